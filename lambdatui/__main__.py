@@ -1,0 +1,3 @@
+from lambdatui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""Lambda's Invoke API `2015-03-31` (lambda-spec §7), as boto3's lambda client and the AWS CLI call it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from quart import Blueprint, Response, request
+
+from lambdatui.api import headers as h
+from lambdatui.api.rendering import read_body
+from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.model import error_types as et
+
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+MAX_CLIENT_CONTEXT_BYTES = 3583
+
+
+def api_error(status: int, error_type: str, message: str) -> Response:
+    """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType."""
+    body = json.dumps({"Type": "User", "message": message})
+    response = Response(body, status=status, content_type="application/json")
+    response.headers[h.AMZN_ERROR_TYPE] = error_type
+    return response
+
+
+def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
+    api = Blueprint("invoke", __name__, url_prefix="/2015-03-31/functions")
+
+    @api.post("/<path:function_name>/invocations")
+    async def invoke(function_name: str) -> Response:
+        invocation_type = request.headers.get(h.INVOCATION_TYPE, "RequestResponse")
+        if invocation_type not in INVOCATION_TYPES:
+            return api_error(400, "InvalidParameterValueException",
+                             f"Invalid X-Amz-Invocation-Type {invocation_type!r}: expected one of {', '.join(INVOCATION_TYPES)}")
+        limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else et.MAX_SYNC_PAYLOAD_BYTES
+        payload, too_large = await read_body(limit)
+        if too_large:
+            return api_error(413, "RequestTooLargeException",
+                             f"Request must be smaller than {limit} bytes for the {invocation_type} invocation type")
+        if not payload.strip():
+            payload = b"{}"
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            return api_error(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+
+        client_context = None
+        encoded = request.headers.get(h.CLIENT_CONTEXT)
+        if encoded:
+            if len(encoded) > MAX_CLIENT_CONTEXT_BYTES:
+                return api_error(400, "InvalidParameterValueException",
+                                 f"Client context must be at most {MAX_CLIENT_CONTEXT_BYTES} bytes")
+            try:
+                client_context = base64.b64decode(encoded, validate=True).decode()
+                json.loads(client_context)
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                return api_error(400, "InvalidRequestContentException",
+                                 "Client context must be a valid Base64-encoded JSON object.")
+
+        if invocation_type == "DryRun":
+            return Response(b"", status=204)
+        trace_id = request.headers.get(h.TRACE_ID)
+        log_type = request.headers.get(h.LOG_TYPE, "None")
+        result, tail = await host.invoke(
+            payload,
+            client_context=client_context,
+            trace_id=trace_id,
+            wants_log_tail=log_type == "Tail" and invocation_type == "RequestResponse",
+            asynchronous=invocation_type == "Event",
+        )
+        if invocation_type == "Event":
+            response = Response(b"", status=202)
+            response.headers[h.AMZN_REQUEST_ID] = result.request_id
+            return response
+        response = Response(result.payload, status=200, content_type=result.content_type)
+        response.headers[h.AMZN_REQUEST_ID] = result.request_id
+        response.headers[h.EXECUTED_VERSION] = "$LATEST"
+        if result.function_error:
+            response.headers[h.FUNCTION_ERROR] = "Unhandled"
+        if tail is not None:
+            response.headers[h.LOG_RESULT] = tail
+        return response
+
+    return api

@@ -1,0 +1,72 @@
+"""Building the quart-trio apps and serving them with hypercorn inside the host's trio run."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from quart import Response
+from quart_trio import QuartTrio
+
+from lambdatui.api.extension_routes import extension_blueprint
+from lambdatui.api.invoke_routes import invoke_blueprint
+from lambdatui.api.private_routes import private_blueprint
+from lambdatui.api.rendering import error
+from lambdatui.api.runtime_routes import runtime_blueprint
+from lambdatui.host.environment_host import EnvironmentHost
+
+# hypercorn and quart log to stderr by default, which in the TUI is the screen: route them here.
+log = logging.getLogger("lambdatui.http")
+
+
+def _base_app(name: str) -> QuartTrio:
+    app = QuartTrio(name)
+    app.config["MAX_CONTENT_LENGTH"] = None  # our routes enforce Lambda's own limits, with Lambda's errors
+    app.config["BODY_TIMEOUT"] = None
+    app.logger.handlers[:] = [logging.NullHandler()]
+    app.logger.propagate = False
+
+    @app.errorhandler(404)
+    async def not_found(_: Exception) -> Response:
+        return error(404, "NotFound", "No such endpoint")
+
+    @app.errorhandler(405)
+    async def not_allowed(_: Exception) -> Response:
+        return error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
+
+    return app
+
+
+def create_runtime_app(host: EnvironmentHost) -> QuartTrio:
+    """What processes inside the environment see at AWS_LAMBDA_RUNTIME_API."""
+    app = _base_app("lambdatui-runtime-api")
+    app.register_blueprint(runtime_blueprint(host))
+    app.register_blueprint(extension_blueprint(host))
+    app.register_blueprint(private_blueprint(host))
+    return app
+
+
+def create_invoke_app(host: EnvironmentHost) -> QuartTrio:
+    """What callers outside see: Lambda's Invoke API."""
+    app = _base_app("lambdatui-invoke-api")
+    app.register_blueprint(invoke_blueprint(host))
+    return app
+
+
+async def serve_app(
+    app: QuartTrio, host: str, port: int, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve until cancelled; reports the bound `host:port` once listening (port 0 picks a free one)."""
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = log
+    config.loglevel = "WARNING"
+    config.graceful_timeout = 0.5
+    config.keep_alive_timeout = 75  # longer than any idle gap between a runtime's requests
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, app, config))
+        task_status.started(binds[0].split("://", 1)[-1])

@@ -1,0 +1,203 @@
+"""Runtime API transport: one keep-alive HTTP/1.1 connection to the host.
+
+awslambdaric talks through a C++ curl client with TCP_NODELAY and no read timeout;
+this is the same on http.client. The warm-invoke path is two requests (`/next`,
+`/response`), so the connection is reused and Nagle is off: otherwise delayed ACKs
+add ~40 ms per request on loopback.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from typing import Dict, NamedTuple, Optional, Tuple
+from urllib.parse import quote
+
+from . import logs
+
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+PRIVATE_PREFIX = "/lambdatui/v1"
+ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+RAISE_HEADER = "Lambdatui-Raise"
+CONNECT_TIMEOUT_S = 1.0  # as awslambdaric's curl client; reads never time out
+
+# Statuses after which the invocation is lost but the runtime carries on (the host
+# refused the body: too large, unknown/expired request id, wrong state).
+_REFUSED_STATUSES = (400, 403, 413)
+
+# Errors meaning "the server closed the kept-alive connection before answering".
+_STALE_CONNECTION_ERRORS = (
+    http.client.RemoteDisconnected,
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+)
+
+
+class RuntimeApiError(Exception):
+    """The API answered with a status the runtime cannot go on from (it exits)."""
+
+    def __init__(self, endpoint: str, status: int, body: bytes) -> None:
+        super().__init__(
+            "Request to Lambda Runtime '%s' endpoint failed. Reason: '%s'. Response body: '%r'"
+            % (endpoint, status, body[:500])
+        )
+        self.endpoint = endpoint
+        self.status = status
+        self.body = body
+
+
+class Invocation(NamedTuple):
+    """One event from GET /runtime/invocation/next."""
+
+    request_id: str
+    deadline_ms: int
+    function_arn: Optional[str]
+    trace_id: Optional[str]
+    client_context: Optional[str]
+    cognito_identity: Optional[str]
+    tenant_id: Optional[str]
+    content_type: str
+    body: bytes
+    injected_raise: Optional[str]  # Lambdatui-Raise header (private channel only)
+
+
+class _Connection(http.client.HTTPConnection):
+    """HTTPConnection that disables Nagle and drops the timeout once connected.
+
+    Overriding connect() covers http.client's own automatic reconnects too.
+    """
+
+    def connect(self) -> None:
+        super().connect()
+        assert self.sock is not None
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Response(NamedTuple):
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+class RuntimeClient(object):
+    """Runtime API calls (and, when enabled, lambdatui's private calls)."""
+
+    def __init__(self, address: str, private: bool = False) -> None:
+        self._conn = _Connection(address, timeout=CONNECT_TIMEOUT_S)
+        self.private = private
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _round_trip(
+        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None
+    ) -> Response:
+        """One request/response; reconnect once if a reused connection had gone stale."""
+        for attempt in (0, 1):
+            reused = self._conn.sock is not None
+            try:
+                try:
+                    self._conn.request(method, path, body, headers or {})
+                except (BrokenPipeError, ConnectionResetError):
+                    # The server may have answered early (e.g. 413 on a large body) and
+                    # stopped reading: its answer can still be waiting in our socket.
+                    if not reused:
+                        raise
+                resp = self._conn.getresponse()
+                data = resp.read()
+                return Response(resp.status, resp.headers, data)
+            except _STALE_CONNECTION_ERRORS:
+                self._conn.close()
+                if attempt or not reused:
+                    raise
+            except BaseException:
+                # Leave no half-used connection behind: the next call starts clean.
+                self._conn.close()
+                raise
+        raise AssertionError("unreachable")
+
+    # -- Runtime API -----------------------------------------------------------------
+
+    def next_invocation(self) -> Invocation:
+        """Block (no timeout) until the host delivers the next event."""
+        path = RUNTIME_PREFIX + "/invocation/next"
+        resp = self._round_trip("GET", path)
+        if resp.status != 200:
+            raise RuntimeApiError(path, resp.status, resp.body)
+        h = resp.headers
+        request_id = h.get("Lambda-Runtime-Aws-Request-Id")
+        if not request_id:
+            # awslambdaric's C++ client treats this as a failed /next.
+            raise RuntimeApiError(path, resp.status, b"missing Lambda-Runtime-Aws-Request-Id")
+        try:
+            deadline_ms = int(h.get("Lambda-Runtime-Deadline-Ms") or 0)
+        except ValueError:
+            deadline_ms = 0
+        return Invocation(
+            request_id=request_id,
+            deadline_ms=deadline_ms,
+            function_arn=h.get("Lambda-Runtime-Invoked-Function-Arn"),
+            trace_id=h.get("Lambda-Runtime-Trace-Id"),
+            client_context=h.get("Lambda-Runtime-Client-Context"),
+            cognito_identity=h.get("Lambda-Runtime-Cognito-Identity"),
+            tenant_id=h.get("Lambda-Runtime-Aws-Tenant-Id"),
+            content_type=h.get("Content-Type") or "application/json",
+            body=resp.body,
+            injected_raise=h.get(RAISE_HEADER) if self.private else None,
+        )
+
+    def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+        path = "%s/invocation/%s/response" % (RUNTIME_PREFIX, quote(request_id, safe=""))
+        self._post_invocation_result(path, body, {"Content-Type": content_type})
+
+    def post_error(self, request_id: str, body: bytes, error_type: str) -> None:
+        path = "%s/invocation/%s/error" % (RUNTIME_PREFIX, quote(request_id, safe=""))
+        headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: header_safe(error_type)}
+        self._post_invocation_result(path, body, headers)
+
+    def _post_invocation_result(self, path: str, body: bytes, headers: Dict[str, str]) -> None:
+        resp = self._round_trip("POST", path, body, headers)
+        if resp.status == 202:
+            return
+        if resp.status in _REFUSED_STATUSES:
+            logs.warn(
+                "POST %s answered %d: %s"
+                % (path, resp.status, resp.body[:300].decode("utf-8", "replace"))
+            )
+            return
+        raise RuntimeApiError(path, resp.status, resp.body)
+
+    def post_init_error(self, body: bytes, error_type: str) -> int:
+        """Report a fatal init failure; the caller exits afterwards whatever the answer."""
+        path = RUNTIME_PREFIX + "/init/error"
+        headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: header_safe(error_type)}
+        resp = self._round_trip("POST", path, body, headers)
+        if resp.status != 202:
+            logs.warn("POST %s answered %d" % (path, resp.status))
+        return resp.status
+
+    # -- lambdatui private channel ---------------------------------------------------
+
+    def wait_function_init(self) -> None:
+        """Block until the host lets Function init run (its debugger may hold it here).
+
+        200 and 404 (a host without the private routes) both mean "go on".
+        """
+        path = PRIVATE_PREFIX + "/function-init"
+        resp = self._round_trip("GET", path)
+        if resp.status not in (200, 404):
+            logs.warn("GET %s answered %d; continuing" % (path, resp.status))
+
+    def post_globals(self, body: bytes) -> None:
+        """Send a globals/threads report; 404 (older host) is silently fine."""
+        path = PRIVATE_PREFIX + "/globals"
+        resp = self._round_trip("POST", path, body, {"Content-Type": "application/json"})
+        if resp.status >= 300 and resp.status != 404:
+            logs.warn("POST %s answered %d" % (path, resp.status))
+
+
+def header_safe(value: str) -> str:
+    """Header values must be printable ASCII (http.client refuses CR/LF)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in value)

@@ -1,0 +1,72 @@
+"""Event decoding and result encoding, as awslambdaric's LambdaMarshaller does it.
+
+awslambdaric uses simplejson; we must stay stdlib-only, so Decimal support (emitted
+as a bare JSON number, NaN as NaN) is rebuilt on the stdlib encoder.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import math
+import os
+import re
+from typing import Any, List, Tuple
+
+from .errors import MARSHAL_ERROR, UNMARSHAL_ERROR, FaultError
+
+JSON_CONTENT_TYPE = "application/json"
+BYTES_CONTENT_TYPE = "application/unknown"
+
+# awslambdaric turns ensure_ascii off only on these managed runtimes.
+_NON_ASCII_ENVS = re.compile(r"AWS_Lambda_python3\.(\d+)$")
+
+# Decimals are first encoded as this marker string, then swapped for their digits.
+_DECIMAL_MARKER = "\u0000lambdatui-decimal\u0000"
+
+
+def _ensure_ascii() -> bool:
+    """False on python3.12+ managed runtimes (AWS_EXECUTION_ENV), as in awslambdaric."""
+    match = _NON_ASCII_ENVS.match(os.environ.get("AWS_EXECUTION_ENV", ""))
+    return not (match and int(match.group(1)) >= 12)
+
+
+def to_json(obj: Any) -> str:
+    """json.dumps with awslambdaric's conventions: NaN allowed, Decimal as a number."""
+    decimals: List[str] = []
+
+    def default(value: Any) -> Any:
+        if isinstance(value, decimal.Decimal):
+            if value.is_nan():
+                return math.nan
+            decimals.append(str(value))
+            return "%s%d" % (_DECIMAL_MARKER, len(decimals) - 1)
+        raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+
+    ensure_ascii = _ensure_ascii()
+    text = json.dumps(obj, default=default, allow_nan=True, ensure_ascii=ensure_ascii)
+    if not decimals:
+        return text
+    quoted_marker = json.dumps(_DECIMAL_MARKER, ensure_ascii=ensure_ascii)[1:-1]
+    pattern = re.compile('"' + re.escape(quoted_marker) + r'(\d+)"')
+    return pattern.sub(lambda m: decimals[int(m.group(1))], text)
+
+
+def decode_event(body: bytes, content_type: str) -> Any:
+    """The handler's event: parsed JSON for application/json, the raw bytes otherwise."""
+    if content_type != JSON_CONTENT_TYPE:
+        return body
+    try:
+        return json.loads(body)
+    except Exception as exc:
+        raise FaultError(UNMARSHAL_ERROR, "Unable to unmarshal input: %s" % exc) from None
+
+
+def encode_result(result: Any) -> Tuple[bytes, str]:
+    """Response body and content type: bytes as-is, anything else as JSON (None → null)."""
+    if isinstance(result, bytes):
+        return result, BYTES_CONTENT_TYPE
+    try:
+        return to_json(result).encode("utf-8"), JSON_CONTENT_TYPE
+    except Exception as exc:
+        raise FaultError(MARSHAL_ERROR, "Unable to marshal response: %s" % exc) from None

@@ -1,0 +1,223 @@
+"""Function log output, as awslambdaric writes it when there is no telemetry fd.
+
+Everything goes to stdout (the host captures the pipe line by line). Streams are made
+unbuffered so a line is in the pipe the moment it is written; the root logger gets
+Lambda's text or JSON format and the current request id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Optional, TextIO
+
+TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
+TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+ERROR_LINE_TERMINATOR = "\r"  # keeps a multi-line error one CloudWatch event
+ERROR_INDENT = "\u00a0"  # NO-BREAK SPACE replaces leading spaces of traceback lines
+
+UNHANDLED_EXCEPTION_WARNING = (
+    "LAMBDA_WARNING: "
+    "Unhandled exception. "
+    "The most likely cause is an issue in the function code. "
+    "However, in rare cases, a Lambda runtime update can cause unexpected function behavior. "
+    "For functions using managed runtimes, runtime updates can be triggered by a function change, "
+    "or can be applied automatically. "
+    "To determine if the runtime has been updated, check the runtime version in the INIT_START log entry. "
+    "If this error correlates with a change in the runtime version, you may be able to mitigate this "
+    "error by temporarily rolling back to the previous runtime version. "
+    "For more information, see https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r"
+)
+
+# Record attributes that are not "extra" fields in JSON mode.
+_RESERVED_FIELDS = frozenset(
+    (
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+        "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+        "relativeCreated", "thread", "threadName", "processName", "process",
+        "aws_request_id", "tenant_id", "_frame_type",
+    )
+)
+
+# The invocation the process is serving; the logging filter stamps it on records.
+_request_id: Optional[str] = None
+_tenant_id: Optional[str] = None
+_json_mode = False
+
+
+class Unbuffered(object):
+    """Stream proxy that flushes after every write (awslambdaric's `Unbuffered`)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.stream, attr)
+
+    def write(self, msg: str) -> int:
+        written = self.stream.write(msg)
+        self.stream.flush()
+        return written
+
+    def writelines(self, msgs: Any) -> None:
+        self.stream.writelines(msgs)
+        self.stream.flush()
+
+
+def install_unbuffered_streams() -> None:
+    """Wrap sys.stdout/sys.stderr so user prints reach the pipe immediately."""
+    if sys.stdout is not None and not isinstance(sys.stdout, Unbuffered):
+        sys.stdout = Unbuffered(sys.stdout)  # type: ignore[assignment]
+    if sys.stderr is not None and not isinstance(sys.stderr, Unbuffered):
+        sys.stderr = Unbuffered(sys.stderr)  # type: ignore[assignment]
+
+
+def flush_all() -> None:
+    """Push any buffered output into the pipes before the host sees the response."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # a user-replaced stream may be closed or broken
+            pass
+
+
+def write(msg: str) -> None:
+    """The log sink: stdout, as awslambdaric's StandardLogSink."""
+    sys.stdout.write(msg)
+
+
+def warn(line: str) -> None:
+    """One diagnostic line of our own on stderr (never in the function log format)."""
+    try:
+        sys.stderr.write("lambdatui-bootstrap: %s\n" % line)
+    except Exception:
+        pass
+
+
+def set_invocation(request_id: Optional[str], tenant_id: Optional[str]) -> None:
+    """Record the current invocation for log records (kept until the next one, like awslambdaric)."""
+    global _request_id, _tenant_id
+    _request_id = request_id
+    _tenant_id = tenant_id
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id or ""
+        record.tenant_id = _tenant_id
+        return True
+
+
+class LambdaLoggerHandler(logging.Handler):
+    """Root handler writing formatted records to the log sink."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _level_bucket(record: logging.LogRecord) -> int:
+    return min(50, max(0, record.levelno)) // 10 * 10
+
+
+class JsonFormatter(logging.Formatter):
+    """AWS_LAMBDA_LOG_FORMAT=JSON records (awslambdaric's JsonFormatter)."""
+
+    def __init__(self) -> None:
+        super().__init__(datefmt=JSON_DATE_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelno = _level_bucket(record)
+        record.levelname = logging.getLevelName(record.levelno)
+        exc_info = record.exc_info
+        result: Dict[str, Any] = {
+            "timestamp": self.formatTime(record, self.datefmt),
+            "level": record.levelname,
+            "message": (
+                record.msg
+                if isinstance(record.msg, dict) and not record.args
+                else record.getMessage()
+            ),
+            "logger": record.name,
+            "stackTrace": traceback.format_tb(exc_info[2]) if exc_info else None,
+            "errorType": exc_info[0].__name__ if exc_info and exc_info[0] else None,
+            "errorMessage": str(exc_info[1]) if exc_info else None,
+            "requestId": getattr(record, "aws_request_id", None),
+            "location": (
+                "%s:%s:%s" % (record.pathname, record.funcName, record.lineno) if exc_info else None
+            ),
+        }
+        tenant_id = getattr(record, "tenant_id", None)
+        if tenant_id is not None:
+            result["tenantId"] = tenant_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED_FIELDS and key not in result:
+                result[key] = value
+        result = {k: v for k, v in result.items() if v is not None}
+        return json.dumps(result, ensure_ascii=False, default=str) + "\n"
+
+
+def level_from_env(value: Optional[str]) -> str:
+    """AWS_LAMBDA_LOG_LEVEL as awslambdaric reads it ("" when unset, TRACE → DEBUG)."""
+    if value is None:
+        return ""
+    return {"TRACE": "DEBUG"}.get(value, value).upper()
+
+
+def setup_logging(log_format: Optional[str], log_level: Optional[str]) -> None:
+    """Install the root handler; UTC timestamps process-wide, as awslambdaric does."""
+    global _json_mode
+    _json_mode = bool(log_format) and log_format.upper() == "JSON"
+    logging.Formatter.converter = time.gmtime
+    handler = LambdaLoggerHandler()
+    if _json_mode:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT, TEXT_DATE_FORMAT))
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    level = level_from_env(log_level)
+    if level and isinstance(logging.getLevelName(level), int):
+        root.setLevel(level)
+    root.addHandler(handler)
+
+
+def _replace_indentation(line: str) -> str:
+    stripped = line.lstrip(" ")
+    return ERROR_INDENT * (len(line) - len(stripped)) + stripped
+
+
+def log_error(error: Dict[str, Any], to_json: Any) -> None:
+    """Write an error body to the function log as one record (text or JSON mode)."""
+    if _json_mode:
+        stamped = {"timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime()), "level": "ERROR"}
+        stamped.update(error)
+        write(to_json(stamped) + "\n")
+        return
+    description = "[ERROR]"
+    error_type = error.get("errorType")
+    if error_type:
+        description += " " + error_type
+    message = error.get("errorMessage")
+    if message:
+        if error_type:
+            description += ":"
+        description += " " + message
+    lines: List[str] = [description]
+    stack_trace = error.get("stackTrace")
+    if stack_trace is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in stack_trace:
+            if element == "":
+                lines.append("")
+            else:
+                lines.extend(_replace_indentation(part) for part in element.splitlines())
+    write(ERROR_LINE_TERMINATOR.join(lines) + "\n")

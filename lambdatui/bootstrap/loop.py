@@ -1,0 +1,145 @@
+"""The runtime's main loop: init, then `/next` → handler → `/response` forever.
+
+Mirrors awslambdaric's `bootstrap.run`/`handle_event_request` (spec §6), plus the
+lambdatui private channel when LAMBDATUI_PRIVATE_API=1: the Function-init gate before
+the handler module is imported, and a globals report after init and after each invoke.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import signal
+import sys
+from types import ModuleType
+from typing import IO, Any, Callable, Dict, List, Optional
+
+from . import codec, faults, inspect_state, logs
+from .client import Invocation, RuntimeClient
+from .context import create_context
+from .errors import error_from_exception
+from .handler import resolve_handler
+
+TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+
+# Kept open for the process lifetime: faulthandler writes to its fd from a signal handler.
+_stack_file: Optional[IO[str]] = None
+
+
+def install_stack_dump(path: Optional[str]) -> None:
+    """SIGUSR1 → all thread stacks into `path`, even while the handler is stuck in C.
+
+    The host uses it to show where a hung handler is before it kills the process.
+    """
+    global _stack_file
+    if not path or not hasattr(signal, "SIGUSR1"):
+        return
+    _stack_file = open(path, "w")
+    faulthandler.register(signal.SIGUSR1, file=_stack_file, all_threads=True, chain=False)
+
+
+def set_trace_id(trace_id: Optional[str]) -> None:
+    """_X_AMZN_TRACE_ID holds the current invocation's trace header, or is absent."""
+    if trace_id is not None:
+        os.environ[TRACE_ID_ENV] = trace_id
+    else:
+        os.environ.pop(TRACE_ID_ENV, None)
+
+
+def fail_init(client: RuntimeClient, exc: BaseException) -> None:
+    """Log the init failure, report it on /runtime/init/error and exit 1 (awslambdaric)."""
+    error = error_from_exception(exc)
+    logging.warning(logs.UNHANDLED_EXCEPTION_WARNING)
+    logs.log_error(error, codec.to_json)
+    logs.flush_all()
+    client.post_init_error(codec.to_json(error).encode("utf-8"), error["errorType"])
+    sys.exit(1)
+
+
+def invoke(request_handler: Callable[..., Any], inv: Invocation) -> Any:
+    """Build the context, decode the event and call the handler (or raise the injected fault)."""
+    context = create_context(
+        inv.request_id,
+        inv.client_context,
+        inv.cognito_identity,
+        inv.deadline_ms,
+        inv.function_arn,
+        inv.tenant_id,
+    )
+    event = codec.decode_event(inv.body, inv.content_type)
+    if inv.injected_raise is not None:
+        raise faults.injected_exception(inv.injected_raise)
+    return request_handler(event, context)
+
+
+def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any], inv: Invocation) -> None:
+    """Run one invocation and post its response or error (output flushed first)."""
+    error: Optional[Dict[str, Any]] = None
+    try:
+        result = invoke(request_handler, inv)
+        body, content_type = codec.encode_result(result)
+    except Exception as exc:
+        error = error_from_exception(exc, inv.request_id)
+    if error is not None:
+        logs.log_error(error, codec.to_json)
+        logs.flush_all()
+        client.post_error(inv.request_id, codec.to_json(error).encode("utf-8"), error["errorType"])
+    else:
+        logs.flush_all()
+        client.post_response(inv.request_id, body, content_type)
+
+
+def report_globals(
+    client: RuntimeClient, phase: str, request_id: Optional[str], module: Optional[ModuleType]
+) -> None:
+    """Private channel: post the globals/threads report; never fatal."""
+    try:
+        report = inspect_state.build_report(phase, request_id, module)
+        client.post_globals(codec.to_json(report).encode("utf-8"))
+    except Exception as exc:
+        logs.warn("globals report failed: %s: %s" % (type(exc).__name__, exc))
+
+
+def _prepend_task_root(task_root: str) -> None:
+    """The handler module is imported from the function's code directory."""
+    if task_root in sys.path:
+        sys.path.remove(task_root)
+    sys.path.insert(0, task_root)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Start the runtime; returns only by exiting or by a Runtime API failure raising."""
+    argv = sys.argv if argv is None else argv
+    env = os.environ
+    address = env.get("AWS_LAMBDA_RUNTIME_API")
+    if not address:
+        sys.exit("lambdatui-bootstrap: AWS_LAMBDA_RUNTIME_API is not set")
+    handler_name = env.get("_HANDLER") or (argv[1] if len(argv) > 1 else "")
+    private = env.get("LAMBDATUI_PRIVATE_API") == "1"
+
+    logs.install_unbuffered_streams()
+    logs.setup_logging(env.get("AWS_LAMBDA_LOG_FORMAT"), env.get("AWS_LAMBDA_LOG_LEVEL"))
+    install_stack_dump(env.get("LAMBDATUI_STACK_FILE"))
+    _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd())
+
+    client = RuntimeClient(address, private=private)
+    if private:
+        client.wait_function_init()
+
+    try:
+        module, request_handler = resolve_handler(handler_name)
+    except Exception as exc:
+        fail_init(client, exc)
+        raise  # unreachable: fail_init exits
+
+    if private:
+        report_globals(client, "init", None, module)
+
+    while True:
+        inv = client.next_invocation()
+        logs.set_invocation(inv.request_id, inv.tenant_id)
+        set_trace_id(inv.trace_id)
+        handle_invocation(client, request_handler, inv)
+        if private:
+            report_globals(client, "invoke", inv.request_id, module)

@@ -1,0 +1,91 @@
+"""Effects the host carries out. The core decides; the host only does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from lambdatui.core.inputs import Token
+from lambdatui.model.facts import Fact, InvocationResult
+
+RUNTIME = "runtime"
+
+
+def extension_key(name: str) -> str:
+    return f"extension:{name}"
+
+
+@dataclass(frozen=True)
+class Spawn:
+    participant: str  # RUNTIME or extension_key(name)
+    generation: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer a request the core was holding (or answer at once)."""
+
+    token: Token
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CompleteInvocation:
+    token: Optional[Token]
+    result: InvocationResult
+    with_log_tail: bool = False
+
+
+@dataclass(frozen=True)
+class Freeze:
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Thaw:
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Terminate:
+    participant: str
+
+
+@dataclass(frozen=True)
+class Kill:
+    participant: str
+
+
+@dataclass(frozen=True)
+class CaptureStacks:
+    """Ask our bootstrap to dump its threads' stacks before it is killed (timeout)."""
+
+    participant: str
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    name: str
+    at: float  # monotonic seconds
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True)
+class Emit:
+    fact: Fact
+
+
+@dataclass(frozen=True)
+class RenewSandbox:
+    """Give the next environment an empty /tmp."""
+
+
+Effect = Union[
+    Spawn, Reply, CompleteInvocation, Freeze, Thaw, Terminate, Kill, CaptureStacks, StartTimer, CancelTimer, Emit, RenewSandbox
+]

@@ -1,0 +1,181 @@
+"""Inputs the core accepts: things that happened. The host stamps each with the time when feeding it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from lambdatui.model.boundaries import Boundary
+
+Token = int  # identifies an HTTP request (or other waiter) the core may answer later
+
+
+@dataclass(frozen=True)
+class Instant:
+    mono: float  # seconds on the host's monotonic (trio) clock
+    wall_ms: int  # epoch milliseconds, for deadlineMs headers and log timestamps
+
+
+@dataclass(frozen=True)
+class Invocation:
+    request_id: str
+    payload: bytes
+    content_type: str = "application/json"
+    client_context: Optional[str] = None  # decoded JSON text
+    cognito_identity: Optional[str] = None
+    trace_id: str = ""
+    wants_log_tail: bool = False
+    asynchronous: bool = False  # Event invocation type: nobody waits for the result
+
+
+@dataclass(frozen=True)
+class StartEnvironment:
+    """Begin the first Init (on-demand, phase init)."""
+
+
+@dataclass(frozen=True)
+class InvokeRequested:
+    token: Optional[Token]
+    invocation: Invocation
+
+
+@dataclass(frozen=True)
+class RuntimeNext:
+    token: Token
+
+
+@dataclass(frozen=True)
+class RuntimeResponse:
+    token: Token
+    request_id: str
+    body: bytes
+    content_type: str
+    too_large: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeInvocationError:
+    token: Token
+    request_id: str
+    body: bytes
+    content_type: str
+    error_type: Optional[str]
+
+
+@dataclass(frozen=True)
+class RuntimeInitError:
+    token: Token
+    body: bytes
+    content_type: str
+    error_type: Optional[str]
+
+
+@dataclass(frozen=True)
+class FunctionInitGate:
+    """Our bootstrap asks whether it may import the handler module (private channel)."""
+
+    token: Token
+
+
+@dataclass(frozen=True)
+class ExtensionRegister:
+    token: Token
+    name: str
+    events: tuple[str, ...]
+    wants_account_id: bool = False
+
+
+@dataclass(frozen=True)
+class ExtensionNext:
+    token: Token
+    extension_id: str
+
+
+@dataclass(frozen=True)
+class ExtensionInitError:
+    token: Token
+    extension_id: str
+    error_type: str
+
+
+@dataclass(frozen=True)
+class ExtensionExitError:
+    token: Token
+    extension_id: str
+    error_type: str
+
+
+@dataclass(frozen=True)
+class RequestAbandoned:
+    """The HTTP client behind a parked request went away."""
+
+    token: Token
+
+
+@dataclass(frozen=True)
+class LaunchFailed:
+    participant: str
+    generation: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ProcessExited:
+    participant: str
+    generation: int
+    description: str  # "exit status 0", "signal: killed"
+    code: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    name: str
+
+
+@dataclass(frozen=True)
+class ShutdownRequested:
+    """Spin the environment down for good (lambdatui is ending)."""
+
+
+@dataclass(frozen=True)
+class NewEnvironmentRequested:
+    """The next invoke cold-starts a fresh environment (the host swaps /tmp)."""
+
+
+@dataclass(frozen=True)
+class BreakpointsSet:
+    boundaries: frozenset[Boundary] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class StepRequested:
+    """Release the held boundary and hold at the next one."""
+
+
+@dataclass(frozen=True)
+class ContinueRequested:
+    """Release the held boundary and run until the environment waits for an invoke."""
+
+
+Input = Union[
+    StartEnvironment,
+    InvokeRequested,
+    RuntimeNext,
+    RuntimeResponse,
+    RuntimeInvocationError,
+    RuntimeInitError,
+    FunctionInitGate,
+    ExtensionRegister,
+    ExtensionNext,
+    ExtensionInitError,
+    ExtensionExitError,
+    RequestAbandoned,
+    LaunchFailed,
+    ProcessExited,
+    TimerFired,
+    ShutdownRequested,
+    NewEnvironmentRequested,
+    BreakpointsSet,
+    StepRequested,
+    ContinueRequested,
+]

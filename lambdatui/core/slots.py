@@ -1,0 +1,97 @@
+"""What the core remembers about each participant and each phase in flight."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.inputs import Instant, Invocation, Token
+from lambdatui.core.runtime_machine import RuntimeState
+from lambdatui.model import error_types as et
+from lambdatui.model.boundaries import ShutdownReason
+from lambdatui.model.facts import InvocationResult
+
+
+@dataclass
+class RuntimeSlot:
+    state: RuntimeState = RuntimeState.NOT_STARTED
+    alive: bool = False
+    parked: Optional[Token] = None
+    parked_since: Optional[float] = None
+    gate: Optional[Token] = None  # our bootstrap waiting to import the handler module
+    init_error_type: Optional[str] = None
+    init_error_body: Optional[bytes] = None
+
+
+@dataclass
+class ExtensionSlot:
+    name: str
+    external: bool
+    state: ExtensionState = ExtensionState.NOT_LAUNCHED
+    id: Optional[str] = None
+    events: tuple[str, ...] = ()
+    alive: bool = False
+    parked: Optional[Token] = None
+    parked_since: Optional[float] = None
+    pending: Optional[bytes] = None  # an event to hand over as soon as it parks
+    fatal_type: Optional[str] = None  # Extension.InitError / ExitError it declared before exiting
+    shutdown_notified: bool = False
+
+    @property
+    def registered(self) -> bool:
+        return self.id is not None
+
+    def subscribed(self, event: str) -> bool:
+        return event in self.events
+
+
+@dataclass
+class InitRun:
+    phase: str  # "init" (on-demand Init, 10 s) or "invoke" (suppressed Init inside an invoke)
+    started: Instant
+    held_before: float  # total held seconds when it started, to exclude holds from durations
+    sub_phase: str = "extensions"
+
+
+@dataclass
+class InvokeRun:
+    invocation: Invocation
+    token: Optional[Token]
+    started: Instant
+    held_before: float
+    deadline_wall_ms: int = 0
+    delivered: bool = False
+    result: Optional[InvocationResult] = None
+    completed: bool = False  # the caller already has its answer
+    init_duration_ms: Optional[float] = None  # set on the first invoke after an on-demand cold start
+
+
+@dataclass
+class ShutdownRun:
+    reason: ShutdownReason
+    final: bool  # spindown for good, versus a reset after which the environment re-initialises
+    started: Instant
+    held_before: float
+    deadline_wall_ms: int = 0
+    extensions_notified: bool = False
+
+
+@dataclass
+class Hold:
+    boundary: object
+    since: float
+    paused_timers: dict[str, float] = field(default_factory=dict)  # name -> seconds left
+
+
+_PLATFORM_ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")
+
+
+def sanitize_error_type(value: Optional[str]) -> str:
+    """What the platform records for a runtime-supplied error type (lambda-spec §1.5)."""
+    if value and _PLATFORM_ERROR_TYPE.search(value):
+        return value
+    if value and value.startswith("Function."):
+        return et.FUNCTION_UNKNOWN
+    return et.RUNTIME_UNKNOWN

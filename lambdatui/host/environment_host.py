@@ -1,0 +1,326 @@
+"""The trio host: feeds inputs to the pure core and carries out the effects it returns.
+
+It is the only place that awaits on the lifecycle's behalf: parked HTTP requests are reply slots the
+core answers later, deadlines are tasks on trio's clock, processes go through the supervisor.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Callable, Optional
+
+import trio
+
+from lambdatui.config import FunctionConfig
+from lambdatui.core import effects as fx
+from lambdatui.core import inputs as ins
+from lambdatui.core import platform_lines
+from lambdatui.core.environment import Environment, EnvironmentConfig
+from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
+from lambdatui.host.log_tail import LogTail
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.snapshot import EnvironmentSnapshot
+from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec, Supervisor
+
+FactListener = Callable[[f.Fact], None]
+
+
+@dataclasses.dataclass
+class _Slot:
+    done: trio.Event = dataclasses.field(default_factory=trio.Event)
+    value: object = None
+
+
+def new_trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+class EnvironmentHost:
+    """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
+
+    def __init__(self, config: FunctionConfig, state_dir: Path) -> None:
+        self.config = config
+        self.env = Environment(EnvironmentConfig(
+            function_name=config.name,
+            handler=config.handler,
+            timeout_ms=config.timeout_s * 1000,
+            memory_mb=config.memory_mb,
+            extension_names=config.extension_names,
+            runtime_version=config.runtime.version,
+            uses_init_gate=config.runtime.ours,
+        ))
+        self.state_dir = state_dir
+        self.runtime_api = ""
+        self.sandbox: Optional[Sandbox] = None
+        self.sandbox_count = 0
+        self._supervisor: Optional[Supervisor] = None
+        self._nursery: Optional[trio.Nursery] = None
+        self._tokens = itertools.count(1)
+        self._slots: dict[int, _Slot] = {}
+        self._timers: dict[str, trio.CancelScope] = {}
+        self._processes: dict[str, tuple[int, ProcessHandle]] = {}
+        self._inbox: deque[ins.Input] = deque()
+        self._feeding = False
+        self._listeners: list[FactListener] = []
+        self._log_request_id: Optional[str] = None
+        self._stream = log_stream_name()
+        self.tail = LogTail()
+        self.state_changed = trio.Event()
+        self.globals_reports: list[dict[str, object]] = []
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def run(self, runtime_api: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the processes until cancelled; `runtime_api` is the host:port the API server listens on."""
+        self.runtime_api = runtime_api
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._renew_sandbox()
+                self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit)  # type: ignore[arg-type]
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                if self._supervisor is not None:
+                    await self._supervisor.aclose()
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def start_environment(self) -> None:
+        self.feed(ins.StartEnvironment())
+
+    async def shutdown(self) -> None:
+        """Spin down as Lambda does (SHUTDOWN to extensions within the budget) and wait until it is done."""
+        self.feed(ins.ShutdownRequested())
+        with trio.move_on_after(10):  # the longest budget is 2 s; never hang the exit
+            await self.wait_for_state(EnvState.SHUT_DOWN)
+
+    async def wait_for_state(self, *states: EnvState) -> None:
+        while self.env.state not in states:
+            await self.state_changed.wait()
+
+    def snapshot(self) -> EnvironmentSnapshot:
+        return self.env.snapshot(trio.current_time())
+
+    def subscribe(self, listener: FactListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # ------------------------------------------------------------------ inputs
+
+    def _instant(self) -> ins.Instant:
+        return ins.Instant(trio.current_time(), int(time.time() * 1000))
+
+    def feed(self, event: ins.Input) -> None:
+        self._inbox.append(event)
+        if self._feeding:
+            return  # an effect fed an input back: it runs after the current batch, in order
+        self._feeding = True
+        try:
+            while self._inbox:
+                for effect in self.env.handle(self._inbox.popleft(), self._instant()):
+                    self._carry_out(effect)
+        finally:
+            self._feeding = False
+
+    async def request(self, make_input: Callable[[int], ins.Input]) -> fx.Reply:
+        """Feed an input that the core answers (perhaps much later) with a Reply."""
+        token = next(self._tokens)
+        slot = self._slots[token] = _Slot()
+        try:
+            self.feed(make_input(token))
+            await slot.done.wait()
+        except BaseException:
+            if not slot.done.is_set():
+                self.feed(ins.RequestAbandoned(token))
+            raise
+        finally:
+            self._slots.pop(token, None)
+        return slot.value  # type: ignore[return-value]
+
+    async def invoke(
+        self,
+        payload: bytes,
+        *,
+        client_context: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        wants_log_tail: bool = False,
+        asynchronous: bool = False,
+        request_id: Optional[str] = None,
+    ) -> tuple[f.InvocationResult, Optional[str]]:
+        """Run one invoke; returns its result and, when asked, the base64 log tail."""
+        invocation = ins.Invocation(
+            request_id=request_id or str(uuid.uuid4()),
+            payload=payload,
+            client_context=client_context,
+            trace_id=trace_id or new_trace_id(),
+            wants_log_tail=wants_log_tail,
+            asynchronous=asynchronous,
+        )
+        if asynchronous:
+            self.feed(ins.InvokeRequested(None, invocation))
+            return f.InvocationResult(invocation.request_id, b""), None
+        completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
+        assert isinstance(completion, fx.CompleteInvocation)
+        tail = None
+        if completion.with_log_tail:
+            tail = base64.b64encode(self.tail.tail(invocation.request_id)).decode()
+        self.tail.forget(invocation.request_id)
+        return completion.result, tail
+
+    # ------------------------------------------------------------------ effects
+
+    def _carry_out(self, effect: fx.Effect) -> None:
+        if isinstance(effect, fx.Emit):
+            self._publish(effect.fact)
+        elif isinstance(effect, fx.Reply):
+            self._answer(effect.token, effect)
+        elif isinstance(effect, fx.CompleteInvocation):
+            self._publish(f.InvocationCompleted(effect.result))
+            if effect.token is not None:
+                self._answer(effect.token, effect)
+        elif isinstance(effect, fx.Spawn):
+            self._spawn(effect)
+        elif isinstance(effect, (fx.Freeze, fx.Thaw)):
+            for key in effect.participants:
+                handle = self._handle(key)
+                if handle is not None:
+                    (self._sup.freeze if isinstance(effect, fx.Freeze) else self._sup.thaw)(handle)
+        elif isinstance(effect, fx.Terminate):
+            handle = self._handle(effect.participant)
+            if handle is not None:
+                self._sup.send_signal(handle, 15)
+        elif isinstance(effect, fx.Kill):
+            handle = self._handle(effect.participant)
+            if handle is not None:
+                self._sup.kill(handle)
+        elif isinstance(effect, fx.StartTimer):
+            self._start_timer(effect.name, effect.at)
+        elif isinstance(effect, fx.CancelTimer):
+            scope = self._timers.pop(effect.name, None)
+            if scope is not None:
+                scope.cancel()
+        elif isinstance(effect, fx.RenewSandbox):
+            self._renew_sandbox()
+        elif isinstance(effect, fx.CaptureStacks):
+            pass  # stacks at timeout come with the debugger controller
+
+    @property
+    def _sup(self) -> Supervisor:
+        assert self._supervisor is not None
+        return self._supervisor
+
+    def _answer(self, token: int, value: object) -> None:
+        slot = self._slots.get(token)
+        if slot is not None and not slot.done.is_set():
+            slot.value = value
+            slot.done.set()
+
+    def _handle(self, key: str) -> Optional[ProcessHandle]:
+        entry = self._processes.get(key)
+        if entry is None or entry[0] != self.env.generation or entry[1].exited is not None:
+            return None
+        return entry[1]
+
+    def _start_timer(self, name: str, at: float) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        scope = trio.CancelScope()
+        self._timers[name] = scope
+
+        async def fire() -> None:
+            with scope:
+                await trio.sleep_until(at)
+                if self._timers.get(name) is scope:
+                    del self._timers[name]
+                    self.feed(ins.TimerFired(name))
+
+        assert self._nursery is not None
+        self._nursery.start_soon(fire)
+
+    def _publish(self, fact: f.Fact) -> None:
+        if isinstance(fact, f.LogLine) and fact.source == f.PLATFORM and fact.text.startswith("END RequestId"):
+            self._drain_output()  # the function's own lines come before END, as in CloudWatch
+        if isinstance(fact, f.InvokeReported):
+            runtime = self._handle(fx.RUNTIME) or self._last_runtime()
+            peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
+            fact = dataclasses.replace(fact, max_memory_used_mb=peak)
+        if isinstance(fact, f.StateChanged):
+            self.state_changed.set()
+            self.state_changed = trio.Event()
+        if isinstance(fact, f.LogLine):
+            if fact.source == f.PLATFORM and fact.request_id and fact.text.startswith("START "):
+                self._log_request_id = fact.request_id
+            self.tail.add(fact.request_id or self._log_request_id, fact)
+        for listener in list(self._listeners):
+            listener(fact)
+        if isinstance(fact, f.InvokeReported):
+            self._publish(f.LogLine(f.PLATFORM, platform_lines.report(fact), fact.request_id))
+            self._log_request_id = None
+
+    def _last_runtime(self) -> Optional[ProcessHandle]:
+        entry = self._processes.get(fx.RUNTIME)
+        return entry[1] if entry is not None else None
+
+    def _drain_output(self) -> None:
+        for _, handle in self._processes.values():
+            if handle.exited is None:
+                self._sup.drain(handle)
+
+    # ------------------------------------------------------------------ processes
+
+    def _renew_sandbox(self) -> None:
+        self.sandbox_count += 1
+        env_dir = self.state_dir / f"environment-{self.sandbox_count}"
+        tmp_dir = env_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
+        previous = self.sandbox
+        self.sandbox = Sandbox.create(tmp_dir, needed)
+        if self._supervisor is not None:
+            self._supervisor.sandbox = self.sandbox
+        if previous is not None:
+            shutil.rmtree(previous.tmp_dir.parent, ignore_errors=True)
+        if self.sandbox.note and self.sandbox_count == 1:
+            self._publish(f.LogLine(f.LAMBDATUI, self.sandbox.note))
+
+    def _spawn(self, effect: fx.Spawn) -> None:
+        assert self.sandbox is not None
+        stack_file = self.state_dir / f"stacks-{effect.generation}.txt"
+        env = runtime_environment(self.config, self.runtime_api, self._stream, stack_file, os.environ)
+        if effect.participant == fx.RUNTIME:
+            spec = ProcessSpec(fx.RUNTIME, self.config.runtime.argv, str(self.config.code_dir),
+                               self.sandbox.adjust_env(env))
+        else:
+            name = effect.participant.split(":", 1)[1]
+            path = next(p for p in self.config.extensions if p.name == name)
+            spec = ProcessSpec(effect.participant, (str(path),), str(self.config.code_dir),
+                               self.sandbox.adjust_env(extension_environment(env)))
+        try:
+            handle = self._sup.spawn(spec)
+        except LaunchError as exc:
+            self.feed(ins.LaunchFailed(effect.participant, effect.generation, str(exc)))
+            return
+        self._processes[effect.participant] = (effect.generation, handle)
+
+    def _generation_of(self, handle: ProcessHandle) -> int:
+        entry = self._processes.get(handle.key)
+        return entry[0] if entry is not None and entry[1] is handle else -1
+
+    def _on_line(self, handle: ProcessHandle, stream: str, line: str) -> None:
+        source = f.FUNCTION if handle.key == fx.RUNTIME else f.extension_source(handle.key.split(":", 1)[1])
+        self._publish(f.LogLine(source, line, self._log_request_id, stream))
+
+    def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
+        self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code))

@@ -1,0 +1,40 @@
+"""The last 4 KB of each invoke's log, for the Invoke API's `X-Amz-Log-Type: Tail`."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import Optional
+
+from lambdatui.model.facts import LogLine
+
+TAIL_BYTES = 4096
+_MAX_REQUESTS = 64  # invokes whose caller never collects the tail must not accumulate
+
+
+class LogTail:
+    def __init__(self) -> None:
+        self._lines: OrderedDict[str, deque[bytes]] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+
+    def add(self, request_id: Optional[str], line: LogLine) -> None:
+        if request_id is None:
+            return
+        lines = self._lines.get(request_id)
+        if lines is None:
+            lines = self._lines[request_id] = deque()
+            self._sizes[request_id] = 0
+            while len(self._lines) > _MAX_REQUESTS:
+                old, _ = self._lines.popitem(last=False)
+                self._sizes.pop(old, None)
+        data = (line.text + "\n").encode("utf-8", "replace")
+        lines.append(data)
+        self._sizes[request_id] += len(data)
+        while self._sizes[request_id] > TAIL_BYTES and len(lines) > 1:
+            self._sizes[request_id] -= len(lines.popleft())
+
+    def tail(self, request_id: str) -> bytes:
+        return b"".join(self._lines.get(request_id, ()))[-TAIL_BYTES:]
+
+    def forget(self, request_id: str) -> None:
+        self._lines.pop(request_id, None)
+        self._sizes.pop(request_id, None)

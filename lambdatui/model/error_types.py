@@ -1,0 +1,36 @@
+"""Error-type strings, as Lambda's platform and the Runtime/Extensions APIs spell them (lambda-spec §1, §2.5, §4.10)."""
+
+RUNTIME_EXIT_ERROR = "Runtime.ExitError"
+RUNTIME_INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
+RUNTIME_UNKNOWN = "Runtime.Unknown"
+FUNCTION_UNKNOWN = "Function.Unknown"
+FUNCTION_RESPONSE_SIZE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+SANDBOX_TIMEDOUT = "Sandbox.Timedout"
+SANDBOX_FAILURE = "Sandbox.Failure"
+EXTENSION_INIT_ERROR = "Extension.InitError"
+EXTENSION_EXIT_ERROR = "Extension.ExitError"
+EXTENSION_CRASH = "Extension.Crash"
+EXTENSION_LAUNCH_ERROR = "Extension.LaunchError"
+
+# Runtime API errors
+INVALID_REQUEST_ID = "InvalidRequestID"
+INVALID_STATE_TRANSITION = "InvalidStateTransition"
+REQUEST_ENTITY_TOO_LARGE = "RequestEntityTooLarge"
+INVALID_FUNCTION_RESPONSE_MODE = "InvalidFunctionResponseMode"
+
+# Extensions API errors (all HTTP 403)
+EXT_MISSING_IDENTIFIER = "Extension.MissingExtensionIdentifier"
+EXT_INVALID_IDENTIFIER = "Extension.InvalidExtensionIdentifier"
+EXT_UNKNOWN_IDENTIFIER = "Extension.UnknownExtensionIdentifier"
+EXT_INVALID_NAME = "Extension.InvalidExtensionName"
+EXT_INVALID_EVENT_TYPE = "Extension.InvalidEventType"
+EXT_INVALID_STATE = "Extension.InvalidExtensionState"
+EXT_REGISTRATION_CLOSED = "Extension.RegistrationClosed"
+EXT_TOO_MANY = "Extension.TooManyExtensions"
+EXT_MISSING_HEADER = "Extension.MissingHeader"
+INVALID_REQUEST_FORMAT = "InvalidRequestFormat"
+
+MAX_RESPONSE_BYTES = 6_291_556  # 6 MiB + 100 bytes: the figure real error messages quote
+MAX_SYNC_PAYLOAD_BYTES = 6_291_556
+MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
+MAX_EXTENSIONS = 10

@@ -1,0 +1,145 @@
+"""Past-tense facts: what happened in the environment. Every client (console, Invoke API, UI, scenarios) renders these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from lambdatui.model.boundaries import Boundary, EnvState
+
+PLATFORM = "platform"
+FUNCTION = "function"
+LAMBDATUI = "lambdatui"  # our own explanations, never something Lambda would print
+
+
+def extension_source(name: str) -> str:
+    return f"extension:{name}"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of output: a platform line (START, REPORT...), the function's or an extension's output."""
+
+    source: str  # PLATFORM, FUNCTION, LAMBDATUI or extension_source(name)
+    text: str
+    request_id: Optional[str] = None
+    stream: str = "stdout"
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: EnvState
+    generation: int
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    phase: str  # "init", "invoke", "reset", "shutdown"
+    detail: str = ""  # init: "init" or "invoke" (suppressed); invoke: request id; reset: reason
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class PhaseEnded:
+    phase: str
+    status: str  # "success", "error", "timeout", "failure"
+    duration_ms: float
+    error_type: Optional[str] = None
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class BoundaryReached:
+    boundary: Boundary
+    held: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HoldReleased:
+    boundary: Boundary
+
+
+@dataclass(frozen=True)
+class EnvironmentFrozen:
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentThawed:
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParticipantChanged:
+    participant: str  # "runtime" or "extension:<name>"
+    state: str
+    parked: bool
+
+
+@dataclass(frozen=True)
+class InvocationQueued:
+    request_id: str
+    position: int
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """What the caller of an invoke receives."""
+
+    request_id: str
+    payload: bytes
+    content_type: str = "application/json"
+    function_error: bool = False
+    error_type: Optional[str] = None  # for function errors: the platform's view (REPORT) or the body's type
+
+
+@dataclass(frozen=True)
+class InvocationCompleted:
+    result: InvocationResult
+
+
+@dataclass(frozen=True)
+class InvokeReported:
+    """The REPORT metrics of one invoke (lambda-spec §3.5 ReportMetrics)."""
+
+    request_id: str
+    duration_ms: float
+    billed_duration_ms: int
+    memory_size_mb: int
+    max_memory_used_mb: Optional[int]
+    init_duration_ms: Optional[float]
+    status: str  # success, error, timeout
+    error_type: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ShutdownSent:
+    extension: str
+    reason: str
+    deadline_ms: int
+
+
+@dataclass(frozen=True)
+class ProcessExitedFact:
+    participant: str
+    description: str  # "exit status 1", "signal: killed"
+    expected: bool  # during shutdown/reset
+
+
+Fact = Union[
+    LogLine,
+    StateChanged,
+    PhaseStarted,
+    PhaseEnded,
+    BoundaryReached,
+    HoldReleased,
+    EnvironmentFrozen,
+    EnvironmentThawed,
+    ParticipantChanged,
+    InvocationQueued,
+    InvocationCompleted,
+    InvokeReported,
+    ShutdownSent,
+    ProcessExitedFact,
+]

@@ -1,0 +1,36 @@
+"""An immutable picture of one environment, for anything that shows or checks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from lambdatui.model.boundaries import Boundary, EnvState
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    key: str  # "runtime" or "extension:<name>"
+    kind: str  # "runtime", "extension", "internal extension"
+    state: str
+    alive: bool
+    parked: bool  # waiting in Next: what Lambda itself waits on
+    parked_since: Optional[float]
+    events: tuple[str, ...]
+    next_delivery: str  # what it will receive when released
+
+
+@dataclass(frozen=True)
+class EnvironmentSnapshot:
+    state: EnvState
+    generation: int
+    held_at: Optional[Boundary]
+    breakpoints: frozenset[Boundary]
+    frozen: bool
+    init_phase: Optional[str]
+    init_sub_phase: Optional[str]
+    current_request_id: Optional[str]
+    queued: tuple[str, ...]
+    participants: tuple[ParticipantView, ...]
+    invocations_done: int
+    as_of: float

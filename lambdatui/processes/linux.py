@@ -1,0 +1,128 @@
+"""Linux primitives the process layer needs and the standard library lacks.
+
+Functions called between fork and exec (in a preexec function) run in a copy of
+a possibly multi-threaded process: looking a symbol up there can deadlock on a
+loader lock another thread held at fork time. So every ctypes function pointer
+is resolved here, once, at import time in the parent; the child only calls them.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import fcntl
+import math
+import os
+import termios
+from collections.abc import Callable
+from dataclasses import dataclass
+
+CLONE_NEWNS = 0x0002_0000
+CLONE_NEWUSER = 0x1000_0000
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+
+# Process states (/proc/<pid>/stat, field 3) meaning "stopped by a signal" or
+# "stopped under a tracer"; both are what SIGSTOP looks like from outside.
+STOPPED_STATES = frozenset("Tt")
+# A zombie or a dead task is no longer running anything, whatever its pid says.
+GONE_STATES = frozenset("ZXx")
+
+
+@dataclass(frozen=True)
+class Libc:
+    prctl: Callable[..., int]
+    unshare: Callable[[int], int]
+    mount: Callable[[bytes | None, bytes, bytes | None, int, None], int]
+
+
+def _load_libc() -> Libc | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl, unshare, mount = libc.prctl, libc.unshare, libc.mount
+    except (OSError, AttributeError):
+        return None  # not Linux/glibc-like: no parent-death signal, no namespaces
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    unshare.argtypes = [ctypes.c_int]
+    unshare.restype = ctypes.c_int
+    mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+    mount.restype = ctypes.c_int
+    return Libc(prctl=prctl, unshare=unshare, mount=mount)
+
+
+LIBC: Libc | None = _load_libc()
+
+
+def check_call(result: int, what: str) -> None:
+    """Turn a libc -1/errno result into an OSError whose text names the step."""
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def write_file(path: bytes, data: bytes) -> None:
+    """Write a /proc control file in one write(2), as the kernel requires for id maps."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd for a child, or None where the kernel (< 5.3) or platform lacks them."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return pidfd_open(pid)
+    except OSError:
+        return None
+
+
+def has_exited(pid: int) -> bool:
+    """True once the child is a zombie, without reaping it (keeps its pid and group reserved)."""
+    try:
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return result is not None
+
+
+def proc_state(pid: int) -> str | None:
+    """The one-letter scheduler state of a process, or None if it no longer exists."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: the state
+    # is the first field after the *last* closing parenthesis.
+    rest = stat.rpartition(b")")[2].split()
+    return rest[0].decode("ascii", "replace") if rest else None
+
+
+def proc_peak_rss_mb(pid: int) -> int | None:
+    """VmHWM (peak resident set size) in MiB rounded up, or None when unavailable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    kib = int(line.split()[1])
+                    return max(1, math.ceil(kib / 1024)) if kib else 0
+    except (OSError, ValueError, IndexError):
+        return None
+    return None  # zombies and kernel threads have no memory map
+
+
+def pipe_bytes_available(fd: int) -> int:
+    """How many bytes a pipe holds right now (FIONREAD)."""
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+    except OSError:
+        return 0
+    return buf[0]

@@ -1,0 +1,140 @@
+"""Capture a child's stdout or stderr pipe as text lines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Literal
+
+import trio
+
+from .linux import pipe_bytes_available
+
+Stream = Literal["stdout", "stderr"]
+
+# A function printing without newlines must not grow our memory without bound,
+# and a UI cannot render a megabyte-long line anyway.
+MAX_LINE_BYTES = 64 * 1024
+_READ_SIZE = 64 * 1024
+
+
+def _decode(raw: bytes | bytearray) -> str:
+    return bytes(raw).decode("utf-8", "replace")
+
+
+def _char_boundary(buf: bytearray, cut: int, start: int) -> int:
+    """Move a forced cut back to the start of a UTF-8 character, so splitting a
+    long line does not turn one character into two replacement marks."""
+    pos = cut
+    while pos > start and cut - pos < 4 and 0x80 <= buf[pos] < 0xC0:
+        pos -= 1
+    return pos if pos > start else cut
+
+
+class LineSplitter:
+    """Bytes in, complete lines out (without the newline); keeps the unterminated tail."""
+
+    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+        self._limit = limit
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[str]:
+        buf = self._buf
+        buf += data
+        limit = self._limit
+        lines: list[str] = []
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start, start + limit + 1)
+            if nl != -1:
+                lines.append(_decode(buf[start:nl]))
+                start = nl + 1
+            elif len(buf) - start > limit:
+                cut = _char_boundary(buf, start + limit, start)
+                lines.append(_decode(buf[start:cut]))
+                start = cut
+            else:
+                break
+        # One deletion per feed keeps a burst of many short lines linear.
+        del buf[:start]
+        return lines
+
+    def flush(self) -> list[str]:
+        """The partial last line, at end of stream."""
+        if not self._buf:
+            return []
+        line = _decode(self._buf)
+        self._buf.clear()
+        return [line]
+
+
+class OutputPipe:
+    """The read end of one child pipe (O_NONBLOCK), dispatching lines to `emit`.
+
+    Reads happen both in the `pump` task and synchronously in `drain`; trio runs
+    one task at a time, so they never interleave mid-read.
+    """
+
+    def __init__(self, fd: int, stream: Stream, emit: Callable[[Stream, str], None]) -> None:
+        self.fd = fd
+        self.stream: Stream = stream
+        self._emit = emit
+        self._splitter = LineSplitter()
+        self.eof = trio.Event()
+        self._closed = False
+
+    def _dispatch(self, lines: list[str]) -> None:
+        for line in lines:
+            self._emit(self.stream, line)
+
+    def _read_once(self, size: int = _READ_SIZE) -> bool:
+        """One read; returns False when nothing more is available right now."""
+        try:
+            data = os.read(self.fd, size)
+        except BlockingIOError:
+            return False
+        if not data:
+            self._dispatch(self._splitter.flush())
+            self.eof.set()
+            return False
+        self._dispatch(self._splitter.feed(data))
+        return True
+
+    async def pump(self) -> None:
+        """Read until end of file (every writer, including grandchildren, closed it)."""
+        while not self.eof.is_set():
+            await trio.lowlevel.wait_readable(self.fd)
+            # One read per wakeup, so a child that prints nonstop cannot starve trio.
+            self._read_once()
+
+    def drain(self) -> None:
+        """Read what the pipe holds at this instant (never more, so a child that
+        keeps writing cannot keep the caller here)."""
+        if self._closed or self.eof.is_set():
+            return
+        remaining = pipe_bytes_available(self.fd)
+        while remaining > 0:
+            before = remaining
+            try:
+                data = os.read(self.fd, min(remaining, _READ_SIZE))
+            except BlockingIOError:
+                return
+            if not data:
+                self._dispatch(self._splitter.flush())
+                self.eof.set()
+                return
+            self._dispatch(self._splitter.feed(data))
+            remaining = before - len(data)
+
+    def close(self) -> None:
+        """Deliver what is left, the partial last line included, and release the fd."""
+        if self._closed:
+            return
+        self.drain()
+        if not self.eof.is_set():
+            # A writer outside the group (setsid) still holds the pipe; its
+            # unterminated tail is all we will ever get.
+            self._dispatch(self._splitter.flush())
+        self._closed = True
+        trio.lowlevel.notify_closing(self.fd)
+        os.close(self.fd)

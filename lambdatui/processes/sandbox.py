@@ -1,0 +1,204 @@
+"""Give an execution environment's processes their own /tmp.
+
+Where the OS allows it (root, or unprivileged user namespaces), each child enters
+a private mount namespace in which the environment's directory is bind-mounted
+on /tmp. Elsewhere the children only get TMPDIR pointing there, and the note
+says plainly that absolute /tmp paths reach the real /tmp.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from . import linux
+
+SandboxMode = Literal["mount-namespace", "tmpdir"]
+# How a child enters its namespace: as root a plain mount namespace is enough;
+# otherwise a user namespace that maps the caller's uid/gid onto themselves
+# grants the right to mount without changing who the process is.
+Strategy = Literal["mount-ns", "user-ns"]
+
+_TMP = "/tmp"
+
+# The probe forks and execs; the answer depends on the kernel, the user and the
+# container, none of which change while we run, so it is asked once per process.
+_probe_cache: dict[int, tuple[Strategy | None, str]] = {}
+
+
+def _probe_program() -> list[str]:
+    for candidate in ("/bin/true", "/usr/bin/true"):
+        if os.access(candidate, os.X_OK):
+            return [candidate]
+    return ["/bin/sh", "-c", ":"]
+
+
+def namespace_setup(strategy: Strategy, tmp_dir: Path) -> Callable[[], None]:
+    """The step a child runs between fork and exec to see `tmp_dir` as /tmp.
+
+    Everything it needs is computed here, in the parent; the returned function
+    only calls pre-resolved libc functions and os primitives.
+    """
+    libc = linux.LIBC
+    if libc is None:
+        raise OSError("mount namespaces need Linux")
+    unshare, mount = libc.unshare, libc.mount
+    user_ns = strategy == "user-ns"
+    flags = linux.CLONE_NEWNS | (linux.CLONE_NEWUSER if user_ns else 0)
+    uid, gid = os.geteuid(), os.getegid()
+    uid_map = f"{uid} {uid} 1".encode()
+    gid_map = f"{gid} {gid} 1".encode()
+    source = os.fsencode(tmp_dir)
+    target = _TMP.encode()
+    check, write_file = linux.check_call, linux.write_file
+    private_flags = linux.MS_REC | linux.MS_PRIVATE
+    bind_flags = linux.MS_BIND
+    bind_what = f"bind {tmp_dir} on /tmp"
+
+    def setup() -> None:
+        check(unshare(flags), "unshare(user+mount namespace)" if user_ns else "unshare(mount namespace)")
+        if user_ns:
+            try:
+                # An unprivileged process may only write gid_map once setgroups is denied.
+                write_file(b"/proc/self/setgroups", b"deny")
+            except FileNotFoundError:
+                pass  # kernels before 3.19 have no such file and no such rule
+            write_file(b"/proc/self/uid_map", uid_map)
+            write_file(b"/proc/self/gid_map", gid_map)
+        # Without this, on systemd hosts (/ is shared) our bind mount would
+        # propagate back to the real /tmp of every other process.
+        check(mount(None, b"/", None, private_flags, None), "make / private")
+        check(mount(source, target, None, bind_flags, None), bind_what)
+
+    return setup
+
+
+def _run_probe(strategy: Strategy, tmp_dir: Path) -> str | None:
+    """Run a trivial program inside the namespace; None on success, else the reason."""
+    try:
+        setup = namespace_setup(strategy, tmp_dir)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    read_fd, write_fd = os.pipe()
+
+    def preexec() -> None:
+        try:
+            setup()
+        except BaseException as exc:
+            os.write(write_fd, str(exc).encode("utf-8", "replace"))
+            raise
+
+    try:
+        proc = subprocess.Popen(
+            _probe_program(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            preexec_fn=preexec,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as r:
+            reason = r.read().decode("utf-8", "replace").strip()
+        return reason or str(exc)
+    os.close(write_fd)
+    os.close(read_fd)
+    try:
+        code = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "probe did not finish"
+    return None if code == 0 else f"probe exited with status {code}"
+
+
+def _namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
+    """Which strategy this process can use (cached), or None and why not."""
+    euid = os.geteuid()
+    cached = _probe_cache.get(euid)
+    if cached is not None:
+        return cached
+    strategies: list[Strategy] = ["mount-ns", "user-ns"] if euid == 0 else ["user-ns"]
+    reasons: list[str] = []
+    result: tuple[Strategy | None, str] | None = None
+    for strategy in strategies:
+        reason = _run_probe(strategy, tmp_dir)
+        if reason is None:
+            result = (strategy, "")
+            break
+        reasons.append(reason)
+    if result is None:
+        result = (None, "; ".join(reasons))
+    _probe_cache[euid] = result
+    return result
+
+
+def _hidden_by_tmp(path: str) -> bool:
+    tmp_forms = {_TMP, os.path.realpath(_TMP)}
+    for form in {os.path.abspath(path), os.path.realpath(path)}:
+        for tmp in tmp_forms:
+            if form == tmp or form.startswith(tmp + "/"):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    tmp_dir: Path
+    """The environment's /tmp, as the host sees it."""
+    mode: SandboxMode
+    note: str | None = None
+    """Why /tmp is not isolated (mode "tmpdir"), in one line for the UI."""
+    strategy: Strategy | None = None
+    """How children enter the namespace (mode "mount-namespace" only)."""
+
+    @classmethod
+    def create(cls, tmp_dir: Path, paths_needed: Sequence[str]) -> Sandbox:
+        """Isolate /tmp if the OS allows it and nothing the children need lives under /tmp.
+
+        `paths_needed` are host paths the children must still reach (interpreter,
+        code, bootstrap): the bind mount would hide them if they lie under /tmp.
+        """
+        tmp_dir = Path(os.path.abspath(tmp_dir))
+        if not tmp_dir.is_dir():
+            raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
+        escape = f"processes get TMPDIR={tmp_dir}, but absolute /tmp paths reach the real /tmp"
+        hidden = [p for p in paths_needed if _hidden_by_tmp(p)]
+        if hidden:
+            return cls.tmpdir_only(
+                tmp_dir, f"/tmp is shared: {hidden[0]} lies under /tmp, which the private /tmp would hide; {escape}"
+            )
+        strategy, reason = _namespace_support(tmp_dir)
+        if strategy is None:
+            return cls.tmpdir_only(tmp_dir, f"/tmp is shared: no private mount namespace here ({reason}); {escape}")
+        return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy)
+
+    @classmethod
+    def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:
+        """No namespace: for platforms without one, or a user who asked for none."""
+        return cls(tmp_dir=Path(os.path.abspath(tmp_dir)), mode="tmpdir", note=note)
+
+    def adjust_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The environment with the temp-dir variables pointing at this sandbox's /tmp."""
+        adjusted = dict(env)
+        if self.mode == "mount-namespace":
+            adjusted["TMPDIR"] = _TMP
+            # Host-side values would point outside the namespace's /tmp.
+            for name in ("TEMP", "TMP"):
+                if name in adjusted:
+                    adjusted[name] = _TMP
+        else:
+            for name in ("TMPDIR", "TEMP", "TMP"):
+                adjusted[name] = str(self.tmp_dir)
+        return adjusted
+
+    def child_setup(self) -> Callable[[], None] | None:
+        """The pre-exec step for every child, or None when there is nothing to do."""
+        if self.mode != "mount-namespace" or self.strategy is None:
+            return None
+        return namespace_setup(self.strategy, self.tmp_dir)

@@ -1,0 +1,529 @@
+"""Start, signal, freeze, thaw, kill and reap the child processes of one environment.
+
+Each child leads its own process group, so a signal reaches everything it
+started. Children die with the host thanks to a parent-death signal (direct
+children) and the watchdog process (everything else in their groups).
+
+Children are started with `subprocess.Popen` directly in the trio thread, not
+with trio's helpers: those fork from a worker thread, and PR_SET_PDEATHSIG fires
+when the *forking thread* exits, which trio's idle worker threads do.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from . import linux
+from .output import OutputPipe, Stream
+from .sandbox import Sandbox
+
+# After the leader exits and its group is killed, the pipes reach end of file
+# within milliseconds. Only a descendant that left the group (setsid) can keep
+# them open; past this grace its exit is reported anyway.
+_OUTPUT_GRACE = 0.5
+# SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
+# take a while to go. Bounded so that shutting down never hangs.
+_KILL_GRACE = 5.0
+_WATCHDOG_GRACE = 2.0
+
+_WATCHDOG_SCRIPT = str(Path(__file__).with_name("watchdog.py"))
+
+# Go's syscall.Signal strings on Linux, which Lambda uses in
+# "Runtime exited with error: signal: killed".
+_SIGNAL_TEXT: dict[int, str] = {
+    1: "hangup",
+    2: "interrupt",
+    3: "quit",
+    4: "illegal instruction",
+    5: "trace/breakpoint trap",
+    6: "aborted",
+    7: "bus error",
+    8: "floating point exception",
+    9: "killed",
+    10: "user defined signal 1",
+    11: "segmentation fault",
+    12: "user defined signal 2",
+    13: "broken pipe",
+    14: "alarm clock",
+    15: "terminated",
+    16: "stack fault",
+    17: "child exited",
+    18: "continued",
+    19: "stopped (signal)",
+    20: "stopped",
+    21: "stopped (tty input)",
+    22: "stopped (tty output)",
+    23: "urgent I/O condition",
+    24: "CPU time limit exceeded",
+    25: "file size limit exceeded",
+    26: "virtual timer expired",
+    27: "profiling timer expired",
+    28: "window changed",
+    29: "I/O possible",
+    30: "power failure",
+    31: "bad system call",
+}
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    key: str
+    """Tags this process's output and exit, e.g. "runtime" or "extension:my-ext"."""
+    argv: Sequence[str]
+    cwd: str
+    env: Mapping[str, str]
+    """The complete environment (not merged with ours); the sandbox adjusts TMPDIR."""
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int | None
+    """The exit code, or None when a signal ended the process."""
+    signal: int | None
+    core_dumped: bool = False
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> ExitStatus:
+        if os.WIFSIGNALED(status):
+            return cls(code=None, signal=os.WTERMSIG(status), core_dumped=os.WCOREDUMP(status))
+        return cls(code=os.WEXITSTATUS(status), signal=None)
+
+    def describe(self) -> str:
+        """Go's wording, as in Lambda's errors: "exit status 1", "signal: killed"."""
+        if self.signal is not None:
+            text = f"signal: {_SIGNAL_TEXT.get(self.signal, f'signal {self.signal}')}"
+            return f"{text} (core dumped)" if self.core_dumped else text
+        if self.code is not None:
+            return f"exit status {self.code}"
+        return "exit status unknown"
+
+
+class LaunchError(Exception):
+    """A child could not be started; str() is a one-line reason for a human."""
+
+
+@dataclass(eq=False)
+class ProcessHandle:
+    """One started child. Its pid is also its process group id."""
+
+    key: str
+    pid: int
+    started_at: float
+    """trio.current_time() when it was spawned."""
+    spec: ProcessSpec
+    exited: ExitStatus | None = None
+    """Set just before on_exit is called."""
+    exited_at: float | None = None
+
+    @property
+    def pgid(self) -> int:
+        return self.pid
+
+
+OnLine = Callable[[ProcessHandle, Stream, str], None]
+OnExit = Callable[[ProcessHandle, ExitStatus], None]
+
+
+@dataclass(eq=False)
+class _Child:
+    handle: ProcessHandle
+    popen: subprocess.Popen[bytes]
+    pidfd: int | None
+    pipes: tuple[OutputPipe, OutputPipe]
+    reaped: ExitStatus | None = None
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone (or every member changed its uid)
+
+
+def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int) -> Callable[[], None]:
+    """The child's steps between fork and exec; every callee is resolved here, in the parent."""
+    libc = linux.LIBC
+    prctl = libc.prctl if libc is not None else None
+    check = linux.check_call
+    setpgid, getppid, getpid, kill, write = os.setpgid, os.getppid, os.getpid, os.kill, os.write
+    sigkill = int(signal.SIGKILL)
+    pdeathsig = linux.PR_SET_PDEATHSIG
+
+    def preexec() -> None:
+        try:
+            setpgid(0, 0)
+            if sandbox_setup is not None:
+                sandbox_setup()
+            if prctl is not None:
+                # Last, so that no credential change (user namespace) can reset it.
+                check(prctl(pdeathsig, sigkill, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+                if getppid() != parent_pid:
+                    kill(getpid(), sigkill)  # the host died before the signal was armed
+        except BaseException as exc:
+            # Popen reports only "Exception occurred in preexec_fn"; stderr is
+            # already our pipe, so the parent can read the real reason there.
+            write(2, f"{exc}\n".encode("utf-8", "replace"))
+            raise
+
+    return preexec
+
+
+def _describe_exec_failure(exc: OSError, argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> str:
+    argv0 = argv[0]
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None and os.fsdecode(exc.filename) == cwd and argv0 != cwd:
+        return f"cannot use working directory {cwd}: {reason}"
+    path: str | None
+    if "/" in argv0:
+        path = os.path.normpath(os.path.join(cwd, argv0))
+    else:
+        path = shutil.which(argv0, mode=os.F_OK, path=env.get("PATH", os.defpath))
+    shown = path or argv0
+    code = exc.errno
+    if code == errno.ENOENT:
+        if path is not None and os.path.exists(path):
+            return f"cannot execute {path}: its interpreter was not found (check the #! line)"
+        if "/" not in argv0:
+            return f"command not found: {argv0} (searched PATH)"
+        return f"no such file: {shown}"
+    if code == errno.EACCES:
+        if path is not None and os.path.isdir(path):
+            return f"permission denied: {path} is a directory"
+        if path is not None and os.path.exists(path) and not os.access(path, os.X_OK):
+            return f"permission denied: {path} is not executable"
+        return f"permission denied: {shown}"
+    if code == errno.ENOEXEC:
+        return f"exec format error: {shown} is neither a binary nor a script with a #! line"
+    if code == errno.ENOTDIR:
+        return f"not a directory: a component of {shown} is not a directory"
+    return f"cannot execute {shown}: {reason}"
+
+
+def _read_nonblocking(fd: int) -> str:
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, OSError):
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode("utf-8", "replace").strip()
+
+
+async def _wait_exited(child: _Child) -> None:
+    """Until the child is a zombie (not reaped: its pid, hence its group id, stays ours)."""
+    if child.pidfd is not None:
+        await trio.lowlevel.wait_readable(child.pidfd)
+        return
+    while not linux.has_exited(child.handle.pid):
+        await trio.sleep(0.02)
+
+
+class _Watchdog:
+    """The host's end of the watchdog's stdin (see watchdog.py)."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._fd = -1
+        if not sys.executable:
+            return
+        try:
+            # Own session: a terminal's Ctrl-C must not reach it. Not waited for:
+            # its interpreter starts while we go on, and lines queue in the pipe.
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", _WATCHDOG_SCRIPT],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
+                cwd="/",
+            )
+        except (OSError, subprocess.SubprocessError):
+            return  # the parent-death signal still covers direct children
+        assert self._proc.stdin is not None
+        # Our pipe end is close-on-exec and every child is started with
+        # close_fds, so only this process holds it: EOF means we are gone.
+        self._fd = self._proc.stdin.fileno()
+        os.set_blocking(self._fd, False)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def add(self, pgid: int) -> None:
+        self._send(b"+%d\n" % pgid)
+
+    def remove(self, pgid: int) -> None:
+        self._send(b"-%d\n" % pgid)
+
+    def _send(self, line: bytes) -> None:
+        if self._proc is None or self._fd < 0:
+            return
+        self._pending += line
+        try:
+            written = os.write(self._fd, self._pending)
+        except BlockingIOError:
+            return  # never block the trio thread; the next line retries
+        except OSError:
+            self._fd = -1  # the watchdog is gone; nothing more to tell it
+            return
+        del self._pending[:written]
+
+    async def aclose(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None
+        self._fd = -1
+        assert proc.stdin is not None
+        try:
+            proc.stdin.close()  # EOF: it kills whatever is still listed, then exits
+        except OSError:
+            pass
+        pidfd = linux.open_pidfd(proc.pid)
+        with trio.move_on_after(_WATCHDOG_GRACE):
+            if pidfd is not None:
+                await trio.lowlevel.wait_readable(pidfd)
+            else:
+                while not linux.has_exited(proc.pid):
+                    await trio.sleep(0.01)
+        if pidfd is not None:
+            trio.lowlevel.notify_closing(pidfd)
+            os.close(pidfd)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class Supervisor:
+    """The children of one execution environment: how to run them, never why."""
+
+    def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit) -> None:
+        self.sandbox = sandbox
+        self._nursery = nursery
+        self._on_line = on_line
+        self._on_exit = on_exit
+        self._children: dict[int, _Child] = {}
+        self._closed = False
+        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid())
+        self._watchdog = _Watchdog()
+
+    @property
+    def watchdog_pid(self) -> int | None:
+        return self._watchdog.pid
+
+    def live(self) -> list[ProcessHandle]:
+        """Children spawned and not yet reported through on_exit."""
+        return [child.handle for child in self._children.values()]
+
+    def spawn(self, spec: ProcessSpec) -> ProcessHandle:
+        """Start a child now (fork + exec in this thread). Raises LaunchError."""
+        if self._closed:
+            raise RuntimeError("supervisor is closed")
+        argv = list(spec.argv)
+        if not argv:
+            raise LaunchError("empty command line")
+        env = self.sandbox.adjust_env(spec.env)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        os.set_blocking(out_r, False)
+        os.set_blocking(err_r, False)
+        try:
+            try:
+                popen = subprocess.Popen(
+                    argv,
+                    cwd=spec.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out_w,
+                    stderr=err_w,
+                    close_fds=True,
+                    preexec_fn=self._preexec,
+                )
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+        except OSError as exc:
+            os.close(out_r)
+            os.close(err_r)
+            raise LaunchError(_describe_exec_failure(exc, argv, spec.cwd, env)) from exc
+        except subprocess.SubprocessError as exc:
+            reason = _read_nonblocking(err_r).splitlines()
+            os.close(out_r)
+            os.close(err_r)
+            detail = reason[-1] if reason else str(exc)
+            raise LaunchError(f"cannot start {argv[0]}: setup before exec failed: {detail}") from exc
+        except (ValueError, TypeError) as exc:
+            os.close(out_r)
+            os.close(err_r)
+            raise LaunchError(f"cannot start {argv[0]}: {exc}") from exc
+
+        handle = ProcessHandle(key=spec.key, pid=popen.pid, started_at=trio.current_time(), spec=spec)
+        self._watchdog.add(handle.pgid)
+
+        def emit(stream: Stream, line: str) -> None:
+            self._on_line(handle, stream, line)
+
+        child = _Child(
+            handle=handle,
+            popen=popen,
+            pidfd=linux.open_pidfd(popen.pid),
+            pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)),
+        )
+        try:
+            self._nursery.start_soon(self._supervise, child, name=f"process {spec.key} ({popen.pid})")
+        except RuntimeError:
+            self._abandon(child)
+            raise
+        self._children[handle.pid] = child
+        return handle
+
+    def _child(self, handle: ProcessHandle) -> _Child | None:
+        """The live, not yet reaped child behind a handle; after reaping, its pid may be reused."""
+        child = self._children.get(handle.pid)
+        if child is None or child.handle is not handle or child.reaped is not None:
+            return None
+        return child
+
+    def send_signal(self, handle: ProcessHandle, sig: int) -> None:
+        """Signal the child's whole process group; a no-op once it has exited."""
+        if self._child(handle) is not None:
+            _signal_group(handle.pgid, sig)
+
+    def freeze(self, handle: ProcessHandle) -> None:
+        self.send_signal(handle, signal.SIGSTOP)
+
+    def thaw(self, handle: ProcessHandle) -> None:
+        self.send_signal(handle, signal.SIGCONT)
+
+    def kill(self, handle: ProcessHandle) -> None:
+        """SIGKILL the group; needs no thaw first (a stopped process dies too)."""
+        self.send_signal(handle, signal.SIGKILL)
+
+    def drain(self, handle: ProcessHandle) -> None:
+        """Dispatch, now, every complete line already written to the child's pipes."""
+        child = self._children.get(handle.pid)
+        if child is None or child.handle is not handle:
+            return
+        for pipe in child.pipes:
+            pipe.drain()
+
+    def peak_rss_mb(self, handle: ProcessHandle) -> int | None:
+        """The child's peak resident memory (VmHWM) in MiB, rounded up; None once gone."""
+        if self._child(handle) is None:
+            return None
+        return linux.proc_peak_rss_mb(handle.pid)
+
+    def is_stopped(self, handle: ProcessHandle) -> bool:
+        """Whether the child (the group leader) is stopped right now, per /proc."""
+        if self._child(handle) is None:
+            return False
+        return linux.proc_state(handle.pid) in linux.STOPPED_STATES
+
+    async def wait_stopped(self, handle: ProcessHandle, timeout: float = 1.0) -> bool:
+        """Until SIGSTOP has taken effect (signals are delivered asynchronously)."""
+        with trio.move_on_after(timeout):
+            while not self.is_stopped(handle):
+                if self._child(handle) is None:
+                    return False
+                await trio.sleep(0.002)
+            return True
+        return False
+
+    async def aclose(self) -> None:
+        """SIGKILL every live group, reap and report them all, stop the watchdog."""
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            children = list(self._children.values())
+            for child in children:
+                if child.reaped is None:
+                    _signal_group(child.handle.pgid, signal.SIGKILL)
+            with trio.move_on_after(_KILL_GRACE + _OUTPUT_GRACE):
+                for child in children:
+                    await child.done.wait()
+            await self._watchdog.aclose()
+
+    async def _supervise(self, child: _Child) -> None:
+        status: ExitStatus | None = None
+        try:
+            async with trio.open_nursery() as pumps:
+                for pipe in child.pipes:
+                    pumps.start_soon(pipe.pump)
+                await _wait_exited(child)
+                # The leader is a zombie, so its group id cannot have been reused:
+                # this reaches exactly what it left behind, which must not outlive it.
+                _signal_group(child.handle.pgid, signal.SIGKILL)
+                status = self._reap(child, block=True)
+                with trio.move_on_after(_OUTPUT_GRACE):
+                    for pipe in child.pipes:
+                        await pipe.eof.wait()
+                pumps.cancel_scope.cancel()
+        finally:
+            if status is None:
+                # Cancelled (the host is going away) or failed: leave nothing behind.
+                _signal_group(child.handle.pgid, signal.SIGKILL)
+                with trio.CancelScope(shield=True), trio.move_on_after(_KILL_GRACE):
+                    await _wait_exited(child)
+                status = self._reap(child, block=False)
+            self._finish(child, status)
+
+    def _reap(self, child: _Child, *, block: bool) -> ExitStatus:
+        pid = child.handle.pid
+        try:
+            reaped_pid, wait_status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            # Someone else (a foreign SIGCHLD handler) reaped it first.
+            status = ExitStatus(code=None, signal=None)
+        else:
+            if reaped_pid == 0:
+                # Still not gone after SIGKILL and the grace: leave it to
+                # subprocess's own cleanup of abandoned Popen objects.
+                child.reaped = ExitStatus(code=None, signal=signal.SIGKILL)
+                return child.reaped
+            status = ExitStatus.from_wait_status(wait_status)
+        # Popen must not try to reap this pid again: it may belong to someone else now.
+        child.popen.returncode = status.code if status.code is not None else -(status.signal or 0)
+        child.reaped = status
+        return status
+
+    def _finish(self, child: _Child, status: ExitStatus) -> None:
+        handle = child.handle
+        try:
+            for pipe in child.pipes:
+                pipe.close()  # every line, the partial last one included, before the exit
+        finally:
+            if child.pidfd is not None:
+                trio.lowlevel.notify_closing(child.pidfd)
+                os.close(child.pidfd)
+                child.pidfd = None
+            self._watchdog.remove(handle.pgid)
+            self._children.pop(handle.pid, None)
+            handle.exited = status
+            handle.exited_at = trio.current_time()
+            child.done.set()
+        self._on_exit(handle, status)
+
+    def _abandon(self, child: _Child) -> None:
+        """Undo a spawn whose supervising task could not start (the nursery is closed)."""
+        _signal_group(child.handle.pgid, signal.SIGKILL)
+        self._reap(child, block=True)
+        for pipe in child.pipes:
+            os.close(pipe.fd)
+        if child.pidfd is not None:
+            os.close(child.pidfd)
+        self._watchdog.remove(child.handle.pgid)

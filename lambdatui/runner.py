@@ -1,0 +1,85 @@
+"""Composition root: the API servers, the host and its processes, wired together inside one trio run."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import tempfile
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Optional
+
+import trio
+
+from lambdatui.api.server import create_invoke_app, create_runtime_app, serve_app
+from lambdatui.config import FunctionConfig
+from lambdatui.host.environment_host import EnvironmentHost
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Running:
+    host: EnvironmentHost
+    runtime_api: str  # host:port the processes talk to
+    invoke_api: Optional[str]  # host:port of the Invoke API, when served
+
+
+def state_root() -> Path:
+    """Where environments keep their /tmp: never under /tmp itself, which the sandbox mounts over."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    root = Path(base) / "lambdatui"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    except OSError:
+        return Path(tempfile.gettempdir()) / f"lambdatui-{os.getuid()}"
+
+
+def _remove_stale_runs(root: Path) -> None:
+    """Runs whose lambdatui was SIGKILLed leave their folder behind; their pid tells whether they are gone."""
+    for entry in root.glob("run-*"):
+        match = re.match(r"run-(\d+)-", entry.name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def new_state_dir() -> Path:
+    root = state_root()
+    _remove_stale_runs(root)
+    path = root / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    path.mkdir(parents=True)
+    return path
+
+
+@asynccontextmanager
+async def open_environment(
+    config: FunctionConfig, *, invoke_host: str = LOOPBACK, invoke_port: Optional[int] = None
+) -> AsyncIterator[Running]:
+    """Serve the APIs and host one environment; on exit, shut it down as Lambda does and leave nothing behind."""
+    async with trio.open_nursery() as nursery:
+        host = EnvironmentHost(config, new_state_dir())
+        runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0)
+        await nursery.start(host.run, runtime_api)
+        invoke_api = None
+        if invoke_port is not None:
+            invoke_api = await nursery.start(serve_app, create_invoke_app(host), invoke_host, invoke_port)
+        try:
+            yield Running(host, runtime_api, invoke_api)
+        finally:
+            with trio.CancelScope(shield=True):
+                await host.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+async def cancel_on_signals(scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """SIGINT, SIGTERM and SIGHUP end the run gracefully: shutdown still runs in `open_environment`'s exit."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        task_status.started()
+        async for _ in signals:
+            scope.cancel()
+            return

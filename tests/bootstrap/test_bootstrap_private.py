@@ -1,0 +1,204 @@
+"""lambdatui's private channel (LAMBDATUI_PRIVATE_API=1) and the SIGUSR1 stack dump."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+from bootstrap_harness import (
+    FUNCTION_INIT_PATH,
+    GLOBALS_PATH,
+    NEXT_PATH,
+    WAIT_S,
+    Event,
+    bootstrap_process,
+    error_path,
+    response_path,
+    run_bootstrap,
+    write,
+)
+
+PRIVATE = {"LAMBDATUI_PRIVATE_API": "1"}
+
+COUNTING = """
+COUNTER = 0
+def handler(event, context):
+    global COUNTER
+    COUNTER += 1
+    print("handler called")
+    return COUNTER
+"""
+
+
+def test_function_init_gate_holds_the_handler_import(api, code_dir):
+    write(code_dir, "handler.py", """
+        import os, urllib.request
+        urllib.request.urlopen("http://%s/test/imported" % os.environ["AWS_LAMBDA_RUNTIME_API"]).read()
+        def handler(event, context):
+            return "ok"
+    """)
+    api.gate.clear()
+    api.events.append(Event(request_id="r1"))
+    with bootstrap_process(api, code_dir, "handler.handler", **PRIVATE) as proc:
+        assert api.wait_path(FUNCTION_INIT_PATH)
+        # While the host holds the gate, the handler module must not be imported.
+        assert not api.wait_path("/test/imported", timeout=0.3)
+        api.gate.set()
+        proc.wait(timeout=WAIT_S)
+    assert api.paths() == [
+        FUNCTION_INIT_PATH, "/test/imported", GLOBALS_PATH,
+        NEXT_PATH, response_path("r1"), GLOBALS_PATH, NEXT_PATH,
+    ]
+
+
+GLOBALS_MODULE = """
+import collections
+import os
+import threading
+from json import dumps
+from os.path import join as pjoin
+
+COUNTER = 0
+CACHE = collections.OrderedDict(a=1)
+BIG = "x" * 1000
+
+class Widget:
+    pass
+
+class BadRepr:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+BAD = BadRepr()
+_leaky = None
+
+def handler(event, context):
+    global COUNTER, _leaky
+    COUNTER += 1
+    if _leaky is None:
+        _leaky = threading.Thread(target=threading.Event().wait, name="leaky", daemon=True)
+        _leaky.start()
+    return COUNTER
+"""
+
+
+def test_globals_reports_after_init_and_after_each_invoke(api, code_dir):
+    write(code_dir, "handler.py", GLOBALS_MODULE)
+    run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")], **PRIVATE)
+    assert run.stderr.count("lambdatui-bootstrap") == 0
+    assert api.paths() == [
+        FUNCTION_INIT_PATH, GLOBALS_PATH, NEXT_PATH, response_path("r1"), GLOBALS_PATH, NEXT_PATH,
+    ]
+    init, after = (r.json() for r in api.find(GLOBALS_PATH))
+    assert api.find(GLOBALS_PATH)[0].headers["content-type"] == "application/json"
+    assert set(init) == {"phase", "requestId", "globals", "threads"}
+    assert (init["phase"], init["requestId"]) == ("init", None)
+    assert (after["phase"], after["requestId"]) == ("invoke", "r1")
+
+    by_name = {g["name"]: g for g in init["globals"]}
+    for entry in init["globals"]:
+        assert set(entry) == {"name", "type", "repr", "id", "kind"}
+        assert isinstance(entry["id"], int)
+        assert len(entry["repr"]) <= 200
+
+    def shape(name):
+        g = by_name[name]
+        return g["type"], g["kind"]
+
+    assert shape("__name__") == ("str", "dunder")
+    assert by_name["__name__"]["repr"] == "'handler'"
+    assert shape("collections") == ("module", "module")
+    assert shape("os") == ("module", "module")
+    assert shape("dumps") == ("function", "import")
+    assert shape("pjoin") == ("function", "import")
+    assert shape("COUNTER") == ("int", "state")
+    assert shape("CACHE") == ("collections.OrderedDict", "state")
+    assert shape("BIG") == ("str", "state")
+    assert shape("Widget") == ("type", "class")
+    assert shape("BAD") == ("handler.BadRepr", "state")
+    assert by_name["BAD"]["repr"] == "<repr failed: RuntimeError>"
+    assert shape("handler") == ("function", "function")
+    assert shape("_leaky") == ("NoneType", "state")
+    names = [g["name"] for g in init["globals"]]
+    assert names.index("COUNTER") < names.index("Widget") < names.index("handler"), "definition order"
+
+    after_by_name = {g["name"]: g for g in after["globals"]}
+    assert by_name["COUNTER"]["repr"] == "0" and after_by_name["COUNTER"]["repr"] == "1"
+    assert after_by_name["CACHE"]["id"] == by_name["CACHE"]["id"]
+    assert after_by_name["_leaky"]["type"] == "threading.Thread"
+
+    assert [t["name"] for t in init["threads"]] == ["MainThread"]
+    threads = {t["name"]: t for t in after["threads"]}
+    assert set(threads) == {"MainThread", "leaky"}
+    assert threads["leaky"]["daemon"] is True and threads["leaky"]["alive"] is True
+    assert isinstance(threads["leaky"]["ident"], int)
+    assert threads["MainThread"]["daemon"] is False
+
+
+def test_injected_raise_takes_the_error_path_instead_of_the_handler(api, code_dir):
+    write(code_dir, "handler.py", COUNTING)
+    run = run_bootstrap(api, code_dir, "handler.handler", [
+        Event(request_id="r1", headers={"Lambdatui-Raise": json.dumps({"type": "ValueError", "message": "boom"})}),
+        Event(request_id="r2", headers={"Lambdatui-Raise": json.dumps({"type": "MyCustomError", "message": "x"})}),
+        Event(request_id="r3"),
+    ], **PRIVATE)
+    first = api.one(error_path("r1"))
+    assert first.headers["lambda-runtime-function-error-type"] == "ValueError"
+    assert first.json() == {"errorMessage": "boom", "errorType": "ValueError", "requestId": "r1", "stackTrace": []}
+    second = api.one(error_path("r2"))
+    assert second.headers["lambda-runtime-function-error-type"] == "MyCustomError"
+    assert second.json()["errorType"] == "MyCustomError"
+    assert api.one(response_path("r3")).body == b"1", "the handler ran only for r3"
+    assert run.stdout.count("handler called") == 1
+    assert "[ERROR] ValueError: boom\rTraceback (most recent call last):\n" in run.stdout
+
+
+def test_raise_header_is_ignored_without_the_private_api(api, code_dir):
+    write(code_dir, "handler.py", COUNTING)
+    run_bootstrap(api, code_dir, "handler.handler", [
+        Event(request_id="r1", headers={"Lambdatui-Raise": '{"type": "ValueError", "message": "boom"}'}),
+    ])
+    assert api.one(response_path("r1")).body == b"1"
+    assert not any(p.startswith("/lambdatui/") for p in api.paths())
+
+
+def test_older_host_without_private_routes(api, code_dir):
+    write(code_dir, "handler.py", COUNTING)
+    api.statuses[FUNCTION_INIT_PATH] = 404
+    api.statuses[GLOBALS_PATH] = 404
+    run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")], **PRIVATE)
+    assert api.one(response_path("r1")).body == b"1"
+    assert "lambdatui-bootstrap" not in run.stderr
+
+
+def test_failing_globals_report_is_one_stderr_line_not_a_crash(api, code_dir):
+    write(code_dir, "handler.py", COUNTING)
+    api.statuses[GLOBALS_PATH] = 500
+    run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1"), Event(request_id="r2")], **PRIVATE)
+    assert api.one(response_path("r2")).body == b"2"
+    assert run.stderr.count("lambdatui-bootstrap: POST /lambdatui/v1/globals answered 500") == 3
+
+
+def test_sigusr1_dumps_all_thread_stacks_to_the_stack_file(api, code_dir, tmp_path):
+    stack_file = tmp_path / "stacks.txt"
+    write(code_dir, "handler.py", """
+        import os, time, urllib.request
+        def handler(event, context):
+            urllib.request.urlopen("http://%s/test/sleeping" % os.environ["AWS_LAMBDA_RUNTIME_API"]).read()
+            time.sleep(60)
+    """)
+    api.events.append(Event(request_id="r1"))
+    with bootstrap_process(api, code_dir, "handler.handler", LAMBDATUI_STACK_FILE=str(stack_file)) as proc:
+        assert api.wait_path("/test/sleeping")
+        os.kill(proc.pid, signal.SIGUSR1)
+        # The dump is written by the child's signal handler: wait for it to appear (bounded).
+        deadline = time.monotonic() + WAIT_S
+        while " in handler" not in stack_file.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        text = stack_file.read_text()
+        assert proc.poll() is None, "SIGUSR1 must not kill the runtime"
+    assert re.search(r'File "%s", line \d+ in handler' % re.escape(str(code_dir / "handler.py")), text)
+    assert "Current thread" in text or "Thread 0x" in text

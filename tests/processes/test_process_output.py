@@ -1,0 +1,52 @@
+"""LineSplitter: bytes in, lines out, bounded memory."""
+
+from __future__ import annotations
+
+from lambdatui.processes.output import MAX_LINE_BYTES, LineSplitter
+
+
+def test_complete_lines_and_kept_tail() -> None:
+    s = LineSplitter()
+    assert s.feed(b"one\ntw") == ["one"]
+    assert s.feed(b"o\n\nthree") == ["two", ""]
+    assert s.flush() == ["three"]
+    assert s.flush() == []
+
+
+def test_lines_split_across_many_chunks() -> None:
+    s = LineSplitter()
+    out: list[str] = []
+    for byte in b"alpha\nbeta\n":
+        out += s.feed(bytes([byte]))
+    assert out == ["alpha", "beta"]
+
+
+def test_long_line_is_split_at_the_limit() -> None:
+    s = LineSplitter()
+    lines = s.feed(b"x" * (2 * MAX_LINE_BYTES + 10) + b"\n")
+    assert [len(line) for line in lines] == [MAX_LINE_BYTES, MAX_LINE_BYTES, 10]
+
+
+def test_a_line_of_exactly_the_limit_stays_whole() -> None:
+    s = LineSplitter()
+    assert s.feed(b"y" * MAX_LINE_BYTES) == []  # the newline may still come
+    assert s.feed(b"\n") == ["y" * MAX_LINE_BYTES]
+
+
+def test_unterminated_output_does_not_grow_without_bound() -> None:
+    s = LineSplitter(limit=8)
+    assert s.feed(b"abcdefghij") == ["abcdefgh"]
+    assert s.feed(b"klmnopq") == ["ijklmnop"]
+    assert s.flush() == ["q"]
+
+
+def test_forced_split_keeps_utf8_characters_whole() -> None:
+    s = LineSplitter(limit=8)
+    # "é" is two bytes: a cut at byte 8 would fall inside the second one.
+    lines = s.feed("aaaaaaaé bc\n".encode())
+    assert lines == ["aaaaaaa", "é bc"]
+
+
+def test_invalid_utf8_is_replaced_not_fatal() -> None:
+    s = LineSplitter()
+    assert s.feed(b"ok \xff\xfe\n") == ["ok \ufffd\ufffd"]
