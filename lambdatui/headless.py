@@ -32,19 +32,21 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int) -> int:
 
     async def main() -> None:
         nonlocal failures
-        with trio.CancelScope() as scope:
-            async with trio.open_nursery() as signals:
-                await signals.start(cancel_on_signals, scope)
-                async with open_environment(config) as running:
-                    running.host.subscribe(ConsoleReporter(sys.stderr))
-                    running.host.start_environment()
+        # Only the body is cancelled by a signal: the environment's own exit still shuts it down gracefully.
+        body = trio.CancelScope()
+        async with trio.open_nursery() as signals:
+            await signals.start(cancel_on_signals, body)
+            async with open_environment(config) as running:
+                running.host.subscribe(ConsoleReporter(sys.stderr))
+                running.host.start_environment()
+                with body:
                     for _ in range(repeat):
                         result, _tail = await running.host.invoke(event)
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                         failures += result.function_error
-                signals.cancel_scope.cancel()
-        if scope.cancelled_caught:
+            signals.cancel_scope.cancel()
+        if body.cancelled_caught:
             failures += 1
 
     trio.run(main)
@@ -53,15 +55,17 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int) -> int:
 
 def run_serve(config: FunctionConfig, host: str, port: int) -> int:
     async def main() -> None:
-        with trio.CancelScope() as scope:
-            async with trio.open_nursery() as signals:
-                await signals.start(cancel_on_signals, scope)
-                async with open_environment(config, invoke_host=host, invoke_port=port) as running:
-                    running.host.subscribe(ConsoleReporter(sys.stderr))
-                    url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
-                    print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=sys.stderr)
-                    running.host.start_environment()
+        body = trio.CancelScope()
+        async with trio.open_nursery() as signals:
+            await signals.start(cancel_on_signals, body)
+            async with open_environment(config, invoke_host=host, invoke_port=port) as running:
+                running.host.subscribe(ConsoleReporter(sys.stderr))
+                url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
+                print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=sys.stderr)
+                running.host.start_environment()
+                with body:
                     await trio.sleep_forever()
+            signals.cancel_scope.cancel()
 
     try:
         trio.run(main)

@@ -1,7 +1,9 @@
 """Event decoding and result encoding, as awslambdaric's LambdaMarshaller does it.
 
-awslambdaric uses simplejson; we must stay stdlib-only, so Decimal support (emitted
-as a bare JSON number, NaN as NaN) is rebuilt on the stdlib encoder.
+awslambdaric uses simplejson; we must stay stdlib-only, so what its defaults add over
+the stdlib encoder is rebuilt here: Decimal as a bare JSON number (NaN as NaN) and
+bytes values as UTF-8 text. Not rebuilt: simplejson's namedtuple-as-object (a
+namedtuple result is a JSON array here) and its parser's error wording.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def to_json(obj: Any) -> str:
                 return math.nan
             decimals.append(str(value))
             return "%s%d" % (_DECIMAL_MARKER, len(decimals) - 1)
+        if isinstance(value, bytes):  # simplejson encodes bytes values as UTF-8 text
+            return value.decode("utf-8")
         raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
 
     ensure_ascii = _ensure_ascii()

@@ -892,6 +892,7 @@ class Environment:
     # ------------------------------------------------------------------ Shutdown and reset
 
     def _begin_shutdown(self, reason: ShutdownReason, final: bool) -> None:
+        final = final or self.spindown_after_invoke  # a spindown was waiting for this invoke to end
         if self.shutdown is not None:
             self.shutdown.final = self.shutdown.final or final
             return
@@ -990,6 +991,7 @@ class Environment:
                                                                        et.SANDBOX_FAILURE)))
             return
         self._set_state(EnvState.COLD)
+        self.fresh = False  # a reset environment re-initialises inside its next invoke (suppressed init)
         if self.renew_sandbox:
             self._renew()
         self._try_start_next()

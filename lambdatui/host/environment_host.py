@@ -73,6 +73,7 @@ class EnvironmentHost:
         self._feeding = False
         self._listeners: list[FactListener] = []
         self._log_request_id: Optional[str] = None
+        self._runtime_peak_mb: Optional[int] = None  # last VmHWM seen: a crashed runtime has no /proc left
         self._stream = log_stream_name()
         self.tail = LogTail()
         self.state_changed = trio.Event()
@@ -252,10 +253,11 @@ class EnvironmentHost:
     def _publish(self, fact: f.Fact) -> None:
         if isinstance(fact, f.LogLine) and fact.source == f.PLATFORM and fact.text.startswith("END RequestId"):
             self._drain_output()  # the function's own lines come before END, as in CloudWatch
+        if isinstance(fact, (f.InvocationCompleted, f.PhaseEnded)):
+            self._sample_runtime_memory()
         if isinstance(fact, f.InvokeReported):
-            runtime = self._handle(fx.RUNTIME) or self._last_runtime()
-            peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
-            fact = dataclasses.replace(fact, max_memory_used_mb=peak)
+            self._sample_runtime_memory()
+            fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)
         if isinstance(fact, f.StateChanged):
             self.state_changed.set()
             self.state_changed = trio.Event()
@@ -269,9 +271,11 @@ class EnvironmentHost:
             self._publish(f.LogLine(f.PLATFORM, platform_lines.report(fact), fact.request_id))
             self._log_request_id = None
 
-    def _last_runtime(self) -> Optional[ProcessHandle]:
-        entry = self._processes.get(fx.RUNTIME)
-        return entry[1] if entry is not None else None
+    def _sample_runtime_memory(self) -> None:
+        runtime = self._handle(fx.RUNTIME)
+        peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
+        if peak is not None:
+            self._runtime_peak_mb = peak
 
     def _drain_output(self) -> None:
         for _, handle in self._processes.values():
@@ -313,6 +317,8 @@ class EnvironmentHost:
             self.feed(ins.LaunchFailed(effect.participant, effect.generation, str(exc)))
             return
         self._processes[effect.participant] = (effect.generation, handle)
+        if effect.participant == fx.RUNTIME:
+            self._runtime_peak_mb = None
 
     def _generation_of(self, handle: ProcessHandle) -> int:
         entry = self._processes.get(handle.key)

@@ -65,11 +65,21 @@ def check_call(result: int, what: str) -> None:
 
 def write_file(path: bytes, data: bytes) -> None:
     """Write a /proc control file in one write(2), as the kernel requires for id maps."""
-    fd = os.open(path, os.O_WRONLY)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, f"write {os.fsdecode(path)}: {exc.strerror}") from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failure in a child's setup (OSError's str() adds "[Errno N]")."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
+    return str(exc) or type(exc).__name__
 
 
 def open_pidfd(pid: int) -> int | None:

@@ -82,14 +82,15 @@ def _run_probe(strategy: Strategy, tmp_dir: Path) -> str | None:
     try:
         setup = namespace_setup(strategy, tmp_dir)
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return linux.describe_error(exc)
     read_fd, write_fd = os.pipe()
+    describe = linux.describe_error
 
     def preexec() -> None:
         try:
             setup()
         except BaseException as exc:
-            os.write(write_fd, str(exc).encode("utf-8", "replace"))
+            os.write(write_fd, describe(exc).encode("utf-8", "replace"))
             raise
 
     try:

@@ -173,7 +173,8 @@ def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int) -> 
         except BaseException as exc:
             # Popen reports only "Exception occurred in preexec_fn"; stderr is
             # already our pipe, so the parent can read the real reason there.
-            write(2, f"{exc}\n".encode("utf-8", "replace"))
+            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            write(2, f"{text}\n".encode("utf-8", "replace"))
             raise
 
     return preexec
@@ -314,7 +315,7 @@ class Supervisor:
     """The children of one execution environment: how to run them, never why."""
 
     def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit) -> None:
-        self.sandbox = sandbox
+        self._sandbox = sandbox
         self._nursery = nursery
         self._on_line = on_line
         self._on_exit = on_exit
@@ -322,6 +323,16 @@ class Supervisor:
         self._closed = False
         self._preexec = _make_preexec(sandbox.child_setup(), os.getpid())
         self._watchdog = _Watchdog()
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self._sandbox
+
+    @sandbox.setter
+    def sandbox(self, sandbox: Sandbox) -> None:
+        """A new environment's /tmp: the child set-up step bakes the directory in, so rebuild it."""
+        self._sandbox = sandbox
+        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid())
 
     @property
     def watchdog_pid(self) -> int | None:

@@ -1,0 +1,101 @@
+"""Differential test: the bootstrap posts what awslambdaric itself posts.
+
+Both runtimes run as real processes against the same scripted Runtime API; the bodies
+they POST (and the error records they log) must be identical. Known, intended header
+differences (our Error-Type header on /error, Content-Type on /init/error) are not
+compared here; the other tests pin those.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+
+from bootstrap_harness import WAIT_S, Event, FakeRuntimeApi, bootstrap_env, BOOTSTRAP_DIR, write
+
+pytest.importorskip("awslambdaric")
+
+MODULES = {
+    "ok.py": """
+        from decimal import Decimal
+        def handler(event, context):
+            return {"event": event, "d": Decimal("3.140"), "n": None, "f": 1.5, "u": "\\u00e9"}
+        def raw(event, context):
+            return b"\\x01bytes"
+        def nothing(event, context):
+            return None
+        def unserializable(event, context):
+            return {"s": {1}}
+        def with_bytes(event, context):
+            return {"b": b"caf\\xc3\\xa9", "bad": b"\\xff" if event == b"raw body" else b""}
+    """,
+    "fails.py": """
+        class CustomError(Exception):
+            pass
+        def deep():
+            raise CustomError("custom failure")
+        def handler(event, context):
+            deep()
+    """,
+    "syntax_bad.py": "def handler(event, context)\n    return 1\n",
+    "import_raises.py": "import json\nraise LookupError('at import')\n",
+    "import_missing.py": "import not_a_real_module_abc\n",
+}
+
+EVENTS = [
+    Event(b'{"a": [1, 2.5, "x"]}', "r1"),
+    Event(b"{broken", "r2"),
+    Event(b"raw body", "r3", content_type="application/octet-stream"),
+    Event(b"{}", "r4", headers={"Lambda-Runtime-Client-Context": "not json"}),
+]
+
+HANDLERS = [
+    "ok.handler", "ok.raw", "ok.nothing", "ok.unserializable", "ok.with_bytes", "fails.handler",
+    "syntax_bad.handler", "import_raises.handler", "import_missing.handler",
+    "ok.missing", "ok", "sys.handler", "nope.handler",
+]
+
+
+def _normalise(text: str) -> str:
+    """Hide JSON-parser wording: awslambdaric parses with simplejson, we with json."""
+    return re.sub(r"(Unable to unmarshal input: |JSON: )[^\"]*", r"\1<parser message>", text)
+
+
+def _run(which: str, code_dir: Path, handler: str) -> Tuple[List[Tuple[str, bytes]], List[str]]:
+    api = FakeRuntimeApi().start()
+    try:
+        api.events.extend(Event(e.body, e.request_id, e.content_type, None, dict(e.headers)) for e in EVENTS)
+        env = bootstrap_env(api, code_dir, handler)
+        if which == "ours":
+            cmd = [sys.executable, str(BOOTSTRAP_DIR)]
+        else:
+            cmd = [sys.executable, "-m", "awslambdaric", handler]
+        out = subprocess.run(cmd, cwd=str(code_dir), env=env, capture_output=True, timeout=WAIT_S)
+        posts = [(r.path, _normalise(r.body.decode())) for r in api.requests if r.method == "POST"]
+        error_records = [
+            _normalise(line) for line in out.stdout.decode().splitlines() if line.startswith("[ERROR]")
+        ]
+        return posts, error_records
+    finally:
+        api.stop()
+
+
+@pytest.fixture(scope="module")
+def parity_code_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("parity")
+    for name, source in MODULES.items():
+        write(d, name, source)
+    return d
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_same_posts_and_error_records_as_awslambdaric(parity_code_dir, handler):
+    ours = _run("ours", parity_code_dir, handler)
+    theirs = _run("awslambdaric", parity_code_dir, handler)
+    assert theirs[0], "awslambdaric posted nothing: the oracle did not run"
+    assert ours == theirs

@@ -1,0 +1,292 @@
+"""Helpers for the end-to-end tests: the real CLI, a served Invoke API, /proc walks, in-process logs.
+
+Nothing here fakes a component: every helper starts or observes real processes. Every wait is on
+the event it means (a line on a pipe, a process exit, a /proc state) and carries a bound.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import trio
+
+from lambdatui.model import facts as f
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "sample_functions"
+CLI_TIMEOUT = 60
+
+
+def lambdatui_argv() -> list[str]:
+    """The installed console script next to this interpreter, else `python -m lambdatui`."""
+    script = Path(sys.executable).with_name("lambdatui")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "lambdatui"]
+
+
+def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*lambdatui_argv(), *args],
+        cwd=REPO,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def platform_lines(stderr: str) -> list[str]:
+    """The platform's own lines (START, END, REPORT...) out of the headless console output."""
+    out = []
+    for line in stderr.splitlines():
+        match = re.match(r"\[platform\]\s+(.*)$", line)
+        if match:
+            out.append(match.group(1))
+    return out
+
+
+def write_file(path: Path, text: str, *, executable: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755 if executable else 0o644)
+    return path
+
+
+# ---------------------------------------------------------------------- /proc
+
+
+def proc_stat(pid: int) -> Optional[tuple[str, int, int]]:
+    """(state, ppid, starttime) from /proc/<pid>/stat, or None once the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read().decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def proc_cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def descendants(root: int) -> dict[int, int]:
+    """Every live descendant of `root` right now, as {pid: starttime} (starttime tells a reused pid apart)."""
+    children: dict[int, list[int]] = {}
+    starts: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = proc_stat(int(entry))
+        if stat is None or stat[0] in "ZXx":
+            continue
+        children.setdefault(stat[1], []).append(int(entry))
+        starts[int(entry)] = stat[2]
+    found: dict[int, int] = {}
+    todo = list(children.get(root, ()))
+    while todo:
+        pid = todo.pop()
+        if pid in found or pid not in starts:
+            continue
+        found[pid] = starts[pid]
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def is_alive(pid: int, starttime: int) -> bool:
+    """The same process (same start time) still exists and is not a zombie."""
+    stat = proc_stat(pid)
+    return stat is not None and stat[2] == starttime and stat[0] not in "ZXx"
+
+
+def wait_all_gone(pids: dict[int, int], timeout: float) -> dict[int, str]:
+    """Wait until none of `pids` is alive; returns those still alive at the bound, with their cmdline.
+
+    Each process is watched through a pidfd, which becomes readable when it exits (children of other
+    parents included), so this waits on the exits themselves.
+    """
+    deadline = time.monotonic() + timeout
+    fds: dict[int, int] = {}
+    try:
+        for pid, start in pids.items():
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            if is_alive(pid, start):  # checked after opening: the fd cannot refer to a reused pid
+                fds[fd] = pid
+            else:
+                os.close(fd)
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        pending = set(fds)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for fd, _ in poller.poll(left * 1000):
+                pending.discard(fd)
+                poller.unregister(fd)
+        return {fds[fd]: proc_cmdline(fds[fd]) for fd in pending if is_alive(fds[fd], pids[fds[fd]])}
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------- lambdatui serve
+
+
+class ServeProcess:
+    """`lambdatui serve PATH` as a subprocess; its stderr is read line by line on a thread."""
+
+    def __init__(self, path: Path | str, *extra: str, port: int = 0) -> None:
+        self.argv = [*lambdatui_argv(), "serve", str(path), "--port", str(port), *extra]
+        self.proc = subprocess.Popen(
+            self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self.lines: list[str] = []
+        self.stdout = bytearray()
+        self._cond = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._read_lines, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.address = ""
+
+    def _read_lines(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            with self._cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for chunk in iter(lambda: self.proc.stdout.read(4096), b""):  # type: ignore[union-attr]
+            self.stdout += chunk
+
+    def output(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 30.0, start: int = 0) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._threads[0].is_alive()):
+                    raise AssertionError(
+                        f"no line matching {pattern!r} within {timeout} s (exit code {self.proc.poll()}); "
+                        f"output so far:\n" + "\n".join(self.lines)
+                    )
+                self._cond.wait(min(left, 0.5))
+
+    def start(self, timeout: float = 30.0) -> "ServeProcess":
+        """Until the Invoke API is bound: lambdatui prints the URL once the listener is up."""
+        match = self.wait_for_line(r"serving .* at http://([^/\s]+)/2015-03-31/", timeout)
+        self.address = match.group(1)
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}"
+
+    def invoke_url(self, function_name: str = "function") -> str:
+        return f"{self.base_url}/2015-03-31/functions/{function_name}/invocations"
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout=timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        return code
+
+    def __enter__(self) -> "ServeProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        for thread in self._threads:
+            thread.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+# ---------------------------------------------------------------------- in-process environments
+
+
+@dataclass
+class LogCollector:
+    """Subscribes to a host's facts; keeps every log line and lets a trio task wait for one."""
+
+    lines: list[f.LogLine] = field(default_factory=list)
+    facts: list[object] = field(default_factory=list)
+    _changed: trio.Event = field(default_factory=trio.Event)
+
+    def __call__(self, fact: object) -> None:
+        self.facts.append(fact)
+        if isinstance(fact, f.LogLine):
+            self.lines.append(fact)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def texts(self, source: Optional[str] = None) -> list[str]:
+        return [line.text for line in self.lines if source is None or line.source == source]
+
+    def dump(self) -> str:
+        return "\n".join(f"[{line.source}] {line.text}" for line in self.lines)
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            await self._changed.wait()
+
+    async def wait_for_text(self, pattern: str, source: Optional[str] = None) -> str:
+        regex = re.compile(pattern)
+        while True:
+            for text in self.texts(source):
+                if regex.search(text):
+                    return text
+            await self._changed.wait()
+
+
+def count_matching(texts: Sequence[str], pattern: str) -> int:
+    regex = re.compile(pattern)
+    return sum(1 for t in texts if regex.search(t))

@@ -1,0 +1,174 @@
+"""`lambdatui invoke`: the installed console script, real processes, results on stdout, the log on stderr."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from e2e_support import SAMPLES, platform_lines, run_cli, write_file
+
+ENV_PROBE = '''import os
+
+
+def handler(event, context):
+    return {name: os.environ.get(name) for name in event["names"]}
+'''
+
+
+def json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_counter_repeat_reuses_one_warm_environment() -> None:
+    result = run_cli("invoke", str(SAMPLES / "counter" / "handler.py"), "--repeat", "3")
+
+    assert result.returncode == 0, result.stderr
+    results = json_lines(result.stdout)
+    assert [r["invocations"] for r in results] == [1, 2, 3]
+    assert [r["cold"] for r in results] == [True, False, False]
+
+    lines = platform_lines(result.stderr)
+    assert sum(line.startswith("INIT_START ") for line in lines) == 1, result.stderr
+    starts = [re.match(r"START RequestId: (\S+) Version: \$LATEST$", line) for line in lines]
+    start_ids = [m.group(1) for m in starts if m]
+    end_ids = [line.split()[-1] for line in lines if line.startswith("END RequestId: ")]
+    reports = [line for line in lines if line.startswith("REPORT RequestId: ")]
+    assert len(start_ids) == 3 and len(set(start_ids)) == 3, result.stderr
+    assert end_ids == start_ids
+    assert [r.split()[2] for r in reports] == start_ids
+
+    # Only the cold invoke paid for Init.
+    assert "Init Duration: " in reports[0]
+    assert all("Init Duration" not in r for r in reports[1:]), reports
+    for report in reports:
+        used = re.search(r"Max Memory Used: (\d+) MB", report)
+        assert used, report
+        assert 0 < int(used.group(1)) < 128, report  # the runtime's real peak RSS, not the memory size
+        assert "Memory Size: 128 MB" in report
+        assert "Status:" not in report
+
+
+def test_process_exit_is_runtime_exit_error() -> None:
+    result = run_cli("invoke", str(SAMPLES / "crash" / "handler.py"), "-e", '{"mode": "exit"}')
+
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    assert body["errorType"] == "Runtime.ExitError"
+    assert "Runtime exited with error: exit status 1" in body["errorMessage"]
+    report = next(line for line in platform_lines(result.stderr) if line.startswith("REPORT "))
+    assert "Status: error" in report and "Error Type: Runtime.ExitError" in report
+
+
+def test_timeout_is_sandbox_timedout() -> None:
+    result = run_cli("invoke", str(SAMPLES / "slow" / "handler.py"), "--timeout", "1")
+
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    report = next(line for line in platform_lines(result.stderr) if line.startswith("REPORT "))
+    assert "Status: timeout" in report
+    duration = float(re.search(r"\tDuration: ([\d.]+) ms", report).group(1))
+    assert 1000 <= duration < 2000, report
+
+
+def test_handler_exception_is_a_function_error() -> None:
+    result = run_cli("invoke", str(SAMPLES / "crash" / "handler.py"), "-e", '{"mode": "raise"}')
+
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    assert body["errorType"] == "ValueError"
+    assert body["errorMessage"] == "boom"
+    assert body["stackTrace"], body
+    # A raised exception is not a platform failure: the environment stays warm, REPORT has no Status.
+    report = next(line for line in platform_lines(result.stderr) if line.startswith("REPORT "))
+    assert "Status:" not in report
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["invoke", "no/such/handler.py"], "no/such/handler.py: no such file or directory", id="missing-path"),
+        pytest.param(["invoke", str(SAMPLES)], "no handler found", id="folder-without-handler"),
+        pytest.param(["invoke", str(SAMPLES / "hello"), "-e", "{bad"], "not valid JSON", id="invalid-event-json"),
+        pytest.param(["invoke", str(SAMPLES / "hello"), "--timeout", "0"], "--timeout 0", id="timeout-zero"),
+        pytest.param(["invoke", str(SAMPLES / "hello"), "--env", "NOVALUE"], "expected KEY=VALUE", id="env-without-value"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    result = run_cli(*args)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lambdatui: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_path_omitted_is_a_usage_error_without_traceback() -> None:
+    result = run_cli("invoke")
+
+    assert result.returncode == 2
+    assert "the following arguments are required: path" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_event_from_file(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"  # data, not code: tmp_path is fine
+    event.write_text('{"name": "from-file"}')
+
+    result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--event", str(event))
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "hello", "event": {"name": "from-file"}}
+
+
+def test_event_from_stdin() -> None:
+    result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--event", "-", input='{"name": "from-stdin"}')
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "hello", "event": {"name": "from-stdin"}}
+    # The function's own print reaches the log, tagged as the function's.
+    assert "[function]   hello: received {'name': 'from-stdin'}" in result.stderr
+
+
+def test_env_pairs_reach_the_handler(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", ENV_PROBE)
+
+    result = run_cli(
+        "invoke", str(handler), "--env", "GREETING=hi there", "--env", "EMPTY=", "--env", "EQ=a=b",
+        "-e", '{"names": ["GREETING", "EMPTY", "EQ", "AWS_LAMBDA_FUNCTION_NAME"]}',
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "GREETING": "hi there", "EMPTY": "", "EQ": "a=b", "AWS_LAMBDA_FUNCTION_NAME": code_dir.name,
+    }
+
+
+@pytest.mark.parametrize("shape", ["sam-function", "sam-parameters", "flat"])
+def test_env_file_shapes(code_dir: Path, tmp_path: Path, shape: str) -> None:
+    handler = write_file(code_dir / "handler.py", ENV_PROBE)
+    variables = {"TABLE": "orders", "DEBUG": True, "RETRIES": 3}
+    document = {
+        # sam local invoke --env-vars: {"FunctionName": {...}}; the function's name is its folder's.
+        "sam-function": {code_dir.name: variables, "OtherFunction": {"TABLE": "wrong"}},
+        "sam-parameters": {"Parameters": variables},
+        "flat": variables,
+    }[shape]
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps(document))
+
+    result = run_cli(
+        "invoke", str(handler), "--env-file", str(env_file), "--env", "RETRIES=5",
+        "-e", '{"names": ["TABLE", "DEBUG", "RETRIES"]}',
+    )
+
+    assert result.returncode == 0, result.stderr
+    # --env wins over --env-file; booleans become Lambda's lowercase strings.
+    assert json.loads(result.stdout) == {"TABLE": "orders", "DEBUG": "true", "RETRIES": "5"}

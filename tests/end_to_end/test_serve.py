@@ -1,0 +1,236 @@
+"""`lambdatui serve`: Lambda's Invoke API over real HTTP, for curl-like clients, boto3 and signals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import signal
+import socket
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+from e2e_support import SAMPLES, ServeProcess, lambdatui_argv, REPO, write_file
+
+COUNTER = SAMPLES / "counter" / "handler.py"
+HELLO = SAMPLES / "hello" / "handler.py"
+CRASH = SAMPLES / "crash" / "handler.py"
+EXTENSION = SAMPLES / "extension" / "handler.py"
+HTTP_TIMEOUT = 30.0
+
+CLIENT_CONTEXT_PROBE = '''def handler(event, context):
+    cc = context.client_context
+    return {
+        "custom": cc.custom if cc is not None else None,
+        "env": cc.env if cc is not None else None,
+    }
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, body: bytes = b"{}", **headers: str) -> httpx.Response:
+    return httpx.post(url, content=body, headers=headers, timeout=HTTP_TIMEOUT)
+
+
+def lambda_client(served: ServeProcess):
+    return boto3.client(
+        "lambda",
+        endpoint_url=served.base_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}, read_timeout=HTTP_TIMEOUT, connect_timeout=5),
+    )
+
+
+def test_invoke_on_an_explicit_port() -> None:
+    port = free_port()
+    with ServeProcess(HELLO, port=port) as served:
+        assert served.address == f"127.0.0.1:{port}"
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # the port accepts connections once the line is printed
+
+        response = post(served.invoke_url("function"), b'{"name": "curl"}')
+
+        assert response.status_code == 200, response.text
+        assert response.json() == {"message": "hello", "event": {"name": "curl"}}
+        assert response.headers["X-Amz-Executed-Version"] == "$LATEST"
+        assert "X-Amz-Function-Error" not in response.headers
+        assert "X-Amz-Log-Result" not in response.headers  # only with X-Amz-Log-Type: Tail
+
+
+def test_any_function_name_and_arn_reach_the_one_function() -> None:
+    with ServeProcess(COUNTER) as served:
+        names = ["counter", "anything-else", "arn:aws:lambda:us-east-1:123456789012:function:counter:prod"]
+        values = [post(served.invoke_url(name)).json()["invocations"] for name in names]
+        assert values == [1, 2, 3]
+
+
+def test_function_error_is_200_with_unhandled() -> None:
+    with ServeProcess(CRASH) as served:
+        response = post(served.invoke_url(), b'{"mode": "raise"}')
+
+        assert response.status_code == 200
+        assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+        assert response.json()["errorType"] == "ValueError"
+        assert response.json()["errorMessage"] == "boom"
+
+
+def test_log_tail_holds_this_requests_lines() -> None:
+    with ServeProcess(HELLO) as served:
+        post(served.invoke_url(), b'{"name": "first"}')  # an earlier request must not leak into the tail
+
+        response = post(served.invoke_url(), b'{"name": "tail"}', **{"X-Amz-Log-Type": "Tail"})
+
+        assert response.status_code == 200
+        request_id = response.headers["X-Amzn-RequestId"]
+        log = base64.b64decode(response.headers["X-Amz-Log-Result"]).decode()
+        lines = log.splitlines()
+        assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
+        assert "hello: received {'name': 'tail'}" in lines
+        assert f"END RequestId: {request_id}" in lines
+        assert lines[-1].startswith(f"REPORT RequestId: {request_id}\tDuration: ")
+        assert lines.index("hello: received {'name': 'tail'}") < lines.index(f"END RequestId: {request_id}")
+        assert "first" not in log
+
+
+def test_event_invocation_is_accepted_and_still_runs() -> None:
+    with ServeProcess(COUNTER) as served:
+        response = post(served.invoke_url(), **{"X-Amz-Invocation-Type": "Event"})
+
+        assert response.status_code == 202
+        assert response.content == b""
+        event_id = response.headers["X-Amzn-RequestId"]
+        # Invokes run in arrival order: the synchronous one after it sees the event's increment.
+        assert post(served.invoke_url()).json()["invocations"] == 2
+        served.wait_for_line(rf"REPORT RequestId: {re.escape(event_id)}\t", timeout=10)
+
+
+def test_dry_run_validates_without_running() -> None:
+    with ServeProcess(COUNTER) as served:
+        response = post(served.invoke_url(), **{"X-Amz-Invocation-Type": "DryRun"})
+
+        assert response.status_code == 204
+        assert post(served.invoke_url()).json()["invocations"] == 1
+
+
+def test_client_context_reaches_the_handler(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", CLIENT_CONTEXT_PROBE)
+    context = {"custom": {"tenant": "acme", "n": 1}, "env": {"locale": "en-GB"}}
+    encoded = base64.b64encode(json.dumps(context).encode()).decode()
+
+    with ServeProcess(handler) as served:
+        response = post(served.invoke_url(), **{"X-Amz-Client-Context": encoded})
+        without = post(served.invoke_url())
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"custom": {"tenant": "acme", "n": 1}, "env": {"locale": "en-GB"}}
+    assert without.json() == {"custom": None, "env": None}
+
+
+def test_request_errors_are_api_errors_and_the_function_keeps_serving() -> None:
+    with ServeProcess(COUNTER) as served:
+        not_json = post(served.invoke_url(), b"{not json")
+        assert not_json.status_code == 400
+        assert not_json.headers["X-Amzn-ErrorType"] == "InvalidRequestContentException"
+
+        too_large = post(served.invoke_url(), b'"' + b"x" * 6_291_557 + b'"')
+        assert too_large.status_code == 413
+        assert too_large.headers["X-Amzn-ErrorType"] == "RequestTooLargeException"
+
+        # Neither reached the function.
+        assert post(served.invoke_url()).json()["invocations"] == 1
+
+
+def test_concurrent_invokes_queue_on_the_one_environment() -> None:
+    with ServeProcess(COUNTER) as served:
+        url = served.invoke_url()
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            responses = list(pool.map(lambda _: post(url), range(5)))
+
+        assert [r.status_code for r in responses] == [200] * 5
+        assert sorted(r.json()["invocations"] for r in responses) == [1, 2, 3, 4, 5]
+        assert len({r.headers["X-Amzn-RequestId"] for r in responses}) == 5
+        assert post(url).json()["invocations"] == 6  # still the same warm process
+
+
+def test_boto3_invoke_with_log_tail() -> None:
+    with ServeProcess(COUNTER) as served:
+        client = lambda_client(served)
+
+        response = client.invoke(FunctionName="counter", Payload=b"{}", LogType="Tail")
+
+        assert response["StatusCode"] == 200
+        assert response["ExecutedVersion"] == "$LATEST"
+        assert "FunctionError" not in response
+        assert json.loads(response["Payload"].read())["invocations"] == 1
+        log = base64.b64decode(response["LogResult"]).decode().splitlines()
+        assert log[0].startswith("START RequestId: ")
+        request_id = log[0].split()[2]
+        assert f"END RequestId: {request_id}" in log
+        assert log[-1].startswith(f"REPORT RequestId: {request_id}\t")
+
+
+def test_boto3_function_error() -> None:
+    with ServeProcess(CRASH) as served:
+        client = lambda_client(served)
+
+        response = client.invoke(FunctionName="crash", Payload=json.dumps({"mode": "raise"}).encode())
+
+        assert response["StatusCode"] == 200
+        assert response["FunctionError"] == "Unhandled"
+        assert json.loads(response["Payload"].read())["errorType"] == "ValueError"
+
+
+def test_boto3_event_and_api_error() -> None:
+    with ServeProcess(COUNTER) as served:
+        client = lambda_client(served)
+
+        assert client.invoke(FunctionName="counter", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+        with pytest.raises(client.exceptions.InvalidRequestContentException):
+            client.invoke(FunctionName="counter", Payload=b"{not json")
+
+
+def test_sigterm_spins_down_the_extension_and_exits_0() -> None:
+    served = ServeProcess(EXTENSION).start()
+    try:
+        response = post(served.invoke_url())
+        assert response.status_code == 200, response.text
+        served.wait_for_line(r"\[audit\] INVOKE " + re.escape(response.json()["requestId"]), timeout=10)
+
+        served.signal(signal.SIGTERM)
+
+        assert served.wait(timeout=10) == 0, served.output()
+        served.wait_for_line(r"\[audit\] SHUTDOWN reason=spindown", timeout=0)
+        assert "Traceback" not in served.output()
+    finally:
+        served.close()
+
+
+def test_port_already_in_use_is_exit_2_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = subprocess.run(
+            [*lambdatui_argv(), "serve", str(HELLO), "--port", str(port)],
+            cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        )
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(port) in lines[0] and "already in use" in lines[0]
+    assert "Traceback" not in result.stderr

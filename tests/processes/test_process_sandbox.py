@@ -1,0 +1,227 @@
+"""Sandbox: each environment's processes see their own directory as /tmp."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from proc_helpers import PY, REPO_ROOT, running, sh
+
+from lambdatui.processes import LaunchError, Sandbox
+from lambdatui.processes import sandbox as sandbox_module
+
+
+@pytest.fixture
+def env_tmp(tmp_path: Path) -> Path:
+    path = tmp_path / "env-tmp"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def unique_name() -> Iterator[str]:
+    name = f"lambdatui-test-{uuid.uuid4().hex}"
+    yield name
+    # Only reached if the sandbox leaked: do not leave litter in the real /tmp.
+    Path("/tmp", name).unlink(missing_ok=True)
+
+
+def namespace_sandbox(env_tmp: Path) -> Sandbox:
+    sandbox = Sandbox.create(env_tmp, [PY, "/bin/sh"])
+    if sandbox.mode != "mount-namespace":
+        pytest.skip(f"no mount namespace on this machine: {sandbox.note}")
+    return sandbox
+
+
+@pytest.mark.trio
+async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Path, unique_name: str) -> None:
+    sandbox = namespace_sandbox(env_tmp)
+    assert sandbox.note is None
+    with trio.fail_after(10):
+        async with running(sandbox) as (sup, rec):
+            h = sup.spawn(sh(f"echo hello > /tmp/{unique_name}; echo $TMPDIR; ls /tmp"))
+            status = await rec.wait_exit(h)
+    assert status.describe() == "exit status 0"
+    assert (env_tmp / unique_name).read_text() == "hello\n"
+    assert not Path("/tmp", unique_name).exists()
+    # The child saw only its own /tmp.
+    assert rec.lines() == ["/tmp", unique_name]
+
+
+@pytest.mark.trio
+async def test_user_namespace_keeps_the_callers_uid(env_tmp: Path, unique_name: str) -> None:
+    # What an unprivileged user gets; as root it can be forced, which exercises
+    # the uid/gid maps (mapping the caller onto itself).
+    namespace_sandbox(env_tmp)
+    sandbox = Sandbox(tmp_dir=env_tmp, mode="mount-namespace", strategy="user-ns")
+    with trio.fail_after(10):
+        async with running(sandbox) as (sup, rec):
+            h = sup.spawn(sh(f"id -u; id -g; echo hi > /tmp/{unique_name}"))
+            await rec.wait_exit(h)
+    assert rec.lines() == [str(os.geteuid()), str(os.getegid())]
+    assert (env_tmp / unique_name).exists()
+    assert not Path("/tmp", unique_name).exists()
+
+
+@pytest.mark.trio
+async def test_a_needed_path_under_tmp_falls_back_to_tmpdir(env_tmp: Path, tmp_path: Path) -> None:
+    code_dir = tempfile.mkdtemp(prefix="lambdatui-code-", dir="/tmp")
+    try:
+        sandbox = Sandbox.create(env_tmp, [PY, code_dir])
+    finally:
+        os.rmdir(code_dir)
+    assert sandbox.mode == "tmpdir"
+    assert sandbox.note is not None and "\n" not in sandbox.note
+    assert code_dir in sandbox.note and "absolute /tmp paths" in sandbox.note
+    with trio.fail_after(10):
+        async with running(sandbox) as (sup, rec):
+            h = sup.spawn(sh('echo data > "$TMPDIR/file"; echo "$TMPDIR $TEMP $TMP"'))
+            await rec.wait_exit(h)
+    assert (env_tmp / "file").read_text() == "data\n"
+    assert rec.lines() == [f"{env_tmp} {env_tmp} {env_tmp}"]
+
+
+def test_paths_reaching_tmp_through_a_symlink_count(env_tmp: Path) -> None:
+    base = "/var/tmp" if os.path.isdir("/var/tmp") else str(Path.home())
+    outside = Path(tempfile.mkdtemp(prefix="lambdatui-link-", dir=base))
+    try:
+        link = outside / "code"
+        target = tempfile.mkdtemp(prefix="lambdatui-code-", dir="/tmp")
+        link.symlink_to(target)
+        try:
+            assert Sandbox.create(env_tmp, [str(link)]).mode == "tmpdir"
+        finally:
+            os.rmdir(target)
+    finally:
+        shutil.rmtree(outside)
+
+
+def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox_module, "_probe_cache", {})
+    monkeypatch.setattr(sandbox_module, "_run_probe", lambda strategy, tmp_dir: "unshare: Operation not permitted")
+    sandbox = Sandbox.create(env_tmp, [PY])
+    assert sandbox.mode == "tmpdir"
+    assert sandbox.note is not None
+    assert "unshare: Operation not permitted" in sandbox.note and "absolute /tmp paths" in sandbox.note
+    assert sandbox.child_setup() is None
+
+
+def test_the_probe_reports_a_real_kernel_refusal(tmp_path: Path) -> None:
+    # A bind mount of a directory that does not exist fails in the child; the
+    # probe must bring the child's reason back.
+    reason = sandbox_module._run_probe("mount-ns" if os.geteuid() == 0 else "user-ns", tmp_path / "missing")
+    assert reason is not None and "bind" in reason and "No such file or directory" in reason
+
+
+def test_the_probe_runs_once_per_process(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(sandbox_module, "_probe_cache", {})
+    monkeypatch.setattr(sandbox_module, "_run_probe", lambda strategy, tmp_dir: calls.append(strategy))
+    for _ in range(3):
+        assert Sandbox.create(env_tmp, []).mode == "mount-namespace"
+    assert len(calls) == 1
+
+
+@pytest.mark.trio
+async def test_sandbox_setup_failure_in_the_child_is_a_launch_error(env_tmp: Path) -> None:
+    namespace_sandbox(env_tmp)
+    gone = env_tmp / "removed"
+    gone.mkdir()
+    sandbox = Sandbox(tmp_dir=gone, mode="mount-namespace", strategy="mount-ns" if os.geteuid() == 0 else "user-ns")
+    gone.rmdir()
+    with trio.fail_after(10):
+        async with running(sandbox) as (sup, rec):
+            with pytest.raises(LaunchError) as info:
+                sup.spawn(sh("true"))
+    message = str(info.value)
+    assert message.startswith("cannot start /bin/sh: setup before exec failed: bind ")
+    assert "No such file or directory" in message and "\n" not in message
+    assert rec.events == []
+
+
+@pytest.mark.trio
+async def test_a_replaced_sandbox_applies_to_later_spawns(env_tmp: Path, tmp_path: Path, unique_name: str) -> None:
+    first = namespace_sandbox(env_tmp)
+    second_dir = tmp_path / "env-tmp-2"
+    second_dir.mkdir()
+    second = Sandbox.create(second_dir, [PY, "/bin/sh"])
+    with trio.fail_after(10):
+        async with running(first) as (sup, rec):
+            await rec.wait_exit(sup.spawn(sh(f"echo 1 > /tmp/{unique_name}")))
+            sup.sandbox = second
+            await rec.wait_exit(sup.spawn(sh(f"echo 2 > /tmp/{unique_name}")))
+    assert (env_tmp / unique_name).read_text() == "1\n"
+    assert (second_dir / unique_name).read_text() == "2\n"
+
+
+def test_create_requires_the_directory(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError):
+        Sandbox.create(tmp_path / "missing", [])
+
+
+def test_adjust_env_returns_a_new_mapping(env_tmp: Path) -> None:
+    original = {"PATH": "/bin", "TMP": "/host/tmp"}
+    namespaced = Sandbox(tmp_dir=env_tmp, mode="mount-namespace", strategy="mount-ns").adjust_env(original)
+    assert namespaced == {"PATH": "/bin", "TMPDIR": "/tmp", "TMP": "/tmp"}
+    plain = Sandbox.tmpdir_only(env_tmp, "why").adjust_env(original)
+    assert plain == {"PATH": "/bin", "TMPDIR": str(env_tmp), "TEMP": str(env_tmp), "TMP": str(env_tmp)}
+    assert original == {"PATH": "/bin", "TMP": "/host/tmp"}
+
+
+NOBODY = 65534
+
+_UNPRIVILEGED_CHECK = """
+import os, subprocess, sys, types
+# Load the sandbox without the package's trio-importing __init__: the system
+# interpreter this runs under may not have trio.
+for name, path in (("lambdatui", sys.argv[1] + "/lambdatui"), ("lambdatui.processes", sys.argv[1] + "/lambdatui/processes")):
+    module = types.ModuleType(name); module.__path__ = [path]; sys.modules[name] = module
+from pathlib import Path
+from lambdatui.processes.sandbox import Sandbox
+env_tmp = Path(sys.argv[2])
+sandbox = Sandbox.create(env_tmp, [sys.executable])
+print(sandbox.mode, sandbox.strategy)
+if sandbox.mode == "mount-namespace":
+    out = subprocess.run(["/bin/sh", "-c", "id -u; echo hi > /tmp/" + sys.argv[3]],
+                         preexec_fn=sandbox.child_setup(), capture_output=True, text=True, check=True)
+    print(out.stdout.strip())
+"""
+
+
+def test_unprivileged_user_gets_a_namespace_with_its_own_uid(unique_name: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to become an unprivileged user")
+    python = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable) if os.path.exists(p)), None)
+    base = Path("/var/tmp")
+    if python is None or not base.is_dir():
+        pytest.skip("no interpreter or /var/tmp")
+    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if subprocess.run([*as_nobody, python, "-c", "pass"], capture_output=True).returncode != 0:
+        pytest.skip("no interpreter an unprivileged user can run")
+    work = Path(tempfile.mkdtemp(prefix="lambdatui-nobody-", dir=base))
+    try:
+        os.chown(work, NOBODY, NOBODY)
+        result = subprocess.run(
+            [*as_nobody, python, "-c", _UNPRIVILEGED_CHECK, str(REPO_ROOT), str(work), unique_name],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        mode, strategy, *rest = result.stdout.split()
+        if mode != "mount-namespace":
+            pytest.skip("unprivileged user namespaces are disabled here")
+        assert strategy == "user-ns"
+        assert rest == [str(NOBODY)]
+        assert (work / unique_name).exists()
+        assert not Path("/tmp", unique_name).exists()
+    finally:
+        shutil.rmtree(work)
