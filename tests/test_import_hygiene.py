@@ -1,0 +1,37 @@
+"""The pure layers stay pure: the core and model import no trio, quart, hypercorn or textual."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+FORBIDDEN = ("trio", "quart", "quart_trio", "hypercorn", "textual", "anyio", "h11")
+
+
+def _modules_after_import(*modules: str) -> set[str]:
+    code = (
+        "import json, sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
+    return set(json.loads(out.stdout))
+
+
+def test_core_and_model_import_no_io_framework() -> None:
+    loaded = _modules_after_import(
+        "lambdatui.core.environment",
+        "lambdatui.core.platform_lines",
+        "lambdatui.model.facts",
+        "lambdatui.model.snapshot",
+        "lambdatui.config",
+    )
+    leaked = sorted(m for m in loaded if m.split(".")[0] in FORBIDDEN)
+    assert not leaked, f"pure layers pulled in {leaked}"
+
+
+def test_the_hygiene_check_can_see_a_leak() -> None:
+    # Guards the test above against passing vacuously.
+    loaded = _modules_after_import("lambdatui.host.environment_host")
+    assert "trio" in loaded
