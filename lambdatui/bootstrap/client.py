@@ -76,6 +76,8 @@ class _Connection(http.client.HTTPConnection):
 
 
 class Response(NamedTuple):
+    """A fully read response (reading it all is what keeps the connection reusable)."""
+
     status: int
     headers: http.client.HTTPMessage
     body: bytes
@@ -103,8 +105,8 @@ class RuntimeClient(object):
                 except (BrokenPipeError, ConnectionResetError):
                     # The server may have answered early (e.g. 413 on a large body) and
                     # stopped reading: its answer can still be waiting in our socket.
-                    if not reused:
-                        raise
+                    # If it is not, getresponse() raises and we land below.
+                    pass
                 resp = self._conn.getresponse()
                 data = resp.read()
                 return Response(resp.status, resp.headers, data)

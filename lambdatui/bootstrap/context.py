@@ -138,6 +138,7 @@ def _extract_w3c(client_context: Any) -> Dict[str, str]:
 
 
 def _parse_json_header(header: str, name: str) -> Any:
+    """JSON from a /next header; bad JSON fails the invocation, not the runtime."""
     try:
         return json.loads(header)
     except Exception as exc:

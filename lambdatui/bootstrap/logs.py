@@ -108,6 +108,8 @@ def set_invocation(request_id: Optional[str], tenant_id: Optional[str]) -> None:
 
 
 class _RequestIdFilter(logging.Filter):
+    """Stamps the current request id on every record, for the text format's third field."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.aws_request_id = _request_id or ""
         record.tenant_id = _tenant_id
@@ -125,6 +127,7 @@ class LambdaLoggerHandler(logging.Handler):
 
 
 def _level_bucket(record: logging.LogRecord) -> int:
+    """Custom levels (e.g. 25) are reported as the standard level below them."""
     return min(50, max(0, record.levelno)) // 10 * 10
 
 
@@ -191,6 +194,7 @@ def setup_logging(log_format: Optional[str], log_level: Optional[str]) -> None:
 
 
 def _replace_indentation(line: str) -> str:
+    """Leading spaces → NO-BREAK SPACE, so log viewers keep the traceback's indentation."""
     stripped = line.lstrip(" ")
     return ERROR_INDENT * (len(line) - len(stripped)) + stripped
 

@@ -35,8 +35,11 @@ def install_stack_dump(path: Optional[str]) -> None:
     global _stack_file
     if not path or not hasattr(signal, "SIGUSR1"):
         return
-    _stack_file = open(path, "w")
-    faulthandler.register(signal.SIGUSR1, file=_stack_file, all_threads=True, chain=False)
+    try:
+        _stack_file = open(path, "w")
+        faulthandler.register(signal.SIGUSR1, file=_stack_file, all_threads=True, chain=False)
+    except (OSError, ValueError, RuntimeError) as exc:  # a debugging aid must not stop the function
+        logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
 
 
 def set_trace_id(trace_id: Optional[str]) -> None:
@@ -47,13 +50,18 @@ def set_trace_id(trace_id: Optional[str]) -> None:
         os.environ.pop(TRACE_ID_ENV, None)
 
 
+def _json_bytes(obj: Any) -> bytes:
+    """Our own JSON bodies; a lone surrogate in user text must not crash the runtime."""
+    return codec.to_json(obj).encode("utf-8", "replace")
+
+
 def fail_init(client: RuntimeClient, exc: BaseException) -> None:
     """Log the init failure, report it on /runtime/init/error and exit 1 (awslambdaric)."""
     error = error_from_exception(exc)
     logging.warning(logs.UNHANDLED_EXCEPTION_WARNING)
     logs.log_error(error, codec.to_json)
     logs.flush_all()
-    client.post_init_error(codec.to_json(error).encode("utf-8"), error["errorType"])
+    client.post_init_error(_json_bytes(error), error["errorType"])
     sys.exit(1)
 
 
@@ -76,15 +84,15 @@ def invoke(request_handler: Callable[..., Any], inv: Invocation) -> Any:
 def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any], inv: Invocation) -> None:
     """Run one invocation and post its response or error (output flushed first)."""
     error: Optional[Dict[str, Any]] = None
+    body, content_type = b"", ""
     try:
-        result = invoke(request_handler, inv)
-        body, content_type = codec.encode_result(result)
+        body, content_type = codec.encode_result(invoke(request_handler, inv))
     except Exception as exc:
         error = error_from_exception(exc, inv.request_id)
     if error is not None:
         logs.log_error(error, codec.to_json)
         logs.flush_all()
-        client.post_error(inv.request_id, codec.to_json(error).encode("utf-8"), error["errorType"])
+        client.post_error(inv.request_id, _json_bytes(error), error["errorType"])
     else:
         logs.flush_all()
         client.post_response(inv.request_id, body, content_type)
@@ -96,7 +104,7 @@ def report_globals(
     """Private channel: post the globals/threads report; never fatal."""
     try:
         report = inspect_state.build_report(phase, request_id, module)
-        client.post_globals(codec.to_json(report).encode("utf-8"))
+        client.post_globals(_json_bytes(report))
     except Exception as exc:
         logs.warn("globals report failed: %s: %s" % (type(exc).__name__, exc))
 

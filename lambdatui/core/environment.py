@@ -222,6 +222,8 @@ class Environment:
     # ------------------------------------------------------------------ boundaries and holding
 
     def _reach(self, boundary: Boundary, detail: str = "") -> None:
+        if self.init is not None and boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION):
+            self.init.sub_phase = "runtime" if boundary is Boundary.INIT_RUNTIME else "function"
         if self.stepping or boundary in self.breakpoints:
             self.hold = Hold(boundary, self._now.mono)
             for name in list(self.timers):
@@ -442,7 +444,13 @@ class Environment:
             self._send_event_to_runtime(event.token, run)
             return
         if rt.state is RuntimeState.READY and rt.parked is None:
-            self._park_runtime(event.token)  # it reconnected after dropping a parked /next
+            # It reconnected after dropping a parked /next; an event that found nobody parked goes out now.
+            if run is not None and run.delivered and run.result is None and self.state is EnvState.RUNNING:
+                rt.state = RuntimeState.RUNNING
+                self._send_event_to_runtime(event.token, run)
+                self._participant_changed(RUNTIME, rt.state, False)
+            else:
+                self._park_runtime(event.token)
             return
         try:
             new_state = runtime_transition(rt.state, RuntimeCall.NEXT)
@@ -586,7 +594,11 @@ class Environment:
         if slot is None:
             return
         if slot.state is ExtensionState.READY and slot.parked is None:
-            self._park_extension(slot, event.token)  # reconnected after dropping a parked /next
+            # Reconnected after dropping a parked /next: hand over whatever waited for it meanwhile.
+            if slot.pending is not None:
+                self._hand_over(slot, event.token, slot.pending)
+            else:
+                self._park_extension(slot, event.token)
             return
         try:
             slot.state = extension_transition(slot.state, ExtensionCall.NEXT, slot.name)
@@ -696,7 +708,7 @@ class Environment:
             self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono))
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
         left = self._timer_left(INVOKE_TIMER) or 0.0
-        run.deadline_wall_ms = self._now.wall_ms + int(left * 1000)
+        run.deadline_wall_ms = self._now.wall_ms + round(left * 1000)
         run.delivered = True
         invoke_event = _json({
             "eventType": "INVOKE",
@@ -707,7 +719,7 @@ class Environment:
         })
         # RAPID releases extensions first, then the runtime (lambda-spec §4.4).
         for slot in self.extensions.values():
-            if slot.registered and slot.subscribed("INVOKE") and slot.alive is not False:
+            if slot.registered and slot.subscribed("INVOKE") and (slot.alive or not slot.external):
                 self._send_to_extension(slot, invoke_event)
         rt = self.runtime
         if rt.parked is not None:
@@ -1004,7 +1016,12 @@ class Environment:
         if self.runtime.state is not RuntimeState.NOT_STARTED or self.state is EnvState.INIT:
             next_up = ""
             if self.runtime.parked is not None:
-                next_up = f"event {self.queue[0][1].request_id}" if self.queue else "the next invoke's event"
+                if run is not None and not run.delivered:
+                    next_up = f"event {run.invocation.request_id}"
+                elif self.queue:
+                    next_up = f"event {self.queue[0][1].request_id}"
+                else:
+                    next_up = "the next invoke's event"
             participants.append(ParticipantView(
                 RUNTIME, "runtime", self.runtime.state.value, self.runtime.alive, self.runtime.parked is not None,
                 self.runtime.parked_since, ("INVOKE",), next_up,

@@ -185,7 +185,9 @@ def write(code_dir: Path, relpath: str, source: str) -> Path:
     return path
 
 
-def bootstrap_env(api: FakeRuntimeApi, code_dir: Path, handler: str, **extra: str) -> Dict[str, str]:
+def bootstrap_env(
+    api: FakeRuntimeApi, code_dir: Path, handler: str, **extra: Optional[str]
+) -> Dict[str, str]:
     """The environment the host gives the runtime; nothing of this test process leaks in."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -200,11 +202,11 @@ def bootstrap_env(api: FakeRuntimeApi, code_dir: Path, handler: str, **extra: st
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.update(extra)
-    return env
+    return {k: v for k, v in env.items() if v is not None}  # None: leave the variable unset
 
 
 def start_bootstrap(
-    api: FakeRuntimeApi, code_dir: Path, handler: str, python: str = sys.executable, **extra: str
+    api: FakeRuntimeApi, code_dir: Path, handler: str, python: str = sys.executable, **extra: Optional[str]
 ) -> subprocess.Popen:
     return subprocess.Popen(
         [python, str(BOOTSTRAP_DIR)],
@@ -217,7 +219,7 @@ def start_bootstrap(
 
 @contextlib.contextmanager
 def bootstrap_process(
-    api: FakeRuntimeApi, code_dir: Path, handler: str, **extra: str
+    api: FakeRuntimeApi, code_dir: Path, handler: str, **extra: Optional[str]
 ) -> Iterator[subprocess.Popen]:
     """A running bootstrap for tests that interact with it; killed and reaped on exit."""
     proc = start_bootstrap(api, code_dir, handler, **extra)
@@ -242,7 +244,7 @@ def run_bootstrap(
     handler: str,
     events: Optional[List[Event]] = None,
     python: str = sys.executable,
-    **extra: str,
+    **extra: Optional[str],
 ) -> Run:
     """Run the bootstrap until it exits (after the scripted events) and return its output."""
     api.events.extend(events or [])

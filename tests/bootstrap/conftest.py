@@ -1,8 +1,11 @@
-"""Fixtures for the bootstrap tests; the harness itself is in bootstrap_harness.py."""
+"""Fixtures for the bootstrap tests; the harness itself is in bootstrap_harness.py.
+
+`code_dir` (generated function code, outside /tmp) comes from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -10,14 +13,8 @@ from bootstrap_harness import FakeRuntimeApi
 
 
 @pytest.fixture
-def api():
+def api() -> Iterator[FakeRuntimeApi]:
+    """A scripted Runtime API on an ephemeral loopback port, stopped after the test."""
     server = FakeRuntimeApi().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def code_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "code"
-    d.mkdir()
-    return d

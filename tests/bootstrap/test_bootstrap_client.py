@@ -99,3 +99,19 @@ def test_no_server_raises():
     listener.close()
     with pytest.raises(ConnectionRefusedError):
         RuntimeClient(address).next_invocation()
+
+
+def test_connection_has_nagle_off_and_no_read_timeout():
+    """Latency: Nagle + delayed ACK would add ~40 ms; /next may block for hours."""
+
+    def script(conn, f):
+        _read_head(f)
+        conn.sendall(NEXT_OK)
+
+    client = RuntimeClient(_one_connection_server(script))
+    client.next_invocation()
+    sock = client._conn.sock
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    assert sock.gettimeout() is None
+    client.close()

@@ -8,6 +8,7 @@ import re
 import time
 
 from bootstrap_harness import (
+    BOOTSTRAP_DIR,
     NEXT_PATH,
     Event,
     error_path,
@@ -320,3 +321,24 @@ def test_handler_in_a_subdirectory_and_user_modules_named_like_ours(api, code_di
     """)
     run_bootstrap(api, code_dir, "pkg/sub/mod.fn", [Event(request_id="r1")])
     assert api.one(response_path("r1")).json() == ["user client", "user context"]
+
+
+def test_sys_path_has_the_task_root_first_and_not_the_bootstrap_dir(api, code_dir):
+    write(code_dir, "handler.py", """
+        import sys
+        def handler(event, context):
+            return {"path": sys.path, "ours": sorted(m for m in sys.modules if "bootstrap" in m)}
+    """)
+    run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")])
+    body = api.one(response_path("r1")).json()
+    assert body["path"][0] == str(code_dir)
+    assert str(BOOTSTRAP_DIR) not in body["path"]
+    assert "_lambdatui_bootstrap" in body["ours"]
+    assert not any(m.startswith("lambdatui") for m in body["ours"])
+
+
+def test_task_root_defaults_to_the_working_directory(api, code_dir):
+    write(code_dir, "handler.py", ECHO)
+    api.events.append(Event(b'"hi"', "r1"))
+    run_bootstrap(api, code_dir, "handler.handler", LAMBDA_TASK_ROOT=None)
+    assert api.one(response_path("r1")).body == b'"hi"'

@@ -12,7 +12,15 @@ from typing import Optional
 
 import pytest
 
-from bootstrap_harness import BOOTSTRAP_DIR, Event, response_path, run_bootstrap, write
+from bootstrap_harness import (
+    BOOTSTRAP_DIR,
+    GLOBALS_PATH,
+    Event,
+    error_path,
+    response_path,
+    run_bootstrap,
+    write,
+)
 
 SOURCES = sorted(BOOTSTRAP_DIR.rglob("*.py"))
 
@@ -70,22 +78,43 @@ def find_python(version: str) -> Optional[str]:
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.10", "3.12", "3.13"])
-def test_runs_under_other_interpreters_without_lambdatui_installed(api, code_dir, version):
+def test_runs_under_other_interpreters_without_lambdatui_installed(api, code_dir, tmp_path, version):
+    """The whole feature set on each interpreter the user may bring (stdlib differs)."""
     python = find_python(version)
     if python is None:
         pytest.skip("no working python%s here" % version)
     write(code_dir, "handler.py", """
         import sys
+        from decimal import Decimal
+        STATE = {"calls": 0}
         def handler(event, context):
+            if event == "fail":
+                raise ValueError("failed on purpose")
+            STATE["calls"] += 1
             try:
                 import lambdatui
                 importable = True
             except ImportError:
                 importable = False
             return {"version": "%d.%d" % sys.version_info[:2], "lambdatui_importable": importable,
-                    "remaining_positive": context.get_remaining_time_in_millis() > 0}
+                    "remaining_positive": context.get_remaining_time_in_millis() > 0,
+                    "d": Decimal("0.5")}
     """)
-    run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")], python=python)
+    run = run_bootstrap(
+        api, code_dir, "handler.handler",
+        [Event(request_id="r1"), Event(b'"fail"', "r2")],
+        python=python, LAMBDATUI_PRIVATE_API="1", LAMBDATUI_STACK_FILE=str(tmp_path / "stacks"),
+    )
     assert api.one(response_path("r1")).json() == {
-        "version": version, "lambdatui_importable": False, "remaining_positive": True,
+        "version": version, "lambdatui_importable": False, "remaining_positive": True, "d": 0.5,
     }, run.stderr
+    error = api.one(error_path("r2")).json()
+    assert error["errorType"] == "ValueError"
+    assert error["stackTrace"] == [
+        '  File "%s", line 7, in handler\n    raise ValueError("failed on purpose")\n' % (code_dir / "handler.py")
+    ]
+    reports = [r.json() for r in api.find(GLOBALS_PATH)]
+    assert [r["phase"] for r in reports] == ["init", "invoke", "invoke"]
+    state = [g for g in reports[-1]["globals"] if g["name"] == "STATE"]
+    assert state == [{"name": "STATE", "type": "dict", "repr": "{'calls': 1}", "id": state[0]["id"], "kind": "state"}]
+    assert "lambdatui-bootstrap" not in run.stderr

@@ -8,7 +8,7 @@ import math
 import pytest
 from driver import ARN, WALL0, Driver
 
-from lambdatui.core.effects import RUNTIME, CompleteInvocation, Freeze, Reply, Spawn, StartTimer, Thaw
+from lambdatui.core.effects import RUNTIME, CompleteInvocation, Emit, Freeze, Reply, Spawn, StartTimer, Thaw
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 
@@ -125,10 +125,10 @@ def test_wants_log_tail_completes_only_when_the_invoke_is_done():
     d.runtime_next()
     done = d.completions(m)
     assert [(c.token, c.with_log_tail) for c in done] == [(caller, True)]
-    # the tail must include END (the host adds REPORT from the fact emitted just before)
+    # the tail must include END and REPORT: both are emitted before the completion
     effects = d.effects(since=m)
-    end_at = next(i for i, e in enumerate(effects) if getattr(getattr(e, "fact", None), "text", "").startswith("END"))
-    assert effects.index(done[0]) > end_at
+    reported_at = next(i for i, e in enumerate(effects) if isinstance(e, Emit) and isinstance(e.fact, f.InvokeReported))
+    assert effects.index(done[0]) > reported_at
 
 
 def test_next_after_response_ends_the_invoke_with_end_report_and_freeze():
@@ -385,4 +385,15 @@ def test_parked_next_abandoned_then_reconnected_is_answered_by_the_next_invoke()
     tok = d.runtime_next()
     assert not d.answered(tok)
     _, rid = d.invoke()
+    assert d.reply(tok).headers[0] == ("Lambda-Runtime-Aws-Request-Id", rid)
+
+
+def test_invoke_arriving_while_the_runtimes_next_was_dropped_is_delivered_on_reconnect():
+    from lambdatui.core.inputs import RequestAbandoned
+
+    d = warm()
+    d.feed(RequestAbandoned(d.next_token[RUNTIME]))
+    _, rid = d.invoke()
+    tok = d.runtime_next()
+    assert d.answered(tok)
     assert d.reply(tok).headers[0] == ("Lambda-Runtime-Aws-Request-Id", rid)

@@ -221,10 +221,6 @@ def test_init_waits_for_an_internal_extension_to_park():
     assert d.effects(Freeze) == [Freeze((RUNTIME,))]  # no process of its own
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: Environment._deliver only sends INVOKE to slots with alive=True, and internal extension slots "
-    "are never marked alive (they have no process of their own), so an INVOKE-subscribed internal extension "
-    "never receives INVOKE (lambda-spec §2.3: INVOKE goes to internal or external subscribers)"))
 def test_internal_extension_subscribed_to_invoke_receives_invoke_events():
     d = Driver()
     d.start()
@@ -379,3 +375,25 @@ def test_exit_error_then_exit_during_invoke_reports_extension_exit_error():
         "errorType": "Extension.ExitError",
         "errorMessage": f"RequestId: {rid} Error: Extension 'ext-a' exited (exit status 1)"}
     assert d.report_lines()[0].endswith("\tStatus: error\tError Type: Extension.ExitError\t")
+
+
+def test_extension_next_dropped_and_resumed_before_an_invoke_still_gets_the_event():
+    from lambdatui.core.inputs import RequestAbandoned
+
+    d = warm({"ext-a": ("INVOKE",)})
+    d.feed(RequestAbandoned(d.next_token[ext("ext-a")]))
+    tok = d.ext_next("ext-a")
+    assert not d.answered(tok)
+    d.invoke()
+    assert json.loads(d.reply(tok).body)["eventType"] == "INVOKE"
+
+
+def test_event_sent_while_an_extensions_next_was_dropped_is_delivered_on_reconnect():
+    from lambdatui.core.inputs import RequestAbandoned
+
+    d = warm({"ext-a": ("INVOKE",)})
+    d.feed(RequestAbandoned(d.next_token[ext("ext-a")]))
+    _, rid = d.invoke()
+    tok = d.ext_next("ext-a")
+    assert d.answered(tok)
+    assert json.loads(d.reply(tok).body)["requestId"] == rid

@@ -7,7 +7,7 @@ import json
 import pytest
 from driver import BOTH, WALL0, Driver, ext
 
-from lambdatui.core.effects import RUNTIME, CaptureStacks, Kill, Reply, Spawn, StartTimer, Terminate
+from lambdatui.core.effects import RUNTIME, CaptureStacks, Kill, Spawn
 from lambdatui.core.inputs import LaunchFailed
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
@@ -156,7 +156,9 @@ def test_after_a_timeout_reset_the_next_invoke_runs_a_suppressed_init():
     start_wall = d.wall_ms
     d.advance(40)
     tok = d.runtime_next()
-    assert dict(d.reply(tok).headers)["Lambda-Runtime-Deadline-Ms"] == str(start_wall + 3000)
+    # The deadline is still invoke start + timeout (the init time came out of the invoke's budget).
+    # Within 1 ms: the core re-derives it from the remaining timer and truncates (see test_env_deadlines.py).
+    assert abs(int(dict(d.reply(tok).headers)["Lambda-Runtime-Deadline-Ms"]) - (start_wall + 3000)) <= 1
     assert d.lines(since=m).count(f"START RequestId: {r2} Version: $LATEST") == 1
     d.advance(10)
     d.complete_invoke(r2)
@@ -193,7 +195,7 @@ def test_suppressed_init_that_times_out_answers_the_caller_with_sandbox_timedout
     result = d.result_for(c2)
     assert json.loads(result.payload) == {
         "errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {r2} Error: Task timed out after 3.00 seconds"}
-    assert f"{rid if False else r2} Task timed out after 3.00 seconds" in d.lines(since=m)[0]
+    assert f"2023-11-14T22:13:27.080Z {r2} Task timed out after 3.00 seconds" in d.lines(since=m)
     assert d.reports(m)[0].status == "timeout"
     assert any("never called /runtime/invocation/next" in line for line in d.explanations(m))
 
@@ -407,3 +409,24 @@ def test_init_timeout_names_the_runtime_when_it_never_asked_for_an_event():
     d.advance(10_000)
     d.fire("init")
     assert "Init timed out: the runtime never called /runtime/invocation/next" in d.explanations()
+
+
+def test_init_timeout_names_a_registered_extension_that_never_asked_for_an_event():
+    d = Driver(["ext-a"])
+    d.start()
+    d.register("ext-a")
+    d.runtime_next()
+    d.advance(10_000)
+    d.fire("init")
+    assert "Init timed out: extension 'ext-a' never called /event/next" in d.explanations()
+
+
+def test_an_invoke_arriving_during_a_reset_waits_and_then_runs_a_suppressed_init():
+    d, caller, rid, m = timed_out({"ext-a": BOTH})
+    c2, r2 = d.invoke()
+    assert d.state is EnvState.RESETTING
+    assert d.env.snapshot(d.mono).queued == (r2,)
+    d.exited(RUNTIME, 0)
+    d.exited(ext("ext-a"), 0)
+    assert d.state is EnvState.INIT
+    assert d.facts(f.PhaseStarted)[-1] == f.PhaseStarted("init", "invoke", d.mono)

@@ -150,14 +150,14 @@ def wait_all_gone(pids: dict[int, int], timeout: float) -> dict[int, str]:
             os.close(fd)
 
 
-# ---------------------------------------------------------------------- lambdatui serve
+# ---------------------------------------------------------------------- lambdatui as a subprocess
 
 
-class ServeProcess:
-    """`lambdatui serve PATH` as a subprocess; its stderr is read line by line on a thread."""
+class LambdatuiProcess:
+    """`lambdatui ARGS...` as a subprocess; its stderr is read line by line on a thread."""
 
-    def __init__(self, path: Path | str, *extra: str, port: int = 0) -> None:
-        self.argv = [*lambdatui_argv(), "serve", str(path), "--port", str(port), *extra]
+    def __init__(self, *args: str) -> None:
+        self.argv = [*lambdatui_argv(), *args]
         self.proc = subprocess.Popen(
             self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -170,7 +170,6 @@ class ServeProcess:
         ]
         for thread in self._threads:
             thread.start()
-        self.address = ""
 
     def _read_lines(self) -> None:
         assert self.proc.stderr is not None
@@ -207,6 +206,44 @@ class ServeProcess:
                     )
                 self._cond.wait(min(left, 0.5))
 
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout=timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        return code
+
+    def __enter__(self) -> "LambdatuiProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """SIGTERM if still running (SIGKILL if that is not enough), then collect the readers."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        for thread in self._threads:
+            thread.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class ServeProcess(LambdatuiProcess):
+    """`lambdatui serve PATH --port PORT` (port 0: let the OS choose; the URL line tells which)."""
+
+    def __init__(self, path: Path | str, *extra: str, port: int = 0) -> None:
+        super().__init__("serve", str(path), "--port", str(port), *extra)
+        self.address = ""
+
     def start(self, timeout: float = 30.0) -> "ServeProcess":
         """Until the Invoke API is bound: lambdatui prints the URL once the listener is up."""
         match = self.wait_for_line(r"serving .* at http://([^/\s]+)/2015-03-31/", timeout)
@@ -220,34 +257,12 @@ class ServeProcess:
     def invoke_url(self, function_name: str = "function") -> str:
         return f"{self.base_url}/2015-03-31/functions/{function_name}/invocations"
 
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        code = self.proc.wait(timeout=timeout)
-        for thread in self._threads:
-            thread.join(timeout)
-        return code
-
     def __enter__(self) -> "ServeProcess":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-        for thread in self._threads:
-            thread.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
 
 # ---------------------------------------------------------------------- in-process environments

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from e2e_support import SAMPLES, ServeProcess, lambdatui_argv, REPO, write_file
+from e2e_support import REPO, SAMPLES, ServeProcess, lambdatui_argv, write_file
 
 COUNTER = SAMPLES / "counter" / "handler.py"
 HELLO = SAMPLES / "hello" / "handler.py"
@@ -203,8 +203,7 @@ def test_boto3_event_and_api_error() -> None:
 
 
 def test_sigterm_spins_down_the_extension_and_exits_0() -> None:
-    served = ServeProcess(EXTENSION).start()
-    try:
+    with ServeProcess(EXTENSION) as served:
         response = post(served.invoke_url())
         assert response.status_code == 200, response.text
         served.wait_for_line(r"\[audit\] INVOKE " + re.escape(response.json()["requestId"]), timeout=10)
@@ -214,8 +213,6 @@ def test_sigterm_spins_down_the_extension_and_exits_0() -> None:
         assert served.wait(timeout=10) == 0, served.output()
         served.wait_for_line(r"\[audit\] SHUTDOWN reason=spindown", timeout=0)
         assert "Traceback" not in served.output()
-    finally:
-        served.close()
 
 
 def test_port_already_in_use_is_exit_2_with_one_line() -> None:

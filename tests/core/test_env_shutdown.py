@@ -1,0 +1,234 @@
+"""Spinning down for good, and asking for a brand-new environment (lambda-spec §4.6, §4.5)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from driver import BOTH, Driver, ext
+
+from lambdatui.core.effects import RUNTIME, RenewSandbox, Spawn, Thaw
+from lambdatui.core.inputs import NewEnvironmentRequested, ShutdownRequested
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
+
+SHUT_DOWN_BODY = {"errorMessage": "The execution environment has shut down.", "errorType": "Sandbox.Failure"}
+
+
+def warm(subscriptions=None) -> Driver:
+    subscriptions = subscriptions or {}
+    d = Driver(subscriptions)
+    d.cold_start(subscriptions)
+    return d
+
+
+def shutdown(d: Driver) -> int:
+    m = d.mark()
+    d.feed(ShutdownRequested())
+    return m
+
+
+def test_without_extensions_the_runtime_is_killed_at_once_and_the_environment_shuts_down_after_it_exits():
+    d = warm()
+    m = shutdown(d)
+    assert d.effects(Thaw, m) == [Thaw((RUNTIME,))]
+    assert d.killed(m) == [RUNTIME]
+    assert not d.terminated(m) and not d.started_timers(m)  # budget 0
+    assert d.state is EnvState.SHUTTING_DOWN
+    assert [(p.phase, p.detail) for p in d.facts(f.PhaseStarted, m)] == [("shutdown", "spindown")]
+    d.killed_by_signal(RUNTIME)
+    assert d.state is EnvState.SHUT_DOWN
+    assert d.states(m) == [EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN]
+    assert [(p.phase, p.status) for p in d.facts(f.PhaseEnded, m)] == [("shutdown", "success")]
+    assert d.facts(f.ProcessExitedFact, m) == [f.ProcessExitedFact(RUNTIME, "signal: killed", True)]
+
+
+def test_with_external_extensions_the_runtime_gets_sigterm_then_extensions_get_spindown():
+    d = warm({"ext-a": BOTH, "ext-b": ("INVOKE",)})
+    wall = d.wall_ms
+    m = shutdown(d)
+    assert d.terminated(m) == [RUNTIME]
+    assert not d.killed(m)
+    assert d.started_timers(m) == {"shutdown": d.mono + 2.0, "runtime-stop": d.mono + 0.3}
+    parked_a = d.next_token[ext("ext-a")]
+    assert not d.answered(parked_a)
+    d.advance(120)
+    m2 = d.mark()
+    d.exited(RUNTIME, 0)
+    assert json.loads(d.reply(parked_a).body) == {
+        "eventType": "SHUTDOWN", "shutdownReason": "spindown", "deadlineMs": wall + 2000}
+    assert d.killed(m2) == [ext("ext-b")]
+    assert d.facts(f.ShutdownSent, m2) == [f.ShutdownSent("ext-a", "spindown", wall + 2000)]
+    d.killed_by_signal(ext("ext-b"))
+    assert d.state is EnvState.SHUTTING_DOWN
+    m3 = d.mark()
+    d.exited(ext("ext-a"), 0)
+    assert d.state is EnvState.SHUT_DOWN
+    assert set(d.cancelled_timers(m3)) == {"shutdown"}
+
+
+def test_internal_extensions_only_give_a_500_ms_budget():
+    d = Driver()
+    d.start()
+    d.register("in-proc", ("INVOKE",))
+    d.ext_next("in-proc")
+    d.runtime_next()
+    m = shutdown(d)
+    assert d.terminated(m) == [RUNTIME]
+    assert d.started_timers(m) == {"shutdown": d.mono + 0.5, "runtime-stop": d.mono + 0.3}
+
+
+def test_shutdown_of_a_cold_environment_is_immediate():
+    d = Driver()
+    m = shutdown(d)
+    assert d.state is EnvState.SHUT_DOWN
+    assert not d.killed(m)
+
+
+def test_shutdown_requested_twice_or_after_shut_down_is_harmless():
+    d = warm()
+    shutdown(d)
+    m = shutdown(d)
+    assert d.killed(m) == []
+    d.exited(RUNTIME, 0)
+    assert shutdown(d) == d.mark()
+    assert d.last == []
+
+
+def test_invoke_after_shut_down_gets_sandbox_failure():
+    d = warm()
+    shutdown(d)
+    caller_during, rid_during = d.invoke()  # still shutting down: answered at once too
+    d.exited(RUNTIME, 0)
+    caller_after, rid_after = d.invoke()
+    for caller, rid in ((caller_during, rid_during), (caller_after, rid_after)):
+        result = d.result_for(caller)
+        assert json.loads(result.payload) == SHUT_DOWN_BODY
+        assert result.function_error is True and result.error_type == "Sandbox.Failure"
+        assert result.request_id == rid
+    assert not d.spawns(since=0)[1:]  # nothing relaunched
+
+
+def test_shutdown_after_the_response_waits_for_invoke_done():
+    d = warm({"ext-a": ("INVOKE",)})
+    caller, rid = d.invoke()
+    d.respond(rid)
+    m = shutdown(d)
+    assert d.last == [] and d.state is EnvState.RUNNING
+    d.runtime_next()
+    assert d.state is EnvState.RUNNING  # ext-a still working on the invoke
+    assert not d.terminated(m)
+    d.ext_next("ext-a")
+    assert d.reports(m)[0].status == "success"
+    assert d.state is EnvState.SHUTTING_DOWN
+    assert d.terminated(m) == [RUNTIME]
+    assert d.result_for(caller).payload == b'"ok"'
+
+
+def test_shutdown_during_an_invoke_without_a_response_answers_the_caller_with_sandbox_failure():
+    d = warm()
+    caller, rid = d.invoke()
+    c2, r2 = d.invoke()  # queued behind it
+    shutdown(d)
+    result = d.result_for(caller)
+    assert result.error_type == "Sandbox.Failure"
+    assert json.loads(result.payload) == {"errorMessage": f"RequestId: {rid} Error: environment shut down",
+                                          "errorType": "Sandbox.Failure"}
+    d.exited(RUNTIME, 0)
+    assert json.loads(d.result_for(c2).payload) == SHUT_DOWN_BODY
+
+
+def test_shutdown_releases_a_hold_and_ignores_breakpoints():
+    from lambdatui.core.inputs import BreakpointsSet
+    from lambdatui.model.boundaries import ALL_BOUNDARIES
+
+    d = Driver()
+    d.feed(BreakpointsSet(frozenset(ALL_BOUNDARIES)))
+    d.start()
+    assert d.env.hold is not None
+    m = shutdown(d)
+    assert d.env.breakpoints == frozenset()
+    assert not d.held_boundaries(m)
+    assert d.facts(f.HoldReleased, m)
+    assert d.killed(m) == [RUNTIME]  # releasing init.extensions launched it; the spindown kills it
+    d.killed_by_signal(RUNTIME)
+    assert d.state is EnvState.SHUT_DOWN
+
+
+# ---------------------------------------------------------------------- new environment
+
+def test_new_environment_resets_renews_the_sandbox_and_cold_starts_on_demand_again():
+    d = warm()
+    _, rid = d.invoke()
+    d.complete_invoke(rid)
+    m = d.mark()
+    d.feed(NewEnvironmentRequested())
+    assert d.killed(m) == [RUNTIME]
+    assert d.state is EnvState.RESETTING
+    assert not d.effects(RenewSandbox, m)  # only once the old processes are gone
+    d.killed_by_signal(RUNTIME)
+    assert d.effects(RenewSandbox, m) == [RenewSandbox()]
+    assert d.state is EnvState.COLD
+    assert any("New execution environment" in line for line in d.explanations(m))
+    m = d.mark()
+    caller, r2 = d.invoke()
+    assert [(p.phase, p.detail) for p in d.facts(f.PhaseStarted, m)] == [("init", "init")]
+    assert "init" in d.started_timers(m)
+    assert d.spawns(m) == [Spawn(RUNTIME, 2)]
+    d.advance(33.5)
+    d.runtime_next()
+    d.complete_invoke(r2)
+    assert d.reports(m)[0].init_duration_ms == pytest.approx(33.5)
+
+
+def test_new_environment_while_cold_renews_at_once():
+    d = Driver()
+    out = d.feed(NewEnvironmentRequested())
+    assert RenewSandbox() in out
+    d.invoke()
+    assert d.facts(f.PhaseStarted)[0] == f.PhaseStarted("init", "init", d.mono)
+
+
+def test_new_environment_after_a_failure_reset_makes_the_next_init_on_demand_again():
+    d = warm()
+    caller, rid = d.invoke()
+    d.exited(RUNTIME, 1)  # crash: reset, the next init would be suppressed
+    assert d.state is EnvState.COLD
+    d.feed(NewEnvironmentRequested())
+    m = d.mark()
+    d.invoke()
+    assert [(p.phase, p.detail) for p in d.facts(f.PhaseStarted, m)] == [("init", "init")]
+
+
+def test_new_environment_after_shut_down_does_nothing():
+    d = Driver()
+    shutdown(d)
+    assert d.feed(NewEnvironmentRequested()) == []
+
+
+def test_new_environment_with_extensions_sends_spindown():
+    d = warm({"ext-a": BOTH})
+    wall = d.wall_ms
+    d.feed(NewEnvironmentRequested())
+    d.exited(RUNTIME, 0)
+    assert d.facts(f.ShutdownSent) == [f.ShutdownSent("ext-a", "spindown", wall + 2000)]
+    d.exited(ext("ext-a"), 0)
+    assert d.effects(RenewSandbox) == [RenewSandbox()]
+    assert d.state is EnvState.COLD
+
+
+def test_a_deferred_spindown_stays_final_when_the_invoke_then_fails():
+    d = warm({"ext-a": ("INVOKE",)})
+    caller, rid = d.invoke()
+    d.respond(rid)
+    shutdown(d)
+    d.runtime_next()
+    d.advance(3000)
+    d.fire("invoke")  # ext-a never parked again: the invoke times out
+    assert d.reports()[0].status == "timeout"
+    assert d.state is EnvState.SHUTTING_DOWN  # not merely a reset
+    d.exited(RUNTIME, 0)
+    d.killed_by_signal(ext("ext-a"))
+    assert d.state is EnvState.SHUT_DOWN
+    c2, _ = d.invoke()
+    assert d.result_for(c2).error_type == "Sandbox.Failure"
