@@ -3,17 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TypeVar
 
 from lambdatui.config import ConfigError, FunctionConfig, resolve_function
+from lambdatui.scenario.model import FunctionSettings
+
+T = TypeVar("T")
 
 MODES = ("invoke", "serve", "replay")
 EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
+DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
+
+REPLAY_DESCRIPTION = """\
+Run the steps of a scenario file against the function, in one environment, and check each step's
+expectations. The first invoke cold-starts the environment; it is shut down at the end.
+
+Output: the timeline goes to stdout, one block per step (boundaries passed, platform lines such as
+INIT_REPORT and REPORT, the response or error, faults, resets, the stack captured at a timeout, then the
+verdict). The function's and extensions' own output goes to stderr, tagged as 'invoke' prints it; with
+--verbose it is shown inside the timeline on stdout instead.
+
+Options given on the command line override the scenario's [function] table (timeout, memory, handler,
+env: --env and --env-file win variable by variable)."""
+
+REPLAY_EPILOG = """\
+scenario file (TOML):
+  [function]                 optional: timeout, memory, handler, env = { KEY = "value" }
+  [[step]]                   one per step, run in order; each does exactly ONE of:
+    invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>')
+    event_file = "e.json"      the event from a file, relative to the scenario
+    fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
+                               options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
+                               exit_code, exception, message, at = "<boundary>" (arm for later)
+    new_environment = true     the next invoke cold-starts with an empty /tmp
+    shutdown = true            SHUTDOWN(spindown) to extensions, environment gone
+    pause = 1.5                sit idle (frozen) for that many seconds, at most 60
+  expect = { ... }           optional checks on what followed the step:
+    response (JSON: a table, or JSON text), error_type, cold, globals = { name = "repr" },
+    tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...]
+
+exit status: 0 every expectation held; 1 an expectation failed (the first one is shown as a diff) or a
+step did not settle in time; 2 a malformed scenario (FILE:LINE: message) or bad options."""
 
 
 def add_function_options(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +58,10 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("function")
     group.add_argument("--handler", metavar="MODULE.FUNCTION",
                        help="default: the file's module, function 'handler' else 'lambda_handler'")
-    group.add_argument("--timeout", type=int, default=3, metavar="SECONDS", help="function timeout, 1-900 (default 3)")
-    group.add_argument("--memory", type=int, default=128, metavar="MB", help="memory size (default 128)")
+    # None means "not given": replay lets a scenario's [function] table fill it in before the defaults do.
+    group.add_argument("--timeout", type=int, metavar="SECONDS",
+                       help=f"function timeout, 1-900 (default {DEFAULT_TIMEOUT_S})")
+    group.add_argument("--memory", type=int, metavar="MB", help=f"memory size (default {DEFAULT_MEMORY_MB})")
     group.add_argument("--extensions", metavar="DIR", help="external extensions (default: extensions/ next to the handler)")
     group.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable (repeatable)")
     group.add_argument("--env-file", metavar="FILE", help="JSON object, or SAM's {\"FunctionName\": {...}} shape")
@@ -32,18 +70,28 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bootstrap", metavar="COMMAND", help="run this command as a custom runtime instead")
 
 
-def function_config(args: argparse.Namespace) -> FunctionConfig:
-    return resolve_function(
+def _first(*values: Optional[T]) -> T:
+    return next(v for v in values if v is not None)
+
+
+def function_config(args: argparse.Namespace, scenario: Optional[FunctionSettings] = None) -> FunctionConfig:
+    """The function as the options describe it; a scenario's [function] table fills in what was not given."""
+    base = scenario or FunctionSettings()
+    config = resolve_function(
         args.path,
-        handler=args.handler,
-        timeout_s=args.timeout,
-        memory_mb=args.memory,
+        handler=args.handler or base.handler,
+        timeout_s=_first(args.timeout, base.timeout, DEFAULT_TIMEOUT_S),
+        memory_mb=_first(args.memory, base.memory, DEFAULT_MEMORY_MB),
         extensions_dir=args.extensions,
         env_pairs=args.env,
         env_file=args.env_file,
         python=args.python,
         bootstrap=args.bootstrap,
     )
+    if base.env:
+        # --env and --env-file win, variable by variable, over the scenario's env table.
+        config = dataclasses.replace(config, env={**base.env, **config.env})
+    return config
 
 
 def read_event(value: str) -> bytes:
@@ -82,10 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_function_options(invoke)
     invoke.add_argument("-e", "--event", default="{}", metavar="JSON|FILE|-", help="the event (default {})")
     invoke.add_argument("--repeat", type=int, default=1, metavar="N", help="invokes to run on the same environment")
+    invoke.add_argument("--record", metavar="FILE",
+                        help="write what happened as a scenario that 'lambdatui replay' reproduces")
     serve = sub.add_parser("serve", help="serve Lambda's Invoke API for curl, boto3 and the AWS CLI")
     add_function_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     serve.add_argument("--port", type=int, default=9000, help="port to bind (default 9000)")
+    replay = sub.add_parser("replay", help="run a scenario file's steps and check its expectations",
+                            description=REPLAY_DESCRIPTION, epilog=REPLAY_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_function_options(replay)
+    replay.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file")
+    replay.add_argument("-v", "--verbose", action="store_true",
+                        help="show the function's and extensions' output in the timeline (default: on stderr)")
     return parser
 
 
@@ -101,13 +158,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        if args.mode == "replay":
+            return _replay(args)
         config = function_config(args)
         if args.mode == "invoke":
             from lambdatui.headless import run_invoke
 
             if args.repeat < 1:
                 raise ConfigError(f"--repeat {args.repeat}: must be at least 1")
-            return run_invoke(config, read_event(args.event), args.repeat)
+            recorder = None
+            if args.record:
+                from lambdatui.scenario.record import Recorder
+
+                if not Path(args.record).resolve().parent.is_dir():
+                    raise ConfigError(f"--record {args.record}: no such directory")
+                recorder = Recorder(config, handler_given=args.handler is not None)
+            exit_code = run_invoke(config, read_event(args.event), args.repeat, recorder=recorder)
+            if recorder is not None:
+                _write_recording(args.record, recorder.to_toml())
+            return exit_code
         if args.mode == "serve":
             from lambdatui.headless import run_serve
 
@@ -122,3 +191,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_USAGE
         raise
     return EXIT_USAGE
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        config = function_config(args, scenario.function)
+        check_targets(scenario, config.extension_names)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there
+        return EXIT_USAGE
+    from lambdatui.headless import run_replay
+
+    return run_replay(config, scenario, verbose=args.verbose)
+
+
+def _write_recording(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--record {path}: {exc.strerror}") from None
+    print(f"[lambdatui] recorded {path}: replay it with 'lambdatui replay PATH {path}'", file=sys.stderr)

@@ -1,17 +1,24 @@
-"""The headless modes: `invoke` (run N invokes and print results) and `serve` (the Invoke API for other tools)."""
+"""The headless modes: `invoke` (run N invokes and print results), `serve` (the Invoke API for other tools)
+and `replay` (run a scenario file and check it)."""
 
 from __future__ import annotations
 
 import errno
 import sys
-from typing import Optional
+import uuid
+from typing import TYPE_CHECKING, Optional
 
 import trio
 
 from lambdatui.config import ConfigError, FunctionConfig
+from lambdatui.controller import Invoke
 from lambdatui.host.console import ConsoleReporter
 from lambdatui.model import facts as f
 from lambdatui.runner import cancel_on_signals, open_environment
+
+if TYPE_CHECKING:
+    from lambdatui.scenario.model import Scenario
+    from lambdatui.scenario.record import Recorder
 
 EXIT_OK, EXIT_FUNCTION_ERROR = 0, 1
 
@@ -27,7 +34,7 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
     return None
 
 
-def run_invoke(config: FunctionConfig, event: bytes, repeat: int) -> int:
+def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None) -> int:
     failures = 0
 
     async def main() -> None:
@@ -38,10 +45,15 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int) -> int:
             await signals.start(cancel_on_signals, body)
             async with open_environment(config) as running:
                 running.host.subscribe(ConsoleReporter(sys.stderr))
+                if recorder is not None:
+                    running.host.subscribe(recorder)
                 running.host.start_environment()
                 with body:
                     for _ in range(repeat):
-                        result, _tail = await running.host.invoke(event)
+                        request_id = str(uuid.uuid4())
+                        if recorder is not None:
+                            recorder.command(Invoke(event, request_id))
+                        result, _tail = await running.host.invoke(event, request_id=request_id)
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                         failures += result.function_error
@@ -75,3 +87,40 @@ def run_serve(config: FunctionConfig, host: str, port: int) -> int:
             raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None
         raise
     return EXIT_OK
+
+
+def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = False) -> int:
+    """Run the scenario on a fresh environment with the debugger's views on (globals, /tmp listings)."""
+    from lambdatui.scenario.report import TimelinePrinter
+    from lambdatui.scenario.run import ReplayResult, run_scenario
+
+    outcome = ReplayResult()
+    printer = TimelinePrinter(sys.stdout, sys.stderr, code_dir=str(config.code_dir), verbose=verbose)
+
+    async def main() -> None:
+        nonlocal outcome
+        body = trio.CancelScope()
+        async with trio.open_nursery() as signals:
+            await signals.start(cancel_on_signals, body)
+            # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
+            async with open_environment(config, inspect=True) as running:
+                with body:
+                    outcome = await run_scenario(scenario, running.session, printer)
+            signals.cancel_scope.cancel()
+        if body.cancelled_caught:
+            printer.raw(f"INTERRUPTED after {outcome.steps_run} of {len(scenario.steps)} steps ({scenario.path})")
+            outcome.failed_step = outcome.failed_step or scenario.steps[min(outcome.steps_run, len(scenario.steps) - 1)]
+
+    printer.raw(f"== replay {scenario.path} on {config.name} ({config.handler}, timeout {config.timeout_s} s, "
+                f"memory {config.memory_mb} MB)")
+    trio.run(main)
+    if outcome.passed:
+        steps, held = len(scenario.steps), outcome.expectations
+        printer.raw(f"PASSED {scenario.path}: {steps} step{'s' * (steps != 1)}, "
+                    f"{held} expectation{'s' * (held != 1)} held")
+        return EXIT_OK
+    step = outcome.failed_step
+    assert step is not None
+    what = "did not settle" if outcome.stuck else f"expect.{outcome.mismatch.key} failed" if outcome.mismatch else "stopped"
+    printer.raw(f"FAILED {scenario.path}:{step.line}: step {step.number} {what}")
+    return EXIT_FUNCTION_ERROR

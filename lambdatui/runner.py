@@ -17,6 +17,7 @@ import trio
 
 from lambdatui.api.server import create_invoke_app, create_runtime_app, serve_app
 from lambdatui.config import FunctionConfig
+from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.environment_host import EnvironmentHost
 
 LOOPBACK = "127.0.0.1"
@@ -25,6 +26,7 @@ LOOPBACK = "127.0.0.1"
 @dataclass(frozen=True)
 class Running:
     host: EnvironmentHost
+    session: DebugSession  # the controller
     runtime_api: str  # host:port the processes talk to
     invoke_api: Optional[str]  # host:port of the Invoke API, when served
 
@@ -58,18 +60,26 @@ def new_state_dir() -> Path:
 
 @asynccontextmanager
 async def open_environment(
-    config: FunctionConfig, *, invoke_host: str = LOOPBACK, invoke_port: Optional[int] = None
+    config: FunctionConfig,
+    *,
+    invoke_host: str = LOOPBACK,
+    invoke_port: Optional[int] = None,
+    inspect: bool = False,
 ) -> AsyncIterator[Running]:
-    """Serve the APIs and host one environment; on exit, shut it down as Lambda does and leave nothing behind."""
+    """Serve the APIs and host one environment; on exit, shut it down as Lambda does and leave nothing behind.
+
+    `inspect` turns on the debugger's views (globals after each phase, /tmp listings), which cost time per invoke.
+    """
     async with trio.open_nursery() as nursery:
-        host = EnvironmentHost(config, new_state_dir())
+        host = EnvironmentHost(config, new_state_dir(), inspect=inspect)
+        session = DebugSession(host)
         runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0)
         await nursery.start(host.run, runtime_api)
         invoke_api = None
         if invoke_port is not None:
             invoke_api = await nursery.start(serve_app, create_invoke_app(host), invoke_host, invoke_port)
         try:
-            yield Running(host, runtime_api, invoke_api)
+            yield Running(host, session, runtime_api, invoke_api)
         finally:
             with trio.CancelScope(shield=True):
                 await host.shutdown()

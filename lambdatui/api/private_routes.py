@@ -29,7 +29,10 @@ def private_blueprint(host: EnvironmentHost) -> Blueprint:
             return error(400, "InvalidRequestFormat", f"globals report is not JSON: {exc}")
         if not isinstance(report, dict):
             return error(400, "InvalidRequestFormat", "globals report must be a JSON object")
-        host.globals_reports.append(report)
+        try:
+            host.globals_reported(report)
+        except ValueError as exc:
+            return error(400, "InvalidRequestFormat", str(exc))
         return Response(b'{"status":"OK"}', status=202, content_type="application/json")
 
     return api

@@ -42,6 +42,22 @@ def install_stack_dump(path: Optional[str]) -> None:
         logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
 
 
+def install_exit_hook(path: Optional[str]) -> None:
+    """SIGUSR2 → exit with the status written in `path`: how the debugger injects a crash with an exit code."""
+    if not path or not hasattr(signal, "SIGUSR2"):
+        return
+
+    def exit_now(signum: int, frame: object) -> None:
+        try:
+            with open(path) as f:
+                code = int(f.read().strip() or "1")
+        except (OSError, ValueError):
+            code = 1
+        os._exit(code)  # no cleanup, no flush: a crash, as the user asked
+
+    signal.signal(signal.SIGUSR2, exit_now)
+
+
 def set_trace_id(trace_id: Optional[str]) -> None:
     """_X_AMZN_TRACE_ID holds the current invocation's trace header, or is absent."""
     if trace_id is not None:
@@ -125,10 +141,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit("lambdatui-bootstrap: AWS_LAMBDA_RUNTIME_API is not set")
     handler_name = env.get("_HANDLER") or (argv[1] if len(argv) > 1 else "")
     private = env.get("LAMBDATUI_PRIVATE_API") == "1"
+    # Globals are reported only when something shows them (the debugger, replay): it costs ~1 ms an invoke.
+    globals_wanted = private and env.get("LAMBDATUI_REPORT_GLOBALS") == "1"
 
     logs.install_unbuffered_streams()
     logs.setup_logging(env.get("AWS_LAMBDA_LOG_FORMAT"), env.get("AWS_LAMBDA_LOG_LEVEL"))
     install_stack_dump(env.get("LAMBDATUI_STACK_FILE"))
+    install_exit_hook(env.get("LAMBDATUI_EXIT_FILE"))
     _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd())
 
     client = RuntimeClient(address, private=private)
@@ -141,7 +160,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         fail_init(client, exc)
         raise  # unreachable: fail_init exits
 
-    if private:
+    if globals_wanted:
         report_globals(client, "init", None, module)
 
     while True:
@@ -149,5 +168,5 @@ def main(argv: Optional[List[str]] = None) -> None:
         logs.set_invocation(inv.request_id, inv.tenant_id)
         set_trace_id(inv.trace_id)
         handle_invocation(client, request_handler, inv)
-        if private:
+        if globals_wanted:
             report_globals(client, "invoke", inv.request_id, module)

@@ -59,10 +59,25 @@ class Kill:
 
 
 @dataclass(frozen=True)
-class CaptureStacks:
-    """Ask our bootstrap to dump its threads' stacks before it is killed (timeout)."""
+class SignalProcess:
+    participant: str
+    signal: int
+
+
+@dataclass(frozen=True)
+class ExitProcess:
+    """Make our bootstrap exit with this code (an injected crash with an exit status)."""
 
     participant: str
+    code: int
+
+
+@dataclass(frozen=True)
+class CaptureStacks:
+    """Ask our bootstrap to dump its threads' stacks before it is killed (timeout); signals to it wait for the dump."""
+
+    participant: str
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -87,5 +102,6 @@ class RenewSandbox:
 
 
 Effect = Union[
-    Spawn, Reply, CompleteInvocation, Freeze, Thaw, Terminate, Kill, CaptureStacks, StartTimer, CancelTimer, Emit, RenewSandbox
+    Spawn, Reply, CompleteInvocation, Freeze, Thaw, Terminate, Kill, SignalProcess, ExitProcess, CaptureStacks,
+    StartTimer, CancelTimer, Emit, RenewSandbox,
 ]

@@ -19,6 +19,8 @@ from lambdatui.core.effects import (
     CancelTimer,
     CaptureStacks,
     CompleteInvocation,
+    ExitProcess,
+    SignalProcess,
     Effect,
     Emit,
     Freeze,
@@ -40,6 +42,7 @@ from lambdatui.core.inputs import (
     ExtensionInitError,
     ExtensionNext,
     ExtensionRegister,
+    FaultRequested,
     FunctionInitGate,
     Input,
     Instant,
@@ -64,6 +67,7 @@ from lambdatui.core.runtime_machine import transition as runtime_transition
 from lambdatui.core.slots import ExtensionSlot, Hold, InitRun, InvokeRun, RuntimeSlot, ShutdownRun, sanitize_error_type
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 
@@ -133,6 +137,11 @@ class Environment:
         self.held_total = 0.0
         self.invocations_done = 0
         self.spindown_after_invoke = False
+        self.armed: list[flt.Fault] = []  # faults waiting for their boundary
+        self.user_frozen: set[str] = set()  # participants the user froze: the environment's thaw leaves them stopped
+        self.raise_next: Optional[tuple[str, str]] = None  # (exception type, message) for the handler's next entry
+        self.init_error_pending: set[str] = set()  # extensions that will report init/error when they register
+        self.expecting_exit: set[str] = set()  # crashed on request: nothing new starts until the exit plays out
         self._now = Instant(0.0, 0)
         self._out: list[Effect] = []
 
@@ -211,7 +220,7 @@ class Environment:
     def _thaw(self) -> None:
         if self.frozen:
             self.frozen = False
-            alive = self._alive()
+            alive = tuple(key for key in self._alive() if key not in self.user_frozen)
             if alive:
                 self._do(Thaw(alive))
                 self._emit(f.EnvironmentThawed(alive))
@@ -224,6 +233,13 @@ class Environment:
     def _reach(self, boundary: Boundary, detail: str = "") -> None:
         if self.init is not None and boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION):
             self.init.sub_phase = "runtime" if boundary is Boundary.INIT_RUNTIME else "function"
+        due = [fault for fault in self.armed if fault.at is boundary]
+        if due:
+            self.armed = [fault for fault in self.armed if fault.at is not boundary]
+            for fault in due:
+                self._inject(fault)
+            if boundary is Boundary.INVOKE_START and self.current is None:
+                return  # the fault already ended this invoke
         if self.stepping or boundary in self.breakpoints:
             self.hold = Hold(boundary, self._now.mono)
             for name in list(self.timers):
@@ -346,6 +362,8 @@ class Environment:
         }
         self.registration_open = True
         self.frozen = False
+        self.user_frozen.clear()
+        self.expecting_exit.clear()
         self._set_state(EnvState.INIT)
         if phase == "init":
             self._start_timer(INIT_TIMER, self.config.init_timeout_ms / 1000)
@@ -577,6 +595,10 @@ class Environment:
             body["accountId"] = self.config.account_id
         self._reply(event.token, 200, _json(body), (("Lambda-Extension-Identifier", slot.id),))
         self._participant_changed(extension_key(slot.name), slot.state, False)
+        if slot.name in self.init_error_pending:
+            self.init_error_pending.discard(slot.name)
+            self._extension_reports_init_error(slot)
+            return
         if slot.external and self._all_external_registered() and self.runtime.state is RuntimeState.NOT_STARTED:
             if self.init is not None:
                 self.init.sub_phase = "runtime"
@@ -678,6 +700,8 @@ class Environment:
     def _try_start_next(self) -> None:
         if self.current is not None or self.hold is not None or not self.queue or self.shutdown is not None:
             return
+        if self.expecting_exit:
+            return  # an injected crash is on its way: the invoke runs after it has played out
         if self.state is EnvState.FROZEN:
             token, inv = self.queue.popleft()
             self.current = InvokeRun(inv, token, self._now, self.held_total)
@@ -689,7 +713,7 @@ class Environment:
                 self._begin_init("init")  # the invoke waits in the queue for an on-demand Init
                 return
             token, inv = self.queue.popleft()
-            self.current = InvokeRun(inv, token, self._now, self.held_total)
+            self.current = InvokeRun(inv, token, self._now, self.held_total, ran_init=True)
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
             self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono))
             self._begin_init("invoke")
@@ -742,6 +766,10 @@ class Environment:
             headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
         if inv.cognito_identity is not None:
             headers.append(("Lambda-Runtime-Cognito-Identity", inv.cognito_identity))
+        if self.raise_next is not None:
+            exception, message = self.raise_next
+            self.raise_next = None
+            headers.append(("Lambdatui-Raise", json.dumps({"type": exception, "message": message})))
         self._do(Reply(token, 200, inv.payload, tuple(headers)))
 
     def _check_invoke_done(self) -> None:
@@ -774,7 +802,7 @@ class Environment:
         billed = lines.billed_ms(duration + (init_ms or 0.0))
         self._line(lines.end(request_id), request_id=request_id)
         self._emit(f.InvokeReported(request_id, duration, billed, self.config.memory_mb, None, init_ms, status,
-                                    error_type))
+                                    error_type, cold=init_ms is not None or run.ran_init))
         self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
         self.invocations_done += 1
         self._complete(run)
@@ -822,6 +850,7 @@ class Environment:
     def _on_ProcessExited(self, event: ProcessExited) -> None:
         if event.generation != self.generation:
             return
+        self.expecting_exit.discard(event.participant)
         expected = self.shutdown is not None
         self._emit(f.ProcessExitedFact(event.participant, event.description, expected))
         if event.participant == RUNTIME:
@@ -881,7 +910,7 @@ class Environment:
                 self._fail_init(None, self._init_waiting_on(), status="timeout")
             elif self.current is not None:
                 if self.runtime.alive:
-                    self._do(CaptureStacks(RUNTIME))
+                    self._do(CaptureStacks(RUNTIME, self.current.invocation.request_id))
                 self._fail_invoke(et.SANDBOX_TIMEDOUT, "", "timeout")
         elif event.name == RUNTIME_STOP_TIMER:
             if self.runtime.alive:
@@ -900,6 +929,98 @@ class Environment:
         elif self.runtime.state is RuntimeState.NOT_STARTED and not waiting:
             waiting.append("the runtime was never launched")
         return "Init timed out: " + ("; ".join(waiting) if waiting else "no participant finished")
+
+    # ------------------------------------------------------------------ faults
+
+    def _on_FaultRequested(self, event: FaultRequested) -> None:
+        fault = event.fault
+        if fault.at is not None:
+            self.armed.append(fault)
+            self._emit(f.FaultArmed(flt.describe(fault), fault.at))
+            return
+        self._inject(fault)
+
+    def _participant_key(self, target: str) -> Optional[str]:
+        if target == flt.RUNTIME_TARGET:
+            return RUNTIME
+        if target in self.extensions:
+            return extension_key(target)
+        self._explain(f"No participant named '{target}': the runtime is 'runtime', extensions go by their file name.")
+        return None
+
+    def _is_alive(self, key: str) -> bool:
+        if key == RUNTIME:
+            return self.runtime.alive
+        slot = self.extensions.get(key.split(":", 1)[1])
+        return slot is not None and slot.alive
+
+    def _inject(self, fault: flt.Fault) -> None:
+        self._emit(f.FaultInjected(flt.describe(fault)))
+        if isinstance(fault, flt.RaiseInHandler):
+            self.raise_next = (fault.exception, fault.message)
+        elif isinstance(fault, flt.ForceTimeout):
+            self._force_timeout()
+        elif isinstance(fault, flt.ExtensionInitError):
+            self._inject_init_error(fault.target)
+        else:
+            key = self._participant_key(fault.target)
+            if key is None:
+                return
+            if not self._is_alive(key):
+                self._explain(f"{fault.target} is not running: nothing to {flt.describe(fault).split()[0]}.")
+                return
+            if isinstance(fault, flt.Freeze):
+                self.user_frozen.add(key)
+                self._do(Freeze((key,)))
+            elif isinstance(fault, flt.Thaw):
+                self.user_frozen.discard(key)
+                if not self.frozen:
+                    self._do(Thaw((key,)))
+            elif isinstance(fault, flt.Crash):
+                # A stopped process acts on nothing but SIGKILL: let it run so the crash happens now.
+                self.user_frozen.discard(key)
+                self._thaw()
+                self.expecting_exit.add(key)
+                if fault.exit_code is not None:
+                    self._do(ExitProcess(key, fault.exit_code))
+                else:
+                    self._do(SignalProcess(key, fault.signal or 9))
+
+    def _force_timeout(self) -> None:
+        hold = self.hold
+        running = [name for name in (INVOKE_TIMER, INIT_TIMER, RUNTIME_STOP_TIMER, SHUTDOWN_TIMER)
+                   if name in self.timers or (hold is not None and name in hold.paused_timers)]
+        if not running:
+            self._explain("No deadline is running at this point, so there is none to force.")
+            return
+        if hold is not None:
+            # The phase fails while held: its boundary's continuation is abandoned.
+            self.hold = None
+            self.held_total += self._now.mono - hold.since
+            self._emit(f.HoldReleased(hold.boundary))  # type: ignore[arg-type]
+        name = running[0]
+        self.timers[name] = self._now.mono
+        self._on_TimerFired(TimerFired(name))
+
+    def _inject_init_error(self, name: str) -> None:
+        slot = self.extensions.get(name)
+        if (self.state is EnvState.INIT and slot is not None and slot.registered
+                and slot.state in (ExtensionState.REGISTERED, ExtensionState.READY)):
+            self._extension_reports_init_error(slot)
+        else:
+            self.init_error_pending.add(name)
+            self._explain(f"Extension '{name}' will report init/error when it next registers.")
+
+    def _extension_reports_init_error(self, slot: ExtensionSlot) -> None:
+        """As if it had called /extension/init/error and exited: the failure takes effect at its exit."""
+        slot.state = ExtensionState.INIT_ERROR
+        slot.fatal_type = et.EXTENSION_INIT_ERROR
+        if slot.parked is not None:
+            token, slot.parked = slot.parked, None
+            self._reply_error(token, 403, et.EXT_INVALID_STATE, "Extension reported init/error (injected by lambdatui)")
+        self._participant_changed(extension_key(slot.name), slot.state, False)
+        if slot.alive:
+            self._do(Kill(extension_key(slot.name)))
 
     # ------------------------------------------------------------------ Shutdown and reset
 

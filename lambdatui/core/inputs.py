@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from lambdatui.model.boundaries import Boundary
+from lambdatui.model.faults import Fault
 
 Token = int  # identifies an HTTP request (or other waiter) the core may answer later
 
@@ -157,6 +158,11 @@ class ContinueRequested:
     """Release the held boundary and run until the environment waits for an invoke."""
 
 
+@dataclass(frozen=True)
+class FaultRequested:
+    fault: Fault
+
+
 Input = Union[
     StartEnvironment,
     InvokeRequested,
@@ -178,4 +184,5 @@ Input = Union[
     BreakpointsSet,
     StepRequested,
     ContinueRequested,
+    FaultRequested,
 ]

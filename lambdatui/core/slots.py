@@ -66,6 +66,7 @@ class InvokeRun:
     result: Optional[InvocationResult] = None
     completed: bool = False  # the caller already has its answer
     init_duration_ms: Optional[float] = None  # set on the first invoke after an on-demand cold start
+    ran_init: bool = False  # a suppressed Init ran inside this invoke
 
 
 @dataclass

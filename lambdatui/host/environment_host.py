@@ -11,11 +11,12 @@ import dataclasses
 import itertools
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 import trio
 
@@ -24,10 +25,16 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
+from lambdatui.host.deadlines import Deadlines
+from lambdatui.host.stack_dump import wait_for_stack_dump
+from lambdatui.host.tmp_scanner import scan_tmp
 from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
 from lambdatui.host.log_tail import LogTail
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
+from lambdatui.model.globals_diff import diff_globals
+from lambdatui.model.stacks import parse_faulthandler
+from lambdatui.model.tmp_tree import diff_tmp
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec, Supervisor
@@ -48,8 +55,10 @@ def new_trace_id() -> str:
 class EnvironmentHost:
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
-    def __init__(self, config: FunctionConfig, state_dir: Path) -> None:
+    def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False) -> None:
         self.config = config
+        # The debugger's views (globals, /tmp listings): headless modes skip what they cost per invoke.
+        self.inspect = inspect
         self.env = Environment(EnvironmentConfig(
             function_name=config.name,
             handler=config.handler,
@@ -67,7 +76,7 @@ class EnvironmentHost:
         self._nursery: Optional[trio.Nursery] = None
         self._tokens = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
-        self._timers: dict[str, trio.CancelScope] = {}
+        self._deadlines = Deadlines(lambda name: self.feed(ins.TimerFired(name)))
         self._processes: dict[str, tuple[int, ProcessHandle]] = {}
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False
@@ -77,7 +86,10 @@ class EnvironmentHost:
         self._stream = log_stream_name()
         self.tail = LogTail()
         self.state_changed = trio.Event()
-        self.globals_reports: list[dict[str, object]] = []
+        self.changed = trio.Event()  # set on every fact: what `settled()` waits on
+        self._signals_after_stacks: Optional[list[int]] = None  # held back until a timed-out runtime's stacks are dumped
+        self._last_globals: Optional[f.GlobalsReported] = None
+        self._last_tmp: Optional[f.TmpChanged] = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -88,6 +100,7 @@ class EnvironmentHost:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._renew_sandbox()
+                nursery.start_soon(self._deadlines.run)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit)  # type: ignore[arg-type]
                 task_status.started()
                 await trio.sleep_forever()
@@ -112,6 +125,11 @@ class EnvironmentHost:
 
     def snapshot(self) -> EnvironmentSnapshot:
         return self.env.snapshot(trio.current_time())
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Run a task for as long as the host runs (used by the controller for invokes it submits)."""
+        assert self._nursery is not None, "the host is not running"
+        self._nursery.start_soon(fn, *args)
 
     def subscribe(self, listener: FactListener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -198,23 +216,84 @@ class EnvironmentHost:
                 if handle is not None:
                     (self._sup.freeze if isinstance(effect, fx.Freeze) else self._sup.thaw)(handle)
         elif isinstance(effect, fx.Terminate):
-            handle = self._handle(effect.participant)
-            if handle is not None:
-                self._sup.send_signal(handle, 15)
+            self._signal(effect.participant, signal.SIGTERM)
         elif isinstance(effect, fx.Kill):
-            handle = self._handle(effect.participant)
-            if handle is not None:
-                self._sup.kill(handle)
+            self._signal(effect.participant, signal.SIGKILL)
+        elif isinstance(effect, fx.SignalProcess):
+            self._signal(effect.participant, effect.signal)
+        elif isinstance(effect, fx.ExitProcess):
+            self._exit_process(effect)
         elif isinstance(effect, fx.StartTimer):
-            self._start_timer(effect.name, effect.at)
+            self._deadlines.start(effect.name, effect.at)
         elif isinstance(effect, fx.CancelTimer):
-            scope = self._timers.pop(effect.name, None)
-            if scope is not None:
-                scope.cancel()
+            self._deadlines.cancel(effect.name)
         elif isinstance(effect, fx.RenewSandbox):
             self._renew_sandbox()
         elif isinstance(effect, fx.CaptureStacks):
-            pass  # stacks at timeout come with the debugger controller
+            self._capture_stacks(effect)
+
+    def _signal(self, key: str, sig: int) -> None:
+        if key == fx.RUNTIME and self._signals_after_stacks is not None:
+            self._signals_after_stacks.append(sig)
+            return
+        handle = self._handle(key)
+        if handle is not None:
+            self._sup.send_signal(handle, sig)
+
+    def _exit_process(self, effect: fx.ExitProcess) -> None:
+        handle = self._handle(effect.participant)
+        if handle is None:
+            return
+        if effect.participant != fx.RUNTIME or not self.config.runtime.ours:
+            self._publish(f.LogLine(f.LAMBDATUI, f"An exit code can only be injected into lambdatui's Python runtime; "
+                                                 f"{effect.participant} gets SIGKILL instead."))
+            self._sup.kill(handle)
+            return
+        self._exit_file(self.env.generation).write_text(str(effect.code))
+        self._sup.send_signal(handle, signal.SIGUSR2)
+
+    def _exit_file(self, generation: int) -> Path:
+        return self.state_dir / f"exit-{generation}"
+
+    def _stack_file(self, generation: int) -> Path:
+        return self.state_dir / f"stacks-{generation}.txt"
+
+    def _capture_stacks(self, effect: fx.CaptureStacks) -> None:
+        handle = self._handle(fx.RUNTIME)
+        if handle is None or not self.config.runtime.ours or self._signals_after_stacks is not None:
+            return
+        self._signals_after_stacks = []
+        self._sup.send_signal(handle, signal.SIGUSR1)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
+
+    async def _collect_stacks(self, handle: ProcessHandle, path: Path, request_id: str) -> None:
+        try:
+            text = await wait_for_stack_dump(path, lambda: handle.exited is not None)
+        finally:
+            held, self._signals_after_stacks = self._signals_after_stacks or [], None
+            for sig in held:
+                if handle.exited is None:
+                    self._sup.send_signal(handle, sig)
+        if text:
+            self._publish(parse_faulthandler(text, request_id))
+
+    def globals_reported(self, report: dict[str, object]) -> None:
+        """A report from our bootstrap (private channel); raises ValueError when it is malformed."""
+        generation = self.env.generation
+        previous = self._last_globals if self._last_globals and self._last_globals.generation == generation else None
+        fact = diff_globals(report, previous, generation)
+        self._last_globals = fact
+        self._publish(fact)
+
+    def _list_tmp(self, by: str) -> None:
+        if self.sandbox is None:
+            return
+        entries, truncated = scan_tmp(self.sandbox.tmp_dir)
+        fact = diff_tmp(entries, self._last_tmp, by, truncated)
+        self._last_tmp = fact
+        if by == "before" or fact.removed or any(e.change != "same" for e in fact.entries):
+            self._publish(fact)
 
     @property
     def _sup(self) -> Supervisor:
@@ -233,27 +312,10 @@ class EnvironmentHost:
             return None
         return entry[1]
 
-    def _start_timer(self, name: str, at: float) -> None:
-        old = self._timers.pop(name, None)
-        if old is not None:
-            old.cancel()
-        scope = trio.CancelScope()
-        self._timers[name] = scope
-
-        async def fire() -> None:
-            with scope:
-                await trio.sleep_until(at)
-                if self._timers.get(name) is scope:
-                    del self._timers[name]
-                    self.feed(ins.TimerFired(name))
-
-        assert self._nursery is not None
-        self._nursery.start_soon(fire)
-
     def _publish(self, fact: f.Fact) -> None:
         if isinstance(fact, f.LogLine) and fact.source == f.PLATFORM and fact.text.startswith("END RequestId"):
             self._drain_output()  # the function's own lines come before END, as in CloudWatch
-        if isinstance(fact, (f.InvocationCompleted, f.PhaseEnded)):
+        if isinstance(fact, f.PhaseEnded) and fact.phase == "init":
             self._sample_runtime_memory()
         if isinstance(fact, f.InvokeReported):
             self._sample_runtime_memory()
@@ -267,9 +329,15 @@ class EnvironmentHost:
             self.tail.add(fact.request_id or self._log_request_id, fact)
         for listener in list(self._listeners):
             listener(fact)
+        self.changed.set()
+        self.changed = trio.Event()
         if isinstance(fact, f.InvokeReported):
             self._publish(f.LogLine(f.PLATFORM, platform_lines.report(fact), fact.request_id))
             self._log_request_id = None
+            if self.inspect:
+                self._list_tmp(fact.request_id)
+        elif self.inspect and isinstance(fact, f.PhaseEnded) and fact.phase in ("init", "reset"):
+            self._list_tmp(fact.phase)
 
     def _sample_runtime_memory(self) -> None:
         runtime = self._handle(fx.RUNTIME)
@@ -298,11 +366,14 @@ class EnvironmentHost:
             shutil.rmtree(previous.tmp_dir.parent, ignore_errors=True)
         if self.sandbox.note and self.sandbox_count == 1:
             self._publish(f.LogLine(f.LAMBDATUI, self.sandbox.note))
+        self._last_tmp = None
+        if self.inspect:
+            self._list_tmp("before")
 
     def _spawn(self, effect: fx.Spawn) -> None:
         assert self.sandbox is not None
-        stack_file = self.state_dir / f"stacks-{effect.generation}.txt"
-        env = runtime_environment(self.config, self.runtime_api, self._stream, stack_file, os.environ)
+        env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
+                                  os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation))
         if effect.participant == fx.RUNTIME:
             spec = ProcessSpec(fx.RUNTIME, self.config.runtime.argv, str(self.config.code_dir),
                                self.sandbox.adjust_env(env))

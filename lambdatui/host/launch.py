@@ -36,7 +36,13 @@ def log_stream_name() -> str:
 
 
 def runtime_environment(
-    config: FunctionConfig, runtime_api: str, stream: str, stack_file: Optional[Path], host_env: Mapping[str, str]
+    config: FunctionConfig,
+    runtime_api: str,
+    stream: str,
+    stack_file: Optional[Path],
+    host_env: Mapping[str, str],
+    report_globals: bool = False,
+    exit_file: Optional[Path] = None,
 ) -> dict[str, str]:
     env = {k: host_env[k] for k in _PASS_THROUGH if k in host_env}
     env.update({
@@ -60,8 +66,12 @@ def runtime_environment(
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{major}.{minor}" if major else "AWS_Lambda_python3"
         env["LAMBDA_RUNTIME_DIR"] = str(Path(config.runtime.argv[1]))
         env["LAMBDATUI_PRIVATE_API"] = "1"
+        if report_globals:
+            env["LAMBDATUI_REPORT_GLOBALS"] = "1"
         if stack_file is not None:
             env["LAMBDATUI_STACK_FILE"] = str(stack_file)
+        if exit_file is not None:
+            env["LAMBDATUI_EXIT_FILE"] = str(exit_file)
     else:
         env["LAMBDA_RUNTIME_DIR"] = str(config.code_dir)
     env.update(config.env)  # the user's own variables win, as in Lambda's console

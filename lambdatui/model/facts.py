@@ -111,6 +111,7 @@ class InvokeReported:
     init_duration_ms: Optional[float]
     status: str  # success, error, timeout
     error_type: Optional[str] = None
+    cold: bool = False  # this invoke ran Init: an on-demand cold start or a suppressed re-init
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,90 @@ class ProcessExitedFact:
     participant: str
     description: str  # "exit status 1", "signal: killed"
     expected: bool  # during shutdown/reset
+
+
+@dataclass(frozen=True)
+class GlobalEntry:
+    name: str
+    type: str
+    repr: str  # bounded to 200 characters by the bootstrap
+    identity: int
+    kind: str  # "state", "module", "dunder", "function", "class", "import"
+    change: str  # "new", "changed" (same object, new value), "replaced" (another object), "same"
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    name: str
+    ident: Optional[int]
+    daemon: bool
+    alive: bool
+
+
+@dataclass(frozen=True)
+class GlobalsReported:
+    """The handler module's globals after Function init or after an invoke, diffed against the previous report."""
+
+    phase: str  # "init" or "invoke"
+    request_id: Optional[str]
+    generation: int
+    entries: tuple[GlobalEntry, ...]
+    gone: tuple[str, ...]  # names present in the previous report of this generation, absent now
+    threads: tuple[ThreadEntry, ...]
+
+
+@dataclass(frozen=True)
+class TmpEntry:
+    path: str  # as the function sees it: "/tmp/counter.txt"
+    kind: str  # "file", "dir", "symlink", "other"
+    size: int
+    mtime: float  # epoch seconds
+    created_by: str  # "init", a request id, or "before" (there when lambdatui first looked)
+    changed_by: str
+    change: str  # "new", "changed", "same" against the previous listing
+
+
+@dataclass(frozen=True)
+class TmpChanged:
+    """The environment's /tmp after a phase ended; `by` is what that phase was (a request id or "init")."""
+
+    entries: tuple[TmpEntry, ...]
+    removed: tuple[str, ...]
+    by: str
+    truncated: bool = False  # more entries than lambdatui lists
+
+
+@dataclass(frozen=True)
+class StackFrame:
+    file: str
+    line: int
+    function: str
+
+
+@dataclass(frozen=True)
+class ThreadStack:
+    thread: str  # "Current thread 0x..." or "Thread 0x..."
+    frames: tuple[StackFrame, ...]  # innermost first, as faulthandler prints them
+
+
+@dataclass(frozen=True)
+class StacksCaptured:
+    """Where a timed-out handler hung: every thread's stack, dumped by faulthandler before the kill."""
+
+    request_id: str
+    text: str
+    threads: tuple[ThreadStack, ...]
+
+
+@dataclass(frozen=True)
+class FaultInjected:
+    description: str
+
+
+@dataclass(frozen=True)
+class FaultArmed:
+    description: str
+    boundary: Boundary
 
 
 Fact = Union[
@@ -142,4 +227,9 @@ Fact = Union[
     InvokeReported,
     ShutdownSent,
     ProcessExitedFact,
+    GlobalsReported,
+    TmpChanged,
+    StacksCaptured,
+    FaultInjected,
+    FaultArmed,
 ]

@@ -21,7 +21,7 @@ from bootstrap_harness import (
     write,
 )
 
-PRIVATE = {"LAMBDATUI_PRIVATE_API": "1"}
+PRIVATE = {"LAMBDATUI_PRIVATE_API": "1", "LAMBDATUI_REPORT_GLOBALS": "1"}
 
 COUNTING = """
 COUNTER = 0
@@ -202,3 +202,12 @@ def test_sigusr1_dumps_all_thread_stacks_to_the_stack_file(api, code_dir, tmp_pa
         assert proc.poll() is None, "SIGUSR1 must not kill the runtime"
     assert re.search(r'File "%s", line \d+ in handler' % re.escape(str(code_dir / "handler.py")), text)
     assert "Current thread" in text or "Thread 0x" in text
+
+
+def test_globals_are_reported_only_when_the_host_asks(api, code_dir):
+    """Headless modes do not pay for the globals report: without LAMBDATUI_REPORT_GLOBALS, no /globals POST."""
+    write(code_dir, "handler.py", COUNTING)
+    api.events.append(Event(request_id="r1"))
+    with bootstrap_process(api, code_dir, "handler.handler", LAMBDATUI_PRIVATE_API="1") as proc:
+        proc.wait(timeout=WAIT_S)
+    assert api.paths() == [FUNCTION_INIT_PATH, NEXT_PATH, response_path("r1"), NEXT_PATH]

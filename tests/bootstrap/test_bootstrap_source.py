@@ -103,7 +103,7 @@ def test_runs_under_other_interpreters_without_lambdatui_installed(api, code_dir
     run = run_bootstrap(
         api, code_dir, "handler.handler",
         [Event(request_id="r1"), Event(b'"fail"', "r2")],
-        python=python, LAMBDATUI_PRIVATE_API="1", LAMBDATUI_STACK_FILE=str(tmp_path / "stacks"),
+        python=python, LAMBDATUI_PRIVATE_API="1", LAMBDATUI_REPORT_GLOBALS="1", LAMBDATUI_STACK_FILE=str(tmp_path / "stacks"),
     )
     assert api.one(response_path("r1")).json() == {
         "version": version, "lambdatui_importable": False, "remaining_positive": True, "d": 0.5,

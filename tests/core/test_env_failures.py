@@ -51,7 +51,7 @@ def test_timeout_logs_the_timed_out_line_and_answers_the_caller_with_sandbox_tim
         "END RequestId: req-1",
     ]
     assert d.wall_ms == WALL0 + 4080
-    assert CaptureStacks(RUNTIME) in d.effects(since=m)
+    assert CaptureStacks(RUNTIME, "req-1") in d.effects(since=m)
     result = d.result_for(caller)
     assert result.payload == (b'{"errorMessage":"RequestId: req-1 Error: Task timed out after 3.00 seconds",'
                               b'"errorType":"Sandbox.Timedout"}')

@@ -44,15 +44,36 @@ def handler(event, context):
 def handler(event, context):
     time.sleep(30)
 ''',
+    # The rest are compared field by field in test_same_outcome.
+    "handler-not-found": "def other(event, context):\n    return 1\n",
+    "syntax-error": "def handler(event, context)\n    return 1\n",
+    "init-raises": "raise RuntimeError('init fails')\n\n\ndef handler(event, context):\n    return 1\n",
+    "unserializable": "def handler(event, context):\n    return {'s': {1, 2}}\n",
+    "unicode": "def handler(event, context):\n    return {'s': 'h\\u00e9llo \\u2603', 'event': event}\n",
+    "returns-bytes": "def handler(event, context):\n    return b'raw bytes'\n",
+    "returns-none": "def handler(event, context):\n    return None\n",
+    "custom-exception": (
+        "class PaymentDeclined(Exception):\n    pass\n\n\n"
+        "def handler(event, context):\n    raise PaymentDeclined('card 42 declined')\n"
+    ),
+    "sys-exit-0": "import sys\n\n\ndef handler(event, context):\n    sys.exit(0)\n",
+    "context": (
+        "def handler(event, context):\n"
+        "    return {'name': context.function_name, 'version': context.function_version,\n"
+        "            'arn': context.invoked_function_arn, 'memory': context.memory_limit_in_mb,\n"
+        "            'group': context.log_group_name, 'has_id': bool(context.aws_request_id),\n"
+        "            'remaining_ok': 0 < context.get_remaining_time_in_millis() <= 3000,\n"
+        "            'client_context': context.client_context}\n"
+    ),
 }
 
 
-async def run_once(path: Path, timeout_s: int) -> tuple[f.InvocationResult, LogCollector]:
+async def run_once(path: Path, timeout_s: int, event: bytes = b'{"value": 42}') -> tuple[f.InvocationResult, LogCollector]:
     async with open_environment(resolve_function(str(path), timeout_s=timeout_s)) as running:
         log = LogCollector()
         running.host.subscribe(log)
         with trio.fail_after(30):
-            result, _ = await running.host.invoke(b'{"value": 42}')
+            result, _ = await running.host.invoke(event)
         return result, log
 
 
@@ -72,10 +93,10 @@ def both(code_dir: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
     return bootstrap, code_dir / "handler.py"
 
 
-async def run_both(both: tuple[Path, Path], timeout_s: int = 3):
+async def run_both(both: tuple[Path, Path], timeout_s: int = 3, event: bytes = b'{"value": 42}'):
     ric_bootstrap, ours = both
-    ric = await run_once(ric_bootstrap, timeout_s)
-    mine = await run_once(ours, timeout_s)
+    ric = await run_once(ric_bootstrap, timeout_s, event)
+    mine = await run_once(ours, timeout_s, event)
     # Make sure the custom runtime really was awslambdaric and the other really ours.
     assert "INIT_START Runtime Version: provided:al2023" in ric[1].texts(f.PLATFORM)[0]
     assert "INIT_START Runtime Version: python:3" in mine[1].texts(f.PLATFORM)[0]
@@ -140,3 +161,39 @@ async def test_timeout(both: tuple[Path, Path]) -> None:
         assert body["errorType"] == "Sandbox.Timedout"
         assert body["errorMessage"] == f"RequestId: {result.request_id} Error: Task timed out after 1.00 seconds"
     assert report_status(ric_log) == report_status(my_log) == "Status: timeout"
+
+
+def outcome(result: f.InvocationResult, log: LogCollector) -> dict:
+    """What a caller and the platform log see, with this run's request id taken out."""
+    payload = result.payload.decode("utf-8", "replace").replace(result.request_id, "<request-id>")
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = payload
+    has_stack = None
+    if isinstance(body, dict) and "stackTrace" in body:
+        has_stack = bool(body.pop("stackTrace"))  # the frames differ (runtime internals); their presence must not
+    init_reports = [re.sub(r"Init Duration: [\d.]+ ms\t", "", t) for t in log.texts(f.PLATFORM)
+                    if t.startswith("INIT_REPORT ")]
+    return {
+        "body": body,
+        "has_stack": has_stack,
+        "content_type": result.content_type,
+        "function_error": result.function_error,
+        "report_status": report_status(log),
+        "init_reports": init_reports,
+    }
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize(
+    "both",
+    ["handler-not-found", "syntax-error", "init-raises", "unserializable", "unicode", "returns-bytes", "returns-none",
+     "custom-exception", "sys-exit-0", "context"],
+    indirect=True,
+)
+async def test_same_outcome(both: tuple[Path, Path]) -> None:
+    event = '["\u00e9v\u00e9nement", 1, null]'.encode()
+    (ric, ric_log), (mine, my_log) = await run_both(both, event=event)
+
+    assert outcome(mine, my_log) == outcome(ric, ric_log)

@@ -59,6 +59,35 @@ def handler(event, context):
     return {"requestId": context.aws_request_id}
 '''
 
+DEADLINE_PROBE = '''import time
+
+
+def handler(event, context):
+    now_ms = int(time.time() * 1000)
+    return {
+        "requestId": context.aws_request_id,
+        "arn": context.invoked_function_arn,
+        "now_ms": now_ms,
+        "deadline_ms": now_ms + context.get_remaining_time_in_millis(),
+    }
+'''
+
+GRACEFUL = '''import signal
+import sys
+
+
+def on_term(signum, frame):
+    print("[runtime] SIGTERM received, cleaning up", flush=True)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, on_term)
+
+
+def handler(event, context):
+    return {"ok": True}
+'''
+
 WRONG_NAME_EXTENSION = '''#!{python}
 """Registers under a name that is not its file name, then waits for events like a good extension."""
 import http.client
@@ -119,10 +148,16 @@ async def test_environment_is_frozen_between_invokes() -> None:
     config = resolve_function(str(SAMPLES / "background" / "handler.py"))
     async with open_environment(config) as running:
         host = running.host
+        host.start_environment()  # Init ahead of any invoke, as serve does
+        with trio.fail_after(BOUND):
+            await host.wait_for_state(EnvState.FROZEN)
+        pid = runtime_pid(host)
+        await wait_proc_state(pid, "T")  # frozen as soon as Init is done, before the first invoke
+
         with trio.fail_after(BOUND):
             first, _ = await host.invoke(b"{}")
             await host.wait_for_state(EnvState.FROZEN)
-        pid = runtime_pid(host)
+        assert runtime_pid(host) == pid
         await wait_proc_state(pid, "T")
         assert task_states(pid) == {"T"}, "every thread, the ticker included, is stopped"
 
@@ -136,6 +171,30 @@ async def test_environment_is_frozen_between_invokes() -> None:
         assert runtime_pid(host) == pid, "the same warm process served both invokes"
         delta = json.loads(second.payload)["ticks"] - json.loads(first.payload)["ticks"]
         assert 0 <= delta < 10, f"ticks advanced {delta} across a 500 ms frozen gap"
+
+
+@pytest.mark.trio
+async def test_extensions_are_frozen_too_and_share_the_runtimes_deadline(code_dir: Path) -> None:
+    handler = with_audit_extension(code_dir, DEADLINE_PROBE)
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    async with open_environment(resolve_function(str(handler), timeout_s=5)) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            result, _ = await host.invoke(b"{}", trace_id=trace)
+            await host.wait_for_state(EnvState.FROZEN)
+        generation, extension = host._processes["extension:audit"]
+        assert generation == host.env.generation and extension.exited is None
+        await wait_proc_state(extension.pid, "T")
+        await wait_proc_state(runtime_pid(host), "T")
+
+        (invoke,) = audit_events(host)
+        body = json.loads(result.payload)
+        assert invoke["requestId"] == body["requestId"] == result.request_id
+        assert invoke["invokedFunctionArn"] == body["arn"]
+        assert invoke["tracing"] == {"type": "X-Amzn-Trace-Id", "value": trace}
+        # The runtime's deadline header and the extension's deadlineMs are one and the same instant.
+        assert abs(invoke["deadlineMs"] - body["deadline_ms"]) <= 50, (invoke, body)
+        assert 4000 <= invoke["deadlineMs"] - body["now_ms"] <= 5000
 
 
 @pytest.mark.trio
@@ -279,13 +338,44 @@ async def test_timeout_reset_sends_shutdown_timeout_to_extensions(code_dir: Path
         assert shutdown["shutdownReason"] == "timeout"
         # The reset's budget with an external extension is 2 s from the moment the invoke timed out,
         # which is the invoke's own deadline.
-        assert abs(shutdown["deadlineMs"] - invoke["deadlineMs"] - 2000) <= 150, events
-        assert timed_out_ms - 200 <= shutdown["deadlineMs"] - 2000 <= timed_out_ms, (events, timed_out_ms)
+        # (Slack for a busy machine: the timer fires a little after the deadline, never before.)
+        assert -50 <= shutdown["deadlineMs"] - 2000 - invoke["deadlineMs"] <= 500, events
+        assert timed_out_ms - 1000 <= shutdown["deadlineMs"] - 2000 <= timed_out_ms, (events, timed_out_ms)
         exits = [fact for fact in log.facts if isinstance(fact, f.ProcessExitedFact)]
         assert any(e.participant == "extension:audit" and e.description == "exit status 0" for e in exits), exits
 
         # The next invoke re-initialises runtime and extension together, and the extension sees it.
         with trio.fail_after(BOUND):
             again, _ = await host.invoke(b"{}")
+            await host.wait_for_state(EnvState.FROZEN)  # the invoke is over only once the extension is done too
         assert not again.function_error, again.payload
         assert [e["eventType"] for e in audit_events(host)] == ["INVOKE", "SHUTDOWN", "INVOKE"]
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("with_extension", [True, False], ids=["with-extension", "no-extension"])
+async def test_runtime_gets_sigterm_at_shutdown_only_with_extensions(code_dir: Path, with_extension: bool) -> None:
+    handler = with_audit_extension(code_dir, GRACEFUL) if with_extension else write_file(code_dir / "handler.py", GRACEFUL)
+    async with open_environment(resolve_function(str(handler))) as running:
+        host = running.host
+        log = LogCollector()
+        host.subscribe(log)
+        with trio.fail_after(BOUND):
+            result, _ = await host.invoke(b"{}")
+        assert not result.function_error, result.payload
+
+        await host.shutdown()
+        assert host.env.state is EnvState.SHUT_DOWN
+
+        runtime_exit = next(fact for fact in log.facts
+                            if isinstance(fact, f.ProcessExitedFact) and fact.participant == RUNTIME)
+        graceful = "[runtime] SIGTERM received, cleaning up" in log.texts(f.FUNCTION)
+        if with_extension:
+            # Lambda spends up to 300 ms on the runtime's graceful shutdown when an extension is registered.
+            assert graceful, log.dump()
+            assert runtime_exit.description == "exit status 0"
+            assert [e["eventType"] for e in audit_events(host)] == ["INVOKE", "SHUTDOWN"]
+        else:
+            # Without extensions the runtime is killed outright: no time is spent on it.
+            assert not graceful, log.dump()
+            assert runtime_exit.description == "signal: killed"

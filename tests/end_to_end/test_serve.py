@@ -24,11 +24,29 @@ CRASH = SAMPLES / "crash" / "handler.py"
 EXTENSION = SAMPLES / "extension" / "handler.py"
 HTTP_TIMEOUT = 30.0
 
-CLIENT_CONTEXT_PROBE = '''def handler(event, context):
+CHATTY = '''import time
+
+invocations = 0
+
+
+def handler(event, context):
+    global invocations
+    invocations += 1
+    for i in range(event.get("lines", 0)):
+        print(f"line {i:04d} " + "y" * 40)
+    time.sleep(event.get("sleep", 0))
+    return {"invocations": invocations}
+'''
+
+CLIENT_CONTEXT_PROBE = '''import os
+
+
+def handler(event, context):
     cc = context.client_context
     return {
         "custom": cc.custom if cc is not None else None,
         "env": cc.env if cc is not None else None,
+        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
     }
 '''
 
@@ -105,6 +123,33 @@ def test_log_tail_holds_this_requests_lines() -> None:
         assert "first" not in log
 
 
+def test_log_tail_is_the_last_4_kb(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", CHATTY)
+    with ServeProcess(handler) as served:
+        response = post(served.invoke_url(), b'{"lines": 300}', **{"X-Amz-Log-Type": "Tail"})
+
+    assert response.status_code == 200
+    request_id = response.headers["X-Amzn-RequestId"]
+    log = base64.b64decode(response.headers["X-Amz-Log-Result"])
+    assert 3000 < len(log) <= 4096  # 300 lines of 51 bytes do not fit: only the end is kept
+    lines = log.decode().splitlines()
+    assert "line 0299 " + "y" * 40 in lines
+    assert not any(line.startswith("line 0000") for line in lines)
+    assert lines[-1].startswith(f"REPORT RequestId: {request_id}\t")
+
+
+def test_caller_that_gives_up_does_not_stop_the_invoke(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", CHATTY)
+    with ServeProcess(handler) as served:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(served.invoke_url(), content=b'{"sleep": 1}', headers={"X-Amz-Log-Type": "Tail"}, timeout=0.2)
+
+        # Lambda finishes an invoke whose caller went away; the next one queues behind it.
+        response = post(served.invoke_url())
+        assert response.status_code == 200
+        assert response.json() == {"invocations": 2}
+
+
 def test_event_invocation_is_accepted_and_still_runs() -> None:
     with ServeProcess(COUNTER) as served:
         response = post(served.invoke_url(), **{"X-Amz-Invocation-Type": "Event"})
@@ -135,8 +180,21 @@ def test_client_context_reaches_the_handler(code_dir: Path) -> None:
         without = post(served.invoke_url())
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"custom": {"tenant": "acme", "n": 1}, "env": {"locale": "en-GB"}}
-    assert without.json() == {"custom": None, "env": None}
+    body = response.json()
+    assert (body["custom"], body["env"]) == ({"tenant": "acme", "n": 1}, {"locale": "en-GB"})
+    assert (without.json()["custom"], without.json()["env"]) == (None, None)
+
+
+def test_trace_header_reaches_the_handler(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", CLIENT_CONTEXT_PROBE)
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+    with ServeProcess(handler) as served:
+        traced = post(served.invoke_url(), **{"X-Amzn-Trace-Id": trace}).json()["trace"]
+        untraced = post(served.invoke_url()).json()["trace"]
+
+    assert traced == trace
+    assert untraced and untraced.startswith("Root=1-") and untraced != trace  # Lambda makes one up per invoke
 
 
 def test_request_errors_are_api_errors_and_the_function_keeps_serving() -> None:
@@ -163,6 +221,47 @@ def test_concurrent_invokes_queue_on_the_one_environment() -> None:
         assert sorted(r.json()["invocations"] for r in responses) == [1, 2, 3, 4, 5]
         assert len({r.headers["X-Amzn-RequestId"] for r in responses}) == 5
         assert post(url).json()["invocations"] == 6  # still the same warm process
+
+
+def test_concurrent_log_tails_hold_only_their_own_request() -> None:
+    with ServeProcess(EXTENSION) as served:
+        url = served.invoke_url()
+
+        def call(n: int) -> httpx.Response:
+            return post(url, json.dumps({"n": n}).encode(), **{"X-Amz-Log-Type": "Tail"})
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            responses = list(pool.map(call, range(6)))
+
+    for response in responses:
+        assert response.status_code == 200, response.text
+        request_id = response.headers["X-Amzn-RequestId"]
+        assert response.json() == {"requestId": request_id}
+        lines = base64.b64decode(response.headers["X-Amz-Log-Result"]).decode().splitlines()
+        assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
+        assert f"function: handling {request_id}" in lines
+        assert f"[audit] INVOKE {request_id}" in lines  # the extension's output belongs to the invoke too
+        assert lines[-1].startswith(f"REPORT RequestId: {request_id}\t")
+        assert all(request_id in line for line in lines), lines  # nothing from the other five
+
+
+def test_queued_invokes_survive_resets_between_them() -> None:
+    with ServeProcess(CRASH) as served:
+        url = served.invoke_url()
+        modes = ["exit", "ok", "segfault", "ok", "raise", "ok"]
+        with ThreadPoolExecutor(max_workers=len(modes)) as pool:
+            responses = list(pool.map(lambda mode: post(url, json.dumps({"mode": mode}).encode()), modes))
+
+        expected = {"exit": "Runtime.ExitError", "segfault": "Runtime.ExitError", "raise": "ValueError"}
+        for mode, response in zip(modes, responses):
+            assert response.status_code == 200, response.text
+            if mode == "ok":
+                assert "X-Amz-Function-Error" not in response.headers, response.text
+                assert response.json()["invocations"] >= 1
+            else:
+                assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+                assert response.json()["errorType"] == expected[mode]
+        assert post(url, b'{"mode": "ok"}').status_code == 200
 
 
 def test_boto3_invoke_with_log_tail() -> None:
@@ -193,22 +292,24 @@ def test_boto3_function_error() -> None:
         assert json.loads(response["Payload"].read())["errorType"] == "ValueError"
 
 
-def test_boto3_event_and_api_error() -> None:
+def test_boto3_event_dry_run_and_api_error() -> None:
     with ServeProcess(COUNTER) as served:
         client = lambda_client(served)
 
         assert client.invoke(FunctionName="counter", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+        assert client.invoke(FunctionName="counter", InvocationType="DryRun", Payload=b"{}")["StatusCode"] == 204
         with pytest.raises(client.exceptions.InvalidRequestContentException):
             client.invoke(FunctionName="counter", Payload=b"{not json")
 
 
-def test_sigterm_spins_down_the_extension_and_exits_0() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_signal_spins_down_the_extension_and_exits_0(sig: signal.Signals) -> None:
     with ServeProcess(EXTENSION) as served:
         response = post(served.invoke_url())
         assert response.status_code == 200, response.text
         served.wait_for_line(r"\[audit\] INVOKE " + re.escape(response.json()["requestId"]), timeout=10)
 
-        served.signal(signal.SIGTERM)
+        served.signal(sig)
 
         assert served.wait(timeout=10) == 0, served.output()
         served.wait_for_line(r"\[audit\] SHUTDOWN reason=spindown", timeout=0)

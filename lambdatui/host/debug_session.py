@@ -1,0 +1,107 @@
+"""The controller over one environment host: commands in, facts out, and the snapshot the UI renders."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import trio
+
+from lambdatui import controller as c
+from lambdatui.core import inputs as ins
+from lambdatui.core.environment import Environment
+from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
+from lambdatui.model.debug_state import DebugState
+
+
+def is_settled(env: Environment) -> bool:
+    """Waiting for the user or for an invoke: held at a boundary, or idle with nothing in flight."""
+    if env.hold is not None:
+        return True
+    if env.current is not None or env.queue or env.shutdown is not None or env.init is not None:
+        return False
+    if env.expecting_exit:
+        return False
+    return env.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN)
+
+
+class DebugSession:
+    """Implements `lambdatui.controller.Controller` for an `EnvironmentHost`."""
+
+    def __init__(self, host: EnvironmentHost) -> None:
+        self.host = host
+        self.state = DebugState()
+        self._unfed = 0  # submitted invokes whose task has not fed the core yet
+        host.subscribe(lambda fact: self.state.apply(fact, trio.current_time()))
+
+    # ------------------------------------------------------------------ Controller
+
+    def submit(self, command: c.Command) -> None:
+        if isinstance(command, c.Invoke):
+            self._unfed += 1
+            self.host.start_soon(self._invoke, command)
+        elif isinstance(command, c.Step):
+            self.host.feed(ins.StepRequested())
+        elif isinstance(command, c.Continue):
+            self.host.feed(ins.ContinueRequested())
+        elif isinstance(command, c.SetBreakpoints):
+            self.host.feed(ins.BreakpointsSet(frozenset(command.boundaries)))
+        elif isinstance(command, c.NewEnvironment):
+            self.host.feed(ins.NewEnvironmentRequested())
+        elif isinstance(command, c.Shutdown):
+            self.host.feed(ins.ShutdownRequested())
+        elif isinstance(command, c.InjectFault):
+            self.host.feed(ins.FaultRequested(command.fault))
+        else:  # pragma: no cover - the Command union is closed
+            raise TypeError(f"unknown command {command!r}")
+
+    def subscribe(self, listener: c.FactListener) -> Callable[[], None]:
+        return self.host.subscribe(listener)
+
+    def snapshot(self) -> DebuggerSnapshot:
+        host = self.host
+        config = host.config
+        sandbox = host.sandbox
+        return DebuggerSnapshot(
+            function=FunctionInfo(
+                name=config.name,
+                handler=config.handler,
+                code_dir=str(config.code_dir),
+                runtime=config.runtime.description,
+                timeout_s=config.timeout_s,
+                memory_mb=config.memory_mb,
+                extensions=config.extension_names,
+            ),
+            environment=host.snapshot(),
+            environment_number=host.sandbox_count,
+            sandbox_mode=sandbox.mode if sandbox else "tmpdir",
+            sandbox_note=sandbox.note if sandbox else None,
+            globals=self.state.globals,
+            tmp=self.state.tmp,
+            timeline=self.state.timeline.bars(),
+            marker=self.state.timeline.marker(),
+            last_result=self.state.last_result,
+            last_report=self.state.last_report,
+            last_stacks=self.state.last_stacks,
+            armed_faults=tuple(self.state.armed),
+            logs=tuple(self.state.logs),
+            invocations=host.env.invocations_done,
+        )
+
+    # ------------------------------------------------------------------ for headless clients (trio side)
+
+    async def settled(self) -> None:
+        """Until the lifecycle waits on the user or on an invoke, with every submitted command taken in."""
+        while not (self._unfed == 0 and is_settled(self.host.env)):
+            await self.host.changed.wait()
+
+    async def invoke(self, event: bytes, request_id: Optional[str] = None) -> f.InvocationResult:
+        """Run one invoke to its result (the environment may still be finishing it)."""
+        result, _ = await self.host.invoke(event, request_id=request_id)
+        return result
+
+    async def _invoke(self, command: c.Invoke) -> None:
+        self._unfed -= 1  # host.invoke feeds the core before its first checkpoint
+        await self.host.invoke(command.event, request_id=command.request_id)

@@ -1,0 +1,43 @@
+"""A pure reducer over facts: what the debugger remembers between snapshots (bounded, however long it runs)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Optional
+
+from lambdatui.model import facts as f
+from lambdatui.model.timeline import Timeline
+
+MAX_LOG_LINES = 5000
+
+
+class DebugState:
+    def __init__(self) -> None:
+        self.timeline = Timeline()
+        self.logs: deque[f.LogLine] = deque(maxlen=MAX_LOG_LINES)
+        self.globals: Optional[f.GlobalsReported] = None
+        self.tmp: Optional[f.TmpChanged] = None
+        self.last_result: Optional[f.InvocationResult] = None
+        self.last_report: Optional[f.InvokeReported] = None
+        self.last_stacks: Optional[f.StacksCaptured] = None
+        self.armed: list[str] = []
+
+    def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
+        """`at` is the clock reading when the fact happened, for facts that carry no time of their own."""
+        self.timeline.apply(fact, at)
+        if isinstance(fact, f.LogLine):
+            self.logs.append(fact)
+        elif isinstance(fact, f.GlobalsReported):
+            self.globals = fact
+        elif isinstance(fact, f.TmpChanged):
+            self.tmp = fact
+        elif isinstance(fact, f.InvocationCompleted):
+            self.last_result = fact.result
+        elif isinstance(fact, f.InvokeReported):
+            self.last_report = fact
+        elif isinstance(fact, f.StacksCaptured):
+            self.last_stacks = fact
+        elif isinstance(fact, f.FaultArmed):
+            self.armed.append(f"{fact.description}")
+        elif isinstance(fact, f.BoundaryReached):
+            self.armed = [a for a in self.armed if not a.endswith(f" at {fact.boundary.value}")]

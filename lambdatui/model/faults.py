@@ -1,0 +1,80 @@
+"""Faults a user injects through the controller, never by editing user code (design.md, Faults)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from lambdatui.model.boundaries import Boundary
+
+RUNTIME_TARGET = "runtime"
+
+
+@dataclass(frozen=True)
+class Crash:
+    """Kill the runtime or a named extension with a signal (default SIGKILL), or make our bootstrap exit with a code."""
+
+    target: str = RUNTIME_TARGET
+    signal: Optional[int] = None
+    exit_code: Optional[int] = None
+    at: Optional[Boundary] = None  # arm for a later boundary instead of now
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """SIGSTOP one process: it hangs, and the phase runs into its deadline unless thawed."""
+
+    target: str = RUNTIME_TARGET
+    at: Optional[Boundary] = None
+
+
+@dataclass(frozen=True)
+class Thaw:
+    target: str = RUNTIME_TARGET
+    at: Optional[Boundary] = None
+
+
+@dataclass(frozen=True)
+class ForceTimeout:
+    """The current phase's deadline elapses now."""
+
+    at: Optional[Boundary] = None
+
+
+@dataclass(frozen=True)
+class RaiseInHandler:
+    """The handler raises on its next entry (our bootstrap only)."""
+
+    exception: str = "Exception"
+    message: str = "raised by lambdatui"
+    at: Optional[Boundary] = None
+
+
+@dataclass(frozen=True)
+class ExtensionInitError:
+    """The named extension reports init/error instead of going on."""
+
+    target: str
+    at: Optional[Boundary] = None
+
+
+Fault = Union[Crash, Freeze, Thaw, ForceTimeout, RaiseInHandler, ExtensionInitError]
+
+
+def describe(fault: Fault) -> str:
+    if isinstance(fault, Crash):
+        how = f"exit code {fault.exit_code}" if fault.exit_code is not None else signal.Signals(
+            fault.signal or signal.SIGKILL).name
+        text = f"crash {fault.target} ({how})"
+    elif isinstance(fault, Freeze):
+        text = f"freeze {fault.target}"
+    elif isinstance(fault, Thaw):
+        text = f"thaw {fault.target}"
+    elif isinstance(fault, ForceTimeout):
+        text = "force the current deadline"
+    elif isinstance(fault, RaiseInHandler):
+        text = f"raise {fault.exception}({fault.message!r}) in the handler"
+    else:
+        text = f"init/error from extension {fault.target}"
+    return text + (f" at {fault.at.value}" if fault.at is not None else "")

@@ -1,0 +1,135 @@
+"""Read the stack dump a timed-out handler's faulthandler wrote, and find the line it hung on.
+
+The dump is written from a signal handler just before the runtime is killed, so it may be cut
+short anywhere (the host waits a bounded time for it): every line that does not parse is skipped,
+a last line without its newline is treated as cut off, and the raw text is always kept so that
+nothing the parser does not understand is lost to the user.
+
+Format (CPython's faulthandler, unchanged in substance since 3.3):
+
+    Thread 0x00007f81656b16c0 (most recent call first):
+      File "/var/task/app.py", line 12 in worker
+      ...
+
+    Current thread 0x00007f8166c17b80 (most recent call first):
+      File "/var/task/app.py", line 30 in handler
+      <no Python frame>            (a thread running only C code)
+      ...                          (more frames than faulthandler prints)
+
+`Stack (most recent call first):` heads a single-thread dump (all_threads=False).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Iterable, Optional
+
+from lambdatui.model.facts import StackFrame, StacksCaptured, ThreadStack
+
+_HEADER = re.compile(r"^(?P<thread>(?:Current thread|Thread) .*?|Stack)\s*\(most recent call first\):\s*$")
+# faulthandler writes `???` (unquoted) for an unknown file and for an unknown line number.
+_FRAME = re.compile(r'^\s+File (?:"(?P<file>.*)"|\?\?\?), line (?P<line>-?\d+|\?\?\?) in (?P<function>.*?)\s*$')
+# It escapes every non-ASCII character (it cannot allocate in a signal handler to encode them).
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+UNKNOWN = "???"
+CURRENT = "Current thread"
+SINGLE_STACK = "Stack"  # all_threads=False: the only stack is the dumping thread's own
+
+
+def parse_faulthandler(text: str, request_id: str) -> StacksCaptured:
+    """Every thread's frames, innermost first and in the order faulthandler listed the threads."""
+    threads: list[ThreadStack] = []
+    name: Optional[str] = None
+    frames: list[StackFrame] = []
+    for line in _complete_lines(text):
+        header = _HEADER.match(line)
+        if header:
+            if name is not None:
+                threads.append(ThreadStack(name, tuple(frames)))
+            name, frames = header.group("thread"), []
+            continue
+        frame = _parse_frame(line)
+        if frame is not None and name is not None:
+            frames.append(frame)
+        # Anything else ("<no Python frame>", "...", a fatal-error banner, a blank line) carries no frame.
+    if name is not None:
+        threads.append(ThreadStack(name, tuple(frames)))
+    return StacksCaptured(request_id, text, tuple(threads))
+
+
+def hung_frame(stacks: StacksCaptured, code_dir: str) -> Optional[StackFrame]:
+    """The innermost frame in the function's own code, looked for in the main thread first.
+
+    Our bootstrap dumps from a SIGUSR1 handler, which runs on the thread that took the signal: a
+    signal sent to the process goes to its main thread, the one running the handler, and
+    faulthandler marks it "Current thread". Without that mark (a dump from a watchdog thread),
+    the main thread is the *last* one listed: CPython lists threads newest first. Frames in the
+    standard library or site-packages are where the handler waited, not what the user wrote, so
+    only files under `code_dir` count.
+    """
+    root = _normalized_dir(code_dir)
+    for thread in _by_preference(stacks.threads):
+        for frame in thread.frames:
+            if _inside(frame.file, root):
+                return frame
+    return None
+
+
+def is_current(thread: ThreadStack) -> bool:
+    """Whether this is the thread that wrote the dump (the one the signal interrupted)."""
+    return thread.thread.startswith(CURRENT) or thread.thread == SINGLE_STACK
+
+
+# ---------------------------------------------------------------------- parsing
+
+
+def _complete_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    if lines and not text.endswith(("\n", "\r")):
+        lines.pop()  # cut off mid-line by the kill: `line 12 in fu` would name the wrong function
+    return lines
+
+
+def _parse_frame(line: str) -> Optional[StackFrame]:
+    match = _FRAME.match(line)
+    if match is None:
+        return None
+    number = match.group("line")
+    file = match.group("file")
+    return StackFrame(
+        _unescape(file) if file is not None else UNKNOWN,
+        int(number) if number != UNKNOWN else 0,
+        _unescape(match.group("function")),
+    )
+
+
+def _unescape(text: str) -> str:
+    """Undo faulthandler's `\\xe9` / `\\u20ac` escapes, so a path names the file the user can open."""
+    return _ESCAPE.sub(_character, text)
+
+
+def _character(match: re.Match[str]) -> str:
+    code = int(match.group(1)[1:], 16)
+    return chr(code) if code <= 0x10FFFF else match.group(0)  # not a character: leave the text as written
+
+
+# ---------------------------------------------------------------------- which frame is "where it hung"
+
+
+def _by_preference(threads: Iterable[ThreadStack]) -> list[ThreadStack]:
+    listed = list(threads)
+    current = [t for t in listed if is_current(t)]
+    others = [t for t in listed if not is_current(t)]
+    return current + others[::-1]  # oldest thread (the main one) first
+
+
+def _normalized_dir(code_dir: str) -> str:
+    return posixpath.normpath(code_dir).rstrip("/") or "/"
+
+
+def _inside(file: str, root: str) -> bool:
+    if not file.startswith("/"):
+        return False  # "<string>", "<frozen importlib._bootstrap>": no file of the user's
+    path = posixpath.normpath(file)
+    return root == "/" or path == root or path.startswith(root + "/")

@@ -1,0 +1,259 @@
+"""The lifecycle as bars on a time axis, folded from the fact stream: Init and its sub-phases, each
+invoke, the frozen gaps between them, the time the user held the lifecycle, resets and shutdown.
+
+A pure reducer: `apply` each fact in the order the controller emitted it, read `bars()` to draw.
+It keeps no clock of its own. Phase facts carry their time (`at`, trio monotonic seconds); facts
+that do not (boundaries, holds, freeze and thaw) are placed at the `at` the caller passes, read from
+the same clock when the fact arrived, or else at the latest time the timeline has seen, which is
+when the phase fact emitted in the same step happened.
+
+Durations come from the facts where they carry one (`PhaseEnded`, `InvokeReported`): the core
+computes them without the time spent held at a boundary, as Lambda would report them. Bars the
+core does not time (Init's sub-phases, frozen and held spans) measure end − start; a sub-phase that
+begins at a boundary the user held starts when the hold was released, so it never counts the pause.
+
+Memory is bounded: only the last MAX_BARS bars are kept and `dropped` counts the ones let go.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Optional
+
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState
+
+MAX_BARS = 500
+
+INIT = "init"
+SUBPHASE = "init step"  # Init's sub-phases, drawn inside the init bar
+INVOKE = "invoke"
+FROZEN = "frozen"
+HELD = "held"
+RESET = "reset"
+SHUTDOWN = "shutdown"
+
+EXTENSION_INIT = "extension init"
+RUNTIME_INIT = "runtime init"
+FUNCTION_INIT = "function init"
+
+# The boundary that ends one Init sub-phase (if any is open) and the sub-phase it starts (None: Init is over).
+_SUBPHASE_AFTER: dict[Boundary, Optional[str]] = {
+    Boundary.INIT_EXTENSIONS: EXTENSION_INIT,
+    Boundary.INIT_RUNTIME: RUNTIME_INIT,
+    Boundary.INIT_FUNCTION: FUNCTION_INIT,
+    Boundary.INIT_DONE: None,
+}
+SHORT_ID = 8  # characters of a request id shown on a bar, as the console abbreviates them
+
+
+@dataclass(frozen=True)
+class TimelineBar:
+    """One span on the timeline; `end` and `duration_ms` are None while it is still running."""
+
+    kind: str  # INIT, SUBPHASE, INVOKE, FROZEN, HELD, RESET, SHUTDOWN
+    label: str
+    start: float  # trio monotonic seconds
+    end: Optional[float]
+    duration_ms: Optional[float]
+    status: Optional[str]  # a phase's outcome ("success", "error", "timeout", "failure"); None otherwise
+    detail: str
+
+
+@dataclass
+class _Bar:
+    """The mutable bar while it is open; frozen into a TimelineBar for readers."""
+
+    kind: str
+    label: str
+    start: float
+    end: Optional[float] = None
+    duration_ms: Optional[float] = None
+    status: Optional[str] = None
+    detail: str = ""
+    key: str = ""  # what matches the closing fact to it (a request id for invokes)
+
+    def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
+        self.end = max(at, self.start)
+        self.duration_ms = duration_ms if duration_ms is not None else (self.end - self.start) * 1000
+        if status is not None:
+            self.status = status
+
+    def frozen(self) -> TimelineBar:
+        return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, self.status, self.detail)
+
+
+class Timeline:
+    """Fold facts into bars. Not thread-safe: feed it from the one place facts arrive."""
+
+    def __init__(self, max_bars: int = MAX_BARS) -> None:
+        self._bars: deque[_Bar] = deque(maxlen=max_bars)
+        self.dropped = 0  # bars older than the last `max_bars`, no longer kept
+        self._now = 0.0  # the latest time seen: where facts without a time of their own go
+        self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind
+        self._subphase: Optional[_Bar] = None
+        self._next_subphase: Optional[str] = None  # starts when the hold at its boundary is released
+        self._frozen: Optional[_Bar] = None
+        self._held: Optional[_Bar] = None
+        self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
+        self._boundary: Optional[Boundary] = None
+        self._cache: Optional[tuple[TimelineBar, ...]] = None
+
+    # ------------------------------------------------------------------ reading
+
+    def bars(self) -> tuple[TimelineBar, ...]:
+        """Every kept bar, oldest first (the order their spans started)."""
+        if self._cache is None:
+            self._cache = tuple(bar.frozen() for bar in self._bars)
+        return self._cache
+
+    def marker(self) -> Optional[str]:
+        """The boundary the environment is held at, or else the one it last passed ("init.done")."""
+        return None if self._boundary is None else self._boundary.value
+
+    @property
+    def held(self) -> bool:
+        return self._held is not None
+
+    # ------------------------------------------------------------------ folding
+
+    def apply(self, fact: object, at: Optional[float] = None) -> None:
+        """Fold one fact in. `at` places a fact that has no time of its own; facts that have one ignore it."""
+        when = getattr(fact, "at", None)
+        if not isinstance(when, (int, float)):
+            when = at if at is not None else self._now
+        self._now = max(self._now, when)
+        handler = _HANDLERS.get(type(fact))
+        if handler is not None:
+            handler(self, fact, when)
+            self._cache = None
+
+    def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> _Bar:
+        bar = _Bar(kind, label, at, detail=detail, key=key)
+        if len(self._bars) == self._bars.maxlen:
+            self.dropped += 1
+        self._bars.append(bar)
+        return bar
+
+    def _on_phase_started(self, fact: f.PhaseStarted, at: float) -> None:
+        self._close_phase(fact.phase, at, status="interrupted")  # a phase never ended (should not happen)
+        if fact.phase == INIT:
+            self._end_frozen(at)  # a new process generation starts thawed, whatever the last one was
+            label = "init" if fact.detail != "invoke" else "init (suppressed, inside an invoke)"
+            self._phases[INIT] = self._open(INIT, label, at)  # sub-phases start at INIT_EXTENSIONS
+        elif fact.phase == INVOKE:
+            bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
+            self._phases[INVOKE] = self._last_invoke = bar
+        else:
+            kind = RESET if fact.phase == RESET else SHUTDOWN
+            self._phases[fact.phase] = self._open(kind, kind, at, detail=fact.detail)
+
+    def _on_phase_ended(self, fact: f.PhaseEnded, at: float) -> None:
+        bar = self._phases.get(fact.phase)
+        if fact.phase == INIT and fact.status != "success":
+            self._end_subphase(at, fact.status)  # a failed Init never reaches INIT_DONE
+        if bar is None:
+            return
+        self._close_phase(fact.phase, at, fact.duration_ms, fact.status)
+        if fact.error_type and fact.error_type not in bar.detail:
+            bar.detail = _join(bar.detail, fact.error_type)
+
+    def _close_phase(self, phase: str, at: float, duration_ms: Optional[float] = None,
+                     status: Optional[str] = None) -> None:
+        bar = self._phases.pop(phase, None)
+        if bar is not None:
+            bar.close(at, duration_ms, status)
+
+    def _on_invoke_reported(self, fact: f.InvokeReported, at: float) -> None:
+        bar = self._phases.get(INVOKE) or self._last_invoke
+        if bar is None or bar.key != fact.request_id:
+            return
+        bar.status = fact.status
+        bar.detail = _report_detail(fact)
+        if bar.end is not None:  # the invoke bar already closed: the report's duration is the true one
+            bar.duration_ms = fact.duration_ms
+
+    def _on_boundary_reached(self, fact: f.BoundaryReached, at: float) -> None:
+        self._boundary = fact.boundary
+        if fact.boundary in _SUBPHASE_AFTER:
+            self._end_subphase(at)
+            self._next_subphase = _SUBPHASE_AFTER[fact.boundary]
+            if not fact.held:
+                self._begin_next_subphase(at)
+        if fact.held:
+            self._end_held(at)  # a second hold without a release in between (should not happen)
+            self._held = self._open(HELD, f"held at {fact.boundary.value}", at, detail=fact.detail)
+
+    def _on_hold_released(self, fact: f.HoldReleased, at: float) -> None:
+        self._end_held(at)
+        if fact.boundary in _SUBPHASE_AFTER:
+            self._begin_next_subphase(at)
+
+    def _on_frozen(self, fact: f.EnvironmentFrozen, at: float) -> None:
+        if self._frozen is None:
+            self._frozen = self._open(FROZEN, "frozen", at, detail=", ".join(fact.participants))
+
+    def _on_thawed(self, fact: f.EnvironmentThawed, at: float) -> None:
+        self._end_frozen(at)
+
+    def _on_state_changed(self, fact: f.StateChanged, at: float) -> None:
+        # With no live process left nothing is frozen, and the core emits no thaw for the dead.
+        if fact.state in (EnvState.COLD, EnvState.SHUT_DOWN):
+            self._end_frozen(at)
+
+    # ------------------------------------------------------------------ the small spans
+
+    def _start_subphase(self, label: str, at: float) -> None:
+        self._subphase = self._open(SUBPHASE, label, at)
+        self._next_subphase = None
+
+    def _begin_next_subphase(self, at: float) -> None:
+        label, self._next_subphase = self._next_subphase, None
+        if label is not None and INIT in self._phases:
+            self._start_subphase(label, at)
+
+    def _end_subphase(self, at: float, status: Optional[str] = None) -> None:
+        bar, self._subphase = self._subphase, None
+        if status is not None:
+            self._next_subphase = None
+        if bar is not None:
+            bar.close(at, status=status)
+
+    def _end_held(self, at: float) -> None:
+        bar, self._held = self._held, None
+        if bar is not None:
+            bar.close(at)
+
+    def _end_frozen(self, at: float) -> None:
+        bar, self._frozen = self._frozen, None
+        if bar is not None:
+            bar.close(at)
+
+
+_HANDLERS = {
+    f.PhaseStarted: Timeline._on_phase_started,
+    f.PhaseEnded: Timeline._on_phase_ended,
+    f.InvokeReported: Timeline._on_invoke_reported,
+    f.BoundaryReached: Timeline._on_boundary_reached,
+    f.HoldReleased: Timeline._on_hold_released,
+    f.EnvironmentFrozen: Timeline._on_frozen,
+    f.EnvironmentThawed: Timeline._on_thawed,
+    f.StateChanged: Timeline._on_state_changed,
+}
+
+
+def _short(request_id: str) -> str:
+    return request_id[:SHORT_ID] if request_id else "invoke"
+
+
+def _join(*parts: str) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+def _report_detail(report: f.InvokeReported) -> str:
+    """REPORT's figures in one line: "12.3 ms · 45 MB · init 80.2 ms"."""
+    memory = f"{report.max_memory_used_mb} MB" if report.max_memory_used_mb is not None else ""
+    init = f"init {report.init_duration_ms:.1f} ms" if report.init_duration_ms is not None else ""
+    return _join(f"{report.duration_ms:.1f} ms", memory, init, "cold" if report.cold and not init else "",
+                 report.error_type or "")

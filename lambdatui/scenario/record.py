@@ -1,0 +1,240 @@
+"""Write what happened as a scenario that `lambdatui replay` reproduces.
+
+A `Recorder` is fed every command a client sends (`command`) and every fact the controller reports
+(`fact`, or the recorder itself as a subscriber); `to_toml()` renders the scenario. The headless
+`invoke --record` uses it today; the TUI can feed it the same way. Only what is stable goes into the
+expectations: a response that carries its own request id, or an error body (which quotes the request id
+and file paths), is not compared; durations and ids never appear.
+
+TOML is written here by hand (the standard library reads TOML but has no writer): strings use TOML's
+escapes, events and responses are JSON text (TOML has no null, JSON does), as literal strings
+`'...'` when the text allows it, else basic strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import signal
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from lambdatui import controller as c
+from lambdatui.config import FunctionConfig
+from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
+
+# ---------------------------------------------------------------------- TOML text
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def _is_control(ch: str) -> bool:
+    return ch < " " or ch == "\x7f"
+
+
+def toml_basic_string(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif _is_control(ch):
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def toml_string(text: str) -> str:
+    """A literal string `'...'` when TOML allows one (no `'`, no control character but tab), else a basic one."""
+    if "'" not in text and not any(_is_control(ch) and ch != "\t" for ch in text):
+        return f"'{text}'"
+    return toml_basic_string(text)
+
+
+def toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else toml_basic_string(key)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }" \
+            if value else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def json_text(payload: bytes) -> Optional[str]:
+    """The payload as one line of JSON text, or None when it is not JSON."""
+    try:
+        return json.dumps(json.loads(payload.decode("utf-8")), ensure_ascii=False)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------- the recorder
+
+
+@dataclass
+class _Invoke:
+    event: bytes
+    request_id: Optional[str]
+    explicit: bool  # the command named its request id: matched by it, never by order
+    result: Optional[f.InvocationResult] = None
+    cold: Optional[bool] = None
+
+
+@dataclass
+class _Other:
+    command: c.Command
+
+
+FAULT_NAME = {
+    flt.Crash: "crash",
+    flt.Freeze: "freeze",
+    flt.Thaw: "thaw",
+    flt.ForceTimeout: "timeout",
+    flt.RaiseInHandler: "raise",
+    flt.ExtensionInitError: "init-error",
+}
+
+
+class Recorder:
+    """Commands and facts in, a replayable scenario out (`to_toml`)."""
+
+    def __init__(self, config: FunctionConfig, *, handler_given: bool = False) -> None:
+        self.config = config
+        self.handler_given = handler_given
+        self.steps: list[Any] = []
+
+    # ------------------------------------------------------------------ input
+
+    def command(self, command: c.Command) -> None:
+        if isinstance(command, c.Invoke):
+            self.steps.append(_Invoke(command.event, command.request_id, command.request_id is not None))
+        elif isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
+            self.steps.append(_Other(command))
+        # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
+        # and a hold never changes an outcome (held time counts against no deadline).
+
+    def fact(self, fact: f.Fact) -> None:
+        if isinstance(fact, f.InvocationQueued):
+            self._claim(fact.request_id)
+        elif isinstance(fact, f.InvocationCompleted):
+            step = self._claim(fact.result.request_id)
+            if step is not None and step.result is None:
+                step.result = fact.result
+        elif isinstance(fact, f.InvokeReported):
+            step = self._by_id(fact.request_id)
+            if step is not None:
+                step.cold = fact.cold
+
+    __call__ = fact  # so that `session.subscribe(recorder)` works
+
+    def _invokes(self) -> list[_Invoke]:
+        return [s for s in self.steps if isinstance(s, _Invoke)]
+
+    def _by_id(self, request_id: str) -> Optional[_Invoke]:
+        return next((s for s in self._invokes() if s.request_id == request_id), None)
+
+    def _claim(self, request_id: str) -> Optional[_Invoke]:
+        """The invoke this request id belongs to; invokes sent without an id take ids in the order they were sent."""
+        step = self._by_id(request_id)
+        if step is None:
+            step = next((s for s in self._invokes() if s.request_id is None), None)
+            if step is not None:
+                step.request_id = request_id
+        return step
+
+    # ------------------------------------------------------------------ output
+
+    def to_toml(self) -> str:
+        out = [
+            f"# Recorded by lambdatui from function '{self.config.name}'. Replay it with:",
+            "#   lambdatui replay FUNCTION_PATH THIS_FILE.toml",
+            "# Options given on the command line override the [function] table.",
+            "",
+            "[function]",
+            f"timeout = {self.config.timeout_s}",
+            f"memory = {self.config.memory_mb}",
+        ]
+        if self.handler_given:
+            out.append(f"handler = {toml_string(self.config.handler)}")
+        if self.config.env:
+            out += ["", "[function.env]"]
+            out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
+        for step in self.steps:
+            out += ["", "[[step]]"]
+            out += self._invoke_lines(step) if isinstance(step, _Invoke) else self._other_lines(step.command)
+        return "\n".join(out) + "\n"
+
+    def _invoke_lines(self, step: _Invoke) -> list[str]:
+        event = json_text(step.event)
+        lines = [f"invoke = {toml_string(event if event is not None else step.event.decode('utf-8', 'replace'))}"]
+        expect: list[str] = []
+        notes: list[str] = []
+        result = step.result
+        if result is not None:
+            if result.function_error:
+                if result.error_type:
+                    expect.append(f"error_type = {toml_string(result.error_type)}")
+            else:
+                response = json_text(result.payload)
+                if response is None:
+                    notes.append("# response not compared: it is not JSON")
+                elif step.request_id and step.request_id in response:
+                    notes.append("# response not compared: it carries the request id, new on every run")
+                else:
+                    expect.append(f"response = {toml_string(response)}")
+        else:
+            notes.append("# no result was recorded for this invoke")
+        if step.cold is not None:
+            expect.append(f"cold = {toml_value(step.cold)}")
+        lines += notes
+        if expect:
+            lines.append("expect = { " + ", ".join(expect) + " }")
+        return lines
+
+    def _other_lines(self, command: c.Command) -> list[str]:
+        if isinstance(command, c.NewEnvironment):
+            return ["new_environment = true"]
+        if isinstance(command, c.Shutdown):
+            return ["shutdown = true"]
+        assert isinstance(command, c.InjectFault)
+        fault = command.fault
+        lines = [f"fault = {toml_string(FAULT_NAME[type(fault)])}"]
+        if isinstance(fault, (flt.Crash, flt.Freeze, flt.Thaw, flt.ExtensionInitError)):
+            lines.append(f"target = {toml_string(fault.target)}")
+        if isinstance(fault, flt.Crash):
+            if fault.exit_code is not None:
+                lines.append(f"exit_code = {fault.exit_code}")
+            elif fault.signal is not None:
+                lines.append(f"signal = {_signal_value(fault.signal)}")
+        if isinstance(fault, flt.RaiseInHandler):
+            lines.append(f"exception = {toml_string(fault.exception)}")
+            lines.append(f"message = {toml_string(fault.message)}")
+        if fault.at is not None:
+            lines.append(f"at = {toml_string(fault.at.value)}")
+        return lines
+
+
+def _signal_value(number: int) -> str:
+    try:
+        return toml_string(signal.Signals(number).name)
+    except ValueError:
+        return str(number)  # a real-time signal has no name

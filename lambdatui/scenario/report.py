@@ -1,0 +1,227 @@
+"""How a replay looks: one block per step on stdout, written as the facts arrive, and diffs for failures.
+
+Plain ASCII on purpose: replays run in CI logs and terminals of every encoding. Every line of a block
+is `  LABEL      text`, so a reader's eye runs down the labels (boundary, platform, response...).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import posixpath
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, TextIO
+
+from lambdatui.host.console import ConsoleReporter
+from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
+from lambdatui.model.stacks import is_current
+from lambdatui.scenario.model import (
+    Action,
+    FaultAction,
+    InvokeAction,
+    NewEnvironmentAction,
+    PauseAction,
+    Scenario,
+    ShutdownAction,
+    Step,
+)
+
+LABEL_WIDTH = 10
+MAX_INLINE = 240  # characters of a response or event shown on one line
+MAX_STACK_FRAMES = 6
+MAX_GLOBALS = 12
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first expectation that did not hold, rendered for people: what was expected, what happened."""
+
+    key: str
+    expected: str
+    actual: str
+    diff: Optional[str] = None  # a unified diff, when one reads better than the two values
+
+
+def compact_json(payload: bytes | str, limit: int = MAX_INLINE) -> str:
+    """One line: re-serialized when it is JSON (so a pretty-printed event fits), else the text."""
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    try:
+        text = json.dumps(json.loads(text), ensure_ascii=False)
+    except ValueError:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def unified(expected: Sequence[str], actual: Sequence[str]) -> str:
+    lines = difflib.unified_diff(list(expected), list(actual), "expected", "actual", lineterm="")
+    return "\n".join(lines)
+
+
+def describe_action(action: Action) -> str:
+    if isinstance(action, InvokeAction):
+        return f"invoke {compact_json(action.event, 100)}"
+    if isinstance(action, FaultAction):
+        return f"fault: {flt.describe(action.fault)}"
+    if isinstance(action, NewEnvironmentAction):
+        return "new environment"
+    if isinstance(action, ShutdownAction):
+        return "shutdown"
+    if isinstance(action, PauseAction):
+        return f"pause {action.seconds:g} s"
+    raise TypeError(action)  # pragma: no cover - the Action union is closed
+
+
+def user_frames(stacks: f.StacksCaptured, code_dir: str) -> tuple[str, list[f.StackFrame]]:
+    """The frames in the function's own code, innermost first, from the thread that ran the handler.
+
+    That thread is the one faulthandler marks current (the SIGUSR1 handler runs on the main thread);
+    failing that, the first thread that has any frame under `code_dir`.
+    """
+    root = posixpath.normpath(code_dir).rstrip("/") or "/"
+
+    def inside(path: str) -> bool:
+        path = posixpath.normpath(path)
+        return path.startswith("/") and (root == "/" or path == root or path.startswith(root + "/"))
+
+    threads = sorted(stacks.threads, key=lambda t: not is_current(t))
+    for thread in threads:
+        frames = [frame for frame in thread.frames if inside(frame.file)]
+        if frames:
+            return thread.thread, frames
+    return "", []
+
+
+def _relative(path: str, code_dir: str) -> str:
+    root = posixpath.normpath(code_dir).rstrip("/")
+    path = posixpath.normpath(path)
+    return path[len(root) + 1:] if root and path.startswith(root + "/") else path
+
+
+class TimelinePrinter:
+    """A fact listener that writes the replay's timeline; the runner adds step headers and verdicts."""
+
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *, code_dir: str = "/",
+                 verbose: bool = False) -> None:
+        self.out = out
+        self.code_dir = code_dir
+        self.verbose = verbose
+        self._console = ConsoleReporter(err)
+
+    # ------------------------------------------------------------------ lines
+
+    def line(self, label: str, text: str = "") -> None:
+        self.out.write(f"  {label.ljust(LABEL_WIDTH)} {text}".rstrip() + "\n")
+        self.out.flush()
+
+    def raw(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def step_header(self, scenario: Scenario, step: Step) -> None:
+        where = f"{scenario.path.name}:{step.line}"
+        self.raw(f"-- step {step.number}/{len(scenario.steps)}: {describe_action(step.action)}   [{where}]")
+
+    # ------------------------------------------------------------------ facts
+
+    def __call__(self, fact: f.Fact) -> None:
+        if isinstance(fact, f.LogLine):
+            self._log_line(fact)
+        elif isinstance(fact, f.BoundaryReached):
+            self.line("boundary", fact.boundary.value + ("  (held)" if fact.held else ""))
+        elif isinstance(fact, f.InvocationCompleted):
+            self._result(fact.result)
+        elif isinstance(fact, f.FaultInjected):
+            self.line("fault", fact.description)
+        elif isinstance(fact, f.FaultArmed):
+            self.line("armed", fact.description)
+        elif isinstance(fact, f.PhaseStarted) and fact.phase in ("reset", "shutdown"):
+            self.line(fact.phase, f"reason: {fact.detail}")
+        elif isinstance(fact, f.PhaseEnded) and fact.phase in ("reset", "shutdown"):
+            self.line(fact.phase, f"done in {fact.duration_ms:.0f} ms")
+        elif isinstance(fact, f.ShutdownSent):
+            self.line("SHUTDOWN", f"{fact.reason} -> extension {fact.extension}")
+        elif isinstance(fact, f.ProcessExitedFact):
+            how = " (during shutdown/reset)" if fact.expected else ""
+            self.line("exited", f"{fact.participant}: {fact.description}{how}")
+        elif isinstance(fact, f.EnvironmentFrozen):
+            self.line("frozen", ", ".join(fact.participants) or "(no processes)")
+        elif isinstance(fact, f.EnvironmentThawed):
+            self.line("thawed", ", ".join(fact.participants) or "(no processes)")
+        elif isinstance(fact, f.StacksCaptured):
+            self._stacks(fact)
+        elif isinstance(fact, f.GlobalsReported) and fact.phase == "invoke":
+            self._globals(fact)
+        elif isinstance(fact, f.TmpChanged) and fact.by != "before":
+            self._tmp(fact)
+
+    def _log_line(self, fact: f.LogLine) -> None:
+        if fact.source == f.PLATFORM:
+            self.line("platform", fact.text.replace("\t", "  ").rstrip())
+        elif fact.source == f.LAMBDATUI:
+            self.line("lambdatui", fact.text)
+        elif self.verbose:
+            label = fact.source.split(":", 1)[1] if fact.source.startswith("extension:") else fact.source
+            for part in fact.text.replace("\r", "\n").splitlines() or [""]:
+                self.line(label, part)
+        else:
+            self._console(fact)
+
+    def _result(self, result: f.InvocationResult) -> None:
+        if result.function_error:
+            self.line("error", f"{result.error_type or '(no type)'}  {compact_json(result.payload)}")
+        else:
+            self.line("response", compact_json(result.payload))
+
+    def _stacks(self, fact: f.StacksCaptured) -> None:
+        thread, frames = user_frames(fact, self.code_dir)
+        if not frames:
+            self.line("stack", "captured at the timeout, but no frame is in the function's code:")
+            for text in fact.text.splitlines()[:MAX_STACK_FRAMES]:
+                self.line("", text.strip())
+            return
+        self.line("stack", f"where the handler was at the timeout ({thread}, innermost first):")
+        for frame in frames[:MAX_STACK_FRAMES]:
+            self.line("", f"{_relative(frame.file, self.code_dir)}:{frame.line} in {frame.function}")
+
+    def _globals(self, fact: f.GlobalsReported) -> None:
+        state = [e for e in fact.entries if e.kind == "state"]
+        if not state:
+            return
+        for entry in state[:MAX_GLOBALS]:
+            change = "" if entry.change == "same" else f"  ({entry.change})"
+            self.line("global", f"{entry.name} = {entry.repr}{change}")
+        if len(state) > MAX_GLOBALS:
+            self.line("global", f"... and {len(state) - MAX_GLOBALS} more")
+
+    def _tmp(self, fact: f.TmpChanged) -> None:
+        for entry in fact.entries:
+            if entry.change != "same":
+                self.line("tmp", f"{entry.path}  {entry.change}, {entry.size} B")
+        for path in fact.removed:
+            self.line("tmp", f"{path}  removed")
+
+    # ------------------------------------------------------------------ verdicts
+
+    def passed(self, keys: Sequence[str]) -> None:
+        if keys:
+            self.line("ok", "expect " + ", ".join(keys))
+
+    def failed(self, scenario: Scenario, step: Step, mismatch: Mismatch) -> None:
+        self.line("FAILED", f"expect.{mismatch.key} at step {step.number} ({scenario.path}:{step.line})")
+        if mismatch.diff:
+            for text in mismatch.diff.splitlines():
+                self.raw("    " + text)
+        else:
+            self.line("expected", mismatch.expected)
+            self.line("actual", mismatch.actual)
+
+    def stuck(self, scenario: Scenario, step: Step, bound: float, why: str) -> None:
+        self.line("STUCK", f"step {step.number} ({scenario.path}:{step.line}) did not settle within {bound:g} s")
+        for text in why.splitlines():
+            self.line("", text)

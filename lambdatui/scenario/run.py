@@ -1,0 +1,319 @@
+"""Run a scenario's steps through the controller and check each step's expectations.
+
+Only the controller is used (`submit`, `subscribe`, `snapshot`, `settled`): the runner is one more
+client, like the TUI. A step is over when what it started has played out: for an invoke, its
+`InvocationCompleted` has arrived and the lifecycle has settled (a reset after a timeout included);
+for a crash, the killed process has exited and the reset it causes is done. Every step is bounded, so
+a lifecycle that never settles is reported as stuck instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import trio
+
+from lambdatui import controller as c
+from lambdatui.host.debug_session import DebugSession
+from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
+from lambdatui.scenario.model import (
+    Expect,
+    FaultAction,
+    InvokeAction,
+    NewEnvironmentAction,
+    PauseAction,
+    Scenario,
+    ShutdownAction,
+    Step,
+)
+from lambdatui.scenario.report import Mismatch, TimelinePrinter, pretty_json, unified
+
+INIT_TIMEOUT_S = 10  # Lambda's Init budget, which an on-demand cold start spends before the invoke's own
+STEP_MARGIN_S = 15
+
+
+@dataclass
+class ReplayResult:
+    steps_run: int = 0
+    expectations: int = 0
+    failed_step: Optional[Step] = None
+    mismatch: Optional[Mismatch] = None
+    stuck: Optional[str] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_step is None
+
+
+@dataclass
+class StepFacts:
+    """Everything that happened during one step, as the controller reported it."""
+
+    request_id: Optional[str] = None
+    facts: list[f.Fact] = field(default_factory=list)
+    result: Optional[f.InvocationResult] = None
+    report: Optional[f.InvokeReported] = None
+    arrived: trio.Event = field(default_factory=trio.Event)
+
+    def __call__(self, fact: f.Fact) -> None:
+        self.facts.append(fact)
+        if isinstance(fact, f.InvocationCompleted) and fact.result.request_id == self.request_id:
+            self.result = fact.result
+        elif isinstance(fact, f.InvokeReported) and fact.request_id == self.request_id:
+            self.report = fact
+        self.arrived.set()
+        self.arrived = trio.Event()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            await self.arrived.wait()
+
+    def exited(self, participant: str) -> bool:
+        return any(isinstance(x, f.ProcessExitedFact) and x.participant == participant for x in self.facts)
+
+    def last(self, kind: type) -> Any:
+        return next((x for x in reversed(self.facts) if isinstance(x, kind)), None)
+
+
+def step_bound(step: Step, timeout_s: int, margin_s: float = STEP_MARGIN_S) -> float:
+    """How long a step may take: what Lambda's own deadlines allow it, plus a margin."""
+    action = step.action
+    if isinstance(action, InvokeAction):
+        return timeout_s + INIT_TIMEOUT_S + margin_s  # an on-demand Init, then the invoke
+    if isinstance(action, PauseAction):
+        return action.seconds + margin_s
+    return margin_s  # resets and shutdowns: a 2 s shutdown budget at most
+
+
+def _participant_key(target: str) -> str:
+    return "runtime" if target == flt.RUNTIME_TARGET else f.extension_source(target)
+
+
+async def run_scenario(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
+                       *, margin_s: float = STEP_MARGIN_S) -> ReplayResult:
+    """Run every step in order; stop at the first failed expectation or stuck step.
+
+    `margin_s` is the time a step may take beyond its own budget (the function timeout for an invoke,
+    the seconds of a pause) before it counts as stuck.
+    """
+    # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
+    unprint = session.subscribe(printer)
+    try:
+        return await _run_steps(scenario, session, printer, margin_s)
+    finally:
+        unprint()
+
+
+async def _run_steps(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
+                     margin_s: float) -> ReplayResult:
+    outcome = ReplayResult()
+    timeout_s = session.snapshot().function.timeout_s
+    for step in scenario.steps:
+        printer.step_header(scenario, step)
+        facts = StepFacts()
+        unsubscribe = session.subscribe(facts)
+        bound = step_bound(step, timeout_s, margin_s)
+        try:
+            with trio.move_on_after(bound) as scope:
+                await _perform(step, session, facts, printer)
+        finally:
+            unsubscribe()
+        outcome.steps_run += 1
+        if scope.cancelled_caught:
+            outcome.failed_step = step
+            outcome.stuck = _waiting_on(session)
+            printer.stuck(scenario, step, bound, outcome.stuck)
+            return outcome
+        mismatch = check(step.expect, facts, session)
+        if mismatch is not None:
+            outcome.failed_step = step
+            outcome.mismatch = mismatch
+            printer.failed(scenario, step, mismatch)
+            return outcome
+        outcome.expectations += len(step.expect.keys())
+        printer.passed(step.expect.keys())
+    return outcome
+
+
+async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer: TimelinePrinter) -> None:
+    action = step.action
+    if isinstance(action, InvokeAction):
+        facts.request_id = str(uuid.uuid4())
+        session.submit(c.Invoke(action.event, facts.request_id))
+        await facts.until(lambda: facts.result is not None)
+    elif isinstance(action, FaultAction):
+        fault = action.fault
+        waits_for_exit = None
+        if isinstance(fault, flt.Crash) and fault.at is None:
+            key = _participant_key(fault.target)
+            # A signal is sent at once but the exit is reaped later: the step lasts until the process is
+            # gone, so the reset it causes belongs to this step and the next invoke meets a settled environment.
+            if any(p.key == key and p.alive for p in session.snapshot().environment.participants):
+                waits_for_exit = key
+        session.submit(c.InjectFault(fault))
+        if waits_for_exit is not None:
+            await facts.until(lambda: facts.exited(waits_for_exit))
+    elif isinstance(action, NewEnvironmentAction):
+        session.submit(c.NewEnvironment())
+    elif isinstance(action, ShutdownAction):
+        session.submit(c.Shutdown())
+    elif isinstance(action, PauseAction):
+        await trio.sleep(action.seconds)  # the lesson itself: time passes while the environment sits frozen
+        state = session.snapshot().environment.state
+        printer.line("idle", f"{action.seconds:g} s passed; the environment is {state.value}")
+    await session.settled()
+
+
+def _waiting_on(session: DebugSession) -> str:
+    env = session.snapshot().environment
+    lines = [f"environment {env.state.value}, generation {env.generation}"]
+    if env.current_request_id:
+        lines.append(f"invoke in flight: {env.current_request_id}")
+    if env.queued:
+        lines.append(f"queued invokes: {len(env.queued)}")
+    if env.held_at is not None:
+        lines.append(f"held at {env.held_at.value}")
+    for p in env.participants:
+        lines.append(f"{p.key}: {p.state}, {'alive' if p.alive else 'not running'}, "
+                     f"{'parked on Next' if p.parked else 'not parked'}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- expectations
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Structural JSON equality: true is not 1, 1 is 1.0, objects ignore key order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _lines(values: list[str]) -> str:
+    return ", ".join(values) if values else "(none)"
+
+
+def check(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    """The first expectation that does not hold, or None."""
+    for key in expect.keys():
+        mismatch = _CHECKS[key](expect, facts, session)
+        if mismatch is not None:
+            return mismatch
+    return None
+
+
+def _check_response(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    expected_text = pretty_json(expect.response)
+    result = facts.result
+    if result is None:
+        return Mismatch("response", expected_text, "(no response)")
+    text = result.payload.decode("utf-8", "replace")
+    try:
+        actual = json.loads(text)
+    except ValueError:
+        return Mismatch("response", expected_text, text,
+                        unified(expected_text.splitlines(), ["(not JSON:)", *text.splitlines()]))
+    if json_equal(expect.response, actual):
+        return None
+    actual_text = pretty_json(actual)
+    return Mismatch("response", expected_text, actual_text, unified(expected_text.splitlines(), actual_text.splitlines()))
+
+
+def _check_error_type(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    result = facts.result
+    if result is None:
+        return Mismatch("error_type", str(expect.error_type), "(no response)")
+    if not result.function_error:
+        return Mismatch("error_type", str(expect.error_type), "(none: the invoke succeeded)")
+    if result.error_type == expect.error_type:
+        return None
+    return Mismatch("error_type", str(expect.error_type), str(result.error_type))
+
+
+def _check_cold(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    if facts.report is None:
+        return Mismatch("cold", str(expect.cold).lower(), "(no REPORT for this invoke: it never ran)")
+    if facts.report.cold == expect.cold:
+        return None
+    return Mismatch("cold", str(expect.cold).lower(), str(facts.report.cold).lower())
+
+
+def _check_globals(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.globals is not None
+    expected = [f"{name} = {value}" for name, value in expect.globals.items()]
+    report: Optional[f.GlobalsReported] = facts.last(f.GlobalsReported)
+    if report is None:
+        return Mismatch("globals", _lines(expected),
+                        "(no globals report during this step: the invoke did not finish in lambdatui's runtime)")
+    entries = {e.name: e.repr for e in report.entries}
+    if all(entries.get(name) == value for name, value in expect.globals.items()):
+        return None
+    actual = [f"{name} = {entries[name]}" if name in entries else f"{name}: (no such global)"
+              for name in expect.globals]
+    return Mismatch("globals", _lines(expected), _lines(actual), unified(expected, actual))
+
+
+def _tmp_listing(session: DebugSession) -> Optional[set[str]]:
+    listing = session.snapshot().tmp
+    return None if listing is None else {e.path for e in listing.entries}
+
+
+def _check_tmp(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.tmp is not None
+    paths = _tmp_listing(session)
+    if paths is None:
+        return Mismatch("tmp", _lines(list(expect.tmp)), "(no /tmp listing yet)")
+    missing = [p for p in expect.tmp if p not in paths]
+    if not missing:
+        return None
+    return Mismatch("tmp", f"these exist: {_lines(list(expect.tmp))}",
+                    f"missing: {_lines(missing)}; /tmp holds: {_lines(sorted(paths))}")
+
+
+def _check_tmp_absent(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.tmp_absent is not None
+    paths = _tmp_listing(session) or set()
+    present = [p for p in expect.tmp_absent if p in paths]
+    if not present:
+        return None
+    return Mismatch("tmp_absent", f"none of these exist: {_lines(list(expect.tmp_absent))}",
+                    f"present: {_lines(present)}")
+
+
+def _check_shutdown_reason(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    reasons = sorted({x.reason for x in facts.facts if isinstance(x, f.ShutdownSent)})
+    if reasons == [expect.shutdown_reason]:
+        return None
+    actual = _lines(reasons) if reasons else "(no SHUTDOWN event reached an extension during this step)"
+    return Mismatch("shutdown_reason", str(expect.shutdown_reason), actual)
+
+
+def _check_phases(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.phases is not None
+    expected = [b.value for b in expect.phases]
+    actual = [x.boundary.value for x in facts.facts if isinstance(x, f.BoundaryReached)]
+    if expected == actual:
+        return None
+    return Mismatch("phases", _lines(expected), _lines(actual), unified(expected, actual))
+
+
+_CHECKS = {
+    "response": _check_response,
+    "error_type": _check_error_type,
+    "cold": _check_cold,
+    "globals": _check_globals,
+    "tmp": _check_tmp,
+    "tmp_absent": _check_tmp_absent,
+    "shutdown_reason": _check_shutdown_reason,
+    "phases": _check_phases,
+}

@@ -1,0 +1,153 @@
+"""The Recorder and its TOML: whatever it writes, the scenario parser reads back to the same steps.
+
+These feed the recorder the controller's own command and fact values, as the TUI and `invoke --record`
+do; the round trip through real processes is in test_scenario_cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lambdatui import controller as c
+from lambdatui.config import resolve_function
+from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
+from lambdatui.model.boundaries import Boundary
+from lambdatui.scenario.model import FaultAction, InvokeAction, NewEnvironmentAction, ShutdownAction
+from lambdatui.scenario.parse import parse_scenario
+from lambdatui.scenario.record import Recorder, toml_string, toml_value
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+COUNTER = REPO / "sample_functions" / "counter" / "handler.py"
+
+AWKWARD = [
+    "", "plain", "it's", 'say "hi"', "back\\slash", "tab\there", "new\nline", "cr\rlf", "nul\x00", "bell\x07",
+    "del\x7f", "unicode: é ✓ 😀", "'''", '"""', "\\u0041", "both ' and \"", "\x1b[31mred",
+]
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_strings_survive_a_toml_round_trip(text: str) -> None:
+    assert tomllib.loads(f"v = {toml_string(text)}")["v"] == text
+
+
+def test_literal_strings_when_possible() -> None:
+    assert toml_string('{"a": "b\\\\c"}') == """'{"a": "b\\\\c"}'"""
+    assert toml_string("it's").startswith('"')
+
+
+def test_values_survive_a_toml_round_trip() -> None:
+    value = {"a": 1, "b": -2.5, "c": True, "d": ["x", 2], "e": {"nested key": "v"}, "f": {}, "g": 1e300}
+    assert tomllib.loads(f"v = {toml_value(value)}")["v"] == value
+
+
+def _config(**kw):
+    return resolve_function(str(COUNTER), **kw)
+
+
+def _completed(request_id: str, payload: dict, *, error: str | None = None) -> f.InvocationCompleted:
+    return f.InvocationCompleted(f.InvocationResult(request_id, json.dumps(payload).encode(),
+                                                    function_error=error is not None, error_type=error))
+
+
+def _reported(request_id: str, cold: bool) -> f.InvokeReported:
+    return f.InvokeReported(request_id, 1.5, 2, 128, 20, None, "success", cold=cold)
+
+
+def test_recorded_invokes_parse_back_with_their_expectations() -> None:
+    recorder = Recorder(_config(timeout_s=5, memory_mb=256, env_pairs=["A=x'y", "B=2"]))
+    events = [b'{"n": 1}', b'{\n  "text": "it\'s \\"quoted\\"\\n",\n  "none": null\n}']
+    for i, event in enumerate(events):
+        recorder.command(c.Invoke(event, f"id-{i}"))
+    recorder(f.InvocationQueued("id-0", 1))
+    recorder(_completed("id-0", {"invocations": 1, "note": "it's"}))
+    recorder(_reported("id-0", True))
+    recorder(_completed("id-1", {"errorMessage": "RequestId: id-1 Error: boom"}, error="Runtime.ExitError"))
+    recorder(_reported("id-1", False))
+    text = recorder.to_toml()
+    assert "id-0" not in text and "id-1" not in text  # no request ids, no durations
+    assert "Duration" not in text
+    scenario = parse_scenario(text, Path("rec.toml"))
+    assert scenario.function.timeout == 5 and scenario.function.memory == 256
+    assert scenario.function.handler is None  # not given on the command line
+    assert scenario.function.env == {"A": "x'y", "B": "2"}
+    first, second = scenario.steps
+    assert json.loads(first.action.event) == {"n": 1}
+    assert first.expect.response == {"invocations": 1, "note": "it's"} and first.expect.cold is True
+    assert json.loads(second.action.event) == json.loads(events[1])
+    assert not second.expect.has_response  # an error body quotes the request id
+    assert second.expect.error_type == "Runtime.ExitError" and second.expect.cold is False
+
+
+def test_handler_is_recorded_only_when_given() -> None:
+    recorder = Recorder(_config(handler="handler.handler"), handler_given=True)
+    recorder.command(c.Invoke(b"{}", "r"))
+    assert parse_scenario(recorder.to_toml(), Path("r.toml")).function.handler == "handler.handler"
+
+
+def test_a_response_carrying_the_request_id_is_not_compared() -> None:
+    recorder = Recorder(_config())
+    recorder.command(c.Invoke(b"{}", "abc-123"))
+    recorder(_completed("abc-123", {"requestId": "abc-123"}))
+    recorder(_reported("abc-123", True))
+    text = recorder.to_toml()
+    assert "abc-123" not in text
+    assert "carries the request id" in text
+    step = parse_scenario(text, Path("r.toml")).steps[0]
+    assert not step.expect.has_response and step.expect.cold is True
+
+
+def test_invokes_sent_without_an_id_take_ids_in_order() -> None:
+    # As the TUI sends them: the controller picks the request id, the recorder learns it from the facts.
+    recorder = Recorder(_config())
+    recorder.command(c.Invoke(b'{"i": 1}'))
+    recorder.command(c.Invoke(b'{"i": 2}'))
+    recorder(f.InvocationQueued("first", 1))
+    recorder(f.InvocationQueued("second", 2))
+    recorder(_completed("second", {"i": 2}))
+    recorder(_completed("first", {"i": 1}))
+    steps = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
+    assert [s.expect.response for s in steps] == [{"i": 1}, {"i": 2}]
+
+
+def test_faults_new_environment_and_shutdown_are_recorded() -> None:
+    faults = [
+        flt.Crash(),
+        flt.Crash("runtime", signal=15),
+        flt.Crash("runtime", exit_code=3, at=Boundary.INVOKE_START),
+        flt.Freeze("audit"),
+        flt.Thaw("audit", at=Boundary.INVOKE_DONE),
+        flt.ForceTimeout(at=Boundary.INIT_FUNCTION),
+        flt.RaiseInHandler("KeyError", "it's \"gone\""),
+        flt.ExtensionInitError("audit"),
+    ]
+    recorder = Recorder(_config())
+    recorder.command(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))  # holds are not replayed
+    for fault in faults:
+        recorder.command(c.InjectFault(fault))
+    recorder.command(c.Step())
+    recorder.command(c.Continue())
+    recorder.command(c.NewEnvironment())
+    recorder.command(c.Shutdown())
+    actions = [s.action for s in parse_scenario(recorder.to_toml(), Path("r.toml")).steps]
+    recorded = [a.fault for a in actions if isinstance(a, FaultAction)]
+    # A crash without a signal is SIGKILL either way; the parser keeps "not given" as None.
+    assert recorded == faults
+    assert actions[-2:] == [NewEnvironmentAction(), ShutdownAction()]
+    assert len(actions) == len(faults) + 2
+
+
+def test_an_invoke_with_no_result_still_replays() -> None:
+    recorder = Recorder(_config())
+    recorder.command(c.Invoke(b"{}", "never"))
+    step = parse_scenario(recorder.to_toml(), Path("r.toml")).steps[0]
+    assert step.action == InvokeAction(b"{}") and step.expect.keys() == ()
