@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.rendering import error, from_reply, read_body
+from lambdatui.api.rendering import from_reply, read_body
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
@@ -23,12 +23,11 @@ def runtime_blueprint(host: EnvironmentHost) -> Blueprint:
     @api.post("/invocation/<request_id>/response")
     async def invocation_response(request_id: str) -> Response:
         mode = request.headers.get(h.RESPONSE_MODE, "")
-        if mode and mode.lower() != "streaming":
-            return error(400, et.INVALID_FUNCTION_RESPONSE_MODE, "Invalid function response mode")
+        invalid_mode = mode if mode and mode.lower() != "streaming" else None
         body, too_large = await read_body(et.MAX_RESPONSE_BYTES)
         content_type = request.headers.get("Content-Type", "application/json")
         return from_reply(await host.request(
-            lambda token: ins.RuntimeResponse(token, request_id, body, content_type, too_large)
+            lambda token: ins.RuntimeResponse(token, request_id, body, content_type, too_large, invalid_mode)
         ))
 
     @api.post("/invocation/<request_id>/error")

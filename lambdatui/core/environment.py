@@ -507,7 +507,13 @@ class Environment:
     def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
             return
-        if event.too_large:
+        if event.invalid_mode is not None:
+            # RAPID refuses the header and fails the invocation (lambda-spec §1.4).
+            self._reply_error(event.token, 400, et.INVALID_FUNCTION_RESPONSE_MODE, "Invalid function response mode")
+            payload = _error_body(et.RUNTIME_INVALID_RESPONSE_MODE,
+                                  f"Invalid Lambda-Runtime-Function-Response-Mode {event.invalid_mode!r}")
+            result = f.InvocationResult(event.request_id, payload, JSON, True, et.RUNTIME_INVALID_RESPONSE_MODE)
+        elif event.too_large:
             message = f"Exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes)."
             self._reply_error(event.token, 413, et.REQUEST_ENTITY_TOO_LARGE, message)
             payload = _error_body(

@@ -52,6 +52,7 @@ class RuntimeResponse:
     body: bytes
     content_type: str
     too_large: bool = False
+    invalid_mode: Optional[str] = None  # a Lambda-Runtime-Function-Response-Mode other than "streaming"
 
 
 @dataclass(frozen=True)

@@ -315,8 +315,10 @@ class EnvironmentHost:
     def _publish(self, fact: f.Fact) -> None:
         if isinstance(fact, f.LogLine) and fact.source == f.PLATFORM and fact.text.startswith("END RequestId"):
             self._drain_output()  # the function's own lines come before END, as in CloudWatch
-        if isinstance(fact, f.PhaseEnded) and fact.phase == "init":
-            self._sample_runtime_memory()
+        if (isinstance(fact, f.PhaseEnded) and fact.phase == "init") or (
+            isinstance(fact, f.ParticipantChanged) and fact.participant == fx.RUNTIME and fact.state == "InitError"
+        ):
+            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
         if isinstance(fact, f.InvokeReported):
             self._sample_runtime_memory()
             fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)

@@ -2,6 +2,7 @@
 
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 RUNTIME_INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
+RUNTIME_INVALID_RESPONSE_MODE = "Runtime.InvalidResponseModeHeader"
 RUNTIME_UNKNOWN = "Runtime.Unknown"
 FUNCTION_UNKNOWN = "Function.Unknown"
 FUNCTION_RESPONSE_SIZE_TOO_LARGE = "Function.ResponseSizeTooLarge"

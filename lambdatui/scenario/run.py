@@ -3,8 +3,8 @@
 Only the controller is used (`submit`, `subscribe`, `snapshot`, `settled`): the runner is one more
 client, like the TUI. A step is over when what it started has played out: for an invoke, its
 `InvocationCompleted` has arrived and the lifecycle has settled (a reset after a timeout included);
-for a crash, the killed process has exited and the reset it causes is done. Every step is bounded, so
-a lifecycle that never settles is reported as stuck instead of hanging the run.
+for a crash, the killed process has exited and the reset it causes is done (`settled()` covers both).
+Every step is bounded, so a lifecycle that never settles is reported as stuck instead of hanging the run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import trio
 from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.model import facts as f
-from lambdatui.model import faults as flt
 from lambdatui.scenario.model import (
     Expect,
     FaultAction,
@@ -72,9 +71,6 @@ class StepFacts:
         while not condition():
             await self.arrived.wait()
 
-    def exited(self, participant: str) -> bool:
-        return any(isinstance(x, f.ProcessExitedFact) and x.participant == participant for x in self.facts)
-
     def last(self, kind: type) -> Any:
         return next((x for x in reversed(self.facts) if isinstance(x, kind)), None)
 
@@ -87,10 +83,6 @@ def step_bound(step: Step, timeout_s: int, margin_s: float = STEP_MARGIN_S) -> f
     if isinstance(action, PauseAction):
         return action.seconds + margin_s
     return margin_s  # resets and shutdowns: a 2 s shutdown budget at most
-
-
-def _participant_key(target: str) -> str:
-    return "runtime" if target == flt.RUNTIME_TARGET else f.extension_source(target)
 
 
 async def run_scenario(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
@@ -146,17 +138,9 @@ async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer:
         session.submit(c.Invoke(action.event, facts.request_id))
         await facts.until(lambda: facts.result is not None)
     elif isinstance(action, FaultAction):
-        fault = action.fault
-        waits_for_exit = None
-        if isinstance(fault, flt.Crash) and fault.at is None:
-            key = _participant_key(fault.target)
-            # A signal is sent at once but the exit is reaped later: the step lasts until the process is
-            # gone, so the reset it causes belongs to this step and the next invoke meets a settled environment.
-            if any(p.key == key and p.alive for p in session.snapshot().environment.participants):
-                waits_for_exit = key
-        session.submit(c.InjectFault(fault))
-        if waits_for_exit is not None:
-            await facts.until(lambda: facts.exited(waits_for_exit))
+        # settled() also waits for the exit of a process crashed on request, so the reset a crash causes
+        # belongs to this step and the next invoke meets a settled environment.
+        session.submit(c.InjectFault(action.fault))
     elif isinstance(action, NewEnvironmentAction):
         session.submit(c.NewEnvironment())
     elif isinstance(action, ShutdownAction):

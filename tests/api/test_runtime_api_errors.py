@@ -294,12 +294,6 @@ async def test_bad_response_mode_header_is_400(code_dir: Path) -> None:
         )
 
 
-@pytest.mark.xfail(
-    reason="bug: a /response with an invalid Lambda-Runtime-Function-Response-Mode is refused with 400 but the "
-           "invocation is not failed with Runtime.InvalidResponseModeHeader (lambda-spec §1.4; RIE "
-           "invocationresponse.go sends the caller that error); a later /response still succeeds",
-    strict=True,
-)
 @pytest.mark.trio
 async def test_bad_response_mode_header_fails_the_invocation(code_dir: Path) -> None:
     async with scripted_runtime(code_dir) as (running, lines):

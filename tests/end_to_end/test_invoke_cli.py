@@ -64,12 +64,6 @@ def test_process_exit_is_runtime_exit_error() -> None:
     assert 0 < used < 128, report  # measured while the process lived, not the configured size
 
 
-@pytest.mark.xfail(
-    reason="bug: when the runtime dies during Init (here Runtime.ImportModuleError), REPORT prints "
-           "'Max Memory Used: 128 MB', the configured memory size, instead of a measured peak: no sample is taken "
-           "before the process is gone and platform_lines.report falls back to memory_size_mb",
-    strict=True,
-)
 def test_init_failure_report_shows_measured_memory(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", "import no_such_module_for_lambdatui_tests\n\n\n"
                                                   "def handler(event, context):\n    return 1\n")
