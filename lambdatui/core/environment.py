@@ -142,6 +142,7 @@ class Environment:
         self.raise_next: Optional[tuple[str, str]] = None  # (exception type, message) for the handler's next entry
         self.init_error_pending: set[str] = set()  # extensions that will report init/error when they register
         self.expecting_exit: set[str] = set()  # crashed on request: nothing new starts until the exit plays out
+        self.timeout_on_delivery = False  # a deadline forced before the invoke's clock started
         self._now = Instant(0.0, 0)
         self._out: list[Effect] = []
 
@@ -233,22 +234,24 @@ class Environment:
     def _reach(self, boundary: Boundary, detail: str = "") -> None:
         if self.init is not None and boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION):
             self.init.sub_phase = "runtime" if boundary is Boundary.INIT_RUNTIME else "function"
+        hold = self.stepping or boundary in self.breakpoints
+        self._emit(f.BoundaryReached(boundary, held=hold, detail=detail))
         due = [fault for fault in self.armed if fault.at is boundary]
         if due:
+            # Faults armed for this boundary happen here, once it is reported and before anything goes on.
             self.armed = [fault for fault in self.armed if fault.at is not boundary]
+            resetting_before = self.shutdown is not None
             for fault in due:
                 self._inject(fault)
-            if boundary is Boundary.INVOKE_START and self.current is None:
-                return  # the fault already ended this invoke
-        if self.stepping or boundary in self.breakpoints:
+            if self.shutdown is not None and not resetting_before:
+                return  # the fault ended the phase: this boundary's continuation is abandoned
+        if hold:
             self.hold = Hold(boundary, self._now.mono)
             for name in list(self.timers):
                 self.hold.paused_timers[name] = max(0.0, self.timers.pop(name) - self._now.mono)
                 self._do(CancelTimer(name))
             self._freeze()
-            self._emit(f.BoundaryReached(boundary, held=True, detail=detail))
             return
-        self._emit(f.BoundaryReached(boundary, held=False, detail=detail))
         self._proceed(boundary)
 
     def _release(self, stepping: bool) -> None:
@@ -757,6 +760,9 @@ class Environment:
             rt.state = RuntimeState.RUNNING
             self._send_event_to_runtime(token, run)
             self._participant_changed(RUNTIME, rt.state, False)
+        if self.timeout_on_delivery:
+            self.timeout_on_delivery = False
+            self._force_timeout()
 
     def _send_event_to_runtime(self, token: Token, run: InvokeRun) -> None:
         inv = run.invocation
@@ -996,6 +1002,10 @@ class Environment:
         hold = self.hold
         running = [name for name in (INVOKE_TIMER, INIT_TIMER, RUNTIME_STOP_TIMER, SHUTDOWN_TIMER)
                    if name in self.timers or (hold is not None and name in hold.paused_timers)]
+        if not running and self.current is not None and not self.current.delivered:
+            # Held before delivery: the invoke's deadline starts when the event goes out, and elapses at once.
+            self.timeout_on_delivery = True
+            return
         if not running:
             self._explain("No deadline is running at this point, so there is none to force.")
             return
@@ -1179,6 +1189,7 @@ class Environment:
             participants=tuple(participants),
             invocations_done=self.invocations_done,
             as_of=now,
+            user_frozen=frozenset(self.user_frozen),
         )
 
 

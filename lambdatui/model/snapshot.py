@@ -34,3 +34,4 @@ class EnvironmentSnapshot:
     participants: tuple[ParticipantView, ...]
     invocations_done: int
     as_of: float
+    user_frozen: frozenset[str] = frozenset()  # participants the user froze (a fault), by key

@@ -179,6 +179,26 @@ async def test_crash_now_resets_the_idle_environment(code_dir: Path) -> None:
 
 
 @pytest.mark.trio
+async def test_crashing_an_extension_resets_the_environment(code_dir: Path) -> None:
+    replayed = await replay(write_probe(code_dir), """
+        [[step]]
+        invoke = {}
+
+        [[step]]
+        fault = "crash"
+        target = "audit"
+        signal = "SIGKILL"
+        expect.phases = ["shutdown.start", "shutdown.done"]
+
+        [[step]]
+        invoke = {}
+        expect = { cold = true, globals = { invocations = "1" } }
+    """, code_dir, extensions=AUDIT_EXTENSIONS)
+    assert replayed.result.passed, replayed.out
+    assert "  exited     extension:audit: signal: killed" in replayed.out
+
+
+@pytest.mark.trio
 async def test_crash_with_an_exit_code_and_with_a_signal_name(code_dir: Path) -> None:
     replayed = await replay(write_probe(code_dir), """
         [[step]]
@@ -241,8 +261,7 @@ async def test_freeze_runs_the_invoke_into_its_timeout_and_thaw_undoes_it(code_d
 
         [[step]]
         invoke = {}
-        expect = { error_type = "Sandbox.Timedout", cold = false }
-        expect.phases = ["invoke.start", "shutdown.start", "shutdown.done"]
+        expect = { error_type = "Sandbox.Timedout", cold = false, phases = ["invoke.start", "shutdown.start", "shutdown.done"] }
     """, code_dir)
     assert frozen.result.passed, frozen.out
     assert "Task timed out after 1.00 seconds" in frozen.out
@@ -412,3 +431,20 @@ async def test_a_timeout_shows_the_innermost_user_frames(code_dir: Path) -> None
     assert re.fullmatch(r"\s+handler\.py:\d+ in wait_for_downstream", lines[at + 1])
     assert re.fullmatch(r"\s+handler\.py:\d+ in handler", lines[at + 2])
     assert any(isinstance(x, f.BoundaryReached) and x.boundary is Boundary.SHUTDOWN_DONE for x in replayed.facts)
+
+
+@pytest.mark.trio
+async def test_a_forced_timeout_at_invoke_response_reports_the_boundary_before_the_reset(code_dir: Path) -> None:
+    replayed = await replay(write_probe(code_dir), """
+        [[step]]
+        invoke = {}
+
+        [[step]]
+        fault = "timeout"
+        at = "invoke.response"
+
+        [[step]]
+        invoke = {}
+        expect.phases = ["invoke.start", "invoke.response", "shutdown.start", "shutdown.done"]
+    """, code_dir)
+    assert replayed.result.passed, replayed.out

@@ -1,0 +1,325 @@
+"""The full-screen debugger: renders the controller's snapshots and facts, and sends it commands.
+
+It never decides lifecycle behaviour and never imports trio: everything it does is a controller command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from lambdatui import controller as c
+from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.ui.backend import Backend, BackendFactory
+from lambdatui.ui.event_templates import TEMPLATES, load_events_folder
+from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
+from lambdatui.ui.screens.breakpoints import BreakpointsScreen
+from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
+from lambdatui.ui.screens.help import HelpScreen
+from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
+from lambdatui.ui.screens.raise_dialog import RaiseScreen
+from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
+from lambdatui.ui.widgets import (
+    EventPanel,
+    ExplainBar,
+    GlobalsView,
+    HeaderBar,
+    LogView,
+    ParticipantsTable,
+    PhaseTimeline,
+    ResultView,
+    TmpView,
+)
+
+QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
+LOG_FILTERS: tuple[tuple[str, Optional[set[str]]], ...] = (
+    ("all", None),
+    ("platform", {"platform", "lambdatui"}),
+    ("function", {"function"}),
+    ("extensions", {"extensions"}),
+)
+
+
+def _binding(key: str, action: str, description: str, tooltip: str, *, show: bool = True, **kw: object) -> Binding:
+    return Binding(key, action, description, show=show, tooltip=tooltip, id=action, **kw)  # type: ignore[arg-type]
+
+
+class LambdaTuiApp(App[int]):
+    """`lambdatui PATH`: one execution environment, stepped boundary by boundary."""
+
+    TITLE = "lambdatui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        _binding("n", "step", "Step", "Release the held boundary and hold at the next one"),
+        _binding("c", "continue", "Continue", "Run until the environment waits for an invoke"),
+        _binding("i", "invoke", "Invoke", "Send the current event"),
+        _binding("e", "edit_event", "Event", "Edit the event"),
+        _binding("b", "breakpoints", "Breaks", "Choose the boundaries to hold at"),
+        _binding("x", "crash", "Crash", "Crash the runtime or an extension"),
+        _binding("t", "force_timeout", "Timeout", "The current phase's deadline elapses now"),
+        _binding("f", "freeze", "Freeze", "Freeze or thaw one participant"),
+        _binding("r", "raise_in_handler", "Raise", "The handler raises on its next entry"),
+        _binding("N", "new_environment", "New env", "The next invoke cold-starts a fresh environment"),
+        _binding("s", "shutdown", "Shutdown", "SHUTDOWN (spindown) the environment"),
+        _binding("l", "cycle_log_filter", "Logs", "Cycle the log filter", show=False),
+        _binding("question_mark", "help", "Help", "Every key and what it does"),
+        _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        make_backend: BackendFactory,
+        *,
+        code_dir: Path,
+        theme: str = DEFAULT_THEME,
+        record: Optional[Callable[[c.Command], None]] = None,
+        on_exit: Optional[Callable[[], None]] = None,
+    ) -> None:
+        super().__init__()
+        self._make_backend = make_backend
+        self.code_dir = code_dir
+        self._theme_name = theme
+        self._record = record
+        self._on_exit_hook = on_exit
+        self.backend: Optional[Backend] = None
+        self.controller: Optional[c.Controller] = None
+        self.snapshot: Optional[DebuggerSnapshot] = None
+        self.invoke_api: Optional[str] = None
+        self.event_text = "{}"
+        self.event_source = "default"
+        self.breakpoints: frozenset = frozenset()
+        self._log_filter = 0
+        self._quitting = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield PhaseTimeline(id="timeline")
+        with Horizontal(id="row-state"):
+            yield ParticipantsTable(id="participants")
+            yield GlobalsView(id="globals")
+        with Horizontal(id="row-io"):
+            yield TmpView(id="tmp")
+            yield EventPanel(id="event")
+            yield ResultView(id="result")
+        yield LogView(id="logs")
+        yield ExplainBar(id="explain")
+        yield Footer()
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(PHASE_VARIABLE_DEFAULTS)
+
+    def on_mount(self) -> None:
+        for theme in load_themes().values():
+            self.register_theme(theme)
+        self.theme = self._theme_name
+        self.query_one(EventPanel).set_event(self.event_text, self.event_source)
+        loop = asyncio.get_running_loop()
+        # Closing the terminal (SIGHUP) or `kill` (SIGTERM) must still restore the terminal and stop every process.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, lambda: self.call_later(self.action_quit))
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
+                pass
+        self.backend = self._make_backend(self._ready, self._updated, self._failed)
+        self.backend.start(loop)
+
+    # ------------------------------------------------------------------ from the backend
+
+    def _ready(self, controller: c.Controller, invoke_api: Optional[str]) -> None:
+        self.post_message(ControllerReady(controller, invoke_api))
+
+    def _updated(self, snapshot: DebuggerSnapshot, facts: list[f.Fact]) -> None:
+        self.post_message(SnapshotUpdated(snapshot, facts))
+
+    def _failed(self, error: BaseException) -> None:
+        self.post_message(BackendFailed(error))
+
+    @on(ControllerReady)
+    def start_debugging(self, message: ControllerReady) -> None:
+        self.controller = message.controller
+        self.invoke_api = message.invoke_api
+        self.render_snapshot(message.controller.snapshot(), [])
+        if message.invoke_api:
+            self.notify(f"Invoke API on http://{message.invoke_api}/2015-03-31/functions/function/invocations",
+                        timeout=8)
+
+    @on(SnapshotUpdated)
+    def show_snapshot(self, message: SnapshotUpdated) -> None:
+        self.render_snapshot(message.snapshot, message.facts)
+
+    @on(BackendFailed)
+    def report_failure(self, message: BackendFailed) -> None:
+        self.notify(f"The lifecycle host stopped: {message.error!r}", severity="error", timeout=15)
+
+    def render_snapshot(self, snapshot: DebuggerSnapshot, facts: Iterable[f.Fact]) -> None:
+        self.snapshot = snapshot
+        self.breakpoints = snapshot.environment.breakpoints
+        for widget in (HeaderBar, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView, ResultView, ExplainBar):
+            self.query_one(widget).show(snapshot)  # type: ignore[attr-defined]
+        lines = [fact for fact in facts if isinstance(fact, f.LogLine)]
+        if lines:
+            self.query_one(LogView).add_lines(lines)
+        for fact in facts:
+            if isinstance(fact, f.FaultInjected):
+                self.notify(f"fault: {fact.description}")
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, command: c.Command) -> bool:
+        if self.controller is None:
+            self.notify("The environment is still starting.", severity="warning")
+            return False
+        self.controller.submit(command)
+        if self._record is not None:
+            self._record(command)
+        return True
+
+    def action_step(self) -> None:
+        self.send(c.Step())
+
+    def action_continue(self) -> None:
+        self.send(c.Continue())
+
+    def action_invoke(self) -> None:
+        problem = validation_error(self.event_text)
+        if problem:
+            self.notify(f"The event is not JSON ({problem}); press e to edit it.", severity="error")
+            return
+        self.send(c.Invoke(self.event_text.encode()))
+
+    def action_force_timeout(self) -> None:
+        self.send(c.InjectFault(flt.ForceTimeout()))
+
+    def action_new_environment(self) -> None:
+        if self.send(c.NewEnvironment()):
+            self.notify("The next invoke cold-starts a fresh environment with an empty /tmp.")
+
+    def action_shutdown(self) -> None:
+        self.send(c.Shutdown())
+
+    def action_cycle_log_filter(self) -> None:
+        self._log_filter = (self._log_filter + 1) % len(LOG_FILTERS)
+        name, sources = LOG_FILTERS[self._log_filter]
+        self.query_one(LogView).set_filter(sources)
+        self.notify(f"logs: {name}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_breakpoints(self) -> None:
+        def chosen(boundaries: Optional[frozenset]) -> None:
+            if boundaries is not None:
+                self.send(c.SetBreakpoints(boundaries))
+
+        self.push_screen(BreakpointsScreen(self.breakpoints), chosen)
+
+    def _targets(self, *, frozen_marks: bool = False) -> list[tuple[str, str]]:
+        snapshot = self.snapshot
+        targets = [("runtime", "runtime")]
+        if snapshot is not None:
+            frozen = snapshot.environment.user_frozen
+            targets = []
+            for p in snapshot.environment.participants:
+                target = "runtime" if p.key == "runtime" else p.key.split(":", 1)[1]
+                label = f"{target}  ({p.kind}, {p.state}{', alive' if p.alive else ', not running'})"
+                if frozen_marks:
+                    label += "  — frozen: thaw it" if p.key in frozen else "  — running: freeze it"
+                targets.append((target, label))
+            if not targets:
+                targets = [("runtime", "runtime (not started yet)")]
+        return targets
+
+    def action_crash(self) -> None:
+        def chosen(choice: Optional[TargetChoice]) -> None:
+            if choice is not None:
+                self.send(c.InjectFault(flt.Crash(choice.target, signal=choice.signal, exit_code=choice.exit_code)))
+
+        self.push_screen(PickTargetScreen("Crash", self._targets(), with_signal=True), chosen)
+
+    def action_freeze(self) -> None:
+        frozen = self.snapshot.environment.user_frozen if self.snapshot else frozenset()
+
+        def chosen(choice: Optional[TargetChoice]) -> None:
+            if choice is None:
+                return
+            key = "runtime" if choice.target == "runtime" else f"extension:{choice.target}"
+            fault = flt.Thaw(choice.target) if key in frozen else flt.Freeze(choice.target)
+            self.send(c.InjectFault(fault))
+
+        self.push_screen(PickTargetScreen("Freeze / thaw", self._targets(frozen_marks=True)), chosen)
+
+    def action_raise_in_handler(self) -> None:
+        def chosen(answer: Optional[tuple[str, str]]) -> None:
+            if answer is not None:
+                self.send(c.InjectFault(flt.RaiseInHandler(*answer)))
+
+        self.push_screen(RaiseScreen(), chosen)
+
+    def event_choices(self) -> list[tuple[str, str]]:
+        found = [(f"events/{name}", text) for name, text in load_events_folder(self.code_dir)]
+        return found + [(f"template: {name}", text) for name, text in TEMPLATES.items()]
+
+    def action_edit_event(self) -> None:
+        def chosen(answer: Optional[tuple[str, str]]) -> None:
+            if answer is not None:
+                self.set_event(*answer)
+
+        self.push_screen(EventEditorScreen(self.event_text, self.event_source, self.event_choices()), chosen)
+
+    def set_event(self, text: str, source: str) -> None:
+        self.event_text = text
+        self.event_source = source
+        self.query_one(EventPanel).set_event(text, source)
+
+    # ------------------------------------------------------------------ palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.id and binding.action != "quit":
+                yield SystemCommand(binding.description, binding.tooltip,
+                                    lambda action=binding.action: self.run_action(action))
+        for target, label in self._targets():
+            yield SystemCommand(f"Crash {target}", f"SIGKILL {label}",
+                                lambda t=target: self.send(c.InjectFault(flt.Crash(t))))
+            yield SystemCommand(f"Freeze {target}", "SIGSTOP: it hangs until thawed",
+                                lambda t=target: self.send(c.InjectFault(flt.Freeze(t))))
+            yield SystemCommand(f"Thaw {target}", "SIGCONT", lambda t=target: self.send(c.InjectFault(flt.Thaw(t))))
+        for name, text in self.event_choices():
+            yield SystemCommand(f"Use event {name}", "Set the event the next invoke sends",
+                                lambda n=name, t=text: self.set_event(t, n))
+
+    # ------------------------------------------------------------------ leaving
+
+    @work(exclusive=True, group="quit")
+    async def action_quit(self) -> None:
+        if self._quitting:
+            self.exit(0)  # a second quit while shutting down: go now (the watchdog still reaps every process)
+            return
+        self._quitting = True
+        self.notify("Shutting down: SHUTDOWN to extensions, then every process ends…", timeout=QUIT_TIMEOUT_S)
+        if self.backend is not None:
+            self.backend.stop()
+            try:
+                await asyncio.wait_for(self.backend.wait_stopped(), QUIT_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                pass
+        if self._on_exit_hook is not None:
+            self._on_exit_hook()
+        self.exit(0)

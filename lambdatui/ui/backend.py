@@ -1,0 +1,29 @@
+"""What the UI needs from whatever runs the lifecycle: a controller, updates, and a way to stop.
+
+The real one (lambdatui.host.bridge.HostGuest) runs the trio host as a guest on Textual's loop; tests pass
+a backend that replays recorded snapshots. The UI imports neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable, Optional, Protocol
+
+from lambdatui.controller import Controller
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import Fact
+
+OnReady = Callable[[Controller, Optional[str]], None]  # the controller, and the Invoke API address if served
+OnUpdate = Callable[[DebuggerSnapshot, list[Fact]], None]
+OnError = Callable[[BaseException], None]
+
+
+class Backend(Protocol):
+    def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def wait_stopped(self) -> None: ...
+
+
+BackendFactory = Callable[[OnReady, OnUpdate, OnError], Backend]

@@ -1,0 +1,37 @@
+"""App-wide messages: what arrived from the lifecycle (past tense, as facts are)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from textual.message import Message
+
+from lambdatui.controller import Controller
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import Fact
+
+
+@dataclass
+class ControllerReady(Message):
+    controller: Controller
+    invoke_api: Optional[str]
+
+
+@dataclass
+class SnapshotUpdated(Message):
+    snapshot: DebuggerSnapshot
+    facts: list[Fact]
+
+    def can_replace(self, message: Message) -> bool:
+        """Textual asks the older message whether a newer one supersedes it: the newest snapshot wins,
+        and the older facts (log lines) move into it so none is lost."""
+        if isinstance(message, SnapshotUpdated):
+            message.facts = self.facts + message.facts
+            return True
+        return False
+
+
+@dataclass
+class BackendFailed(Message):
+    error: BaseException

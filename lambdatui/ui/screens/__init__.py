@@ -1,0 +1,1 @@
+"""Screens: the main debugger screen and the modal dialogs it opens."""

@@ -1,0 +1,59 @@
+"""Choose the boundaries the lifecycle holds at."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, SelectionList
+from textual.widgets.selection_list import Selection
+
+from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
+
+DESCRIPTIONS = {
+    Boundary.INIT_EXTENSIONS: "before extensions launch",
+    Boundary.INIT_RUNTIME: "all extensions registered, before the runtime starts",
+    Boundary.INIT_FUNCTION: "runtime up, before the handler module is imported",
+    Boundary.INIT_DONE: "everyone parked on Next: Init is over",
+    Boundary.INVOKE_START: "event ready, not yet delivered",
+    Boundary.INVOKE_RESPONSE: "runtime responded, extensions may still work",
+    Boundary.INVOKE_DONE: "everyone parked on Next again",
+    Boundary.SHUTDOWN_START: "before shutdown or reset",
+    Boundary.SHUTDOWN_DONE: "every process gone",
+}
+
+
+class BreakpointsScreen(ModalScreen[frozenset[Boundary] | None]):
+    """Space toggles, Enter applies, Escape cancels."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "apply", "Apply", priority=True),
+        Binding("a", "all", "All"),
+        Binding("ctrl+n", "none", "None"),
+    ]
+
+    def __init__(self, current: frozenset[Boundary]) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("[b]Breakpoints[/b] · space toggles · a all · ctrl+n none · enter applies · esc cancels")
+            yield SelectionList[Boundary](
+                *(Selection(f"{b.value:<16} {DESCRIPTIONS[b]}", b, b in self.current) for b in ALL_BOUNDARIES),
+                id="boundaries",
+            )
+
+    def action_apply(self) -> None:
+        self.dismiss(frozenset(self.query_one(SelectionList).selected))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_all(self) -> None:
+        self.query_one(SelectionList).select_all()
+
+    def action_none(self) -> None:
+        self.query_one(SelectionList).deselect_all()

@@ -1,0 +1,83 @@
+"""Edit the event: a JSON editor with inline validation, sample events from `events/` and trigger templates."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, TextArea
+from textual.widgets.option_list import Option
+
+
+def validation_error(text: str) -> Optional[str]:
+    """None when `text` is an event Lambda accepts (JSON), else "line L, column C: message"."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    return None
+
+
+class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
+    """Returns (event text, source label); ctrl+s applies (only valid JSON), escape cancels."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, text: str, source: str, choices: list[tuple[str, str]]) -> None:
+        """`choices`: (label, event text) from the events/ folder and the templates."""
+        super().__init__()
+        self.text = text
+        self.source = source
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("[b]Event[/b] · ctrl+s applies · esc cancels · pick a sample on the right")
+            with Horizontal():
+                yield TextArea.code_editor(self.text, language="json", id="editor")
+                yield OptionList(*(Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)),
+                                 id="samples")
+            yield Label("", id="validation")
+
+    def on_mount(self) -> None:
+        self._validate(self.text)
+        self.query_one("#editor", TextArea).focus()
+
+    @on(TextArea.Changed, "#editor")
+    def revalidate(self, event: TextArea.Changed) -> None:
+        self.source = "edited"
+        self._validate(event.text_area.text)
+
+    @on(OptionList.OptionSelected, "#samples")
+    def use_sample(self, event: OptionList.OptionSelected) -> None:
+        label, text = self.choices[int(event.option.id or 0)]
+        editor = self.query_one("#editor", TextArea)
+        editor.load_text(text)
+        self.source = label
+        self._validate(text)
+        editor.focus()
+
+    def _validate(self, text: str) -> None:
+        problem = validation_error(text)
+        label = self.query_one("#validation", Label)
+        label.update(f"[b]not JSON[/b] — {problem}" if problem else "valid JSON")
+        label.set_class(problem is not None, "-invalid")
+
+    def action_apply(self) -> None:
+        text = self.query_one("#editor", TextArea).text
+        problem = validation_error(text)
+        if problem:
+            self.notify(f"The event must be JSON, as Lambda requires: {problem}", severity="error")
+            return
+        self.dismiss((text, self.source))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,213 @@
+"""`lambdatui replay` and `lambdatui invoke --record` as a user runs them: exit status, stdout, stderr."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from scenario_support import PROBE, SAMPLES, run_cli, write_probe, write_scenario
+
+SAMPLE_SCENARIOS = sorted(SAMPLES.glob("*/scenarios/*.toml"))
+
+
+def responses(stdout: str) -> list[dict]:
+    return [json.loads(m) for m in re.findall(r"^  response   (.*)$", stdout, re.MULTILINE)]
+
+
+# ---------------------------------------------------------------------- the sample scenarios
+
+
+def test_every_sample_has_the_scenarios_it_promises() -> None:
+    names = {f"{p.parent.parent.name}/{p.name}" for p in SAMPLE_SCENARIOS}
+    assert {"counter/reuse.toml", "counter/crash_and_reset.toml", "slow/timeout.toml",
+            "background/freeze.toml", "extension/init_retry.toml"} <= names
+
+
+@pytest.mark.parametrize("scenario", SAMPLE_SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_sample_scenarios_pass(scenario: Path) -> None:
+    handler = scenario.parent.parent / "handler.py"
+    done = run_cli("replay", str(handler), str(scenario))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}")
+
+
+def test_counter_reuse_counts_up_in_one_process() -> None:
+    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"), str(SAMPLES / "counter/scenarios/reuse.toml"))
+    assert [r["invocations"] for r in responses(done.stdout)] == [1, 2, 3]
+    assert done.stdout.count("INIT_START") == 1
+
+
+def test_counter_crash_resets_globals_but_keeps_tmp() -> None:
+    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"),
+                   str(SAMPLES / "counter/scenarios/crash_and_reset.toml"))
+    got = [(r["invocations"], r["tmp_lines"]) for r in responses(done.stdout)]
+    assert got == [(1, 1), (1, 2), (2, 3)]
+    assert "  reset      reason: failure" in done.stdout
+
+
+def test_slow_timeout_shows_the_stack_in_wait_for_downstream() -> None:
+    done = run_cli("replay", str(SAMPLES / "slow" / "handler.py"), str(SAMPLES / "slow/scenarios/timeout.toml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^  stack      where the handler was at the timeout .*\n\s+handler\.py:\d+ in wait_for_downstream$",
+                     done.stdout, re.MULTILINE), done.stdout
+    assert "Status: timeout" in done.stdout and "  error      Sandbox.Timedout" in done.stdout
+
+
+def test_background_ticks_barely_move_across_the_pause() -> None:
+    done = run_cli("replay", str(SAMPLES / "background" / "handler.py"),
+                   str(SAMPLES / "background/scenarios/freeze.toml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, second = (r["ticks"] for r in responses(done.stdout))
+    assert second - first < 50, done.stdout  # ~100 a second if the ticker had run during the 1 s pause
+    assert "  idle       1 s passed; the environment is FROZEN" in done.stdout
+
+
+def test_extension_init_error_is_retried_and_spindown_reaches_audit() -> None:
+    done = run_cli("replay", str(SAMPLES / "extension" / "handler.py"),
+                   str(SAMPLES / "extension/scenarios/init_retry.toml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"INIT_REPORT .*Status: error  Error Type: Extension\.InitError", done.stdout)
+    assert "  SHUTDOWN   spindown -> extension audit" in done.stdout
+    assert "[audit]" in done.stderr  # the extension's own output, tagged, on stderr
+
+
+# ---------------------------------------------------------------------- exit statuses
+
+
+def test_a_failing_expectation_exits_1_with_the_diff(code_dir: Path) -> None:
+    scenario = write_scenario(code_dir, """
+        [[step]]
+        invoke = {}
+        expect.response = { invocations = 1, tmp_lines = 1, cold = false }
+    """)
+    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"), str(scenario))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"  FAILED     expect.response at step 1 ({scenario}:2)" in done.stdout
+    assert "    --- expected\n    +++ actual\n" in done.stdout
+    assert '    -  "cold": false,' in done.stdout and '    +  "cold": true,' in done.stdout
+    assert done.stdout.splitlines()[-1] == f"FAILED {scenario}:2: step 1 expect.response failed"
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("[[step]]\ninvoke = {}\n\n[[step]]\ninvoke = {}\nshutdown = true\n", 4,
+     "step 2: a step does exactly one thing, this one has invoke and shutdown"),
+    ("[[step]]\ninvoke = {\n", 2, "TOML syntax"),
+    ("[[step]]\nfault = 'crash'\ntarget = 'audit'\n", 1, "target = 'audit' is not a participant"),
+])
+def test_a_malformed_scenario_exits_2_with_file_and_line(code_dir: Path, text: str, line: int, message: str) -> None:
+    scenario = code_dir / "bad.toml"
+    scenario.write_text(text)
+    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"), str(scenario))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"{scenario}:{line}: ") and message in done.stderr, done.stderr
+    assert done.stdout == ""  # nothing ran
+
+
+def test_a_missing_scenario_file_exits_2() -> None:
+    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"), "no/such/scenario.toml")
+    assert done.returncode == 2 and "no/such/scenario.toml: cannot read the scenario" in done.stderr
+
+
+def test_replay_help_documents_the_format_and_the_output() -> None:
+    done = run_cli("replay", "--help")
+    assert done.returncode == 0
+    for text in ("SCENARIO.toml", "--verbose", "stderr", "[[step]]", "expect", "exit status", "override"):
+        assert text in done.stdout
+
+
+# ---------------------------------------------------------------------- command line versus [function]
+
+
+ENV_PROBE = '''import os
+
+
+def handler(event, context):
+    return {"greeting": os.environ.get("GREETING"), "other": os.environ.get("OTHER"),
+            "remaining_s": round(context.get_remaining_time_in_millis() / 1000)}
+
+
+def alternate(event, context):
+    return {"alternate": True}
+'''
+
+
+def test_command_line_options_override_the_function_table(code_dir: Path) -> None:
+    handler = write_probe(code_dir, ENV_PROBE)
+    scenario = write_scenario(code_dir, """
+        [function]
+        timeout = 1
+        env = { GREETING = "from scenario", OTHER = "kept" }
+
+        [[step]]
+        invoke = {}
+        expect.response = { greeting = "from scenario", other = "kept", remaining_s = 1 }
+    """)
+    done = run_cli("replay", str(handler), str(scenario))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "timeout 1 s" in done.stdout.splitlines()[0]
+
+    done = run_cli("replay", str(handler), str(scenario), "--timeout", "9", "--env", "GREETING=from cli")
+    assert done.returncode == 1
+    assert responses(done.stdout) == [{"greeting": "from cli", "other": "kept", "remaining_s": 9}]
+
+
+def test_the_function_tables_handler_applies_unless_given(code_dir: Path) -> None:
+    handler = write_probe(code_dir, ENV_PROBE)
+    scenario = write_scenario(code_dir, """
+        [function]
+        handler = "handler.alternate"
+
+        [[step]]
+        invoke = {}
+        expect.response = { alternate = true }
+    """)
+    assert run_cli("replay", str(handler), str(scenario)).returncode == 0
+    done = run_cli("replay", str(handler), str(scenario), "--handler", "handler.handler")
+    assert done.returncode == 1 and "expect.response" in done.stdout
+
+
+def test_verbose_shows_the_functions_output_on_stdout(code_dir: Path) -> None:
+    handler = write_probe(code_dir, PROBE)
+    scenario = write_scenario(code_dir, "[[step]]\ninvoke = {}\n")
+    quiet = run_cli("replay", str(handler), str(scenario))
+    assert "[function]   probe: invocation 1" in quiet.stderr and "probe: invocation" not in quiet.stdout
+    verbose = run_cli("replay", str(handler), str(scenario), "--verbose")
+    assert "  function   probe: invocation 1" in verbose.stdout and "probe: invocation" not in verbose.stderr
+
+
+# ---------------------------------------------------------------------- record, then replay
+
+
+def test_record_then_replay_reproduces_the_outcome(code_dir: Path) -> None:
+    recording = code_dir / "recorded.toml"
+    handler = str(SAMPLES / "counter" / "handler.py")
+    done = run_cli("invoke", handler, "-e", '{"note": "it\'s \\"quoted\\""}', "--repeat", "2", "--timeout", "4",
+                   "--env", "A=1", "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    text = recording.read_text()
+    assert "timeout = 4" in text and "A = '1'" in text
+    assert text.count("[[step]]") == 2
+    assert 'cold = true' in text and 'cold = false' in text
+    assert re.search(r"RequestId|[0-9a-f]{8}-[0-9a-f]{4}-", text) is None  # nothing volatile
+
+    replayed = run_cli("replay", handler, str(recording))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "4 expectations held" in replayed.stdout.splitlines()[-1]
+
+
+def test_record_of_function_errors_expects_the_error_type(code_dir: Path) -> None:
+    recording = code_dir / "errors.toml"
+    handler = str(SAMPLES / "crash" / "handler.py")
+    done = run_cli("invoke", handler, "-e", '{"mode": "exit"}', "--repeat", "2", "--record", str(recording))
+    assert done.returncode == 1  # the invokes failed, as they should
+    assert recording.read_text().count("error_type = 'Runtime.ExitError'") == 2
+    replayed = run_cli("replay", handler, str(recording))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_record_into_a_missing_directory_is_a_usage_error(code_dir: Path) -> None:
+    done = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--record", str(code_dir / "nope" / "x.toml"))
+    assert done.returncode == 2 and "no such directory" in done.stderr
