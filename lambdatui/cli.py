@@ -150,9 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] not in MODES and not argv[0].startswith("-"):
-        print("lambdatui: the full-screen debugger is not built yet; use 'lambdatui invoke PATH' or "
-              "'lambdatui serve PATH'", file=sys.stderr)
-        return EXIT_USAGE
+        return _debugger(build_debugger_parser().parse_args(argv))
     args = parser.parse_args(argv)
     if args.mode is None:
         parser.print_help(sys.stderr)
@@ -191,6 +189,61 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_USAGE
         raise
     return EXIT_USAGE
+
+
+def build_debugger_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lambdatui",
+        usage="lambdatui PATH [options]",
+        description="Open the full-screen debugger on one execution environment, held at its first boundary "
+                    "(init.extensions). Press ? inside for every key.",
+    )
+    add_function_options(parser)
+    parser.add_argument("-e", "--event", metavar="JSON|FILE", help="the event to start with (default {})")
+    parser.add_argument("--host", default="127.0.0.1", help="address for --port (default 127.0.0.1: loopback only)")
+    parser.add_argument("--port", type=int, metavar="PORT",
+                        help="also serve Lambda's Invoke API here: invokes from curl, boto3 or tests queue up")
+    parser.add_argument("--record", metavar="FILE", help="write the session as a scenario that 'lambdatui replay' reproduces")
+    parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast, or a theme file's name")
+    return parser
+
+
+def _debugger(args: argparse.Namespace) -> int:
+    try:
+        config = function_config(args)
+        event = read_event(args.event) if args.event else None
+        if args.record and not Path(args.record).resolve().parent.is_dir():
+            raise ConfigError(f"--record {args.record}: no such directory")
+        from lambdatui.ui.themes import ThemeError, load_themes, resolve_theme_name
+
+        try:
+            theme = resolve_theme_name(args.theme, load_themes())
+        except ThemeError as exc:
+            raise ConfigError(str(exc)) from None
+        if args.port is not None:
+            _check_port_free(args.host, args.port)
+    except ConfigError as exc:
+        print(f"lambdatui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from lambdatui.tui import run_tui
+
+    return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port,
+                   record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
+                   event=event)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before the screen takes over: inside the TUI a bind error would be far less readable."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -254,6 +254,23 @@ class Environment:
             return
         self._proceed(boundary)
 
+    def _abandon_hold(self) -> None:
+        """The phase held at ends another way (a failure, a reset, a spindown): drop the hold without going on.
+
+        A hold inside a shutdown is released instead, because the shutdown itself is the way out.
+        """
+        hold = self.hold
+        if hold is None:
+            return
+        if hold.boundary in (Boundary.SHUTDOWN_START, Boundary.SHUTDOWN_DONE):
+            self._release(stepping=self.stepping)
+            return
+        self.hold = None
+        self.held_total += self._now.mono - hold.since
+        for name, left in hold.paused_timers.items():
+            self._start_timer(name, left)  # the phase's deadlines still bound what comes next
+        self._emit(f.HoldReleased(hold.boundary))  # type: ignore[arg-type]
+
     def _release(self, stepping: bool) -> None:
         hold = self.hold
         if hold is None:
@@ -315,7 +332,7 @@ class Environment:
     def _on_StepRequested(self, event: StepRequested) -> None:
         if self.hold is not None:
             self._release(stepping=True)
-        elif self.state in (EnvState.COLD, EnvState.FROZEN):
+        elif self.state is not EnvState.SHUT_DOWN:
             self.stepping = True  # hold at whatever boundary comes next
 
     def _on_ContinueRequested(self, event: ContinueRequested) -> None:
@@ -326,6 +343,7 @@ class Environment:
         self.renew_sandbox = True
         if self.state in (EnvState.SHUT_DOWN, EnvState.SHUTTING_DOWN):
             return
+        self._abandon_hold()
         if self.state is EnvState.COLD and self.shutdown is None:
             self._renew()
         else:
@@ -337,8 +355,10 @@ class Environment:
         # lambdatui is ending: no boundary may hold the way out.
         self.breakpoints = frozenset()
         self.stepping = False
-        self._release(stepping=False)
-        if self.current is not None and self.current.result is not None and self.shutdown is None:
+        was_held = self.hold is not None
+        self._abandon_hold()
+        if (not was_held and self.current is not None and self.current.result is not None
+                and self.shutdown is None):
             # The caller has its answer: let extensions finish the invoke before spinning down.
             self.spindown_after_invoke = True
             return
@@ -827,6 +847,8 @@ class Environment:
         run = self.current
         assert run is not None
         request_id = run.invocation.request_id
+        if not run.delivered and not run.ran_init:
+            self._line(lines.start(request_id, self.config.function_version), request_id=request_id)
         if status == "timeout":
             self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
                        request_id=request_id)
@@ -901,11 +923,10 @@ class Environment:
 
     def _fail_phase(self, error_type: str, detail: str) -> None:
         """A process exited outside shutdown: whatever phase is running fails (lambda-spec §2.8)."""
-        if self.hold is not None:
-            self._release(stepping=self.stepping)
+        self._abandon_hold()
         if self.state is EnvState.INIT:
             self._fail_init(error_type, detail)
-        elif self.state is EnvState.RUNNING and self.current is not None:
+        elif self.current is not None:  # running, or held before its event went out
             self._fail_invoke(error_type, detail, "error")
         else:
             self._explain(f"{detail} while the environment was idle: it resets, and the next invoke re-initialises.")
@@ -1009,12 +1030,8 @@ class Environment:
         if not running:
             self._explain("No deadline is running at this point, so there is none to force.")
             return
-        if hold is not None:
-            # The phase fails while held: its boundary's continuation is abandoned.
-            self.hold = None
-            self.held_total += self._now.mono - hold.since
-            self._emit(f.HoldReleased(hold.boundary))  # type: ignore[arg-type]
         name = running[0]
+        self._abandon_hold()  # the phase fails while held: its boundary's continuation is dropped
         self.timers[name] = self._now.mono
         self._on_TimerFired(TimerFired(name))
 

@@ -18,11 +18,11 @@ from lambdatui.model.debug_state import DebugState
 
 def is_settled(env: Environment) -> bool:
     """Waiting for the user or for an invoke: held at a boundary, or idle with nothing in flight."""
+    if env.expecting_exit:
+        return False  # an injected crash is on its way: let it play out first
     if env.hold is not None:
         return True
     if env.current is not None or env.queue or env.shutdown is not None or env.init is not None:
-        return False
-    if env.expecting_exit:
         return False
     return env.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN)
 

@@ -87,7 +87,11 @@ async def warm_environment(code_dir: Path) -> AsyncIterator[tuple[Running, httpx
     handler = code_dir / "handler.py"
     handler.write_text(HANDLER)
     async with open_environment(resolve_function(str(handler))) as running:
-        await invoke_ok(running)  # Init is over: the runtime is parked in /next, registration is closed
+        await invoke_ok(running)
+        with trio.fail_after(BOUND):
+            # The invoke is over only when the runtime is back in /next: from here on a client that calls
+            # the API is an impostor, never mistaken for the runtime. Registration is closed.
+            await running.host.wait_for_state(EnvState.FROZEN)
         async with httpx.AsyncClient(base_url=f"http://{running.runtime_api}", timeout=BOUND) as client:
             yield running, client
         await invoke_ok(running)  # whatever the client did, the environment still works
@@ -123,6 +127,27 @@ async def test_init_error_after_init_is_invalid_state_transition(code_dir: Path)
         )
 
         assert_error(response, 403, "InvalidStateTransition")
+
+
+@pytest.mark.trio
+async def test_second_next_while_the_runtime_waits_is_refused(code_dir: Path) -> None:
+    # The real runtime is parked in /next; an impostor asking too must not take its place (or its event).
+    async with warm_environment(code_dir) as (running, client):
+        with trio.fail_after(BOUND):
+            response = await client.get(f"{RUNTIME}/invocation/next")
+
+        assert_error(response, 403, "InvalidStateTransition")
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize(("method", "path"), [("POST", f"{RUNTIME}/invocation/next"),
+                                              ("GET", f"{RUNTIME}/init/error"),
+                                              ("GET", f"{EXTENSION}/register")])
+async def test_wrong_method_is_405_json(code_dir: Path, method: str, path: str) -> None:
+    async with warm_environment(code_dir) as (running, client):
+        response = await client.request(method, path)
+
+        assert_error(response, 405, response.json().get("errorType", "?"))
 
 
 @pytest.mark.trio

@@ -167,6 +167,7 @@ async def test_a_frozen_runtime_runs_the_next_invoke_into_its_timeout_then_reset
         await dbg.invoke()
         runtime_pid = dbg.pid()
         dbg.submit(c.InjectFault(Freeze()))
+        assert dbg.env.user_frozen == frozenset({"runtime"})
         mark = dbg.facts.mark()
         request_id = dbg.start_invoke()
         await until_runtime_running(dbg, mark)
@@ -197,6 +198,7 @@ async def test_thawing_a_frozen_runtime_lets_its_invoke_finish(code_dir):
         assert await wait_proc_state(runtime_pid, "Tt") in "Tt"
         assert dbg.facts.completed(request_id) is None
         dbg.submit(c.InjectFault(Thaw()))
+        assert dbg.env.user_frozen == frozenset()
         result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
         assert not result.function_error, result.payload
         assert payload(result)["count"] == 2 and payload(result)["pid"] == runtime_pid
@@ -281,3 +283,82 @@ async def test_a_timeout_captures_the_stack_where_the_handler_hung():
         assert frame is not None, stacks.text
         assert frame.function == "wait_for_downstream"
         assert os.path.realpath(frame.file) == os.path.realpath(slow / "handler.py")
+
+
+@pytest.mark.trio
+async def test_crashing_the_sample_extension_during_init_fails_init_with_extension_crash():
+    async with debugger(SAMPLES / "extension" / "handler.py") as dbg:
+        # At init.runtime the audit extension has registered and the runtime is not launched yet.
+        dbg.submit(c.InjectFault(Crash(target="audit", at=B.INIT_RUNTIME)))
+        request_id = dbg.start_invoke()
+        await dbg.facts.until(lambda: dbg.facts.report(request_id))
+        await dbg.settled()
+        init_reports = [line for line in dbg.log_lines(f.PLATFORM) if line.startswith("INIT_REPORT")]
+        assert len(init_reports) == 1
+        assert "Status: error" in init_reports[0] and "Error Type: Extension.Crash" in init_reports[0]
+        inits = [(p.status, p.error_type) for p in dbg.facts.of(f.PhaseEnded) if p.phase == "init"]
+        assert inits == [("error", "Extension.Crash"), ("success", None)]
+        assert f.ProcessExitedFact("extension:audit", "signal: killed", expected=False) in dbg.facts.all
+        # The invoke retried Init with a new audit process, and succeeded.
+        assert payload(dbg.facts.completed(request_id)) == {"requestId": request_id}
+        assert dbg.facts.report(request_id).cold and dbg.env.generation == 2
+        assert f"[audit] INVOKE {request_id}" in dbg.log_lines("extension:audit")
+
+
+@pytest.mark.trio
+async def test_crashing_the_runtime_while_held_fails_the_held_invoke(code_dir):
+    write_handler(code_dir, COUNTER)
+    async with debugger(code_dir / "handler.py") as dbg:
+        await dbg.invoke()
+        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
+        request_id = dbg.start_invoke()
+        await dbg.settled()
+        assert dbg.env.held_at is B.INVOKE_START
+        dbg.submit(c.SetBreakpoints(frozenset()))
+        dbg.submit(c.InjectFault(Crash()))
+        result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
+        assert result.error_type == "Runtime.ExitError"
+        assert "signal: killed" in payload(result)["errorMessage"]
+        await dbg.settled()
+        assert dbg.env.held_at is None and dbg.env.state is EnvState.COLD
+        again, report = await dbg.invoke()
+        assert payload(again)["count"] == 1 and report.cold
+
+
+@pytest.mark.trio
+async def test_settled_waits_for_a_crash_injected_while_held(code_dir):
+    write_handler(code_dir, COUNTER)
+    async with debugger(code_dir / "handler.py") as dbg:
+        await dbg.invoke()
+        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
+        request_id = dbg.start_invoke()
+        await dbg.settled()
+        assert dbg.env.held_at is B.INVOKE_START
+        dbg.submit(c.SetBreakpoints(frozenset()))
+        dbg.submit(c.InjectFault(Crash()))
+        await dbg.settled()
+        env = dbg.env
+        assert (env.held_at, env.state) == (None, EnvState.COLD)
+        assert dbg.facts.completed(request_id).error_type == "Runtime.ExitError"
+
+
+@pytest.mark.trio
+async def test_force_timeout_while_held_before_delivery_times_out_the_invoke_once_delivered(code_dir):
+    write_handler(code_dir, COUNTER)
+    async with debugger(code_dir / "handler.py", timeout_s=10) as dbg:
+        await dbg.invoke()
+        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
+        request_id = dbg.start_invoke()
+        await dbg.settled()
+        assert dbg.env.held_at is B.INVOKE_START
+        dbg.submit(c.InjectFault(ForceTimeout()))
+        await dbg.settled()
+        assert dbg.env.held_at is B.INVOKE_START  # no deadline runs before delivery: it waits for one
+        assert dbg.facts.completed(request_id) is None
+        started = trio.current_time()
+        dbg.submit(c.Continue())
+        result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
+        assert trio.current_time() - started < 3
+        assert result.error_type == "Sandbox.Timedout"
+        await dbg.settled()
+        assert dbg.facts.report(request_id).status == "timeout" and dbg.env.state is EnvState.COLD

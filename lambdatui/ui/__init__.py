@@ -1,0 +1,1 @@
+"""The Textual debugger: renders snapshots and facts, sends controller commands; never imports trio."""

@@ -1,0 +1,282 @@
+"""What Lambda does at this point of the lifecycle, and why it matters: one or two sentences per
+boundary and per environment state, for a workshop audience.
+
+Pure (no Textual, no Rich): `ExplainBar` shows it, and the tests check every Boundary and EnvState.
+The text names what the snapshot knows (extension names, a short request id, the timeout) so the
+sentence is about *this* function, not Lambda in general.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from lambdatui.model import timeline as tl
+from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+
+SHORT_ID = 8
+OURS = "python:3"  # lambdatui's own Python runtime
+_SUB_PHASE = {
+    "extension": "extensions are starting and registering for events",
+    "extensions": "extensions are starting and registering for events",
+    "runtime": "the runtime is starting",
+    "function": "your module's top-level code is running (Function init)",
+}
+_REASON = {"timeout": "a timeout", "failure": "a crash", "spindown": "a spindown"}
+
+
+def headline(snapshot: DebuggerSnapshot) -> str:
+    """A few words for the bar's title: "held at init.runtime", "frozen", "running 1a2b3c4d"."""
+    env = snapshot.environment
+    if env.held_at is not None:
+        return f"held at {env.held_at.value}"
+    if env.state is EnvState.RUNNING:
+        return f"running {_short(_request(snapshot))}".rstrip()
+    if env.state is EnvState.COLD and env.generation > 0:
+        return f"reset ({_reset_reason(snapshot) or 'failure'})"
+    return env.state.value.lower()
+
+
+def explain(snapshot: DebuggerSnapshot) -> str:
+    """One or two sentences on what happens now, and why it matters."""
+    env = snapshot.environment
+    if env.held_at is not None:
+        return _BOUNDARY[env.held_at](snapshot)
+    return _STATE[env.state](snapshot)
+
+
+# ---------------------------------------------------------------------- the facts sentences use
+
+
+def _short(request_id: Optional[str]) -> str:
+    return (request_id or "")[:SHORT_ID]
+
+
+def _request(snapshot: DebuggerSnapshot) -> Optional[str]:
+    env = snapshot.environment
+    if env.current_request_id:
+        return env.current_request_id
+    if env.queued:
+        return env.queued[0]
+    return snapshot.last_result.request_id if snapshot.last_result is not None else None
+
+
+def _request_phrase(snapshot: DebuggerSnapshot) -> str:
+    short = _short(_request(snapshot))
+    return f"request {short}" if short else "the request"
+
+
+def _names(names: tuple[str, ...] | list[str]) -> str:
+    if len(names) == 1:
+        return f"the {names[0]} extension"
+    return f"{len(names)} extensions ({', '.join(names)})"
+
+
+def _extensions(snapshot: DebuggerSnapshot) -> tuple[str, ...]:
+    running = tuple(p.key.split(":", 1)[1] for p in snapshot.environment.participants if p.key.startswith("extension:"))
+    return running or snapshot.function.extensions
+
+
+def _subscribed(snapshot: DebuggerSnapshot, event: str) -> list[str]:
+    """Extensions registered for `event` (from the participants; the configured list if none run yet)."""
+    views = [p for p in snapshot.environment.participants if p.key.startswith("extension:")]
+    if not views:
+        return list(snapshot.function.extensions)
+    return [p.key.split(":", 1)[1] for p in views if event in p.events]
+
+
+def _module(snapshot: DebuggerSnapshot) -> str:
+    module = snapshot.function.handler.rsplit(".", 1)[0]
+    return module.replace(".", "/") + ".py"
+
+
+def _last_bar(snapshot: DebuggerSnapshot, *kinds: str) -> Optional[tl.TimelineBar]:
+    return next((bar for bar in reversed(snapshot.timeline) if bar.kind in kinds), None)
+
+
+def _reset_reason(snapshot: DebuggerSnapshot) -> Optional[str]:
+    bar = _last_bar(snapshot, tl.RESET)
+    return bar.detail.split(" · ")[0] if bar is not None and bar.detail else None
+
+
+def _reason_phrase(snapshot: DebuggerSnapshot) -> str:
+    reason = _reset_reason(snapshot)
+    return _REASON.get(reason or "", reason or "a failure")
+
+
+def _threads(snapshot: DebuggerSnapshot) -> str:
+    report = snapshot.globals
+    if report is None:
+        return ""
+    others = [t.name for t in report.threads if t.alive and t.name != "MainThread"]
+    return f" (here: {', '.join(others[:3])})" if others else ""
+
+
+# ---------------------------------------------------------------------- held at a boundary
+
+
+def _init_extensions(s: DebuggerSnapshot) -> str:
+    names = s.function.extensions
+    if not names:
+        return ("Init begins. This function has no extensions, so Extension init ends at once and the runtime "
+                "starts next; all of Init shares one 10 s budget.")
+    return (f"Init begins: Lambda is about to launch {_names(names)}. Each must register for the events it wants "
+            "(INVOKE, SHUTDOWN) before the runtime may start; all of Init shares one 10 s budget.")
+
+
+def _init_runtime(s: DebuggerSnapshot) -> str:
+    names = _extensions(s)
+    if not names:
+        return (f"No extensions to wait for, so Lambda now starts the runtime ({s.function.runtime}). "
+                "Starting the interpreter is the first part of the cold start, paid once per environment.")
+    return (f"Every extension has registered ({', '.join(names)}), so Lambda now starts the runtime "
+            f"({s.function.runtime}). Until the runtime's first /next, extensions can still subscribe to telemetry.")
+
+
+def _init_function(s: DebuggerSnapshot) -> str:
+    what = f"imports {_module(s)} and runs its top-level code" if s.function.runtime == OURS \
+        else f"loads the handler {s.function.handler}"
+    return (f"The runtime is up; next it {what} (Function init). Whatever that creates (clients, caches, globals, "
+            "/tmp files) is reused by every warm invoke of this environment.")
+
+
+def _init_done(s: DebuggerSnapshot) -> str:
+    init = _last_bar(s, tl.INIT)
+    took = f" in {init.duration_ms:.0f} ms" if init is not None and init.duration_ms is not None else ""
+    who = "the runtime" + (f" and {_names(_extensions(s))}" if _extensions(s) else "")
+    if s.environment.queued or s.environment.current_request_id:
+        then = (f"{_request_phrase(s).capitalize()} is waiting, so Lambda delivers it next: Init plus this first "
+                "invoke is the cold start its caller feels.")
+    else:
+        then = "With no event waiting, Lambda freezes the environment until one arrives."
+    return f"Init finished{took}: {who} {'are' if _extensions(s) else 'is'} parked on /next. {then}"
+
+
+def _invoke_start(s: DebuggerSnapshot) -> str:
+    subscribers = _subscribed(s, "INVOKE")
+    to_ext = f"INVOKE to {_names(subscribers)} and " if subscribers else ""
+    return (f"{_request_phrase(s).capitalize()} is ready but not yet delivered. Releasing it thaws the environment, "
+            f"sends {to_ext}the event to the handler, and starts the {s.function.timeout_s} s timeout.")
+
+
+def _invoke_response(s: DebuggerSnapshot) -> str:
+    result = s.last_result
+    if result is not None and result.function_error:
+        first = (f"The handler failed ({result.error_type or 'error'}) for {_request_phrase(s)}; the caller gets the "
+                 "error, but the process lives on, so the next invoke is still warm.")
+    else:
+        first = f"The handler returned for {_request_phrase(s)} and the caller already has the response."
+    names = _extensions(s)
+    if not names:
+        return first + " With no extensions, the invoke ends as soon as the runtime asks for the next event."
+    return (first + f" The invoke is not over until {_names(names)} calls /next again: that time is billed "
+            "and counts toward the timeout.")
+
+
+def _invoke_done(s: DebuggerSnapshot) -> str:
+    return (f"{_request_phrase(s).capitalize()} is done: every process is parked on /next, so the environment is "
+            f"frozen: background threads{_threads(s)} stop until the next event thaws it. Globals and /tmp stay "
+            "as they are for the next, warm invoke.")
+
+
+def _resetting(s: DebuggerSnapshot) -> bool:
+    if s.environment.state is EnvState.RESETTING:
+        return True
+    if s.environment.state in (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN):
+        return False
+    last = _last_bar(s, tl.RESET, tl.SHUTDOWN)
+    return last is not None and last.kind == tl.RESET
+
+
+def _shutdown_start(s: DebuggerSnapshot) -> str:
+    subscribers = _subscribed(s, "SHUTDOWN")
+    if _resetting(s):
+        told = f"{_names(subscribers)} gets SHUTDOWN ({_reset_reason(s) or 'failure'})" if subscribers \
+            else "no extension is told"
+        return (f"Lambda is about to reset the environment after {_reason_phrase(s)}: the runtime process is "
+                f"stopped and {told}. /tmp survives the reset; module globals do not.")
+    if not subscribers:
+        return ("Lambda is about to shut the environment down (spindown): the runtime is stopped, and no extension "
+                "subscribed to SHUTDOWN, so nothing gets a chance to clean up.")
+    return (f"Lambda is about to shut the environment down (spindown): {_names(subscribers)} gets SHUTDOWN and "
+            "2 s to flush and exit before anything still running is killed.")
+
+
+def _shutdown_done(s: DebuggerSnapshot) -> str:
+    if _resetting(s):
+        return ("The reset is complete: the processes are gone, but the environment and its /tmp remain. The next "
+                "invoke re-runs Init inside that invoke (a suppressed init), so it pays the cold start again.")
+    return (f"Shutdown is complete: every process has exited and environment #{s.environment_number} is gone. "
+            "The next invoke starts a new environment with an empty /tmp: a full cold start.")
+
+
+_BOUNDARY = {
+    Boundary.INIT_EXTENSIONS: _init_extensions,
+    Boundary.INIT_RUNTIME: _init_runtime,
+    Boundary.INIT_FUNCTION: _init_function,
+    Boundary.INIT_DONE: _init_done,
+    Boundary.INVOKE_START: _invoke_start,
+    Boundary.INVOKE_RESPONSE: _invoke_response,
+    Boundary.INVOKE_DONE: _invoke_done,
+    Boundary.SHUTDOWN_START: _shutdown_start,
+    Boundary.SHUTDOWN_DONE: _shutdown_done,
+}
+
+
+# ---------------------------------------------------------------------- not held: the environment's state
+
+
+def _cold(s: DebuggerSnapshot) -> str:
+    if s.environment.generation == 0:
+        return ("The environment is cold: no process exists yet. The first invoke triggers Init (extensions, the "
+                "runtime, then your module's top-level code): that is the cold start.")
+    request = _short(s.last_result.request_id) if s.last_result is not None else ""
+    during = f" during request {request}" if request else ""
+    return (f"The environment was reset after {_reason_phrase(s)}{during}: its processes are gone, /tmp is kept. "
+            "The next invoke re-runs Init inside the invoke, so its caller waits for a cold start again.")
+
+
+def _init(s: DebuggerSnapshot) -> str:
+    step = _SUB_PHASE.get(s.environment.init_sub_phase or "", "the environment is initialising")
+    return (f"Init is running: {step}. All of Init must finish within 10 s, or Lambda resets the environment "
+            "and tries Init again at the next invoke.")
+
+
+def _frozen(s: DebuggerSnapshot) -> str:
+    return (f"The environment is frozen: every process waits on /next and is stopped, so background "
+            f"threads{_threads(s)} make no progress until the next event thaws it. Globals and /tmp survive; the "
+            "next invoke is warm and skips Init.")
+
+
+def _running(s: DebuggerSnapshot) -> str:
+    queued = len(s.environment.queued)
+    more = f" ({queued} more queued: one environment handles one request at a time)" if queued else ""
+    return (f"{_request_phrase(s).capitalize()} is running: the handler has the event and the "
+            f"{s.function.timeout_s} s timeout is counting{more}.")
+
+
+def _resetting_state(s: DebuggerSnapshot) -> str:
+    return (f"Resetting after {_reason_phrase(s)}: Lambda stops the runtime and sends SHUTDOWN to subscribed "
+            "extensions. The environment and its /tmp stay; the next invoke runs Init again.")
+
+
+def _shutting_down(s: DebuggerSnapshot) -> str:
+    subscribers = _subscribed(s, "SHUTDOWN")
+    who = f"{_names(subscribers)} got SHUTDOWN and has" if subscribers else "the processes have"
+    return f"Shutting down: {who} 2 s to flush and exit; whatever is still running then is killed."
+
+
+def _shut_down(s: DebuggerSnapshot) -> str:
+    return (f"Environment #{s.environment_number} has been shut down: its processes are gone. The next invoke starts "
+            "a new environment with an empty /tmp: a full cold start.")
+
+
+_STATE = {
+    EnvState.COLD: _cold,
+    EnvState.INIT: _init,
+    EnvState.FROZEN: _frozen,
+    EnvState.RUNNING: _running,
+    EnvState.RESETTING: _resetting_state,
+    EnvState.SHUTTING_DOWN: _shutting_down,
+    EnvState.SHUT_DOWN: _shut_down,
+}

@@ -1,0 +1,67 @@
+"""Provides the few number and id formats every widget shares, so a duration reads the same everywhere.
+
+Pure functions (no Textual): the widgets and their tests agree on "1.2 s" without rendering anything.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+SHORT_ID = 8  # characters of a request id, as the console and the timeline abbreviate them
+_CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}  # C0 controls that would break cell widths
+_CONTROL[127] = None
+
+
+def duration(ms: Optional[float]) -> str:
+    """Milliseconds as a person reads them: "0.02 ms", "13.8 ms", "1.2 s", "3 min 4 s"."""
+    if ms is None:
+        return "…"
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.1f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def seconds(value: float) -> str:
+    """Seconds (a difference of two trio clock readings) in the same units as `duration`."""
+    return duration(max(value, 0.0) * 1000)
+
+
+def size(count: int) -> str:
+    """Bytes in human units: "66 B", "2.0 KB", "1.2 MB" (powers of 1024, as `ls -h` counts them)."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover - the loop returns at GB
+
+
+def short_id(request_id: Optional[str]) -> str:
+    """A request id's first characters: enough to tell invokes apart, short enough for a column."""
+    return (request_id or "")[:SHORT_ID]
+
+
+def phase_name(by: str) -> str:
+    """Who touched something: "init", "before" (there when lambdatui first looked) or a short request id."""
+    return by if by in ("init", "before", "") else short_id(by)
+
+
+def one_line(text: str) -> str:
+    """Text safe for a single terminal row: newlines and tabs become spaces, control characters go."""
+    return text.translate(_CONTROL).replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+
+
+def clip(text: str, width: int) -> str:
+    """At most `width` characters, with an ellipsis when something was cut (never wraps)."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"

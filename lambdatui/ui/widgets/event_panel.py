@@ -1,0 +1,143 @@
+"""Provides `EventPanel`: the event the next invoke sends, highlighted, with where it came from.
+
+The screen sets `event_text` and `source` (attributes down); the panel re-highlights and re-validates
+on each change, so a typo in an edited event shows as "line 3:7 Expecting ',' delimiter" before it
+is sent. Huge events (up to Lambda's 6 MB) are validated whole but only their head is highlighted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.ui.widgets._format import clip, one_line, short_id
+from lambdatui.ui.widgets._theme import syntax_theme
+
+MAX_HIGHLIGHTED_LINES = 400  # beyond this, pygments costs more than anyone reads
+
+
+def json_error(text: str) -> Optional[str]:
+    """None for valid JSON, else "line:col message" (what the panel shows in red)."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"{exc.lineno}:{exc.colno} {exc.msg}"
+    except (TypeError, ValueError) as exc:  # pragma: no cover - loads only raises JSONDecodeError for str
+        return str(exc)
+    return None
+
+
+class EventPanel(Vertical):
+    """The current event JSON (pygments), its name or template, and an inline validation error."""
+
+    DEFAULT_CSS = """
+    EventPanel {
+        height: 1fr;
+    }
+    EventPanel > #event-title {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    EventPanel > VerticalScroll {
+        height: 1fr;
+        padding: 0 1;
+    }
+    EventPanel > #event-error {
+        height: auto;
+        max-height: 2;
+        padding: 0 1;
+        color: $text-error;
+        display: none;
+    }
+    EventPanel.-invalid > #event-error {
+        display: block;
+    }
+    """
+    """A one-line title, the scrollable JSON, and the error line only while the text is invalid."""
+
+    event_text: reactive[str] = reactive("{}", init=False)
+    """The event exactly as it will be sent."""
+
+    source: reactive[str] = reactive("", init=False)
+    """Where the event came from: "events/order.json", "template: S3 put", "edited"."""
+
+    def __init__(self, event_text: str = "{}", source: str = "", *, name: Optional[str] = None,
+                 id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.set_reactive(EventPanel.event_text, event_text)
+        self.set_reactive(EventPanel.source, source)
+        self.error: Optional[str] = None
+        """The validation error shown ("line:col message"), or None while the text is valid JSON."""
+        self._request: Optional[str] = None
+        self._ready = False  # children exist (is_mounted turns True only after on_mount)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="event-title")
+        with VerticalScroll():
+            yield Static(id="event-json")
+        yield Static(id="event-error")
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._render_event())
+        self._render_event()
+
+    def show(self, snapshot: DebuggerSnapshot) -> None:
+        """Say which request is handling the event right now (the event itself comes from the screen)."""
+        env = snapshot.environment
+        request = env.current_request_id or (env.queued[0] if env.queued else None)
+        if request != self._request:
+            self._request = request
+            if self._ready:
+                self._render_title()
+
+    def set_event(self, event_text: str, source: str) -> None:
+        """Set both attributes at once (one redraw for the pair)."""
+        self.set_reactive(EventPanel.source, source)
+        self.event_text = event_text
+        if self._ready:
+            self._render_event()  # also when the text is unchanged but the source is new
+
+    def watch_event_text(self) -> None:
+        self._render_event()
+
+    def watch_source(self) -> None:
+        if self._ready:
+            self._render_title()
+
+    # ------------------------------------------------------------------ drawing
+
+    def _render_event(self) -> None:
+        self.error = json_error(self.event_text)
+        self.set_class(self.error is not None, "-invalid")
+        if not self._ready:
+            return
+        self._render_title()
+        lines = self.event_text.splitlines() or [""]
+        shown = "\n".join(lines[:MAX_HIGHLIGHTED_LINES])
+        if len(lines) > MAX_HIGHLIGHTED_LINES:
+            shown += f"\n… {len(lines) - MAX_HIGHLIGHTED_LINES} more lines"
+        syntax = Syntax(shown, "json", theme=syntax_theme(self), background_color="default", word_wrap=False)
+        self.query_one("#event-json", Static).update(syntax)
+        message = Content.assemble(("invalid JSON ", "bold"), f"at line {self.error}") if self.error else ""
+        self.query_one("#event-error", Static).update(message)
+
+    def _render_title(self) -> None:
+        parts: list[tuple[str, str] | str] = [("Event", "bold")]
+        if self.source:
+            parts += [("  ", ""), (clip(one_line(self.source), 60), "$text-primary")]
+        parts.append((f"  {len(self.event_text.encode()):,} bytes", "dim"))
+        if self._request:
+            parts.append((f"  · request {short_id(self._request)}", "dim"))
+        self.query_one("#event-title", Static).update(Content.assemble(*parts))

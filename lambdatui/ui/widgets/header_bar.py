@@ -1,0 +1,127 @@
+"""Provides `HeaderBar`: which function, which environment, in what state, and where it is held.
+
+Two rows, most important first so truncation drops the least useful facts: row one names the function
+and the environment with a coloured state badge; row two says whether the lifecycle is held (and
+where), running, or idle, plus what is queued or armed.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from textual.content import Content
+from textual.widget import Widget
+
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.ui.widgets._format import short_id
+from lambdatui.ui.widgets._theme import STATE_VARIABLE
+
+SEPARATOR = (" · ", "dim")
+
+
+def _badge(state: EnvState) -> tuple[str, str]:
+    variable = STATE_VARIABLE.get(state)
+    style = f"bold $background on ${variable}" if variable else "bold $foreground on $panel-lighten-2"
+    return (f" {state.value} ", style)
+
+
+def _joined(parts: list[tuple[str, str] | str]) -> list[tuple[str, str] | str]:
+    out: list[tuple[str, str] | str] = []
+    for part in parts:
+        if out:
+            out.append(SEPARATOR)
+        out.append(part)
+    return out
+
+
+class HeaderBar(Widget):
+    """The top of the debugger: function, environment number and state badge, the hold."""
+
+    DEFAULT_CSS = """
+    HeaderBar {
+        height: 2;
+        padding: 0 1;
+        background: $panel;
+        color: $foreground;
+    }
+    HeaderBar.-held {
+        background: $panel-lighten-1;
+    }
+    """
+    """Two rows on a panel background; a lighter panel while the lifecycle is held."""
+
+    def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._snapshot: Optional[DebuggerSnapshot] = None
+
+    def show(self, snapshot: DebuggerSnapshot) -> None:
+        """Render this snapshot (the screen calls it on every update)."""
+        self._snapshot = snapshot
+        self.set_class(snapshot.environment.held_at is not None, "-held")
+        self.refresh()
+
+    def render(self) -> Content:
+        width = max(self.content_size.width, 1)
+        if self._snapshot is None:
+            return Content.from_markup("[b]λ lambdatui[/]\n[dim]starting…[/]")
+        rows = [self._identity_row(self._snapshot), self._status_row(self._snapshot)]
+        return Content("\n").join(row.truncate(width, ellipsis=True) for row in rows)
+
+    # ------------------------------------------------------------------ rows
+
+    @staticmethod
+    def _identity_row(snapshot: DebuggerSnapshot) -> Content:
+        fn, env = snapshot.function, snapshot.environment
+        invokes = f"{snapshot.invocations} invoke{'s' if snapshot.invocations != 1 else ''}"
+        facts: list[tuple[str, str] | str] = [
+            fn.handler,
+            fn.runtime,
+            f"timeout {fn.timeout_s} s",
+            f"{fn.memory_mb} MB",
+            invokes,
+        ]
+        if fn.extensions:
+            facts.append(f"ext: {', '.join(fn.extensions)}")
+        return Content.assemble(
+            ("λ ", "bold $accent"),
+            (fn.name, "bold"),
+            ("  env ", "dim"),
+            (f"#{snapshot.environment_number} ", "bold"),
+            _badge(env.state),
+            "  ",
+            *_joined(facts),
+        )
+
+    @staticmethod
+    def _status_row(snapshot: DebuggerSnapshot) -> Content:
+        env = snapshot.environment
+        request = env.current_request_id or (env.queued[0] if env.queued else None)
+        if env.held_at is not None:
+            lead: list[tuple[str, str] | str] = [(f" ‖ HELD at {env.held_at.value} ", "bold $background on $phase-held")]
+        elif env.state is EnvState.RUNNING:
+            lead = [("▶ running", "bold $phase-invoke")]
+        elif env.state is EnvState.INIT:
+            step = f" ({env.init_sub_phase} init)" if env.init_sub_phase else ""
+            lead = [(f"▶ running Init{step}", "bold $phase-init")]
+        elif env.state is EnvState.FROZEN:
+            lead = [("idle: frozen, waiting for an invoke", "$phase-frozen")]
+        elif env.state is EnvState.COLD:
+            lead = [("cold: the next invoke runs Init", "dim")]
+        else:
+            lead = [(env.state.value.lower(), "$phase-shutdown")]
+        extra: list[tuple[str, str] | str] = []
+        if request:
+            extra.append(("request ", "dim"))
+            extra.append((short_id(request), "bold"))
+        if len(env.queued) > (0 if env.current_request_id else 1):
+            extra.append(("  ", ""))
+            extra.append((f"{len(env.queued)} queued", "dim"))
+        if snapshot.armed_faults:
+            extra.append(("  armed: ", "$phase-error"))
+            extra.append((", ".join(snapshot.armed_faults), "$phase-error"))
+        if env.breakpoints:
+            names = ", ".join(sorted(b.value for b in env.breakpoints))
+            extra.append(("  breakpoints: ", "dim"))
+            extra.append((names, "dim"))
+        return Content.assemble(*lead, "  ", *extra)

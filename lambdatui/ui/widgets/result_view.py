@@ -1,0 +1,202 @@
+"""Provides `ResultView`: what the last invoke returned, what REPORT said, and where a timeout hung.
+
+For a timeout lambdatui dumps every thread's stack before the kill; this view lists it with the
+function's own frames emphasised, then shows the handler source around the hung line (the innermost
+frame in the function's code, `hung_frame`), highlighted: the line where the time went.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from typing import Optional
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import InvocationResult, InvokeReported, StackFrame, StacksCaptured
+from lambdatui.model.stacks import hung_frame, is_current
+from lambdatui.ui.widgets._format import clip, short_id
+from lambdatui.ui.widgets._theme import syntax_theme
+
+CONTEXT = 8  # source lines shown either side of the hung line
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+MAX_PAYLOAD_CHARS = 200_000
+
+
+def pretty_payload(payload: bytes) -> tuple[str, str]:
+    """(text, lexer): JSON re-indented for reading, anything else shown as text."""
+    text = payload.decode("utf-8", errors="replace")
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[:MAX_PAYLOAD_CHARS], "json"
+    except ValueError:
+        return text[:MAX_PAYLOAD_CHARS], "text"
+
+
+def in_code_dir(file: str, code_dir: str) -> bool:
+    """Whether a frame is the function's own code (emphasised) rather than the runtime's or a library's."""
+    root = posixpath.normpath(code_dir)
+    return file.startswith("/") and (posixpath.normpath(file) + "/").startswith(root.rstrip("/") + "/")
+
+
+def report_line(report: InvokeReported) -> str:
+    """REPORT's metrics as one line: the status first (it survives truncation), then Lambda's order."""
+    status = f"Status {report.status}" + (f" ({report.error_type})" if report.error_type else "")
+    parts = [status, f"Duration {report.duration_ms:.2f} ms", f"Billed {report.billed_duration_ms} ms",
+             f"Memory {report.max_memory_used_mb if report.max_memory_used_mb is not None else '?'}"
+             f"/{report.memory_size_mb} MB"]
+    if report.init_duration_ms is not None:
+        parts.append(f"Init {report.init_duration_ms:.2f} ms")
+    return " · ".join(parts)
+
+
+class ResultView(VerticalScroll):
+    """The last response or error, its REPORT, and for a timeout the stack and the hung source line."""
+
+    DEFAULT_CSS = """
+    ResultView {
+        height: 1fr;
+        padding: 0 1;
+    }
+    ResultView > Static {
+        height: auto;
+    }
+    ResultView > #result-title, ResultView > #result-report {
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    ResultView > .-section {
+        margin-top: 1;
+        text-style: bold;
+    }
+    ResultView > #result-title.-error {
+        color: $text-error;
+    }
+    """
+    """Stacked sections that scroll together; hidden sections take no room."""
+
+    def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._snapshot: Optional[DebuggerSnapshot] = None
+        self._key: object = None
+        self.hung_line: Optional[int] = None
+        """The hung line number shown highlighted in the source, or None."""
+        self.hung_file: Optional[str] = None
+        self._ready = False  # children exist (is_mounted turns True only after on_mount)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="result-title")
+        yield Static(id="result-report")
+        yield Static(id="result-payload")
+        yield Static("Stack at the timeout", id="stack-title", classes="-section")
+        yield Static(id="stack")
+        yield Static(id="source-title", classes="-section")
+        yield Static(id="source")
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw(force=True))
+        self._redraw()
+
+    def show(self, snapshot: DebuggerSnapshot) -> None:
+        """Render the last result, report and (for a timeout) stacks of this snapshot."""
+        self._snapshot = snapshot
+        if self._ready:
+            self._redraw()
+
+    # ------------------------------------------------------------------ drawing
+
+    def _redraw(self, force: bool = False) -> None:
+        snapshot = self._snapshot
+        result = snapshot.last_result if snapshot else None
+        report = snapshot.last_report if snapshot else None
+        stacks = snapshot.last_stacks if snapshot else None
+        key = (result, report, stacks)
+        if key == self._key and not force:
+            return  # unchanged: keep the scroll position
+        self._key = key
+        title = self.query_one("#result-title", Static)
+        title.set_class(bool(result and result.function_error), "-error")
+        title.update(self._title(result))
+        self.query_one("#result-report", Static).update(
+            Content.styled(report_line(report), "dim") if report is not None else "")
+        payload = self.query_one("#result-payload", Static)
+        if result is not None:
+            text, lexer = pretty_payload(result.payload)
+            payload.update(Syntax(text, lexer, theme=syntax_theme(self), background_color="default", word_wrap=True))
+        else:
+            payload.update("")
+        relevant = stacks if stacks is not None and result is not None and stacks.request_id == result.request_id \
+            else None
+        self._show_stacks(relevant, snapshot.function.code_dir if snapshot else "")
+
+    @staticmethod
+    def _title(result: Optional[InvocationResult]) -> Content:
+        if result is None:
+            return Content.styled("No invoke yet: the last response or error appears here.", "dim italic")
+        head = (f"function error: {result.error_type or 'Unhandled'}", "bold") if result.function_error \
+            else ("response", "bold $success")
+        return Content.assemble(head, (f"  request {short_id(result.request_id)}", "dim"),
+                                (f"  {result.content_type}", "dim"))
+
+    def _show_stacks(self, stacks: Optional[StacksCaptured], code_dir: str) -> None:
+        frame = hung_frame(stacks, code_dir) if stacks is not None else None
+        for widget_id in ("#stack-title", "#stack"):
+            self.query_one(widget_id).display = stacks is not None
+        self.hung_line = frame.line if frame is not None else None
+        self.hung_file = frame.file if frame is not None else None
+        if stacks is not None:
+            self.query_one("#stack", Static).update(self._stack_content(stacks, code_dir, frame))
+        source = self._source(frame)
+        for widget_id in ("#source-title", "#source"):
+            self.query_one(widget_id).display = source is not None
+        if frame is not None and source is not None:
+            self.query_one("#source-title", Static).update(Content.assemble(
+                (f"{os.path.basename(frame.file)}:{frame.line}", "bold $text-error"),
+                (f" in {frame.function}: where the time went", "bold")))
+            self.query_one("#source", Static).update(source)
+            self.call_after_refresh(self._scroll_to_source)
+
+    @staticmethod
+    def _stack_content(stacks: StacksCaptured, code_dir: str, hung: Optional[StackFrame]) -> Content:
+        rows: list[Content] = []
+        if not stacks.threads:
+            return Content(stacks.text.rstrip() or "(the dump was empty)")
+        for thread in stacks.threads:
+            mark = "  (the handler's thread)" if is_current(thread) else ""
+            rows.append(Content.assemble((thread.thread, "bold"), (mark, "dim")))
+            for frame in thread.frames:
+                ours = in_code_dir(frame.file, code_dir)
+                style = "bold $text-error" if frame == hung else "bold $text-warning" if ours else "dim"
+                where = os.path.relpath(frame.file, code_dir) if ours else frame.file
+                rows.append(Content.assemble("  ", (clip(f"{where}:{frame.line}", 70), style),
+                                             (f" in {frame.function}", style if ours else "dim")))
+        return Content("\n").join(rows)
+
+    def _source(self, frame: Optional[StackFrame]) -> Optional[Syntax]:
+        if frame is None or frame.line <= 0:
+            return None
+        try:
+            if os.path.getsize(frame.file) > MAX_SOURCE_BYTES:
+                return None
+            with open(frame.file, encoding="utf-8", errors="replace") as handle:
+                code = handle.read()
+        except OSError:
+            return None
+        first = max(1, frame.line - CONTEXT)
+        return Syntax(code, "python", theme=syntax_theme(self), line_numbers=True, highlight_lines={frame.line},
+                      line_range=(first, frame.line + CONTEXT), background_color="default", word_wrap=False)
+
+    def _scroll_to_source(self) -> None:
+        """Centre the hung line (not just the source block, which may be taller than a small pane)."""
+        source = self.query_one("#source", Static)
+        if not source.display or self.hung_line is None:
+            return
+        row = self.hung_line - max(1, self.hung_line - CONTEXT)  # its row inside the shown line range
+        top = source.virtual_region.y + row - self.scrollable_content_region.height // 2
+        self.scroll_to(y=max(0, min(top, self.max_scroll_y)), animate=False)

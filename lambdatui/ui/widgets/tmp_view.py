@@ -1,0 +1,121 @@
+"""Provides `TmpView`: the environment's /tmp, and which phase wrote each path.
+
+/tmp outlives invokes and resets, so a file one invoke left behind is read by the next: every path
+says who created or last changed it ("init", a short request id, or "before" for what was there
+when lambdatui first looked). Rows are an indented tree, sizes in human units, truncated to fit.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import TmpChanged, TmpEntry
+from lambdatui.ui.widgets._format import clip, phase_name, size
+from lambdatui.ui.widgets._lines import WidthLines
+
+ROOT = "/tmp"
+MARK_STYLE = {"new": "bold $success", "changed": "bold $warning"}
+SIZE_WIDTH = 9
+KIND_WIDTH = 7
+
+
+def entry_mark(entry: TmpEntry) -> str:
+    """What the last column says: "new by 1a2b3c4d", "changed by init", or "from before"."""
+    if entry.change == "new":
+        return f"new by {phase_name(entry.created_by)}"
+    if entry.change == "changed":
+        return f"changed by {phase_name(entry.changed_by)}"
+    if entry.changed_by != entry.created_by:
+        return f"from {phase_name(entry.created_by)}, changed by {phase_name(entry.changed_by)}"
+    return f"from {phase_name(entry.created_by)}"
+
+
+def _depth_and_name(path: str) -> tuple[int, str]:
+    relative = path[len(ROOT) + 1:] if path.startswith(ROOT + "/") else path.lstrip("/")
+    parts = relative.split("/")
+    return len(parts) - 1, parts[-1]
+
+
+def _shown_name(entry: TmpEntry) -> str:
+    depth, name = _depth_and_name(entry.path)
+    return "  " * min(depth, 8) + name + ("/" if entry.kind == "dir" else " @" if entry.kind == "symlink" else "")
+
+
+def _entry_row(entry: TmpEntry, name_width: int, with_kind: bool) -> Content:
+    figure = "" if entry.kind == "dir" else size(entry.size)
+    return Content.assemble(
+        (clip(_shown_name(entry), name_width).ljust(name_width), "bold" if entry.change != "same" else ""),
+        (figure.rjust(SIZE_WIDTH), "dim"),
+        "  ",
+        (entry.kind.ljust(KIND_WIDTH) if with_kind else "", "dim italic"),
+        (entry_mark(entry), MARK_STYLE.get(entry.change, "dim")),
+    )
+
+
+def _summary(tmp: TmpChanged) -> Content:
+    files = [e for e in tmp.entries if e.kind != "dir"]
+    total = sum(e.size for e in files)
+    after = "at environment start" if tmp.by == "before" else "after Init" if tmp.by == "init" \
+        else f"after invoke {phase_name(tmp.by)}"
+    return Content.assemble((ROOT, "bold"), (f"  {len(files)} file{'s' if len(files) != 1 else ''}", ""),
+                            (f" · {size(total)}", "dim"), (f"  listed {after}", "dim"))
+
+
+class TmpView(VerticalScroll):
+    """The /tmp tree with sizes, kinds and who touched each path; removed paths struck through."""
+
+    DEFAULT_CSS = """
+    TmpView {
+        height: 1fr;
+        padding: 0 1;
+    }
+    """
+    """Fills the space it is given and scrolls vertically; rows truncate to the width."""
+
+    def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._snapshot: Optional[DebuggerSnapshot] = None
+        self._body = WidthLines(self._rows)
+
+    def compose(self):  # type: ignore[override]
+        yield self._body
+
+    def show(self, snapshot: DebuggerSnapshot) -> None:
+        """Render this snapshot's /tmp listing (skipped when the listing itself did not change)."""
+        previous = self._snapshot
+        self._snapshot = snapshot
+        if previous is None or previous.tmp is not snapshot.tmp or previous.sandbox_note != snapshot.sandbox_note:
+            self._body.invalidate()
+
+    def _rows(self, width: int) -> list[Content]:
+        snapshot = self._snapshot
+        rows: list[Content] = []
+        if snapshot is not None and snapshot.sandbox_note:
+            rows.append(Content.assemble(("note: ", "bold $warning"), (snapshot.sandbox_note, "$warning")))
+        tmp = snapshot.tmp if snapshot is not None else None
+        if tmp is None:
+            rows.append(Content.styled("/tmp is listed after each phase, once the environment exists.", "dim italic"))
+            return rows
+        rows.append(_summary(tmp))
+        if not tmp.entries:
+            rows.append(Content.styled("/tmp is empty: a new environment starts with an empty /tmp, "
+                                       "which then survives invokes and resets.", "dim italic"))
+        # Who touched a path matters most: the name column gives way first, then the kind column goes.
+        mark_width = max((len(entry_mark(e)) for e in tmp.entries), default=0)
+        with_kind = width - SIZE_WIDTH - 2 - mark_width - KIND_WIDTH >= 20
+        room = width - SIZE_WIDTH - 2 - mark_width - (KIND_WIDTH if with_kind else 0)
+        longest = max((len(_shown_name(e)) for e in tmp.entries), default=10) + 1
+        name_width = max(min(longest, room, 48), 10)
+        rows += [_entry_row(entry, name_width, with_kind) for entry in tmp.entries]
+        if tmp.truncated:
+            rows.append(Content.styled("… more entries than lambdatui lists (the top of the tree is shown)",
+                                       "$warning italic"))
+        if tmp.removed:
+            rows.append(Content.styled(f"removed since the previous listing ({len(tmp.removed)}):", "bold $error"))
+            rows += [Content.assemble("  ", (path, "strike $error"), (f"  removed by {phase_name(tmp.by)}", "dim"))
+                     for path in tmp.removed]
+        return rows

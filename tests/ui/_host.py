@@ -1,0 +1,58 @@
+"""A tiny host App per widget, and the screen as plain text, for the widget tests."""
+
+from __future__ import annotations
+
+import io
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.ui.widgets import PHASE_VARIABLE_DEFAULTS
+
+LARGE = (140, 45)
+SMALL = (100, 30)
+
+
+class Host(App[None]):
+    """Declares the $phase-* variables as the real app does, and holds one widget."""
+
+    def __init__(self, widget: Widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(PHASE_VARIABLE_DEFAULTS)
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+
+@asynccontextmanager
+async def hosted(widget: Widget, *shown: DebuggerSnapshot, size: tuple[int, int] = LARGE) -> AsyncIterator[Pilot]:
+    """Mount `widget` alone at `size`, `show` each snapshot in turn, and let it paint."""
+    app = Host(widget)
+    async with app.run_test(size=size) as pilot:
+        for snapshot in shown:
+            widget.show(snapshot)  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.pause()
+        yield pilot
+
+
+def screen_text(pilot: Pilot) -> str:
+    """What the terminal shows, as text (the same render `export_screenshot` uses)."""
+    app = pilot.app
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
+                      legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def screen_lines(pilot: Pilot) -> list[str]:
+    return [line.rstrip() for line in screen_text(pilot).splitlines()]

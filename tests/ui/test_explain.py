@@ -1,0 +1,165 @@
+"""The pure UI modules: `explain` (every boundary and state) and the event templates and folder.
+
+Snapshots come from real runs (snapshots.py); to cover every Boundary and EnvState, a real snapshot
+is moved to that boundary or state with `dataclasses.replace`: the sentence depends only on what
+the snapshot says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import snapshots
+from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary, EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.ui.event_templates import MAX_EVENT_BYTES, TEMPLATES, load_events_folder, scan_events_folder
+from lambdatui.ui.explain import explain, headline
+
+MAX_CHARS = 300  # three rows of the explain bar at 100 columns
+
+
+def at(snapshot: DebuggerSnapshot, boundary: Boundary) -> DebuggerSnapshot:
+    return dataclasses.replace(snapshot, environment=dataclasses.replace(snapshot.environment, held_at=boundary))
+
+
+def in_state(snapshot: DebuggerSnapshot, state: EnvState, **changes: object) -> DebuggerSnapshot:
+    env = dataclasses.replace(snapshot.environment, state=state, held_at=None, **changes)
+    return dataclasses.replace(snapshot, environment=env)
+
+
+def _sentences(text: str) -> int:
+    return sum(text.count(mark) for mark in (". ", "? ")) + 1
+
+
+class TestEveryBoundaryAndState:
+    def test_every_boundary_has_its_own_short_explanation(self, held_snapshot: DebuggerSnapshot) -> None:
+        texts = {boundary: explain(at(held_snapshot, boundary)) for boundary in ALL_BOUNDARIES}
+        assert len(set(texts.values())) == len(ALL_BOUNDARIES)
+        for boundary, text in texts.items():
+            assert text and len(text) <= MAX_CHARS and _sentences(text) <= 2, (boundary, text)
+            assert headline(at(held_snapshot, boundary)) == f"held at {boundary.value}"
+
+    def test_every_state_has_its_own_short_explanation(self, warm_snapshot: DebuggerSnapshot) -> None:
+        texts = {state: explain(in_state(warm_snapshot, state)) for state in EnvState}
+        assert len(set(texts.values())) == len(EnvState)
+        for state, text in texts.items():
+            assert text and len(text) <= MAX_CHARS and _sentences(text) <= 2, (state, text)
+
+    def test_without_extensions_too(self, warm_snapshot: DebuggerSnapshot) -> None:
+        """counter has no extensions: the sentences must not invent one."""
+        for boundary in ALL_BOUNDARIES:
+            text = explain(at(warm_snapshot, boundary))
+            assert "audit" not in text and len(text) <= MAX_CHARS
+
+
+class TestConcreteNames:
+    def test_init_runtime_names_the_extension_and_telemetry(self, held_snapshot: DebuggerSnapshot) -> None:
+        text = explain(at(held_snapshot, Boundary.INIT_RUNTIME))
+        assert text.startswith("Every extension has registered (audit), so Lambda now starts the runtime (python:3).")
+        assert "can still subscribe to telemetry" in text
+
+    def test_init_function_names_the_module(self, held_snapshot: DebuggerSnapshot) -> None:
+        text = explain(held_snapshot)  # really held at init.function
+        assert "imports handler.py" in text and "warm invoke" in text
+
+    def test_invoke_start_names_request_subscribers_and_timeout(self, held_snapshot: DebuggerSnapshot) -> None:
+        text = explain(at(held_snapshot, Boundary.INVOKE_START))
+        assert f"Request {snapshots.HELD_ID[:8]} is ready" in text
+        assert "INVOKE to the audit extension" in text and "3 s timeout" in text
+
+    def test_invoke_done_explains_the_freeze(self, warm_snapshot: DebuggerSnapshot) -> None:
+        text = explain(at(warm_snapshot, Boundary.INVOKE_DONE))
+        assert f"Request {snapshots.WARM_IDS[-1][:8]} is done" in text
+        assert "frozen: background threads stop until the next event thaws it" in text
+
+    def test_frozen_names_the_threads_that_stop(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        assert mutations_snapshot.environment.state is EnvState.FROZEN
+        assert "(here: poller)" in explain(mutations_snapshot)
+
+    def test_invoke_response_with_extension_is_not_over(self, held_snapshot: DebuggerSnapshot) -> None:
+        assert "not over until the audit extension calls /next" in explain(at(held_snapshot, Boundary.INVOKE_RESPONSE))
+
+    def test_invoke_response_after_a_function_error_stays_warm(self, crash_snapshot: DebuggerSnapshot) -> None:
+        text = explain(at(crash_snapshot, Boundary.INVOKE_RESPONSE))
+        assert "failed (Runtime.ExitError)" in text
+
+    def test_reset_after_timeout_and_after_crash(self, timeout_snapshot: DebuggerSnapshot,
+                                                 crash_snapshot: DebuggerSnapshot) -> None:
+        assert timeout_snapshot.environment.state is EnvState.COLD
+        assert explain(timeout_snapshot).startswith("The environment was reset after a timeout during request")
+        assert headline(timeout_snapshot) == "reset (timeout)"
+        crashed = explain(crash_snapshot)
+        assert crashed.startswith(f"The environment was reset after a crash during request {snapshots.CRASH_ID[:8]}")
+        assert "/tmp is kept" in crashed
+        assert "reset" in explain(at(crash_snapshot, Boundary.SHUTDOWN_DONE))
+        assert "after a crash" in explain(at(crash_snapshot, Boundary.SHUTDOWN_START))
+
+    def test_fresh_cold_is_not_a_reset(self, cold_snapshot: DebuggerSnapshot) -> None:
+        assert explain(cold_snapshot).startswith("The environment is cold: no process exists yet.")
+        assert headline(cold_snapshot) == "cold"
+
+    def test_running_names_the_request(self, warm_snapshot: DebuggerSnapshot) -> None:
+        running = in_state(warm_snapshot, EnvState.RUNNING, current_request_id=snapshots.WARM_IDS[0])
+        assert explain(running).startswith(f"Request {snapshots.WARM_IDS[0][:8]} is running")
+        assert headline(running) == f"running {snapshots.WARM_IDS[0][:8]}"
+
+    def test_spindown_tells_the_subscribed_extension(self, held_snapshot: DebuggerSnapshot) -> None:
+        shutting = in_state(held_snapshot, EnvState.SHUTTING_DOWN)
+        assert "the audit extension gets SHUTDOWN and 2 s" in explain(at(shutting, Boundary.SHUTDOWN_START))
+
+
+class TestEventTemplates:
+    @pytest.mark.parametrize("name", sorted(TEMPLATES))
+    def test_templates_are_json_objects(self, name: str) -> None:
+        assert isinstance(json.loads(TEMPLATES[name]), dict)
+
+    def test_the_shapes_handlers_read(self) -> None:
+        s3 = json.loads(TEMPLATES["S3 put"])["Records"][0]
+        assert s3["eventName"].startswith("ObjectCreated") and s3["s3"]["object"]["key"]
+        assert json.loads(TEMPLATES["SQS message"])["Records"][0]["eventSource"] == "aws:sqs"
+        assert json.loads(TEMPLATES["API Gateway REST (proxy)"])["httpMethod"] == "GET"
+        assert json.loads(TEMPLATES["API Gateway HTTP API (v2)"])["version"] == "2.0"
+        assert json.loads(TEMPLATES["EventBridge scheduled event"])["detail-type"] == "Scheduled Event"
+
+    def test_events_folder(self, tmp_path: Path) -> None:
+        events = tmp_path / "events"
+        events.mkdir()
+        (events / "b_order.json").write_text('{"order": 1}')
+        (events / "a_empty.json").write_text("{}")
+        (events / "notes.txt").write_text("not an event")
+        (events / "broken.json").write_text("{ not json")  # offered anyway: the panel shows the error
+        (events / "latin1.json").write_bytes(b'{"name": "caf\xe9"}')
+        (events / "folder.json").mkdir()
+        with open(events / "huge.json", "wb") as handle:
+            handle.truncate(MAX_EVENT_BYTES + 1)  # sparse: costs no disk
+        found = scan_events_folder(tmp_path)
+        assert [name for name, _ in found.events] == ["events/a_empty.json", "events/b_order.json",
+                                                      "events/broken.json"]
+        assert dict(found.events)["events/b_order.json"] == '{"order": 1}'
+        assert any(note.startswith("events/huge.json: 6.0 MB, over Lambda's 6 MB") for note in found.notes)
+        assert "events/latin1.json: not UTF-8 text" in found.notes
+        assert load_events_folder(tmp_path) == found.events
+
+    def test_no_events_folder(self, tmp_path: Path) -> None:
+        assert load_events_folder(tmp_path) == []
+        assert scan_events_folder(tmp_path).notes == []
+
+
+def test_pure_modules_import_no_ui_or_io_framework() -> None:
+    code = ("import json, sys\nimport lambdatui.ui.explain, lambdatui.ui.event_templates\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
+    leaked = sorted(m for m in json.loads(out.stdout) if m.split(".")[0] in ("textual", "rich", "trio", "anyio"))
+    assert not leaked
+
+
+def test_widgets_never_import_trio() -> None:
+    code = "import json, sys\nimport lambdatui.ui.widgets\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
+    assert not [m for m in json.loads(out.stdout) if m.split(".")[0] in ("trio", "quart", "hypercorn")]

@@ -1,0 +1,409 @@
+"""The debugger's widgets, each in a tiny host app, fed snapshots of real runs (see snapshots.py).
+
+Each test asserts what the user would read: the labels, request ids and line numbers that could
+silently break when the model or a widget changes. Sizes: 140x45 (legible) and 100x30 (usable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+from rich.syntax import Syntax
+from textual.widgets import Static
+
+import snapshots
+from _host import SMALL, hosted, screen_lines, screen_text
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import FUNCTION, PLATFORM, LogLine, extension_source
+from lambdatui.ui.explain import explain
+from lambdatui.ui.event_templates import TEMPLATES
+from lambdatui.ui.widgets import (
+    EventPanel,
+    ExplainBar,
+    GlobalsView,
+    HeaderBar,
+    LogView,
+    ParticipantsTable,
+    PhaseTimeline,
+    ResultView,
+    TmpView,
+)
+from lambdatui.ui.widgets.phase_timeline import bar_width, timeline_items
+
+pytestmark = pytest.mark.anyio
+
+
+def with_env(snapshot: DebuggerSnapshot, **changes: object) -> DebuggerSnapshot:
+    return dataclasses.replace(snapshot, environment=dataclasses.replace(snapshot.environment, **changes))
+
+
+class TestHeaderBar:
+    async def test_cold_names_the_function_and_its_limits(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(HeaderBar(), cold_snapshot) as pilot:
+            first, second = screen_lines(pilot)[:2]
+        for expected in ("λ counter", "env #1", "COLD", "handler.handler", "python:3", "timeout 3 s", "128 MB",
+                         "0 invokes"):
+            assert expected in first
+        assert "cold" in second
+
+    async def test_warm_is_frozen_after_three_invokes(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(HeaderBar(), warm_snapshot) as pilot:
+            first, second = screen_lines(pilot)[:2]
+        assert "FROZEN" in first and "3 invokes" in first
+        assert "frozen" in second
+
+    async def test_held_boundary_is_prominent_even_at_100_columns(self, held_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(HeaderBar(), held_snapshot, size=SMALL) as pilot:
+            lines = screen_lines(pilot)
+            assert pilot.app.widget.has_class("-held")
+        assert "INIT" in lines[0]
+        assert "HELD at init.function" in lines[1]
+        assert f"request {snapshots.HELD_ID[:8]}" in lines[1]
+        assert lines[2] == ""  # two rows, truncated rather than wrapped
+
+
+class TestPhaseTimeline:
+    async def test_cold_has_no_bars_but_a_legend(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(PhaseTimeline(), cold_snapshot) as pilot:
+            text = screen_text(pilot)
+        assert "No phases yet" in text
+        assert "■ init" in text and "■ shutdown" in text
+
+    async def test_warm_shows_init_steps_each_invoke_and_the_marker(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(PhaseTimeline(), warm_snapshot) as pilot:
+            text = screen_text(pilot)
+            assert pilot.app.widget.hidden_bars == 0
+        for request_id in snapshots.WARM_IDS:
+            assert request_id[:8] in text
+        assert "Runtime init" in text and "Fn init" in text or "Function init" in text
+        assert "frozen" in text
+        assert "▲ invoke.done" in text or "invoke.done ▲" in text
+        assert " ms" in text  # durations under the bars
+
+    async def test_timeout_and_reset_are_marked(self, timeout_snapshot: DebuggerSnapshot) -> None:
+        labels = [item.label for item in timeline_items(timeout_snapshot)]
+        assert any(label.endswith("✗ timeout") for label in labels)
+        assert "reset: timeout" in labels
+        async with hosted(PhaseTimeline(), timeout_snapshot) as pilot:
+            text = screen_text(pilot)
+        assert "✗ timeout" in text and "1.0 s" in text and "reset" in text
+
+    async def test_held_marker_says_held(self, held_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(PhaseTimeline(), held_snapshot) as pilot:
+            text = screen_text(pilot)
+        assert "held at init.function" in text
+
+    async def test_narrow_keeps_the_newest_bars(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(PhaseTimeline(), warm_snapshot, size=(50, 6)) as pilot:
+            text = screen_text(pilot)
+            hidden = pilot.app.widget.hidden_bars
+        assert hidden > 0
+        assert f"{hidden} earlier bar" in text
+        assert snapshots.WARM_IDS[-1][:8] in text  # the newest invoke is always visible
+
+    def test_log_scale_keeps_short_and_long_phases_visible_and_ordered(self) -> None:
+        widths = [bar_width(ms) for ms in (0.01, 3, 100, 1000, 60_000)]
+        assert widths == sorted(widths)
+        assert widths[0] >= 9 and widths[1] < widths[3] and widths[-1] <= 30
+
+
+class TestParticipantsTable:
+    async def test_cold_has_one_placeholder_row(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ParticipantsTable(), cold_snapshot) as pilot:
+            table = pilot.app.widget
+            assert table.row_count == 1
+            assert "no process" in screen_text(pilot)
+
+    async def test_held_lists_runtime_and_parked_extension(self, held_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ParticipantsTable(), held_snapshot) as pilot:
+            table: ParticipantsTable = pilot.app.widget  # type: ignore[assignment]
+            runtime = [str(cell) for cell in table.get_row("runtime")]
+            audit = [str(cell) for cell in table.get_row("extension:audit")]
+        assert runtime[:4] == ["runtime", "runtime", "Started", "frozen"]
+        assert runtime[4] == "no"
+        assert audit[:3] == ["audit", "external", "Ready"]
+        assert re.fullmatch(r"yes · \d+(\.\d+)? (ms|s)", audit[4])
+        assert audit[5] == "INVOKE" and audit[6] == "INVOKE SHUTDOWN"
+
+    async def test_parked_time_is_as_of_minus_parked_since_and_updates_in_place(
+            self, held_snapshot: DebuggerSnapshot) -> None:
+        audit = next(p for p in held_snapshot.environment.participants if p.key == "extension:audit")
+        later = with_env(held_snapshot, as_of=audit.parked_since + 1.2)
+        async with hosted(ParticipantsTable(), held_snapshot) as pilot:
+            table: ParticipantsTable = pilot.app.widget  # type: ignore[assignment]
+            table.move_cursor(row=1)
+            table.show(later)
+            await pilot.pause()
+            assert str(table.get_row("extension:audit")[4]) == "yes · 1.2 s"
+            assert table.cursor_row == 1  # updated in place: the cursor stayed
+
+    async def test_warm_runtime_is_frozen_and_waits_for_the_next_event(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ParticipantsTable(), warm_snapshot, size=SMALL) as pilot:
+            row = [str(cell) for cell in pilot.app.widget.get_row("runtime")]  # type: ignore[attr-defined]
+        assert row[3] == "frozen" and row[4].startswith("yes")
+        assert row[5].startswith("the next invoke")
+
+
+class TestGlobalsView:
+    async def test_empty_before_function_init(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(GlobalsView(), cold_snapshot) as pilot:
+            assert "Globals appear after Function init (lambdatui's Python runtime only)" in screen_text(pilot)
+
+    async def test_custom_runtime_says_why_there_is_nothing(self, cold_snapshot: DebuggerSnapshot) -> None:
+        custom = dataclasses.replace(cold_snapshot, function=dataclasses.replace(
+            cold_snapshot.function, runtime="provided:al2023"))
+        async with hosted(GlobalsView(), custom) as pilot:
+            assert "this runtime (provided:al2023) reports none" in screen_text(pilot)
+
+    async def test_every_change_label(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(GlobalsView(), mutations_snapshot) as pilot:
+            lines = screen_lines(pilot)
+        text = "\n".join(lines)
+        assert f"after invoke {snapshots.STEP_2[:8]}" in text
+
+        def row(name: str) -> str:
+            return next(line for line in lines if re.search(rf"\s{name}\s|\s{name}$", line))
+
+        assert row("cache").split()[0] == "changed"
+        assert row("counter").split()[0] == "replaced"
+        assert row("fresh").split()[0] == "new"
+        assert row("temporary").split()[0] == "gone"
+        assert row("TMP").split()[0] == "TMP"  # unchanged: no label
+        assert "[1, 2]" in row("cache")
+        state_at = lines.index(next(line for line in lines if line.strip() == "STATE"))
+        imports_at = lines.index(next(line for line in lines if "IMPORTS AND DEFINITIONS" in line))
+        assert state_at < lines.index(row("counter")) < imports_at < lines.index(row("_write"))
+
+    async def test_dunders_hidden_until_asked_for(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(GlobalsView(), mutations_snapshot) as pilot:
+            assert "__name__" not in screen_text(pilot) and "dunders hidden" in screen_text(pilot)
+            pilot.app.widget.toggle_dunders()  # type: ignore[attr-defined]
+            await pilot.pause()
+            assert "__name__" in screen_text(pilot)
+
+    async def test_threads_that_the_freeze_will_stop(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(GlobalsView(), mutations_snapshot) as pilot:
+            lines = screen_lines(pilot)
+        poller = next(line for line in lines if "poller" in line)
+        assert "daemon" in poller and "alive" in poller
+        assert any("MainThread" in line for line in lines)
+
+    async def test_reprs_truncate_at_100_columns(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(GlobalsView(), mutations_snapshot, size=SMALL) as pilot:
+            lines = screen_lines(pilot)
+        tempfile_row = next(line for line in lines if "<module 'tempfile'" in line)
+        assert tempfile_row.endswith("…")
+
+    async def test_globals_of_a_reset_process_are_marked_gone(self, crash_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(GlobalsView(), crash_snapshot) as pilot:
+            assert "that process is gone" in screen_text(pilot)
+
+
+class TestTmpView:
+    async def test_who_touched_each_path(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        step1, step2 = snapshots.STEP_1[:8], snapshots.STEP_2[:8]
+        async with hosted(TmpView(), mutations_snapshot) as pilot:
+            lines = screen_lines(pilot)
+
+        def row(name: str) -> str:
+            return next(line for line in lines if line.lstrip().startswith(name))
+
+        assert row("a.txt").endswith(f"changed by {step2}")
+        assert row("c.txt").endswith(f"new by {step2}")
+        assert row("from_init.txt").endswith("from init")
+        assert row("sub/").endswith(f"from {step1}")
+        assert row("b.bin").startswith("   b.bin")  # indented under sub/
+        assert "2.9 KB" in row("b.bin") and "20 B" in row("a.txt")
+        removed = next(line for line in lines if "/tmp/doomed.txt" in line)
+        assert f"removed by {step2}" in removed
+        assert lines.index(removed) > lines.index(row("b.bin"))
+
+    async def test_counter_file_carries_the_request_id(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(TmpView(), warm_snapshot) as pilot:
+            text = screen_text(pilot)
+        assert f"counter.txt" in text and f"changed by {snapshots.WARM_IDS[-1][:8]}" in text
+
+    async def test_empty_tmp_and_notes(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(TmpView(), cold_snapshot) as pilot:
+            assert "/tmp is empty" in screen_text(pilot)
+        fallback = dataclasses.replace(
+            cold_snapshot, sandbox_mode="tmpdir", sandbox_note="TMPDIR mode: absolute /tmp paths escape the sandbox",
+            tmp=dataclasses.replace(cold_snapshot.tmp, truncated=True))
+        async with hosted(TmpView(), fallback) as pilot:
+            text = screen_text(pilot)
+        assert "note: TMPDIR mode: absolute /tmp paths escape the sandbox" in text
+        assert "more entries than lambdatui lists" in text
+
+
+class TestEventPanel:
+    async def test_template_is_highlighted_with_its_source(self, held_snapshot: DebuggerSnapshot) -> None:
+        panel = EventPanel(TEMPLATES["S3 put"], "template: S3 put")
+        async with hosted(panel, held_snapshot) as pilot:
+            text = screen_text(pilot)
+            body = pilot.app.query_one("#event-json", Static).content
+        assert panel.error is None and not panel.has_class("-invalid")
+        assert "template: S3 put" in text and "ObjectCreated:Put" in text
+        assert f"request {snapshots.HELD_ID[:8]}" in text
+        assert isinstance(body, Syntax) and body.lexer is not None and "json" in body.lexer.aliases
+
+    async def test_invalid_json_shows_line_and_column(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(EventPanel(), cold_snapshot, size=SMALL) as pilot:
+            panel: EventPanel = pilot.app.widget  # type: ignore[assignment]
+            panel.event_text = '{"a": 1,\n "b": }'
+            panel.source = "events/broken.json"
+            await pilot.pause()
+            assert panel.error == "2:7 Expecting value"
+            text = screen_text(pilot)
+            assert "invalid JSON at line 2:7 Expecting value" in text and "events/broken.json" in text
+            panel.set_event('{"b": 2}', "template: Empty object")
+            await pilot.pause()
+            assert panel.error is None and panel.source == "template: Empty object"
+            text = screen_text(pilot)
+            assert "invalid JSON" not in text and "template: Empty object" in text
+
+
+class TestResultView:
+    async def test_nothing_yet(self, cold_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ResultView(), cold_snapshot) as pilot:
+            assert "No invoke yet" in screen_text(pilot)
+
+    async def test_response_and_report(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ResultView(), warm_snapshot) as pilot:
+            text = screen_text(pilot)
+            assert not pilot.app.query_one("#stack").display
+        assert f"response  request {snapshots.WARM_IDS[-1][:8]}" in text
+        assert '"invocations": 3' in text
+        assert re.search(r"Status success · Duration \d+\.\d\d ms · Billed \d+ ms · Memory \d+/128 MB", text)
+
+    async def test_timeout_shows_the_hung_line(self, timeout_snapshot: DebuggerSnapshot) -> None:
+        source = (snapshots.SAMPLES / "slow" / "handler.py").read_text().splitlines()
+        hung = next(n for n, line in enumerate(source, 1) if "time.sleep(seconds)" in line)
+        async with hosted(ResultView(), timeout_snapshot) as pilot:
+            view: ResultView = pilot.app.widget  # type: ignore[assignment]
+            text = screen_text(pilot)
+            syntax = pilot.app.query_one("#source", Static).content
+            assert view.hung_line == hung
+            assert isinstance(syntax, Syntax) and syntax.highlight_lines == {hung}
+            assert syntax.line_range == (hung - 8, hung + 8)
+            assert "function error: Sandbox.Timedout" in text
+            assert f"handler.py:{hung} in wait_for_downstream: where the time went" in text
+            assert "time.sleep(seconds)" in text  # scrolled into view
+            assert "Status timeout" in text and "Init " in text
+
+    async def test_timeout_at_100_columns_still_reaches_the_source(self, timeout_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ResultView(), timeout_snapshot, size=SMALL) as pilot:
+            assert "time.sleep(seconds)" in screen_text(pilot)
+
+    async def test_crash_is_a_function_error_without_stacks(self, crash_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ResultView(), crash_snapshot) as pilot:
+            text = screen_text(pilot)
+            assert not pilot.app.query_one("#stack").display
+            assert pilot.app.widget.hung_line is None  # type: ignore[attr-defined]
+        assert "function error: Runtime.ExitError" in text and "Runtime.ExitError" in text
+
+
+def _flood(count: int) -> list[LogLine]:
+    sources = (FUNCTION, PLATFORM, extension_source("audit"), FUNCTION)
+    return [LogLine(sources[i % 4], f"line {i} from {sources[i % 4]}") for i in range(count)]
+
+
+class TestLogView:
+    async def test_snapshot_lines_are_taken_once(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(LogView(), warm_snapshot) as pilot:
+            view: LogView = pilot.app.widget  # type: ignore[assignment]
+            count = view.line_count
+            view.show(warm_snapshot)
+            view.add_lines(warm_snapshot.logs)
+            assert view.line_count == count >= len(warm_snapshot.logs)
+            text = screen_text(pilot)
+        assert "START RequestId" in text and "REPORT RequestId" in text
+
+    async def test_bounded_however_much_is_printed(self) -> None:
+        async with hosted(LogView(max_lines=5000), size=SMALL) as pilot:
+            view: LogView = pilot.app.widget  # type: ignore[assignment]
+            lines = _flood(20_000)
+            for start in range(0, len(lines), 1000):
+                view.add_lines(lines[start:start + 1000])
+            await pilot.pause()
+            assert view.line_count == 5000 and view.dropped == 15_000
+            assert view.visible_lines()[0] == "line 15000 from function"
+            assert view.visible_lines()[-1] == "line 19999 from function"
+            assert len(view._lines._rows) <= 2 * 5000  # the dead prefix is compacted
+            assert "line 19999 from function" in screen_text(pilot)  # follows the end
+
+            view.set_filter({FUNCTION})
+            await pilot.pause()
+            assert view.visible_count == 2500
+            assert all("from function" in line for line in view.visible_lines())
+            rows = [line for line in screen_lines(pilot)[1:] if line.strip()]
+            assert rows and all(line.startswith("function") for line in rows)
+
+    async def test_filter_presets_cycle_and_click(self) -> None:
+        async with hosted(LogView()) as pilot:
+            view: LogView = pilot.app.widget  # type: ignore[assignment]
+            view.add_lines(_flood(40))
+            assert view.preset == "all" and view.visible_count == 40
+            view.cycle_filter()
+            assert view.preset == "platform" and view.visible_count == 10
+            view.cycle_filter()
+            assert view.preset == "function" and view.visible_count == 20
+            view.cycle_filter()
+            assert view.preset == "extensions"
+            assert all(line.endswith("extension:audit") for line in view.visible_lines())
+            view.cycle_filter()
+            assert view.preset == "all"
+            view.set_filter({"extensions"})  # the alias a screen may use for every extension
+            assert view.preset == "extensions" and view.visible_count == 10
+            await pilot.click("#log-filter-function")
+            await pilot.pause()
+            assert view.preset == "function"
+            view.add_lines([LogLine(PLATFORM, "END RequestId: x"), LogLine(FUNCTION, "kept")])
+            assert view.visible_lines()[-1] == "kept" and view.line_count == 42
+
+    async def test_carriage_returns_start_new_rows(self) -> None:
+        async with hosted(LogView()) as pilot:
+            view: LogView = pilot.app.widget  # type: ignore[assignment]
+            view.add_lines([LogLine(FUNCTION, "[ERROR] boom\rTraceback (most recent call last):\r  File \"h.py\"\x1b[0m")])
+            await pilot.pause()
+            assert view.visible_lines() == ["[ERROR] boom", "Traceback (most recent call last):", '  File "h.py"']
+            assert '  File "h.py"' in screen_text(pilot)
+
+
+class TestExplainBar:
+    async def test_held_explanation(self, held_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ExplainBar(), held_snapshot, size=SMALL) as pilot:
+            bar: ExplainBar = pilot.app.widget  # type: ignore[assignment]
+            text = " ".join(line.strip(" ▌") for line in screen_lines(pilot) if line.strip())
+            assert bar.has_class("-held") and bar.text == explain(held_snapshot)
+            assert bar.size.height <= 3
+        assert text.startswith("held at init.function")
+        assert "handler.py" in text
+
+    async def test_state_explanation(self, warm_snapshot: DebuggerSnapshot) -> None:
+        async with hosted(ExplainBar(), warm_snapshot) as pilot:
+            assert "frozen" in screen_text(pilot)
+            assert not pilot.app.widget.has_class("-held")
+
+
+@pytest.mark.parametrize("size", [(140, 45), SMALL])
+async def test_every_widget_renders_every_snapshot(size: tuple[int, int], cold_snapshot: DebuggerSnapshot,
+                                                   warm_snapshot: DebuggerSnapshot,
+                                                   timeout_snapshot: DebuggerSnapshot,
+                                                   crash_snapshot: DebuggerSnapshot,
+                                                   held_snapshot: DebuggerSnapshot,
+                                                   mutations_snapshot: DebuggerSnapshot) -> None:
+    """Early, late, failed and held snapshots, one after another, then a theme switch: nothing raises."""
+    sequence = [cold_snapshot, held_snapshot, warm_snapshot, timeout_snapshot, crash_snapshot, mutations_snapshot,
+                with_env(cold_snapshot, state=EnvState.SHUT_DOWN)]
+    for widget_type in (HeaderBar, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView, EventPanel, ResultView,
+                        LogView, ExplainBar):
+        async with hosted(widget_type(), size=size) as pilot:
+            for snapshot in sequence:
+                pilot.app.widget.show(snapshot)  # type: ignore[attr-defined]
+                await pilot.pause()
+            pilot.app.theme = "textual-light"  # widgets holding Rich colours redraw with the new theme
+            await pilot.pause()
+            assert screen_text(pilot).strip()
