@@ -43,12 +43,6 @@ from lambdatui.ui.widgets import (
 )
 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
-LOG_FILTERS: tuple[tuple[str, Optional[set[str]]], ...] = (
-    ("all", None),
-    ("platform", {"platform", "lambdatui"}),
-    ("function", {"function"}),
-    ("extensions", {"extensions"}),
-)
 
 
 def _binding(key: str, action: str, description: str, tooltip: str, *, show: bool = True, **kw: object) -> Binding:
@@ -102,7 +96,6 @@ class LambdaTuiApp(App[int]):
         self.event_text = "{}"
         self.event_source = "default"
         self.breakpoints: frozenset = frozenset()
-        self._log_filter = 0
         self._quitting = False
 
     # ------------------------------------------------------------------ layout
@@ -136,18 +129,18 @@ class LambdaTuiApp(App[int]):
                 loop.add_signal_handler(signum, lambda: self.call_later(self.action_quit))
             except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
                 pass
-        self.backend = self._make_backend(self._ready, self._updated, self._failed)
+        self.backend = self._make_backend(self._controller_ready, self._snapshot_arrived, self._backend_failed)
         self.backend.start(loop)
 
     # ------------------------------------------------------------------ from the backend
 
-    def _ready(self, controller: c.Controller, invoke_api: Optional[str]) -> None:
+    def _controller_ready(self, controller: c.Controller, invoke_api: Optional[str]) -> None:
         self.post_message(ControllerReady(controller, invoke_api))
 
-    def _updated(self, snapshot: DebuggerSnapshot, facts: list[f.Fact]) -> None:
+    def _snapshot_arrived(self, snapshot: DebuggerSnapshot, facts: list[f.Fact]) -> None:
         self.post_message(SnapshotUpdated(snapshot, facts))
 
-    def _failed(self, error: BaseException) -> None:
+    def _backend_failed(self, error: BaseException) -> None:
         self.post_message(BackendFailed(error))
 
     @on(ControllerReady)
@@ -214,10 +207,7 @@ class LambdaTuiApp(App[int]):
         self.send(c.Shutdown())
 
     def action_cycle_log_filter(self) -> None:
-        self._log_filter = (self._log_filter + 1) % len(LOG_FILTERS)
-        name, sources = LOG_FILTERS[self._log_filter]
-        self.query_one(LogView).set_filter(sources)
-        self.notify(f"logs: {name}")
+        self.query_one(LogView).cycle_filter()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

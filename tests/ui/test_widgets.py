@@ -341,6 +341,19 @@ class TestLogView:
             rows = [line for line in screen_lines(pilot)[1:] if line.strip()]
             assert rows and all(line.startswith("function") for line in rows)
 
+    async def test_scrolled_back_reader_keeps_their_rows_while_old_ones_drop(self) -> None:
+        async with hosted(LogView(max_lines=1000)) as pilot:
+            view: LogView = pilot.app.widget  # type: ignore[assignment]
+            lines = _flood(3000)
+            view.add_lines(lines[:1000])
+            await pilot.pause()
+            view._lines.scroll_to(y=500, animate=False, immediate=True)
+            await pilot.pause()
+            top = view.visible_lines()[int(view._lines.scroll_y)]
+            view.add_lines(lines[1000:1300])
+            await pilot.pause()
+            assert view.visible_lines()[int(view._lines.scroll_y)] == top == "line 500 from function"
+
     async def test_filter_presets_cycle_and_click(self) -> None:
         async with hosted(LogView()) as pilot:
             view: LogView = pilot.app.widget  # type: ignore[assignment]
@@ -366,7 +379,8 @@ class TestLogView:
     async def test_carriage_returns_start_new_rows(self) -> None:
         async with hosted(LogView()) as pilot:
             view: LogView = pilot.app.widget  # type: ignore[assignment]
-            view.add_lines([LogLine(FUNCTION, "[ERROR] boom\rTraceback (most recent call last):\r  File \"h.py\"\x1b[0m")])
+            printed = "[ERROR] boom\rTraceback (most recent call last):\r  File \"h.py\"\x1b[0m"
+            view.add_lines([LogLine(FUNCTION, printed)])
             await pilot.pause()
             assert view.visible_lines() == ["[ERROR] boom", "Traceback (most recent call last):", '  File "h.py"']
             assert '  File "h.py"' in screen_text(pilot)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from textual import on
@@ -13,14 +12,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
+from lambdatui.ui.widgets.event_panel import json_error
 
-def validation_error(text: str) -> Optional[str]:
-    """None when `text` is an event Lambda accepts (JSON), else "line L, column C: message"."""
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-    return None
+
+validation_error = json_error  # an event Lambda accepts is JSON: one check, shared with the event panel
 
 
 class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):

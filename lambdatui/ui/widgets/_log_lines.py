@@ -113,8 +113,11 @@ class LogLines(ScrollView, can_focus=True):
                     self._widest = max(self._widest, row.width)
                 added += 1
         if added:
-            self._evict()
+            gone = self._evict()
             self._resize(follow=following)
+            if gone and not following and self._ready:
+                # The user scrolled back: keep the rows they are reading in place as older ones go.
+                self.scroll_to(y=max(0, self.scroll_y - gone), animate=False, immediate=True)
         return added
 
     def set_match(self, match: Callable[[str], bool]) -> None:
@@ -130,15 +133,18 @@ class LogLines(ScrollView, can_focus=True):
         self._cache.clear()
         self.refresh()
 
-    def _evict(self) -> None:
+    def _evict(self) -> int:
+        """Drop the oldest rows beyond `max_lines`; returns how many of them were on show."""
         excess = self.row_count - self.max_lines
         if excess <= 0:
-            return
+            return 0
         self._head += excess
         self.dropped += excess
         oldest = self._rows[self._head].seq
+        shown_before = self._shown_head
         while self._shown_head < len(self._shown) and self._shown[self._shown_head].seq < oldest:
             self._shown_head += 1
+        gone = self._shown_head - shown_before
         # Compact once the dead prefix is as long as what is kept: amortised O(1) per row.
         if self._head >= self.max_lines:
             del self._rows[: self._head]
@@ -146,6 +152,7 @@ class LogLines(ScrollView, can_focus=True):
         if self._shown_head >= self.max_lines:
             del self._shown[: self._shown_head]
             self._shown_head = 0
+        return gone
 
     def on_mount(self) -> None:
         self._ready = True

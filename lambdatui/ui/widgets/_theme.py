@@ -15,15 +15,7 @@ from textual.dom import DOMNode
 from lambdatui.model import timeline as tl
 from lambdatui.model.boundaries import EnvState
 
-PHASE_VARIABLE_DEFAULTS: dict[str, str] = {
-    "phase-init": "#4f8fd6",
-    "phase-invoke": "#4fb872",
-    "phase-frozen": "#5ab4c8",
-    "phase-held": "#e0a836",
-    "phase-reset": "#d9734a",
-    "phase-shutdown": "#8f84c9",
-    "phase-error": "#e0535f",
-}
+from lambdatui.ui.themes import PHASE_VARIABLE_DEFAULTS  # one set of defaults, with the theme loader
 
 KIND_VARIABLE: dict[str, str] = {
     tl.INIT: "phase-init",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
@@ -37,9 +38,9 @@ def _entry_row(entry: GlobalEntry, name_width: int, type_width: int, width: int,
     value_width = max(width - CHANGE_WIDTH - name_width - type_width - 3, 8)
     return Content.assemble(
         (label.ljust(CHANGE_WIDTH), CHANGE_STYLE.get(entry.change, "")),
-        (clip(entry.name, name_width).ljust(name_width), "dim" if dim else "bold"),
+        (clip(one_line(entry.name), name_width).ljust(name_width), "dim" if dim else "bold"),
         " ",
-        (clip(entry.type, type_width).ljust(type_width), "dim italic"),
+        (clip(one_line(entry.type), type_width).ljust(type_width), "dim italic"),
         " ",
         (clip(one_line(entry.repr), value_width), "dim" if dim else ""),
     )
@@ -76,7 +77,7 @@ class GlobalsView(VerticalScroll):
         self._snapshot: Optional[DebuggerSnapshot] = None
         self._body = WidthLines(self._rows)
 
-    def compose(self):  # type: ignore[override]
+    def compose(self) -> ComposeResult:
         yield self._body
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
@@ -144,7 +145,7 @@ class GlobalsView(VerticalScroll):
         for thread in report.threads:
             yield Content.assemble(
                 " " * CHANGE_WIDTH,
-                (clip(thread.name, max(name_width, 12)).ljust(max(name_width, 12)), "bold"),
+                (clip(one_line(thread.name), max(name_width, 12)).ljust(max(name_width, 12)), "bold"),
                 " ",
                 ("daemon" if thread.daemon else "      ", "dim"),
                 " ",

@@ -98,7 +98,8 @@ class HeaderBar(Widget):
         env = snapshot.environment
         request = env.current_request_id or (env.queued[0] if env.queued else None)
         if env.held_at is not None:
-            lead: list[tuple[str, str] | str] = [(f" ‖ HELD at {env.held_at.value} ", "bold $background on $phase-held")]
+            held = f" ‖ HELD at {env.held_at.value} "
+            lead: list[tuple[str, str] | str] = [(held, "bold $background on $phase-held")]
         elif env.state is EnvState.RUNNING:
             lead = [("▶ running", "bold $phase-invoke")]
         elif env.state is EnvState.INIT:

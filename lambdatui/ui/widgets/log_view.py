@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from rich.style import Style
 from textual import on
@@ -38,7 +38,7 @@ PRESETS: dict[str, Optional[frozenset[str]]] = {
 }
 
 
-def source_matcher(sources: Optional[frozenset[str]]):  # type: ignore[no-untyped-def]
+def source_matcher(sources: Optional[frozenset[str]]) -> Callable[[str], bool]:
     """A predicate over LogLine.source; an entry ending in "*" matches by prefix, "extensions" every extension."""
     if sources is None:
         return lambda source: True

@@ -77,7 +77,8 @@ def fitting_columns(width: int) -> tuple[tuple[str, str, int], ...]:
     """The columns for a pane `width` cells wide: all of them, or without the least useful ones."""
     columns = COLUMNS
     for key in DROP_FIRST:
-        if width <= 0 or sum(w + 2 for _, _, w in columns) <= width - 2:  # 2: cell padding; 2: scrollbar
+        # Each cell has one column of padding either side; keep two for the vertical scrollbar.
+        if width <= 0 or sum(w + 2 for _, _, w in columns) <= width - 2:
             break
         columns = tuple(c for c in columns if c[0] != key)
     return columns
@@ -157,8 +158,11 @@ class ParticipantsTable(DataTable):
             "kind": "dim",
             "parked": theme_color(self, "phase-frozen") if view.parked else "",
             "events": "dim",
-            "process": {"exited": theme_color(self, "phase-error"), "stopped": theme_color(self, "phase-error"),
-                        "frozen": theme_color(self, "phase-frozen")}.get(plain["process"], theme_color(self, "success")),
+            "process": {
+                "exited": theme_color(self, "phase-error"),
+                "stopped": theme_color(self, "phase-error"),
+                "frozen": theme_color(self, "phase-frozen"),
+            }.get(plain["process"], theme_color(self, "success")),
         }
         return [Text(clip(plain[key], width), style=styles.get(key, ""), no_wrap=True)
                 for key, _, width in self._columns]

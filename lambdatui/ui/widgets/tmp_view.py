@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import TmpChanged, TmpEntry
-from lambdatui.ui.widgets._format import clip, phase_name, size
+from lambdatui.ui.widgets._format import clip, one_line, phase_name, size
 from lambdatui.ui.widgets._lines import WidthLines
 
 ROOT = "/tmp"
@@ -42,7 +43,8 @@ def _depth_and_name(path: str) -> tuple[int, str]:
 
 def _shown_name(entry: TmpEntry) -> str:
     depth, name = _depth_and_name(entry.path)
-    return "  " * min(depth, 8) + name + ("/" if entry.kind == "dir" else " @" if entry.kind == "symlink" else "")
+    suffix = "/" if entry.kind == "dir" else " @" if entry.kind == "symlink" else ""
+    return "  " * min(depth, 8) + one_line(name) + suffix
 
 
 def _entry_row(entry: TmpEntry, name_width: int, with_kind: bool) -> Content:
@@ -81,7 +83,7 @@ class TmpView(VerticalScroll):
         self._snapshot: Optional[DebuggerSnapshot] = None
         self._body = WidthLines(self._rows)
 
-    def compose(self):  # type: ignore[override]
+    def compose(self) -> ComposeResult:
         yield self._body
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
@@ -95,7 +97,7 @@ class TmpView(VerticalScroll):
         snapshot = self._snapshot
         rows: list[Content] = []
         if snapshot is not None and snapshot.sandbox_note:
-            rows.append(Content.assemble(("note: ", "bold $warning"), (snapshot.sandbox_note, "$warning")))
+            rows.append(Content.assemble(("note: ", "bold $warning"), (one_line(snapshot.sandbox_note), "$warning")))
         tmp = snapshot.tmp if snapshot is not None else None
         if tmp is None:
             rows.append(Content.styled("/tmp is listed after each phase, once the environment exists.", "dim italic"))
@@ -116,6 +118,6 @@ class TmpView(VerticalScroll):
                                        "$warning italic"))
         if tmp.removed:
             rows.append(Content.styled(f"removed since the previous listing ({len(tmp.removed)}):", "bold $error"))
-            rows += [Content.assemble("  ", (path, "strike $error"), (f"  removed by {phase_name(tmp.by)}", "dim"))
-                     for path in tmp.removed]
+            by = f"  removed by {phase_name(tmp.by)}"
+            rows += [Content.assemble("  ", (one_line(path), "strike $error"), (by, "dim")) for path in tmp.removed]
         return rows
