@@ -45,6 +45,24 @@ from lambdatui.ui.widgets import (
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
+# The footer's labels are short so every key fits in 100 columns; the palette spells them out.
+PALETTE_TITLES = {
+    "step": "Step",
+    "continue": "Continue",
+    "invoke": "Invoke",
+    "edit_event": "Edit event",
+    "breakpoints": "Breakpoints",
+    "crash": "Crash…",
+    "force_timeout": "Force the current deadline (timeout)",
+    "freeze": "Freeze / thaw…",
+    "raise_in_handler": "Raise in the handler…",
+    "new_environment": "New environment",
+    "shutdown": "Shut down",
+    "cycle_log_filter": "Cycle the log filter",
+    "help": "Help",
+}
+
+
 def _binding(key: str, action: str, description: str, tooltip: str, *, show: bool = True, **kw: object) -> Binding:
     return Binding(key, action, description, show=show, tooltip=tooltip, id=action, **kw)  # type: ignore[arg-type]
 
@@ -58,16 +76,16 @@ class LambdaTuiApp(App[int]):
 
     BINDINGS = [
         _binding("n", "step", "Step", "Release the held boundary and hold at the next one"),
-        _binding("c", "continue", "Continue", "Run until the environment waits for an invoke"),
+        _binding("c", "continue", "Cont", "Run until the environment waits for an invoke"),
         _binding("i", "invoke", "Invoke", "Send the current event"),
         _binding("e", "edit_event", "Event", "Edit the event"),
-        _binding("b", "breakpoints", "Breaks", "Choose the boundaries to hold at"),
+        _binding("b", "breakpoints", "Break", "Choose the boundaries to hold at"),
         _binding("x", "crash", "Crash", "Crash the runtime or an extension"),
         _binding("t", "force_timeout", "Timeout", "The current phase's deadline elapses now"),
         _binding("f", "freeze", "Freeze", "Freeze or thaw one participant"),
         _binding("r", "raise_in_handler", "Raise", "The handler raises on its next entry"),
-        _binding("N", "new_environment", "New env", "The next invoke cold-starts a fresh environment"),
-        _binding("s", "shutdown", "Shutdown", "SHUTDOWN (spindown) the environment"),
+        _binding("N", "new_environment", "New", "The next invoke cold-starts a fresh environment"),
+        _binding("s", "shutdown", "Shut", "SHUTDOWN (spindown) the environment"),
         _binding("l", "cycle_log_filter", "Logs", "Cycle the log filter", show=False),
         _binding("question_mark", "help", "Help", "Every key and what it does"),
         _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
@@ -112,7 +130,7 @@ class LambdaTuiApp(App[int]):
             yield ResultView(id="result")
         yield LogView(id="logs")
         yield ExplainBar(id="explain")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # every key fits in 100 columns
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(PHASE_VARIABLE_DEFAULTS)
@@ -283,7 +301,7 @@ class LambdaTuiApp(App[int]):
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and binding.id and binding.action != "quit":
-                yield SystemCommand(binding.description, binding.tooltip,
+                yield SystemCommand(PALETTE_TITLES.get(binding.action, binding.description), binding.tooltip,
                                     lambda action=binding.action: self.run_action(action))
         for target, label in self._targets():
             yield SystemCommand(f"Crash {target}", f"SIGKILL {label}",

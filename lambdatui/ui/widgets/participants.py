@@ -54,7 +54,9 @@ def participant_cells(view: ParticipantView, env: EnvironmentSnapshot) -> dict[s
         parked = f"yes{waited}"
     else:
         parked = "no"
-    if not view.alive:
+    if not view.alive and view.state in ("NotStarted", "NotLaunched"):
+        process = "not started"
+    elif not view.alive:
         process = "exited"
     elif view.key in getattr(env, "user_frozen", frozenset()):
         process = "stopped"  # SIGSTOP injected by the user: it hangs until thawed
@@ -160,6 +162,7 @@ class ParticipantsTable(DataTable):
             "events": "dim",
             "process": {
                 "exited": theme_color(self, "phase-error"),
+                "not started": theme_color(self, "phase-frozen"),
                 "stopped": theme_color(self, "phase-error"),
                 "frozen": theme_color(self, "phase-frozen"),
             }.get(plain["process"], theme_color(self, "success")),
