@@ -72,7 +72,7 @@ async def open_environment(
     """
     async with trio.open_nursery() as nursery:
         host = EnvironmentHost(config, new_state_dir(), inspect=inspect)
-        session = DebugSession(host)
+        session = DebugSession(host, track=inspect)
         runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0)
         await nursery.start(host.run, runtime_api)
         invoke_api = None

@@ -12,6 +12,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from lambdatui.api.extension_routes import extension_blueprint
+from lambdatui.api.fast_path import ASGIApp, fast_runtime_api
 from lambdatui.api.invoke_routes import invoke_blueprint
 from lambdatui.api.private_routes import private_blueprint
 from lambdatui.api.rendering import error
@@ -40,13 +41,13 @@ def _base_app(name: str) -> QuartTrio:
     return app
 
 
-def create_runtime_app(host: EnvironmentHost) -> QuartTrio:
+def create_runtime_app(host: EnvironmentHost) -> ASGIApp:
     """What processes inside the environment see at AWS_LAMBDA_RUNTIME_API."""
     app = _base_app("lambdatui-runtime-api")
     app.register_blueprint(runtime_blueprint(host))
     app.register_blueprint(extension_blueprint(host))
     app.register_blueprint(private_blueprint(host))
-    return app
+    return fast_runtime_api(host, app)
 
 
 def create_invoke_app(host: EnvironmentHost) -> QuartTrio:
@@ -57,7 +58,7 @@ def create_invoke_app(host: EnvironmentHost) -> QuartTrio:
 
 
 async def serve_app(
-    app: QuartTrio, host: str, port: int, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    app: ASGIApp, host: str, port: int, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Serve until cancelled; reports the bound `host:port` once listening (port 0 picks a free one)."""
     config = Config()

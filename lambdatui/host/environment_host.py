@@ -80,13 +80,14 @@ class EnvironmentHost:
         self._processes: dict[str, tuple[int, ProcessHandle]] = {}
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False
-        self._listeners: list[FactListener] = []
+        self._listeners: tuple[FactListener, ...] = ()
         self._log_request_id: Optional[str] = None
         self._runtime_peak_mb: Optional[int] = None  # last VmHWM seen: a crashed runtime has no /proc left
         self._stream = log_stream_name()
         self.tail = LogTail()
         self.state_changed = trio.Event()
-        self.changed = trio.Event()  # set on every fact: what `settled()` waits on
+        self._changed = trio.Event()  # set on a fact while someone waits in wait_changed()
+        self._change_waiters = 0
         self._signals_after_stacks: Optional[list[int]] = None  # held back until a timed-out runtime's stacks are dumped
         self._last_globals: Optional[f.GlobalsReported] = None
         self._last_tmp: Optional[f.TmpChanged] = None
@@ -123,6 +124,14 @@ class EnvironmentHost:
         while self.env.state not in states:
             await self.state_changed.wait()
 
+    async def wait_changed(self) -> None:
+        """Until the next fact."""
+        self._change_waiters += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._change_waiters -= 1
+
     def snapshot(self) -> EnvironmentSnapshot:
         return self.env.snapshot(trio.current_time())
 
@@ -132,8 +141,14 @@ class EnvironmentHost:
         self._nursery.start_soon(fn, *args)
 
     def subscribe(self, listener: FactListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        # A tuple, replaced on change: publishing iterates it on every fact, and a listener may unsubscribe
+        # while being called.
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            self._listeners = tuple(l for l in self._listeners if l is not listener)
+
+        return unsubscribe
 
     # ------------------------------------------------------------------ inputs
 
@@ -313,33 +328,38 @@ class EnvironmentHost:
         return entry[1]
 
     def _publish(self, fact: f.Fact) -> None:
-        if isinstance(fact, f.LogLine) and fact.source == f.PLATFORM and fact.text.startswith("END RequestId"):
-            self._drain_output()  # the function's own lines come before END, as in CloudWatch
-        if (isinstance(fact, f.PhaseEnded) and fact.phase == "init") or (
-            isinstance(fact, f.ParticipantChanged) and fact.participant == fx.RUNTIME and fact.state == "InitError"
-        ):
-            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
-        if isinstance(fact, f.InvokeReported):
+        kind = type(fact)  # one dispatch: this runs ~20 times an invoke
+        if kind is f.LogLine:
+            line: f.LogLine = fact  # type: ignore[assignment]
+            if line.source == f.PLATFORM:
+                if line.text.startswith("END RequestId"):
+                    self._drain_output()  # the function's own lines come before END, as in CloudWatch
+                elif line.request_id and line.text.startswith("START "):
+                    self._log_request_id = line.request_id
+            self.tail.add(line.request_id or self._log_request_id, line)
+        elif kind is f.InvokeReported:
             self._sample_runtime_memory()
-            fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)
-        if isinstance(fact, f.StateChanged):
+            fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)  # type: ignore[type-var]
+        elif kind is f.StateChanged:
             self.state_changed.set()
             self.state_changed = trio.Event()
-        if isinstance(fact, f.LogLine):
-            if fact.source == f.PLATFORM and fact.request_id and fact.text.startswith("START "):
-                self._log_request_id = fact.request_id
-            self.tail.add(fact.request_id or self._log_request_id, fact)
-        for listener in list(self._listeners):
+        elif (kind is f.PhaseEnded and fact.phase == "init") or (  # type: ignore[union-attr]
+            kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
+        ):
+            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
+        for listener in self._listeners:
             listener(fact)
-        self.changed.set()
-        self.changed = trio.Event()
-        if isinstance(fact, f.InvokeReported):
-            self._publish(f.LogLine(f.PLATFORM, platform_lines.report(fact), fact.request_id))
+        if self._change_waiters:  # a fresh Event per fact would cost on every invoke, waited on or not
+            self._changed.set()
+            self._changed = trio.Event()
+        if kind is f.InvokeReported:
+            report: f.InvokeReported = fact  # type: ignore[assignment]
+            self._publish(f.LogLine(f.PLATFORM, platform_lines.report(report), report.request_id))
             self._log_request_id = None
             if self.inspect:
-                self._list_tmp(fact.request_id)
-        elif self.inspect and isinstance(fact, f.PhaseEnded) and fact.phase in ("init", "reset"):
-            self._list_tmp(fact.phase)
+                self._list_tmp(report.request_id)
+        elif self.inspect and kind is f.PhaseEnded and fact.phase in ("init", "reset"):  # type: ignore[union-attr]
+            self._list_tmp(fact.phase)  # type: ignore[union-attr]
 
     def _sample_runtime_memory(self) -> None:
         runtime = self._handle(fx.RUNTIME)
