@@ -1,10 +1,11 @@
-"""The two Runtime API calls every warm invoke makes, served as plain ASGI in front of quart.
+"""The three requests of every warm invoke, served as plain ASGI in front of quart.
 
-`GET /invocation/next` and `POST /invocation/{id}/response` are on every invoke's critical path; quart's
-request and response objects cost ~0.2 ms each there (measured: quart-trio 1.75 ms vs bare ASGI 1.21 ms for
-a whole invoke cycle on loopback). Both calls turn into exactly the same core inputs as the quart routes in
-`runtime_routes.py` (which still serve everything else, and these two paths under any other method or
-header); validation that needs more than this stays there.
+A plain invoke (`POST .../invocations` without invocation-type, log-type or client-context headers), the
+runtime's `GET /invocation/next` and its `POST /invocation/{id}/response` are on every invoke's critical
+path; quart's request and response objects cost ~0.2 ms each there (measured: quart-trio 1.75 ms vs bare
+ASGI 1.21 ms for a whole invoke cycle on loopback). They turn into exactly the same core inputs as the
+quart routes (which serve everything else, and these paths with any other method or header), and share
+their checks: `invoke_routes.checked_payload` and `result_headers`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from typing import Any, Awaitable, Callable
 
 from lambdatui.api import headers as h
+from lambdatui.api.invoke_routes import InvokeRefused, checked_payload, result_headers
 from lambdatui.core import inputs as ins
 from lambdatui.core.effects import Reply
 from lambdatui.host.environment_host import EnvironmentHost
@@ -24,17 +26,69 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 NEXT_PATH = "/2018-06-01/runtime/invocation/next"
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
+_INVOKE_OPTIONS = {name.lower().encode() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT)}
+_TRACE = h.TRACE_ID.lower().encode()
 _RESPONSE_PATH = re.compile(r"^/2018-06-01/runtime/invocation/([^/]+)/response$")
 _MODE_HEADER = h.RESPONSE_MODE.lower().encode()
 
 
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the body; the rest is read and dropped. (b"", True) also when the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            return (b"", True) if size > limit else (b"".join(chunks), False)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw = [(name.lower().encode(), value.encode("latin-1")) for name, value in headers]
+    if not any(name == b"content-type" for name, _ in raw):
+        raw.append((b"content-type", b"application/json"))
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _send_reply(send: Send, reply: Reply) -> None:
-    headers = [(name.lower().encode(), value.encode("latin-1")) for name, value in reply.headers]
-    if not any(name == b"content-type" for name, _ in headers):
-        headers.append((b"content-type", b"application/json"))
-    headers.append((b"content-length", str(len(reply.body)).encode()))
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body})
+    await _send(send, reply.status, list(reply.headers), reply.body)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def fast_invoke_api(host: EnvironmentHost, app: ASGIApp) -> ASGIApp:
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] == "POST" and _INVOKE_PATH.match(scope["path"])
+                and not any(name in _INVOKE_OPTIONS for name, _ in scope["headers"])):
+            await _invoke(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    async def _invoke(scope: Scope, receive: Receive, send: Send) -> None:
+        limit = et.MAX_SYNC_PAYLOAD_BYTES
+        body, too_large = await _read_body(receive, limit)
+        try:
+            payload = checked_payload(body, too_large, limit, "RequestResponse")
+        except InvokeRefused as refused:
+            await _send(send, *refused.parts())
+            return
+        result, tail = await host.invoke(payload, trace_id=_header(scope, _TRACE))
+        await _send(send, 200, result_headers(result, tail), result.payload)
+
+    return serve
 
 
 def fast_runtime_api(host: EnvironmentHost, app: ASGIApp) -> ASGIApp:
@@ -56,23 +110,8 @@ def fast_runtime_api(host: EnvironmentHost, app: ASGIApp) -> ASGIApp:
         await _send_reply(send, await host.request(ins.RuntimeNext))
 
     async def _response(request_id: str, scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            size += len(message.get("body", b""))
-            if size <= et.MAX_RESPONSE_BYTES:
-                chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        too_large = size > et.MAX_RESPONSE_BYTES
-        content_type = "application/json"
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-        body = b"" if too_large else b"".join(chunks)
+        body, too_large = await _read_body(receive, et.MAX_RESPONSE_BYTES)
+        content_type = _header(scope, b"content-type") or "application/json"
         reply = await host.request(
             lambda token: ins.RuntimeResponse(token, request_id, body, content_type, too_large)
         )

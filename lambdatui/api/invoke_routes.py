@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Optional
 
 from quart import Blueprint, Response, request
 
@@ -12,17 +13,53 @@ from lambdatui.api import headers as h
 from lambdatui.api.rendering import read_body
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
+from lambdatui.model.facts import InvocationResult
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 MAX_CLIENT_CONTEXT_BYTES = 3583
 
 
+class InvokeRefused(Exception):
+    """An Invoke API request Lambda itself would refuse, before anything runs."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+    def parts(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType."""
+        body = json.dumps({"Type": "User", "message": self.message}).encode()
+        return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type)], body
+
+
 def api_error(status: int, error_type: str, message: str) -> Response:
-    """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType."""
-    body = json.dumps({"Type": "User", "message": message})
-    response = Response(body, status=status, content_type="application/json")
-    response.headers[h.AMZN_ERROR_TYPE] = error_type
-    return response
+    status, headers, body = InvokeRefused(status, error_type, message).parts()
+    return Response(body, status=status, headers=dict(headers))
+
+
+def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type: str) -> bytes:
+    """The event as the runtime gets it: JSON, as Lambda requires; an empty body is `{}`."""
+    if too_large:
+        raise InvokeRefused(413, "RequestTooLargeException",
+                            f"Request must be smaller than {limit} bytes for the {invocation_type} invocation type")
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise InvokeRefused(400, "InvalidRequestContentException",
+                            f"Could not parse request body into json: {exc}") from None
+    return payload
+
+
+def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[str, str]]:
+    headers = [("Content-Type", result.content_type), (h.AMZN_REQUEST_ID, result.request_id),
+               (h.EXECUTED_VERSION, "$LATEST")]
+    if result.function_error:
+        headers.append((h.FUNCTION_ERROR, "Unhandled"))
+    if tail is not None:
+        headers.append((h.LOG_RESULT, tail))
+    return headers
 
 
 def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
@@ -36,15 +73,10 @@ def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
                              f"Invalid X-Amz-Invocation-Type {invocation_type!r}: expected one of {', '.join(INVOCATION_TYPES)}")
         limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else et.MAX_SYNC_PAYLOAD_BYTES
         payload, too_large = await read_body(limit)
-        if too_large:
-            return api_error(413, "RequestTooLargeException",
-                             f"Request must be smaller than {limit} bytes for the {invocation_type} invocation type")
-        if not payload.strip():
-            payload = b"{}"
         try:
-            json.loads(payload)
-        except ValueError as exc:
-            return api_error(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+            payload = checked_payload(payload, too_large, limit, invocation_type)
+        except InvokeRefused as refused:
+            return api_error(refused.status, refused.error_type, refused.message)
 
         client_context = None
         encoded = request.headers.get(h.CLIENT_CONTEXT)
@@ -74,13 +106,6 @@ def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
             response = Response(b"", status=202)
             response.headers[h.AMZN_REQUEST_ID] = result.request_id
             return response
-        response = Response(result.payload, status=200, content_type=result.content_type)
-        response.headers[h.AMZN_REQUEST_ID] = result.request_id
-        response.headers[h.EXECUTED_VERSION] = "$LATEST"
-        if result.function_error:
-            response.headers[h.FUNCTION_ERROR] = "Unhandled"
-        if tail is not None:
-            response.headers[h.LOG_RESULT] = tail
-        return response
+        return Response(result.payload, status=200, headers=dict(result_headers(result, tail)))
 
     return api

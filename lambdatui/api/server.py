@@ -12,7 +12,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from lambdatui.api.extension_routes import extension_blueprint
-from lambdatui.api.fast_path import ASGIApp, fast_runtime_api
+from lambdatui.api.fast_path import ASGIApp, fast_invoke_api, fast_runtime_api
 from lambdatui.api.invoke_routes import invoke_blueprint
 from lambdatui.api.private_routes import private_blueprint
 from lambdatui.api.rendering import error
@@ -50,11 +50,11 @@ def create_runtime_app(host: EnvironmentHost) -> ASGIApp:
     return fast_runtime_api(host, app)
 
 
-def create_invoke_app(host: EnvironmentHost) -> QuartTrio:
+def create_invoke_app(host: EnvironmentHost) -> ASGIApp:
     """What callers outside see: Lambda's Invoke API."""
     app = _base_app("lambdatui-invoke-api")
     app.register_blueprint(invoke_blueprint(host))
-    return app
+    return fast_invoke_api(host, app)
 
 
 async def serve_app(
