@@ -328,6 +328,7 @@ class Environment:
 
     def _on_BreakpointsSet(self, event: BreakpointsSet) -> None:
         self.breakpoints = frozenset(event.boundaries)
+        self._emit(f.BreakpointsChanged(self.breakpoints))
 
     def _on_StepRequested(self, event: StepRequested) -> None:
         if self.hold is not None:
@@ -353,7 +354,9 @@ class Environment:
         if self.state is EnvState.SHUT_DOWN:
             return
         # lambdatui is ending: no boundary may hold the way out.
-        self.breakpoints = frozenset()
+        if self.breakpoints:
+            self.breakpoints = frozenset()
+            self._emit(f.BreakpointsChanged(self.breakpoints))
         self.stepping = False
         was_held = self.hold is not None
         self._abandon_hold()

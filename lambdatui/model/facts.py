@@ -56,6 +56,11 @@ class BoundaryReached:
 
 
 @dataclass(frozen=True)
+class BreakpointsChanged:
+    boundaries: frozenset[Boundary]
+
+
+@dataclass(frozen=True)
 class HoldReleased:
     boundary: Boundary
 
@@ -218,6 +223,7 @@ Fact = Union[
     PhaseStarted,
     PhaseEnded,
     BoundaryReached,
+    BreakpointsChanged,
     HoldReleased,
     EnvironmentFrozen,
     EnvironmentThawed,

@@ -6,6 +6,7 @@ It never decides lifecycle behaviour and never imports trio: everything it does 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -141,12 +142,13 @@ class LambdaTuiApp(App[int]):
         self.theme = self._theme_name
         self.query_one(EventPanel).set_event(self.event_text, self.event_source)
         loop = asyncio.get_running_loop()
-        # Closing the terminal (SIGHUP) or `kill` (SIGTERM) must still restore the terminal and stop every process.
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(signum, lambda: self.call_later(self.action_quit))
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
-                pass
+        # `kill` (SIGTERM) must still restore the terminal and stop every process; closing the terminal
+        # (SIGHUP) must stop every process too, though there is no terminal left to restore.
+        try:
+            loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
+            loop.add_signal_handler(signal.SIGHUP, lambda: self.call_later(self.hang_up))
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
+            pass
         self.backend = self._make_backend(self._controller_ready, self._snapshot_arrived, self._backend_failed)
         self.backend.start(loop)
 
@@ -315,13 +317,7 @@ class LambdaTuiApp(App[int]):
 
     # ------------------------------------------------------------------ leaving
 
-    @work(exclusive=True, group="quit")
-    async def action_quit(self) -> None:
-        if self._quitting:
-            self.exit(0)  # a second quit while shutting down: go now (the watchdog still reaps every process)
-            return
-        self._quitting = True
-        self.notify("Shutting down: SHUTDOWN to extensions, then every process ends…", timeout=QUIT_TIMEOUT_S)
+    async def _stop_backend(self) -> None:
         if self.backend is not None:
             self.backend.stop()
             try:
@@ -330,4 +326,23 @@ class LambdaTuiApp(App[int]):
                 pass
         if self._on_exit_hook is not None:
             self._on_exit_hook()
+
+    @work(exclusive=True, group="quit")
+    async def hang_up(self) -> None:
+        """The terminal is gone: shut the environment down, then leave without drawing anything.
+
+        Textual's own exit restores the terminal, and writing to a vanished tty blocks its writer thread forever.
+        """
+        self._quitting = True
+        await self._stop_backend()
+        os._exit(0)
+
+    @work(exclusive=True, group="quit")
+    async def action_quit(self) -> None:
+        if self._quitting:
+            self.exit(0)  # a second quit while shutting down: go now (the watchdog still reaps every process)
+            return
+        self._quitting = True
+        self.notify("Shutting down: SHUTDOWN to extensions, then every process ends…", timeout=QUIT_TIMEOUT_S)
+        await self._stop_backend()
         self.exit(0)

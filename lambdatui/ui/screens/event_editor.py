@@ -23,7 +23,7 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
 
     BINDINGS = [
         Binding("ctrl+s", "apply", "Apply", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("escape", "cancel", "Cancel", priority=True),  # the code editor would take escape for focus
     ]
 
     def __init__(self, text: str, source: str, choices: list[tuple[str, str]]) -> None:
@@ -32,6 +32,7 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
         self.text = text
         self.source = source
         self.choices = choices
+        self._loaded = text  # what the editor holds unedited: a sample keeps its name until the user types
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -48,13 +49,15 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
 
     @on(TextArea.Changed, "#editor")
     def revalidate(self, event: TextArea.Changed) -> None:
-        self.source = "edited"
+        if event.text_area.text != self._loaded:
+            self.source = "edited"
         self._validate(event.text_area.text)
 
     @on(OptionList.OptionSelected, "#samples")
     def use_sample(self, event: OptionList.OptionSelected) -> None:
         label, text = self.choices[int(event.option.id or 0)]
         editor = self.query_one("#editor", TextArea)
+        self._loaded = text
         editor.load_text(text)
         self.source = label
         self._validate(text)

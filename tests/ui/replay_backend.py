@@ -1,0 +1,99 @@
+"""A `Backend` that replays a recorded session (tests/ui/sessions/<state>.json) into the real app.
+
+No trio, no processes, no clock: the app gets a controller whose `snapshot()` is the recorded one and
+whose `submit` only records the commands, then one update with the snapshot and the session's log
+lines, exactly as `HostGuest` hands them over. The snapshot tests draw the same image on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SESSIONS = HERE / "sessions"
+if str(SESSIONS) not in sys.path:
+    sys.path.insert(0, str(SESSIONS))
+
+from codec import from_json_value  # noqa: E402
+from lambdatui import controller as c  # noqa: E402
+from lambdatui.model.debug_snapshot import DebuggerSnapshot  # noqa: E402
+from lambdatui.model.facts import LogLine  # noqa: E402
+from lambdatui.ui.backend import BackendFactory, OnError, OnReady, OnUpdate  # noqa: E402
+
+REPO_TOKEN = "$REPO"  # what the recorder wrote for the checkout (see sessions/record_sessions.py)
+
+
+@dataclass(frozen=True)
+class RecordedSession:
+    name: str
+    snapshot: DebuggerSnapshot
+    logs: tuple[LogLine, ...]
+
+
+def load_session(name: str) -> RecordedSession:
+    """Read `sessions/<name>.json`, putting this checkout where the recorder wrote `$REPO`."""
+    text = (SESSIONS / f"{name}.json").read_text(encoding="utf-8")
+    text = text.replace(REPO_TOKEN, json.dumps(str(REPO))[1:-1])
+    data = json.loads(text)
+    return RecordedSession(name, from_json_value(DebuggerSnapshot, data["snapshot"]),
+                           from_json_value(tuple[LogLine, ...], data["logs"]))
+
+
+class ReplayController:
+    """`lambdatui.controller.Controller` over a fixed snapshot; commands are kept for the test to read."""
+
+    def __init__(self, snapshot: DebuggerSnapshot) -> None:
+        self._snapshot = snapshot
+        self.commands: list[c.Command] = []
+        self._listeners: list[c.FactListener] = []
+
+    def submit(self, command: c.Command) -> None:
+        self.commands.append(command)
+
+    def subscribe(self, listener: c.FactListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def snapshot(self) -> DebuggerSnapshot:
+        return self._snapshot
+
+
+class ReplayBackend:
+    """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
+
+    def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> None:
+        self.session = session
+        self._on_ready = on_ready
+        self._on_update = on_update
+        self._on_error = on_error
+        self.controller: Optional[ReplayController] = None
+        self.stopped = False
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.controller = ReplayController(self.session.snapshot)
+        self._on_ready(self.controller, None)
+        self._on_update(self.session.snapshot, list(self.session.logs))
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    async def wait_stopped(self) -> None:
+        return None
+
+
+def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None) -> BackendFactory:
+    """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect."""
+
+    def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
+        backend = ReplayBackend(session, on_ready, on_update, on_error)
+        if made is not None:
+            made.append(backend)
+        return backend
+
+    return make

@@ -1,0 +1,251 @@
+"""The installed `lambdatui` command in a real terminal: a tmux pane, keys sent to it, its screen read back.
+
+Each test runs its own tmux server (a private socket, `-L`), so it never touches anyone's sessions and
+is torn down whole. Nothing sleeps to synchronise: the screen (`capture-pane -p`) and the pane's state
+(`#{pane_dead}`, `#{alternate_on}`) are polled until they show what is expected, within a deadline.
+Textual draws on stderr, so the command's stderr is never redirected (design.md, tmux).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+REPO = Path(__file__).resolve().parents[2]
+HANDLER = "sample_functions/counter/handler.py"
+WIDTH, HEIGHT = 140, 45
+START_S = 20.0  # interpreter start, imports, the cold start held at its first boundary
+WAIT_S = 10.0
+POLL_S = 0.05
+
+TMUX = shutil.which("tmux")
+LAMBDATUI = shutil.which("lambdatui")
+if TMUX is None:
+    pytest.skip("tmux is not installed", allow_module_level=True)
+if LAMBDATUI is None:
+    pytest.skip("the lambdatui command is not installed", allow_module_level=True)
+
+# The server (and so the pane) gets os.environ explicitly. Left to inherit, it would get the process's C-level
+# environment, where readline (imported under pytest) has set COLUMNS=80 and LINES=24: Textual, through
+# shutil.get_terminal_size, would then draw 80x24 in the 140x45 pane.
+TMUX_ENV = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES", "TMUX")}
+
+
+# ---------------------------------------------------------------------- /proc
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def descendants(pid: int) -> set[int]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                tree.setdefault(int(_stat_fields(int(entry))[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running or stopped; a zombie counts as gone."""
+    try:
+        return _stat_fields(pid)[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def wait_all_gone(pids: set[int], timeout: float = WAIT_S) -> list[str]:
+    """The processes of `pids` still alive after `timeout` seconds (described), or []."""
+    deadline = time.monotonic() + timeout
+    while (left := sorted(p for p in pids if alive(p))) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    return [f"{pid} {command_line(pid)}" for pid in left]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ---------------------------------------------------------------------- one tmux server per test
+
+
+@dataclass
+class Pane:
+    socket_name: str
+    session: str
+    started: set[int] = field(default_factory=set)  # every process seen under the pane, for the final check
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run([TMUX, "-L", self.socket_name, *args], capture_output=True, text=True, timeout=10,
+                              check=False, env=TMUX_ENV)
+        if check and done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def show(self, fmt: str) -> str:
+        return self.tmux("display-message", "-p", "-t", self.session, fmt).strip()
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.session)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, text: str, timeout: float = WAIT_S) -> str:
+        """Poll the screen until it shows `text`; the screen then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen never showed {text!r} within {timeout} s; it shows:\n{screen}")
+            time.sleep(POLL_S)
+
+    def wait_dead(self, timeout: float = WAIT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while self.show("#{pane_dead}") != "1":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the pane still runs {timeout} s later; it shows:\n{self.screen()}")
+            time.sleep(POLL_S)
+
+    def pane_pid(self) -> int:
+        return int(self.show("#{pane_pid}"))
+
+    def lambdatui_pid(self) -> int:
+        """The lambdatui process: the pane's own process, or (if a shell runs it) its child."""
+        pid = self.pane_pid()
+        for candidate in [pid, *sorted(descendants(pid))]:
+            if "lambdatui" in command_line(candidate) and "watchdog" not in command_line(candidate):
+                return candidate
+        raise AssertionError(f"no lambdatui process under pane pid {pid}")
+
+    def collect(self) -> set[int]:
+        pid = self.pane_pid()
+        self.started |= {pid, *descendants(pid)}
+        return self.started
+
+
+@pytest.fixture
+def pane() -> Iterator[Pane]:
+    tag = f"lambdatui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    pane = Pane(socket_name=tag, session=tag)
+    try:
+        yield pane
+    finally:
+        leftovers = {p for p in pane.started if alive(p)}
+        pane.tmux("kill-server", check=False)
+        for pid in leftovers:  # only after a failure: never leave a test's processes behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def open_debugger(pane: Pane, *options: str) -> None:
+    """`lambdatui sample_functions/counter/handler.py OPTIONS` in a new 140x45 pane that stays after it exits."""
+    command = " ".join(shlex.quote(part) for part in (LAMBDATUI, HANDLER, *options))
+    pane.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", pane.session, "-c", str(REPO),
+              command, ";", "set-option", "-t", pane.session, "remain-on-exit", "on")
+    pane.wait_for("HELD at init.extensions", timeout=START_S)
+    pane.collect()
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_keys_drive_the_debugger_and_q_leaves_no_process(pane: Pane) -> None:
+    open_debugger(pane)
+    assert pane.show("#{alternate_on}") == "1"
+    pane.keys("n")
+    pane.wait_for("HELD at init.runtime")
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    pane.keys("i")
+    screen = pane.wait_for('"invocations": 1')
+    assert "1 invoke" in screen and '"cold": true' in screen
+    started = pane.collect()
+    assert any("bootstrap" in command_line(pid) for pid in started), "no runtime process seen"
+    pane.keys("q")
+    pane.wait_dead()
+    left = wait_all_gone(started)
+    assert not left, "left running after q: " + "; ".join(left)
+
+
+def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane) -> None:
+    open_debugger(pane)
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    started = pane.collect()
+    os.kill(pane.lambdatui_pid(), signal.SIGTERM)
+    pane.wait_dead()
+    assert pane.show("#{alternate_on}") == "0", "the terminal was left in the alternate screen"
+    screen = pane.screen()
+    assert "HELD at" not in screen and "idle: frozen" not in screen and "q Quit" not in screen, screen
+    left = wait_all_gone(started)
+    assert not left, "left running after SIGTERM: " + "; ".join(left)
+
+
+def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
+    port = free_port()
+    open_debugger(pane, "--port", str(port))
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    response = httpx.post(url, json={"from": "httpx"}, timeout=WAIT_S)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"invocations": 1, "tmp_lines": 1, "cold": True}
+    screen = pane.wait_for('"invocations": 1')
+    assert "1 invoke" in screen and "response  request" in screen
+    started = pane.collect()
+    pane.keys("q")
+    pane.wait_dead()
+    left = wait_all_gone(started)
+    assert not left, "left running after q: " + "; ".join(left)
+
+
+def test_closing_the_terminal_ends_lambdatui(pane: Pane) -> None:
+    open_debugger(pane)
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    started = pane.collect()
+    lambdatui = pane.lambdatui_pid()
+    pane.tmux("kill-server")  # the terminal goes away: SIGHUP to the pane's process
+    left = wait_all_gone(started, timeout=5)
+    assert not left, "left running after the terminal closed: " + "; ".join(left)
+    assert not alive(lambdatui)
