@@ -14,7 +14,7 @@ from typing import Optional
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
@@ -66,7 +66,13 @@ class ResultView(VerticalScroll):
     ResultView > Static {
         height: auto;
     }
-    ResultView > #result-title, ResultView > #result-report {
+    ResultView > #result-head {
+        dock: top;  /* what happened stays in view while the stack and source scroll to the hung line */
+        height: auto;
+        background: $surface;
+    }
+    ResultView #result-title, ResultView #result-report {
+        height: auto;
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
@@ -74,7 +80,7 @@ class ResultView(VerticalScroll):
         margin-top: 1;
         text-style: bold;
     }
-    ResultView > #result-title.-error {
+    ResultView #result-title.-error {
         color: $text-error;
     }
     """
@@ -90,8 +96,9 @@ class ResultView(VerticalScroll):
         self._ready = False  # children exist (is_mounted turns True only after on_mount)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="result-title")
-        yield Static(id="result-report")
+        with Vertical(id="result-head"):
+            yield Static(id="result-title")
+            yield Static(id="result-report")
         yield Static(id="result-payload")
         yield Static("Stack at the timeout", id="stack-title", classes="-section")
         yield Static(id="stack")
