@@ -5,23 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.host.bridge import BridgedController, HostGuest
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.backend import OnError, OnReady, OnUpdate
+from lambdatui.ui.themes import DEFAULT_THEME
 
 
-def run_tui(
+def build_debugger(
     config: FunctionConfig,
     *,
-    theme: str,
+    theme: str = DEFAULT_THEME,
     invoke_host: str = "127.0.0.1",
     invoke_port: Optional[int] = None,
     record: Optional[Path] = None,
     handler_given: bool = False,
     event: Optional[bytes] = None,
-) -> int:
+) -> LambdaTuiApp:
+    """The debugger app with its trio host as a guest; with `record`, the session is written there on exit."""
     recorder = None
     if record is not None:
         from lambdatui.scenario.record import Recorder
@@ -40,16 +41,16 @@ def run_tui(
         if recorder is not None and record is not None:
             record.write_text(recorder.to_toml())
 
-    def record_command(command: c.Command) -> None:
-        if recorder is not None:
-            recorder.command(command)
-
     app = LambdaTuiApp(make_backend, code_dir=config.code_dir, theme=theme,
-                       record=record_command if recorder is not None else None, on_exit=write_recording)
+                       record=recorder.command if recorder is not None else None, on_exit=write_recording)
     if event is not None:
         app.event_text = event.decode()
         app.event_source = "--event"
-    result = app.run()
+    return app
+
+
+def run_tui(config: FunctionConfig, *, record: Optional[Path] = None, **options: object) -> int:
+    result = build_debugger(config, record=record, **options).run()  # type: ignore[arg-type]
     if record is not None:
         print(f"lambdatui: recorded the session to {record} (replay it with 'lambdatui replay')")
     return result or 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
+import subprocess
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,18 +27,16 @@ from textual.widgets import Input, Label, OptionList, SelectionList, TextArea
 
 from _host import screen_text
 from lambdatui.config import resolve_function
-from lambdatui.host.bridge import BridgedController, HostGuest
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.tui import build_debugger
 from lambdatui.ui.app import LambdaTuiApp
-from lambdatui.ui.backend import OnError, OnReady, OnUpdate
 from lambdatui.ui.event_templates import TEMPLATES
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen
 from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen
 from lambdatui.ui.screens.raise_dialog import RaiseScreen
-from lambdatui.ui.themes import DEFAULT_THEME
 from lambdatui.ui.widgets import EventPanel, LogView
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -53,18 +53,10 @@ Condition = Callable[[DebuggerSnapshot], bool]
 # ---------------------------------------------------------------------- the app, as `lambdatui PATH` builds it
 
 
-def debugger(sample: str, *, timeout_s: int = 3) -> LambdaTuiApp:
-    """`lambdatui sample_functions/<sample>/handler.py`, composed as `lambdatui.tui.run_tui` composes it."""
+def debugger(sample: str, *, timeout_s: int = 3, record: Optional[Path] = None) -> LambdaTuiApp:
+    """`lambdatui sample_functions/<sample>/handler.py`, composed exactly as `lambdatui PATH` composes it."""
     config = resolve_function(str(SAMPLES / sample / "handler.py"), timeout_s=timeout_s)
-
-    def make_backend(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> HostGuest:
-        def setup(controller: BridgedController) -> None:
-            pass  # run_tui subscribes its --record recorder here; these tests record nothing
-
-        return HostGuest(config, invoke_host="127.0.0.1", invoke_port=None, on_ready=on_ready,
-                         on_update=on_update, on_error=on_error, setup=setup)
-
-    return LambdaTuiApp(make_backend, code_dir=config.code_dir, theme=DEFAULT_THEME)
+    return build_debugger(config, record=record)
 
 
 def describe(snapshot: Optional[DebuggerSnapshot]) -> str:
@@ -142,14 +134,14 @@ async def quit_app(pilot: Pilot, timeout: float = WAIT_S) -> None:
 
 
 @asynccontextmanager
-async def running(sample: str = "counter", *, timeout_s: int = 3) -> AsyncIterator[Pilot]:
+async def running(sample: str = "counter", *, timeout_s: int = 3, record: Optional[Path] = None) -> AsyncIterator[Pilot]:
     """The debugger on `sample`, held at init.extensions as it opens; quit when the test is done.
 
     However the test ends, the app quits through its quit action (the only path that stops the host) and
     the trio guest run is waited for: a guest run left behind would make every later `start_guest_run`
     in this thread fail ("Attempted to call run() from inside a run()").
     """
-    app = debugger(sample, timeout_s=timeout_s)
+    app = debugger(sample, timeout_s=timeout_s, record=record)
     try:
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             try:
@@ -558,6 +550,45 @@ class TestQuit:
         while (left := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
             time.sleep(POLL_S)
         assert not left, "still running after q: " + "; ".join(f"{pid} {command_line(pid)}" for pid in left)
+
+
+    async def test_ctrl_c_quits_like_q(self) -> None:
+        async with running() as pilot:
+            await continued(pilot)
+            started = descendants(os.getpid())
+            await pilot.press("ctrl+c")
+            await until_exited(pilot)
+            assert pilot.app.return_code == 0
+        deadline = time.monotonic() + WAIT_S
+        while (left := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        assert not left, "still running after ctrl+c: " + "; ".join(command_line(pid) for pid in left)
+
+
+class TestRecord:
+    async def test_the_session_replays_to_the_same_outcome(self, tmp_path: Path) -> None:
+        """--record: what the user did (invokes, a crash) becomes a scenario that `lambdatui replay` passes."""
+        scenario = tmp_path / "session.toml"
+        async with running(record=scenario) as pilot:
+            await continued(pilot)
+            await pilot.press("i")
+            await until(pilot, invoked(1), "the first invoke")
+            await pilot.press("i")
+            await until(pilot, invoked(2), "the second invoke")
+            await pilot.press("x")
+            await until_true(pilot, lambda: isinstance(pilot.app.screen, PickTargetScreen), "the crash dialog")
+            await pilot.press("enter")  # the runtime, SIGKILL
+            await until(pilot, lambda s: s.environment.state is EnvState.COLD, "the reset after the crash")
+            await pilot.press("i")
+            await until(pilot, lambda s: invoked(3)(s) and s.environment.state is EnvState.FROZEN, "the cold invoke")
+            await quit_app(pilot)
+        text = scenario.read_text()
+        assert text.count("[[step]]") == 4 and "fault = 'crash'" in text, text
+        replay = subprocess.run(
+            [sys.executable, "-m", "lambdatui", "replay", str(SAMPLES / "counter" / "handler.py"), str(scenario)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
 class TestCommandPalette:
