@@ -1,0 +1,72 @@
+"""What the lifecycle rules share: the environment's configuration, deadline names, and JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from lambdatui.model import error_types as et
+
+INIT_TIMER = "init"
+INVOKE_TIMER = "invoke"
+RUNTIME_STOP_TIMER = "runtime-stop"
+SHUTDOWN_TIMER = "shutdown"
+
+EXTERNAL_SHUTDOWN_BUDGET_MS = 2000
+INTERNAL_SHUTDOWN_BUDGET_MS = 500
+RUNTIME_SHUTDOWN_SHARE_MS = 300
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    function_name: str
+    handler: str
+    timeout_ms: int
+    memory_mb: int
+    extension_names: tuple[str, ...] = ()
+    function_version: str = "$LATEST"
+    region: str = "us-east-1"
+    account_id: str = "012345678912"
+    init_timeout_ms: int = 10_000
+    runtime_version: str = "python:3"
+    uses_init_gate: bool = False  # our bootstrap asks before importing the handler module
+
+    @property
+    def function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+
+    @property
+    def runtime_version_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}::runtime:lambdatui-{self.runtime_version.replace(':', '-')}"
+
+
+def json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    return json_bytes({"errorMessage": message, "errorType": error_type})
+
+
+def body_error_type(body: bytes) -> Optional[str]:
+    try:
+        value = json.loads(body).get("errorType")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def forwarded_error_body(body: bytes, content_type: str, header_type: Optional[str]) -> bytes:
+    """The error the caller sees: the runtime's body as-is, minus X-Ray's errorCause (lambda-spec §1.5)."""
+    if not body.strip():
+        return error_body(header_type or et.RUNTIME_UNKNOWN, "")
+    if content_type.startswith("application/vnd.aws.lambda.error.cause+json"):
+        try:
+            parsed = json.loads(body)
+            parsed.pop("errorCause", None)
+            return json_bytes(parsed)
+        except (ValueError, AttributeError):
+            return body
+    return body

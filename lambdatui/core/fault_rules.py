@@ -1,0 +1,126 @@
+"""Faults the user injects (design.md, Faults): each becomes what Lambda would see, then plays out by the usual rules."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from lambdatui.core.common import (
+    INIT_TIMER,
+    INVOKE_TIMER,
+    RUNTIME_STOP_TIMER,
+    SHUTDOWN_TIMER,
+)
+from lambdatui.core.effects import (
+    RUNTIME,
+    ExitProcess,
+    Freeze,
+    Kill,
+    SignalProcess,
+    Thaw,
+    extension_key,
+)
+from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.inputs import (
+    FaultRequested,
+    TimerFired,
+)
+from lambdatui.core.slots import ExtensionSlot
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
+from lambdatui.model.boundaries import EnvState
+
+
+class FaultRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+
+    def _on_FaultRequested(self, event: FaultRequested) -> None:
+        fault = event.fault
+        if fault.at is not None:
+            self.armed.append(fault)
+            self._emit(f.FaultArmed(flt.describe(fault), fault.at))
+            return
+        self._inject(fault)
+
+    def _participant_key(self, target: str) -> Optional[str]:
+        if target == flt.RUNTIME_TARGET:
+            return RUNTIME
+        if target in self.extensions:
+            return extension_key(target)
+        self._explain(f"No participant named '{target}': the runtime is 'runtime', extensions go by their file name.")
+        return None
+
+    def _is_alive(self, key: str) -> bool:
+        if key == RUNTIME:
+            return self.runtime.alive
+        slot = self.extensions.get(key.split(":", 1)[1])
+        return slot is not None and slot.alive
+
+    def _inject(self, fault: flt.Fault) -> None:
+        self._emit(f.FaultInjected(flt.describe(fault)))
+        if isinstance(fault, flt.RaiseInHandler):
+            self.raise_next = (fault.exception, fault.message)
+        elif isinstance(fault, flt.ForceTimeout):
+            self._force_timeout()
+        elif isinstance(fault, flt.ExtensionInitError):
+            self._inject_init_error(fault.target)
+        else:
+            key = self._participant_key(fault.target)
+            if key is None:
+                return
+            if not self._is_alive(key):
+                self._explain(f"{fault.target} is not running: nothing to {flt.describe(fault).split()[0]}.")
+                return
+            if isinstance(fault, flt.Freeze):
+                self.user_frozen.add(key)
+                self._do(Freeze((key,)))
+            elif isinstance(fault, flt.Thaw):
+                self.user_frozen.discard(key)
+                if not self.frozen:
+                    self._do(Thaw((key,)))
+            elif isinstance(fault, flt.Crash):
+                # A stopped process acts on nothing but SIGKILL: let it run so the crash happens now.
+                self.user_frozen.discard(key)
+                self._thaw()
+                self.expecting_exit.add(key)
+                if fault.exit_code is not None:
+                    self._do(ExitProcess(key, fault.exit_code))
+                else:
+                    self._do(SignalProcess(key, fault.signal or 9))
+
+    def _force_timeout(self) -> None:
+        hold = self.hold
+        running = [name for name in (INVOKE_TIMER, INIT_TIMER, RUNTIME_STOP_TIMER, SHUTDOWN_TIMER)
+                   if name in self.timers or (hold is not None and name in hold.paused_timers)]
+        if not running and self.current is not None and not self.current.delivered:
+            # Held before delivery: the invoke's deadline starts when the event goes out, and elapses at once.
+            self.timeout_on_delivery = True
+            return
+        if not running:
+            self._explain("No deadline is running at this point, so there is none to force.")
+            return
+        name = running[0]
+        self._abandon_hold()  # the phase fails while held: its boundary's continuation is dropped
+        self.timers[name] = self._now.mono
+        self._on_TimerFired(TimerFired(name))
+
+    def _inject_init_error(self, name: str) -> None:
+        slot = self.extensions.get(name)
+        if (self.state is EnvState.INIT and slot is not None and slot.registered
+                and slot.state in (ExtensionState.REGISTERED, ExtensionState.READY)):
+            self._extension_reports_init_error(slot)
+        else:
+            self.init_error_pending.add(name)
+            self._explain(f"Extension '{name}' will report init/error when it next registers.")
+
+    def _extension_reports_init_error(self, slot: ExtensionSlot) -> None:
+        """As if it had called /extension/init/error and exited: the failure takes effect at its exit."""
+        slot.state = ExtensionState.INIT_ERROR
+        slot.fatal_type = et.EXTENSION_INIT_ERROR
+        if slot.parked is not None:
+            token, slot.parked = slot.parked, None
+            self._reply_error(token, 403, et.EXT_INVALID_STATE, "Extension reported init/error (injected by lambdatui)")
+        self._participant_changed(extension_key(slot.name), slot.state, False)
+        if slot.alive:
+            self._do(Kill(extension_key(slot.name)))

@@ -1,0 +1,136 @@
+"""Init: extensions launch and register, then the runtime; done when everyone is parked on Next (lambda-spec §4.1-§4.2)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from lambdatui.core import platform_lines as lines
+from lambdatui.core.common import (
+    INIT_TIMER,
+    JSON,
+    error_body,
+    json_bytes,
+)
+from lambdatui.core.effects import (
+    RUNTIME,
+    Spawn,
+    extension_key,
+)
+from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.inputs import (
+    FunctionInitGate,
+    StartEnvironment,
+)
+from lambdatui.core.runtime_machine import RuntimeState
+from lambdatui.core.slots import ExtensionSlot, InitRun, RuntimeSlot
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
+
+
+class InitRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+
+    def _on_StartEnvironment(self, event: StartEnvironment) -> None:
+        if self.state is EnvState.COLD and self.shutdown is None and self.init is None:
+            self._begin_init("init")
+
+    def _begin_init(self, phase: str) -> None:
+        self.generation += 1
+        self.init = InitRun(phase, self._now, self.held_total)
+        self.runtime = RuntimeSlot()
+        self.extensions = {
+            name: ExtensionSlot(name, external=True) for name in self.config.extension_names
+        }
+        self.registration_open = True
+        self.frozen = False
+        self.user_frozen.clear()
+        self.expecting_exit.clear()
+        self._set_state(EnvState.INIT)
+        if phase == "init":
+            self._start_timer(INIT_TIMER, self.config.init_timeout_ms / 1000)
+        self._line(lines.init_start(self.config.runtime_version, self.config.runtime_version_arn))
+        if self.current is not None:
+            self._line(lines.start(self.current.invocation.request_id, self.config.function_version),
+                       request_id=self.current.invocation.request_id)
+        self._emit(f.PhaseStarted("init", phase, self._now.mono))
+        self._reach(Boundary.INIT_EXTENSIONS)
+
+    def _launch_extensions(self) -> None:
+        if not self.extensions:
+            self._reach(Boundary.INIT_RUNTIME)
+            return
+        for slot in self.extensions.values():
+            slot.state = ExtensionState.STARTED
+            slot.alive = True
+            self._do(Spawn(extension_key(slot.name), self.generation))
+            self._participant_changed(extension_key(slot.name), slot.state, False)
+
+    def _launch_runtime(self) -> None:
+        if self.init is not None:
+            self.init.sub_phase = "runtime"
+        self.runtime.state = RuntimeState.STARTED
+        self.runtime.alive = True
+        self._do(Spawn(RUNTIME, self.generation))
+        self._participant_changed(RUNTIME, self.runtime.state, False)
+
+    def _all_external_registered(self) -> bool:
+        return all(s.registered for s in self.extensions.values() if s.external)
+
+    def _check_init_done(self) -> None:
+        if self.hold is not None or self.state is not EnvState.INIT or self.init is None:
+            return
+        if self.runtime.state is not RuntimeState.READY:
+            return
+        if any(s.state is not ExtensionState.READY for s in self.extensions.values() if s.registered):
+            return
+        init, self.init = self.init, None
+        self._cancel_timer(INIT_TIMER)
+        duration = self._elapsed_ms(init.started, init.held_before)
+        for slot in self.extensions.values():
+            if slot.registered:
+                self._line(lines.extension(slot.name, slot.state.value, slot.events))
+        self._emit(f.PhaseEnded("init", "success", duration, at=self._now.mono))
+        if init.phase == "init":
+            self.pending_init_duration_ms = duration
+        self._reach(Boundary.INIT_DONE)
+
+    def _on_FunctionInitGate(self, event: FunctionInitGate) -> None:
+        if self.state is EnvState.INIT and self.runtime.state is RuntimeState.STARTED and self.runtime.gate is None:
+            self.runtime.gate = event.token
+            if self.init is not None:
+                self.init.sub_phase = "function"
+            self._reach(Boundary.INIT_FUNCTION)
+        else:
+            self._reply(event.token, 200, json_bytes({}))
+
+    def _fail_init(self, error_type: Optional[str], detail: str, status: str = "error") -> None:
+        init, self.init = self.init, None
+        if init is None:
+            return
+        self._cancel_timer(INIT_TIMER)
+        duration = self._elapsed_ms(init.started, init.held_before)
+        self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
+        self._emit(f.PhaseEnded("init", status, duration, error_type, at=self._now.mono))
+        if detail:
+            self._explain(detail)
+        self.fresh = False
+        reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE
+        run = self.current
+        if init.phase == "invoke" and run is not None:
+            request_id = run.invocation.request_id
+            if status == "timeout":
+                payload = self._timeout_body(request_id)
+                self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
+                           request_id=request_id)
+            elif error_type == self.runtime.init_error_type and self.runtime.init_error_body:
+                payload = self.runtime.init_error_body
+            else:
+                payload = error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail))
+            if run.result is None:
+                run.result = f.InvocationResult(request_id, payload, JSON, True, error_type or et.SANDBOX_TIMEDOUT)
+            self._finish_invoke(status, error_type if status == "error" else None)
+        else:
+            self._explain("The first invoke will retry Init, bounded by the function timeout (a suppressed init).")
+        self._begin_shutdown(reason, final=False)

@@ -1,0 +1,182 @@
+"""Invoke: queue, deliver (INVOKE to extensions, the event to the runtime), done when everyone is parked again (lambda-spec §4.4)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from lambdatui.core import platform_lines as lines
+from lambdatui.core.common import (
+    INVOKE_TIMER,
+    JSON,
+    error_body,
+    json_bytes,
+)
+from lambdatui.core.effects import (
+    RUNTIME,
+    CompleteInvocation,
+    Reply,
+)
+from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.inputs import (
+    InvokeRequested,
+    Token,
+)
+from lambdatui.core.runtime_machine import RuntimeState
+from lambdatui.core.slots import InvokeRun
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
+
+
+class InvokeRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+
+    def _on_InvokeRequested(self, event: InvokeRequested) -> None:
+        inv = event.invocation
+        if self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
+            payload = error_body(et.SANDBOX_FAILURE, "The execution environment has shut down.")
+            self._do(CompleteInvocation(event.token, f.InvocationResult(inv.request_id, payload, JSON, True,
+                                                                         et.SANDBOX_FAILURE)))
+            return
+        self.queue.append((event.token, inv))
+        self._emit(f.InvocationQueued(inv.request_id, len(self.queue)))
+        self._try_start_next()
+
+    def _try_start_next(self) -> None:
+        if self.current is not None or self.hold is not None or not self.queue or self.shutdown is not None:
+            return
+        if self.expecting_exit:
+            return  # an injected crash is on its way: the invoke runs after it has played out
+        if self.state is EnvState.FROZEN:
+            token, inv = self.queue.popleft()
+            self.current = InvokeRun(inv, token, self._now, self.held_total)
+            self._reach(Boundary.INVOKE_START, inv.request_id)
+        elif self.state is EnvState.COLD and self.init is None:
+            if self.renew_sandbox:
+                self._renew()
+            if self.fresh:
+                self._begin_init("init")  # the invoke waits in the queue for an on-demand Init
+                return
+            token, inv = self.queue.popleft()
+            self.current = InvokeRun(inv, token, self._now, self.held_total, ran_init=True)
+            self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
+            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono))
+            self._begin_init("invoke")
+
+    def _deliver(self) -> None:
+        run = self.current
+        assert run is not None
+        inv = run.invocation
+        self._set_state(EnvState.RUNNING)
+        self._thaw()
+        if INVOKE_TIMER not in self.timers:  # a suppressed Init already started the clock
+            run.started = self._now
+            run.held_before = self.held_total
+            run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
+            self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
+            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono))
+            self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
+        left = self._timer_left(INVOKE_TIMER) or 0.0
+        run.deadline_wall_ms = self._now.wall_ms + round(left * 1000)
+        run.delivered = True
+        invoke_event = json_bytes({
+            "eventType": "INVOKE",
+            "deadlineMs": run.deadline_wall_ms,
+            "requestId": inv.request_id,
+            "invokedFunctionArn": self.config.function_arn,
+            "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace_id},
+        })
+        # RAPID releases extensions first, then the runtime (lambda-spec §4.4).
+        for slot in self.extensions.values():
+            if slot.registered and slot.subscribed("INVOKE") and (slot.alive or not slot.external):
+                self._send_to_extension(slot, invoke_event)
+        rt = self.runtime
+        if rt.parked is not None:
+            token, rt.parked = rt.parked, None
+            rt.state = RuntimeState.RUNNING
+            self._send_event_to_runtime(token, run)
+            self._participant_changed(RUNTIME, rt.state, False)
+        if self.timeout_on_delivery:
+            self.timeout_on_delivery = False
+            self._force_timeout()
+
+    def _send_event_to_runtime(self, token: Token, run: InvokeRun) -> None:
+        inv = run.invocation
+        headers = [
+            ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(run.deadline_wall_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", self.config.function_arn),
+            ("Content-Type", inv.content_type),
+        ]
+        if inv.trace_id:
+            headers.append(("Lambda-Runtime-Trace-Id", inv.trace_id))
+        if inv.client_context is not None:
+            headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
+        if inv.cognito_identity is not None:
+            headers.append(("Lambda-Runtime-Cognito-Identity", inv.cognito_identity))
+        if self.raise_next is not None:
+            exception, message = self.raise_next
+            self.raise_next = None
+            headers.append(("Lambdatui-Raise", json.dumps({"type": exception, "message": message})))
+        self._do(Reply(token, 200, inv.payload, tuple(headers)))
+
+    def _check_invoke_done(self) -> None:
+        run = self.current
+        if self.hold is not None or self.state is not EnvState.RUNNING or run is None or run.result is None:
+            return
+        if self.runtime.state is not RuntimeState.READY:
+            return
+        for slot in self.extensions.values():
+            if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY:
+                return
+        request_id = run.invocation.request_id
+        self._finish_invoke("success", None)
+        self._reach(Boundary.INVOKE_DONE, request_id)
+
+    def _complete(self, run: InvokeRun) -> None:
+        if run.completed or run.result is None:
+            return
+        run.completed = True
+        self._do(CompleteInvocation(run.token, run.result, with_log_tail=run.invocation.wants_log_tail))
+
+    def _finish_invoke(self, status: str, error_type: Optional[str]) -> None:
+        run, self.current = self.current, None
+        assert run is not None and run.result is not None
+        self._cancel_timer(INVOKE_TIMER)
+        request_id = run.invocation.request_id
+        duration = self._elapsed_ms(run.started, run.held_before)
+        init_ms = run.init_duration_ms
+        # Since August 2025 Lambda bills Init too: the cold invoke's billed time covers both.
+        billed = lines.billed_ms(duration + (init_ms or 0.0))
+        self._line(lines.end(request_id), request_id=request_id)
+        self._emit(f.InvokeReported(request_id, duration, billed, self.config.memory_mb, None, init_ms, status,
+                                    error_type, cold=init_ms is not None or run.ran_init))
+        self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
+        self.invocations_done += 1
+        self._complete(run)
+
+    def _timeout_body(self, request_id: str) -> bytes:
+        seconds = self.config.timeout_ms / 1000
+        return error_body(et.SANDBOX_TIMEDOUT, f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds")
+
+    def _fail_invoke(self, error_type: str, detail: str, status: str) -> None:
+        run = self.current
+        assert run is not None
+        request_id = run.invocation.request_id
+        if not run.delivered and not run.ran_init:
+            self._line(lines.start(request_id, self.config.function_version), request_id=request_id)
+        if status == "timeout":
+            self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
+                       request_id=request_id)
+            payload = self._timeout_body(request_id)
+        else:
+            self._line(lines.request_error(request_id, detail), request_id=request_id)
+            self._line(error_type, request_id=request_id)
+            payload = error_body(error_type, lines.request_error(request_id, detail))
+        if run.result is None:
+            run.result = f.InvocationResult(request_id, payload, JSON, True, error_type)
+        self._finish_invoke(status, error_type if status == "error" else None)
+        reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE
+        self._begin_shutdown(reason, final=False)

@@ -1,0 +1,128 @@
+"""What a process exit, a failed launch or an elapsed deadline means for the phase running (lambda-spec §2.8, §4.5)."""
+
+from __future__ import annotations
+
+from lambdatui.core.common import (
+    INIT_TIMER,
+    INVOKE_TIMER,
+    RUNTIME_STOP_TIMER,
+    SHUTDOWN_TIMER,
+)
+from lambdatui.core.effects import (
+    RUNTIME,
+    CaptureStacks,
+    Kill,
+)
+from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.inputs import (
+    LaunchFailed,
+    ProcessExited,
+    TimerFired,
+)
+from lambdatui.core.runtime_machine import RuntimeState
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState, ShutdownReason
+
+
+class ProcessRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+
+    def _on_LaunchFailed(self, event: LaunchFailed) -> None:
+        if event.generation != self.generation:
+            return
+        if event.participant == RUNTIME:
+            self.runtime.alive = False
+            self.runtime.state = RuntimeState.EXITED
+            self._fail_init(et.RUNTIME_INVALID_ENTRYPOINT, f"The runtime could not be started: {event.message}")
+            return
+        slot = self.extensions.get(event.participant.split(":", 1)[1])
+        if slot is None:
+            return
+        slot.alive = False
+        slot.state = ExtensionState.LAUNCH_ERROR
+        self._participant_changed(event.participant, slot.state, False)
+        self._fail_init(et.EXTENSION_LAUNCH_ERROR, f"Extension '{slot.name}' could not be launched: {event.message}")
+
+    def _on_ProcessExited(self, event: ProcessExited) -> None:
+        if event.generation != self.generation:
+            return
+        self.expecting_exit.discard(event.participant)
+        expected = self.shutdown is not None
+        self._emit(f.ProcessExitedFact(event.participant, event.description, expected))
+        if event.participant == RUNTIME:
+            rt = self.runtime
+            rt.alive = False
+            rt.parked = None
+            was = rt.state
+            rt.state = RuntimeState.EXITED
+            self._participant_changed(RUNTIME, rt.state, False)
+            if expected:
+                self._runtime_gone_during_shutdown()
+                return
+            if was is RuntimeState.INIT_ERROR and rt.init_error_type:
+                error_type = rt.init_error_type
+                detail = ""
+            else:
+                error_type = et.RUNTIME_EXIT_ERROR
+                detail = ("Runtime exited without providing a reason" if event.code == 0
+                          else f"Runtime exited with error: {event.description}")
+        else:
+            slot = self.extensions.get(event.participant.split(":", 1)[1])
+            if slot is None:
+                return
+            slot.alive = False
+            slot.parked = None
+            if expected:
+                slot.state = ExtensionState.EXITED if event.code == 0 else ExtensionState.SHUTDOWN_FAILED
+                self._participant_changed(event.participant, slot.state, False)
+                self._check_shutdown_done()
+                return
+            error_type = slot.fatal_type or et.EXTENSION_CRASH
+            detail = f"Extension '{slot.name}' exited ({event.description})"
+            slot.state = ExtensionState.EXITED
+            self._participant_changed(event.participant, slot.state, False)
+        self._fail_phase(error_type, detail)
+
+    def _fail_phase(self, error_type: str, detail: str) -> None:
+        """A process exited outside shutdown: whatever phase is running fails (lambda-spec §2.8)."""
+        self._abandon_hold()
+        if self.state is EnvState.INIT:
+            self._fail_init(error_type, detail)
+        elif self.current is not None:  # running, or held before its event went out
+            self._fail_invoke(error_type, detail, "error")
+        else:
+            self._explain(f"{detail} while the environment was idle: it resets, and the next invoke re-initialises.")
+            self.fresh = False
+            self._begin_shutdown(ShutdownReason.FAILURE, final=False)
+
+    def _on_TimerFired(self, event: TimerFired) -> None:
+        if self.timers.pop(event.name, None) is None:
+            return  # cancelled, or paused by a hold, after it fired
+        if event.name == INIT_TIMER:
+            self._fail_init(None, self._init_waiting_on(), status="timeout")
+        elif event.name == INVOKE_TIMER:
+            if self.state is EnvState.INIT:
+                self._fail_init(None, self._init_waiting_on(), status="timeout")
+            elif self.current is not None:
+                if self.runtime.alive:
+                    self._do(CaptureStacks(RUNTIME, self.current.invocation.request_id))
+                self._fail_invoke(et.SANDBOX_TIMEDOUT, "", "timeout")
+        elif event.name == RUNTIME_STOP_TIMER:
+            if self.runtime.alive:
+                self._do(Kill(RUNTIME))
+        elif event.name == SHUTDOWN_TIMER:
+            for key in self._alive():
+                self._do(Kill(key))
+
+    def _init_waiting_on(self) -> str:
+        waiting = [f"extension '{s.name}' never registered" for s in self.extensions.values()
+                   if s.external and not s.registered and s.state is ExtensionState.STARTED]
+        waiting += [f"extension '{s.name}' never called /event/next" for s in self.extensions.values()
+                    if s.registered and s.state is ExtensionState.REGISTERED]
+        if self.runtime.state is RuntimeState.STARTED:
+            waiting.append("the runtime never called /runtime/invocation/next")
+        elif self.runtime.state is RuntimeState.NOT_STARTED and not waiting:
+            waiting.append("the runtime was never launched")
+        return "Init timed out: " + ("; ".join(waiting) if waiting else "no participant finished")

@@ -1,0 +1,144 @@
+"""The Runtime API's calls as lifecycle inputs (lambda-spec §1): request ids first, then the runtime's state machine."""
+
+from __future__ import annotations
+
+import json
+
+from lambdatui.core.common import (
+    JSON,
+    body_error_type,
+    error_body,
+    forwarded_error_body,
+)
+from lambdatui.core.effects import (
+    RUNTIME,
+)
+from lambdatui.core.inputs import (
+    RuntimeInitError,
+    RuntimeInvocationError,
+    RuntimeNext,
+    RuntimeResponse,
+    Token,
+)
+from lambdatui.core.runtime_machine import (
+    RuntimeCall,
+    RuntimeState,
+    TransitionNotAllowed,
+)
+from lambdatui.core.runtime_machine import transition as runtime_transition
+from lambdatui.core.slots import sanitize_error_type
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState
+
+
+class RuntimeApiRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+
+    def _on_RuntimeNext(self, event: RuntimeNext) -> None:
+        rt = self.runtime
+        run = self.current
+        if rt.state is RuntimeState.RUNNING and run is not None and rt.parked is None:
+            # RAPID re-renders the in-flight event to a runtime that asks again (lambda-spec §1.3).
+            self._send_event_to_runtime(event.token, run)
+            return
+        if rt.state is RuntimeState.READY and rt.parked is None:
+            # It reconnected after dropping a parked /next; an event that found nobody parked goes out now.
+            if run is not None and run.delivered and run.result is None and self.state is EnvState.RUNNING:
+                rt.state = RuntimeState.RUNNING
+                self._send_event_to_runtime(event.token, run)
+                self._participant_changed(RUNTIME, rt.state, False)
+            else:
+                self._park_runtime(event.token)
+            return
+        try:
+            new_state = runtime_transition(rt.state, RuntimeCall.NEXT)
+        except TransitionNotAllowed as refused:
+            self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
+            return
+        was = rt.state
+        rt.state = new_state
+        self._park_runtime(event.token)
+        if was is RuntimeState.STARTED:
+            self.registration_open = False
+            self._check_init_done()
+        else:
+            self._check_invoke_done()
+
+    def _park_runtime(self, token: Token) -> None:
+        self.runtime.parked = token
+        self.runtime.parked_since = self._now.mono
+        self._participant_changed(RUNTIME, self.runtime.state, True)
+
+    def _check_request(self, token: Token, request_id: str, call: RuntimeCall) -> bool:
+        run = self.current
+        rt = self.runtime
+        if run is None or request_id != run.invocation.request_id or rt.state not in (
+            RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT, RuntimeState.READY
+        ) or not run.delivered:
+            self._reply_error(token, 400, et.INVALID_REQUEST_ID, "Invalid request ID")
+            return False
+        try:
+            rt.state = runtime_transition(rt.state, call)
+        except TransitionNotAllowed as refused:
+            self._reply_error(token, 403, et.INVALID_STATE_TRANSITION, str(refused))
+            return False
+        return True
+
+    def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
+        if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
+            return
+        if event.invalid_mode is not None:
+            # RAPID refuses the header and fails the invocation (lambda-spec §1.4).
+            self._reply_error(event.token, 400, et.INVALID_FUNCTION_RESPONSE_MODE, "Invalid function response mode")
+            payload = error_body(et.RUNTIME_INVALID_RESPONSE_MODE,
+                                  f"Invalid Lambda-Runtime-Function-Response-Mode {event.invalid_mode!r}")
+            result = f.InvocationResult(event.request_id, payload, JSON, True, et.RUNTIME_INVALID_RESPONSE_MODE)
+        elif event.too_large:
+            message = f"Exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes)."
+            self._reply_error(event.token, 413, et.REQUEST_ENTITY_TOO_LARGE, message)
+            payload = error_body(
+                et.FUNCTION_RESPONSE_SIZE_TOO_LARGE,
+                f"Response payload size exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes).",
+            )
+            result = f.InvocationResult(event.request_id, payload, JSON, True, et.FUNCTION_RESPONSE_SIZE_TOO_LARGE)
+        else:
+            self._reply_ok(event.token)
+            result = f.InvocationResult(event.request_id, event.body, event.content_type or JSON)
+        self._responded(result)
+
+    def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
+        if not self._check_request(event.token, event.request_id, RuntimeCall.ERROR):
+            return
+        self._reply_ok(event.token)
+        body = forwarded_error_body(event.body, event.content_type, event.error_type)
+        try:
+            body_type = json.loads(body).get("errorType")
+        except (ValueError, AttributeError):
+            body_type = None
+        error_type = body_type or sanitize_error_type(event.error_type)
+        self._responded(f.InvocationResult(event.request_id, body, JSON, True, error_type))
+
+    def _responded(self, result: f.InvocationResult) -> None:
+        run = self.current
+        assert run is not None
+        run.result = result
+        self._participant_changed(RUNTIME, self.runtime.state, False)
+        if not run.invocation.wants_log_tail:
+            self._complete(run)
+        self._reach(Boundary.INVOKE_RESPONSE, result.request_id)
+
+    def _on_RuntimeInitError(self, event: RuntimeInitError) -> None:
+        rt = self.runtime
+        try:
+            rt.state = runtime_transition(rt.state, RuntimeCall.INIT_ERROR)
+        except TransitionNotAllowed as refused:
+            self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
+            return
+        body = forwarded_error_body(event.body, event.content_type, event.error_type)
+        rt.init_error_type = sanitize_error_type(event.error_type) if event.error_type else body_error_type(body)
+        rt.init_error_body = body
+        self._reply_ok(event.token)
+        self._participant_changed(RUNTIME, rt.state, False)
+        # The failure takes effect when the runtime exits, as it must right after (lambda-spec §1.6).
