@@ -13,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import subprocess
+import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Callable, Optional
 
 import pytest
+from _host import screen_text
+from proc_tree import descendants, wait_all_gone
 from textual.command import CommandInput, CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList, SelectionList, TextArea
 
-from _host import screen_text
 from lambdatui.config import resolve_function
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
@@ -161,54 +162,6 @@ async def continued(pilot: Pilot) -> DebuggerSnapshot:
     """c from the opening hold: Init runs to the end and the environment freezes, waiting for an invoke."""
     await pilot.press("c")
     return await until(pilot, frozen_idle, "Init to finish and the environment to freeze")
-
-
-# ---------------------------------------------------------------------- /proc
-
-
-def children_of() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(parent, []).append(int(entry))
-    return tree
-
-
-def descendants(pid: int) -> set[int]:
-    tree = children_of()
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running or stopped; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return "?"
 
 
 # ---------------------------------------------------------------------- keys
@@ -546,10 +499,8 @@ class TestQuit:
             assert started, "the app started no process"
             await quit_app(pilot)
             assert pilot.app.return_code == 0
-        deadline = time.monotonic() + WAIT_S
-        while (left := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        assert not left, "still running after q: " + "; ".join(f"{pid} {command_line(pid)}" for pid in left)
+        left = wait_all_gone(started, WAIT_S)
+        assert not left, "still running after q: " + "; ".join(left)
 
 
     async def test_ctrl_c_quits_like_q(self) -> None:
@@ -559,10 +510,8 @@ class TestQuit:
             await pilot.press("ctrl+c")
             await until_exited(pilot)
             assert pilot.app.return_code == 0
-        deadline = time.monotonic() + WAIT_S
-        while (left := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        assert not left, "still running after ctrl+c: " + "; ".join(command_line(pid) for pid in left)
+        left = wait_all_gone(started, WAIT_S)
+        assert not left, "still running after ctrl+c: " + "; ".join(left)
 
 
 class TestRecord:

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from proc_tree import alive, command_line, descendants, wait_all_gone
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,56 +44,6 @@ if LAMBDATUI is None:
 # environment, where readline (imported under pytest) has set COLUMNS=80 and LINES=24: Textual, through
 # shutil.get_terminal_size, would then draw 80x24 in the 140x45 pane.
 TMUX_ENV = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES", "TMUX")}
-
-
-# ---------------------------------------------------------------------- /proc
-
-
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().rsplit(")", 1)[1].split()
-
-
-def descendants(pid: int) -> set[int]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                tree.setdefault(int(_stat_fields(int(entry))[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running or stopped; a zombie counts as gone."""
-    try:
-        return _stat_fields(pid)[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return "?"
-
-
-def wait_all_gone(pids: set[int], timeout: float = WAIT_S) -> list[str]:
-    """The processes of `pids` still alive after `timeout` seconds (described), or []."""
-    deadline = time.monotonic() + timeout
-    while (left := sorted(p for p in pids if alive(p))) and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    return [f"{pid} {command_line(pid)}" for pid in left]
 
 
 def free_port() -> int:
@@ -203,7 +154,7 @@ def test_keys_drive_the_debugger_and_q_leaves_no_process(pane: Pane) -> None:
     assert any("bootstrap" in command_line(pid) for pid in started), "no runtime process seen"
     pane.keys("q")
     pane.wait_dead()
-    left = wait_all_gone(started)
+    left = wait_all_gone(started, WAIT_S)
     assert not left, "left running after q: " + "; ".join(left)
 
 
@@ -217,7 +168,7 @@ def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane) -> None
     assert pane.show("#{alternate_on}") == "0", "the terminal was left in the alternate screen"
     screen = pane.screen()
     assert "HELD at" not in screen and "idle: frozen" not in screen and "q Quit" not in screen, screen
-    left = wait_all_gone(started)
+    left = wait_all_gone(started, WAIT_S)
     assert not left, "left running after SIGTERM: " + "; ".join(left)
 
 
@@ -235,7 +186,7 @@ def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
     started = pane.collect()
     pane.keys("q")
     pane.wait_dead()
-    left = wait_all_gone(started)
+    left = wait_all_gone(started, WAIT_S)
     assert not left, "left running after q: " + "; ".join(left)
 
 
