@@ -93,6 +93,12 @@ async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout
         await pilot.pause(POLL_S)
 
 
+async def shows(pilot: Pilot, *texts: str, timeout: float = WAIT_S) -> None:
+    """Until the screen shows every one of `texts`: widgets repaint on their next refresh, after the state changed."""
+    await until_true(pilot, lambda: all(text in screen_text(pilot) for text in texts),
+                     f"the screen to show {texts!r}", timeout)
+
+
 def held_at(boundary: Boundary) -> Condition:
     return lambda s: s.environment.held_at is boundary
 
@@ -170,11 +176,11 @@ async def continued(pilot: Pilot) -> DebuggerSnapshot:
 class TestStepAndContinue:
     async def test_n_steps_through_every_init_boundary(self) -> None:
         async with running() as pilot:
-            assert "HELD at init.extensions" in screen_text(pilot)
+            await shows(pilot, "HELD at init.extensions")
             for boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION, Boundary.INIT_DONE):
                 await pilot.press("n")
                 await until(pilot, held_at(boundary), f"n to hold at {boundary.value}")
-                assert f"HELD at {boundary.value}" in screen_text(pilot)
+                await shows(pilot, f"HELD at {boundary.value}")
             await pilot.press("n")
             snapshot = await until(pilot, frozen_idle, "n past init.done to freeze the environment")
             assert snapshot.invocations == 0 and snapshot.globals is not None
@@ -183,7 +189,7 @@ class TestStepAndContinue:
         async with running() as pilot:
             snapshot = await continued(pilot)
             assert snapshot.globals is not None and snapshot.globals.phase == "init"
-            assert "idle: frozen, waiting for an invoke" in screen_text(pilot)
+            await shows(pilot, "idle: frozen, waiting for an invoke")
 
 
 class TestInvoke:
@@ -197,9 +203,7 @@ class TestInvoke:
             second = await until(pilot, invoked(2), "the second (warm) invoke's result")
             assert payload(second) == {"invocations": 2, "tmp_lines": 2, "cold": False}
             assert second.last_result is not None
-            text = screen_text(pilot)
-            assert f"response  request {second.last_result.request_id[:8]}" in text
-            assert '"invocations": 2' in text
+            await shows(pilot, f"response  request {second.last_result.request_id[:8]}", '"invocations": 2')
 
 
 async def pick_template(pilot: Pilot, name: str) -> None:
@@ -233,7 +237,7 @@ class TestEventEditor:
                              "the refusal")
             assert isinstance(app.screen, EventEditorScreen), "ctrl+s closed the editor on invalid JSON"
             assert any("1:1 Expecting value" in m for m in notifications(pilot))
-            assert "not JSON — 1:1 Expecting value" in screen_text(pilot)
+            await shows(pilot, "not JSON — 1:1 Expecting value")
             assert app.event_text == "{}"
 
             await pick_template(pilot, "S3 put")
@@ -243,7 +247,7 @@ class TestEventEditor:
             assert app.event_text == TEMPLATES["S3 put"]
             panel = app.query_one(EventPanel)
             assert panel.event_text == TEMPLATES["S3 put"] and panel.error is None
-            assert '"eventSource": "aws:s3"' in screen_text(pilot)
+            await shows(pilot, '"eventSource": "aws:s3"')
 
             await pilot.press("e")
             await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor again")
@@ -275,7 +279,7 @@ class TestEventEditor:
             await pilot.press("ctrl+s")
             await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
             assert app.event_source == "template: S3 put"
-            assert "template: S3 put" in screen_text(pilot)
+            await shows(pilot, "template: S3 put")
 
 
 async def choose_breakpoints(pilot: Pilot, *boundaries: Boundary) -> None:
@@ -304,8 +308,7 @@ class TestBreakpoints:
             held = await until(pilot, held_at(Boundary.INVOKE_RESPONSE), "the invoke to hold at invoke.response")
             assert held.environment.breakpoints == {Boundary.INVOKE_RESPONSE}
             assert held.last_result is not None and payload(held)["invocations"] == 1
-            text = screen_text(pilot)
-            assert "HELD at invoke.response" in text and "breakpoints: invoke.response" in text
+            await shows(pilot, "HELD at invoke.response", "breakpoints: invoke.response")
             await pilot.press("c")
             await until(pilot, invoked(1), "c to finish the invoke")
 
@@ -318,7 +321,7 @@ class TestBreakpoints:
             await until(pilot, lambda s: s.environment.breakpoints == {Boundary.INVOKE_RESPONSE},
                         "the snapshot to show the breakpoint", timeout=2)
             assert app.breakpoints == {Boundary.INVOKE_RESPONSE}
-            assert "breakpoints: invoke.response" in screen_text(pilot)
+            await shows(pilot, "breakpoints: invoke.response")
 
 
 class TestCrash:
@@ -384,8 +387,7 @@ class TestDeadlines:
             assert payload(done)["errorType"] == "Sandbox.Timedout"
             assert done.last_stacks is not None  # where it hung, dumped before the kill
             assert done.environment.state is EnvState.COLD  # a timeout resets the environment
-            text = screen_text(pilot)
-            assert "reset (timeout)" in text and "❱ 14     time.sleep(seconds)" in text  # the hung line
+            await shows(pilot, "reset (timeout)", "❱ 14     time.sleep(seconds)")  # the hung line, in the source
 
     async def test_f_freezes_the_runtime_and_the_next_invoke_times_out(self) -> None:
         async with running("counter", timeout_s=1) as pilot:
@@ -459,7 +461,7 @@ class TestEnvironments:
             assert fresh.last_report is not None and fresh.last_report.cold
             assert fresh.last_report.init_duration_ms is not None  # an on-demand Init, inside this invoke
             assert payload(fresh) == {"invocations": 1, "tmp_lines": 1, "cold": True}  # and an empty /tmp
-            assert "env #2" in screen_text(pilot)
+            await shows(pilot, "env #2")
 
     async def test_s_shuts_the_environment_down(self) -> None:
         async with running() as pilot:
@@ -467,7 +469,7 @@ class TestEnvironments:
             await pilot.press("s")
             down = await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "SHUT DOWN")
             assert not any(p.alive for p in down.environment.participants)
-            assert "SHUT DOWN" in screen_text(pilot)
+            await shows(pilot, "SHUT DOWN")
 
 
 class TestScreens:
@@ -476,7 +478,7 @@ class TestScreens:
             app = pilot.app
             await pilot.press("question_mark")
             await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-            assert "lambdatui keys" in screen_text(pilot)
+            await shows(pilot, "lambdatui keys")
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
 
