@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http.client
 import socket
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional
 from urllib.parse import quote
 
 from . import logs
