@@ -31,7 +31,6 @@ class EnvironmentConfig:
     account_id: str = "012345678912"
     init_timeout_ms: int = 10_000
     runtime_version: str = "python:3"
-    uses_init_gate: bool = False  # our bootstrap asks before importing the handler module
 
     @property
     def function_arn(self) -> str:

@@ -375,4 +375,27 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
             invocations_done=self.invocations_done,
             as_of=now,
             user_frozen=frozenset(self.user_frozen),
+            armed=self._armed_descriptions(),
         )
+
+    def settled(self) -> bool:
+        """Waiting for the user or for an invoke: held at a boundary, or idle with nothing in flight.
+
+        An injected crash counts as in flight until its exit has played out.
+        """
+        if self.expecting_exit:
+            return False
+        if self.hold is not None:
+            return True
+        if self.current is not None or self.queue or self.shutdown is not None or self.init is not None:
+            return False
+        return self.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN)
+
+    def _armed_descriptions(self) -> tuple[str, ...]:
+        armed = [flt.describe(fault) for fault in self.armed]
+        if self.raise_next is not None:
+            armed.append(flt.describe(flt.RaiseInHandler(*self.raise_next)) + " on its next entry")
+        armed += [f"init/error from extension {name} when it registers" for name in sorted(self.init_error_pending)]
+        if self.timeout_on_delivery:
+            armed.append("force the deadline once the held event is delivered")
+        return tuple(armed)

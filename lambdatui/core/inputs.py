@@ -26,7 +26,6 @@ class Invocation:
     cognito_identity: Optional[str] = None
     trace_id: str = ""
     wants_log_tail: bool = False
-    asynchronous: bool = False  # Event invocation type: nobody waits for the result
 
 
 @dataclass(frozen=True)

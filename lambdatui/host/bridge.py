@@ -48,7 +48,8 @@ class BridgedController:
     def snapshot(self) -> DebuggerSnapshot:
         return self._latest
 
-    def _deliver(self, snapshot: DebuggerSnapshot, facts: list[f.Fact]) -> None:
+    def deliver(self, snapshot: DebuggerSnapshot, facts: list[f.Fact]) -> None:
+        """The host side hands over a new snapshot and the facts that led to it (trio context, same thread)."""
         self._latest = snapshot
         for fact in facts:
             for listener in list(self._listeners):
@@ -143,5 +144,5 @@ class HostGuest:
                     batch = pending[:]
                     pending.clear()
                     snapshot = session.snapshot()
-                    controller._deliver(snapshot, batch)
+                    controller.deliver(snapshot, batch)
                     self._on_update(snapshot, batch)

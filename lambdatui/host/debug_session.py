@@ -8,23 +8,10 @@ import trio
 
 from lambdatui import controller as c
 from lambdatui.core import inputs as ins
-from lambdatui.core.environment import Environment
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import facts as f
-from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
-
-
-def is_settled(env: Environment) -> bool:
-    """Waiting for the user or for an invoke: held at a boundary, or idle with nothing in flight."""
-    if env.expecting_exit:
-        return False  # an injected crash is on its way: let it play out first
-    if env.hold is not None:
-        return True
-    if env.current is not None or env.queue or env.shutdown is not None or env.init is not None:
-        return False
-    return env.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN)
 
 
 class DebugSession:
@@ -66,6 +53,7 @@ class DebugSession:
     def snapshot(self) -> DebuggerSnapshot:
         host = self.host
         config = host.config
+        environment = host.snapshot()
         sandbox = host.sandbox
         return DebuggerSnapshot(
             function=FunctionInfo(
@@ -77,7 +65,7 @@ class DebugSession:
                 memory_mb=config.memory_mb,
                 extensions=config.extension_names,
             ),
-            environment=host.snapshot(),
+            environment=environment,
             environment_number=host.sandbox_count,
             sandbox_mode=sandbox.mode if sandbox else "tmpdir",
             sandbox_note=sandbox.note if sandbox else None,
@@ -88,7 +76,7 @@ class DebugSession:
             last_result=self.state.last_result,
             last_report=self.state.last_report,
             last_stacks=self.state.last_stacks,
-            armed_faults=tuple(self.state.armed),
+            armed_faults=environment.armed,
             logs=tuple(self.state.logs),
             invocations=host.env.invocations_done,
         )
@@ -97,7 +85,7 @@ class DebugSession:
 
     async def settled(self) -> None:
         """Until the lifecycle waits on the user or on an invoke, with every submitted command taken in."""
-        while not (self._unfed == 0 and is_settled(self.host.env)):
+        while not (self._unfed == 0 and self.host.env.settled()):
             await self.host.wait_changed()
 
     async def invoke(self, event: bytes, request_id: Optional[str] = None) -> f.InvocationResult:

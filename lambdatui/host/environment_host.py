@@ -66,7 +66,6 @@ class EnvironmentHost:
             memory_mb=config.memory_mb,
             extension_names=config.extension_names,
             runtime_version=config.runtime.version,
-            uses_init_gate=config.runtime.ours,
         ))
         self.state_dir = state_dir
         self.runtime_api = ""
@@ -85,7 +84,6 @@ class EnvironmentHost:
         self._runtime_peak_mb: Optional[int] = None  # last VmHWM seen: a crashed runtime has no /proc left
         self._stream = log_stream_name()
         self.tail = LogTail()
-        self.state_changed = trio.Event()
         self._changed = trio.Event()  # set on a fact while someone waits in wait_changed()
         self._change_waiters = 0
         self._signals_after_stacks: Optional[list[int]] = None  # held back until a timed-out runtime's stacks are dumped
@@ -122,7 +120,7 @@ class EnvironmentHost:
 
     async def wait_for_state(self, *states: EnvState) -> None:
         while self.env.state not in states:
-            await self.state_changed.wait()
+            await self.wait_changed()
 
     async def wait_changed(self) -> None:
         """Until the next fact."""
@@ -199,7 +197,6 @@ class EnvironmentHost:
             client_context=client_context,
             trace_id=trace_id or new_trace_id(),
             wants_log_tail=wants_log_tail,
-            asynchronous=asynchronous,
         )
         if asynchronous:
             self.feed(ins.InvokeRequested(None, invocation))
@@ -340,9 +337,6 @@ class EnvironmentHost:
         elif kind is f.InvokeReported:
             self._sample_runtime_memory()
             fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)  # type: ignore[type-var]
-        elif kind is f.StateChanged:
-            self.state_changed.set()
-            self.state_changed = trio.Event()
         elif (kind is f.PhaseEnded and fact.phase == "init") or (  # type: ignore[union-attr]
             kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
         ):

@@ -20,7 +20,6 @@ class DebugState:
         self.last_result: Optional[f.InvocationResult] = None
         self.last_report: Optional[f.InvokeReported] = None
         self.last_stacks: Optional[f.StacksCaptured] = None
-        self.armed: list[str] = []
 
     def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
         """`at` is the clock reading when the fact happened, for facts that carry no time of their own."""
@@ -37,7 +36,3 @@ class DebugState:
             self.last_report = fact
         elif isinstance(fact, f.StacksCaptured):
             self.last_stacks = fact
-        elif isinstance(fact, f.FaultArmed):
-            self.armed.append(f"{fact.description}")
-        elif isinstance(fact, f.BoundaryReached):
-            self.armed = [a for a in self.armed if not a.endswith(f" at {fact.boundary.value}")]

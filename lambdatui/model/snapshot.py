@@ -35,3 +35,4 @@ class EnvironmentSnapshot:
     invocations_done: int
     as_of: float
     user_frozen: frozenset[str] = frozenset()  # participants the user froze (a fault), by key
+    armed: tuple[str, ...] = ()  # faults waiting for a boundary, the handler's next entry, or a registration

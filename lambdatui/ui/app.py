@@ -114,7 +114,6 @@ class LambdaTuiApp(App[int]):
         self.invoke_api: Optional[str] = None
         self.event_text = "{}"
         self.event_source = "default"
-        self.breakpoints: frozenset = frozenset()
         self._quitting = False
 
     # ------------------------------------------------------------------ layout
@@ -182,7 +181,6 @@ class LambdaTuiApp(App[int]):
 
     def render_snapshot(self, snapshot: DebuggerSnapshot, facts: Iterable[f.Fact]) -> None:
         self.snapshot = snapshot
-        self.breakpoints = snapshot.environment.breakpoints
         for widget in (HeaderBar, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView, ResultView, ExplainBar):
             self.query_one(widget).show(snapshot)  # type: ignore[attr-defined]
         lines = [fact for fact in facts if isinstance(fact, f.LogLine)]
@@ -237,7 +235,8 @@ class LambdaTuiApp(App[int]):
             if boundaries is not None:
                 self.send(c.SetBreakpoints(boundaries))
 
-        self.push_screen(BreakpointsScreen(self.breakpoints), chosen)
+        current = self.snapshot.environment.breakpoints if self.snapshot is not None else frozenset()
+        self.push_screen(BreakpointsScreen(current), chosen)
 
     def _targets(self, *, frozen_marks: bool = False) -> list[tuple[str, str]]:
         snapshot = self.snapshot

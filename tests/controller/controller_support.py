@@ -26,6 +26,7 @@ from typing import Any, AsyncIterator, Callable, Optional, TypeVar
 import trio
 
 from lambdatui import controller as c
+from lambdatui.model.boundaries import Boundary
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
@@ -112,6 +113,15 @@ class Debugger:
     def start_invoke(self, event: Any = None) -> str:
         request_id = str(uuid.uuid4())
         self.submit(c.Invoke(json.dumps({} if event is None else event).encode(), request_id))
+        return request_id
+
+    async def held_before_delivery(self, event: Any = None) -> str:
+        """A warm environment with one invoke held at invoke.start (its event not yet delivered); returns its id."""
+        await self.invoke()
+        self.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
+        request_id = self.start_invoke(event)
+        await self.settled()
+        assert self.env.held_at is Boundary.INVOKE_START
         return request_id
 
     async def invoke(self, event: Any = None, bound: float = BOUND) -> tuple[f.InvocationResult, f.InvokeReported]:

@@ -273,11 +273,7 @@ async def test_step_while_an_invoke_runs_holds_at_the_next_boundary(code_dir):
 async def test_new_environment_while_held_abandons_the_hold_and_resets(code_dir):
     write_handler(code_dir, "def handler(event, context):\n    return 'ok'\n")
     async with debugger(code_dir / "handler.py") as dbg:
-        await dbg.invoke()
-        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
-        request_id = dbg.start_invoke()
-        await dbg.settled()
-        assert dbg.env.held_at is B.INVOKE_START
+        request_id = await dbg.held_before_delivery()
         dbg.submit(c.SetBreakpoints(frozenset()))
         mark = dbg.facts.mark()
         dbg.submit(c.NewEnvironment())

@@ -309,11 +309,7 @@ async def test_crashing_the_sample_extension_during_init_fails_init_with_extensi
 async def test_crashing_the_runtime_while_held_fails_the_held_invoke(code_dir):
     write_handler(code_dir, COUNTER)
     async with debugger(code_dir / "handler.py") as dbg:
-        await dbg.invoke()
-        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
-        request_id = dbg.start_invoke()
-        await dbg.settled()
-        assert dbg.env.held_at is B.INVOKE_START
+        request_id = await dbg.held_before_delivery()
         dbg.submit(c.SetBreakpoints(frozenset()))
         dbg.submit(c.InjectFault(Crash()))
         result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
@@ -329,11 +325,7 @@ async def test_crashing_the_runtime_while_held_fails_the_held_invoke(code_dir):
 async def test_settled_waits_for_a_crash_injected_while_held(code_dir):
     write_handler(code_dir, COUNTER)
     async with debugger(code_dir / "handler.py") as dbg:
-        await dbg.invoke()
-        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
-        request_id = dbg.start_invoke()
-        await dbg.settled()
-        assert dbg.env.held_at is B.INVOKE_START
+        request_id = await dbg.held_before_delivery()
         dbg.submit(c.SetBreakpoints(frozenset()))
         dbg.submit(c.InjectFault(Crash()))
         await dbg.settled()
@@ -346,11 +338,7 @@ async def test_settled_waits_for_a_crash_injected_while_held(code_dir):
 async def test_force_timeout_while_held_before_delivery_times_out_the_invoke_once_delivered(code_dir):
     write_handler(code_dir, COUNTER)
     async with debugger(code_dir / "handler.py", timeout_s=10) as dbg:
-        await dbg.invoke()
-        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
-        request_id = dbg.start_invoke()
-        await dbg.settled()
-        assert dbg.env.held_at is B.INVOKE_START
+        request_id = await dbg.held_before_delivery()
         dbg.submit(c.InjectFault(ForceTimeout()))
         await dbg.settled()
         assert dbg.env.held_at is B.INVOKE_START  # no deadline runs before delivery: it waits for one

@@ -53,7 +53,6 @@ class Driver:
         timeout_ms: int = 3000,
         memory_mb: int = 128,
         init_timeout_ms: int = 10_000,
-        uses_init_gate: bool = False,
         mono0: float = MONO0,
         wall0: int = WALL0,
     ) -> None:
@@ -64,7 +63,6 @@ class Driver:
             memory_mb=memory_mb,
             extension_names=tuple(extensions),
             init_timeout_ms=init_timeout_ms,
-            uses_init_gate=uses_init_gate,
             account_id=ACCOUNT,
         )
         self._ids = itertools.count(1)

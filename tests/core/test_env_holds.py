@@ -128,7 +128,7 @@ STEPS = ["init.extensions", "init.runtime", "init.function", "init.done", "invok
 
 
 def test_stepping_holds_at_each_boundary_in_order():
-    d = Driver(["ext-a"], uses_init_gate=True)
+    d = Driver(["ext-a"])
     step(d)  # while cold: hold at whatever comes next
     d.start()
     assert d.held_boundaries() == STEPS[:1] and d.spawned() == []
@@ -179,7 +179,7 @@ def test_without_the_init_gate_stepping_goes_from_init_runtime_to_init_done():
 
 
 def test_init_gate_outside_init_is_answered_at_once():
-    d = Driver(uses_init_gate=True)
+    d = Driver()
     d.cold_start()
     tok = d.gate()
     assert d.reply(tok).status == 200
@@ -187,7 +187,7 @@ def test_init_gate_outside_init_is_answered_at_once():
 
 
 def test_init_gate_without_holds_is_answered_at_once_during_init():
-    d = Driver(uses_init_gate=True)
+    d = Driver()
     d.start()
     tok = d.gate()
     assert d.reply(tok).status == 200

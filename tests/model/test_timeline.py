@@ -186,8 +186,7 @@ class Run:
     """The pure core driven on a fake clock, every emitted fact folded into a Timeline as the host would."""
 
     def __init__(self, extensions: tuple[str, ...] = (), timeout_ms: int = 3000) -> None:
-        config = EnvironmentConfig("fn", "app.handler", timeout_ms, 128, extension_names=extensions,
-                                   uses_init_gate=True)
+        config = EnvironmentConfig("fn", "app.handler", timeout_ms, 128, extension_names=extensions)
         ids = itertools.count(1)
         self.env = Environment(config, new_id=lambda: f"id-{next(ids)}")
         self.timeline = Timeline()

@@ -140,6 +140,13 @@ def open_debugger(pane: Pane, *options: str) -> None:
 # ---------------------------------------------------------------------- tests
 
 
+def assert_all_gone(pane: Pane, started: set[int], how: str) -> None:
+    """The pane's lambdatui exits and every process it had started ends."""
+    pane.wait_dead()
+    left = wait_all_gone(started, WAIT_S)
+    assert not left, f"left running after {how}: " + "; ".join(left)
+
+
 def test_keys_drive_the_debugger_and_q_leaves_no_process(pane: Pane) -> None:
     open_debugger(pane)
     assert pane.show("#{alternate_on}") == "1"
@@ -153,9 +160,7 @@ def test_keys_drive_the_debugger_and_q_leaves_no_process(pane: Pane) -> None:
     started = pane.collect()
     assert any("bootstrap" in command_line(pid) for pid in started), "no runtime process seen"
     pane.keys("q")
-    pane.wait_dead()
-    left = wait_all_gone(started, WAIT_S)
-    assert not left, "left running after q: " + "; ".join(left)
+    assert_all_gone(pane, started, "q")
 
 
 def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane) -> None:
@@ -164,12 +169,10 @@ def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane) -> None
     pane.wait_for("idle: frozen, waiting for an invoke")
     started = pane.collect()
     os.kill(pane.lambdatui_pid(), signal.SIGTERM)
-    pane.wait_dead()
+    assert_all_gone(pane, started, "SIGTERM")
     assert pane.show("#{alternate_on}") == "0", "the terminal was left in the alternate screen"
     screen = pane.screen()
     assert "HELD at" not in screen and "idle: frozen" not in screen and "q Quit" not in screen, screen
-    left = wait_all_gone(started, WAIT_S)
-    assert not left, "left running after SIGTERM: " + "; ".join(left)
 
 
 def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
@@ -185,9 +188,7 @@ def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
     assert "1 invoke" in screen and "response  request" in screen
     started = pane.collect()
     pane.keys("q")
-    pane.wait_dead()
-    left = wait_all_gone(started, WAIT_S)
-    assert not left, "left running after q: " + "; ".join(left)
+    assert_all_gone(pane, started, "q")
 
 
 def test_closing_the_terminal_ends_lambdatui(pane: Pane) -> None:
