@@ -49,6 +49,15 @@ async def until_runtime_running(dbg, mark: int) -> None:
     await dbg.facts.until(lambda: any(running_runtime(x) for x in dbg.facts.all[mark:]))
 
 
+async def slow_invoke_running(dbg) -> tuple[str, float, int]:
+    """An invoke whose handler sleeps 5 s, once the runtime is running it: (request id, start time, facts mark)."""
+    mark = dbg.facts.mark()
+    started = trio.current_time()
+    request_id = dbg.start_invoke({"sleep": 5})
+    await until_runtime_running(dbg, mark)
+    return request_id, started, mark
+
+
 @pytest.mark.trio
 async def test_crashing_the_idle_runtime_resets_the_environment_and_keeps_tmp(code_dir):
     write_handler(code_dir, COUNTER)
@@ -88,10 +97,7 @@ async def test_a_crash_with_an_exit_code_fails_the_running_invoke_with_that_stat
     write_handler(code_dir, COUNTER)
     async with debugger(code_dir / "handler.py", timeout_s=10) as dbg:
         await dbg.invoke()
-        mark = dbg.facts.mark()
-        started = trio.current_time()
-        request_id = dbg.start_invoke({"sleep": 5})
-        await until_runtime_running(dbg, mark)
+        request_id, started, mark = await slow_invoke_running(dbg)
         dbg.submit(c.InjectFault(Crash(exit_code=3)))
         result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
         assert trio.current_time() - started < 4, "the crash must end the invoke, not the 5 s sleep"
@@ -141,10 +147,7 @@ async def test_crashing_an_extension_during_an_invoke_fails_it_with_extension_cr
         assert dbg.snapshot().function.extensions == ("audit",)
         await dbg.invoke()
         audit_pid = dbg.pid("extension:audit")
-        mark = dbg.facts.mark()
-        started = trio.current_time()
-        request_id = dbg.start_invoke({"sleep": 5})
-        await until_runtime_running(dbg, mark)
+        request_id, started, mark = await slow_invoke_running(dbg)
         dbg.submit(c.InjectFault(Crash(target="audit")))
         result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
         assert trio.current_time() - started < 4
@@ -212,10 +215,7 @@ async def test_force_timeout_ends_a_slow_invoke_at_once(code_dir):
     write_handler(code_dir, COUNTER)
     async with debugger(code_dir / "handler.py", timeout_s=10) as dbg:
         await dbg.invoke()
-        mark = dbg.facts.mark()
-        started = trio.current_time()
-        request_id = dbg.start_invoke({"sleep": 5})
-        await until_runtime_running(dbg, mark)
+        request_id, started, mark = await slow_invoke_running(dbg)
         dbg.submit(c.InjectFault(ForceTimeout()))
         result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
         assert trio.current_time() - started < 3, "ForceTimeout must not wait for the 5 s handler"
