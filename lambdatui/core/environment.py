@@ -84,6 +84,7 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
         self.init: Optional[InitRun] = None
         self.current: Optional[InvokeRun] = None
         self.shutdown: Optional[ShutdownRun] = None
+        self.resets_begun = 0  # shutdown runs begun so far: tells a step that its phase ended under it
         self.pending_init_duration_ms: Optional[float] = None
         self.renew_sandbox = False
         self.frozen = False
@@ -197,11 +198,14 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
         if due:
             # Faults armed for this boundary happen here, once it is reported and before anything goes on.
             self.armed = [fault for fault in self.armed if fault.at is not boundary]
-            resetting_before = self.shutdown is not None
+            resets_before = self.resets_begun
             for fault in due:
                 self._inject(fault)
-            if self.shutdown is not None and not resetting_before:
-                return  # the fault ended the phase: this boundary's continuation is abandoned
+            if self.resets_begun != resets_before:
+                # The fault ended the phase: this boundary's continuation is abandoned. The reset it began
+                # may already be over, and may even have started the next Init, so a check of
+                # `self.shutdown` alone would go on with a continuation that belongs to no phase.
+                return
         if hold:
             self.hold = Hold(boundary, self._now.mono)
             for name in list(self.timers):

@@ -48,6 +48,7 @@ class ShutdownRules:
         self._cancel_timer(INIT_TIMER)
         self._cancel_timer(INVOKE_TIMER)
         self.shutdown = ShutdownRun(reason, final, self._now, self.held_total)
+        self.resets_begun += 1
         self._reach(Boundary.SHUTDOWN_START, reason.value)
 
     def _shut_down_processes(self) -> None:
@@ -66,21 +67,22 @@ class ShutdownRules:
         else:
             budget_ms = 0
         run.deadline_wall_ms = self._now.wall_ms + budget_ms
-        if budget_ms:
+        if not budget_ms:
+            # No registered extension, so nobody is owed a SHUTDOWN event: every process dies now (Lambda
+            # spends no time on graceful runtime shutdown without extensions). This comes first because
+            # the step below can end the run, and ending it may start the next Init at once: its fresh
+            # processes are not this run's stragglers.
+            for key in self._alive():
+                self._do(Kill(key))
+            run.extensions_notified = True  # killed above: none is left to tell
+        else:
             self._start_timer(SHUTDOWN_TIMER, budget_ms / 1000)
-        if self.runtime.alive:
-            if registered:  # Lambda spends no time on graceful runtime shutdown without extensions
+            if self.runtime.alive:
                 self._do(Terminate(RUNTIME))
                 self._start_timer(RUNTIME_STOP_TIMER, min(RUNTIME_SHUTDOWN_SHARE_MS, budget_ms) / 1000)
-            else:
-                self._do(Kill(RUNTIME))
-        else:
+        if not self.runtime.alive:
+            # This may end the run (and start the next Init): nothing of this run may follow it.
             self._runtime_gone_during_shutdown()
-        if not budget_ms:
-            for key in self._alive():
-                if key != RUNTIME:
-                    self._do(Kill(key))
-        self._check_shutdown_done()
 
     def _runtime_gone_during_shutdown(self) -> None:
         run = self.shutdown
