@@ -59,21 +59,37 @@ def parse_faulthandler(text: str, request_id: str) -> StacksCaptured:
 
 
 def hung_frame(stacks: StacksCaptured, code_dir: str) -> Optional[StackFrame]:
-    """The innermost frame in the function's own code, looked for in the main thread first.
+    """The innermost frame of the user's own code, looked for in the handler's thread first.
 
-    Our bootstrap dumps from a SIGUSR1 handler, which runs on the thread that took the signal: a
-    signal sent to the process goes to its main thread, the one running the handler, and
-    faulthandler marks it "Current thread". Without that mark (a dump from a watchdog thread),
-    the main thread is the *last* one listed: CPython lists threads newest first. Frames in the
-    standard library or site-packages are where the handler waited, not what the user wrote, so
-    only files under `code_dir` count.
+    Our bootstrap dumps from a C-level SIGUSR1 handler, which runs on whichever thread the kernel
+    picked: faulthandler's "Current thread" mark names that thread, not necessarily the handler's.
+    The handler's thread is the one whose stack passes through the runtime's own loop (our
+    bootstrap, or awslambdaric); after it the current thread, then the others oldest first
+    (CPython lists threads newest first, so the main thread is the last one listed).
+
+    The user's own code is a file under `code_dir` that is not a library (site-packages, a
+    virtualenv's lib/pythonX.Y) nor our bootstrap: those are where the handler waited, not what the
+    user wrote. Only when no thread has such a frame does a library frame under `code_dir` count.
     """
     root = _normalized_dir(code_dir)
-    for thread in _by_preference(stacks.threads):
-        for frame in thread.frames:
-            if _inside(frame.file, root):
-                return frame
+    ordered = _by_preference(stacks.threads)
+    for wanted in (_is_own_code, _inside):
+        for thread in ordered:
+            for frame in thread.frames:
+                if wanted(frame.file, root):
+                    return frame
     return None
+
+
+def handler_thread(stacks: StacksCaptured) -> Optional[ThreadStack]:
+    """The thread that runs the handler (or Init): the first in `hung_frame`'s order, if any thread was listed."""
+    ordered = _by_preference(stacks.threads)
+    return ordered[0] if ordered else None
+
+
+def is_own_code(file: str, code_dir: str) -> bool:
+    """Whether a frame is the user's own code: under `code_dir`, not a library, a virtualenv or our bootstrap."""
+    return _is_own_code(file, _normalized_dir(code_dir))
 
 
 def is_current(thread: ThreadStack) -> bool:
@@ -119,9 +135,10 @@ def _character(match: re.Match[str]) -> str:
 
 def _by_preference(threads: Iterable[ThreadStack]) -> list[ThreadStack]:
     listed = list(threads)
-    current = [t for t in listed if is_current(t)]
-    others = [t for t in listed if not is_current(t)]
-    return current + others[::-1]  # oldest thread (the main one) first
+    runtime = [t for t in listed if any(_is_runtime_loop(frame.file) for frame in t.frames)]
+    current = [t for t in listed if is_current(t) and t not in runtime]
+    others = [t for t in listed if t not in runtime and t not in current]
+    return runtime + current + others[::-1]  # oldest thread (the main one) first
 
 
 def _normalized_dir(code_dir: str) -> str:
@@ -133,3 +150,21 @@ def _inside(file: str, root: str) -> bool:
         return False  # "<string>", "<frozen importlib._bootstrap>": no file of the user's
     path = posixpath.normpath(file)
     return root == "/" or path == root or path.startswith(root + "/")
+
+
+def _is_runtime_loop(file: str) -> bool:
+    """A frame of the runtime's invoke loop: lambdatui's bootstrap, or awslambdaric's."""
+    return _BOOTSTRAP in file or _AWSLAMBDARIC in file
+
+
+def _is_own_code(file: str, root: str) -> bool:
+    if not _inside(file, root) or _is_runtime_loop(file):
+        return False
+    relative = posixpath.normpath(file)[len(root):]
+    return not any(part in _LIBRARY_DIRS or _STDLIB_DIR.match(part) for part in relative.split("/"))
+
+
+_BOOTSTRAP = "/lambdatui/bootstrap/"
+_AWSLAMBDARIC = "/awslambdaric/"
+_LIBRARY_DIRS = frozenset({"site-packages", "dist-packages", "__pypackages__"})
+_STDLIB_DIR = re.compile(r"^(?:pypy|python)\d+(?:\.\d+)*$")  # a virtualenv's lib/python3.11 (libraries, or a copied stdlib)

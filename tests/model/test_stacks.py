@@ -176,6 +176,9 @@ def _frames(*files: str) -> tuple[StackFrame, ...]:
 
 
 LIB = "/usr/lib/python3.11/threading.py"
+BOOT = "/opt/lambdatui/lambdatui/bootstrap/loop.py"
+RIC = "/var/lang/lib/python3.12/site-packages/awslambdaric/bootstrap.py"
+VENV_LIB = "/proj/.venv/lib/python3.11/site-packages/slowlib.py"
 PREFERENCE = [
     # name, threads (as listed), code dir, expected (file, line) or None
     ("current thread wins over a thread listed first",
@@ -197,6 +200,28 @@ PREFERENCE = [
      [ThreadStack("Current thread 0x1", _frames("<string>", "???"))], "/var/task", None),
     ("nothing in the code dir", [ThreadStack("Current thread 0x1", _frames(LIB))], "/var/task", None),
     ("no threads at all", [], "/var/task", None),
+    # The thread that runs the handler is the one whose stack passes through the runtime's own loop: SIGUSR1 may
+    # land on any thread, so the "Current thread" mark says only which thread took the signal.
+    ("the thread running the bootstrap wins over the current thread",
+     [ThreadStack("Current thread 0x2", _frames("/var/task/ticker.py", LIB)),
+      ThreadStack("Thread 0x1", _frames("/var/task/app.py", BOOT))],
+     "/var/task", ("/var/task/app.py", 1)),
+    ("awslambdaric's loop marks the handler's thread too",
+     [ThreadStack("Current thread 0x2", _frames("/var/task/ticker.py")),
+      ThreadStack("Thread 0x1", _frames("/var/task/app.py", RIC))],
+     "/var/task", ("/var/task/app.py", 1)),
+    ("a library in a virtualenv inside the project is not the user's code",
+     [ThreadStack("Current thread 0x1", _frames(VENV_LIB, "/proj/handler.py", BOOT))],
+     "/proj", ("/proj/handler.py", 2)),
+    ("nor is a venv without site-packages in its path (lib/pythonX.Y)",
+     [ThreadStack("Current thread 0x1", _frames("/proj/venv/lib/python3.11/json/decoder.py", "/proj/h.py"))],
+     "/proj", ("/proj/h.py", 2)),
+    ("nor our bootstrap when the project contains lambdatui",
+     [ThreadStack("Current thread 0x1", _frames("/proj/lambdatui/bootstrap/loop.py", "/proj/app.py"))],
+     "/proj", ("/proj/app.py", 2)),
+    ("only library frames under the code dir: the innermost of them, rather than nothing",
+     [ThreadStack("Current thread 0x1", _frames(VENV_LIB, BOOT))],
+     "/proj", (VENV_LIB, 1)),
 ]
 
 
