@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from functools import partial
 
 import trio
@@ -68,6 +69,10 @@ async def serve_app(
     config.loglevel = "WARNING"
     config.graceful_timeout = 0.5
     config.keep_alive_timeout = 75  # longer than any idle gap between a runtime's requests
+    # hypercorn closes a keep-alive connection after 1,000 requests by default: every 500 invokes for a
+    # runtime (next + response each). Lambda never closes it, and a runtime that keeps one socket for
+    # life (allowed, and what lean custom runtimes do) would hang until its timeout. So: no cap.
+    config.keep_alive_max_requests = sys.maxsize
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(serve, app, config))
         task_status.started(binds[0].split("://", 1)[-1])
