@@ -70,6 +70,16 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bootstrap", metavar="COMMAND", help="run this command as a custom runtime instead")
 
 
+def replay_options(args: argparse.Namespace) -> list[str]:
+    """The options a recording's replay needs again: the ones its [function] table has no key for."""
+    options: list[str] = []
+    # --env and --env-file are not among them: their variables are written into [function.env].
+    for flag, value in (("--extensions", args.extensions), ("--python", args.python), ("--bootstrap", args.bootstrap)):
+        if value:
+            options += [flag, value]
+    return options
+
+
 def _first(*values: Optional[T]) -> T:
     return next(v for v in values if v is not None)
 
@@ -170,10 +180,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
                 if not Path(args.record).resolve().parent.is_dir():
                     raise ConfigError(f"--record {args.record}: no such directory")
-                recorder = Recorder(config, handler_given=args.handler is not None)
+                recorder = Recorder(config, handler_given=args.handler is not None, function_path=args.path,
+                                    scenario_path=args.record, options=replay_options(args))
             exit_code = run_invoke(config, read_event(args.event), args.repeat, recorder=recorder)
             if recorder is not None:
-                _write_recording(args.record, recorder.to_toml())
+                _write_recording(args.record, recorder.to_toml(), recorder.replay_command())
             return exit_code
         if args.mode == "serve":
             from lambdatui.headless import run_serve
@@ -229,6 +240,7 @@ def _debugger(args: argparse.Namespace) -> int:
 
     return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port,
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
+                   function_path=args.path, replay_options=replay_options(args),
                    event=event)
 
 
@@ -261,9 +273,9 @@ def _replay(args: argparse.Namespace) -> int:
     return run_replay(config, scenario, verbose=args.verbose)
 
 
-def _write_recording(path: str, text: str) -> None:
+def _write_recording(path: str, text: str, replay_command: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--record {path}: {exc.strerror}") from None
-    print(f"[lambdatui] recorded {path}: replay it with 'lambdatui replay PATH {path}'", file=sys.stderr)
+    print(f"[lambdatui] recorded {path}: replay it with '{replay_command}'", file=sys.stderr)

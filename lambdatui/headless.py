@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Optional
 import trio
 
 from lambdatui.config import ConfigError, FunctionConfig
-from lambdatui.controller import Invoke
 from lambdatui.host.console import ConsoleReporter
 from lambdatui.model import facts as f
 from lambdatui.runner import cancel_on_signals, open_environment
@@ -50,10 +49,8 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                 running.host.start_environment()
                 with body:
                     for _ in range(repeat):
-                        request_id = str(uuid.uuid4())
-                        if recorder is not None:
-                            recorder.command(Invoke(event, request_id))
-                        result, _tail = await running.host.invoke(event, request_id=request_id)
+                        # The recorder hears of the invoke from its InvocationQueued fact, as it does every invoke.
+                        result, _tail = await running.host.invoke(event, request_id=str(uuid.uuid4()))
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                         failures += result.function_error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.bridge import BridgedController, HostGuest
@@ -20,6 +20,8 @@ def build_debugger(
     invoke_port: Optional[int] = None,
     record: Optional[Path] = None,
     handler_given: bool = False,
+    function_path: Optional[str] = None,
+    replay_options: Sequence[str] = (),
     event: Optional[bytes] = None,
 ) -> LambdaTuiApp:
     """The debugger app with its trio host as a guest; with `record`, the session is written there on exit."""
@@ -27,13 +29,13 @@ def build_debugger(
     if record is not None:
         from lambdatui.scenario.record import Recorder
 
-        recorder = Recorder(config, handler_given=handler_given)
+        recorder = Recorder(config, handler_given=handler_given, function_path=function_path,
+                            scenario_path=str(record), options=replay_options)
 
     def make_backend(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> HostGuest:
-        def setup(controller: BridgedController) -> None:
-            if recorder is not None:
-                controller.subscribe(recorder.fact)
-
+        # The recorder listens at the controller itself, not at the UI's keys: invokes that arrive on the
+        # Invoke API (--port) never pass through the UI, and they belong in the recording all the same.
+        setup = recorder.attach if recorder is not None else None
         return HostGuest(config, invoke_host=invoke_host, invoke_port=invoke_port, on_ready=on_ready,
                          on_update=on_update, on_error=on_error, setup=setup)
 
@@ -41,16 +43,20 @@ def build_debugger(
         if recorder is not None and record is not None:
             record.write_text(recorder.to_toml())
 
-    app = LambdaTuiApp(make_backend, code_dir=config.code_dir, theme=theme,
-                       record=recorder.command if recorder is not None else None, on_exit=write_recording)
+    app = LambdaTuiApp(make_backend, code_dir=config.code_dir, theme=theme, on_exit=write_recording)
     if event is not None:
         app.event_text = event.decode()
         app.event_source = "--event"
     return app
 
 
-def run_tui(config: FunctionConfig, *, record: Optional[Path] = None, **options: object) -> int:
-    result = build_debugger(config, record=record, **options).run()  # type: ignore[arg-type]
+def run_tui(config: FunctionConfig, *, record: Optional[Path] = None, function_path: Optional[str] = None,
+            replay_options: Sequence[str] = (), **options: object) -> int:
+    result = build_debugger(config, record=record, function_path=function_path, replay_options=replay_options,
+                            **options).run()  # type: ignore[arg-type]
     if record is not None:
-        print(f"lambdatui: recorded the session to {record} (replay it with 'lambdatui replay')")
+        from lambdatui.scenario.record import replay_command
+
+        command = replay_command(function_path or str(config.code_dir), str(record), replay_options)
+        print(f"lambdatui: recorded the session to {record} (replay it with '{command}')")
     return result or 0

@@ -41,7 +41,7 @@ class InvokeRules:
                                                                          et.SANDBOX_FAILURE)))
             return
         self.queue.append((event.token, inv))
-        self._emit(f.InvocationQueued(inv.request_id, len(self.queue)))
+        self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload))
         self._try_start_next()
 
     def _try_start_next(self) -> None:

@@ -69,7 +69,7 @@ class HostGuest:
         on_update: Update,
         on_error: Callable[[BaseException], None],
         start_held: bool = True,
-        setup: Optional[Callable[[BridgedController], None]] = None,
+        setup: Optional[Callable[[DebugSession], None]] = None,
     ) -> None:
         self.config = config
         self.invoke_port = invoke_port
@@ -131,7 +131,9 @@ class HostGuest:
             controller = BridgedController(session, self._token, session.snapshot())
             self.controller = controller
             if self._setup is not None:
-                self._setup(controller)
+                # The trio-side controller: a listener there hears every fact as it happens, also the last ones
+                # before a quit, which the coalesced updates to the UI may never carry.
+                self._setup(session)
             if self._start_held:
                 session.submit(c.Step())  # a newcomer sees the cold start from its first boundary
             self._on_ready(controller, running.invoke_api)

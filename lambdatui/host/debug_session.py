@@ -23,12 +23,16 @@ class DebugSession:
         self.host = host
         self.state = DebugState()
         self._unfed = 0  # submitted invokes whose task has not fed the core yet
+        self._command_watchers: tuple[Callable[[c.Command], None], ...] = ()
         if track:
             host.subscribe(lambda fact: self.state.apply(fact, trio.current_time()))
 
     # ------------------------------------------------------------------ Controller
 
     def submit(self, command: c.Command) -> None:
+        # Watchers hear the command before the core does, so that a recorder places it before the facts it causes.
+        for watcher in self._command_watchers:
+            watcher(command)
         if isinstance(command, c.Invoke):
             self._unfed += 1
             self.host.start_soon(self._invoke, command)
@@ -49,6 +53,15 @@ class DebugSession:
 
     def subscribe(self, listener: c.FactListener) -> Callable[[], None]:
         return self.host.subscribe(listener)
+
+    def watch_commands(self, watcher: Callable[[c.Command], None]) -> Callable[[], None]:
+        """Call `watcher` with every command submitted from now on, whoever submitted it; returns the unwatch."""
+        self._command_watchers = (*self._command_watchers, watcher)
+
+        def unwatch() -> None:
+            self._command_watchers = tuple(w for w in self._command_watchers if w is not watcher)
+
+        return unwatch
 
     def snapshot(self) -> DebuggerSnapshot:
         host = self.host

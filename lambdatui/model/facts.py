@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -86,6 +86,9 @@ class ParticipantChanged:
 class InvocationQueued:
     request_id: str
     position: int
+    # The event as the runtime will get it, so that a listener (the recorder) sees every invoke whatever sent
+    # it: the Invoke API, the controller, an Event invoke. Left out of equality and repr: it can be 6 MB.
+    event: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Write what happened as a scenario that `lambdatui replay` reproduces.
 
-A `Recorder` is fed every command a client sends (`command`) and every fact the controller reports
-(`fact`, or the recorder itself as a subscriber); `to_toml()` renders the scenario. The headless
-`invoke --record` uses it today; the TUI can feed it the same way. Only what is stable goes into the
-expectations: a response that carries its own request id, or an error body (which quotes the request id
-and file paths), is not compared; durations and ids never appear.
+A `Recorder` listens at the controller, below every client: `attach(session)` hears every fact and every
+command, whoever sent it. Invokes are recorded from the facts (`InvocationQueued` carries the event), so
+an invoke from the Invoke API (`--port`, RequestResponse or Event) is recorded as surely as the UI's `i`;
+faults, new environments and shutdowns from the commands. Steps are written in the order the environment
+took them in. Only what is stable goes into the expectations: a response that carries its own request id,
+or an error body (which quotes the request id and file paths), is not compared; durations and ids never
+appear.
 
 TOML is written here by hand (the standard library reads TOML but has no writer): strings use TOML's
 escapes, events and responses are JSON text (TOML has no null, JSON does), as literal strings
@@ -16,14 +18,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import signal
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
+
+if TYPE_CHECKING:
+    from lambdatui.host.debug_session import DebugSession
 
 # ---------------------------------------------------------------------- TOML text
 
@@ -93,8 +99,7 @@ def json_text(payload: bytes) -> Optional[str]:
 @dataclass
 class _Invoke:
     event: bytes
-    request_id: Optional[str]
-    explicit: bool  # the command named its request id: matched by it, never by order
+    request_id: str
     result: Optional[f.InvocationResult] = None
     cold: Optional[bool] = None
 
@@ -117,26 +122,44 @@ FAULT_NAME = {
 class Recorder:
     """Commands and facts in, a replayable scenario out (`to_toml`)."""
 
-    def __init__(self, config: FunctionConfig, *, handler_given: bool = False) -> None:
+    def __init__(self, config: FunctionConfig, *, handler_given: bool = False, function_path: Optional[str] = None,
+                 scenario_path: Optional[str] = None, options: Sequence[str] = ()) -> None:
+        """`function_path` and `scenario_path` as the user gave them, and the command-line `options` a replay
+        needs that the [function] table cannot hold (--extensions, --python...): they make the header's
+        replay command one that runs as written, from where the recording was made."""
         self.config = config
         self.handler_given = handler_given
+        self.function_path = function_path
+        self.scenario_path = scenario_path
+        self.options = tuple(options)
         self.steps: list[Any] = []
+
+    def attach(self, session: DebugSession) -> Callable[[], None]:
+        """Record everything that reaches this controller from now on; returns the detach function."""
+        unsubscribe = session.subscribe(self.fact)
+        unwatch = session.watch_commands(self.command)
+
+        def detach() -> None:
+            unsubscribe()
+            unwatch()
+
+        return detach
 
     # ------------------------------------------------------------------ input
 
     def command(self, command: c.Command) -> None:
-        if isinstance(command, c.Invoke):
-            self.steps.append(_Invoke(command.event, command.request_id, command.request_id is not None))
-        elif isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
+        if isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
             self.steps.append(_Other(command))
+        # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
         # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
         # and a hold never changes an outcome (held time counts against no deadline).
 
     def fact(self, fact: f.Fact) -> None:
         if isinstance(fact, f.InvocationQueued):
-            self._claim(fact.request_id)
+            if self._by_id(fact.request_id) is None:
+                self.steps.append(_Invoke(fact.event, fact.request_id))
         elif isinstance(fact, f.InvocationCompleted):
-            step = self._claim(fact.result.request_id)
+            step = self._by_id(fact.result.request_id)
             if step is not None and step.result is None:
                 step.result = fact.result
         elif isinstance(fact, f.InvokeReported):
@@ -144,29 +167,17 @@ class Recorder:
             if step is not None:
                 step.cold = fact.cold
 
-    __call__ = fact  # so that `session.subscribe(recorder)` works
-
-    def _invokes(self) -> list[_Invoke]:
-        return [s for s in self.steps if isinstance(s, _Invoke)]
+    __call__ = fact  # so that `host.subscribe(recorder)` works
 
     def _by_id(self, request_id: str) -> Optional[_Invoke]:
-        return next((s for s in self._invokes() if s.request_id == request_id), None)
-
-    def _claim(self, request_id: str) -> Optional[_Invoke]:
-        """The invoke this request id belongs to; invokes sent without an id take ids in the order they were sent."""
-        step = self._by_id(request_id)
-        if step is None:
-            step = next((s for s in self._invokes() if s.request_id is None), None)
-            if step is not None:
-                step.request_id = request_id
-        return step
+        return next((s for s in self.steps if isinstance(s, _Invoke) and s.request_id == request_id), None)
 
     # ------------------------------------------------------------------ output
 
     def to_toml(self) -> str:
         out = [
             f"# Recorded by lambdatui from function '{self.config.name}'. Replay it with:",
-            "#   lambdatui replay FUNCTION_PATH THIS_FILE.toml",
+            "#   " + self.replay_command(),
             "# Options given on the command line override the [function] table.",
             "",
             "[function]",
@@ -182,6 +193,12 @@ class Recorder:
             out += ["", "[[step]]"]
             out += self._invoke_lines(step) if isinstance(step, _Invoke) else self._other_lines(step.command)
         return "\n".join(out) + "\n"
+
+    def replay_command(self) -> str:
+        """The shell command that replays this recording; paths as given, so relative to where it was recorded."""
+        # Without the path as given, the code folder: `lambdatui replay` accepts a handler's folder too.
+        return replay_command(self.function_path or str(self.config.code_dir),
+                              self.scenario_path or "THIS_FILE.toml", self.options)
 
     def _invoke_lines(self, step: _Invoke) -> list[str]:
         event = json_text(step.event)
@@ -231,6 +248,16 @@ class Recorder:
         if fault.at is not None:
             lines.append(f"at = {toml_string(fault.at.value)}")
         return lines
+
+
+def replay_command(function_path: str, scenario_path: str, options: Sequence[str] = ()) -> str:
+    words = ["lambdatui", "replay", *options, function_path, scenario_path]
+    return " ".join(_shell_word(word) for word in words)
+
+
+def _shell_word(word: str) -> str:
+    # Quoted for a shell; a control character (a newline would end the comment line) becomes "?".
+    return shlex.quote("".join("?" if _is_control(ch) else ch for ch in word))
 
 
 def _signal_value(number: int) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-from scenario_support import PROBE, SAMPLES, run_cli, write_probe, write_scenario
+from scenario_support import PROBE, REPO, SAMPLES, run_cli, write_probe, write_scenario
 
 SAMPLE_SCENARIOS = sorted(SAMPLES.glob("*/scenarios/*.toml"))
 
@@ -206,6 +208,33 @@ def test_record_of_function_errors_expects_the_error_type(code_dir: Path) -> Non
     assert recording.read_text().count("error_type = 'Runtime.ExitError'") == 2
     replayed = run_cli("replay", handler, str(recording))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_the_recording_names_the_function_path_in_a_replay_command_that_runs(code_dir: Path) -> None:
+    """The header's command, run as written from where the recording was made, replays it (no placeholder)."""
+    folder = code_dir / "my function"
+    folder.mkdir()
+    handler = os.path.relpath(write_probe(folder), REPO)  # relative and with a space, as a user might type it
+    recording = os.path.relpath(code_dir / "recorded.toml", REPO)
+    done = run_cli("invoke", handler, "--record", recording)
+    assert done.returncode == 0, done.stderr
+    text = (REPO / recording).read_text()
+    assert "FUNCTION_PATH" not in text and "THIS_FILE" not in text
+    command = next(line[1:].strip() for line in text.splitlines() if "lambdatui replay" in line)
+    assert command == f"lambdatui replay '{handler}' {recording}"
+    assert command in done.stderr  # the closing message shows the same command
+    words = shlex.split(command)
+    replayed = run_cli(*words[1:])
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_the_recording_carries_the_options_its_table_cannot(code_dir: Path) -> None:
+    extensions = SAMPLES / "extension" / "extensions"
+    handler = str(write_probe(code_dir))
+    recording = code_dir / "recorded.toml"
+    done = run_cli("invoke", handler, "--extensions", str(extensions), "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    assert f"#   lambdatui replay --extensions {extensions} {handler} {recording}\n" in recording.read_text()
 
 
 def test_record_into_a_missing_directory_is_a_usage_error(code_dir: Path) -> None:

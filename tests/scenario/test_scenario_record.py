@@ -1,7 +1,8 @@
 """The Recorder and its TOML: whatever it writes, the scenario parser reads back to the same steps.
 
-These feed the recorder the controller's own command and fact values, as the TUI and `invoke --record`
-do; the round trip through real processes is in test_scenario_cli.py.
+These feed the recorder the controller's own command and fact values, as the controller does when the
+recorder is attached to it; the round trip through real processes is in test_scenario_cli.py and
+test_record_every_invoke.py.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def _completed(request_id: str, payload: dict, *, error: str | None = None) -> f
                                                     function_error=error is not None, error_type=error))
 
 
+def _queued(request_id: str, event: bytes = b"{}", position: int = 1) -> f.InvocationQueued:
+    return f.InvocationQueued(request_id, position, event)
+
+
 def _reported(request_id: str, cold: bool) -> f.InvokeReported:
     return f.InvokeReported(request_id, 1.5, 2, 128, 20, None, "success", cold=cold)
 
@@ -67,8 +72,7 @@ def test_recorded_invokes_parse_back_with_their_expectations() -> None:
     recorder = Recorder(_config(timeout_s=5, memory_mb=256, env_pairs=["A=x'y", "B=2"]))
     events = [b'{"n": 1}', b'{\n  "text": "it\'s \\"quoted\\"\\n",\n  "none": null\n}']
     for i, event in enumerate(events):
-        recorder.command(c.Invoke(event, f"id-{i}"))
-    recorder(f.InvocationQueued("id-0", 1))
+        recorder(_queued(f"id-{i}", event, i + 1))
     recorder(_completed("id-0", {"invocations": 1, "note": "it's"}))
     recorder(_reported("id-0", True))
     recorder(_completed("id-1", {"errorMessage": "RequestId: id-1 Error: boom"}, error="Runtime.ExitError"))
@@ -90,13 +94,13 @@ def test_recorded_invokes_parse_back_with_their_expectations() -> None:
 
 def test_handler_is_recorded_only_when_given() -> None:
     recorder = Recorder(_config(handler="handler.handler"), handler_given=True)
-    recorder.command(c.Invoke(b"{}", "r"))
+    recorder(_queued("r"))
     assert parse_scenario(recorder.to_toml(), Path("r.toml")).function.handler == "handler.handler"
 
 
 def test_a_response_carrying_the_request_id_is_not_compared() -> None:
     recorder = Recorder(_config())
-    recorder.command(c.Invoke(b"{}", "abc-123"))
+    recorder(_queued("abc-123"))
     recorder(_completed("abc-123", {"requestId": "abc-123"}))
     recorder(_reported("abc-123", True))
     text = recorder.to_toml()
@@ -106,17 +110,27 @@ def test_a_response_carrying_the_request_id_is_not_compared() -> None:
     assert not step.expect.has_response and step.expect.cold is True
 
 
-def test_invokes_sent_without_an_id_take_ids_in_order() -> None:
-    # As the TUI sends them: the controller picks the request id, the recorder learns it from the facts.
+def test_invokes_are_recorded_from_the_facts_in_the_order_they_were_queued() -> None:
+    # Whatever sent them (the UI, the Invoke API, an Event invoke), every invoke is queued: that is what counts.
     recorder = Recorder(_config())
-    recorder.command(c.Invoke(b'{"i": 1}'))
-    recorder.command(c.Invoke(b'{"i": 2}'))
-    recorder(f.InvocationQueued("first", 1))
-    recorder(f.InvocationQueued("second", 2))
+    recorder.command(c.Invoke(b'{"i": 0}'))  # the command alone records nothing: its fact will
+    recorder(_queued("first", b'{"i": 1}', 1))
+    recorder(_queued("second", b'{"i": 2}', 2))
     recorder(_completed("second", {"i": 2}))
     recorder(_completed("first", {"i": 1}))
     steps = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
+    assert [json.loads(s.action.event) for s in steps] == [{"i": 1}, {"i": 2}]
     assert [s.expect.response for s in steps] == [{"i": 1}, {"i": 2}]
+
+
+def test_commands_and_invokes_keep_their_order() -> None:
+    recorder = Recorder(_config())
+    recorder(_queued("a"))
+    recorder.command(c.InjectFault(flt.Crash()))
+    recorder(_queued("b"))
+    recorder.command(c.NewEnvironment())
+    actions = [s.action for s in parse_scenario(recorder.to_toml(), Path("r.toml")).steps]
+    assert [type(a) for a in actions] == [InvokeAction, FaultAction, InvokeAction, NewEnvironmentAction]
 
 
 def test_faults_new_environment_and_shutdown_are_recorded() -> None:
@@ -148,6 +162,6 @@ def test_faults_new_environment_and_shutdown_are_recorded() -> None:
 
 def test_an_invoke_with_no_result_still_replays() -> None:
     recorder = Recorder(_config())
-    recorder.command(c.Invoke(b"{}", "never"))
+    recorder(_queued("never"))
     step = parse_scenario(recorder.to_toml(), Path("r.toml")).steps[0]
     assert step.action == InvokeAction(b"{}") and step.expect.keys() == ()

@@ -1,0 +1,127 @@
+"""The debugger's `--record` with `--port`: every invoke goes into the recording, whatever sent it.
+
+The debugger is composed exactly as `lambdatui PATH --port P --record FILE` composes it (`build_debugger`),
+and run headless under Textual's `run_test`, with the trio host as a guest on the test's asyncio loop.
+Invokes arrive over real HTTP on the Invoke API (RequestResponse and Event) and through the controller,
+as the UI's `i` sends them; then the recording is replayed by the real `lambdatui replay`.
+Waits are on the app's own snapshot, each bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import pytest
+from scenario_support import run_cli
+
+from lambdatui import controller as c
+from lambdatui.config import resolve_function
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.scenario.parse import parse_scenario
+from lambdatui.tui import build_debugger
+from lambdatui.ui.app import LambdaTuiApp
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+
+WAIT_S = 20.0
+POLL_S = 0.05
+
+# Echoes the event and counts invokes: a replay that got a different event, or another order, fails its expect.
+ECHO = '''count = 0
+
+
+def handler(event, context):
+    global count
+    count += 1
+    return {"count": count, "event": event}
+'''
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Textual runs on asyncio only
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def until(pilot, condition: Callable[[DebuggerSnapshot], bool], what: str) -> DebuggerSnapshot:
+    app = pilot.app
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        snapshot = app.snapshot
+        if snapshot is not None and condition(snapshot):
+            return snapshot
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {WAIT_S} s for {what}")
+        await pilot.pause(POLL_S)
+
+
+def idle_after(count: int) -> Callable[[DebuggerSnapshot], bool]:
+    return lambda s: s.invocations >= count and s.environment.state is EnvState.FROZEN
+
+
+async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(code_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    recording = tmp_path / "session.toml"
+    config = resolve_function(str(handler), timeout_s=3)
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    events = [{"via": "http", "n": 1}, {"via": "http-event", "n": 2}, {"via": "controller", "n": 3},
+              {"via": "http", "n": 4}]
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                        "the cold start held at its first boundary, with the Invoke API up")
+            assert app.controller is not None
+            app.controller.submit(c.Continue())
+            await until(pilot, idle_after(0), "Init to finish")
+            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            async with httpx.AsyncClient(timeout=WAIT_S) as http:
+                first = await http.post(url, json=events[0])
+                assert first.status_code == 200 and first.json() == {"count": 1, "event": events[0]}
+                queued = await http.post(url, json=events[1], headers={"X-Amz-Invocation-Type": "Event"})
+                assert queued.status_code == 202
+                await until(pilot, idle_after(2), "the Event invoke to run")
+                app.controller.submit(c.Invoke(json.dumps(events[2]).encode()))  # as the UI's `i` sends it
+                await until(pilot, idle_after(3), "the controller's invoke")
+                last = await http.post(url, json=events[3])
+                assert last.json() == {"count": 4, "event": events[3]}
+            await until(pilot, idle_after(4), "the last invoke to settle")
+            await app.run_action("quit")
+            deadline = time.monotonic() + WAIT_S
+            while app.return_code is None:
+                assert time.monotonic() < deadline, "the app did not quit"
+                await pilot.pause(POLL_S)
+    finally:
+        if app.backend is not None:
+            app.backend.stop()
+            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+
+    text = recording.read_text()
+    scenario = parse_scenario(text, recording)
+    recorded = [json.loads(step.action.event) for step in scenario.steps]
+    assert recorded == events, text
+    assert [step.expect.response for step in scenario.steps] == [
+        {"count": i + 1, "event": event} for i, event in enumerate(events)], text
+    tomllib.loads(text)
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout.count("  response ") == len(events), replayed.stdout
