@@ -45,7 +45,9 @@ scenario file (TOML):
     shutdown = true            SHUTDOWN(spindown) to extensions, environment gone
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60
   expect = { ... }           optional checks on what followed the step:
-    response (JSON: a table, or JSON text), error_type, cold, globals = { name = "repr" },
+    response (JSON: a table, or JSON text; the keys it names must match, recursively, others are
+    ignored, arrays compare whole), response_exact = true (the whole object must be equal),
+    error_type, cold, globals = { name = "repr" },
     tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...]
 
 exit status: 0 every expectation held; 1 an expectation failed (the first one is shown as a diff) or a

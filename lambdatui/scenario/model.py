@@ -65,6 +65,7 @@ class Expect:
     """What must hold after a step; a field left at None is not checked."""
 
     response: Any = _NOT_GIVEN  # a JSON value (None is JSON null, so "not given" has its own marker)
+    response_exact: bool = False  # compare the whole object, not only the keys `response` names
     error_type: Optional[str] = None
     cold: Optional[bool] = None
     globals: Optional[Mapping[str, str]] = None

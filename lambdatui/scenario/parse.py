@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from lambdatui.config import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
+from lambdatui.config import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, reserved_env_problem
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary, ShutdownReason
 from lambdatui.scenario.model import (
@@ -46,7 +46,8 @@ FUNCTION_KEYS = ("timeout", "memory", "handler", "env")
 ACTION_KEYS = ("invoke", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("expect",)
-EXPECT_KEYS = ("response", "error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases")
+EXPECT_KEYS = ("response", "response_exact", "error_type", "cold", "globals", "tmp", "tmp_absent",
+               "shutdown_reason", "phases")
 
 # Which options each fault takes (besides `at`, which they all take).
 FAULT_TAKES: Mapping[str, tuple[str, ...]] = {
@@ -58,7 +59,7 @@ FAULT_TAKES: Mapping[str, tuple[str, ...]] = {
     "init-error": ("target",),
 }
 
-INVOKE_ONLY = ("response", "error_type", "cold", "globals")
+INVOKE_ONLY = ("response", "response_exact", "error_type", "cold", "globals")
 AFTER_LIFECYCLE = ("tmp", "tmp_absent", "shutdown_reason", "phases")  # a reset or shutdown may follow
 
 
@@ -304,6 +305,9 @@ class _Parser:
             if not isinstance(value, str):
                 raise self.fail(line, f"[function]: env.{key} must be a string (environment variables are "
                                       f"text: quote it), got {_type_name(value)}")
+        reserved = reserved_env_problem(env)
+        if reserved:
+            raise self.fail(line, f"[function]: env: {reserved}")
         return FunctionSettings(timeout, memory, handler, dict(env))
 
     # ------------------------------------------------------------------ [[step]]
@@ -446,6 +450,13 @@ class _Parser:
                 values["response"] = _json_text(value, f"{name}: expect.response")
             else:
                 values["response"] = _to_json(value, f"{name}: expect.response")
+        if "response_exact" in raw:
+            if not isinstance(raw["response_exact"], bool):
+                raise ValueError(f"{name}: expect.response_exact must be true or false, "
+                                 f"got {_type_name(raw['response_exact'])}")
+            if "response" not in raw:
+                raise ValueError(f"{name}: expect.response_exact needs expect.response (the object to compare whole)")
+            values["response_exact"] = raw["response_exact"]
         if "error_type" in raw:
             values["error_type"] = _string(raw["error_type"], f"{name}: expect.error_type")
         if "cold" in raw:

@@ -42,6 +42,7 @@ class Mismatch:
     expected: str
     actual: str
     diff: Optional[str] = None  # a unified diff, when one reads better than the two values
+    detail: Optional[str] = None  # one line saying where they differ, e.g. "response.a.b: expected 1, got 2"
 
 
 def compact_json(payload: bytes | str, limit: int = MAX_INLINE) -> str:
@@ -214,6 +215,8 @@ class TimelinePrinter:
 
     def failed(self, scenario: Scenario, step: Step, mismatch: Mismatch) -> None:
         self.line("FAILED", f"expect.{mismatch.key} at step {step.number} ({scenario.path}:{step.line})")
+        if mismatch.detail:
+            self.line("mismatch", mismatch.detail)
         if mismatch.diff:
             for text in mismatch.diff.splitlines():
                 self.raw("    " + text)

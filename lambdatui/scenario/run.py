@@ -29,6 +29,7 @@ from lambdatui.scenario.model import (
     ShutdownAction,
     Step,
 )
+from lambdatui.scenario.match import projected, response_difference
 from lambdatui.scenario.report import Mismatch, TimelinePrinter, pretty_json, unified
 
 INIT_TIMEOUT_S = 10  # Lambda's Init budget, which an on-demand cold start spends before the invoke's own
@@ -170,19 +171,6 @@ def _waiting_on(session: DebugSession) -> str:
 # ---------------------------------------------------------------------- expectations
 
 
-def json_equal(a: Any, b: Any) -> bool:
-    """Structural JSON equality: true is not 1, 1 is 1.0, objects ignore key order."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
 def _lines(values: list[str]) -> str:
     return ", ".join(values) if values else "(none)"
 
@@ -207,10 +195,14 @@ def _check_response(expect: Expect, facts: StepFacts, session: DebugSession) -> 
     except ValueError:
         return Mismatch("response", expected_text, text,
                         unified(expected_text.splitlines(), ["(not JSON:)", *text.splitlines()]))
-    if json_equal(expect.response, actual):
+    difference = response_difference(expect.response, actual, exact=expect.response_exact)
+    if difference is None:
         return None
-    actual_text = pretty_json(actual)
-    return Mismatch("response", expected_text, actual_text, unified(expected_text.splitlines(), actual_text.splitlines()))
+    # A subset is diffed against the keys it names only: the others (a request id...) are no difference.
+    shown = actual if expect.response_exact else projected(expect.response, actual)
+    actual_text = pretty_json(shown)
+    return Mismatch("response", expected_text, actual_text, unified(expected_text.splitlines(), actual_text.splitlines()),
+                    detail=difference.message)
 
 
 def _check_error_type(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:

@@ -103,7 +103,7 @@ async def test_a_failing_response_stops_the_run_with_a_json_diff(code_dir: Path)
 
 
 def test_json_comparison_is_structural() -> None:
-    from lambdatui.scenario.run import json_equal
+    from lambdatui.scenario.match import json_equal
 
     assert json_equal({"a": 1, "b": [1.0, "x"]}, {"b": [1, "x"], "a": 1.0})
     assert not json_equal({"a": True}, {"a": 1})
