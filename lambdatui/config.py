@@ -23,8 +23,39 @@ MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 
 
+# Lambda refuses a configuration that sets any of these (lambda-spec §10.4): they describe the function and
+# its sandbox, so an override would make the function disagree with its own ARN, handler, region or API.
+# LANG, PATH, LD_LIBRARY_PATH, PYTHONPATH and NODE_PATH are not among them: Lambda lets a function extend those.
+RESERVED_ENV_VARS = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR", "TZ",
+})
+
+
 class ConfigError(Exception):
     """A usage or configuration problem, reported as one line (exit status 2)."""
+
+
+def reserved_env_problem(names: Iterable[str]) -> Optional[str]:
+    """Lambda's own refusal (InvalidParameterValueException) if any of `names` is reserved, else None.
+
+    Every door that sets variables (--env, --env-file, a scenario's env table) asks this, so all say the same.
+    """
+    used = [name for name in names if name in RESERVED_ENV_VARS]
+    if not used:
+        return None
+    return ("InvalidParameterValueException: Lambda was unable to configure your environment variables because "
+            "the environment variables you have provided contains reserved keys that are currently not supported "
+            "for modification. Reserved keys used in this request: " + ", ".join(used))
+
+
+def check_env_not_reserved(env: Mapping[str, str], origin: str) -> None:
+    problem = reserved_env_problem(env)
+    if problem:
+        raise ConfigError(f"{origin}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +79,10 @@ class FunctionConfig:
     memory_mb: int = 128
     extensions: tuple[Path, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The backstop for every way a configuration is built (a door that checks first can name its source).
+        check_env_not_reserved(self.env, "environment variables")
 
     @property
     def extension_names(self) -> tuple[str, ...]:
@@ -188,8 +223,12 @@ def resolve_function(
     name = code_dir.name or "function"
     env: dict[str, str] = {}
     if env_file:
-        env.update(load_env_file(Path(env_file), name))
-    env.update(parse_env_pairs(env_pairs))
+        from_file = load_env_file(Path(env_file), name)
+        check_env_not_reserved(from_file, f"--env-file {env_file}")
+        env.update(from_file)
+    pairs = parse_env_pairs(env_pairs)
+    check_env_not_reserved(pairs, "--env")
+    env.update(pairs)
     return FunctionConfig(
         name=name,
         code_dir=code_dir,
