@@ -306,6 +306,10 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
         if self.state in (EnvState.SHUT_DOWN, EnvState.SHUTTING_DOWN):
             return
         self._abandon_hold()
+        if not self.renew_sandbox:
+            # Releasing a hold at the end of a reset finished it, renewing the sandbox on the way out (and
+            # perhaps starting a queued invoke's Init in it): that is the new environment already.
+            return
         if self.state is EnvState.COLD and self.shutdown is None:
             self._renew()
         else:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from driver import Driver, ext
 
-from lambdatui.core.effects import RUNTIME, Spawn
-from lambdatui.core.inputs import FaultRequested, LaunchFailed
+from lambdatui.core.effects import RUNTIME, RenewSandbox, Spawn
+from lambdatui.core.inputs import BreakpointsSet, FaultRequested, LaunchFailed, NewEnvironmentRequested
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -91,3 +91,23 @@ def test_a_deadline_forced_at_extension_init_with_an_invoke_queued_launches_the_
     assert [(p.phase, p.detail) for p in d.facts(f.PhaseStarted, m)][-2:] == [("invoke", rid), ("init", "invoke")]
     assert d.spawns(m) == [Spawn(ext("ext-a"), 2)]  # the retry's launch, once; the failed Init's, never
     assert d.killed(m) == []
+
+
+def test_new_environment_while_held_at_the_end_of_a_reset_starts_one_on_demand_init_and_leaves_it_alone():
+    d = Driver()
+    d.start()
+    d.runtime_next()
+    d.feed(BreakpointsSet(frozenset({Boundary.SHUTDOWN_DONE})))
+    _, rid = d.invoke()
+    d.exited(RUNTIME, 1)  # the invoke fails; the reset has nothing left to wait for and holds at its end
+    assert d.env.hold is not None and d.env.hold.boundary is Boundary.SHUTDOWN_DONE
+    caller, r2 = d.invoke()  # waits for the hold
+    m = d.mark()
+    d.feed(NewEnvironmentRequested())  # releasing the hold ends the reset, and the new environment begins
+    assert d.effects(RenewSandbox, m) == [RenewSandbox()]
+    assert [(p.phase, p.detail) for p in d.facts(f.PhaseStarted, m)] == [("init", "init")]  # on-demand, not suppressed
+    assert d.spawns(m) == [Spawn(RUNTIME, 2)]
+    assert d.killed(m) == [] and d.state is EnvState.INIT
+    d.runtime_next()
+    d.complete_invoke(r2)
+    assert d.result_for(caller).payload == b'"ok"'
