@@ -18,6 +18,7 @@ from lambdatui.runner import cancel_on_signals, open_environment
 if TYPE_CHECKING:
     from lambdatui.scenario.model import Scenario
     from lambdatui.scenario.record import Recorder
+    from lambdatui.scenario.run import ReplayResult
 
 EXIT_OK, EXIT_FUNCTION_ERROR = 0, 1
 
@@ -86,6 +87,14 @@ def run_serve(config: FunctionConfig, host: str, port: int) -> int:
     return EXIT_OK
 
 
+def _invoke_tally(outcome: ReplayResult) -> str:
+    """How the invokes ended, so that a passing replay still says when some of them failed (as expected)."""
+    if not outcome.invokes:
+        return ""
+    succeeded = outcome.invokes - outcome.invoke_errors
+    return f" ({succeeded} invoke{'s' * (succeeded != 1)} succeeded, {outcome.invoke_errors} failed)"
+
+
 def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = False) -> int:
     """Run the scenario on a fresh environment with the debugger's views on (globals, /tmp listings)."""
     from lambdatui.scenario.report import TimelinePrinter
@@ -113,7 +122,7 @@ def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = Fa
     trio.run(main)
     if outcome.passed:
         steps, held = len(scenario.steps), outcome.expectations
-        printer.raw(f"PASSED {scenario.path}: {steps} step{'s' * (steps != 1)}, "
+        printer.raw(f"PASSED {scenario.path}: {steps} step{'s' * (steps != 1)}{_invoke_tally(outcome)}, "
                     f"{held} expectation{'s' * (held != 1)} held")
         return EXIT_OK
     step = outcome.failed_step

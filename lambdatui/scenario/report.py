@@ -78,6 +78,21 @@ def describe_action(action: Action) -> str:
     raise TypeError(action)  # pragma: no cover - the Action union is closed
 
 
+def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported]) -> str:
+    if result is None:
+        return "NO RESULT: the invoke never completed"
+    if not result.function_error:
+        return "success"
+    error_type = result.error_type or "(no type)"
+    status = report.status if report is not None else None
+    if status == "timeout":
+        return f"TIMEOUT {error_type}: the invoke ran out of time; the environment was reset"
+    if status in ("error", "failure"):
+        return f"ERROR {error_type}: the invoke failed ({status}); the environment was reset"
+    # The runtime reported it through /error: the platform counts the invoke as done, the caller gets an error.
+    return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
+
+
 def user_frames(stacks: f.StacksCaptured, code_dir: str) -> tuple[str, list[f.StackFrame]]:
     """The frames in the function's own code, innermost first, from the thread that ran the handler.
 
@@ -208,6 +223,14 @@ class TimelinePrinter:
             self.line("tmp", f"{path}  removed")
 
     # ------------------------------------------------------------------ verdicts
+
+    def outcome(self, result: Optional[f.InvocationResult], report: Optional[f.InvokeReported]) -> None:
+        """One line that says how the invoke ended, so that no error reads as a success.
+
+        Needed because a handled error (the runtime's /error) looks like a success everywhere else: Lambda's
+        own REPORT line carries a Status only for timeouts and crashes, and the invoke passes invoke.response.
+        """
+        self.line("outcome", describe_outcome(result, report))
 
     def passed(self, keys: Sequence[str]) -> None:
         if keys:

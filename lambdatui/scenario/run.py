@@ -43,6 +43,8 @@ class ReplayResult:
     failed_step: Optional[Step] = None
     mismatch: Optional[Mismatch] = None
     stuck: Optional[str] = None
+    invokes: int = 0  # invokes that completed
+    invoke_errors: int = 0  # of which ended in an error (handled, timeout or crash), expected or not
 
     @property
     def passed(self) -> bool:
@@ -121,6 +123,11 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
             outcome.stuck = _waiting_on(session)
             printer.stuck(scenario, step, bound, outcome.stuck)
             return outcome
+        if isinstance(step.action, InvokeAction):
+            printer.outcome(facts.result, facts.report)
+            if facts.result is not None:
+                outcome.invokes += 1
+                outcome.invoke_errors += facts.result.function_error
         mismatch = check(step.expect, facts, session)
         if mismatch is not None:
             outcome.failed_step = step

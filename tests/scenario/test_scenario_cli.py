@@ -180,6 +180,55 @@ def test_verbose_shows_the_functions_output_on_stdout(code_dir: Path) -> None:
     assert "  function   probe: invocation 1" in verbose.stdout and "probe: invocation" not in verbose.stderr
 
 
+# ---------------------------------------------------------------------- how each invoke's outcome reads
+
+
+OUTCOMES = '''import os
+import time
+
+
+def handler(event, context):
+    mode = event.get("mode")
+    if mode == "raise":
+        raise ValueError("boom")
+    if mode == "sleep":
+        time.sleep(5)
+    if mode == "exit":
+        os._exit(3)
+    return {"ok": True}
+'''
+
+
+def test_replay_marks_each_invoke_as_success_or_error(code_dir: Path) -> None:
+    """A handler that raises (the runtime's /error) reads as an error, as a timeout and a crash do: never success."""
+    handler = str(write_probe(code_dir, OUTCOMES))
+    scenario = write_scenario(code_dir, """
+        [[step]]
+        invoke = {}
+
+        [[step]]
+        invoke = { mode = "raise" }
+        expect.error_type = "ValueError"
+
+        [[step]]
+        invoke = { mode = "sleep" }
+
+        [[step]]
+        invoke = { mode = "exit" }
+    """)
+    done = run_cli("replay", handler, str(scenario), "--timeout", "1")
+    assert done.returncode == 0, done.stdout + done.stderr  # every expectation held: errors were expected
+    outcomes = re.findall(r"^  outcome    (.*)$", done.stdout, re.MULTILINE)
+    assert len(outcomes) == 4, done.stdout
+    success, raised, timed_out, crashed = outcomes
+    assert success == "success"
+    assert raised.startswith("ERROR ValueError: the function returned an error"), raised
+    assert "success" not in raised
+    assert timed_out.startswith("TIMEOUT Sandbox.Timedout"), timed_out
+    assert crashed.startswith("ERROR Runtime.ExitError"), crashed
+    assert "(1 invoke succeeded, 3 failed)" in done.stdout.splitlines()[-1], done.stdout
+
+
 # ---------------------------------------------------------------------- record, then replay
 
 
