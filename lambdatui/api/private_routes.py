@@ -18,6 +18,12 @@ def private_blueprint(host: EnvironmentHost) -> Blueprint:
     async def function_init_gate() -> Response:
         return from_reply(await host.request(ins.FunctionInitGate))
 
+    @api.post("/inspection")
+    async def inspection_started() -> Response:
+        await read_body(1024)
+        host.inspection_started()
+        return Response(b'{"status":"OK"}', status=202, content_type="application/json")
+
     @api.post("/globals")
     async def globals_report() -> Response:
         body, too_large = await read_body(4 * 1024 * 1024)

@@ -192,6 +192,13 @@ class RuntimeClient(object):
         if resp.status not in (200, 404):
             logs.warn("GET %s answered %d; continuing" % (path, resp.status))
 
+    def start_inspection(self) -> None:
+        """Tell the host a globals report is being written: its time must not count against any deadline."""
+        path = PRIVATE_PREFIX + "/inspection"
+        resp = self._round_trip("POST", path, b"", {"Content-Type": "application/json"})
+        if resp.status >= 300 and resp.status != 404:
+            logs.warn("POST %s answered %d" % (path, resp.status))
+
     def post_globals(self, body: bytes) -> None:
         """Send a globals/threads report; 404 (older host) is silently fine."""
         path = PRIVATE_PREFIX + "/globals"

@@ -3,16 +3,26 @@
 It lets the debugger show what survives between invocations of a warm environment
 (module state, caches, leaked threads). It runs on every invoke, so each value costs
 one bounded repr and nothing walks object graphs.
+
+A repr runs user code: it may be slow, raise, or never end. Each one is bounded in length
+and in time (SIGALRM interrupts it in the main thread, where the runtime loop runs), and the
+whole report in time, so a report never blocks the function. The host stops the function's
+deadlines while the report is written (core/clock_rules.py), so what it costs is never the
+function's time.
 """
 
 from __future__ import annotations
 
 import reprlib
+import signal
 import threading
+import time
 import types
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 REPR_LIMIT = 200
+REPR_TIME_LIMIT_S = 0.05
+REPORT_TIME_LIMIT_S = 1.0
 
 _FUNCTION_TYPES = (
     types.FunctionType,
@@ -47,12 +57,53 @@ def _make_repr() -> reprlib.Repr:
 _REPR = _make_repr()
 
 
-def bounded_repr(value: Any) -> str:
-    """repr cut to REPR_LIMIT characters; a raising __repr__ is reported, not propagated."""
+class _ReprOverran(BaseException):
+    """Raised into a repr past its time; a BaseException so that `except Exception` in user code lets it pass."""
+
+
+def _can_interrupt() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def call_with_time_limit(fn: Callable[[], str], seconds: float) -> Optional[str]:
+    """fn's result, or None when it ran past `seconds` and was interrupted.
+
+    The function's own SIGALRM handler and any alarm it had pending are put back as they were:
+    the inspection takes none of the function's time, so its alarm does not advance either.
+    """
+    if not _can_interrupt():
+        return fn()
+    armed = [True]
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        if armed[0]:
+            raise _ReprOverran()
+
+    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
+    # The interval re-fires the alarm should the repr swallow one.
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, seconds)
     try:
-        text = _REPR.repr(value)
-    except Exception as exc:
-        return "<repr failed: %s>" % type(exc).__name__
+        try:
+            return fn()
+        finally:
+            armed[0] = False  # from here on the handler is inert: restoring below cannot be interrupted
+    except _ReprOverran:
+        return None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay > 0:
+            signal.setitimer(signal.ITIMER_REAL, previous_delay, previous_interval)
+
+
+def bounded_repr(value: Any) -> str:
+    """repr cut to REPR_LIMIT characters, within REPR_TIME_LIMIT_S; a raising or slow __repr__ is reported."""
+    try:
+        text = call_with_time_limit(lambda: _REPR.repr(value), REPR_TIME_LIMIT_S)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: a repr must not end the runtime
+        return "<repr raised %s>" % type(exc).__name__
+    if text is None:
+        return "<repr took over %d ms>" % round(REPR_TIME_LIMIT_S * 1000)
     if len(text) > REPR_LIMIT:
         text = text[: REPR_LIMIT - 3] + "..."
     return text
@@ -95,12 +146,17 @@ def globals_report(module: Optional[types.ModuleType]) -> List[Dict[str, Any]]:
         return []
     module_name = module.__name__
     entries = []
+    give_up_at = time.monotonic() + REPORT_TIME_LIMIT_S
     for name, value in list(vars(module).items()):
+        if time.monotonic() < give_up_at:
+            text = bounded_repr(value)
+        else:
+            text = "<not shown: the report took over %d s>" % REPORT_TIME_LIMIT_S
         entries.append(
             {
                 "name": name,
                 "type": qualified_type_name(value),
-                "repr": bounded_repr(value),
+                "repr": text,
                 "id": id(value),
                 "kind": classify(name, value, module_name),
             }

@@ -117,8 +117,13 @@ def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any]
 def report_globals(
     client: RuntimeClient, phase: str, request_id: Optional[str], module: Optional[ModuleType]
 ) -> None:
-    """Private channel: post the globals/threads report; never fatal."""
+    """Private channel: post the globals/threads report; never fatal.
+
+    The host stops the function's deadlines from `start_inspection` until the report (or the next /next)
+    arrives: reprs run user code, and a debugger must not spend the function's time on them.
+    """
     try:
+        client.start_inspection()
         report = inspect_state.build_report(phase, request_id, module)
         client.post_globals(_json_bytes(report))
     except Exception as exc:

@@ -19,16 +19,15 @@ from lambdatui.core.common import (
 )
 from lambdatui.core.effects import (
     RUNTIME,
-    CancelTimer,
     Effect,
     Emit,
     Freeze,
     RenewSandbox,
     Reply,
-    StartTimer,
     Thaw,
     extension_key,
 )
+from lambdatui.core.clock_rules import HOLD, ClockRules
 from lambdatui.core.extension_api_rules import ExtensionApiRules
 from lambdatui.core.fault_rules import FaultRules
 from lambdatui.core.init_rules import InitRules
@@ -62,11 +61,12 @@ from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 
 
-class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, ProcessRules, FaultRules, ShutdownRules):
+class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, ProcessRules, FaultRules,
+                  ShutdownRules):
     """The state of one environment, and the rules that change it.
 
-    The rules live in one module per concern (init_rules, runtime_api_rules, extension_api_rules, invoke_rules,
-    process_rules, fault_rules, shutdown_rules), each a class of methods on this state; this class holds the
+    The rules live in one module per concern (clock_rules, init_rules, runtime_api_rules, extension_api_rules,
+    invoke_rules, process_rules, fault_rules, shutdown_rules), each a class of methods on this state; this class holds the
     state, the entry point, the helpers they share, holding at boundaries, the user's commands and the snapshot.
     Every input type has one handler, `_on_<InputName>`, in exactly one of them.
     """
@@ -88,7 +88,10 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
         self.pending_init_duration_ms: Optional[float] = None
         self.renew_sandbox = False
         self.frozen = False
-        self.timers: dict[str, float] = {}
+        self.timers: dict[str, float] = {}  # running deadlines: name -> when (monotonic)
+        self.pauses: set[str] = set()  # what stops the deadlines now: a hold, an inspection (clock_rules)
+        self.paused_timers: dict[str, float] = {}  # stopped deadlines: name -> seconds left
+        self.paused_since: Optional[float] = None
         self.breakpoints: frozenset[Boundary] = frozenset()
         self.stepping = False
         self.hold: Optional[Hold] = None
@@ -141,29 +144,6 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
             self.state = state
             self._emit(f.StateChanged(state, self.generation))
 
-    def _elapsed_ms(self, since: Instant, held_before: float) -> float:
-        held = self.held_total - held_before
-        if self.hold is not None:
-            held += self._now.mono - self.hold.since
-        return max(0.0, (self._now.mono - since.mono - held) * 1000)
-
-    def _start_timer(self, name: str, seconds: float) -> None:
-        at = self._now.mono + seconds
-        self.timers[name] = at
-        self._do(StartTimer(name, at))
-
-    def _cancel_timer(self, name: str) -> None:
-        if self.timers.pop(name, None) is not None:
-            self._do(CancelTimer(name))
-        if self.hold is not None:
-            self.hold.paused_timers.pop(name, None)
-
-    def _timer_left(self, name: str) -> Optional[float]:
-        if self.hold is not None and name in self.hold.paused_timers:
-            return self.hold.paused_timers[name]
-        at = self.timers.get(name)
-        return None if at is None else max(0.0, at - self._now.mono)
-
     def _alive(self) -> tuple[str, ...]:
         keys = [RUNTIME] if self.runtime.alive else []
         keys += [extension_key(e.name) for e in self.extensions.values() if e.alive]
@@ -208,9 +188,7 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
                 return
         if hold:
             self.hold = Hold(boundary, self._now.mono)
-            for name in list(self.timers):
-                self.hold.paused_timers[name] = max(0.0, self.timers.pop(name) - self._now.mono)
-                self._do(CancelTimer(name))
+            self._pause_clock(HOLD)
             self._freeze()
             return
         self._proceed(boundary)
@@ -227,9 +205,7 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
             self._release(stepping=self.stepping)
             return
         self.hold = None
-        self.held_total += self._now.mono - hold.since
-        for name, left in hold.paused_timers.items():
-            self._start_timer(name, left)  # the phase's deadlines still bound what comes next
+        self._resume_clock(HOLD)
         self._emit(f.HoldReleased(hold.boundary))  # type: ignore[arg-type]
 
     def _release(self, stepping: bool) -> None:
@@ -238,9 +214,7 @@ class Environment(InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, Pr
             return
         self.hold = None
         self.stepping = stepping
-        self.held_total += self._now.mono - hold.since
-        for name, left in hold.paused_timers.items():
-            self._start_timer(name, left)
+        self._resume_clock(HOLD)
         self._thaw()
         self._emit(f.HoldReleased(hold.boundary))
         self._proceed(hold.boundary)

@@ -43,12 +43,13 @@ class FaultRules:
             return
         self._inject(fault)
 
-    def _participant_key(self, target: str) -> Optional[str]:
+    def _participant_key(self, fault: flt.Fault, target: str) -> Optional[str]:
         if target == flt.RUNTIME_TARGET:
             return RUNTIME
         if target in self.extensions:
             return extension_key(target)
-        self._explain(f"No participant named '{target}': the runtime is 'runtime', extensions go by their file name.")
+        self._refuse(fault, f"No participant named '{target}': the runtime is 'runtime', extensions go by their "
+                            "file name.")
         return None
 
     def _is_alive(self, key: str) -> bool:
@@ -57,21 +58,29 @@ class FaultRules:
         slot = self.extensions.get(key.split(":", 1)[1])
         return slot is not None and slot.alive
 
+    def _refuse(self, fault: flt.Fault, reason: str) -> None:
+        """The fault cannot take effect now: say so, rather than that it was injected."""
+        self._emit(f.FaultRefused(flt.describe(fault), reason))
+        self._explain(reason)
+
     def _inject(self, fault: flt.Fault) -> None:
-        self._emit(f.FaultInjected(flt.describe(fault)))
+        # FaultInjected only once the fault is known to take effect: a refused one is a FaultRefused.
         if isinstance(fault, flt.RaiseInHandler):
+            self._emit(f.FaultInjected(flt.describe(fault)))
             self.raise_next = (fault.exception, fault.message)
         elif isinstance(fault, flt.ForceTimeout):
-            self._force_timeout()
+            self._force_timeout(fault)
         elif isinstance(fault, flt.ExtensionInitError):
+            self._emit(f.FaultInjected(flt.describe(fault)))
             self._inject_init_error(fault.target)
         else:
-            key = self._participant_key(fault.target)
+            key = self._participant_key(fault, fault.target)
             if key is None:
                 return
             if not self._is_alive(key):
-                self._explain(f"{fault.target} is not running: nothing to {flt.describe(fault).split()[0]}.")
+                self._refuse(fault, f"{fault.target} is not running: nothing to {flt.describe(fault).split()[0]}.")
                 return
+            self._emit(f.FaultInjected(flt.describe(fault)))
             if isinstance(fault, flt.Freeze):
                 self.user_frozen.add(key)
                 self._do(Freeze((key,)))
@@ -89,19 +98,24 @@ class FaultRules:
                 else:
                     self._do(SignalProcess(key, fault.signal or 9))
 
-    def _force_timeout(self) -> None:
-        hold = self.hold
+    def _force_timeout(self, fault: Optional[flt.Fault] = None) -> None:
+        """`fault` is the user's request (None: a forced timeout armed for delivery, already announced)."""
         running = [name for name in (INVOKE_TIMER, INIT_TIMER, RUNTIME_STOP_TIMER, SHUTDOWN_TIMER)
-                   if name in self.timers or (hold is not None and name in hold.paused_timers)]
+                   if self._deadline_running(name)]
         if not running and self.current is not None and not self.current.delivered:
             # Held before delivery: the invoke's deadline starts when the event goes out, and elapses at once.
+            if fault is not None:
+                self._emit(f.FaultInjected(flt.describe(fault)))
             self.timeout_on_delivery = True
             return
         if not running:
-            self._explain("No deadline is running at this point, so there is none to force.")
+            self._refuse(fault or flt.ForceTimeout(), "No deadline is running at this point, so there is none to force.")
             return
+        if fault is not None:
+            self._emit(f.FaultInjected(flt.describe(fault)))
         name = running[0]
         self._abandon_hold()  # the phase fails while held: its boundary's continuation is dropped
+        self.paused_timers.pop(name, None)  # an inspection may still be pausing it
         self.timers[name] = self._now.mono
         self._on_TimerFired(TimerFired(name))
 

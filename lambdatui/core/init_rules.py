@@ -113,6 +113,9 @@ class InitRules:
         duration = self._elapsed_ms(init.started, init.held_before)
         self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
         self._emit(f.PhaseEnded("init", status, duration, error_type, at=self._now.mono))
+        reported = error_type is not None and error_type == self.runtime.init_error_type
+        self._emit(f.InitFailed(status, error_type, detail, (self.runtime.init_error_body or b"") if reported else b"",
+                                phase=init.phase))
         if detail:
             self._explain(detail)
         self.fresh = False

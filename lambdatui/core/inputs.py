@@ -79,6 +79,20 @@ class FunctionInitGate:
 
 
 @dataclass(frozen=True)
+class InspectionStarted:
+    """Our bootstrap begins the globals report (private channel): its time must not count against a deadline."""
+
+    generation: int
+
+
+@dataclass(frozen=True)
+class InspectionEnded:
+    """The globals report arrived (private channel)."""
+
+    generation: int
+
+
+@dataclass(frozen=True)
 class ExtensionRegister:
     token: Token
     name: str
@@ -171,6 +185,8 @@ Input = Union[
     RuntimeInvocationError,
     RuntimeInitError,
     FunctionInitGate,
+    InspectionStarted,
+    InspectionEnded,
     ExtensionRegister,
     ExtensionNext,
     ExtensionInitError,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lambdatui.core.common import (
     INIT_TIMER,
+    INSPECTION_LIMIT_TIMER,
     INVOKE_TIMER,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
@@ -58,6 +59,7 @@ class ProcessRules:
             was = rt.state
             rt.state = RuntimeState.EXITED
             self._participant_changed(RUNTIME, rt.state, False)
+            self._end_inspection()
             if expected:
                 self._runtime_gone_during_shutdown()
                 return
@@ -101,9 +103,11 @@ class ProcessRules:
         if self.timers.pop(event.name, None) is None:
             return  # cancelled, or paused by a hold, after it fired
         if event.name == INIT_TIMER:
+            self._capture_init_stacks()
             self._fail_init(None, self._init_waiting_on(), status="timeout")
         elif event.name == INVOKE_TIMER:
             if self.state is EnvState.INIT:
+                self._capture_init_stacks()
                 self._fail_init(None, self._init_waiting_on(), status="timeout")
             elif self.current is not None:
                 if self.runtime.alive:
@@ -115,6 +119,14 @@ class ProcessRules:
         elif event.name == SHUTDOWN_TIMER:
             for key in self._alive():
                 self._do(Kill(key))
+        elif event.name == INSPECTION_LIMIT_TIMER:
+            self._inspection_overran()
+
+    def _capture_init_stacks(self) -> None:
+        """Init timed out: where the runtime hung (its module's top-level code), dumped before the reset kills it."""
+        if self.runtime.alive:
+            run = self.current
+            self._do(CaptureStacks(RUNTIME, run.invocation.request_id if run is not None else f.INIT_STACKS))
 
     def _init_waiting_on(self) -> str:
         waiting = [f"extension '{s.name}' never registered" for s in self.extensions.values()

@@ -37,6 +37,7 @@ class RuntimeApiRules:
 
 
     def _on_RuntimeNext(self, event: RuntimeNext) -> None:
+        self._end_inspection()  # a runtime that asks for work has stopped inspecting, whatever it reported
         rt = self.runtime
         run = self.current
         if rt.state is RuntimeState.RUNNING and run is not None and rt.parked is None:

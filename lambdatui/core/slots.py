@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from lambdatui.core.extension_machine import ExtensionState
@@ -83,7 +83,6 @@ class ShutdownRun:
 class Hold:
     boundary: object
     since: float
-    paused_timers: dict[str, float] = field(default_factory=dict)  # name -> seconds left
 
 
 _PLATFORM_ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")

@@ -290,13 +290,20 @@ class EnvironmentHost:
         if text:
             self._publish(parse_faulthandler(text, request_id))
 
+    def inspection_started(self) -> None:
+        """Our bootstrap begins a globals report: the core stops the deadlines until it arrives."""
+        self.feed(ins.InspectionStarted(self.env.generation))
+
     def globals_reported(self, report: dict[str, object]) -> None:
         """A report from our bootstrap (private channel); raises ValueError when it is malformed."""
         generation = self.env.generation
-        previous = self._last_globals if self._last_globals and self._last_globals.generation == generation else None
-        fact = diff_globals(report, previous, generation)
-        self._last_globals = fact
-        self._publish(fact)
+        try:
+            previous = self._last_globals if self._last_globals and self._last_globals.generation == generation else None
+            fact = diff_globals(report, previous, generation)
+            self._last_globals = fact
+            self._publish(fact)
+        finally:
+            self.feed(ins.InspectionEnded(generation))
 
     def _list_tmp(self, by: str) -> None:
         if self.sandbox is None:

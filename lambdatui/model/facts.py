@@ -215,6 +215,33 @@ class FaultInjected:
 
 
 @dataclass(frozen=True)
+class FaultRefused:
+    """A fault that could not take effect here (no deadline running, no such participant...): nothing was injected."""
+
+    description: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InitFailed:
+    """Init ended without success: what the runtime reported (its /init/error body), or what the platform saw.
+
+    `payload` is the runtime's own error document (errorType, errorMessage, stackTrace) when it sent one,
+    else empty; `detail` is the platform's account (which participant exited, what Init was waiting on).
+    """
+
+    status: str  # "error", "timeout", "failure"
+    error_type: Optional[str]
+    detail: str
+    payload: bytes = b""
+    content_type: str = "application/json"
+    phase: str = "init"  # "init", or "invoke" for a suppressed init inside an invoke
+
+
+INIT_STACKS = "init"  # StacksCaptured.request_id of the stacks dumped when Init timed out outside any invoke
+
+
+@dataclass(frozen=True)
 class FaultArmed:
     description: str
     boundary: Boundary
@@ -240,5 +267,7 @@ Fact = Union[
     TmpChanged,
     StacksCaptured,
     FaultInjected,
+    FaultRefused,
     FaultArmed,
+    InitFailed,
 ]

@@ -28,6 +28,7 @@ NEXT_PATH = "/2018-06-01/runtime/invocation/next"
 INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
 FUNCTION_INIT_PATH = "/lambdatui/v1/function-init"
 GLOBALS_PATH = "/lambdatui/v1/globals"
+INSPECTION_PATH = "/lambdatui/v1/inspection"
 
 
 @dataclass
@@ -132,7 +133,7 @@ class FakeRuntimeApi:
         if rec.path == FUNCTION_INIT_PATH:
             assert self.gate.wait(WAIT_S), "test never released the function-init gate"
             return 200, {}, b""
-        if rec.path.startswith("/2018-06-01/runtime/") or rec.path == GLOBALS_PATH:
+        if rec.path.startswith("/2018-06-01/runtime/") or rec.path in (GLOBALS_PATH, INSPECTION_PATH):
             return ok
         if rec.path.startswith("/test/"):
             return 200, {}, b"ok"

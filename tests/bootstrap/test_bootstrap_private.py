@@ -11,6 +11,7 @@ import time
 from bootstrap_harness import (
     FUNCTION_INIT_PATH,
     GLOBALS_PATH,
+    INSPECTION_PATH,
     NEXT_PATH,
     WAIT_S,
     Event,
@@ -49,8 +50,8 @@ def test_function_init_gate_holds_the_handler_import(api, code_dir):
         api.gate.set()
         proc.wait(timeout=WAIT_S)
     assert api.paths() == [
-        FUNCTION_INIT_PATH, "/test/imported", GLOBALS_PATH,
-        NEXT_PATH, response_path("r1"), GLOBALS_PATH, NEXT_PATH,
+        FUNCTION_INIT_PATH, "/test/imported", INSPECTION_PATH, GLOBALS_PATH,
+        NEXT_PATH, response_path("r1"), INSPECTION_PATH, GLOBALS_PATH, NEXT_PATH,
     ]
 
 
@@ -90,7 +91,8 @@ def test_globals_reports_after_init_and_after_each_invoke(api, code_dir):
     run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")], **PRIVATE)
     assert run.stderr.count("lambdatui-bootstrap") == 0
     assert api.paths() == [
-        FUNCTION_INIT_PATH, GLOBALS_PATH, NEXT_PATH, response_path("r1"), GLOBALS_PATH, NEXT_PATH,
+        FUNCTION_INIT_PATH, INSPECTION_PATH, GLOBALS_PATH, NEXT_PATH, response_path("r1"), INSPECTION_PATH,
+        GLOBALS_PATH, NEXT_PATH,
     ]
     init, after = (r.json() for r in api.find(GLOBALS_PATH))
     assert api.find(GLOBALS_PATH)[0].headers["content-type"] == "application/json"
@@ -119,7 +121,7 @@ def test_globals_reports_after_init_and_after_each_invoke(api, code_dir):
     assert shape("BIG") == ("str", "state")
     assert shape("Widget") == ("type", "class")
     assert shape("BAD") == ("handler.BadRepr", "state")
-    assert by_name["BAD"]["repr"] == "<repr failed: RuntimeError>"
+    assert by_name["BAD"]["repr"] == "<repr raised RuntimeError>"
     assert shape("handler") == ("function", "function")
     assert shape("_leaky") == ("NoneType", "state")
     names = [g["name"] for g in init["globals"]]
@@ -169,6 +171,7 @@ def test_older_host_without_private_routes(api, code_dir):
     write(code_dir, "handler.py", COUNTING)
     api.statuses[FUNCTION_INIT_PATH] = 404
     api.statuses[GLOBALS_PATH] = 404
+    api.statuses[INSPECTION_PATH] = 404
     run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")], **PRIVATE)
     assert api.one(response_path("r1")).body == b"1"
     assert "lambdatui-bootstrap" not in run.stderr

@@ -1,0 +1,104 @@
+"""Lambda's deadlines, and the time that never counts against them: a user holding a boundary, the debugger inspecting.
+
+A debugger must not cause the timeouts it is used to study. Two things pause the clock: a hold (the user is
+looking; processes are frozen) and an inspection (our bootstrap is writing the globals report inside the
+function's process, which Lambda would never do). While any pause lasts, the running deadlines are stopped
+with what they had left, and the paused time is added to `held_total`, which every phase duration excludes.
+"""
+
+from __future__ import annotations
+
+from lambdatui.core.common import INSPECTION_LIMIT_TIMER
+from lambdatui.core.effects import CancelTimer, StartTimer
+from lambdatui.core.inputs import InspectionEnded, InspectionStarted
+from lambdatui.core.runtime_machine import RuntimeState
+
+HOLD = "hold"
+INSPECTION = "inspection"
+
+# Our bootstrap bounds every repr (50 ms each, 1 s for a whole report); only code that never yields the GIL
+# can take longer. Past this the inspection's time counts again, so that such code still times out as in Lambda.
+INSPECTION_LIMIT_S = 10.0
+
+
+class ClockRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+    # ------------------------------------------------------------------ deadlines
+
+    def _start_timer(self, name: str, seconds: float) -> None:
+        at = self._now.mono + seconds
+        self.timers[name] = at
+        self._do(StartTimer(name, at))
+
+    def _cancel_timer(self, name: str) -> None:
+        if self.timers.pop(name, None) is not None:
+            self._do(CancelTimer(name))
+        self.paused_timers.pop(name, None)
+
+    def _timer_left(self, name: str) -> float | None:
+        if name in self.paused_timers:
+            return self.paused_timers[name]
+        at = self.timers.get(name)
+        return None if at is None else max(0.0, at - self._now.mono)
+
+    def _deadline_running(self, name: str) -> bool:
+        return name in self.timers or name in self.paused_timers
+
+    def _elapsed_ms(self, since: object, held_before: float) -> float:
+        held = self.held_total - held_before
+        if self.paused_since is not None:
+            held += self._now.mono - self.paused_since
+        return max(0.0, (self._now.mono - since.mono - held) * 1000)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ pauses
+
+    def _pause_clock(self, reason: str) -> None:
+        if not self.pauses:
+            self.paused_since = self._now.mono
+        self.pauses.add(reason)
+        # Deadlines started during an earlier pause are running too: a new pause stops them as well.
+        for name in list(self.timers):
+            if name == INSPECTION_LIMIT_TIMER:
+                continue  # the bound on the pause itself
+            self.paused_timers[name] = max(0.0, self.timers.pop(name) - self._now.mono)
+            self._do(CancelTimer(name))
+
+    def _resume_clock(self, reason: str) -> None:
+        if reason not in self.pauses:
+            return
+        self.pauses.discard(reason)
+        if self.pauses:
+            return
+        assert self.paused_since is not None
+        self.held_total += self._now.mono - self.paused_since
+        self.paused_since = None
+        paused, self.paused_timers = self.paused_timers, {}
+        for name, left in paused.items():
+            self._start_timer(name, left)  # the phase's deadlines still bound what comes next
+
+    # ------------------------------------------------------------------ the debugger's inspection
+
+    def _on_InspectionStarted(self, event: InspectionStarted) -> None:
+        if event.generation != self.generation or not self.runtime.alive or INSPECTION in self.pauses:
+            return
+        if self.runtime.state not in (RuntimeState.STARTED, RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT):
+            return  # parked on /next or gone: there is no phase whose clock it could take from
+        self._pause_clock(INSPECTION)
+        self._start_timer(INSPECTION_LIMIT_TIMER, INSPECTION_LIMIT_S)
+
+    def _on_InspectionEnded(self, event: InspectionEnded) -> None:
+        if event.generation == self.generation:
+            self._end_inspection()
+
+    def _end_inspection(self) -> None:
+        """The report arrived, or the runtime moved on (/next, /error) or died: the clock runs again."""
+        if INSPECTION not in self.pauses:
+            return
+        self._cancel_timer(INSPECTION_LIMIT_TIMER)
+        self._resume_clock(INSPECTION)
+
+    def _inspection_overran(self) -> None:
+        self._explain(f"The globals report has taken over {INSPECTION_LIMIT_S:.0f} s (a repr that never yields): "
+                      "from now on its time counts against the deadline, as the function's own time would.")
+        self._resume_clock(INSPECTION)
