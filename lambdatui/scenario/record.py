@@ -4,9 +4,9 @@ A `Recorder` listens at the controller, below every client: `attach(session)` he
 command, whoever sent it. Invokes are recorded from the facts (`InvocationQueued` carries the event), so
 an invoke from the Invoke API (`--port`, RequestResponse or Event) is recorded as surely as the UI's `i`;
 faults, new environments and shutdowns from the commands. Steps are written in the order the environment
-took them in. Only what is stable goes into the expectations: a response that carries its own request id,
-or an error body (which quotes the request id and file paths), is not compared; durations and ids never
-appear.
+took them in. Only what is stable goes into the expectations: a response is compared by the keys that do
+not quote its request id (`expect.response` matches a subset), an error body (which quotes the request id
+and file paths) by its error type only; durations and ids never appear.
 
 TOML is written here by hand (the standard library reads TOML but has no writer): strings use TOML's
 escapes, events and responses are JSON text (TOML has no null, JSON does), as literal strings
@@ -27,6 +27,7 @@ from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
+from lambdatui.scenario.match import child_path
 
 if TYPE_CHECKING:
     from lambdatui.host.debug_session import DebugSession
@@ -214,8 +215,14 @@ class Recorder:
                 response = json_text(result.payload)
                 if response is None:
                     notes.append("# response not compared: it is not JSON")
-                elif step.request_id and step.request_id in response:
-                    notes.append("# response not compared: it carries the request id, new on every run")
+                elif step.request_id in response:
+                    stable, volatile = stable_part(json.loads(response), step.request_id)
+                    if stable:
+                        notes.append(f"# {', '.join(volatile)} carry the request id, new on every run: "
+                                     "the other keys are compared")
+                        expect.append(f"response = {toml_string(json.dumps(stable, ensure_ascii=False))}")
+                    else:
+                        notes.append("# response not compared: it carries the request id, new on every run")
                 else:
                     expect.append(f"response = {toml_string(response)}")
         else:
@@ -248,6 +255,26 @@ class Recorder:
         if fault.at is not None:
             lines.append(f"at = {toml_string(fault.at.value)}")
         return lines
+
+
+def stable_part(value: Any, request_id: str, path: str = "") -> tuple[Any, list[str]]:
+    """An object without the keys whose values quote the request id, and the paths of those it left out.
+
+    `expect.response` matches a subset, so what is left still checks the response. Anything but an object
+    that quotes the id has no stable part (None).
+    """
+    if not isinstance(value, dict):
+        return (None, [path]) if request_id in json.dumps(value, ensure_ascii=False) else (value, [])
+    kept: dict[str, Any] = {}
+    left_out: list[str] = []
+    for key, inner in value.items():
+        where = child_path(path, key) if path else key
+        part, dropped = stable_part(inner, request_id, where)
+        left_out += dropped
+        if part is not None:
+            kept[key] = part
+    # An object left empty only by what it quoted has nothing stable to check; one that was empty, has.
+    return (kept if kept or not left_out else None), left_out
 
 
 def replay_command(function_path: str, scenario_path: str, options: Sequence[str] = ()) -> str:

@@ -286,6 +286,22 @@ def test_the_recording_carries_the_options_its_table_cannot(code_dir: Path) -> N
     assert f"#   lambdatui replay --extensions {extensions} {handler} {recording}\n" in recording.read_text()
 
 
+WITH_REQUEST_ID = '''def handler(event, context):
+    return {"requestId": context.aws_request_id, "n": event["n"]}
+'''
+
+
+def test_a_recorded_response_with_its_request_id_is_checked_by_the_rest(code_dir: Path) -> None:
+    handler = str(write_probe(code_dir, WITH_REQUEST_ID))
+    recording = code_dir / "recorded.toml"
+    done = run_cli("invoke", handler, "-e", '{"n": 7}', "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    assert """response = '{"n": 7}'""" in recording.read_text()
+    replayed = run_cli("replay", handler, str(recording))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "ok         expect response, cold" in replayed.stdout
+
+
 def test_record_into_a_missing_directory_is_a_usage_error(code_dir: Path) -> None:
     done = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--record", str(code_dir / "nope" / "x.toml"))
     assert done.returncode == 2 and "no such directory" in done.stderr
