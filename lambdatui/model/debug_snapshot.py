@@ -7,6 +7,7 @@ from typing import Optional
 
 from lambdatui.model.facts import (
     GlobalsReported,
+    InitFailed,
     InvocationResult,
     InvokeReported,
     LogLine,
@@ -45,3 +46,4 @@ class DebuggerSnapshot:
     armed_faults: tuple[str, ...]
     logs: tuple[LogLine, ...]  # the most recent lines, bounded
     invocations: int
+    last_init_failure: Optional[InitFailed] = None  # a failed Init newer than `last_result`

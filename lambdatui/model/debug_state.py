@@ -20,6 +20,9 @@ class DebugState:
         self.last_result: Optional[f.InvocationResult] = None
         self.last_report: Optional[f.InvokeReported] = None
         self.last_stacks: Optional[f.StacksCaptured] = None
+        # The last failed Init, until an Init succeeds or an invoke's result supersedes it (a suppressed Init that
+        # fails is answered to its invoke, whose result then carries the same error).
+        self.last_init_failure: Optional[f.InitFailed] = None
 
     def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
         """`at` is the clock reading when the fact happened, for facts that carry no time of their own."""
@@ -32,6 +35,11 @@ class DebugState:
             self.tmp = fact
         elif isinstance(fact, f.InvocationCompleted):
             self.last_result = fact.result
+            self.last_init_failure = None
+        elif isinstance(fact, f.InitFailed):
+            self.last_init_failure = fact
+        elif isinstance(fact, f.PhaseEnded) and fact.phase == "init" and fact.status == "success":
+            self.last_init_failure = None
         elif isinstance(fact, f.InvokeReported):
             self.last_report = fact
         elif isinstance(fact, f.StacksCaptured):

@@ -73,6 +73,7 @@ class _Bar:
     status: Optional[str] = None
     detail: str = ""
     key: str = ""  # what matches the closing fact to it (a request id for invokes)
+    function_error: Optional[str] = None  # the handler's error type, when the runtime posted /error
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
@@ -81,7 +82,10 @@ class _Bar:
             self.status = status
 
     def frozen(self) -> TimelineBar:
-        return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, self.status, self.detail)
+        status = self.status
+        if self.function_error is not None and status in (None, "success"):
+            status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
+        return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail)
 
 
 class Timeline:
@@ -171,8 +175,21 @@ class Timeline:
             return
         bar.status = fact.status
         bar.detail = _report_detail(fact)
+        if bar.function_error is not None and bar.function_error not in bar.detail:
+            bar.detail = _join(bar.detail, bar.function_error)  # the result arrived before its REPORT
         if bar.end is not None:  # the invoke bar already closed: the report's duration is the true one
             bar.duration_ms = fact.duration_ms
+
+    def _on_invocation_completed(self, fact: f.InvocationCompleted, at: float) -> None:
+        """A handled function error (the runtime posted /error) is an error, whatever status REPORT gives it."""
+        result = fact.result
+        if not result.function_error:
+            return
+        bar = next((b for b in reversed(self._bars) if b.kind == INVOKE and b.key == result.request_id), None)
+        if bar is not None:
+            bar.function_error = result.error_type or "Unhandled"
+            if bar.function_error not in bar.detail:
+                bar.detail = _join(bar.detail, bar.function_error)
 
     def _on_boundary_reached(self, fact: f.BoundaryReached, at: float) -> None:
         self._boundary = fact.boundary
@@ -235,6 +252,7 @@ _HANDLERS = {
     f.PhaseStarted: Timeline._on_phase_started,
     f.PhaseEnded: Timeline._on_phase_ended,
     f.InvokeReported: Timeline._on_invoke_reported,
+    f.InvocationCompleted: Timeline._on_invocation_completed,
     f.BoundaryReached: Timeline._on_boundary_reached,
     f.HoldReleased: Timeline._on_hold_released,
     f.EnvironmentFrozen: Timeline._on_frozen,

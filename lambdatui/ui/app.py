@@ -189,6 +189,8 @@ class LambdaTuiApp(App[int]):
         for fact in facts:
             if isinstance(fact, f.FaultInjected):
                 self.notify(f"fault: {fact.description}")
+            elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
+                self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
 
     # ------------------------------------------------------------------ commands
 

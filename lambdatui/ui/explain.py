@@ -22,7 +22,9 @@ _SUB_PHASE = {
     "runtime": "the runtime is starting",
     "function": "your module's top-level code is running (Function init)",
 }
-_REASON = {"timeout": "a timeout", "failure": "a crash", "spindown": "a spindown"}
+_REASON = {"timeout": "a timeout", "failure": "a failure", "spindown": "a spindown"}
+_FAILED = frozenset({"error", "timeout", "failure", "interrupted"})
+_CRASH_TYPES = ("Runtime.ExitError", "Extension.Crash")  # a process died; any other type was reported, not a crash
 
 
 def headline(snapshot: DebuggerSnapshot) -> str:
@@ -95,13 +97,70 @@ def _last_bar(snapshot: DebuggerSnapshot, *kinds: str) -> Optional[tl.TimelineBa
 
 
 def _reset_reason(snapshot: DebuggerSnapshot) -> Optional[str]:
+    """SHUTDOWN's reason (timeout, failure, spindown): the boundary's, while held at shutdown.start (its bar
+    does not exist yet), else the last reset's."""
+    if snapshot.environment.held_at is Boundary.SHUTDOWN_START:
+        held = _last_bar(snapshot, tl.HELD)
+        if held is not None and held.detail:
+            return held.detail.split(" · ")[0]
     bar = _last_bar(snapshot, tl.RESET)
     return bar.detail.split(" · ")[0] if bar is not None and bar.detail else None
 
 
+def _error_type(bar: tl.TimelineBar) -> str:
+    """The error type a failed phase's bar carries ("Runtime.ExitError"), or ""."""
+    return next((part for part in reversed(bar.detail.split(" · ")) if "." in part and " " not in part), "")
+
+
+def _failed_phase(snapshot: DebuggerSnapshot) -> tuple[Optional[tl.TimelineBar], Optional[tl.TimelineBar]]:
+    """(the Init or invoke that failed and caused the latest reset, the invoke it happened in), from the timeline.
+
+    Only a phase that ended in failure right before the reset counts: a crash after an invoke had finished
+    happened while idle, not during it.
+    """
+    bars = snapshot.timeline
+    end = len(bars)
+    for index in range(len(bars) - 1, -1, -1):
+        if bars[index].kind == tl.RESET:
+            end = index
+            break
+    failed: Optional[tl.TimelineBar] = None
+    for bar in reversed(bars[:end]):
+        if bar.kind in (tl.HELD, tl.FROZEN, tl.SUBPHASE):
+            continue
+        if bar.kind in (tl.INIT, tl.INVOKE) and bar.status in _FAILED:
+            failed = bar
+            continue  # a suppressed Init fails inside its invoke: look on for that invoke
+        break
+    if failed is None:
+        return None, None
+    invoke = failed if failed.kind == tl.INVOKE else next(
+        (b for b in reversed(bars[:end]) if b.kind == tl.INVOKE and b.start <= failed.start
+         and (b.end is None or failed.end is None or b.end >= failed.end)), None)
+    return failed, invoke
+
+
 def _reason_phrase(snapshot: DebuggerSnapshot) -> str:
+    """Why the environment resets, as what happened: "a timeout during request 1a2b3c4d", "an Init error
+    (Runtime.UserCodeSyntaxError)", "a crash (Runtime.ExitError) while the environment was idle"."""
     reason = _reset_reason(snapshot)
-    return _REASON.get(reason or "", reason or "a failure")
+    failed, invoke = _failed_phase(snapshot)
+    if failed is None:
+        phrase = _REASON.get(reason or "", reason or "a failure")
+        if reason == "failure":
+            return "a process exit while the environment was idle (no invoke was running)"
+        return phrase
+    error_type = _error_type(failed)
+    if failed.status == "timeout":
+        what = "an Init timeout" if failed.kind == tl.INIT else "a timeout"
+    elif failed.kind == tl.INIT:
+        crashed = error_type in _CRASH_TYPES
+        what = (f"a crash during Init ({error_type})" if crashed else
+                f"an Init error ({error_type})" if error_type else "a failed Init")
+    else:
+        crashed = error_type in _CRASH_TYPES
+        what = f"a crash ({error_type})" if crashed else f"an error ({error_type})" if error_type else "a failure"
+    return what + (f" during request {invoke.label}" if invoke is not None else "")  # the label is the short id
 
 
 def _threads(snapshot: DebuggerSnapshot) -> str:
@@ -184,6 +243,8 @@ def _resetting(s: DebuggerSnapshot) -> bool:
         return True
     if s.environment.state in (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN):
         return False
+    if s.environment.held_at is Boundary.SHUTDOWN_START:  # SHUTDOWN's reason is known, its bar not yet begun
+        return _reset_reason(s) not in (None, "spindown")
     last = _last_bar(s, tl.RESET, tl.SHUTDOWN)
     return last is not None and last.kind == tl.RESET
 
@@ -230,9 +291,7 @@ def _cold(s: DebuggerSnapshot) -> str:
     if s.environment.generation == 0:
         return ("The environment is cold: no process exists yet. The first invoke triggers Init (extensions, the "
                 "runtime, then your module's top-level code): that is the cold start.")
-    request = _short(s.last_result.request_id) if s.last_result is not None else ""
-    during = f" during request {request}" if request else ""
-    return (f"The environment was reset after {_reason_phrase(s)}{during}: its processes are gone, /tmp is kept. "
+    return (f"The environment was reset after {_reason_phrase(s)}: its processes are gone, /tmp is kept. "
             "The next invoke re-runs Init inside the invoke, so its caller waits for a cold start again.")
 
 

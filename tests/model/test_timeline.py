@@ -348,3 +348,41 @@ def test_shutdown_from_the_real_core():
     assert [(b.start, b.end, b.status, b.detail) for b in shutdown] == [(100.1, 100.103, "success", "spindown")]
     assert all(b.end is not None for b in run.timeline.bars())  # the frozen bar ended with the processes
     assert run.timeline.marker() == "shutdown.done"
+
+
+# ---------------------------------------------------------------------- what happened, not what REPORT says
+
+
+def _function_error(rid: str = RID, error_type: str = "ProgrammingError") -> f.InvocationCompleted:
+    return f.InvocationCompleted(f.InvocationResult(rid, b'{"errorType": "x"}', function_error=True,
+                                                    error_type=error_type))
+
+
+@pytest.mark.parametrize("result_first", [True, False], ids=["result before REPORT", "REPORT before result"])
+def test_a_handled_function_error_is_an_error_bar_whatever_report_says(result_first: bool):
+    timeline = Timeline()
+    timeline.apply(f.PhaseStarted("invoke", RID, at=1.0))
+    closing = [report(status="success"), f.PhaseEnded("invoke", "success", 12.3, at=1.0123)]
+    for fact in ([_function_error()] + closing) if result_first else (closing + [_function_error()]):
+        timeline.apply(fact)
+    [bar] = timeline.bars()
+    assert bar.status == "error"
+    assert "ProgrammingError" in bar.detail
+
+
+def test_a_successful_result_and_another_requests_error_leave_the_bar_a_success():
+    timeline = Timeline()
+    timeline.apply(f.PhaseStarted("invoke", RID, at=1.0))
+    timeline.apply(f.InvocationCompleted(f.InvocationResult(RID, b"{}")))
+    timeline.apply(_function_error("someone-else"))
+    timeline.apply(report(status="success"))
+    timeline.apply(f.PhaseEnded("invoke", "success", 12.3, at=1.0123))
+    assert [bar.status for bar in timeline.bars()] == ["success"]
+
+
+def test_a_timeout_stays_a_timeout_though_its_result_is_a_function_error():
+    timeline = Timeline()
+    timeline.apply(f.PhaseStarted("invoke", RID, at=1.0))
+    timeline.apply(f.PhaseEnded("invoke", "timeout", 1000.0, at=2.0))
+    timeline.apply(_function_error(error_type="Sandbox.Timedout"))
+    assert [bar.status for bar in timeline.bars()] == ["timeout"]

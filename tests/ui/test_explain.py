@@ -95,7 +95,8 @@ class TestConcreteNames:
         assert explain(timeout_snapshot).startswith("The environment was reset after a timeout during request")
         assert headline(timeout_snapshot) == "reset (timeout)"
         crashed = explain(crash_snapshot)
-        assert crashed.startswith(f"The environment was reset after a crash during request {snapshots.CRASH_ID[:8]}")
+        assert crashed.startswith(f"The environment was reset after a crash (Runtime.ExitError) during request "
+                                f"{snapshots.CRASH_ID[:8]}")
         assert "/tmp is kept" in crashed
         assert "reset" in explain(at(crash_snapshot, Boundary.SHUTDOWN_DONE))
         assert "after a crash" in explain(at(crash_snapshot, Boundary.SHUTDOWN_START))

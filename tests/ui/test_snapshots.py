@@ -20,6 +20,7 @@ from textual.widgets import Input, TextArea
 
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.themes import DEFAULT_THEME
+from lambdatui.ui.widgets import phase_timeline
 from replay_backend import REPO, ReplayBackend, load_session, replay
 
 SAMPLES = REPO / "sample_functions"
@@ -36,6 +37,12 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cursors stay drawn: a blink timer would make the image depend on when it is taken."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
+
+
+@pytest.fixture(autouse=True)
+def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running bars show the recorded durations: their ticking would make the image depend on when it is taken."""
+    monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: 0.0)
 
 
 @pytest.fixture(autouse=True)

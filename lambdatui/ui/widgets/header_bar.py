@@ -20,10 +20,44 @@ from lambdatui.ui.widgets._theme import STATE_VARIABLE
 SEPARATOR = (" · ", "dim")
 
 
-def _badge(state: EnvState) -> tuple[str, str]:
-    variable = STATE_VARIABLE.get(state)
+# What the environment was doing when the user held it, or froze the runtime: said after HELD / FROZEN.
+_DOING = {EnvState.INIT: "INIT", EnvState.RUNNING: "INVOKE", EnvState.RESETTING: "RESET",
+          EnvState.SHUTTING_DOWN: "SHUTDOWN"}
+
+
+def badge(snapshot: DebuggerSnapshot) -> tuple[str, str]:
+    """The state word and its colour. Held, or with the runtime stopped, nothing runs: RUNNING would be false."""
+    env = snapshot.environment
+    doing = _DOING.get(env.state)
+    if env.held_at is not None:
+        return (f" HELD · {doing} " if doing else " HELD ", "bold $background on $phase-held")
+    if env.state is EnvState.RUNNING and (env.frozen or "runtime" in env.user_frozen):
+        return (" FROZEN · INVOKE ", "bold $background on $phase-frozen")
+    variable = STATE_VARIABLE.get(env.state)
     style = f"bold $background on ${variable}" if variable else "bold $foreground on $panel-lighten-2"
-    return (f" {state.value} ", style)
+    return (f" {env.state.value} ", style)
+
+
+def last_failure(snapshot: DebuggerSnapshot) -> Optional[str]:
+    """How the last Init or invoke failed, when it did: "✗ a1b2c3d4 function error: ValueError"."""
+    failure = snapshot.last_init_failure
+    if failure is not None:
+        what = "Init timed out" if failure.status == "timeout" else "Init failed"
+        return f"✗ {what}: {failure.error_type or failure.status}"
+    result = snapshot.last_result
+    if result is None or not result.function_error:
+        return None
+    report = snapshot.last_report
+    timed_out = report is not None and report.request_id == result.request_id and report.status == "timeout"
+    crashed = result.error_type in ("Runtime.ExitError", "Extension.Crash")
+    kind = "timeout" if timed_out else "crash" if crashed else "function error" if _handled(result.error_type) \
+        else "error"
+    return f"✗ {short_id(result.request_id)} {kind}: {result.error_type or 'Unhandled'}"
+
+
+def _handled(error_type: Optional[str]) -> bool:
+    """The handler's own exception (ValueError...) rather than the platform's view (Runtime.*, Sandbox.*...)."""
+    return not error_type or "." not in error_type
 
 
 def _joined(parts: list[tuple[str, str] | str]) -> list[tuple[str, str] | str]:
@@ -88,7 +122,7 @@ class HeaderBar(Widget):
             (fn.name, "bold"),
             ("  env ", "dim"),
             (f"#{snapshot.environment_number} ", "bold"),
-            _badge(env.state),
+            badge(snapshot),
             "  ",
             *_joined(facts),
         )
@@ -100,6 +134,8 @@ class HeaderBar(Widget):
         if env.held_at is not None:
             held = f" ‖ HELD at {env.held_at.value} "
             lead: list[tuple[str, str] | str] = [(held, "bold $background on $phase-held")]
+        elif env.state is EnvState.RUNNING and (env.frozen or "runtime" in env.user_frozen):
+            lead = [("‖ runtime stopped (SIGSTOP): the timeout still counts", "bold $phase-frozen")]
         elif env.state is EnvState.RUNNING:
             lead = [("▶ running", "bold $phase-invoke")]
         elif env.state is EnvState.INIT:
@@ -112,6 +148,12 @@ class HeaderBar(Widget):
         else:
             lead = [(env.state.value.lower(), "$phase-shutdown")]
         extra: list[tuple[str, str] | str] = []
+        if env.user_frozen:
+            names = ", ".join(sorted(key.split(":", 1)[-1] for key in env.user_frozen))
+            extra.append((f"frozen by you: {names}  ", "bold $phase-frozen"))
+        failed = last_failure(snapshot) if not env.current_request_id else None
+        if failed:
+            extra.append((failed + "  ", "bold $phase-error"))
         if request:
             extra.append(("request ", "dim"))
             extra.append((short_id(request), "bold"))

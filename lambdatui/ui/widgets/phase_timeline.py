@@ -3,13 +3,19 @@
 Widths follow a logarithmic scale so that a 0.02 ms Extension init, a 3 ms warm invoke and a 3 s
 timeout are all visible and still ordered by size; the widget shows the most recent bars that fit
 and says how many earlier ones it left out. Rows: bar labels, durations, the boundary marker, legend.
+
+A running bar's duration ticks: snapshots arrive only when something happens, so the widget redraws
+on a timer from the bar's start and the host clock extrapolated from the snapshot's `as_of` (the host's
+trio clock has its own epoch: only differences of the local monotonic clock carry over). Time held at a
+boundary is never counted in a running bar, as the core never counts it in a finished one.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from textual.content import Content
 from textual.widget import Widget
@@ -54,11 +60,21 @@ def bar_width(ms: float) -> int:
     return max(MIN_WIDTH, min(MAX_WIDTH, round(MIN_WIDTH + 4 * math.log10(1 + max(ms, 0.0)))))
 
 
-def timeline_items(snapshot: DebuggerSnapshot) -> list[TimelineItem]:
+TICK_S = 0.1  # how often a running bar's duration is redrawn
+
+
+def monotonic_clock() -> float:
+    """The local clock running bars tick by (looked up at each widget's creation: SVG tests stop it)."""
+    return time.monotonic()
+
+
+def timeline_items(snapshot: DebuggerSnapshot, now: Optional[float] = None) -> list[TimelineItem]:
     """The bars to draw, in order. Init's own bar is left out where its sub-phases tell the same story,
-    but an Init that failed marks its last sub-phase as failed."""
+    but an Init that failed marks its last sub-phase as failed. `now` (host clock) times the running bars;
+    by default the snapshot's own time."""
     bars = snapshot.timeline
-    now = snapshot.environment.as_of
+    now = snapshot.environment.as_of if now is None else now
+    holds = [(bar.start, bar.end) for bar in bars if bar.kind == tl.HELD]
     items: list[TimelineItem] = []
     parent: Optional[tl.TimelineBar] = None
     held: Optional[tl.TimelineBar] = None
@@ -73,9 +89,19 @@ def timeline_items(snapshot: DebuggerSnapshot) -> list[TimelineItem]:
         if bar.kind != tl.SUBPHASE:
             _fail_last_step(items, parent)
             parent = None
-        items.append(_item(bar, now))
+        items.append(_item(bar, now, holds))
     _fail_last_step(items, parent)
     return items
+
+
+def running_ms(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[float]]]) -> float:
+    """How long a running bar has run by `now`, less every hold inside it (a held bar is itself all hold)."""
+    elapsed = max(now - bar.start, 0.0)
+    if bar.kind != tl.HELD:
+        for start, end in holds:
+            overlap = min(now if end is None else end, now) - max(start, bar.start)
+            elapsed -= max(overlap, 0.0)
+    return max(elapsed, 0.0) * 1000
 
 
 def _has_steps(bars: tuple[tl.TimelineBar, ...], index: int) -> bool:
@@ -95,9 +121,9 @@ def _fail_last_step(items: list[TimelineItem], parent: Optional[tl.TimelineBar])
                                  tuple(f"{short} ✗" for short in last.short_labels))
 
 
-def _item(bar: tl.TimelineBar, now: float) -> TimelineItem:
+def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[float]]]) -> TimelineItem:
     live = bar.duration_ms is None
-    ms = bar.duration_ms if bar.duration_ms is not None else max(now - bar.start, 0.0) * 1000
+    ms = bar.duration_ms if bar.duration_ms is not None else running_ms(bar, now, holds)
     failed = bar.status in FAILED
     shorter: tuple[str, ...] = ()
     if bar.kind in (tl.SUBPHASE, tl.INIT):
@@ -129,21 +155,41 @@ class PhaseTimeline(Widget):
     """
     """Four rows: bar labels, durations, the marker at the current boundary, the legend."""
 
-    def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+    def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None,
+                 clock: Optional[Callable[[], float]] = None) -> None:
+        """`clock` is any monotonic clock in seconds (a test passes its own): only its differences are used."""
         super().__init__(name=name, id=id, classes=classes)
         self._snapshot: Optional[DebuggerSnapshot] = None
+        self._clock = clock or monotonic_clock
+        self._received = 0.0  # the local clock when the snapshot arrived (its `as_of` on the host's clock)
+        self._live = False  # whether the last render drew a running bar (only then does the timer redraw)
         self.hidden_bars = 0
         """How many earlier bars the last render left out for lack of room."""
+
+    def on_mount(self) -> None:
+        self.set_interval(TICK_S, self._tick)
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Redraw from this snapshot's timeline and marker."""
         self._snapshot = snapshot
+        self._received = self._clock()
         self.refresh()
+
+    def now(self) -> Optional[float]:
+        """The host clock now: the snapshot's `as_of` plus the local time since it arrived."""
+        if self._snapshot is None:
+            return None
+        return self._snapshot.environment.as_of + max(self._clock() - self._received, 0.0)
+
+    def _tick(self) -> None:
+        if self._live:
+            self.refresh()
 
     def render(self) -> Content:
         width = max(self.content_size.width, 10)
         snapshot = self._snapshot
-        items = timeline_items(snapshot) if snapshot is not None else []
+        items = timeline_items(snapshot, self.now()) if snapshot is not None else []
+        self._live = any(item.live for item in items)
         if snapshot is None or not items:
             self.hidden_bars = 0
             empty = Content.styled("No phases yet: the environment is cold; the first invoke runs Init.", "dim")

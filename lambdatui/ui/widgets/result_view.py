@@ -3,6 +3,10 @@
 For a timeout lambdatui dumps every thread's stack before the kill; this view lists it with the
 function's own frames emphasised, then shows the handler source around the hung line (the innermost
 frame in the function's code, `hung_frame`), highlighted: the line where the time went.
+
+A failed Init is a result too (nothing else would show it): the runtime's error document (type,
+message, stack trace as it reported them), or the platform's account, and for an Init timeout the
+stack where the module's top-level code hung.
 """
 
 from __future__ import annotations
@@ -19,14 +23,33 @@ from textual.content import Content
 from textual.widgets import Static
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.model.facts import InvocationResult, InvokeReported, StackFrame, StacksCaptured
-from lambdatui.model.stacks import hung_frame, is_current
+from lambdatui.model.facts import INIT_STACKS, InitFailed, InvocationResult, InvokeReported, StackFrame, StacksCaptured
+from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
 from lambdatui.ui.widgets._format import clip, short_id
 from lambdatui.ui.widgets._theme import syntax_theme
 
 CONTEXT = 8  # source lines shown either side of the hung line
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_PAYLOAD_CHARS = 200_000
+
+
+def init_error_text(failure: InitFailed) -> str:
+    """The runtime's /init/error document as it reported it: message, then the stack trace; else the platform's words."""
+    document: object = None
+    if failure.payload:
+        try:
+            document = json.loads(failure.payload.decode("utf-8", errors="replace"))
+        except ValueError:
+            return failure.payload.decode("utf-8", errors="replace")[:MAX_PAYLOAD_CHARS]
+    if not isinstance(document, dict):
+        return failure.detail
+    lines = [str(document.get("errorMessage", ""))]
+    trace = document.get("stackTrace")
+    if isinstance(trace, list):
+        lines += [str(entry).rstrip("\n") for entry in trace]  # awslambdaric's entries are pre-formatted lines
+    elif trace:
+        lines.append(str(trace))
+    return "\n".join(line for line in lines if line)[:MAX_PAYLOAD_CHARS] or failure.detail
 
 
 def pretty_payload(payload: bytes) -> tuple[str, str]:
@@ -44,9 +67,17 @@ def in_code_dir(file: str, code_dir: str) -> bool:
     return file.startswith("/") and (posixpath.normpath(file) + "/").startswith(root.rstrip("/") + "/")
 
 
-def report_line(report: InvokeReported) -> str:
-    """REPORT's metrics as one line: the status first (it survives truncation), then Lambda's order."""
-    status = f"Status {report.status}" + (f" ({report.error_type})" if report.error_type else "")
+def report_line(report: InvokeReported, result: Optional[InvocationResult] = None) -> str:
+    """REPORT's metrics as one line: the status first (it survives truncation), then Lambda's order.
+
+    A handled function error (the runtime posted /error) is an error here even where REPORT says success
+    (RIE's does): `result`, the same invoke's, says what the caller got.
+    """
+    status_word, error_type = report.status, report.error_type
+    if result is not None and result.request_id == report.request_id and result.function_error \
+            and status_word == "success":
+        status_word, error_type = "error", error_type or result.error_type or "Unhandled"
+    status = f"Status {status_word}" + (f" ({error_type})" if error_type else "")
     parts = [status, f"Duration {report.duration_ms:.2f} ms", f"Billed {report.billed_duration_ms} ms",
              f"Memory {report.max_memory_used_mb if report.max_memory_used_mb is not None else '?'}"
              f"/{report.memory_size_mb} MB"]
@@ -123,15 +154,20 @@ class ResultView(VerticalScroll):
         result = snapshot.last_result if snapshot else None
         report = snapshot.last_report if snapshot else None
         stacks = snapshot.last_stacks if snapshot else None
-        key = (result, report, stacks)
+        init_failure = snapshot.last_init_failure if snapshot else None
+        key = (result, report, stacks, init_failure)
         if key == self._key and not force:
             return  # unchanged: keep the scroll position
         self._key = key
+        code_dir = snapshot.function.code_dir if snapshot else ""
+        if init_failure is not None:
+            self._show_init_failure(init_failure, stacks, code_dir)
+            return
         title = self.query_one("#result-title", Static)
         title.set_class(bool(result and result.function_error), "-error")
         title.update(self._title(result))
         self.query_one("#result-report", Static).update(
-            Content.styled(report_line(report), "dim") if report is not None else "")
+            Content.styled(report_line(report, result), "dim") if report is not None else "")
         payload = self.query_one("#result-payload", Static)
         if result is not None:
             text, lexer = pretty_payload(result.payload)
@@ -140,7 +176,8 @@ class ResultView(VerticalScroll):
             payload.update("")
         relevant = stacks if stacks is not None and result is not None and stacks.request_id == result.request_id \
             else None
-        self._show_stacks(relevant, snapshot.function.code_dir if snapshot else "")
+        self.query_one("#stack-title", Static).update("Stack at the timeout")
+        self._show_stacks(relevant, code_dir)
 
     @staticmethod
     def _title(result: Optional[InvocationResult]) -> Content:
@@ -150,6 +187,19 @@ class ResultView(VerticalScroll):
             else ("response", "bold $success")
         return Content.assemble(head, (f"  request {short_id(result.request_id)}", "dim"),
                                 (f"  {result.content_type}", "dim"))
+
+    def _show_init_failure(self, failure: InitFailed, stacks: Optional[StacksCaptured], code_dir: str) -> None:
+        title = self.query_one("#result-title", Static)
+        title.set_class(True, "-error")
+        what = "Init timed out" if failure.status == "timeout" else "Init failed"
+        where = " (a suppressed Init, inside an invoke)" if failure.phase == "invoke" else ""
+        title.update(Content.assemble((f"{what}: {failure.error_type or failure.status}", "bold"), (where, "dim")))
+        self.query_one("#result-report", Static).update(
+            Content.styled(failure.detail, "dim") if failure.detail and failure.payload else "")
+        self.query_one("#result-payload", Static).update(Content(init_error_text(failure)))
+        relevant = stacks if stacks is not None and stacks.request_id == INIT_STACKS else None
+        self.query_one("#stack-title", Static).update("Stack where Init hung")
+        self._show_stacks(relevant, code_dir)
 
     def _show_stacks(self, stacks: Optional[StacksCaptured], code_dir: str) -> None:
         frame = hung_frame(stacks, code_dir) if stacks is not None else None
@@ -174,13 +224,14 @@ class ResultView(VerticalScroll):
         rows: list[Content] = []
         if not stacks.threads:
             return Content(stacks.text.rstrip() or "(the dump was empty)")
+        runner = handler_thread(stacks)
         for thread in stacks.threads:
-            mark = "  (the handler's thread)" if is_current(thread) else ""
+            mark = "  (the handler's thread)" if thread is runner else ""
             rows.append(Content.assemble((thread.thread, "bold"), (mark, "dim")))
             for frame in thread.frames:
-                ours = in_code_dir(frame.file, code_dir)
+                ours = is_own_code(frame.file, code_dir)
                 style = "bold $text-error" if frame == hung else "bold $text-warning" if ours else "dim"
-                where = os.path.relpath(frame.file, code_dir) if ours else frame.file
+                where = os.path.relpath(frame.file, code_dir) if in_code_dir(frame.file, code_dir) else frame.file
                 rows.append(Content.assemble("  ", (clip(f"{where}:{frame.line}", 70), style),
                                              (f" in {frame.function}", style if ours else "dim")))
         return Content("\n").join(rows)
