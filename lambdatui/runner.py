@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -73,7 +74,7 @@ async def open_environment(
     async with trio.open_nursery() as nursery:
         host = EnvironmentHost(config, new_state_dir(), inspect=inspect)
         session = DebugSession(host, track=inspect)
-        runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0)
+        runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf)
         await nursery.start(host.run, runtime_api)
         invoke_api = None
         if invoke_port is not None:

@@ -59,16 +59,22 @@ def create_invoke_app(host: EnvironmentHost) -> ASGIApp:
 
 
 async def serve_app(
-    app: ASGIApp, host: str, port: int, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    app: ASGIApp, host: str, port: int, idle_limit_s: float = 75.0, *,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; reports the bound `host:port` once listening (port 0 picks a free one)."""
+    """Serve until cancelled; reports the bound `host:port` once listening (port 0 picks a free one).
+
+    `idle_limit_s` closes a keep-alive connection idle for that long. The sandbox side passes infinity:
+    Lambda never closes a runtime's or an extension's connection, and a user holding a boundary for minutes
+    leaves them idle that long (an extension that does not reconnect would crash on thaw).
+    """
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = log
     config.loglevel = "WARNING"
     config.graceful_timeout = 0.5
-    config.keep_alive_timeout = 75  # longer than any idle gap between a runtime's requests
+    config.keep_alive_timeout = idle_limit_s
     # hypercorn closes a keep-alive connection after 1,000 requests by default: every 500 invokes for a
     # runtime (next + response each). Lambda never closes it, and a runtime that keeps one socket for
     # life (allowed, and what lean custom runtimes do) would hang until its timeout. So: no cap.
