@@ -217,7 +217,8 @@ def build_debugger_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, metavar="PORT",
                         help="also serve Lambda's Invoke API here: invokes from curl, boto3 or tests queue up")
     parser.add_argument("--record", metavar="FILE", help="write the session as a scenario that 'lambdatui replay' reproduces")
-    parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast, or a theme file's name")
+    parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast, a theme file's name, "
+                                                        "or any theme the palette offers (nord, gruvbox, ...)")
     return parser
 
 
@@ -227,10 +228,10 @@ def _debugger(args: argparse.Namespace) -> int:
         event = read_event(args.event) if args.event else None
         if args.record and not Path(args.record).resolve().parent.is_dir():
             raise ConfigError(f"--record {args.record}: no such directory")
-        from lambdatui.ui.themes import ThemeError, load_themes, resolve_theme_name
+        from lambdatui.ui.themes import ThemeError, palette_themes, resolve_theme_name
 
         try:
-            theme = resolve_theme_name(args.theme, load_themes())
+            theme = resolve_theme_name(args.theme, palette_themes())
         except ThemeError as exc:
             raise ConfigError(str(exc)) from None
         if args.port is not None:

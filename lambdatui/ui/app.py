@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -46,7 +46,8 @@ from lambdatui.ui.widgets import (
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-# The footer's labels are short so every key fits in 100 columns; the palette spells them out.
+# The footer's labels are short so every key fits in 100 columns (exactly: a new key must shorten others); the
+# palette spells them out.
 PALETTE_TITLES = {
     "step": "Step",
     "continue": "Continue",
@@ -80,17 +81,18 @@ class LambdaTuiApp(App[int]):
         _binding("c", "continue", "Cont", "Run until the environment waits for an invoke"),
         _binding("i", "invoke", "Invoke", "Send the current event"),
         _binding("e", "edit_event", "Event", "Edit the event"),
-        _binding("b", "breakpoints", "Break", "Choose the boundaries to hold at"),
-        _binding("x", "crash", "Crash", "Crash the runtime or an extension"),
-        _binding("t", "force_timeout", "Timeout", "The current phase's deadline elapses now"),
+        _binding("b", "breakpoints", "Brk", "Choose the boundaries to hold at"),
+        _binding("x", "crash", "Kill", "Crash the runtime or an extension"),
+        _binding("t", "force_timeout", "Time", "The current phase's deadline elapses now"),
         _binding("f", "freeze", "Freeze", "Freeze or thaw one participant"),
         _binding("r", "raise_in_handler", "Raise", "The handler raises on its next entry"),
         _binding("N", "new_environment", "New", "The next invoke cold-starts a fresh environment"),
         _binding("s", "shutdown", "Shut", "SHUTDOWN (spindown) the environment"),
-        _binding("l", "cycle_log_filter", "Logs", "Cycle the log filter", show=False),
+        _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
         _binding("question_mark", "help", "Help", "Every key and what it does"),
         _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)
+        # and, with nothing selected, says to press q; a priority binding here would quit instead of copying.
     ]
 
     def __init__(
@@ -142,8 +144,12 @@ class LambdaTuiApp(App[int]):
         self.query_one(EventPanel).set_event(self.event_text, self.event_source)
         loop = asyncio.get_running_loop()
         # `kill` (SIGTERM) must still restore the terminal and stop every process; closing the terminal
-        # (SIGHUP) must stop every process too, though there is no terminal left to restore.
+        # (SIGHUP) must stop every process too, though there is no terminal left to restore. SIGINT comes only
+        # from `kill -INT` (ctrl+c is a key in raw mode): left to asyncio it would cancel the app mid-session,
+        # skipping the shutdown and the recording, so it quits as q does. Installed before the backend starts,
+        # so trio's guest run sees a handler in place and keeps its KeyboardInterrupt out of it.
         try:
+            loop.add_signal_handler(signal.SIGINT, lambda: self.call_later(self.action_quit))
             loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
             loop.add_signal_handler(signal.SIGHUP, lambda: self.call_later(self.hang_up))
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
@@ -283,7 +289,7 @@ class LambdaTuiApp(App[int]):
         self.push_screen(RaiseScreen(), chosen)
 
     def event_choices(self) -> list[tuple[str, str]]:
-        found = [(f"events/{name}", text) for name, text in load_events_folder(self.code_dir)]
+        found = load_events_folder(self.code_dir)  # labelled "events/<file>.json" already
         return found + [(f"template: {name}", text) for name, text in TEMPLATES.items()]
 
     def action_edit_event(self) -> None:
@@ -315,6 +321,22 @@ class LambdaTuiApp(App[int]):
         for name, text in self.event_choices():
             yield SystemCommand(f"Use event {name}", "Set the event the next invoke sends",
                                 lambda n=name, t=text: self.set_event(t, n))
+
+    def deliver_screenshot(self, filename: Optional[str] = None, path: Optional[str] = None,
+                           time_format: Optional[str] = None) -> Optional[str]:
+        """The palette's Screenshot, saved in the working directory (where the user ran lambdatui).
+
+        Textual's default is the user's downloads folder, which often does not exist (servers, containers,
+        a fresh HOME), and then the screenshot fails. Textual's own notification says where it was saved.
+        """
+        return super().deliver_screenshot(filename, path or str(Path.cwd()), time_format)
+
+    @on(events.DeliveryFailed)
+    def screenshot_failed(self, event: events.DeliveryFailed) -> None:
+        """Say why (Textual's own message has no reason): a read-only or vanished working directory."""
+        if event.name == "screenshot":
+            event.prevent_default()
+            self.notify(f"Could not save the screenshot: {event.exception}", title="Screenshot", severity="error")
 
     # ------------------------------------------------------------------ leaving
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,8 +62,16 @@ def load_themes(directory: Path | None = None) -> dict[str, Theme]:
     return themes
 
 
+def palette_themes(directory: Path | None = None) -> dict[str, Theme]:
+    """Every theme the command palette offers: Textual's built-in ones (the App registers them all) plus ours."""
+    return {**BUILTIN_THEMES, **load_themes(directory)}
+
+
 def resolve_theme_name(name: str | None, available: dict[str, Theme]) -> str:
-    """`--theme dark`, `--theme lambdatui-dark` or a theme file's own name."""
+    """`--theme dark`, `--theme lambdatui-dark`, a theme file's own name or a Textual theme (`nord`).
+
+    `available` is what `palette_themes()` returns, so the command line accepts exactly what ctrl+p offers.
+    """
     if not name:
         return DEFAULT_THEME
     full = _SHORT_NAMES.get(name, name)

@@ -503,16 +503,8 @@ class TestQuit:
         left = wait_all_gone(started, WAIT_S)
         assert not left, "still running after q: " + "; ".join(left)
 
-
-    async def test_ctrl_c_quits_like_q(self) -> None:
-        async with running() as pilot:
-            await continued(pilot)
-            started = descendants(os.getpid())
-            await pilot.press("ctrl+c")
-            await until_exited(pilot)
-            assert pilot.app.return_code == 0
-        left = wait_all_gone(started, WAIT_S)
-        assert not left, "still running after ctrl+c: " + "; ".join(left)
+    # ctrl+c does not quit: it is Textual's copy key (tests/ui/test_dialogs.py::TestCtrlC); a SIGINT from the
+    # shell quits as q does (tests/ui/test_tmux.py::test_sigint_from_the_shell_quits_cleanly).
 
 
 class TestRecord:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
+from textual.widgets.option_list import OptionDoesNotExist
 
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
 
@@ -22,6 +25,32 @@ DESCRIPTIONS = {
     Boundary.SHUTDOWN_START: "before shutdown or reset",
     Boundary.SHUTDOWN_DONE: "every process gone",
 }
+
+
+CHECKED, UNCHECKED = "✓", " "  # one cell each, like the "X" they replace: the gutter width stays the same
+
+
+class BoundaryList(SelectionList[Boundary]):
+    """A SelectionList whose checked rows show ✓ and unchecked rows a blank box.
+
+    Textual draws the same "X" in both states and tells them apart by colour alone, which a monochrome
+    terminal, a projector or a colour-blind user cannot see.
+    """
+
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return line
+        segments = list(line)
+        # SelectionList draws [left edge, mark, right edge, " ", prompt...]: replace only the mark's text.
+        if len(segments) < 4 or segments[1].cell_length != 1:
+            return line
+        _, style, control = segments[1]
+        mark = CHECKED if selection.value in self.selected else UNCHECKED
+        segments[1] = Segment(mark, style, control)
+        return Strip(segments, line.cell_length)
 
 
 class BreakpointsScreen(ModalScreen[frozenset[Boundary] | None]):
@@ -41,7 +70,7 @@ class BreakpointsScreen(ModalScreen[frozenset[Boundary] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("[b]Breakpoints[/b] · space toggles · a all · ctrl+n none · enter applies · esc cancels")
-            yield SelectionList[Boundary](
+            yield BoundaryList(
                 *(Selection(f"{b.value:<16} {DESCRIPTIONS[b]}", b, b in self.current) for b in ALL_BOUNDARIES),
                 id="boundaries",
             )

@@ -36,9 +36,11 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label("[b]Event[/b] · ctrl+s applies · esc cancels · pick a sample on the right")
+            yield Label("[b]Event[/b] · ctrl+s applies · esc cancels · tab to the samples on the right")
             with Horizontal():
-                yield TextArea.code_editor(self.text, language="json", id="editor")
+                # tab moves focus (to the samples, and back with shift+tab) rather than indenting: JSON needs no
+                # tabs, and a keyboard user must be able to leave the editor.
+                yield TextArea.code_editor(self.text, language="json", id="editor", tab_behavior="focus")
                 yield OptionList(*(Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)),
                                  id="samples")
             yield Label("", id="validation")

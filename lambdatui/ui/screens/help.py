@@ -25,7 +25,8 @@ HELP = """\
 | `N` | new environment | the next invoke cold-starts a fresh environment with an empty /tmp |
 | `s` | shut down | SHUTDOWN (spindown) to extensions, then every process ends |
 | `l` | log filter | cycle the log between all, platform, function and extension lines |
-| `ctrl+p` | palette | every command, searchable, and theme switching |
+| `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
+| `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |
 | `q` | quit | shut down as Lambda does, restore the terminal, leave no process behind |
 

@@ -1,0 +1,217 @@
+"""The dialogs, the footer and the keys Textual itself handles, in the real app over a replayed session.
+
+`ReplayBackend` gives the real `LambdaTuiApp` a recorded snapshot and no processes, so these run in a
+fraction of a second each; what they check (what a dialog draws, where focus goes, what ctrl+c does, where
+a screenshot lands) does not depend on a live environment. `tests/ui/test_app_keys.py` drives the same keys
+against the real host. Nothing sleeps to synchronise: each wait polls the app's state within a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from _host import screen_lines, screen_text
+from textual.command import CommandInput, CommandList, CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import Footer, OptionList, SelectionList, TextArea
+
+from lambdatui.model.boundaries import Boundary
+from lambdatui.ui.app import LambdaTuiApp
+from lambdatui.ui.screens.breakpoints import BreakpointsScreen
+from lambdatui.ui.screens.event_editor import EventEditorScreen
+from lambdatui.ui.themes import DEFAULT_THEME
+from lambdatui.ui.widgets import ExplainBar
+from replay_backend import REPO, load_session, replay
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+SAMPLES = REPO / "sample_functions"
+LARGE = (140, 45)
+SMALL = (100, 30)  # the smallest size the debugger is made for
+WAIT_S = 5.0
+POLL_S = 0.02
+
+
+def replayed(code_dir: Path = SAMPLES / "counter", state: str = "warm") -> LambdaTuiApp:
+    return LambdaTuiApp(replay(load_session(state)), code_dir=code_dir, theme=DEFAULT_THEME)
+
+
+async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}; the screen shows:\n{screen_text(pilot)}")
+        await pilot.pause(POLL_S)
+
+
+async def ready(pilot: Pilot) -> None:
+    """Until the replayed snapshot is on screen."""
+    app = pilot.app
+    assert isinstance(app, LambdaTuiApp)
+    await until_true(pilot, lambda: app.snapshot is not None and app.controller is not None, "the snapshot")
+    await pilot.pause()
+
+
+def notifications(pilot: Pilot) -> list[str]:
+    return [str(n.message) for n in pilot.app._notifications]
+
+
+# ---------------------------------------------------------------------- breakpoints
+
+
+class TestBreakpointsDialog:
+    async def test_checked_and_unchecked_boundaries_differ_without_colour(self) -> None:
+        """The mark itself differs (not only its colour): on a monochrome terminal or a projector too."""
+        app = replayed()
+        async with app.run_test(size=LARGE) as pilot:
+            await ready(pilot)
+            app.push_screen(BreakpointsScreen(frozenset({Boundary.INIT_FUNCTION})))
+            await until_true(pilot, lambda: isinstance(app.screen, BreakpointsScreen), "the breakpoints dialog")
+            await pilot.pause()
+
+            def mark(boundary: Boundary) -> str:
+                line = next(line for line in screen_lines(pilot) if f" {boundary.value} " in line)
+                return line[:line.index(f" {boundary.value} ")].rstrip()[-3:]  # the checkbox before the name
+
+            checked, unchecked = mark(Boundary.INIT_FUNCTION), mark(Boundary.INIT_RUNTIME)
+            assert checked != unchecked, f"checked {checked!r} and unchecked {unchecked!r} look the same"
+            assert mark(Boundary.INIT_DONE) == unchecked
+            await pilot.press("space")  # the first row, init.extensions, becomes checked
+            listed = app.screen.query_one(SelectionList)
+            await until_true(pilot, lambda: Boundary.INIT_EXTENSIONS in listed.selected, "the toggle")
+            await until_true(pilot, lambda: mark(Boundary.INIT_EXTENSIONS) == checked, "the checked mark")
+
+
+# ---------------------------------------------------------------------- ctrl+c
+
+
+class TestCtrlC:
+    async def test_ctrl_c_copies_the_selected_text_and_does_not_quit(self) -> None:
+        app = replayed()
+        async with app.run_test(size=LARGE) as pilot:
+            await ready(pilot)
+            explain = app.query_one(ExplainBar)
+            explain.text_select_all()
+            selected = app.screen.get_selected_text()
+            assert selected, "nothing was selected"
+            await pilot.press("ctrl+c")
+            await until_true(pilot, lambda: app.clipboard == selected, "the selection in the clipboard")
+            await pilot.pause()
+            assert app.return_code is None and not app._exit_renderables, "ctrl+c quit instead of copying"
+
+    async def test_ctrl_c_without_a_selection_says_how_to_quit(self) -> None:
+        """Textual's convention: ctrl+c is copy, so a stray one never ends a debugging session."""
+        app = replayed()
+        async with app.run_test(size=LARGE, notifications=True) as pilot:
+            await ready(pilot)
+            await pilot.press("ctrl+c")
+            await until_true(pilot, lambda: any("to quit" in m for m in notifications(pilot)), "the hint")
+            assert any("q" in m for m in notifications(pilot))
+            assert app.return_code is None
+
+
+# ---------------------------------------------------------------------- screenshot
+
+
+async def run_palette_command(pilot: Pilot, title: str) -> None:
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await until_true(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+    palette = app.screen
+    await pilot.press(*title)
+    commands = palette.query_one(CommandList)
+    search = palette.query_one(CommandInput)
+
+    def first_is_it() -> bool:
+        if search.value != title or commands.option_count == 0:
+            return False
+        prompt = commands.get_option_at_index(0).prompt
+        return str(getattr(prompt, "plain", prompt)).split("\n")[0].strip() == title
+
+    await until_true(pilot, first_is_it, f"{title!r} as the first match")
+    commands.highlighted = 0
+    await pilot.press("enter")
+    await until_true(pilot, lambda: not isinstance(app.screen, CommandPalette), "the palette to close")
+
+
+class TestScreenshot:
+    async def test_the_palettes_screenshot_lands_in_the_working_directory(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With no ~/Downloads (a fresh HOME): the SVG goes to the cwd, and the notification says where."""
+        home, work = tmp_path / "home", tmp_path / "work"
+        home.mkdir()
+        work.mkdir()
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))  # no user-dirs.dirs naming a Downloads
+        monkeypatch.delenv("XDG_DOWNLOAD_DIR", raising=False)
+        monkeypatch.chdir(work)
+        app = replayed()
+        async with app.run_test(size=LARGE, notifications=True) as pilot:
+            await ready(pilot)
+            await run_palette_command(pilot, "Screenshot")
+            await until_true(pilot, lambda: any("screenshot" in m.lower() for m in notifications(pilot)),
+                             "the screenshot's notification")
+            saved = list(work.glob("*.svg"))
+            assert len(saved) == 1, (os.listdir(work), notifications(pilot))
+            assert any(str(saved[0]) in m for m in notifications(pilot)), notifications(pilot)
+            assert "<svg" in saved[0].read_text()
+        assert not any(home.iterdir()), list(home.iterdir())
+
+
+# ---------------------------------------------------------------------- footer
+
+
+class TestFooter:
+    async def test_every_key_shows_in_the_footer_at_100_columns(self) -> None:
+        app = replayed()
+        async with app.run_test(size=SMALL) as pilot:
+            await ready(pilot)
+            footer_line = screen_lines(pilot)[-1]
+            assert app.query_one(Footer).region.y == SMALL[1] - 1
+            shown = [b for b in app.BINDINGS if getattr(b, "show", False)]
+            assert any(b.key == "l" for b in shown), "l (the log filter) is not in the footer"
+            for binding in shown:
+                key = "?" if binding.key == "question_mark" else binding.key
+                assert f"{key} {binding.description}" in footer_line, (binding.key, footer_line)
+            assert footer_line.rstrip().endswith("q Quit"), footer_line
+
+
+# ---------------------------------------------------------------------- event editor
+
+
+class TestEventEditor:
+    async def test_events_next_to_the_handler_are_labelled_once(self, tmp_path: Path) -> None:
+        (tmp_path / "events").mkdir()
+        (tmp_path / "events" / "order.json").write_text('{"order": 42}')
+        app = replayed(code_dir=tmp_path)
+        async with app.run_test(size=LARGE) as pilot:
+            await ready(pilot)
+            labels = [label for label, _ in app.event_choices()]
+            assert "events/order.json" in labels and not any("events/events" in label for label in labels), labels
+            await pilot.press("e")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            samples = app.screen.query_one("#samples", OptionList)
+            prompts = [str(samples.get_option_at_index(i).prompt) for i in range(samples.option_count)]
+            assert prompts[0] == "events/order.json", prompts
+            await pilot.pause()
+            assert "events/events" not in screen_text(pilot)
+
+    async def test_tab_and_shift_tab_move_focus_out_of_the_editor(self) -> None:
+        app = replayed()
+        async with app.run_test(size=LARGE) as pilot:
+            await ready(pilot)
+            await pilot.press("e")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            editor = app.screen.query_one("#editor", TextArea)
+            samples = app.screen.query_one("#samples", OptionList)
+            await until_true(pilot, lambda: editor.has_focus, "the editor to take focus")
+            await pilot.press("tab")
+            await until_true(pilot, lambda: samples.has_focus, "tab to move focus to the samples")
+            assert editor.text == "{}", "tab was typed into the event"
+            await pilot.press("shift+tab")
+            await until_true(pilot, lambda: editor.has_focus, "shift+tab to move focus back to the editor")
+            assert editor.text == "{}"
