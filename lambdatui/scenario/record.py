@@ -3,8 +3,13 @@
 A `Recorder` listens at the controller, below every client: `attach(session)` hears every fact and every
 command, whoever sent it. Invokes are recorded from the facts (`InvocationQueued` carries the event), so
 an invoke from the Invoke API (`--port`, RequestResponse or Event) is recorded as surely as the UI's `i`;
-faults, new environments and shutdowns from the commands. Steps are written in the order the environment
-took them in. Only what is stable goes into the expectations: a response is compared by the keys that do
+faults, new environments and shutdowns from the commands.
+
+Steps are written in the order they took effect, because a replay runs one step at a time: a command in
+the order the controller took it, an invoke when its event went out (invoke.start passed, held or not),
+or when it ended without getting that far. So a fault given while an invoke waited in the queue or was
+held at invoke.start (make the handler raise, then continue) comes before that invoke, as it acted on it.
+An invoke that never started by the end is written last. Only what is stable goes into the expectations: a response is compared by the keys that do
 not quote its request id (`expect.response` matches a subset), an error body (which quotes the request id
 and file paths) by its error type only; durations and ids never appear.
 
@@ -27,6 +32,7 @@ from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
+from lambdatui.model.boundaries import Boundary
 from lambdatui.scenario.match import child_path
 
 if TYPE_CHECKING:
@@ -134,6 +140,8 @@ class Recorder:
         self.scenario_path = scenario_path
         self.options = tuple(options)
         self.steps: list[Any] = []
+        self._waiting: dict[str, _Invoke] = {}  # queued, event not yet sent: placed among the steps when it is
+        self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
 
     def attach(self, session: DebugSession) -> Callable[[], None]:
         """Record everything that reaches this controller from now on; returns the detach function."""
@@ -158,8 +166,18 @@ class Recorder:
     def fact(self, fact: f.Fact) -> None:
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
-                self.steps.append(_Invoke(fact.event, fact.request_id))
+                self._waiting[fact.request_id] = _Invoke(fact.event, fact.request_id)
+        elif isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
+            if fact.held:
+                self._held_start = fact.detail
+            else:
+                self._place(fact.detail)
+        elif isinstance(fact, f.HoldReleased) and fact.boundary is Boundary.INVOKE_START:
+            if self._held_start is not None:
+                self._place(self._held_start)
+                self._held_start = None
         elif isinstance(fact, f.InvocationCompleted):
+            self._place(fact.result.request_id)  # it ended before its event went out (a failed Init...)
             step = self._by_id(fact.result.request_id)
             if step is not None and step.result is None:
                 step.result = fact.result
@@ -170,7 +188,14 @@ class Recorder:
 
     __call__ = fact  # so that `host.subscribe(recorder)` works
 
+    def _place(self, request_id: str) -> None:
+        step = self._waiting.pop(request_id, None)
+        if step is not None:
+            self.steps.append(step)
+
     def _by_id(self, request_id: str) -> Optional[_Invoke]:
+        if request_id in self._waiting:
+            return self._waiting[request_id]
         return next((s for s in self.steps if isinstance(s, _Invoke) and s.request_id == request_id), None)
 
     # ------------------------------------------------------------------ output
@@ -190,7 +215,7 @@ class Recorder:
         if self.config.env:
             out += ["", "[function.env]"]
             out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
-        for step in self.steps:
+        for step in [*self.steps, *self._waiting.values()]:
             out += ["", "[[step]]"]
             out += self._invoke_lines(step) if isinstance(step, _Invoke) else self._other_lines(step.command)
         return "\n".join(out) + "\n"

@@ -17,14 +17,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import anyio
 import httpx
 import pytest
 from scenario_support import run_cli
 
 from lambdatui import controller as c
 from lambdatui.config import resolve_function
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model import faults as flt
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.scenario.model import FaultAction, InvokeAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.tui import build_debugger
 from lambdatui.ui.app import LambdaTuiApp
@@ -77,6 +80,21 @@ def idle_after(count: int) -> Callable[[DebuggerSnapshot], bool]:
     return lambda s: s.invocations >= count and s.environment.state is EnvState.FROZEN
 
 
+async def quit_and_wait(pilot, app: LambdaTuiApp) -> None:
+    await app.run_action("quit")
+    deadline = time.monotonic() + WAIT_S
+    while app.return_code is None:
+        assert time.monotonic() < deadline, "the app did not quit"
+        await pilot.pause(POLL_S)
+
+
+async def stop_backend(app: LambdaTuiApp) -> None:
+    """Whatever happened, wait for the trio guest run: one left behind would break every later test's."""
+    if app.backend is not None:
+        app.backend.stop()
+        await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+
+
 async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(code_dir: Path,
                                                                                tmp_path: Path) -> None:
     handler = code_dir / "handler.py"
@@ -105,15 +123,9 @@ async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(
                 last = await http.post(url, json=events[3])
                 assert last.json() == {"count": 4, "event": events[3]}
             await until(pilot, idle_after(4), "the last invoke to settle")
-            await app.run_action("quit")
-            deadline = time.monotonic() + WAIT_S
-            while app.return_code is None:
-                assert time.monotonic() < deadline, "the app did not quit"
-                await pilot.pause(POLL_S)
+            await quit_and_wait(pilot, app)
     finally:
-        if app.backend is not None:
-            app.backend.stop()
-            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+        await stop_backend(app)
 
     text = recording.read_text()
     scenario = parse_scenario(text, recording)
@@ -125,3 +137,52 @@ async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert replayed.stdout.count("  response ") == len(events), replayed.stdout
+
+
+async def test_a_fault_given_while_an_http_invoke_is_held_is_recorded_before_it(code_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Held at invoke.start, the user makes the handler raise, then continues: that invoke raises.
+
+    The recording must say so in replayable order: the fault first, then the invoke it applied to (a replay
+    runs one step at a time, and the fault waits for the next handler entry).
+    """
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    recording = tmp_path / "session.toml"
+    config = resolve_function(str(handler), timeout_s=3)
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                        "the cold start held at its first boundary, with the Invoke API up")
+            controller = app.controller
+            assert controller is not None
+            controller.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
+            controller.submit(c.Continue())
+            await until(pilot, idle_after(0), "Init to finish")
+            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            async with httpx.AsyncClient(timeout=WAIT_S) as http:
+                async with anyio.create_task_group() as group:
+                    answers: list[httpx.Response] = []
+
+                    async def send() -> None:
+                        answers.append(await http.post(url, json={"n": 1}))
+
+                    group.start_soon(send)
+                    await until(pilot, lambda s: s.environment.held_at is Boundary.INVOKE_START,
+                                "the HTTP invoke held at invoke.start")
+                    controller.submit(c.InjectFault(flt.RaiseInHandler("KeyError", "gone")))
+                    controller.submit(c.SetBreakpoints(frozenset()))
+                    controller.submit(c.Continue())
+            assert answers[0].headers.get("X-Amz-Function-Error") == "Unhandled", answers[0].text
+            await until(pilot, idle_after(1), "the invoke to settle")
+            await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+
+    text = recording.read_text()
+    actions = [step.action for step in parse_scenario(text, recording).steps]
+    assert [type(a) for a in actions] == [FaultAction, InvokeAction], text
+    assert "error_type = 'KeyError'" in text, text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr

@@ -124,27 +124,43 @@ def test_a_response_with_a_request_id_is_compared_by_its_stable_keys() -> None:
     assert step.expect.response == {"count": 1, "body": {"ok": True, "none": {}}} and not step.expect.response_exact
 
 
-def test_invokes_are_recorded_from_the_facts_in_the_order_they_were_queued() -> None:
+def _started(request_id: str, held: bool = False) -> f.BoundaryReached:
+    return f.BoundaryReached(Boundary.INVOKE_START, held=held, detail=request_id)
+
+
+def test_invokes_are_recorded_from_the_facts_in_the_order_their_events_went_out() -> None:
     # Whatever sent them (the UI, the Invoke API, an Event invoke), every invoke is queued: that is what counts.
     recorder = Recorder(_config())
-    recorder.command(c.Invoke(b'{"i": 0}'))  # the command alone records nothing: its fact will
+    recorder.command(c.Invoke(b'{"i": 0}'))  # the command alone records nothing: its facts will
     recorder(_queued("first", b'{"i": 1}', 1))
     recorder(_queued("second", b'{"i": 2}', 2))
-    recorder(_completed("second", {"i": 2}))
+    recorder(_started("first"))
     recorder(_completed("first", {"i": 1}))
+    recorder(_started("second"))
+    recorder(_completed("second", {"i": 2}))
     steps = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
     assert [json.loads(s.action.event) for s in steps] == [{"i": 1}, {"i": 2}]
     assert [s.expect.response for s in steps] == [{"i": 1}, {"i": 2}]
 
 
-def test_commands_and_invokes_keep_their_order() -> None:
+def test_commands_and_invokes_keep_the_order_they_took_effect_in() -> None:
     recorder = Recorder(_config())
     recorder(_queued("a"))
-    recorder.command(c.InjectFault(flt.Crash()))
+    recorder(_started("a"))
+    recorder.command(c.InjectFault(flt.Crash()))  # while a ran: after it
     recorder(_queued("b"))
+    recorder.command(c.InjectFault(flt.RaiseInHandler()))  # b waits in the queue: before it
+    recorder(_started("b", held=True))
+    recorder.command(c.InjectFault(flt.Freeze("runtime")))  # b is held before its event goes out: before it
+    recorder(f.HoldReleased(Boundary.INVOKE_START))
     recorder.command(c.NewEnvironment())
-    actions = [s.action for s in parse_scenario(recorder.to_toml(), Path("r.toml")).steps]
-    assert [type(a) for a in actions] == [InvokeAction, FaultAction, InvokeAction, NewEnvironmentAction]
+    recorder(_queued("c"))
+    recorder(_completed("c", {}, error="Runtime.ExitError"))  # c failed in its Init, never started: placed here
+    recorder(_queued("d"))  # never started by the end: last
+    recorder.command(c.Shutdown())
+    kinds = [type(s.action).__name__ for s in parse_scenario(recorder.to_toml(), Path("r.toml")).steps]
+    assert kinds == ["InvokeAction", "FaultAction", "FaultAction", "FaultAction", "InvokeAction",
+                     "NewEnvironmentAction", "InvokeAction", "ShutdownAction", "InvokeAction"]
 
 
 def test_faults_new_environment_and_shutdown_are_recorded() -> None:

@@ -1,8 +1,9 @@
 """The installed `lambdatui` command in a real terminal: a tmux pane, keys sent to it, its screen read back.
 
-Each test runs its own tmux server (a private socket, `-L`), so it never touches anyone's sessions and
-is torn down whole. Nothing sleeps to synchronise: the screen (`capture-pane -p`) and the pane's state
-(`#{pane_dead}`, `#{alternate_on}`) are polled until they show what is expected, within a deadline.
+Each test runs its own tmux server (a private socket in the test's tmp_path, `-S`: `-L` would create
+/tmp/tmux-UID in the host's /tmp), so it never touches anyone's sessions and is torn down whole.
+Nothing sleeps to synchronise: the screen (`capture-pane -p`) and the pane's state (`#{pane_dead}`,
+`#{alternate_on}`) are polled until they show what is expected, within a deadline.
 Textual draws on stderr, so the command's stderr is never redirected (design.md, tmux).
 """
 
@@ -57,12 +58,12 @@ def free_port() -> int:
 
 @dataclass
 class Pane:
-    socket_name: str
+    socket_path: str
     session: str
     started: set[int] = field(default_factory=set)  # every process seen under the pane, for the final check
 
     def tmux(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run([TMUX, "-L", self.socket_name, *args], capture_output=True, text=True, timeout=10,
+        done = subprocess.run([TMUX, "-S", self.socket_path, *args], capture_output=True, text=True, timeout=10,
                               check=False, env=TMUX_ENV)
         if check and done.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
@@ -113,9 +114,9 @@ class Pane:
 
 
 @pytest.fixture
-def pane() -> Iterator[Pane]:
+def pane(tmp_path: Path) -> Iterator[Pane]:
     tag = f"lambdatui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    pane = Pane(socket_name=tag, session=tag)
+    pane = Pane(socket_path=str(tmp_path / "tmux"), session=tag)  # a short name: sockets allow ~107 bytes
     try:
         yield pane
     finally:
