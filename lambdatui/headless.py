@@ -13,7 +13,7 @@ import trio
 from lambdatui.config import ConfigError, FunctionConfig
 from lambdatui.host.console import ConsoleReporter
 from lambdatui.model import facts as f
-from lambdatui.runner import cancel_on_signals, open_environment
+from lambdatui.runner import Running, cancel_on_signals, open_environment
 
 if TYPE_CHECKING:
     from lambdatui.scenario.model import Scenario
@@ -34,6 +34,16 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
     return None
 
 
+def say_if_tmp_is_shared(running: Running) -> None:
+    """One line on stderr when the environment shares the host's /tmp: the function's output would not show it.
+
+    Printed before the environment starts, so it comes first, and once: every later environment shares it too.
+    """
+    sandbox = running.host.sandbox
+    if sandbox is not None and sandbox.note:
+        print(f"{f.LAMBDATUI}: {sandbox.note}", file=sys.stderr, flush=True)
+
+
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None) -> int:
     failures = 0
 
@@ -44,6 +54,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
         async with trio.open_nursery() as signals:
             await signals.start(cancel_on_signals, body)
             async with open_environment(config) as running:
+                say_if_tmp_is_shared(running)
                 running.host.subscribe(ConsoleReporter(sys.stderr))
                 if recorder is not None:
                     running.host.subscribe(recorder)
@@ -69,6 +80,7 @@ def run_serve(config: FunctionConfig, host: str, port: int) -> int:
         async with trio.open_nursery() as signals:
             await signals.start(cancel_on_signals, body)
             async with open_environment(config, invoke_host=host, invoke_port=port) as running:
+                say_if_tmp_is_shared(running)
                 running.host.subscribe(ConsoleReporter(sys.stderr))
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
                 print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=sys.stderr)
@@ -110,6 +122,7 @@ def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = Fa
             await signals.start(cancel_on_signals, body)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
             async with open_environment(config, inspect=True) as running:
+                say_if_tmp_is_shared(running)
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)
             signals.cancel_scope.cancel()

@@ -128,6 +128,12 @@ class HostGuest:
                 wake.set()
 
             session.subscribe(collect)
+            # The host said why /tmp is not private as it started, before anyone could subscribe: the session
+            # kept those lines, and the log view (fed only by facts) must show them too.
+            early = session.snapshot().logs
+            if early:
+                pending.extend(early)
+                wake.set()
             controller = BridgedController(session, self._token, session.snapshot())
             self.controller = controller
             if self._setup is not None:

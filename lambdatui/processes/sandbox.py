@@ -3,7 +3,7 @@
 Where the OS allows it (root, or unprivileged user namespaces), each child enters
 a private mount namespace in which the environment's directory is bind-mounted
 on /tmp. Elsewhere the children only get TMPDIR pointing there, and the note
-says plainly that absolute /tmp paths reach the real /tmp.
+says plainly that absolute /tmp paths reach the host's /tmp.
 """
 
 from __future__ import annotations
@@ -139,13 +139,22 @@ def _namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
     return result
 
 
-def _hidden_by_tmp(path: str) -> bool:
+def lies_under_tmp(path: str | os.PathLike[str]) -> bool:
+    """Whether a private /tmp would hide `path` (itself or through a symlink): the rule the sandbox applies."""
+    text = os.fspath(path)
     tmp_forms = {_TMP, os.path.realpath(_TMP)}
-    for form in {os.path.abspath(path), os.path.realpath(path)}:
+    for form in {os.path.abspath(text), os.path.realpath(text)}:
         for tmp in tmp_forms:
             if form == tmp or form.startswith(tmp + "/"):
                 return True
     return False
+
+
+def shared_tmp_note(reason: str, tmp_dir: Path) -> str:
+    """The one line every front end shows when the environment shares the host's /tmp, and why."""
+    # The headless modes print it as it is and the TUI shows it whole: it must read as one sentence.
+    return (f"/tmp is not isolated: {reason}; absolute /tmp paths reach the host's /tmp "
+            f"(TMPDIR={tmp_dir} is the environment's own)")
 
 
 @dataclass(frozen=True)
@@ -168,15 +177,13 @@ class Sandbox:
         tmp_dir = Path(os.path.abspath(tmp_dir))
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
-        escape = f"processes get TMPDIR={tmp_dir}, but absolute /tmp paths reach the real /tmp"
-        hidden = [p for p in paths_needed if _hidden_by_tmp(p)]
+        hidden = [p for p in paths_needed if lies_under_tmp(p)]
         if hidden:
-            return cls.tmpdir_only(
-                tmp_dir, f"/tmp is shared: {hidden[0]} lies under /tmp, which the private /tmp would hide; {escape}"
-            )
+            return cls.tmpdir_only(tmp_dir, shared_tmp_note(
+                f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir))
         strategy, reason = _namespace_support(tmp_dir)
         if strategy is None:
-            return cls.tmpdir_only(tmp_dir, f"/tmp is shared: no private mount namespace here ({reason}); {escape}")
+            return cls.tmpdir_only(tmp_dir, shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir))
         return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy)
 
     @classmethod

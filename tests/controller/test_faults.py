@@ -24,20 +24,23 @@ from controller_support import (
     write_handler,
 )
 
-# Counts invokes per process (globals) and across resets (/tmp); sleeps when asked.
+# Counts invokes per process (globals) and across resets (/tmp); sleeps when asked. The environment's /tmp
+# is gettempdir(), which follows TMPDIR where lambdatui cannot make /tmp private: never the host's /tmp.
 COUNTER = """\
     import os
+    import tempfile
     import time
 
     COUNT = 0
+    MARKS = os.path.join(tempfile.gettempdir(), "count.txt")
 
     def handler(event, context):
         global COUNT
         COUNT += 1
-        with open("/tmp/count.txt", "a") as fh:
+        with open(MARKS, "a") as fh:
             fh.write("x")
         time.sleep(event.get("sleep", 0))
-        return {"count": COUNT, "tmp": os.path.getsize("/tmp/count.txt"), "pid": os.getpid()}
+        return {"count": COUNT, "tmp": os.path.getsize(MARKS), "pid": os.getpid()}
     """
 
 

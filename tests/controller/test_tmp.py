@@ -11,20 +11,25 @@ from lambdatui.model.faults import Crash
 
 from controller_support import debugger, payload, write_handler
 
+# The environment's /tmp is gettempdir(): /tmp itself in the private mount namespace, TMPDIR where
+# lambdatui falls back (the checkout or its virtualenv under /tmp). An absolute /tmp would then be the
+# host's, and the test would litter it; the listing under test is the same in both modes.
 WRITER = """\
     import os
+    import tempfile
 
-    with open("/tmp/at_import", "w") as fh:
+    TMP = tempfile.gettempdir()
+    with open(os.path.join(TMP, "at_import"), "w") as fh:
         fh.write("imported")
 
 
     def handler(event, context):
         for mode, name, text in event.get("ops", []):
-            with open(os.path.join("/tmp", name), mode) as fh:
+            with open(os.path.join(TMP, name), mode) as fh:
                 fh.write(text)
         if event.get("symlink"):
-            os.symlink("/", "/tmp/escape")
-        return sorted(os.listdir("/tmp"))
+            os.symlink("/", os.path.join(TMP, "escape"))
+        return sorted(os.listdir(TMP))
     """
 
 
@@ -36,7 +41,6 @@ def attribution(dbg) -> dict[str, tuple[str, str, str, str]]:
 async def test_tmp_paths_are_attributed_to_the_phase_that_wrote_them_and_survive_a_reset(code_dir):
     write_handler(code_dir, WRITER)
     async with debugger(code_dir / "handler.py") as dbg:
-        assert dbg.snapshot().sandbox_mode == "mount-namespace"
         first, _ = await dbg.invoke({"ops": [["w", "a", "one"]]})
         rid1 = first.request_id
         assert payload(first) == ["a", "at_import"]  # the function's /tmp is the environment's own

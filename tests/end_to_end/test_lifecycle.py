@@ -20,6 +20,7 @@ from lambdatui.model.boundaries import EnvState
 from lambdatui.runner import open_environment
 
 from e2e_support import SAMPLES, LogCollector, count_matching, proc_stat, write_file
+from sandbox_support import require_private_tmp
 
 BOUND = 30  # seconds: generous bound for anything that normally takes well under a second
 
@@ -205,9 +206,7 @@ async def test_tmp_is_the_environments_own_directory(code_dir: Path) -> None:
     name = f"probe-{uuid.uuid4()}"
     async with open_environment(resolve_function(str(handler))) as running:
         host = running.host
-        assert host.sandbox is not None
-        if host.sandbox.mode != "mount-namespace":
-            pytest.skip(f"no private /tmp on this machine: {host.sandbox.note}")
+        require_private_tmp(host.sandbox)
         try:
             with trio.fail_after(BOUND):
                 result, _ = await host.invoke(json.dumps({"path": f"/tmp/{name}"}).encode())

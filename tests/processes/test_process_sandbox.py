@@ -75,7 +75,8 @@ async def test_user_namespace_keeps_the_callers_uid(env_tmp: Path, unique_name: 
 async def test_a_needed_path_under_tmp_falls_back_to_tmpdir(env_tmp: Path, tmp_path: Path) -> None:
     code_dir = tempfile.mkdtemp(prefix="lambdatui-code-", dir="/tmp")
     try:
-        sandbox = Sandbox.create(env_tmp, [PY, code_dir])
+        # code_dir first: the note names the first hidden path, and PY too lies under /tmp in a checkout there.
+        sandbox = Sandbox.create(env_tmp, [code_dir, PY])
     finally:
         os.rmdir(code_dir)
     assert sandbox.mode == "tmpdir"
@@ -107,7 +108,8 @@ def test_paths_reaching_tmp_through_a_symlink_count(env_tmp: Path) -> None:
 def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandbox_module, "_probe_cache", {})
     monkeypatch.setattr(sandbox_module, "_run_probe", lambda strategy, tmp_dir: "unshare: Operation not permitted")
-    sandbox = Sandbox.create(env_tmp, [PY])
+    # Not PY: in a checkout under /tmp its path, not the probe, would be the reason.
+    sandbox = Sandbox.create(env_tmp, ["/bin/sh"])
     assert sandbox.mode == "tmpdir"
     assert sandbox.note is not None
     assert "unshare: Operation not permitted" in sandbox.note and "absolute /tmp paths" in sandbox.note

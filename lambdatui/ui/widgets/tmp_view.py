@@ -97,7 +97,9 @@ class TmpView(VerticalScroll):
         snapshot = self._snapshot
         rows: list[Content] = []
         if snapshot is not None and snapshot.sandbox_note:
-            rows.append(Content.assemble(("note: ", "bold $warning"), (one_line(snapshot.sandbox_note), "$warning")))
+            # Wrapped, never cut: why /tmp is shared, and that absolute /tmp paths reach the host's, is all of it.
+            note = Content.assemble(("note: ", "bold $warning"), (one_line(snapshot.sandbox_note), "$warning"))
+            rows += note.wrap(width)
         tmp = snapshot.tmp if snapshot is not None else None
         if tmp is None:
             rows.append(Content.styled("/tmp is listed after each phase, once the environment exists.", "dim italic"))
