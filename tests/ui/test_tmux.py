@@ -176,6 +176,37 @@ def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane) -> None
     assert "HELD at" not in screen and "idle: frozen" not in screen and "q Quit" not in screen, screen
 
 
+def test_sigint_from_the_shell_quits_cleanly(pane: Pane, tmp_path: Path) -> None:
+    """`kill -INT`: ctrl+c typed in the pane is a key (copy), but a real SIGINT still quits as q does.
+
+    As q does: the environment shuts down and the session is still written (`--record`).
+    """
+    record = tmp_path / "session.toml"
+    open_debugger(pane, "--record", str(record))
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    pane.keys("i")
+    pane.wait_for('"invocations": 1')
+    started = pane.collect()
+    os.kill(pane.lambdatui_pid(), signal.SIGINT)
+    assert_all_gone(pane, started, "SIGINT")
+    assert pane.show("#{alternate_on}") == "0", "the terminal was left in the alternate screen"
+    screen = pane.screen()
+    assert "Traceback" not in screen and "KeyboardInterrupt" not in screen, screen
+    assert record.is_file() and "[[step]]" in record.read_text(), f"no recording written; the screen:\n{screen}"
+
+
+def test_ctrl_c_in_the_terminal_does_not_quit(pane: Pane) -> None:
+    """ctrl+c is Textual's copy key: with nothing selected it says how to quit, and the debugger stays."""
+    open_debugger(pane)
+    pane.keys("C-c")
+    pane.wait_for("to quit")
+    assert pane.show("#{pane_dead}") == "0"
+    started = pane.collect()
+    pane.keys("q")
+    assert_all_gone(pane, started, "q after ctrl+c")
+
+
 def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
     port = free_port()
     open_debugger(pane, "--port", str(port))
