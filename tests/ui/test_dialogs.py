@@ -17,12 +17,15 @@ import pytest
 from _host import screen_lines, screen_text
 from textual.command import CommandInput, CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Footer, OptionList, SelectionList, TextArea
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Label, OptionList, SelectionList, TextArea
 
 from lambdatui.model.boundaries import Boundary
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen
+from lambdatui.ui.screens.pick_target import PickTargetScreen
+from lambdatui.ui.screens.raise_dialog import RaiseScreen
 from lambdatui.ui.themes import DEFAULT_THEME
 from lambdatui.ui.widgets import ExplainBar
 from replay_backend import REPO, load_session, replay
@@ -84,6 +87,29 @@ class TestBreakpointsDialog:
             listed = app.screen.query_one(SelectionList)
             await until_true(pilot, lambda: Boundary.INIT_EXTENSIONS in listed.selected, "the toggle")
             await until_true(pilot, lambda: mark(Boundary.INIT_EXTENSIONS) == checked, "the checked mark")
+
+
+class TestDialogTitles:
+    @pytest.mark.parametrize("make", [
+        lambda: BreakpointsScreen(frozenset()),
+        lambda: RaiseScreen(),
+        lambda: PickTargetScreen("Crash", [("runtime", "runtime")], with_signal=True),
+        lambda: EventEditorScreen("{}", "default", [("template: Empty object", "{}")]),
+    ], ids=["breakpoints", "raise", "crash", "event"])
+    async def test_the_whole_title_shows_at_100_columns(self, make: Callable[[], ModalScreen]) -> None:
+        """The first line of a dialog names its keys: cut off, "esc cancels" reads "esc ca"."""
+        app = replayed()
+        async with app.run_test(size=SMALL) as pilot:
+            await ready(pilot)
+            app.push_screen(make())
+            await until_true(pilot, lambda: isinstance(app.screen, ModalScreen), "the dialog")
+            await pilot.pause()
+            title = app.screen.query(Label).first()
+            region = title.region.intersection(app.screen.query_one("#dialog").content_region)  # what is visible
+            lines = screen_lines(pilot)
+            shown = " ".join(lines[y][region.x:region.right] for y in range(region.y, region.bottom))
+            wanted = title.render().plain if hasattr(title.render(), "plain") else str(title.render())
+            assert " ".join(shown.split()) == " ".join(wanted.split()), (shown, wanted)
 
 
 # ---------------------------------------------------------------------- ctrl+c
