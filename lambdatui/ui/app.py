@@ -23,7 +23,7 @@ from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import Backend, BackendFactory
-from lambdatui.ui.event_templates import TEMPLATES, load_events_folder
+from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
@@ -297,7 +297,9 @@ class LambdaTuiApp(App[int]):
             if answer is not None:
                 self.set_event(*answer)
 
-        self.push_screen(EventEditorScreen(self.event_text, self.event_source, self.event_choices()), chosen)
+        notes = scan_events_folder(self.code_dir).notes
+        self.push_screen(EventEditorScreen(self.event_text, self.event_source, self.event_choices(), notes=notes),
+                         chosen)
 
     def set_event(self, text: str, source: str) -> None:
         self.event_text = text

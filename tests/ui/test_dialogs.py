@@ -226,6 +226,20 @@ class TestEventEditor:
             await pilot.pause()
             assert "events/events" not in screen_text(pilot)
 
+    async def test_a_skipped_events_file_is_named_with_the_reason(self, tmp_path: Path) -> None:
+        """A file the picker cannot offer does not vanish silently: the editor says which and why."""
+        (tmp_path / "events").mkdir()
+        (tmp_path / "events" / "order.json").write_text('{"order": 42}')
+        (tmp_path / "events" / "latin1.json").write_bytes(b'{"name": "\xe9"}')
+        app = replayed(code_dir=tmp_path)
+        async with app.run_test(size=LARGE) as pilot:
+            await ready(pilot)
+            await pilot.press("e")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            await pilot.pause()
+            text = " ".join(screen_text(pilot).split())
+            assert "events/latin1.json: not UTF-8 text" in text, text
+
     async def test_tab_and_shift_tab_move_focus_out_of_the_editor(self) -> None:
         app = replayed()
         async with app.run_test(size=LARGE) as pilot:

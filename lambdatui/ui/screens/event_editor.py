@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from textual import on
 from textual.app import ComposeResult
@@ -26,12 +26,14 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
         Binding("escape", "cancel", "Cancel", priority=True),  # the code editor would take escape for focus
     ]
 
-    def __init__(self, text: str, source: str, choices: list[tuple[str, str]]) -> None:
-        """`choices`: (label, event text) from the events/ folder and the templates."""
+    def __init__(self, text: str, source: str, choices: list[tuple[str, str]], *, notes: Sequence[str] = ()) -> None:
+        """`choices`: (label, event text) from the events/ folder and the templates; `notes`: the events/ files
+        that could not be offered, each with its reason (a user looking for a file must learn why it is missing)."""
         super().__init__()
         self.text = text
         self.source = source
         self.choices = choices
+        self.notes = list(notes)
         self._loaded = text  # what the editor holds unedited: a sample keeps its name until the user types
 
     def compose(self) -> ComposeResult:
@@ -43,6 +45,8 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
                 yield TextArea.code_editor(self.text, language="json", id="editor", tab_behavior="focus")
                 yield OptionList(*(Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)),
                                  id="samples")
+            if self.notes:
+                yield Label("not offered: " + "; ".join(self.notes), id="skipped")
             yield Label("", id="validation")
 
     def on_mount(self) -> None:
