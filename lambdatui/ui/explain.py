@@ -32,6 +32,8 @@ def headline(snapshot: DebuggerSnapshot) -> str:
     env = snapshot.environment
     if env.held_at is not None:
         return f"held at {env.held_at.value}"
+    if env.state is EnvState.RUNNING and _runtime_stopped(snapshot):
+        return f"runtime frozen ({_short(_request(snapshot))})"
     if env.state is EnvState.RUNNING:
         return f"running {_short(_request(snapshot))}".rstrip()
     if env.state is EnvState.COLD and env.generation > 0:
@@ -307,7 +309,16 @@ def _frozen(s: DebuggerSnapshot) -> str:
             "next invoke is warm and skips Init.")
 
 
+def _runtime_stopped(s: DebuggerSnapshot) -> bool:
+    """The user froze the runtime (SIGSTOP) mid-invoke: the handler makes no progress, though the invoke is not over."""
+    return "runtime" in s.environment.user_frozen
+
+
 def _running(s: DebuggerSnapshot) -> str:
+    if _runtime_stopped(s):
+        return (f"You froze the runtime (SIGSTOP) during {_request_phrase(s)}: the handler makes no progress, but "
+                f"its {s.function.timeout_s} s timeout still counts. Thaw it (f), or let the timeout reset the "
+                "environment.")
     queued = len(s.environment.queued)
     more = f" ({queued} more queued: one environment handles one request at a time)" if queued else ""
     return (f"{_request_phrase(s).capitalize()} is running: the handler has the event and the "

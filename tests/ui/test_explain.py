@@ -101,6 +101,14 @@ class TestConcreteNames:
         assert "reset" in explain(at(crash_snapshot, Boundary.SHUTDOWN_DONE))
         assert "after a crash" in explain(at(crash_snapshot, Boundary.SHUTDOWN_START))
 
+    def test_a_runtime_frozen_by_the_user_mid_invoke_is_not_said_to_be_running(self, warm_snapshot: DebuggerSnapshot
+                                                                                ) -> None:
+        frozen = in_state(warm_snapshot, EnvState.RUNNING, current_request_id="f0f0f0f0-0000",
+                          user_frozen=frozenset({"runtime"}))
+        assert headline(frozen) == "runtime frozen (f0f0f0f0)"
+        said = explain(frozen)
+        assert "is running" not in said and "SIGSTOP" in said and "timeout still counts" in said, said
+
     def test_fresh_cold_is_not_a_reset(self, cold_snapshot: DebuggerSnapshot) -> None:
         assert explain(cold_snapshot).startswith("The environment is cold: no process exists yet.")
         assert headline(cold_snapshot) == "cold"

@@ -201,6 +201,21 @@ async def test_held_at_shutdown_after_a_timeout_is_a_reset_and_the_header_is_not
         assert "RUNNING" not in first and "HELD" in first, first
 
 
+async def test_a_runtime_frozen_mid_invoke_is_not_shown_running() -> None:
+    async with debugging(SAMPLES / "slow" / "handler.py", timeout_s=30) as pilot:
+        app = app_of(pilot)
+        await continued(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda s: s.environment.state is EnvState.RUNNING
+                    and any("slow: waiting" in line.text for line in s.logs), "the handler to be sleeping")
+        app.send(c.InjectFault(flt.Freeze("runtime")))
+        frozen = await until(pilot, lambda s: "runtime" in s.environment.user_frozen, "the runtime to be frozen")
+        await until_true(pilot, lambda: "FROZEN" in app.query_one(HeaderBar).render().plain, "the FROZEN badge")
+        first, second = app.query_one(HeaderBar).render().plain.splitlines()[:2]
+        assert "RUNNING" not in first and "▶ running" not in second, (first, second)
+        assert "is running" not in explain(frozen)
+
+
 # ---------------------------------------------------------------------- 4. where it hung
 
 

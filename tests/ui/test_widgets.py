@@ -65,6 +65,26 @@ class TestHeaderBar:
         assert lines[2] == ""  # two rows, truncated rather than wrapped
 
 
+    async def test_running_with_the_runtime_frozen_by_the_user_is_not_running(self, warm_snapshot: DebuggerSnapshot
+                                                                              ) -> None:
+        frozen = with_env(warm_snapshot, state=EnvState.RUNNING, current_request_id=snapshots.WARM_IDS[2],
+                          user_frozen=frozenset({"runtime"}))
+        async with hosted(HeaderBar(), frozen) as pilot:
+            first, second = screen_lines(pilot)[:2]
+        assert "RUNNING" not in first and "FROZEN" in first, first
+        assert "runtime stopped" in second and "▶ running" not in second, second
+        assert second.count("runtime") == 1, second  # said once, not again as "frozen by you: runtime"
+
+    async def test_held_during_an_invoke_is_held_not_running(self, warm_snapshot: DebuggerSnapshot) -> None:
+        from lambdatui.model.boundaries import Boundary
+
+        held = with_env(warm_snapshot, state=EnvState.RUNNING, held_at=Boundary.INVOKE_RESPONSE, frozen=True,
+                        current_request_id=snapshots.WARM_IDS[2])
+        async with hosted(HeaderBar(), held) as pilot:
+            first = screen_lines(pilot)[0]
+        assert "RUNNING" not in first and "HELD · INVOKE" in first, first
+
+
 class TestPhaseTimeline:
     async def test_cold_has_no_bars_but_a_legend(self, cold_snapshot: DebuggerSnapshot) -> None:
         async with hosted(PhaseTimeline(), cold_snapshot) as pilot:

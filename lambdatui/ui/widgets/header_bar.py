@@ -31,7 +31,7 @@ def badge(snapshot: DebuggerSnapshot) -> tuple[str, str]:
     doing = _DOING.get(env.state)
     if env.held_at is not None:
         return (f" HELD · {doing} " if doing else " HELD ", "bold $background on $phase-held")
-    if env.state is EnvState.RUNNING and (env.frozen or "runtime" in env.user_frozen):
+    if env.state is EnvState.RUNNING and "runtime" in env.user_frozen:
         return (" FROZEN · INVOKE ", "bold $background on $phase-frozen")
     variable = STATE_VARIABLE.get(env.state)
     style = f"bold $background on ${variable}" if variable else "bold $foreground on $panel-lighten-2"
@@ -134,7 +134,7 @@ class HeaderBar(Widget):
         if env.held_at is not None:
             held = f" ‖ HELD at {env.held_at.value} "
             lead: list[tuple[str, str] | str] = [(held, "bold $background on $phase-held")]
-        elif env.state is EnvState.RUNNING and (env.frozen or "runtime" in env.user_frozen):
+        elif env.state is EnvState.RUNNING and "runtime" in env.user_frozen:
             lead = [("‖ runtime stopped (SIGSTOP): the timeout still counts", "bold $phase-frozen")]
         elif env.state is EnvState.RUNNING:
             lead = [("▶ running", "bold $phase-invoke")]
@@ -148,9 +148,11 @@ class HeaderBar(Widget):
         else:
             lead = [(env.state.value.lower(), "$phase-shutdown")]
         extra: list[tuple[str, str] | str] = []
-        if env.user_frozen:
-            names = ", ".join(sorted(key.split(":", 1)[-1] for key in env.user_frozen))
-            extra.append((f"frozen by you: {names}  ", "bold $phase-frozen"))
+        runtime_said = env.state is EnvState.RUNNING and env.held_at is None  # the lead already names the runtime
+        frozen_names = sorted(key.split(":", 1)[-1] for key in env.user_frozen
+                              if not (runtime_said and key == "runtime"))
+        if frozen_names:
+            extra.append((f"frozen by you: {', '.join(frozen_names)}  ", "bold $phase-frozen"))
         failed = last_failure(snapshot) if not env.current_request_id else None
         if failed:
             extra.append((failed + "  ", "bold $phase-error"))
