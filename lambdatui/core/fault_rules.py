@@ -109,7 +109,8 @@ class FaultRules:
             self.timeout_on_delivery = True
             return
         if not running:
-            self._refuse(fault or flt.ForceTimeout(), "No deadline is running at this point, so there is none to force.")
+            self._refuse(fault or flt.ForceTimeout(),
+                         "No deadline is running at this point, so there is none to force.")
             return
         if fault is not None:
             self._emit(f.FaultInjected(flt.describe(fault)))

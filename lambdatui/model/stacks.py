@@ -167,4 +167,5 @@ def _is_own_code(file: str, root: str) -> bool:
 _BOOTSTRAP = "/lambdatui/bootstrap/"
 _AWSLAMBDARIC = "/awslambdaric/"
 _LIBRARY_DIRS = frozenset({"site-packages", "dist-packages", "__pypackages__"})
-_STDLIB_DIR = re.compile(r"^(?:pypy|python)\d+(?:\.\d+)*$")  # a virtualenv's lib/python3.11 (libraries, or a copied stdlib)
+# A virtualenv's lib/python3.11 (its libraries, or a copied standard library).
+_STDLIB_DIR = re.compile(r"^(?:pypy|python)\d+(?:\.\d+)*$")

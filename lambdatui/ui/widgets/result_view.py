@@ -34,7 +34,7 @@ MAX_PAYLOAD_CHARS = 200_000
 
 
 def init_error_text(failure: InitFailed) -> str:
-    """The runtime's /init/error document as it reported it: message, then the stack trace; else the platform's words."""
+    """The runtime's /init/error document as reported: message, then stack trace; else the platform's words."""
     document: object = None
     if failure.payload:
         try:
