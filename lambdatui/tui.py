@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from lambdatui.config import FunctionConfig
-from lambdatui.host.bridge import BridgedController, HostGuest
+from lambdatui.host.bridge import HostGuest
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.backend import OnError, OnReady, OnUpdate
 from lambdatui.ui.themes import DEFAULT_THEME
