@@ -26,8 +26,10 @@ class TestResolve:
     def test_textuals_own_themes_are_accepted(self, name: str) -> None:
         assert resolve_theme_name(name, palette_themes()) == name
 
-    @pytest.mark.parametrize(("name", "full"), [("dark", "lambdatui-dark"), ("high-contrast", "lambdatui-high-contrast"),
-                                                ("lambdatui-light", "lambdatui-light"), (None, DEFAULT_THEME)])
+    @pytest.mark.parametrize(("name", "full"), [
+        ("dark", "lambdatui-dark"), ("high-contrast", "lambdatui-high-contrast"),
+        ("lambdatui-light", "lambdatui-light"), (None, DEFAULT_THEME),
+    ])
     def test_ours_by_short_or_full_name(self, name: str | None, full: str) -> None:
         assert resolve_theme_name(name, palette_themes()) == full
 
