@@ -1,0 +1,181 @@
+"""Item 2: an extension that exits before registering, on its first launch only.
+
+Lambda (spec §2.8, §4.2): a failed Init logs INIT_REPORT (Status: error) and is retried inside the first
+invoke (a suppressed init); the extension launches again, registers, and the invoke succeeds.
+Extensions are found in an `extensions/` folder next to the handler (README).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from acceptance_support import cli, platform, reports, write
+
+HANDLER = """\
+    import os
+
+    def handler(event, context):
+        return {"ok": True, "seen": sorted(os.listdir(os.environ["STATE_DIR"]))}
+    """
+
+# The state lives in the code folder (not /tmp: that is the environment's own), so the second launch
+# knows it is the second.
+EXTENSION = f"""#!{sys.executable}
+import http.client, json, os, sys
+state = os.environ["STATE_DIR"]
+launches = len([n for n in os.listdir(state) if n.startswith("launch-")])
+open(os.path.join(state, f"launch-{{launches + 1}}"), "w").close()
+if launches < FAIL_LAUNCHES:
+    sys.stderr.write("flaky: giving up before register\\n")
+    sys.stderr.flush()
+    EXIT
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+api.request("POST", "/2020-01-01/extension/register", body=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}),
+            headers={{"Lambda-Extension-Name": "flaky"}})
+response = api.getresponse(); response.read()
+ext_id = response.getheader("Lambda-Extension-Identifier")
+open(os.path.join(state, "registered"), "w").close()
+while True:
+    api.request("GET", "/2020-01-01/extension/event/next", headers={{"Lambda-Extension-Identifier": ext_id}})
+    response = api.getresponse()
+    event = json.loads(response.read())
+    if event["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+"""
+
+
+def make(code_dir, fail_launches: int, exit_stmt: str = "sys.exit(1)"):
+    state = code_dir / "state"
+    state.mkdir()
+    write(code_dir / "handler.py", HANDLER)
+    write(code_dir / "extensions" / "flaky",
+          EXTENSION.replace("FAIL_LAUNCHES", str(fail_launches)).replace("EXIT", exit_stmt),
+          executable=True, dedent=False)
+    return state
+
+
+@pytest.mark.parametrize("exit_stmt", ["sys.exit(1)", "sys.exit(0)", "os.kill(os.getpid(), 9)"],
+                         ids=["exit-1", "exit-0", "sigkill"])
+def test_first_launch_exits_before_register_then_the_first_invoke_succeeds(code_dir, exit_stmt):
+    state = make(code_dir, fail_launches=1, exit_stmt=exit_stmt)
+    started = time.monotonic()
+    result = cli("invoke", code_dir / "handler.py", "--env", f"STATE_DIR={state}", "--repeat", "2", timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2 and all(line["ok"] for line in lines), result.stdout
+    assert lines[0]["seen"] == ["launch-1", "launch-2", "registered"], lines[0]
+    assert lines[1]["seen"] == ["launch-1", "launch-2", "registered"], lines[1]  # warm: no third launch
+    plat = platform(result.stderr)
+    init_reports = [line for line in plat if line.startswith("INIT_REPORT")]
+    assert len(init_reports) == 1, result.stderr
+    assert "Status: error" in init_reports[0] and "Phase: init" in init_reports[0], init_reports[0]
+    assert "Extension." in init_reports[0], init_reports[0]  # an Extension.* error type names the culprit
+    assert sum(line.startswith("INIT_START") for line in plat) == 2, plat  # the retry is a new Init
+    # INIT_REPORT comes before the first START: the failed Init is over before the invoke begins.
+    assert plat.index(init_reports[0]) < next(i for i, l in enumerate(plat) if l.startswith("START"))
+    rep = reports(result.stderr)
+    assert len(rep) == 2 and not any("Status:" in line for line in rep), rep
+    assert "Init Duration" not in rep[0], rep[0]  # suppressed init: inside the invoke's Duration
+    # An extension that exits is a failure at once: no 10 s Init timeout was waited out.
+    assert elapsed < 8, elapsed
+
+
+def test_extension_that_never_registers_fails_the_first_invoke(code_dir):
+    state = make(code_dir, fail_launches=99)
+    result = cli("invoke", code_dir / "handler.py", "--env", f"STATE_DIR={state}", timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    body = json.loads(result.stdout)
+    assert body.get("errorType", "").startswith("Extension."), body
+    assert sum(l.startswith("INIT_REPORT") for l in platform(result.stderr)) >= 1, result.stderr
+    assert len(list(state.glob("launch-*"))) == 2  # Init, then the suppressed init inside the invoke
+
+
+def test_serve_first_invoke_after_a_failed_init_succeeds(code_dir):
+    import httpx
+    from e2e_support import ServeProcess
+
+    state = make(code_dir, fail_launches=1)
+    with ServeProcess(code_dir / "handler.py", "--env", f"STATE_DIR={state}") as served:
+        with httpx.Client(timeout=30) as client:
+            first = client.post(served.invoke_url(), content=b"{}")
+            second = client.post(served.invoke_url(), content=b"{}")
+        served.wait_for_line(r"INIT_REPORT .*Status: error")
+    assert first.status_code == 200 and "x-amz-function-error" not in first.headers, first.text
+    assert first.json()["seen"] == ["launch-1", "launch-2", "registered"]
+    assert second.status_code == 200 and second.json()["ok"] is True
+
+
+SCENARIO = """\
+[[step]]
+invoke = {}
+expect = { response = { ok = true }, cold = true }
+
+[[step]]
+invoke = {}
+expect = { response = { ok = true }, cold = false }
+"""
+
+
+def test_replay_shows_the_failed_init_and_then_success(code_dir):
+    state = make(code_dir, fail_launches=1)
+    write(code_dir / "s.toml", SCENARIO, dedent=False)
+    result = cli("replay", code_dir / "handler.py", code_dir / "s.toml", "--env", f"STATE_DIR={state}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "INIT_REPORT" in result.stdout and "Status: error" in result.stdout, result.stdout
+    from acceptance_support import outcomes
+    assert outcomes(result.stdout) == ["success", "success"], result.stdout
+
+
+GOOD = f"""#!{sys.executable}
+import http.client, json, os, sys
+state = os.environ["STATE_DIR"]
+n = len([x for x in os.listdir(state) if x.startswith("good-launch-")]) + 1
+open(os.path.join(state, f"good-launch-{{n}}"), "w").close()
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+api.request("POST", "/2020-01-01/extension/register", body=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}),
+            headers={{"Lambda-Extension-Name": "good"}})
+response = api.getresponse(); response.read()
+ext_id = response.getheader("Lambda-Extension-Identifier")
+while True:
+    api.request("GET", "/2020-01-01/extension/event/next", headers={{"Lambda-Extension-Identifier": ext_id}})
+    event = json.loads(api.getresponse().read())
+    open(os.path.join(state, f"good-{{n}}-{{event['eventType']}}-{{event.get('shutdownReason', '')}}"), "w").close()
+    if event["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+"""
+
+
+def test_a_healthy_extension_beside_the_flaky_one_is_reset_and_relaunched(code_dir):
+    state = make(code_dir, fail_launches=1)
+    write(code_dir / "extensions" / "good", GOOD, executable=True, dedent=False)
+    result = cli("invoke", code_dir / "handler.py", "--env", f"STATE_DIR={state}", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads(result.stdout)["seen"]
+    # Both launched twice (the failed Init, then the suppressed one) before the handler ran.
+    assert {"launch-1", "launch-2", "good-launch-1", "good-launch-2"} <= set(seen), seen
+    files = {p.name for p in state.iterdir()}
+    assert "good-2-INVOKE-" in files and "good-1-INVOKE-" not in files, files
+    assert "good-1-SHUTDOWN-failure" in files, files  # the reset after the failed Init (spec §4.5)
+    assert "good-2-SHUTDOWN-spindown" in files, files  # the end of `invoke`
+    # The first 'good' was either sent SHUTDOWN or killed by the reset: never left running (no third launch).
+    assert not any(name.startswith("good-launch-3") for name in files), files
+
+
+@pytest.mark.trio
+async def test_debugger_reports_the_failed_init_then_the_invoke_succeeds(code_dir):
+    from controller_support import debugger, payload
+    from lambdatui.model import facts as f
+
+    state = make(code_dir, fail_launches=1)
+    async with debugger(code_dir / "handler.py", env_pairs=[f"STATE_DIR={state}"]) as dbg:
+        result, report = await dbg.invoke()
+        failed = dbg.facts.of(f.InitFailed)
+    assert report.status == "success" and not result.function_error, (result, report)
+    assert payload(result)["seen"] == ["launch-1", "launch-2", "registered"]
+    assert len(failed) == 1 and failed[0].status == "error" and failed[0].phase == "init", failed
+    assert (failed[0].error_type or "").startswith("Extension."), failed
