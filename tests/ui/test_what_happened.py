@@ -136,6 +136,8 @@ async def test_a_syntax_error_at_function_init_is_an_init_error_with_the_runtime
         assert failure is not None and failure.error_type == "Runtime.UserCodeSyntaxError"
         said = explain(failed)
         assert "crash" not in said and "Init error (Runtime.UserCodeSyntaxError)" in said, said
+        steps = [item for item in timeline_items(failed) if item.label.startswith("Function init")]
+        assert [(item.label, item.variable) for item in steps] == [("Function init ✗ error", "phase-error")]
         await shows(pilot, "Init failed: Runtime.UserCodeSyntaxError", "Syntax error in module 'handler'")
         assert "No invoke yet" not in screen_text(pilot)
         assert "handler.py" in str(app.query_one("#result-payload").render())  # the runtime's stack trace
@@ -269,6 +271,23 @@ async def test_a_forced_timeout_points_at_the_handler_not_a_library_or_another_t
         assert (view.hung_file, view.hung_line) == (str(handler), line_of(handler, "slowlib.wait()"))
         stack = str(app.query_one("#stack").render())
         assert "slowlib.py" in stack and "ticker.py" in stack  # the whole stack is still shown
+
+
+def test_a_failed_init_marks_its_last_step_though_holds_sit_between_the_bars() -> None:
+    bar = tl.TimelineBar
+    bars = (bar(tl.INIT, "init", 1.0, 3.0, 90.0, "error", "Runtime.UserCodeSyntaxError"),
+            bar(tl.HELD, "held at init.extensions", 1.0, 2.0, 1000.0, None, ""),
+            bar(tl.SUBPHASE, "extension init", 2.0, 2.01, 10.0, None, ""),
+            bar(tl.SUBPHASE, "runtime init", 2.01, 2.05, 40.0, None, ""),
+            bar(tl.SUBPHASE, "function init", 2.05, 2.09, 40.0, "error", ""),
+            bar(tl.HELD, "held at shutdown.start", 2.09, 2.5, 410.0, None, "failure"),
+            bar(tl.RESET, "reset", 2.5, 2.6, 100.0, "success", "failure"))
+    snapshot = DebuggerSnapshot(None, None, 1, "tmpdir", None, None, None, bars, None,  # type: ignore[arg-type]
+                                None, None, None, (), (), 0)
+    labels = [(item.label, item.variable) for item in timeline_items(snapshot, now=3.0)]
+    assert labels == [("held at init.extensions", "phase-held"), ("Extension init", "phase-init"),
+                      ("Runtime init", "phase-init"), ("Function init ✗ error", "phase-error"),
+                      ("held at shutdown.start", "phase-held"), ("reset: failure", "phase-reset")]
 
 
 # ---------------------------------------------------------------------- 5. running phases tick

@@ -77,6 +77,7 @@ def timeline_items(snapshot: DebuggerSnapshot, now: Optional[float] = None) -> l
     holds = [(bar.start, bar.end) for bar in bars if bar.kind == tl.HELD]
     items: list[TimelineItem] = []
     parent: Optional[tl.TimelineBar] = None
+    last_step: Optional[int] = None  # where the parent's last sub-phase is in `items`
     held: Optional[tl.TimelineBar] = None
     for index, bar in enumerate(bars):
         if bar.kind == tl.HELD:
@@ -84,13 +85,16 @@ def timeline_items(snapshot: DebuggerSnapshot, now: Optional[float] = None) -> l
         elif bar.kind == tl.FROZEN and held is not None and (held.end is None or bar.start <= held.end):
             continue  # the processes are stopped because of the hold: one bar tells it
         if bar.kind == tl.INIT and _has_steps(bars, index):
-            parent = bar
+            _fail_last_step(items, parent, last_step)
+            parent, last_step = bar, None
             continue
-        if bar.kind != tl.SUBPHASE:
-            _fail_last_step(items, parent)
-            parent = None
+        if bar.kind == tl.SUBPHASE:
+            last_step = len(items)
+        elif bar.kind not in (tl.HELD, tl.FROZEN):  # holds sit between Init's steps and after its failure
+            _fail_last_step(items, parent, last_step)
+            parent, last_step = None, None
         items.append(_item(bar, now, holds))
-    _fail_last_step(items, parent)
+    _fail_last_step(items, parent, last_step)
     return items
 
 
@@ -114,11 +118,14 @@ def _has_steps(bars: tuple[tl.TimelineBar, ...], index: int) -> bool:
     return False
 
 
-def _fail_last_step(items: list[TimelineItem], parent: Optional[tl.TimelineBar]) -> None:
-    if parent is not None and parent.status in FAILED and items:
-        last = items[-1]
-        items[-1] = TimelineItem(f"{last.label} ✗ {parent.status}", last.duration_ms, last.live, "phase-error",
-                                 tuple(f"{short} ✗" for short in last.short_labels))
+def _fail_last_step(items: list[TimelineItem], parent: Optional[tl.TimelineBar], step: Optional[int]) -> None:
+    """A failed Init's last sub-phase is where it failed: ✗ and the error colour (once, if the step has it)."""
+    if parent is None or parent.status not in FAILED or step is None:
+        return
+    last = items[step]
+    if "✗" not in last.label:
+        items[step] = TimelineItem(f"{last.label} ✗ {parent.status}", last.duration_ms, last.live, "phase-error",
+                                   tuple(f"{short} ✗" for short in last.short_labels))
 
 
 def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[float]]]) -> TimelineItem:
@@ -129,6 +136,8 @@ def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[flo
     if bar.kind in (tl.SUBPHASE, tl.INIT):
         label = bar.label[:1].upper() + bar.label[1:]
         shorter = SHORT_LABELS.get(label, ("Init",) if bar.kind == tl.INIT else ())
+        if failed:
+            label, shorter = f"{label} ✗ {bar.status}", tuple(f"{short} ✗" for short in shorter)
     elif bar.kind == tl.INVOKE:
         label = f"{bar.label} ✗ {bar.status}" if failed else bar.label
         shorter = (f"{bar.label[:6]} ✗",) if failed else ()
