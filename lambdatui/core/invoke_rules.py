@@ -36,7 +36,9 @@ class InvokeRules:
     def _on_InvokeRequested(self, event: InvokeRequested) -> None:
         inv = event.invocation
         if self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
-            payload = error_body(et.SANDBOX_FAILURE, "The execution environment has shut down.")
+            reason = "The execution environment has shut down."
+            self._emit(f.InvocationRefused(inv.request_id, reason, inv.payload))
+            payload = error_body(et.SANDBOX_FAILURE, reason)
             self._do(CompleteInvocation(event.token, f.InvocationResult(inv.request_id, payload, JSON, True,
                                                                          et.SANDBOX_FAILURE)))
             return

@@ -92,6 +92,18 @@ class InvocationQueued:
 
 
 @dataclass(frozen=True)
+class InvocationRefused:
+    """An invoke the environment turned away without queueing it (it has shut down); its result follows.
+
+    Carries the event as `InvocationQueued` does, so that every invoke that arrived is seen, refused or not.
+    """
+
+    request_id: str
+    reason: str
+    event: bytes = field(default=b"", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     """What the caller of an invoke receives."""
 
@@ -259,6 +271,7 @@ Fact = Union[
     EnvironmentThawed,
     ParticipantChanged,
     InvocationQueued,
+    InvocationRefused,
     InvocationCompleted,
     InvokeReported,
     ShutdownSent,

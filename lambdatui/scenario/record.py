@@ -1,9 +1,10 @@
 """Write what happened as a scenario that `lambdatui replay` reproduces.
 
 A `Recorder` listens at the controller, below every client: `attach(session)` hears every fact and every
-command, whoever sent it. Invokes are recorded from the facts (`InvocationQueued` carries the event), so
-an invoke from the Invoke API (`--port`, RequestResponse or Event) is recorded as surely as the UI's `i`;
-faults, new environments and shutdowns from the commands.
+command, whoever sent it. Invokes are recorded from the facts (`InvocationQueued` carries the event, as
+`InvocationRefused` does for one turned away after a shutdown), so an invoke from the Invoke API (`--port`,
+RequestResponse or Event) is recorded as surely as the UI's `i`; faults, new environments and shutdowns
+from the commands.
 
 Steps are written in the order they took effect, because a replay runs one step at a time: a command in
 the order the controller took it, an invoke when its event went out (invoke.start passed, held or not),
@@ -167,6 +168,9 @@ class Recorder:
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
                 self._waiting[fact.request_id] = _Invoke(fact.event, fact.request_id)
+        elif isinstance(fact, f.InvocationRefused):
+            if self._by_id(fact.request_id) is None:
+                self.steps.append(_Invoke(fact.event, fact.request_id))  # it ends here: a replay meets the same refusal
         elif isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
             if fact.held:
                 self._held_start = fact.detail

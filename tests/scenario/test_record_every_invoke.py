@@ -186,3 +186,37 @@ async def test_a_fault_given_while_an_http_invoke_is_held_is_recorded_before_it(
     assert "error_type = 'KeyError'" in text, text
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+async def test_an_invoke_refused_after_a_shutdown_is_recorded(code_dir: Path, tmp_path: Path) -> None:
+    """After the user shuts the environment down, an HTTP invoke is refused: that too is an invoke, and replays."""
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    recording = tmp_path / "session.toml"
+    config = resolve_function(str(handler), timeout_s=3)
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                        "the cold start held at its first boundary, with the Invoke API up")
+            controller = app.controller
+            assert controller is not None
+            controller.submit(c.Continue())
+            await until(pilot, idle_after(0), "Init to finish")
+            controller.submit(c.Shutdown())
+            await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "the shutdown")
+            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            async with httpx.AsyncClient(timeout=WAIT_S) as http:
+                refused = await http.post(url, json={"late": True})
+            assert refused.headers.get("X-Amz-Function-Error") == "Unhandled", refused.text
+            await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+
+    text = recording.read_text()
+    steps = parse_scenario(text, recording).steps
+    assert [type(s.action).__name__ for s in steps] == ["ShutdownAction", "InvokeAction"], text
+    assert json.loads(steps[1].action.event) == {"late": True}
+    assert steps[1].expect.error_type == refused.json()["errorType"], text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
