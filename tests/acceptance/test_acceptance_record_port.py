@@ -1,0 +1,226 @@
+"""Item 5: the debugger's `--record` with `--port` records the invokes that arrive over HTTP.
+
+The TUI needs a terminal, so it runs inside a private tmux server (its socket under pytest's tmp_path);
+keys go in with send-keys, invokes come over real HTTP, `q` quits. The recording is then replayed with
+`lambdatui replay`, which must reach the same outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from acceptance_support import cli, cli_argv, free_port, outcomes, write
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+BOUND = 30.0
+
+HANDLER = """\
+    import json, os
+
+    calls = 0
+
+    def handler(event, context):
+        global calls
+        calls += 1
+        with open(os.path.join(os.environ["STATE_DIR"], "order.txt"), "a") as fh:
+            fh.write(json.dumps(event, sort_keys=True) + "\\n")
+        if event.get("boom"):
+            raise ValueError("boom " + str(event.get("x")))
+        return {"calls": calls, "x": event.get("x")}
+    """
+
+
+class Tui:
+    """`lambdatui ARGS` in a detached tmux session on a private server."""
+
+    def __init__(self, socket_path: Path, args: list[str], cwd: Path) -> None:
+        self.socket = str(socket_path)
+        self.rc_file = socket_path.with_suffix(".rc")
+        command = " ".join(shlex.quote(a) for a in [*cli_argv(), *args])
+        script = f"{command}; echo $? > {shlex.quote(str(self.rc_file))}; tmux -S {shlex.quote(self.socket)} wait-for -S done"
+        self.tmux("new-session", "-d", "-s", "tui", "-x", "200", "-y", "50", "-c", str(cwd), script)
+
+    def tmux(self, *args: str, timeout: float = BOUND) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
+                              timeout=timeout, check=True).stdout
+
+    def screen(self) -> str:
+        try:
+            return self.tmux("capture-pane", "-p", "-t", "tui")
+        except subprocess.CalledProcessError:
+            return ""
+
+    def wait_screen(self, pattern: str, bound: float = BOUND) -> None:
+        deadline = time.monotonic() + bound
+        while not re.search(pattern, self.screen()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never showed {pattern!r}:\n{self.screen()}")
+            time.sleep(0.05)  # polling the screen: the event itself has no other signal
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "tui", *keys)
+
+    def wait_exit(self, bound: float = BOUND) -> int:
+        self.tmux("wait-for", "done", timeout=bound)  # signalled by the session's shell after lambdatui exits
+        return int(self.rc_file.read_text())
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=BOUND)
+
+
+def wait_port(port: int, bound: float = BOUND) -> None:
+    deadline = time.monotonic() + bound
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # bounded poll for the listener
+
+
+def url(port: int, name: str = "function") -> str:
+    return f"http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
+
+
+def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir, tmp_path):
+    state = code_dir / "state"
+    state.mkdir()
+    handler = write(code_dir / "handler.py", HANDLER)
+    record = code_dir / "rec.toml"
+    port = free_port()
+    tui = Tui(tmp_path / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
+                                    "--env", f"STATE_DIR={state}"], cwd=code_dir)
+    try:
+        tui.wait_screen(r"HELD at init\.extensions")
+        wait_port(port)
+        tui.keys("c")
+        with httpx.Client(timeout=BOUND) as client:
+            first = client.post(url(port), content=b'{"x": 1}')
+            queued = client.post(url(port, "any-name"), content=b'{"x": 2}', headers={"X-Amz-Invocation-Type": "Event"})
+            failed = client.post(url(port), content=b'{"x": 3, "boom": true}')
+            last = client.post(url(port), content=b'{"x": 4}')  # queued behind the Event: it ran first
+        tui.keys("q")
+        assert tui.wait_exit() == 0
+    finally:
+        tui.close()
+
+    assert first.status_code == 200 and first.json() == {"calls": 1, "x": 1}
+    assert queued.status_code == 202
+    assert failed.status_code == 200 and failed.headers.get("x-amz-function-error") == "Unhandled"
+    assert last.json() == {"calls": 4, "x": 4}  # the Event invoke ran before it, in order
+    executed = [json.loads(line) for line in (state / "order.txt").read_text().splitlines()]
+    assert [e["x"] for e in executed] == [1, 2, 3, 4]
+
+    text = record.read_text()
+    assert str(handler) in text, text  # the recording names the real function path
+    steps = [s for s in tomllib.loads(text)["step"] if "invoke" in s]
+    events = [json.loads(s["invoke"]) if isinstance(s["invoke"], str) else s["invoke"] for s in steps]
+    assert events == [{"x": 1}, {"x": 2}, {"x": 3, "boom": True}, {"x": 4}], text
+
+    for path in sorted(state.iterdir()):
+        path.unlink()
+    replayed = cli("replay", handler, record, "--env", f"STATE_DIR={state}")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    got = outcomes(replayed.stdout)
+    assert got[0] == got[1] == got[3] == "success", got
+    assert got[2].startswith("ERROR") and "ValueError" in got[2], got
+    assert [json.loads(l)["x"] for l in (state / "order.txt").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_concurrent_http_invokes_are_recorded_in_the_order_they_ran(code_dir, tmp_path):
+    state = code_dir / "state"
+    state.mkdir()
+    handler = write(code_dir / "handler.py", HANDLER)
+    record = code_dir / "rec.toml"
+    port = free_port()
+    tui = Tui(tmp_path / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
+                                    "--env", f"STATE_DIR={state}"], cwd=code_dir)
+    try:
+        tui.wait_screen(r"HELD at init\.extensions")
+        wait_port(port)
+        tui.keys("c")
+        import concurrent.futures
+
+        def send(i: int) -> httpx.Response:
+            kind = "Event" if i % 2 else "RequestResponse"
+            return httpx.post(url(port), content=json.dumps({"x": i}).encode(),
+                              headers={"X-Amz-Invocation-Type": kind}, timeout=BOUND)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(send, range(8)))
+        assert [a.status_code for a in answers] == [200 if i % 2 == 0 else 202 for i in range(8)]
+        # Invokes run one at a time, in arrival order: once this one answers, every Event before it has run.
+        assert send(8).json()["x"] == 8
+        tui.keys("q")
+        assert tui.wait_exit() == 0
+    finally:
+        tui.close()
+    executed = [json.loads(line)["x"] for line in (state / "order.txt").read_text().splitlines()]
+    assert sorted(executed[:8]) == list(range(8)) and executed[8] == 8
+    steps = [s for s in tomllib.loads(record.read_text())["step"] if "invoke" in s]
+    recorded = [(json.loads(s["invoke"]) if isinstance(s["invoke"], str) else s["invoke"])["x"] for s in steps]
+    assert recorded == executed
+
+
+FRAGILE = """\
+    import os, time
+
+    def handler(event, context):
+        if event.get("crash"):
+            os._exit(5)
+        if event.get("sleep"):
+            time.sleep(event["sleep"])
+        return {"x": event.get("x")}
+    """
+
+
+@pytest.mark.slow
+def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_names(code_dir, tmp_path):
+    write(code_dir / "handler.py", FRAGILE)
+    record = code_dir / "rec.toml"
+    port = free_port()
+    # A relative PATH and --record, as a user in the function's folder types them.
+    tui = Tui(tmp_path / "t.sock", ["handler.py", "--port", str(port), "--record", "rec.toml", "--timeout", "1"],
+              cwd=code_dir)
+    try:
+        tui.wait_screen(r"HELD at init\.extensions")
+        wait_port(port)
+        tui.keys("c")
+        with httpx.Client(timeout=BOUND) as client:
+            answers = [client.post(url(port), content=json.dumps(e).encode())
+                       for e in ({"x": 1}, {"crash": True}, {"x": 2}, {"sleep": 3}, {"x": 3})]
+        tui.keys("q")
+        assert tui.wait_exit() == 0
+    finally:
+        tui.close()
+    errors = [a.headers.get("x-amz-function-error") for a in answers]
+    assert errors == [None, "Unhandled", None, "Unhandled", None], [a.text for a in answers]
+    assert answers[1].json()["errorType"] == "Runtime.ExitError"
+    assert answers[3].json()["errorType"] == "Sandbox.Timedout"
+
+    text = record.read_text()
+    command = next(line.split("#", 1)[1].strip() for line in text.splitlines() if "lambdatui replay" in line)
+    argv = shlex.split(command)
+    assert argv[:2] == ["lambdatui", "replay"], command
+    assert (code_dir / argv[2]).resolve() == (code_dir / "handler.py").resolve(), command
+    replayed = cli(*argv[1:], cwd=code_dir)  # exactly what the file says to run, where it was recorded
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    got = outcomes(replayed.stdout)
+    assert len(got) == 5, got
+    assert got[0] == got[2] == got[4] == "success", got
+    assert got[1].startswith("ERROR") and "Runtime.ExitError" in got[1], got
+    assert got[3].startswith("TIMEOUT"), got

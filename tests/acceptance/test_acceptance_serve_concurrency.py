@@ -1,0 +1,120 @@
+"""Item 8: `lambdatui serve` under concurrency, with raising, crashing and timing-out invokes mixed in.
+
+Every request must get its own right answer (status, X-Amz-Function-Error, body, log tail) and none may be
+lost; Event invokes still run; the server is healthy afterwards and exits 0 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import json
+import re
+import signal
+
+import httpx
+import pytest
+
+from acceptance_support import write
+from e2e_support import ServeProcess
+
+HANDLER = """\
+    import os, time
+
+    def handler(event, context):
+        i, kind = event["i"], event["kind"]
+        print(f"marker-{i}-start", flush=True)
+        with open(os.path.join(os.environ["STATE_DIR"], f"ran-{i}"), "w") as fh:
+            fh.write(context.aws_request_id)
+        if kind == "raise":
+            raise ValueError(f"raised by {i}")
+        if kind == "crash":
+            os._exit(3)
+        if kind == "timeout":
+            time.sleep(5)
+        print(f"marker-{i}-end", flush=True)
+        return {"i": i}
+    """
+
+PLAN = (
+    [("ok", "RequestResponse")] * 14
+    + [("raise", "RequestResponse")] * 5
+    + [("crash", "RequestResponse")] * 3
+    + [("timeout", "RequestResponse")] * 2
+    + [("ok", "Event")] * 5
+    + [("raise", "Event")] * 2
+    + [("crash", "Event")] * 1
+    + [("ok", "DryRun")] * 2
+)
+
+
+def interleave(plan):
+    """A fixed, mixed order (not grouped by kind), so every kind has neighbours of every other kind."""
+    return [plan[(k * 7) % len(plan)] for k in range(len(plan))]
+
+
+@pytest.mark.slow
+def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
+    state = code_dir / "state"
+    state.mkdir()
+    write(code_dir / "handler.py", HANDLER)
+    plan = interleave(PLAN)
+    assert sorted(plan) == sorted(PLAN)  # 7 is coprime with the length: a permutation
+    with ServeProcess(code_dir / "handler.py", "--timeout", "1", "--env", f"STATE_DIR={state}") as served:
+        url = served.invoke_url()
+
+        def send(i: int) -> httpx.Response:
+            kind, invocation = plan[i]
+            headers = {"X-Amz-Invocation-Type": invocation}
+            if invocation == "RequestResponse":
+                headers["X-Amz-Log-Type"] = "Tail"
+            return httpx.post(url, content=json.dumps({"i": i, "kind": kind}).encode(), headers=headers, timeout=90)
+
+        with concurrent.futures.ThreadPoolExecutor(len(plan)) as pool:
+            answers = list(pool.map(send, range(len(plan))))
+        final = httpx.post(url, content=json.dumps({"i": 999, "kind": "ok"}).encode(), timeout=30)
+        served.signal(signal.SIGTERM)
+        assert served.wait(30) == 0
+        log = served.output()
+
+    problems = []
+    for i, ((kind, invocation), answer) in enumerate(zip(plan, answers)):
+        where = f"request {i} ({kind}, {invocation}): {answer.status_code} {answer.headers.get('x-amz-function-error')} {answer.text[:200]}"
+        if invocation == "Event":
+            if answer.status_code != 202:
+                problems.append(where)
+            continue
+        if invocation == "DryRun":
+            if answer.status_code != 204 or (state / f"ran-{i}").exists():
+                problems.append(where)
+            continue
+        if answer.status_code != 200:
+            problems.append(where)
+            continue
+        error = answer.headers.get("x-amz-function-error")
+        body = answer.json()
+        if kind == "ok":
+            tail = base64.b64decode(answer.headers.get("x-amz-log-result", "")).decode()
+            markers = set(re.findall(r"marker-(\d+)-", tail))
+            if error is not None or body != {"i": i} or markers != {str(i)}:
+                problems.append(where + f" tail markers {sorted(markers)}")
+        elif kind == "raise":
+            if error != "Unhandled" or body.get("errorType") != "ValueError" or body.get("errorMessage") != f"raised by {i}":
+                problems.append(where)
+        elif kind == "crash":
+            if error != "Unhandled" or body.get("errorType") != "Runtime.ExitError":
+                problems.append(where)
+        elif kind == "timeout":
+            if error != "Unhandled" or body.get("errorType") != "Sandbox.Timedout" or "1.00 seconds" not in body.get("errorMessage", ""):
+                problems.append(where)
+    assert not problems, "\n".join(problems)
+    assert final.status_code == 200 and final.json() == {"i": 999}
+
+    # None lost: every invoke that is not a DryRun ran exactly once, Event ones included.
+    ran = sorted(int(p.name.split("-")[1]) for p in state.iterdir() if p.name.startswith("ran-"))
+    expected = sorted([i for i, (_, inv) in enumerate(plan) if inv != "DryRun"] + [999])
+    assert ran == expected
+    reports = [line for line in log.splitlines() if re.search(r"\bREPORT RequestId:", line)]
+    assert len(reports) == len(expected), len(reports)
+    assert sum("Status: timeout" in line for line in reports) == 2
+    assert sum("Runtime.ExitError" in line for line in reports) == 4
