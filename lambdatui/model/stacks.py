@@ -87,6 +87,21 @@ def handler_thread(stacks: StacksCaptured) -> Optional[ThreadStack]:
     return ordered[0] if ordered else None
 
 
+def user_frames(stacks: StacksCaptured, code_dir: str) -> tuple[str, list[StackFrame]]:
+    """The user's own frames, innermost first, in the thread `hung_frame` looks at first: (thread name, frames).
+
+    Only when no thread has a frame of the user's own code do library frames under `code_dir` count.
+    """
+    root = _normalized_dir(code_dir)
+    ordered = _by_preference(stacks.threads)
+    for wanted in (_is_own_code, _inside):
+        for thread in ordered:
+            frames = [frame for frame in thread.frames if wanted(frame.file, root)]
+            if frames:
+                return thread.thread, frames
+    return "", []
+
+
 def is_own_code(file: str, code_dir: str) -> bool:
     """Whether a frame is the user's own code: under `code_dir`, not a library, a virtualenv or our bootstrap."""
     return _is_own_code(file, _normalized_dir(code_dir))

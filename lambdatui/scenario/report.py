@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, TextIO
 from lambdatui.host.console import ConsoleReporter
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
-from lambdatui.model.stacks import is_current
+from lambdatui.model.stacks import user_frames
 from lambdatui.scenario.model import (
     Action,
     FaultAction,
@@ -93,26 +93,6 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
     return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
 
 
-def user_frames(stacks: f.StacksCaptured, code_dir: str) -> tuple[str, list[f.StackFrame]]:
-    """The frames in the function's own code, innermost first, from the thread that ran the handler.
-
-    That thread is the one faulthandler marks current (the SIGUSR1 handler runs on the main thread);
-    failing that, the first thread that has any frame under `code_dir`.
-    """
-    root = posixpath.normpath(code_dir).rstrip("/") or "/"
-
-    def inside(path: str) -> bool:
-        path = posixpath.normpath(path)
-        return path.startswith("/") and (root == "/" or path == root or path.startswith(root + "/"))
-
-    threads = sorted(stacks.threads, key=lambda t: not is_current(t))
-    for thread in threads:
-        frames = [frame for frame in thread.frames if inside(frame.file)]
-        if frames:
-            return thread.thread, frames
-    return "", []
-
-
 def _relative(path: str, code_dir: str) -> str:
     root = posixpath.normpath(code_dir).rstrip("/")
     path = posixpath.normpath(path)
@@ -154,6 +134,8 @@ class TimelinePrinter:
             self._result(fact.result)
         elif isinstance(fact, f.FaultInjected):
             self.line("fault", fact.description)
+        elif isinstance(fact, f.FaultRefused):
+            self.line("refused", f"{fact.description}: {fact.reason}")
         elif isinstance(fact, f.FaultArmed):
             self.line("armed", fact.description)
         elif isinstance(fact, f.PhaseStarted) and fact.phase in ("reset", "shutdown"):
