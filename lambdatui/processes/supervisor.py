@@ -16,16 +16,16 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trio
 
 from . import linux
+from .exit_status import ExitStatus
 from .output import OutputPipe, Stream
 from .sandbox import Sandbox
+from .watchdog_link import WatchdogLink
 
 # After the leader exits and its group is killed, the pipes reach end of file
 # within milliseconds. Only a descendant that left the group (setsid) can keep
@@ -34,45 +34,6 @@ _OUTPUT_GRACE = 0.5
 # SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
 # take a while to go. Bounded so that shutting down never hangs.
 _KILL_GRACE = 5.0
-_WATCHDOG_GRACE = 2.0
-
-_WATCHDOG_SCRIPT = str(Path(__file__).with_name("watchdog.py"))
-
-# Go's syscall.Signal strings on Linux, which Lambda uses in
-# "Runtime exited with error: signal: killed".
-_SIGNAL_TEXT: dict[int, str] = {
-    1: "hangup",
-    2: "interrupt",
-    3: "quit",
-    4: "illegal instruction",
-    5: "trace/breakpoint trap",
-    6: "aborted",
-    7: "bus error",
-    8: "floating point exception",
-    9: "killed",
-    10: "user defined signal 1",
-    11: "segmentation fault",
-    12: "user defined signal 2",
-    13: "broken pipe",
-    14: "alarm clock",
-    15: "terminated",
-    16: "stack fault",
-    17: "child exited",
-    18: "continued",
-    19: "stopped (signal)",
-    20: "stopped",
-    21: "stopped (tty input)",
-    22: "stopped (tty output)",
-    23: "urgent I/O condition",
-    24: "CPU time limit exceeded",
-    25: "file size limit exceeded",
-    26: "virtual timer expired",
-    27: "profiling timer expired",
-    28: "window changed",
-    29: "I/O possible",
-    30: "power failure",
-    31: "bad system call",
-}
 
 
 @dataclass(frozen=True)
@@ -83,29 +44,6 @@ class ProcessSpec:
     cwd: str
     env: Mapping[str, str]
     """The complete environment (not merged with ours); the sandbox adjusts TMPDIR."""
-
-
-@dataclass(frozen=True)
-class ExitStatus:
-    code: int | None
-    """The exit code, or None when a signal ended the process."""
-    signal: int | None
-    core_dumped: bool = False
-
-    @classmethod
-    def from_wait_status(cls, status: int) -> ExitStatus:
-        if os.WIFSIGNALED(status):
-            return cls(code=None, signal=os.WTERMSIG(status), core_dumped=os.WCOREDUMP(status))
-        return cls(code=os.WEXITSTATUS(status), signal=None)
-
-    def describe(self) -> str:
-        """Go's wording, as in Lambda's errors: "exit status 1", "signal: killed"."""
-        if self.signal is not None:
-            text = f"signal: {_SIGNAL_TEXT.get(self.signal, f'signal {self.signal}')}"
-            return f"{text} (core dumped)" if self.core_dumped else text
-        if self.code is not None:
-            return f"exit status {self.code}"
-        return "exit status unknown"
 
 
 class LaunchError(Exception):
@@ -233,84 +171,6 @@ async def _wait_exited(child: _Child) -> None:
         await trio.sleep(0.02)
 
 
-class _Watchdog:
-    """The host's end of the watchdog's stdin (see watchdog.py)."""
-
-    def __init__(self) -> None:
-        self._pending = bytearray()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._fd = -1
-        if not sys.executable:
-            return
-        try:
-            # Own session: a terminal's Ctrl-C must not reach it. Not waited for:
-            # its interpreter starts while we go on, and lines queue in the pipe.
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", _WATCHDOG_SCRIPT],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                close_fds=True,
-                start_new_session=True,
-                cwd="/",
-            )
-        except (OSError, subprocess.SubprocessError):
-            return  # the parent-death signal still covers direct children
-        assert self._proc.stdin is not None
-        # Our pipe end is close-on-exec and every child is started with
-        # close_fds, so only this process holds it: EOF means we are gone.
-        self._fd = self._proc.stdin.fileno()
-        os.set_blocking(self._fd, False)
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def add(self, pgid: int) -> None:
-        self._send(b"+%d\n" % pgid)
-
-    def remove(self, pgid: int) -> None:
-        self._send(b"-%d\n" % pgid)
-
-    def _send(self, line: bytes) -> None:
-        if self._proc is None or self._fd < 0:
-            return
-        self._pending += line
-        try:
-            written = os.write(self._fd, self._pending)
-        except BlockingIOError:
-            return  # never block the trio thread; the next line retries
-        except OSError:
-            self._fd = -1  # the watchdog is gone; nothing more to tell it
-            return
-        del self._pending[:written]
-
-    async def aclose(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        self._proc = None
-        self._fd = -1
-        assert proc.stdin is not None
-        try:
-            proc.stdin.close()  # EOF: it kills whatever is still listed, then exits
-        except OSError:
-            pass
-        pidfd = linux.open_pidfd(proc.pid)
-        with trio.move_on_after(_WATCHDOG_GRACE):
-            if pidfd is not None:
-                await trio.lowlevel.wait_readable(pidfd)
-            else:
-                while not linux.has_exited(proc.pid):
-                    await trio.sleep(0.01)
-        if pidfd is not None:
-            trio.lowlevel.notify_closing(pidfd)
-            os.close(pidfd)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 class Supervisor:
     """The children of one execution environment: how to run them, never why."""
 
@@ -322,7 +182,7 @@ class Supervisor:
         self._children: dict[int, _Child] = {}
         self._closed = False
         self._preexec = _make_preexec(sandbox.child_setup(), os.getpid())
-        self._watchdog = _Watchdog()
+        self._watchdog = WatchdogLink()
 
     @property
     def sandbox(self) -> Sandbox:
