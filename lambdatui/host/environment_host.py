@@ -26,14 +26,13 @@ from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
 from lambdatui.host.deadlines import Deadlines
-from lambdatui.host.stack_dump import wait_for_stack_dump
 from lambdatui.host.tmp_scanner import scan_tmp
 from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
 from lambdatui.host.log_tail import LogTail
+from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.globals_diff import diff_globals
-from lambdatui.model.stacks import parse_faulthandler
 from lambdatui.model.tmp_tree import diff_tmp
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.sandbox import Sandbox
@@ -52,7 +51,7 @@ def new_trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
-class EnvironmentHost:
+class EnvironmentHost(RuntimeSignals):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False) -> None:
@@ -243,52 +242,6 @@ class EnvironmentHost:
             self._renew_sandbox()
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)
-
-    def _signal(self, key: str, sig: int) -> None:
-        if key == fx.RUNTIME and self._signals_after_stacks is not None:
-            self._signals_after_stacks.append(sig)
-            return
-        handle = self._handle(key)
-        if handle is not None:
-            self._sup.send_signal(handle, sig)
-
-    def _exit_process(self, effect: fx.ExitProcess) -> None:
-        handle = self._handle(effect.participant)
-        if handle is None:
-            return
-        if effect.participant != fx.RUNTIME or not self.config.runtime.ours:
-            self._publish(f.LogLine(f.LAMBDATUI, f"An exit code can only be injected into lambdatui's Python runtime; "
-                                                 f"{effect.participant} gets SIGKILL instead."))
-            self._sup.kill(handle)
-            return
-        self._exit_file(self.env.generation).write_text(str(effect.code))
-        self._sup.send_signal(handle, signal.SIGUSR2)
-
-    def _exit_file(self, generation: int) -> Path:
-        return self.state_dir / f"exit-{generation}"
-
-    def _stack_file(self, generation: int) -> Path:
-        return self.state_dir / f"stacks-{generation}.txt"
-
-    def _capture_stacks(self, effect: fx.CaptureStacks) -> None:
-        handle = self._handle(fx.RUNTIME)
-        if handle is None or not self.config.runtime.ours or self._signals_after_stacks is not None:
-            return
-        self._signals_after_stacks = []
-        self._sup.send_signal(handle, signal.SIGUSR1)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
-
-    async def _collect_stacks(self, handle: ProcessHandle, path: Path, request_id: str) -> None:
-        try:
-            text = await wait_for_stack_dump(path, lambda: handle.exited is not None)
-        finally:
-            held, self._signals_after_stacks = self._signals_after_stacks or [], None
-            for sig in held:
-                if handle.exited is None:
-                    self._sup.send_signal(handle, sig)
-        if text:
-            self._publish(parse_faulthandler(text, request_id))
 
     def inspection_started(self) -> None:
         """Our bootstrap begins a globals report: the core stops the deadlines until it arrives."""

@@ -1,0 +1,66 @@
+"""Signals to the environment's processes, and the two our Python runtime understands beyond Lambda's.
+
+SIGUSR1 makes our bootstrap dump every thread's stack (where a timed-out handler or Init hung) before the
+kill that follows; SIGUSR2 makes it exit with the code the user injected. Part of `EnvironmentHost`.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from lambdatui.core import effects as fx
+from lambdatui.host.stack_dump import wait_for_stack_dump
+from lambdatui.model import facts as f
+from lambdatui.model.stacks import parse_faulthandler
+from lambdatui.processes.supervisor import ProcessHandle
+
+
+class RuntimeSignals:
+    """Part of `EnvironmentHost`: it runs on the host's state (see host/environment_host.py)."""
+
+    def _signal(self, key: str, sig: int) -> None:
+        if key == fx.RUNTIME and self._signals_after_stacks is not None:
+            self._signals_after_stacks.append(sig)
+            return
+        handle = self._handle(key)
+        if handle is not None:
+            self._sup.send_signal(handle, sig)
+
+    def _exit_process(self, effect: fx.ExitProcess) -> None:
+        handle = self._handle(effect.participant)
+        if handle is None:
+            return
+        if effect.participant != fx.RUNTIME or not self.config.runtime.ours:
+            self._publish(f.LogLine(f.LAMBDATUI, f"An exit code can only be injected into lambdatui's Python runtime; "
+                                                 f"{effect.participant} gets SIGKILL instead."))
+            self._sup.kill(handle)
+            return
+        self._exit_file(self.env.generation).write_text(str(effect.code))
+        self._sup.send_signal(handle, signal.SIGUSR2)
+
+    def _exit_file(self, generation: int) -> Path:
+        return self.state_dir / f"exit-{generation}"
+
+    def _stack_file(self, generation: int) -> Path:
+        return self.state_dir / f"stacks-{generation}.txt"
+
+    def _capture_stacks(self, effect: fx.CaptureStacks) -> None:
+        handle = self._handle(fx.RUNTIME)
+        if handle is None or not self.config.runtime.ours or self._signals_after_stacks is not None:
+            return
+        self._signals_after_stacks = []
+        self._sup.send_signal(handle, signal.SIGUSR1)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
+
+    async def _collect_stacks(self, handle: ProcessHandle, path: Path, request_id: str) -> None:
+        try:
+            text = await wait_for_stack_dump(path, lambda: handle.exited is not None)
+        finally:
+            held, self._signals_after_stacks = self._signals_after_stacks or [], None
+            for sig in held:
+                if handle.exited is None:
+                    self._sup.send_signal(handle, sig)
+        if text:
+            self._publish(parse_faulthandler(text, request_id))
