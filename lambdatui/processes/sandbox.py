@@ -9,6 +9,7 @@ says plainly that absolute /tmp paths reach the host's /tmp.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,6 +151,32 @@ def lies_under_tmp(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+def script_interpreters(path: str) -> list[str]:
+    """The interpreter a `#!` script names (for `#!/usr/bin/env NAME`, also NAME as found on PATH).
+
+    The kernel execs it inside the namespace, so it too must stay visible: a custom runtime's bootstrap
+    whose #! line names a virtualenv's python under /tmp would otherwise fail to start ("interpreter not
+    found"). What a shell script's body runs is beyond reading; only the #! line is.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:  # a folder, a missing or unreadable file: nothing to add
+        return []
+    if not head.startswith(b"#!"):
+        return []
+    words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+    if not words:
+        return []
+    found = [words[0]]
+    if os.path.basename(words[0]) == "env":
+        names = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        program = shutil.which(names[0]) if names else None
+        if program is not None:
+            found.append(program)
+    return found
+
+
 def shared_tmp_note(reason: str, tmp_dir: Path) -> str:
     """The one line every front end shows when the environment shares the host's /tmp, and why."""
     # The headless modes print it as it is and the TUI shows it whole: it must read as one sentence.
@@ -172,12 +199,14 @@ class Sandbox:
         """Isolate /tmp if the OS allows it and nothing the children need lives under /tmp.
 
         `paths_needed` are host paths the children must still reach (interpreter,
-        code, bootstrap): the bind mount would hide them if they lie under /tmp.
+        code, bootstrap, and the #! interpreter of any script among them): the
+        bind mount would hide them if they lie under /tmp.
         """
         tmp_dir = Path(os.path.abspath(tmp_dir))
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
-        hidden = [p for p in paths_needed if lies_under_tmp(p)]
+        paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
+        hidden = [p for p in paths if lies_under_tmp(p)]
         if hidden:
             return cls.tmpdir_only(tmp_dir, shared_tmp_note(
                 f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir))

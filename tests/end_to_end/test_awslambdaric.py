@@ -87,8 +87,13 @@ def report_status(log: LogCollector) -> Optional[str]:
 def both(code_dir: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
     """(awslambdaric's bootstrap, our handler.py) for the case's handler, in one folder."""
     write_file(code_dir / "handler.py", HANDLERS[request.param])
+    # The exec is on the #! line's interpreter, not in a shell body: lambdatui reads the #! line, so when this
+    # interpreter lies under /tmp (a checkout there) it keeps it visible by falling back to TMPDIR.
     bootstrap = write_file(
-        code_dir / "bootstrap", f"#!/bin/sh\nexec {sys.executable} -m awslambdaric handler.handler\n", executable=True
+        code_dir / "bootstrap",
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n",
+        executable=True,
     )
     return bootstrap, code_dir / "handler.py"
 

@@ -105,6 +105,32 @@ def test_paths_reaching_tmp_through_a_symlink_count(env_tmp: Path) -> None:
         shutil.rmtree(outside)
 
 
+def test_a_scripts_interpreter_under_tmp_falls_back_to_tmpdir(env_tmp: Path, code_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A custom runtime's bootstrap names its interpreter on the #! line: the kernel execs that inside the
+    # namespace, so a private /tmp would hide a virtualenv's python under /tmp and the runtime could not start.
+    under_tmp = tempfile.mkdtemp(prefix="lambdatui-venv-", dir="/tmp")
+    try:
+        python = Path(under_tmp, "python3")
+        python.symlink_to(sys.executable)
+        bootstrap = code_dir / "bootstrap"
+        bootstrap.write_text(f"#!{python}\nprint('hi')\n")
+        sandbox = Sandbox.create(env_tmp, [str(code_dir), str(bootstrap)])
+        assert sandbox.mode == "tmpdir"
+        assert sandbox.note is not None and f"{python} lies under /tmp" in sandbox.note
+
+        # `#!/usr/bin/env python3` finds it on PATH, as the child would.
+        bootstrap.write_text("#!/usr/bin/env -S python3 -u\nprint('hi')\n")
+        monkeypatch.setenv("PATH", f"{under_tmp}:{os.environ.get('PATH', '')}")
+        assert Sandbox.create(env_tmp, [str(bootstrap)]).mode == "tmpdir"
+    finally:
+        shutil.rmtree(under_tmp)
+    # An interpreter outside /tmp hides nothing.
+    bootstrap.write_text("#!/bin/sh\necho hi\n")
+    assert sandbox_module.script_interpreters(str(bootstrap)) == ["/bin/sh"]
+    assert sandbox_module.script_interpreters(str(code_dir)) == []
+
+
 def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandbox_module, "_probe_cache", {})
     monkeypatch.setattr(sandbox_module, "_run_probe", lambda strategy, tmp_dir: "unshare: Operation not permitted")
