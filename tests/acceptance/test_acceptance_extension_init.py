@@ -228,3 +228,26 @@ async def test_debugger_reports_the_failed_init_then_the_invoke_succeeds(code_di
     assert payload(result)["seen"] == ["launch-1", "launch-2", "registered"]
     assert len(failed) == 1 and failed[0].status == "error" and failed[0].phase == "init", failed
     assert (failed[0].error_type or "").startswith("Extension."), failed
+
+
+def test_the_suppressed_init_is_bounded_by_the_function_timeout(code_dir):
+    """Launch 1 exits; launch 2 takes 2.5 s to register (past --timeout 1); launch 3 is quick (spec §4.2)."""
+    state = code_dir / "state"
+    state.mkdir()
+    write(code_dir / "handler.py", HANDLER)
+    source = EXTENSION.replace("FAIL_LAUNCHES", "1").replace("EXIT", "sys.exit(1)").replace(
+        "api = http.client.HTTPConnection", "import time\nif launches == 1:\n    time.sleep(2.5)\napi = http.client.HTTPConnection", 1)
+    write(code_dir / "extensions" / "flaky", source, executable=True, dedent=False)
+    started = time.monotonic()
+    result = cli("invoke", code_dir / "handler.py", "--env", f"STATE_DIR={state}", "--timeout", "1", "--repeat", "2")
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1, result.stdout + result.stderr
+    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    assert first["errorType"] == "Sandbox.Timedout", first
+    assert second["ok"] is True and "launch-3" in second["seen"], second
+    init_reports = [l for l in platform(result.stderr) if l.startswith("INIT_REPORT")]
+    assert len(init_reports) == 2, init_reports
+    assert "Phase: init" in init_reports[0] and "Status: error" in init_reports[0]
+    assert "Phase: invoke" in init_reports[1] and "Status: timeout" in init_reports[1]
+    rep = reports(result.stderr)
+    assert "Status: timeout" in rep[0] and "Status" not in rep[1], rep

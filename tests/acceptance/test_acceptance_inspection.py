@@ -81,14 +81,13 @@ async def test_debugger_thirty_slowish_reprs_do_not_inflate_durations(code_dir):
     write(code_dir / "handler.py", SLOWISH_30)
     async with debugger(code_dir / "handler.py", timeout_s=1) as dbg:
         first, first_report = await dbg.invoke({"sleep": 0.3})
-        second, second_report = await dbg.invoke({"sleep": 0.3})
-        third, third_report = await dbg.invoke({})
+        second, second_report = await dbg.invoke({})
         reprs = shown(dbg)
-    for result, rep in ((first, first_report), (second, second_report)):
-        assert rep.status == "success", rep
-        assert 300 <= rep.duration_ms < 700, rep  # the handler's 0.3 s, not 30 x 40 ms of reports
-        assert payload(result)["remaining"] > 450, payload(result)
-    assert third_report.status == "success" and third_report.duration_ms < 300, third_report
+    assert first_report.status == "success", first_report
+    assert 300 <= first_report.duration_ms < 700, first_report  # the handler's 0.3 s, not 30 x 40 ms of reports
+    assert payload(first)["remaining"] > 450, payload(first)
+    assert second_report.status == "success" and second_report.duration_ms < 300, second_report
+    assert payload(second)["remaining"] > 800, payload(second)
     # 30 x 40 ms = 1.2 s of reprs after Function init: not part of Init Duration.
     assert first_report.init_duration_ms is not None and first_report.init_duration_ms < 800, first_report
     assert reprs["G0"] == "slowish", reprs["G0"]
@@ -204,14 +203,12 @@ def test_replay_with_thirty_slowish_reprs_and_timeout_1(code_dir):
     write(code_dir / "s.toml", """\
 [[step]]
 invoke = { sleep = 0.3 }
-[[step]]
-invoke = { sleep = 0.3 }
 """, dedent=False)
     result = cli("replay", code_dir / "handler.py", code_dir / "s.toml", "--timeout", "1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert outcomes(result.stdout) == ["success", "success"], result.stdout
+    assert outcomes(result.stdout) == ["success"], result.stdout
     report_lines = [l for l in result.stdout.splitlines() if "REPORT RequestId" in l]
-    assert len(report_lines) == 2
+    assert len(report_lines) == 1
     for line in report_lines:
         assert report_field(line, "Duration") < 700, line
     assert report_field(report_lines[0], "Init Duration") < 800, report_lines[0]
@@ -352,7 +349,7 @@ TICKER = """\
         return {"ticks_between_invokes": gap}
     """
 
-THREE = "[[step]]\ninvoke = {}\n[[step]]\ninvoke = {}\n[[step]]\ninvoke = {}\n"
+TWO = "[[step]]\ninvoke = {}\n[[step]]\ninvoke = {}\n"
 
 
 def gaps(lines: list[str]) -> list[int]:
@@ -361,7 +358,7 @@ def gaps(lines: list[str]) -> list[int]:
 
 def test_reference_background_thread_does_not_run_between_invokes_without_the_debugger(code_dir):
     write(code_dir / "handler.py", TICKER)
-    result = cli("invoke", code_dir / "handler.py", "--repeat", "3")
+    result = cli("invoke", code_dir / "handler.py", "--repeat", "2")
     assert result.returncode == 0, result.stderr
     assert all(gap <= 5 for gap in gaps(result.stdout.splitlines())), result.stdout
 
@@ -370,10 +367,100 @@ def test_reference_background_thread_does_not_run_between_invokes_without_the_de
                    "threads keep running ~1 s per invoke before the freeze (84 ticks vs 0 without the report)")
 def test_background_thread_does_not_run_during_the_globals_report(code_dir):
     write(code_dir / "handler.py", TICKER)
-    write(code_dir / "s.toml", THREE, dedent=False)
+    write(code_dir / "s.toml", TWO, dedent=False)
     result = cli("replay", code_dir / "handler.py", code_dir / "s.toml")
     assert result.returncode == 0, result.stdout
     responses = [line.split("response", 1)[1].strip() for line in result.stdout.splitlines()
                  if line.strip().startswith("response ")]
-    assert len(responses) == 3, result.stdout
+    assert len(responses) == 2, result.stdout
     assert all(gap <= 5 for gap in gaps(responses)), responses
+
+
+BLOCKING = """\
+    import os, threading
+
+    _held = threading.Lock()
+    _held.acquire()
+    _read_end, _write_end = os.pipe()
+
+    class WaitsOnALock:
+        def __repr__(self):
+            _held.acquire()  # never released
+            return "never"
+
+    class ReadsAnEmptyPipe:
+        def __repr__(self):
+            os.read(_read_end, 1)  # blocks in a system call
+            return "never"
+
+    class HogsTheGil:
+        def __repr__(self):
+            sum(range(30_000_000))  # one C call: no bytecode boundary to stop at
+            return "hog"
+
+    LOCKED = WaitsOnALock()
+    PIPE = ReadsAnEmptyPipe()
+    HOG = HogsTheGil()
+    calls = 0
+
+    def handler(event, context):
+        global calls
+        calls += 1
+        return {"calls": calls, "remaining": context.get_remaining_time_in_millis()}
+    """
+
+
+@pytest.mark.trio
+async def test_debugger_reprs_that_block_in_a_lock_a_syscall_or_hold_the_gil(code_dir):
+    write(code_dir / "handler.py", BLOCKING)
+    async with debugger(code_dir / "handler.py", timeout_s=1) as dbg:
+        results = [await dbg.invoke(bound=30) for _ in range(2)]
+        reprs = shown(dbg)
+    assert [rep.status for _, rep in results] == ["success", "success"], results
+    assert [payload(r)["calls"] for r, _ in results] == [1, 2]
+    assert all(payload(r)["remaining"] > 700 for r, _ in results), results
+    assert [rep.cold for _, rep in results] == [True, False]
+    assert reprs["LOCKED"] == "<repr took over 50 ms>"
+    assert reprs["PIPE"] == "<repr took over 50 ms>"
+    assert reprs["HOG"] in ("<repr took over 50 ms>", "hog")
+
+
+ITIMER = """\
+    import signal, time
+
+    class Slowish:
+        def __repr__(self):
+            time.sleep(0.04)
+            return "slowish"
+
+""" + "".join(f"    S{i} = Slowish()\n" for i in range(10)) + """
+    fired = 0
+
+    def on_alarm(signum, frame):
+        global fired
+        fired += 1
+
+    signal.signal(signal.SIGALRM, on_alarm)
+
+    def handler(event, context):
+        at_start = fired
+        if event.get("arm"):
+            signal.setitimer(signal.ITIMER_REAL, event["arm"])  # fires after this invoke has returned
+            return {"armed": True}
+        start = time.monotonic()
+        while fired == 0 and time.monotonic() - start < 1.5:
+            time.sleep(0.005)
+        return {"fired_at_start": at_start, "fired": fired, "waited": round(time.monotonic() - start, 3)}
+    """
+
+
+def test_a_timer_armed_at_the_end_of_an_invoke_fires_as_it_would_without_the_report(code_dir):
+    """Without the debugger the next invoke follows at once, so a 0.1 s timer fires ~0.1 s into it, once."""
+    write(code_dir / "handler.py", ITIMER)
+    write(code_dir / "s.toml", "[[step]]\ninvoke = { arm = 0.1 }\n[[step]]\ninvoke = {}\n", dedent=False)
+    result = cli("replay", code_dir / "handler.py", code_dir / "s.toml")
+    assert result.returncode == 0, result.stdout
+    last = json.loads([line for line in result.stdout.splitlines() if line.strip().startswith("response ")][-1]
+                      .split("response", 1)[1])
+    assert last["fired"] == 1, last
+    assert last["fired_at_start"] == 1 or last["waited"] < 0.5, last

@@ -1,6 +1,7 @@
 """Item 5: the debugger's `--record` with `--port` records the invokes that arrive over HTTP.
 
-The TUI needs a terminal, so it runs inside a private tmux server (its socket under pytest's tmp_path);
+The TUI needs a terminal, so it runs inside a private tmux server (its socket in the test's code_dir: pytest's
+basetemp may be pruned by a concurrent pytest session of the same user);
 keys go in with send-keys, invokes come over real HTTP, `q` quits. The recording is then replayed with
 `lambdatui replay`, which must reach the same outcome.
 """
@@ -96,13 +97,13 @@ def url(port: int, name: str = "function") -> str:
     return f"http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
 
 
-def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir, tmp_path):
+def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir):
     state = code_dir / "state"
     state.mkdir()
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(tmp_path / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
                                     "--env", f"STATE_DIR={state}"], cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
@@ -141,13 +142,13 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
     assert [json.loads(l)["x"] for l in (state / "order.txt").read_text().splitlines()] == [1, 2, 3, 4]
 
 
-def test_concurrent_http_invokes_are_recorded_in_the_order_they_ran(code_dir, tmp_path):
+def test_concurrent_http_invokes_are_recorded_in_the_order_they_ran(code_dir):
     state = code_dir / "state"
     state.mkdir()
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(tmp_path / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
                                     "--env", f"STATE_DIR={state}"], cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
@@ -189,12 +190,12 @@ FRAGILE = """\
 
 
 @pytest.mark.slow
-def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_names(code_dir, tmp_path):
+def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_names(code_dir):
     write(code_dir / "handler.py", FRAGILE)
     record = code_dir / "rec.toml"
     port = free_port()
     # A relative PATH and --record, as a user in the function's folder types them.
-    tui = Tui(tmp_path / "t.sock", ["handler.py", "--port", str(port), "--record", "rec.toml", "--timeout", "1"],
+    tui = Tui(code_dir / "t.sock", ["handler.py", "--port", str(port), "--record", "rec.toml", "--timeout", "1"],
               cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
@@ -224,3 +225,35 @@ def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_n
     assert got[0] == got[2] == got[4] == "success", got
     assert got[1].startswith("ERROR") and "Runtime.ExitError" in got[1], got
     assert got[3].startswith("TIMEOUT"), got
+
+
+@pytest.mark.xfail(strict=True, reason="quitting the debugger with an HTTP invoke still queued: the caller gets no HTTP "
+                   "answer, and the recording holds that invoke with expect error_type Sandbox.Failure, so it fails on replay")
+def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replayable_file(code_dir):
+    state = code_dir / "state"
+    state.mkdir()
+    handler = write(code_dir / "handler.py", HANDLER)
+    record = code_dir / "rec.toml"
+    port = free_port()
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
+                                    "--env", f"STATE_DIR={state}"], cwd=code_dir)
+    import concurrent.futures
+
+    try:
+        tui.wait_screen(r"HELD at init\.extensions")
+        wait_port(port)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(httpx.post, url(port), content=b'{"x": 1}', timeout=BOUND)
+            tui.wait_screen(r"HELD at init\.extensions\s+request [0-9a-f]{8}")  # queued behind the hold
+            tui.keys("q")
+            assert tui.wait_exit() == 0
+            try:
+                answer: object = pending.result(BOUND)
+            except httpx.HTTPError as exc:
+                answer = exc
+    finally:
+        tui.close()
+    assert not (state / "order.txt").exists()  # it never ran
+    replayed = cli("replay", handler, record, "--env", f"STATE_DIR={state}")
+    assert replayed.returncode == 0, record.read_text() + replayed.stdout[-1500:]
+    assert isinstance(answer, httpx.Response), f"the caller got no HTTP answer: {answer!r}"
