@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -43,6 +44,7 @@ from lambdatui.ui.widgets import (
     TmpView,
 )
 
+HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after a hangup must not take longer
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
@@ -151,8 +153,11 @@ class LambdaTuiApp(App[int]):
         try:
             loop.add_signal_handler(signal.SIGINT, lambda: self.call_later(self.action_quit))
             loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
-            loop.add_signal_handler(signal.SIGHUP, lambda: self.call_later(self.hang_up))
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
+            pass
+        try:
+            signal.signal(signal.SIGHUP, lambda signum, frame: self._terminal_gone(loop))
+        except ValueError:  # pragma: no cover - not on the main thread (tests)
             pass
         self.backend = self._make_backend(self._controller_ready, self._snapshot_arrived, self._backend_failed)
         self.backend.start(loop)
@@ -351,6 +356,21 @@ class LambdaTuiApp(App[int]):
                 pass
         if self._on_exit_hook is not None:
             self._on_exit_hook()
+
+    def _terminal_gone(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGHUP, as a plain signal handler: it runs even while the loop is blocked on a write to the dead tty.
+
+        The kernel sends SIGCONT with a hangup, and Textual answers SIGCONT by resuming on the terminal (new
+        input thread, new writes): on a dead one that blocks the loop, or keeps the process alive after the app
+        has ended. So SIGCONT goes back to its default first (Python runs SIGHUP's handler before SIGCONT's),
+        and should the graceful shutdown still not finish, lambdatui exits anyway: the watchdog then kills
+        every process group it still lists, so nothing is left behind.
+        """
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        timer = threading.Timer(HANGUP_EXIT_S, os._exit, (0,))
+        timer.daemon = True
+        timer.start()
+        loop.call_soon_threadsafe(self.call_later, self.hang_up)
 
     @work(exclusive=True, group="quit")
     async def hang_up(self) -> None:

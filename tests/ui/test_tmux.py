@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -232,4 +233,46 @@ def test_closing_the_terminal_ends_lambdatui(pane: Pane) -> None:
     pane.tmux("kill-server")  # the terminal goes away: SIGHUP to the pane's process
     left = wait_all_gone(started, timeout=5)
     assert not left, "left running after the terminal closed: " + "; ".join(left)
+    assert not alive(lambdatui)
+
+
+SLOW_GOODBYE = """\
+#!{python}
+import http.client, json, os, time
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+api.request("POST", "/2020-01-01/extension/register", body=json.dumps({{"events": ["SHUTDOWN"]}}),
+            headers={{"Lambda-Extension-Name": "slowbye"}})
+response = api.getresponse()
+response.read()
+ident = response.getheader("Lambda-Extension-Identifier")
+while True:
+    api.request("GET", "/2020-01-01/extension/event/next", headers={{"Lambda-Extension-Identifier": ident}})
+    event = json.loads(api.getresponse().read())
+    if event["eventType"] == "SHUTDOWN":
+        time.sleep(1.5)  # the behaviour under test: an extension that takes its time to say goodbye
+        raise SystemExit(0)
+"""
+
+
+def test_closing_the_terminal_while_quitting_ends_lambdatui(pane: Pane, code_dir: Path) -> None:
+    # The hangup arrives while the quit is still waiting on an extension: the kernel's SIGCONT that comes with
+    # it once made Textual resume on the dead terminal, and lambdatui stayed alive with no terminal at all.
+    (code_dir / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    (code_dir / "extensions").mkdir()
+    extension = code_dir / "extensions" / "slowbye"
+    extension.write_text(SLOW_GOODBYE.format(python=sys.executable))
+    extension.chmod(0o755)
+    command = " ".join(shlex.quote(part) for part in (LAMBDATUI, str(code_dir / "handler.py")))
+    pane.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", pane.session, "-c", str(REPO),
+              command)
+    pane.wait_for("HELD at init.extensions", timeout=START_S)
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    started = pane.collect()
+    lambdatui = pane.lambdatui_pid()
+    pane.keys("q")
+    pane.wait_for("Shutting down")
+    pane.tmux("kill-server")
+    left = wait_all_gone(started, timeout=8)
+    assert not left, "left running after the terminal closed mid-quit: " + "; ".join(left)
     assert not alive(lambdatui)
