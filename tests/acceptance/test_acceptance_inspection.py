@@ -276,28 +276,26 @@ ALARM = """\
 async def test_debugger_leaves_the_functions_own_sigalrm_working(code_dir):
     write(code_dir / "handler.py", ALARM)
     async with debugger(code_dir / "handler.py", timeout_s=3) as dbg:
-        one, r1 = await dbg.invoke({"work": True})
-        two, r2 = await dbg.invoke({"work": True, "leave": 30})
-        three, r3 = await dbg.invoke({})
-    assert [r.status for r in (r1, r2, r3)] == ["success"] * 3
-    one, two, three = payload(one), payload(two), payload(three)
-    for state in (one, two, three):
-        assert state["own_handler_installed"], state
+        one, r1 = await dbg.invoke({"work": True, "leave": 30})
+        two, r2 = await dbg.invoke({})
+    assert [r.status for r in (r1, r2)] == ["success"] * 2
+    one, two = payload(one), payload(two)
     for state in (one, two):
-        assert state["alarm"] == "fired", state
-        assert 0.9 <= state["after_s"] <= 1.6, state
-    assert two["fired"] == 2
-    # The alarm(30) left pending by invoke 2 is still pending at invoke 3, slow reprs in between.
-    assert 25 <= three["left_over"] <= 30, three
+        assert state["own_handler_installed"], state  # Function init installed it; no report replaced it
+    assert one["alarm"] == "fired", one
+    assert 0.9 <= one["after_s"] <= 1.6, one
+    assert two["fired"] == 1
+    # The alarm(30) left pending by invoke 1 is still pending at invoke 2, slow reprs reported in between.
+    assert 25 <= two["left_over"] <= 30, two
 
 
 def test_invoke_cli_runs_the_functions_own_sigalrm_the_same_way(code_dir):
     """The same function without the debugger, as the reference for the test above."""
     write(code_dir / "handler.py", ALARM)
-    result = cli("invoke", code_dir / "handler.py", "-e", json.dumps({"work": True}), "--repeat", "2")
+    result = cli("invoke", code_dir / "handler.py", "-e", json.dumps({"work": True}))
     assert result.returncode == 0, result.stderr
     states = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [s["alarm"] for s in states] == ["fired", "fired"], states
+    assert [s["alarm"] for s in states] == ["fired"], states
     assert all(0.9 <= s["after_s"] <= 1.6 and s["own_handler_installed"] for s in states), states
 
 
@@ -329,7 +327,7 @@ TICKER = """\
             time.sleep(0.04)
             return "slowish"
 
-""" + "".join(f"    G{i} = Slowish()\n" for i in range(20)) + """
+""" + "".join(f"    G{i} = Slowish()\n" for i in range(10)) + """
     ticks = 0
 
     def tick():
@@ -364,7 +362,7 @@ def test_reference_background_thread_does_not_run_between_invokes_without_the_de
 
 
 @pytest.mark.xfail(strict=True, reason="the globals report runs in the live process after the invoke: background "
-                   "threads keep running ~1 s per invoke before the freeze (84 ticks vs 0 without the report)")
+                   "threads keep running while it lasts, before the freeze (~80 ticks per 0.8 s report vs 0 without it)")
 def test_background_thread_does_not_run_during_the_globals_report(code_dir):
     write(code_dir / "handler.py", TICKER)
     write(code_dir / "s.toml", TWO, dedent=False)

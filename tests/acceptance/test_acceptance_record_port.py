@@ -93,6 +93,14 @@ def wait_port(port: int, bound: float = BOUND) -> None:
             time.sleep(0.05)  # bounded poll for the listener
 
 
+def wait_lines(path: Path, count: int, bound: float = BOUND) -> None:
+    deadline = time.monotonic() + bound
+    while not (path.exists() and len(path.read_text().splitlines()) >= count):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never had {count} lines")
+        time.sleep(0.02)  # bounded poll: the handler's own write is the event
+
+
 def url(port: int, name: str = "function") -> str:
     return f"http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
 
@@ -111,6 +119,8 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
         tui.keys("c")
         with httpx.Client(timeout=BOUND) as client:
             first = client.post(url(port), content=b'{"x": 1}')
+            tui.keys("i")  # one from the debugger itself, with its current event ({})
+            wait_lines(state / "order.txt", 2)
             queued = client.post(url(port, "any-name"), content=b'{"x": 2}', headers={"X-Amz-Invocation-Type": "Event"})
             failed = client.post(url(port), content=b'{"x": 3, "boom": true}')
             last = client.post(url(port), content=b'{"x": 4}')  # queued behind the Event: it ran first
@@ -122,24 +132,24 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
     assert first.status_code == 200 and first.json() == {"calls": 1, "x": 1}
     assert queued.status_code == 202
     assert failed.status_code == 200 and failed.headers.get("x-amz-function-error") == "Unhandled"
-    assert last.json() == {"calls": 4, "x": 4}  # the Event invoke ran before it, in order
+    assert last.json() == {"calls": 5, "x": 4}  # the 'i' invoke and the Event one ran before it, in order
     executed = [json.loads(line) for line in (state / "order.txt").read_text().splitlines()]
-    assert [e["x"] for e in executed] == [1, 2, 3, 4]
+    assert [e.get("x") for e in executed] == [1, None, 2, 3, 4]
 
     text = record.read_text()
     assert str(handler) in text, text  # the recording names the real function path
     steps = [s for s in tomllib.loads(text)["step"] if "invoke" in s]
     events = [json.loads(s["invoke"]) if isinstance(s["invoke"], str) else s["invoke"] for s in steps]
-    assert events == [{"x": 1}, {"x": 2}, {"x": 3, "boom": True}, {"x": 4}], text
+    assert events == [{"x": 1}, {}, {"x": 2}, {"x": 3, "boom": True}, {"x": 4}], text
 
     for path in sorted(state.iterdir()):
         path.unlink()
     replayed = cli("replay", handler, record, "--env", f"STATE_DIR={state}")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     got = outcomes(replayed.stdout)
-    assert got[0] == got[1] == got[3] == "success", got
-    assert got[2].startswith("ERROR") and "ValueError" in got[2], got
-    assert [json.loads(l)["x"] for l in (state / "order.txt").read_text().splitlines()] == [1, 2, 3, 4]
+    assert got[0] == got[1] == got[2] == got[4] == "success", got
+    assert got[3].startswith("ERROR") and "ValueError" in got[3], got
+    assert [json.loads(l).get("x") for l in (state / "order.txt").read_text().splitlines()] == [1, None, 2, 3, 4]
 
 
 def test_concurrent_http_invokes_are_recorded_in_the_order_they_ran(code_dir):

@@ -118,3 +118,63 @@ def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
     assert len(reports) == len(expected), len(reports)
     assert sum("Status: timeout" in line for line in reports) == 2
     assert sum("Runtime.ExitError" in line for line in reports) == 4
+
+
+PLAN_WITH_EXTENSION = (
+    [("ok", "RequestResponse")] * 6
+    + [("raise", "RequestResponse")] * 3
+    + [("crash", "RequestResponse")] * 2
+    + [("timeout", "RequestResponse")] * 1
+    + [("ok", "Event")] * 3
+)
+
+
+@pytest.mark.slow
+def test_with_an_extension_every_request_still_gets_its_answer_across_resets(code_dir):
+    """Each crash and timeout now resets an environment with an extension (SIGTERM, SHUTDOWN, relaunch)."""
+    import shutil
+
+    from acceptance_support import SAMPLES
+
+    state = code_dir / "state"
+    state.mkdir()
+    write(code_dir / "handler.py", HANDLER)
+    (code_dir / "extensions").mkdir()
+    shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
+    plan = [PLAN_WITH_EXTENSION[(k * 7) % len(PLAN_WITH_EXTENSION)] for k in range(len(PLAN_WITH_EXTENSION))]
+    assert sorted(plan) == sorted(PLAN_WITH_EXTENSION)
+    with ServeProcess(code_dir / "handler.py", "--timeout", "1", "--env", f"STATE_DIR={state}") as served:
+        url = served.invoke_url()
+
+        def send(i: int) -> httpx.Response:
+            kind, invocation = plan[i]
+            return httpx.post(url, content=json.dumps({"i": i, "kind": kind}).encode(),
+                              headers={"X-Amz-Invocation-Type": invocation}, timeout=90)
+
+        with concurrent.futures.ThreadPoolExecutor(len(plan)) as pool:
+            answers = list(pool.map(send, range(len(plan))))
+        final = httpx.post(url, content=json.dumps({"i": 999, "kind": "ok"}).encode(), timeout=30)
+        served.signal(signal.SIGTERM)
+        assert served.wait(30) == 0
+        log = served.output()
+
+    expected_type = {"raise": "ValueError", "crash": "Runtime.ExitError", "timeout": "Sandbox.Timedout"}
+    problems = []
+    for i, ((kind, invocation), answer) in enumerate(zip(plan, answers)):
+        where = f"request {i} ({kind}, {invocation}): {answer.status_code} {answer.text[:200]}"
+        if invocation == "Event":
+            if answer.status_code != 202:
+                problems.append(where)
+        elif kind == "ok":
+            if answer.status_code != 200 or "x-amz-function-error" in answer.headers or answer.json() != {"i": i}:
+                problems.append(where)
+        elif (answer.status_code != 200 or answer.headers.get("x-amz-function-error") != "Unhandled"
+              or answer.json().get("errorType") != expected_type[kind]):
+            problems.append(where)
+    assert not problems, "\n".join(problems) + "\n" + log[-3000:]
+    assert final.json() == {"i": 999}
+    ran = sorted(int(p.name.split("-")[1]) for p in state.iterdir() if p.name.startswith("ran-"))
+    assert ran == sorted(list(range(len(plan))) + [999])
+    # Three resets (2 crashes, 1 timeout): the extension was told why each time, then once more at the end.
+    shutdowns = re.findall(r"SHUTDOWN.*?(timeout|failure|spindown)", log)
+    assert sorted(shutdowns) == ["failure", "failure", "spindown", "timeout"], shutdowns
