@@ -34,6 +34,7 @@ def cli(*args: str, timeout: float = 60, input: Optional[str] = None, cwd: Optio
         stdin=None if input is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
+        errors="replace",  # a function may print bytes that are not UTF-8; that must not break the harness
         timeout=timeout,
     )
 
