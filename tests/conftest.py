@@ -11,8 +11,9 @@ test (the test's name plus a random suffix, so parallel sessions never collide),
 test ends. The in-checkout root carries a `.gitignore` of `*`, written at run time, so even a folder
 left behind by a killed session never shows up in `git status`.
 
-Tests leave the host's /tmp as they found it (`.ci/run` checks): see sandbox_support.py for the
-tests that need the environment's private /tmp.
+Tests leave the host's /tmp as they found it (`.ci/run` checks). `private_tmp` is `code_dir` for a
+function that writes absolute /tmp paths: it skips, saying why, where lambdatui cannot give the
+environment its own /tmp (see sandbox_support.py).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _pick_root() -> Path:
             continue
         if os.access(root, os.W_OK | os.X_OK):
             return root
-    # Nowhere outside /tmp to write: the code runs in TMPDIR mode, and require_private_tmp skips what needs more.
+    # Nowhere outside /tmp to write: the code runs in TMPDIR mode, and `private_tmp` skips what needs more.
     CHECKOUT_ROOT.mkdir(parents=True, exist_ok=True)
     return CHECKOUT_ROOT
 
@@ -87,3 +88,19 @@ def code_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
+
+
+@pytest.fixture
+def private_tmp(code_dir: Path) -> Path:
+    """`code_dir`, where lambdatui will give the function its own /tmp; else a skip that says why.
+
+    A fixture, decided before the test runs: pytest-trio re-raises a skip from inside a trio test without
+    its reason.
+    """
+    from sandbox_support import expected_sandbox
+
+    sandbox = expected_sandbox(code_dir)
+    if sandbox.mode != "mount-namespace":
+        pytest.skip(f"the function writes absolute /tmp paths and needs a private /tmp, which lambdatui "
+                    f"cannot give here: {sandbox.note}")
+    return code_dir

@@ -2,22 +2,29 @@
 
 lambdatui gives one only where a mount namespace can be made and nothing the children need lies under
 /tmp; elsewhere (a checkout or virtualenv under /tmp, say) it falls back to TMPDIR, and an absolute
-/tmp path is the host's /tmp. Such a test then skips, saying why, instead of writing into the host's
-/tmp. Tests that only need *a* temp dir write to `tempfile.gettempdir()`, which follows TMPDIR, and
-run in both modes.
+/tmp path is the host's /tmp. Such a test then skips, saying why (the `private_tmp` fixture in
+conftest.py), instead of writing into the host's /tmp. Tests that only need *a* temp dir write to
+`tempfile.gettempdir()`, which follows TMPDIR, and run in both modes.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import tempfile
+from pathlib import Path
 
-import pytest
-
+from lambdatui.config import resolve_function
 from lambdatui.processes.sandbox import Sandbox
 
 
-def require_private_tmp(sandbox: Optional[Sandbox]) -> None:
-    """Skip unless the environment's processes get their own /tmp; call it before any function code runs."""
-    if sandbox is None or sandbox.mode != "mount-namespace":
-        note = sandbox.note if sandbox is not None else "the environment has no sandbox yet"
-        pytest.skip(f"needs the environment's private /tmp, which lambdatui cannot give here: {note}")
+def expected_sandbox(code_dir: Path) -> Sandbox:
+    """The sandbox lambdatui will give a Python function in `code_dir`, decided as the host decides it."""
+    probe = code_dir / "_sandbox_probe.py"
+    probe.write_text("def handler(event, context):\n    return None\n")
+    try:
+        config = resolve_function(str(probe))
+    finally:
+        probe.unlink()
+    # The same paths EnvironmentHost._renew_sandbox passes: the code, the interpreter and bootstrap, extensions.
+    needed = [str(config.code_dir), *config.runtime.argv[:2], *map(str, config.extensions)]
+    with tempfile.TemporaryDirectory(dir=code_dir) as env_tmp:  # not under /tmp: nothing to leave there
+        return Sandbox.create(Path(env_tmp), needed)

@@ -20,7 +20,6 @@ from lambdatui.model.boundaries import EnvState
 from lambdatui.runner import open_environment
 
 from e2e_support import SAMPLES, LogCollector, count_matching, proc_stat, write_file
-from sandbox_support import require_private_tmp
 
 BOUND = 30  # seconds: generous bound for anything that normally takes well under a second
 
@@ -201,12 +200,12 @@ async def test_extensions_are_frozen_too_and_share_the_runtimes_deadline(code_di
 
 
 @pytest.mark.trio
-async def test_tmp_is_the_environments_own_directory(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", TMP_PROBE)
+async def test_tmp_is_the_environments_own_directory(private_tmp: Path) -> None:
+    handler = write_file(private_tmp / "handler.py", TMP_PROBE)
     name = f"probe-{uuid.uuid4()}"
     async with open_environment(resolve_function(str(handler))) as running:
         host = running.host
-        require_private_tmp(host.sandbox)
+        assert host.sandbox is not None and host.sandbox.mode == "mount-namespace", host.sandbox
         try:
             with trio.fail_after(BOUND):
                 result, _ = await host.invoke(json.dumps({"path": f"/tmp/{name}"}).encode())

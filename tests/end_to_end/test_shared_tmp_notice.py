@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 
 from e2e_support import ServeProcess, run_cli, write_file
-from lambdatui.config import resolve_function
-from lambdatui.processes.sandbox import Sandbox
+from sandbox_support import expected_sandbox
 
 HELLO = '''def handler(event, context):
     return {"hello": "world"}
@@ -53,13 +52,9 @@ def test_invoke_says_tmp_is_not_isolated(tmp_path: Path) -> None:
     assert not notices(result.stdout), "the notice belongs on stderr: stdout carries only the responses"
 
 
-def test_invoke_says_nothing_when_tmp_is_private(code_dir: Path, tmp_path: Path) -> None:
+def test_invoke_says_nothing_when_tmp_is_private(code_dir: Path) -> None:
+    expected = expected_sandbox(code_dir)
     handler = write_file(code_dir / "handler.py", HELLO)
-    # What lambdatui will decide for this code and the interpreter it picks, asked the way the host asks.
-    config = resolve_function(str(handler))
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    expected = Sandbox.create(probe, [str(config.code_dir), *config.runtime.argv[:2]])
     result = run_cli("invoke", str(handler))
     assert result.returncode == 0, result.stderr
     if expected.mode == "mount-namespace":

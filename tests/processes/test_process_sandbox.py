@@ -34,16 +34,22 @@ def unique_name() -> Iterator[str]:
     Path("/tmp", name).unlink(missing_ok=True)
 
 
-def namespace_sandbox(env_tmp: Path) -> Sandbox:
+@pytest.fixture
+def namespace(env_tmp: Path) -> Sandbox:
+    """A sandbox with its own /tmp for env_tmp, else a skip saying why.
+
+    A fixture, not a call in the test: pytest-trio re-raises a skip from inside a trio test without its reason.
+    """
     sandbox = Sandbox.create(env_tmp, [PY, "/bin/sh"])
     if sandbox.mode != "mount-namespace":
-        pytest.skip(f"no mount namespace on this machine: {sandbox.note}")
+        pytest.skip(f"needs a private /tmp, which this machine cannot give {PY}: {sandbox.note}")
     return sandbox
 
 
 @pytest.mark.trio
-async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Path, unique_name: str) -> None:
-    sandbox = namespace_sandbox(env_tmp)
+async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Path, namespace: Sandbox,
+                                                                    unique_name: str) -> None:
+    sandbox = namespace
     assert sandbox.note is None
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
@@ -57,10 +63,9 @@ async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Pa
 
 
 @pytest.mark.trio
-async def test_user_namespace_keeps_the_callers_uid(env_tmp: Path, unique_name: str) -> None:
+async def test_user_namespace_keeps_the_callers_uid(env_tmp: Path, namespace: Sandbox, unique_name: str) -> None:
     # What an unprivileged user gets; as root it can be forced, which exercises
     # the uid/gid maps (mapping the caller onto itself).
-    namespace_sandbox(env_tmp)
     sandbox = Sandbox(tmp_dir=env_tmp, mode="mount-namespace", strategy="user-ns")
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
@@ -159,8 +164,7 @@ def test_the_probe_runs_once_per_process(env_tmp: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.trio
-async def test_sandbox_setup_failure_in_the_child_is_a_launch_error(env_tmp: Path) -> None:
-    namespace_sandbox(env_tmp)
+async def test_sandbox_setup_failure_in_the_child_is_a_launch_error(env_tmp: Path, namespace: Sandbox) -> None:
     gone = env_tmp / "removed"
     gone.mkdir()
     sandbox = Sandbox(tmp_dir=gone, mode="mount-namespace", strategy="mount-ns" if os.geteuid() == 0 else "user-ns")
@@ -176,8 +180,9 @@ async def test_sandbox_setup_failure_in_the_child_is_a_launch_error(env_tmp: Pat
 
 
 @pytest.mark.trio
-async def test_a_replaced_sandbox_applies_to_later_spawns(env_tmp: Path, tmp_path: Path, unique_name: str) -> None:
-    first = namespace_sandbox(env_tmp)
+async def test_a_replaced_sandbox_applies_to_later_spawns(env_tmp: Path, namespace: Sandbox, tmp_path: Path,
+                                                         unique_name: str) -> None:
+    first = namespace
     second_dir = tmp_path / "env-tmp-2"
     second_dir.mkdir()
     second = Sandbox.create(second_dir, [PY, "/bin/sh"])
