@@ -90,11 +90,9 @@ def test_subset_and_exact_matches_that_hold(code_dir):
 FAILING = {
     "nested-value": ('{ b = { c = 3 } }', "", "response.b.c: expected 3, got 2"),
     "missing-key": ('{ a = 1, zz = 1 }', "", "response.zz"),
-    "array-shorter": ('{ b = { d = [1] } }', "", "response.b.d"),
     "array-element-subset": ('{ items = [{ a = 1 }] }', "", "response.items"),
     "null-is-not-missing": ("'{\"zz\": null}'", "", "response.zz"),
     "true-is-not-1": ('{ f = true }', "", "response.f"),
-    "1-is-not-true": ('{ e = 1 }', "", "response.e"),
     "object-expected-scalar-found": ('{ a = { x = 1 } }', "", "response.a"),
     "exact-with-extra-keys": ('{ a = 1, b = { c = 2, d = [1, 2], deep = { x = "y" } }, e = true, f = 1, '
                               'items = [{ a = 1, b = 2 }], s = "1", word = "héllo" }',
