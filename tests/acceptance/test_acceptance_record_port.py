@@ -123,6 +123,7 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
             wait_lines(state / "order.txt", 2)
             queued = client.post(url(port, "any-name"), content=b'{"x": 2}', headers={"X-Amz-Invocation-Type": "Event"})
             failed = client.post(url(port), content=b'{"x": 3, "boom": true}')
+            dry = client.post(url(port), content=b'{"x": 99}', headers={"X-Amz-Invocation-Type": "DryRun"})
             last = client.post(url(port), content=b'{"x": 4}')  # queued behind the Event: it ran first
         tui.keys("q")
         assert tui.wait_exit() == 0
@@ -131,6 +132,7 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
 
     assert first.status_code == 200 and first.json() == {"calls": 1, "x": 1}
     assert queued.status_code == 202
+    assert dry.status_code == 204  # validated, not run: not in the recording either
     assert failed.status_code == 200 and failed.headers.get("x-amz-function-error") == "Unhandled"
     assert last.json() == {"calls": 5, "x": 4}  # the 'i' invoke and the Event one ran before it, in order
     executed = [json.loads(line) for line in (state / "order.txt").read_text().splitlines()]
