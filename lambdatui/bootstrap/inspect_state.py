@@ -96,6 +96,14 @@ def call_with_time_limit(fn: Callable[[], str], seconds: float) -> Optional[str]
             signal.setitimer(signal.ITIMER_REAL, previous_delay, previous_interval)
 
 
+# Exactly these types: their repr runs no user code and reprlib cuts them before the work, so it is always quick.
+_PLAIN_TYPES = (int, float, complex, bool, str, bytes, type(None))
+
+
+def is_plain(value: Any) -> bool:
+    return type(value) in _PLAIN_TYPES
+
+
 def bounded_repr(value: Any) -> str:
     """repr cut to REPR_LIMIT characters, within REPR_TIME_LIMIT_S; a raising or slow __repr__ is reported."""
     try:
@@ -106,7 +114,8 @@ def bounded_repr(value: Any) -> str:
         return "<repr took over %d ms>" % round(REPR_TIME_LIMIT_S * 1000)
     if len(text) > REPR_LIMIT:
         text = text[: REPR_LIMIT - 3] + "..."
-    return text
+    # A repr may hold lone surrogates (half an emoji from JSON): the report must stay valid UTF-8.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def qualified_type_name(value: Any) -> str:
@@ -148,7 +157,7 @@ def globals_report(module: Optional[types.ModuleType]) -> List[Dict[str, Any]]:
     entries = []
     give_up_at = time.monotonic() + REPORT_TIME_LIMIT_S
     for name, value in list(vars(module).items()):
-        if time.monotonic() < give_up_at:
+        if time.monotonic() < give_up_at or is_plain(value):
             text = bounded_repr(value)
         else:
             text = "<not shown: the report took over %d s>" % REPORT_TIME_LIMIT_S
@@ -175,7 +184,12 @@ def threads_report() -> List[Dict[str, Any]]:
 def build_report(
     phase: str, request_id: Optional[str], module: Optional[types.ModuleType]
 ) -> Dict[str, Any]:
-    """Body of POST /lambdatui/v1/globals."""
+    """Body of POST /lambdatui/v1/globals.
+
+    In Lambda the function's other threads would be frozen by now; while the report is written they are not
+    (usually well under a millisecond; a slow repr gives them up to the report's bounds). Starving them instead,
+    with a long switch interval, would let any of them that got the GIL starve the report in turn.
+    """
     return {
         "phase": phase,
         "requestId": request_id,

@@ -93,6 +93,13 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
     return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
 
 
+def printable(text: str) -> str:
+    """A repr as one terminal line: escapes, newlines and NULs from user code are shown, not obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _relative(path: str, code_dir: str) -> str:
     root = posixpath.normpath(code_dir).rstrip("/")
     path = posixpath.normpath(path)
@@ -193,7 +200,7 @@ class TimelinePrinter:
             return
         for entry in state[:MAX_GLOBALS]:
             change = "" if entry.change == "same" else f"  ({entry.change})"
-            self.line("global", f"{entry.name} = {entry.repr}{change}")
+            self.line("global", f"{entry.name} = {printable(entry.repr)}{change}")
         if len(state) > MAX_GLOBALS:
             self.line("global", f"... and {len(state) - MAX_GLOBALS} more")
 

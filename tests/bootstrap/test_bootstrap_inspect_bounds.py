@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import types
@@ -100,3 +101,26 @@ def test_the_whole_report_is_bounded_too():
     shown = [entry["repr"] for entry in report if entry["name"].startswith("slow_")]
     assert shown[0] == "<repr took over 50 ms>"
     assert shown[-1] == "<not shown: the report took over 1 s>"
+
+
+def test_plain_values_are_shown_even_after_the_reports_budget():
+    module = types.ModuleType("slow_then_plain")
+    for i in range(30):
+        setattr(module, f"slow_{i}", Slow(2))
+    module.calls = 1
+    module.name = "svc"
+    module.ratio = 0.5
+    shown = {entry["name"]: entry["repr"] for entry in inspect_state.globals_report(module)}
+    assert shown["slow_29"] == "<not shown: the report took over 1 s>"
+    assert (shown["calls"], shown["name"], shown["ratio"]) == ("1", "'svc'", "0.5")
+
+
+class HalfEmoji:
+    def __repr__(self) -> str:
+        return json.loads('"Zo\\ud83d"')  # a custom repr handing back text as it came (str's own repr escapes it)
+
+
+def test_a_repr_with_a_lone_surrogate_is_reported_as_valid_utf8():
+    text = inspect_state.bounded_repr(HalfEmoji())
+    assert text == "Zo\\ud83d"
+    text.encode("utf-8")  # would raise on a lone surrogate

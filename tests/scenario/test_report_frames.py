@@ -57,3 +57,9 @@ def test_library_frames_under_the_code_count_only_when_no_own_frame_exists():
 def test_a_refused_fault_is_printed_as_refused_with_its_reason():
     lines = printed(f.FaultRefused("force the current deadline", "No deadline is running at this point."))
     assert lines == ["refused    force the current deadline: No deadline is running at this point."]
+
+
+def test_a_global_whose_repr_carries_escapes_prints_them_escaped_on_one_line():
+    entry = f.GlobalEntry("banner", "Banner", "\x1b[31mred\x1b[0m\nnext\x00", 1, "state", "new")
+    lines = printed(f.GlobalsReported("invoke", "req-1", 1, (entry,), (), ()))
+    assert lines == ["global     banner = \\x1b[31mred\\x1b[0m\\nnext\\x00  (new)"]
