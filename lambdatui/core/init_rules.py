@@ -97,7 +97,9 @@ class InitRules:
         self._reach(Boundary.INIT_DONE)
 
     def _on_FunctionInitGate(self, event: FunctionInitGate) -> None:
-        if self.state is EnvState.INIT and self.runtime.state is RuntimeState.STARTED and self.runtime.gate is None:
+        # `self.init` too: held at the start of the reset that ends a failed Init, the state still reads INIT.
+        if (self.state is EnvState.INIT and self.init is not None and self.runtime.state is RuntimeState.STARTED
+                and self.runtime.gate is None):
             self.runtime.gate = event.token
             if self.init is not None:
                 self.init.sub_phase = "function"

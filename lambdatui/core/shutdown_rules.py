@@ -45,6 +45,9 @@ class ShutdownRules:
                     JSON, True, et.SANDBOX_FAILURE)
             self._finish_invoke("failure", et.SANDBOX_FAILURE)
         self.init = None
+        # Whatever Init was running is over: a /register still in flight from one of its processes (a sibling of
+        # the extension that failed it) must neither join the reset nor start that Init's runtime.
+        self.registration_open = False
         self._cancel_timer(INIT_TIMER)
         self._cancel_timer(INVOKE_TIMER)
         self.shutdown = ShutdownRun(reason, final, self._now, self.held_total)
