@@ -16,12 +16,14 @@ from typing import AsyncIterator, Optional
 
 import trio
 
-from lambdatui.api.server import create_invoke_app, create_runtime_app, serve_app
+from lambdatui.api.server import GRACEFUL_STOP_S, create_invoke_app, create_runtime_app, serve_app
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.environment_host import EnvironmentHost
 
 LOOPBACK = "127.0.0.1"
+# The Invoke API's graceful stop takes GRACEFUL_STOP_S at most, and its lifespan shutdown next to nothing.
+RESPONSE_FLUSH_S = GRACEFUL_STOP_S + 1.0
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,31 @@ async def open_environment(
         runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf)
         await nursery.start(host.run, runtime_api)
         invoke_api = None
+        stop_invoke_api = trio.Event()
+        invoke_api_stopped = trio.Event()
         if invoke_port is not None:
-            invoke_api = await nursery.start(serve_app, create_invoke_app(host), invoke_host, invoke_port)
+            async def serve_invoke_api(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+                try:
+                    await serve_app(create_invoke_app(host), invoke_host, invoke_port, stop=stop_invoke_api,
+                                    task_status=task_status)
+                finally:
+                    invoke_api_stopped.set()
+
+            invoke_api = await nursery.start(serve_invoke_api)
+        else:
+            invoke_api_stopped.set()
         try:
             yield Running(host, session, runtime_api, invoke_api)
         finally:
             with trio.CancelScope(shield=True):
+                session.end()  # what completes from here on completes because the session ends
                 await host.shutdown()
+                # The shutdown answered every invoke still queued or in flight (the environment has shut down),
+                # but their callers only hear it once their handlers have written it: stop the Invoke API
+                # gracefully so they can, as Lambda never drops a request it took. Bounded: never hang the exit.
+                stop_invoke_api.set()
+                with trio.move_on_after(RESPONSE_FLUSH_S):
+                    await invoke_api_stopped.wait()
             nursery.cancel_scope.cancel()
 
 

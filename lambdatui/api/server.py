@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from functools import partial
+from typing import Optional
 
 import trio
 from hypercorn.config import Config
@@ -58,12 +59,19 @@ def create_invoke_app(host: EnvironmentHost) -> ASGIApp:
     return fast_invoke_api(host, app)
 
 
+# How long a graceful stop lets the requests in progress finish (write their answers) before they are cut.
+GRACEFUL_STOP_S = 0.5
+
+
 async def serve_app(
     app: ASGIApp, host: str, port: int, idle_limit_s: float = 75.0, *,
+    stop: Optional[trio.Event] = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; reports the bound `host:port` once listening (port 0 picks a free one).
+    """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
 
+    `stop` is a graceful stop: no new connection is taken, idle ones close, and the requests in progress have
+    `GRACEFUL_STOP_S` to write their answers; then this returns. Cancelling cuts every connection at once.
     `idle_limit_s` closes a keep-alive connection idle for that long. The sandbox side passes infinity:
     Lambda never closes a runtime's or an extension's connection, and a user holding a boundary for minutes
     leaves them idle that long (an extension that does not reconnect would crash on thaw).
@@ -73,12 +81,13 @@ async def serve_app(
     config.accesslog = None
     config.errorlog = log
     config.loglevel = "WARNING"
-    config.graceful_timeout = 0.5
+    config.graceful_timeout = GRACEFUL_STOP_S
     config.keep_alive_timeout = idle_limit_s
     # hypercorn closes a keep-alive connection after 1,000 requests by default: every 500 invokes for a
     # runtime (next + response each). Lambda never closes it, and a runtime that keeps one socket for
     # life (allowed, and what lean custom runtimes do) would hang until its timeout. So: no cap.
     config.keep_alive_max_requests = sys.maxsize
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve, app, config))
+        trigger = stop.wait if stop is not None else None
+        binds = await nursery.start(partial(serve, app, config, shutdown_trigger=trigger))
         task_status.started(binds[0].split("://", 1)[-1])

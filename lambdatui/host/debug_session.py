@@ -24,6 +24,8 @@ class DebugSession:
         self.state = DebugState()
         self._unfed = 0  # submitted invokes whose task has not fed the core yet
         self._command_watchers: tuple[Callable[[c.Command], None], ...] = ()
+        self._end_watchers: tuple[Callable[[], None], ...] = ()
+        self.ending = False  # the session is ending: lambdatui quits or stops serving, and shuts the environment down
         if track:
             host.subscribe(lambda fact: self.state.apply(fact, trio.current_time()))
 
@@ -62,6 +64,27 @@ class DebugSession:
             self._command_watchers = tuple(w for w in self._command_watchers if w is not watcher)
 
         return unwatch
+
+    def watch_end(self, watcher: Callable[[], None]) -> Callable[[], None]:
+        """Call `watcher` once the session starts to end, before its final shutdown; returns the unwatch."""
+        self._end_watchers = (*self._end_watchers, watcher)
+
+        def unwatch() -> None:
+            self._end_watchers = tuple(w for w in self._end_watchers if w is not watcher)
+
+        return unwatch
+
+    def end(self) -> None:
+        """The session ends (the debugger quits, `serve` is stopped): its owner shuts the environment down next.
+
+        Not a command, since no client asks for it: an invoke completed by that shutdown was not refused by
+        anything the session did, and a recorder must tell the two apart.
+        """
+        if self.ending:
+            return
+        self.ending = True
+        for watcher in self._end_watchers:
+            watcher()
 
     def snapshot(self) -> DebuggerSnapshot:
         host = self.host

@@ -10,7 +10,13 @@ Steps are written in the order they took effect, because a replay runs one step 
 the order the controller took it, an invoke when its event went out (invoke.start passed, held or not),
 or when it ended without getting that far. So a fault given while an invoke waited in the queue or was
 held at invoke.start (make the handler raise, then continue) comes before that invoke, as it acted on it.
-An invoke that never started by the end is written last. Only what is stable goes into the expectations: a response is compared by the keys that do
+An invoke that never started by the end is written last.
+
+The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
+turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
+function, so they are written as comments, not as steps a replay would run and expect to fail; an invoke
+the end cut off while the function ran it is a step, with no expectation on its result. A session with
+nothing else to replay is written as the shutdown it ended with, since a scenario runs at least one step. Only what is stable goes into the expectations: a response is compared by the keys that do
 not quote its request id (`expect.response` matches a subset), an error body (which quotes the request id
 and file paths) by its error type only; durations and ids never appear.
 
@@ -31,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
+from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary
@@ -110,6 +117,7 @@ class _Invoke:
     request_id: str
     result: Optional[f.InvocationResult] = None
     cold: Optional[bool] = None
+    cut_off: bool = False  # the end of the session stopped it while the function ran it
 
 
 @dataclass
@@ -143,15 +151,25 @@ class Recorder:
         self.steps: list[Any] = []
         self._waiting: dict[str, _Invoke] = {}  # queued, event not yet sent: placed among the steps when it is
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
+        self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
+        self._not_run: list[_Invoke] = []  # turned away by the end of the session, never delivered
+
+    def session_ended(self) -> None:
+        """The session ends and shuts its environment down next (`DebugSession.end`)."""
+        self._ended = True
 
     def attach(self, session: DebugSession) -> Callable[[], None]:
         """Record everything that reaches this controller from now on; returns the detach function."""
         unsubscribe = session.subscribe(self.fact)
         unwatch = session.watch_commands(self.command)
+        unwatch_end = session.watch_end(self.session_ended)
+        if session.ending:
+            self.session_ended()
 
         def detach() -> None:
             unsubscribe()
             unwatch()
+            unwatch_end()
 
         return detach
 
@@ -170,7 +188,11 @@ class Recorder:
                 self._waiting[fact.request_id] = _Invoke(fact.event, fact.request_id)
         elif isinstance(fact, f.InvocationRefused):
             if self._by_id(fact.request_id) is None:
-                self.steps.append(_Invoke(fact.event, fact.request_id))  # it ends here: a replay meets the same refusal
+                refused = _Invoke(fact.event, fact.request_id)
+                if self._ended:
+                    self._not_run.append(refused)  # only the end of the session turned it away
+                else:
+                    self.steps.append(refused)  # it ends here: a replay meets the same refusal
         elif isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
             if fact.held:
                 self._held_start = fact.detail
@@ -181,10 +203,20 @@ class Recorder:
                 self._place(self._held_start)
                 self._held_start = None
         elif isinstance(fact, f.InvocationCompleted):
-            self._place(fact.result.request_id)  # it ended before its event went out (a failed Init...)
-            step = self._by_id(fact.result.request_id)
-            if step is not None and step.result is None:
-                step.result = fact.result
+            request_id = fact.result.request_id
+            # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before
+            # (held at invoke.response when the user quit) is still its own, and recorded as such.
+            by_the_end = self._ended and fact.result.error_type == et.SANDBOX_FAILURE
+            if by_the_end and request_id in self._waiting:
+                self._not_run.append(self._waiting.pop(request_id))  # it never reached the function
+                return
+            self._place(request_id)  # it ended before its event went out (a failed Init...)
+            step = self._by_id(request_id)
+            if step is not None and step.result is None and not step.cut_off:
+                if by_the_end:
+                    step.cut_off = True  # the function was running it: the error is the quit's, not its own
+                else:
+                    step.result = fact.result
         elif isinstance(fact, f.InvokeReported):
             step = self._by_id(fact.request_id)
             if step is not None:
@@ -219,9 +251,20 @@ class Recorder:
         if self.config.env:
             out += ["", "[function.env]"]
             out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
-        for step in [*self.steps, *self._waiting.values()]:
+        not_run = list(self._not_run)
+        steps: list[Any] = list(self.steps)
+        for step in self._waiting.values():
+            (not_run if self._ended else steps).append(step)
+        for step in steps:
             out += ["", "[[step]]"]
             out += self._invoke_lines(step) if isinstance(step, _Invoke) else self._other_lines(step.command)
+        if not steps:
+            out += ["", "[[step]]",
+                    "# Nothing ran that a replay could repeat: the session ended by shutting the environment down.",
+                    "shutdown = true"]
+        for step in not_run:
+            out += ["", "# Not a step: this invoke was still waiting when the session ended, and never ran:",
+                    f"#   invoke = {self._event_text(step.event)}"]
         return "\n".join(out) + "\n"
 
     def replay_command(self) -> str:
@@ -230,13 +273,19 @@ class Recorder:
         return replay_command(self.function_path or str(self.config.code_dir),
                               self.scenario_path or "THIS_FILE.toml", self.options)
 
+    @staticmethod
+    def _event_text(event: bytes) -> str:
+        text = json_text(event)
+        return toml_string(text if text is not None else event.decode("utf-8", "replace"))
+
     def _invoke_lines(self, step: _Invoke) -> list[str]:
-        event = json_text(step.event)
-        lines = [f"invoke = {toml_string(event if event is not None else step.event.decode('utf-8', 'replace'))}"]
+        lines = [f"invoke = {self._event_text(step.event)}"]
         expect: list[str] = []
         notes: list[str] = []
         result = step.result
-        if result is not None:
+        if step.cut_off:
+            notes.append("# the session ended while the function ran this invoke: its result is not compared")
+        elif result is not None:
             if result.function_error:
                 if result.error_type:
                     expect.append(f"error_type = {toml_string(result.error_type)}")

@@ -239,8 +239,6 @@ def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_n
     assert got[3].startswith("TIMEOUT"), got
 
 
-@pytest.mark.xfail(strict=True, reason="quitting the debugger with an HTTP invoke still queued: the caller gets no HTTP "
-                   "answer, and the recording holds that invoke with expect error_type Sandbox.Failure, so it fails on replay")
 def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replayable_file(code_dir):
     state = code_dir / "state"
     state.mkdir()

@@ -220,3 +220,50 @@ async def test_an_invoke_refused_after_a_shutdown_is_recorded(code_dir: Path, tm
     assert steps[1].expect.error_type == refused.json()["errorType"], text
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_of_the_recording(
+        code_dir: Path, tmp_path: Path) -> None:
+    """Quit while an HTTP invoke waits behind the cold start's first hold.
+
+    The caller still gets Lambda's answer for an environment that went away (never a dropped connection), and
+    the recording does not claim that invoke ran: it never reached the function, so a replay must not run it
+    and expect the error that only the quit caused. The file still replays.
+    """
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    recording = tmp_path / "session.toml"
+    config = resolve_function(str(handler), timeout_s=3)
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    answers: list[object] = []
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                        "the cold start held at its first boundary, with the Invoke API up")
+            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            async with httpx.AsyncClient(timeout=WAIT_S) as http:
+                async with anyio.create_task_group() as group:
+
+                    async def send() -> None:
+                        try:
+                            answers.append(await http.post(url, json={"queued": True}))
+                        except httpx.HTTPError as exc:
+                            answers.append(exc)
+
+                    group.start_soon(send)
+                    await until(pilot, lambda s: len(s.environment.queued) == 1, "the HTTP invoke in the queue")
+                    await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+
+    answer = answers[0]
+    assert isinstance(answer, httpx.Response), f"the caller got no HTTP answer: {answer!r}"
+    assert answer.status_code == 200 and answer.headers.get("X-Amz-Function-Error") == "Unhandled", answer.text
+    assert answer.json()["errorType"] == "Sandbox.Failure", answer.text
+    text = recording.read_text()
+    steps = parse_scenario(text, recording).steps
+    assert not any(isinstance(s.action, InvokeAction) for s in steps), text
+    assert "Sandbox.Failure" not in text, text
+    assert '{"queued": true}' in text, text  # said, as a comment: it was sent, and not run
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr

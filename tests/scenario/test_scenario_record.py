@@ -195,3 +195,73 @@ def test_an_invoke_with_no_result_still_replays() -> None:
     recorder(_queued("never"))
     step = parse_scenario(recorder.to_toml(), Path("r.toml")).steps[0]
     assert step.action == InvokeAction(b"{}") and step.expect.keys() == ()
+
+
+def _refused(request_id: str, event: bytes = b"{}") -> f.InvocationRefused:
+    return f.InvocationRefused(request_id, "The execution environment has shut down.", event)
+
+
+def test_invokes_the_end_of_the_session_turned_away_are_comments_not_steps() -> None:
+    # Quitting shuts the environment down: an invoke still waiting is answered with an error only the quit
+    # caused, and one arriving during that shutdown is refused. Neither reached the function: a replay must
+    # not run them, let alone expect that error.
+    recorder = Recorder(_config())
+    recorder(_queued("ran", b'{"n": 1}'))
+    recorder(_started("ran"))
+    recorder(_completed("ran", {"n": 1}))
+    recorder(_queued("waiting", b'{"n": 2}'))
+    recorder(_queued("held", b'{"n": 3}', 2))
+    recorder(_started("held", held=True))
+    recorder.session_ended()
+    recorder(_completed("held", {"errorType": "Sandbox.Failure"}, error="Sandbox.Failure"))
+    recorder(_completed("waiting", {"errorType": "Sandbox.Failure"}, error="Sandbox.Failure"))
+    recorder(_refused("late", b'{"n": 4}'))
+    text = recorder.to_toml()
+    steps = parse_scenario(text, Path("r.toml")).steps
+    assert [json.loads(s.action.event) for s in steps] == [{"n": 1}], text
+    assert "Sandbox.Failure" not in text, text
+    for n in (2, 3, 4):
+        assert f"""#   invoke = '{{"n": {n}}}'""" in text, text
+
+
+def test_an_invoke_the_end_of_the_session_cut_off_is_a_step_without_expectations() -> None:
+    recorder = Recorder(_config())
+    recorder(_queued("running", b'{"n": 1}'))
+    recorder(_started("running"))
+    recorder.session_ended()
+    recorder(_completed("running", {"errorType": "Sandbox.Failure"}, error="Sandbox.Failure"))
+    text = recorder.to_toml()
+    (step,) = parse_scenario(text, Path("r.toml")).steps
+    assert json.loads(step.action.event) == {"n": 1} and step.expect.keys() == (), text
+    assert "the session ended while the function ran this invoke" in text, text
+
+
+def test_a_session_with_nothing_to_replay_is_written_as_the_shutdown_it_ended_with() -> None:
+    recorder = Recorder(_config())
+    assert parse_scenario(recorder.to_toml(), Path("r.toml")).steps[0].action == ShutdownAction()
+    recorder(_queued("waiting"))
+    recorder.session_ended()
+    recorder(_completed("waiting", {}, error="Sandbox.Failure"))
+    (step,) = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
+    assert step.action == ShutdownAction()
+
+
+def test_an_invoke_refused_before_the_session_ended_stays_a_step() -> None:
+    recorder = Recorder(_config())
+    recorder.command(c.Shutdown())
+    recorder(_refused("late", b'{"late": true}'))
+    recorder.session_ended()
+    kinds = [type(s.action).__name__ for s in parse_scenario(recorder.to_toml(), Path("r.toml")).steps]
+    assert kinds == ["ShutdownAction", "InvokeAction"]
+
+
+def test_a_result_the_function_gave_before_the_session_ended_is_still_compared() -> None:
+    # Held at invoke.response when the user quits: the caller is answered by the end's shutdown, with the
+    # function's own response.
+    recorder = Recorder(_config())
+    recorder(_queued("answered", b'{"n": 1}'))
+    recorder(_started("answered"))
+    recorder.session_ended()
+    recorder(_completed("answered", {"n": 1}))
+    (step,) = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
+    assert step.expect.response == {"n": 1}
