@@ -23,8 +23,9 @@ from typing import AsyncIterator, Callable, Optional
 import pytest
 from _host import screen_text
 from proc_tree import descendants, wait_all_gone
-from textual.command import CommandInput, CommandList, CommandPalette
 from textual.pilot import Pilot
+
+from palette import run_palette_command
 from textual.widgets import Input, Label, OptionList, SelectionList, TextArea
 
 from lambdatui.config import resolve_function
@@ -534,43 +535,22 @@ class TestRecord:
 
 
 class TestCommandPalette:
-    async def run_command(self, pilot: Pilot, title: str) -> None:
-        """ctrl+p, type `title`, wait until it is the highlighted match, enter."""
-        app = pilot.app
-        await pilot.press("ctrl+p")
-        await until_true(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
-        palette = app.screen
-        await pilot.press(*title)
-        commands = palette.query_one(CommandList)
-        search = palette.query_one(CommandInput)
-
-        def first_is_it() -> bool:
-            if search.value != title or commands.option_count == 0:
-                return False
-            prompt = commands.get_option_at_index(0).prompt
-            return str(getattr(prompt, "plain", prompt)).split("\n")[0].strip() == title
-
-        await until_true(pilot, first_is_it, f"{title!r} as the first match")
-        commands.highlighted = 0
-        await pilot.press("enter")
-        await until_true(pilot, lambda: not isinstance(app.screen, CommandPalette), "the palette to close")
-
     async def test_step_from_the_palette(self) -> None:
         async with running() as pilot:
-            await self.run_command(pilot, "Step")
+            await run_palette_command(pilot, "Step")
             await until(pilot, held_at(Boundary.INIT_RUNTIME), "Step to hold at init.runtime")
 
     async def test_crash_runtime_from_the_palette(self) -> None:
         async with running() as pilot:
             await continued(pilot)
-            await self.run_command(pilot, "Crash runtime")
+            await run_palette_command(pilot, "Crash runtime")
             await until(pilot, lambda s: s.environment.state is EnvState.COLD, "the crash to reset the environment")
 
     async def test_use_an_event_template_from_the_palette(self) -> None:
         async with running() as pilot:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
-            await self.run_command(pilot, "Use event template: S3 put")
+            await run_palette_command(pilot, "Use event template: S3 put")
             await until_true(pilot, lambda: app.event_source == "template: S3 put", "the template to be the event")
             assert app.event_text == TEMPLATES["S3 put"]
             assert app.query_one(EventPanel).event_text == TEMPLATES["S3 put"]

@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 from _host import screen_lines, screen_text
-from textual.command import CommandInput, CommandList, CommandPalette
+from palette import run_palette_command
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, SelectionList, TextArea
@@ -143,25 +143,6 @@ class TestCtrlC:
 # ---------------------------------------------------------------------- screenshot
 
 
-async def run_palette_command(pilot: Pilot, title: str) -> None:
-    app = pilot.app
-    await pilot.press("ctrl+p")
-    await until_true(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
-    palette = app.screen
-    await pilot.press(*title)
-    commands = palette.query_one(CommandList)
-    search = palette.query_one(CommandInput)
-
-    def first_is_it() -> bool:
-        if search.value != title or commands.option_count == 0:
-            return False
-        prompt = commands.get_option_at_index(0).prompt
-        return str(getattr(prompt, "plain", prompt)).split("\n")[0].strip() == title
-
-    await until_true(pilot, first_is_it, f"{title!r} as the first match")
-    commands.highlighted = 0
-    await pilot.press("enter")
-    await until_true(pilot, lambda: not isinstance(app.screen, CommandPalette), "the palette to close")
 
 
 class TestScreenshot:

@@ -1,0 +1,43 @@
+"""Running a command from the command palette as a user does: ctrl+p, type its title, enter."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import pytest
+from textual.command import CommandInput, CommandList, CommandPalette
+from textual.pilot import Pilot
+
+WAIT_S = 10.0
+POLL_S = 0.02
+
+
+async def _until(pilot: Pilot, check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {WAIT_S} s for {what}")
+        await pilot.pause(POLL_S)
+
+
+async def run_palette_command(pilot: Pilot, title: str) -> None:
+    """ctrl+p, type `title`, wait until it is the highlighted match, enter, and wait for the palette to close."""
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await _until(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+    palette = app.screen
+    await pilot.press(*title)
+    commands = palette.query_one(CommandList)
+    search = palette.query_one(CommandInput)
+
+    def first_is_it() -> bool:
+        if search.value != title or commands.option_count == 0:
+            return False
+        prompt = commands.get_option_at_index(0).prompt
+        return str(getattr(prompt, "plain", prompt)).split("\n")[0].strip() == title
+
+    await _until(pilot, first_is_it, f"{title!r} as the first match")
+    commands.highlighted = 0
+    await pilot.press("enter")
+    await _until(pilot, lambda: not isinstance(app.screen, CommandPalette), "the palette to close")
