@@ -9,7 +9,9 @@ from typing import Optional
 
 import trio
 from hypercorn.config import Config
+from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve
+from hypercorn.trio.tcp_server import TCPServer
 from quart import Response
 from quart_trio import QuartTrio
 
@@ -23,6 +25,23 @@ from lambdatui.host.environment_host import EnvironmentHost
 
 # hypercorn and quart log to stderr by default, which in the TUI is the screen: route them here.
 log = logging.getLogger("lambdatui.http")
+
+
+class _ClosingTCPServer(TCPServer):
+    """A connection that closes when its peer has gone.
+
+    hypercorn closes a connection only once every task of it has ended, its keep-alive timer included: a peer
+    that hung up (a runtime killed by a reset, a curl that got its answer) kept its socket open until that
+    timer fired, one file descriptor per crash, and forever on the sandbox side where there is no timer.
+    """
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        await self.idle_task.stop()
+
+
+# hypercorn builds its connections from this module's name (the sandbox side moves to a server of its own).
+hypercorn_run.TCPServer = _ClosingTCPServer  # type: ignore[misc]
 
 
 def _base_app(name: str) -> QuartTrio:
