@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from functools import partial
-from typing import Optional
+from typing import Callable, Optional
 
 import trio
 from hypercorn.config import Config
@@ -35,9 +35,48 @@ class _ClosingTCPServer(TCPServer):
     timer fired, one file descriptor per crash, and forever on the sandbox side where there is no timer.
     """
 
+    async def run(self) -> None:
+        admit = getattr(self.config, "lambdatui_admit", None)
+        if admit is not None:
+            try:
+                peer, local = self.stream.socket.getpeername(), self.stream.socket.getsockname()
+            except OSError:
+                await self.stream.aclose()
+                return
+            if not admit(peer[:2], local[:2]):
+                await _refuse(self.stream)
+                return
+        await super().run()
+
     async def _read_data(self) -> None:
         await super()._read_data()
         await self.idle_task.stop()
+
+    async def _close(self) -> None:
+        # A response that ends the connection (`Connection: close`, HTTP/1.0) closes it from the task that wrote
+        # it. In a quart route that task is already cancelled by then (quart-trio cancels the request's nursery
+        # when hypercorn reports the stream closed), so `send_eof` raised Cancelled before `aclose` ran and the
+        # socket stayed open until the peer gave up. Both calls return at once: shield them.
+        with trio.CancelScope(shield=True):
+            await super()._close()
+
+
+_REFUSAL = (b'{"errorType":"AccessDenied","errorMessage":"Only the execution environment\'s own processes may use '
+            b'this API."}')
+
+
+async def _refuse(stream: trio.SocketStream) -> None:
+    """A 403 the caller can read, then the connection closes: its request is never read, nor handled."""
+    head = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+    with trio.move_on_after(1):
+        try:
+            await stream.send_all(head % len(_REFUSAL) + _REFUSAL)
+            await stream.send_eof()
+            while await stream.receive_some(65536):  # drained, so that closing does not reset what we sent
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+    await stream.aclose()
 
 
 # hypercorn builds its connections from this module's name (the sandbox side moves to a server of its own).
@@ -85,6 +124,7 @@ GRACEFUL_STOP_S = 0.5
 async def serve_app(
     app: ASGIApp, host: str, port: int, idle_limit_s: float = 75.0, *,
     stop: Optional[trio.Event] = None,
+    admit: Optional[Callable[[tuple[str, int], tuple[str, int]], bool]] = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
@@ -94,6 +134,7 @@ async def serve_app(
     `idle_limit_s` closes a keep-alive connection idle for that long. The sandbox side passes infinity:
     Lambda never closes a runtime's or an extension's connection, and a user holding a boundary for minutes
     leaves them idle that long (an extension that does not reconnect would crash on thaw).
+    `admit(client, server)` decides for each new connection whether it is served at all (host/sandbox_access).
     """
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -106,6 +147,7 @@ async def serve_app(
     # runtime (next + response each). Lambda never closes it, and a runtime that keeps one socket for
     # life (allowed, and what lean custom runtimes do) would hang until its timeout. So: no cap.
     config.keep_alive_max_requests = sys.maxsize
+    config.lambdatui_admit = admit  # read by _ClosingTCPServer for each new connection
     async with trio.open_nursery() as nursery:
         trigger = stop.wait if stop is not None else None
         binds = await nursery.start(partial(serve, app, config, shutdown_trigger=trigger))
