@@ -11,6 +11,7 @@ import signal
 import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import AsyncIterator, Optional
 
@@ -21,6 +22,8 @@ from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.environment_host import EnvironmentHost
 
+from lambdatui.host.sandbox_access import SandboxAccess
+from lambdatui.processes.tree_removal import remove_tree_reporting
 LOOPBACK = "127.0.0.1"
 # The Invoke API's graceful stop takes GRACEFUL_STOP_S at most, and its lifespan shutdown next to nothing.
 RESPONSE_FLUSH_S = GRACEFUL_STOP_S + 1.0
@@ -76,7 +79,9 @@ async def open_environment(
     async with trio.open_nursery() as nursery:
         host = EnvironmentHost(config, new_state_dir(), inspect=inspect)
         session = DebugSession(host, track=inspect)
-        runtime_api = await nursery.start(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf)
+        access = SandboxAccess(lambda text: host.note(text))
+        runtime_api = await nursery.start(partial(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf,
+                                                  admit=access))
         await nursery.start(host.run, runtime_api)
         invoke_api = None
         stop_invoke_api = trio.Event()

@@ -248,6 +248,10 @@ class EnvironmentHost(RuntimeSignals):
         self.feed(ins.InspectionStarted(self.env.generation))
 
     def globals_reported(self, report: dict[str, object]) -> None:
+    def note(self, text: str) -> None:
+        """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
+        self._publish(f.LogLine(f.LAMBDATUI, text))
+
         """A report from our bootstrap (private channel); raises ValueError when it is malformed."""
         generation = self.env.generation
         try:

@@ -1,0 +1,38 @@
+"""Who may use the sandbox-side APIs: the environment's own processes, and lambdatui itself (issue 8).
+
+In Lambda only processes inside the sandbox reach the Runtime, Extensions and Telemetry APIs. Here they listen
+on loopback, where any local user can find the port (`ss -ltn`), call `/next` during an invoke, take the event
+and post a response that replaces the real caller's result. So every new connection is traced to the process
+that holds its client end; one that is not lambdatui or a process it started is refused before its request is
+read, and the lifecycle never hears of it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from lambdatui.processes import peers
+
+Address = tuple[str, int]
+
+
+class SandboxAccess:
+    def __init__(self, on_refused: Callable[[str], None]) -> None:
+        self._on_refused = on_refused
+        self._host_pid = os.getpid()
+        # Without /proc (not Linux) nobody can be traced: everyone is let in, and the start-up note says so.
+        self.enforced = os.path.exists("/proc/net/tcp")
+
+    def __call__(self, client: Address, server: Address) -> bool:
+        if not self.enforced:
+            return True
+        inode = peers.socket_inode(client, server)
+        if inode is not None:
+            if peers.holds_socket(self._host_pid, inode):
+                return True
+            if peers.held_by_any(inode, peers.descendants(self._host_pid)):
+                return True
+        self._on_refused(f"Refused a connection to the Runtime API from {client[0]}:{client[1]}: only this "
+                         "environment's own processes may use it, as in Lambda.")
+        return False
