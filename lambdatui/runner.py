@@ -6,24 +6,25 @@ import math
 import os
 import re
 import secrets
-import shutil
 import signal
+import sys
 import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import AsyncIterator, Optional
+from typing import AsyncIterator, Callable, Optional
 
 import trio
 
 from lambdatui.api.server import GRACEFUL_STOP_S, create_invoke_app, create_runtime_app, serve_app
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
+from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost
-
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.processes.tree_removal import remove_tree_reporting
+
 LOOPBACK = "127.0.0.1"
 # The Invoke API's graceful stop takes GRACEFUL_STOP_S at most, and its lifespan shutdown next to nothing.
 RESPONSE_FLUSH_S = GRACEFUL_STOP_S + 1.0
@@ -37,6 +38,10 @@ class Running:
     invoke_api: Optional[str]  # host:port of the Invoke API, when served
 
 
+def _say(text: str) -> None:
+    print(printable(f"lambdatui: {text}"), file=sys.stderr, flush=True)
+
+
 def state_root() -> Path:
     """Where environments keep their /tmp: never under /tmp itself, which the sandbox mounts over."""
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -48,12 +53,23 @@ def state_root() -> Path:
         return Path(tempfile.gettempdir()) / f"lambdatui-{os.getuid()}"
 
 
-def _remove_stale_runs(root: Path) -> None:
-    """Runs whose lambdatui was SIGKILLed leave their folder behind; their pid tells whether they are gone."""
-    for entry in root.glob("run-*"):
+def _remove_stale_runs(root: Path, report: Callable[[str], None] = _say) -> None:
+    """Runs whose lambdatui was SIGKILLed leave their folder behind; their pid tells whether they are gone.
+
+    Never fails a start: a run that cannot be removed (an immutable file, a mount inside, a folder moved
+    while we worked) is reported in one line and skipped, and the next start tries again.
+    """
+    try:
+        entries = sorted(root.glob("run-*"))
+    except OSError as exc:
+        report(f"could not look for stale runs in {root}: {exc}")
+        return
+    for entry in entries:
         match = re.match(r"run-(\d+)-", entry.name)
         if match and not os.path.exists(f"/proc/{match.group(1)}"):
-            shutil.rmtree(entry, ignore_errors=True)
+            problem = remove_tree_reporting(entry)
+            if problem is not None:
+                report(f"skipped a stale run folder: {problem}")
 
 
 def new_state_dir() -> Path:

@@ -1,13 +1,40 @@
-"""The headless reporter: every log line on stderr, tagged with its source, as the invoke and serve modes print them."""
+"""The headless reporter: every log line on stderr, tagged with its source, as the invoke and serve modes print them.
+
+Whatever user code wrote reaches a terminal only through `printable`: one line, no control sequence.
+"""
 
 from __future__ import annotations
 
 import sys
+import unicodedata
 from typing import TextIO
 
 from lambdatui.model import facts as f
 
 _WIDTH = 10
+
+
+# Bidirectional controls reorder what a terminal shows (a name that reads as something else): shown, not obeyed.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Control characters (but tab), lone surrogates (undecodable bytes), line and paragraph separators.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _escaped(c: str) -> bool:
+    return c != "\t" and (unicodedata.category(c) in _ESCAPED_CATEGORIES or c in _BIDI_CONTROLS)
+
+
+def printable(text: str) -> str:
+    """`text` as one terminal line: what user code wrote is shown, never obeyed.
+
+    Control characters other than tab (ESC, CR, LF, NUL, C1 controls such as CSI), undecodable bytes,
+    Unicode line separators and bidirectional controls are written as Python escapes (ESC as \\x1b), so no
+    escape sequence reaches the terminal and no name or log line can print a line of its own. Everything
+    else, accents, CJK, emoji, passes as it is. The one helper for every mode: console, replay, globals.
+    """
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if _escaped(c) else c for c in text)
 
 
 def tag(source: str) -> str:
@@ -17,10 +44,16 @@ def tag(source: str) -> str:
 
 
 def format_line(line: f.LogLine) -> str:
-    prefix = f"[{tag(line.source)}]".ljust(_WIDTH + 2)
-    # awslambdaric joins a traceback with \r so CloudWatch keeps it as one event; a terminal would overwrite it.
-    text = line.text.replace("\r", "\n" + " " * len(prefix))
-    return f"{prefix} {text}"
+    """The line as printed; a traceback that awslambdaric joined with \\r is one row per part, each tagged.
+
+    awslambdaric joins a traceback's lines with \\r so CloudWatch keeps it as one event; a terminal would
+    overwrite it. Every row carries the source's tag, so no part of a line can pass for another source's
+    line or for lambdatui's own output, and every other control character is shown escaped.
+    """
+    prefix = f"[{printable(tag(line.source))}]".ljust(_WIDTH + 2)
+    text = line.text.rstrip("\r")  # a CRLF line's CR ends it; it starts no empty row
+    parts = text.split("\r") if "\r" in text else (text,)
+    return "\n".join(f"{prefix} {printable(part)}" for part in parts)
 
 
 class ConsoleReporter:

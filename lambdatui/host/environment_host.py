@@ -36,6 +36,7 @@ from lambdatui.model.globals_diff import diff_globals
 from lambdatui.model.tmp_tree import diff_tmp
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec, Supervisor
 
 FactListener = Callable[[f.Fact], None]
@@ -106,7 +107,11 @@ class EnvironmentHost(RuntimeSignals):
             with trio.CancelScope(shield=True):
                 if self._supervisor is not None:
                     await self._supervisor.aclose()
-                shutil.rmtree(self.state_dir, ignore_errors=True)
+                if self.sandbox is not None:
+                    self.sandbox.close()
+                # Iterative: a /tmp nested deeper than the recursion limit must not crash the exit. What cannot
+                # go stays, and the next start removes it or says why in one line.
+                remove_tree_reporting(self.state_dir)
 
     def start_environment(self) -> None:
         self.feed(ins.StartEnvironment())
@@ -243,15 +248,15 @@ class EnvironmentHost(RuntimeSignals):
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)
 
+    def note(self, text: str) -> None:
+        """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
+        self._publish(f.LogLine(f.LAMBDATUI, text))
+
     def inspection_started(self) -> None:
         """Our bootstrap begins a globals report: the core stops the deadlines until it arrives."""
         self.feed(ins.InspectionStarted(self.env.generation))
 
     def globals_reported(self, report: dict[str, object]) -> None:
-    def note(self, text: str) -> None:
-        """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
-        self._publish(f.LogLine(f.LAMBDATUI, text))
-
         """A report from our bootstrap (private channel); raises ValueError when it is malformed."""
         generation = self.env.generation
         try:
@@ -265,7 +270,11 @@ class EnvironmentHost(RuntimeSignals):
     def _list_tmp(self, by: str) -> None:
         if self.sandbox is None:
             return
-        entries, truncated = scan_tmp(self.sandbox.tmp_dir)
+        # From the handle opened with the environment, never by path: user code may have put a link there.
+        handle = self.sandbox.handle
+        if handle is None or handle.fd is None:
+            return
+        entries, truncated = scan_tmp(handle.fd)
         fact = diff_tmp(entries, self._last_tmp, by, truncated)
         self._last_tmp = fact
         if by == "before" or fact.removed or any(e.change != "same" for e in fact.entries):
@@ -343,7 +352,9 @@ class EnvironmentHost(RuntimeSignals):
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox
         if previous is not None:
-            shutil.rmtree(previous.tmp_dir.parent, ignore_errors=True)
+            problem = previous.remove(previous.tmp_dir.parent)
+            if problem is not None:
+                self._publish(f.LogLine(f.LAMBDATUI, problem))
         if self.sandbox.note and self.sandbox_count == 1:
             self._publish(f.LogLine(f.LAMBDATUI, self.sandbox.note))
         self._last_tmp = None

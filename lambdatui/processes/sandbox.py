@@ -12,11 +12,12 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 from . import linux
+from .tree_removal import remove_tree_reporting
 
 SandboxMode = Literal["mount-namespace", "tmpdir"]
 # How a child enters its namespace: as root a plain mount namespace is enough;
@@ -184,6 +185,26 @@ def shared_tmp_note(reason: str, tmp_dir: Path) -> str:
             f"(TMPDIR={tmp_dir} is the environment's own)")
 
 
+class DirHandle:
+    """A directory opened once, when the environment was created: every later look at it starts here.
+
+    User code owns what is inside, and in TMPDIR mode it can reach the directory's path too: it can rename
+    the directory and put a link to `/` in its place. A walk that starts from this handle still reads the
+    directory that was created, wherever it went, never what its old path leads to now.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.fd: Optional[int] = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        return f"DirHandle(fd={self.fd})"
+
+
 @dataclass(frozen=True)
 class Sandbox:
     tmp_dir: Path
@@ -193,6 +214,8 @@ class Sandbox:
     """Why /tmp is not isolated (mode "tmpdir"), in one line for the UI."""
     strategy: Strategy | None = None
     """How children enter the namespace (mode "mount-namespace" only)."""
+    handle: Optional[DirHandle] = field(default=None, compare=False)
+    """`tmp_dir`, opened when the sandbox was made: what the host lists (see DirHandle)."""
 
     @classmethod
     def create(cls, tmp_dir: Path, paths_needed: Sequence[str]) -> Sandbox:
@@ -213,12 +236,27 @@ class Sandbox:
         strategy, reason = _namespace_support(tmp_dir)
         if strategy is None:
             return cls.tmpdir_only(tmp_dir, shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir))
-        return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy)
+        return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir))
 
     @classmethod
     def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:
         """No namespace: for platforms without one, or a user who asked for none."""
-        return cls(tmp_dir=Path(os.path.abspath(tmp_dir)), mode="tmpdir", note=note)
+        tmp_dir = Path(os.path.abspath(tmp_dir))
+        return cls(tmp_dir=tmp_dir, mode="tmpdir", note=note, handle=DirHandle(tmp_dir))
+
+    def close(self) -> None:
+        """Let go of the directory handle: the environment is over."""
+        if self.handle is not None:
+            self.handle.close()
+
+    def remove(self, folder: Path) -> Optional[str]:
+        """Close the handle and remove `folder` (the environment's own, holding `tmp_dir`), however deep.
+
+        None when it all went; else the one line that says what stayed and why (never an exception:
+        leaving a folder behind must not stop lambdatui, and the next start removes it or says so).
+        """
+        self.close()
+        return remove_tree_reporting(folder)
 
     def adjust_env(self, env: Mapping[str, str]) -> dict[str, str]:
         """The environment with the temp-dir variables pointing at this sandbox's /tmp."""

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, TextIO
 
-from lambdatui.host.console import ConsoleReporter
+from lambdatui.host.console import ConsoleReporter, printable
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.stacks import user_frames
@@ -93,13 +93,6 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
     return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
 
 
-def printable(text: str) -> str:
-    """A repr as one terminal line: escapes, newlines and NULs from user code are shown, not obeyed."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _relative(path: str, code_dir: str) -> str:
     root = posixpath.normpath(code_dir).rstrip("/")
     path = posixpath.normpath(path)
@@ -118,12 +111,16 @@ class TimelinePrinter:
 
     # ------------------------------------------------------------------ lines
 
+    # Every line goes through `printable`: /tmp names, log lines, responses, reprs and stack frames come from
+    # user code, and must neither move the terminal (escape sequences) nor print a line of their own (a file
+    # named "x\n  PASSED" would otherwise forge a verdict).
+
     def line(self, label: str, text: str = "") -> None:
-        self.out.write(f"  {label.ljust(LABEL_WIDTH)} {text}".rstrip() + "\n")
+        self.out.write(printable(f"  {label.ljust(LABEL_WIDTH)} {text}".rstrip()) + "\n")
         self.out.flush()
 
     def raw(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self.out.write(printable(text) + "\n")
         self.out.flush()
 
     def step_header(self, scenario: Scenario, step: Step) -> None:

@@ -89,16 +89,23 @@ def test_an_unreadable_directory_is_listed_without_its_content(tree: Path):
 def test_a_file_removed_between_readdir_and_lstat_is_skipped(tmp_path: Path):
     """No hook in scan_tmp runs between the two calls, so the race is staged on its lstat step, for real."""
     (tmp_path / "gone").write_text("x")
-    with os.scandir(tmp_path) as it:
-        entry = next(it)
-    (tmp_path / "gone").unlink()
-    assert _lstat(entry) is None
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        names, _ = _entries(fd, 10)
+        (tmp_path / "gone").unlink()
+        assert names == ["gone"] and _lstat(fd, "gone") is None
+    finally:
+        os.close(fd)
 
 
 def test_a_directory_removed_before_it_is_read_has_no_entries(tmp_path: Path):
-    assert _entries(str(tmp_path / "never-there"), 10) == ([], False)
-    (tmp_path / "file").write_text("")
-    assert _entries(str(tmp_path / "file"), 10) == ([], False)  # replaced by a file
+    (tmp_path / "dir").mkdir()
+    fd = os.open(tmp_path / "dir", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        (tmp_path / "dir").rmdir()
+        assert _entries(fd, 10) == ([], False)
+    finally:
+        os.close(fd)
 
 
 def test_a_missing_root_lists_nothing(tmp_path: Path):
@@ -171,3 +178,68 @@ def test_a_rewrite_one_nanosecond_later_is_seen_as_a_change(tree: Path):
     entry = {e.path: e for e in second.entries}["/tmp/counter.txt"]
     assert (entry.created_by, entry.changed_by, entry.change) == ("init", "req-1", "changed")
     assert second.removed == ("/tmp/cache/model.bin",)
+
+
+# ---------------------------------------------------------------------- never by path, never through a link
+
+
+def test_the_listing_starts_from_the_handle_even_when_the_path_now_leads_to_the_root(tree: Path):
+    """The function renamed its /tmp and put a link to / in its place: the handle still reads its own folder."""
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        tree.rename(tree.with_name("moved"))
+        tree.symlink_to("/")
+        entries, truncated = scan_tmp(fd)
+        assert scan_tmp(tree) == ([], False)  # by path, it is a link: not listed at all
+    finally:
+        os.close(fd)
+    paths = {e.path for e in entries}
+    assert "/tmp/counter.txt" in paths and "/tmp/cache/deep/x" in paths
+    assert not {"/tmp/etc", "/tmp/usr", "/tmp/proc"} & paths
+    assert truncated is False
+
+
+@pytest.mark.parametrize("replacement", ["link to /", "other directory"])
+def test_a_directory_swapped_after_lstat_saw_it_is_not_entered(tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               replacement: str):
+    """The race a path-based walk loses: lstat saw a directory, then user code put a link (or another
+    directory) in its place before the walk went in; the walk must not read what it never lstat'ed."""
+    import lambdatui.host.tmp_scanner as scanner
+
+    real_lstat = scanner._lstat
+    swapped = []
+
+    def lstat_then_swap(*args):
+        result = real_lstat(*args)
+        name = args[-1] if isinstance(args[-1], str) else args[0].name  # (dir_fd, name), or a DirEntry
+        if name == "cache" and not swapped:
+            swapped.append(1)
+            (tree / "cache").rename(tree.with_name("cache-moved"))
+            if replacement == "link to /":
+                (tree / "cache").symlink_to("/")
+            else:
+                (tree / "cache").mkdir()
+                (tree / "cache" / "impostor").write_text("")
+        return result
+
+    monkeypatch.setattr(scanner, "_lstat", lstat_then_swap)
+    entries, _ = scan_tmp(tree)
+    assert swapped
+    assert not [e.path for e in entries if e.path.startswith("/tmp/cache/")], [e.path for e in entries]
+
+
+def test_another_file_system_mounted_inside_is_listed_not_entered(tree: Path):
+    import subprocess
+
+    point = tree / "mnt"
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "none", str(point)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+    try:
+        (point / "on-the-mount").write_text("")
+        result = listing(tree)
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+    assert result["/tmp/mnt"][0] == "dir"
+    assert "/tmp/mnt/on-the-mount" not in result
