@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
+                       help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
+                            "name on stderr each one left (default 10)")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] not in MODES and not argv[0].startswith("-"):
@@ -191,7 +194,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.mode == "serve":
             from lambdatui.headless import run_serve
 
-            return run_serve(config, args.host, args.port)
+            check_listen_address(args.host, args.port)
+            return run_serve(config, args.host, args.port, args.shutdown_grace)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE

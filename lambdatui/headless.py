@@ -6,12 +6,13 @@ from __future__ import annotations
 import errno
 import sys
 import uuid
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, TextIO
 
 import trio
 
 from lambdatui.config import ConfigError, FunctionConfig
 from lambdatui.host.console import ConsoleReporter
+from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
 from lambdatui.runner import Running, cancel_on_signals, open_environment
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from lambdatui.scenario.run import ReplayResult
 
 EXIT_OK, EXIT_FUNCTION_ERROR = 0, 1
+# How long `serve`, stopped by a signal, keeps running the Event invokes it accepted before it shuts down.
+SHUTDOWN_GRACE_S = 10.0
 
 
 def _address_in_use(group: BaseException) -> Optional[OSError]:
@@ -34,28 +37,29 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
     return None
 
 
-def say_if_tmp_is_shared(running: Running) -> None:
+def say_if_tmp_is_shared(running: Running, err: TextIO) -> None:
     """One line on stderr when the environment shares the host's /tmp: the function's output would not show it.
 
     Printed before the environment starts, so it comes first, and once: every later environment shares it too.
     """
     sandbox = running.host.sandbox
     if sandbox is not None and sandbox.note:
-        print(f"{f.LAMBDATUI}: {sandbox.note}", file=sys.stderr, flush=True)
+        print(f"{f.LAMBDATUI}: {sandbox.note}", file=err, flush=True)
 
 
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None) -> int:
     failures = 0
 
-    async def main() -> None:
+    async def main(err: TextIO) -> None:
         nonlocal failures
         # Only the body is cancelled by a signal: the environment's own exit still shuts it down gracefully.
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
+            signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
             async with open_environment(config) as running:
-                say_if_tmp_is_shared(running)
-                running.host.subscribe(ConsoleReporter(sys.stderr))
+                say_if_tmp_is_shared(running, err)
+                running.host.subscribe(ConsoleReporter(err))
                 if recorder is not None:
                     running.host.subscribe(recorder)
                 running.host.start_environment()
@@ -70,33 +74,53 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
         if body.cancelled_caught:
             failures += 1
 
-    trio.run(main)
+    # Log lines never block the host, whoever reads stderr (the result on stdout is what the caller waits for).
+    with nonblocking_stderr() as err:
+        trio.run(main, err)
     return EXIT_FUNCTION_ERROR if failures else EXIT_OK
 
 
-def run_serve(config: FunctionConfig, host: str, port: int) -> int:
-    async def main() -> None:
+def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S) -> int:
+    async def main(err: TextIO) -> None:
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
+            signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
             async with open_environment(config, invoke_host=host, invoke_port=port) as running:
-                say_if_tmp_is_shared(running)
-                running.host.subscribe(ConsoleReporter(sys.stderr))
+                say_if_tmp_is_shared(running, err)
+                running.host.subscribe(ConsoleReporter(err))
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
-                print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=sys.stderr)
+                print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
                 running.host.start_environment()
                 with body:
                     await trio.sleep_forever()
+                await _drain_events(running, signals, shutdown_grace_s, err)
             signals.cancel_scope.cancel()
 
     try:
-        trio.run(main)
+        with nonblocking_stderr() as err:
+            trio.run(main, err)
     except BaseException as exc:  # noqa: B036 - exception groups carry the bind error
         in_use = _address_in_use(exc)
         if in_use is not None:
             raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None
         raise
     return EXIT_OK
+
+
+async def _drain_events(running: Running, signals: trio.Nursery, grace_s: float, err: TextIO) -> None:
+    """Stopped by a signal: the Event invokes accepted with 202 run first, within `grace_s`; the shutdown that
+    follows names each one left by its request id. A second signal cuts the wait short."""
+    host = running.host
+    if not host.env.events_pending():
+        return  # the shutdown answers whatever else waits
+    grace_s = max(grace_s, 0.0)
+    again = trio.CancelScope()
+    await signals.start(cancel_on_signals, again)
+    print(f"[{f.LAMBDATUI}] stopping: the Event invokes already accepted run first, for {grace_s:g} s at most "
+          f"(signal again to stop now)", file=err, flush=True)
+    with again:
+        await host.drain_events(grace_s)
 
 
 def _invoke_tally(outcome: ReplayResult) -> str:
@@ -109,20 +133,26 @@ def _invoke_tally(outcome: ReplayResult) -> str:
 
 def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = False) -> int:
     """Run the scenario on a fresh environment with the debugger's views on (globals, /tmp listings)."""
+    with nonblocking_stderr() as err:
+        return _replay(config, scenario, verbose, err)
+
+
+def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: TextIO) -> int:
     from lambdatui.scenario.report import TimelinePrinter
     from lambdatui.scenario.run import ReplayResult, run_scenario
 
     outcome = ReplayResult()
-    printer = TimelinePrinter(sys.stdout, sys.stderr, code_dir=str(config.code_dir), verbose=verbose)
+    printer = TimelinePrinter(sys.stdout, err, code_dir=str(config.code_dir), verbose=verbose)
 
     async def main() -> None:
         nonlocal outcome
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
+            signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
             async with open_environment(config, inspect=True) as running:
-                say_if_tmp_is_shared(running)
+                say_if_tmp_is_shared(running, err)
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)
             signals.cancel_scope.cancel()

@@ -11,7 +11,7 @@ from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
 from lambdatui.api.rendering import read_body
-from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.environment_host import EnvironmentHost, EventRefused
 from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
 
@@ -50,6 +50,16 @@ def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type
         raise InvokeRefused(400, "InvalidRequestContentException",
                             f"Could not parse request body into json: {exc}") from None
     return payload
+
+
+def event_refused(refused: EventRefused) -> Response:
+    """A throttle as Lambda answers it: 429 TooManyRequestsException with its Reason (lambda-spec §11.1)."""
+    refusal = refused.refusal
+    body: dict[str, str] = {"Type": "User", "message": refusal.message}
+    if refusal.reason is not None:
+        body = {"Reason": refusal.reason, **body}
+    return Response(json.dumps(body).encode(), status=refusal.status,
+                    headers={"Content-Type": "application/json", h.AMZN_ERROR_TYPE: refusal.error_type})
 
 
 def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[str, str]]:
@@ -95,13 +105,16 @@ def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
             return Response(b"", status=204)
         trace_id = request.headers.get(h.TRACE_ID)
         log_type = request.headers.get(h.LOG_TYPE, "None")
-        result, tail = await host.invoke(
-            payload,
-            client_context=client_context,
-            trace_id=trace_id,
-            wants_log_tail=log_type == "Tail" and invocation_type == "RequestResponse",
-            asynchronous=invocation_type == "Event",
-        )
+        try:
+            result, tail = await host.invoke(
+                payload,
+                client_context=client_context,
+                trace_id=trace_id,
+                wants_log_tail=log_type == "Tail" and invocation_type == "RequestResponse",
+                asynchronous=invocation_type == "Event",
+            )
+        except EventRefused as refused:
+            return event_refused(refused)
         if invocation_type == "Event":
             response = Response(b"", status=202)
             response.headers[h.AMZN_REQUEST_ID] = result.request_id

@@ -98,6 +98,7 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Inv
         self.held_total = 0.0
         self.invocations_done = 0
         self.spindown_after_invoke = False
+        self.draining = False  # ending after the queued Event invokes: no invoke is taken any more
         self.armed: list[flt.Fault] = []  # faults waiting for their boundary
         self.user_frozen: set[str] = set()  # participants the user froze: the environment's thaw leaves them stopped
         self.raise_next: Optional[tuple[str, str]] = None  # (exception type, message) for the handler's next entry

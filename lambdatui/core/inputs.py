@@ -26,6 +26,7 @@ class Invocation:
     cognito_identity: Optional[str] = None
     trace_id: str = ""
     wants_log_tail: bool = False
+    asynchronous: bool = False  # an Event invoke: its caller was answered when it was queued
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,12 @@ class ShutdownRequested:
 
 @dataclass(frozen=True)
 class NewEnvironmentRequested:
+@dataclass(frozen=True)
+class DrainRequested:
+    """lambdatui is ending, after the Event invokes it accepted: no invoke is taken any more, the synchronous
+    ones still queued are answered now, the queued events keep running (ShutdownRequested follows)."""
+
+
     """The next invoke cold-starts a fresh environment (the host swaps /tmp)."""
 
 
@@ -198,6 +205,7 @@ Input = Union[
     ShutdownRequested,
     NewEnvironmentRequested,
     BreakpointsSet,
+    DrainRequested,
     StepRequested,
     ContinueRequested,
     FaultRequested,

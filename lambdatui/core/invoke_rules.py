@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from collections import deque
+from typing import NamedTuple, Optional
 
 from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import (
@@ -19,6 +20,8 @@ from lambdatui.core.effects import (
 )
 from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.inputs import (
+    DrainRequested,
+    Invocation,
     InvokeRequested,
     Token,
 )
@@ -28,23 +31,83 @@ from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 
+# Lambda keeps Event invokes queued for up to 6 hours and never refuses one for concurrency (lambda-spec
+# §11.1); one local process cannot hold that much, and an unbounded queue took the host from 45 MB to 1 GB
+# under 1,000 events of 1 MB. Far above what a test suite queues on purpose (a burst of a few hundred
+# events ahead of a slow handler), low enough to keep the host's memory in check: 1,000 events of the
+# largest size (1 MB) would be 1 GB, so the bytes bound comes first for large events.
+MAX_QUEUED_EVENTS = 1000
+MAX_QUEUED_EVENT_BYTES = 256 * 1024 * 1024
+THROTTLED = "TooManyRequestsException"
+SERVICE_ERROR = "ServiceException"
+
+
+class EventRefusal(NamedTuple):
+    """An Event invoke turned away instead of queued, as the Invoke API answers it."""
+
+    status: int
+    error_type: str
+    message: str
+    reason: Optional[str] = None  # TooManyRequestsException's Reason
+
 
 class InvokeRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
+    def event_refusal(self, size: int) -> Optional[EventRefusal]:
+        """Why an Event invoke of `size` bytes would not be queued, or None: the host asks before its 202."""
+        if self.draining or self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
+            return EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued.")
+        count = queued_bytes = 0
+        for _, inv in self.queue:  # at most MAX_QUEUED_EVENTS of them, and only for Event invokes
+            if inv.asynchronous:
+                count += 1
+                queued_bytes += len(inv.payload)
+        if count >= MAX_QUEUED_EVENTS or queued_bytes + size > MAX_QUEUED_EVENT_BYTES:
+            return EventRefusal(
+                429, THROTTLED,
+                f"Rate Exceeded. lambdatui's queue of Event invokes is full: {count} events, {queued_bytes} bytes "
+                f"wait (at most {MAX_QUEUED_EVENTS} events, {MAX_QUEUED_EVENT_BYTES} bytes).",
+                "CallerRateLimitExceeded")
+        return None
+
+    def events_pending(self) -> bool:
+        """An Event invoke is queued or running: a draining `serve` waits for it."""
+        run = self.current
+        return (run is not None and run.invocation.asynchronous) or any(inv.asynchronous for _, inv in self.queue)
+
+    def _event_not_run(self, inv: Invocation, what: str) -> None:
+        """An Event invoke was accepted (202) and lambdatui ends without running it: said by request id, never silent."""
+        self._line(f"Event invoke {inv.request_id} {what}", f.LAMBDATUI, inv.request_id)
+
+    def _refused_result(self, inv: Invocation, reason: str) -> f.InvocationResult:
+        return f.InvocationResult(inv.request_id, error_body(et.SANDBOX_FAILURE, reason), JSON, True, et.SANDBOX_FAILURE)
 
     def _on_InvokeRequested(self, event: InvokeRequested) -> None:
         inv = event.invocation
-        if self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
-            reason = "The execution environment has shut down."
+        shut_down = self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final)
+        if shut_down or self.draining:
+            reason = ("The execution environment has shut down." if shut_down
+                      else "The execution environment is shutting down.")
             self._emit(f.InvocationRefused(inv.request_id, reason, inv.payload))
-            payload = error_body(et.SANDBOX_FAILURE, reason)
-            self._do(CompleteInvocation(event.token, f.InvocationResult(inv.request_id, payload, JSON, True,
-                                                                         et.SANDBOX_FAILURE)))
+            self._do(CompleteInvocation(event.token, self._refused_result(inv, reason)))
             return
         self.queue.append((event.token, inv))
         self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload))
         self._try_start_next()
+
+    def _on_DrainRequested(self, event: DrainRequested) -> None:
+        if self.draining or self.state is EnvState.SHUT_DOWN:
+            return
+        self.draining = True
+        kept: deque[tuple[Optional[Token], Invocation]] = deque()
+        for token, inv in self.queue:
+            if inv.asynchronous:
+                kept.append((token, inv))
+            else:  # its caller waits: it hears now, not after the events ahead of it
+                reason = "The execution environment is shutting down."
+                self._do(CompleteInvocation(token, self._refused_result(inv, reason)))
+        self.queue = kept
 
     def _try_start_next(self) -> None:
         if self.current is not None or self.hold is not None or not self.queue or self.shutdown is not None:

@@ -41,6 +41,9 @@ class ShutdownRules:
             request_id = self.current.invocation.request_id
             if self.current.result is None:
                 self.current.result = f.InvocationResult(
+                if self.current.invocation.asynchronous:
+                    ending = "lambdatui shut down" if final else "its environment was shut down"
+                    self._event_not_run(self.current.invocation, f"did not finish: {ending} while it ran")
                     request_id, error_body(et.SANDBOX_FAILURE, f"RequestId: {request_id} Error: environment shut down"),
                     JSON, True, et.SANDBOX_FAILURE)
             self._finish_invoke("failure", et.SANDBOX_FAILURE)
@@ -133,6 +136,8 @@ class ShutdownRules:
                 token, inv = self.queue.popleft()
                 payload = error_body(et.SANDBOX_FAILURE, "The execution environment has shut down.")
                 self._do(CompleteInvocation(token, f.InvocationResult(inv.request_id, payload, JSON, True,
+                if inv.asynchronous:
+                    self._event_not_run(inv, "was not run: lambdatui shut down while it was queued")
                                                                        et.SANDBOX_FAILURE)))
             return
         self._set_state(EnvState.COLD)

@@ -25,6 +25,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
+from lambdatui.core.invoke_rules import EventRefusal
 from lambdatui.host.deadlines import Deadlines
 from lambdatui.host.tmp_scanner import scan_tmp
 from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
@@ -41,6 +42,17 @@ from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandl
 
 FactListener = Callable[[f.Fact], None]
 
+
+NO_CGROUP = ("Processes are fenced by process groups only (no writable cgroup here): one that leaves its group "
+             "(setsid) can outlive the environment and keep running while it is frozen.")
+
+
+class EventRefused(Exception):
+    """An Event invoke the environment would not queue (its queue is full, or lambdatui is ending)."""
+
+    def __init__(self, refusal: EventRefusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
 
 @dataclasses.dataclass
 class _Slot:
@@ -126,6 +138,14 @@ class EnvironmentHost(RuntimeSignals):
         while self.env.state not in states:
             await self.wait_changed()
 
+    async def drain_events(self, grace_s: float) -> None:
+        """Before a shutdown: take no more invokes, answer the synchronous ones still queued, and let the Event
+        invokes already accepted run, for `grace_s` at most (the shutdown then names those left)."""
+        self.feed(ins.DrainRequested())
+        with trio.move_on_after(grace_s):
+            while self.env.events_pending():
+                await self.wait_changed()
+
     async def wait_changed(self) -> None:
         """Until the next fact."""
         self._change_waiters += 1
@@ -194,7 +214,11 @@ class EnvironmentHost(RuntimeSignals):
         asynchronous: bool = False,
         request_id: Optional[str] = None,
     ) -> tuple[f.InvocationResult, Optional[str]]:
-        """Run one invoke; returns its result and, when asked, the base64 log tail."""
+        """Run one invoke; returns its result and, when asked, the base64 log tail.
+
+        An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
+        when it cannot be queued.
+        """
         invocation = ins.Invocation(
             request_id=request_id or str(uuid.uuid4()),
             payload=payload,
@@ -205,8 +229,12 @@ class EnvironmentHost(RuntimeSignals):
         if asynchronous:
             self.feed(ins.InvokeRequested(None, invocation))
             return f.InvocationResult(invocation.request_id, b""), None
+            asynchronous=asynchronous,
         completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
         assert isinstance(completion, fx.CompleteInvocation)
+            refusal = self.env.event_refusal(len(payload))
+            if refusal is not None:
+                raise EventRefused(refusal)
         tail = None
         if completion.with_log_tail:
             tail = base64.b64encode(self.tail.tail(invocation.request_id)).decode()

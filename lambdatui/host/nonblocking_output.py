@@ -1,0 +1,243 @@
+"""The headless modes' stderr, written without ever blocking the host.
+
+A reader that stops reading (a test's `Popen(stderr=PIPE)` it never reads, a paused terminal, a slow log
+shipper) fills the pipe's buffer, 64 KB on Linux; a blocking write then stops the whole trio run, and every
+invoke with it. So each line is written without blocking. What the reader cannot take yet waits in a buffer
+(bounded: `BUFFER_LIMIT_BYTES`) flushed as soon as the descriptor is writable again; a line that does not fit
+is dropped and counted, and one line says how many, where the gap is, once the reader catches up (or at
+exit): "lambdatui: N log lines dropped: stderr was not being read".
+
+A line is what one `write` ends with a newline (a console log line, even one spanning several terminal lines,
+or one `print`): it is kept or dropped whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import stat
+import sys
+import time
+from collections import deque
+from typing import Iterator, Optional, TextIO, Union
+
+import trio
+
+from lambdatui.model.facts import LAMBDATUI
+
+BUFFER_LIMIT_BYTES = 1 << 20
+_WRITE_AT_ONCE = 1 << 16
+# At exit the host has nothing left to do, but still must not hang on a reader that never reads.
+EXIT_IDLE_S = 2.0  # give up when the reader has taken nothing for this long
+EXIT_MAX_S = 10.0
+
+
+def dropped_notice(count: int) -> str:
+    return f"{LAMBDATUI}: {count} log line{'s' * (count != 1)} dropped: stderr was not being read"
+
+
+def _own_nonblocking_fd(fd: int) -> tuple[int, Optional[bool]]:
+    """A descriptor of our own for `fd`'s file, non-blocking where a reader can stall it.
+
+    Returns it and the blocking mode to restore at close (None: nothing to restore). O_NONBLOCK belongs to
+    the open file description, which a `dup` shares with fd 2 itself, with our children and with whoever
+    opened it (a shell's terminal would be left non-blocking): a pipe or a terminal is opened afresh through
+    /proc instead, which gives a description of our own. A regular file never waits for a reader.
+    """
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return os.dup(fd), None
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        try:
+            flags = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+            return os.open(f"/proc/self/fd/{fd}", flags), None
+        except OSError:
+            pass  # no /proc, or a pipe whose reader has gone: share the description, and restore it at close
+    own = os.dup(fd)
+    was_blocking = os.get_blocking(own)
+    os.set_blocking(own, False)
+    return own, was_blocking
+
+
+class NonBlockingOutput:
+    """A text stream (`write`, `flush`) on a file descriptor that never blocks; run `pump` in the trio run."""
+
+    def __init__(self, fd: int, limit: int = BUFFER_LIMIT_BYTES) -> None:
+        self.limit = limit
+        self.dropped = 0  # lines dropped since the last notice
+        self.dropped_total = 0
+        self._fd: Optional[int]
+        self._fd, self._restore = _own_nonblocking_fd(fd)
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._partial = ""
+        self._stalled = False  # the reader is behind: only the pump writes, when the descriptor is writable
+        self._wake: Optional[trio.Event] = None
+
+    # ------------------------------------------------------------------ TextIO, as far as print() needs it
+
+    def write(self, text: str) -> int:
+        if "\n" in text:
+            whole, _, self._partial = (self._partial + text).rpartition("\n")
+            self._add(whole + "\n")
+            self._push()
+        else:
+            self._partial += text
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._add(self._partial)
+            self._partial = ""
+        self._push()
+
+    def fileno(self) -> int:
+        """The descriptor our writes go to (faulthandler and the like write there directly)."""
+        if self._fd is None:
+            raise OSError("stderr is closed")
+        return self._fd
+
+    def isatty(self) -> bool:
+        return self._fd is not None and os.isatty(self._fd)
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    # ------------------------------------------------------------------ the buffer
+
+    @property
+    def buffered(self) -> int:
+        return self._size
+
+    def _add(self, text: str) -> None:
+        if self._fd is None:
+            return
+        data = text.encode("utf-8", "backslashreplace")
+        if self._size + len(data) > self.limit:
+            self.dropped += 1
+            self.dropped_total += 1
+            return
+        self._note_dropped()
+        self._chunks.append(data)
+        self._size += len(data)
+
+    def _note_dropped(self) -> None:
+        """The notice goes where the gap is; it may overrun the bound by its own few bytes."""
+        if self.dropped:
+            notice = (dropped_notice(self.dropped) + "\n").encode()
+            self.dropped = 0
+            self._chunks.append(notice)
+            self._size += len(notice)
+
+    def _push(self) -> None:
+        if self._stalled or self._fd is None:
+            return  # the pump writes, in order, when the reader makes room
+        self._write_some()
+        if self._chunks:
+            self._stalled = True
+            if self._wake is not None:
+                self._wake.set()
+
+    def _write_some(self) -> None:
+        """Write what the descriptor takes now; the dropped-lines notice once everything else is out."""
+        while self._fd is not None:
+            if not self._chunks:
+                if not self.dropped:
+                    return
+                self._note_dropped()  # the reader has caught up
+            parts = [self._chunks.popleft()]
+            size = len(parts[0])
+            while self._chunks and size < _WRITE_AT_ONCE:
+                parts.append(self._chunks.popleft())
+                size += len(parts[-1])
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            try:
+                written = os.write(self._fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:  # the reader has gone (EPIPE): nobody is left to tell
+                self._chunks.clear()
+                self._size = 0
+                self._close_fd()
+                return
+            self._size -= written
+            if written < len(data):
+                self._chunks.appendleft(data[written:])
+                return
+
+    async def pump(self) -> None:
+        """Flush what waits as soon as the descriptor can take it; run it for as long as the host runs."""
+        while True:
+            if not self._stalled or self._fd is None:
+                self._wake = trio.Event()
+                await self._wake.wait()
+                self._wake = None
+                continue
+            await trio.lowlevel.wait_writable(self._fd)
+            self._write_some()
+            if not self._chunks:
+                self._stalled = False
+
+    # ------------------------------------------------------------------ the end
+
+    def close(self, max_s: float = EXIT_MAX_S, idle_s: float = EXIT_IDLE_S) -> None:
+        """Write what waits (and the notice) while the reader keeps taking it, within bounds; never hangs."""
+        self.flush()
+        self._note_dropped()
+        now = time.monotonic()
+        deadline, progress_at = now + max_s, now
+        poller = select.poll()
+        if self._fd is not None:
+            poller.register(self._fd, select.POLLOUT)
+        while self._fd is not None and self._chunks:
+            before = self._size
+            self._write_some()
+            now = time.monotonic()
+            if self._size < before:
+                progress_at = now
+            left = min(deadline, progress_at + idle_s) - now
+            if not self._chunks or left <= 0:
+                break
+            poller.poll(left * 1000)
+        self._close_fd()
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if self._restore is not None:
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, self._restore)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def nonblocking_stderr() -> Iterator[Union[NonBlockingOutput, TextIO]]:
+    """sys.stderr as a NonBlockingOutput for the block (stray writers too: logging's last resort, warnings).
+
+    Yields the stream to write to; start its `pump` in the trio run. A stderr without a descriptor (already
+    replaced by a test harness) is used as it is.
+    """
+    saved = sys.stderr
+    try:
+        fd = saved.fileno()
+        saved.flush()
+        out = NonBlockingOutput(fd)
+    except (AttributeError, OSError, ValueError):
+        yield saved
+        return
+    sys.stderr = out  # type: ignore[assignment]
+    try:
+        yield out
+    finally:
+        sys.stderr = saved
+        out.close()
+
+
+async def pump(stream: Union[NonBlockingOutput, TextIO]) -> None:
+    """The stream's pump, or nothing to do for a plain stream."""
+    if isinstance(stream, NonBlockingOutput):
+        await stream.pump()

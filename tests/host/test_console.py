@@ -1,0 +1,53 @@
+"""The headless console and its one helper for user text: shown, never obeyed, one line each (issue 8)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from lambdatui.host.console import ConsoleReporter, format_line, printable
+from lambdatui.model import facts as f
+
+
+@pytest.mark.parametrize("raw,shown", [
+    ("plain text, accents é, CJK 漢字, emoji 🙂", "plain text, accents é, CJK 漢字, emoji 🙂"),
+    ("tab\tstays", "tab\tstays"),
+    ("\x1b[2J\x1b[31mred", "\\x1b[2J\\x1b[31mred"),
+    ("fake\n  PASSED all good", "fake\\n  PASSED all good"),
+    ("cr\rlf", "cr\\rlf"),
+    ("nul\x00 bell\x07 del\x7f", "nul\\x00 bell\\x07 del\\x7f"),
+    ("c1 csi\x9b31m", "c1 csi\\x9b31m"),
+    ("line\u2028sep\u2029para", "line\\u2028sep\\u2029para"),
+    ("bidi \u202eevil\u202c", "bidi \\u202eevil\\u202c"),
+    ("undecodable \udcff", "undecodable \\udcff"),
+    ("non-breaking\u00a0space", "non-breaking\u00a0space"),
+])
+def test_printable_escapes_what_would_drive_a_terminal(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+    assert printable(shown) == shown  # escaping twice changes nothing
+    assert "\n" not in printable(raw) and "\x1b" not in printable(raw)
+
+
+def test_a_console_line_is_escaped_and_tagged() -> None:
+    line = f.LogLine(f.FUNCTION, "clear:\x1b[2J\nfake [platform] line")
+    assert format_line(line) == "[function]   clear:\\x1b[2J\\nfake [platform] line"
+
+
+def test_a_traceback_joined_with_cr_is_one_tagged_row_per_part() -> None:
+    line = f.LogLine("extension:audit", "[ERROR] boom\rTraceback (most recent call last):\r  File \"h.py\"\x1b[0m\r")
+    assert format_line(line).splitlines() == [
+        "[audit]      [ERROR] boom",
+        "[audit]      Traceback (most recent call last):",
+        '[audit]        File "h.py"\\x1b[0m',
+    ]
+
+
+def test_no_row_of_the_console_escapes_its_tag() -> None:
+    stream = io.StringIO()
+    reporter = ConsoleReporter(stream)
+    for text in ("a\rPASSED all good", "\r\r", "\x1b]0;title\x07", "x\u2028[platform] END RequestId: y"):
+        reporter(f.LogLine(f.FUNCTION, text))
+    rows = stream.getvalue().splitlines()
+    assert rows and all(row.startswith("[function]") for row in rows), rows
+    assert "\x1b" not in stream.getvalue() and "\x07" not in stream.getvalue()

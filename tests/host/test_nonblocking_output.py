@@ -1,0 +1,125 @@
+"""The headless modes' stderr: a reader that stops reading can never block the host (issue 8)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import threading
+import time
+
+import pytest
+import trio
+
+from lambdatui.host.nonblocking_output import NonBlockingOutput, dropped_notice
+
+LINE = "x" * 999 + "\n"  # 1,000 bytes
+
+
+def small_pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    return r, w
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.trio
+async def test_writes_never_block_on_a_stalled_reader_and_drops_are_counted() -> None:
+    r, w = small_pipe()
+    out = NonBlockingOutput(w, limit=20_000)
+    os.close(w)  # only the stream's own descriptor is left: EOF comes when it closes
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(out.pump)
+            started = time.monotonic()
+            for _ in range(1000):  # 1 MB against a 4 KB pipe nobody reads
+                out.write(LINE)
+                out.flush()
+            assert time.monotonic() - started < 2.0
+            assert out.buffered <= 20_000 + 200
+            assert out.dropped_total > 900
+            nursery.cancel_scope.cancel()
+        reader = threading.Thread(target=lambda: setattr(reader, "data", read_all(r)))
+        reader.start()
+        out.close()
+        reader.join(10)
+    finally:
+        os.close(r)
+    text = reader.data.decode()  # type: ignore[attr-defined]
+    kept = text.count(LINE)
+    assert 0 < kept < 1000
+    assert text.endswith(dropped_notice(1000 - kept) + "\n")
+
+
+@pytest.mark.trio
+async def test_the_notice_goes_where_the_gap_is_once_the_reader_catches_up() -> None:
+    r, w = small_pipe()
+    out = NonBlockingOutput(w, limit=5_000)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(out.pump)
+            for n in range(20):
+                out.write(f"early {n} " + "y" * 990 + "\n")
+            dropped = out.dropped_total
+            assert dropped
+            early = b""
+            while b"dropped" not in early:  # the reader catches up: the pump writes the rest, then the notice
+                with trio.fail_after(5):
+                    await trio.lowlevel.wait_readable(r)
+                early += os.read(r, 65536)
+            out.write("late\n")
+            out.flush()
+            await trio.sleep(0)
+            early += os.read(r, 65536)
+            nursery.cancel_scope.cancel()
+    finally:
+        out.close()
+        os.close(r)
+        os.close(w)
+    lines = early.decode().splitlines()
+    assert lines[-2:] == [dropped_notice(dropped), "late"]
+    assert all(re.match(r"early \d+ y+$", line) for line in lines[:-2])
+
+
+def test_a_reader_that_never_reads_does_not_hang_the_exit() -> None:
+    r, w = small_pipe()
+    out = NonBlockingOutput(w, limit=100_000)
+    try:
+        for _ in range(50):
+            out.write(LINE)
+        started = time.monotonic()
+        out.close(max_s=5, idle_s=0.3)
+        assert time.monotonic() - started < 2
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_the_shared_descriptor_stays_blocking() -> None:
+    """O_NONBLOCK is set on a description of our own: fd 2's (shared with a shell's terminal) is left alone."""
+    r, w = os.pipe()
+    out = NonBlockingOutput(w)
+    try:
+        assert os.get_blocking(w)
+        assert not os.get_blocking(out.fileno())
+        out.write("hello\n")
+        assert os.read(r, 100) == b"hello\n"
+    finally:
+        out.close()
+        os.close(r)
+        os.close(w)
+
+
+def test_a_reader_that_went_away_is_no_error() -> None:
+    r, w = os.pipe()
+    out = NonBlockingOutput(w)
+    os.close(r)
+    out.write("nobody\n")
+    out.close()
+    os.close(w)
