@@ -31,7 +31,7 @@ def _identifier() -> Union[str, Response]:
 def _parse_events(raw: bytes) -> Union[tuple[str, ...], Response]:
     try:
         data = json.loads(raw or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return error(403, et.INVALID_REQUEST_FORMAT, f"Invalid register body: {exc}")
     if not isinstance(data, dict):
         return error(403, et.INVALID_REQUEST_FORMAT, "Register body must be a JSON object")

@@ -46,7 +46,7 @@ def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type
         return b"{}"
     try:
         json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's json can follow
         raise InvokeRefused(400, "InvalidRequestContentException",
                             f"Could not parse request body into json: {exc}") from None
     return payload
@@ -97,7 +97,7 @@ def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
             try:
                 client_context = base64.b64decode(encoded, validate=True).decode()
                 json.loads(client_context)
-            except (binascii.Error, UnicodeDecodeError, ValueError):
+            except (binascii.Error, ValueError, RecursionError):
                 return api_error(400, "InvalidRequestContentException",
                                  "Client context must be a valid Base64-encoded JSON object.")
 

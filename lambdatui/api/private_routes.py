@@ -31,7 +31,7 @@ def private_blueprint(host: EnvironmentHost) -> Blueprint:
             return error(413, "RequestEntityTooLarge", "globals report too large")
         try:
             report = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return error(400, "InvalidRequestFormat", f"globals report is not JSON: {exc}")
         if not isinstance(report, dict):
             return error(400, "InvalidRequestFormat", "globals report must be a JSON object")

@@ -9,6 +9,8 @@ from quart import Response
 from lambdatui.core.effects import Reply
 
 JSON = "application/json"
+# Set in the ASGI scope when the client hung up before the end of the body (see fast_path._noting_truncation).
+TRUNCATED = "lambdatui.truncated"
 
 
 def from_reply(reply: Reply) -> Response:
@@ -24,6 +26,13 @@ def error(status: int, error_type: str, message: str) -> Response:
     """The `{errorMessage, errorType}` body the Runtime and Extensions APIs use for refusals."""
     body = json.dumps({"errorMessage": message, "errorType": error_type})
     return Response(body, status=status, content_type=JSON)
+
+
+def body_was_truncated() -> bool:
+    """The client hung up before the end of the body it declared (noted by `fast_path` on /response and /error)."""
+    from quart import request
+
+    return bool(request.scope.get(TRUNCATED))
 
 
 async def read_body(limit: int) -> tuple[bytes, bool]:

@@ -51,7 +51,9 @@ class ExtensionApiRules:
                 self._reply_error(event.token, 403, et.EXT_INVALID_EVENT_TYPE,
                                   "ShutdownEventNotSupportedForInternalExtension")
                 return
-            if sum(1 for s in self.extensions.values() if s.registered) >= et.MAX_EXTENSIONS:
+            # Every extension Lambda launched counts, registered yet or not (an internal one registering before
+            # them must not take the 11th place), plus the internal ones already in (lambda-spec §2.2).
+            if len(self.extensions) >= et.MAX_EXTENSIONS:
                 self._reply_error(event.token, 403, et.EXT_TOO_MANY,
                                   f"Extension limit ({et.MAX_EXTENSIONS}) reached")
                 return

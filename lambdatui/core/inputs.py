@@ -53,6 +53,7 @@ class RuntimeResponse:
     content_type: str
     too_large: bool = False
     invalid_mode: Optional[str] = None  # a Lambda-Runtime-Function-Response-Mode other than "streaming"
+    truncated: bool = False  # the runtime hung up before the end of the body it declared
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class RuntimeInvocationError:
     body: bytes
     content_type: str
     error_type: Optional[str]
+    truncated: bool = False  # the runtime hung up before the end of the body it declared
 
 
 @dataclass(frozen=True)

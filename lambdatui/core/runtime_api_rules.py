@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from lambdatui.core.common import (
     JSON,
     body_error_type,
@@ -96,6 +94,10 @@ class RuntimeApiRules:
             payload = error_body(et.RUNTIME_INVALID_RESPONSE_MODE,
                                   f"Invalid Lambda-Runtime-Function-Response-Mode {event.invalid_mode!r}")
             result = f.InvocationResult(event.request_id, payload, JSON, True, et.RUNTIME_INVALID_RESPONSE_MODE)
+        elif event.truncated:
+            # The runtime hung up mid-body (lambda-spec §1.4, §4.10): nobody hears the 400, the caller gets the error.
+            self._reply_error(event.token, 400, et.TRUNCATED_HTTP_REQUEST, "HTTP request detected as truncated")
+            result = self._truncated_result(event.request_id)
         elif event.too_large:
             message = f"Exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes)."
             self._reply_error(event.token, 413, et.REQUEST_ENTITY_TOO_LARGE, message)
@@ -112,14 +114,19 @@ class RuntimeApiRules:
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.ERROR):
             return
+        if event.truncated:
+            self._reply_error(event.token, 400, et.TRUNCATED_HTTP_REQUEST, "HTTP request detected as truncated")
+            self._responded(self._truncated_result(event.request_id))
+            return
         self._reply_ok(event.token)
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
-        try:
-            body_type = json.loads(body).get("errorType")
-        except (ValueError, AttributeError):
-            body_type = None
-        error_type = body_type or sanitize_error_type(event.error_type)
+        error_type = body_error_type(body) or sanitize_error_type(event.error_type)
         self._responded(f.InvocationResult(event.request_id, body, JSON, True, error_type))
+
+    def _truncated_result(self, request_id: str) -> f.InvocationResult:
+        payload = error_body(et.RUNTIME_TRUNCATED_RESPONSE,
+                             "The runtime closed its connection before the end of the response body it declared.")
+        return f.InvocationResult(request_id, payload, JSON, True, et.RUNTIME_TRUNCATED_RESPONSE)
 
     def _responded(self, result: f.InvocationResult) -> None:
         run = self.current

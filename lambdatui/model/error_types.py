@@ -3,6 +3,7 @@
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 RUNTIME_INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 RUNTIME_INVALID_RESPONSE_MODE = "Runtime.InvalidResponseModeHeader"
+RUNTIME_TRUNCATED_RESPONSE = "Runtime.TruncatedResponse"
 RUNTIME_UNKNOWN = "Runtime.Unknown"
 FUNCTION_UNKNOWN = "Function.Unknown"
 FUNCTION_RESPONSE_SIZE_TOO_LARGE = "Function.ResponseSizeTooLarge"
@@ -18,6 +19,7 @@ INVALID_REQUEST_ID = "InvalidRequestID"
 INVALID_STATE_TRANSITION = "InvalidStateTransition"
 REQUEST_ENTITY_TOO_LARGE = "RequestEntityTooLarge"
 INVALID_FUNCTION_RESPONSE_MODE = "InvalidFunctionResponseMode"
+TRUNCATED_HTTP_REQUEST = "TruncatedHTTPRequest"
 
 # Extensions API errors (all HTTP 403)
 EXT_MISSING_IDENTIFIER = "Extension.MissingExtensionIdentifier"
