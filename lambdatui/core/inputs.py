@@ -156,13 +156,13 @@ class ShutdownRequested:
 
 
 @dataclass(frozen=True)
-class NewEnvironmentRequested:
-@dataclass(frozen=True)
 class DrainRequested:
     """lambdatui is ending, after the Event invokes it accepted: no invoke is taken any more, the synchronous
     ones still queued are answered now, the queued events keep running (ShutdownRequested follows)."""
 
 
+@dataclass(frozen=True)
+class NewEnvironmentRequested:
     """The next invoke cold-starts a fresh environment (the host swaps /tmp)."""
 
 
@@ -205,9 +205,9 @@ Input = Union[
     ProcessExited,
     TimerFired,
     ShutdownRequested,
+    DrainRequested,
     NewEnvironmentRequested,
     BreakpointsSet,
-    DrainRequested,
     StepRequested,
     ContinueRequested,
     FaultRequested,
