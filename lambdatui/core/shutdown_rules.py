@@ -40,10 +40,10 @@ class ShutdownRules:
             # Spindown under a running invoke: its caller must still get an answer.
             request_id = self.current.invocation.request_id
             if self.current.result is None:
-                self.current.result = f.InvocationResult(
                 if self.current.invocation.asynchronous:
                     ending = "lambdatui shut down" if final else "its environment was shut down"
                     self._event_not_run(self.current.invocation, f"did not finish: {ending} while it ran")
+                self.current.result = f.InvocationResult(
                     request_id, error_body(et.SANDBOX_FAILURE, f"RequestId: {request_id} Error: environment shut down"),
                     JSON, True, et.SANDBOX_FAILURE)
             self._finish_invoke("failure", et.SANDBOX_FAILURE)
@@ -134,10 +134,10 @@ class ShutdownRules:
             self._set_state(EnvState.SHUT_DOWN)
             while self.queue:
                 token, inv = self.queue.popleft()
-                payload = error_body(et.SANDBOX_FAILURE, "The execution environment has shut down.")
-                self._do(CompleteInvocation(token, f.InvocationResult(inv.request_id, payload, JSON, True,
                 if inv.asynchronous:
                     self._event_not_run(inv, "was not run: lambdatui shut down while it was queued")
+                payload = error_body(et.SANDBOX_FAILURE, "The execution environment has shut down.")
+                self._do(CompleteInvocation(token, f.InvocationResult(inv.request_id, payload, JSON, True,
                                                                        et.SANDBOX_FAILURE)))
             return
         self._set_state(EnvState.COLD)
