@@ -41,11 +41,13 @@ class CompleteInvocation:
 @dataclass(frozen=True)
 class Freeze:
     participants: tuple[str, ...]
+    whole: bool = False  # the environment's freeze (everything in it stops), not one participant's
 
 
 @dataclass(frozen=True)
 class Thaw:
     participants: tuple[str, ...]
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,13 @@ class RenewSandbox:
     """Give the next environment an empty /tmp."""
 
 
+@dataclass(frozen=True)
+class EndSandbox:
+    """Every participant is gone: whatever else still runs in the sandbox (a daemon that left its process
+    group) ends too, as nothing outlives a Lambda sandbox."""
+
+
 Effect = Union[
     Spawn, Reply, CompleteInvocation, Freeze, Thaw, Terminate, Kill, SignalProcess, ExitProcess, CaptureStacks,
-    StartTimer, CancelTimer, Emit, RenewSandbox,
+    StartTimer, CancelTimer, Emit, RenewSandbox, EndSandbox,
 ]

@@ -154,7 +154,7 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Inv
         alive = self._alive()
         if alive and not self.frozen:
             self.frozen = True
-            self._do(Freeze(alive))
+            self._do(Freeze(alive, whole=True))
             self._emit(f.EnvironmentFrozen(alive))
 
     def _thaw(self) -> None:
@@ -162,7 +162,7 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Inv
             self.frozen = False
             alive = tuple(key for key in self._alive() if key not in self.user_frozen)
             if alive:
-                self._do(Thaw(alive))
+                self._do(Thaw(alive, whole=True))
                 self._emit(f.EnvironmentThawed(alive))
 
     def _participant_changed(self, key: str, state: object, parked: bool) -> None:

@@ -17,6 +17,7 @@ from lambdatui.core.common import (
 from lambdatui.core.effects import (
     RUNTIME,
     CompleteInvocation,
+    EndSandbox,
     Kill,
     Terminate,
     extension_key,
@@ -118,6 +119,7 @@ class ShutdownRules:
             return
         self._cancel_timer(SHUTDOWN_TIMER)
         self._cancel_timer(RUNTIME_STOP_TIMER)
+        self._do(EndSandbox())
         duration = self._elapsed_ms(run.started, run.held_before)
         self._emit(f.PhaseEnded("shutdown" if run.final else "reset", "success", duration, at=self._now.mono))
         self._reach(Boundary.SHUTDOWN_DONE, run.reason.value)

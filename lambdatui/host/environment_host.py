@@ -36,6 +36,7 @@ from lambdatui.model.boundaries import EnvState
 from lambdatui.model.globals_diff import diff_globals
 from lambdatui.model.tmp_tree import diff_tmp
 from lambdatui.model.snapshot import EnvironmentSnapshot
+from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec, Supervisor
@@ -112,7 +113,10 @@ class EnvironmentHost(RuntimeSignals):
                 self._nursery = nursery
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
-                self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit)  # type: ignore[arg-type]
+                cgroup = EnvironmentCgroup.create()
+                self.note(cgroup.describe() if cgroup is not None else NO_CGROUP)
+                self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
+                                              cgroup=cgroup)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -259,6 +263,10 @@ class EnvironmentHost(RuntimeSignals):
                 handle = self._handle(key)
                 if handle is not None:
                     (self._sup.freeze if isinstance(effect, fx.Freeze) else self._sup.thaw)(handle)
+            if effect.whole:  # the environment's freeze stops what left the participants' groups too
+                self._sup.signal_strays(signal.SIGSTOP if isinstance(effect, fx.Freeze) else signal.SIGCONT)
+        elif isinstance(effect, fx.EndSandbox):
+            self._sup.end_everything_inside()
         elif isinstance(effect, fx.Terminate):
             self._signal(effect.participant, signal.SIGTERM)
         elif isinstance(effect, fx.Kill):

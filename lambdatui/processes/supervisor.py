@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import trio
 
 from . import linux
+from .cgroup import EnvironmentCgroup, join_cgroup_in_child
 from .exit_status import ExitStatus
 from .output import OutputPipe, Stream
 from .sandbox import Sandbox
@@ -89,8 +90,10 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass  # the group is already gone (or every member changed its uid)
 
 
-def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int) -> Callable[[], None]:
+def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
+                  cgroup: EnvironmentCgroup | None = None) -> Callable[[], None]:
     """The child's steps between fork and exec; every callee is resolved here, in the parent."""
+    procs_file = cgroup.procs_file if cgroup is not None else None
     libc = linux.LIBC
     prctl = libc.prctl if libc is not None else None
     check = linux.check_call
@@ -100,6 +103,8 @@ def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int) -> 
 
     def preexec() -> None:
         try:
+            if procs_file is not None:
+                join_cgroup_in_child(procs_file)  # first: whatever this child starts is born inside
             setpgid(0, 0)
             if sandbox_setup is not None:
                 sandbox_setup()
@@ -174,15 +179,19 @@ async def _wait_exited(child: _Child) -> None:
 class Supervisor:
     """The children of one execution environment: how to run them, never why."""
 
-    def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit) -> None:
+    def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit,
+                 cgroup: EnvironmentCgroup | None = None) -> None:
         self._sandbox = sandbox
+        self.cgroup = cgroup
         self._nursery = nursery
         self._on_line = on_line
         self._on_exit = on_exit
         self._children: dict[int, _Child] = {}
         self._closed = False
-        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid())
+        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
         self._watchdog = WatchdogLink()
+        if cgroup is not None:
+            self._watchdog.add_cgroup(str(cgroup.path))
 
     @property
     def sandbox(self) -> Sandbox:
@@ -192,7 +201,7 @@ class Supervisor:
     def sandbox(self, sandbox: Sandbox) -> None:
         """A new environment's /tmp: the child set-up step bakes the directory in, so rebuild it."""
         self._sandbox = sandbox
-        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid())
+        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
 
     @property
     def watchdog_pid(self) -> int | None:
@@ -282,6 +291,32 @@ class Supervisor:
     def thaw(self, handle: ProcessHandle) -> None:
         self.send_signal(handle, signal.SIGCONT)
 
+    def strays(self) -> list[int]:
+        """Processes of the environment that left the process groups we started (setsid daemons)."""
+        if self.cgroup is None:
+            return []
+        groups = {child.handle.pgid for child in self._children.values()}
+        found = []
+        for pid in self.cgroup.pids():
+            try:
+                if os.getpgid(pid) not in groups:
+                    found.append(pid)
+            except OSError:
+                pass  # gone meanwhile
+        return found
+
+    def signal_strays(self, sig: int) -> None:
+        for pid in self.strays():
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+    def end_everything_inside(self) -> None:
+        """The environment is over: whatever is still in its cgroup (daemons included) is killed."""
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+
     def kill(self, handle: ProcessHandle) -> None:
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""
         self.send_signal(handle, signal.SIGKILL)
@@ -324,6 +359,8 @@ class Supervisor:
             for child in children:
                 if child.reaped is None:
                     _signal_group(child.handle.pgid, signal.SIGKILL)
+            if self.cgroup is not None:
+                self.cgroup.remove()  # what left the groups (setsid daemons) ends too, and the cgroup goes
             with trio.move_on_after(_KILL_GRACE + _OUTPUT_GRACE):
                 for child in children:
                     await child.done.wait()

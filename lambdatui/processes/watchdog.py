@@ -11,6 +11,7 @@ children, never the grandchildren they started in the same group.
 import os
 import signal
 import sys
+import time
 
 
 def main() -> int:
@@ -19,6 +20,7 @@ def main() -> int:
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     groups = set()
+    cgroups = set()
     pending = b""
     while True:
         try:
@@ -30,6 +32,11 @@ def main() -> int:
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
+            if line.startswith(b"c"):
+                path = line[1:].decode(errors="replace")
+                if path.startswith("/sys/fs/cgroup/") and "/../" not in path:
+                    cgroups.add(path)
+                continue
             try:
                 pgid = int(line[1:])
             except ValueError:
@@ -46,7 +53,31 @@ def main() -> int:
             os.killpg(pgid, signal.SIGKILL)
         except OSError:
             pass
+    for path in cgroups:
+        kill_cgroup(path)
     return 0
+
+
+def kill_cgroup(path):
+    """Everything in the environment's cgroup, daemons that left their group included; then the cgroup."""
+    for _ in range(200):  # bounded: about 2 s
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as fh:
+                pids = [int(line) for line in fh if line.strip()]
+        except (OSError, ValueError):
+            return
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

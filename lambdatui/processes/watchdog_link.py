@@ -54,6 +54,10 @@ class WatchdogLink:
     def remove(self, pgid: int) -> None:
         self._send(b"-%d\n" % pgid)
 
+    def add_cgroup(self, path: str) -> None:
+        """Should the host die, everything in this cgroup is killed too (and the cgroup removed)."""
+        self._send(b"c" + path.encode() + b"\n")
+
     def _send(self, line: bytes) -> None:
         if self._proc is None or self._fd < 0:
             return

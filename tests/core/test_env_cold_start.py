@@ -49,7 +49,7 @@ def test_runtime_first_next_parks_and_ends_init_with_a_freeze():
     tok = d.runtime_next()
     assert not d.answered(tok)  # parked
     assert d.state is EnvState.FROZEN
-    assert d.effects(Freeze) == [Freeze((RUNTIME,))]
+    assert d.effects(Freeze) == [Freeze((RUNTIME,), whole=True)]
     assert d.facts(f.EnvironmentFrozen) == [f.EnvironmentFrozen((RUNTIME,))]
     assert d.cancelled_timers() == ["init"]
     ended = d.facts(f.PhaseEnded)
@@ -66,7 +66,7 @@ def test_invoke_thaws_and_answers_the_parked_next_with_the_event_and_headers():
     m = d.mark()
     caller, rid = d.invoke("r-1", payload=b'{"k":1}', trace_id="Root=1-abc;Parent=1;Sampled=1",
                            client_context='{"custom":{"a":"b"}}', cognito_identity='{"cognitoIdentityId":"x"}')
-    assert d.effects(Thaw, m) == [Thaw((RUNTIME,))]
+    assert d.effects(Thaw, m) == [Thaw((RUNTIME,), whole=True)]
     assert d.state is EnvState.RUNNING
     reply = d.reply(parked)
     assert reply.status == 200 and reply.body == b'{"k":1}'
@@ -152,7 +152,7 @@ def test_next_after_response_ends_the_invoke_with_end_report_and_freeze():
     assert report.memory_size_mb == 128
     assert d.cancelled_timers(m) == ["invoke"]
     assert d.state is EnvState.FROZEN
-    assert d.effects(Freeze, m) == [Freeze((RUNTIME,))]
+    assert d.effects(Freeze, m) == [Freeze((RUNTIME,), whole=True)]
     assert d.env.invocations_done == 1
 
 

@@ -78,7 +78,7 @@ def test_init_is_done_only_when_the_runtime_and_every_registered_extension_parke
         else:
             d.ext_next(who)
     assert d.state is EnvState.FROZEN
-    assert d.effects(Freeze) == [Freeze((RUNTIME, ext("ext-a"), ext("ext-b")))]
+    assert d.effects(Freeze) == [Freeze((RUNTIME, ext("ext-a"), ext("ext-b")), whole=True)]
     assert d.facts(f.PhaseEnded)[0].duration_ms == pytest.approx(31.5)
 
 
@@ -136,7 +136,7 @@ def test_invoke_event_goes_to_invoke_subscribers_only_and_extensions_before_the_
     assert dict(runtime_reply.headers)["Lambda-Runtime-Deadline-Ms"] == str(expected_deadline)
     order = [e.token for e in d.effects(Reply, m)]
     assert order == [parked[ext("ext-a")], parked[ext("ext-c")], parked[RUNTIME]]
-    assert d.effects(Thaw, m) == [Thaw((RUNTIME, ext("ext-a"), ext("ext-b"), ext("ext-c")))]
+    assert d.effects(Thaw, m) == [Thaw((RUNTIME, ext("ext-a"), ext("ext-b"), ext("ext-c")), whole=True)]
 
 
 def test_event_identifiers_are_distinct_per_delivery():
@@ -165,7 +165,7 @@ def test_invoke_done_waits_for_invoke_extensions_to_park_again():
     [report] = d.reports()
     assert report.duration_ms == pytest.approx(175.5)  # extension work after the response counts
     assert d.state is EnvState.FROZEN
-    assert d.effects(Freeze, m) == [Freeze((RUNTIME, ext("ext-a"), ext("ext-b"), ext("ext-c")))]
+    assert d.effects(Freeze, m) == [Freeze((RUNTIME, ext("ext-a"), ext("ext-b"), ext("ext-c")), whole=True)]
 
 
 def test_shutdown_only_extension_stays_parked_across_invokes():
@@ -218,7 +218,7 @@ def test_init_waits_for_an_internal_extension_to_park():
     d.ext_next("in-proc")
     assert d.state is EnvState.FROZEN
     assert "EXTENSION\tName: in-proc\tState: Ready\tEvents: [INVOKE]" in d.lines()
-    assert d.effects(Freeze) == [Freeze((RUNTIME,))]  # no process of its own
+    assert d.effects(Freeze) == [Freeze((RUNTIME,), whole=True)]  # no process of its own
 
 
 def test_internal_extension_subscribed_to_invoke_receives_invoke_events():

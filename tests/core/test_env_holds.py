@@ -76,11 +76,11 @@ def test_holding_freezes_the_live_processes_and_releasing_thaws_them():
     d.start()
     m = d.mark()
     d.register("ext-a")
-    assert d.effects(Freeze, m) == [Freeze((ext("ext-a"),))]
+    assert d.effects(Freeze, m) == [Freeze((ext("ext-a"),), whole=True)]
     assert d.facts(f.EnvironmentFrozen, m) == [f.EnvironmentFrozen((ext("ext-a"),))]
     m = d.mark()
     cont(d)
-    assert d.effects(Thaw, m) == [Thaw((ext("ext-a"),))]
+    assert d.effects(Thaw, m) == [Thaw((ext("ext-a"),), whole=True)]
     assert d.spawns(m) == [Spawn(RUNTIME, 1)]
 
 
@@ -95,7 +95,7 @@ def test_held_time_is_excluded_from_the_invoke_duration_and_its_timer():
     assert d.result_for(caller).payload == b'"ok"'  # the caller is answered before the hold
     assert d.held_boundaries(m) == ["invoke.response"]
     assert CancelTimer("invoke") in d.effects(since=m)
-    assert d.effects(Freeze, m) == [Freeze((RUNTIME,))]
+    assert d.effects(Freeze, m) == [Freeze((RUNTIME,), whole=True)]
     d.advance(10_000)
     assert d.fire("invoke") == []  # paused: no timeout while held
     m = d.mark()

@@ -31,7 +31,7 @@ def shutdown(d: Driver) -> int:
 def test_without_extensions_the_runtime_is_killed_at_once_and_the_environment_shuts_down_after_it_exits():
     d = warm()
     m = shutdown(d)
-    assert d.effects(Thaw, m) == [Thaw((RUNTIME,))]
+    assert d.effects(Thaw, m) == [Thaw((RUNTIME,), whole=True)]
     assert d.killed(m) == [RUNTIME]
     assert not d.terminated(m) and not d.started_timers(m)  # budget 0
     assert d.state is EnvState.SHUTTING_DOWN
@@ -233,3 +233,26 @@ def test_a_deferred_spindown_stays_final_when_the_invoke_then_fails():
     assert d.state is EnvState.SHUT_DOWN
     c2, _ = d.invoke()
     assert d.result_for(c2).error_type == "Sandbox.Failure"
+
+
+def test_the_sandbox_ends_once_every_participant_has_gone_after_a_shutdown_or_a_reset():
+    from lambdatui.core.effects import EndSandbox
+
+    d = warm({"ext-a": BOTH})
+    _, rid = d.invoke()
+    m = d.mark()
+    d.killed_by_signal(RUNTIME)  # a crash: the reset stops the extension too
+    assert d.effects(EndSandbox, m) == []  # the extension still has its SHUTDOWN to handle
+    d.exited(ext("ext-a"))
+    assert d.effects(EndSandbox, m) == [EndSandbox()]
+    _, rid = d.invoke()  # the retried Init inside this invoke
+    for name in d.config.extension_names:
+        d.register(name)
+        d.ext_next(name)
+    d.runtime_next()
+    d.complete_invoke(rid)
+    m = shutdown(d)
+    d.killed_by_signal(RUNTIME)
+    d.exited(ext("ext-a"))
+    assert d.effects(EndSandbox, m) == [EndSandbox()]
+    assert d.state is EnvState.SHUT_DOWN

@@ -1,0 +1,122 @@
+"""One cgroup per environment, so that nothing a function starts can leave it (issue 8).
+
+A process group is not a container: a daemon that double-forks and calls `setsid` leaves its group, and so
+outlives resets, shutdown and even the host's death, and keeps running while the environment is "frozen".
+In Lambda nothing outlives the sandbox. A cgroup cannot be left by a process of its own accord: every child
+joins its environment's cgroup before it execs, and all its descendants are born inside.
+
+Cgroup v2 (`cgroup.procs`, `cgroup.kill`) where it is mounted and writable, else v1's freezer hierarchy
+(writable as root on many hosts, these included). Elsewhere there is none, and process groups remain the only
+fence: `describe()` says which, once, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Optional
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_KILL_ROUNDS_S = 2.0
+
+
+class EnvironmentCgroup:
+    def __init__(self, path: Path, version: int) -> None:
+        self.path = path
+        self.version = version
+        self.procs_file = str(path / "cgroup.procs")
+
+    @classmethod
+    def create(cls) -> Optional["EnvironmentCgroup"]:
+        """A new, empty cgroup for one environment, or None where none can be made."""
+        name = f"lambdatui-{os.getpid()}-{secrets.token_hex(3)}"
+        for base, version in _candidates():
+            path = base / name
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            return cls(path, version)
+        return None
+
+    def describe(self) -> str:
+        kind = "cgroup v2" if self.version == 2 else "cgroup v1 (freezer)"
+        return (f"Processes are contained by a {kind} at {self.path}: one that leaves its process group (setsid) "
+                "still ends, and stops, with the environment.")
+
+    def pids(self) -> list[int]:
+        try:
+            with open(self.procs_file) as fh:
+                return [int(line) for line in fh if line.strip()]
+        except (OSError, ValueError):
+            return []
+
+    def kill_all(self) -> None:
+        """SIGKILL everything inside, until it is empty (bounded: a process stuck in the kernel may take a while)."""
+        if self.version == 2 and _write(self.path / "cgroup.kill", "1"):
+            self._wait_empty()
+            return
+        deadline = time.monotonic() + _KILL_ROUNDS_S
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:  # a process forking meanwhile has its child born inside: the next round gets it
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.005)  # the kernel reaps asynchronously; the loop's bound is the deadline above
+
+    def remove(self) -> None:
+        self.kill_all()
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass  # still draining: the watchdog's last sweep, or the next start, finds an empty one
+
+    def _wait_empty(self) -> None:
+        deadline = time.monotonic() + _KILL_ROUNDS_S
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+def join_cgroup_in_child(procs_file: str) -> None:
+    """In the child, before exec: move this process into the environment's cgroup. Only os-level calls."""
+    fd = os.open(procs_file, os.O_WRONLY)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+    finally:
+        os.close(fd)
+
+
+def _candidates() -> list[tuple[Path, int]]:
+    found: list[tuple[Path, int]] = []
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        found.append((CGROUP_ROOT / _own_v2_path(), 2))
+    unified = CGROUP_ROOT / "unified"
+    if (unified / "cgroup.controllers").exists():
+        found.append((unified / _own_v2_path(), 2))
+    if (CGROUP_ROOT / "freezer" / "cgroup.procs").exists():
+        found.append((CGROUP_ROOT / "freezer", 1))
+    return found
+
+
+def _own_v2_path() -> str:
+    """Where this process sits in the v2 hierarchy: a new cgroup goes beside it, where we may write."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                if line.startswith("0::"):
+                    return line[3:].strip().lstrip("/")
+    except OSError:
+        pass
+    return ""
+
+
+def _write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,126 @@
+"""Nothing a function starts outlives its environment, nor runs while it is frozen (issue 8).
+
+A daemon that double-forks and calls setsid leaves the process group lambdatui started, so killing groups
+missed it: it survived lambdatui's exit, a SIGKILL of `serve`, and resets, and kept running while the
+environment was frozen. Each environment's processes now live in a cgroup of their own, which a process cannot
+leave. Without a writable cgroup (not root, no delegation) these tests skip: process groups are all there is.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from e2e_support import ServeProcess, run_cli, write_file
+from lambdatui.processes.cgroup import EnvironmentCgroup
+
+WAIT_S = 10.0
+
+DAEMONIC = """\
+import os, time
+
+def handler(event, context):
+    marks = os.environ["MARKS"]
+    if event.get("crash"):
+        os._exit(1)
+    if event.get("daemon"):
+        child = os.fork()
+        if child == 0:
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            with open(os.path.join(marks, "daemon.pid"), "w") as fh:
+                fh.write(str(os.getpid()))
+            ticks = 0
+            while True:
+                ticks += 1
+                with open(os.path.join(marks, "ticks.tmp"), "w") as fh:
+                    fh.write(str(ticks))
+                os.replace(os.path.join(marks, "ticks.tmp"), os.path.join(marks, "ticks"))
+                time.sleep(0.01)
+        os.waitpid(child, 0)
+    return {"ok": True}
+"""
+
+
+@pytest.fixture
+def cgroups_available() -> None:
+    probe = EnvironmentCgroup.create()
+    if probe is None:
+        pytest.skip("no writable cgroup on this host: process groups are the only fence")
+    probe.remove()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:].split()[0] != b"Z"
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}"
+        time.sleep(0.01)  # polling the kernel's view of another process: there is no event to wait on
+
+
+def daemon_pid(marks: Path) -> int:
+    wait_until(lambda: (marks / "daemon.pid").exists() and (marks / "daemon.pid").read_text(), "the daemon")
+    return int((marks / "daemon.pid").read_text())
+
+
+def ticks(marks: Path) -> int:
+    return int((marks / "ticks").read_text())
+
+
+def setup(code_dir: Path) -> Path:
+    marks = code_dir / "marks"
+    marks.mkdir()
+    write_file(code_dir / "handler.py", DAEMONIC)
+    return marks
+
+
+def test_a_setsid_daemon_ends_with_lambdatui_invoke(code_dir: Path, cgroups_available: None) -> None:
+    marks = setup(code_dir)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"daemon": true}', "--env", f"MARKS={marks}")
+    assert done.returncode == 0, done.stderr
+    pid = daemon_pid(marks)
+    wait_until(lambda: not alive(pid), "the daemon to end with lambdatui")
+
+
+def test_a_setsid_daemon_ends_when_serve_is_killed(code_dir: Path, cgroups_available: None) -> None:
+    marks = setup(code_dir)
+    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}") as served:
+        assert httpx.post(served.invoke_url(), content=b'{"daemon": true}', timeout=WAIT_S).json() == {"ok": True}
+        pid = daemon_pid(marks)
+        served.signal(signal.SIGKILL)
+        served.wait(WAIT_S)
+    wait_until(lambda: not alive(pid), "the watchdog to end the daemon after SIGKILL of serve")
+
+
+def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path, cgroups_available: None) -> None:
+    marks = setup(code_dir)
+    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}") as served:
+        with httpx.Client(timeout=WAIT_S) as client:
+            assert client.post(served.invoke_url(), content=b'{"daemon": true}').json() == {"ok": True}
+            pid = daemon_pid(marks)
+            wait_until(lambda: (marks / "ticks").exists(), "the daemon's first tick")
+            # The invoke is over and the environment frozen: the daemon must not tick.
+            before = ticks(marks)
+            time.sleep(0.3)  # the measured quantity: time passing while frozen
+            assert ticks(marks) == before, "the daemon ran while the environment was frozen"
+            crashed = client.post(served.invoke_url(), content=b'{"crash": true}')
+            assert crashed.headers["x-amz-function-error"] == "Unhandled"
+            wait_until(lambda: not alive(pid), "the reset to end the daemon")
+            assert client.post(served.invoke_url(), content=b"{}").json() == {"ok": True}
