@@ -72,9 +72,9 @@ def _remove_stale_runs(root: Path, report: Callable[[str], None] = _say) -> None
                 report(f"skipped a stale run folder: {problem}")
 
 
-def new_state_dir() -> Path:
+def new_state_dir(report: Callable[[str], None] = _say) -> Path:
     root = state_root()
-    _remove_stale_runs(root)
+    _remove_stale_runs(root, report)
     path = root / f"run-{os.getpid()}-{secrets.token_hex(4)}"
     path.mkdir(parents=True)
     return path
@@ -93,8 +93,16 @@ async def open_environment(
     `inspect` turns on the debugger's views (globals after each phase, /tmp listings), which cost time per invoke.
     """
     async with trio.open_nursery() as nursery:
-        host = EnvironmentHost(config, new_state_dir(), inspect=inspect)
+        stale: list[str] = []
+
+        def say_stale(text: str) -> None:
+            _say(text)  # the headless modes' stderr, before anyone listens
+            stale.append(text)
+
+        host = EnvironmentHost(config, new_state_dir(say_stale), inspect=inspect)
         session = DebugSession(host, track=inspect)
+        for text in stale:
+            host.note(text)  # and the debugger's log view: its stderr is the screen
         access = SandboxAccess(lambda text: host.note(text))
         runtime_api = await nursery.start(partial(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf,
                                                   admit=access))
