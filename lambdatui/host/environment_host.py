@@ -43,7 +43,6 @@ from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandl
 
 FactListener = Callable[[f.Fact], None]
 
-
 NO_CGROUP = ("Processes are fenced by process groups only (no writable cgroup here): one that leaves its group "
              "(setsid) can outlive the environment and keep running while it is frozen.")
 
@@ -54,6 +53,7 @@ class EventRefused(Exception):
     def __init__(self, refusal: EventRefusal) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
+
 
 @dataclasses.dataclass
 class _Slot:
@@ -138,10 +138,6 @@ class EnvironmentHost(RuntimeSignals):
         with trio.move_on_after(10):  # the longest budget is 2 s; never hang the exit
             await self.wait_for_state(EnvState.SHUT_DOWN)
 
-    async def wait_for_state(self, *states: EnvState) -> None:
-        while self.env.state not in states:
-            await self.wait_changed()
-
     async def drain_events(self, grace_s: float) -> None:
         """Before a shutdown: take no more invokes, answer the synchronous ones still queued, and let the Event
         invokes already accepted run, for `grace_s` at most (the shutdown then names those left)."""
@@ -149,6 +145,10 @@ class EnvironmentHost(RuntimeSignals):
         with trio.move_on_after(grace_s):
             while self.env.events_pending():
                 await self.wait_changed()
+
+    async def wait_for_state(self, *states: EnvState) -> None:
+        while self.env.state not in states:
+            await self.wait_changed()
 
     async def wait_changed(self) -> None:
         """Until the next fact."""
@@ -229,16 +229,16 @@ class EnvironmentHost(RuntimeSignals):
             client_context=client_context,
             trace_id=trace_id or new_trace_id(),
             wants_log_tail=wants_log_tail,
+            asynchronous=asynchronous,
         )
         if asynchronous:
-            self.feed(ins.InvokeRequested(None, invocation))
-            return f.InvocationResult(invocation.request_id, b""), None
-            asynchronous=asynchronous,
-        completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
-        assert isinstance(completion, fx.CompleteInvocation)
             refusal = self.env.event_refusal(len(payload))
             if refusal is not None:
                 raise EventRefused(refusal)
+            self.feed(ins.InvokeRequested(None, invocation))
+            return f.InvocationResult(invocation.request_id, b""), None
+        completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
+        assert isinstance(completion, fx.CompleteInvocation)
         tail = None
         if completion.with_log_tail:
             tail = base64.b64encode(self.tail.tail(invocation.request_id)).decode()
