@@ -271,3 +271,19 @@ async def test_an_internal_extension_registering_before_ten_launched_ones_is_ref
             assert (result.function_error, json.loads(result.payload)) == (False, {"ok": True}), log.dump()
             line = await log.wait_for_text(r"early-internal register: ")
             assert line.endswith("early-internal register: 403 Extension.TooManyExtensions"), log.dump()
+
+
+@pytest.mark.trio
+async def test_the_sandbox_side_refuses_a_body_nested_too_deep_to_parse_with_its_own_error(code_dir: Path) -> None:
+    handler = code_dir / "handler.py"
+    handler.write_text("def handler(event, context):\n    return {'ok': True}\n")
+    with trio.fail_after(TIMEOUT_S):
+        async with open_environment(resolve_function(str(handler))) as running:
+            cases = [
+                ("/2020-01-01/extension/register", {"Lambda-Extension-Name": "deep"}, 403, "InvalidRequestFormat"),
+                ("/lambdatui/v1/globals", {}, 400, "InvalidRequestFormat"),
+            ]
+            for path, headers, status, error_type in cases:
+                got, _, body = await trio.to_thread.run_sync(
+                    _post, running.runtime_api, path, b'{"events": ' + DEEP_PAYLOAD + b"}", headers)
+                assert (got, json.loads(body)["errorType"]) == (status, error_type), (path, body[:200])
