@@ -48,3 +48,31 @@ def test_the_default_report_is_one_escaped_line_on_stderr(tmp_path: Path, monkey
     runner._remove_stale_runs(tmp_path)
     err = capsys.readouterr().err
     assert err == f"lambdatui: skipped a stale run folder: could not remove {stale}/\\x1b[2Jx\\ny\n"
+
+
+async def _open_and_read_logs(config) -> list:
+    async with runner.open_environment(config, inspect=True) as running:
+        return list(running.session.snapshot().logs)
+
+
+def test_the_debugger_shows_a_skipped_stale_run_in_its_log(code_dir: Path, monkeypatch, capsys) -> None:
+    """The TUI draws on stderr: the line must also reach the log view, which the session's early lines feed."""
+    import trio
+
+    from lambdatui.config import resolve_function
+    from lambdatui.model import facts as f
+
+    state = code_dir / "state"
+    stale = state / "lambdatui" / "run-999999999-0000eeee"
+    stale.mkdir(parents=True)
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setattr(runner, "remove_tree_reporting",
+                        lambda path: f"could not remove all of {path}: busy" if Path(path) == stale else None)
+    handler = code_dir / "handler.py"
+    handler.write_text("def handler(event, context):\n    return 1\n")
+
+    logs = trio.run(_open_and_read_logs, resolve_function(str(handler)))
+
+    expected = f"skipped a stale run folder: could not remove all of {stale}: busy"
+    assert [line.text for line in logs if line.source == f.LAMBDATUI and "stale" in line.text] == [expected]
+    assert capsys.readouterr().err.count(expected) == 1
