@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_function_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     serve.add_argument("--port", type=int, default=9000, help="port to bind (default 9000)")
+    serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
+                       help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
+                            "name on stderr each one left (default 10)")
     replay = sub.add_parser("replay", help="run a scenario file's steps and check its expectations",
                             description=REPLAY_DESCRIPTION, epilog=REPLAY_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,9 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
-                       help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
-                            "name on stderr each one left (default 10)")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] not in MODES and not argv[0].startswith("-"):
