@@ -96,19 +96,18 @@ class _Opener:
     def open(self, names: tuple[str, ...], identity: Optional[_Identity]) -> Optional[int]:
         if not names:
             return self.root_fd
-        cached = self.cache.get(names)
-        if cached is not None:
-            return cached
-        depth = len(names) - 1
-        while depth > 0 and names[:depth] not in self.cache:
-            depth -= 1
-        fd = self.cache[names[:depth]] if depth else self.root_fd
-        for i in range(depth, len(names)):
-            try:
-                fd = os.open(names[i], _DIR_FLAGS, dir_fd=fd)  # a link here is ELOOP/ENOTDIR: never followed
-            except OSError:
-                return None
-            self._keep(names[: i + 1], fd)
+        fd = self.cache.get(names)
+        if fd is None:
+            depth = len(names) - 1
+            while depth > 0 and names[:depth] not in self.cache:
+                depth -= 1
+            fd = self.cache[names[:depth]] if depth else self.root_fd
+            for i in range(depth, len(names)):
+                try:
+                    fd = os.open(names[i], _DIR_FLAGS, dir_fd=fd)  # a link here is ELOOP/ENOTDIR: never followed
+                except OSError:
+                    return None
+                self._keep(names[: i + 1], fd)
         info = os.fstat(fd)
         if identity is not None and (info.st_dev, info.st_ino) != identity:
             return None  # swapped since it was listed: what is there now was never seen by lstat

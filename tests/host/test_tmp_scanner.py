@@ -243,3 +243,23 @@ def test_another_file_system_mounted_inside_is_listed_not_entered(tree: Path):
         subprocess.run(["umount", str(point)], check=True)
     assert result["/tmp/mnt"][0] == "dir"
     assert "/tmp/mnt/on-the-mount" not in result
+
+
+def test_wide_and_deep_trees_list_exactly_what_a_plain_walk_finds(tmp_path: Path):
+    """More directories per level than the walk keeps open, and a chain deeper than that: nothing lost."""
+    root = tmp_path / "t"
+    for i in range(40):
+        (root / f"w{i:02}" / "inner").mkdir(parents=True)
+        (root / f"w{i:02}" / "inner" / "f").write_text("")
+    chain = root / "chain"
+    for i in range(50):
+        chain = chain / "c"
+    chain.mkdir(parents=True)
+    (chain / "bottom").write_text("")
+    expected = set()
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            expected.add("/tmp/" + os.path.relpath(os.path.join(folder, name), root))
+    entries, truncated = scan_tmp(root)
+    assert truncated is False
+    assert {e.path for e in entries} == expected
