@@ -101,6 +101,13 @@ class NonBlockingOutput:
     def isatty(self) -> bool:
         return self._fd is not None and os.isatty(self._fd)
 
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
     @property
     def encoding(self) -> str:
         return "utf-8"
