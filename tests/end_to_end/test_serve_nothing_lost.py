@@ -75,9 +75,10 @@ def test_every_event_accepted_before_sigterm_runs_or_is_named(code_dir: Path, gr
         assert ran == set(ids), output
         assert not named, output
     else:
-        # 4 s of events cannot fit in 1 s: some are named, each once, and none of those ran to its end.
+        # 4 s of events cannot fit in 1 s: some are named, each once.
         assert named, output
-        assert not (named & ran) or all(re.search(rf"Event invoke {rid} did not finish", output) for rid in named & ran)
+        for rid in named & ran:  # printed its line, then the shutdown cut it before it answered
+            assert re.search(rf"Event invoke {rid} did not finish", output), output
         for rid in named:
             assert len(re.findall(rf"Event invoke {rid} ", output)) == 1, output
 
