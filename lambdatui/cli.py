@@ -194,7 +194,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.mode == "serve":
             from lambdatui.headless import run_serve
 
-            check_listen_address(args.host, args.port)
             return run_serve(config, args.host, args.port, args.shutdown_grace)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
