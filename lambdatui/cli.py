@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence, TypeVar
 
-from lambdatui.config import ConfigError, FunctionConfig, resolve_function
+from lambdatui.config import TOO_DEEP, ConfigError, FunctionConfig, resolve_function
 from lambdatui.scenario.model import FunctionSettings
 
 T = TypeVar("T")
@@ -19,6 +19,7 @@ T = TypeVar("T")
 MODES = ("invoke", "serve", "replay")
 EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
 DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
+MAX_PORT = 65535
 
 REPLAY_DESCRIPTION = """\
 Run the steps of a scenario file against the function, in one environment, and check each step's
@@ -107,19 +108,26 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
 
 
 def read_event(value: str) -> bytes:
-    """`-e` takes JSON text, a file, or `-` for stdin; whatever it is must be JSON, as Lambda requires."""
+    """`-e` takes JSON text, a file, or `-` for stdin; whatever it is must be JSON in UTF-8, as Lambda requires."""
+    origin = f"--event {value}"
     if value == "-":
-        text = sys.stdin.read()
-        origin = "stdin"
+        data = sys.stdin.buffer.read()
     elif os.path.isfile(value):
         try:
-            text = Path(value).read_text()
+            data = Path(value).read_bytes()
         except OSError as exc:
-            raise ConfigError(f"--event {value}: {exc.strerror}") from None
-        origin = value
+            raise ConfigError(f"{origin}: {exc.strerror}") from None
     else:
-        text = value
         origin = "--event"
+        try:
+            # Bytes that are not UTF-8 arrive in argv as lone surrogates, which no encoder takes.
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("--event: not UTF-8 text") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{origin}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         return b"{}"
     try:
@@ -128,7 +136,10 @@ def read_event(value: str) -> bytes:
         looks_like_path = not text.lstrip().startswith(("{", "[", '"')) and ("/" in text or text.endswith(".json"))
         hint = " (no such file)" if looks_like_path and origin == "--event" else ""
         raise ConfigError(f"{origin}{hint}: not valid JSON: {exc}") from None
-    return text.encode()
+    except RecursionError:
+        # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
+        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
+    return data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.mode == "serve":
             from lambdatui.headless import run_serve
 
+            check_listen_address(args.host, args.port)
             return run_serve(config, args.host, args.port, args.shutdown_grace)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
@@ -238,7 +250,7 @@ def _debugger(args: argparse.Namespace) -> int:
         except ThemeError as exc:
             raise ConfigError(str(exc)) from None
         if args.port is not None:
-            _check_port_free(args.host, args.port)
+            check_listen_address(args.host, args.port)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -250,18 +262,28 @@ def _debugger(args: argparse.Namespace) -> int:
                    event=event)
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail before the screen takes over: inside the TUI a bind error would be far less readable."""
+def check_listen_address(host: str, port: int) -> None:
+    """Fail before anything starts (in the debugger, before the screen takes over): one line naming the option."""
     import socket
 
+    if not 0 <= port <= MAX_PORT:
+        raise ConfigError(f"--port {port}: give a port from 0 to {MAX_PORT} (0: any free port)")
+    # The socket hypercorn will open (api/server.py): IPv6 when the host holds a colon, else IPv4.
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"--host {host}: no such host ({exc.strerror})") from None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"--host {host}: not an address of this machine, so nothing can listen there "
+                                  "(127.0.0.1: this machine only; 0.0.0.0: every interface)") from None
+            raise ConfigError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+        except ValueError as exc:  # a NUL byte, or a label too long for IDNA (UnicodeError)
+            raise ConfigError(f"--host {host!r}: not a host name ({exc})") from None
 
 
 def _replay(args: argparse.Namespace) -> int:

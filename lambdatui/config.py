@@ -35,6 +35,10 @@ RESERVED_ENV_VARS = frozenset({
 })
 
 
+# Python's json parser recurses once per level and gives up near the interpreter's recursion limit (1,000).
+TOO_DEEP = "nested too deeply for Python's json parser"
+
+
 class ConfigError(Exception):
     """A usage or configuration problem, reported as one line (exit status 2)."""
 
@@ -139,11 +143,13 @@ def _discover_extensions(extensions_dir: Optional[Path], code_dir: Path) -> tupl
 def load_env_file(path: Path, function_name: str) -> dict[str, str]:
     """A JSON object of variables, or SAM's `{"FunctionName": {...}}` / `{"Parameters": {...}}` shape."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"--env-file {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise ConfigError(f"--env-file {path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"--env-file {path}: {TOO_DEEP}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--env-file {path}: expected a JSON object")
     if function_name in data and isinstance(data[function_name], dict):
@@ -189,7 +195,10 @@ def resolve_function(
     code_dir = target if target.is_dir() else target.parent
     custom: Optional[tuple[str, ...]] = None
     if bootstrap:
-        custom = tuple(shlex.split(bootstrap))
+        try:
+            custom = tuple(shlex.split(bootstrap))
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise ConfigError(f"--bootstrap {bootstrap}: not a command line ({exc})") from None
         if not custom:
             raise ConfigError("--bootstrap: empty command")
     elif target.is_file() and target.name == "bootstrap":

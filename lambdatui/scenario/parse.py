@@ -35,6 +35,7 @@ from lambdatui.scenario.model import (
     Step,
 )
 from lambdatui.scenario.values import (
+    TOO_DEEP,
     boundary_named,
     is_int,
     json_text,
@@ -104,6 +105,8 @@ def parse_scenario(text: str, path: Path) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         line, message = _syntax_error_position(str(exc), text)
         raise ScenarioError(path, line, f"TOML syntax: {message}") from None
+    except RecursionError:
+        raise ScenarioError(path, None, f"arrays or tables {TOO_DEEP}") from None
     return _Parser(text, path).scenario(data)
 
 

@@ -11,6 +11,9 @@ from typing import Any, Iterable
 
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
 
+# Python's parsers (json, tomllib) recurse once per level and give up near the recursion limit (1,000).
+TOO_DEEP = "nested too deeply for Python's parsers"
+
 
 def type_name(value: Any) -> str:
     if isinstance(value, bool):
@@ -55,6 +58,8 @@ def json_text(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise ValueError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is {TOO_DEEP}") from None
 
 
 def boundary_named(name: Any, what: str) -> Boundary:

@@ -170,7 +170,7 @@ def test_invalid_json_in_event_file_names_the_file(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"lambdatui: {event}: not valid JSON"), result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"lambdatui: --event {event}: not valid JSON"), result.stderr
 
 
 def test_path_omitted_is_a_usage_error_without_traceback() -> None:

@@ -333,6 +333,31 @@ def test_bad_event_file_json_names_the_file(tmp_path: Path) -> None:
     assert "event_file e.json is not valid JSON" in error.message
 
 
+DEEP = "[" * 3000 + "]" * 3000  # past Python's recursion limit: json and tomllib raise RecursionError
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        pytest.param(f"[[step]]\ninvoke = '{DEEP}'\n", 1, "step 1: invoke is nested too deeply", id="invoke-json-text"),
+        pytest.param(f"[[step]]\ninvoke = {{}}\nexpect.response = '{DEEP}'\n", 1,
+                     "expect.response is nested too deeply", id="expect-response-json-text"),
+        pytest.param(f"[[step]]\ninvoke = {DEEP}\n", None, "arrays or tables nested too deeply", id="toml-array"),
+        pytest.param("[[step]]\ninvoke = " + "{a = " * 3000 + "}" * 3000 + "\n", None,
+                     "arrays or tables nested too deeply", id="toml-inline-table"),
+    ],
+)
+def test_too_deep_nesting_is_a_scenario_error(text: str, line, fragment: str) -> None:
+    error = error_of(text)
+    assert error.line == line and fragment in error.message, str(error)
+
+
+def test_too_deep_event_file_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "e.json").write_text(DEEP)
+    error = error_of("[[step]]\nevent_file = 'e.json'\n", tmp_path / "s.toml")
+    assert "event_file e.json is nested too deeply" in error.message
+
+
 # ---------------------------------------------------------------------- targets against the function
 
 

@@ -1,0 +1,98 @@
+"""Bad option values: one line on stderr naming the option, exit 2, never a traceback, in every mode that takes it.
+
+Each case runs the installed CLI in every mode that accepts the option; the debugger must refuse before the
+screen opens (these runs have no terminal: a debugger that got past its checks would hang until the timeout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from e2e_support import SAMPLES, run_cli
+
+HELLO = str(SAMPLES / "hello" / "handler.py")
+DEPTH = 3000  # past Python's recursion limit: json.loads raises RecursionError
+DEEP_JSON = "[" * DEPTH + "]" * DEPTH
+SCENARIO = "[[step]]\ninvoke = {}\n"
+
+
+def _mode_argv(mode: str, data: Path) -> list[str]:
+    """The command line of `mode` on the hello function, before the option under test."""
+    if mode == "replay":
+        scenario = data / "ok.toml"
+        scenario.write_text(SCENARIO)
+        return ["replay", HELLO, str(scenario)]
+    if mode == "debugger":
+        return [HELLO]
+    return [mode, HELLO]
+
+
+def _non_utf8(data: Path) -> str:
+    path = data / "latin.json"
+    path.write_bytes(b"\xff\xfe{}")
+    return str(path)
+
+
+def _deep_event_file(data: Path) -> str:
+    path = data / "deep.json"
+    path.write_text(DEEP_JSON)
+    return str(path)
+
+
+def _deep_env_file(data: Path) -> str:
+    path = data / "deep-env.json"
+    path.write_text('{"A": ' + DEEP_JSON + "}")
+    return str(path)
+
+
+# (id, modes, the option's arguments built in a data folder, text the one line must hold)
+CASES: list[tuple[str, tuple[str, ...], Callable[[Path], list[str]], str]] = [
+    ("bootstrap-unclosed-quote", ("invoke", "serve", "replay", "debugger"),
+     lambda d: ["--bootstrap", "'x"], "--bootstrap"),
+    ("event-file-not-utf8", ("invoke", "debugger"), lambda d: ["-e", _non_utf8(d)], "--event"),
+    ("event-file-too-deep", ("invoke", "debugger"), lambda d: ["--event", _deep_event_file(d)], "--event"),
+    ("event-text-too-deep", ("invoke", "debugger"), lambda d: ["-e", DEEP_JSON], "--event"),
+    ("env-file-too-deep", ("invoke", "serve", "replay", "debugger"),
+     lambda d: ["--env-file", _deep_env_file(d)], "--env-file"),
+    ("env-file-not-utf8", ("invoke", "serve", "replay", "debugger"),
+     lambda d: ["--env-file", _non_utf8(d)], "--env-file"),
+    ("port-too-big", ("serve", "debugger"), lambda d: ["--port", "70000"], "--port 70000"),
+    ("port-negative", ("serve", "debugger"), lambda d: ["--port", "-1"], "--port -1"),
+    ("host-unresolvable", ("serve", "debugger"), lambda d: ["--port", "0", "--host", "no-such-host.invalid"],
+     "--host no-such-host.invalid"),
+    ("host-not-local", ("serve", "debugger"), lambda d: ["--port", "0", "--host", "8.8.8.8"], "--host 8.8.8.8"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "make_args", "expected"),
+    [pytest.param(mode, make_args, expected, id=f"{case}-{mode}")
+     for case, modes, make_args, expected in CASES for mode in modes],
+)
+def test_bad_option_is_one_line_naming_it_and_exit_2(
+    mode: str, make_args: Callable[[Path], list[str]], expected: str, tmp_path: Path
+) -> None:
+    result = run_cli(*_mode_argv(mode, tmp_path), *make_args(tmp_path), timeout=30)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lambdatui: ") and expected in lines[0], lines[0]
+
+
+def test_event_on_stdin_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from e2e_support import REPO, lambdatui_argv
+
+    result = subprocess.run([*lambdatui_argv(), "invoke", HELLO, "-e", "-"], cwd=REPO, input=b"\xff\xfe{}",
+                            capture_output=True, timeout=30)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lambdatui: --event -: ") and "UTF-8" in lines[0], stderr
