@@ -99,3 +99,53 @@ def test_same_posts_and_error_records_as_awslambdaric(parity_code_dir, handler):
     theirs = _run("awslambdaric", parity_code_dir, handler)
     assert theirs[0], "awslambdaric posted nothing: the oracle did not run"
     assert ours == theirs
+
+
+# JSON that parses but is not an object. awslambdaric reads fields with `.get` and so fails the invocation with an
+# AttributeError (a function error: the runtime lives on and takes the next event); we must do the same.
+NOT_AN_OBJECT = [
+    ("Lambda-Runtime-Client-Context", "[1,2]"),
+    ("Lambda-Runtime-Client-Context", '"text"'),
+    ("Lambda-Runtime-Client-Context", "42"),
+    ("Lambda-Runtime-Client-Context", "false"),
+    ("Lambda-Runtime-Client-Context", "null"),
+    ("Lambda-Runtime-Client-Context", '{"client": [1]}'),
+    ("Lambda-Runtime-Client-Context", '{"w3c": [1], "custom": {"k": 1}}'),
+    ("Lambda-Runtime-Cognito-Identity", "[1]"),
+    ("Lambda-Runtime-Cognito-Identity", "null"),
+]
+
+
+def _outcomes(which: str, code_dir: Path, header: str, value: str) -> List[Tuple[str, object]]:
+    api = FakeRuntimeApi().start()
+    try:
+        api.events.extend([Event(b"{}", "odd", headers={header: value}), Event(b"{}", "after")])
+        env = bootstrap_env(api, code_dir, "context_probe.handler")
+        cmd = [sys.executable, str(BOOTSTRAP_DIR)] if which == "ours" else [
+            sys.executable, "-m", "awslambdaric", "context_probe.handler"]
+        subprocess.run(cmd, cwd=str(code_dir), env=env, capture_output=True, timeout=WAIT_S)
+        outcomes: List[Tuple[str, object]] = []
+        for r in api.requests:
+            if r.method != "POST":
+                continue
+            body = r.json()
+            if isinstance(body, dict) and "errorType" in body:
+                body = {"errorType": body["errorType"], "errorMessage": body["errorMessage"]}  # stacks differ by design
+            outcomes.append((r.path, body))
+        return outcomes
+    finally:
+        api.stop()
+
+
+@pytest.mark.parametrize(("header", "value"), NOT_AN_OBJECT, ids=[f"{h.split('-')[-2]}-{v}" for h, v in NOT_AN_OBJECT])
+def test_context_headers_that_are_not_objects_end_as_in_awslambdaric(parity_code_dir, header, value):
+    write(parity_code_dir, "context_probe.py", """
+        def handler(event, context):
+            cc = context.client_context
+            return {"client_context": None if cc is None else [cc.custom, cc.env, repr(cc.client)],
+                    "identity": [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id]}
+    """)
+    ours = _outcomes("ours", parity_code_dir, header, value)
+    theirs = _outcomes("awslambdaric", parity_code_dir, header, value)
+    assert len(theirs) == 2, theirs  # the odd invocation, then the next one: the runtime did not die
+    assert ours == theirs
