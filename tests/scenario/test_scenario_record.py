@@ -265,3 +265,27 @@ def test_a_result_the_function_gave_before_the_session_ended_is_still_compared()
     recorder(_completed("answered", {"n": 1}))
     (step,) = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
     assert step.expect.response == {"n": 1}
+
+
+@pytest.mark.parametrize("error_type", [42, {"a": 1}, "Bad\ud800Type"], ids=["number", "object", "lone-surrogate"])
+def test_an_error_type_toml_cannot_hold_is_left_out_with_a_comment(error_type) -> None:
+    recorder = Recorder(_config())
+    recorder(_queued("id-0"))
+    recorder(f.InvocationCompleted(f.InvocationResult("id-0", b'{"errorType": 42}', function_error=True,
+                                                      error_type=error_type)))
+    text = recorder.to_toml()
+    text.encode("utf-8")  # a file can hold it
+    scenario = parse_scenario(text, Path("r.toml"))
+    assert scenario.steps[0].expect.error_type is None
+    assert "# error_type not compared" in text, text
+
+
+def test_text_no_utf8_file_can_hold_is_replaced_so_the_recording_still_parses() -> None:
+    # A variable from non-UTF-8 bytes on the command line arrives as a lone surrogate (surrogateescape).
+    recorder = Recorder(_config(env_pairs=["RAW=caf\udce9"]))
+    recorder(_queued("id-0", b'{"k": "\\udc00"}'))
+    text = recorder.to_toml()
+    text.encode("utf-8")
+    scenario = parse_scenario(text, Path("r.toml"))
+    assert scenario.function.env == {"RAW": "caf\ufffd"}
+    assert json.loads(scenario.steps[0].action.event) == {"k": "\udc00"}  # JSON escapes keep the event exact
