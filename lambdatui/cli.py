@@ -111,6 +111,8 @@ def read_event(value: str) -> bytes:
     """`-e` takes JSON text, a file, or `-` for stdin; whatever it is must be JSON in UTF-8, as Lambda requires."""
     origin = f"--event {value}"
     if value == "-":
+        if sys.stdin is None:  # started with standard input closed
+            raise ConfigError("--event -: there is no standard input to read the event from")
         data = sys.stdin.buffer.read()
     elif os.path.isfile(value):
         try:

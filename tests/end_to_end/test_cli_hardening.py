@@ -96,3 +96,15 @@ def test_event_on_stdin_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lambdatui: --event -: ") and "UTF-8" in lines[0], stderr
+
+
+def test_event_on_stdin_when_stdin_is_closed_is_one_line() -> None:
+    import subprocess
+
+    from e2e_support import REPO, lambdatui_argv
+
+    # Python sets sys.stdin to None when file descriptor 0 is closed at start.
+    result = subprocess.run(["/bin/sh", "-c", '"$@" <&-', "sh", *lambdatui_argv(), "invoke", HELLO, "-e", "-"],
+                            cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == ["lambdatui: --event -: there is no standard input to read the event from"]
