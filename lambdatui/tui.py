@@ -41,7 +41,7 @@ def build_debugger(
 
     def write_recording() -> None:
         if recorder is not None and record is not None:
-            record.write_text(recorder.to_toml())
+            record.write_text(recorder.to_toml(), encoding="utf-8")
 
     app = LambdaTuiApp(make_backend, code_dir=config.code_dir, theme=theme, on_exit=write_recording)
     if event is not None:
