@@ -78,16 +78,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             pass
 
 
-@pytest.fixture
-def code_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """A fresh folder for generated function code, outside /tmp (see the module docstring)."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name).strip("_")[:40] or "test"
+def _fresh_code_dir(name: str) -> Iterator[Path]:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:40] or "test"
     path = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=_generated_root()))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
+
+@pytest.fixture
+def code_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh folder for generated function code, outside /tmp (see the module docstring)."""
+    yield from _fresh_code_dir(request.node.name)
+
+
+@pytest.fixture(scope="module")
+def module_code_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """`code_dir` for a module whose tests share one environment."""
+    yield from _fresh_code_dir(request.module.__name__)
 
 
 @pytest.fixture

@@ -74,23 +74,13 @@ class Environment:
 
 
 @pytest.fixture(scope="module")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    # Function code must not lie under /tmp (see tests/conftest.py); a module fixture cannot use code_dir.
-    from conftest import _generated_root
-
-    import tempfile
-    from pathlib import Path
-
-    code_dir = Path(tempfile.mkdtemp(prefix="fuzz-", dir=_generated_root()))
-    (code_dir / "handler.py").write_text(HANDLER)
-    env = Environment(code_dir).start()
+def environment(module_code_dir) -> Iterator[Environment]:
+    (module_code_dir / "handler.py").write_text(HANDLER)
+    env = Environment(module_code_dir).start()
     try:
         yield env
     finally:
         env.stop()
-        import shutil
-
-        shutil.rmtree(code_dir, ignore_errors=True)
 
 
 def send(address: str, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
