@@ -54,6 +54,15 @@ class EnvironmentCgroup:
         except (OSError, ValueError):
             return []
 
+    def signal_strays(self, groups: set[int], sig: int) -> None:
+        """Signal every process inside that is in none of `groups` (the participants' process groups)."""
+        for pid in self.pids():
+            try:
+                if os.getpgid(pid) not in groups:
+                    os.kill(pid, sig)
+            except OSError:
+                pass  # gone meanwhile
+
     def kill_all(self) -> None:
         """SIGKILL everything inside, until it is empty (bounded: a process stuck in the kernel may take a while)."""
         if self.version == 2 and _write(self.path / "cgroup.kill", "1"):

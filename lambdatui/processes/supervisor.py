@@ -11,9 +11,7 @@ when the *forking thread* exits, which trio's idle worker threads do.
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +21,7 @@ import trio
 
 from . import linux
 from .cgroup import EnvironmentCgroup, join_cgroup_in_child
+from .exec_failure import describe_exec_failure
 from .exit_status import ExitStatus
 from .output import OutputPipe, Stream
 from .sandbox import Sandbox
@@ -123,37 +122,6 @@ def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
     return preexec
 
 
-def _describe_exec_failure(exc: OSError, argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> str:
-    argv0 = argv[0]
-    reason = exc.strerror or str(exc)
-    if exc.filename is not None and os.fsdecode(exc.filename) == cwd and argv0 != cwd:
-        return f"cannot use working directory {cwd}: {reason}"
-    path: str | None
-    if "/" in argv0:
-        path = os.path.normpath(os.path.join(cwd, argv0))
-    else:
-        path = shutil.which(argv0, mode=os.F_OK, path=env.get("PATH", os.defpath))
-    shown = path or argv0
-    code = exc.errno
-    if code == errno.ENOENT:
-        if path is not None and os.path.exists(path):
-            return f"cannot execute {path}: its interpreter was not found (check the #! line)"
-        if "/" not in argv0:
-            return f"command not found: {argv0} (searched PATH)"
-        return f"no such file: {shown}"
-    if code == errno.EACCES:
-        if path is not None and os.path.isdir(path):
-            return f"permission denied: {path} is a directory"
-        if path is not None and os.path.exists(path) and not os.access(path, os.X_OK):
-            return f"permission denied: {path} is not executable"
-        return f"permission denied: {shown}"
-    if code == errno.ENOEXEC:
-        return f"exec format error: {shown} is neither a binary nor a script with a #! line"
-    if code == errno.ENOTDIR:
-        return f"not a directory: a component of {shown} is not a directory"
-    return f"cannot execute {shown}: {reason}"
-
-
 def _read_nonblocking(fd: int) -> str:
     chunks: list[bytes] = []
     while True:
@@ -241,7 +209,7 @@ class Supervisor:
         except OSError as exc:
             os.close(out_r)
             os.close(err_r)
-            raise LaunchError(_describe_exec_failure(exc, argv, spec.cwd, env)) from exc
+            raise LaunchError(describe_exec_failure(exc, argv, spec.cwd, env)) from exc
         except subprocess.SubprocessError as exc:
             reason = _read_nonblocking(err_r).splitlines()
             os.close(out_r)
@@ -291,26 +259,10 @@ class Supervisor:
     def thaw(self, handle: ProcessHandle) -> None:
         self.send_signal(handle, signal.SIGCONT)
 
-    def strays(self) -> list[int]:
-        """Processes of the environment that left the process groups we started (setsid daemons)."""
-        if self.cgroup is None:
-            return []
-        groups = {child.handle.pgid for child in self._children.values()}
-        found = []
-        for pid in self.cgroup.pids():
-            try:
-                if os.getpgid(pid) not in groups:
-                    found.append(pid)
-            except OSError:
-                pass  # gone meanwhile
-        return found
-
     def signal_strays(self, sig: int) -> None:
-        for pid in self.strays():
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
+        """Signal what left the process groups we started (setsid daemons), found through the cgroup."""
+        if self.cgroup is not None:
+            self.cgroup.signal_strays({child.handle.pgid for child in self._children.values()}, sig)
 
     def end_everything_inside(self) -> None:
         """The environment is over: whatever is still in its cgroup (daemons included) is killed."""
