@@ -10,7 +10,6 @@ import base64
 import dataclasses
 import itertools
 import os
-import shutil
 import signal
 import time
 import uuid
@@ -27,14 +26,12 @@ from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
 from lambdatui.core.invoke_rules import EventRefusal
 from lambdatui.host.deadlines import Deadlines
-from lambdatui.host.tmp_scanner import scan_tmp
 from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
 from lambdatui.host.log_tail import LogTail
+from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.globals_diff import diff_globals
-from lambdatui.model.tmp_tree import diff_tmp
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.sandbox import Sandbox
@@ -65,7 +62,7 @@ def new_trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
-class EnvironmentHost(RuntimeSignals):
+class EnvironmentHost(RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False) -> None:
@@ -287,34 +284,6 @@ class EnvironmentHost(RuntimeSignals):
     def note(self, text: str) -> None:
         """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
         self._publish(f.LogLine(f.LAMBDATUI, text))
-
-    def inspection_started(self) -> None:
-        """Our bootstrap begins a globals report: the core stops the deadlines until it arrives."""
-        self.feed(ins.InspectionStarted(self.env.generation))
-
-    def globals_reported(self, report: dict[str, object]) -> None:
-        """A report from our bootstrap (private channel); raises ValueError when it is malformed."""
-        generation = self.env.generation
-        try:
-            previous = self._last_globals if self._last_globals and self._last_globals.generation == generation else None
-            fact = diff_globals(report, previous, generation)
-            self._last_globals = fact
-            self._publish(fact)
-        finally:
-            self.feed(ins.InspectionEnded(generation))
-
-    def _list_tmp(self, by: str) -> None:
-        if self.sandbox is None:
-            return
-        # From the handle opened with the environment, never by path: user code may have put a link there.
-        handle = self.sandbox.handle
-        if handle is None or handle.fd is None:
-            return
-        entries, truncated = scan_tmp(handle.fd)
-        fact = diff_tmp(entries, self._last_tmp, by, truncated)
-        self._last_tmp = fact
-        if by == "before" or fact.removed or any(e.change != "same" for e in fact.entries):
-            self._publish(fact)
 
     @property
     def _sup(self) -> Supervisor:
