@@ -103,7 +103,7 @@ async def open_environment(
         session = DebugSession(host, track=inspect)
         for text in stale:
             host.note(text)  # and the debugger's log view: its stderr is the screen
-        access = SandboxAccess(lambda text: host.note(text))
+        access = SandboxAccess(host.note, host.contained_pids)
         runtime_api = await nursery.start(partial(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf,
                                                   admit=access))
         await nursery.start(host.run, runtime_api)

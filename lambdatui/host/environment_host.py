@@ -281,6 +281,11 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)
 
+    def contained_pids(self) -> list[int]:
+        """Every process in the environment's cgroup (none without one)."""
+        cgroup = self._supervisor.cgroup if self._supervisor is not None else None
+        return cgroup.pids() if cgroup is not None else []
+
     def note(self, text: str) -> None:
         """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
         self._publish(f.LogLine(f.LAMBDATUI, text))

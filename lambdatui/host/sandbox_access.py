@@ -10,7 +10,7 @@ read, and the lifecycle never hears of it.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Iterable
 
 from lambdatui.processes import peers
 
@@ -18,8 +18,11 @@ Address = tuple[str, int]
 
 
 class SandboxAccess:
-    def __init__(self, on_refused: Callable[[str], None]) -> None:
+    def __init__(self, on_refused: Callable[[str], None],
+                 contained: Callable[[], Iterable[int]] = lambda: ()) -> None:
+        """`contained()` lists the environment's processes that left lambdatui's tree (its cgroup's)."""
         self._on_refused = on_refused
+        self._contained = contained
         self._host_pid = os.getpid()
         # Without /proc (not Linux) nobody can be traced: everyone is let in, and the start-up note says so.
         self.enforced = os.path.exists("/proc/net/tcp")
@@ -32,6 +35,9 @@ class SandboxAccess:
             if peers.holds_socket(self._host_pid, inode):
                 return True
             if peers.held_by_any(inode, peers.descendants(self._host_pid)):
+                return True
+            # A daemon that double-forked out of the tree is still inside the sandbox, as in Lambda.
+            if peers.held_by_any(inode, self._contained()):
                 return True
         self._on_refused(f"Refused a connection to the Runtime API from {client[0]}:{client[1]}: only this "
                          "environment's own processes may use it, as in Lambda.")

@@ -28,6 +28,21 @@ def handler(event, context):
     marks = os.environ["MARKS"]
     if event.get("crash"):
         os._exit(1)
+    if event.get("probe"):
+        child = os.fork()
+        if child == 0:
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            import http.client
+            api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=5)
+            api.request("GET", "/no-such-path")
+            status = api.getresponse().status
+            with open(os.path.join(marks, "probe.tmp"), "w") as fh:
+                fh.write(str(status))
+            os.replace(os.path.join(marks, "probe.tmp"), os.path.join(marks, "probe"))
+            os._exit(0)
+        os.waitpid(child, 0)
     if event.get("daemon"):
         child = os.fork()
         if child == 0:
@@ -124,3 +139,15 @@ def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path
             assert crashed.headers["x-amz-function-error"] == "Unhandled"
             wait_until(lambda: not alive(pid), "the reset to end the daemon")
             assert client.post(served.invoke_url(), content=b"{}").json() == {"ok": True}
+
+
+def test_a_daemon_that_left_the_process_tree_still_reaches_the_runtime_api(code_dir: Path,
+                                                                         cgroups_available: None) -> None:
+    # In Lambda a daemon inside the sandbox may call the API; outside lambdatui's process tree, only its cgroup
+    # says it belongs to the environment (a neighbour's process gets 403, tests/end_to_end/test_neighbour_access).
+    marks = setup(code_dir)
+    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}") as served:
+        assert httpx.post(served.invoke_url(), content=b'{"probe": true}', timeout=WAIT_S).json() == {"ok": True}
+        wait_until(lambda: (marks / "probe").exists(), "the daemon's answer")
+        assert (marks / "probe").read_text() == "404"  # served (no such path), not refused (403)
+
