@@ -98,6 +98,13 @@ def _base_app(name: str) -> QuartTrio:
     async def not_allowed(_: Exception) -> Response:
         return error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
 
+    @app.errorhandler(500)
+    async def internal_error(exc: Exception) -> Response:
+        # A bug of ours, never the caller's: the caller gets Lambda's JSON for a container error, not an HTML page,
+        # and the traceback goes to lambdatui's HTTP log.
+        log.error("unhandled error in a route", exc_info=getattr(exc, "original_exception", None) or exc)
+        return error(500, "InternalServerError", "Internal Server Error")
+
     return app
 
 
