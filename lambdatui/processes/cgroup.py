@@ -34,6 +34,7 @@ class EnvironmentCgroup:
         """A new, empty cgroup for one environment, or None where none can be made."""
         name = f"lambdatui-{os.getpid()}-{secrets.token_hex(3)}"
         for base, version in _candidates():
+            _remove_stale(base, version)
             path = base / name
             try:
                 path.mkdir()
@@ -88,6 +89,22 @@ class EnvironmentCgroup:
         deadline = time.monotonic() + _KILL_ROUNDS_S
         while self.pids() and time.monotonic() < deadline:
             time.sleep(0.005)
+
+
+def _remove_stale(base: Path, version: int) -> None:
+    """Cgroups of lambdatui runs that are gone (a host killed before its watchdog's last sweep finished)."""
+    try:
+        entries = list(base.glob("lambdatui-*-*"))
+    except OSError:
+        return
+    for path in entries:
+        try:
+            owner = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if owner == os.getpid() or os.path.exists(f"/proc/{owner}"):
+            continue
+        EnvironmentCgroup(path, version).remove()
 
 
 def join_cgroup_in_child(procs_file: str) -> None:
