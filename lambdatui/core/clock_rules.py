@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lambdatui.core.common import INSPECTION_LIMIT_TIMER
 from lambdatui.core.effects import CancelTimer, StartTimer
-from lambdatui.core.inputs import InspectionEnded, InspectionStarted
+from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant
 from lambdatui.core.runtime_machine import RuntimeState
 
 HOLD = "hold"
@@ -45,11 +45,11 @@ class ClockRules:
     def _deadline_running(self, name: str) -> bool:
         return name in self.timers or name in self.paused_timers
 
-    def _elapsed_ms(self, since: object, held_before: float) -> float:
+    def _elapsed_ms(self, since: Instant, held_before: float) -> float:
         held = self.held_total - held_before
         if self.paused_since is not None:
             held += self._now.mono - self.paused_since
-        return max(0.0, (self._now.mono - since.mono - held) * 1000)  # type: ignore[attr-defined]
+        return max(0.0, (self._now.mono - since.mono - held) * 1000)
 
     # ------------------------------------------------------------------ pauses
 

@@ -188,7 +188,7 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Inv
                 # `self.shutdown` alone would go on with a continuation that belongs to no phase.
                 return
         if hold:
-            self.hold = Hold(boundary, self._now.mono)
+            self.hold = Hold(boundary)
             self._pause_clock(HOLD)
             self._freeze()
             return

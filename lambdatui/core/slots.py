@@ -82,7 +82,6 @@ class ShutdownRun:
 @dataclass
 class Hold:
     boundary: object
-    since: float
 
 
 _PLATFORM_ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")

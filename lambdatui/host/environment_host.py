@@ -364,9 +364,9 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         if previous is not None:
             problem = previous.remove(previous.tmp_dir.parent)
             if problem is not None:
-                self._publish(f.LogLine(f.LAMBDATUI, problem))
+                self.note(problem)
         if self.sandbox.note and self.sandbox_count == 1:
-            self._publish(f.LogLine(f.LAMBDATUI, self.sandbox.note))
+            self.note(self.sandbox.note)
         self._last_tmp = None
         if self.inspect:
             self._list_tmp("before")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from lambdatui.core import effects as fx
 from lambdatui.host.stack_dump import wait_for_stack_dump
-from lambdatui.model import facts as f
 from lambdatui.model.stacks import parse_faulthandler
 from lambdatui.processes.supervisor import ProcessHandle
 
@@ -32,8 +31,8 @@ class RuntimeSignals:
         if handle is None:
             return
         if effect.participant != fx.RUNTIME or not self.config.runtime.ours:
-            self._publish(f.LogLine(f.LAMBDATUI, f"An exit code can only be injected into lambdatui's Python runtime; "
-                                                 f"{effect.participant} gets SIGKILL instead."))
+            self.note(f"An exit code can only be injected into lambdatui's Python runtime; "
+                      f"{effect.participant} gets SIGKILL instead.")
             self._sup.kill(handle)
             return
         self._exit_file(self.env.generation).write_text(str(effect.code))

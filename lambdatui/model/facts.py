@@ -246,7 +246,6 @@ class InitFailed:
     error_type: Optional[str]
     detail: str
     payload: bytes = b""
-    content_type: str = "application/json"
     phase: str = "init"  # "init", or "invoke" for a suppressed init inside an invoke
 
 

@@ -71,14 +71,8 @@ def hung_frame(stacks: StacksCaptured, code_dir: str) -> Optional[StackFrame]:
     virtualenv's lib/pythonX.Y) nor our bootstrap: those are where the handler waited, not what the
     user wrote. Only when no thread has such a frame does a library frame under `code_dir` count.
     """
-    root = _normalized_dir(code_dir)
-    ordered = _by_preference(stacks.threads)
-    for wanted in (_is_own_code, _inside):
-        for thread in ordered:
-            for frame in thread.frames:
-                if wanted(frame.file, root):
-                    return frame
-    return None
+    frames = user_frames(stacks, code_dir)[1]
+    return frames[0] if frames else None
 
 
 def handler_thread(stacks: StacksCaptured) -> Optional[ThreadStack]:

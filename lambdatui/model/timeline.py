@@ -26,6 +26,7 @@ from lambdatui.model.boundaries import Boundary, EnvState
 
 MAX_BARS = 500
 
+FAILED_STATUSES = frozenset({"error", "timeout", "failure", "interrupted"})  # a phase that did not succeed
 INIT = "init"
 SUBPHASE = "init step"  # Init's sub-phases, drawn inside the init bar
 INVOKE = "invoke"

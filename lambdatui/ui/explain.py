@@ -23,7 +23,6 @@ _SUB_PHASE = {
     "function": "your module's top-level code is running (Function init)",
 }
 _REASON = {"timeout": "a timeout", "failure": "a failure", "spindown": "a spindown"}
-_FAILED = frozenset({"error", "timeout", "failure", "interrupted"})
 _CRASH_TYPES = ("Runtime.ExitError", "Extension.Crash")  # a process died; any other type was reported, not a crash
 
 
@@ -130,7 +129,7 @@ def _failed_phase(snapshot: DebuggerSnapshot) -> tuple[Optional[tl.TimelineBar],
     for bar in reversed(bars[:end]):
         if bar.kind in (tl.HELD, tl.FROZEN, tl.SUBPHASE):
             continue
-        if bar.kind in (tl.INIT, tl.INVOKE) and bar.status in _FAILED:
+        if bar.kind in (tl.INIT, tl.INVOKE) and bar.status in tl.FAILED_STATUSES:
             failed = bar
             continue  # a suppressed Init fails inside its invoke: look on for that invoke
         break

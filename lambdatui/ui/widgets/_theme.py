@@ -37,7 +37,7 @@ STATE_VARIABLE: dict[EnvState, Optional[str]] = {
     EnvState.SHUT_DOWN: "phase-shutdown",
 }
 
-FAILED = frozenset({"error", "timeout", "failure", "interrupted"})  # phase outcomes drawn in $phase-error
+FAILED = tl.FAILED_STATUSES  # phase outcomes drawn in $phase-error
 
 
 def theme_color(node: DOMNode, name: str, fallback: str = "default") -> str:
