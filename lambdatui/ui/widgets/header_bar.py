@@ -106,7 +106,7 @@ class HeaderBar(Widget):
 
     @staticmethod
     def _identity_row(snapshot: DebuggerSnapshot) -> Content:
-        fn, env = snapshot.function, snapshot.environment
+        fn = snapshot.function
         invokes = f"{snapshot.invocations} invoke{'s' if snapshot.invocations != 1 else ''}"
         facts: list[tuple[str, str] | str] = [
             fn.handler,
