@@ -35,3 +35,10 @@ def test_the_hygiene_check_can_see_a_leak() -> None:
     # Guards the test above against passing vacuously.
     loaded = _modules_after_import("lambdatui.host.environment_host")
     assert "trio" in loaded
+
+
+def test_bootstrap_imports_no_http_client_email_or_urllib() -> None:
+    # Issue 9: they cost ~40 ms of the runtime's start-up and most of its CPU per invoke.
+    loaded = _modules_after_import("lambdatui.bootstrap.loop")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in ("http", "email", "urllib", "ssl"))
+    assert not heavy, f"the bootstrap pulled in {heavy}"

@@ -1,19 +1,18 @@
-"""Runtime API transport: one keep-alive HTTP/1.1 connection to the host.
+"""Runtime API calls over one keep-alive HTTP/1.1 connection to the host.
 
 awslambdaric talks through a C++ curl client with TCP_NODELAY and no read timeout;
-this is the same on http.client. The warm-invoke path is two requests (`/next`,
-`/response`), so the connection is reused and Nagle is off: otherwise delayed ACKs
-add ~40 ms per request on loopback.
+this is the same on a raw socket (http_wire.py: http.client was most of the runtime's
+CPU per invoke and ~40 ms of its start-up). The warm-invoke path is two requests
+(`/next`, `/response`), so the connection is reused and Nagle is off: otherwise delayed
+ACKs add ~40 ms per request on loopback.
 """
 
 from __future__ import annotations
 
-import http.client
-import socket
 from typing import Dict, NamedTuple, Optional
-from urllib.parse import quote
 
 from . import logs
+from .http_wire import Connection, RemoteDisconnected, Response
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 PRIVATE_PREFIX = "/lambdatui/v1"
@@ -27,7 +26,7 @@ _REFUSED_STATUSES = (400, 403, 413)
 
 # Errors meaning "the server closed the kept-alive connection before answering".
 _STALE_CONNECTION_ERRORS = (
-    http.client.RemoteDisconnected,
+    RemoteDisconnected,
     BrokenPipeError,
     ConnectionResetError,
     ConnectionAbortedError,
@@ -62,32 +61,11 @@ class Invocation(NamedTuple):
     injected_raise: Optional[str]  # Lambdatui-Raise header (private channel only)
 
 
-class _Connection(http.client.HTTPConnection):
-    """HTTPConnection that disables Nagle and drops the timeout once connected.
-
-    Overriding connect() covers http.client's own automatic reconnects too.
-    """
-
-    def connect(self) -> None:
-        super().connect()
-        assert self.sock is not None
-        self.sock.settimeout(None)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class Response(NamedTuple):
-    """A fully read response (reading it all is what keeps the connection reusable)."""
-
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-
 class RuntimeClient(object):
     """Runtime API calls (and, when enabled, lambdatui's private calls)."""
 
     def __init__(self, address: str, private: bool = False) -> None:
-        self._conn = _Connection(address, timeout=CONNECT_TIMEOUT_S)
+        self._conn = Connection(address, CONNECT_TIMEOUT_S)
         self.private = private
 
     def close(self) -> None:
@@ -101,15 +79,13 @@ class RuntimeClient(object):
             reused = self._conn.sock is not None
             try:
                 try:
-                    self._conn.request(method, path, body, headers or {})
+                    self._conn.send_request(method, path, body, headers or {})
                 except (BrokenPipeError, ConnectionResetError):
                     # The server may have answered early (e.g. 413 on a large body) and
                     # stopped reading: its answer can still be waiting in our socket.
-                    # If it is not, getresponse() raises and we land below.
+                    # If it is not, read_response() raises and we land below.
                     pass
-                resp = self._conn.getresponse()
-                data = resp.read()
-                return Response(resp.status, resp.headers, data)
+                return self._conn.read_response()
             except _STALE_CONNECTION_ERRORS:
                 self._conn.close()
                 if attempt or not reused:
@@ -128,34 +104,34 @@ class RuntimeClient(object):
         resp = self._round_trip("GET", path)
         if resp.status != 200:
             raise RuntimeApiError(path, resp.status, resp.body)
-        h = resp.headers
-        request_id = h.get("Lambda-Runtime-Aws-Request-Id")
+        h = resp.headers  # names lower-cased
+        request_id = h.get("lambda-runtime-aws-request-id")
         if not request_id:
             # awslambdaric's C++ client treats this as a failed /next.
             raise RuntimeApiError(path, resp.status, b"missing Lambda-Runtime-Aws-Request-Id")
         try:
-            deadline_ms = int(h.get("Lambda-Runtime-Deadline-Ms") or 0)
+            deadline_ms = int(h.get("lambda-runtime-deadline-ms") or 0)
         except ValueError:
             deadline_ms = 0
         return Invocation(
             request_id=request_id,
             deadline_ms=deadline_ms,
-            function_arn=h.get("Lambda-Runtime-Invoked-Function-Arn"),
-            trace_id=h.get("Lambda-Runtime-Trace-Id"),
-            client_context=h.get("Lambda-Runtime-Client-Context"),
-            cognito_identity=h.get("Lambda-Runtime-Cognito-Identity"),
-            tenant_id=h.get("Lambda-Runtime-Aws-Tenant-Id"),
-            content_type=h.get("Content-Type") or "application/json",
+            function_arn=h.get("lambda-runtime-invoked-function-arn"),
+            trace_id=h.get("lambda-runtime-trace-id"),
+            client_context=h.get("lambda-runtime-client-context"),
+            cognito_identity=h.get("lambda-runtime-cognito-identity"),
+            tenant_id=h.get("lambda-runtime-aws-tenant-id"),
+            content_type=h.get("content-type") or "application/json",
             body=resp.body,
-            injected_raise=h.get(RAISE_HEADER) if self.private else None,
+            injected_raise=h.get(RAISE_HEADER.lower()) if self.private else None,
         )
 
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
-        path = "%s/invocation/%s/response" % (RUNTIME_PREFIX, quote(request_id, safe=""))
+        path = "%s/invocation/%s/response" % (RUNTIME_PREFIX, quote(request_id))
         self._post_invocation_result(path, body, {"Content-Type": content_type})
 
     def post_error(self, request_id: str, body: bytes, error_type: str) -> None:
-        path = "%s/invocation/%s/error" % (RUNTIME_PREFIX, quote(request_id, safe=""))
+        path = "%s/invocation/%s/error" % (RUNTIME_PREFIX, quote(request_id))
         headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: header_safe(error_type)}
         self._post_invocation_result(path, body, headers)
 
@@ -207,6 +183,16 @@ class RuntimeClient(object):
             logs.warn("POST %s answered %d" % (path, resp.status))
 
 
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def quote(text: str) -> str:
+    """urllib.parse.quote(text, safe=""), without urllib.parse's ~2 ms import."""
+    if not text.strip(_UNRESERVED):  # request ids are UUIDs: nothing to escape
+        return text
+    return "".join(chr(b) if chr(b) in _UNRESERVED else "%%%02X" % b for b in text.encode("utf-8"))
+
+
 def header_safe(value: str) -> str:
-    """Header values must be printable ASCII (http.client refuses CR/LF)."""
+    """Header values must be printable ASCII (CR/LF would end the field; http_wire refuses them)."""
     return "".join(c if " " <= c <= "~" else "?" for c in value)
