@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import secrets
@@ -17,7 +16,8 @@ from typing import AsyncIterator, Callable, Optional
 
 import trio
 
-from lambdatui.api.server import GRACEFUL_STOP_S, create_invoke_app, create_runtime_app, serve_app
+from lambdatui.api import http11
+from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.console import printable
@@ -26,8 +26,6 @@ from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
 LOOPBACK = "127.0.0.1"
-# The Invoke API's graceful stop takes GRACEFUL_STOP_S at most, and its lifespan shutdown next to nothing.
-RESPONSE_FLUSH_S = GRACEFUL_STOP_S + 1.0
 
 
 @dataclass(frozen=True)
@@ -104,13 +102,19 @@ async def open_environment(
         for text in stale:
             host.note(text)  # and the debugger's log view: its stderr is the screen
         access = SandboxAccess(host.note, host.contained_pids)
-        runtime_api = await nursery.start(partial(serve_app, create_runtime_app(host), LOOPBACK, 0, math.inf,
-                                                  admit=access))
+        # The sandbox's own server (Runtime, Extensions and private APIs), apart from the Invoke API's, as in Lambda.
+        runtime_api = await nursery.start(partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))
         await nursery.start(host.run, runtime_api)
         invoke_api = None
         stop_invoke_api = trio.Event()
         invoke_api_stopped = trio.Event()
+        flush_s = 0.0
         if invoke_port is not None:
+            # quart and hypercorn only where the Invoke API is served (~200 ms of imports): never for `invoke`.
+            from lambdatui.api.server import GRACEFUL_STOP_S, create_invoke_app, serve_app
+
+            flush_s = GRACEFUL_STOP_S + 1.0  # its graceful stop, then its lifespan shutdown (next to nothing)
+
             async def serve_invoke_api(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
                 try:
                     await serve_app(create_invoke_app(host), invoke_host, invoke_port, stop=stop_invoke_api,
@@ -131,7 +135,7 @@ async def open_environment(
                 # but their callers only hear it once their handlers have written it: stop the Invoke API
                 # gracefully so they can, as Lambda never drops a request it took. Bounded: never hang the exit.
                 stop_invoke_api.set()
-                with trio.move_on_after(RESPONSE_FLUSH_S):
+                with trio.move_on_after(flush_s):
                     await invoke_api_stopped.wait()
             nursery.cancel_scope.cancel()
 

@@ -6,19 +6,24 @@ import json
 import uuid
 from typing import Optional, Union
 
-from quart import Blueprint, Response, request
-
 from lambdatui.api import headers as h
-from lambdatui.api.rendering import error, from_reply, read_body
+from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.rendering import Answer, error, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
 
+PREFIX = "/2020-01-01/extension"
 EVENT_TYPES = ("INVOKE", "SHUTDOWN")
+REGISTER_BODY_LIMIT = 64 * 1024
+_NAME = h.EXTENSION_NAME.lower()
+_IDENTIFIER = h.EXTENSION_IDENTIFIER.lower()
+_ACCEPT_FEATURE = h.EXTENSION_ACCEPT_FEATURE.lower()
+_ERROR_TYPE = h.EXTENSION_ERROR_TYPE.lower()
 
 
-def _identifier() -> Union[str, Response]:
-    value = request.headers.get(h.EXTENSION_IDENTIFIER)
+def _identifier(exchange: Exchange) -> Union[str, Answer]:
+    value = exchange.headers.get(_IDENTIFIER)
     if not value:
         return error(403, et.EXT_MISSING_IDENTIFIER, "Missing Lambda-Extension-Identifier header")
     try:
@@ -28,7 +33,7 @@ def _identifier() -> Union[str, Response]:
     return value
 
 
-def _parse_events(raw: bytes) -> Union[tuple[str, ...], Response]:
+def _parse_events(raw: bytes) -> Union[tuple[str, ...], Answer]:
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:
@@ -46,48 +51,43 @@ def _parse_events(raw: bytes) -> Union[tuple[str, ...], Response]:
     return tuple(events)
 
 
-def extension_blueprint(host: EnvironmentHost) -> Blueprint:
-    api = Blueprint("extensions", __name__, url_prefix="/2020-01-01/extension")
-
-    @api.post("/register")
-    async def register() -> Response:
-        name = request.headers.get(h.EXTENSION_NAME, "").strip()
+def extension_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
+    async def register(exchange: Exchange) -> Answer:
+        name = exchange.headers.get(_NAME, "").strip()
         if not name:
             return error(403, et.EXT_INVALID_NAME, "Empty extension name")
-        body, too_large = await read_body(64 * 1024)
-        if too_large:
+        if exchange.too_large:
             return error(403, et.INVALID_REQUEST_FORMAT, "Register body too large")
-        events = _parse_events(body)
-        if isinstance(events, Response):
+        events = _parse_events(exchange.body)
+        if isinstance(events, Answer):
             return events
-        features = {f.strip() for f in request.headers.get(h.EXTENSION_ACCEPT_FEATURE, "").split(",")}
+        features = {f.strip() for f in exchange.headers.get(_ACCEPT_FEATURE, "").split(",")}
         return from_reply(await host.request(
             lambda token: ins.ExtensionRegister(token, name, events, wants_account_id="accountId" in features)
         ))
 
-    @api.get("/event/next")
-    async def next_event() -> Response:
-        extension_id = _identifier()
-        if isinstance(extension_id, Response):
+    async def next_event(exchange: Exchange) -> Optional[Answer]:
+        extension_id = _identifier(exchange)
+        if isinstance(extension_id, Answer):
             return extension_id
-        return from_reply(await host.request(lambda token: ins.ExtensionNext(token, extension_id)))
+        reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.ExtensionNext(token, extension_id)))
+        return None if reply is None else from_reply(reply)
 
-    async def _report(kind: type) -> Response:
-        extension_id = _identifier()
-        if isinstance(extension_id, Response):
-            return extension_id
-        error_type: Optional[str] = request.headers.get(h.EXTENSION_ERROR_TYPE)
-        if not error_type:
-            return error(403, et.EXT_MISSING_HEADER, "Lambda-Extension-Function-Error-Type not found")
-        await read_body(1024 * 1024)
-        return from_reply(await host.request(lambda token: kind(token, extension_id, error_type)))
+    def report(kind: type) -> Route:
+        async def handle(exchange: Exchange) -> Answer:
+            extension_id = _identifier(exchange)
+            if isinstance(extension_id, Answer):
+                return extension_id
+            error_type: Optional[str] = exchange.headers.get(_ERROR_TYPE)
+            if not error_type:
+                return error(403, et.EXT_MISSING_HEADER, "Lambda-Extension-Function-Error-Type not found")
+            return from_reply(await host.request(lambda token: kind(token, extension_id, error_type)))
 
-    @api.post("/init/error")
-    async def init_error() -> Response:
-        return await _report(ins.ExtensionInitError)
+        return Route(handle)  # the body (the error's details) is read and dropped, as Lambda does
 
-    @api.post("/exit/error")
-    async def exit_error() -> Response:
-        return await _report(ins.ExtensionExitError)
-
-    return api
+    return [
+        ("POST", f"{PREFIX}/register", Route(register, REGISTER_BODY_LIMIT)),
+        ("GET", f"{PREFIX}/event/next", Route(next_event)),
+        ("POST", f"{PREFIX}/init/error", report(ins.ExtensionInitError)),
+        ("POST", f"{PREFIX}/exit/error", report(ins.ExtensionExitError)),
+    ]

@@ -10,7 +10,6 @@ from typing import Optional
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.rendering import read_body
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused
 from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
@@ -70,6 +69,21 @@ def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[
     if tail is not None:
         headers.append((h.LOG_RESULT, tail))
     return headers
+
+
+async def read_body(limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` bytes of the request body; the rest is consumed, not kept."""
+    chunks: list[bytes] = []
+    size = 0
+    too_large = False
+    async for chunk in request.body:
+        size += len(chunk)
+        if size > limit:
+            too_large = True
+            chunks = []  # keep reading so the connection stays usable, but drop the data
+            continue
+        chunks.append(chunk)
+    return b"".join(chunks), too_large
 
 
 def invoke_blueprint(host: EnvironmentHost) -> Blueprint:

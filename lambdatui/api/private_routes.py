@@ -3,34 +3,32 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
-from quart import Blueprint, Response
-
-from lambdatui.api.rendering import error, from_reply, read_body
+from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.rendering import ACCEPTED, Answer, error, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 
+PREFIX = "/lambdatui/v1"
+GLOBALS_BODY_LIMIT = 4 * 1024 * 1024
 
-def private_blueprint(host: EnvironmentHost) -> Blueprint:
-    api = Blueprint("lambdatui", __name__, url_prefix="/lambdatui/v1")
 
-    @api.get("/function-init")
-    async def function_init_gate() -> Response:
-        return from_reply(await host.request(ins.FunctionInitGate))
+def private_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
+    async def function_init_gate(exchange: Exchange) -> Optional[Answer]:
+        # Held while the user holds before Function init: a long poll, like /next.
+        reply = await exchange.until_hangup(lambda: host.request(ins.FunctionInitGate))
+        return None if reply is None else from_reply(reply)
 
-    @api.post("/inspection")
-    async def inspection_started() -> Response:
-        await read_body(1024)
+    async def inspection_started(exchange: Exchange) -> Answer:
         host.inspection_started()
-        return Response(b'{"status":"OK"}', status=202, content_type="application/json")
+        return ACCEPTED
 
-    @api.post("/globals")
-    async def globals_report() -> Response:
-        body, too_large = await read_body(4 * 1024 * 1024)
-        if too_large:
+    async def globals_report(exchange: Exchange) -> Answer:
+        if exchange.too_large:
             return error(413, "RequestEntityTooLarge", "globals report too large")
         try:
-            report = json.loads(body)
+            report = json.loads(exchange.body)
         except (ValueError, RecursionError) as exc:
             return error(400, "InvalidRequestFormat", f"globals report is not JSON: {exc}")
         if not isinstance(report, dict):
@@ -39,6 +37,10 @@ def private_blueprint(host: EnvironmentHost) -> Blueprint:
             host.globals_reported(report)
         except ValueError as exc:
             return error(400, "InvalidRequestFormat", str(exc))
-        return Response(b'{"status":"OK"}', status=202, content_type="application/json")
+        return ACCEPTED
 
-    return api
+    return [
+        ("GET", f"{PREFIX}/function-init", Route(function_init_gate)),
+        ("POST", f"{PREFIX}/inspection", Route(inspection_started)),
+        ("POST", f"{PREFIX}/globals", Route(globals_report, GLOBALS_BODY_LIMIT)),
+    ]

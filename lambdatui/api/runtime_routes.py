@@ -2,50 +2,53 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request
+from typing import Optional
 
 from lambdatui.api import headers as h
-from lambdatui.api.rendering import body_was_truncated, from_reply, read_body
+from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.rendering import JSON, Answer, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
 
+PREFIX = "/2018-06-01/runtime"
 ERROR_BODY_LIMIT = 1024 * 1024  # RAPID caps /error bodies at 1 MiB
+_RESPONSE_MODE = h.RESPONSE_MODE.lower()
+_ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 
 
-def runtime_blueprint(host: EnvironmentHost) -> Blueprint:
-    api = Blueprint("runtime", __name__, url_prefix="/2018-06-01/runtime")
+def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
+    async def next_invocation(exchange: Exchange) -> Optional[Answer]:
+        reply = await exchange.until_hangup(lambda: host.request(ins.RuntimeNext))
+        return None if reply is None else from_reply(reply)
 
-    @api.get("/invocation/next")
-    async def next_invocation() -> Response:
-        return from_reply(await host.request(ins.RuntimeNext))
-
-    @api.post("/invocation/<request_id>/response")
-    async def invocation_response(request_id: str) -> Response:
-        mode = request.headers.get(h.RESPONSE_MODE, "")
+    async def invocation_response(exchange: Exchange) -> Answer:
+        (request_id,) = exchange.params
+        mode = exchange.headers.get(_RESPONSE_MODE, "")
         invalid_mode = mode if mode and mode.lower() != "streaming" else None
-        body, too_large = await read_body(et.MAX_RESPONSE_BYTES)
-        truncated = body_was_truncated()
-        content_type = request.headers.get("Content-Type", "application/json")
+        content_type = exchange.headers.get("content-type") or JSON
+        return from_reply(await host.request(lambda token: ins.RuntimeResponse(
+            token, request_id, exchange.body, content_type, exchange.too_large, invalid_mode, exchange.truncated)))
+
+    async def invocation_error(exchange: Exchange) -> Answer:
+        (request_id,) = exchange.params
+        content_type = exchange.headers.get("content-type") or JSON
+        error_type = exchange.headers.get(_ERROR_TYPE)
+        return from_reply(await host.request(lambda token: ins.RuntimeInvocationError(
+            token, request_id, exchange.body, content_type, error_type, exchange.truncated)))
+
+    async def init_error(exchange: Exchange) -> Answer:
+        content_type = exchange.headers.get("content-type") or JSON
+        error_type = exchange.headers.get(_ERROR_TYPE)
         return from_reply(await host.request(
-            lambda token: ins.RuntimeResponse(token, request_id, body, content_type, too_large, invalid_mode, truncated)
-        ))
+            lambda token: ins.RuntimeInitError(token, exchange.body, content_type, error_type)))
 
-    @api.post("/invocation/<request_id>/error")
-    async def invocation_error(request_id: str) -> Response:
-        body, _ = await read_body(ERROR_BODY_LIMIT)
-        truncated = body_was_truncated()
-        content_type = request.headers.get("Content-Type", "application/json")
-        error_type = request.headers.get(h.FUNCTION_ERROR_TYPE)
-        return from_reply(await host.request(
-            lambda token: ins.RuntimeInvocationError(token, request_id, body, content_type, error_type, truncated)
-        ))
-
-    @api.post("/init/error")
-    async def init_error() -> Response:
-        body, _ = await read_body(ERROR_BODY_LIMIT)
-        content_type = request.headers.get("Content-Type", "application/json")
-        error_type = request.headers.get(h.FUNCTION_ERROR_TYPE)
-        return from_reply(await host.request(lambda token: ins.RuntimeInitError(token, body, content_type, error_type)))
-
-    return api
+    return [
+        ("GET", f"{PREFIX}/invocation/next", Route(next_invocation)),
+        # A hang-up mid-body on these two decides the invoke (Runtime.TruncatedResponse): the core must hear it.
+        ("POST", f"{PREFIX}/invocation/<request_id>/response",
+         Route(invocation_response, et.MAX_RESPONSE_BYTES, hears_truncation=True)),
+        ("POST", f"{PREFIX}/invocation/<request_id>/error",
+         Route(invocation_error, ERROR_BODY_LIMIT, hears_truncation=True)),
+        ("POST", f"{PREFIX}/init/error", Route(init_error, ERROR_BODY_LIMIT)),
+    ]

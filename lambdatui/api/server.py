@@ -1,11 +1,11 @@
-"""Building the quart-trio apps and serving them with hypercorn inside the host's trio run."""
+"""The Invoke API's quart-trio app, served with hypercorn inside the host's trio run (the sandbox side: `http11`)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from functools import partial
-from typing import Callable, Optional
+from typing import Optional
 
 import trio
 from hypercorn.config import Config
@@ -15,12 +15,9 @@ from hypercorn.trio.tcp_server import TCPServer
 from quart import Response
 from quart_trio import QuartTrio
 
-from lambdatui.api.extension_routes import extension_blueprint
-from lambdatui.api.fast_path import ASGIApp, fast_invoke_api, fast_runtime_api
+from lambdatui.api.fast_path import ASGIApp, fast_invoke_api
 from lambdatui.api.invoke_routes import invoke_blueprint
-from lambdatui.api.private_routes import private_blueprint
-from lambdatui.api.rendering import error
-from lambdatui.api.runtime_routes import runtime_blueprint
+from lambdatui.api.rendering import JSON, error
 from lambdatui.host.environment_host import EnvironmentHost
 
 # hypercorn and quart log to stderr by default, which in the TUI is the screen: route them here.
@@ -30,23 +27,10 @@ log = logging.getLogger("lambdatui.http")
 class _ClosingTCPServer(TCPServer):
     """A connection that closes when its peer has gone.
 
-    hypercorn closes a connection only once every task of it has ended, its keep-alive timer included: a peer
-    that hung up (a runtime killed by a reset, a curl that got its answer) kept its socket open until that
-    timer fired, one file descriptor per crash, and forever on the sandbox side where there is no timer.
+    hypercorn closes a connection only once every task of it has ended, its keep-alive timer included: a caller
+    that hung up (a curl that got its answer) kept its socket open until that timer fired, one file descriptor
+    per caller.
     """
-
-    async def run(self) -> None:
-        admit = getattr(self.config, "lambdatui_admit", None)
-        if admit is not None:
-            try:
-                peer, local = self.stream.socket.getpeername(), self.stream.socket.getsockname()
-            except OSError:
-                await self.stream.aclose()
-                return
-            if not admit(peer[:2], local[:2]):
-                await _refuse(self.stream)
-                return
-        await super().run()
 
     async def _read_data(self) -> None:
         await super()._read_data()
@@ -61,26 +45,13 @@ class _ClosingTCPServer(TCPServer):
             await super()._close()
 
 
-_REFUSAL = (b'{"errorType":"AccessDenied","errorMessage":"Only the execution environment\'s own processes may use '
-            b'this API."}')
-
-
-async def _refuse(stream: trio.SocketStream) -> None:
-    """A 403 the caller can read, then the connection closes: its request is never read, nor handled."""
-    head = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-    with trio.move_on_after(1):
-        try:
-            await stream.send_all(head % len(_REFUSAL) + _REFUSAL)
-            await stream.send_eof()
-            while await stream.receive_some(65536):  # drained, so that closing does not reset what we sent
-                pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-    await stream.aclose()
-
-
-# hypercorn builds its connections from this module's name (the sandbox side moves to a server of its own).
+# hypercorn builds its connections from this module's name.
 hypercorn_run.TCPServer = _ClosingTCPServer  # type: ignore[misc]
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    """Lambda's `{errorMessage, errorType}` body, also for what the Invoke API has no route for."""
+    return Response(error(status, error_type, message).body, status=status, content_type=JSON)
 
 
 def _base_app(name: str) -> QuartTrio:
@@ -92,29 +63,20 @@ def _base_app(name: str) -> QuartTrio:
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:
-        return error(404, "NotFound", "No such endpoint")
+        return _error(404, "NotFound", "No such endpoint")
 
     @app.errorhandler(405)
     async def not_allowed(_: Exception) -> Response:
-        return error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
+        return _error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
 
     @app.errorhandler(500)
     async def internal_error(exc: Exception) -> Response:
         # A bug of ours, never the caller's: the caller gets Lambda's JSON for a container error, not an HTML page,
         # and the traceback goes to lambdatui's HTTP log.
         log.error("unhandled error in a route", exc_info=getattr(exc, "original_exception", None) or exc)
-        return error(500, "InternalServerError", "Internal Server Error")
+        return _error(500, "InternalServerError", "Internal Server Error")
 
     return app
-
-
-def create_runtime_app(host: EnvironmentHost) -> ASGIApp:
-    """What processes inside the environment see at AWS_LAMBDA_RUNTIME_API."""
-    app = _base_app("lambdatui-runtime-api")
-    app.register_blueprint(runtime_blueprint(host))
-    app.register_blueprint(extension_blueprint(host))
-    app.register_blueprint(private_blueprint(host))
-    return fast_runtime_api(host, app)
 
 
 def create_invoke_app(host: EnvironmentHost) -> ASGIApp:
@@ -126,22 +88,19 @@ def create_invoke_app(host: EnvironmentHost) -> ASGIApp:
 
 # How long a graceful stop lets the requests in progress finish (write their answers) before they are cut.
 GRACEFUL_STOP_S = 0.5
+IDLE_LIMIT_S = 75.0
 
 
 async def serve_app(
-    app: ASGIApp, host: str, port: int, idle_limit_s: float = 75.0, *,
+    app: ASGIApp, host: str, port: int, *,
     stop: Optional[trio.Event] = None,
-    admit: Optional[Callable[[tuple[str, int], tuple[str, int]], bool]] = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
 
     `stop` is a graceful stop: no new connection is taken, idle ones close, and the requests in progress have
     `GRACEFUL_STOP_S` to write their answers; then this returns. Cancelling cuts every connection at once.
-    `idle_limit_s` closes a keep-alive connection idle for that long. The sandbox side passes infinity:
-    Lambda never closes a runtime's or an extension's connection, and a user holding a boundary for minutes
-    leaves them idle that long (an extension that does not reconnect would crash on thaw).
-    `admit(client, server)` decides for each new connection whether it is served at all (host/sandbox_access).
+    A keep-alive connection idle for `IDLE_LIMIT_S` is closed, as Lambda's front end does with its callers.
     """
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -149,12 +108,10 @@ async def serve_app(
     config.errorlog = log
     config.loglevel = "WARNING"
     config.graceful_timeout = GRACEFUL_STOP_S
-    config.keep_alive_timeout = idle_limit_s
-    # hypercorn closes a keep-alive connection after 1,000 requests by default: every 500 invokes for a
-    # runtime (next + response each). Lambda never closes it, and a runtime that keeps one socket for
-    # life (allowed, and what lean custom runtimes do) would hang until its timeout. So: no cap.
+    config.keep_alive_timeout = IDLE_LIMIT_S
+    # hypercorn closes a keep-alive connection after 1,000 requests by default; a caller that keeps one
+    # connection for a long run of invokes (an SDK client, a load test) would see it drop. So: no cap.
     config.keep_alive_max_requests = sys.maxsize
-    config.lambdatui_admit = admit  # read by _ClosingTCPServer for each new connection
     async with trio.open_nursery() as nursery:
         trigger = stop.wait if stop is not None else None
         binds = await nursery.start(partial(serve, app, config, shutdown_trigger=trigger))

@@ -1,4 +1,4 @@
-"""The Runtime API's hot calls (next, response) answered outside quart: same behaviour, including disconnects."""
+"""The Runtime API's long poll on the sandbox's own server (issue 9): a runtime that drops its /next is forgotten."""
 
 from __future__ import annotations
 

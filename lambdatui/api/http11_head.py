@@ -1,0 +1,139 @@
+"""HTTP/1.1 request heads in, response heads out: pure functions for the sandbox server (`http11`).
+
+Strict where a lax reading could desynchronise the connection (RFC 9112): one request line, token field names
+with no space before the colon, no obsolete line folding, no control characters, one Content-Length (or equal
+copies), Transfer-Encoding only `chunked` (which then wins over Content-Length), a Host on HTTP/1.1. A bare LF
+ends a line as CRLF does, and empty lines before a request are skipped, as RFC 9112 §2.2 allows.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import NamedTuple, Optional, Sequence
+from urllib.parse import unquote
+
+from lambdatui.api.rendering import Answer, error
+
+MAX_HEAD_BYTES = 64 * 1024  # request line and header fields; a longer head is answered 431
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_FIELD_NAME = re.compile(_TOKEN)
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+# Control characters other than HTAB and the LF that ends a line (a CR that does not end one included) are never
+# part of a head.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n" for status in HTTPStatus}
+# A CR, LF or NUL in a value would end the header early: a client context is JSON, whose whitespace may be a newline.
+_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
+
+
+class BadRequest(Exception):
+    """A request the framing cannot read: answered with Lambda's JSON error shape, then the connection closes."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+    def answer(self) -> Answer:
+        return error(self.status, self.error_type, self.message)
+
+
+def _malformed(message: str) -> BadRequest:
+    return BadRequest(400, "InvalidRequestFormat", message)
+
+
+class Head(NamedTuple):
+    method: str
+    path: str  # percent-decoded, without the query, as ASGI servers give it
+    headers: dict[str, str]  # lower-case name → the first field's value (Connection, Transfer-Encoding: all joined)
+    length: Optional[int]  # body bytes declared; None for a chunked body
+    keep_alive: bool
+    expects_continue: bool
+
+
+def find_head_end(buffer: bytearray, start: int) -> Optional[tuple[int, int]]:
+    """(end of the last header line, start of the body) once the blank line that ends a head is in `buffer`."""
+    match = _HEAD_END.search(buffer, start)
+    if match is None:
+        return None
+    if match.start() > MAX_HEAD_BYTES:
+        raise BadRequest(431, "RequestHeaderFieldsTooLarge", "Request header fields too large")
+    return match.start(), match.end()
+
+
+def parse_head(block: bytes) -> Head:
+    """The request line and header fields, without the blank line that ends them."""
+    text = block.decode("latin-1").replace("\r\n", "\n")
+    if _CONTROL.search(text) is not None:
+        raise _malformed("Control character in the request head")
+    lines = text.split("\n")
+    request_line = _REQUEST_LINE.fullmatch(lines[0])
+    if request_line is None:
+        raise _malformed("Malformed request line")
+    method, target, major, minor = request_line.groups()
+    if major != "1":
+        raise BadRequest(505, "HTTPVersionNotSupported", f"HTTP/{major}.{minor} is not supported")
+    headers: dict[str, str] = {}
+    hosts = 0
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or _FIELD_NAME.fullmatch(name) is None:
+            raise _malformed("Malformed header field")
+        name = name.lower()
+        value = value.strip(" \t")
+        if name == "host":
+            hosts += 1
+        known = headers.get(name)
+        if known is None:
+            headers[name] = value
+        elif name in ("connection", "transfer-encoding"):
+            headers[name] = f"{known}, {value}"
+        elif name == "content-length" and value != known:
+            raise _malformed("Conflicting Content-Length fields")
+    http10 = minor == "0"
+    if hosts > 1 or (hosts == 0 and not http10):
+        raise _malformed("An HTTP/1.1 request needs exactly one Host field")
+    return Head(method, unquote(target.partition("?")[0]), headers, _body_length(headers),
+                _keeps_alive(headers, http10),
+                not http10 and headers.get("expect", "").lower() == "100-continue")
+
+
+def _body_length(headers: dict[str, str]) -> Optional[int]:
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.lower() != "chunked":
+            raise BadRequest(501, "NotImplemented", f"Unsupported Transfer-Encoding {coding!r}")
+        return None
+    length = headers.get("content-length")
+    if length is None:
+        return 0
+    if not (length.isascii() and length.isdigit()):
+        raise _malformed("Malformed Content-Length field")
+    return int(length)
+
+
+def _keeps_alive(headers: dict[str, str], http10: bool) -> bool:
+    """HTTP/1.0 always closes (as h11 and hypercorn did); HTTP/1.1 unless asked to close."""
+    if http10:
+        return False
+    connection = headers.get("connection")
+    return connection is None or "close" not in (token.strip().lower() for token in connection.split(","))
+
+
+def render_head(status: int, headers: Sequence[tuple[str, str]], length: int, date: str, close: bool) -> bytes:
+    parts = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n"]
+    for name, value in headers:
+        if _UNSAFE_VALUE.search(value):
+            value = _UNSAFE_VALUE.sub(" ", value)
+        parts.append(f"{name}: {value}\r\n")
+    parts.append(f"Content-Length: {length}\r\nDate: {date}\r\n")
+    if close:
+        parts.append("Connection: close\r\n")
+    parts.append("\r\n")
+    text = "".join(parts)
+    try:
+        return text.encode("latin-1")  # header values came in as latin-1: the same bytes go back out
+    except UnicodeEncodeError:
+        return text.encode("utf-8")  # a value beyond latin-1 (a decoded client context) goes out as UTF-8

@@ -1,0 +1,67 @@
+"""The route table of the sandbox's API server: Runtime, Extensions and lambdatui's private APIs (issue 9).
+
+`sandbox_router(host)` resolves a method and a path to the route that answers them; `http11` does the framing.
+Paths are templates whose `<name>` segments match one path segment (no `/`), as quart's routes did; a known
+path with another method is 405, an unknown one 404, both with Lambda's JSON error body.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from lambdatui.api.extension_routes import extension_routes
+from lambdatui.api.http11 import Exchange, Resolve, Route
+from lambdatui.api.private_routes import private_routes
+from lambdatui.api.rendering import Answer, error
+from lambdatui.api.runtime_routes import runtime_routes
+from lambdatui.host.environment_host import EnvironmentHost
+
+_NOT_FOUND = error(404, "NotFound", "No such endpoint")
+_NOT_ALLOWED = error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
+
+
+async def _not_found(_: Exchange) -> Answer:
+    return _NOT_FOUND
+
+
+async def _not_allowed(_: Exchange) -> Answer:
+    return _NOT_ALLOWED
+
+
+NOT_FOUND, NOT_ALLOWED = Route(_not_found), Route(_not_allowed)
+
+
+def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
+    """Fixed paths by a dict look-up (the warm path's /next is one); templated ones by their pattern."""
+    fixed: dict[str, dict[str, Route]] = {}
+    templated: dict[str, tuple[re.Pattern[str], dict[str, Route]]] = {}
+    for method, template, route in routes:
+        if "<" in template:
+            pattern = re.compile(re.sub(r"<\w+>", "([^/]+)", re.escape(template)))
+            methods = templated.setdefault(template, (pattern, {}))[1]
+        else:
+            methods = fixed.setdefault(template, {})
+        methods[method] = route
+    patterns = tuple(templated.values())
+
+    def resolve(method: str, path: str) -> tuple[Route, tuple[str, ...]]:
+        params: tuple[str, ...] = ()
+        methods = fixed.get(path)
+        if methods is None:
+            for pattern, candidates in patterns:
+                match = pattern.fullmatch(path)
+                if match is not None:
+                    methods, params = candidates, match.groups()
+                    break
+            else:
+                return NOT_FOUND, ()
+        route = methods.get(method)
+        return (NOT_ALLOWED, ()) if route is None else (route, params)
+
+    return resolve
+
+
+def sandbox_router(host: EnvironmentHost) -> Resolve:
+    """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
+    return router([*runtime_routes(host), *extension_routes(host), *private_routes(host)])

@@ -1,0 +1,136 @@
+"""A sandbox-side server with test routes, and a raw HTTP/1.1 client for it, both in the test's own trio run."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import AsyncIterator, Callable, Optional
+
+import trio
+
+from lambdatui.api import http11
+from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.rendering import Answer
+from lambdatui.api.sandbox_routes import router
+
+LIMIT = 16  # body bytes the test routes keep
+
+
+class Poll:
+    """A long poll the test releases, recording what `EnvironmentHost.request` would: parked, then answered or
+    abandoned (its wait cancelled)."""
+
+    def __init__(self) -> None:
+        self.parked = trio.Event()
+        self.release = trio.Event()
+        self.abandoned = trio.Event()
+
+    async def wait(self) -> Answer:
+        self.parked.set()
+        try:
+            await self.release.wait()
+        except trio.Cancelled:
+            self.abandoned.set()
+            raise
+        return Answer(200, (("Content-Type", "application/json"),), b'{"released":true}')
+
+
+class Routes:
+    """Test routes: what each handler saw is kept in `seen`."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+        self.poll = Poll()
+        self.extra_headers: tuple[tuple[str, str], ...] = ()
+
+    async def echo(self, exchange: Exchange) -> Answer:
+        record = {"method": exchange.method, "path": exchange.path, "params": list(exchange.params),
+                  "body": exchange.body.decode("latin-1"), "too_large": exchange.too_large,
+                  "truncated": exchange.truncated, "headers": exchange.headers}
+        self.seen.append(record)
+        return Answer(200, (("Content-Type", "application/json"), *self.extra_headers), json.dumps(record).encode())
+
+    async def poll_route(self, exchange: Exchange) -> Optional[Answer]:
+        return await exchange.until_hangup(self.poll.wait)
+
+    async def boom(self, exchange: Exchange) -> Answer:
+        raise RuntimeError("a bug in a route")
+
+    async def nodelay(self, exchange: Exchange) -> Answer:
+        sock = exchange._connection.stream.socket  # the server's end of this connection
+        value = sock.getsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NODELAY)
+        return Answer(200, (), json.dumps({"nodelay": bool(value)}).encode())
+
+    def resolve(self) -> http11.Resolve:
+        return router([
+            ("GET", "/echo", Route(self.echo)),
+            ("GET", "/echo/<id>", Route(self.echo)),
+            ("POST", "/echo/<id>", Route(self.echo, LIMIT, hears_truncation=True)),
+            ("POST", "/plain", Route(self.echo, LIMIT)),
+            ("GET", "/poll", Route(self.poll_route)),
+            ("GET", "/boom", Route(self.boom)),
+            ("GET", "/nodelay", Route(self.nodelay)),
+        ])
+
+
+@asynccontextmanager
+async def serving(routes: Routes, admit: Optional[Callable] = None) -> AsyncIterator[str]:
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(partial(http11.serve, routes.resolve(), "127.0.0.1", 0, admit=admit))
+        yield address
+        nursery.cancel_scope.cancel()
+
+
+class Client:
+    """One connection; `answer()` reads one response (status, lower-case headers, body)."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buffer = b""
+
+    @classmethod
+    async def connect(cls, address: str) -> "Client":
+        host, port = address.rsplit(":", 1)
+        return cls(await trio.open_tcp_stream(host, int(port)))
+
+    async def send(self, raw: bytes) -> None:
+        await self.stream.send_all(raw)
+
+    async def _fill(self) -> bool:
+        data = await self.stream.receive_some(65536)
+        self.buffer += data
+        return bool(data)
+
+    async def answer(self, *, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            assert await self._fill(), f"closed before an answer: {self.buffer!r}"
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        assert status_line.startswith("HTTP/1.1 "), status_line
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(": ")
+            headers[name.lower()] = value
+        length = 0 if head_only else int(headers["content-length"])
+        while len(self.buffer) < length:
+            assert await self._fill(), "closed inside a body"
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(status_line.split()[1]), headers, body
+
+    async def closed_by_server(self) -> bool:
+        """True once the server closed its end, with nothing more sent (waits for it)."""
+        return not self.buffer and not await self._fill()
+
+    async def close(self) -> None:
+        await self.stream.aclose()
+
+
+def get(path: str, *extra: str) -> bytes:
+    return "".join([f"GET {path} HTTP/1.1\r\nHost: test\r\n", *(f"{line}\r\n" for line in extra), "\r\n"]).encode()
+
+
+def post(path: str, body: bytes, *extra: str) -> bytes:
+    head = "".join([f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {len(body)}\r\n",
+                    *(f"{line}\r\n" for line in extra), "\r\n"])
+    return head.encode() + body

@@ -1,0 +1,256 @@
+"""The sandbox's HTTP/1.1 server (issue 9): framing, keep-alive, bodies, long polls, refusals, bugs.
+
+Each test serves test routes (`http11_support`) on loopback in its own trio run and speaks raw HTTP/1.1 to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import trio
+
+from http11_support import LIMIT, Client, Routes, get, post, serving
+from lambdatui.api.hangups import HangupMonitor
+
+BOUND_S = 5
+
+
+@pytest.fixture(params=["epoll", "task"])
+def watcher(request, monkeypatch) -> str:
+    """Both ways a long poll watches its socket: the server's epoll monitor (Linux), a task per poll (elsewhere)."""
+    if request.param == "epoll" and not HangupMonitor.available():
+        pytest.skip("no epoll with EPOLLRDHUP here")
+    if request.param == "task":
+        monkeypatch.setattr(HangupMonitor, "available", staticmethod(lambda: False))
+    return request.param
+
+
+@pytest.mark.trio
+async def test_keep_alive_serves_many_requests_on_one_connection_and_never_closes_it(autojump_clock) -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        for n in range(1500):  # hypercorn closed a connection after 1,000 requests by default
+            await client.send(get(f"/echo/{n}"))
+            status, headers, body = await client.answer()
+            assert status == 200 and json.loads(body)["params"] == [str(n)]
+            assert "connection" not in headers
+        await trio.sleep(24 * 3600)  # a day of (mock) idleness: no timer of ours closes a connection
+        await client.send(get("/echo"))
+        assert (await client.answer())[0] == 200
+
+
+@pytest.mark.trio
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(b"\r\n" + get("/echo/1") + post("/echo/2", b"two") + get("/echo/3"))
+        answers = [json.loads((await client.answer())[2]) for _ in range(3)]
+        assert [(a["method"], a["params"], a["body"]) for a in answers] == [
+            ("GET", ["1"], ""), ("POST", ["2"], "two"), ("GET", ["3"], "")]
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /echo HTTP/1.0\r\n\r\n",
+    get("/echo", "Connection: close"),
+    get("/echo", "Connection: keep-alive, Close"),
+], ids=["http-1.0", "connection-close", "close-among-tokens"])
+async def test_connection_close_and_http_1_0_close_after_the_answer(request_bytes: bytes) -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        await client.send(request_bytes)
+        status, headers, _ = await client.answer()
+        assert status == 200 and headers["connection"] == "close"
+        with trio.fail_after(BOUND_S):
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_a_peer_that_hangs_up_between_requests_is_closed_at_once() -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        await client.send(get("/echo"))
+        await client.answer()
+        await client.stream.send_eof()
+        with trio.fail_after(BOUND_S):
+            assert await client.closed_by_server()  # the server closed its socket too: no descriptor left behind
+
+
+@pytest.mark.trio
+async def test_bodies_up_to_the_limit_are_kept_and_larger_ones_dropped_and_flagged() -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(post("/plain", b"x" * LIMIT) + post("/plain", b"y" * (LIMIT + 1)) + post("/plain", b"z"))
+        kept, dropped, after = [json.loads((await client.answer())[2]) for _ in range(3)]
+        assert (kept["body"], kept["too_large"]) == ("x" * LIMIT, False)
+        assert (dropped["body"], dropped["too_large"]) == ("", True)
+        assert (after["body"], after["too_large"]) == ("z", False)  # the connection is still in step
+
+
+@pytest.mark.trio
+async def test_chunked_bodies_are_decoded_with_extensions_and_trailers() -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        head = b"POST /echo/c HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        await client.send(head + b"4;note=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n")
+        assert json.loads((await client.answer())[2])["body"] == "Wikipedia"
+        await client.send(head + b"a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n")
+        assert json.loads((await client.answer())[2])["too_large"] is True
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("path", ["/echo/r", "/plain"])
+async def test_a_hang_up_mid_body_reaches_only_routes_that_hear_truncation(path: str) -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n".encode() + b"partial")
+        await client.stream.send_eof()
+        with trio.fail_after(BOUND_S):
+            assert await client.closed_by_server()  # and nothing written: the peer has gone
+        if path == "/plain":
+            assert routes.seen == []
+        else:
+            assert [(s["truncated"], s["body"]) for s in routes.seen] == [(True, "")]
+
+
+@pytest.mark.trio
+async def test_a_malformed_chunked_body_is_a_400_and_a_truncation_for_the_route() -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(b"POST /echo/r HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        status, headers, body = await client.answer()
+        assert status == 400 and headers["connection"] == "close"
+        assert json.loads(body)["errorType"] == "InvalidRequestFormat"
+        assert [s["truncated"] for s in routes.seen] == [True]
+        with trio.fail_after(BOUND_S):
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_expect_100_continue_is_answered_before_the_body_is_read() -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        await client.send(b"POST /plain HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        with trio.fail_after(BOUND_S):
+            assert (await client.answer(head_only=True))[0] == 100
+        await client.send(b"hello")
+        assert json.loads((await client.answer())[2])["body"] == "hello"
+
+
+@pytest.mark.trio
+async def test_head_gets_no_body_and_the_connection_stays_in_step() -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        await client.send(b"HEAD /echo HTTP/1.1\r\nHost: test\r\n\r\n" + get("/echo"))
+        status, headers, _ = await client.answer(head_only=True)
+        assert status == 405 and int(headers["content-length"]) > 0
+        assert (await client.answer())[0] == 200
+
+
+@pytest.mark.trio
+async def test_a_bug_in_a_route_is_a_json_500_logged_and_the_connection_goes_on(caplog) -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        with caplog.at_level(logging.ERROR, logger="lambdatui.http"):
+            await client.send(get("/boom"))
+            status, _, body = await client.answer()
+        assert status == 500
+        assert json.loads(body) == {"errorMessage": "Internal Server Error", "errorType": "InternalServerError"}
+        assert any(r.exc_info and "a bug in a route" in str(r.exc_info[1]) for r in caplog.records)
+        await client.send(get("/echo"))
+        assert (await client.answer())[0] == 200
+
+
+@pytest.mark.trio
+async def test_header_values_cannot_break_the_framing() -> None:
+    routes = Routes()
+    routes.extra_headers = (("Lambda-Runtime-Client-Context", '{"a":\r\n1}'), ("X-Euro", "€"))
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(get("/echo") + get("/echo"))
+        for _ in range(2):
+            status, headers, _ = await client.answer()
+            assert status == 200
+            assert headers["lambda-runtime-client-context"] == '{"a":  1}'  # newlines are JSON whitespace
+            assert headers["x-euro"].encode("latin-1").decode() == "€"  # beyond latin-1: UTF-8 on the wire
+
+
+@pytest.mark.trio
+async def test_connections_are_tcp_nodelay() -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        await client.send(get("/nodelay"))
+        assert json.loads((await client.answer())[2]) == {"nodelay": True}
+
+
+@pytest.mark.trio
+async def test_a_long_poll_is_abandoned_when_its_peer_hangs_up(watcher: str) -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(get("/poll"))
+        with trio.fail_after(BOUND_S):
+            await routes.poll.parked.wait()
+            await client.stream.send_eof()  # a half-close is a hang-up too, as in hypercorn and Go's net/http
+            await routes.poll.abandoned.wait()
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_a_long_poll_whose_peer_resets_is_abandoned(watcher: str) -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(get("/poll"))
+        with trio.fail_after(BOUND_S):
+            await routes.poll.parked.wait()
+            await client.close()
+            await routes.poll.abandoned.wait()
+
+
+@pytest.mark.trio
+async def test_a_released_long_poll_answers_and_requests_pipelined_meanwhile_follow(watcher: str) -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(get("/poll"))
+        with trio.fail_after(BOUND_S):
+            await routes.poll.parked.wait()
+            await client.send(get("/echo/after"))
+            await trio.testing.wait_all_tasks_blocked()
+            routes.poll.release.set()
+            assert (await client.answer())[2] == b'{"released":true}'
+            assert json.loads((await client.answer())[2])["params"] == ["after"]
+        assert not routes.poll.abandoned.is_set()
+        await client.send(get("/echo"))  # the watch is over: the connection serves on
+        assert (await client.answer())[0] == 200
+
+
+@pytest.mark.trio
+async def test_a_refused_connection_gets_403_and_is_closed_unread() -> None:
+    routes = Routes()
+    calls = []
+
+    def admit(client, server) -> bool:
+        calls.append((client, server))
+        return False
+
+    async with serving(routes, admit=admit) as address:
+        client = await Client.connect(address)
+        await client.send(get("/echo"))
+        status, headers, body = await client.answer()
+        assert status == 403 and headers["connection"] == "close"
+        assert json.loads(body)["errorType"] == "AccessDenied"
+        with trio.fail_after(BOUND_S):
+            assert await client.closed_by_server()
+        local = client.stream.socket.getsockname()
+        assert calls == [((local[0], local[1]), tuple(client.stream.socket.getpeername()[:2]))]
+        assert routes.seen == []
