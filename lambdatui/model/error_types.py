@@ -1,5 +1,8 @@
 """Error-type strings, as Lambda's platform and the Runtime/Extensions APIs spell them (lambda-spec §1, §2.5, §4.10)."""
 
+from __future__ import annotations
+
+
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 RUNTIME_INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 RUNTIME_INVALID_RESPONSE_MODE = "Runtime.InvalidResponseModeHeader"
@@ -13,6 +16,8 @@ EXTENSION_INIT_ERROR = "Extension.InitError"
 EXTENSION_EXIT_ERROR = "Extension.ExitError"
 EXTENSION_CRASH = "Extension.Crash"
 EXTENSION_LAUNCH_ERROR = "Extension.LaunchError"
+# A process died: any other type was reported by one that lived on.
+CRASH_TYPES = frozenset({RUNTIME_EXIT_ERROR, EXTENSION_CRASH})
 
 # Runtime API errors
 INVALID_REQUEST_ID = "InvalidRequestID"
@@ -37,3 +42,13 @@ MAX_RESPONSE_BYTES = 6_291_556  # 6 MiB + 100 bytes: the figure real error messa
 MAX_SYNC_PAYLOAD_BYTES = 6_291_556
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 MAX_EXTENSIONS = 10
+
+
+def failure_kind(error_type: str | None, timed_out: bool) -> str:
+    """What kind of failure an invoke's error was: "timeout", "crash", "function error" (the handler's own
+    exception, e.g. ValueError) or "error" (the platform's view: Runtime.*, Sandbox.*, Function.*)."""
+    if timed_out:
+        return "timeout"
+    if error_type in CRASH_TYPES:
+        return "crash"
+    return "function error" if not error_type or "." not in error_type else "error"

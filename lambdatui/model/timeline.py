@@ -60,6 +60,8 @@ class TimelineBar:
     duration_ms: Optional[float]
     status: Optional[str]  # a phase's outcome ("success", "error", "timeout", "failure"); None otherwise
     detail: str
+    error_type: Optional[str] = None  # how a failed phase failed: the platform's type, else the handler's
+    reason: Optional[str] = None  # why a reset or shutdown happened ("timeout", "failure", "spindown")
 
 
 @dataclass
@@ -75,6 +77,8 @@ class _Bar:
     detail: str = ""
     key: str = ""  # what matches the closing fact to it (a request id for invokes)
     function_error: Optional[str] = None  # the handler's error type, when the runtime posted /error
+    error_type: Optional[str] = None  # the platform's error type (PhaseEnded, REPORT)
+    reason: Optional[str] = None
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
@@ -86,7 +90,8 @@ class _Bar:
         status = self.status
         if self.function_error is not None and status in (None, "success"):
             status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
-        return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail)
+        return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
+                           self.error_type or self.function_error, self.reason)
 
 
 class Timeline:
@@ -153,6 +158,7 @@ class Timeline:
         else:
             kind = RESET if fact.phase == RESET else SHUTDOWN
             self._phases[fact.phase] = self._open(kind, kind, at, detail=fact.detail)
+            self._phases[fact.phase].reason = fact.detail or None
 
     def _on_phase_ended(self, fact: f.PhaseEnded, at: float) -> None:
         bar = self._phases.get(fact.phase)
@@ -161,8 +167,10 @@ class Timeline:
         if bar is None:
             return
         self._close_phase(fact.phase, at, fact.duration_ms, fact.status)
-        if fact.error_type and fact.error_type not in bar.detail:
-            bar.detail = _join(bar.detail, fact.error_type)
+        if fact.error_type:
+            bar.error_type = fact.error_type
+            if fact.error_type not in bar.detail:
+                bar.detail = _join(bar.detail, fact.error_type)
 
     def _close_phase(self, phase: str, at: float, duration_ms: Optional[float] = None,
                      status: Optional[str] = None) -> None:
@@ -175,6 +183,7 @@ class Timeline:
         if bar is None or bar.key != fact.request_id:
             return
         bar.status = fact.status
+        bar.error_type = fact.error_type or bar.error_type
         bar.detail = _report_detail(fact)
         if bar.function_error is not None and bar.function_error not in bar.detail:
             bar.detail = _join(bar.detail, bar.function_error)  # the result arrived before its REPORT
@@ -202,6 +211,8 @@ class Timeline:
         if fact.held:
             self._end_held(at)  # a second hold without a release in between (should not happen)
             self._held = self._open(HELD, f"held at {fact.boundary.value}", at, detail=fact.detail)
+            if fact.boundary in (Boundary.SHUTDOWN_START, Boundary.SHUTDOWN_DONE):
+                self._held.reason = fact.detail or None
 
     def _on_hold_released(self, fact: f.HoldReleased, at: float) -> None:
         self._end_held(at)

@@ -13,6 +13,7 @@ from typing import Optional
 from lambdatui.model import timeline as tl
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.error_types import CRASH_TYPES
 
 SHORT_ID = 8
 OURS = "python:3"  # lambdatui's own Python runtime
@@ -23,7 +24,6 @@ _SUB_PHASE = {
     "function": "your module's top-level code is running (Function init)",
 }
 _REASON = {"timeout": "a timeout", "failure": "a failure", "spindown": "a spindown"}
-_CRASH_TYPES = ("Runtime.ExitError", "Extension.Crash")  # a process died; any other type was reported, not a crash
 
 
 def headline(snapshot: DebuggerSnapshot) -> str:
@@ -102,15 +102,10 @@ def _reset_reason(snapshot: DebuggerSnapshot) -> Optional[str]:
     does not exist yet), else the last reset's."""
     if snapshot.environment.held_at is Boundary.SHUTDOWN_START:
         held = _last_bar(snapshot, tl.HELD)
-        if held is not None and held.detail:
-            return held.detail.split(" · ")[0]
+        if held is not None and held.reason:
+            return held.reason
     bar = _last_bar(snapshot, tl.RESET)
-    return bar.detail.split(" · ")[0] if bar is not None and bar.detail else None
-
-
-def _error_type(bar: tl.TimelineBar) -> str:
-    """The error type a failed phase's bar carries ("Runtime.ExitError"), or ""."""
-    return next((part for part in reversed(bar.detail.split(" · ")) if "." in part and " " not in part), "")
+    return bar.reason if bar is not None else None
 
 
 def _failed_phase(snapshot: DebuggerSnapshot) -> tuple[Optional[tl.TimelineBar], Optional[tl.TimelineBar]]:
@@ -151,15 +146,15 @@ def _reason_phrase(snapshot: DebuggerSnapshot) -> str:
         if reason == "failure":
             return "a process exit while the environment was idle (no invoke was running)"
         return phrase
-    error_type = _error_type(failed)
+    error_type = failed.error_type or ""
     if failed.status == "timeout":
         what = "an Init timeout" if failed.kind == tl.INIT else "a timeout"
     elif failed.kind == tl.INIT:
-        crashed = error_type in _CRASH_TYPES
+        crashed = error_type in CRASH_TYPES
         what = (f"a crash during Init ({error_type})" if crashed else
                 f"an Init error ({error_type})" if error_type else "a failed Init")
     else:
-        crashed = error_type in _CRASH_TYPES
+        crashed = error_type in CRASH_TYPES
         what = f"a crash ({error_type})" if crashed else f"an error ({error_type})" if error_type else "a failure"
     return what + (f" during request {invoke.label}" if invoke is not None else "")  # the label is the short id
 

@@ -136,7 +136,21 @@ def test_reset_and_shutdown_bars(phase):
     t = Timeline()
     t.apply(f.PhaseStarted(phase, "timeout", at=5.0))
     t.apply(f.PhaseEnded(phase, "success", 310.0, at=5.4))
-    assert t.bars() == (TimelineBar(phase, phase, 5.0, 5.4, 310.0, "success", "timeout"),)
+    assert t.bars() == (TimelineBar(phase, phase, 5.0, 5.4, 310.0, "success", "timeout", reason="timeout"),)
+
+
+def test_a_failed_phase_carries_its_error_type_and_a_held_shutdown_its_reason():
+    # Data the explain bar reads, so that no reader has to take the detail line apart.
+    t = Timeline()
+    t.apply(f.PhaseStarted("invoke", RID, at=1.0))
+    t.apply(_function_error(RID, "ValueError"), at=1.5)
+    t.apply(f.PhaseEnded("invoke", "success", 500.0, at=1.5))
+    assert of_kind(t, "invoke")[0].error_type == "ValueError"
+    t.apply(f.PhaseStarted("invoke", "second-request", at=2.0))
+    t.apply(f.PhaseEnded("invoke", "failure", 10.0, error_type="Runtime.ExitError", at=2.1))
+    assert of_kind(t, "invoke")[1].error_type == "Runtime.ExitError"
+    t.apply(f.BoundaryReached(Boundary.SHUTDOWN_START, held=True, detail="failure"), at=2.2)
+    assert of_kind(t, "held")[0].reason == "failure"
 
 
 def test_facts_without_a_time_go_at_the_latest_time_seen_unless_placed():

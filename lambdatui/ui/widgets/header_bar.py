@@ -14,6 +14,7 @@ from textual.widget import Widget
 
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.error_types import failure_kind
 from lambdatui.ui.widgets._format import short_id
 from lambdatui.ui.widgets._theme import STATE_VARIABLE
 
@@ -49,15 +50,8 @@ def last_failure(snapshot: DebuggerSnapshot) -> Optional[str]:
         return None
     report = snapshot.last_report
     timed_out = report is not None and report.request_id == result.request_id and report.status == "timeout"
-    crashed = result.error_type in ("Runtime.ExitError", "Extension.Crash")
-    kind = "timeout" if timed_out else "crash" if crashed else "function error" if _handled(result.error_type) \
-        else "error"
+    kind = failure_kind(result.error_type, timed_out)
     return f"✗ {short_id(result.request_id)} {kind}: {result.error_type or 'Unhandled'}"
-
-
-def _handled(error_type: Optional[str]) -> bool:
-    """The handler's own exception (ValueError...) rather than the platform's view (Runtime.*, Sandbox.*...)."""
-    return not error_type or "." not in error_type
 
 
 def _joined(parts: list[tuple[str, str] | str]) -> list[tuple[str, str] | str]:
