@@ -90,7 +90,7 @@ def serve(*scripts: Script) -> Tuple[ScriptedServer, RuntimeClient]:
 
 
 def answer(*responses: bytes) -> Script:
-    """A script that reads one request and sends each response in turn."""
+    """A script that answers each request it reads with the next of `responses`."""
 
     def script(conn: socket.socket, request: Request) -> None:
         for response in responses:
