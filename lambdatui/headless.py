@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional, TextIO
 import trio
 
 from lambdatui.config import ConfigError, FunctionConfig
-from lambdatui.host.console import ConsoleReporter
+from lambdatui.host.console import ConsoleReporter, format_line
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
 from lambdatui.runner import Running, cancel_on_signals, open_environment
@@ -38,13 +38,14 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
 
 
 def say_if_tmp_is_shared(running: Running, err: TextIO) -> None:
-    """One line on stderr when the environment shares the host's /tmp: the function's output would not show it.
+    """One line on stderr when the environment shares the host's /tmp, for `replay`, whose printer shows the
+    timeline and not lambdatui's own lines (`invoke` and `serve` print those, this one among them).
 
     Printed before the environment starts, so it comes first, and once: every later environment shares it too.
     """
     sandbox = running.host.sandbox
     if sandbox is not None and sandbox.note:
-        print(f"{f.LAMBDATUI}: {sandbox.note}", file=err, flush=True)
+        print(format_line(f.LogLine(f.LAMBDATUI, sandbox.note)), file=err, flush=True)
 
 
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None) -> int:
@@ -57,9 +58,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
-            async with open_environment(config) as running:
-                say_if_tmp_is_shared(running, err)
-                running.host.subscribe(ConsoleReporter(err))
+            async with open_environment(config, listeners=[ConsoleReporter(err)]) as running:
                 if recorder is not None:
                     running.host.subscribe(recorder)
                 running.host.start_environment()
@@ -86,9 +85,8 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
-            async with open_environment(config, invoke_host=host, invoke_port=port) as running:
-                say_if_tmp_is_shared(running, err)
-                running.host.subscribe(ConsoleReporter(err))
+            async with open_environment(config, invoke_host=host, invoke_port=port,
+                                        listeners=[ConsoleReporter(err)]) as running:
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
                 print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
                 running.host.start_environment()

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import AsyncIterator, Callable, Optional
+from typing import AsyncIterator, Callable, Optional, Sequence
 
 import trio
 
@@ -21,7 +21,7 @@ from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.console import printable
-from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
@@ -85,22 +85,24 @@ async def open_environment(
     invoke_host: str = LOOPBACK,
     invoke_port: Optional[int] = None,
     inspect: bool = False,
+    listeners: Sequence[FactListener] = (),
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host one environment; on exit, shut it down as Lambda does and leave nothing behind.
 
     `inspect` turns on the debugger's views (globals after each phase, /tmp listings), which cost time per invoke.
+    `listeners` hear every fact from the very first, the start-up lines included (what contains the processes,
+    whether /tmp is private, a stale run that could not be removed).
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
-
-        def say_stale(text: str) -> None:
-            _say(text)  # the headless modes' stderr, before anyone listens
-            stale.append(text)
-
-        host = EnvironmentHost(config, new_state_dir(say_stale), inspect=inspect)
+        host = EnvironmentHost(config, new_state_dir(stale.append), inspect=inspect)
+        for listener in listeners:
+            host.subscribe(listener)
         session = DebugSession(host, track=inspect)
         for text in stale:
-            host.note(text)  # and the debugger's log view: its stderr is the screen
+            if not listeners:
+                _say(text)  # `replay` prints no lambdatui lines of its own: stderr, before anyone listens
+            host.note(text)  # and the debugger's log view
         access = SandboxAccess(host.note, host.contained_pids)
         # The sandbox's own server (Runtime, Extensions and private APIs), apart from the Invoke API's, as in Lambda.
         runtime_api = await nursery.start(partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))

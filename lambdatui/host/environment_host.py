@@ -40,10 +40,6 @@ from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandl
 
 FactListener = Callable[[f.Fact], None]
 
-NO_CGROUP = ("Processes are fenced by process groups only (no writable cgroup here): one that leaves its group "
-             "(setsid) can outlive the environment and keep running while it is frozen.")
-
-
 class EventRefused(Exception):
     """An Event invoke the environment would not queue (its queue is full, or lambdatui is ending)."""
 
@@ -110,10 +106,9 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
                 self._nursery = nursery
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
-                cgroup = EnvironmentCgroup.create()
-                self.note(cgroup.describe() if cgroup is not None else NO_CGROUP)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
-                                              cgroup=cgroup)
+                                              cgroup=EnvironmentCgroup.create())
+                self.note(self._supervisor.containment())
                 task_status.started()
                 await trio.sleep_forever()
         finally:

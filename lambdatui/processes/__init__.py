@@ -6,7 +6,7 @@ from .output import Stream as Stream
 from .sandbox import Sandbox as Sandbox
 from .sandbox import SandboxMode as SandboxMode
 from .supervisor import ExitStatus as ExitStatus
-from .supervisor import LaunchError as LaunchError
+from .spawning import LaunchError as LaunchError
 from .supervisor import ProcessHandle as ProcessHandle
-from .supervisor import ProcessSpec as ProcessSpec
+from .spawning import ProcessSpec as ProcessSpec
 from .supervisor import Supervisor as Supervisor

@@ -7,7 +7,7 @@ joins its environment's cgroup before it execs, and all its descendants are born
 
 Cgroup v2 (`cgroup.procs`, `cgroup.kill`) where it is mounted and writable, else v1's freezer hierarchy
 (writable as root on many hosts, these included). Elsewhere there is none, and process groups remain the only
-fence: `describe()` says which, once, at start-up.
+fence (the supervisor's `containment()` line says which, once, at start-up).
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ class EnvironmentCgroup:
 
     def describe(self) -> str:
         kind = "cgroup v2" if self.version == 2 else "cgroup v1 (freezer)"
-        return (f"Processes are contained by a {kind} at {self.path}: one that leaves its process group (setsid) "
-                "still ends, and stops, with the environment.")
+        return f"a {kind} at {self.path}"
 
     def pids(self) -> list[int]:
         try:

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -39,9 +39,11 @@ def _probe_program() -> list[str]:
     return ["/bin/sh", "-c", ":"]
 
 
-def namespace_setup(strategy: Strategy, tmp_dir: Path) -> Callable[[], None]:
-    """The step a child runs between fork and exec to see `tmp_dir` as /tmp.
+def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False) -> Callable[[], None]:
+    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp).
 
+    `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
+    sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
     Everything it needs is computed here, in the parent; the returned function
     only calls pre-resolved libc functions and os primitives.
     """
@@ -50,19 +52,20 @@ def namespace_setup(strategy: Strategy, tmp_dir: Path) -> Callable[[], None]:
         raise OSError("mount namespaces need Linux")
     unshare, mount = libc.unshare, libc.mount
     user_ns = strategy == "user-ns"
-    flags = linux.CLONE_NEWNS | (linux.CLONE_NEWUSER if user_ns else 0)
+    flags = linux.CLONE_NEWNS | (linux.CLONE_NEWUSER if user_ns else 0) | (linux.CLONE_NEWPID if new_pid else 0)
     uid, gid = os.geteuid(), os.getegid()
     uid_map = f"{uid} {uid} 1".encode()
     gid_map = f"{gid} {gid} 1".encode()
-    source = os.fsencode(tmp_dir)
+    source = os.fsencode(tmp_dir) if tmp_dir is not None else None
     target = _TMP.encode()
     check, write_file = linux.check_call, linux.write_file
     private_flags = linux.MS_REC | linux.MS_PRIVATE
     bind_flags = linux.MS_BIND
     bind_what = f"bind {tmp_dir} on /tmp"
+    what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
 
     def setup() -> None:
-        check(unshare(flags), "unshare(user+mount namespace)" if user_ns else "unshare(mount namespace)")
+        check(unshare(flags), f"unshare({what} namespace)")
         if user_ns:
             try:
                 # An unprivileged process may only write gid_map once setgroups is denied.
@@ -74,7 +77,8 @@ def namespace_setup(strategy: Strategy, tmp_dir: Path) -> Callable[[], None]:
         # Without this, on systemd hosts (/ is shared) our bind mount would
         # propagate back to the real /tmp of every other process.
         check(mount(None, b"/", None, private_flags, None), "make / private")
-        check(mount(source, target, None, bind_flags, None), bind_what)
+        if source is not None:
+            check(mount(source, target, None, bind_flags, None), bind_what)
 
     return setup
 
@@ -213,7 +217,7 @@ class Sandbox:
     note: str | None = None
     """Why /tmp is not isolated (mode "tmpdir"), in one line for the UI."""
     strategy: Strategy | None = None
-    """How children enter the namespace (mode "mount-namespace" only)."""
+    """How children enter a mount namespace (the one with the private /tmp in mode "mount-namespace")."""
     handle: Optional[DirHandle] = field(default=None, compare=False)
     """`tmp_dir`, opened when the sandbox was made: what the host lists (see DirHandle)."""
 
@@ -230,10 +234,11 @@ class Sandbox:
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
         hidden = [p for p in paths if lies_under_tmp(p)]
-        if hidden:
-            return cls.tmpdir_only(tmp_dir, shared_tmp_note(
-                f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir))
         strategy, reason = _namespace_support(tmp_dir)
+        if hidden:
+            # No private /tmp, but a mount namespace still serves the PID namespace's own /proc.
+            return replace(cls.tmpdir_only(tmp_dir, shared_tmp_note(
+                f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir)), strategy=strategy)
         if strategy is None:
             return cls.tmpdir_only(tmp_dir, shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir))
         return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir))
@@ -277,3 +282,10 @@ class Sandbox:
         if self.mode != "mount-namespace" or self.strategy is None:
             return None
         return namespace_setup(self.strategy, self.tmp_dir)
+
+    def init_setup(self) -> Callable[[], None] | None:
+        """The pre-exec step of the sandbox init (its children are born in a PID namespace, with this /tmp), or
+        None where no mount namespace can be made."""
+        if self.strategy is None:
+            return None
+        return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True)

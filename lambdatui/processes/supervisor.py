@@ -1,12 +1,11 @@
 """Start, signal, freeze, thaw, kill and reap the child processes of one environment.
 
 Each child leads its own process group, so a signal reaches everything it
-started. Children die with the host thanks to a parent-death signal (direct
-children) and the watchdog process (everything else in their groups).
-
-Children are started with `subprocess.Popen` directly in the trio thread, not
-with trio's helpers: those fork from a worker thread, and PR_SET_PDEATHSIG fires
-when the *forking thread* exits, which trio's idle worker threads do.
+started. Where a mount namespace can be made, children are forked by the
+environment's sandbox init inside a PID namespace (pid_namespace.py), which
+nothing can leave; elsewhere the host forks them itself. They die with the host
+thanks to a parent-death signal (the init, or direct children), the watchdog
+process (everything else in their groups) and the cgroup, where there is one.
 """
 
 from __future__ import annotations
@@ -14,17 +13,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
 
 from . import linux
-from .cgroup import EnvironmentCgroup, join_cgroup_in_child
-from .exec_failure import describe_exec_failure
+from .cgroup import EnvironmentCgroup
 from .exit_status import ExitStatus
 from .output import OutputPipe, Stream
+from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox
+from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
 from .watchdog_link import WatchdogLink
 
 # After the leader exits and its group is killed, the pipes reach end of file
@@ -34,20 +34,6 @@ _OUTPUT_GRACE = 0.5
 # SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
 # take a while to go. Bounded so that shutting down never hangs.
 _KILL_GRACE = 5.0
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    key: str
-    """Tags this process's output and exit, e.g. "runtime" or "extension:my-ext"."""
-    argv: Sequence[str]
-    cwd: str
-    env: Mapping[str, str]
-    """The complete environment (not merged with ours); the sandbox adjusts TMPDIR."""
-
-
-class LaunchError(Exception):
-    """A child could not be started; str() is a one-line reason for a human."""
 
 
 @dataclass(eq=False)
@@ -75,7 +61,9 @@ OnExit = Callable[[ProcessHandle, ExitStatus], None]
 @dataclass(eq=False)
 class _Child:
     handle: ProcessHandle
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | None
+    """None for a child of the sandbox init: the init reaps it and reports its exit."""
+    init: SandboxInit | None
     pidfd: int | None
     pipes: tuple[OutputPipe, OutputPipe]
     reaped: ExitStatus | None = None
@@ -89,56 +77,14 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass  # the group is already gone (or every member changed its uid)
 
 
-def _make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
-                  cgroup: EnvironmentCgroup | None = None) -> Callable[[], None]:
-    """The child's steps between fork and exec; every callee is resolved here, in the parent."""
-    procs_file = cgroup.procs_file if cgroup is not None else None
-    libc = linux.LIBC
-    prctl = libc.prctl if libc is not None else None
-    check = linux.check_call
-    setpgid, getppid, getpid, kill, write = os.setpgid, os.getppid, os.getpid, os.kill, os.write
-    sigkill = int(signal.SIGKILL)
-    pdeathsig = linux.PR_SET_PDEATHSIG
-
-    def preexec() -> None:
-        try:
-            if procs_file is not None:
-                join_cgroup_in_child(procs_file)  # first: whatever this child starts is born inside
-            setpgid(0, 0)
-            if sandbox_setup is not None:
-                sandbox_setup()
-            if prctl is not None:
-                # Last, so that no credential change (user namespace) can reset it.
-                check(prctl(pdeathsig, sigkill, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-                if getppid() != parent_pid:
-                    kill(getpid(), sigkill)  # the host died before the signal was armed
-        except BaseException as exc:
-            # Popen reports only "Exception occurred in preexec_fn"; stderr is
-            # already our pipe, so the parent can read the real reason there.
-            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            write(2, f"{text}\n".encode("utf-8", "replace"))
-            raise
-
-    return preexec
-
-
-def _read_nonblocking(fd: int) -> str:
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except (BlockingIOError, OSError):
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks).decode("utf-8", "replace").strip()
-
-
 async def _wait_exited(child: _Child) -> None:
-    """Until the child is a zombie (not reaped: its pid, hence its group id, stays ours)."""
+    """Until the child is a zombie (ours: not reaped, so its pid, hence its group id, stays reserved)."""
     if child.pidfd is not None:
         await trio.lowlevel.wait_readable(child.pidfd)
+        return
+    if child.popen is None:  # the init's child, on a kernel without pidfds
+        while linux.proc_state(child.handle.pid) not in linux.GONE_STATES | {None}:
+            await trio.sleep(0.02)
         return
     while not linux.has_exited(child.handle.pid):
         await trio.sleep(0.02)
@@ -156,10 +102,42 @@ class Supervisor:
         self._on_exit = on_exit
         self._children: dict[int, _Child] = {}
         self._closed = False
-        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
+        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
         self._watchdog = WatchdogLink()
         if cgroup is not None:
             self._watchdog.add_cgroup(str(cgroup.path))
+        self._init: SandboxInit | None = None
+        self.pid_namespace_note = self._start_init()
+        if self._init is not None:
+            try:
+                self._init.wait_ready()  # once, at start-up: the line that says what contains the processes is true
+            except InitUnavailable as exc:
+                self._end_init()
+                self.pid_namespace_note = f"no PID namespace: {exc}"
+
+    def _start_init(self) -> str:
+        """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives."""
+        setup = self._sandbox.init_setup()
+        if setup is None:
+            return "no PID namespace: no mount namespace here"
+        try:
+            init = SandboxInit(make_preexec(setup, os.getpid(), self.cgroup))
+        except InitUnavailable as exc:
+            return f"no PID namespace: {exc}"
+        self._init = init
+        self._watchdog.add(init.pid)
+        self._nursery.start_soon(init.pump_exits, name=f"sandbox init ({init.pid})")
+        return "a PID namespace whose pid 1 takes every process inside with it"
+
+    def _end_init(self) -> None:
+        init, self._init = self._init, None
+        if init is not None:
+            init.kill()
+            self._watchdog.remove(init.pid)
+            try:
+                self._nursery.start_soon(init.aclose)
+            except RuntimeError:
+                pass  # the host is going away: the init was killed, and the parent-death signal needs no reaping
 
     @property
     def sandbox(self) -> Sandbox:
@@ -169,7 +147,25 @@ class Supervisor:
     def sandbox(self, sandbox: Sandbox) -> None:
         """A new environment's /tmp: the child set-up step bakes the directory in, so rebuild it."""
         self._sandbox = sandbox
-        self._preexec = _make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
+        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
+        self._end_init()  # a new environment: a new namespace, with the new /tmp
+        if not self._closed:
+            self._start_init()
+
+    def containment(self) -> str:
+        """One line for start-up: what keeps the environment's processes inside it, and what does not."""
+        fences = [self.cgroup.describe()] if self.cgroup is not None else []
+        missing = [] if self.cgroup is not None else ["no writable cgroup here"]
+        if self._init is not None:
+            fences.append(self.pid_namespace_note)
+        else:
+            missing.append(self.pid_namespace_note)
+        why_not = f" ({'; '.join(missing)})" if missing else ""
+        if not fences:
+            return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
+                    "outlive the environment and keep running while it is frozen.")
+        return (f"Processes are contained by {' and '.join(fences)}{why_not}: one that leaves its process group "
+                "(setsid) still ends, and stops, with the environment.")
 
     @property
     def watchdog_pid(self) -> int | None:
@@ -192,36 +188,20 @@ class Supervisor:
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
         try:
-            try:
-                popen = subprocess.Popen(
-                    argv,
-                    cwd=spec.cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out_w,
-                    stderr=err_w,
-                    close_fds=True,
-                    preexec_fn=self._preexec,
-                )
-            finally:
-                os.close(out_w)
-                os.close(err_w)
-        except OSError as exc:
+            if self._init is not None:
+                pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w), None
+            else:
+                popen = spawn_directly(argv, spec.cwd, env, self._preexec, out_w, err_w, err_r)
+                pid = popen.pid
+        except LaunchError:
             os.close(out_r)
             os.close(err_r)
-            raise LaunchError(describe_exec_failure(exc, argv, spec.cwd, env)) from exc
-        except subprocess.SubprocessError as exc:
-            reason = _read_nonblocking(err_r).splitlines()
-            os.close(out_r)
-            os.close(err_r)
-            detail = reason[-1] if reason else str(exc)
-            raise LaunchError(f"cannot start {argv[0]}: setup before exec failed: {detail}") from exc
-        except (ValueError, TypeError) as exc:
-            os.close(out_r)
-            os.close(err_r)
-            raise LaunchError(f"cannot start {argv[0]}: {exc}") from exc
+            raise
+        return self._track(spec, pid, popen, out_r, err_r)
 
-        handle = ProcessHandle(key=spec.key, pid=popen.pid, started_at=trio.current_time(), spec=spec)
+    def _track(self, spec: ProcessSpec, pid: int, popen: subprocess.Popen[bytes] | None,
+               out_r: int, err_r: int) -> ProcessHandle:
+        handle = ProcessHandle(key=spec.key, pid=pid, started_at=trio.current_time(), spec=spec)
         self._watchdog.add(handle.pgid)
 
         def emit(stream: Stream, line: str) -> None:
@@ -230,11 +210,12 @@ class Supervisor:
         child = _Child(
             handle=handle,
             popen=popen,
-            pidfd=linux.open_pidfd(popen.pid),
+            init=self._init if popen is None else None,
+            pidfd=linux.open_pidfd(pid),
             pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)),
         )
         try:
-            self._nursery.start_soon(self._supervise, child, name=f"process {spec.key} ({popen.pid})")
+            self._nursery.start_soon(self._supervise, child, name=f"process {spec.key} ({pid})")
         except RuntimeError:
             self._abandon(child)
             raise
@@ -260,14 +241,25 @@ class Supervisor:
         self.send_signal(handle, signal.SIGCONT)
 
     def signal_strays(self, sig: int) -> None:
-        """Signal what left the process groups we started (setsid daemons), found through the cgroup."""
+        """Signal what left the process groups we started (setsid daemons), found through the cgroup or the
+        PID namespace."""
+        groups = {child.handle.pgid for child in self._children.values()}
         if self.cgroup is not None:
-            self.cgroup.signal_strays({child.handle.pgid for child in self._children.values()}, sig)
+            self.cgroup.signal_strays(groups, sig)
+        elif self._init is not None:
+            for pid in self._init.pids():
+                try:
+                    if os.getpgid(pid) not in groups:
+                        os.kill(pid, sig)
+                except OSError:
+                    pass  # gone meanwhile
 
     def end_everything_inside(self) -> None:
-        """The environment is over: whatever is still in its cgroup (daemons included) is killed."""
+        """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
+        The next spawn, if any, gets a new namespace."""
         if self.cgroup is not None:
             self.cgroup.kill_all()
+        self._end_init()
 
     def kill(self, handle: ProcessHandle) -> None:
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""
@@ -313,9 +305,14 @@ class Supervisor:
                     _signal_group(child.handle.pgid, signal.SIGKILL)
             if self.cgroup is not None:
                 self.cgroup.remove()  # what left the groups (setsid daemons) ends too, and the cgroup goes
+            init, self._init = self._init, None
+            if init is not None:
+                init.kill()
             with trio.move_on_after(_KILL_GRACE + _OUTPUT_GRACE):
                 for child in children:
                     await child.done.wait()
+            if init is not None:
+                await init.aclose()
             await self._watchdog.aclose()
 
     async def _supervise(self, child: _Child) -> None:
@@ -328,7 +325,14 @@ class Supervisor:
                 # The leader is a zombie, so its group id cannot have been reused:
                 # this reaches exactly what it left behind, which must not outlive it.
                 _signal_group(child.handle.pgid, signal.SIGKILL)
-                status = self._reap(child, block=True)
+                if child.init is not None:
+                    with trio.move_on_after(_KILL_GRACE):
+                        status = await child.init.exit_status(child.handle.pid)
+                    if status is None:
+                        status = ExitStatus(code=None, signal=None)
+                    child.reaped = status
+                else:
+                    status = self._reap(child, block=True)
                 with trio.move_on_after(_OUTPUT_GRACE):
                     for pipe in child.pipes:
                         await pipe.eof.wait()
@@ -344,6 +348,12 @@ class Supervisor:
 
     def _reap(self, child: _Child, *, block: bool) -> ExitStatus:
         pid = child.handle.pid
+        if child.popen is None:
+            # The init reaps its own children; if it reported nothing (it was killed with the namespace), the
+            # kernel's SIGKILL did it.
+            init_status = child.init.exits.pop(pid, None) if child.init is not None else None
+            child.reaped = init_status or ExitStatus(code=None, signal=signal.SIGKILL)
+            return child.reaped
         try:
             reaped_pid, wait_status = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
@@ -381,7 +391,8 @@ class Supervisor:
     def _abandon(self, child: _Child) -> None:
         """Undo a spawn whose supervising task could not start (the nursery is closed)."""
         _signal_group(child.handle.pgid, signal.SIGKILL)
-        self._reap(child, block=True)
+        if child.popen is not None:
+            self._reap(child, block=True)
         for pipe in child.pipes:
             os.close(pipe.fd)
         if child.pidfd is not None:

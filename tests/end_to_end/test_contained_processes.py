@@ -22,7 +22,19 @@ from lambdatui.processes.cgroup import EnvironmentCgroup
 WAIT_S = 10.0
 
 DAEMONIC = """\
-import os, time
+import os, sys, time
+
+TICKER = '''
+import os, sys, time
+marks = sys.argv[1].split(":", 1)[1]
+ticks = 0
+while True:
+    ticks += 1
+    with open(os.path.join(marks, "ticks.tmp"), "w") as fh:
+        fh.write(str(ticks))
+    os.replace(os.path.join(marks, "ticks.tmp"), os.path.join(marks, "ticks"))
+    time.sleep(0.01)
+'''
 
 def handler(event, context):
     marks = os.environ["MARKS"]
@@ -43,6 +55,10 @@ def handler(event, context):
             os.replace(os.path.join(marks, "probe.tmp"), os.path.join(marks, "probe"))
             os._exit(0)
         os.waitpid(child, 0)
+        for _ in range(500):  # the environment freezes once the handler returns, and the daemon with it
+            if os.path.exists(os.path.join(marks, "probe")):
+                break
+            time.sleep(0.01)
     if event.get("daemon"):
         child = os.fork()
         if child == 0:
@@ -52,16 +68,14 @@ def handler(event, context):
             devnull = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
-            with open(os.path.join(marks, "daemon.pid"), "w") as fh:
-                fh.write(str(os.getpid()))
-            ticks = 0
-            while True:
-                ticks += 1
-                with open(os.path.join(marks, "ticks.tmp"), "w") as fh:
-                    fh.write(str(ticks))
-                os.replace(os.path.join(marks, "ticks.tmp"), os.path.join(marks, "ticks"))
-                time.sleep(0.01)
+            # Its pid inside the environment's PID namespace means nothing to the test, which looks from the
+            # host: it is found by this tag on its command line.
+            os.execv(sys.executable, [sys.executable, "-c", TICKER, "lambdatui-test-daemon:" + marks])
         os.waitpid(child, 0)
+        for _ in range(500):  # returns once the daemon runs, so that the test can see it end
+            if os.path.exists(os.path.join(marks, "ticks")):
+                break
+            time.sleep(0.01)
     return {"ok": True}
 """
 
@@ -90,9 +104,23 @@ def wait_until(condition, what: str) -> None:
         time.sleep(0.01)  # polling the kernel's view of another process: there is no event to wait on
 
 
+def tagged(tag: bytes) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if tag in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
 def daemon_pid(marks: Path) -> int:
-    wait_until(lambda: (marks / "daemon.pid").exists() and (marks / "daemon.pid").read_text(), "the daemon")
-    return int((marks / "daemon.pid").read_text())
+    """The daemon's pid as the host sees it (inside, the environment's PID namespace numbers it differently)."""
+    tag = f"lambdatui-test-daemon:{marks}".encode()
+    wait_until(lambda: bool(tagged(tag)) and (marks / "ticks").exists(), "the daemon")
+    return tagged(tag)[0]
 
 
 def ticks(marks: Path) -> int:
@@ -110,8 +138,9 @@ def test_a_setsid_daemon_ends_with_lambdatui_invoke(code_dir: Path, cgroups_avai
     marks = setup(code_dir)
     done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"daemon": true}', "--env", f"MARKS={marks}")
     assert done.returncode == 0, done.stderr
-    pid = daemon_pid(marks)
-    wait_until(lambda: not alive(pid), "the daemon to end with lambdatui")
+    assert (marks / "ticks").exists()  # it ran
+    tag = f"lambdatui-test-daemon:{marks}".encode()
+    wait_until(lambda: not tagged(tag), "the daemon to end with lambdatui")
 
 
 def test_a_setsid_daemon_ends_when_serve_is_killed(code_dir: Path, cgroups_available: None) -> None:

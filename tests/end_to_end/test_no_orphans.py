@@ -31,7 +31,9 @@ BLOCKING_HANDLER = '''import os
 
 
 def handler(event, context):
-    print(f"ready pid={os.getpid()}", flush=True)
+    # Its start time identifies it from the host too (os.getpid() is its number in the environment's PID namespace).
+    started = open("/proc/self/stat").read().rpartition(")")[2].split()[19]
+    print(f"ready started={started}", flush=True)
     with open(os.environ["RELEASE_FIFO"]) as fifo:  # blocks until the test opens the other end
         fifo.read()
     return {"released": True}
@@ -97,9 +99,9 @@ def serving_in_flight(code_dir: Path) -> Iterator[tuple[ServeProcess, dict[int, 
     try:
         served.start()
         caller.start()
-        ready = served.wait_for_line(r"\[function\]\s+ready pid=(\d+)", timeout=30)
+        ready = served.wait_for_line(r"\[function\]\s+ready started=(\d+)", timeout=30)
         tree = tree_of(served.proc.pid)
-        assert int(ready.group(1)) in tree
+        assert int(ready.group(1)) in tree.values()
         yield served, tree, outcome
     finally:
         served.close()
@@ -163,9 +165,9 @@ def test_invoke_that_finishes_leaves_no_process_behind(code_dir: Path) -> None:
     handler, fifo = blocked_function(code_dir)
 
     with LambdatuiProcess("invoke", str(handler), "--timeout", "60", "--env", f"RELEASE_FIFO={fifo}") as run:
-        ready = run.wait_for_line(r"\[function\]\s+ready pid=(\d+)", timeout=30)
+        ready = run.wait_for_line(r"\[function\]\s+ready started=(\d+)", timeout=30)
         tree = tree_of(run.proc.pid)
-        assert int(ready.group(1)) in tree
+        assert int(ready.group(1)) in tree.values()
 
         with open(fifo, "w") as release:
             release.write("go")

@@ -21,7 +21,7 @@ HELLO = '''def handler(event, context):
     return {"hello": "world"}
 '''
 
-NOTICE = "lambdatui: /tmp is not isolated: "
+NOTICE = "[lambdatui]  /tmp is not isolated: "
 
 
 def function_under_tmp(tmp_path: Path) -> Path:

@@ -130,7 +130,7 @@ def test_a_stale_run_that_cannot_be_removed_is_reported_once_and_skipped(code_di
         assert json.loads(done.stdout) == "ok"
         said = [line for line in done.stderr.splitlines() if "stale run" in line]
         assert len(said) == 1, done.stderr
-        assert said[0].startswith("lambdatui: skipped a stale run folder: ") and str(stuck) in said[0], said
+        assert said[0].startswith("[lambdatui]  skipped a stale run folder: ") and str(stuck) in said[0], said
     assert runs_left(state) == [stale.name]  # only what could not go; the deep tree beside it went
     assert [p.name for p in (stale / "environment-1" / "tmp").iterdir()] == ["stuck"]
 

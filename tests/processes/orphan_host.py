@@ -1,8 +1,9 @@
 """A throwaway lambdatui host for the orphan test.
 
 Starts a Supervisor with two children that each leave a grandchild in their
-group (one of them frozen), prints every pid of those groups plus the
-watchdog's as one JSON line, then waits to be SIGKILLed.
+group (one of them frozen) and a third that starts a setsid daemon, prints every
+pid of those groups, the daemon's and the watchdog's as one JSON line, then
+waits to be SIGKILLed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,20 @@ import trio
 from lambdatui.processes import ProcessHandle, ProcessSpec, Sandbox, Supervisor
 
 SCRIPT = "sleep 300 & echo $!; sleep 300"
+# A daemon that leaves its group and the runtime's tree: only the PID namespace (there is no cgroup here) ends it.
+DAEMON = "setsid sh -c 'exec sleep 301' </dev/null >/dev/null 2>&1 & echo started; exec sleep 300"
+
+
+def running(command: bytes) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read() == command:
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def group_members(pgid: int) -> list[int]:
@@ -35,7 +50,7 @@ def group_members(pgid: int) -> list[int]:
 
 
 async def main(env_tmp: Path) -> None:
-    reported: dict[str, trio.Event] = {"plain": trio.Event(), "frozen": trio.Event()}
+    reported: dict[str, trio.Event] = {"plain": trio.Event(), "frozen": trio.Event(), "daemon": trio.Event()}
 
     def on_line(handle: ProcessHandle, stream: str, line: str) -> None:
         reported[handle.key].set()
@@ -46,12 +61,16 @@ async def main(env_tmp: Path) -> None:
         env = {"PATH": "/usr/bin:/bin"}
         plain = supervisor.spawn(ProcessSpec("plain", ["/bin/sh", "-c", SCRIPT], "/", env))
         frozen = supervisor.spawn(ProcessSpec("frozen", ["/bin/sh", "-c", SCRIPT], "/", env))
+        supervisor.spawn(ProcessSpec("daemon", ["/bin/sh", "-c", DAEMON], "/", env))
         for event in reported.values():
             await event.wait()
+        while not (daemons := running(b"sleep\x00301\x00")):
+            await trio.sleep(0.005)
         supervisor.freeze(frozen)
         await supervisor.wait_stopped(frozen)
         pids = sorted(set(group_members(plain.pgid) + group_members(frozen.pgid)))
-        print(json.dumps({"pids": pids, "watchdog": supervisor.watchdog_pid, "mode": sandbox.mode}), flush=True)
+        print(json.dumps({"pids": pids, "daemons": daemons, "watchdog": supervisor.watchdog_pid, "mode": sandbox.mode,
+                          "pid_namespace": supervisor.containment()}), flush=True)
         await trio.sleep_forever()
 
 

@@ -1,0 +1,189 @@
+"""The host's end of an environment's sandbox init (sandbox_init.py): a PID namespace its processes cannot leave.
+
+A cgroup contains what a function starts only where the host lets us write one; a PID namespace needs only a
+mount namespace (root, or unprivileged user namespaces), and its pid 1 takes every descendant with it when it
+ends: the init ends with the host (parent-death signal) or when the environment ends (`kill`), pid 1 with the
+init, and the kernel then kills whatever is left inside, `setsid` daemons included.
+"""
+
+from __future__ import annotations
+
+import errno
+import marshal
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import trio
+
+from . import linux
+from .exit_status import ExitStatus
+
+_INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))
+# The init's reply to a spawn comes once the child has exec'd (a few ms); a stuck init must not hang the host.
+_REPLY_TIMEOUT_S = 5.0
+
+
+class InitUnavailable(Exception):
+    """The sandbox init could not start here; str() is the reason, in one line."""
+
+
+class SpawnFailed(OSError):
+    """The init could not start a child: errno and text as the child saw them, and at which step."""
+
+    def __init__(self, where: str, code: int, text: str, argv0: str, cwd: str) -> None:
+        super().__init__(code, text, cwd if where == "cwd" else argv0)
+        self.where = where
+
+
+class SandboxInit:
+    """One environment's init process; every participant of that environment is forked by it."""
+
+    def __init__(self, preexec: Callable[[], None]) -> None:
+        """Start the init now (its interpreter boots while the host goes on); `preexec` enters the namespaces."""
+        self.exits: dict[int, ExitStatus] = {}
+        self.closed = trio.Event()
+        self._waiters: dict[int, trio.Event] = {}
+        self._anchor: int | None = None
+        self._failure: str | None = None
+        host_end, init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        exits_r, exits_w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", _INIT_SCRIPT, str(init_end.fileno()), str(exits_w)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                pass_fds=(init_end.fileno(), exits_w), close_fds=True, cwd="/", preexec_fn=preexec,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            host_end.close()
+            os.close(exits_r)
+            raise InitUnavailable(f"cannot start the sandbox init: {exc}") from exc
+        finally:
+            init_end.close()
+            os.close(exits_w)
+        host_end.settimeout(_REPLY_TIMEOUT_S)
+        self._requests = host_end
+        self._exits = trio.lowlevel.FdStream(exits_r)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def wait_ready(self) -> None:
+        """Block until the init says its namespace is up (it boots in ~20 ms); raises InitUnavailable."""
+        if self._anchor is not None:
+            return
+        if self._failure is None:
+            reply = self._reply()
+            if reply[0] == "ready":
+                self._anchor = reply[1]
+                return
+            self._failure = str(reply[3]) if reply[0] == "failed" else "unexpected reply"
+            self.kill()
+        raise InitUnavailable(self._failure)
+
+    def spawn(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: int, stderr: int) -> int:
+        """Fork and exec a participant inside the namespace; its pid as the host sees it. Raises SpawnFailed."""
+        self.wait_ready()
+        request = marshal.dumps((list(argv), cwd, dict(env)))
+        try:
+            socket.send_fds(self._requests, [request], [stdout, stderr])
+        except OSError as exc:
+            raise SpawnFailed("start", exc.errno or errno.EPIPE, "the sandbox init is gone", argv[0], cwd) from exc
+        reply = self._reply()
+        if reply[0] == "ok":
+            return int(reply[1])
+        raise SpawnFailed(reply[1], reply[2], reply[3], argv[0], cwd)
+
+    def _reply(self) -> tuple:
+        try:
+            data = self._requests.recv(1 << 16)
+        except OSError as exc:  # socket.timeout included
+            return ("failed", "start", errno.EIO, f"no answer from the sandbox init ({exc})")
+        if not data:
+            return ("failed", "start", errno.EPIPE, self._stderr_reason() or "the sandbox init ended")
+        return marshal.loads(data)
+
+    def _stderr_reason(self) -> str:
+        """What the init's set-up wrote before it ended (a failed namespace step), as one line."""
+        assert self._proc.stderr is not None
+        try:
+            self._proc.wait(timeout=1)
+            text = self._proc.stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return text.splitlines()[-1] if text else ""
+
+    async def pump_exits(self) -> None:
+        """Read the init's exit reports until it ends; then every child still awaited counts as killed."""
+        pending = b""
+        try:
+            while chunk := await self._exits.receive_some(4096):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    pid, status = map(int, line.split())
+                    self.exits[pid] = ExitStatus.from_wait_status(status)
+                    waiter = self._waiters.pop(pid, None)
+                    if waiter is not None:
+                        waiter.set()
+        except (trio.ClosedResourceError, OSError, ValueError):
+            pass
+        finally:
+            self.closed.set()
+            for waiter in self._waiters.values():
+                waiter.set()
+            self._waiters.clear()
+
+    async def exit_status(self, pid: int) -> ExitStatus:
+        """A child's exit as the init reaped it; SIGKILL when the init ended first (the namespace was killed)."""
+        if pid not in self.exits and not self.closed.is_set():
+            event = self._waiters.setdefault(pid, trio.Event())
+            await event.wait()
+        return self.exits.pop(pid, ExitStatus(code=None, signal=signal.SIGKILL))
+
+    def pids(self) -> list[int]:
+        """Every process inside the namespace (host pids), found by the namespace its pid 1 lives in."""
+        if self._anchor is None:
+            return []
+        try:
+            namespace = os.stat(f"/proc/{self._anchor}/ns/pid").st_ino
+        except OSError:
+            return []
+        found = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and int(entry.name) != self._anchor:
+                try:
+                    if os.stat(f"/proc/{entry.name}/ns/pid").st_ino == namespace:
+                        found.append(int(entry.name))
+                except OSError:
+                    pass  # gone meanwhile, or not ours to look at
+        return found
+
+    def kill(self) -> None:
+        """End the environment's namespace: the init goes, pid 1 with it, then everything inside."""
+        try:
+            self._proc.kill()
+        except OSError:
+            pass
+        self._requests.close()
+
+    async def aclose(self) -> None:
+        self.kill()
+        pidfd = linux.open_pidfd(self._proc.pid)
+        if pidfd is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await trio.lowlevel.wait_readable(pidfd)
+            trio.lowlevel.notify_closing(pidfd)
+            os.close(pidfd)
+        try:
+            self._proc.wait(timeout=2)  # SIGKILLed: it goes at once (reaped here: it is the host's own child)
+        except subprocess.TimeoutExpired:
+            pass
+        await self._exits.aclose()
+        assert self._proc.stderr is not None
+        self._proc.stderr.close()

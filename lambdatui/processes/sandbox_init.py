@@ -1,0 +1,191 @@
+"""The execution environment's init: the processes of one environment are born in a PID namespace through it.
+
+Run as a separate program (`python -I -S sandbox_init.py`), standard library only, in the role of Lambda's own
+`/var/rapid/init`. The host starts it with `unshare(CLONE_NEWPID | CLONE_NEWNS)` already done, so this process
+stays in the host's PID namespace while every process it forks is born in the new one:
+
+- its first child is the namespace's pid 1, the *anchor*: it mounts the namespace's own /proc (so that a
+  function reading `/proc/<os.getpid()>` reads itself) and reaps what is reparented to it (double-forked
+  daemons). It exits when this process is gone, and when pid 1 ends, the kernel kills every process left in
+  the namespace: nothing a function starts can outlive its environment, even with `setsid` and a double fork.
+- then, on each request from the host, it forks a participant (runtime or extension) into the namespace, in
+  a process group of its own, and reports its pid as the host sees it, or why it could not be started.
+- it reaps its children and reports each exit status to the host (after killing the child's process group,
+  while the zombie still reserves the group id, as the host's supervisor did for its own children).
+
+Channels (file descriptor numbers in argv): a SOCK_SEQPACKET socket for requests and their replies (spawn
+requests carry the child's stdout and stderr as SCM_RIGHTS) and a pipe for "<pid> <wait status>" lines.
+The host's parent-death signal ends this process with the host.
+"""
+
+import ctypes
+import errno
+import marshal
+import os
+import select
+import signal
+import socket
+import sys
+
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+_DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
+
+
+def _anchor(alive_r: int, ready_w: int) -> None:
+    """pid 1 of the namespace: mount its /proc, then reap orphans until the init (our parent) is gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+        if libc.mount(b"proc", b"/proc", b"proc", flags, None) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, "mount /proc for the PID namespace: " + os.strerror(code))
+        os.write(ready_w, b"ok")
+    except OSError as exc:
+        os.write(ready_w, (exc.strerror or str(exc)).encode("utf-8", "replace"))
+        os._exit(1)
+    os.close(ready_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # interrupts select, so orphans are reaped at once
+    while True:
+        _reap_all()
+        try:
+            readable, _, _ = select.select([alive_r], [], [], 1.0)
+        except InterruptedError:
+            continue
+        if readable and not os.read(alive_r, 1):
+            os._exit(0)  # the init is gone: as pid 1 our exit takes the namespace down
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _child(argv, cwd, env, out_fd, err_fd, failed_w):
+    """Between fork and exec: the steps subprocess.Popen took for the host before (its own group, std streams)."""
+    where = "exec"
+    try:
+        for name in _DEFAULT_SIGNALS:  # ignored signals survive exec: the function must get the defaults
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        os.setpgid(0, 0)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        for fd in {null, out_fd, err_fd} - {0, 1, 2}:
+            os.close(fd)
+        where = "cwd"
+        os.chdir(cwd)
+        where = "exec"
+        os.execvpe(argv[0], argv, env)
+    except BaseException as exc:
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        os.write(failed_w, marshal.dumps((where, code, text)))
+    os._exit(127)
+
+
+def _spawn(request, fds):
+    """Fork one participant; the reply is ("ok", pid) or ("failed", where, errno, text)."""
+    argv, cwd, env = marshal.loads(request)
+    out_fd, err_fd = fds
+    failed_r, failed_w = os.pipe()  # close-on-exec: end of file without data means exec succeeded
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(failed_r)
+        os.close(failed_w)
+        return ("failed", "fork", exc.errno or errno.EAGAIN, exc.strerror or str(exc))
+    if pid == 0:
+        _child(argv, cwd, env, out_fd, err_fd, failed_w)
+    os.close(failed_w)
+    chunks = []
+    while True:
+        chunk = os.read(failed_r, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(failed_r)
+    if chunks:
+        os.waitpid(pid, 0)
+        where, code, text = marshal.loads(b"".join(chunks))
+        return ("failed", where, code, text)
+    return ("ok", pid)
+
+
+def _report_exits(anchor, exits_fd):
+    """Report every child that has exited; returns False once the anchor is gone (the namespace is dead)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        if info is None:
+            return True
+        pid = info.si_pid
+        if pid != anchor:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # what it left in its group must not outlive it
+            except OSError:
+                pass
+        _, status = os.waitpid(pid, 0)
+        if pid == anchor:
+            return False
+        os.write(exits_fd, b"%d %d\n" % (pid, status))
+
+
+def main(argv):
+    requests_fd, exits_fd = int(argv[1]), int(argv[2])
+    for fd in (requests_fd, exits_fd):
+        os.set_inheritable(fd, False)  # the host passed them inheritable; the function must not get them
+    for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    requests = socket.socket(fileno=requests_fd)
+    alive_r, alive_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    anchor = os.fork()
+    if anchor == 0:
+        requests.close()
+        os.close(exits_fd)
+        os.close(alive_w)
+        os.close(ready_r)
+        _anchor(alive_r, ready_w)
+    os.close(alive_r)
+    os.close(ready_w)
+    ready = os.read(ready_r, 4096)
+    os.close(ready_r)
+    if ready != b"ok":
+        requests.send(marshal.dumps(("failed", "start", 0, ready.decode("utf-8", "replace") or "pid 1 ended")))
+        return 1
+    requests.send(marshal.dumps(("ready", anchor)))
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    while True:
+        if not _report_exits(anchor, exits_fd):
+            return 1
+        try:
+            readable, _, _ = select.select([requests, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+        if requests in readable:
+            request, fds, _, _ = socket.recv_fds(requests, 1 << 20, 2)
+            if not request:
+                return 0  # the host closed its end: the environment is over
+            try:
+                reply = _spawn(request, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            requests.send(marshal.dumps(reply))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

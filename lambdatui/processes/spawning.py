@@ -1,0 +1,117 @@
+"""Starting one child: the steps between fork and exec, and the two ways to fork (directly, or by the init).
+
+Children are started with `subprocess.Popen` directly in the trio thread, not
+with trio's helpers: those fork from a worker thread, and PR_SET_PDEATHSIG fires
+when the *forking thread* exits, which trio's idle worker threads do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from . import linux
+from .cgroup import EnvironmentCgroup, join_cgroup_in_child
+from .exec_failure import describe_exec_failure
+from .pid_namespace import InitUnavailable, SandboxInit, SpawnFailed
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    key: str
+    """Tags this process's output and exit, e.g. "runtime" or "extension:my-ext"."""
+    argv: Sequence[str]
+    cwd: str
+    env: Mapping[str, str]
+    """The complete environment (not merged with ours); the sandbox adjusts TMPDIR."""
+
+
+class LaunchError(Exception):
+    """A child could not be started; str() is a one-line reason for a human."""
+
+
+def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
+                  cgroup: EnvironmentCgroup | None = None) -> Callable[[], None]:
+    """The child's steps between fork and exec; every callee is resolved here, in the parent."""
+    procs_file = cgroup.procs_file if cgroup is not None else None
+    libc = linux.LIBC
+    prctl = libc.prctl if libc is not None else None
+    check = linux.check_call
+    setpgid, getppid, getpid, kill, write = os.setpgid, os.getppid, os.getpid, os.kill, os.write
+    sigkill = int(signal.SIGKILL)
+    pdeathsig = linux.PR_SET_PDEATHSIG
+
+    def preexec() -> None:
+        try:
+            if procs_file is not None:
+                join_cgroup_in_child(procs_file)  # first: whatever this child starts is born inside
+            setpgid(0, 0)
+            if sandbox_setup is not None:
+                sandbox_setup()
+            if prctl is not None:
+                # Last, so that no credential change (user namespace) can reset it.
+                check(prctl(pdeathsig, sigkill, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+                if getppid() != parent_pid:
+                    kill(getpid(), sigkill)  # the host died before the signal was armed
+        except BaseException as exc:
+            # Popen reports only "Exception occurred in preexec_fn"; stderr is
+            # already our pipe, so the parent can read the real reason there.
+            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            write(2, f"{text}\n".encode("utf-8", "replace"))
+            raise
+
+    return preexec
+
+
+def _read_nonblocking(fd: int) -> str:
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, OSError):
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode("utf-8", "replace").strip()
+
+
+def spawn_directly(argv: list[str], cwd: str, env: Mapping[str, str], preexec: Callable[[], None],
+                   out_w: int, err_w: int, err_r: int) -> subprocess.Popen[bytes]:
+    """Fork and exec from this process; closes the write ends either way. Raises LaunchError."""
+    try:
+        try:
+            return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
+                                    stderr=err_w, close_fds=True, preexec_fn=preexec)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+    except OSError as exc:
+        raise LaunchError(describe_exec_failure(exc, argv, cwd, env)) from exc
+    except subprocess.SubprocessError as exc:
+        # The set-up step wrote its reason to the child's stderr, which is our pipe (`err_r`).
+        reason = _read_nonblocking(err_r).splitlines()
+        detail = reason[-1] if reason else str(exc)
+        raise LaunchError(f"cannot start {argv[0]}: setup before exec failed: {detail}") from exc
+    except (ValueError, TypeError) as exc:
+        raise LaunchError(f"cannot start {argv[0]}: {exc}") from exc
+
+
+def spawn_in_namespace(init: SandboxInit, argv: list[str], cwd: str, env: Mapping[str, str],
+                       out_w: int, err_w: int) -> int:
+    """Have the environment's init fork and exec it; its pid as the host sees it. Closes the write ends."""
+    try:
+        try:
+            return init.spawn(argv, cwd, env, out_w, err_w)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+    except SpawnFailed as exc:
+        if exc.where in ("cwd", "exec"):
+            raise LaunchError(describe_exec_failure(exc, argv, cwd, env)) from exc
+        raise LaunchError(f"cannot start {argv[0]}: {exc.strerror}") from exc
+    except InitUnavailable as exc:
+        raise LaunchError(f"cannot start {argv[0]}: {exc}") from exc

@@ -1,0 +1,139 @@
+"""The environment's PID namespace: what a function starts cannot leave it, even without a cgroup (issue 8).
+
+Each test runs a Supervisor with no cgroup, so the PID namespace is the only fence besides process groups.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+from proc_helpers import is_live, python, running, sh, spec, wait_gone
+
+from lambdatui.processes import LaunchError, Sandbox
+from lambdatui.processes.linux import STOPPED_STATES, proc_state
+
+# A daemon as the textbook makes one: a double fork and setsid leave the runtime's process group and tree.
+DAEMON = "setsid sh -c 'sleep 300 & echo $! > /tmp/daemon' </dev/null >/dev/null 2>&1 &"
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    env_tmp = tmp_path / "env-tmp"
+    env_tmp.mkdir()
+    made = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
+    if made.init_setup() is None:
+        pytest.skip(f"no mount namespace on this host, so no PID namespace: {made.note}")
+    return made
+
+
+def host_pids_of(inner_pid_file: Path) -> list[int]:
+    """The daemon's pid as the host sees it: the pid it wrote is the namespace's number, so look by command."""
+    inner = int(inner_pid_file.read_text())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ns_pids = [line for line in (entry / "status").read_text().splitlines() if line.startswith("NSpid:")]
+        except OSError:
+            continue
+        if ns_pids and ns_pids[0].split()[-1] == str(inner) and len(ns_pids[0].split()) > 2:
+            if (entry / "cmdline").read_bytes().startswith(b"sleep\x00300"):
+                found.append(int(entry.name))
+    return found
+
+
+async def wait_file(path: Path) -> None:
+    with trio.fail_after(5):
+        while not (path.exists() and path.read_text().strip()):
+            await trio.sleep(0.005)
+
+
+@pytest.mark.trio
+async def test_a_setsid_daemon_ends_with_the_environment_without_a_cgroup(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with running(sandbox) as (supervisor, recorder):
+        assert supervisor.cgroup is None
+        assert "PID namespace whose pid 1" in supervisor.containment()
+        handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+        await recorder.wait_lines(1, "runtime")
+        await wait_file(sandbox.tmp_dir / "daemon")
+        daemons = host_pids_of(sandbox.tmp_dir / "daemon")
+        assert len(daemons) == 1 and is_live(daemons[0])
+        supervisor.end_everything_inside()
+        await wait_gone(daemons)
+        assert (await recorder.wait_exit(handle)).signal == signal.SIGKILL
+
+
+@pytest.mark.trio
+async def test_the_environment_freeze_stops_a_daemon_without_a_cgroup(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with running(sandbox) as (supervisor, recorder):
+        supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+        await recorder.wait_lines(1, "runtime")
+        await wait_file(sandbox.tmp_dir / "daemon")
+        [daemon] = host_pids_of(sandbox.tmp_dir / "daemon")
+        supervisor.signal_strays(signal.SIGSTOP)
+        with trio.fail_after(5):
+            while proc_state(daemon) not in STOPPED_STATES:
+                await trio.sleep(0.005)
+        supervisor.signal_strays(signal.SIGCONT)
+        with trio.fail_after(5):
+            while proc_state(daemon) in STOPPED_STATES:
+                await trio.sleep(0.005)
+
+
+@pytest.mark.trio
+async def test_inside_a_process_sees_itself_in_proc_and_is_not_pid_1(sandbox: Sandbox) -> None:
+    # Its own /proc: a function reading /proc/<os.getpid()> reads itself, not a host process with that number.
+    code = ("import os; me = os.getpid(); "
+            "print(me, open(f'/proc/{me}/cmdline', 'rb').read().split(b'\\0')[-2].decode(), "
+            "sorted(int(p) for p in os.listdir('/proc') if p.isdigit())[0], flush=True); "
+            "import time; time.sleep(300)  # marker")
+    async with running(sandbox) as (supervisor, recorder):
+        handle = supervisor.spawn(python(code))
+        [line] = await recorder.wait_lines(1, "runtime")
+        inner, rest = line.split(" ", 1)
+        last_arg, lowest = rest.rsplit(" ", 1)
+        assert int(inner) != handle.pid and int(inner) > 1  # numbered by the namespace, and pid 1 is the init's
+        assert last_arg.endswith("# marker")
+        assert lowest == "1"
+        # Not pid 1, so a signal with its default action works as on Lambda (pid 1 would ignore SIGTERM).
+        supervisor.send_signal(handle, signal.SIGTERM)
+        assert (await recorder.wait_exit(handle)).signal == signal.SIGTERM
+
+
+@pytest.mark.trio
+async def test_exit_statuses_and_start_failures_come_through_the_init(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with running(sandbox) as (supervisor, recorder):
+        handle = supervisor.spawn(sh("echo out; echo err >&2; exit 3"))
+        assert (await recorder.wait_exit(handle)).code == 3
+        assert recorder.lines("runtime", "stdout") == ["out"] and recorder.lines("runtime", "stderr") == ["err"]
+        with pytest.raises(LaunchError, match="no such file: /no/such/program"):
+            supervisor.spawn(spec(["/no/such/program"]))
+        with pytest.raises(LaunchError, match="cannot use working directory /no/such/dir"):
+            supervisor.spawn(spec(["/bin/true"], cwd="/no/such/dir"))
+        with pytest.raises(LaunchError, match="command not found: no-such-command"):
+            supervisor.spawn(spec(["no-such-command"]))
+        handle = supervisor.spawn(sh("exit 0"))  # the init goes on serving after a failure
+        assert (await recorder.wait_exit(handle)).code == 0
+
+
+@pytest.mark.trio
+async def test_a_new_sandbox_gets_a_new_namespace(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with running(sandbox) as (supervisor, recorder):
+        first = supervisor.spawn(sh("echo $$; exec sleep 300"))
+        await recorder.wait_lines(1, "runtime")
+        supervisor.kill(first)
+        await recorder.wait_exit(first)
+        supervisor.end_everything_inside()
+        second_tmp = tmp_path / "second"
+        second_tmp.mkdir()
+        supervisor.sandbox = Sandbox.create(second_tmp, [sys.executable, "/bin/sh"])
+        second = supervisor.spawn(sh("echo $$ > /tmp/pid; cat /tmp/pid"))
+        assert (await recorder.wait_exit(second)).code == 0
+        # Numbered afresh (the first in a new namespace after its init), and the new /tmp is the one it sees.
+        assert recorder.lines("runtime", "stdout") == ["2", "2"]
+        assert (second_tmp / "pid").read_text().strip() == "2"
