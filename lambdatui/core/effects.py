@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from lambdatui.core.inputs import Token
 from lambdatui.model.facts import Fact, InvocationResult
@@ -29,6 +29,23 @@ class Reply:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+
+
+class EventRefusal(NamedTuple):
+    """An Event invoke turned away instead of queued, as the Invoke API answers it."""
+
+    status: int
+    error_type: str
+    message: str
+    reason: Optional[str] = None  # TooManyRequestsException's Reason
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """An Event invoke's caller hears at once: queued (202, `refusal` None) or turned away, and why."""
+
+    token: Token
+    refusal: Optional[EventRefusal] = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,6 @@ class EndSandbox:
 
 
 Effect = Union[
-    Spawn, Reply, CompleteInvocation, Freeze, Thaw, Terminate, Kill, SignalProcess, ExitProcess, CaptureStacks,
+    Spawn, Reply, AnswerEvent, CompleteInvocation, Freeze, Thaw, Terminate, Kill, SignalProcess, ExitProcess, CaptureStacks,
     StartTimer, CancelTimer, Emit, RenewSandbox, EndSandbox,
 ]

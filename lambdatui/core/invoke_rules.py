@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import (
@@ -15,7 +15,9 @@ from lambdatui.core.common import (
 )
 from lambdatui.core.effects import (
     RUNTIME,
+    AnswerEvent,
     CompleteInvocation,
+    EventRefusal,
     Reply,
 )
 from lambdatui.core.extension_machine import ExtensionState
@@ -42,20 +44,11 @@ THROTTLED = "TooManyRequestsException"
 SERVICE_ERROR = "ServiceException"
 
 
-class EventRefusal(NamedTuple):
-    """An Event invoke turned away instead of queued, as the Invoke API answers it."""
-
-    status: int
-    error_type: str
-    message: str
-    reason: Optional[str] = None  # TooManyRequestsException's Reason
-
-
 class InvokeRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
     def event_refusal(self, size: int) -> Optional[EventRefusal]:
-        """Why an Event invoke of `size` bytes would not be queued, or None: the host asks before its 202."""
+        """Why an Event invoke of `size` bytes would not be queued now, or None (InvokeRequested applies it)."""
         if self.draining or self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
             return EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued.")
         count = queued_bytes = 0
@@ -85,14 +78,23 @@ class InvokeRules:
 
     def _on_InvokeRequested(self, event: InvokeRequested) -> None:
         inv = event.invocation
+        token = event.token
+        if inv.asynchronous:
+            # Its caller hears at once whether it was queued; nobody waits for its completion.
+            refusal = self.event_refusal(len(inv.payload))
+            if token is not None:
+                self._do(AnswerEvent(token, refusal))
+            if refusal is not None:
+                return
+            token = None
         shut_down = self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final)
         if shut_down or self.draining:
             reason = ("The execution environment has shut down." if shut_down
                       else "The execution environment is shutting down.")
             self._emit(f.InvocationRefused(inv.request_id, reason, inv.payload))
-            self._do(CompleteInvocation(event.token, self._refused_result(inv, reason)))
+            self._do(CompleteInvocation(token, self._refused_result(inv, reason)))
             return
-        self.queue.append((event.token, inv))
+        self.queue.append((token, inv))
         self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload))
         self._try_start_next()
 

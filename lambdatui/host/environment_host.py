@@ -24,7 +24,6 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
-from lambdatui.core.invoke_rules import EventRefusal
 from lambdatui.host.deadlines import Deadlines
 from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
 from lambdatui.host.log_tail import LogTail
@@ -43,7 +42,7 @@ FactListener = Callable[[f.Fact], None]
 class EventRefused(Exception):
     """An Event invoke the environment would not queue (its queue is full, or lambdatui is ending)."""
 
-    def __init__(self, refusal: EventRefusal) -> None:
+    def __init__(self, refusal: fx.EventRefusal) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
 
@@ -185,8 +184,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         finally:
             self._feeding = False
 
-    async def request(self, make_input: Callable[[int], ins.Input]) -> fx.Reply:
-        """Feed an input that the core answers (perhaps much later) with a Reply."""
+    async def request(self, make_input: Callable[[int], ins.Input]) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:
+        """Feed an input that the core answers (perhaps much later) with a Reply (or the effect that ends it)."""
         token = next(self._tokens)
         slot = self._slots[token] = _Slot()
         try:
@@ -224,10 +223,10 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
             asynchronous=asynchronous,
         )
         if asynchronous:
-            refusal = self.env.event_refusal(len(payload))
-            if refusal is not None:
-                raise EventRefused(refusal)
-            self.feed(ins.InvokeRequested(None, invocation))
+            answer = await self.request(lambda token: ins.InvokeRequested(token, invocation))
+            assert isinstance(answer, fx.AnswerEvent)
+            if answer.refusal is not None:
+                raise EventRefused(answer.refusal)
             return f.InvocationResult(invocation.request_id, b""), None
         completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
         assert isinstance(completion, fx.CompleteInvocation)
@@ -242,7 +241,7 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
     def _carry_out(self, effect: fx.Effect) -> None:
         if isinstance(effect, fx.Emit):
             self._publish(effect.fact)
-        elif isinstance(effect, fx.Reply):
+        elif isinstance(effect, (fx.Reply, fx.AnswerEvent)):
             self._answer(effect.token, effect)
         elif isinstance(effect, fx.CompleteInvocation):
             self._publish(f.InvocationCompleted(effect.result))

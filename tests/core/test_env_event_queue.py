@@ -8,7 +8,7 @@ import pytest
 from driver import Driver
 
 from lambdatui.core import invoke_rules
-from lambdatui.core.effects import RUNTIME
+from lambdatui.core.effects import RUNTIME, AnswerEvent
 from lambdatui.core.inputs import DrainRequested, InvokeRequested, ShutdownRequested
 from lambdatui.model.boundaries import EnvState
 
@@ -41,6 +41,26 @@ def test_the_queue_takes_max_events_then_throttles(monkeypatch: pytest.MonkeyPat
     d.complete_invoke(running)
     assert d.env.event_refusal(2) is None  # one left the queue: room for one more
     assert [inv.request_id for _, inv in d.env.queue][:2] == waiting[1:]
+
+
+def test_the_core_answers_an_event_invoke_at_once_and_enforces_the_bound_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The host does not ask first: the InvokeRequested input carries a caller, and the core answers it.
+    monkeypatch.setattr(invoke_rules, "MAX_QUEUED_EVENTS", 1)
+    d = warm()
+    event(d)  # running
+    event(d)  # waiting: the queue is full
+    accepted, refused = d.invocation(asynchronous=True), d.invocation(asynchronous=True)
+    d.feed(InvokeRequested(900, refused))
+    [answer] = d.last
+    assert isinstance(answer, AnswerEvent) and answer.token == 900
+    assert answer.refusal is not None and answer.refusal.status == 429
+    assert refused.request_id not in [inv.request_id for _, inv in d.env.queue]
+    d.complete_invoke(d.env.current.invocation.request_id)
+    d.feed(InvokeRequested(901, accepted))
+    answers = d.effects(AnswerEvent)
+    assert answers[-1] == AnswerEvent(901, None)
+    assert [(token, inv.request_id) for token, inv in d.env.queue][-1] == (None, accepted.request_id)
 
 
 def test_the_queue_is_bounded_in_bytes_too(monkeypatch: pytest.MonkeyPatch) -> None:
