@@ -39,8 +39,10 @@ def _probe_program() -> list[str]:
     return ["/bin/sh", "-c", ":"]
 
 
-def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False) -> Callable[[], None]:
-    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp).
+def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
+                    hosts_file: Optional[Path] = None) -> Callable[[], None]:
+    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp), and
+    `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda).
 
     `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
     sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
@@ -62,6 +64,7 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
     private_flags = linux.MS_REC | linux.MS_PRIVATE
     bind_flags = linux.MS_BIND
     bind_what = f"bind {tmp_dir} on /tmp"
+    hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
     what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
 
     def setup() -> None:
@@ -77,10 +80,30 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
         # Without this, on systemd hosts (/ is shared) our bind mount would
         # propagate back to the real /tmp of every other process.
         check(mount(None, b"/", None, private_flags, None), "make / private")
+        if hosts_source is not None:  # first: the file may lie under /tmp, which the next bind hides
+            check(mount(hosts_source, b"/etc/hosts", None, bind_flags, None), "bind the sandbox's /etc/hosts")
         if source is not None:
             check(mount(source, target, None, bind_flags, None), bind_what)
 
     return setup
+
+
+# Telemetry listeners bind, and extensions send to, these names (lambda-spec §3.2): inside Lambda they are the
+# sandbox's own loopback.
+SANDBOX_HOSTNAMES = ("sandbox.localdomain", "sandbox")
+
+
+def write_hosts_file(path: Path) -> Path:
+    """The environment's /etc/hosts: the host's own entries, and the sandbox's names on loopback."""
+    try:
+        with open("/etc/hosts", encoding="utf-8", errors="replace") as fh:
+            base = fh.read()
+    except OSError:
+        base = "127.0.0.1 localhost\n"
+    if base and not base.endswith("\n"):
+        base += "\n"
+    path.write_text(f"{base}127.0.0.1 {' '.join(SANDBOX_HOSTNAMES)}\n")
+    return path
 
 
 def _run_probe(strategy: Strategy, tmp_dir: Path) -> str | None:
@@ -220,6 +243,8 @@ class Sandbox:
     """How children enter a mount namespace (the one with the private /tmp in mode "mount-namespace")."""
     handle: Optional[DirHandle] = field(default=None, compare=False)
     """`tmp_dir`, opened when the sandbox was made: what the host lists (see DirHandle)."""
+    hosts_file: Optional[Path] = None
+    """Bound on /etc/hosts in the namespace (beside `tmp_dir`); None where no mount namespace can be made."""
 
     @classmethod
     def create(cls, tmp_dir: Path, paths_needed: Sequence[str]) -> Sandbox:
@@ -235,13 +260,18 @@ class Sandbox:
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
         hidden = [p for p in paths if lies_under_tmp(p)]
         strategy, reason = _namespace_support(tmp_dir)
+        hosts = write_hosts_file(tmp_dir.parent / "hosts") if strategy is not None else None
         if hidden:
-            # No private /tmp, but a mount namespace still serves the PID namespace's own /proc.
+            # No private /tmp, but a mount namespace still serves the PID namespace's /proc and /etc/hosts.
             return replace(cls.tmpdir_only(tmp_dir, shared_tmp_note(
-                f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir)), strategy=strategy)
+                f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir)), strategy=strategy,
+                hosts_file=hosts)
         if strategy is None:
-            return cls.tmpdir_only(tmp_dir, shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir))
-        return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir))
+            note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
+            return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
+                                            "(telemetry listeners use that name)")
+        return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir),
+                   hosts_file=hosts)
 
     @classmethod
     def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:
@@ -281,11 +311,12 @@ class Sandbox:
         """The pre-exec step for every child, or None when there is nothing to do."""
         if self.mode != "mount-namespace" or self.strategy is None:
             return None
-        return namespace_setup(self.strategy, self.tmp_dir)
+        return namespace_setup(self.strategy, self.tmp_dir, hosts_file=self.hosts_file)
 
     def init_setup(self) -> Callable[[], None] | None:
         """The pre-exec step of the sandbox init (its children are born in a PID namespace, with this /tmp), or
         None where no mount namespace can be made."""
         if self.strategy is None:
             return None
-        return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True)
+        return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
+                               hosts_file=self.hosts_file)

@@ -137,3 +137,16 @@ async def test_a_new_sandbox_gets_a_new_namespace(sandbox: Sandbox, tmp_path: Pa
         # Numbered afresh (the first in a new namespace after its init), and the new /tmp is the one it sees.
         assert recorder.lines("runtime", "stdout") == ["2", "2"]
         assert (second_tmp / "pid").read_text().strip() == "2"
+
+
+@pytest.mark.trio
+async def test_sandbox_localdomain_resolves_to_loopback_inside(sandbox: Sandbox) -> None:
+    # Telemetry listeners bind it and AWS's sample extensions resolve it (lambda-spec §3.2); the host's own
+    # /etc/hosts is untouched.
+    code = "import socket; print(socket.gethostbyname('sandbox.localdomain'), socket.gethostbyname('localhost'))"
+    async with running(sandbox) as (supervisor, recorder):
+        handle = supervisor.spawn(python(code))
+        assert (await recorder.wait_exit(handle)).code == 0, recorder.events
+        assert recorder.lines("runtime", "stdout") == ["127.0.0.1 127.0.0.1"]
+    with open("/etc/hosts") as fh:
+        assert "sandbox.localdomain" not in fh.read()
