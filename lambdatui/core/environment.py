@@ -47,6 +47,7 @@ from lambdatui.core.process_rules import ProcessRules
 from lambdatui.core.runtime_api_rules import RuntimeApiRules
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.shutdown_rules import ShutdownRules
+from lambdatui.core.telemetry_rules import TelemetryRules
 from lambdatui.core.slots import (
     ExtensionSlot,
     Hold,
@@ -61,14 +62,14 @@ from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 
 
-class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, InvokeRules, ProcessRules, FaultRules,
-                  ShutdownRules):
+class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, TelemetryRules, InvokeRules, ProcessRules,
+                  FaultRules, ShutdownRules):
     """The state of one environment, and the rules that change it.
 
     The rules live in one module per concern (clock_rules, init_rules, runtime_api_rules, extension_api_rules,
-    invoke_rules, process_rules, fault_rules, shutdown_rules), each a class of methods on this state; this class holds the
-    state, the entry point, the helpers they share, holding at boundaries, the user's commands and the snapshot.
-    Every input type has one handler, `_on_<InputName>`, in exactly one of them.
+    telemetry_rules, invoke_rules, process_rules, fault_rules, shutdown_rules), each a class of methods on this
+    state; this class holds the state, the entry point, the helpers they share, holding at boundaries, the user's
+    commands and the snapshot. Every input type has one handler, `_on_<InputName>`, in exactly one of them.
     """
 
     def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:

@@ -124,6 +124,16 @@ class ExtensionExitError:
 
 
 @dataclass(frozen=True)
+class TelemetrySubscribe:
+    """PUT /2022-07-01/telemetry (api "telemetry") or PUT /2020-08-15/logs (api "logs")."""
+
+    token: Token
+    extension_id: str  # "" when the Lambda-Extension-Identifier header is missing
+    api: str
+    body: bytes
+
+
+@dataclass(frozen=True)
 class RequestAbandoned:
     """The HTTP client behind a parked request went away."""
 
@@ -200,6 +210,7 @@ Input = Union[
     ExtensionNext,
     ExtensionInitError,
     ExtensionExitError,
+    TelemetrySubscribe,
     RequestAbandoned,
     LaunchFailed,
     ProcessExited,

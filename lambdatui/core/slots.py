@@ -12,6 +12,7 @@ from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.model import error_types as et
 from lambdatui.model.boundaries import ShutdownReason
 from lambdatui.model.facts import InvocationResult
+from lambdatui.model.telemetry import Subscription
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ExtensionSlot:
     pending: Optional[bytes] = None  # an event to hand over as soon as it parks
     fatal_type: Optional[str] = None  # Extension.InitError / ExitError it declared before exiting
     shutdown_notified: bool = False
+    subscription: Optional[Subscription] = None  # its Telemetry or Logs API subscription
 
     @property
     def registered(self) -> bool:

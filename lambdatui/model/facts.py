@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.telemetry import Subscription
 
 PLATFORM = "platform"
 FUNCTION = "function"
@@ -258,6 +259,40 @@ class FaultArmed:
     boundary: Boundary
 
 
+@dataclass(frozen=True)
+class TelemetrySubscribed:
+    """An extension subscribed to the Telemetry API or the Logs API (a later one replaces its earlier one)."""
+
+    extension: str
+    subscription: Subscription
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class TelemetryDelivered:
+    """One batch a subscriber's listener was sent (or failed to take: `error` says why, and it is retried)."""
+
+    extension: str
+    api: str
+    records: int
+    bytes: int
+    types: tuple[str, ...]  # the records' types, in order
+    error: Optional[str] = None
+    attempt: int = 1
+    batch: str = ""  # the JSON sent, for the debugger's event view (bounded by maxBytes)
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class TelemetryDropped:
+    """Records a subscriber's buffer had to drop because its listener fell behind (platform.logsDropped)."""
+
+    extension: str
+    records: int
+    bytes: int
+    at: float = 0.0
+
+
 Fact = Union[
     LogLine,
     StateChanged,
@@ -282,4 +317,7 @@ Fact = Union[
     FaultRefused,
     FaultArmed,
     InitFailed,
+    TelemetrySubscribed,
+    TelemetryDelivered,
+    TelemetryDropped,
 ]

@@ -1,0 +1,50 @@
+"""Telemetry API and Logs API subscriptions as lifecycle inputs (lambda-spec §3.1, §3.7).
+
+Subscriptions are core state: who subscribed to what, validated, and closed once the extension is done with
+Init. Buffering and delivery to each listener are the host's (host/telemetry_delivery.py), off every invoke's
+critical path.
+"""
+
+from __future__ import annotations
+
+from lambdatui.core.common import json_bytes
+from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.inputs import TelemetrySubscribe
+from lambdatui.core.telemetry_subscription import Invalid, parse_subscription, validation_error_type
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model.telemetry import LOGS, TELEMETRY
+
+_API_NAME = {TELEMETRY: "Telemetry API", LOGS: "Logs API"}
+
+
+class TelemetryRules:
+    """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+    def _on_TelemetrySubscribe(self, event: TelemetrySubscribe) -> None:
+        if not event.extension_id:
+            self._reply_error(event.token, 403, et.EXT_MISSING_IDENTIFIER, "Missing Lambda-Extension-Identifier header")
+            return
+        slot = self._slot_by_id(event.token, event.extension_id)
+        if slot is None:
+            return
+        name = _API_NAME[event.api]
+        # Lambda takes subscriptions during Init only; the AWS emulator closes them once the extension is ready
+        # (its first /event/next), which is where an extension subscribes: between /register and /next.
+        if slot.state is not ExtensionState.REGISTERED:
+            kind = "Telemetry" if event.api == TELEMETRY else "Logs"
+            self._reply_error(event.token, 403, f"{kind}.SubscriptionClosed", f"{name} subscription is closed")
+            return
+        parsed = parse_subscription(event.api, event.body)
+        if isinstance(parsed, Invalid):
+            self._reply_error(event.token, parsed.status, parsed.error_type, parsed.message)
+            return
+        other = slot.subscription
+        if other is not None and other.api != event.api:
+            self._reply_error(event.token, 400, validation_error_type(event.api),
+                              f"Extension {slot.name} already subscribed to the {_API_NAME[other.api]}: an extension "
+                              f"may use the Telemetry API or the Logs API, not both")
+            return
+        slot.subscription = parsed
+        self._reply(event.token, 200, json_bytes("OK"))
+        self._emit(f.TelemetrySubscribed(slot.name, parsed, self._now.mono))
