@@ -22,7 +22,8 @@ _ACCEPT_FEATURE = h.EXTENSION_ACCEPT_FEATURE.lower()
 _ERROR_TYPE = h.EXTENSION_ERROR_TYPE.lower()
 
 
-def _identifier(exchange: Exchange) -> Union[str, Answer]:
+def extension_identifier(exchange: Exchange) -> Union[str, Answer]:
+    """The caller's Lambda-Extension-Identifier, or the 403 Lambda answers without a valid one."""
     value = exchange.headers.get(_IDENTIFIER)
     if not value:
         return error(403, et.EXT_MISSING_IDENTIFIER, "Missing Lambda-Extension-Identifier header")
@@ -67,7 +68,7 @@ def extension_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         ))
 
     async def next_event(exchange: Exchange) -> Optional[Answer]:
-        extension_id = _identifier(exchange)
+        extension_id = extension_identifier(exchange)
         if isinstance(extension_id, Answer):
             return extension_id
         reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.ExtensionNext(token, extension_id)))
@@ -75,7 +76,7 @@ def extension_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
 
     def report(kind: type) -> Route:
         async def handle(exchange: Exchange) -> Answer:
-            extension_id = _identifier(exchange)
+            extension_id = extension_identifier(exchange)
             if isinstance(extension_id, Answer):
                 return extension_id
             error_type: Optional[str] = exchange.headers.get(_ERROR_TYPE)

@@ -15,6 +15,7 @@ from lambdatui.api.http11 import Exchange, Resolve, Route
 from lambdatui.api.private_routes import private_routes
 from lambdatui.api.rendering import Answer, error
 from lambdatui.api.runtime_routes import runtime_routes
+from lambdatui.api.telemetry_routes import telemetry_routes
 from lambdatui.host.environment_host import EnvironmentHost
 
 _NOT_FOUND = error(404, "NotFound", "No such endpoint")
@@ -64,4 +65,4 @@ def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
 
 def sandbox_router(host: EnvironmentHost) -> Resolve:
     """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
-    return router([*runtime_routes(host), *extension_routes(host), *private_routes(host)])
+    return router([*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)])
