@@ -50,10 +50,18 @@ def format_line(line: f.LogLine) -> str:
     overwrite it. Every row carries the source's tag, so no part of a line can pass for another source's
     line or for lambdatui's own output, and every other control character is shown escaped.
     """
-    prefix = f"[{printable(tag(line.source))}]".ljust(_WIDTH + 2)
-    text = line.text.rstrip("\r")  # a CRLF line's CR ends it; it starts no empty row
-    parts = text.split("\r") if "\r" in text else (text,)
-    return "\n".join(f"{prefix} {printable(part)}" for part in parts)
+    prefix = _prefixes.get(line.source)
+    if prefix is None:
+        prefix = _prefixes[line.source] = f"[{printable(tag(line.source))}]".ljust(_WIDTH + 2) + " "
+    text = line.text
+    if "\r" not in text:  # nearly every line: one row
+        return prefix + printable(text)
+    text = text.rstrip("\r")  # a CRLF line's CR ends it; it starts no empty row
+    return "\n".join(prefix + printable(part) for part in text.split("\r"))
+
+
+# A few sources (platform, function, lambdatui, each extension), a prefix each: computed once, not per line.
+_prefixes: dict[str, str] = {}
 
 
 class ConsoleReporter:

@@ -228,6 +228,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
             if answer.refusal is not None:
                 raise EventRefused(answer.refusal)
             return f.InvocationResult(invocation.request_id, b""), None
+        if wants_log_tail:
+            self.tail.expect(invocation.request_id)
         completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
         assert isinstance(completion, fx.CompleteInvocation)
         tail = None

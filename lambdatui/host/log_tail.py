@@ -12,20 +12,26 @@ _MAX_REQUESTS = 64  # invokes whose caller never collects the tail must not accu
 
 
 class LogTail:
+    """Kept only for the invokes whose caller asked for it: a log burst must not pay for tails nobody reads."""
+
     def __init__(self) -> None:
         self._lines: OrderedDict[str, deque[bytes]] = OrderedDict()
         self._sizes: dict[str, int] = {}
+
+    def expect(self, request_id: str) -> None:
+        """This invoke's caller wants its tail: keep its lines from now on."""
+        self._lines[request_id] = deque()
+        self._sizes[request_id] = 0
+        while len(self._lines) > _MAX_REQUESTS:
+            old, _ = self._lines.popitem(last=False)
+            self._sizes.pop(old, None)
 
     def add(self, request_id: Optional[str], line: LogLine) -> None:
         if request_id is None:
             return
         lines = self._lines.get(request_id)
         if lines is None:
-            lines = self._lines[request_id] = deque()
-            self._sizes[request_id] = 0
-            while len(self._lines) > _MAX_REQUESTS:
-                old, _ = self._lines.popitem(last=False)
-                self._sizes.pop(old, None)
+            return
         data = (line.text + "\n").encode("utf-8", "replace")
         lines.append(data)
         self._sizes[request_id] += len(data)

@@ -141,6 +141,11 @@ class NonBlockingOutput:
     def _push(self) -> None:
         if self._stalled or self._fd is None:
             return  # the pump writes, in order, when the reader makes room
+        if self._wake is not None:
+            # The pump is idle in this trio run: it writes at the end of this scheduling round, so a burst of
+            # lines (a read of the function's output is a thousand of them) costs one write, not one each.
+            self._wake.set()
+            return
         self._write_some()
         if self._chunks:
             self._stalled = True
@@ -179,8 +184,13 @@ class NonBlockingOutput:
         while True:
             if not self._stalled or self._fd is None:
                 self._wake = trio.Event()
-                await self._wake.wait()
-                self._wake = None
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._wake = None
+                self._write_some()
+                if self._chunks:
+                    self._stalled = True
                 continue
             await trio.lowlevel.wait_writable(self._fd)
             self._write_some()
