@@ -13,53 +13,16 @@ Prints:
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PATH = "/2015-03-31/functions/function/invocations"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def connect(port: int, deadline: float) -> http.client.HTTPConnection:
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.connect()
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return conn
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("lambdatui serve did not start listening within 30 s")
-            time.sleep(0.002)  # polling for the port is the measurement itself, not synchronisation
-
-
-def invoke(conn: http.client.HTTPConnection, body: bytes = b"{}") -> bytes:
-    conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    data = response.read()
-    if response.status != 200 or response.getheader("X-Amz-Function-Error"):
-        raise SystemExit(f"invoke failed: {response.status} {data[:200]!r}")
-    return data
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
-    return sorted_values[index]
+from harness import ROOT, connect, free_port, invoke, percentile
 
 
 def main() -> None:

@@ -17,41 +17,21 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PATH = "/2015-03-31/functions/function/invocations"
+from harness import PATH, ROOT, connect, free_port, host_figures
+
 FUNCTION = ROOT / "benchmarks" / "soak_function" / "handler.py"
 MIX = ["ok"] * 94 + ["raise"] * 3 + ["crash"] * 2 + ["timeout"]
 EXPECTED_ERROR = {"raise": "ValueError", "crash": "Runtime.ExitError", "timeout": "Sandbox.Timedout"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def mode_of(n: int) -> str:
     # Spread the failures through each hundred instead of bunching them at its end.
     return MIX[(n * 37) % len(MIX)]
-
-
-def connect(port: int, deadline: float) -> http.client.HTTPConnection:
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.connect()
-            return conn
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("lambdatui serve did not start listening within 30 s")
-            time.sleep(0.01)  # polling for the port to open: nothing else to wait on
 
 
 def check(n: int, status: int, function_error: str | None, body: bytes) -> str | None:
@@ -72,8 +52,8 @@ def check(n: int, status: int, function_error: str | None, body: bytes) -> str |
     return None
 
 
-def client(port: int, work: "queue.Queue[int | None]", lost: list[int], wrong: list[str]) -> None:
-    conn = connect(port, time.monotonic() + 30)
+def client(port: int, work: queue.Queue[int | None], lost: list[int], wrong: list[str]) -> None:
+    conn = connect(port, time.monotonic() + 30, timeout=60)
     while (n := work.get()) is not None:
         body = json.dumps({"n": n, "mode": mode_of(n)}).encode()
         try:
@@ -84,19 +64,12 @@ def client(port: int, work: "queue.Queue[int | None]", lost: list[int], wrong: l
             lost.append(n)
             print(f"lost n={n}: {exc!r}", file=sys.stderr)
             conn.close()
-            conn = connect(port, time.monotonic() + 30)
+            conn = connect(port, time.monotonic() + 30, timeout=60)
             continue
         problem = check(n, response.status, response.getheader("X-Amz-Function-Error"), data)
         if problem:
             wrong.append(f"n={n} ({mode_of(n)}): {problem}")
     conn.close()
-
-
-def host_figures(pid: int) -> tuple[int, int]:
-    """(resident memory in MB, open file descriptors) of the lambdatui process."""
-    with open(f"/proc/{pid}/status") as fh:
-        rss_kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
-    return rss_kb // 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def main() -> None:
