@@ -51,6 +51,17 @@ class ClockRules:
             held += self._now.mono - self.paused_since
         return max(0.0, (self._now.mono - since.mono - held) * 1000)
 
+    def _mark(self) -> tuple[Instant, float]:
+        """Now, with the time held so far: the span between two marks leaves holds and inspections out."""
+        held = self.held_total
+        if self.paused_since is not None:
+            held += self._now.mono - self.paused_since
+        return self._now, held
+
+    @staticmethod
+    def _between_ms(start: tuple[Instant, float], end: tuple[Instant, float]) -> float:
+        return max(0.0, (end[0].mono - start[0].mono - (end[1] - start[1])) * 1000)
+
     # ------------------------------------------------------------------ pauses
 
     def _pause_clock(self, reason: str) -> None:

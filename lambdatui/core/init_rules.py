@@ -91,6 +91,7 @@ class InitRules:
         for slot in self.extensions.values():
             if slot.registered:
                 self._line(lines.extension(slot.name, slot.state.value, slot.events))
+                self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, slot.fatal_type))
         self._emit(f.PhaseEnded("init", "success", duration, at=self._now.mono))
         if init.phase == "init":
             self.pending_init_duration_ms = duration
@@ -114,6 +115,11 @@ class InitRules:
         self._cancel_timer(INIT_TIMER)
         duration = self._elapsed_ms(init.started, init.held_before)
         self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
+        for slot in self.extensions.values():  # every extension launched, registered or not, as RAPID reports them
+            if slot.state is not ExtensionState.NOT_LAUNCHED:
+                failed = slot.fatal_type or (et.EXTENSION_LAUNCH_ERROR if slot.state is ExtensionState.LAUNCH_ERROR
+                                             else None)
+                self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, failed))
         self._emit(f.PhaseEnded("init", status, duration, error_type, at=self._now.mono))
         reported = error_type is not None and error_type == self.runtime.init_error_type
         self._emit(f.InitFailed(status, error_type, detail, (self.runtime.init_error_body or b"") if reported else b"",
@@ -135,6 +141,8 @@ class InitRules:
                 payload = error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail))
             if run.result is None:
                 run.result = f.InvocationResult(request_id, payload, JSON, True, error_type or et.SANDBOX_TIMEDOUT)
+            self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None),
+                               detail)
             self._finish_invoke(status, error_type if status == "error" else None)
         else:
             self._explain("The first invoke will retry Init, bounded by the function timeout (a suppressed init).")

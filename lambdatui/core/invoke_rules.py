@@ -129,7 +129,7 @@ class InvokeRules:
             token, inv = self.queue.popleft()
             self.current = InvokeRun(inv, token, self._now, self.held_total, ran_init=True)
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
-            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono))
+            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id))
             self._begin_init("invoke")
 
     def _deliver(self) -> None:
@@ -143,11 +143,12 @@ class InvokeRules:
             run.held_before = self.held_total
             run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
             self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
-            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono))
+            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id))
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
         left = self._timer_left(INVOKE_TIMER) or 0.0
         run.deadline_wall_ms = self._now.wall_ms + round(left * 1000)
         run.delivered = True
+        run.delivered_at = self._mark()
         invoke_event = json_bytes({
             "eventType": "INVOKE",
             "deadlineMs": run.deadline_wall_ms,
@@ -199,6 +200,10 @@ class InvokeRules:
             if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY:
                 return
         request_id = run.invocation.request_id
+        if run.runtime_done_at is not None and any(slot.registered for slot in self.extensions.values()):
+            span = f.Span("extensionOverhead", run.runtime_done_at[0].mono, self._between_ms(run.runtime_done_at,
+                                                                                               self._mark()))
+            self._emit(f.ExtensionOverhead(request_id, span))
         self._finish_invoke("success", None)
         self._reach(Boundary.INVOKE_DONE, request_id)
 
@@ -208,9 +213,29 @@ class InvokeRules:
         run.completed = True
         self._do(CompleteInvocation(run.token, run.result, with_log_tail=run.invocation.wants_log_tail))
 
+    def _runtime_done(self, run: InvokeRun, status: str, error_type: Optional[str], detail: str = "",
+                      asked_next: bool = False) -> None:
+        """platform.runtimeDone, once per invoke: the runtime asked for its next event, or the invoke ends without."""
+        if run.runtime_done_at is not None:
+            return
+        now = run.runtime_done_at = self._mark()
+        delivered, responded = run.delivered_at, run.responded_at
+        spans: list[f.Span] = []
+        if delivered is not None and responded is not None and run.called_response:
+            # The core hears of a response once its whole body is in: the duration of sending it is not seen here.
+            spans.append(f.Span("responseLatency", delivered[0].mono, self._between_ms(delivered, responded)))
+            spans.append(f.Span("responseDuration", responded[0].mono, 0.0))
+        if responded is not None and asked_next:
+            spans.append(f.Span("runtimeOverhead", responded[0].mono, self._between_ms(responded, now)))
+        self._emit(f.RuntimeDone(
+            run.invocation.request_id, status, error_type, self._between_ms(delivered, now) if delivered else 0.0,
+            run.produced_bytes if run.called_response else 0, tuple(spans), detail, self._now.mono,
+        ))
+
     def _finish_invoke(self, status: str, error_type: Optional[str]) -> None:
         run, self.current = self.current, None
         assert run is not None and run.result is not None
+        self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None))
         self._cancel_timer(INVOKE_TIMER)
         request_id = run.invocation.request_id
         duration = self._elapsed_ms(run.started, run.held_before)
@@ -244,6 +269,7 @@ class InvokeRules:
             payload = error_body(error_type, lines.request_error(request_id, detail))
         if run.result is None:
             run.result = f.InvocationResult(request_id, payload, JSON, True, error_type)
+        self._runtime_done(run, status, error_type, detail)
         self._finish_invoke(status, error_type if status == "error" else None)
         reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE
         self._begin_shutdown(reason, final=False)

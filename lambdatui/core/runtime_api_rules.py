@@ -63,6 +63,9 @@ class RuntimeApiRules:
             self.registration_open = False
             self._check_init_done()
         else:
+            if run is not None and run.result is not None:
+                failed = run.runtime_error_type
+                self._runtime_done(run, "error" if failed else "success", failed, asked_next=True)
             self._check_invoke_done()
 
     def _park_runtime(self, token: Token) -> None:
@@ -109,16 +112,27 @@ class RuntimeApiRules:
         else:
             self._reply_ok(event.token)
             result = f.InvocationResult(event.request_id, event.body, event.content_type or JSON)
+        run = self.current
+        assert run is not None
+        run.called_response = True
+        run.produced_bytes = len(event.body)
+        if result.function_error:
+            run.runtime_error_type = result.error_type
         self._responded(result)
 
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.ERROR):
             return
+        run = self.current
+        assert run is not None
         if event.truncated:
             self._reply_error(event.token, 400, et.TRUNCATED_HTTP_REQUEST, "HTTP request detected as truncated")
+            run.runtime_error_type = et.RUNTIME_TRUNCATED_RESPONSE
             self._responded(self._truncated_result(event.request_id))
             return
         self._reply_ok(event.token)
+        # The platform records the header's type, sanitised (lambda-spec §1.5); the caller gets the body's.
+        run.runtime_error_type = sanitize_error_type(event.error_type)
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
         error_type = body_error_type(body) or sanitize_error_type(event.error_type)
         self._responded(f.InvocationResult(event.request_id, body, JSON, True, error_type))
@@ -132,6 +146,7 @@ class RuntimeApiRules:
         run = self.current
         assert run is not None
         run.result = result
+        run.responded_at = self._mark()
         self._participant_changed(RUNTIME, self.runtime.state, False)
         if not run.invocation.wants_log_tail:
             self._complete(run)

@@ -15,6 +15,9 @@ from lambdatui.model.facts import InvocationResult
 from lambdatui.model.telemetry import Subscription
 
 
+Mark = tuple[Instant, float]  # an instant, and the environment's held total then (clock_rules._mark)
+
+
 @dataclass
 class RuntimeSlot:
     state: RuntimeState = RuntimeState.NOT_STARTED
@@ -69,6 +72,14 @@ class InvokeRun:
     completed: bool = False  # the caller already has its answer
     init_duration_ms: Optional[float] = None  # set on the first invoke after an on-demand cold start
     ran_init: bool = False  # a suppressed Init ran inside this invoke
+    # What the telemetry records measure (platform.runtimeDone, platform.report), as marks: (when, time held so
+    # far), so that their spans leave holds and inspections out (clock_rules._mark).
+    delivered_at: Optional[Mark] = None  # the event went out to the runtime
+    responded_at: Optional[Mark] = None  # its /response or /error arrived
+    called_response: bool = False  # it called /response (not /error)
+    produced_bytes: int = 0  # the /response body's size
+    runtime_error_type: Optional[str] = None  # what it answered was an error: its type, as the platform records it
+    runtime_done_at: Optional[Mark] = None  # RuntimeDone was emitted
 
 
 @dataclass

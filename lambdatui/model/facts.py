@@ -38,6 +38,7 @@ class PhaseStarted:
     phase: str  # "init", "invoke", "reset", "shutdown"
     detail: str = ""  # init: "init" or "invoke" (suppressed); invoke: request id; reset: reason
     at: float = 0.0
+    trace_id: str = ""  # invoke: its X-Amzn-Trace-Id header, if any (the telemetry records' `tracing`)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,59 @@ class InvokeReported:
     status: str  # success, error, timeout
     error_type: Optional[str] = None
     cold: bool = False  # this invoke ran Init: an on-demand cold start or a suppressed re-init
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of an invoke the platform measures (lambda-spec §3.5 `Span`).
+
+    `start` is on the host's monotonic clock, as every fact's `at`; `duration_ms` leaves out holds and
+    inspections, as every phase duration does.
+    """
+
+    name: str
+    start: float
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class RuntimeDone:
+    """The runtime is done with an invoke (platform.runtimeDone): it asked for its next event after answering,
+    or the invoke ended without that (a timeout, a crash, a failed suppressed Init, a reset under it).
+
+    `duration_ms` runs from the event's delivery to the runtime's /next (or the end); `produced_bytes` is the
+    size of its /response body (0 without one); `spans` are responseLatency and responseDuration once it called
+    /response, runtimeOverhead once it asked for the next event. `detail` is the platform's account of a
+    failure (the fault line's text), empty otherwise.
+    """
+
+    request_id: str
+    status: str  # success, error, timeout, failure
+    error_type: Optional[str]
+    duration_ms: float
+    produced_bytes: int
+    spans: tuple[Span, ...] = ()
+    detail: str = ""
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExtensionOverhead:
+    """Every extension asked for its next event after the runtime did (platform.report's extensionOverhead span):
+    from the runtime's /next to the last extension's."""
+
+    request_id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExtensionReported:
+    """One extension as the platform reports it when Init ends, successfully or not (platform.extension)."""
+
+    name: str
+    state: str
+    events: tuple[str, ...]
+    error_type: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +362,9 @@ Fact = Union[
     InvocationRefused,
     InvocationCompleted,
     InvokeReported,
+    RuntimeDone,
+    ExtensionOverhead,
+    ExtensionReported,
     ShutdownSent,
     ProcessExitedFact,
     GlobalsReported,

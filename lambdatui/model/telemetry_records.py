@@ -1,0 +1,502 @@
+"""What Lambda sends each Telemetry API and Logs API subscriber, translated from facts (lambda-spec §3.4-§3.7).
+
+Pure: no I/O, no clock of its own, no trio. One `TelemetryRecords` per environment; feed it every fact the host
+publishes, in order, with the host's monotonic time (`trio.current_time()`), and it answers what each
+subscribed extension receives at that moment:
+
+    records = TelemetryRecords(FunctionInfo.of(env.config, instance_id=log_stream_name),
+                               wall_offset_s=time.time() - trio.current_time(),
+                               json_logs=function_env.get("AWS_LAMBDA_LOG_FORMAT") == "JSON")
+    for extension, envelopes in records.feed(fact, trio.current_time()):
+        buffer_of(extension).extend(envelopes)    # in order; batch and deliver them (host/telemetry_delivery.py)
+
+`feed(fact, at)` returns a sequence of `(extension name, [envelope, ...])`, one entry per subscriber with
+something new, where an envelope is the event exactly as Lambda puts it in a batch (§3.4):
+`{"time": "2022-10-12T00:00:15.064Z", "type": "platform.start", "record": {...}}`. Treat the returned lists and
+dicts as read-only: several subscribers may share one envelope (serialise them, never mutate them).
+
+Everything per subscriber is done here: its API (Telemetry or Logs: each gets its own record types, §3.5 and
+§3.7), its `types` (platform, function, extension), its schema version (function/extension records as JSON
+objects for the Telemetry API from 2022-12-13 when the function logs in JSON; Logs API `platform.runtimeDone`
+only from 2021-03-18), and the Init replay: when an extension subscribes, the events this Init generated before
+(INIT_START's event, log lines, earlier subscriptions) come first in its entry, then its own
+`platform.telemetrySubscription` (`platform.logsSubscription`). Subscribers are the extensions of the current
+environment generation: they come from `TelemetrySubscribed` facts (a later one replaces the earlier, without a
+second replay) and go when the reset or shutdown that ends their processes is over, or a new Init begins.
+
+Times: an envelope's `time` is the fact's own `at` where it has one, else the `at` given to `feed` (else the
+last time seen); monotonic seconds become UTC through `wall_offset_s` (epoch seconds minus monotonic seconds).
+Span durations come from the core, which leaves the debugger's holds and inspections out of them as it does of
+every duration.
+
+Cost: `feed` runs on every fact, on the invoke's path. With no subscriber and no Init running (`idle`) it is one
+dict lookup that finds nothing for all but the start of an Init or an invoke (about 4 µs for a warm invoke's ~23
+facts); with one subscriber it builds only the records some subscriber's API takes (about 30 µs a warm invoke).
+Its output never depends on what the delivery did, except through `TelemetryDropped` facts (`platform.logsDropped`).
+
+Choices where the spec is silent or sources differ (§3.5-§3.7):
+- `platform.initRuntimeDone` only once the runtime was launched (RAPID sends none for an Init that failed before);
+- a handled function error (`/invocation/error`) is `status: "error"` with the header's sanitised type in
+  `platform.runtimeDone` and `platform.report` (as RAPID's newer copy does), a timeout `errorType:
+  "Sandbox.Timedout"`;
+- `responseDuration` is 0 ms: the core hears of a response once its whole body has arrived;
+- `platform.logsDropped` goes to every subscriber taking platform events (as the AWS emulator broadcasts it);
+- a Telemetry API subscription shows as `platform.telemetrySubscription` to Telemetry API subscribers, a Logs
+  API one as `platform.logsSubscription` to Logs API subscribers;
+- Logs API `platform.fault` for an invoke that failed with an error (crash, failed suppressed Init): the RAPID
+  fault text `RequestId: <id> Error: <detail>\\n<errorType>\\n`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from lambdatui.model import facts as f
+from lambdatui.model.telemetry import TELEMETRY, Subscription
+
+PLATFORM = "platform"
+FUNCTION = "function"
+EXTENSION = "extension"
+SUBSCRIBED = "Subscribed"
+TIMED_OUT = "Sandbox.Timedout"
+TRACE_HEADER = "X-Amzn-Trace-Id"
+JSON_RECORDS_FROM = "2022-12-13"  # Telemetry API schema from which function/extension records may be objects
+LOGS_RUNTIME_DONE_SCHEMA = "2021-03-18"  # the Logs API schema that adds platform.runtimeDone
+# An Init that logs without end, before anyone subscribes, must not take the host's memory: past this many
+# events the replay keeps the first ones only (Lambda's own buffer is bounded by maxItems, at most 10,000).
+INIT_REPLAY_LIMIT = 10_000
+TELEMETRY_DROP_REASON = "Some logs were dropped because the downstream consumer is slower than the logs production rate"
+LOGS_DROP_REASON = "Consumer seems to have fallen behind as it has not acknowledged receipt of logs."
+
+# Who an event is for (`Event.audience`): both APIs, one of them, or Logs API subscribers of schema 2021-03-18.
+EVERYONE = "everyone"
+TELEMETRY_ONLY = "telemetry"
+LOGS_ONLY = "logs"
+LOGS_2021 = "logs-2021-03-18"
+
+Envelope = dict[str, Any]
+Delivery = tuple[str, list[Envelope]]
+_NOTHING: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """What `platform.initStart` and `platform.start` say about the function."""
+
+    function_name: str
+    function_version: str = "$LATEST"
+    memory_mb: int = 128
+    runtime_version: str = ""
+    runtime_version_arn: str = ""
+    instance_id: str = ""  # RAPID sends the log stream's name
+    initialization_type: str = "on-demand"
+
+    @classmethod
+    def of(cls, config: Any, instance_id: str = "") -> FunctionInfo:
+        """From the core's `EnvironmentConfig` (or anything with its attribute names)."""
+        return cls(config.function_name, config.function_version, config.memory_mb, config.runtime_version,
+                   config.runtime_version_arn, instance_id)
+
+
+class Event:
+    """One event, before it is chosen for subscribers: its category (what `types` selects), who it is for, the
+    envelope, and for a JSON log line the envelope with the line as an object (`structured`)."""
+
+    __slots__ = ("category", "audience", "envelope", "structured")
+
+    def __init__(self, category: str, audience: str, envelope: Envelope, structured: Optional[Envelope] = None):
+        self.category = category
+        self.audience = audience
+        self.envelope = envelope
+        self.structured = structured
+
+    @property
+    def type(self) -> str:
+        return self.envelope["type"]
+
+    def __repr__(self) -> str:
+        return f"Event({self.category!r}, {self.audience!r}, {self.envelope!r})"
+
+
+class SubscriberView:
+    """One subscriber's filter: which events it takes (`wants`) and in which form (`envelope`)."""
+
+    __slots__ = ("name", "subscription", "types", "audiences", "structured")
+
+    def __init__(self, name: str, subscription: Subscription, json_logs: bool) -> None:
+        self.name = name
+        self.subscription = subscription
+        self.types = frozenset(subscription.types)
+        if subscription.api == TELEMETRY:
+            self.audiences = frozenset((EVERYONE, TELEMETRY_ONLY))
+        elif subscription.schema_version >= LOGS_RUNTIME_DONE_SCHEMA:
+            self.audiences = frozenset((EVERYONE, LOGS_ONLY, LOGS_2021))
+        else:
+            self.audiences = frozenset((EVERYONE, LOGS_ONLY))
+        self.structured = (json_logs and subscription.api == TELEMETRY
+                           and subscription.schema_version >= JSON_RECORDS_FROM)
+
+    def wants(self, event: Event) -> bool:
+        return event.category in self.types and event.audience in self.audiences
+
+    def envelope(self, event: Event) -> Envelope:
+        if self.structured and event.structured is not None:
+            return event.structured
+        return event.envelope
+
+    def select(self, events: Sequence[Event]) -> list[Envelope]:
+        return [self.envelope(ev) for ev in events if ev.category in self.types and ev.audience in self.audiences]
+
+
+class _Init:
+    __slots__ = ("phase", "runtime_launched", "extensions", "replay")
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase  # "init", or "invoke" for a suppressed Init inside an invoke
+        self.runtime_launched = False
+        self.extensions: list[f.ExtensionReported] = []
+        self.replay: list[Event] = []  # this Init's events, for extensions that subscribe later in it
+
+
+class TelemetryRecords:
+    """The Telemetry API and Logs API events of one environment, per subscriber (see the module's docstring)."""
+
+    def __init__(self, function: FunctionInfo, *, wall_offset_s: float, json_logs: bool = False) -> None:
+        self.function = function
+        self.json_logs = json_logs
+        self._offset = wall_offset_s
+        self._subscribers: dict[str, SubscriberView] = {}
+        self._init: Optional[_Init] = None
+        self._now = 0.0
+        self._invoke: tuple[str, str] = ("", "")  # the invoke running or about to: request id, trace header
+        self._done: Optional[f.RuntimeDone] = None  # its platform.runtimeDone
+        self._overhead: Optional[f.ExtensionOverhead] = None
+        self._stamped = (-1.0, "")  # the last time formatted, and its text
+        self._second = (-1, "")  # the last UTC second formatted, and its text
+        # What matters now (`_changed`): the facts to look at, and who events are worth building for.
+        self._handlers: dict[type, Callable[[TelemetryRecords, Any], Sequence[Delivery]]] = _IDLE
+        self._audiences: frozenset[str] = frozenset()
+
+    # ------------------------------------------------------------------ interface
+
+    def feed(self, fact: object, at: Optional[float] = None) -> Sequence[Delivery]:
+        """What each subscriber receives now that `fact` happened (at `at` on the host's monotonic clock)."""
+        if at is not None:
+            self._now = at
+        handler = self._handlers.get(type(fact))
+        return _NOTHING if handler is None else handler(self, fact)
+
+    @property
+    def subscribers(self) -> Mapping[str, Subscription]:
+        """The extensions subscribed now, by name, in the order they subscribed."""
+        return {name: view.subscription for name, view in self._subscribers.items()}
+
+    @property
+    def init_running(self) -> bool:
+        return self._init is not None
+
+    @property
+    def idle(self) -> bool:
+        """No subscriber and no Init: `feed` looks at nothing but the start of an Init or an invoke."""
+        return self._handlers is _IDLE
+
+    def init_events(self, subscription: Optional[Subscription] = None) -> list[Envelope]:
+        """The events this Init generated so far, as a new subscriber of `subscription` would have them replayed
+        (every one, in Telemetry API form, without `subscription`). Empty outside Init."""
+        if self._init is None:
+            return []
+        if subscription is None:
+            return [ev.envelope for ev in self._init.replay if ev.audience != LOGS_ONLY and ev.audience != LOGS_2021]
+        return SubscriberView("", subscription, self.json_logs).select(self._init.replay)
+
+    # ------------------------------------------------------------------ routing
+
+    def _changed(self) -> None:
+        """An Init began or ended, or the subscribers changed."""
+        if self._init is not None:
+            self._handlers = _IN_INIT
+            self._audiences = _EVERY_AUDIENCE  # whoever subscribes later in this Init has it all replayed
+        elif self._subscribers:
+            self._handlers = _LIVE
+            self._audiences = frozenset().union(*(view.audiences for view in self._subscribers.values()))
+        else:
+            self._handlers = _IDLE
+            self._audiences = frozenset()
+
+    def _route(self, events: list[Event]) -> Sequence[Delivery]:
+        if not events:
+            return _NOTHING
+        init = self._init
+        if init is not None:
+            room = INIT_REPLAY_LIMIT - len(init.replay)
+            if room > 0:
+                init.replay.extend(events[:room])
+        out: list[Delivery] = []
+        for view in self._subscribers.values():
+            chosen = view.select(events)
+            if chosen:
+                out.append((view.name, chosen))
+        return out
+
+    def _on_subscribed(self, fact: f.TelemetrySubscribed) -> Sequence[Delivery]:
+        sub = fact.subscription
+        name = fact.extension
+        view = SubscriberView(name, sub, self.json_logs)
+        replay: list[Envelope] = []
+        if name not in self._subscribers and self._init is not None:
+            replay = view.select(self._init.replay)
+        self._subscribers[name] = view
+        self._changed()
+        kind, audience = (("platform.telemetrySubscription", TELEMETRY_ONLY) if sub.api == TELEMETRY
+                          else ("platform.logsSubscription", LOGS_ONLY))
+        record = {"name": name, "state": SUBSCRIBED, "types": list(sub.types)}
+        out = list(self._route([self._platform(kind, record, fact.at, audience)]))
+        if replay:
+            for i, (who, envelopes) in enumerate(out):
+                if who == name:
+                    out[i] = (who, replay + envelopes)
+                    break
+            else:
+                out.append((name, replay))
+        return out
+
+    # ------------------------------------------------------------------ envelopes
+
+    def _stamp(self, mono: float) -> str:
+        """ISO 8601 UTC with milliseconds, as RAPID writes `time` and span starts."""
+        last, text = self._stamped
+        if mono == last:
+            return text
+        second, milli = divmod(math.floor((mono + self._offset) * 1000), 1000)
+        if second != self._second[0]:
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+        text = f"{self._second[1]}{milli:03d}Z"
+        self._stamped = (mono, text)
+        return text
+
+    def _platform(self, kind: str, record: Any, at: float, audience: str = TELEMETRY_ONLY) -> Event:
+        return Event(PLATFORM, audience, {"time": self._stamp(at), "type": kind, "record": record})
+
+    def _tracing(self, request_id: str) -> Optional[dict[str, str]]:
+        rid, trace = self._invoke
+        return {"type": TRACE_HEADER, "value": trace} if trace and rid == request_id else None
+
+    def _span(self, span: f.Span) -> dict[str, Any]:
+        return {"name": span.name, "start": self._stamp(span.start), "durationMs": _ms(span.duration_ms)}
+
+    def _start(self, at: float) -> list[Event]:
+        request_id = self._invoke[0]
+        events = []
+        if TELEMETRY_ONLY in self._audiences:
+            record: dict[str, Any] = {"requestId": request_id, "version": self.function.function_version}
+            tracing = self._tracing(request_id)
+            if tracing is not None:
+                record["tracing"] = tracing
+            events.append(self._platform("platform.start", record, at))
+        if LOGS_ONLY in self._audiences:
+            events.append(self._platform("platform.start", {"requestId": request_id}, at, LOGS_ONLY))
+        return events
+
+    # ------------------------------------------------------------------ facts
+
+    def _on_phase_started(self, fact: f.PhaseStarted) -> Sequence[Delivery]:
+        if fact.phase == "invoke":
+            self._invoke = (fact.detail, fact.trace_id)
+            self._done = self._overhead = None
+            # A suppressed Init follows its invoke's start: its platform.start comes when that Init ends.
+            return self._route(self._start(fact.at)) if self._subscribers and self._init is None else _NOTHING
+        if fact.phase != "init":
+            return _NOTHING
+        self._subscribers.clear()  # a new Init runs new processes: they subscribe anew
+        phase = fact.detail or "init"
+        self._init = _Init(phase)
+        self._changed()
+        fn = self.function
+        record: dict[str, Any] = {
+            "initializationType": fn.initialization_type,
+            "phase": phase,
+            "runtimeVersion": fn.runtime_version,
+            "runtimeVersionArn": fn.runtime_version_arn,
+            "functionName": fn.function_name,
+            "functionVersion": fn.function_version,
+        }
+        if fn.instance_id:
+            record["instanceId"] = fn.instance_id
+        record["instanceMaxMemory"] = fn.memory_mb
+        return self._route([self._platform("platform.initStart", record, fact.at)])
+
+    def _on_phase_ended(self, fact: f.PhaseEnded) -> Sequence[Delivery]:
+        if fact.phase in ("reset", "shutdown"):
+            self._subscribers.clear()  # their processes are gone
+            self._changed()
+            return _NOTHING
+        init = self._init
+        if fact.phase != "init" or init is None:
+            return _NOTHING
+        self._init = None  # subscriptions are closed: nothing of what follows is replayed
+        self._changed()
+        if not self._subscribers:
+            return _NOTHING
+        at = fact.at
+        fn = self.function
+        status = fact.status
+        error_type = fact.error_type or (TIMED_OUT if status == "timeout" else None)
+        telemetry = TELEMETRY_ONLY in self._audiences
+        events: list[Event] = []
+        if init.runtime_launched and telemetry:
+            done: dict[str, Any] = {"initializationType": fn.initialization_type, "phase": init.phase,
+                                    "status": status}
+            if status != "success" and error_type:
+                done["errorType"] = error_type
+            events.append(self._platform("platform.initRuntimeDone", done, at))
+        for ext in init.extensions:
+            record: dict[str, Any] = {"name": ext.name, "state": ext.state, "events": list(ext.events)}
+            if ext.error_type:
+                record["errorType"] = ext.error_type
+            events.append(self._platform("platform.extension", record, at, EVERYONE))
+        if telemetry:
+            report: dict[str, Any] = {"initializationType": fn.initialization_type, "phase": init.phase,
+                                      "status": status}
+            if status != "success" and error_type:
+                report["errorType"] = error_type
+            report["metrics"] = {"durationMs": _ms(fact.duration_ms)}
+            events.append(self._platform("platform.initReport", report, at))
+        if init.phase == "invoke" and self._invoke[0]:
+            events += self._start(at)  # RAPID starts the invoke once its Init has returned, well or not
+        return self._route(events)
+
+    def _on_participant_changed(self, fact: f.ParticipantChanged) -> Sequence[Delivery]:
+        init = self._init
+        if init is not None and fact.participant == "runtime" and fact.state == "Started":
+            init.runtime_launched = True
+        return _NOTHING
+
+    def _on_extension_reported(self, fact: f.ExtensionReported) -> Sequence[Delivery]:
+        if self._init is not None:
+            self._init.extensions.append(fact)
+        return _NOTHING
+
+    def _on_log_line(self, fact: f.LogLine) -> Sequence[Delivery]:
+        source = fact.source
+        if source == FUNCTION:
+            category = FUNCTION
+        elif source.startswith("extension:"):
+            category = EXTENSION
+        else:
+            return _NOTHING  # the platform's lines are its events; lambdatui's own never leave it
+        text = fact.text
+        stamp = self._stamp(self._now)
+        structured = None
+        if self.json_logs and text[:1] == "{":
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                value = None
+            if isinstance(value, dict):
+                structured = {"time": stamp, "type": category, "record": value}
+        return self._route([Event(category, EVERYONE, {"time": stamp, "type": category, "record": text}, structured)])
+
+    def _on_runtime_done(self, fact: f.RuntimeDone) -> Sequence[Delivery]:
+        self._done = fact
+        request_id = fact.request_id
+        status = fact.status
+        audiences = self._audiences
+        events = []
+        if LOGS_ONLY in audiences and fact.detail and status in ("error", "failure"):
+            fault = f"RequestId: {request_id} Error: {fact.detail}\n{fact.error_type or ''}\n"
+            events.append(self._platform("platform.fault", fault, fact.at, LOGS_ONLY))
+        if TELEMETRY_ONLY in audiences:
+            record: dict[str, Any] = {"requestId": request_id, "status": status}
+            if status != "success" and fact.error_type:
+                record["errorType"] = fact.error_type
+            record["metrics"] = {"durationMs": _ms(fact.duration_ms), "producedBytes": fact.produced_bytes}
+            if fact.spans:
+                record["spans"] = [self._span(span) for span in fact.spans]
+            tracing = self._tracing(request_id)
+            if tracing is not None:
+                record["tracing"] = tracing
+            events.append(self._platform("platform.runtimeDone", record, fact.at))
+        if LOGS_2021 in audiences:
+            logs_status = status if status in ("success", "timeout") else "failure"  # the Logs API knows no "error"
+            events.append(self._platform("platform.runtimeDone", {"requestId": request_id, "status": logs_status},
+                                         fact.at, LOGS_2021))
+        return self._route(events)
+
+    def _on_extension_overhead(self, fact: f.ExtensionOverhead) -> Sequence[Delivery]:
+        self._overhead = fact
+        return _NOTHING
+
+    def _on_invoke_reported(self, fact: f.InvokeReported) -> Sequence[Delivery]:
+        request_id = fact.request_id
+        status, error_type = fact.status, fact.error_type
+        done = self._done
+        if status == "success" and done is not None and done.request_id == request_id and done.status != "success":
+            status, error_type = done.status, done.error_type  # the runtime answered with an error
+        if status == "timeout" and not error_type:
+            error_type = TIMED_OUT
+        used = fact.max_memory_used_mb if fact.max_memory_used_mb is not None else fact.memory_size_mb
+        metrics: dict[str, Any] = {"durationMs": _ms(fact.duration_ms), "billedDurationMs": fact.billed_duration_ms,
+                                   "memorySizeMB": fact.memory_size_mb, "maxMemoryUsedMB": used}
+        if fact.init_duration_ms is not None:
+            metrics["initDurationMs"] = _ms(fact.init_duration_ms)
+        at = self._now
+        events = []
+        if TELEMETRY_ONLY in self._audiences:
+            record: dict[str, Any] = {"requestId": request_id, "status": status}
+            if status != "success" and error_type:
+                record["errorType"] = error_type
+            record["metrics"] = metrics
+            overhead = self._overhead
+            if overhead is not None and overhead.request_id == request_id:
+                record["spans"] = [self._span(overhead.span)]
+            tracing = self._tracing(request_id)
+            if tracing is not None:
+                record["tracing"] = tracing
+            events.append(self._platform("platform.report", record, at))
+        if LOGS_ONLY in self._audiences:
+            events.append(self._platform("platform.end", {"requestId": request_id}, at, LOGS_ONLY))
+            events.append(self._platform("platform.report", {"requestId": request_id, "metrics": metrics}, at,
+                                         LOGS_ONLY))
+        self._done = self._overhead = None
+        return self._route(events)
+
+    def _on_dropped(self, fact: f.TelemetryDropped) -> Sequence[Delivery]:
+        return self._route([
+            self._platform("platform.logsDropped", {"droppedBytes": fact.bytes, "droppedRecords": fact.records,
+                                                    "reason": TELEMETRY_DROP_REASON}, fact.at),
+            self._platform("platform.logsDropped", {"reason": LOGS_DROP_REASON, "droppedRecords": fact.records,
+                                                    "droppedBytes": fact.bytes}, fact.at, LOGS_ONLY),
+        ])
+
+
+def _ms(value: float) -> float:
+    """Milliseconds with microsecond precision, as RAPID's CalculateDuration gives them."""
+    return round(value, 3)
+
+
+_Handler = Callable[[TelemetryRecords, Any], Sequence[Delivery]]
+# Which facts matter: with no subscriber and no Init, only the start of one (or of an invoke, whose platform.start
+# a suppressed Init gives later); during Init also who launched and reported; otherwise what makes an event.
+_IDLE: dict[type, _Handler] = {
+    f.PhaseStarted: TelemetryRecords._on_phase_started,
+    f.TelemetrySubscribed: TelemetryRecords._on_subscribed,
+}
+_LIVE: dict[type, _Handler] = {
+    **_IDLE,
+    f.PhaseEnded: TelemetryRecords._on_phase_ended,
+    f.LogLine: TelemetryRecords._on_log_line,
+    f.RuntimeDone: TelemetryRecords._on_runtime_done,
+    f.ExtensionOverhead: TelemetryRecords._on_extension_overhead,
+    f.InvokeReported: TelemetryRecords._on_invoke_reported,
+    f.TelemetryDropped: TelemetryRecords._on_dropped,
+}
+_IN_INIT: dict[type, _Handler] = {
+    **_LIVE,
+    f.ParticipantChanged: TelemetryRecords._on_participant_changed,
+    f.ExtensionReported: TelemetryRecords._on_extension_reported,
+}
+_EVERY_AUDIENCE = frozenset((EVERYONE, TELEMETRY_ONLY, LOGS_ONLY, LOGS_2021))
