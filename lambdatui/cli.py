@@ -71,6 +71,8 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--python", metavar="PATH",
                        help="interpreter that runs the function (default: $VIRTUAL_ENV/bin/python, else python3)")
     group.add_argument("--bootstrap", metavar="COMMAND", help="run this command as a custom runtime instead")
+    group.add_argument("--layer", action="append", default=[], metavar="PATH",
+                       help="a layer folder or .zip, extracted at /opt in the order given (repeatable, at most 5)")
 
 
 def replay_options(args: argparse.Namespace) -> list[str]:
@@ -80,6 +82,8 @@ def replay_options(args: argparse.Namespace) -> list[str]:
     for flag, value in (("--extensions", args.extensions), ("--python", args.python), ("--bootstrap", args.bootstrap)):
         if value:
             options += [flag, value]
+    for layer in args.layer:
+        options += ["--layer", layer]
     return options
 
 
@@ -100,6 +104,7 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
         env_file=args.env_file,
         python=args.python,
         bootstrap=args.bootstrap,
+        layers=args.layer,
     )
     if base.env:
         # --env and --env-file win, variable by variable, over the scenario's env table.

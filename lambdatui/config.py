@@ -21,6 +21,7 @@ BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
 HANDLER_FILE_NAMES = ("handler.py", "lambda_function.py", "app.py", "main.py", "index.py")
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec §2.6)
 
 
 # Lambda refuses a configuration that sets any of these (lambda-spec §10.4): they describe the function and
@@ -83,6 +84,8 @@ class FunctionConfig:
     memory_mb: int = 128
     extensions: tuple[Path, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    # Layer folders or .zip files, in the order Lambda extracts them into /opt (a later one's file wins).
+    layers: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         # The backstop for every way a configuration is built (a door that checks first can name its source).
@@ -161,6 +164,23 @@ def load_env_file(path: Path, function_name: str) -> dict[str, str]:
     return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in data.items()}
 
 
+def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, ...]:
+    """Each layer exists and is a folder or a .zip archive; no more than Lambda attaches."""
+    import zipfile
+
+    layers: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise ConfigError(f"{origin} {given}: no such file or directory")
+        if path.is_file() and not (path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)):
+            raise ConfigError(f"{origin} {given}: expected a layer folder or a .zip archive")
+        layers.append(path.resolve())
+    if len(layers) > MAX_LAYERS:
+        raise ConfigError(f"{len(layers)} layers: Lambda attaches at most {MAX_LAYERS} to a function")
+    return tuple(layers)
+
+
 def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for pair in pairs:
@@ -182,6 +202,7 @@ def resolve_function(
     env_file: Optional[str] = None,
     python: Optional[str] = None,
     bootstrap: Optional[str] = None,
+    layers: Sequence[str] = (),
 ) -> FunctionConfig:
     target = Path(path).expanduser()
     if not target.exists():
@@ -247,4 +268,5 @@ def resolve_function(
         memory_mb=memory_mb,
         extensions=_discover_extensions(Path(extensions_dir).resolve() if extensions_dir else None, code_dir),
         env=env,
+        layers=check_layers(layers),
     )
