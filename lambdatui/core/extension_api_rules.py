@@ -28,6 +28,7 @@ from lambdatui.core.inputs import (
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.slots import ExtensionSlot
 from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 
 
@@ -124,6 +125,7 @@ class ExtensionApiRules:
         slot.parked = None
         slot.state = ExtensionState.RUNNING
         self._reply(token, 200, event, (("Lambda-Extension-Event-Identifier", self._new_id()),))
+        self._emit(f.ExtensionEventDelivered(slot.name, event, self._now.mono))
         self._participant_changed(extension_key(slot.name), slot.state, False)
 
     def _send_to_extension(self, slot: ExtensionSlot, event: bytes) -> None:

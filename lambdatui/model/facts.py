@@ -190,6 +190,18 @@ class ExtensionReported:
 
 
 @dataclass(frozen=True)
+class ExtensionEventDelivered:
+    """An extension's `/event/next` was answered: the event (INVOKE or SHUTDOWN) it received, as sent.
+
+    `ShutdownSent` says a SHUTDOWN was sent; this says when the extension got it, as it says for every INVOKE.
+    """
+
+    extension: str
+    event: bytes  # the JSON body of the answer
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
 class ShutdownSent:
     extension: str
     reason: str
@@ -365,6 +377,7 @@ Fact = Union[
     RuntimeDone,
     ExtensionOverhead,
     ExtensionReported,
+    ExtensionEventDelivered,
     ShutdownSent,
     ProcessExitedFact,
     GlobalsReported,
