@@ -15,7 +15,14 @@ from lambdatui.model.facts import (
     TmpChanged,
 )
 from lambdatui.model.snapshot import EnvironmentSnapshot
+from lambdatui.model.telemetry import Subscription
 from lambdatui.model.timeline import TimelineBar
+
+# What an extension can receive, as `ReceivedEvent.kind` says it.
+INVOKE = "INVOKE"  # from the Extensions API
+SHUTDOWN = "SHUTDOWN"
+BATCH = "batch"  # a Telemetry (or Logs) API batch its listener took; with `error`, an attempt it did not take
+DROPPED = "dropped"  # records its buffer dropped because its listener fell behind (never received)
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,44 @@ class FunctionInfo:
     timeout_s: int
     memory_mb: int
     extensions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """One thing sent to an extension, in the order it happened: an Extensions API event or a telemetry batch."""
+
+    seq: int  # 1, 2, ... per extension for the whole session: tells an entry already shown from a new one
+    kind: str  # INVOKE, SHUTDOWN, BATCH or DROPPED
+    at: float  # trio monotonic seconds
+    during: str  # what the environment was doing: "init", "invoke a1000000", "frozen", "reset", "shutdown"...
+    since_ms: float  # how long it had been doing that (held time included)
+    body: str = ""  # the JSON as sent: the event, or the batch's array (as much of it as the host kept)
+    request_id: Optional[str] = None  # INVOKE
+    reason: Optional[str] = None  # SHUTDOWN
+    records: int = 0  # BATCH, DROPPED
+    bytes: int = 0
+    types: tuple[str, ...] = ()  # BATCH: the records' types, in order
+    error: Optional[str] = None  # BATCH: why the listener did not take it (it is retried)
+    attempt: int = 1  # BATCH: 2 and more are retries
+
+
+@dataclass(frozen=True)
+class ExtensionActivity:
+    """What one extension subscribed to and was sent: its Telemetry or Logs API subscription, the deliveries to its
+    listener, and the events it received, oldest first (bounded: `forgotten` counts those no longer kept)."""
+
+    name: str
+    subscription: Optional[Subscription] = None  # the latest (a re-Init subscribes again)
+    batches: int = 0  # delivered to its listener
+    records: int = 0
+    bytes: int = 0
+    failed: int = 0  # attempts its listener did not take
+    retries: int = 0  # attempts after the first, taken or not
+    dropped_records: int = 0
+    dropped_bytes: int = 0
+    last_delivery_at: Optional[float] = None
+    events: tuple[ReceivedEvent, ...] = ()
+    forgotten: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,3 +92,7 @@ class DebuggerSnapshot:
     logs: tuple[LogLine, ...]  # the most recent lines, bounded
     invocations: int
     last_init_failure: Optional[InitFailed] = None  # a failed Init newer than `last_result`
+    extensions: tuple[ExtensionActivity, ...] = ()  # every extension that was sent something or subscribed
+
+    def extension(self, name: str) -> Optional[ExtensionActivity]:
+        return next((x for x in self.extensions if x.name == name), None)

@@ -73,3 +73,37 @@ def projected(expected: Any, actual: Any) -> Any:
     if isinstance(expected, dict) and isinstance(actual, dict):
         return {k: projected(expected[k], actual[k]) for k in expected if k in actual}
     return actual
+
+
+# ---------------------------------------------------------------------- expect.telemetry
+
+
+def telemetry_difference(expected: tuple[str, ...], actual: list[str], *, exact: bool) -> Optional[str]:
+    """Why the record types `actual` (in the order received) do not match `expected`, or None when they do.
+
+    Not exact: `expected` must appear in order, other records allowed before, between and after them. Exact:
+    the same list.
+    """
+    if exact:
+        if list(expected) == actual:
+            return None
+        for i, (want, got) in enumerate(zip(expected, actual)):
+            if want != got:
+                return f"record {i + 1}: expected {want}, got {got} (exact = true)"
+        if len(actual) < len(expected):
+            return f"record {len(actual) + 1}: expected {expected[len(actual)]}, got no more records (exact = true)"
+        return f"record {len(expected) + 1}: got {actual[len(expected)]}, expected no more records (exact = true)"
+    at = 0
+    for i, want in enumerate(expected):
+        try:
+            at = actual.index(want, at) + 1
+        except ValueError:
+            after = f" after {expected[i - 1]}" if i else ""
+            anywhere = " (it came earlier, out of order)" if want in actual else ""
+            return f"no {want}{after}{anywhere}"
+    return None
+
+
+def telemetry_prefix(expected: tuple[str, ...], actual: list[str]) -> bool:
+    """Whether more records could still make `actual` equal `expected` (exact): it is a prefix of it."""
+    return len(actual) <= len(expected) and list(expected[: len(actual)]) == actual

@@ -61,6 +61,15 @@ _NOT_GIVEN: Any = object()
 
 
 @dataclass(frozen=True)
+class TelemetryExpect:
+    """`expect.telemetry`: the record types one extension received for the step's invoke, in order."""
+
+    extension: str
+    types: tuple[str, ...]
+    exact: bool = False  # no other record between or around them
+
+
+@dataclass(frozen=True)
 class Expect:
     """What must hold after a step; a field left at None is not checked."""
 
@@ -73,6 +82,7 @@ class Expect:
     tmp_absent: Optional[tuple[str, ...]] = None
     shutdown_reason: Optional[str] = None
     phases: Optional[tuple[Boundary, ...]] = None
+    telemetry: Optional[tuple[TelemetryExpect, ...]] = None  # one per extension
 
     @property
     def has_response(self) -> bool:
@@ -83,7 +93,7 @@ class Expect:
         names = []
         if self.has_response:
             names.append("response")
-        for name in ("error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases"):
+        for name in ("error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry"):
             if getattr(self, name) is not None:
                 names.append(name)
         return tuple(names)

@@ -18,7 +18,8 @@ function, so they are written as comments, not as steps a replay would run and e
 the end cut off while the function ran it is a step, with no expectation on its result. A session with
 nothing else to replay is written as the shutdown it ended with, since a scenario runs at least one step. Only what is stable goes into the expectations: a response is compared by the keys that do
 not quote its request id (`expect.response` matches a subset), an error body (which quotes the request id
-and file paths) by its error type only; durations and ids never appear.
+and file paths) by its error type only; the telemetry an extension received for an invoke by its record types,
+without those whose number depends on timing (`stable_types`); durations and ids never appear.
 
 TOML is written here by hand (the standard library reads TOML but has no writer): strings use TOML's
 escapes, events and responses are JSON text (TOML has no null, JSON does), as literal strings
@@ -42,6 +43,7 @@ from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary
 from lambdatui.scenario.match import child_path
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 if TYPE_CHECKING:
     from lambdatui.host.debug_session import DebugSession
@@ -167,6 +169,9 @@ class Recorder:
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
         self._not_run: list[_Invoke] = []  # turned away by the end of the session, never delivered
+        # The telemetry each extension received, by invoke: an invoke's last records arrive after the freeze, often
+        # at the next invoke or the final shutdown, so it listens to the end, the session's own end included.
+        self.telemetry = TelemetryLedger()
 
     def session_ended(self) -> None:
         """The session ends and shuts its environment down next (`DebugSession.end`)."""
@@ -197,6 +202,7 @@ class Recorder:
         # and a hold never changes an outcome (held time counts against no deadline).
 
     def fact(self, fact: f.Fact) -> None:
+        self.telemetry(fact)
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
                 self._waiting[fact.request_id] = _Invoke(fact.event, fact.request_id)
@@ -331,10 +337,23 @@ class Recorder:
             notes.append("# no result was recorded for this invoke")
         if step.cold is not None:
             expect.append(f"cold = {toml_value(step.cold)}")
+        if not step.cut_off:
+            expect += self._telemetry_lines(step.request_id)
         lines += notes
         if expect:
             lines.append("expect = { " + ", ".join(expect) + " }")
         return lines
+
+    def _telemetry_lines(self, request_id: str) -> list[str]:
+        """`telemetry = ...` when extensions received records for this invoke: the types that recur on every run."""
+        tables = []
+        for name in self.telemetry.extensions_for(request_id):
+            types = stable_types(self.telemetry.types_for(name, request_id))
+            if types and writable(name):
+                tables.append(toml_value({"extension": name, "types": types}))
+        if not tables:
+            return []
+        return [f"telemetry = {tables[0]}" if len(tables) == 1 else f"telemetry = [{', '.join(tables)}]"]
 
     def _other_lines(self, command: c.Command) -> list[str]:
         if isinstance(command, c.NewEnvironment):
@@ -377,6 +396,22 @@ def stable_part(value: Any, request_id: str, path: str = "") -> tuple[Any, list[
             kept[key] = part
     # An object left empty only by what it quoted has nothing stable to check; one that was empty, has.
     return (kept if kept or not left_out else None), left_out
+
+
+# Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
+# receive) and the notices of records dropped because a listener fell behind.
+UNSTABLE_TYPES = ("extension", "platform.logsDropped")
+
+
+def stable_types(types: Sequence[str]) -> list[str]:
+    """The record types an `expect.telemetry` can be written with so that every replay matches it: without those
+    whose number depends on timing, and a run of one type (lines of output) as one, since the expectation matches
+    in order with others allowed between."""
+    out: list[str] = []
+    for kind in types:
+        if kind not in UNSTABLE_TYPES and (not out or out[-1] != kind):
+            out.append(kind)
+    return out
 
 
 def replay_command(function_path: str, scenario_path: str, options: Sequence[str] = ()) -> str:

@@ -161,6 +161,10 @@ class TimelinePrinter:
             self._globals(fact)
         elif isinstance(fact, f.TmpChanged) and fact.by != "before":
             self._tmp(fact)
+        elif isinstance(fact, f.TelemetryDelivered):
+            self._telemetry(fact)
+        elif isinstance(fact, f.TelemetryDropped):
+            self.line("telemetry", f"{fact.extension}: {fact.records} records dropped (its listener fell behind)")
 
     def _log_line(self, fact: f.LogLine) -> None:
         if fact.source == f.PLATFORM:
@@ -200,6 +204,20 @@ class TimelinePrinter:
             self.line("global", f"{entry.name} = {printable(entry.repr)}{change}")
         if len(state) > MAX_GLOBALS:
             self.line("global", f"... and {len(state) - MAX_GLOBALS} more")
+
+    def _telemetry(self, fact: f.TelemetryDelivered) -> None:
+        records = f"{fact.records} record{'s' * (fact.records != 1)}"
+        if fact.error is not None:
+            self.line("telemetry", f"{fact.extension}: attempt {fact.attempt} not taken ({fact.error}), {records}")
+            return
+        runs: list[list[Any]] = []
+        for kind in fact.types:
+            if runs and runs[-1][0] == kind:
+                runs[-1][1] += 1
+            else:
+                runs.append([kind, 1])
+        kinds = ", ".join(kind if n == 1 else f"{kind} x{n}" for kind, n in runs)
+        self.line("telemetry", f"{fact.extension} <- {records}: {kinds}")
 
     def _tmp(self, fact: f.TmpChanged) -> None:
         for entry in fact.entries:

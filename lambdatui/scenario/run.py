@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import trio
 
 from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
 from lambdatui.scenario.model import (
     Expect,
     FaultAction,
@@ -28,12 +29,15 @@ from lambdatui.scenario.model import (
     Scenario,
     ShutdownAction,
     Step,
+    TelemetryExpect,
 )
-from lambdatui.scenario.match import projected, response_difference
+from lambdatui.scenario.match import projected, response_difference, telemetry_difference, telemetry_prefix
 from lambdatui.scenario.report import Mismatch, TimelinePrinter, pretty_json, unified
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 INIT_TIMEOUT_S = 10  # Lambda's Init budget, which an on-demand cold start spends before the invoke's own
 STEP_MARGIN_S = 15
+TELEMETRY_END_S = 15  # for the shutdown that delivers the telemetry still buffered (a 2 s budget), at the end
 
 
 @dataclass
@@ -97,16 +101,29 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     """
     # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
     unprint = session.subscribe(printer)
+    ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step
+    unledger = session.subscribe(ledger)
     try:
-        return await _run_steps(scenario, session, printer, margin_s)
+        return await _run_steps(scenario, session, printer, margin_s, ledger)
     finally:
+        unledger()
         unprint()
 
 
+@dataclass
+class _Deferred:
+    """An `expect.telemetry` whose invoke's records had not all arrived when its step ended."""
+
+    step: Step
+    request_id: str
+    expect: TelemetryExpect
+
+
 async def _run_steps(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
-                     margin_s: float) -> ReplayResult:
+                     margin_s: float, ledger: TelemetryLedger) -> ReplayResult:
     outcome = ReplayResult()
     timeout_s = session.snapshot().function.timeout_s
+    deferred: list[_Deferred] = []
     for step in scenario.steps:
         printer.step_header(scenario, step)
         facts = StepFacts()
@@ -114,7 +131,7 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         bound = step_bound(step, timeout_s, margin_s)
         try:
             with trio.move_on_after(bound) as scope:
-                await _perform(step, session, facts, printer)
+                await _perform(step, session, facts, printer, ledger)
         finally:
             unsubscribe()
         outcome.steps_run += 1
@@ -129,20 +146,67 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
                 outcome.invokes += 1
                 outcome.invoke_errors += facts.result.function_error
         mismatch = check(step.expect, facts, session)
+        waiting: list[_Deferred] = []
+        if mismatch is None:
+            for expect in step.expect.telemetry or ():
+                verdict = judge_telemetry(expect, facts.request_id, ledger)
+                if isinstance(verdict, Mismatch):
+                    mismatch = verdict
+                    break
+                if verdict is WAITING:
+                    waiting.append(_Deferred(step, facts.request_id or "", expect))
         if mismatch is not None:
             outcome.failed_step = step
             outcome.mismatch = mismatch
             printer.failed(scenario, step, mismatch)
             return outcome
         outcome.expectations += len(step.expect.keys())
-        printer.passed(step.expect.keys())
+        printer.passed(tuple(k for k in step.expect.keys() if k != "telemetry" or not waiting))
+        for later in waiting:
+            printer.line("telemetry", f"{later.expect.extension}: not all of this invoke's records have arrived (Lambda "
+                                      "delivers them once the environment thaws): checked when they have")
+        deferred += waiting
+        if not _settle(scenario, deferred, ledger, printer, outcome, final=False):
+            return outcome
+    if deferred:
+        await _deliver_the_rest(session, ledger, printer)
+        _settle(scenario, deferred, ledger, printer, outcome, final=True)
     return outcome
 
 
-async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer: TimelinePrinter) -> None:
+def _settle(scenario: Scenario, deferred: list[_Deferred], ledger: TelemetryLedger, printer: TimelinePrinter,
+            outcome: ReplayResult, *, final: bool) -> bool:
+    """Judge the deferred telemetry expectations whose records have now arrived; False when one failed."""
+    for item in list(deferred):
+        verdict = judge_telemetry(item.expect, item.request_id, ledger, final=final)
+        if verdict is WAITING:
+            continue
+        deferred.remove(item)
+        if isinstance(verdict, Mismatch):
+            outcome.failed_step = item.step
+            outcome.mismatch = verdict
+            printer.failed(scenario, item.step, verdict)
+            return False
+        printer.line("ok", f"expect telemetry ({item.expect.extension}) of step {item.step.number}")
+    return True
+
+
+async def _deliver_the_rest(session: DebugSession, ledger: TelemetryLedger, printer: TimelinePrinter) -> None:
+    """The last records of the last invoke wait in the frozen environment: shut it down, which delivers them
+    (the replay shuts it down at the end in any case), and wait for that shutdown to be over."""
+    with trio.move_on_after(TELEMETRY_END_S):
+        if session.snapshot().environment.state is not EnvState.SHUT_DOWN:
+            printer.line("shutdown", "now, to deliver the telemetry records still buffered (expect.telemetry)")
+            session.submit(c.Shutdown())
+        await session.settled()
+
+
+async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer: TimelinePrinter,
+                   ledger: TelemetryLedger) -> None:
     action = step.action
     if isinstance(action, InvokeAction):
         facts.request_id = str(uuid.uuid4())
+        ledger.begin(facts.request_id)
         session.submit(c.Invoke(action.event, facts.request_id))
         await facts.until(lambda: facts.result is not None)
     elif isinstance(action, FaultAction):
@@ -183,8 +247,10 @@ def _lines(values: list[str]) -> str:
 
 
 def check(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    """The first expectation that does not hold, or None."""
+    """The first expectation that does not hold, or None (`telemetry` is judged apart: `judge_telemetry`)."""
     for key in expect.keys():
+        if key == "telemetry":
+            continue
         mismatch = _CHECKS[key](expect, facts, session)
         if mismatch is not None:
             return mismatch
@@ -300,3 +366,34 @@ _CHECKS = {
     "shutdown_reason": _check_shutdown_reason,
     "phases": _check_phases,
 }
+
+
+WAITING = "waiting"  # judge_telemetry: more records of the invoke may still arrive
+
+
+def judge_telemetry(expect: TelemetryExpect, request_id: Optional[str], ledger: TelemetryLedger,
+                    *, final: bool = False) -> Union[None, str, Mismatch]:
+    """None when the records `expect.extension` received for the invoke match, WAITING while more may still
+    arrive and could change that, else the mismatch. `final`: nothing more will arrive."""
+    name = expect.extension
+    actual = ledger.types_for(name, request_id) if request_id else []
+    complete = final or (request_id is not None and ledger.complete(name, request_id))
+    difference = telemetry_difference(expect.types, actual, exact=expect.exact)
+    if difference is None and (complete or not expect.exact):
+        return None
+    if not complete and (not expect.exact or telemetry_prefix(expect.types, actual)):
+        return WAITING
+    if difference is None:  # exact, and equal: only more records (there were none) could have spoiled it
+        return None
+    order = "in this order, and nothing else" if expect.exact else "in this order (others may come between)"
+    expected_text = f"{name} receives, {order}: {_lines(list(expect.types))}"
+    if actual:
+        actual_text = f"{name} received for this invoke: {_lines(actual)}"
+        diff = unified(list(expect.types), actual)
+    elif name not in ledger.subscribed:
+        actual_text = f"nothing: {name} never subscribed to the Telemetry or Logs API (it does so during its Init)"
+        diff = None
+    else:
+        actual_text = f"nothing was delivered to {name} for this invoke"
+        diff = None
+    return Mismatch("telemetry", expected_text, actual_text, diff, detail=f"telemetry.{name}: {difference}")

@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from lambdatui import controller as c
 from lambdatui.model import facts as f
@@ -28,6 +28,7 @@ from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_eve
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
+from lambdatui.ui.screens.extension_events import ExtensionEventsScreen
 from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.screens.raise_dialog import RaiseScreen
@@ -63,6 +64,7 @@ PALETTE_TITLES = {
     "new_environment": "New environment",
     "shutdown": "Shut down",
     "cycle_log_filter": "Cycle the log filter",
+    "extension_events": "An extension's events…",
     "help": "Help",
 }
 
@@ -91,6 +93,8 @@ class LambdaTuiApp(App[int]):
         _binding("N", "new_environment", "New", "The next invoke cold-starts a fresh environment"),
         _binding("s", "shutdown", "Shut", "SHUTDOWN (spindown) the environment"),
         _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
+        _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
+                 show=False),
         _binding("question_mark", "help", "Help", "Every key and what it does"),
         _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
         # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)
@@ -197,6 +201,8 @@ class LambdaTuiApp(App[int]):
         lines = [fact for fact in facts if isinstance(fact, f.LogLine)]
         if lines:
             self.query_one(LogView).add_lines(lines)
+        if isinstance(self.screen, ExtensionEventsScreen):
+            self.screen.show(snapshot)
         for fact in facts:
             if isinstance(fact, f.FaultInjected):
                 self.notify(f"fault: {fact.description}")
@@ -286,6 +292,45 @@ class LambdaTuiApp(App[int]):
 
         self.push_screen(PickTargetScreen("Freeze / thaw", self._targets(frozen_marks=True)), chosen)
 
+    def _extension_names(self) -> list[str]:
+        """Every extension: those running now, then any that was sent something earlier (a past environment's)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return []
+        names = [p.key.split(":", 1)[1] for p in snapshot.environment.participants if p.key.startswith("extension:")]
+        names += [x.name for x in snapshot.extensions if x.name not in names]
+        return names
+
+    def action_extension_events(self) -> None:
+        """The extension under the participants' cursor, the only one, or one picked from a list."""
+        names = self._extension_names()
+        if not names:
+            self.notify("No extension here: extensions are executables in the function's extensions/ folder.",
+                        severity="warning")
+            return
+        selected = self.query_one(ParticipantsTable).selected_participant
+        if selected is not None and selected.startswith("extension:"):
+            self.show_extension(selected.split(":", 1)[1])
+        elif len(names) == 1:
+            self.show_extension(names[0])
+        else:
+            def chosen(choice: Optional[TargetChoice]) -> None:
+                if choice is not None:
+                    self.show_extension(choice.target)
+
+            self.push_screen(PickTargetScreen("Events of", [(name, name) for name in names]), chosen)
+
+    def show_extension(self, name: str) -> None:
+        if isinstance(self.screen, ExtensionEventsScreen):
+            self.screen.dismiss(None)
+        self.push_screen(ExtensionEventsScreen(name, self.snapshot))
+
+    @on(DataTable.RowSelected, "#participants")
+    def participant_selected(self, message: DataTable.RowSelected) -> None:
+        key = message.row_key.value or ""
+        if key.startswith("extension:"):
+            self.show_extension(key.split(":", 1)[1])
+
     def action_raise_in_handler(self) -> None:
         def chosen(answer: Optional[tuple[str, str]]) -> None:
             if answer is not None:
@@ -325,6 +370,9 @@ class LambdaTuiApp(App[int]):
             yield SystemCommand(f"Freeze {target}", "SIGSTOP: it hangs until thawed",
                                 lambda t=target: self.send(c.InjectFault(flt.Freeze(t))))
             yield SystemCommand(f"Thaw {target}", "SIGCONT", lambda t=target: self.send(c.InjectFault(flt.Thaw(t))))
+        for name in self._extension_names():
+            yield SystemCommand(f"Events of {name}", "What the extension was sent, in order: INVOKE, SHUTDOWN, "
+                                "telemetry batches (JSON)", lambda n=name: self.show_extension(n))
         for name, text in self.event_choices():
             yield SystemCommand(f"Use event {name}", "Set the event the next invoke sends",
                                 lambda n=name, t=text: self.set_event(t, n))

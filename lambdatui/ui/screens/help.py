@@ -25,6 +25,7 @@ HELP = """\
 | `N` | new environment | the next invoke cold-starts a fresh environment with an empty /tmp |
 | `s` | shut down | SHUTDOWN (spindown) to extensions, then every process ends |
 | `l` | log filter | cycle the log between all, platform, function and extension lines |
+| `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |

@@ -13,9 +13,10 @@ from typing import Optional
 from rich.text import Text
 from textual.widgets import DataTable
 
-from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.debug_snapshot import DebuggerSnapshot, ExtensionActivity
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
-from lambdatui.ui.widgets._format import clip, seconds
+from lambdatui.model.telemetry import LOGS, Subscription
+from lambdatui.ui.widgets._format import clip, seconds, size
 from lambdatui.ui.widgets._theme import theme_color
 
 # (key, header, width): fixed widths so the table never jumps; 102 cells with the cell padding. A narrower
@@ -30,6 +31,9 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("events", "Subscribed", 15),
 )
 DROP_FIRST = ("events", "kind")  # columns left out, in this order, when the pane is too narrow for all
+# Shown once an extension subscribed to the Telemetry or Logs API, after "Parked on Next": extension authors
+# who use those APIs read it before what an extension receives next.
+TELEMETRY_COLUMN = ("telemetry", "Telemetry", 32)
 EMPTY_KEY = "-empty-"
 KINDS = {"runtime": "runtime", "extension": "external", "internal extension": "internal"}
 _REQUEST_ID = re.compile(r"\b([0-9a-fA-F]{8})-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
@@ -47,8 +51,65 @@ def participant_name(key: str) -> str:
     return key.split(":", 1)[1] if key.startswith("extension:") else key
 
 
-def participant_cells(view: ParticipantView, env: EnvironmentSnapshot) -> dict[str, str]:
-    """The row as plain strings (the widget adds colour): what the tests and the table agree on."""
+def destination(sub: Subscription) -> str:
+    """Where a subscriber's listener is: "HTTP :4243/telemetry", "HTTP PUT :8080/", "TCP :4244"."""
+    if sub.protocol == "TCP":
+        return f"TCP :{sub.port}"
+    method = "" if sub.method == "POST" else f" {sub.method}"
+    return f"HTTP{method} :{sub.port}{sub.path or '/'}"
+
+
+def buffering(sub: Subscription) -> str:
+    """maxItems · maxBytes · timeoutMs, as the subscription's buffering table gives them: "1000 · 256 KB · 100 ms"."""
+    kb = f"{sub.max_bytes // 1024} KB" if sub.max_bytes % 1024 == 0 else size(sub.max_bytes)
+    return f"{sub.max_items} · {kb} · {sub.timeout_ms} ms"
+
+
+def subscription_line(sub: Subscription) -> str:
+    """"telemetry: platform function", or "logs: platform" for the Logs API."""
+    return f"{'logs' if sub.api == LOGS else 'telemetry'}: {' '.join(sub.types)}"
+
+
+def delivery_line(activity: ExtensionActivity, as_of: float) -> str:
+    """Batches and records its listener took, and when it took the last."""
+    if activity.last_delivery_at is None:
+        return "nothing delivered yet"
+    s = "" if activity.batches == 1 else "es"
+    return (f"{activity.batches} batch{s}, {activity.records} rec · "
+            f"{seconds(as_of - activity.last_delivery_at)} ago")
+
+
+def trouble_line(activity: ExtensionActivity) -> str:
+    """Failed attempts, retries and dropped records; empty when there were none."""
+    parts = []
+    if activity.failed:
+        parts.append(f"{activity.failed} failed")
+    if activity.retries:
+        parts.append(f"{activity.retries} retr{'y' if activity.retries == 1 else 'ies'}")
+    if activity.dropped_records:
+        parts.append(f"{activity.dropped_records} dropped")
+    return " · ".join(parts)
+
+
+def telemetry_lines(activity: Optional[ExtensionActivity], as_of: float) -> list[str]:
+    """The Telemetry cell of an extension's row, a line each: what it subscribed to (API and types; where its
+    listener is and the buffering), then its deliveries, and what went wrong when something did."""
+    if activity is None or activity.subscription is None:
+        return ["not subscribed"]
+    sub = activity.subscription
+    lines = [subscription_line(sub), destination(sub), f"buffer {buffering(sub)}", delivery_line(activity, as_of)]
+    trouble = trouble_line(activity)
+    if trouble:
+        lines.append(trouble)
+    return lines
+
+
+def participant_cells(view: ParticipantView, env: EnvironmentSnapshot,
+                      activity: Optional[ExtensionActivity] = None) -> dict[str, str]:
+    """The row as plain strings (the widget adds colour): what the tests and the table agree on.
+
+    `activity` is the extension's telemetry and events (`DebuggerSnapshot.extensions`); the Telemetry cell may
+    hold several lines, one per line of `telemetry_lines`."""
     if view.parked:
         waited = f" · {seconds(env.as_of - view.parked_since)}" if view.parked_since is not None else ""
         parked = f"yes{waited}"
@@ -72,12 +133,21 @@ def participant_cells(view: ParticipantView, env: EnvironmentSnapshot) -> dict[s
         "events": " ".join(view.events) or "none",
         "next": _REQUEST_ID.sub(r"\1", view.next_delivery) or "—",
         "process": process,
+        "telemetry": "\n".join(telemetry_lines(activity, env.as_of)) if view.key.startswith("extension:") else "",
     }
 
 
-def fitting_columns(width: int) -> tuple[tuple[str, str, int], ...]:
+def all_columns(telemetry: bool = False) -> tuple[tuple[str, str, int], ...]:
+    """Every column, with the Telemetry one when an extension subscribed to the Telemetry or Logs API."""
+    if not telemetry:
+        return COLUMNS
+    at = next(i for i, column in enumerate(COLUMNS) if column[0] == "parked") + 1
+    return COLUMNS[:at] + (TELEMETRY_COLUMN,) + COLUMNS[at:]
+
+
+def fitting_columns(width: int, telemetry: bool = False) -> tuple[tuple[str, str, int], ...]:
     """The columns for a pane `width` cells wide: all of them, or without the least useful ones."""
-    columns = COLUMNS
+    columns = all_columns(telemetry)
     for key in DROP_FIRST:
         # Each cell has one column of padding either side; keep two for the vertical scrollbar.
         if width <= 0 or sum(w + 2 for _, _, w in columns) <= width - 2:
@@ -100,17 +170,28 @@ class ParticipantsTable(DataTable):
     def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
         self._snapshot: Optional[DebuggerSnapshot] = None
-        self._keys: tuple[str, ...] = ()
+        self._keys: tuple[tuple[str, int], ...] = ()  # (participant, row height)
         self._columns: tuple[tuple[str, str, int], ...] = ()
+        self._telemetry = False  # the Telemetry column is shown
 
     def on_mount(self) -> None:
-        self._set_columns(fitting_columns(self.size.width))
+        self._set_columns(fitting_columns(self.size.width, self._telemetry))
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw(force=True))
 
     def on_resize(self) -> None:
-        columns = fitting_columns(self.size.width)
+        self._fit()
+
+    def _fit(self) -> None:
+        columns = fitting_columns(self.size.width, self._telemetry)
         if columns != self._columns:
             self._set_columns(columns)
+
+    @property
+    def selected_participant(self) -> Optional[str]:
+        """The participant key ("runtime", "extension:<name>") of the row under the cursor, if any."""
+        if not self._keys or not 0 <= self.cursor_row < len(self._keys):
+            return None
+        return self._keys[self.cursor_row][0]
 
     def _set_columns(self, columns: tuple[tuple[str, str, int], ...]) -> None:
         self.clear(columns=True)
@@ -122,6 +203,12 @@ class ParticipantsTable(DataTable):
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Update the rows for this snapshot (in place when the same participants are listed)."""
         self._snapshot = snapshot
+        telemetry = any(x.subscription is not None for x in snapshot.extensions)
+        if telemetry != self._telemetry:
+            self._telemetry = telemetry
+            if self._columns:
+                self._fit()  # redraws
+                return
         if self._columns:  # set in on_mount; before that, on_mount draws the stored snapshot
             self._redraw()
 
@@ -135,15 +222,19 @@ class ParticipantsTable(DataTable):
             self.add_row(*self._empty_cells(snapshot), key=EMPTY_KEY)
             return
         env = snapshot.environment
-        keys = tuple(p.key for p in env.participants)
+        rows = [(view, self._cells(view, env, snapshot)) for view in env.participants]
+        keys = tuple((view.key, max(len(cell.plain.split("\n")) for cell in cells)) for view, cells in rows)
         if force or keys != self._keys:
+            cursor = self.cursor_row
             self.clear()
             self._keys = keys
-            for view in env.participants:
-                self.add_row(*self._cells(view, env), key=view.key)
+            for (view, cells), (_, height) in zip(rows, keys):
+                self.add_row(*cells, key=view.key, height=height)
+            if 0 < cursor < len(keys):
+                self.move_cursor(row=cursor)  # a row that grew a line keeps the cursor where the user put it
             return
-        for view in env.participants:  # same rows: update in place, keeping cursor and scroll
-            for (key, _, _), cell in zip(self._columns, self._cells(view, env)):
+        for view, cells in rows:  # same rows: update in place, keeping cursor and scroll
+            for (key, _, _), cell in zip(self._columns, cells):
                 self.update_cell(view.key, key, cell)
 
     def _empty_cells(self, snapshot: Optional[DebuggerSnapshot]) -> list[Text]:
@@ -153,8 +244,9 @@ class ParticipantsTable(DataTable):
                  else "next invoke: Init"}
         return [Text(clip(cells.get(key, ""), width), style="dim italic") for key, _, width in self._columns]
 
-    def _cells(self, view: ParticipantView, env: EnvironmentSnapshot) -> list[Text]:
-        plain = participant_cells(view, env)
+    def _cells(self, view: ParticipantView, env: EnvironmentSnapshot, snapshot: DebuggerSnapshot) -> list[Text]:
+        activity = snapshot.extension(participant_name(view.key)) if view.key.startswith("extension:") else None
+        plain = participant_cells(view, env, activity)
         styles = {
             "name": "bold",
             "kind": "dim",
@@ -167,5 +259,25 @@ class ParticipantsTable(DataTable):
                 "frozen": theme_color(self, "phase-frozen"),
             }.get(plain["process"], theme_color(self, "success")),
         }
-        return [Text(clip(plain[key], width), style=styles.get(key, ""), no_wrap=True)
-                for key, _, width in self._columns]
+        cells = []
+        for key, _, width in self._columns:
+            if key == "telemetry":
+                cells.append(self._telemetry_cell(plain[key], width, activity))
+            else:
+                cells.append(Text(clip(plain[key], width), style=styles.get(key, ""), no_wrap=True))
+        return cells
+
+    def _telemetry_cell(self, text: str, width: int, activity: Optional[ExtensionActivity]) -> Text:
+        """The subscription in plain text, its deliveries dim, what went wrong in the error colour."""
+        lines = text.split("\n")
+        cell = Text(no_wrap=True)
+        for i, line in enumerate(lines):
+            if i:
+                cell.append("\n")
+            style = "dim" if i == 0 and (activity is None or activity.subscription is None) else ""
+            if i == 4:
+                style = theme_color(self, "phase-error")
+            elif i in (1, 2):
+                style = "dim"
+            cell.append(clip(line, width), style=style)
+        return cell
