@@ -112,19 +112,20 @@ async def open_environment(
         invoke_api_stopped = trio.Event()
         flush_s = 0.0
         if invoke_port is not None:
-            # quart and hypercorn only where the Invoke API is served (~200 ms of imports): never for `invoke`.
-            from lambdatui.api.server import GRACEFUL_STOP_S, create_invoke_app, serve_app
+            # quart (which imports hypercorn for its own `run`) only where the Invoke API is served (~200 ms of
+            # imports): never for `invoke`.
+            from lambdatui.api.server import GRACEFUL_STOP_S, serve_invoke_api
 
             flush_s = GRACEFUL_STOP_S + 1.0  # its graceful stop, then its lifespan shutdown (next to nothing)
 
-            async def serve_invoke_api(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+            async def invoke_api_until_stopped(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
                 try:
-                    await serve_app(create_invoke_app(host), invoke_host, invoke_port, stop=stop_invoke_api,
-                                    task_status=task_status)
+                    await serve_invoke_api(host, invoke_host, invoke_port, stop=stop_invoke_api,
+                                           task_status=task_status)
                 finally:
                     invoke_api_stopped.set()
 
-            invoke_api = await nursery.start(serve_invoke_api)
+            invoke_api = await nursery.start(invoke_api_until_stopped)
         else:
             invoke_api_stopped.set()
         try:

@@ -1,12 +1,16 @@
-"""The sandbox's own HTTP/1.1 server on trio streams: framing only, the routes decide (issue 9).
+"""Our own HTTP/1.1 server on trio streams: framing only, the routes decide (issue 9).
 
-What the runtime and the extensions speak at AWS_LAMBDA_RUNTIME_API is served here, as Lambda's RAPID serves it
-apart from the Invoke API's front end. One task per connection, and nothing per request: the head is parsed
-from the connection's buffer (`http11_head`), the whole body read up to the route's limit, the route awaited
-in the same task, the answer written in one send. Keep-alive is never ended by us (no idle limit, no request
-cap: Lambda never closes a runtime's or an extension's connection), only by `Connection: close`, HTTP/1.0, a
-malformed request, or the peer. A hand parser rather than h11: h11 cost ~80 µs per next + response pair of the
-warm path, this ~10 µs, on the request shapes a runtime sends (measured on a 2-core machine, Python 3.11).
+It serves both of lambdatui's ports, as Lambda serves them apart: what the runtime and the extensions speak at
+AWS_LAMBDA_RUNTIME_API (Lambda's RAPID), and the Invoke API's public front end. One task per connection, and
+nothing per request: the head is parsed from the connection's buffer (`http11_head`), the body read up to the
+route's limit (or by the route itself, as it arrives: `Route.reads_body`), the route awaited in the same task,
+the answer written in one send (or in chunks, by the route). A hand parser rather than h11: h11 cost ~80 µs per
+next + response pair of the warm path, this ~10 µs, on the request shapes a runtime sends (measured on a 2-core
+machine, Python 3.11).
+
+Keep-alive ends with `Connection: close`, HTTP/1.0, a malformed request or the peer; the sandbox's server never
+ends it otherwise (no idle limit, no request cap: Lambda never closes a runtime's or an extension's connection).
+The front end also closes a connection idle for `idle_limit`, and stops gracefully on `stop` (`serve`).
 
 A long poll's socket is watched while the core holds the request (`hangups`): the peer hanging up cancels the
 wait, which `EnvironmentHost.request` turns into RequestAbandoned, so the core never hands an event to a runtime
@@ -16,14 +20,16 @@ that left.
 from __future__ import annotations
 
 import logging
-import time
+import math
+import socket
 from functools import partial
 from typing import Awaitable, Callable, NamedTuple, Optional, TypeVar
 
 import trio
 
 from lambdatui.api.hangups import HangupMonitor
-from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, find_head_end, parse_head, render_head
+from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, http_date, render_head
+from lambdatui.api.http11_reader import RECEIVE_BYTES, BodyPieces, PeerGone, Reader
 from lambdatui.api.rendering import Answer, error
 
 log = logging.getLogger("lambdatui.http")
@@ -31,83 +37,200 @@ log = logging.getLogger("lambdatui.http")
 Address = tuple[str, int]
 T = TypeVar("T")
 
-RECEIVE_BYTES = 65536
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BLANK = (b"\r", b"\n")
-_MAX_CHUNK_LINE = 4096  # a chunk's size line with its extensions
 _SEPARATE_SEND = 65536  # a body this large is sent after its head rather than copied onto it
 
 
 class Route(NamedTuple):
     """What a route table resolves a request to; the framing reads the body by its rules, then awaits `handle`."""
 
-    handle: Callable[["Exchange"], Awaitable[Optional[Answer]]]  # None: the peer is gone, nothing to write
+    handle: Callable[["Exchange"], Awaitable[Optional[Answer]]]  # None: nothing (more) to write
     body_limit: int = 0  # bytes of body kept; the rest is read and dropped, and `too_large` set
     hears_truncation: bool = False  # a hang-up mid-body is itself an input (/response, /error): still handled
+    reads_body: bool = False  # the route reads the body itself (`Exchange.read_body`, `receive_piece`), if at all
 
 
 Resolve = Callable[[str, str], tuple[Route, tuple[str, ...]]]  # (method, path) → route, path parameters
 
 
 class Exchange:
-    """One request as a route sees it: its head, its path parameters and its whole body."""
+    """One request as a route sees it: its head, its path parameters and its whole body (unless it reads it)."""
 
-    __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "_connection")
+    __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
+                 "_pieces", "_body_read", "_streamed", "_closes", "_held")
 
     def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
                  body: bytes, too_large: bool, truncated: bool) -> None:
         self.method, self.path, self.headers = head.method, head.path, head.headers  # header names in lower case
         self.params, self.body, self.too_large, self.truncated = params, body, too_large, truncated
+        self.head = head
         self._connection = connection
+        self._pieces: Optional[BodyPieces] = None
+        self._body_read = False
+        self._streamed = 0  # a response written in chunks: 1 begun, 2 ended
+        self._closes = False
+        self._held: Optional[tuple[int, list[tuple[str, str]], list[bytes]]] = None  # HTTP/1.0: sent whole at the end
 
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
         return await self._connection.until_hangup(wait)
 
+    @property
+    def hung_up(self) -> bool:
+        """The peer has gone: nothing more can be written to it."""
+        return self._connection.hung_up
 
-class _PeerGone(Exception):
-    """End of stream (or a reset) in the middle of a request."""
+    def addresses(self) -> tuple[Address, Address]:
+        """(the peer's address, ours)."""
+        sock = self._connection.stream.socket
+        return sock.getpeername()[:2], sock.getsockname()[:2]
+
+    # ------------------------------------------------ the body, for a route that reads it (Route.reads_body)
+
+    async def read_body(self, limit: int) -> tuple[bytes, bool, bool]:
+        """(body, too_large, truncated), as the framing reads it for other routes: at most `limit` bytes kept."""
+        self._body_read = True
+        return await self._connection._read_body(self.head, limit)
+
+    async def receive_piece(self) -> Optional[bytes]:
+        """The body's next bytes as they arrive; b"" once it has all been read, None if the peer hung up first.
+        A malformed chunked body raises BadRequest (answered 400, then the connection closes)."""
+        if self._pieces is None:
+            self._pieces = BodyPieces(self._connection, self.head)
+        return await self._pieces.next()
+
+    @property
+    def body_done(self) -> bool:
+        return self._body_read or self.head.length == 0 or (self._pieces is not None and self._pieces.done)
+
+    async def _drain(self) -> bool:
+        """What the route left of the body is read and dropped; False when the connection cannot go on."""
+        if self._body_read:
+            return True
+        if self._pieces is None:
+            self._pieces = BodyPieces(self._connection, self.head)
+        return await self._pieces.drain()
+
+    # ------------------------------------------------ an answer written in chunks by the route (issue 14's streams)
+
+    async def start_chunks(self, status: int, headers: list[tuple[str, str]]) -> None:
+        """Begin a response whose body follows in `send_chunk` calls (Transfer-Encoding: chunked); HTTP/1.0 has
+        no chunks: its answer is kept and written whole at `end_chunks`."""
+        self._streamed = 1
+        self._closes = not self.head.keep_alive or self._connection.server.stopping
+        if self.head.http10:
+            self._held = (status, headers, [])
+        else:
+            await self._connection._send(render_head(status, headers, None, http_date(), self._closes))
+
+    async def send_chunk(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held[2].append(data)
+        elif data and self.method != "HEAD":
+            await self._connection._send(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    async def end_chunks(self) -> None:
+        self._streamed = 2
+        if self._held is not None:
+            status, headers, pieces = self._held
+            await self._connection._write(Answer(status, headers, b"".join(pieces)), close=True,
+                                          head_only=self.method == "HEAD")
+        elif self.method != "HEAD":
+            await self._connection._send(b"0\r\n\r\n")
 
 
-class _Connection:
-    def __init__(self, stream: trio.SocketStream, resolve: Resolve, monitor: Optional[HangupMonitor]) -> None:
-        self.stream = stream
+class _Server:
+    """What the connections of one `serve` share: the routes, and for an idle limit or a graceful stop, who
+    waits for a next request (those are closed, the others may finish)."""
+
+    def __init__(self, resolve: Resolve, idle_limit: Optional[float], stoppable: bool) -> None:
         self.resolve = resolve
-        self.monitor = monitor
-        self.buffer = bytearray()  # received, not yet parsed: the rest of a request, or pipelined ones
-        self.hung_up = False
+        self.monitor = HangupMonitor() if HangupMonitor.available() else None
+        self.idle_limit = math.inf if idle_limit is None else idle_limit
+        self.guards_idle = idle_limit is not None or stoppable  # waits between requests take a cancel scope
+        self.stopping = False
+        self.connections: set[_Connection] = set()
+        self.all_closed = trio.Event()
+
+    async def stop(self, grace: float) -> None:
+        """Idle connections close now; the others finish their request within `grace` (then are cut)."""
+        self.stopping = True
+        for connection in self.connections:
+            if connection.idle is not None:
+                connection.idle.cancel()
+        with trio.move_on_after(grace):
+            if self.connections:
+                await self.all_closed.wait()
+
+    def closed(self, connection: "_Connection") -> None:
+        self.connections.discard(connection)
+        if self.stopping and not self.connections:
+            self.all_closed.set()
+
+
+class _Connection(Reader):
+    def __init__(self, stream: trio.SocketStream, server: _Server) -> None:
+        super().__init__(stream)
+        self.server = server
+        self.monitor = server.monitor
+        self.idle: Optional[trio.CancelScope] = None  # while waiting for a next request, when the server watches
 
     async def run(self) -> None:
         while True:
             try:
                 head = await self._read_head()
+                if head is None:
+                    return  # the peer closed between requests (or inside a head), or we close an idle connection
+                route, params = self.server.resolve(head.method, head.path)
+                if route.reads_body:
+                    goes_on = await self._serve_reading(head, route, params)
+                else:
+                    goes_on = await self._serve(head, route, params)
             except BadRequest as bad:
                 await self._write(bad.answer(), close=True)
                 await _linger(self.stream)
                 return
-            if head is None:
-                return  # the peer closed between requests (or inside a head it never finished)
-            route, params = self.resolve(head.method, head.path)
-            try:
-                body, too_large, truncated = await self._read_body(head, route.body_limit)
-            except BadRequest as bad:
-                if route.hears_truncation:  # the body never arrived whole: the core must hear it as it would a hang-up
-                    await self._handle(route, Exchange(self, head, params, b"", False, True))
-                await self._write(bad.answer(), close=True)
-                await _linger(self.stream)
+            if not goes_on:
                 return
-            if truncated and not route.hears_truncation:
-                return
-            answer = await self._handle(route, Exchange(self, head, params, body, too_large, truncated))
-            if answer is None or truncated or self.hung_up:
-                return  # nobody to answer
-            await self._write(answer, close=not head.keep_alive, head_only=head.method == "HEAD")
-            if not head.keep_alive:
-                return
+
+    async def _serve(self, head: Head, route: Route, params: tuple[str, ...]) -> bool:
+        """One request whose body the framing reads; whether the connection goes on."""
+        try:
+            body, too_large, truncated = await self._read_body(head, route.body_limit)
+        except BadRequest:
+            if route.hears_truncation:  # the body never arrived whole: the core must hear it as it would a hang-up
+                await self._handle(route, Exchange(self, head, params, b"", False, True))
+            raise
+        if truncated and not route.hears_truncation:
+            return False
+        answer = await self._handle(route, Exchange(self, head, params, body, too_large, truncated))
+        if answer is None or truncated or self.hung_up:
+            return False  # nobody to answer
+        return await self._answer(head, answer)
+
+    async def _serve_reading(self, head: Head, route: Route, params: tuple[str, ...]) -> bool:
+        """One request whose route reads the body (or not): what it leaves unread is dropped after its answer."""
+        exchange = Exchange(self, head, params, b"", False, False)
+        answer = await self._handle(route, exchange)
+        if self.hung_up:
+            return False
+        if exchange._streamed:  # answered in chunks: an answer cut short (a bug, a cancellation) ends the connection
+            goes_on = exchange._streamed == 2 and not exchange._closes
+        elif answer is None:
+            return False
+        else:
+            goes_on = await self._answer(head, answer)
+        return goes_on and await exchange._drain()
+
+    async def _answer(self, head: Head, answer: Answer) -> bool:
+        close = not head.keep_alive or self.server.stopping
+        await self._write(answer, close=close, head_only=head.method == "HEAD")
+        return not close
 
     async def _handle(self, route: Route, exchange: Exchange) -> Optional[Answer]:
         try:
             return await route.handle(exchange)
+        except BadRequest:
+            raise  # a body the route read was malformed: the framing answers it
         except Exception:
             # A bug of ours, never the caller's: Lambda's JSON for a container error, the traceback to our HTTP log.
             log.error("unhandled error in a route: %s %s", exchange.method, exchange.path, exc_info=True)
@@ -115,100 +238,26 @@ class _Connection:
 
     # ---------------------------------------------------------------- reading
 
-    async def _receive(self) -> None:
+    async def _await_request(self) -> bool:
+        """Wait for the next request's first bytes; False when the peer left, or when we close the connection:
+        idle past the server's idle limit, or the server stopping."""
+        if not self.server.guards_idle:
+            return await super()._await_request()
         try:
-            data = await self.stream.receive_some(RECEIVE_BYTES)
-        except trio.BrokenResourceError:
-            data = b""  # reset by the peer: gone all the same
-        if not data:
-            raise _PeerGone
-        self.buffer += data
-
-    async def _read_head(self) -> Optional[Head]:
-        searched = 0
-        while True:
-            if self.buffer[:1] in _BLANK:  # empty lines before a request are skipped (RFC 9112 §2.2)
-                del self.buffer[:len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))]
-                searched = 0
-            end = find_head_end(self.buffer, searched)
-            if end is not None:
-                start, stop = end
-                block = bytes(self.buffer[:start])
-                del self.buffer[:stop]
-                return parse_head(block)
-            if len(self.buffer) > MAX_HEAD_BYTES:
-                raise BadRequest(431, "RequestHeaderFieldsTooLarge", "Request header fields too large")
-            searched = max(0, len(self.buffer) - 3)
             try:
-                await self._receive()
-            except _PeerGone:
-                return None
-
-    async def _read_body(self, head: Head, limit: int) -> tuple[bytes, bool, bool]:
-        """(body, too_large, truncated): at most `limit` bytes kept, the rest read and dropped; truncated (with
-        no body) when the peer hung up before the end of the body it declared."""
-        if head.length == 0:
-            return b"", False, False
-        if head.expects_continue and len(self.buffer) < (head.length or 1):
-            await self.stream.send_all(_CONTINUE)
-        kept: list[bytes] = []
-        try:
-            if head.length is None:
-                size = await self._read_chunks(kept, limit)
-            else:
-                size = head.length
-                await self._read_exactly(size, kept if size <= limit else None)
-        except _PeerGone:
-            self.hung_up = True
-            return b"", False, True
-        if size > limit:
-            return b"", True, False
-        return (kept[0] if len(kept) == 1 else b"".join(kept)), False, False
-
-    async def _read_exactly(self, size: int, kept: Optional[list[bytes]]) -> None:
-        """Consume `size` bytes of body, appended to `kept` (dropped when None)."""
-        while size:
-            if not self.buffer:
-                await self._receive()
-            take = min(size, len(self.buffer))
-            if kept is not None:
-                kept.append(bytes(self.buffer[:take]))
-            del self.buffer[:take]
-            size -= take
-
-    async def _read_line(self, bound: int) -> bytes:
-        while True:
-            end = self.buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self.buffer[:end + 1])
-                del self.buffer[:end + 1]
-                return line
-            if len(self.buffer) > bound:
-                raise BadRequest(400, "InvalidRequestFormat", "Chunked body line too long")
-            await self._receive()
-
-    async def _read_chunks(self, kept: list[bytes], limit: int) -> int:
-        size = 0
-        while True:
-            line = await self._read_line(_MAX_CHUNK_LINE)
-            text = line.split(b";", 1)[0].strip()
-            if not text or len(text) > 16 or text.strip(b"0123456789abcdefABCDEF"):
-                raise BadRequest(400, "InvalidRequestFormat", "Malformed chunk size in chunked body")
-            chunk = int(text, 16)
-            if chunk == 0:
-                break
-            size += chunk
-            await self._read_exactly(chunk, kept if size <= limit else None)
-            if await self._read_line(2) not in (b"\r\n", b"\n"):
-                raise BadRequest(400, "InvalidRequestFormat", "Malformed chunk end in chunked body")
-        trailers = 0
-        while (trailer := await self._read_line(MAX_HEAD_BYTES)) not in (b"\r\n", b"\n"):
-            trailers += len(trailer)  # trailer fields are read and dropped
-            if trailers > MAX_HEAD_BYTES:
-                raise BadRequest(431, "RequestHeaderFieldsTooLarge", "Request trailer fields too large")
-        return size
+                with trio.CancelScope(deadline=trio.current_time() + self.server.idle_limit) as self.idle:
+                    if self.server.stopping:
+                        self.idle.cancel()
+                    await self._receive()
+            finally:
+                self.idle = None
+        except PeerGone:
+            return False
+        return bool(self.buffer)  # empty: the wait was cancelled
 
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
+        if self.hung_up:
+            return None
         if self.monitor is not None:
             result = await self.monitor.until_hangup(self.stream.socket, wait)
         else:
@@ -228,40 +277,29 @@ class _Connection:
         try:
             while len(self.buffer) <= MAX_HEAD_BYTES:
                 await self._receive()
-        except _PeerGone:
+        except PeerGone:
             scope.cancel()
 
     # ---------------------------------------------------------------- writing
 
-    async def _write(self, answer: Answer, *, close: bool, head_only: bool = False) -> None:
-        status, headers, body = answer
-        head = render_head(status, headers, len(body), _date(), close)
+    async def _send(self, data: bytes) -> None:
+        if self.hung_up:
+            return
         try:
-            if head_only:
-                await self.stream.send_all(head)
-            elif len(body) >= _SEPARATE_SEND:
-                await self.stream.send_all(head)
-                await self.stream.send_all(body)
-            else:
-                await self.stream.send_all(head + body)
+            await self.stream.send_all(data)
         except trio.BrokenResourceError:
             self.hung_up = True
 
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _date() -> str:
-    """The Date header (RFC 9110's IMF-fixdate), formatted once per second; email.utils would cost 2.5 ms to import."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        t = time.gmtime(now)
-        _date_cache = (now, f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-                            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
-    return _date_cache[1]
+    async def _write(self, answer: Answer, *, close: bool, head_only: bool = False) -> None:
+        status, headers, body = answer
+        head = render_head(status, headers, len(body), http_date(), close)
+        if head_only:
+            await self._send(head)
+        elif len(body) >= _SEPARATE_SEND:
+            await self._send(head)
+            await self._send(body)
+        else:
+            await self._send(head + body)
 
 
 _REFUSAL_HEAD = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
@@ -291,8 +329,10 @@ async def _refuse(stream: trio.SocketStream) -> None:
     await _linger(stream)
 
 
-async def _serve_connection(stream: trio.SocketStream, resolve: Resolve, monitor: Optional[HangupMonitor],
+async def _serve_connection(stream: trio.SocketStream, server: _Server,
                             admit: Optional[Callable[[Address, Address], bool]]) -> None:
+    connection = _Connection(stream, server)
+    server.connections.add(connection)
     try:
         if admit is not None:
             try:
@@ -302,33 +342,66 @@ async def _serve_connection(stream: trio.SocketStream, resolve: Resolve, monitor
             if not admit(peer[:2], local[:2]):
                 await _refuse(stream)
                 return
-        await _Connection(stream, resolve, monitor).run()
+        await connection.run()
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the peer reset the connection while we wrote
     except Exception:
         # A bug in the framing must cost one connection, never the host (the listener's nursery is the host's).
-        log.error("the sandbox API server dropped a connection after an unexpected error", exc_info=True)
+        log.error("the HTTP server dropped a connection after an unexpected error", exc_info=True)
     finally:
+        server.closed(connection)
         await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
+
+
+async def _listen(host: str, port: int) -> trio.SocketListener:
+    """One listening socket, IPv6 when the host holds a colon (what `cli.check_listen_address` probes): a name
+    with several addresses still gets one socket, on one port. A bind error (the port in use) is raised."""
+    sock = trio.socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        await sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)
+
+
+async def _accept(listener: trio.SocketListener, handler: Callable[[trio.SocketStream], Awaitable[None]],
+                  connections: trio.Nursery, scope: trio.CancelScope) -> None:
+    with scope:  # cancelled: the listener closes, the connections it took go on in their own nursery
+        await trio.serve_listeners(handler, [listener], handler_nursery=connections)
 
 
 async def serve(
     resolve: Resolve, host: str, port: int, *,
     admit: Optional[Callable[[Address, Address], bool]] = None,
+    idle_limit: Optional[float] = None,
+    stop: Optional[trio.Event] = None,
+    grace: float = 0.0,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; reports the bound `host:port` once listening (port 0 picks a free one).
+    """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
 
     `admit(client, server)` decides for each new connection whether it is served at all (host/sandbox_access);
-    a refused one gets a 403 and is closed unread. trio's SocketStream sets TCP_NODELAY on every connection
-    (without it, Nagle and delayed ACKs cost ~40 ms per exchange).
+    a refused one gets a 403 and is closed unread. A connection that waits `idle_limit` seconds for its next
+    request is closed (None: never). `stop` is a graceful stop: no new connection is taken, idle ones close, and
+    the requests in progress have `grace` seconds to write their answers (each then closes); then this returns.
+    trio's SocketStream sets TCP_NODELAY on every connection (without it, Nagle and delayed ACKs cost ~40 ms per
+    exchange).
     """
-    listeners = await trio.open_tcp_listeners(port, host=host)
-    bound_host, bound_port = listeners[0].socket.getsockname()[:2]
+    listener = await _listen(host, port)
+    bound_host, bound_port = listener.socket.getsockname()[:2]
+    server = _Server(resolve, idle_limit, stop is not None)
     async with trio.open_nursery() as nursery:
-        monitor = HangupMonitor() if HangupMonitor.available() else None
-        if monitor is not None:
-            await nursery.start(monitor.run)
-        handler = partial(_serve_connection, resolve=resolve, monitor=monitor, admit=admit)
-        await nursery.start(partial(trio.serve_listeners, handler, listeners, handler_nursery=nursery))
+        accepting = trio.CancelScope()
+        nursery.start_soon(_accept, listener, partial(_serve_connection, server=server, admit=admit), nursery,
+                           accepting)  # at once: from here on, the listener is closed whatever happens
+        if server.monitor is not None:
+            nursery.start_soon(server.monitor.run)
         task_status.started(f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}")
+        if stop is not None:
+            await stop.wait()
+            accepting.cancel()
+            await server.stop(grace)
+            nursery.cancel_scope.cancel()

@@ -1,4 +1,4 @@
-"""HTTP/1.1 request heads in, response heads out: pure functions for the sandbox server (`http11`).
+"""HTTP/1.1 request heads in, response heads out: pure functions for our HTTP/1.1 server (`http11`).
 
 Strict where a lax reading could desynchronise the connection (RFC 9112): one request line, token field names
 with no space before the colon, no obsolete line folding, no control characters, one Content-Length (or equal
@@ -9,6 +9,7 @@ ends a line as CRLF does, and empty lines before a request are skipped, as RFC 9
 from __future__ import annotations
 
 import re
+import time
 from http import HTTPStatus
 from typing import NamedTuple, Optional, Sequence
 from urllib.parse import unquote
@@ -51,6 +52,8 @@ class Head(NamedTuple):
     length: Optional[int]  # body bytes declared; None for a chunked body
     keep_alive: bool
     expects_continue: bool
+    target: str  # the request target as sent: an ASGI app's raw path and query string
+    http10: bool
 
 
 def find_head_end(buffer: bytearray, start: int) -> Optional[tuple[int, int]]:
@@ -97,7 +100,7 @@ def parse_head(block: bytes) -> Head:
         raise _malformed("An HTTP/1.1 request needs exactly one Host field")
     return Head(method, unquote(target.partition("?")[0]), headers, _body_length(headers),
                 _keeps_alive(headers, http10),
-                not http10 and headers.get("expect", "").lower() == "100-continue")
+                not http10 and headers.get("expect", "").lower() == "100-continue", target, http10)
 
 
 def _body_length(headers: dict[str, str]) -> Optional[int]:
@@ -122,13 +125,16 @@ def _keeps_alive(headers: dict[str, str], http10: bool) -> bool:
     return connection is None or "close" not in (token.strip().lower() for token in connection.split(","))
 
 
-def render_head(status: int, headers: Sequence[tuple[str, str]], length: int, date: str, close: bool) -> bytes:
+def render_head(status: int, headers: Sequence[tuple[str, str]], length: Optional[int], date: str,
+                close: bool) -> bytes:
+    """A response head; `length` None: the body follows in chunks (Transfer-Encoding: chunked)."""
     parts = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n"]
     for name, value in headers:
         if _UNSAFE_VALUE.search(value):
             value = _UNSAFE_VALUE.sub(" ", value)
         parts.append(f"{name}: {value}\r\n")
-    parts.append(f"Content-Length: {length}\r\nDate: {date}\r\n")
+    parts.append("Transfer-Encoding: chunked\r\n" if length is None else f"Content-Length: {length}\r\n")
+    parts.append(f"Date: {date}\r\n")
     if close:
         parts.append("Connection: close\r\n")
     parts.append("\r\n")
@@ -137,3 +143,19 @@ def render_head(status: int, headers: Sequence[tuple[str, str]], length: int, da
         return text.encode("latin-1")  # header values came in as latin-1: the same bytes go back out
     except UnicodeEncodeError:
         return text.encode("utf-8")  # a value beyond latin-1 (a decoded client context) goes out as UTF-8
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The Date header (RFC 9110's IMF-fixdate), formatted once per second; email.utils would cost 2.5 ms to import."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        t = time.gmtime(now)
+        _date_cache = (now, f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+                            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+    return _date_cache[1]

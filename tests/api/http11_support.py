@@ -112,11 +112,39 @@ class Client:
         for line in lines:
             name, _, value = line.partition(": ")
             headers[name.lower()] = value
-        length = 0 if head_only else int(headers["content-length"])
+        status = int(status_line.split()[1])
+        if head_only:
+            return status, headers, b""
+        if headers.get("transfer-encoding") == "chunked":
+            chunks = []
+            while chunk := await self.next_chunk():
+                chunks.append(chunk)
+            return status, headers, b"".join(chunks)
+        length = int(headers["content-length"])
+        return status, headers, await self._take(length)
+
+    async def _take(self, length: int) -> bytes:
         while len(self.buffer) < length:
             assert await self._fill(), "closed inside a body"
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return int(status_line.split()[1]), headers, body
+        taken, self.buffer = self.buffer[:length], self.buffer[length:]
+        return taken
+
+    async def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            assert await self._fill(), "closed inside a chunked body"
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    async def next_chunk(self) -> bytes:
+        """One chunk of a chunked body (b"" for the last, after which its trailers are read)."""
+        size = int(await self._line(), 16)
+        if size == 0:
+            while await self._line():
+                pass
+            return b""
+        chunk = await self._take(size)
+        assert await self._line() == b""
+        return chunk
 
     async def closed_by_server(self) -> bool:
         """True once the server closed its end, with nothing more sent (waits for it)."""

@@ -1,0 +1,257 @@
+"""The Invoke API's port on our HTTP/1.1 server (issue 9): the plain invoke by its own route, everything else by
+the quart app through the ASGI adapter; chunked answers, the idle limit, the graceful stop, bind errors.
+
+The environment is a stand-in (`FakeHost`) whose invokes the test releases; tests/end_to_end covers real ones.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import AsyncIterator, Optional
+
+import pytest
+import trio
+import trio.testing
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from http11_support import Client, post
+from lambdatui.api import http11
+from lambdatui.api.asgi_adapter import asgi_route, lifespan
+from lambdatui.api.server import GRACEFUL_STOP_S, IDLE_LIMIT_S, serve_invoke_api
+from lambdatui.model.facts import InvocationResult
+
+BOUND_S = 5
+INVOKE = "/2015-03-31/functions/function/invocations"
+
+
+class FakeHost:
+    """What the Invoke API calls on the host: `invoke`, recorded; each waits for `release` when `hold` is set."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, dict]] = []
+        self.hold = False
+        self.started = trio.Event()
+        self.release = trio.Event()
+
+    async def invoke(self, payload: bytes, **options) -> tuple[InvocationResult, Optional[str]]:
+        self.calls.append((payload, options))
+        self.started.set()
+        if self.hold:
+            await self.release.wait()
+        return InvocationResult(f"id-{len(self.calls)}", b'{"echo": ' + payload + b"}"), None
+
+
+@asynccontextmanager
+async def front(host: FakeHost, stop: Optional[trio.Event] = None,
+                port: int = 0, bind: str = "127.0.0.1") -> AsyncIterator[str]:
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(partial(serve_invoke_api, host, bind, port, stop=stop))  # type: ignore[arg-type]
+        yield address
+        nursery.cancel_scope.cancel()
+
+
+def quart_app() -> QuartTrio:
+    app = QuartTrio("test")
+
+    @app.post("/echo")
+    async def echo() -> Response:
+        body = await request.get_data()
+        return Response(json.dumps({"body": body.decode(), "query": request.args.get("q"),
+                                    "agent": request.headers.get("User-Agent")}), content_type="application/json")
+
+    @app.get("/stream")
+    async def stream() -> Response:
+        async def pieces():
+            for n in range(3):
+                yield f"piece {n};".encode()
+                await trio.sleep(0)
+
+        return Response(pieces(), content_type="text/plain")
+
+    @app.get("/wait")
+    async def wait() -> Response:
+        try:
+            await trio.sleep_forever()
+        finally:
+            app.config["cancelled"].set()
+
+    return app
+
+
+@asynccontextmanager
+async def serving_app(app: QuartTrio) -> AsyncIterator[str]:
+    route = asgi_route(app)
+    async with trio.open_nursery() as nursery, lifespan(app):
+        address = await nursery.start(partial(http11.serve, lambda method, path: (route, ()), "127.0.0.1", 0))
+        yield address
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_a_quart_route_answers_through_the_adapter_on_a_kept_alive_connection() -> None:
+    async with serving_app(quart_app()) as address:
+        client = await Client.connect(address)
+        chunked = (b"POST /echo?q=1 HTTP/1.1\r\nHost: test\r\nUser-Agent: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        await client.send(chunked + post("/echo", b"fgh"))  # pipelined
+        with trio.fail_after(BOUND_S):
+            status, headers, body = await client.answer()
+            assert status == 200 and headers["content-length"] == str(len(body)) and "connection" not in headers
+            assert json.loads(body) == {"body": "abcde", "query": "1", "agent": "t"}
+            assert json.loads((await client.answer())[2])["body"] == "fgh"
+            await client.send(post("/nowhere", b"a body quart never reads") + post("/echo", b"after"))
+            assert (await client.answer())[0] == 404
+            assert json.loads((await client.answer())[2])["body"] == "after"  # the connection stayed in step
+
+
+@pytest.mark.trio
+async def test_a_body_sent_in_several_messages_arrives_chunked_and_the_connection_goes_on() -> None:
+    async with serving_app(quart_app()) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(b"GET /stream HTTP/1.1\r\nHost: test\r\n\r\n")
+            status, headers, _ = await client.answer(head_only=True)
+            assert status == 200 and headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+            chunks = []
+            while chunk := await client.next_chunk():
+                chunks.append(chunk)
+            assert chunks == [b"piece 0;", b"piece 1;", b"piece 2;"]  # one chunk per message, as they were sent
+            await client.send(post("/echo", b"next"))
+            assert json.loads((await client.answer())[2])["body"] == "next"
+
+
+@pytest.mark.trio
+async def test_http_1_0_gets_a_streamed_body_whole_then_the_connection_closes() -> None:
+    async with serving_app(quart_app()) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(b"GET /stream HTTP/1.0\r\n\r\n")
+            status, headers, body = await client.answer()
+            assert (status, body, headers["connection"]) == (200, b"piece 0;piece 1;piece 2;", "close")
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_a_caller_hanging_up_cancels_the_quart_handler_and_a_malformed_body_is_a_400() -> None:
+    app = quart_app()
+    app.config["cancelled"] = trio.Event()
+    async with serving_app(app) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(b"GET /wait HTTP/1.1\r\nHost: test\r\n\r\n")
+            await trio.testing.wait_all_tasks_blocked()
+            await client.close()  # as hypercorn did, the app hears http.disconnect and quart cancels its handler
+            await app.config["cancelled"].wait()
+            client = await Client.connect(address)
+            await client.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            status, headers, body = await client.answer()
+            assert (status, headers["connection"]) == (400, "close")
+            assert json.loads(body)["errorType"] == "InvalidRequestFormat"
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_the_plain_invoke_is_the_native_route_and_options_go_to_quart() -> None:
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(post(INVOKE, b'{"n": 1}', "X-Amzn-Trace-Id: Root=1"))
+            status, headers, body = await client.answer()
+            assert (status, body, headers["x-amzn-requestid"]) == (200, b'{"echo": {"n": 1}}', "id-1")
+            await client.send(post(INVOKE, b"{}", "X-Amz-Invocation-Type: DryRun") + post(INVOKE, b"{"))
+            assert (await client.answer())[0] == 204  # quart's route
+            status, headers, _ = await client.answer()
+            assert (status, headers["x-amzn-errortype"]) == (400, "InvalidRequestContentException")
+            await client.send(post(INVOKE, b"{}", "X-Amz-Invocation-Type: Bogus"))
+            assert (await client.answer())[0] == 400
+            await client.send(b"GET " + INVOKE.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = await client.answer()
+            assert (status, json.loads(body)["errorType"]) == (405, "MethodNotAllowed")
+        assert host.calls == [(b'{"n": 1}', {"trace_id": "Root=1"})]
+
+
+@pytest.mark.trio
+async def test_a_graceful_stop_answers_the_invoke_in_flight_and_closes_idle_connections() -> None:
+    host, stop = FakeHost(), trio.Event()
+    host.hold = True
+    async with front(host, stop) as address:
+        busy, idle = await Client.connect(address), await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await idle.send(post(INVOKE, b"{}", "X-Amz-Invocation-Type: DryRun"))
+            assert (await idle.answer())[0] == 204
+            await busy.send(post(INVOKE, b'{"n": 1}'))
+            await host.started.wait()
+            stop.set()
+            assert await idle.closed_by_server()  # at once: idle
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(OSError):
+                await Client.connect(address)  # no new connection is taken
+            host.release.set()  # the invoke ends within the grace period: answered, then the connection closes
+            status, headers, body = await busy.answer()
+            assert (status, body, headers["connection"]) == (200, b'{"echo": {"n": 1}}', "close")
+            assert await busy.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_a_graceful_stop_cuts_what_is_still_running_after_the_grace_period(autojump_clock) -> None:
+    host, stop, done = FakeHost(), trio.Event(), trio.Event()
+    host.hold = True
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(partial(_serve_then, host, stop, done))
+        client = await Client.connect(address)
+        await client.send(post(INVOKE, b"{}"))
+        await host.started.wait()
+        began = trio.current_time()
+        stop.set()
+        await done.wait()
+        assert trio.current_time() - began == pytest.approx(GRACEFUL_STOP_S, abs=0.1)
+        assert await client.closed_by_server()  # cut, with no answer
+
+
+async def _serve_then(host, stop, done, task_status) -> None:
+    await serve_invoke_api(host, "127.0.0.1", 0, stop=stop, task_status=task_status)
+    done.set()
+
+
+@pytest.mark.trio
+async def test_a_kept_alive_caller_idle_past_the_limit_is_closed(autojump_clock) -> None:
+    async with front(FakeHost()) as address:
+        client = await Client.connect(address)
+        await client.send(post(INVOKE, b"{}"))
+        assert (await client.answer())[0] == 200
+        await trio.sleep(IDLE_LIMIT_S - 1)
+        await client.send(post(INVOKE, b"{}"))  # activity restarts the count
+        assert (await client.answer())[0] == 200
+        began = trio.current_time()
+        assert await client.closed_by_server()
+        assert trio.current_time() - began == pytest.approx(IDLE_LIMIT_S, abs=0.1)
+
+
+@pytest.mark.trio
+async def test_a_port_in_use_is_a_bind_error_and_ipv6_hosts_are_served() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(BaseException) as raised:
+            async with front(FakeHost(), port=taken.getsockname()[1]):
+                pass
+    found = raised.value
+    while getattr(found, "exceptions", None):  # out of the nurseries' exception groups
+        found = found.exceptions[0]
+    assert isinstance(found, OSError) and found.errno == errno.EADDRINUSE
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    async with front(FakeHost(), bind="::1") as address:
+        assert address.startswith("[::1]:")
+        client = Client(await trio.open_tcp_stream("::1", int(address.rsplit(":", 1)[1])))
+        await client.send(post(INVOKE, b"{}"))
+        assert (await client.answer())[0] == 200
