@@ -388,7 +388,8 @@ def judge_telemetry(expect: TelemetryExpect, request_id: Optional[str], ledger: 
     order = "in this order, and nothing else" if expect.exact else "in this order (others may come between)"
     expected_text = f"{name} receives, {order}: {_lines(list(expect.types))}"
     if actual:
-        actual_text = f"{name} received for this invoke: {_lines(actual)}"
+        so_far = "" if complete else " so far (more may arrive)"
+        actual_text = f"{name} received for this invoke{so_far}: {_lines(actual)}"
         diff = unified(list(expect.types), actual)
     elif name not in ledger.subscribed:
         actual_text = f"nothing: {name} never subscribed to the Telemetry or Logs API (it does so during its Init)"
