@@ -1,0 +1,455 @@
+"""Telemetry API and Logs API delivery: each subscriber's records, batched and sent to its listener (lambda-spec §3.2).
+
+`TelemetryDelivery` is a fact listener. Every fact goes to the translator (model/telemetry_records.py), which
+answers what each subscribed extension receives; those records are encoded once and appended to the subscriber's
+buffer (host/telemetry_buffer.py), which is all a fact costs here: O(records), no I/O, no task. Each subscriber
+has its own task that sends the due batches to its listener on 127.0.0.1 (an HTTP POST, or PUT where a Logs API
+subscription asked for it, of a JSON array on a kept-alive connection; or NDJSON on a TCP connection), retries
+with backoff while the listener is not up, and publishes `TelemetryDelivered` for every attempt and
+`TelemetryDropped` for what had to go. Deliveries never run on an invoke's path: the invoke only appends.
+
+Freezes: Lambda freezes the whole execution environment between invokes, its telemetry agent with it, so nothing
+is delivered while the environment is frozen: records buffer, and what fell due is delivered when it thaws (the
+next invoke, or the shutdown). That is why, in Lambda, an extension often gets an invoke's `platform.report`
+during the next invoke. Here the host runs on while the processes are stopped, so a delivery task waits for the
+thaw before each attempt: a stopped listener is never sent a batch it cannot answer, nor retried against.
+
+A subscriber ends with its extension's process, or when the reset or shutdown that ends its environment is over,
+or when a new Init begins (its new processes subscribe afresh); whatever it could not deliver by then is
+reported dropped (records that come after, for a listener that no longer exists, go nowhere). When the runtime's output ends (its process exited) and when a reset or shutdown begins, every
+buffer is flushed at once: extensions have ~2 s of shutdown to take the last records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Callable, Mapping, Optional, Sequence
+
+import trio
+
+from lambdatui.core.common import EnvironmentConfig
+from lambdatui.core.effects import RUNTIME
+from lambdatui.host.telemetry_buffer import Batch, TelemetryBuffer, retry_delay
+from lambdatui.model import facts as f
+from lambdatui.model.telemetry import Subscription
+from lambdatui.model.telemetry_records import FunctionInfo, TelemetryRecords
+
+# The translator's answer to one fact: (extension name, [envelope, ...]) for each subscriber with something new.
+Translate = Callable[[f.Fact, Optional[float]], Sequence[tuple[str, Sequence[dict]]]]
+Publish = Callable[[f.Fact], None]
+StartSoon = Callable[..., None]
+
+LOGS_DROPPED = "platform.logsDropped"
+# A listener that answers >= 400 is up but refuses the batch: it is tried this many times, then reported dropped
+# (a listener that is not up yet is retried for as long as its subscriber lives: the backlog bounds what waits).
+REFUSED_ATTEMPTS = 3
+# Drops are reported at most this often: a flood of records past a stuck listener is a few facts, not one each.
+DROP_REPORT_INTERVAL_S = 0.5
+MAX_RESPONSE_HEAD = 64 * 1024
+_EXTENSION_PREFIX = "extension:"
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def translator(config: EnvironmentConfig, function_env: Mapping[str, str], instance_id: str) -> Translate:
+    """The environment's translator from facts to records (call it inside the trio run: it reads its clock)."""
+    records = TelemetryRecords(FunctionInfo.of(config, instance_id=instance_id),
+                               wall_offset_s=time.time() - trio.current_time(),
+                               json_logs=function_env.get("AWS_LAMBDA_LOG_FORMAT") == "JSON")
+    return records.feed
+
+
+def encode(envelope: dict) -> bytes:
+    """An envelope's JSON as Lambda sends it: compact, UTF-8 (an undecodable byte of a log line, kept as a lone
+    surrogate, becomes its JSON escape)."""
+    return _encode(envelope).encode("utf-8", "backslashreplace")
+
+
+class DeliveryFailed(Exception):
+    """An attempt that did not deliver: `reason` says why, for the debugger (`TelemetryDelivered.error`)."""
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refused = refused  # the listener answered, with a status >= 400
+
+
+# What a listener can make an attempt fail with: it is the user's code, and its answer may be anything (a ValueError
+# is a malformed number in it). All of it becomes DeliveryFailed; none of it may reach the host's nursery.
+_LISTENER_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, ValueError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (no listener on the port yet)"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class _Link:
+    """One kept-alive connection to a listener on the sandbox's loopback, opened when first needed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._stream: Optional[trio.SocketStream] = None
+
+    async def _open(self) -> tuple[trio.SocketStream, bool]:
+        """The connection, and whether it was open already (it may have been closed by the listener since)."""
+        stream = self._stream
+        if stream is not None and stream.socket.is_readable():
+            self.close()  # idle, yet readable: the listener closed it (or speaks out of turn); start afresh
+            stream = None
+        if stream is not None:
+            return stream, True
+        sock = trio.socket.socket()
+        try:
+            await sock.connect(("127.0.0.1", self.port))
+        except BaseException:
+            sock.close()
+            raise
+        stream = self._stream = trio.SocketStream(sock)  # which sets TCP_NODELAY
+        return stream, False
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.socket.close()
+
+    async def send(self, batch: Batch) -> None:
+        """Deliver one batch, or raise DeliveryFailed."""
+        raise NotImplementedError
+
+
+class TcpLink(_Link):
+    """NDJSON on one TCP connection: a batch is delivered once the kernel took it (there is no answer)."""
+
+    async def send(self, batch: Batch) -> None:
+        try:
+            stream, _ = await self._open()
+            await stream.send_all(batch.ndjson())
+        except _LISTENER_ERRORS as exc:
+            self.close()
+            raise DeliveryFailed(_describe(exc)) from exc
+
+
+class HttpLink(_Link):
+    """HTTP/1.1 requests of a JSON array; the answer's status decides, its body is read and ignored."""
+
+    def __init__(self, port: int, path: str, method: str) -> None:
+        super().__init__(port)
+        self._head = (f"{method} {path} HTTP/1.1\r\nHost: sandbox.localdomain:{port}\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: ").encode("latin-1")
+        self._buf = bytearray()
+        self._answered = False  # a byte of the answer came
+
+    async def send(self, batch: Batch) -> None:
+        body = batch.json_array()
+        request = self._head + b"%d\r\n\r\n" % len(body) + body
+        while True:
+            reused = False
+            self._buf.clear()
+            self._answered = False
+            try:
+                stream, reused = await self._open()
+                await stream.send_all(request)
+                status, keep = await self._read_answer(stream)
+                break
+            except _LISTENER_ERRORS as exc:
+                self.close()
+                if reused and not self._answered:
+                    # Not a byte of answer on a connection kept from before: the listener closed it while we sent
+                    # (the race every keep-alive client has). Once more on a fresh one, as HTTP clients do.
+                    continue
+                raise DeliveryFailed(_describe(exc)) from exc
+        if not keep:
+            self.close()
+        if status >= 400:
+            raise DeliveryFailed(f"the listener answered HTTP {status}", refused=True)
+
+    async def _receive(self, stream: trio.SocketStream) -> bool:
+        data = await stream.receive_some(65536)
+        if data:
+            self._buf += data
+            self._answered = True
+        return bool(data)
+
+    async def _until(self, stream: trio.SocketStream, separator: bytes, limit: int) -> bytes:
+        while (end := self._buf.find(separator)) < 0:
+            if len(self._buf) > limit or not await self._receive(stream):
+                raise DeliveryFailed("the listener closed the connection without a whole HTTP answer")
+        found = bytes(self._buf[:end])
+        del self._buf[:end + len(separator)]
+        return found
+
+    async def _exactly(self, stream: trio.SocketStream, size: int) -> None:
+        while len(self._buf) < size:
+            if not await self._receive(stream):
+                raise DeliveryFailed("the listener closed the connection in the middle of its answer")
+        del self._buf[:size]
+
+    async def _read_answer(self, stream: trio.SocketStream) -> tuple[int, bool]:
+        """(status, whether the connection stays open), the whole answer read (RFC 9112 §6 framing)."""
+        while True:
+            lines = (await self._until(stream, b"\r\n\r\n", MAX_RESPONSE_HEAD)).decode("latin-1").split("\r\n")
+            version, _, rest = lines[0].partition(" ")
+            try:
+                status = int(rest[:3])
+            except ValueError:
+                raise DeliveryFailed(f"the listener's answer is not HTTP: {lines[0][:80]!r}") from None
+            if status >= 200:
+                break  # 1xx (100 Continue) is interim: the final answer follows
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip().lower()
+        connection = headers.get("connection", "")
+        keep = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
+        if status in (204, 304):
+            return status, keep
+        if "chunked" in headers.get("transfer-encoding", ""):
+            while size := int((await self._until(stream, b"\r\n", 1024)).split(b";")[0] or b"0", 16):
+                await self._exactly(stream, size + 2)
+            while await self._until(stream, b"\r\n", MAX_RESPONSE_HEAD):
+                pass  # trailer fields
+            return status, keep
+        if "content-length" in headers:
+            length = int(headers["content-length"])
+            if length < 0:
+                raise DeliveryFailed(f"the listener's answer has a negative Content-Length: {length}")
+            await self._exactly(stream, length)
+            return status, keep
+        while await self._receive(stream):  # no framing: the body ends with the connection
+            self._buf.clear()
+        return status, False
+
+
+class Subscriber:
+    """One extension's subscription: its buffer, its listener, and the task that delivers to it."""
+
+    def __init__(self, name: str, subscription: Subscription, delivery: TelemetryDelivery) -> None:
+        self.name = name
+        self.subscription = subscription
+        self.buffer = TelemetryBuffer(subscription.max_items, subscription.max_bytes, subscription.timeout_ms)
+        self.link: _Link = (HttpLink(subscription.port, subscription.path, subscription.method)
+                            if subscription.protocol == "HTTP" else TcpLink(subscription.port))
+        self._delivery = delivery
+        self._scope = trio.CancelScope()
+        self._wake = trio.Event()
+        self._waiting_until = -math.inf  # while it delivers, records need not wake it
+        self._dropped = trio.Event()
+        self._in_flight: Optional[Batch] = None
+        self.ended = False
+
+    # -- from the fact listener (synchronous, cheap)
+
+    def add(self, envelopes: Sequence[dict], now: float, encoded: Optional[dict[int, bytes]]) -> None:
+        buffer = self.buffer
+        for envelope in envelopes:
+            data = encoded.get(id(envelope)) if encoded is not None else None
+            if data is None:
+                data = encode(envelope)
+                if encoded is not None:
+                    encoded[id(envelope)] = data
+            kind = envelope["type"]
+            if not buffer.add(data, kind, now, force=kind == LOGS_DROPPED):
+                self._dropped.set()
+        self._poke()
+
+    def flush(self) -> None:
+        self.buffer.flush_asked = True
+        self._poke()
+
+    def end(self) -> None:
+        self.ended = True
+        self._scope.cancel()
+
+    def _poke(self) -> None:
+        due = self.buffer.due_at()
+        if due is not None and due < self._waiting_until:
+            self._wake.set()
+
+    # -- its task
+
+    async def run(self) -> None:
+        with self._scope:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._report_drops)
+                    while True:
+                        batch = await self._next_batch()
+                        self._in_flight = batch
+                        await self._deliver(batch)
+                        self._in_flight = None
+            finally:
+                self.link.close()
+                self._report_lost()
+
+    async def _next_batch(self) -> Batch:
+        while True:
+            await self._delivery.thawed()
+            due = self.buffer.due_at()
+            if due is not None and due <= trio.current_time():
+                batch = self.buffer.take()
+                if batch is not None:
+                    return batch
+                continue
+            self._wake = trio.Event()
+            self._waiting_until = math.inf if due is None else due
+            with trio.move_on_at(self._waiting_until):
+                await self._wake.wait()
+            self._waiting_until = -math.inf
+
+    async def _deliver(self, batch: Batch) -> None:
+        shown = batch.shown(self.subscription.max_bytes + len(batch.records) + 1)
+        attempt = 0
+        while True:
+            attempt += 1
+            error: Optional[str] = None
+            refused = False
+            try:
+                await self.link.send(batch)
+            except DeliveryFailed as exc:
+                error, refused = exc.reason, exc.refused
+            self._delivery.publish(f.TelemetryDelivered(
+                self.name, self.subscription.api, len(batch.records), batch.size, batch.types, error, attempt, shown,
+                at=trio.current_time()))
+            if error is None:
+                return
+            if refused and attempt >= REFUSED_ATTEMPTS:
+                self.buffer.count_lost(len(batch.records), batch.size)
+                self._dropped.set()
+                return
+            await trio.sleep(retry_delay(attempt))
+            await self._delivery.thawed()
+
+    async def _report_drops(self) -> None:
+        while True:
+            await self._dropped.wait()
+            self._dropped = trio.Event()
+            records, size = self.buffer.take_dropped()
+            if records:
+                self._delivery.publish(f.TelemetryDropped(self.name, records, size, at=trio.current_time()))
+            await trio.sleep(DROP_REPORT_INTERVAL_S)
+
+    def _report_lost(self) -> None:
+        """The subscriber ends: what it could not deliver (waiting, in flight, dropped unreported) is reported."""
+        records, size = self.buffer.take_dropped()
+        waiting, waiting_size = self.buffer.discard()
+        records += waiting
+        size += waiting_size
+        if self._in_flight is not None:
+            records += len(self._in_flight.records)
+            size += self._in_flight.size
+            self._in_flight = None
+        if records:
+            self._delivery.publish(f.TelemetryDropped(self.name, records, size, at=trio.current_time()))
+
+
+class TelemetryDelivery:
+    """The host's fact listener for telemetry: `host.subscribe(TelemetryDelivery(translate, publish, start_soon))`.
+
+    `translate(fact, now)` is `TelemetryRecords.feed`; `publish` puts a fact on the host's bus; `start_soon`
+    starts a task for as long as the host runs. Make it inside the trio run (it keeps the run's clock).
+    """
+
+    def __init__(self, translate: Translate, publish: Publish, start_soon: StartSoon) -> None:
+        self._translate = translate
+        self.publish = publish
+        self._start_soon = start_soon
+        self.subscribers: dict[str, Subscriber] = {}
+        self._frozen = False
+        self._thaw = trio.Event()
+        self._clock = trio.lowlevel.current_clock()  # its current_time() without trio's lookups: once per fact
+        self._init_running = False
+        # Nobody subscribed and no Init running (where someone could): the translator only watches for the next
+        # Init, and needs no time for that. Most functions have no telemetry extension: they pay next to nothing.
+        self._idle = True
+
+    def __call__(self, fact: f.Fact) -> None:
+        kind = type(fact)
+        if kind is f.TelemetrySubscribed:
+            self._subscribe(fact)  # type: ignore[arg-type]  # before its records: the replay goes to it
+        if self._idle:
+            self._translate(fact, None)
+        elif deliveries := self._translate(fact, now := self._clock.current_time()):
+            subscribers = self.subscribers
+            # Subscribers may share an envelope: encode it once.
+            encoded: Optional[dict[int, bytes]] = {} if len(deliveries) > 1 else None
+            for name, envelopes in deliveries:
+                subscriber = subscribers.get(name)
+                if subscriber is not None:  # one that ended (its process exited) takes nothing more
+                    subscriber.add(envelopes, now, encoded)
+        after = _AFTER.get(kind)
+        if after is not None:
+            after(self, fact)
+
+    async def thawed(self) -> None:
+        if self._frozen:
+            await self._thaw.wait()
+
+    # -- lifecycle
+
+    def _subscribe(self, fact: f.TelemetrySubscribed) -> None:
+        old = self.subscribers.pop(fact.extension, None)
+        if old is not None:
+            old.end()  # a later subscription replaces the earlier (the translator replays nothing twice)
+        subscriber = self.subscribers[fact.extension] = Subscriber(fact.extension, fact.subscription, self)
+        self._idle = False
+        self._start_soon(subscriber.run)
+
+    def _update_idle(self) -> None:
+        self._idle = not self._init_running and not self.subscribers
+
+    def _frozen_now(self, fact: f.EnvironmentFrozen) -> None:
+        if not self._frozen:
+            self._frozen = True
+            self._thaw = trio.Event()
+
+    def _thawed_now(self, fact: Optional[f.EnvironmentThawed] = None) -> None:
+        self._frozen = False
+        self._thaw.set()
+
+    def _phase_started(self, fact: f.PhaseStarted) -> None:
+        if fact.phase in ("reset", "shutdown"):
+            self._flush_all()  # the runtime is being stopped: extensions get what is buffered while they can
+        elif fact.phase == "init":
+            self._end_all()  # a new Init runs new processes, which subscribe afresh
+            self._init_running = True
+            self._update_idle()
+
+    def _phase_ended(self, fact: f.PhaseEnded) -> None:
+        if fact.phase == "init":
+            self._init_running = False
+        elif fact.phase in ("reset", "shutdown"):
+            self._end_all()
+            self._thawed_now()  # nothing is frozen once a reset or a shutdown is over
+        self._update_idle()
+
+    def _process_exited(self, fact: f.ProcessExitedFact) -> None:
+        if fact.participant == RUNTIME:
+            self._flush_all()  # the runtime's output has ended (lambda-spec §3.3: a crash flushes)
+        elif fact.participant.startswith(_EXTENSION_PREFIX):
+            subscriber = self.subscribers.pop(fact.participant[len(_EXTENSION_PREFIX):], None)
+            if subscriber is not None:
+                subscriber.end()
+                self._update_idle()
+
+    def _flush_all(self) -> None:
+        for subscriber in self.subscribers.values():
+            subscriber.flush()
+
+    def _end_all(self) -> None:
+        subscribers, self.subscribers = self.subscribers, {}
+        for subscriber in subscribers.values():
+            subscriber.end()
+        self._update_idle()
+
+
+_AFTER: dict[type, Callable[[TelemetryDelivery, f.Fact], None]] = {
+    f.EnvironmentFrozen: TelemetryDelivery._frozen_now,  # type: ignore[dict-item]
+    f.EnvironmentThawed: TelemetryDelivery._thawed_now,  # type: ignore[dict-item]
+    f.PhaseStarted: TelemetryDelivery._phase_started,  # type: ignore[dict-item]
+    f.PhaseEnded: TelemetryDelivery._phase_ended,  # type: ignore[dict-item]
+    f.ProcessExitedFact: TelemetryDelivery._process_exited,  # type: ignore[dict-item]
+}
