@@ -113,6 +113,7 @@ class DebugSession:
             last_report=self.state.last_report,
             last_stacks=self.state.last_stacks,
             last_init_failure=self.state.last_init_failure,
+            extensions=self.state.extensions.views(),
             armed_faults=environment.armed,
             logs=tuple(self.state.logs),
             invocations=host.env.invocations_done,
