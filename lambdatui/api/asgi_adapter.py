@@ -46,7 +46,10 @@ def asgi_route(app: ASGIApp) -> Route:
 def _scope(exchange: Exchange) -> Scope:
     head = exchange.head
     raw_path, _, query = head.target.partition("?")
-    client, server = exchange.addresses()
+    try:
+        client, server = exchange.addresses()
+    except OSError:  # the caller has already gone
+        client = server = None
     return {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.0" if head.http10 else "1.1", "method": head.method, "scheme": "http",

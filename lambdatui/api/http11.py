@@ -1,20 +1,16 @@
 """Our own HTTP/1.1 server on trio streams: framing only, the routes decide (issue 9).
 
-It serves both of lambdatui's ports, as Lambda serves them apart: what the runtime and the extensions speak at
-AWS_LAMBDA_RUNTIME_API (Lambda's RAPID), and the Invoke API's public front end. One task per connection, and
-nothing per request: the head is parsed from the connection's buffer (`http11_head`), the body read up to the
-route's limit (or by the route itself, as it arrives: `Route.reads_body`), the route awaited in the same task,
-the answer written in one send (or in chunks, by the route). A hand parser rather than h11: h11 cost ~80 µs per
-next + response pair of the warm path, this ~10 µs, on the request shapes a runtime sends (measured on a 2-core
-machine, Python 3.11).
+It serves both of lambdatui's ports, apart as Lambda serves them: the API the runtime and the extensions speak at
+AWS_LAMBDA_RUNTIME_API (Lambda's RAPID), and the Invoke API's public front end. One task per connection, nothing
+per request: the head is parsed from the connection's buffer (`http11_reader`, `http11_head`), the body read up to
+the route's limit (or by the route, as it arrives: `Route.reads_body`), the route awaited in the same task, the
+answer written in one send (or in chunks, by the route). A hand parser rather than h11: h11 cost ~80 µs per next +
+response pair of the warm path, this ~10 µs (measured on a 2-core machine, Python 3.11).
 
 Keep-alive ends with `Connection: close`, HTTP/1.0, a malformed request or the peer; the sandbox's server never
-ends it otherwise (no idle limit, no request cap: Lambda never closes a runtime's or an extension's connection).
-The front end also closes a connection idle for `idle_limit`, and stops gracefully on `stop` (`serve`).
-
-A long poll's socket is watched while the core holds the request (`hangups`): the peer hanging up cancels the
-wait, which `EnvironmentHost.request` turns into RequestAbandoned, so the core never hands an event to a runtime
-that left.
+ends it otherwise (Lambda never closes a runtime's or an extension's connection). The front end also closes a
+connection idle for `idle_limit`, and stops gracefully on `stop` (`serve`). A long poll's socket is watched while
+the core holds the request (`hangups`): the peer hanging up cancels the wait (RequestAbandoned for the core).
 """
 
 from __future__ import annotations
@@ -101,6 +97,11 @@ class Exchange:
     @property
     def body_done(self) -> bool:
         return self._body_read or self.head.length == 0 or (self._pieces is not None and self._pieces.done)
+
+    def _body_unasked(self) -> bool:
+        """The client still waits for a 100 Continue to send its body, which the route never read."""
+        return (self.head.expects_continue and not self._body_read
+                and (self._pieces is None or not self._pieces.continued))
 
     async def _drain(self) -> bool:
         """What the route left of the body is read and dropped; False when the connection cannot go on."""
@@ -217,12 +218,12 @@ class _Connection(Reader):
             goes_on = exchange._streamed == 2 and not exchange._closes
         elif answer is None:
             return False
-        else:
-            goes_on = await self._answer(head, answer)
+        else:  # a body the client was never asked for (Expect: 100-continue) will not come: the connection ends
+            goes_on = await self._answer(head, answer, exchange._body_unasked())
         return goes_on and await exchange._drain()
 
-    async def _answer(self, head: Head, answer: Answer) -> bool:
-        close = not head.keep_alive or self.server.stopping
+    async def _answer(self, head: Head, answer: Answer, close: bool = False) -> bool:
+        close = close or not head.keep_alive or self.server.stopping
         await self._write(answer, close=close, head_only=head.method == "HEAD")
         return not close
 

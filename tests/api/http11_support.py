@@ -62,8 +62,17 @@ class Routes:
         value = sock.getsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NODELAY)
         return Answer(200, (), json.dumps({"nodelay": bool(value)}).encode())
 
+    async def pieces(self, exchange: Exchange) -> Answer:
+        """Reads the body itself, piece by piece, when asked to (?read); else leaves it to the framing."""
+        pieces = []
+        while exchange.path == "/own/read" and (piece := await exchange.receive_piece()):
+            pieces.append(piece.decode("latin-1"))
+        self.seen.append({"path": exchange.path, "pieces": pieces, "done": exchange.body_done})
+        return Answer(200, (), json.dumps(pieces).encode())
+
     def resolve(self) -> http11.Resolve:
         return router([
+            ("POST", "/own/<how>", Route(self.pieces, reads_body=True)),
             ("GET", "/echo", Route(self.echo)),
             ("GET", "/echo/<id>", Route(self.echo)),
             ("POST", "/echo/<id>", Route(self.echo, LIMIT, hears_truncation=True)),

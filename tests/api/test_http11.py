@@ -10,6 +10,7 @@ import logging
 
 import pytest
 import trio
+import trio.testing
 
 from http11_support import LIMIT, Client, Routes, get, post, serving
 from lambdatui.api.hangups import HangupMonitor
@@ -131,6 +132,38 @@ async def test_a_malformed_chunked_body_is_a_400_and_a_truncation_for_the_route(
         assert json.loads(body)["errorType"] == "InvalidRequestFormat"
         assert [s["truncated"] for s in routes.seen] == [True]
         with trio.fail_after(BOUND_S):
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
+async def test_a_route_that_reads_its_own_body_gets_it_as_it_arrives_and_what_it_leaves_is_dropped() -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(b"POST /own/read HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhello")
+            await trio.testing.wait_all_tasks_blocked()
+            await client.send(b"world")
+            assert json.loads((await client.answer())[2]) == ["hello", "world"]
+            chunked = (b"POST /own/read HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"2\r\nab\r\n1\r\nc\r\n0\r\n\r\n")
+            await client.send(chunked + post("/own/skip", b"never read") + post("/plain", b"after"))
+            assert json.loads((await client.answer())[2]) == ["ab", "c"]
+            assert json.loads((await client.answer())[2]) == []
+            assert json.loads((await client.answer())[2])["body"] == "after"  # in step: the unread body was dropped
+        assert [(seen.get("pieces"), seen.get("done")) for seen in routes.seen[:3]] == [
+            (["hello", "world"], True), (["ab", "c"], True), ([], False)]
+
+
+@pytest.mark.trio
+async def test_a_body_never_asked_for_with_100_continue_closes_the_connection_after_the_answer() -> None:
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(b"POST /own/skip HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n"
+                              b"Expect: 100-continue\r\n\r\n")
+            status, headers, _ = await client.answer()  # no 100 Continue: the client never sends its body
+            assert (status, headers["connection"]) == (200, "close")
             assert await client.closed_by_server()
 
 
