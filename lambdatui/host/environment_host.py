@@ -29,6 +29,7 @@ from lambdatui.host.launch import extension_environment, log_stream_name, runtim
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.runtime_signals import RuntimeSignals
+from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.snapshot import EnvironmentSnapshot
@@ -103,6 +104,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self.subscribe(TelemetryDelivery(translator(self.env.config, self.config.env, self._stream),
+                                                 self._publish, self.start_soon))
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]

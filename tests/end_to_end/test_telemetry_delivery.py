@@ -1,0 +1,333 @@
+"""Telemetry delivery to a real extension's listener on sandbox.localdomain (issue 10, lambda-spec §3.2-§3.3).
+
+Each test runs a function whose extension (telemetry_listener.py, standard library only) subscribes and writes
+every batch it receives to the environment's /tmp; the host's `TelemetryDelivered`/`TelemetryDropped` facts say
+what was sent. Every wait is on an event (a fact, a FIFO the handler or the extension blocks on) and bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+import trio
+
+from lambdatui.config import FunctionConfig, resolve_function
+from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.model import facts as f
+from lambdatui.runner import open_environment
+from sandbox_support import expected_sandbox
+
+from e2e_support import SAMPLES, write_file
+
+BOUND = 30
+LISTENER = Path(__file__).with_name("telemetry_listener.py")
+NAME = "listener"
+
+HANDLER = '''import os
+import sys
+import tempfile
+
+
+def handler(event, context):
+    pad = "x" * event.get("pad", 0)
+    for i in range(event.get("lines", 0)):
+        print(f"line {i} {pad}")
+    for text in event.get("say", []):
+        print(text)
+    sys.stdout.flush()
+    if event.get("crash"):
+        os._exit(1)
+    if event.get("hold"):
+        with open(os.path.join(tempfile.gettempdir(), "release")) as fifo:
+            fifo.read()
+    return "ok"
+'''
+
+
+class Facts:
+    """Every fact the host publishes, with the host's time when it was published."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, Any]] = []
+        self._changed = trio.Event()
+
+    def __call__(self, fact: Any) -> None:
+        self.items.append((trio.current_time(), fact))
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def of(self, kind: type, where: Callable[[Any], bool] = lambda _: True) -> list[Any]:
+        return [fact for _, fact in self.items if isinstance(fact, kind) and where(fact)]
+
+    def timed(self, kind: type, where: Callable[[Any], bool] = lambda _: True) -> list[tuple[float, Any]]:
+        return [(at, fact) for at, fact in self.items if isinstance(fact, kind) and where(fact)]
+
+    async def wait_for(self, kind: type, where: Callable[[Any], bool] = lambda _: True, count: int = 1) -> list[Any]:
+        while len(found := self.of(kind, where)) < count:
+            await self._changed.wait()
+        return found
+
+
+def delivered(fact: f.TelemetryDelivered) -> bool:
+    return fact.error is None
+
+
+def telemetry_function(code_dir: Path, **listener: Any) -> FunctionConfig:
+    if expected_sandbox(code_dir).hosts_file is None:
+        pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    (code_dir / "extensions").mkdir()
+    write_file(code_dir / "extensions" / NAME, LISTENER.read_text(), executable=True)
+    return resolve_function(str(handler), env_pairs=[f"LISTENER_CONFIG={json.dumps(listener)}"])
+
+
+def received(host: EnvironmentHost) -> list[dict]:
+    """The batches the listener received, as it wrote them (read before the environment's folder goes)."""
+    assert host.sandbox is not None
+    path = host.sandbox.tmp_dir / f"{NAME}.received"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def events(host: EnvironmentHost) -> list[dict]:
+    return [event for batch in received(host) for event in batch["events"]]
+
+
+def function_lines(host: EnvironmentHost) -> list[str]:
+    return [e["record"] for e in events(host) if e["type"] == "function"]
+
+
+async def write_fifo(path: Path) -> None:
+    def write() -> None:
+        with open(path, "w") as fifo:
+            fifo.write("go")
+
+    await trio.to_thread.run_sync(write, abandon_on_cancel=True)
+
+
+async def invoke(host: EnvironmentHost, event: dict) -> f.InvocationResult:
+    result, _ = await host.invoke(json.dumps(event).encode())
+    return result
+
+
+@pytest.mark.trio
+async def test_a_cold_start_and_an_invoke_arrive_in_lambdas_order(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, types=["platform", "function"], wait_for="platform.report")
+    async with open_environment(config) as running:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            result = await invoke(host, {"say": ["hello from the handler"]})
+            await host.shutdown()  # the invoke's platform.report is delivered once the environment thaws again
+        got = events(host)
+    assert result.payload == b'"ok"'
+    assert [e["type"] for e in got] == [
+        "platform.initStart", "platform.telemetrySubscription", "platform.initRuntimeDone", "platform.extension",
+        "platform.initReport", "platform.start", "function", "platform.runtimeDone", "platform.report",
+    ], got
+    assert got[6]["record"] == "hello from the handler"
+    assert {got[i]["record"]["requestId"] for i in (5, 7, 8)} == {result.request_id}
+    assert all(batch["method"] == "POST" and batch["content_type"] == "application/json" for batch in received(host))
+    assert all(d.error is None for d in facts.of(f.TelemetryDelivered))  # freezes between did not make it fail
+
+
+@pytest.mark.trio
+async def test_batches_never_exceed_max_items_nor_max_bytes(code_dir: Path) -> None:
+    buffering = {"maxItems": 1000, "maxBytes": 262_144, "timeoutMs": 30_000}  # only full batches, then the flush
+    config = telemetry_function(code_dir, types=["function"], buffering=buffering, wait_for="last of the bytes")
+    async with open_environment(config) as running:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            # ~90-byte records, cut by count; then ~1.6 KB ones, cut by size. Both stay within the backlog's bound
+            # (4 batches' worth) even if nothing were delivered until the end: this test drops nothing.
+            await invoke(host, {"lines": 2500, "say": ["last of the items"]})
+            await invoke(host, {"lines": 400, "pad": 1500, "say": ["last of the bytes"]})
+            await host.shutdown()
+        batches = received(host)
+        lines = function_lines(host)
+    assert len(lines) == 2500 + 1 + 400 + 1 and lines[0] == "line 0 " and lines[2501].startswith("line 0 x")
+    assert not facts.of(f.TelemetryDropped)
+    for batch in batches:
+        records = batch["events"]
+        assert len(records) <= 1000
+        assert batch["bytes"] - (len(records) + 1) <= 262_144  # the body is "[" + records joined by "," + "]"
+    sizes = [len(batch["events"]) for batch in batches]
+    assert sizes.count(1000) == 2, sizes  # the first invoke's records went as full batches of maxItems
+    # Every batch but the flushed last one was as full as the limits allow: maxItems records, or maxBytes less
+    # than one more (~1.6 KB) record.
+    shape = [(len(b["events"]), b["bytes"] - len(b["events"]) - 1) for b in batches]
+    assert all(n == 1000 or 262_144 - 1700 < size for n, size in shape[:-1]), shape
+    assert any(n < 1000 for n, _ in shape[:-1]), shape  # some were cut by size
+    sent = facts.of(f.TelemetryDelivered, delivered)
+    assert [fact.records for fact in sent] == sizes
+    assert all(fact.bytes <= 262_144 and fact.records <= 1000 for fact in sent)
+    assert all(fact.types == ("function",) * fact.records for fact in sent)
+
+
+@pytest.mark.trio
+async def test_a_batch_waits_for_timeout_ms_then_goes(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, types=["function"], buffering={"timeoutMs": 500})
+    async with open_environment(config) as running, trio.open_nursery() as nursery:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        assert host.sandbox is not None
+        os.mkfifo(host.sandbox.tmp_dir / "release")
+        with trio.fail_after(BOUND):
+            nursery.start_soon(invoke, host, {"say": ["mark"], "hold": True})
+            await facts.wait_for(f.TelemetryDelivered, delivered)
+            (said_at, _), = facts.timed(f.LogLine, lambda line: line.source == f.FUNCTION and line.text == "mark")
+            (sent_at, sent), = facts.timed(f.TelemetryDelivered)
+            await write_fifo(host.sandbox.tmp_dir / "release")
+    assert sent.types == ("function",) and json.loads(sent.batch)[0]["record"] == "mark"
+    assert 0.5 <= sent_at - said_at < 0.5 + 1.0, sent_at - said_at  # the timer: not at once, not never
+
+
+@pytest.mark.trio
+async def test_a_listener_that_starts_late_gets_the_records_by_retries_made_while_the_environment_runs(
+        code_dir: Path) -> None:
+    config = telemetry_function(code_dir, mode="late", types=["platform", "function"])
+    async with open_environment(config) as running, trio.open_nursery() as nursery:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        assert host.sandbox is not None
+        os.mkfifo(host.sandbox.tmp_dir / "release")
+        with trio.fail_after(BOUND):
+            host.start_environment()
+            await facts.wait_for(f.EnvironmentFrozen)
+            # The environment idles, frozen, with the Init's records due and nobody listening. This is the scenario,
+            # not a synchronisation: whatever its length, no attempt may fall inside it.
+            await trio.sleep(0.3)
+            nursery.start_soon(invoke, host, {"say": ["mark"], "hold": True})
+            (thawed_at, _), = await facts.wait_for(f.EnvironmentThawed) and facts.timed(f.EnvironmentThawed)
+            await facts.wait_for(f.TelemetryDelivered, lambda d: d.error is not None and d.at > thawed_at, count=2)
+            await write_fifo(host.sandbox.tmp_dir / "listen")  # the extension listens from now on
+            await facts.wait_for(f.TelemetryDelivered, lambda d: d.error is None and "function" in d.types)
+            await write_fifo(host.sandbox.tmp_dir / "release")
+        got = [e["type"] for e in events(host)]
+    (frozen_at, _), = facts.timed(f.EnvironmentFrozen)
+    attempts = facts.of(f.TelemetryDelivered)
+    assert not [d for d in attempts if frozen_at < d.at < thawed_at]  # a frozen environment delivers nothing
+    assert "refused" in attempts[0].error and [d.attempt for d in attempts[:3]] == [1, 2, 3]
+    first_success = next(d for d in attempts if d.error is None)
+    assert first_success.attempt > 2 and first_success.types[:2] == ("platform.initStart",
+                                                                     "platform.telemetrySubscription")
+    assert got[:2] == ["platform.initStart", "platform.telemetrySubscription"] and "function" in got
+
+
+@pytest.mark.trio
+async def test_a_listener_that_never_reads_gets_its_drops_reported(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, mode="never-read", types=["function"],
+                                buffering={"maxItems": 1000, "maxBytes": 262_144, "timeoutMs": 25})
+    async with open_environment(config) as running:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            await invoke(host, {"lines": 6000})
+            await facts.wait_for(f.TelemetryDropped)  # reported while the environment lives, not only at its end
+            await host.shutdown()
+    assert not facts.of(f.TelemetryDelivered, delivered)
+    dropped = facts.of(f.TelemetryDropped)
+    assert sum(d.records for d in dropped) == 6000  # nothing lost silently: every record is accounted for
+    assert all(d.extension == NAME and d.bytes > 0 for d in dropped)
+
+
+@pytest.mark.trio
+async def test_tcp_delivery_is_one_event_a_line(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, protocol="TCP", types=["platform", "function"], wait_for="platform.report")
+    async with open_environment(config) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            result = await invoke(host, {"say": ["over tcp"]})
+            await host.shutdown()
+        batches = received(host)
+    assert {batch["method"] for batch in batches} == {"TCP"}
+    got = [batch["events"][0] for batch in batches]
+    assert [e["type"] for e in got][-4:] == ["platform.start", "function", "platform.runtimeDone", "platform.report"]
+    assert got[-3]["record"] == "over tcp" and got[-1]["record"]["requestId"] == result.request_id
+
+
+@pytest.mark.trio
+async def test_the_logs_api_delivers_its_own_records_by_put(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, api="logs", method="PUT", path="logs", types=["platform", "function"],
+                                wait_for="platform.report")
+    async with open_environment(config) as running:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            await invoke(host, {"say": ["to the logs api"]})
+            await host.shutdown()
+        batches = received(host)
+    assert {(batch["method"], batch["path"]) for batch in batches} == {("PUT", "/logs")}
+    types = [e["type"] for batch in batches for e in batch["events"]]
+    assert "platform.logsSubscription" in types and "platform.initStart" not in types
+    assert types[-4:] == ["platform.start", "function", "platform.end", "platform.report"], types
+    assert {fact.api for fact in facts.of(f.TelemetryDelivered)} == {"logs"}
+
+
+@pytest.mark.trio
+async def test_a_crash_flushes_at_once(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, types=["function"], buffering={"timeoutMs": 30_000}, wait_for="last words")
+    async with open_environment(config) as running:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            result = await invoke(host, {"say": ["last words"], "crash": True})
+            await facts.wait_for(f.PhaseEnded, lambda p: p.phase == "reset")
+        lines = function_lines(host)
+    assert result.function_error
+    assert lines == ["last words"]  # well before the 30 s timer: the runtime's exit flushed it
+    (said_at, _), = facts.timed(f.LogLine, lambda line: line.text == "last words")
+    (sent_at, _), = facts.timed(f.TelemetryDelivered, delivered)
+    assert sent_at - said_at < 5
+
+
+@pytest.mark.trio
+async def test_shutdown_delivers_what_was_buffered(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, types=["platform", "function"], buffering={"timeoutMs": 30_000},
+                                wait_for="platform.report")
+    async with open_environment(config) as running:
+        host = running.host
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            result = await invoke(host, {"say": ["before the end"]})
+            assert not facts.of(f.TelemetryDelivered)  # 30 s of buffering: nothing went yet
+            await host.shutdown()
+        got = events(host)
+    assert [e["type"] for e in got][-4:] == ["platform.start", "function", "platform.runtimeDone", "platform.report"]
+    assert got[-1]["record"]["requestId"] == result.request_id
+    shutdown_at = facts.timed(f.PhaseStarted, lambda p: p.phase == "shutdown")[0][0]
+    assert all(at >= shutdown_at for at, _ in facts.timed(f.TelemetryDelivered))
+
+
+@pytest.mark.trio
+async def test_the_sample_shows_an_invokes_report_during_a_later_invoke() -> None:
+    async with open_environment(resolve_function(str(SAMPLES / "telemetry" / "handler.py"))) as running, \
+            trio.open_nursery() as nursery:
+        host = running.host
+        if host.sandbox is None or host.sandbox.hosts_file is None:
+            pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            first = json.loads((await invoke(host, {})).payload)
+            # Its report was made as the environment froze: delivered while the next invoke runs (1 s here).
+            nursery.start_soon(invoke, host, {"linger_ms": 1000})
+            await facts.wait_for(f.TelemetryDelivered, lambda d: d.error is None and "platform.report" in d.types)
+            await facts.wait_for(f.InvocationCompleted, count=2)
+            third = json.loads((await invoke(host, {})).payload)
+    shown = [line.split(" ", 2)[1] for line in third["telemetryReceived"]]
+    assert shown[:6] == ["platform.initStart", "platform.telemetrySubscription", "platform.initRuntimeDone",
+                         "platform.extension", "platform.initReport", "platform.start"]
+    assert f"platform.report requestId={first['requestId']} status=success" in third["telemetryReceived"][8]
