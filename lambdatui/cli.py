@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import errno
 import json
 import os
@@ -11,14 +10,20 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence, TypeVar
 
-from lambdatui.config import TOO_DEEP, ConfigError, FunctionConfig, resolve_function
+from lambdatui.config import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    TOO_DEEP,
+    ConfigError,
+    FunctionConfig,
+    resolve_function,
+)
 from lambdatui.scenario.model import FunctionSettings
 
 T = TypeVar("T")
 
 MODES = ("invoke", "serve", "replay")
 EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
-DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
 MAX_PORT = 65535
 
 REPLAY_DESCRIPTION = """\
@@ -57,19 +62,26 @@ step did not settle in time; 2 a malformed scenario (FILE:LINE: message) or bad 
 
 def add_function_options(parser: argparse.ArgumentParser) -> None:
     """The options every mode shares, in one place."""
-    parser.add_argument("path", help="handler file (handler.py), its folder, or a custom runtime 'bootstrap'")
+    parser.add_argument("path", help="handler file (handler.py), its folder, a custom runtime 'bootstrap', "
+                                     "or a SAM template (template.yaml)")
     group = parser.add_argument_group("function")
+    group.add_argument("--function", metavar="LOGICAL_ID", help="the template's function to run (SAM templates)")
     group.add_argument("--handler", metavar="MODULE.FUNCTION",
                        help="default: the file's module, function 'handler' else 'lambda_handler'")
     # None means "not given": replay lets a scenario's [function] table fill it in before the defaults do.
     group.add_argument("--timeout", type=int, metavar="SECONDS",
-                       help=f"function timeout, 1-900 (default {DEFAULT_TIMEOUT_S})")
-    group.add_argument("--memory", type=int, metavar="MB", help=f"memory size (default {DEFAULT_MEMORY_MB})")
+                       help=f"function timeout, 1-900 (default: the template's, else {DEFAULT_TIMEOUT_S})")
+    group.add_argument("--memory", type=int, metavar="MB",
+                       help=f"memory size (default: the template's, else {DEFAULT_MEMORY_MB})")
     group.add_argument("--extensions", metavar="DIR", help="external extensions (default: extensions/ next to the handler)")
     group.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable (repeatable)")
     group.add_argument("--env-file", metavar="FILE", help="JSON object, or SAM's {\"FunctionName\": {...}} shape")
+    group.add_argument("--env-vars", metavar="FILE",
+                       help="SAM's env file: its Parameters for every function, then the block named by the "
+                            "function's logical ID, over the template's values (as 'sam local invoke --env-vars')")
     group.add_argument("--python", metavar="PATH",
-                       help="interpreter that runs the function (default: $VIRTUAL_ENV/bin/python, else python3)")
+                       help="interpreter that runs the function (default: $VIRTUAL_ENV/bin/python, else a .venv "
+                            "or venv next to the handler or one level up, else python3)")
     group.add_argument("--bootstrap", metavar="COMMAND", help="run this command as a custom runtime instead")
     group.add_argument("--layer", action="append", default=[], metavar="PATH",
                        help="a layer folder or .zip, extracted at /opt in the order given (repeatable, at most 5)")
@@ -79,7 +91,9 @@ def replay_options(args: argparse.Namespace) -> list[str]:
     """The options a recording's replay needs again: the ones its [function] table has no key for."""
     options: list[str] = []
     # --env and --env-file are not among them: their variables are written into [function.env].
-    for flag, value in (("--extensions", args.extensions), ("--python", args.python), ("--bootstrap", args.bootstrap)):
+    # --env-vars is not among them either: the variables it set are written too.
+    for flag, value in (("--function", args.function), ("--extensions", args.extensions), ("--python", args.python),
+                        ("--bootstrap", args.bootstrap)):
         if value:
             options += [flag, value]
     for layer in args.layer:
@@ -87,29 +101,35 @@ def replay_options(args: argparse.Namespace) -> list[str]:
     return options
 
 
-def _first(*values: Optional[T]) -> T:
-    return next(v for v in values if v is not None)
+def _first(*values: Optional[T]) -> Optional[T]:
+    return next((v for v in values if v is not None), None)
+
+
+def say(text: str) -> None:
+    """One line of lambdatui's own on stderr, before anything runs (a value left out, an interpreter chosen)."""
+    print(f"lambdatui: {text}", file=sys.stderr, flush=True)
 
 
 def function_config(args: argparse.Namespace, scenario: Optional[FunctionSettings] = None) -> FunctionConfig:
-    """The function as the options describe it; a scenario's [function] table fills in what was not given."""
+    """The function as the options describe it; a scenario's [function] table, then a SAM template, fill in what
+    was not given."""
     base = scenario or FunctionSettings()
-    config = resolve_function(
+    return resolve_function(
         args.path,
         handler=args.handler or base.handler,
-        timeout_s=_first(args.timeout, base.timeout, DEFAULT_TIMEOUT_S),
-        memory_mb=_first(args.memory, base.memory, DEFAULT_MEMORY_MB),
+        timeout_s=_first(args.timeout, base.timeout, None),
+        memory_mb=_first(args.memory, base.memory, None),
         extensions_dir=args.extensions,
         env_pairs=args.env,
         env_file=args.env_file,
         python=args.python,
         bootstrap=args.bootstrap,
         layers=args.layer,
+        function=args.function,
+        env_vars=args.env_vars,
+        env=base.env,  # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
+        report=say,
     )
-    if base.env:
-        # --env and --env-file win, variable by variable, over the scenario's env table.
-        config = dataclasses.replace(config, env={**base.env, **config.env})
-    return config
 
 
 def read_event(value: str) -> bytes:
@@ -259,17 +279,29 @@ def build_debugger_parser() -> argparse.ArgumentParser:
 
 
 def _debugger(args: argparse.Namespace) -> int:
+    from lambdatui.sam_template import ChooseFunction
+
     try:
-        config = function_config(args)
-        event = read_event(args.event) if args.event else None
-        if args.record and not Path(args.record).resolve().parent.is_dir():
-            raise ConfigError(f"--record {args.record}: no such directory")
         from lambdatui.ui.themes import ThemeError, palette_themes, resolve_theme_name
 
         try:
             theme = resolve_theme_name(args.theme, palette_themes())
         except ThemeError as exc:
             raise ConfigError(str(exc)) from None
+        try:
+            config = function_config(args)
+        except ChooseFunction as choice:
+            if not (sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()):
+                raise  # no one to ask: the list and exit 2, as in the headless modes
+            from lambdatui.ui.screens.function_picker import pick_function
+
+            args.function = pick_function(choice.origin, choice.choices, theme)
+            if args.function is None:
+                raise ConfigError(f"no function chosen from {choice.origin}") from None
+            config = function_config(args)
+        event = read_event(args.event) if args.event else None
+        if args.record and not Path(args.record).resolve().parent.is_dir():
+            raise ConfigError(f"--record {args.record}: no such directory")
         if args.port is not None:
             check_listen_address(args.host, args.port)
     except ConfigError as exc:

@@ -1,0 +1,59 @@
+"""`--env-vars FILE`: SAM CLI's environment file (`sam local invoke --env-vars`), lambda-spec §10.5.
+
+    {"Parameters": {"STAGE": "dev"}, "OrdersFunction": {"TABLE": "orders-local"}}
+
+`Parameters` applies to every function, then the block named by the function's logical ID (with a plain handler
+path: the function's name, its folder's). Values are strings, numbers or booleans, written as Lambda stores them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from lambdatui.config import TOO_DEEP, ConfigError
+
+PARAMETERS = "Parameters"
+
+
+@dataclass(frozen=True)
+class EnvVarsFile:
+    origin: str  # "--env-vars FILE", for messages
+    blocks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def for_function(self, name: str) -> dict[str, str]:
+        """What the file sets for the function `name`: its Parameters, then its own block over them."""
+        return {**self.blocks.get(PARAMETERS, {}), **self.blocks.get(name, {})}
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def load_env_vars(path: str) -> EnvVarsFile:
+    origin = f"--env-vars {path}"
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{origin}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{origin}: not UTF-8 text") from None
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected SAM's shape, "
+                          '{"Parameters": {"VAR": "value"}, "LogicalId": {"VAR": "value"}}')
+    blocks: dict[str, dict[str, str]] = {}
+    for name, block in data.items():
+        if not isinstance(block, dict):
+            raise ConfigError(f"{origin}: {name!r} must be an object of variables, as in "
+                              '{"Parameters": {"VAR": "value"}, "LogicalId": {"VAR": "value"}}')
+        bad = [key for key, value in block.items() if not isinstance(value, (str, int, float, bool))]
+        if bad:
+            raise ConfigError(f"{origin}: {name}.{bad[0]}: values must be strings (or numbers, booleans)")
+        blocks[str(name)] = {str(key): _text(value) for key, value in block.items()}
+    return EnvVarsFile(origin, blocks)
