@@ -490,7 +490,7 @@ def resolve_function(
         report(line)
     given_layers = check_layers(layers)
     if len(template_layers) + len(given_layers) > MAX_LAYERS:
-        raise ConfigError(f"{len(template_layers)} layers in the template and {len(given_layers)} from --layer: "
+        raise ConfigError(f"{len(template_layers)} layer(s) from the template and {len(given_layers)} from --layer: "
                           f"Lambda attaches at most {MAX_LAYERS} to a function")
     return FunctionConfig(
         name=name,

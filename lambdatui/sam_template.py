@@ -21,7 +21,14 @@ from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
-from lambdatui.config import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, TOO_DEEP, ConfigError
+from lambdatui.config import (
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+    MIN_TIMEOUT_S,
+    TOO_DEEP,
+    ConfigError,
+)
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
@@ -86,7 +93,7 @@ for _tag, _long in SHORT_TAGS.items():
 def parse_template_text(text: str, origin: str) -> Any:
     """The template's data, or one ConfigError line naming where the YAML went wrong."""
     try:
-        return yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=TemplateLoader)  # a SafeLoader: plain data and the tags above, nothing else
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -548,6 +555,8 @@ class _FunctionReader:
                 self._note(f"layer {layer_id}'s {key} is {exc}, which only CloudFormation can resolve: left out")
                 return None
             path = self._local_path(f"layer {layer_id}'s {key}", content, "folder or .zip") if content else None
+            if path is not None and path.is_file() and path.suffix.lower() != ".zip":
+                raise self._fail(f"layer {layer_id}'s {key} {content}: expected a folder or a .zip archive")
             if path is None:
                 self._note(f"layer {layer_id} is not in a local folder ({key} {describe(content)}): left out "
                            "(give a local copy with --layer)")

@@ -220,6 +220,9 @@ def test_several_functions_and_none_chosen_lists_them(project: Path):
      "Fn: Timeout 901: Lambda allows 1 to 900 seconds"),
     ("Resources:\n  Fn: {Type: AWS::Serverless::Function, Properties: {PackageType: Image}}\n",
      "Fn: a container image function"),
+    ("Resources:\n  L: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: template.yaml}}\n"
+     "  Fn: {Type: AWS::Serverless::Function, Properties: {Layers: [!Ref L]}}\n",
+     "Fn: layer L's ContentUri template.yaml: expected a folder or a .zip archive"),
 ])
 def test_a_template_that_cannot_run_is_one_line(code_dir: Path, text: str, message: str):
     path = write(code_dir, "template.yaml", text)
@@ -276,5 +279,5 @@ def test_layers_from_the_template_and_the_option_count_together(project: Path, c
         Path(folder).mkdir()
     config = resolve_function(str(project), function="Reports", layers=extra[:4])
     assert config.layers == (project.parent / "layers" / "shared", *map(Path, extra[:4]))
-    with pytest.raises(ConfigError, match=r"^1 layers in the template and 5 from --layer: Lambda attaches at most 5"):
+    with pytest.raises(ConfigError, match=r"^1 layer\(s\) from the template and 5 from --layer: Lambda attaches"):
         resolve_function(str(project), function="Reports", layers=extra)

@@ -130,8 +130,8 @@ def test_invoke_runs_the_chosen_function_as_the_template_and_env_vars_describe_i
     assert any("Memory Size: 512 MB" in line for line in platform_lines(done.stderr)), done.stderr
     told = lambdatui_lines(done.stderr)
     left_out = [line for line in told if "TABLE_ARN" in line]
-    assert left_out == [f"lambdatui: {project}: OrdersFunction: TABLE_ARN is !GetAtt Table.Arn, which only "
-                        "CloudFormation can resolve: left out (give it with --env-vars or --env)"], told
+    assert left_out == [(f"lambdatui: {project}: OrdersFunction: TABLE_ARN is !GetAtt Table.Arn, which only "
+                         "CloudFormation can resolve: left out (give it with --env-vars or --env)")], told
     added = [line for line in told if "EXTRA" in line]
     assert len(added) == 1 and "not in OrdersFunction's Environment.Variables: set all the same" in added[0], told
 
