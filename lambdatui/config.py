@@ -76,6 +76,8 @@ class RuntimeCommand:
     argv: tuple[str, ...]
     ours: bool  # our Python bootstrap: it speaks the private channel (globals, init gate, stacks)
     description: str  # for INIT_START's Runtime Version
+    interpreter: str = ""  # our runtime's Python, which the header and a start-up line name
+    interpreter_origin: str = ""  # why that one: "--python", "the .venv next to the handler", ...
 
     @property
     def version(self) -> str:
@@ -295,11 +297,11 @@ def _bootstrap_in(folder: Path) -> Optional[tuple[str, ...]]:
     return None
 
 
-def _our_runtime(python: Optional[str], code_dir: Path, report: Callable[[str], None]) -> RuntimeCommand:
+def _our_runtime(python: Optional[str], code_dir: Path) -> RuntimeCommand:
     interpreter = python_interpreter(python, code_dir)
-    if interpreter.nearby:  # chosen on the user's behalf, and not the python3 their shell would run: say so
-        report(f"the function runs in {interpreter.path} ({interpreter.origin}; --python chooses another)")
-    return RuntimeCommand((interpreter.path, str(BOOTSTRAP_DIR)), ours=True, description="python:3")
+    # Named at start-up by the host in every mode (the debugger's log included), and in the debugger's header.
+    return RuntimeCommand((interpreter.path, str(BOOTSTRAP_DIR)), ours=True, description="python:3",
+                          interpreter=interpreter.path, interpreter_origin=interpreter.origin)
 
 
 def _custom_runtime(argv: tuple[str, ...], runtime_name: Optional[str] = None) -> RuntimeCommand:
@@ -348,7 +350,7 @@ def _runtime_for_path(path: str, target: Path, code_dir: Path, handler: Optional
                 "pass --handler module.function"
             )
     resolved_handler = handler or _default_handler(handler_file)  # type: ignore[arg-type]
-    return _our_runtime(python, code_dir, report), resolved_handler
+    return _our_runtime(python, code_dir), resolved_handler
 
 
 def _runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[str], python: Optional[str],
@@ -374,7 +376,7 @@ def _runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[s
             raise ConfigError(f"{where}: no Handler, and no handler file in {fn.code_dir} "
                               f"(looked for {', '.join(HANDLER_FILE_NAMES)}); pass --handler module.function")
         resolved_handler = _default_handler(handler_file)
-    return _our_runtime(python, fn.code_dir, report), resolved_handler
+    return _our_runtime(python, fn.code_dir), resolved_handler
 
 
 def is_template(path: Path) -> bool:

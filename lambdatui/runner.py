@@ -103,6 +103,10 @@ async def open_environment(
             if not listeners:
                 _say(text)  # `replay` prints no lambdatui lines of its own: stderr, before anyone listens
             host.note(text)  # and the debugger's log view
+        runtime = config.runtime
+        if runtime.interpreter:
+            host.note(f"The function runs in {runtime.interpreter} ({runtime.interpreter_origin}; --python chooses "
+                      "another).")
         access = SandboxAccess(host.note, host.contained_pids)
         # The sandbox's own server (Runtime, Extensions and private APIs), apart from the Invoke API's, as in Lambda.
         runtime_api = await nursery.start(partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))

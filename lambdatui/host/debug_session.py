@@ -100,6 +100,7 @@ class DebugSession:
                 timeout_s=config.timeout_s,
                 memory_mb=config.memory_mb,
                 extensions=config.extension_names,
+                interpreter=config.runtime.interpreter,
             ),
             environment=environment,
             environment_number=host.sandbox_count,

@@ -35,6 +35,7 @@ class FunctionInfo:
     memory_mb: int
     extensions: tuple[str, ...]
 
+    interpreter: str = ""  # the Python that runs our runtime (a .venv's, --python's...); "" for a custom runtime
 
 @dataclass(frozen=True)
 class ReceivedEvent:

@@ -257,8 +257,9 @@ def test_a_virtualenv_near_the_handler_runs_the_function(code_dir: Path, where: 
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"prefix": str(venv)}
-    assert lambdatui_lines(done.stderr) == [
-        f"lambdatui: the function runs in {venv}/bin/python (the .venv {where}; --python chooses another)"]
+    # Said by the host at start-up, in every mode (the debugger's log and header included).
+    assert f"[lambdatui]  The function runs in {venv}/bin/python (the .venv {where}; --python chooses another)." \
+        in done.stderr.splitlines()
 
     # An active virtualenv, or --python, wins over the one found.
     monkeypatch.setenv("VIRTUAL_ENV", str(venv.parent / "elsewhere"))  # not a virtualenv: ignored, so the .venv runs

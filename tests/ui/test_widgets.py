@@ -441,3 +441,16 @@ async def test_every_widget_renders_every_snapshot(size: tuple[int, int], cold_s
             pilot.app.theme = "textual-light"  # widgets holding Rich colours redraw with the new theme
             await pilot.pause()
             assert screen_text(pilot).strip()
+
+
+
+def test_the_header_names_the_interpreter_that_runs_the_function(cold_snapshot: DebuggerSnapshot) -> None:
+    import dataclasses
+
+    from lambdatui.ui.widgets.header_bar import HeaderBar
+
+    fn = dataclasses.replace(cold_snapshot.function, interpreter="/home/me/proj/.venv/bin/python")
+    row = HeaderBar._identity_row(dataclasses.replace(cold_snapshot, function=fn)).plain
+    assert "python:3 (.venv/bin/python)" in row
+    custom = dataclasses.replace(cold_snapshot.function, runtime="provided", interpreter="")
+    assert "provided ·" in HeaderBar._identity_row(dataclasses.replace(cold_snapshot, function=custom)).plain

@@ -39,6 +39,12 @@ def badge(snapshot: DebuggerSnapshot) -> tuple[str, str]:
     return (f" {env.state.value} ", style)
 
 
+def _short_interpreter(path: str) -> str:
+    """Enough of the interpreter's path to tell which: `.venv/bin/python`, `/usr/bin/python3`."""
+    parts = path.split("/")
+    return "/".join(parts[-3:]) if len(parts) > 4 and parts[-2] == "bin" else path
+
+
 def last_failure(snapshot: DebuggerSnapshot) -> Optional[str]:
     """How the last Init or invoke failed, when it did: "✗ a1b2c3d4 function error: ValueError"."""
     failure = snapshot.last_init_failure
@@ -104,7 +110,7 @@ class HeaderBar(Widget):
         invokes = f"{snapshot.invocations} invoke{'s' if snapshot.invocations != 1 else ''}"
         facts: list[tuple[str, str] | str] = [
             fn.handler,
-            fn.runtime,
+            f"{fn.runtime} ({_short_interpreter(fn.interpreter)})" if fn.interpreter else fn.runtime,
             f"timeout {fn.timeout_s} s",
             f"{fn.memory_mb} MB",
             invokes,
