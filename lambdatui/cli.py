@@ -54,7 +54,10 @@ scenario file (TOML):
     response (JSON: a table, or JSON text; the keys it names must match, recursively, others are
     ignored, arrays compare whole), response_exact = true (the whole object must be equal),
     error_type, cold, globals = { name = "repr" },
-    tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...]
+    tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...],
+    telemetry = { extension = "name", types = ["platform.start", "function", "platform.report"] }
+      (the Telemetry/Logs API record types that step's invoke sent that extension, in order; others may come
+      between unless exact = true; records still in a frozen environment's buffer are awaited)
 
 exit status: 0 every expectation held; 1 an expectation failed (the first one is shown as a diff) or a
 step did not settle in time; 2 a malformed scenario (FILE:LINE: message) or bad options."""
