@@ -130,11 +130,15 @@ def report_globals(
         logs.warn("globals report failed: %s: %s" % (type(exc).__name__, exc))
 
 
-def _prepend_task_root(task_root: str) -> None:
-    """The handler module is imported from the function's code directory."""
-    if task_root in sys.path:
-        sys.path.remove(task_root)
-    sys.path.insert(0, task_root)
+def _prepend_task_root(task_root: str, opt: Optional[str] = None) -> None:
+    """The handler module is imported from the function's code directory; then come the layers' packages, as
+    Lambda's Python runtime orders them: /opt/python/lib/pythonX.Y/site-packages, then /opt/python."""
+    front = [task_root]
+    if opt:
+        python = os.path.join(opt, "python")
+        version = "python%d.%d" % sys.version_info[:2]
+        front += [os.path.join(python, "lib", version, "site-packages"), python]
+    sys.path[:] = front + [p for p in sys.path if p not in front]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -153,7 +157,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     logs.setup_logging(env.get("AWS_LAMBDA_LOG_FORMAT"), env.get("AWS_LAMBDA_LOG_LEVEL"))
     install_stack_dump(env.get("LAMBDATUI_STACK_FILE"))
     install_exit_hook(env.get("LAMBDATUI_EXIT_FILE"))
-    _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd())
+    _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd(), env.get("LAMBDATUI_OPT"))
 
     client = RuntimeClient(address, private=private)
     if private:

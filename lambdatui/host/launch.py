@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import time
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
+from lambdatui.processes.exec_failure import describe_exec_failure
+from lambdatui.processes.filesystem import FunctionFiles, extract_layers, layer_extensions
+from lambdatui.model.paths import SandboxPaths, host_path, sandbox_path
 
 REGION = "us-east-1"
 
@@ -43,7 +47,11 @@ def runtime_environment(
     host_env: Mapping[str, str],
     report_globals: bool = False,
     exit_file: Optional[Path] = None,
+    paths: Optional[SandboxPaths] = None,
 ) -> dict[str, str]:
+    """`paths` say where the processes see the code and the layers (/var/task and /opt in the sandbox's
+    namespace); None: the code at its real path and no layers."""
+    paths = paths or SandboxPaths(str(config.code_dir), str(config.code_dir))
     env = {k: host_env[k] for k in _PASS_THROUGH if k in host_env}
     env.update({
         "LANG": "en_US.UTF-8",
@@ -58,9 +66,12 @@ def runtime_environment(
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "LAMBDA_TASK_ROOT": str(config.code_dir),
+        "LAMBDA_TASK_ROOT": paths.task_root,
         "_HANDLER": config.handler,
     })
+    if paths.opt is not None:  # Lambda's PATH ends with /opt/bin and LD_LIBRARY_PATH with /opt/lib (lambda-spec §5)
+        env["PATH"] = _append(env.get("PATH"), os.path.join(paths.opt, "bin"))
+        env["LD_LIBRARY_PATH"] = _append(host_env.get("LD_LIBRARY_PATH"), os.path.join(paths.opt, "lib"))
     if config.runtime.ours:
         major, minor = _python_version_hint(config.runtime.argv[0])
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{major}.{minor}" if major else "AWS_Lambda_python3"
@@ -72,10 +83,63 @@ def runtime_environment(
             env["LAMBDATUI_STACK_FILE"] = str(stack_file)
         if exit_file is not None:
             env["LAMBDATUI_EXIT_FILE"] = str(exit_file)
+        if paths.opt is not None:  # the bootstrap puts its python/ folders after the task root, as Lambda's does
+            env["LAMBDATUI_OPT"] = paths.opt
     else:
-        env["LAMBDA_RUNTIME_DIR"] = str(config.code_dir)
+        env["LAMBDA_RUNTIME_DIR"] = paths.task_root
     env.update(config.env)  # the user's own variables win, as in Lambda's console
     return env
+
+
+def function_files(config: FunctionConfig, state_dir: Path) -> tuple[FunctionConfig, FunctionFiles, list[str]]:
+    """The function's files for the sandbox to lay out (zip layers extracted into the run's `state_dir`, once), the
+    configuration with the layers' extensions (/opt/extensions) among its own, and what to tell the user."""
+    layers, notes = extract_layers(config.layers, state_dir / "layers")
+    extensions = {path.name: path for path in config.extensions}
+    for name, path in layer_extensions(layers).items():
+        if name in extensions:
+            notes.append(f"extension {name}: {path} (from a layer, at /opt/extensions) replaces {extensions[name]}")
+        extensions[name] = path
+    merged = tuple(path for _, path in sorted(extensions.items()))
+    files = FunctionFiles(config.code_dir, layers, state_dir / "opt")
+    return dataclasses.replace(config, extensions=merged), files, notes
+
+
+def runtime_argv(config: FunctionConfig, env: Mapping[str, str], paths: Optional[SandboxPaths] = None) -> list[str]:
+    """The runtime's command line: a custom runtime's as the processes see it (/var/task/bootstrap); ours through
+    `AWS_LAMBDA_EXEC_WRAPPER` when the function sets one, with its own command line as the wrapper's arguments, as
+    managed runtimes start it (lambda-spec §10.3; not for `provided` runtimes)."""
+    argv = list(config.runtime.argv)
+    if paths is not None and not config.runtime.ours:
+        argv[0] = sandbox_path(argv[0], paths)
+    wrapper = exec_wrapper(config, env, paths)
+    return [wrapper, *argv] if wrapper else argv
+
+
+def exec_wrapper(config: FunctionConfig, env: Mapping[str, str], paths: Optional[SandboxPaths] = None) -> str:
+    """The wrapper script our runtime is started through ("" for none). Where /opt is not mounted, a wrapper
+    named under /opt is the layer file that provides it."""
+    wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER", "") if config.runtime.ours else ""
+    if wrapper and paths is not None and not paths.emulated and paths.opt is not None:
+        wrapper = host_path(wrapper, SandboxPaths(paths.code_dir, paths.task_root, paths.layers, "/opt"))
+    return wrapper
+
+
+def launch_failure(exc: Exception, argv: Sequence[str], cwd: str, env: Mapping[str, str],
+                   paths: Optional[SandboxPaths]) -> str:
+    """Why a process could not start, in terms of the host's files: the user fixes their own file, not the
+    /var/task or /opt path the process was started as (the launch's own reason read those from the host)."""
+    cause = exc.__cause__
+    if paths is None or not isinstance(cause, OSError) or getattr(cause, "where", "") == "cwd":
+        return str(exc)
+    program = host_path(argv[0], paths)
+    if program == argv[0]:
+        return str(exc)
+    return describe_exec_failure(cause, [program, *argv[1:]], host_path(cwd, paths), env)
+
+
+def _append(value: Optional[str], entry: str) -> str:
+    return f"{value}:{entry}" if value else entry
 
 
 def extension_environment(runtime_env: Mapping[str, str]) -> dict[str, str]:

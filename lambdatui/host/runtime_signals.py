@@ -62,4 +62,4 @@ class RuntimeSignals:
                 if handle.exited is None:
                     self._sup.send_signal(handle, sig)
         if text:
-            self._publish(parse_faulthandler(text, request_id))
+            self._publish(parse_faulthandler(text, request_id, self.sandbox.paths if self.sandbox else None))

@@ -26,6 +26,7 @@ import re
 from typing import Iterable, Optional
 
 from lambdatui.model.facts import StackFrame, StacksCaptured, ThreadStack
+from lambdatui.model.paths import SandboxPaths, host_path
 
 _HEADER = re.compile(r"^(?P<thread>(?:Current thread|Thread) .*?|Stack)\s*\(most recent call first\):\s*$")
 # faulthandler writes `???` (unquoted) for an unknown file and for an unknown line number.
@@ -37,8 +38,12 @@ CURRENT = "Current thread"
 SINGLE_STACK = "Stack"  # all_threads=False: the only stack is the dumping thread's own
 
 
-def parse_faulthandler(text: str, request_id: str) -> StacksCaptured:
-    """Every thread's frames, innermost first and in the order faulthandler listed the threads."""
+def parse_faulthandler(text: str, request_id: str, paths: Optional[SandboxPaths] = None) -> StacksCaptured:
+    """Every thread's frames, innermost first and in the order faulthandler listed the threads.
+
+    With `paths`, a frame's file is the host's (/var/task/... the user's own file, /opt/... the layer's that
+    provides it), so that every reader shows and opens the real file; `text` stays as the process wrote it.
+    """
     threads: list[ThreadStack] = []
     name: Optional[str] = None
     frames: list[StackFrame] = []
@@ -51,6 +56,8 @@ def parse_faulthandler(text: str, request_id: str) -> StacksCaptured:
             continue
         frame = _parse_frame(line)
         if frame is not None and name is not None:
+            if paths is not None and frame.file != UNKNOWN:
+                frame = StackFrame(host_path(frame.file, paths), frame.line, frame.function)
             frames.append(frame)
         # Anything else ("<no Python frame>", "...", a fatal-error banner, a blank line) carries no frame.
     if name is not None:

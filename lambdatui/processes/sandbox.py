@@ -1,9 +1,11 @@
-"""Give an execution environment's processes their own /tmp.
+"""Give an execution environment's processes their own /tmp, and the function's files where Lambda puts them.
 
 Where the OS allows it (root, or unprivileged user namespaces), each child enters
 a private mount namespace in which the environment's directory is bind-mounted
-on /tmp. Elsewhere the children only get TMPDIR pointing there, and the note
-says plainly that absolute /tmp paths reach the host's /tmp.
+on /tmp, and the code and layers are laid out read-only at /var/task and /opt
+(filesystem.py). Elsewhere the children only get TMPDIR pointing there, and the note
+says plainly that absolute /tmp paths reach the host's /tmp; `files_note` says so
+for /var/task and /opt.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional
 
+from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
+
 from . import linux
+from .filesystem import FileSystemLayout, FunctionFiles, layout_obstacle, merged_folder
 from .tree_removal import remove_tree_reporting
 
 SandboxMode = Literal["mount-namespace", "tmpdir"]
@@ -26,10 +32,14 @@ SandboxMode = Literal["mount-namespace", "tmpdir"]
 Strategy = Literal["mount-ns", "user-ns"]
 
 _TMP = "/tmp"
+_INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))  # the init's program, run inside the namespace
 
 # The probe forks and execs; the answer depends on the kernel, the user and the
 # container, none of which change while we run, so it is asked once per process.
 _probe_cache: dict[int, tuple[Strategy | None, str]] = {}
+# Whether /var/task and /opt can be mounted, by (euid, strategy, code, layers): the answer depends on the kernel
+# (overlayfs, unprivileged overlays) and on the folders, asked once per process for each.
+_layout_cache: dict[tuple[object, ...], str | None] = {}
 
 
 def _probe_program() -> list[str]:
@@ -40,9 +50,11 @@ def _probe_program() -> list[str]:
 
 
 def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
-                    hosts_file: Optional[Path] = None) -> Callable[[], None]:
-    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp), and
-    `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda).
+                    hosts_file: Optional[Path] = None,
+                    layout: Optional[FileSystemLayout] = None, cwd: Optional[str] = None) -> Callable[[], None]:
+    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp),
+    `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda), and with a `layout`, the
+    function's code at /var/task and its layers at /opt; then it changes to `cwd` (which may exist only there).
 
     `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
     sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
@@ -66,6 +78,8 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
     bind_what = f"bind {tmp_dir} on /tmp"
     hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
     what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
+    lay_out = layout.setup() if layout is not None else None
+    chdir = os.chdir
 
     def setup() -> None:
         check(unshare(flags), f"unshare({what} namespace)")
@@ -82,8 +96,12 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
         check(mount(None, b"/", None, private_flags, None), "make / private")
         if hosts_source is not None:  # first: the file may lie under /tmp, which the next bind hides
             check(mount(hosts_source, b"/etc/hosts", None, bind_flags, None), "bind the sandbox's /etc/hosts")
+        if lay_out is not None:  # before /tmp too: the code or a layer may lie under /tmp
+            lay_out()
         if source is not None:
             check(mount(source, target, None, bind_flags, None), bind_what)
+        if cwd is not None:
+            chdir(cwd)
 
     return setup
 
@@ -106,10 +124,10 @@ def write_hosts_file(path: Path) -> Path:
     return path
 
 
-def _run_probe(strategy: Strategy, tmp_dir: Path) -> str | None:
+def _run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None) -> str | None:
     """Run a trivial program inside the namespace; None on success, else the reason."""
     try:
-        setup = namespace_setup(strategy, tmp_dir)
+        setup = namespace_setup(strategy, tmp_dir, layout=layout)
     except OSError as exc:
         return linux.describe_error(exc)
     read_fd, write_fd = os.pipe()
@@ -245,15 +263,41 @@ class Sandbox:
     """`tmp_dir`, opened when the sandbox was made: what the host lists (see DirHandle)."""
     hosts_file: Optional[Path] = None
     """Bound on /etc/hosts in the namespace (beside `tmp_dir`); None where no mount namespace can be made."""
+    layout: Optional[FileSystemLayout] = None
+    """The code at /var/task and the layers at /opt, mounted in the namespace; None where they cannot be."""
+    paths: Optional[SandboxPaths] = None
+    """Where the processes see the function's files, and where those are (None: no `files` were given)."""
+    files_note: Optional[str] = None
+    """What of Lambda's /var/task and /opt is not emulated, and why, in one line (None: all of it is)."""
 
     @classmethod
-    def create(cls, tmp_dir: Path, paths_needed: Sequence[str]) -> Sandbox:
+    def create(cls, tmp_dir: Path, paths_needed: Sequence[str], *, files: Optional[FunctionFiles] = None) -> Sandbox:
         """Isolate /tmp if the OS allows it and nothing the children need lives under /tmp.
 
         `paths_needed` are host paths the children must still reach (interpreter,
         code, bootstrap, and the #! interpreter of any script among them): the
         bind mount would hide them if they lie under /tmp.
+        With `files`, the function's code and layers are also laid out at /var/task and /opt wherever a
+        mount namespace can be made and nothing needed lies under them.
         """
+        sandbox = cls._create(tmp_dir, paths_needed)
+        if files is None:
+            return sandbox
+        return sandbox._with_files(files, [*paths_needed, sys.executable, _INIT_SCRIPT])
+
+    def _with_files(self, files: FunctionFiles, paths_needed: Sequence[str]) -> Sandbox:
+        code_dir = str(files.code_dir)
+        layers = tuple(str(layer) for layer in files.layers)
+        why_not = _layout_support(self.strategy, files, paths_needed, self.tmp_dir.parent)
+        if why_not is None:
+            layout = FileSystemLayout(files.code_dir, files.layers, self.tmp_dir.parent / "fs")
+            return replace(self, layout=layout, paths=SandboxPaths(code_dir, TASK_ROOT, layers, OPT))
+        merged = merged_folder(files.layers, files.merged_dir) if files.layers else None
+        paths = SandboxPaths(code_dir, code_dir, layers, str(merged) if merged is not None else None)
+        return replace(self, paths=paths, files_note=not_laid_out_note(why_not, paths))
+
+    @classmethod
+    def _create(cls, tmp_dir: Path, paths_needed: Sequence[str]) -> Sandbox:
         tmp_dir = Path(os.path.abspath(tmp_dir))
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
@@ -307,11 +351,13 @@ class Sandbox:
                 adjusted[name] = str(self.tmp_dir)
         return adjusted
 
-    def child_setup(self) -> Callable[[], None] | None:
-        """The pre-exec step for every child, or None when there is nothing to do."""
-        if self.mode != "mount-namespace" or self.strategy is None:
+    def child_setup(self, cwd: Optional[str] = None) -> Callable[[], None] | None:
+        """The pre-exec step for every child, or None when there is nothing to do; with a `layout`, a child forked
+        directly (no sandbox init) starts in "/" and changes to its `cwd` here, once /var/task exists."""
+        if self.strategy is None or (self.mode != "mount-namespace" and self.layout is None):
             return None
-        return namespace_setup(self.strategy, self.tmp_dir, hosts_file=self.hosts_file)
+        return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None,
+                               hosts_file=self.hosts_file, layout=self.layout, cwd=cwd)
 
     def init_setup(self) -> Callable[[], None] | None:
         """The pre-exec step of the sandbox init (its children are born in a PID namespace, with this /tmp), or
@@ -319,4 +365,30 @@ class Sandbox:
         if self.strategy is None:
             return None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
-                               hosts_file=self.hosts_file)
+                               hosts_file=self.hosts_file, layout=self.layout)
+
+
+def _layout_support(strategy: Strategy | None, files: FunctionFiles, paths_needed: Sequence[str],
+                    own_dir: Path) -> str | None:
+    """Why /var/task and /opt cannot be laid out for these files (asked once per process), or None."""
+    if strategy is None:
+        return "no private mount namespace here"
+    needed = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
+    obstacle = layout_obstacle(files, needed, own_dir)
+    if obstacle is not None:
+        return obstacle
+    key = (os.geteuid(), strategy, files.code_dir, files.layers)
+    if key not in _layout_cache:
+        reason = _run_probe(strategy, None, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"))
+        _layout_cache[key] = None if reason is None else f"mounting them failed: {reason}"
+    return _layout_cache[key]
+
+
+def not_laid_out_note(why: str, paths: SandboxPaths) -> str:
+    """The one line every front end shows when the code is not at /var/task nor the layers at /opt, and why."""
+    layers = ""
+    if paths.opt is not None:
+        layers = (f"; its layers are read from {paths.opt}, not /opt (an extension or wrapper that names /opt "
+                  "paths will not find them)")
+    return (f"/var/task and /opt are not laid out as in Lambda ({why}): the function runs from {paths.code_dir} "
+            f"(LAMBDA_TASK_ROOT), which it can write to{layers}")

@@ -1,0 +1,286 @@
+"""The function's files as Lambda lays them out: its code read-only at /var/task, its layers merged read-only at /opt.
+
+Built in the environment's mount namespace (sandbox.py), before /tmp is bound:
+
+- /var becomes a read-only overlay whose lower dirs are a folder of ours holding an empty `task` and the host's
+  /var beneath it (everything under /var stays visible, nothing can be written there); the code folder is bound
+  on /var/task, read-only. The overlay is assembled on a staging folder and moved onto /var at the end, so that
+  the code folder and the file systems mounted under /var are bound while their host paths still lead to them.
+- /opt becomes the layers: an overlay of their folders (the leftmost lower dir wins, so the last layer is
+  passed first), the only layer's folder bound read-only, or an empty read-only tmpfs when there is none
+  (Lambda's /opt is empty then).
+
+Writing to /var/task or /opt then fails with EROFS, as in Lambda (lambda-spec §10.1). Zip layers are extracted
+once per run into the run's state folder; where no namespace can be made, several layers are merged into one
+real folder of symbolic links instead (`merged_folder`), so the function still finds them all in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from lambdatui.model.paths import OPT, TASK_ROOT
+
+from . import linux
+
+_VAR = "/var"
+# statvfs flags a bind mount inherits from its source; an unprivileged remount must keep them (they are locked).
+_KEPT_FLAGS = ((os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC),
+               (os.ST_NODIRATIME, linux.MS_NODIRATIME))
+
+
+# ---------------------------------------------------------------------- the layers' folders
+
+
+@dataclass(frozen=True)
+class FunctionFiles:
+    """What the sandbox lays out: the function's code folder and its layers' folders (zips extracted)."""
+
+    code_dir: Path
+    layers: tuple[Path, ...] = ()
+    merged_dir: Optional[Path] = None
+    """Where several layers are merged into one real folder when no /opt can be mounted (the run's own)."""
+
+
+def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...], list[str]]:
+    """Each layer's folder, in order: a folder as it is, a .zip extracted under `into` (once per run, as Lambda
+    extracts it: permissions and symbolic links kept). A zip that cannot be extracted is left out, and said."""
+    folders: list[Path] = []
+    problems: list[str] = []
+    for number, layer in enumerate(layers, 1):
+        if layer.is_dir():
+            folders.append(layer)
+            continue
+        target = into / f"{number}-{layer.stem}"
+        try:
+            target.mkdir(parents=True)
+            _extract_zip(layer, target)
+        except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(f"layer {layer} could not be extracted ({reason}); it is left out")
+            continue
+        folders.append(target)
+    return tuple(folders), problems
+
+
+def _extract_zip(archive: Path, into: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                parts = [p for p in info.filename.split("/") if p not in ("", ".", "..")]
+                if not parts:
+                    continue
+                link = into.joinpath(*parts)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(zf.read(info).decode("utf-8", "surrogateescape"), link)
+                continue
+            extracted = zf.extract(info, into)  # zipfile drops absolute and ".." parts of the name
+            if not info.is_dir() and mode & 0o777:
+                os.chmod(extracted, stat.S_IMODE(mode) & 0o777)  # an extension must stay executable
+
+
+def layer_extensions(layers: Sequence[Path]) -> dict[str, Path]:
+    """Every regular file in the layers' `extensions/` folders, which Lambda launches as external extensions
+    (lambda-spec §2.6): by name, a later layer's file replacing an earlier one's, as at /opt/extensions."""
+    found: dict[str, Path] = {}
+    for layer in layers:
+        folder = layer / "extensions"
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue  # no extensions/ in this layer
+        for entry in entries:
+            if entry.is_file():
+                found[entry.name] = entry
+    return dict(sorted(found.items()))
+
+
+def merged_folder(layers: Sequence[Path], into: Optional[Path]) -> Optional[Path]:
+    """Where no /opt can be mounted: one real folder holding the layers merged, a later layer's file replacing an
+    earlier one's. The only layer is its own folder; several become a tree of symbolic links under `into`."""
+    if len(layers) <= 1 or into is None:
+        return layers[-1] if layers else None
+    into.mkdir(parents=True, exist_ok=True)
+    for layer in layers:
+        for folder, dirs, files in os.walk(layer):
+            relative = os.path.relpath(folder, layer)
+            target = into if relative == "." else into / relative
+            if target.is_symlink() or (target.exists() and not target.is_dir()):
+                target.unlink()  # a file of an earlier layer where this one has a folder
+            target.mkdir(exist_ok=True)
+            linked = files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            for name in linked:
+                link = target / name
+                if link.is_symlink() or link.is_file():
+                    link.unlink()
+                elif link.is_dir():
+                    shutil.rmtree(link)  # a folder of an earlier layer where this one has a file
+                os.symlink(os.path.join(folder, name), link)
+    return into
+
+
+# ---------------------------------------------------------------------- the mounts
+
+
+@dataclass(frozen=True)
+class FileSystemLayout:
+    """/var/task and /opt for one environment; `fs_dir` is a folder of its own, inside the environment's."""
+
+    code_dir: Path
+    layers: tuple[Path, ...]
+    fs_dir: Path
+
+    def prepare(self) -> None:
+        """The folders the mounts need (in the parent: the child only mounts)."""
+        (self.fs_dir / "var-top" / os.path.basename(TASK_ROOT)).mkdir(parents=True, exist_ok=True)
+        (self.fs_dir / "var").mkdir(exist_ok=True)
+
+    def setup(self) -> Callable[[], None]:
+        """The mount steps a child runs between fork and exec, in a mount namespace already made private.
+
+        Everything is computed here, in the parent; the returned function only calls pre-resolved libc
+        functions.
+        """
+        libc = linux.LIBC
+        if libc is None:
+            raise OSError("mount namespaces need Linux")
+        mount, check = libc.mount, linux.check_call
+        self.prepare()
+        stage = os.fsencode(self.fs_dir / "var")
+        var_options = b"lowerdir=" + _escape(self.fs_dir / "var-top") + b":" + _escape(_VAR)
+        # File systems mounted under /var: an overlay's lower dir shows only the file system of /var itself.
+        submounts = [(os.fsencode(point), stage + os.fsencode(point[len(_VAR):]), f"bind {point} again under /var")
+                     for point in mounts_under(_VAR)]
+        code = os.fsencode(self.code_dir)
+        task = stage + b"/" + os.fsencode(os.path.basename(TASK_ROOT))
+        task_readonly = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _kept_flags(self.code_dir)
+        bind, bind_tree, move = linux.MS_BIND, linux.MS_BIND | linux.MS_REC, linux.MS_MOVE
+        readonly = linux.MS_RDONLY
+        opt = OPT.encode()
+        opt_step = self._opt_step()
+
+        def setup() -> None:
+            check(mount(b"overlay", stage, b"overlay", readonly, var_options), "mount an overlay for /var")
+            for source, target, what in submounts:
+                check(mount(source, target, None, bind_tree, None), what)
+            check(mount(code, task, None, bind, None), f"bind the code on {TASK_ROOT}")
+            check(mount(None, task, None, task_readonly, None), f"make {TASK_ROOT} read-only")
+            check(mount(stage, b"/var", None, move, None), "move the overlay onto /var")
+            opt_step(mount, check, opt)
+
+        return setup
+
+    def _opt_step(self) -> Callable[..., None]:
+        layers = self.layers
+        if not layers:
+            flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+
+            def empty(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
+                check(mount(b"tmpfs", opt, b"tmpfs", flags, b"mode=755,size=4k"), "mount an empty /opt")
+
+            return empty
+        if len(layers) == 1:  # an overlay needs two lower dirs when it has no upper one
+            source = os.fsencode(layers[0])
+            remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _kept_flags(layers[0])
+            bind_tree = linux.MS_BIND | linux.MS_REC
+
+            def one(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
+                check(mount(source, opt, None, bind_tree, None), "bind the layer on /opt")
+                check(mount(None, opt, None, remount, None), "make /opt read-only")
+
+            return one
+        options = b"lowerdir=" + b":".join(_escape(layer) for layer in reversed(layers))
+        readonly = linux.MS_RDONLY
+
+        def merged(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
+            check(mount(b"overlay", opt, b"overlay", readonly, options), "mount the layers' overlay on /opt")
+
+        return merged
+
+
+def _escape(path: os.PathLike[str] | str) -> bytes:
+    """A path as an overlay option: its separators (`,` between options, `:` between lower dirs) escaped."""
+    raw = os.fsencode(path)
+    return raw.replace(b"\\", b"\\\\").replace(b",", b"\\,").replace(b":", b"\\:")
+
+
+def _kept_flags(path: Path) -> int:
+    """The mount flags a read-only remount of a bind of `path` must repeat (locked in a user namespace)."""
+    try:
+        flags = os.statvfs(path).f_flag
+    except OSError:
+        return 0
+    kept = 0
+    for st_flag, ms_flag in _KEPT_FLAGS:
+        if flags & st_flag:
+            kept |= ms_flag
+    if flags & os.ST_NOATIME:
+        kept |= linux.MS_NOATIME
+    elif flags & os.ST_RELATIME:
+        kept |= linux.MS_RELATIME
+    else:
+        kept |= linux.MS_STRICTATIME
+    return kept
+
+
+def mounts_under(root: str) -> list[str]:
+    """The outermost mount points strictly below `root` (from /proc/self/mountinfo), shortest first."""
+    prefix = root.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            points = sorted({_unescape_mountinfo(line.split()[4]) for line in fh if len(line.split()) > 4})
+    except OSError:
+        return []
+    outermost: list[str] = []
+    for point in points:
+        if point.startswith(prefix) and not any(point.startswith(p.rstrip("/") + "/") for p in outermost):
+            outermost.append(point)
+    return outermost
+
+
+def _unescape_mountinfo(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash in a path as octal escapes (\\040...)."""
+    for code in ("\\040", "\\011", "\\012", "\\134"):
+        field = field.replace(code, chr(int(code[1:], 8)))
+    return field
+
+
+def lies_under(path: str | os.PathLike[str], root: str) -> bool:
+    """Whether `path` (itself or through a symbolic link) is `root` or inside it."""
+    text = os.fspath(path)
+    roots = {root, os.path.realpath(root)}
+    for form in {os.path.abspath(text), os.path.realpath(text)}:
+        for r in roots:
+            if form == r or form.startswith(r.rstrip("/") + "/"):
+                return True
+    return False
+
+
+def layout_obstacle(files: FunctionFiles, paths_needed: Sequence[str], own_dir: Path) -> Optional[str]:
+    """Why /var/task and /opt cannot be laid out for these paths, or None.
+
+    `paths_needed` are what the processes run (interpreters, bootstrap, scripts): hidden under /opt or /var/task,
+    they could not start. The code and the layers are bound before /opt is mounted, so they may lie anywhere.
+    `own_dir` is lambdatui's folder for the environment, which its processes write (stack dumps, TMPDIR).
+    """
+    for mount_point in (_VAR, OPT):
+        if not os.path.isdir(mount_point):
+            return f"this host has no {mount_point} to mount over"
+    seen_inside = [str(files.code_dir), *map(str, files.layers)]
+    for path in paths_needed:
+        if any(lies_under(path, folder) for folder in seen_inside):
+            continue  # started as /var/task/... or /opt/...
+        for root in (OPT, TASK_ROOT):
+            if lies_under(path, root):
+                return f"{path} lies under {root}, which the layout would hide"
+    if lies_under(own_dir, _VAR):
+        return f"lambdatui's state folder {own_dir} lies under /var, which is read-only in Lambda's layout"
+    return None
