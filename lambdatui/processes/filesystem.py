@@ -156,9 +156,9 @@ class FileSystemLayout:
         self.prepare()
         stage = os.fsencode(self.fs_dir / "var")
         var_options = b"lowerdir=" + _escape(self.fs_dir / "var-top") + b":" + _escape(_VAR)
-        # File systems mounted under /var: an overlay's lower dir shows only the file system of /var itself.
-        submounts = [(os.fsencode(point), stage + os.fsencode(point[len(_VAR):]), f"bind {point} again under /var")
-                     for point in mounts_under(_VAR)]
+        # File systems mounted under /var: an overlay's lower dir shows only the file system of /var itself. Bound
+        # again where we may (one we may not read stays an empty folder, as it looked to us before).
+        submounts = [(os.fsencode(point), stage + os.fsencode(point[len(_VAR):])) for point in mounts_under(_VAR)]
         code = os.fsencode(self.code_dir)
         task = stage + b"/" + os.fsencode(os.path.basename(TASK_ROOT))
         task_readonly = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _kept_flags(self.code_dir)
@@ -169,8 +169,8 @@ class FileSystemLayout:
 
         def setup() -> None:
             check(mount(b"overlay", stage, b"overlay", readonly, var_options), "mount an overlay for /var")
-            for source, target, what in submounts:
-                check(mount(source, target, None, bind_tree, None), what)
+            for source, target in submounts:
+                mount(source, target, None, bind_tree, None)
             check(mount(code, task, None, bind, None), f"bind the code on {TASK_ROOT}")
             check(mount(None, task, None, task_readonly, None), f"make {TASK_ROOT} read-only")
             check(mount(stage, b"/var", None, move, None), "move the overlay onto /var")
