@@ -41,6 +41,10 @@ class _BoundedRepr(reprlib.Repr):
             text = text[:half] + "..." + text[len(text) - (self.maxother - 3 - half):]
         return text
 
+    # reprlib cuts a str before its repr, but not bytes: repr() of the whole costs up to 4 characters a byte in
+    # the function's own memory (a 25 MB cache entry: a 100 MB string), enough to run it out of memory. Cut first.
+    repr_bytes = repr_bytearray = reprlib.Repr.repr_str
+
 
 def _make_repr() -> reprlib.Repr:
     """A bounded repr with room for useful detail (attributes: 3.9 has no kwargs)."""

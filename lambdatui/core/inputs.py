@@ -153,6 +153,7 @@ class ProcessExited:
     generation: int
     description: str  # "exit status 0", "signal: killed"
     code: Optional[int] = None
+    out_of_memory: bool = False  # SIGKILLed for the environment's memory limit (the host's cgroup or watcher says)
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,9 @@ class InvokeRules:
         # Since August 2025 Lambda bills Init too: the cold invoke's billed time covers both.
         billed = lines.billed_ms(duration + (init_ms or 0.0))
         self._line(lines.end(request_id), request_id=request_id)
-        self._emit(f.InvokeReported(request_id, duration, billed, self.config.memory_mb, None, init_ms, status,
+        # Out of memory, the environment used all of it (the host fills in the figure otherwise).
+        used = self.config.memory_mb if error_type == et.RUNTIME_OUT_OF_MEMORY else None
+        self._emit(f.InvokeReported(request_id, duration, billed, self.config.memory_mb, used, init_ms, status,
                                     error_type, cold=init_ms is not None or run.ran_init))
         self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
         self.invocations_done += 1

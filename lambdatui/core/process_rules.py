@@ -66,6 +66,10 @@ class ProcessRules:
             if was is RuntimeState.INIT_ERROR and rt.init_error_type:
                 error_type = rt.init_error_type
                 detail = ""
+            elif event.out_of_memory:
+                # The OOM killer's SIGKILL: Lambda says so by type, in the same words as any other kill (§10.2).
+                error_type = et.RUNTIME_OUT_OF_MEMORY
+                detail = f"Runtime exited with error: {event.description}"
             else:
                 error_type = et.RUNTIME_EXIT_ERROR
                 detail = ("Runtime exited without providing a reason" if event.code == 0

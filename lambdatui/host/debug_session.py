@@ -115,6 +115,7 @@ class DebugSession:
             last_stacks=self.state.last_stacks,
             last_init_failure=self.state.last_init_failure,
             extensions=self.state.extensions.views(),
+            memory=tuple(self.state.memory),
             armed_faults=environment.armed,
             logs=tuple(self.state.logs),
             invocations=host.env.invocations_done,

@@ -109,7 +109,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
-                                              cgroup=EnvironmentCgroup.create())
+                                              cgroup=EnvironmentCgroup.create(memory_mb=self.config.memory_mb),
+                                              memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
                 self.note(self._supervisor.containment())
                 task_status.started()
                 await trio.sleep_forever()
@@ -318,7 +319,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
             self.tail.add(line.request_id or self._log_request_id, line)
         elif kind is f.InvokeReported:
             self._sample_runtime_memory()
-            fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)  # type: ignore[type-var]
+            if fact.max_memory_used_mb is None:  # type: ignore[union-attr]  # (the core's own: out of memory)
+                fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)  # type: ignore[type-var]
         elif (kind is f.PhaseEnded and fact.phase == "init") or (  # type: ignore[union-attr]
             kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
         ):
@@ -333,8 +335,11 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
             self._publish(f.LogLine(f.PLATFORM, platform_lines.report(report), report.request_id))
             self._log_request_id = None
             if self.inspect:
+                self._measure_memory("invoke", report.request_id)
                 self._list_tmp(report.request_id)
         elif self.inspect and kind is f.PhaseEnded and fact.phase in ("init", "reset"):  # type: ignore[union-attr]
+            if fact.phase == "init":  # type: ignore[union-attr]
+                self._measure_memory("init", None)
             self._list_tmp(fact.phase)  # type: ignore[union-attr]
 
     def _sample_runtime_memory(self) -> None:
@@ -342,6 +347,18 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
         if peak is not None:
             self._runtime_peak_mb = peak
+
+    def _measure_memory(self, phase: str, request_id: Optional[str]) -> None:
+        """For the debugger: the runtime's memory and the environment's against the limit, after Init or an invoke."""
+        runtime = self._handle(fx.RUNTIME)
+        if runtime is None:
+            return  # it crashed (or ran out of memory): REPORT says what it used
+        now, peak = self._sup.resident_mb(runtime)
+        usage = self._sup.memory_usage()
+        limit = self._sup.memory
+        self._publish(f.MemoryMeasured(phase, request_id, now, peak, usage.mb if usage is not None else None,
+                                       self.config.memory_mb, limit.kind if limit is not None else "",
+                                       trio.current_time()))
 
     def _drain_output(self) -> None:
         for _, handle in self._processes.values():
@@ -400,4 +417,5 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         self._publish(f.LogLine(source, line, self._log_request_id, stream))
 
     def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
-        self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code))
+        self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code,
+                                    handle.out_of_memory))

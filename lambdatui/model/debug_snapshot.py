@@ -11,6 +11,7 @@ from lambdatui.model.facts import (
     InvocationResult,
     InvokeReported,
     LogLine,
+    MemoryMeasured,
     StacksCaptured,
     TmpChanged,
 )
@@ -34,8 +35,8 @@ class FunctionInfo:
     timeout_s: int
     memory_mb: int
     extensions: tuple[str, ...]
-
     interpreter: str = ""  # the Python that runs our runtime (a .venv's, --python's...); "" for a custom runtime
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:
@@ -94,6 +95,7 @@ class DebuggerSnapshot:
     invocations: int
     last_init_failure: Optional[InitFailed] = None  # a failed Init newer than `last_result`
     extensions: tuple[ExtensionActivity, ...] = ()  # every extension that was sent something or subscribed
+    memory: tuple[MemoryMeasured, ...] = ()  # the runtime's, after its Init and each invoke, oldest first (bounded)
 
     def extension(self, name: str) -> Optional[ExtensionActivity]:
         return next((x for x in self.extensions if x.name == name), None)

@@ -14,6 +14,7 @@ from lambdatui.model.telemetry import Subscription
 from lambdatui.model.timeline import Timeline
 
 MAX_LOG_LINES = 5000
+MAX_MEMORY_POINTS = 50  # measurements kept for the runtime that lives now (one after Init and each invoke)
 # Per extension: the events kept for its event list, and the JSON text they may hold between them (a batch can
 # be 1 MB: a debugger that runs for hours must not keep them all).
 MAX_RECEIVED_EVENTS = 500
@@ -33,6 +34,7 @@ class DebugState:
         # The last failed Init, until an Init succeeds or an invoke's result supersedes it (a suppressed Init that
         # fails is answered to its invoke, whose result then carries the same error).
         self.last_init_failure: Optional[f.InitFailed] = None
+        self.memory: deque[f.MemoryMeasured] = deque(maxlen=MAX_MEMORY_POINTS)
         self.extensions = ExtensionActivities()
 
     def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
@@ -56,6 +58,10 @@ class DebugState:
             self.last_report = fact
         elif isinstance(fact, f.StacksCaptured):
             self.last_stacks = fact
+        elif isinstance(fact, f.MemoryMeasured):
+            self.memory.append(fact)
+        elif isinstance(fact, f.PhaseStarted) and fact.phase == "init":
+            self.memory.clear()  # a new runtime: its memory builds up from scratch
 
 
 # ---------------------------------------------------------------------- what each extension was sent

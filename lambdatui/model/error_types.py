@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
+RUNTIME_OUT_OF_MEMORY = "Runtime.OutOfMemory"  # newer RAPID's name for a runtime the OOM killer ended (§10.2)
 RUNTIME_INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 RUNTIME_INVALID_RESPONSE_MODE = "Runtime.InvalidResponseModeHeader"
 RUNTIME_TRUNCATED_RESPONSE = "Runtime.TruncatedResponse"
@@ -17,7 +18,7 @@ EXTENSION_EXIT_ERROR = "Extension.ExitError"
 EXTENSION_CRASH = "Extension.Crash"
 EXTENSION_LAUNCH_ERROR = "Extension.LaunchError"
 # A process died: any other type was reported by one that lived on.
-CRASH_TYPES = frozenset({RUNTIME_EXIT_ERROR, EXTENSION_CRASH})
+CRASH_TYPES = frozenset({RUNTIME_EXIT_ERROR, RUNTIME_OUT_OF_MEMORY, EXTENSION_CRASH})
 
 # Runtime API errors
 INVALID_REQUEST_ID = "InvalidRequestID"

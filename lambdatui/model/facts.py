@@ -137,6 +137,21 @@ class InvokeReported:
 
 
 @dataclass(frozen=True)
+class MemoryMeasured:
+    """The memory in use after Init or an invoke (issue 11), for the debugger: a cache that grows invoke by invoke
+    shows here before the invoke that runs out of memory."""
+
+    phase: str  # "init" or "invoke"
+    request_id: Optional[str]  # the invoke's; None after Init
+    runtime_mb: Optional[int]  # the runtime's resident memory now (VmRSS); None once it is gone
+    runtime_peak_mb: Optional[int]  # its peak (VmHWM), what REPORT's Max Memory Used shows
+    environment_mb: Optional[int]  # runtime and extensions together (the cgroup's charge, else their RSS summed)
+    limit_mb: int  # --memory
+    enforced_by: str  # "cgroup v2", "cgroup v1", "watch" (lambdatui samples RSS), "" where nothing enforces it
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
 class Span:
     """A stretch of an invoke the platform measures (lambda-spec §3.5 `Span`).
 
@@ -374,6 +389,7 @@ Fact = Union[
     InvocationRefused,
     InvocationCompleted,
     InvokeReported,
+    MemoryMeasured,
     RuntimeDone,
     ExtensionOverhead,
     ExtensionReported,

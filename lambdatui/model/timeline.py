@@ -190,6 +190,15 @@ class Timeline:
         if bar.end is not None:  # the invoke bar already closed: the report's duration is the true one
             bar.duration_ms = fact.duration_ms
 
+    def _on_memory_measured(self, fact: f.MemoryMeasured, at: float) -> None:
+        """The memory in use once the phase was over, on its bar: a cache that grows shows invoke by invoke."""
+        if fact.phase == INVOKE:
+            bar = next((b for b in reversed(self._bars) if b.kind == INVOKE and b.key == fact.request_id), None)
+        else:
+            bar = next((b for b in reversed(self._bars) if b.kind == INIT), None)
+        if bar is not None:
+            bar.detail = _join(bar.detail, f"mem {memory_text(fact)}")
+
     def _on_invocation_completed(self, fact: f.InvocationCompleted, at: float) -> None:
         """A handled function error (the runtime posted /error) is an error, whatever status REPORT gives it."""
         result = fact.result
@@ -264,6 +273,7 @@ _HANDLERS = {
     f.PhaseStarted: Timeline._on_phase_started,
     f.PhaseEnded: Timeline._on_phase_ended,
     f.InvokeReported: Timeline._on_invoke_reported,
+    f.MemoryMeasured: Timeline._on_memory_measured,
     f.InvocationCompleted: Timeline._on_invocation_completed,
     f.BoundaryReached: Timeline._on_boundary_reached,
     f.HoldReleased: Timeline._on_hold_released,
@@ -279,6 +289,12 @@ def _short(request_id: str) -> str:
 
 def _join(*parts: str) -> str:
     return " · ".join(p for p in parts if p)
+
+
+def memory_text(fact: f.MemoryMeasured) -> str:
+    """"92/128 MB": the environment's processes together (else the runtime alone) against the limit."""
+    used = fact.environment_mb if fact.environment_mb is not None else fact.runtime_mb
+    return f"{used if used is not None else '?'}/{fact.limit_mb} MB"
 
 
 def _report_detail(report: f.InvokeReported) -> str:

@@ -8,6 +8,9 @@ joins its environment's cgroup before it execs, and all its descendants are born
 Cgroup v2 (`cgroup.procs`, `cgroup.kill`) where it is mounted and writable, else v1's freezer hierarchy
 (writable as root on many hosts, these included). Elsewhere there is none, and process groups remain the only
 fence (the supervisor's `containment()` line says which, once, at start-up).
+
+The same cgroup carries the memory limit where v2's memory controller can be had; else, with v1, a second
+cgroup in the `memory` hierarchy that every child joins too (memory_limit.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .memory_limit import CgroupMemory
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _KILL_ROUNDS_S = 2.0
 
@@ -28,10 +33,20 @@ class EnvironmentCgroup:
         self.path = path
         self.version = version
         self.procs_file = str(path / "cgroup.procs")
+        self.memory: Optional[CgroupMemory] = None
+        """The memory limit, where the kernel can enforce it: on this cgroup (v2), or on a v1 memory cgroup."""
+
+    @property
+    def procs_files(self) -> tuple[str, ...]:
+        """Every cgroup a child joins before it execs: this one, and a v1 memory cgroup of its own if any."""
+        if self.memory is not None and self.memory.own:
+            return (self.procs_file, self.memory.procs_file)
+        return (self.procs_file,)
 
     @classmethod
-    def create(cls) -> Optional["EnvironmentCgroup"]:
-        """A new, empty cgroup for one environment, or None where none can be made."""
+    def create(cls, memory_mb: Optional[int] = None) -> Optional["EnvironmentCgroup"]:
+        """A new, empty cgroup for one environment, or None where none can be made; with `memory_mb`, the
+        memory limit on it where the kernel can enforce one (`memory` stays None where not)."""
         name = f"lambdatui-{os.getpid()}-{secrets.token_hex(3)}"
         for base, version in _candidates():
             _remove_stale(base, version)
@@ -40,7 +55,11 @@ class EnvironmentCgroup:
                 path.mkdir()
             except OSError:
                 continue
-            return cls(path, version)
+            cgroup = cls(path, version)
+            if memory_mb is not None:
+                cgroup.memory = (CgroupMemory.in_v2(path, memory_mb) if version == 2 else None) \
+                    or CgroupMemory.in_v1(name, memory_mb)
+            return cgroup
         return None
 
     def describe(self) -> str:
@@ -83,6 +102,8 @@ class EnvironmentCgroup:
             self.path.rmdir()
         except OSError:
             pass  # still draining: the watchdog's last sweep, or the next start, finds an empty one
+        if self.memory is not None:
+            self.memory.remove()
 
     def _wait_empty(self) -> None:
         deadline = time.monotonic() + _KILL_ROUNDS_S
@@ -106,13 +127,15 @@ def _remove_stale(base: Path, version: int) -> None:
         EnvironmentCgroup(path, version).remove()
 
 
-def join_cgroup_in_child(procs_file: str) -> None:
-    """In the child, before exec: move this process into the environment's cgroup. Only os-level calls."""
-    fd = os.open(procs_file, os.O_WRONLY)
-    try:
-        os.write(fd, str(os.getpid()).encode())
-    finally:
-        os.close(fd)
+def join_cgroup_in_child(procs_files: tuple[str, ...]) -> None:
+    """In the child, before exec: move this process into the environment's cgroups. Only os-level calls."""
+    pid = str(os.getpid()).encode()
+    for procs_file in procs_files:
+        fd = os.open(procs_file, os.O_WRONLY)
+        try:
+            os.write(fd, pid)
+        finally:
+            os.close(fd)
 
 
 def _candidates() -> list[tuple[Path, int]]:

@@ -36,7 +36,7 @@ class LaunchError(Exception):
 def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
                   cgroup: EnvironmentCgroup | None = None) -> Callable[[], None]:
     """The child's steps between fork and exec; every callee is resolved here, in the parent."""
-    procs_file = cgroup.procs_file if cgroup is not None else None
+    procs_files = cgroup.procs_files if cgroup is not None else None
     libc = linux.LIBC
     prctl = libc.prctl if libc is not None else None
     check = linux.check_call
@@ -46,8 +46,8 @@ def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
 
     def preexec() -> None:
         try:
-            if procs_file is not None:
-                join_cgroup_in_child(procs_file)  # first: whatever this child starts is born inside
+            if procs_files is not None:
+                join_cgroup_in_child(procs_files)  # first: whatever this child starts is born inside
             setpgid(0, 0)
             if sandbox_setup is not None:
                 sandbox_setup()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ import trio
 from . import linux
 from .cgroup import EnvironmentCgroup
 from .exit_status import ExitStatus
+from .memory_limit import MemoryLimit, MemoryUsage, RssWatcher, parent_pid, rss_mb
 from .output import OutputPipe, Stream
 from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox
@@ -34,6 +36,8 @@ _OUTPUT_GRACE = 0.5
 # SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
 # take a while to go. Bounded so that shutting down never hangs.
 _KILL_GRACE = 5.0
+# Without a cgroup, the memory watcher finds the PID namespace's processes by a walk of /proc this often.
+_NAMESPACE_RESCAN_S = 0.5
 
 
 @dataclass(eq=False)
@@ -48,6 +52,8 @@ class ProcessHandle:
     exited: ExitStatus | None = None
     """Set just before on_exit is called."""
     exited_at: float | None = None
+    out_of_memory: bool = False
+    """Set with `exited`: it was SIGKILLed for the environment's memory limit (the OOM killer, or the watcher)."""
 
     @property
     def pgid(self) -> int:
@@ -94,7 +100,10 @@ class Supervisor:
     """The children of one execution environment: how to run them, never why."""
 
     def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit,
-                 cgroup: EnvironmentCgroup | None = None) -> None:
+                 cgroup: EnvironmentCgroup | None = None, *, memory_mb: int | None = None,
+                 oom_victim: str | None = None) -> None:
+        """`memory_mb`: the environment's memory limit (the cgroup's, where it carries one; else watched, and
+        the child spawned with key `oom_victim` is SIGKILLed at the limit)."""
         self._sandbox = sandbox
         self.cgroup = cgroup
         self._nursery = nursery
@@ -106,6 +115,17 @@ class Supervisor:
         self._watchdog = WatchdogLink()
         if cgroup is not None:
             self._watchdog.add_cgroup(str(cgroup.path))
+            if cgroup.memory is not None and cgroup.memory.own:
+                self._watchdog.add_cgroup(str(cgroup.memory.path))
+        self.memory: MemoryLimit | None = cgroup.memory if cgroup is not None else None
+        self._watching = trio.CancelScope()
+        self._scanned: list[int] = []
+        self._scanned_at = -_NAMESPACE_RESCAN_S
+        if self.memory is None and memory_mb is not None:
+            watcher = RssWatcher(memory_mb, self._environment_pids, lambda: self._pid_of(oom_victim),
+                                 exclude=self._own_pids)
+            nursery.start_soon(self._watch, watcher, name="memory watcher")
+            self.memory = watcher
         self._init: SandboxInit | None = None
         self.pid_namespace_note = self._start_init()
         if self._init is not None:
@@ -114,6 +134,8 @@ class Supervisor:
             except InitUnavailable as exc:
                 self._end_init()
                 self.pid_namespace_note = f"no PID namespace: {exc}"
+        if cgroup is not None and cgroup.memory is not None:
+            cgroup.memory.allow_baseline()  # the init's own charge is not the function's
 
     def _start_init(self) -> str:
         """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives."""
@@ -163,9 +185,54 @@ class Supervisor:
         why_not = f" ({'; '.join(missing)})" if missing else ""
         if not fences:
             return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
-                    "outlive the environment and keep running while it is frozen.")
+                    f"outlive the environment and keep running while it is frozen.{self._memory_sentence()}")
         return (f"Processes are contained by {' and '.join(fences)}{why_not}: one that leaves its process group "
-                "(setsid) still ends, and stops, with the environment.")
+                f"(setsid) still ends, and stops, with the environment.{self._memory_sentence()}")
+
+    async def _watch(self, watcher: RssWatcher) -> None:
+        with self._watching:
+            await watcher.run()
+
+    def _memory_sentence(self) -> str:
+        if self.memory is None:
+            return ""
+        return (f" Memory: {self.memory.limit_mb} MB for the runtime and extensions together, enforced by "
+                f"{self.memory.describe()}.")
+
+    def memory_usage(self) -> MemoryUsage | None:
+        """The environment's processes together, now (None without a limit)."""
+        return self.memory.usage() if self.memory is not None else None
+
+    def resident_mb(self, handle: ProcessHandle) -> tuple[int | None, int | None]:
+        """A child's resident memory now and its peak (VmRSS, VmHWM) in MiB; (None, None) once gone."""
+        if self._child(handle) is None:
+            return None, None
+        return rss_mb(handle.pid)
+
+    def _pid_of(self, key: str | None) -> int | None:
+        return next((c.handle.pid for c in self._children.values() if c.handle.key == key and c.reaped is None),
+                    None)
+
+    def _environment_pids(self) -> list[int]:
+        """Every process of the environment: through its cgroup or PID namespace, else the children we started.
+        Finding the namespace's processes walks /proc (~1.5 ms): the walk is redone every _NAMESPACE_RESCAN_S,
+        the participants themselves are always counted."""
+        if self.cgroup is not None:
+            return self.cgroup.pids()
+        if self._init is not None:
+            now = time.monotonic()
+            if now - self._scanned_at > _NAMESPACE_RESCAN_S:
+                self._scanned, self._scanned_at = self._init.pids(), now
+            return list(set(self._scanned) | set(self._children))
+        return list(self._children)
+
+    def _own_pids(self, pids: list[int]) -> list[int]:
+        """lambdatui's processes among the environment's `pids`: the sandbox init, and its pid 1 (its only child
+        that is not a participant)."""
+        init = self._init
+        if init is None:
+            return []
+        return [init.pid] + [pid for pid in pids if pid not in self._children and parent_pid(pid) == init.pid]
 
     @property
     def watchdog_pid(self) -> int | None:
@@ -298,6 +365,7 @@ class Supervisor:
     async def aclose(self) -> None:
         """SIGKILL every live group, reap and report them all, stop the watchdog."""
         self._closed = True
+        self._watching.cancel()
         with trio.CancelScope(shield=True):
             children = list(self._children.values())
             for child in children:
@@ -383,6 +451,8 @@ class Supervisor:
                 child.pidfd = None
             self._watchdog.remove(handle.pgid)
             self._children.pop(handle.pid, None)
+            if status.signal == signal.SIGKILL and self.memory is not None:
+                handle.out_of_memory = self.memory.claim_oom(handle.pid)
             handle.exited = status
             handle.exited_at = trio.current_time()
             child.done.set()

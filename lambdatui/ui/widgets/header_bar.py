@@ -15,6 +15,7 @@ from textual.widget import Widget
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.error_types import failure_kind
+from lambdatui.model.timeline import memory_text
 from lambdatui.ui.widgets._format import short_id
 from lambdatui.ui.widgets._theme import STATE_VARIABLE
 
@@ -112,7 +113,7 @@ class HeaderBar(Widget):
             fn.handler,
             f"{fn.runtime} ({_short_interpreter(fn.interpreter)})" if fn.interpreter else fn.runtime,
             f"timeout {fn.timeout_s} s",
-            f"{fn.memory_mb} MB",
+            f"mem {memory_text(snapshot.memory[-1])}" if snapshot.memory else f"{fn.memory_mb} MB",
             invokes,
         ]
         if fn.extensions:

@@ -23,7 +23,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.model.facts import INIT_STACKS, InitFailed, InvocationResult, InvokeReported, StackFrame, StacksCaptured
+from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
+                                   StackFrame, StacksCaptured)
 from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
 from lambdatui.ui.widgets._format import clip, short_id
 from lambdatui.ui.widgets._theme import syntax_theme
@@ -31,6 +32,7 @@ from lambdatui.ui.widgets._theme import syntax_theme
 CONTEXT = 8  # source lines shown either side of the hung line
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_PAYLOAD_CHARS = 200_000
+MEMORY_POINTS_SHOWN = 8  # the latest measurements: how memory built up to where it is
 
 
 def init_error_text(failure: InitFailed) -> str:
@@ -84,6 +86,21 @@ def report_line(report: InvokeReported, result: Optional[InvocationResult] = Non
     if report.init_duration_ms is not None:
         parts.append(f"Init {report.init_duration_ms:.2f} ms")
     return " · ".join(parts)
+
+
+def memory_line(points: tuple[MemoryMeasured, ...]) -> str:
+    """How the runtime's memory built up, one figure after its Init and after each invoke, against the limit:
+    "Memory in use, phase by phase: 20 → 45 → 70 of 128 MB (enforced by cgroup v1; runtime peak 68 MB)"."""
+    if not points:
+        return ""
+    last = points[-1]
+    figures = [p.environment_mb if p.environment_mb is not None else p.runtime_mb for p in points]
+    shown = figures[-MEMORY_POINTS_SHOWN:]
+    series = ("… → " if len(figures) > len(shown) else "") + " → ".join("?" if x is None else str(x) for x in shown)
+    how = {"watch": "watched by lambdatui", "": "not enforced here"}.get(last.enforced_by,
+                                                                        f"enforced by {last.enforced_by}")
+    peak = f"; runtime peak {last.runtime_peak_mb} MB" if last.runtime_peak_mb is not None else ""
+    return f"Memory in use, phase by phase: {series} of {last.limit_mb} MB ({how}{peak})"
 
 
 class ResultView(VerticalScroll):
@@ -155,7 +172,8 @@ class ResultView(VerticalScroll):
         report = snapshot.last_report if snapshot else None
         stacks = snapshot.last_stacks if snapshot else None
         init_failure = snapshot.last_init_failure if snapshot else None
-        key = (result, report, stacks, init_failure)
+        memory = snapshot.memory if snapshot else ()
+        key = (result, report, stacks, init_failure, memory)
         if key == self._key and not force:
             return  # unchanged: keep the scroll position
         self._key = key
@@ -166,8 +184,10 @@ class ResultView(VerticalScroll):
         title = self.query_one("#result-title", Static)
         title.set_class(bool(result and result.function_error), "-error")
         title.update(self._title(result))
-        self.query_one("#result-report", Static).update(
-            Content.styled(report_line(report, result), "dim") if report is not None else "")
+        lines = [report_line(report, result)] if report is not None else []
+        if memory:
+            lines.append(memory_line(memory))
+        self.query_one("#result-report", Static).update(Content.styled("\n".join(lines), "dim") if lines else "")
         payload = self.query_one("#result-payload", Static)
         if result is not None:
             text, lexer = pretty_payload(result.payload)

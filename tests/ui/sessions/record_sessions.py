@@ -73,6 +73,7 @@ PHASE_MS = {  # (bar kind, label) -> the duration shown for a finished bar
 }
 INIT_MS = PHASE_MS[(tl.INIT, None)]
 MAX_MEMORY_MB = 32
+MEMORY_IN_USE_MB = 36  # the environment's memory after each phase (MemoryMeasured), as the header shows it
 WALL_TIME = 1_700_000_000.0  # file mtimes
 ISO_TIME = "2023-11-14T22:13:20.000Z"
 FAKE_PID = 4242
@@ -253,10 +254,14 @@ def normalise_times(snapshot: DebuggerSnapshot, reports: dict[str, f.InvokeRepor
             start=clock[bar.start],
             end=clock[bar.end] if bar.end is not None else None,
             duration_ms=phase_ms(bar, timeout_s) if bar.duration_ms is not None else None,
-            detail=_invoke_detail(bar, reports, timeout_s) if bar.kind == tl.INVOKE else bar.detail,
+            detail=(_invoke_detail(bar, reports, timeout_s) if bar.kind == tl.INVOKE
+                    else re.sub(r"mem \d+/", f"mem {MEMORY_IN_USE_MB}/", bar.detail)),
         )
         for bar in snapshot.timeline
     )
+    memory = tuple(dataclasses.replace(m, runtime_mb=MAX_MEMORY_MB, runtime_peak_mb=MAX_MEMORY_MB,
+                                       environment_mb=MEMORY_IN_USE_MB, enforced_by="cgroup v2", at=CLOCK_BASE)
+                   for m in snapshot.memory)
     participants = tuple(
         dataclasses.replace(p, parked_since=clock[p.parked_since] if p.parked_since is not None else None)
         for p in env.participants
@@ -271,6 +276,7 @@ def normalise_times(snapshot: DebuggerSnapshot, reports: dict[str, f.InvokeRepor
         timeline=bars,
         last_report=last_report,
         tmp=tmp,
+        memory=memory,
     )
 
 

@@ -1,0 +1,373 @@
+"""The memory limit: `--memory MB` on the environment's processes together, as Lambda enforces it (issue 11).
+
+In Lambda the function's memory size bounds the whole sandbox (runtime and extensions alike), and a process
+that goes over is SIGKILLed by the kernel's OOM killer without warning. Here, in order of preference:
+
+- the environment's cgroup v2 with `memory.max` (and `memory.swap.max` = 0), the memory controller enabled in
+  its parent's `cgroup.subtree_control` if it is not yet and we may;
+- a second cgroup, in cgroup v1's `memory` hierarchy, that every child joins beside the first
+  (`memory.limit_in_bytes`, `memory.memsw.limit_in_bytes` where swap is accounted, `memory.swappiness` 0);
+- else `RssWatcher`: lambdatui samples the resident memory of the environment's processes (the sum of their
+  RSS) and SIGKILLs the runtime at the limit. It cannot stop an allocation, only notice it afterwards.
+
+Either way the host learns, at a SIGKILLed process's exit, whether that kill was for memory (`claim_oom`): the
+cgroup's OOM-kill counter (`memory.events` in v2, `memory.oom_control` in v1) or the watcher's own decision.
+
+The sandbox init and its pid 1 (pid_namespace.py) live in the cgroup too, so that the participants are born
+inside it. They are lambdatui's, not the function's: their own charge, measured once they are up, is added to
+the limit (`allow_baseline`), and the watcher leaves them out of its sum.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Protocol
+
+import trio
+
+MIB = 1024 * 1024
+V1_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+# How often the watcher samples. A process can allocate far more than the limit between two samples; the
+# interval only bounds how long it keeps it. Reading a few /proc files costs ~20 µs a process.
+WATCH_INTERVAL_S = 0.02
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(frozen=True)
+class MemoryUsage:
+    """The environment's processes together, now: what the limit is compared with."""
+
+    bytes: Optional[int]  # the cgroup's charge, or the sum of the processes' RSS; None when unreadable
+    limit_mb: int
+
+    @property
+    def mb(self) -> Optional[int]:
+        return None if self.bytes is None else -(-self.bytes // MIB)
+
+
+class MemoryLimit(Protocol):
+    limit_mb: int
+    kind: str  # "cgroup v2", "cgroup v1", "watch": for the figures the debugger shows
+
+    def describe(self) -> str: ...
+    def usage(self) -> MemoryUsage: ...
+    def claim_oom(self, pid: int) -> bool: ...
+
+
+# ---------------------------------------------------------------------- the kernel enforces it
+
+
+class CgroupMemory:
+    """`memory.max` (v2) or `memory.limit_in_bytes` (v1) on a cgroup every process of the environment is in."""
+
+    def __init__(self, path: Path, version: int, limit_mb: int, *, own: bool) -> None:
+        self.path = path
+        self.version = version
+        self.limit_mb = limit_mb
+        self.kind = f"cgroup v{version}"
+        self.own = own  # a v1 memory cgroup of its own, beside the environment's cgroup: ours to remove
+        self.procs_file = str(path / "cgroup.procs")
+        self.swap_note = ""
+        self._baseline = 0  # the sandbox init's own charge, allowed on top of the limit
+        self._ooms_seen = self._oom_kills()
+
+    @classmethod
+    def in_v2(cls, path: Path, limit_mb: int) -> Optional["CgroupMemory"]:
+        """The limit on the environment's own v2 cgroup, or None where its memory controller cannot be had."""
+        if not (path / "memory.max").exists():
+            parent = path.parent
+            if "memory" not in _read(parent / "cgroup.controllers").split():
+                return None  # not ours to have (bound to v1, or not delegated)
+            if not _write(parent / "cgroup.subtree_control", "+memory"):
+                return None  # e.g. the parent holds processes itself (cgroup v2's "no internal processes")
+            if not (path / "memory.max").exists():
+                return None
+        memory = cls(path, 2, limit_mb, own=False)
+        if not memory._set_limit():
+            return None
+        return memory
+
+    @classmethod
+    def in_v1(cls, name: str, limit_mb: int) -> Optional["CgroupMemory"]:
+        """A new cgroup `name` in v1's memory hierarchy, beside where this process sits, with the limit."""
+        base = V1_MEMORY_ROOT / _own_v1_path("memory")
+        if not (V1_MEMORY_ROOT / "cgroup.procs").exists():
+            return None
+        remove_stale_v1(base)
+        path = base / name
+        try:
+            path.mkdir()
+        except OSError:
+            return None
+        memory = cls(path, 1, limit_mb, own=True)
+        if not memory._set_limit():
+            memory.remove()
+            return None
+        return memory
+
+    def describe(self) -> str:
+        where = "memory.max on that cgroup v2" if self.version == 2 else \
+            f"memory.limit_in_bytes on a cgroup v1 at {self.path}"
+        extra = [self.swap_note]
+        if self._baseline:
+            extra.append(f"plus {self._baseline / MIB:.1f} MB for lambdatui's sandbox init")
+        return f"the kernel's OOM killer ({where}; {'; '.join(extra)})"
+
+    def allow_baseline(self) -> None:
+        """Once the sandbox init is up: its own charge goes on top of the limit (it is lambdatui's, not the
+        function's). Only the first time: a later init replaces one that is gone."""
+        if self._baseline:
+            return
+        usage = self.usage().bytes or 0
+        if usage and usage < self.limit_mb * MIB // 4:
+            self._baseline = usage
+            self._set_limit()
+
+    def usage(self) -> MemoryUsage:
+        name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
+        try:
+            used: Optional[int] = max(0, int(_read(self.path / name)) - self._baseline)
+        except ValueError:
+            used = None
+        return MemoryUsage(used, self.limit_mb)
+
+    def claim_oom(self, pid: int) -> bool:
+        """Whether a process of ours that died of SIGKILL was killed by the OOM killer: the counter moved since
+        the last claim. Each OOM kill is claimed once."""
+        count = self._oom_kills()
+        if count > self._ooms_seen:
+            self._ooms_seen += 1
+            return True
+        return False
+
+    def remove(self) -> None:
+        """Our v1 memory cgroup, once its processes are gone (the environment's cgroup kills them)."""
+        if not self.own:
+            return
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    return  # the watchdog's sweep, or the next start, gets it
+                _kill_listed(self.procs_file)
+                time.sleep(0.005)
+
+    def _limit_bytes(self) -> int:
+        return self.limit_mb * MIB + self._baseline
+
+    def _set_limit(self) -> bool:
+        """Write the limit; `swap_note` says how swap is kept from hiding memory beyond it."""
+        limit = str(self._limit_bytes())
+        if self.version == 2:
+            if not _write(self.path / "memory.max", limit):
+                return False
+            swap = self.path / "memory.swap.max"
+            self.swap_note = ("no swap" if _write(swap, "0") else
+                              "swap not limited: memory.swap.max not writable" if swap.exists() else
+                              "swap not limited: no memory.swap.max here")
+            return True
+        # memsw (memory + swap) must stay >= the memory limit: raise it before the limit, lower it after.
+        memsw = self.path / "memory.memsw.limit_in_bytes"
+        if memsw.exists():
+            _write(memsw, limit)
+        if not _write(self.path / "memory.limit_in_bytes", limit):
+            return False
+        if memsw.exists():
+            self.swap_note = ("swap counted in it" if _write(memsw, limit) else
+                              "swap not limited: memory.memsw.limit_in_bytes not writable")
+        else:
+            self.swap_note = ("no swap: swappiness 0" if _write(self.path / "memory.swappiness", "0") else
+                              "swap not limited: no swap accounting here")
+        return True
+
+    def _oom_kills(self) -> int:
+        if self.version == 2:
+            return _counter(_read(self.path / "memory.events"), "oom_kill")
+        text = _read(self.path / "memory.oom_control")
+        if "oom_kill " in text:
+            return _counter(text, "oom_kill")
+        try:  # kernels before 4.13: how often the limit was hit, which a SIGKILL then says was fatal
+            return int(_read(self.path / "memory.failcnt"))
+        except ValueError:
+            return 0
+
+
+def remove_stale_v1(base: Path) -> None:
+    """v1 memory cgroups of lambdatui runs that are gone (a host killed before its watchdog's sweep finished)."""
+    try:
+        entries = list(base.glob("lambdatui-*-*"))
+    except OSError:
+        return
+    for path in entries:
+        try:
+            owner = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if owner == os.getpid() or os.path.exists(f"/proc/{owner}"):
+            continue
+        CgroupMemory(path, 1, 0, own=True).remove()
+
+
+# ---------------------------------------------------------------------- lambdatui watches it
+
+
+class RssWatcher:
+    """Where no memory cgroup can be had: the sum of the environment's processes' RSS, sampled every
+    `interval` seconds, and the runtime SIGKILLed once it reaches the limit. Run `run()` as a task."""
+
+    kind = "watch"
+
+    def __init__(self, limit_mb: int, pids: Callable[[], Iterable[int]], victim: Callable[[], Optional[int]],
+                 *, interval: float = WATCH_INTERVAL_S,
+                 exclude: Callable[[list[int]], Iterable[int]] = lambda pids: ()) -> None:
+        """`pids`: the environment's processes now; `victim`: the pid to kill at the limit (the runtime), or
+        None while there is none; `exclude`: lambdatui's own processes among those (the sandbox init)."""
+        self.limit_mb = limit_mb
+        self.interval = interval
+        self._pids = pids
+        self._victim = victim
+        self._exclude = exclude
+        self._killed: set[int] = set()
+        self.kills = 0
+
+    def describe(self) -> str:
+        return (f"lambdatui, which sums the resident memory of the environment's processes every "
+                f"{self.interval * 1000:.0f} ms and SIGKILLs the runtime at the limit (no memory cgroup here: "
+                f"an allocation between two samples is seen only after it happened)")
+
+    def usage(self) -> MemoryUsage:
+        pids = list(self._pids())
+        skip = set(self._exclude(pids))
+        return MemoryUsage(sum(rss_bytes(pid) or 0 for pid in pids if pid not in skip), self.limit_mb)
+
+    def check(self) -> bool:
+        """One sample; kills the runtime if the environment is at the limit. Whether it did."""
+        used = self.usage().bytes or 0
+        if used < self.limit_mb * MIB:
+            return False
+        victim = self._victim()
+        if victim is None:
+            return False
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError:
+            return False
+        self._killed.add(victim)
+        self.kills += 1
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await trio.sleep(self.interval)
+            self.check()
+
+    def claim_oom(self, pid: int) -> bool:
+        if pid in self._killed:
+            self._killed.discard(pid)
+            return True
+        return False
+
+
+def rss_bytes(pid: int) -> Optional[int]:
+    """A process's resident memory now (/proc/<pid>/statm), or None once it is gone or has none (a zombie)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb", buffering=0) as fh:
+            fields = fh.read(256).split()
+        return int(fields[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def parent_pid(pid: int) -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/stat", "rb", buffering=0) as fh:
+            data = fh.read(512)
+        return int(data[data.rindex(b")") + 2:].split()[1])  # the command name may hold spaces and parentheses
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def rss_mb(pid: int) -> tuple[Optional[int], Optional[int]]:
+    """(VmRSS, VmHWM) of a process in MiB, rounded up; (None, None) once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb", buffering=0) as fh:
+            data = fh.read(4096)
+    except OSError:
+        return None, None
+    return _status_mb(data, b"VmRSS:"), _status_mb(data, b"VmHWM:")
+
+
+def _status_mb(data: bytes, key: bytes) -> Optional[int]:
+    start = data.find(key)
+    if start < 0:
+        return None
+    try:
+        kib = int(data[start + len(key):data.index(b"kB", start)])
+    except ValueError:
+        return None
+    return -(-kib // 1024)
+
+
+# ---------------------------------------------------------------------- files
+
+
+def _own_v1_path(controller: str) -> str:
+    """Where this process sits in a v1 hierarchy: a new cgroup goes beside it (inside any limit we are under)."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controller in controllers.split(","):
+                    return path.lstrip("/")
+    except (OSError, ValueError):
+        pass
+    return ""
+
+
+def _kill_listed(procs_file: str) -> None:
+    try:
+        with open(procs_file) as fh:
+            pids = [int(line) for line in fh if line.strip()]
+    except (OSError, ValueError):
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _counter(text: str, name: str) -> int:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == name:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,120 @@
+"""`--memory MB` enforced on the environment's processes together, through the CLI (issue 11, lambda-spec §10.2).
+
+Real processes throughout: the function and an extension allocate with bytearray (zero-filled, so every page is
+resident at once); the kernel's OOM killer (or, on a host without a memory cgroup, lambdatui's watcher) ends the
+runtime. The handlers pause briefly after allocating, as real work would, so that the watcher's sampling sees
+the memory before the response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from e2e_support import SAMPLES, platform_lines, run_cli, write_file
+
+HANDLER = """
+import time
+
+cache = []
+
+
+def handler(event, context):
+    cache.append(bytearray(event["mb"] * 1024 * 1024))
+    time.sleep(0.1)
+    return {"held_mb": len(cache) * event["mb"]}
+"""
+
+# Registers, holds 45 MB for the rest of its life, and says which SHUTDOWN it got.
+HOG_EXTENSION = """#!/usr/bin/env python3
+import http.client, json, os
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    response = api.getresponse()
+    return response, response.read()
+response, _ = call("POST", "/register", {"Lambda-Extension-Name": "hog"}, json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
+ident = response.getheader("Lambda-Extension-Identifier")
+held = bytearray(45 * 1024 * 1024)
+while True:
+    _, body = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
+    event = json.loads(body)
+    if event["eventType"] == "SHUTDOWN":
+        print("hog got SHUTDOWN " + event["shutdownReason"], flush=True)
+        break
+"""
+
+
+def reports(stderr: str) -> list[str]:
+    return [line for line in platform_lines(stderr) if line.startswith("REPORT ")]
+
+
+def max_memory_used(report: str) -> int:
+    match = re.search(r"\tMax Memory Used: (\d+) MB\t", report)
+    assert match, report
+    return int(match.group(1))
+
+
+def test_the_fifth_warm_invoke_runs_out_of_memory_and_the_next_one_cold_starts(code_dir: Path) -> None:
+    write_file(code_dir / "handler.py", HANDLER)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"mb": 25}', "--repeat", "6", "--memory", "128")
+    assert done.returncode == 1, done.stderr
+    bodies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [b.get("held_mb") for b in bodies] == [25, 50, 75, 100, None, 25]
+    lines = platform_lines(done.stderr)
+    [request_id] = re.findall(r"START RequestId: (\S+)", "\n".join(lines))[4:5]
+    assert bodies[4] == {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+                         "errorType": "Runtime.OutOfMemory"}
+    report = reports(done.stderr)
+    assert len(report) == 6
+    used = [max_memory_used(r) for r in report]
+    assert used[0] < used[1] < used[2] < used[3] < 128  # the cache, building up
+    assert used[3] - used[0] >= 70
+    assert "\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t" in report[4]
+    assert report[4].endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t")
+    assert f"RequestId: {request_id} Error: Runtime exited with error: signal: killed" in lines
+    # Reset, then the sixth invoke re-initialises (inside itself: a suppressed Init) with an empty cache.
+    assert sum(1 for line in lines if line.startswith("INIT_START")) == 2
+    assert "Status" not in report[5] and used[5] < used[3]
+    assert "Memory: 128 MB for the runtime and extensions together" in done.stderr
+
+
+def test_the_limit_covers_an_extensions_memory_too(code_dir: Path) -> None:
+    write_file(code_dir / "handler.py", HANDLER)
+    write_file(code_dir / "extensions" / "hog", HOG_EXTENSION, executable=True)
+    empty = code_dir / "no-extensions"
+    empty.mkdir()
+    # 90 MB fits in 128 for the runtime alone...
+    alone = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"mb": 90}', "--extensions", str(empty))
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(alone.stdout) == {"held_mb": 90}
+    # ...but not beside an extension that holds 45 MB: the runtime is killed (by then the largest process, as
+    # the OOM killer chooses), and the extension is told of the reset.
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"mb": 90}', "--repeat", "2")
+    assert done.returncode == 1, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["errorType"] == "Runtime.OutOfMemory"
+    assert first["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
+    assert "hog got SHUTDOWN failure" in done.stderr
+    assert second["errorType"] == "Runtime.OutOfMemory"  # the re-initialised environment has the same limit
+    assert all(r.endswith("\tError Type: Runtime.OutOfMemory\t") for r in reports(done.stderr))
+
+
+def test_a_bigger_memory_size_is_a_bigger_limit(code_dir: Path) -> None:
+    write_file(code_dir / "handler.py", HANDLER)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"mb": 150}', "--memory", "256")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"held_mb": 150}
+    [report] = reports(done.stderr)
+    assert "\tMemory Size: 256 MB\t" in report and 150 < max_memory_used(report) < 256
+
+
+def test_the_sample_scenario_replays_four_invokes_then_out_of_memory_then_a_cold_start() -> None:
+    sample = SAMPLES / "memory"
+    scenario = sample / "scenarios" / "out_of_memory.toml"
+    done = run_cli("replay", str(sample / "handler.py"), str(scenario))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}: 6 steps (5 invokes succeeded, 1 failed)")
+    report_lines = [line for line in done.stdout.splitlines() if "platform   REPORT" in line]
+    assert "Max Memory Used: 128 MB  Status: error  Error Type: Runtime.OutOfMemory" in report_lines[4]
