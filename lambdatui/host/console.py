@@ -32,7 +32,7 @@ def printable(text: str) -> str:
     escape sequence reaches the terminal and no name or log line can print a line of its own. Everything
     else, accents, CJK, emoji, passes as it is. The one helper for every mode: console, replay, globals.
     """
-    if text.isprintable():
+    if text.isprintable() or ("\t" in text and text.replace("\t", "").isprintable()):  # REPORT lines have tabs
         return text
     return "".join(repr(c)[1:-1] if _escaped(c) else c for c in text)
 

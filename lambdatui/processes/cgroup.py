@@ -73,9 +73,13 @@ class EnvironmentCgroup:
         except (OSError, ValueError):
             return []
 
-    def signal_strays(self, groups: set[int], sig: int) -> None:
-        """Signal every process inside that is in none of `groups` (the participants' process groups)."""
+    def signal_strays(self, groups: set[int], sig: int, spare: frozenset[int] = frozenset()) -> None:
+        """Signal every process inside that is in none of `groups` (the participants' process groups), but `spare`.
+
+        It runs at every freeze and thaw: a group's leader (most of what is inside) is known without asking."""
         for pid in self.pids():
+            if pid in groups or pid in spare:
+                continue
             try:
                 if os.getpgid(pid) not in groups:
                     os.kill(pid, sig)

@@ -146,6 +146,10 @@ class SandboxInit:
             await event.wait()
         return self.exits.pop(pid, ExitStatus(code=None, signal=signal.SIGKILL))
 
+    def own_pids(self) -> frozenset[int]:
+        """The init and the namespace's pid 1: lambdatui's own processes, never the function's."""
+        return frozenset(p for p in (self._proc.pid, self._anchor) if p is not None)
+
     def pids(self) -> list[int]:
         """Every process inside the namespace (host pids), found by the namespace its pid 1 lives in."""
         if self._anchor is None:

@@ -311,12 +311,14 @@ class Supervisor:
         """Signal what left the process groups we started (setsid daemons), found through the cgroup or the
         PID namespace."""
         groups = {child.handle.pgid for child in self._children.values()}
+        # The init and its pid 1 are lambdatui's, not the function's: stopped, they could not report an exit.
+        spare = self._init.own_pids() if self._init is not None else frozenset()
         if self.cgroup is not None:
-            self.cgroup.signal_strays(groups, sig)
+            self.cgroup.signal_strays(groups, sig, spare)
         elif self._init is not None:
             for pid in self._init.pids():
                 try:
-                    if os.getpgid(pid) not in groups:
+                    if pid not in groups and pid not in spare and os.getpgid(pid) not in groups:
                         os.kill(pid, sig)
                 except OSError:
                     pass  # gone meanwhile

@@ -150,3 +150,35 @@ async def test_sandbox_localdomain_resolves_to_loopback_inside(sandbox: Sandbox)
         assert recorder.lines("runtime", "stdout") == ["127.0.0.1 127.0.0.1"]
     with open("/etc/hosts") as fh:
         assert "sandbox.localdomain" not in fh.read()
+
+
+@pytest.mark.trio
+async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox: Sandbox) -> None:
+    # Stopped, the init could not report an exit or start a process until the thaw: it is lambdatui's, not the
+    # function's, even though it lives in the environment's cgroup.
+    from lambdatui.processes import Supervisor
+    from lambdatui.processes.cgroup import EnvironmentCgroup
+    from proc_helpers import Recorder
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup here")
+    recorder = Recorder()
+    async with trio.open_nursery() as nursery:
+        supervisor = Supervisor(nursery, sandbox, recorder.on_line, recorder.on_exit, cgroup=cgroup)
+        try:
+            supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+            await recorder.wait_lines(1, "runtime")
+            await wait_file(sandbox.tmp_dir / "daemon")
+            [daemon] = host_pids_of(sandbox.tmp_dir / "daemon")
+            init = supervisor._init
+            assert init is not None and len(init.own_pids()) == 2
+            supervisor.signal_strays(signal.SIGSTOP)
+            with trio.fail_after(5):
+                while proc_state(daemon) not in STOPPED_STATES:
+                    await trio.sleep(0.005)
+            assert all(proc_state(pid) not in STOPPED_STATES for pid in init.own_pids())
+            handle = supervisor.spawn(sh("exit 4"))  # the init still serves while the environment is frozen
+            assert (await recorder.wait_exit(handle)).code == 4
+        finally:
+            await supervisor.aclose()
