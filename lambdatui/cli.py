@@ -324,7 +324,7 @@ def check_listen_address(host: str, port: int) -> None:
 
     if not 0 <= port <= MAX_PORT:
         raise ConfigError(f"--port {port}: give a port from 0 to {MAX_PORT} (0: any free port)")
-    # The socket hypercorn will open (api/server.py): IPv6 when the host holds a colon, else IPv4.
+    # The socket the Invoke API will open (api/http11.py): IPv6 when the host holds a colon, else IPv4.
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -27,7 +27,7 @@ SHUTDOWN_GRACE_S = 10.0
 
 
 def _address_in_use(group: BaseException) -> Optional[OSError]:
-    """hypercorn's bind error arrives wrapped in the nurseries' exception groups."""
+    """The Invoke API's bind error arrives wrapped in the nurseries' exception groups."""
     if isinstance(group, OSError) and group.errno == errno.EADDRINUSE:
         return group
     for inner in getattr(group, "exceptions", ()):
