@@ -89,6 +89,13 @@ class TelemetryBuffer:
         self.bytes += size
         return True
 
+    def adopt(self, other: TelemetryBuffer) -> None:
+        """Take over what waits in `other` (the same extension's earlier subscription), in order, within our limits."""
+        for record, type_, at in other._waiting:
+            self.add(record, type_, at)
+        other._waiting.clear()
+        other.items = other.bytes = 0
+
     def count_lost(self, records: int, size: int) -> None:
         """Records given up on after they left the buffer (a batch the listener kept refusing): dropped too."""
         self.dropped_records += records

@@ -391,10 +391,14 @@ class TelemetryDelivery:
     # -- lifecycle
 
     def _subscribe(self, fact: f.TelemetrySubscribed) -> None:
+        subscriber = Subscriber(fact.extension, fact.subscription, self)
         old = self.subscribers.pop(fact.extension, None)
         if old is not None:
-            old.end()  # a later subscription replaces the earlier (the translator replays nothing twice)
-        subscriber = self.subscribers[fact.extension] = Subscriber(fact.extension, fact.subscription, self)
+            # A later subscription replaces the earlier, and the translator replays nothing twice: what the earlier
+            # one had not sent yet goes to the new destination (a batch it was sending counts as dropped).
+            subscriber.buffer.adopt(old.buffer)
+            old.end()
+        self.subscribers[fact.extension] = subscriber
         self._idle = False
         self._start_soon(subscriber.run)
 

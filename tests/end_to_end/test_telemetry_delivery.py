@@ -206,13 +206,14 @@ async def test_a_listener_that_starts_late_gets_the_records_by_retries_made_whil
             # not a synchronisation: whatever its length, no attempt may fall inside it.
             await trio.sleep(0.3)
             nursery.start_soon(invoke, host, {"say": ["mark"], "hold": True})
-            (thawed_at, _), = await facts.wait_for(f.EnvironmentThawed) and facts.timed(f.EnvironmentThawed)
+            await facts.wait_for(f.EnvironmentThawed)
+            thawed_at = facts.timed(f.EnvironmentThawed)[0][0]
             await facts.wait_for(f.TelemetryDelivered, lambda d: d.error is not None and d.at > thawed_at, count=2)
             await write_fifo(host.sandbox.tmp_dir / "listen")  # the extension listens from now on
             await facts.wait_for(f.TelemetryDelivered, lambda d: d.error is None and "function" in d.types)
             await write_fifo(host.sandbox.tmp_dir / "release")
         got = [e["type"] for e in events(host)]
-    (frozen_at, _), = facts.timed(f.EnvironmentFrozen)
+    frozen_at = facts.timed(f.EnvironmentFrozen)[0][0]
     attempts = facts.of(f.TelemetryDelivered)
     assert not [d for d in attempts if frozen_at < d.at < thawed_at]  # a frozen environment delivers nothing
     assert "refused" in attempts[0].error and [d.attempt for d in attempts[:3]] == [1, 2, 3]

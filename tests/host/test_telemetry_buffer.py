@@ -117,3 +117,14 @@ def test_the_debugger_sees_a_valid_json_array_within_its_bound() -> None:
 def test_retries_back_off_to_a_cap() -> None:
     delays = [retry_delay(n) for n in range(1, 12)]
     assert delays == sorted(delays) and delays[0] < 0.05 and delays[-1] == MAX_RETRY_S
+
+
+def test_a_new_subscription_adopts_what_the_earlier_one_had_not_sent() -> None:
+    earlier = TelemetryBuffer(1000, 262_144, 1000)
+    for i in range(3):
+        earlier.add(record(i), "function", float(i))
+    later = TelemetryBuffer(1000, 262_144, 25)
+    later.adopt(earlier)
+    assert earlier.take() is None and earlier.discard() == (0, 0)
+    assert later.due_at() == pytest.approx(0.025)  # the oldest record's time came along
+    assert later.take().records == tuple(record(i) for i in range(3))
