@@ -134,6 +134,8 @@ class Supervisor:
             except InitUnavailable as exc:
                 self._end_init()
                 self.pid_namespace_note = f"no PID namespace: {exc}"
+        # Every later environment (a reset, a new /tmp) gets a namespace of its own too, where the first one could.
+        self._namespaced = self._init is not None
         if cgroup is not None and cgroup.memory is not None:
             cgroup.memory.allow_baseline()  # the init's own charge is not the function's
 
@@ -171,14 +173,14 @@ class Supervisor:
         self._sandbox = sandbox
         self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
         self._end_init()  # a new environment: a new namespace, with the new /tmp
-        if not self._closed:
+        if self._namespaced and not self._closed:
             self._start_init()
 
     def containment(self) -> str:
         """One line for start-up: what keeps the environment's processes inside it, and what does not."""
         fences = [self.cgroup.describe()] if self.cgroup is not None else []
         missing = [] if self.cgroup is not None else ["no writable cgroup here"]
-        if self._init is not None:
+        if self._namespaced:
             fences.append(self.pid_namespace_note)
         else:
             missing.append(self.pid_namespace_note)
@@ -325,10 +327,12 @@ class Supervisor:
 
     def end_everything_inside(self) -> None:
         """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
-        The next spawn, if any, gets a new namespace."""
+        A reset's next Init gets a new namespace, whose init boots from now on (the first spawn waits for it)."""
         if self.cgroup is not None:
             self.cgroup.kill_all()
         self._end_init()
+        if self._namespaced and not self._closed:
+            self._start_init()
 
     def kill(self, handle: ProcessHandle) -> None:
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""

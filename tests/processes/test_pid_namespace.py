@@ -182,3 +182,18 @@ async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox:
             assert (await recorder.wait_exit(handle)).code == 4
         finally:
             await supervisor.aclose()
+
+
+@pytest.mark.trio
+async def test_after_a_reset_the_next_init_runs_in_a_new_namespace_with_the_same_tmp(sandbox: Sandbox) -> None:
+    # A reset ends everything inside (EndSandbox) but keeps /tmp: the next Init's processes are born in a
+    # namespace again, never forked by the host itself.
+    async with running(sandbox) as (supervisor, recorder):
+        first = supervisor.spawn(sh("echo $$ > /tmp/first; exec sleep 300"))
+        await wait_file(sandbox.tmp_dir / "first")
+        supervisor.end_everything_inside()
+        await recorder.wait_exit(first)
+        second = supervisor.spawn(sh("echo $$; cat /tmp/first"))
+        assert (await recorder.wait_exit(second)).code == 0
+        assert recorder.lines("runtime", "stdout") == ["2", "2"]
+        assert "PID namespace whose pid 1" in supervisor.containment()
