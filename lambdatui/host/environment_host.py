@@ -25,13 +25,15 @@ from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
 from lambdatui.host.deadlines import Deadlines
-from lambdatui.host.launch import extension_environment, log_stream_name, runtime_environment
+from lambdatui.host.launch import (exec_wrapper, extension_environment, function_files, launch_failure,
+                                   log_stream_name, runtime_argv, runtime_environment)
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
+from lambdatui.model.paths import sandbox_path
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.sandbox import Sandbox
@@ -62,6 +64,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False) -> None:
+        # The layers' extensions join the function's own; zip layers are extracted into the run's folder, once.
+        config, self.files, self._files_notes = function_files(config, state_dir)
         self.config = config
         # The debugger's views (globals, /tmp listings): headless modes skip what they cost per invoke.
         self.inspect = inspect
@@ -106,6 +110,8 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
                 self._nursery = nursery
                 self.subscribe(TelemetryDelivery(translator(self.env.config, self.config.env, self._stream),
                                                  self._publish, self.start_soon))
+                for text in self._files_notes:
+                    self.note(text)
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
@@ -374,35 +380,43 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
         tmp_dir.mkdir(parents=True, exist_ok=True)
         needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
         previous = self.sandbox
-        self.sandbox = Sandbox.create(tmp_dir, needed)
+        self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox
         if previous is not None:
             problem = previous.remove(previous.tmp_dir.parent)
             if problem is not None:
                 self.note(problem)
-        if self.sandbox.note and self.sandbox_count == 1:
-            self.note(self.sandbox.note)
+        for text in (self.sandbox.note, self.sandbox.files_note):
+            if text and self.sandbox_count == 1:
+                self.note(text)
         self._last_tmp = None
         if self.inspect:
             self._list_tmp("before")
 
     def _spawn(self, effect: fx.Spawn) -> None:
         assert self.sandbox is not None
+        paths = self.sandbox.paths
+        assert paths is not None
         env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
-                                  os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation))
+                                  os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation),
+                                  paths=paths)
+        wrapper = ""
         if effect.participant == fx.RUNTIME:
-            spec = ProcessSpec(fx.RUNTIME, self.config.runtime.argv, str(self.config.code_dir),
+            wrapper = exec_wrapper(self.config, env, paths)
+            spec = ProcessSpec(fx.RUNTIME, runtime_argv(self.config, env, paths), paths.task_root,
                                self.sandbox.adjust_env(env))
         else:
             name = effect.participant.split(":", 1)[1]
             path = next(p for p in self.config.extensions if p.name == name)
-            spec = ProcessSpec(effect.participant, (str(path),), str(self.config.code_dir),
+            spec = ProcessSpec(effect.participant, (sandbox_path(str(path), paths),), paths.task_root,
                                self.sandbox.adjust_env(extension_environment(env)))
         try:
             handle = self._sup.spawn(spec)
         except LaunchError as exc:
-            self.feed(ins.LaunchFailed(effect.participant, effect.generation, str(exc)))
+            reason = launch_failure(exc, spec.argv, spec.cwd, spec.env, paths)
+            reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
+            self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
             return
         self._processes[effect.participant] = (effect.generation, handle)
         if effect.participant == fx.RUNTIME:

@@ -260,7 +260,10 @@ class Supervisor:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w), None
             else:
-                popen = spawn_directly(argv, spec.cwd, env, self._preexec, out_w, err_w, err_r)
+                cwd, preexec = spec.cwd, self._preexec
+                if self._sandbox.layout is not None:  # its cwd (/var/task) exists once its own set-up mounted it
+                    cwd, preexec = "/", make_preexec(self._sandbox.child_setup(spec.cwd), os.getpid(), self.cgroup)
+                popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r)
                 pid = popen.pid
         except LaunchError:
             os.close(out_r)

@@ -1,0 +1,247 @@
+"""Layers at /opt, the code read-only at /var/task, and AWS_LAMBDA_EXEC_WRAPPER, through the real CLI (issue 11).
+
+The function, its layers and the wrapper live in `code_dir` (never under /tmp); a zip layer is extracted into
+lambdatui's own state folder, which goes with the run. Where this machine cannot lay out /var/task and /opt
+(no mount namespace), the tests that need the layout skip and say why; the fallback itself is tested by putting
+lambdatui's state folder under /var, which the layout would make read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, platform_lines, run_cli, write_file
+from lambdatui.config import BOOTSTRAP_DIR
+from lambdatui.processes.filesystem import FunctionFiles
+from lambdatui.processes.sandbox import Sandbox
+from lambdatui.runner import state_root
+
+HANDLER = '''import errno
+import os
+import sys
+
+import greeting
+
+
+def attempt(path):
+    try:
+        with open(path, "w") as fh:
+            fh.write("x")
+        return "written"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+
+
+def handler(event, context):
+    return {
+        "who": greeting.WHO,
+        "greeting_file": greeting.__file__,
+        "task_root": os.environ["LAMBDA_TASK_ROOT"],
+        "cwd": os.getcwd(),
+        "path": sys.path[:3],
+        "PATH": os.environ["PATH"].split(":")[-1],
+        "LD_LIBRARY_PATH": os.environ["LD_LIBRARY_PATH"].split(":")[-1],
+        "tool": os.popen("layer-tool").read().strip(),
+        "write_task": attempt(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "new.txt")),
+        "write_opt": attempt("/opt/new.txt"),
+        "wrapped": os.environ.get("WRAPPED_BY"),
+    }
+'''
+
+# AWS's pattern (python-example-extension): /opt/extensions/NAME is a small script that execs the real program
+# from its own folder under /opt, which registers with the script's file name.
+EXTENSION_LAUNCHER = '''#!/bin/sh
+echo "launching $(basename "$0") from $0 in $(pwd)"
+exec "{python}" -S /opt/audit-impl/main.py "$(basename "$0")"
+'''
+
+EXTENSION_MAIN = '''import json, os, sys, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+request = urllib.request.Request(api + "/register", data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+                                 headers={"Lambda-Extension-Name": sys.argv[1]}, method="POST")
+ident = urllib.request.urlopen(request).headers["Lambda-Extension-Identifier"]
+print("registered", flush=True)
+while True:
+    nxt = urllib.request.Request(api + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    event = json.load(urllib.request.urlopen(nxt))
+    print("event", event["eventType"], flush=True)
+    if event["eventType"] == "SHUTDOWN":
+        break
+'''
+
+WRAPPER = '''#!/bin/sh
+echo "wrapper runs: $*" >&2
+export WRAPPED_BY="$0"
+exec "$@"
+'''
+
+
+def layout_expected(code_dir: Path) -> Sandbox:
+    """The decision lambdatui will make for a Python function in `code_dir` (its state folder is state_root())."""
+    needed = [str(code_dir), sys.executable, str(BOOTSTRAP_DIR)]
+    env_dir = state_root() / f"layout-probe-{secrets.token_hex(4)}"
+    (env_dir / "tmp").mkdir(parents=True)
+    try:
+        return Sandbox.create(env_dir / "tmp", needed, files=FunctionFiles(code_dir))
+    finally:
+        shutil.rmtree(env_dir)
+
+
+@pytest.fixture
+def laid_out(code_dir: Path) -> Path:
+    """`code_dir`, where lambdatui lays out /var/task and /opt; else a skip that says why."""
+    sandbox = layout_expected(code_dir)
+    sandbox.close()
+    if sandbox.layout is None:
+        pytest.skip(f"lambdatui cannot lay out /var/task and /opt here: {sandbox.files_note}")
+    return code_dir
+
+
+def first_layer(root: Path) -> Path:
+    layer = root / "layer-one"
+    write_file(layer / "python" / "greeting.py", "WHO = 'first layer'\n")
+    write_file(layer / "python" / "only_first.py", "X = 1\n")
+    write_file(layer / "extensions" / "audit", EXTENSION_LAUNCHER.format(python=sys.executable), executable=True)
+    write_file(layer / "audit-impl" / "main.py", EXTENSION_MAIN)
+    write_file(layer / "wrapper", WRAPPER, executable=True)
+    return layer
+
+
+def second_layer_zip(root: Path) -> Path:
+    """A later layer, as a .zip: its greeting.py replaces the first layer's; it ships a tool in bin/."""
+    archive = root / "layer-two.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("python/greeting.py", "WHO = 'second layer'\n")
+        tool = zipfile.ZipInfo("bin/layer-tool")
+        tool.external_attr = 0o100755 << 16
+        zf.writestr(tool, "#!/bin/sh\necho tool from $0\n")
+    return archive
+
+
+def test_layers_merge_at_opt_their_extension_runs_and_the_code_is_read_only_at_var_task(laid_out: Path) -> None:
+    code = laid_out / "function"
+    handler = write_file(code / "handler.py", HANDLER)
+    one, two = first_layer(laid_out), second_layer_zip(laid_out)
+    result = run_cli("invoke", str(handler), "--layer", str(one), "--layer", str(two))
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert response == {
+        "who": "second layer",  # a later layer's file replaces an earlier one's
+        "greeting_file": "/opt/python/greeting.py",
+        "task_root": "/var/task",
+        "cwd": "/var/task",
+        "path": ["/var/task", f"/opt/python/lib/{version}/site-packages", "/opt/python"],
+        "PATH": "/opt/bin",
+        "LD_LIBRARY_PATH": "/opt/lib",
+        "tool": "tool from /opt/bin/layer-tool",
+        "write_task": "EROFS",
+        "write_opt": "EROFS",
+        "wrapped": None,
+    }
+    assert not (code / "new.txt").exists()
+    assert "[audit]      launching audit from /opt/extensions/audit in /var/task" in result.stderr
+    assert "[audit]      registered" in result.stderr
+    assert any(line.startswith("EXTENSION\tName: audit\tState: Ready") for line in platform_lines(result.stderr))
+    assert "[audit]      event SHUTDOWN" in result.stderr
+    assert "not laid out" not in result.stderr
+
+
+def test_the_runtime_starts_through_the_exec_wrapper(laid_out: Path) -> None:
+    handler = write_file(laid_out / "function" / "handler.py", HANDLER)
+    layer = first_layer(laid_out)
+    result = run_cli("invoke", str(handler), "--layer", str(layer), "--env", "AWS_LAMBDA_EXEC_WRAPPER=/opt/wrapper")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["wrapped"] == "/opt/wrapper"
+    # The wrapper gets the runtime's own command line: the interpreter, then its arguments.
+    wrapped = [line for line in result.stderr.splitlines() if "wrapper runs: " in line]
+    assert len(wrapped) == 1, result.stderr
+    assert wrapped[0].split("wrapper runs: ", 1)[1] == f"{sys.executable} {BOOTSTRAP_DIR}"
+
+
+def test_a_wrapper_that_cannot_run_fails_init(laid_out: Path) -> None:
+    handler = write_file(laid_out / "handler.py", HANDLER)
+    result = run_cli("invoke", str(handler), "--env", "AWS_LAMBDA_EXEC_WRAPPER=/opt/missing-wrapper")
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "Runtime.InvalidEntrypoint"
+    init_report = [line for line in platform_lines(result.stderr) if line.startswith("INIT_REPORT")]
+    assert init_report and "Status: error" in init_report[0], result.stderr
+    assert "AWS_LAMBDA_EXEC_WRAPPER=/opt/missing-wrapper: no such file: /opt/missing-wrapper" in result.stderr
+
+
+SLOW = '''import time
+
+
+def wait_here():
+    time.sleep(30)
+
+
+def handler(event, context):
+    wait_here()
+'''
+
+TIMEOUT_SCENARIO = '''[function]
+timeout = 1
+
+[[step]]
+invoke = {}
+expect.error_type = "Sandbox.Timedout"
+'''
+
+
+def test_where_it_hung_names_the_users_file_not_var_task(laid_out: Path) -> None:
+    handler = write_file(laid_out / "handler.py", SLOW)
+    scenario = write_file(laid_out / "timeout.toml", TIMEOUT_SCENARIO)
+    result = run_cli("replay", str(handler), str(scenario), "--layer", str(first_layer(laid_out / "layers")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("stack"))
+    assert "where the handler was at the timeout" in lines[start], result.stdout
+    assert lines[start + 1:start + 3] == ["handler.py:5 in wait_here", "handler.py:9 in handler"]
+
+
+def test_without_the_layout_the_real_folders_are_used_and_one_line_says_so(code_dir: Path) -> None:
+    """lambdatui's state folder under /var: the layout would make it read-only, so the real paths are used."""
+    if not os.access("/var/tmp", os.W_OK):
+        pytest.skip("needs a writable /var/tmp for lambdatui's state folder")
+    state = Path("/var/tmp") / f"lambdatui-test-state-{secrets.token_hex(6)}"
+    code = code_dir / "function"
+    handler = write_file(code / "handler.py", HANDLER.replace('"/opt/new.txt"', '"layer.txt"'))
+    layer = code_dir / "layer"
+    write_file(layer / "python" / "greeting.py", "WHO = 'first layer'\n")
+    launcher = EXTENSION_LAUNCHER.replace("/opt/audit-impl", '$(dirname "$0")/../audit-impl')
+    write_file(layer / "extensions" / "audit", launcher.format(python=sys.executable), executable=True)
+    write_file(layer / "audit-impl" / "main.py", EXTENSION_MAIN)
+    try:
+        result = subprocess.run([*lambdatui_argv(), "invoke", str(handler), "--layer", str(layer),
+                                 "--layer", str(second_layer_zip(code_dir))],
+                                cwd=REPO, env=dict(os.environ, XDG_STATE_HOME=str(state)), stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "/var/task and /opt are not laid out" in line]
+    assert len(notes) == 1, result.stderr
+    assert f"lambdatui's state folder {state}/lambdatui/" in notes[0]
+    assert f"the function runs from {code} (LAMBDA_TASK_ROOT), which it can write to" in notes[0]
+    merged = notes[0].split("its layers are read from ", 1)[1].split(",", 1)[0]
+    assert merged.startswith(f"{state}/lambdatui/")
+    response = json.loads(result.stdout)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert response["who"] == "second layer"
+    assert (response["task_root"], response["cwd"]) == (str(code), str(code))
+    assert response["path"] == [str(code), f"{merged}/python/lib/{version}/site-packages", f"{merged}/python"]
+    assert (response["PATH"], response["LD_LIBRARY_PATH"]) == (f"{merged}/bin", f"{merged}/lib")
+    assert response["tool"] == f"tool from {merged}/bin/layer-tool"
+    assert response["write_task"] == "written"
+    assert f"[audit]      launching audit from {layer}/extensions/audit in {code}" in result.stderr
+    assert "[audit]      registered" in result.stderr
