@@ -307,13 +307,14 @@ class Subscriber:
             attempt += 1
             error: Optional[str] = None
             refused = False
+            sent_at = trio.current_time()  # the fact's time is when the batch went (its answer may take long)
             try:
                 await self.link.send(batch)
             except DeliveryFailed as exc:
                 error, refused = exc.reason, exc.refused
             self._delivery.publish(f.TelemetryDelivered(
                 self.name, self.subscription.api, len(batch.records), batch.size, batch.types, error, attempt, shown,
-                at=trio.current_time()))
+                at=sent_at))
             if error is None:
                 return
             if refused and attempt >= REFUSED_ATTEMPTS:

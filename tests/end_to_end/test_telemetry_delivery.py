@@ -215,7 +215,7 @@ async def test_a_listener_that_starts_late_gets_the_records_by_retries_made_whil
         got = [e["type"] for e in events(host)]
     frozen_at = facts.timed(f.EnvironmentFrozen)[0][0]
     attempts = facts.of(f.TelemetryDelivered)
-    assert not [d for d in attempts if frozen_at < d.at < thawed_at]  # a frozen environment delivers nothing
+    assert not [d for d in attempts if frozen_at < d.at < thawed_at]  # no attempt began while it was frozen
     assert "refused" in attempts[0].error and [d.attempt for d in attempts[:3]] == [1, 2, 3]
     first_success = next(d for d in attempts if d.error is None)
     assert first_success.attempt > 2 and first_success.types[:2] == ("platform.initStart",
