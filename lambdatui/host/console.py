@@ -67,8 +67,12 @@ _prefixes: dict[str, str] = {}
 class ConsoleReporter:
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
+        # A stream that writes whole lines on its own (the headless modes' non-blocking stderr) batches a burst
+        # into one write; any other is flushed line by line, so a line is out as soon as it happened.
+        self._flush = not getattr(stream, "writes_on_its_own", False)
 
     def __call__(self, fact: f.Fact) -> None:
         if isinstance(fact, f.LogLine):
             self.stream.write(format_line(fact) + "\n")
-            self.stream.flush()
+            if self._flush:
+                self.stream.flush()

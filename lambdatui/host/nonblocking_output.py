@@ -77,11 +77,14 @@ class NonBlockingOutput:
 
     # ------------------------------------------------------------------ TextIO, as far as print() needs it
 
+    # Whole lines need no flush to go out: the pump writes them at the end of the scheduling round.
+    writes_on_its_own = True
+
     def write(self, text: str) -> int:
         if "\n" in text:
             whole, _, self._partial = (self._partial + text).rpartition("\n")
             self._add(whole + "\n")
-            self._push()
+            self._push(deferred=True)
         else:
             self._partial += text
         return len(text)
@@ -138,10 +141,10 @@ class NonBlockingOutput:
             self._chunks.append(notice)
             self._size += len(notice)
 
-    def _push(self) -> None:
+    def _push(self, deferred: bool = False) -> None:
         if self._stalled or self._fd is None:
             return  # the pump writes, in order, when the reader makes room
-        if self._wake is not None:
+        if deferred and self._wake is not None:
             # The pump is idle in this trio run: it writes at the end of this scheduling round, so a burst of
             # lines (a read of the function's output is a thousand of them) costs one write, not one each.
             self._wake.set()
