@@ -15,7 +15,8 @@ import trio
 import trio.testing
 
 from lambdatui.host.telemetry_buffer import Batch
-from lambdatui.host.telemetry_delivery import DeliveryFailed, TelemetryDelivery
+from lambdatui.host.telemetry_delivery import TelemetryDelivery
+from lambdatui.host.telemetry_links import DeliveryFailed
 from lambdatui.model import facts as f
 from lambdatui.model.telemetry import TELEMETRY, Subscription
 

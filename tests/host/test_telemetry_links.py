@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from lambdatui.host.telemetry_buffer import Batch
-from lambdatui.host.telemetry_delivery import DeliveryFailed, HttpLink, TcpLink
+from lambdatui.host.telemetry_links import DeliveryFailed, HttpLink, TcpLink
 
 BATCH = Batch((b'{"type":"function","record":"a"}', b'{"type":"function","record":"b"}'), ("function", "function"), 64)
 
