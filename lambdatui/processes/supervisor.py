@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +21,8 @@ import trio
 from . import linux
 from .cgroup import EnvironmentCgroup
 from .exit_status import ExitStatus
-from .memory_limit import MemoryLimit, MemoryUsage, RssWatcher, parent_pid, rss_mb
+from .fencing import NAMESPACE_RESCAN_S, Fencing
+from .memory_limit import MemoryLimit, RssWatcher, rss_mb
 from .output import OutputPipe, Stream
 from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox
@@ -36,8 +36,6 @@ _OUTPUT_GRACE = 0.5
 # SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
 # take a while to go. Bounded so that shutting down never hangs.
 _KILL_GRACE = 5.0
-# Without a cgroup, the memory watcher finds the PID namespace's processes by a walk of /proc this often.
-_NAMESPACE_RESCAN_S = 0.5
 
 
 @dataclass(eq=False)
@@ -96,7 +94,7 @@ async def _wait_exited(child: _Child) -> None:
         await trio.sleep(0.02)
 
 
-class Supervisor:
+class Supervisor(Fencing):
     """The children of one execution environment: how to run them, never why."""
 
     def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit,
@@ -120,7 +118,7 @@ class Supervisor:
         self.memory: MemoryLimit | None = cgroup.memory if cgroup is not None else None
         self._watching = trio.CancelScope()
         self._scanned: list[int] = []
-        self._scanned_at = -_NAMESPACE_RESCAN_S
+        self._scanned_at = -NAMESPACE_RESCAN_S
         if self.memory is None and memory_mb is not None:
             watcher = RssWatcher(memory_mb, self._environment_pids, lambda: self._pid_of(oom_victim),
                                  exclude=self._own_pids)
@@ -139,30 +137,6 @@ class Supervisor:
         if cgroup is not None and cgroup.memory is not None:
             cgroup.memory.allow_baseline()  # the init's own charge is not the function's
 
-    def _start_init(self) -> str:
-        """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives."""
-        setup = self._sandbox.init_setup()
-        if setup is None:
-            return "no PID namespace: no mount namespace here"
-        try:
-            init = SandboxInit(make_preexec(setup, os.getpid(), self.cgroup))
-        except InitUnavailable as exc:
-            return f"no PID namespace: {exc}"
-        self._init = init
-        self._watchdog.add(init.pid)
-        self._nursery.start_soon(init.pump_exits, name=f"sandbox init ({init.pid})")
-        return "a PID namespace whose pid 1 takes every process inside with it"
-
-    def _end_init(self) -> None:
-        init, self._init = self._init, None
-        if init is not None:
-            init.kill()
-            self._watchdog.remove(init.pid)
-            try:
-                self._nursery.start_soon(init.aclose)
-            except RuntimeError:
-                pass  # the host is going away: the init was killed, and the parent-death signal needs no reaping
-
     @property
     def sandbox(self) -> Sandbox:
         return self._sandbox
@@ -176,35 +150,6 @@ class Supervisor:
         if self._namespaced and not self._closed:
             self._start_init()
 
-    def containment(self) -> str:
-        """One line for start-up: what keeps the environment's processes inside it, and what does not."""
-        fences = [self.cgroup.describe()] if self.cgroup is not None else []
-        missing = [] if self.cgroup is not None else ["no writable cgroup here"]
-        if self._namespaced:
-            fences.append(self.pid_namespace_note)
-        else:
-            missing.append(self.pid_namespace_note)
-        why_not = f" ({'; '.join(missing)})" if missing else ""
-        if not fences:
-            return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
-                    f"outlive the environment and keep running while it is frozen.{self._memory_sentence()}")
-        return (f"Processes are contained by {' and '.join(fences)}{why_not}: one that leaves its process group "
-                f"(setsid) still ends, and stops, with the environment.{self._memory_sentence()}")
-
-    async def _watch(self, watcher: RssWatcher) -> None:
-        with self._watching:
-            await watcher.run()
-
-    def _memory_sentence(self) -> str:
-        if self.memory is None:
-            return ""
-        return (f" Memory: {self.memory.limit_mb} MB for the runtime and extensions together, enforced by "
-                f"{self.memory.describe()}.")
-
-    def memory_usage(self) -> MemoryUsage | None:
-        """The environment's processes together, now (None without a limit)."""
-        return self.memory.usage() if self.memory is not None else None
-
     def resident_mb(self, handle: ProcessHandle) -> tuple[int | None, int | None]:
         """A child's resident memory now and its peak (VmRSS, VmHWM) in MiB; (None, None) once gone."""
         if self._child(handle) is None:
@@ -214,27 +159,6 @@ class Supervisor:
     def _pid_of(self, key: str | None) -> int | None:
         return next((c.handle.pid for c in self._children.values() if c.handle.key == key and c.reaped is None),
                     None)
-
-    def _environment_pids(self) -> list[int]:
-        """Every process of the environment: through its cgroup or PID namespace, else the children we started.
-        Finding the namespace's processes walks /proc (~1.5 ms): the walk is redone every _NAMESPACE_RESCAN_S,
-        the participants themselves are always counted."""
-        if self.cgroup is not None:
-            return self.cgroup.pids()
-        if self._init is not None:
-            now = time.monotonic()
-            if now - self._scanned_at > _NAMESPACE_RESCAN_S:
-                self._scanned, self._scanned_at = self._init.pids(), now
-            return list(set(self._scanned) | set(self._children))
-        return list(self._children)
-
-    def _own_pids(self, pids: list[int]) -> list[int]:
-        """lambdatui's processes among the environment's `pids`: the sandbox init, and its pid 1 (its only child
-        that is not a participant)."""
-        init = self._init
-        if init is None:
-            return []
-        return [init.pid] + [pid for pid in pids if pid not in self._children and parent_pid(pid) == init.pid]
 
     @property
     def watchdog_pid(self) -> int | None:
@@ -311,31 +235,6 @@ class Supervisor:
 
     def thaw(self, handle: ProcessHandle) -> None:
         self.send_signal(handle, signal.SIGCONT)
-
-    def signal_strays(self, sig: int) -> None:
-        """Signal what left the process groups we started (setsid daemons), found through the cgroup or the
-        PID namespace."""
-        groups = {child.handle.pgid for child in self._children.values()}
-        # The init and its pid 1 are lambdatui's, not the function's: stopped, they could not report an exit.
-        spare = self._init.own_pids() if self._init is not None else frozenset()
-        if self.cgroup is not None:
-            self.cgroup.signal_strays(groups, sig, spare)
-        elif self._init is not None:
-            for pid in self._init.pids():
-                try:
-                    if pid not in groups and pid not in spare and os.getpgid(pid) not in groups:
-                        os.kill(pid, sig)
-                except OSError:
-                    pass  # gone meanwhile
-
-    def end_everything_inside(self) -> None:
-        """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
-        A reset's next Init gets a new namespace, whose init boots from now on (the first spawn waits for it)."""
-        if self.cgroup is not None:
-            self.cgroup.kill_all()
-        self._end_init()
-        if self._namespaced and not self._closed:
-            self._start_init()
 
     def kill(self, handle: ProcessHandle) -> None:
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""

@@ -1,0 +1,119 @@
+"""What keeps one environment's processes inside it, as part of the Supervisor: the PID namespace's init (started,
+ended, renewed with each environment), the cgroup and its memory limit (or the watcher standing in for one),
+the strays a freeze must stop, and the one start-up line that says which of these this host allows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .memory_limit import MemoryUsage, RssWatcher, parent_pid
+from .pid_namespace import InitUnavailable, SandboxInit
+from .spawning import make_preexec
+
+# Without a cgroup, the memory watcher finds the PID namespace's processes by a walk of /proc this often.
+NAMESPACE_RESCAN_S = 0.5
+
+
+class Fencing:
+    """Part of `Supervisor` (processes/supervisor.py): it runs on the supervisor's state."""
+
+    def _start_init(self) -> str:
+        """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives."""
+        setup = self._sandbox.init_setup()
+        if setup is None:
+            return "no PID namespace: no mount namespace here"
+        try:
+            init = SandboxInit(make_preexec(setup, os.getpid(), self.cgroup))
+        except InitUnavailable as exc:
+            return f"no PID namespace: {exc}"
+        self._init = init
+        self._watchdog.add(init.pid)
+        self._nursery.start_soon(init.pump_exits, name=f"sandbox init ({init.pid})")
+        return "a PID namespace whose pid 1 takes every process inside with it"
+
+    def _end_init(self) -> None:
+        init, self._init = self._init, None
+        if init is not None:
+            init.kill()
+            self._watchdog.remove(init.pid)
+            try:
+                self._nursery.start_soon(init.aclose)
+            except RuntimeError:
+                pass  # the host is going away: the init was killed, and the parent-death signal needs no reaping
+
+    def containment(self) -> str:
+        """One line for start-up: what keeps the environment's processes inside it, and what does not."""
+        fences = [self.cgroup.describe()] if self.cgroup is not None else []
+        missing = [] if self.cgroup is not None else ["no writable cgroup here"]
+        if self._namespaced:
+            fences.append(self.pid_namespace_note)
+        else:
+            missing.append(self.pid_namespace_note)
+        why_not = f" ({'; '.join(missing)})" if missing else ""
+        if not fences:
+            return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
+                    f"outlive the environment and keep running while it is frozen.{self._memory_sentence()}")
+        return (f"Processes are contained by {' and '.join(fences)}{why_not}: one that leaves its process group "
+                f"(setsid) still ends, and stops, with the environment.{self._memory_sentence()}")
+
+    async def _watch(self, watcher: RssWatcher) -> None:
+        with self._watching:
+            await watcher.run()
+
+    def _memory_sentence(self) -> str:
+        if self.memory is None:
+            return ""
+        return (f" Memory: {self.memory.limit_mb} MB for the runtime and extensions together, enforced by "
+                f"{self.memory.describe()}.")
+
+    def memory_usage(self) -> MemoryUsage | None:
+        """The environment's processes together, now (None without a limit)."""
+        return self.memory.usage() if self.memory is not None else None
+
+    def _environment_pids(self) -> list[int]:
+        """Every process of the environment: through its cgroup or PID namespace, else the children we started.
+        Finding the namespace's processes walks /proc (~1.5 ms): the walk is redone every NAMESPACE_RESCAN_S,
+        the participants themselves are always counted."""
+        if self.cgroup is not None:
+            return self.cgroup.pids()
+        if self._init is not None:
+            now = time.monotonic()
+            if now - self._scanned_at > NAMESPACE_RESCAN_S:
+                self._scanned, self._scanned_at = self._init.pids(), now
+            return list(set(self._scanned) | set(self._children))
+        return list(self._children)
+
+    def _own_pids(self, pids: list[int]) -> list[int]:
+        """lambdatui's processes among the environment's `pids`: the sandbox init, and its pid 1 (its only child
+        that is not a participant)."""
+        init = self._init
+        if init is None:
+            return []
+        return [init.pid] + [pid for pid in pids if pid not in self._children and parent_pid(pid) == init.pid]
+
+    def signal_strays(self, sig: int) -> None:
+        """Signal what left the process groups we started (setsid daemons), found through the cgroup or the
+        PID namespace."""
+        groups = {child.handle.pgid for child in self._children.values()}
+        # The init and its pid 1 are lambdatui's, not the function's: stopped, they could not report an exit.
+        spare = self._init.own_pids() if self._init is not None else frozenset()
+        if self.cgroup is not None:
+            self.cgroup.signal_strays(groups, sig, spare)
+        elif self._init is not None:
+            for pid in self._init.pids():
+                try:
+                    if pid not in groups and pid not in spare and os.getpgid(pid) not in groups:
+                        os.kill(pid, sig)
+                except OSError:
+                    pass  # gone meanwhile
+
+    def end_everything_inside(self) -> None:
+        """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
+        A reset's next Init gets a new namespace, whose init boots from now on (the first spawn waits for it)."""
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        self._end_init()
+        if self._namespaced and not self._closed:
+            self._start_init()
