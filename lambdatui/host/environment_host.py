@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
-import os
 import signal
 import time
 import uuid
@@ -25,20 +24,19 @@ from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
 from lambdatui.core.environment import Environment, EnvironmentConfig
 from lambdatui.host.deadlines import Deadlines
-from lambdatui.host.launch import (exec_wrapper, extension_environment, function_files, launch_failure,
-                                   log_stream_name, runtime_argv, runtime_environment)
+from lambdatui.host.launch import function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
+from lambdatui.host.environment_processes import EnvironmentProcesses
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.paths import sandbox_path
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.tree_removal import remove_tree_reporting
-from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec, Supervisor
+from lambdatui.processes.supervisor import ProcessHandle, Supervisor
 
 FactListener = Callable[[f.Fact], None]
 
@@ -60,7 +58,7 @@ def new_trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
-class EnvironmentHost(RuntimeSignals, DebugViews):
+class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False) -> None:
@@ -347,89 +345,3 @@ class EnvironmentHost(RuntimeSignals, DebugViews):
             if fact.phase == "init":  # type: ignore[union-attr]
                 self._measure_memory("init", None)
             self._list_tmp(fact.phase)  # type: ignore[union-attr]
-
-    def _sample_runtime_memory(self) -> None:
-        runtime = self._handle(fx.RUNTIME)
-        peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
-        if peak is not None:
-            self._runtime_peak_mb = peak
-
-    def _measure_memory(self, phase: str, request_id: Optional[str]) -> None:
-        """For the debugger: the runtime's memory and the environment's against the limit, after Init or an invoke."""
-        runtime = self._handle(fx.RUNTIME)
-        if runtime is None:
-            return  # it crashed (or ran out of memory): REPORT says what it used
-        now, peak = self._sup.resident_mb(runtime)
-        usage = self._sup.memory_usage()
-        limit = self._sup.memory
-        self._publish(f.MemoryMeasured(phase, request_id, now, peak, usage.mb if usage is not None else None,
-                                       self.config.memory_mb, limit.kind if limit is not None else "",
-                                       trio.current_time()))
-
-    def _drain_output(self) -> None:
-        for _, handle in self._processes.values():
-            if handle.exited is None:
-                self._sup.drain(handle)
-
-    # ------------------------------------------------------------------ processes
-
-    def _renew_sandbox(self) -> None:
-        self.sandbox_count += 1
-        env_dir = self.state_dir / f"environment-{self.sandbox_count}"
-        tmp_dir = env_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
-        previous = self.sandbox
-        self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
-        if self._supervisor is not None:
-            self._supervisor.sandbox = self.sandbox
-        if previous is not None:
-            problem = previous.remove(previous.tmp_dir.parent)
-            if problem is not None:
-                self.note(problem)
-        for text in (self.sandbox.note, self.sandbox.files_note):
-            if text and self.sandbox_count == 1:
-                self.note(text)
-        self._last_tmp = None
-        if self.inspect:
-            self._list_tmp("before")
-
-    def _spawn(self, effect: fx.Spawn) -> None:
-        assert self.sandbox is not None
-        paths = self.sandbox.paths
-        assert paths is not None
-        env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
-                                  os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation),
-                                  paths=paths)
-        wrapper = ""
-        if effect.participant == fx.RUNTIME:
-            wrapper = exec_wrapper(self.config, env, paths)
-            spec = ProcessSpec(fx.RUNTIME, runtime_argv(self.config, env, paths), paths.task_root,
-                               self.sandbox.adjust_env(env))
-        else:
-            name = effect.participant.split(":", 1)[1]
-            path = next(p for p in self.config.extensions if p.name == name)
-            spec = ProcessSpec(effect.participant, (sandbox_path(str(path), paths),), paths.task_root,
-                               self.sandbox.adjust_env(extension_environment(env)))
-        try:
-            handle = self._sup.spawn(spec)
-        except LaunchError as exc:
-            reason = launch_failure(exc, spec.argv, spec.cwd, spec.env, paths)
-            reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
-            self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
-            return
-        self._processes[effect.participant] = (effect.generation, handle)
-        if effect.participant == fx.RUNTIME:
-            self._runtime_peak_mb = None
-
-    def _generation_of(self, handle: ProcessHandle) -> int:
-        entry = self._processes.get(handle.key)
-        return entry[0] if entry is not None and entry[1] is handle else -1
-
-    def _on_line(self, handle: ProcessHandle, stream: str, line: str) -> None:
-        source = f.FUNCTION if handle.key == fx.RUNTIME else f.extension_source(handle.key.split(":", 1)[1])
-        self._publish(f.LogLine(source, line, self._log_request_id, stream))
-
-    def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
-        self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code,
-                                    handle.out_of_memory))

@@ -1,0 +1,108 @@
+"""The environment's processes, as part of the host: its sandbox renewed, each participant spawned with Lambda's
+argv, environment and working directory, their output and exits turned into facts and inputs, and their memory
+measured for REPORT and the debugger.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import trio
+
+from lambdatui.core import effects as fx
+from lambdatui.core import inputs as ins
+from lambdatui.host.launch import (exec_wrapper, extension_environment, launch_failure, runtime_argv,
+                                   runtime_environment)
+from lambdatui.model import facts as f
+from lambdatui.model.paths import sandbox_path
+from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec
+
+
+class EnvironmentProcesses:
+    """Part of `EnvironmentHost` (host/environment_host.py): it runs on the host's state."""
+
+    def _sample_runtime_memory(self) -> None:
+        runtime = self._handle(fx.RUNTIME)
+        peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
+        if peak is not None:
+            self._runtime_peak_mb = peak
+
+    def _measure_memory(self, phase: str, request_id: Optional[str]) -> None:
+        """For the debugger: the runtime's memory and the environment's against the limit, after Init or an invoke."""
+        runtime = self._handle(fx.RUNTIME)
+        if runtime is None:
+            return  # it crashed (or ran out of memory): REPORT says what it used
+        now, peak = self._sup.resident_mb(runtime)
+        usage = self._sup.memory_usage()
+        limit = self._sup.memory
+        self._publish(f.MemoryMeasured(phase, request_id, now, peak, usage.mb if usage is not None else None,
+                                       self.config.memory_mb, limit.kind if limit is not None else "",
+                                       trio.current_time()))
+
+    def _drain_output(self) -> None:
+        for _, handle in self._processes.values():
+            if handle.exited is None:
+                self._sup.drain(handle)
+
+    def _renew_sandbox(self) -> None:
+        self.sandbox_count += 1
+        env_dir = self.state_dir / f"environment-{self.sandbox_count}"
+        tmp_dir = env_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
+        previous = self.sandbox
+        self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
+        if self._supervisor is not None:
+            self._supervisor.sandbox = self.sandbox
+        if previous is not None:
+            problem = previous.remove(previous.tmp_dir.parent)
+            if problem is not None:
+                self.note(problem)
+        for text in (self.sandbox.note, self.sandbox.files_note):
+            if text and self.sandbox_count == 1:
+                self.note(text)
+        self._last_tmp = None
+        if self.inspect:
+            self._list_tmp("before")
+
+    def _spawn(self, effect: fx.Spawn) -> None:
+        assert self.sandbox is not None
+        paths = self.sandbox.paths
+        assert paths is not None
+        env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
+                                  os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation),
+                                  paths=paths)
+        wrapper = ""
+        if effect.participant == fx.RUNTIME:
+            wrapper = exec_wrapper(self.config, env, paths)
+            spec = ProcessSpec(fx.RUNTIME, runtime_argv(self.config, env, paths), paths.task_root,
+                               self.sandbox.adjust_env(env))
+        else:
+            name = effect.participant.split(":", 1)[1]
+            path = next(p for p in self.config.extensions if p.name == name)
+            spec = ProcessSpec(effect.participant, (sandbox_path(str(path), paths),), paths.task_root,
+                               self.sandbox.adjust_env(extension_environment(env)))
+        try:
+            handle = self._sup.spawn(spec)
+        except LaunchError as exc:
+            reason = launch_failure(exc, spec.argv, spec.cwd, spec.env, paths)
+            reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
+            self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
+            return
+        self._processes[effect.participant] = (effect.generation, handle)
+        if effect.participant == fx.RUNTIME:
+            self._runtime_peak_mb = None
+
+    def _generation_of(self, handle: ProcessHandle) -> int:
+        entry = self._processes.get(handle.key)
+        return entry[0] if entry is not None and entry[1] is handle else -1
+
+    def _on_line(self, handle: ProcessHandle, stream: str, line: str) -> None:
+        source = f.FUNCTION if handle.key == fx.RUNTIME else f.extension_source(handle.key.split(":", 1)[1])
+        self._publish(f.LogLine(source, line, self._log_request_id, stream))
+
+    def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
+        self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code,
+                                    handle.out_of_memory))
