@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence, TypeVar
 
-from lambdatui.config import (
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S,
-    TOO_DEEP,
-    ConfigError,
-    FunctionConfig,
-    resolve_function,
-)
+from lambdatui.config import FunctionConfig, resolve_function
+from lambdatui.config_error import TOO_DEEP, ConfigError
+from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from lambdatui.scenario.model import FunctionSettings
 
 T = TypeVar("T")
@@ -282,7 +277,7 @@ def build_debugger_parser() -> argparse.ArgumentParser:
 
 
 def _debugger(args: argparse.Namespace) -> int:
-    from lambdatui.sam_template import ChooseFunction
+    from lambdatui.sam_template.reader import ChooseFunction
 
     try:
         from lambdatui.ui.themes import ThemeError, palette_themes, resolve_theme_name

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from lambdatui.config import TOO_DEEP, ConfigError
+from lambdatui.config_error import TOO_DEEP, ConfigError
 
 PARAMETERS = "Parameters"
 

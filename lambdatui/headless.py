@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Optional, TextIO
 
 import trio
 
-from lambdatui.config import ConfigError, FunctionConfig
+from lambdatui.config import FunctionConfig
+from lambdatui.config_error import ConfigError
 from lambdatui.host.console import ConsoleReporter, format_line
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f

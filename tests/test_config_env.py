@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lambdatui.config import (
-    RESERVED_ENV_VARS,
-    ConfigError,
-    FunctionConfig,
-    RuntimeCommand,
-    reserved_env_problem,
-)
+from lambdatui.config import FunctionConfig
+from lambdatui.config_error import ConfigError
+from lambdatui.lambda_limits import RESERVED_ENV_VARS, reserved_env_problem
+from lambdatui.runtime_choice import RuntimeCommand
 
 
 def test_the_reserved_list_is_lambdas_and_leaves_the_extendable_ones_alone():

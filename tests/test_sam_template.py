@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lambdatui.config import ConfigError, resolve_function
+from lambdatui.config import resolve_function
+from lambdatui.config_error import ConfigError
 from lambdatui.env_vars import load_env_vars
-from lambdatui.sam_template import (
-    OMITTED,
-    ChooseFunction,
-    Resolver,
-    SamTemplate,
-    Unresolved,
-    merge_globals,
-    parse_template_text,
-    read_function,
-)
+from lambdatui.sam_template.intrinsics import OMITTED, Resolver, Unresolved
+from lambdatui.sam_template.reader import ChooseFunction, SamTemplate, merge_globals, read_function
+from lambdatui.sam_template.yaml_tags import parse_template_text
 
 TAGS = """\
 Refs:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from lambdatui.config import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, reserved_env_problem
+from lambdatui.lambda_limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, reserved_env_problem
 from lambdatui.model import faults as flt
 from lambdatui.scenario.expect_parse import parse_expect
 from lambdatui.scenario.model import (

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, platform_lines, run_cli, write_file
-from lambdatui.config import BOOTSTRAP_DIR
 from lambdatui.processes.filesystem import FunctionFiles
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.runner import state_root
+from lambdatui.runtime_choice import BOOTSTRAP_DIR
 
 HANDLER = '''import errno
 import os

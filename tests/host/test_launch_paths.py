@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lambdatui.config import FunctionConfig, RuntimeCommand
+from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import extension_environment, function_files, runtime_argv, runtime_environment
 from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
+from lambdatui.runtime_choice import RuntimeCommand
 
 OURS = RuntimeCommand(("/usr/bin/python3.12", "/site/lambdatui/bootstrap"), ours=True, description="python:3")
 CUSTOM = RuntimeCommand(("/home/me/fn/bootstrap",), ours=False, description="provided:al2023")

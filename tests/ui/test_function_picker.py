@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import OptionList
 
-from lambdatui.sam_template import FunctionChoice
+from lambdatui.sam_template.reader import FunctionChoice
 from lambdatui.ui.screens.function_picker import FunctionPickerApp, FunctionPickerScreen
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
-from lambdatui.sam_template import FunctionChoice
+from lambdatui.sam_template.reader import FunctionChoice
 
 
 class FunctionPickerScreen(Screen[Optional[str]]):

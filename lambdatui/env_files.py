@@ -1,0 +1,40 @@
+"""The variables the command line gives: a JSON file of them (--env-file) and KEY=VALUE pairs (--env)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from lambdatui.config_error import TOO_DEEP, ConfigError
+
+
+def load_env_file(path: Path, function_name: str) -> dict[str, str]:
+    """A JSON object of variables, or SAM's `{"FunctionName": {...}}` / `{"Parameters": {...}}` shape."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--env-file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--env-file {path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"--env-file {path}: {TOO_DEEP}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--env-file {path}: expected a JSON object")
+    if function_name in data and isinstance(data[function_name], dict):
+        data = data[function_name]
+    elif "Parameters" in data and isinstance(data["Parameters"], dict):
+        data = data["Parameters"]
+    if not all(isinstance(v, (str, int, float, bool)) for v in data.values()):
+        raise ConfigError(f"--env-file {path}: values must be strings (or scalars)")
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in data.items()}
+
+
+def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env {pair!r}: expected KEY=VALUE")
+        env[key] = value
+    return env

@@ -1,0 +1,238 @@
+"""Which runtime runs the function, and with which _HANDLER: lambdatui's own Python runtime (and the interpreter
+it runs in), or a custom runtime's bootstrap, for a handler path or a SAM template's Runtime and Handler."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from lambdatui.config_error import ConfigError
+
+if TYPE_CHECKING:
+    from lambdatui.sam_template.reader import TemplateFunction
+
+BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
+HANDLER_FILE_NAMES = ("handler.py", "lambda_function.py", "app.py", "main.py", "index.py")
+
+
+@dataclass(frozen=True)
+class RuntimeCommand:
+    argv: tuple[str, ...]
+    ours: bool  # our Python bootstrap: it speaks the private channel (globals, init gate, stacks)
+    description: str  # for INIT_START's Runtime Version
+    interpreter: str = ""  # our runtime's Python, which the header and a start-up line name
+    interpreter_origin: str = ""  # why that one: "--python", "the .venv next to the handler", ...
+
+    @property
+    def version(self) -> str:
+        return self.description
+
+
+# The names a handler function usually has, by language: Python's, then Node's (SAM's Node sample: app.lambdaHandler).
+_PYTHON_HANDLER_NAMES = ("handler", "lambda_handler")
+_NODE_HANDLER_NAMES = ("handler", "lambdaHandler", "lambda_handler")
+NODE_SUFFIXES = (".js", ".mjs", ".cjs", ".ts")
+# Code files a custom runtime's _HANDLER may name, and the stems preferred when a folder holds several.
+_CODE_SUFFIXES = (".py", *NODE_SUFFIXES, ".rb")
+_PREFERRED_STEMS = ("index", "handler", "app", "main", "lambda_function", "function")
+
+
+def _function_name_in(source: str, suffix: str = ".py") -> Optional[str]:
+    # A regex rather than ast: a file with a syntax error must still start, so that the
+    # runtime can report Runtime.UserCodeSyntaxError as Lambda does.
+    if suffix in NODE_SUFFIXES:
+        for candidate in _NODE_HANDLER_NAMES:
+            if re.search(rf"(export\s+(async\s+)?(function\s*\*?|const|let|var)\s*{candidate}\b"
+                         rf"|exports\.{candidate}\s*=|export\s*\{{[^}}]*\b{candidate}\b)", source):
+                return candidate
+        return None
+    for candidate in _PYTHON_HANDLER_NAMES:
+        if re.search(rf"^(async\s+)?def\s+{candidate}\s*\(", source, re.MULTILINE):
+            return candidate
+    return None
+
+
+def _default_handler(handler_file: Path) -> str:
+    try:
+        source = handler_file.read_text(errors="replace")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {handler_file}: {exc.strerror}") from None
+    return f"{handler_file.stem}.{_function_name_in(source, handler_file.suffix) or 'handler'}"
+
+
+def _code_files(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in _CODE_SUFFIXES and p.is_file()
+                      and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def _custom_runtime_handler(code_dir: Path, code_file: Optional[Path]) -> str:
+    """A custom runtime's _HANDLER when none was given: the file's (`index.handler` for index.mjs), else the one
+    code file next to the bootstrap (by the usual names first), else `handler.handler`."""
+    if code_file is None:
+        files = _code_files(code_dir)
+        by_stem = {p.stem: p for p in reversed(files)}  # the first suffix in name order wins a tie
+        code_file = next((by_stem[s] for s in _PREFERRED_STEMS if s in by_stem), files[0] if len(files) == 1 else None)
+    return _default_handler(code_file) if code_file is not None else "handler.handler"
+
+
+def node_message(path: str, folder: Path, then: str = "then 'lambdatui' on that folder or the file") -> str:
+    """What to do with a Node.js handler: lambdatui's own runtime is Python's; Node runs as a custom runtime."""
+    return (f"{path}: a Node.js handler, and lambdatui's own runtime is Python's. Run it as a custom runtime: an "
+            f"executable 'bootstrap' in {folder} that execs Node's runtime interface client "
+            "('exec aws-lambda-ric \"$_HANDLER\"' after 'npm install aws-lambda-ric'; sample_functions/node has one, "
+            f"README 'Node' says more), {then}")
+
+
+def other_runtime_message(origin: str, runtime: str, folder: Path) -> str:
+    if runtime.startswith("nodejs"):
+        return node_message(f"{origin} (Runtime {runtime})", folder, "and lambdatui runs it for this template")
+    return (f"{origin}: Runtime {runtime}: lambdatui's own runtime is Python's; any other language runs as a custom "
+            f"runtime: an executable 'bootstrap' in {folder} that starts the language's runtime interface client "
+            "(or --bootstrap COMMAND)")
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: str
+    origin: str  # why this one: "--python", "the active virtualenv", "the .venv next to the handler", ...
+
+
+def _virtualenv_near(code_dir: Path) -> Optional[Interpreter]:
+    """A `.venv/` or `venv/` next to the handler, or one level up (a project's root), as most projects keep one."""
+    for folder, where in ((code_dir, "next to the handler"), (code_dir.parent, "one level up from the handler")):
+        for name in (".venv", "venv"):
+            python = folder / name / "bin" / "python"
+            # The venv's own path, not the interpreter it links to: that path is what makes it the venv's.
+            if python.is_file() and os.access(python, os.X_OK) and (folder / name / "pyvenv.cfg").is_file():
+                return Interpreter(str(python), f"the {name} {where}")
+    return None
+
+
+def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None) -> Interpreter:
+    """The interpreter that runs the function: --python, else the active virtualenv's, else one next to the
+    handler (or one level up), else python3 on PATH."""
+    if explicit:
+        found = shutil.which(explicit)
+        if not found:
+            raise ConfigError(f"--python {explicit}: no such interpreter")
+        return Interpreter(found, "--python")
+    venv = os.environ.get("VIRTUAL_ENV")
+    if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK):
+        return Interpreter(os.path.join(venv, "bin", "python"), "the active virtualenv")
+    if code_dir is not None:
+        near = _virtualenv_near(code_dir)
+        if near is not None:
+            return near
+    found = shutil.which("python3")
+    if not found:
+        raise ConfigError("no python3 on PATH: pass --python PATH to choose the interpreter that runs the function")
+    return Interpreter(found, "python3 on PATH")
+
+
+def _custom_command(bootstrap: Optional[str]) -> Optional[tuple[str, ...]]:
+    if not bootstrap:
+        return None
+    try:
+        custom = tuple(shlex.split(bootstrap))
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise ConfigError(f"--bootstrap {bootstrap}: not a command line ({exc})") from None
+    if not custom:
+        raise ConfigError("--bootstrap: empty command")
+    return custom
+
+
+def bootstrap_in(folder: Path) -> Optional[tuple[str, ...]]:
+    candidate = folder / "bootstrap"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return (str(candidate),)
+    return None
+
+
+def _our_runtime(python: Optional[str], code_dir: Path) -> RuntimeCommand:
+    interpreter = python_interpreter(python, code_dir)
+    # Named at start-up by the host in every mode (the debugger's log included), and in the debugger's header.
+    return RuntimeCommand((interpreter.path, str(BOOTSTRAP_DIR)), ours=True, description="python:3",
+                          interpreter=interpreter.path, interpreter_origin=interpreter.origin)
+
+
+def _custom_runtime(argv: tuple[str, ...], runtime_name: Optional[str] = None) -> RuntimeCommand:
+    description = "provided:al2023"
+    if runtime_name and runtime_name.startswith("provided"):
+        description = runtime_name.replace(".", ":", 1) if "." in runtime_name else "provided:al"
+    return RuntimeCommand(argv, ours=False, description=description)
+
+
+def runtime_for_path(path: str, target: Path, code_dir: Path, handler: Optional[str], python: Optional[str],
+                     bootstrap: Optional[str]) -> tuple[RuntimeCommand, str]:
+    """A handler file, its folder, or a bootstrap: which runtime runs it, with which _HANDLER."""
+    custom = _custom_command(bootstrap)
+    code_file: Optional[Path] = None
+    if custom is None:
+        if target.is_file() and target.name == "bootstrap":
+            if not os.access(target, os.X_OK):
+                raise ConfigError(f"{path}: a custom runtime's bootstrap must be executable (chmod +x)")
+            custom = (str(target),)
+        elif target.is_file() and target.suffix in NODE_SUFFIXES:
+            # index.mjs with a bootstrap next to it: the bootstrap runs it, as Lambda would (_HANDLER index.handler).
+            custom = bootstrap_in(code_dir)
+            if custom is None:
+                raise ConfigError(node_message(path, code_dir))
+            code_file = target
+        elif target.is_dir():
+            custom = bootstrap_in(target)
+    elif target.is_file() and target.name != "bootstrap":
+        code_file = target
+    if custom is not None:
+        return _custom_runtime(custom), handler or _custom_runtime_handler(code_dir, code_file)
+
+    if target.is_file():
+        if target.suffix != ".py":
+            raise ConfigError(f"{path}: expected a Python handler file (.py), a folder, a custom runtime "
+                              "'bootstrap', or a SAM template (template.yaml)")
+        handler_file: Optional[Path] = target
+    else:
+        handler_file = next((code_dir / n for n in HANDLER_FILE_NAMES if (code_dir / n).is_file()), None)
+        if handler is None and handler_file is None:
+            files = _code_files(code_dir)
+            if files and all(p.suffix in NODE_SUFFIXES for p in files):
+                raise ConfigError(node_message(path, code_dir))
+            raise ConfigError(
+                f"{path}: no handler found (looked for {', '.join(HANDLER_FILE_NAMES)}); "
+                "pass --handler module.function"
+            )
+    resolved_handler = handler or _default_handler(handler_file)  # type: ignore[arg-type]
+    return _our_runtime(python, code_dir), resolved_handler
+
+
+def runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[str], python: Optional[str],
+                         bootstrap: Optional[str]) -> tuple[RuntimeCommand, str]:
+    """The template's Runtime and Handler (--bootstrap and --handler win): Python runs in lambdatui's runtime,
+    `provided.*` and every other language through the `bootstrap` in CodeUri, with _HANDLER the template's."""
+    runtime_name = fn.runtime or "python"
+    where = f"{origin}: {fn.logical_id}"
+    custom = _custom_command(bootstrap)
+    if custom is None and not runtime_name.startswith("python"):
+        custom = bootstrap_in(fn.code_dir)
+        if custom is None:
+            if runtime_name.startswith("provided"):
+                raise ConfigError(f"{where}: Runtime {runtime_name} needs an executable 'bootstrap' in its CodeUri "
+                                  f"({fn.code_dir}), or --bootstrap COMMAND")
+            raise ConfigError(other_runtime_message(where, runtime_name, fn.code_dir))
+    if custom is not None:
+        return _custom_runtime(custom, runtime_name), handler or fn.handler or _custom_runtime_handler(fn.code_dir, None)
+    resolved_handler = handler or fn.handler
+    if resolved_handler is None:
+        handler_file = next((fn.code_dir / n for n in HANDLER_FILE_NAMES if (fn.code_dir / n).is_file()), None)
+        if handler_file is None:
+            raise ConfigError(f"{where}: no Handler, and no handler file in {fn.code_dir} "
+                              f"(looked for {', '.join(HANDLER_FILE_NAMES)}); pass --handler module.function")
+        resolved_handler = _default_handler(handler_file)
+    return _our_runtime(python, fn.code_dir), resolved_handler

@@ -1,0 +1,212 @@
+"""The intrinsic functions a template's values may hold, evaluated with what is known before a deployment:
+parameters' defaults, the pseudo parameters a local environment has, and the functions over those. What only
+CloudFormation knows (`!GetAtt`, a resource's `!Ref`, `!ImportValue`) raises `Unresolved`, naming it."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any, Mapping
+
+# The pseudo parameters a local run can answer: the region lambdatui's environment says it is in (launch.REGION),
+# and the placeholders SAM CLI's `sam local` gives for the rest, so both tools build the same values.
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "local",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/local/51af3dc0-da77-11e4-872e-1234567db123",
+}
+NO_VALUE = "AWS::NoValue"
+
+
+class _Omitted:
+    """`!Ref AWS::NoValue`: the property is removed, as if it had not been written."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+OMITTED = _Omitted()
+
+
+class Unresolved(Exception):
+    """A value only CloudFormation can know; the message says what it was (`!GetAtt Table.Arn`)."""
+
+
+def is_intrinsic(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (key,) = value
+    return key in ("Ref", "Condition") or (isinstance(key, str) and key.startswith("Fn::"))
+
+
+def describe(value: Any) -> str:
+    """An intrinsic as the user wrote it, short: `!GetAtt Table.Arn`, `!Ref Bucket`, `!ImportValue ...`."""
+    if is_intrinsic(value):
+        ((key, arg),) = value.items()
+        tag = "!" + key.removeprefix("Fn::")
+        if key == "Fn::GetAtt" and isinstance(arg, list):
+            return f"{tag} {'.'.join(map(str, arg))}"
+        if isinstance(arg, (str, int, float)):
+            return f"{tag} {arg}"
+        return f"{tag} ..."
+    return repr(value)
+
+
+class Resolver:
+    """Evaluates the intrinsic functions a template's values may hold, with what is known before a deployment."""
+
+    def __init__(self, template: Mapping[str, Any]) -> None:
+        self.parameters = as_mapping(template.get("Parameters"))
+        self.mappings = as_mapping(template.get("Mappings"))
+        self.conditions = as_mapping(template.get("Conditions"))
+        self.resources = as_mapping(template.get("Resources"))
+        self._evaluating: set[str] = set()
+
+    def resolve(self, value: Any) -> Any:
+        """The value with every intrinsic evaluated (OMITTED for AWS::NoValue); Unresolved if one cannot be."""
+        if is_intrinsic(value):
+            ((key, arg),) = value.items()
+            method = getattr(self, "_fn_" + key.removeprefix("Fn::").lower(), None)
+            if method is None:
+                raise Unresolved(describe(value))
+            return method(arg, value)
+        if isinstance(value, dict):
+            resolved = {k: self.resolve(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not OMITTED}
+        if isinstance(value, list):
+            return [v for v in (self.resolve(item) for item in value) if v is not OMITTED]
+        return value
+
+    def ref(self, name: Any, whole: Any) -> Any:
+        if not isinstance(name, str):
+            raise Unresolved(describe(whole))
+        if name == NO_VALUE:
+            return OMITTED
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        if name in self.parameters:
+            parameter = as_mapping(self.parameters[name])
+            if "Default" not in parameter:
+                raise Unresolved(f"!Ref {name} (a parameter with no Default)")
+            default = parameter["Default"]
+            kind = str(parameter.get("Type", "String"))
+            if (kind == "CommaDelimitedList" or kind.startswith("List<")) and isinstance(default, str):
+                return [part.strip() for part in default.split(",")]
+            return default
+        if name in self.resources:
+            raise Unresolved(f"!Ref {name} (a resource: its name or ARN exists once deployed)")
+        raise Unresolved(f"!Ref {name} (no such parameter or resource)")
+
+    def _fn_ref(self, arg: Any, whole: Any) -> Any:
+        return self.ref(arg, whole)
+
+    def _fn_sub(self, arg: Any, whole: Any) -> str:
+        variables: Mapping[str, Any] = {}
+        if isinstance(arg, list) and len(arg) == 2:
+            arg, variables = arg[0], as_mapping(arg[1])
+        if not isinstance(arg, str):
+            raise Unresolved(describe(whole))
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):  # ${!Literal} is written as ${Literal}
+                return "${" + name[1:] + "}"
+            if name in variables:
+                value = self.resolve(variables[name])
+            elif "." in name and not name.startswith("AWS::"):
+                raise Unresolved(f"!Sub ${{{name}}} (an attribute of a deployed resource)")
+            else:
+                value = self.ref(name, {"Ref": name})
+            return _scalar_text(value, whole)
+
+        return re.sub(r"\$\{([^}]*)\}", substitute, arg)
+
+    def _fn_join(self, arg: Any, whole: Any) -> str:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise Unresolved(describe(whole))
+        delimiter, items = self.resolve(arg[0]), self.resolve(arg[1])
+        if not isinstance(items, list):
+            raise Unresolved(describe(whole))
+        return str(delimiter).join(_scalar_text(item, whole) for item in items)
+
+    def _fn_select(self, arg: Any, whole: Any) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise Unresolved(describe(whole))
+        index, items = self.resolve(arg[0]), self.resolve(arg[1])
+        try:
+            return items[int(index)]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise Unresolved(describe(whole)) from None
+
+    def _fn_split(self, arg: Any, whole: Any) -> list[str]:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise Unresolved(describe(whole))
+        return _scalar_text(self.resolve(arg[1]), whole).split(str(self.resolve(arg[0])))
+
+    def _fn_base64(self, arg: Any, whole: Any) -> str:
+        return base64.b64encode(_scalar_text(self.resolve(arg), whole).encode()).decode()
+
+    def _fn_findinmap(self, arg: Any, whole: Any) -> Any:
+        if not (isinstance(arg, list) and len(arg) >= 3):
+            raise Unresolved(describe(whole))
+        name, top, second = (self.resolve(part) for part in arg[:3])
+        try:
+            return self.resolve(self.mappings[name][top][second])
+        except (KeyError, TypeError):
+            if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:  # AWS::LanguageExtensions
+                return self.resolve(arg[3]["DefaultValue"])
+            raise Unresolved(f"!FindInMap [{name}, {top}, {second}] (no such entry)") from None
+
+    def _fn_if(self, arg: Any, whole: Any) -> Any:
+        if not (isinstance(arg, list) and len(arg) == 3):
+            raise Unresolved(describe(whole))
+        return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
+
+    def condition(self, name: Any) -> bool:
+        if not isinstance(name, str) or name not in self.conditions:
+            raise Unresolved(f"!Condition {name} (no such condition)")
+        if name in self._evaluating:
+            raise Unresolved(f"!Condition {name} (refers to itself)")
+        self._evaluating.add(name)
+        try:
+            return self._truth(self.conditions[name])
+        finally:
+            self._evaluating.discard(name)
+
+    def _truth(self, value: Any) -> bool:
+        if is_intrinsic(value):
+            ((key, arg),) = value.items()
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
+                left, right = (self.resolve(side) for side in arg)
+                return _scalar_text(left, value) == _scalar_text(right, value)
+            if key == "Fn::Not" and isinstance(arg, list) and len(arg) == 1:
+                return not self._truth(arg[0])
+            if key == "Fn::And" and isinstance(arg, list):
+                return all(self._truth(item) for item in arg)
+            if key == "Fn::Or" and isinstance(arg, list):
+                return any(self._truth(item) for item in arg)
+        resolved = self.resolve(value)
+        if isinstance(resolved, bool):
+            return resolved
+        if isinstance(resolved, str) and resolved.lower() in ("true", "false"):
+            return resolved.lower() == "true"
+        raise Unresolved(describe(value))
+
+
+def _scalar_text(value: Any, whole: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise Unresolved(describe(whole))
+
+
+def as_mapping(value: Any) -> dict[str, Any]:
+    """The map a template section or property holds; an empty one when it holds anything else (or is absent)."""
+    return value if isinstance(value, dict) else {}
+
