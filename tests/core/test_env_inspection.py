@@ -12,7 +12,7 @@ from driver import Driver
 
 from lambdatui.core.clock_rules import INSPECTION_LIMIT_S
 from lambdatui.core.common import INSPECTION_LIMIT_TIMER
-from lambdatui.core.effects import RUNTIME, CancelTimer, StartTimer
+from lambdatui.core.effects import RUNTIME, CancelTimer
 from lambdatui.core.inputs import BreakpointsSet, ContinueRequested, InspectionEnded, InspectionStarted
 from lambdatui.model.boundaries import Boundary, EnvState
 

@@ -6,7 +6,7 @@ Update with `pytest tests/ui/test_extension_snapshots.py --snapshot-update`, the
 
 from __future__ import annotations
 
-from replay_backend import REPO, RecordedSession, replay
+from replay_backend import RecordedSession, replay
 from telemetry_session import activity_snapshot
 from test_snapshots import LARGE, SAMPLES, settled  # noqa: F401 - its autouse fixtures are imported below
 from test_snapshots import no_cursor_blink, plain_terminal_environment, stopped_clock  # noqa: F401

@@ -244,7 +244,7 @@ class TestTmpView:
     async def test_counter_file_carries_the_request_id(self, warm_snapshot: DebuggerSnapshot) -> None:
         async with hosted(TmpView(), warm_snapshot) as pilot:
             text = screen_text(pilot)
-        assert f"counter.txt" in text and f"changed by {snapshots.WARM_IDS[-1][:8]}" in text
+        assert "counter.txt" in text and f"changed by {snapshots.WARM_IDS[-1][:8]}" in text
 
     async def test_empty_tmp_and_notes(self, cold_snapshot: DebuggerSnapshot) -> None:
         async with hosted(TmpView(), cold_snapshot) as pilot:

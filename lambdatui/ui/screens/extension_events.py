@@ -27,7 +27,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot, ExtensionActivity, 
 from lambdatui.model.telemetry import LOGS
 from lambdatui.ui.widgets._format import duration, one_line, seconds, size
 from lambdatui.ui.widgets._theme import theme_color
-from lambdatui.ui.widgets.participants import buffering, destination, trouble_line
+from lambdatui.ui.widgets.participants import buffering, trouble_line
 
 MAX_LINE = 400  # characters of one JSON line shown (a long log message scrolls no further)
 _JSON = JSONHighlighter()
