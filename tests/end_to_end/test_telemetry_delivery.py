@@ -332,3 +332,73 @@ async def test_the_sample_shows_an_invokes_report_during_a_later_invoke() -> Non
     assert shown[:6] == ["platform.initStart", "platform.telemetrySubscription", "platform.initRuntimeDone",
                          "platform.extension", "platform.initReport", "platform.start"]
     assert f"platform.report requestId={first['requestId']} status=success" in third["telemetryReceived"][8]
+
+
+def types_of(got: list[dict]) -> list[str]:
+    return [e["type"] for e in got]
+
+
+def in_order(types: list[str], wanted: list[str]) -> bool:
+    """`wanted` appears in `types` in this order (others may come between)."""
+    rest = iter(types)
+    return all(any(t == w for t in rest) for w in wanted)
+
+
+@pytest.mark.trio
+async def test_a_timeout_sends_runtime_done_and_report_with_status_timeout_before_the_reset(code_dir: Path) -> None:
+    telemetry_function(code_dir)  # the files; the function again with a 1 s timeout
+    listener = {"types": ["platform"], "wait_for": "platform.report"}
+    config = resolve_function(str(code_dir / "handler.py"), timeout_s=1,
+                              env_pairs=[f"LISTENER_CONFIG={json.dumps(listener)}"])
+    async with open_environment(config) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            assert host.sandbox is not None
+            os.mkfifo(host.sandbox.tmp_dir / "release")  # the handler blocks on it: nobody writes
+            facts = Facts()
+            host.subscribe(facts)
+            result = await invoke(host, {"hold": True})
+            # Sent while the reset runs (the listener's extension got SHUTDOWN and is still up), after the answer.
+            await facts.wait_for(f.TelemetryDelivered, lambda d: delivered(d) and "platform.report" in d.types)
+            got = events(host)
+    assert result.function_error and json.loads(result.payload)["errorType"] == "Sandbox.Timedout"
+    types = types_of(got)
+    assert in_order(types, ["platform.initReport", "platform.start", "platform.runtimeDone", "platform.report"]), types
+    done = next(e for e in got if e["type"] == "platform.runtimeDone")
+    report = next(e for e in got if e["type"] == "platform.report")
+    assert done["record"]["status"] == "timeout" and report["record"]["status"] == "timeout"
+    assert done["record"]["requestId"] == report["record"]["requestId"] == result.request_id
+
+
+FAILS_FIRST_INIT = '''import os
+import tempfile
+
+MARK = os.path.join(tempfile.gettempdir(), "tried")
+if not os.path.exists(MARK):
+    open(MARK, "w").close()
+    raise RuntimeError("the first Init fails")
+
+
+def handler(event, context):
+    print("served")
+    return "ok"
+'''
+
+
+@pytest.mark.trio
+async def test_a_failed_init_then_a_suppressed_init_inside_the_invoke(code_dir: Path) -> None:
+    config = telemetry_function(code_dir, types=["platform", "function"], wait_for="platform.report")
+    write_file(code_dir / "handler.py", FAILS_FIRST_INIT)
+    async with open_environment(config) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            result = await invoke(host, {})
+            await host.shutdown()
+        got = events(host)
+    assert result.payload == b'"ok"'
+    reports = [e["record"] for e in got if e["type"] == "platform.initReport"]
+    # The first Init's records went before its reset; the suppressed Init's say phase "invoke" (lambda-spec §3.6).
+    assert [(r["phase"], r["status"]) for r in reports] == [("init", "error"), ("invoke", "success")], reports
+    assert in_order(types_of(got), ["platform.initStart", "platform.initReport", "platform.initStart",
+                                    "platform.initReport", "platform.start", "function", "platform.runtimeDone",
+                                    "platform.report"]), types_of(got)
