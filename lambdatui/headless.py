@@ -39,14 +39,16 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
 
 
 def say_if_tmp_is_shared(running: Running, err: TextIO) -> None:
-    """One line on stderr when the environment shares the host's /tmp, for `replay`, whose printer shows the
-    timeline and not lambdatui's own lines (`invoke` and `serve` print those, this one among them).
+    """One line on stderr when the environment shares the host's /tmp, and one when /var/task and /opt are not
+    laid out as in Lambda, for `replay`, whose printer shows the timeline and not lambdatui's own lines (`invoke`
+    and `serve` print those, these among them).
 
-    Printed before the environment starts, so it comes first, and once: every later environment shares it too.
+    Printed before the environment starts, so they come first, and once: every later environment is the same.
     """
     sandbox = running.host.sandbox
-    if sandbox is not None and sandbox.note:
-        print(format_line(f.LogLine(f.LAMBDATUI, sandbox.note)), file=err, flush=True)
+    for note in (sandbox.note, sandbox.files_note) if sandbox is not None else ():
+        if note:
+            print(format_line(f.LogLine(f.LAMBDATUI, note)), file=err, flush=True)
 
 
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None) -> int:

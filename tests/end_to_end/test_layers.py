@@ -225,16 +225,22 @@ def test_without_the_layout_the_real_folders_are_used_and_one_line_says_so(code_
     launcher = EXTENSION_LAUNCHER.replace("/opt/audit-impl", '$(dirname "$0")/../audit-impl')
     write_file(layer / "extensions" / "audit", launcher.format(python=sys.executable), executable=True)
     write_file(layer / "audit-impl" / "main.py", EXTENSION_MAIN)
+    scenario = write_file(code_dir / "one.toml", "[[step]]\ninvoke = {}\n")
     try:
-        result = subprocess.run([*lambdatui_argv(), "invoke", str(handler), "--layer", str(layer),
-                                 "--layer", str(second_layer_zip(code_dir))],
-                                cwd=REPO, env=dict(os.environ, XDG_STATE_HOME=str(state)), stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, timeout=CLI_TIMEOUT)
+        result, replayed = (subprocess.run([*lambdatui_argv(), *mode, "--layer", str(layer),
+                                            "--layer", str(second_layer_zip(code_dir))],
+                                           cwd=REPO, env=dict(os.environ, XDG_STATE_HOME=str(state)),
+                                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                           timeout=CLI_TIMEOUT)
+                            for mode in (["invoke", str(handler)], ["replay", str(handler), str(scenario)]))
     finally:
         shutil.rmtree(state, ignore_errors=True)
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if "/var/task and /opt are not laid out" in line]
     assert len(notes) == 1, result.stderr
+    # replay, whose printer shows the timeline rather than lambdatui's lines, says it too, once.
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert sum("/var/task and /opt are not laid out" in line for line in replayed.stderr.splitlines()) == 1
     assert f"lambdatui's state folder {state}/lambdatui/" in notes[0]
     assert f"the function runs from {code} (LAMBDA_TASK_ROOT), which it can write to" in notes[0]
     merged = notes[0].split("its layers are read from ", 1)[1].split(",", 1)[0]
