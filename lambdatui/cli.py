@@ -338,12 +338,14 @@ def check_listen_address(host: str, port: int) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from lambdatui.processes.filesystem import layer_extension_names
     from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario
 
     try:
         scenario = load_scenario(args.scenario)
         config = function_config(args, scenario.function)
-        check_targets(scenario, config.extension_names)
+        # Extensions in layers (/opt/extensions) are targets too, though they are only found once extracted.
+        check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)))
     except ScenarioError as exc:
         print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there
         return EXIT_USAGE

@@ -103,6 +103,24 @@ def layer_extensions(layers: Sequence[Path]) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def layer_extension_names(layers: Sequence[Path]) -> tuple[str, ...]:
+    """The names `layer_extensions` will find once the layers are extracted: read from a folder, or from a .zip's
+    listing without extracting it (for checks made before anything runs, such as a scenario's fault targets)."""
+    names: set[str] = set()
+    for layer in layers:
+        if layer.is_dir():
+            names.update(layer_extensions([layer]))
+            continue
+        try:
+            with zipfile.ZipFile(layer) as zf:
+                listed = [info.filename for info in zf.infolist() if not info.is_dir()]
+        except (OSError, zipfile.BadZipFile):
+            continue  # refused with its own message when the layers are extracted
+        names.update(name.split("/", 1)[1] for name in listed if name.startswith("extensions/")
+                     and name.count("/") == 1)
+    return tuple(sorted(names))
+
+
 def merged_folder(layers: Sequence[Path], into: Optional[Path]) -> Optional[Path]:
     """Where no /opt can be mounted: one real folder holding the layers merged, a later layer's file replacing an
     earlier one's. The only layer is its own folder; several become a tree of symbolic links under `into`."""

@@ -255,3 +255,23 @@ def test_without_the_layout_the_real_folders_are_used_and_one_line_says_so(code_
     assert response["write_task"] == "written"
     assert f"[audit]      launching audit from {layer}/extensions/audit in {code}" in result.stderr
     assert "[audit]      registered" in result.stderr
+
+
+def test_a_scenario_may_name_a_layers_extension_as_a_fault_target(code_dir: Path) -> None:
+    # Layer extensions are found at /opt/extensions once the layers are extracted; the scenario check, made before
+    # anything runs, reads them from the folder or the .zip's listing.
+    from lambdatui.processes.filesystem import layer_extension_names
+
+    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n    return 'ok'\n")
+    folder = code_dir / "layer"
+    write_file(folder / "extensions" / "watcher", "#!/bin/sh\n", executable=True)
+    packed = code_dir / "layer.zip"
+    with zipfile.ZipFile(packed, "w") as zf:
+        zf.writestr("extensions/shipper", "#!/bin/sh\n")
+        zf.writestr("extensions/lib/helper.py", "")  # not an extension: not directly in extensions/
+    assert layer_extension_names([folder, packed]) == ("shipper", "watcher")
+    scenario = write_file(code_dir / "s.toml", '[[step]]\nfault = "crash"\ntarget = "shipper"\nat = "invoke.done"\n'
+                                               '[[step]]\nfault = "crash"\ntarget = "nobody"\nat = "invoke.done"\n')
+    done = run_cli("replay", str(handler), str(scenario), "--layer", str(folder), "--layer", str(packed))
+    assert done.returncode == 2
+    assert "step 2: target = 'nobody'" in done.stderr and "extensions: shipper, watcher" in done.stderr, done.stderr
