@@ -36,7 +36,8 @@ from lambdatui.host.telemetry_buffer import Batch, TelemetryBuffer, retry_delay
 from lambdatui.host.telemetry_links import DeliveryFailed, HttpLink, Link, TcpLink
 from lambdatui.model import facts as f
 from lambdatui.model.telemetry import Subscription
-from lambdatui.model.telemetry_records import FunctionInfo, TelemetryRecords
+from lambdatui.model.telemetry_platform_records import FunctionInfo
+from lambdatui.model.telemetry_records import TelemetryRecords
 
 # The translator's answer to one fact: (extension name, [envelope, ...]) for each subscriber with something new.
 Translate = Callable[[f.Fact, Optional[float]], Sequence[tuple[str, Sequence[dict]]]]

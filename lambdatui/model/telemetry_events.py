@@ -1,11 +1,10 @@
-"""The Telemetry and Logs APIs' events as the translator (telemetry_records.py) builds them: their vocabulary
-(types, reasons, audiences), the function's identity they carry, and what one subscriber takes of them (its API,
-its `types`, its schema version).
+"""The Telemetry and Logs APIs' events as the translator (telemetry_records.py) builds them: their categories and
+audiences, and what one subscriber takes of them (its API, its `types`, its schema version). What a platform
+event's record holds is telemetry_platform_records.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from lambdatui.model.telemetry import TELEMETRY, Subscription
@@ -13,16 +12,8 @@ from lambdatui.model.telemetry import TELEMETRY, Subscription
 PLATFORM = "platform"
 FUNCTION = "function"
 EXTENSION = "extension"
-SUBSCRIBED = "Subscribed"
-TIMED_OUT = "Sandbox.Timedout"
-TRACE_HEADER = "X-Amzn-Trace-Id"
 JSON_RECORDS_FROM = "2022-12-13"  # Telemetry API schema from which function/extension records may be objects
 LOGS_RUNTIME_DONE_SCHEMA = "2021-03-18"  # the Logs API schema that adds platform.runtimeDone
-# An Init that logs without end, before anyone subscribes, must not take the host's memory: past this many
-# events the replay keeps the first ones only (Lambda's own buffer is bounded by maxItems, at most 10,000).
-INIT_REPLAY_LIMIT = 10_000
-TELEMETRY_DROP_REASON = "Some logs were dropped because the downstream consumer is slower than the logs production rate"
-LOGS_DROP_REASON = "Consumer seems to have fallen behind as it has not acknowledged receipt of logs."
 
 # Who an event is for (`Event.audience`): both APIs, one of them, or Logs API subscribers of schema 2021-03-18.
 EVERYONE = "everyone"
@@ -31,26 +22,6 @@ LOGS_ONLY = "logs"
 LOGS_2021 = "logs-2021-03-18"
 
 Envelope = dict[str, Any]
-Delivery = tuple[str, list[Envelope]]
-
-
-@dataclass(frozen=True)
-class FunctionInfo:
-    """What `platform.initStart` and `platform.start` say about the function."""
-
-    function_name: str
-    function_version: str = "$LATEST"
-    memory_mb: int = 128
-    runtime_version: str = ""
-    runtime_version_arn: str = ""
-    instance_id: str = ""  # RAPID sends the log stream's name
-    initialization_type: str = "on-demand"
-
-    @classmethod
-    def of(cls, config: Any, instance_id: str = "") -> FunctionInfo:
-        """From the core's `EnvironmentConfig` (or anything with its attribute names)."""
-        return cls(config.function_name, config.function_version, config.memory_mb, config.runtime_version,
-                   config.runtime_version_arn, instance_id)
 
 
 class Event:

@@ -23,6 +23,8 @@ only from 2021-03-18), and the Init replay: when an extension subscribes, the ev
 `platform.telemetrySubscription` (`platform.logsSubscription`). Subscribers are the extensions of the current
 environment generation: they come from `TelemetrySubscribed` facts (a later one replaces the earlier, without a
 second replay) and go when the reset or shutdown that ends their processes is over, or a new Init begins.
+Each subscriber's filter is its `SubscriberView` (telemetry_events.py); what each platform event's record holds
+is telemetry_platform_records.py.
 
 Times: an envelope's `time` is the fact's own `at` where it has one, else the `at` given to `feed` (else the
 last time seen); monotonic seconds become UTC through `wall_offset_s` (epoch seconds minus monotonic seconds).
@@ -55,28 +57,27 @@ import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from lambdatui.model import facts as f
+from lambdatui.model import telemetry_platform_records as records
 from lambdatui.model.telemetry import TELEMETRY, Subscription
 from lambdatui.model.telemetry_events import (
-    Delivery,
     EVERYONE,
     EXTENSION,
-    Envelope,
-    Event,
     FUNCTION,
-    FunctionInfo,
-    INIT_REPLAY_LIMIT,
     LOGS_2021,
-    LOGS_DROP_REASON,
     LOGS_ONLY,
     PLATFORM,
-    SUBSCRIBED,
-    SubscriberView,
-    TELEMETRY_DROP_REASON,
     TELEMETRY_ONLY,
-    TIMED_OUT,
-    TRACE_HEADER,
+    Envelope,
+    Event,
+    SubscriberView,
 )
+from lambdatui.model.telemetry_platform_records import FunctionInfo
 
+# An Init that logs without end, before anyone subscribes, must not take the host's memory: past this many
+# events the replay keeps the first ones only (Lambda's own buffer is bounded by maxItems, at most 10,000).
+INIT_REPLAY_LIMIT = 10_000
+
+Delivery = tuple[str, list[Envelope]]
 _NOTHING: tuple[Delivery, ...] = ()
 
 
@@ -181,8 +182,7 @@ class TelemetryRecords:
         self._changed()
         kind, audience = (("platform.telemetrySubscription", TELEMETRY_ONLY) if sub.api == TELEMETRY
                           else ("platform.logsSubscription", LOGS_ONLY))
-        record = {"name": name, "state": SUBSCRIBED, "types": list(sub.types)}
-        out = list(self._route([self._platform(kind, record, fact.at, audience)]))
+        out = list(self._route([self._platform(kind, records.subscription(name, sub), fact.at, audience)]))
         if replay:
             for i, (who, envelopes) in enumerate(out):
                 if who == name:
@@ -209,24 +209,21 @@ class TelemetryRecords:
     def _platform(self, kind: str, record: Any, at: float, audience: str = TELEMETRY_ONLY) -> Event:
         return Event(PLATFORM, audience, {"time": self._stamp(at), "type": kind, "record": record})
 
-    def _tracing(self, request_id: str) -> Optional[dict[str, str]]:
+    def _tracing(self, request_id: str) -> Optional[records.Record]:
         rid, trace = self._invoke
-        return {"type": TRACE_HEADER, "value": trace} if trace and rid == request_id else None
+        return records.tracing(trace) if trace and rid == request_id else None
 
-    def _span(self, span: f.Span) -> dict[str, Any]:
-        return {"name": span.name, "start": self._stamp(span.start), "durationMs": _ms(span.duration_ms)}
+    def _span(self, span: f.Span) -> records.Record:
+        return records.span(span, self._stamp(span.start))
 
     def _start(self, at: float) -> list[Event]:
         request_id = self._invoke[0]
         events = []
         if TELEMETRY_ONLY in self._audiences:
-            record: dict[str, Any] = {"requestId": request_id, "version": self.function.function_version}
-            tracing = self._tracing(request_id)
-            if tracing is not None:
-                record["tracing"] = tracing
+            record = records.start(request_id, self.function.function_version, self._tracing(request_id))
             events.append(self._platform("platform.start", record, at))
         if LOGS_ONLY in self._audiences:
-            events.append(self._platform("platform.start", {"requestId": request_id}, at, LOGS_ONLY))
+            events.append(self._platform("platform.start", records.logs_request(request_id), at, LOGS_ONLY))
         return events
 
     # ------------------------------------------------------------------ facts
@@ -243,19 +240,7 @@ class TelemetryRecords:
         phase = fact.detail or "init"
         self._init = _Init(phase)
         self._changed()
-        fn = self.function
-        record: dict[str, Any] = {
-            "initializationType": fn.initialization_type,
-            "phase": phase,
-            "runtimeVersion": fn.runtime_version,
-            "runtimeVersionArn": fn.runtime_version_arn,
-            "functionName": fn.function_name,
-            "functionVersion": fn.function_version,
-        }
-        if fn.instance_id:
-            record["instanceId"] = fn.instance_id
-        record["instanceMaxMemory"] = fn.memory_mb
-        return self._route([self._platform("platform.initStart", record, fact.at)])
+        return self._route([self._platform("platform.initStart", records.init_start(self.function, phase), fact.at)])
 
     def _on_phase_ended(self, fact: f.PhaseEnded) -> Sequence[Delivery]:
         if fact.phase in ("reset", "shutdown"):
@@ -270,28 +255,15 @@ class TelemetryRecords:
         if not self._subscribers:
             return _NOTHING
         at = fact.at
-        fn = self.function
-        status = fact.status
-        error_type = fact.error_type or (TIMED_OUT if status == "timeout" else None)
         telemetry = TELEMETRY_ONLY in self._audiences
         events: list[Event] = []
         if init.runtime_launched and telemetry:
-            done: dict[str, Any] = {"initializationType": fn.initialization_type, "phase": init.phase,
-                                    "status": status}
-            if status != "success" and error_type:
-                done["errorType"] = error_type
+            done = records.init_runtime_done(self.function, init.phase, fact)
             events.append(self._platform("platform.initRuntimeDone", done, at))
         for ext in init.extensions:
-            record: dict[str, Any] = {"name": ext.name, "state": ext.state, "events": list(ext.events)}
-            if ext.error_type:
-                record["errorType"] = ext.error_type
-            events.append(self._platform("platform.extension", record, at, EVERYONE))
+            events.append(self._platform("platform.extension", records.extension(ext), at, EVERYONE))
         if telemetry:
-            report: dict[str, Any] = {"initializationType": fn.initialization_type, "phase": init.phase,
-                                      "status": status}
-            if status != "success" and error_type:
-                report["errorType"] = error_type
-            report["metrics"] = {"durationMs": _ms(fact.duration_ms)}
+            report = records.init_report(self.function, init.phase, fact)
             events.append(self._platform("platform.initReport", report, at))
         if init.phase == "invoke" and self._invoke[0]:
             events += self._start(at)  # RAPID starts the invoke once its Init has returned, well or not
@@ -330,28 +302,18 @@ class TelemetryRecords:
 
     def _on_runtime_done(self, fact: f.RuntimeDone) -> Sequence[Delivery]:
         self._done = fact
-        request_id = fact.request_id
-        status = fact.status
         audiences = self._audiences
         events = []
-        if LOGS_ONLY in audiences and fact.detail and status in ("error", "failure"):
-            fault = f"RequestId: {request_id} Error: {fact.detail}\n{fact.error_type or ''}\n"
-            events.append(self._platform("platform.fault", fault, fact.at, LOGS_ONLY))
+        if LOGS_ONLY in audiences:
+            fault = records.fault(fact)
+            if fault is not None:
+                events.append(self._platform("platform.fault", fault, fact.at, LOGS_ONLY))
         if TELEMETRY_ONLY in audiences:
-            record: dict[str, Any] = {"requestId": request_id, "status": status}
-            if status != "success" and fact.error_type:
-                record["errorType"] = fact.error_type
-            record["metrics"] = {"durationMs": _ms(fact.duration_ms), "producedBytes": fact.produced_bytes}
-            if fact.spans:
-                record["spans"] = [self._span(span) for span in fact.spans]
-            tracing = self._tracing(request_id)
-            if tracing is not None:
-                record["tracing"] = tracing
+            spans = [self._span(span) for span in fact.spans]
+            record = records.runtime_done(fact, spans, self._tracing(fact.request_id))
             events.append(self._platform("platform.runtimeDone", record, fact.at))
         if LOGS_2021 in audiences:
-            logs_status = status if status in ("success", "timeout") else "failure"  # the Logs API knows no "error"
-            events.append(self._platform("platform.runtimeDone", {"requestId": request_id, "status": logs_status},
-                                         fact.at, LOGS_2021))
+            events.append(self._platform("platform.runtimeDone", records.logs_runtime_done(fact), fact.at, LOGS_2021))
         return self._route(events)
 
     def _on_extension_overhead(self, fact: f.ExtensionOverhead) -> Sequence[Delivery]:
@@ -360,50 +322,26 @@ class TelemetryRecords:
 
     def _on_invoke_reported(self, fact: f.InvokeReported) -> Sequence[Delivery]:
         request_id = fact.request_id
-        status, error_type = fact.status, fact.error_type
-        done = self._done
-        if status == "success" and done is not None and done.request_id == request_id and done.status != "success":
-            status, error_type = done.status, done.error_type  # the runtime answered with an error
-        if status == "timeout" and not error_type:
-            error_type = TIMED_OUT
-        used = fact.max_memory_used_mb if fact.max_memory_used_mb is not None else fact.memory_size_mb
-        metrics: dict[str, Any] = {"durationMs": _ms(fact.duration_ms), "billedDurationMs": fact.billed_duration_ms,
-                                   "memorySizeMB": fact.memory_size_mb, "maxMemoryUsedMB": used}
-        if fact.init_duration_ms is not None:
-            metrics["initDurationMs"] = _ms(fact.init_duration_ms)
+        metrics = records.report_metrics(fact)
         at = self._now
         events = []
         if TELEMETRY_ONLY in self._audiences:
-            record: dict[str, Any] = {"requestId": request_id, "status": status}
-            if status != "success" and error_type:
-                record["errorType"] = error_type
-            record["metrics"] = metrics
+            status, error_type = records.report_status(fact, self._done)
             overhead = self._overhead
-            if overhead is not None and overhead.request_id == request_id:
-                record["spans"] = [self._span(overhead.span)]
-            tracing = self._tracing(request_id)
-            if tracing is not None:
-                record["tracing"] = tracing
+            spans = [self._span(overhead.span)] if overhead is not None and overhead.request_id == request_id else []
+            record = records.invoke_outcome(request_id, status, error_type, metrics, spans, self._tracing(request_id))
             events.append(self._platform("platform.report", record, at))
         if LOGS_ONLY in self._audiences:
-            events.append(self._platform("platform.end", {"requestId": request_id}, at, LOGS_ONLY))
-            events.append(self._platform("platform.report", {"requestId": request_id, "metrics": metrics}, at,
-                                         LOGS_ONLY))
+            events.append(self._platform("platform.end", records.logs_request(request_id), at, LOGS_ONLY))
+            events.append(self._platform("platform.report", records.logs_report(request_id, metrics), at, LOGS_ONLY))
         self._done = self._overhead = None
         return self._route(events)
 
     def _on_dropped(self, fact: f.TelemetryDropped) -> Sequence[Delivery]:
         return self._route([
-            self._platform("platform.logsDropped", {"droppedBytes": fact.bytes, "droppedRecords": fact.records,
-                                                    "reason": TELEMETRY_DROP_REASON}, fact.at),
-            self._platform("platform.logsDropped", {"reason": LOGS_DROP_REASON, "droppedRecords": fact.records,
-                                                    "droppedBytes": fact.bytes}, fact.at, LOGS_ONLY),
+            self._platform("platform.logsDropped", records.telemetry_logs_dropped(fact), fact.at),
+            self._platform("platform.logsDropped", records.logs_api_logs_dropped(fact), fact.at, LOGS_ONLY),
         ])
-
-
-def _ms(value: float) -> float:
-    """Milliseconds with microsecond precision, as RAPID's CalculateDuration gives them."""
-    return round(value, 3)
 
 
 _Handler = Callable[[TelemetryRecords, Any], Sequence[Delivery]]

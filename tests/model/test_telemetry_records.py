@@ -25,7 +25,8 @@ from lambdatui.core.effects import RUNTIME, CompleteInvocation, Emit
 from lambdatui.model import facts as f
 from lambdatui.model import telemetry_records as tr
 from lambdatui.model.telemetry import LOGS, TELEMETRY
-from lambdatui.model.telemetry_records import FunctionInfo, TelemetryRecords
+from lambdatui.model.telemetry_platform_records import LOGS_DROP_REASON, TELEMETRY_DROP_REASON, FunctionInfo
+from lambdatui.model.telemetry_records import TelemetryRecords
 
 STREAM = "2023/11/14/[$LATEST]0123456789abcdef"
 TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -395,8 +396,8 @@ def test_logs_dropped_goes_to_every_platform_subscriber_in_its_apis_form():
     p.d.advance(50)
     p.publish(f.TelemetryDropped("tel", 12, 3456, at=p.d.mono))
     assert p.received["tel"][-1] == {"time": stamp(56), "type": "platform.logsDropped", "record": {
-        "droppedBytes": 3456, "droppedRecords": 12, "reason": tr.TELEMETRY_DROP_REASON}}
-    assert p.received["log"][-1]["record"] == {"reason": tr.LOGS_DROP_REASON, "droppedRecords": 12,
+        "droppedBytes": 3456, "droppedRecords": 12, "reason": TELEMETRY_DROP_REASON}}
+    assert p.received["log"][-1]["record"] == {"reason": LOGS_DROP_REASON, "droppedRecords": 12,
                                                "droppedBytes": 3456}
     assert "platform.logsDropped" not in p.types("fn")
 
