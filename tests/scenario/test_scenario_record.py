@@ -20,7 +20,8 @@ from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary
 from lambdatui.scenario.model import FaultAction, InvokeAction, NewEnvironmentAction, ShutdownAction
 from lambdatui.scenario.parse import parse_scenario
-from lambdatui.scenario.record import Recorder, toml_string, toml_value
+from lambdatui.scenario.record import Recorder
+from lambdatui.scenario.toml_writer import toml_string, toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib

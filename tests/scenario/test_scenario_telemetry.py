@@ -24,7 +24,8 @@ from lambdatui.model.telemetry import TELEMETRY, Subscription
 from lambdatui.scenario.match import telemetry_difference
 from lambdatui.scenario.model import TelemetryExpect
 from lambdatui.scenario.parse import ScenarioError, parse_scenario
-from lambdatui.scenario.record import Recorder, stable_types
+from lambdatui.scenario.record import Recorder
+from lambdatui.scenario.record_expectations import stable_types
 from lambdatui.scenario.report import TimelinePrinter
 from lambdatui.scenario.run import WAITING, judge_telemetry, run_scenario
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger, record_types

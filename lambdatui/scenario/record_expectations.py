@@ -1,0 +1,126 @@
+"""A recorded invoke as a scenario step: its event, and what a replay expects of it.
+
+Only what is stable goes into the expectations: a response is compared by the keys that do not quote its request
+id (`expect.response` matches a subset), an error body (which quotes the request id and file paths) by its error
+type only; the telemetry an extension received for an invoke by its record types, without those whose number
+depends on timing (`stable_types`); durations and ids never appear.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from lambdatui.model import facts as f
+from lambdatui.scenario.match import child_path
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
+from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
+
+# Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
+# receive) and the notices of records dropped because a listener fell behind.
+UNSTABLE_TYPES = ("extension", "platform.logsDropped")
+
+
+@dataclass
+class RecordedInvoke:
+    event: bytes
+    request_id: str
+    result: Optional[f.InvocationResult] = None
+    cold: Optional[bool] = None
+    cut_off: bool = False  # the end of the session stopped it while the function ran it
+
+
+def event_text(event: bytes) -> str:
+    text = json_text(event)
+    return toml_string(text if text is not None else event.decode("utf-8", "replace"))
+
+
+def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger) -> list[str]:
+    """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`."""
+    lines = [f"invoke = {event_text(step.event)}"]
+    expect: list[str] = []
+    notes: list[str] = []
+    result = step.result
+    if step.cut_off:
+        notes.append("# the session ended while the function ran this invoke: its result is not compared")
+    elif result is not None:
+        if result.function_error:
+            error_type = result.error_type
+            if isinstance(error_type, str) and error_type and writable(error_type):
+                expect.append(f"error_type = {toml_string(error_type)}")
+            elif error_type:
+                # Only a string TOML can hold is compared: the core gives a string, but a lone surrogate
+                # ("\\ud800" in the runtime's JSON) is in no UTF-8 file.
+                shown = json.dumps(error_type) if isinstance(error_type, str) else type(error_type).__name__
+                notes.append(f"# error_type not compared: the runtime reported {shown}, which TOML cannot hold")
+        else:
+            response = json_text(result.payload)
+            if response is None:
+                notes.append("# response not compared: it is not JSON")
+            elif step.request_id in response:
+                try:
+                    stable, volatile = stable_part(json.loads(response), step.request_id)
+                except RecursionError:  # nested nearly as deep as Python's parser allows
+                    stable, volatile = None, []
+                if stable:
+                    notes.append(f"# {', '.join(volatile)} carry the request id, new on every run: "
+                                 "the other keys are compared")
+                    expect.append(f"response = {toml_string(json_line(stable))}")
+                else:
+                    notes.append("# response not compared: it carries the request id, new on every run")
+            else:
+                expect.append(f"response = {toml_string(response)}")
+    else:
+        notes.append("# no result was recorded for this invoke")
+    if step.cold is not None:
+        expect.append(f"cold = {toml_value(step.cold)}")
+    if not step.cut_off:
+        expect += _telemetry_lines(telemetry, step.request_id)
+    lines += notes
+    if expect:
+        lines.append("expect = { " + ", ".join(expect) + " }")
+    return lines
+
+
+def _telemetry_lines(telemetry: TelemetryLedger, request_id: str) -> list[str]:
+    """`telemetry = ...` when extensions received records for this invoke: the types that recur on every run."""
+    tables = []
+    for name in telemetry.extensions_for(request_id):
+        types = stable_types(telemetry.types_for(name, request_id))
+        if types and writable(name):
+            tables.append(toml_value({"extension": name, "types": types}))
+    if not tables:
+        return []
+    return [f"telemetry = {tables[0]}" if len(tables) == 1 else f"telemetry = [{', '.join(tables)}]"]
+
+
+def stable_part(value: Any, request_id: str, path: str = "") -> tuple[Any, list[str]]:
+    """An object without the keys whose values quote the request id, and the paths of those it left out.
+
+    `expect.response` matches a subset, so what is left still checks the response. Anything but an object
+    that quotes the id has no stable part (None).
+    """
+    if not isinstance(value, dict):
+        return (None, [path]) if request_id in json.dumps(value, ensure_ascii=False) else (value, [])
+    kept: dict[str, Any] = {}
+    left_out: list[str] = []
+    for key, inner in value.items():
+        where = child_path(path, key) if path else key
+        part, dropped = stable_part(inner, request_id, where)
+        left_out += dropped
+        if part is not None:
+            kept[key] = part
+    # An object left empty only by what it quoted has nothing stable to check; one that was empty, has.
+    return (kept if kept or not left_out else None), left_out
+
+
+def stable_types(types: Sequence[str]) -> list[str]:
+    """The record types an `expect.telemetry` can be written with so that every replay matches it: without those
+    whose number depends on timing, and a run of one type (lines of output) as one, since the expectation matches
+    in order with others allowed between."""
+    out: list[str] = []
+    for kind in types:
+        if kind not in UNSTABLE_TYPES and (not out or out[-1] != kind):
+            out.append(kind)
+    return out
