@@ -24,7 +24,9 @@ from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import Backend, BackendFactory
+from lambdatui.ui.command_targets import extension_names, fault_targets
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
+from lambdatui.ui.key_bindings import APP_BINDINGS, PALETTE_TITLES
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
@@ -49,30 +51,6 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-# The footer's labels are short so every key fits in 100 columns (exactly: a new key must shorten others); the
-# palette spells them out.
-PALETTE_TITLES = {
-    "step": "Step",
-    "continue": "Continue",
-    "invoke": "Invoke",
-    "edit_event": "Edit event",
-    "breakpoints": "Breakpoints",
-    "crash": "Crash…",
-    "force_timeout": "Force the current deadline (timeout)",
-    "freeze": "Freeze / thaw…",
-    "raise_in_handler": "Raise in the handler…",
-    "new_environment": "New environment",
-    "shutdown": "Shut down",
-    "cycle_log_filter": "Cycle the log filter",
-    "extension_events": "An extension's events…",
-    "help": "Help",
-}
-
-
-def _binding(key: str, action: str, description: str, tooltip: str, *, show: bool = True, **kw: object) -> Binding:
-    return Binding(key, action, description, show=show, tooltip=tooltip, id=action, **kw)  # type: ignore[arg-type]
-
-
 class LambdaTuiApp(App[int]):
     """`lambdatui PATH`: one execution environment, stepped boundary by boundary."""
 
@@ -80,26 +58,7 @@ class LambdaTuiApp(App[int]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS = [
-        _binding("n", "step", "Step", "Release the held boundary and hold at the next one"),
-        _binding("c", "continue", "Cont", "Run until the environment waits for an invoke"),
-        _binding("i", "invoke", "Invoke", "Send the current event"),
-        _binding("e", "edit_event", "Event", "Edit the event"),
-        _binding("b", "breakpoints", "Brk", "Choose the boundaries to hold at"),
-        _binding("x", "crash", "Kill", "Crash the runtime or an extension"),
-        _binding("t", "force_timeout", "Time", "The current phase's deadline elapses now"),
-        _binding("f", "freeze", "Freeze", "Freeze or thaw one participant"),
-        _binding("r", "raise_in_handler", "Raise", "The handler raises on its next entry"),
-        _binding("N", "new_environment", "New", "The next invoke cold-starts a fresh environment"),
-        _binding("s", "shutdown", "Shut", "SHUTDOWN (spindown) the environment"),
-        _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
-        _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
-                 show=False),
-        _binding("question_mark", "help", "Help", "Every key and what it does"),
-        _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
-        # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)
-        # and, with nothing selected, says to press q; a priority binding here would quit instead of copying.
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(
         self,
@@ -257,28 +216,12 @@ class LambdaTuiApp(App[int]):
         current = self.snapshot.environment.breakpoints if self.snapshot is not None else frozenset()
         self.push_screen(BreakpointsScreen(current), chosen)
 
-    def _targets(self, *, frozen_marks: bool = False) -> list[tuple[str, str]]:
-        snapshot = self.snapshot
-        targets = [("runtime", "runtime")]
-        if snapshot is not None:
-            frozen = snapshot.environment.user_frozen
-            targets = []
-            for p in snapshot.environment.participants:
-                target = "runtime" if p.key == "runtime" else p.key.split(":", 1)[1]
-                label = f"{target}  ({p.kind}, {p.state}{', alive' if p.alive else ', not running'})"
-                if frozen_marks:
-                    label += "  — frozen: thaw it" if p.key in frozen else "  — running: freeze it"
-                targets.append((target, label))
-            if not targets:
-                targets = [("runtime", "runtime (not started yet)")]
-        return targets
-
     def action_crash(self) -> None:
         def chosen(choice: Optional[TargetChoice]) -> None:
             if choice is not None:
                 self.send(c.InjectFault(flt.Crash(choice.target, signal=choice.signal, exit_code=choice.exit_code)))
 
-        self.push_screen(PickTargetScreen("Crash", self._targets(), with_signal=True), chosen)
+        self.push_screen(PickTargetScreen("Crash", fault_targets(self.snapshot), with_signal=True), chosen)
 
     def action_freeze(self) -> None:
         frozen = self.snapshot.environment.user_frozen if self.snapshot else frozenset()
@@ -290,20 +233,11 @@ class LambdaTuiApp(App[int]):
             fault = flt.Thaw(choice.target) if key in frozen else flt.Freeze(choice.target)
             self.send(c.InjectFault(fault))
 
-        self.push_screen(PickTargetScreen("Freeze / thaw", self._targets(frozen_marks=True)), chosen)
-
-    def _extension_names(self) -> list[str]:
-        """Every extension: those running now, then any that was sent something earlier (a past environment's)."""
-        snapshot = self.snapshot
-        if snapshot is None:
-            return []
-        names = [p.key.split(":", 1)[1] for p in snapshot.environment.participants if p.key.startswith("extension:")]
-        names += [x.name for x in snapshot.extensions if x.name not in names]
-        return names
+        self.push_screen(PickTargetScreen("Freeze / thaw", fault_targets(self.snapshot, frozen_marks=True)), chosen)
 
     def action_extension_events(self) -> None:
         """The extension under the participants' cursor, the only one, or one picked from a list."""
-        names = self._extension_names()
+        names = extension_names(self.snapshot)
         if not names:
             self.notify("No extension here: extensions are executables in the function's extensions/ folder.",
                         severity="warning")
@@ -364,13 +298,13 @@ class LambdaTuiApp(App[int]):
             if isinstance(binding, Binding) and binding.id and binding.action != "quit":
                 yield SystemCommand(PALETTE_TITLES.get(binding.action, binding.description), binding.tooltip,
                                     lambda action=binding.action: self.run_action(action))
-        for target, label in self._targets():
+        for target, label in fault_targets(self.snapshot):
             yield SystemCommand(f"Crash {target}", f"SIGKILL {label}",
                                 lambda t=target: self.send(c.InjectFault(flt.Crash(t))))
             yield SystemCommand(f"Freeze {target}", "SIGSTOP: it hangs until thawed",
                                 lambda t=target: self.send(c.InjectFault(flt.Freeze(t))))
             yield SystemCommand(f"Thaw {target}", "SIGCONT", lambda t=target: self.send(c.InjectFault(flt.Thaw(t))))
-        for name in self._extension_names():
+        for name in extension_names(self.snapshot):
             yield SystemCommand(f"Events of {name}", "What the extension was sent, in order: INVOKE, SHUTDOWN, "
                                 "telemetry batches (JSON)", lambda n=name: self.show_extension(n))
         for name, text in self.event_choices():
