@@ -36,16 +36,12 @@ class Event:
         self.envelope = envelope
         self.structured = structured
 
-    @property
-    def type(self) -> str:
-        return self.envelope["type"]
-
     def __repr__(self) -> str:
         return f"Event({self.category!r}, {self.audience!r}, {self.envelope!r})"
 
 
 class SubscriberView:
-    """One subscriber's filter: which events it takes (`wants`) and in which form (`envelope`)."""
+    """One subscriber's filter: which events it takes and in which form (`select`)."""
 
     __slots__ = ("name", "subscription", "types", "audiences", "structured")
 
@@ -61,9 +57,6 @@ class SubscriberView:
             self.audiences = frozenset((EVERYONE, LOGS_ONLY))
         self.structured = (json_logs and subscription.api == TELEMETRY
                            and subscription.schema_version >= JSON_RECORDS_FROM)
-
-    def wants(self, event: Event) -> bool:
-        return event.category in self.types and event.audience in self.audiences
 
     def envelope(self, event: Event) -> Envelope:
         if self.structured and event.structured is not None:
