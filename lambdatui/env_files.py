@@ -9,16 +9,23 @@ from typing import Iterable
 from lambdatui.config_error import TOO_DEEP, ConfigError
 
 
+def read_json_file(path: Path, origin: str) -> object:
+    """A JSON file the command line names; every way it can be unreadable is one line prefixed with `origin`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{origin}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{origin}: not UTF-8 text") from None
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
+
+
 def load_env_file(path: Path, function_name: str) -> dict[str, str]:
     """A JSON object of variables, or SAM's `{"FunctionName": {...}}` / `{"Parameters": {...}}` shape."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"--env-file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigError(f"--env-file {path}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ConfigError(f"--env-file {path}: {TOO_DEEP}") from None
+    data = read_json_file(path, f"--env-file {path}")
     if not isinstance(data, dict):
         raise ConfigError(f"--env-file {path}: expected a JSON object")
     if function_name in data and isinstance(data[function_name], dict):

@@ -8,12 +8,12 @@ path: the function's name, its folder's). Values are strings, numbers or boolean
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from lambdatui.config_error import TOO_DEEP, ConfigError
+from lambdatui.config_error import ConfigError
+from lambdatui.env_files import read_json_file
 
 PARAMETERS = "Parameters"
 
@@ -34,16 +34,7 @@ def _text(value: Any) -> str:
 
 def load_env_vars(path: str) -> EnvVarsFile:
     origin = f"--env-vars {path}"
-    try:
-        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{origin}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{origin}: not UTF-8 text") from None
-    except ValueError as exc:
-        raise ConfigError(f"{origin}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
+    data = read_json_file(Path(path).expanduser(), origin)
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected SAM's shape, "
                           '{"Parameters": {"VAR": "value"}, "LogicalId": {"VAR": "value"}}')

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .cgroup_files import stale_cgroups, write_control
 from .memory_limit import CgroupMemory
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -49,7 +50,8 @@ class EnvironmentCgroup:
         memory limit on it where the kernel can enforce one (`memory` stays None where not)."""
         name = f"lambdatui-{os.getpid()}-{secrets.token_hex(3)}"
         for base, version in _candidates():
-            _remove_stale(base, version)
+            for stale in stale_cgroups(base):
+                EnvironmentCgroup(stale, version).remove()
             path = base / name
             try:
                 path.mkdir()
@@ -88,7 +90,7 @@ class EnvironmentCgroup:
 
     def kill_all(self) -> None:
         """SIGKILL everything inside, until it is empty (bounded: a process stuck in the kernel may take a while)."""
-        if self.version == 2 and _write(self.path / "cgroup.kill", "1"):
+        if self.version == 2 and write_control(self.path / "cgroup.kill", "1"):
             self._wait_empty()
             return
         deadline = time.monotonic() + _KILL_ROUNDS_S
@@ -113,22 +115,6 @@ class EnvironmentCgroup:
         deadline = time.monotonic() + _KILL_ROUNDS_S
         while self.pids() and time.monotonic() < deadline:
             time.sleep(0.005)
-
-
-def _remove_stale(base: Path, version: int) -> None:
-    """Cgroups of lambdatui runs that are gone (a host killed before its watchdog's last sweep finished)."""
-    try:
-        entries = list(base.glob("lambdatui-*-*"))
-    except OSError:
-        return
-    for path in entries:
-        try:
-            owner = int(path.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if owner == os.getpid() or os.path.exists(f"/proc/{owner}"):
-            continue
-        EnvironmentCgroup(path, version).remove()
 
 
 def join_cgroup_in_child(procs_files: tuple[str, ...]) -> None:
@@ -164,11 +150,3 @@ def _own_v2_path() -> str:
     except OSError:
         pass
     return ""
-
-
-def _write(path: Path, text: str) -> bool:
-    try:
-        path.write_text(text)
-        return True
-    except OSError:
-        return False

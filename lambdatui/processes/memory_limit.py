@@ -30,6 +30,8 @@ from typing import Optional, Protocol
 
 import trio
 
+from .cgroup_files import read_control, stale_cgroups, write_control
+
 MIB = 1024 * 1024
 V1_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 # How often the watcher samples. A process can allocate far more than the limit between two samples; the
@@ -81,9 +83,9 @@ class CgroupMemory:
         """The limit on the environment's own v2 cgroup, or None where its memory controller cannot be had."""
         if not (path / "memory.max").exists():
             parent = path.parent
-            if "memory" not in _read(parent / "cgroup.controllers").split():
+            if "memory" not in read_control(parent / "cgroup.controllers").split():
                 return None  # not ours to have (bound to v1, or not delegated)
-            if not _write(parent / "cgroup.subtree_control", "+memory"):
+            if not write_control(parent / "cgroup.subtree_control", "+memory"):
                 return None  # e.g. the parent holds processes itself (cgroup v2's "no internal processes")
             if not (path / "memory.max").exists():
                 return None
@@ -98,7 +100,8 @@ class CgroupMemory:
         base = V1_MEMORY_ROOT / _own_v1_path("memory")
         if not (V1_MEMORY_ROOT / "cgroup.procs").exists():
             return None
-        remove_stale_v1(base)
+        for stale in stale_cgroups(base):
+            CgroupMemory(stale, 1, 0, own=True).remove()
         path = base / name
         try:
             path.mkdir()
@@ -131,7 +134,7 @@ class CgroupMemory:
     def usage(self) -> MemoryUsage:
         name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
         try:
-            used: Optional[int] = max(0, int(_read(self.path / name)) - self._baseline)
+            used: Optional[int] = max(0, int(read_control(self.path / name)) - self._baseline)
         except ValueError:
             used = None
         return MemoryUsage(used, self.limit_mb)
@@ -169,53 +172,39 @@ class CgroupMemory:
         """Write the limit; `swap_note` says how swap is kept from hiding memory beyond it."""
         limit = str(self._limit_bytes())
         if self.version == 2:
-            if not _write(self.path / "memory.max", limit):
+            if not write_control(self.path / "memory.max", limit):
                 return False
             swap = self.path / "memory.swap.max"
-            self.swap_note = ("no swap" if _write(swap, "0") else
+            self.swap_note = ("no swap" if write_control(swap, "0") else
                               "swap not limited: memory.swap.max not writable" if swap.exists() else
                               "swap not limited: no memory.swap.max here")
             return True
         # memsw (memory + swap) must stay >= the memory limit: raise it before the limit, lower it after.
         memsw = self.path / "memory.memsw.limit_in_bytes"
         if memsw.exists():
-            _write(memsw, limit)
-        if not _write(self.path / "memory.limit_in_bytes", limit):
+            write_control(memsw, limit)
+        if not write_control(self.path / "memory.limit_in_bytes", limit):
             return False
         if memsw.exists():
-            self.swap_note = ("swap counted in it" if _write(memsw, limit) else
+            self.swap_note = ("swap counted in it" if write_control(memsw, limit) else
                               "swap not limited: memory.memsw.limit_in_bytes not writable")
         else:
-            self.swap_note = ("no swap: swappiness 0" if _write(self.path / "memory.swappiness", "0") else
+            self.swap_note = ("no swap: swappiness 0" if write_control(self.path / "memory.swappiness", "0") else
                               "swap not limited: no swap accounting here")
         return True
 
     def _oom_kills(self) -> int:
         if self.version == 2:
-            return _counter(_read(self.path / "memory.events"), "oom_kill")
-        text = _read(self.path / "memory.oom_control")
+            return _counter(read_control(self.path / "memory.events"), "oom_kill")
+        text = read_control(self.path / "memory.oom_control")
         if "oom_kill " in text:
             return _counter(text, "oom_kill")
         try:  # kernels before 4.13: how often the limit was hit, which a SIGKILL then says was fatal
-            return int(_read(self.path / "memory.failcnt"))
+            return int(read_control(self.path / "memory.failcnt"))
         except ValueError:
             return 0
 
 
-def remove_stale_v1(base: Path) -> None:
-    """v1 memory cgroups of lambdatui runs that are gone (a host killed before its watchdog's sweep finished)."""
-    try:
-        entries = list(base.glob("lambdatui-*-*"))
-    except OSError:
-        return
-    for path in entries:
-        try:
-            owner = int(path.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if owner == os.getpid() or os.path.exists(f"/proc/{owner}"):
-            continue
-        CgroupMemory(path, 1, 0, own=True).remove()
 
 
 # ---------------------------------------------------------------------- lambdatui watches it
@@ -356,18 +345,3 @@ def _counter(text: str, name: str) -> int:
             except ValueError:
                 return 0
     return 0
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
-def _write(path: Path, text: str) -> bool:
-    try:
-        path.write_text(text)
-        return True
-    except OSError:
-        return False

@@ -1,0 +1,42 @@
+"""The cgroup file system's small helpers, shared by the environment's cgroup (cgroup.py) and its memory
+limit (memory_limit.py): control files that may be absent or refused, and the folders of runs that are gone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def read_control(path: Path) -> str:
+    """A control file's text; "" where it does not exist or cannot be read (kernels differ in what they offer)."""
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def write_control(path: Path, text: str) -> bool:
+    """Write a control file; False where the kernel (or our rights) refuse it."""
+    try:
+        path.write_text(text)
+        return True
+    except OSError:
+        return False
+
+
+def stale_cgroups(base: Path) -> list[Path]:
+    """`lambdatui-<pid>-<suffix>` cgroups under `base` whose run is gone (a host killed before its watchdog's last
+    sweep finished): to be removed at the next start."""
+    try:
+        entries = list(base.glob("lambdatui-*-*"))
+    except OSError:
+        return []
+    stale = []
+    for path in entries:
+        try:
+            owner = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if owner != os.getpid() and not os.path.exists(f"/proc/{owner}"):
+            stale.append(path)
+    return stale
