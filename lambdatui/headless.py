@@ -38,7 +38,7 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
     return None
 
 
-def say_if_tmp_is_shared(running: Running, err: TextIO) -> None:
+def say_sandbox_notes(running: Running, err: TextIO) -> None:
     """One line on stderr when the environment shares the host's /tmp, and one when /var/task and /opt are not
     laid out as in Lambda, for `replay`, whose printer shows the timeline and not lambdatui's own lines (`invoke`
     and `serve` print those, these among them).
@@ -153,7 +153,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
             await signals.start(cancel_on_signals, body)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
             async with open_environment(config, inspect=True) as running:
-                say_if_tmp_is_shared(running, err)
+                say_sandbox_notes(running, err)
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)
             signals.cancel_scope.cancel()

@@ -207,18 +207,13 @@ class TelemetryDelivery:
         self._frozen = False
         self._thaw = trio.Event()
         self._clock = trio.lowlevel.current_clock()  # its current_time() without trio's lookups: once per fact
-        self._init_running = False
-        # Nobody subscribed and no Init running (where someone could): the translator only watches for the next
-        # Init, and needs no time for that. Most functions have no telemetry extension: they pay next to nothing.
-        self._idle = True
 
     def __call__(self, fact: f.Fact) -> None:
         kind = type(fact)
         if kind is f.TelemetrySubscribed:
             self._subscribe(fact)  # type: ignore[arg-type]  # before its records: the replay goes to it
-        if self._idle:
-            self._translate(fact, None)
-        elif deliveries := self._translate(fact, now := self._clock.current_time()):
+        # With nobody subscribed and no Init running the translator answers nothing, after a dict lookup.
+        if deliveries := self._translate(fact, now := self._clock.current_time()):
             subscribers = self.subscribers
             # Subscribers may share an envelope: encode it once.
             encoded: Optional[dict[int, bytes]] = {} if len(deliveries) > 1 else None
@@ -245,11 +240,7 @@ class TelemetryDelivery:
             subscriber.buffer.adopt(old.buffer)
             old.end()
         self.subscribers[fact.extension] = subscriber
-        self._idle = False
         self._start_soon(subscriber.run)
-
-    def _update_idle(self) -> None:
-        self._idle = not self._init_running and not self.subscribers
 
     def _frozen_now(self, fact: f.EnvironmentFrozen) -> None:
         if not self._frozen:
@@ -265,16 +256,11 @@ class TelemetryDelivery:
             self._flush_all()  # the runtime is being stopped: extensions get what is buffered while they can
         elif fact.phase == "init":
             self._end_all()  # a new Init runs new processes, which subscribe afresh
-            self._init_running = True
-            self._update_idle()
 
     def _phase_ended(self, fact: f.PhaseEnded) -> None:
-        if fact.phase == "init":
-            self._init_running = False
-        elif fact.phase in ("reset", "shutdown"):
+        if fact.phase in ("reset", "shutdown"):
             self._end_all()
             self._thawed_now()  # nothing is frozen once a reset or a shutdown is over
-        self._update_idle()
 
     def _process_exited(self, fact: f.ProcessExitedFact) -> None:
         if fact.participant == RUNTIME:
@@ -283,7 +269,6 @@ class TelemetryDelivery:
             subscriber = self.subscribers.pop(fact.participant[len(_EXTENSION_PREFIX):], None)
             if subscriber is not None:
                 subscriber.end()
-                self._update_idle()
 
     def _flush_all(self) -> None:
         for subscriber in self.subscribers.values():
@@ -293,7 +278,6 @@ class TelemetryDelivery:
         subscribers, self.subscribers = self.subscribers, {}
         for subscriber in subscribers.values():
             subscriber.end()
-        self._update_idle()
 
 
 _AFTER: dict[type, Callable[[TelemetryDelivery, f.Fact], None]] = {

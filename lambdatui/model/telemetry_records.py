@@ -125,22 +125,9 @@ class TelemetryRecords:
         return {name: view.subscription for name, view in self._subscribers.items()}
 
     @property
-    def init_running(self) -> bool:
-        return self._init is not None
-
-    @property
     def idle(self) -> bool:
         """No subscriber and no Init: `feed` looks at nothing but the start of an Init or an invoke."""
         return self._handlers is _IDLE
-
-    def init_events(self, subscription: Optional[Subscription] = None) -> list[Envelope]:
-        """The events this Init generated so far, as a new subscriber of `subscription` would have them replayed
-        (every one, in Telemetry API form, without `subscription`). Empty outside Init."""
-        if self._init is None:
-            return []
-        if subscription is None:
-            return [ev.envelope for ev in self._init.replay if ev.audience != LOGS_ONLY and ev.audience != LOGS_2021]
-        return SubscriberView("", subscription, self.json_logs).select(self._init.replay)
 
     # ------------------------------------------------------------------ routing
 
