@@ -79,15 +79,19 @@ class Pane:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", self.session, *keys)
 
-    def wait_for(self, text: str, timeout: float = WAIT_S) -> str:
-        """Poll the screen until it shows `text`; the screen then."""
+    def wait_for(self, *texts: str, timeout: float = WAIT_S) -> str:
+        """Poll the screen until it shows every one of `texts` at once; the screen then.
+
+        Panes repaint independently (the result pane can show an invoke's answer a frame before
+        the header counts it), so what a test asserts together it waits for together.
+        """
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"the screen never showed {text!r} within {timeout} s; it shows:\n{screen}")
+                raise AssertionError(f"the screen never showed all of {texts!r} within {timeout} s; it shows:\n{screen}")
             time.sleep(POLL_S)
 
     def wait_dead(self, timeout: float = WAIT_S) -> None:
@@ -157,8 +161,7 @@ def test_keys_drive_the_debugger_and_q_leaves_no_process(pane: Pane) -> None:
     pane.keys("c")
     pane.wait_for("idle: frozen, waiting for an invoke")
     pane.keys("i")
-    screen = pane.wait_for('"invocations": 1')
-    assert "1 invoke" in screen and '"cold": true' in screen
+    pane.wait_for('"invocations": 1', "1 invoke", '"cold": true')
     started = pane.collect()
     assert any("bootstrap" in command_line(pid) for pid in started), "no runtime process seen"
     pane.keys("q")
@@ -217,8 +220,7 @@ def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
     response = httpx.post(url, json={"from": "httpx"}, timeout=WAIT_S)
     assert response.status_code == 200, response.text
     assert response.json() == {"invocations": 1, "tmp_lines": 1, "cold": True}
-    screen = pane.wait_for('"invocations": 1')
-    assert "1 invoke" in screen and "response  request" in screen
+    pane.wait_for('"invocations": 1', "1 invoke", "response  request")
     started = pane.collect()
     pane.keys("q")
     assert_all_gone(pane, started, "q")
