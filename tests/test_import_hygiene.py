@@ -42,3 +42,13 @@ def test_bootstrap_imports_no_http_client_email_or_urllib() -> None:
     loaded = _modules_after_import("lambdatui.bootstrap.loop")
     heavy = sorted(m for m in loaded if m.split(".")[0] in ("http", "email", "urllib", "ssl"))
     assert not heavy, f"the bootstrap pulled in {heavy}"
+
+
+def test_headless_modes_import_no_ui_and_serve_starts_without_quart() -> None:
+    # Issue 9: textual and pygments are the TUI's; quart (~160 ms of import) is loaded by the first request that
+    # needs it, so `invoke` never pays for it and `serve` answers plain invokes before it is there.
+    loaded = _modules_after_import("lambdatui.headless", "lambdatui.runner", "lambdatui.api.server")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in ("textual", "pygments", "quart", "quart_trio", "flask",
+                                                              "werkzeug", "jinja2"))
+    assert not heavy, f"a headless start pulled in {heavy}"
+    assert "lambdatui.api.server" in loaded and "lambdatui.api.invoke_checks" in loaded

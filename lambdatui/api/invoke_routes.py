@@ -5,50 +5,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Optional
 
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
+from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused
 from lambdatui.model import error_types as et
-from lambdatui.model.facts import InvocationResult
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 MAX_CLIENT_CONTEXT_BYTES = 3583
 
 
-class InvokeRefused(Exception):
-    """An Invoke API request Lambda itself would refuse, before anything runs."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error_type, self.message = status, error_type, message
-
-    def parts(self) -> tuple[int, list[tuple[str, str]], bytes]:
-        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType."""
-        body = json.dumps({"Type": "User", "message": self.message}).encode()
-        return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type)], body
-
-
 def api_error(status: int, error_type: str, message: str) -> Response:
     status, headers, body = InvokeRefused(status, error_type, message).parts()
     return Response(body, status=status, headers=dict(headers))
-
-
-def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type: str) -> bytes:
-    """The event as the runtime gets it: JSON, as Lambda requires; an empty body is `{}`."""
-    if too_large:
-        raise InvokeRefused(413, "RequestTooLargeException",
-                            f"Request must be smaller than {limit} bytes for the {invocation_type} invocation type")
-    if not payload.strip():
-        return b"{}"
-    try:
-        json.loads(payload)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's json can follow
-        raise InvokeRefused(400, "InvalidRequestContentException",
-                            f"Could not parse request body into json: {exc}") from None
-    return payload
 
 
 def event_refused(refused: EventRefused) -> Response:
@@ -59,16 +30,6 @@ def event_refused(refused: EventRefused) -> Response:
         body = {"Reason": refusal.reason, **body}
     return Response(json.dumps(body).encode(), status=refusal.status,
                     headers={"Content-Type": "application/json", h.AMZN_ERROR_TYPE: refusal.error_type})
-
-
-def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[str, str]]:
-    headers = [("Content-Type", result.content_type), (h.AMZN_REQUEST_ID, result.request_id),
-               (h.EXECUTED_VERSION, "$LATEST")]
-    if result.function_error:
-        headers.append((h.FUNCTION_ERROR, "Unhandled"))
-    if tail is not None:
-        headers.append((h.LOG_RESULT, tail))
-    return headers
 
 
 async def read_body(limit: int) -> tuple[bytes, bool]:

@@ -6,30 +6,26 @@ and response objects alone cost more than the whole of lambdatui's bookkeeping f
 2-core machine: warm p50 0.89-0.95 ms native vs 1.5 ms with quart in front; the AWS emulator answers in ~0.7 ms).
 It turns into exactly the same call as the quart route, with the same checks (`invoke_routes.checked_payload`,
 `result_headers`). Everything else (other invocation types, log tails, client contexts, errors for unknown
-paths and methods) goes to the quart app through `asgi_adapter`, unchanged.
+paths and methods) goes to the quart app (`invoke_app`) through `asgi_adapter`, unchanged; that app is imported
+and started by the first request that needs it.
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
 import re
 from typing import Optional
 
 import trio
-from quart import Response
-from quart_trio import QuartTrio
 
 from lambdatui.api import headers as h
 from lambdatui.api import http11
-from lambdatui.api.asgi_adapter import asgi_route, lifespan
+from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11 import Exchange, Resolve, Route
-from lambdatui.api.invoke_routes import InvokeRefused, checked_payload, invoke_blueprint, result_headers
-from lambdatui.api.rendering import JSON, Answer, error
+from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers
+from lambdatui.api.rendering import Answer
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
-
-# quart logs to stderr by default, which in the TUI is the screen: route it here.
-log = logging.getLogger("lambdatui.http")
 
 # How long a graceful stop lets the requests in progress finish (write their answers) before they are cut.
 GRACEFUL_STOP_S = 0.5
@@ -40,46 +36,42 @@ _INVOKE_OPTIONS = frozenset(name.lower() for name in (h.INVOCATION_TYPE, h.LOG_T
 _TRACE = h.TRACE_ID.lower()
 
 
-def _error(status: int, error_type: str, message: str) -> Response:
-    """Lambda's `{errorMessage, errorType}` body, also for what the Invoke API has no route for."""
-    return Response(error(status, error_type, message).body, status=status, content_type=JSON)
+class _AppOnDemand:
+    """The quart app as a route: imported, built and started (its lifespan) by the first request that needs it.
+
+    `serve` then listens, and answers plain invokes, ~160 ms sooner; the first other request pays the import
+    once. The import runs in a worker thread, so the event loop (and a function's running invoke) is not stalled.
+    """
+
+    def __init__(self, host: EnvironmentHost, nursery: trio.Nursery) -> None:
+        self._host, self._nursery = host, nursery
+        self._route: Optional[Route] = None
+        self._loading = trio.Lock()
+        self._stop = trio.Event()
+        self.route = Route(self._handle, reads_body=True)
+
+    async def _handle(self, exchange: Exchange) -> Optional[Answer]:
+        if self._route is None:
+            async with self._loading:
+                if self._route is None:
+                    invoke_app = await trio.to_thread.run_sync(importlib.import_module, "lambdatui.api.invoke_app")
+                    app = invoke_app.create_invoke_app(self._host)
+                    await self._nursery.start(self._run, app)
+                    self._route = asgi_route(app)
+        return await self._route.handle(exchange)
+
+    async def _run(self, app: ASGIApp, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with lifespan(app):
+            task_status.started()
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        """The server has stopped: the app's lifespan shutdown runs, if it was ever started."""
+        self._stop.set()
 
 
-def _base_app(name: str) -> QuartTrio:
-    app = QuartTrio(name)
-    app.config["MAX_CONTENT_LENGTH"] = None  # our routes enforce Lambda's own limits, with Lambda's errors
-    app.config["BODY_TIMEOUT"] = None
-    app.logger.handlers[:] = [logging.NullHandler()]
-    app.logger.propagate = False
-
-    @app.errorhandler(404)
-    async def not_found(_: Exception) -> Response:
-        return _error(404, "NotFound", "No such endpoint")
-
-    @app.errorhandler(405)
-    async def not_allowed(_: Exception) -> Response:
-        return _error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
-
-    @app.errorhandler(500)
-    async def internal_error(exc: Exception) -> Response:
-        # A bug of ours, never the caller's: the caller gets Lambda's JSON for a container error, not an HTML page,
-        # and the traceback goes to lambdatui's HTTP log.
-        log.error("unhandled error in a route", exc_info=getattr(exc, "original_exception", None) or exc)
-        return _error(500, "InternalServerError", "Internal Server Error")
-
-    return app
-
-
-def create_invoke_app(host: EnvironmentHost) -> QuartTrio:
-    """What callers outside see: Lambda's Invoke API, every route of it (the plain invoke included)."""
-    app = _base_app("lambdatui-invoke-api")
-    app.register_blueprint(invoke_blueprint(host))
-    return app
-
-
-def invoke_router(host: EnvironmentHost, app: QuartTrio) -> Resolve:
+def invoke_router(host: EnvironmentHost, by_app: Route) -> Resolve:
     """The plain invoke by its own route, everything else by the quart app."""
-    by_app = asgi_route(app)
 
     async def plain_invoke(exchange: Exchange) -> Optional[Answer]:
         if not _INVOKE_OPTIONS.isdisjoint(exchange.headers):
@@ -119,7 +111,10 @@ async def serve_invoke_api(
     cuts every connection at once. A caller's connection idle for `IDLE_LIMIT_S` is closed. A bind error (the
     port in use) is raised.
     """
-    app = create_invoke_app(host)
-    async with lifespan(app):
-        await http11.serve(invoke_router(host, app), bind_host, port, idle_limit=IDLE_LIMIT_S, stop=stop,
-                           grace=GRACEFUL_STOP_S, task_status=task_status)
+    async with trio.open_nursery() as nursery:
+        app = _AppOnDemand(host, nursery)
+        try:
+            await http11.serve(invoke_router(host, app.route), bind_host, port, idle_limit=IDLE_LIMIT_S, stop=stop,
+                               grace=GRACEFUL_STOP_S, task_status=task_status)
+        finally:
+            app.stop()

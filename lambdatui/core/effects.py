@@ -123,7 +123,10 @@ class RenewSandbox:
 @dataclass(frozen=True)
 class EndSandbox:
     """Every participant is gone: whatever else still runs in the sandbox (a daemon that left its process
-    group) ends too, as nothing outlives a Lambda sandbox."""
+    group) ends too, as nothing outlives a Lambda sandbox. `final`: no Init follows (lambdatui is shutting
+    down), so no sandbox is prepared for one."""
+
+    final: bool = False
 
 
 Effect = Union[

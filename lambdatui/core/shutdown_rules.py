@@ -119,7 +119,7 @@ class ShutdownRules:
             return
         self._cancel_timer(SHUTDOWN_TIMER)
         self._cancel_timer(RUNTIME_STOP_TIMER)
-        self._do(EndSandbox())
+        self._do(EndSandbox(run.final))
         duration = self._elapsed_ms(run.started, run.held_before)
         self._emit(f.PhaseEnded("shutdown" if run.final else "reset", "success", duration, at=self._now.mono))
         self._reach(Boundary.SHUTDOWN_DONE, run.reason.value)

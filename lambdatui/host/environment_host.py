@@ -267,7 +267,7 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
             if effect.whole:  # the environment's freeze stops what left the participants' groups too
                 self._sup.signal_strays(signal.SIGSTOP if isinstance(effect, fx.Freeze) else signal.SIGCONT)
         elif isinstance(effect, fx.EndSandbox):
-            self._sup.end_everything_inside()
+            self._sup.end_everything_inside(prepare_next=not effect.final)
         elif isinstance(effect, fx.Terminate):
             self._signal(effect.participant, signal.SIGTERM)
         elif isinstance(effect, fx.Kill):

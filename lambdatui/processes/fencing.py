@@ -109,11 +109,12 @@ class Fencing:
                 except OSError:
                     pass  # gone meanwhile
 
-    def end_everything_inside(self) -> None:
+    def end_everything_inside(self, prepare_next: bool = True) -> None:
         """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
-        A reset's next Init gets a new namespace, whose init boots from now on (the first spawn waits for it)."""
+        A reset's next Init gets a new namespace, whose init boots from now on (the first spawn waits for it);
+        after a final shutdown none is booted ahead (`invoke` is exiting), and a later spawn starts its own."""
         if self.cgroup is not None:
             self.cgroup.kill_all()
         self._end_init()
-        if self._namespaced and not self._closed:
+        if prepare_next and self._namespaced and not self._closed:
             self._start_init()

@@ -180,6 +180,8 @@ class Supervisor(Fencing):
         err_r, err_w = os.pipe()
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
+        if self._init is None and self._namespaced:
+            self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
         try:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w), None

@@ -1,0 +1,48 @@
+"""What the Invoke API checks and answers whichever route serves a request (the plain invoke's own route in
+`server`, or the quart app's in `invoke_routes`): kept free of quart, so a plain invoke never imports it."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from lambdatui.api import headers as h
+from lambdatui.model.facts import InvocationResult
+
+
+class InvokeRefused(Exception):
+    """An Invoke API request Lambda itself would refuse, before anything runs."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+    def parts(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType."""
+        body = json.dumps({"Type": "User", "message": self.message}).encode()
+        return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type)], body
+
+
+def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type: str) -> bytes:
+    """The event as the runtime gets it: JSON, as Lambda requires; an empty body is `{}`."""
+    if too_large:
+        raise InvokeRefused(413, "RequestTooLargeException",
+                            f"Request must be smaller than {limit} bytes for the {invocation_type} invocation type")
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's json can follow
+        raise InvokeRefused(400, "InvalidRequestContentException",
+                            f"Could not parse request body into json: {exc}") from None
+    return payload
+
+
+def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[str, str]]:
+    headers = [("Content-Type", result.content_type), (h.AMZN_REQUEST_ID, result.request_id),
+               (h.EXECUTED_VERSION, "$LATEST")]
+    if result.function_error:
+        headers.append((h.FUNCTION_ERROR, "Unhandled"))
+    if tail is not None:
+        headers.append((h.LOG_RESULT, tail))
+    return headers
