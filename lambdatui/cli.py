@@ -12,6 +12,7 @@ from typing import NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
+from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, add_fleet_options, fleet_options
 from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from lambdatui.scenario.model import FunctionSettings
 
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
                        help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
                             "name on stderr each one left (default 10)")
+    add_fleet_options(serve, idle_default=SERVE_IDLE_SHUTDOWN_S)
     replay = sub.add_parser("replay", help="run a scenario file's steps and check its expectations",
                             description=REPLAY_DESCRIPTION, epilog=REPLAY_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,7 +247,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from lambdatui.headless import run_serve
 
             check_listen_address(args.host, args.port)
-            return run_serve(config, args.host, args.port, args.shutdown_grace)
+            return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet_options(args))
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -273,6 +275,7 @@ def build_debugger_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", metavar="FILE", help="write the session as a scenario that 'lambdatui replay' reproduces")
     parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast, a theme file's name, "
                                                         "or any theme the palette offers (nord, gruvbox, ...)")
+    add_fleet_options(parser, idle_default=None)
     return parser
 
 
@@ -302,6 +305,7 @@ def _debugger(args: argparse.Namespace) -> int:
             raise ConfigError(f"--record {args.record}: no such directory")
         if args.port is not None:
             check_listen_address(args.host, args.port)
+        fleet = fleet_options(args)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -310,7 +314,7 @@ def _debugger(args: argparse.Namespace) -> int:
     return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port,
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
                    function_path=args.path, replay_options=replay_options(args),
-                   event=event)
+                   event=event, fleet=fleet)
 
 
 def check_listen_address(host: str, port: int) -> None:

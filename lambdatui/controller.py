@@ -24,12 +24,19 @@ class Invoke:
 
 @dataclass(frozen=True)
 class Step:
-    """Release the held boundary and hold at the next one (or hold at the next one, when running)."""
+    """Release the held boundary and hold at the next one (or hold at the next one, when running).
+
+    Commands that act on one environment name it by number (`env`); None: env #1, or the first one alive.
+    """
+
+    env: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class Continue:
     """Release the held boundary and run until the environment waits for an invoke (breakpoints still hold)."""
+
+    env: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -39,17 +46,23 @@ class SetBreakpoints:
 
 @dataclass(frozen=True)
 class NewEnvironment:
-    """The next invoke cold-starts a fresh environment with an empty /tmp."""
+    """The environment is replaced: its next invoke cold-starts a fresh one (a new number) with an empty /tmp."""
+
+    env: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class Shutdown:
-    """Spin the environment down (SHUTDOWN spindown to extensions)."""
+    """Spin down (SHUTDOWN spindown to extensions): environment `env`, which leaves the fleet, or with None,
+    every environment, after which invokes are refused."""
+
+    env: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class InjectFault:
     fault: Fault
+    env: Optional[int] = None
 
 
 Command = Union[Invoke, Step, Continue, SetBreakpoints, NewEnvironment, Shutdown, InjectFault]
@@ -63,5 +76,6 @@ class Controller(Protocol):
     def subscribe(self, listener: FactListener) -> Callable[[], None]:
         """Call `listener` with every fact from now on; returns the unsubscribe function."""
 
-    def snapshot(self) -> DebuggerSnapshot:
+    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
+        """Everything, with the panels' views of environment `focus` (None: env #1, or the first one alive)."""
         ...

@@ -12,7 +12,8 @@ import trio
 
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
-from lambdatui.host.console import ConsoleReporter, format_line
+from lambdatui.host.console import ConsoleReporter, FleetConsoleReporter, format_line
+from lambdatui.host.fleet_host import FleetOptions, describe_fleet
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
 from lambdatui.runner import Running, cancel_on_signals, open_environment
@@ -63,12 +64,12 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             await signals.start(cancel_on_signals, body)
             async with open_environment(config, listeners=[ConsoleReporter(err)]) as running:
                 if recorder is not None:
-                    running.host.subscribe(recorder)
+                    running.fleet.subscribe(recorder)
                 running.host.start_environment()
                 with body:
                     for _ in range(repeat):
                         # The recorder hears of the invoke from its InvocationQueued fact, as it does every invoke.
-                        result, _tail = await running.host.invoke(event, request_id=str(uuid.uuid4()))
+                        result, _tail = await running.fleet.invoke(event, request_id=str(uuid.uuid4()))
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                         failures += result.function_error
@@ -82,16 +83,18 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
     return EXIT_FUNCTION_ERROR if failures else EXIT_OK
 
 
-def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S) -> int:
+def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
+              fleet: Optional[FleetOptions] = None) -> int:
     async def main(err: TextIO) -> None:
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
-            async with open_environment(config, invoke_host=host, invoke_port=port,
-                                        listeners=[ConsoleReporter(err)]) as running:
+            async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
+                                        numbered_listeners=[FleetConsoleReporter(err)]) as running:
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
                 print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
+                print(f"[{f.LAMBDATUI}] {describe_fleet(running.fleet.options)}", file=err, flush=True)
                 running.host.start_environment()
                 with body:
                     await trio.sleep_forever()
@@ -112,8 +115,8 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
 async def _drain_events(running: Running, signals: trio.Nursery, grace_s: float, err: TextIO) -> None:
     """Stopped by a signal: the Event invokes accepted with 202 run first, within `grace_s`; the shutdown that
     follows names each one left by its request id. A second signal cuts the wait short."""
-    host = running.host
-    if not host.env.events_pending():
+    fleet = running.fleet
+    if not fleet.events_pending():
         return  # the shutdown answers whatever else waits
     grace_s = max(grace_s, 0.0)
     again = trio.CancelScope()
@@ -121,7 +124,7 @@ async def _drain_events(running: Running, signals: trio.Nursery, grace_s: float,
     print(f"[{f.LAMBDATUI}] stopping: the Event invokes already accepted run first, for {grace_s:g} s at most "
           f"(signal again to stop now)", file=err, flush=True)
     with again:
-        await host.drain_events(grace_s)
+        await fleet.drain_events(grace_s)
 
 
 def _invoke_tally(outcome: ReplayResult) -> str:

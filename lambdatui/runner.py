@@ -10,19 +10,16 @@ import sys
 import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import AsyncIterator, Callable, Optional, Sequence
 
 import trio
 
-from lambdatui.api import http11
-from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
-from lambdatui.host.sandbox_access import SandboxAccess
+from lambdatui.host.fleet_host import FleetHost, FleetOptions, NumberedListener
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
 LOOPBACK = "127.0.0.1"
@@ -30,10 +27,11 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Running:
-    host: EnvironmentHost
+    host: EnvironmentHost  # env #1's (the provisioned ones': the first of them)
     session: DebugSession  # the controller
-    runtime_api: str  # host:port the processes talk to
+    runtime_api: str  # host:port env #1's processes talk to (each environment has its own)
     invoke_api: Optional[str]  # host:port of the Invoke API, when served
+    fleet: FleetHost  # every environment; where invokes go
 
 
 def _say(text: str) -> None:
@@ -86,31 +84,39 @@ async def open_environment(
     invoke_port: Optional[int] = None,
     inspect: bool = False,
     listeners: Sequence[FactListener] = (),
+    numbered_listeners: Sequence[NumberedListener] = (),
+    fleet: Optional[FleetOptions] = None,
 ) -> AsyncIterator[Running]:
-    """Serve the APIs and host one environment; on exit, shut it down as Lambda does and leave nothing behind.
+    """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
+    `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
 
     `inspect` turns on the debugger's views (globals after each phase, /tmp listings), which cost time per invoke.
     `listeners` hear every fact from the very first, the start-up lines included (what contains the processes,
-    whether /tmp is private, a stale run that could not be removed).
+    whether /tmp is private, a stale run that could not be removed); `numbered_listeners` hear them with the
+    number of the environment they come from (0: the fleet's own).
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
-        host = EnvironmentHost(config, new_state_dir(stale.append), inspect=inspect)
+        fleet_host = FleetHost(config, new_state_dir(stale.append), inspect=inspect, options=fleet)
         for listener in listeners:
-            host.subscribe(listener)
-        session = DebugSession(host, track=inspect)
+            fleet_host.subscribe(listener)
+        for numbered in numbered_listeners:
+            fleet_host.subscribe_numbered(numbered)
+        session = DebugSession(fleet_host, track=inspect)
         for text in stale:
-            if not listeners:
+            if not listeners and not numbered_listeners:
                 _say(text)  # `replay` prints no lambdatui lines of its own: stderr, before anyone listens
-            host.note(text)  # and the debugger's log view
+            fleet_host.note(text)  # and the debugger's log view
         runtime = config.runtime
         if runtime.interpreter:
-            host.note(f"The function runs in {runtime.interpreter} ({runtime.interpreter_origin}; --python chooses "
-                      "another).")
-        access = SandboxAccess(host.note, host.contained_pids)
-        # The sandbox's own server (Runtime, Extensions and private APIs), apart from the Invoke API's, as in Lambda.
-        runtime_api = await nursery.start(partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))
-        await nursery.start(host.run, runtime_api)
+            fleet_host.note(f"The function runs in {runtime.interpreter} ({runtime.interpreter_origin}; --python "
+                            "chooses another).")
+        # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
+        # private APIs), apart from the Invoke API's, as in Lambda.
+        await nursery.start(fleet_host.run)
+        host = fleet_host.first
+        assert host is not None
+        runtime_api = host.runtime_api
         invoke_api = None
         stop_invoke_api = trio.Event()
         invoke_api_stopped = trio.Event()
@@ -124,7 +130,7 @@ async def open_environment(
 
             async def invoke_api_until_stopped(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
                 try:
-                    await serve_invoke_api(host, invoke_host, invoke_port, stop=stop_invoke_api,
+                    await serve_invoke_api(fleet_host, invoke_host, invoke_port, stop=stop_invoke_api,
                                            task_status=task_status)
                 finally:
                     invoke_api_stopped.set()
@@ -133,11 +139,11 @@ async def open_environment(
         else:
             invoke_api_stopped.set()
         try:
-            yield Running(host, session, runtime_api, invoke_api)
+            yield Running(host, session, runtime_api, invoke_api, fleet_host)
         finally:
             with trio.CancelScope(shield=True):
                 session.end()  # what completes from here on completes because the session ends
-                await host.shutdown()
+                await fleet_host.shutdown()
                 # The shutdown answered every invoke still queued or in flight (the environment has shut down),
                 # but their callers only hear it once their handlers have written it: stop the Invoke API
                 # gracefully so they can, as Lambda never drops a request it took. Bounded: never hang the exit.

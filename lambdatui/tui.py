@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.bridge import HostGuest
+from lambdatui.host.fleet_host import FleetOptions
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.backend import OnError, OnReady, OnUpdate
 from lambdatui.ui.themes import DEFAULT_THEME
@@ -23,6 +24,7 @@ def build_debugger(
     function_path: Optional[str] = None,
     replay_options: Sequence[str] = (),
     event: Optional[bytes] = None,
+    fleet: Optional[FleetOptions] = None,
 ) -> LambdaTuiApp:
     """The debugger app with its trio host as a guest; with `record`, the session is written there on exit."""
     recorder = None
@@ -37,7 +39,7 @@ def build_debugger(
         # Invoke API (--port) never pass through the UI, and they belong in the recording all the same.
         setup = recorder.attach if recorder is not None else None
         return HostGuest(config, invoke_host=invoke_host, invoke_port=invoke_port, on_ready=on_ready,
-                         on_update=on_update, on_error=on_error, setup=setup)
+                         on_update=on_update, on_error=on_error, setup=setup, fleet=fleet)
 
     def write_recording() -> None:
         if recorder is not None and record is not None:

@@ -13,7 +13,7 @@ from quart_trio import QuartTrio
 
 from lambdatui.api.invoke_routes import invoke_blueprint
 from lambdatui.api.rendering import JSON, error
-from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.fleet_host import FleetHost
 
 # quart logs to stderr by default, which in the TUI is the screen: route it here.
 log = logging.getLogger("lambdatui.http")
@@ -49,7 +49,7 @@ def _base_app(name: str) -> QuartTrio:
     return app
 
 
-def create_invoke_app(host: EnvironmentHost) -> QuartTrio:
+def create_invoke_app(host: FleetHost) -> QuartTrio:
     """What callers outside see: Lambda's Invoke API, every route of it (the plain invoke included)."""
     app = _base_app("lambdatui-invoke-api")
     app.register_blueprint(invoke_blueprint(host))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 from lambdatui.api import headers as h
 from lambdatui.model.facts import InvocationResult
@@ -46,3 +46,13 @@ def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[
     if tail is not None:
         headers.append((h.LOG_RESULT, tail))
     return headers
+
+
+def throttle_parts(refused: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A throttle as Lambda answers it (lambda-spec §11.1): 429, TooManyRequestsException, and its Reason first."""
+    refusal = refused.refusal
+    body: dict[str, str] = {"Type": "User", "message": refusal.message}
+    if refusal.reason is not None:
+        body = {"Reason": refusal.reason, **body}
+    return (refusal.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, refusal.error_type)],
+            json.dumps(body).encode())

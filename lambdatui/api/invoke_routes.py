@@ -9,8 +9,9 @@ import json
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers
-from lambdatui.host.environment_host import EnvironmentHost, EventRefused
+from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers, throttle_parts
+from lambdatui.host.environment_host import EventRefused
+from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
@@ -22,14 +23,9 @@ def api_error(status: int, error_type: str, message: str) -> Response:
     return Response(body, status=status, headers=dict(headers))
 
 
-def event_refused(refused: EventRefused) -> Response:
-    """A throttle as Lambda answers it: 429 TooManyRequestsException with its Reason (lambda-spec §11.1)."""
-    refusal = refused.refusal
-    body: dict[str, str] = {"Type": "User", "message": refusal.message}
-    if refusal.reason is not None:
-        body = {"Reason": refusal.reason, **body}
-    return Response(json.dumps(body).encode(), status=refusal.status,
-                    headers={"Content-Type": "application/json", h.AMZN_ERROR_TYPE: refusal.error_type})
+def event_refused(refused: EventRefused | Throttled) -> Response:
+    status, headers, body = throttle_parts(refused)
+    return Response(body, status=status, headers=dict(headers))
 
 
 async def read_body(limit: int) -> tuple[bytes, bool]:
@@ -47,7 +43,7 @@ async def read_body(limit: int) -> tuple[bytes, bool]:
     return b"".join(chunks), too_large
 
 
-def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
+def invoke_blueprint(host: FleetHost) -> Blueprint:
     api = Blueprint("invoke", __name__, url_prefix="/2015-03-31/functions")
 
     @api.post("/<path:function_name>/invocations")
@@ -88,7 +84,7 @@ def invoke_blueprint(host: EnvironmentHost) -> Blueprint:
                 wants_log_tail=log_type == "Tail" and invocation_type == "RequestResponse",
                 asynchronous=invocation_type == "Event",
             )
-        except EventRefused as refused:
+        except (EventRefused, Throttled) as refused:
             return event_refused(refused)
         if invocation_type == "Event":
             response = Response(b"", status=202)

@@ -22,9 +22,9 @@ from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11 import Exchange, Resolve, Route
-from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers
+from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers, throttle_parts
 from lambdatui.api.rendering import Answer
-from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
 
 # How long a graceful stop lets the requests in progress finish (write their answers) before they are cut.
@@ -43,7 +43,7 @@ class _AppOnDemand:
     once. The import runs in a worker thread, so the event loop (and a function's running invoke) is not stalled.
     """
 
-    def __init__(self, host: EnvironmentHost, nursery: trio.Nursery) -> None:
+    def __init__(self, host: FleetHost, nursery: trio.Nursery) -> None:
         self._host, self._nursery = host, nursery
         self._route: Optional[Route] = None
         self._loading = trio.Lock()
@@ -70,7 +70,7 @@ class _AppOnDemand:
         self._stop.set()
 
 
-def invoke_router(host: EnvironmentHost, by_app: Route) -> Resolve:
+def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     """The plain invoke by its own route, everything else by the quart app."""
 
     async def plain_invoke(exchange: Exchange) -> Optional[Answer]:
@@ -84,7 +84,10 @@ def invoke_router(host: EnvironmentHost, by_app: Route) -> Resolve:
             payload = checked_payload(body, too_large, limit, "RequestResponse")
         except InvokeRefused as refused:
             return Answer(*refused.parts())
-        result, tail = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE))
+        try:
+            result, tail = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE))
+        except Throttled as throttled:
+            return Answer(*throttle_parts(throttled))
         return Answer(200, result_headers(result, tail), result.payload)
 
     # Which route answers depends on headers too, so its body is read by the route, once it has chosen.
@@ -100,7 +103,7 @@ def invoke_router(host: EnvironmentHost, by_app: Route) -> Resolve:
 
 
 async def serve_invoke_api(
-    host: EnvironmentHost, bind_host: str, port: int, *,
+    host: FleetHost, bind_host: str, port: int, *,
     stop: Optional[trio.Event] = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:

@@ -32,6 +32,7 @@ class EnvironmentConfig:
     account_id: str = "012345678912"
     init_timeout_ms: int = 10_000
     runtime_version: str = "python:3"
+    provisioned: bool = False  # provisioned concurrency: INIT_REPORT always, no Init Duration in REPORT (§4.2, §11.2)
 
     @property
     def function_arn(self) -> str:

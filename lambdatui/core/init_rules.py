@@ -93,7 +93,11 @@ class InitRules:
                 self._line(lines.extension(slot.name, slot.state.value, slot.events))
                 self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, slot.fatal_type))
         self._emit(f.PhaseEnded("init", "success", duration, at=self._now.mono))
-        if init.phase == "init":
+        if init.phase == "init" and self.config.provisioned:
+            # Initialised at allocation, ahead of traffic: INIT_REPORT says how long it took, the REPORT of the
+            # first invoke does not (it was no cold start).
+            self._line(lines.init_report(duration, init.phase, "success", None))
+        elif init.phase == "init":
             self.pending_init_duration_ms = duration
         self._reach(Boundary.INIT_DONE)
 

@@ -16,6 +16,7 @@ import trio
 from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
+from lambdatui.host.fleet_host import FleetOptions
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import LOOPBACK, open_environment
@@ -70,8 +71,10 @@ class HostGuest:
         on_error: Callable[[BaseException], None],
         start_held: bool = True,
         setup: Optional[Callable[[DebugSession], None]] = None,
+        fleet: Optional[FleetOptions] = None,
     ) -> None:
         self.config = config
+        self.fleet = fleet
         self.invoke_port = invoke_port
         self.invoke_host = invoke_host
         self._on_ready = on_ready
@@ -117,7 +120,7 @@ class HostGuest:
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         async with open_environment(
-            self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True
+            self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True, fleet=self.fleet
         ) as running:
             session = running.session
             pending: list[f.Fact] = []

@@ -76,3 +76,19 @@ class ConsoleReporter:
             self.stream.write(format_line(fact) + "\n")
             if self._flush:
                 self.stream.flush()
+
+
+class FleetConsoleReporter(ConsoleReporter):
+    """`serve`'s reporter, where several environments run at once: each line starts with its environment's
+    number (`#2 [platform]   START ...`), as each writes its own log stream in CloudWatch; the fleet's own lines
+    (number 0) have none."""
+
+    def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
+        if isinstance(fact, f.LogLine):
+            text = format_line(fact)
+            if number:
+                prefix = f"#{number} "
+                text = prefix + text.replace("\n", "\n" + prefix)
+            self.stream.write(text + "\n")
+            if self._flush:
+                self.stream.flush()

@@ -1,4 +1,4 @@
-"""The controller over one environment host: commands in, facts out, and the snapshot the UI renders."""
+"""The controller over the fleet: commands in, facts out, and the snapshot the UI renders."""
 
 from __future__ import annotations
 
@@ -9,25 +9,66 @@ import trio
 from lambdatui import controller as c
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
 
 
-class DebugSession:
-    """Implements `lambdatui.controller.Controller` for an `EnvironmentHost`."""
+# The fleet's own lines kept to show an environment started later (start-up notes, throttles): bounded.
+_FLEET_LINES_KEPT = 200
 
-    def __init__(self, host: EnvironmentHost, *, track: bool = True) -> None:
+
+class DebugSession:
+    """Implements `lambdatui.controller.Controller` for a `FleetHost`: one DebugState per environment."""
+
+    def __init__(self, fleet: FleetHost, *, track: bool = True) -> None:
         """`track` keeps the views (timeline, logs, last result...) that snapshots show; headless serving skips
         it, since reducing every fact costs ~0.2 ms an invoke and nothing there reads a snapshot."""
-        self.host = host
-        self.state = DebugState()
+        self.fleet = fleet
+        self.states: dict[int, DebugState] = {}
+        self._fleet_lines: list[f.Fact] = []
         self._unfed = 0  # submitted invokes whose task has not fed the core yet
         self._command_watchers: tuple[Callable[[c.Command], None], ...] = ()
         self._end_watchers: tuple[Callable[[], None], ...] = ()
         self.ending = False  # the session is ending: lambdatui quits or stops serving, and shuts the environment down
         if track:
-            host.subscribe(lambda fact: self.state.apply(fact, trio.current_time()))
+            fleet.subscribe_numbered(self._track)
+
+    def _track(self, number: int, fact: f.Fact) -> None:
+        now = trio.current_time()
+        if number == 0:
+            self._fleet_lines = [*self._fleet_lines[-_FLEET_LINES_KEPT + 1:], fact]
+            for state in self.states.values():
+                state.apply(fact, now)
+            return
+        state = self.states.get(number)
+        if state is None:
+            state = self.states[number] = DebugState()
+            for line in self._fleet_lines:
+                state.apply(line, now)
+        state.apply(fact, now)
+
+    @property
+    def host(self) -> EnvironmentHost:
+        """env #1's host (or the first alive): what a single-environment client drives."""
+        host = self.fleet.member(None)
+        assert host is not None, "no environment is alive"
+        return host
+
+    @property
+    def state(self) -> DebugState:
+        """The views of env #1 (or the first alive)."""
+        return self._state_of(self.host.sandbox_count)
+
+    def _state_of(self, number: int) -> DebugState:
+        state = self.states.get(number)
+        if state is None:
+            state = self.states[number] = DebugState()
+        return state
+
+    def _target(self, number: Optional[int]) -> Optional[EnvironmentHost]:
+        return self.fleet.member(number)
 
     # ------------------------------------------------------------------ Controller
 
@@ -37,24 +78,30 @@ class DebugSession:
             watcher(command)
         if isinstance(command, c.Invoke):
             self._unfed += 1
-            self.host.start_soon(self._invoke, command)
-        elif isinstance(command, c.Step):
-            self.host.feed(ins.StepRequested())
-        elif isinstance(command, c.Continue):
-            self.host.feed(ins.ContinueRequested())
+            self.fleet.start_soon(self._invoke, command)
         elif isinstance(command, c.SetBreakpoints):
-            self.host.feed(ins.BreakpointsSet(frozenset(command.boundaries)))
-        elif isinstance(command, c.NewEnvironment):
-            self.host.feed(ins.NewEnvironmentRequested())
+            self.fleet.set_breakpoints(frozenset(command.boundaries))
+        elif isinstance(command, c.Shutdown) and command.env is None:
+            self.fleet.request_shutdown()
         elif isinstance(command, c.Shutdown):
-            self.host.feed(ins.ShutdownRequested())
-        elif isinstance(command, c.InjectFault):
-            self.host.feed(ins.FaultRequested(command.fault))
-        else:  # pragma: no cover - the Command union is closed
-            raise TypeError(f"unknown command {command!r}")
+            self.fleet.remove(command.env)
+        else:
+            host = self._target(command.env)
+            if host is None:
+                self.fleet.note(f"No environment #{command.env}: the command was not carried out.")
+            elif isinstance(command, c.Step):
+                host.feed(ins.StepRequested())
+            elif isinstance(command, c.Continue):
+                host.feed(ins.ContinueRequested())
+            elif isinstance(command, c.NewEnvironment):
+                host.feed(ins.NewEnvironmentRequested())
+            elif isinstance(command, c.InjectFault):
+                host.feed(ins.FaultRequested(command.fault))
+            else:  # pragma: no cover - the Command union is closed
+                raise TypeError(f"unknown command {command!r}")
 
     def subscribe(self, listener: c.FactListener) -> Callable[[], None]:
-        return self.host.subscribe(listener)
+        return self.fleet.subscribe(listener)
 
     def watch_commands(self, watcher: Callable[[c.Command], None]) -> Callable[[], None]:
         """Call `watcher` with every command submitted from now on, whoever submitted it; returns the unwatch."""
@@ -86,8 +133,9 @@ class DebugSession:
         for watcher in self._end_watchers:
             watcher()
 
-    def snapshot(self) -> DebuggerSnapshot:
-        host = self.host
+    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
+        host = self._target(focus) or self.host
+        state = self._state_of(host.sandbox_count)
         config = host.config
         environment = host.snapshot()
         sandbox = host.sandbox
@@ -106,33 +154,40 @@ class DebugSession:
             environment_number=host.sandbox_count,
             sandbox_mode=sandbox.mode if sandbox else "tmpdir",
             sandbox_note=sandbox.note if sandbox else None,
-            globals=self.state.globals,
-            tmp=self.state.tmp,
-            timeline=self.state.timeline.bars(),
-            marker=self.state.timeline.marker(),
-            last_result=self.state.last_result,
-            last_report=self.state.last_report,
-            last_stacks=self.state.last_stacks,
-            last_init_failure=self.state.last_init_failure,
-            extensions=self.state.extensions.views(),
-            memory=tuple(self.state.memory),
+            globals=state.globals,
+            tmp=state.tmp,
+            timeline=state.timeline.bars(),
+            marker=state.timeline.marker(),
+            last_result=state.last_result,
+            last_report=state.last_report,
+            last_stacks=state.last_stacks,
+            last_init_failure=state.last_init_failure,
+            extensions=state.extensions.views(),
+            memory=tuple(state.memory),
             armed_faults=environment.armed,
-            logs=tuple(self.state.logs),
+            logs=tuple(state.logs),
             invocations=host.env.invocations_done,
+            environments=self.fleet.lines(),
+            fleet=self.fleet.counters(),
         )
 
     # ------------------------------------------------------------------ for headless clients (trio side)
 
     async def settled(self) -> None:
         """Until the lifecycle waits on the user or on an invoke, with every submitted command taken in."""
-        while not (self._unfed == 0 and self.host.env.settled()):
-            await self.host.wait_changed()
+        while not (self._unfed == 0 and self.fleet.settled()):
+            await self.fleet.wait_changed()
 
     async def invoke(self, event: bytes, request_id: Optional[str] = None) -> f.InvocationResult:
         """Run one invoke to its result (the environment may still be finishing it)."""
-        result, _ = await self.host.invoke(event, request_id=request_id)
+        result, _ = await self.fleet.invoke(event, request_id=request_id)
         return result
 
     async def _invoke(self, command: c.Invoke) -> None:
-        self._unfed -= 1  # host.invoke feeds the core before its first checkpoint
-        await self.host.invoke(command.event, request_id=command.request_id)
+        def placed() -> None:
+            self._unfed -= 1
+
+        try:
+            await self.fleet.invoke(command.event, request_id=command.request_id, on_placed=placed)
+        except Throttled:
+            pass  # the fleet said so in its own line; the fleet line counts it

@@ -32,6 +32,7 @@ from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
+from lambdatui.model.fleet import ON_DEMAND, PROVISIONED
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.sandbox import Sandbox
@@ -61,7 +62,10 @@ def new_trace_id() -> str:
 class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
-    def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False) -> None:
+    def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
+                 init_type: str = ON_DEMAND, numbers: Optional[Callable[[], int]] = None, announce: bool = True) -> None:
+        """`numbers` gives each new sandbox (the first, and one per new environment) its fleet-wide number, env #N;
+        `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2)."""
         # The layers' extensions join the function's own; zip layers are extracted into the run's folder, once.
         config, self.files, self._files_notes = function_files(config, state_dir)
         self.config = config
@@ -74,7 +78,12 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
             memory_mb=config.memory_mb,
             extension_names=config.extension_names,
             runtime_version=config.runtime.version,
+            provisioned=init_type == PROVISIONED,
+            init_timeout_ms=(max(130, config.timeout_s) * 1000 if init_type == PROVISIONED else 10_000),
         ))
+        self.init_type = init_type
+        self.announce = announce  # say what contains the processes: the fleet's first environment does, for all
+        self._next_number = numbers or itertools.count(1).__next__
         self.state_dir = state_dir
         self.runtime_api = ""
         self.sandbox: Optional[Sandbox] = None
@@ -108,14 +117,15 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
                 self._nursery = nursery
                 self.subscribe(TelemetryDelivery(translator(self.env.config, self.config.env, self._stream),
                                                  self._publish, self.start_soon))
-                for text in self._files_notes:
+                for text in self._files_notes if self.announce else ():
                     self.note(text)
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
                                               cgroup=EnvironmentCgroup.create(memory_mb=self.config.memory_mb),
                                               memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
-                self.note(self._supervisor.containment())
+                if self.announce:
+                    self.note(self._supervisor.containment())
                 task_status.started()
                 await trio.sleep_forever()
         finally:

@@ -47,7 +47,7 @@ class EnvironmentProcesses:
                 self._sup.drain(handle)
 
     def _renew_sandbox(self) -> None:
-        self.sandbox_count += 1
+        self.sandbox_count = self._next_number()
         env_dir = self.state_dir / f"environment-{self.sandbox_count}"
         tmp_dir = env_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ class EnvironmentProcesses:
         assert paths is not None
         env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
                                   os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation),
-                                  paths=paths)
+                                  paths=paths, init_type=self.init_type)
         wrapper = ""
         if effect.participant == fx.RUNTIME:
             wrapper = exec_wrapper(self.config, env, paths)

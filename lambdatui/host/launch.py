@@ -48,6 +48,7 @@ def runtime_environment(
     report_globals: bool = False,
     exit_file: Optional[Path] = None,
     paths: Optional[SandboxPaths] = None,
+    init_type: str = "on-demand",
 ) -> dict[str, str]:
     """`paths` say where the processes see the code and the layers (/var/task and /opt in the sandbox's
     namespace); None: the code at its real path and no layers."""
@@ -61,7 +62,7 @@ def runtime_environment(
         "AWS_LAMBDA_FUNCTION_NAME": config.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,

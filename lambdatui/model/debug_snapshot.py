@@ -15,6 +15,7 @@ from lambdatui.model.facts import (
     StacksCaptured,
     TmpChanged,
 )
+from lambdatui.model.fleet import EnvironmentLine, FleetCounters
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.model.telemetry import Subscription
 from lambdatui.model.timeline import TimelineBar
@@ -96,6 +97,8 @@ class DebuggerSnapshot:
     last_init_failure: Optional[InitFailed] = None  # a failed Init newer than `last_result`
     extensions: tuple[ExtensionActivity, ...] = ()  # every extension that was sent something or subscribed
     memory: tuple[MemoryMeasured, ...] = ()  # the runtime's, after its Init and each invoke, oldest first (bounded)
+    environments: tuple[EnvironmentLine, ...] = ()  # the whole fleet, by number; the panels show `environment_number`
+    fleet: Optional[FleetCounters] = None
 
     def extension(self, name: str) -> Optional[ExtensionActivity]:
         return next((x for x in self.extensions if x.name == name), None)

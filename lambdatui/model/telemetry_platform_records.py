@@ -37,7 +37,8 @@ class FunctionInfo:
     def of(cls, config: Any, instance_id: str = "") -> FunctionInfo:
         """From the core's `EnvironmentConfig` (or anything with its attribute names)."""
         return cls(config.function_name, config.function_version, config.memory_mb, config.runtime_version,
-                   config.runtime_version_arn, instance_id)
+                   config.runtime_version_arn, instance_id,
+                   "provisioned-concurrency" if getattr(config, "provisioned", False) else "on-demand")
 
 
 def ms(value: float) -> float:

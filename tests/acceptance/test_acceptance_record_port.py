@@ -245,7 +245,7 @@ def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replaya
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record), "--concurrency", "1",
                                     "--env", f"STATE_DIR={state}"], cwd=code_dir)
     import concurrent.futures
 

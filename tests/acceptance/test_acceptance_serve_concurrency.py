@@ -182,6 +182,9 @@ def test_with_an_extension_every_request_still_gets_its_answer_across_resets(cod
     assert final.json() == {"i": 999}
     ran = sorted(int(p.name.split("-")[1]) for p in state.iterdir() if p.name.startswith("ran-"))
     assert ran == sorted(list(range(len(plan))) + [999])
-    # Three resets (2 crashes, 1 timeout): the extension was told why each time, then once more at the end.
+    # Three resets (2 crashes, 1 timeout): the extension was told why each time, then once more at the end in each
+    # environment the concurrent requests needed that still had it running (a reset one has no processes left).
     shutdowns = re.findall(r"SHUTDOWN.*?(timeout|failure|spindown)", log)
-    assert sorted(shutdowns) == ["failure", "failure", "spindown", "timeout"], shutdowns
+    resets = sorted(reason for reason in shutdowns if reason != "spindown")
+    environments = len(set(re.findall(r"^#(\d+) \[platform\]\s+INIT_START", log, re.M)))
+    assert resets == ["failure", "failure", "timeout"] and 1 <= shutdowns.count("spindown") <= environments, shutdowns

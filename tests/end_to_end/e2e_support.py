@@ -48,10 +48,11 @@ def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOU
 
 
 def platform_lines(stderr: str) -> list[str]:
-    """The platform's own lines (START, END, REPORT...) out of the headless console output."""
+    """The platform's own lines (START, END, REPORT...) out of the headless console output (`serve` starts each
+    with its environment's number, `#2 `)."""
     out = []
     for line in stderr.splitlines():
-        match = re.match(r"\[platform\]\s+(.*)$", line)
+        match = re.match(r"(?:#\d+ )?\[platform\]\s+(.*)$", line)
         if match:
             out.append(match.group(1))
     return out

@@ -59,7 +59,8 @@ def send_events(served: ServeProcess, count: int, body: bytes = b"{}") -> list[s
 def test_every_event_accepted_before_sigterm_runs_or_is_named(code_dir: Path, grace: str | None) -> None:
     handler = write_file(code_dir / "handler.py", SLOW_EVENT)
     extra = ("--shutdown-grace", grace) if grace is not None else ()
-    with ServeProcess(handler, *extra) as served:
+    # One environment (reserved concurrency 1): the events wait in the queue, one after the other.
+    with ServeProcess(handler, "--concurrency", "1", *extra) as served:
         ids = send_events(served, 20)
         served.signal(signal.SIGTERM)
         assert served.wait(timeout=30) == 0, served.output()
@@ -85,8 +86,8 @@ def test_every_event_accepted_before_sigterm_runs_or_is_named(code_dir: Path, gr
 
 def test_the_event_queue_is_bounded_as_lambda_throttles(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", SLOW_EVENT)
-    with ServeProcess(handler, "--timeout", "120") as served:
-        # The first event holds the runtime, so that every later one waits in the queue.
+    with ServeProcess(handler, "--timeout", "120", "--concurrency", "1") as served:
+        # The first event holds the only environment, so that every later one waits in the queue.
         (first,) = send_events(served, 1, b'{"sleep": 120}')
         served.wait_for_line(rf"started {first}")
         queued = send_events(served, 1000)

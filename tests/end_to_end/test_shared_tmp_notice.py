@@ -9,6 +9,7 @@ to /tmp itself: the test must leave the host's /tmp as it found it.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def function_under_tmp(tmp_path: Path) -> Path:
 
 
 def notices(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith(NOTICE)]
+    # `serve` starts an environment's lines with its number (`#1 `).
+    return [line for line in stderr.splitlines() if re.sub(r"^#\d+ ", "", line).startswith(NOTICE)]
 
 
 def assert_one_notice(stderr: str, code_dir: Path) -> None:

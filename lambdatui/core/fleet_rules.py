@@ -1,0 +1,108 @@
+"""Which environment takes an invoke (lambda-spec §11): the fleet's routing, as pure decisions.
+
+The environments' own lifecycle stays in `Environment`; this module sees each one only as what routing needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Optional, Sequence
+
+from lambdatui.model.boundaries import EnvState
+
+if TYPE_CHECKING:
+    from lambdatui.core.environment import Environment
+
+
+class Fit(Enum):
+    """What an environment can do with an invoke now."""
+
+    WARM = "warm"  # initialised and idle (frozen, waiting on Next): serves it at once
+    FINISHING = "finishing"  # its invoke is answered; the runtime and extensions are about to call Next again
+    COLD = "cold"  # idle but must initialise first (a reset environment re-initialises inside the invoke)
+    INITIALISING = "initialising"  # no invoke assigned, initialising ahead of requests: serves it once ready
+    HELD = "held"  # no invoke assigned, but held by the user at a boundary: serves it once released
+    BUSY = "busy"  # an invoke is assigned to it, or it is shutting down
+
+
+@dataclass(frozen=True)
+class Candidate:
+    number: int
+    fit: Fit
+    provisioned: bool = False
+    idle_since: float = 0.0  # when it last finished an invoke (or started): the longest idle is chosen first
+
+
+class Choice(Enum):
+    EXISTING = "existing"  # `number` takes it (cold says whether it initialises first)
+    NEW = "new"  # a new on-demand environment cold-starts for it
+    THROTTLE = "throttle"  # synchronous, at the concurrency limit: 429
+    QUEUE = "queue"  # asynchronous, at the limit: waits in the fleet's queue for an environment to be free
+
+
+@dataclass(frozen=True)
+class Route:
+    choice: Choice
+    number: Optional[int] = None
+    cold: bool = False
+
+
+def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Route:
+    """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which
+    spreads invokes over the warm environments); then one whose invoke is answered and that is finishing it (a
+    caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
+    cold start); then an idle one that must initialise, or one initialising ahead of requests; then a new
+    environment while under `limit`; then one the user holds at a boundary with no invoke (it serves the invoke
+    once released, as a debugger user holding the only environment expects); else a throttle, or for an Event
+    invoke, the queue.
+    """
+    def first(fit: Fit) -> Optional[Candidate]:
+        fitting = [c for c in candidates if c.fit is fit]
+        return min(fitting, key=lambda c: (not c.provisioned, c.idle_since, c.number), default=None)
+
+    for fit in (Fit.WARM, Fit.FINISHING):
+        warm = first(fit)
+        if warm is not None:
+            return Route(Choice.EXISTING, warm.number, cold=False)
+    for fit in (Fit.COLD, Fit.INITIALISING):
+        cold = first(fit)
+        if cold is not None:
+            return Route(Choice.EXISTING, cold.number, cold=True)
+    if len(candidates) < limit:
+        return Route(Choice.NEW, cold=True)
+    held = first(Fit.HELD)
+    if held is not None:
+        return Route(Choice.EXISTING, held.number, cold=False)
+    return Route(Choice.QUEUE if asynchronous else Choice.THROTTLE)
+
+
+def idle_expired(candidates: Sequence[Candidate], now: float, idle_shutdown_s: Optional[float]) -> list[int]:
+    """The environments to spin down: warm and idle for `idle_shutdown_s` (provisioned ones stay, as in Lambda)."""
+    if idle_shutdown_s is None:
+        return []
+    return [c.number for c in candidates
+            if c.fit in (Fit.WARM, Fit.COLD) and not c.provisioned and now - c.idle_since >= idle_shutdown_s]
+
+
+def fit(env: "Environment") -> Fit:
+    """What `env` can do with an invoke now, from its own lifecycle state."""
+    if env.shutdown is not None or env.draining or env.spindown_after_invoke or env.state in _ENDING:
+        return Fit.BUSY
+    if env.current is not None and env.current.result is not None and not env.queue and env.hold is None \
+            and not env.expecting_exit:
+        return Fit.FINISHING
+    if env.current is not None or env.queue or env.expecting_exit:
+        return Fit.BUSY
+    if env.hold is not None:
+        return Fit.HELD
+    if env.init is not None or env.state is EnvState.INIT:
+        return Fit.INITIALISING
+    if env.state is EnvState.FROZEN:
+        return Fit.WARM
+    if env.state is EnvState.COLD:
+        return Fit.COLD
+    return Fit.BUSY
+
+
+_ENDING = (EnvState.RESETTING, EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)

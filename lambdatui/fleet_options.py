@@ -1,0 +1,57 @@
+"""The command line's fleet options (lambda-spec §11): how many environments, provisioned ones, idle shutdown."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Optional
+
+from lambdatui.config_error import ConfigError
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY
+
+if TYPE_CHECKING:  # FleetOptions lives with the host, which imports trio: not at the CLI's start
+    from lambdatui.host.fleet_host import FleetOptions
+
+# `serve` stands in for a deployed function: its idle environments go, as Lambda's do after some minutes
+# (the period is unspecified; 10 minutes is generous for a local run). The debugger keeps them: the user decides.
+SERVE_IDLE_SHUTDOWN_S = 600.0
+
+
+def _idle(text: str) -> Optional[float]:
+    if text.lower() in ("off", "never", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, or 'off'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: give a positive number of seconds, or 'off'")
+    return value
+
+
+def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[float]) -> None:
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"environments that may run at once (reserved concurrency); above it a synchronous "
+                             f"invoke gets 429 TooManyRequestsException and an Event invoke waits (default "
+                             f"{DEFAULT_CONCURRENCY}: more than a test suite fires at once, fewer than Lambda's 1,000 "
+                             f"since each environment is real processes on this machine)")
+    parser.add_argument("--provisioned", type=int, default=0, metavar="N",
+                        help="initialise N environments at start as provisioned concurrency; invokes go to them first")
+    shown = "off" if idle_default is None else f"{idle_default:g}"
+    parser.add_argument("--idle-shutdown", type=_idle, default=idle_default, metavar="SECONDS",
+                        help=f"shut down (SHUTDOWN spindown) an on-demand environment that served nothing for this "
+                             f"long; 'off' keeps them (default {shown})")
+
+
+def fleet_options(args: argparse.Namespace) -> FleetOptions:
+    from lambdatui.host.fleet_host import FleetOptions
+
+    if args.concurrency < 1:
+        raise ConfigError(f"--concurrency {args.concurrency}: give at least 1 (lambdatui always runs one environment)")
+    if args.provisioned < 0:
+        raise ConfigError(f"--provisioned {args.provisioned}: give 0 or more")
+    if args.provisioned > args.concurrency:
+        raise ConfigError(f"--provisioned {args.provisioned} is more than --concurrency {args.concurrency}: "
+                          "provisioned environments count against the concurrency limit, as in Lambda")
+    return FleetOptions(concurrency=args.concurrency, provisioned=args.provisioned, idle_shutdown_s=args.idle_shutdown)
+
+

@@ -1,0 +1,402 @@
+"""The fleet: every execution environment of the function, each a whole `EnvironmentHost` with its own sandbox
+API server, processes, extensions and /tmp, and the routing that gives each invoke one of them (lambda-spec §11).
+
+Routing is decided by `core.fleet_rules` from each environment's own lifecycle state; this module carries it out:
+it starts environments, sends an invoke to the chosen one, throttles, queues Event invokes until an environment
+is free, and spins down idle ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Awaitable, Callable, Optional
+
+import trio
+
+from lambdatui.api import http11
+from lambdatui.api.sandbox_routes import sandbox_router
+from lambdatui.config import FunctionConfig
+from lambdatui.core import effects as fx
+from lambdatui.core import fleet_rules as rules
+from lambdatui.core import inputs as ins
+from lambdatui.core.invoke_rules import MAX_QUEUED_EVENT_BYTES, MAX_QUEUED_EVENTS, SERVICE_ERROR, THROTTLED
+from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
+from lambdatui.host.sandbox_access import SandboxAccess
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.fleet import (
+    DEFAULT_CONCURRENCY, ON_DEMAND, PROVISIONED, THROTTLE_MESSAGE, THROTTLE_REASON, EnvironmentLine, FleetCounters,
+)
+from lambdatui.processes.tree_removal import remove_tree_reporting
+
+LOOPBACK = "127.0.0.1"
+NumberedListener = Callable[[int, f.Fact], None]  # (env #N, fact); N is 0 for the fleet's own lines
+
+
+class Throttled(Exception):
+    """A synchronous invoke above the concurrency limit: Lambda answers 429 TooManyRequestsException."""
+
+    def __init__(self, limit: int) -> None:
+        self.refusal = fx.EventRefusal(429, THROTTLED, THROTTLE_MESSAGE, THROTTLE_REASON)
+        super().__init__(f"{THROTTLE_MESSAGE} All {limit} environments (--concurrency {limit}) are busy.")
+
+
+@dataclass
+class _Member:
+    host: EnvironmentHost
+    provisioned: bool
+    idle_since: float
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+    runtime_api: str = ""
+
+    @property
+    def number(self) -> int:
+        return self.host.sandbox_count
+
+
+@dataclass
+class _Event:
+    payload: bytes
+    kwargs: dict[str, object]
+
+
+@dataclass
+class FleetOptions:
+    concurrency: int = DEFAULT_CONCURRENCY
+    provisioned: int = 0
+    idle_shutdown_s: Optional[float] = None
+
+
+def describe_fleet(options: FleetOptions) -> str:
+    """One line for start-up: how many environments may run, which are provisioned, when idle ones go."""
+    provisioned = f", {options.provisioned} provisioned at start" if options.provisioned else ""
+    idle = (f"an environment idle for {options.idle_shutdown_s:g} s is shut down (--idle-shutdown)"
+            if options.idle_shutdown_s is not None else "idle environments stay (--idle-shutdown SECONDS removes them)")
+    return (f"environments: up to {options.concurrency} at once (--concurrency){provisioned}; each invoke goes to an "
+            f"idle one or cold-starts a new one; {idle}")
+
+
+class FleetHost:
+    """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
+
+    def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
+                 options: Optional[FleetOptions] = None) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.inspect = inspect
+        self.options = options or FleetOptions()
+        self._numbers = itertools.count(1)
+        self._folders = itertools.count(1)
+        self._members: list[_Member] = []
+        self._listeners: tuple[FactListener, ...] = ()
+        self._numbered: tuple[NumberedListener, ...] = ()
+        self._nursery: Optional[trio.Nursery] = None
+        self._breakpoints: frozenset[Boundary] = frozenset()
+        self._events: deque[_Event] = deque()
+        self._event_bytes = 0
+        self._changed = trio.Event()
+        self._ending = False
+        self._starting = 0  # environments being started for an invoke: they count against the limit already
+        self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
+        self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start env #1 (and the provisioned ones), then own every environment until cancelled."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                count = max(1, self.options.provisioned)
+                for _ in range(count):
+                    member = await self._add(PROVISIONED if self.options.provisioned else ON_DEMAND)
+                    if self.first is None:
+                        self.first = member.host
+                nursery.start_soon(self._dispatch_events)
+                if self.options.idle_shutdown_s is not None:
+                    nursery.start_soon(self._spin_down_idle, self.options.idle_shutdown_s)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                remove_tree_reporting(self.state_dir)
+
+    async def _add(self, init_type: str) -> _Member:
+        """A new environment: its folder, its sandbox API server, its host; provisioned ones start Init now."""
+        assert self._nursery is not None
+        host = EnvironmentHost(self.config, self.state_dir / f"member-{next(self._folders)}", inspect=self.inspect,
+                               init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None)
+        member = _Member(host, init_type == PROVISIONED, trio.current_time())
+        host.subscribe(partial(self._forward, member))
+        if self._breakpoints:
+            host.feed(ins.BreakpointsSet(self._breakpoints))
+        await self._nursery.start(self._run_member, member)
+        self._members.append(member)
+        if member.provisioned:
+            host.start_environment()
+        self._publish_fleet()
+        return member
+
+    async def _run_member(self, member: _Member, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        host = member.host
+        try:
+            with member.scope:
+                async with trio.open_nursery() as nursery:
+                    access = SandboxAccess(host.note, host.contained_pids)
+                    member.runtime_api = await nursery.start(
+                        partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))
+                    await nursery.start(host.run, member.runtime_api)
+                    task_status.started()
+        finally:
+            member.done.set()
+            if member in self._members:
+                self._members.remove(member)
+                self._publish_fleet()
+
+    async def shutdown(self) -> None:
+        """Spin every environment down as Lambda does, at once, and wait until each is done."""
+        self._ending = True
+        self._drop_queued_events()
+        async with trio.open_nursery() as nursery:
+            for member in list(self._members):
+                nursery.start_soon(member.host.shutdown)
+
+    async def drain_events(self, grace_s: float) -> None:
+        """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most."""
+        with trio.move_on_after(grace_s):
+            while self._events:
+                await self.wait_changed()
+            async with trio.open_nursery() as nursery:
+                for member in list(self._members):
+                    nursery.start_soon(member.host.drain_events, grace_s)
+
+    def settled(self) -> bool:
+        """Every environment waits for the user or for an invoke, and no invoke waits for an environment."""
+        return not self._events and not self._starting and all(m.host.env.settled() for m in self._members)
+
+    def request_shutdown(self) -> None:
+        """Every environment spins down now (the controller's Shutdown); invokes are refused from then on."""
+        self._ending = True
+        self._drop_queued_events()
+        for member in self._members:
+            member.host.feed(ins.ShutdownRequested())
+
+    def remove(self, number: Optional[int]) -> None:
+        """Environment `number` spins down and leaves the fleet; the next invoke goes to another, or a new one."""
+        member = next((m for m in self._members if m.number == number), None)
+        if member is None:
+            self.note(f"No environment #{number}: nothing to shut down.")
+            return
+        member.idle_since = float("inf")
+        self.start_soon(self._remove, member, f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
+
+    def _drop_queued_events(self) -> None:
+        while self._events:  # accepted with 202 and never run: said by request id, never silent
+            event = self._events.popleft()
+            self._event_bytes -= len(event.payload)
+            self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: lambdatui shut down while it "
+                      "was queued")
+
+    def events_pending(self) -> bool:
+        return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
+
+    # ------------------------------------------------------------------ invokes
+
+    async def invoke(self, payload: bytes, *, asynchronous: bool = False, request_id: Optional[str] = None,
+                     on_placed: Optional[Callable[[], None]] = None,
+                     **kwargs: object) -> tuple[f.InvocationResult, Optional[str]]:
+        """Route one invoke to an environment (EnvironmentHost.invoke's arguments); raises Throttled above the
+        limit, or for an Event invoke, EventRefused when even the fleet's queue is full or lambdatui is ending.
+
+        `on_placed` is called once the invoke has its environment (or its throttle), right before that
+        environment's core takes it: until then the fleet may still be starting an environment for it."""
+        request_id = request_id or str(uuid.uuid4())
+        if self._ending and self.first is not None:
+            # Shut down: the environment answers as Lambda's would (refused, Sandbox.Failure), nothing starts.
+            if on_placed is not None:
+                on_placed()
+            return await self.first.invoke(payload, request_id=request_id, asynchronous=asynchronous,
+                                           **kwargs)  # type: ignore[arg-type]
+        if asynchronous:
+            if on_placed is not None:
+                on_placed()  # the fleet's queue has it: not settled until an environment took it
+            self._accept_event(payload, request_id, kwargs)
+            return f.InvocationResult(request_id, b""), None
+        member = await self._place(asynchronous=False)
+        if on_placed is not None:
+            on_placed()  # no checkpoint from here to the chosen environment's core taking the invoke
+        if member is None:
+            self.throttled += 1
+            self.note(f"Invoke {request_id} throttled: all {self.options.concurrency} environments are busy "
+                      f"(--concurrency {self.options.concurrency}); 429 TooManyRequestsException")
+            raise Throttled(self.options.concurrency)
+        return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
+
+    def _accept_event(self, payload: bytes, request_id: str, kwargs: dict[str, object]) -> None:
+        if self._ending:
+            raise EventRefused(fx.EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued."))
+        if len(self._events) >= MAX_QUEUED_EVENTS or self._event_bytes + len(payload) > MAX_QUEUED_EVENT_BYTES:
+            raise EventRefused(fx.EventRefusal(
+                429, THROTTLED, f"Rate Exceeded. lambdatui's queue of Event invokes is full: {len(self._events)} "
+                f"events, {self._event_bytes} bytes wait (at most {MAX_QUEUED_EVENTS} events, "
+                f"{MAX_QUEUED_EVENT_BYTES} bytes).", "CallerRateLimitExceeded"))
+        self._events.append(_Event(payload, {**kwargs, "request_id": request_id}))
+        self._event_bytes += len(payload)
+        self._wake()
+
+    async def _dispatch_events(self) -> None:
+        """Event invokes wait here until an environment can take one, in the order they came; never lost."""
+        while True:
+            while self._events and not self._ending:
+                member = await self._place(asynchronous=True)
+                if member is None:
+                    break
+                event = self._events.popleft()
+                self._event_bytes -= len(event.payload)
+                await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
+            await self.wait_changed()
+
+    async def _place(self, asynchronous: bool) -> Optional[_Member]:
+        """The environment that takes the next invoke (a new one started for it if need be); None at the limit."""
+        route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous)
+        if route.choice is rules.Choice.NEW:
+            self._starting += 1
+            try:
+                member: Optional[_Member] = await self._add(ON_DEMAND)
+            finally:
+                self._starting -= 1
+        elif route.choice is rules.Choice.EXISTING:
+            member = next(m for m in self._members if m.number == route.number)
+        else:
+            return None
+        assert member is not None
+        if route.cold or member.host.env.state in (EnvState.COLD, EnvState.INIT):
+            self.cold_starts += 1
+        else:
+            self.warm_hits += 1
+        member.idle_since = trio.current_time()
+        return member
+
+    def _candidates(self) -> list[rules.Candidate]:
+        return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since)
+                for m in self._members if not m.done.is_set()]
+
+    async def _spin_down_idle(self, idle_s: float) -> None:
+        """An environment that served nothing for `idle_s` is shut down (SHUTDOWN spindown) and removed."""
+        while True:
+            now = trio.current_time()
+            for number in rules.idle_expired(self._candidates(), now, idle_s):
+                member = next((m for m in self._members if m.number == number), None)
+                if member is not None and not self._ending:
+                    self._nursery.start_soon(self._remove, member, "idle")  # type: ignore[union-attr]
+                    member.idle_since = float("inf")  # not twice
+            idle = [c.idle_since for c in self._candidates() if c.fit in (rules.Fit.WARM, rules.Fit.COLD)]
+            soonest = min(idle, default=now)
+            await trio.sleep(max(0.05, min(idle_s, soonest + idle_s - now)))
+
+    async def _remove(self, member: _Member, why: str) -> None:
+        member.host.note(f"env #{member.number} has served nothing for {self.options.idle_shutdown_s:g} s: "
+                         "it is shut down (SHUTDOWN spindown) and removed" if why == "idle" else why)
+        await member.host.shutdown()
+        member.scope.cancel()
+        await member.done.wait()
+        if why == "idle":
+            self.spun_down += 1
+        self._publish_fleet()
+
+    # ------------------------------------------------------------------ commands on one environment
+
+    def member(self, number: Optional[int]) -> Optional[EnvironmentHost]:
+        """The environment numbered `number` (None: env #1's host, or the first alive)."""
+        for m in self._members:
+            if number is None or m.number == number:
+                return m.host
+        return None
+
+    def hosts(self) -> list[EnvironmentHost]:
+        return [m.host for m in self._members]
+
+    def set_breakpoints(self, boundaries: frozenset[Boundary]) -> None:
+        """Breakpoints apply to every environment, those started later too."""
+        self._breakpoints = boundaries
+        for m in self._members:
+            m.host.feed(ins.BreakpointsSet(boundaries))
+
+    # ------------------------------------------------------------------ facts
+
+    def subscribe(self, listener: FactListener) -> Callable[[], None]:
+        """Every environment's facts, as they come (without saying whose)."""
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
+    def subscribe_numbered(self, listener: NumberedListener) -> Callable[[], None]:
+        """Every environment's facts with its number; the fleet's own lines and changes with 0."""
+        self._numbered = (*self._numbered, listener)
+
+        def unsubscribe() -> None:
+            self._numbered = tuple(x for x in self._numbered if x is not listener)
+
+        return unsubscribe
+
+    def _forward(self, member: _Member, fact: f.Fact) -> None:
+        for listener in self._listeners:
+            listener(fact)
+        number = member.number
+        for numbered in self._numbered:
+            numbered(number, fact)
+        if type(fact) is f.InvocationCompleted:
+            member.idle_since = trio.current_time()
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_changed(self) -> None:
+        await self._changed.wait()
+
+    def note(self, text: str) -> None:
+        """A line of lambdatui's own about the fleet."""
+        line = f.LogLine(f.LAMBDATUI, text)
+        for listener in self._listeners:
+            listener(line)
+        for numbered in self._numbered:
+            numbered(0, line)
+
+    def _publish_fleet(self) -> None:
+        busy = sum(1 for c in self._candidates() if c.fit is rules.Fit.BUSY)
+        self.peak = max(self.peak, busy)
+        self._wake()
+
+    # ------------------------------------------------------------------ what the debugger shows
+
+    def lines(self) -> tuple[EnvironmentLine, ...]:
+        out = []
+        for m in self._members:
+            env = m.host.env
+            run = env.current
+            out.append(EnvironmentLine(
+                m.number, env.state, env.hold.boundary if env.hold is not None else None, env.invocations_done,
+                PROVISIONED if m.provisioned else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None,
+                run.invocation.request_id if run is not None else None))
+        return tuple(out)
+
+    def counters(self) -> FleetCounters:
+        candidates = self._candidates()
+        busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
+        return FleetCounters(self.options.concurrency, len(candidates), busy, max(self.peak, busy), self.cold_starts,
+                             self.warm_hits, self.throttled, len(self._events), self.spun_down)
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        assert self._nursery is not None, "the fleet is not running"
+        self._nursery.start_soon(fn, *args)

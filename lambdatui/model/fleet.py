@@ -1,0 +1,48 @@
+"""The fleet of execution environments as the debugger and the reporters see it (lambda-spec §11)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from lambdatui.model.boundaries import Boundary, EnvState
+
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
+
+# Environments that may run at once unless `--concurrency` says otherwise. Far above what a test suite fires at
+# once (parallel test workers, a load-test burst of a few dozen), so none is throttled by surprise; below Lambda's
+# account default of 1,000 (lambda-spec §11.1), because each environment here is real processes on one machine:
+# a runaway loop of Event invokes must not start a thousand interpreters. A throttle says which option raises it.
+DEFAULT_CONCURRENCY = 100
+# Throttled synchronous invokes: the body and Reason Lambda gives for reserved concurrency (§11.1).
+THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+THROTTLE_MESSAGE = "Rate Exceeded."
+
+
+@dataclass(frozen=True)
+class EnvironmentLine:
+    """One environment of the fleet, as the environments strip shows it."""
+
+    number: int  # env #N: never reused in a run
+    state: EnvState
+    held_at: Optional[Boundary]
+    invocations: int  # invokes it has completed
+    init_type: str  # ON_DEMAND or PROVISIONED
+    busy: bool  # an invoke is assigned to it (running, queued in it, or held before it runs)
+    request_id: Optional[str] = None  # the invoke it runs now
+
+
+@dataclass(frozen=True)
+class FleetCounters:
+    """The fleet line: how invokes were served since the start."""
+
+    limit: int  # --concurrency
+    environments: int  # alive now
+    concurrency: int  # environments busy now
+    peak_concurrency: int
+    cold_starts: int  # invokes that met an environment that had to initialise first
+    warm_hits: int  # invokes served by an initialised, idle environment
+    throttled: int  # synchronous invokes refused with 429
+    queued_events: int  # Event invokes waiting for an environment now
+    spun_down: int  # environments removed after --idle-shutdown seconds without an invoke
