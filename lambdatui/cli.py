@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file")
     replay.add_argument("-v", "--verbose", action="store_true",
                         help="show the function's and extensions' output in the timeline (default: on stderr)")
+    add_fleet_options(replay, idle_default=None)
     return parser
 
 
@@ -350,12 +351,13 @@ def _replay(args: argparse.Namespace) -> int:
         config = function_config(args, scenario.function)
         # Extensions in layers (/opt/extensions) are targets too, though they are only found once extracted.
         check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)))
+        fleet = fleet_options(args)
     except ScenarioError as exc:
         print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there
         return EXIT_USAGE
     from lambdatui.headless import run_replay
 
-    return run_replay(config, scenario, verbose=args.verbose)
+    return run_replay(config, scenario, verbose=args.verbose, fleet=fleet)
 
 
 def _write_recording(path: str, text: str, replay_command: str) -> None:

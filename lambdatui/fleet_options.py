@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from lambdatui.config_error import ConfigError
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY
-
-if TYPE_CHECKING:  # FleetOptions lives with the host, which imports trio: not at the CLI's start
-    from lambdatui.host.fleet_host import FleetOptions
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
 
 # `serve` stands in for a deployed function: its idle environments go, as Lambda's do after some minutes
 # (the period is unspecified; 10 minutes is generous for a local run). The debugger keeps them: the user decides.
@@ -43,8 +40,6 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
 
 
 def fleet_options(args: argparse.Namespace) -> FleetOptions:
-    from lambdatui.host.fleet_host import FleetOptions
-
     if args.concurrency < 1:
         raise ConfigError(f"--concurrency {args.concurrency}: give at least 1 (lambdatui always runs one environment)")
     if args.provisioned < 0:

@@ -13,7 +13,7 @@ import trio
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
 from lambdatui.host.console import ConsoleReporter, FleetConsoleReporter, format_line
-from lambdatui.host.fleet_host import FleetOptions, describe_fleet
+from lambdatui.model.fleet import FleetOptions, describe_fleet
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
 from lambdatui.runner import Running, cancel_on_signals, open_environment
@@ -135,13 +135,15 @@ def _invoke_tally(outcome: ReplayResult) -> str:
     return f" ({succeeded} invoke{'s' * (succeeded != 1)} succeeded, {outcome.invoke_errors} failed)"
 
 
-def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = False) -> int:
+def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = False,
+               fleet: Optional[FleetOptions] = None) -> int:
     """Run the scenario on a fresh environment with the debugger's views on (globals, /tmp listings)."""
     with nonblocking_stderr() as err:
-        return _replay(config, scenario, verbose, err)
+        return _replay(config, scenario, verbose, err, fleet)
 
 
-def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: TextIO) -> int:
+def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: TextIO,
+            fleet: Optional[FleetOptions] = None) -> int:
     from lambdatui.scenario.report import TimelinePrinter
     from lambdatui.scenario.run import ReplayResult, run_scenario
 
@@ -155,7 +157,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
-            async with open_environment(config, inspect=True) as running:
+            async with open_environment(config, inspect=True, fleet=fleet) as running:
                 say_sandbox_notes(running, err)
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)

@@ -30,7 +30,7 @@ from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import (
-    DEFAULT_CONCURRENCY, ON_DEMAND, PROVISIONED, THROTTLE_MESSAGE, THROTTLE_REASON, EnvironmentLine, FleetCounters,
+    ON_DEMAND, PROVISIONED, THROTTLE_MESSAGE, THROTTLE_REASON, EnvironmentLine, FleetCounters, FleetOptions,
 )
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
@@ -66,22 +66,6 @@ class _Event:
     kwargs: dict[str, object]
 
 
-@dataclass
-class FleetOptions:
-    concurrency: int = DEFAULT_CONCURRENCY
-    provisioned: int = 0
-    idle_shutdown_s: Optional[float] = None
-
-
-def describe_fleet(options: FleetOptions) -> str:
-    """One line for start-up: how many environments may run, which are provisioned, when idle ones go."""
-    provisioned = f", {options.provisioned} provisioned at start" if options.provisioned else ""
-    idle = (f"an environment idle for {options.idle_shutdown_s:g} s is shut down (--idle-shutdown)"
-            if options.idle_shutdown_s is not None else "idle environments stay (--idle-shutdown SECONDS removes them)")
-    return (f"environments: up to {options.concurrency} at once (--concurrency){provisioned}; each invoke goes to an "
-            f"idle one or cold-starts a new one; {idle}")
-
-
 class FleetHost:
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
@@ -105,6 +89,7 @@ class FleetHost:
         self._starting = 0  # environments being started for an invoke: they count against the limit already
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
         self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
+        self._last_removed: Optional[EnvironmentHost] = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -157,6 +142,7 @@ class FleetHost:
             member.done.set()
             if member in self._members:
                 self._members.remove(member)
+                self._last_removed = host
                 self._publish_fleet()
 
     async def shutdown(self) -> None:
@@ -193,8 +179,8 @@ class FleetHost:
         if member is None:
             self.note(f"No environment #{number}: nothing to shut down.")
             return
-        member.idle_since = float("inf")
-        self.start_soon(self._remove, member, f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
+        member.host.note(f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
+        self._retire(member, idle=False)
 
     def _drop_queued_events(self) -> None:
         while self._events:  # accepted with 202 and never run: said by request id, never silent
@@ -259,7 +245,10 @@ class FleetHost:
                     break
                 event = self._events.popleft()
                 self._event_bytes -= len(event.payload)
-                await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
+                try:
+                    await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
+                except EventRefused as refused:  # the environment began to end under it: said, never silent
+                    self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: {refused.refusal.message}")
             await self.wait_changed()
 
     async def _place(self, asynchronous: bool) -> Optional[_Member]:
@@ -294,30 +283,36 @@ class FleetHost:
             for number in rules.idle_expired(self._candidates(), now, idle_s):
                 member = next((m for m in self._members if m.number == number), None)
                 if member is not None and not self._ending:
-                    self._nursery.start_soon(self._remove, member, "idle")  # type: ignore[union-attr]
-                    member.idle_since = float("inf")  # not twice
+                    member.host.note(f"env #{number} has served nothing for {idle_s:g} s: it is shut down (SHUTDOWN "
+                                     "spindown) and removed")
+                    self._retire(member, idle=True)
             idle = [c.idle_since for c in self._candidates() if c.fit in (rules.Fit.WARM, rules.Fit.COLD)]
             soonest = min(idle, default=now)
             await trio.sleep(max(0.05, min(idle_s, soonest + idle_s - now)))
 
-    async def _remove(self, member: _Member, why: str) -> None:
-        member.host.note(f"env #{member.number} has served nothing for {self.options.idle_shutdown_s:g} s: "
-                         "it is shut down (SHUTDOWN spindown) and removed" if why == "idle" else why)
+    def _retire(self, member: _Member, idle: bool) -> None:
+        """Spin `member` down now (no invoke can be routed to it from here on), and remove it once it is down."""
+        member.idle_since = float("inf")  # not twice
+        member.host.feed(ins.ShutdownRequested())
+        self.start_soon(self._remove, member, idle)
+
+    async def _remove(self, member: _Member, idle: bool) -> None:
         await member.host.shutdown()
         member.scope.cancel()
         await member.done.wait()
-        if why == "idle":
+        if idle:
             self.spun_down += 1
         self._publish_fleet()
 
     # ------------------------------------------------------------------ commands on one environment
 
     def member(self, number: Optional[int]) -> Optional[EnvironmentHost]:
-        """The environment numbered `number` (None: env #1's host, or the first alive)."""
+        """The environment numbered `number` (None: the first alive; when none is, the last one removed, which
+        shows SHUT DOWN)."""
         for m in self._members:
             if number is None or m.number == number:
                 return m.host
-        return None
+        return self._last_removed if number is None else None
 
     def hosts(self) -> list[EnvironmentHost]:
         return [m.host for m in self._members]

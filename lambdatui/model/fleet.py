@@ -46,3 +46,19 @@ class FleetCounters:
     throttled: int  # synchronous invokes refused with 429
     queued_events: int  # Event invokes waiting for an environment now
     spun_down: int  # environments removed after --idle-shutdown seconds without an invoke
+
+
+@dataclass
+class FleetOptions:
+    concurrency: int = DEFAULT_CONCURRENCY
+    provisioned: int = 0
+    idle_shutdown_s: Optional[float] = None
+
+
+def describe_fleet(options: FleetOptions) -> str:
+    """One line for start-up: how many environments may run, which are provisioned, when idle ones go."""
+    provisioned = f", {options.provisioned} provisioned at start" if options.provisioned else ""
+    idle = (f"an environment idle for {options.idle_shutdown_s:g} s is shut down (--idle-shutdown)"
+            if options.idle_shutdown_s is not None else "idle environments stay (--idle-shutdown SECONDS removes them)")
+    return (f"environments: up to {options.concurrency} at once (--concurrency){provisioned}; each invoke goes to an "
+            f"idle one or cold-starts a new one; {idle}")
