@@ -85,6 +85,7 @@ class FleetHost:
         self._events: deque[_Event] = deque()
         self._event_bytes = 0
         self._changed = trio.Event()
+        self._waiters = 0
         self._ending = False
         self._starting = 0  # environments being started for an invoke: they count against the limit already
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
@@ -354,11 +355,17 @@ class FleetHost:
         self._wake()
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._waiters:  # a fresh Event per fact would cost on every log line, waited on or not
+            self._changed.set()
+            self._changed = trio.Event()
 
     async def wait_changed(self) -> None:
-        await self._changed.wait()
+        """Until the next fact from any environment, or a change of the fleet itself."""
+        self._waiters += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiters -= 1
 
     def note(self, text: str) -> None:
         """A line of lambdatui's own about the fleet."""

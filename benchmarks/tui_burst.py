@@ -1,0 +1,154 @@
+"""The 100,000-line invoke in the debugger against the same invoke headless, and how fast keys answer meanwhile.
+
+Issue 9's targets: in the TUI the invoke ends within 1.5x the headless time, and keys answer within 200 ms
+(p99) during the burst. Both sides run the same handler on a warm environment, in one run:
+
+- headless: `lambdatui serve` (its stderr to a file), one warm invoke, then the burst invoke, timed by the client;
+- TUI: the debugger app (Textual's headless driver, which still lays out and renders every frame), continued
+  past Init and warmed by one invoke; then the invoke action (`i`'s) fires the burst invoke, timed until the result
+  is in the snapshot the UI renders. Meanwhile `?` and `escape` are pressed in turn, each timed from the key until the help screen
+  has opened or closed.
+
+    python benchmarks/tui_burst.py [--lines 100000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HANDLER = '''import sys
+
+def handler(event, context):
+    lines = event.get("lines", 0)
+    write = sys.stdout.write
+    for i in range(lines):
+        write(f"line {i:06d} of the burst, long enough to look like a real log line\\n")
+    return {"lines": lines}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, body: dict) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, data=json.dumps(body).encode()), timeout=120) as r:
+        return json.loads(r.read())
+
+
+def headless_burst(handler: Path, lines: int, work: Path) -> float:
+    """Seconds for the burst invoke through `lambdatui serve`, warm."""
+    port = free_port()
+    with open(work / "serve.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "lambdatui", "serve", str(handler), "--port", str(port),
+                                 "--timeout", "60"], stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                post(url, {"lines": 10})
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("serve did not answer") from None
+                time.sleep(0.01)
+        start = time.perf_counter()
+        assert post(url, {"lines": lines}) == {"lines": lines}
+        return time.perf_counter() - start
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+async def tui_burst(handler: Path, lines: int) -> tuple[float, list[float]]:
+    """Seconds for the burst invoke fired by `i` in the debugger, and each key's answer time meanwhile."""
+    from lambdatui.config import resolve_function
+    from lambdatui.model.boundaries import EnvState
+    from lambdatui.tui import build_debugger
+    from lambdatui.ui.screens.help import HelpScreen
+
+    app = build_debugger(resolve_function(str(handler), timeout_s=60), event=json.dumps({"lines": lines}).encode())
+    keys: list[float] = []
+
+    def snapshot():  # the app's latest picture of the host
+        return app.controller.snapshot() if app.controller is not None else None
+
+    async def until(check, bound: float = 60.0) -> None:
+        deadline = time.monotonic() + bound
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the debugger never got there")
+            await asyncio.sleep(0.002)
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(lambda: (s := snapshot()) is not None and s.environment.held_at is not None)
+        await pilot.press("c")
+        await until(lambda: snapshot().environment.state is EnvState.FROZEN and snapshot().environment.held_at is None)
+        done = snapshot().invocations
+        await pilot.press("i")  # warm-up: the first invoke of the environment
+        await until(lambda: snapshot().invocations == done + 1 and snapshot().environment.state is EnvState.FROZEN)
+        start = time.perf_counter()
+        app.action_invoke()  # what `i` does: the keys below are timed on their own
+        while snapshot().invocations < done + 2:
+            for key, opened in (("question_mark", True), ("escape", False)):
+                pressed = time.perf_counter()
+                await pilot.press(key)
+                await until(lambda: isinstance(app.screen, HelpScreen) is opened, bound=10)
+                keys.append(time.perf_counter() - pressed)
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        await app.run_action("quit")
+    return elapsed, keys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lambdatui-tui-burst-", dir=cache))
+    try:
+        handler = work / "handler.py"
+        handler.write_text(HANDLER)
+        headless, tui, keys = [], [], []
+        for n in range(args.rounds):
+            headless.append(headless_burst(handler, args.lines, work))
+            elapsed, pressed = asyncio.run(tui_burst(handler, args.lines))
+            tui.append(elapsed)
+            keys.extend(pressed)
+            print(f"round {n + 1}: headless {headless[-1] * 1000:.0f} ms, TUI {elapsed * 1000:.0f} ms, "
+                  f"{len(pressed)} keys", file=sys.stderr)
+        h, t = statistics.median(headless), statistics.median(tui)
+        keys.sort()
+        p99 = keys[min(len(keys) - 1, int(len(keys) * 0.99))] if keys else float("nan")
+        print(f"| figure ({args.lines:,} lines, median of {args.rounds}) | value | target |")
+        print("| --- | --- | --- |")
+        print(f"| invoke, headless (serve, warm) | {h * 1000:.0f} ms | |")
+        print(f"| invoke, in the debugger (`i` to result) | {t * 1000:.0f} ms ({t / h:.2f}x headless) | <= 1.5x |")
+        print(f"| keys during the burst ({len(keys)}): p50 / p99 / max | {statistics.median(keys) * 1000:.0f} / "
+              f"{p99 * 1000:.0f} / {keys[-1] * 1000:.0f} ms | p99 <= 200 ms |" if keys else "| keys | none pressed | |")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
