@@ -1,0 +1,70 @@
+"""Scaling up to the limit (lambda-spec §11.1): N concurrent invokes get N environments, each its own cold start,
+and they run side by side; warm environments are reused afterwards, not multiplied.
+
+Real `lambdatui serve`, real runtimes. Which environment served an invoke is read twice, independently: from the
+runtime process itself (a token drawn at import, the count of invokes it served) and from lambdatui's
+`#N`-prefixed platform lines.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from e2e_support import ServeProcess
+from test_fleet_support import (
+    INIT_START, READY, REPORT, env_of_request, matches, report_line, together, wait_for_count, write_function,
+)
+
+N = 4  # at the limit: --concurrency N
+SLEEP_S = 1.5  # each handler's own duration; N of them one after the other would take N times as long
+
+
+def test_n_concurrent_invokes_get_n_cold_environments_that_run_side_by_side_then_stay_warm(code_dir: Path) -> None:
+    handler = write_function(code_dir)
+    with ServeProcess(handler, "--concurrency", str(N), "--timeout", "30") as served:
+        began = time.monotonic()
+        calls = together(served, [{"tag": f"burst-{i}", "sleep": SLEEP_S} for i in range(N)])
+        responses = [call.response() for call in calls]
+        elapsed = time.monotonic() - began
+
+        assert [r.status_code for r in responses] == [200] * N, [r.text for r in responses]
+        assert not any(r.headers.get("x-amz-function-error") for r in responses), [r.text for r in responses]
+        bodies = [r.json() for r in responses]
+
+        # N runtime processes, each met cold (its first invoke), each on-demand.
+        tokens = {b["token"] for b in bodies}
+        assert len(tokens) == N, bodies
+        assert [b["n"] for b in bodies] == [1] * N, bodies
+        assert {b["init_type"] for b in bodies} == {"on-demand"}
+
+        # Side by side: every handler had started before any had ended; and the whole burst took less than
+        # running them one after the other would (one environment: N x SLEEP_S at least).
+        assert max(b["started"] for b in bodies) < min(b["ended"] for b in bodies), bodies
+        assert elapsed < N * SLEEP_S, f"{N} invokes of {SLEEP_S} s took {elapsed:.2f} s: not run side by side"
+
+        # lambdatui's side: N numbered environments, one INIT_START each, each invoke on its own environment
+        # with an Init Duration in its REPORT, and each runtime's own lines under the same number. (A REPORT
+        # follows the answer: wait for them.)
+        wait_for_count(served, REPORT, N)
+        init_starts = [int(m.group(1)) for m in matches(served, INIT_START)]
+        assert sorted(init_starts) == list(range(1, N + 1)), served.output()
+        by_request = {b["request_id"]: env_of_request(served, b["request_id"]) for b in bodies}
+        assert sorted(by_request.values()) == list(range(1, N + 1)), by_request
+        for body in bodies:
+            assert "Init Duration:" in report_line(served, body["request_id"])
+        ready_by_token = {m.group(3): int(m.group(1)) for m in matches(served, READY)}
+        assert {b["token"]: ready_by_token[b["token"]] for b in bodies} == \
+            {b["token"]: by_request[b["request_id"]] for b in bodies}
+        assert "throttled" not in served.output()
+
+        # Once they are done, a second burst finds N warm environments: the same processes, no new Init.
+        again = [call.response() for call in together(served, [{"tag": f"warm-{i}"} for i in range(N)])]
+        assert [r.status_code for r in again] == [200] * N, [r.text for r in again]
+        warm = [r.json() for r in again]
+        assert {b["token"] for b in warm} == tokens, (warm, tokens)
+        assert [b["n"] for b in warm] == [2] * N, warm
+        assert len(matches(served, INIT_START)) == N, served.output()
+        wait_for_count(served, REPORT, 2 * N)
+        for body in warm:
+            assert "Init Duration:" not in report_line(served, body["request_id"])
