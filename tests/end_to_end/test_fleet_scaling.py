@@ -1,5 +1,6 @@
 """Scaling up to the limit (lambda-spec §11.1): N concurrent invokes get N environments, each its own cold start,
-and they run side by side; warm environments are reused afterwards, not multiplied.
+and they run side by side (one more than the limit is throttled, while the N are still starting); warm
+environments are reused afterwards, not multiplied. Event invokes scale out the same way.
 
 Real `lambdatui serve`, real runtimes. Which environment served an invoke is read twice, independently: from the
 runtime process itself (a token drawn at import, the count of invokes it served) and from lambdatui's
@@ -13,8 +14,11 @@ from pathlib import Path
 
 from e2e_support import ServeProcess
 from test_fleet_support import (
-    INIT_START, READY, REPORT, env_of_request, matches, report_line, together, wait_for_count, write_function,
+    INIT_START, READY, REPORT, env_of_request, invoke, line_index, matches, report_line, together, wait_for_count,
+    write_function,
 )
+
+RAN = r"#(\d+) \[function\]\s+ran tag="
 
 N = 4  # at the limit: --concurrency N
 SLEEP_S = 1.5  # each handler's own duration; N of them one after the other would take N times as long
@@ -24,11 +28,15 @@ def test_n_concurrent_invokes_get_n_cold_environments_that_run_side_by_side_then
     handler = write_function(code_dir)
     with ServeProcess(handler, "--concurrency", str(N), "--timeout", "30") as served:
         began = time.monotonic()
-        calls = together(served, [{"tag": f"burst-{i}", "sleep": SLEEP_S} for i in range(N)])
-        responses = [call.response() for call in calls]
+        # N + 1 at once, while no environment is initialised yet: the N being started count against the limit.
+        calls = together(served, [{"tag": f"burst-{i}", "sleep": SLEEP_S} for i in range(N + 1)])
+        answers = [call.response() for call in calls]
         elapsed = time.monotonic() - began
 
-        assert [r.status_code for r in responses] == [200] * N, [r.text for r in responses]
+        assert sorted(r.status_code for r in answers) == [200] * N + [429], [r.text for r in answers]
+        throttled = next(r for r in answers if r.status_code == 429)
+        assert throttled.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+        responses = [r for r in answers if r.status_code == 200]
         assert not any(r.headers.get("x-amz-function-error") for r in responses), [r.text for r in responses]
         bodies = [r.json() for r in responses]
 
@@ -56,7 +64,7 @@ def test_n_concurrent_invokes_get_n_cold_environments_that_run_side_by_side_then
         ready_by_token = {m.group(3): int(m.group(1)) for m in matches(served, READY)}
         assert {b["token"]: ready_by_token[b["token"]] for b in bodies} == \
             {b["token"]: by_request[b["request_id"]] for b in bodies}
-        assert "throttled" not in served.output()
+        assert len(matches(served, rf"throttled: all {N} environments are busy")) <= 1  # the one answered 429
 
         # Once they are done, a second burst finds N warm environments: the same processes, no new Init.
         again = [call.response() for call in together(served, [{"tag": f"warm-{i}"} for i in range(N)])]
@@ -68,3 +76,18 @@ def test_n_concurrent_invokes_get_n_cold_environments_that_run_side_by_side_then
         wait_for_count(served, REPORT, 2 * N)
         for body in warm:
             assert "Init Duration:" not in report_line(served, body["request_id"])
+
+
+def test_event_invokes_scale_out_to_environments_of_their_own(code_dir: Path) -> None:
+    handler = write_function(code_dir)
+    with ServeProcess(handler, "--concurrency", str(N), "--timeout", "30") as served:
+        tags = [f"event-{i}" for i in range(N)]
+        accepted = [invoke(served, {"tag": tag, "sleep": SLEEP_S}, invocation_type="Event") for tag in tags]
+        assert [a.status_code for a in accepted] == [202] * N, [a.text for a in accepted]
+        ready = wait_for_count(served, READY, N)
+        assert sorted(int(m.group(1)) for m in ready) == list(range(1, N + 1)), served.output()
+        assert len({m.group(3) for m in ready}) == N  # N runtime processes
+        # Side by side: every one had started before the first ended.
+        wait_for_count(served, RAN, N)
+        last_ready = max(line_index(served, rf"ready tag={tag} ") for tag in tags)
+        assert last_ready < line_index(served, RAN), served.output()

@@ -64,7 +64,12 @@ def test_above_the_limit_a_sync_invoke_gets_lambdas_429_over_http_and_from_boto3
         assert [m.group(2) for m in matches(served, READY)].count("raw") == 0
         assert [m.group(2) for m in matches(served, READY)].count("boto3") == 0
         assert not matches(served, r"^#3 "), served.output()
-        wait_for_count(served, r"throttled: all 2 environments are busy", 2, timeout=5)
+        notes = wait_for_count(served, r"^(.*)Invoke \S+ throttled: all 2 environments are busy", 2, timeout=5)
+        assert {m.group(1).split()[0] for m in notes} == {"[lambdatui]"}  # the fleet's own line: no #N
+
+        # A DryRun runs nothing and takes no environment: it is not throttled.
+        dry = invoke(served, {"tag": "dry"}, invocation_type="DryRun")
+        assert dry.status_code == 204, dry.text
 
         # Once the environments are free again, the next invoke is served by one of them, warm.
         release.touch()
