@@ -17,7 +17,7 @@ import re
 import signal
 from pathlib import Path
 
-from e2e_support import ServeProcess, wait_all_gone
+from e2e_support import ServeProcess, wait_all_gone, write_file
 from test_fleet_support import (
     INIT_REPORT, INIT_START, READY, REPORT, SPINDOWN, InFlight, env_of_request, env_tmp_dirs, invoke, kill_survivors,
     line_index, matches, ready_env, report_line, runtimes_and_extensions, state_home, tree, wait_for_count,
@@ -184,3 +184,32 @@ def test_idle_provisioned_environments_stay_while_idle_on_demand_ones_go(code_di
         assert line_index(served, rf"REPORT RequestId: {answer.json()['request_id']}") < \
             line_index(served, r"#1 \[audit\]\s+\[audit\] SHUTDOWN")
         assert not re.search(r"env #1 has served nothing", served.output()), served.output()
+
+
+SLOW_INIT = '''import os
+import time
+
+time.sleep(float(os.environ["INIT_S"]))  # the function's own Init, longer than on-demand's 10 s
+INIT_TYPE = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
+
+
+def handler(event, context):
+    return {"init_type": INIT_TYPE}
+'''
+
+
+def test_a_provisioned_init_may_take_longer_than_the_10_s_on_demand_limit(code_dir: Path) -> None:
+    """§4.2: provisioned concurrency's Init is limited by max(130 s, timeout), not by on-demand's 10 s."""
+    handler = write_file(code_dir / "handler.py", SLOW_INIT)
+    with ServeProcess(handler, "--provisioned", "1", "--concurrency", "1", "--env", "INIT_S=10.5") as served:
+        report = served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT Init Duration: ([\d.]+) ms\s+Phase: init\s+"
+                                      r"Status: (\w+)", timeout=30)
+        assert report.group(2) == "success", served.output()
+        assert float(report.group(1)) > 10_000
+        answer = invoke(served, {})
+        assert answer.status_code == 200 and not answer.headers.get("x-amz-function-error"), answer.text
+        assert answer.json() == {"init_type": "provisioned-concurrency"}
+        assert len(matches(served, INIT_START)) == 1  # no second Init (no suppressed init retried in the invoke)
+        request_id = answer.headers["x-amzn-RequestId"]
+        wait_for_count(served, REPORT, 1)
+        assert "Init Duration:" not in report_line(served, request_id)

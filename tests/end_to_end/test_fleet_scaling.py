@@ -9,10 +9,14 @@ runtime process itself (a token drawn at import, the count of invokes it served)
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
-from e2e_support import ServeProcess
+import httpx
+import pytest
+
+from e2e_support import ServeProcess, write_file
 from test_fleet_support import (
     INIT_START, READY, REPORT, env_of_request, invoke, line_index, matches, report_line, together, wait_for_count,
     write_function,
@@ -91,3 +95,51 @@ def test_event_invokes_scale_out_to_environments_of_their_own(code_dir: Path) ->
         wait_for_count(served, RAN, N)
         last_ready = max(line_index(served, rf"ready tag={tag} ") for tag in tags)
         assert last_ready < line_index(served, RAN), served.output()
+
+
+LAGGING_EXTENSION = '''#!/usr/bin/env python3
+"""An extension that takes LAG_S after each INVOKE before asking for its next event: the environment's invoke is
+answered, but not finished, for that long."""
+import http.client, json, os, sys, time
+
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+
+
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    response = api.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        sys.exit(f"{path}: {response.status}")
+    return response, payload
+
+
+response, _ = call("POST", "/register", {"Lambda-Extension-Name": "lagging"}, json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
+ident = response.getheader("Lambda-Extension-Identifier")
+while True:
+    _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
+    if json.loads(payload)["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+    time.sleep(float(os.environ.get("LAG_S", "0.05")))
+'''
+
+
+@pytest.mark.parametrize("concurrency", ["1", "100"])
+def test_a_callers_next_invoke_meets_its_warm_environment_finishing_the_last_one(code_dir: Path, concurrency: str) -> None:
+    """One caller, one invoke after the other, each sent as soon as the last was answered, while an extension is
+    still finishing that last invoke: the same environment takes it (queued behind the finish), so there is
+    neither a 429 at --concurrency 1 nor a second, cold environment under a higher limit."""
+    handler = write_function(code_dir)
+    write_file(code_dir / "extensions" / "lagging", LAGGING_EXTENSION, executable=True)
+    with ServeProcess(handler, "--concurrency", concurrency, "--env", "LAG_S=0.1") as served:
+        with httpx.Client(timeout=30) as client:
+            answers = [invoke(served, {"tag": f"seq-{i}"}, client=client) for i in range(8)]
+        assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+        bodies = [a.json() for a in answers]
+        assert len({b["token"] for b in bodies}) == 1, bodies
+        assert [b["n"] for b in bodies] == list(range(1, 9))
+        assert len(matches(served, INIT_START)) == 1, served.output()
+        # It was finishing each time: the extension's lag made the invoke longer than its answer.
+        reports = wait_for_count(served, REPORT, 8)
+        assert all(float(re.search(r"Duration: ([\d.]+) ms", m.group(0)).group(1)) >= 100 for m in reports), \
+            [m.group(0) for m in reports]
