@@ -22,6 +22,7 @@ from lambdatui.config import resolve_function
 from lambdatui.host.fleet_host import FleetOptions
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import open_environment
 
 from controller_support import Debugger, Facts, add_audit_extension, payload, wait_proc_state, write_handler
@@ -178,3 +179,74 @@ async def test_at_the_limit_an_invoke_waits_for_the_environment_held_with_none(c
         assert second is not None and payload(second)["n"] == 2  # the same runtime process, warm
         assert numbered.env_of == {first_id: 1, second_id: 1}
         assert dbg.snapshot().fleet.throttled == 0
+
+
+RELEASED_HANDLER = """\
+    import os, time, uuid
+
+    TOKEN = uuid.uuid4().hex
+
+    def handler(event, context):
+        print("ready", flush=True)
+        while not os.path.exists(event["release"]):  # the test creates it once every invoke is running
+            time.sleep(0.005)
+        return {"token": TOKEN}
+    """
+
+
+async def burst(dbg: Debugger, code_dir: Path, name: str, n: int) -> DebuggerSnapshot:
+    """n invokes at once, each held in its handler until all n run; returns the snapshot taken while they do,
+    then lets them finish (to their REPORTs, the fleet settled)."""
+    release = code_dir / f"release-{name}"
+
+    def ready() -> int:
+        return sum(1 for x in dbg.facts.of(f.LogLine) if x.source == f.FUNCTION and x.text.strip() == "ready")
+
+    before = ready()
+    ids = [dbg.start_invoke({"release": str(release)}) for _ in range(n)]
+    await dbg.facts.until(lambda: ready() == before + n)
+    during = dbg.snapshot()
+    release.touch()
+    await dbg.facts.until(lambda: all(dbg.facts.report(i) for i in ids))
+    await dbg.settled()
+    return during
+
+
+@asynccontextmanager
+async def released_fleet(code_dir: Path, n: int) -> AsyncIterator[Debugger]:
+    write_handler(code_dir, RELEASED_HANDLER)
+    config = resolve_function(str(code_dir / "handler.py"), timeout_s=30)
+    async with open_environment(config, inspect=True, fleet=FleetOptions(concurrency=n)) as running:
+        facts = Facts()
+        unsubscribe = running.session.subscribe(facts)
+        try:
+            yield Debugger(running, facts)
+        finally:
+            unsubscribe()
+
+
+@pytest.mark.trio
+async def test_the_fleet_counters_count_cold_starts_then_warm_hits_over_two_bursts(code_dir: Path) -> None:
+    n = 3
+    async with released_fleet(code_dir, n) as dbg:
+        for round_ in (1, 2):
+            during = (await burst(dbg, code_dir, f"round-{round_}", n)).fleet
+            assert during.concurrency == n and during.environments == n, during
+            after = dbg.snapshot().fleet
+            assert after.concurrency == 0 and after.environments == n, after
+            assert after.cold_starts == n and after.warm_hits == (round_ - 1) * n, after
+            assert after.throttled == 0 and after.queued_events == 0, after
+            assert [e.number for e in dbg.snapshot().environments] == list(range(1, n + 1))
+
+
+@pytest.mark.trio
+async def test_peak_concurrency_stays_at_the_most_environments_that_were_busy_at_once(code_dir: Path) -> None:
+    """The fleet line's `peak` (the environments strip shows it) is the most environments busy at once: after
+    a burst that had 3 busy together, and the snapshot taken during it said so, it must still say 3."""
+    n = 3
+    async with released_fleet(code_dir, n) as dbg:
+        during = (await burst(dbg, code_dir, "cold", n)).fleet
+        assert during.concurrency == n and during.peak_concurrency == n, during
+        after = dbg.snapshot().fleet
+        assert after.concurrency == 0
+        assert after.peak_concurrency == n, f"3 environments were busy at once, the peak now says {after.peak_concurrency}"
