@@ -25,7 +25,7 @@ from test_fleet_support import (
 RAN = r"#(\d+) \[function\]\s+ran tag="
 
 N = 4  # at the limit: --concurrency N
-SLEEP_S = 1.5  # each handler's own duration; N of them one after the other would take N times as long
+SLEEP_S = 2.0  # each handler's own duration; N of them one after the other would take N times as long
 
 
 def test_n_concurrent_invokes_get_n_cold_environments_that_run_side_by_side_then_stay_warm(code_dir: Path) -> None:
