@@ -7,76 +7,121 @@ from typing import Any
 
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import ShutdownReason
-from lambdatui.scenario.model import Action, Expect, FaultAction, InvokeAction, PauseAction, TelemetryExpect
-from lambdatui.scenario.values import boundary_named, json_text, string_value, tmp_paths, to_json, type_name, unknown_hint
+from lambdatui.scenario.model import (
+    FLEET_KEYS,
+    Action,
+    Expect,
+    FaultAction,
+    InvokeAction,
+    ParallelAction,
+    PauseAction,
+    TelemetryExpect,
+)
+from lambdatui.scenario.values import (
+    boundary_named,
+    is_int,
+    json_text,
+    string_value,
+    tmp_paths,
+    to_json,
+    type_name,
+    unknown_hint,
+)
 
 EXPECT_KEYS = ("response", "response_exact", "error_type", "cold", "globals", "tmp", "tmp_absent",
-               "shutdown_reason", "phases", "telemetry")
+               "shutdown_reason", "phases", "telemetry", "each", *FLEET_KEYS)
 
 INVOKE_ONLY = ("response", "response_exact", "error_type", "cold", "globals", "telemetry")
 AFTER_LIFECYCLE = ("tmp", "tmp_absent", "shutdown_reason", "phases")  # a reset or shutdown may follow
+PER_INVOKE_WHY = ("expect.each holds what one invoke returned and what followed it in its environment; "
+                  "the fleet's counts are the step's own: write them as expect.environments, expect.cold_starts...")
 
 
-def parse_expect(raw: Any, action: Action, number: int) -> Expect:
+def parse_expect(raw: Any, action: Action, number: int, *, at: str = "expect", per_invoke: bool = False) -> Expect:
+    """`at` names the table in messages (`expect`, `expect.each[2]`); `per_invoke`: one invoke of a parallel step."""
     name = f"step {number}"
     if not isinstance(raw, dict):
-        raise ValueError(f"{name}: expect must be a table, got {type_name(raw)}")
+        raise ValueError(f"{name}: {at} must be a table, got {type_name(raw)}")
     for key in raw:
         if key not in EXPECT_KEYS:
-            raise ValueError(f"{name}: unknown key expect.{key}{unknown_hint(key, EXPECT_KEYS)} "
+            raise ValueError(f"{name}: unknown key {at}.{key}{unknown_hint(key, EXPECT_KEYS)} "
                              f"(expect takes: {', '.join(EXPECT_KEYS)})")
-    allowed, why = expect_allowed(action)
+    allowed, why = (INVOKE_ONLY + AFTER_LIFECYCLE, PER_INVOKE_WHY) if per_invoke else expect_allowed(action)
     for key in raw:
         if key not in allowed:
-            raise ValueError(f"{name}: expect.{key} makes no sense here: {why}")
+            raise ValueError(f"{name}: {at}.{key} makes no sense here: {why}")
     values: dict[str, Any] = {}
     if "response" in raw:
         value = raw["response"]
         if isinstance(value, str):
-            values["response"] = json_text(value, f"{name}: expect.response")
+            values["response"] = json_text(value, f"{name}: {at}.response")
         else:
-            values["response"] = to_json(value, f"{name}: expect.response")
+            values["response"] = to_json(value, f"{name}: {at}.response")
     if "response_exact" in raw:
         if not isinstance(raw["response_exact"], bool):
-            raise ValueError(f"{name}: expect.response_exact must be true or false, "
+            raise ValueError(f"{name}: {at}.response_exact must be true or false, "
                              f"got {type_name(raw['response_exact'])}")
         if "response" not in raw:
-            raise ValueError(f"{name}: expect.response_exact needs expect.response (the object to compare whole)")
+            raise ValueError(f"{name}: {at}.response_exact needs {at}.response (the object to compare whole)")
         values["response_exact"] = raw["response_exact"]
     if "error_type" in raw:
-        values["error_type"] = string_value(raw["error_type"], f"{name}: expect.error_type")
+        values["error_type"] = string_value(raw["error_type"], f"{name}: {at}.error_type")
     if "cold" in raw:
         if not isinstance(raw["cold"], bool):
-            raise ValueError(f"{name}: expect.cold must be true or false, got {type_name(raw['cold'])}")
+            raise ValueError(f"{name}: {at}.cold must be true or false, got {type_name(raw['cold'])}")
         values["cold"] = raw["cold"]
     if "globals" in raw:
         table = raw["globals"]
         if not isinstance(table, dict):
-            raise ValueError(f"{name}: expect.globals must be a table of name = \"repr\", got {type_name(table)}")
+            raise ValueError(f"{name}: {at}.globals must be a table of name = \"repr\", got {type_name(table)}")
         for key, value in table.items():
             if not isinstance(value, str):
                 shown = repr(value) if not isinstance(value, dict) else "..."
-                raise ValueError(f"{name}: expect.globals.{key} must be the repr as a string, "
+                raise ValueError(f"{name}: {at}.globals.{key} must be the repr as a string, "
                                  f"e.g. {key} = {json.dumps(shown)}")
         values["globals"] = dict(table)
     for key in ("tmp", "tmp_absent"):
         if key in raw:
-            values[key] = tmp_paths(raw[key], f"{name}: expect.{key}")
+            values[key] = tmp_paths(raw[key], f"{name}: {at}.{key}")
     if "shutdown_reason" in raw:
-        reason = string_value(raw["shutdown_reason"], f"{name}: expect.shutdown_reason")
+        reason = string_value(raw["shutdown_reason"], f"{name}: {at}.shutdown_reason")
         reasons = [r.value for r in ShutdownReason]
         if reason not in reasons:
-            raise ValueError(f"{name}: expect.shutdown_reason = {reason!r} is not a reason Lambda sends "
+            raise ValueError(f"{name}: {at}.shutdown_reason = {reason!r} is not a reason Lambda sends "
                              f"(one of: {', '.join(reasons)})")
         values["shutdown_reason"] = reason
     if "phases" in raw:
         phases = raw["phases"]
         if not isinstance(phases, list):
-            raise ValueError(f"{name}: expect.phases must be an array of boundary names, got {type_name(phases)}")
-        values["phases"] = tuple(boundary_named(p, f"{name}: expect.phases[{i}]") for i, p in enumerate(phases))
+            raise ValueError(f"{name}: {at}.phases must be an array of boundary names, got {type_name(phases)}")
+        values["phases"] = tuple(boundary_named(p, f"{name}: {at}.phases[{i}]") for i, p in enumerate(phases))
     if "telemetry" in raw:
-        values["telemetry"] = telemetry_expects(raw["telemetry"], f"{name}: expect.telemetry")
+        values["telemetry"] = telemetry_expects(raw["telemetry"], f"{name}: {at}.telemetry")
+    for key in FLEET_KEYS:
+        if key in raw:
+            value = raw[key]
+            if not is_int(value) or value < 0:
+                shown = repr(value) if is_int(value) else type_name(value)
+                raise ValueError(f"{name}: {at}.{key} = {shown}: give a count, a whole number from 0")
+            values[key] = value
+    if "each" in raw:
+        assert isinstance(action, ParallelAction)  # expect_allowed saw to it
+        values["each"] = each_expects(raw["each"], action, number)
     return Expect(**values)
+
+
+def each_expects(value: Any, action: ParallelAction, number: int) -> tuple[Expect, ...]:
+    """`expect.each`: one table per invoke of the parallel step, in the order the events are written."""
+    name = f"step {number}"
+    count = len(action.events)
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"{name}: expect.each must be an array of tables, one per invoke, e.g. "
+                         f"[{{ cold = true }}, {{}}] ({{}} checks nothing), got {type_name(value)}")
+    if len(value) != count:
+        raise ValueError(f"{name}: expect.each has {len(value)} table{'s' * (len(value) != 1)} for {count} parallel "
+                         "invokes: give one per invoke, in the same order ({} checks nothing)")
+    return tuple(parse_expect(item, action, number, at=f"expect.each[{i}]", per_invoke=True)
+                 for i, item in enumerate(value))
 
 
 # The record types the Telemetry API (lambda-spec §3.5) and the Logs API (§3.7) send.
@@ -136,18 +181,26 @@ def telemetry_expect(value: Any, what: str) -> TelemetryExpect:
 
 
 def expect_allowed(action: Action) -> tuple[tuple[str, ...], str]:
-    """The expect keys a step's action can be checked by, and why the others cannot."""
+    """The expect keys a step's action can be checked by, and why the others cannot.
+
+    The fleet's counts (environments, cold_starts...) go with every step: whatever it does, the fleet may change.
+    """
     if isinstance(action, InvokeAction):
-        return INVOKE_ONLY + AFTER_LIFECYCLE, ""
+        return INVOKE_ONLY + AFTER_LIFECYCLE + FLEET_KEYS, ""
+    if isinstance(action, ParallelAction):
+        return ("each",) + FLEET_KEYS, ("in a parallel step each invoke has its own: write expect.each = "
+                                        "[{...}, {...}], one table per invoke, in the order of the events")
     invoke_only = "response, error_type, cold, globals and telemetry follow an invoke"
     if isinstance(action, PauseAction):
-        return (), "nothing happens during a pause (the environment is frozen); check the next invoke"
+        return ("shutdown_reason", "phases") + FLEET_KEYS, (
+            f"{invoke_only}; during a pause the function runs nothing, only an idle shutdown (idle_shutdown in "
+            "[function]) can happen: check it with environments, spun_down, shutdown_reason or phases")
     if isinstance(action, FaultAction):
         if action.fault.at is not None:
-            return (), (f"the fault is only armed here, it fires at {action.fault.at.value}: "
-                        "put the expect on the step that reaches it")
+            return FLEET_KEYS, (f"the fault is only armed here, it fires at {action.fault.at.value}: "
+                                "put the expect on the step that reaches it")
         if not isinstance(action.fault, flt.Crash):
-            return (), (f"fault = {action.name!r} shows its effect at a later step (the next invoke): "
-                        "put the expect there")
-        return AFTER_LIFECYCLE, invoke_only
-    return AFTER_LIFECYCLE, invoke_only
+            return FLEET_KEYS, (f"fault = {action.name!r} shows its effect at a later step (the next invoke): "
+                                "put the expect there")
+        return AFTER_LIFECYCLE + FLEET_KEYS, invoke_only
+    return AFTER_LIFECYCLE + FLEET_KEYS, invoke_only

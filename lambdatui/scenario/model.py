@@ -12,8 +12,13 @@ from typing import Any, Mapping, Optional, Union
 
 from lambdatui.model.boundaries import Boundary
 from lambdatui.model.faults import Fault
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY
 
 MAX_PAUSE_S = 60.0
+# A parallel step starts up to this many environments of real processes at once: lambdatui's default limit.
+MAX_PARALLEL = DEFAULT_CONCURRENCY
+# Only a number that cannot be meant: a day. Any shorter period a recording's --idle-shutdown had must replay.
+MAX_IDLE_SHUTDOWN_S = 86400.0
 
 # The names a scenario uses for faults, mapped by `parse.py` to `lambdatui.model.faults`.
 FAULT_NAMES = ("crash", "freeze", "thaw", "timeout", "raise", "init-error")
@@ -27,11 +32,23 @@ class FunctionSettings:
     memory: Optional[int] = None
     handler: Optional[str] = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # The fleet (lambda-spec §11); None: not set here (the command line's, else lambdatui's default).
+    concurrency: Optional[int] = None
+    provisioned: Optional[int] = None
+    idle_shutdown: Optional[float] = None  # seconds; a scenario sets it or leaves idle environments alone
 
 
 @dataclass(frozen=True)
 class InvokeAction:
     event: bytes  # JSON text, as the function receives it
+
+
+@dataclass(frozen=True)
+class ParallelAction:
+    """Invokes fired together: each is placed (given its environment or its throttle) in the order written,
+    before the next is sent, so that which one cold-starts, reuses or is throttled does not depend on luck."""
+
+    events: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,7 @@ class PauseAction:
     seconds: float
 
 
-Action = Union[InvokeAction, FaultAction, NewEnvironmentAction, ShutdownAction, PauseAction]
+Action = Union[InvokeAction, ParallelAction, FaultAction, NewEnvironmentAction, ShutdownAction, PauseAction]
 
 _NOT_GIVEN: Any = object()
 
@@ -83,20 +100,36 @@ class Expect:
     shutdown_reason: Optional[str] = None
     phases: Optional[tuple[Boundary, ...]] = None
     telemetry: Optional[tuple[TelemetryExpect, ...]] = None  # one per extension
+    each: Optional[tuple["Expect", ...]] = None  # a parallel step's invokes, by position
+    # The fleet during the step (counts: the fleet's counters after it minus before it) and after it.
+    environments: Optional[int] = None  # alive once the step has settled
+    cold_starts: Optional[int] = None
+    warm_hits: Optional[int] = None
+    throttled: Optional[int] = None
+    spun_down: Optional[int] = None
 
     @property
     def has_response(self) -> bool:
         return self.response is not _NOT_GIVEN
 
     def keys(self) -> tuple[str, ...]:
-        """The checked keys, in the order they are checked."""
+        """The checked keys, in the order they are checked: each invoke's before the step's counts, since an
+        invoke that went wrong explains a count that is off."""
         names = []
         if self.has_response:
             names.append("response")
-        for name in ("error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry"):
+        for name in ("error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry",
+                     "each", *FLEET_KEYS):
             if getattr(self, name) is not None:
                 names.append(name)
         return tuple(names)
+
+    def fleet_keys(self) -> tuple[str, ...]:
+        return tuple(name for name in FLEET_KEYS if getattr(self, name) is not None)
+
+
+# Step-level expectations on the fleet; every one but `environments` counts what happened during the step.
+FLEET_KEYS = ("environments", "cold_starts", "warm_hits", "throttled", "spun_down")
 
 
 NO_EXPECT = Expect()

@@ -17,11 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from lambdatui.lambda_limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, reserved_env_problem
 from lambdatui.model import faults as flt
 from lambdatui.scenario.expect_parse import parse_expect
+from lambdatui.scenario.function_parse import parse_function
 from lambdatui.scenario.model import (
     FAULT_NAMES,
+    MAX_PARALLEL,
     MAX_PAUSE_S,
     NO_EXPECT,
     Action,
@@ -29,6 +30,7 @@ from lambdatui.scenario.model import (
     FunctionSettings,
     InvokeAction,
     NewEnvironmentAction,
+    ParallelAction,
     PauseAction,
     Scenario,
     ShutdownAction,
@@ -54,8 +56,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 TOP_KEYS = ("function", "step")
-FUNCTION_KEYS = ("timeout", "memory", "handler", "env")
-ACTION_KEYS = ("invoke", "event_file", "fault", "new_environment", "shutdown", "pause")
+ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("expect",)
 
@@ -217,35 +218,10 @@ class _Parser:
     # ------------------------------------------------------------------ [function]
 
     def function(self, raw: Any) -> FunctionSettings:
-        line = self.lines.function()
-        if not isinstance(raw, dict):
-            raise self.fail(line, f"function must be a table ([function]), got {type_name(raw)}")
-        for key in raw:
-            if key not in FUNCTION_KEYS:
-                raise self.fail(line, f"[function]: unknown key {key!r}{unknown_hint(key, FUNCTION_KEYS)} "
-                                      f"(it takes: {', '.join(FUNCTION_KEYS)})")
-        timeout = raw.get("timeout")
-        if timeout is not None and (not is_int(timeout) or not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S):
-            raise self.fail(line, f"[function]: timeout = {timeout!r}: Lambda allows whole seconds from "
-                                  f"{MIN_TIMEOUT_S} to {MAX_TIMEOUT_S}")
-        memory = raw.get("memory")
-        if memory is not None and (not is_int(memory) or not MIN_MEMORY_MB <= memory <= MAX_MEMORY_MB):
-            raise self.fail(line, f"[function]: memory = {memory!r}: Lambda allows {MIN_MEMORY_MB} to "
-                                  f"{MAX_MEMORY_MB} MB")
-        handler = raw.get("handler")
-        if handler is not None and (not isinstance(handler, str) or "." not in handler):
-            raise self.fail(line, f"[function]: handler = {handler!r}: expected \"module.function\"")
-        env = raw.get("env", {})
-        if not isinstance(env, dict):
-            raise self.fail(line, f"[function]: env must be a table of strings, got {type_name(env)}")
-        for key, value in env.items():
-            if not isinstance(value, str):
-                raise self.fail(line, f"[function]: env.{key} must be a string (environment variables are "
-                                      f"text: quote it), got {type_name(value)}")
-        reserved = reserved_env_problem(env)
-        if reserved:
-            raise self.fail(line, f"[function]: env: {reserved}")
-        return FunctionSettings(timeout, memory, handler, dict(env))
+        try:
+            return parse_function(raw)
+        except ValueError as exc:
+            raise self.fail(self.lines.function(), str(exc)) from None
 
     # ------------------------------------------------------------------ [[step]]
 
@@ -279,6 +255,8 @@ class _Parser:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
         if kind == "invoke":
             return InvokeAction(self.invoke_event(value, name))
+        if kind == "parallel":
+            return self.parallel(value, name)
         if kind == "event_file":
             return InvokeAction(self.event_file(value, name))
         if kind == "fault":
@@ -294,14 +272,27 @@ class _Parser:
             raise ValueError(f"{name}: pause = {value}: give more than 0 and at most {MAX_PAUSE_S:g} seconds")
         return PauseAction(float(value))
 
-    def invoke_event(self, value: Any, name: str) -> bytes:
+    def invoke_event(self, value: Any, name: str, what: str = "invoke") -> bytes:
         if isinstance(value, str):
-            json_text(value, f"{name}: invoke")
+            json_text(value, f"{name}: {what}")
             return value.encode()
         if isinstance(value, (dict, list)):
-            return json.dumps(to_json(value, f"{name}: invoke")).encode()
-        raise ValueError(f"{name}: invoke takes a table (the event) or JSON text, got {type_name(value)} "
-                         "(write a bare JSON value as text: invoke = '42')")
+            return json.dumps(to_json(value, f"{name}: {what}")).encode()
+        raise ValueError(f"{name}: {what} takes a table (the event) or JSON text, got {type_name(value)} "
+                         "(write a bare JSON value as text: '42')")
+
+    def parallel(self, value: Any, name: str) -> ParallelAction:
+        example = "parallel = [{ n = 1 }, { n = 2 }]"
+        if not isinstance(value, list):
+            raise ValueError(f"{name}: parallel takes an array of events fired together, e.g. {example}; "
+                             f"got {type_name(value)}")
+        if len(value) < 2:
+            raise ValueError(f"{name}: parallel has {len(value)} event{'s' * (len(value) != 1)}: give at least two "
+                             "(one invoke is a step of its own: invoke = {...})")
+        if len(value) > MAX_PARALLEL:
+            raise ValueError(f"{name}: parallel has {len(value)} events: at most {MAX_PARALLEL} (each may start an "
+                             "environment of real processes)")
+        return ParallelAction(tuple(self.invoke_event(item, name, f"parallel[{i}]") for i, item in enumerate(value)))
 
     def event_file(self, value: Any, name: str) -> bytes:
         if not isinstance(value, str) or not value:

@@ -12,6 +12,13 @@ or when it ended without getting that far. So a fault given while an invoke wait
 held at invoke.start (make the handler raise, then continue) comes before that invoke, as it acted on it.
 An invoke that never started by the end is written last.
 
+Invokes that overlap (one is sent while another is still in flight in another environment, as a burst of callers
+sends them) are one `parallel` step, placed where the first of them went out, its events in the order the fleet routed them: a replay
+fires them the same way (each once the one before has its environment), so it meets the same cold starts. What
+each returned goes in `expect.each`; the fleet's counts with it, when all of them were in flight at once. One
+queued behind another in the same environment waited for it: that is a step after it, as before the fleet. So
+facts that do not name their environment (`fact`, as `invoke` subscribes) never make a parallel step.
+
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
 function, so they are written as comments, not as steps a replay would run and expect to fail; an invoke
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import shlex
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from lambdatui import controller as c
@@ -33,18 +40,33 @@ from lambdatui.config import FunctionConfig
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
-from lambdatui.model.boundaries import Boundary
-from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines
+from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY
+from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S
+from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines, parallel_lines
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
-from lambdatui.scenario.toml_writer import is_control, lone_surrogates_replaced, toml_key, toml_string
+from lambdatui.scenario.toml_writer import is_control, lone_surrogates_replaced, toml_key, toml_string, toml_value
 
 if TYPE_CHECKING:
     from lambdatui.host.debug_session import DebugSession
+    from lambdatui.host.fleet_host import FleetHost
 
 
 @dataclass
 class _Other:
     command: c.Command
+
+
+@dataclass(eq=False)
+class _Overlap:
+    """Invokes in flight together: each was sent before all the others had completed. One step: a lone invoke
+    is written as `invoke`, several as `parallel`."""
+
+    invokes: list[RecordedInvoke] = field(default_factory=list)
+    pending: set[str] = field(default_factory=set)  # request ids in flight
+    peak: int = 0  # most of them in flight at once
+    environments: Optional[int] = None  # alive once the last of them completed (when the fleet is known)
+    placed: bool = False  # among the steps
 
 
 FAULT_NAME = {
@@ -71,7 +93,11 @@ class Recorder:
         self.scenario_path = scenario_path
         self.options = tuple(options)
         self.steps: list[Any] = []
+        self._invokes: dict[str, RecordedInvoke] = {}  # every invoke heard of, by request id
         self._waiting: dict[str, RecordedInvoke] = {}  # queued, event not yet sent: placed among the steps when it is
+        self._overlap_of: dict[str, _Overlap] = {}
+        self._in_flight: dict[str, int] = {}  # request id -> env #N, queued and not completed
+        self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
         self._not_run: list[RecordedInvoke] = []  # turned away by the end of the session, never delivered
@@ -85,7 +111,9 @@ class Recorder:
 
     def attach(self, session: DebugSession) -> Callable[[], None]:
         """Record everything that reaches this controller from now on; returns the detach function."""
-        unsubscribe = session.subscribe(self.fact)
+        self._fleet = session.fleet
+        # Numbered: each environment has its own extensions, whose telemetry the ledger must keep apart.
+        unsubscribe = session.fleet.subscribe_numbered(self._numbered)
         unwatch = session.watch_commands(self.command)
         unwatch_end = session.watch_end(self.session_ended)
         if session.ending:
@@ -107,14 +135,22 @@ class Recorder:
         # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
         # and a hold never changes an outcome (held time counts against no deadline).
 
+    def _numbered(self, number: int, fact: f.Fact) -> None:
+        self.telemetry.numbered(number, fact)
+        self._heard(number, fact)
+
     def fact(self, fact: f.Fact) -> None:
+        """A fact from an environment that is not named (one environment, as `invoke` runs)."""
         self.telemetry(fact)
+        self._heard(0, fact)
+
+    def _heard(self, number: int, fact: f.Fact) -> None:
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
-                self._waiting[fact.request_id] = RecordedInvoke(fact.event, fact.request_id)
+                self._queued(RecordedInvoke(fact.event, fact.request_id), number)
         elif isinstance(fact, f.InvocationRefused):
             if self._by_id(fact.request_id) is None:
-                refused = RecordedInvoke(fact.event, fact.request_id)
+                refused = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id)
                 if self._ended:
                     self._not_run.append(refused)  # only the end of the session turned it away
                 else:
@@ -133,6 +169,7 @@ class Recorder:
             # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before
             # (held at invoke.response when the user quit) is still its own, and recorded as such.
             by_the_end = self._ended and fact.result.error_type == et.SANDBOX_FAILURE
+            self._completed(request_id)
             if by_the_end and request_id in self._waiting:
                 self._not_run.append(self._waiting.pop(request_id))  # it never reached the function
                 return
@@ -150,15 +187,41 @@ class Recorder:
 
     __call__ = fact  # so that `host.subscribe(recorder)` works
 
+    def _queued(self, step: RecordedInvoke, number: int) -> None:
+        """A new invoke joins the invokes in flight in other environments (the latest one's overlap), else it is
+        a step of its own."""
+        request_id = step.request_id
+        self._invokes[request_id] = self._waiting[request_id] = step
+        others = [other for other, env in self._in_flight.items() if env != number]
+        overlap = self._overlap_of[others[-1]] if others else _Overlap()
+        overlap.invokes.append(step)
+        overlap.pending.add(request_id)
+        overlap.peak = max(overlap.peak, len(overlap.pending))
+        self._overlap_of[request_id] = overlap
+        self._in_flight[request_id] = number
+
+    def _completed(self, request_id: str) -> None:
+        self._in_flight.pop(request_id, None)
+        overlap = self._overlap_of.get(request_id)
+        if overlap is not None and request_id in overlap.pending:
+            overlap.pending.discard(request_id)
+            if not overlap.pending:
+                overlap.environments = self._alive()
+
+    def _alive(self) -> Optional[int]:
+        if self._fleet is None:
+            return None
+        return sum(1 for line in self._fleet.lines() if line.state is not EnvState.SHUT_DOWN)
+
     def _place(self, request_id: str) -> None:
         step = self._waiting.pop(request_id, None)
-        if step is not None:
-            self.steps.append(step)
+        overlap = self._overlap_of.get(request_id)
+        if step is not None and overlap is not None and not overlap.placed:
+            overlap.placed = True
+            self.steps.append(overlap)
 
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
-        if request_id in self._waiting:
-            return self._waiting[request_id]
-        return next((s for s in self.steps if isinstance(s, RecordedInvoke) and s.request_id == request_id), None)
+        return self._invokes.get(request_id)
 
     # ------------------------------------------------------------------ output
 
@@ -174,20 +237,25 @@ class Recorder:
         ]
         if self.handler_given:
             out.append(f"handler = {toml_string(self.config.handler)}")
+        out += self._fleet_lines()
         if self.config.env:
             out += ["", "[function.env]"]
             out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
         not_run = list(self._not_run)
         steps: list[Any] = list(self.steps)
         for step in self._waiting.values():
-            (not_run if self._ended else steps).append(step)
+            overlap = self._overlap_of[step.request_id]
+            if self._ended:
+                not_run.append(step)
+            elif overlap not in steps:
+                steps.append(overlap)
+        written = 0
         for step in steps:
-            out += ["", "[[step]]"]
-            if isinstance(step, RecordedInvoke):
-                out += invoke_lines(step, self.telemetry)
-            else:
-                out += self._other_lines(step.command)
-        if not steps:
+            lines = self._step_lines(step, not_run)
+            if lines:
+                out += ["", "[[step]]", *lines]
+                written += 1
+        if not written:
             out += ["", "[[step]]",
                     "# Nothing ran that a replay could repeat: the session ended by shutting the environment down.",
                     "shutdown = true"]
@@ -202,6 +270,33 @@ class Recorder:
         # Without the path as given, the code folder: `lambdatui replay` accepts a handler's folder too.
         return replay_command(self.function_path or str(self.config.code_dir),
                               self.scenario_path or "THIS_FILE.toml", self.options)
+
+    def _step_lines(self, step: Any, not_run: list[RecordedInvoke]) -> list[str]:
+        if isinstance(step, RecordedInvoke):
+            return invoke_lines(step, self.telemetry)
+        if isinstance(step, _Overlap):
+            # Those the end of the session turned away never ran: comments, not part of the step.
+            ran = [s for s in step.invokes if not any(s is other for other in not_run)]
+            if len(ran) == 1:
+                return invoke_lines(ran[0], self.telemetry)
+            return parallel_lines(ran, step.peak, step.environments, self.telemetry) if ran else []
+        return self._other_lines(step.command)
+
+    def _fleet_lines(self) -> list[str]:
+        """The fleet's settings a replay needs, where they are not lambdatui's defaults."""
+        options = self._fleet.options if self._fleet is not None else None
+        if options is None:
+            return []
+        lines = []
+        if options.concurrency != DEFAULT_CONCURRENCY:
+            lines.append(f"concurrency = {options.concurrency}")
+        if options.provisioned:
+            lines.append(f"provisioned = {options.provisioned}")
+        if options.idle_shutdown_s is not None and options.idle_shutdown_s <= MAX_IDLE_SHUTDOWN_S:
+            lines.append(f"idle_shutdown = {toml_value(options.idle_shutdown_s)}")
+        elif options.idle_shutdown_s is not None:  # a replay that long would never see it: no file needs it
+            lines.append(f"# --idle-shutdown {options.idle_shutdown_s:g} is longer than a scenario takes: left out")
+        return lines
 
     def _other_lines(self, command: c.Command) -> list[str]:
         if isinstance(command, c.NewEnvironment):

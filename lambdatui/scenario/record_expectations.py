@@ -38,7 +38,16 @@ def event_text(event: bytes) -> str:
 
 def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger) -> list[str]:
     """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`."""
-    lines = [f"invoke = {event_text(step.event)}"]
+    notes, expect = invoke_expect(step, telemetry)
+    lines = [f"invoke = {event_text(step.event)}", *notes]
+    if expect:
+        lines.append("expect = { " + ", ".join(expect) + " }")
+    return lines
+
+
+def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *, cold: bool = True) -> tuple[list[str], list[str]]:
+    """What a replay can compare of this invoke: (comments on what it cannot, `key = value` items). `cold`: whether
+    its cold start can be compared (not when a replay might route it otherwise)."""
     expect: list[str] = []
     notes: list[str] = []
     result = step.result
@@ -73,13 +82,39 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger) -> list[str]:
                 expect.append(f"response = {toml_string(response)}")
     else:
         notes.append("# no result was recorded for this invoke")
-    if step.cold is not None:
+    if step.cold is not None and cold:
         expect.append(f"cold = {toml_value(step.cold)}")
     if not step.cut_off:
         expect += _telemetry_lines(telemetry, step.request_id)
-    lines += notes
-    if expect:
-        lines.append("expect = { " + ", ".join(expect) + " }")
+    return notes, expect
+
+
+def parallel_lines(invokes: Sequence[RecordedInvoke], peak: int, environments: Optional[int],
+                   telemetry: TelemetryLedger) -> list[str]:
+    """Invokes that overlapped as one `parallel` step: the events in the order they were routed, what each
+    returned (`expect.each`), and the fleet's counts when a replay, which fires them all at once, meets them."""
+    together = peak >= len(invokes)
+    if together:
+        lines = [f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
+    else:
+        lines = [f"# {len(invokes)} invokes that overlapped, at most {peak} in flight at once: a replay fires them all "
+                 "together, so which ran cold and the fleet's counts are not compared"]
+    lines.append("parallel = [")
+    lines += [f"  {event_text(step.event)}," for step in invokes]
+    lines.append("]")
+    tables = []
+    for i, step in enumerate(invokes):
+        notes, expect = invoke_expect(step, telemetry, cold=together)
+        lines += [f"# parallel[{i}]: {note[2:]}" for note in notes]
+        tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
+    if any(table != "{}" for table in tables):
+        lines += ["expect.each = [", *(f"  {table}," for table in tables), "]"]
+    colds = [step.cold for step in invokes]
+    if together and None not in colds:
+        if environments is not None:
+            lines.append(f"expect.environments = {environments}")
+        lines.append(f"expect.cold_starts = {colds.count(True)}")
+        lines.append(f"expect.warm_hits = {colds.count(False)}")
     return lines
 
 

@@ -1,7 +1,10 @@
 """How a replay looks: one block per step on stdout, written as the facts arrive, and diffs for failures.
 
 Plain ASCII on purpose: replays run in CI logs and terminals of every encoding. Every line of a block
-is `  LABEL      text`, so a reader's eye runs down the labels (boundary, platform, response...).
+is `  LABEL      text`, so a reader's eye runs down the labels (boundary, platform, response...). When several
+environments can run at once (a parallel step, a fleet expectation), each line names its environment in the
+gutter instead (`#2  platform   START ...`), as `serve` prefixes its lines, and each step ends with the fleet's
+counts.
 """
 
 from __future__ import annotations
@@ -11,24 +14,31 @@ import json
 import posixpath
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Optional, Sequence, TextIO
 
-from lambdatui.host.console import ConsoleReporter, printable
+from lambdatui.core.invoke_rules import THROTTLED
+from lambdatui.host.console import FleetConsoleReporter, printable
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
+from lambdatui.model.fleet import FleetCounters
 from lambdatui.model.stacks import user_frames
 from lambdatui.scenario.model import (
     Action,
     FaultAction,
     InvokeAction,
     NewEnvironmentAction,
+    ParallelAction,
     PauseAction,
     Scenario,
     ShutdownAction,
     Step,
 )
 
+if TYPE_CHECKING:
+    from lambdatui.scenario.checks import Observed
+
 LABEL_WIDTH = 10
+GUTTER = 4  # "#12 ": an environment's number before the label, when several may run at once
 MAX_INLINE = 240  # characters of a response or event shown on one line
 MAX_STACK_FRAMES = 6
 MAX_GLOBALS = 12
@@ -67,6 +77,8 @@ def unified(expected: Sequence[str], actual: Sequence[str]) -> str:
 def describe_action(action: Action) -> str:
     if isinstance(action, InvokeAction):
         return f"invoke {compact_json(action.event, 100)}"
+    if isinstance(action, ParallelAction):
+        return f"parallel: {len(action.events)} invokes at once"
     if isinstance(action, FaultAction):
         return f"fault: {flt.describe(action.fault)}"
     if isinstance(action, NewEnvironmentAction):
@@ -78,7 +90,11 @@ def describe_action(action: Action) -> str:
     raise TypeError(action)  # pragma: no cover - the Action union is closed
 
 
-def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported]) -> str:
+def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported],
+                     throttled: bool = False) -> str:
+    if throttled:
+        return (f"THROTTLED 429 {THROTTLED}: every environment was busy at the concurrency limit; no environment "
+                "ran it")
     if result is None:
         return "NO RESULT: the invoke never completed"
     if not result.function_error:
@@ -107,7 +123,9 @@ class TimelinePrinter:
         self.out = out
         self.code_dir = code_dir
         self.verbose = verbose
-        self._console = ConsoleReporter(err)
+        self._console = FleetConsoleReporter(err)
+        self.tag_environments = False  # set by the runner when several environments may run at once
+        self._env = 0  # the environment whose fact is being written (0: the fleet's own, or none)
 
     # ------------------------------------------------------------------ lines
 
@@ -115,8 +133,11 @@ class TimelinePrinter:
     # user code, and must neither move the terminal (escape sequences) nor print a line of their own (a file
     # named "x\n  PASSED" would otherwise forge a verdict).
 
-    def line(self, label: str, text: str = "") -> None:
-        self.out.write(printable(f"  {label.ljust(LABEL_WIDTH)} {text}".rstrip()) + "\n")
+    def line(self, label: str, text: str = "", env: Optional[int] = None) -> None:
+        """One line of a block; `env` names its environment (default: the one whose fact is being written)."""
+        number = self._env if env is None else env
+        gutter = (f"#{number}" if number else "").ljust(GUTTER) if self.tag_environments else "  "
+        self.out.write(printable(f"{gutter}{label.ljust(LABEL_WIDTH)} {text}".rstrip()) + "\n")
         self.out.flush()
 
     def raw(self, text: str) -> None:
@@ -128,6 +149,14 @@ class TimelinePrinter:
         self.raw(f"-- step {step.number}/{len(scenario.steps)}: {describe_action(step.action)}   [{where}]")
 
     # ------------------------------------------------------------------ facts
+
+    def numbered(self, number: int, fact: f.Fact) -> None:
+        """The fleet's numbered listener: `fact` from env #`number` (0: the fleet's own)."""
+        self._env = number
+        try:
+            self(fact)
+        finally:
+            self._env = 0
 
     def __call__(self, fact: f.Fact) -> None:
         if isinstance(fact, f.LogLine):
@@ -176,7 +205,7 @@ class TimelinePrinter:
             for part in fact.text.replace("\r", "\n").splitlines() or [""]:
                 self.line(label, part)
         else:
-            self._console(fact)
+            self._console(self._env if self.tag_environments else 0, fact)
 
     def _result(self, result: f.InvocationResult) -> None:
         if result.function_error:
@@ -228,30 +257,46 @@ class TimelinePrinter:
 
     # ------------------------------------------------------------------ verdicts
 
-    def outcome(self, result: Optional[f.InvocationResult], report: Optional[f.InvokeReported]) -> None:
-        """One line that says how the invoke ended, so that no error reads as a success.
+    def outcome(self, seen: Observed, position: Optional[int] = None) -> None:
+        """One line that says how the invoke ended, so that no error reads as a success; `position`: which of a
+        parallel step's invokes it is.
 
         Needed because a handled error (the runtime's /error) looks like a success everywhere else: Lambda's
         own REPORT line carries a Status only for timeouts and crashes, and the invoke passes invoke.response.
         """
-        self.line("outcome", describe_outcome(result, report))
+        which = f"parallel[{position}]: " if position is not None else ""
+        self.line("outcome", which + describe_outcome(seen.result, seen.report, seen.throttled), env=seen.env or 0)
+
+    def placed(self, position: int, event: bytes, seen: Observed) -> None:
+        """Where one invoke of a parallel step went, as soon as it has an environment (or its throttle)."""
+        where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "(no environment)"
+        self.line("invoke", f"parallel[{position}] {compact_json(event, 100)} -> {where}", env=seen.env or 0)
+
+    def fleet(self, before: FleetCounters, after: FleetCounters, environments: int) -> None:
+        """The fleet after a step: what is alive, and what the step did to it."""
+        counts = [f"{after.cold_starts - before.cold_starts} cold starts",
+                  f"{after.warm_hits - before.warm_hits} warm hits",
+                  f"{after.throttled - before.throttled} throttled",
+                  f"{after.spun_down - before.spun_down} spun down"]
+        self.line("fleet", f"{environments} environment{'s' * (environments != 1)} alive; this step: "
+                           + ", ".join(counts), env=0)
 
     def passed(self, keys: Sequence[str]) -> None:
         if keys:
-            self.line("ok", "expect " + ", ".join(keys))
+            self.line("ok", "expect " + ", ".join(keys), env=0)
 
     def failed(self, scenario: Scenario, step: Step, mismatch: Mismatch) -> None:
-        self.line("FAILED", f"expect.{mismatch.key} at step {step.number} ({scenario.path}:{step.line})")
+        self.line("FAILED", f"expect.{mismatch.key} at step {step.number} ({scenario.path}:{step.line})", env=0)
         if mismatch.detail:
-            self.line("mismatch", mismatch.detail)
+            self.line("mismatch", mismatch.detail, env=0)
         if mismatch.diff:
             for text in mismatch.diff.splitlines():
                 self.raw("    " + text)
         else:
-            self.line("expected", mismatch.expected)
-            self.line("actual", mismatch.actual)
+            self.line("expected", mismatch.expected, env=0)
+            self.line("actual", mismatch.actual, env=0)
 
     def stuck(self, scenario: Scenario, step: Step, bound: float, why: str) -> None:
-        self.line("STUCK", f"step {step.number} ({scenario.path}:{step.line}) did not settle within {bound:g} s")
+        self.line("STUCK", f"step {step.number} ({scenario.path}:{step.line}) did not settle within {bound:g} s", env=0)
         for text in why.splitlines():
-            self.line("", text)
+            self.line("", text, env=0)

@@ -1,41 +1,49 @@
 """Run a scenario's steps through the controller and check each step's expectations.
 
-Only the controller is used (`submit`, `subscribe`, `snapshot`, `settled`): the runner is one more
-client, like the TUI. A step is over when what it started has played out: for an invoke, its
-`InvocationCompleted` has arrived and the lifecycle has settled (a reset after a timeout included);
-for a crash, the killed process has exited and the reset it causes is done (`settled()` covers both).
-Every step is bounded, so a lifecycle that never settles is reported as stuck instead of hanging the run.
+The runner is one more client of the controller, like the TUI: commands go in with `submit`, invokes through the
+controller's fleet (`session.fleet.invoke`, which says which one was throttled and has no command of its own for
+it), facts come out with the number of the environment they belong to (`fleet.subscribe_numbered`), and
+`snapshot`/`settled` say where the lifecycle is. A step is over when what it started has played out: for an invoke,
+its `InvocationCompleted` has arrived and the lifecycle has settled (a reset after a timeout included); for a
+crash, the killed process has exited and the reset it causes is done (`settled()` covers both). Every step is
+bounded, so a lifecycle that never settles is reported as stuck instead of hanging the run.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Optional
 
 import trio
 
 from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
+from lambdatui.host.fleet_host import Throttled
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
+from lambdatui.model.fleet import PROVISIONED
+from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_fleet, judge_telemetry
 from lambdatui.scenario.model import (
     Expect,
     FaultAction,
     InvokeAction,
     NewEnvironmentAction,
+    ParallelAction,
     PauseAction,
     Scenario,
     ShutdownAction,
     Step,
     TelemetryExpect,
 )
-from lambdatui.scenario.match import projected, response_difference, telemetry_difference, telemetry_prefix
-from lambdatui.scenario.report import Mismatch, TimelinePrinter, pretty_json, unified
+from lambdatui.scenario.report import Mismatch, TimelinePrinter
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
+__all__ = ["ReplayResult", "STEP_MARGIN_S", "WAITING", "judge_telemetry", "run_scenario", "step_bound"]
+
 INIT_TIMEOUT_S = 10  # Lambda's Init budget, which an on-demand cold start spends before the invoke's own
+PROVISIONED_INIT_S = 130  # a provisioned environment's Init may take max(130 s, the timeout) (lambda-spec §11.2)
 STEP_MARGIN_S = 15
 TELEMETRY_END_S = 15  # for the shutdown that delivers the telemetry still buffered (a 2 s budget), at the end
 
@@ -47,8 +55,8 @@ class ReplayResult:
     failed_step: Optional[Step] = None
     mismatch: Optional[Mismatch] = None
     stuck: Optional[str] = None
-    invokes: int = 0  # invokes that completed
-    invoke_errors: int = 0  # of which ended in an error (handled, timeout or crash), expected or not
+    invokes: int = 0  # invokes that completed, or were throttled
+    invoke_errors: int = 0  # of which ended in an error (handled, timeout, crash, throttle), expected or not
 
     @property
     def passed(self) -> bool:
@@ -57,39 +65,60 @@ class ReplayResult:
 
 @dataclass
 class StepFacts:
-    """Everything that happened during one step, as the controller reported it."""
+    """A numbered fact listener for one step: everything that happened (`step`), and what each invoke it fired
+    left behind (`invokes`, in the order fired). A lone invoke is the step's own `Observed`, as it always was;
+    each invoke of a parallel step sees the facts of the environment that took it."""
 
-    request_id: Optional[str] = None
-    facts: list[f.Fact] = field(default_factory=list)
-    result: Optional[f.InvocationResult] = None
-    report: Optional[f.InvokeReported] = None
+    step: Observed = field(default_factory=Observed)
+    invokes: list[Observed] = field(default_factory=list)
+    _by_id: dict[str, Observed] = field(default_factory=dict)
+    _running: dict[int, Observed] = field(default_factory=dict)  # env #N -> the step's invoke it took last
     arrived: trio.Event = field(default_factory=trio.Event)
 
-    def __call__(self, fact: f.Fact) -> None:
-        self.facts.append(fact)
-        if isinstance(fact, f.InvocationCompleted) and fact.result.request_id == self.request_id:
-            self.result = fact.result
-        elif isinstance(fact, f.InvokeReported) and fact.request_id == self.request_id:
-            self.report = fact
+    def fire(self, request_id: str, *, own_facts: bool) -> Observed:
+        seen = Observed(request_id) if own_facts else self.step
+        seen.request_id = request_id
+        self.invokes.append(seen)
+        self._by_id[request_id] = seen
+        return seen
+
+    def __call__(self, number: int, fact: f.Fact) -> None:
+        self.step.facts.append(fact)
+        if isinstance(fact, (f.InvocationQueued, f.InvocationRefused)):
+            seen = self._by_id.get(fact.request_id)
+            if seen is not None:
+                seen.env = number
+                self._running[number] = seen
+        own = self._running.get(number) if number else None
+        if own is not None and own is not self.step:
+            own.facts.append(fact)
+        if isinstance(fact, f.InvocationCompleted):
+            seen = self._by_id.get(fact.result.request_id)
+            if seen is not None:
+                seen.result = fact.result
+        elif isinstance(fact, f.InvokeReported):
+            seen = self._by_id.get(fact.request_id)
+            if seen is not None:
+                seen.report = fact
         self.arrived.set()
         self.arrived = trio.Event()
-
-    async def until(self, condition: Callable[[], bool]) -> None:
-        while not condition():
-            await self.arrived.wait()
-
-    def last(self, kind: type) -> Any:
-        return next((x for x in reversed(self.facts) if isinstance(x, kind)), None)
 
 
 def step_bound(step: Step, timeout_s: int, margin_s: float = STEP_MARGIN_S) -> float:
     """How long a step may take: what Lambda's own deadlines allow it, plus a margin."""
     action = step.action
-    if isinstance(action, InvokeAction):
-        return timeout_s + INIT_TIMEOUT_S + margin_s  # an on-demand Init, then the invoke
+    if isinstance(action, (InvokeAction, ParallelAction)):
+        return timeout_s + INIT_TIMEOUT_S + margin_s  # an on-demand Init, then the invoke (each in its environment)
     if isinstance(action, PauseAction):
         return action.seconds + margin_s
     return margin_s  # resets and shutdowns: a 2 s shutdown budget at most
+
+
+def fleet_mode(scenario: Scenario, session: DebugSession) -> bool:
+    """Whether the replay shows the fleet: environment numbers on every line, the fleet's counts after each step.
+    Only where it can matter, so a single-environment replay reads as it always did."""
+    return (any(isinstance(s.action, ParallelAction) or s.expect.fleet_keys() for s in scenario.steps)
+            or len(session.snapshot().environments) > 1)
 
 
 async def run_scenario(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
@@ -99,10 +128,11 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     `margin_s` is the time a step may take beyond its own budget (the function timeout for an invoke,
     the seconds of a pause) before it counts as stuck.
     """
+    printer.tag_environments = fleet_mode(scenario, session)
     # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
-    unprint = session.subscribe(printer)
+    unprint = session.fleet.subscribe_numbered(printer.numbered)
     ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step
-    unledger = session.subscribe(ledger)
+    unledger = session.fleet.subscribe_numbered(ledger.numbered)
     try:
         return await _run_steps(scenario, session, printer, margin_s, ledger)
     finally:
@@ -117,6 +147,8 @@ class _Deferred:
     step: Step
     request_id: str
     expect: TelemetryExpect
+    where: str  # "step 3", "step 3, parallel[1]"
+    invoke: str  # "this invoke", "parallel[1]"
 
 
 async def _run_steps(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
@@ -127,10 +159,13 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
     for step in scenario.steps:
         printer.step_header(scenario, step)
         facts = StepFacts()
-        unsubscribe = session.subscribe(facts)
-        bound = step_bound(step, timeout_s, margin_s)
+        before = session.snapshot().fleet if printer.tag_environments else None
+        unsubscribe = session.fleet.subscribe_numbered(facts)
+        bound = step_bound(step, timeout_s, margin_s) + (_provisioned_init(session, timeout_s) if step.number == 1 else 0)
         try:
             with trio.move_on_after(bound) as scope:
+                if step.number == 1:
+                    await session.settled()  # provisioned environments finish Init before any traffic, as in Lambda
                 await _perform(step, session, facts, printer, ledger)
         finally:
             unsubscribe()
@@ -140,31 +175,27 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
             outcome.stuck = _waiting_on(session)
             printer.stuck(scenario, step, bound, outcome.stuck)
             return outcome
-        if isinstance(step.action, InvokeAction):
-            printer.outcome(facts.result, facts.report)
-            if facts.result is not None:
+        parallel = isinstance(step.action, ParallelAction)
+        for position, seen in enumerate(facts.invokes):
+            printer.outcome(seen, position if parallel else None)
+            if seen.result is not None or seen.throttled:
                 outcome.invokes += 1
-                outcome.invoke_errors += facts.result.function_error
-        mismatch = check(step.expect, facts, session)
-        waiting: list[_Deferred] = []
-        if mismatch is None:
-            for expect in step.expect.telemetry or ():
-                verdict = judge_telemetry(expect, facts.request_id, ledger)
-                if isinstance(verdict, Mismatch):
-                    mismatch = verdict
-                    break
-                if verdict is WAITING:
-                    waiting.append(_Deferred(step, facts.request_id or "", expect))
+                outcome.invoke_errors += int(seen.throttled or bool(seen.result and seen.result.function_error))
+        mismatch, waiting = _judge(step, facts, session, ledger)
+        if before is not None:
+            after, environments = session.snapshot().fleet, alive(session)
+            printer.fleet(before, after, environments)
+            mismatch = mismatch or check_fleet(step.expect, before, after, environments)
         if mismatch is not None:
             outcome.failed_step = step
             outcome.mismatch = mismatch
             printer.failed(scenario, step, mismatch)
             return outcome
-        outcome.expectations += len(step.expect.keys())
-        printer.passed(tuple(k for k in step.expect.keys() if k != "telemetry" or not waiting))
+        outcome.expectations += _count(step.expect)
+        printer.passed(_passed_keys(step.expect, bool(waiting)))
         for later in waiting:
-            printer.line("telemetry", f"{later.expect.extension}: not all of this invoke's records have arrived (Lambda "
-                                      "delivers them once the environment thaws): checked when they have")
+            printer.line("telemetry", f"{later.expect.extension}: not all of {later.invoke}'s records have arrived "
+                                      "(Lambda delivers them once the environment thaws): checked when they have")
         deferred += waiting
         if not _settle(scenario, deferred, ledger, printer, outcome, final=False):
             return outcome
@@ -172,6 +203,52 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         await _deliver_the_rest(session, ledger, printer)
         _settle(scenario, deferred, ledger, printer, outcome, final=True)
     return outcome
+
+
+def _provisioned_init(session: DebugSession, timeout_s: int) -> float:
+    """Step 1 first waits for the provisioned environments' Init, which has a budget of its own."""
+    lines = session.snapshot().environments
+    return max(PROVISIONED_INIT_S, timeout_s) if any(line.init_type == PROVISIONED for line in lines) else 0.0
+
+
+def _judge(step: Step, facts: StepFacts, session: DebugSession,
+           ledger: TelemetryLedger) -> tuple[Optional[Mismatch], list[_Deferred]]:
+    """The first expectation on the step or its invokes that failed, else the telemetry still to be judged."""
+    expect = step.expect
+    if expect.each is not None:
+        judged = [(one, seen, f"each[{i}].", f"parallel[{i}]") for i, (one, seen) in enumerate(zip(expect.each, facts.invokes))]
+    else:
+        seen = facts.invokes[0] if facts.invokes else facts.step
+        judged = [(expect, seen, "", "")]
+    waiting: list[_Deferred] = []
+    for one, seen, prefix, position in judged:
+        where = f"step {step.number}, {position}" if position else f"step {step.number}"
+        mismatch = check(one, seen, session)
+        for telemetry in (one.telemetry or ()) if mismatch is None else ():
+            verdict = judge_telemetry(telemetry, seen.request_id, ledger)
+            if isinstance(verdict, Mismatch):
+                mismatch = verdict
+                break
+            if verdict is WAITING:
+                waiting.append(_Deferred(step, seen.request_id or "", telemetry, where, position or "this invoke"))
+        if mismatch is not None:
+            return dataclasses.replace(mismatch, key=prefix + mismatch.key), []
+    return None, waiting
+
+
+def _count(expect: Expect) -> int:
+    return sum(_count(one) for one in expect.each or ()) + len([k for k in expect.keys() if k != "each"])
+
+
+def _passed_keys(expect: Expect, telemetry_waits: bool) -> tuple[str, ...]:
+    keys = []
+    for key in expect.keys():
+        if key == "each":
+            inner = sorted({k for one in expect.each or () for k in one.keys()})
+            keys.append(f"each ({len(expect.each or ())} invokes: {', '.join(inner) or 'nothing'})")
+        elif key != "telemetry" or not telemetry_waits:
+            keys.append(key)
+    return tuple(keys)
 
 
 def _settle(scenario: Scenario, deferred: list[_Deferred], ledger: TelemetryLedger, printer: TimelinePrinter,
@@ -187,7 +264,7 @@ def _settle(scenario: Scenario, deferred: list[_Deferred], ledger: TelemetryLedg
             outcome.mismatch = verdict
             printer.failed(scenario, item.step, verdict)
             return False
-        printer.line("ok", f"expect telemetry ({item.expect.extension}) of step {item.step.number}")
+        printer.line("ok", f"expect telemetry ({item.expect.extension}) of {item.where}")
     return True
 
 
@@ -204,11 +281,8 @@ async def _deliver_the_rest(session: DebugSession, ledger: TelemetryLedger, prin
 async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer: TimelinePrinter,
                    ledger: TelemetryLedger) -> None:
     action = step.action
-    if isinstance(action, InvokeAction):
-        facts.request_id = str(uuid.uuid4())
-        ledger.begin(facts.request_id)
-        session.submit(c.Invoke(action.event, facts.request_id))
-        await facts.until(lambda: facts.result is not None)
+    if isinstance(action, (InvokeAction, ParallelAction)):
+        await _fire(action, session, facts, printer, ledger)
     elif isinstance(action, FaultAction):
         # settled() also waits for the exit of a process crashed on request, so the reset a crash causes
         # belongs to this step and the next invoke meets a settled environment.
@@ -219,13 +293,44 @@ async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer:
         session.submit(c.Shutdown())
     elif isinstance(action, PauseAction):
         await trio.sleep(action.seconds)  # the lesson itself: time passes while the environment sits frozen
-        state = session.snapshot().environment.state
-        printer.line("idle", f"{action.seconds:g} s passed; the environment is {state.value}")
+        if printer.tag_environments:
+            printer.line("idle", f"{action.seconds:g} s passed")  # the fleet line after the step says the rest
+        else:
+            printer.line("idle", f"{action.seconds:g} s passed; the environment is "
+                                 f"{session.snapshot().environment.state.value}")
     await session.settled()
 
 
+async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, facts: StepFacts,
+                printer: TimelinePrinter, ledger: TelemetryLedger) -> None:
+    """Send the step's invokes, each once the one before has its environment (or its throttle): all in flight
+    together, and routed in the order written, so the same scenario meets the same cold starts and throttles."""
+    parallel = isinstance(action, ParallelAction)
+    events = action.events if isinstance(action, ParallelAction) else (action.event,)
+    async with trio.open_nursery() as nursery:
+        for position, event in enumerate(events):
+            seen = facts.fire(str(uuid.uuid4()), own_facts=parallel)
+            ledger.begin(seen.request_id or "")
+            placed = trio.Event()
+            nursery.start_soon(_invoke, session, event, seen, placed)
+            await placed.wait()
+            if parallel:
+                printer.placed(position, event, seen)
+
+
+async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event) -> None:
+    try:
+        # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts.
+        await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set)
+    except Throttled:
+        seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
+    finally:
+        placed.set()  # in case it failed before it was placed
+
+
 def _waiting_on(session: DebugSession) -> str:
-    env = session.snapshot().environment
+    snapshot = session.snapshot()
+    env = snapshot.environment
     lines = [f"environment {env.state.value}, generation {env.generation}"]
     if env.current_request_id:
         lines.append(f"invoke in flight: {env.current_request_id}")
@@ -236,165 +341,9 @@ def _waiting_on(session: DebugSession) -> str:
     for p in env.participants:
         lines.append(f"{p.key}: {p.state}, {'alive' if p.alive else 'not running'}, "
                      f"{'parked on Next' if p.parked else 'not parked'}")
+    if len(snapshot.environments) > 1:
+        for line in snapshot.environments:
+            busy = f", running {line.request_id}" if line.request_id else ", busy" if line.busy else ""
+            held = f", held at {line.held_at.value}" if line.held_at is not None else ""
+            lines.append(f"env #{line.number}: {line.state.value}{busy}{held}")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------- expectations
-
-
-def _lines(values: list[str]) -> str:
-    return ", ".join(values) if values else "(none)"
-
-
-def check(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    """The first expectation that does not hold, or None (`telemetry` is judged apart: `judge_telemetry`)."""
-    for key in expect.keys():
-        if key == "telemetry":
-            continue
-        mismatch = _CHECKS[key](expect, facts, session)
-        if mismatch is not None:
-            return mismatch
-    return None
-
-
-def _check_response(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    expected_text = pretty_json(expect.response)
-    result = facts.result
-    if result is None:
-        return Mismatch("response", expected_text, "(no response)")
-    text = result.payload.decode("utf-8", "replace")
-    try:
-        actual = json.loads(text)
-    except ValueError:
-        return Mismatch("response", expected_text, text,
-                        unified(expected_text.splitlines(), ["(not JSON:)", *text.splitlines()]))
-    difference = response_difference(expect.response, actual, exact=expect.response_exact)
-    if difference is None:
-        return None
-    # A subset is diffed against the keys it names only: the others (a request id...) are no difference.
-    shown = actual if expect.response_exact else projected(expect.response, actual)
-    actual_text = pretty_json(shown)
-    return Mismatch("response", expected_text, actual_text, unified(expected_text.splitlines(), actual_text.splitlines()),
-                    detail=difference.message)
-
-
-def _check_error_type(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    result = facts.result
-    if result is None:
-        return Mismatch("error_type", str(expect.error_type), "(no response)")
-    if not result.function_error:
-        return Mismatch("error_type", str(expect.error_type), "(none: the invoke succeeded)")
-    if result.error_type == expect.error_type:
-        return None
-    return Mismatch("error_type", str(expect.error_type), str(result.error_type))
-
-
-def _check_cold(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    if facts.report is None:
-        return Mismatch("cold", str(expect.cold).lower(), "(no REPORT for this invoke: it never ran)")
-    if facts.report.cold == expect.cold:
-        return None
-    return Mismatch("cold", str(expect.cold).lower(), str(facts.report.cold).lower())
-
-
-def _check_globals(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    assert expect.globals is not None
-    expected = [f"{name} = {value}" for name, value in expect.globals.items()]
-    report: Optional[f.GlobalsReported] = facts.last(f.GlobalsReported)
-    if report is None:
-        return Mismatch("globals", _lines(expected),
-                        "(no globals report during this step: the invoke did not finish in lambdatui's runtime)")
-    entries = {e.name: e.repr for e in report.entries}
-    if all(entries.get(name) == value for name, value in expect.globals.items()):
-        return None
-    actual = [f"{name} = {entries[name]}" if name in entries else f"{name}: (no such global)"
-              for name in expect.globals]
-    return Mismatch("globals", _lines(expected), _lines(actual), unified(expected, actual))
-
-
-def _tmp_listing(session: DebugSession) -> Optional[set[str]]:
-    listing = session.snapshot().tmp
-    return None if listing is None else {e.path for e in listing.entries}
-
-
-def _check_tmp(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    assert expect.tmp is not None
-    paths = _tmp_listing(session)
-    if paths is None:
-        return Mismatch("tmp", _lines(list(expect.tmp)), "(no /tmp listing yet)")
-    missing = [p for p in expect.tmp if p not in paths]
-    if not missing:
-        return None
-    return Mismatch("tmp", f"these exist: {_lines(list(expect.tmp))}",
-                    f"missing: {_lines(missing)}; /tmp holds: {_lines(sorted(paths))}")
-
-
-def _check_tmp_absent(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    assert expect.tmp_absent is not None
-    paths = _tmp_listing(session) or set()
-    present = [p for p in expect.tmp_absent if p in paths]
-    if not present:
-        return None
-    return Mismatch("tmp_absent", f"none of these exist: {_lines(list(expect.tmp_absent))}",
-                    f"present: {_lines(present)}")
-
-
-def _check_shutdown_reason(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    reasons = sorted({x.reason for x in facts.facts if isinstance(x, f.ShutdownSent)})
-    if reasons == [expect.shutdown_reason]:
-        return None
-    actual = _lines(reasons) if reasons else "(no SHUTDOWN event reached an extension during this step)"
-    return Mismatch("shutdown_reason", str(expect.shutdown_reason), actual)
-
-
-def _check_phases(expect: Expect, facts: StepFacts, session: DebugSession) -> Optional[Mismatch]:
-    assert expect.phases is not None
-    expected = [b.value for b in expect.phases]
-    actual = [x.boundary.value for x in facts.facts if isinstance(x, f.BoundaryReached)]
-    if expected == actual:
-        return None
-    return Mismatch("phases", _lines(expected), _lines(actual), unified(expected, actual))
-
-
-_CHECKS = {
-    "response": _check_response,
-    "error_type": _check_error_type,
-    "cold": _check_cold,
-    "globals": _check_globals,
-    "tmp": _check_tmp,
-    "tmp_absent": _check_tmp_absent,
-    "shutdown_reason": _check_shutdown_reason,
-    "phases": _check_phases,
-}
-
-
-WAITING = "waiting"  # judge_telemetry: more records of the invoke may still arrive
-
-
-def judge_telemetry(expect: TelemetryExpect, request_id: Optional[str], ledger: TelemetryLedger,
-                    *, final: bool = False) -> Union[None, str, Mismatch]:
-    """None when the records `expect.extension` received for the invoke match, WAITING while more may still
-    arrive and could change that, else the mismatch. `final`: nothing more will arrive."""
-    name = expect.extension
-    actual = ledger.types_for(name, request_id) if request_id else []
-    complete = final or (request_id is not None and ledger.complete(name, request_id))
-    difference = telemetry_difference(expect.types, actual, exact=expect.exact)
-    if difference is None and (complete or not expect.exact):
-        return None
-    if not complete and (not expect.exact or telemetry_prefix(expect.types, actual)):
-        return WAITING
-    if difference is None:  # exact, and equal: only more records (there were none) could have spoiled it
-        return None
-    order = "in this order, and nothing else" if expect.exact else "in this order (others may come between)"
-    expected_text = f"{name} receives, {order}: {_lines(list(expect.types))}"
-    if actual:
-        so_far = "" if complete else " so far (more may arrive)"
-        actual_text = f"{name} received for this invoke{so_far}: {_lines(actual)}"
-        diff = unified(list(expect.types), actual)
-    elif name not in ledger.subscribed:
-        actual_text = f"nothing: {name} never subscribed to the Telemetry or Logs API (it does so during its Init)"
-        diff = None
-    else:
-        actual_text = f"nothing was delivered to {name} for this invoke"
-        diff = None
-    return Mismatch("telemetry", expected_text, actual_text, diff, detail=f"telemetry.{name}: {difference}")

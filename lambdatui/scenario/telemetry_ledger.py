@@ -62,18 +62,24 @@ def record_types(batch: str, types: tuple[str, ...]) -> list[tuple[str, Optional
 
 
 class TelemetryLedger:
-    """A fact listener: the records each extension received, by the invoke they belong to."""
+    """A fact listener: the records each extension received, by the invoke they belong to.
+
+    Environments are told apart when the facts come with their number (`numbered`, from the fleet): each has its
+    own extension processes under the same names, and its own resets and shutdowns. Facts without a number (`__call__`)
+    count as one environment's.
+    """
 
     def __init__(self) -> None:
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[tuple[int, str], _Stream] = {}  # (env #N, extension)
         self.subscribed: set[str] = set()
-        self._ends = 0  # resets and shutdowns over: each ends its environment's subscribers
-        self._begun: dict[str, int] = {}  # request id -> `_ends` when its invoke began
+        self._ends: dict[int, int] = {}  # env #N -> its resets and shutdowns over: each ends its subscribers
+        self._begun: dict[str, dict[int, int]] = {}  # request id -> `_ends` when its invoke began
+        self._env_of: dict[str, int] = {}  # request id -> the environment that took it
         self._watchers: list[Callable[[], None]] = []
 
     def begin(self, request_id: str) -> None:
         """An invoke is about to be sent: a reset or shutdown over after this ends the delivery of its records."""
-        self._begun[request_id] = self._ends
+        self._begun[request_id] = dict(self._ends)
 
     def watch(self, watcher: Callable[[], None]) -> Callable[[], None]:
         """Call `watcher` after every delivery; returns the unwatch."""
@@ -81,20 +87,25 @@ class TelemetryLedger:
         return lambda: self._watchers.remove(watcher)
 
     def __call__(self, fact: f.Fact) -> None:
+        self.numbered(0, fact)
+
+    def numbered(self, number: int, fact: f.Fact) -> None:
         if isinstance(fact, f.TelemetryDelivered):
             if fact.error is None:
-                self._delivered(fact)
+                self._delivered(number, fact)
                 for watcher in list(self._watchers):
                     watcher()
         elif isinstance(fact, f.TelemetrySubscribed):
             self.subscribed.add(fact.extension)
+        elif isinstance(fact, f.InvocationQueued):
+            self._env_of[fact.request_id] = number
         elif isinstance(fact, f.PhaseEnded) and fact.phase in ("reset", "shutdown"):
-            self._ends += 1
+            self._ends[number] = self._ends.get(number, 0) + 1
             for watcher in list(self._watchers):
                 watcher()
 
-    def _delivered(self, fact: f.TelemetryDelivered) -> None:
-        stream = self._streams.setdefault(fact.extension, _Stream())
+    def _delivered(self, number: int, fact: f.TelemetryDelivered) -> None:
+        stream = self._streams.setdefault((number, fact.extension), _Stream())
         for kind, request_id in record_types(fact.batch, tuple(fact.types)):
             if kind == START and request_id is not None:
                 stream.invoke = request_id
@@ -112,19 +123,33 @@ class TelemetryLedger:
 
     # ------------------------------------------------------------------ reading
 
+    def _holding(self, extension: str, request_id: str) -> Optional[_Stream]:
+        """The stream of `extension` that has records of that invoke (one environment ran it)."""
+        return next((stream for (_, name), stream in self._streams.items()
+                     if name == extension and request_id in stream.by_invoke), None)
+
     def types_for(self, extension: str, request_id: str) -> list[str]:
         """The record types `extension` received for that invoke so far, in order."""
-        stream = self._streams.get(extension)
-        return list(stream.by_invoke.get(request_id, ())) if stream is not None else []
+        stream = self._holding(extension, request_id)
+        return list(stream.by_invoke[request_id]) if stream is not None else []
 
     def complete(self, extension: str, request_id: str) -> bool:
         """Whether no more records of that invoke can reach `extension`."""
-        stream = self._streams.get(extension)
+        stream = self._holding(extension, request_id)
         if stream is not None and request_id in stream.complete:
             return True
         begun = self._begun.get(request_id)
-        return begun is not None and self._ends > begun
+        if begun is None:
+            return False
+        env = self._env_of.get(request_id)
+        if env is None:  # it never reached an environment: any end since it began is the last word
+            return sum(self._ends.values()) > sum(begun.values())
+        return self._ends.get(env, 0) > begun.get(env, 0)
 
     def extensions_for(self, request_id: str) -> list[str]:
         """The extensions that received records for that invoke, in the order they first received anything."""
-        return [name for name, stream in self._streams.items() if stream.by_invoke.get(request_id)]
+        names: list[str] = []
+        for (_, name), stream in self._streams.items():
+            if stream.by_invoke.get(request_id) and name not in names:
+                names.append(name)
+        return names

@@ -20,6 +20,7 @@ import trio
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
 from lambdatui.runner import open_environment
+from lambdatui.scenario.fleet_settings import scenario_fleet
 from lambdatui.scenario.parse import check_targets, parse_scenario
 from lambdatui.scenario.report import TimelinePrinter
 from lambdatui.scenario.run import STEP_MARGIN_S, ReplayResult, run_scenario
@@ -74,7 +75,8 @@ def write_scenario(directory: Path, text: str, name: str = "scenario.toml") -> P
 
 async def replay(function: Path, scenario_text: str, scenario_dir: Path, *, margin_s: float = STEP_MARGIN_S,
                  verbose: bool = False, extensions: Optional[Path] = None, **settings: object) -> Replayed:
-    """Run a scenario in-process on a fresh environment, as `lambdatui replay` does."""
+    """Run a scenario in-process on a fresh environment, as `lambdatui replay` does, with the fleet its
+    [function] table asks for."""
     path = write_scenario(scenario_dir, scenario_text)
     scenario = parse_scenario(path.read_text(), path)
     config = resolve_function(
@@ -89,7 +91,7 @@ async def replay(function: Path, scenario_text: str, scenario_dir: Path, *, marg
     printer = TimelinePrinter(out, err, code_dir=str(config.code_dir), verbose=verbose)
     facts: list[f.Fact] = []
     with trio.fail_after(BOUND):
-        async with open_environment(config, inspect=True) as running:
+        async with open_environment(config, inspect=True, fleet=scenario_fleet(scenario.function)) as running:
             running.session.subscribe(facts.append)
             result = await run_scenario(scenario, running.session, printer, margin_s=margin_s)
     return Replayed(result, out.getvalue(), err.getvalue(), facts)

@@ -27,6 +27,7 @@ from lambdatui.config import resolve_function
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.fleet import FleetOptions
 from lambdatui.scenario.model import FaultAction, InvokeAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.tui import build_debugger
@@ -234,7 +235,9 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
     handler.write_text(ECHO)
     recording = tmp_path / "session.toml"
     config = resolve_function(str(handler), timeout_s=3)
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    # One environment: the invoke waits in its queue (with more allowed, a new environment would take it).
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording,
+                                       fleet=FleetOptions(concurrency=1))
     answers: list[object] = []
     try:
         async with app.run_test(size=(140, 45)) as pilot:

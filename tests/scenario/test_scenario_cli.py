@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdatui.scenario.parse import load_scenario
 from scenario_support import PROBE, REPO, SAMPLES, run_cli, write_probe, write_scenario
 
 SAMPLE_SCENARIOS = sorted(SAMPLES.glob("*/scenarios/*.toml"))
@@ -25,13 +26,26 @@ def responses(stdout: str) -> list[dict]:
 def test_every_sample_has_the_scenarios_it_promises() -> None:
     names = {f"{p.parent.parent.name}/{p.name}" for p in SAMPLE_SCENARIOS}
     assert {"counter/reuse.toml", "counter/crash_and_reset.toml", "slow/timeout.toml",
-            "background/freeze.toml", "extension/init_retry.toml"} <= names
+            "background/freeze.toml", "extension/init_retry.toml", "burst/burst.toml", "burst/provisioned.toml",
+            "burst/throttle.toml"} <= names
+
+
+def fleet_flags(scenario: Path) -> list[str]:
+    """The [function] table's fleet as command-line options: until replay reads them from the table itself
+    (test_replay_runs_the_fleet_the_function_table_asks_for), the options carry the same values."""
+    settings = load_scenario(scenario).function
+    flags = []
+    for flag, value in (("--concurrency", settings.concurrency), ("--provisioned", settings.provisioned),
+                        ("--idle-shutdown", settings.idle_shutdown)):
+        if value is not None:
+            flags += [flag, f"{value:g}"]
+    return flags
 
 
 @pytest.mark.parametrize("scenario", SAMPLE_SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_sample_scenarios_pass(scenario: Path) -> None:
     handler = scenario.parent.parent / "handler.py"
-    done = run_cli("replay", str(handler), str(scenario))
+    done = run_cli("replay", *fleet_flags(scenario), str(handler), str(scenario))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}")
 
@@ -154,6 +168,27 @@ def test_command_line_options_override_the_function_table(code_dir: Path) -> Non
     done = run_cli("replay", str(handler), str(scenario), "--timeout", "9", "--env", "GREETING=from cli")
     assert done.returncode == 1
     assert responses(done.stdout) == [{"greeting": "from cli", "other": "kept", "remaining_s": 9}]
+
+
+@pytest.mark.xfail(strict=True, reason="cli.py's replay does not read the fleet from the [function] table yet: it "
+                   "needs replay.set_defaults(**UNSET_FLEET_DEFAULTS) and fill_fleet_options(args, scenario.function) "
+                   "(lambdatui/scenario/fleet_settings.py) before fleet_options(args)")
+def test_replay_runs_the_fleet_the_function_table_asks_for_unless_given(code_dir: Path) -> None:
+    handler = write_probe(code_dir)
+    scenario = write_scenario(code_dir, """
+        [function]
+        concurrency = 1
+
+        [[step]]
+        parallel = [{ sleep = 0.5 }, { sleep = 0.5 }]
+        expect.each = [{ cold = true }, { error_type = "TooManyRequestsException" }]
+        expect.throttled = 1
+    """)
+    done = run_cli("replay", str(handler), str(scenario))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_cli("replay", "--concurrency", "2", str(handler), str(scenario))
+    assert done.returncode == 1, done.stdout + done.stderr  # the command line's limit: nothing throttled
+    assert "expect.each[1].error_type failed" in done.stdout.splitlines()[-1]
 
 
 def test_the_function_tables_handler_applies_unless_given(code_dir: Path) -> None:

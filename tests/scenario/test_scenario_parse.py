@@ -278,7 +278,7 @@ MALFORMED = [
     ("[[step]]\ninvoke = {}\nexpect.shutdown_reason = 'crash'\n", 1, "one of: spindown, timeout, failure"),
     ("[[step]]\ninvoke = {}\nexpect.phases = ['invoke.begin']\n", 1, "expect.phases[0] = 'invoke.begin' is not a boundary"),
     ("[[step]]\ninvoke = {}\nexpect.error_type = 3\n", 1, "error_type must be a string"),
-    ("[[step]]\npause = 1\nexpect.cold = true\n", 1, "nothing happens during a pause"),
+    ("[[step]]\npause = 1\nexpect.cold = true\n", 1, "during a pause the function runs nothing"),
     ("[[step]]\nfault = 'crash'\nexpect.response = {}\n", 1, "expect.response makes no sense here"),
     ("[[step]]\nshutdown = true\nexpect.cold = true\n", 1, "follow an invoke"),
     ("[[step]]\nnew_environment = true\nexpect.globals = {}\n", 1, "follow an invoke"),

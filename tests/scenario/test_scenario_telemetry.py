@@ -209,6 +209,7 @@ class ThawDelivers:
 
     def __init__(self, records: Callable[[str], list[dict]] = invoke_records) -> None:
         self.records = records
+        self.fleet = self  # one environment, env #1: what the runner asks of the fleet, it answers
         self.listeners: list[Callable[[f.Fact], None]] = []
         self.buffered: list[dict] = []
         self.state = EnvState.COLD
@@ -218,6 +219,14 @@ class ThawDelivers:
         self.listeners.append(listener)
         return lambda: self.listeners.remove(listener)
 
+    def subscribe_numbered(self, listener: Callable[[int, f.Fact], None]) -> Callable[[], None]:
+        return self.subscribe(lambda fact: listener(1, fact))
+
+    async def invoke(self, event: bytes, *, request_id: str, on_placed: Callable[[], None]) -> tuple[object, None]:
+        on_placed()
+        self.submit(c.Invoke(event, request_id))
+        return None, None
+
     def publish(self, fact: f.Fact) -> None:
         for listener in list(self.listeners):
             listener(fact)
@@ -226,6 +235,7 @@ class ThawDelivers:
         class Snapshot:
             function = type("Function", (), {"timeout_s": 3})()
             environment = type("Environment", (), {"state": self.state})()
+            environments = ()
         return Snapshot()
 
     def submit(self, command: c.Command) -> None:

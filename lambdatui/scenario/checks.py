@@ -1,0 +1,233 @@
+"""Whether a step's expectations held: each check compares what was observed with what the scenario expects.
+
+An `Observed` is what one invoke (or a whole step) left behind: its result, its REPORT, the facts of its
+environment, the environment's number. The fleet's counts are judged from the counters before and after the
+step (`check_fleet`); telemetry from the ledger, since an invoke's records may arrive steps later
+(`judge_telemetry`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from lambdatui.core.invoke_rules import THROTTLED
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.fleet import FleetCounters
+from lambdatui.scenario.match import projected, response_difference, telemetry_difference, telemetry_prefix
+from lambdatui.scenario.model import FLEET_KEYS, Expect, TelemetryExpect
+from lambdatui.scenario.report import Mismatch, pretty_json, unified
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
+
+if TYPE_CHECKING:
+    from lambdatui.host.debug_session import DebugSession
+
+
+@dataclass
+class Observed:
+    """What one invoke, or a step, left behind, as the controller reported it."""
+
+    request_id: Optional[str] = None
+    facts: list[f.Fact] = field(default_factory=list)  # of its environment during the step (a step's: all of them)
+    result: Optional[f.InvocationResult] = None
+    report: Optional[f.InvokeReported] = None
+    env: Optional[int] = None  # env #N that took the invoke
+    throttled: bool = False  # refused with 429 before any environment took it
+
+    def last(self, kind: type) -> Any:
+        return next((x for x in reversed(self.facts) if isinstance(x, kind)), None)
+
+
+def _lines(values: list[str]) -> str:
+    return ", ".join(values) if values else "(none)"
+
+
+def check(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    """The first expectation on what `facts` observed that does not hold, or None. Apart: `telemetry`
+    (`judge_telemetry`), `each` (the runner checks each invoke's own) and the fleet's counts (`check_fleet`)."""
+    for key in expect.keys():
+        if key in _CHECKS:
+            mismatch = _CHECKS[key](expect, facts, session)
+            if mismatch is not None:
+                return mismatch
+    return None
+
+
+THROTTLE_SHOWN = f"(throttled: 429 {THROTTLED}, no environment ran it)"
+
+
+def _check_response(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    expected_text = pretty_json(expect.response)
+    result = facts.result
+    if facts.throttled:
+        return Mismatch("response", expected_text, THROTTLE_SHOWN)
+    if result is None:
+        return Mismatch("response", expected_text, "(no response)")
+    text = result.payload.decode("utf-8", "replace")
+    try:
+        actual = json.loads(text)
+    except ValueError:
+        return Mismatch("response", expected_text, text,
+                        unified(expected_text.splitlines(), ["(not JSON:)", *text.splitlines()]))
+    difference = response_difference(expect.response, actual, exact=expect.response_exact)
+    if difference is None:
+        return None
+    # A subset is diffed against the keys it names only: the others (a request id...) are no difference.
+    shown = actual if expect.response_exact else projected(expect.response, actual)
+    actual_text = pretty_json(shown)
+    return Mismatch("response", expected_text, actual_text, unified(expected_text.splitlines(), actual_text.splitlines()),
+                    detail=difference.message)
+
+
+def _check_error_type(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    result = facts.result
+    if facts.throttled:
+        # What the caller gets is Lambda's own error, not the function's: the SDKs raise it by this name.
+        return None if expect.error_type == THROTTLED else Mismatch("error_type", str(expect.error_type), THROTTLED)
+    if result is None:
+        return Mismatch("error_type", str(expect.error_type), "(no response)")
+    if not result.function_error:
+        return Mismatch("error_type", str(expect.error_type), "(none: the invoke succeeded)")
+    if result.error_type == expect.error_type:
+        return None
+    return Mismatch("error_type", str(expect.error_type), str(result.error_type))
+
+
+def _check_cold(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    if facts.report is None:
+        why = THROTTLE_SHOWN if facts.throttled else "(no REPORT for this invoke: it never ran)"
+        return Mismatch("cold", str(expect.cold).lower(), why)
+    if facts.report.cold == expect.cold:
+        return None
+    return Mismatch("cold", str(expect.cold).lower(), str(facts.report.cold).lower())
+
+
+def _check_globals(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.globals is not None
+    expected = [f"{name} = {value}" for name, value in expect.globals.items()]
+    report: Optional[f.GlobalsReported] = facts.last(f.GlobalsReported)
+    if report is None:
+        return Mismatch("globals", _lines(expected),
+                        "(no globals report during this step: the invoke did not finish in lambdatui's runtime)")
+    entries = {e.name: e.repr for e in report.entries}
+    if all(entries.get(name) == value for name, value in expect.globals.items()):
+        return None
+    actual = [f"{name} = {entries[name]}" if name in entries else f"{name}: (no such global)"
+              for name in expect.globals]
+    return Mismatch("globals", _lines(expected), _lines(actual), unified(expected, actual))
+
+
+def _tmp_listing(session: DebugSession, env: Optional[int]) -> Optional[set[str]]:
+    """/tmp of the environment that ran the invoke (with no invoke: the first one alive)."""
+    listing = (session.snapshot() if env is None else session.snapshot(focus=env)).tmp
+    return None if listing is None else {e.path for e in listing.entries}
+
+
+def _check_tmp(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.tmp is not None
+    paths = _tmp_listing(session, facts.env)
+    if paths is None:
+        return Mismatch("tmp", _lines(list(expect.tmp)), "(no /tmp listing yet)")
+    missing = [p for p in expect.tmp if p not in paths]
+    if not missing:
+        return None
+    return Mismatch("tmp", f"these exist: {_lines(list(expect.tmp))}",
+                    f"missing: {_lines(missing)}; /tmp holds: {_lines(sorted(paths))}")
+
+
+def _check_tmp_absent(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.tmp_absent is not None
+    paths = _tmp_listing(session, facts.env) or set()
+    present = [p for p in expect.tmp_absent if p in paths]
+    if not present:
+        return None
+    return Mismatch("tmp_absent", f"none of these exist: {_lines(list(expect.tmp_absent))}",
+                    f"present: {_lines(present)}")
+
+
+def _check_shutdown_reason(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    reasons = sorted({x.reason for x in facts.facts if isinstance(x, f.ShutdownSent)})
+    if reasons == [expect.shutdown_reason]:
+        return None
+    actual = _lines(reasons) if reasons else "(no SHUTDOWN event reached an extension during this step)"
+    return Mismatch("shutdown_reason", str(expect.shutdown_reason), actual)
+
+
+def _check_phases(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    assert expect.phases is not None
+    expected = [b.value for b in expect.phases]
+    actual = [x.boundary.value for x in facts.facts if isinstance(x, f.BoundaryReached)]
+    if expected == actual:
+        return None
+    return Mismatch("phases", _lines(expected), _lines(actual), unified(expected, actual))
+
+
+_CHECKS = {
+    "response": _check_response,
+    "error_type": _check_error_type,
+    "cold": _check_cold,
+    "globals": _check_globals,
+    "tmp": _check_tmp,
+    "tmp_absent": _check_tmp_absent,
+    "shutdown_reason": _check_shutdown_reason,
+    "phases": _check_phases,
+}
+
+
+def alive(session: DebugSession) -> int:
+    """Environments alive: listed, and not shut down (one spun down may be listed until it is removed)."""
+    return sum(1 for line in session.snapshot().environments if line.state is not EnvState.SHUT_DOWN)
+
+
+def check_fleet(expect: Expect, before: FleetCounters, after: FleetCounters, environments: int) -> Optional[Mismatch]:
+    """The step's fleet expectations: `environments` alive after it, the other counts as they grew during it."""
+    for key in FLEET_KEYS:
+        wanted = getattr(expect, key)
+        if wanted is None:
+            continue
+        got = environments if key == "environments" else getattr(after, key) - getattr(before, key)
+        if got != wanted:
+            what = "alive after the step" if key == "environments" else "during the step"
+            return Mismatch(key, f"{wanted} {what}", f"{got} {what}",
+                            detail=f"fleet: {fleet_line(after, environments)}")
+    return None
+
+
+def fleet_line(counters: FleetCounters, environments: int) -> str:
+    return (f"{environments} environment{'s' * (environments != 1)} alive (limit {counters.limit}), since the start: "
+            f"{counters.cold_starts} cold starts, {counters.warm_hits} warm hits, {counters.throttled} throttled, "
+            f"{counters.spun_down} spun down")
+
+
+WAITING = "waiting"  # judge_telemetry: more records of the invoke may still arrive
+
+
+def judge_telemetry(expect: TelemetryExpect, request_id: Optional[str], ledger: TelemetryLedger,
+                    *, final: bool = False) -> Union[None, str, Mismatch]:
+    """None when the records `expect.extension` received for the invoke match, WAITING while more may still
+    arrive and could change that, else the mismatch. `final`: nothing more will arrive."""
+    name = expect.extension
+    actual = ledger.types_for(name, request_id) if request_id else []
+    complete = final or (request_id is not None and ledger.complete(name, request_id))
+    difference = telemetry_difference(expect.types, actual, exact=expect.exact)
+    if difference is None and (complete or not expect.exact):
+        return None
+    if not complete and (not expect.exact or telemetry_prefix(expect.types, actual)):
+        return WAITING
+    if difference is None:  # exact, and equal: only more records (there were none) could have spoiled it
+        return None
+    order = "in this order, and nothing else" if expect.exact else "in this order (others may come between)"
+    expected_text = f"{name} receives, {order}: {_lines(list(expect.types))}"
+    if actual:
+        so_far = "" if complete else " so far (more may arrive)"
+        actual_text = f"{name} received for this invoke{so_far}: {_lines(actual)}"
+        diff = unified(list(expect.types), actual)
+    elif name not in ledger.subscribed:
+        actual_text = f"nothing: {name} never subscribed to the Telemetry or Logs API (it does so during its Init)"
+        diff = None
+    else:
+        actual_text = f"nothing was delivered to {name} for this invoke"
+        diff = None
+    return Mismatch("telemetry", expected_text, actual_text, diff, detail=f"telemetry.{name}: {difference}")

@@ -1,0 +1,41 @@
+"""The fleet a replay runs: the scenario's `[function]` table, with the command line winning key by key.
+
+For `lambdatui replay` the fleet options must start unset, so that a value the scenario gives is not hidden by a
+default: the replay parser takes `UNSET_FLEET_DEFAULTS` (`parser.set_defaults(**UNSET_FLEET_DEFAULTS)` after
+`add_fleet_options`), and `fill_fleet_options(args, scenario.function)` puts the scenario's values, else lambdatui's
+defaults, where the command line gave none, before `fleet_options(args)` checks them as it checks any command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
+from lambdatui.scenario.model import FunctionSettings
+
+
+class _Unset:
+    """--idle-shutdown not given (None already means 'off')."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET}
+
+
+def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> None:
+    """Complete `args` (concurrency, provisioned, idle_shutdown) from the scenario where the command line is silent."""
+    if args.concurrency is None:
+        args.concurrency = settings.concurrency if settings.concurrency is not None else DEFAULT_CONCURRENCY
+    if args.provisioned is None:
+        args.provisioned = settings.provisioned or 0
+    if args.idle_shutdown is UNSET:
+        args.idle_shutdown = settings.idle_shutdown
+
+
+def scenario_fleet(settings: FunctionSettings) -> FleetOptions:
+    """The fleet of a scenario run in-process (tests, tools): its table's values, else lambdatui's defaults."""
+    args = argparse.Namespace(**UNSET_FLEET_DEFAULTS)
+    fill_fleet_options(args, settings)
+    return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown)

@@ -1,0 +1,208 @@
+"""`--record` with a fleet: invokes in flight together in several environments become one `parallel` step.
+
+The unit tests feed the recorder numbered facts, as the fleet delivers them; the last test records real
+concurrent invokes through the fleet and replays the file with the real `lambdatui replay`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import trio
+
+from lambdatui.config import resolve_function
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.fleet import FleetOptions
+from lambdatui.runner import open_environment
+from lambdatui.scenario.model import InvokeAction, ParallelAction
+from lambdatui.scenario.parse import parse_scenario
+from lambdatui.scenario.record import Recorder
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
+from scenario_support import BOUND, PROBE, run_cli, write_probe
+
+
+def _config():
+    return resolve_function(str(Path(__file__).resolve().parents[2] / "sample_functions" / "hello" / "handler.py"))
+
+
+class Fleet:
+    """What the recorder reads of the fleet it is attached to: its options and its environments."""
+
+    def __init__(self, options: FleetOptions = FleetOptions()) -> None:
+        self.options = options
+        self.alive: list[object] = []
+        self.listener = None
+
+    def subscribe_numbered(self, listener):
+        self.listener = listener
+        return lambda: None
+
+    def lines(self):
+        return self.alive
+
+
+class Session:
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.ending = False
+
+    def watch_commands(self, watcher):
+        return lambda: None
+
+    def watch_end(self, watcher):
+        return lambda: None
+
+
+def attached(options: FleetOptions = FleetOptions()) -> tuple[Recorder, Fleet]:
+    recorder = Recorder(_config())
+    fleet = Fleet(options)
+    recorder.attach(Session(fleet))  # type: ignore[arg-type]
+    return recorder, fleet
+
+
+def run(fleet: Fleet, env: int, *facts: f.Fact) -> None:
+    for fact in facts:
+        fleet.listener(env, fact)
+
+
+def queued(request_id: str, n: int) -> f.InvocationQueued:
+    return f.InvocationQueued(request_id, 1, json.dumps({"n": n}).encode())
+
+
+def started(request_id: str) -> f.BoundaryReached:
+    return f.BoundaryReached(Boundary.INVOKE_START, held=False, detail=request_id)
+
+
+def completed(request_id: str, n: int) -> f.InvocationCompleted:
+    return f.InvocationCompleted(f.InvocationResult(request_id, json.dumps({"n": n}).encode()))
+
+
+def reported(request_id: str, cold: bool) -> f.InvokeReported:
+    return f.InvokeReported(request_id, 1.0, 1, 128, 20, None, "success", cold=cold)
+
+
+class Line:
+    def __init__(self, state) -> None:
+        self.state = state
+
+
+def test_invokes_in_flight_together_in_several_environments_are_one_parallel_step() -> None:
+    recorder, fleet = attached()
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 2, queued("b", 2), started("b"))
+    run(fleet, 3, queued("c", 3), started("c"))
+    fleet.alive = [Line(EnvState.RUNNING), Line(EnvState.RUNNING), Line(EnvState.FROZEN), Line(EnvState.SHUT_DOWN)]
+    run(fleet, 2, completed("b", 2), reported("b", True))
+    run(fleet, 1, completed("a", 1), reported("a", False))
+    run(fleet, 3, completed("c", 3), reported("c", True))
+    run(fleet, 1, queued("d", 4), started("d"), completed("d", 4), reported("d", False))  # after them: a step
+    text = recorder.to_toml()
+    burst, after = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert [json.loads(e) for e in burst.action.events] == [{"n": 1}, {"n": 2}, {"n": 3}]  # the order routed
+    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, False), ({"n": 2}, True), ({"n": 3}, True)]
+    assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 2, 1), text
+    assert "# 3 invokes in flight at once" in text
+    assert isinstance(after.action, InvokeAction) and json.loads(after.action.event) == {"n": 4}
+
+
+def test_an_invoke_queued_behind_another_in_the_same_environment_is_a_step_after_it() -> None:
+    recorder, fleet = attached()
+    run(fleet, 1, queued("a", 1), started("a"), queued("b", 2), completed("a", 1), started("b"), completed("b", 2))
+    steps = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
+    assert [type(s.action) for s in steps] == [InvokeAction, InvokeAction]
+
+
+def test_overlapping_invokes_never_all_in_flight_at_once_leave_out_cold_and_the_counts() -> None:
+    recorder, fleet = attached()
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 2, queued("b", 2), started("b"))
+    run(fleet, 1, completed("a", 1), reported("a", True))
+    run(fleet, 1, queued("c", 3), started("c"))  # b still runs: c overlaps b, not a
+    run(fleet, 2, completed("b", 2), reported("b", True))
+    run(fleet, 1, completed("c", 3), reported("c", False))
+    text = recorder.to_toml()
+    (step,) = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(step.action, ParallelAction) and len(step.action.events) == 3
+    assert "at most 2 in flight at once" in text, text
+    assert all(e.cold is None for e in step.expect.each) and step.expect.fleet_keys() == (), text
+    assert [e.response for e in step.expect.each] == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_a_member_the_end_of_the_session_turned_away_is_a_comment_not_part_of_the_step() -> None:
+    recorder, fleet = attached()
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 2, queued("b", 2))
+    recorder.session_ended()
+    run(fleet, 2, f.InvocationCompleted(f.InvocationResult("b", b"{}", function_error=True,
+                                                           error_type="Sandbox.Failure")))
+    run(fleet, 1, completed("a", 1))
+    text = recorder.to_toml()
+    (step,) = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(step.action, InvokeAction) and json.loads(step.action.event) == {"n": 1}, text
+    assert '#   invoke = \'{"n": 2}\'' in text, text
+
+
+def test_the_fleet_options_a_replay_needs_go_in_the_function_table() -> None:
+    recorder, _ = attached(FleetOptions(concurrency=4, provisioned=2, idle_shutdown_s=1.5))
+    settings = parse_scenario(recorder.to_toml(), Path("r.toml")).function
+    assert (settings.concurrency, settings.provisioned, settings.idle_shutdown) == (4, 2, 1.5)
+    plain, _ = attached()
+    assert "concurrency" not in plain.to_toml() and "idle_shutdown" not in plain.to_toml()
+
+
+def test_telemetry_of_environments_running_at_once_is_kept_apart() -> None:
+    """Two environments, one extension name: each environment's records go to its own invoke, and a reset in one
+    ends the delivery of its invokes only."""
+    ledger = TelemetryLedger()
+
+    def delivered(*types: str, request_id=None) -> f.TelemetryDelivered:
+        records = json.dumps([{"type": t, "record": {"requestId": request_id} if request_id else "text"} for t in types])
+        return f.TelemetryDelivered("obs", "telemetry", len(types), len(records), tuple(types), batch=records)
+
+    for request_id in ("a", "b"):
+        ledger.begin(request_id)
+    ledger.numbered(1, f.InvocationQueued("a", 1))
+    ledger.numbered(2, f.InvocationQueued("b", 1))
+    ledger.numbered(1, delivered("platform.start", request_id="a"))
+    ledger.numbered(2, delivered("platform.start", request_id="b"))
+    ledger.numbered(1, delivered("function"))  # no request id: the invoke in progress in env #1's stream
+    ledger.numbered(2, f.PhaseEnded("reset", "success", 1.0))
+    assert ledger.types_for("obs", "a") == ["platform.start", "function"]
+    assert ledger.types_for("obs", "b") == ["platform.start"]
+    assert ledger.complete("obs", "b") and not ledger.complete("obs", "a")
+
+
+@pytest.mark.trio
+async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(code_dir: Path) -> None:
+    handler = write_probe(code_dir, PROBE)
+    config = resolve_function(str(handler), timeout_s=3)
+    recorder = Recorder(config, function_path=str(handler))
+    with trio.fail_after(BOUND):
+        async with open_environment(config) as running:
+            recorder.attach(running.session)
+
+            async def caller(n: int) -> None:  # callers that send at the same moment, in no particular order
+                await running.fleet.invoke(json.dumps({"n": n, "sleep": 0.5}).encode())
+
+            async with trio.open_nursery() as callers:
+                for n in range(3):
+                    callers.start_soon(caller, n)
+            await running.fleet.invoke(b'{"n": 3}')  # one more, after them: a warm hit
+            await running.session.settled()
+    text = recorder.to_toml()
+    burst, after = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert sorted(json.loads(e)["n"] for e in burst.action.events) == [0, 1, 2]
+    assert [e.cold for e in burst.expect.each] == [True, True, True], text
+    assert [e.response["invocations"] for e in burst.expect.each] == [1, 1, 1], text
+    assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 3, 0), text
+    assert isinstance(after.action, InvokeAction) and after.expect.cold is False
+    recording = code_dir / "burst.toml"
+    recording.write_text(text)
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert "expect each (3 invokes: cold, response), environments, cold_starts, warm_hits" in replayed.stdout
