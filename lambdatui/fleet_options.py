@@ -11,6 +11,9 @@ from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
 # `serve` stands in for a deployed function: its idle environments go, as Lambda's do after some minutes
 # (the period is unspecified; 10 minutes is generous for a local run). The debugger keeps them: the user decides.
 SERVE_IDLE_SHUTDOWN_S = 600.0
+# Each worker of --max-concurrency is a whole Python process with its own Init, on this machine: Lambda's default
+# is 16 per vCPU (lambda-spec §11.3), and a few hundred is already more than a laptop runs comfortably.
+MAX_CONCURRENCY_LIMIT = 256
 
 
 def _idle(text: str) -> Optional[float]:
@@ -33,6 +36,10 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                              f"since each environment is real processes on this machine)")
     parser.add_argument("--provisioned", type=int, default=0, metavar="N",
                         help="initialise N environments at start as provisioned concurrency; invokes go to them first")
+    parser.add_argument("--max-concurrency", type=int, default=0, metavar="M",
+                        help="Lambda Managed Instances: each environment runs up to M invokes at once "
+                             "(AWS_LAMBDA_MAX_CONCURRENCY; Python runs M worker processes, each with its own Init); "
+                             "no freeze, a timed-out handler runs on, extensions register only for SHUTDOWN")
     shown = "off" if idle_default is None else f"{idle_default:g}"
     parser.add_argument("--idle-shutdown", type=_idle, default=idle_default, metavar="SECONDS",
                         help=f"shut down (SHUTDOWN spindown) an on-demand environment that served nothing for this "
@@ -47,6 +54,11 @@ def fleet_options(args: argparse.Namespace) -> FleetOptions:
     if args.provisioned > args.concurrency:
         raise ConfigError(f"--provisioned {args.provisioned} is more than --concurrency {args.concurrency}: "
                           "provisioned environments count against the concurrency limit, as in Lambda")
-    return FleetOptions(concurrency=args.concurrency, provisioned=args.provisioned, idle_shutdown_s=args.idle_shutdown)
+    max_concurrency = getattr(args, "max_concurrency", 0)
+    if max_concurrency < 0 or max_concurrency > MAX_CONCURRENCY_LIMIT:
+        raise ConfigError(f"--max-concurrency {max_concurrency}: give 1 to {MAX_CONCURRENCY_LIMIT} (0, the default, "
+                          "runs one invoke at a time per environment)")
+    return FleetOptions(concurrency=args.concurrency, provisioned=args.provisioned, idle_shutdown_s=args.idle_shutdown,
+                        max_concurrency=max_concurrency)
 
 

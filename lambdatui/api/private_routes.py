@@ -12,6 +12,7 @@ from lambdatui.host.environment_host import EnvironmentHost
 
 PREFIX = "/lambdatui/v1"
 GLOBALS_BODY_LIMIT = 4 * 1024 * 1024
+WORKER_REPORT_LIMIT = 4096
 
 
 def private_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
@@ -39,7 +40,23 @@ def private_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
             return error(400, "InvalidRequestFormat", str(exc))
         return ACCEPTED
 
+    async def worker_exited(exchange: Exchange) -> Answer:
+        # Managed Instances: our runtime's parent process says a worker ended ({"pid", "code" or "signal",
+        # "requestId"}): Lambda never hears of it, the debugger shows it.
+        try:
+            report = json.loads(exchange.body)
+        except (ValueError, RecursionError) as exc:
+            return error(400, "InvalidRequestFormat", f"worker report is not JSON: {exc}")
+        fields = report if isinstance(report, dict) else {}
+        pid, code, signal_number, request_id = (fields.get(k) for k in ("pid", "code", "signal", "requestId"))
+        if (not isinstance(pid, int) or not isinstance(code, (int, type(None)))
+                or not isinstance(signal_number, (int, type(None))) or not isinstance(request_id, (str, type(None)))):
+            return error(400, "InvalidRequestFormat", "worker report: pid (int), code or signal (int), requestId")
+        host.worker_exited(pid, code, signal_number, request_id or None)
+        return ACCEPTED
+
     return [
+        ("POST", f"{PREFIX}/worker-exited", Route(worker_exited, WORKER_REPORT_LIMIT)),
         ("GET", f"{PREFIX}/function-init", Route(function_init_gate)),
         ("POST", f"{PREFIX}/inspection", Route(inspection_started)),
         ("POST", f"{PREFIX}/globals", Route(globals_report, GLOBALS_BODY_LIMIT)),

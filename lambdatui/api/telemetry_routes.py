@@ -10,6 +10,7 @@ from lambdatui.api.extension_routes import extension_identifier
 from lambdatui.api.http11 import Exchange, Route
 from lambdatui.api.rendering import Answer, error, from_reply
 from lambdatui.core import inputs as ins
+from lambdatui.core.managed_runtime_rules import NOT_FOUND
 from lambdatui.core.telemetry_subscription import validation_error_type
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model.telemetry import LOGS, TELEMETRY
@@ -20,6 +21,10 @@ SUBSCRIBE_BODY_LIMIT = 64 * 1024
 def telemetry_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     def subscribe(api: str) -> Route:
         async def handle(exchange: Exchange) -> Answer:
+            if api == LOGS and host.env.config.managed:
+                # RAPID on Managed Instances serves no Logs API: the path is unknown there, whoever asks
+                # (the core gives the same answer, core/managed_runtime_rules.py).
+                return error(404, *NOT_FOUND)
             extension_id = extension_identifier(exchange)
             if isinstance(extension_id, Answer):
                 return extension_id

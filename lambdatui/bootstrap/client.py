@@ -9,7 +9,8 @@ ACKs add ~40 ms per request on loopback.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+import json
+from typing import Dict, NamedTuple, Optional, Tuple
 
 from . import logs
 from .http_wire import Connection, RemoteDisconnected, Response
@@ -21,8 +22,9 @@ RAISE_HEADER = "Lambdatui-Raise"
 CONNECT_TIMEOUT_S = 1.0  # as awslambdaric's curl client; reads never time out
 
 # Statuses after which the invocation is lost but the runtime carries on (the host
-# refused the body: too large, unknown/expired request id, wrong state).
-_REFUSED_STATUSES = (400, 403, 413)
+# refused the body: too large, unknown/expired request id, wrong state, or on Managed
+# Instances 410: the invoke timed out while its handler ran on).
+_REFUSED_STATUSES = (400, 403, 410, 413)
 
 # Errors meaning "the server closed the kept-alive connection before answering".
 _STALE_CONNECTION_ERRORS = (
@@ -147,12 +149,13 @@ class RuntimeClient(object):
             return
         raise RuntimeApiError(path, resp.status, resp.body)
 
-    def post_init_error(self, body: bytes, error_type: str) -> int:
-        """Report a fatal init failure; the caller exits afterwards whatever the answer."""
+    def post_init_error(self, body: bytes, error_type: str, quiet: Tuple[int, ...] = ()) -> int:
+        """Report a fatal init failure; the caller exits afterwards whatever the answer (`quiet`: answers not
+        worth a warning)."""
         path = RUNTIME_PREFIX + "/init/error"
         headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: header_safe(error_type)}
         resp = self._round_trip("POST", path, body, headers)
-        if resp.status != 202:
+        if resp.status != 202 and resp.status not in quiet:
             logs.warn("POST %s answered %d" % (path, resp.status))
         return resp.status
 
@@ -172,6 +175,15 @@ class RuntimeClient(object):
         """Tell the host a globals report is being written: its time must not count against any deadline."""
         path = PRIVATE_PREFIX + "/inspection"
         resp = self._round_trip("POST", path, b"", {"Content-Type": "application/json"})
+        if resp.status >= 300 and resp.status != 404:
+            logs.warn("POST %s answered %d" % (path, resp.status))
+
+    def report_worker_exit(self, pid: int, code: Optional[int], signal_number: Optional[int],
+                           request_id: Optional[str]) -> None:
+        """Managed Instances: one of our workers ended (Lambda never hears of it; the debugger shows it)."""
+        path = PRIVATE_PREFIX + "/worker-exited"
+        body = json.dumps({"pid": pid, "code": code, "signal": signal_number, "requestId": request_id}).encode()
+        resp = self._round_trip("POST", path, body, {"Content-Type": "application/json"})
         if resp.status >= 300 and resp.status != 404:
             logs.warn("POST %s answered %d" % (path, resp.status))
 

@@ -15,7 +15,7 @@ import sys
 from types import ModuleType
 from typing import IO, Any, Callable, Dict, List, Optional
 
-from . import codec, faults, inspect_state, logs
+from . import codec, faults, inspect_state, logs, workers
 from .client import Invocation, RuntimeClient
 from .context import create_context
 from .errors import error_from_exception
@@ -71,13 +71,14 @@ def _json_bytes(obj: Any) -> bytes:
     return codec.to_json(obj).encode("utf-8", "replace")
 
 
-def fail_init(client: RuntimeClient, exc: BaseException) -> None:
-    """Log the init failure, report it on /runtime/init/error and exit 1 (awslambdaric)."""
+def fail_init(client: RuntimeClient, exc: BaseException, one_of_workers: bool = False) -> None:
+    """Log the init failure, report it on /runtime/init/error and exit 1 (awslambdaric). One of several workers
+    expects 403 when another one reported first, as awslambdaric's workers do."""
     error = error_from_exception(exc)
     logging.warning(logs.UNHANDLED_EXCEPTION_WARNING)
     logs.log_error(error, codec.to_json)
     logs.flush_all()
-    client.post_init_error(_json_bytes(error), error["errorType"])
+    client.post_init_error(_json_bytes(error), error["errorType"], quiet=(403,) if one_of_workers else ())
     sys.exit(1)
 
 
@@ -152,6 +153,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     private = env.get("LAMBDATUI_PRIVATE_API") == "1"
     # Globals are reported only when something shows them (the debugger, replay): it costs ~1 ms an invoke.
     globals_wanted = private and env.get("LAMBDATUI_REPORT_GLOBALS") == "1"
+    worker_count = workers.max_concurrency(env.get("AWS_LAMBDA_MAX_CONCURRENCY"))
 
     logs.install_unbuffered_streams()
     logs.setup_logging(env.get("AWS_LAMBDA_LOG_FORMAT"), env.get("AWS_LAMBDA_LOG_LEVEL"))
@@ -161,12 +163,39 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     client = RuntimeClient(address, private=private)
     if private:
-        client.wait_function_init()
+        client.wait_function_init()  # once, for every worker: the debugger holds Function init as a whole
 
+    if not worker_count:
+        serve(client, handler_name, globals_wanted)
+        return
+
+    # Lambda Managed Instances: M workers, each with its own Function init and connection (workers.py).
+    client.close()  # a socket must not be shared across the fork
+
+    def work(index: int, slots: workers.Slots) -> None:
+        def running(request_id: Optional[str]) -> None:
+            slots.set(index, request_id)
+
+        serve(RuntimeClient(address, private=private), handler_name, False, running)
+
+    def report(pid: int, code: Optional[int], signal_number: Optional[int], request_id: Optional[str]) -> None:
+        reporter = RuntimeClient(address, private=True)
+        try:
+            reporter.report_worker_exit(pid, code, signal_number, request_id)
+        finally:
+            reporter.close()
+
+    workers.run(worker_count, work, report if private else None)
+
+
+def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
+          running: Optional[Callable[[Optional[str]], None]] = None) -> None:
+    """Function init, then `/next` → handler → `/response` forever; `running` hears which invoke runs (a worker
+    of several keeps it where its parent can read it)."""
     try:
         module, request_handler = resolve_handler(handler_name)
     except Exception as exc:
-        fail_init(client, exc)
+        fail_init(client, exc, one_of_workers=running is not None)
         raise  # unreachable: fail_init exits
 
     if globals_wanted:
@@ -174,8 +203,12 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     while True:
         inv = client.next_invocation()
+        if running is not None:
+            running(inv.request_id)
         logs.set_invocation(inv.request_id, inv.tenant_id)
         set_trace_id(inv.trace_id)
         handle_invocation(client, request_handler, inv)
+        if running is not None:
+            running(None)
         if globals_wanted:
             report_globals(client, "invoke", inv.request_id, module)

@@ -33,6 +33,26 @@ class EnvironmentConfig:
     init_timeout_ms: int = 10_000
     runtime_version: str = "python:3"
     provisioned: bool = False  # provisioned concurrency: INIT_REPORT always, no Init Duration in REPORT (§4.2, §11.2)
+    # Lambda Managed Instances (§11.3): up to this many invokes at once in one environment (core/managed_*.py);
+    # 0 is the default mode, one invoke at a time.
+    max_concurrency: int = 0
+
+    @property
+    def managed(self) -> bool:
+        return self.max_concurrency > 0
+
+    @property
+    def initialization_type(self) -> str:
+        """AWS_LAMBDA_INITIALIZATION_TYPE and telemetry's initializationType (lambda-spec §4.3)."""
+        if self.managed:
+            return "lambda-managed-instances"
+        return "provisioned-concurrency" if self.provisioned else "on-demand"
+
+    @property
+    def initialised_ahead(self) -> bool:
+        """Initialised before traffic (provisioned concurrency, Managed Instances): INIT_REPORT is always logged and
+        no REPORT carries an Init Duration, as no invoke waited for the Init (lambda-spec §4.2, §11.2-§11.3)."""
+        return self.provisioned or self.managed
 
     @property
     def function_arn(self) -> str:

@@ -189,11 +189,11 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Tel
                 # `self.shutdown` alone would go on with a continuation that belongs to no phase.
                 return
         if hold:
-            self.hold = Hold(boundary)
+            self.hold = Hold(boundary, detail)
             self._pause_clock(HOLD)
             self._freeze()
             return
-        self._proceed(boundary)
+        self._proceed(boundary, detail)
 
     def _abandon_hold(self) -> None:
         """The phase held at ends another way (a failure, a reset, a spindown): drop the hold without going on.
@@ -219,13 +219,14 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Tel
         self._resume_clock(HOLD)
         self._thaw()
         self._emit(f.HoldReleased(hold.boundary))
-        self._proceed(hold.boundary)
+        self._proceed(hold.boundary, hold.detail)
         # Requests that arrived while held (a /next racing the freeze) may have completed a gate.
         self._check_init_done()
         self._check_invoke_done()
         self._check_shutdown_done()
 
-    def _proceed(self, boundary: Boundary) -> None:
+    def _proceed(self, boundary: Boundary, detail: str = "") -> None:
+        """Go on past `boundary`; `detail` is what it was reached with (managed_invoke_rules needs the request id)."""
         if boundary is Boundary.INIT_EXTENSIONS:
             self._launch_extensions()
         elif boundary is Boundary.INIT_RUNTIME:

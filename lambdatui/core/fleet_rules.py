@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.model.boundaries import EnvState
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ def fit(env: "Environment") -> Fit:
     """What `env` can do with an invoke now, from its own lifecycle state."""
     if env.shutdown is not None or env.draining or env.spindown_after_invoke or env.state in _ENDING:
         return Fit.BUSY
+    if isinstance(env, ManagedEnvironment):
+        return _managed_fit(env)
     if env.current is not None and env.current.result is not None and not env.queue and env.hold is None \
             and not env.expecting_exit:
         return Fit.FINISHING
@@ -103,6 +106,22 @@ def fit(env: "Environment") -> Fit:
     if env.state is EnvState.COLD:
         return Fit.COLD
     return Fit.BUSY
+
+
+def _managed_fit(env: ManagedEnvironment) -> Fit:
+    """Lambda Managed Instances (lambda-spec §11.3): busy for routing only when every worker holds an invoke (M at
+    most; a timed-out invoke whose handler runs on still holds its worker). One with invokes in flight and room
+    for more ranks as FINISHING: after idle warm ones, before a cold start, and never idle enough to spin down."""
+    admitted = env.admitted()
+    if env.expecting_exit or admitted >= env.capacity():
+        return Fit.BUSY
+    if env.hold is not None:
+        return Fit.HELD if not admitted else Fit.BUSY
+    if env.init is not None or env.state is EnvState.INIT:
+        return Fit.INITIALISING
+    if env.state is EnvState.COLD:
+        return Fit.COLD
+    return Fit.WARM if not admitted else Fit.FINISHING
 
 
 _ENDING = (EnvState.RESETTING, EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)

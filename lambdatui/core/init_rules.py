@@ -93,7 +93,7 @@ class InitRules:
                 self._line(lines.extension(slot.name, slot.state.value, slot.events))
                 self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, slot.fatal_type))
         self._emit(f.PhaseEnded("init", "success", duration, at=self._now.mono))
-        if init.phase == "init" and self.config.provisioned:
+        if init.phase == "init" and self.config.initialised_ahead:
             # Initialised at allocation, ahead of traffic: INIT_REPORT says how long it took, the REPORT of the
             # first invoke does not (it was no cold start).
             self._line(lines.init_report(duration, init.phase, "success", None))
@@ -113,9 +113,42 @@ class InitRules:
             self._reply(event.token, 200, json_bytes({}))
 
     def _fail_init(self, error_type: Optional[str], detail: str, status: str = "error") -> None:
-        init, self.init = self.init, None
+        init = self._report_init_failure(error_type, detail, status)
         if init is None:
             return
+        self.fresh = False
+        reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE
+        run = self.current
+        if init.phase == "invoke" and run is not None:
+            request_id = run.invocation.request_id
+            if status == "timeout":
+                payload = self._timeout_body(request_id)
+                self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
+                           request_id=request_id)
+            else:
+                payload = self._init_failure_body(request_id, error_type, detail)
+            if run.result is None:
+                run.result = f.InvocationResult(request_id, payload, JSON, True, error_type or et.SANDBOX_TIMEDOUT)
+            self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None),
+                               detail)
+            self._finish_invoke(status, error_type if status == "error" else None)
+        else:
+            self._explain("The first invoke will retry Init, bounded by the function timeout (a suppressed init).")
+        self._begin_shutdown(reason, final=False)
+
+    def _init_failure_body(self, request_id: str, error_type: Optional[str], detail: str) -> bytes:
+        """What the caller of an invoke that waited on a failed Init gets: the runtime's own init/error body when
+        that is what failed, else the platform's error."""
+        if error_type == self.runtime.init_error_type and self.runtime.init_error_body:
+            return self.runtime.init_error_body
+        return error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail))
+
+    def _report_init_failure(self, error_type: Optional[str], detail: str, status: str) -> Optional[InitRun]:
+        """The Init running ends in failure: INIT_REPORT, each extension's state, the facts. Returns that Init
+        (None if none was running); what follows for the environment is the caller's."""
+        init, self.init = self.init, None
+        if init is None:
+            return None
         self._cancel_timer(INIT_TIMER)
         duration = self._elapsed_ms(init.started, init.held_before)
         self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
@@ -130,24 +163,4 @@ class InitRules:
                                 phase=init.phase))
         if detail:
             self._explain(detail)
-        self.fresh = False
-        reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE
-        run = self.current
-        if init.phase == "invoke" and run is not None:
-            request_id = run.invocation.request_id
-            if status == "timeout":
-                payload = self._timeout_body(request_id)
-                self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
-                           request_id=request_id)
-            elif error_type == self.runtime.init_error_type and self.runtime.init_error_body:
-                payload = self.runtime.init_error_body
-            else:
-                payload = error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail))
-            if run.result is None:
-                run.result = f.InvocationResult(request_id, payload, JSON, True, error_type or et.SANDBOX_TIMEDOUT)
-            self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None),
-                               detail)
-            self._finish_invoke(status, error_type if status == "error" else None)
-        else:
-            self._explain("The first invoke will retry Init, bounded by the function timeout (a suppressed init).")
-        self._begin_shutdown(reason, final=False)
+        return init

@@ -157,6 +157,19 @@ class ProcessExited:
 
 
 @dataclass(frozen=True)
+class WorkerExited:
+    """Our runtime's parent process says one of its workers ended (private channel; Lambda Managed Instances only).
+
+    Lambda sees the runtime process, not its workers: this is what lambdatui shows, not what Lambda decides on."""
+
+    generation: int
+    pid: int
+    code: Optional[int]  # the exit code, or None when a signal ended it
+    description: str  # "exit status 3", "signal: killed"
+    request_id: Optional[str]  # the invoke it was running, if any
+
+
+@dataclass(frozen=True)
 class TimerFired:
     name: str
 
@@ -215,6 +228,7 @@ Input = Union[
     RequestAbandoned,
     LaunchFailed,
     ProcessExited,
+    WorkerExited,
     TimerFired,
     ShutdownRequested,
     DrainRequested,

@@ -19,6 +19,7 @@ from lambdatui.core.inputs import (
     LaunchFailed,
     ProcessExited,
     TimerFired,
+    WorkerExited,
 )
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.model import error_types as et
@@ -90,6 +91,9 @@ class ProcessRules:
             slot.state = ExtensionState.EXITED
             self._participant_changed(event.participant, slot.state, False)
         self._fail_phase(error_type, detail)
+
+    def _on_WorkerExited(self, event: WorkerExited) -> None:
+        """One invoke at a time, the runtime has no workers (only Managed Instances fork them)."""
 
     def _fail_phase(self, error_type: str, detail: str) -> None:
         """A process exited outside shutdown: whatever phase is running fails (lambda-spec §2.8)."""

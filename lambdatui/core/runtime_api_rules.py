@@ -91,6 +91,17 @@ class RuntimeApiRules:
     def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
             return
+        result = self._response_result(event)
+        run = self.current
+        assert run is not None
+        run.called_response = True
+        run.produced_bytes = len(event.body)
+        if result.function_error:
+            run.runtime_error_type = result.error_type
+        self._responded(result)
+
+    def _response_result(self, event: RuntimeResponse) -> f.InvocationResult:
+        """Answer the runtime's /response and say what its caller gets (lambda-spec §1.4)."""
         if event.invalid_mode is not None:
             # RAPID refuses the header and fails the invocation (lambda-spec §1.4).
             self._reply_error(event.token, 400, et.INVALID_FUNCTION_RESPONSE_MODE, "Invalid function response mode")
@@ -112,13 +123,7 @@ class RuntimeApiRules:
         else:
             self._reply_ok(event.token)
             result = f.InvocationResult(event.request_id, event.body, event.content_type or JSON)
-        run = self.current
-        assert run is not None
-        run.called_response = True
-        run.produced_bytes = len(event.body)
-        if result.function_error:
-            run.runtime_error_type = result.error_type
-        self._responded(result)
+        return result
 
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.ERROR):
@@ -133,9 +138,14 @@ class RuntimeApiRules:
         self._reply_ok(event.token)
         # The platform records the header's type, sanitised (lambda-spec §1.5); the caller gets the body's.
         run.runtime_error_type = sanitize_error_type(event.error_type)
+        self._responded(self._error_result(event))
+
+    @staticmethod
+    def _error_result(event: RuntimeInvocationError) -> f.InvocationResult:
+        """What the caller of an invoke the runtime answered with /error gets: its body, minus X-Ray's cause."""
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
         error_type = body_error_type(body) or sanitize_error_type(event.error_type)
-        self._responded(f.InvocationResult(event.request_id, body, JSON, True, error_type))
+        return f.InvocationResult(event.request_id, body, JSON, True, error_type)
 
     def _truncated_result(self, request_id: str) -> f.InvocationResult:
         payload = error_body(et.RUNTIME_TRUNCATED_RESPONSE,

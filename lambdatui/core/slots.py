@@ -95,6 +95,7 @@ class ShutdownRun:
 @dataclass
 class Hold:
     boundary: object
+    detail: str = ""  # what the boundary is about (a request id): which invoke goes on when it is released
 
 
 _PLATFORM_ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")

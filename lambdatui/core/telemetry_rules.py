@@ -7,19 +7,26 @@ critical path.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lambdatui.core.common import json_bytes
 from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.inputs import TelemetrySubscribe
 from lambdatui.core.telemetry_subscription import Invalid, parse_subscription, validation_error_type
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
-from lambdatui.model.telemetry import LOGS, TELEMETRY
+from lambdatui.model.telemetry import LOGS, TELEMETRY, Subscription
 
 _API_NAME = {TELEMETRY: "Telemetry API", LOGS: "Logs API"}
 
 
 class TelemetryRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
+
+    def _subscription_refusal(self, subscription: Subscription) -> Optional[Invalid]:
+        """Why this environment refuses a subscription Lambda's validation accepts (none here; Managed Instances
+        have their own rule, core/managed_runtime_rules.py)."""
+        return None
 
     def _on_TelemetrySubscribe(self, event: TelemetrySubscribe) -> None:
         if not event.extension_id:
@@ -36,6 +43,8 @@ class TelemetryRules:
             self._reply_error(event.token, 403, f"{kind}.SubscriptionClosed", f"{name} subscription is closed")
             return
         parsed = parse_subscription(event.api, event.body)
+        if not isinstance(parsed, Invalid):
+            parsed = self._subscription_refusal(parsed) or parsed
         if isinstance(parsed, Invalid):
             self._reply_error(event.token, parsed.status, parsed.error_type, parsed.message)
             return

@@ -22,7 +22,8 @@ from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
-from lambdatui.core.environment import Environment, EnvironmentConfig
+from lambdatui.core.environment import EnvironmentConfig
+from lambdatui.core.managed_environment import environment_for
 from lambdatui.host.deadlines import Deadlines
 from lambdatui.host.launch import function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
@@ -35,11 +36,15 @@ from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import ON_DEMAND, PROVISIONED
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.processes.exit_status import ExitStatus
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ProcessHandle, Supervisor
 
 FactListener = Callable[[f.Fact], None]
+MANAGED_NOTE = ("Lambda Managed Instances (--max-concurrency {m}): each environment runs up to {m} invokes at once, "
+                "initialises ahead of traffic, is never frozen, and lets a timed-out handler run on; extensions may "
+                "register only for SHUTDOWN, logs are JSON, there is no Logs API.")
 
 class EventRefused(Exception):
     """An Event invoke the environment would not queue (its queue is full, or lambdatui is ending)."""
@@ -63,15 +68,18 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
-                 init_type: str = ON_DEMAND, numbers: Optional[Callable[[], int]] = None, announce: bool = True) -> None:
+                 init_type: str = ON_DEMAND, numbers: Optional[Callable[[], int]] = None, announce: bool = True,
+                 max_concurrency: int = 0) -> None:
         """`numbers` gives each new sandbox (the first, and one per new environment) its fleet-wide number, env #N;
-        `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2)."""
+        `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2); `max_concurrency` M
+        makes it a Lambda Managed Instances environment that runs up to M invokes at once (§11.3)."""
         # The layers' extensions join the function's own; zip layers are extracted into the run's folder, once.
         config, self.files, self._files_notes = function_files(config, state_dir)
         self.config = config
         # The debugger's views (globals, /tmp listings): headless modes skip what they cost per invoke.
         self.inspect = inspect
-        self.env = Environment(EnvironmentConfig(
+        managed = max_concurrency > 0
+        self.env = environment_for(EnvironmentConfig(
             function_name=config.name,
             handler=config.handler,
             timeout_ms=config.timeout_s * 1000,
@@ -79,9 +87,11 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
             extension_names=config.extension_names,
             runtime_version=config.runtime.version,
             provisioned=init_type == PROVISIONED,
-            init_timeout_ms=(max(130, config.timeout_s) * 1000 if init_type == PROVISIONED else 10_000),
+            # Provisioned concurrency and Managed Instances: the larger of 130 s and the timeout (lambda-spec §4.2).
+            init_timeout_ms=(max(130, config.timeout_s) * 1000 if init_type == PROVISIONED or managed else 10_000),
+            max_concurrency=max_concurrency,
         ))
-        self.init_type = init_type
+        self.init_type = self.env.config.initialization_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self.announce = announce  # say what contains the processes: the fleet's first environment does, for all
         self._next_number = numbers or itertools.count(1).__next__
         self.state_dir = state_dir
@@ -115,10 +125,12 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                self.subscribe(TelemetryDelivery(translator(self.env.config, self.config.env, self._stream),
+                self.subscribe(TelemetryDelivery(translator(self.env.config, self.function_env(), self._stream),
                                                  self._publish, self.start_soon))
                 for text in self._files_notes if self.announce else ():
                     self.note(text)
+                if self.announce and self.env.config.managed:
+                    self.note(MANAGED_NOTE.format(m=self.env.config.max_concurrency))
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
                 self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
@@ -140,6 +152,18 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
 
     def start_environment(self) -> None:
         self.feed(ins.StartEnvironment())
+
+    def function_env(self) -> dict[str, str]:
+        """The function's own variables, with what the mode imposes: Managed Instances log JSON (lambda-spec §11.3)."""
+        if self.env.config.managed:
+            return {**self.config.env, "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+        return dict(self.config.env)
+
+    def worker_exited(self, pid: int, code: Optional[int], signal_number: Optional[int],
+                      request_id: Optional[str]) -> None:
+        """Our runtime's parent says one of its workers ended (Managed Instances; api/private_routes.py)."""
+        description = ExitStatus(code, signal_number).describe()
+        self.feed(ins.WorkerExited(self.env.generation, pid, code, description, request_id))
 
     async def shutdown(self) -> None:
         """Spin down as Lambda does (SHUTDOWN to extensions within the budget) and wait until it is done."""
@@ -328,7 +352,8 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
             if line.source == f.PLATFORM:
                 if line.text.startswith("END RequestId"):
                     self._drain_output()  # the function's own lines come before END, as in CloudWatch
-                elif line.request_id and line.text.startswith("START "):
+                elif line.request_id and line.text.startswith("START ") and not self.env.config.managed:
+                    # One invoke at a time, the lines that follow are its own (side by side, each line says whose).
                     self._log_request_id = line.request_id
             self.tail.add(line.request_id or self._log_request_id, line)
         elif kind is f.InvokeReported:

@@ -5,6 +5,7 @@ measured for REPORT and the debugger.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
@@ -71,9 +72,12 @@ class EnvironmentProcesses:
         assert self.sandbox is not None
         paths = self.sandbox.paths
         assert paths is not None
+        managed = self.env.config.max_concurrency
+        # The globals view reads one process's module: M workers have M of them, so Managed Instances show none.
         env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
-                                  os.environ, report_globals=self.inspect, exit_file=self._exit_file(effect.generation),
-                                  paths=paths, init_type=self.init_type)
+                                  os.environ, report_globals=self.inspect and not managed,
+                                  exit_file=self._exit_file(effect.generation), paths=paths, init_type=self.init_type,
+                                  max_concurrency=managed)
         wrapper = ""
         if effect.participant == fx.RUNTIME:
             wrapper = exec_wrapper(self.config, env, paths)
@@ -101,7 +105,23 @@ class EnvironmentProcesses:
 
     def _on_line(self, handle: ProcessHandle, stream: str, line: str) -> None:
         source = f.FUNCTION if handle.key == fx.RUNTIME else f.extension_source(handle.key.split(":", 1)[1])
-        self._publish(f.LogLine(source, line, self._log_request_id, stream))
+        request_id = self._log_request_id
+        if self.env.config.managed and handle.key == fx.RUNTIME:
+            request_id = self._concurrent_line_request(line)
+        self._publish(f.LogLine(source, line, request_id, stream))
+
+    def _concurrent_line_request(self, line: str) -> Optional[str]:
+        """Whose a function line is when invokes run side by side: its JSON record says (Managed Instances log
+        JSON, each record with its requestId); a plain print is the invoke's only while one runs alone."""
+        if line[:1] == "{":
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                record = None
+            if isinstance(record, dict) and isinstance(record.get("requestId"), str):
+                return record["requestId"]
+        runs = self.env.runs  # type: ignore[attr-defined]  # a ManagedEnvironment
+        return next(iter(runs)) if len(runs) == 1 else None
 
     def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
         self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code,

@@ -116,16 +116,28 @@ class FleetHost:
     async def _add(self, init_type: str) -> _Member:
         """A new environment: its folder, its sandbox API server, its host; provisioned ones start Init now."""
         assert self._nursery is not None
+        managed = self.options.max_concurrency
         host = EnvironmentHost(self.config, self.state_dir / f"member-{next(self._folders)}", inspect=self.inspect,
-                               init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None)
+                               init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
+                               max_concurrency=managed)
         member = _Member(host, init_type == PROVISIONED, trio.current_time())
         host.subscribe(partial(self._forward, member))
+        if managed:
+            def ended(fact: f.Fact) -> None:
+                # Managed Instances never reset: an environment that ended by itself (a process exited, Init
+                # failed) leaves the fleet, and the next invoke goes to another one (lambda-spec §11.3).
+                if (type(fact) is f.StateChanged and fact.state is EnvState.SHUT_DOWN  # type: ignore[attr-defined]
+                        and not self._ending and member.idle_since != float("inf")):
+                    member.idle_since = float("inf")  # as _retire marks it: removed once
+                    self.start_soon(self._remove, member, False)
+
+            host.subscribe(ended)
         if self._breakpoints:
             host.feed(ins.BreakpointsSet(self._breakpoints))
         await self._nursery.start(self._run_member, member)
         self._members.append(member)
-        if member.provisioned:
-            host.start_environment()
+        if member.provisioned or managed:
+            host.start_environment()  # Managed Instances initialise ahead of traffic, as provisioned ones do
         self._publish_fleet()
         return member
 

@@ -49,9 +49,10 @@ def runtime_environment(
     exit_file: Optional[Path] = None,
     paths: Optional[SandboxPaths] = None,
     init_type: str = "on-demand",
+    max_concurrency: int = 0,
 ) -> dict[str, str]:
     """`paths` say where the processes see the code and the layers (/var/task and /opt in the sandbox's
-    namespace); None: the code at its real path and no layers."""
+    namespace); None: the code at its real path and no layers. `max_concurrency` > 0: Lambda Managed Instances."""
     paths = paths or SandboxPaths(str(config.code_dir), str(config.code_dir))
     env = {k: host_env[k] for k in _PASS_THROUGH if k in host_env}
     env.update({
@@ -89,6 +90,11 @@ def runtime_environment(
     else:
         env["LAMBDA_RUNTIME_DIR"] = paths.task_root
     env.update(config.env)  # the user's own variables win, as in Lambda's console
+    if max_concurrency:
+        # Managed Instances set these for the runtime, whatever the function says (lambda-spec §5, §11.3): the
+        # runtime forks this many workers (awslambdaric reads it too), and their logs are JSON only.
+        env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
     return env
 
 

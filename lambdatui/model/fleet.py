@@ -53,6 +53,7 @@ class FleetOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     provisioned: int = 0
     idle_shutdown_s: Optional[float] = None
+    max_concurrency: int = 0  # Lambda Managed Instances: invokes one environment runs at once (0: one, the default)
 
 
 def describe_fleet(options: FleetOptions) -> str:

@@ -36,9 +36,11 @@ class FunctionInfo:
     @classmethod
     def of(cls, config: Any, instance_id: str = "") -> FunctionInfo:
         """From the core's `EnvironmentConfig` (or anything with its attribute names)."""
+        init_type = getattr(config, "initialization_type", None)  # the core's config knows (Managed Instances too)
+        if not isinstance(init_type, str):
+            init_type = "provisioned-concurrency" if getattr(config, "provisioned", False) else "on-demand"
         return cls(config.function_name, config.function_version, config.memory_mb, config.runtime_version,
-                   config.runtime_version_arn, instance_id,
-                   "provisioned-concurrency" if getattr(config, "provisioned", False) else "on-demand")
+                   config.runtime_version_arn, instance_id, init_type)
 
 
 def ms(value: float) -> float:

@@ -1,0 +1,76 @@
+"""An environment on Lambda Managed Instances (lambda-spec §11.3): the same aggregate, with the rule set that admits
+up to M invokes at once (managed_invoke_rules.py, managed_runtime_rules.py) taking over from the one-at-a-time rules.
+Everything else (Init, extensions, shutdown, holds, faults, the clock) is the shared `Environment`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import deque
+from typing import Callable
+
+from lambdatui.core.common import EnvironmentConfig
+from lambdatui.core.effects import RUNTIME
+from lambdatui.core.environment import Environment
+from lambdatui.core.inputs import Token
+from lambdatui.core.managed_runtime_rules import ManagedRuntimeRules
+from lambdatui.core.slots import InvokeRun
+from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.snapshot import EnvironmentSnapshot
+
+
+class ManagedEnvironment(ManagedRuntimeRules, Environment):
+    """One environment that runs up to `config.max_concurrency` invokes at once."""
+
+    def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        assert config.max_concurrency > 0, "Managed Instances need a maximum concurrency"
+        super().__init__(config, new_id)
+        self.runs: dict[str, InvokeRun] = {}  # in flight (or about to be delivered), by request id
+        self.parked: dict[Token, float] = {}  # the runtime's /next requests waiting for work, oldest first
+        self.ready: deque[str] = deque()  # invokes past INVOKE_START whose worker hung up: the next /next's
+        self.timed_out: dict[str, None] = {}  # recently timed-out request ids, for the 410 on a late answer
+        self.overrunning: set[str] = set()  # timed out, and their worker still runs them: busy
+        self.orphaned: set[str] = set()  # running when our runtime said their worker exited
+        self.workers_lost = 0  # workers our runtime said exited (not replaced, as in Lambda's Python runtime)
+        self.boundary_backlog: deque[tuple[Boundary, str]] = deque()  # invoke boundaries waiting for a hold to end
+
+    def _after_shutdown(self) -> None:
+        # The processes are gone: so are their parked requests and whatever their workers were running.
+        self.parked.clear()
+        self.ready.clear()
+        self.overrunning.clear()
+        self.orphaned.clear()
+        self.timed_out.clear()
+        self.boundary_backlog.clear()
+        self.workers_lost = 0
+        super()._after_shutdown()
+
+    def settled(self) -> bool:
+        """Waiting for the user or for an invoke (a timed-out handler that runs on is not waited for)."""
+        if self.expecting_exit:
+            return False
+        if self.hold is not None:
+            return True
+        if self.runs or self.queue or self.shutdown is not None or self.init is not None or self.boundary_backlog:
+            return False
+        return self.state in (EnvState.RUNNING, EnvState.COLD, EnvState.SHUT_DOWN)
+
+    def snapshot(self, now: float) -> EnvironmentSnapshot:
+        snap = super().snapshot(now)
+        in_flight = len(self.runs) + len(self.overrunning)
+        participants = tuple(
+            dataclasses.replace(
+                view, parked=bool(self.parked), parked_since=min(self.parked.values(), default=None),
+                next_delivery=f"{len(self.parked)} /next parked; {in_flight} of {self.capacity()} workers busy")
+            if view.key == RUNTIME else view
+            for view in snap.participants)
+        return dataclasses.replace(snap, participants=participants, current_request_id=next(iter(self.runs), None))
+
+
+def environment_for(config: EnvironmentConfig, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> Environment:
+    """The environment `config` asks for: Managed Instances when it sets a maximum concurrency, else one invoke at a
+    time."""
+    if config.managed:
+        return ManagedEnvironment(config, new_id)
+    return Environment(config, new_id)

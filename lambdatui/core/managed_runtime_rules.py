@@ -1,0 +1,210 @@
+"""The sandbox's APIs and failures on Lambda Managed Instances (lambda-spec §11.3, the AWS emulator's
+`internal/lambda-managed-instances`), where they differ from one invoke at a time:
+
+- /next parks side by side: the first one ends Runtime init as usual, each later one offers a worker;
+- /response and /error name their invoke: an unknown id is 400 InvalidRequestID, a timed-out one 410 InvokeTimeout;
+- extensions may register only for SHUTDOWN; internal extensions for nothing;
+- the Telemetry API takes schemaVersion 2025-01-29 only; there is no Logs API (the path is not served: 404);
+- a process that exits outside shutdown (the runtime process, or an extension) ends the environment: Managed
+  Instances never reset, and nothing retries a failed Init;
+- a worker of our runtime (a child of the runtime process) that ends is not Lambda's business: the environment
+  stays up, with one worker fewer; lambdatui says so (`WorkerExited`, through our private channel).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from lambdatui.core.common import error_body
+from lambdatui.core.effects import RUNTIME
+from lambdatui.core.inputs import (
+    ExtensionRegister,
+    Invocation,
+    RequestAbandoned,
+    RuntimeInvocationError,
+    RuntimeNext,
+    RuntimeResponse,
+    TelemetrySubscribe,
+    Token,
+    WorkerExited,
+)
+from lambdatui.core.managed_invoke_rules import ManagedInvokeRules
+from lambdatui.core.runtime_machine import RuntimeCall, RuntimeState, TransitionNotAllowed
+from lambdatui.core.runtime_machine import transition as runtime_transition
+from lambdatui.core.slots import InvokeRun, sanitize_error_type
+from lambdatui.core.telemetry_subscription import Invalid
+from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState, ShutdownReason
+from lambdatui.model.telemetry import LOGS, Subscription
+
+MANAGED_TELEMETRY_SCHEMA = "2025-01-29"
+INVOKE_TIMEOUT = "InvokeTimeout"  # RAPID's 410 for a /response or /error after the invoke's deadline
+# RAPID's bound on /next requests parked at once (its MaxIdleRuntimesQueueSize); past it, /next is a 500.
+MAX_PARKED = 10_000
+# What the sandbox's server answers for a path it does not serve (api/sandbox_routes.py): RAPID on Managed
+# Instances mounts no Logs API router, so PUT /2020-08-15/logs is such a path.
+NOT_FOUND = ("NotFound", "No such endpoint")
+
+
+class ManagedRuntimeRules(ManagedInvokeRules):
+    """Part of `ManagedEnvironment`: it runs on the environment's state (see core/managed_environment.py)."""
+
+    # ------------------------------------------------------------------ Runtime API
+
+    def _on_RuntimeNext(self, event: RuntimeNext) -> None:
+        self._end_inspection()
+        rt = self.runtime
+        if rt.state is RuntimeState.READY:
+            self._offer_worker(event.token)
+            return
+        try:
+            rt.state = runtime_transition(rt.state, RuntimeCall.NEXT)  # the first /next: Runtime init is done
+        except TransitionNotAllowed as refused:
+            self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
+            return
+        self.registration_open = False
+        self._park_worker(event.token)
+        self._check_init_done()
+
+    def _offer_worker(self, token: Token) -> None:
+        """A worker asks for work: an event that lost its worker goes first, else it parks for the next invoke."""
+        while self.ready:
+            run = self.runs.get(self.ready.popleft())
+            if run is not None and not run.delivered:
+                self._send_run(token, run)
+                return
+        if len(self.parked) >= MAX_PARKED:
+            self._reply_error(token, 500, "InternalServerError", "Internal Server Error")
+            return
+        self._park_worker(token)
+        self._try_start_next()
+
+    def _park_worker(self, token: Token) -> None:
+        self.parked[token] = self._now.mono
+        self._participant_changed(RUNTIME, self.runtime.state, True)
+
+    def _run_posted(self, token: Token, request_id: str) -> Optional[InvokeRun]:
+        """The invoke a /response or /error names, or the answer RAPID gives when there is none to take it."""
+        run = self.runs.get(request_id)
+        if run is not None and run.delivered and run.result is None:
+            return run
+        if request_id in self.timed_out:
+            del self.timed_out[request_id]
+            if request_id in self.overrunning:
+                self.overrunning.discard(request_id)  # its worker is free again
+                self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
+            self._reply_error(token, 410, INVOKE_TIMEOUT, "Invoke timeout")
+            self._line(f"The late answer to invoke {request_id} was refused (410 InvokeTimeout): its caller had the "
+                       "timeout error already.", f.LAMBDATUI, request_id)
+            return None
+        self._reply_error(token, 400, et.INVALID_REQUEST_ID, "Invalid request ID")
+        return None
+
+    def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
+        run = self._run_posted(event.token, event.request_id)
+        if run is None:
+            return
+        result = self._response_result(event)
+        run.called_response = True
+        run.produced_bytes = len(event.body)
+        status, error_type = ("error", result.error_type) if result.function_error else ("success", None)
+        self._run_answered(run, result, status, error_type)
+
+    def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
+        run = self._run_posted(event.token, event.request_id)
+        if run is None:
+            return
+        if event.truncated:
+            self._reply_error(event.token, 400, et.TRUNCATED_HTTP_REQUEST, "HTTP request detected as truncated")
+            self._run_answered(run, self._truncated_result(event.request_id), "error", et.RUNTIME_TRUNCATED_RESPONSE)
+            return
+        self._reply_ok(event.token)
+        # The platform records the header's type, sanitised; the AWS emulator's Managed Instances path reports
+        # such an invoke with status "error" (lambda-spec §3.5), and so does the REPORT here.
+        self._run_answered(run, self._error_result(event), "error", sanitize_error_type(event.error_type))
+
+    def _on_RequestAbandoned(self, event: RequestAbandoned) -> None:
+        super()._on_RequestAbandoned(event)  # type: ignore[misc]
+        if self.parked.pop(event.token, None) is not None:
+            self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
+        for run in self.runs.values():
+            if run.token == event.token:
+                run.token = None  # its caller went away; Lambda still runs it
+
+    # ------------------------------------------------------------------ Extensions and Telemetry APIs
+
+    def _on_ExtensionRegister(self, event: ExtensionRegister) -> None:
+        if self.registration_open and self.state is EnvState.INIT and event.events:
+            slot = self.extensions.get(event.name)
+            if slot is None:
+                # RAPID on Managed Instances: an internal extension may subscribe to nothing.
+                self._reply_error(event.token, 403, et.EXT_INVALID_EVENT_TYPE,
+                                  "No events allowed for internal extensions")
+                return
+            if slot.external and "INVOKE" in event.events:
+                self._reply_error(event.token, 403, et.EXT_INVALID_EVENT_TYPE, "INVOKE: ErrorInvalidEventType")
+                self._explain(f"Extension '{event.name}' registered for INVOKE: on Lambda Managed Instances "
+                              "extensions may register only for SHUTDOWN (403 Extension.InvalidEventType).")
+                return
+        super()._on_ExtensionRegister(event)  # type: ignore[misc]
+
+    def _on_TelemetrySubscribe(self, event: TelemetrySubscribe) -> None:
+        if event.api == LOGS:
+            self._reply_error(event.token, 404, *NOT_FOUND)
+            return
+        super()._on_TelemetrySubscribe(event)  # type: ignore[misc]
+
+    def _subscription_refusal(self, subscription: Subscription) -> Optional[Invalid]:
+        if subscription.schema_version != MANAGED_TELEMETRY_SCHEMA:
+            return Invalid(400, "ValidationError", f"schemaVersion must be {MANAGED_TELEMETRY_SCHEMA} on Lambda "
+                                                   f"Managed Instances; got \"{subscription.schema_version}\"")
+        return None
+
+    # ------------------------------------------------------------------ workers and failures
+
+    def _on_WorkerExited(self, event: WorkerExited) -> None:
+        if event.generation != self.generation or self.shutdown is not None or not self.runtime.alive:
+            return  # the environment is ending: its workers go with it
+        self.workers_lost += 1
+        request_id = event.request_id
+        held = ""
+        if request_id in self.overrunning:
+            self.overrunning.discard(request_id)  # counted among the workers lost from now on
+            held = f" running invoke {request_id}, which had timed out already"
+        elif request_id is not None and request_id in self.runs and self.runs[request_id].result is None:
+            self.orphaned.add(request_id)
+            held = (f" while it ran invoke {request_id}: Lambda sees the runtime process, not its workers, so that "
+                    "invoke's caller gets the timeout error at its deadline")
+        self._line(f"A worker of the runtime (pid {event.pid}) exited ({event.description}){held}. The environment "
+                   f"stays up with {self.capacity()} of {self.config.max_concurrency} workers: Lambda's Python runtime "
+                   "starts no new one.", f.LAMBDATUI, request_id)
+        self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
+
+    def _fail_phase(self, error_type: str, detail: str) -> None:
+        """The runtime process or an extension exited outside shutdown: the environment ends (no reset here)."""
+        self._abandon_hold()
+        if self.state is EnvState.INIT:
+            self._fail_init(error_type, detail)
+            return
+        self._fail_runs(error_type, detail)
+        self._explain(f"{detail}: on Lambda Managed Instances that ends the environment (nothing resets it); the "
+                      "next invoke goes to another one.")
+        self._begin_shutdown(ShutdownReason.FAILURE, final=True)
+
+    def _fail_init(self, error_type: Optional[str], detail: str, status: str = "error") -> None:
+        init = self._report_init_failure(error_type, detail, status)
+        if init is None:
+            return
+        timed_out = status == "timeout"
+        answered = et.SANDBOX_TIMEDOUT if timed_out else (error_type or et.SANDBOX_FAILURE)
+
+        def payload(inv: Invocation) -> bytes:
+            if timed_out:
+                return error_body(et.SANDBOX_TIMEDOUT, f"RequestId: {inv.request_id} Error: {detail}")
+            return self._init_failure_body(inv.request_id, error_type, detail)
+
+        self._answer_queued(payload, answered)
+        self._explain("Lambda Managed Instances retry no failed Init: the environment ends, and the next invoke goes "
+                      "to another one.")
+        self._begin_shutdown(ShutdownReason.TIMEOUT if timed_out else ShutdownReason.FAILURE, final=True)

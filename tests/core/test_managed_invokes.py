@@ -1,0 +1,252 @@
+"""Lambda Managed Instances in the pure core (lambda-spec §11.3): one environment admits M invokes at once.
+
+Concurrent /next requests park side by side and each takes its own event; /response and /error are matched by
+request id; nothing is frozen; each invoke has its own deadline, and a timed-out invoke is answered with Lambda's
+timeout error while nothing is killed, stopped or reset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Iterable
+
+import pytest
+from driver import Driver, ext
+
+from lambdatui.core import inputs as ins
+from lambdatui.core.effects import RUNTIME, Freeze, Kill, SignalProcess, Terminate
+from lambdatui.core.environment import Environment
+from lambdatui.core.managed_environment import ManagedEnvironment, environment_for
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState
+
+
+def managed(m: int = 3, extensions: Iterable[str] = (), **kwargs: object) -> Driver:
+    """A driver whose environment is a Managed Instances one with `m` workers."""
+    d = Driver(extensions, **kwargs)  # type: ignore[arg-type]
+    d.config = dataclasses.replace(d.config, max_concurrency=m)
+    d.env = ManagedEnvironment(d.config, new_id=lambda: f"id-{next(d._ids)}")
+    return d
+
+
+def ready(m: int = 3, workers: int | None = None, **kwargs: object) -> tuple[Driver, list[int]]:
+    """Initialised, with `workers` (default m) /next requests parked."""
+    d = managed(m, **kwargs)
+    d.start()
+    tokens = [d.runtime_next() for _ in range(m if workers is None else workers)]
+    assert d.state is EnvState.RUNNING
+    return d, tokens
+
+
+def delivered_to(d: Driver, token: int) -> str:
+    reply = d.reply(token)
+    assert reply.status == 200, reply
+    return dict(reply.headers)["Lambda-Runtime-Aws-Request-Id"]
+
+
+@pytest.mark.parametrize("m, provisioned, expected", [
+    (0, False, "on-demand"),
+    (0, True, "provisioned-concurrency"),
+    (1, False, "lambda-managed-instances"),
+    (8, True, "lambda-managed-instances"),
+])
+def test_initialization_type_and_which_rules_the_config_picks(m: int, provisioned: bool, expected: str) -> None:
+    d = Driver()
+    config = dataclasses.replace(d.config, max_concurrency=m, provisioned=provisioned)
+    assert config.initialization_type == expected
+    assert type(environment_for(config)) is (ManagedEnvironment if m else Environment)
+
+
+def test_init_is_done_at_the_first_next_and_nothing_is_ever_frozen() -> None:
+    d = managed(3)
+    d.start()
+    first = d.runtime_next()
+    assert d.state is EnvState.RUNNING  # not FROZEN: Managed Instances never freeze
+    assert not d.answered(first)
+    assert d.lines()[-1].startswith("INIT_REPORT Init Duration: ")  # initialised ahead of traffic: always logged
+    for _ in range(2):
+        d.runtime_next()
+    _, rid = d.invoke()
+    d.respond(rid)
+    d.runtime_next()
+    assert not d.effects(Freeze)
+    assert d.state is EnvState.RUNNING
+
+
+def test_init_waits_for_every_extension_then_one_next() -> None:
+    d = managed(2, ["obs"])
+    d.start()
+    assert d.register("obs", ("SHUTDOWN",)).status == 200
+    d.runtime_next()
+    assert d.state is EnvState.INIT  # the runtime asked, the extension did not yet
+    d.ext_next("obs")
+    assert d.state is EnvState.RUNNING
+
+
+def test_m_invokes_run_at_once_each_on_its_own_next_and_the_next_one_waits_for_a_worker() -> None:
+    d, tokens = ready(3)
+    callers = [d.invoke() for _ in range(4)]
+    assert [delivered_to(d, t) for t in tokens] == [rid for _, rid in callers[:3]]
+    assert d.env.admitted() == 4 and [rid for _, rid in callers[3:]] == [i.request_id for _, i in d.env.queue]
+    # The second worker answers first: its caller hears at once, the others still run.
+    d.respond(callers[1][1], b'{"n":2}')
+    assert d.result_for(callers[1][0]).payload == b'{"n":2}'
+    assert not [c for c in d.completions() if c.token in (callers[0][0], callers[2][0], callers[3][0])]
+    # That worker asks again and takes the waiting invoke.
+    again = d.runtime_next()
+    assert delivered_to(d, again) == callers[3][1]
+    assert sorted(d.env.runs) == sorted([callers[0][1], callers[2][1], callers[3][1]])
+
+
+def test_response_and_error_are_matched_by_request_id() -> None:
+    d, _ = ready(2)
+    (tok_a, rid_a), (tok_b, rid_b) = d.invoke(), d.invoke()
+    err = d.invocation_error(rid_b, b'{"errorMessage":"no","errorType":"ValueError"}')
+    ok = d.respond(rid_a, b'"fine"')
+    assert (d.reply(err).status, d.reply(ok).status) == (202, 202)
+    assert d.result_for(tok_a).payload == b'"fine"'
+    failed = d.result_for(tok_b)
+    assert failed.function_error and json.loads(failed.payload)["errorType"] == "ValueError"
+    # The platform records the runtime's error: status error, the header's type sanitised (none: Runtime.Unknown).
+    by_id = {r.request_id: r for r in d.reports()}
+    assert (by_id[rid_a].status, by_id[rid_b].status, by_id[rid_b].error_type) == ("success", "error",
+                                                                                   "Runtime.Unknown")
+    assert by_id[rid_a].init_duration_ms is None  # initialised ahead: no invoke carries the Init
+
+
+@pytest.mark.parametrize("name", ["unknown", "answered-twice"])
+def test_a_post_for_no_running_invoke_is_invalid_request_id(name: str) -> None:
+    d, _ = ready(1)
+    _, rid = d.invoke()
+    if name == "answered-twice":
+        d.respond(rid)
+    else:
+        rid = "not-a-request"
+    tok = d.respond(rid)
+    assert d.reply(tok).status == 400
+    assert json.loads(d.reply(tok).body) == {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
+
+
+def test_no_extension_is_sent_invoke_and_no_runtime_done_is_emitted() -> None:
+    d = managed(1, ["obs"])
+    d.start()
+    d.register("obs", ("SHUTDOWN",))
+    parked_ext = d.ext_next("obs")
+    d.runtime_next()
+    _, rid = d.invoke()
+    d.respond(rid)
+    assert not d.answered(parked_ext)
+    assert not d.facts(f.RuntimeDone)  # platform.runtimeDone: "Not sent on Managed Instances" (lambda-spec §3.5)
+    assert [r.request_id for r in d.reports()] == [rid]
+
+
+def test_a_timed_out_invoke_gets_lambdas_timeout_error_and_nothing_is_stopped() -> None:
+    d, tokens = ready(2, timeout_ms=1000)
+    (tok_a, rid_a), (tok_b, rid_b) = d.invoke(), d.invoke()
+    mark = d.mark()
+    d.advance(1000)
+    d.fire(f"invoke:{rid_a}")
+    assert json.loads(d.result_for(tok_a).payload) == {
+        "errorMessage": f"RequestId: {rid_a} Error: Task timed out after 1.00 seconds", "errorType": "Sandbox.Timedout"}
+    assert not d.effects(Kill, mark) and not d.effects(Terminate, mark) and not d.effects(SignalProcess, mark)
+    assert not d.effects(Freeze, mark) and d.env.shutdown is None and d.state is EnvState.RUNNING
+    assert d.reports(mark)[0].status == "timeout"
+    # Its worker is still busy with it: it counts against M until it answers.
+    assert d.env.admitted() == 2 and rid_a in d.env.overrunning
+    # The other invoke was not touched, and the late answer is refused with 410.
+    late = d.respond(rid_a)
+    assert d.reply(late).status == 410
+    assert json.loads(d.reply(late).body) == {"errorMessage": "Invoke timeout", "errorType": "InvokeTimeout"}
+    assert d.env.admitted() == 1
+    d.respond(rid_b, b'"b"')
+    assert d.result_for(tok_b).payload == b'"b"'
+
+
+def test_the_timeout_body_is_the_one_default_mode_gives() -> None:
+    single = Driver(timeout_ms=2000)
+    single.cold_start()
+    tok, rid = single.invoke("same-id")
+    single.advance(2000)
+    single.fire("invoke")
+    many, _ = ready(1, timeout_ms=2000)
+    tok_m, rid_m = many.invoke("same-id")
+    many.advance(2000)
+    many.fire(f"invoke:{rid_m}")
+    assert many.result_for(tok_m) == single.result_for(tok)
+
+
+def test_each_invoke_has_its_own_deadline_from_its_own_delivery() -> None:
+    d, tokens = ready(2, timeout_ms=3000)
+    _, rid_a = d.invoke()
+    d.advance(500)
+    _, rid_b = d.invoke()
+    timers = d.started_timers()
+    assert timers[f"invoke:{rid_b}"] - timers[f"invoke:{rid_a}"] == pytest.approx(0.5)
+    deadlines = [int(dict(d.reply(t).headers)["Lambda-Runtime-Deadline-Ms"]) for t in tokens]
+    assert deadlines[1] - deadlines[0] == 500
+
+
+def test_a_hold_at_invoke_start_delivers_that_invoke_when_released_and_answers_that_race_wait_their_turn() -> None:
+    d, tokens = ready(2)
+    (_, rid_a) = d.invoke()
+    d.feed(ins.BreakpointsSet(frozenset({Boundary.INVOKE_START})))
+    tok_b, rid_b = d.invoke()
+    assert d.env.hold is not None and not d.answered(tokens[1])
+    d.respond(rid_a)  # it raced the debugger's freeze: its caller hears, its boundary waits for the release
+    assert d.env.boundary_backlog
+    d.feed(ins.BreakpointsSet(frozenset()))
+    d.feed(ins.ContinueRequested())
+    assert delivered_to(d, tokens[1]) == rid_b
+    assert ("invoke.response", False) in d.boundaries() and not d.env.boundary_backlog
+
+
+def test_abandoned_next_requests_leave_and_an_event_waits_for_the_next_worker() -> None:
+    d, tokens = ready(2)
+    d.feed(ins.RequestAbandoned(tokens[0]))
+    d.feed(ins.RequestAbandoned(tokens[1]))
+    _, rid = d.invoke()
+    assert not d.env.runs and len(d.env.queue) == 1  # nobody to take it yet
+    assert delivered_to(d, d.runtime_next()) == rid
+
+
+def test_spindown_answers_every_invoke_in_flight() -> None:
+    d, _ = ready(2)
+    (tok_a, _), (tok_b, _) = d.invoke(), d.invoke()
+    d.feed(ins.ShutdownRequested())
+    for tok in (tok_a, tok_b):
+        assert d.result_for(tok).error_type == "Sandbox.Failure"
+    assert d.killed() == [RUNTIME]  # no extension: nothing is owed a SHUTDOWN, the runtime dies at once
+    d.killed_by_signal(RUNTIME)
+    assert d.state is EnvState.SHUT_DOWN
+
+
+def test_settled_and_events_pending_look_at_every_invoke() -> None:
+    d, _ = ready(2)
+    assert d.env.settled()
+    _, rid = d.invoke(asynchronous=True, caller=False)
+    assert not d.env.settled() and d.env.events_pending()
+    d.respond(rid)
+    assert d.env.settled() and not d.env.events_pending()
+
+
+def test_the_snapshot_shows_the_invokes_in_flight_and_the_parked_workers() -> None:
+    d, _ = ready(3)
+    _, rid = d.invoke()
+    snap = d.env.snapshot(d.mono)
+    runtime = next(p for p in snap.participants if p.key == RUNTIME)
+    assert snap.current_request_id == rid and snap.state is EnvState.RUNNING
+    assert runtime.parked and runtime.next_delivery == "2 /next parked; 1 of 3 workers busy"
+
+
+def test_shutdown_stops_the_runtime_first_then_sends_shutdown_as_in_the_default_mode() -> None:
+    d = managed(1, ["obs"])
+    d.start()
+    d.register("obs", ("SHUTDOWN",))
+    parked = d.ext_next("obs")
+    d.runtime_next()
+    d.feed(ins.ShutdownRequested())
+    assert d.terminated() == [RUNTIME] and not d.answered(parked)
+    d.exited(RUNTIME, 0)
+    assert json.loads(d.reply(parked).body)["eventType"] == "SHUTDOWN"
+    assert ext("obs") not in d.killed()
