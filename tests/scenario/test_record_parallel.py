@@ -186,7 +186,7 @@ async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(c
             recorder.attach(running.session)
 
             async def caller(n: int) -> None:  # callers that send at the same moment, in no particular order
-                await running.fleet.invoke(json.dumps({"n": n, "sleep": 0.5}).encode())
+                await running.fleet.invoke(json.dumps({"n": n, "sleep": 1}).encode())
 
             async with trio.open_nursery() as callers:
                 for n in range(3):
