@@ -197,7 +197,8 @@ def check_fleet(expect: Expect, before: FleetCounters, after: FleetCounters, env
 
 def fleet_line(counters: FleetCounters, environments: int) -> str:
     return (f"{environments} environment{'s' * (environments != 1)} alive (limit {counters.limit}), since the start: "
-            f"{counters.cold_starts} cold starts, {counters.warm_hits} warm hits, {counters.throttled} throttled, "
+            f"{counters.cold_starts} cold start{'s' * (counters.cold_starts != 1)}, {counters.warm_hits} warm "
+            f"hit{'s' * (counters.warm_hits != 1)}, {counters.throttled} throttled, "
             f"{counters.spun_down} spun down")
 
 

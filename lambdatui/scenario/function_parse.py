@@ -49,8 +49,8 @@ def parse_function(raw: Any) -> FunctionSettings:
 def _fleet(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[float]]:
     concurrency = raw.get("concurrency")
     if concurrency is not None and (not is_int(concurrency) or concurrency < 1):
-        raise ValueError(f"[function]: concurrency = {_shown(concurrency)}: give the environments that may run at once, "
-                         "a whole number from 1")
+        raise ValueError(f"[function]: concurrency = {_shown(concurrency)}: give the environments that may run at "
+                         "once, a whole number from 1")
     provisioned = raw.get("provisioned")
     if provisioned is not None and (not is_int(provisioned) or provisioned < 0):
         raise ValueError(f"[function]: provisioned = {_shown(provisioned)}: give the environments initialised ahead of "
@@ -63,8 +63,8 @@ def _fleet(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[
     idle = raw.get("idle_shutdown")
     if idle is not None:
         if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 < idle <= MAX_IDLE_SHUTDOWN_S:
-            raise ValueError(f"[function]: idle_shutdown = {_shown(idle)}: give the seconds an environment may sit idle "
-                             f"before it is shut down, more than 0 and at most {MAX_IDLE_SHUTDOWN_S:g} (a day; "
+            raise ValueError(f"[function]: idle_shutdown = {_shown(idle)}: give the seconds an environment may sit "
+                             f"idle before it is shut down, more than 0 and at most {MAX_IDLE_SHUTDOWN_S:g} (a day; "
                              "leave it out to keep idle environments)")
         idle = float(idle)
     return concurrency, provisioned, idle

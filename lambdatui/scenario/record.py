@@ -13,8 +13,8 @@ held at invoke.start (make the handler raise, then continue) comes before that i
 An invoke that never started by the end is written last.
 
 Invokes that overlap (one is sent while another is still in flight in another environment, as a burst of callers
-sends them) are one `parallel` step, placed where the first of them went out, its events in the order the fleet routed them: a replay
-fires them the same way (each once the one before has its environment), so it meets the same cold starts. What
+sends them) are one `parallel` step, placed where the first of them went out, its events in the order the fleet
+routed them: a replay fires them the same way (each once the one before has its environment), so it meets the same cold starts. What
 each returned goes in `expect.each`; the fleet's counts with it, when all of them were in flight at once. One
 queued behind another in the same environment waited for it: that is a step after it, as before the fleet. So
 facts that do not name their environment (`fact`, as `invoke` subscribes) never make a parallel step.

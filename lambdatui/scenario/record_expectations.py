@@ -45,7 +45,8 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger) -> list[str]:
     return lines
 
 
-def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *, cold: bool = True) -> tuple[list[str], list[str]]:
+def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
+                  cold: bool = True) -> tuple[list[str], list[str]]:
     """What a replay can compare of this invoke: (comments on what it cannot, `key = value` items). `cold`: whether
     its cold start can be compared (not when a replay might route it otherwise)."""
     expect: list[str] = []

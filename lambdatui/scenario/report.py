@@ -274,10 +274,9 @@ class TimelinePrinter:
 
     def fleet(self, before: FleetCounters, after: FleetCounters, environments: int) -> None:
         """The fleet after a step: what is alive, and what the step did to it."""
-        counts = [f"{after.cold_starts - before.cold_starts} cold starts",
-                  f"{after.warm_hits - before.warm_hits} warm hits",
-                  f"{after.throttled - before.throttled} throttled",
-                  f"{after.spun_down - before.spun_down} spun down"]
+        cold, warm = after.cold_starts - before.cold_starts, after.warm_hits - before.warm_hits
+        counts = [f"{cold} cold start{'s' * (cold != 1)}", f"{warm} warm hit{'s' * (warm != 1)}",
+                  f"{after.throttled - before.throttled} throttled", f"{after.spun_down - before.spun_down} spun down"]
         self.line("fleet", f"{environments} environment{'s' * (environments != 1)} alive; this step: "
                            + ", ".join(counts), env=0)
 

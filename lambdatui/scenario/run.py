@@ -161,7 +161,9 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         facts = StepFacts()
         before = session.snapshot().fleet if printer.tag_environments else None
         unsubscribe = session.fleet.subscribe_numbered(facts)
-        bound = step_bound(step, timeout_s, margin_s) + (_provisioned_init(session, timeout_s) if step.number == 1 else 0)
+        bound = step_bound(step, timeout_s, margin_s)
+        if step.number == 1:
+            bound += _provisioned_init(session, timeout_s)
         try:
             with trio.move_on_after(bound) as scope:
                 if step.number == 1:
@@ -216,7 +218,8 @@ def _judge(step: Step, facts: StepFacts, session: DebugSession,
     """The first expectation on the step or its invokes that failed, else the telemetry still to be judged."""
     expect = step.expect
     if expect.each is not None:
-        judged = [(one, seen, f"each[{i}].", f"parallel[{i}]") for i, (one, seen) in enumerate(zip(expect.each, facts.invokes))]
+        judged = [(one, seen, f"each[{i}].", f"parallel[{i}]")
+                  for i, (one, seen) in enumerate(zip(expect.each, facts.invokes))]
     else:
         seen = facts.invokes[0] if facts.invokes else facts.step
         judged = [(expect, seen, "", "")]

@@ -1,8 +1,8 @@
 """Parallel steps and the fleet's expectations, run against the real host: every environment is real processes.
 
 The invokes of a parallel step sleep a second, so that each is still running when the next is routed (starting an
-environment for it takes a fraction of that, even on a loaded machine): that is what makes them concurrent. Waits are the runner's own (facts, `settled()`),
-each bounded by the replay's bound.
+environment for it takes a fraction of that, even on a loaded machine): that is what makes them concurrent. Waits
+are the runner's own (facts, `settled()`), each bounded by the replay's bound.
 """
 
 from __future__ import annotations
