@@ -141,12 +141,17 @@ def ready_env(served: ServeProcess, tag: str) -> int:
 
 
 def env_of_request(served: ServeProcess, request_id: str) -> int:
+    """The environment whose START line names `request_id` (the caller may have its answer before the line is
+    read: waited for, bounded)."""
+    served.wait_for_line(rf"START RequestId: {request_id}\b", timeout=LINE_TIMEOUT)
     found = [int(m.group(1)) for m in matches(served, START) if m.group(2) == request_id]
     assert len(found) == 1, f"START lines for {request_id}: {found}\n{served.output()}"
     return found[0]
 
 
 def report_line(served: ServeProcess, request_id: str) -> str:
+    """The REPORT line of `request_id` (it follows the answer: waited for, bounded)."""
+    served.wait_for_line(rf"REPORT RequestId: {request_id}\b", timeout=LINE_TIMEOUT)
     found = [m.group(0) for m in matches(served, REPORT) if m.group(2) == request_id]
     assert len(found) == 1, f"REPORT lines for {request_id}: {found}\n{served.output()}"
     return found[0]
