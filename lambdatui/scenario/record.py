@@ -12,12 +12,15 @@ or when it ended without getting that far. So a fault given while an invoke wait
 held at invoke.start (make the handler raise, then continue) comes before that invoke, as it acted on it.
 An invoke that never started by the end is written last.
 
-Invokes that overlap (one is sent while another is still in flight in another environment, as a burst of callers
-sends them) are one `parallel` step, placed where the first of them went out, its events in the order the fleet
-routed them: a replay fires them the same way (each once the one before has its environment), so it meets the same cold starts. What
-each returned goes in `expect.each`; the fleet's counts with it, when all of them were in flight at once. One
-queued behind another in the same environment waited for it: that is a step after it, as before the fleet. So
-facts that do not name their environment (`fact`, as `invoke` subscribes) never make a parallel step.
+Invokes in flight together in several environments (each sent while all the ones before it still ran elsewhere, as
+a burst of callers sends them) are one `parallel` step, placed where the first of them went out, its events in the
+order the fleet routed them: a replay fires them the same way (all in flight at once, each routed once the one
+before has its environment), so it meets the same cold starts. What each returned goes in `expect.each`, the
+fleet's counts with it. One queued behind another in the same environment waited for it: a step after it, as
+before the fleet. So facts that do not name their environment (`fact`, as `invoke` subscribes) never make a
+parallel step. An invoke sent while others ran elsewhere that a replay will have finished first (it came after one
+of a burst had completed) is a step of its own too, but the replay may route it otherwise: its cold start and
+its step's counts are left out, with a comment saying why.
 
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
@@ -59,12 +62,13 @@ class _Other:
 
 @dataclass(eq=False)
 class _Overlap:
-    """Invokes in flight together: each was sent before all the others had completed. One step: a lone invoke
-    is written as `invoke`, several as `parallel`."""
+    """Invokes all in flight at once, in several environments. One step: a lone invoke is written as `invoke`,
+    several as `parallel`."""
 
     invokes: list[RecordedInvoke] = field(default_factory=list)
     pending: set[str] = field(default_factory=set)  # request ids in flight
-    peak: int = 0  # most of them in flight at once
+    # Its first invoke was sent while others ran elsewhere that a replay runs to the end first: routed otherwise.
+    overlapped: bool = False
     environments: Optional[int] = None  # alive once the last of them completed (when the fleet is known)
     placed: bool = False  # among the steps
 
@@ -188,15 +192,18 @@ class Recorder:
     __call__ = fact  # so that `host.subscribe(recorder)` works
 
     def _queued(self, step: RecordedInvoke, number: int) -> None:
-        """A new invoke joins the invokes in flight in other environments (the latest one's overlap), else it is
-        a step of its own."""
+        """A new invoke joins the invokes in flight in other environments when they are all of one overlap and all of
+        it still runs (a replay fires them together: it meets the same environments); else it is a step of its own."""
         request_id = step.request_id
         self._invokes[request_id] = self._waiting[request_id] = step
-        others = [other for other, env in self._in_flight.items() if env != number]
-        overlap = self._overlap_of[others[-1]] if others else _Overlap()
+        others = {other for other, env in self._in_flight.items() if env != number}
+        latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
+        if others and latest is not None and others == latest.pending == {s.request_id for s in latest.invokes}:
+            overlap = latest
+        else:
+            overlap = _Overlap(overlapped=bool(others))
         overlap.invokes.append(step)
         overlap.pending.add(request_id)
-        overlap.peak = max(overlap.peak, len(overlap.pending))
         self._overlap_of[request_id] = overlap
         self._in_flight[request_id] = number
 
@@ -278,8 +285,8 @@ class Recorder:
             # Those the end of the session turned away never ran: comments, not part of the step.
             ran = [s for s in step.invokes if not any(s is other for other in not_run)]
             if len(ran) == 1:
-                return invoke_lines(ran[0], self.telemetry)
-            return parallel_lines(ran, step.peak, step.environments, self.telemetry) if ran else []
+                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
+            return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped) if ran else []
         return self._other_lines(step.command)
 
     def _fleet_lines(self) -> list[str]:

@@ -36,10 +36,14 @@ def event_text(event: bytes) -> str:
     return toml_string(text if text is not None else event.decode("utf-8", "replace"))
 
 
-def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger) -> list[str]:
+OVERLAPPED = ("# sent while other invokes still ran, in other environments, that a replay has finished by then: it "
+              "may meet\n# other environments, so its cold start and the fleet's counts are not compared")
+
+
+def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False) -> list[str]:
     """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`."""
-    notes, expect = invoke_expect(step, telemetry)
-    lines = [f"invoke = {event_text(step.event)}", *notes]
+    notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
+    lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}", *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
     return lines
@@ -47,8 +51,8 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger) -> list[str]:
 
 def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
                   cold: bool = True) -> tuple[list[str], list[str]]:
-    """What a replay can compare of this invoke: (comments on what it cannot, `key = value` items). `cold`: whether
-    its cold start can be compared (not when a replay might route it otherwise)."""
+    """What a replay can compare of this invoke: (comments on what it cannot, `key = value` items); `cold`: whether
+    its cold start can be (not when a replay may route it otherwise)."""
     expect: list[str] = []
     notes: list[str] = []
     result = step.result
@@ -90,28 +94,24 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
     return notes, expect
 
 
-def parallel_lines(invokes: Sequence[RecordedInvoke], peak: int, environments: Optional[int],
-                   telemetry: TelemetryLedger) -> list[str]:
-    """Invokes that overlapped as one `parallel` step: the events in the order they were routed, what each
-    returned (`expect.each`), and the fleet's counts when a replay, which fires them all at once, meets them."""
-    together = peak >= len(invokes)
-    if together:
-        lines = [f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
-    else:
-        lines = [f"# {len(invokes)} invokes that overlapped, at most {peak} in flight at once: a replay fires them all "
-                 "together, so which ran cold and the fleet's counts are not compared"]
-    lines.append("parallel = [")
+def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,
+                   *, overlapped: bool = False) -> list[str]:
+    """Invokes in flight at once as one `parallel` step: the events in the order they were routed, what each
+    returned (`expect.each`), and the fleet's counts (`environments` alive after them, when known)."""
+    lines = [*([OVERLAPPED] if overlapped else []),
+             f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order",
+             "parallel = ["]
     lines += [f"  {event_text(step.event)}," for step in invokes]
     lines.append("]")
     tables = []
     for i, step in enumerate(invokes):
-        notes, expect = invoke_expect(step, telemetry, cold=together)
+        notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
         lines += [f"# parallel[{i}]: {note[2:]}" for note in notes]
         tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
     if any(table != "{}" for table in tables):
         lines += ["expect.each = [", *(f"  {table}," for table in tables), "]"]
     colds = [step.cold for step in invokes]
-    if together and None not in colds:
+    if None not in colds and not overlapped:
         if environments is not None:
             lines.append(f"expect.environments = {environments}")
         lines.append(f"expect.cold_starts = {colds.count(True)}")

@@ -22,7 +22,7 @@ from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.model import facts as f
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import PROVISIONED
 from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_fleet, judge_telemetry
 from lambdatui.scenario.model import (
@@ -306,19 +306,42 @@ async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer:
 
 async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, facts: StepFacts,
                 printer: TimelinePrinter, ledger: TelemetryLedger) -> None:
-    """Send the step's invokes, each once the one before has its environment (or its throttle): all in flight
-    together, and routed in the order written, so the same scenario meets the same cold starts and throttles."""
+    """Send the step's invokes, each once the one before has its environment (or its throttle), so that the same
+    scenario meets the same cold starts and throttles: routed in the order written.
+
+    A parallel step's invokes wait at invoke.start until the last of them is placed, then run together: otherwise a
+    quick one could finish while the next one's environment is still starting, and the next would reuse its
+    environment instead of starting its own (held time counts against no deadline)."""
     parallel = isinstance(action, ParallelAction)
     events = action.events if isinstance(action, ParallelAction) else (action.event,)
-    async with trio.open_nursery() as nursery:
-        for position, event in enumerate(events):
-            seen = facts.fire(str(uuid.uuid4()), own_facts=parallel)
-            ledger.begin(seen.request_id or "")
-            placed = trio.Event()
-            nursery.start_soon(_invoke, session, event, seen, placed)
-            await placed.wait()
-            if parallel:
-                printer.placed(position, event, seen)
+    if parallel:
+        printer.line("parallel", f"{len(events)} invokes: each waits at invoke.start until all have an environment "
+                                 "(or a throttle), then they run together")
+        session.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
+    released = not parallel
+    try:
+        async with trio.open_nursery() as nursery:
+            for position, event in enumerate(events):
+                seen = facts.fire(str(uuid.uuid4()), own_facts=parallel)
+                ledger.begin(seen.request_id or "")
+                placed = trio.Event()
+                nursery.start_soon(_invoke, session, event, seen, placed)
+                await placed.wait()
+                if parallel:
+                    printer.placed(position, event, seen)
+            if not released:
+                released = True
+                _release(session, facts)
+    finally:
+        if not released:
+            _release(session, facts)  # the step was cut short: no later step may meet the hold
+
+
+def _release(session: DebugSession, facts: StepFacts) -> None:
+    """No more holds at invoke.start; the invokes held there go on (one still in Init will not stop there)."""
+    session.submit(c.SetBreakpoints(frozenset()))
+    for number in sorted({seen.env for seen in facts.invokes if seen.env}):
+        session.submit(c.Continue(env=number))
 
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event) -> None:

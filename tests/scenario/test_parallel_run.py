@@ -1,8 +1,8 @@
 """Parallel steps and the fleet's expectations, run against the real host: every environment is real processes.
 
-The invokes of a parallel step sleep a second, so that each is still running when the next is routed (starting an
-environment for it takes a fraction of that, even on a loaded machine): that is what makes them concurrent. Waits
-are the runner's own (facts, `settled()`), each bounded by the replay's bound.
+The probe answers at once: a parallel step's invokes are in flight together all the same, since each waits at
+invoke.start until the last is placed. Waits are the runner's own (facts, `settled()`), each bounded by the
+replay's bound.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def test_invokes_sent_together_cold_start_an_environment_each_and_later_on
     function = write_probe(code_dir)
     done = await replay(function, """
         [[step]]
-        parallel = [{ sleep = 1, write = "a" }, { sleep = 1, write = "b" }, { sleep = 1, write = "c" }]
+        parallel = [{ write = "a" }, { write = "b" }, { write = "c" }]
         expect.each = [
           { cold = true, response = { invocations = 1, event = { write = "a" } }, globals = { invocations = "1" }, tmp = ["/tmp/a"], tmp_absent = ["/tmp/b", "/tmp/c"] },
           { cold = true, response = { invocations = 1, event = { write = "b" } }, tmp = ["/tmp/b"], tmp_absent = ["/tmp/a"] },
@@ -81,7 +81,7 @@ async def test_a_throttled_invoke_is_checked_by_its_error_type_and_counted(code_
         concurrency = 2
 
         [[step]]
-        parallel = [{ sleep = 1 }, { sleep = 1 }, { sleep = 1 }]
+        parallel = [{}, {}, {}]
         expect.each = [{ cold = true }, { cold = true }, { error_type = "TooManyRequestsException" }]
         expect.environments = 2
         expect.throttled = 1
@@ -94,7 +94,7 @@ async def test_a_throttled_invoke_is_checked_by_its_error_type_and_counted(code_
     assert done.result.passed, done.out
     assert done.result.invokes == 4 and done.result.invoke_errors == 1  # the throttle is the caller's error
     first = blocks(done.out)[0]
-    assert re.search(r"^ +invoke +parallel\[2\] \{\"sleep\": 1\} -> throttled \(429\)$", first, re.MULTILINE), first
+    assert re.search(r"^ +invoke +parallel\[2\] \{\} -> throttled \(429\)$", first, re.MULTILINE), first
     assert re.search(r"^ +outcome +parallel\[2\]: THROTTLED 429 TooManyRequestsException", first, re.MULTILINE), first
     assert "all 2 environments are busy (--concurrency 2)" in first  # the fleet's own line says why
 
@@ -107,7 +107,7 @@ async def test_an_invoke_of_a_parallel_step_that_differs_is_named_by_its_positio
         concurrency = 2
 
         [[step]]
-        parallel = [{ sleep = 1 }, { sleep = 1 }, { sleep = 1 }]
+        parallel = [{}, {}, {}]
         expect.each = [{ cold = true }, { cold = true }, { cold = true }]
     """, code_dir)
     assert not done.result.passed
@@ -155,7 +155,7 @@ async def test_a_provisioned_environment_takes_the_first_invoke_warm_and_a_burst
         expect = { cold = false, response = { invocations = 1 }, warm_hits = 1, cold_starts = 0, environments = 1 }
 
         [[step]]
-        parallel = [{ sleep = 1 }, { sleep = 1 }]
+        parallel = [{}, {}]
         expect.each = [{ cold = false, response = { invocations = 2 } }, { cold = true, response = { invocations = 1 } }]
         expect.environments = 2
         expect.cold_starts = 1
@@ -176,11 +176,11 @@ async def test_each_environments_extension_receives_the_telemetry_of_its_own_inv
             '"function", "platform.runtimeDone", "platform.report"] } }'
     done = await replay(SAMPLES / "telemetry" / "handler.py", f"""
         [[step]]
-        parallel = ['{{"linger_ms": 1000}}', '{{"linger_ms": 1000}}']
+        parallel = ['{{"linger_ms": 300}}', '{{"linger_ms": 300}}']
         expect.each = [{{ cold = true }}, {{ cold = true }}]
 
         [[step]]
-        parallel = ['{{"linger_ms": 1000}}', '{{"linger_ms": 1000}}']
+        parallel = ['{{"linger_ms": 300}}', '{{"linger_ms": 300}}']
         expect.each = [{again}, {again}]
     """, code_dir)
     assert done.result.passed, done.out

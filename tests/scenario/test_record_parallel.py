@@ -116,20 +116,27 @@ def test_an_invoke_queued_behind_another_in_the_same_environment_is_a_step_after
     assert [type(s.action) for s in steps] == [InvokeAction, InvokeAction]
 
 
-def test_overlapping_invokes_never_all_in_flight_at_once_leave_out_cold_and_the_counts() -> None:
+def test_invokes_sent_once_one_of_a_burst_completed_are_steps_after_it_without_their_cold_start() -> None:
+    """A replay fires a parallel step's invokes all at once and runs them to the end: an invoke that came once one
+    of them had completed (here: while b still ran) meets other environments there. It is a step after them, and
+    so is the one sent while it and b ran; which of them starts cold is not compared, nor their counts."""
     recorder, fleet = attached()
     run(fleet, 1, queued("a", 1), started("a"))
     run(fleet, 2, queued("b", 2), started("b"))
     run(fleet, 1, completed("a", 1), reported("a", True))
-    run(fleet, 1, queued("c", 3), started("c"))  # b still runs: c overlaps b, not a
-    run(fleet, 2, completed("b", 2), reported("b", True))
-    run(fleet, 1, completed("c", 3), reported("c", False))
+    run(fleet, 1, queued("c", 3), started("c"))  # b still runs, a has completed
+    run(fleet, 3, queued("d", 4), started("d"))  # b and c run: d started env #3 cold, a replay has env #1 or #2
+    for env, request_id, n, cold in ((2, "b", 2, True), (1, "c", 3, False), (3, "d", 4, True)):
+        run(fleet, env, completed(request_id, n), reported(request_id, cold))
+    run(fleet, 1, queued("e", 5), started("e"), completed("e", 5), reported("e", False))  # nothing in flight: clean
     text = recorder.to_toml()
-    (step,) = parse_scenario(text, Path("r.toml")).steps
-    assert isinstance(step.action, ParallelAction) and len(step.action.events) == 3
-    assert "at most 2 in flight at once" in text, text
-    assert all(e.cold is None for e in step.expect.each) and step.expect.fleet_keys() == (), text
-    assert [e.response for e in step.expect.each] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    burst, c, d, e = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction) and len(burst.action.events) == 2, text
+    assert [one.cold for one in burst.expect.each] == [True, True] and burst.expect.cold_starts == 2, text
+    assert [type(s.action) for s in (c, d, e)] == [InvokeAction] * 3, text
+    assert [(s.expect.response, s.expect.cold) for s in (c, d)] == [({"n": 3}, None), ({"n": 4}, None)], text
+    assert text.count("its cold start and the fleet's counts are not compared") == 2, text
+    assert e.expect.cold is False, text
 
 
 def test_a_member_the_end_of_the_session_turned_away_is_a_comment_not_part_of_the_step() -> None:
