@@ -4,26 +4,34 @@ Guest mode runs trio's scheduler in callbacks on the same thread as the UI, so n
 lock, but trio functions (the host reads `trio.current_time()`) only work inside trio's own callbacks.
 So the UI never calls into the host: commands go in through the trio token, and the host hands the UI
 immutable snapshots and the new log lines, coalesced so that a burst of facts costs one repaint.
+
+The UI shows one environment of the fleet at a time (its focus): the snapshots are that environment's, and of
+the log lines only its own (and the fleet's) cross over, so a burst in another environment costs the UI nothing.
+The focus follows the environment itself, not its number: one replaced by `NewEnvironment` gets a new number
+and stays in focus; one that leaves the fleet hands the focus to the first one alive.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 import trio
 
 from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.host.debug_session import DebugSession
-from lambdatui.host.fleet_host import FleetOptions
+from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.fleet_host import FleetHost, FleetOptions
 from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import LOOPBACK, open_environment
 
 REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
+_LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
-# What the UI is handed: (snapshot, facts since the last update).
+# What the UI is handed: (snapshot of the focused environment, facts since the last update).
 Update = Callable[[DebuggerSnapshot, list[f.Fact]], None]
 
 
@@ -34,7 +42,6 @@ class BridgedController:
         self._session = session
         self._token = token
         self._latest = first
-        self._listeners: list[c.FactListener] = []
 
     def submit(self, command: c.Command) -> None:
         try:
@@ -43,22 +50,22 @@ class BridgedController:
             pass  # the host is gone (quitting): nothing left to command
 
     def subscribe(self, listener: c.FactListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        """Every fact of every environment, as it happens. Guest mode runs the host on the UI's own thread, and
+        subscribing only adds to a tuple, so this needs no hop into trio (the listener runs in trio's context)."""
+        return self._session.subscribe(listener)
 
-    def snapshot(self) -> DebuggerSnapshot:
+    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
+        """The latest snapshot delivered: the focused environment's (`HostGuest.focus` chooses it; a snapshot of
+        another cannot be made outside trio's context, since the host reads trio's clock)."""
         return self._latest
 
-    def deliver(self, snapshot: DebuggerSnapshot, facts: list[f.Fact]) -> None:
-        """The host side hands over a new snapshot and the facts that led to it (trio context, same thread)."""
+    def deliver(self, snapshot: DebuggerSnapshot) -> None:
+        """The host side hands over a new snapshot (trio context, same thread)."""
         self._latest = snapshot
-        for fact in facts:
-            for listener in list(self._listeners):
-                listener(fact)
 
 
 class HostGuest:
-    """Runs one environment's host inside the asyncio loop the UI runs on, for the UI's lifetime."""
+    """Runs the fleet's host inside the asyncio loop the UI runs on, for the UI's lifetime."""
 
     def __init__(
         self,
@@ -86,6 +93,12 @@ class HostGuest:
         self._token: Optional[trio.lowlevel.TrioToken] = None
         self._done: Optional[asyncio.Future[None]] = None
         self.controller: Optional[BridgedController] = None
+        # Trio-side state, touched only in trio's context (the run's tasks and run_sync_soon callbacks):
+        self._fleet: Optional[FleetHost] = None
+        self._focus: Optional[EnvironmentHost] = None  # the environment the snapshots show
+        self._wake: Optional[trio.Event] = None  # set when there is something to deliver
+        self._coalescing: Optional[trio.CancelScope] = None  # the pause that gathers a burst into one update
+        self._urgent = False  # the focus changed: deliver without that pause, and none of the earlier lines
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._done = loop.create_future()
@@ -98,11 +111,21 @@ class HostGuest:
         )
 
     def stop(self) -> None:
-        """Shut the environment down as Lambda does (SHUTDOWN to extensions), then end the guest run."""
+        """Shut the environments down as Lambda does (SHUTDOWN to extensions), then end the guest run."""
         if self._token is None:
             return
         try:
             self._token.run_sync_soon(self._body.cancel)
+        except trio.RunFinishedError:
+            pass
+
+    def focus(self, number: int) -> None:
+        """Show environment `number` from now on: its snapshot arrives at once, with no log lines (the UI takes
+        that environment's log from the snapshot). An environment no longer in the fleet changes nothing."""
+        if self._token is None:
+            return
+        try:
+            self._token.run_sync_soon(self._refocus, number)
         except trio.RunFinishedError:
             pass
 
@@ -117,27 +140,51 @@ class HostGuest:
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
+    # ------------------------------------------------------------------ trio side
+
+    def _refocus(self, number: int) -> None:
+        assert self._fleet is not None and self._wake is not None
+        host = self._fleet.member(number)
+        if host is None or host is self._focus:
+            return  # gone meanwhile, or shown already: the updates go on as they were
+        self._focus = host
+        self._urgent = True
+        self._wake.set()
+        if self._coalescing is not None:
+            self._coalescing.cancel()
+
+    def _focused_number(self) -> Optional[int]:
+        """The focused environment's number now; one that left the fleet hands the focus to the first alive (or,
+        with none alive, to the last one removed, which shows SHUT DOWN)."""
+        assert self._fleet is not None
+        if self._focus is None or self._focus not in self._fleet.hosts():
+            self._focus = self._fleet.member(None)
+        return self._focus.sandbox_count if self._focus is not None else None
+
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
+        self._wake = trio.Event()
         async with open_environment(
             self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True, fleet=self.fleet
         ) as running:
             session = running.session
+            self._fleet = session.fleet
+            self._focus = session.fleet.member(None)
             pending: list[f.Fact] = []
-            wake = trio.Event()
 
-            def collect(fact: f.Fact) -> None:
+            def collect(number: int, fact: f.Fact) -> None:
+                # Another environment's log lines never reach the UI: the log view shows the focused one's. Lines
+                # said before a focus change are in that environment's snapshot (`logs`), which the UI then takes.
+                if number and type(fact) is f.LogLine and (self._focus is None or number != self._focus.sandbox_count):
+                    return
                 pending.append(fact)
-                wake.set()
+                assert self._wake is not None
+                self._wake.set()
 
-            session.subscribe(collect)
-            # The host said why /tmp is not private as it started, before anyone could subscribe: the session
-            # kept those lines, and the log view (fed only by facts) must show them too.
-            early = session.snapshot().logs
-            if early:
-                pending.extend(early)
-                wake.set()
-            controller = BridgedController(session, self._token, session.snapshot())
+            session.fleet.subscribe_numbered(collect)
+            # The lines said as the host started (why /tmp is not private...) are in the first snapshot's `logs`,
+            # which the UI shows first.
+            controller = BridgedController(session, self._token, session.snapshot(self._focused_number()))
             self.controller = controller
             if self._setup is not None:
                 # The trio-side controller: a listener there hears every fact as it happens, also the last ones
@@ -148,12 +195,42 @@ class HostGuest:
             self._on_ready(controller, running.invoke_api)
             running.host.start_environment()
             with self._body:
-                while True:
-                    await wake.wait()
-                    await trio.sleep(REFRESH_S)  # coalesce a burst of facts into one update
-                    wake = trio.Event()
-                    batch = pending[:]
-                    pending.clear()
-                    snapshot = session.snapshot()
-                    controller.deliver(snapshot, batch)
-                    self._on_update(snapshot, batch)
+                await self._deliver(session, controller, pending)
+
+    async def _deliver(self, session: DebugSession, controller: BridgedController, pending: list[f.Fact]) -> None:
+        """Hand the UI the focused environment's snapshot and the facts gathered, coalesced, until cancelled."""
+        leaving = False  # an environment is on its way out of the fleet
+        while True:
+            await self._news(leaving)
+            if not self._urgent:
+                with trio.move_on_after(REFRESH_S) as self._coalescing:
+                    await trio.sleep_forever()  # coalesce a burst of facts into one update
+                self._coalescing = None
+            self._wake = trio.Event()
+            urgent, self._urgent = self._urgent, False
+            batch = pending[:]
+            pending.clear()
+            if urgent:
+                # A new focus: lines gathered so far may be the previous environment's; the UI shows the new one's
+                # from the snapshot.
+                batch = [fact for fact in batch if type(fact) is not f.LogLine]
+            snapshot = session.snapshot(self._focused_number())
+            controller.deliver(snapshot)
+            self._on_update(snapshot, batch)
+            leaving = any(line.state in _LEAVING for line in snapshot.environments)
+
+    async def _news(self, leaving: bool) -> None:
+        """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a
+        change of the fleet itself. An environment leaves the fleet after its last fact: only the fleet can say so.
+        The fleet is watched only then, because its waiters cost it a new trio.Event per log line."""
+        assert self._wake is not None and self._fleet is not None
+        if not leaving:
+            await self._wake.wait()
+            return
+        async with trio.open_nursery() as nursery:
+            async def first_of(wait: Callable[[], Awaitable[object]]) -> None:
+                await wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(first_of, self._wake.wait)
+            nursery.start_soon(first_of, self._fleet.wait_changed)

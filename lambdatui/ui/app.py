@@ -1,6 +1,8 @@
 """The full-screen debugger: renders the controller's snapshots and facts, and sends it commands.
 
-It never decides lifecycle behaviour and never imports trio: everything it does is a controller command.
+It never decides lifecycle behaviour and never imports trio: everything it does is a controller command. It shows
+one environment of the fleet at a time, the focused one (`lambdatui.ui.focus`); commands for one environment go
+to that one.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from textual import events, on, work
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
@@ -26,7 +27,9 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import Backend, BackendFactory
 from lambdatui.ui.command_targets import extension_names, fault_targets
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
-from lambdatui.ui.key_bindings import APP_BINDINGS, PALETTE_TITLES
+from lambdatui.ui.fleet_focus import FleetFocus
+from lambdatui.ui.key_bindings import APP_BINDINGS
+from lambdatui.ui.palette_commands import debugger_commands
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
@@ -35,7 +38,9 @@ from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.screens.raise_dialog import RaiseScreen
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
+from lambdatui.ui.widgets.environments_strip import TALL
 from lambdatui.ui.widgets import (
+    EnvironmentsStrip,
     EventPanel,
     ExplainBar,
     GlobalsView,
@@ -51,8 +56,8 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(App[int]):
-    """`lambdatui PATH`: one execution environment, stepped boundary by boundary."""
+class LambdaTuiApp(FleetFocus):
+    """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
     CSS_PATH = "app.tcss"
@@ -87,6 +92,7 @@ class LambdaTuiApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
+        yield EnvironmentsStrip(id="environments")
         yield PhaseTimeline(id="timeline")
         with Horizontal(id="row-state"):
             yield ParticipantsTable(id="participants")
@@ -154,12 +160,20 @@ class LambdaTuiApp(App[int]):
         self.notify(f"The lifecycle host stopped: {message.error!r}", severity="error", timeout=15)
 
     def render_snapshot(self, snapshot: DebuggerSnapshot, facts: Iterable[f.Fact]) -> None:
+        arrival = self.environment_focus.arrived(snapshot)
         self.snapshot = snapshot
-        for widget in (HeaderBar, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView, ResultView, ExplainBar):
+        for widget in (HeaderBar, EnvironmentsStrip, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView,
+                       ResultView, ExplainBar):
             self.query_one(widget).show(snapshot)  # type: ignore[attr-defined]
-        lines = [fact for fact in facts if isinstance(fact, f.LogLine)]
-        if lines:
-            self.query_one(LogView).add_lines(lines)
+        self.fit_the_fleet()
+        if arrival.restart_log:  # another environment: its own log, kept by the host; the facts' lines may not be its
+            self.query_one(LogView).restart(snapshot.logs)
+        else:
+            lines = [fact for fact in facts if type(fact) is f.LogLine]
+            if lines:
+                self.query_one(LogView).add_lines(lines)
+        if arrival.notice:
+            self.notify(arrival.notice)
         if isinstance(self.screen, ExtensionEventsScreen):
             self.screen.show(snapshot)
         for fact in facts:
@@ -167,6 +181,16 @@ class LambdaTuiApp(App[int]):
                 self.notify(f"fault: {fact.description}")
             elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
+
+    def on_resize(self) -> None:
+        self.fit_the_fleet()
+
+    def fit_the_fleet(self) -> None:
+        """On a short screen, the strip's second row (a fleet) comes out of the timeline's legend: every pane keeps
+        its head at 100x30."""
+        fleet = self.snapshot is not None and len(self.snapshot.environments) > 1
+        for timeline in self.query(PhaseTimeline):  # none yet when the first resize comes
+            timeline.set_class(fleet and self.size.height < TALL, "-short")
 
     # ------------------------------------------------------------------ commands
 
@@ -180,10 +204,10 @@ class LambdaTuiApp(App[int]):
         return True
 
     def action_step(self) -> None:
-        self.send(c.Step())
+        self.send(c.Step(env=self.focused_environment))
 
     def action_continue(self) -> None:
-        self.send(c.Continue())
+        self.send(c.Continue(env=self.focused_environment))
 
     def action_invoke(self) -> None:
         problem = validation_error(self.event_text)
@@ -193,14 +217,20 @@ class LambdaTuiApp(App[int]):
         self.send(c.Invoke(self.event_text.encode()))
 
     def action_force_timeout(self) -> None:
-        self.send(c.InjectFault(flt.ForceTimeout()))
+        self.fault(flt.ForceTimeout())
+
+    def fault(self, fault: flt.Fault) -> None:
+        self.send(c.InjectFault(fault, env=self.focused_environment))
 
     def action_new_environment(self) -> None:
-        if self.send(c.NewEnvironment()):
-            self.notify("The next invoke cold-starts a fresh environment with an empty /tmp.")
+        number = self.focused_environment
+        if self.send(c.NewEnvironment(env=number)):
+            self.environment_focus.renewing(number)
+            self.notify(f"env #{number} is replaced: it comes back with a new number and an empty /tmp, and its next "
+                        "invoke cold-starts.")
 
     def action_shutdown(self) -> None:
-        self.send(c.Shutdown())
+        self.send(c.Shutdown(env=self.focused_environment))
 
     def action_cycle_log_filter(self) -> None:
         self.query_one(LogView).cycle_filter()
@@ -219,7 +249,7 @@ class LambdaTuiApp(App[int]):
     def action_crash(self) -> None:
         def chosen(choice: Optional[TargetChoice]) -> None:
             if choice is not None:
-                self.send(c.InjectFault(flt.Crash(choice.target, signal=choice.signal, exit_code=choice.exit_code)))
+                self.fault(flt.Crash(choice.target, signal=choice.signal, exit_code=choice.exit_code))
 
         self.push_screen(PickTargetScreen("Crash", fault_targets(self.snapshot), with_signal=True), chosen)
 
@@ -231,7 +261,7 @@ class LambdaTuiApp(App[int]):
                 return
             key = "runtime" if choice.target == "runtime" else f"extension:{choice.target}"
             fault = flt.Thaw(choice.target) if key in frozen else flt.Freeze(choice.target)
-            self.send(c.InjectFault(fault))
+            self.fault(fault)
 
         self.push_screen(PickTargetScreen("Freeze / thaw", fault_targets(self.snapshot, frozen_marks=True)), chosen)
 
@@ -268,7 +298,7 @@ class LambdaTuiApp(App[int]):
     def action_raise_in_handler(self) -> None:
         def chosen(answer: Optional[tuple[str, str]]) -> None:
             if answer is not None:
-                self.send(c.InjectFault(flt.RaiseInHandler(*answer)))
+                self.fault(flt.RaiseInHandler(*answer))
 
         self.push_screen(RaiseScreen(), chosen)
 
@@ -294,22 +324,7 @@ class LambdaTuiApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.id and binding.action != "quit":
-                yield SystemCommand(PALETTE_TITLES.get(binding.action, binding.description), binding.tooltip,
-                                    lambda action=binding.action: self.run_action(action))
-        for target, label in fault_targets(self.snapshot):
-            yield SystemCommand(f"Crash {target}", f"SIGKILL {label}",
-                                lambda t=target: self.send(c.InjectFault(flt.Crash(t))))
-            yield SystemCommand(f"Freeze {target}", "SIGSTOP: it hangs until thawed",
-                                lambda t=target: self.send(c.InjectFault(flt.Freeze(t))))
-            yield SystemCommand(f"Thaw {target}", "SIGCONT", lambda t=target: self.send(c.InjectFault(flt.Thaw(t))))
-        for name in extension_names(self.snapshot):
-            yield SystemCommand(f"Events of {name}", "What the extension was sent, in order: INVOKE, SHUTDOWN, "
-                                "telemetry batches (JSON)", lambda n=name: self.show_extension(n))
-        for name, text in self.event_choices():
-            yield SystemCommand(f"Use event {name}", "Set the event the next invoke sends",
-                                lambda n=name, t=text: self.set_event(t, n))
+        yield from debugger_commands(self)
 
     def deliver_screenshot(self, filename: Optional[str] = None, path: Optional[str] = None,
                            time_format: Optional[str] = None) -> Optional[str]:

@@ -23,6 +23,10 @@ class Backend(Protocol):
 
     def stop(self) -> None: ...
 
+    def focus(self, number: int) -> None:
+        """Show environment `number` in the updates from now on; its snapshot comes at once. The updates show
+        one environment (`DebuggerSnapshot.environment_number`) and carry only its log lines (and the fleet's)."""
+
     async def wait_stopped(self) -> None: ...
 
 

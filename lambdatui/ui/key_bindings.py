@@ -1,4 +1,8 @@
-"""The debugger's keys: what each runs, its footer label and tooltip, and its title in the command palette."""
+"""The debugger's keys: what each runs, its footer label and tooltip, and its title in the command palette.
+
+Keys that act on one environment act on the focused one (the strip marks it); `,` and `.` move the focus, and
+the digits jump to env #1 to #9 (`[` and `]` are kept for the timeline).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ PALETTE_TITLES = {
     "force_timeout": "Force the current deadline (timeout)",
     "freeze": "Freeze / thaw…",
     "raise_in_handler": "Raise in the handler…",
-    "new_environment": "New environment",
-    "shutdown": "Shut down",
+    "new_environment": "New environment (replaces the focused one)",
+    "shutdown": "Shut down the focused environment",
+    "focus_previous_environment": "Previous environment",
+    "focus_next_environment": "Next environment",
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
     "help": "Help",
@@ -28,18 +34,26 @@ def _binding(key: str, action: str, description: str, tooltip: str, *, show: boo
     return Binding(key, action, description, show=show, tooltip=tooltip, id=action, **kw)  # type: ignore[arg-type]
 
 
+# `,` and `.` share one footer label.
+ENVIRONMENTS = Binding.Group("Env", compact=True)
+
 APP_BINDINGS = [
-    _binding("n", "step", "Step", "Release the held boundary and hold at the next one"),
-    _binding("c", "continue", "Cont", "Run until the environment waits for an invoke"),
-    _binding("i", "invoke", "Invoke", "Send the current event"),
-    _binding("e", "edit_event", "Event", "Edit the event"),
-    _binding("b", "breakpoints", "Brk", "Choose the boundaries to hold at"),
-    _binding("x", "crash", "Kill", "Crash the runtime or an extension"),
-    _binding("t", "force_timeout", "Time", "The current phase's deadline elapses now"),
-    _binding("f", "freeze", "Freeze", "Freeze or thaw one participant"),
-    _binding("r", "raise_in_handler", "Raise", "The handler raises on its next entry"),
-    _binding("N", "new_environment", "New", "The next invoke cold-starts a fresh environment"),
-    _binding("s", "shutdown", "Shut", "SHUTDOWN (spindown) the environment"),
+    _binding("n", "step", "Step", "Release the focused environment's hold and hold at the next boundary"),
+    _binding("c", "continue", "Go", "Run the focused environment until it waits for an invoke"),
+    _binding("i", "invoke", "Inv", "Send the current event (to an idle environment, or a new one)"),
+    _binding("e", "edit_event", "Evt", "Edit the event"),
+    _binding("b", "breakpoints", "Brk", "Choose the boundaries to hold at (in every environment)"),
+    _binding("x", "crash", "Kill", "Crash the focused environment's runtime or an extension"),
+    _binding("t", "force_timeout", "Time", "The focused environment's current deadline elapses now"),
+    _binding("f", "freeze", "Freeze", "Freeze or thaw one participant of the focused environment"),
+    _binding("r", "raise_in_handler", "Raise", "The handler raises on its next entry in the focused environment"),
+    _binding("N", "new_environment", "New", "Replace the focused environment: its next invoke cold-starts"),
+    _binding("s", "shutdown", "Shut", "SHUTDOWN (spindown) the focused environment: it leaves the fleet"),
+    _binding("comma", "focus_previous_environment", "Prev env", "Show the previous environment",
+             group=ENVIRONMENTS),
+    _binding("full_stop", "focus_next_environment", "Next env", "Show the next environment", group=ENVIRONMENTS),
+    *(Binding(str(n), f"focus_environment({n})", f"env #{n}", show=False, tooltip=f"Show env #{n}",
+              id=f"focus_environment_{n}") for n in range(1, 10)),
     _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
     _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
              show=False),

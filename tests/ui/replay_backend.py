@@ -3,16 +3,20 @@
 No trio, no processes, no clock: the app gets a controller whose `snapshot()` is the recorded one and
 whose `submit` only records the commands, then one update with the snapshot and the session's log
 lines, exactly as `HostGuest` hands them over. The snapshot tests draw the same image on every run.
+
+A fleet is replayed as one snapshot per environment (`others`, by number): `focus(N)` hands over env #N's at once,
+with no log lines, as `HostGuest` does; the moves asked for are kept in `focused`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -41,8 +45,14 @@ def load_session(name: str) -> RecordedSession:
     text = (SESSIONS / f"{name}.json").read_text(encoding="utf-8")
     text = text.replace(REPO_TOKEN, json.dumps(str(REPO))[1:-1])
     data = json.loads(text)
-    return RecordedSession(name, from_json_value(DebuggerSnapshot, data["snapshot"]),
-                           from_json_value(tuple[LogLine, ...], data["logs"]))
+    snapshot = from_json_value(DebuggerSnapshot, data["snapshot"])
+    logs = from_json_value(tuple[LogLine, ...], data["logs"])
+    kept = logs[len(logs) - len(snapshot.logs):]
+    if kept == snapshot.logs:
+        # The host's snapshot keeps the very objects its facts carried (the log view skips a line object it has):
+        # so does the replay.
+        snapshot = dataclasses.replace(snapshot, logs=kept)
+    return RecordedSession(name, snapshot, logs)
 
 
 class ReplayController:
@@ -60,15 +70,18 @@ class ReplayController:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def snapshot(self) -> DebuggerSnapshot:
+    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
         return self._snapshot
 
 
 class ReplayBackend:
     """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
 
-    def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> None:
+    def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError,
+                 others: Mapping[int, DebuggerSnapshot] = {}) -> None:
         self.session = session
+        self.others = others
+        self.focused: list[int] = []
         self._on_ready = on_ready
         self._on_update = on_update
         self._on_error = on_error
@@ -83,15 +96,26 @@ class ReplayBackend:
     def stop(self) -> None:
         self.stopped = True
 
+    def focus(self, number: int) -> None:
+        self.focused.append(number)
+        snapshot = self.others.get(number)
+        if snapshot is None and number == self.session.snapshot.environment_number:
+            snapshot = self.session.snapshot
+        if snapshot is not None and self.controller is not None:
+            self.controller._snapshot = snapshot
+            self._on_update(snapshot, [])
+
     async def wait_stopped(self) -> None:
         return None
 
 
-def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None) -> BackendFactory:
-    """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect."""
+def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None,
+           others: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
+    """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect; `others` are the
+    fleet's other environments' snapshots, by number."""
 
     def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
-        backend = ReplayBackend(session, on_ready, on_update, on_error)
+        backend = ReplayBackend(session, on_ready, on_update, on_error, others)
         if made is not None:
             made.append(backend)
         return backend

@@ -84,4 +84,9 @@ def activity_snapshot(session: str = "cold_held_init_function") -> DebuggerSnaps
                          for p in snapshot.environment.participants)
     environment = dataclasses.replace(snapshot.environment, state=EnvState.FROZEN, held_at=None, frozen=True,
                                       participants=participants, as_of=AS_OF, invocations_done=1)
-    return dataclasses.replace(snapshot, environment=environment, extensions=activities.views(), invocations=1)
+    # The fleet as it is then: the one environment, FROZEN after its first invoke, which met it cold.
+    lines = tuple(dataclasses.replace(line, state=EnvState.FROZEN, held_at=None, invocations=1)
+                  for line in snapshot.environments)
+    fleet = snapshot.fleet and dataclasses.replace(snapshot.fleet, cold_starts=1, peak_concurrency=1)
+    return dataclasses.replace(snapshot, environment=environment, extensions=activities.views(), invocations=1,
+                               environments=lines, fleet=fleet)

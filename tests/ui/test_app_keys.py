@@ -453,7 +453,7 @@ class TestEnvironments:
             await pilot.press("i")
             await until(pilot, invoked(1), "the first invoke")
             await pilot.press("N")
-            await until_true(pilot, lambda: any("cold-starts a fresh environment" in m
+            await until_true(pilot, lambda: any("env #1 is replaced" in m
                                                 for m in notifications(pilot)), "the notice")
             await pilot.press("i")
             fresh = await until(pilot, lambda s: s.environment_number == 2 and invoked(2)(s),

@@ -182,8 +182,11 @@ class TestFooter:
             shown = [b for b in app.BINDINGS if getattr(b, "show", False)]
             assert any(b.key == "l" for b in shown), "l (the log filter) is not in the footer"
             for binding in shown:
+                if binding.group is not None:  # `,` and `.`: one label for both keys
+                    continue
                 key = "?" if binding.key == "question_mark" else binding.key
                 assert f"{key} {binding.description}" in footer_line, (binding.key, footer_line)
+            assert " ,. Env l Log " in footer_line, footer_line  # the environment keys, apart from their neighbours
             assert footer_line.rstrip().endswith("q Quit"), footer_line
 
 

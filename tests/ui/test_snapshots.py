@@ -21,6 +21,7 @@ from textual.widgets import Input, TextArea
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.themes import DEFAULT_THEME
 from lambdatui.ui.widgets import phase_timeline
+from fleet_replay import fleet_session
 from replay_backend import REPO, ReplayBackend, load_session, replay
 
 SAMPLES = REPO / "sample_functions"
@@ -110,8 +111,9 @@ class TestMainScreen:
     def test_warm_after_three_invokes_at_100x30(self, snap_compare) -> None:
         """The warm counter state at 100x30, the smallest usable size: every pane still shows its head.
 
-        The header's two rows (FROZEN, 3 invokes), the timeline's last three invokes ending "▲ invoke.done"
-        with "◀ 5 earlier bars", the participants table without its Kind and Subscribed columns, globals
+        The header's two rows (FROZEN, 3 invokes), the fleet line under them ("fleet: 1 env (on-demand) · 0 busy
+        (peak 1) / limit 100 · cold 1 · warm 2 · throttled 0 · queued 0"), the timeline's last three invokes ending
+        "▲ invoke.done" with "◀ 5 earlier bars", the participants table without its Kind and Subscribed columns, globals
         with `invocations` 3 replaced, /tmp with counter.t… "changed…", the event {"n": 3}, the response
         for a3000000, the last log line (REPORT a3000000), the explain line on three rows, and every key
         in the footer (n Step … q Quit).
@@ -159,6 +161,51 @@ class TestMainScreen:
                             run_before=settled)
 
 
+def replayed_fleet() -> LambdaTuiApp:
+    """The warm counter session as env #1 of a fleet of three (tests/ui/fleet_replay.py)."""
+    session, others = fleet_session()
+    app = LambdaTuiApp(replay(session, others=others), code_dir=SAMPLES / "counter", theme=DEFAULT_THEME)
+    app.event_text = '{"n": 3}'
+    app.event_source = "--event"
+    return app
+
+
+class TestFleet:
+    def test_a_fleet_of_three_at_100x30(self, snap_compare) -> None:
+        """The warm counter state as env #1 of three, at the smallest size: the strip takes two rows.
+
+        Row one: "▶#1 FROZEN · 3 inv · on-demand" marked (reverse), "#2 RUNNING a4000000 · 0 inv · on-demand", and
+        "+1 ▶" for env #3 that does not fit. Row two: "fleet: 3 envs · 2 busy (peak 3) / limit 100 · cold 3 · warm 2
+        · throttled 1 · queued 0". The panels are env #1's (header "env #1 FROZEN", 3 invokes), every pane still
+        shows its head (the log its last line; the timeline gave its legend row to the strip), and the footer
+        ends "s Shut ,. Env l Log ? Help q Quit".
+        """
+        assert snap_compare(replayed_fleet(), terminal_size=SMALL, run_before=settled)
+
+    def test_env_2_focused(self, snap_compare) -> None:
+        """`.` from env #1: every panel shows env #2, which runs a4000000 on its cold start.
+
+        Header "env #2 RUNNING", "0 invokes", "▶ running request a4000000"; the strip lists all three on one row,
+        "▶#2 RUNNING a4000000 · 0 inv · on-demand" marked, "#3 HELD invoke.start a5000000 · 0 inv · provisioned"
+        in the held colour; the fleet line under it. Timeline "No phases yet", no participants, no globals, no
+        /tmp listing, no result; the log has only env #2's lines (its START and "env #2's own line").
+        """
+
+        async def focus_env_2(pilot: Pilot) -> None:
+            await settled(pilot)
+            await pilot.press("full_stop")
+            app = pilot.app
+            assert isinstance(app, LambdaTuiApp)
+            waited = 0.0
+            while app.snapshot is None or app.snapshot.environment_number != 2:
+                assert waited < SETTLE_S, "env #2 never came into focus"
+                await pilot.pause(0.02)
+                waited += 0.02
+            await settled(pilot)
+
+        assert snap_compare(replayed_fleet(), terminal_size=LARGE, run_before=focus_env_2)
+
+
 def test_replay_backend_records_commands_and_never_runs_anything() -> None:
     """The replay is inert: keys become commands on its controller, nothing else happens."""
     import asyncio
@@ -179,5 +226,5 @@ def test_replay_backend_records_commands_and_never_runs_anything() -> None:
     asyncio.run(drive())
     backend, = made
     assert backend.controller is not None
-    assert backend.controller.commands == [c.Step(), c.Continue(), c.Invoke(b"{}")]
+    assert backend.controller.commands == [c.Step(env=1), c.Continue(env=1), c.Invoke(b"{}")]
     assert backend.stopped

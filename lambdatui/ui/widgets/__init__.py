@@ -5,6 +5,7 @@ Attributes down, messages up: the screen calls `show` (and sets attributes such 
 """
 
 from lambdatui.ui.widgets._theme import PHASE_VARIABLE_DEFAULTS
+from lambdatui.ui.widgets.environments_strip import EnvironmentsStrip
 from lambdatui.ui.widgets.event_panel import EventPanel
 from lambdatui.ui.widgets.explain_bar import ExplainBar
 from lambdatui.ui.widgets.globals_view import GlobalsView
@@ -17,6 +18,7 @@ from lambdatui.ui.widgets.tmp_view import TmpView
 
 __all__ = [
     "PHASE_VARIABLE_DEFAULTS",
+    "EnvironmentsStrip",
     "EventPanel",
     "ExplainBar",
     "GlobalsView",

@@ -120,6 +120,14 @@ class LogLines(ScrollView, can_focus=True):
                 self.scroll_to(y=max(0, self.scroll_y - gone), animate=False, immediate=True)
         return added
 
+    def clear(self) -> None:
+        """Drop every row (another environment's log comes next)."""
+        self._rows, self._shown = [], []
+        self._head = self._shown_head = self._widest = 0
+        self.dropped = 0
+        self._cache.clear()
+        self._resize(follow=True)
+
     def set_match(self, match: Callable[[str], bool]) -> None:
         """Show only rows whose source `match` accepts (O(kept rows), on user action only)."""
         self._match = match

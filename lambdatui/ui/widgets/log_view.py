@@ -4,7 +4,7 @@ However much the function prints, memory stays bounded (`max_lines` rows, oldest
 append costs only the lines added: rows are drawn lazily on the line API (`LogLines`). The filter row
 on top is clickable; the screen may bind a key to `cycle_filter`. Lines arrive either as facts
 (`add_lines`) or in snapshots (`show`); the same line object is never added twice, so a screen may
-use both paths.
+use both paths. `restart` replaces them all (another environment's log).
 """
 
 from __future__ import annotations
@@ -156,6 +156,14 @@ class LogView(Vertical):
         if fresh:
             self._lines.append(fresh)
             self._update_bar()
+
+    def restart(self, lines: Iterable[LogLine]) -> None:
+        """Show only these lines from now on (the focus moved to another environment: its log replaces this one)."""
+        self._seen.clear()
+        self._seen_ids.clear()
+        self._lines.clear()
+        self.add_lines(lines)
+        self._update_bar()
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Take in the snapshot's lines not seen yet (scanning back only to the last one seen)."""

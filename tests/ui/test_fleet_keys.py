@@ -1,0 +1,123 @@
+"""The fleet in the real app with the real host (`HostGuest`, real processes): holding one environment never stalls
+the others, the focus keys move every panel and the log, and commands act on the focused environment.
+
+Built as `lambdatui sample_functions/counter/handler.py` builds it, with the default `--concurrency`. As in
+`test_app_keys.py`, nothing sleeps to synchronise: each wait polls the app's own state within a deadline.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pytest
+from textual.pilot import Pilot
+
+from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.fleet import EnvironmentLine
+from lambdatui.ui.widgets import LogView
+from test_app_keys import choose_breakpoints, continued, notifications, payload, running, shows, until, until_true
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+def line(snapshot: DebuggerSnapshot, number: int) -> Optional[EnvironmentLine]:
+    return next((x for x in snapshot.environments if x.number == number), None)
+
+
+def held_at_response(number: int):  # type: ignore[no-untyped-def]
+    """Environment `number` (shown or not) is held at invoke.response."""
+    return lambda s: (x := line(s, number)) is not None and x.held_at is Boundary.INVOKE_RESPONSE
+
+
+def log_text(pilot: Pilot) -> str:
+    return "\n".join(pilot.app.query_one(LogView).visible_lines())
+
+
+async def focus(pilot: Pilot, key: str, number: int) -> DebuggerSnapshot:
+    await pilot.press(key)
+    return await until(pilot, lambda s: s.environment_number == number, f"{key} to show env #{number}")
+
+
+class TestHoldingOneNeverStallsTheOthers:
+    async def test_env_1_held_while_env_2_serves_the_next_invoke(self) -> None:
+        async with running("counter") as pilot:
+            await continued(pilot)
+            await choose_breakpoints(pilot, Boundary.INVOKE_RESPONSE)
+            await pilot.press("i")
+            held = await until(pilot, held_at_response(1), "env #1 to hold the first invoke at invoke.response")
+            first_id = held.environment.current_request_id
+            assert first_id is not None
+
+            # A second invoke while env #1 is held: a new environment cold-starts for it and runs it (breakpoints are
+            # the fleet's: env #2 holds at invoke.response too). The panels stay on env #1.
+            await pilot.press("i")
+            both = await until(pilot, held_at_response(2), "env #2 to serve the second invoke")
+            second = line(both, 2)
+            assert second is not None and second.request_id not in (None, first_id)
+            assert both.environment_number == 1 and both.environment.held_at is Boundary.INVOKE_RESPONSE
+            # env #1 had run its Init (c): a warm hit; env #2 was started for the second: a cold start.
+            assert both.fleet is not None and (both.fleet.environments, both.fleet.concurrency) == (2, 2)
+            assert (both.fleet.warm_hits, both.fleet.cold_starts) == (1, 1)
+            await shows(pilot, "fleet: 2 envs · 2 busy (peak 2)", "cold 1 · warm 1", "▶#1 HELD invoke.response",
+                        "#2 HELD invoke.response")
+            assert second.request_id[:8] not in log_text(pilot), "env #2's lines reached env #1's log"
+
+            # `.`: every panel is env #2's, and so is the log.
+            shown = await focus(pilot, "full_stop", 2)
+            assert shown.environment.current_request_id == second.request_id
+            await shows(pilot, "env #2  HELD", f"request {second.request_id[:8]}")
+            await until_true(pilot, lambda: f"START RequestId: {second.request_id}" in log_text(pilot),
+                             "env #2's START line in the log")
+            assert f"START RequestId: {first_id}" not in log_text(pilot)
+
+            # c releases env #2 only: its invoke completes while env #1 stays held.
+            await pilot.press("c")
+            done = await until(pilot, lambda s: s.environment_number == 2 and s.environment.state is EnvState.FROZEN
+                               and s.last_result is not None and s.environment.held_at is None, "env #2's result")
+            assert payload(done) == {"invocations": 1, "tmp_lines": 1, "cold": True}  # its own process and /tmp
+            assert held_at_response(1)(done), "c on env #2 released env #1"
+
+            # `,` back to env #1, still held; c finishes it.
+            back = await focus(pilot, "comma", 1)
+            assert back.environment.held_at is Boundary.INVOKE_RESPONSE
+            await until_true(pilot, lambda: f"START RequestId: {first_id}" in log_text(pilot), "env #1's log again")
+            await pilot.press("c")
+            finished = await until(pilot, lambda s: s.environment_number == 1 and s.last_result is not None
+                                   and s.environment.held_at is None and s.environment.state is EnvState.FROZEN,
+                                   "env #1's result")
+            assert payload(finished) == {"invocations": 1, "tmp_lines": 1, "cold": True}
+            assert finished.last_result is not None and finished.last_result.request_id == first_id
+
+
+class TestTheFocusFollowsTheFleet:
+    async def test_s_removes_the_focused_environment_and_the_focus_moves_on(self) -> None:
+        async with running("counter") as pilot:
+            await continued(pilot)
+            await choose_breakpoints(pilot, Boundary.INVOKE_RESPONSE)
+            await pilot.press("i")
+            await until(pilot, held_at_response(1), "env #1 held")
+            await pilot.press("i")
+            await until(pilot, held_at_response(2), "env #2 started for the second invoke")
+            await focus(pilot, "2", 2)
+            await pilot.press("s")  # Shutdown(env=2): env #2 spins down and leaves the fleet
+            after = await until(pilot, lambda s: s.environment_number == 1 and line(s, 2) is None,
+                                "the focus to move to env #1 once env #2 left")
+            assert after.environment.held_at is Boundary.INVOKE_RESPONSE  # env #1 untouched by the shutdown
+            await until_true(pilot, lambda: "env #2 left the fleet: showing env #1" in notifications(pilot),
+                             "the notice")
+            await shows(pilot, "env #1  HELD", "fleet: 1 env")
+
+    async def test_N_keeps_the_focus_on_the_replaced_environment(self) -> None:
+        async with running("counter") as pilot:
+            await continued(pilot)
+            await pilot.press("N")
+            renewed = await until(pilot, lambda s: s.environment_number == 2 and s.environment.state is EnvState.COLD,
+                                  "env #1 to come back as env #2")
+            assert [x.number for x in renewed.environments] == [2]
+            await until_true(pilot, lambda: any(n.startswith("env #1 was replaced by a new environment: env #2")
+                                                for n in notifications(pilot)), "the notice")
+            await pilot.press("i")
+            done = await until(pilot, lambda s: s.last_result is not None and s.environment.state is EnvState.FROZEN,
+                               "the invoke in env #2")
+            assert done.environment_number == 2 and payload(done)["cold"] is True
