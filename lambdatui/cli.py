@@ -14,6 +14,7 @@ from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, add_fleet_options, fleet_options
 from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from lambdatui.scenario.fleet_settings import UNSET_FLEET_DEFAULTS, fill_fleet_options
 from lambdatui.scenario.model import FunctionSettings
 
 T = TypeVar("T")
@@ -23,8 +24,9 @@ EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
 MAX_PORT = 65535
 
 REPLAY_DESCRIPTION = """\
-Run the steps of a scenario file against the function, in one environment, and check each step's
-expectations. The first invoke cold-starts the environment; it is shut down at the end.
+Run the steps of a scenario file against the function and check each step's expectations. The first
+invoke cold-starts an environment; invokes fired together (parallel) get environments of their own, as in
+Lambda, up to the concurrency limit; every environment is shut down at the end.
 
 Output: the timeline goes to stdout, one block per step (boundaries passed, platform lines such as
 INIT_REPORT and REPORT, the response or error, faults, resets, the stack captured at a timeout, then the
@@ -32,13 +34,15 @@ verdict). The function's and extensions' own output goes to stderr, tagged as 'i
 --verbose it is shown inside the timeline on stdout instead.
 
 Options given on the command line override the scenario's [function] table (timeout, memory, handler,
-env: --env and --env-file win variable by variable)."""
+concurrency, provisioned, idle shutdown; env: --env and --env-file win variable by variable)."""
 
 REPLAY_EPILOG = """\
 scenario file (TOML):
-  [function]                 optional: timeout, memory, handler, env = { KEY = "value" }
+  [function]                 optional: timeout, memory, handler, env = { KEY = "value" },
+                             concurrency = N, provisioned = N, idle_shutdown = SECONDS
   [[step]]                   one per step, run in order; each does exactly ONE of:
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>')
+    parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text)
     event_file = "e.json"      the event from a file, relative to the scenario
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
@@ -47,6 +51,9 @@ scenario file (TOML):
     shutdown = true            SHUTDOWN(spindown) to extensions, environment gone
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60
   expect = { ... }           optional checks on what followed the step:
+    each = [{...}, ...]        for a parallel step: one table of the keys below per invoke, by position
+    environments, cold_starts, warm_hits, throttled, spun_down
+                               the fleet: environments alive after the step, the rest counted during it
     response (JSON: a table, or JSON text; the keys it names must match, recursively, others are
     ignored, arrays compare whole), response_exact = true (the whole object must be equal),
     error_type, cold, globals = { name = "repr" },
@@ -197,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("-v", "--verbose", action="store_true",
                         help="show the function's and extensions' output in the timeline (default: on stderr)")
     add_fleet_options(replay, idle_default=None)
+    replay.set_defaults(**UNSET_FLEET_DEFAULTS)  # unset: the scenario's [function] table fills what is not given
     return parser
 
 
@@ -351,6 +359,7 @@ def _replay(args: argparse.Namespace) -> int:
         config = function_config(args, scenario.function)
         # Extensions in layers (/opt/extensions) are targets too, though they are only found once extracted.
         check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)))
+        fill_fleet_options(args, scenario.function)
         fleet = fleet_options(args)
     except ScenarioError as exc:
         print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there

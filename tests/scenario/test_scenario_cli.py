@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from lambdatui.scenario.parse import load_scenario
 from scenario_support import PROBE, REPO, SAMPLES, run_cli, write_probe, write_scenario
 
 SAMPLE_SCENARIOS = sorted(SAMPLES.glob("*/scenarios/*.toml"))
@@ -30,22 +29,10 @@ def test_every_sample_has_the_scenarios_it_promises() -> None:
             "burst/throttle.toml"} <= names
 
 
-def fleet_flags(scenario: Path) -> list[str]:
-    """The [function] table's fleet as command-line options: until replay reads them from the table itself
-    (test_replay_runs_the_fleet_the_function_table_asks_for), the options carry the same values."""
-    settings = load_scenario(scenario).function
-    flags = []
-    for flag, value in (("--concurrency", settings.concurrency), ("--provisioned", settings.provisioned),
-                        ("--idle-shutdown", settings.idle_shutdown)):
-        if value is not None:
-            flags += [flag, f"{value:g}"]
-    return flags
-
-
 @pytest.mark.parametrize("scenario", SAMPLE_SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_sample_scenarios_pass(scenario: Path) -> None:
     handler = scenario.parent.parent / "handler.py"
-    done = run_cli("replay", *fleet_flags(scenario), str(handler), str(scenario))
+    done = run_cli("replay", str(handler), str(scenario))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}")
 
@@ -170,9 +157,6 @@ def test_command_line_options_override_the_function_table(code_dir: Path) -> Non
     assert responses(done.stdout) == [{"greeting": "from cli", "other": "kept", "remaining_s": 9}]
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py's replay does not read the fleet from the [function] table yet: it "
-                   "needs replay.set_defaults(**UNSET_FLEET_DEFAULTS) and fill_fleet_options(args, scenario.function) "
-                   "(lambdatui/scenario/fleet_settings.py) before fleet_options(args)")
 def test_replay_runs_the_fleet_the_function_table_asks_for_unless_given(code_dir: Path) -> None:
     handler = write_probe(code_dir)
     scenario = write_scenario(code_dir, """
