@@ -296,7 +296,7 @@ class FleetHost:
             for number in rules.idle_expired(self._candidates(), now, idle_s):
                 member = next((m for m in self._members if m.number == number), None)
                 if member is not None and not self._ending:
-                    member.host.note(f"env #{number} has served nothing for {idle_s:g} s: it is shut down (SHUTDOWN "
+                    member.host.note(f"env #{number} has been idle for {idle_s:g} s: it is shut down (SHUTDOWN "
                                      "spindown) and removed")
                     self._retire(member, idle=True)
             idle = [c.idle_since for c in self._candidates() if c.fit in (rules.Fit.WARM, rules.Fit.COLD)]
@@ -362,8 +362,13 @@ class FleetHost:
         number = member.number
         for numbered in self._numbered:
             numbered(number, fact)
-        if type(fact) is f.InvocationCompleted:
+        kind = type(fact)
+        if kind is f.InvocationCompleted:
             member.idle_since = trio.current_time()
+        elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now
+            self._note_peak()
+        elif kind is f.PhaseEnded and fact.phase == "init":  # type: ignore[attr-defined]
+            member.idle_since = trio.current_time()  # initialised ahead of an invoke: idle from now, not creation
         self._wake()
 
     def _wake(self) -> None:
@@ -388,9 +393,12 @@ class FleetHost:
             numbered(0, line)
 
     def _publish_fleet(self) -> None:
+        self._note_peak()
+        self._wake()
+
+    def _note_peak(self) -> None:
         busy = sum(1 for c in self._candidates() if c.fit is rules.Fit.BUSY)
         self.peak = max(self.peak, busy)
-        self._wake()
 
     # ------------------------------------------------------------------ what the debugger shows
 
@@ -403,7 +411,7 @@ class FleetHost:
                 m.number, env.state, env.hold.boundary if env.hold is not None else None, env.invocations_done,
                 PROVISIONED if m.provisioned else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None,
                 run.invocation.request_id if run is not None else None))
-        return tuple(out)
+        return tuple(sorted(out, key=lambda line: line.number))
 
     def counters(self) -> FleetCounters:
         candidates = self._candidates()

@@ -64,7 +64,7 @@ def test_an_idle_environment_gets_shutdown_spindown_loses_its_processes_and_tmp_
             served.wait_for_line(rf"#{number} \[audit\]\s+\[audit\] SHUTDOWN reason=spindown", timeout=15)
             assert line_index(served, rf"REPORT RequestId: {body['request_id']}") < \
                 line_index(served, rf"#{number} \[audit\]\s+\[audit\] SHUTDOWN")
-            served.wait_for_line(rf"#{number} \[lambdatui\]\s+env #{number} has served nothing for 1 s", timeout=5)
+            served.wait_for_line(rf"#{number} \[lambdatui\]\s+env #{number} has been idle for 1 s", timeout=5)
 
             # Then it is gone: every process of it, and its /tmp.
             survivors = wait_all_gone(before, GONE_WITHIN)
@@ -213,7 +213,7 @@ def test_idle_provisioned_environments_stay_while_idle_on_demand_ones_go(code_di
 
         wait_for_count(served, SPINDOWN, 1, timeout=15)
         assert spun_down(served) == [2], served.output()
-        assert not matches(served, r"#1 \[lambdatui\]\s+env #1 has served nothing"), served.output()
+        assert not matches(served, r"#1 \[lambdatui\]\s+env #1 has been idle"), served.output()
 
         # The provisioned environment is still there, warm: the next invoke is its second, no new Init.
         answer = invoke(served, {"tag": "later"})
@@ -229,7 +229,7 @@ def test_idle_provisioned_environments_stay_while_idle_on_demand_ones_go(code_di
         assert spun_down(served) == [2, 1], served.output()
         assert line_index(served, rf"REPORT RequestId: {answer.json()['request_id']}") < \
             line_index(served, r"#1 \[audit\]\s+\[audit\] SHUTDOWN")
-        assert not re.search(r"env #1 has served nothing", served.output()), served.output()
+        assert not re.search(r"env #1 has been idle", served.output()), served.output()
 
 
 SLOW_INIT = '''import os

@@ -138,7 +138,7 @@ async def test_an_idle_environment_is_shut_down_during_a_pause_and_the_next_invo
     """, code_dir)
     assert done.result.passed, done.out
     _, pause, last = blocks(done.out)
-    assert "#1  lambdatui  env #1 has served nothing for 1 s" in pause, pause
+    assert "#1  lambdatui  env #1 has been idle for 1 s" in pause, pause
     assert "fleet      0 environments alive; this step: 0 cold starts, 0 warm hits, 0 throttled, 1 spun down" in pause
     assert START.findall(last) == ["#2"], last  # a new environment, with a number of its own
 
