@@ -69,7 +69,7 @@ class _Overlap:
     pending: set[str] = field(default_factory=set)  # request ids in flight
     # Its first invoke was sent while others ran elsewhere that a replay runs to the end first: routed otherwise.
     overlapped: bool = False
-    environments: Optional[int] = None  # alive once the last of them completed (when the fleet is known)
+    environments: Optional[int] = None  # alive once the last of them had its environment (when the fleet is known)
     placed: bool = False  # among the steps
 
 
@@ -201,19 +201,27 @@ class Recorder:
         if others and latest is not None and others == latest.pending == {s.request_id for s in latest.invokes}:
             overlap = latest
         else:
-            overlap = _Overlap(overlapped=bool(others))
+            overlap = _Overlap(overlapped=bool(others) or self._busy_elsewhere(number))
         overlap.invokes.append(step)
         overlap.pending.add(request_id)
         self._overlap_of[request_id] = overlap
         self._in_flight[request_id] = number
+        # Alive once the last of them has its environment: later invokes may start more before these complete,
+        # and a replay checks the count before it runs them.
+        overlap.environments = self._alive()
 
     def _completed(self, request_id: str) -> None:
         self._in_flight.pop(request_id, None)
         overlap = self._overlap_of.get(request_id)
         if overlap is not None and request_id in overlap.pending:
             overlap.pending.discard(request_id)
-            if not overlap.pending:
-                overlap.environments = self._alive()
+
+    def _busy_elsewhere(self, number: int) -> bool:
+        """Another environment still had an invoke (answered or not) when this one arrived: the fleet this invoke
+        met is one a replay, which starts a step once the one before has settled, will not meet."""
+        if self._fleet is None:
+            return False
+        return any((line.busy or line.request_id is not None) and line.number != number for line in self._fleet.lines())
 
     def _alive(self) -> Optional[int]:
         if self._fleet is None:
