@@ -217,11 +217,12 @@ class Recorder:
             overlap.pending.discard(request_id)
 
     def _busy_elsewhere(self, number: int) -> bool:
-        """Another environment still had an invoke (answered or not) when this one arrived: the fleet this invoke
-        met is one a replay, which starts a step once the one before has settled, will not meet."""
+        """Another environment still ran an invoke not yet answered when this one arrived: the fleet this invoke met
+        is one a replay, which starts a step once the one before has settled, will not meet. (One that has answered
+        and is finishing takes the next invoke as an idle one would, so it counts as idle here.)"""
         if self._fleet is None:
             return False
-        return any((line.busy or line.request_id is not None) and line.number != number for line in self._fleet.lines())
+        return any(line.busy and line.number != number for line in self._fleet.lines())
 
     def _alive(self) -> Optional[int]:
         if self._fleet is None:

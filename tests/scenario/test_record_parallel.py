@@ -85,16 +85,23 @@ def reported(request_id: str, cold: bool) -> f.InvokeReported:
 
 
 class Line:
-    def __init__(self, state) -> None:
-        self.state = state
+    """An environment as `FleetHost.lines()` describes it: its number, state and whether it has an invoke."""
+
+    def __init__(self, state, number: int = 0, busy: bool = False) -> None:
+        self.state, self.number, self.busy = state, number, busy
+        self.request_id = None
 
 
 def test_invokes_in_flight_together_in_several_environments_are_one_parallel_step() -> None:
     recorder, fleet = attached()
+    gone = Line(EnvState.SHUT_DOWN, 4)
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True), gone]  # each environment is listed once it has its invoke
     run(fleet, 1, queued("a", 1), started("a"))
+    fleet.alive.insert(1, Line(EnvState.RUNNING, 2, busy=True))
     run(fleet, 2, queued("b", 2), started("b"))
-    run(fleet, 3, queued("c", 3), started("c"))
-    fleet.alive = [Line(EnvState.RUNNING), Line(EnvState.RUNNING), Line(EnvState.FROZEN), Line(EnvState.SHUT_DOWN)]
+    fleet.alive.insert(2, Line(EnvState.INIT, 3, busy=True))
+    run(fleet, 3, queued("c", 3), started("c"))  # 3 alive now: what a replay checks after the step
+    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2), Line(EnvState.FROZEN, 3), gone]
     run(fleet, 2, completed("b", 2), reported("b", True))
     run(fleet, 1, completed("a", 1), reported("a", False))
     run(fleet, 3, completed("c", 3), reported("c", True))
