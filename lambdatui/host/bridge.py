@@ -199,7 +199,8 @@ class HostGuest:
 
     async def _deliver(self, session: DebugSession, controller: BridgedController, pending: list[f.Fact]) -> None:
         """Hand the UI the focused environment's snapshot and the facts gathered, coalesced, until cancelled."""
-        leaving = False  # an environment is on its way out of the fleet
+        leaving = False  # an environment is on its way out of the fleet, or has just left it
+        alive = 0
         while True:
             await self._news(leaving)
             if not self._urgent:
@@ -217,7 +218,9 @@ class HostGuest:
             snapshot = session.snapshot(self._focused_number())
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)
-            leaving = any(line.state in _LEAVING for line in snapshot.environments)
+            # One more round once it has left: the fleet counts an idle shutdown only after the removal.
+            leaving = len(snapshot.environments) < alive or any(line.state in _LEAVING for line in snapshot.environments)
+            alive = len(snapshot.environments)
 
     async def _news(self, leaving: bool) -> None:
         """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a

@@ -24,7 +24,7 @@ from lambdatui import controller as c
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.ui.backend import Backend, BackendFactory
+from lambdatui.ui.backend import BackendFactory
 from lambdatui.ui.command_targets import extension_names, fault_targets
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.fleet_focus import FleetFocus
@@ -80,9 +80,7 @@ class LambdaTuiApp(FleetFocus):
         self._theme_name = theme
         self._record = record
         self._on_exit_hook = on_exit
-        self.backend: Optional[Backend] = None
-        self.controller: Optional[c.Controller] = None
-        self.snapshot: Optional[DebuggerSnapshot] = None
+        self.controller: Optional[c.Controller] = None  # `backend` and `snapshot`: FleetFocus
         self.invoke_api: Optional[str] = None
         self.event_text = "{}"
         self.event_source = "default"

@@ -9,7 +9,7 @@ environment's snapshot holds differs (state, request, panels, log), so the scree
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 from _host import screen_text
@@ -145,7 +145,7 @@ class TestCommandsGoToTheFocusedEnvironment:
             await choose_the_first_boundary(pilot)
             await run_palette_command(pilot, "Crash runtime")
             await until_true(pilot, lambda: len(commands(made)) == 9, "nine commands")
-            breakpoints: Optional[c.Command] = commands(made)[7]
+            breakpoints = commands(made)[7]
             assert commands(made) == [
                 c.Step(env=1),
                 c.Step(env=2), c.Continue(env=2), c.InjectFault(flt.ForceTimeout(), env=2), c.NewEnvironment(env=2),

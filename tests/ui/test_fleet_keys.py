@@ -7,7 +7,7 @@ Built as `lambdatui sample_functions/counter/handler.py` builds it, with the def
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 from textual.pilot import Pilot
@@ -25,7 +25,7 @@ def line(snapshot: DebuggerSnapshot, number: int) -> Optional[EnvironmentLine]:
     return next((x for x in snapshot.environments if x.number == number), None)
 
 
-def held_at_response(number: int):  # type: ignore[no-untyped-def]
+def held_at_response(number: int) -> Callable[[DebuggerSnapshot], bool]:
     """Environment `number` (shown or not) is held at invoke.response."""
     return lambda s: (x := line(s, number)) is not None and x.held_at is Boundary.INVOKE_RESPONSE
 

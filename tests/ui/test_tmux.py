@@ -226,6 +226,25 @@ def test_port_serves_the_invoke_api_while_the_tui_runs(pane: Pane) -> None:
     assert_all_gone(pane, started, "q")
 
 
+def test_an_invoke_while_env_1_is_held_goes_to_env_2_and_dot_shows_it(pane: Pane) -> None:
+    """Holding one environment never stalls the others: env #1 holds at its first boundary, and an invoke that
+    arrives on the Invoke API meanwhile cold-starts env #2, which answers it; the strip lists both."""
+    port = free_port()
+    open_debugger(pane, "--port", str(port))
+    url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    response = httpx.post(url, json={"from": "curl"}, timeout=WAIT_S)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"invocations": 1, "tmp_lines": 1, "cold": True}
+    pane.wait_for("▶#1 HELD init.extensions", "#2 FROZEN · 1 inv · on-demand",
+                  "fleet: 2 envs · 0 busy (peak 1) / limit 100 · cold 1 · warm 0 · throttled 0")
+    assert "env #1  HELD" in pane.screen()  # the panels stay on env #1
+    pane.keys(".")
+    pane.wait_for("env #2  FROZEN", "▶#2 FROZEN", '"invocations": 1', "response  request")
+    started = pane.collect()
+    pane.keys("q")
+    assert_all_gone(pane, started, "q")
+
+
 def test_closing_the_terminal_ends_lambdatui(pane: Pane) -> None:
     open_debugger(pane)
     pane.keys("c")
