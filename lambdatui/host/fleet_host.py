@@ -234,6 +234,7 @@ class FleetHost:
             self.throttled += 1
             self.note(f"Invoke {request_id} throttled: all {self.options.concurrency} environments are busy "
                       f"(--concurrency {self.options.concurrency}); 429 TooManyRequestsException")
+            self._publish_own(f.InvocationThrottled(request_id, payload))
             raise Throttled(self.options.concurrency)
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
 
@@ -386,11 +387,14 @@ class FleetHost:
 
     def note(self, text: str) -> None:
         """A line of lambdatui's own about the fleet."""
-        line = f.LogLine(f.LAMBDATUI, text)
+        self._publish_own(f.LogLine(f.LAMBDATUI, text))
+
+    def _publish_own(self, fact: f.Fact) -> None:
+        """A fact of the fleet's own (environment 0)."""
         for listener in self._listeners:
-            listener(line)
+            listener(fact)
         for numbered in self._numbered:
-            numbered(0, line)
+            numbered(0, fact)
 
     def _publish_fleet(self) -> None:
         self._note_peak()

@@ -106,6 +106,15 @@ class InvocationRefused:
 
 
 @dataclass(frozen=True)
+class InvocationThrottled:
+    """A synchronous invoke above the concurrency limit: answered 429 TooManyRequestsException, never run by any
+    environment (a fact of the fleet's own, environment 0). Carries the event, as `InvocationQueued` does."""
+
+    request_id: str
+    event: bytes = field(default=b"", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     """What the caller of an invoke receives."""
 
@@ -387,6 +396,7 @@ Fact = Union[
     ParticipantChanged,
     InvocationQueued,
     InvocationRefused,
+    InvocationThrottled,
     InvocationCompleted,
     InvokeReported,
     MemoryMeasured,

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
+from lambdatui.core.invoke_rules import THROTTLED
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
@@ -71,6 +72,11 @@ class _Overlap:
     overlapped: bool = False
     environments: Optional[int] = None  # alive once the last of them had its environment (when the fleet is known)
     placed: bool = False  # among the steps
+
+
+def _ran(overlap: _Overlap) -> set[str]:
+    """The request ids of the invokes of `overlap` that an environment took (not the throttled ones)."""
+    return {s.request_id for s in overlap.invokes if not s.throttled}
 
 
 FAULT_NAME = {
@@ -152,6 +158,9 @@ class Recorder:
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
                 self._queued(RecordedInvoke(fact.event, fact.request_id), number)
+        elif isinstance(fact, f.InvocationThrottled):
+            if self._by_id(fact.request_id) is None:
+                self._throttled(fact)
         elif isinstance(fact, f.InvocationRefused):
             if self._by_id(fact.request_id) is None:
                 refused = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id)
@@ -198,17 +207,34 @@ class Recorder:
         self._invokes[request_id] = self._waiting[request_id] = step
         others = {other for other, env in self._in_flight.items() if env != number}
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
-        if others and latest is not None and others == latest.pending == {s.request_id for s in latest.invokes}:
+        if others and latest is not None and others == latest.pending == _ran(latest):
             overlap = latest
         else:
             overlap = _Overlap(overlapped=bool(others) or self._busy_elsewhere(number))
-        overlap.invokes.append(step)
+        # Before any throttled one: it was routed (to an environment still starting) before the limit was reached.
+        at = next((i for i, s in enumerate(overlap.invokes) if s.throttled), len(overlap.invokes))
+        overlap.invokes.insert(at, step)
         overlap.pending.add(request_id)
         self._overlap_of[request_id] = overlap
         self._in_flight[request_id] = number
         # Alive once the last of them has its environment: later invokes may start more before these complete,
         # and a replay checks the count before it runs them.
         overlap.environments = self._alive()
+
+    def _throttled(self, fact: f.InvocationThrottled) -> None:
+        """A 429 at the limit joins the invokes in flight that filled it when they are all of one overlap (a replay
+        fires them together and meets the same limit); alone, a replay would run it: it is a step of its own."""
+        result = f.InvocationResult(fact.request_id, b"", function_error=True, error_type=THROTTLED)
+        step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True)
+        latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
+        if latest is not None and set(self._in_flight) == latest.pending == _ran(latest):
+            latest.invokes.append(step)
+            self._overlap_of[fact.request_id] = latest
+            return
+        alone = _Overlap(overlapped=True, placed=True)
+        alone.invokes.append(step)
+        self._overlap_of[fact.request_id] = alone
+        self.steps.append(alone)
 
     def _completed(self, request_id: str) -> None:
         self._in_flight.pop(request_id, None)
@@ -293,6 +319,10 @@ class Recorder:
         if isinstance(step, _Overlap):
             # Those the end of the session turned away never ran: comments, not part of the step.
             ran = [s for s in step.invokes if not any(s is other for other in not_run)]
+            if len(ran) == 1 and ran[0].throttled:
+                # Throttled while invokes that a replay has finished by then ran: a replay runs it instead.
+                return ["# throttled (429) at the limit while other invokes ran; a replay, where they have ended, "
+                        "runs it", f"invoke = {event_text(ran[0].event)}"]
             if len(ran) == 1:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped) if ran else []

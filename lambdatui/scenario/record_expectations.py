@@ -29,6 +29,7 @@ class RecordedInvoke:
     result: Optional[f.InvocationResult] = None
     cold: Optional[bool] = None
     cut_off: bool = False  # the end of the session stopped it while the function ran it
+    throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
 
 
 def event_text(event: bytes) -> str:
@@ -110,12 +111,13 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
         tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
     if any(table != "{}" for table in tables):
         lines += ["expect.each = [", *(f"  {table}," for table in tables), "]"]
-    colds = [step.cold for step in invokes]
+    colds = [step.cold for step in invokes if not step.throttled]
     if None not in colds and not overlapped:
         if environments is not None:
             lines.append(f"expect.environments = {environments}")
         lines.append(f"expect.cold_starts = {colds.count(True)}")
         lines.append(f"expect.warm_hits = {colds.count(False)}")
+        lines.append(f"expect.throttled = {sum(step.throttled for step in invokes)}")
     return lines
 
 

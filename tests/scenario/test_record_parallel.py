@@ -15,6 +15,7 @@ import trio
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.host.fleet_host import Throttled
 from lambdatui.model.fleet import FleetOptions
 from lambdatui.runner import open_environment
 from lambdatui.scenario.model import InvokeAction, ParallelAction
@@ -220,3 +221,40 @@ async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(c
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
     assert "expect each (3 invokes: cold, response), environments, cold_starts, warm_hits" in replayed.stdout
+
+
+@pytest.mark.trio
+async def test_an_invoke_throttled_at_the_limit_is_recorded_in_its_parallel_step_and_throttled_again(
+    code_dir: Path,
+) -> None:
+    handler = write_probe(code_dir, PROBE)
+    config = resolve_function(str(handler), timeout_s=3)
+    recorder = Recorder(config, function_path=str(handler))
+    throttled: list[int] = []
+    with trio.fail_after(BOUND):
+        async with open_environment(config, fleet=FleetOptions(concurrency=2)) as running:
+            recorder.attach(running.session)
+
+            async def caller(n: int) -> None:
+                try:
+                    await running.fleet.invoke(json.dumps({"n": n, "sleep": 1}).encode())
+                except Throttled:
+                    throttled.append(n)
+
+            async with trio.open_nursery() as callers:
+                for n in range(3):
+                    callers.start_soon(caller, n)
+            await running.session.settled()
+    assert len(throttled) == 1
+    text = recorder.to_toml()
+    (burst,) = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    # Routed in the order the fleet decided: the throttled one last, where a replay meets the same full limit.
+    assert json.loads(burst.action.events[-1])["n"] == throttled[0], text
+    assert [e.error_type for e in burst.expect.each] == [None, None, "TooManyRequestsException"], text
+    assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.throttled) == (2, 2, 1), text
+    recording = code_dir / "throttled.toml"
+    recording.write_text(text)
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert "1 throttled" in replayed.stdout, replayed.stdout
