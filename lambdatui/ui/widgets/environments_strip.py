@@ -1,9 +1,9 @@
 """Provides `EnvironmentsStrip`: every environment of the fleet on a line, the focused one marked, and the fleet line.
 
 With one environment it is a single row, the fleet line (the header already names the environment and its state).
-With more, the environments come first, as chips that wrap onto at most `MAX_CHIP_ROWS` rows: `#2 RUNNING · 1 inv
-· on-demand`; when they do not fit, a window of them that holds the focused one, with how many are left out on
-each side. A click on a chip asks for that environment (`EnvironmentChosen`); the screen decides.
+With more, the environments come first, as chips that wrap onto at most `MAX_CHIP_ROWS` rows (one on a screen of
+fewer than `TALL` rows): `#2 RUNNING · 1 inv · on-demand`; when they do not fit, a window of them that holds the
+focused one, with how many are left out on each side. A click on a chip asks for that environment (`EnvironmentChosen`); the screen decides.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ GAP = "  "
 
 
 def init_word(init_type: str) -> str:
-    """"on-demand" or "provisioned" (Lambda's "provisioned-concurrency" is too long for a chip)."""
+    """The init type as a chip says it: on-demand, or provisioned (Lambda's "provisioned-concurrency" is too long)."""
     return "provisioned" if init_type == PROVISIONED else init_type
 
 
