@@ -86,6 +86,7 @@ class FleetHost:
         self._event_bytes = 0
         self._changed = trio.Event()
         self._waiters = 0
+        self._events_arrived = trio.Event()  # the dispatcher's wake-up when the queue was empty
         self._ending = False
         self._starting = 0  # environments being started for an invoke: they count against the limit already
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
@@ -248,6 +249,7 @@ class FleetHost:
                 f"{MAX_QUEUED_EVENT_BYTES} bytes).", "CallerRateLimitExceeded"))
         self._events.append(_Event(payload, {**kwargs, "request_id": request_id}))
         self._event_bytes += len(payload)
+        self._events_arrived.set()
         self._wake()
 
     async def _dispatch_events(self) -> None:
@@ -263,7 +265,13 @@ class FleetHost:
                     await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
                 except EventRefused as refused:  # the environment began to end under it: said, never silent
                     self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: {refused.refusal.message}")
-            await self.wait_changed()
+            if self._events and not self._ending:
+                await self.wait_changed()  # until an environment may be free
+            else:
+                # Not on every fact: with no event waiting, a log burst must not wake this task (nor make a
+                # trio.Event per line for it).
+                self._events_arrived = trio.Event()
+                await self._events_arrived.wait()
 
     async def _place(self, asynchronous: bool) -> Optional[_Member]:
         """The environment that takes the next invoke (a new one started for it if need be); None at the limit."""
