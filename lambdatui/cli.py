@@ -48,7 +48,8 @@ scenario file (TOML):
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
                                exit_code, exception, message, at = "<boundary>" (arm for later)
     new_environment = true     the next invoke cold-starts with an empty /tmp
-    shutdown = true            SHUTDOWN(spindown) to extensions, environment gone
+    shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone
+                             env = N: a fault, new_environment or shutdown acts on env #N only (default: #1)
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60
   expect = { ... }           optional checks on what followed the step:
     each = [{...}, ...]        for a parallel step: one table of the keys below per invoke, by position

@@ -55,16 +55,17 @@ class ParallelAction:
 class FaultAction:
     fault: Fault
     name: str  # as written: "crash", "init-error"...
+    env: Optional[int] = None  # `env = N`: environment #N of the fleet; None: env #1 (or the first one alive)
 
 
 @dataclass(frozen=True)
 class NewEnvironmentAction:
-    pass
+    env: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class ShutdownAction:
-    pass
+    env: Optional[int] = None  # None: every environment (the fleet shuts down); N: env #N leaves the fleet
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ in step 7 wastes the six steps before it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -58,7 +59,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
-STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("expect",)
+STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect")
+ENV_TAKERS = ("fault", "new_environment", "shutdown")  # the steps that act on one environment (`env = N`)
 
 # Which options each fault takes (besides `at`, which they all take).
 FAULT_TAKES: Mapping[str, tuple[str, ...]] = {
@@ -249,6 +251,14 @@ class _Parser:
             raise ValueError(f"{name}: nothing to do: give one of {', '.join(ACTION_KEYS)}")
         kind = actions[0]
         value = raw[kind]
+        env = None
+        if "env" in raw:
+            env = raw["env"]
+            if kind not in ENV_TAKERS:
+                raise ValueError(f"{name}: env = N names the environment a {' / '.join(ENV_TAKERS)} step acts on, "
+                                 f"not a {kind} step (the fleet chooses where an invoke runs)")
+            if not is_int(env) or env < 1:
+                raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
         if kind != "fault":
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
@@ -260,11 +270,11 @@ class _Parser:
         if kind == "event_file":
             return InvokeAction(self.event_file(value, name))
         if kind == "fault":
-            return self.fault(raw, name)
+            return dataclasses.replace(self.fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):
             if value is not True:
                 raise ValueError(f"{name}: write {kind} = true (got {value!r}); leave the step out to skip it")
-            return NewEnvironmentAction() if kind == "new_environment" else ShutdownAction()
+            return NewEnvironmentAction(env) if kind == "new_environment" else ShutdownAction(env)
         # pause
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name}: pause takes seconds (a number), got {type_name(value)}")

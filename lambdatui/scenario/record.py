@@ -345,13 +345,14 @@ class Recorder:
         return lines
 
     def _other_lines(self, command: c.Command) -> list[str]:
+        on = [] if getattr(command, "env", None) is None else [f"env = {command.env}"]  # type: ignore[attr-defined]
         if isinstance(command, c.NewEnvironment):
-            return ["new_environment = true"]
+            return ["new_environment = true", *on]
         if isinstance(command, c.Shutdown):
-            return ["shutdown = true"]
+            return ["shutdown = true", *on]
         assert isinstance(command, c.InjectFault)
         fault = command.fault
-        lines = [f"fault = {toml_string(FAULT_NAME[type(fault)])}"]
+        lines = [f"fault = {toml_string(FAULT_NAME[type(fault)])}", *on]
         if isinstance(fault, (flt.Crash, flt.Freeze, flt.Thaw, flt.ExtensionInitError)):
             lines.append(f"target = {toml_string(fault.target)}")
         if isinstance(fault, flt.Crash):

@@ -79,12 +79,14 @@ def describe_action(action: Action) -> str:
         return f"invoke {compact_json(action.event, 100)}"
     if isinstance(action, ParallelAction):
         return f"parallel: {len(action.events)} invokes at once"
+    on = f" (env #{action.env})" if isinstance(action, (FaultAction, NewEnvironmentAction, ShutdownAction)) \
+        and action.env is not None else ""
     if isinstance(action, FaultAction):
-        return f"fault: {flt.describe(action.fault)}"
+        return f"fault: {flt.describe(action.fault)}{on}"
     if isinstance(action, NewEnvironmentAction):
-        return "new environment"
+        return f"new environment{on}"
     if isinstance(action, ShutdownAction):
-        return "shutdown"
+        return f"shutdown{on}"
     if isinstance(action, PauseAction):
         return f"pause {action.seconds:g} s"
     raise TypeError(action)  # pragma: no cover - the Action union is closed

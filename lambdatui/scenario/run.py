@@ -289,11 +289,11 @@ async def _perform(step: Step, session: DebugSession, facts: StepFacts, printer:
     elif isinstance(action, FaultAction):
         # settled() also waits for the exit of a process crashed on request, so the reset a crash causes
         # belongs to this step and the next invoke meets a settled environment.
-        session.submit(c.InjectFault(action.fault))
+        session.submit(c.InjectFault(action.fault, env=action.env))
     elif isinstance(action, NewEnvironmentAction):
-        session.submit(c.NewEnvironment())
+        session.submit(c.NewEnvironment(env=action.env))
     elif isinstance(action, ShutdownAction):
-        session.submit(c.Shutdown())
+        session.submit(c.Shutdown(env=action.env))
     elif isinstance(action, PauseAction):
         await trio.sleep(action.seconds)  # the lesson itself: time passes while the environment sits frozen
         if printer.tag_environments:
