@@ -68,6 +68,44 @@ class Unbuffered(object):
         self.stream.flush()
 
 
+class WholeLines(Unbuffered):
+    """For one of several workers writing to the runtime's pipes: whole lines only, each in one write (a pipe
+    keeps a write of up to PIPE_BUF bytes whole), so that two workers' prints never mix within a line. print()
+    writes its text and its newline separately: the text waits for its newline, or for the next flush (every
+    response flushes, see flush_all)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._partial = ""
+
+    def write(self, msg: str) -> int:
+        text = self._partial + msg
+        cut = text.rfind("\n") + 1
+        self._partial = text[cut:]
+        if cut:
+            self.stream.write(text[:cut])
+            self.stream.flush()
+        return len(msg)
+
+    def writelines(self, msgs: Any) -> None:
+        for msg in msgs:
+            self.write(msg)
+
+    def flush(self) -> None:
+        if self._partial:
+            self.stream.write(self._partial)
+            self._partial = ""
+        self.stream.flush()
+
+
+def install_whole_line_streams() -> None:
+    """In a worker process: sys.stdout/sys.stderr write whole lines, as the workers share the runtime's pipes."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, WholeLines):
+            setattr(sys, name, WholeLines(stream.stream if isinstance(stream, Unbuffered) else stream))
+
+
 def install_unbuffered_streams() -> None:
     """Wrap sys.stdout/sys.stderr so user prints reach the pipe immediately."""
     if sys.stdout is not None and not isinstance(sys.stdout, Unbuffered):

@@ -106,6 +106,7 @@ def _fork(index: int, work: Callable[[int, Slots], None], slots: Slots) -> int:
     code = 1
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        logs.install_whole_line_streams()
         work(index, slots)
         code = 0
     except SystemExit as exc:  # the handler's sys.exit(), or a failed Function init: this worker ends

@@ -27,6 +27,12 @@ class EnvironmentProcesses:
     def _sample_runtime_memory(self) -> None:
         runtime = self._handle(fx.RUNTIME)
         peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
+        if self.env.config.managed:
+            # The runtime process is one of M+1 (its workers hold the handler's memory): REPORT says what the
+            # environment's processes held together, the most seen so far.
+            usage = self._sup.memory_usage()
+            if usage is not None and usage.mb is not None:
+                peak = max(peak or 0, usage.mb, self._runtime_peak_mb or 0)
         if peak is not None:
             self._runtime_peak_mb = peak
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -134,3 +135,15 @@ def test_no_usable_max_concurrency_is_one_process(api, code_dir, value):
     assert run.returncode == 1  # the one process ends on the 500 after the last event, as it always has
     assert not api.find(WORKER_EXITED_PATH)
     assert api.one(response_path("one")).json()["pid"] == api.one(response_path("one")).json()["init_pid"]
+
+
+def test_workers_printing_at_once_never_mix_within_a_line(api, code_dir):
+    write(code_dir, "app.py", RENDEZVOUS.replace(
+        'return {"pid"',
+        'for i in range(2000):\n            print("line", os.getpid(), i, "x" * 50)\n        return {"pid"'))
+    events = [Event(body=b'{"together": 3}', request_id="p-%d" % i) for i in range(3)]
+    run = run_bootstrap(api, code_dir, "app.handler", events, AWS_LAMBDA_MAX_CONCURRENCY="3")
+    printed = [line for line in run.stdout.splitlines() if not line.startswith("[WARNING]")]
+    assert len(printed) == 6000
+    assert all(re.fullmatch(r"line \d+ \d+ x{50}", line) for line in printed), [
+        line for line in printed if not re.fullmatch(r"line \d+ \d+ x{50}", line)][:3]

@@ -155,7 +155,7 @@ def test_three_invokes_run_at_once_in_one_environment_each_in_a_worker_of_its_ow
 def test_a_fourth_invoke_while_three_run_goes_to_a_new_environment_or_is_throttled(code_dir: Path, concurrency: str,
                                                                                     expected: str) -> None:
     handler = runtime_of(code_dir, awslambdaric=False)
-    with ServeProcess(handler, "--max-concurrency", "3", "--concurrency", concurrency) as served:
+    with ServeProcess(handler, "--max-concurrency", "3", "--concurrency", concurrency, "--timeout", "10") as served:
         with ThreadPoolExecutor(3) as pool:
             running = [pool.submit(invoke, served, {"n": n, "sleep": 3}) for n in range(3)]
             wait_began(served, 3)
