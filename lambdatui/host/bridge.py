@@ -29,6 +29,11 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import LOOPBACK, open_environment
 
 REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
+# In a burst (a function printing thousands of lines) each update re-renders the screen, which costs the UI's
+# thread more than the lines themselves: after a batch this big, updates come at most ~6 times a second, so the
+# keys the user presses meanwhile are answered and the burst ends sooner.
+BURST_FACTS = 1000
+BURST_REFRESH_S = 0.15
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
 # What the UI is handed: (snapshot of the focused environment, facts since the last update).
@@ -201,10 +206,11 @@ class HostGuest:
         """Hand the UI the focused environment's snapshot and the facts gathered, coalesced, until cancelled."""
         leaving = False  # an environment is on its way out of the fleet, or has just left it
         alive = 0
+        refresh_s = REFRESH_S
         while True:
             await self._news(leaving)
             if not self._urgent:
-                with trio.move_on_after(REFRESH_S) as self._coalescing:
+                with trio.move_on_after(refresh_s) as self._coalescing:
                     await trio.sleep_forever()  # coalesce a burst of facts into one update
                 self._coalescing = None
             self._wake = trio.Event()
@@ -215,6 +221,7 @@ class HostGuest:
                 # A new focus: lines gathered so far may be the previous environment's; the UI shows the new one's
                 # from the snapshot.
                 batch = [fact for fact in batch if type(fact) is not f.LogLine]
+            refresh_s = BURST_REFRESH_S if len(batch) >= BURST_FACTS else REFRESH_S
             snapshot = session.snapshot(self._focused_number())
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)

@@ -361,6 +361,19 @@ class TestLogView:
             rows = [line for line in screen_lines(pilot)[1:] if line.strip()]
             assert rows and all(line.startswith("function") for line in rows)
 
+    async def test_a_batch_longer_than_the_log_keeps_makes_rows_of_its_newest_lines_only(self) -> None:
+        """Issue 9: a burst's batch is cut to what the pane keeps before any row is made; the rest is counted."""
+        async with hosted(LogView(max_lines=1000), size=SMALL) as pilot:
+            view: LogView = pilot.app.widget  # type: ignore[assignment]
+            lines = _flood(1250)
+            view.add_lines(lines)
+            await pilot.pause()
+            assert view.line_count == 1000 and view.dropped == 250
+            assert len(view._lines._rows) == 1000  # no row was made for the 250 dropped at once
+            assert view.visible_lines()[0] == lines[250].text
+            view.add_lines(lines[-10:])  # already taken in: nothing new, nothing dropped
+            assert view.line_count == 1000 and view.dropped == 250
+
     async def test_scrolled_back_reader_keeps_their_rows_while_old_ones_drop(self) -> None:
         async with hosted(LogView(max_lines=1000)) as pilot:
             view: LogView = pilot.app.widget  # type: ignore[assignment]
@@ -454,3 +467,4 @@ def test_the_header_names_the_interpreter_that_runs_the_function(cold_snapshot: 
     assert "python:3 (.venv/bin/python)" in row
     custom = dataclasses.replace(cold_snapshot.function, runtime="provided", interpreter="")
     assert "provided ·" in HeaderBar._identity_row(dataclasses.replace(cold_snapshot, function=custom)).plain
+

@@ -151,8 +151,15 @@ class LogView(Vertical):
         return self._lines.shown_texts()
 
     def add_lines(self, lines: Iterable[LogLine]) -> None:
-        """Append lines (O(lines added)); a line object already taken in is skipped."""
-        fresh = [line for line in lines if self._remember(line)]
+        """Append lines (O(lines added)); a line object already taken in is skipped. Of a batch longer than the
+        pane keeps, only the newest are made into rows: the others would be dropped at once (they are counted)."""
+        batch = lines if isinstance(lines, list) else list(lines)
+        keep = self._lines.max_lines
+        if len(batch) > keep:
+            seen = self._seen_ids
+            self._lines.dropped += sum(1 for line in batch[:-keep] if id(line) not in seen)
+            batch = batch[-keep:]
+        fresh = [line for line in batch if self._remember(line)]
         if fresh:
             self._lines.append(fresh)
             self._update_bar()
