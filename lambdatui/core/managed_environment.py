@@ -15,6 +15,7 @@ from lambdatui.core.effects import RUNTIME
 from lambdatui.core.environment import Environment
 from lambdatui.core.inputs import Token
 from lambdatui.core.managed_runtime_rules import ManagedRuntimeRules
+from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.slots import InvokeRun
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.snapshot import EnvironmentSnapshot
@@ -58,6 +59,8 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
 
     def snapshot(self, now: float) -> EnvironmentSnapshot:
         snap = super().snapshot(now)
+        if self.runtime.state is not RuntimeState.READY:  # not serving yet (or any more): as any runtime
+            return snap
         in_flight = len(self.runs) + len(self.overrunning)
         participants = tuple(
             dataclasses.replace(
