@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.model.boundaries import EnvState
@@ -27,8 +27,7 @@ class Fit(Enum):
     BUSY = "busy"  # an invoke is assigned to it, or it is shutting down
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # made for every environment on every invoke: a tuple is the cheapest record
     number: int
     fit: Fit
     provisioned: bool = False

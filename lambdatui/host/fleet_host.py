@@ -366,12 +366,18 @@ class FleetHost:
         return unsubscribe
 
     def _forward(self, member: _Member, fact: f.Fact) -> None:
+        # On every fact of every environment (a log burst: every line): kept to the bare calls.
         for listener in self._listeners:
             listener(fact)
-        number = member.number
-        for numbered in self._numbered:
-            numbered(number, fact)
+        if self._numbered:
+            number = member.host.sandbox_count
+            for numbered in self._numbered:
+                numbered(number, fact)
         kind = type(fact)
+        if kind is f.LogLine:
+            if self._waiters:
+                self._wake()
+            return
         if kind is f.InvocationCompleted:
             member.idle_since = trio.current_time()
         elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now
@@ -409,8 +415,9 @@ class FleetHost:
         self._wake()
 
     def _note_peak(self) -> None:
-        busy = sum(1 for c in self._candidates() if c.fit is rules.Fit.BUSY)
-        self.peak = max(self.peak, busy)
+        busy = sum(1 for m in self._members if not m.done.is_set() and rules.fit(m.host.env) is rules.Fit.BUSY)
+        if busy > self.peak:
+            self.peak = busy
 
     # ------------------------------------------------------------------ what the debugger shows
 
