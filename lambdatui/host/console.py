@@ -84,11 +84,14 @@ class FleetConsoleReporter(ConsoleReporter):
     (number 0) have none."""
 
     def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
-        if isinstance(fact, f.LogLine):
-            text = format_line(fact)
+        if type(fact) is f.LogLine:  # every line of a burst comes here: no more than it needs
+            text = format_line(fact)  # type: ignore[arg-type]
             if number:
-                prefix = f"#{number} "
-                text = prefix + text.replace("\n", "\n" + prefix)
+                prefix = _numbers.get(number) or _numbers.setdefault(number, f"#{number} ")
+                text = prefix + (text.replace("\n", "\n" + prefix) if "\n" in text else text)
             self.stream.write(text + "\n")
             if self._flush:
                 self.stream.flush()
+
+
+_numbers: dict[int, str] = {}  # "#2 " once per environment, not once per line

@@ -51,3 +51,17 @@ def test_no_row_of_the_console_escapes_its_tag() -> None:
     rows = stream.getvalue().splitlines()
     assert rows and all(row.startswith("[function]") for row in rows), rows
     assert "\x1b" not in stream.getvalue() and "\x07" not in stream.getvalue()
+
+
+def test_serve_reporter_starts_every_row_with_its_environment_and_none_for_the_fleet() -> None:
+    from lambdatui.host.console import FleetConsoleReporter
+
+    out = io.StringIO()
+    report = FleetConsoleReporter(out)
+    report(2, f.LogLine(f.FUNCTION, "Traceback\rline two"))  # awslambdaric's \r-joined traceback: two rows
+    report(0, f.LogLine(f.LAMBDATUI, "serving"))
+    report(2, f.InvocationQueued("r", 1))  # not a line: nothing printed
+    rows = out.getvalue().splitlines()
+    assert len(rows) == 3, rows
+    assert rows[0].startswith("#2 [function]") and rows[1].startswith("#2 [function]") and "line two" in rows[1]
+    assert rows[2].startswith("[lambdatui]")
