@@ -11,6 +11,7 @@ import contextlib
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -257,3 +258,21 @@ def run_bootstrap(
         out, err = proc.communicate()
         raise AssertionError("bootstrap did not exit\nstdout:\n%s\nstderr:\n%s" % (out.decode(), err.decode()))
     return Run(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def find_python(version: str) -> Optional[str]:
+    """An interpreter of that version that really runs (pyenv shims may not)."""
+    candidates = [shutil.which("python" + version)]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates += [str(p) for p in sorted(pyenv_root.glob("versions/%s.*/bin/python%s" % (version, version)))]
+    for candidate in filter(None, candidates):
+        try:
+            out = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=10,
+            )
+        except OSError:
+            continue
+        if out.returncode == 0 and out.stdout.strip() == version:
+            return candidate
+    return None

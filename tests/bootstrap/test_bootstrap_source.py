@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import ast
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
 from bootstrap_harness import (
+    find_python,
     BOOTSTRAP_DIR,
     GLOBALS_PATH,
     Event,
@@ -57,24 +54,6 @@ def test_is_python_3_9_syntax(path: Path):
 def test_annotations_are_never_evaluated(path: Path):
     """`X | None` in an annotation is fine on 3.9 only if annotations stay strings."""
     assert "from __future__ import annotations" in path.read_text()
-
-
-def find_python(version: str) -> Optional[str]:
-    """An interpreter of that version that really runs (pyenv shims may not)."""
-    candidates = [shutil.which("python" + version)]
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += [str(p) for p in sorted(pyenv_root.glob("versions/%s.*/bin/python%s" % (version, version)))]
-    for candidate in filter(None, candidates):
-        try:
-            out = subprocess.run(
-                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=10,
-            )
-        except OSError:
-            continue
-        if out.returncode == 0 and out.stdout.strip() == version:
-            return candidate
-    return None
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.10", "3.12", "3.13"])

@@ -11,10 +11,12 @@ import json
 import os
 import re
 import signal
+import sys
 
 import pytest
 
 from bootstrap_harness import (
+    find_python,
     FUNCTION_INIT_PATH,
     INIT_ERROR_PATH,
     NEXT_PATH,
@@ -52,11 +54,16 @@ RENDEZVOUS = """\
     """
 
 
-def test_m_workers_each_with_its_own_init_run_m_invokes_at_once(api, code_dir):
+@pytest.mark.parametrize("version", [None, "3.9"], ids=["this-python", "python3.9"])
+def test_m_workers_each_with_its_own_init_run_m_invokes_at_once(api, code_dir, version):
+    """Also under Python 3.9: the workers run in the user's own interpreter, the oldest one the runtime supports."""
+    python = sys.executable if version is None else find_python(version)
+    if python is None:
+        pytest.skip("no working python%s here" % version)
     write(code_dir, "app.py", RENDEZVOUS)
     events = [Event(body=b'{"together": 3}', request_id="req-%d" % i) for i in range(3)]
     run = run_bootstrap(api, code_dir, "app.handler", events, AWS_LAMBDA_MAX_CONCURRENCY="3",
-                        LAMBDATUI_PRIVATE_API="1", AWS_LAMBDA_LOG_FORMAT="JSON")
+                        LAMBDATUI_PRIVATE_API="1", AWS_LAMBDA_LOG_FORMAT="JSON", python=python)
     assert run.returncode == 0, run.stderr  # as awslambdaric's runtime process: 0 once no worker is left
     answers = {rid: api.one(response_path(rid)).json() for rid in ("req-0", "req-1", "req-2")}
     pids = {a["pid"] for a in answers.values()}
