@@ -1,0 +1,132 @@
+"""Part of `FleetHost` (host/fleet_host.py): the facts of every environment passed on to the fleet's listeners
+(with or without the environment's number), the fleet's own lines, and the environments strip and fleet line the
+debugger shows. It runs on the fleet's state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import trio
+
+from lambdatui.core import fleet_rules as rules
+from lambdatui.host.environment_host import FactListener
+from lambdatui.model import facts as f
+from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, EnvironmentLine, FleetCounters, FleetOptions
+
+if TYPE_CHECKING:
+    from collections import deque
+
+    from lambdatui.host.fleet_host import _Event, _Member
+
+NumberedListener = Callable[[int, f.Fact], None]  # (env #N, fact); N is 0 for the fleet's own lines
+
+
+class FleetFacts:
+    _listeners: tuple[FactListener, ...]
+    _numbered: tuple[NumberedListener, ...]
+    _members: list[_Member]
+    _events: deque[_Event]
+    _changed: trio.Event
+    _waiters: int
+    options: FleetOptions
+    peak: int
+    cold_starts: int
+    warm_hits: int
+    throttled: int
+    spun_down: int
+
+    def _candidates(self) -> list[rules.Candidate]:
+        raise NotImplementedError  # FleetHost's
+
+    # ------------------------------------------------------------------ facts
+
+    def subscribe(self, listener: FactListener) -> Callable[[], None]:
+        """Every environment's facts, as they come (without saying whose)."""
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
+    def subscribe_numbered(self, listener: NumberedListener) -> Callable[[], None]:
+        """Every environment's facts with its number; the fleet's own lines and changes with 0."""
+        self._numbered = (*self._numbered, listener)
+
+        def unsubscribe() -> None:
+            self._numbered = tuple(x for x in self._numbered if x is not listener)
+
+        return unsubscribe
+
+    def _forward(self, member: _Member, fact: f.Fact) -> None:
+        # On every fact of every environment (a log burst: every line): kept to the bare calls.
+        for listener in self._listeners:
+            listener(fact)
+        if self._numbered:
+            number = member.host.sandbox_count
+            for numbered in self._numbered:
+                numbered(number, fact)
+        kind = type(fact)
+        if kind is f.LogLine:
+            if self._waiters:
+                self._wake()
+            return
+        if kind is f.InvocationCompleted:
+            member.idle_since = trio.current_time()
+        elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now
+            self._note_peak()
+        elif kind is f.PhaseEnded and fact.phase == "init":  # type: ignore[attr-defined]
+            member.idle_since = trio.current_time()  # initialised ahead of an invoke: idle from now, not creation
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiters:  # a fresh Event per fact would cost on every log line, waited on or not
+            self._changed.set()
+            self._changed = trio.Event()
+
+    async def wait_changed(self) -> None:
+        """Until the next fact from any environment, or a change of the fleet itself."""
+        self._waiters += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiters -= 1
+
+    def note(self, text: str) -> None:
+        """A line of lambdatui's own about the fleet."""
+        self._publish_own(f.LogLine(f.LAMBDATUI, text))
+
+    def _publish_own(self, fact: f.Fact) -> None:
+        """A fact of the fleet's own (environment 0)."""
+        for listener in self._listeners:
+            listener(fact)
+        for numbered in self._numbered:
+            numbered(0, fact)
+
+    def _publish_fleet(self) -> None:
+        self._note_peak()
+        self._wake()
+
+    def _note_peak(self) -> None:
+        busy = sum(1 for m in self._members if not m.done.is_set() and rules.fit(m.host.env) is rules.Fit.BUSY)
+        if busy > self.peak:
+            self.peak = busy
+
+    # ------------------------------------------------------------------ what the debugger shows
+
+    def lines(self) -> tuple[EnvironmentLine, ...]:
+        out = []
+        for m in self._members:
+            env = m.host.env
+            run = env.current
+            out.append(EnvironmentLine(
+                m.number, env.state, env.hold.boundary if env.hold is not None else None, env.invocations_done,
+                PROVISIONED if m.provisioned else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None,
+                run.invocation.request_id if run is not None else None))
+        return tuple(sorted(out, key=lambda line: line.number))
+
+    def counters(self) -> FleetCounters:
+        candidates = self._candidates()
+        busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
+        return FleetCounters(self.options.concurrency, len(candidates), busy, max(self.peak, busy), self.cold_starts,
+                             self.warm_hits, self.throttled, len(self._events), self.spun_down)
