@@ -307,10 +307,12 @@ async def test_children_hold_only_stdio(sandbox: Sandbox) -> None:
         async with running(sandbox) as (sup, rec):
             h = sup.spawn(sh("echo ready; exec sleep 100"))
             await rec.wait_lines(1)
-            # "ready" comes from the shell: what the child holds is read once it is `sleep` (CI once caught the
-            # shell between its echo and its exec, with a descriptor of its own open).
-            while Path(f"/proc/{h.pid}/comm").read_text().strip() != "sleep":
-                await trio.sleep(0.005)
+            # "ready" comes from the shell, and `sleep` opens its libraries after the exec (the dynamic loader holds
+            # a descriptor for a moment: CI caught fd 3 both between the shell's echo and its exec, and while the new
+            # program loaded). A descriptor inherited from us would stay: wait, bounded, for only stdio to be left.
+            with trio.move_on_after(2):
+                while Path(f"/proc/{h.pid}/comm").read_text().strip() != "sleep" or open_fds(h.pid) != {0, 1, 2}:
+                    await trio.sleep(0.005)
             assert open_fds(h.pid) == {0, 1, 2}
             assert os.readlink(f"/proc/{h.pid}/fd/0") == "/dev/null"
             sup.kill(h)
