@@ -44,25 +44,34 @@ THROTTLED = "TooManyRequestsException"
 SERVICE_ERROR = "ServiceException"
 
 
+SHUTTING_DOWN_REFUSAL = EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued.")
+
+
+def queue_full_refusal(count: int, queued_bytes: int, size: int) -> Optional[EventRefusal]:
+    """Why an Event invoke of `size` bytes cannot join `count` waiting ones of `queued_bytes`, or None: the bound
+    of a queue of Event invokes (an environment's, or the fleet's while no environment is free)."""
+    if count >= MAX_QUEUED_EVENTS or queued_bytes + size > MAX_QUEUED_EVENT_BYTES:
+        return EventRefusal(
+            429, THROTTLED,
+            f"Rate Exceeded. lambdatui's queue of Event invokes is full: {count} events, {queued_bytes} bytes "
+            f"wait (at most {MAX_QUEUED_EVENTS} events, {MAX_QUEUED_EVENT_BYTES} bytes).",
+            "CallerRateLimitExceeded")
+    return None
+
+
 class InvokeRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
     def event_refusal(self, size: int) -> Optional[EventRefusal]:
         """Why an Event invoke of `size` bytes would not be queued now, or None (InvokeRequested applies it)."""
         if self.draining or self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
-            return EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued.")
+            return SHUTTING_DOWN_REFUSAL
         count = queued_bytes = 0
         for _, inv in self.queue:  # at most MAX_QUEUED_EVENTS of them, and only for Event invokes
             if inv.asynchronous:
                 count += 1
                 queued_bytes += len(inv.payload)
-        if count >= MAX_QUEUED_EVENTS or queued_bytes + size > MAX_QUEUED_EVENT_BYTES:
-            return EventRefusal(
-                429, THROTTLED,
-                f"Rate Exceeded. lambdatui's queue of Event invokes is full: {count} events, {queued_bytes} bytes "
-                f"wait (at most {MAX_QUEUED_EVENTS} events, {MAX_QUEUED_EVENT_BYTES} bytes).",
-                "CallerRateLimitExceeded")
-        return None
+        return queue_full_refusal(count, queued_bytes, size)
 
     def events_pending(self) -> bool:
         """An Event invoke is queued or running: a draining `serve` waits for it."""

@@ -24,7 +24,7 @@ from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
-from lambdatui.core.invoke_rules import MAX_QUEUED_EVENT_BYTES, MAX_QUEUED_EVENTS, SERVICE_ERROR, THROTTLED
+from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, THROTTLED, queue_full_refusal
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.sandbox_access import SandboxAccess
@@ -238,13 +238,10 @@ class FleetHost(FleetFacts):
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
 
     def _accept_event(self, payload: bytes, request_id: str, kwargs: dict[str, object]) -> None:
-        if self._ending:
-            raise EventRefused(fx.EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued."))
-        if len(self._events) >= MAX_QUEUED_EVENTS or self._event_bytes + len(payload) > MAX_QUEUED_EVENT_BYTES:
-            raise EventRefused(fx.EventRefusal(
-                429, THROTTLED, f"Rate Exceeded. lambdatui's queue of Event invokes is full: {len(self._events)} "
-                f"events, {self._event_bytes} bytes wait (at most {MAX_QUEUED_EVENTS} events, "
-                f"{MAX_QUEUED_EVENT_BYTES} bytes).", "CallerRateLimitExceeded"))
+        refusal = SHUTTING_DOWN_REFUSAL if self._ending else \
+            queue_full_refusal(len(self._events), self._event_bytes, len(payload))
+        if refusal is not None:
+            raise EventRefused(refusal)
         self._events.append(_Event(payload, {**kwargs, "request_id": request_id}))
         self._event_bytes += len(payload)
         self._events_arrived.set()

@@ -227,7 +227,6 @@ class RssWatcher:
         self._victim = victim
         self._exclude = exclude
         self._killed: set[int] = set()
-        self.kills = 0
 
     def describe(self) -> str:
         return (f"lambdatui, which sums the resident memory of the environment's processes every "
@@ -252,7 +251,6 @@ class RssWatcher:
         except OSError:
             return False
         self._killed.add(victim)
-        self.kills += 1
         return True
 
     async def run(self) -> None:

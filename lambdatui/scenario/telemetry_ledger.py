@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from lambdatui.model import facts as f
 
@@ -75,16 +75,10 @@ class TelemetryLedger:
         self._ends: dict[int, int] = {}  # env #N -> its resets and shutdowns over: each ends its subscribers
         self._begun: dict[str, dict[int, int]] = {}  # request id -> `_ends` when its invoke began
         self._env_of: dict[str, int] = {}  # request id -> the environment that took it
-        self._watchers: list[Callable[[], None]] = []
 
     def begin(self, request_id: str) -> None:
         """An invoke is about to be sent: a reset or shutdown over after this ends the delivery of its records."""
         self._begun[request_id] = dict(self._ends)
-
-    def watch(self, watcher: Callable[[], None]) -> Callable[[], None]:
-        """Call `watcher` after every delivery; returns the unwatch."""
-        self._watchers.append(watcher)
-        return lambda: self._watchers.remove(watcher)
 
     def __call__(self, fact: f.Fact) -> None:
         self.numbered(0, fact)
@@ -93,16 +87,12 @@ class TelemetryLedger:
         if isinstance(fact, f.TelemetryDelivered):
             if fact.error is None:
                 self._delivered(number, fact)
-                for watcher in list(self._watchers):
-                    watcher()
         elif isinstance(fact, f.TelemetrySubscribed):
             self.subscribed.add(fact.extension)
         elif isinstance(fact, f.InvocationQueued):
             self._env_of[fact.request_id] = number
         elif isinstance(fact, f.PhaseEnded) and fact.phase in ("reset", "shutdown"):
             self._ends[number] = self._ends.get(number, 0) + 1
-            for watcher in list(self._watchers):
-                watcher()
 
     def _delivered(self, number: int, fact: f.TelemetryDelivered) -> None:
         stream = self._streams.setdefault((number, fact.extension), _Stream())

@@ -170,10 +170,11 @@ async def wait_proc_state(pid: int, states: str, bound: float = 2.0) -> str:
 
 
 @asynccontextmanager
-async def debugger(path: Path | str, **options: Any) -> AsyncIterator[Debugger]:
-    """An environment for the function at `path` (a file or folder), with the debugger's views on."""
+async def debugger(path: Path | str, *, fleet: Any = None, **options: Any) -> AsyncIterator[Debugger]:
+    """An environment for the function at `path` (a file or folder), with the debugger's views on; `fleet`: the
+    FleetOptions (default: lambdatui's)."""
     config = resolve_function(str(path), **options)
-    async with open_environment(config, inspect=True) as running:
+    async with open_environment(config, inspect=True, fleet=fleet) as running:
         facts = Facts()
         unsubscribe = running.session.subscribe(facts)
         try:

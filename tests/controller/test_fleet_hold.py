@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncContextManager, AsyncIterator
 
 import pytest
 
@@ -25,7 +25,7 @@ from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import open_environment
 
-from controller_support import Debugger, Facts, add_audit_extension, payload, wait_proc_state, write_handler
+from controller_support import Debugger, Facts, debugger, add_audit_extension, payload, wait_proc_state, write_handler
 
 B = Boundary
 
@@ -212,17 +212,9 @@ async def burst(dbg: Debugger, code_dir: Path, name: str, n: int) -> DebuggerSna
     return during
 
 
-@asynccontextmanager
-async def released_fleet(code_dir: Path, n: int) -> AsyncIterator[Debugger]:
+def released_fleet(code_dir: Path, n: int) -> AsyncContextManager[Debugger]:
     write_handler(code_dir, RELEASED_HANDLER)
-    config = resolve_function(str(code_dir / "handler.py"), timeout_s=30)
-    async with open_environment(config, inspect=True, fleet=FleetOptions(concurrency=n)) as running:
-        facts = Facts()
-        unsubscribe = running.session.subscribe(facts)
-        try:
-            yield Debugger(running, facts)
-        finally:
-            unsubscribe()
+    return debugger(code_dir / "handler.py", fleet=FleetOptions(concurrency=n), timeout_s=30)
 
 
 @pytest.mark.trio
