@@ -121,11 +121,23 @@ async def tui_burst(handler: Path, lines: int) -> tuple[float, list[float]]:
     return elapsed, keys
 
 
+def tui_round(handler: Path, lines: int) -> tuple[float, list[float]]:
+    """One debugger round in a process of its own: its trio guest run is a process's one and only."""
+    out = subprocess.run([sys.executable, __file__, "--tui-once", str(handler), "--lines", str(lines)],
+                         capture_output=True, text=True, timeout=300, check=True)
+    elapsed, keys = json.loads(out.stdout.strip().splitlines()[-1])
+    return elapsed, keys
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tui-once", metavar="HANDLER", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tui_once:
+        print(json.dumps(asyncio.run(tui_burst(Path(args.tui_once), args.lines))))
+        return 0
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lambdatui-tui-burst-", dir=cache))
@@ -135,7 +147,7 @@ def main() -> int:
         headless, tui, keys = [], [], []
         for n in range(args.rounds):
             headless.append(headless_burst(handler, args.lines, work))
-            elapsed, pressed = asyncio.run(tui_burst(handler, args.lines))
+            elapsed, pressed = tui_round(handler, args.lines)
             tui.append(elapsed)
             keys.extend(pressed)
             print(f"round {n + 1}: headless {headless[-1] * 1000:.0f} ms, TUI {elapsed * 1000:.0f} ms, "
