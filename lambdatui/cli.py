@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_function_options(invoke)
     invoke.add_argument("-e", "--event", default="{}", metavar="JSON|FILE|-", help="the event (default {})")
     invoke.add_argument("--repeat", type=int, default=1, metavar="N", help="invokes to run on the same environment")
+    invoke.add_argument("--snapstart", action="store_true",
+                        help="SnapStart: Init once into a snapshot (env #1), then restore an environment from it")
     invoke.add_argument("--record", metavar="FILE",
                         help="write what happened as a scenario that 'lambdatui replay' reproduces")
     serve = sub.add_parser("serve", help="serve Lambda's Invoke API for curl, boto3 and the AWS CLI")
@@ -247,7 +249,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     raise ConfigError(f"--record {args.record}: no such directory")
                 recorder = Recorder(config, handler_given=args.handler is not None, function_path=args.path,
                                     scenario_path=args.record, options=replay_options(args))
-            exit_code = run_invoke(config, read_event(args.event), args.repeat, recorder=recorder)
+            exit_code = run_invoke(config, read_event(args.event), args.repeat, recorder=recorder,
+                                   snapstart=args.snapstart)
             if recorder is not None:
                 _write_recording(args.record, recorder.to_toml(), recorder.replay_command())
             if argv_given is None:

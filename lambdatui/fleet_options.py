@@ -40,6 +40,10 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                         help="Lambda Managed Instances: each environment runs up to M invokes at once "
                              "(AWS_LAMBDA_MAX_CONCURRENCY; Python runs M worker processes, each with its own Init); "
                              "no freeze, a timed-out handler runs on, extensions register only for SHUTDOWN")
+    parser.add_argument("--snapstart", action="store_true",
+                        help="SnapStart: Init runs once (as publishing a version does) and the initialised runtime is "
+                             "held as the snapshot; every environment is restored from it (RESTORE_START, "
+                             "after-restore hooks, Restore Duration) instead of initialised")
     shown = "off" if idle_default is None else f"{idle_default:g}"
     parser.add_argument("--idle-shutdown", type=_idle, default=idle_default, metavar="SECONDS",
                         help=f"shut down (SHUTDOWN spindown) an on-demand environment that served nothing for this "
@@ -58,7 +62,13 @@ def fleet_options(args: argparse.Namespace) -> FleetOptions:
     if max_concurrency < 0 or max_concurrency > MAX_CONCURRENCY_LIMIT:
         raise ConfigError(f"--max-concurrency {max_concurrency}: give 1 to {MAX_CONCURRENCY_LIMIT} (0, the default, "
                           "runs one invoke at a time per environment)")
+    snapstart = bool(getattr(args, "snapstart", False))
+    if snapstart and (args.provisioned or max_concurrency):
+        # Lambda refuses both on one version: SnapStart supports neither provisioned concurrency nor Managed
+        # Instances.
+        other = "--provisioned" if args.provisioned else "--max-concurrency"
+        raise ConfigError(f"--snapstart cannot be used with {other}: Lambda's SnapStart does not support it")
     return FleetOptions(concurrency=args.concurrency, provisioned=args.provisioned, idle_shutdown_s=args.idle_shutdown,
-                        max_concurrency=max_concurrency)
+                        max_concurrency=max_concurrency, snapstart=snapstart)
 
 

@@ -52,7 +52,8 @@ def say_sandbox_notes(running: Running, err: TextIO) -> None:
             print(format_line(f.LogLine(f.LAMBDATUI, note)), file=err, flush=True)
 
 
-def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None) -> int:
+def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None,
+               snapstart: bool = False) -> int:
     failures = 0
 
     async def main(err: TextIO) -> None:
@@ -62,7 +63,8 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
-            async with open_environment(config, listeners=[ConsoleReporter(err)]) as running:
+            fleet = FleetOptions(snapstart=True) if snapstart else None
+            async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet) as running:
                 if recorder is not None:
                     running.fleet.subscribe(recorder)
                 running.host.start_environment()
@@ -70,6 +72,8 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                     for _ in range(repeat):
                         # The recorder hears of the invoke from its InvocationQueued fact, as it does every invoke.
                         result, _tail = await running.fleet.invoke(event, request_id=str(uuid.uuid4()))
+                        if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)
+                            err.write(f"lambdatui: Invoke API error {result.api_status} {result.error_type}\n")
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                         failures += result.function_error

@@ -56,3 +56,17 @@ def throttle_parts(refused: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         body = {"Reason": refusal.reason, **body}
     return (refusal.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, refusal.error_type)],
             json.dumps(body).encode())
+
+
+def api_failure_parts(result: InvocationResult) -> Optional[tuple[int, list[tuple[str, str]], bytes]]:
+    """The Invoke API's own error when no function answered (SnapStart's restore failures, a snapshot that could
+    not be made), as botocore reads it; None for a function's answer."""
+    if not result.api_status:
+        return None
+    try:
+        message = json.loads(result.payload).get("errorMessage")
+    except (ValueError, AttributeError, RecursionError):
+        message = None
+    if not isinstance(message, str):
+        message = result.payload.decode("utf-8", "replace")
+    return InvokeRefused(result.api_status, result.error_type or "ServiceException", message).parts()

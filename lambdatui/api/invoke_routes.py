@@ -9,7 +9,8 @@ import json
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers, throttle_parts
+from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_payload, result_headers,
+                                         throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
@@ -90,6 +91,9 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             response = Response(b"", status=202)
             response.headers[h.AMZN_REQUEST_ID] = result.request_id
             return response
+        failed = api_failure_parts(result)
+        if failed is not None:
+            return Response(failed[2], status=failed[0], headers=dict(failed[1]))
         return Response(result.payload, status=200, headers=dict(result_headers(result, tail)))
 
     return api

@@ -43,8 +43,22 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         return from_reply(await host.request(
             lambda token: ins.RuntimeInitError(token, exchange.body, content_type, error_type)))
 
+    async def restore_next(exchange: Exchange) -> Optional[Answer]:
+        # The snapshot's call is never answered: it parks until the runtime (or lambdatui) ends.
+        reply = await exchange.until_hangup(lambda: host.request(ins.RuntimeRestoreNext))
+        return None if reply is None else from_reply(reply)
+
+    async def restore_error(exchange: Exchange) -> Answer:
+        content_type = exchange.headers.get("content-type") or JSON
+        error_type = exchange.headers.get(_ERROR_TYPE)
+        return from_reply(await host.request(
+            lambda token: ins.RuntimeRestoreError(token, exchange.body, content_type, error_type)))
+
     return [
         ("GET", f"{PREFIX}/invocation/next", Route(next_invocation)),
+        # SnapStart (lambda-spec §1.7): served to every function; the core refuses them unless it is SnapStart.
+        ("GET", f"{PREFIX}/restore/next", Route(restore_next)),
+        ("POST", f"{PREFIX}/restore/error", Route(restore_error, ERROR_BODY_LIMIT)),
         # A hang-up mid-body on these two decides the invoke (Runtime.TruncatedResponse): the core must hear it.
         ("POST", f"{PREFIX}/invocation/<request_id>/response",
          Route(invocation_response, et.MAX_RESPONSE_BYTES, hears_truncation=True)),

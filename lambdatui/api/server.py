@@ -22,7 +22,7 @@ from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11 import Exchange, Resolve, Route
-from lambdatui.api.invoke_checks import InvokeRefused, checked_payload, result_headers, throttle_parts
+from lambdatui.api.invoke_checks import InvokeRefused, api_failure_parts, checked_payload, result_headers, throttle_parts
 from lambdatui.api.rendering import Answer
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
@@ -88,6 +88,9 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             result, tail = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE))
         except Throttled as throttled:
             return Answer(*throttle_parts(throttled))
+        failed = api_failure_parts(result)
+        if failed is not None:
+            return Answer(*failed)
         return Answer(200, result_headers(result, tail), result.payload)
 
     # Which route answers depends on headers too, so its body is read by the route, once it has chosen.

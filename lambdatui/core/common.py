@@ -13,6 +13,10 @@ INVOKE_TIMER = "invoke"
 RUNTIME_STOP_TIMER = "runtime-stop"
 SHUTDOWN_TIMER = "shutdown"
 INSPECTION_LIMIT_TIMER = "inspection-limit"
+RESTORE_TIMER = "restore"
+RESTORE_LIMIT_MS = 10_000  # runtime load and after-restore hooks (lambda-spec §1.7, §4.8)
+SNAPSHOT = "snapshot"  # EnvironmentConfig.snapstart: the environment whose Init the snapshot is made of
+RESTORE = "restore"  # EnvironmentConfig.snapstart: an environment restored from that snapshot
 
 EXTERNAL_SHUTDOWN_BUDGET_MS = 2000
 INTERNAL_SHUTDOWN_BUDGET_MS = 500
@@ -36,6 +40,10 @@ class EnvironmentConfig:
     # Lambda Managed Instances (§11.3): up to this many invokes at once in one environment (core/managed_*.py);
     # 0 is the default mode, one invoke at a time.
     max_concurrency: int = 0
+    # SnapStart (lambda-spec §4.8): "" for none, SNAPSHOT for the environment that initialises once and is held as
+    # the snapshot, RESTORE for one restored from it (its Init is a restore: no function Init, a 10 s limit).
+    snapstart: str = ""
+    restore_timeout_ms: int = RESTORE_LIMIT_MS
 
     @property
     def managed(self) -> bool:
@@ -46,13 +54,19 @@ class EnvironmentConfig:
         """AWS_LAMBDA_INITIALIZATION_TYPE and telemetry's initializationType (lambda-spec §4.3)."""
         if self.managed:
             return "lambda-managed-instances"
+        if self.snapstart:
+            return "snap-start"
         return "provisioned-concurrency" if self.provisioned else "on-demand"
 
     @property
     def initialised_ahead(self) -> bool:
         """Initialised before traffic (provisioned concurrency, Managed Instances): INIT_REPORT is always logged and
         no REPORT carries an Init Duration, as no invoke waited for the Init (lambda-spec §4.2, §11.2-§11.3)."""
-        return self.provisioned or self.managed
+        return self.provisioned or self.managed or self.snapstart == SNAPSHOT
+
+    @property
+    def restored(self) -> bool:
+        return self.snapstart == RESTORE
 
     @property
     def function_arn(self) -> str:

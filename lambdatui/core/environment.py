@@ -44,6 +44,7 @@ from lambdatui.core.inputs import (
 )
 from lambdatui.core.invoke_rules import InvokeRules
 from lambdatui.core.process_rules import ProcessRules
+from lambdatui.core.restore_rules import RestoreRules
 from lambdatui.core.runtime_api_rules import RuntimeApiRules
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.shutdown_rules import ShutdownRules
@@ -62,8 +63,8 @@ from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 
 
-class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, TelemetryRules, InvokeRules, ProcessRules,
-                  FaultRules, ShutdownRules):
+class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, ExtensionApiRules, TelemetryRules, InvokeRules,
+                  ProcessRules, FaultRules, ShutdownRules):
     """The state of one environment, and the rules that change it.
 
     The rules live in one module per concern (clock_rules, init_rules, runtime_api_rules, extension_api_rules,
@@ -87,6 +88,7 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Tel
         self.shutdown: Optional[ShutdownRun] = None
         self.resets_begun = 0  # shutdown runs begun so far: tells a step that its phase ended under it
         self.pending_init_duration_ms: Optional[float] = None
+        self.pending_restore: Optional[tuple[float, int]] = None  # SnapStart: for the first REPORT after a restore
         self.renew_sandbox = False
         self.frozen = False
         self.timers: dict[str, float] = {}  # running deadlines: name -> when (monotonic)
@@ -227,7 +229,14 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Tel
 
     def _proceed(self, boundary: Boundary, detail: str = "") -> None:
         """Go on past `boundary`; `detail` is what it was reached with (managed_invoke_rules needs the request id)."""
-        if boundary is Boundary.INIT_EXTENSIONS:
+        if boundary is Boundary.RESTORE_START:
+            self._reach(Boundary.INIT_EXTENSIONS)
+        elif boundary is Boundary.RESTORE_HOOKS_DONE:
+            self._check_init_done()
+        elif boundary is Boundary.SNAPSHOT_TAKEN:
+            # Held as it is, not frozen: the snapshot's process must be free to copy itself for each restore.
+            self._set_state(EnvState.SNAPSHOT)
+        elif boundary is Boundary.INIT_EXTENSIONS:
             self._launch_extensions()
         elif boundary is Boundary.INIT_RUNTIME:
             self._launch_runtime()
@@ -374,7 +383,7 @@ class Environment(ClockRules, InitRules, RuntimeApiRules, ExtensionApiRules, Tel
             return True
         if self.current is not None or self.queue or self.shutdown is not None or self.init is not None:
             return False
-        return self.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN)
+        return self.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN, EnvState.SNAPSHOT)
 
     def _armed_descriptions(self) -> tuple[str, ...]:
         armed = [flt.describe(fault) for fault in self.armed]

@@ -7,6 +7,7 @@ from typing import Optional
 from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import (
     INIT_TIMER,
+    SNAPSHOT,
     JSON,
     error_body,
     json_bytes,
@@ -21,6 +22,7 @@ from lambdatui.core.inputs import (
     FunctionInitGate,
     StartEnvironment,
 )
+from lambdatui.core.restore_rules import RESTORE
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.slots import ExtensionSlot, InitRun, RuntimeSlot
 from lambdatui.model import error_types as et
@@ -48,6 +50,14 @@ class InitRules:
         self.user_frozen.clear()
         self.expecting_exit.clear()
         self._set_state(EnvState.INIT)
+        if self.config.restored:
+            # Every Init of a restored environment, the first or one after a reset, restores the snapshot.
+            self.init.phase = RESTORE
+            if self.current is not None:
+                self._line(lines.start(self.current.invocation.request_id, self.config.function_version),
+                           request_id=self.current.invocation.request_id)
+            self._begin_restore()
+            return
         if phase == "init":
             self._start_timer(INIT_TIMER, self.config.init_timeout_ms / 1000)
         self._line(lines.init_start(self.config.runtime_version, self.config.runtime_version_arn))
@@ -70,6 +80,7 @@ class InitRules:
     def _launch_runtime(self) -> None:
         if self.init is not None:
             self.init.sub_phase = "runtime"
+            self.init.runtime_started = self._mark()
         self.runtime.state = RuntimeState.STARTED
         self.runtime.alive = True
         self._do(Spawn(RUNTIME, self.generation))
@@ -81,7 +92,10 @@ class InitRules:
     def _check_init_done(self) -> None:
         if self.hold is not None or self.state is not EnvState.INIT or self.init is None:
             return
-        if self.runtime.state is not RuntimeState.READY:
+        snapshot = self.config.snapstart == SNAPSHOT
+        # A runtime that goes straight to /next has no restore hooks (lambda-spec §1.7): its /next is the snapshot.
+        ready = (RuntimeState.RESTORE_READY, RuntimeState.READY) if snapshot else (RuntimeState.READY,)
+        if self.runtime.state not in ready:
             return
         if any(s.state is not ExtensionState.READY for s in self.extensions.values() if s.registered):
             return
@@ -92,8 +106,16 @@ class InitRules:
             if slot.registered:
                 self._line(lines.extension(slot.name, slot.state.value, slot.events))
                 self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, slot.fatal_type))
+        if init.phase == RESTORE:
+            self._restore_done(init, duration)
         self._emit(f.PhaseEnded("init", "success", duration, at=self._now.mono))
-        if init.phase == "init" and self.config.initialised_ahead:
+        if snapshot:
+            self._line(lines.init_report(duration, init.phase, "success", None))
+            self._reach(Boundary.SNAPSHOT_TAKEN)
+            return
+        if init.phase == RESTORE:
+            pass
+        elif init.phase == "init" and self.config.initialised_ahead:
             # Initialised at allocation, ahead of traffic: INIT_REPORT says how long it took, the REPORT of the
             # first invoke does not (it was no cold start).
             self._line(lines.init_report(duration, init.phase, "success", None))
@@ -113,6 +135,9 @@ class InitRules:
             self._reply(event.token, 200, json_bytes({}))
 
     def _fail_init(self, error_type: Optional[str], detail: str, status: str = "error") -> None:
+        if self.init is not None and self.init.phase == RESTORE:
+            self._restore_failed(error_type, detail, status)
+            return
         init = self._report_init_failure(error_type, detail, status)
         if init is None:
             return
@@ -132,6 +157,11 @@ class InitRules:
             self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None),
                                detail)
             self._finish_invoke(status, error_type if status == "error" else None)
+        elif self.config.snapstart == SNAPSHOT:
+            self._explain("The snapshot could not be made: no environment can be restored until lambdatui is "
+                          "started again (Lambda fails the version's publication).")
+            self._begin_shutdown(reason, final=True)
+            return
         else:
             self._explain("The first invoke will retry Init, bounded by the function timeout (a suppressed init).")
         self._begin_shutdown(reason, final=False)

@@ -75,6 +75,23 @@ class RuntimeInitError:
 
 
 @dataclass(frozen=True)
+class RuntimeRestoreNext:
+    """GET /runtime/restore/next (SnapStart, lambda-spec §1.7)."""
+
+    token: Token
+
+
+@dataclass(frozen=True)
+class RuntimeRestoreError:
+    """POST /runtime/restore/error: an after-restore hook failed (lambda-spec §1.7)."""
+
+    token: Token
+    body: bytes
+    content_type: str
+    error_type: Optional[str]
+
+
+@dataclass(frozen=True)
 class FunctionInitGate:
     """Our bootstrap asks whether it may import the handler module (private channel)."""
 
@@ -217,6 +234,8 @@ Input = Union[
     RuntimeResponse,
     RuntimeInvocationError,
     RuntimeInitError,
+    RuntimeRestoreNext,
+    RuntimeRestoreError,
     FunctionInitGate,
     InspectionStarted,
     InspectionEnded,

@@ -151,6 +151,7 @@ class InvokeRules:
             run.started = self._now
             run.held_before = self.held_total
             run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
+            run.restore, self.pending_restore = self.pending_restore, None
             self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
             self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id))
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
@@ -254,8 +255,10 @@ class InvokeRules:
         self._line(lines.end(request_id), request_id=request_id)
         # Out of memory, the environment used all of it (the host fills in the figure otherwise).
         used = self.config.memory_mb if error_type == et.RUNTIME_OUT_OF_MEMORY else None
+        restore_ms, billed_restore = run.restore if run.restore is not None else (None, None)
         self._emit(f.InvokeReported(request_id, duration, billed, self.config.memory_mb, used, init_ms, status,
-                                    error_type, cold=init_ms is not None or run.ran_init))
+                                    error_type, cold=init_ms is not None or run.ran_init or run.restore is not None,
+                                    restore_duration_ms=restore_ms, billed_restore_duration_ms=billed_restore))
         self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
         self.invocations_done += 1
         self._complete(run)

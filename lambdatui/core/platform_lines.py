@@ -18,6 +18,20 @@ def init_start(runtime_version: str, runtime_version_arn: str) -> str:
     return f"INIT_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_version_arn}"
 
 
+def restore_start(runtime_version: str, runtime_version_arn: str) -> str:
+    return f"RESTORE_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_version_arn}"
+
+
+def restore_report(duration_ms: float, status: str, error_type: Optional[str]) -> str:
+    """Logged after every restore (lambda-spec §4.8); `Status` only when it failed."""
+    line = f"RESTORE_REPORT Restore Duration: {duration_ms:.2f} ms"
+    if status != "success":
+        line += f"\tStatus: {status}"
+        if error_type:
+            line += f"\tError Type: {error_type}"
+    return line
+
+
 def start(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}"
 
@@ -42,6 +56,9 @@ def report(fact: InvokeReported) -> str:
     # Real logs put Init Duration last among the metrics (lambda-spec §4.9).
     if fact.init_duration_ms is not None:
         fields.append(f"Init Duration: {fact.init_duration_ms:.2f} ms")
+    if fact.restore_duration_ms is not None:  # a restored environment's first invoke (lambda-spec §4.8)
+        fields.append(f"Restore Duration: {fact.restore_duration_ms:.2f} ms")
+        fields.append(f"Billed Restore Duration: {fact.billed_restore_duration_ms} ms")
     if fact.status != "success":
         fields.append(f"Status: {fact.status}")
         if fact.error_type:

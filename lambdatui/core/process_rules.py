@@ -6,6 +6,7 @@ from lambdatui.core.common import (
     INIT_TIMER,
     INSPECTION_LIMIT_TIMER,
     INVOKE_TIMER,
+    RESTORE_TIMER,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
 )
@@ -64,7 +65,7 @@ class ProcessRules:
             if expected:
                 self._runtime_gone_during_shutdown()
                 return
-            if was is RuntimeState.INIT_ERROR and rt.init_error_type:
+            if was in (RuntimeState.INIT_ERROR, RuntimeState.RESTORE_ERROR) and rt.init_error_type:
                 error_type = rt.init_error_type
                 detail = ""
             elif event.out_of_memory:
@@ -98,7 +99,9 @@ class ProcessRules:
     def _fail_phase(self, error_type: str, detail: str) -> None:
         """A process exited outside shutdown: whatever phase is running fails (lambda-spec §2.8)."""
         self._abandon_hold()
-        if self.state is EnvState.INIT:
+        if self.state is EnvState.SNAPSHOT:
+            self._snapshot_lost(detail)
+        elif self.state is EnvState.INIT:
             self._fail_init(error_type, detail)
         elif self.current is not None:  # running, or held before its event went out
             self._fail_invoke(error_type, detail, "error")
@@ -110,7 +113,7 @@ class ProcessRules:
     def _on_TimerFired(self, event: TimerFired) -> None:
         if self.timers.pop(event.name, None) is None:
             return  # cancelled, or paused by a hold, after it fired
-        if event.name == INIT_TIMER:
+        if event.name in (INIT_TIMER, RESTORE_TIMER):
             self._capture_init_stacks()
             self._fail_init(None, self._init_waiting_on(), status="timeout")
         elif event.name == INVOKE_TIMER:
@@ -143,6 +146,9 @@ class ProcessRules:
                     if s.registered and s.state is ExtensionState.REGISTERED]
         if self.runtime.state is RuntimeState.STARTED:
             waiting.append("the runtime never called /runtime/invocation/next")
+        elif self.runtime.state is RuntimeState.RESTORING:
+            waiting.append("the runtime's after-restore hooks never finished (it never called /runtime/invocation/next)")
         elif self.runtime.state is RuntimeState.NOT_STARTED and not waiting:
             waiting.append("the runtime was never launched")
-        return "Init timed out: " + ("; ".join(waiting) if waiting else "no participant finished")
+        what = "Restore" if self.init is not None and self.init.phase == "restore" else "Init"
+        return f"{what} timed out: " + ("; ".join(waiting) if waiting else "no participant finished")

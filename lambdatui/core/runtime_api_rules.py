@@ -62,6 +62,8 @@ class RuntimeApiRules:
         if was is RuntimeState.STARTED:
             self.registration_open = False
             self._check_init_done()
+        elif was is RuntimeState.RESTORING:
+            self._restored_runtime_next()
         else:
             if run is not None and run.result is not None:
                 failed = run.runtime_error_type

@@ -12,6 +12,9 @@ class RuntimeState(str, Enum):
     RUNNING = "Running"  # owns the current invocation
     RESPONSE_SENT = "RuntimeResponseSentState"
     INIT_ERROR = "InitError"
+    RESTORE_READY = "RestoreReady"  # SnapStart: parked on /restore/next (the snapshot)
+    RESTORING = "Restoring"  # restored: running its after-restore hooks
+    RESTORE_ERROR = "RuntimeRestoreErrorState"
     EXITED = "Exited"
 
     def __str__(self) -> str:
@@ -23,6 +26,8 @@ class RuntimeCall(str, Enum):
     RESPONSE = "InvocationResponse"
     ERROR = "InvocationErrorResponse"
     INIT_ERROR = "InitError"
+    RESTORE_NEXT = "RestoreReady"
+    RESTORE_ERROR = "RuntimeRestoreErrorState"
 
 
 class TransitionNotAllowed(Exception):
@@ -36,6 +41,9 @@ class TransitionNotAllowed(Exception):
 _TRANSITIONS: dict[tuple[RuntimeState, RuntimeCall], RuntimeState] = {
     (RuntimeState.STARTED, RuntimeCall.NEXT): RuntimeState.READY,
     (RuntimeState.STARTED, RuntimeCall.INIT_ERROR): RuntimeState.INIT_ERROR,
+    (RuntimeState.STARTED, RuntimeCall.RESTORE_NEXT): RuntimeState.RESTORE_READY,
+    (RuntimeState.RESTORING, RuntimeCall.NEXT): RuntimeState.READY,
+    (RuntimeState.RESTORING, RuntimeCall.RESTORE_ERROR): RuntimeState.RESTORE_ERROR,
     (RuntimeState.RUNNING, RuntimeCall.RESPONSE): RuntimeState.RESPONSE_SENT,
     (RuntimeState.RUNNING, RuntimeCall.ERROR): RuntimeState.RESPONSE_SENT,
     (RuntimeState.RESPONSE_SENT, RuntimeCall.NEXT): RuntimeState.READY,

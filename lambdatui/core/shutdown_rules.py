@@ -132,6 +132,7 @@ class ShutdownRules:
         self.extensions = {}
         self.registration_open = False
         self.pending_init_duration_ms = None
+        self.pending_restore = None
         if run.final:
             self._set_state(EnvState.SHUT_DOWN)
             while self.queue:

@@ -58,6 +58,9 @@ class InitRun:
     started: Instant
     held_before: float  # total held seconds when it started, to exclude holds from durations
     sub_phase: str = "extensions"
+    runtime_started: Optional[tuple[Instant, float]] = None  # when the runtime was launched (a restore bills from there)
+    runtime_restored: Optional[tuple[Instant, float]] = None  # SnapStart: when /restore/next returned in a restored environment
+    runtime_done: Optional[tuple[Instant, float]] = None  # SnapStart: when the restored runtime asked for its first event
 
 
 @dataclass
@@ -71,6 +74,7 @@ class InvokeRun:
     result: Optional[InvocationResult] = None
     completed: bool = False  # the caller already has its answer
     init_duration_ms: Optional[float] = None  # set on the first invoke after an on-demand cold start
+    restore: Optional[tuple[float, int]] = None  # SnapStart: (restore duration, billed ms) on the first after one
     ran_init: bool = False  # a suppressed Init ran inside this invoke
     # What the telemetry records measure (platform.runtimeDone, platform.report), as marks: (when, time held so
     # far), so that their spans leave holds and inspections out (clock_rules._mark).

@@ -22,6 +22,7 @@ from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core import platform_lines
+from lambdatui.core.common import RESTORE, SNAPSHOT
 from lambdatui.core.environment import EnvironmentConfig
 from lambdatui.core.managed_environment import environment_for
 from lambdatui.host.deadlines import Deadlines
@@ -30,14 +31,16 @@ from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.environment_processes import EnvironmentProcesses
 from lambdatui.host.runtime_signals import RuntimeSignals
+from lambdatui.host.snapshot_restore import SnapshotRestore
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.fleet import ON_DEMAND, PROVISIONED
+from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.exit_status import ExitStatus
 from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.snapshot_template import SnapshotTemplate
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ProcessHandle, Supervisor
 
@@ -64,12 +67,12 @@ def new_trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
-class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
+class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
                  init_type: str = ON_DEMAND, numbers: Optional[Callable[[], int]] = None, announce: bool = True,
-                 max_concurrency: int = 0) -> None:
+                 max_concurrency: int = 0, restore_source: Optional[EnvironmentHost] = None) -> None:
         """`numbers` gives each new sandbox (the first, and one per new environment) its fleet-wide number, env #N;
         `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2); `max_concurrency` M
         makes it a Lambda Managed Instances environment that runs up to M invokes at once (§11.3)."""
@@ -79,6 +82,11 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
         # The debugger's views (globals, /tmp listings): headless modes skip what they cost per invoke.
         self.inspect = inspect
         managed = max_concurrency > 0
+        # SnapStart (lambda-spec §4.8): SNAP_START makes this the snapshot environment; `restore_source` (that
+        # environment's host) makes this one restored from its snapshot.
+        snapstart = RESTORE if restore_source is not None else SNAPSHOT if init_type == SNAP_START else ""
+        self.restore_source = restore_source
+        self.template: Optional[SnapshotTemplate] = None  # the snapshot environment's runtime, once it runs ours
         self.env = environment_for(EnvironmentConfig(
             function_name=config.name,
             handler=config.handler,
@@ -88,10 +96,13 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
             runtime_version=config.runtime.version,
             provisioned=init_type == PROVISIONED,
             # Provisioned concurrency and Managed Instances: the larger of 130 s and the timeout (lambda-spec §4.2).
-            init_timeout_ms=(max(130, config.timeout_s) * 1000 if init_type == PROVISIONED or managed else 10_000),
+            init_timeout_ms=(max(130, config.timeout_s) * 1000 if init_type in (PROVISIONED, SNAP_START) or managed
+                             else 10_000),
             max_concurrency=max_concurrency,
+            snapstart=snapstart,
         ))
         self.init_type = self.env.config.initialization_type  # AWS_LAMBDA_INITIALIZATION_TYPE
+        self._rerun_said = False  # a restore that re-ran a runtime whose process cannot be copied said so
         self.announce = announce  # say what contains the processes: the fleet's first environment does, for all
         self._next_number = numbers or itertools.count(1).__next__
         self.state_dir = state_dir
@@ -149,6 +160,11 @@ class EnvironmentHost(EnvironmentProcesses, RuntimeSignals, DebugViews):
                 # Iterative: a /tmp nested deeper than the recursion limit must not crash the exit. What cannot
                 # go stays, and the next start removes it or says why in one line.
                 remove_tree_reporting(self.state_dir)
+
+    @property
+    def restored_from(self) -> Optional[int]:
+        """The number of the snapshot environment this one was restored from (None: not restored)."""
+        return self.restore_source.sandbox_count if self.restore_source is not None else None
 
     def start_environment(self) -> None:
         self.feed(ins.StartEnvironment())

@@ -16,6 +16,7 @@ from lambdatui.core import inputs as ins
 from lambdatui.host.launch import (exec_wrapper, extension_environment, launch_failure, runtime_argv,
                                    runtime_environment)
 from lambdatui.model import facts as f
+from lambdatui.host.snapshot_restore import restored_env
 from lambdatui.model.paths import sandbox_path
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec
@@ -84,11 +85,19 @@ class EnvironmentProcesses:
                                   os.environ, report_globals=self.inspect and not managed,
                                   exit_file=self._exit_file(effect.generation), paths=paths, init_type=self.init_type,
                                   max_concurrency=managed)
+        if self.env.config.snapstart:
+            env = restored_env(env)
         wrapper = ""
         if effect.participant == fx.RUNTIME:
             wrapper = exec_wrapper(self.config, env, paths)
             spec = ProcessSpec(fx.RUNTIME, runtime_argv(self.config, env, paths), paths.task_root,
                                self.sandbox.adjust_env(env))
+            if self.env.config.restored:
+                template = self._copy_template()  # type: ignore[attr-defined]
+                if template is not None:
+                    self.start_soon(self._restore_runtime, effect, template, spec)  # type: ignore[attr-defined]
+                    return
+            spec = self._snapshot_spec(spec)  # type: ignore[attr-defined]
         else:
             name = effect.participant.split(":", 1)[1]
             path = next(p for p in self.config.extensions if p.name == name)
@@ -97,6 +106,7 @@ class EnvironmentProcesses:
         try:
             handle = self._sup.spawn(spec)
         except LaunchError as exc:
+            self._snapshot_started(False)  # type: ignore[attr-defined]
             reason = launch_failure(exc, spec.argv, spec.cwd, spec.env, paths)
             reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
             self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
@@ -104,6 +114,7 @@ class EnvironmentProcesses:
         self._processes[effect.participant] = (effect.generation, handle)
         if effect.participant == fx.RUNTIME:
             self._runtime_peak_mb = None
+            self._snapshot_started(True)  # type: ignore[attr-defined]
 
     def _generation_of(self, handle: ProcessHandle) -> int:
         entry = self._processes.get(handle.key)

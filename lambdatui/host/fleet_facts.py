@@ -11,7 +11,7 @@ import trio
 from lambdatui.core import fleet_rules as rules
 from lambdatui.host.environment_host import FactListener
 from lambdatui.model import facts as f
-from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, EnvironmentLine, FleetCounters, FleetOptions
+from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters, FleetOptions
 
 if TYPE_CHECKING:
     from collections import deque
@@ -121,8 +121,9 @@ class FleetFacts:
             run = env.current
             out.append(EnvironmentLine(
                 m.number, env.state, env.hold.boundary if env.hold is not None else None, env.invocations_done,
-                PROVISIONED if m.provisioned else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None,
-                run.invocation.request_id if run is not None else None))
+                SNAP_START if m.snapshot or m.host.restored_from is not None else PROVISIONED if m.provisioned
+                else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None,
+                run.invocation.request_id if run is not None else None, m.host.restored_from))
         return tuple(sorted(out, key=lambda line: line.number))
 
     def counters(self) -> FleetCounters:

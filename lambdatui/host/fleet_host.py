@@ -22,6 +22,7 @@ from lambdatui.api import http11
 from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
+from lambdatui.core.common import error_body
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
 from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, THROTTLED, queue_full_refusal
@@ -30,7 +31,7 @@ from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
-from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, THROTTLE_MESSAGE, THROTTLE_REASON, FleetOptions
+from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, THROTTLE_MESSAGE, THROTTLE_REASON, FleetOptions
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
 LOOPBACK = "127.0.0.1"
@@ -44,6 +45,13 @@ class Throttled(Exception):
         super().__init__(f"{THROTTLE_MESSAGE} All {limit} environments (--concurrency {limit}) are busy.")
 
 
+def snapshot_failed(request_id: str, why: str) -> f.InvocationResult:
+    """Lambda fails the publication of a version whose snapshot cannot be made; invoking it is refused."""
+    message = f"The operation cannot be performed at this time. {why}."
+    return f.InvocationResult(request_id, error_body("ResourceConflictException", message), "application/json",
+                              True, "ResourceConflictException", api_status=409)
+
+
 @dataclass
 class _Member:
     host: EnvironmentHost
@@ -52,6 +60,7 @@ class _Member:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
     runtime_api: str = ""
+    snapshot: bool = False  # SnapStart's snapshot environment: it takes no invoke, every restore copies it
 
     @property
     def number(self) -> int:
@@ -99,6 +108,9 @@ class FleetHost(FleetFacts):
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 count = max(1, self.options.provisioned)
+                if self.options.snapstart:
+                    self.first = (await self._add(SNAP_START)).host  # publishing the version: Init, then snapshot
+                    count = 0
                 for _ in range(count):
                     member = await self._add(PROVISIONED if self.options.provisioned else ON_DEMAND)
                     if self.first is None:
@@ -113,18 +125,21 @@ class FleetHost(FleetFacts):
                 remove_tree_reporting(self.state_dir)
 
     async def _add(self, init_type: str) -> _Member:
-        """A new environment: its folder, its sandbox API server, its host; provisioned ones start Init now."""
+        """A new environment: its folder, its sandbox API server, its host; provisioned ones start Init now, and
+        with SnapStart, the snapshot environment; the others are restored from it."""
         assert self._nursery is not None
         managed = self.options.max_concurrency
+        source = self.first if self.options.snapstart and init_type != SNAP_START else None
         host = EnvironmentHost(self.config, self.state_dir / f"member-{next(self._folders)}", inspect=self.inspect,
                                init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
-                               max_concurrency=managed)
-        member = _Member(host, init_type == PROVISIONED, trio.current_time())
+                               max_concurrency=managed, restore_source=source)
+        member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         host.subscribe(partial(self._forward, member))
-        if managed:
+        if managed or source is not None:
             def ended(fact: f.Fact) -> None:
-                # Managed Instances never reset: an environment that ended by itself (a process exited, Init
-                # failed) leaves the fleet, and the next invoke goes to another one (lambda-spec §11.3).
+                # Managed Instances never reset, and a failed restore discards its environment: one that ended by
+                # itself (a process exited, Init or the restore failed) leaves the fleet, and the next invoke goes
+                # to another one (lambda-spec §4.8, §11.3).
                 if (type(fact) is f.StateChanged and fact.state is EnvState.SHUT_DOWN  # type: ignore[attr-defined]
                         and not self._ending and member.idle_since != float("inf")):
                     member.idle_since = float("inf")  # as _retire marks it: removed once
@@ -135,7 +150,7 @@ class FleetHost(FleetFacts):
             host.feed(ins.BreakpointsSet(self._breakpoints))
         await self._nursery.start(self._run_member, member)
         self._members.append(member)
-        if member.provisioned or managed:
+        if member.provisioned or managed or member.snapshot:
             host.start_environment()  # Managed Instances initialise ahead of traffic, as provisioned ones do
         self._publish_fleet()
         return member
@@ -158,12 +173,17 @@ class FleetHost(FleetFacts):
                 self._publish_fleet()
 
     async def shutdown(self) -> None:
-        """Spin every environment down as Lambda does, at once, and wait until each is done."""
+        """Spin every environment down as Lambda does, at once, and wait until each is done; SnapStart's snapshot
+        last, as its process is the parent of every restored runtime."""
         self._ending = True
         self._drop_queued_events()
         async with trio.open_nursery() as nursery:
             for member in list(self._members):
-                nursery.start_soon(member.host.shutdown)
+                if not member.snapshot:
+                    nursery.start_soon(member.host.shutdown)
+        for member in list(self._members):
+            if member.snapshot:
+                await member.host.shutdown()
 
     async def drain_events(self, grace_s: float) -> None:
         """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most."""
@@ -183,7 +203,18 @@ class FleetHost(FleetFacts):
         self._ending = True
         self._drop_queued_events()
         for member in self._members:
-            member.host.feed(ins.ShutdownRequested())
+            if not member.snapshot:
+                member.host.feed(ins.ShutdownRequested())
+        if any(m.snapshot for m in self._members):
+            self.start_soon(self._shut_down_snapshot)
+
+    async def _shut_down_snapshot(self) -> None:
+        """The snapshot goes once every environment restored from it is down (its process is their parent)."""
+        while any(not m.snapshot and m.host.env.state is not EnvState.SHUT_DOWN for m in self._members):
+            await self.wait_changed()
+        for member in self._members:
+            if member.snapshot:
+                member.host.feed(ins.ShutdownRequested())
 
     def remove(self, number: Optional[int]) -> None:
         """Environment `number` spins down and leaves the fleet; the next invoke goes to another, or a new one."""
@@ -194,12 +225,22 @@ class FleetHost(FleetFacts):
         member.host.note(f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
         self._retire(member, idle=False)
 
-    def _drop_queued_events(self) -> None:
+    def _drop_queued_events(self, why: str = "was not run: lambdatui shut down while it was queued") -> None:
         while self._events:  # accepted with 202 and never run: said by request id, never silent
             event = self._events.popleft()
             self._event_bytes -= len(event.payload)
-            self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: lambdatui shut down while it "
-                      "was queued")
+            self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
+
+    async def _snapshot_unavailable(self) -> Optional[str]:
+        """With SnapStart, invokes wait while the snapshot is being made; why none can be restored, if so."""
+        if not self.options.snapstart:
+            return None
+        snapshot = next((m for m in self._members if m.snapshot), None)
+        while snapshot is not None and snapshot.host.env.state in (EnvState.COLD, EnvState.INIT):
+            await self.wait_changed()
+        if snapshot is None or snapshot.host.env.state is not EnvState.SNAPSHOT:
+            return "SnapStart's snapshot could not be made (see env #1's log): no environment can be restored"
+        return None
 
     def events_pending(self) -> bool:
         return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
@@ -226,6 +267,12 @@ class FleetHost(FleetFacts):
                 on_placed()  # the fleet's queue has it: not settled until an environment took it
             self._accept_event(payload, request_id, kwargs)
             return f.InvocationResult(request_id, b""), None
+        unavailable = await self._snapshot_unavailable()
+        if unavailable is not None:
+            if on_placed is not None:
+                on_placed()
+            self.note(f"Invoke {request_id}: {unavailable}")
+            return snapshot_failed(request_id, unavailable), None
         member = await self._place(asynchronous=False)
         if on_placed is not None:
             on_placed()  # no checkpoint from here to the chosen environment's core taking the invoke
@@ -251,6 +298,10 @@ class FleetHost(FleetFacts):
         """Event invokes wait here until an environment can take one, in the order they came; never lost."""
         while True:
             while self._events and not self._ending:
+                unavailable = await self._snapshot_unavailable()
+                if unavailable is not None:
+                    self._drop_queued_events(f"was not run: {unavailable}")
+                    break
                 member = await self._place(asynchronous=True)
                 if member is None:
                     break
@@ -291,7 +342,7 @@ class FleetHost(FleetFacts):
 
     def _candidates(self) -> list[rules.Candidate]:
         return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since)
-                for m in self._members if not m.done.is_set()]
+                for m in self._members if not m.done.is_set() and not m.snapshot]
 
     async def _spin_down_idle(self, idle_s: float) -> None:
         """An environment that served nothing for `idle_s` is shut down (SHUTDOWN spindown) and removed."""

@@ -10,6 +10,11 @@ class Boundary(str, Enum):
     INIT_RUNTIME = "init.runtime"  # every extension registered, before the runtime launches
     INIT_FUNCTION = "init.function"  # runtime up, before the handler module is imported
     INIT_DONE = "init.done"
+    # SnapStart (lambda-spec §4.8): the snapshot environment's Init ends with the snapshot; a restored one's
+    # Init is a restore, which starts from that snapshot and ends when the after-restore hooks are done.
+    SNAPSHOT_TAKEN = "snapshot.taken"  # before-snapshot hooks done, the runtime parked on /restore/next
+    RESTORE_START = "restore.start"  # before a restored environment is made from the snapshot
+    RESTORE_HOOKS_DONE = "restore.hooks"  # after-restore hooks done, the runtime asked for its first event
     INVOKE_START = "invoke.start"  # event ready, not yet delivered
     INVOKE_RESPONSE = "invoke.response"  # runtime responded, extensions may still work
     INVOKE_DONE = "invoke.done"
@@ -28,6 +33,7 @@ class EnvState(str, Enum):
 
     COLD = "COLD"  # no processes: the next invoke initialises
     INIT = "INIT"
+    SNAPSHOT = "SNAPSHOT"  # SnapStart: initialised once and held as the snapshot every restore copies
     FROZEN = "FROZEN"  # initialised, every process parked on Next and SIGSTOPped
     RUNNING = "RUNNING"
     RESETTING = "RESETTING"

@@ -123,6 +123,7 @@ class InvocationResult:
     content_type: str = "application/json"
     function_error: bool = False
     error_type: Optional[str] = None  # for function errors: the platform's view (REPORT) or the body's type
+    api_status: int = 0  # not 0: the Invoke API itself failed with this status (SnapStart's restore errors)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ class InvokeReported:
     status: str  # success, error, timeout
     error_type: Optional[str] = None
     cold: bool = False  # this invoke ran Init: an on-demand cold start or a suppressed re-init
+    restore_duration_ms: Optional[float] = None  # SnapStart: the first invoke after a restore (lambda-spec §4.8)
+    billed_restore_duration_ms: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from lambdatui.model.boundaries import Boundary, EnvState
 
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
+SNAP_START = "snap-start"  # the snapshot environment (lambda-spec §4.8); restored ones say so by `restored_from`
 
 # Environments that may run at once unless `--concurrency` says otherwise. Far above what a test suite fires at
 # once (parallel test workers, a load-test burst of a few dozen), so none is throttled by surprise; below Lambda's
@@ -31,6 +32,7 @@ class EnvironmentLine:
     init_type: str  # ON_DEMAND or PROVISIONED
     busy: bool  # an invoke is assigned to it (running, queued in it, or held before it runs)
     request_id: Optional[str] = None  # the invoke it runs now
+    restored_from: Optional[int] = None  # SnapStart: the snapshot environment it was restored from
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class FleetOptions:
     provisioned: int = 0
     idle_shutdown_s: Optional[float] = None
     max_concurrency: int = 0  # Lambda Managed Instances: invokes one environment runs at once (0: one, the default)
+    snapstart: bool = False  # SnapStart: Init once into a snapshot, every environment restored from it (§4.8)
 
 
 def describe_fleet(options: FleetOptions) -> str:
@@ -61,5 +64,9 @@ def describe_fleet(options: FleetOptions) -> str:
     provisioned = f", {options.provisioned} provisioned at start" if options.provisioned else ""
     idle = (f"an environment idle for {options.idle_shutdown_s:g} s is shut down (--idle-shutdown)"
             if options.idle_shutdown_s is not None else "idle environments stay (--idle-shutdown SECONDS removes them)")
+    if options.snapstart:
+        return (f"SnapStart: env #1 initialises once and is held as the snapshot; each invoke goes to an idle "
+                f"environment or one restored from the snapshot, up to {options.concurrency} at once "
+                f"(--concurrency); {idle}")
     return (f"environments: up to {options.concurrency} at once (--concurrency){provisioned}; each invoke goes to an "
             f"idle one or cold-starts a new one; {idle}")

@@ -94,6 +94,31 @@ def init_report(fn: FunctionInfo, phase: str, ended: f.PhaseEnded) -> Record:
     return record
 
 
+def restore_start(fn: FunctionInfo) -> Record:
+    """`platform.restoreStart` (SnapStart, lambda-spec §3.5)."""
+    record: Record = {"functionName": fn.function_name, "functionVersion": fn.function_version}
+    if fn.instance_id:
+        record["instanceId"] = fn.instance_id
+    record.update({"instanceMaxMemory": fn.memory_mb, "runtimeVersion": fn.runtime_version,
+                   "runtimeVersionArn": fn.runtime_version_arn})
+    return record
+
+
+def restore_runtime_done(ended: f.PhaseEnded) -> Record:
+    """`platform.restoreRuntimeDone`; with the restore's duration, `platform.restoreReport`."""
+    record: Record = {"status": ended.status}
+    error_type = ended.error_type or (TIMED_OUT if ended.status == "timeout" else None)
+    if ended.status != "success" and error_type:
+        record["errorType"] = error_type
+    return record
+
+
+def restore_report(ended: f.PhaseEnded) -> Record:
+    record = restore_runtime_done(ended)
+    record["metrics"] = {"durationMs": ms(ended.duration_ms)}
+    return record
+
+
 def extension(reported: f.ExtensionReported) -> Record:
     """`platform.extension`: one extension's state at the end of Init, and the events it registered for."""
     record: Record = {"name": reported.name, "state": reported.state, "events": list(reported.events)}
@@ -167,6 +192,8 @@ def report_metrics(reported: f.InvokeReported) -> Record:
                        "memorySizeMB": reported.memory_size_mb, "maxMemoryUsedMB": used}
     if reported.init_duration_ms is not None:
         metrics["initDurationMs"] = ms(reported.init_duration_ms)
+    if reported.restore_duration_ms is not None:
+        metrics["restoreDurationMs"] = ms(reported.restore_duration_ms)
     return metrics
 
 

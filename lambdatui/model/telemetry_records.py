@@ -76,6 +76,7 @@ from lambdatui.model.telemetry_platform_records import FunctionInfo
 # An Init that logs without end, before anyone subscribes, must not take the host's memory: past this many
 # events the replay keeps the first ones only (Lambda's own buffer is bounded by maxItems, at most 10,000).
 INIT_REPLAY_LIMIT = 10_000
+RESTORE = "restore"  # PhaseStarted("init", RESTORE): a SnapStart restore, told with the restore* events
 
 Delivery = tuple[str, list[Envelope]]
 _NOTHING: tuple[Delivery, ...] = ()
@@ -227,6 +228,8 @@ class TelemetryRecords:
         phase = fact.detail or "init"
         self._init = _Init(phase)
         self._changed()
+        if phase == RESTORE:
+            return self._route([self._platform("platform.restoreStart", records.restore_start(self.function), fact.at)])
         return self._route([self._platform("platform.initStart", records.init_start(self.function, phase), fact.at)])
 
     def _on_phase_ended(self, fact: f.PhaseEnded) -> Sequence[Delivery]:
@@ -244,6 +247,8 @@ class TelemetryRecords:
         at = fact.at
         telemetry = TELEMETRY_ONLY in self._audiences
         events: list[Event] = []
+        if init.phase == RESTORE:
+            return self._route(self._restore_ended(init, fact))
         if init.runtime_launched and telemetry:
             done = records.init_runtime_done(self.function, init.phase, fact)
             events.append(self._platform("platform.initRuntimeDone", done, at))
@@ -256,9 +261,20 @@ class TelemetryRecords:
             events += self._start(at)  # RAPID starts the invoke once its Init has returned, well or not
         return self._route(events)
 
+    def _restore_ended(self, init: _Init, fact: f.PhaseEnded) -> list[Event]:
+        events: list[Event] = []
+        telemetry = TELEMETRY_ONLY in self._audiences
+        if init.runtime_launched and telemetry:
+            events.append(self._platform("platform.restoreRuntimeDone", records.restore_runtime_done(fact), fact.at))
+        for ext in init.extensions:
+            events.append(self._platform("platform.extension", records.extension(ext), fact.at, EVERYONE))
+        if telemetry:
+            events.append(self._platform("platform.restoreReport", records.restore_report(fact), fact.at))
+        return events
+
     def _on_participant_changed(self, fact: f.ParticipantChanged) -> Sequence[Delivery]:
         init = self._init
-        if init is not None and fact.participant == "runtime" and fact.state == "Started":
+        if init is not None and fact.participant == "runtime" and fact.state in ("Started", "Restoring"):
             init.runtime_launched = True
         return _NOTHING
 

@@ -86,12 +86,15 @@ class SandboxInit:
             self.kill()
         raise InitUnavailable(self._failure)
 
-    def spawn(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: int, stderr: int) -> int:
-        """Fork and exec a participant inside the namespace; its pid as the host sees it. Raises SpawnFailed."""
+    def spawn(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: int, stderr: int,
+              pass_fd: tuple[str, int] | None = None) -> int:
+        """Fork and exec a participant inside the namespace; its pid as the host sees it. Raises SpawnFailed.
+        `pass_fd`: (variable, descriptor) the child inherits, the variable naming its number there."""
         self.wait_ready()
-        request = marshal.dumps((list(argv), cwd, dict(env)))
+        request = marshal.dumps((list(argv), cwd, dict(env), pass_fd[0] if pass_fd else None))
+        fds = [stdout, stderr] + ([pass_fd[1]] if pass_fd else [])
         try:
-            socket.send_fds(self._requests, [request], [stdout, stderr])
+            socket.send_fds(self._requests, [request], fds)
         except OSError as exc:
             raise SpawnFailed("start", exc.errno or errno.EPIPE, "the sandbox init is gone", argv[0], cwd) from exc
         reply = self._reply()

@@ -65,10 +65,12 @@ def _reap_all() -> None:
             return
 
 
-def _child(argv, cwd, env, out_fd, err_fd, failed_w):
+def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=None):
     """Between fork and exec: the steps subprocess.Popen took for the host before (its own group, std streams)."""
     where = "exec"
     try:
+        if kept is not None:
+            os.set_inheritable(kept, True)  # the SnapStart template's channel (its number is in env)
         for name in _DEFAULT_SIGNALS:  # ignored signals survive exec: the function must get the defaults
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         os.setpgid(0, 0)
@@ -91,8 +93,11 @@ def _child(argv, cwd, env, out_fd, err_fd, failed_w):
 
 def _spawn(request, fds):
     """Fork one participant; the reply is ("ok", pid) or ("failed", where, errno, text)."""
-    argv, cwd, env = marshal.loads(request)
-    out_fd, err_fd = fds
+    argv, cwd, env, kept_name = marshal.loads(request)
+    out_fd, err_fd = fds[0], fds[1]
+    kept = fds[2] if kept_name and len(fds) > 2 else None
+    if kept is not None:
+        env = dict(env, **{kept_name: str(kept)})
     failed_r, failed_w = os.pipe()  # close-on-exec: end of file without data means exec succeeded
     try:
         pid = os.fork()
@@ -101,7 +106,7 @@ def _spawn(request, fds):
         os.close(failed_w)
         return ("failed", "fork", exc.errno or errno.EAGAIN, exc.strerror or str(exc))
     if pid == 0:
-        _child(argv, cwd, env, out_fd, err_fd, failed_w)
+        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept)
     os.close(failed_w)
     chunks = []
     while True:
@@ -176,7 +181,7 @@ def main(argv):
         if wake_r in readable:
             os.read(wake_r, 4096)
         if requests in readable:
-            request, fds, _, _ = socket.recv_fds(requests, 1 << 20, 2)
+            request, fds, _, _ = socket.recv_fds(requests, 1 << 20, 3)
             if not request:
                 return 0  # the host closed its end: the environment is over
             try:

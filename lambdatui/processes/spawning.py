@@ -27,6 +27,9 @@ class ProcessSpec:
     cwd: str
     env: Mapping[str, str]
     """The complete environment (not merged with ours); the sandbox adjusts TMPDIR."""
+    pass_fd: tuple[str, int] | None = None
+    """(variable, descriptor): the child inherits the descriptor and finds its number in that variable (the
+    SnapStart template's channel: processes/snapshot_template.py)."""
 
 
 class LaunchError(Exception):
@@ -80,12 +83,16 @@ def _read_nonblocking(fd: int) -> str:
 
 
 def spawn_directly(argv: list[str], cwd: str, env: Mapping[str, str], preexec: Callable[[], None],
-                   out_w: int, err_w: int, err_r: int) -> subprocess.Popen[bytes]:
+                   out_w: int, err_w: int, err_r: int, pass_fd: tuple[str, int] | None = None) -> subprocess.Popen[bytes]:
     """Fork and exec from this process; closes the write ends either way. Raises LaunchError."""
+    kept: tuple[int, ...] = ()
+    if pass_fd is not None:
+        env = {**env, pass_fd[0]: str(pass_fd[1])}
+        kept = (pass_fd[1],)
     try:
         try:
             return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
-                                    stderr=err_w, close_fds=True, preexec_fn=preexec)
+                                    stderr=err_w, close_fds=True, pass_fds=kept, preexec_fn=preexec)
         finally:
             os.close(out_w)
             os.close(err_w)
@@ -101,11 +108,11 @@ def spawn_directly(argv: list[str], cwd: str, env: Mapping[str, str], preexec: C
 
 
 def spawn_in_namespace(init: SandboxInit, argv: list[str], cwd: str, env: Mapping[str, str],
-                       out_w: int, err_w: int) -> int:
+                       out_w: int, err_w: int, pass_fd: tuple[str, int] | None = None) -> int:
     """Have the environment's init fork and exec it; its pid as the host sees it. Closes the write ends."""
     try:
         try:
-            return init.spawn(argv, cwd, env, out_w, err_w)
+            return init.spawn(argv, cwd, env, out_w, err_w, pass_fd)
         finally:
             os.close(out_w)
             os.close(err_w)

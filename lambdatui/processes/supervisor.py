@@ -15,6 +15,7 @@ import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 
@@ -58,6 +59,15 @@ class ProcessHandle:
         return self.pid
 
 
+class ExitReporter(Protocol):
+    """Who reaps a child that is not the host's own and reports its exit (the sandbox init, a SnapStart
+    template), by the pid the host sees."""
+
+    exits: dict[int, ExitStatus]
+
+    async def exit_status(self, pid: int) -> ExitStatus: ...
+
+
 OnLine = Callable[[ProcessHandle, Stream, str], None]
 OnExit = Callable[[ProcessHandle, ExitStatus], None]
 
@@ -67,7 +77,7 @@ class _Child:
     handle: ProcessHandle
     popen: subprocess.Popen[bytes] | None
     """None for a child of the sandbox init: the init reaps it and reports its exit."""
-    init: SandboxInit | None
+    init: ExitReporter | None
     pidfd: int | None
     pipes: tuple[OutputPipe, OutputPipe]
     reaped: ExitStatus | None = None
@@ -184,12 +194,12 @@ class Supervisor(Fencing):
             self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
         try:
             if self._init is not None:
-                pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w), None
+                pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
             else:
                 cwd, preexec = spec.cwd, self._preexec
                 if self._sandbox.layout is not None:  # its cwd (/var/task) exists once its own set-up mounted it
                     cwd, preexec = "/", make_preexec(self._sandbox.child_setup(spec.cwd), os.getpid(), self.cgroup)
-                popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r)
+                popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, spec.pass_fd)
                 pid = popen.pid
         except LaunchError:
             os.close(out_r)
@@ -197,8 +207,29 @@ class Supervisor(Fencing):
             raise
         return self._track(spec, pid, popen, out_r, err_r)
 
+    def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        os.set_blocking(out_r, False)
+        os.set_blocking(err_r, False)
+        return (out_r, out_w), (err_r, err_w)
+
+    def adopt(self, spec: ProcessSpec, pid: int, out_r: int, err_r: int, reporter: ExitReporter) -> ProcessHandle:
+        """Supervise a process this supervisor did not start (a SnapStart copy, forked by the snapshot's runtime):
+        its output from these pipes, its exit as `reporter` hears it from its parent, its group signalled and
+        contained (cgroup, watchdog) as a child's."""
+        if self.cgroup is not None:
+            for procs in self.cgroup.procs_files:
+                try:
+                    with open(procs, "w") as file:
+                        file.write(str(pid))
+                except OSError:
+                    pass  # the memory limit is then watched, not enforced, for this copy
+        return self._track(spec, pid, None, out_r, err_r, reporter)
+
     def _track(self, spec: ProcessSpec, pid: int, popen: subprocess.Popen[bytes] | None,
-               out_r: int, err_r: int) -> ProcessHandle:
+               out_r: int, err_r: int, reporter: ExitReporter | None = None) -> ProcessHandle:
         handle = ProcessHandle(key=spec.key, pid=pid, started_at=trio.current_time(), spec=spec)
         self._watchdog.add(handle.pgid)
 
@@ -208,7 +239,7 @@ class Supervisor(Fencing):
         child = _Child(
             handle=handle,
             popen=popen,
-            init=self._init if popen is None else None,
+            init=reporter or (self._init if popen is None else None),
             pidfd=linux.open_pidfd(pid),
             pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)),
         )

@@ -16,6 +16,11 @@ ALLOWED = {
     (S.RUNNING, C.RESPONSE): S.RESPONSE_SENT,
     (S.RUNNING, C.ERROR): S.RESPONSE_SENT,
     (S.RESPONSE_SENT, C.NEXT): S.READY,
+    # SnapStart (lambda-spec §1.9): the snapshot parks on /restore/next; a restored runtime goes on to /next or
+    # reports its after-restore hooks' failure.
+    (S.STARTED, C.RESTORE_NEXT): S.RESTORE_READY,
+    (S.RESTORING, C.NEXT): S.READY,
+    (S.RESTORING, C.RESTORE_ERROR): S.RESTORE_ERROR,
 }
 REFUSED = [pair for pair in itertools.product(S, C) if pair not in ALLOWED]
 
@@ -64,5 +69,8 @@ def test_state_names_are_rapids_wire_names():
     # These strings appear verbatim in 403 bodies (lambda-spec §1.9).
     assert [s.value for s in (S.STARTED, S.READY, S.RUNNING, S.RESPONSE_SENT, S.INIT_ERROR)] == [
         "Started", "Ready", "Running", "RuntimeResponseSentState", "InitError"]
-    assert [c.value for c in C] == ["Ready", "InvocationResponse", "InvocationErrorResponse", "InitError"]
+    assert [c.value for c in C] == ["Ready", "InvocationResponse", "InvocationErrorResponse", "InitError",
+                                    "RestoreReady", "RuntimeRestoreErrorState"]
+    assert [s.value for s in (S.RESTORE_READY, S.RESTORING, S.RESTORE_ERROR)] == [
+        "RestoreReady", "Restoring", "RuntimeRestoreErrorState"]
     assert str(S.RESPONSE_SENT) == "RuntimeResponseSentState"

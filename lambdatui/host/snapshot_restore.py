@@ -1,0 +1,100 @@
+"""SnapStart on the host (lambda-spec §4.8): the snapshot environment's runtime becomes the template, and each
+restored environment's runtime is a copy of it with the new environment's API, output, files and /tmp.
+
+A runtime that is not ours cannot be copied (its process does not speak the template's channel): a restore then
+starts it again with `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`, its Init runs in the restored environment, and
+one line says that this environment was re-initialised, not restored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping, Optional
+
+import trio
+
+from lambdatui.core import effects as fx
+from lambdatui.core import inputs as ins
+from lambdatui.processes.snapshot_template import ENV_NAME, RestoreFailed, SnapshotTemplate
+from lambdatui.processes.supervisor import ProcessSpec
+
+# What differs between the snapshot's runtime and a copy of it: the environment's own API, its debugging files
+# and, where /tmp is not a mount of its own, TMPDIR. Everything else the copy inherits, as a restored VM does.
+_PER_ENVIRONMENT = ("AWS_LAMBDA_RUNTIME_API", "LAMBDATUI_STACK_FILE", "LAMBDATUI_EXIT_FILE", "TMPDIR", "TEMP", "TMP")
+
+
+class SnapshotRestore:
+    """Part of `EnvironmentHost` (host/environment_host.py): it runs on the host's state."""
+
+    def _snapshot_spec(self, spec: ProcessSpec) -> ProcessSpec:
+        """The snapshot environment's runtime, when it is ours: it gets the template's channel."""
+        if spec.key != fx.RUNTIME or not self.env.config.snapstart == "snapshot" or not self.config.runtime.ours:
+            return spec
+        self.template = SnapshotTemplate()
+        return ProcessSpec(spec.key, spec.argv, spec.cwd, spec.env, pass_fd=(ENV_NAME, self.template.far_end()))
+
+    def _snapshot_started(self, spawned: bool) -> None:
+        template = self.template
+        if template is None:
+            return
+        template.started()
+        if spawned:
+            self.start_soon(template.pump)
+        else:
+            template.close()
+            self.template = None
+
+    def _copy_template(self) -> Optional[SnapshotTemplate]:
+        """The template to copy this restored environment's runtime from; None (said once) when there is none."""
+        source = self.restore_source
+        template = source.template if source is not None else None
+        if template is not None and not template.closed.is_set():
+            return template
+        if not self._rerun_said:
+            self._rerun_said = True
+            why = ("its runtime is not lambdatui's Python runtime, whose process cannot be copied"
+                   if not self.config.runtime.ours else "the snapshot's process is gone")
+            self.note(f"env #{self.sandbox_count} was re-initialised, not restored: {why}, so its Init runs again "
+                      "here (values made at Init differ between environments, unlike in Lambda)")
+        return None
+
+    async def _restore_runtime(self, effect: fx.Spawn, template: SnapshotTemplate, spec: ProcessSpec) -> None:
+        """Copy the snapshot's runtime into this environment: its /tmp as the snapshot left it, then the fork."""
+        sandbox, source = self.sandbox, self.restore_source
+        assert sandbox is not None and source is not None and source.sandbox is not None
+        await trio.to_thread.run_sync(_copy_tmp, source.sandbox.tmp_dir, sandbox.tmp_dir)
+        env = sandbox.adjust_env(spec.env)
+        changes: dict[str, Optional[str]] = {name: env.get(name) for name in _PER_ENVIRONMENT}
+        # Its own /tmp where the template has a mount namespace to copy (the copy makes its own and mounts this
+        # folder on /tmp); elsewhere TMPDIR points at the folder, as for every process there.
+        tmp = str(sandbox.tmp_dir) if sandbox.mode == "mount-namespace" else None
+        (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
+        try:
+            pid = await template.restore(changes, tmp, out_w, err_w)
+        except RestoreFailed as exc:
+            os.close(out_r)
+            os.close(err_r)
+            self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
+            return
+        handle = self._sup.adopt(spec, pid, out_r, err_r, template)
+        if template.note:
+            self.note(f"env #{self.sandbox_count}: the restored runtime shares the snapshot's /tmp ({template.note})")
+        self._processes[fx.RUNTIME] = (effect.generation, handle)
+        self._runtime_peak_mb = None
+        if effect.generation != self.env.generation:
+            self._sup.kill(handle)  # the environment moved on (a reset, a shutdown) while the copy was made
+
+
+def restored_env(env: Mapping[str, str]) -> dict[str, str]:
+    """SnapStart functions get no log group or stream variables (lambda-spec §4.8, §5)."""
+    return {k: v for k, v in env.items() if k not in ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME")}
+
+
+def _copy_tmp(source: Path, target: Path) -> None:
+    """The snapshot holds the disk too: a restored environment's /tmp starts as the snapshot's was."""
+    try:
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error):
+        pass  # what cannot be copied (a socket, an unreadable file) is simply not in the copy

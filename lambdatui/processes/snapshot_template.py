@@ -1,0 +1,163 @@
+"""SnapStart's snapshot as a process template: the initialised runtime, held on /restore/next, copies itself.
+
+Lambda snapshots the microVM while the runtime's /restore/next is pending and restores copies of it. Here the
+held runtime process is the snapshot, and each restore asks it, over a private channel, for a fork that becomes
+the new environment's runtime (lambdatui/bootstrap/snapstart.py is the other end). Only our own Python runtime
+speaks this channel; a runtime that does not is re-run for each restore instead (the host says so).
+
+The channel is a SOCK_SEQPACKET socketpair whose far end the runtime inherits (`LAMBDATUI_SNAPSHOT_FD`):
+- host → template: `{"op": "restore", "env": {...}, "tmp": path or null}` with the copy's stdout and stderr
+  (SCM_RIGHTS);
+- copy → host: `{"op": "restored", "pid": ..., "mount_ns": ...}` before it calls the new environment's API; the
+  kernel's SCM_CREDENTIALS give its pid as the host sees it (the template may live in a PID namespace);
+- template → host: `{"op": "exited", "pid": ..., "status": ...}` for each copy it reaped (it is their parent),
+  `{"op": "failed", "error": ...}` when a fork failed.
+
+A copy stays in the template's PID namespace (a process cannot leave its own): when lambdatui ends, the
+snapshot environment's namespace goes last and takes every copy with it, so nothing outlives the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+from typing import Any, Mapping, Optional
+
+import trio
+
+from .exit_status import ExitStatus
+
+ENV_NAME = "LAMBDATUI_SNAPSHOT_FD"
+FORK_TIMEOUT_S = 10.0  # the restore's own limit: a copy that never reports is a failed restore
+_UCRED = struct.Struct("3i")
+
+
+class RestoreFailed(Exception):
+    """The template could not be copied; str() says why, for the user."""
+
+
+class SnapshotTemplate:
+    """The host's end of the channel to the snapshot's runtime; also reports its copies' exits to the supervisors
+    of their environments (the interface of `SandboxInit.exit_status`, by host pid)."""
+
+    def __init__(self) -> None:
+        self._host_end, self._far_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._socket = trio.socket.from_stdlib_socket(self._host_end)
+        self._lock = trio.Lock()  # one restore at a time: the replies name no request
+        self._reply: Optional[trio.MemorySendChannel[tuple[dict[str, Any], Optional[int]]]] = None
+        self._inner_to_host: dict[int, int] = {}
+        self.exits: dict[int, ExitStatus] = {}  # host pid -> status, until taken by exit_status
+        self._waiters: dict[int, trio.Event] = {}
+        self.closed = trio.Event()
+        self.note: Optional[str] = None  # what the latest restore could not give the copy (its own /tmp)
+
+    def far_end(self) -> int:
+        """The descriptor the runtime inherits; the host closes its copy once the runtime is started."""
+        return self._far_end.fileno()
+
+    def started(self) -> None:
+        self._far_end.close()
+
+    async def pump(self) -> None:
+        """Read the channel until the template ends; then every copy still awaited counts as killed."""
+        try:
+            while True:
+                data, ancillary, _, _ = await self._socket.recvmsg(1 << 16, socket.CMSG_SPACE(_UCRED.size))
+                if not data:
+                    break
+                try:
+                    message = json.loads(data)
+                except ValueError:
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                self._received(message, _sender_pid(ancillary))
+        except (OSError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.closed.set()
+            for waiter in self._waiters.values():
+                waiter.set()
+            self._waiters.clear()
+            if self._reply is not None:
+                self._reply.close()
+
+    def _received(self, message: dict[str, Any], sender: Optional[int]) -> None:
+        op = message.get("op")
+        if op == "exited":
+            inner, status = message.get("pid"), message.get("status")
+            if not isinstance(inner, int) or not isinstance(status, int):
+                return
+            pid = self._inner_to_host.pop(inner, inner)
+            self.exits[pid] = ExitStatus.from_wait_status(status)
+            waiter = self._waiters.pop(pid, None)
+            if waiter is not None:
+                waiter.set()
+        elif op in ("restored", "failed") and self._reply is not None:
+            inner = message.get("pid")
+            if op == "restored" and isinstance(inner, int) and sender:
+                self._inner_to_host[inner] = sender  # now: its exit may be the very next message
+            try:
+                self._reply.send_nowait((message, sender))
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    async def restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int, stderr: int) -> int:
+        """Fork the template into a copy with these output pipes; its pid as the host sees it. The write ends are
+        closed here either way. Raises RestoreFailed."""
+        async with self._lock:
+            send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
+            self._reply = send
+            try:
+                request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp}).encode()
+                try:
+                    socket.send_fds(self._host_end, [request], [stdout, stderr])
+                except OSError as exc:
+                    raise RestoreFailed(f"the snapshot's process is gone ({exc.strerror or exc})") from exc
+                finally:
+                    os.close(stdout)
+                    os.close(stderr)
+                with trio.move_on_after(FORK_TIMEOUT_S):
+                    try:
+                        message, sender = await receive.receive()
+                    except trio.EndOfChannel:
+                        raise RestoreFailed("the snapshot's process ended before the copy started") from None
+                    if message.get("op") == "failed":
+                        raise RestoreFailed(f"the snapshot's process could not fork: {message.get('error')}")
+                    inner = message.get("pid")
+                    pid = sender if sender else inner
+                    if not isinstance(pid, int) or pid <= 0:
+                        raise RestoreFailed("the copy did not say who it is")
+                    joined = message.get("mount_ns")
+                    self.note = None if joined in ("joined", "none", None) else str(joined)
+                    return pid
+                raise RestoreFailed(f"the copy did not start within {FORK_TIMEOUT_S:.0f} s")
+            finally:
+                self._reply = None
+                send.close()
+
+    async def exit_status(self, pid: int) -> ExitStatus:
+        """A copy's exit as the template reaped it; SIGKILL when the template ended first."""
+        if pid not in self.exits and not self.closed.is_set():
+            event = self._waiters.setdefault(pid, trio.Event())
+            await event.wait()
+        return self.exits.pop(pid, ExitStatus(code=None, signal=signal.SIGKILL))
+
+    def close(self) -> None:
+        """End the channel: the template exits when it reads the end of it."""
+        self._socket.close()
+        try:
+            self._far_end.close()
+        except OSError:
+            pass
+
+
+def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> Optional[int]:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= _UCRED.size:
+            return _UCRED.unpack(data[:_UCRED.size])[0]
+    return None
