@@ -159,6 +159,34 @@ class RuntimeClient(object):
             logs.warn("POST %s answered %d" % (path, resp.status))
         return resp.status
 
+    # -- SnapStart (spec §1.7) ---------------------------------------------------------
+
+    def restore_next(self) -> None:
+        """Block (no timeout) until the environment is restored: 200 with an empty body."""
+        path = RUNTIME_PREFIX + "/restore/next"
+        resp = self._round_trip("GET", path)
+        if resp.status != 200:
+            raise RuntimeApiError(path, resp.status, resp.body)
+
+    def send_restore_next(self) -> None:
+        """The snapshot template's half of restore_next: the request goes out, its answer is never read.
+
+        Lambda snapshots the VM while this call is pending; here the held process is the snapshot, so the call
+        stays pending for good. On a fresh connection: a kept-alive one the host had closed would take the
+        request without an error, and nothing would ever read the answer that tells.
+        """
+        self._conn.close()
+        self._conn.send_request("GET", RUNTIME_PREFIX + "/restore/next", None, {})
+
+    def post_restore_error(self, body: bytes, error_type: str) -> int:
+        """Report failed after-restore hooks; the caller exits afterwards whatever the answer (202 expected)."""
+        path = RUNTIME_PREFIX + "/restore/error"
+        headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: header_safe(error_type)}
+        resp = self._round_trip("POST", path, body, headers)
+        if resp.status != 202:
+            logs.warn("POST %s answered %d" % (path, resp.status))
+        return resp.status
+
     # -- lambdatui private channel ---------------------------------------------------
 
     def wait_function_init(self) -> None:

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from types import ModuleType
-from typing import IO, Any, Callable, Dict, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import codec, faults, inspect_state, logs, workers
 from .client import Invocation, RuntimeClient
@@ -21,30 +21,60 @@ from .context import create_context
 from .errors import error_from_exception
 from .handler import resolve_handler
 
-TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+if TYPE_CHECKING:
+    from socket import socket
 
-# Kept open for the process lifetime: faulthandler writes to its fd from a signal handler.
+TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
+SNAP_START = "snap-start"
+SNAPSHOT_FD_ENV = "LAMBDATUI_SNAPSHOT_FD"  # set only for a SnapStart snapshot template (snapstart.py)
+
+# Kept open while installed: faulthandler writes to its fd from a signal handler.
 _stack_file: Optional[IO[str]] = None
+_exit_hook_installed = False
 
 
 def install_stack_dump(path: Optional[str]) -> None:
     """SIGUSR1 → all thread stacks into `path`, even while the handler is stuck in C.
 
-    The host uses it to show where a hung handler is before it kills the process.
+    The host uses it to show where a hung handler is before it kills the process. Calling it again (a restored
+    copy of a SnapStart template gets its environment's own path) replaces the file; None removes the dump.
     """
     global _stack_file
-    if not path or not hasattr(signal, "SIGUSR1"):
+    if not hasattr(signal, "SIGUSR1"):
         return
-    try:
-        _stack_file = open(path, "w")
-        faulthandler.register(signal.SIGUSR1, file=_stack_file, all_threads=True, chain=False)
-    except (OSError, ValueError, RuntimeError) as exc:  # a debugging aid must not stop the function
-        logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
+    previous, _stack_file = _stack_file, None
+    if path:
+        try:
+            new_file = open(path, "w")
+        except OSError as exc:  # a debugging aid must not stop the function
+            logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
+        else:
+            try:
+                faulthandler.register(signal.SIGUSR1, file=new_file, all_threads=True, chain=False)
+                _stack_file = new_file
+            except (OSError, ValueError, RuntimeError) as exc:
+                new_file.close()
+                logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
+    if previous is not None:
+        # Only after the new registration (or none): a dump must never go to a closed, maybe reused, fd.
+        if _stack_file is None:
+            faulthandler.unregister(signal.SIGUSR1)
+        previous.close()
 
 
 def install_exit_hook(path: Optional[str]) -> None:
-    """SIGUSR2 → exit with the status written in `path`: how the debugger injects a crash with an exit code."""
-    if not path or not hasattr(signal, "SIGUSR2"):
+    """SIGUSR2 → exit with the status written in `path`: how the debugger injects a crash with an exit code.
+
+    Calling it again replaces the path; None removes a hook installed before.
+    """
+    global _exit_hook_installed
+    if not hasattr(signal, "SIGUSR2"):
+        return
+    if not path:
+        if _exit_hook_installed:
+            signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+            _exit_hook_installed = False
         return
 
     def exit_now(signum: int, frame: object) -> None:
@@ -56,6 +86,14 @@ def install_exit_hook(path: Optional[str]) -> None:
         os._exit(code)  # no cleanup, no flush: a crash, as the user asked
 
     signal.signal(signal.SIGUSR2, exit_now)
+    _exit_hook_installed = True
+
+
+def runtime_flags(env: Any) -> Tuple[bool, bool]:
+    """(the private channel is on, globals reports are wanted), from the host's variables."""
+    private = env.get("LAMBDATUI_PRIVATE_API") == "1"
+    # Globals are reported only when something shows them (the debugger, replay): it costs ~1 ms an invoke.
+    return private, private and env.get("LAMBDATUI_REPORT_GLOBALS") == "1"
 
 
 def set_trace_id(trace_id: Optional[str]) -> None:
@@ -150,9 +188,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not address:
         sys.exit("lambdatui-bootstrap: AWS_LAMBDA_RUNTIME_API is not set")
     handler_name = env.get("_HANDLER") or (argv[1] if len(argv) > 1 else "")
-    private = env.get("LAMBDATUI_PRIVATE_API") == "1"
-    # Globals are reported only when something shows them (the debugger, replay): it costs ~1 ms an invoke.
-    globals_wanted = private and env.get("LAMBDATUI_REPORT_GLOBALS") == "1"
+    private, globals_wanted = runtime_flags(env)
+    snapshot_channel: Optional[socket] = None
+    if SNAPSHOT_FD_ENV in env:  # taken out of the environment before any user code runs
+        from .snapstart import take_channel
+
+        snapshot_channel = take_channel(env)
     worker_count = workers.max_concurrency(env.get("AWS_LAMBDA_MAX_CONCURRENCY"))
 
     logs.install_unbuffered_streams()
@@ -166,7 +207,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         client.wait_function_init()  # once, for every worker: the debugger holds Function init as a whole
 
     if not worker_count:
-        serve(client, handler_name, globals_wanted)
+        serve(client, handler_name, globals_wanted, snapshot_channel=snapshot_channel)
         return
 
     # Lambda Managed Instances: M workers, each with its own Function init and connection (workers.py).
@@ -189,9 +230,11 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
-          running: Optional[Callable[[Optional[str]], None]] = None) -> None:
+          running: Optional[Callable[[Optional[str]], None]] = None,
+          snapshot_channel: Optional[socket] = None) -> None:
     """Function init, then `/next` → handler → `/response` forever; `running` hears which invoke runs (a worker
-    of several keeps it where its parent can read it)."""
+    of several keeps it where its parent can read it). A SnapStart function restores in between (snapstart.py;
+    `snapshot_channel`: this process is the snapshot template)."""
     try:
         module, request_handler = resolve_handler(handler_name)
     except Exception as exc:
@@ -200,6 +243,15 @@ def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
 
     if globals_wanted:
         report_globals(client, "init", None, module)
+
+    if os.environ.get(INIT_TYPE_ENV) == SNAP_START:
+        from .snapstart import snap_start  # only SnapStart functions pay for the import
+
+        client = snap_start(client, snapshot_channel)  # a template's restored copy comes back with a new client
+        if running is None:  # a restored copy reads its own environment's variables (workers never report)
+            globals_wanted = runtime_flags(os.environ)[1]
+        if globals_wanted:
+            report_globals(client, "restore", None, module)
 
     while True:
         inv = client.next_invocation()

@@ -27,6 +27,8 @@ WAIT_S = 10.0
 
 NEXT_PATH = "/2018-06-01/runtime/invocation/next"
 INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
+RESTORE_NEXT_PATH = "/2018-06-01/runtime/restore/next"
+RESTORE_ERROR_PATH = "/2018-06-01/runtime/restore/error"
 FUNCTION_INIT_PATH = "/lambdatui/v1/function-init"
 GLOBALS_PATH = "/lambdatui/v1/globals"
 INSPECTION_PATH = "/lambdatui/v1/inspection"
@@ -67,6 +69,8 @@ class FakeRuntimeApi:
         self.hooks: Dict[str, Callable[[Recorded], None]] = {}
         self.gate = threading.Event()
         self.gate.set()
+        self.restore_gate = threading.Event()  # cleared: /restore/next stays pending (a snapshot being held)
+        self.restore_gate.set()
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,13 +107,17 @@ class FakeRuntimeApi:
             hook(rec)
         status, headers, payload = self._answer(rec)
         status = self.statuses.get(h.path, status)
-        h.send_response(status)
-        for k, v in headers.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(payload)))
-        h.end_headers()
-        h.wfile.write(payload)
-        h.wfile.flush()
+        try:
+            h.send_response(status)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True  # the client is gone (a runtime the test killed): nothing to answer
+            return
         if h.path in self.close_after:
             h.close_connection = True
 
@@ -134,6 +142,9 @@ class FakeRuntimeApi:
         if rec.path == FUNCTION_INIT_PATH:
             assert self.gate.wait(WAIT_S), "test never released the function-init gate"
             return 200, {}, b""
+        if rec.path == RESTORE_NEXT_PATH:
+            self.restore_gate.wait()  # released by stop() at the latest
+            return 200, {}, b""
         if rec.path.startswith("/2018-06-01/runtime/") or rec.path in (GLOBALS_PATH, INSPECTION_PATH):
             return ok
         if rec.path.startswith("/test/"):
@@ -148,6 +159,7 @@ class FakeRuntimeApi:
 
     def stop(self) -> None:
         self.gate.set()
+        self.restore_gate.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -1,0 +1,323 @@
+"""SnapStart in the runtime: before-snapshot and after-restore hooks, and the snapshot template (spec §1.7, §4.8).
+
+What Lambda does: after the Init of a SnapStart function, its Python runtime runs the before-snapshot hooks
+registered through AWS's `snapshot_restore_py` (in reverse registration order) and calls
+GET /runtime/restore/next. Lambda snapshots the whole VM while that call is pending. Every restore resumes a copy
+of the snapshot in which the call answers 200; the runtime runs the after-restore hooks (in registration order)
+and enters the /next loop. A failed hook (or /restore/next) before the snapshot is POST /init/error with
+Runtime.BeforeSnapshotError and exit 64; a failed after-restore hook is POST /restore/error with
+Runtime.AfterRestoreError and exit 65 (awslambdaric's `on_init_complete`, spec §6.7).
+
+Without a template the sequence is the same against the host, which answers /restore/next when it restores.
+
+The snapshot template (LAMBDATUI_SNAPSHOT_FD set): lambdatui cannot snapshot a VM, so the held process *is* the
+snapshot. It sends /restore/next and never reads the answer (the pending call is the snapshot's state, as in
+Lambda), then waits on the channel, an AF_UNIX SOCK_SEQPACKET socket to the host. Each restore is a fork of it:
+the copy has everything Init built (the same globals, even a random value drawn during Init: that is what a
+snapshot means), joins the new environment (its mount namespace, stdout/stderr, environment variables), and
+carries on as that environment's runtime from /restore/next. Messages, one datagram each, UTF-8 JSON:
+
+  host → template  {"op": "restore", "env": {NAME: VALUE or null}} + SCM_RIGHTS [stdout_w, stderr_w(, mnt_ns)]
+  copy → host      {"op": "restored", "pid": <its pid>, "mount_ns": "joined" | "none" | "<error text>"}
+                   or {"op": "failed", "error": "<text>"} when it could not become the environment's runtime
+  template → host  {"op": "failed", "error": "<text>"}       (fork failed or the request was unreadable)
+                   {"op": "exited", "pid": <pid>, "status": <raw wait status>}   (a copy, or any child, ended)
+
+Pids in messages are as the template sees them; the host learns a copy's own pid as it sees it from the
+"restored" datagram's SO_PASSCRED credentials. End of file on the channel ends the template (exit 0).
+
+Limits of a fork against a VM snapshot: only the forking thread survives, so threads started during Init (a
+background refresher, a pool's reaper) do not run in the restored copies; sockets and files opened during Init
+are shared by the template and every copy rather than copied (after-restore hooks should reopen them, as AWS
+asks anyway); the template reaps any child of its own, including processes Init started.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import codec, logs
+from .client import RuntimeClient
+from .errors import error_from_exception
+from .loop import install_exit_hook, install_stack_dump, runtime_flags
+
+HOOKS_MODULE = "snapshot_restore_py"
+BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
+AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
+BEFORE_SNAPSHOT_EXIT = 64
+AFTER_RESTORE_EXIT = 65
+CLONE_NEWNS = 0x00020000
+CHANNEL_ENV = "LAMBDATUI_SNAPSHOT_FD"
+MAX_MESSAGE_BYTES = 1 << 20  # a restore request is an environment's variables: far below this
+MAX_FDS = 3  # stdout, stderr, mount namespace
+
+
+def take_channel(env: Any) -> Optional[socket.socket]:
+    """Pop LAMBDATUI_SNAPSHOT_FD (user code must never see it) and keep its descriptor from programs Init runs."""
+    value = env.pop(CHANNEL_ENV, None)
+    if value is None:
+        return None
+    try:
+        fd = int(value)
+        os.set_inheritable(fd, False)
+        return socket.socket(fileno=fd)
+    except (ValueError, OSError) as exc:
+        logs.warn("%s=%r is not a usable socket (%s): restoring without a template" % (CHANNEL_ENV, value, exc))
+        return None
+
+
+def snap_start(client: RuntimeClient, channel: Optional[socket.socket]) -> RuntimeClient:
+    """Between Init and the /next loop of a SnapStart function; returns the client the loop goes on with.
+
+    A snapshot template returns only in its restored copies, each with a client of its own environment.
+    """
+    hooks: Optional[ModuleType] = None
+    try:
+        hooks = _hooks_module()
+        run_before_snapshot(hooks)
+        if channel is None:
+            client.restore_next()
+        else:
+            client.send_restore_next()
+    except BaseException as exc:  # awslambdaric catches everything here, sys.exit() in a hook included
+        _fail(exc, lambda body: client.post_init_error(body, BEFORE_SNAPSHOT_ERROR), BEFORE_SNAPSHOT_EXIT)
+    if channel is not None:
+        client = serve_as_template(client, channel)
+        try:
+            client.restore_next()  # the new environment answers it at once
+        except BaseException as exc:
+            _fail(exc, lambda body: client.post_init_error(body, BEFORE_SNAPSHOT_ERROR), BEFORE_SNAPSHOT_EXIT)
+    try:
+        run_after_restore(hooks)
+    except BaseException as exc:
+        _fail(exc, lambda body: client.post_restore_error(body, AFTER_RESTORE_ERROR), AFTER_RESTORE_EXIT)
+    return client
+
+
+# -- hooks -------------------------------------------------------------------------------------------------
+
+
+def _hooks_module() -> Optional[ModuleType]:
+    """The user's snapshot_restore_py (imported by name: it is their package, not ours); None: no hooks.
+
+    Only its absence means "no hooks"; a copy that is there but fails to import is a hook failure.
+    """
+    try:
+        return importlib.import_module(HOOKS_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != HOOKS_MODULE:
+            raise
+        return None
+
+
+def run_before_snapshot(hooks: Optional[ModuleType]) -> None:
+    """Last registered runs first: a hook undoes what was set up after it."""
+    if hooks is None:
+        return
+    for func, args, kwargs in reversed(list(hooks.get_before_snapshot())):
+        func(*args, **kwargs)
+
+
+def run_after_restore(hooks: Optional[ModuleType]) -> None:
+    """In registration order; a hook registered by a hook runs too (the registry is read as it grows)."""
+    if hooks is None:
+        return
+    for func, args, kwargs in hooks.get_after_restore():
+        func(*args, **kwargs)
+
+
+def _fail(exc: BaseException, post: Callable[[bytes], int], exit_code: int) -> None:
+    """Log the error as awslambdaric does, post it, and exit with the hook failure's status."""
+    error = error_from_exception(exc)
+    logs.log_error(error, codec.to_json)
+    logs.flush_all()
+    post(codec.to_json(error).encode("utf-8", "replace"))
+    sys.exit(exit_code)
+
+
+# -- the snapshot template -----------------------------------------------------------------------------------
+
+
+def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeClient:
+    """Fork a restored copy for each restore request and report how the copies end.
+
+    Returns only in a restored copy (with its environment's client); the template exits 0 when the host closes
+    the channel. SIGCHLD only wakes the select (set_wakeup_fd): the reaping happens here, not in a handler.
+    """
+    wake_r, wake_w = os.pipe()  # not inherited by programs: os.pipe() fds are non-inheritable
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)  # set_wakeup_fd requires it: a full pipe must not block the signal
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, _wake_only)
+    while True:
+        _report_exits(channel)
+        try:
+            readable, _, _ = select.select([channel, wake_r], [], [])
+        except InterruptedError:  # PEP 475 retries select itself; kept for a handler that raises it
+            continue
+        if wake_r in readable:
+            _drain(wake_r)
+        if channel not in readable:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS)
+        except OSError:  # the host's end is broken: as gone as a closed one
+            data, fds = b"", []
+        if not data:
+            _close_all(fds)
+            logs.flush_all()
+            os._exit(0)  # the host discarded the snapshot: no atexit of user code, as no snapshot runs any
+        try:
+            env = parse_restore(data, len(fds))
+        except ValueError as exc:
+            _close_all(fds)
+            _send(channel, {"op": "failed", "error": str(exc)})
+            continue
+        logs.flush_all()  # nothing written before the fork may come out twice
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            _close_all(fds)
+            _send(channel, {"op": "failed", "error": "fork: %s" % (exc.strerror or exc)})
+            continue
+        if pid:
+            _close_all(fds)
+            continue
+        return _become_restored(client, channel, env, fds, (wake_r, wake_w))
+
+
+def parse_restore(data: bytes, fd_count: int) -> Dict[str, Optional[str]]:
+    """The `env` of a restore request; ValueError says what is wrong with one."""
+    try:
+        message = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ValueError("a restore request is one JSON object: %s" % exc) from None
+    if not isinstance(message, dict) or message.get("op") != "restore":
+        raise ValueError("not a restore request: %r" % (data[:200],))
+    env = message.get("env") or {}
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in env.items()
+    ):
+        raise ValueError("a restore request's env maps names to strings or null")
+    if fd_count not in (2, MAX_FDS):
+        raise ValueError("a restore request carries 2 or 3 descriptors, not %d" % fd_count)
+    return env
+
+
+def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[str, Optional[str]],
+                     fds: List[int], wake: Tuple[int, int]) -> RuntimeClient:
+    """In the forked copy: leave the template's role, join the new environment, say so, and go on as its runtime."""
+    restored = False
+    try:
+        signal.set_wakeup_fd(-1)  # before closing the pipe: a signal must not write into a reused fd
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in wake:
+            os.close(fd)
+        os.setpgid(0, 0)  # the host signals an environment's runtime as a group, never the template's
+        mount_ns = _join_mount_namespace(fds[2]) if len(fds) == MAX_FDS else "none"
+        _redirect_stdio(fds[0], fds[1])
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        install_stack_dump(os.environ.get("LAMBDATUI_STACK_FILE"))
+        install_exit_hook(os.environ.get("LAMBDATUI_EXIT_FILE"))
+        tempfile = sys.modules.get("tempfile")
+        if tempfile is not None:
+            tempfile.tempdir = None  # type: ignore[attr-defined]  # re-read TMPDIR: the environment's own
+        restored_message = {"op": "restored", "pid": os.getpid(), "mount_ns": mount_ns}
+        channel.send(json.dumps(restored_message).encode("utf-8"))  # a host that is gone: exit 1 below
+        restored = True
+        channel.close()
+        client.close()  # close, never shutdown: the template's pending /restore/next shares that connection
+        return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(os.environ)[0])
+    except BaseException as exc:  # this process must never fall back into the template's loop
+        text = "%s: %s" % (type(exc).__name__, exc)
+        if not restored:
+            try:
+                channel.send(json.dumps({"op": "failed", "error": text}).encode("utf-8"))
+            except OSError:
+                pass
+        logs.warn("restore failed: " + text)
+        logs.flush_all()
+        os._exit(1)
+
+
+def _join_mount_namespace(fd: int) -> str:
+    """setns into the environment's mount namespace: "joined" or why not (never fatal: the host says so)."""
+    try:
+        import ctypes  # only here: no other path of the runtime needs it
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNS) != 0:
+            return "setns: %s" % os.strerror(ctypes.get_errno())
+    except Exception as exc:  # no ctypes, no setns in this libc
+        return "setns: %s: %s" % (type(exc).__name__, exc)
+    finally:
+        os.close(fd)
+    # The working directory still points into the old namespace's tree: take the same path in the new one.
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or "/"
+    try:
+        os.chdir(task_root)
+    except OSError as exc:
+        return "joined, but chdir %s: %s" % (task_root, exc.strerror or exc)
+    return "joined"
+
+
+def _redirect_stdio(out_fd: int, err_fd: int) -> None:
+    """The environment's pipes become stdout/stderr; stdin reads nothing, as for any runtime lambdatui starts."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    for fd in {null, out_fd, err_fd} - {0, 1, 2}:
+        os.close(fd)
+
+
+def _report_exits(channel: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send(channel, {"op": "exited", "pid": pid, "status": status})
+
+
+def _send(channel: socket.socket, message: Dict[str, Any]) -> None:
+    """One datagram to the host; a host that is gone ends the template as end of file does."""
+    try:
+        channel.send(json.dumps(message).encode("utf-8"))
+    except OSError:
+        logs.flush_all()
+        os._exit(0)
+
+
+def _close_all(fds: List[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _wake_only(signum: int, frame: Any) -> None:
+    """A Python-level handler, so that SIGCHLD is not ignored; set_wakeup_fd wakes the select."""
