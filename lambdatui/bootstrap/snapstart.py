@@ -58,6 +58,9 @@ CLONE_NEWNS = 0x00020000
 CHANNEL_ENV = "LAMBDATUI_SNAPSHOT_FD"
 MAX_MESSAGE_BYTES = 1 << 20  # a restore request is an environment's variables: far below this
 MAX_FDS = 3  # stdout, stderr, mount namespace
+TMP_KEY = "\0tmp"  # where parse_restore leaves the request's `tmp` (no variable can have this name)
+CLONE_NEWUSER = 0x10000000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
 
 def take_channel(env: Any) -> Optional[socket.socket]:
@@ -195,7 +198,8 @@ def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeC
 
 
 def parse_restore(data: bytes, fd_count: int) -> Dict[str, Optional[str]]:
-    """The `env` of a restore request; ValueError says what is wrong with one."""
+    """The `env` of a restore request (its `tmp`, if any, under the key TMP_KEY); ValueError says what is wrong
+    with one."""
     try:
         message = json.loads(data.decode("utf-8"))
     except ValueError as exc:
@@ -209,6 +213,12 @@ def parse_restore(data: bytes, fd_count: int) -> Dict[str, Optional[str]]:
         raise ValueError("a restore request's env maps names to strings or null")
     if fd_count not in (2, MAX_FDS):
         raise ValueError("a restore request carries 2 or 3 descriptors, not %d" % fd_count)
+    tmp = message.get("tmp")
+    if tmp is not None and not isinstance(tmp, str):
+        raise ValueError("a restore request's tmp is a path or null")
+    if tmp:
+        env = dict(env)
+        env[TMP_KEY] = tmp
     return env
 
 
@@ -222,7 +232,13 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         for fd in wake:
             os.close(fd)
         os.setpgid(0, 0)  # the host signals an environment's runtime as a group, never the template's
-        mount_ns = _join_mount_namespace(fds[2]) if len(fds) == MAX_FDS else "none"
+        tmp = env.pop(TMP_KEY, None)
+        if len(fds) == MAX_FDS:
+            mount_ns = _join_mount_namespace(fds[2])
+        elif tmp:
+            mount_ns = _own_tmp(tmp)
+        else:
+            mount_ns = "none"
         _redirect_stdio(fds[0], fds[1])
         for name, value in env.items():
             if value is None:
@@ -270,6 +286,39 @@ def _join_mount_namespace(fd: int) -> str:
         os.chdir(task_root)
     except OSError as exc:
         return "joined, but chdir %s: %s" % (task_root, exc.strerror or exc)
+    return "joined"
+
+
+def _own_tmp(tmp: str) -> str:
+    """A mount namespace of the copy's own, a copy of the template's, with `tmp` (the new environment's folder, as
+    the host names it) on /tmp: "joined" or why not (never fatal: the host says so)."""
+    try:
+        import ctypes  # only here: no other path of the runtime needs it
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+        uid, gid = os.geteuid(), os.getegid()
+        # Without root, a user namespace of its own grants the right to mount (mapping the same ids: the copy
+        # stays who it was); the template's own mounts stay underneath, locked, which is what we want.
+        flags = CLONE_NEWNS | (0 if uid == 0 else CLONE_NEWUSER)
+        if libc.unshare(flags) != 0:
+            return "unshare: %s" % os.strerror(ctypes.get_errno())
+        if uid != 0:
+            for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (uid, uid)),
+                               ("gid_map", "%d %d 1" % (gid, gid))):
+                with open("/proc/self/" + name, "w") as file:
+                    file.write(text)
+        if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            return "mount --make-rprivate /: %s" % os.strerror(ctypes.get_errno())
+        if libc.mount(os.fsencode(tmp), b"/tmp", None, MS_BIND | MS_REC, None) != 0:
+            return "bind %s on /tmp: %s" % (tmp, os.strerror(ctypes.get_errno()))
+    except Exception as exc:  # no ctypes, no unshare in this libc, /proc not writable
+        return "own /tmp: %s: %s" % (type(exc).__name__, exc)
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or "/"
+    try:
+        os.chdir(task_root)  # the same path, in the namespace now in force
+    except OSError:
+        pass
     return "joined"
 
 
