@@ -45,6 +45,7 @@ _SUBPHASE_AFTER: dict[Boundary, Optional[str]] = {
     Boundary.INIT_RUNTIME: RUNTIME_INIT,
     Boundary.INIT_FUNCTION: FUNCTION_INIT,
     Boundary.INIT_DONE: None,
+    Boundary.SNAPSHOT_TAKEN: None,  # SnapStart: the snapshot environment's Init is over
 }
 SHORT_ID = 8  # characters of a request id shown on a bar, as the console abbreviates them
 
@@ -150,7 +151,8 @@ class Timeline:
         self._close_phase(fact.phase, at, status="interrupted")  # a phase never ended (should not happen)
         if fact.phase == INIT:
             self._end_frozen(at)  # a new process generation starts thawed, whatever the last one was
-            label = "init" if fact.detail != "invoke" else "init (suppressed, inside an invoke)"
+            label = {"invoke": "init (suppressed, inside an invoke)", "restore": "restore (SnapStart)"}.get(
+                fact.detail, "init")
             self._phases[INIT] = self._open(INIT, label, at)  # sub-phases start at INIT_EXTENSIONS
         elif fact.phase == INVOKE:
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)

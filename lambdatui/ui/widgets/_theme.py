@@ -30,6 +30,7 @@ KIND_VARIABLE: dict[str, str] = {
 STATE_VARIABLE: dict[EnvState, Optional[str]] = {
     EnvState.COLD: None,  # nothing is running: a neutral badge
     EnvState.INIT: "phase-init",
+    EnvState.SNAPSHOT: "phase-frozen",  # held as the snapshot: initialised, waiting, never invoked
     EnvState.FROZEN: "phase-frozen",
     EnvState.RUNNING: "phase-invoke",
     EnvState.RESETTING: "phase-reset",
