@@ -55,6 +55,7 @@ class Driver:
         init_timeout_ms: int = 10_000,
         mono0: float = MONO0,
         wall0: int = WALL0,
+        snapstart: str = "",
     ) -> None:
         self.config = EnvironmentConfig(
             function_name=FUNCTION_NAME,
@@ -64,6 +65,7 @@ class Driver:
             extension_names=tuple(extensions),
             init_timeout_ms=init_timeout_ms,
             account_id=ACCOUNT,
+            snapstart=snapstart,
         )
         self._ids = itertools.count(1)
         self.env = Environment(self.config, new_id=lambda: f"id-{next(self._ids)}")

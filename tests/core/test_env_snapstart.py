@@ -1,0 +1,172 @@
+"""SnapStart in the pure core (lambda-spec §1.7, §1.9, §4.8): the snapshot environment and a restored one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from driver import Driver, ext
+
+from lambdatui.core import inputs as ins
+from lambdatui.core.effects import RUNTIME, Freeze, StartTimer
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import Boundary, EnvState
+
+RESTORE_START = ("RESTORE_START Runtime Version: python:3\t"
+                 "Runtime Version ARN: arn:aws:lambda:us-east-1::runtime:lambdatui-python-3")
+
+
+def restore_next(d: Driver) -> int:
+    tok = d.token()
+    d.feed(ins.RuntimeRestoreNext(tok))
+    return tok
+
+
+def restore_error(d: Driver, error_type: str = "Runtime.AfterRestoreError") -> int:
+    tok = d.token()
+    body = json.dumps({"errorMessage": "hook broke", "errorType": "ValueError"}).encode()
+    d.feed(ins.RuntimeRestoreError(tok, body, "application/json", error_type))
+    return tok
+
+
+def restored(extensions: tuple[str, ...] = ()) -> tuple[Driver, int, str]:
+    """A restored environment whose first invoke started its restore; (driver, caller token, request id)."""
+    d = Driver(extensions, snapstart="restore")
+    tok, rid = d.invoke()
+    return d, tok, rid
+
+
+class TestSnapshotEnvironment:
+    def test_init_ends_parked_on_restore_next_and_the_environment_is_the_snapshot(self):
+        d = Driver(snapstart="snapshot")
+        d.start()
+        d.advance(300)
+        tok = restore_next(d)
+        assert not d.answered(tok)  # the pending call is the snapshot: never answered
+        assert d.state is EnvState.SNAPSHOT
+        assert ("snapshot.taken", False) in d.boundaries()
+        assert "init.done" not in [b for b, _ in d.boundaries()]
+        # SnapStart always logs INIT_REPORT (lambda-spec §4.2); the snapshot's runtime is not frozen, it forks.
+        assert any(line.startswith("INIT_REPORT Init Duration: 300.00 ms") for line in d.lines())
+        assert not d.effects(Freeze)
+        assert d.env.settled()
+
+    def test_a_runtime_without_restore_hooks_goes_straight_to_next_and_that_is_the_snapshot(self):
+        d = Driver(snapstart="snapshot")
+        d.start()
+        d.runtime_next()
+        assert d.state is EnvState.SNAPSHOT
+
+    def test_init_type_is_snap_start_with_the_long_init_limit_of_publishing(self):
+        d = Driver(snapstart="snapshot")
+        assert d.config.initialization_type == "snap-start"
+        assert d.config.initialised_ahead
+
+    def test_held_at_snapshot_taken_then_released(self):
+        d = Driver(snapstart="snapshot")
+        d.feed(ins.BreakpointsSet(frozenset({Boundary.SNAPSHOT_TAKEN})))
+        d.start()
+        restore_next(d)
+        assert d.env.hold is not None and d.env.hold.boundary is Boundary.SNAPSHOT_TAKEN
+        assert d.state is EnvState.INIT
+        d.feed(ins.ContinueRequested())
+        assert d.state is EnvState.SNAPSHOT
+
+    def test_the_snapshot_process_dying_ends_the_snapshot_for_good(self):
+        d = Driver(snapstart="snapshot")
+        d.start()
+        restore_next(d)
+        d.killed_by_signal(RUNTIME)
+        assert any("the snapshot is gone" in text for text in d.explanations())
+        assert d.state is EnvState.SHUT_DOWN  # final: never re-initialised
+
+    def test_a_before_snapshot_hook_failure_fails_the_publication_without_a_retry(self):
+        d = Driver(snapstart="snapshot")
+        d.start()
+        d.init_error(b'{"errorMessage":"no","errorType":"ValueError"}', "Runtime.BeforeSnapshotError")
+        d.exited(RUNTIME, 64)
+        assert any("Status: error\tError Type: Runtime.BeforeSnapshotError" in line for line in d.lines())
+        assert d.state is EnvState.SHUT_DOWN  # final: never re-initialised
+        assert not any("suppressed init" in text for text in d.explanations())
+
+
+class TestRestoredEnvironment:
+    def test_restore_logs_restore_start_and_its_phase_without_function_init(self):
+        d, _, _ = restored()
+        assert d.lines() == [RESTORE_START]
+        assert d.facts(f.PhaseStarted)[0] == f.PhaseStarted("init", "restore", d.mono)
+        assert StartTimer("restore", d.mono + 10.0) in d.effects(StartTimer)
+        assert [b for b, _ in d.boundaries()] == ["restore.start", "init.extensions", "init.runtime"]
+
+    def test_restore_next_is_answered_at_once_then_next_ends_the_restore(self):
+        d, tok, rid = restored()
+        d.advance(20)
+        rtok = restore_next(d)
+        assert d.reply(rtok).status == 200 and d.reply(rtok).body == b""
+        d.advance(15)
+        d.runtime_next()
+        assert ("restore.hooks", False) in d.boundaries()
+        assert any(line == "RESTORE_REPORT Restore Duration: 35.00 ms" for line in d.lines())
+        assert not any(line.startswith(("INIT_REPORT", "INIT_START")) for line in d.lines())
+        d.respond(rid)
+        d.runtime_next()
+        (report,) = d.reports()
+        assert report.init_duration_ms is None
+        assert report.restore_duration_ms == pytest.approx(35.0)
+        assert report.billed_restore_duration_ms == 35  # from the runtime's launch to its first /next
+        (line,) = d.report_lines()
+        assert "\tRestore Duration: 35.00 ms\tBilled Restore Duration: 35 ms\t" in line
+        assert "Init Duration" not in line
+        assert d.result_for(tok).payload == b'"ok"'
+
+    def test_after_restore_failure_answers_the_invoke_with_snapstart_exception_and_discards_the_environment(self):
+        d, tok, rid = restored()
+        restore_next(d)
+        assert d.reply(restore_error(d)).status == 202
+        d.exited(RUNTIME, 65)
+        result = d.result_for(tok)
+        assert (result.api_status, result.error_type) == (400, "SnapStartException")
+        assert any(line.startswith("RESTORE_REPORT") and "Status: error\tError Type: Runtime.AfterRestoreError" in line
+                   for line in d.lines())
+        assert d.state is EnvState.SHUT_DOWN  # final: never re-initialised
+
+    def test_restore_error_outside_a_restore_is_refused(self):
+        d, _, _ = restored()
+        assert d.reply(restore_error(d)).status == 403  # still Started: /restore/next not called yet
+
+    def test_the_restore_limit_answers_snapstart_timeout_exception(self):
+        d, tok, _ = restored()
+        restore_next(d)
+        d.advance(10_000)
+        d.feed(ins.TimerFired("restore"))
+        result = d.result_for(tok)
+        assert (result.api_status, result.error_type) == (408, "SnapStartTimeoutException")
+        assert any(line.startswith("RESTORE_REPORT") and line.endswith("Status: timeout") for line in d.lines())
+        assert any("after-restore hooks never finished" in text for text in d.explanations())
+
+    def test_extensions_launch_in_a_restore_and_must_be_ready(self):
+        d, _, _ = restored(("ext-a",))
+        assert d.spawned() == [ext("ext-a")]
+        d.register("ext-a")
+        d.ext_next("ext-a")
+        assert RUNTIME in d.spawned()
+        restore_next(d)
+        d.runtime_next()
+        assert d.state in (EnvState.FROZEN, EnvState.RUNNING)
+
+    def test_every_init_of_a_restored_environment_is_a_restore(self):
+        d, _, rid = restored()
+        restore_next(d)
+        d.runtime_next()
+        d.killed_by_signal(RUNTIME)  # crash mid-invoke: reset
+        d.exited(RUNTIME)
+        mark = d.mark()
+        d.invoke()
+        assert RESTORE_START in d.lines(since=mark)
+
+
+def test_restore_next_without_snapstart_is_not_found():
+    d = Driver()
+    d.start()
+    tok = restore_next(d)
+    assert d.reply(tok).status == 404
