@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from lambdatui.core.common import (
     JSON,
+    SNAPSHOT,
     EnvironmentConfig,
     error_body,
     json_bytes,
@@ -336,6 +337,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, Extensio
                     next_up = f"event {run.invocation.request_id}"
                 elif self.queue:
                     next_up = f"event {self.queue[0][1].request_id}"
+                elif self.config.snapstart == SNAPSHOT:
+                    next_up = "nothing: it is the snapshot, copied by each restore"
                 else:
                     next_up = "the next invoke's event"
             participants.append(ParticipantView(

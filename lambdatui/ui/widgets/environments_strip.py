@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.model.fleet import PROVISIONED, EnvironmentLine, FleetCounters
+from lambdatui.model.fleet import PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters
 from lambdatui.ui.widgets._format import short_id
 from lambdatui.ui.widgets._theme import STATE_VARIABLE
 
@@ -56,7 +56,12 @@ def fleet_text(fleet: Optional[FleetCounters], environments: Sequence[Environmen
 def chip_text(line: EnvironmentLine) -> tuple[str, str, str]:
     """(`#N`, the state, the rest): `#1`, `HELD invoke.start`, `· 2 inv · on-demand`."""
     state = f"HELD {line.held_at.value}" if line.held_at is not None else line.state.value
-    rest = f" · {line.invocations} inv · {init_word(line.init_type)}"
+    how = init_word(line.init_type)
+    if line.restored_from is not None:
+        how = f"restored from #{line.restored_from}"  # SnapStart: a copy of that snapshot
+    elif line.init_type == SNAP_START:
+        how = "snapshot"
+    rest = f" · {line.invocations} inv · {how}"
     if line.request_id:
         rest = f" {short_id(line.request_id)}" + rest
     return f"#{line.number}", state, rest
