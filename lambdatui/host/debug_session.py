@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from pathlib import Path
+from typing import Callable, Mapping, Optional
 
 import trio
 
@@ -11,8 +12,10 @@ from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
+from lambdatui.model.shared_init_values import handler_source_paths, literal_names, shared_init_values
 
 
 # The fleet's own lines kept to show an environment started later (start-up notes, throttles): bounded.
@@ -32,6 +35,9 @@ class DebugSession:
         self._command_watchers: tuple[Callable[[c.Command], None], ...] = ()
         self._end_watchers: tuple[Callable[[], None], ...] = ()
         self.ending = False  # the session is ending: lambdatui quits or stops serving, and shuts the environment down
+        self._literal_names: Optional[frozenset[str]] = None  # read from the handler's source once, when first needed
+        self._shared_reports: tuple[f.GlobalsReported, ...] = ()  # what `_shared` was worked out from
+        self._shared: Mapping[str, int] = {}
         if track:
             fleet.subscribe_numbered(self._track)
 
@@ -169,7 +175,54 @@ class DebugSession:
             invocations=host.env.invocations_done,
             environments=self.fleet.lines(),
             fleet=self.fleet.counters(),
+            shared_init_values=self._shared_init_values(host),
         )
+
+    # ------------------------------------------------------------------ the SnapStart uniqueness trap
+
+    def _shared_init_values(self, host: EnvironmentHost) -> Mapping[str, int]:
+        """For an environment restored from a snapshot: its globals that are the same in every live environment
+        restored from that snapshot (the snapshot's own environment ran Init and is not one of them)."""
+        source = host.restored_from
+        if source is None:
+            return {}
+        focused = self._live_globals(host)
+        if focused is None:
+            return {}
+        reports = [focused]
+        for other in self.fleet.hosts():
+            if other is not host and other.restored_from == source:
+                report = self._live_globals(other)
+                if report is not None:
+                    reports.append(report)
+        # Snapshots are taken far more often than globals are reported: work it out again only when a report is new.
+        if len(reports) != len(self._shared_reports) or any(a is not b for a, b in zip(reports, self._shared_reports)):
+            self._shared_reports = tuple(reports)
+            self._shared = shared_init_values(reports, self._handler_literal_names(host))
+        return self._shared
+
+    def _live_globals(self, host: EnvironmentHost) -> Optional[f.GlobalsReported]:
+        """The environment's latest globals report, if the process that made it still runs (a reset's are stale)."""
+        state = self.states.get(host.sandbox_count)
+        report = state.globals if state is not None else None
+        env = host.env
+        if report is None or report.generation != env.generation or env.state in (EnvState.COLD, EnvState.SHUT_DOWN):
+            return None
+        return report
+
+    def _handler_literal_names(self, host: EnvironmentHost) -> frozenset[str]:
+        """Names the handler module assigns from literals; read once per session (what Init ran is what the snapshot
+        holds, even if the file is edited afterwards). Unreadable source excuses nothing."""
+        if self._literal_names is None:
+            self._literal_names = frozenset()
+            for path in handler_source_paths(Path(host.config.code_dir), host.config.handler):
+                try:
+                    source = path.read_bytes()  # bytes: the parser honours a coding cookie, as the import did
+                except OSError:
+                    continue
+                self._literal_names = literal_names(source)
+                break
+        return self._literal_names
 
     # ------------------------------------------------------------------ for headless clients (trio side)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 from lambdatui.model.facts import (
     GlobalsReported,
@@ -99,6 +99,10 @@ class DebuggerSnapshot:
     memory: tuple[MemoryMeasured, ...] = ()  # the runtime's, after its Init and each invoke, oldest first (bounded)
     environments: tuple[EnvironmentLine, ...] = ()  # the whole fleet, by number; the panels show `environment_number`
     fleet: Optional[FleetCounters] = None
+    # Restored from a SnapStart snapshot: global name -> N, for each value made at Init that is the same in all N
+    # live environments restored from that snapshot (model/shared_init_values.py). Built fresh for each snapshot
+    # and never changed: a Mapping, read-only to every reader.
+    shared_init_values: Mapping[str, int] = field(default_factory=dict)
 
     def extension(self, name: str) -> Optional[ExtensionActivity]:
         return next((x for x in self.extensions if x.name == name), None)

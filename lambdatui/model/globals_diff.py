@@ -18,7 +18,7 @@ from lambdatui.model.facts import GlobalEntry, GlobalsReported, ThreadEntry
 
 MAX_ENTRIES = 1000  # globals (and threads) kept from one report; the rest are dropped
 MAX_TEXT = 200  # characters kept of a repr or a type name (the bootstrap's own bound)
-PHASES = ("init", "invoke")
+PHASES = ("init", "restore", "invoke")  # restore: a SnapStart copy, after its after-restore hooks
 KINDS = frozenset({"dunder", "module", "function", "class", "import", "state"})
 
 NEW = "new"

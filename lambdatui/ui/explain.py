@@ -45,6 +45,9 @@ def explain(snapshot: DebuggerSnapshot) -> str:
     env = snapshot.environment
     if env.held_at is not None:
         return _BOUNDARY[env.held_at](snapshot)
+    if snapshot.shared_init_values:
+        # Between steps, the trap SnapStart sets matters more than the state, which the header already shows.
+        return _shared_init_values(snapshot)
     return _STATE[env.state](snapshot)
 
 
@@ -165,6 +168,22 @@ def _threads(snapshot: DebuggerSnapshot) -> str:
         return ""
     others = [t.name for t in report.threads if t.alive and t.name != "MainThread"]
     return f" (here: {', '.join(others[:3])})" if others else ""
+
+
+# ---------------------------------------------------------------------- SnapStart: what restored environments share
+
+
+_NAME_CHARS = 20  # a global's name as the explanation quotes it: the bar has three rows for all of it
+
+
+def _shared_init_values(s: DebuggerSnapshot) -> str:
+    shared = s.shared_init_values
+    names = [n if len(n) <= _NAME_CHARS else n[:_NAME_CHARS - 1] + "…" for n in shared]
+    listed = " and ".join(names) if len(names) <= 2 else f"{names[0]} and {len(names) - 1} more"
+    one = len(names) == 1
+    return (f"{listed} {'is' if one else 'are'} the same in all {max(shared.values())} restored environments: Init "
+            "ran once, and each restored environment starts from its snapshot's memory, so ids, random seeds and "
+            f"tokens made at Init are shared. Regenerate {'it' if one else 'them'} in an @register_after_restore hook.")
 
 
 # ---------------------------------------------------------------------- held at a boundary

@@ -4,6 +4,9 @@ Warm-start bugs live in module state, so state comes first and every change sinc
 report is labelled: new, changed (the same object mutated in place: a list that grows), replaced
 (the name now points at another object: `count += 1`), gone. Imports, functions and classes follow,
 dimmed; dunders are hidden unless asked for. The threads list is what the freeze will stop.
+
+In an environment restored from a SnapStart snapshot, a value made at Init that every restored environment
+shares (an id, a seed, a token) gets a row of its own under it: "! same in N restored environments".
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ CHANGE_STYLE = {"new": "bold $success", "changed": "bold $warning", "replaced": 
                 "gone": "bold $error"}
 CHANGE_WIDTH = 9
 EMPTY = "Globals appear after Function init (lambdatui's Python runtime only)."
+SHARED_MARK = "!"  # a character, not only a colour: it must read in the high-contrast theme and in a copied screen
+SHARED_STYLE = "bold $warning"
+
+
+def shared_label(count: int) -> str:
+    """The row under a global that every environment restored from the snapshot shares."""
+    return f"{SHARED_MARK} same in {count} restored environments"
 
 
 def change_label(change: str) -> str:
@@ -47,7 +57,8 @@ def _entry_row(entry: GlobalEntry, name_width: int, type_width: int, width: int,
 
 
 def _header(report: GlobalsReported, snapshot: DebuggerSnapshot) -> Content:
-    when = "after Function init" if report.phase == "init" else f"after invoke {short_id(report.request_id)}"
+    when = {"init": "after Function init", "restore": "after restore (SnapStart)"}.get(
+        report.phase, f"after invoke {short_id(report.request_id)}")
     parts: list[tuple[str, str] | str] = [(when, "bold"), (f"  process generation {report.generation}", "dim")]
     env = snapshot.environment
     if env.generation != report.generation or env.state in (EnvState.COLD, EnvState.SHUT_DOWN):
@@ -84,7 +95,8 @@ class GlobalsView(VerticalScroll):
         """Render the globals and threads of this snapshot's latest report."""
         if self._snapshot is not None and snapshot.globals is self._snapshot.globals \
                 and snapshot.environment.generation == self._snapshot.environment.generation \
-                and snapshot.environment.state == self._snapshot.environment.state:
+                and snapshot.environment.state == self._snapshot.environment.state \
+                and snapshot.shared_init_values == self._snapshot.shared_init_values:
             self._snapshot = snapshot
             return  # nothing this view shows changed; keep the scroll position and skip the work
         self._snapshot = snapshot
@@ -124,7 +136,11 @@ class GlobalsView(VerticalScroll):
                                  (" in place · ", "dim"), ("replaced", CHANGE_STYLE["replaced"]),
                                  (" by another object · ", "dim"), ("gone", CHANGE_STYLE["gone"])),
                 Content.styled("STATE", "bold underline")]
-        rows += [_entry_row(e, name_width, type_width, width, dim=False) for e in state]
+        shared = snapshot.shared_init_values
+        for entry in state:
+            rows.append(_entry_row(entry, name_width, type_width, width, dim=False))
+            if entry.name in shared:
+                rows.append(Content.assemble(" " * CHANGE_WIDTH, (shared_label(shared[entry.name]), SHARED_STYLE)))
         rows += [Content.assemble(("gone".ljust(CHANGE_WIDTH), CHANGE_STYLE["gone"]), (name, "strike dim"))
                  for name in report.gone]
         if not state and not report.gone:

@@ -4,13 +4,14 @@ Generic on purpose: it knows nothing of lambdatui's types, only of what their an
 (`typing.get_type_hints`), so a new field in a snapshot needs no change here. Supported: dataclasses,
 enums (by value), str/int/float/bool/None, `Optional[...]` and other unions, `tuple[X, ...]` and
 fixed tuples, lists, `frozenset[X]` / `set[X]` (written sorted, so the file is stable), `dict[str, X]`,
-and `bytes` (base64). A value of a union of several dataclasses (a `Fact`) carries its class name in
-a "type" key so that it decodes to the right one.
+`Mapping[str, X]` (read back as a dict) and `bytes` (base64). A value of a union of several dataclasses
+(a `Fact`) carries its class name in a "type" key so that it decodes to the right one.
 """
 
 from __future__ import annotations
 
 import base64
+import collections.abc
 import dataclasses
 import enum
 import json
@@ -156,7 +157,7 @@ def from_json_value(tp: Any, data: Any) -> Any:
         container = origin or tp
         item = args[0] if args else Any
         return container(from_json_value(item, v) for v in data)
-    if origin is dict or tp is dict:
+    if origin in (dict, collections.abc.Mapping) or tp is dict:
         item = args[1] if len(args) == 2 else Any
         return {k: from_json_value(item, v) for k, v in data.items()}
     if tp is float:
