@@ -45,9 +45,13 @@ class Throttled(Exception):
         super().__init__(f"{THROTTLE_MESSAGE} All {limit} environments (--concurrency {limit}) are busy.")
 
 
+class SnapshotUnavailable(Exception):
+    """SnapStart: a new environment is needed and there is no snapshot to restore it from."""
+
+
 def snapshot_failed(request_id: str, why: str) -> f.InvocationResult:
     """Lambda fails the publication of a version whose snapshot cannot be made; invoking it is refused."""
-    message = f"The operation cannot be performed at this time. {why}."
+    message = f"The operation cannot be performed at this time: {why}."
     return f.InvocationResult(request_id, error_body("ResourceConflictException", message), "application/json",
                               True, "ResourceConflictException", api_status=409)
 
@@ -231,16 +235,15 @@ class FleetHost(FleetFacts):
             self._event_bytes -= len(event.payload)
             self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
 
-    async def _snapshot_unavailable(self) -> Optional[str]:
-        """With SnapStart, invokes wait while the snapshot is being made; why none can be restored, if so."""
-        if not self.options.snapstart:
-            return None
+    async def _await_snapshot(self) -> None:
+        """With SnapStart, a new environment is restored from the snapshot: it waits while the snapshot is being
+        made, and raises SnapshotUnavailable when there is none to restore from."""
         snapshot = next((m for m in self._members if m.snapshot), None)
         while snapshot is not None and snapshot.host.env.state in (EnvState.COLD, EnvState.INIT):
             await self.wait_changed()
         if snapshot is None or snapshot.host.env.state is not EnvState.SNAPSHOT:
-            return "SnapStart's snapshot could not be made (see env #1's log): no environment can be restored"
-        return None
+            raise SnapshotUnavailable("SnapStart's snapshot could not be made, or is gone (see env #1's log): no "
+                                      "environment can be restored from it")
 
     def events_pending(self) -> bool:
         return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
@@ -267,13 +270,13 @@ class FleetHost(FleetFacts):
                 on_placed()  # the fleet's queue has it: not settled until an environment took it
             self._accept_event(payload, request_id, kwargs)
             return f.InvocationResult(request_id, b""), None
-        unavailable = await self._snapshot_unavailable()
-        if unavailable is not None:
+        try:
+            member = await self._place(asynchronous=False)
+        except SnapshotUnavailable as unavailable:
             if on_placed is not None:
                 on_placed()
             self.note(f"Invoke {request_id}: {unavailable}")
-            return snapshot_failed(request_id, unavailable), None
-        member = await self._place(asynchronous=False)
+            return snapshot_failed(request_id, str(unavailable)), None
         if on_placed is not None:
             on_placed()  # no checkpoint from here to the chosen environment's core taking the invoke
         if member is None:
@@ -298,11 +301,11 @@ class FleetHost(FleetFacts):
         """Event invokes wait here until an environment can take one, in the order they came; never lost."""
         while True:
             while self._events and not self._ending:
-                unavailable = await self._snapshot_unavailable()
-                if unavailable is not None:
+                try:
+                    member = await self._place(asynchronous=True)
+                except SnapshotUnavailable as unavailable:
                     self._drop_queued_events(f"was not run: {unavailable}")
                     break
-                member = await self._place(asynchronous=True)
                 if member is None:
                     break
                 event = self._events.popleft()
@@ -322,6 +325,9 @@ class FleetHost(FleetFacts):
     async def _place(self, asynchronous: bool) -> Optional[_Member]:
         """The environment that takes the next invoke (a new one started for it if need be); None at the limit."""
         route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous)
+        if route.choice is rules.Choice.NEW and self.options.snapstart:
+            await self._await_snapshot()
+            route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous)
         if route.choice is rules.Choice.NEW:
             self._starting += 1
             try:
