@@ -286,7 +286,25 @@ def _shutdown_done(s: DebuggerSnapshot) -> str:
             "The next invoke starts a new environment with an empty /tmp: a full cold start.")
 
 
+def _snapshot_taken(s: DebuggerSnapshot) -> str:
+    return ("SnapStart: Init and the before-snapshot hooks are done; this runtime, held on /restore/next, is the "
+            "snapshot. Whatever Init made (ids, seeds, tokens) will be the same in every restored environment.")
+
+
+def _restore_start(s: DebuggerSnapshot) -> str:
+    return (f"SnapStart: environment #{s.environment_number} is about to be restored, not initialised: its "
+            "runtime is a copy of the snapshot's (no Init runs), then the after-restore hooks run, within 10 s.")
+
+
+def _restore_hooks_done(s: DebuggerSnapshot) -> str:
+    return ("The after-restore hooks are done and the runtime asks for its first event: the restore is over. Its "
+            "first REPORT carries Restore Duration instead of Init Duration.")
+
+
 _BOUNDARY = {
+    Boundary.SNAPSHOT_TAKEN: _snapshot_taken,
+    Boundary.RESTORE_START: _restore_start,
+    Boundary.RESTORE_HOOKS_DONE: _restore_hooks_done,
     Boundary.INIT_EXTENSIONS: _init_extensions,
     Boundary.INIT_RUNTIME: _init_runtime,
     Boundary.INIT_FUNCTION: _init_function,
@@ -354,7 +372,13 @@ def _shut_down(s: DebuggerSnapshot) -> str:
             "a new environment with an empty /tmp: a full cold start.")
 
 
+def _snapshot(s: DebuggerSnapshot) -> str:
+    return (f"Environment #{s.environment_number} is SnapStart's snapshot: initialised once, held on "
+            "/restore/next, never invoked. Invokes go to environments restored from it (the comma and period keys show them).")
+
+
 _STATE = {
+    EnvState.SNAPSHOT: _snapshot,
     EnvState.COLD: _cold,
     EnvState.INIT: _init,
     EnvState.FROZEN: _frozen,
