@@ -67,7 +67,9 @@ def _same(entry: GlobalEntry, other: GlobalEntry | None) -> bool:
 
 def literal_names(source: str | bytes) -> frozenset[str]:
     """Names the module binds at module level only from plain literals (`X = "abc"`, `N = -3`, `T = (1, "a")`,
-    `D = {"k": [1, 2]}`, `F = f"no placeholders"`, `K = 60 * 5`): the same in every environment by design.
+    `D = {"k": [1, 2]}`, `F = f"no placeholders"`, `K = 60 * 5`) or from the function's configuration and paths
+    made of it (`TABLE = os.environ["TABLE"]`, `DB = os.path.join(ROOT, "db")` with ROOT such a name): the same
+    in every environment by design.
 
     A name also bound at module level from anything else (`X = None` and later `X = uuid4()`, or `N += 1`) is not
     a literal. Statements inside `if`, `try`, `with` and loops at module level count; function and class bodies
@@ -90,7 +92,8 @@ def literal_names(source: str | bytes) -> frozenset[str]:
             else:
                 continue
             names = [t.id for t in targets if isinstance(t, ast.Name)]
-            (literal if value is not None and _is_literal(value) else computed).update(names)
+            fixed = value is not None and _is_literal(value, frozenset(literal - computed) | _MODULE_NAMES)
+            (literal if fixed else computed).update(names)
     except RecursionError:  # absurdly nested literals: give up rather than fail the snapshot
         return frozenset()
     return frozenset(literal - computed)
@@ -113,19 +116,53 @@ def _module_level(body: Iterable[ast.stmt]) -> Iterable[ast.stmt]:
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 
 
-def _is_literal(node: ast.expr) -> bool:
+# Calls whose result is the same in every environment of a function: its configuration (environment
+# variables) and paths made from it. `TABLE = os.environ["TABLE"]` is the same everywhere by design.
+_FIXED_CALLS = frozenset({
+    "os.environ.get", "os.getenv", "environ.get", "getenv", "os.path.join", "os.path.dirname", "os.path.basename",
+    "os.path.abspath", "os.path.realpath", "os.path.expanduser", "str", "int", "float", "bool", "Path",
+    "pathlib.Path", "PurePath",
+})
+
+
+_MODULE_NAMES = frozenset({"__file__", "__name__"})  # what the import gives every copy of the module alike
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else ""
+    return ""
+
+
+def _is_literal(node: ast.expr, fixed: AbstractSet[str] = frozenset()) -> bool:
+    """Whether `node` has the same value in every environment by design: literals, and (given the names already
+    bound that way, `fixed`) the function's configuration read from the environment and paths made of it."""
+    def same(item: ast.expr) -> bool:
+        return _is_literal(item, fixed)
+
     if isinstance(node, ast.Constant):
         return True
-    if isinstance(node, ast.JoinedStr):  # an f-string is a literal only without placeholders
-        return all(isinstance(part, ast.Constant) for part in node.values)
+    if isinstance(node, ast.Name):
+        return node.id in fixed
+    if isinstance(node, ast.JoinedStr):  # an f-string whose placeholders are fixed too
+        return all(isinstance(part, ast.Constant) or (isinstance(part, ast.FormattedValue) and same(part.value))
+                   for part in node.values)
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        return all(_is_literal(item) for item in node.elts)  # a Starred item is not a literal
+        return all(same(item) for item in node.elts)  # a Starred item is not
     if isinstance(node, ast.Dict):
-        return all(k is not None and _is_literal(k) for k in node.keys) and all(_is_literal(v) for v in node.values)
+        return all(k is not None and same(k) for k in node.keys) and all(same(v) for v in node.values)
     if isinstance(node, ast.UnaryOp):
-        return isinstance(node.op, (ast.USub, ast.UAdd, ast.Not, ast.Invert)) and _is_literal(node.operand)
+        return isinstance(node.op, (ast.USub, ast.UAdd, ast.Not, ast.Invert)) and same(node.operand)
     if isinstance(node, ast.BinOp):  # constant arithmetic: `TIMEOUT = 60 * 5`, `PREFIX = "a" + "b"`
-        return isinstance(node.op, _ARITHMETIC) and _is_literal(node.left) and _is_literal(node.right)
+        return isinstance(node.op, (*_ARITHMETIC, ast.Div)) and same(node.left) and same(node.right)
+    if isinstance(node, ast.Subscript):  # os.environ["TABLE"]
+        return _dotted(node.value) in ("os.environ", "environ") and same(node.slice)
+    if isinstance(node, ast.Call):
+        return (_dotted(node.func) in _FIXED_CALLS and all(same(arg) for arg in node.args)
+                and all(same(keyword.value) for keyword in node.keywords))
     return False
 
 

@@ -43,11 +43,17 @@ class TestLiteralNames:
 
     @pytest.mark.parametrize("line", [
         "X = uuid.uuid4().hex", "X = random.random()", "X = time.time()", 'X = f"id-{uuid4()}"', "X = Y",
-        "X = os.environ['TABLE']", "X = [uuid4()]", "X = {'k': make()}", "X = (1, *rest)", "X = {**base}",
+        "X = os.environ[KEY]", "X = [uuid4()]", "X = {'k': make()}", "X = (1, *rest)", "X = {**base}",
         "X = [i for i in range(3)]", "X = lambda: 1", "X = -n", "X = 3 if a else 4", "X: str",
     ])
     def test_anything_computed_is_not_a_literal(self, line: str) -> None:
         assert literal_names(line) == frozenset()
+
+    def test_the_functions_configuration_and_paths_made_of_it_are_the_same_everywhere_by_design(self) -> None:
+        source = ("import os, uuid\nTABLE = os.environ['TABLE']\nREGION = os.getenv('AWS_REGION', 'us-east-1')\n"
+                  "ROOT = os.path.dirname(__file__)\nDB = os.path.join(ROOT, 'db')\nNAME = f'{TABLE}-cache'\n"
+                  "ID = uuid.uuid4().hex\nKEY = f'{ID}-x'\nSEEDED = os.path.join(ROOT, ID)\n")
+        assert literal_names(source) == {"TABLE", "REGION", "ROOT", "DB", "NAME"}
 
     def test_every_target_of_a_chained_assignment(self) -> None:
         assert literal_names("A = B = 0\nC, D = 1, 2\n") == {"A", "B"}  # unpacking targets are not Names
