@@ -34,12 +34,14 @@ verdict). The function's and extensions' own output goes to stderr, tagged as 'i
 --verbose it is shown inside the timeline on stdout instead.
 
 Options given on the command line override the scenario's [function] table (timeout, memory, handler,
-concurrency, provisioned, idle shutdown; env: --env and --env-file win variable by variable)."""
+concurrency, provisioned, idle shutdown, snapstart; env: --env and --env-file win variable by variable)."""
 
 REPLAY_EPILOG = """\
 scenario file (TOML):
   [function]                 optional: timeout, memory, handler, env = { KEY = "value" },
-                             concurrency = N, provisioned = N, idle_shutdown = SECONDS
+                             concurrency = N, provisioned = N, idle_shutdown = SECONDS,
+                             snapstart = true (env #1 initialises into the snapshot; every invoke's
+                             environment is restored from it; not with provisioned or --max-concurrency)
   [[step]]                   one per step, run in order; each does exactly ONE of:
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>')
     parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text)
@@ -53,6 +55,9 @@ scenario file (TOML):
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60
   expect = { ... }           optional checks on what followed the step:
     each = [{...}, ...]        for a parallel step: one table of the keys below per invoke, by position
+    same = "id" | ["id", "body.user"]
+                               for a parallel step: these values of the responses (keys joined by dots)
+                               are equal in every invoke; distinct = ...: different in each
     environments, cold_starts, warm_hits, throttled, spun_down
                                the fleet: environments alive after the step, the rest counted during it
     response (JSON: a table, or JSON text; the keys it names must match, recursively, others are

@@ -66,7 +66,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             fleet = FleetOptions(snapstart=True) if snapstart else None
             async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet) as running:
                 if recorder is not None:
-                    running.fleet.subscribe(recorder)
+                    recorder.listen(running.fleet)  # its facts, and the fleet's options (snapstart = true)
                 running.host.start_environment()
                 with body:
                     for _ in range(repeat):

@@ -16,8 +16,17 @@ from lambdatui.core.invoke_rules import THROTTLED
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import FleetCounters
-from lambdatui.scenario.match import projected, response_difference, telemetry_difference, telemetry_prefix
-from lambdatui.scenario.model import FLEET_KEYS, Expect, TelemetryExpect
+from lambdatui.scenario.match import (
+    ROOT,
+    child_path,
+    json_equal,
+    projected,
+    response_difference,
+    shown,
+    telemetry_difference,
+    telemetry_prefix,
+)
+from lambdatui.scenario.model import FLEET_KEYS, Expect, ResponsePath, TelemetryExpect
 from lambdatui.scenario.report import Mismatch, pretty_json, unified
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -174,6 +183,68 @@ _CHECKS = {
     "shutdown_reason": _check_shutdown_reason,
     "phases": _check_phases,
 }
+
+
+_MISSING = object()
+
+
+def _value_at(seen: Observed, path: ResponsePath) -> tuple[Any, str]:
+    """The value at `path` in the invoke's response, and how to show it; _MISSING when it has none, and why."""
+    result = seen.result
+    if seen.throttled:
+        return _MISSING, "throttled (429), no response"
+    if result is None:
+        return _MISSING, "no response"
+    if result.function_error:
+        return _MISSING, f"failed with {result.error_type}"
+    try:
+        value = json.loads(result.payload.decode("utf-8", "replace"))
+    except ValueError:
+        return _MISSING, "a response that is not JSON"
+    except RecursionError:
+        return _MISSING, "a response nested too deeply to read"
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING, "no such key"
+        value = value[key]
+    return value, shown(value)
+
+
+def check_across(expect: Expect, invokes: list[Observed]) -> Optional[Mismatch]:
+    """`expect.same` and `expect.distinct`: the parallel step's invokes compared with one another, value by value."""
+    for key, paths in (("same", expect.same), ("distinct", expect.distinct)):
+        for path in paths or ():
+            where = ROOT
+            for name in path:
+                where = child_path(where, name)
+            values = [_value_at(seen, path) for seen in invokes]
+            listed = ", ".join(f"parallel[{i}] {text}" for i, (_, text) in enumerate(values))
+            wanted = (f"{where} the same in all {len(invokes)} invokes" if key == "same"
+                      else f"{where} different in each of the {len(invokes)} invokes")
+            lacking = next((i for i, (value, _) in enumerate(values) if value is _MISSING), None)
+            if lacking is not None:
+                return Mismatch(key, wanted, listed, detail=f"{where}: parallel[{lacking}] has no value to compare "
+                                                            f"({values[lacking][1]})")
+            detail = _same_difference(values, where) if key == "same" else _distinct_difference(values, where)
+            if detail is not None:
+                return Mismatch(key, wanted, listed, detail=detail)
+    return None
+
+
+def _same_difference(values: list[tuple[Any, str]], where: str) -> Optional[str]:
+    first = values[0][0]
+    other = next((i for i, (value, _) in enumerate(values) if not json_equal(first, value)), None)
+    if other is None:
+        return None
+    return f"{where}: parallel[{other}] got {values[other][1]}, parallel[0] got {values[0][1]}"
+
+
+def _distinct_difference(values: list[tuple[Any, str]], where: str) -> Optional[str]:
+    for later in range(1, len(values)):
+        for earlier in range(later):
+            if json_equal(values[earlier][0], values[later][0]):
+                return f"{where}: parallel[{earlier}] and parallel[{later}] both got {values[later][1]}"
+    return None
 
 
 def alive(session: DebugSession) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import ShutdownReason
 from lambdatui.scenario.model import (
+    ACROSS_KEYS,
     FLEET_KEYS,
     Action,
     Expect,
@@ -15,6 +16,7 @@ from lambdatui.scenario.model import (
     InvokeAction,
     ParallelAction,
     PauseAction,
+    ResponsePath,
     TelemetryExpect,
 )
 from lambdatui.scenario.values import (
@@ -29,12 +31,13 @@ from lambdatui.scenario.values import (
 )
 
 EXPECT_KEYS = ("response", "response_exact", "error_type", "cold", "globals", "tmp", "tmp_absent",
-               "shutdown_reason", "phases", "telemetry", "each", *FLEET_KEYS)
+               "shutdown_reason", "phases", "telemetry", "each", *ACROSS_KEYS, *FLEET_KEYS)
 
 INVOKE_ONLY = ("response", "response_exact", "error_type", "cold", "globals", "telemetry")
 AFTER_LIFECYCLE = ("tmp", "tmp_absent", "shutdown_reason", "phases")  # a reset or shutdown may follow
 PER_INVOKE_WHY = ("expect.each holds what one invoke returned and what followed it in its environment; "
-                  "the fleet's counts are the step's own: write them as expect.environments, expect.cold_starts...")
+                  "the fleet's counts are the step's own: write them as expect.environments, expect.cold_starts..., "
+                  "and so are the comparisons of its invokes: expect.same, expect.distinct")
 
 
 def parse_expect(raw: Any, action: Action, number: int, *, at: str = "expect", per_invoke: bool = False) -> Expect:
@@ -48,6 +51,10 @@ def parse_expect(raw: Any, action: Action, number: int, *, at: str = "expect", p
                              f"(expect takes: {', '.join(EXPECT_KEYS)})")
     allowed, why = (INVOKE_ONLY + AFTER_LIFECYCLE, PER_INVOKE_WHY) if per_invoke else expect_allowed(action)
     for key in raw:
+        if key in ACROSS_KEYS and not per_invoke and not isinstance(action, ParallelAction):
+            raise ValueError(f"{name}: {at}.{key} compares the invokes of one parallel step with one another: "
+                             "write it on a step with parallel = [...] (a step with one invoke has nothing to "
+                             "compare)")
         if key not in allowed:
             raise ValueError(f"{name}: {at}.{key} makes no sense here: {why}")
     values: dict[str, Any] = {}
@@ -107,7 +114,39 @@ def parse_expect(raw: Any, action: Action, number: int, *, at: str = "expect", p
     if "each" in raw:
         assert isinstance(action, ParallelAction)  # expect_allowed saw to it
         values["each"] = each_expects(raw["each"], action, number)
+    for key in ACROSS_KEYS:
+        if key in raw:
+            values[key] = response_paths(raw[key], f"{name}: {at}.{key}")
+    both = set(values.get("same", ())) & set(values.get("distinct", ()))
+    if both:
+        shown = ".".join(sorted(both)[0])
+        raise ValueError(f"{name}: {shown!r} is in both {at}.same and {at}.distinct: a value cannot be the same in "
+                         "every invoke and different in each")
     return Expect(**values)
+
+
+PATH_EXAMPLE = '"id", or ["id", "body.user"]'
+
+
+def response_paths(value: Any, what: str) -> tuple[ResponsePath, ...]:
+    """`expect.same` / `expect.distinct`: one path of keys into the response ("id", "body.user"), or an array."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError(f"{what} is an empty array: name at least one value of the response, e.g. {PATH_EXAMPLE}")
+    paths = []
+    for i, item in enumerate(items):
+        where = f"{what}[{i}]" if isinstance(value, list) else what
+        if not isinstance(item, str):
+            raise ValueError(f"{where} must name a value of the response by its keys, joined by dots, e.g. "
+                             f"{PATH_EXAMPLE}; got {type_name(item)}")
+        keys = tuple(item.split("."))
+        if not all(keys):
+            raise ValueError(f"{where} = {item!r}: give the keys that lead to the value, joined by single dots, "
+                             f"e.g. {PATH_EXAMPLE}")
+        if keys in paths:
+            raise ValueError(f"{where}: {item!r} is named twice")
+        paths.append(keys)
+    return tuple(paths)
 
 
 def each_expects(value: Any, action: ParallelAction, number: int) -> tuple[Expect, ...]:
@@ -188,8 +227,9 @@ def expect_allowed(action: Action) -> tuple[tuple[str, ...], str]:
     if isinstance(action, InvokeAction):
         return INVOKE_ONLY + AFTER_LIFECYCLE + FLEET_KEYS, ""
     if isinstance(action, ParallelAction):
-        return ("each",) + FLEET_KEYS, ("in a parallel step each invoke has its own: write expect.each = "
-                                        "[{...}, {...}], one table per invoke, in the order of the events")
+        return ("each", *ACROSS_KEYS, *FLEET_KEYS), ("in a parallel step each invoke has its own: write expect.each "
+                                                     "= [{...}, {...}], one table per invoke, in the order of the "
+                                                     "events")
     invoke_only = "response, error_type, cold, globals and telemetry follow an invoke"
     if isinstance(action, PauseAction):
         return ("shutdown_reason", "phases") + FLEET_KEYS, (

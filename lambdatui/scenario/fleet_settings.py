@@ -9,6 +9,8 @@ defaults, where the command line gave none, before `fleet_options(args)` checks 
 from __future__ import annotations
 
 import argparse
+
+from lambdatui.config_error import ConfigError
 from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
 from lambdatui.scenario.model import FunctionSettings
 
@@ -21,21 +23,35 @@ class _Unset:
 
 
 UNSET = _Unset()
-UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET}
+UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET, "snapstart": None}
 
 
 def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> None:
-    """Complete `args` (concurrency, provisioned, idle_shutdown) from the scenario where the command line is silent."""
+    """Complete `args` (concurrency, provisioned, idle_shutdown, snapstart) from the scenario where the command line
+    is silent; ConfigError when what the two give together cannot run (SnapStart with provisioned concurrency)."""
+    provisioned_given, snapstart_given = args.provisioned is not None, args.snapstart is not None
     if args.concurrency is None:
         args.concurrency = settings.concurrency if settings.concurrency is not None else DEFAULT_CONCURRENCY
     if args.provisioned is None:
         args.provisioned = settings.provisioned or 0
     if args.idle_shutdown is UNSET:
         args.idle_shutdown = settings.idle_shutdown
+    if args.snapstart is None:
+        args.snapstart = bool(settings.snapstart)
+    max_concurrency = getattr(args, "max_concurrency", 0)
+    if args.snapstart and (args.provisioned or max_concurrency):
+        # fleet_options refuses the pair too, but names only command-line flags: say where each one came from.
+        snapstart = "--snapstart" if snapstart_given else "the scenario's snapstart = true"
+        if args.provisioned:
+            other = (f"--provisioned {args.provisioned}" if provisioned_given
+                     else f"the scenario's provisioned = {args.provisioned}")
+        else:
+            other = f"--max-concurrency {max_concurrency}"
+        raise ConfigError(f"{snapstart} cannot be used with {other}: Lambda's SnapStart does not support it")
 
 
 def scenario_fleet(settings: FunctionSettings) -> FleetOptions:
     """The fleet of a scenario run in-process (tests, tools): its table's values, else lambdatui's defaults."""
     args = argparse.Namespace(**UNSET_FLEET_DEFAULTS)
     fill_fleet_options(args, settings)
-    return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown)
+    return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown, snapstart=args.snapstart)

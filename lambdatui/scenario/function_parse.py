@@ -12,7 +12,7 @@ from lambdatui.model.fleet import DEFAULT_CONCURRENCY
 from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S, FunctionSettings
 from lambdatui.scenario.values import is_int, type_name, unknown_hint
 
-FUNCTION_KEYS = ("timeout", "memory", "handler", "env", "concurrency", "provisioned", "idle_shutdown")
+FUNCTION_KEYS = ("timeout", "memory", "handler", "env", "concurrency", "provisioned", "idle_shutdown", "snapstart")
 
 
 def parse_function(raw: Any) -> FunctionSettings:
@@ -43,7 +43,8 @@ def parse_function(raw: Any) -> FunctionSettings:
     if reserved:
         raise ValueError(f"[function]: env: {reserved}")
     concurrency, provisioned, idle = _fleet(raw)
-    return FunctionSettings(timeout, memory, handler, dict(env), concurrency, provisioned, idle)
+    snapstart = _snapstart(raw, provisioned)
+    return FunctionSettings(timeout, memory, handler, dict(env), concurrency, provisioned, idle, snapstart)
 
 
 def _fleet(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[float]]:
@@ -68,6 +69,20 @@ def _fleet(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[
                              "leave it out to keep idle environments)")
         idle = float(idle)
     return concurrency, provisioned, idle
+
+
+def _snapstart(raw: dict[str, Any], provisioned: Optional[int]) -> Optional[bool]:
+    snapstart = raw.get("snapstart")
+    if snapstart is None:
+        return None
+    if not isinstance(snapstart, bool):
+        raise ValueError(f"[function]: snapstart = {_shown(snapstart)}: write snapstart = true (SnapStart: Init once "
+                         "into a snapshot, every environment restored from it) or leave it out")
+    if snapstart and provisioned:
+        # As the command line refuses --snapstart with --provisioned: Lambda's SnapStart does not support it.
+        raise ValueError(f"[function]: snapstart = true cannot go with provisioned = {provisioned}: Lambda's SnapStart "
+                         "does not support provisioned concurrency (remove one of them)")
+    return snapstart
 
 
 def _shown(value: Any) -> str:

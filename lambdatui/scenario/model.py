@@ -36,6 +36,7 @@ class FunctionSettings:
     concurrency: Optional[int] = None
     provisioned: Optional[int] = None
     idle_shutdown: Optional[float] = None  # seconds; a scenario sets it or leaves idle environments alone
+    snapstart: Optional[bool] = None  # SnapStart (lambda-spec §4.8): Init once into a snapshot, restore the rest
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ Action = Union[InvokeAction, ParallelAction, FaultAction, NewEnvironmentAction, 
 
 _NOT_GIVEN: Any = object()
 
+# A value inside a JSON response, as the keys that lead to it: "body.id" is ("body", "id").
+ResponsePath = tuple[str, ...]
+
 
 @dataclass(frozen=True)
 class TelemetryExpect:
@@ -102,6 +106,10 @@ class Expect:
     phases: Optional[tuple[Boundary, ...]] = None
     telemetry: Optional[tuple[TelemetryExpect, ...]] = None  # one per extension
     each: Optional[tuple["Expect", ...]] = None  # a parallel step's invokes, by position
+    # A parallel step's invokes compared with one another: values in their responses, each a path of keys
+    # ("id", "body.user"), the same in every invoke, or different in each.
+    same: Optional[tuple[ResponsePath, ...]] = None
+    distinct: Optional[tuple[ResponsePath, ...]] = None
     # The fleet during the step (counts: the fleet's counters after it minus before it) and after it.
     environments: Optional[int] = None  # alive once the step has settled
     cold_starts: Optional[int] = None
@@ -120,7 +128,7 @@ class Expect:
         if self.has_response:
             names.append("response")
         for name in ("error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry",
-                     "each", *FLEET_KEYS):
+                     "each", *ACROSS_KEYS, *FLEET_KEYS):
             if getattr(self, name) is not None:
                 names.append(name)
         return tuple(names)
@@ -131,6 +139,8 @@ class Expect:
 
 # Step-level expectations on the fleet; every one but `environments` counts what happened during the step.
 FLEET_KEYS = ("environments", "cold_starts", "warm_hits", "throttled", "spun_down")
+# Step-level expectations that compare a parallel step's invokes with one another.
+ACROSS_KEYS = ("same", "distinct")
 
 
 NO_EXPECT = Expect()

@@ -45,7 +45,7 @@ from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY, SNAP_START, EnvironmentLine, FleetOptions
 from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S
 from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines, parallel_lines
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
@@ -108,6 +108,7 @@ class Recorder:
         self._overlap_of: dict[str, _Overlap] = {}
         self._in_flight: dict[str, int] = {}  # request id -> env #N, queued and not completed
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
+        self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
         self._not_run: list[RecordedInvoke] = []  # turned away by the end of the session, never delivered
@@ -122,6 +123,7 @@ class Recorder:
     def attach(self, session: DebugSession) -> Callable[[], None]:
         """Record everything that reaches this controller from now on; returns the detach function."""
         self._fleet = session.fleet
+        self._options = session.fleet.options
         # Numbered: each environment has its own extensions, whose telemetry the ledger must keep apart.
         unsubscribe = session.fleet.subscribe_numbered(self._numbered)
         unwatch = session.watch_commands(self.command)
@@ -144,6 +146,12 @@ class Recorder:
         # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
         # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
         # and a hold never changes an outcome (held time counts against no deadline).
+
+    def listen(self, fleet: FleetHost) -> Callable[[], None]:
+        """Record the facts of a fleet that runs one invoke at a time (`invoke`): unnumbered, as one environment's,
+        with the fleet's options for the [function] table (SnapStart's restores are environments of their own)."""
+        self._options = fleet.options
+        return fleet.subscribe(self)
 
     def _numbered(self, number: int, fact: f.Fact) -> None:
         self.telemetry.numbered(number, fact)
@@ -248,7 +256,8 @@ class Recorder:
         and is finishing takes the next invoke as an idle one would, so it counts as idle here.)"""
         if self._fleet is None:
             return False
-        return any(line.busy and line.number != number for line in self._fleet.lines())
+        # SnapStart's snapshot takes no invoke: whatever its line says, no invoke of the session runs there.
+        return any(line.busy and line.number != number and not _is_snapshot(line) for line in self._fleet.lines())
 
     def _alive(self) -> Optional[int]:
         if self._fleet is None:
@@ -330,10 +339,12 @@ class Recorder:
 
     def _fleet_lines(self) -> list[str]:
         """The fleet's settings a replay needs, where they are not lambdatui's defaults."""
-        options = self._fleet.options if self._fleet is not None else None
+        options = self._options
         if options is None:
             return []
         lines = []
+        if options.snapstart:
+            lines.append("snapstart = true")
         if options.concurrency != DEFAULT_CONCURRENCY:
             lines.append(f"concurrency = {options.concurrency}")
         if options.provisioned:
@@ -366,6 +377,10 @@ class Recorder:
         if fault.at is not None:
             lines.append(f"at = {toml_string(fault.at.value)}")
         return lines
+
+
+def _is_snapshot(line: EnvironmentLine) -> bool:
+    return line.init_type == SNAP_START and line.restored_from is None
 
 
 def replay_command(function_path: str, scenario_path: str, options: Sequence[str] = ()) -> str:

@@ -23,9 +23,10 @@ from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
-from lambdatui.model.fleet import PROVISIONED
-from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_fleet, judge_telemetry
+from lambdatui.model.fleet import PROVISIONED, SNAP_START
+from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_across, check_fleet, judge_telemetry
 from lambdatui.scenario.model import (
+    ACROSS_KEYS,
     Expect,
     FaultAction,
     InvokeAction,
@@ -117,8 +118,10 @@ def step_bound(step: Step, timeout_s: int, margin_s: float = STEP_MARGIN_S) -> f
 def fleet_mode(scenario: Scenario, session: DebugSession) -> bool:
     """Whether the replay shows the fleet: environment numbers on every line, the fleet's counts after each step.
     Only where it can matter, so a single-environment replay reads as it always did."""
+    environments = session.snapshot().environments
+    # SnapStart: the snapshot (env #1) and the environments restored from it are told apart by their numbers.
     return (any(isinstance(s.action, ParallelAction) or s.expect.fleet_keys() for s in scenario.steps)
-            or len(session.snapshot().environments) > 1)
+            or len(environments) > 1 or any(line.init_type == SNAP_START for line in environments))
 
 
 async def run_scenario(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
@@ -208,9 +211,11 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
 
 
 def _provisioned_init(session: DebugSession, timeout_s: int) -> float:
-    """Step 1 first waits for the provisioned environments' Init, which has a budget of its own."""
+    """Step 1 first waits for the Init of the provisioned environments, or of SnapStart's snapshot, which has a
+    budget of its own (lambda-spec §4.2)."""
     lines = session.snapshot().environments
-    return max(PROVISIONED_INIT_S, timeout_s) if any(line.init_type == PROVISIONED for line in lines) else 0.0
+    ahead = any(line.init_type in (PROVISIONED, SNAP_START) for line in lines)
+    return max(PROVISIONED_INIT_S, timeout_s) if ahead else 0.0
 
 
 def _judge(step: Step, facts: StepFacts, session: DebugSession,
@@ -236,11 +241,18 @@ def _judge(step: Step, facts: StepFacts, session: DebugSession,
                 waiting.append(_Deferred(step, seen.request_id or "", telemetry, where, position or "this invoke"))
         if mismatch is not None:
             return dataclasses.replace(mismatch, key=prefix + mismatch.key), []
+    if expect.same is not None or expect.distinct is not None:
+        mismatch = check_across(expect, facts.invokes)
+        if mismatch is not None:
+            return mismatch, []
     return None, waiting
 
 
 def _count(expect: Expect) -> int:
-    return sum(_count(one) for one in expect.each or ()) + len([k for k in expect.keys() if k != "each"])
+    """Each invoke's own keys, one per value compared across the invokes, one per other key."""
+    across = len(expect.same or ()) + len(expect.distinct or ())
+    return (sum(_count(one) for one in expect.each or ()) + across
+            + len([k for k in expect.keys() if k != "each" and k not in ACROSS_KEYS]))
 
 
 def _passed_keys(expect: Expect, telemetry_waits: bool) -> tuple[str, ...]:
@@ -249,6 +261,8 @@ def _passed_keys(expect: Expect, telemetry_waits: bool) -> tuple[str, ...]:
         if key == "each":
             inner = sorted({k for one in expect.each or () for k in one.keys()})
             keys.append(f"each ({len(expect.each or ())} invokes: {', '.join(inner) or 'nothing'})")
+        elif key in ACROSS_KEYS:
+            keys.append(f"{key} ({', '.join('.'.join(path) for path in getattr(expect, key))})")
         elif key != "telemetry" or not telemetry_waits:
             keys.append(key)
     return tuple(keys)

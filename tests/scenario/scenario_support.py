@@ -74,9 +74,10 @@ def write_scenario(directory: Path, text: str, name: str = "scenario.toml") -> P
 
 
 async def replay(function: Path, scenario_text: str, scenario_dir: Path, *, margin_s: float = STEP_MARGIN_S,
-                 verbose: bool = False, extensions: Optional[Path] = None, **settings: object) -> Replayed:
+                 verbose: bool = False, extensions: Optional[Path] = None, python: Optional[str] = None,
+                 **settings: object) -> Replayed:
     """Run a scenario in-process on a fresh environment, as `lambdatui replay` does, with the fleet its
-    [function] table asks for."""
+    [function] table asks for; `python` runs the function (default: as `--python` left out chooses)."""
     path = write_scenario(scenario_dir, scenario_text)
     scenario = parse_scenario(path.read_text(), path)
     config = resolve_function(
@@ -85,6 +86,7 @@ async def replay(function: Path, scenario_text: str, scenario_dir: Path, *, marg
         handler=scenario.function.handler,
         extensions_dir=str(extensions) if extensions else None,
         env_pairs=[f"{k}={v}" for k, v in scenario.function.env.items()],
+        python=python,
     )
     check_targets(scenario, config.extension_names)
     out, err = io.StringIO(), io.StringIO()

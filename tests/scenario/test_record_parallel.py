@@ -91,6 +91,7 @@ class Line:
     def __init__(self, state, number: int = 0, busy: bool = False) -> None:
         self.state, self.number, self.busy = state, number, busy
         self.request_id = None
+        self.init_type, self.restored_from = "on-demand", None
 
 
 def test_invokes_in_flight_together_in_several_environments_are_one_parallel_step() -> None:
