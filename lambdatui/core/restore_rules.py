@@ -17,15 +17,13 @@ from lambdatui.core.common import (
     JSON,
     RESTORE_TIMER,
     SNAPSHOT,
-    body_error_type,
     error_body,
-    forwarded_error_body,
 )
 from lambdatui.core.effects import RUNTIME, CompleteInvocation
 from lambdatui.core.inputs import RuntimeRestoreError, RuntimeRestoreNext
 from lambdatui.core.runtime_machine import RuntimeCall, RuntimeState, TransitionNotAllowed
 from lambdatui.core.runtime_machine import transition as runtime_transition
-from lambdatui.core.slots import InitRun, sanitize_error_type
+from lambdatui.core.slots import InitRun
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, ShutdownReason
@@ -71,18 +69,8 @@ class RestoreRules:
         self._participant_changed(RUNTIME, rt.state, False)
 
     def _on_RuntimeRestoreError(self, event: RuntimeRestoreError) -> None:
-        rt = self.runtime
-        try:
-            rt.state = runtime_transition(rt.state, RuntimeCall.RESTORE_ERROR)
-        except TransitionNotAllowed as refused:
-            self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
-            return
-        body = forwarded_error_body(event.body, event.content_type, event.error_type)
-        rt.init_error_type = sanitize_error_type(event.error_type) if event.error_type else body_error_type(body)
-        rt.init_error_body = body
-        self._reply_ok(event.token)
-        self._participant_changed(RUNTIME, rt.state, False)
         # As with init/error, the failure takes effect when the runtime exits (status 65 from Lambda's runtime).
+        self._runtime_failure_reported(event, RuntimeCall.RESTORE_ERROR)
 
     def _restored_runtime_next(self) -> None:
         """The restored runtime asked for its first event: its after-restore hooks are done."""

@@ -14,6 +14,7 @@ from lambdatui.core.effects import (
 from lambdatui.core.inputs import (
     RuntimeInitError,
     RuntimeInvocationError,
+    RuntimeRestoreError,
     RuntimeNext,
     RuntimeResponse,
     Token,
@@ -165,9 +166,14 @@ class RuntimeApiRules:
         self._reach(Boundary.INVOKE_RESPONSE, result.request_id)
 
     def _on_RuntimeInitError(self, event: RuntimeInitError) -> None:
+        self._runtime_failure_reported(event, RuntimeCall.INIT_ERROR)
+
+    def _runtime_failure_reported(self, event: RuntimeInitError | RuntimeRestoreError, call: RuntimeCall) -> None:
+        """/init/error or /restore/error: kept for when the runtime exits, as it must right after (lambda-spec
+        §1.6, §1.7); the failure takes effect then."""
         rt = self.runtime
         try:
-            rt.state = runtime_transition(rt.state, RuntimeCall.INIT_ERROR)
+            rt.state = runtime_transition(rt.state, call)
         except TransitionNotAllowed as refused:
             self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
             return
@@ -176,4 +182,3 @@ class RuntimeApiRules:
         rt.init_error_body = body
         self._reply_ok(event.token)
         self._participant_changed(RUNTIME, rt.state, False)
-        # The failure takes effect when the runtime exits, as it must right after (lambda-spec §1.6).
