@@ -87,13 +87,13 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             )
         except (EventRefused, Throttled) as refused:
             return event_refused(refused)
+        failed = api_failure_parts(result)
+        if failed is not None:
+            return Response(failed[2], status=failed[0], headers=dict(failed[1]))
         if invocation_type == "Event":
             response = Response(b"", status=202)
             response.headers[h.AMZN_REQUEST_ID] = result.request_id
             return response
-        failed = api_failure_parts(result)
-        if failed is not None:
-            return Response(failed[2], status=failed[0], headers=dict(failed[1]))
         return Response(result.payload, status=200, headers=dict(result_headers(result, tail)))
 
     return api

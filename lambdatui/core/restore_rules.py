@@ -84,7 +84,11 @@ class RestoreRules:
         started, done = init.runtime_started, init.runtime_done
         runtime_ms = self._between_ms(started, done) if started is not None and done is not None else duration
         # Lambda bills the runtime's part of a restore (loading it and the after-restore hooks), rounded up.
-        self.pending_restore = (duration, max(1, math.ceil(runtime_ms)))
+        restore = (duration, max(1, math.ceil(runtime_ms)))
+        if self.current is not None:
+            self.current.restore = restore  # a restore inside its invoke (after a reset): that invoke's REPORT
+        else:
+            self.pending_restore = restore
 
     def _restore_failed(self, error_type: Optional[str], detail: str, status: str) -> None:
         """The restore failed or timed out: its invokes fail with SnapStart's API error and the environment is

@@ -45,6 +45,10 @@ class Throttled(Exception):
         super().__init__(f"{THROTTLE_MESSAGE} All {limit} environments (--concurrency {limit}) are busy.")
 
 
+_NO_SNAPSHOT = ("SnapStart's snapshot could not be made, or is gone (see env #1's log): no environment can be "
+                "restored from it")
+
+
 class SnapshotUnavailable(Exception):
     """SnapStart: a new environment is needed and there is no snapshot to restore it from."""
 
@@ -235,6 +239,16 @@ class FleetHost(FleetFacts):
             self._event_bytes -= len(event.payload)
             self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
 
+    def _snapshot_failed(self) -> Optional[str]:
+        """Why no invoke can run at all with SnapStart (the snapshot failed or is gone, and no environment restored
+        from it is left), or None."""
+        snapshot = next((m for m in self._members if m.snapshot), None)
+        if snapshot is None or snapshot.host.env.state in (EnvState.COLD, EnvState.INIT, EnvState.SNAPSHOT):
+            return None
+        if any(c.fit is not rules.Fit.BUSY for c in self._candidates()):
+            return None
+        return _NO_SNAPSHOT
+
     async def _await_snapshot(self) -> None:
         """With SnapStart, a new environment is restored from the snapshot: it waits while the snapshot is being
         made, and raises SnapshotUnavailable when there is none to restore from."""
@@ -242,8 +256,7 @@ class FleetHost(FleetFacts):
         while snapshot is not None and snapshot.host.env.state in (EnvState.COLD, EnvState.INIT):
             await self.wait_changed()
         if snapshot is None or snapshot.host.env.state is not EnvState.SNAPSHOT:
-            raise SnapshotUnavailable("SnapStart's snapshot could not be made, or is gone (see env #1's log): no "
-                                      "environment can be restored from it")
+            raise SnapshotUnavailable(_NO_SNAPSHOT)
 
     def events_pending(self) -> bool:
         return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
@@ -268,6 +281,10 @@ class FleetHost(FleetFacts):
         if asynchronous:
             if on_placed is not None:
                 on_placed()  # the fleet's queue has it: not settled until an environment took it
+            failed = self._snapshot_failed()
+            if failed is not None:  # refused before the queue, as Lambda refuses invoking a Failed version
+                self.note(f"Event invoke {request_id}: {failed}")
+                return snapshot_failed(request_id, failed), None
             self._accept_event(payload, request_id, kwargs)
             return f.InvocationResult(request_id, b""), None
         try:

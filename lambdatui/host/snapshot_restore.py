@@ -17,6 +17,8 @@ import trio
 
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
 from lambdatui.processes.snapshot_template import ENV_NAME, RestoreFailed, SnapshotTemplate
 from lambdatui.processes.supervisor import ProcessSpec
 
@@ -42,9 +44,19 @@ class SnapshotRestore:
         template.started()
         if spawned:
             self.start_soon(template.pump)
+            self.subscribe(self._hold_snapshot)
         else:
             template.close()
             self.template = None
+
+    def _hold_snapshot(self, fact: f.Fact) -> None:
+        """Once the snapshot is taken, nothing runs in it (its process is stopped between restores); when the
+        environment leaves that state (its shutdown), the process runs again so that it can end."""
+        if type(fact) is not f.StateChanged or self.template is None:
+            return
+        runtime = self._handle(fx.RUNTIME)
+        holding = fact.state is EnvState.SNAPSHOT and runtime is not None  # type: ignore[attr-defined]
+        self.template.hold(runtime.pgid if holding else None)  # type: ignore[union-attr]
 
     def _copy_template(self) -> Optional[SnapshotTemplate]:
         """The template to copy this restored environment's runtime from; None (said once) when there is none."""

@@ -19,12 +19,13 @@ snapshot environment's namespace goes last and takes every copy with it, so noth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import struct
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import trio
 
@@ -53,6 +54,8 @@ class SnapshotTemplate:
         self.exits: dict[int, ExitStatus] = {}  # host pid -> status, until taken by exit_status
         self._waiters: dict[int, trio.Event] = {}
         self.closed = trio.Event()
+        self._pgid: Optional[int] = None  # set while the snapshot is held stopped between restores
+        self._awake = 0  # restores and reaps under way: the template runs meanwhile
         self.note: Optional[str] = None  # what the latest restore could not give the copy (its own /tmp)
 
     def far_end(self) -> int:
@@ -61,6 +64,34 @@ class SnapshotTemplate:
 
     def started(self) -> None:
         self._far_end.close()
+
+    def hold(self, pgid: Optional[int]) -> None:
+        """Stop the template (SIGSTOP its group) between restores, as nothing runs in a snapshot: a thread Init
+        started must not go on changing the memory later restores copy. None: let it run (it is shutting down)."""
+        self._pgid = pgid
+        if self._awake == 0:
+            self._signal(signal.SIGSTOP if pgid is not None else signal.SIGCONT, pgid)
+
+    def _signal(self, sig: int, pgid: Optional[int] = None) -> None:
+        target = pgid if pgid is not None else self._pgid
+        if target is not None:
+            try:
+                os.killpg(target, sig)
+            except OSError:
+                pass  # gone: its end of the channel tells the rest
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        """The template runs for a restore or to reap a copy, and is held again when nothing else needs it."""
+        self._awake += 1
+        if self._awake == 1:
+            self._signal(signal.SIGCONT)
+        try:
+            yield
+        finally:
+            self._awake -= 1
+            if self._awake == 0:
+                self._signal(signal.SIGSTOP)
 
     async def pump(self) -> None:
         """Read the channel until the template ends; then every copy still awaited counts as killed."""
@@ -110,45 +141,51 @@ class SnapshotTemplate:
         """Fork the template into a copy with these output pipes; its pid as the host sees it. The write ends are
         closed here either way. Raises RestoreFailed."""
         async with self._lock:
-            send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
-            self._reply = send
+            with self._running():
+                return await self._restore(env, tmp, stdout, stderr)
+
+    async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int, stderr: int) -> int:
+        send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
+        self._reply = send
+        try:
+            request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp}).encode()
             try:
-                request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp}).encode()
-                try:
-                    socket.send_fds(self._host_end, [request], [stdout, stderr])
-                except OSError as exc:
-                    raise RestoreFailed(f"the snapshot's process is gone ({exc.strerror or exc})") from exc
-                finally:
-                    os.close(stdout)
-                    os.close(stderr)
-                with trio.move_on_after(FORK_TIMEOUT_S):
-                    try:
-                        message, sender = await receive.receive()
-                    except trio.EndOfChannel:
-                        raise RestoreFailed("the snapshot's process ended before the copy started") from None
-                    if message.get("op") == "failed":
-                        raise RestoreFailed(f"the snapshot's process could not fork: {message.get('error')}")
-                    inner = message.get("pid")
-                    pid = sender if sender else inner
-                    if not isinstance(pid, int) or pid <= 0:
-                        raise RestoreFailed("the copy did not say who it is")
-                    joined = message.get("mount_ns")
-                    self.note = None if joined in ("joined", "none", None) else str(joined)
-                    return pid
-                raise RestoreFailed(f"the copy did not start within {FORK_TIMEOUT_S:.0f} s")
+                socket.send_fds(self._host_end, [request], [stdout, stderr])
+            except OSError as exc:
+                raise RestoreFailed(f"the snapshot's process is gone ({exc.strerror or exc})") from exc
             finally:
-                self._reply = None
-                send.close()
+                os.close(stdout)
+                os.close(stderr)
+            with trio.move_on_after(FORK_TIMEOUT_S):
+                try:
+                    message, sender = await receive.receive()
+                except trio.EndOfChannel:
+                    raise RestoreFailed("the snapshot's process ended before the copy started") from None
+                if message.get("op") == "failed":
+                    raise RestoreFailed(f"the snapshot's process could not fork: {message.get('error')}")
+                inner = message.get("pid")
+                pid = sender if sender else inner
+                if not isinstance(pid, int) or pid <= 0:
+                    raise RestoreFailed("the copy did not say who it is")
+                joined = message.get("mount_ns")
+                self.note = None if joined in ("joined", "none", None) else str(joined)
+                return pid
+            raise RestoreFailed(f"the copy did not start within {FORK_TIMEOUT_S:.0f} s")
+        finally:
+            self._reply = None
+            send.close()
 
     async def exit_status(self, pid: int) -> ExitStatus:
         """A copy's exit as the template reaped it; SIGKILL when the template ended first."""
         if pid not in self.exits and not self.closed.is_set():
             event = self._waiters.setdefault(pid, trio.Event())
-            await event.wait()
+            with self._running():  # it is the copy's parent: only it can reap the copy and say how it ended
+                await event.wait()
         return self.exits.pop(pid, ExitStatus(code=None, signal=signal.SIGKILL))
 
     def close(self) -> None:
         """End the channel: the template exits when it reads the end of it."""
+        self.hold(None)
         self._socket.close()
         try:
             self._far_end.close()

@@ -148,11 +148,6 @@ def test_a_failed_before_snapshot_hook_fails_the_snapshot_and_every_invoke_gets_
         wait_until(lambda: not bootstraps(served.proc.pid), 10, "the failed snapshot's runtime to exit")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: once the snapshot has failed, an Event invoke is still accepted (202) and then dropped with a "
-    "'[lambdatui] Event invoke ... was not run' note; Lambda validates the function's state before queuing, so an "
-    "asynchronous invoke of a version whose snapshot failed is refused like a synchronous one (409 "
-    "ResourceConflictException), not accepted and lost"))
 def test_an_event_invoke_after_the_snapshot_failed_is_refused_not_accepted_and_dropped(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", FAILING_BEFORE_SNAPSHOT)
     with snap_serve(handler) as served:

@@ -343,11 +343,6 @@ def test_a_reset_restored_environment_is_restored_again_from_the_snapshot(code_d
         assert len(matches(served, r"\[platform\]\s+INIT_START ")) == 1, served.output()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: after a reset, a restored environment is restored again inside its next invoke (START, then "
-    "RESTORE_START/RESTORE_REPORT); that invoke's REPORT has no Restore Duration, and the FOLLOWING warm invoke's "
-    "REPORT carries that restore's Restore Duration and Billed Restore Duration (core/invoke_rules.py _deliver takes "
-    "pending_restore only when no suppressed Init started the clock, so it waits for the next invoke)"))
 def test_a_warm_invoke_after_a_reset_and_restore_carries_no_restore_duration(code_dir: Path) -> None:
     handler = write_snap_function(code_dir)
     with snap_serve(handler) as served:
@@ -365,10 +360,6 @@ def test_a_warm_invoke_after_a_reset_and_restore_carries_no_restore_duration(cod
             f"a warm invoke's REPORT carries a restore it did not have ({restore.group(0)!r}):\n{warm_report}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the snapshot environment keeps running user code after the snapshot is taken: a thread started during "
-    "Init goes on in env #1's process (never frozen, state S), prints as env #1 after INIT_REPORT and keeps "
-    "changing the memory that later restores copy; in Lambda nothing runs in a snapshot"))
 def test_nothing_runs_in_the_snapshot_once_it_is_taken(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", '''import os
 import threading
