@@ -22,12 +22,12 @@ from lambdatui.api import http11
 from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
-from lambdatui.core.common import error_body
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
 from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, THROTTLED, queue_full_refusal
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
+from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable, snapshot_failed
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -43,21 +43,6 @@ class Throttled(Exception):
     def __init__(self, limit: int) -> None:
         self.refusal = fx.EventRefusal(429, THROTTLED, THROTTLE_MESSAGE, THROTTLE_REASON)
         super().__init__(f"{THROTTLE_MESSAGE} All {limit} environments (--concurrency {limit}) are busy.")
-
-
-_NO_SNAPSHOT = ("SnapStart's snapshot could not be made, or is gone (see env #1's log): no environment can be "
-                "restored from it")
-
-
-class SnapshotUnavailable(Exception):
-    """SnapStart: a new environment is needed and there is no snapshot to restore it from."""
-
-
-def snapshot_failed(request_id: str, why: str) -> f.InvocationResult:
-    """Lambda fails the publication of a version whose snapshot cannot be made; invoking it is refused."""
-    message = f"The operation cannot be performed at this time: {why}."
-    return f.InvocationResult(request_id, error_body("ResourceConflictException", message), "application/json",
-                              True, "ResourceConflictException", api_status=409)
 
 
 @dataclass
@@ -81,7 +66,7 @@ class _Event:
     kwargs: dict[str, object]
 
 
-class FleetHost(FleetFacts):
+class FleetHost(FleetFacts, FleetSnapStart):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -216,14 +201,6 @@ class FleetHost(FleetFacts):
         if any(m.snapshot for m in self._members):
             self.start_soon(self._shut_down_snapshot)
 
-    async def _shut_down_snapshot(self) -> None:
-        """The snapshot goes once every environment restored from it is down (its process is their parent)."""
-        while any(not m.snapshot and m.host.env.state is not EnvState.SHUT_DOWN for m in self._members):
-            await self.wait_changed()
-        for member in self._members:
-            if member.snapshot:
-                member.host.feed(ins.ShutdownRequested())
-
     def remove(self, number: Optional[int]) -> None:
         """Environment `number` spins down and leaves the fleet; the next invoke goes to another, or a new one."""
         member = next((m for m in self._members if m.number == number), None)
@@ -238,25 +215,6 @@ class FleetHost(FleetFacts):
             event = self._events.popleft()
             self._event_bytes -= len(event.payload)
             self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
-
-    def _snapshot_failed(self) -> Optional[str]:
-        """Why no invoke can run at all with SnapStart (the snapshot failed or is gone, and no environment restored
-        from it is left), or None."""
-        snapshot = next((m for m in self._members if m.snapshot), None)
-        if snapshot is None or snapshot.host.env.state in (EnvState.COLD, EnvState.INIT, EnvState.SNAPSHOT):
-            return None
-        if any(c.fit is not rules.Fit.BUSY for c in self._candidates()):
-            return None
-        return _NO_SNAPSHOT
-
-    async def _await_snapshot(self) -> None:
-        """With SnapStart, a new environment is restored from the snapshot: it waits while the snapshot is being
-        made, and raises SnapshotUnavailable when there is none to restore from."""
-        snapshot = next((m for m in self._members if m.snapshot), None)
-        while snapshot is not None and snapshot.host.env.state in (EnvState.COLD, EnvState.INIT):
-            await self.wait_changed()
-        if snapshot is None or snapshot.host.env.state is not EnvState.SNAPSHOT:
-            raise SnapshotUnavailable(_NO_SNAPSHOT)
 
     def events_pending(self) -> bool:
         return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
