@@ -22,7 +22,7 @@ from botocore.config import Config
 
 from e2e_support import ServeProcess, platform_lines, run_cli, write_file
 from test_fleet_support import matches, together, wait_for_count
-from test_snapstart_hooks import FAILING_AFTER_RESTORE, FAILING_BEFORE_SNAPSHOT
+from test_snapstart_hook_failures import FAILING_AFTER_RESTORE, FAILING_BEFORE_SNAPSHOT
 from test_snapstart_restore import (
     AFTER_RESTORE, INIT_LINE, READY, RESTORE_START, SNAP_HANDLER, env_lines, report_fields, snap_serve,
     write_snap_function,
