@@ -95,6 +95,11 @@ class Exchange:
         return await self._pieces.next()
 
     @property
+    def trailers(self) -> dict[str, str]:
+        """The trailer fields of a chunked body read with `receive_piece`, once it has all been read."""
+        return self._pieces.trailers if self._pieces is not None else {}
+
+    @property
     def body_done(self) -> bool:
         return self._body_read or self.head.length == 0 or (self._pieces is not None and self._pieces.done)
 

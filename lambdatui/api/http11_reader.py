@@ -135,12 +135,18 @@ class Reader:
         if await self._read_line(2) not in (b"\r\n", b"\n"):
             raise BadRequest(400, "InvalidRequestFormat", "Malformed chunk end in chunked body")
 
-    async def _read_trailers(self) -> None:
-        trailers = 0
+    async def _read_trailers(self) -> dict[str, str]:
+        """The chunked body's trailer fields, names in lower case (a streamed response's error: lambda-spec §1.8)."""
+        size = 0
+        fields: dict[str, str] = {}
         while (trailer := await self._read_line(MAX_HEAD_BYTES)) not in (b"\r\n", b"\n"):
-            trailers += len(trailer)  # trailer fields are read and dropped
-            if trailers > MAX_HEAD_BYTES:
+            size += len(trailer)
+            if size > MAX_HEAD_BYTES:
                 raise BadRequest(431, "RequestHeaderFieldsTooLarge", "Request trailer fields too large")
+            name, colon, value = trailer.decode("latin-1").partition(":")
+            if colon:
+                fields[name.strip().lower()] = value.strip()
+        return fields
 
 
 class BodyPieces:
@@ -152,6 +158,7 @@ class BodyPieces:
         self.in_chunk = False
         self.done = head.length == 0  # all of it has been read
         self.continued = False  # a 100 Continue was sent (or was not needed)
+        self.trailers: dict[str, str] = {}  # a chunked body's trailer fields, once it has all been read
 
     async def next(self) -> Optional[bytes]:
         """The body's next bytes; b"" once it has all been read (`done`), None if the peer hung up first.
@@ -169,7 +176,7 @@ class BodyPieces:
                 self.left = await reader._read_chunk_size()
                 self.in_chunk = True
                 if not self.left:
-                    await reader._read_trailers()
+                    self.trailers = await reader._read_trailers()
                     self.done = True
                     return b""
             if not reader.buffer:

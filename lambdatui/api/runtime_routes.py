@@ -7,6 +7,7 @@ from typing import Optional
 from lambdatui.api import headers as h
 from lambdatui.api.http11 import Exchange, Route
 from lambdatui.api.rendering import JSON, Answer, from_reply
+from lambdatui.api.runtime_stream import streamed_response
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
@@ -25,10 +26,13 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     async def invocation_response(exchange: Exchange) -> Answer:
         (request_id,) = exchange.params
         mode = exchange.headers.get(_RESPONSE_MODE, "")
-        invalid_mode = mode if mode and mode.lower() != "streaming" else None
         content_type = exchange.headers.get("content-type") or JSON
+        if mode.lower() == "streaming":
+            return await streamed_response(host, exchange, request_id, content_type)
+        invalid_mode = mode or None
+        body, too_large, truncated = await exchange.read_body(et.MAX_RESPONSE_BYTES)
         return from_reply(await host.request(lambda token: ins.RuntimeResponse(
-            token, request_id, exchange.body, content_type, exchange.too_large, invalid_mode, exchange.truncated)))
+            token, request_id, body, content_type, too_large, invalid_mode, truncated)))
 
     async def invocation_error(exchange: Exchange) -> Answer:
         (request_id,) = exchange.params
@@ -60,8 +64,8 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         ("GET", f"{PREFIX}/restore/next", Route(restore_next)),
         ("POST", f"{PREFIX}/restore/error", Route(restore_error, ERROR_BODY_LIMIT)),
         # A hang-up mid-body on these two decides the invoke (Runtime.TruncatedResponse): the core must hear it.
-        ("POST", f"{PREFIX}/invocation/<request_id>/response",
-         Route(invocation_response, et.MAX_RESPONSE_BYTES, hears_truncation=True)),
+        # A streamed /response is read as it arrives (runtime_stream.py); a plain one whole, by the route too.
+        ("POST", f"{PREFIX}/invocation/<request_id>/response", Route(invocation_response, reads_body=True)),
         ("POST", f"{PREFIX}/invocation/<request_id>/error",
          Route(invocation_error, ERROR_BODY_LIMIT, hears_truncation=True)),
         ("POST", f"{PREFIX}/init/error", Route(init_error, ERROR_BODY_LIMIT)),

@@ -46,6 +46,7 @@ from lambdatui.core.inputs import (
 from lambdatui.core.invoke_rules import InvokeRules
 from lambdatui.core.process_rules import ProcessRules
 from lambdatui.core.restore_rules import RestoreRules
+from lambdatui.core.stream_rules import StreamRules
 from lambdatui.core.runtime_api_rules import RuntimeApiRules
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.shutdown_rules import ShutdownRules
@@ -64,8 +65,8 @@ from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 
 
-class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, ExtensionApiRules, TelemetryRules, InvokeRules,
-                  ProcessRules, FaultRules, ShutdownRules):
+class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRules, ExtensionApiRules, TelemetryRules,
+                  InvokeRules, ProcessRules, FaultRules, ShutdownRules):
     """The state of one environment, and the rules that change it.
 
     The rules live in one module per concern (clock_rules, init_rules, runtime_api_rules, extension_api_rules,

@@ -27,6 +27,8 @@ class Invocation:
     trace_id: str = ""
     wants_log_tail: bool = False
     asynchronous: bool = False  # an Event invoke: its caller was answered when it was queued
+    streamed: bool = False  # its caller takes the response as a stream (InvokeWithResponseStream, a function URL)
+    label: str = ""  # how the debugger names it besides its id: a function URL's "GET /path"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,32 @@ class RuntimeResponse:
     too_large: bool = False
     invalid_mode: Optional[str] = None  # a Lambda-Runtime-Function-Response-Mode other than "streaming"
     truncated: bool = False  # the runtime hung up before the end of the body it declared
+
+
+@dataclass(frozen=True)
+class RuntimeStreamStarted:
+    """A /response with `Lambda-Runtime-Function-Response-Mode: streaming` began (lambda-spec §1.8): its first
+    bytes may go to the caller; from now on /error is refused."""
+
+    token: Token
+    request_id: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class RuntimeStreamEnded:
+    """The streamed /response is over: all of it (`body` when the caller does not stream, else b""), `size` bytes
+    sent, and the error its trailers declared (lambda-spec §1.8), if any."""
+
+    token: Token
+    request_id: str
+    body: bytes
+    size: int
+    content_type: str
+    error_type: Optional[str] = None
+    error_body: bytes = b""
+    truncated: bool = False  # the runtime hung up before the end of the chunked body
+    too_large: bool = False  # past the streamed response's limit: the rest was dropped
 
 
 @dataclass(frozen=True)
@@ -232,6 +260,8 @@ Input = Union[
     InvokeRequested,
     RuntimeNext,
     RuntimeResponse,
+    RuntimeStreamStarted,
+    RuntimeStreamEnded,
     RuntimeInvocationError,
     RuntimeInitError,
     RuntimeRestoreNext,

@@ -80,7 +80,7 @@ class RuntimeApiRules:
         run = self.current
         rt = self.runtime
         if run is None or request_id != run.invocation.request_id or rt.state not in (
-            RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT, RuntimeState.READY
+            RuntimeState.RUNNING, RuntimeState.STREAMING, RuntimeState.RESPONSE_SENT, RuntimeState.READY
         ) or not run.delivered:
             self._reply_error(token, 400, et.INVALID_REQUEST_ID, "Invalid request ID")
             return False

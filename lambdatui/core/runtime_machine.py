@@ -10,6 +10,7 @@ class RuntimeState(str, Enum):
     STARTED = "Started"
     READY = "Ready"  # parked on /next
     RUNNING = "Running"  # owns the current invocation
+    STREAMING = "InvocationResponse"  # its /response streams: the caller has its first bytes, /error is refused
     RESPONSE_SENT = "RuntimeResponseSentState"
     INIT_ERROR = "InitError"
     RESTORE_READY = "RestoreReady"  # SnapStart: parked on /restore/next (the snapshot)
@@ -24,6 +25,7 @@ class RuntimeState(str, Enum):
 class RuntimeCall(str, Enum):
     NEXT = "Ready"
     RESPONSE = "InvocationResponse"
+    STREAM_END = "RuntimeResponseSentState"
     ERROR = "InvocationErrorResponse"
     INIT_ERROR = "InitError"
     RESTORE_NEXT = "RestoreReady"
@@ -45,6 +47,7 @@ _TRANSITIONS: dict[tuple[RuntimeState, RuntimeCall], RuntimeState] = {
     (RuntimeState.RESTORING, RuntimeCall.NEXT): RuntimeState.READY,
     (RuntimeState.RESTORING, RuntimeCall.RESTORE_ERROR): RuntimeState.RESTORE_ERROR,
     (RuntimeState.RUNNING, RuntimeCall.RESPONSE): RuntimeState.RESPONSE_SENT,
+    (RuntimeState.STREAMING, RuntimeCall.STREAM_END): RuntimeState.RESPONSE_SENT,
     (RuntimeState.RUNNING, RuntimeCall.ERROR): RuntimeState.RESPONSE_SENT,
     (RuntimeState.RESPONSE_SENT, RuntimeCall.NEXT): RuntimeState.READY,
 }

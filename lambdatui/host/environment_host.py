@@ -30,6 +30,7 @@ from lambdatui.host.launch import function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.environment_processes import EnvironmentProcesses
+from lambdatui.host.response_stream import ResponseStream, StreamRegistry
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.snapshot_restore import SnapshotRestore
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
@@ -127,6 +128,7 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         self._signals_after_stacks: Optional[list[int]] = None  # held back until a timed-out runtime's stacks are dumped
         self._last_globals: Optional[f.GlobalsReported] = None
         self._last_tmp: Optional[f.TmpChanged] = None
+        self.streams = StreamRegistry()  # invokes whose caller takes a streamed response
 
     # ------------------------------------------------------------------ lifetime
 
@@ -266,11 +268,14 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         wants_log_tail: bool = False,
         asynchronous: bool = False,
         request_id: Optional[str] = None,
+        stream: Optional[ResponseStream] = None,
+        label: str = "",
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
 
         An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
-        when it cannot be queued.
+        when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
+        result then keeps none of it, only how it ended); `label` names the invoke in the debugger.
         """
         invocation = ins.Invocation(
             request_id=request_id or str(uuid.uuid4()),
@@ -279,7 +284,20 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
             trace_id=trace_id or new_trace_id(),
             wants_log_tail=wants_log_tail,
             asynchronous=asynchronous,
+            streamed=stream is not None,
+            label=label,
         )
+        if stream is not None:
+            self.streams.add(invocation.request_id, stream)
+            try:
+                return await self._invoke(invocation, wants_log_tail)
+            finally:
+                self.streams.remove(invocation.request_id)
+        return await self._invoke(invocation, wants_log_tail)
+
+    async def _invoke(self, invocation: ins.Invocation, wants_log_tail: bool) -> tuple[f.InvocationResult,
+                                                                                         Optional[str]]:
+        asynchronous = invocation.asynchronous
         if asynchronous:
             answer = await self.request(lambda token: ins.InvokeRequested(token, invocation))
             assert isinstance(answer, fx.AnswerEvent)
@@ -343,6 +361,10 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
     def note(self, text: str) -> None:
         """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
         self._publish(f.LogLine(f.LAMBDATUI, text))
+
+    def publish_own(self, fact: f.Fact) -> None:
+        """A fact the host saw that no lifecycle rule decides (a streamed response's progress)."""
+        self._publish(fact)
 
     @property
     def _sup(self) -> Supervisor:

@@ -42,6 +42,7 @@ EXT_MISSING_HEADER = "Extension.MissingHeader"
 INVALID_REQUEST_FORMAT = "InvalidRequestFormat"
 
 MAX_RESPONSE_BYTES = 6_291_556  # 6 MiB + 100 bytes: the figure real error messages quote
+MAX_STREAMED_RESPONSE_BYTES = 200 * 1024 * 1024  # a streamed response (lambda-spec §1.8, §4.11)
 MAX_SYNC_PAYLOAD_BYTES = 6_291_556
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 MAX_EXTENSIONS = 10

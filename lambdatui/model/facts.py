@@ -124,6 +124,37 @@ class InvocationResult:
     function_error: bool = False
     error_type: Optional[str] = None  # for function errors: the platform's view (REPORT) or the body's type
     api_status: int = 0  # not 0: the Invoke API itself failed with this status (SnapStart's restore errors)
+    streamed: int = -1  # >= 0: the response was streamed to its caller, this many bytes (`payload` keeps none)
+
+
+@dataclass(frozen=True)
+class ResponseStreamStarted:
+    """The runtime began a streamed /response (lambda-spec §1.8); `to_caller`: its caller takes it as a stream
+    (else lambdatui keeps it whole, up to 6 MB, as Lambda does for a buffered invoke)."""
+
+    request_id: str
+    content_type: str
+    to_caller: bool
+    first_byte_ms: float = 0.0  # from the event's delivery to the runtime to its first streamed bytes (holds left out)
+
+
+@dataclass(frozen=True)
+class ResponseStreamed:
+    """How far a streamed response has come (at most every few dozen milliseconds, and at its end): for the
+    debugger's result panel."""
+
+    request_id: str
+    size: int  # bytes so far
+    chunks: int  # pieces as they arrived from the runtime
+    elapsed_ms: float  # from the stream's start to the latest piece
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ResponseStreamEnded:
+    request_id: str
+    size: int
+    error_type: Optional[str] = None  # declared in its trailers, or why lambdatui cut it
 
 
 @dataclass(frozen=True)
@@ -401,6 +432,9 @@ Fact = Union[
     InvocationRefused,
     InvocationThrottled,
     InvocationCompleted,
+    ResponseStreamStarted,
+    ResponseStreamed,
+    ResponseStreamEnded,
     InvokeReported,
     MemoryMeasured,
     RuntimeDone,

@@ -21,6 +21,8 @@ ALLOWED = {
     (S.STARTED, C.RESTORE_NEXT): S.RESTORE_READY,
     (S.RESTORING, C.NEXT): S.READY,
     (S.RESTORING, C.RESTORE_ERROR): S.RESTORE_ERROR,
+    # A streamed /response (lambda-spec §1.8): it ends once its body (and trailers) have all arrived.
+    (S.STREAMING, C.STREAM_END): S.RESPONSE_SENT,
 }
 REFUSED = [pair for pair in itertools.product(S, C) if pair not in ALLOWED]
 
@@ -69,8 +71,8 @@ def test_state_names_are_rapids_wire_names():
     # These strings appear verbatim in 403 bodies (lambda-spec §1.9).
     assert [s.value for s in (S.STARTED, S.READY, S.RUNNING, S.RESPONSE_SENT, S.INIT_ERROR)] == [
         "Started", "Ready", "Running", "RuntimeResponseSentState", "InitError"]
-    assert [c.value for c in C] == ["Ready", "InvocationResponse", "InvocationErrorResponse", "InitError",
-                                    "RestoreReady", "RuntimeRestoreErrorState"]
+    assert [c.value for c in C] == ["Ready", "InvocationResponse", "RuntimeResponseSentState",
+                                    "InvocationErrorResponse", "InitError", "RestoreReady", "RuntimeRestoreErrorState"]
     assert [s.value for s in (S.RESTORE_READY, S.RESTORING, S.RESTORE_ERROR)] == [
         "RestoreReady", "Restoring", "RuntimeRestoreErrorState"]
     assert str(S.RESPONSE_SENT) == "RuntimeResponseSentState"

@@ -1,0 +1,104 @@
+"""A runtime's streamed /response (lambda-spec §1.8, §12.1), read piece by piece as the runtime sends it.
+
+Each piece goes on to the invoke's caller at once when it takes a stream (host/response_stream.py); otherwise the
+whole body is kept, up to a buffered response's 6 MB, as Lambda keeps it for a plain invoke. The error a runtime
+declares in its trailers ends the stream as a failed invoke; past 200 MB the rest is dropped
+(Function.ResponseSizeTooLarge). After the first 6 MB Lambda caps the bandwidth (about 2 MiB/s): so does this.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Optional
+
+import trio
+
+from lambdatui.api import headers as h
+from lambdatui.api.http11 import Exchange
+from lambdatui.api.rendering import Answer, from_reply
+from lambdatui.core import inputs as ins
+from lambdatui.core.stream_rules import STREAM_ACCEPTED
+from lambdatui.host.environment_host import EnvironmentHost
+from lambdatui.host.response_stream import StreamProgress
+from lambdatui.model import error_types as et
+
+FULL_SPEED_BYTES = 6 * 1024 * 1024  # sent as fast as the runtime writes them (lambda-spec §1.8)
+PACED_BYTES_PER_S = 2 * 1024 * 1024  # after that, on average (RIE's ResponseBandwidthRate)
+PROGRESS_EVERY_S = 0.05  # the debugger hears how far the stream has come at most this often
+_ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
+_ERROR_BODY = "lambda-runtime-function-error-body"
+
+
+class _Pacer:
+    """Lambda's bandwidth after the first 6 MB: a piece that would run ahead of the rate waits for it."""
+
+    def __init__(self, full_speed: int = FULL_SPEED_BYTES, rate: float = PACED_BYTES_PER_S) -> None:
+        self.full_speed, self.rate = full_speed, rate
+        self.paced_since: Optional[float] = None
+
+    async def after(self, size: int) -> None:
+        if size <= self.full_speed:
+            return
+        now = trio.current_time()
+        if self.paced_since is None:
+            self.paced_since = now
+            return
+        due = self.paced_since + (size - self.full_speed) / self.rate
+        if due > now:
+            await trio.sleep(due - now)
+
+
+async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_id: str, content_type: str) -> Answer:
+    """Take the runtime's streamed body to its caller; the answer to the runtime once it has all arrived."""
+    reply = await host.request(lambda token: ins.RuntimeStreamStarted(token, request_id, content_type))
+    if reply.status != STREAM_ACCEPTED:
+        return from_reply(reply)  # an unknown request id, or not the runtime's turn: the body is dropped
+    stream = host.streams.get(request_id)
+    limit = et.MAX_STREAMED_RESPONSE_BYTES if stream is not None else et.MAX_RESPONSE_BYTES
+    if stream is not None:
+        stream.begin(content_type)
+    kept: list[bytes] = []
+    size = chunks = 0
+    too_large = truncated = False
+    pacer = _Pacer()
+    progress = StreamProgress(host.publish_own, request_id, PROGRESS_EVERY_S)
+    while True:
+        piece = await exchange.receive_piece()
+        if piece is None:
+            truncated = True  # the runtime hung up before the chunked body's end
+            break
+        if not piece:
+            break
+        if too_large:
+            continue  # past the limit: read and dropped, so that the runtime can finish its request
+        if size + len(piece) > limit:
+            too_large = True
+            continue
+        size += len(piece)
+        chunks += 1
+        if stream is not None:
+            await stream.write(piece)
+            await pacer.after(size)
+        else:
+            kept.append(piece)
+        progress.advanced(size, chunks)
+    progress.ended(size, chunks)
+    if stream is not None:
+        stream.end()
+    trailers = exchange.trailers
+    error_type = trailers.get(_ERROR_TYPE) or None
+    error_body = _decoded(trailers.get(_ERROR_BODY, ""))
+    ended = await host.request(lambda token: ins.RuntimeStreamEnded(
+        token, request_id, b"".join(kept), size, content_type, error_type, error_body, truncated, too_large))
+    return from_reply(ended)
+
+
+def _decoded(text: str) -> bytes:
+    """The trailer's error body is base64 (lambda-spec §1.8); one that is not is passed on as it came."""
+    if not text:
+        return b""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return text.encode("utf-8", "replace")
