@@ -1,8 +1,11 @@
 """What the Invoke API checks and answers whichever route serves a request (the plain invoke's own route in
-`server`, or the quart app's in `invoke_routes`): kept free of quart, so a plain invoke never imports it."""
+`server`, the streaming invoke's in `stream_invoke`, or the quart app's in `invoke_routes`): kept free of quart,
+so a plain invoke never imports it."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any, Optional
 
@@ -36,6 +39,35 @@ def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type
         raise InvokeRefused(400, "InvalidRequestContentException",
                             f"Could not parse request body into json: {exc}") from None
     return payload
+
+
+MAX_CLIENT_CONTEXT_BYTES = 3583
+
+
+def checked_invocation_type(value: Optional[str], allowed: tuple[str, ...]) -> str:
+    """X-Amz-Invocation-Type, RequestResponse when absent; one the API does not take is refused."""
+    if value is None:
+        return "RequestResponse"
+    if value not in allowed:
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            f"Invalid X-Amz-Invocation-Type {value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def checked_client_context(encoded: Optional[str]) -> Optional[str]:
+    """X-Amz-Client-Context as the runtime gets it: base64 of a JSON document, decoded (None when absent)."""
+    if not encoded:
+        return None
+    if len(encoded) > MAX_CLIENT_CONTEXT_BYTES:
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            f"Client context must be at most {MAX_CLIENT_CONTEXT_BYTES} bytes")
+    try:
+        client_context = base64.b64decode(encoded, validate=True).decode()
+        json.loads(client_context)
+    except (binascii.Error, ValueError, RecursionError):
+        raise InvokeRefused(400, "InvalidRequestContentException",
+                            "Client context must be a valid Base64-encoded JSON object.") from None
+    return client_context
 
 
 def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[str, str]]:

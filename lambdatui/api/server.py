@@ -5,15 +5,17 @@ warm invoke's critical path, and is a route of its own (`_plain_invoke`): served
 and response objects alone cost more than the whole of lambdatui's bookkeeping for an invoke (measured on a
 2-core machine: warm p50 0.89-0.95 ms native vs 1.5 ms with quart in front; the AWS emulator answers in ~0.7 ms).
 It turns into exactly the same call as the quart route, with the same checks (`invoke_routes.checked_payload`,
-`result_headers`). Everything else (other invocation types, log tails, client contexts, errors for unknown
-paths and methods) goes to the quart app (`invoke_app`) through `asgi_adapter`, unchanged; that app is imported
-and started by the first request that needs it.
+`result_headers`). InvokeWithResponseStream is a route of its own too (`stream_invoke`): its answer leaves piece
+by piece as the function streams it. Everything else (other invocation types, log tails, client contexts, errors
+for unknown paths and methods) goes to the quart app (`invoke_app`) through `asgi_adapter`, unchanged; that app is
+imported and started by the first request that needs it.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from functools import partial
 from typing import Optional
 
 import trio
@@ -24,6 +26,7 @@ from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11 import Exchange, Resolve, Route
 from lambdatui.api.invoke_checks import InvokeRefused, api_failure_parts, checked_payload, result_headers, throttle_parts
 from lambdatui.api.rendering import Answer
+from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
 
@@ -71,7 +74,7 @@ class _AppOnDemand:
 
 
 def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
-    """The plain invoke by its own route, everything else by the quart app."""
+    """The plain invoke and the streaming invoke by their own routes, everything else by the quart app."""
 
     async def plain_invoke(exchange: Exchange) -> Optional[Answer]:
         if not _INVOKE_OPTIONS.isdisjoint(exchange.headers):
@@ -95,11 +98,14 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
 
     # Which route answers depends on headers too, so its body is read by the route, once it has chosen.
     invoke = Route(plain_invoke, reads_body=True)
+    streaming = Route(partial(stream_invoke, host), reads_body=True)
     no_params: tuple[str, ...] = ()
 
     def resolve(method: str, path: str) -> tuple[Route, tuple[str, ...]]:
         if method == "POST" and _INVOKE_PATH.fullmatch(path):
             return invoke, no_params
+        if method == "POST" and STREAM_PATH.fullmatch(path):
+            return streaming, no_params
         return by_app, no_params
 
     return resolve

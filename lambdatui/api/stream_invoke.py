@@ -1,0 +1,165 @@
+"""InvokeWithResponseStream (lambda-spec §12.2): the function's response goes to its caller as it arrives.
+
+`POST /2021-11-15/functions/{name}/response-streaming-invocations` is served on our own HTTP server's route (not
+through quart), so that each piece the runtime sends leaves as one HTTP chunk at once: a `PayloadChunk` event of
+the AWS event stream (`event_stream`), then `InvokeComplete`. The request is checked as a plain invoke's is
+(`invoke_checks`); invocation types RequestResponse and DryRun only.
+
+Nothing is written before the invoke has either begun to stream or ended: a throttle (429), SnapStart's API errors
+and a refused request are plain HTTP errors, as Lambda's are, never a 200 with a broken stream. From then on the
+answer is 200, also when the function fails: the error is in `InvokeComplete` (`ErrorCode`: the error's type,
+`ErrorDetails`: the error document the runtime sent, or that lambdatui made for a crash or a timeout, as the
+runtime's trailers carry it). A function that did not stream (a plain /response or /error, a crash, a timeout) has
+its whole payload in one `PayloadChunk`. A caller that hangs up stops the stream (`ResponseStream.abandon`); the
+invoke runs on to its end, as Lambda's does.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import AsyncIterator, Optional
+
+import trio
+
+from lambdatui.api import event_stream as es
+from lambdatui.api import headers as h
+from lambdatui.api.http11 import Exchange
+from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
+                                         checked_invocation_type, checked_payload, throttle_parts)
+from lambdatui.api.rendering import Answer
+from lambdatui.host.fleet_host import FleetHost, Throttled
+from lambdatui.host.response_stream import ResponseStream
+from lambdatui.model import error_types as et
+from lambdatui.model.facts import InvocationResult
+
+STREAM_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
+INVOCATION_TYPES = ("RequestResponse", "DryRun")
+LABEL = "InvokeWithResponseStream"  # how the debugger names these invokes
+
+_TYPE, _LOG_TYPE, _CONTEXT, _TRACE = (name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT,
+                                                                  h.TRACE_ID))
+
+
+class _Invoke:
+    """The invoke, run beside the route that streams its answer: how it ended, once `done`."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.result: Optional[InvocationResult] = None
+        self.tail: Optional[str] = None
+        self.throttled: Optional[Throttled] = None
+
+    async def run(self, host: FleetHost, payload: bytes, kwargs: dict[str, object]) -> None:
+        try:
+            self.result, self.tail = await host.invoke(payload, **kwargs)
+        except Throttled as throttled:
+            self.throttled = throttled
+        finally:
+            self.done.set()
+
+    def refusal(self) -> Optional[tuple[int, list[tuple[str, str]], bytes]]:
+        """The Invoke API's own error, when the function never answered (a throttle, SnapStart's failures)."""
+        if self.throttled is not None:
+            return throttle_parts(self.throttled)
+        assert self.result is not None
+        return api_failure_parts(self.result)
+
+
+async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]:
+    """The route: checks, then the invoke, its answer streamed as event-stream frames."""
+    headers = exchange.headers
+    try:
+        invocation_type = checked_invocation_type(headers.get(_TYPE), INVOCATION_TYPES)
+    except InvokeRefused as refused:
+        return Answer(*refused.parts())
+    limit = et.MAX_SYNC_PAYLOAD_BYTES
+    body, too_large, truncated = await exchange.read_body(limit)
+    if truncated:
+        return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
+    request_id = str(uuid.uuid4())
+    try:
+        payload = checked_payload(body, too_large, limit, invocation_type)
+        client_context = checked_client_context(headers.get(_CONTEXT))
+    except InvokeRefused as refused:
+        return Answer(*refused.parts())
+    if invocation_type == "DryRun":
+        return Answer(204, [(h.AMZN_REQUEST_ID, request_id)], b"")
+
+    stream = ResponseStream()
+    invoke = _Invoke()
+    kwargs: dict[str, object] = {
+        "request_id": request_id, "client_context": client_context, "trace_id": headers.get(_TRACE),
+        "wants_log_tail": headers.get(_LOG_TYPE) == "Tail", "stream": stream, "label": LABEL,
+    }
+    answer_headers = [("Content-Type", es.EVENT_STREAM), (h.AMZN_REQUEST_ID, request_id),
+                      (h.EXECUTED_VERSION, "$LATEST")]
+    async with trio.open_nursery() as nursery:  # its end waits for the invoke, whatever became of the caller
+        nursery.start_soon(invoke.run, host, payload, kwargs)
+        if await exchange.until_hangup(lambda: _either(stream.started, invoke.done)) is None:
+            stream.abandon()  # gone before anything was written
+            return None
+        if not stream.started.is_set():  # it ended without streaming: known whole, written in one go
+            refused = invoke.refusal()
+            if refused is not None:
+                return Answer(*refused)
+            assert invoke.result is not None
+            chunk = es.payload_chunk(invoke.result.payload) if invoke.result.payload else b""
+            return Answer(200, answer_headers, chunk + _completion(invoke.result, invoke.tail))
+        await exchange.start_chunks(200, answer_headers)
+        if not await _pass_on(exchange, stream):
+            stream.abandon()
+            return None
+        await invoke.done.wait()
+    assert invoke.result is not None  # the stream began, so the function was run: neither throttled nor refused
+    await exchange.send_chunk(_completion(invoke.result, invoke.tail))
+    await exchange.end_chunks()
+    return None
+
+
+async def _pass_on(exchange: Exchange, stream: ResponseStream) -> bool:
+    """Each piece of the stream to the caller as one event, as it arrives; False if the caller hung up."""
+    pieces = stream.pieces()
+    try:
+        while True:
+            piece = await exchange.until_hangup(lambda: _next(pieces))
+            if piece is None:
+                return False
+            if not piece:
+                return True
+            await exchange.send_chunk(es.payload_chunk(piece))
+            if exchange.hung_up:
+                return False
+    finally:
+        await pieces.aclose()  # type: ignore[attr-defined]
+
+
+async def _next(pieces: AsyncIterator[bytes]) -> bytes:
+    """The stream's next piece; b"" at its end (a piece is never empty)."""
+    try:
+        return await pieces.__anext__()
+    except StopAsyncIteration:
+        return b""
+
+
+async def _either(first: trio.Event, second: trio.Event) -> bool:
+    """Until one of the two events is set."""
+    if not (first.is_set() or second.is_set()):
+        async with trio.open_nursery() as nursery:
+            for event in (first, second):
+                nursery.start_soon(_cancel_when_set, event, nursery.cancel_scope)
+    return True
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+def _completion(result: InvocationResult, tail: Optional[str]) -> bytes:
+    """`InvokeComplete`: the function's error, if it failed (its type, and its error document as text), and the
+    log tail when asked for."""
+    if not result.function_error:
+        return es.invoke_complete(log_result=tail)
+    details = result.payload.decode("utf-8", "replace")
+    return es.invoke_complete(result.error_type or "Unhandled", details, tail)
