@@ -61,7 +61,7 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
     kept: list[bytes] = []
     size = chunks = 0
     too_large = truncated = False
-    pacer = _Pacer()
+    pacer = _Pacer(FULL_SPEED_BYTES, PACED_BYTES_PER_S)  # read now, not when the class was defined
     progress = StreamProgress(host.publish_own, request_id, PROGRESS_EVERY_S)
     while True:
         piece = await exchange.receive_piece()

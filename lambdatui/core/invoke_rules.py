@@ -138,7 +138,7 @@ class InvokeRules:
             token, inv = self.queue.popleft()
             self.current = InvokeRun(inv, token, self._now, self.held_total, ran_init=True)
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
-            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id))
+            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label))
             self._begin_init("invoke")
 
     def _deliver(self) -> None:
@@ -153,7 +153,7 @@ class InvokeRules:
             run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
             run.restore, self.pending_restore = self.pending_restore, None
             self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
-            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id))
+            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label))
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
         left = self._timer_left(INVOKE_TIMER) or 0.0
         run.deadline_wall_ms = self._now.wall_ms + round(left * 1000)
@@ -232,9 +232,11 @@ class InvokeRules:
         delivered, responded = run.delivered_at, run.responded_at
         spans: list[f.Span] = []
         if delivered is not None and responded is not None and run.called_response:
-            # The core hears of a response once its whole body is in: the duration of sending it is not seen here.
-            spans.append(f.Span("responseLatency", delivered[0].mono, self._between_ms(delivered, responded)))
-            spans.append(f.Span("responseDuration", responded[0].mono, 0.0))
+            # The core hears of a plain response once its whole body is in: the duration of sending it is not seen
+            # here. A streamed one began sending at its start (lambda-spec §3.5: latency to the first byte).
+            began = run.stream_started_at or responded
+            spans.append(f.Span("responseLatency", delivered[0].mono, self._between_ms(delivered, began)))
+            spans.append(f.Span("responseDuration", began[0].mono, self._between_ms(began, responded)))
         if responded is not None and asked_next:
             spans.append(f.Span("runtimeOverhead", responded[0].mono, self._between_ms(responded, now)))
         self._emit(f.RuntimeDone(

@@ -134,7 +134,7 @@ class ManagedInvokeRules:
         run.delivered_at = self._mark()
         run.deadline_wall_ms = self._now.wall_ms + self.config.timeout_ms
         self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
-        self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id))
+        self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label))
         self._start_timer(invoke_timer(inv.request_id), self.config.timeout_ms / 1000)
         self._send_event_to_runtime(token, run)
         self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))

@@ -79,7 +79,8 @@ class InvokeRun:
     # What the telemetry records measure (platform.runtimeDone, platform.report), as marks: (when, time held so
     # far), so that their spans leave holds and inspections out (clock_rules._mark).
     delivered_at: Optional[Mark] = None  # the event went out to the runtime
-    responded_at: Optional[Mark] = None  # its /response or /error arrived
+    responded_at: Optional[Mark] = None  # its /response or /error arrived (a streamed /response: its end)
+    stream_started_at: Optional[Mark] = None  # a streamed /response began: its first bytes went out
     called_response: bool = False  # it called /response (not /error)
     produced_bytes: int = 0  # the /response body's size
     runtime_error_type: Optional[str] = None  # what it answered was an error: its type, as the platform records it

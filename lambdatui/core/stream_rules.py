@@ -34,7 +34,8 @@ class StreamRules:
         run.called_response = True
         self._reply(event.token, STREAM_ACCEPTED, b"")
         self._participant_changed(RUNTIME, self.runtime.state, False)
-        first_byte = self._between_ms(run.delivered_at, self._mark()) if run.delivered_at is not None else 0.0
+        run.stream_started_at = self._mark()
+        first_byte = self._between_ms(run.delivered_at, run.stream_started_at) if run.delivered_at is not None else 0.0
         self._emit(f.ResponseStreamStarted(event.request_id, event.content_type, run.invocation.streamed, first_byte))
 
     def _on_RuntimeStreamEnded(self, event: RuntimeStreamEnded) -> None:
@@ -50,10 +51,13 @@ class StreamRules:
             return
         run.produced_bytes = event.size
         result = self._stream_result(event, run.invocation.streamed)
-        if result.function_error:
-            run.runtime_error_type = result.error_type
-        self._emit(f.ResponseStreamEnded(event.request_id, event.size, result.error_type if result.function_error
-                                         else None))
+        ended_in = result.error_type if result.function_error else None
+        if result.function_error and event.error_type and not (event.truncated or event.too_large):
+            # The platform records the type the trailer declared, as it records /error's header (§1.5); the caller
+            # gets the body's.
+            ended_in = sanitize_error_type(event.error_type) or et.RUNTIME_UNKNOWN
+        run.runtime_error_type = ended_in
+        self._emit(f.ResponseStreamEnded(event.request_id, event.size, ended_in))
         self._responded(result)
 
     def _stream_result(self, event: RuntimeStreamEnded, streamed: bool) -> f.InvocationResult:

@@ -168,6 +168,8 @@ class DebugSession:
             last_report=state.last_report,
             last_stacks=state.last_stacks,
             last_init_failure=state.last_init_failure,
+            stream=state.stream,
+            last_result_label=state.last_result_label,
             extensions=state.extensions.views(),
             memory=tuple(state.memory),
             armed_faults=environment.armed,

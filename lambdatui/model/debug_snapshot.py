@@ -78,6 +78,28 @@ class ExtensionActivity:
 
 
 @dataclass(frozen=True)
+class StreamView:
+    """The latest streamed response, as far as it has come (lambda-spec §1.8): folded from the ResponseStream*
+    facts, for the result panel to show while it arrives and, once over, beside the invoke's result."""
+
+    request_id: str
+    content_type: str
+    to_caller: bool  # the caller takes it as it arrives (else lambdatui keeps it whole for a buffered caller)
+    first_byte_ms: float  # from the event's delivery to the runtime to the stream's start
+    size: int = 0  # bytes so far
+    chunks: int = 0  # pieces as they arrived from the runtime
+    elapsed_ms: float = 0.0  # from the stream's start to its latest piece
+    ended: bool = False
+    error_type: Optional[str] = None  # it ended in an error: declared in its trailers, or why lambdatui cut it
+    label: str = ""  # the invoke's name besides its id (a function URL's "GET /path")
+
+    @property
+    def ms_per_chunk(self) -> Optional[float]:
+        """The average time each piece took to come, from the stream's start; None before the first."""
+        return self.elapsed_ms / self.chunks if self.chunks else None
+
+
+@dataclass(frozen=True)
 class DebuggerSnapshot:
     function: FunctionInfo
     environment: EnvironmentSnapshot
@@ -103,6 +125,8 @@ class DebuggerSnapshot:
     # live environments restored from that snapshot (model/shared_init_values.py). Built fresh for each snapshot
     # and never changed: a Mapping, read-only to every reader.
     shared_init_values: Mapping[str, int] = field(default_factory=dict)
+    stream: Optional[StreamView] = None  # the latest streamed response: arriving now, or `last_result`'s
+    last_result_label: str = ""  # `last_result`'s invoke's name besides its id (a function URL's "GET /path")
 
     def extension(self, name: str) -> Optional[ExtensionActivity]:
         return next((x for x in self.extensions if x.name == name), None)

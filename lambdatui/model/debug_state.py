@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from lambdatui.model import facts as f
@@ -20,6 +20,7 @@ MAX_MEMORY_POINTS = 50  # measurements kept for the runtime that lives now (one 
 MAX_RECEIVED_EVENTS = 500
 MAX_RECEIVED_TEXT = 4 * 1024 * 1024
 SHORT_ID = 8
+MAX_LABELS = 64  # invokes whose name (a function URL's "GET /path") is kept, newest: enough for the ones shown
 
 
 class DebugState:
@@ -36,6 +37,10 @@ class DebugState:
         self.last_init_failure: Optional[f.InitFailed] = None
         self.memory: deque[f.MemoryMeasured] = deque(maxlen=MAX_MEMORY_POINTS)
         self.extensions = ExtensionActivities()
+        self.stream: Optional[ds.StreamView] = None  # the latest streamed response
+        self.last_result_label = ""
+        self._labels: dict[str, str] = {}  # request id -> the invoke's name besides its id, for the newest invokes
+        self._stream_answered = False  # the stream's invoke has its result: the stream is over, whatever ended it
 
     def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
         """`at` is the clock reading when the fact happened, for facts that carry no time of their own."""
@@ -49,7 +54,15 @@ class DebugState:
             self.tmp = fact
         elif isinstance(fact, f.InvocationCompleted):
             self.last_result = fact.result
+            self.last_result_label = self._labels.get(fact.result.request_id, "")
+            self._answered(fact.result.request_id)
             self.last_init_failure = None
+        elif isinstance(fact, (f.ResponseStreamStarted, f.ResponseStreamed, f.ResponseStreamEnded)):
+            self._streamed(fact)
+        elif isinstance(fact, f.PhaseStarted) and fact.phase == "invoke" and fact.label:
+            self._labels[fact.detail] = fact.label
+            while len(self._labels) > MAX_LABELS:
+                del self._labels[next(iter(self._labels))]
         elif isinstance(fact, f.InitFailed):
             self.last_init_failure = fact
         elif isinstance(fact, f.PhaseEnded) and fact.phase == "init" and fact.status == "success":
@@ -62,6 +75,33 @@ class DebugState:
             self.memory.append(fact)
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "init":
             self.memory.clear()  # a new runtime: its memory builds up from scratch
+
+    def _answered(self, request_id: str) -> None:
+        """An invoke's result came: the latest stream is that result's, an earlier invoke's (let go), or still
+        arriving (kept: a Managed Instance runs several invokes at once)."""
+        stream = self.stream
+        if stream is None:
+            return
+        if stream.request_id == request_id:
+            self._stream_answered = True
+        elif stream.ended or self._stream_answered:
+            self.stream = None
+
+    def _streamed(self, fact: f.ResponseStreamStarted | f.ResponseStreamed | f.ResponseStreamEnded) -> None:
+        """A streamed response began, came further or ended: the result panel shows it as it arrives."""
+        if isinstance(fact, f.ResponseStreamStarted):
+            self.stream = ds.StreamView(fact.request_id, fact.content_type, fact.to_caller, fact.first_byte_ms,
+                                        label=self._labels.get(fact.request_id, ""))
+            self._stream_answered = False
+            return
+        stream = self.stream
+        if stream is None or stream.request_id != fact.request_id:
+            return  # a stream whose start this environment's view never saw
+        if isinstance(fact, f.ResponseStreamed):
+            self.stream = replace(stream, size=max(stream.size, fact.size), chunks=max(stream.chunks, fact.chunks),
+                                  elapsed_ms=max(stream.elapsed_ms, fact.elapsed_ms))
+        else:
+            self.stream = replace(stream, size=fact.size, ended=True, error_type=fact.error_type)
 
 
 # ---------------------------------------------------------------------- what each extension was sent

@@ -39,6 +39,7 @@ class PhaseStarted:
     detail: str = ""  # init: "init" or "invoke" (suppressed); invoke: request id; reset: reason
     at: float = 0.0
     trace_id: str = ""  # invoke: its X-Amzn-Trace-Id header, if any (the telemetry records' `tracing`)
+    label: str = ""  # invoke: how the debugger names it besides its id (a function URL's "GET /path"), if any
 
 
 @dataclass(frozen=True)

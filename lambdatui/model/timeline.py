@@ -63,6 +63,7 @@ class TimelineBar:
     detail: str
     error_type: Optional[str] = None  # how a failed phase failed: the platform's type, else the handler's
     reason: Optional[str] = None  # why a reset or shutdown happened ("timeout", "failure", "spindown")
+    caller: str = ""  # an invoke's name besides its id: a function URL's "GET /path" (PhaseStarted.label)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class _Bar:
     function_error: Optional[str] = None  # the handler's error type, when the runtime posted /error
     error_type: Optional[str] = None  # the platform's error type (PhaseEnded, REPORT)
     reason: Optional[str] = None
+    caller: str = ""
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
@@ -92,7 +94,7 @@ class _Bar:
         if self.function_error is not None and status in (None, "success"):
             status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
         return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
-                           self.error_type or self.function_error, self.reason)
+                           self.error_type or self.function_error, self.reason, self.caller)
 
 
 class Timeline:
@@ -156,6 +158,7 @@ class Timeline:
             self._phases[INIT] = self._open(INIT, label, at)  # sub-phases start at INIT_EXTENSIONS
         elif fact.phase == INVOKE:
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
+            bar.caller = fact.label
             self._phases[INVOKE] = self._last_invoke = bar
         else:
             kind = RESET if fact.phase == RESET else SHUTDOWN

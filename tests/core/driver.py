@@ -240,6 +240,22 @@ class Driver:
         self.feed(ins.RuntimeResponse(tok, request_id, body, content_type, too_large))
         return tok
 
+    def stream_start(self, request_id: str, content_type: str = "text/plain") -> int:
+        """The runtime's streamed /response begins (lambda-spec §1.8); returns its token (STREAM_ACCEPTED: go on)."""
+        tok = self.token()
+        self.feed(ins.RuntimeStreamStarted(tok, request_id, content_type))
+        return tok
+
+    def stream_end(self, request_id: str, body: bytes = b"", *, size: Optional[int] = None,
+                   content_type: str = "text/plain", **how: Any) -> int:
+        """The streamed /response ends: `body` kept for a buffered caller (b"" when the caller streams), `size`
+        bytes sent (default: the body's); `how` is error_type, error_body, truncated or too_large. Returns the
+        token of the runtime's answer (202, or its error)."""
+        tok = self.token()
+        self.feed(ins.RuntimeStreamEnded(tok, request_id, body, len(body) if size is None else size, content_type,
+                                         **how))
+        return tok
+
     def invocation_error(self, request_id: str, body: bytes, content_type: str = "application/json",
                          error_type: Optional[str] = None) -> int:
         tok = self.token()

@@ -141,6 +141,10 @@ def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[flo
     elif bar.kind == tl.INVOKE:
         label = f"{bar.label} ✗ {bar.status}" if failed else bar.label
         shorter = (f"{bar.label[:6]} ✗",) if failed else ()
+        if bar.caller:  # a function URL's invoke: its method and path first, the id where they leave room
+            mark = " ✗" if failed else ""
+            cut = tuple(f"{bar.caller[:n]}…{mark}" for n in range(len(bar.caller) - 1, 2, -1))
+            label, shorter = f"{bar.caller} {label}", (f"{bar.caller}{mark}", *cut, *shorter)
     elif bar.kind == tl.RESET:
         label, shorter = (f"reset: {bar.detail}", ("reset",)) if bar.detail else ("reset", ())
     elif bar.kind == tl.SHUTDOWN:

@@ -7,6 +7,11 @@ frame in the function's code, `hung_frame`), highlighted: the line where the tim
 A failed Init is a result too (nothing else would show it): the runtime's error document (type,
 message, stack trace as it reported them), or the platform's account, and for an Init timeout the
 stack where the module's top-level code hung.
+
+A streamed response (lambda-spec §1.8) shows as it arrives: "streaming", its chunks, bytes, time to
+first byte, time per chunk and content type; once over, the whole text when lambdatui kept it for a
+buffered caller, else how many bytes went to the caller, and a stream that failed mid-way says so
+first, with the error its trailers declared.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.debug_snapshot import DebuggerSnapshot, StreamView
 from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
                                    StackFrame, StacksCaptured)
 from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
 from lambdatui.ui.widgets._format import clip, short_id
+from lambdatui.ui.widgets._stream_text import stream_destination, stream_failure, stream_figures, streamed_to_caller
 from lambdatui.ui.widgets._theme import syntax_theme
 
 CONTEXT = 8  # source lines shown either side of the hung line
@@ -119,7 +125,7 @@ class ResultView(VerticalScroll):
         height: auto;
         background: $surface;
     }
-    ResultView #result-title, ResultView #result-report {
+    ResultView #result-title, ResultView #result-stream, ResultView #result-report {
         height: auto;
         text-wrap: nowrap;
         text-overflow: ellipsis;
@@ -146,6 +152,7 @@ class ResultView(VerticalScroll):
     def compose(self) -> ComposeResult:
         with Vertical(id="result-head"):
             yield Static(id="result-title")
+            yield Static(id="result-stream")
             yield Static(id="result-report")
         yield Static(id="result-payload")
         yield Static("Stack at the timeout", id="stack-title", classes="-section")
@@ -173,7 +180,9 @@ class ResultView(VerticalScroll):
         stacks = snapshot.last_stacks if snapshot else None
         init_failure = snapshot.last_init_failure if snapshot else None
         memory = snapshot.memory if snapshot else ()
-        key = (result, report, stacks, init_failure, memory)
+        stream = snapshot.stream if snapshot else None
+        label = snapshot.last_result_label if snapshot else ""
+        key = (result, report, stacks, init_failure, memory, stream, label)
         if key == self._key and not force:
             return  # unchanged: keep the scroll position
         self._key = key
@@ -181,15 +190,23 @@ class ResultView(VerticalScroll):
         if init_failure is not None:
             self._show_init_failure(init_failure, stacks, code_dir)
             return
+        if stream is not None and (result is None or result.request_id != stream.request_id):
+            self._show_arriving(stream, memory)
+            return
+        ended = stream if stream is not None and result is not None and stream.request_id == result.request_id \
+            else None
         title = self.query_one("#result-title", Static)
         title.set_class(bool(result and result.function_error), "-error")
-        title.update(self._title(result))
+        title.update(self._title(result, label))
+        self._show_stream(ended, result)
         lines = [report_line(report, result)] if report is not None else []
         if memory:
             lines.append(memory_line(memory))
         self.query_one("#result-report", Static).update(Content.styled("\n".join(lines), "dim") if lines else "")
         payload = self.query_one("#result-payload", Static)
-        if result is not None:
+        if result is not None and result.streamed >= 0 and not result.function_error:
+            payload.update(Content.styled(streamed_to_caller(result.streamed), "italic"))  # the caller has them all
+        elif result is not None:
             text, lexer = pretty_payload(result.payload)
             payload.update(Syntax(text, lexer, theme=syntax_theme(self), background_color="default", word_wrap=True))
         else:
@@ -200,15 +217,48 @@ class ResultView(VerticalScroll):
         self._show_stacks(relevant, code_dir)
 
     @staticmethod
-    def _title(result: Optional[InvocationResult]) -> Content:
+    def _title(result: Optional[InvocationResult], label: str = "") -> Content:
         if result is None:
             return Content.styled("No invoke yet: the last response or error appears here.", "dim italic")
         head = (f"function error: {result.error_type or 'Unhandled'}", "bold") if result.function_error \
             else ("response", "bold $success")
-        return Content.assemble(head, (f"  request {short_id(result.request_id)}", "dim"),
+        return Content.assemble(head, (f"  {label}" if label else "", "bold"),
+                                (f"  request {short_id(result.request_id)}", "dim"),
                                 (f"  {result.content_type}", "dim"))
 
+    def _show_arriving(self, stream: StreamView, memory: tuple[MemoryMeasured, ...]) -> None:
+        """A streamed response on its way: how far it has come, refreshed as it arrives. The last invoke's result
+        and report give way to it (they are another invoke's)."""
+        title = self.query_one("#result-title", Static)
+        title.set_class(False, "-error")
+        title.update(Content.assemble(
+            ("streamed" if stream.ended else "streaming…", "bold $text-warning"),
+            (f"  {stream.label}" if stream.label else "", "bold"),
+            (f"  request {short_id(stream.request_id)}", "dim")))
+        self._show_stream(stream, None)
+        self.query_one("#result-report", Static).update(
+            Content.styled(memory_line(memory), "dim") if memory else "")
+        self.query_one("#result-payload", Static).update("")
+        self._show_stacks(None, "")
+
+    def _show_stream(self, stream: Optional[StreamView], result: Optional[InvocationResult]) -> None:
+        """The stream's figures (and, once its result is in, how it failed, marked as an error); nothing for a
+        response that did not stream."""
+        box = self.query_one("#result-stream", Static)
+        box.display = stream is not None
+        if stream is None:
+            return
+        rows = [Content(row) for row in stream_figures(stream)]
+        if result is None:
+            rows.append(Content.styled(stream_destination(stream), "dim"))  # once over, the payload says it
+        failure = stream_failure(stream, result)
+        if failure is not None:
+            head, detail = failure
+            rows += [Content.styled(head, "bold $text-error"), Content.styled(detail, "$text-error")]
+        box.update(Content("\n").join(rows))
+
     def _show_init_failure(self, failure: InitFailed, stacks: Optional[StacksCaptured], code_dir: str) -> None:
+        self._show_stream(None, None)
         title = self.query_one("#result-title", Static)
         title.set_class(True, "-error")
         what = "Init timed out" if failure.status == "timeout" else "Init failed"
