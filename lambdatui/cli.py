@@ -20,6 +20,7 @@ from lambdatui.scenario.model import FunctionSettings
 T = TypeVar("T")
 
 MODES = ("invoke", "serve", "replay")
+LOOPBACK = "127.0.0.1"
 EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
 MAX_PORT = 65535
 
@@ -200,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_function_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     serve.add_argument("--port", type=int, default=9000, help="port to bind (default 9000)")
+    serve.add_argument("--url-port", type=int, metavar="PORT",
+                       help="also serve the function as a function URL here (on --host): any method and path "
+                            "invokes it with an HTTP event, its result is the HTTP response")
     serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
                        help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
                             "name on stderr each one left (default 10)")
@@ -265,7 +269,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from lambdatui.headless import run_serve
 
             check_listen_address(args.host, args.port)
-            return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet_options(args))
+            check_url_port(args.host, args.url_port, args.port)
+            return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet_options(args),
+                             url_port=args.url_port)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -290,6 +296,8 @@ def build_debugger_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address for --port (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=int, metavar="PORT",
                         help="also serve Lambda's Invoke API here: invokes from curl, boto3 or tests queue up")
+    parser.add_argument("--url-port", type=int, metavar="PORT",
+                        help="also serve the function as a function URL on 127.0.0.1:PORT (open it in a browser)")
     parser.add_argument("--record", metavar="FILE", help="write the session as a scenario that 'lambdatui replay' reproduces")
     parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast, a theme file's name, "
                                                         "or any theme the palette offers (nord, gruvbox, ...)")
@@ -323,24 +331,34 @@ def _debugger(args: argparse.Namespace) -> int:
             raise ConfigError(f"--record {args.record}: no such directory")
         if args.port is not None:
             check_listen_address(args.host, args.port)
+        check_url_port(LOOPBACK, args.url_port, args.port)
         fleet = fleet_options(args)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from lambdatui.tui import run_tui
 
-    return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port,
+    return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port, url_port=args.url_port,
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
                    function_path=args.path, replay_options=replay_options(args),
                    event=event, fleet=fleet)
 
 
-def check_listen_address(host: str, port: int) -> None:
+def check_url_port(host: str, url_port: Optional[int], port: Optional[int]) -> None:
+    """--url-port, when given: a port of its own, free on `host`."""
+    if url_port is None:
+        return
+    if url_port == port and url_port != 0:
+        raise ConfigError(f"--url-port {url_port}: the Invoke API (--port) listens there already: choose another")
+    check_listen_address(host, url_port, option="--url-port")
+
+
+def check_listen_address(host: str, port: int, option: str = "--port") -> None:
     """Fail before anything starts (in the debugger, before the screen takes over): one line naming the option."""
     import socket
 
     if not 0 <= port <= MAX_PORT:
-        raise ConfigError(f"--port {port}: give a port from 0 to {MAX_PORT} (0: any free port)")
+        raise ConfigError(f"{option} {port}: give a port from 0 to {MAX_PORT} (0: any free port)")
     # The socket the Invoke API will open (api/http11.py): IPv6 when the host holds a colon, else IPv4.
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -350,11 +368,11 @@ def check_listen_address(host: str, port: int) -> None:
             raise ConfigError(f"--host {host}: no such host ({exc.strerror})") from None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None
+                raise ConfigError(f"port {port} is already in use on {host}: choose another with {option}") from None
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise ConfigError(f"--host {host}: not an address of this machine, so nothing can listen there "
                                   "(127.0.0.1: this machine only; 0.0.0.0: every interface)") from None
-            raise ConfigError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ConfigError(f"{option} {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
         except ValueError as exc:  # a NUL byte, or a label too long for IDNA (UnicodeError)
             raise ConfigError(f"--host {host!r}: not a host name ({exc})") from None
 

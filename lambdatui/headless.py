@@ -39,6 +39,17 @@ def _address_in_use(group: BaseException) -> Optional[OSError]:
     return None
 
 
+def _config_error(group: BaseException) -> Optional[ConfigError]:
+    """A ConfigError raised while the servers started, out of the nurseries' exception groups."""
+    if isinstance(group, ConfigError):
+        return group
+    for inner in getattr(group, "exceptions", ()):
+        found = _config_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 def say_sandbox_notes(running: Running, err: TextIO) -> None:
     """One line on stderr when the environment shares the host's /tmp, and one when /var/task and /opt are not
     laid out as in Lambda, for `replay`, whose printer shows the timeline and not lambdatui's own lines (`invoke`
@@ -88,16 +99,19 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
 
 
 def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
-              fleet: Optional[FleetOptions] = None) -> int:
+              fleet: Optional[FleetOptions] = None, url_port: Optional[int] = None) -> int:
     async def main(err: TextIO) -> None:
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
             async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
-                                        numbered_listeners=[FleetConsoleReporter(err)]) as running:
+                                        numbered_listeners=[FleetConsoleReporter(err)], url_host=host,
+                                        url_port=url_port) as running:
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
                 print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
+                if running.function_url is not None:
+                    print(f"[{f.LAMBDATUI}] function URL: http://{running.function_url}/", file=err, flush=True)
                 print(f"[{f.LAMBDATUI}] {describe_fleet(running.fleet.options)}", file=err, flush=True)
                 running.host.start_environment()
                 with body:
@@ -109,6 +123,9 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
         with nonblocking_stderr() as err:
             trio.run(main, err)
     except BaseException as exc:  # noqa: B036 - exception groups carry the bind error
+        told = _config_error(exc)  # the function URL's port in use: said in terms of --url-port
+        if told is not None:
+            raise told from None
         in_use = _address_in_use(exc)
         if in_use is not None:
             raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -16,6 +17,7 @@ from typing import AsyncIterator, Callable, Optional, Sequence
 import trio
 
 from lambdatui.config import FunctionConfig
+from lambdatui.config_error import ConfigError
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
@@ -32,6 +34,7 @@ class Running:
     runtime_api: str  # host:port env #1's processes talk to (each environment has its own)
     invoke_api: Optional[str]  # host:port of the Invoke API, when served
     fleet: FleetHost  # every environment; where invokes go
+    function_url: Optional[str] = None  # host:port of the function URL, when served
 
 
 def _say(text: str) -> None:
@@ -86,6 +89,8 @@ async def open_environment(
     listeners: Sequence[FactListener] = (),
     numbered_listeners: Sequence[NumberedListener] = (),
     fleet: Optional[FleetOptions] = None,
+    url_host: str = LOOPBACK,
+    url_port: Optional[int] = None,
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
     `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
@@ -93,7 +98,8 @@ async def open_environment(
     `inspect` turns on the debugger's views (globals after each phase, /tmp listings), which cost time per invoke.
     `listeners` hear every fact from the very first, the start-up lines included (what contains the processes,
     whether /tmp is private, a stale run that could not be removed); `numbered_listeners` hear them with the
-    number of the environment they come from (0: the fleet's own).
+    number of the environment they come from (0: the fleet's own). `url_port` also serves the function as a
+    function URL there (lambda-spec §12.3); a port in use is a ConfigError naming --url-port.
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
@@ -138,8 +144,15 @@ async def open_environment(
             invoke_api = await nursery.start(invoke_api_until_stopped)
         else:
             invoke_api_stopped.set()
+        function_url, stop_function_url, function_url_stopped = None, trio.Event(), trio.Event()
+        if url_port is not None:
+            flush_s = max(flush_s, _FUNCTION_URL_FLUSH_S)
+            function_url = await nursery.start(_serve_function_url, fleet_host, url_host, url_port,
+                                               stop_function_url, function_url_stopped)
+        else:
+            function_url_stopped.set()
         try:
-            yield Running(host, session, runtime_api, invoke_api, fleet_host)
+            yield Running(host, session, runtime_api, invoke_api, fleet_host, function_url)
         finally:
             with trio.CancelScope(shield=True):
                 session.end()  # what completes from here on completes because the session ends
@@ -148,9 +161,28 @@ async def open_environment(
                 # but their callers only hear it once their handlers have written it: stop the Invoke API
                 # gracefully so they can, as Lambda never drops a request it took. Bounded: never hang the exit.
                 stop_invoke_api.set()
+                stop_function_url.set()
                 with trio.move_on_after(flush_s):
                     await invoke_api_stopped.wait()
+                    await function_url_stopped.wait()
             nursery.cancel_scope.cancel()
+
+
+_FUNCTION_URL_FLUSH_S = 1.0  # the function URL's graceful stop (0.5 s), bounded
+
+
+async def _serve_function_url(fleet: FleetHost, host: str, port: int, stop: trio.Event, stopped: trio.Event, *,
+                              task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    from lambdatui.api.function_url import serve_function_url
+
+    try:
+        await serve_function_url(fleet, host, port, stop=stop, task_status=task_status)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} is already in use on {host}: choose another with --url-port") from None
+        raise
+    finally:
+        stopped.set()
 
 
 async def cancel_on_signals(scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -19,6 +19,7 @@ def build_debugger(
     theme: str = DEFAULT_THEME,
     invoke_host: str = "127.0.0.1",
     invoke_port: Optional[int] = None,
+    url_port: Optional[int] = None,
     record: Optional[Path] = None,
     handler_given: bool = False,
     function_path: Optional[str] = None,
@@ -39,7 +40,7 @@ def build_debugger(
         # Invoke API (--port) never pass through the UI, and they belong in the recording all the same.
         setup = recorder.attach if recorder is not None else None
         return HostGuest(config, invoke_host=invoke_host, invoke_port=invoke_port, on_ready=on_ready,
-                         on_update=on_update, on_error=on_error, setup=setup, fleet=fleet)
+                         on_update=on_update, on_error=on_error, setup=setup, fleet=fleet, url_port=url_port)
 
     def write_recording() -> None:
         if recorder is not None and record is not None:

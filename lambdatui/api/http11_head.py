@@ -54,6 +54,7 @@ class Head(NamedTuple):
     expects_continue: bool
     target: str  # the request target as sent: an ASGI app's raw path and query string
     http10: bool
+    repeated: tuple[tuple[str, str], ...] = ()  # the fields that repeat an earlier field's name, in order
 
 
 def find_head_end(buffer: bytearray, start: int) -> Optional[tuple[int, int]]:
@@ -79,6 +80,7 @@ def parse_head(block: bytes) -> Head:
     if major != "1":
         raise BadRequest(505, "HTTPVersionNotSupported", f"HTTP/{major}.{minor} is not supported")
     headers: dict[str, str] = {}
+    repeated: list[tuple[str, str]] = []
     hosts = 0
     for line in lines[1:]:
         name, colon, value = line.partition(":")
@@ -91,7 +93,9 @@ def parse_head(block: bytes) -> Head:
         known = headers.get(name)
         if known is None:
             headers[name] = value
-        elif name in ("connection", "transfer-encoding"):
+            continue
+        repeated.append((name, value))  # a function URL's event joins them (lambda-spec §12.3)
+        if name in ("connection", "transfer-encoding"):
             headers[name] = f"{known}, {value}"
         elif name == "content-length" and value != known:
             raise _malformed("Conflicting Content-Length fields")
@@ -100,7 +104,8 @@ def parse_head(block: bytes) -> Head:
         raise _malformed("An HTTP/1.1 request needs exactly one Host field")
     return Head(method, unquote(target.partition("?")[0]), headers, _body_length(headers),
                 _keeps_alive(headers, http10),
-                not http10 and headers.get("expect", "").lower() == "100-continue", target, http10)
+                not http10 and headers.get("expect", "").lower() == "100-continue", target, http10,
+                tuple(repeated))
 
 
 def _body_length(headers: dict[str, str]) -> Optional[int]:

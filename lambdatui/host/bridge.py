@@ -84,9 +84,11 @@ class HostGuest:
         start_held: bool = True,
         setup: Optional[Callable[[DebugSession], None]] = None,
         fleet: Optional[FleetOptions] = None,
+        url_port: Optional[int] = None,
     ) -> None:
         self.config = config
         self.fleet = fleet
+        self.url_port = url_port  # the function URL's, on loopback
         self.invoke_port = invoke_port
         self.invoke_host = invoke_host
         self._on_ready = on_ready
@@ -170,9 +172,12 @@ class HostGuest:
         self._token = trio.lowlevel.current_trio_token()
         self._wake = trio.Event()
         async with open_environment(
-            self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True, fleet=self.fleet
+            self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True, fleet=self.fleet,
+            url_port=self.url_port,
         ) as running:
             session = running.session
+            if running.function_url is not None:
+                session.fleet.note(f"function URL: http://{running.function_url}/")
             self._fleet = session.fleet
             self._focus = session.fleet.member(None)
             pending: list[f.Fact] = []
