@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_payload, result_headers,
-                                         throttle_parts)
+from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
+                                         checked_invocation_type, checked_payload, result_headers, throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
-MAX_CLIENT_CONTEXT_BYTES = 3583
 
 
-def api_error(status: int, error_type: str, message: str) -> Response:
-    status, headers, body = InvokeRefused(status, error_type, message).parts()
+def api_error(refused: InvokeRefused) -> Response:
+    status, headers, body = refused.parts()
     return Response(body, status=status, headers=dict(headers))
 
 
@@ -49,29 +44,14 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
 
     @api.post("/<path:function_name>/invocations")
     async def invoke(function_name: str) -> Response:
-        invocation_type = request.headers.get(h.INVOCATION_TYPE, "RequestResponse")
-        if invocation_type not in INVOCATION_TYPES:
-            return api_error(400, "InvalidParameterValueException",
-                             f"Invalid X-Amz-Invocation-Type {invocation_type!r}: expected one of {', '.join(INVOCATION_TYPES)}")
-        limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else et.MAX_SYNC_PAYLOAD_BYTES
-        payload, too_large = await read_body(limit)
         try:
+            invocation_type = checked_invocation_type(request.headers.get(h.INVOCATION_TYPE), INVOCATION_TYPES)
+            limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else et.MAX_SYNC_PAYLOAD_BYTES
+            payload, too_large = await read_body(limit)
             payload = checked_payload(payload, too_large, limit, invocation_type)
+            client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
         except InvokeRefused as refused:
-            return api_error(refused.status, refused.error_type, refused.message)
-
-        client_context = None
-        encoded = request.headers.get(h.CLIENT_CONTEXT)
-        if encoded:
-            if len(encoded) > MAX_CLIENT_CONTEXT_BYTES:
-                return api_error(400, "InvalidParameterValueException",
-                                 f"Client context must be at most {MAX_CLIENT_CONTEXT_BYTES} bytes")
-            try:
-                client_context = base64.b64decode(encoded, validate=True).decode()
-                json.loads(client_context)
-            except (binascii.Error, ValueError, RecursionError):
-                return api_error(400, "InvalidRequestContentException",
-                                 "Client context must be a valid Base64-encoded JSON object.")
+            return api_error(refused)
 
         if invocation_type == "DryRun":
             return Response(b"", status=204)

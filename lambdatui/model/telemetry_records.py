@@ -41,7 +41,8 @@ Choices where the spec is silent or sources differ (§3.5-§3.7):
 - a handled function error (`/invocation/error`) is `status: "error"` with the header's sanitised type in
   `platform.runtimeDone` and `platform.report` (as RAPID's newer copy does), a timeout `errorType:
   "Sandbox.Timedout"`;
-- `responseDuration` is 0 ms: the core hears of a response once its whole body has arrived;
+- `responseDuration` is 0 ms for a buffered response (the core hears of it once its whole body has arrived), and the
+  time from the first byte to the last for a streamed one;
 - `platform.logsDropped` goes to every subscriber taking platform events (as the AWS emulator broadcasts it);
 - a Telemetry API subscription shows as `platform.telemetrySubscription` to Telemetry API subscribers, a Logs
   API one as `platform.logsSubscription` to Logs API subscribers;
