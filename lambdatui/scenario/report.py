@@ -93,7 +93,7 @@ def describe_action(action: Action) -> str:
 
 
 def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported],
-                     throttled: bool = False) -> str:
+                     throttled: bool = False, streamed: bool = False) -> str:
     if throttled:
         return (f"THROTTLED 429 {THROTTLED}: every environment was busy at the concurrency limit; no environment "
                 "ran it")
@@ -107,7 +107,9 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
         return f"TIMEOUT {error_type}: the invoke ran out of time; the environment was reset"
     if status in ("error", "failure"):
         return f"ERROR {error_type}: the invoke failed ({status}); the environment was reset"
-    # The runtime reported it through /error: the platform counts the invoke as done, the caller gets an error.
+    # The runtime reported it: the platform counts the invoke as done, the caller gets an error.
+    if streamed:
+        return f"ERROR {error_type}: the function's streamed response ended in an error"
     return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
 
 
@@ -267,7 +269,9 @@ class TimelinePrinter:
         own REPORT line carries a Status only for timeouts and crashes, and the invoke passes invoke.response.
         """
         which = f"parallel[{position}]: " if position is not None else ""
-        self.line("outcome", which + describe_outcome(seen.result, seen.report, seen.throttled), env=seen.env or 0)
+        streamed = any(isinstance(x, f.ResponseStreamEnded) and x.request_id == seen.request_id for x in seen.facts)
+        self.line("outcome", which + describe_outcome(seen.result, seen.report, seen.throttled, streamed),
+                  env=seen.env or 0)
 
     def placed(self, position: int, event: bytes, seen: Observed) -> None:
         """Where one invoke of a parallel step went, as soon as it has an environment (or its throttle)."""
