@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import AsyncIterator, Optional
+from typing import Optional
 
 import trio
 
@@ -26,32 +26,15 @@ from lambdatui.api.http11 import Exchange, Route
 from lambdatui.api.invoke_checks import api_failure_parts
 from lambdatui.api.rendering import Answer
 from lambdatui.host.environment_host import new_trace_id
-from lambdatui.host.fleet_host import FleetHost, Throttled
+from lambdatui.api.stream_invoke import RunningInvoke
+from lambdatui.host.fleet_host import FleetHost
 from lambdatui.host.response_stream import ResponseStream
 from lambdatui.model import error_types as et
-from lambdatui.model.facts import InvocationResult
 
 GRACEFUL_STOP_S = 0.5  # on stop, the requests in progress have this long to write their answers
 IDLE_LIMIT_S = 75.0  # a kept-alive client's connection idle this long is closed, as Lambda's front end does
 MAX_REQUEST_BYTES = et.MAX_SYNC_PAYLOAD_BYTES  # a function URL's request, buffered as a synchronous invoke's
 _TRACE = "x-amzn-trace-id"
-
-
-class _Invoke:
-    """The invoke, run beside the route that answers: how it ended, once `done`."""
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.result: Optional[InvocationResult] = None
-        self.throttled = False
-
-    async def run(self, fleet: FleetHost, event: bytes, kwargs: dict[str, object]) -> None:
-        try:
-            self.result, _tail = await fleet.invoke(event, **kwargs)
-        except Throttled:
-            self.throttled = True
-        finally:
-            self.done.set()
 
 
 class FunctionUrl:
@@ -84,12 +67,12 @@ class FunctionUrl:
             return Answer(*fue.too_large_answer(MAX_REQUEST_BYTES))
         label = fue.label(head.method, head.target)
         stream = ResponseStream()
-        invoke = _Invoke()
+        invoke = RunningInvoke()
         kwargs: dict[str, object] = {"request_id": request_id, "trace_id": trace_id, "stream": stream,
                                      "label": label}
         async with trio.open_nursery() as nursery:  # its end waits for the invoke, whatever became of the client
             nursery.start_soon(invoke.run, self.fleet, event, kwargs)
-            if await exchange.until_hangup(lambda: _either(stream.started, invoke.done)) is None:
+            if await exchange.until_hangup(lambda: stream.wait_begun(invoke.done)) is None:
                 stream.abandon()  # gone before anything was written
                 return None
             if stream.started.is_set():
@@ -102,7 +85,7 @@ class FunctionUrl:
 
     # ------------------------------------------------------------------ a whole answer
 
-    def _buffered(self, invoke: _Invoke, label: str, request_id: str) -> Answer:
+    def _buffered(self, invoke: RunningInvoke, label: str, request_id: str) -> Answer:
         if invoke.throttled:
             return _answer(fue.throttled_answer(), request_id)
         result = invoke.result
@@ -124,7 +107,7 @@ class FunctionUrl:
 
     # ------------------------------------------------------------------ a streamed answer
 
-    async def _stream(self, exchange: Exchange, stream: ResponseStream, invoke: _Invoke, label: str,
+    async def _stream(self, exchange: Exchange, stream: ResponseStream, invoke: RunningInvoke, label: str,
                       request_id: str) -> Optional[Answer]:
         """Pass the stream on as it arrives; an Answer when nothing was written yet (a bad prelude: 502)."""
         integration = stream.content_type.partition(";")[0].strip().lower() == fue.HTTP_INTEGRATION
@@ -132,34 +115,30 @@ class FunctionUrl:
         if prelude is None:
             await exchange.start_chunks(200, [("Content-Type", stream.content_type or "application/octet-stream"),
                                               (fue.REQUEST_ID_HEADER, request_id)])
-        pieces = stream.pieces()
-        try:
-            while True:
-                piece = await exchange.until_hangup(lambda: _next(pieces))
-                if piece is None:  # the client hung up
+        while True:
+            piece = await exchange.until_hangup(stream.next_piece)
+            if piece is None:  # the client hung up
+                stream.abandon()
+                return None
+            if not piece:
+                break
+            if prelude is not None:
+                try:
+                    head = prelude.feed(piece)
+                except fue.MalformedResponse as malformed:
                     stream.abandon()
-                    return None
-                if not piece:
-                    break
-                if prelude is not None:
-                    try:
-                        head = prelude.feed(piece)
-                    except fue.MalformedResponse as malformed:
-                        stream.abandon()
-                        self._said(label, f"502, {malformed}")
-                        return _answer(fue.error_answer(), request_id)
-                    if head is None:
-                        continue
-                    status, headers, piece = head
-                    prelude = None
-                    await exchange.start_chunks(status, [*headers, (fue.REQUEST_ID_HEADER, request_id)])
-                if piece:
-                    await exchange.send_chunk(piece)
-                if exchange.hung_up:
-                    stream.abandon()
-                    return None
-        finally:
-            await pieces.aclose()  # type: ignore[attr-defined]
+                    self._said(label, f"502, {malformed}")
+                    return _answer(fue.error_answer(), request_id)
+                if head is None:
+                    continue
+                status, headers, piece = head
+                prelude = None
+                await exchange.start_chunks(status, [*headers, (fue.REQUEST_ID_HEADER, request_id)])
+            if piece:
+                await exchange.send_chunk(piece)
+            if exchange.hung_up:
+                stream.abandon()
+                return None
         await invoke.done.wait()
         failed = invoke.result is None or invoke.result.function_error
         if prelude is not None:  # the stream ended before its prelude did: nothing was written
@@ -177,28 +156,6 @@ class FunctionUrl:
 
 def _answer(parts: fue.HttpAnswer, request_id: str) -> Answer:
     return Answer(parts.status, [*parts.headers, (fue.REQUEST_ID_HEADER, request_id)], parts.body)
-
-
-async def _next(pieces: AsyncIterator[bytes]) -> bytes:
-    """The stream's next piece; b"" at its end (a piece is never empty)."""
-    try:
-        return await pieces.__anext__()
-    except StopAsyncIteration:
-        return b""
-
-
-async def _either(first: trio.Event, second: trio.Event) -> bool:
-    """Until one of the two events is set."""
-    if not (first.is_set() or second.is_set()):
-        async with trio.open_nursery() as nursery:
-            for event in (first, second):
-                nursery.start_soon(_cancel_when_set, event, nursery.cancel_scope)
-    return True
-
-
-async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()
 
 
 async def serve_function_url(

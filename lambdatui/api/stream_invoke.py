@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import AsyncIterator, Optional
+from typing import Optional
 
 import trio
 
@@ -41,8 +41,9 @@ _TYPE, _LOG_TYPE, _CONTEXT, _TRACE = (name.lower() for name in (h.INVOCATION_TYP
                                                                   h.TRACE_ID))
 
 
-class _Invoke:
-    """The invoke, run beside the route that streams its answer: how it ended, once `done`."""
+class RunningInvoke:
+    """The invoke, run beside the route that streams its answer (here, or a function URL's): how it ended, once
+    `done`."""
 
     def __init__(self) -> None:
         self.done = trio.Event()
@@ -87,7 +88,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
         return Answer(204, [(h.AMZN_REQUEST_ID, request_id)], b"")
 
     stream = ResponseStream()
-    invoke = _Invoke()
+    invoke = RunningInvoke()
     kwargs: dict[str, object] = {
         "request_id": request_id, "client_context": client_context, "trace_id": headers.get(_TRACE),
         "wants_log_tail": headers.get(_LOG_TYPE) == "Tail", "stream": stream, "label": LABEL,
@@ -96,7 +97,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
                       (h.EXECUTED_VERSION, "$LATEST")]
     async with trio.open_nursery() as nursery:  # its end waits for the invoke, whatever became of the caller
         nursery.start_soon(invoke.run, host, payload, kwargs)
-        if await exchange.until_hangup(lambda: _either(stream.started, invoke.done)) is None:
+        if await exchange.until_hangup(lambda: stream.wait_begun(invoke.done)) is None:
             stream.abandon()  # gone before anything was written
             return None
         if not stream.started.is_set():  # it ended without streaming: known whole, written in one go
@@ -119,41 +120,15 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
 
 async def _pass_on(exchange: Exchange, stream: ResponseStream) -> bool:
     """Each piece of the stream to the caller as one event, as it arrives; False if the caller hung up."""
-    pieces = stream.pieces()
-    try:
-        while True:
-            piece = await exchange.until_hangup(lambda: _next(pieces))
-            if piece is None:
-                return False
-            if not piece:
-                return True
-            await exchange.send_chunk(es.payload_chunk(piece))
-            if exchange.hung_up:
-                return False
-    finally:
-        await pieces.aclose()  # type: ignore[attr-defined]
-
-
-async def _next(pieces: AsyncIterator[bytes]) -> bytes:
-    """The stream's next piece; b"" at its end (a piece is never empty)."""
-    try:
-        return await pieces.__anext__()
-    except StopAsyncIteration:
-        return b""
-
-
-async def _either(first: trio.Event, second: trio.Event) -> bool:
-    """Until one of the two events is set."""
-    if not (first.is_set() or second.is_set()):
-        async with trio.open_nursery() as nursery:
-            for event in (first, second):
-                nursery.start_soon(_cancel_when_set, event, nursery.cancel_scope)
-    return True
-
-
-async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()
+    while True:
+        piece = await exchange.until_hangup(stream.next_piece)
+        if piece is None:
+            return False
+        if not piece:
+            return True
+        await exchange.send_chunk(es.payload_chunk(piece))
+        if exchange.hung_up:
+            return False
 
 
 def _completion(result: InvocationResult, tail: Optional[str]) -> bytes:

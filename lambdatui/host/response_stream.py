@@ -10,7 +10,7 @@ caller that goes away makes every later write a no-op, and the runtime's stream 
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Callable, Optional, Union
+from typing import Callable, Optional
 
 import trio
 
@@ -24,7 +24,7 @@ class ResponseStream:
     (or the invoke's completion, whichever comes first), then `pieces()`."""
 
     def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[Union[bytes, None]](_PIECES_HELD)
+        self._send, self._receive = trio.open_memory_channel[bytes](_PIECES_HELD)
         self.started = trio.Event()
         self.content_type: str = ""
         self.size = 0
@@ -55,11 +55,20 @@ class ResponseStream:
 
     # ------------------------------------------------------------------ the caller's side (the front end)
 
-    async def pieces(self) -> AsyncIterator[bytes]:
-        """Each piece as the runtime sent it, until the end of the stream."""
-        async for piece in self._receive:
-            if piece is not None:
-                yield piece
+    async def wait_begun(self, invoke_done: trio.Event) -> bool:
+        """Until the stream begins or the invoke ends without one (`invoke_done`); True, for `until_hangup`."""
+        if not (self.started.is_set() or invoke_done.is_set()):
+            async with trio.open_nursery() as nursery:
+                for event in (self.started, invoke_done):
+                    nursery.start_soon(_cancel_when_set, event, nursery.cancel_scope)
+        return True
+
+    async def next_piece(self) -> bytes:
+        """The next piece as the runtime sent it; b"" at the end of the stream (a piece is never empty)."""
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return b""
 
     def abandon(self) -> None:
         """The caller went away: the runtime's writes go nowhere from now on."""
@@ -104,3 +113,8 @@ class StreamProgress:
 
     def _tell(self, size: int, chunks: int, now: float) -> None:
         self._publish(f.ResponseStreamed(self._request_id, size, chunks, (now - self._started) * 1000, now))
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
