@@ -109,8 +109,7 @@ while True:
         continue
     text = json.dumps({{"invokes": invokes}}).encode()
     raw.sendall(head.encode() + b"%x\\r\\n%s\\r\\n0\\r\\n\\r\\n" % (len(text), text))
-    while raw.recv(65536):
-        pass
+    raw.recv(65536)  # the 202 (the connection stays open: reading to its end would never ask for the next event)
     raw.close()
 """
 
