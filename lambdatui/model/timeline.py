@@ -64,6 +64,7 @@ class TimelineBar:
     error_type: Optional[str] = None  # how a failed phase failed: the platform's type, else the handler's
     reason: Optional[str] = None  # why a reset or shutdown happened ("timeout", "failure", "spindown")
     caller: str = ""  # an invoke's name besides its id: a function URL's "GET /path" (PhaseStarted.label)
+    seq: int = 0  # 1, 2, ... in the order bars opened, never reused: names a bar while older ones are dropped
 
 
 @dataclass
@@ -82,6 +83,7 @@ class _Bar:
     error_type: Optional[str] = None  # the platform's error type (PhaseEnded, REPORT)
     reason: Optional[str] = None
     caller: str = ""
+    seq: int = 0
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
@@ -94,7 +96,7 @@ class _Bar:
         if self.function_error is not None and status in (None, "success"):
             status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
         return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
-                           self.error_type or self.function_error, self.reason, self.caller)
+                           self.error_type or self.function_error, self.reason, self.caller, self.seq)
 
 
 class Timeline:
@@ -103,6 +105,7 @@ class Timeline:
     def __init__(self, max_bars: int = MAX_BARS) -> None:
         self._bars: deque[_Bar] = deque(maxlen=max_bars)
         self.dropped = 0  # bars older than the last `max_bars`, no longer kept
+        self._opened = 0  # bars ever opened: the next one's seq
         self._now = 0.0  # the latest time seen: where facts without a time of their own go
         self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind
         self._subphase: Optional[_Bar] = None
@@ -143,7 +146,8 @@ class Timeline:
             self._cache = None
 
     def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> _Bar:
-        bar = _Bar(kind, label, at, detail=detail, key=key)
+        self._opened += 1
+        bar = _Bar(kind, label, at, detail=detail, key=key, seq=self._opened)
         if len(self._bars) == self._bars.maxlen:
             self.dropped += 1
         self._bars.append(bar)
