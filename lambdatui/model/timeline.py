@@ -18,7 +18,7 @@ Memory is bounded: only the last MAX_BARS bars are kept and `dropped` counts the
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from lambdatui.model import facts as f
@@ -64,7 +64,9 @@ class TimelineBar:
     error_type: Optional[str] = None  # how a failed phase failed: the platform's type, else the handler's
     reason: Optional[str] = None  # why a reset or shutdown happened ("timeout", "failure", "spindown")
     caller: str = ""  # an invoke's name besides its id: a function URL's "GET /path" (PhaseStarted.label)
-    seq: int = 0  # 1, 2, ... in the order bars opened, never reused: names a bar while older ones are dropped
+    # 1, 2, ... in the order bars opened, never reused: names a bar while older ones are dropped (not its content,
+    # so bars compare by what they show)
+    seq: int = field(default=0, compare=False)
 
 
 @dataclass

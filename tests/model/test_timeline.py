@@ -179,6 +179,8 @@ def test_memory_is_bounded_and_dropped_bars_are_counted():
         t.apply(f.PhaseEnded("invoke", "success", 1.0, at=i + 0.5))
     assert [b.label for b in t.bars()] == ["req-2", "req-3", "req-4"]
     assert t.dropped == 2
+    # A bar keeps its number when older ones are dropped: a selection made by it still names the same bar.
+    assert [b.seq for b in t.bars()] == [3, 4, 5]
 
 
 def test_the_default_bound_is_500():
