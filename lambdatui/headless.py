@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import sys
 import uuid
-from typing import TYPE_CHECKING, Optional, TextIO
+from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
 import trio
 
@@ -28,23 +28,13 @@ EXIT_OK, EXIT_FUNCTION_ERROR = 0, 1
 SHUTDOWN_GRACE_S = 10.0
 
 
-def _address_in_use(group: BaseException) -> Optional[OSError]:
-    """The Invoke API's bind error arrives wrapped in the nurseries' exception groups."""
-    if isinstance(group, OSError) and group.errno == errno.EADDRINUSE:
+def _first(group: BaseException, wanted: Callable[[BaseException], bool]) -> Optional[BaseException]:
+    """The first exception `wanted` picks, out of the nurseries' exception groups that wrap what the servers raised
+    as they started (a bind error, a ConfigError)."""
+    if wanted(group):
         return group
     for inner in getattr(group, "exceptions", ()):
-        found = _address_in_use(inner)
-        if found is not None:
-            return found
-    return None
-
-
-def _config_error(group: BaseException) -> Optional[ConfigError]:
-    """A ConfigError raised while the servers started, out of the nurseries' exception groups."""
-    if isinstance(group, ConfigError):
-        return group
-    for inner in getattr(group, "exceptions", ()):
-        found = _config_error(inner)
+        found = _first(inner, wanted)
         if found is not None:
             return found
     return None
@@ -123,11 +113,10 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
         with nonblocking_stderr() as err:
             trio.run(main, err)
     except BaseException as exc:  # noqa: B036 - exception groups carry the bind error
-        told = _config_error(exc)  # the function URL's port in use: said in terms of --url-port
+        told = _first(exc, lambda e: isinstance(e, ConfigError))  # the function URL's port: said as --url-port
         if told is not None:
             raise told from None
-        in_use = _address_in_use(exc)
-        if in_use is not None:
+        if _first(exc, lambda e: isinstance(e, OSError) and e.errno == errno.EADDRINUSE) is not None:
             raise ConfigError(f"port {port} is already in use on {host}: choose another with --port") from None
         raise
     return EXIT_OK

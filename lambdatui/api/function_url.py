@@ -25,8 +25,8 @@ from lambdatui.api import http11
 from lambdatui.api.http11 import Exchange, Route
 from lambdatui.api.invoke_checks import api_failure_parts
 from lambdatui.api.rendering import Answer
-from lambdatui.host.environment_host import new_trace_id
 from lambdatui.api.stream_invoke import RunningInvoke
+from lambdatui.host.environment_host import new_trace_id
 from lambdatui.host.fleet_host import FleetHost
 from lambdatui.host.response_stream import ResponseStream
 from lambdatui.model import error_types as et
@@ -76,12 +76,8 @@ class FunctionUrl:
                 stream.abandon()  # gone before anything was written
                 return None
             if stream.started.is_set():
-                answer = await self._stream(exchange, stream, invoke, label, request_id)
-            else:
-                answer = None
-        if answer is not None or stream.started.is_set():
-            return answer
-        return self._buffered(invoke, label, request_id)
+                return await self._stream(exchange, stream, invoke, label, request_id)
+        return self._buffered(invoke, label, request_id)  # it ended without streaming
 
     # ------------------------------------------------------------------ a whole answer
 
