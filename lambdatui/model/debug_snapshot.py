@@ -127,6 +127,9 @@ class DebuggerSnapshot:
     shared_init_values: Mapping[str, int] = field(default_factory=dict)
     stream: Optional[StreamView] = None  # the latest streamed response: arriving now, or `last_result`'s
     last_result_label: str = ""  # `last_result`'s invoke's name besides its id (a function URL's "GET /path")
+    # The timeline bar (its `seq`) whose end this snapshot shows the state as of: the user travelled back to it.
+    # None: the snapshot is live. `timeline` always holds every kept bar, so the selected one is drawn among them.
+    selected_bar: Optional[int] = None
 
     def extension(self, name: str) -> Optional[ExtensionActivity]:
         return next((x for x in self.extensions if x.name == name), None)

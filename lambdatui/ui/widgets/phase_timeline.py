@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from textual.content import Content
+from textual.message import Message
 from textual.widget import Widget
 
 from lambdatui.model import timeline as tl
@@ -159,6 +160,13 @@ def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[flo
 
 class PhaseTimeline(Widget):
     """Bars for Init's sub-phases, each invoke, frozen gaps, holds, resets and shutdown."""
+
+    class BarClicked(Message):
+        """The user clicked a bar: the app shows the state as of its end (the widget only says which)."""
+
+        def __init__(self, seq: int) -> None:
+            super().__init__()
+            self.seq = seq  # the bar's TimelineBar.seq
 
     DEFAULT_CSS = """
     PhaseTimeline {
