@@ -27,6 +27,12 @@ PALETTE_TITLES = {
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
     "help": "Help",
+    "search_log": "Search the log",
+    "toggle_log_wrap": "Wrap long log lines (toggle)",
+    "toggle_log_follow": "Pause / resume following the log",
+    "filter_log": "Filter the log by environment, source, request…",
+    "save_log": "Save the visible log lines to a file…",
+    "clipboard_copy": "Copy the result, a request id or a log line…",
 }
 
 
@@ -56,6 +62,15 @@ APP_BINDINGS = [
               id=f"focus_environment_{n}") for n in range(1, 10)),
     _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
     _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
+             show=False),
+    _binding("slash", "search_log", "Find", "Search the log: matches highlighted, enter / shift+enter move",
+             show=False),
+    _binding("w", "toggle_log_wrap", "Wrap", "Wrap long log lines, or cut them (scroll sideways)", show=False),
+    _binding("p", "toggle_log_follow", "Pause", "Pause the log (new lines are counted) or follow its end again",
+             show=False),
+    _binding("L", "filter_log", "Filter", "Filter the log by environment, source and request id", show=False),
+    _binding("S", "save_log", "Save log", "Save the visible (filtered) log lines to a file", show=False),
+    _binding("y", "clipboard_copy", "Copy", "Copy the result, the request id or a log line to the clipboard",
              show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
