@@ -41,6 +41,7 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
         super().__init__()
         self.code_dir = code_dir
         self.reload_choices = reload_choices
+        self._saved_as: Optional[str] = None  # the name last saved under: saving again suggests it
         self.text = text
         self.source = source
         self.choices = choices
@@ -104,8 +105,11 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
     # ------------------------------------------------------------------ save as
 
     def _suggested_name(self) -> str:
-        """The sample's own name when it came from events/ (saving it again updates it), else "event"."""
+        """The name last saved under, or the sample's own when it came from events/ (saving again updates it), else
+        "event"."""
         prefix = f"{EVENTS_FOLDER}/"
+        if self._saved_as is not None:
+            return self._saved_as
         return self.source.removeprefix(prefix).removesuffix(".json") if self.source.startswith(prefix) else "event"
 
     def _name_problem(self, name: str) -> Optional[str]:
@@ -151,6 +155,7 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
             return None
         label = f"{EVENTS_FOLDER}/{path.name}"
         self.source = label
+        self._saved_as = path.stem
         self._loaded = text
         if self.reload_choices is not None:
             self.choices = self.reload_choices()

@@ -28,19 +28,19 @@ class NameDialog(ModalScreen[Optional[str]]):
                  confirm: Optional[Check] = None) -> None:
         super().__init__()
         self.title_text = title
-        self.value = value
-        self.button = button
-        self.check = check
-        self.confirm = confirm
+        self.initial_value = value
+        self.button_label = button
+        self.name_check = check
+        self.name_confirm = confirm
         self._confirmed: Optional[str] = None  # the name the last question was about
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"[b]{self.title_text}[/b] · enter saves · esc cancels")
-            yield Input(value=self.value, id="name")
+            yield Input(value=self.initial_value, id="name")
             yield Label("", id="problem")
             with Horizontal(id="buttons"):
-                yield Button(self.button, id="ok", variant="primary")
+                yield Button(self.button_label, id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
@@ -50,9 +50,9 @@ class NameDialog(ModalScreen[Optional[str]]):
     @on(Button.Pressed, "#ok")
     def submit(self) -> None:
         name = self.query_one("#name", Input).value.strip()
-        problem = self.check(name) if self.check else None
-        if problem is None and self.confirm is not None and self._confirmed != name:
-            problem = self.confirm(name)
+        problem = self.name_check(name) if self.name_check else None
+        if problem is None and self.name_confirm is not None and self._confirmed != name:
+            problem = self.name_confirm(name)
             self._confirmed = name if problem else None
         if problem:
             self.query_one("#problem", Label).update(problem)
@@ -89,7 +89,7 @@ class LogFilterScreen(ModalScreen[Optional[LogFilterChoice]]):
                  request_ids: Sequence[str], request_id: Optional[str]) -> None:
         super().__init__()
         self.environments = list(environments)
-        self.focused = focused
+        self.focused_number = focused
         self.source = source if source in SOURCE_CHOICES else "all"
         self.request_ids = list(request_ids)
         if request_id is not None and request_id not in self.request_ids:
@@ -101,7 +101,7 @@ class LogFilterScreen(ModalScreen[Optional[LogFilterChoice]]):
             yield Label("[b]Filter the log[/b] · ctrl+s or Apply · esc cancels")
             yield Label("environment (the log holds the focused environment's lines; another one replaces them)")
             environments = [(f"env #{n}", n) for n in self.environments] or [("env #?", 0)]
-            focused = self.focused if self.focused in self.environments else environments[0][1]
+            focused = self.focused_number if self.focused_number in self.environments else environments[0][1]
             yield Select(environments, value=focused, allow_blank=False, id="environment")
             yield Label("source")
             yield Select([(name, name) for name in SOURCE_CHOICES], value=self.source, allow_blank=False,
