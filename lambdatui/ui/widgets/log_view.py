@@ -229,7 +229,11 @@ class LogView(Vertical):
         keep = self._lines.max_lines
         if len(batch) > keep:
             seen = self._seen_ids
-            self._lines.dropped += sum(1 for line in batch[:-keep] if id(line) not in seen)
+            cut = [line for line in batch[:-keep] if id(line) not in seen]
+            self._lines.dropped += len(cut)
+            if self._lines.paused:  # new lines too, though dropped at once: the count says how many came
+                shown = self._filter.matcher()
+                self._lines.pending += sum(1 for line in cut if shown(line.source, line.request_id))
             batch = batch[-keep:]
         fresh = [line for line in batch if self._remember(line)]
         if fresh:
