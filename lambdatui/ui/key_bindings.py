@@ -26,6 +26,7 @@ PALETTE_TITLES = {
     "focus_next_environment": "Next environment",
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
+    "toggle_timeline_scale": "Timeline: to scale / logarithmic",
     "help": "Help",
 }
 
@@ -57,6 +58,8 @@ APP_BINDINGS = [
     _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
     _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
              show=False),
+    _binding("z", "toggle_timeline_scale", "Scale", "The timeline's bar widths: proportional to durations, or "
+             "logarithmic", show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)
