@@ -99,6 +99,16 @@ class PhaseTimeline(Widget):
         self.hidden_bars = 0
         """How many earlier bars the last render left out of view."""
 
+    @property
+    def view(self) -> Window:
+        """The bars the last render showed (indices into `items`) and the columns each took."""
+        return self._window
+
+    @property
+    def items(self) -> list[TimelineItem]:
+        """Every bar as the last render laid them out, in view or not."""
+        return self._items
+
     def on_mount(self) -> None:
         self.set_interval(TICK_S, self._tick)
 
