@@ -122,10 +122,10 @@ class TestItems:
         reset = next(item for item in items if item.kind == tl.RESET)
         assert error.mark == "✗" and error.variable == "phase-error"
         assert reset.mark == "↺" and reset.variable == "phase-reset"
-        assert reset.label_for(20).startswith(" ↺ reset")
+        assert reset.label_for(20).startswith("↺ reset")
         assert reset.label_for(3) == " ↺ " and error.label_for(3) == " ✗ "  # to scale, the narrowest bars
 
     def test_a_collapsed_hold_is_its_mark(self) -> None:
         hold = TimelineItem("held at init.runtime", 1500.0, False, "phase-held", ("held",), tl.HELD, 4)
         assert hold.label_for(HOLD_WIDTH) == "‖"
-        assert hold.label_for(30) == " ‖ held at init.runtime".ljust(30)
+        assert hold.label_for(30) == "‖ held at init.runtime".ljust(30)

@@ -54,16 +54,16 @@ class TimelineItem:
         return seq == self.seq or seq in self.covers
 
     def label_for(self, cells: int) -> str:
-        """The longest of the label's forms that fits in `cells` (with a leading space), else the mark, else cut."""
-        prefix = f"{self.mark} " if self.kind in (tl.RESET, tl.HELD) else ""
+        """The longest of the label's forms that fits in `cells` (after a space or the mark), else the mark, else cut."""
+        lead = f"{self.mark} " if self.kind in (tl.RESET, tl.HELD) else " "  # the mark takes the leading space
         for text in (self.label, *self.short_labels):
-            if len(prefix + text) + 1 <= cells:
-                return f" {prefix}{text}".ljust(cells)
+            if len(lead + text) <= cells:
+                return f"{lead}{text}".ljust(cells)
         if self.mark and cells <= 2:
             return self.mark.ljust(cells)
         if self.mark and cells <= 4:
             return f" {self.mark}".ljust(cells)
-        text = f" {prefix}{self.label}"
+        text = f"{lead}{self.label}"
         return text[: cells - 1] + "…" if len(text) > cells else text.ljust(cells)
 
 
