@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from _host import Host, screen_lines, screen_text
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.app import LambdaTuiApp
-from lambdatui.ui.widgets import PhaseTimeline
+from lambdatui.ui.widgets import PhaseTimeline, phase_timeline
 from lambdatui.ui.widgets.timeline_layout import HOLD_WIDTH
 from replay_backend import REPO, load_session, replay
 
@@ -185,7 +185,7 @@ class TestHolds:
             assert span is not None and span.cells > HOLD_WIDTH
             marker = lines[2]
             assert "▲ selected" in marker
-            assert marker.index("▲") == widget.content_region.x + span.x + span.cells - 1  # under its end
+            assert marker.index("▲") == widget.content_region.x + span.x  # under its label
 
 
 class TestSelection:
@@ -207,11 +207,12 @@ class TestSelection:
             widget = widget_of(pilot)
             span = widget.view.span_of(3)
             assert span is not None and widget.items[3].label == "Function init"
-            assert screen_lines(pilot)[2].index("▲") == widget.content_region.x + span.x + span.cells - 1
+            assert screen_lines(pilot)[2].index("▲") == widget.content_region.x + span.x
 
 
 class TestToScale:
-    async def test_z_draws_the_bars_to_scale_and_back(self) -> None:
+    async def test_z_draws_the_bars_to_scale_and_back(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: 0.0)  # the live bar keeps its recorded time
         app = LambdaTuiApp(replay(load_session("warm")), code_dir=REPO / "sample_functions" / "counter")
         async with app.run_test(size=(140, 45)) as pilot:
             await until(pilot, lambda: app.snapshot is not None, "the replayed snapshot")
@@ -224,8 +225,7 @@ class TestToScale:
             await until(pilot, lambda: "to scale" in screen_text(pilot), "the to-scale hint")
             assert widget.to_scale
             spans = {span.index: span.cells for span in widget.view.spans}
-            assert spans[frozen] >= 40 and spans.get(invoke, 3) == 3  # near half the view (the live frozen bar is
-            # the longest), and the minimum
+            assert spans[frozen] == 68 and spans[invoke] == 3  # the longest: half the view; the minimum
             await pilot.press("z")
             await until(pilot, lambda: "log scale" in screen_text(pilot), "the log-scale hint")
             assert not widget.to_scale

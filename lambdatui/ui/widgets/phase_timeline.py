@@ -260,11 +260,11 @@ class PhaseTimeline(Widget):
     @staticmethod
     def _marker_row(snapshot: DebuggerSnapshot, items: list[TimelineItem], shown: Window, selected: Optional[int],
                     width: int) -> Content:
-        """▲ under the selected bar's end; the boundary marker at the newest bar when in view and room is left."""
+        """▲ under the selected bar's label; the boundary marker at the newest bar when in view and room is left."""
         markers: list[tuple[int, str, str]] = []  # (first column, text, style)
         span = shown.span_of(selected) if selected is not None else None
         if span is not None:
-            markers.append(_placed(span.x + span.cells - 1, SELECTED_TEXT, width) + ("bold $accent",))
+            markers.append(_placed(span.x, SELECTED_TEXT, width) + ("bold $accent",))
         newest = shown.span_of(shown.total - 1)
         if snapshot.marker is not None and newest is not None:
             held = snapshot.environment.held_at is not None
