@@ -210,7 +210,7 @@ class TestSelection:
             assert screen_lines(pilot)[2].index("▲") == widget.content_region.x + span.x
 
 
-class TestToScale:
+class TestInTheApp:
     async def test_z_draws_the_bars_to_scale_and_back(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: 0.0)  # the live bar keeps its recorded time
         app = LambdaTuiApp(replay(load_session("warm")), code_dir=REPO / "sample_functions" / "counter")
@@ -229,3 +229,23 @@ class TestToScale:
             await pilot.press("z")
             await until(pilot, lambda: "log scale" in screen_text(pilot), "the log-scale hint")
             assert not widget.to_scale
+
+    async def test_a_click_in_the_app_posts_the_bars_seq_through_its_border_and_padding(self) -> None:
+        posted: list[PhaseTimeline.BarClicked] = []
+
+        def hook(message: object) -> None:
+            if isinstance(message, PhaseTimeline.BarClicked) and all(message is not seen for seen in posted):
+                posted.append(message)  # the hook sees a message at each node it bubbles through: once is enough
+
+        app = LambdaTuiApp(replay(load_session("crash_reset")), code_dir=REPO / "sample_functions" / "crash")
+        async with app.run_test(size=(140, 45), message_hook=hook) as pilot:
+            await until(pilot, lambda: app.snapshot is not None, "the replayed snapshot")
+            await pilot.pause()
+            widget = app.query_one(PhaseTimeline)
+            reset = next(i for i, item in enumerate(widget.items) if item.mark == "↺")
+            span = widget.view.span_of(reset)
+            assert span is not None
+            region = widget.content_region
+            await pilot.click(offset=(region.x + span.x, region.y + 1))  # its first column, on the durations row
+            await until(pilot, lambda: bool(posted), "a BarClicked")
+            assert [message.seq for message in posted] == [10]  # the reset is bar 10 of the crash session
