@@ -54,7 +54,8 @@ class TimelineItem:
         return seq == self.seq or seq in self.covers
 
     def label_for(self, cells: int) -> str:
-        """The longest of the label's forms that fits in `cells` (after a space or the mark), else the mark, else cut."""
+        """The longest of the label's forms that fits in `cells` (after a space or the mark), else the mark, else
+        cut."""
         lead = f"{self.mark} " if self.kind in (tl.RESET, tl.HELD) else " "  # the mark takes the leading space
         for text in (self.label, *self.short_labels):
             if len(lead + text) <= cells:
