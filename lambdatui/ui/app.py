@@ -234,6 +234,10 @@ class LambdaTuiApp(LogCommands, FleetFocus):
     def action_cycle_log_filter(self) -> None:
         self.query_one(LogView).cycle_filter()
 
+    def action_toggle_timeline_scale(self) -> None:
+        timeline = self.query_one(PhaseTimeline)
+        timeline.to_scale = not timeline.to_scale
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 

@@ -26,6 +26,7 @@ PALETTE_TITLES = {
     "focus_next_environment": "Next environment",
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
+    "toggle_timeline_scale": "Timeline: to scale / logarithmic",
     "help": "Help",
     "search_log": "Search the log",
     "toggle_log_wrap": "Wrap long log lines (toggle)",
@@ -72,6 +73,8 @@ APP_BINDINGS = [
     _binding("S", "save_log", "Save log", "Save the visible (filtered) log lines to a file", show=False),
     _binding("y", "clipboard_copy", "Copy", "Copy the result, the request id or a log line to the clipboard",
              show=False),
+    _binding("z", "toggle_timeline_scale", "Scale", "The timeline's bar widths: proportional to durations, or "
+             "logarithmic", show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)
