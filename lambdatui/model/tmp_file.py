@@ -66,13 +66,13 @@ def hex_rows(data: bytes, offset: int = 0) -> list[str]:
 
 
 def human_size(count: int) -> str:
-    """1536 -> "1.5 KB", 2147483648 -> "2.0 GB" (binary units, as the /tmp panel shows them)."""
+    """1536 -> "1.5 KB", 262144 -> "256 KB", 2147483648 -> "2.0 GB" (powers of 1024)."""
     value = float(count)
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if value < 1024 or unit == "TB":
             if unit == "bytes":
                 return f"{count} bytes"
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"  # as `ls -h` rounds
         value /= 1024
     return f"{count} bytes"  # pragma: no cover - the loop always returns
 

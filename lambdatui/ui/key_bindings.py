@@ -26,6 +26,7 @@ PALETTE_TITLES = {
     "focus_next_environment": "Next environment",
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
+    "show_detail": "Show the focused value whole (global, result, event, /tmp file)",
     "help": "Help",
 }
 
@@ -57,6 +58,11 @@ APP_BINDINGS = [
     _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
     _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
              show=False),
+    _binding("d", "show_detail", "Whole", "Show the value under the focus whole: a global, the result, the event, "
+             "a /tmp file", show=False),
+    # No id: the palette lists `d` once, not enter too.
+    Binding("enter", "show_detail(True)", "Whole", show=False, tooltip="On Globals or /tmp: open the row under "
+            "the cursor whole"),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)

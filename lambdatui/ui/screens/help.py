@@ -31,6 +31,7 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `1`…`9` | env #N | show env #1 … env #9 |
 | `l` | log filter | cycle the log between all, platform, function and extension lines |
 | `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
+| `d` `enter` | whole value | the focused panel's value whole: the global under the cursor (up/down in Globals) with where the runtime cut its repr, the result or error with its stack trace and a timeout's stacks, the event; on `/tmp`, the file under the cursor in a viewer (highlighted by type, hex for binary, 256 KB at a time: enter for the next part) |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |
