@@ -56,14 +56,40 @@ def repr_cut_note(text: str) -> Optional[str]:
 
 
 def pretty_repr(text: str) -> str:
-    """A literal's repr laid out over lines (dicts and lists one item a line); anything else as it came."""
+    """A literal's repr laid out over lines (dicts and lists one item a line); a cut or custom container's repr
+    one top-level item a line; anything else as it came."""
     if len(text) < PRETTY_WIDTH:
         return text
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
+        return _items_on_lines(text)
     return pprint.pformat(value, width=PRETTY_WIDTH, sort_dicts=False)
+
+
+def _items_on_lines(text: str) -> str:
+    """Break a repr that does not parse (cut by the runtime, or not a literal) after each comma of its outermost
+    brackets, quotes respected: `[1, 2, ...` becomes three lines, "[1,", " 2," and " ..."."""
+    out: list[str] = []
+    depth, quote, escaped = 0, "", False
+    for index, char in enumerate(text):
+        out.append(char)
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 1 and text[index + 1:index + 2] == " ":
+            out.append("\n")
+    return "".join(out)  # the space that followed each comma now indents the next item
 
 
 def global_detail(entry: GlobalEntry) -> Detail:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pygments.lexers import get_lexer_for_filename, guess_lexer
 from pygments.util import ClassNotFound
-from rich.syntax import Syntax
-from rich.text import Text
+from textual.content import Content, Span
+from textual.highlight import highlight
 
 from lambdatui.model.tmp_file import TmpFileView, hex_rows, looks_binary
 
@@ -25,9 +25,12 @@ HEX = "hex"
 
 @dataclass(frozen=True)
 class FileRows:
-    """What the viewer draws: one Text per row, and how the part was read ("hex", "text", or a lexer's name)."""
+    """What the viewer draws: one row each, and how the part was read ("hex", "text", or a lexer's name).
 
-    rows: list[Text]
+    The rows' styles name theme variables ($text-primary...): a theme switch recolours them, on the viewer's own
+    background."""
+
+    rows: list[Content]
     kind: str
 
 
@@ -62,22 +65,15 @@ def _is_json(text: str, head: str) -> bool:
         return head.startswith("[") or head[1:].lstrip().startswith('"')
 
 
-def file_rows(view: TmpFileView, theme: str) -> FileRows:
-    """The part's rows, highlighted with the pygments style `theme`."""
+def file_rows(view: TmpFileView) -> FileRows:
+    """The part's rows: highlighted by pygments (Textual's theme-aware styles), or a hex dump."""
     if looks_binary(view.data):
-        return FileRows([Text(row, no_wrap=True, end="") for row in hex_rows(view.data, view.offset)], HEX)
+        offset_column = [Span(0, 8, "dim")]  # 16,384 rows for a part: built the cheapest way
+        return FileRows([Content(row, spans=offset_column) for row in hex_rows(view.data, view.offset)], HEX)
     text = view.data.decode("utf-8", errors="replace").expandtabs(4)
     lexer = choose_lexer(view.path, text)
-    if lexer == PLAIN:
-        highlighted = Text(text)
-    else:
-        highlighted = Syntax(text, lexer, theme=theme, background_color="default").highlight(text)
-    rows = highlighted.split("\n", allow_blank=True)
-    if rows and not rows[-1].plain:
+    rows = highlight(text, language=lexer).split("\n", allow_blank=True)
+    if len(rows) > 1 and not rows[-1].plain:
         rows.pop()  # the newline that ends the last line starts no row
-    for row in rows:
-        row.no_wrap, row.end = True, ""
-        if len(row) > MAX_ROW_CHARS:
-            row.truncate(MAX_ROW_CHARS)
-            row.append(" …", "dim")
-    return FileRows(rows, lexer)
+    return FileRows([row if len(row) <= MAX_ROW_CHARS else row.truncate(MAX_ROW_CHARS, ellipsis=True)
+                     for row in rows], lexer)

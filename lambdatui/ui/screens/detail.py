@@ -1,17 +1,17 @@
-"""`d` (or enter): a value the panels cut, shown whole: highlighted (pygments), scrollable, escape closes."""
+"""`d` (or enter): a value the panels cut, shown whole: highlighted (pygments, through Textual's theme-aware
+`highlight`), wrapped, scrollable; escape closes."""
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.highlight import highlight
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from lambdatui.ui.detail_texts import Detail
-from lambdatui.ui.widgets._theme import syntax_theme
 
 
 class DetailScreen(ModalScreen[None]):
@@ -64,8 +64,8 @@ class DetailScreen(ModalScreen[None]):
             with VerticalScroll(id="detail-body"):
                 for section in self.detail.sections:
                     yield Static(Content(section.heading), classes="detail-heading")
-                    yield Static(Syntax(section.text, section.lexer, theme=syntax_theme(self),
-                                        background_color="default", word_wrap=True))
+                    # Textual's pygments highlighting: theme colours on the view's own background.
+                    yield Static(highlight(section.text, language=section.lexer), classes="detail-value")
             yield Static(Content("escape: close · arrows, page up/down: scroll"), id="detail-hint")
 
     def on_mount(self) -> None:

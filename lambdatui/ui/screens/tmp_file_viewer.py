@@ -22,7 +22,6 @@ from textual.worker import get_current_worker
 from lambdatui import controller as c
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView, human_size, part_label
 from lambdatui.ui.file_highlight import HEX, FileRows, file_rows
-from lambdatui.ui.widgets._theme import syntax_theme
 from lambdatui.ui.widgets.text_rows import TextRows
 
 
@@ -95,14 +94,14 @@ class TmpFileScreen(ModalScreen[None]):
 
     def read_part(self, offset: int) -> None:
         self.query_one("#tmp-file-status", Static).update(Content(f"reading from {human_size(offset)}…"))
-        self._read(offset, syntax_theme(self))
+        self._read(offset)
 
     @work(thread=True, exclusive=True, group="tmp-file", description="Reading a /tmp file")
-    def _read(self, offset: int, theme: str) -> None:
+    def _read(self, offset: int) -> None:
         view = self.controller.read_tmp_file(self.focus_number, self.path, offset, self.part_bytes)
         if get_current_worker().is_cancelled:
             return
-        rows = file_rows(view, theme) if view.problem is None else None
+        rows = file_rows(view) if view.problem is None else None
         self.post_message(self.PartRead(view, rows))
 
     @on(PartRead)

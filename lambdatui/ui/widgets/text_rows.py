@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rich.cells import cell_len
-from rich.text import Text
+from rich.segment import Segment
 from textual.cache import LRUCache
+from textual.content import Content
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -28,14 +28,21 @@ class TextRows(ScrollView, can_focus=True):
 
     def __init__(self, *, id: Optional[str] = None, classes: Optional[str] = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.rows: list[Text] = []
+        self.rows: list[Content] = []
         """The rows shown, one terminal line each."""
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
 
-    def set_rows(self, rows: list[Text]) -> None:
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
+
+    def _restyle(self) -> None:
+        self._cache.clear()  # the rows' $variables resolve to the new theme's colours
+        self.refresh()
+
+    def set_rows(self, rows: list[Content]) -> None:
         self.rows = rows
         self._cache.clear()
-        widest = max((cell_len(row.plain) for row in rows), default=0)
+        widest = max((row.cell_length for row in rows), default=0)
         self.virtual_size = Size(widest, len(rows))
         self.scroll_to(0, 0, animate=False)
         self.refresh()
@@ -48,6 +55,8 @@ class TextRows(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         strip = self._cache.get(index)
         if strip is None:
-            strip = Strip(list(self.rows[index].render(self.app.console)))
+            base = self.visual_style
+            parts = self.rows[index].render(base, end="", parse_style=self._get_style)
+            strip = Strip([Segment(text, style.rich_style) for text, style in parts])
             self._cache[index] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(self.rich_style)
