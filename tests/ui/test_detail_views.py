@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 import pytest
 from _host import screen_text
+from palette import run_palette_command
 from replay_backend import REPO, RecordedSession, ReplayBackend, load_session, replay
 from test_snapshots import LARGE, settled  # noqa: F401 - its autouse fixtures are imported below
 from test_snapshots import no_cursor_blink, plain_terminal_environment, stopped_clock  # noqa: F401
@@ -22,6 +23,8 @@ from lambdatui.bootstrap.inspect_state import REPR_LIMIT
 from lambdatui.model.facts import GlobalEntry, TmpEntry
 from lambdatui.model.tmp_file import PART_BYTES
 from lambdatui.ui.app import LambdaTuiApp
+from lambdatui.ui.key_bindings import PALETTE_TITLES
+from lambdatui.ui.screens.help import HELP
 from lambdatui.ui.screens.detail import DetailScreen
 from lambdatui.ui.screens.tmp_file_viewer import TmpFileScreen
 from lambdatui.ui.themes import DEFAULT_THEME
@@ -32,6 +35,7 @@ anyio = pytest.mark.anyio
 
 SAMPLES = REPO / "sample_functions"
 WAIT_S = 5.0
+SLOW_WAIT_S = 20.0  # a 256 KB part laid out as 16,384 hex rows, on a machine shared with other tests
 POLL_S = 0.02
 WARM = "a3000000-0000-4000-8000-000000000003"
 LONG_LIST = "[" + ", ".join(f"'item-{n:04d}'" for n in range(40))
@@ -94,7 +98,7 @@ def detail_text(app: LambdaTuiApp) -> str:
     return "\n".join([screen.detail.title, *screen.detail.notes, *(s.text for s in screen.detail.sections)])
 
 
-async def open_file(pilot: Pilot, name: str) -> TmpFileScreen:
+async def open_file(pilot: Pilot, name: str, timeout: float = WAIT_S) -> TmpFileScreen:
     """Focus /tmp, move the cursor onto `name`, press enter; until its first part is shown."""
     app = pilot.app
     assert isinstance(app, LambdaTuiApp)
@@ -108,7 +112,7 @@ async def open_file(pilot: Pilot, name: str) -> TmpFileScreen:
     assert view.cursor.selected is not None and view.cursor.selected.path == f"/tmp/{name}"
     await pilot.press("enter")
     await until_true(pilot, lambda: isinstance(app.screen, TmpFileScreen) and app.screen.part is not None,
-                     f"{name} in the viewer")
+                     f"{name} in the viewer", timeout)
     assert isinstance(app.screen, TmpFileScreen)
     return app.screen
 
@@ -203,6 +207,17 @@ class TestDetailKeys:
             assert not isinstance(app.screen, DetailScreen)
 
 
+    async def test_the_palette_opens_the_focused_value_and_help_lists_the_keys(self) -> None:
+        assert "| `d` `enter` | whole value |" in HELP
+        app = app_for()
+        async with app.run_test(size=LARGE) as pilot:
+            await settled(pilot)
+            app.query_one(ResultView).focus()
+            await run_palette_command(pilot, PALETTE_TITLES["show_detail"])
+            await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
+            assert detail_text(app).startswith("response to request a3000000")
+
+
 # ---------------------------------------------------------------------- the /tmp file viewer
 
 
@@ -249,15 +264,15 @@ class TestTmpFileViewer:
         async with app.run_test(size=LARGE) as pilot:
             await settled(pilot)
             started = time.monotonic()
-            viewer = await open_file(pilot, "big.dat")
-            assert time.monotonic() - started < 3.0
+            viewer = await open_file(pilot, "big.dat", SLOW_WAIT_S)
+            assert time.monotonic() - started < SLOW_WAIT_S  # reading 2 GB would take far longer (and 2 GB)
             part = viewer.part
             assert part is not None and part.size == BIG and len(part.data) == PART_BYTES
             await until_true(pilot, lambda: "showing the first 256 KB of 2.0 GB" in screen_text(pilot),
-                             "the part's label")
+                             "the part's label", SLOW_WAIT_S)
             await pilot.press("enter")
             await until_true(pilot, lambda: viewer.part is not None and viewer.part.offset == PART_BYTES,
-                             "the next part")
+                             "the next part", SLOW_WAIT_S)
             controller = made[0].controller
             assert controller is not None
             assert [(read[1], read[2]) for read in controller.tmp_reads] == [("/tmp/big.dat", 0),

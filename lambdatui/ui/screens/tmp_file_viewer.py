@@ -28,7 +28,7 @@ from lambdatui.ui.widgets.text_rows import TextRows
 class TmpFileScreen(ModalScreen[None]):
     """One /tmp file of the focused environment, part by part."""
 
-    BINDINGS = [Binding("escape,q", "close", "Close"), Binding("enter", "next_part", "Next part")]
+    BINDINGS = [Binding("escape,q,d", "close", "Close"), Binding("enter", "next_part", "Next part")]
 
     DEFAULT_CSS = """
     TmpFileScreen {
