@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
+from typing import Sequence, Union, overload
 
 from pygments.lexers import get_lexer_for_filename, guess_lexer
 from pygments.util import ClassNotFound
 from textual.content import Content, Span
 from textual.highlight import highlight
 
-from lambdatui.model.tmp_file import TmpFileView, hex_rows, looks_binary
+from lambdatui.model.tmp_file import HEX_WIDTH, TmpFileView, hex_rows, looks_binary
 
 MAX_ROW_CHARS = 2000  # a minified 256 KB JSON is one line: keep each row drawable
 PLAIN = "text"
 HEX = "hex"
+HEX_ROW_WIDTH = 8 + 2 + 23 + 2 + 23 + 2 + HEX_WIDTH  # offset, two groups of 8 bytes, the ASCII column
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,38 @@ class FileRows:
     The rows' styles name theme variables ($text-primary...): a theme switch recolours them, on the viewer's own
     background."""
 
-    rows: list[Content]
+    rows: Sequence[Content]
     kind: str
+
+
+class HexRows(Sequence[Content]):
+    """A part's hex dump, each row made when it is first drawn: 16,384 rows for a 256 KB part cost nothing upfront."""
+
+    _OFFSET_COLUMN = [Span(0, 8, "dim")]
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self.data = data
+        self.offset = offset
+
+    def __len__(self) -> int:
+        return -(-len(self.data) // HEX_WIDTH)
+
+    @overload
+    def __getitem__(self, index: int) -> Content: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Content]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[Content, Sequence[Content]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start = index * HEX_WIDTH
+        (row,) = hex_rows(self.data[start:start + HEX_WIDTH], self.offset + start)
+        return Content(row, spans=self._OFFSET_COLUMN)
 
 
 def choose_lexer(path: str, text: str) -> str:
@@ -68,8 +100,7 @@ def _is_json(text: str, head: str) -> bool:
 def file_rows(view: TmpFileView) -> FileRows:
     """The part's rows: highlighted by pygments (Textual's theme-aware styles), or a hex dump."""
     if looks_binary(view.data):
-        offset_column = [Span(0, 8, "dim")]  # 16,384 rows for a part: built the cheapest way
-        return FileRows([Content(row, spans=offset_column) for row in hex_rows(view.data, view.offset)], HEX)
+        return FileRows(HexRows(view.data, view.offset), HEX)
     text = view.data.decode("utf-8", errors="replace").expandtabs(4)
     lexer = choose_lexer(view.path, text)
     rows = highlight(text, language=lexer).split("\n", allow_blank=True)

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from lambdatui import controller as c
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView, human_size, part_label
-from lambdatui.ui.file_highlight import HEX, FileRows, file_rows
+from lambdatui.ui.file_highlight import HEX, HEX_ROW_WIDTH, FileRows, file_rows
 from lambdatui.ui.widgets.text_rows import TextRows
 
 
@@ -120,7 +120,7 @@ class TmpFileScreen(ModalScreen[None]):
         self.kind = rows.kind
         shown = "binary: hex" if rows.kind == HEX else rows.kind
         status.update(Content.assemble((shown, "bold"), f" · {part_label(view)}"))
-        self.query_one(TextRows).set_rows(rows.rows)
+        self.query_one(TextRows).set_rows(rows.rows, HEX_ROW_WIDTH if rows.kind == HEX else None)
         after = f"enter: the next {human_size(self.part_bytes)}" if view.has_more \
             else "enter: back to the start" if view.offset > 0 else ""
         hint.update(Content(" · ".join(x for x in (after, "escape: close", "arrows: scroll") if x)))

@@ -6,7 +6,7 @@ quickly as a short one; rows never wrap and scroll sideways instead, as a file v
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from rich.segment import Segment
 from textual.cache import LRUCache
@@ -28,7 +28,7 @@ class TextRows(ScrollView, can_focus=True):
 
     def __init__(self, *, id: Optional[str] = None, classes: Optional[str] = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.rows: list[Content] = []
+        self.rows: Sequence[Content] = []
         """The rows shown, one terminal line each."""
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
 
@@ -39,10 +39,11 @@ class TextRows(ScrollView, can_focus=True):
         self._cache.clear()  # the rows' $variables resolve to the new theme's colours
         self.refresh()
 
-    def set_rows(self, rows: list[Content]) -> None:
+    def set_rows(self, rows: Sequence[Content], width: Optional[int] = None) -> None:
+        """Show `rows` (a sequence may make each row when asked); `width`, when known, spares measuring them all."""
         self.rows = rows
         self._cache.clear()
-        widest = max((row.cell_length for row in rows), default=0)
+        widest = width if width is not None else max((row.cell_length for row in rows), default=0)
         self.virtual_size = Size(widest, len(rows))
         self.scroll_to(0, 0, animate=False)
         self.refresh()
