@@ -54,7 +54,8 @@ class RowCursor(Generic[Item]):
         self._items = self._building
         if self._items and self.index >= len(self._items):
             self.index = len(self._items) - 1
-            self.body.invalidate()
+            # Drawn on the next build: this one's rows are being cached as they are.
+            self.owner.call_after_refresh(self.body.invalidate)
 
     def move(self, step: int) -> None:
         if not self._items:
