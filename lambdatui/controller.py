@@ -14,6 +14,7 @@ from lambdatui.model.boundaries import Boundary
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import Fact
 from lambdatui.model.faults import Fault
+from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
 
 
 @dataclass(frozen=True)
@@ -78,4 +79,12 @@ class Controller(Protocol):
 
     def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
         """Everything, with the panels' views of environment `focus` (None: env #1, or the first one alive)."""
+        ...
+
+    def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
+                      limit: int = PART_BYTES) -> TmpFileView:
+        """Up to `limit` bytes from `offset` of `path` in environment `focus`'s own /tmp (never outside it).
+
+        Blocking file I/O: call it from a worker thread, never from the UI's or the host's event loop.
+        """
         ...

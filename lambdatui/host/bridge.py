@@ -26,6 +26,7 @@ from lambdatui.host.fleet_host import FleetHost, FleetOptions
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
 from lambdatui.runner import LOOPBACK, open_environment
 
 REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
@@ -63,6 +64,11 @@ class BridgedController:
         """The latest snapshot delivered: the focused environment's (`HostGuest.focus` chooses it; a snapshot of
         another cannot be made outside trio's context, since the host reads trio's clock)."""
         return self._latest
+
+    def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
+                      limit: int = PART_BYTES) -> TmpFileView:
+        """Straight to the session, on the caller's thread (a UI worker): reading a file needs no trio context."""
+        return self._session.read_tmp_file(focus, path, offset, limit)
 
     def deliver(self, snapshot: DebuggerSnapshot) -> None:
         """The host side hands over a new snapshot (trio context, same thread)."""

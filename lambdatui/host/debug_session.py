@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
@@ -11,10 +12,12 @@ from lambdatui import controller as c
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, Throttled
+from lambdatui.host.tmp_reader import read_tmp_part
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
+from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
 from lambdatui.model.shared_init_values import handler_source_paths, literal_names, shared_init_values
 
 
@@ -179,6 +182,25 @@ class DebugSession:
             fleet=self.fleet.counters(),
             shared_init_values=self._shared_init_values(host),
         )
+
+    def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
+                      limit: int = PART_BYTES) -> TmpFileView:
+        """Callable from any thread (the UI's worker): it only looks the environment up and reads files."""
+        host = self._target(focus)
+        sandbox = host.sandbox if host is not None else None
+        handle = sandbox.handle if sandbox is not None else None
+        fd = handle.fd if handle is not None else None
+        if fd is None:
+            return TmpFileView(path, problem="that environment's /tmp is gone (it shut down)")
+        try:
+            # Our own copy of the handle: the environment may close its own while this thread still reads.
+            own = os.dup(fd)
+        except OSError:
+            return TmpFileView(path, problem="that environment's /tmp is gone (it shut down)")
+        try:
+            return read_tmp_part(own, path, offset, limit)
+        finally:
+            os.close(own)
 
     # ------------------------------------------------------------------ the SnapStart uniqueness trap
 

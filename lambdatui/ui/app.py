@@ -26,6 +26,7 @@ from lambdatui.model import faults as flt
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import BackendFactory
 from lambdatui.ui.command_targets import extension_names, fault_targets
+from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.fleet_focus import FleetFocus
 from lambdatui.ui.key_bindings import APP_BINDINGS
@@ -240,6 +241,9 @@ class LambdaTuiApp(LogCommands, FleetFocus):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_show_detail(self, quiet: bool = False) -> None:
+        open_detail(self, quiet)
 
     def action_breakpoints(self) -> None:
         def chosen(boundaries: Optional[frozenset]) -> None:

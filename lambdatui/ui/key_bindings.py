@@ -27,6 +27,7 @@ PALETTE_TITLES = {
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
     "toggle_timeline_scale": "Timeline: to scale / logarithmic",
+    "show_detail": "Show the focused value whole (global, result, event, /tmp file)",
     "help": "Help",
     "search_log": "Search the log",
     "toggle_log_wrap": "Wrap long log lines (toggle)",
@@ -75,6 +76,11 @@ APP_BINDINGS = [
              show=False),
     _binding("z", "toggle_timeline_scale", "Scale", "The timeline's bar widths: proportional to durations, or "
              "logarithmic", show=False),
+    _binding("d", "show_detail", "Whole", "Show the value under the focus whole: a global, the result, the event, "
+             "a /tmp file", show=False),
+    # No id: the palette lists `d` once, not enter too.
+    Binding("enter", "show_detail(True)", "Whole", show=False, tooltip="On Globals or /tmp: open the row under "
+            "the cursor whole"),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)

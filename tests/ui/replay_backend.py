@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ if str(SESSIONS) not in sys.path:
 from codec import from_json_value  # noqa: E402
 from lambdatui import controller as c  # noqa: E402
 from lambdatui.model.debug_snapshot import DebuggerSnapshot  # noqa: E402
+from lambdatui.host.tmp_reader import read_tmp_part  # noqa: E402
 from lambdatui.model.facts import LogLine  # noqa: E402
+from lambdatui.model.tmp_file import PART_BYTES, TmpFileView  # noqa: E402
 from lambdatui.ui.backend import BackendFactory, OnError, OnReady, OnUpdate  # noqa: E402
 
 REPO_TOKEN = "$REPO"  # what the recorder wrote for the checkout (see sessions/record_sessions.py)
@@ -58,8 +61,11 @@ def load_session(name: str) -> RecordedSession:
 class ReplayController:
     """`lambdatui.controller.Controller` over a fixed snapshot; commands are kept for the test to read."""
 
-    def __init__(self, snapshot: DebuggerSnapshot) -> None:
+    def __init__(self, snapshot: DebuggerSnapshot, tmp_root: Optional[Path] = None) -> None:
         self._snapshot = snapshot
+        self.tmp_root = tmp_root
+        """A real directory standing for the environment's /tmp (a recording keeps no files); None: none."""
+        self.tmp_reads: list[tuple[Optional[int], str, int, int]] = []
         self.commands: list[c.Command] = []
         self._listeners: list[c.FactListener] = []
 
@@ -73,14 +79,27 @@ class ReplayController:
     def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
         return self._snapshot
 
+    def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
+                      limit: int = PART_BYTES) -> TmpFileView:
+        """Reads `tmp_root` as the host reads an environment's /tmp: by the same code, from a directory handle."""
+        self.tmp_reads.append((focus, path, offset, limit))
+        if self.tmp_root is None:
+            return TmpFileView(path, problem="a replayed session keeps no /tmp files")
+        fd = os.open(self.tmp_root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return read_tmp_part(fd, path, offset, limit)
+        finally:
+            os.close(fd)
+
 
 class ReplayBackend:
     """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
 
     def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError,
-                 others: Mapping[int, DebuggerSnapshot] = {}) -> None:
+                 others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None) -> None:
         self.session = session
         self.others = others
+        self.tmp_root = tmp_root
         self.focused: list[int] = []
         self._on_ready = on_ready
         self._on_update = on_update
@@ -89,7 +108,7 @@ class ReplayBackend:
         self.stopped = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.controller = ReplayController(self.session.snapshot)
+        self.controller = ReplayController(self.session.snapshot, self.tmp_root)
         self._on_ready(self.controller, None)
         self._on_update(self.session.snapshot, list(self.session.logs))
 
@@ -110,12 +129,12 @@ class ReplayBackend:
 
 
 def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None,
-           others: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
+           others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None) -> BackendFactory:
     """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect; `others` are the
-    fleet's other environments' snapshots, by number."""
+    fleet's other environments' snapshots, by number; `tmp_root`, a directory the /tmp viewer reads as /tmp."""
 
     def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
-        backend = ReplayBackend(session, on_ready, on_update, on_error, others)
+        backend = ReplayBackend(session, on_ready, on_update, on_error, others, tmp_root)
         if made is not None:
             made.append(backend)
         return backend

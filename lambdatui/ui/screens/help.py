@@ -38,6 +38,7 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `y` | copy | copy the result, the request id or a log line (the one clicked, the current match or the newest) to the clipboard (OSC 52) |
 | `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
 | `z` | timeline scale | bar widths to scale (proportional to durations, each still clickable) or logarithmic (the default); the timeline's last row says which. The wheel (or shift+wheel) scrolls the timeline through every bar, a click on a bar selects it, a click on "◀ N earlier" / "N later ▶" scrolls a view |
+| `d` `enter` | whole value | the focused panel's value whole: the global under the cursor (up/down in Globals) with where the runtime cut its repr, the result or error with its stack trace and a timeout's stacks, the event; on `/tmp`, the file under the cursor in a viewer (highlighted by type, hex for binary, 256 KB at a time: enter for the next part) |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |

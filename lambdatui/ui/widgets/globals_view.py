@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
@@ -23,6 +25,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import GlobalEntry, GlobalsReported
 from lambdatui.ui.widgets._format import clip, one_line, short_id
 from lambdatui.ui.widgets._lines import WidthLines
+from lambdatui.ui.widgets._row_cursor import RowCursor
 
 OURS = "python:3"  # FunctionInfo.runtime of lambdatui's own bootstrap, the only one that reports globals
 CHANGE_STYLE = {"new": "bold $success", "changed": "bold $warning", "replaced": "bold $text-primary",
@@ -69,6 +72,9 @@ def _header(report: GlobalsReported, snapshot: DebuggerSnapshot) -> Content:
 class GlobalsView(VerticalScroll):
     """Module state first, then definitions and imports (dim), then the live threads."""
 
+    BINDINGS = [Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False)]
+    """Up and down move the cursor over the globals (enter or d opens the one under it whole)."""
+
     DEFAULT_CSS = """
     GlobalsView {
         height: 1fr;
@@ -87,9 +93,28 @@ class GlobalsView(VerticalScroll):
         super().__init__(name=name, id=id, classes=classes)
         self._snapshot: Optional[DebuggerSnapshot] = None
         self._body = WidthLines(self._rows)
+        self.cursor: RowCursor[GlobalEntry] = RowCursor(self, self._body)
+        """Which global enter (or d) opens whole: drawn while the panel has the focus."""
 
     def compose(self) -> ComposeResult:
         yield self._body
+
+    @property
+    def report(self) -> Optional[GlobalsReported]:
+        """The report shown, if any."""
+        return self._snapshot.globals if self._snapshot is not None else None
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor.move(step)
+
+    def on_click(self, event: events.Click) -> None:
+        self.cursor.click(event)
+
+    def on_focus(self) -> None:
+        self._body.invalidate()  # draw the cursor
+
+    def on_blur(self) -> None:
+        self._body.invalidate()
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Render the globals and threads of this snapshot's latest report."""
@@ -117,6 +142,12 @@ class GlobalsView(VerticalScroll):
     # ------------------------------------------------------------------ rows
 
     def _rows(self, width: int) -> list[Content]:
+        self.cursor.start()
+        rows = self._built_rows(width)
+        self.cursor.finish()
+        return rows
+
+    def _built_rows(self, width: int) -> list[Content]:
         snapshot = self._snapshot
         report = snapshot.globals if snapshot is not None else None
         if snapshot is None or report is None:
@@ -138,7 +169,7 @@ class GlobalsView(VerticalScroll):
                 Content.styled("STATE", "bold underline")]
         shared = snapshot.shared_init_values
         for entry in state:
-            rows.append(_entry_row(entry, name_width, type_width, width, dim=False))
+            self.cursor.add(rows, entry, _entry_row(entry, name_width, type_width, width, dim=False))
             if entry.name in shared:
                 rows.append(Content.assemble(" " * CHANGE_WIDTH, (shared_label(shared[entry.name]), SHARED_STYLE)))
         rows += [Content.assemble(("gone".ljust(CHANGE_WIDTH), CHANGE_STYLE["gone"]), (name, "strike dim"))
@@ -146,11 +177,9 @@ class GlobalsView(VerticalScroll):
         if not state and not report.gone:
             rows.append(Content.styled("(no module state: only imports and definitions)", "dim italic"))
         rows.append(Content.styled(f"IMPORTS AND DEFINITIONS ({len(definitions)})", "dim bold underline"))
-        if self.show_definitions:
-            rows += [_entry_row(e, name_width, type_width, width, dim=True) for e in definitions]
-        if self.show_dunders:
-            rows += [_entry_row(e, name_width, type_width, width, dim=True) for e in dunders]
-        elif dunders:
+        for entry in (definitions if self.show_definitions else []) + (dunders if self.show_dunders else []):
+            self.cursor.add(rows, entry, _entry_row(entry, name_width, type_width, width, dim=True))
+        if dunders and not self.show_dunders:
             rows.append(Content.styled(f"{len(dunders)} dunders hidden", "dim italic"))
         rows += self._thread_rows(report, name_width)
         return rows

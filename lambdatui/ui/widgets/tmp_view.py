@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 
@@ -17,6 +19,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import TmpChanged, TmpEntry
 from lambdatui.ui.widgets._format import clip, one_line, phase_name, size
 from lambdatui.ui.widgets._lines import WidthLines
+from lambdatui.ui.widgets._row_cursor import RowCursor
 
 ROOT = "/tmp"
 MARK_STYLE = {"new": "bold $success", "changed": "bold $warning"}
@@ -70,6 +73,9 @@ def _summary(tmp: TmpChanged) -> Content:
 class TmpView(VerticalScroll):
     """The /tmp tree with sizes, kinds and who touched each path; removed paths struck through."""
 
+    BINDINGS = [Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False)]
+    """Up and down move the cursor over the paths (enter or d opens the file under it in the viewer)."""
+
     DEFAULT_CSS = """
     TmpView {
         height: 1fr;
@@ -82,9 +88,23 @@ class TmpView(VerticalScroll):
         super().__init__(name=name, id=id, classes=classes)
         self._snapshot: Optional[DebuggerSnapshot] = None
         self._body = WidthLines(self._rows)
+        self.cursor: RowCursor[TmpEntry] = RowCursor(self, self._body)
+        """Which path enter (or d) opens in the file viewer: drawn while the panel has the focus."""
 
     def compose(self) -> ComposeResult:
         yield self._body
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor.move(step)
+
+    def on_click(self, event: events.Click) -> None:
+        self.cursor.click(event)
+
+    def on_focus(self) -> None:
+        self._body.invalidate()  # draw the cursor
+
+    def on_blur(self) -> None:
+        self._body.invalidate()
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Render this snapshot's /tmp listing (skipped when the listing itself did not change)."""
@@ -94,6 +114,12 @@ class TmpView(VerticalScroll):
             self._body.invalidate()
 
     def _rows(self, width: int) -> list[Content]:
+        self.cursor.start()
+        rows = self._built_rows(width)
+        self.cursor.finish()
+        return rows
+
+    def _built_rows(self, width: int) -> list[Content]:
         snapshot = self._snapshot
         rows: list[Content] = []
         if snapshot is not None and snapshot.sandbox_note:
@@ -114,7 +140,8 @@ class TmpView(VerticalScroll):
         room = width - SIZE_WIDTH - 2 - mark_width - (KIND_WIDTH if with_kind else 0)
         longest = max((len(_shown_name(e)) for e in tmp.entries), default=10) + 1
         name_width = max(min(longest, room, 48), 10)
-        rows += [_entry_row(entry, name_width, with_kind) for entry in tmp.entries]
+        for entry in tmp.entries:
+            self.cursor.add(rows, entry, _entry_row(entry, name_width, with_kind))
         if tmp.truncated:
             rows.append(Content.styled("… more entries than lambdatui lists (the top of the tree is shown)",
                                        "$warning italic"))
