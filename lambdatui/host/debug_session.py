@@ -15,6 +15,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
+from lambdatui.model.phase_history import snapshot_as_of
 from lambdatui.model.shared_init_values import handler_source_paths, literal_names, shared_init_values
 
 
@@ -139,8 +140,16 @@ class DebugSession:
         for watcher in self._end_watchers:
             watcher()
 
-    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
+    def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
         host = self._target(focus) or self.host
+        live = self._live_snapshot(host)
+        return snapshot_as_of(live, self._state_of(host.sandbox_count), as_of)
+
+    def past(self, live: DebuggerSnapshot, as_of: Optional[int]) -> DebuggerSnapshot:
+        """`live` (a snapshot this session made) as of bar `as_of`'s end: needs no trio clock, unlike `snapshot`."""
+        return snapshot_as_of(live, self._state_of(live.environment_number), as_of)
+
+    def _live_snapshot(self, host: EnvironmentHost) -> DebuggerSnapshot:
         state = self._state_of(host.sandbox_count)
         config = host.config
         environment = host.snapshot()

@@ -134,6 +134,16 @@ class Timeline:
     def held(self) -> bool:
         return self._held is not None
 
+    @property
+    def opened(self) -> int:
+        """Bars ever opened: the newest bar's seq (0 before the first)."""
+        return self._opened
+
+    def open_seqs(self) -> frozenset[int]:
+        """The seqs of the bars still running (a handful at most: the phase, a sub-phase, a hold, a frozen gap)."""
+        bars = (*self._phases.values(), self._subphase, self._frozen, self._held)
+        return frozenset(bar.seq for bar in bars if bar is not None and bar.end is None)
+
     # ------------------------------------------------------------------ folding
 
     def apply(self, fact: object, at: Optional[float] = None) -> None:

@@ -58,8 +58,9 @@ def load_session(name: str) -> RecordedSession:
 class ReplayController:
     """`lambdatui.controller.Controller` over a fixed snapshot; commands are kept for the test to read."""
 
-    def __init__(self, snapshot: DebuggerSnapshot) -> None:
+    def __init__(self, snapshot: DebuggerSnapshot, pasts: Mapping[int, DebuggerSnapshot] = {}) -> None:
         self._snapshot = snapshot
+        self.pasts = pasts  # bar seq -> the snapshot as of its end (a test builds them); others: not kept
         self.commands: list[c.Command] = []
         self._listeners: list[c.FactListener] = []
 
@@ -70,17 +71,21 @@ class ReplayController:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
-        return self._snapshot
+    def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
+        past = self.pasts.get(as_of) if as_of is not None else None
+        if past is None:  # live, or a bar whose state is not kept: the live snapshot, as the host answers
+            return self._snapshot
+        return dataclasses.replace(past, timeline=self._snapshot.timeline, selected_bar=as_of)
 
 
 class ReplayBackend:
     """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
 
     def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError,
-                 others: Mapping[int, DebuggerSnapshot] = {}) -> None:
+                 others: Mapping[int, DebuggerSnapshot] = {}, pasts: Mapping[int, DebuggerSnapshot] = {}) -> None:
         self.session = session
         self.others = others
+        self.pasts = pasts
         self.focused: list[int] = []
         self._on_ready = on_ready
         self._on_update = on_update
@@ -89,7 +94,7 @@ class ReplayBackend:
         self.stopped = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.controller = ReplayController(self.session.snapshot)
+        self.controller = ReplayController(self.session.snapshot, self.pasts)
         self._on_ready(self.controller, None)
         self._on_update(self.session.snapshot, list(self.session.logs))
 
@@ -110,12 +115,13 @@ class ReplayBackend:
 
 
 def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None,
-           others: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
+           others: Mapping[int, DebuggerSnapshot] = {},
+           pasts: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
     """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect; `others` are the
-    fleet's other environments' snapshots, by number."""
+    fleet's other environments' snapshots, by number; `pasts` the focused one's as of some bars' ends, by seq."""
 
     def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
-        backend = ReplayBackend(session, on_ready, on_update, on_error, others)
+        backend = ReplayBackend(session, on_ready, on_update, on_error, others, pasts)
         if made is not None:
             made.append(backend)
         return backend
