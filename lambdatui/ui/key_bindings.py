@@ -27,6 +27,10 @@ PALETTE_TITLES = {
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
     "help": "Help",
+    "travel_previous": "Travel back: the previous phase's state",
+    "travel_next": "Travel forward: the next phase's state (past the newest: live)",
+    "travel_live": "Back to live (leave the past)",
+    "compare_invokes": "Compare two invokes: globals and /tmp between them…",
 }
 
 
@@ -56,6 +60,13 @@ APP_BINDINGS = [
               id=f"focus_environment_{n}") for n in range(1, 10)),
     _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
     _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
+             show=False),
+    _binding("left_square_bracket", "travel_previous", "Past", "Show the state as of the previous phase's end",
+             show=False),
+    _binding("right_square_bracket", "travel_next", "Next phase", "Show the state as of the next phase's end",
+             show=False),
+    _binding("escape", "travel_live", "Live", "Back to live from the past", show=False),
+    _binding("C", "compare_invokes", "Compare", "Compare two invokes: the globals and /tmp between them",
              show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),

@@ -31,6 +31,9 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `1`…`9` | env #N | show env #1 … env #9 |
 | `l` | log filter | cycle the log between all, platform, function and extension lines |
 | `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
+| `[` `]` | travel | show the state as of the previous / next phase's end (a click on a bar too): globals, /tmp, result, that phase's log lines, what extensions had received; a PAST bar says which phase |
+| `escape` | live | back to the live state from the past (in a dialog, escape still closes it) |
+| `C` | compare invokes | choose two invokes of the focused environment: their globals diff (old → new, same object or replaced) and /tmp changes |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |
