@@ -25,7 +25,8 @@ def _past(live: DebuggerSnapshot, seq: int, session: RecordedSession) -> Debugge
     invokes = [b for b in live.timeline if b.kind == "invoke" and b.end is not None and b.end <= (bar.end or 0)]
     n = len(invokes)
     assert live.globals is not None and live.tmp is not None and live.last_result is not None
-    rid = live.last_result.request_id.replace("a3", f"a{n}", 1) if n else None
+    ids = list(dict.fromkeys(line.request_id for line in session.logs if line.request_id))  # in invoke order
+    rid = ids[n - 1] if n else None
     entries = tuple(dataclasses.replace(e, repr=str(n), identity=1010 + n, change="replaced" if n else "new")
                     if e.name == "invocations" else dataclasses.replace(e, change="same" if n else "new")
                     for e in live.globals.entries)

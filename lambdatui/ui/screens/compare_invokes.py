@@ -73,7 +73,8 @@ def comparison_text(comparison: InvokeComparison) -> Content:
     rows.extend(_global_row(g) for g in comparison.globals)
     if not comparison.globals:
         rows.append(Content.styled("  nothing differs", "dim"))
-    rows.append(Content.assemble(("/tmp", "bold $accent"), (f"  {len(comparison.tmp)} changes", "dim")))
+    count = len(comparison.tmp)
+    rows.append(Content.assemble(("/tmp", "bold $accent"), (f"  {count} change{'' if count == 1 else 's'}", "dim")))
     rows.extend(_tmp_row(t) for t in comparison.tmp)
     if not comparison.tmp:
         rows.append(Content.styled("  nothing changed", "dim"))
