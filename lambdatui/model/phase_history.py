@@ -14,8 +14,8 @@ log (a running count, not the lines). Only the newest MAX_PAST_STATES bars' stat
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterable, Mapping, Optional
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional
 
 from lambdatui.model import debug_snapshot as ds
 from lambdatui.model import facts as f
@@ -26,9 +26,10 @@ if TYPE_CHECKING:  # the state that feeds it (a runtime import would be circular
 MAX_PAST_STATES = 200
 
 
-@dataclass(frozen=True)
-class PhaseState:
-    """The panels' state as of one bar's end: references to what the live state held then."""
+class PhaseState(NamedTuple):
+    """The panels' state as of one bar's end: references to what the live state held then. A NamedTuple: made on
+    the host's loop at every bar's end, it must cost next to nothing (a frozen dataclass takes several times as
+    long to build)."""
 
     seq: int
     request_id: Optional[str]  # the invoke's, for an invoke bar: its log lines are the ones with this id
@@ -40,10 +41,10 @@ class PhaseState:
     last_stacks: Optional[f.StacksCaptured]
     last_init_failure: Optional[f.InitFailed]
     stream: Optional[ds.StreamView]
-    received: Mapping[str, int] = field(default_factory=dict)  # extension -> seq of its last event by then
-    lines_from: int = 0  # the log's running line count when the bar opened
-    lines_to: int = 0  # ... and when it ended
-    completed: int = 0  # invokes answered by then (this environment's view)
+    received: Mapping[str, int]  # extension -> seq of its last event by then
+    lines_from: int  # the log's running line count when the bar opened
+    lines_to: int  # ... and when it ended
+    completed: int  # invokes answered by then (this environment's view)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class PhaseHistory:
         self.lines = 0  # log lines ever folded (the log keeps the newest; this places each bar's among them)
         self.completed = 0  # invokes answered
         self.forgotten = 0  # states let go, oldest first
+        self._changes = 0  # the timeline's change count when last looked at
 
     # ------------------------------------------------------------------ folding
 
@@ -76,6 +78,9 @@ class PhaseHistory:
         if kind is f.InvocationCompleted:
             self.completed += 1
         timeline = state.timeline
+        if timeline.changes == self._changes:
+            return  # no bar opened or ended: most facts (participants, reports, listings)
+        self._changes = timeline.changes
         opened = timeline.opened
         if opened > self._seen:
             request_id = fact.detail if kind is f.PhaseStarted and fact.phase == "invoke" else None  # type: ignore[union-attr]

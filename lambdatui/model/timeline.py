@@ -117,6 +117,7 @@ class Timeline:
         self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
         self._boundary: Optional[Boundary] = None
         self._cache: Optional[tuple[TimelineBar, ...]] = None
+        self.changes = 0  # facts that changed the bars: a reader tells at a glance whether anything opened or ended
 
     # ------------------------------------------------------------------ reading
 
@@ -156,6 +157,7 @@ class Timeline:
         if handler is not None:
             handler(self, fact, when)
             self._cache = None
+            self.changes += 1
 
     def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> _Bar:
         self._opened += 1
