@@ -24,8 +24,16 @@ from lambdatui.ui.widgets.past_bar import phase_name
 
 
 def finished_bars(timeline: tuple[tl.TimelineBar, ...]) -> list[int]:
-    """The bars that have ended, in the order they opened (the order they are drawn)."""
-    return [bar.seq for bar in timeline if bar.end is not None]
+    """The bars that have ended, in the order they opened (the order they are drawn). An Init drawn as its steps is
+    left out: its last step ends with it (at init.done), so that step shows the same state."""
+    steps = {bar.seq for bar in timeline if bar.kind == tl.SUBPHASE}
+    return [bar.seq for bar in timeline
+            if bar.end is not None and not (bar.kind == tl.INIT and _has_steps(bar, timeline, steps))]
+
+
+def _has_steps(init: tl.TimelineBar, timeline: tuple[tl.TimelineBar, ...], steps: set[int]) -> bool:
+    return any(bar.seq in steps and bar.start >= init.start and (init.end is None or bar.start <= init.end)
+               for bar in timeline)
 
 
 def previous_bar(timeline: tuple[tl.TimelineBar, ...], selected: Optional[int]) -> Optional[int]:

@@ -201,3 +201,4 @@ def test_an_invoke_that_failed_says_how() -> None:
     bars = tuple(dataclasses.replace(b, status="error", error_type="ValueError") if b.kind == "invoke" else b
                  for b in state.timeline.bars())
     assert {c.outcome for c in invoke_choices(bars)} == {"error: ValueError"}
+
