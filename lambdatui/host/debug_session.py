@@ -147,7 +147,8 @@ class DebugSession:
 
     def past(self, live: DebuggerSnapshot, as_of: Optional[int]) -> DebuggerSnapshot:
         """`live` (a snapshot this session made) as of bar `as_of`'s end: needs no trio clock, unlike `snapshot`."""
-        return snapshot_as_of(live, self._state_of(live.environment_number), as_of)
+        state = self.states.get(live.environment_number) if as_of is not None else None
+        return live if state is None else snapshot_as_of(live, state, as_of)
 
     def _live_snapshot(self, host: EnvironmentHost) -> DebuggerSnapshot:
         state = self._state_of(host.sandbox_count)
