@@ -28,6 +28,7 @@ from lambdatui.ui.backend import BackendFactory
 from lambdatui.ui.command_targets import extension_names, fault_targets
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.key_bindings import APP_BINDINGS
+from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
@@ -57,7 +58,7 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(PhaseTravel):
+class LambdaTuiApp(LogCommands, PhaseTravel):
     """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
@@ -233,6 +234,10 @@ class LambdaTuiApp(PhaseTravel):
     def action_cycle_log_filter(self) -> None:
         self.query_one(LogView).cycle_filter()
 
+    def action_toggle_timeline_scale(self) -> None:
+        timeline = self.query_one(PhaseTimeline)
+        timeline.to_scale = not timeline.to_scale
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -310,8 +315,8 @@ class LambdaTuiApp(PhaseTravel):
                 self.set_event(*answer)
 
         notes = scan_events_folder(self.code_dir).notes
-        self.push_screen(EventEditorScreen(self.event_text, self.event_source, self.event_choices(), notes=notes),
-                         chosen)
+        self.push_screen(EventEditorScreen(self.event_text, self.event_source, self.event_choices(), notes=notes,
+                                           code_dir=self.code_dir, reload_choices=self.event_choices), chosen)
 
     def set_event(self, text: str, source: str) -> None:
         self.event_text = text

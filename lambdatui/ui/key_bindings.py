@@ -26,11 +26,18 @@ PALETTE_TITLES = {
     "focus_next_environment": "Next environment",
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
+    "toggle_timeline_scale": "Timeline: to scale / logarithmic",
     "help": "Help",
     "travel_previous": "Travel back: the previous phase's state",
     "travel_next": "Travel forward: the next phase's state (past the newest: live)",
     "travel_live": "Back to live (leave the past)",
     "compare_invokes": "Compare two invokes: globals and /tmp between them…",
+    "search_log": "Search the log",
+    "toggle_log_wrap": "Wrap long log lines (toggle)",
+    "toggle_log_follow": "Pause / resume following the log",
+    "filter_log": "Filter the log by environment, source, request…",
+    "save_log": "Save the visible log lines to a file…",
+    "clipboard_copy": "Copy the result, a request id or a log line…",
 }
 
 
@@ -68,6 +75,17 @@ APP_BINDINGS = [
     _binding("escape", "travel_live", "Live", "Back to live from the past", show=False),
     _binding("C", "compare_invokes", "Compare", "Compare two invokes: the globals and /tmp between them",
              show=False),
+    _binding("slash", "search_log", "Find", "Search the log: matches highlighted, enter / shift+enter move",
+             show=False),
+    _binding("w", "toggle_log_wrap", "Wrap", "Wrap long log lines, or cut them (scroll sideways)", show=False),
+    _binding("p", "toggle_log_follow", "Pause", "Pause the log (new lines are counted) or follow its end again",
+             show=False),
+    _binding("L", "filter_log", "Filter", "Filter the log by environment, source and request id", show=False),
+    _binding("S", "save_log", "Save log", "Save the visible (filtered) log lines to a file", show=False),
+    _binding("y", "clipboard_copy", "Copy", "Copy the result, the request id or a log line to the clipboard",
+             show=False),
+    _binding("z", "toggle_timeline_scale", "Scale", "The timeline's bar widths: proportional to durations, or "
+             "logarithmic", show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)

@@ -24,7 +24,7 @@ PHASE_VARIABLE_DEFAULTS = {
     "phase-invoke": "#8fd694",
     "phase-frozen": "#5e81ac",
     "phase-held": "#ebcb8b",
-    "phase-reset": "#ff6b6b",
+    "phase-reset": "#d08770",  # not the error colour: a reset is not an error (the timeline marks it ↺)
     "phase-shutdown": "#b48ead",
     "phase-error": "#ff6b6b",
 }

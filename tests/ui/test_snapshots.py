@@ -84,8 +84,8 @@ class TestMainScreen:
         """extension sample, environment #1 on its cold start, held at init.function.
 
         The header says INIT and, highlighted, "HELD at init.function". The timeline shows the hold at
-        init.extensions (1.5 s), Ext init, the hold at init.runtime, Runtime init (62.0 ms) and the live
-        hold with "▲ held at init.function" under it. Participants: the runtime Started (frozen, not parked)
+        init.extensions collapsed to "‖", Ext init, the hold at init.runtime as "‖", Runtime init (62.0 ms) and
+        the live hold "‖ held" with "▲ held at init.function" under it; "log scale" before the legend. Participants: the runtime Started (frozen, not parked)
         and the audit extension Ready, parked on Next, receiving INVOKE next. No globals yet, /tmp listed
         at environment start (empty). The log has INIT_START and "[audit] registered for INVOKE, SHUTDOWN";
         the explain line says the runtime next imports handler.py and runs its top-level code.
@@ -96,7 +96,7 @@ class TestMainScreen:
     def test_warm_after_three_invokes(self, snap_compare) -> None:
         """counter sample after three invokes (a1000000, a2000000, a3000000): FROZEN, warm.
 
-        Header: FROZEN, "3 invokes", "idle: frozen, waiting for an invoke". Timeline: "◀ 3 earlier bars",
+        Header: FROZEN, "3 invokes", "idle: frozen, waiting for an invoke". Timeline: "◀ 3 earlier · bars 4-11 of 11",
         Fn init, then each invoke (2.5 ms) between frozen bars (1.2 s), and the live frozen bar with
         "▲ invoke.done" under it. Participants: the runtime Ready, frozen, parked on Next. Globals after
         invoke a3000000, process generation 1: `invocations` = 3 labelled "replaced", COUNTER_FILE
@@ -113,7 +113,7 @@ class TestMainScreen:
 
         The header's two rows (FROZEN, 3 invokes), the fleet line under them ("fleet: 1 env (on-demand) · 0 busy
         (peak 1) / limit 100 · cold 1 · warm 2 · throttled 0 · queued 0"), the timeline's last three invokes ending
-        "▲ invoke.done" with "◀ 5 earlier bars", the participants table without its Kind and Subscribed columns, globals
+        "▲ invoke.done" with "◀ 5 earlier · bars 6-11 of 11", the participants table without its Kind and Subscribed columns, globals
         with `invocations` 3 replaced, /tmp with counter.t… "changed…", the event {"n": 3}, the response
         for a3000000, the last log line (REPORT a3000000), the explain line on three rows, and every key
         in the footer (n Step … q Quit).
@@ -125,7 +125,7 @@ class TestMainScreen:
         """slow sample with a 1 s timeout: invoke 7133e0a7 timed out and the environment was reset.
 
         Header: COLD, "1 invoke", "cold: the next invoke runs Init". Timeline: "7133e0a7 ✗ timeout" (1.0 s,
-        error colour), then "reset" (15.0 ms) with "▲ shutdown.done". Participants: no process, "next
+        error colour), then "↺ reset: timeout" (15.0 ms, orange) with "▲ shutdown.done". Participants: no process, "next
         invoke: re-Init". Globals after Function init with "that process is gone". The result pane is
         scrolled to the source of sample_functions/slow/handler.py around line 14, "❱ 14 time.sleep(seconds)"
         highlighted inside wait_for_downstream (the hung frame the stack points at; the error title and
@@ -139,7 +139,7 @@ class TestMainScreen:
         """crash sample: 0c000000 succeeded, then c4a5e000 made the runtime exit; the environment was reset.
 
         Header: COLD, "2 invokes", "cold: the next invoke runs Init". Timeline: 0c000000 (2.5 ms), frozen,
-        "c4a5e0 ✗" in the error colour, then "reset" with "▲ shutdown.done". Participants: no process,
+        "c4a5e0 ✗" in the error colour, then "↺ reset" (orange) with "▲ shutdown.done". Participants: no process,
         "next invoke: re-Init". Globals after invoke 0c000000 (`invocations` 1) with "that process is gone".
         Result: "function error: Runtime.ExitError", errorMessage "... Runtime exited with error: exit
         status 1". Log: "crash: invocation 2 in pid 4242, mode=exit", the platform's exit line,

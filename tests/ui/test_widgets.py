@@ -121,7 +121,7 @@ class TestPhaseTimeline:
             text = screen_text(pilot)
             hidden = pilot.app.widget.hidden_bars
         assert hidden > 0
-        assert f"{hidden} earlier bar" in text
+        assert f"◀ {hidden} earlier" in text and f"bars {hidden + 1}-" in text
         assert snapshots.WARM_IDS[-1][:8] in text  # the newest invoke is always visible
 
     def test_log_scale_keeps_short_and_long_phases_visible_and_ordered(self) -> None:

@@ -30,10 +30,17 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `,` `.` | environments | show the previous / next environment (a click on one in the strip does too) |
 | `1`…`9` | env #N | show env #1 … env #9 |
 | `l` | log filter | cycle the log between all, platform, function and extension lines |
+| `/` | search the log | incremental: matches highlighted as you type, the count and position ("3/17"); enter / shift+enter (F3 / shift+F3) the next / previous match; escape closes it |
+| `w` | wrap | wrap long log lines at the pane's width, or cut them (scroll sideways) |
+| `p` | pause log | stop following the log's end ("12 new lines" are counted); again: jump to the end and follow |
+| `L` | filter log | by environment (the log shows the focused one's), source (platform, function, extensions, lambdatui) and request id; the panel's title says which |
+| `S` | save log | write the visible (filtered) log lines to a file, by default `lambdatui-logs-<time>.txt` in the working directory |
+| `y` | copy | copy the result, the request id or a log line (the one clicked, the current match or the newest) to the clipboard (OSC 52) |
 | `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
 | `[` `]` | travel | show the state as of the previous / next phase's end (a click on a bar too): globals, /tmp, result, that phase's log lines, what extensions had received; a PAST bar says which phase |
 | `escape` | live | back to the live state from the past (in a dialog, escape still closes it) |
 | `C` | compare invokes | choose two invokes of the focused environment: their globals diff (old → new, same object or replaced) and /tmp changes |
+| `z` | timeline scale | bar widths to scale (proportional to durations, each still clickable) or logarithmic (the default); the timeline's last row says which. The wheel (or shift+wheel) scrolls the timeline through every bar, a click on a bar selects it, a click on "◀ N earlier" / "N later ▶" scrolls a view |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |

@@ -4,11 +4,16 @@ Like toolong's `LogLines`, nothing is rendered until it scrolls into view: appen
 row (O(lines added)), evicts the oldest beyond `max_lines` (amortised O(1)), and only the visible
 rows become Strips (cached by row). A filter is a second index over the same rows, rebuilt only when
 the filter changes. `\\r` inside a line (awslambdaric's tracebacks) starts a new row, as a terminal would.
+
+A search (`SearchIndex`) runs over the shown rows: all of them once per query, each new one as it comes; matches
+are highlighted as rows are drawn. Wrapping makes a third index, of screen lines (a row and which piece of it),
+built on toggling or resizing and extended as rows arrive. Pausing stops following the end; new rows are counted.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
@@ -16,11 +21,13 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
+from textual.events import Click
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lambdatui.model.facts import LAMBDATUI, PLATFORM, LogLine
+from lambdatui.model.log_search import SearchIndex, match_spans
 
 TAG_WIDTH = 10
 MAX_ROW_CHARS = 4000  # a single printed megabyte stays one (cut) row instead of a megabyte-wide canvas
@@ -36,6 +43,10 @@ class Row:
     text: str
     stream: str
     width: int
+    request_id: Optional[str] = None
+
+
+RowMatch = Callable[[str, Optional[str]], bool]  # (source, request id) -> shown
 
 
 def split_rows(text: str) -> list[str]:
@@ -58,7 +69,7 @@ def tag_of(source: str) -> str:
 
 
 class LogLines(ScrollView, can_focus=True):
-    """Rows of the log; follows the end while the user has not scrolled away from it."""
+    """Rows of the log; follows the end while the user has not scrolled away from it (or paused it)."""
 
     DEFAULT_CSS = """
     LogLines {
@@ -75,13 +86,24 @@ class LogLines(ScrollView, can_focus=True):
         self._head = 0  # rows[_head:] are kept; the rest await compaction
         self._shown: list[Row] = []
         self._shown_head = 0
-        self._match: Callable[[str], bool] = lambda source: True
+        self._match: RowMatch = lambda source, request_id: True
         self._seq = 0
         self._widest = 0
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
         self._ready = False
         self.dropped = 0
         """Rows evicted to stay within `max_lines`."""
+        self.search = SearchIndex()
+        """The shown rows that match the query (read it; change it through `set_query` and `step_match`)."""
+        self.wrap = False
+        self._pieces: list[tuple[Row, int]] = []  # wrapping: each screen line's row and which piece of it
+        self._pieces_head = 0
+        self._wrap_cells = 0  # the text width the pieces were cut for
+        self.paused = False
+        self.pending = 0
+        """Rows shown since the pause (the view stays where it is)."""
+        self.selected: Optional[int] = None
+        """The seq of the row last clicked (what `y` copies)."""
 
     # ------------------------------------------------------------------ reading
 
@@ -93,25 +115,61 @@ class LogLines(ScrollView, can_focus=True):
     def shown_count(self) -> int:
         return len(self._shown) - self._shown_head
 
+    @property
+    def screen_lines(self) -> int:
+        """Lines the shown rows take: one each, or more when wrapped."""
+        return len(self._pieces) - self._pieces_head if self.wrap else self.shown_count
+
     def shown_texts(self) -> list[str]:
-        """The rows the filter lets through, oldest first (for tests and copy)."""
+        """The rows the filter lets through, oldest first (for tests, copy and saving)."""
         return [row.text for row in self._shown[self._shown_head:]]
+
+    def shown_request_ids(self) -> list[str]:
+        """The request ids of the kept rows, newest first, each once (the invokes the log has seen)."""
+        seen: dict[str, None] = {}
+        for row in reversed(self._rows[self._head:]):
+            if row.request_id and row.request_id not in seen:
+                seen[row.request_id] = None
+        return list(seen)
+
+    def row(self, seq: Optional[int]) -> Optional[Row]:
+        """The shown row with this seq (binary search), or None."""
+        if seq is None:
+            return None
+        index = bisect_left(self._shown, seq, self._shown_head, key=lambda row: row.seq)
+        return self._shown[index] if index < len(self._shown) and self._shown[index].seq == seq else None
+
+    def chosen_row(self) -> Optional[Row]:
+        """The row a copy takes: the one clicked, else the current match, else the newest shown."""
+        row = self.row(self.selected) or self.row(self.search.current)
+        if row is None and self.shown_count:
+            row = self._shown[-1]
+        return row
 
     # ------------------------------------------------------------------ writing
 
     def append(self, lines: Iterable[LogLine]) -> int:
-        """Add rows for these lines; returns how many rows were added."""
-        following = self.scroll_y >= self.max_scroll_y
+        """Add rows for these lines; returns how many rows were added. Each new shown row is searched once."""
+        following = not self.paused and self.scroll_y >= self.max_scroll_y
         added = 0
+        fresh: list[Row] = []
         for line in lines:
             for text in split_rows(line.text):
                 self._seq += 1
-                row = Row(self._seq, line.source, text, line.stream, TAG_WIDTH + 1 + cell_len(text))
+                row = Row(self._seq, line.source, text, line.stream, TAG_WIDTH + 1 + cell_len(text), line.request_id)
                 self._rows.append(row)
-                if self._match(row.source):
-                    self._shown.append(row)
-                    self._widest = max(self._widest, row.width)
+                if self._match(row.source, row.request_id):
+                    fresh.append(row)
                 added += 1
+        if fresh:
+            self._shown.extend(fresh)
+            self._widest = max(self._widest, max(row.width for row in fresh))
+            if self.search.query:
+                self.search.extend((row.seq, row.text) for row in fresh)
+            if self.wrap:
+                self._cut(fresh)
+            if self.paused:
+                self.pending += len(fresh)
         if added:
             gone = self._evict()
             self._resize(follow=following)
@@ -122,37 +180,90 @@ class LogLines(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         """Drop every row (another environment's log comes next)."""
-        self._rows, self._shown = [], []
-        self._head = self._shown_head = self._widest = 0
-        self.dropped = 0
+        self._rows, self._shown, self._pieces = [], [], []
+        self._head = self._shown_head = self._pieces_head = self._widest = 0
+        self.dropped = self.pending = 0
+        self.selected = None
+        self.search.search(self.search.query, ())
         self._cache.clear()
-        self._resize(follow=True)
+        self._resize(follow=not self.paused)
 
-    def set_match(self, match: Callable[[str], bool]) -> None:
-        """Show only rows whose source `match` accepts (O(kept rows), on user action only)."""
+    def set_match(self, match: RowMatch) -> None:
+        """Show only rows whose (source, request id) `match` accepts (O(kept rows), on user action only)."""
         self._match = match
-        self._shown = [row for row in self._rows[self._head:] if match(row.source)]
+        self._shown = [row for row in self._rows[self._head:] if match(row.source, row.request_id)]
         self._shown_head = 0
         self._widest = max((row.width for row in self._shown), default=0)
-        self._resize(follow=True)
+        self.search.search(self.search.query, self._searchable())
+        self._recut()
+        self._cache.clear()
+        self._resize(follow=not self.paused)
+
+    def set_query(self, query: str) -> None:
+        """Search the shown rows for `query` (once; new rows are searched as they come) and show the newest match."""
+        if query == self.search.query:
+            return
+        self.search.search(query, self._searchable())
+        self._cache.clear()
+        self.refresh()
+        self.reveal(self.search.current)
+
+    def step_match(self, forward: bool) -> Optional[int]:
+        """Move to the next / previous match and scroll it into view; returns its seq."""
+        seq = self.search.step(forward)
+        self._cache.clear()
+        self.refresh()
+        self.reveal(seq)
+        return seq
+
+    def set_wrap(self, wrap: bool) -> None:
+        """Wrap long rows at the pane's width (no horizontal scrolling) or cut them (scroll sideways)."""
+        self.wrap = wrap
+        self._recut()
+        self._cache.clear()
+        self._resize(follow=not self.paused and self.scroll_y >= self.max_scroll_y)
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause: the view stays, new rows are counted. Resume: jump to the end and follow it again."""
+        self.paused = paused
+        self.pending = 0
+        if not paused and self._ready:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def restyle(self) -> None:
         """The theme changed: render visible rows again with its colours."""
         self._cache.clear()
         self.refresh()
 
+    def reveal(self, seq: Optional[int]) -> None:
+        """Scroll the row with this seq to the middle of the pane."""
+        if seq is None or not self._ready:
+            return
+        if self.wrap:
+            index = bisect_left(self._pieces, seq, self._pieces_head, key=lambda piece: piece[0].seq)
+            line = index - self._pieces_head
+        else:
+            line = bisect_left(self._shown, seq, self._shown_head, key=lambda row: row.seq) - self._shown_head
+        self.scroll_to(y=max(0, line - self.scrollable_content_region.height // 2), animate=False, immediate=True)
+
+    def _searchable(self) -> Iterable[tuple[int, str]]:
+        return ((row.seq, row.text) for row in self._shown[self._shown_head:])
+
     def _evict(self) -> int:
-        """Drop the oldest rows beyond `max_lines`; returns how many of them were on show."""
+        """Drop the oldest rows beyond `max_lines`; returns how many screen lines of them were on show."""
         excess = self.row_count - self.max_lines
         if excess <= 0:
             return 0
         self._head += excess
         self.dropped += excess
         oldest = self._rows[self._head].seq
-        shown_before = self._shown_head
+        shown_before, pieces_before = self._shown_head, self._pieces_head
         while self._shown_head < len(self._shown) and self._shown[self._shown_head].seq < oldest:
             self._shown_head += 1
-        gone = self._shown_head - shown_before
+        while self._pieces_head < len(self._pieces) and self._pieces[self._pieces_head][0].seq < oldest:
+            self._pieces_head += 1
+        self.search.drop_before(oldest)
+        gone = self._pieces_head - pieces_before if self.wrap else self._shown_head - shown_before
         # Compact once the dead prefix is as long as what is kept: amortised O(1) per row.
         if self._head >= self.max_lines:
             del self._rows[: self._head]
@@ -160,20 +271,53 @@ class LogLines(ScrollView, can_focus=True):
         if self._shown_head >= self.max_lines:
             del self._shown[: self._shown_head]
             self._shown_head = 0
+        if self._pieces_head >= self.max_lines:
+            del self._pieces[: self._pieces_head]
+            self._pieces_head = 0
         return gone
+
+    def _text_cells(self) -> int:
+        return max(1, self.scrollable_content_region.width - TAG_WIDTH - 1)
+
+    def _recut(self) -> None:
+        """Wrapping: cut every shown row into screen lines again (toggle, resize, new filter)."""
+        self._pieces, self._pieces_head = [], 0
+        if self.wrap:
+            self._wrap_cells = self._text_cells()
+            self._cut(self._shown[self._shown_head:])
+
+    def _cut(self, rows: Iterable[Row]) -> None:
+        cells = self._wrap_cells or self._text_cells()
+        for row in rows:
+            count = max(1, -(-(row.width - TAG_WIDTH - 1) // cells))
+            self._pieces.extend((row, piece) for piece in range(count))
 
     def on_mount(self) -> None:
         self._ready = True
         self._resize(follow=True)
 
     def on_resize(self) -> None:
+        if self.wrap and self._text_cells() != self._wrap_cells:
+            self._recut()
+            self.virtual_size = Size(0, self.screen_lines)
         # Lines added before the first layout scrolled against a zero-height viewport: re-pin to the end.
-        if self.scroll_y >= self.max_scroll_y:
+        if not self.paused and self.scroll_y >= self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self._cache.clear()
 
+    def on_click(self, event: Click) -> None:
+        """A click picks the row under it (what `y` copies), a second click on it lets it go."""
+        index = self.scroll_offset.y + event.y
+        if self.wrap:
+            row = self._pieces[self._pieces_head + index][0] if index < self.screen_lines else None
+        else:
+            row = self._shown[self._shown_head + index] if index < self.shown_count else None
+        self.selected = None if row is None or row.seq == self.selected else row.seq
+        self._cache.clear()
+        self.refresh()
+
     def _resize(self, follow: bool) -> None:
-        self.virtual_size = Size(self._widest, self.shown_count)
+        self.virtual_size = Size(0 if self.wrap else self._widest, self.screen_lines)
         if not self._ready:
             return
         if follow:
@@ -185,15 +329,30 @@ class LogLines(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
+        if self.wrap:
+            index = self._pieces_head + scroll_y + y
+            if index >= len(self._pieces):
+                return Strip.blank(width, self.rich_style)
+            row, piece = self._pieces[index]
+            strip = self._strip(row)
+            cells, start = self._wrap_cells, TAG_WIDTH + 1
+            if piece == 0:
+                strip = strip.crop(0, start + cells)
+            else:
+                strip = Strip.join([Strip.blank(start), strip.crop(start + piece * cells, start + (piece + 1) * cells)])
+            return strip.crop_extend(0, width, self.rich_style).apply_style(self.rich_style)
         index = self._shown_head + scroll_y + y
         if index >= len(self._shown):
             return Strip.blank(width, self.rich_style)
-        row = self._shown[index]
+        strip = self._strip(self._shown[index])
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(self.rich_style)
+
+    def _strip(self, row: Row) -> Strip:
         strip = self._cache.get(row.seq)
         if strip is None:
             strip = self._render_row(row)
             self._cache[row.seq] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(self.rich_style)
+        return strip
 
     def _render_row(self, row: Row) -> Strip:
         styles = self._styles()
@@ -208,6 +367,12 @@ class LogLines(ScrollView, can_focus=True):
             text.append(row.text, styles.get("lambdatui-text", Style()))
         else:
             text.append(row.text, styles.get("stderr") if row.stream == "stderr" else None)
+        if self.search.query:
+            key = "match-current" if row.seq == self.search.current else "match"
+            for start, end in match_spans(row.text, self.search.query):
+                text.stylize(styles.get(key, Style(reverse=True)), TAG_WIDTH + 1 + start, TAG_WIDTH + 1 + end)
+        if row.seq == self.selected:
+            text.stylize(styles.get("selected", Style(underline=True)))
         return Strip(list(text.render(self.app.console)))
 
 

@@ -5,31 +5,37 @@ append costs only the lines added: rows are drawn lazily on the line API (`LogLi
 on top is clickable; the screen may bind a key to `cycle_filter`. Lines arrive either as facts
 (`add_lines`) or in snapshots (`show`); the same line object is never added twice, so a screen may
 use both paths. `restart` replaces them all (another environment's log).
+
+A search bar (hidden until `open_search`) highlights a query's matches as it is typed; enter / shift+enter and
+F3 / shift+F3 move between them, escape closes it. `toggle_wrap` and `toggle_pause` change how rows are laid out
+and whether the end is followed. A `LogFilter` (source and request id) says what is shown; the border title says
+which filter is on.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from dataclasses import dataclass, replace
+from typing import Iterable, Optional
 
 from rich.style import Style
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Click
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.debug_state import MAX_LOG_LINES
 from lambdatui.model.facts import FUNCTION, LAMBDATUI, PLATFORM, LogLine
+from lambdatui.model.log_search import EXTENSIONS, LogFilter, normalise_sources, source_matcher
+from lambdatui.model.log_search import SearchIndex
 from lambdatui.ui.widgets._log_lines import LogLines
 from lambdatui.ui.widgets._theme import theme_color
 
 DEFAULT_MAX_LINES = 5000
-EXTENSIONS = "extension:*"  # in a filter: every extension's lines
-_EXTENSION_ALIASES = frozenset({EXTENSIONS, "extensions", "extension"})  # what a caller may also write
 PRESETS: dict[str, Optional[frozenset[str]]] = {
     "all": None,
     "platform": frozenset({PLATFORM, LAMBDATUI}),
@@ -38,18 +44,23 @@ PRESETS: dict[str, Optional[frozenset[str]]] = {
 }
 
 
-def source_matcher(sources: Optional[frozenset[str]]) -> Callable[[str], bool]:
-    """A predicate over LogLine.source; an entry ending in "*" matches by prefix, "extensions" every extension."""
-    if sources is None:
-        return lambda source: True
-    wanted = {EXTENSIONS if s in _EXTENSION_ALIASES else s for s in sources}
-    exact = {s for s in wanted if not s.endswith("*")}
-    prefixes = tuple(s[:-1] for s in wanted if s.endswith("*"))
-    return lambda source: source in exact or (bool(prefixes) and source.startswith(prefixes))
+__all__ = ["EXTENSIONS", "PRESETS", "LogView", "source_matcher"]
 
 
 class LogView(Vertical):
-    """The log pane: a one-row filter bar over the bounded, lazily drawn lines."""
+    """The log pane: a one-row filter bar over the bounded, lazily drawn lines, and a search bar when searching."""
+
+    BINDINGS = [
+        Binding("shift+enter,shift+f3", "previous_match", "Previous match", show=False),
+        Binding("f3", "next_match", "Next match", show=False),
+        Binding("escape", "close_search", "Close the search", show=False),
+    ]
+    """| key | |
+    | --- | --- |
+    | F3 (enter in the search bar) | next match |
+    | shift+F3, shift+enter | previous match |
+    | escape | close the search (only while it is open) |
+    """
 
     DEFAULT_CSS = """
     LogView {
@@ -80,8 +91,28 @@ class LogView(Vertical):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
+    LogView > #log-search {
+        height: 1;
+        display: none;
+        background: $panel;
+    }
+    LogView > #log-search.-open {
+        display: block;
+    }
+    LogView > #log-search > Input {
+        width: 1fr;
+        height: 1;
+        border: none;
+        padding: 0 1;
+    }
+    LogView > #log-search > #log-search-count {
+        width: auto;
+        min-width: 10;
+        padding: 0 1;
+        color: $text-muted;
+    }
     """
-    """The filter bar is one row; the lines take the rest."""
+    """The filter bar is one row, the search bar (when open) one more; the lines take the rest."""
 
     @dataclass
     class FilterChanged(Message):
@@ -100,7 +131,8 @@ class LogView(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
         self._lines = LogLines(max_lines, self._row_styles, id="log-lines")
-        self._sources: Optional[frozenset[str]] = None
+        self._filter = LogFilter()
+        self._source_name: Optional[str] = None  # the dialog's name for the sources, for the title
         self._styles: Optional[dict[str, Style]] = None
         # Lines already taken in, by identity (references kept so ids are not reused), bounded too.
         self._seen: deque[LogLine] = deque()
@@ -113,6 +145,10 @@ class LogView(Vertical):
             for preset in PRESETS:
                 yield Static(preset, id=f"log-filter-{preset}", classes="log-filter")
             yield Static("", id="log-count")
+        with Horizontal(id="log-search"):
+            yield Input(placeholder="search the log (enter: next, shift+enter: previous, esc: close)",
+                        id="log-search-input", compact=True)
+            yield Static("", id="log-search-count")
         yield self._lines
 
     def on_mount(self) -> None:
@@ -125,12 +161,17 @@ class LogView(Vertical):
     @property
     def filter(self) -> Optional[frozenset[str]]:
         """The sources shown (None: all)."""
-        return self._sources
+        return self._filter.sources
+
+    @property
+    def log_filter(self) -> LogFilter:
+        """The whole filter: sources and request id."""
+        return self._filter
 
     @property
     def preset(self) -> Optional[str]:
         """The name of the current filter if it is one of PRESETS, else None."""
-        return next((name for name, sources in PRESETS.items() if sources == self._sources), None)
+        return next((name for name, sources in PRESETS.items() if sources == self._filter.sources), None)
 
     @property
     def line_count(self) -> int:
@@ -146,9 +187,40 @@ class LogView(Vertical):
     def dropped(self) -> int:
         return self._lines.dropped
 
+    @property
+    def search(self) -> SearchIndex:
+        """The current search (query, matches, the current one)."""
+        return self._lines.search
+
+    @property
+    def searching(self) -> bool:
+        return self._ready and self.query_one("#log-search").has_class("-open")
+
+    @property
+    def wrapping(self) -> bool:
+        return self._lines.wrap
+
+    @property
+    def paused(self) -> bool:
+        return self._lines.paused
+
+    @property
+    def pending(self) -> int:
+        """Lines shown since the pause."""
+        return self._lines.pending
+
     def visible_lines(self) -> list[str]:
         """The text of every row the filter lets through, oldest first."""
         return self._lines.shown_texts()
+
+    def request_ids(self) -> list[str]:
+        """The request ids of the kept lines, newest first (the invokes this log has seen)."""
+        return self._lines.shown_request_ids()
+
+    def chosen_line(self) -> Optional[str]:
+        """The line a copy takes: the one clicked, else the current match, else the newest shown; None if empty."""
+        row = self._lines.chosen_row()
+        return row.text if row is not None else None
 
     def add_lines(self, lines: Iterable[LogLine]) -> None:
         """Append lines (O(lines added)); a line object already taken in is skipped. Of a batch longer than the
@@ -157,7 +229,11 @@ class LogView(Vertical):
         keep = self._lines.max_lines
         if len(batch) > keep:
             seen = self._seen_ids
-            self._lines.dropped += sum(1 for line in batch[:-keep] if id(line) not in seen)
+            cut = [line for line in batch[:-keep] if id(line) not in seen]
+            self._lines.dropped += len(cut)
+            if self._lines.paused:  # new lines too, though dropped at once: the count says how many came
+                shown = self._filter.matcher()
+                self._lines.pending += sum(1 for line in cut if shown(line.source, line.request_id))
             batch = batch[-keep:]
         fresh = [line for line in batch if self._remember(line)]
         if fresh:
@@ -183,10 +259,14 @@ class LogView(Vertical):
 
     def set_filter(self, sources: Optional[set[str] | frozenset[str]]) -> None:
         """Show only these sources (LogLine.source values; "extension:*" or "extensions" for every
-        extension; a trailing "*" matches by prefix); None: all."""
-        self._sources = frozenset(EXTENSIONS if s in _EXTENSION_ALIASES else s for s in sources) \
-            if sources is not None else None
-        self._lines.set_match(source_matcher(self._sources))
+        extension; a trailing "*" matches by prefix); None: all. A request filter stays."""
+        self.apply_filter(replace(self._filter, sources=normalise_sources(sources)))
+
+    def apply_filter(self, log_filter: LogFilter, source_name: Optional[str] = None) -> None:
+        """Show only the lines `log_filter` keeps; `source_name` names its sources in the title."""
+        self._filter = replace(log_filter, sources=normalise_sources(log_filter.sources))
+        self._source_name = source_name
+        self._lines.set_match(self._filter.matcher())
         self._update_bar()
 
     def cycle_filter(self) -> None:
@@ -195,6 +275,60 @@ class LogView(Vertical):
         current = self.preset
         following = names[(names.index(current) + 1) % len(names)] if current in names else "all"
         self._choose(following)
+
+    def open_search(self) -> None:
+        """Show the search bar and put the cursor in it (the previous query, if any, is kept)."""
+        self.query_one("#log-search").add_class("-open")
+        self.query_one("#log-search-input", Input).focus()
+        self._update_search()
+
+    def close_search(self) -> None:
+        """Hide the search bar and its highlights; the lines keep the focus."""
+        self.query_one("#log-search").remove_class("-open")
+        self.query_one("#log-search-input", Input).value = ""
+        self._lines.set_query("")
+        self._lines.focus()
+
+    def next_match(self, forward: bool = True) -> Optional[int]:
+        seq = self._lines.step_match(forward)
+        self._update_search()
+        return seq
+
+    def toggle_wrap(self) -> None:
+        self._lines.set_wrap(not self._lines.wrap)
+        self._update_bar()
+
+    def toggle_pause(self) -> None:
+        self._lines.set_paused(not self._lines.paused)
+        self._update_bar()
+
+    # ------------------------------------------------------------------ keys and clicks
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        # Escape belongs to the app (back to live) unless the search is open.
+        if action in ("close_search", "next_match", "previous_match"):
+            return self.searching
+        return True
+
+    def action_close_search(self) -> None:
+        self.close_search()
+
+    def action_next_match(self) -> None:
+        self.next_match(True)
+
+    def action_previous_match(self) -> None:
+        self.next_match(False)
+
+    @on(Input.Changed, "#log-search-input")
+    def _query_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._lines.set_query(event.value)
+        self._update_search()
+
+    @on(Input.Submitted, "#log-search-input")
+    def _query_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.next_match(True)
 
     # ------------------------------------------------------------------ internals
 
@@ -209,13 +343,17 @@ class LogView(Vertical):
 
     def _choose(self, preset: str) -> None:
         self.set_filter(PRESETS[preset])
-        self.post_message(self.FilterChanged(self, preset, self._sources))
+        self.post_message(self.FilterChanged(self, preset, self._filter.sources))
 
     @on(Click, ".log-filter")
     def _filter_clicked(self, event: Click) -> None:
         widget = event.widget
         if widget is not None and widget.id:
             self._choose(widget.id.removeprefix("log-filter-"))
+
+    def _update_search(self) -> None:
+        if self._ready:
+            self.query_one("#log-search-count", Static).update(self.search.label())
 
     def _update_bar(self) -> None:
         if not self._ready:
@@ -227,7 +365,15 @@ class LogView(Vertical):
         text = f"{shown:,} of {kept:,} lines" if shown != kept else f"{kept:,} lines"
         if self.dropped:
             text += f" · {self.dropped:,} oldest dropped"
+        if self._lines.wrap:
+            text += " · wrap"
+        if self._lines.paused:
+            text += f" · paused: {self.pending:,} new lines" if self.pending else " · paused"
         self.query_one("#log-count", Static).update(text)
+        filtered = self._filter.describe(self._source_name if self.preset is None else self.preset)
+        self.border_title = f"logs: {filtered}" if filtered else None
+        if self.searching:
+            self._update_search()
 
     def _theme_changed(self, _theme: object) -> None:
         self._styles = None
@@ -246,5 +392,9 @@ class LogView(Vertical):
                 "invoke": color("phase-invoke"),
                 "error": color("phase-error") + Style(bold=True),
                 "stderr": color("text-warning"),
+                # A match is marked by more than colour (reverse, bold) for the high-contrast theme.
+                "match": Style(reverse=True),
+                "match-current": color("warning") + Style(reverse=True, bold=True, underline=True),
+                "selected": Style(bold=True, underline=True),
             }
         return self._styles

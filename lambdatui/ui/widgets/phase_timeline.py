@@ -1,8 +1,14 @@
 """Provides `PhaseTimeline`: the lifecycle as coloured bars, newest on the right.
 
-Widths follow a logarithmic scale so that a 0.02 ms Extension init, a 3 ms warm invoke and a 3 s
-timeout are all visible and still ordered by size; the widget shows the most recent bars that fit
-and says how many earlier ones it left out. Rows: bar labels, durations, the boundary marker, legend.
+Widths follow a logarithmic scale by default so that a 0.02 ms Extension init, a 3 ms warm invoke and a 3 s
+timeout are all visible and still ordered by size; `to_scale` (the app's `z`) makes them proportional instead
+(timeline_layout.py). The view follows the newest bars; the mouse wheel (shift+wheel too) and a click on the
+"◀ N earlier" / "N later ▶" hints scroll through every kept bar, and a selected bar (`selected_bar`) is
+scrolled into view, highlighted and pointed at. A click on a bar posts `BarClicked` with its seq.
+Rows: bar labels, durations, the markers (boundary, selection), the hint and legend row.
+
+Finished holds collapse to one cell (‖) unless selected: stepping through a cold start leaves many of them.
+Their label and time show in the tooltip. A reset (↺) and an error (✗) carry marks besides their colours.
 
 A running bar's duration ticks: snapshots arrive only when something happens, so the widget redraws
 on a timer from the bar's start and the host clock extrapolated from the snapshot's `as_of` (the host's
@@ -12,53 +18,39 @@ boundary is never counted in a running bar, as the core never counts it in a fin
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
+from rich.cells import cell_len
+from textual import events
 from textual.content import Content
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from lambdatui.model import timeline as tl
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.widgets._format import duration
-from lambdatui.ui.widgets._theme import FAILED, KIND_VARIABLE
+from lambdatui.ui.widgets.timeline_items import (  # noqa: F401  (re-exported: the tests and the app read them)
+    ERROR_MARK,
+    HOLD_MARK,
+    RESET_MARK,
+    TimelineItem,
+    index_of,
+    running_ms,
+    timeline_items,
+)
+from lambdatui.ui.widgets.timeline_layout import Window, bar_widths, log_width, paged, scrolled, showing, window
 
-MIN_WIDTH, MAX_WIDTH = 9, 30
-# Shorter names for bars too narrow for the full one, longest first.
-SHORT_LABELS = {"Extension init": ("Ext init",), "Runtime init": ("Runtime",), "Function init": ("Fn init",)}
-LEGEND = (("init", "phase-init"), ("invoke", "phase-invoke"), ("frozen", "phase-frozen"), ("held", "phase-held"),
-          ("reset", "phase-reset"), ("shutdown", "phase-shutdown"), ("error", "phase-error"))
-
-
-@dataclass(frozen=True)
-class TimelineItem:
-    """One drawn bar: what the bar says, how long it took (or has taken, while `live`), its colour."""
-
-    label: str
-    duration_ms: float
-    live: bool
-    variable: str
-    short_labels: tuple[str, ...] = ()
-
-    def label_for(self, cells: int) -> str:
-        """The longest of the label's forms that fits in `cells` (with a leading space), else cut."""
-        for text in (self.label, *self.short_labels):
-            if len(text) + 1 <= cells:
-                return f" {text}".ljust(cells)
-        text = f" {self.label}"
-        return text[: cells - 1] + "…" if len(text) > cells else text.ljust(cells)
-
-    @property
-    def width(self) -> int:
-        return bar_width(self.duration_ms)
+# The colour key, with the marks that tell bars apart without colour.
+LEGEND = (("■", "init", "phase-init"), ("■", "invoke", "phase-invoke"), ("■", "frozen", "phase-frozen"),
+          (HOLD_MARK, "held", "phase-held"), (RESET_MARK, "reset", "phase-reset"),
+          ("■", "shutdown", "phase-shutdown"), (ERROR_MARK, "error", "phase-error"))
+SELECTED_TEXT = "▲ selected: the state as of its end"
 
 
 def bar_width(ms: float) -> int:
-    """Columns for a duration: 9 for anything under a millisecond, +4 per factor of ten, at most 30."""
-    return max(MIN_WIDTH, min(MAX_WIDTH, round(MIN_WIDTH + 4 * math.log10(1 + max(ms, 0.0)))))
+    """Columns for a duration on the logarithmic scale (see timeline_layout.log_width)."""
+    return log_width(ms)
 
 
 TICK_S = 0.1  # how often a running bar's duration is redrawn
@@ -67,95 +59,6 @@ TICK_S = 0.1  # how often a running bar's duration is redrawn
 def monotonic_clock() -> float:
     """The local clock running bars tick by (looked up at each widget's creation: SVG tests stop it)."""
     return time.monotonic()
-
-
-def timeline_items(snapshot: DebuggerSnapshot, now: Optional[float] = None) -> list[TimelineItem]:
-    """The bars to draw, in order. Init's own bar is left out where its sub-phases tell the same story,
-    but an Init that failed marks its last sub-phase as failed. `now` (host clock) times the running bars;
-    by default the snapshot's own time."""
-    bars = snapshot.timeline
-    now = snapshot.environment.as_of if now is None else now
-    holds = [(bar.start, bar.end) for bar in bars if bar.kind == tl.HELD]
-    items: list[TimelineItem] = []
-    parent: Optional[tl.TimelineBar] = None
-    last_step: Optional[int] = None  # where the parent's last sub-phase is in `items`
-    held: Optional[tl.TimelineBar] = None
-    for index, bar in enumerate(bars):
-        if bar.kind == tl.HELD:
-            held = bar
-        elif bar.kind == tl.FROZEN and held is not None and (held.end is None or bar.start <= held.end):
-            continue  # the processes are stopped because of the hold: one bar tells it
-        if bar.kind == tl.INIT and _has_steps(bars, index):
-            _fail_last_step(items, parent, last_step)
-            parent, last_step = bar, None
-            continue
-        if bar.kind == tl.SUBPHASE:
-            last_step = len(items)
-        elif bar.kind not in (tl.HELD, tl.FROZEN):  # holds sit between Init's steps and after its failure
-            _fail_last_step(items, parent, last_step)
-            parent, last_step = None, None
-        items.append(_item(bar, now, holds))
-    _fail_last_step(items, parent, last_step)
-    return items
-
-
-def running_ms(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[float]]]) -> float:
-    """How long a running bar has run by `now`, less every hold inside it (a held bar is itself all hold)."""
-    elapsed = max(now - bar.start, 0.0)
-    if bar.kind != tl.HELD:
-        for start, end in holds:
-            overlap = min(now if end is None else end, now) - max(start, bar.start)
-            elapsed -= max(overlap, 0.0)
-    return max(elapsed, 0.0) * 1000
-
-
-def _has_steps(bars: tuple[tl.TimelineBar, ...], index: int) -> bool:
-    """Whether the Init bar at `index` has sub-phase bars (holds may sit between them)."""
-    for bar in bars[index + 1:]:
-        if bar.kind == tl.SUBPHASE:
-            return True
-        if bar.kind != tl.HELD:
-            return False
-    return False
-
-
-def _fail_last_step(items: list[TimelineItem], parent: Optional[tl.TimelineBar], step: Optional[int]) -> None:
-    """A failed Init's last sub-phase is where it failed: ✗ and the error colour (once, if the step has it)."""
-    if parent is None or parent.status not in FAILED or step is None:
-        return
-    last = items[step]
-    if "✗" not in last.label:
-        items[step] = TimelineItem(f"{last.label} ✗ {parent.status}", last.duration_ms, last.live, "phase-error",
-                                   tuple(f"{short} ✗" for short in last.short_labels))
-
-
-def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[float]]]) -> TimelineItem:
-    live = bar.duration_ms is None
-    ms = bar.duration_ms if bar.duration_ms is not None else running_ms(bar, now, holds)
-    failed = bar.status in FAILED
-    shorter: tuple[str, ...] = ()
-    if bar.kind in (tl.SUBPHASE, tl.INIT):
-        label = bar.label[:1].upper() + bar.label[1:]
-        shorter = SHORT_LABELS.get(label, ("Init",) if bar.kind == tl.INIT else ())
-        if failed:
-            label, shorter = f"{label} ✗ {bar.status}", tuple(f"{short} ✗" for short in shorter)
-    elif bar.kind == tl.INVOKE:
-        label = f"{bar.label} ✗ {bar.status}" if failed else bar.label
-        shorter = (f"{bar.label[:6]} ✗",) if failed else ()
-        if bar.caller:  # a function URL's invoke: its method and path first, the id where they leave room
-            mark = " ✗" if failed else ""
-            cut = tuple(f"{bar.caller[:n]}…{mark}" for n in range(len(bar.caller) - 1, 2, -1))
-            label, shorter = f"{bar.caller} {label}", (f"{bar.caller}{mark}", *cut, *shorter)
-    elif bar.kind == tl.RESET:
-        label, shorter = (f"reset: {bar.detail}", ("reset",)) if bar.detail else ("reset", ())
-    elif bar.kind == tl.SHUTDOWN:
-        label, shorter = (f"Shutdown: {bar.detail}", ("Shutdown",)) if bar.detail else ("Shutdown", ())
-    elif bar.kind == tl.HELD:
-        label, shorter = bar.label, ("held",)
-    else:  # frozen
-        label = bar.label
-    variable = "phase-error" if failed and bar.kind != tl.RESET else KIND_VARIABLE.get(bar.kind, "phase-init")
-    return TimelineItem(label, ms, live, variable, shorter)
 
 
 class PhaseTimeline(Widget):
@@ -174,7 +77,10 @@ class PhaseTimeline(Widget):
         padding: 0 1;
     }
     """
-    """Four rows: bar labels, durations, the marker at the current boundary, the legend."""
+    """Four rows: bar labels, durations, the markers, the hints and legend."""
+
+    to_scale: reactive[bool] = reactive(False)
+    """Widths proportional to durations (else logarithmic)."""
 
     def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None,
                  clock: Optional[Callable[[], float]] = None) -> None:
@@ -184,14 +90,35 @@ class PhaseTimeline(Widget):
         self._clock = clock or monotonic_clock
         self._received = 0.0  # the local clock when the snapshot arrived (its `as_of` on the host's clock)
         self._live = False  # whether the last render drew a running bar (only then does the timer redraw)
+        self._first_seq: Optional[int] = None  # the first bar in view once scrolled (None: follow the newest)
+        self._selected: Optional[int] = None  # the snapshot's selected_bar
+        self._reveal = False  # the selection changed: scroll it into view at the next render
+        self._items: list[TimelineItem] = []  # as last drawn, with where each was drawn
+        self._window: Window = window([], 1)
+        self._hints: list[tuple[int, int, int]] = []  # on the last row: (first column, end column, pages)
         self.hidden_bars = 0
-        """How many earlier bars the last render left out for lack of room."""
+        """How many earlier bars the last render left out of view."""
+
+    @property
+    def view(self) -> Window:
+        """The bars the last render showed (indices into `items`) and the columns each took."""
+        return self._window
+
+    @property
+    def items(self) -> list[TimelineItem]:
+        """Every bar as the last render laid them out, in view or not."""
+        return self._items
 
     def on_mount(self) -> None:
         self.set_interval(TICK_S, self._tick)
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Redraw from this snapshot's timeline and marker."""
+        if snapshot.selected_bar != self._selected:
+            self._selected = snapshot.selected_bar
+            self._reveal = True
+            if snapshot.selected_bar is None:
+                self._first_seq = None  # back to live: follow the newest bars again
         self._snapshot = snapshot
         self._received = self._clock()
         self.refresh()
@@ -206,79 +133,195 @@ class PhaseTimeline(Widget):
         if self._live:
             self.refresh()
 
-    def render(self) -> Content:
-        width = max(self.content_size.width, 10)
-        snapshot = self._snapshot
-        items = timeline_items(snapshot, self.now()) if snapshot is not None else []
-        self._live = any(item.live for item in items)
-        if snapshot is None or not items:
-            self.hidden_bars = 0
-            empty = Content.styled("No phases yet: the environment is cold; the first invoke runs Init.", "dim")
-            return Content("\n").join([empty.truncate(width, ellipsis=True), Content(""), Content(""),
-                                       self._legend(width, 0)])
-        shown = self._fit(items, width)
-        self.hidden_bars = len(items) - len(shown)
-        labels, durations = self._bar_rows(shown)
-        marker = self._marker_row(snapshot, shown, width)
-        rows = [labels, durations, marker, self._legend(width, self.hidden_bars)]
-        return Content("\n").join(row.truncate(width, ellipsis=False) for row in rows)
+    # ------------------------------------------------------------------ scrolling
+
+    def scroll_bars(self, by: int) -> None:
+        """Scroll `by` bars (negative: towards earlier ones)."""
+        self._scroll(lambda widths, width, first: scrolled(widths, width, first, by))
+
+    def scroll_pages(self, pages: int) -> None:
+        """Scroll by whole views (negative: towards earlier bars)."""
+        self._scroll(lambda widths, width, first: paged(widths, width, first, pages))
+
+    def _scroll(self, move: Callable[[list[int], int, Optional[int]], Optional[int]]) -> None:
+        items, widths, first, _ = self._geometry()
+        target = move(widths, self._viewport(), first)
+        self._first_seq = None if target is None else items[target].seq
+        self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.scroll_bars(-1)
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.scroll_bars(-1)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.scroll_bars(1)
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.scroll_bars(1)
+
+    # ------------------------------------------------------------------ the mouse on bars and hints
+
+    def _item_at(self, event: events.MouseEvent) -> Optional[TimelineItem]:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y > 2:  # the bar rows and the marker row under them
+            return None
+        index = self._window.at(offset.x)
+        return None if index is None or index >= len(self._items) else self._items[index]
+
+    def on_click(self, event: events.Click) -> None:
+        item = self._item_at(event)
+        if item is not None:
+            event.stop()
+            self.post_message(self.BarClicked(item.seq))
+            return
+        offset = event.get_content_offset(self)
+        if offset is not None and offset.y == 3:
+            for start, end, pages in self._hints:
+                if start <= offset.x < end:
+                    event.stop()
+                    self.scroll_pages(pages)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        item = self._item_at(event)
+        tip = None
+        if item is not None:
+            tip = f"{item.mark + ' ' if item.mark and item.mark not in item.label else ''}{item.label} · " \
+                  f"{duration(item.duration_ms)}{'…' if item.live else ''}"
+        if tip != self.tooltip:
+            self.tooltip = tip
 
     # ------------------------------------------------------------------ layout
 
-    @staticmethod
-    def _fit(items: list[TimelineItem], width: int) -> list[tuple[TimelineItem, int]]:
-        """The newest items whose bars (plus a one-column gap each) fit; the newest is squeezed if alone."""
-        fitted: list[tuple[TimelineItem, int]] = []
-        used = 0
-        for item in reversed(items):
-            room = item.width + (1 if fitted else 0)
-            if used + room > width:
-                if not fitted:
-                    fitted.append((item, width))
-                break
-            fitted.append((item, item.width))
-            used += room
-        fitted.reverse()
-        return fitted
+    def _viewport(self) -> int:
+        return max(self.content_size.width, 10)
+
+    def _geometry(self) -> tuple[list[TimelineItem], list[int], Optional[int], Optional[int]]:
+        """The items, their widths, the index of the first in view (None: follow the newest), the selected one."""
+        snapshot = self._snapshot
+        items = timeline_items(snapshot, self.now()) if snapshot is not None else []
+        selected = index_of(items, self._selected)
+        collapsed = [item.collapsible and index != selected for index, item in enumerate(items)]
+        widths = bar_widths([item.duration_ms for item in items], collapsed, self._viewport(), self.to_scale)
+        first = None
+        if self._first_seq is not None:
+            first = next((index for index, item in enumerate(items) if item.seq >= self._first_seq), None)
+        return items, widths, first, selected
+
+    def render(self) -> Content:
+        width = self._viewport()
+        snapshot = self._snapshot
+        items, widths, first, selected = self._geometry()
+        self._live = any(item.live for item in items)
+        if self._reveal and selected is not None:
+            first = showing(widths, width, first, selected)
+            self._first_seq = None if first is None else items[first].seq
+        self._reveal = False
+        shown = window(widths, width, first)
+        self._items, self._window = items, shown
+        self.hidden_bars = shown.earlier
+        if snapshot is None or not items:
+            empty = Content.styled("No phases yet: the environment is cold; the first invoke runs Init.", "dim")
+            return Content("\n").join([empty.truncate(width, ellipsis=True), Content(""), Content(""),
+                                       self._hint_row(shown)])
+        labels, durations = self._bar_rows(items, widths, shown, selected)
+        markers = self._marker_row(snapshot, items, shown, selected, width)
+        rows = [labels, durations, markers, self._hint_row(shown)]
+        return Content("\n").join(row.truncate(width, ellipsis=False) for row in rows)
 
     @staticmethod
-    def _bar_rows(shown: list[tuple[TimelineItem, int]]) -> tuple[Content, Content]:
+    def _bar_rows(items: list[TimelineItem], widths: list[int], shown: Window,
+                  selected: Optional[int]) -> tuple[Content, Content]:
         labels: list[tuple[str, str] | str] = []
         durations: list[tuple[str, str] | str] = []
-        for index, (item, cells) in enumerate(shown):
-            if index:
+        for number, span in enumerate(shown.spans):
+            item, cells = items[span.index], span.cells
+            if number:
                 labels.append(" ")
                 durations.append(" ")
-            text = item.label_for(cells)
-            style = f"$background on ${item.variable}" + (" bold" if index == len(shown) - 1 else "")
-            labels.append((text, style))
+            if widths[span.index] == 1 and item.collapsible and span.index != selected:
+                labels.append((item.mark, f"bold ${item.variable}"))  # a hold, collapsed: its time is in the tooltip
+                durations.append(" ")
+                continue
+            style = f"$background on ${item.variable}" + (" bold" if span.index == shown.total - 1 else "")
             figure = duration(item.duration_ms) + ("…" if item.live else "")
-            durations.append((figure[:cells].ljust(cells), "dim"))
+            figure_style = "dim"
+            if span.index == selected:
+                style, figure_style = f"{style} reverse bold underline", "bold underline"
+            labels.append((item.label_for(cells), style))
+            durations.append((figure[:cells].ljust(cells), figure_style))
         return Content.assemble(*labels), Content.assemble(*durations)
 
     @staticmethod
-    def _marker_row(snapshot: DebuggerSnapshot, shown: list[tuple[TimelineItem, int]], width: int) -> Content:
-        if snapshot.marker is None:
-            return Content("")
-        held = snapshot.environment.held_at is not None
-        text = f"▲ held at {snapshot.marker}" if held else f"▲ {snapshot.marker}"
-        # The lifecycle is at the newest bar: at its start while it is still open (held, frozen),
-        # at its end once it closed (a reset or shutdown that finished).
-        newest, cells = shown[-1]
-        start = sum(c + 1 for _, c in shown[:-1]) + (0 if newest.live else cells - 1)
-        if start + len(text) > width:
-            text = text.replace("▲ ", "") + " ▲"
-            start = max(0, start - len(text) + 1)
-        style = "bold $phase-held" if held else "$accent"
-        return Content.assemble(" " * start, (text, style))
-
-    @staticmethod
-    def _legend(width: int, hidden: int) -> Content:
-        """The colour key; first, when bars were left out, how many (it must survive truncation)."""
+    def _marker_row(snapshot: DebuggerSnapshot, items: list[TimelineItem], shown: Window, selected: Optional[int],
+                    width: int) -> Content:
+        """▲ under the selected bar's label; the boundary marker at the newest bar when in view and room is left."""
+        markers: list[tuple[int, str, str]] = []  # (first column, text, style)
+        span = shown.span_of(selected) if selected is not None else None
+        if span is not None:
+            markers.append(_placed(span.x, SELECTED_TEXT, width) + ("bold $accent",))
+        newest = shown.span_of(shown.total - 1)
+        if snapshot.marker is not None and newest is not None:
+            held = snapshot.environment.held_at is not None
+            text = f"▲ held at {snapshot.marker}" if held else f"▲ {snapshot.marker}"
+            # The lifecycle is at the newest bar: at its start while it is still open (held, frozen),
+            # at its end once it closed (a reset or shutdown that finished).
+            at = newest.x + (0 if items[newest.index].live else newest.cells - 1)
+            boundary = _placed(at, text, width) + ("bold $phase-held" if held else "$accent",)
+            if not markers or _apart(markers[0], boundary):
+                markers.append(boundary)
         parts: list[tuple[str, str] | str] = []
-        if hidden:
-            parts.append((f"◀ {hidden} earlier bar{'s' if hidden != 1 else ''}  ", "dim italic"))
-        for name, variable in LEGEND:
-            parts.append(("■ ", f"${variable}"))
-            parts.append((f"{name}  ", "dim"))
+        column = 0
+        for start, text, style in sorted(markers):
+            parts += [" " * (start - column), (text, style)]
+            column = start + cell_len(text)
         return Content.assemble(*parts)
+
+    def _hint_row(self, shown: Window) -> Content:
+        """Where the view is and which scale is on (these must survive truncation: they come first), then the
+        colour key. "◀ N earlier" and "N later ▶" scroll by a view when clicked."""
+        parts: list[tuple[str, str]] = []
+        self._hints = []
+        column = 0
+
+        def add(text: str, style: str, pages: int = 0) -> None:
+            nonlocal column
+            if pages:
+                self._hints.append((column, column + cell_len(text), pages))
+            parts.append((text, style))
+            column += cell_len(text)
+
+        if shown.earlier:
+            add(f"◀ {shown.earlier} earlier", "bold $accent", -1)
+            add(" · ", "dim")
+        if shown.earlier or shown.later:
+            add(f"bars {shown.start + 1}-{shown.stop} of {shown.total}", "dim")
+            add(" · ", "dim")
+        if shown.later:
+            add(f"{shown.later} later ▶", "bold $accent", 1)
+            add(" · ", "dim")
+        add("to scale" if self.to_scale else "log scale", "dim italic")
+        add("  ", "")
+        for mark, name, variable in LEGEND:
+            add(f"{mark} ", f"bold ${variable}")
+            add(f"{name}  ", "dim")
+        return Content.assemble(*parts)
+
+
+def _placed(at: int, text: str, width: int) -> tuple[int, str]:
+    """A marker's first column and text pointing (▲) at column `at`: after it, or before it near the right edge."""
+    if at + cell_len(text) > width:
+        text = text.replace("▲ ", "") + " ▲"
+        at = max(0, at - cell_len(text) + 1)
+    return at, text
+
+
+def _apart(first: tuple[int, str, str], second: tuple[int, str, str]) -> bool:
+    """Whether two markers leave at least a column between them."""
+    (a, a_text, _), (b, b_text, _) = sorted([first, second])
+    return a + cell_len(a_text) < b

@@ -1,0 +1,61 @@
+"""The log's search, wrap and pause against a burst (issue 9's 100,000 lines), on the LogView alone: the kept rows
+are searched once per query and each new row once as it comes, so matches stay right and the work stays
+proportional to the lines that arrive."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from _host import SMALL, hosted, screen_text
+
+from lambdatui.model.facts import FUNCTION, PLATFORM, LogLine
+from lambdatui.model.log_search import SearchIndex
+from lambdatui.ui.widgets import LogView
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+def flood(start: int, count: int) -> list[LogLine]:
+    return [LogLine(FUNCTION if i % 2 else PLATFORM, f"line {i}" + (" ERROR here" if i % 100 == 0 else ""))
+            for i in range(start, start + count)]
+
+
+async def test_a_search_stays_right_and_incremental_through_a_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    searched: list[int] = []
+    original = SearchIndex.matches
+    monkeypatch.setattr(SearchIndex, "matches", lambda self, text: searched.append(1) or original(self, text))
+    async with hosted(LogView(max_lines=5000), size=SMALL) as pilot:
+        view: LogView = pilot.app.widget  # type: ignore[assignment]
+        view.add_lines(flood(0, 5000))
+        view.open_search()
+        view._lines.set_query("error")
+        assert view.search.count == 50 and len(searched) == 5000  # the kept rows, once
+        searched.clear()
+        began = time.perf_counter()
+        for start in range(5000, 105_000, 1000):
+            view.add_lines(flood(start, 1000))
+        elapsed = time.perf_counter() - began
+        assert len(searched) == 100_000  # each new row once, never the kept ones again
+        assert view.search.count == 50 and view.search.seqs()[0] == view._lines._shown[view._lines._shown_head].seq
+        # The current match was evicted: the oldest kept one is current now.
+        assert view.search.label() == "1/50"
+        assert elapsed < 10  # generous on a shared machine; ~1 s here
+
+
+async def test_wrap_and_pause_through_a_burst() -> None:
+    async with hosted(LogView(max_lines=1000), size=SMALL) as pilot:
+        view: LogView = pilot.app.widget  # type: ignore[assignment]
+        view.add_lines([LogLine(FUNCTION, "w" * 250) for _ in range(1000)])
+        view.toggle_wrap()
+        await pilot.pause()
+        rows = view._lines.screen_lines
+        assert rows > 1000  # each long line takes several screen lines
+        view.toggle_pause()
+        view.add_lines(flood(0, 3000))
+        await pilot.pause()
+        assert view.pending == 3000 and view.line_count == 1000
+        assert view._lines.screen_lines == 1000  # the long lines are gone, their pieces too
+        view.toggle_pause()
+        await pilot.pause()
+        assert "line 2999" in screen_text(pilot)
