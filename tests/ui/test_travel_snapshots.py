@@ -27,7 +27,8 @@ def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invoke_1_selected_shows_its_state_and_the_past_marker(snap_compare) -> None:
     """The warm counter, invoke 1 (a1000000) clicked on the timeline, live being three invokes on.
 
-    Under the header's first row ("1 invoke": as of then) the PAST bar: "PAST · invoke 1 · a1000000 · ended t+0.10 s
+    The timeline points at a1000000 ("▲ selected: the state as of its end"). Under the header's first row
+    ("1 invoke": as of then) the PAST bar: "PAST · invoke 1 · a1000000 · ended t+0.10 s
     (2.5 ms) · esc: live  [ ]: previous / next phase". Globals after a1000000 with `invocations` = 1; /tmp
     counter.txt 22 B; the result of a1000000 ("invocations": 1, "cold": true); the log holds a1000000's START, END
     and REPORT only.
