@@ -164,10 +164,10 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         arrival = self.environment_focus.arrived(snapshot)
         self.snapshot = snapshot  # live: what commands act on
         shown = self.shown_snapshot(snapshot, new_environment=arrival.restart_log)  # live, or as of a past bar
-        for widget in (HeaderBar, PastBar, EnvironmentsStrip, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView,
+        for widget in (HeaderBar, EnvironmentsStrip, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView,
                        ResultView, ExplainBar):
             self.query_one(widget).show(shown)  # type: ignore[attr-defined]
-        self.query_one(HeaderBar).set_class(shown.selected_bar is not None, "-past")  # gives PastBar its row
+        self.show_past_marker()
         self.fit_the_fleet()
         # Another environment: its own log, kept by the host (the facts' lines may not be its); the past: its bar's.
         self.render_log(snapshot, shown, facts, arrival.restart_log)

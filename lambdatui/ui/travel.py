@@ -19,8 +19,8 @@ from lambdatui.model import timeline as tl
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.invoke_compare import invoke_choices
 from lambdatui.ui.fleet_focus import FleetFocus
-from lambdatui.ui.widgets import LogView, PhaseTimeline
-from lambdatui.ui.widgets.past_bar import phase_name
+from lambdatui.ui.widgets import HeaderBar, LogView, PhaseTimeline
+from lambdatui.ui.widgets.past_bar import PastBar, phase_name
 
 
 def finished_bars(timeline: tuple[tl.TimelineBar, ...]) -> list[int]:
@@ -98,6 +98,13 @@ class PhaseTravel(FleetFocus):
         lines = [fact for fact in facts if type(fact) is f.LogLine]
         if lines:
             log.add_lines(lines)
+
+    def show_past_marker(self) -> None:
+        """The PAST bar, taking the header's second row, while the user has travelled back (only then: a live
+        snapshot's own `selected_bar` is the timeline's to draw)."""
+        past = self.selected_bar is not None and self.shown is not None
+        self.query_one(PastBar).show(self.shown if past else None)
+        self.query_one(HeaderBar).set_class(past, "-past")
 
     def travel_to(self, seq: Optional[int]) -> None:
         """Select bar `seq` (None: live) and render at once."""

@@ -67,8 +67,9 @@ class PastBar(Static):
         self.text: Optional[str] = None
         """The marker shown (None: live)."""
 
-    def show(self, snapshot: DebuggerSnapshot) -> None:
-        text = past_marker(snapshot)
+    def show(self, snapshot: Optional[DebuggerSnapshot]) -> None:
+        """The marker for a past snapshot; hidden for None (live)."""
+        text = past_marker(snapshot) if snapshot is not None else None
         self.set_class(text is not None, "-past")
         if text != self.text:
             self.text = text
