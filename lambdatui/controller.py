@@ -77,8 +77,12 @@ class Controller(Protocol):
     def subscribe(self, listener: FactListener) -> Callable[[], None]:
         """Call `listener` with every fact from now on; returns the unsubscribe function."""
 
-    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
-        """Everything, with the panels' views of environment `focus` (None: env #1, or the first one alive)."""
+    def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
+        """Everything, with the panels' views of environment `focus` (None: env #1, or the first one alive).
+
+        With `as_of` (a `TimelineBar.seq`), the panels' views are the state as of that bar's end and
+        `selected_bar` names it; `timeline` still holds every kept bar. A bar whose state is no longer kept gets
+        the live snapshot (`selected_bar` None)."""
         ...
 
     def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,

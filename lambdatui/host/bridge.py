@@ -60,10 +60,11 @@ class BridgedController:
         subscribing only adds to a tuple, so this needs no hop into trio (the listener runs in trio's context)."""
         return self._session.subscribe(listener)
 
-    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
+    def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
         """The latest snapshot delivered: the focused environment's (`HostGuest.focus` chooses it; a snapshot of
-        another cannot be made outside trio's context, since the host reads trio's clock)."""
-        return self._latest
+        another cannot be made outside trio's context, since the host reads trio's clock). With `as_of`, its panels
+        as of that bar's end (the history is plain data: no trio needed)."""
+        return self._session.past(self._latest, as_of)
 
     def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
                       limit: int = PART_BYTES) -> TmpFileView:

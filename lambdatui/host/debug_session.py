@@ -17,6 +17,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
+from lambdatui.model.phase_history import snapshot_as_of
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
 from lambdatui.model.shared_init_values import handler_source_paths, literal_names, shared_init_values
 
@@ -142,8 +143,17 @@ class DebugSession:
         for watcher in self._end_watchers:
             watcher()
 
-    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
+    def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
         host = self._target(focus) or self.host
+        live = self._live_snapshot(host)
+        return snapshot_as_of(live, self._state_of(host.sandbox_count), as_of)
+
+    def past(self, live: DebuggerSnapshot, as_of: Optional[int]) -> DebuggerSnapshot:
+        """`live` (a snapshot this session made) as of bar `as_of`'s end: needs no trio clock, unlike `snapshot`."""
+        state = self.states.get(live.environment_number) if as_of is not None else None
+        return live if state is None else snapshot_as_of(live, state, as_of)
+
+    def _live_snapshot(self, host: EnvironmentHost) -> DebuggerSnapshot:
         state = self._state_of(host.sandbox_count)
         config = host.config
         environment = host.snapshot()

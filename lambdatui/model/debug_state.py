@@ -10,6 +10,7 @@ from typing import Optional
 from lambdatui.model import facts as f
 from lambdatui.model import debug_snapshot as ds
 from lambdatui.model.boundaries import EnvState
+from lambdatui.model.phase_history import PhaseHistory
 from lambdatui.model.telemetry import Subscription
 from lambdatui.model.timeline import Timeline
 
@@ -41,6 +42,7 @@ class DebugState:
         self.last_result_label = ""
         self._labels: dict[str, str] = {}  # request id -> the invoke's name besides its id, for the newest invokes
         self._stream_answered = False  # the stream's invoke has its result: the stream is over, whatever ended it
+        self.history = PhaseHistory()  # the state as of each bar's end, to travel back to
 
     def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
         """`at` is the clock reading when the fact happened, for facts that carry no time of their own."""
@@ -75,6 +77,7 @@ class DebugState:
             self.memory.append(fact)
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "init":
             self.memory.clear()  # a new runtime: its memory builds up from scratch
+        self.history.apply(fact, self)
 
     def _answered(self, request_id: str) -> None:
         """An invoke's result came: the latest stream is that result's, an earlier invoke's (let go), or still
@@ -180,6 +183,10 @@ class ExtensionActivities:
             ext.dropped_records += fact.records  # type: ignore[union-attr]
             ext.dropped_bytes += fact.bytes  # type: ignore[union-attr]
             ext.add(self._received(ext, ds.DROPPED, when, records=fact.records, bytes=fact.bytes))  # type: ignore[union-attr]
+
+    def received_counts(self) -> dict[str, int]:
+        """Per extension seen, the seq of the last event it was sent (0: none yet)."""
+        return {name: ext.seq for name, ext in self._by_name.items()}
 
     def during(self) -> str:
         """What the environment is doing, as an event list says when something arrived."""

@@ -117,6 +117,7 @@ class Timeline:
         self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
         self._boundary: Optional[Boundary] = None
         self._cache: Optional[tuple[TimelineBar, ...]] = None
+        self.changes = 0  # facts that changed the bars: a reader tells at a glance whether anything opened or ended
 
     # ------------------------------------------------------------------ reading
 
@@ -134,6 +135,16 @@ class Timeline:
     def held(self) -> bool:
         return self._held is not None
 
+    @property
+    def opened(self) -> int:
+        """Bars ever opened: the newest bar's seq (0 before the first)."""
+        return self._opened
+
+    def open_seqs(self) -> frozenset[int]:
+        """The seqs of the bars still running (a handful at most: the phase, a sub-phase, a hold, a frozen gap)."""
+        bars = (*self._phases.values(), self._subphase, self._frozen, self._held)
+        return frozenset(bar.seq for bar in bars if bar is not None and bar.end is None)
+
     # ------------------------------------------------------------------ folding
 
     def apply(self, fact: object, at: Optional[float] = None) -> None:
@@ -146,6 +157,7 @@ class Timeline:
         if handler is not None:
             handler(self, fact, when)
             self._cache = None
+            self.changes += 1
 
     def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> _Bar:
         self._opened += 1

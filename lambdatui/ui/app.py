@@ -28,7 +28,6 @@ from lambdatui.ui.backend import BackendFactory
 from lambdatui.ui.command_targets import extension_names, fault_targets
 from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
-from lambdatui.ui.fleet_focus import FleetFocus
 from lambdatui.ui.key_bindings import APP_BINDINGS
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
@@ -40,6 +39,8 @@ from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.screens.raise_dialog import RaiseScreen
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
+from lambdatui.ui.travel import PhaseTravel
+from lambdatui.ui.widgets.past_bar import PastBar
 from lambdatui.ui.widgets.environments_strip import TALL
 from lambdatui.ui.widgets import (
     EnvironmentsStrip,
@@ -58,7 +59,7 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(LogCommands, FleetFocus):
+class LambdaTuiApp(LogCommands, PhaseTravel):
     """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
@@ -92,6 +93,7 @@ class LambdaTuiApp(LogCommands, FleetFocus):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
+        yield PastBar(id="past")
         yield EnvironmentsStrip(id="environments")
         yield PhaseTimeline(id="timeline")
         with Horizontal(id="row-state"):
@@ -161,21 +163,19 @@ class LambdaTuiApp(LogCommands, FleetFocus):
 
     def render_snapshot(self, snapshot: DebuggerSnapshot, facts: Iterable[f.Fact]) -> None:
         arrival = self.environment_focus.arrived(snapshot)
-        self.snapshot = snapshot
+        self.snapshot = snapshot  # live: what commands act on
+        shown = self.shown_snapshot(snapshot, new_environment=arrival.restart_log)  # live, or as of a past bar
         for widget in (HeaderBar, EnvironmentsStrip, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView,
                        ResultView, ExplainBar):
-            self.query_one(widget).show(snapshot)  # type: ignore[attr-defined]
+            self.query_one(widget).show(shown)  # type: ignore[attr-defined]
+        self.show_past_marker()
         self.fit_the_fleet()
-        if arrival.restart_log:  # another environment: its own log, kept by the host; the facts' lines may not be its
-            self.query_one(LogView).restart(snapshot.logs)
-        else:
-            lines = [fact for fact in facts if type(fact) is f.LogLine]
-            if lines:
-                self.query_one(LogView).add_lines(lines)
+        # Another environment: its own log, kept by the host (the facts' lines may not be its); the past: its bar's.
+        self.render_log(snapshot, shown, facts, arrival.restart_log)
         if arrival.notice:
             self.notify(arrival.notice)
         if isinstance(self.screen, ExtensionEventsScreen):
-            self.screen.show(snapshot)
+            self.screen.show(shown)
         for fact in facts:
             if isinstance(fact, f.FaultInjected):
                 self.notify(f"fault: {fact.description}")
@@ -294,7 +294,7 @@ class LambdaTuiApp(LogCommands, FleetFocus):
     def show_extension(self, name: str) -> None:
         if isinstance(self.screen, ExtensionEventsScreen):
             self.screen.dismiss(None)
-        self.push_screen(ExtensionEventsScreen(name, self.snapshot))
+        self.push_screen(ExtensionEventsScreen(name, self.shown or self.snapshot))
 
     @on(DataTable.RowSelected, "#participants")
     def participant_selected(self, message: DataTable.RowSelected) -> None:

@@ -61,11 +61,13 @@ def load_session(name: str) -> RecordedSession:
 class ReplayController:
     """`lambdatui.controller.Controller` over a fixed snapshot; commands are kept for the test to read."""
 
-    def __init__(self, snapshot: DebuggerSnapshot, tmp_root: Optional[Path] = None) -> None:
+    def __init__(self, snapshot: DebuggerSnapshot, tmp_root: Optional[Path] = None,
+                 pasts: Mapping[int, DebuggerSnapshot] = {}) -> None:
         self._snapshot = snapshot
         self.tmp_root = tmp_root
         """A real directory standing for the environment's /tmp (a recording keeps no files); None: none."""
         self.tmp_reads: list[tuple[Optional[int], str, int, int]] = []
+        self.pasts = pasts  # bar seq -> the snapshot as of its end (a test builds them); others: not kept
         self.commands: list[c.Command] = []
         self._listeners: list[c.FactListener] = []
 
@@ -76,8 +78,11 @@ class ReplayController:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
-        return self._snapshot
+    def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
+        past = self.pasts.get(as_of) if as_of is not None else None
+        if past is None:  # live, or a bar whose state is not kept: the live snapshot, as the host answers
+            return self._snapshot
+        return dataclasses.replace(past, timeline=self._snapshot.timeline, selected_bar=as_of)
 
     def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
                       limit: int = PART_BYTES) -> TmpFileView:
@@ -96,10 +101,12 @@ class ReplayBackend:
     """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
 
     def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError,
-                 others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None) -> None:
+                 others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None,
+                 pasts: Mapping[int, DebuggerSnapshot] = {}) -> None:
         self.session = session
         self.others = others
         self.tmp_root = tmp_root
+        self.pasts = pasts
         self.focused: list[int] = []
         self._on_ready = on_ready
         self._on_update = on_update
@@ -108,7 +115,7 @@ class ReplayBackend:
         self.stopped = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.controller = ReplayController(self.session.snapshot, self.tmp_root)
+        self.controller = ReplayController(self.session.snapshot, self.tmp_root, self.pasts)
         self._on_ready(self.controller, None)
         self._on_update(self.session.snapshot, list(self.session.logs))
 
@@ -129,12 +136,14 @@ class ReplayBackend:
 
 
 def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None,
-           others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None) -> BackendFactory:
+           others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None,
+           pasts: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
     """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect; `others` are the
-    fleet's other environments' snapshots, by number; `tmp_root`, a directory the /tmp viewer reads as /tmp."""
+    fleet's other environments' snapshots, by number; `tmp_root`, a directory the /tmp viewer reads as /tmp;
+    `pasts` the focused one's snapshots as of some bars' ends, by seq."""
 
     def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
-        backend = ReplayBackend(session, on_ready, on_update, on_error, others, tmp_root)
+        backend = ReplayBackend(session, on_ready, on_update, on_error, others, tmp_root, pasts)
         if made is not None:
             made.append(backend)
         return backend

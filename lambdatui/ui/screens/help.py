@@ -37,6 +37,9 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `S` | save log | write the visible (filtered) log lines to a file, by default `lambdatui-logs-<time>.txt` in the working directory |
 | `y` | copy | copy the result, the request id or a log line (the one clicked, the current match or the newest) to the clipboard (OSC 52) |
 | `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
+| `[` `]` | travel | show the state as of the previous / next phase's end (a click on a bar too): globals, /tmp, result, that phase's log lines, what extensions had received; a PAST bar says which phase |
+| `escape` | live | back to the live state from the past (in a dialog, escape still closes it) |
+| `C` | compare invokes | choose two invokes of the focused environment: their globals diff (old → new, same object or replaced) and /tmp changes |
 | `z` | timeline scale | bar widths to scale (proportional to durations, each still clickable) or logarithmic (the default); the timeline's last row says which. The wheel (or shift+wheel) scrolls the timeline through every bar, a click on a bar selects it, a click on "◀ N earlier" / "N later ▶" scrolls a view |
 | `d` `enter` | whole value | the focused panel's value whole: the global under the cursor (up/down in Globals) with where the runtime cut its repr, the result or error with its stack trace and a timeout's stacks, the event; on `/tmp`, the file under the cursor in a viewer (highlighted by type, hex for binary, 256 KB at a time: enter for the next part) |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |

@@ -1,0 +1,143 @@
+"""Two invokes side by side: how the handler module's globals and /tmp differ between the ends of two invokes.
+
+Pure: it reads two snapshots as of two invoke bars' ends (`Controller.snapshot(focus, as_of=seq)`) and says, per
+global, old -> new and whether the object was kept (same id: mutated in place, or untouched) or replaced by
+another object; per /tmp path, added, removed or changed, with sizes. The bug a warm start hides shows here:
+invoke 5 saw a list that invoke 2 had appended to, or a file invoke 2 left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import GlobalEntry, GlobalsReported, TmpChanged, TmpEntry
+from lambdatui.model.globals_diff import CHANGED, NEW, REPLACED, SAME, classify_change
+from lambdatui.model.timeline import INVOKE, SHORT_ID, TimelineBar
+
+GONE = "gone"
+ANOTHER_PROCESS = "another process"  # a reset between the two: ids of two processes say nothing
+ADDED = "added"
+REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class InvokeChoice:
+    """One invoke that can be compared: its bar, its number among the kept bars, and how it ended."""
+
+    seq: int
+    number: int  # 1, 2, ... among the invoke bars the timeline keeps
+    request_id: str  # short, as the bar shows it
+    outcome: str  # "success", "error: ValueError", "timeout", "running"
+    caller: str = ""
+
+
+@dataclass(frozen=True)
+class GlobalChange:
+    name: str
+    change: str  # NEW, GONE, CHANGED (same object, new value), REPLACED (another object), ANOTHER_PROCESS, SAME
+    old: Optional[str]  # the repr at the first invoke's end (None: not there)
+    new: Optional[str]
+    old_type: str = ""
+    new_type: str = ""
+
+    @property
+    def kept(self) -> Optional[bool]:
+        """The same object at both ends (by id, in one process); None when it was not there at both."""
+        if self.old is None or self.new is None or self.change == ANOTHER_PROCESS:
+            return None
+        return self.change in (CHANGED, SAME)
+
+
+@dataclass(frozen=True)
+class TmpChange:
+    path: str
+    change: str  # ADDED, REMOVED, CHANGED
+    old_size: Optional[int]
+    new_size: Optional[int]
+    changed_by: str = ""  # who last wrote it, as the second listing says
+
+
+@dataclass(frozen=True)
+class InvokeComparison:
+    first: InvokeChoice
+    second: InvokeChoice
+    globals: tuple[GlobalChange, ...]  # the differences (unchanged state is left out), in report order
+    unchanged: int  # globals the same object with the same value at both ends
+    tmp: tuple[TmpChange, ...]
+    same_process: bool  # False: a reset between them (a fresh process: every global is new)
+    note: str = ""  # why something cannot be compared (no globals report: a custom runtime)
+
+
+def invoke_choices(timeline: tuple[TimelineBar, ...]) -> tuple[InvokeChoice, ...]:
+    """The invoke bars of the timeline, numbered in order."""
+    out = []
+    for bar in timeline:
+        if bar.kind != INVOKE:
+            continue
+        if bar.end is None:
+            outcome = "running"
+        elif bar.status in (None, "success"):
+            outcome = "success"
+        else:
+            outcome = f"{bar.status}: {bar.error_type}" if bar.error_type else bar.status
+        out.append(InvokeChoice(bar.seq, len(out) + 1, bar.label[:SHORT_ID], outcome, bar.caller))
+    return tuple(out)
+
+
+def compare_invokes(first: InvokeChoice, before: DebuggerSnapshot, second: InvokeChoice,
+                    after: DebuggerSnapshot) -> InvokeComparison:
+    """`before` and `after`: the snapshots as of `first`'s and `second`'s ends."""
+    old, new = before.globals, after.globals
+    same_process = old is not None and new is not None and old.generation == new.generation
+    changes, unchanged = _globals(old, new, same_process)
+    note = ""
+    if new is None or old is None:
+        note = "No globals report at one of them: only lambdatui's Python runtime reports globals."
+    return InvokeComparison(first, second, changes, unchanged, _tmp(before.tmp, after.tmp), same_process, note)
+
+
+def _globals(old: Optional[GlobalsReported], new: Optional[GlobalsReported],
+             same_process: bool) -> tuple[tuple[GlobalChange, ...], int]:
+    before = {e.name: e for e in old.entries} if old is not None else {}
+    after = new.entries if new is not None else ()
+    out: list[GlobalChange] = []
+    unchanged = 0
+    for entry in after:
+        prior = before.get(entry.name)
+        if prior is None:
+            out.append(GlobalChange(entry.name, NEW, None, entry.repr, "", entry.type))
+            continue
+        change = classify_change(entry, prior) if same_process else ANOTHER_PROCESS
+        # Across a reset every object is another one: only state, and what reads differently, is worth a row.
+        if change == SAME or (change == ANOTHER_PROCESS and prior.repr == entry.repr and entry.kind != "state"):
+            unchanged += 1
+        else:
+            out.append(_changed(entry.name, change, prior, entry))
+    names = {e.name for e in after}
+    out.extend(GlobalChange(e.name, GONE, e.repr, None, e.type, "") for e in before.values() if e.name not in names)
+    return tuple(out), unchanged
+
+
+def _changed(name: str, change: str, prior: GlobalEntry, entry: GlobalEntry) -> GlobalChange:
+    return GlobalChange(name, change, prior.repr, entry.repr, prior.type, entry.type)
+
+
+def _tmp(old: Optional[TmpChanged], new: Optional[TmpChanged]) -> tuple[TmpChange, ...]:
+    before: dict[str, TmpEntry] = {e.path: e for e in old.entries} if old is not None else {}
+    after: dict[str, TmpEntry] = {e.path: e for e in new.entries} if new is not None else {}
+    out = []
+    for path, entry in after.items():
+        prior = before.get(path)
+        if prior is None:
+            out.append(TmpChange(path, ADDED, None, entry.size, entry.changed_by))
+        elif (prior.size, prior.mtime, prior.kind) != (entry.size, entry.mtime, entry.kind) \
+                or prior.changed_by != entry.changed_by:
+            out.append(TmpChange(path, CHANGED, prior.size, entry.size, entry.changed_by))
+    out.extend(TmpChange(path, REMOVED, e.size, None) for path, e in before.items() if path not in after)
+    return tuple(out)
+
+
+__all__ = ["ADDED", "ANOTHER_PROCESS", "CHANGED", "GONE", "NEW", "REMOVED", "REPLACED", "SAME", "GlobalChange",
+           "InvokeChoice", "InvokeComparison", "TmpChange", "compare_invokes", "invoke_choices"]
