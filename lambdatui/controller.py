@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Union
 
+from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import Boundary
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import Fact
@@ -78,4 +79,8 @@ class Controller(Protocol):
 
     def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
         """Everything, with the panels' views of environment `focus` (None: env #1, or the first one alive)."""
+        ...
+
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        """Environment `focus`'s Runtime, Extensions and Telemetry API exchanges, per participant (runtime first)."""
         ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from lambdatui.api.api_capture import ApiCapture
 from lambdatui.api.extension_routes import extension_routes
 from lambdatui.api.http11 import Exchange, Resolve, Route
 from lambdatui.api.private_routes import private_routes
@@ -65,4 +66,7 @@ def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
 
 def sandbox_router(host: EnvironmentHost) -> Resolve:
     """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
-    return router([*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)])
+    routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)]
+    if host.inspect:  # the debugger shows every exchange; headless modes pay nothing for it
+        routes = ApiCapture(host.publish_own).wrap(routes)
+    return router(routes)

@@ -24,6 +24,7 @@ from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, FleetOptions
 from lambdatui.model import facts as f
+from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import LOOPBACK, open_environment
@@ -63,6 +64,10 @@ class BridgedController:
         """The latest snapshot delivered: the focused environment's (`HostGuest.focus` chooses it; a snapshot of
         another cannot be made outside trio's context, since the host reads trio's clock)."""
         return self._latest
+
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        """Read on the UI's thread, which is the host's too (guest mode): a pure reducer's state, no trio needed."""
+        return self._session.api_traffic(focus)
 
     def deliver(self, snapshot: DebuggerSnapshot) -> None:
         """The host side hands over a new snapshot (trio context, same thread)."""

@@ -12,6 +12,7 @@ from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import facts as f
+from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
@@ -179,6 +180,10 @@ class DebugSession:
             fleet=self.fleet.counters(),
             shared_init_values=self._shared_init_values(host),
         )
+
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        host = self._target(focus) or self.host
+        return self._state_of(host.sandbox_count).api_traffic.participants()
 
     # ------------------------------------------------------------------ the SnapStart uniqueness trap
 

@@ -26,6 +26,7 @@ if str(SESSIONS) not in sys.path:
 
 from codec import from_json_value  # noqa: E402
 from lambdatui import controller as c  # noqa: E402
+from lambdatui.model.api_traffic import ParticipantTraffic  # noqa: E402
 from lambdatui.model.debug_snapshot import DebuggerSnapshot  # noqa: E402
 from lambdatui.model.facts import LogLine  # noqa: E402
 from lambdatui.ui.backend import BackendFactory, OnError, OnReady, OnUpdate  # noqa: E402
@@ -62,6 +63,7 @@ class ReplayController:
         self._snapshot = snapshot
         self.commands: list[c.Command] = []
         self._listeners: list[c.FactListener] = []
+        self.traffic: tuple[ParticipantTraffic, ...] = ()  # what `api_traffic` answers: a test sets it
 
     def submit(self, command: c.Command) -> None:
         self.commands.append(command)
@@ -73,13 +75,17 @@ class ReplayController:
     def snapshot(self, focus: Optional[int] = None) -> DebuggerSnapshot:
         return self._snapshot
 
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        return self.traffic
+
 
 class ReplayBackend:
     """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
 
     def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError,
-                 others: Mapping[int, DebuggerSnapshot] = {}) -> None:
+                 others: Mapping[int, DebuggerSnapshot] = {}, traffic: tuple[ParticipantTraffic, ...] = ()) -> None:
         self.session = session
+        self.traffic = traffic
         self.others = others
         self.focused: list[int] = []
         self._on_ready = on_ready
@@ -90,6 +96,7 @@ class ReplayBackend:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.controller = ReplayController(self.session.snapshot)
+        self.controller.traffic = self.traffic
         self._on_ready(self.controller, None)
         self._on_update(self.session.snapshot, list(self.session.logs))
 
@@ -110,12 +117,13 @@ class ReplayBackend:
 
 
 def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None,
-           others: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
+           others: Mapping[int, DebuggerSnapshot] = {},
+           traffic: tuple[ParticipantTraffic, ...] = ()) -> BackendFactory:
     """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect; `others` are the
     fleet's other environments' snapshots, by number."""
 
     def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
-        backend = ReplayBackend(session, on_ready, on_update, on_error, others)
+        backend = ReplayBackend(session, on_ready, on_update, on_error, others, traffic)
         if made is not None:
             made.append(backend)
         return backend
