@@ -26,6 +26,7 @@ PALETTE_TITLES = {
     "focus_next_environment": "Next environment",
     "cycle_log_filter": "Cycle the log filter",
     "extension_events": "An extension's events…",
+    "api_traffic": "API traffic (every Runtime, Extensions and Telemetry API exchange)",
     "help": "Help",
 }
 
@@ -56,6 +57,8 @@ APP_BINDINGS = [
               id=f"focus_environment_{n}") for n in range(1, 10)),
     _binding("l", "cycle_log_filter", "Log", "Cycle the log filter"),
     _binding("v", "extension_events", "Ext", "What an extension was sent: INVOKE, SHUTDOWN, telemetry batches",
+             show=False),
+    _binding("a", "api_traffic", "API", "Every Runtime, Extensions and Telemetry API exchange, per participant",
              show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),

@@ -31,6 +31,7 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `1`…`9` | env #N | show env #1 … env #9 |
 | `l` | log filter | cycle the log between all, platform, function and extension lines |
 | `v` | extension events | what an extension was sent, in order: INVOKE, SHUTDOWN and each Telemetry API batch (its JSON); also enter on its row |
+| `a` | API traffic | every Runtime, Extensions and Telemetry API exchange of the focused environment, per participant (←/→), in order: method, path, status, how long a /next was parked (a waiting one counts), the headers that matter, a body preview; enter opens one |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |
