@@ -63,7 +63,8 @@ def headers_cell(exchange: ApiExchanged) -> str:
         if short in _IDS:
             value = short_id(value)
         elif short == "deadline" and value.isdigit():
-            value = f"+{duration(int(value) - exchange.started * 1000)}"
+            # What the invoke had left when it was handed over (the answer), as a handler sees it.
+            value = f"+{duration(int(value) - (exchange.answered or exchange.started) * 1000)}"
         parts.append(f"{short} {value}")
     if exchange.error_type and not any(part.startswith("error ") for part in parts):
         parts.append(f"error {exchange.error_type}")

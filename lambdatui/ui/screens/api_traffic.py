@@ -29,20 +29,25 @@ COLUMNS = ("time", "method", "path", "status", "parked", "headers", "body")
 Source = Callable[[], tuple[ParticipantTraffic, ...]]
 
 
+def wall_clock() -> float:
+    """The clock the capture stamps exchanges with (a test stops it: a parked /next's duration then stays put)."""
+    return time.time()
+
+
 class ExchangeScreen(ModalScreen[None]):
     """Enter on a row: everything recorded of one exchange."""
 
     BINDINGS = [Binding("escape,q,enter", "close", "Close")]
 
-    def __init__(self, exchange: ApiExchanged, clock: Callable[[], float]) -> None:
+    def __init__(self, exchange: ApiExchanged, now: float) -> None:
         super().__init__()
         self.exchange = exchange
-        self._clock = clock
+        self._now = now
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
             yield Label("[b]One exchange[/b] · esc closes")
-            yield Static(Text(exchange_text(self.exchange, self._clock())), id="exchange")
+            yield Static(Text(exchange_text(self.exchange, self._now)), id="exchange")
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -57,11 +62,10 @@ class ApiTrafficScreen(ModalScreen[None]):
         Binding("left", "participant(-1)", "Previous participant", priority=True),
     ]
 
-    def __init__(self, source: Source, title: str = "", clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, source: Source, title: str = "") -> None:
         super().__init__()
         self._source = source
         self._title = title
-        self._clock = clock
         self._shown: Optional[tuple[ParticipantTraffic, ...]] = None
         self._panes: dict[str, str] = {}  # participant -> its pane's id
         self._rows: dict[str, dict[int, ApiExchanged]] = {}  # participant -> the exchanges its table shows, by seq
@@ -83,9 +87,11 @@ class ApiTrafficScreen(ModalScreen[None]):
 
     async def refresh_traffic(self) -> None:
         traffic = self._source()
-        now = self._clock()
+        now = wall_clock()
         if traffic is not self._shown:
             self._shown = traffic
+            if self._origin is None and any(participant.exchanges for participant in traffic):
+                self._origin = min(participant.exchanges[0].started for participant in traffic if participant.exchanges)
             for participant in traffic:
                 await self._show(participant, now)
             self.query_one("#empty", Static).display = not traffic
@@ -104,8 +110,6 @@ class ApiTrafficScreen(ModalScreen[None]):
             self._rows[name] = {}
             if len(self._panes) == 1:
                 table.focus()
-        if self._origin is None and traffic.exchanges:
-            self._origin = traffic.exchanges[0].started
         table = self._table(name)
         shown = self._rows[name]
         kept = {exchange.seq for exchange in traffic.exchanges}
@@ -180,7 +184,7 @@ class ApiTrafficScreen(ModalScreen[None]):
             return
         exchange = self._rows[name].get(int(message.row_key.value))
         if exchange is not None:
-            self.app.push_screen(ExchangeScreen(exchange, self._clock))
+            self.app.push_screen(ExchangeScreen(exchange, wall_clock()))
 
     def action_close(self) -> None:
         self.dismiss(None)
