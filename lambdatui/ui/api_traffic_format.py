@@ -6,14 +6,16 @@ waited so far, and a test can fix the clock.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Optional
 
 from lambdatui.model.facts import ApiExchanged
 from lambdatui.ui.widgets._format import clip, duration, one_line, short_id, size
 
-BODY_CELL = 48  # characters of a body preview in a row
-HEADERS_CELL = 44
+BODY_CELL = 32  # characters of a body preview in a row (enter shows the whole preview)
+HEADERS_CELL = 36
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Headers a row names in short, in this order: (header name in lower case, what the row calls it).
 _SHORT_HEADERS = (
     ("lambda-runtime-aws-request-id", "rid"),
@@ -33,18 +35,25 @@ def since(exchange: ApiExchanged, origin: float) -> str:
     return f"+{max(exchange.started - origin, 0.0):.3f} s"
 
 
+def path_cell(path: str) -> str:
+    """The path with its request or extension ids cut to their first characters: a row stays readable."""
+    return _UUID.sub(lambda match: short_id(match.group()) + "…", path)
+
+
 def status_cell(exchange: ApiExchanged) -> str:
     if exchange.status:
         return str(exchange.status)
-    return "…" if exchange.answered is None else "—"
+    if exchange.answered is not None:
+        return "—"
+    return "parked" if exchange.long_poll else "…"
 
 
 def parked_cell(exchange: ApiExchanged, now: float) -> str:
-    """"parked 1.2 s…" while a long poll waits, "1.2 s" once answered, "hung up" when its caller left."""
+    """"1.2 s…" (counting) while a long poll waits, "1.2 s" once answered, "hung up" when its caller left."""
     if not exchange.long_poll:
         return ""
     if exchange.answered is None:
-        return f"parked {duration((now - exchange.started) * 1000)}…"
+        return f"{duration((now - exchange.started) * 1000)}…"
     if exchange.status == 0:
         return "hung up"
     return duration(exchange.parked_ms)
@@ -79,7 +88,7 @@ def body_cell(exchange: ApiExchanged) -> str:
 
 
 def row_cells(exchange: ApiExchanged, origin: float, now: float) -> tuple[str, ...]:
-    return (since(exchange, origin), exchange.method, exchange.path, status_cell(exchange),
+    return (since(exchange, origin), exchange.method, path_cell(exchange.path), status_cell(exchange),
             parked_cell(exchange, now), headers_cell(exchange), body_cell(exchange))
 
 
@@ -100,7 +109,8 @@ def exchange_text(exchange: ApiExchanged, now: Optional[float] = None) -> str:
     lines = [f"{exchange.method} {exchange.path}", f"by {exchange.participant} · #{exchange.seq}",
              f"started {_clock(exchange.started)}"]
     if exchange.answered is None:
-        lines.append(f"not answered yet: {parked_cell(exchange, now) or 'in progress'}")
+        waited = f"parked {parked_cell(exchange, now)}" if exchange.long_poll else "in progress"
+        lines.append(f"not answered yet: {waited}")
     else:
         took = (exchange.answered - exchange.started) * 1000
         verb = "parked" if exchange.long_poll else "took"

@@ -291,8 +291,8 @@ class LambdaTuiApp(FleetFocus):
             self.notify("The environment is still starting.", severity="warning")
             return
         number = self.focused_environment
-        self.push_screen(ApiTrafficScreen(lambda: controller.api_traffic(number),
-                                          f" · env #{number}" if number is not None else ""))
+        shown = number if number is not None or self.snapshot is None else self.snapshot.environment_number
+        self.push_screen(ApiTrafficScreen(lambda: controller.api_traffic(number), f"env #{shown}"))
 
     def show_extension(self, name: str) -> None:
         if isinstance(self.screen, ExtensionEventsScreen):

@@ -73,7 +73,7 @@ class ApiTrafficScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"[b]API traffic[/b]{escape(self._title)} · every request a process made to the Runtime, "
+            yield Label(f"[b]API traffic[/b] · {escape(self._title)} · every request a process made to the Runtime, "
                         "Extensions and Telemetry APIs, in order · ←/→ participant · enter opens one · esc closes")
             yield Static(Text("No exchange yet: the processes call the API once the environment starts.",
                               style="dim italic"), id="empty")
@@ -141,7 +141,7 @@ class ApiTrafficScreen(ModalScreen[None]):
     def _styled(self, column: str, cell: str, exchange: ApiExchanged) -> Text:
         if column == "status" and exchange.status >= 400:
             return Text(cell, style="bold red")
-        if column == "parked" and exchange.answered is None:
+        if column in ("status", "parked") and exchange.answered is None:
             return Text(cell, style="bold yellow")
         if column in ("time", "headers", "body"):
             return Text(cell, style="dim" if column == "time" else "")
