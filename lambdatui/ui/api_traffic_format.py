@@ -96,9 +96,9 @@ def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
 
 
-def _preview_block(title: str, preview: str, total: int) -> list[str]:
+def _preview_block(title: str, preview: str, total: int, streamed: bool = False) -> list[str]:
     if not total:
-        return [f"{title}: (empty)"]
+        return [f"{title}: {'streamed (read piece by piece, not kept)' if streamed else '(empty)'}"]
     cut = f" (first {len(preview.encode())} of {size(total)})" if len(preview.encode()) < total else ""
     return [f"{title}{cut}:", preview]
 
@@ -123,7 +123,10 @@ def exchange_text(exchange: ApiExchanged, now: Optional[float] = None) -> str:
     lines.extend(f"  {name}: {value}" for name, value in exchange.request_headers)
     if not exchange.request_headers:
         lines.append("  (none of those that matter)")
-    lines.extend(_preview_block("request body", exchange.request_preview, exchange.request_bytes))
+    sent = dict(exchange.request_headers)
+    streamed = sent.get("transfer-encoding", "").lower() == "chunked" or \
+        sent.get("lambda-runtime-function-response-mode", "").lower() == "streaming"
+    lines.extend(_preview_block("request body", exchange.request_preview, exchange.request_bytes, streamed))
     lines.append("")
     lines.append("response headers:")
     lines.extend(f"  {name}: {value}" for name, value in exchange.response_headers)

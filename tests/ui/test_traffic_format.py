@@ -43,3 +43,10 @@ def test_the_whole_exchange() -> None:
     assert "response body:" in text and "request body: (empty)" in text
     waiting = exchange_text(FACTS[8], ts.NOW)
     assert "not answered yet: parked 1.2 s…" in waiting
+
+
+def test_a_streamed_response_says_its_body_was_not_kept() -> None:
+    streamed = FACTS[4].__class__(**{**FACTS[4].__dict__, "request_preview": "", "request_bytes": 0,
+                                     "request_headers": (("lambda-runtime-function-response-mode", "streaming"),
+                                                         ("transfer-encoding", "chunked"))})
+    assert "request body: streamed (read piece by piece, not kept)" in exchange_text(streamed, ts.NOW)
