@@ -7,10 +7,11 @@ answered and its first /event/next parked, counting; after Init and one invoke, 
 from __future__ import annotations
 
 import pytest
-from test_app_keys import continued, invoked, running, until, until_true
+from test_app_keys import continued, held_at, invoked, running, until, until_true
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from lambdatui.model.boundaries import Boundary
 from lambdatui.ui.screens.api_traffic import ApiTrafficScreen
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -30,10 +31,9 @@ async def traffic_view(pilot: Pilot) -> ApiTrafficScreen:
 
 async def test_the_traffic_of_a_cold_start_and_an_invoke() -> None:
     async with running("extension") as pilot:
-        await pilot.press("n", "n")  # past init.extensions and init.runtime: the runtime waits at our init gate
-        await until_true(pilot, lambda: pilot.app.snapshot is not None
-                         and pilot.app.snapshot.environment.held_at is not None
-                         and pilot.app.snapshot.environment.held_at.value == "init.function", "the hold at init.function")
+        for boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION):  # the runtime then waits at our init gate
+            await pilot.press("n")
+            await until(pilot, held_at(boundary), f"the hold at {boundary.value}")
         screen = await traffic_view(pilot)
         await until_true(pilot, lambda: screen.participants == ["runtime", "audit"], "the runtime's tab, then audit's")
         runtime = screen._table("runtime")
