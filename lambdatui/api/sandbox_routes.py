@@ -68,5 +68,5 @@ def sandbox_router(host: EnvironmentHost) -> Resolve:
     """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
     routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)]
     if host.inspect:  # the debugger shows every exchange; headless modes pay nothing for it
-        routes = ApiCapture(host.publish_own).wrap(routes)
+        routes = ApiCapture(host.publish_exchange).wrap(routes)
     return router(routes)

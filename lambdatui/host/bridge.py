@@ -192,6 +192,8 @@ class HostGuest:
                 # said before a focus change are in that environment's snapshot (`logs`), which the UI then takes.
                 if number and type(fact) is f.LogLine and (self._focus is None or number != self._focus.sandbox_count):
                     return
+                if type(fact) is f.ApiExchanged:
+                    return  # the traffic view asks for it (`api_traffic`): no snapshot is due for it
                 pending.append(fact)
                 assert self._wake is not None
                 self._wake.set()
