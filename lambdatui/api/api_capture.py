@@ -65,14 +65,15 @@ class ApiCapture:
         self._names: dict[str, str] = {}  # extension identifier -> name, from the register answers
 
     def wrap(self, routes: Iterable[tuple[str, str, Route]]) -> list[tuple[str, str, Route]]:
-        return [(method, path, self._wrapped(route)) for method, path, route in routes]
+        """The table's routes, each recorded; its GETs are the long polls (the sandbox's API has no other GET)."""
+        return [(method, path, self.wrap_route(route, long_poll=method == "GET")) for method, path, route in routes]
 
-    def _wrapped(self, route: Route) -> Route:
+    def wrap_route(self, route: Route, *, long_poll: bool = False) -> Route:
+        """One route recorded (also the 404 and 405 answers: a runtime calling a wrong path needs to see it)."""
         inner = route.handle
 
         async def handle(exchange: Exchange) -> Optional[Answer]:
             seq, started = next(self._seq), self._clock()
-            long_poll = exchange.method == "GET"
             participant = self._participant(exchange)
             if long_poll:
                 self._publish(self._fact(seq, participant, exchange, None, started, None, long_poll))

@@ -115,9 +115,13 @@ async def test_every_exchange_in_order_per_participant(code_dir: Path) -> None:
             refused = await client.post(f"{RUNTIME}/invocation/{uuid.uuid4()}/response", content=b'{"x": 1}')
             stranger = await client.get("/2020-01-01/extension/event/next",
                                         headers={"Lambda-Extension-Identifier": str(uuid.uuid4())})
-        assert refused.status_code == 400 and stranger.status_code == 403
+            lost = await client.get(f"{RUNTIME}/invocation/nxet")  # a custom runtime's typo
+        assert refused.status_code == 400 and stranger.status_code == 403 and lost.status_code == 404
         traffic = by_participant(running)
-        bad: ApiExchanged = traffic["runtime"].exchanges[-1]
+        typo: ApiExchanged = traffic["runtime"].exchanges[-1]
+        assert (typo.path, typo.status, typo.error_type, typo.long_poll) == (f"{RUNTIME}/invocation/nxet", 404,
+                                                                            "NotFound", False)
+        bad: ApiExchanged = traffic["runtime"].exchanges[-2]
         assert (bad.method, bad.status, bad.error_type) == ("POST", 400, "InvalidRequestID")
         assert bad.request_preview == '{"x": 1}' and json.loads(bad.response_preview)["errorType"] == "InvalidRequestID"
         unknown = traffic["extension (unregistered)"].exchanges[-1]
