@@ -182,8 +182,12 @@ class DebugSession:
         )
 
     def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
-        host = self._target(focus) or self.host
-        return self._state_of(host.sandbox_count).api_traffic.participants()
+        """Of the environment `snapshot` would show (none alive: the last one removed). Never an error: the traffic
+        view asks a few times a second, whatever happens to the fleet meanwhile."""
+        host = self._target(focus) or self.fleet.member(None)
+        number = host.sandbox_count if host is not None else focus
+        state = self.states.get(number) if number is not None else None
+        return state.api_traffic.participants() if state is not None else ()
 
     # ------------------------------------------------------------------ the SnapStart uniqueness trap
 

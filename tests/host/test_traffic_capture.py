@@ -136,3 +136,17 @@ async def test_headless_runs_record_nothing(code_dir: Path) -> None:
             fact, ApiExchanged) else None]) as running:
         await frozen_after(running, b'{"n": 1}')
     assert heard == []
+
+
+@pytest.mark.trio
+async def test_the_traffic_outlives_the_environment(code_dir: Path) -> None:
+    config = resolve_function(str(custom_runtime_with_audit(code_dir)))
+    async with open_environment(config, inspect=True) as running:
+        await frozen_after(running, b'{"n": 1}')
+        session = running.session
+        with trio.fail_after(BOUND):
+            session.fleet.request_shutdown()
+            await running.host.wait_for_state(EnvState.SHUT_DOWN)
+        kept = {traffic.participant: traffic for traffic in session.api_traffic(None)}
+        assert kept["runtime"].exchanges[0].path == f"{RUNTIME}/invocation/next"
+        assert session.api_traffic(99) == session.api_traffic(None)  # an unknown number: as `snapshot` falls back
