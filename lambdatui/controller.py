@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Union
 
+from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import Boundary
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import Fact
@@ -91,4 +92,8 @@ class Controller(Protocol):
 
         Blocking file I/O: call it from a worker thread, never from the UI's or the host's event loop.
         """
+        ...
+
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        """Environment `focus`'s Runtime, Extensions and Telemetry API exchanges, per participant (runtime first)."""
         ...

@@ -85,7 +85,9 @@ class Exchange:
     async def read_body(self, limit: int) -> tuple[bytes, bool, bool]:
         """(body, too_large, truncated), as the framing reads it for other routes: at most `limit` bytes kept."""
         self._body_read = True
-        return await self._connection._read_body(self.head, limit)
+        read = await self._connection._read_body(self.head, limit)
+        self.body = read[0]  # a reference, for whoever looks at the exchange afterwards (the debugger's record)
+        return read
 
     async def receive_piece(self) -> Optional[bytes]:
         """The body's next bytes as they arrive; b"" once it has all been read, None if the peer hung up first.

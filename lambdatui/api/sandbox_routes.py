@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from lambdatui.api.api_capture import ApiCapture
 from lambdatui.api.extension_routes import extension_routes
 from lambdatui.api.http11 import Exchange, Resolve, Route
 from lambdatui.api.private_routes import private_routes
@@ -65,4 +66,18 @@ def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
 
 def sandbox_router(host: EnvironmentHost) -> Resolve:
     """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
-    return router([*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)])
+    routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)]
+    if not host.inspect:
+        return router(routes)
+    # The debugger shows every exchange, refusals of unknown paths too; headless modes pay nothing for it.
+    capture = ApiCapture(host.publish_exchange)
+    resolve = router(capture.wrap(routes))
+    not_found, not_allowed = capture.wrap_route(NOT_FOUND), capture.wrap_route(NOT_ALLOWED)
+
+    def recorded(method: str, path: str) -> tuple[Route, tuple[str, ...]]:
+        route, params = resolve(method, path)
+        if route is NOT_FOUND:
+            return not_found, params
+        return (not_allowed, params) if route is NOT_ALLOWED else (route, params)
+
+    return recorded

@@ -24,6 +24,7 @@ from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, FleetOptions
 from lambdatui.model import facts as f
+from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
@@ -70,6 +71,10 @@ class BridgedController:
                       limit: int = PART_BYTES) -> TmpFileView:
         """Straight to the session, on the caller's thread (a UI worker): reading a file needs no trio context."""
         return self._session.read_tmp_file(focus, path, offset, limit)
+
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        """Read on the UI's thread, which is the host's too (guest mode): a pure reducer's state, no trio needed."""
+        return self._session.api_traffic(focus)
 
     def deliver(self, snapshot: DebuggerSnapshot) -> None:
         """The host side hands over a new snapshot (trio context, same thread)."""
@@ -194,6 +199,8 @@ class HostGuest:
                 # said before a focus change are in that environment's snapshot (`logs`), which the UI then takes.
                 if number and type(fact) is f.LogLine and (self._focus is None or number != self._focus.sandbox_count):
                     return
+                if type(fact) is f.ApiExchanged:
+                    return  # the traffic view asks for it (`api_traffic`): no snapshot is due for it
                 pending.append(fact)
                 assert self._wake is not None
                 self._wake.set()

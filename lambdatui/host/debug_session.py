@@ -14,6 +14,7 @@ from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.host.tmp_reader import read_tmp_part
 from lambdatui.model import facts as f
+from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
 from lambdatui.model.debug_state import DebugState
@@ -211,6 +212,14 @@ class DebugSession:
             return read_tmp_part(own, path, offset, limit)
         finally:
             os.close(own)
+
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        """Of the environment `snapshot` would show (none alive: the last one removed). Never an error: the traffic
+        view asks a few times a second, whatever happens to the fleet meanwhile."""
+        host = self._target(focus) or self.fleet.member(None)
+        number = host.sandbox_count if host is not None else focus
+        state = self.states.get(number) if number is not None else None
+        return state.api_traffic.participants() if state is not None else ()
 
     # ------------------------------------------------------------------ the SnapStart uniqueness trap
 

@@ -366,6 +366,12 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         """A fact the host saw that no lifecycle rule decides (a streamed response's progress)."""
         self._publish(fact)
 
+    def publish_exchange(self, fact: f.ApiExchanged) -> None:
+        """The debugger's record of one API exchange: to the listeners only. Nothing waits on it, so no waiter is
+        woken (a wake-up per exchange would cost the invoke more than the record itself)."""
+        for listener in self._listeners:
+            listener(fact)
+
     @property
     def _sup(self) -> Supervisor:
         assert self._supervisor is not None

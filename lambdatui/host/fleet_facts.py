@@ -71,6 +71,8 @@ class FleetFacts:
             if self._waiters:
                 self._wake()
             return
+        if kind is f.ApiExchanged:
+            return  # the debugger's record of the API: it changes nothing anyone waits on
         if kind is f.InvocationCompleted:
             member.idle_since = trio.current_time()
         elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now

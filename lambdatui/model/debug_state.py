@@ -9,6 +9,7 @@ from typing import Optional
 
 from lambdatui.model import facts as f
 from lambdatui.model import debug_snapshot as ds
+from lambdatui.model.api_traffic import ApiTraffic
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.phase_history import PhaseHistory
 from lambdatui.model.telemetry import Subscription
@@ -43,9 +44,13 @@ class DebugState:
         self._labels: dict[str, str] = {}  # request id -> the invoke's name besides its id, for the newest invokes
         self._stream_answered = False  # the stream's invoke has its result: the stream is over, whatever ended it
         self.history = PhaseHistory()  # the state as of each bar's end, to travel back to
+        self.api_traffic = ApiTraffic()
 
     def apply(self, fact: f.Fact, at: Optional[float] = None) -> None:
         """`at` is the clock reading when the fact happened, for facts that carry no time of their own."""
+        if type(fact) is f.ApiExchanged:  # several an invoke, and only the traffic view wants them
+            self.api_traffic.apply(fact)  # type: ignore[arg-type]
+            return
         self.timeline.apply(fact, at)
         self.extensions.apply(fact, at)
         if isinstance(fact, f.LogLine):

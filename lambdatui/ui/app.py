@@ -34,6 +34,7 @@ from lambdatui.ui.palette_commands import debugger_commands
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
+from lambdatui.ui.screens.api_traffic import ApiTrafficScreen
 from lambdatui.ui.screens.extension_events import ExtensionEventsScreen
 from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
@@ -290,6 +291,17 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
                     self.show_extension(choice.target)
 
             self.push_screen(PickTargetScreen("Events of", [(name, name) for name in names]), chosen)
+
+    def action_api_traffic(self) -> None:
+        if isinstance(self.screen, ApiTrafficScreen):
+            return
+        controller = self.controller
+        if controller is None:
+            self.notify("The environment is still starting.", severity="warning")
+            return
+        number = self.focused_environment
+        shown = number if number is not None or self.snapshot is None else self.snapshot.environment_number
+        self.push_screen(ApiTrafficScreen(lambda: controller.api_traffic(number), f"env #{shown}"))
 
     def show_extension(self, name: str) -> None:
         if isinstance(self.screen, ExtensionEventsScreen):

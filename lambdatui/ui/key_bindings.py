@@ -28,6 +28,7 @@ PALETTE_TITLES = {
     "extension_events": "An extension's events…",
     "toggle_timeline_scale": "Timeline: to scale / logarithmic",
     "show_detail": "Show the focused value whole (global, result, event, /tmp file)",
+    "api_traffic": "API traffic (every Runtime, Extensions and Telemetry API exchange)",
     "help": "Help",
     "travel_previous": "Travel back: the previous phase's state",
     "travel_next": "Travel forward: the next phase's state (past the newest: live)",
@@ -92,6 +93,8 @@ APP_BINDINGS = [
     # No id: the palette lists `d` once, not enter too.
     Binding("enter", "show_detail(True)", "Whole", show=False, tooltip="On Globals or /tmp: open the row under "
             "the cursor whole"),
+    _binding("a", "api_traffic", "API", "Every Runtime, Extensions and Telemetry API exchange, per participant",
+             show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)

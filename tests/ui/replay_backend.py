@@ -27,6 +27,7 @@ if str(SESSIONS) not in sys.path:
 
 from codec import from_json_value  # noqa: E402
 from lambdatui import controller as c  # noqa: E402
+from lambdatui.model.api_traffic import ParticipantTraffic  # noqa: E402
 from lambdatui.model.debug_snapshot import DebuggerSnapshot  # noqa: E402
 from lambdatui.host.tmp_reader import read_tmp_part  # noqa: E402
 from lambdatui.model.facts import LogLine  # noqa: E402
@@ -70,6 +71,7 @@ class ReplayController:
         self.pasts = pasts  # bar seq -> the snapshot as of its end (a test builds them); others: not kept
         self.commands: list[c.Command] = []
         self._listeners: list[c.FactListener] = []
+        self.traffic: tuple[ParticipantTraffic, ...] = ()  # what `api_traffic` answers: a test sets it
 
     def submit(self, command: c.Command) -> None:
         self.commands.append(command)
@@ -96,14 +98,18 @@ class ReplayController:
         finally:
             os.close(fd)
 
+    def api_traffic(self, focus: Optional[int] = None) -> tuple[ParticipantTraffic, ...]:
+        return self.traffic
+
 
 class ReplayBackend:
     """Implements `lambdatui.ui.backend.Backend`: ready at once, one update, nothing to stop."""
 
     def __init__(self, session: RecordedSession, on_ready: OnReady, on_update: OnUpdate, on_error: OnError,
                  others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None,
-                 pasts: Mapping[int, DebuggerSnapshot] = {}) -> None:
+                 pasts: Mapping[int, DebuggerSnapshot] = {}, traffic: tuple[ParticipantTraffic, ...] = ()) -> None:
         self.session = session
+        self.traffic = traffic
         self.others = others
         self.tmp_root = tmp_root
         self.pasts = pasts
@@ -116,6 +122,7 @@ class ReplayBackend:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.controller = ReplayController(self.session.snapshot, self.tmp_root, self.pasts)
+        self.controller.traffic = self.traffic
         self._on_ready(self.controller, None)
         self._on_update(self.session.snapshot, list(self.session.logs))
 
@@ -137,13 +144,14 @@ class ReplayBackend:
 
 def replay(session: RecordedSession, made: Optional[list[ReplayBackend]] = None,
            others: Mapping[int, DebuggerSnapshot] = {}, tmp_root: Optional[Path] = None,
-           pasts: Mapping[int, DebuggerSnapshot] = {}) -> BackendFactory:
+           pasts: Mapping[int, DebuggerSnapshot] = {},
+           traffic: tuple[ParticipantTraffic, ...] = ()) -> BackendFactory:
     """A factory for `LambdaTuiApp`; `made` collects the backend it builds, for a test to inspect; `others` are the
     fleet's other environments' snapshots, by number; `tmp_root`, a directory the /tmp viewer reads as /tmp;
-    `pasts` the focused one's snapshots as of some bars' ends, by seq."""
+    `pasts` the focused one's snapshots as of some bars' ends, by seq; `traffic`, what its API traffic query answers."""
 
     def make(on_ready: OnReady, on_update: OnUpdate, on_error: OnError) -> ReplayBackend:
-        backend = ReplayBackend(session, on_ready, on_update, on_error, others, tmp_root, pasts)
+        backend = ReplayBackend(session, on_ready, on_update, on_error, others, tmp_root, pasts, traffic)
         if made is not None:
             made.append(backend)
         return backend

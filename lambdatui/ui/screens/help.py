@@ -42,6 +42,7 @@ Keys that act on an environment act on the focused one; breakpoints apply to eve
 | `C` | compare invokes | choose two invokes of the focused environment: their globals diff (old → new, same object or replaced) and /tmp changes |
 | `z` | timeline scale | bar widths to scale (proportional to durations, each still clickable) or logarithmic (the default); the timeline's last row says which. The wheel (or shift+wheel) scrolls the timeline through every bar, a click on a bar selects it, a click on "◀ N earlier" / "N later ▶" scrolls a view |
 | `d` `enter` | whole value | the focused panel's value whole: the global under the cursor (up/down in Globals) with where the runtime cut its repr, the result or error with its stack trace and a timeout's stacks, the event; on `/tmp`, the file under the cursor in a viewer (highlighted by type, hex for binary, 256 KB at a time: enter for the next part) |
+| `a` | API traffic | every Runtime, Extensions and Telemetry API exchange of the focused environment, per participant (←/→), in order: method, path, status, how long a /next was parked (a waiting one counts), the headers that matter, a body preview; enter opens one |
 | `ctrl+p` | palette | every command, searchable, theme switching, and a screenshot (saved in the working directory) |
 | `ctrl+c` | copy | copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT) |
 | `?` | help | this screen |
