@@ -30,6 +30,7 @@ from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_eve
 from lambdatui.ui.fleet_focus import FleetFocus
 from lambdatui.ui.key_bindings import APP_BINDINGS
 from lambdatui.ui.palette_commands import debugger_commands
+from lambdatui.ui.panel_focus import panel_to_focus
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
@@ -39,6 +40,7 @@ from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.screens.raise_dialog import RaiseScreen
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
 from lambdatui.ui.widgets.environments_strip import TALL
+from lambdatui.ui.widgets.too_small import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS, TooSmallNotice
 from lambdatui.ui.widgets import (
     EnvironmentsStrip,
     EventPanel,
@@ -64,6 +66,9 @@ class LambdaTuiApp(FleetFocus):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = APP_BINDINGS
+    # Classes on the screen by its size: below the minimum, app.tcss shows `TooSmallNotice` instead of the panels.
+    HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
 
     def __init__(
         self,
@@ -92,15 +97,17 @@ class LambdaTuiApp(FleetFocus):
         yield HeaderBar(id="header")
         yield EnvironmentsStrip(id="environments")
         yield PhaseTimeline(id="timeline")
+        # Participants across the whole width and only as tall as its rows; the rows under it share what is left.
+        yield ParticipantsTable(id="participants")
         with Horizontal(id="row-state"):
-            yield ParticipantsTable(id="participants")
             yield GlobalsView(id="globals")
-        with Horizontal(id="row-io"):
             yield TmpView(id="tmp")
+        with Horizontal(id="row-io"):
             yield EventPanel(id="event")
             yield ResultView(id="result")
         yield LogView(id="logs")
         yield ExplainBar(id="explain")
+        yield TooSmallNotice(id="too-small")  # shown instead of the panels below MINIMUM_SIZE (they live on, hidden)
         yield Footer(compact=True, show_command_palette=False)  # every key fits in 100 columns
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -286,6 +293,12 @@ class LambdaTuiApp(FleetFocus):
         if isinstance(self.screen, ExtensionEventsScreen):
             self.screen.dismiss(None)
         self.push_screen(ExtensionEventsScreen(name, self.snapshot))
+
+    @on(events.Click)
+    def focus_the_clicked_panel(self, event: events.Click) -> None:
+        target = panel_to_focus(event.widget)
+        if target is not None:
+            target.focus()
 
     @on(DataTable.RowSelected, "#participants")
     def participant_selected(self, message: DataTable.RowSelected) -> None:

@@ -165,7 +165,7 @@ class ParticipantsTable(DataTable):
         max-height: 12;
     }
     """
-    """As tall as its rows (up to 10 extensions fit without scrolling)."""
+    """As tall as its rows (up to 10 extensions fit without scrolling); the app may bound it further."""
 
     def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
