@@ -187,8 +187,10 @@ class LambdaTuiApp(FleetFocus):
             elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self.fit_the_fleet()
+        for notice in self.query(TooSmallNotice):  # none yet when the first resize comes
+            notice.terminal_resized(event.size)
 
     def fit_the_fleet(self) -> None:
         """On a short screen, the strip's second row (a fleet) comes out of the timeline's legend: every pane keeps

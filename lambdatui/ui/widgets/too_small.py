@@ -8,6 +8,8 @@ resizing back shows them with everything that happened meanwhile.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
@@ -15,8 +17,8 @@ from textual.widget import Widget
 from lambdatui.ui.widgets.environments_strip import TALL
 
 # 100 columns: every key of the footer fits on its one row (app.py's compact Footer). 30 rows: the fixed rows (header
-# 2, environments 1, timeline 6, explanation up to 3, footer 1) plus the participants' head and one row (4), leave
-# 13 for Globals and /tmp (4), Event and Result (4) and Logs (5), each its border, its title line and a row.
+# 2, environments 1, timeline 6, explanation up to 3, footer 1) and Participants (its head and up to two rows, 5)
+# leave 12 for Globals and /tmp, Event and Result, and Logs: 4 each, its border, its title line and one row.
 MINIMUM_SIZE = Size(100, 30)
 NARROW, WIDE = "-too-narrow", "-wide-enough"
 SHORT, TALL_ENOUGH, ROOMY = "-too-short", "-tall-enough", "-tall"
@@ -51,6 +53,20 @@ class TooSmallNotice(Widget):
     }
     """
     """Hidden until app.tcss shows it on a screen with a too-small class."""
+
+    def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._focused_before: Optional[Widget] = None  # the panel focused when the terminal became too small
+
+    def terminal_resized(self, size: Size) -> None:
+        """Called by the screen on every resize: hiding the panels takes the focus from them, so the focused one is
+        kept here and focused again once the terminal is big enough."""
+        if too_small(size):
+            if self._focused_before is None:
+                self._focused_before = self.screen.focused
+        elif self._focused_before is not None:
+            widget, self._focused_before = self._focused_before, None
+            self.call_after_refresh(widget.focus)
 
     def render(self) -> Content:
         lines = notice_text(self.app.size).split("\n")
