@@ -31,6 +31,7 @@ from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_eve
 from lambdatui.ui.key_bindings import APP_BINDINGS
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
+from lambdatui.ui.panel_focus import panel_to_focus
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
@@ -43,6 +44,7 @@ from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_the
 from lambdatui.ui.travel import PhaseTravel
 from lambdatui.ui.widgets.past_bar import PastBar
 from lambdatui.ui.widgets.environments_strip import TALL
+from lambdatui.ui.widgets.too_small import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS, TooSmallNotice
 from lambdatui.ui.widgets import (
     EnvironmentsStrip,
     EventPanel,
@@ -68,6 +70,9 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = APP_BINDINGS
+    # Classes on the screen by its size: below the minimum, app.tcss shows `TooSmallNotice` instead of the panels.
+    HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
 
     def __init__(
         self,
@@ -97,15 +102,17 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         yield PastBar(id="past")
         yield EnvironmentsStrip(id="environments")
         yield PhaseTimeline(id="timeline")
+        # Participants across the whole width and only as tall as its rows; the rows under it share what is left.
+        yield ParticipantsTable(id="participants")
         with Horizontal(id="row-state"):
-            yield ParticipantsTable(id="participants")
             yield GlobalsView(id="globals")
-        with Horizontal(id="row-io"):
             yield TmpView(id="tmp")
+        with Horizontal(id="row-io"):
             yield EventPanel(id="event")
             yield ResultView(id="result")
         yield LogView(id="logs")
         yield ExplainBar(id="explain")
+        yield TooSmallNotice(id="too-small")  # shown instead of the panels below MINIMUM_SIZE (they live on, hidden)
         yield Footer(compact=True, show_command_palette=False)  # every key fits in 100 columns
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -183,8 +190,10 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
             elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self.fit_the_fleet()
+        for notice in self.query(TooSmallNotice):  # none yet when the first resize comes
+            notice.terminal_resized(event.size)
 
     def fit_the_fleet(self) -> None:
         """On a short screen, the strip's second row (a fleet) comes out of the timeline's legend: every pane keeps
@@ -307,6 +316,12 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         if isinstance(self.screen, ExtensionEventsScreen):
             self.screen.dismiss(None)
         self.push_screen(ExtensionEventsScreen(name, self.shown or self.snapshot))
+
+    @on(events.Click)
+    def focus_the_clicked_panel(self, event: events.Click) -> None:
+        target = panel_to_focus(event.widget)
+        if target is not None:
+            target.focus()
 
     @on(DataTable.RowSelected, "#participants")
     def participant_selected(self, message: DataTable.RowSelected) -> None:

@@ -113,8 +113,8 @@ class TestMainScreen:
 
         The header's two rows (FROZEN, 3 invokes), the fleet line under them ("fleet: 1 env (on-demand) · 0 busy
         (peak 1) / limit 100 · cold 1 · warm 2 · throttled 0 · queued 0"), the timeline's last three invokes ending
-        "▲ invoke.done" with "◀ 5 earlier · bars 6-11 of 11", the participants table without its Kind and Subscribed columns, globals
-        with `invocations` 3 replaced, /tmp with counter.t… "changed…", the event {"n": 3}, the response
+        "▲ invoke.done" with "◀ 5 earlier · bars 6-11 of 11", the participants table across the width (all but its
+        Subscribed column), globals' head, /tmp with counter.txt "changed by a3000000", the event {"n": 3}, the response
         for a3000000, the last log line (REPORT a3000000), the explain line on three rows, and every key
         in the footer (n Step … q Quit).
         """

@@ -30,6 +30,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("next", "Receives next", 20),
     ("events", "Subscribed", 15),
 )
+WIDEST_NEXT = 40  # "Receives next" grows to this when the pane has room
 DROP_FIRST = ("events", "kind")  # columns left out, in this order, when the pane is too narrow for all
 # Shown once an extension subscribed to the Telemetry or Logs API, after "Parked on Next": extension authors
 # who use those APIs read it before what an extension receives next.
@@ -153,6 +154,12 @@ def fitting_columns(width: int, telemetry: bool = False) -> tuple[tuple[str, str
         if width <= 0 or sum(w + 2 for _, _, w in columns) <= width - 2:
             break
         columns = tuple(c for c in columns if c[0] != key)
+    # Room to spare (the pane spans the screen): "Receives next" takes it first, up to WIDEST_NEXT, so that a
+    # whole "the next invoke's event" or "SHUTDOWN (timeout)" shows where it fits.
+    spare = width - 2 - sum(w + 2 for _, _, w in columns)
+    if spare > 0:
+        columns = tuple((k, h, min(w + spare, WIDEST_NEXT) if k == "next" and w < WIDEST_NEXT else w)
+                        for k, h, w in columns)
     return columns
 
 
@@ -165,7 +172,7 @@ class ParticipantsTable(DataTable):
         max-height: 12;
     }
     """
-    """As tall as its rows (up to 10 extensions fit without scrolling)."""
+    """As tall as its rows (up to 10 extensions fit without scrolling); the app may bound it further."""
 
     def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
@@ -175,7 +182,9 @@ class ParticipantsTable(DataTable):
         self._telemetry = False  # the Telemetry column is shown
 
     def on_mount(self) -> None:
-        self._set_columns(fitting_columns(self.size.width, self._telemetry))
+        # Not laid out yet (width 0): fit the screen's width, which the pane spans, so that the first layout has no
+        # horizontal scrollbar (a row more) it would lose at once.
+        self._set_columns(fitting_columns(self.size.width or self.app.size.width, self._telemetry))
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw(force=True))
 
     def on_resize(self) -> None:

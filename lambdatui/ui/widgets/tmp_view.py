@@ -25,6 +25,8 @@ ROOT = "/tmp"
 MARK_STYLE = {"new": "bold $success", "changed": "bold $warning"}
 SIZE_WIDTH = 9
 KIND_WIDTH = 7
+NAME_WHOLE = 33  # a 30-character name, indented once, and its "/" or " @"
+MARK_KEPT = 15  # "new by 1a2b3c4d", "changed by init"
 
 
 def entry_mark(entry: TmpEntry) -> str:
@@ -134,12 +136,15 @@ class TmpView(VerticalScroll):
         if not tmp.entries:
             rows.append(Content.styled("/tmp is empty: a new environment starts with an empty /tmp, "
                                        "which then survives invokes and resets.", "dim italic"))
-        # Who touched a path matters most: the name column gives way first, then the kind column goes.
+        # Who touched a path matters most: the name column gives way first, then the kind column goes. Yet a name
+        # up to NAME_WHOLE cells stays whole while the mark keeps MARK_KEPT (a long "from …, changed by …" is cut
+        # at its end instead): at 140 columns a 30-character file name and "new by 1a2b3c4d" both show.
         mark_width = max((len(entry_mark(e)) for e in tmp.entries), default=0)
-        with_kind = width - SIZE_WIDTH - 2 - mark_width - KIND_WIDTH >= 20
-        room = width - SIZE_WIDTH - 2 - mark_width - (KIND_WIDTH if with_kind else 0)
         longest = max((len(_shown_name(e)) for e in tmp.entries), default=10) + 1
-        name_width = max(min(longest, room, 48), 10)
+        whole = min(longest, NAME_WHOLE, width - SIZE_WIDTH - 2 - MARK_KEPT)
+        with_kind = width - SIZE_WIDTH - 2 - mark_width - KIND_WIDTH >= max(20, whole)
+        room = width - SIZE_WIDTH - 2 - mark_width - (KIND_WIDTH if with_kind else 0)
+        name_width = max(min(longest, room, 48), whole, 10)
         for entry in tmp.entries:
             self.cursor.add(rows, entry, _entry_row(entry, name_width, with_kind))
         if tmp.truncated:
