@@ -9,6 +9,7 @@ keys go in with send-keys, invokes come over real HTTP, `q` quits. The recording
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -54,8 +55,11 @@ class Tui:
         self.tmux("new-session", "-d", "-s", "tui", "-x", "200", "-y", "50", "-c", str(cwd), script)
 
     def tmux(self, *args: str, timeout: float = BOUND) -> str:
+        # Without COLUMNS and LINES (pytest's workers may set them): Textual would take them over the pane's size,
+        # and the debugger would show its "make the terminal at least 100x30" notice instead of the screen.
+        env = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES", "TMUX")}
         return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
-                              timeout=timeout, check=True).stdout
+                              timeout=timeout, check=True, env=env).stdout
 
     def screen(self) -> str:
         try:

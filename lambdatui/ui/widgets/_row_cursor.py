@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Generic, Optional, TypeVar
 
 from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.geometry import Region
 from textual.widget import Widget
@@ -78,3 +81,28 @@ class RowCursor(Generic[Item]):
                 self.body.invalidate()
                 return item
         return None
+
+
+class CursorPanel(VerticalScroll):
+    """A panel of rows (`_body`) with a `cursor` on them: up/down move it, a click puts it on a row, and it is drawn
+    only while the panel has the focus. Subclasses set `_body` and `cursor` in their __init__."""
+
+    BINDINGS = [Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False)]
+
+    _body: WidthLines
+    cursor: RowCursor
+
+    def compose(self) -> ComposeResult:
+        yield self._body
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor.move(step)
+
+    def on_click(self, event: events.Click) -> None:
+        self.cursor.click(event)
+
+    def on_focus(self) -> None:
+        self._body.invalidate()  # draw the cursor
+
+    def on_blur(self) -> None:
+        self._body.invalidate()

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from textual import events
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 
@@ -25,7 +21,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import GlobalEntry, GlobalsReported
 from lambdatui.ui.widgets._format import clip, one_line, short_id
 from lambdatui.ui.widgets._lines import WidthLines
-from lambdatui.ui.widgets._row_cursor import RowCursor
+from lambdatui.ui.widgets._row_cursor import CursorPanel, RowCursor
 
 OURS = "python:3"  # FunctionInfo.runtime of lambdatui's own bootstrap, the only one that reports globals
 CHANGE_STYLE = {"new": "bold $success", "changed": "bold $warning", "replaced": "bold $text-primary",
@@ -69,10 +65,9 @@ def _header(report: GlobalsReported, snapshot: DebuggerSnapshot) -> Content:
     return Content.assemble(*parts)
 
 
-class GlobalsView(VerticalScroll):
+class GlobalsView(CursorPanel):
     """Module state first, then definitions and imports (dim), then the live threads."""
 
-    BINDINGS = [Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False)]
     """Up and down move the cursor over the globals (enter or d opens the one under it whole)."""
 
     DEFAULT_CSS = """
@@ -96,25 +91,10 @@ class GlobalsView(VerticalScroll):
         self.cursor: RowCursor[GlobalEntry] = RowCursor(self, self._body)
         """Which global enter (or d) opens whole: drawn while the panel has the focus."""
 
-    def compose(self) -> ComposeResult:
-        yield self._body
-
     @property
     def report(self) -> Optional[GlobalsReported]:
         """The report shown, if any."""
         return self._snapshot.globals if self._snapshot is not None else None
-
-    def action_cursor(self, step: int) -> None:
-        self.cursor.move(step)
-
-    def on_click(self, event: events.Click) -> None:
-        self.cursor.click(event)
-
-    def on_focus(self) -> None:
-        self._body.invalidate()  # draw the cursor
-
-    def on_blur(self) -> None:
-        self._body.invalidate()
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Render the globals and threads of this snapshot's latest report."""

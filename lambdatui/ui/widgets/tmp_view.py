@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from textual import events
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.content import Content
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import TmpChanged, TmpEntry
 from lambdatui.ui.widgets._format import clip, one_line, phase_name, size
 from lambdatui.ui.widgets._lines import WidthLines
-from lambdatui.ui.widgets._row_cursor import RowCursor
+from lambdatui.ui.widgets._row_cursor import CursorPanel, RowCursor
 
 ROOT = "/tmp"
 MARK_STYLE = {"new": "bold $success", "changed": "bold $warning"}
@@ -72,10 +68,9 @@ def _summary(tmp: TmpChanged) -> Content:
                             (f" · {size(total)}", "dim"), (f"  listed {after}", "dim"))
 
 
-class TmpView(VerticalScroll):
+class TmpView(CursorPanel):
     """The /tmp tree with sizes, kinds and who touched each path; removed paths struck through."""
 
-    BINDINGS = [Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False)]
     """Up and down move the cursor over the paths (enter or d opens the file under it in the viewer)."""
 
     DEFAULT_CSS = """
@@ -92,21 +87,6 @@ class TmpView(VerticalScroll):
         self._body = WidthLines(self._rows)
         self.cursor: RowCursor[TmpEntry] = RowCursor(self, self._body)
         """Which path enter (or d) opens in the file viewer: drawn while the panel has the focus."""
-
-    def compose(self) -> ComposeResult:
-        yield self._body
-
-    def action_cursor(self, step: int) -> None:
-        self.cursor.move(step)
-
-    def on_click(self, event: events.Click) -> None:
-        self.cursor.click(event)
-
-    def on_focus(self) -> None:
-        self._body.invalidate()  # draw the cursor
-
-    def on_blur(self) -> None:
-        self._body.invalidate()
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Render this snapshot's /tmp listing (skipped when the listing itself did not change)."""
