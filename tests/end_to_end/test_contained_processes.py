@@ -18,6 +18,7 @@ import pytest
 
 from e2e_support import ServeProcess, run_cli, write_file
 from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.processes.linux import STOPPED_STATES, proc_state
 
 WAIT_S = 10.0
 
@@ -160,7 +161,9 @@ def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path
             assert client.post(served.invoke_url(), content=b'{"daemon": true}').json() == {"ok": True}
             pid = daemon_pid(marks)
             wait_until(lambda: (marks / "ticks").exists(), "the daemon's first tick")
-            # The invoke is over and the environment frozen: the daemon must not tick.
+            # The invoke is over; the freeze that follows its answer reaches the daemon a moment later (a stray is
+            # stopped after the runtime asks for its next event): from then on it must not tick.
+            wait_until(lambda: proc_state(pid) in STOPPED_STATES, "the freeze to stop the daemon")
             before = ticks(marks)
             time.sleep(0.3)  # the measured quantity: time passing while frozen
             assert ticks(marks) == before, "the daemon ran while the environment was frozen"
