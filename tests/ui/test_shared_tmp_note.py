@@ -23,7 +23,7 @@ from lambdatui.ui.widgets import LogView, TmpView
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
-SIZE = (160, 45)  # at 140x45 the wrapped note is taller than the /tmp panel (it scrolls there)
+SIZE = (160, 60)  # room for the whole wrapped note (at 140x45 it is taller than the /tmp panel, which scrolls)
 WAIT_S = 10.0
 POLL_S = 0.05
 
