@@ -30,6 +30,16 @@ def sandbox(tmp_path: Path) -> Sandbox:
     return made
 
 
+async def the_daemon(sandbox: Sandbox) -> int:
+    """The daemon's host pid once it runs `sleep`: its pid is written as soon as it is forked, maybe before."""
+    await wait_file(sandbox.tmp_dir / "daemon")
+    with trio.fail_after(5):
+        while not (found := host_pids_of(sandbox.tmp_dir / "daemon")):
+            await trio.sleep(0.005)
+    [daemon] = found
+    return daemon
+
+
 def host_pids_of(inner_pid_file: Path) -> list[int]:
     """The daemon's pid as the host sees it: the pid it wrote is the namespace's number, so look by command."""
     inner = int(inner_pid_file.read_text())
@@ -60,9 +70,8 @@ async def test_a_setsid_daemon_ends_with_the_environment_without_a_cgroup(sandbo
         assert "PID namespace whose pid 1" in supervisor.containment()
         handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
         await recorder.wait_lines(1, "runtime")
-        await wait_file(sandbox.tmp_dir / "daemon")
-        daemons = host_pids_of(sandbox.tmp_dir / "daemon")
-        assert len(daemons) == 1 and is_live(daemons[0])
+        daemons = [await the_daemon(sandbox)]
+        assert len(host_pids_of(sandbox.tmp_dir / "daemon")) == 1 and is_live(daemons[0])
         supervisor.end_everything_inside()
         await wait_gone(daemons)
         assert (await recorder.wait_exit(handle)).signal == signal.SIGKILL
@@ -73,8 +82,7 @@ async def test_the_environment_freeze_stops_a_daemon_without_a_cgroup(sandbox: S
     async with running(sandbox) as (supervisor, recorder):
         supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
         await recorder.wait_lines(1, "runtime")
-        await wait_file(sandbox.tmp_dir / "daemon")
-        [daemon] = host_pids_of(sandbox.tmp_dir / "daemon")
+        daemon = await the_daemon(sandbox)
         supervisor.signal_strays(signal.SIGSTOP)
         with trio.fail_after(5):
             while proc_state(daemon) not in STOPPED_STATES:
@@ -169,8 +177,7 @@ async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox:
         try:
             supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
             await recorder.wait_lines(1, "runtime")
-            await wait_file(sandbox.tmp_dir / "daemon")
-            [daemon] = host_pids_of(sandbox.tmp_dir / "daemon")
+            daemon = await the_daemon(sandbox)
             init = supervisor._init
             assert init is not None and len(init.own_pids()) == 2
             supervisor.signal_strays(signal.SIGSTOP)
