@@ -15,9 +15,10 @@ An invoke that never started by the end is written last.
 Invokes in flight together in several environments (each sent while all the ones before it still ran elsewhere, as
 a burst of callers sends them) are one `parallel` step, placed where the first of them went out, its events in the
 order the fleet routed them: a replay fires them the same way (all in flight at once, each routed once the one
-before has its environment), so it meets the same cold starts. What each returned goes in `expect.each`, the
-fleet's counts with it. One queued behind another in the same environment waited for it: a step after it, as
-before the fleet. So facts that do not name their environment (`fact`, as `invoke` subscribes) never make a
+before has its environment), so it meets as many cold starts, though not always at the same positions: which of
+them finds an environment warm depends on whether that one had finished its invoke when they came. What each
+returned goes in `expect.each`, without its cold start, the fleet's counts (cold starts, warm hits) with it. One
+queued behind another in the same environment waited for it: a step after it, as before the fleet. So facts that do not name their environment (`fact`, as `invoke` subscribes) never make a
 parallel step. An invoke sent while others ran elsewhere that a replay will have finished first (it came after one
 of a burst had completed) is a step of its own too, but the replay may route it otherwise: its cold start and
 its step's counts are left out, with a comment saying why.

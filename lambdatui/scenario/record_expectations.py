@@ -40,6 +40,12 @@ def event_text(event: bytes) -> str:
 OVERLAPPED = ("# sent while other invokes still ran, in other environments, that a replay has finished by then: it "
               "may meet\n# other environments, so its cold start and the fleet's counts are not compared")
 
+# Which invokes of a burst start cold depends on timing (whether an environment had finished its previous invoke
+# when they came): a replay, which fires them together, may find the warm one at another position. How many is stable.
+PER_INVOKE_COLD = ("# which of them starts cold depends on timing: each invoke's cold start is not compared, the "
+                   "step's counts are")
+NO_COLD = "# which of them starts cold depends on timing: each invoke's cold start is not compared"
+
 
 def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False) -> list[str]:
     """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`."""
@@ -98,21 +104,25 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
 def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,
                    *, overlapped: bool = False) -> list[str]:
     """Invokes in flight at once as one `parallel` step: the events in the order they were routed, what each
-    returned (`expect.each`), and the fleet's counts (`environments` alive after them, when known)."""
+    returned (`expect.each`, without its cold start: which position met a warm environment depends on timing), and
+    the fleet's counts (`environments` alive after them, when known; how many started cold, how many were warm)."""
+    colds = [step.cold for step in invokes if not step.throttled]
+    counted = None not in colds and not overlapped
     lines = [*([OVERLAPPED] if overlapped else []),
-             f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order",
-             "parallel = ["]
+             f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
+    if not overlapped and any(cold is not None for cold in colds):  # OVERLAPPED says it of the whole step
+        lines.append(PER_INVOKE_COLD if counted else NO_COLD)
+    lines.append("parallel = [")
     lines += [f"  {event_text(step.event)}," for step in invokes]
     lines.append("]")
     tables = []
     for i, step in enumerate(invokes):
-        notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
+        notes, expect = invoke_expect(step, telemetry, cold=False)
         lines += [f"# parallel[{i}]: {note[2:]}" for note in notes]
         tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
     if any(table != "{}" for table in tables):
         lines += ["expect.each = [", *(f"  {table}," for table in tables), "]"]
-    colds = [step.cold for step in invokes if not step.throttled]
-    if None not in colds and not overlapped:
+    if counted:
         if environments is not None:
             lines.append(f"expect.environments = {environments}")
         lines.append(f"expect.cold_starts = {colds.count(True)}")

@@ -112,10 +112,45 @@ def test_invokes_in_flight_together_in_several_environments_are_one_parallel_ste
     burst, after = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(burst.action, ParallelAction), text
     assert [json.loads(e) for e in burst.action.events] == [{"n": 1}, {"n": 2}, {"n": 3}]  # the order routed
-    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, False), ({"n": 2}, True), ({"n": 3}, True)]
+    # What each returned, not which of them met the warm environment (timing decides): the counts say how many did.
+    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, None), ({"n": 2}, None), ({"n": 3}, None)]
     assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 2, 1), text
     assert "# 3 invokes in flight at once" in text
+    assert "# which of them starts cold depends on timing: each invoke's cold start is not compared, the step's " \
+           "counts are\n" in text, text
     assert isinstance(after.action, InvokeAction) and json.loads(after.action.event) == {"n": 4}
+
+
+def _burst_after_a_warm_invoke(warm_at: int, tag: str) -> str:
+    """The recording of one invoke, then a burst of three that the fleet routes to the environment it warmed up and
+    two new ones; `warm_at`: the position of the one that met it warm (the timing: whether env #1 had finished its
+    invoke when the burst came). Request ids carry `tag`, as each run has its own."""
+    recorder, fleet = attached()
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued(f"p{tag}", 0), started(f"p{tag}"), completed(f"p{tag}", 0), reported(f"p{tag}", True))
+    fleet.alive = [Line(EnvState.FROZEN, 1)]  # it has answered: it takes the next invoke as an idle one would
+    new_ones = iter((2, 3))
+    envs = [1 if i == warm_at else next(new_ones) for i in range(3)]  # each invoke's environment, in routed order
+    for i, env in enumerate(envs):
+        request_id = f"{'abc'[i]}{tag}"
+        fleet.alive = [Line(EnvState.RUNNING, n, busy=n in envs[:i + 1]) for n in sorted({1, *envs[:i + 1]})]
+        run(fleet, env, queued(request_id, i + 1), started(request_id))
+    for i, env in enumerate(envs):
+        request_id = f"{'abc'[i]}{tag}"
+        run(fleet, env, completed(request_id, i + 1), reported(request_id, i != warm_at))
+    return recorder.to_toml()
+
+
+def test_which_invoke_of_a_burst_met_the_warm_environment_is_not_in_the_recording() -> None:
+    """A replay fires a parallel step's invokes together and routes them in order: the warm environment may take
+    another of them than in the session (as another session may). The recording is the same whichever it was, and
+    says how many were cold and warm."""
+    first, second = _burst_after_a_warm_invoke(0, "-1"), _burst_after_a_warm_invoke(1, "-2")
+    assert first == second, first + second
+    _, burst = parse_scenario(first, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), first
+    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, None), ({"n": 2}, None), ({"n": 3}, None)]
+    assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 2, 1), first
 
 
 def test_an_invoke_queued_behind_another_in_the_same_environment_is_a_step_after_it() -> None:
@@ -141,7 +176,8 @@ def test_invokes_sent_once_one_of_a_burst_completed_are_steps_after_it_without_t
     text = recorder.to_toml()
     burst, c, d, e = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(burst.action, ParallelAction) and len(burst.action.events) == 2, text
-    assert [one.cold for one in burst.expect.each] == [True, True] and burst.expect.cold_starts == 2, text
+    assert [one.response for one in burst.expect.each] == [{"n": 1}, {"n": 2}], text
+    assert [one.cold for one in burst.expect.each] == [None, None] and burst.expect.cold_starts == 2, text
     assert [type(s.action) for s in (c, d, e)] == [InvokeAction] * 3, text
     assert [(s.expect.response, s.expect.cold) for s in (c, d)] == [({"n": 3}, None), ({"n": 4}, None)], text
     assert text.count("its cold start and the fleet's counts are not compared") == 2, text
@@ -213,7 +249,7 @@ async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(c
     burst, after = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(burst.action, ParallelAction), text
     assert sorted(json.loads(e)["n"] for e in burst.action.events) == [0, 1, 2]
-    assert [e.cold for e in burst.expect.each] == [True, True, True], text
+    assert [e.cold for e in burst.expect.each] == [None, None, None], text  # the counts say all three were cold
     assert [e.response["invocations"] for e in burst.expect.each] == [1, 1, 1], text
     assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 3, 0), text
     assert isinstance(after.action, InvokeAction) and after.expect.cold is False
@@ -221,7 +257,7 @@ async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(c
     recording.write_text(text)
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
-    assert "expect each (3 invokes: cold, response), environments, cold_starts, warm_hits" in replayed.stdout
+    assert "expect each (3 invokes: response), environments, cold_starts, warm_hits" in replayed.stdout
 
 
 @pytest.mark.trio
