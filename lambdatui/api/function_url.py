@@ -15,7 +15,6 @@ Why a 502 came back is said in lambdatui's own log (the function's error is in i
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Optional
 
 import trio
@@ -26,9 +25,9 @@ from lambdatui.api.http11 import Exchange, Route
 from lambdatui.api.invoke_checks import api_failure_parts
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import RunningInvoke
-from lambdatui.host.environment_host import new_trace_id
 from lambdatui.host.fleet_host import FleetHost
 from lambdatui.host.response_stream import ResponseStream
+from lambdatui.ids import new_trace_id, new_uuid
 from lambdatui.model import error_types as et
 
 GRACEFUL_STOP_S = 0.5  # on stop, the requests in progress have this long to write their answers
@@ -55,7 +54,7 @@ class FunctionUrl:
         if too_large:
             return Answer(*fue.too_large_answer(MAX_REQUEST_BYTES))
         head = exchange.head
-        request_id = str(uuid.uuid4())
+        request_id = new_uuid()
         trace_id = exchange.headers.get(_TRACE) or new_trace_id()
         (peer, _), (_, port) = exchange.addresses()
         fields = [*head.headers.items(), *head.repeated] if head.repeated else list(head.headers.items())

@@ -17,7 +17,6 @@ invoke runs on to its end, as Lambda's does.
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Optional
 
 import trio
@@ -30,6 +29,7 @@ from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, check
 from lambdatui.api.rendering import Answer
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.host.response_stream import ResponseStream
+from lambdatui.ids import new_uuid
 from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
 
@@ -78,7 +78,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
     body, too_large, truncated = await exchange.read_body(limit)
     if truncated:
         return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
-    request_id = str(uuid.uuid4())
+    request_id = new_uuid()
     try:
         payload = checked_payload(body, too_large, limit, invocation_type)
         client_context = checked_client_context(headers.get(_CONTEXT))

@@ -7,7 +7,6 @@ paused so that the time a user spends looking does not count against any Lambda 
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from typing import Callable, Optional
 
@@ -59,6 +58,7 @@ from lambdatui.core.slots import (
     RuntimeSlot,
     ShutdownRun,
 )
+from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
@@ -75,7 +75,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
     commands and the snapshot. Every input type has one handler, `_on_<InputName>`, in exactly one of them.
     """
 
-    def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+    def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = new_uuid) -> None:
         self.config = config
         self._new_id = new_id
         self.state = EnvState.COLD

@@ -6,7 +6,6 @@ Everything else (Init, extensions, shutdown, holds, faults, the clock) is the sh
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections import deque
 from typing import Callable
 
@@ -17,6 +16,7 @@ from lambdatui.core.inputs import Token
 from lambdatui.core.managed_runtime_rules import ManagedRuntimeRules
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.slots import InvokeRun
+from lambdatui.ids import new_uuid
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.snapshot import EnvironmentSnapshot
 
@@ -24,7 +24,7 @@ from lambdatui.model.snapshot import EnvironmentSnapshot
 class ManagedEnvironment(ManagedRuntimeRules, Environment):
     """One environment that runs up to `config.max_concurrency` invokes at once."""
 
-    def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+    def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = new_uuid) -> None:
         assert config.max_concurrency > 0, "Managed Instances need a maximum concurrency"
         super().__init__(config, new_id)
         self.runs: dict[str, InvokeRun] = {}  # in flight (or about to be delivered), by request id
@@ -71,7 +71,7 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         return dataclasses.replace(snap, participants=participants, current_request_id=next(iter(self.runs), None))
 
 
-def environment_for(config: EnvironmentConfig, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> Environment:
+def environment_for(config: EnvironmentConfig, new_id: Callable[[], str] = new_uuid) -> Environment:
     """The environment `config` asks for: Managed Instances when it sets a maximum concurrency, else one invoke at a
     time."""
     if config.managed:

@@ -38,6 +38,8 @@ BURST_FACTS = 1000
 BURST_REFRESH_S = 0.15
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
+_LINES = (f.LogLine, f.LogLines)
+
 # What the UI is handed: (snapshot of the focused environment, facts since the last update).
 Update = Callable[[DebuggerSnapshot, list[f.Fact]], None]
 
@@ -197,7 +199,7 @@ class HostGuest:
             def collect(number: int, fact: f.Fact) -> None:
                 # Another environment's log lines never reach the UI: the log view shows the focused one's. Lines
                 # said before a focus change are in that environment's snapshot (`logs`), which the UI then takes.
-                if number and type(fact) is f.LogLine and (self._focus is None or number != self._focus.sandbox_count):
+                if number and type(fact) in _LINES and (self._focus is None or number != self._focus.sandbox_count):
                     return
                 if type(fact) is f.ApiExchanged:
                     return  # the traffic view asks for it (`api_traffic`): no snapshot is due for it
@@ -239,7 +241,7 @@ class HostGuest:
             if urgent:
                 # A new focus: lines gathered so far may be the previous environment's; the UI shows the new one's
                 # from the snapshot.
-                batch = [fact for fact in batch if type(fact) is not f.LogLine]
+                batch = [fact for fact in batch if type(fact) not in _LINES]
             refresh_s = BURST_REFRESH_S if len(batch) >= BURST_FACTS else REFRESH_S
             snapshot = session.snapshot(self._focused_number())
             controller.deliver(snapshot)

@@ -72,10 +72,15 @@ class ConsoleReporter:
         self._flush = not getattr(stream, "writes_on_its_own", False)
 
     def __call__(self, fact: f.Fact) -> None:
-        if isinstance(fact, f.LogLine):
-            self.stream.write(format_line(fact) + "\n")
-            if self._flush:
-                self.stream.flush()
+        kind = type(fact)
+        if kind is f.LogLine:
+            self.stream.write(format_line(fact) + "\n")  # type: ignore[arg-type]
+        elif kind is f.LogLines:  # a read's lines: one write
+            self.stream.write("".join([format_line(line) + "\n" for line in fact.lines]))  # type: ignore[union-attr]
+        else:
+            return
+        if self._flush:
+            self.stream.flush()
 
 
 class FleetConsoleReporter(ConsoleReporter):
@@ -84,14 +89,20 @@ class FleetConsoleReporter(ConsoleReporter):
     (number 0) have none."""
 
     def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
-        if type(fact) is f.LogLine:  # every line of a burst comes here: no more than it needs
-            text = format_line(fact)  # type: ignore[arg-type]
-            if number:
-                prefix = _numbers.get(number) or _numbers.setdefault(number, f"#{number} ")
-                text = prefix + (text.replace("\n", "\n" + prefix) if "\n" in text else text)
-            self.stream.write(text + "\n")
-            if self._flush:
-                self.stream.flush()
+        kind = type(fact)
+        if kind is f.LogLine:
+            lines: tuple[f.LogLine, ...] = (fact,)  # type: ignore[assignment]
+        elif kind is f.LogLines:  # a burst's read: its lines in one write
+            lines = fact.lines  # type: ignore[union-attr]
+        else:
+            return
+        texts = [format_line(line) for line in lines]
+        if number:
+            prefix = _numbers.get(number) or _numbers.setdefault(number, f"#{number} ")
+            texts = [prefix + (text.replace("\n", "\n" + prefix) if "\n" in text else text) for text in texts]
+        self.stream.write("\n".join(texts) + "\n")
+        if self._flush:
+            self.stream.flush()
 
 
 _numbers: dict[int, str] = {}  # "#2 " once per environment, not once per line

@@ -11,7 +11,6 @@ import dataclasses
 import itertools
 import signal
 import time
-import uuid
 from collections import deque
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
@@ -34,6 +33,7 @@ from lambdatui.host.response_stream import ResponseStream, StreamRegistry
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.snapshot_restore import SnapshotRestore
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
+from lambdatui.ids import new_trace_id, new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START
@@ -62,10 +62,6 @@ class EventRefused(Exception):
 class _Slot:
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     value: object = None
-
-
-def new_trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
 class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, DebugViews):
@@ -146,7 +142,7 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
                     self.note(MANAGED_NOTE.format(m=self.env.config.max_concurrency))
                 self._renew_sandbox()
                 nursery.start_soon(self._deadlines.run)
-                self._supervisor = Supervisor(nursery, self.sandbox, self._on_line, self._on_exit,  # type: ignore[arg-type]
+                self._supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
                                               cgroup=EnvironmentCgroup.create(memory_mb=self.config.memory_mb),
                                               memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
                 if self.announce:
@@ -278,7 +274,7 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger.
         """
         invocation = ins.Invocation(
-            request_id=request_id or str(uuid.uuid4()),
+            request_id=request_id or new_uuid(),
             payload=payload,
             client_context=client_context,
             trace_id=trace_id or new_trace_id(),
@@ -388,6 +384,18 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         if entry is None or entry[0] != self.env.generation or entry[1].exited is not None:
             return None
         return entry[1]
+
+    def _publish_lines(self, lines: tuple[f.LogLine, ...]) -> None:
+        """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""
+        tail, default_id = self.tail, self._log_request_id
+        for line in lines:
+            tail.add(line.request_id or default_id, line)
+        fact = f.LogLines(lines)
+        for listener in self._listeners:
+            listener(fact)
+        if self._change_waiters:
+            self._changed.set()
+            self._changed = trio.Event()
 
     def _publish(self, fact: f.Fact) -> None:
         kind = type(fact)  # one dispatch: this runs ~20 times an invoke

@@ -120,12 +120,20 @@ class EnvironmentProcesses:
         entry = self._processes.get(handle.key)
         return entry[0] if entry is not None and entry[1] is handle else -1
 
-    def _on_line(self, handle: ProcessHandle, stream: str, line: str) -> None:
-        source = f.FUNCTION if handle.key == fx.RUNTIME else f.extension_source(handle.key.split(":", 1)[1])
+    def _on_lines(self, handle: ProcessHandle, stream: str, lines: list[str]) -> None:
+        """The complete lines of one read of a child's pipe: what they share (whose, which invoke's) is worked out
+        once, and they are published together."""
+        LogLine = f.LogLine
+        if handle.key == fx.RUNTIME:
+            if self.env.config.managed:
+                whose = self._concurrent_line_request
+                self._publish_lines(tuple([LogLine(f.FUNCTION, line, whose(line), stream) for line in lines]))
+                return
+            source = f.FUNCTION
+        else:
+            source = f.extension_source(handle.key.split(":", 1)[1])
         request_id = self._log_request_id
-        if self.env.config.managed and handle.key == fx.RUNTIME:
-            request_id = self._concurrent_line_request(line)
-        self._publish(f.LogLine(source, line, request_id, stream))
+        self._publish_lines(tuple([LogLine(source, line, request_id, stream) for line in lines]))
 
     def _concurrent_line_request(self, line: str) -> Optional[str]:
         """Whose a function line is when invokes run side by side: its JSON record says (Managed Instances log

@@ -59,7 +59,7 @@ class FleetFacts:
         return unsubscribe
 
     def _forward(self, member: _Member, fact: f.Fact) -> None:
-        # On every fact of every environment (a log burst: every line): kept to the bare calls.
+        # On every fact of every environment (a log burst: every read): kept to the bare calls.
         for listener in self._listeners:
             listener(fact)
         if self._numbered:
@@ -67,7 +67,7 @@ class FleetFacts:
             for numbered in self._numbered:
                 numbered(number, fact)
         kind = type(fact)
-        if kind is f.LogLine:
+        if kind is f.LogLines or kind is f.LogLine:
             if self._waiters:
                 self._wake()
             return

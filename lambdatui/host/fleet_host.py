@@ -9,7 +9,6 @@ is free, and spins down idle ones.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +28,7 @@ from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactL
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable, snapshot_failed
 from lambdatui.host.sandbox_access import SandboxAccess
+from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, THROTTLE_MESSAGE, THROTTLE_REASON, FleetOptions
@@ -229,7 +229,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
 
         `on_placed` is called once the invoke has its environment (or its throttle), right before that
         environment's core takes it: until then the fleet may still be starting an environment for it."""
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or new_uuid()
         if self._ending and self.first is not None:
             # Shut down: the environment answers as Lambda's would (refused, Sandbox.Failure), nothing starts.
             if on_placed is not None:

@@ -53,7 +53,9 @@ class DebugState:
             return
         self.timeline.apply(fact, at)
         self.extensions.apply(fact, at)
-        if isinstance(fact, f.LogLine):
+        if type(fact) is f.LogLines:  # a burst's read: once for all its lines
+            self.logs.extend(fact.lines)  # type: ignore[union-attr]
+        elif isinstance(fact, f.LogLine):
             self.logs.append(fact)
         elif isinstance(fact, f.GlobalsReported):
             self.globals = fact

@@ -28,6 +28,24 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class LogLines:
+    """The lines one read of a process's pipe held, in order: a burst of output crosses the host a read at a time,
+    not a line at a time (platform and lambdatui lines stay single `LogLine`s)."""
+
+    lines: tuple[LogLine, ...]
+
+
+def log_lines(fact: object) -> tuple[LogLine, ...]:
+    """The log lines a fact carries: its own, a read's, or none."""
+    kind = type(fact)
+    if kind is LogLine:
+        return (fact,)  # type: ignore[return-value]
+    if kind is LogLines:
+        return fact.lines  # type: ignore[attr-defined, no-any-return]
+    return ()
+
+
+@dataclass(frozen=True)
 class StateChanged:
     state: EnvState
     generation: int
@@ -452,6 +470,7 @@ class ApiExchanged:
 
 Fact = Union[
     LogLine,
+    LogLines,
     StateChanged,
     PhaseStarted,
     PhaseEnded,

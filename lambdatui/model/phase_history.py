@@ -72,8 +72,11 @@ class PhaseHistory:
     def apply(self, fact: f.Fact, state: DebugState) -> None:
         """Called by `state` once it folded `fact` in."""
         kind = type(fact)
+        if kind is f.LogLines:
+            self.lines += len(fact.lines)  # type: ignore[union-attr]  # the hot path: lines never open or end a bar
+            return
         if kind is f.LogLine:
-            self.lines += 1  # the hot path: a line never opens or ends a bar
+            self.lines += 1
             return
         if kind is f.InvocationCompleted:
             self.completed += 1

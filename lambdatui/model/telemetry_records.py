@@ -304,6 +304,14 @@ class TelemetryRecords:
                 structured = {"time": stamp, "type": category, "record": value}
         return self._route([Event(category, EVERYONE, {"time": stamp, "type": category, "record": text}, structured)])
 
+    def _on_log_lines(self, fact: f.LogLines) -> Sequence[Delivery]:
+        """A read's lines, each as `_on_log_line` makes it, gathered per subscriber in order."""
+        merged: dict[str, list[Envelope]] = {}
+        for line in fact.lines:
+            for name, envelopes in self._on_log_line(line):
+                merged.setdefault(name, []).extend(envelopes)
+        return list(merged.items()) if merged else _NOTHING
+
     def _on_runtime_done(self, fact: f.RuntimeDone) -> Sequence[Delivery]:
         self._done = fact
         audiences = self._audiences
@@ -359,6 +367,7 @@ _LIVE: dict[type, _Handler] = {
     **_IDLE,
     f.PhaseEnded: TelemetryRecords._on_phase_ended,
     f.LogLine: TelemetryRecords._on_log_line,
+    f.LogLines: TelemetryRecords._on_log_lines,
     f.RuntimeDone: TelemetryRecords._on_runtime_done,
     f.ExtensionOverhead: TelemetryRecords._on_extension_overhead,
     f.InvokeReported: TelemetryRecords._on_invoke_reported,

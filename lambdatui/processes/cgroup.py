@@ -27,6 +27,7 @@ from .memory_limit import CgroupMemory
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _KILL_ROUNDS_S = 2.0
+_READ_SIZE = 64 * 1024
 
 
 class EnvironmentCgroup:
@@ -69,9 +70,20 @@ class EnvironmentCgroup:
         return f"a {kind} at {self.path}"
 
     def pids(self) -> list[int]:
+        # Read with os-level calls: it runs at every freeze and thaw (twice a warm invoke), where a text file's
+        # fstat, ioctl, lseek and decoding cost more than the read.
         try:
-            with open(self.procs_file) as fh:
-                return [int(line) for line in fh if line.strip()]
+            fd = os.open(self.procs_file, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                data = os.read(fd, _READ_SIZE)
+                while len(data) % _READ_SIZE == 0 and data:  # a short read is the end (the kernel fills the buffer)
+                    more = os.read(fd, _READ_SIZE)
+                    if not more:
+                        break
+                    data += more
+            finally:
+                os.close(fd)
+            return [int(pid) for pid in data.split()]
         except (OSError, ValueError):
             return []
 

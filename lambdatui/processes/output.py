@@ -69,13 +69,14 @@ class LineSplitter:
 
 
 class OutputPipe:
-    """The read end of one child pipe (O_NONBLOCK), dispatching lines to `emit`.
+    """The read end of one child pipe (O_NONBLOCK), dispatching the lines of each read to `emit`, together: a
+    burst of 100,000 short lines crosses the host a read at a time, not a line at a time.
 
     Reads happen both in the `pump` task and synchronously in `drain`; trio runs
     one task at a time, so they never interleave mid-read.
     """
 
-    def __init__(self, fd: int, stream: Stream, emit: Callable[[Stream, str], None]) -> None:
+    def __init__(self, fd: int, stream: Stream, emit: Callable[[Stream, list[str]], None]) -> None:
         self.fd = fd
         self.stream: Stream = stream
         self._emit = emit
@@ -84,8 +85,8 @@ class OutputPipe:
         self._closed = False
 
     def _dispatch(self, lines: list[str]) -> None:
-        for line in lines:
-            self._emit(self.stream, line)
+        if lines:
+            self._emit(self.stream, lines)
 
     def _read_once(self, size: int = _READ_SIZE) -> bool:
         """One read; returns False when nothing more is available right now."""

@@ -68,7 +68,7 @@ class ExitReporter(Protocol):
     async def exit_status(self, pid: int) -> ExitStatus: ...
 
 
-OnLine = Callable[[ProcessHandle, Stream, str], None]
+OnLines = Callable[[ProcessHandle, Stream, list[str]], None]  # the complete lines of one read of a pipe
 OnExit = Callable[[ProcessHandle, ExitStatus], None]
 
 
@@ -107,7 +107,7 @@ async def _wait_exited(child: _Child) -> None:
 class Supervisor(Fencing):
     """The children of one execution environment: how to run them, never why."""
 
-    def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_line: OnLine, on_exit: OnExit,
+    def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_lines: OnLines, on_exit: OnExit,
                  cgroup: EnvironmentCgroup | None = None, *, memory_mb: int | None = None,
                  oom_victim: str | None = None) -> None:
         """`memory_mb`: the environment's memory limit (the cgroup's, where it carries one; else watched, and
@@ -115,7 +115,7 @@ class Supervisor(Fencing):
         self._sandbox = sandbox
         self.cgroup = cgroup
         self._nursery = nursery
-        self._on_line = on_line
+        self._on_lines = on_lines
         self._on_exit = on_exit
         self._children: dict[int, _Child] = {}
         self._closed = False
@@ -233,8 +233,8 @@ class Supervisor(Fencing):
         handle = ProcessHandle(key=spec.key, pid=pid, started_at=trio.current_time(), spec=spec)
         self._watchdog.add(handle.pgid)
 
-        def emit(stream: Stream, line: str) -> None:
-            self._on_line(handle, stream, line)
+        def emit(stream: Stream, lines: list[str]) -> None:
+            self._on_lines(handle, stream, lines)
 
         child = _Child(
             handle=handle,

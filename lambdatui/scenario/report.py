@@ -165,6 +165,9 @@ class TimelinePrinter:
     def __call__(self, fact: f.Fact) -> None:
         if isinstance(fact, f.LogLine):
             self._log_line(fact)
+        elif isinstance(fact, f.LogLines):
+            for line in fact.lines:
+                self._log_line(line)
         elif isinstance(fact, f.BoundaryReached):
             self.line("boundary", fact.boundary.value + ("  (held)" if fact.held else ""))
         elif isinstance(fact, f.InvocationCompleted):

@@ -95,7 +95,7 @@ class PhaseTravel(FleetFocus):
             log.restart(live.logs)
             self._log_bar, self._past_lines = None, ()
             return
-        lines = [fact for fact in facts if type(fact) is f.LogLine]
+        lines = [line for fact in facts for line in f.log_lines(fact)]
         if lines:
             log.add_lines(lines)
 

@@ -239,7 +239,7 @@ async def scripted_runtime(code_dir: Path) -> AsyncIterator[tuple[Running, list[
     async with open_environment(resolve_function(str(bootstrap))) as running:
         lines: list[str] = []
         running.host.subscribe(
-            lambda fact: lines.append(fact.text) if isinstance(fact, f.LogLine) and fact.source == f.FUNCTION else None
+            lambda fact: lines.extend(line.text for line in f.log_lines(fact) if line.source == f.FUNCTION)
         )
         yield running, lines
 
@@ -374,8 +374,8 @@ async def test_extensions_api_refusals_during_init(code_dir: Path) -> None:
     extension.chmod(0o755)
     async with open_environment(resolve_function(str(code_dir / "handler.py"))) as running:
         calls: dict[str, dict] = {}
-        running.host.subscribe(lambda fact: calls.setdefault(json.loads(fact.text)["label"], json.loads(fact.text))
-                               if isinstance(fact, f.LogLine) and fact.source == "extension:probe-ext" else None)
+        running.host.subscribe(lambda fact: [calls.setdefault(json.loads(line.text)["label"], json.loads(line.text))
+                                             for line in f.log_lines(fact) if line.source == "extension:probe-ext"])
         await invoke_ok(running)  # the refusals did not break Init: the extension still registered and got ready
         with trio.fail_after(BOUND):
             await running.host.wait_for_state(EnvState.FROZEN)  # every line the extension printed is delivered

@@ -50,6 +50,7 @@ class Facts:
 
     def __call__(self, fact: f.Fact) -> None:
         self.all.append(fact)
+        self.all.extend(f.log_lines(fact) if type(fact) is f.LogLines else ())  # a read's lines, each findable
         self._arrived.set()
         self._arrived = trio.Event()
 

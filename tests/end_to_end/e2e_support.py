@@ -279,8 +279,7 @@ class LogCollector:
 
     def __call__(self, fact: object) -> None:
         self.facts.append(fact)
-        if isinstance(fact, f.LogLine):
-            self.lines.append(fact)
+        self.lines.extend(f.log_lines(fact))
         self._changed.set()
         self._changed = trio.Event()
 

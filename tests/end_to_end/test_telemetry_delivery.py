@@ -56,7 +56,9 @@ class Facts:
         self._changed = trio.Event()
 
     def __call__(self, fact: Any) -> None:
-        self.items.append((trio.current_time(), fact))
+        now = trio.current_time()
+        self.items.append((now, fact))
+        self.items.extend((now, line) for line in (fact.lines if type(fact) is f.LogLines else ()))
         self._changed.set()
         self._changed = trio.Event()
 

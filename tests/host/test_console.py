@@ -65,3 +65,33 @@ def test_serve_reporter_starts_every_row_with_its_environment_and_none_for_the_f
     assert len(rows) == 3, rows
     assert rows[0].startswith("#2 [function]") and rows[1].startswith("#2 [function]") and "line two" in rows[1]
     assert rows[2].startswith("[lambdatui]")
+
+
+class _CountedWrites(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_reads_lines_are_printed_as_each_line_would_be_in_one_write() -> None:
+    from lambdatui.host.console import FleetConsoleReporter
+
+    lines = (f.LogLine(f.FUNCTION, "first"), f.LogLine(f.FUNCTION, "Traceback\rframe"),
+             f.LogLine(f.extension_source("ext"), "\x1b[31mred"))
+    one_by_one, batched = io.StringIO(), _CountedWrites()
+    for line in lines:
+        FleetConsoleReporter(one_by_one)(3, line)
+    FleetConsoleReporter(batched)(3, f.LogLines(lines))
+    assert batched.getvalue() == one_by_one.getvalue()
+    assert batched.writes == 1
+    assert [row[:15] for row in batched.getvalue().splitlines()] == ["#3 [function]  ", "#3 [function]  ",
+                                                                     "#3 [function]  ", "#3 [ext]       "]
+    plain, plain_batched = io.StringIO(), io.StringIO()
+    for line in lines:
+        ConsoleReporter(plain)(line)
+    ConsoleReporter(plain_batched)(f.LogLines(lines))
+    assert plain_batched.getvalue() == plain.getvalue() and "\\x1b[31mred" in plain.getvalue()

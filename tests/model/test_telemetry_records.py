@@ -2,7 +2,7 @@
 
 A `Published` wraps a core Driver: every fact is fed to a `TelemetryRecords` as the host publishes it (Emit
 effects, and InvocationCompleted for a completed invoke), at the driver's time, and what each extension receives
-is collected. Process output is published as the host does, as LogLine facts.
+is collected. Process output is published as the host does, as LogLines facts (a read's lines).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Published:
     def output(self, participant: str, text: str, request_id: Optional[str] = None) -> None:
         """A line the participant printed, as the host publishes it."""
         source = f.FUNCTION if participant == RUNTIME else f.extension_source(participant.split(":", 1)[1])
-        self.publish(f.LogLine(source, text, request_id))
+        self.publish(f.LogLines((f.LogLine(source, text, request_id),)))
 
     def subscribe(self, name: str = "obs", api: str = TELEMETRY, schema: Optional[str] = None,
                   types: Optional[list[str]] = None) -> None:
@@ -371,6 +371,19 @@ def test_a_second_subscriber_has_the_first_ones_lines_replayed():
     assert [e["record"] for e in p.received["b"][:5] if e["type"] == "extension"] == [
         "a starting", "a subscribed", "b starting"]
     assert p.types("a")[4:6] == ["extension", "platform.telemetrySubscription"]  # a sees b's start and subscription
+
+
+def test_the_lines_of_one_read_are_a_record_each_in_order_for_every_subscriber():
+    p = Published(extensions=("obs", "logs"))
+    p.cold_start(subscribe={"logs": {"api": LOGS}})
+    before = {name: p.count(name) for name in ("obs", "logs")}
+    _, rid = p.d.invoke()
+    lines = tuple(f.LogLine(f.FUNCTION, f"line {n}", rid) for n in range(3))
+    p.publish(f.LogLines(lines + (f.LogLine(f.extension_source("obs"), "from obs"),)))
+    for name in ("obs", "logs"):
+        got = p.received[name][before[name]:]
+        assert [(e["type"], e["record"]) for e in got if e["type"] in ("function", "extension")] == [
+            ("function", "line 0"), ("function", "line 1"), ("function", "line 2"), ("extension", "from obs")], name
 
 
 def test_json_log_lines_are_objects_from_schema_2022_12_13():

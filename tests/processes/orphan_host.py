@@ -52,12 +52,12 @@ def group_members(pgid: int) -> list[int]:
 async def main(env_tmp: Path) -> None:
     reported: dict[str, trio.Event] = {"plain": trio.Event(), "frozen": trio.Event(), "daemon": trio.Event()}
 
-    def on_line(handle: ProcessHandle, stream: str, line: str) -> None:
+    def on_lines(handle: ProcessHandle, stream: str, lines: list[str]) -> None:
         reported[handle.key].set()
 
     async with trio.open_nursery() as nursery:
         sandbox = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
-        supervisor = Supervisor(nursery, sandbox, on_line, lambda handle, status: None)
+        supervisor = Supervisor(nursery, sandbox, on_lines, lambda handle, status: None)
         env = {"PATH": "/usr/bin:/bin"}
         plain = supervisor.spawn(ProcessSpec("plain", ["/bin/sh", "-c", SCRIPT], "/", env))
         frozen = supervisor.spawn(ProcessSpec("frozen", ["/bin/sh", "-c", SCRIPT], "/", env))

@@ -34,14 +34,15 @@ def python(code: str, key: str = "runtime", cwd: str = "/") -> ProcessSpec:
 
 @dataclass
 class Recorder:
-    """Collects on_line/on_exit calls in one ordered event log."""
+    """Collects on_lines/on_exit calls in one ordered event log."""
 
     events: list[tuple[str, str, str]] = field(default_factory=list)
     exits: dict[int, ExitStatus] = field(default_factory=dict)
     _changed: trio.Event = field(default_factory=trio.Event)
 
-    def on_line(self, handle: ProcessHandle, stream: str, line: str) -> None:
-        self.events.append((handle.key, stream, line))
+    def on_lines(self, handle: ProcessHandle, stream: str, lines: list[str]) -> None:
+        assert lines, "a read without a complete line is not dispatched"
+        self.events.extend((handle.key, stream, line) for line in lines)
         self._poke()
 
     def on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
@@ -104,7 +105,7 @@ async def running(sandbox: Sandbox) -> AsyncIterator[tuple[Supervisor, Recorder]
     """A Supervisor in its own nursery, closed (everything killed and reaped) on exit."""
     recorder = Recorder()
     async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(nursery, sandbox, recorder.on_line, recorder.on_exit)
+        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit)
         try:
             yield supervisor, recorder
         finally:

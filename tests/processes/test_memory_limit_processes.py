@@ -32,7 +32,7 @@ def sandbox(tmp_path: Path) -> Sandbox:
 
 async def supervised(nursery: trio.Nursery, sandbox: Sandbox, recorder: Recorder, memory_mb: int,
                      cgroup: EnvironmentCgroup | None = None) -> Supervisor:
-    return Supervisor(nursery, sandbox, recorder.on_line, recorder.on_exit, cgroup, memory_mb=memory_mb,
+    return Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup, memory_mb=memory_mb,
                       oom_victim="runtime")
 
 

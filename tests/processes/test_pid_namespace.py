@@ -173,7 +173,7 @@ async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox:
         pytest.skip("no writable cgroup here")
     recorder = Recorder()
     async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(nursery, sandbox, recorder.on_line, recorder.on_exit, cgroup=cgroup)
+        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
         try:
             supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
             await recorder.wait_lines(1, "runtime")

@@ -1,4 +1,4 @@
-"""LineSplitter: bytes in, lines out, bounded memory."""
+"""LineSplitter: bytes in, lines out, bounded memory; OutputPipe: the lines of a read handed over together."""
 
 from __future__ import annotations
 
@@ -50,3 +50,30 @@ def test_forced_split_keeps_utf8_characters_whole() -> None:
 def test_invalid_utf8_is_replaced_not_fatal() -> None:
     s = LineSplitter()
     assert s.feed(b"ok \xff\xfe\n") == ["ok \ufffd\ufffd"]
+
+
+def test_a_pipe_hands_over_the_complete_lines_of_each_read_together() -> None:
+    import os
+
+    import trio
+
+    from lambdatui.processes.output import OutputPipe
+
+    calls: list[tuple[str, list[str]]] = []
+
+    async def main() -> None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        pipe = OutputPipe(read_end, "stdout", lambda stream, lines: calls.append((stream, lines)))
+        os.write(write_end, b"one\ntwo\nthree\npart")  # one write: one read takes it all
+        with trio.fail_after(5):
+            await trio.lowlevel.wait_readable(read_end)
+        pipe._read_once()
+        os.write(write_end, b"ial\n")
+        os.close(write_end)
+        with trio.fail_after(5):
+            await pipe.pump()
+        pipe.close()
+
+    trio.run(main)
+    assert calls == [("stdout", ["one", "two", "three"]), ("stdout", ["partial"])]

@@ -315,7 +315,7 @@ def normalise(state: str, snapshot: DebuggerSnapshot, facts: list[f.Fact],
               fixups: Optional[Callable[[str], str]] = None) -> tuple[DebuggerSnapshot, list[f.LogLine]]:
     timeout_s = snapshot.function.timeout_s
     reports = {fact.request_id: fact for fact in facts if isinstance(fact, f.InvokeReported)}
-    logs = [normalise_log(fact, reports, timeout_s) for fact in facts if isinstance(fact, f.LogLine)]
+    logs = [normalise_log(line, reports, timeout_s) for fact in facts for line in f.log_lines(fact)]
     snapshot = dataclasses.replace(snapshot, logs=tuple(normalise_log(line, reports, timeout_s)
                                                         for line in snapshot.logs))
     snapshot = normalise_identities(normalise_times(snapshot, reports))
