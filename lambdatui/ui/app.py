@@ -163,6 +163,8 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
 
     @on(SnapshotUpdated)
     def show_snapshot(self, message: SnapshotUpdated) -> None:
+        if self._exit:
+            return  # exiting: the screens are being taken down, and an update still queued has no panels to fill
         self.render_snapshot(message.snapshot, message.facts)
 
     @on(BackendFailed)

@@ -34,6 +34,12 @@ MAX_ROW_CHARS = 4000  # a single printed megabyte stays one (cut) row instead of
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = {i: None for i in range(32) if i not in (9,)}
 _NEWLINES = re.compile(r"\r\n|\r|\n")
+_needs_cleaning = re.compile(r"[\x00-\x1f\x7f]").search  # a line without these is one row as it is
+
+
+def text_width(text: str) -> int:
+    """Cells the row takes: its length for ASCII (control characters are gone by now), else rich's measure."""
+    return len(text) if text.isascii() else cell_len(text)
 
 
 @dataclass(slots=True)
@@ -51,6 +57,8 @@ RowMatch = Callable[[str, Optional[str]], bool]  # (source, request id) -> shown
 
 def split_rows(text: str) -> list[str]:
     """One log line as terminal rows: split at CR/LF, escape codes and tabs made harmless."""
+    if len(text) <= MAX_ROW_CHARS and _needs_cleaning(text) is None:
+        return [text]  # nearly every line of a burst: nothing to split or clean
     pieces = _NEWLINES.split(text)
     if len(pieces) > 1 and pieces[-1] == "":
         pieces.pop()
@@ -156,7 +164,7 @@ class LogLines(ScrollView, can_focus=True):
         for line in lines:
             for text in split_rows(line.text):
                 self._seq += 1
-                row = Row(self._seq, line.source, text, line.stream, TAG_WIDTH + 1 + cell_len(text), line.request_id)
+                row = Row(self._seq, line.source, text, line.stream, TAG_WIDTH + 1 + text_width(text), line.request_id)
                 self._rows.append(row)
                 if self._match(row.source, row.request_id):
                     fresh.append(row)
