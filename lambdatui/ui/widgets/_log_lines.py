@@ -32,7 +32,7 @@ from lambdatui.model.log_search import SearchIndex, match_spans
 TAG_WIDTH = 10
 MAX_ROW_CHARS = 4000  # a single printed megabyte stays one (cut) row instead of a megabyte-wide canvas
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_CONTROL = {i: None for i in range(32) if i not in (9,)}
+_CONTROL = {i: None for i in (*range(32), 0x7f) if i != 9}  # C0 controls and DEL draw nothing a row should keep
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _needs_cleaning = re.compile(r"[\x00-\x1f\x7f]").search  # a line without these is one row as it is
 
