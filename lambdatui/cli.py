@@ -8,14 +8,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
-from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, add_fleet_options, fleet_options
+from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
 from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
-from lambdatui.scenario.fleet_settings import UNSET_FLEET_DEFAULTS, fill_fleet_options
-from lambdatui.scenario.model import FunctionSettings
+
+if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
+    from lambdatui.scenario.model import FunctionSettings
 
 T = TypeVar("T")
 
@@ -126,12 +127,11 @@ def say(text: str) -> None:
 def function_config(args: argparse.Namespace, scenario: Optional[FunctionSettings] = None) -> FunctionConfig:
     """The function as the options describe it; a scenario's [function] table, then a SAM template, fill in what
     was not given."""
-    base = scenario or FunctionSettings()
     return resolve_function(
         args.path,
-        handler=args.handler or base.handler,
-        timeout_s=_first(args.timeout, base.timeout, None),
-        memory_mb=_first(args.memory, base.memory, None),
+        handler=args.handler or (scenario.handler if scenario else None),
+        timeout_s=_first(args.timeout, scenario.timeout if scenario else None, None),
+        memory_mb=_first(args.memory, scenario.memory if scenario else None, None),
         extensions_dir=args.extensions,
         env_pairs=args.env,
         env_file=args.env_file,
@@ -140,7 +140,7 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
         layers=args.layer,
         function=args.function,
         env_vars=args.env_vars,
-        env=base.env,  # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
+        env=scenario.env if scenario else {},  # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
         report=say,
     )
 
@@ -379,6 +379,7 @@ def check_listen_address(host: str, port: int, option: str = "--port") -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     from lambdatui.processes.filesystem import layer_extension_names
+    from lambdatui.scenario.fleet_settings import fill_fleet_options
     from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario
 
     try:

@@ -16,6 +16,19 @@ SERVE_IDLE_SHUTDOWN_S = 600.0
 MAX_CONCURRENCY_LIMIT = 256
 
 
+# `replay`'s fleet options start unset: the scenario's [function] table fills what the command line does not give
+# (scenario/fleet_settings.py).
+class _Unset:
+    """--idle-shutdown not given to `replay` (None already means 'off')."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET, "snapstart": None}
+
+
 def _idle(text: str) -> Optional[float]:
     if text.lower() in ("off", "never", "none"):
         return None

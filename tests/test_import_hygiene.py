@@ -52,3 +52,11 @@ def test_headless_modes_import_no_ui_and_serve_starts_without_quart() -> None:
                                                               "werkzeug", "jinja2"))
     assert not heavy, f"a headless start pulled in {heavy}"
     assert "lambdatui.api.server" in loaded and "lambdatui.api.invoke_checks" in loaded
+
+
+def test_invoke_and_serve_start_without_the_scenario_package() -> None:
+    # Issue 9: parsing and comparing scenarios is replay's (and --record's, which imports it when asked); its
+    # dataclasses cost `invoke` and `serve` ~20 ms of start-up.
+    loaded = _modules_after_import("lambdatui.cli", "lambdatui.headless", "lambdatui.runner", "lambdatui.api.server")
+    assert not sorted(m for m in loaded if m.startswith("lambdatui.scenario")), "a headless start parsed scenarios"
+    assert "lambdatui.fleet_options" in loaded and "lambdatui.config" in loaded

@@ -11,19 +11,9 @@ from __future__ import annotations
 import argparse
 
 from lambdatui.config_error import ConfigError
+from lambdatui.fleet_options import UNSET, UNSET_FLEET_DEFAULTS  # noqa: F401  (where replay's parser gets them)
 from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
 from lambdatui.scenario.model import FunctionSettings
-
-
-class _Unset:
-    """--idle-shutdown not given (None already means 'off')."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET = _Unset()
-UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET, "snapstart": None}
 
 
 def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> None:
