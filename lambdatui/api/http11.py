@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import socket
 from functools import partial
 from typing import Awaitable, Callable, NamedTuple, Optional, TypeVar
@@ -294,9 +295,17 @@ class _Connection(Reader):
         if self.hung_up:
             return
         try:
-            await self.stream.send_all(data)
-        except trio.BrokenResourceError:
-            self.hung_up = True
+            sent = os.write(self.fd, data)  # an answer fits the socket's buffer: no wait, no pass through the scheduler
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.hung_up = True  # reset, or the peer closed its end
+            return
+        if sent < len(data):
+            try:
+                await self.stream.send_all(memoryview(data)[sent:])
+            except trio.BrokenResourceError:
+                self.hung_up = True
 
     async def _write(self, answer: Answer, *, close: bool, head_only: bool = False) -> None:
         status, headers, body = answer
