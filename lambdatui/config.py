@@ -43,6 +43,9 @@ TEMPLATE_FILE_NAMES = ("template.yaml", "template.yml", "template.json")
 
 @dataclass(frozen=True)
 class FunctionConfig:
+    """The function to run, as the command line gives it: code, handler, runtime, limits, extensions,
+    environment variables and layers."""
+
     name: str
     code_dir: Path
     handler: str

@@ -20,6 +20,8 @@ from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
 
 @dataclass(frozen=True)
 class Invoke:
+    """Invoke the function with `event` (a synchronous invoke), under `request_id` (None: a new one)."""
+
     event: bytes = b"{}"
     request_id: Optional[str] = None
 
@@ -43,6 +45,8 @@ class Continue:
 
 @dataclass(frozen=True)
 class SetBreakpoints:
+    """Hold at these boundaries from now on, in every environment (empty: none)."""
+
     boundaries: frozenset[Boundary] = field(default_factory=frozenset)
 
 
@@ -63,6 +67,8 @@ class Shutdown:
 
 @dataclass(frozen=True)
 class InjectFault:
+    """Inject `fault` (model/faults.py) into environment `env`: at once, or armed for its boundary."""
+
     fault: Fault
     env: Optional[int] = None
 

@@ -29,6 +29,8 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Running:
+    """lambdatui once it is up: the fleet and env #1's host, the controller, and where its APIs listen."""
+
     host: EnvironmentHost  # env #1's (the provisioned ones': the first of them)
     session: DebugSession  # the controller
     runtime_api: str  # host:port env #1's processes talk to (each environment has its own)

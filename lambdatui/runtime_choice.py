@@ -22,6 +22,8 @@ HANDLER_FILE_NAMES = ("handler.py", "lambda_function.py", "app.py", "main.py", "
 
 @dataclass(frozen=True)
 class RuntimeCommand:
+    """How to start the function's runtime: lambdatui's own Python bootstrap, or a custom runtime's bootstrap."""
+
     argv: tuple[str, ...]
     ours: bool  # our Python bootstrap: it speaks the private channel (globals, init gate, stacks)
     description: str  # for INIT_START's Runtime Version
@@ -101,6 +103,8 @@ def other_runtime_message(origin: str, runtime: str, folder: Path) -> str:
 
 @dataclass(frozen=True)
 class Interpreter:
+    """The Python that runs lambdatui's own runtime, and why that one."""
+
     path: str
     origin: str  # why this one: "--python", "the active virtualenv", "the .venv next to the handler", ...
 

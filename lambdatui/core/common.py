@@ -26,6 +26,9 @@ JSON = "application/json"
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
+    """What the core knows of the function and of the environment that runs it: names, limits, and which
+    kind of environment it is (on-demand, provisioned, Managed Instances, SnapStart)."""
+
     function_name: str
     handler: str
     timeout_ms: int

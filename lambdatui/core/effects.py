@@ -17,6 +17,8 @@ def extension_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Spawn:
+    """Start a participant's process (the runtime or an extension) for the environment's Init number `generation`."""
+
     participant: str  # RUNTIME or extension_key(name)
     generation: int
 
@@ -50,6 +52,8 @@ class AnswerEvent:
 
 @dataclass(frozen=True)
 class CompleteInvocation:
+    """Give an invoke's caller its result (`token` None: nobody waits), with its log tail if it asked for one."""
+
     token: Optional[Token]
     result: InvocationResult
     with_log_tail: bool = False
@@ -57,28 +61,38 @@ class CompleteInvocation:
 
 @dataclass(frozen=True)
 class Freeze:
+    """Stop these participants' processes (SIGSTOP)."""
+
     participants: tuple[str, ...]
     whole: bool = False  # the environment's freeze (everything in it stops), not one participant's
 
 
 @dataclass(frozen=True)
 class Thaw:
+    """Let these participants' stopped processes go on (SIGCONT)."""
+
     participants: tuple[str, ...]
     whole: bool = False
 
 
 @dataclass(frozen=True)
 class Terminate:
+    """Ask a participant's process to end (SIGTERM)."""
+
     participant: str
 
 
 @dataclass(frozen=True)
 class Kill:
+    """End a participant's process at once (SIGKILL)."""
+
     participant: str
 
 
 @dataclass(frozen=True)
 class SignalProcess:
+    """Send a participant's process a signal (an injected crash)."""
+
     participant: str
     signal: int
 
@@ -101,17 +115,23 @@ class CaptureStacks:
 
 @dataclass(frozen=True)
 class StartTimer:
+    """Start the timer `name` (or move it), due at `at`: the host feeds `TimerFired` then."""
+
     name: str
     at: float  # monotonic seconds
 
 
 @dataclass(frozen=True)
 class CancelTimer:
+    """Stop the timer `name`, if it runs: it will not fire."""
+
     name: str
 
 
 @dataclass(frozen=True)
 class Emit:
+    """Publish a fact to every client (console, Invoke API, UI, scenarios)."""
+
     fact: Fact
 
 

@@ -43,6 +43,9 @@ class Choice(Enum):
 
 @dataclass(frozen=True)
 class Route:
+    """Where the fleet sends an invoke: environment `number` (`cold`: it initialises first), a new one, a 429,
+    or the fleet's queue."""
+
     choice: Choice
     number: Optional[int] = None
     cold: bool = False

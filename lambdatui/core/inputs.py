@@ -13,12 +13,16 @@ Token = int  # identifies an HTTP request (or other waiter) the core may answer 
 
 @dataclass(frozen=True)
 class Instant:
+    """A moment on both of the host's clocks: the time the host stamps an input with."""
+
     mono: float  # seconds on the host's monotonic (trio) clock
     wall_ms: int  # epoch milliseconds, for deadlineMs headers and log timestamps
 
 
 @dataclass(frozen=True)
 class Invocation:
+    """One invoke as its caller sent it: the event (`payload`) and what the runtime is told with it."""
+
     request_id: str
     payload: bytes
     content_type: str = "application/json"
@@ -38,17 +42,23 @@ class StartEnvironment:
 
 @dataclass(frozen=True)
 class InvokeRequested:
+    """An invoke arrived for this environment; `token` is its caller's request (None: nobody waits for it)."""
+
     token: Optional[Token]
     invocation: Invocation
 
 
 @dataclass(frozen=True)
 class RuntimeNext:
+    """The runtime asked for its next event (GET /runtime/invocation/next)."""
+
     token: Token
 
 
 @dataclass(frozen=True)
 class RuntimeResponse:
+    """The runtime answered an invoke with a whole (buffered) response (POST /runtime/invocation/{id}/response)."""
+
     token: Token
     request_id: str
     body: bytes
@@ -86,6 +96,8 @@ class RuntimeStreamEnded:
 
 @dataclass(frozen=True)
 class RuntimeInvocationError:
+    """The runtime reported that an invoke failed (POST /runtime/invocation/{id}/error)."""
+
     token: Token
     request_id: str
     body: bytes
@@ -96,6 +108,8 @@ class RuntimeInvocationError:
 
 @dataclass(frozen=True)
 class RuntimeInitError:
+    """The runtime reported that Init failed (POST /runtime/init/error)."""
+
     token: Token
     body: bytes
     content_type: str
@@ -142,6 +156,8 @@ class InspectionEnded:
 
 @dataclass(frozen=True)
 class ExtensionRegister:
+    """An extension registered for `events` (POST /extension/register)."""
+
     token: Token
     name: str
     events: tuple[str, ...]
@@ -150,12 +166,16 @@ class ExtensionRegister:
 
 @dataclass(frozen=True)
 class ExtensionNext:
+    """An extension asked for its next event (GET /extension/event/next)."""
+
     token: Token
     extension_id: str
 
 
 @dataclass(frozen=True)
 class ExtensionInitError:
+    """An extension reported that its Init failed (POST /extension/init/error)."""
+
     token: Token
     extension_id: str
     error_type: str
@@ -163,6 +183,8 @@ class ExtensionInitError:
 
 @dataclass(frozen=True)
 class ExtensionExitError:
+    """An extension reported an error before it exits (POST /extension/exit/error)."""
+
     token: Token
     extension_id: str
     error_type: str
@@ -187,6 +209,8 @@ class RequestAbandoned:
 
 @dataclass(frozen=True)
 class LaunchFailed:
+    """A participant's process could not be started (or the snapshot restored); `message` says why."""
+
     participant: str
     generation: int
     message: str
@@ -194,6 +218,8 @@ class LaunchFailed:
 
 @dataclass(frozen=True)
 class ProcessExited:
+    """A participant's process ended; `generation` is the Init that started it."""
+
     participant: str
     generation: int
     description: str  # "exit status 0", "signal: killed"
@@ -216,6 +242,8 @@ class WorkerExited:
 
 @dataclass(frozen=True)
 class TimerFired:
+    """A timer the core started (`StartTimer`) came due."""
+
     name: str
 
 
@@ -237,6 +265,8 @@ class NewEnvironmentRequested:
 
 @dataclass(frozen=True)
 class BreakpointsSet:
+    """The debugger sets the boundaries to hold at, all of them (empty: none)."""
+
     boundaries: frozenset[Boundary] = field(default_factory=frozenset)
 
 
@@ -252,6 +282,8 @@ class ContinueRequested:
 
 @dataclass(frozen=True)
 class FaultRequested:
+    """The user asks for a fault (model/faults.py): at once, or armed for its boundary."""
+
     fault: Fault
 
 

@@ -20,6 +20,8 @@ Mark = tuple[Instant, float]  # an instant, and the environment's held total the
 
 @dataclass
 class RuntimeSlot:
+    """What the core knows of the runtime: its Runtime API state, whether its process runs, what it parks on."""
+
     state: RuntimeState = RuntimeState.NOT_STARTED
     alive: bool = False
     parked: Optional[Token] = None
@@ -31,6 +33,9 @@ class RuntimeSlot:
 
 @dataclass
 class ExtensionSlot:
+    """What the core knows of one extension, launched (`external`) or internal: registration, state, what it
+    parks on, its telemetry subscription."""
+
     name: str
     external: bool
     state: ExtensionState = ExtensionState.NOT_LAUNCHED
@@ -54,6 +59,8 @@ class ExtensionSlot:
 
 @dataclass
 class InitRun:
+    """The Init in flight (on-demand, suppressed inside an invoke, or a SnapStart restore) and how far it got."""
+
     phase: str  # "init" (on-demand Init, 10 s) or "invoke" (suppressed Init inside an invoke)
     started: Instant
     held_before: float  # total held seconds when it started, to exclude holds from durations
@@ -65,6 +72,8 @@ class InitRun:
 
 @dataclass
 class InvokeRun:
+    """The invoke in flight: its event and caller, its deadline, its result, and the marks its spans measure from."""
+
     invocation: Invocation
     token: Optional[Token]
     started: Instant
@@ -89,6 +98,8 @@ class InvokeRun:
 
 @dataclass
 class ShutdownRun:
+    """The shutdown or reset in flight: why, whether for good (`final`), and its deadline."""
+
     reason: ShutdownReason
     final: bool  # spindown for good, versus a reset after which the environment re-initialises
     started: Instant
@@ -99,6 +110,8 @@ class ShutdownRun:
 
 @dataclass
 class Hold:
+    """Where the debugger holds the lifecycle: the boundary, and what it was reached with."""
+
     boundary: object
     detail: str = ""  # what the boundary is about (a request id): which invoke goes on when it is released
 

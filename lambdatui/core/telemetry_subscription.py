@@ -29,6 +29,8 @@ BUFFERING = {
 
 @dataclass(frozen=True)
 class Invalid:
+    """A subscription request Lambda turns away: the status, error type and message it answers with."""
+
     status: int
     error_type: str
     message: str

@@ -60,6 +60,8 @@ class EventRefused(Exception):
 
 @dataclasses.dataclass
 class _Slot:
+    """A parked request's reply slot: it waits on `done` until the core answers it with `value`."""
+
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     value: object = None
 

@@ -47,6 +47,9 @@ class Throttled(Exception):
 
 @dataclass
 class _Member:
+    """One environment of the fleet: its host, the scope and event of the task that runs it, and what routing
+    needs to know of it."""
+
     host: EnvironmentHost
     provisioned: bool
     idle_since: float
@@ -62,6 +65,8 @@ class _Member:
 
 @dataclass
 class _Event:
+    """An Event invoke waiting in the fleet's queue for an environment: its payload and its invoke's arguments."""
+
     payload: bytes
     kwargs: dict[str, object]
 

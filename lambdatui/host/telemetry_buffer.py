@@ -34,6 +34,8 @@ def retry_delay(attempt: int) -> float:
 
 @dataclass(frozen=True)
 class Batch:
+    """One delivery to a subscriber's listener: the records' JSON and types, in order, and their size."""
+
     records: tuple[bytes, ...]  # each record's JSON
     types: tuple[str, ...]  # each record's type, in the same order
     size: int  # the records' bytes, added up (what maxBytes bounds)

@@ -29,6 +29,8 @@ DROPPED = "dropped"  # records its buffer dropped because its listener fell behi
 
 @dataclass(frozen=True)
 class FunctionInfo:
+    """The function the debugger runs, as it describes it: name, handler, code, runtime and limits."""
+
     name: str
     handler: str
     code_dir: str
@@ -101,6 +103,9 @@ class StreamView:
 
 @dataclass(frozen=True)
 class DebuggerSnapshot:
+    """Everything the debugger shows at one moment: the focused environment and its panels, the fleet, the
+    timeline and the log."""
+
     function: FunctionInfo
     environment: EnvironmentSnapshot
     environment_number: int  # 1 for the first environment, +1 for each NewEnvironment

@@ -47,12 +47,16 @@ def log_lines(fact: object) -> tuple[LogLine, ...]:
 
 @dataclass(frozen=True)
 class StateChanged:
+    """The whole environment's state changed (COLD, INIT, FROZEN...: the header's); `generation` counts its Inits."""
+
     state: EnvState
     generation: int
 
 
 @dataclass(frozen=True)
 class PhaseStarted:
+    """A phase of the lifecycle began: Init (or a SnapStart restore), an invoke, a reset or the final shutdown."""
+
     phase: str  # "init", "invoke", "reset", "shutdown"
     detail: str = ""  # init: "init" or "invoke" (suppressed); invoke: request id; reset: reason
     at: float = 0.0
@@ -62,6 +66,8 @@ class PhaseStarted:
 
 @dataclass(frozen=True)
 class PhaseEnded:
+    """A phase of the lifecycle ended, and how; `duration_ms` leaves out holds and inspections."""
+
     phase: str
     status: str  # "success", "error", "timeout", "failure"
     duration_ms: float
@@ -71,6 +77,8 @@ class PhaseEnded:
 
 @dataclass(frozen=True)
 class BoundaryReached:
+    """The lifecycle reached a boundary (model/boundaries.py); `held`: the debugger holds it there."""
+
     boundary: Boundary
     held: bool
     detail: str = ""
@@ -78,26 +86,37 @@ class BoundaryReached:
 
 @dataclass(frozen=True)
 class BreakpointsChanged:
+    """The boundaries the debugger now holds at, all of them (empty: none)."""
+
     boundaries: frozenset[Boundary]
 
 
 @dataclass(frozen=True)
 class HoldReleased:
+    """The hold at `boundary` is over: released (step, continue), or dropped as its phase ended another way."""
+
     boundary: Boundary
 
 
 @dataclass(frozen=True)
 class EnvironmentFrozen:
+    """The environment's processes were stopped (SIGSTOP), as Lambda freezes an idle environment or the
+    debugger holds one; `participants`: those stopped."""
+
     participants: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class EnvironmentThawed:
+    """The frozen environment goes on (SIGCONT); `participants`: those resumed (not the ones a fault froze)."""
+
     participants: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ParticipantChanged:
+    """The runtime or an extension changed state; `parked`: it now waits on its /next for an event."""
+
     participant: str  # "runtime" or "extension:<name>"
     state: str
     parked: bool
@@ -105,6 +124,8 @@ class ParticipantChanged:
 
 @dataclass(frozen=True)
 class InvocationQueued:
+    """An invoke joined the environment's queue; `position` counts the invokes queued, this one included."""
+
     request_id: str
     position: int
     # The event as the runtime will get it, so that a listener (the recorder) sees every invoke whatever sent
@@ -171,6 +192,8 @@ class ResponseStreamed:
 
 @dataclass(frozen=True)
 class ResponseStreamEnded:
+    """A streamed /response is over: `size` bytes in all, and the error it ended in, if any."""
+
     request_id: str
     size: int
     error_type: Optional[str] = None  # declared in its trailers, or why lambdatui cut it
@@ -178,6 +201,8 @@ class ResponseStreamEnded:
 
 @dataclass(frozen=True)
 class InvocationCompleted:
+    """An invoke's caller got its answer: `result` is what it received."""
+
     result: InvocationResult
 
 
@@ -280,6 +305,8 @@ class ExtensionEventDelivered:
 
 @dataclass(frozen=True)
 class ShutdownSent:
+    """An extension was sent its SHUTDOWN event, with the reason and the deadline (epoch milliseconds) it carried."""
+
     extension: str
     reason: str
     deadline_ms: int
@@ -287,6 +314,8 @@ class ShutdownSent:
 
 @dataclass(frozen=True)
 class ProcessExitedFact:
+    """A participant's process (the runtime or an extension) ended; `expected`: during a shutdown or reset."""
+
     participant: str
     description: str  # "exit status 1", "signal: killed"
     expected: bool  # during shutdown/reset
@@ -294,6 +323,8 @@ class ProcessExitedFact:
 
 @dataclass(frozen=True)
 class GlobalEntry:
+    """One global of the handler module, as our bootstrap reported it, and how it changed since the last report."""
+
     name: str
     type: str
     repr: str  # bounded to 200 characters by the bootstrap
@@ -304,6 +335,8 @@ class GlobalEntry:
 
 @dataclass(frozen=True)
 class ThreadEntry:
+    """One live Python thread of the runtime's process (threading.enumerate), in a `GlobalsReported`."""
+
     name: str
     ident: Optional[int]
     daemon: bool
@@ -324,6 +357,8 @@ class GlobalsReported:
 
 @dataclass(frozen=True)
 class TmpEntry:
+    """One file, directory or link under the environment's /tmp, with the phases that created and last changed it."""
+
     path: str  # as the function sees it: "/tmp/counter.txt"
     kind: str  # "file", "dir", "symlink", "other"
     size: int
@@ -345,6 +380,8 @@ class TmpChanged:
 
 @dataclass(frozen=True)
 class StackFrame:
+    """One frame of a faulthandler stack dump: the file, line and function it was in."""
+
     file: str
     line: int
     function: str
@@ -352,6 +389,8 @@ class StackFrame:
 
 @dataclass(frozen=True)
 class ThreadStack:
+    """One thread's stack in a faulthandler dump (`StacksCaptured`)."""
+
     thread: str  # "Current thread 0x..." or "Thread 0x..."
     frames: tuple[StackFrame, ...]  # innermost first, as faulthandler prints them
 
@@ -367,6 +406,8 @@ class StacksCaptured:
 
 @dataclass(frozen=True)
 class FaultInjected:
+    """A requested fault took effect (`description`: which, as model/faults.describe puts it)."""
+
     description: str
 
 
@@ -398,6 +439,8 @@ INIT_STACKS = "init"  # StacksCaptured.request_id of the stacks dumped when Init
 
 @dataclass(frozen=True)
 class FaultArmed:
+    """A requested fault waits for `boundary`: it takes effect when the lifecycle reaches it."""
+
     description: str
     boundary: Boundary
 

@@ -31,6 +31,8 @@ class Freeze:
 
 @dataclass(frozen=True)
 class Thaw:
+    """SIGCONT one process a `Freeze` stopped: it goes on (unless the whole environment is frozen)."""
+
     target: str = RUNTIME_TARGET
     at: Optional[Boundary] = None
 

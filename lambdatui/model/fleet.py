@@ -52,6 +52,9 @@ class FleetCounters:
 
 @dataclass
 class FleetOptions:
+    """How many environments the fleet may run, and how: concurrency, provisioned ones, idle shutdown,
+    Managed Instances, SnapStart."""
+
     concurrency: int = DEFAULT_CONCURRENCY
     provisioned: int = 0
     idle_shutdown_s: Optional[float] = None

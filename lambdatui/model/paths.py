@@ -19,6 +19,8 @@ OPT = "/opt"
 
 @dataclass(frozen=True)
 class SandboxPaths:
+    """Where the function's code and layers are on the host, and where its processes see them."""
+
     code_dir: str
     """The function's code folder on the host."""
     task_root: str

@@ -49,6 +49,8 @@ class PhaseState(NamedTuple):
 
 @dataclass(frozen=True)
 class _Opening:
+    """A timeline bar still running: the invoke it is for, if any, and where its log lines begin."""
+
     request_id: Optional[str]
     lines_from: int
 

@@ -10,6 +10,8 @@ from lambdatui.model.boundaries import Boundary, EnvState
 
 @dataclass(frozen=True)
 class ParticipantView:
+    """One participant of the environment (the runtime or an extension) as it is now."""
+
     key: str  # "runtime" or "extension:<name>"
     kind: str  # "runtime", "extension", "internal extension"
     state: str
@@ -22,6 +24,9 @@ class ParticipantView:
 
 @dataclass(frozen=True)
 class EnvironmentSnapshot:
+    """One environment as of `as_of`: its state, hold and breakpoints, the phase in flight, its queue and
+    participants."""
+
     state: EnvState
     generation: int
     held_at: Optional[Boundary]

@@ -10,6 +10,9 @@ LOGS = "logs"
 
 @dataclass(frozen=True)
 class Subscription:
+    """What an extension subscribed to: which API, which record types, how they are batched, and where
+    they are sent."""
+
     api: str  # TELEMETRY or LOGS
     schema_version: str
     types: tuple[str, ...]

@@ -45,6 +45,8 @@ _SIGNAL_TEXT: dict[int, str] = {
 
 @dataclass(frozen=True)
 class ExitStatus:
+    """How one child ended: its exit code, or the signal that killed it (and whether it dumped core)."""
+
     code: int | None
     """The exit code, or None when a signal ended the process."""
     signal: int | None

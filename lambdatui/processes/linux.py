@@ -44,6 +44,8 @@ GONE_STATES = frozenset("ZXx")
 
 @dataclass(frozen=True)
 class Libc:
+    """The libc functions the child calls between fork and exec, resolved once in the parent."""
+
     prctl: Callable[..., int]
     unshare: Callable[[int], int]
     mount: Callable[[bytes | None, bytes, bytes | None, int, None], int]

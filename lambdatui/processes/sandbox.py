@@ -252,6 +252,9 @@ class DirHandle:
 
 @dataclass(frozen=True)
 class Sandbox:
+    """One execution environment's isolation: its /tmp, how (or why not) its children get a mount
+    namespace, and where they see the function's files."""
+
     tmp_dir: Path
     """The environment's /tmp, as the host sees it."""
     mode: SandboxMode

@@ -21,6 +21,8 @@ from .pid_namespace import InitUnavailable, SandboxInit, SpawnFailed
 
 @dataclass(frozen=True)
 class ProcessSpec:
+    """What to start as one child: its command line, working directory and complete environment."""
+
     key: str
     """Tags this process's output and exit, e.g. "runtime" or "extension:my-ext"."""
     argv: Sequence[str]

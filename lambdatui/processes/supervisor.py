@@ -74,6 +74,8 @@ OnExit = Callable[[ProcessHandle, ExitStatus], None]
 
 @dataclass(eq=False)
 class _Child:
+    """One child the supervisor started: its process, pidfd and output pipes, and its exit once reaped."""
+
     handle: ProcessHandle
     popen: subprocess.Popen[bytes] | None
     """None for a child of the sandbox init: the init reaps it and reports its exit."""

@@ -30,6 +30,9 @@ class TreeRemovalError(OSError):
 
 @dataclass
 class _Level:
+    """One directory on the walk's way down: its identity (`dev`, `ino`), checked when `..` leads back up to it,
+    and the subdirectories still to empty."""
+
     name: str  # the directory's name in its parent
     dev: int
     ino: int
@@ -38,6 +41,8 @@ class _Level:
 
 @dataclass
 class _Failures:
+    """What could not be removed: the first failure to report, how many in all, and the mounts left alone."""
+
     first: Optional[str] = None
     count: int = 0
     mounts: set[tuple[int, int]] = field(default_factory=set)  # never entered, never removed
