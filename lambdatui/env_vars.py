@@ -20,6 +20,8 @@ PARAMETERS = "Parameters"
 
 @dataclass(frozen=True)
 class EnvVarsFile:
+    """An --env-vars file, read: each block's variables, by the block's name (`Parameters`, a function's logical ID)."""
+
     origin: str  # "--env-vars FILE", for messages
     blocks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 

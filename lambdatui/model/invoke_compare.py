@@ -35,6 +35,8 @@ class InvokeChoice:
 
 @dataclass(frozen=True)
 class GlobalChange:
+    """How one global of the handler module differs between the two invokes' ends: its repr and type at each."""
+
     name: str
     change: str  # NEW, GONE, CHANGED (same object, new value), REPLACED (another object), ANOTHER_PROCESS, SAME
     old: Optional[str]  # the repr at the first invoke's end (None: not there)
@@ -52,6 +54,8 @@ class GlobalChange:
 
 @dataclass(frozen=True)
 class TmpChange:
+    """How one file under /tmp differs between the two invokes' ends: added, removed or changed, and its sizes."""
+
     path: str
     change: str  # ADDED, REMOVED, CHANGED
     old_size: Optional[int]
@@ -61,6 +65,9 @@ class TmpChange:
 
 @dataclass(frozen=True)
 class InvokeComparison:
+    """Two invokes side by side: how the globals and /tmp differ between their ends, and whether one process
+    ran both."""
+
     first: InvokeChoice
     second: InvokeChoice
     globals: tuple[GlobalChange, ...]  # the differences (unchanged state is left out), in report order

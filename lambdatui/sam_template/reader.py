@@ -34,6 +34,8 @@ def merge_globals(global_value: Any, local_value: Any) -> Any:
 
 @dataclass(frozen=True)
 class FunctionChoice:
+    """One function of the template to choose from: its logical ID, Handler and Runtime, as the picker lists it."""
+
     logical_id: str
     handler: str
     runtime: str

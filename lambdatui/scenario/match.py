@@ -22,6 +22,8 @@ MAX_SHOWN = 120  # characters of a value in a one-line message
 
 @dataclass(frozen=True)
 class Difference:
+    """Where a response departs from `expect.response`, and the line that says so."""
+
     path: str  # where, e.g. response.body["a key"].items
     message: str  # the whole line: path, expected, got
 

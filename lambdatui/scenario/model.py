@@ -41,6 +41,8 @@ class FunctionSettings:
 
 @dataclass(frozen=True)
 class InvokeAction:
+    """A step's `invoke` (or `event_file`): one synchronous invoke with this event."""
+
     event: bytes  # JSON text, as the function receives it
 
 
@@ -54,6 +56,8 @@ class ParallelAction:
 
 @dataclass(frozen=True)
 class FaultAction:
+    """A step's `fault`: inject it into environment `env` (model/faults.py)."""
+
     fault: Fault
     name: str  # as written: "crash", "init-error"...
     env: Optional[int] = None  # `env = N`: environment #N of the fleet; None: env #1 (or the first one alive)
@@ -61,16 +65,22 @@ class FaultAction:
 
 @dataclass(frozen=True)
 class NewEnvironmentAction:
+    """A step's `new_environment`: environment `env`'s next invoke cold-starts a fresh one."""
+
     env: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class ShutdownAction:
+    """A step's `shutdown`: spin down environment `env`, or the whole fleet."""
+
     env: Optional[int] = None  # None: every environment (the fleet shuts down); N: env #N leaves the fleet
 
 
 @dataclass(frozen=True)
 class PauseAction:
+    """A step's `pause`: let `seconds` pass while nothing is invoked (an idle environment sits frozen)."""
+
     seconds: float
 
 
@@ -148,6 +158,8 @@ NO_EXPECT = Expect()
 
 @dataclass(frozen=True)
 class Step:
+    """One `[[step]]` of the scenario: its action, and what must hold after it."""
+
     number: int  # 1-based, as the user counts them
     line: int  # of its [[step]] header, for messages
     action: Action
@@ -156,6 +168,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A whole scenario file: the function it runs and its steps, in order."""
+
     path: Path
     function: FunctionSettings
     steps: tuple[Step, ...]

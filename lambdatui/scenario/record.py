@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Other:
+    """A command recorded as a step of its own (a fault, a new environment, a shutdown), in its place among
+    the invokes."""
+
     command: c.Command
 
 

@@ -24,6 +24,9 @@ UNSTABLE_TYPES = ("extension", "platform.logsDropped")
 
 @dataclass
 class RecordedInvoke:
+    """One invoke as the recorder saw it: its event and request id, then how it ended (result, throttled, cut
+    off)."""
+
     event: bytes
     request_id: str
     result: Optional[f.InvocationResult] = None

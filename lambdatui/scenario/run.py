@@ -51,6 +51,9 @@ TELEMETRY_END_S = 15  # for the shutdown that delivers the telemetry still buffe
 
 @dataclass
 class ReplayResult:
+    """How a replay went: steps run, expectations checked, the step that failed and why (or where it got
+    stuck), and the invokes' tally."""
+
     steps_run: int = 0
     expectations: int = 0
     failed_step: Optional[Step] = None

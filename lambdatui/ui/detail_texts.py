@@ -25,6 +25,8 @@ _UNSHOWN = ("<repr took over", "<repr raised", "<not shown")
 
 @dataclass(frozen=True)
 class Section:
+    """One part of a detail view: a heading and its text, with the pygments lexer that highlights it."""
+
     heading: str
     text: str
     lexer: str = "text"
@@ -32,6 +34,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Detail:
+    """What the detail view shows for one value: a title, notes on what is cut or missing, and the sections."""
+
     title: str
     notes: tuple[str, ...] = ()
     """Said above the value, in the warning colour: where it was cut, why it is not there."""

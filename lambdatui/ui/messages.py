@@ -14,12 +14,16 @@ from lambdatui.model.facts import Fact
 
 @dataclass
 class ControllerReady(Message):
+    """The lifecycle is up: the controller to drive it, and the Invoke API's address when it is served."""
+
     controller: Controller
     invoke_api: Optional[str]
 
 
 @dataclass
 class SnapshotUpdated(Message):
+    """A newer snapshot of everything, with the facts that arrived since the last one."""
+
     snapshot: DebuggerSnapshot
     facts: list[Fact]
 
@@ -34,4 +38,6 @@ class SnapshotUpdated(Message):
 
 @dataclass
 class BackendFailed(Message):
+    """The lifecycle host (its trio thread) stopped with `error`."""
+
     error: BaseException

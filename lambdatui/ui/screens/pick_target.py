@@ -18,6 +18,8 @@ SIGNALS = (("SIGKILL (killed)", 9), ("SIGTERM", 15), ("SIGSEGV (segmentation fau
 
 @dataclass(frozen=True)
 class TargetChoice:
+    """The participant picked, and for a crash how it dies: a signal or an exit code (neither: SIGKILL)."""
+
     target: str  # "runtime" or an extension name
     signal: Optional[int] = None
     exit_code: Optional[int] = None

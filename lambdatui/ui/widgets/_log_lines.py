@@ -44,6 +44,8 @@ def text_width(text: str) -> int:
 
 @dataclass(slots=True)
 class Row:
+    """One log line as the widget keeps it, unrendered: its text, where it came from, and its width in cells."""
+
     seq: int
     source: str
     text: str
