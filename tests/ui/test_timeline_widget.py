@@ -46,7 +46,9 @@ def session(name: str, selected: Optional[int] = None) -> DebuggerSnapshot:
 
 @asynccontextmanager
 async def timeline(*shown: DebuggerSnapshot, size: tuple[int, int] = NARROW) -> AsyncIterator[Pilot]:
-    app = ClickRecorder(PhaseTimeline())
+    # A stopped clock: a live bar's width grows with time, and a redraw between reading where a bar is and
+    # clicking there (a busy machine) would move the bars under the click.
+    app = ClickRecorder(PhaseTimeline(clock=lambda: 0.0))
     async with app.run_test(size=size) as pilot:
         for snapshot in shown:
             app.widget.show(snapshot)
