@@ -252,7 +252,10 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         timeline.to_scale = not timeline.to_scale
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        # Made once and kept (installed): its Markdown table takes ~100 ms to compose, every time it is opened.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")
 
     def action_show_detail(self, quiet: bool = False) -> None:
         open_detail(self, quiet)

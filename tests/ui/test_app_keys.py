@@ -482,6 +482,24 @@ class TestScreens:
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
 
+    async def test_help_is_composed_once_and_opens_again_as_it_was(self) -> None:
+        # Its Markdown table takes ~100 ms to compose: a second `?` shows the same screen, not a new one.
+        from textual.widgets import Markdown
+
+        async with running() as pilot:
+            app = pilot.app
+            await pilot.press("question_mark")
+            await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+            first, markdown = app.screen, app.screen.query_one(Markdown)
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
+            await pilot.press("question_mark")
+            await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen again")
+            assert app.screen is first and app.screen.query_one(Markdown) is markdown
+            await shows(pilot, "lambdatui keys")
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close again")
+
     async def test_l_cycles_the_log_filter(self) -> None:
         async with running() as pilot:
             logs = pilot.app.query_one(LogView)
