@@ -331,7 +331,7 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
                 if handle is not None:
                     (self._sup.freeze if isinstance(effect, fx.Freeze) else self._sup.thaw)(handle)
             if effect.whole:  # the environment's freeze stops what left the participants' groups too
-                self._sup.signal_strays(signal.SIGSTOP if isinstance(effect, fx.Freeze) else signal.SIGCONT)
+                (self._sup.freeze_strays if isinstance(effect, fx.Freeze) else self._sup.thaw_strays)()
         elif isinstance(effect, fx.EndSandbox):
             self._sup.end_everything_inside(prepare_next=not effect.final)
         elif isinstance(effect, fx.Terminate):
@@ -410,6 +410,10 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
                     # One invoke at a time, the lines that follow are its own (side by side, each line says whose).
                     self._log_request_id = line.request_id
             self.tail.add(line.request_id or self._log_request_id, line)
+        elif kind is f.RuntimeDone:
+            # What the function printed before it responded is in the pipe by now, maybe not read yet: it goes
+            # first (its `function` records before platform.runtimeDone, as in Lambda), whichever task runs first.
+            self._drain_output()
         elif kind is f.InvokeReported:
             self._sample_runtime_memory()
             if fact.max_memory_used_mb is None:  # type: ignore[union-attr]  # (the core's own: out of memory)

@@ -87,16 +87,19 @@ class EnvironmentCgroup:
         except (OSError, ValueError):
             return []
 
-    def signal_strays(self, groups: set[int], sig: int, spare: frozenset[int] = frozenset()) -> None:
-        """Signal every process inside that is in none of `groups` (the participants' process groups), but `spare`.
+    def signal_strays(self, groups: set[int], sig: int, spare: frozenset[int] = frozenset()) -> int:
+        """Signal every process inside that is in none of `groups` (the participants' process groups), but `spare`;
+        how many were signalled.
 
-        It runs at every freeze and thaw: a group's leader (most of what is inside) is known without asking."""
+        It runs at every freeze: a group's leader (most of what is inside) is known without asking."""
+        signalled = 0
         for pid in self.pids():
             if pid in groups or pid in spare:
                 continue
             try:
                 if os.getpgid(pid) not in groups:
                     os.kill(pid, sig)
+                    signalled += 1
             except OSError:
                 pass  # gone meanwhile
 

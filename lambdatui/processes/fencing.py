@@ -6,6 +6,7 @@ the strays a freeze must stop, and the one start-up line that says which of thes
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from .memory_limit import MemoryUsage, RssWatcher, parent_pid
@@ -93,21 +94,36 @@ class Fencing:
             return []
         return [init.pid] + [pid for pid in pids if pid not in self._children and parent_pid(pid) == init.pid]
 
-    def signal_strays(self, sig: int) -> None:
+    def signal_strays(self, sig: int) -> int:
         """Signal what left the process groups we started (setsid daemons), found through the cgroup or the
-        PID namespace."""
+        PID namespace; how many were signalled."""
         groups = {child.handle.pgid for child in self._children.values()}
         # The init and its pid 1 are lambdatui's, not the function's: stopped, they could not report an exit.
         spare = self._init.own_pids() if self._init is not None else frozenset()
         if self.cgroup is not None:
-            self.cgroup.signal_strays(groups, sig, spare)
-        elif self._init is not None:
+            return self.cgroup.signal_strays(groups, sig, spare)
+        signalled = 0
+        if self._init is not None:
             for pid in self._init.pids():
                 try:
                     if pid not in groups and pid not in spare and os.getpgid(pid) not in groups:
                         os.kill(pid, sig)
+                        signalled += 1
                 except OSError:
                     pass  # gone meanwhile
+        return signalled
+
+    def freeze_strays(self) -> None:
+        """The environment's freeze: what left the participants' groups stops too."""
+        self._strays_stopped = self.signal_strays(signal.SIGSTOP)
+
+    def thaw_strays(self) -> None:
+        """The thaw: what the freeze stopped goes on. When it stopped none, there is nothing to look for (a process
+        started while the environment was frozen was never stopped), and the cgroup is not read: a thaw is on
+        every warm invoke's way to the runtime."""
+        if self._strays_stopped != 0:
+            self.signal_strays(signal.SIGCONT)
+        self._strays_stopped = None
 
     def end_everything_inside(self, prepare_next: bool = True) -> None:
         """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.

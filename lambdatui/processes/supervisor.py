@@ -120,6 +120,7 @@ class Supervisor(Fencing):
         self._on_lines = on_lines
         self._on_exit = on_exit
         self._children: dict[int, _Child] = {}
+        self._strays_stopped: int | None = None  # how many strays the environment's last freeze stopped
         self._closed = False
         self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
         self._watchdog = WatchdogLink()

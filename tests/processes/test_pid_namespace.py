@@ -83,14 +83,37 @@ async def test_the_environment_freeze_stops_a_daemon_without_a_cgroup(sandbox: S
         supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
         await recorder.wait_lines(1, "runtime")
         daemon = await the_daemon(sandbox)
-        supervisor.signal_strays(signal.SIGSTOP)
+        supervisor.freeze_strays()
         with trio.fail_after(5):
             while proc_state(daemon) not in STOPPED_STATES:
                 await trio.sleep(0.005)
-        supervisor.signal_strays(signal.SIGCONT)
+        supervisor.thaw_strays()
         with trio.fail_after(5):
             while proc_state(daemon) in STOPPED_STATES:
                 await trio.sleep(0.005)
+
+
+@pytest.mark.trio
+async def test_a_thaw_looks_for_strays_only_when_the_freeze_stopped_some(sandbox: Sandbox) -> None:
+    # A thaw is on every warm invoke's way to the runtime: after a freeze that stopped no stray, nothing inside
+    # was stopped but the participants (their groups are thawed on their own), so the environment is not scanned.
+    async with running(sandbox) as (supervisor, recorder):
+        supervisor.spawn(sh("echo started; exec sleep 300"))
+        await recorder.wait_lines(1, "runtime")
+        init = supervisor._init
+        assert init is not None
+        scans: list[str] = []
+        scan = init.pids
+
+        def counted() -> list[int]:
+            scans.append("scan")
+            return scan()
+
+        init.pids = counted  # type: ignore[method-assign]
+        supervisor.freeze_strays()
+        assert scans == ["scan"]
+        supervisor.thaw_strays()
+        assert scans == ["scan"], "a thaw after a freeze that stopped nothing scanned the environment"
 
 
 @pytest.mark.trio
