@@ -305,11 +305,14 @@ class Recorder:
             elif overlap not in steps:
                 steps.append(overlap)
         written = 0
+        fleet_known = True  # no step so far ran beside invokes a replay finishes first: its fleet is the session's
         for step in steps:
-            lines = self._step_lines(step, not_run)
+            lines = self._step_lines(step, not_run, fleet_known)
             if lines:
                 out += ["", "[[step]]", *lines]
                 written += 1
+            if isinstance(step, _Overlap) and step.overlapped:
+                fleet_known = False
         if not written:
             out += ["", "[[step]]",
                     "# Nothing ran that a replay could repeat: the session ended by shutting the environment down.",
@@ -326,7 +329,7 @@ class Recorder:
         return replay_command(self.function_path or str(self.config.code_dir),
                               self.scenario_path or "THIS_FILE.toml", self.options)
 
-    def _step_lines(self, step: Any, not_run: list[RecordedInvoke]) -> list[str]:
+    def _step_lines(self, step: Any, not_run: list[RecordedInvoke], fleet_known: bool = True) -> list[str]:
         if isinstance(step, RecordedInvoke):
             return invoke_lines(step, self.telemetry)
         if isinstance(step, _Overlap):
@@ -338,7 +341,8 @@ class Recorder:
                         "runs it", f"invoke = {event_text(ran[0].event)}"]
             if len(ran) == 1:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
-            return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped) if ran else []
+            return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
+                                  fleet_known=fleet_known) if ran else []
         return self._other_lines(step.command)
 
     def _fleet_lines(self) -> list[str]:

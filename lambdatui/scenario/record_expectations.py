@@ -48,6 +48,10 @@ OVERLAPPED = ("# sent while other invokes still ran, in other environments, that
 PER_INVOKE_COLD = ("# which of them starts cold depends on timing: each invoke's cold start is not compared, the "
                    "step's counts are")
 NO_COLD = "# which of them starts cold depends on timing: each invoke's cold start is not compared"
+# After an overlapped step, a replay may have started fewer (or more) environments than the session had: how many are
+# alive, and so how many of a burst start cold, is no longer the session's to say.
+AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finished by then: the environments alive "
+                 "here may differ,\n# so the fleet's counts are not compared")
 
 
 def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False) -> list[str]:
@@ -105,14 +109,17 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
 
 
 def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,
-                   *, overlapped: bool = False) -> list[str]:
+                   *, overlapped: bool = False, fleet_known: bool = True) -> list[str]:
     """Invokes in flight at once as one `parallel` step: the events in the order they were routed, what each
     returned (`expect.each`, without its cold start: which position met a warm environment depends on timing), and
-    the fleet's counts (`environments` alive after them, when known; how many started cold, how many were warm)."""
+    the fleet's counts (`environments` alive after them, when known; how many started cold, how many were warm) while
+    `fleet_known`: no earlier step overlapped others."""
     colds = [step.cold for step in invokes if not step.throttled]
-    counted = None not in colds and not overlapped
+    counted = None not in colds and not overlapped and fleet_known
     lines = [*([OVERLAPPED] if overlapped else []),
              f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
+    if not overlapped and not fleet_known:
+        lines.append(AFTER_OVERLAP)
     if not overlapped and any(cold is not None for cold in colds):  # OVERLAPPED says it of the whole step
         lines.append(PER_INVOKE_COLD if counted else NO_COLD)
     lines.append("parallel = [")
