@@ -125,10 +125,13 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
             first = client.post(url(port), content=b'{"x": 1}')
             tui.keys("i")  # one from the debugger itself, with its current event ({})
             wait_lines(state / "order.txt", 2)
+            # One after the other, each once the one before has run (its line written is not enough: an invoke is
+            # over once the header counts it): one warm environment serves them all (an invoke sent while another
+            # still ran would get an environment of its own, as in Lambda).
+            tui.wait_screen(r"\b2 invokes\b")
             queued = client.post(url(port, "any-name"), content=b'{"x": 2}', headers={"X-Amz-Invocation-Type": "Event"})
-            # One after the other, each once the one before has run: one warm environment serves them all (an
-            # invoke sent while the Event still ran would get an environment of its own, as in Lambda).
             wait_lines(state / "order.txt", 3)
+            tui.wait_screen(r"\b3 invokes\b")
             failed = client.post(url(port), content=b'{"x": 3, "boom": true}')
             dry = client.post(url(port), content=b'{"x": 99}', headers={"X-Amz-Invocation-Type": "DryRun"})
             last = client.post(url(port), content=b'{"x": 4}')
