@@ -140,7 +140,8 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
         layers=args.layer,
         function=args.function,
         env_vars=args.env_vars,
-        env=scenario.env if scenario else {},  # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
+        # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
+        env=scenario.env if scenario else {},
         report=say,
     )
 

@@ -70,8 +70,8 @@ class EnvironmentCgroup:
         return f"a {kind} at {self.path}"
 
     def pids(self) -> list[int]:
-        # Read with os-level calls: it runs at every freeze and thaw (twice a warm invoke), where a text file's
-        # fstat, ioctl, lseek and decoding cost more than the read.
+        # Read with os-level calls: it runs at every freeze of the environment (once a warm invoke), where a text
+        # file's fstat, ioctl, lseek and decoding cost more than the read.
         try:
             fd = os.open(self.procs_file, os.O_RDONLY | os.O_CLOEXEC)
             try:

@@ -18,10 +18,11 @@ order the fleet routed them: a replay fires them the same way (all in flight at 
 before has its environment), so it meets as many cold starts, though not always at the same positions: which of
 them finds an environment warm depends on whether that one had finished its invoke when they came. What each
 returned goes in `expect.each`, without its cold start, the fleet's counts (cold starts, warm hits) with it. One
-queued behind another in the same environment waited for it: a step after it, as before the fleet. So facts that do not name their environment (`fact`, as `invoke` subscribes) never make a
-parallel step. An invoke sent while others ran elsewhere that a replay will have finished first (it came after one
-of a burst had completed) is a step of its own too, but the replay may route it otherwise: its cold start and
-its step's counts are left out, with a comment saying why.
+queued behind another in the same environment waited for it: a step after it, as before the fleet. So facts that do
+not name their environment (`fact`, as `invoke` subscribes) never make a parallel step. An invoke sent while others
+ran elsewhere that a replay will have finished first (it came after one of a burst had completed) is a step of its
+own too, but the replay may route it otherwise: its cold start and its step's counts are left out, with a comment
+saying why; so are the counts of every burst after it (the replay may have started fewer environments by then).
 
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
