@@ -38,13 +38,19 @@ TOKEN = uuid.uuid4().hex  # made during Init: in the snapshot
 def handler(event, context):
     tag = event.get("tag", "-")
     if event.get("daemon"):  # a daemon: double fork, setsid, its own name on its command line
+        # Answered only once the daemon has exec'd (its end of the pipe closes then, close-on-exec): else the
+        # environment's freeze after the answer could stop it before its exec, until the next invoke.
+        done, execed = os.pipe()
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
                 os.execv(sys.executable, [sys.executable, "-c", "import time\\nwhile True: time.sleep(1)",
                                           "''' + DAEMON + '''" + tag])
             os._exit(0)
+        os.close(execed)
         os.wait()
+        os.read(done, 1)  # end of file: the daemon has exec'd (or died)
+        os.close(done)
     print("ready tag=%s token=%s" % (tag, TOKEN), flush=True)
     release = event.get("release")
     while release and not os.path.exists(release):  # the test creates it when this invoke may end
@@ -89,8 +95,7 @@ def snapstart_fleet(code_dir: Path, state_home: Path) -> Iterator[tuple[ServePro
         in_flight = together(served, [{"tag": f"busy-{i}", "release": str(second)} for i in range(2)])
         wait_for_count(served, READY, ENVIRONMENTS + 2)
 
-        # The daemon's exec may come after the invoke that started it ended: waited for, bounded.
-        wait_until(lambda: daemons(tree(served.proc.pid)), 10, "the daemon to exec")
+        wait_until(lambda: daemons(tree(served.proc.pid)), 10, "the daemon to be seen")
         pids = tree(served.proc.pid)
         runtimes = bootstraps(served.proc.pid)
         audits = [pid for pid in pids if "extensions/audit" in proc_cmdline(pid)]
@@ -142,7 +147,7 @@ def test_a_daemon_started_in_a_restored_environment_ends_with_its_reset_and_the_
     handler = write_function(code_dir)
     with ServeProcess(handler, "--snapstart", "--timeout", "60") as served:
         started = invoke(served, {"tag": "daemon", "daemon": True}).json()
-        wait_until(lambda: daemons(tree(served.proc.pid)), 10, "the daemon to exec")  # it may come after the answer
+        wait_until(lambda: daemons(tree(served.proc.pid)), 10, "the daemon to be seen")
         found = daemons(tree(served.proc.pid))
         assert len(found) == 1, tree(served.proc.pid)
         snapshot = {pid: start for pid, start in bootstraps(served.proc.pid).items()
