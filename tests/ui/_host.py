@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import time
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
+
+import pytest
 
 from rich.console import Console
 from textual.app import App, ComposeResult
@@ -16,6 +19,8 @@ from lambdatui.ui.widgets import PHASE_VARIABLE_DEFAULTS
 
 LARGE = (140, 45)
 SMALL = (100, 30)
+WAIT_S = 5.0  # the longest one wait for the app may take; it takes milliseconds
+POLL_S = 0.02
 
 
 class Host(App[None]):
@@ -56,3 +61,12 @@ def screen_text(pilot: Pilot) -> str:
 
 def screen_lines(pilot: Pilot) -> list[str]:
     return [line.rstrip() for line in screen_text(pilot).splitlines()]
+
+
+async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    """Let the app process its messages until `check()` holds; fail after `timeout`, showing the screen."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}; the screen shows:\n{screen_text(pilot)}")
+        await pilot.pause(POLL_S)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
-from _host import screen_text
+from _host import WAIT_S, screen_text, until_true
 from palette import run_palette_command
 from replay_backend import REPO, RecordedSession, ReplayBackend, load_session, replay
 from test_snapshots import LARGE, settled  # noqa: F401 - its autouse fixtures are imported below
@@ -34,9 +34,7 @@ pytestmark = [pytest.mark.timeout(60)]
 anyio = pytest.mark.anyio
 
 SAMPLES = REPO / "sample_functions"
-WAIT_S = 5.0
 SLOW_WAIT_S = 20.0  # a 256 KB part laid out as 16,384 hex rows, on a machine shared with other tests
-POLL_S = 0.02
 WARM = "a3000000-0000-4000-8000-000000000003"
 LONG_LIST = "[" + ", ".join(f"'item-{n:04d}'" for n in range(40))
 CUT_REPR = LONG_LIST[: REPR_LIMIT - 3] + "..."  # exactly as the bootstrap cuts a repr
@@ -84,12 +82,6 @@ def app_for(tmp_root: Optional[Path] = None, made: Optional[list[ReplayBackend]]
     return app
 
 
-async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout} s for {what}; the screen shows:\n{screen_text(pilot)}")
-        await pilot.pause(POLL_S)
 
 
 def detail_text(app: LambdaTuiApp) -> str:

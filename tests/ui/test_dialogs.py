@@ -9,12 +9,11 @@ against the real host. Nothing sleeps to synchronise: each wait polls the app's 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from _host import screen_lines, screen_text
+from _host import screen_lines, screen_text, until_true
 from palette import run_palette_command
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
@@ -35,20 +34,10 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 SAMPLES = REPO / "sample_functions"
 LARGE = (140, 45)
 SMALL = (100, 30)  # the smallest size the debugger is made for
-WAIT_S = 5.0
-POLL_S = 0.02
 
 
 def replayed(code_dir: Path = SAMPLES / "counter", state: str = "warm") -> LambdaTuiApp:
     return LambdaTuiApp(replay(load_session(state)), code_dir=code_dir, theme=DEFAULT_THEME)
-
-
-async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout} s for {what}; the screen shows:\n{screen_text(pilot)}")
-        await pilot.pause(POLL_S)
 
 
 async def ready(pilot: Pilot) -> None:
@@ -141,8 +130,6 @@ class TestCtrlC:
 
 
 # ---------------------------------------------------------------------- screenshot
-
-
 
 
 class TestScreenshot:

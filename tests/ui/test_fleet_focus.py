@@ -8,11 +8,9 @@ environment's snapshot holds differs (state, request, panels, log), so the scree
 
 from __future__ import annotations
 
-import time
-from typing import Callable
 
 import pytest
-from _host import screen_text
+from _host import screen_text, until_true
 from palette import run_palette_command
 from textual.pilot import Pilot
 
@@ -30,21 +28,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 SAMPLES = REPO / "sample_functions"
 LARGE = (140, 45)
-WAIT_S = 5.0
-POLL_S = 0.02
 
 
 def fleet_app(made: list[ReplayBackend]) -> LambdaTuiApp:
     session, others = fleet_session()
     return LambdaTuiApp(replay(session, made, others), code_dir=SAMPLES / "counter", theme=DEFAULT_THEME)
-
-
-async def until_true(pilot: Pilot, check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {WAIT_S} s for {what}; the screen shows:\n{screen_text(pilot)}")
-        await pilot.pause(POLL_S)
 
 
 async def showing(pilot: Pilot, number: int, *texts: str) -> None:

@@ -5,12 +5,10 @@ event editor's "Save as…". Nothing sleeps to synchronise: each wait polls the 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from _host import screen_text
+from _host import screen_text, until_true
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, TextArea
 
@@ -28,22 +26,12 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 SAMPLES = REPO / "sample_functions"
 LARGE = (140, 45)
-WAIT_S = 5.0
-POLL_S = 0.02
 FIRST = "a1000000-0000-4000-8000-000000000001"
 LAST = "a3000000-0000-4000-8000-000000000003"
 
 
 def replayed(code_dir: Path = SAMPLES / "counter") -> LambdaTuiApp:
     return LambdaTuiApp(replay(load_session("warm")), code_dir=code_dir, theme=DEFAULT_THEME)
-
-
-async def until_true(pilot: Pilot, check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {WAIT_S} s for {what}; the screen shows:\n{screen_text(pilot)}")
-        await pilot.pause(POLL_S)
 
 
 async def ready(pilot: Pilot) -> LogView:

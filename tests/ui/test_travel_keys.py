@@ -4,11 +4,9 @@ two invokes. Waits are bounded polls of the app's own state, never sleeps."""
 
 from __future__ import annotations
 
-import time
-from typing import Callable
 
 import pytest
-from _host import screen_text
+from _host import screen_text, until_true as until
 from textual.pilot import Pilot
 
 from lambdatui.model.invoke_compare import CHANGED, REPLACED
@@ -23,16 +21,7 @@ from travel_replay import travelling_app
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 SIZE = (140, 45)
-WAIT_S = 5.0
 INVOKE_1, INVOKE_2, INVOKE_3, NEWEST = 7, 9, 11, 12  # the session's bar seqs (12: the running frozen gap)
-
-
-async def until(pilot: Pilot, check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {WAIT_S} s for {what}; the screen shows:\n{screen_text(pilot)}")
-        await pilot.pause(0.02)
 
 
 def app_of(pilot: Pilot) -> LambdaTuiApp:
