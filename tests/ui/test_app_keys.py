@@ -483,7 +483,7 @@ class TestScreens:
             await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
 
     async def test_help_is_composed_once_and_opens_again_as_it_was(self) -> None:
-        # Its Markdown table takes ~100 ms to compose: a second `?` shows the same screen, not a new one.
+        # Its Markdown table takes ~300 ms to compose and lay out: a second `?` shows the same screen, not a new one.
         from textual.widgets import Markdown
 
         async with running() as pilot:
