@@ -102,6 +102,7 @@ class EnvironmentCgroup:
                     signalled += 1
             except OSError:
                 pass  # gone meanwhile
+        return signalled
 
     def kill_all(self) -> None:
         """SIGKILL everything inside, until it is empty (bounded: a process stuck in the kernel may take a while)."""

@@ -215,6 +215,48 @@ async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox:
 
 
 @pytest.mark.trio
+async def test_with_a_cgroup_a_thaw_continues_what_the_freeze_stopped_and_scans_only_then(sandbox: Sandbox) -> None:
+    from lambdatui.processes import Supervisor
+    from lambdatui.processes.cgroup import EnvironmentCgroup
+    from proc_helpers import Recorder
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup here")
+    scans: list[str] = []
+    scan = cgroup.pids
+
+    def counted() -> list[int]:
+        scans.append("scan")
+        return scan()
+
+    recorder = Recorder()
+    async with trio.open_nursery() as nursery:
+        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
+        try:
+            supervisor.spawn(sh("echo started; exec sleep 300"))
+            await recorder.wait_lines(1, "runtime")
+            cgroup.pids = counted  # type: ignore[method-assign]
+            supervisor.freeze_strays()
+            supervisor.thaw_strays()
+            assert scans == ["scan"], "a thaw after a freeze that stopped nothing scanned the cgroup"
+            supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+            await recorder.wait_lines(2, "runtime")
+            daemon = await the_daemon(sandbox)
+            supervisor.freeze_strays()
+            with trio.fail_after(5):
+                while proc_state(daemon) not in STOPPED_STATES:
+                    await trio.sleep(0.005)
+            supervisor.thaw_strays()
+            assert scans == ["scan"] * 3
+            with trio.fail_after(5):
+                while proc_state(daemon) in STOPPED_STATES:
+                    await trio.sleep(0.005)
+        finally:
+            await supervisor.aclose()
+
+
+@pytest.mark.trio
 async def test_after_a_reset_the_next_init_runs_in_a_new_namespace_with_the_same_tmp(sandbox: Sandbox) -> None:
     # A reset ends everything inside (EndSandbox) but keeps /tmp: the next Init's processes are born in a
     # namespace again, never forked by the host itself.
