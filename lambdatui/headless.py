@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import sys
-import uuid
 from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
 import trio
@@ -13,6 +12,7 @@ import trio
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
 from lambdatui.host.console import ConsoleReporter, FleetConsoleReporter, format_line
+from lambdatui.ids import new_uuid
 from lambdatui.model.fleet import FleetOptions, describe_fleet
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
@@ -72,7 +72,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                 with body:
                     for _ in range(repeat):
                         # The recorder hears of the invoke from its InvocationQueued fact, as it does every invoke.
-                        result, _tail = await running.fleet.invoke(event, request_id=str(uuid.uuid4()))
+                        result, _tail = await running.fleet.invoke(event, request_id=new_uuid())
                         if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)
                             err.write(f"lambdatui: Invoke API error {result.api_status} {result.error_type}\n")
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")

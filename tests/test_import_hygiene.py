@@ -25,6 +25,13 @@ def test_core_and_model_import_no_io_framework() -> None:
         "lambdatui.core.platform_lines",
         "lambdatui.model.facts",
         "lambdatui.model.snapshot",
+        "lambdatui.model.debug_state",
+        "lambdatui.model.phase_history",
+        "lambdatui.model.invoke_compare",
+        "lambdatui.model.api_traffic",
+        "lambdatui.model.log_search",
+        "lambdatui.model.tmp_file",
+        "lambdatui.model.telemetry_records",
         "lambdatui.config",
     )
     leaked = sorted(m for m in loaded if m.split(".")[0] in FORBIDDEN)

@@ -13,7 +13,6 @@ bootstrap calls), or an extension, named by its Lambda-Extension-Identifier as i
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from typing import Callable, Iterable, Optional
 
@@ -21,6 +20,7 @@ from lambdatui.api import headers as h
 from lambdatui.api.http11 import Exchange, Route
 from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import Answer
+from lambdatui.core.common import body_error_type
 from lambdatui.model.api_traffic import RUNTIME
 from lambdatui.model.facts import ApiExchanged
 
@@ -47,12 +47,7 @@ def refusal_type(status: int, body: bytes) -> str:
     """The `errorType` of a 4xx/5xx answer's JSON body, if it has one."""
     if status < 400 or len(body) > _ERROR_BODY_PARSED:
         return ""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return ""
-    error_type = data.get("errorType") if isinstance(data, dict) else None
-    return error_type if isinstance(error_type, str) else ""
+    return body_error_type(body) or ""
 
 
 class ApiCapture:

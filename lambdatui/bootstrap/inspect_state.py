@@ -46,13 +46,17 @@ class _BoundedRepr(reprlib.Repr):
     repr_bytes = repr_bytearray = reprlib.Repr.repr_str
 
 
+# The bounded repr's limits (the debugger's detail view says them when a repr was cut).
+MAX_LEVEL, MAX_ITEMS, MAX_DICT_ITEMS, MAX_STRING = 3, 8, 6, 120
+
+
 def _make_repr() -> reprlib.Repr:
     """A bounded repr with room for useful detail (attributes: 3.9 has no kwargs)."""
     r = _BoundedRepr()
-    r.maxlevel = 3
-    r.maxtuple = r.maxlist = r.maxarray = r.maxset = r.maxfrozenset = r.maxdeque = 8
-    r.maxdict = 6
-    r.maxstring = 120
+    r.maxlevel = MAX_LEVEL
+    r.maxtuple = r.maxlist = r.maxarray = r.maxset = r.maxfrozenset = r.maxdeque = MAX_ITEMS
+    r.maxdict = MAX_DICT_ITEMS
+    r.maxstring = MAX_STRING
     r.maxlong = 60
     r.maxother = REPR_LIMIT
     return r

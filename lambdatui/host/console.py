@@ -72,13 +72,10 @@ class ConsoleReporter:
         self._flush = not getattr(stream, "writes_on_its_own", False)
 
     def __call__(self, fact: f.Fact) -> None:
-        kind = type(fact)
-        if kind is f.LogLine:
-            self.stream.write(format_line(fact) + "\n")  # type: ignore[arg-type]
-        elif kind is f.LogLines:  # a read's lines: one write
-            self.stream.write("".join([format_line(line) + "\n" for line in fact.lines]))  # type: ignore[union-attr]
-        else:
+        lines = f.log_lines(fact)
+        if not lines:
             return
+        self.stream.write("".join([format_line(line) + "\n" for line in lines]))  # a read's lines: one write
         if self._flush:
             self.stream.flush()
 
@@ -89,12 +86,8 @@ class FleetConsoleReporter(ConsoleReporter):
     (number 0) have none."""
 
     def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
-        kind = type(fact)
-        if kind is f.LogLine:
-            lines: tuple[f.LogLine, ...] = (fact,)  # type: ignore[assignment]
-        elif kind is f.LogLines:  # a burst's read: its lines in one write
-            lines = fact.lines  # type: ignore[union-attr]
-        else:
+        lines = f.log_lines(fact)  # a burst's read: its lines in one write
+        if not lines:
             return
         texts = [format_line(line) for line in lines]
         if number:

@@ -387,17 +387,20 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
             return None
         return entry[1]
 
+    def _tell(self, fact: f.Fact) -> None:
+        """To every listener, then wake whoever waits for a change."""
+        for listener in self._listeners:
+            listener(fact)
+        if self._change_waiters:  # a fresh Event per fact would cost on every invoke, waited on or not
+            self._changed.set()
+            self._changed = trio.Event()
+
     def _publish_lines(self, lines: tuple[f.LogLine, ...]) -> None:
         """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""
         tail, default_id = self.tail, self._log_request_id
         for line in lines:
             tail.add(line.request_id or default_id, line)
-        fact = f.LogLines(lines)
-        for listener in self._listeners:
-            listener(fact)
-        if self._change_waiters:
-            self._changed.set()
-            self._changed = trio.Event()
+        self._tell(f.LogLines(lines))
 
     def _publish(self, fact: f.Fact) -> None:
         kind = type(fact)  # one dispatch: this runs ~20 times an invoke
@@ -422,11 +425,7 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
             kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
         ):
             self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
-        for listener in self._listeners:
-            listener(fact)
-        if self._change_waiters:  # a fresh Event per fact would cost on every invoke, waited on or not
-            self._changed.set()
-            self._changed = trio.Event()
+        self._tell(fact)
         if kind is f.InvokeReported:
             report: f.InvokeReported = fact  # type: ignore[assignment]
             self._publish(f.LogLine(f.PLATFORM, platform_lines.report(report), report.request_id))

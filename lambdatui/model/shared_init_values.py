@@ -52,10 +52,15 @@ def shared_init_values(reports: Sequence[GlobalsReported], literal_names: Abstra
     return shared
 
 
+def is_a_value(entry: GlobalEntry) -> bool:
+    """Whether the entry's repr shows its value (not the bootstrap's note that it could not take one)."""
+    return not entry.repr.startswith(_NOT_A_VALUE)
+
+
 def _may_be_unique(entry: GlobalEntry) -> bool:
     if entry.kind != STATE or entry.type in _EMPTY_TYPES or entry.repr in _EMPTY_REPRS:
         return False
-    return not entry.repr.startswith(_NOT_A_VALUE)
+    return is_a_value(entry)
 
 
 def _same(entry: GlobalEntry, other: GlobalEntry | None) -> bool:

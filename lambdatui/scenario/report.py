@@ -163,10 +163,8 @@ class TimelinePrinter:
             self._env = 0
 
     def __call__(self, fact: f.Fact) -> None:
-        if isinstance(fact, f.LogLine):
-            self._log_line(fact)
-        elif isinstance(fact, f.LogLines):
-            for line in fact.lines:
+        if lines := f.log_lines(fact):
+            for line in lines:
                 self._log_line(line)
         elif isinstance(fact, f.BoundaryReached):
             self.line("boundary", fact.boundary.value + ("  (held)" if fact.held else ""))

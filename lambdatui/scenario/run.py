@@ -12,7 +12,6 @@ bounded, so a lifecycle that never settles is reported as stuck instead of hangi
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -21,6 +20,7 @@ import trio
 from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.fleet_host import Throttled
+from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import PROVISIONED, SNAP_START
@@ -339,7 +339,7 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
     try:
         async with trio.open_nursery() as nursery:
             for position, event in enumerate(events):
-                seen = facts.fire(str(uuid.uuid4()), own_facts=parallel)
+                seen = facts.fire(new_uuid(), own_facts=parallel)
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
                 nursery.start_soon(_invoke, session, event, seen, placed)

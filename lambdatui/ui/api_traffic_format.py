@@ -11,7 +11,7 @@ import time
 from typing import Optional
 
 from lambdatui.model.facts import ApiExchanged
-from lambdatui.ui.widgets._format import clip, duration, one_line, short_id, size
+from lambdatui.ui.widgets._format import clip, duration, one_line, seconds, short_id, size
 
 BODY_CELL = 32  # characters of a body preview in a row (enter shows the whole preview)
 HEADERS_CELL = 36
@@ -53,7 +53,7 @@ def parked_cell(exchange: ApiExchanged, now: float) -> str:
     if not exchange.long_poll:
         return ""
     if exchange.answered is None:
-        return f"{duration((now - exchange.started) * 1000)}…"
+        return f"{seconds(now - exchange.started)}…"
     if exchange.status == 0:
         return "hung up"
     return duration(exchange.parked_ms)
@@ -112,10 +112,9 @@ def exchange_text(exchange: ApiExchanged, now: Optional[float] = None) -> str:
         waited = f"parked {parked_cell(exchange, now)}" if exchange.long_poll else "in progress"
         lines.append(f"not answered yet: {waited}")
     else:
-        took = (exchange.answered - exchange.started) * 1000
         verb = "parked" if exchange.long_poll else "took"
         outcome = f"status {exchange.status}" if exchange.status else "the caller hung up before the answer"
-        lines.append(f"answered {_clock(exchange.answered)} · {verb} {duration(took)} · {outcome}")
+        lines.append(f"answered {_clock(exchange.answered)} · {verb} {seconds(exchange.answered - exchange.started)} · {outcome}")
     if exchange.error_type:
         lines.append(f"error type: {exchange.error_type}")
     lines.append("")

@@ -14,13 +14,13 @@ import pprint
 from dataclasses import dataclass
 from typing import Optional
 
-from lambdatui.bootstrap.inspect_state import REPR_LIMIT
+from lambdatui.bootstrap.inspect_state import MAX_DICT_ITEMS, MAX_ITEMS, MAX_LEVEL, MAX_STRING, REPR_LIMIT
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import INIT_STACKS, GlobalEntry, InitFailed, InvocationResult, StacksCaptured
+from lambdatui.model.shared_init_values import is_a_value
 
 MAX_CHARS = 200_000  # a 6 MB response is readable in its first 200,000 characters; highlighting all of it is not
 PRETTY_WIDTH = 96
-_UNSHOWN = ("<repr took over", "<repr raised", "<not shown")
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ def repr_cut_note(text: str) -> Optional[str]:
         return (f"repr cut at {REPR_LIMIT} characters by the runtime (lambdatui's bootstrap bounds every repr so the "
                 "report after each invoke stays quick)")
     if "..." in text:
-        return ("'...' marks what the runtime's bounded repr left out (strings past 120 characters, containers past "
-                "8 items, nesting past 3 levels)")
+        return (f"'...' marks what the runtime's bounded repr left out (strings past {MAX_STRING} characters, "
+                f"containers past {MAX_ITEMS} items, dicts past {MAX_DICT_ITEMS}, nesting past {MAX_LEVEL} levels)")
     return None
 
 
@@ -98,7 +98,7 @@ def _items_on_lines(text: str) -> str:
 
 def global_detail(entry: GlobalEntry) -> Detail:
     notes: list[str] = []
-    if entry.repr.startswith(_UNSHOWN):
+    if not is_a_value(entry):
         notes.append("the runtime did not show this value: its repr was slow, raised, or the report ran out of time")
     else:
         cut = repr_cut_note(entry.repr)

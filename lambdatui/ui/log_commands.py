@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Optional
 from textual import work
 
 from lambdatui.file_saving import default_log_name, write_log_file
-from lambdatui.model.log_search import SOURCE_CHOICES, LogFilter, short_id
+from lambdatui.model.log_search import SOURCE_CHOICES, LogFilter
+from lambdatui.ui.widgets._format import clip
 from lambdatui.ui.screens.log_dialogs import LogFilterChoice, LogFilterScreen, NameDialog
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.widgets import LogView
@@ -29,8 +30,7 @@ PREVIEW = 60  # characters of a copied value shown in the picker and the notific
 
 
 def _preview(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW else flat[: PREVIEW - 1] + "…"
+    return clip(" ".join(text.split()), PREVIEW)
 
 
 class LogCommands(_Base):
@@ -127,5 +127,5 @@ class LogCommands(_Base):
     def copy_value(self, key: str) -> None:
         what, text = self.copy_choices()[key]
         self.copy_to_clipboard(text)
-        shown = short_id(text, 36) if key == "request" else _preview(text)
+        shown = text if key == "request" else _preview(text)  # a request id whole: it is what was copied
         self.notify(f"Copied {what} ({shown}) to the clipboard.", title="Copy")

@@ -20,7 +20,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.invoke_compare import invoke_choices
 from lambdatui.ui.fleet_focus import FleetFocus
 from lambdatui.ui.widgets import HeaderBar, LogView, PhaseTimeline
-from lambdatui.ui.widgets.past_bar import PastBar, phase_name
+from lambdatui.ui.widgets.past_bar import PastBar
 
 
 def finished_bars(timeline: tuple[tl.TimelineBar, ...]) -> list[int]:
@@ -154,9 +154,3 @@ class PhaseTravel(FleetFocus):
             return
         controller, focus = self.controller, self.focused_environment
         self.push_screen(CompareInvokesScreen(choices, lambda seq: controller.snapshot(focus, as_of=seq)))
-
-    def past_phase_name(self) -> Optional[str]:
-        """The selected bar as the marker names it (for the explain line); None while live."""
-        shown, seq = self.shown, self.selected_bar
-        bar = next((b for b in shown.timeline if b.seq == seq), None) if shown is not None else None
-        return phase_name(shown, bar) if shown is not None and bar is not None else None

@@ -31,7 +31,8 @@ from lambdatui.ui.widgets import (
     ResultView,
     TmpView,
 )
-from lambdatui.ui.widgets.phase_timeline import bar_width, timeline_items
+from lambdatui.ui.widgets.phase_timeline import timeline_items
+from lambdatui.ui.widgets.timeline_layout import log_width
 
 pytestmark = pytest.mark.anyio
 
@@ -125,7 +126,7 @@ class TestPhaseTimeline:
         assert snapshots.WARM_IDS[-1][:8] in text  # the newest invoke is always visible
 
     def test_log_scale_keeps_short_and_long_phases_visible_and_ordered(self) -> None:
-        widths = [bar_width(ms) for ms in (0.01, 3, 100, 1000, 60_000)]
+        widths = [log_width(ms) for ms in (0.01, 3, 100, 1000, 60_000)]
         assert widths == sorted(widths)
         assert widths[0] >= 9 and widths[1] < widths[3] and widths[-1] <= 30
 

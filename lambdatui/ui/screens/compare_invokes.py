@@ -22,7 +22,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.invoke_compare import (ADDED, ANOTHER_PROCESS, CHANGED, GONE, NEW, REMOVED, REPLACED,
                                             GlobalChange, InvokeChoice, InvokeComparison, TmpChange,
                                             compare_invokes)
-from lambdatui.ui.widgets._format import one_line, phase_name, size
+from lambdatui.ui.widgets._format import clip, one_line, phase_name, size
 
 NAME_WIDTH = 18
 PathSnapshot = Callable[[int], DebuggerSnapshot]  # bar seq -> the snapshot as of its end
@@ -34,7 +34,7 @@ def choice_label(choice: InvokeChoice) -> str:
 
 
 def _global_row(change: GlobalChange) -> Content:
-    name = (change.name[: NAME_WIDTH - 1] + "…") if len(change.name) > NAME_WIDTH else change.name
+    name = clip(change.name, NAME_WIDTH)
     head: list[tuple[str, str] | str] = [(f"  {name:<{NAME_WIDTH}} ", "bold")]
     old, new = one_line(change.old or ""), one_line(change.new or "")
     if change.change == NEW:

@@ -66,9 +66,8 @@ def _header(report: GlobalsReported, snapshot: DebuggerSnapshot) -> Content:
 
 
 class GlobalsView(CursorPanel):
-    """Module state first, then definitions and imports (dim), then the live threads."""
-
-    """Up and down move the cursor over the globals (enter or d opens the one under it whole)."""
+    """Module state first, then definitions and imports (dim), then the live threads. Up and down move the cursor
+    over the globals (enter or d opens the one under it whole)."""
 
     DEFAULT_CSS = """
     GlobalsView {
@@ -90,11 +89,6 @@ class GlobalsView(CursorPanel):
         self._body = WidthLines(self._rows)
         self.cursor: RowCursor[GlobalEntry] = RowCursor(self, self._body)
         """Which global enter (or d) opens whole: drawn while the panel has the focus."""
-
-    @property
-    def report(self) -> Optional[GlobalsReported]:
-        """The report shown, if any."""
-        return self._snapshot.globals if self._snapshot is not None else None
 
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Render the globals and threads of this snapshot's latest report."""

@@ -30,7 +30,7 @@ from textual.widgets import Input, Static
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.debug_state import MAX_LOG_LINES
 from lambdatui.model.facts import FUNCTION, LAMBDATUI, PLATFORM, LogLine
-from lambdatui.model.log_search import EXTENSIONS, LogFilter, normalise_sources, source_matcher
+from lambdatui.model.log_search import EXTENSIONS, LogFilter, normalise_sources
 from lambdatui.model.log_search import SearchIndex
 from lambdatui.ui.widgets._log_lines import LogLines
 from lambdatui.ui.widgets._theme import theme_color
@@ -44,7 +44,7 @@ PRESETS: dict[str, Optional[frozenset[str]]] = {
 }
 
 
-__all__ = ["EXTENSIONS", "PRESETS", "LogView", "source_matcher"]
+__all__ = ["EXTENSIONS", "PRESETS", "LogView"]
 
 
 class LogView(Vertical):

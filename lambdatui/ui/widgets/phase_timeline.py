@@ -30,27 +30,21 @@ from textual.widget import Widget
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.widgets._format import duration
-from lambdatui.ui.widgets.timeline_items import (  # noqa: F401  (re-exported: the tests and the app read them)
+from lambdatui.ui.widgets.timeline_items import (  # noqa: F401  (re-exported: the tests read timeline_items)
     ERROR_MARK,
     HOLD_MARK,
     RESET_MARK,
     TimelineItem,
     index_of,
-    running_ms,
     timeline_items,
 )
-from lambdatui.ui.widgets.timeline_layout import Window, bar_widths, log_width, paged, scrolled, showing, window
+from lambdatui.ui.widgets.timeline_layout import Window, bar_widths, paged, scrolled, showing, window
 
 # The colour key, with the marks that tell bars apart without colour.
 LEGEND = (("■", "init", "phase-init"), ("■", "invoke", "phase-invoke"), ("■", "frozen", "phase-frozen"),
           (HOLD_MARK, "held", "phase-held"), (RESET_MARK, "reset", "phase-reset"),
           ("■", "shutdown", "phase-shutdown"), (ERROR_MARK, "error", "phase-error"))
 SELECTED_TEXT = "▲ selected: the state as of its end"
-
-
-def bar_width(ms: float) -> int:
-    """Columns for a duration on the logarithmic scale (see timeline_layout.log_width)."""
-    return log_width(ms)
 
 
 TICK_S = 0.1  # how often a running bar's duration is redrawn

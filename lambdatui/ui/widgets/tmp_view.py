@@ -69,9 +69,8 @@ def _summary(tmp: TmpChanged) -> Content:
 
 
 class TmpView(CursorPanel):
-    """The /tmp tree with sizes, kinds and who touched each path; removed paths struck through."""
-
-    """Up and down move the cursor over the paths (enter or d opens the file under it in the viewer)."""
+    """The /tmp tree with sizes, kinds and who touched each path; removed paths struck through. Up and down move the
+    cursor over the paths (enter or d opens the file under it in the viewer)."""
 
     DEFAULT_CSS = """
     TmpView {
