@@ -33,12 +33,19 @@ from lambdatui.runner import LOOPBACK, open_environment
 REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 # In a burst (a function printing thousands of lines) each update re-renders the screen, which costs the UI's
 # thread more than the lines themselves: after a batch this big, updates come at most ~6 times a second, so the
-# keys the user presses meanwhile are answered and the burst ends sooner.
-BURST_FACTS = 1000
+# keys the user presses meanwhile are answered and the burst ends sooner. Counted in facts and lines: a pipe's read
+# is one fact (`LogLines`) of up to ~1,000 lines.
+BURST_SIZE = 1000
 BURST_REFRESH_S = 0.15
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
 _LINES = (f.LogLine, f.LogLines)
+
+
+def batch_size(batch: list[f.Fact]) -> int:
+    """How much a batch of facts carries: each fact one, a read's lines one each."""
+    return sum(len(fact.lines) if type(fact) is f.LogLines else 1 for fact in batch)  # type: ignore[attr-defined]
+
 
 # What the UI is handed: (snapshot of the focused environment, facts since the last update).
 Update = Callable[[DebuggerSnapshot, list[f.Fact]], None]
@@ -120,6 +127,7 @@ class HostGuest:
         self._wake: Optional[trio.Event] = None  # set when there is something to deliver
         self._coalescing: Optional[trio.CancelScope] = None  # the pause that gathers a burst into one update
         self._urgent = False  # the focus changed: deliver without that pause, and none of the earlier lines
+        self._stepped = False  # a step of the lifecycle is among the facts not yet delivered
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._done = loop.create_future()
@@ -206,6 +214,12 @@ class HostGuest:
                 pending.append(fact)
                 assert self._wake is not None
                 self._wake.set()
+                if type(fact) not in _LINES:
+                    # A burst's slower pace is for its lines: a step of the lifecycle (the invoke's result, a hold)
+                    # is what the user waits for, and comes at the quiet pace.
+                    self._stepped = True
+                    if self._coalescing is not None:
+                        self._coalescing.deadline = min(self._coalescing.deadline, trio.current_time() + REFRESH_S)
 
             session.fleet.subscribe_numbered(collect)
             # The lines said as the host started (why /tmp is not private...) are in the first snapshot's `logs`,
@@ -231,18 +245,19 @@ class HostGuest:
         while True:
             await self._news(leaving)
             if not self._urgent:
-                with trio.move_on_after(refresh_s) as self._coalescing:
+                with trio.move_on_after(REFRESH_S if self._stepped else refresh_s) as self._coalescing:
                     await trio.sleep_forever()  # coalesce a burst of facts into one update
                 self._coalescing = None
             self._wake = trio.Event()
             urgent, self._urgent = self._urgent, False
+            self._stepped = False
             batch = pending[:]
             pending.clear()
             if urgent:
                 # A new focus: lines gathered so far may be the previous environment's; the UI shows the new one's
                 # from the snapshot.
                 batch = [fact for fact in batch if type(fact) not in _LINES]
-            refresh_s = BURST_REFRESH_S if len(batch) >= BURST_FACTS else REFRESH_S
+            refresh_s = BURST_REFRESH_S if batch_size(batch) >= BURST_SIZE else REFRESH_S
             snapshot = session.snapshot(self._focused_number())
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)

@@ -1,0 +1,105 @@
+"""How often the real host hands the debugger an update while a function prints a burst: at most every
+`BURST_REFRESH_S` once an update carried a burst's worth of lines, however those lines were read (a pipe's read
+is one `LogLines` fact of many lines). Each update re-renders the screen; at the quiet pace (every 30 ms) a burst
+took the UI's thread from the keys and made the invoke in the debugger several times slower than headless."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from _host import until_true
+
+from lambdatui.config import resolve_function
+from lambdatui.host import bridge
+from lambdatui.host.bridge import BURST_REFRESH_S, BURST_SIZE, batch_size
+from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
+from lambdatui.tui import build_debugger
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+# Lines come in bursts of a few hundred, 5 ms apart: many reads of the pipe, each one fact, for ~0.5 s.
+HANDLER = '''import sys, time
+
+def handler(event, context):
+    for chunk in range(event["chunks"]):
+        sys.stdout.write("".join(f"chunk {chunk} line {i}\\n" for i in range(event["lines"])))
+        sys.stdout.flush()
+        time.sleep(0.005)
+    return {"done": event["chunks"]}
+'''
+SIZE = (140, 45)
+WAIT_S = 20.0
+
+
+async def run_burst(code_dir: Path, chunks: int, lines: int,
+                    updates: list[tuple[float, int, bool]]) -> float:
+    """The debugger on HANDLER: Init, then `i`; the seconds from `i` until the result is in the app's snapshot.
+    Each update the host hands over is appended to `updates`: when, how many facts and lines it carried, and
+    whether a step of the lifecycle (any fact but log lines) was among them."""
+    (code_dir / "handler.py").write_text(HANDLER)
+    event = json.dumps({"chunks": chunks, "lines": lines}).encode()
+    app = build_debugger(resolve_function(str(code_dir / "handler.py"), timeout_s=30), event=event)
+    hand_over = app._snapshot_arrived
+
+    def recorded(snapshot, facts) -> None:  # type: ignore[no-untyped-def]
+        lifecycle = any(type(fact) not in (f.LogLine, f.LogLines) for fact in facts)
+        updates.append((time.monotonic(), batch_size(facts), lifecycle))
+        hand_over(snapshot, facts)
+
+    app._snapshot_arrived = recorded  # type: ignore[method-assign]
+
+    def state() -> EnvState | None:
+        return app.snapshot.environment.state if app.snapshot is not None else None
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until_true(pilot, lambda: app.snapshot is not None and app.snapshot.environment.held_at is not None,
+                             "the opening hold", WAIT_S)
+            await pilot.press("c")
+            await until_true(pilot, lambda: state() is EnvState.FROZEN and app.snapshot.environment.held_at is None,
+                             "Init to end", WAIT_S)
+            updates.clear()
+            pressed = time.monotonic()
+            await pilot.press("i")
+            await until_true(pilot, lambda: app.snapshot.invocations == 1 and app.snapshot.last_result is not None,
+                             "the burst's result", WAIT_S)
+            answered = time.monotonic() - pressed
+            await app.run_action("quit")
+    finally:
+        if app.backend is not None:
+            app.backend.stop()
+            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+    return answered
+
+
+def test_a_batch_counts_a_reads_lines_one_each() -> None:
+    line = f.LogLine(f.FUNCTION, "x")
+    assert batch_size([f.LogLines((line,) * 300), line, f.LogLines((line,) * 2)]) == 303
+    assert batch_size([]) == 0
+
+
+async def test_after_a_burst_the_ui_is_updated_at_the_burst_pace(code_dir: Path) -> None:
+    updates: list[tuple[float, int, bool]] = []
+    await run_burst(code_dir, 100, 400, updates)
+    after_a_burst = [(earlier, later) for earlier, later in zip(updates, updates[1:])
+                     if earlier[1] >= BURST_SIZE and not later[2]]
+    assert after_a_burst, f"no update carried {BURST_SIZE} lines: {[size for _, size, _ in updates]}"
+    gaps = [later[0] - earlier[0] for earlier, later in after_a_burst]
+    # A lower bound only: a slower machine makes the gaps longer, never shorter.
+    assert min(gaps) >= BURST_REFRESH_S * 0.95, [round(gap, 3) for gap in gaps]
+    assert sum(size for _, size, _ in updates) >= 100 * 400  # every line reached the UI
+
+
+async def test_the_invokes_result_is_not_held_back_by_the_bursts_pace(code_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pace so slow that waiting it out would show: the burst itself takes ~0.1 s.
+    monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
+    updates: list[tuple[float, int, bool]] = []
+    answered = await run_burst(code_dir, 20, 400, updates)
+    assert any(size >= BURST_SIZE for _, size, _ in updates), [size for _, size, _ in updates]
+    assert answered < 2.5, f"the result came {answered:.2f} s after i"
