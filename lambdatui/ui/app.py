@@ -252,7 +252,7 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         timeline.to_scale = not timeline.to_scale
 
     def action_help(self) -> None:
-        # Made once and kept (installed): its Markdown table took ~300 ms to compose and lay out at every `?`.
+        # Made once and kept (installed): a second `?` finds it laid out.
         if not self.is_screen_installed("help"):
             self.install_screen(HelpScreen(), "help")
         self.push_screen("help")

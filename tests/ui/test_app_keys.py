@@ -483,19 +483,19 @@ class TestScreens:
             await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
 
     async def test_help_is_composed_once_and_opens_again_as_it_was(self) -> None:
-        # Its Markdown table takes ~300 ms to compose and lay out: a second `?` shows the same screen, not a new one.
-        from textual.widgets import Markdown
+        # A second `?` shows the same screen, already laid out, not a new one.
+        from lambdatui.ui.screens.help import HelpText
 
         async with running() as pilot:
             app = pilot.app
             await pilot.press("question_mark")
             await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-            first, markdown = app.screen, app.screen.query_one(Markdown)
+            first, text = app.screen, app.screen.query_one(HelpText)
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
             await pilot.press("question_mark")
             await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen again")
-            assert app.screen is first and app.screen.query_one(Markdown) is markdown
+            assert app.screen is first and app.screen.query_one(HelpText) is text
             await shows(pilot, "lambdatui keys")
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close again")
