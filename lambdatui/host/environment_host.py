@@ -398,8 +398,9 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
     def _publish_lines(self, lines: tuple[f.LogLine, ...]) -> None:
         """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""
         tail, default_id = self.tail, self._log_request_id
-        for line in lines:
-            tail.add(line.request_id or default_id, line)
+        if tail.wanted:  # a burst's 100,000 lines skip the tail when no caller asked for one
+            for line in lines:
+                tail.add(line.request_id or default_id, line)
         self._tell(f.LogLines(lines))
 
     def _publish(self, fact: f.Fact) -> None:

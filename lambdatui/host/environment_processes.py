@@ -132,8 +132,7 @@ class EnvironmentProcesses:
             source = f.FUNCTION
         else:
             source = f.extension_source(handle.key.split(":", 1)[1])
-        request_id = self._log_request_id
-        self._publish_lines(tuple([LogLine(source, line, request_id, stream) for line in lines]))
+        self._publish_lines(f.read_lines(source, lines, self._log_request_id, stream))
 
     def _concurrent_line_request(self, line: str) -> Optional[str]:
         """Whose a function line is when invokes run side by side: its JSON record says (Managed Instances log

@@ -26,6 +26,11 @@ class LogTail:
             old, _ = self._lines.popitem(last=False)
             self._sizes.pop(old, None)
 
+    @property
+    def wanted(self) -> bool:
+        """Some invoke's caller wants its tail now."""
+        return bool(self._lines)
+
     def add(self, request_id: Optional[str], line: LogLine) -> None:
         if request_id is None:
             return

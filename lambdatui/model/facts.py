@@ -27,6 +27,21 @@ class LogLine:
     stream: str = "stdout"
 
 
+def read_lines(source: str, texts: list[str], request_id: Optional[str], stream: str) -> tuple[LogLine, ...]:
+    """`LogLine(source, text, request_id, stream)` for each text, equal to those, made without the frozen
+    __init__'s one `object.__setattr__` a field: a third of the cost, for the 100,000 lines of a burst."""
+    new, set_dict = object.__new__, object.__setattr__
+    shared = {"source": source, "request_id": request_id, "stream": stream}
+    lines = []
+    for text in texts:
+        line = new(LogLine)
+        fields = shared.copy()
+        fields["text"] = text
+        set_dict(line, "__dict__", fields)
+        lines.append(line)
+    return tuple(lines)
+
+
 @dataclass(frozen=True)
 class LogLines:
     """The lines one read of a process's pipe held, in order: a burst of output crosses the host a read at a time,

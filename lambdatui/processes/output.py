@@ -42,6 +42,20 @@ class LineSplitter:
         buf = self._buf
         buf += data
         limit = self._limit
+        end = buf.rfind(b"\n")
+        if end < 0 or end > limit:
+            return self._split(buf)
+        # Every complete line is within the limit: one decode and one split for them all (a newline is never part
+        # of a UTF-8 sequence, so this is what decoding each line alone gives). A burst's reads take this way.
+        lines = buf[:end].decode("utf-8", "replace").split("\n")
+        del buf[:end + 1]
+        if len(buf) > limit:
+            lines += self._split(buf)  # an unterminated tail already past the limit: cut now, as below
+        return lines
+
+    def _split(self, buf: bytearray) -> list[str]:
+        """Line by line, cutting a line longer than the limit (at a character boundary)."""
+        limit = self._limit
         lines: list[str] = []
         start = 0
         while True:

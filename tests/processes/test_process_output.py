@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lambdatui.processes.output import MAX_LINE_BYTES, LineSplitter
 
 
@@ -77,3 +80,31 @@ def test_a_pipe_hands_over_the_complete_lines_of_each_read_together() -> None:
 
     trio.run(main)
     assert calls == [("stdout", ["one", "two", "three"]), ("stdout", ["partial"])]
+
+
+class LineByLine(LineSplitter):
+    """The splitter's careful way for every read (each line decoded alone): what the fast way must equal."""
+
+    def feed(self, data: bytes) -> list[str]:
+        self._buf += data
+        return self._split(self._buf)
+
+
+_BYTES = st.lists(st.sampled_from([b"a", b"\n", "é".encode(), "€".encode(), b"\xe2\x82", b"\xff", b"\x80", b" "]),
+                  max_size=40).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(chunks=st.lists(_BYTES, max_size=12), limit=st.integers(min_value=1, max_value=64))
+def test_a_reads_lines_are_those_each_line_decoded_alone_gives(chunks: list[bytes], limit: int) -> None:
+    fast, careful = LineSplitter(limit=limit), LineByLine(limit=limit)
+    for chunk in chunks:
+        assert fast.feed(chunk) == careful.feed(chunk)
+    assert fast.flush() == careful.flush()
+
+
+def test_a_burst_of_short_lines_is_split_as_lines() -> None:
+    text = "".join(f"line {n} é\n" for n in range(1000)).encode()
+    s = LineSplitter()
+    assert s.feed(text + b"par") == [f"line {n} é" for n in range(1000)]
+    assert s.flush() == ["par"]
