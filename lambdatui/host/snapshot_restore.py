@@ -8,7 +8,6 @@ one line says that this environment was re-initialised, not restored.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Mapping, Optional
@@ -19,6 +18,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
+from lambdatui.processes.output import close_read_end
 from lambdatui.processes.snapshot_template import ENV_NAME, RestoreFailed, SnapshotTemplate
 from lambdatui.processes.supervisor import ProcessSpec
 
@@ -86,8 +86,8 @@ class SnapshotRestore:
         try:
             pid = await template.restore(changes, tmp, out_w, err_w)
         except RestoreFailed as exc:
-            os.close(out_r)
-            os.close(err_r)
+            close_read_end(out_r)
+            close_read_end(err_r)
             self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
             return
         handle = self._sup.adopt(spec, pid, out_r, err_r, template)

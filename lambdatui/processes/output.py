@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable
 from typing import Literal
@@ -15,7 +16,46 @@ Stream = Literal["stdout", "stderr"]
 # A function printing without newlines must not grow our memory without bound,
 # and a UI cannot render a megabyte-long line anyway.
 MAX_LINE_BYTES = 64 * 1024
-_READ_SIZE = 64 * 1024
+
+# A child that prints waits whenever its pipe is full until the host has read it. Linux's default pipe holds
+# 64 KiB, about a millisecond of a burst; the debugger reads between repaints on its UI's thread, and a function
+# printing 100,000 lines spent 40-100 ms of its time waiting on it (the debugger must cost the function no time).
+# As large as an unprivileged process may make a pipe by default. Every user has an allowance for pipe buffers
+# (fs.pipe-user-pages-soft, 64 MiB by default) past which each new pipe of theirs gets two pages: lambdatui's
+# enlarged pipes stay within an eighth of it (four environments' stdout and stderr), the rest keep the default.
+PIPE_SIZE = 1024 * 1024
+ENLARGED_PIPES_BUDGET = 8 * 1024 * 1024
+_READ_SIZE = 256 * 1024
+_DEFAULT_PIPE_SIZE = 64 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's numbers (fcntl names them from Python 3.10)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+_enlarged_bytes = 0  # the buffers of this process's enlarged pipes that are still open
+
+
+def output_pipe() -> tuple[int, int]:
+    """(read, write) ends of a pipe for a child's stdout or stderr: PIPE_SIZE while the budget allows (else, or
+    where the system refuses, the default size), the read end non-blocking. `close_read_end` gives its size back."""
+    global _enlarged_bytes
+    read_fd, write_fd = os.pipe()
+    if _enlarged_bytes + PIPE_SIZE <= ENLARGED_PIPES_BUDGET:
+        try:
+            _enlarged_bytes += fcntl.fcntl(write_fd, _F_SETPIPE_SZ, PIPE_SIZE) - _DEFAULT_PIPE_SIZE
+        except OSError:
+            pass  # the default size works too, only waits more often in a burst
+    os.set_blocking(read_fd, False)
+    return read_fd, write_fd
+
+
+def close_read_end(read_fd: int) -> None:
+    """Close the read end of an `output_pipe`: its enlarged buffer no longer counts against the budget."""
+    global _enlarged_bytes
+    try:
+        size = fcntl.fcntl(read_fd, _F_GETPIPE_SZ)
+    except OSError:
+        size = 0
+    if size > _DEFAULT_PIPE_SIZE:
+        _enlarged_bytes = max(0, _enlarged_bytes - (size - _DEFAULT_PIPE_SIZE))
+    os.close(read_fd)
 
 
 def _decode(raw: bytes | bytearray) -> str:
@@ -152,4 +192,4 @@ class OutputPipe:
             self._dispatch(self._splitter.flush())
         self._closed = True
         trio.lowlevel.notify_closing(self.fd)
-        os.close(self.fd)
+        close_read_end(self.fd)

@@ -24,7 +24,7 @@ from .cgroup import EnvironmentCgroup
 from .exit_status import ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
 from .memory_limit import MemoryLimit, RssWatcher, rss_mb
-from .output import OutputPipe, Stream
+from .output import OutputPipe, Stream, close_read_end, output_pipe
 from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox
 from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
@@ -189,10 +189,7 @@ class Supervisor(Fencing):
         if not argv:
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        os.set_blocking(out_r, False)
-        os.set_blocking(err_r, False)
+        (out_r, out_w), (err_r, err_w) = output_pipe(), output_pipe()
         if self._init is None and self._namespaced:
             self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
         try:
@@ -205,18 +202,14 @@ class Supervisor(Fencing):
                 popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, spec.pass_fd)
                 pid = popen.pid
         except LaunchError:
-            os.close(out_r)
-            os.close(err_r)
+            close_read_end(out_r)
+            close_read_end(err_r)
             raise
         return self._track(spec, pid, popen, out_r, err_r)
 
     def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        os.set_blocking(out_r, False)
-        os.set_blocking(err_r, False)
-        return (out_r, out_w), (err_r, err_w)
+        return output_pipe(), output_pipe()
 
     def adopt(self, spec: ProcessSpec, pid: int, out_r: int, err_r: int, reporter: ExitReporter) -> ProcessHandle:
         """Supervise a process this supervisor did not start (a SnapStart copy, forked by the snapshot's runtime):

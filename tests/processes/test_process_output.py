@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +109,56 @@ def test_a_burst_of_short_lines_is_split_as_lines() -> None:
     s = LineSplitter()
     assert s.feed(text + b"par") == [f"line {n} é" for n in range(1000)]
     assert s.flush() == ["par"]
+
+
+def _pipe_size(fd: int) -> int:
+    import fcntl
+
+    return fcntl.fcntl(fd, 1032)  # F_GETPIPE_SZ
+
+
+def test_a_childs_pipe_holds_a_burst_without_the_child_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from lambdatui.processes import output
+
+    monkeypatch.setattr(output, "_enlarged_bytes", 0)
+    read_end, write_end = output.output_pipe()
+    try:
+        assert _pipe_size(write_end) == output.PIPE_SIZE and not os.get_blocking(read_end)
+        os.set_blocking(write_end, False)
+        burst = b"line of a burst\n" * (output.PIPE_SIZE // 16)
+        written = 0
+        while written < len(burst):  # a pipe takes a large write a page at a time; none of it must block
+            written += os.write(write_end, burst[written:])
+        assert written == output.PIPE_SIZE
+    finally:
+        os.close(write_end)
+        output.close_read_end(read_end)
+    assert output._enlarged_bytes == 0
+
+
+def test_enlarged_pipes_stay_within_their_budget_and_closing_one_gives_its_share_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from lambdatui.processes import output
+
+    monkeypatch.setattr(output, "_enlarged_bytes", 0)
+    pipes = [output.output_pipe() for _ in range(output.ENLARGED_PIPES_BUDGET // output.PIPE_SIZE + 2)]
+    try:
+        sizes = [_pipe_size(read_end) for read_end, _ in pipes]
+        enlarged = sizes.count(output.PIPE_SIZE)
+        assert enlarged >= 1 and set(sizes[enlarged:]) == {65536}  # the rest keep the default
+        assert enlarged * (output.PIPE_SIZE - 65536) <= output.ENLARGED_PIPES_BUDGET
+        read_end, write_end = pipes.pop(0)
+        os.close(write_end)
+        output.close_read_end(read_end)
+        again = output.output_pipe()
+        pipes.append(again)
+        assert _pipe_size(again[0]) == output.PIPE_SIZE
+    finally:
+        for read_end, write_end in pipes:
+            os.close(write_end)
+            output.close_read_end(read_end)
+    assert output._enlarged_bytes == 0
