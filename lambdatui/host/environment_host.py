@@ -351,6 +351,10 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)
 
+    def spawned_pids(self) -> list[int]:
+        """The processes lambdatui started for the environment and that have not ended (its runtime, extensions)."""
+        return [handle.pid for handle in self._supervisor.live()] if self._supervisor is not None else []
+
     def contained_pids(self) -> list[int]:
         """Every process in the environment's cgroup (none without one)."""
         cgroup = self._supervisor.cgroup if self._supervisor is not None else None
