@@ -1,0 +1,169 @@
+"""The lifecycle and its invokes: states, phases, holds, freezes, queued invokes, their results and response streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lambdatui.model.boundaries import Boundary, EnvState
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    """The whole environment's state changed (COLD, INIT, FROZEN...: the header's); `generation` counts its Inits."""
+
+    state: EnvState
+    generation: int
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    """A phase of the lifecycle began: Init (or a SnapStart restore), an invoke, a reset or the final shutdown."""
+
+    phase: str  # "init", "invoke", "reset", "shutdown"
+    detail: str = ""  # init: "init" or "invoke" (suppressed); invoke: request id; reset: reason
+    at: float = 0.0
+    trace_id: str = ""  # invoke: its X-Amzn-Trace-Id header, if any (the telemetry records' `tracing`)
+    label: str = ""  # invoke: how the debugger names it besides its id (a function URL's "GET /path"), if any
+
+
+@dataclass(frozen=True)
+class PhaseEnded:
+    """A phase of the lifecycle ended, and how; `duration_ms` leaves out holds and inspections."""
+
+    phase: str
+    status: str  # "success", "error", "timeout", "failure"
+    duration_ms: float
+    error_type: Optional[str] = None
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class BoundaryReached:
+    """The lifecycle reached a boundary (model/boundaries.py); `held`: the debugger holds it there."""
+
+    boundary: Boundary
+    held: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BreakpointsChanged:
+    """The boundaries the debugger now holds at, all of them (empty: none)."""
+
+    boundaries: frozenset[Boundary]
+
+
+@dataclass(frozen=True)
+class HoldReleased:
+    """The hold at `boundary` is over: released (step, continue), or dropped as its phase ended another way."""
+
+    boundary: Boundary
+
+
+@dataclass(frozen=True)
+class EnvironmentFrozen:
+    """The environment's processes were stopped (SIGSTOP), as Lambda freezes an idle environment or the
+    debugger holds one; `participants`: those stopped."""
+
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentThawed:
+    """The frozen environment goes on (SIGCONT); `participants`: those resumed (not the ones a fault froze)."""
+
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParticipantChanged:
+    """The runtime or an extension changed state; `parked`: it now waits on its /next for an event."""
+
+    participant: str  # "runtime" or "extension:<name>"
+    state: str
+    parked: bool
+
+
+@dataclass(frozen=True)
+class InvocationQueued:
+    """An invoke joined the environment's queue; `position` counts the invokes queued, this one included."""
+
+    request_id: str
+    position: int
+    # The event as the runtime will get it, so that a listener (the recorder) sees every invoke whatever sent
+    # it: the Invoke API, the controller, an Event invoke. Left out of equality and repr: it can be 6 MB.
+    event: bytes = field(default=b"", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class InvocationRefused:
+    """An invoke the environment turned away without queueing it (it has shut down); its result follows.
+
+    Carries the event as `InvocationQueued` does, so that every invoke that arrived is seen, refused or not.
+    """
+
+    request_id: str
+    reason: str
+    event: bytes = field(default=b"", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class InvocationThrottled:
+    """A synchronous invoke above the concurrency limit: answered 429 TooManyRequestsException, never run by any
+    environment (a fact of the fleet's own, environment 0). Carries the event, as `InvocationQueued` does."""
+
+    request_id: str
+    event: bytes = field(default=b"", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """What the caller of an invoke receives."""
+
+    request_id: str
+    payload: bytes
+    content_type: str = "application/json"
+    function_error: bool = False
+    error_type: Optional[str] = None  # for function errors: the platform's view (REPORT) or the body's type
+    api_status: int = 0  # not 0: the Invoke API itself failed with this status (SnapStart's restore errors)
+    streamed: int = -1  # >= 0: the response was streamed to its caller, this many bytes (`payload` keeps none)
+
+
+@dataclass(frozen=True)
+class ResponseStreamStarted:
+    """The runtime began a streamed /response (lambda-spec §1.8); `to_caller`: its caller takes it as a stream
+    (else lambdatui keeps it whole, up to 6 MB, as Lambda does for a buffered invoke)."""
+
+    request_id: str
+    content_type: str
+    to_caller: bool
+    first_byte_ms: float = 0.0  # from the event's delivery to the runtime to its first streamed bytes (holds left out)
+
+
+@dataclass(frozen=True)
+class ResponseStreamed:
+    """How far a streamed response has come (at most every few dozen milliseconds, and at its end): for the
+    debugger's result panel."""
+
+    request_id: str
+    size: int  # bytes so far
+    chunks: int  # pieces as they arrived from the runtime
+    elapsed_ms: float  # from the stream's start to the latest piece
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ResponseStreamEnded:
+    """A streamed /response is over: `size` bytes in all, and the error it ended in, if any."""
+
+    request_id: str
+    size: int
+    error_type: Optional[str] = None  # declared in its trailers, or why lambdatui cut it
+
+
+@dataclass(frozen=True)
+class InvocationCompleted:
+    """An invoke's caller got its answer: `result` is what it received."""
+
+    result: InvocationResult
