@@ -351,9 +351,13 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)
 
-    def spawned_pids(self) -> list[int]:
-        """The processes lambdatui started for the environment and that have not ended (its runtime, extensions)."""
-        return [handle.pid for handle in self._supervisor.live()] if self._supervisor is not None else []
+    def own_pids(self) -> list[int]:
+        """The processes lambdatui started for the environment and that have not ended: its runtime, extensions
+        and sandbox init (the namespace's pid 1, which a double-forked daemon's parent becomes). Restored from a
+        SnapStart snapshot, also the snapshot's: its runtime forks this one's, which may call before it is
+        adopted (so the copies of one snapshot can reach each other's APIs: they share that parent)."""
+        own = self._supervisor.own_pids() if self._supervisor is not None else []
+        return own + self.restore_source.own_pids() if self.restore_source is not None else own
 
     def contained_pids(self) -> list[int]:
         """Every process in the environment's cgroup (none without one)."""

@@ -158,7 +158,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
         try:
             with member.scope:
                 async with trio.open_nursery() as nursery:
-                    access = SandboxAccess(host.note, host.contained_pids, host.spawned_pids)
+                    access = SandboxAccess(host.note, host.contained_pids, host.own_pids)
                     member.runtime_api = await nursery.start(
                         partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))
                     await nursery.start(host.run, member.runtime_api)

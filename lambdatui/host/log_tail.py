@@ -40,7 +40,9 @@ class LogTail:
         data = (line.text + "\n").encode("utf-8", "replace")
         lines.append(data)
         self._sizes[request_id] += len(data)
-        while self._sizes[request_id] > TAIL_BYTES and len(lines) > 1:
+        # The oldest line goes only while the rest still hold TAIL_BYTES: the tail is the log's last 4 KB, which
+        # may begin inside a line (`tail` cuts it there).
+        while len(lines) > 1 and self._sizes[request_id] - len(lines[0]) >= TAIL_BYTES:
             self._sizes[request_id] -= len(lines.popleft())
 
     def tail(self, request_id: str) -> bytes:

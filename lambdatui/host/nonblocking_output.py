@@ -125,9 +125,18 @@ class NonBlockingOutput:
         if self._fd is None:
             return
         data = text.encode("utf-8", "backslashreplace")
+        if self._size + len(data) > self.limit and not self._stalled:
+            # The reader has kept up: what waits is only this round's writes (a read of the function's output is
+            # one write of up to ~200 KB). Hand them over first; a file or a reading terminal takes them all.
+            self._write_some()
+            if self._chunks:
+                self._stalled = True
+                if self._wake is not None:
+                    self._wake.set()
         if self._size + len(data) > self.limit:
-            self.dropped += 1
-            self.dropped_total += 1
+            lines = data.count(b"\n") or 1  # a write may hold a whole read's lines: the notice counts lines
+            self.dropped += lines
+            self.dropped_total += lines
             return
         self._note_dropped()
         self._chunks.append(data)

@@ -1,5 +1,8 @@
 """Who may use the sandbox-side APIs: the environment's own processes, and lambdatui itself (issue 8).
 
+Each environment is a sandbox of its own, as in Lambda, where one environment's function has no route to another's
+APIs: the processes of the fleet's other environments are outsiders here.
+
 In Lambda only processes inside the sandbox reach the Runtime, Extensions and Telemetry APIs. Here they listen
 on loopback, where any local user can find the port (`ss -ltn`), call `/next` during an invoke, take the event
 and post a response that replaces the real caller's result. So every new connection is traced to the process
@@ -20,12 +23,13 @@ Address = tuple[str, int]
 class SandboxAccess:
     def __init__(self, on_refused: Callable[[str], None],
                  contained: Callable[[], Iterable[int]] = lambda: (),
-                 spawned: Callable[[], Iterable[int]] = lambda: ()) -> None:
-        """`contained()` lists the environment's processes that left lambdatui's tree (its cgroup's); `spawned()`
-        the ones lambdatui started for it (its runtime and extensions), which are asked first."""
+                 own: Callable[[], Iterable[int]] = lambda: ()) -> None:
+        """`own()` lists the processes lambdatui started for the environment (its runtime, extensions, its sandbox
+        init): they and their descendants are the environment's; `contained()` its processes that left that tree
+        (its cgroup's)."""
         self._on_refused = on_refused
         self._contained = contained
-        self._spawned = spawned
+        self._own = own
         self._host_pid = os.getpid()
         # Without /proc (not Linux) nobody can be traced: everyone is let in, and the start-up note says so.
         self.enforced = os.path.exists("/proc/net/tcp")
@@ -35,13 +39,14 @@ class SandboxAccess:
             return True
         inode = peers.socket_inode(client, server)
         if inode is not None:
+            own = list(self._own())
             # The likely holders first: a runtime that has just started (every cold start) is let in without a
             # walk through every process on the machine (~a third of the host's work in a crash and restart).
-            if peers.held_by_any(inode, self._spawned()):
+            if peers.held_by_any(inode, own):
                 return True
             if peers.holds_socket(self._host_pid, inode):
                 return True
-            if peers.held_by_any(inode, peers.descendants(self._host_pid)):
+            if peers.held_by_any(inode, peers.descendants(own)):  # the function's own children, say
                 return True
             # A daemon that double-forked out of the tree is still inside the sandbox, as in Lambda.
             if peers.held_by_any(inode, self._contained()):

@@ -85,9 +85,11 @@ class SnapshotRestore:
         (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
         try:
             pid = await template.restore(changes, tmp, out_w, err_w)
-        except RestoreFailed as exc:
+        except BaseException as exc:
             close_read_end(out_r)
             close_read_end(err_r)
+            if not isinstance(exc, RestoreFailed):
+                raise
             self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
             return
         handle = self._sup.adopt(spec, pid, out_r, err_r, template)

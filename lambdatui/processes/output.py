@@ -25,21 +25,19 @@ MAX_LINE_BYTES = 64 * 1024
 # enlarged pipes stay within an eighth of it (four environments' stdout and stderr), the rest keep the default.
 PIPE_SIZE = 1024 * 1024
 ENLARGED_PIPES_BUDGET = 8 * 1024 * 1024
-_READ_SIZE = 256 * 1024
+_READ_SIZE = 64 * 1024  # a read's lines are printed in one write: reads as large as before, in a larger pipe
 _DEFAULT_PIPE_SIZE = 64 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's numbers (fcntl names them from Python 3.10)
-_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
-_enlarged_bytes = 0  # the buffers of this process's enlarged pipes that are still open
+_enlarged: dict[int, int] = {}  # read end -> what enlarging its pipe took from the budget, while it is open
 
 
 def output_pipe() -> tuple[int, int]:
     """(read, write) ends of a pipe for a child's stdout or stderr: PIPE_SIZE while the budget allows (else, or
     where the system refuses, the default size), the read end non-blocking. `close_read_end` gives its size back."""
-    global _enlarged_bytes
     read_fd, write_fd = os.pipe()
-    if _enlarged_bytes + PIPE_SIZE <= ENLARGED_PIPES_BUDGET:
+    if sum(_enlarged.values()) + PIPE_SIZE <= ENLARGED_PIPES_BUDGET:
         try:
-            _enlarged_bytes += fcntl.fcntl(write_fd, _F_SETPIPE_SZ, PIPE_SIZE) - _DEFAULT_PIPE_SIZE
+            _enlarged[read_fd] = fcntl.fcntl(write_fd, _F_SETPIPE_SZ, PIPE_SIZE) - _DEFAULT_PIPE_SIZE
         except OSError:
             pass  # the default size works too, only waits more often in a burst
     os.set_blocking(read_fd, False)
@@ -47,14 +45,9 @@ def output_pipe() -> tuple[int, int]:
 
 
 def close_read_end(read_fd: int) -> None:
-    """Close the read end of an `output_pipe`: its enlarged buffer no longer counts against the budget."""
-    global _enlarged_bytes
-    try:
-        size = fcntl.fcntl(read_fd, _F_GETPIPE_SZ)
-    except OSError:
-        size = 0
-    if size > _DEFAULT_PIPE_SIZE:
-        _enlarged_bytes = max(0, _enlarged_bytes - (size - _DEFAULT_PIPE_SIZE))
+    """Close the read end of an `output_pipe`: what enlarging it took goes back to the budget (what it took, not
+    the pipe's size now: the child holding the write end may have resized it)."""
+    _enlarged.pop(read_fd, None)
     os.close(read_fd)
 
 
@@ -83,11 +76,14 @@ class LineSplitter:
         buf += data
         limit = self._limit
         end = buf.rfind(b"\n")
-        if end < 0 or end > limit:
+        if end < 0:
             return self._split(buf)
-        # Every complete line is within the limit: one decode and one split for them all (a newline is never part
-        # of a UTF-8 sequence, so this is what decoding each line alone gives). A burst's reads take this way.
+        # One decode and one split for all the complete lines (a newline is never part of a UTF-8 sequence, so
+        # this is what decoding each line alone gives), when no line can be past the limit: a character takes
+        # at most 4 bytes (a replacement mark stands for at most 3). A burst's reads take this way.
         lines = buf[:end].decode("utf-8", "replace").split("\n")
+        if end > limit and max(map(len, lines)) * 4 > limit:
+            return self._split(buf)
         del buf[:end + 1]
         if len(buf) > limit:
             lines += self._split(buf)  # an unterminated tail already past the limit: cut now, as below

@@ -46,8 +46,8 @@ def holds_socket(pid: int, inode: int) -> bool:
     return False
 
 
-def descendants(root: int) -> set[int]:
-    """Every live process below `root` (not `root` itself), from the parent links in /proc."""
+def descendants(roots: Iterable[int]) -> set[int]:
+    """Every live process below `roots` (not the roots themselves), from the parent links in /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -61,7 +61,7 @@ def descendants(root: int) -> set[int]:
         parent = int(stat[stat.rindex(b")") + 2:].split()[1])
         children.setdefault(parent, []).append(int(entry))
     found: set[int] = set()
-    stack = [root]
+    stack = list(roots)
     while stack:
         for child in children.get(stack.pop(), ()):
             if child not in found:

@@ -181,6 +181,12 @@ class Supervisor(Fencing):
         """Children spawned and not yet reported through on_exit."""
         return [child.handle for child in self._children.values()]
 
+    def own_pids(self) -> list[int]:
+        """The children spawned and not reaped (a reaped one's pid may be anyone's by now, though its exit waits to
+        be reported until its output has closed), and the sandbox init, if any."""
+        pids = [child.handle.pid for child in self._children.values() if child.reaped is None]
+        return pids + [self._init.pid] if self._init is not None else pids
+
     def spawn(self, spec: ProcessSpec) -> ProcessHandle:
         """Start a child now (fork + exec in this thread). Raises LaunchError."""
         if self._closed:
@@ -401,7 +407,7 @@ class Supervisor(Fencing):
         if child.popen is not None:
             self._reap(child, block=True)
         for pipe in child.pipes:
-            os.close(pipe.fd)
+            close_read_end(pipe.fd)
         if child.pidfd is not None:
             os.close(child.pidfd)
         self._watchdog.remove(child.handle.pgid)

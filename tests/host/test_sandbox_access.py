@@ -1,11 +1,14 @@
-"""SandboxAccess asks the processes lambdatui started for the environment first: a runtime's connection (every
-cold start) is let in without walking every process on the machine; anyone else is still traced as before."""
+"""SandboxAccess: a connection is let in when the environment's own processes (those lambdatui started for it)
+or their descendants hold its client end: the runtime of a cold start without a walk through every process on
+the machine, the function's own child after one walk from the environment's processes; anyone else (another
+environment's processes included) is refused."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+from typing import Iterator
 
 import pytest
 
@@ -14,41 +17,59 @@ from lambdatui.processes import peers
 
 CLIENT = "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); sys.stdin.read()"
 
+Connected = tuple[int, int, tuple[str, int], tuple[str, int]]
+
 
 @pytest.fixture
-def connected_child():
-    """A real child process holding the client end of a loopback connection: (pid, client, server address)."""
+def connected_grandchild() -> Iterator[Connected]:
+    """A real process holding the client end of a loopback connection, started by a shell that waits for it:
+    (the shell's pid, the client's pid, client address, server address)."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        child = subprocess.Popen([sys.executable, "-c", CLIENT, str(listener.getsockname()[1])],
+        shell = subprocess.Popen(["/bin/sh", "-c", f'"{sys.executable}" -c "{CLIENT}" {listener.getsockname()[1]}; :'],
                                  stdin=subprocess.PIPE)
         try:
             listener.settimeout(10)
             conn, client = listener.accept()
             with conn:
-                yield child.pid, client, listener.getsockname()
+                holder = next(iter(peers.descendants([shell.pid])))
+                yield shell.pid, holder, client, listener.getsockname()
         finally:
-            child.stdin.close()  # type: ignore[union-attr]
-            child.wait(10)
+            shell.stdin.close()  # type: ignore[union-attr]
+            shell.wait(10)
 
 
-def test_a_process_lambdatui_started_is_let_in_without_a_walk(connected_child, monkeypatch) -> None:
-    pid, client, server = connected_child
-    walks: list[int] = []
+def test_a_process_lambdatui_started_is_let_in_without_a_walk(connected_grandchild: Connected,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _, holder, client, server = connected_grandchild
+    walks: list[list[int]] = []
     real_walk = peers.descendants
-    monkeypatch.setattr(peers, "descendants", lambda root: walks.append(root) or real_walk(root))
+    monkeypatch.setattr(peers, "descendants", lambda roots: walks.append(list(roots)) or real_walk(roots))
     refused: list[str] = []
-    assert SandboxAccess(refused.append, spawned=lambda: [pid])(client, server)
+    assert SandboxAccess(refused.append, own=lambda: [holder])(client, server)
     assert walks == [] and refused == []
-    # Not named as started for the environment: the walk through lambdatui's descendants finds it, as before.
-    assert SandboxAccess(refused.append, spawned=lambda: [])(client, server)
-    assert len(walks) == 1 and refused == []
 
 
-def test_a_connection_that_cannot_be_traced_is_refused(connected_child) -> None:
-    _, client, server = connected_child
+def test_a_descendant_of_the_environments_processes_is_let_in(connected_grandchild: Connected) -> None:
+    shell, _, client, server = connected_grandchild
     refused: list[str] = []
-    # The real child is lambdatui's (this test's) descendant: claim another server port so no socket matches.
-    assert not SandboxAccess(refused.append, spawned=lambda: [1])(client, (server[0], server[1] ^ 1))
+    assert SandboxAccess(refused.append, own=lambda: [shell])(client, server)
+    assert refused == []
+
+
+def test_a_process_outside_the_environment_is_refused_even_a_child_of_lambdatui(
+        connected_grandchild: Connected) -> None:
+    # The client is this process's (lambdatui's, here) grandchild, as another environment's runtime is: not one
+    # of this environment's own processes, nor below them.
+    _, _, client, server = connected_grandchild
+    refused: list[str] = []
+    assert not SandboxAccess(refused.append, own=lambda: [])(client, server)
     assert len(refused) == 1 and "only this environment's own processes" in refused[0]
+
+
+def test_the_environments_cgroup_lets_in_a_process_that_left_the_tree(connected_grandchild: Connected) -> None:
+    _, holder, client, server = connected_grandchild
+    refused: list[str] = []
+    assert SandboxAccess(refused.append, contained=lambda: [holder], own=lambda: [])(client, server)
+    assert refused == []

@@ -122,7 +122,7 @@ def test_a_childs_pipe_holds_a_burst_without_the_child_waiting(monkeypatch: pyte
 
     from lambdatui.processes import output
 
-    monkeypatch.setattr(output, "_enlarged_bytes", 0)
+    monkeypatch.setattr(output, "_enlarged", {})
     read_end, write_end = output.output_pipe()
     try:
         assert _pipe_size(write_end) == output.PIPE_SIZE and not os.get_blocking(read_end)
@@ -135,7 +135,7 @@ def test_a_childs_pipe_holds_a_burst_without_the_child_waiting(monkeypatch: pyte
     finally:
         os.close(write_end)
         output.close_read_end(read_end)
-    assert output._enlarged_bytes == 0
+    assert output._enlarged == {}
 
 
 def test_enlarged_pipes_stay_within_their_budget_and_closing_one_gives_its_share_back(
@@ -144,7 +144,7 @@ def test_enlarged_pipes_stay_within_their_budget_and_closing_one_gives_its_share
 
     from lambdatui.processes import output
 
-    monkeypatch.setattr(output, "_enlarged_bytes", 0)
+    monkeypatch.setattr(output, "_enlarged", {})
     pipes = [output.output_pipe() for _ in range(output.ENLARGED_PIPES_BUDGET // output.PIPE_SIZE + 2)]
     try:
         sizes = [_pipe_size(read_end) for read_end, _ in pipes]
@@ -161,4 +161,4 @@ def test_enlarged_pipes_stay_within_their_budget_and_closing_one_gives_its_share
         for read_end, write_end in pipes:
             os.close(write_end)
             output.close_read_end(read_end)
-    assert output._enlarged_bytes == 0
+    assert output._enlarged == {}

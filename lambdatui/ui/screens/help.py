@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from functools import lru_cache
 
 from textual.app import ComposeResult
@@ -121,11 +120,12 @@ HELP = _markdown()  # the same text as Markdown (for documentation and tests)
 
 KEY_STYLE, COMMAND_STYLE, CODE_STYLE, HEADING_STYLE = "b $accent", "b", "$accent", "b $accent"
 GAP = "  "
-NARROWEST_TEXT = 24
+NARROWEST_TEXT = 24  # below this, the table's third column would be too narrow: each key's text goes under it
+STACKED_INDENT = 2
 
 
 def _styled(text: str) -> Content:
-    """`code` and **bold** spans of one line (a pair cut by the wrap is left as it is)."""
+    """A paragraph's `code` and **bold** spans, styled before it is wrapped (so a span may span lines)."""
     parts: list[str | tuple[str, str]] = []
     for piece in re.split(r"(`[^`]+`|\*\*[^*]+\*\*)", text):
         if piece.startswith("`") and piece.endswith("`") and len(piece) > 1:
@@ -141,25 +141,36 @@ def _plain_keys(keys: str) -> str:
     return keys.replace("`", "")
 
 
+def _indented(content: Content, indent: int, width: int) -> list[Content]:
+    """`content` wrapped to what is left of `width` after `indent` spaces, each line indented."""
+    return [Content(" " * indent) + line for line in content.wrap(max(1, width - indent))]
+
+
 @lru_cache(maxsize=4)
 def help_lines(width: int) -> tuple[Content, ...]:
-    """The help as lines `width` cells wide: the table's descriptions wrap under their own column."""
+    """The help as lines at most `width` cells wide (the widget is as tall as they are many): the table's
+    descriptions wrap under their own column, or, too narrow for that, under their key."""
+    width = max(1, width)
     key_width = max(len(_plain_keys(keys)) for keys, _, _ in KEYS)
     command_width = max(len(command) for _, command, _ in KEYS)
-    indent = key_width + command_width + 2 * len(GAP)
-    text_width = max(NARROWEST_TEXT, width - indent)
-    lines: list[Content] = [Content.styled(TITLE, HEADING_STYLE), Content("")]
-    lines += [_styled(line) for line in textwrap.wrap(INTRO, max(NARROWEST_TEXT, width))] + [Content("")]
-    lines.append(Content.styled(f"{'key':<{key_width}}{GAP}{'command':<{command_width}}{GAP}what happens", "b"))
-    for keys, command, what in KEYS:
-        wrapped = textwrap.wrap(what, text_width, break_on_hyphens=False) or [""]
-        head = Content.assemble((f"{_plain_keys(keys):<{key_width}}", KEY_STYLE), GAP,
-                                (f"{command:<{command_width}}", COMMAND_STYLE), GAP)
-        lines.append(head + _styled(wrapped[0]))
-        lines += [Content(" " * indent) + _styled(line) for line in wrapped[1:]]
+    column = key_width + command_width + 2 * len(GAP)
+    lines = [*Content.styled(TITLE, HEADING_STYLE).wrap(width), Content(""), *_styled(INTRO).wrap(width),
+             Content("")]
+    if width - column >= NARROWEST_TEXT:
+        lines.append(Content.styled(f"{'key':<{key_width}}{GAP}{'command':<{command_width}}{GAP}what happens", "b"))
+        for keys, command, what in KEYS:
+            head = Content.assemble((f"{_plain_keys(keys):<{key_width}}", KEY_STYLE), GAP,
+                                    (f"{command:<{command_width}}", COMMAND_STYLE), GAP)
+            text = _styled(what).wrap(width - column)
+            lines += [head + text[0]] + [Content(" " * column) + line for line in text[1:]]
+    else:
+        indent = STACKED_INDENT if width > 4 * STACKED_INDENT else 0
+        for keys, command, what in KEYS:
+            lines += Content.assemble((_plain_keys(keys), KEY_STYLE), GAP, (command, COMMAND_STYLE)).wrap(width)
+            lines += _indented(_styled(what), indent, width)
     for title, text in SECTIONS:
-        lines += [Content(""), Content.styled(title, HEADING_STYLE), Content("")]
-        lines += [_styled(line) for line in textwrap.wrap(text, max(NARROWEST_TEXT, width), break_on_hyphens=False)]
+        lines += [Content(""), *Content.styled(title, HEADING_STYLE).wrap(width), Content(""),
+                  *_styled(text).wrap(width)]
     return tuple(lines)
 
 
