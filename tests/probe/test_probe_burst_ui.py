@@ -11,11 +11,13 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable, Optional
 
 import httpx
 import pytest
 from textual import events
+from textual.pilot import Pilot
 
 from lambdatui import controller as c
 from lambdatui.config import resolve_function
@@ -32,6 +34,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 SIZE = (140, 45)
 WAIT_S = 30.0
 POLL_S = 0.01
+QUIET_BOUND_S = 2.5  # what a step of the lifecycle may take to show while the burst pace is raised to 5 s
 
 HANDLER = '''import os, sys, time
 
@@ -93,6 +96,29 @@ async def stop(app: LambdaTuiApp) -> None:
         await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
 
 
+@asynccontextmanager
+async def continued(code_dir: Path, event: Optional[dict] = None,
+                    fleet: bool = False) -> AsyncIterator[tuple[LambdaTuiApp, Pilot, Recorder]]:
+    """The debugger on HANDLER (with `fleet`: up to 3 environments and the Invoke API on a free port), past Init,
+    its environment frozen and waiting; the app quit and its host stopped however the test ends."""
+    (code_dir / "handler.py").write_text(HANDLER)
+    config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)
+    options: dict = {"invoke_port": 0, "fleet": FleetOptions(concurrency=3)} if fleet else {}
+    app = build_debugger(config, event=json.dumps(event or {}).encode(), **options)
+    recorder = Recorder(app)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(app, pilot, lambda: app.snapshot.environment.held_at is not None, "the opening hold")
+            await pilot.press("c")
+            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN
+                        and (app.invoke_api or not fleet), "Init to end")
+            yield app, pilot, recorder
+            if app.return_code is None:
+                await app.run_action("quit")
+    finally:
+        await stop(app)
+
+
 def invoke_url(app: LambdaTuiApp) -> str:
     return f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
 
@@ -116,129 +142,99 @@ def function_lines(facts: list[f.Fact]) -> list[f.LogLine]:
     return [line for fact in facts for line in f.log_lines(fact) if line.source == f.FUNCTION]
 
 
-async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_focused_one(code_dir: Path) -> None:
-    (code_dir / "handler.py").write_text(HANDLER)
+async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_focused_one(
+        code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A burst pace so slow that being held to it would show, whatever else the machine is doing.
+    monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
     go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
-    config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)
-    app = build_debugger(config, invoke_port=0, fleet=FleetOptions(concurrency=3))
-    recorder = Recorder(app)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(app, pilot, lambda: app.snapshot.environment.held_at is not None, "the opening hold")
-            await pilot.press("c")
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN
-                        and app.invoke_api, "Init to end")
-            # env #1 takes an invoke that waits for `go`, prints 300,000 lines (over ~1 s), then waits for `stop`.
-            burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
-                                                            "printed": str(printed), "chunks": 300, "lines": 1000, "pause": 0.003}))
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
-            _, first = await http_invoke(app, {"tag": "quick1"})  # env #1 is busy: env #2 cold-starts for it
-            assert first.json() == {"tag": "quick1"}
-            await pilot.press("2")
-            await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "env #2 to be idle")
-            start = len(recorder.updates)
-            go.touch()
-            latencies = []
-            for n in range(5):  # while env #1 prints its burst, env #2 serves invokes one after the other
-                answered, response = await http_invoke(app, {"tag": f"quick{n + 2}"})
-                request_id = response.headers["x-amzn-RequestId"]
-                shown = await until(app, pilot, lambda: app.snapshot.last_result is not None
-                                    and app.snapshot.last_result.request_id == request_id, "its result in the UI")
-                latencies.append(shown - answered)
-            during = not printed.exists()  # env #1 was still printing when the last of them showed
-            halt.touch()
-            _, burst_response = await burst
-            assert burst_response.json() == {"tag": "burst"}
-            env1_lines_during = [line for _, number, facts in recorder.updates[start:]
-                                 for line in function_lines(facts) if line.text.startswith("burst ")]
-            shown_lines = app.query_one(LogView).visible_lines()
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with continued(code_dir, fleet=True) as (app, pilot, recorder):
+        # env #1 takes an invoke that waits for `go`, prints 300,000 lines (over ~1 s), then waits for `stop`.
+        burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
+                                                        "printed": str(printed), "chunks": 300, "lines": 1000,
+                                                        "pause": 0.003}))
+        await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
+        _, first = await http_invoke(app, {"tag": "quick1"})  # env #1 is busy: env #2 cold-starts for it
+        assert first.json() == {"tag": "quick1"}
+        await pilot.press("2")
+        await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
+        await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "env #2 to be idle")
+        start = len(recorder.updates)
+        go.touch()
+        latencies = []
+        for n in range(5):  # while env #1 prints its burst, env #2 serves invokes one after the other
+            answered, response = await http_invoke(app, {"tag": f"quick{n + 2}"})
+            request_id = response.headers["x-amzn-RequestId"]
+            shown = await until(app, pilot, lambda: app.snapshot.last_result is not None
+                                and app.snapshot.last_result.request_id == request_id, "its result in the UI")
+            latencies.append(shown - answered)
+        during = not printed.exists()  # env #1 was still printing when the last of them showed
+        halt.touch()
+        _, burst_response = await burst
+        assert burst_response.json() == {"tag": "burst"}
+        env1_lines_during = [line for _, number, facts in recorder.updates[start:]
+                             for line in function_lines(facts) if line.text.startswith("burst ")]
+        shown_lines = app.query_one(LogView).visible_lines()
     assert during, "env #1's burst was over before env #2's invokes: nothing was probed"
     assert not env1_lines_during, f"{len(env1_lines_during)} of env #1's lines were handed to the UI of env #2"
     assert not any("burst chunk" in text for text in shown_lines)
     assert any("quick6 done" in text for text in shown_lines)
-    # The quiet pace is 30 ms: a result in the focused environment shows well within a burst's pace.
-    assert max(latencies) < bridge.BURST_REFRESH_S + 0.1, [round(x, 3) for x in latencies]
-    print("latencies", [round(x, 3) for x in latencies])
+    # The quiet pace is 30 ms: a result in the focused environment shows well within a burst's pace (bounds here
+    # leave room for a loaded machine, far below the 5 s pace).
+    assert max(latencies) < QUIET_BOUND_S, [round(x, 3) for x in latencies]
 
 
 async def test_a_hold_reached_at_the_end_of_a_burst_shows_at_the_quiet_pace(code_dir: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     # A burst pace so slow that waiting it out would show.
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
-    (code_dir / "handler.py").write_text(HANDLER)
-    config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)
-    event = json.dumps({"tag": "held", "chunks": 60, "lines": 1000}).encode()
-    app = build_debugger(config, event=event)
-    recorder = Recorder(app)
     held_at: list[float] = []
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(app, pilot, lambda: app.snapshot.environment.held_at is not None, "the opening hold")
-            await pilot.press("c")
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "Init to end")
-            app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_RESPONSE})))
-            await until(app, pilot, lambda: Boundary.INVOKE_RESPONSE in app.snapshot.environment.breakpoints,
-                        "the breakpoint")
+    held_event = {"tag": "held", "chunks": 60, "lines": 1000}
+    async with continued(code_dir, event=held_event) as (app, pilot, recorder):
+        app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_RESPONSE})))
+        await until(app, pilot, lambda: Boundary.INVOKE_RESPONSE in app.snapshot.environment.breakpoints,
+                    "the breakpoint")
 
-            def heard(fact: f.Fact) -> None:
-                if isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_RESPONSE:
-                    held_at.append(time.monotonic())
+        def heard(fact: f.Fact) -> None:
+            if isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_RESPONSE:
+                held_at.append(time.monotonic())
 
-            assert app.controller is not None
-            app.controller.subscribe(heard)
-            start = len(recorder.updates)
-            await pilot.press("i")
-            shown = await until(app, pilot, lambda: app.snapshot.environment.held_at is Boundary.INVOKE_RESPONSE,
-                                "the hold at invoke.response in the UI", timeout=20)
-            sizes = [bridge.batch_size(facts) for _, _, facts in recorder.updates[start:]]
-            await pilot.press("c")
-            await until(app, pilot, lambda: app.snapshot.environment.held_at is None
-                        and app.snapshot.invocations == 1, "the invoke to end")
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+        assert app.controller is not None
+        app.controller.subscribe(heard)
+        start = len(recorder.updates)
+        await pilot.press("i")
+        shown = await until(app, pilot, lambda: app.snapshot.environment.held_at is Boundary.INVOKE_RESPONSE,
+                            "the hold at invoke.response in the UI", timeout=20)
+        sizes = [bridge.batch_size(facts) for _, _, facts in recorder.updates[start:]]
+        await pilot.press("c")
+        await until(app, pilot, lambda: app.snapshot.environment.held_at is None
+                    and app.snapshot.invocations == 1, "the invoke to end")
     assert held_at, "the host never reached invoke.response"
     assert any(size >= bridge.BURST_SIZE for size in sizes), sizes  # it was a burst
-    assert shown - held_at[0] < 1.0, f"the hold showed {shown - held_at[0]:.2f} s after the host held"
+    assert shown - held_at[0] < QUIET_BOUND_S, f"the hold showed {shown - held_at[0]:.2f} s after the host held"
 
 
 async def test_every_line_of_a_burst_reaches_the_log_view(code_dir: Path) -> None:
     """Each of the focused environment's lines is handed to the UI once, in order; the view keeps the newest and
     counts the rest (bounded in memory)."""
-    (code_dir / "handler.py").write_text(HANDLER)
-    config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)
     chunks, lines = 150, 1000
-    event = json.dumps({"tag": "all", "chunks": chunks, "lines": lines, "pause": 0.001}).encode()
-    app = build_debugger(config, event=event)
-    recorder = Recorder(app)
     published: list[f.LogLine] = []
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(app, pilot, lambda: app.snapshot.environment.held_at is not None, "the opening hold")
-            await pilot.press("c")
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "Init to end")
+    burst_event = {"tag": "all", "chunks": chunks, "lines": lines, "pause": 0.001}
+    async with continued(code_dir, event=burst_event) as (app, pilot, recorder):
 
-            def heard(fact: f.Fact) -> None:
-                published.extend(line for line in f.log_lines(fact) if line.source == f.FUNCTION)
+        def heard(fact: f.Fact) -> None:
+            published.extend(line for line in f.log_lines(fact) if line.source == f.FUNCTION)
 
-            assert app.controller is not None
-            app.controller.subscribe(heard)
-            start = len(recorder.updates)
-            await pilot.press("i")
-            await until(app, pilot, lambda: app.snapshot.invocations == 1 and app.snapshot.last_result is not None,
-                        "the burst's result")
-            await until(app, pilot, lambda: any(line.text == "all done" for _, _, facts in recorder.updates[start:]
-                                                 for line in function_lines(facts)), "the last line")
-            view = app.query_one(LogView)
-            kept, dropped, shown = view.line_count, view.dropped, view.visible_lines()
-            delivered = [line for _, _, facts in recorder.updates[start:] for line in function_lines(facts)]
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+        assert app.controller is not None
+        app.controller.subscribe(heard)
+        start = len(recorder.updates)
+        await pilot.press("i")
+        await until(app, pilot, lambda: app.snapshot.invocations == 1 and app.snapshot.last_result is not None,
+                    "the burst's result")
+        await until(app, pilot, lambda: any(line.text == "all done" for _, _, facts in recorder.updates[start:]
+                                             for line in function_lines(facts)), "the last line")
+        view = app.query_one(LogView)
+        kept, dropped, shown = view.line_count, view.dropped, view.visible_lines()
+        delivered = [line for _, _, facts in recorder.updates[start:] for line in function_lines(facts)]
     expected = [f"all chunk {chunk} line {i}" for chunk in range(chunks) for i in range(lines)] + ["all done"]
     assert [line.text for line in published] == expected
     assert [line.text for line in delivered] == expected, f"{len(delivered)} of {len(expected)} handed to the UI"
@@ -252,94 +248,71 @@ async def test_another_environments_hold_shows_in_the_strip_while_the_focused_on
     """The focused environment prints a long burst (its updates at the burst pace, here 5 s); meanwhile env #2 is
     held at a breakpoint. The strip must say so at the quiet pace: a step of the lifecycle is never held back."""
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
-    (code_dir / "handler.py").write_text(HANDLER)
     go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
-    config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)
-    app = build_debugger(config, invoke_port=0, fleet=FleetOptions(concurrency=3))
-    recorder = Recorder(app)
     reached: list[float] = []
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(app, pilot, lambda: app.snapshot.environment.held_at is not None, "the opening hold")
-            await pilot.press("c")
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN
-                        and app.invoke_api, "Init to end")
-            # env #1 (focused) will print 2,000 chunks of 500 lines, 2 ms apart: a burst of several seconds.
-            burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
-                                                            "printed": str(printed), "chunks": 2000, "lines": 500,
-                                                            "pause": 0.002}))
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
-            _, first = await http_invoke(app, {"tag": "warm2"})  # env #2 cold-starts and is warm after
-            assert first.json() == {"tag": "warm2"}
-            app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))  # env #1 has passed it already
-            go.touch()
-            await until(app, pilot, lambda: bridge.batch_size(recorder.updates[-1][2]) >= bridge.BURST_SIZE,
-                        "an update carrying a burst's worth of lines")
+    async with continued(code_dir, fleet=True) as (app, pilot, recorder):
+        # env #1 (focused) will print 2,000 chunks of 500 lines, 2 ms apart: a burst of several seconds.
+        burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
+                                                        "printed": str(printed), "chunks": 2000, "lines": 500,
+                                                        "pause": 0.002}))
+        await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
+        _, first = await http_invoke(app, {"tag": "warm2"})  # env #2 cold-starts and is warm after
+        assert first.json() == {"tag": "warm2"}
+        app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))  # env #1 has passed it already
+        go.touch()
+        await until(app, pilot, lambda: bridge.batch_size(recorder.updates[-1][2]) >= bridge.BURST_SIZE,
+                    "an update carrying a burst's worth of lines")
 
-            def heard(fact: f.Fact) -> None:
-                if isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
-                    reached.append(time.monotonic())
+        def heard(fact: f.Fact) -> None:
+            if isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
+                reached.append(time.monotonic())
 
-            assert app.controller is not None
-            app.controller.subscribe(heard)
-            held = asyncio.ensure_future(http_invoke(app, {"tag": "held2"}))
-            shown = await until(app, pilot, lambda: any(line.number == 2 and line.held_at is Boundary.INVOKE_START
-                                                        for line in app.snapshot.environments),
-                                "env #2 held, in the strip", timeout=20)
-            during = not printed.exists()
-            app.send(c.SetBreakpoints(frozenset()))
-            app.send(c.Continue(env=2))
-            halt.touch()
-            _, held_response = await held
-            _, burst_response = await burst
-            assert held_response.json() == {"tag": "held2"} and burst_response.json() == {"tag": "burst"}
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+        assert app.controller is not None
+        app.controller.subscribe(heard)
+        held = asyncio.ensure_future(http_invoke(app, {"tag": "held2"}))
+        shown = await until(app, pilot, lambda: any(line.number == 2 and line.held_at is Boundary.INVOKE_START
+                                                    for line in app.snapshot.environments),
+                            "env #2 held, in the strip", timeout=20)
+        during = not printed.exists()
+        app.send(c.SetBreakpoints(frozenset()))
+        app.send(c.Continue(env=2))
+        halt.touch()
+        _, held_response = await held
+        _, burst_response = await burst
+        assert held_response.json() == {"tag": "held2"} and burst_response.json() == {"tag": "burst"}
     assert during, "env #1's burst was over before env #2 was held: nothing was probed"
     assert reached, "env #2 never reached invoke.start"
-    assert shown - reached[0] < 1.0, f"env #2's hold showed {shown - reached[0]:.2f} s after it happened"
+    assert shown - reached[0] < QUIET_BOUND_S, f"env #2's hold showed {shown - reached[0]:.2f} s after it happened"
 
 
 async def test_moving_the_focus_away_and_back_during_a_burst_leaves_no_gap_in_the_log(code_dir: Path) -> None:
     """env #1 prints a burst; the user looks at env #2 and comes back, twice, meanwhile. The log view then shows
     env #1's newest lines, each once and in order, ending with its last one."""
-    (code_dir / "handler.py").write_text(HANDLER)
     go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
-    config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)
-    app = build_debugger(config, invoke_port=0, fleet=FleetOptions(concurrency=3))
     chunks, lines = 1000, 100
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(app, pilot, lambda: app.snapshot.environment.held_at is not None, "the opening hold")
-            await pilot.press("c")
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN
-                        and app.invoke_api, "Init to end")
-            burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "b",
-                                                            "printed": str(printed), "chunks": chunks,
-                                                            "lines": lines, "pause": 0.003}))
-            await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
-            _, first = await http_invoke(app, {"tag": "other"})
-            assert first.json() == {"tag": "other"}
-            go.touch()
-            view = app.query_one(LogView)
-            for _ in range(2):
-                await until(app, pilot, lambda: any("b chunk" in text for text in view.visible_lines()[-3:]),
-                            "env #1's burst in the log")
-                press(app, "2")
-                await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
-                press(app, "1")
-                await until(app, pilot, lambda: app.snapshot.environment_number == 1, "the focus back on env #1")
-            during = not printed.exists()
-            halt.touch()
-            _, response = await burst
-            assert response.json() == {"tag": "b"}
-            await until(app, pilot, lambda: any(text.endswith("b done") for text in view.visible_lines()[-5:]),
-                        "env #1's last line in the log")
-            shown = [text for text in view.visible_lines() if " chunk " in text]
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with continued(code_dir, fleet=True) as (app, pilot, recorder):
+        burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "b",
+                                                        "printed": str(printed), "chunks": chunks,
+                                                        "lines": lines, "pause": 0.003}))
+        await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
+        _, first = await http_invoke(app, {"tag": "other"})
+        assert first.json() == {"tag": "other"}
+        go.touch()
+        view = app.query_one(LogView)
+        for _ in range(2):
+            await until(app, pilot, lambda: any("b chunk" in text for text in view.visible_lines()[-3:]),
+                        "env #1's burst in the log")
+            press(app, "2")
+            await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
+            press(app, "1")
+            await until(app, pilot, lambda: app.snapshot.environment_number == 1, "the focus back on env #1")
+        during = not printed.exists()
+        halt.touch()
+        _, response = await burst
+        assert response.json() == {"tag": "b"}
+        await until(app, pilot, lambda: any(text.endswith("b done") for text in view.visible_lines()[-5:]),
+                    "env #1's last line in the log")
+        shown = [text for text in view.visible_lines() if " chunk " in text]
     assert during, "the burst was over before the focus moved: nothing was probed"
     expected = [f"b chunk {chunk} line {i}" for chunk in range(chunks) for i in range(lines)]
     texts = [text[text.index("b chunk"):] for text in shown]

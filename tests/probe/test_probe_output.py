@@ -313,7 +313,8 @@ async def test_in_process_a_fleet_of_bursts_each_environment_hears_its_lines_in_
     heard = Heard()
     answers: dict[int, tuple[f.InvocationResult, Optional[str]]] = {}
     config = resolve_function(str(handler), timeout_s=60)
-    async with open_environment(config, numbered_listeners=[heard], fleet=FleetOptions(concurrency=together)) as running:
+    fleet = FleetOptions(concurrency=together)
+    async with open_environment(config, numbered_listeners=[heard], fleet=fleet) as running:
         async def call(n: int) -> None:
             event = {"marks": str(marks), "tag": f"t{n}", "together": together, "lines": lines, "err_lines": err_lines}
             answers[n] = await running.fleet.invoke(json.dumps(event).encode(), wants_log_tail=True)

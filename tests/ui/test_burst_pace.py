@@ -22,7 +22,7 @@ from lambdatui.tui import build_debugger
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-# Lines come in bursts of a few hundred, 5 ms apart: many reads of the pipe, each one fact, for ~0.5 s.
+# Lines come in bursts of a few hundred, 5 ms apart: many reads of the pipe, each one fact.
 HANDLER = '''import sys, time
 
 def handler(event, context):
@@ -85,14 +85,15 @@ def test_a_batch_counts_a_reads_lines_one_each() -> None:
 
 async def test_after_a_burst_the_ui_is_updated_at_the_burst_pace(code_dir: Path) -> None:
     updates: list[tuple[float, int, bool]] = []
-    await run_burst(code_dir, 100, 400, updates)
+    # ~1.5 s of lines: several updates at the burst pace even on a loaded machine, where fewer, larger ones come.
+    await run_burst(code_dir, 300, 200, updates)
     after_a_burst = [(earlier, later) for earlier, later in zip(updates, updates[1:])
                      if earlier[1] >= BURST_SIZE and not later[2]]
-    assert after_a_burst, f"no update carried {BURST_SIZE} lines: {[size for _, size, _ in updates]}"
+    assert after_a_burst, f"no update of lines only after one of {BURST_SIZE}: {[u[1:] for u in updates]}"
     gaps = [later[0] - earlier[0] for earlier, later in after_a_burst]
     # A lower bound only: a slower machine makes the gaps longer, never shorter.
     assert min(gaps) >= BURST_REFRESH_S * 0.95, [round(gap, 3) for gap in gaps]
-    assert sum(size for _, size, _ in updates) >= 100 * 400  # every line reached the UI
+    assert sum(size for _, size, _ in updates) >= 300 * 200  # every line reached the UI
 
 
 async def test_the_invokes_result_is_not_held_back_by_the_bursts_pace(code_dir: Path,
