@@ -1,0 +1,52 @@
+"""peers.socket_inode: the inode of a loopback connection's client end, from the kernel's sock_diag, and the same
+answer from /proc/net/tcp where that cannot be asked (real sockets, real /proc)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Iterator
+
+import pytest
+
+from lambdatui.processes import peers
+
+Connection = tuple[socket.socket, tuple[str, int], tuple[str, int]]
+
+
+@pytest.fixture
+def connection() -> Iterator[Connection]:
+    """(the client's socket, its address, the server's address) of a live loopback connection."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, address = listener.accept()
+            with accepted:
+                yield client, address, listener.getsockname()
+
+
+def test_the_kernel_names_the_client_ends_inode(connection: Connection) -> None:
+    client, address, server = connection
+    assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
+    assert peers._diagnosed_inode(address, server) == os.fstat(client.fileno()).st_ino  # not the table's answer
+
+
+def test_the_table_gives_the_same_answer(connection: Connection) -> None:
+    client, address, server = connection
+    assert peers._listed_inode(address, server) == os.fstat(client.fileno()).st_ino
+
+
+def test_without_netlink_the_table_answers(connection: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, address, server = connection
+
+    def no_netlink(*args: object) -> socket.socket:
+        raise PermissionError("netlink refused")
+
+    monkeypatch.setattr(peers.socket, "socket", no_netlink)
+    assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
+
+
+def test_a_connection_that_does_not_exist_has_no_inode(connection: Connection) -> None:
+    _, address, server = connection
+    assert peers.socket_inode(address, (server[0], server[1] ^ 1)) is None
