@@ -122,6 +122,11 @@ async def tui_burst(handler: Path, lines: int, press_keys: bool) -> tuple[float,
         await until(lambda: snapshot().invocations >= done + 2, bound=120)
         elapsed = time.perf_counter() - start
         await app.run_action("quit")
+    # As `lambdatui PATH` ends: the host shuts its environments down and removes its state before the process
+    # ends (the app's own run waits for that; a harness that ends the event loop at once must wait here).
+    if app.backend is not None:
+        app.backend.stop()
+        await asyncio.wait_for(app.backend.wait_stopped(), 30)
     return elapsed, keys
 
 
