@@ -128,11 +128,7 @@ class NonBlockingOutput:
         if self._size + len(data) > self.limit and not self._stalled:
             # The reader has kept up: what waits is only this round's writes (a read of the function's output is
             # one write of up to ~200 KB). Hand them over first; a file or a reading terminal takes them all.
-            self._write_some()
-            if self._chunks:
-                self._stalled = True
-                if self._wake is not None:
-                    self._wake.set()
+            self._push()
         if self._size + len(data) > self.limit:
             lines = data.count(b"\n") or 1  # a write may hold a whole read's lines: the notice counts lines
             self.dropped += lines

@@ -46,7 +46,7 @@ class SandboxAccess:
                 return True
             if peers.holds_socket(self._host_pid, inode):
                 return True
-            if peers.held_by_any(inode, peers.descendants(own)):  # the function's own children, say
+            if own and peers.held_by_any(inode, peers.descendants(own)):  # the function's own children, say
                 return True
             # A daemon that double-forked out of the tree is still inside the sandbox, as in Lambda.
             if peers.held_by_any(inode, self._contained()):

@@ -7,11 +7,13 @@ import asyncio
 import io
 import time
 from pathlib import Path
-from typing import Callable
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable
 
 import pytest
 from rich.console import Console
 from textual.containers import VerticalScroll
+from textual.pilot import Pilot
 
 from lambdatui.config import resolve_function
 from lambdatui.tui import build_debugger
@@ -47,6 +49,20 @@ async def until(pilot, check: Callable[[], object], what: str) -> None:  # type:
 def debugger(code_dir: Path) -> LambdaTuiApp:
     (code_dir / "handler.py").write_text("def handler(event, context):\n    return {'ok': True}\n")
     return build_debugger(resolve_function(str(code_dir / "handler.py")))
+
+
+@asynccontextmanager
+async def running(code_dir: Path, size: tuple[int, int]) -> AsyncIterator[tuple[LambdaTuiApp, Pilot]]:
+    """The debugger at `size`, its first snapshot shown; quit and its host stopped however the test ends."""
+    app = debugger(code_dir)
+    try:
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda: app.snapshot is not None, "the first snapshot")
+            yield app, pilot
+            if app.return_code is None:
+                await app.run_action("quit")
+    finally:
+        await stop(app)
 
 
 async def stop(app: LambdaTuiApp) -> None:
@@ -90,80 +106,56 @@ def check_fits(app: LambdaTuiApp) -> None:
 @pytest.mark.parametrize("size", [(140, 45), (100, 30), (80, 24), (60, 20), (40, 15)],
                          ids=lambda size: f"{size[0]}x{size[1]}")
 async def test_the_help_fits_its_width_and_scrolls_to_its_end(code_dir: Path, size: tuple[int, int]) -> None:
-    app = debugger(code_dir)
-    try:
-        async with app.run_test(size=size) as pilot:
-            await until(pilot, lambda: app.snapshot is not None, "the first snapshot")
-            await open_help(pilot)
-            screen = await shown_at_the_end(pilot)
-            ends = last_words() in " ".join(screen.split())
-            assert ends, f"scrolled to its end, the help does not show its last words ({last_words()!r}):\n{screen}"
-            check_fits(app)
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with running(code_dir, size) as (app, pilot):
+        await open_help(pilot)
+        screen = await shown_at_the_end(pilot)
+        ends = last_words() in " ".join(screen.split())
+        assert ends, f"scrolled to its end, the help does not show its last words ({last_words()!r}):\n{screen}"
+        check_fits(app)
 
 
 async def test_resizing_while_the_help_is_open_rewraps_it(code_dir: Path) -> None:
-    app = debugger(code_dir)
-    try:
-        async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda: app.snapshot is not None, "the first snapshot")
-            await open_help(pilot)
-            widths = []
-            for size in [(100, 30), (120, 40), (100, 30), (160, 50)]:
-                await pilot.resize_terminal(*size)
-                await until(pilot, lambda: app.size == size, "the new size")
-                await pilot.pause()
-                widths.append(app.screen.query_one(HelpText).size.width)
-                screen = await shown_at_the_end(pilot)
-                check_fits(app)
-                assert last_words() in " ".join(screen.split()), f"at {size} the end is not reachable:\n{screen}"
-            assert len(set(widths)) >= 2, widths  # it did follow the terminal
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with running(code_dir, (140, 45)) as (app, pilot):
+        await open_help(pilot)
+        widths = []
+        for size in [(100, 30), (120, 40), (100, 30), (160, 50)]:
+            await pilot.resize_terminal(*size)
+            await until(pilot, lambda: app.size == size, "the new size")
+            await pilot.pause()
+            widths.append(app.screen.query_one(HelpText).size.width)
+            screen = await shown_at_the_end(pilot)
+            check_fits(app)
+            assert last_words() in " ".join(screen.split()), f"at {size} the end is not reachable:\n{screen}"
+        assert len(set(widths)) >= 2, widths  # it did follow the terminal
 
 
 async def test_the_kept_help_screen_opens_wrapped_to_the_size_after_a_resize(code_dir: Path) -> None:
-    app = debugger(code_dir)
-    try:
-        async with app.run_test(size=(160, 50)) as pilot:
-            await until(pilot, lambda: app.snapshot is not None, "the first snapshot")
-            await open_help(pilot)
-            wide = app.screen.query_one(HelpText).size.width
-            await pilot.press("escape")
-            await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "the help to close")
-            await pilot.resize_terminal(100, 30)
-            await until(pilot, lambda: app.size == (100, 30), "the new size")
-            await open_help(pilot)
-            narrow = app.screen.query_one(HelpText).size.width
-            assert narrow < wide
-            check_fits(app)
-            screen = await shown_at_the_end(pilot)
-            assert last_words() in " ".join(screen.split()), screen
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with running(code_dir, (160, 50)) as (app, pilot):
+        await open_help(pilot)
+        wide = app.screen.query_one(HelpText).size.width
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "the help to close")
+        await pilot.resize_terminal(100, 30)
+        await until(pilot, lambda: app.size == (100, 30), "the new size")
+        await open_help(pilot)
+        narrow = app.screen.query_one(HelpText).size.width
+        assert narrow < wide
+        check_fits(app)
+        screen = await shown_at_the_end(pilot)
+        assert last_words() in " ".join(screen.split()), screen
 
 
 @pytest.mark.parametrize("key", ["escape", "q", "question_mark"])
 async def test_each_closing_key_closes_the_help_and_only_that(code_dir: Path, key: str) -> None:
-    app = debugger(code_dir)
-    try:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: app.snapshot is not None, "the first snapshot")
-            await open_help(pilot)
-            await pilot.press(key)
-            await until(pilot, lambda: not isinstance(app.screen, HelpScreen), f"{key} to close the help")
-            await pilot.pause()
-            assert app.is_running and not app._quitting, f"{key} did more than close the help"
-            await open_help(pilot)  # and it opens again
-            await pilot.press(key)
-            await until(pilot, lambda: not isinstance(app.screen, HelpScreen), f"{key} to close it again")
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with running(code_dir, (100, 30)) as (app, pilot):
+        await open_help(pilot)
+        await pilot.press(key)
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), f"{key} to close the help")
+        await pilot.pause()
+        assert app.is_running and not app._quitting, f"{key} did more than close the help"
+        await open_help(pilot)  # and it opens again
+        await pilot.press(key)
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), f"{key} to close it again")
 
 
 def help_keys() -> set[str]:
@@ -199,14 +191,8 @@ def test_every_key_the_help_lists_is_a_real_binding() -> None:
 async def test_no_markdown_mark_shows_at_a_supported_size(code_dir: Path, size: tuple[int, int]) -> None:
     """`code` and **bold** are styled, their marks never shown (Markdown's widget never showed them): at every
     size the debugger supports (100x30 and up), however the wrap falls."""
-    app = debugger(code_dir)
-    try:
-        async with app.run_test(size=size) as pilot:
-            await until(pilot, lambda: app.snapshot is not None, "the first snapshot")
-            await open_help(pilot)
-            width = app.screen.query_one(HelpText).size.width
-            await app.run_action("quit")
-    finally:
-        await stop(app)
+    async with running(code_dir, size) as (app, pilot):
+        await open_help(pilot)
+        width = app.screen.query_one(HelpText).size.width
     marked = [line.plain for line in help_lines(width) if "`" in line.plain or "**" in line.plain]
     assert not marked, f"at {size} (the help {width} wide) Markdown marks show: {marked}"

@@ -239,6 +239,25 @@ def enlarged_count(answers: list[httpx.Response]) -> tuple[int, list[tuple[int, 
     return sum((out > DEFAULT_PIPE) + (err > DEFAULT_PIPE) for out, err in sizes), sizes
 
 
+def fleets_one_after_another(serve: Serve, code_dir: Path, together: int) -> list[tuple[int, list]]:
+    """Three rounds of `together` invokes at once (each in an environment of its own), each round's environments
+    shut down for being idle, and their pipes closed by serve, before the next: each round's `enlarged_count`."""
+    rounds = []
+    for round_number in range(3):
+        marks = code_dir / f"marks{round_number}"
+        marks.mkdir()
+
+        def call(n: int) -> httpx.Response:
+            return serve.invoke({"marks": str(marks), "tag": f"r{round_number}-{n}", "together": together})
+
+        answers = parallel(together, call)
+        assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
+        rounds.append(enlarged_count(answers))
+        inodes = {inode for answer in answers for inode in answer.json()["inodes"]}
+        wait_until(lambda: not (serve.pipe_inodes() & inodes), "the round's pipes to be closed by serve")
+    return rounds
+
+
 def test_environments_that_end_give_their_pipes_budget_back_to_new_ones(code_dir: Path) -> None:
     handler = code_dir / "handler.py"
     handler.write_text(SIZES_HANDLER)
@@ -246,21 +265,7 @@ def test_environments_that_end_give_their_pipes_budget_back_to_new_ones(code_dir
     budget_pipes = output.ENLARGED_PIPES_BUDGET // (output.PIPE_SIZE - DEFAULT_PIPE)
     with Serve(handler, code_dir, "--concurrency", str(together), "--idle-shutdown", "0.5",
                "--timeout", "60") as serve:
-        rounds = []
-        for round_number in range(3):
-            marks = code_dir / f"marks{round_number}"
-            marks.mkdir()
-
-            def call(n: int) -> httpx.Response:
-                return serve.invoke({"marks": str(marks), "tag": f"r{round_number}-{n}", "together": together})
-
-            answers = parallel(together, call)
-            assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
-            count, sizes = enlarged_count(answers)
-            rounds.append((count, sizes))
-            inodes = {inode for answer in answers for inode in answer.json()["inodes"]}
-            # Every environment of this round is shut down for being idle, and serve closes its pipes' read ends.
-            wait_until(lambda: not (serve.pipe_inodes() & inodes), "the round's pipes to be closed by serve")
+        rounds = fleets_one_after_another(serve, code_dir, together)
         first = rounds[0][0]
         assert 1 <= first <= budget_pipes, rounds[0]
         assert all(size in (DEFAULT_PIPE, output.PIPE_SIZE) for _, sizes in rounds for pair in sizes for size in pair)
@@ -633,19 +638,7 @@ def test_snapstart_restored_environments_give_their_pipes_budget_back(code_dir: 
     together = 6
     with Serve(handler, code_dir, "--snapstart", "--concurrency", str(together + 1), "--idle-shutdown", "0.5",
                "--timeout", "60") as serve:
-        rounds = []
-        for round_number in range(3):
-            marks = code_dir / f"marks{round_number}"
-            marks.mkdir()
-
-            def call(n: int) -> httpx.Response:
-                return serve.invoke({"marks": str(marks), "tag": f"r{round_number}-{n}", "together": together})
-
-            answers = parallel(together, call)
-            assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
-            rounds.append(enlarged_count(answers))
-            inodes = {inode for answer in answers for inode in answer.json()["inodes"]}
-            wait_until(lambda: not (serve.pipe_inodes() & inodes), "the round's pipes to be closed by serve")
+        rounds = fleets_one_after_another(serve, code_dir, together)
         first = rounds[0][0]
         assert first >= 1, rounds[0]
         assert [count for count, _ in rounds] == [first] * len(rounds), rounds

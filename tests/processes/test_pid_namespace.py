@@ -30,6 +30,13 @@ def sandbox(tmp_path: Path) -> Sandbox:
     return made
 
 
+async def until_stopped(pid: int, stopped: bool) -> None:
+    """Until process `pid` is stopped (SIGSTOP), or running again; five seconds at the most."""
+    with trio.fail_after(5):
+        while (proc_state(pid) in STOPPED_STATES) is not stopped:
+            await trio.sleep(0.005)
+
+
 async def the_daemon(sandbox: Sandbox) -> int:
     """The daemon's host pid once it runs `sleep`: its pid is written as soon as it is forked, maybe before."""
     await wait_file(sandbox.tmp_dir / "daemon")
@@ -84,13 +91,9 @@ async def test_the_environment_freeze_stops_a_daemon_without_a_cgroup(sandbox: S
         await recorder.wait_lines(1, "runtime")
         daemon = await the_daemon(sandbox)
         supervisor.freeze_strays()
-        with trio.fail_after(5):
-            while proc_state(daemon) not in STOPPED_STATES:
-                await trio.sleep(0.005)
+        await until_stopped(daemon, True)
         supervisor.thaw_strays()
-        with trio.fail_after(5):
-            while proc_state(daemon) in STOPPED_STATES:
-                await trio.sleep(0.005)
+        await until_stopped(daemon, False)
 
 
 @pytest.mark.trio
@@ -204,9 +207,7 @@ async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox:
             init = supervisor._init
             assert init is not None and len(init.own_pids()) == 2
             supervisor.signal_strays(signal.SIGSTOP)
-            with trio.fail_after(5):
-                while proc_state(daemon) not in STOPPED_STATES:
-                    await trio.sleep(0.005)
+            await until_stopped(daemon, True)
             assert all(proc_state(pid) not in STOPPED_STATES for pid in init.own_pids())
             handle = supervisor.spawn(sh("exit 4"))  # the init still serves while the environment is frozen
             assert (await recorder.wait_exit(handle)).code == 4
@@ -244,14 +245,10 @@ async def test_with_a_cgroup_a_thaw_continues_what_the_freeze_stopped_and_scans_
             await recorder.wait_lines(2, "runtime")
             daemon = await the_daemon(sandbox)
             supervisor.freeze_strays()
-            with trio.fail_after(5):
-                while proc_state(daemon) not in STOPPED_STATES:
-                    await trio.sleep(0.005)
+            await until_stopped(daemon, True)
             supervisor.thaw_strays()
             assert scans == ["scan"] * 3
-            with trio.fail_after(5):
-                while proc_state(daemon) in STOPPED_STATES:
-                    await trio.sleep(0.005)
+            await until_stopped(daemon, False)
         finally:
             await supervisor.aclose()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from _host import hosted, screen_lines
 
-from lambdatui.ui.screens.help import HELP, KEYS, HelpText, help_lines
+from lambdatui.ui.screens.help import KEYS, HelpText, help_lines
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +37,6 @@ def test_code_and_bold_are_styled_without_their_marks() -> None:
     assert any(span.style == "$accent" and invoke.plain[span.start:span.end] == "--concurrency"
                for span in invoke.spans)
     assert not any("**" in line.plain for line in lines)
-
-
-def test_the_markdown_names_every_key_as_the_table_does() -> None:
-    for keys, command, _ in KEYS:
-        assert f"| {keys} | {command} |" in HELP
 
 
 async def test_the_widget_is_as_tall_as_its_lines_and_shows_them() -> None:

@@ -109,15 +109,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _markdown() -> str:
-    table = ["| key | command | what happens |", "| --- | --- | --- |"]
-    table += [f"| {keys} | {command} | {what} |" for keys, command, what in KEYS]
-    parts = [f"# {TITLE}", INTRO, "\n".join(table)] + [f"## {title}\n\n{text}" for title, text in SECTIONS]
-    return "\n\n".join(parts) + "\n"
-
-
-HELP = _markdown()  # the same text as Markdown (for documentation and tests)
-
 KEY_STYLE, COMMAND_STYLE, CODE_STYLE, HEADING_STYLE = "b $accent", "b", "$accent", "b $accent"
 GAP = "  "
 NARROWEST_TEXT = 24  # below this, the table's third column would be too narrow: each key's text goes under it
