@@ -1,3 +1,3 @@
-from lambdatui.cli import main
+from lambdatui.entry import main
 
 raise SystemExit(main())

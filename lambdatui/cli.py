@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional, Sequence, TypeVar
 
+from lambdatui import dataclass_cache
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
@@ -229,6 +230,7 @@ def _exit_now(code: int) -> NoReturn:
             stream.flush()
         except (OSError, ValueError):
             pass
+    dataclass_cache.save()
     os._exit(code)
 
 

@@ -1,0 +1,106 @@
+"""Dataclass methods compiled once, kept beside the package's bytecode for the next start.
+
+`@dataclass` writes each class's methods as source text and compiles it on every start (CPython 3.10-3.12 compile
+each method alone): lambdatui's ~150 frozen dataclasses cost ~50 ms of compiling before `invoke` or `serve` can
+start, a sixth of the whole command. The text depends only on the class definition, so the code it compiles to
+is kept as Python keeps a module's bytecode: in `__pycache__` (or under `sys.pycache_prefix`), never written when
+bytecode is not (`-B`, PYTHONDONTWRITEBYTECODE), for the same interpreter build only.
+
+Nothing changes but where the code object comes from: the same text is compiled with the same flags dataclasses
+itself uses (none inherited), and any text not seen before is compiled as it would have been.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import marshal
+import os
+import sys
+from types import CodeType
+from typing import Any, Optional
+
+# Kept entries past this are dropped on the next save, except those the saving run used (old versions' texts).
+MAX_ENTRIES = 6000
+_HEADER = f"lambdatui dataclass methods\n{sys.version}\n".encode()
+
+
+def default_path() -> str:
+    """Where Python would put this package's bytecode, as importlib's cache_from_source decides it."""
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    if sys.pycache_prefix:
+        cache_dir = os.path.join(sys.pycache_prefix, package_dir.lstrip(os.sep))
+    else:
+        cache_dir = os.path.join(package_dir, "__pycache__")
+    return os.path.join(cache_dir, f"dataclass-methods.{sys.implementation.cache_tag}.marshal")
+
+
+class MethodCache:
+    """Source text → code object, for dataclasses' `exec` of the methods it writes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.compiled = 0  # texts compiled by this process, not found in the file
+        self._codes = self._load()
+        self._used: set[str] = set()
+
+    def _load(self) -> dict[str, CodeType]:
+        try:
+            with open(self.path, "rb") as file:
+                data = file.read()
+        except OSError:
+            return {}
+        if not data.startswith(_HEADER):
+            return {}  # another interpreter build wrote it
+        try:
+            codes = marshal.loads(data[len(_HEADER):])
+        except (EOFError, ValueError, TypeError):
+            return {}
+        return codes if isinstance(codes, dict) else {}
+
+    def exec(self, source: Any, globals: Optional[dict] = None, locals: Optional[dict] = None) -> None:
+        if type(source) is str:
+            code = self._codes.get(source)
+            if code is None:
+                code = self._codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
+                self.compiled += 1
+            self._used.add(source)
+            source = code
+        exec(source, globals, locals)
+
+    def save(self) -> None:
+        """Write what this process compiled, if anything, unless bytecode is not to be written."""
+        if not self.compiled or sys.dont_write_bytecode:
+            return
+        codes = self._codes
+        if len(codes) > MAX_ENTRIES:
+            codes = {source: codes[source] for source in self._used}
+        temporary = f"{self.path}.{os.getpid()}"
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            with open(temporary, "wb") as file:
+                file.write(_HEADER + marshal.dumps(codes))
+            os.replace(temporary, self.path)  # whole or not at all, for a start that reads it meanwhile
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            return
+        self.compiled = 0
+
+
+_installed: Optional[MethodCache] = None
+
+
+def install(path: Optional[str] = None) -> MethodCache:
+    """Serve dataclasses' method code from the cache from now on (dataclasses looks `exec` up in its module)."""
+    global _installed
+    if _installed is None:
+        _installed = MethodCache(path or default_path())
+        dataclasses.exec = _installed.exec  # type: ignore[attr-defined]
+    return _installed
+
+
+def save() -> None:
+    if _installed is not None:
+        _installed.save()

@@ -1,0 +1,141 @@
+"""Dataclass methods come from the cache on the next start, and a class is the same class either way."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from lambdatui import dataclass_cache
+from lambdatui.dataclass_cache import MethodCache
+
+
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    return tmp_path / "__pycache__" / "dataclass-methods.marshal"
+
+
+@pytest.fixture
+def served_by(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[MethodCache], MethodCache]]:
+    """Make dataclasses take its method code from a given cache, for the classes the test defines."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as where the cache is written (not under -B)
+    def serve(cache: MethodCache) -> MethodCache:
+        monkeypatch.setattr(dataclasses, "exec", cache.exec, raising=False)
+        return cache
+    yield serve
+
+
+def define() -> type:
+    @dataclasses.dataclass(frozen=True)
+    class Point:
+        x: int
+        y: int = 2
+        tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)
+
+    return Point
+
+
+def test_a_class_from_cached_methods_behaves_as_one_compiled_now(cache_path: Path, served_by) -> None:
+    first = served_by(MethodCache(str(cache_path)))
+    define()
+    assert first.compiled >= 5  # __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__ (3.13: fewer)
+    first.save()
+    assert cache_path.is_file()
+
+    second = served_by(MethodCache(str(cache_path)))
+    point_class = define()
+    assert second.compiled == 0  # every method came from the file
+    point = point_class(1)
+    assert (point.x, point.y, point.tags) == (1, 2, ())
+    assert repr(point).endswith("Point(x=1, y=2, tags=())")
+    assert point == point_class(1, 2) and point != point_class(1, 3)
+    assert hash(point) == hash(point_class(1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 5  # type: ignore[misc]
+
+
+def test_nothing_is_written_when_bytecode_is_not(cache_path: Path, served_by,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = served_by(MethodCache(str(cache_path)))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    define()
+    cache.save()
+    assert not cache_path.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a cache", b"lambdatui dataclass methods\nPython 2.7\n\x00"])
+def test_a_file_of_another_build_or_broken_is_compiled_past(cache_path: Path, served_by, content: bytes) -> None:
+    cache_path.parent.mkdir()
+    cache_path.write_bytes(content)
+    cache = served_by(MethodCache(str(cache_path)))
+    point_class = define()
+    assert cache.compiled >= 5
+    assert point_class(1) == point_class(1)
+    cache.save()
+    assert served_by(MethodCache(str(cache_path))).compiled == 0 and define()(3).x == 3
+
+
+def test_a_folder_that_cannot_be_written_loses_nothing_but_the_cache(tmp_path: Path, served_by) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the folder would be")
+    cache = served_by(MethodCache(str(blocked / "dataclass-methods.marshal")))
+    define()
+    cache.save()  # no exception
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_past_its_bound_the_file_keeps_what_the_run_used(cache_path: Path, served_by,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    old = served_by(MethodCache(str(cache_path)))
+
+    @dataclasses.dataclass(frozen=True)
+    class Old:
+        gone: int
+
+    old.save()
+    monkeypatch.setattr(dataclass_cache, "MAX_ENTRIES", 0)
+    now = served_by(MethodCache(str(cache_path)))
+
+    @dataclasses.dataclass(frozen=True)
+    class New:
+        kept: int
+
+    now.save()
+    kept = served_by(MethodCache(str(cache_path)))
+    kept_keys = list(kept._codes)
+    assert kept_keys and all("gone" not in source for source in kept_keys)
+    assert any("kept" in source for source in kept_keys)
+
+
+def test_the_command_compiles_its_dataclasses_once(tmp_path: Path) -> None:
+    """The `lambdatui` entry point: a second start compiles no dataclass method (the ~50 ms this saves)."""
+    code = (
+        "import json, sys\n"
+        "sys.argv = ['lambdatui', '--help']\n"
+        "from lambdatui import entry, dataclass_cache\n"
+        "try:\n"
+        "    entry.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "import lambdatui.headless\n"  # what `invoke` and `serve` import
+        "cache = dataclass_cache.install()\n"
+        "print(json.dumps(cache.compiled))\n"
+        "cache.save()\n"
+    )
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "prefix")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def compiled() -> int:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.splitlines()[-1])
+
+    assert compiled() > 100  # lambdatui's own classes, compiled on the first start
+    assert compiled() == 0
+    assert list((tmp_path / "prefix").rglob("dataclass-methods.*.marshal"))
