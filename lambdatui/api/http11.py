@@ -53,7 +53,7 @@ class Exchange:
     """One request as a route sees it: its head, its path parameters and its whole body (unless it reads it)."""
 
     __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
-                 "_pieces", "_body_read", "_streamed", "_closes", "_held")
+                 "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent")
 
     def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
                  body: bytes, too_large: bool, truncated: bool) -> None:
@@ -66,6 +66,8 @@ class Exchange:
         self._streamed = 0  # a response written in chunks: 1 begun, 2 ended
         self._closes = False
         self._held: Optional[tuple[int, list[tuple[str, str]], list[bytes]]] = None  # HTTP/1.0: sent whole at the end
+        self.early: Optional[Answer] = None  # written by `answer_now`, before the route returned it
+        self._unsent = b""  # what of that answer the socket did not take at once
 
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
@@ -80,6 +82,19 @@ class Exchange:
         """(the peer's address, ours)."""
         sock = self._connection.stream.socket
         return sock.getpeername()[:2], sock.getsockname()[:2]
+
+    def answer_now(self, answer: Answer) -> None:
+        """Write the answer at once, from whichever task decided it, rather than once this route's task runs
+        again: a runtime's parked /next is answered inside the Invoke API's request, a scheduler pass sooner
+        (issue 9's warm path). The route still returns it (the debugger records it); what the socket does not
+        take now, the route's task sends. Not for HTTP/1.0 or HEAD, whose answers the framing shapes."""
+        if self.early is not None or self.hung_up or self.head.http10 or self.method == "HEAD":
+            return
+        self.early = answer
+        self._closes = not self.head.keep_alive or self._connection.server.stopping
+        status, headers, body = answer
+        data = render_head(status, headers, len(body), http_date(), self._closes) + body
+        self._unsent = data[self._connection._send_now(data):]
 
     # ------------------------------------------------ the body, for a route that reads it (Route.reads_body)
 
@@ -211,7 +226,11 @@ class _Connection(Reader):
             raise
         if truncated and not route.hears_truncation:
             return False
-        answer = await self._handle(route, Exchange(self, head, params, body, too_large, truncated))
+        exchange = Exchange(self, head, params, body, too_large, truncated)
+        answer = await self._handle(route, exchange)
+        if exchange.early is not None:
+            await self._send(exchange._unsent)
+            return not (exchange._closes or self.hung_up)
         if answer is None or truncated or self.hung_up:
             return False  # nobody to answer
         return await self._answer(head, answer)
@@ -291,16 +310,22 @@ class _Connection(Reader):
 
     # ---------------------------------------------------------------- writing
 
-    async def _send(self, data: bytes) -> None:
+    def _send_now(self, data: bytes) -> int:
+        """What the socket takes of `data` without waiting (all of it, if the peer is gone: nobody to send to)."""
         if self.hung_up:
-            return
+            return len(data)
         try:
-            sent = os.write(self.fd, data)  # an answer fits the socket's buffer: no wait, no pass through the scheduler
+            return os.write(self.fd, data)  # an answer fits the socket's buffer: no wait, no pass through the scheduler
         except BlockingIOError:
-            sent = 0
+            return 0
         except OSError:
             self.hung_up = True  # reset, or the peer closed its end
+            return len(data)
+
+    async def _send(self, data: bytes) -> None:
+        if not data:
             return
+        sent = self._send_now(data)
         if sent < len(data):
             try:
                 await self.stream.send_all(memoryview(data)[sent:])

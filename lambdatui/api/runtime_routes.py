@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from lambdatui.api import headers as h
 from lambdatui.api.http11 import Exchange, Route
@@ -19,9 +19,13 @@ _ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 
 
 def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
+    def answer_now(exchange: Exchange) -> Callable[[object], None]:
+        return lambda reply: exchange.answer_now(from_reply(reply))  # type: ignore[arg-type]
+
     async def next_invocation(exchange: Exchange) -> Optional[Answer]:
-        reply = await exchange.until_hangup(lambda: host.request(ins.RuntimeNext))
-        return None if reply is None else from_reply(reply)
+        # The event is written as the core delivers it: the runtime starts while the host still tells the facts.
+        reply = await exchange.until_hangup(lambda: host.request(ins.RuntimeNext, answer_now(exchange)))
+        return None if reply is None else exchange.early or from_reply(reply)
 
     async def invocation_response(exchange: Exchange) -> Answer:
         (request_id,) = exchange.params

@@ -60,10 +60,12 @@ class EventRefused(Exception):
 
 @dataclasses.dataclass
 class _Slot:
-    """A parked request's reply slot: it waits on `done` until the core answers it with `value`."""
+    """A parked request's reply slot: it waits on `done` until the core answers it with `value`; `now`, when
+    given, is handed the answer at once, inside the input that decided it (it must not block)."""
 
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     value: object = None
+    now: Optional[Callable[[object], None]] = None
 
 
 class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, DebugViews):
@@ -242,10 +244,12 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         finally:
             self._feeding = False
 
-    async def request(self, make_input: Callable[[int], ins.Input]) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:
-        """Feed an input that the core answers (perhaps much later) with a Reply (or the effect that ends it)."""
+    async def request(self, make_input: Callable[[int], ins.Input],
+                      now: Optional[Callable[[object], None]] = None) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:
+        """Feed an input that the core answers (perhaps much later) with a Reply (or the effect that ends it);
+        `now` is handed that answer as soon as the core gives it (see _Slot)."""
         token = next(self._tokens)
-        slot = self._slots[token] = _Slot()
+        slot = self._slots[token] = _Slot(now=now)
         try:
             self.feed(make_input(token))
             await slot.done.wait()
@@ -388,6 +392,8 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         if slot is not None and not slot.done.is_set():
             slot.value = value
             slot.done.set()
+            if slot.now is not None:
+                slot.now(value)
 
     def _handle(self, key: str) -> Optional[ProcessHandle]:
         entry = self._processes.get(key)

@@ -42,6 +42,8 @@ class Routes:
     def __init__(self) -> None:
         self.seen: list[dict] = []
         self.poll = Poll()
+        self.parked: list[Exchange] = []  # /early's exchanges, for the test to answer at once (answer_now)
+        self.early_done = trio.Event()
         self.extra_headers: tuple[tuple[str, str], ...] = ()
 
     async def echo(self, exchange: Exchange) -> Answer:
@@ -53,6 +55,14 @@ class Routes:
 
     async def poll_route(self, exchange: Exchange) -> Optional[Answer]:
         return await exchange.until_hangup(self.poll.wait)
+
+    async def early(self, exchange: Exchange) -> Optional[Answer]:
+        """Parks until the poll is released, then returns what the test answered meanwhile (or its own)."""
+        self.parked.append(exchange)
+        self.poll.parked.set()
+        await self.poll.release.wait()
+        self.early_done.set()
+        return exchange.early or Answer(200, (), b"late")
 
     async def boom(self, exchange: Exchange) -> Answer:
         raise RuntimeError("a bug in a route")
@@ -78,6 +88,7 @@ class Routes:
             ("POST", "/echo/<id>", Route(self.echo, LIMIT, hears_truncation=True)),
             ("POST", "/plain", Route(self.echo, LIMIT)),
             ("GET", "/poll", Route(self.poll_route)),
+            ("GET", "/early", Route(self.early)),
             ("GET", "/boom", Route(self.boom)),
             ("GET", "/nodelay", Route(self.nodelay)),
         ])

@@ -14,6 +14,7 @@ import trio.testing
 
 from http11_support import LIMIT, Client, Routes, get, post, serving
 from lambdatui.api.hangups import HangupMonitor
+from lambdatui.api.rendering import Answer
 
 BOUND_S = 5
 
@@ -265,6 +266,38 @@ async def test_a_released_long_poll_answers_and_requests_pipelined_meanwhile_fol
         assert not routes.poll.abandoned.is_set()
         await client.send(get("/echo"))  # the watch is over: the connection serves on
         assert (await client.answer())[0] == 200
+
+
+@pytest.mark.trio
+async def test_an_answer_given_at_once_reaches_the_peer_while_its_route_still_waits() -> None:
+    # How a runtime's /next is answered inside the Invoke API's request (issue 9): no pass through the scheduler.
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(get("/early"))
+        with trio.fail_after(BOUND_S):
+            await routes.poll.parked.wait()
+            routes.parked[0].answer_now(Answer(200, (("Content-Type", "application/json"),), b'{"now":true}'))
+            assert (await client.answer())[2] == b'{"now":true}'
+            assert not routes.early_done.is_set()  # the route's own task has not run since
+            routes.poll.release.set()
+            await client.send(get("/echo/after"))
+            status, _, body = await client.answer()  # the route's returned answer was not written again
+        assert status == 200 and json.loads(body)["params"] == ["after"]
+
+
+@pytest.mark.trio
+async def test_an_http_1_0_request_is_answered_by_its_route_as_before() -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(b"GET /early HTTP/1.0\r\n\r\n")
+        with trio.fail_after(BOUND_S):
+            await routes.poll.parked.wait()
+            routes.parked[0].answer_now(Answer(200, (), b"now"))  # declined: HTTP/1.0's answer the framing shapes
+            routes.poll.release.set()
+            assert (await client.answer())[2] == b"late"
+            assert await client.stream.receive_some(100) == b""  # and closed after it, as HTTP/1.0 is
 
 
 @pytest.mark.trio

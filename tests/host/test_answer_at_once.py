@@ -1,0 +1,35 @@
+"""A parked request can be answered at once, inside the input that decides it (issue 9's warm path): the runtime's
+/next is written while the Invoke API's request is still being handled, a scheduler pass before its own task runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from lambdatui.config import resolve_function
+from lambdatui.core import effects as fx
+from lambdatui.core import inputs as ins
+from lambdatui.runner import open_environment
+
+BOUND = 30  # seconds
+HELLO = Path(__file__).resolve().parents[2] / "sample_functions" / "hello" / "handler.py"
+
+
+@pytest.mark.trio
+async def test_the_answer_is_handed_over_inside_the_feed_before_the_waiter_resumes() -> None:
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(HELLO))) as running:
+            host = running.host
+            host.start_environment()
+            await host.invoke(b"{}")  # warm: the runtime parks on /next
+            handed: list[tuple[object, bool]] = []
+            resumed = False
+            invocation = ins.Invocation(request_id="11111111-2222-3333-4444-555555555555", payload=b'{"n": 2}')
+            answer = await host.request(lambda token: ins.InvokeRequested(token, invocation),
+                                        now=lambda value: handed.append((value, resumed)))
+            resumed = True
+            assert isinstance(answer, fx.CompleteInvocation)
+            assert handed == [(answer, False)]  # once, with the same answer, before request() returned
+            assert not answer.result.function_error
