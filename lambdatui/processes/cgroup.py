@@ -45,6 +45,10 @@ class EnvironmentCgroup:
             return (self.procs_file, self.memory.procs_file)
         return (self.procs_file,)
 
+    def join(self, pid: int) -> None:
+        """Move a process (the sandbox init, as it boots) into this cgroup and the memory cgroup; raises OSError."""
+        _write_pid(self.procs_files, str(pid).encode())
+
     @classmethod
     def create(cls, memory_mb: Optional[int] = None) -> Optional["EnvironmentCgroup"]:
         """A new, empty cgroup for one environment, or None where none can be made; with `memory_mb`, the
@@ -135,7 +139,10 @@ class EnvironmentCgroup:
 
 def join_cgroup_in_child(procs_files: tuple[str, ...]) -> None:
     """In the child, before exec: move this process into the environment's cgroups. Only os-level calls."""
-    pid = str(os.getpid()).encode()
+    _write_pid(procs_files, str(os.getpid()).encode())
+
+
+def _write_pid(procs_files: tuple[str, ...], pid: bytes) -> None:
     for procs_file in procs_files:
         fd = os.open(procs_file, os.O_WRONLY)
         try:

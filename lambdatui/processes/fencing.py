@@ -26,7 +26,8 @@ class Fencing:
         if setup is None:
             return "no PID namespace: no mount namespace here"
         try:
-            init = SandboxInit(make_preexec(setup, os.getpid(), self.cgroup))
+            init = SandboxInit(make_preexec(setup, os.getpid()),
+                               join=self.cgroup.join if self.cgroup is not None else None)
         except InitUnavailable as exc:
             return f"no PID namespace: {exc}"
         self._init = init

@@ -26,6 +26,7 @@ from .exit_status import ExitStatus
 _INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))
 # The init's reply to a spawn comes once the child has exec'd (a few ms); a stuck init must not hang the host.
 _REPLY_TIMEOUT_S = 5.0
+_JOINED = b"joined"  # the host's first message: the init is in the environment's cgroup (sandbox_init.main)
 
 
 class InitUnavailable(Exception):
@@ -43,8 +44,13 @@ class SpawnFailed(OSError):
 class SandboxInit:
     """One environment's init process; every participant of that environment is forked by it."""
 
-    def __init__(self, preexec: Callable[[], None]) -> None:
-        """Start the init now (its interpreter boots while the host goes on); `preexec` enters the namespaces."""
+    def __init__(self, preexec: Callable[[], None], join: Callable[[int], None] | None = None) -> None:
+        """Start the init now (its interpreter boots while the host goes on); `preexec` enters the namespaces.
+
+        `join(pid)` moves the init into the environment's cgroup, here while it boots rather than in `preexec`:
+        a process's first move into a cgroup waits for an RCU grace period (~15 ms here), which would otherwise
+        come before its interpreter even starts. The init forks nothing (its pid 1 first) until told it has moved,
+        so every process of the environment is born inside."""
         self.exits: dict[int, ExitStatus] = {}
         self.closed = trio.Event()
         self._waiters: dict[int, trio.Event] = {}
@@ -68,6 +74,14 @@ class SandboxInit:
         host_end.settimeout(_REPLY_TIMEOUT_S)
         self._requests = host_end
         self._exits = trio.lowlevel.FdStream(exits_r)
+        try:
+            if join is not None:
+                join(self._proc.pid)
+            host_end.send(_JOINED)
+        except OSError as exc:
+            self.kill()
+            self._proc.wait()
+            raise InitUnavailable(f"cannot move the sandbox init into the environment's cgroup: {exc}") from exc
 
     @property
     def pid(self) -> int:

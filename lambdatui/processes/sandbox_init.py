@@ -4,6 +4,8 @@ Run as a separate program (`python -I -S sandbox_init.py`), standard library onl
 `/var/rapid/init`. The host starts it with `unshare(CLONE_NEWPID | CLONE_NEWNS)` already done, so this process
 stays in the host's PID namespace while every process it forks is born in the new one:
 
+- it waits until the host has moved it into the environment's cgroup (the host says "joined"): what it forks
+  from then on is born inside.
 - its first child is the namespace's pid 1, the *anchor*: it mounts the namespace's own /proc (so that a
   function reading `/proc/<os.getpid()>` reads itself) and reaps what is reparented to it (double-forked
   daemons). It exits when this process is gone, and when pid 1 ends, the kernel kills every process left in
@@ -150,6 +152,8 @@ def main(argv):
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     requests = socket.socket(fileno=requests_fd)
+    if requests.recv(64) != b"joined":
+        return 1  # the host is gone, or could not move us into the environment's cgroup: it kills us
     alive_r, alive_w = os.pipe()
     ready_r, ready_w = os.pipe()
     anchor = os.fork()

@@ -266,3 +266,54 @@ async def test_after_a_reset_the_next_init_runs_in_a_new_namespace_with_the_same
         assert (await recorder.wait_exit(second)).code == 0
         assert recorder.lines("runtime", "stdout") == ["2", "2"]
         assert "PID namespace whose pid 1" in supervisor.containment()
+
+
+@pytest.mark.trio
+async def test_with_a_cgroup_the_init_its_pid_1_and_all_they_start_are_inside(sandbox: Sandbox) -> None:
+    # The host moves the init into the cgroup while it boots (issue 9: the move waits for an RCU grace period);
+    # the init forks nothing before, so its pid 1, the runtime and a daemon are all born inside.
+    from lambdatui.processes import Supervisor
+    from lambdatui.processes.cgroup import EnvironmentCgroup
+    from proc_helpers import Recorder
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup here")
+    recorder = Recorder()
+    async with trio.open_nursery() as nursery:
+        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
+        try:
+            handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+            await recorder.wait_lines(1, "runtime")
+            daemon = await the_daemon(sandbox)
+            init = supervisor._init
+            assert init is not None
+            inside = set(cgroup.pids())
+            assert init.own_pids() | {handle.pid, daemon} <= inside, inside
+        finally:
+            await supervisor.aclose()
+
+
+def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sandbox) -> None:
+    import os
+
+    from lambdatui.processes.cgroup import EnvironmentCgroup
+    from lambdatui.processes.pid_namespace import InitUnavailable, SandboxInit
+    from lambdatui.processes.spawning import make_preexec
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup here")
+    cgroup.remove()  # gone: moving a process into it fails as a cgroup the host may not write would
+    setup = sandbox.init_setup()
+    assert setup is not None
+    started: list[int] = []
+
+    def join(pid: int) -> None:
+        started.append(pid)
+        cgroup.join(pid)
+
+    with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
+        SandboxInit(make_preexec(setup, os.getpid()), join=join)
+    [pid] = started
+    assert not is_live(pid)  # killed and reaped: nothing left behind
