@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import select
 import signal
 import time
 from pathlib import Path
@@ -132,9 +133,24 @@ class EnvironmentCgroup:
             self.memory.remove()
 
     def _wait_empty(self) -> None:
+        """Until the last process inside has exited (bounded). The kernel says so in cgroup.events, and wakes a
+        poll() for POLLPRI on every change of it: no sleep in steps, which cost the exit of `invoke` ~5 ms."""
         deadline = time.monotonic() + _KILL_ROUNDS_S
-        while self.pids() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        try:
+            fd = os.open(self.path / "cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            fd = -1
+        if fd < 0:
+            while self.pids() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return
+        try:
+            watch = select.poll()
+            watch.register(fd, select.POLLPRI)
+            while b"populated 1" in os.pread(fd, 4096, 0) and (left := deadline - time.monotonic()) > 0:
+                watch.poll(left * 1000)
+        finally:
+            os.close(fd)
 
 
 def join_cgroup_in_child(procs_files: tuple[str, ...]) -> None:
