@@ -120,3 +120,31 @@ def test_dataclasses_invoke_and_serve_import_have_docstrings() -> None:
         total += count
     assert total > 100, f"only {total} dataclasses found: is the check still looking at the right modules?"
     assert not undocumented, f"{len(undocumented)} dataclasses without a docstring: {undocumented}"
+
+
+def test_a_runtime_reaches_its_first_next_without_decimal_or_the_idna_codec(tmp_path) -> None:
+    # Issue 9: ~2.5 ms of every Init. A Decimal can only exist once user code imported its module; the Runtime
+    # API's address is ASCII, passed as bytes so the socket module needs no IDNA codec.
+    import os
+    import socket
+    from pathlib import Path
+
+    (tmp_path / "fn.py").write_text("def handler(event, context):\n    return event\n")
+    bootstrap = Path(__file__).resolve().parents[1] / "lambdatui" / "bootstrap"
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(30)
+        env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:%d" % server.getsockname()[1],
+               "_HANDLER": "fn.handler", "LAMBDA_TASK_ROOT": str(tmp_path)}
+        runtime = subprocess.Popen([sys.executable, "-X", "importtime", str(bootstrap)], cwd=tmp_path, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(30)
+                assert connection.recv(4096).startswith(b"GET /2018-06-01/runtime/invocation/next ")
+        finally:
+            runtime.kill()
+            _, imports = runtime.communicate(timeout=30)
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in imports.splitlines() if line.startswith("import time:")}
+    assert "json" in loaded  # the record is there
+    assert not loaded & {"decimal", "_decimal", "encodings.idna"}, sorted(loaded & {"decimal", "encodings.idna"})

@@ -66,7 +66,9 @@ class Connection(object):
         self._buf = b""  # received, not yet consumed (normally empty between responses)
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+        # An ASCII name as bytes: as text, the socket module would load the IDNA codec first (~1.4 ms of Init).
+        host = self.host.encode("ascii") if self.host.isascii() else self.host
+        sock = socket.create_connection((host, self.port), self.connect_timeout)
         sock.settimeout(None)  # the timeout is for connecting only: /next may block for hours
         # Small requests must leave at once: Nagle + delayed ACK add ~40 ms each on loopback.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
