@@ -17,7 +17,7 @@ import time
 from typing import Callable, Iterable, Optional
 
 from lambdatui.api import headers as h
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import Answer
 from lambdatui.core.common import body_error_type

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 import trio
 
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import Answer, error
 

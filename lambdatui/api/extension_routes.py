@@ -7,7 +7,7 @@ import uuid
 from typing import Optional, Union
 
 from lambdatui.api import headers as h
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import Answer, error, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost

@@ -21,7 +21,7 @@ import trio
 
 from lambdatui.api import function_url_event as fue
 from lambdatui.api import http11
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.invoke_checks import api_failure_parts
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import RunningInvoke

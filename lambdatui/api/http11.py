@@ -11,6 +11,7 @@ Keep-alive ends with `Connection: close`, HTTP/1.0, a malformed request or the p
 ends it otherwise (Lambda never closes a runtime's or an extension's connection). The front end also closes a
 connection idle for `idle_limit`, and stops gracefully on `stop` (`serve`). A long poll's socket is watched while
 the core holds the request (`hangups`): the peer hanging up cancels the wait (RequestAbandoned for the core).
+What a route sees of its request, and how it answers, is `http11_exchange.Exchange`.
 """
 
 from __future__ import annotations
@@ -20,146 +21,19 @@ import math
 import os
 import socket
 from functools import partial
-from typing import Awaitable, Callable, NamedTuple, Optional, TypeVar
+from typing import Awaitable, Callable, Optional
 
 import trio
 
 from lambdatui.api.hangups import HangupMonitor
+from lambdatui.api.http11_exchange import Address, Exchange, Resolve, Route, T
 from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, http_date, render_head
-from lambdatui.api.http11_reader import RECEIVE_BYTES, BodyPieces, PeerGone, Reader
+from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
 from lambdatui.api.rendering import Answer, error
 
 log = logging.getLogger("lambdatui.http")
 
-Address = tuple[str, int]
-T = TypeVar("T")
-
 _SEPARATE_SEND = 65536  # a body this large is sent after its head rather than copied onto it
-
-
-class Route(NamedTuple):
-    """What a route table resolves a request to; the framing reads the body by its rules, then awaits `handle`."""
-
-    handle: Callable[["Exchange"], Awaitable[Optional[Answer]]]  # None: nothing (more) to write
-    body_limit: int = 0  # bytes of body kept; the rest is read and dropped, and `too_large` set
-    hears_truncation: bool = False  # a hang-up mid-body is itself an input (/response, /error): still handled
-    reads_body: bool = False  # the route reads the body itself (`Exchange.read_body`, `receive_piece`), if at all
-
-
-Resolve = Callable[[str, str], tuple[Route, tuple[str, ...]]]  # (method, path) → route, path parameters
-
-
-class Exchange:
-    """One request as a route sees it: its head, its path parameters and its whole body (unless it reads it)."""
-
-    __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
-                 "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent")
-
-    def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
-                 body: bytes, too_large: bool, truncated: bool) -> None:
-        self.method, self.path, self.headers = head.method, head.path, head.headers  # header names in lower case
-        self.params, self.body, self.too_large, self.truncated = params, body, too_large, truncated
-        self.head = head
-        self._connection = connection
-        self._pieces: Optional[BodyPieces] = None
-        self._body_read = False
-        self._streamed = 0  # a response written in chunks: 1 begun, 2 ended
-        self._closes = False
-        self._held: Optional[tuple[int, list[tuple[str, str]], list[bytes]]] = None  # HTTP/1.0: sent whole at the end
-        self.early: Optional[Answer] = None  # written by `answer_now`, before the route returned it
-        self._unsent = b""  # what of that answer the socket did not take at once
-
-    async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
-        """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
-        return await self._connection.until_hangup(wait)
-
-    @property
-    def hung_up(self) -> bool:
-        """The peer has gone: nothing more can be written to it."""
-        return self._connection.hung_up
-
-    def addresses(self) -> tuple[Address, Address]:
-        """(the peer's address, ours)."""
-        sock = self._connection.stream.socket
-        return sock.getpeername()[:2], sock.getsockname()[:2]
-
-    def answer_now(self, answer: Answer) -> None:
-        """Write the answer at once, from whichever task decided it, rather than once this route's task runs
-        again: a runtime's parked /next is answered inside the Invoke API's request, a scheduler pass sooner
-        (issue 9's warm path). The route still returns it (the debugger records it); what the socket does not
-        take now, the route's task sends. Not for HTTP/1.0 or HEAD, whose answers the framing shapes."""
-        if self.early is not None or self.hung_up or self.head.http10 or self.method == "HEAD":
-            return
-        self.early = answer
-        self._closes = not self.head.keep_alive or self._connection.server.stopping
-        status, headers, body = answer
-        data = render_head(status, headers, len(body), http_date(), self._closes) + body
-        self._unsent = data[self._connection._send_now(data):]
-
-    # ------------------------------------------------ the body, for a route that reads it (Route.reads_body)
-
-    async def read_body(self, limit: int) -> tuple[bytes, bool, bool]:
-        """(body, too_large, truncated), as the framing reads it for other routes: at most `limit` bytes kept."""
-        self._body_read = True
-        read = await self._connection._read_body(self.head, limit)
-        self.body = read[0]  # a reference, for whoever looks at the exchange afterwards (the debugger's record)
-        return read
-
-    async def receive_piece(self) -> Optional[bytes]:
-        """The body's next bytes as they arrive; b"" once it has all been read, None if the peer hung up first.
-        A malformed chunked body raises BadRequest (answered 400, then the connection closes)."""
-        if self._pieces is None:
-            self._pieces = BodyPieces(self._connection, self.head)
-        return await self._pieces.next()
-
-    @property
-    def trailers(self) -> dict[str, str]:
-        """The trailer fields of a chunked body read with `receive_piece`, once it has all been read."""
-        return self._pieces.trailers if self._pieces is not None else {}
-
-    @property
-    def body_done(self) -> bool:
-        return self._body_read or self.head.length == 0 or (self._pieces is not None and self._pieces.done)
-
-    def _body_unasked(self) -> bool:
-        """The client still waits for a 100 Continue to send its body, which the route never read."""
-        return (self.head.expects_continue and not self._body_read
-                and (self._pieces is None or not self._pieces.continued))
-
-    async def _drain(self) -> bool:
-        """What the route left of the body is read and dropped; False when the connection cannot go on."""
-        if self._body_read:
-            return True
-        if self._pieces is None:
-            self._pieces = BodyPieces(self._connection, self.head)
-        return await self._pieces.drain()
-
-    # ------------------------------------------------ an answer written in chunks by the route (issue 14's streams)
-
-    async def start_chunks(self, status: int, headers: list[tuple[str, str]]) -> None:
-        """Begin a response whose body follows in `send_chunk` calls (Transfer-Encoding: chunked); HTTP/1.0 has
-        no chunks: its answer is kept and written whole at `end_chunks`."""
-        self._streamed = 1
-        self._closes = not self.head.keep_alive or self._connection.server.stopping
-        if self.head.http10:
-            self._held = (status, headers, [])
-        else:
-            await self._connection._send(render_head(status, headers, None, http_date(), self._closes))
-
-    async def send_chunk(self, data: bytes) -> None:
-        if self._held is not None:
-            self._held[2].append(data)
-        elif data and self.method != "HEAD":
-            await self._connection._send(b"%x\r\n" % len(data) + data + b"\r\n")
-
-    async def end_chunks(self) -> None:
-        self._streamed = 2
-        if self._held is not None:
-            status, headers, pieces = self._held
-            await self._connection._write(Answer(status, headers, b"".join(pieces)), close=True,
-                                          head_only=self.method == "HEAD")
-        elif self.method != "HEAD":
-            await self._connection._send(b"0\r\n\r\n")
 
 
 class _Server:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import ACCEPTED, Answer, error, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from lambdatui.api import headers as h
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import JSON, Answer, from_reply
 from lambdatui.api.runtime_stream import streamed_response
 from lambdatui.core import inputs as ins

@@ -15,7 +15,7 @@ from typing import Optional
 import trio
 
 from lambdatui.api import headers as h
-from lambdatui.api.http11 import Exchange
+from lambdatui.api.http11_exchange import Exchange
 from lambdatui.api.rendering import Answer, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.core.stream_rules import STREAM_ACCEPTED

@@ -12,7 +12,7 @@ from typing import Iterable
 
 from lambdatui.api.api_capture import ApiCapture
 from lambdatui.api.extension_routes import extension_routes
-from lambdatui.api.http11 import Exchange, Resolve, Route
+from lambdatui.api.http11_exchange import Exchange, Resolve, Route
 from lambdatui.api.private_routes import private_routes
 from lambdatui.api.rendering import Answer, error
 from lambdatui.api.runtime_routes import runtime_routes

@@ -23,7 +23,7 @@ import trio
 from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
-from lambdatui.api.http11 import Exchange, Resolve, Route
+from lambdatui.api.http11_exchange import Exchange, Resolve, Route
 from lambdatui.api.invoke_checks import InvokeRefused, api_failure_parts, checked_payload, result_headers, throttle_parts
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke

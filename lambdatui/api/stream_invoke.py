@@ -23,7 +23,7 @@ import trio
 
 from lambdatui.api import event_stream as es
 from lambdatui.api import headers as h
-from lambdatui.api.http11 import Exchange
+from lambdatui.api.http11_exchange import Exchange
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
                                          checked_invocation_type, checked_payload, throttle_parts)
 from lambdatui.api.rendering import Answer

@@ -7,7 +7,7 @@ decides whether the subscription is taken (core/telemetry_rules.py).
 from __future__ import annotations
 
 from lambdatui.api.extension_routes import extension_identifier
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import Answer, error, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.core.managed_runtime_rules import NOT_FOUND

@@ -20,7 +20,6 @@ import trio
 from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
-from lambdatui.core import platform_lines
 from lambdatui.core.common import RESTORE, SNAPSHOT
 from lambdatui.core.environment import EnvironmentConfig
 from lambdatui.core.managed_environment import environment_for
@@ -29,6 +28,7 @@ from lambdatui.host.launch import function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.environment_processes import EnvironmentProcesses
+from lambdatui.host.fact_publishing import FactListener, FactPublishing
 from lambdatui.host.response_stream import ResponseStream, StreamRegistry
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.snapshot_restore import SnapshotRestore
@@ -45,7 +45,6 @@ from lambdatui.processes.snapshot_template import SnapshotTemplate
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ProcessHandle, Supervisor
 
-FactListener = Callable[[f.Fact], None]
 MANAGED_NOTE = ("Lambda Managed Instances (--max-concurrency {m}): each environment runs up to {m} invokes at once, "
                 "initialises ahead of traffic, is never frozen, and lets a timed-out handler run on; extensions may "
                 "register only for SHUTDOWN, logs are JSON, there is no Logs API.")
@@ -68,7 +67,7 @@ class _Slot:
     now: Optional[Callable[[object], None]] = None
 
 
-class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, DebugViews):
+class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, RuntimeSignals, DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -201,14 +200,6 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         while self.env.state not in states:
             await self.wait_changed()
 
-    async def wait_changed(self) -> None:
-        """Until the next fact."""
-        self._change_waiters += 1
-        try:
-            await self._changed.wait()
-        finally:
-            self._change_waiters -= 1
-
     def snapshot(self) -> EnvironmentSnapshot:
         return self.env.snapshot(trio.current_time())
 
@@ -216,16 +207,6 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         """Run a task for as long as the host runs (used by the controller for invokes it submits)."""
         assert self._nursery is not None, "the host is not running"
         self._nursery.start_soon(fn, *args)
-
-    def subscribe(self, listener: FactListener) -> Callable[[], None]:
-        # A tuple, replaced on change: publishing iterates it on every fact, and a listener may unsubscribe
-        # while being called.
-        self._listeners = (*self._listeners, listener)
-
-        def unsubscribe() -> None:
-            self._listeners = tuple(l for l in self._listeners if l is not listener)
-
-        return unsubscribe
 
     # ------------------------------------------------------------------ inputs
 
@@ -368,20 +349,6 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         cgroup = self._supervisor.cgroup if self._supervisor is not None else None
         return cgroup.pids() if cgroup is not None else []
 
-    def note(self, text: str) -> None:
-        """A line of lambdatui's own in the log (something the host saw that no lifecycle rule decides)."""
-        self._publish(f.LogLine(f.LAMBDATUI, text))
-
-    def publish_own(self, fact: f.Fact) -> None:
-        """A fact the host saw that no lifecycle rule decides (a streamed response's progress)."""
-        self._publish(fact)
-
-    def publish_exchange(self, fact: f.ApiExchanged) -> None:
-        """The debugger's record of one API exchange: to the listeners only. Nothing waits on it, so no waiter is
-        woken (a wake-up per exchange would cost the invoke more than the record itself)."""
-        for listener in self._listeners:
-            listener(fact)
-
     @property
     def _sup(self) -> Supervisor:
         assert self._supervisor is not None
@@ -400,55 +367,3 @@ class EnvironmentHost(EnvironmentProcesses, SnapshotRestore, RuntimeSignals, Deb
         if entry is None or entry[0] != self.env.generation or entry[1].exited is not None:
             return None
         return entry[1]
-
-    def _tell(self, fact: f.Fact) -> None:
-        """To every listener, then wake whoever waits for a change."""
-        for listener in self._listeners:
-            listener(fact)
-        if self._change_waiters:  # a fresh Event per fact would cost on every invoke, waited on or not
-            self._changed.set()
-            self._changed = trio.Event()
-
-    def _publish_lines(self, lines: tuple[f.LogLine, ...]) -> None:
-        """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""
-        tail, default_id = self.tail, self._log_request_id
-        if tail.wanted:  # a burst's 100,000 lines skip the tail when no caller asked for one
-            for line in lines:
-                tail.add(line.request_id or default_id, line)
-        self._tell(f.LogLines(lines))
-
-    def _publish(self, fact: f.Fact) -> None:
-        kind = type(fact)  # one dispatch: this runs ~20 times an invoke
-        if kind is f.LogLine:
-            line: f.LogLine = fact  # type: ignore[assignment]
-            if line.source == f.PLATFORM:
-                if line.text.startswith("END RequestId"):
-                    self._drain_output()  # the function's own lines come before END, as in CloudWatch
-                elif line.request_id and line.text.startswith("START ") and not self.env.config.managed:
-                    # One invoke at a time, the lines that follow are its own (side by side, each line says whose).
-                    self._log_request_id = line.request_id
-            self.tail.add(line.request_id or self._log_request_id, line)
-        elif kind is f.RuntimeDone:
-            # What the function printed before it responded is in the pipe by now, maybe not read yet: it goes
-            # first (its `function` records before platform.runtimeDone, as in Lambda), whichever task runs first.
-            self._drain_output()
-        elif kind is f.InvokeReported:
-            self._sample_runtime_memory()
-            if fact.max_memory_used_mb is None:  # type: ignore[union-attr]  # (the core's own: out of memory)
-                fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)  # type: ignore[type-var]
-        elif (kind is f.PhaseEnded and fact.phase == "init") or (  # type: ignore[union-attr]
-            kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
-        ):
-            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
-        self._tell(fact)
-        if kind is f.InvokeReported:
-            report: f.InvokeReported = fact  # type: ignore[assignment]
-            self._publish(f.LogLine(f.PLATFORM, platform_lines.report(report), report.request_id))
-            self._log_request_id = None
-            if self.inspect:
-                self._measure_memory("invoke", report.request_id)
-                self._list_tmp(report.request_id)
-        elif self.inspect and kind is f.PhaseEnded and fact.phase in ("init", "reset"):  # type: ignore[union-attr]
-            if fact.phase == "init":  # type: ignore[union-attr]
-                self._measure_memory("init", None)
-            self._list_tmp(fact.phase)  # type: ignore[union-attr]

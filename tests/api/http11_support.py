@@ -10,7 +10,7 @@ from typing import AsyncIterator, Callable, Optional
 import trio
 
 from lambdatui.api import http11
-from lambdatui.api.http11 import Exchange, Route
+from lambdatui.api.http11_exchange import Exchange, Resolve, Route
 from lambdatui.api.rendering import Answer
 from lambdatui.api.sandbox_routes import router
 
@@ -80,7 +80,7 @@ class Routes:
         self.seen.append({"path": exchange.path, "pieces": pieces, "done": exchange.body_done})
         return Answer(200, (), json.dumps(pieces).encode())
 
-    def resolve(self) -> http11.Resolve:
+    def resolve(self) -> Resolve:
         return router([
             ("POST", "/own/<how>", Route(self.pieces, reads_body=True)),
             ("GET", "/echo", Route(self.echo)),
