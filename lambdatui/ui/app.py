@@ -163,8 +163,10 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
 
     @on(SnapshotUpdated)
     def show_snapshot(self, message: SnapshotUpdated) -> None:
-        if self._exit:
-            return  # exiting: the screens are being taken down, and an update still queued has no panels to fill
+        if self._exit or not self._running:
+            # Exiting, or shut down without an exit (a test's run_test): the screens are being taken down, and an
+            # update still queued has no panels to fill.
+            return
         self.render_snapshot(message.snapshot, message.facts)
 
     @on(BackendFailed)
