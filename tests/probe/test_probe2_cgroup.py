@@ -298,7 +298,15 @@ def assert_all_inside(contained: list[int], namespace: set[int], init: int) -> N
 @pytest.mark.trio
 async def test_every_process_of_an_environment_is_in_its_cgroup_and_namespace_across_a_crash(
         code_dir: Path) -> None:
+    """The runtime, its child, a setsid daemon, pid 1, and an external extension (the sample's audit): all in the
+    environment's cgroup (v2 and the v1 memory one) and PID namespace; the sandbox init in the cgroup only. The
+    same after a crash's reset, with a new namespace, and nothing of the first left."""
+    import shutil
+
     write_file(code_dir / "handler.py", CONTAINED_HANDLER)
+    (code_dir / "extensions").mkdir()
+    shutil.copy2(Path(__file__).resolve().parents[2] / "sample_functions" / "extension" / "extensions" / "audit",
+                 code_dir / "extensions" / "audit")
     config = resolve_function(str(code_dir / "handler.py"))
     with trio.fail_after(BOUND):
         async with open_environment(config) as running:
@@ -310,7 +318,7 @@ async def test_every_process_of_an_environment_is_in_its_cgroup_and_namespace_ac
             if not host.contained_pids():
                 pytest.skip("no cgroup here")
             first_ns, namespace, init = environment_processes(host.own_pids())
-            assert len(namespace) == 4, namespace  # pid 1, the runtime, its child, the setsid daemon
+            assert len(namespace) == 5, namespace  # pid 1, the runtime, its child, the setsid daemon, the extension
             assert_all_inside(host.contained_pids(), namespace, init)
             first = {pid: open(f"/proc/{pid}/stat").read().split()[21] for pid in namespace}
 
@@ -321,7 +329,7 @@ async def test_every_process_of_an_environment_is_in_its_cgroup_and_namespace_ac
             await host.wait_for_state(EnvState.FROZEN)
             second_ns, namespace, init = environment_processes(host.own_pids())
             assert second_ns != first_ns
-            assert len(namespace) == 4, namespace
+            assert len(namespace) == 5, namespace
             assert_all_inside(host.contained_pids(), namespace, init)
             for pid, start in first.items():  # the crashed environment's processes are all gone
                 try:

@@ -367,3 +367,42 @@ def test_runtime_and_extension_together_each_invoke_once_to_each(code_dir: Path)
     assert_own_results(results, payloads)
     assert results[-1]["seen"] == [200, 202] * (len(payloads) - 1) + [200]
     assert audited == request_ids
+
+
+ECHO_DIGEST = '''import hashlib, json
+
+
+def handler(event, context):
+    data = json.dumps(event, separators=(",", ":")).encode()
+    return {"sha": hashlib.sha256(data).hexdigest(), "len": len(data), "id": context.aws_request_id}
+'''
+
+
+@pytest.mark.parametrize("client", ["lambdatui", "awslambdaric"])
+def test_official_and_own_runtime_clients_get_every_event_once_in_a_long_run(code_dir: Path, client: str) -> None:
+    """Real runtime clients (awslambdaric's native one, lambdatui's own http_wire): 40 invokes in a row on one
+    kept-alive Invoke API connection, a 5 MB one among them; each result is its own event's digest and id."""
+    if client == "awslambdaric":
+        pytest.importorskip("awslambdaric")
+    (code_dir / "handler.py").write_text(ECHO_DIGEST)
+    target = code_dir / "handler.py"
+    if client == "awslambdaric":
+        target = code_dir / "bootstrap"
+        target.write_text(f"#!{sys.executable}\nimport os, sys\n"
+                          f"os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n")
+        target.chmod(0o755)
+    events = [{"n": n, "pad": "p" * (n * 101)} for n in range(40)]
+    events[17] = {"n": 17, "pad": "B" * (5 * 1024 * 1024)}
+    with ServeProcess(target, "--timeout", "30") as server:
+        invoker = Invoker(server)
+        try:
+            for event in events:
+                payload = json.dumps(event, separators=(",", ":")).encode()
+                invoker.conn.request("POST", "/2015-03-31/functions/function/invocations", body=payload)
+                response = invoker.conn.getresponse()
+                body = json.loads(response.read())
+                assert response.status == 200 and response.getheader("X-Amz-Function-Error") is None, body
+                assert (body["sha"], body["len"]) == (digest(payload), len(payload)), event["n"]
+                assert body["id"] == response.getheader("x-amzn-RequestId")
+        finally:
+            invoker.close()
