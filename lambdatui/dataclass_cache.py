@@ -16,12 +16,15 @@ import dataclasses
 import marshal
 import os
 import sys
+import zlib
 from types import CodeType
 from typing import Any, Optional
 
 # Kept entries past this are dropped on the next save, except those the saving run used (old versions' texts).
 MAX_ENTRIES = 6000
-_HEADER = f"lambdatui dataclass methods\n{sys.version}\n".encode()
+# The layout's version and the interpreter build; then the payload's CRC-32 (8 hex digits and a newline): a
+# damaged file must be compiled past, never trusted (a changed byte can still unmarshal into other code).
+_HEADER = f"lambdatui dataclass methods 1\n{sys.version}\n".encode()
 
 
 def default_path() -> str:
@@ -50,12 +53,18 @@ class MethodCache:
         except OSError:
             return {}
         if not data.startswith(_HEADER):
-            return {}  # another interpreter build wrote it
-        try:
-            codes = marshal.loads(data[len(_HEADER):])
-        except (EOFError, ValueError, TypeError):
+            return {}  # another interpreter build (or layout) wrote it
+        checksum, payload = data[len(_HEADER):len(_HEADER) + 9], data[len(_HEADER) + 9:]
+        if checksum != b"%08x\n" % zlib.crc32(payload):
             return {}
-        return codes if isinstance(codes, dict) else {}
+        try:
+            codes = marshal.loads(payload)
+        except Exception:  # EOFError, ValueError, TypeError; SystemError for some malformed code objects
+            return {}
+        if type(codes) is not dict or not all(type(source) is str and type(code) is CodeType
+                                                  for source, code in codes.items()):
+            return {}
+        return codes
 
     def exec(self, source: Any, globals: Optional[dict] = None, locals: Optional[dict] = None) -> None:
         if type(source) is str:
@@ -77,8 +86,9 @@ class MethodCache:
         temporary = f"{self.path}.{os.getpid()}"
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            payload = marshal.dumps(codes)
             with open(temporary, "wb") as file:
-                file.write(_HEADER + marshal.dumps(codes))
+                file.write(_HEADER + b"%08x\n" % zlib.crc32(payload) + payload)
             os.replace(temporary, self.path)  # whole or not at all, for a start that reads it meanwhile
         except OSError:
             try:

@@ -139,3 +139,21 @@ def test_the_command_compiles_its_dataclasses_once(tmp_path: Path) -> None:
     assert compiled() > 100  # lambdatui's own classes, compiled on the first start
     assert compiled() == 0
     assert list((tmp_path / "prefix").rglob("dataclass-methods.*.marshal"))
+
+
+def test_a_changed_byte_that_still_unmarshals_is_caught_by_the_checksum(cache_path: Path, served_by) -> None:
+    # marshal has no checksum of its own: a name changed in a code object loads fine, as wrong code.
+    first = served_by(MethodCache(str(cache_path)))
+    define()
+    first.save()
+    data = cache_path.read_bytes()
+    assert data.count(b"tags") >= 1
+    cache_path.write_bytes(data.replace(b"tags", b"tagz"))
+    import marshal
+    header_end = data.index(b"\n", data.index(b"\n", data.index(b"\n") + 1) + 1) + 1
+    assert isinstance(marshal.loads(cache_path.read_bytes()[header_end:]), dict)  # it would load, as other code
+
+    second = served_by(MethodCache(str(cache_path)))
+    point = define()(1, tags=("a",))
+    assert second.compiled >= 5  # compiled past the damaged file
+    assert point.tags == ("a",)

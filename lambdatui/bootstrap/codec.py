@@ -8,11 +8,11 @@ namedtuple result is a JSON array here) and its parser's error wording.
 
 from __future__ import annotations
 
+import decimal  # at start-up, as awslambdaric does: a function's own decimal.py is shadowed, as in Lambda
 import json
 import math
 import os
 import re
-import sys
 from typing import Any, List, Tuple
 
 from .errors import MARSHAL_ERROR, UNMARSHAL_ERROR, FaultError
@@ -23,8 +23,9 @@ BYTES_CONTENT_TYPE = "application/unknown"
 # awslambdaric turns ensure_ascii off only on these managed runtimes.
 _NON_ASCII_ENVS = re.compile(r"AWS_Lambda_python3\.(\d+)$")
 
-# Decimals are first encoded as this marker string, then swapped for their digits.
-_DECIMAL_MARKER = "\u0000lambdatui-decimal\u0000"
+# Decimals are first encoded as this marker string (with a nonce of the call's own, so that no string of the
+# result can be taken for one), then swapped for their digits.
+_DECIMAL_MARKER = "\u0000lambdatui-decimal-%s\u0000"
 
 
 def _ensure_ascii() -> bool:
@@ -36,15 +37,17 @@ def _ensure_ascii() -> bool:
 def to_json(obj: Any) -> str:
     """json.dumps with awslambdaric's conventions: NaN allowed, Decimal as a number."""
     decimals: List[str] = []
+    marker = ""
 
     def default(value: Any) -> Any:
-        # A Decimal exists only once its module is imported: not importing it here saves every cold start ~1 ms.
-        decimal = sys.modules.get("decimal")
-        if decimal is not None and isinstance(value, decimal.Decimal):
+        nonlocal marker
+        if isinstance(value, decimal.Decimal):
             if value.is_nan():
                 return math.nan
+            if not marker:
+                marker = _DECIMAL_MARKER % os.urandom(8).hex()
             decimals.append(str(value))
-            return "%s%d" % (_DECIMAL_MARKER, len(decimals) - 1)
+            return "%s%d" % (marker, len(decimals) - 1)
         if isinstance(value, bytes):  # simplejson encodes bytes values as UTF-8 text
             return value.decode("utf-8")
         raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
@@ -53,7 +56,7 @@ def to_json(obj: Any) -> str:
     text = json.dumps(obj, default=default, allow_nan=True, ensure_ascii=ensure_ascii)
     if not decimals:
         return text
-    quoted_marker = json.dumps(_DECIMAL_MARKER, ensure_ascii=ensure_ascii)[1:-1]
+    quoted_marker = json.dumps(marker, ensure_ascii=ensure_ascii)[1:-1]
     pattern = re.compile('"' + re.escape(quoted_marker) + r'(\d+)"')
     return pattern.sub(lambda m: decimals[int(m.group(1))], text)
 

@@ -149,6 +149,8 @@ class EnvironmentCgroup:
             watch.register(fd, select.POLLPRI)
             while b"populated 1" in os.pread(fd, 4096, 0) and (left := deadline - time.monotonic()) > 0:
                 watch.poll(left * 1000)
+        except OSError:
+            pass  # the cgroup was removed meanwhile (ENODEV): nothing is left in it
         finally:
             os.close(fd)
 

@@ -1,5 +1,7 @@
-"""Probe: the runtime bootstrap no longer imports `decimal` nor the IDNA codec at start (bootstrap/codec.py looks
-`decimal` up in sys.modules; bootstrap/http_wire.py connects with an ASCII host as bytes).
+"""Probe: the runtime bootstrap no longer imports the IDNA codec at start (bootstrap/http_wire.py connects with an
+ASCII host as bytes), and encodes results as awslambdaric does. (It had also stopped importing `decimal`, looking
+it up in sys.modules: two of these tests showed what that changed, and it imports decimal at start-up again, as
+awslambdaric does.)
 
 Results are compared byte for byte with awslambdaric's own marshaller (installed in the venv, the reference the
 codec's docstring names), under the AWS_EXECUTION_ENV lambdatui gives the runtime. Real runtimes: through
@@ -127,12 +129,11 @@ def test_a_string_that_looks_like_the_codecs_decimal_marker_is_returned_as_it_is
 
 def test_a_decimal_made_through_the_c_module_alone_is_still_a_number(code_dir: Path) -> None:
     """`_decimal.Decimal` *is* `decimal.Decimal` (decimal.py re-exports the C module's class): user code that
-    made one without importing `decimal` by that name (the C accelerator directly) returned a JSON number before,
-    as with awslambdaric, which imports decimal itself. Now `decimal` is not in sys.modules, so it is refused."""
+    makes one without importing `decimal` by that name (the C accelerator directly) gets a JSON number, as with
+    awslambdaric, which imports decimal itself. (Refused while the codec looked `decimal` up in sys.modules.)"""
     write_file(code_dir / "handler.py", (
         "import sys, _decimal\n"
         "def handler(event, context):\n"
-        "    assert 'decimal' not in sys.modules\n"
         "    return {'x': _decimal.Decimal('1.50'), 'n': [_decimal.Decimal('NaN')]}\n"))
     import _decimal
 
@@ -143,10 +144,10 @@ def test_a_decimal_made_through_the_c_module_alone_is_still_a_number(code_dir: P
 
 
 def test_a_users_module_named_decimal_does_not_break_encoding_other_values(code_dir: Path) -> None:
-    """A function folder with its own `decimal.py` (no Decimal class in it): codec.default() now takes
-    sys.modules["decimal"] to be the standard library's and raises AttributeError on `.Decimal` for every value
-    json cannot encode itself, so bytes inside a result fail with Runtime.MarshalError. Before, the bootstrap had
-    imported the standard module first (as awslambdaric does), so the result was encoded."""
+    """A function folder with its own `decimal.py` (no Decimal class in it): the bootstrap imports the standard
+    module first (as awslambdaric does), so the function's is shadowed and a result with bytes is encoded. (While
+    the codec took sys.modules["decimal"] to be the standard library's, that result failed with
+    Runtime.MarshalError.)"""
     write_file(code_dir / "decimal.py", "RATE = 3\n")
     write_file(code_dir / "handler.py", (
         "import decimal\n"
@@ -154,7 +155,7 @@ def test_a_users_module_named_decimal_does_not_break_encoding_other_values(code_
         "    return {'b': b'bytes', 'rate': getattr(decimal, 'RATE', None)}\n"))
     done = run_cli("invoke", str(code_dir / "handler.py"), "-e", "{}")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["b"] == "bytes"
+    assert json.loads(done.stdout) == {"b": "bytes", "rate": None}  # the standard decimal, as in Lambda
 
 
 # --------------------------------------------------------------------------- the API's address, spelled otherwise
@@ -256,6 +257,6 @@ def test_the_runtime_reaches_an_api_given_as_localhost_or_an_ipv6_literal(tmp_pa
         out, err = runtime.communicate(timeout=BOUND)
         api.close()
     assert api.error is None, (api.error, err.decode(errors="replace")[-2000:])
-    assert json.loads(api.response_body) == {"event": {"hello": "v6"}, "idna": False, "decimal": False}
+    assert json.loads(api.response_body) == {"event": {"hello": "v6"}, "idna": False, "decimal": True}
     host_lines = [line for line in api.requests[0].split(b"\r\n") if line.lower().startswith(b"host:")]
     assert host_lines == [b"Host: " + address.encode()]
