@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 import pytest
 import trio
@@ -27,6 +29,18 @@ def watcher(request, monkeypatch) -> str:
     if request.param == "task":
         monkeypatch.setattr(HangupMonitor, "available", staticmethod(lambda: False))
     return request.param
+
+
+@asynccontextmanager
+async def parked_on(request: bytes) -> AsyncIterator[tuple[Routes, Client]]:
+    """A client whose request (a long poll: /poll or /early) is parked in its route; the whole test bounded."""
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        await client.send(request)
+        with trio.fail_after(BOUND_S):
+            await routes.poll.parked.wait()
+            yield routes, client
 
 
 @pytest.mark.trio
@@ -227,42 +241,27 @@ async def test_connections_are_tcp_nodelay() -> None:
 
 @pytest.mark.trio
 async def test_a_long_poll_is_abandoned_when_its_peer_hangs_up(watcher: str) -> None:
-    routes = Routes()
-    async with serving(routes) as address:
-        client = await Client.connect(address)
-        await client.send(get("/poll"))
-        with trio.fail_after(BOUND_S):
-            await routes.poll.parked.wait()
-            await client.stream.send_eof()  # a half-close is a hang-up too, as in hypercorn and Go's net/http
-            await routes.poll.abandoned.wait()
-            assert await client.closed_by_server()
+    async with parked_on(get("/poll")) as (routes, client):
+        await client.stream.send_eof()  # a half-close is a hang-up too, as in hypercorn and Go's net/http
+        await routes.poll.abandoned.wait()
+        assert await client.closed_by_server()
 
 
 @pytest.mark.trio
 async def test_a_long_poll_whose_peer_resets_is_abandoned(watcher: str) -> None:
-    routes = Routes()
-    async with serving(routes) as address:
-        client = await Client.connect(address)
-        await client.send(get("/poll"))
-        with trio.fail_after(BOUND_S):
-            await routes.poll.parked.wait()
-            await client.close()
-            await routes.poll.abandoned.wait()
+    async with parked_on(get("/poll")) as (routes, client):
+        await client.close()
+        await routes.poll.abandoned.wait()
 
 
 @pytest.mark.trio
 async def test_a_released_long_poll_answers_and_requests_pipelined_meanwhile_follow(watcher: str) -> None:
-    routes = Routes()
-    async with serving(routes) as address:
-        client = await Client.connect(address)
-        await client.send(get("/poll"))
-        with trio.fail_after(BOUND_S):
-            await routes.poll.parked.wait()
-            await client.send(get("/echo/after"))
-            await trio.testing.wait_all_tasks_blocked()
-            routes.poll.release.set()
-            assert (await client.answer())[2] == b'{"released":true}'
-            assert json.loads((await client.answer())[2])["params"] == ["after"]
+    async with parked_on(get("/poll")) as (routes, client):
+        await client.send(get("/echo/after"))
+        await trio.testing.wait_all_tasks_blocked()
+        routes.poll.release.set()
+        assert (await client.answer())[2] == b'{"released":true}'
+        assert json.loads((await client.answer())[2])["params"] == ["after"]
         assert not routes.poll.abandoned.is_set()
         await client.send(get("/echo"))  # the watch is over: the connection serves on
         assert (await client.answer())[0] == 200
@@ -271,33 +270,23 @@ async def test_a_released_long_poll_answers_and_requests_pipelined_meanwhile_fol
 @pytest.mark.trio
 async def test_an_answer_given_at_once_reaches_the_peer_while_its_route_still_waits() -> None:
     # How a runtime's /next is answered inside the Invoke API's request (issue 9): no pass through the scheduler.
-    routes = Routes()
-    async with serving(routes) as address:
-        client = await Client.connect(address)
-        await client.send(get("/early"))
-        with trio.fail_after(BOUND_S):
-            await routes.poll.parked.wait()
-            routes.parked[0].answer_now(Answer(200, (("Content-Type", "application/json"),), b'{"now":true}'))
-            assert (await client.answer())[2] == b'{"now":true}'
-            assert not routes.early_done.is_set()  # the route's own task has not run since
-            routes.poll.release.set()
-            await client.send(get("/echo/after"))
-            status, _, body = await client.answer()  # the route's returned answer was not written again
+    async with parked_on(get("/early")) as (routes, client):
+        routes.parked[0].answer_now(Answer(200, (("Content-Type", "application/json"),), b'{"now":true}'))
+        assert (await client.answer())[2] == b'{"now":true}'
+        assert not routes.early_done.is_set()  # the route's own task has not run since
+        routes.poll.release.set()
+        await client.send(get("/echo/after"))
+        status, _, body = await client.answer()  # the route's returned answer was not written again
         assert status == 200 and json.loads(body)["params"] == ["after"]
 
 
 @pytest.mark.trio
 async def test_an_http_1_0_request_is_answered_by_its_route_as_before() -> None:
-    routes = Routes()
-    async with serving(routes) as address:
-        client = await Client.connect(address)
-        await client.send(b"GET /early HTTP/1.0\r\n\r\n")
-        with trio.fail_after(BOUND_S):
-            await routes.poll.parked.wait()
-            routes.parked[0].answer_now(Answer(200, (), b"now"))  # declined: HTTP/1.0's answer the framing shapes
-            routes.poll.release.set()
-            assert (await client.answer())[2] == b"late"
-            assert await client.stream.receive_some(100) == b""  # and closed after it, as HTTP/1.0 is
+    async with parked_on(b"GET /early HTTP/1.0\r\n\r\n") as (routes, client):
+        routes.parked[0].answer_now(Answer(200, (), b"now"))  # declined: HTTP/1.0's answer the framing shapes
+        routes.poll.release.set()
+        assert (await client.answer())[2] == b"late"
+        assert await client.stream.receive_some(100) == b""  # and closed after it, as HTTP/1.0 is
 
 
 @pytest.mark.trio

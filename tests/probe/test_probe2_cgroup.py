@@ -274,6 +274,23 @@ def handler(event, context):
 '''
 
 
+def held_reports(gate: socket.socket, held: list[socket.socket], count: int) -> list[dict]:
+    """What `count` handlers reported to the gate, one JSON line each; their connections are kept (in `held`),
+    so that each stays busy until the test closes them."""
+    reports = []
+    for _ in range(count):
+        connection, _ = gate.accept()
+        held.append(connection)
+        connection.settimeout(BOUND)
+        data = b""
+        while not data.endswith(b"\n"):
+            more = connection.recv(65536)
+            assert more
+            data += more
+        reports.append(json.loads(data))
+    return reports
+
+
 def environment_processes(own: list[int]) -> tuple[int, set[int], int]:
     """(namespace inode, processes in the namespace, the sandbox init) from lambdatui's own pids."""
     host_ns = ns_inode(os.getpid())
@@ -360,19 +377,9 @@ def test_a_fleet_of_three_keeps_each_environment_in_its_own_cgroup_and_namespace
             threads = [threading.Thread(target=invoke) for _ in range(3)]
             for thread in threads:
                 thread.start()
-            held = []
-            reports = []
+            held: list[socket.socket] = []
             try:
-                for _ in range(3):
-                    connection, _ = gate.accept()
-                    held.append(connection)
-                    connection.settimeout(BOUND)
-                    data = b""
-                    while not data.endswith(b"\n"):
-                        more = connection.recv(65536)
-                        assert more
-                        data += more
-                    reports.append(json.loads(data))
+                reports = held_reports(gate, held, 3)
                 # All three environments are busy now: look at them from the host's side.
                 cgroups = set()
                 for report in reports:
@@ -459,15 +466,7 @@ def test_serve_killed_with_a_busy_fleet_leaves_no_process_and_no_cgroup(code_dir
             threads = [threading.Thread(target=invoke) for _ in range(3)]
             for thread in threads:
                 thread.start()
-            for _ in range(3):
-                connection, _ = gate.accept()
-                held.append(connection)
-                connection.settimeout(BOUND)
-                data = b""
-                while not data.endswith(b"\n"):
-                    more = connection.recv(65536)
-                    assert more
-                    data += more
+            held_reports(gate, held, 3)
             serve_pid = server.proc.pid
             everything = descendants(serve_pid)
             assert len(everything) >= 3 * 5  # per environment: init, pid 1, runtime, child, daemon

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import signal
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 import trio
@@ -186,10 +188,10 @@ async def test_sandbox_localdomain_resolves_to_loopback_inside(sandbox: Sandbox)
         assert "sandbox.localdomain" not in fh.read()
 
 
-@pytest.mark.trio
-async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox: Sandbox) -> None:
-    # Stopped, the init could not report an exit or start a process until the thaw: it is lambdatui's, not the
-    # function's, even though it lives in the environment's cgroup.
+@asynccontextmanager
+async def runtime_and_daemon_in_a_cgroup(sandbox: Sandbox) -> AsyncIterator[tuple]:
+    """A supervisor with a cgroup, running a runtime that started a setsid daemon: (supervisor, cgroup, recorder,
+    the runtime's handle, the daemon's host pid, the init); everything is ended after the test."""
     from lambdatui.processes import Supervisor
     from lambdatui.processes.cgroup import EnvironmentCgroup
     from proc_helpers import Recorder
@@ -201,18 +203,26 @@ async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox:
     async with trio.open_nursery() as nursery:
         supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
         try:
-            supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+            handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
             await recorder.wait_lines(1, "runtime")
             daemon = await the_daemon(sandbox)
             init = supervisor._init
             assert init is not None and len(init.own_pids()) == 2
-            supervisor.signal_strays(signal.SIGSTOP)
-            await until_stopped(daemon, True)
-            assert all(proc_state(pid) not in STOPPED_STATES for pid in init.own_pids())
-            handle = supervisor.spawn(sh("exit 4"))  # the init still serves while the environment is frozen
-            assert (await recorder.wait_exit(handle)).code == 4
+            yield supervisor, cgroup, recorder, handle, daemon, init
         finally:
             await supervisor.aclose()
+
+
+@pytest.mark.trio
+async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox: Sandbox) -> None:
+    # Stopped, the init could not report an exit or start a process until the thaw: it is lambdatui's, not the
+    # function's, even though it lives in the environment's cgroup.
+    async with runtime_and_daemon_in_a_cgroup(sandbox) as (supervisor, _, recorder, _, daemon, init):
+        supervisor.signal_strays(signal.SIGSTOP)
+        await until_stopped(daemon, True)
+        assert all(proc_state(pid) not in STOPPED_STATES for pid in init.own_pids())
+        handle = supervisor.spawn(sh("exit 4"))  # the init still serves while the environment is frozen
+        assert (await recorder.wait_exit(handle)).code == 4
 
 
 @pytest.mark.trio
@@ -272,26 +282,9 @@ async def test_after_a_reset_the_next_init_runs_in_a_new_namespace_with_the_same
 async def test_with_a_cgroup_the_init_its_pid_1_and_all_they_start_are_inside(sandbox: Sandbox) -> None:
     # The host moves the init into the cgroup while it boots (issue 9: the move waits for an RCU grace period);
     # the init forks nothing before, so its pid 1, the runtime and a daemon are all born inside.
-    from lambdatui.processes import Supervisor
-    from lambdatui.processes.cgroup import EnvironmentCgroup
-    from proc_helpers import Recorder
-
-    cgroup = EnvironmentCgroup.create()
-    if cgroup is None:
-        pytest.skip("no writable cgroup here")
-    recorder = Recorder()
-    async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
-        try:
-            handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
-            await recorder.wait_lines(1, "runtime")
-            daemon = await the_daemon(sandbox)
-            init = supervisor._init
-            assert init is not None
-            inside = set(cgroup.pids())
-            assert init.own_pids() | {handle.pid, daemon} <= inside, inside
-        finally:
-            await supervisor.aclose()
+    async with runtime_and_daemon_in_a_cgroup(sandbox) as (_, cgroup, _, handle, daemon, init):
+        inside = set(cgroup.pids())
+        assert init.own_pids() | {handle.pid, daemon} <= inside, inside
 
 
 def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sandbox) -> None:
