@@ -73,7 +73,6 @@ class SandboxInit:
             os.close(exits_w)
         host_end.settimeout(_REPLY_TIMEOUT_S)
         self._requests = host_end
-        self._exits = trio.lowlevel.FdStream(exits_r)
         try:
             if join is not None:
                 join(self._proc.pid)
@@ -81,7 +80,11 @@ class SandboxInit:
         except OSError as exc:
             self.kill()
             self._proc.wait()
+            os.close(exits_r)
+            assert self._proc.stderr is not None
+            self._proc.stderr.close()
             raise InitUnavailable(f"cannot move the sandbox init into the environment's cgroup: {exc}") from exc
+        self._exits = trio.lowlevel.FdStream(exits_r)
 
     @property
     def pid(self) -> int:

@@ -306,7 +306,9 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
         started.append(pid)
         cgroup.join(pid)
 
+    descriptors = set(os.listdir("/proc/self/fd"))
     with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
         SandboxInit(make_preexec(setup, os.getpid()), join=join)
     [pid] = started
     assert not is_live(pid)  # killed and reaped: nothing left behind
+    assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels
