@@ -24,7 +24,7 @@ from typing import Any, Optional
 MAX_ENTRIES = 6000
 # The layout's version and the interpreter build; then the payload's CRC-32 (8 hex digits and a newline): a
 # damaged file must be compiled past, never trusted (a changed byte can still unmarshal into other code).
-_HEADER = f"lambdatui dataclass methods 1\n{sys.version}\n".encode()
+_HEADER = f"lambdatui dataclass methods 2\n{sys.version}\n".encode()
 
 
 def default_path() -> str:
@@ -38,15 +38,19 @@ def default_path() -> str:
 
 
 class MethodCache:
-    """Source text → code object, for dataclasses' `exec` of the methods it writes."""
+    """Source text → code object, for dataclasses' `exec` of the methods it writes.
+
+    The file maps each text to its code's marshal bytes, unmarshalled only when a class needs it: `invoke` does
+    not pay for the classes only the debugger defines (textual's among them), which share the file."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.compiled = 0  # texts compiled by this process, not found in the file
-        self._codes = self._load()
+        self.stored = self._load()  # the file's: text → marshal bytes of its code
+        self._codes: dict[str, CodeType] = {}  # this process's, unmarshalled or compiled
         self._used: set[str] = set()
 
-    def _load(self) -> dict[str, CodeType]:
+    def _load(self) -> dict[str, bytes]:
         try:
             with open(self.path, "rb") as file:
                 data = file.read()
@@ -58,35 +62,48 @@ class MethodCache:
         if checksum != b"%08x\n" % zlib.crc32(payload):
             return {}
         try:
-            codes = marshal.loads(payload)
-        except Exception:  # EOFError, ValueError, TypeError; SystemError for some malformed code objects
+            stored = marshal.loads(payload)
+        except Exception:  # EOFError, ValueError, TypeError
             return {}
-        if type(codes) is not dict or not all(type(source) is str and type(code) is CodeType
-                                                  for source, code in codes.items()):
+        if type(stored) is not dict or not all(type(source) is str and type(blob) is bytes
+                                                   for source, blob in stored.items()):
             return {}
-        return codes
+        return stored
+
+    def _code(self, source: str) -> CodeType:
+        code = self._codes.get(source)
+        if code is not None:
+            return code
+        blob = self.stored.get(source)
+        if blob is not None:
+            try:
+                code = marshal.loads(blob)
+            except Exception:  # SystemError for some malformed code objects, whatever the checksum missed
+                code = None
+        if type(code) is not CodeType:
+            code = compile(source, "<string>", "exec", dont_inherit=True)
+            self.stored[source] = marshal.dumps(code)
+            self.compiled += 1
+        self._codes[source] = code  # type: ignore[assignment]
+        return code  # type: ignore[return-value]
 
     def exec(self, source: Any, globals: Optional[dict] = None, locals: Optional[dict] = None) -> None:
         if type(source) is str:
-            code = self._codes.get(source)
-            if code is None:
-                code = self._codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
-                self.compiled += 1
             self._used.add(source)
-            source = code
+            source = self._code(source)
         exec(source, globals, locals)
 
     def save(self) -> None:
         """Write what this process compiled, if anything, unless bytecode is not to be written."""
         if not self.compiled or sys.dont_write_bytecode:
             return
-        codes = self._codes
-        if len(codes) > MAX_ENTRIES:
-            codes = {source: codes[source] for source in self._used}
+        stored = self.stored
+        if len(stored) > MAX_ENTRIES:
+            stored = {source: stored[source] for source in self._used}
         temporary = f"{self.path}.{os.getpid()}"
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            payload = marshal.dumps(codes)
+            payload = marshal.dumps(stored)
             with open(temporary, "wb") as file:
                 file.write(_HEADER + b"%08x\n" % zlib.crc32(payload) + payload)
             os.replace(temporary, self.path)  # whole or not at all, for a start that reads it meanwhile

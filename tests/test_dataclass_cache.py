@@ -108,7 +108,7 @@ def test_past_its_bound_the_file_keeps_what_the_run_used(cache_path: Path, serve
 
     now.save()
     kept = served_by(MethodCache(str(cache_path)))
-    kept_keys = list(kept._codes)
+    kept_keys = list(kept.stored)
     assert kept_keys and all("gone" not in source for source in kept_keys)
     assert any("kept" in source for source in kept_keys)
 

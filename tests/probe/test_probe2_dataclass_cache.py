@@ -75,7 +75,7 @@ def test_a_cache_with_one_damaged_byte_is_compiled_past_in_process(tmp_path: Pat
     path = tmp_path / "dataclass-methods.marshal"
     path.write_bytes(_HEADER + _one_byte_corruption())
     cache = MethodCache(str(path))  # must not raise
-    assert cache._codes == {}
+    assert cache.stored == {}
 
 
 def test_the_command_still_starts_with_a_damaged_cache_file(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_a_file_with_the_right_header_but_another_layout_is_compiled_past(tmp_pa
     first = _lambdatui(prefix, "--help")
     assert first.returncode == 0, first.stderr
     path = _cache_file(prefix)
-    codes = MethodCache(str(path))._codes
+    codes = MethodCache(str(path)).stored
     assert codes
     path.write_bytes(_HEADER + marshal.dumps({source: (code, 1) for source, code in codes.items()}))
     again = _lambdatui(prefix, "--help", write=False)
@@ -118,7 +118,7 @@ def test_a_truncated_file_is_compiled_past_and_rewritten_whole(tmp_path: Path, c
     assert again.returncode == 0, again.stderr
     assert again.stdout == first.stdout
     reloaded = MethodCache(str(path))
-    assert len(reloaded._codes) > 20  # the second start wrote the whole file again
+    assert len(reloaded.stored) > 20  # the second start wrote the whole file again
 
 
 def test_a_file_of_the_same_version_but_another_build_is_ignored(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_concurrent_first_runs_leave_one_whole_file_and_no_temporaries(tmp_path:
     path = _cache_file(prefix)
     siblings = sorted(p.name for p in path.parent.iterdir() if p.name.startswith("dataclass-methods"))
     assert siblings == [path.name]  # no "<file>.<pid>" temporary left by a racer
-    assert len(MethodCache(str(path))._codes) > 20
+    assert len(MethodCache(str(path)).stored) > 20
     check = subprocess.run([sys.executable, "-c", "import json; from lambdatui import dataclass_cache as d; "
                             "c = d.install(); import lambdatui.cli; print(json.dumps(c.compiled))"],
                            capture_output=True, text=True, env=_env(prefix), cwd=REPO, timeout=BOUND)
