@@ -77,13 +77,15 @@ class SandboxInit:
             if join is not None:
                 join(self._proc.pid)
             host_end.send(_JOINED)
-        except OSError as exc:
+        except BaseException as exc:  # a cancellation or a bug too: no init may be left waiting for its word
             self.kill()
             self._proc.wait()
             os.close(exits_r)
             assert self._proc.stderr is not None
             self._proc.stderr.close()
-            raise InitUnavailable(f"cannot move the sandbox init into the environment's cgroup: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise InitUnavailable(f"cannot move the sandbox init into the environment's cgroup: {exc}") from exc
+            raise
         self._exits = trio.lowlevel.FdStream(exits_r)
 
     @property
