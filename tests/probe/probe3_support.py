@@ -1,0 +1,162 @@
+"""Helpers for the third probe round: the real debugger on a real pseudo-terminal, and subprocess environments.
+
+Nothing is faked: `DebuggerOnPty` runs `python -m lambdatui PATH` (entry.main, as the console script does) with a
+pty as its controlling terminal, drains what it draws on a thread, and ends it as a user would (the `q` key,
+SIGTERM, or closing the terminal). Every wait has a bound and waits on the event it means.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Mapping, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+BOUND = 60.0
+
+
+def cache_env(prefix: Optional[Path], *, write: bool = True, base: Optional[Mapping[str, str]] = None,
+              pythonpath: Path = REPO) -> dict[str, str]:
+    """The environment of a lambdatui subprocess whose dataclass cache lives under `prefix` (None: beside the
+    package, in its __pycache__)."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = str(pythonpath)
+    if prefix is None:
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(prefix)
+    if write:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def cache_file_for(prefix: Optional[Path], pythonpath: Path = REPO, python: str = sys.executable) -> Path:
+    """Where `python` keeps the cache for the package found on `pythonpath` (default_path, asked of it)."""
+    out = subprocess.run([python, "-c", "from lambdatui.dataclass_cache import default_path; print(default_path())"],
+                         capture_output=True, text=True, env=cache_env(prefix, pythonpath=pythonpath), cwd="/",
+                         timeout=BOUND)
+    assert out.returncode == 0, out.stderr
+    return Path(out.stdout.strip())
+
+
+def stored_texts(path: Path) -> dict[str, bytes]:
+    from lambdatui.dataclass_cache import MethodCache
+
+    return MethodCache(str(path)).stored
+
+
+def file_identity(path: Path) -> tuple[int, int, bytes]:
+    """(inode, mtime_ns, bytes): a rewrite (os.replace) changes the inode even when the bytes are the same."""
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns, path.read_bytes()
+
+
+class DebuggerOnPty:
+    """`python -m lambdatui PATH ...` on a pseudo-terminal of its own (its controlling terminal)."""
+
+    READY = b"Participant"  # the participants table's heading: the main screen is drawn
+
+    def __init__(self, *args: str, env: Mapping[str, str], cwd: Path = REPO, size: tuple[int, int] = (45, 140)):
+        self.master, slave = os.openpty()
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+        full_env = {**env, "TERM": "xterm-256color", "COLUMNS": str(size[1]), "LINES": str(size[0])}
+
+        def controlling_terminal() -> None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "lambdatui", *args], stdin=slave, stdout=slave,
+                                         stderr=slave, env=full_env, cwd=cwd, start_new_session=True,
+                                         preexec_fn=controlling_terminal)
+        finally:
+            os.close(slave)
+        self.screen = bytearray()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._eof = False
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._stop:
+            try:
+                readable, _, _ = select.select([self.master], [], [], 0.1)
+            except (OSError, ValueError):
+                break
+            if not readable:
+                continue
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: every slave end is closed (the app ended)
+                data = b""
+            with self._cond:
+                if not data:
+                    self._eof = True
+                    self._cond.notify_all()
+                    return
+                self.screen += data
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, needle: bytes, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while needle not in self.screen:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof or self.proc.poll() is not None:
+                    raise AssertionError(f"{needle!r} never drawn (exit {self.proc.poll()}); tail: "
+                                         f"{bytes(self.screen[-2000:])!r}")
+                self._cond.wait(min(left, 0.5))
+
+    def ready(self, timeout: float = 30.0) -> "DebuggerOnPty":
+        self.wait_for(self.READY, timeout)
+        return self
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def hang_up(self) -> None:
+        """Close the terminal, as closing its window does: the kernel sends SIGHUP (and SIGCONT) to the app."""
+        self._stop = True
+        self._reader.join(5)
+        os.close(self.master)
+        self.master = -1
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(BOUND)
+        self._stop = True
+        self._reader.join(5)
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+    def __enter__(self) -> "DebuggerOnPty":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def remove_stale_runs() -> None:
+    """The run folders of lambdatui processes SIGKILLed by a test (their /tmp and layers): lambdatui's next start
+    would remove them; the test does, so that nothing is left behind it. Live runs (their pid exists) stay."""
+    from lambdatui.runner import _remove_stale_runs, state_root
+
+    _remove_stale_runs(state_root(), lambda _text: None)
