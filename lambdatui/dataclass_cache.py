@@ -17,14 +17,16 @@ import marshal
 import os
 import sys
 import zlib
+from importlib.util import MAGIC_NUMBER
 from types import CodeType
 from typing import Any, Optional
 
 # Kept entries past this are dropped on the next save, except those the saving run used (old versions' texts).
 MAX_ENTRIES = 6000
-# The layout's version and the interpreter build; then the payload's CRC-32 (8 hex digits and a newline): a
-# damaged file must be compiled past, never trusted (a changed byte can still unmarshal into other code).
-_HEADER = f"lambdatui dataclass methods 2\n{sys.version}\n".encode()
+# The layout's version and the bytecode's magic number (as a .pyc's: builds of one Python version share their
+# code, as they share __pycache__); then the payload's CRC-32 (8 hex digits and a newline): a damaged file must be
+# compiled past, never trusted (a changed byte can still unmarshal into other code).
+_HEADER = f"lambdatui dataclass methods 3\n{MAGIC_NUMBER.hex()} {sys.implementation.cache_tag}\n".encode()
 
 
 def default_path() -> str:
@@ -94,10 +96,12 @@ class MethodCache:
         exec(source, globals, locals)
 
     def save(self) -> None:
-        """Write what this process compiled, if anything, unless bytecode is not to be written."""
+        """Write what this process compiled, if anything, unless bytecode is not to be written; with what another
+        start wrote meanwhile (the debugger open while `replay` runs), which would otherwise be lost."""
         if not self.compiled or sys.dont_write_bytecode:
             return
-        stored = self.stored
+        stored = self._load()
+        stored.update(self.stored)
         if len(stored) > MAX_ENTRIES:
             stored = {source: stored[source] for source in self._used}
         temporary = f"{self.path}.{os.getpid()}"

@@ -22,6 +22,7 @@ class Fit(Enum):
     WARM = "warm"  # initialised and idle (frozen, waiting on Next): serves it at once
     FINISHING = "finishing"  # its invoke is answered; the runtime and extensions are about to call Next again
     COLD = "cold"  # idle but must initialise first (a reset environment re-initialises inside the invoke)
+    RESETTING = "resetting"  # reset after a failed invoke (timeout, crash): re-initialises inside the next one
     INITIALISING = "initialising"  # no invoke assigned, initialising ahead of requests: serves it once ready
     HELD = "held"  # no invoke assigned, but held by the user at a boundary: serves it once released
     BUSY = "busy"  # an invoke is assigned to it, or it is shutting down
@@ -55,7 +56,8 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which
     spreads invokes over the warm environments); then one whose invoke is answered and that is finishing it (a
     caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
-    cold start); then an idle one that must initialise, or one initialising ahead of requests; then a new
+    cold start); then an idle one that must initialise, one being reset after a failed invoke, or one
+    initialising ahead of requests; then a new
     environment while under `limit`; then one the user holds at a boundary with no invoke (it serves the invoke
     once released, as a debugger user holding the only environment expects); else a throttle, or for an Event
     invoke, the queue.
@@ -68,7 +70,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
         warm = first(fit)
         if warm is not None:
             return Route(Choice.EXISTING, warm.number, cold=False)
-    for fit in (Fit.COLD, Fit.INITIALISING):
+    for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
         cold = first(fit)
         if cold is not None:
             return Route(Choice.EXISTING, cold.number, cold=True)
@@ -90,6 +92,13 @@ def idle_expired(candidates: Sequence[Candidate], now: float, idle_shutdown_s: O
 
 def fit(env: "Environment") -> Fit:
     """What `env` can do with an invoke now, from its own lifecycle state."""
+    if (env.state is EnvState.RESETTING and env.shutdown is not None and not env.shutdown.final
+            and not env.draining and not env.spindown_after_invoke and env.current is None and not env.queue
+            and env.hold is None):
+        # Lambda resets the environment after a timeout or a crash and the next invoke re-initialises it (its
+        # /tmp kept): not busy, no request runs in it; an invoke sent as soon as the failure's answer is in waits
+        # for the reset rather than cold-starting another environment, or being throttled at the limit.
+        return Fit.RESETTING
     if env.shutdown is not None or env.draining or env.spindown_after_invoke or env.state in _ENDING:
         return Fit.BUSY
     if isinstance(env, ManagedEnvironment):

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .cgroup_files import stale_cgroups, write_control
+from .cgroup_files import children, has_children, remove_cgroup, stale_cgroups, write_control
 from .memory_limit import CgroupMemory
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -75,22 +75,12 @@ class EnvironmentCgroup:
         return f"a {kind} at {self.path}"
 
     def pids(self) -> list[int]:
-        # Read with os-level calls: it runs at every freeze of the environment (once a warm invoke), where a text
-        # file's fstat, ioctl, lseek and decoding cost more than the read.
-        try:
-            fd = os.open(self.procs_file, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                data = os.read(fd, _READ_SIZE)
-                while len(data) % _READ_SIZE == 0 and data:  # a short read is the end (the kernel fills the buffer)
-                    more = os.read(fd, _READ_SIZE)
-                    if not more:
-                        break
-                    data += more
-            finally:
-                os.close(fd)
-            return [int(pid) for pid in data.split()]
-        except (OSError, ValueError):
-            return []
+        """Every process inside, those of cgroups a function made inside this one included."""
+        pids = _read_pids(self.procs_file)
+        if has_children(self.path):
+            for child in children(self.path):
+                pids += _read_pids(str(child / "cgroup.procs"))
+        return pids
 
     def signal_strays(self, groups: set[int], sig: int, spare: frozenset[int] = frozenset()) -> int:
         """Signal every process inside that is in none of `groups` (the participants' process groups), but `spare`;
@@ -126,7 +116,7 @@ class EnvironmentCgroup:
     def remove(self) -> None:
         self.kill_all()
         try:
-            self.path.rmdir()
+            remove_cgroup(self.path)
         except OSError:
             pass  # still draining: the watchdog's last sweep, or the next start, finds an empty one
         if self.memory is not None:
@@ -153,6 +143,25 @@ class EnvironmentCgroup:
             pass  # the cgroup was removed meanwhile (ENODEV): nothing is left in it
         finally:
             os.close(fd)
+
+
+def _read_pids(procs_file: str) -> list[int]:
+    # Read with os-level calls: it runs at every freeze of the environment (once a warm invoke), where a text
+    # file's fstat, ioctl, lseek and decoding cost more than the read.
+    try:
+        fd = os.open(procs_file, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, _READ_SIZE)
+            while len(data) % _READ_SIZE == 0 and data:  # a short read is the end (the kernel fills the buffer)
+                more = os.read(fd, _READ_SIZE)
+                if not more:
+                    break
+                data += more
+        finally:
+            os.close(fd)
+        return [int(pid) for pid in data.split()]
+    except (OSError, ValueError):
+        return []
 
 
 def join_cgroup_in_child(procs_files: tuple[str, ...]) -> None:

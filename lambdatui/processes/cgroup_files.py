@@ -24,6 +24,36 @@ def write_control(path: Path, text: str) -> bool:
         return False
 
 
+def has_children(path: Path) -> bool:
+    """Whether a cgroup has cgroups inside it (a function may make them in its own: it runs as the same user).
+    A directory's link count is 2 plus its subdirectories: one stat(), on every freeze, instead of a listing."""
+    try:
+        return os.stat(path).st_nlink > 2
+    except OSError:
+        return False
+
+
+def children(path: Path) -> list[Path]:
+    """Every cgroup inside `path`, deepest first (the order rmdir needs)."""
+    found: list[Path] = []
+    try:
+        for root, dirs, _ in os.walk(path, topdown=False):
+            found.extend(Path(root) / name for name in dirs)
+    except OSError:
+        pass
+    return found
+
+
+def remove_cgroup(path: Path) -> None:
+    """rmdir a cgroup and the cgroups inside it, deepest first; raises OSError (e.g. EBUSY) as rmdir does."""
+    for child in children(path):
+        try:
+            child.rmdir()
+        except FileNotFoundError:
+            pass
+    path.rmdir()
+
+
 def stale_cgroups(base: Path) -> list[Path]:
     """`lambdatui-<pid>-<suffix>` cgroups under `base` whose run is gone (a host killed before its watchdog's last
     sweep finished): to be removed at the next start."""

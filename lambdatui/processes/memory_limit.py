@@ -30,7 +30,7 @@ from typing import Optional, Protocol
 
 import trio
 
-from .cgroup_files import read_control, stale_cgroups, write_control
+from .cgroup_files import read_control, remove_cgroup, stale_cgroups, write_control
 
 MIB = 1024 * 1024
 V1_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
@@ -155,7 +155,7 @@ class CgroupMemory:
         deadline = time.monotonic() + 2.0
         while True:
             try:
-                self.path.rmdir()
+                remove_cgroup(self.path)
                 return
             except FileNotFoundError:
                 return

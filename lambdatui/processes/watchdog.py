@@ -58,13 +58,19 @@ def main() -> int:
 
 
 def kill_cgroup(path):
-    """Everything in the environment's cgroup, daemons that left their group included; then the cgroup."""
+    """Everything in the environment's cgroup, daemons that left their group included, and in the cgroups a
+    function made inside it; then those cgroups, deepest first, and the environment's."""
+    folders = [root for root, _, _ in os.walk(path, topdown=False)]  # deepest first, `path` last
+    if not folders:
+        return  # gone already
     for _ in range(200):  # bounded: about 2 s
-        try:
-            with open(os.path.join(path, "cgroup.procs")) as fh:
-                pids = [int(line) for line in fh if line.strip()]
-        except (OSError, ValueError):
-            return
+        pids = []
+        for folder in folders:
+            try:
+                with open(os.path.join(folder, "cgroup.procs")) as fh:
+                    pids += [int(line) for line in fh if line.strip()]
+            except (OSError, ValueError):
+                pass
         if not pids:
             break
         for pid in pids:
@@ -73,10 +79,11 @@ def kill_cgroup(path):
             except OSError:
                 pass
         time.sleep(0.01)
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

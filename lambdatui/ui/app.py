@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
 from lambdatui import controller as c
+from lambdatui import dataclass_cache
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
@@ -405,7 +406,7 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         every process group it still lists, so nothing is left behind.
         """
         signal.signal(signal.SIGCONT, signal.SIG_DFL)
-        timer = threading.Timer(HANGUP_EXIT_S, os._exit, (0,))
+        timer = threading.Timer(HANGUP_EXIT_S, _leave_now)
         timer.daemon = True
         timer.start()
         loop.call_soon_threadsafe(self.call_later, self.hang_up)
@@ -418,7 +419,7 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         """
         self._quitting = True
         await self._stop_backend()
-        os._exit(0)
+        _leave_now()
 
     @work(exclusive=True, group="quit")
     async def action_quit(self) -> None:
@@ -429,3 +430,9 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         self.notify("Shutting down: SHUTDOWN to extensions, then every process ends…", timeout=QUIT_TIMEOUT_S)
         await self._stop_backend()
         self.exit(0)
+
+
+def _leave_now() -> None:
+    """Exit at once, the terminal gone (nothing may be written to it), keeping what the dataclass cache compiled."""
+    dataclass_cache.save()
+    os._exit(0)

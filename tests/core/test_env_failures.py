@@ -430,3 +430,17 @@ def test_an_invoke_arriving_during_a_reset_waits_and_then_runs_a_suppressed_init
     d.exited(ext("ext-a"), 0)
     assert d.state is EnvState.INIT
     assert d.facts(f.PhaseStarted)[-1] == f.PhaseStarted("init", "invoke", d.mono)
+
+
+def test_after_a_timeout_the_resetting_environment_takes_the_next_invoke_and_runs_it_once_reset():
+    # Lambda resets the environment and the next invoke re-initialises it, /tmp kept: the fleet routes to it (not
+    # busy: no request runs in it) rather than cold-starting another or throttling at the limit.
+    from lambdatui.core.fleet_rules import Fit, fit
+
+    d, _, _, m = timed_out()
+    assert d.state is EnvState.RESETTING and fit(d.env) is Fit.RESETTING
+    caller, rid = d.invoke()
+    assert fit(d.env) is Fit.BUSY  # it has its invoke now
+    assert not d.spawned(m)  # waits for the reset
+    d.killed_by_signal(RUNTIME)
+    assert d.state is not EnvState.COLD and d.spawned(m) == [RUNTIME]  # re-initialising for the queued invoke

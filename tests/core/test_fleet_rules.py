@@ -24,6 +24,9 @@ def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0
     ([c(1, Fit.FINISHING), c(2, Fit.WARM)], 10, False, Route(Choice.EXISTING, 2)),
     # a reset environment re-initialises inside the invoke rather than a new one starting
     ([c(1, Fit.COLD)], 10, False, Route(Choice.EXISTING, 1, cold=True)),
+    # one being reset after a failed invoke takes the next (re-initialising it), even at the limit
+    ([c(1, Fit.RESETTING)], 1, False, Route(Choice.EXISTING, 1, cold=True)),
+    ([c(1, Fit.RESETTING), c(2, Fit.WARM)], 10, False, Route(Choice.EXISTING, 2)),
     # env #1, initialising ahead of requests, takes the first invoke
     ([c(1, Fit.INITIALISING)], 10, False, Route(Choice.EXISTING, 1, cold=True)),
     # a held environment is routed around while under the limit...
@@ -45,6 +48,7 @@ def test_route(candidates: list[Candidate], limit: int, asynchronous: bool, expe
 
 def test_idle_shutdown_takes_idle_on_demand_environments_only() -> None:
     candidates = [c(1, Fit.WARM, idle_since=0.0), c(2, Fit.WARM, idle_since=8.0), c(3, Fit.BUSY, idle_since=0.0),
-                  c(4, Fit.WARM, provisioned=True, idle_since=0.0), c(5, Fit.COLD, idle_since=1.0)]
+                  c(4, Fit.WARM, provisioned=True, idle_since=0.0), c(5, Fit.COLD, idle_since=1.0),
+                  c(6, Fit.RESETTING, idle_since=0.0)]
     assert idle_expired(candidates, now=10.0, idle_shutdown_s=5.0) == [1, 5]
     assert idle_expired(candidates, now=10.0, idle_shutdown_s=None) == []

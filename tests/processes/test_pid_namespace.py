@@ -50,19 +50,22 @@ async def the_daemon(sandbox: Sandbox) -> int:
 
 
 def host_pids_of(inner_pid_file: Path) -> list[int]:
-    """The daemon's pid as the host sees it: the pid it wrote is the namespace's number, so look by command."""
+    """The daemon's pid as the host sees it: the pid it wrote is the namespace's number, so look by command, and
+    by the file itself as the process sees it at /tmp (another test's namespace may number a daemon the same)."""
     inner = int(inner_pid_file.read_text())
+    inode = inner_pid_file.stat().st_ino
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             ns_pids = [line for line in (entry / "status").read_text().splitlines() if line.startswith("NSpid:")]
+            if ns_pids and ns_pids[0].split()[-1] == str(inner) and len(ns_pids[0].split()) > 2:
+                if (entry / "cmdline").read_bytes().startswith(b"sleep\x00300") and \
+                        (entry / "root" / "tmp" / inner_pid_file.name).stat().st_ino == inode:
+                    found.append(int(entry.name))
         except OSError:
             continue
-        if ns_pids and ns_pids[0].split()[-1] == str(inner) and len(ns_pids[0].split()) > 2:
-            if (entry / "cmdline").read_bytes().startswith(b"sleep\x00300"):
-                found.append(int(entry.name))
     return found
 
 
