@@ -160,3 +160,60 @@ def remove_stale_runs() -> None:
     from lambdatui.runner import _remove_stale_runs, state_root
 
     _remove_stale_runs(state_root(), lambda _text: None)
+
+
+# A handler's helper, spliced into the probes' handler sources: a `sleep` grandchild in a session of its own
+# (setsid, double fork), in no process group lambdatui knows; with `where`, moved into that cgroup folder first.
+# It returns the daemon's pid (as the function sees it) once the daemon has exec'd.
+DAEMON_SOURCE = r'''
+def daemon(seconds=300, where=None):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        if where:
+            with open(os.path.join(where, "cgroup.procs"), "w") as fh:
+                fh.write("0")  # this process itself
+        os.write(w, b"%d" % os.getpid())
+        os.execvp("sleep", ["sleep", str(seconds)])  # `w` is close-on-exec: end of file once it has exec'd
+    os.close(w)
+    os.waitpid(pid, 0)
+    data = b""
+    while more := os.read(r, 64):
+        data += more
+    os.close(r)
+    return int(data)
+'''
+
+
+def sandbox_inits(root: int) -> dict[int, int]:
+    """The sandbox inits among `root`'s children, {pid: starttime} (their pid 1, a fork of each, not counted)."""
+    from e2e_support import descendants, proc_cmdline, proc_stat
+
+    found = {}
+    for pid, start in descendants(root).items():
+        stat = proc_stat(pid)
+        if stat is not None and stat[1] == root and "sandbox_init.py" in proc_cmdline(pid):
+            found[pid] = start
+    return found
+
+
+def cgroups_of(pid: int) -> list[Path]:
+    """The cgroup folders of lambdatui process `pid` (`lambdatui-<pid>-*`), v2 and v1 alike."""
+    found: set[Path] = set()
+    for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
+        if base.is_dir():
+            for pattern in (f"lambdatui-{pid}-*", f"*/lambdatui-{pid}-*", f"*/*/*/lambdatui-{pid}-*"):
+                found.update(p for p in base.glob(pattern) if p.is_dir())
+    return sorted(found)
+
+
+def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:
+    """Those of `paths` still there after `timeout` (a cgroup folder goes once its last process is reaped)."""
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in paths if p.exists()]) and time.monotonic() < deadline:
+        for path in left:
+            os.stat(path.parent)
+    return left

@@ -21,6 +21,7 @@ import pytest
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
+from probe3_support import DAEMON_SOURCE  # noqa: E402
 from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file  # noqa: E402
 
 from lambdatui.config import resolve_function  # noqa: E402
@@ -240,21 +241,7 @@ import json, os, subprocess, sys, time
 kept = []
 
 
-def daemon():
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        os.write(w, b"%d" % os.getpid())
-        os.execvp("sleep", ["sleep", "300"])
-    os.close(w)
-    os.waitpid(pid, 0)
-    grandchild = int(os.read(r, 64))
-    os.close(r)
-    return grandchild
-
+''' + DAEMON_SOURCE + r'''
 
 def handler(event, context):
     if event.get("crash"):

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
+from probe3_support import DAEMON_SOURCE, wait_paths_gone  # noqa: E402
 from e2e_support import (ServeProcess, descendants, proc_cmdline, proc_stat, run_cli, wait_all_gone,  # noqa: E402
                          write_file)
 
@@ -39,27 +40,7 @@ def own_cgroup():
     return mount + path
 
 
-def daemon(where, seconds):
-    """A setsid, double-forked `sleep`, moved into `where` (a cgroup folder) before it execs."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        if where:
-            with open(os.path.join(where, "cgroup.procs"), "w") as fh:
-                fh.write("0")  # this process itself
-        os.write(w, b"ok")
-        os.execvp("sleep", ["sleep", str(seconds)])  # `w` is close-on-exec: end of file once it has exec'd
-    os.close(w)
-    os.waitpid(pid, 0)
-    ok = b""
-    while more := os.read(r, 8):
-        ok += more
-    os.close(r)
-    return ok == b"ok"
-
+''' + DAEMON_SOURCE + r'''
 
 def handler(event, context):
     own = own_cgroup()
@@ -67,8 +48,8 @@ def handler(event, context):
     if event.get("child_cgroup"):
         os.makedirs(child, exist_ok=True)
     if event.get("daemons"):
-        assert daemon(None, 300)  # in the environment's own cgroup
-        assert daemon(child, 301)  # in the cgroup the function made
+        assert daemon(300)  # in the environment's own cgroup
+        assert daemon(301, child)  # in the cgroup the function made
     return {"own": own, "child": os.path.isdir(child)}
 '''
 
@@ -79,14 +60,6 @@ def host_cgroups(pid: int) -> list[Path]:
         if base.is_dir():
             found.update(p for p in base.glob(f"lambdatui-{pid}-*") if p.is_dir())
     return sorted(found)
-
-
-def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:
-    deadline = time.monotonic() + timeout
-    while (left := [p for p in paths if p.exists()]) and time.monotonic() < deadline:
-        for path in left:
-            os.stat(path.parent)
-    return left
 
 
 def remove_cgroup_folders(folders: list[Path]) -> None:

@@ -12,7 +12,6 @@ exits (pidfd) or the folders' removal, with a bound.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
@@ -25,7 +24,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, descendants, proc_cmdline, proc_stat, wait_all_gone, write_file  # noqa: E402
 
-from probe3_support import DebuggerOnPty, cache_env, remove_stale_runs  # noqa: E402
+from probe3_support import (DAEMON_SOURCE, DebuggerOnPty, cache_env, cgroups_of, remove_stale_runs,  # noqa: E402
+                            sandbox_inits, wait_paths_gone)
 
 
 @pytest.fixture(autouse=True)
@@ -44,25 +44,7 @@ daemons = []  # per runtime process: its token (made on its first invoke: Init's
                # snapshot's, the same in every restored environment) and its daemon
 
 
-def daemon():
-    """A grandchild in a session of its own (setsid, double fork): it belongs to no group lambdatui knows."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        os.write(w, b"%d" % os.getpid())
-        os.execvp("sleep", ["sleep", "300"])  # `w` is close-on-exec: end of file once it has exec'd
-    os.close(w)
-    os.waitpid(pid, 0)
-    data = b""
-    while more := os.read(r, 64):
-        data += more
-    grandchild = int(data)
-    os.close(r)
-    return grandchild
-
+''' + DAEMON_SOURCE + r'''
 
 def handler(event, context):
     if not daemons:
@@ -70,33 +52,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"token": daemons[0][0], "daemon": daemons[0][1], "rid": context.aws_request_id}
 '''
-
-
-def cgroups_of(pid: int) -> list[Path]:
-    found: set[Path] = set()
-    for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
-        if base.is_dir():
-            for pattern in (f"lambdatui-{pid}-*", f"*/lambdatui-{pid}-*", f"*/*/*/lambdatui-{pid}-*"):
-                found.update(p for p in base.glob(pattern) if p.is_dir())
-    return sorted(found)
-
-
-def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:
-    deadline = time.monotonic() + timeout
-    while (left := [p for p in paths if p.exists()]) and time.monotonic() < deadline:
-        for path in left:
-            os.stat(path.parent)
-    return left
-
-
-def sandbox_inits(root: int) -> dict[int, int]:
-    """The environments' sandbox inits (children of `root`; their pid 1, a fork of each, is not counted)."""
-    found = {}
-    for pid, start in descendants(root).items():
-        stat = proc_stat(pid)
-        if stat is not None and stat[1] == root and "sandbox_init.py" in proc_cmdline(pid):
-            found[pid] = start
-    return found
 
 
 def concurrent_invokes(server: ServeProcess, events: list[dict]) -> list[httpx.Response]:

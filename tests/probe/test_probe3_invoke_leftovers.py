@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import lambdatui_argv, proc_cmdline, proc_stat, wait_all_gone, write_file  # noqa: E402
-from probe3_support import remove_stale_runs  # noqa: E402
+from probe3_support import DAEMON_SOURCE, cgroups_of, remove_stale_runs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -38,20 +38,7 @@ import os, sys, tempfile, time
 daemons = []
 
 
-def daemon(seconds):
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        os.execvp("sleep", ["sleep", str(seconds)])  # `w` is close-on-exec: end of file once it has exec'd
-    os.close(w)
-    os.waitpid(pid, 0)
-    while os.read(r, 8):
-        pass
-    os.close(r)
-
+''' + DAEMON_SOURCE + r'''
 
 def handler(event, context):
     if not daemons:
@@ -93,15 +80,6 @@ def marked(marker: str, daemon_seconds: int) -> dict[int, int]:
     return found
 
 
-def cgroup_folders(pid: int) -> list[Path]:
-    found: set[Path] = set()
-    for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
-        if base.is_dir():
-            for pattern in (f"lambdatui-{pid}-*", f"*/lambdatui-{pid}-*", f"*/*/*/lambdatui-{pid}-*"):
-                found.update(p for p in base.glob(pattern) if p.is_dir())
-    return sorted(found)
-
-
 def start(marker: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "LAMBDATUI_PROBE3": marker}
     return subprocess.Popen([*lambdatui_argv(), *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -111,7 +89,7 @@ def start(marker: str, *args: str) -> subprocess.Popen[str]:
 def assert_nothing_left(marker: str, daemon_seconds: int, pid: int) -> None:
     left = wait_all_gone(marked(marker, daemon_seconds), 15)
     assert left == {}, left
-    assert cgroup_folders(pid) == []
+    assert cgroups_of(pid) == []
 
 
 @pytest.mark.parametrize("case", ["snapstart", "resets"])

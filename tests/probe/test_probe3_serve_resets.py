@@ -10,7 +10,6 @@ crash/timeout scenarios must pass.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
@@ -20,8 +19,9 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
-from e2e_support import (ServeProcess, descendants, proc_cmdline, proc_stat, run_cli, wait_all_gone,  # noqa: E402
-                         write_file)
+from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file  # noqa: E402
+
+from probe3_support import cgroups_of, sandbox_inits, wait_paths_gone  # noqa: E402
 
 BOUND = 30.0
 
@@ -85,33 +85,6 @@ while True:
               % (rid.encode(), len(out)) + out)
     response()
 '''
-
-
-def sandbox_inits(root: int) -> dict[int, int]:
-    """The sandbox inits among `root`'s children, {pid: starttime} (their pid 1, a fork of each, not counted)."""
-    found = {}
-    for pid, start in descendants(root).items():
-        stat = proc_stat(pid)
-        if stat is not None and stat[1] == root and "sandbox_init.py" in proc_cmdline(pid):
-            found[pid] = start
-    return found
-
-
-def cgroups_of(pid: int) -> list[Path]:
-    found = []
-    for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
-        if base.is_dir():
-            found += [p for p in base.glob(f"lambdatui-{pid}-*") if p.is_dir()]
-            found += [p for p in base.glob(f"*/lambdatui-{pid}-*") if p.is_dir()]
-    return sorted(set(found))
-
-
-def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:
-    deadline = time.monotonic() + timeout
-    while (left := [p for p in paths if p.exists()]) and time.monotonic() < deadline:
-        for path in left:  # bounded: a cgroup folder goes once its last process is reaped
-            os.stat(path.parent)
-    return left
 
 
 def invoke(client: httpx.Client, server: ServeProcess, event: dict) -> tuple[httpx.Response, dict]:
