@@ -36,11 +36,8 @@ def has_children(path: Path) -> bool:
 def children(path: Path) -> list[Path]:
     """Every cgroup inside `path`, deepest first (the order rmdir needs)."""
     found: list[Path] = []
-    try:
-        for root, dirs, _ in os.walk(path, topdown=False):
-            found.extend(Path(root) / name for name in dirs)
-    except OSError:
-        pass
+    for root, dirs, _ in os.walk(path, topdown=False):  # a folder gone meanwhile is skipped, not raised
+        found.extend(Path(root) / name for name in dirs)
     return found
 
 

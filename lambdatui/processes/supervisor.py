@@ -195,7 +195,7 @@ class Supervisor(Fencing):
         if not argv:
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
-        (out_r, out_w), (err_r, err_w) = output_pipe(), output_pipe()
+        (out_r, out_w), (err_r, err_w) = self.output_pipes()
         if self._init is None and self._namespaced:
             self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
         try:

@@ -154,6 +154,17 @@ def wait_all_gone(pids: dict[int, int], timeout: float) -> dict[int, str]:
 # ---------------------------------------------------------------------- lambdatui as a subprocess
 
 
+def stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGTERM a process if it still runs, SIGKILL it if that is not enough within `grace`; reaped either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
+
+
 class LambdatuiProcess:
     """`lambdatui ARGS...` as a subprocess; its stderr is read line by line on a thread."""
 
@@ -224,13 +235,7 @@ class LambdatuiProcess:
 
     def close(self) -> None:
         """SIGTERM if still running (SIGKILL if that is not enough), then collect the readers."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        stop(self.proc)
         for thread in self._threads:
             thread.join(5)
         for stream in (self.proc.stdout, self.proc.stderr):

@@ -21,7 +21,7 @@ import pytest
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
-from probe3_support import DAEMON_SOURCE  # noqa: E402
+from probe_support import DAEMON_SOURCE  # noqa: E402
 from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file  # noqa: E402
 
 from lambdatui.config import resolve_function  # noqa: E402

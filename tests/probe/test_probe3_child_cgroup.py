@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
-from probe3_support import DAEMON_SOURCE, wait_paths_gone  # noqa: E402
+from probe_support import DAEMON_SOURCE, wait_paths_gone  # noqa: E402
 from e2e_support import (ServeProcess, descendants, proc_cmdline, proc_stat, run_cli, wait_all_gone,  # noqa: E402
                          write_file)
 

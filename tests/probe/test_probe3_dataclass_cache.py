@@ -24,7 +24,7 @@ import pytest
 
 from lambdatui.dataclass_cache import _HEADER, MAX_ENTRIES
 
-from probe3_support import (BOUND, REPO, DebuggerOnPty, cache_env, cache_file_for, file_identity,
+from probe_support import (BOUND, REPO, DebuggerOnPty, cache_env, cache_file_for, file_identity,
                             stored_texts)
 
 HELLO = REPO / "sample_functions" / "hello" / "handler.py"

@@ -24,7 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, descendants, proc_cmdline, proc_stat, wait_all_gone, write_file  # noqa: E402
 
-from probe3_support import (DAEMON_SOURCE, DebuggerOnPty, cache_env, cgroups_of, remove_stale_runs,  # noqa: E402
+from probe_support import (DAEMON_SOURCE, DebuggerOnPty, cache_env, cgroups_of, remove_stale_runs,  # noqa: E402
                             sandbox_inits, wait_paths_gone)
 
 

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import lambdatui_argv, proc_cmdline, proc_stat, wait_all_gone, write_file  # noqa: E402
-from probe3_support import DAEMON_SOURCE, cgroups_of, remove_stale_runs  # noqa: E402
+from probe_support import DAEMON_SOURCE, cgroups_of, remove_stale_runs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file  # noqa: E402
 
-from probe3_support import cgroups_of, sandbox_inits, wait_paths_gone  # noqa: E402
+from probe_support import cgroups_of, sandbox_inits, wait_paths_gone  # noqa: E402
 
 BOUND = 30.0
 

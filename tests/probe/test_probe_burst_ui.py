@@ -119,6 +119,34 @@ async def continued(code_dir: Path, event: Optional[dict] = None,
         await stop(app)
 
 
+async def gated_burst_beside_env_2(app: LambdaTuiApp, pilot: Pilot, code_dir: Path, tag: str, *, chunks: int,
+                                   lines: int, pause: float) -> tuple["asyncio.Future", tuple[Path, Path, Path]]:
+    """env #1 running an invoke that prints its burst once the test touches `go` and ends once it touches `stop`
+    (`printed` appears when the burst is over); env #2 cold-started meanwhile by an invoke tagged `tag`, so warm.
+    The burst's invoke (a future of its answer) and the (go, stop, printed) files."""
+    go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
+    burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
+                                                    "printed": str(printed), "chunks": chunks, "lines": lines,
+                                                    "pause": pause}))
+    await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
+    _, first = await http_invoke(app, {"tag": tag})  # env #1 is busy: env #2 cold-starts for it
+    assert first.json() == {"tag": tag}
+    return burst, (go, halt, printed)
+
+
+def times_reached(app: LambdaTuiApp, boundary: Boundary) -> list[float]:
+    """When the host reaches `boundary` from now on (in any environment), as the controller tells its facts."""
+    reached: list[float] = []
+
+    def heard(fact: f.Fact) -> None:
+        if isinstance(fact, f.BoundaryReached) and fact.boundary is boundary:
+            reached.append(time.monotonic())
+
+    assert app.controller is not None
+    app.controller.subscribe(heard)
+    return reached
+
+
 def invoke_url(app: LambdaTuiApp) -> str:
     return f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
 
@@ -146,15 +174,10 @@ async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_foc
         code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A burst pace so slow that being held to it would show, whatever else the machine is doing.
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
-    go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         # env #1 takes an invoke that waits for `go`, prints 300,000 lines (over ~1 s), then waits for `stop`.
-        burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
-                                                        "printed": str(printed), "chunks": 300, "lines": 1000,
-                                                        "pause": 0.003}))
-        await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
-        _, first = await http_invoke(app, {"tag": "quick1"})  # env #1 is busy: env #2 cold-starts for it
-        assert first.json() == {"tag": "quick1"}
+        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, "quick1", chunks=300,
+                                                                    lines=1000, pause=0.003)
         await pilot.press("2")
         await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
         await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "env #2 to be idle")
@@ -187,19 +210,12 @@ async def test_a_hold_reached_at_the_end_of_a_burst_shows_at_the_quiet_pace(code
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     # A burst pace so slow that waiting it out would show.
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
-    held_at: list[float] = []
     held_event = {"tag": "held", "chunks": 60, "lines": 1000}
     async with continued(code_dir, event=held_event) as (app, pilot, recorder):
         app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_RESPONSE})))
         await until(app, pilot, lambda: Boundary.INVOKE_RESPONSE in app.snapshot.environment.breakpoints,
                     "the breakpoint")
-
-        def heard(fact: f.Fact) -> None:
-            if isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_RESPONSE:
-                held_at.append(time.monotonic())
-
-        assert app.controller is not None
-        app.controller.subscribe(heard)
+        held_at = times_reached(app, Boundary.INVOKE_RESPONSE)
         start = len(recorder.updates)
         await pilot.press("i")
         shown = await until(app, pilot, lambda: app.snapshot.environment.held_at is Boundary.INVOKE_RESPONSE,
@@ -248,27 +264,15 @@ async def test_another_environments_hold_shows_in_the_strip_while_the_focused_on
     """The focused environment prints a long burst (its updates at the burst pace, here 5 s); meanwhile env #2 is
     held at a breakpoint. The strip must say so at the quiet pace: a step of the lifecycle is never held back."""
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
-    go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
-    reached: list[float] = []
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         # env #1 (focused) will print 2,000 chunks of 500 lines, 2 ms apart: a burst of several seconds.
-        burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
-                                                        "printed": str(printed), "chunks": 2000, "lines": 500,
-                                                        "pause": 0.002}))
-        await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
-        _, first = await http_invoke(app, {"tag": "warm2"})  # env #2 cold-starts and is warm after
-        assert first.json() == {"tag": "warm2"}
+        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, "warm2", chunks=2000,
+                                                                    lines=500, pause=0.002)
         app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))  # env #1 has passed it already
         go.touch()
         await until(app, pilot, lambda: bridge.batch_size(recorder.updates[-1][2]) >= bridge.BURST_SIZE,
                     "an update carrying a burst's worth of lines")
-
-        def heard(fact: f.Fact) -> None:
-            if isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
-                reached.append(time.monotonic())
-
-        assert app.controller is not None
-        app.controller.subscribe(heard)
+        reached = times_reached(app, Boundary.INVOKE_START)
         held = asyncio.ensure_future(http_invoke(app, {"tag": "held2"}))
         shown = await until(app, pilot, lambda: any(line.number == 2 and line.held_at is Boundary.INVOKE_START
                                                     for line in app.snapshot.environments),

@@ -12,7 +12,6 @@ import concurrent.futures
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -29,19 +28,17 @@ from lambdatui.model.fleet import FleetOptions
 from lambdatui.processes import output
 from lambdatui.runner import open_environment
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
+from e2e_support import lambdatui_argv, stop  # noqa: E402
+
+from probe_support import EXTENSION_EVENTS_SOURCE  # noqa: E402
+
 pytestmark = pytest.mark.timeout(180)
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
 MIB = 1024 * 1024
 DEFAULT_PIPE = 64 * 1024
-
-
-def lambdatui_argv() -> list[str]:
-    script = Path(sys.executable).with_name("lambdatui")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "lambdatui"]
 
 
 def wait_until(check: Callable[[], object], what: str, timeout: float = WAIT_S, poll: float = 0.02) -> object:
@@ -90,13 +87,7 @@ class Serve:
         self.close()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+        stop(self.proc, 30)
         self._err.close()
 
     def invoke(self, event: object, *, tail: bool = False, timeout: float = WAIT_S) -> httpx.Response:
@@ -400,27 +391,14 @@ async def test_in_process_a_daemons_burst_reaches_the_log_whole_and_in_order(cod
 
 EXTENSION = r"""#!{python}
 import json, os, sys, urllib.request
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+{events}
 name = os.path.basename(sys.argv[0])
-request = urllib.request.Request(f"http://{{api}}/2020-01-01/extension/register",
-                                 data=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}).encode(),
-                                 headers={{"Lambda-Extension-Name": name}}, method="POST")
-with urllib.request.urlopen(request) as response:
-    ident = response.headers["Lambda-Extension-Identifier"]
-n = 0
-while True:
-    request = urllib.request.Request(f"http://{{api}}/2020-01-01/extension/event/next",
-                                     headers={{"Lambda-Extension-Identifier": ident}})
-    with urllib.request.urlopen(request) as response:
-        event = json.loads(response.read())
-    if event["eventType"] == "SHUTDOWN":
-        break
+for n, _ in enumerate(events(name)):
     sys.stdout.write("".join(f"{{name}} {{n}} out {{i:06d}}\n" for i in range({lines})))
     sys.stdout.flush()
     sys.stderr.write("".join(f"{{name}} {{n}} err {{i:06d}}\n" for i in range({lines} // 10)))
     sys.stderr.flush()
     os.write(1, b"%s %d bad \xff\xfe utf8\r\n" % (name.encode(), n))
-    n += 1
 """
 
 
@@ -432,7 +410,7 @@ async def test_in_process_extensions_bursts_reach_the_log_whole_and_in_order(cod
     for name in names:
         path = code_dir / "extensions" / name
         path.parent.mkdir(exist_ok=True)
-        path.write_text(EXTENSION.format(python=sys.executable, lines=lines))
+        path.write_text(EXTENSION.format(python=sys.executable, lines=lines, events=EXTENSION_EVENTS_SOURCE))
         path.chmod(0o755)
     heard = Heard()
     config = resolve_function(str(code_dir / "handler.py"), timeout_s=60)

@@ -19,6 +19,7 @@ from typing import Optional
 import httpx
 import pytest
 
+from probe_support import EXTENSION_EVENTS_SOURCE
 from test_probe_output import Serve, parallel, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -69,20 +70,10 @@ def handler(event, context):
 
 EXTENSION = r'''#!{python}
 import json, os, subprocess, sys, urllib.request
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-request = urllib.request.Request(f"http://{{api}}/2020-01-01/extension/register",
-                                 data=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}).encode(),
-                                 headers={{"Lambda-Extension-Name": "asker"}}, method="POST")
-with urllib.request.urlopen(request) as response:
-    ident = response.headers["Lambda-Extension-Identifier"]
+{events}
 {ask}
-while True:
-    request = urllib.request.Request(f"http://{{api}}/2020-01-01/extension/event/next",
-                                     headers={{"Lambda-Extension-Identifier": ident}})
-    with urllib.request.urlopen(request) as response:
-        event = json.loads(response.read())
-    if event["eventType"] == "SHUTDOWN":
-        break
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+for _ in events("asker"):
     # The extension itself, and a child it starts, ask the API; the answers go to a file the handler reads.
     child = subprocess.run([sys.executable, "-c", {ask!r} + f"\nprint(ask({{api!r}}))"],
                            capture_output=True, text=True, timeout=20)
@@ -98,7 +89,8 @@ def test_the_environments_own_processes_are_let_in(code_dir: Path) -> None:
     extension_report = code_dir / "extension.json"
     extension = code_dir / "extensions" / "asker"
     extension.parent.mkdir()
-    extension.write_text(EXTENSION.format(python=sys.executable, ask=ASK, report=str(extension_report)))
+    extension.write_text(EXTENSION.format(python=sys.executable, ask=ASK, report=str(extension_report),
+                                          events=EXTENSION_EVENTS_SOURCE))
     extension.chmod(0o755)
     with Serve(handler, code_dir, "--concurrency", "1", "--timeout", "30") as serve:
         for n in range(2):  # cold, then warm (thawed: the daemon of the first invoke is still there)

@@ -1,4 +1,5 @@
-"""Helpers for the third probe round: the real debugger on a real pseudo-terminal, and subprocess environments.
+"""Helpers for the probe tests: the real debugger on a real pseudo-terminal, subprocess environments, and the
+pieces of source the probes' functions and extensions share.
 
 Nothing is faked: `DebuggerOnPty` runs `python -m lambdatui PATH` (entry.main, as the console script does) with a
 pty as its controlling terminal, drains what it draws on a thread, and ends it as a user would (the `q` key,
@@ -217,3 +218,24 @@ def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:
         for path in left:
             os.stat(path.parent)
     return left
+
+
+# An external extension's plumbing, spliced into the probes' extension programs (needs json, os, urllib.request):
+# `events(name)` registers for INVOKE and SHUTDOWN as `name`, then yields each INVOKE event until SHUTDOWN.
+EXTENSION_EVENTS_SOURCE = r'''
+def events(name):
+    api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+    request = urllib.request.Request(f"http://{api}/2020-01-01/extension/register",
+                                     data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+                                     headers={"Lambda-Extension-Name": name}, method="POST")
+    with urllib.request.urlopen(request) as response:
+        ident = response.headers["Lambda-Extension-Identifier"]
+    while True:
+        request = urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
+                                         headers={"Lambda-Extension-Identifier": ident})
+        with urllib.request.urlopen(request) as response:
+            event = json.loads(response.read())
+        if event["eventType"] == "SHUTDOWN":
+            return
+        yield event
+'''
