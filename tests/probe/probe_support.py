@@ -9,6 +9,7 @@ SIGTERM, or closing the terminal). Every wait has a bound and waits on the event
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import os
 import select
 import signal
@@ -201,14 +202,20 @@ def sandbox_inits(root: int) -> dict[int, int]:
     return found
 
 
+def cgroup_folders(pattern: str) -> list[Path]:
+    """The folders under /sys/fs/cgroup, any hierarchy and depth, whose name matches `pattern` (fnmatch).
+
+    Walked with os.walk, which skips a folder that vanishes mid-walk: other tests' environments come and go
+    meanwhile, and pathlib's glob raises FileNotFoundError for a folder removed between listing and reading."""
+    found = []
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        found.extend(Path(root, name) for name in fnmatch.filter(dirs, pattern))
+    return sorted(found)
+
+
 def cgroups_of(pid: int) -> list[Path]:
     """The cgroup folders of lambdatui process `pid` (`lambdatui-<pid>-*`), v2 and v1 alike."""
-    found: set[Path] = set()
-    for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
-        if base.is_dir():
-            for pattern in (f"lambdatui-{pid}-*", f"*/lambdatui-{pid}-*", f"*/*/*/lambdatui-{pid}-*"):
-                found.update(p for p in base.glob(pattern) if p.is_dir())
-    return sorted(found)
+    return cgroup_folders(f"lambdatui-{pid}-*")
 
 
 def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:

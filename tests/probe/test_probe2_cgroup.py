@@ -21,7 +21,7 @@ import pytest
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
-from probe_support import DAEMON_SOURCE  # noqa: E402
+from probe_support import DAEMON_SOURCE, cgroups_of  # noqa: E402
 from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file  # noqa: E402
 
 from lambdatui.config import resolve_function  # noqa: E402
@@ -457,7 +457,7 @@ def test_serve_killed_with_a_busy_fleet_leaves_no_process_and_no_cgroup(code_dir
             serve_pid = server.proc.pid
             everything = descendants(serve_pid)
             assert len(everything) >= 3 * 5  # per environment: init, pid 1, runtime, child, daemon
-            cgroups = [p for p in Path("/sys/fs/cgroup").rglob(f"lambdatui-{serve_pid}-*") if p.is_dir()]
+            cgroups = cgroups_of(serve_pid)
             assert cgroups
             server.signal(sig)
             server.wait(BOUND)

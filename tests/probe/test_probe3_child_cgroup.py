@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
-from probe_support import DAEMON_SOURCE, wait_paths_gone  # noqa: E402
+from probe_support import DAEMON_SOURCE, cgroup_folders, wait_paths_gone  # noqa: E402
 from e2e_support import (ServeProcess, descendants, proc_cmdline, proc_stat, run_cli, wait_all_gone,  # noqa: E402
                          write_file)
 
@@ -100,7 +100,7 @@ def test_a_clean_invoke_leaves_no_cgroup_folder_even_when_the_function_made_a_ch
     assert body["child"] is True
     name = Path(body["own"]).name
     assert re.fullmatch(r"lambdatui-\d+-[0-9a-f]+", name), body
-    left = [p for p in Path("/sys/fs/cgroup").rglob(name) if p.is_dir()]
+    left = cgroup_folders(name)
     remove_cgroup_folders(left)  # leave the machine as it was
     assert left == [], f"the environment's cgroup outlived `lambdatui invoke`: {left}"
 
