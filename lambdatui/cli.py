@@ -8,7 +8,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
 from lambdatui.config import FunctionConfig, resolve_function
@@ -17,6 +18,7 @@ from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS,
 from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
+    from lambdatui.host.early_start import EarlyStart
     from lambdatui.scenario.model import FunctionSettings
 
 T = TypeVar("T")
@@ -249,32 +251,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _replay(args)
         config = function_config(args)
         if args.mode == "invoke":
-            from lambdatui.headless import run_invoke
-
             if args.repeat < 1:
                 raise ConfigError(f"--repeat {args.repeat}: must be at least 1")
-            recorder = None
-            if args.record:
-                from lambdatui.scenario.record import Recorder
-
-                if not Path(args.record).resolve().parent.is_dir():
-                    raise ConfigError(f"--record {args.record}: no such directory")
-                recorder = Recorder(config, handler_given=args.handler is not None, function_path=args.path,
-                                    scenario_path=args.record, options=replay_options(args))
-            exit_code = run_invoke(config, read_event(args.event), args.repeat, recorder=recorder,
-                                   snapstart=args.snapstart)
-            if recorder is not None:
-                _write_recording(args.record, recorder.to_toml(), recorder.replay_command())
-            if argv_given is None:
-                _exit_now(exit_code)
-            return exit_code
+            event = read_event(args.event)
+            with _started_early(config, not args.snapstart) as early:  # SnapStart's env #1 is its snapshot
+                return _invoke(args, config, event, early, argv_given is None)
         if args.mode == "serve":
-            from lambdatui.headless import run_serve
-
             check_listen_address(args.host, args.port)
             check_url_port(args.host, args.url_port, args.port)
-            return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet_options(args),
-                             url_port=args.url_port)
+            fleet = fleet_options(args)
+            alone = not (fleet.provisioned or fleet.snapstart or fleet.max_concurrency)
+            with _started_early(config, alone) as early:
+                from lambdatui.headless import run_serve
+
+                return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet,
+                                 url_port=args.url_port, early=early)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -285,6 +276,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_USAGE
         raise
     return EXIT_USAGE
+
+
+@contextmanager
+def _started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[EarlyStart]]:
+    """Env #1 started before the rest of lambdatui is imported, where it can be (host/early_start.py): its runtime
+    boots meanwhile. Whatever ends the command first (an error, Ctrl-C), nothing of it is left behind."""
+    from lambdatui.host.early_start import start_early, wanted
+
+    early = start_early(config) if possible and wanted(config) else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.abandon()
+
+
+def _invoke(args: argparse.Namespace, config: FunctionConfig, event: bytes, early: Optional[EarlyStart],
+            exit_at_once: bool) -> int:
+    from lambdatui.headless import run_invoke
+
+    recorder = None
+    if args.record:
+        from lambdatui.scenario.record import Recorder
+
+        if not Path(args.record).resolve().parent.is_dir():
+            raise ConfigError(f"--record {args.record}: no such directory")
+        recorder = Recorder(config, handler_given=args.handler is not None, function_path=args.path,
+                            scenario_path=args.record, options=replay_options(args))
+    exit_code = run_invoke(config, event, args.repeat, recorder=recorder, snapstart=args.snapstart, early=early)
+    if recorder is not None:
+        _write_recording(args.record, recorder.to_toml(), recorder.replay_command())
+    if exit_at_once:
+        _exit_now(exit_code)
+    return exit_code
 
 
 def build_debugger_parser() -> argparse.ArgumentParser:

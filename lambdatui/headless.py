@@ -19,6 +19,7 @@ from lambdatui.model import facts as f
 from lambdatui.runner import Running, cancel_on_signals, open_environment
 
 if TYPE_CHECKING:
+    from lambdatui.host.early_start import EarlyStart
     from lambdatui.scenario.model import Scenario
     from lambdatui.scenario.record import Recorder
     from lambdatui.scenario.run import ReplayResult
@@ -54,7 +55,7 @@ def say_sandbox_notes(running: Running, err: TextIO) -> None:
 
 
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None,
-               snapstart: bool = False) -> int:
+               snapstart: bool = False, early: Optional[EarlyStart] = None) -> int:
     failures = 0
 
     async def main(err: TextIO) -> None:
@@ -65,7 +66,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body)
             fleet = FleetOptions(snapstart=True) if snapstart else None
-            async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet) as running:
+            async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet, early=early) as running:
                 if recorder is not None:
                     recorder.listen(running.fleet)  # its facts, and the fleet's options (snapstart = true)
                 running.host.start_environment()
@@ -89,7 +90,8 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
 
 
 def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
-              fleet: Optional[FleetOptions] = None, url_port: Optional[int] = None) -> int:
+              fleet: Optional[FleetOptions] = None, url_port: Optional[int] = None,
+              early: Optional[EarlyStart] = None) -> int:
     async def main(err: TextIO) -> None:
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
@@ -97,7 +99,7 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
             await signals.start(cancel_on_signals, body)
             async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
                                         numbered_listeners=[FleetConsoleReporter(err)], url_host=host,
-                                        url_port=url_port) as running:
+                                        url_port=url_port, early=early) as running:
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
                 print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
                 if running.function_url is not None:

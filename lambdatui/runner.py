@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import errno
-import os
-import re
-import secrets
 import signal
 import sys
-import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import AsyncIterator, Callable, Optional, Sequence
+from typing import AsyncIterator, Optional, Sequence
 
 import trio
 
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
 from lambdatui.host.debug_session import DebugSession
+from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.host.fleet_host import FleetHost, FleetOptions, NumberedListener
-from lambdatui.processes.tree_removal import remove_tree_reporting
+from lambdatui.run_folders import new_state_dir
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,44 +39,6 @@ def _say(text: str) -> None:
     print(printable(f"lambdatui: {text}"), file=sys.stderr, flush=True)
 
 
-def state_root() -> Path:
-    """Where environments keep their /tmp: never under /tmp itself, which the sandbox mounts over."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    root = Path(base) / "lambdatui"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        return root
-    except OSError:
-        return Path(tempfile.gettempdir()) / f"lambdatui-{os.getuid()}"
-
-
-def _remove_stale_runs(root: Path, report: Callable[[str], None] = _say) -> None:
-    """Runs whose lambdatui was SIGKILLed leave their folder behind; their pid tells whether they are gone.
-
-    Never fails a start: a run that cannot be removed (an immutable file, a mount inside, a folder moved
-    while we worked) is reported in one line and skipped, and the next start tries again.
-    """
-    try:
-        entries = sorted(root.glob("run-*"))
-    except OSError as exc:
-        report(f"could not look for stale runs in {root}: {exc}")
-        return
-    for entry in entries:
-        match = re.match(r"run-(\d+)-", entry.name)
-        if match and not os.path.exists(f"/proc/{match.group(1)}"):
-            problem = remove_tree_reporting(entry)
-            if problem is not None:
-                report(f"skipped a stale run folder: {problem}")
-
-
-def new_state_dir(report: Callable[[str], None] = _say) -> Path:
-    root = state_root()
-    _remove_stale_runs(root, report)
-    path = root / f"run-{os.getpid()}-{secrets.token_hex(4)}"
-    path.mkdir(parents=True)
-    return path
-
-
 @asynccontextmanager
 async def open_environment(
     config: FunctionConfig,
@@ -93,6 +51,7 @@ async def open_environment(
     fleet: Optional[FleetOptions] = None,
     url_host: str = LOOPBACK,
     url_port: Optional[int] = None,
+    early: Optional[EarlyStart] = None,
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
     `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
@@ -101,11 +60,14 @@ async def open_environment(
     `listeners` hear every fact from the very first, the start-up lines included (what contains the processes,
     whether /tmp is private, a stale run that could not be removed); `numbered_listeners` hear them with the
     number of the environment they come from (0: the fleet's own). `url_port` also serves the function as a
-    function URL there (lambda-spec §12.3); a port in use is a ConfigError naming --url-port.
+    function URL there (lambda-spec §12.3); a port in use is a ConfigError naming --url-port. `early`: env #1,
+    started ahead of the trio run (host/early_start.py), which the fleet adopts.
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
-        fleet_host = FleetHost(config, new_state_dir(stale.append), inspect=inspect, options=fleet)
+        state_dir = early.state_dir if early is not None else new_state_dir(stale.append)
+        stale += early.stale_notes if early is not None else []
+        fleet_host = FleetHost(config, state_dir, inspect=inspect, options=fleet, early=early)
         for listener in listeners:
             fleet_host.subscribe(listener)
         for numbered in numbered_listeners:

@@ -1,10 +1,11 @@
-"""`_remove_stale_runs`: a run folder left by a lambdatui that died never stops the next start (issue 8)."""
+"""`remove_stale_runs`: a run folder left by a lambdatui that died never stops the next start (issue 8)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import lambdatui.run_folders as run_folders
 import lambdatui.runner as runner
 from lambdatui.processes import tree_removal
 
@@ -33,19 +34,19 @@ def test_a_stale_run_that_cannot_be_removed_is_reported_once_and_skipped(tmp_pat
     def failing_for_stuck(path):
         return f"could not remove all of {path}: {path}/x: Operation not permitted" if Path(path) == stuck else real(path)
 
-    monkeypatch.setattr(runner, "remove_tree_reporting", failing_for_stuck)
+    monkeypatch.setattr(run_folders, "remove_tree_reporting", failing_for_stuck)
     said: list[str] = []
-    runner._remove_stale_runs(tmp_path, said.append)
+    run_folders.remove_stale_runs(tmp_path, said.append)
 
     assert said == [f"skipped a stale run folder: could not remove all of {stuck}: {stuck}/x: Operation not permitted"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stuck.name, alive.name])
 
 
-def test_the_default_report_is_one_escaped_line_on_stderr(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_lambdatuis_own_report_is_one_escaped_line_on_stderr(tmp_path: Path, monkeypatch, capsys) -> None:
     stale = tmp_path / "run-999999999-0000dddd"
     stale.mkdir()
-    monkeypatch.setattr(runner, "remove_tree_reporting", lambda path: f"could not remove {path}/\x1b[2Jx\ny")
-    runner._remove_stale_runs(tmp_path)
+    monkeypatch.setattr(run_folders, "remove_tree_reporting", lambda path: f"could not remove {path}/\x1b[2Jx\ny")
+    run_folders.remove_stale_runs(tmp_path, runner._say)  # what `replay`, with no listener, says
     err = capsys.readouterr().err
     assert err == f"lambdatui: skipped a stale run folder: could not remove {stale}/\\x1b[2Jx\\ny\n"
 
@@ -66,7 +67,7 @@ def test_the_debugger_shows_a_skipped_stale_run_in_its_log(code_dir: Path, monke
     stale = state / "lambdatui" / "run-999999999-0000eeee"
     stale.mkdir(parents=True)
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
-    monkeypatch.setattr(runner, "remove_tree_reporting",
+    monkeypatch.setattr(run_folders, "remove_tree_reporting",
                         lambda path: f"could not remove all of {path}: busy" if Path(path) == stale else None)
     handler = code_dir / "handler.py"
     handler.write_text("def handler(event, context):\n    return 1\n")

@@ -55,6 +55,12 @@ class Exchange:
         return await self._connection.until_hangup(wait)
 
     @property
+    def arrived(self) -> Optional[float]:
+        """When this request reached the host's socket, on trio's clock, for a connection's first request on a server
+        that stamps (the early start's); else None: it is being read as it arrives."""
+        return self._connection.arrived
+
+    @property
     def hung_up(self) -> bool:
         """The peer has gone: nothing more can be written to it."""
         return self._connection.hung_up

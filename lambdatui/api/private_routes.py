@@ -18,7 +18,8 @@ WORKER_REPORT_LIMIT = 4096
 def private_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     async def function_init_gate(exchange: Exchange) -> Optional[Answer]:
         # Held while the user holds before Function init: a long poll, like /next.
-        reply = await exchange.until_hangup(lambda: host.request(ins.FunctionInitGate))
+        arrived = exchange.arrived
+        reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.FunctionInitGate(token, arrived)))
         return None if reply is None else from_reply(reply)
 
     async def inspection_started(exchange: Exchange) -> Answer:

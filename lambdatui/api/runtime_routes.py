@@ -24,7 +24,9 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
 
     async def next_invocation(exchange: Exchange) -> Optional[Answer]:
         # The event is written as the core delivers it: the runtime starts while the host still tells the facts.
-        reply = await exchange.until_hangup(lambda: host.request(ins.RuntimeNext, answer_now(exchange)))
+        arrived = exchange.arrived
+        reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.RuntimeNext(token, arrived),
+                                                                 answer_now(exchange)))
         return None if reply is None else exchange.early or from_reply(reply)
 
     async def invocation_response(exchange: Exchange) -> Answer:

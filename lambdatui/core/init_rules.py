@@ -35,6 +35,8 @@ class InitRules:
 
 
     def _on_StartEnvironment(self, event: StartEnvironment) -> None:
+        if event.started is not None:
+            self._now = event.started  # its Init, and the Init's timer, began when its runtime was started
         if self.state is EnvState.COLD and self.shutdown is None and self.init is None:
             self._begin_init("init")
 
@@ -102,6 +104,7 @@ class InitRules:
         init, self.init = self.init, None
         self._cancel_timer(INIT_TIMER)
         duration = self._elapsed_ms(init.started, init.held_before)
+        duration = max(0.0, duration - init.waited_s * 1000)
         for slot in self.extensions.values():
             if slot.registered:
                 self._line(lines.extension(slot.name, slot.state.value, slot.events))
@@ -123,7 +126,13 @@ class InitRules:
             self.pending_init_duration_ms = duration
         self._reach(Boundary.INIT_DONE)
 
+    def _waited_since(self, arrived: Optional[float]) -> None:
+        """A runtime's call that arrived before the host, still starting, read it: that wait is not its Init."""
+        if arrived is not None and self.init is not None:
+            self.init.waited_s += max(0.0, self._now.mono - arrived)
+
     def _on_FunctionInitGate(self, event: FunctionInitGate) -> None:
+        self._waited_since(event.arrived)
         # `self.init` too: held at the start of the reset that ends a failed Init, the state still reads INIT.
         if (self.state is EnvState.INIT and self.init is not None and self.runtime.state is RuntimeState.STARTED
                 and self.runtime.gate is None):

@@ -37,7 +37,10 @@ class Invocation:
 
 @dataclass(frozen=True)
 class StartEnvironment:
-    """Begin the first Init (on-demand, phase init)."""
+    """Begin the first Init (on-demand, phase init). `started`: the runtime was started ahead of the host's run
+    at that instant (host/early_start.py), and its Init began then."""
+
+    started: Optional[Instant] = None
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,12 @@ class InvokeRequested:
 
 @dataclass(frozen=True)
 class RuntimeNext:
-    """The runtime asked for its next event (GET /runtime/invocation/next)."""
+    """The runtime asked for its next event (GET /runtime/invocation/next). `arrived`: when the request reached
+    the host's socket (the kernel's stamp, on the host's clock), where that was before the host could read it: a
+    runtime started ahead asks while lambdatui is still starting."""
 
     token: Token
+    arrived: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -135,9 +141,10 @@ class RuntimeRestoreError:
 
 @dataclass(frozen=True)
 class FunctionInitGate:
-    """Our bootstrap asks whether it may import the handler module (private channel)."""
+    """Our bootstrap asks whether it may import the handler module (private channel). `arrived`: as RuntimeNext's."""
 
     token: Token
+    arrived: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class RuntimeApiRules:
         self._park_runtime(event.token)
         if was is RuntimeState.STARTED:
             self.registration_open = False
+            self._waited_since(event.arrived)
             self._check_init_done()
         elif was is RuntimeState.RESTORING:
             self._restored_runtime_next()

@@ -68,6 +68,9 @@ class InitRun:
     runtime_started: Optional[tuple[Instant, float]] = None  # when the runtime was launched (a restore bills from there)
     runtime_restored: Optional[tuple[Instant, float]] = None  # SnapStart: when /restore/next returned in a restored environment
     runtime_done: Optional[tuple[Instant, float]] = None  # SnapStart: when the restored runtime asked for its first event
+    # How long the runtime's calls (the Function-init gate, the first /next) waited for a host still starting: a
+    # runtime started ahead of it (StartEnvironment.started) would not have waited in Lambda.
+    waited_s: float = 0.0
 
 
 @dataclass

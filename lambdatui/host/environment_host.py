@@ -24,6 +24,7 @@ from lambdatui.core.common import RESTORE, SNAPSHOT
 from lambdatui.core.environment import EnvironmentConfig
 from lambdatui.core.managed_environment import environment_for
 from lambdatui.host.deadlines import Deadlines
+from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.launch import function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
@@ -128,28 +129,38 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._last_globals: Optional[f.GlobalsReported] = None
         self._last_tmp: Optional[f.TmpChanged] = None
         self.streams = StreamRegistry()  # invokes whose caller takes a streamed response
+        self._early: Optional[EarlyStart] = None  # its sandbox and runtime, started ahead, until its Init adopts them
 
     # ------------------------------------------------------------------ lifetime
 
-    async def run(self, runtime_api: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Own the processes until cancelled; `runtime_api` is the host:port the API server listens on."""
+    async def run(self, runtime_api: str, *, early: Optional[EarlyStart] = None,
+                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the processes until cancelled; `runtime_api` is the host:port the API server listens on. `early`: the
+        sandbox and runtime started ahead of the trio run (host/early_start.py), which this host adopts."""
         self.runtime_api = runtime_api
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if early is not None:
+                    self._stream, self._early = early.stream, early
                 self.subscribe(TelemetryDelivery(translator(self.env.config, self.function_env(), self._stream),
                                                  self._publish, self.start_soon))
                 for text in self._files_notes if self.announce else ():
                     self.note(text)
                 if self.announce and self.env.config.managed:
                     self.note(MANAGED_NOTE.format(m=self.env.config.max_concurrency))
-                self._renew_sandbox()
+                self._renew_sandbox(early.sandbox if early is not None else None)
                 nursery.start_soon(self._deadlines.run)
-                self._supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
-                                              cgroup=EnvironmentCgroup.create(memory_mb=self.config.memory_mb),
-                                              memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
+                if early is not None:
+                    self._supervisor = early.hand_over(self._on_lines, self._on_exit)  # type: ignore[arg-type]
+                else:
+                    self._supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
+                                                  cgroup=EnvironmentCgroup.create(memory_mb=self.config.memory_mb),
+                                                  memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
                 if self.announce:
                     self.note(self._supervisor.containment())
+                if early is not None:
+                    self.start_environment()  # its runtime runs already, and may call before anyone starts it
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -168,7 +179,13 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         return self.restore_source.sandbox_count if self.restore_source is not None else None
 
     def start_environment(self) -> None:
-        self.feed(ins.StartEnvironment())
+        early = self._early
+        if early is None:
+            self.feed(ins.StartEnvironment())  # (a no-op for one started ahead: its Init began with this run)
+            return
+        # Its Init began when its runtime was started, ahead of this run: that instant on trio's clock.
+        since = ins.Instant(trio.current_time() - (time.perf_counter() - early.started), early.started_wall_ms)
+        self.feed(ins.StartEnvironment(since))
 
     def function_env(self) -> dict[str, str]:
         """The function's own variables, with what the mode imposes: Managed Instances log JSON (lambda-spec §11.3)."""

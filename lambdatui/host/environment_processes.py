@@ -54,14 +54,17 @@ class EnvironmentProcesses:
             if handle.exited is None:
                 self._sup.drain(handle)
 
-    def _renew_sandbox(self) -> None:
+    def _renew_sandbox(self, made: Optional[Sandbox] = None) -> None:
+        """A new environment's sandbox (`made`: the one started ahead, host/early_start.py)."""
         self.sandbox_count = self._next_number()
-        env_dir = self.state_dir / f"environment-{self.sandbox_count}"
-        tmp_dir = env_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
         previous = self.sandbox
-        self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
+        if made is not None:
+            self.sandbox = made
+        else:
+            tmp_dir = self.state_dir / f"environment-{self.sandbox_count}" / "tmp"
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
+            self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox
         if previous is not None:
@@ -77,6 +80,13 @@ class EnvironmentProcesses:
 
     def _spawn(self, effect: fx.Spawn) -> None:
         assert self.sandbox is not None
+        early = self._early  # type: ignore[has-type]
+        if early is not None and effect.participant == fx.RUNTIME:
+            self._early = None
+            self._processes[fx.RUNTIME] = (effect.generation, early.runtime)
+            self._runtime_peak_mb = None
+            self._sup.attach(self._nursery)  # its output and exit, from now on (they waited in its pipes)
+            return
         paths = self.sandbox.paths
         assert paths is not None
         managed = self.env.config.max_concurrency

@@ -24,6 +24,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
 from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, THROTTLED, queue_full_refusal
+from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable, snapshot_failed
@@ -57,6 +58,7 @@ class _Member:
     done: trio.Event = field(default_factory=trio.Event)
     runtime_api: str = ""
     snapshot: bool = False  # SnapStart's snapshot environment: it takes no invoke, every restore copies it
+    early: Optional[EarlyStart] = None  # env #1 started ahead of the trio run, until its host adopts it
 
     @property
     def number(self) -> int:
@@ -75,8 +77,10 @@ class FleetHost(FleetFacts, FleetSnapStart):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
-                 options: Optional[FleetOptions] = None) -> None:
+                 options: Optional[FleetOptions] = None, early: Optional[EarlyStart] = None) -> None:
+        """`early`: env #1, started ahead of the trio run in `state_dir` (host/early_start.py), for env #1 to adopt."""
         self.config = config
+        self._early = early
         self.state_dir = state_dir
         self.inspect = inspect
         self.options = options or FleetOptions()
@@ -132,6 +136,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
                                init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
                                max_concurrency=managed, restore_source=source)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
+        member.early, self._early = self._early, None
         host.subscribe(partial(self._forward, member))
         if managed or source is not None:
             def ended(fact: f.Fact) -> None:
@@ -159,9 +164,11 @@ class FleetHost(FleetFacts, FleetSnapStart):
             with member.scope:
                 async with trio.open_nursery() as nursery:
                     access = SandboxAccess(host.note, host.contained_pids, host.own_pids)
-                    member.runtime_api = await nursery.start(
-                        partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access))
-                    await nursery.start(host.run, member.runtime_api)
+                    early = member.early
+                    member.runtime_api = await nursery.start(partial(
+                        http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access,
+                        sock=early.listener if early is not None else None))
+                    await nursery.start(partial(host.run, member.runtime_api, early=early))
                     task_status.started()
         finally:
             member.done.set()

@@ -32,7 +32,7 @@ class Fencing:
             return f"no PID namespace: {exc}"
         self._init = init
         self._watchdog.add(init.pid)
-        self._nursery.start_soon(init.pump_exits, name=f"sandbox init ({init.pid})")
+        self._start_soon(init.pump_exits, name=f"sandbox init ({init.pid})")
         return "a PID namespace whose pid 1 takes every process inside with it"
 
     def _end_init(self) -> None:
@@ -41,7 +41,7 @@ class Fencing:
             init.kill()
             self._watchdog.remove(init.pid)
             try:
-                self._nursery.start_soon(init.aclose)
+                self._start_soon(init.aclose, name=f"sandbox init ({init.pid}) ending")
             except RuntimeError:
                 pass  # the host is going away: the init was killed, and the parent-death signal needs no reaping
 

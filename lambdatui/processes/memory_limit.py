@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
 
-import trio
-
 from .cgroup_files import read_control, remove_cgroup, stale_cgroups, write_control
 
 MIB = 1024 * 1024
@@ -254,6 +252,8 @@ class RssWatcher:
         return True
 
     async def run(self) -> None:
+        import trio  # imported where used: the early start (host/early_start.py) runs before trio is imported
+
         while True:
             await trio.sleep(self.interval)
             self.check()

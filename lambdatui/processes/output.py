@@ -7,8 +7,6 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
-import trio
-
 from .linux import pipe_bytes_available
 
 Stream = Literal["stdout", "stderr"]
@@ -127,6 +125,8 @@ class OutputPipe:
     """
 
     def __init__(self, fd: int, stream: Stream, emit: Callable[[Stream, list[str]], None]) -> None:
+        import trio  # imported where used: the early start (host/early_start.py) runs before trio is imported
+
         self.fd = fd
         self.stream: Stream = stream
         self._emit = emit
@@ -153,6 +153,8 @@ class OutputPipe:
 
     async def pump(self) -> None:
         """Read until end of file (every writer, including grandchildren, closed it)."""
+        import trio
+
         while not self.eof.is_set():
             await trio.lowlevel.wait_readable(self.fd)
             # One read per wakeup, so a child that prints nonstop cannot starve trio.
@@ -187,5 +189,7 @@ class OutputPipe:
             # unterminated tail is all we will ever get.
             self._dispatch(self._splitter.flush())
         self._closed = True
+        import trio
+
         trio.lowlevel.notify_closing(self.fd)
         close_read_end(self.fd)

@@ -17,11 +17,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-
-import trio
+from typing import TYPE_CHECKING
 
 from . import linux
 from .exit_status import ExitStatus
+
+if TYPE_CHECKING:
+    import trio
 
 _INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))
 # The init's reply to a spawn comes once the child has exec'd (a few ms); a stuck init must not hang the host.
@@ -52,7 +54,10 @@ class SandboxInit:
         come before its interpreter even starts. The init forks nothing (its pid 1 first) until told it has moved,
         so every process of the environment is born inside."""
         self.exits: dict[int, ExitStatus] = {}
-        self.closed = trio.Event()
+        # trio's parts are made in trio, by the tasks that use them: the early start (host/early_start.py)
+        # starts the init before trio is imported.
+        self._closed: trio.Event | None = None
+        self._exits: trio.lowlevel.FdStream | None = None
         self._waiters: dict[int, trio.Event] = {}
         self._anchor: int | None = None
         self._failure: str | None = None
@@ -86,7 +91,16 @@ class SandboxInit:
             if isinstance(exc, OSError):
                 raise InitUnavailable(f"cannot move the sandbox init into the environment's cgroup: {exc}") from exc
             raise
-        self._exits = trio.lowlevel.FdStream(exits_r)
+        self._exits_fd = exits_r
+
+    @property
+    def closed(self) -> trio.Event:
+        """Set once the init has ended (its exit reports closed)."""
+        if self._closed is None:
+            import trio
+
+            self._closed = trio.Event()
+        return self._closed
 
     @property
     def pid(self) -> int:
@@ -142,9 +156,14 @@ class SandboxInit:
 
     async def pump_exits(self) -> None:
         """Read the init's exit reports until it ends; then every child still awaited counts as killed."""
+        import trio
+
         pending = b""
         try:
-            while chunk := await self._exits.receive_some(4096):
+            exits = trio.lowlevel.FdStream(self._exits_fd)  # owns the descriptor from here on
+            self._exits_fd = -1
+            self._exits = exits
+            while chunk := await exits.receive_some(4096):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
@@ -164,6 +183,8 @@ class SandboxInit:
     async def exit_status(self, pid: int) -> ExitStatus:
         """A child's exit as the init reaped it; SIGKILL when the init ended first (the namespace was killed)."""
         if pid not in self.exits and not self.closed.is_set():
+            import trio
+
             event = self._waiters.setdefault(pid, trio.Event())
             await event.wait()
         return self.exits.pop(pid, ExitStatus(code=None, signal=signal.SIGKILL))
@@ -198,7 +219,22 @@ class SandboxInit:
             pass
         self._requests.close()
 
+    def abandon(self) -> None:
+        """End it without trio (lambdatui ends before its trio run began): killed, reaped, descriptors closed."""
+        self.kill()
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        if self._exits_fd >= 0:
+            os.close(self._exits_fd)
+            self._exits_fd = -1
+        assert self._proc.stderr is not None
+        self._proc.stderr.close()
+
     async def aclose(self) -> None:
+        import trio
+
         self.kill()
         pidfd = linux.open_pidfd(self._proc.pid)
         if pidfd is not None:
@@ -210,6 +246,10 @@ class SandboxInit:
             self._proc.wait(timeout=2)  # SIGKILLed: it goes at once (reaped here: it is the host's own child)
         except subprocess.TimeoutExpired:
             pass
-        await self._exits.aclose()
+        if self._exits is not None:
+            await self._exits.aclose()
+        elif self._exits_fd >= 0:
+            os.close(self._exits_fd)  # nobody pumped its reports: the run ended before it began
+            self._exits_fd = -1
         assert self._proc.stderr is not None
         self._proc.stderr.close()

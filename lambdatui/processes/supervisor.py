@@ -6,6 +6,10 @@ environment's sandbox init inside a PID namespace (pid_namespace.py), which
 nothing can leave; elsewhere the host forks them itself. They die with the host
 thanks to a parent-death signal (the init, or direct children), the watchdog
 process (everything else in their groups) and the cgroup, where there is one.
+
+A supervisor made without a nursery starts its processes ahead of the trio run (host/early_start.py: the
+runtime boots while lambdatui imports the rest of itself); `attach` then supervises them in the run. trio is
+imported where it is used, so that this part runs before it is imported.
 """
 
 from __future__ import annotations
@@ -13,11 +17,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import trio
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import linux
 from .cgroup import EnvironmentCgroup
@@ -29,6 +32,9 @@ from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox
 from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
 from .watchdog_link import WatchdogLink
+
+if TYPE_CHECKING:
+    import trio
 
 # After the leader exits and its group is killed, the pipes reach end of file
 # within milliseconds. Only a descendant that left the group (setsid) can keep
@@ -46,7 +52,7 @@ class ProcessHandle:
     key: str
     pid: int
     started_at: float
-    """trio.current_time() when it was spawned."""
+    """trio.current_time() when it was spawned (time.perf_counter() until a supervisor started ahead attaches)."""
     spec: ProcessSpec
     exited: ExitStatus | None = None
     """Set just before on_exit is called."""
@@ -68,8 +74,28 @@ class ExitReporter(Protocol):
     async def exit_status(self, pid: int) -> ExitStatus: ...
 
 
+# A child started before `attach`: its handle, Popen (None: the init's), exit reporter, pidfd, stdout and stderr.
+_Ahead = tuple[ProcessHandle, 'subprocess.Popen[bytes] | None', 'ExitReporter | None', 'int | None', int, int]
 OnLines = Callable[[ProcessHandle, Stream, list[str]], None]  # the complete lines of one read of a pipe
 OnExit = Callable[[ProcessHandle, ExitStatus], None]
+
+
+def _new_event() -> trio.Event:
+    import trio
+
+    return trio.Event()
+
+
+def _notify_closing(fd: int) -> None:
+    import trio
+
+    trio.lowlevel.notify_closing(fd)
+
+
+def _current_time() -> float:
+    import trio
+
+    return trio.current_time()
 
 
 @dataclass(eq=False)
@@ -83,7 +109,7 @@ class _Child:
     pidfd: int | None
     pipes: tuple[OutputPipe, OutputPipe]
     reaped: ExitStatus | None = None
-    done: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event = field(default_factory=_new_event)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -95,6 +121,8 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 async def _wait_exited(child: _Child) -> None:
     """Until the child is a zombie (ours: not reaped, so its pid, hence its group id, stays reserved)."""
+    import trio
+
     if child.pidfd is not None:
         await trio.lowlevel.wait_readable(child.pidfd)
         return
@@ -109,14 +137,15 @@ async def _wait_exited(child: _Child) -> None:
 class Supervisor(Fencing):
     """The children of one execution environment: how to run them, never why."""
 
-    def __init__(self, nursery: trio.Nursery, sandbox: Sandbox, on_lines: OnLines, on_exit: OnExit,
+    def __init__(self, nursery: trio.Nursery | None, sandbox: Sandbox, on_lines: OnLines, on_exit: OnExit,
                  cgroup: EnvironmentCgroup | None = None, *, memory_mb: int | None = None,
                  oom_victim: str | None = None) -> None:
         """`memory_mb`: the environment's memory limit (the cgroup's, where it carries one; else watched, and
-        the child spawned with key `oom_victim` is SIGKILLed at the limit)."""
+        the child spawned with key `oom_victim` is SIGKILLed at the limit). `nursery` None: started ahead of
+        the trio run, until `attach`."""
         self._sandbox = sandbox
         self.cgroup = cgroup
-        self._nursery = nursery
+        self._nursery: trio.Nursery | None = None
         self._on_lines = on_lines
         self._on_exit = on_exit
         self._children: dict[int, _Child] = {}
@@ -129,13 +158,18 @@ class Supervisor(Fencing):
             if cgroup.memory is not None and cgroup.memory.own:
                 self._watchdog.add_cgroup(str(cgroup.memory.path))
         self.memory: MemoryLimit | None = cgroup.memory if cgroup is not None else None
-        self._watching = trio.CancelScope()
+        self._watching: trio.CancelScope | None = None
+        self._deferred: list[Callable[[], None]] = []  # tasks waiting for `attach`
+        # Children started before `attach` (their times are perf_counter()'s), supervised from then on.
+        self._ahead: list[_Ahead] = []
+        if nursery is not None:
+            self._attached(nursery)
         self._scanned: list[int] = []
         self._scanned_at = -NAMESPACE_RESCAN_S
         if self.memory is None and memory_mb is not None:
             watcher = RssWatcher(memory_mb, self._environment_pids, lambda: self._pid_of(oom_victim),
                                  exclude=self._own_pids)
-            nursery.start_soon(self._watch, watcher, name="memory watcher")
+            self._start_soon(self._watch, watcher, name="memory watcher")
             self.memory = watcher
         self._init: SandboxInit | None = None
         self.pid_namespace_note = self._start_init()
@@ -149,6 +183,32 @@ class Supervisor(Fencing):
         self._namespaced = self._init is not None
         if cgroup is not None and cgroup.memory is not None:
             cgroup.memory.allow_baseline()  # the init's own charge is not the function's
+
+    def _attached(self, nursery: trio.Nursery) -> None:
+        import trio
+
+        self._nursery = nursery
+        self._watching = trio.CancelScope()
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Supervise, in this trio run, what was started ahead of it: their start times move to trio's clock."""
+        import trio
+
+        shift = trio.current_time() - time.perf_counter()
+        self._attached(nursery)
+        ahead, self._ahead = self._ahead, []
+        for handle, popen, init, pidfd, out_r, err_r in ahead:
+            handle.started_at += shift
+            self._supervise_soon(handle, popen, init, pidfd, out_r, err_r)
+        deferred, self._deferred = self._deferred, []
+        for start in deferred:
+            start()
+
+    def _start_soon(self, fn: Callable[..., Any], *args: object, name: str) -> None:
+        if self._nursery is None:
+            self._deferred.append(lambda: self._start_soon(fn, *args, name=name))
+        else:
+            self._nursery.start_soon(fn, *args, name=name)
 
     @property
     def sandbox(self) -> Sandbox:
@@ -185,6 +245,7 @@ class Supervisor(Fencing):
         """The children spawned and not reaped (a reaped one's pid may be anyone's by now, though its exit waits to
         be reported until its output has closed), and the sandbox init, if any."""
         pids = [child.handle.pid for child in self._children.values() if child.reaped is None]
+        pids += [handle.pid for handle, *_ in self._ahead]  # started ahead: it may call before it is attached
         return pids + [self._init.pid] if self._init is not None else pids
 
     def spawn(self, spec: ProcessSpec) -> ProcessHandle:
@@ -232,26 +293,30 @@ class Supervisor(Fencing):
 
     def _track(self, spec: ProcessSpec, pid: int, popen: subprocess.Popen[bytes] | None,
                out_r: int, err_r: int, reporter: ExitReporter | None = None) -> ProcessHandle:
-        handle = ProcessHandle(key=spec.key, pid=pid, started_at=trio.current_time(), spec=spec)
+        started = time.perf_counter() if self._nursery is None else _current_time()
+        handle = ProcessHandle(key=spec.key, pid=pid, started_at=started, spec=spec)
         self._watchdog.add(handle.pgid)
+        init = reporter or (self._init if popen is None else None)
+        pidfd = linux.open_pidfd(pid)
+        if self._nursery is None:  # started ahead of the trio run: its pipes are read once attached
+            self._ahead.append((handle, popen, init, pidfd, out_r, err_r))
+        else:
+            self._supervise_soon(handle, popen, init, pidfd, out_r, err_r)
+        return handle
 
+    def _supervise_soon(self, handle: ProcessHandle, popen: subprocess.Popen[bytes] | None, init: ExitReporter | None,
+                        pidfd: int | None, out_r: int, err_r: int) -> None:
         def emit(stream: Stream, lines: list[str]) -> None:
             self._on_lines(handle, stream, lines)
 
-        child = _Child(
-            handle=handle,
-            popen=popen,
-            init=reporter or (self._init if popen is None else None),
-            pidfd=linux.open_pidfd(pid),
-            pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)),
-        )
+        child = _Child(handle=handle, popen=popen, init=init, pidfd=pidfd,
+                       pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)))
         try:
-            self._nursery.start_soon(self._supervise, child, name=f"process {spec.key} ({pid})")
+            self._start_soon(self._supervise, child, name=f"process {handle.key} ({handle.pid})")
         except RuntimeError:
             self._abandon(child)
             raise
         self._children[handle.pid] = child
-        return handle
 
     def _child(self, handle: ProcessHandle) -> _Child | None:
         """The live, not yet reaped child behind a handle; after reaping, its pid may be reused."""
@@ -297,6 +362,8 @@ class Supervisor(Fencing):
 
     async def wait_stopped(self, handle: ProcessHandle, timeout: float = 1.0) -> bool:
         """Until SIGSTOP has taken effect (signals are delivered asynchronously)."""
+        import trio
+
         with trio.move_on_after(timeout):
             while not self.is_stopped(handle):
                 if self._child(handle) is None:
@@ -305,10 +372,35 @@ class Supervisor(Fencing):
             return True
         return False
 
+    def abandon(self) -> None:
+        """End what a supervisor never attached started (lambdatui ends first): every group and the init killed,
+        the cgroup removed, their descriptors closed, the watchdog told to end (it kills whatever is left)."""
+        self._closed = True
+        for handle, popen, _, pidfd, out_r, err_r in self._ahead:
+            _signal_group(handle.pgid, signal.SIGKILL)
+            for fd in (out_r, err_r, pidfd):
+                if fd is not None:
+                    os.close(fd)
+            if popen is not None:
+                popen.wait()
+        self._ahead.clear()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        init, self._init = self._init, None
+        if init is not None:
+            init.abandon()
+        self._watchdog.abandon()
+
     async def aclose(self) -> None:
         """SIGKILL every live group, reap and report them all, stop the watchdog."""
+        import trio
+
+        if self._nursery is None:  # never attached: what it started ahead ends here
+            self.abandon()
+            return
         self._closed = True
-        self._watching.cancel()
+        if self._watching is not None:
+            self._watching.cancel()
         with trio.CancelScope(shield=True):
             children = list(self._children.values())
             for child in children:
@@ -327,6 +419,8 @@ class Supervisor(Fencing):
             await self._watchdog.aclose()
 
     async def _supervise(self, child: _Child) -> None:
+        import trio
+
         status: ExitStatus | None = None
         try:
             async with trio.open_nursery() as pumps:
@@ -389,7 +483,7 @@ class Supervisor(Fencing):
                 pipe.close()  # every line, the partial last one included, before the exit
         finally:
             if child.pidfd is not None:
-                trio.lowlevel.notify_closing(child.pidfd)
+                _notify_closing(child.pidfd)
                 os.close(child.pidfd)
                 child.pidfd = None
             self._watchdog.remove(handle.pgid)
@@ -397,7 +491,7 @@ class Supervisor(Fencing):
             if status.signal == signal.SIGKILL and self.memory is not None:
                 handle.out_of_memory = self.memory.claim_oom(handle.pid)
             handle.exited = status
-            handle.exited_at = trio.current_time()
+            handle.exited_at = _current_time()
             child.done.set()
         self._on_exit(handle, status)
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import trio
-
 from . import linux
 
 _WATCHDOG_GRACE = 2.0
@@ -71,6 +69,19 @@ class WatchdogLink:
             return
         del self._pending[:written]
 
+    def abandon(self) -> None:
+        """Without trio (lambdatui ends before its trio run began): the watchdog kills what is listed and ends."""
+        proc, self._proc, self._fd = self._proc, None, -1
+        if proc is None:
+            return
+        assert proc.stdin is not None
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=_WATCHDOG_GRACE)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
     async def aclose(self) -> None:
         proc = self._proc
         if proc is None:
@@ -82,6 +93,8 @@ class WatchdogLink:
             proc.stdin.close()  # EOF: it kills whatever is still listed, then exits
         except OSError:
             pass
+        import trio  # imported where used: the early start (host/early_start.py) runs before trio is imported
+
         pidfd = linux.open_pidfd(proc.pid)
         with trio.move_on_after(_WATCHDOG_GRACE):
             if pidfd is not None:

@@ -22,7 +22,7 @@ import pytest
 from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, platform_lines, run_cli, write_file
 from lambdatui.processes.filesystem import FunctionFiles
 from lambdatui.processes.sandbox import Sandbox
-from lambdatui.runner import state_root
+from lambdatui.run_folders import state_root
 from lambdatui.runtime_choice import BOOTSTRAP_DIR
 
 HANDLER = '''import errno

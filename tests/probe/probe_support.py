@@ -159,9 +159,9 @@ class DebuggerOnPty:
 def remove_stale_runs() -> None:
     """The run folders of lambdatui processes SIGKILLed by a test (their /tmp and layers): lambdatui's next start
     would remove them; the test does, so that nothing is left behind it. Live runs (their pid exists) stay."""
-    from lambdatui.runner import _remove_stale_runs, state_root
+    from lambdatui.run_folders import remove_stale_runs, state_root
 
-    _remove_stale_runs(state_root(), lambda _text: None)
+    remove_stale_runs(state_root(), lambda _text: None)
 
 
 # A handler's helper, spliced into the probes' handler sources: a `sleep` grandchild in a session of its own

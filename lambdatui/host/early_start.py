@@ -1,0 +1,143 @@
+"""Env #1 started ahead of the trio run (issue 9): `lambdatui invoke` and `serve` start its sandbox, its init and its
+runtime before they import the rest of lambdatui (trio, the host, the core, the servers: ~100 ms), so that the
+runtime boots while they do, as Lambda's runtime does not wait for anything of the emulator's.
+
+It does what the host would do, with the same code (the run's folder, the sandbox, the Supervisor, the runtime's
+environment and command line), and the sandbox API's socket is bound first, so that the runtime's first calls
+wait in its backlog. The host then adopts all of it (`EnvironmentHost.adopt`), and its Init is the runtime's own:
+it began when the runtime was started (StartEnvironment.started), and the time its calls waited for the host to
+come up is left out (their arrival is stamped by the kernel: RuntimeNext.arrived, FunctionInitGate.arrived).
+
+Only where nothing of the host is needed before the runtime starts: one on-demand environment (no provisioned
+concurrency, SnapStart or Managed Instances), no extensions (they register through the host before the runtime
+starts) and no layers (extracted and announced by the host), and not for the debugger, whose breakpoints hold
+before the runtime starts. Nothing here imports trio.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from lambdatui.config import FunctionConfig
+from lambdatui.core.effects import RUNTIME
+from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
+from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.processes.output import Stream
+from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.supervisor import ExitStatus, ProcessHandle, Supervisor
+from lambdatui.processes.spawning import LaunchError, ProcessSpec
+from lambdatui.processes.tree_removal import remove_tree_reporting
+from lambdatui.run_folders import new_state_dir
+
+LOOPBACK = "127.0.0.1"
+# The listener stamps what it receives, so that the host knows how long the runtime's calls waited for it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's number; the socket module does not name it
+DISABLE = "LAMBDATUI_EARLY_START"  # "0": the host starts env #1 itself, once it is up (for comparisons)
+
+OnLines = Callable[[ProcessHandle, Stream, list[str]], None]
+OnExit = Callable[[ProcessHandle, ExitStatus], None]
+
+
+@dataclass
+class EarlyStart:
+    """Env #1, started: what the fleet and env #1's host adopt."""
+
+    state_dir: Path  # the run's folder (FleetHost's)
+    member_dir: Path  # env #1's folder in it
+    stale_notes: list[str]  # runs that died and could not be removed: said once the host listens
+    listener: socket.socket  # the sandbox API's, bound and listening
+    runtime_api: str
+    stream: str  # the log stream name
+    sandbox: Sandbox
+    supervisor: Supervisor
+    runtime: ProcessHandle
+    started: float  # time.perf_counter() when the runtime was spawned
+    started_wall_ms: int
+    adopted: bool = False
+    _on_lines: Optional[OnLines] = field(default=None, repr=False)
+    _on_exit: Optional[OnExit] = field(default=None, repr=False)
+
+    def hand_over(self, on_lines: OnLines, on_exit: OnExit) -> Supervisor:
+        """The host takes it over: the supervisor's reports go to the host from now on."""
+        self.adopted = True
+        self._on_lines, self._on_exit = on_lines, on_exit
+        return self.supervisor
+
+    def lines(self, handle: ProcessHandle, stream: Stream, lines: list[str]) -> None:
+        if self._on_lines is not None:
+            self._on_lines(handle, stream, lines)
+
+    def exited(self, handle: ProcessHandle, status: ExitStatus) -> None:
+        if self._on_exit is not None:
+            self._on_exit(handle, status)
+
+    def abandon(self) -> None:
+        """lambdatui ends before its host took this over (an error, Ctrl-C during the imports): end it all."""
+        if self.adopted:
+            return
+        self.adopted = True
+        self.supervisor.abandon()
+        self.sandbox.close()
+        self.listener.close()
+        remove_tree_reporting(self.state_dir)
+
+
+def wanted(config: FunctionConfig) -> bool:
+    """Whether env #1 of this function can start ahead of the host (the fleet's options are the caller's to check)."""
+    return os.environ.get(DISABLE) != "0" and not config.extensions and not config.layers
+
+
+def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
+    """Start env #1 now, or None (nothing left behind) when it cannot be: the host then starts it as usual, and
+    says why if something is wrong."""
+    notes: list[str] = []
+    try:
+        state_dir = new_state_dir(notes.append)
+    except OSError:
+        return None
+    listener: Optional[socket.socket] = None
+    sandbox: Optional[Sandbox] = None
+    supervisor: Optional[Supervisor] = None
+    try:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        listener.bind((LOOPBACK, 0))
+        listener.listen(socket.SOMAXCONN)
+        runtime_api = f"{LOOPBACK}:{listener.getsockname()[1]}"
+        member_dir = state_dir / "member-1"  # FleetHost's first member's
+        config, files, _ = function_files(config, member_dir)
+        tmp_dir = member_dir / "environment-1" / "tmp"  # EnvironmentHost's first sandbox's
+        tmp_dir.mkdir(parents=True)
+        sandbox = Sandbox.create(tmp_dir, [str(config.code_dir), *config.runtime.argv[:2]], files=files)
+        paths = sandbox.paths
+        assert paths is not None
+        holder: list[EarlyStart] = []
+        supervisor = Supervisor(None, sandbox, lambda *a: holder[0].lines(*a), lambda *a: holder[0].exited(*a),
+                                cgroup=EnvironmentCgroup.create(memory_mb=config.memory_mb),
+                                memory_mb=config.memory_mb, oom_victim=RUNTIME)
+        stream = log_stream_name()
+        env = runtime_environment(config, runtime_api, stream, member_dir / "stacks-1.txt", os.environ,
+                                  exit_file=member_dir / "exit-1", paths=paths)
+        spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
+        started, wall_ms = time.perf_counter(), int(time.time() * 1000)
+        runtime = supervisor.spawn(spec)
+        early = EarlyStart(state_dir, member_dir, notes, listener, runtime_api, stream, sandbox, supervisor, runtime,
+                           started, wall_ms)
+        holder.append(early)
+        return early
+    except BaseException as exc:  # an interrupt or a bug too: nothing may be left behind
+        if supervisor is not None:
+            supervisor.abandon()
+        if sandbox is not None:
+            sandbox.close()
+        if listener is not None:
+            listener.close()
+        remove_tree_reporting(state_dir)
+        if isinstance(exc, (OSError, LaunchError)):
+            return None  # the host starts it as usual, and says what went wrong, if anything still does
+        raise
