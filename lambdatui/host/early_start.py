@@ -4,7 +4,8 @@ runtime boots while they do, as Lambda's runtime does not wait for anything of t
 
 It does what the host would do, with the same code (the run's folder, the sandbox, the Supervisor, the runtime's
 environment and command line), and the sandbox API's socket is bound first, so that the runtime's first calls
-wait in its backlog. The host then adopts all of it (`EnvironmentHost.adopt`), and its Init is the runtime's own:
+wait in its backlog. What only waits (the sandbox init's boot, ~20 ms, then the runtime's fork by the init) is
+done on a thread of its own, while the imports go on; nothing forks from that thread. The host then adopts all of it (`EnvironmentHost.adopt`), and its Init is the runtime's own:
 it began when the runtime was started (StartEnvironment.started), and the time its calls waited for the host to
 come up is left out (their arrival is stamped by the kernel: RuntimeNext.arrived, FunctionInitGate.arrived).
 
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from lambdatui.config import FunctionConfig
-from lambdatui.core.effects import RUNTIME
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.output import Stream
@@ -35,6 +37,9 @@ from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.run_folders import new_state_dir
 
 LOOPBACK = "127.0.0.1"
+RUNTIME = "runtime"  # core.effects.RUNTIME, not imported from there: it brings the core's facts (~14 ms) first
+# While the thread waits for the init, the imports hold the GIL: it gets it back within this, not 5 ms.
+_SWITCH_INTERVAL_S = 0.0005
 # The listener stamps what it receives, so that the host knows how long the runtime's calls waited for it.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's number; the socket module does not name it
 DISABLE = "LAMBDATUI_EARLY_START"  # "0": the host starts env #1 itself, once it is up (for comparisons)
@@ -55,15 +60,44 @@ class EarlyStart:
     stream: str  # the log stream name
     sandbox: Sandbox
     supervisor: Supervisor
-    runtime: ProcessHandle
-    started: float  # time.perf_counter() when the runtime was spawned
-    started_wall_ms: int
+    runtime: Optional[ProcessHandle] = None  # None: it could not be started ahead (the host starts it, or says why)
+    started: float = 0.0  # time.perf_counter() when the runtime was spawned
+    started_wall_ms: int = 0
     adopted: bool = False
+    _boot: Optional[threading.Thread] = field(default=None, repr=False)
+    _switch_interval: float = field(default=0.005, repr=False)
     _on_lines: Optional[OnLines] = field(default=None, repr=False)
     _on_exit: Optional[OnExit] = field(default=None, repr=False)
 
+    def boot(self, spec: ProcessSpec) -> None:
+        """Wait for the init on a thread, then have it start the runtime."""
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_INTERVAL_S)
+        self._boot = threading.Thread(target=self._start_runtime, args=(spec,), name="lambdatui early start",
+                                      daemon=True)
+        self._boot.start()
+
+    def _start_runtime(self, spec: ProcessSpec) -> None:
+        try:
+            self.supervisor.finish_init()
+            if not self.supervisor.forks_in_namespace:
+                return  # the host forks it, from its own thread (a fork from this one could deadlock its child)
+            self.started, self.started_wall_ms = time.perf_counter(), int(time.time() * 1000)
+            self.runtime = self.supervisor.spawn(spec)
+        except (OSError, LaunchError):
+            self.runtime = None  # the host starts it as usual, and says what goes wrong
+
+    def started_runtime(self) -> Optional[ProcessHandle]:
+        """The runtime once the thread has started it (None: it could not be, here)."""
+        if self._boot is not None:
+            self._boot.join()  # bounded: the init's replies time out (pid_namespace._REPLY_TIMEOUT_S)
+            self._boot = None
+            sys.setswitchinterval(self._switch_interval)
+        return self.runtime
+
     def hand_over(self, on_lines: OnLines, on_exit: OnExit) -> Supervisor:
         """The host takes it over: the supervisor's reports go to the host from now on."""
+        self.started_runtime()
         self.adopted = True
         self._on_lines, self._on_exit = on_lines, on_exit
         return self.supervisor
@@ -80,6 +114,7 @@ class EarlyStart:
         """lambdatui ends before its host took this over (an error, Ctrl-C during the imports): end it all."""
         if self.adopted:
             return
+        self.started_runtime()
         self.adopted = True
         self.supervisor.abandon()
         self.sandbox.close()
@@ -119,16 +154,14 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         holder: list[EarlyStart] = []
         supervisor = Supervisor(None, sandbox, lambda *a: holder[0].lines(*a), lambda *a: holder[0].exited(*a),
                                 cgroup=EnvironmentCgroup.create(memory_mb=config.memory_mb),
-                                memory_mb=config.memory_mb, oom_victim=RUNTIME)
+                                memory_mb=config.memory_mb, oom_victim=RUNTIME, wait_init=False)
         stream = log_stream_name()
         env = runtime_environment(config, runtime_api, stream, member_dir / "stacks-1.txt", os.environ,
                                   exit_file=member_dir / "exit-1", paths=paths)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
-        started, wall_ms = time.perf_counter(), int(time.time() * 1000)
-        runtime = supervisor.spawn(spec)
-        early = EarlyStart(state_dir, member_dir, notes, listener, runtime_api, stream, sandbox, supervisor, runtime,
-                           started, wall_ms)
+        early = EarlyStart(state_dir, member_dir, notes, listener, runtime_api, stream, sandbox, supervisor)
         holder.append(early)
+        early.boot(spec)
         return early
     except BaseException as exc:  # an interrupt or a bug too: nothing may be left behind
         if supervisor is not None:

@@ -180,7 +180,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
 
     def start_environment(self) -> None:
         early = self._early
-        if early is None:
+        if early is None or early.runtime is None:
             self.feed(ins.StartEnvironment())  # (a no-op for one started ahead: its Init began with this run)
             return
         # Its Init began when its runtime was started, ahead of this run: that instant on trio's clock.

@@ -83,10 +83,11 @@ class EnvironmentProcesses:
         early = self._early  # type: ignore[has-type]
         if early is not None and effect.participant == fx.RUNTIME:
             self._early = None
-            self._processes[fx.RUNTIME] = (effect.generation, early.runtime)
-            self._runtime_peak_mb = None
-            self._sup.attach(self._nursery)  # its output and exit, from now on (they waited in its pipes)
-            return
+            self._sup.attach(self._nursery)  # what it started: its output and exit, from now on
+            if early.runtime is not None:
+                self._processes[fx.RUNTIME] = (effect.generation, early.runtime)
+                self._runtime_peak_mb = None
+                return
         paths = self.sandbox.paths
         assert paths is not None
         managed = self.env.config.max_concurrency

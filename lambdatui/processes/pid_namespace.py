@@ -61,6 +61,7 @@ class SandboxInit:
         self._waiters: dict[int, trio.Event] = {}
         self._anchor: int | None = None
         self._failure: str | None = None
+        self._told = False  # that it is in its cgroup (`_move_in`)
         host_end, init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exits_r, exits_w = os.pipe()
         try:
@@ -78,20 +79,22 @@ class SandboxInit:
             os.close(exits_w)
         host_end.settimeout(_REPLY_TIMEOUT_S)
         self._requests = host_end
+        self._exits_fd = exits_r
+        self._join = join  # done by the first wait_ready: the early start waits for it on a thread of its own
+
+    def _move_in(self) -> None:
+        """Move the init into the cgroup (`join`) and tell it so: until then it waits, and forks nothing."""
+        join, self._join = self._join, None
         try:
             if join is not None:
                 join(self._proc.pid)
-            host_end.send(_JOINED)
+            self._requests.send(_JOINED)
         except BaseException as exc:  # a cancellation or a bug too: no init may be left waiting for its word
-            self.kill()
-            self._proc.wait()
-            os.close(exits_r)
-            assert self._proc.stderr is not None
-            self._proc.stderr.close()
+            self.abandon()
+            self._failure = f"cannot move the sandbox init into the environment's cgroup: {exc}"
             if isinstance(exc, OSError):
-                raise InitUnavailable(f"cannot move the sandbox init into the environment's cgroup: {exc}") from exc
+                raise InitUnavailable(self._failure) from exc
             raise
-        self._exits_fd = exits_r
 
     @property
     def closed(self) -> trio.Event:
@@ -110,6 +113,9 @@ class SandboxInit:
         """Block until the init says its namespace is up (it boots in ~20 ms); raises InitUnavailable."""
         if self._anchor is not None:
             return
+        if not self._told and self._failure is None:
+            self._told = True
+            self._move_in()
         if self._failure is None:
             reply = self._reply()
             if reply[0] == "ready":

@@ -7,8 +7,7 @@ nothing can leave; elsewhere the host forks them itself. They die with the host
 thanks to a parent-death signal (the init, or direct children), the watchdog
 process (everything else in their groups) and the cgroup, where there is one.
 
-A supervisor made without a nursery starts its processes ahead of the trio run (host/early_start.py: the
-runtime boots while lambdatui imports the rest of itself); `attach` then supervises them in the run. trio is
+A supervisor made without a nursery starts its processes ahead of the trio run (started_ahead.py). trio is
 imported where it is used, so that this part runs before it is imported.
 """
 
@@ -20,7 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import linux
 from .cgroup import EnvironmentCgroup
@@ -31,6 +30,7 @@ from .output import OutputPipe, Stream, close_read_end, output_pipe
 from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox
 from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
+from .started_ahead import Ahead, StartedAhead
 from .watchdog_link import WatchdogLink
 
 if TYPE_CHECKING:
@@ -74,8 +74,6 @@ class ExitReporter(Protocol):
     async def exit_status(self, pid: int) -> ExitStatus: ...
 
 
-# A child started before `attach`: its handle, Popen (None: the init's), exit reporter, pidfd, stdout and stderr.
-_Ahead = tuple[ProcessHandle, 'subprocess.Popen[bytes] | None', 'ExitReporter | None', 'int | None', int, int]
 OnLines = Callable[[ProcessHandle, Stream, list[str]], None]  # the complete lines of one read of a pipe
 OnExit = Callable[[ProcessHandle, ExitStatus], None]
 
@@ -134,15 +132,15 @@ async def _wait_exited(child: _Child) -> None:
         await trio.sleep(0.02)
 
 
-class Supervisor(Fencing):
+class Supervisor(StartedAhead, Fencing):
     """The children of one execution environment: how to run them, never why."""
 
     def __init__(self, nursery: trio.Nursery | None, sandbox: Sandbox, on_lines: OnLines, on_exit: OnExit,
                  cgroup: EnvironmentCgroup | None = None, *, memory_mb: int | None = None,
-                 oom_victim: str | None = None) -> None:
+                 oom_victim: str | None = None, wait_init: bool = True) -> None:
         """`memory_mb`: the environment's memory limit (the cgroup's, where it carries one; else watched, and
         the child spawned with key `oom_victim` is SIGKILLed at the limit). `nursery` None: started ahead of
-        the trio run, until `attach`."""
+        the trio run, until `attach`. `wait_init` False: the caller calls `finish_init` before its first spawn."""
         self._sandbox = sandbox
         self.cgroup = cgroup
         self._nursery: trio.Nursery | None = None
@@ -161,7 +159,7 @@ class Supervisor(Fencing):
         self._watching: trio.CancelScope | None = None
         self._deferred: list[Callable[[], None]] = []  # tasks waiting for `attach`
         # Children started before `attach` (their times are perf_counter()'s), supervised from then on.
-        self._ahead: list[_Ahead] = []
+        self._ahead: list[Ahead] = []
         if nursery is not None:
             self._attached(nursery)
         self._scanned: list[int] = []
@@ -173,42 +171,28 @@ class Supervisor(Fencing):
             self.memory = watcher
         self._init: SandboxInit | None = None
         self.pid_namespace_note = self._start_init()
+        self._namespaced = self._init is not None
+        if wait_init:
+            self.finish_init()
+
+    def finish_init(self) -> None:
+        """Once, at start-up: wait until the init says its namespace is up (~20 ms after its start), so that the line
+        that says what contains the processes is true; the init's own memory is not the function's."""
         if self._init is not None:
             try:
-                self._init.wait_ready()  # once, at start-up: the line that says what contains the processes is true
+                self._init.wait_ready()
             except InitUnavailable as exc:
                 self._end_init()
                 self.pid_namespace_note = f"no PID namespace: {exc}"
         # Every later environment (a reset, a new /tmp) gets a namespace of its own too, where the first one could.
         self._namespaced = self._init is not None
-        if cgroup is not None and cgroup.memory is not None:
-            cgroup.memory.allow_baseline()  # the init's own charge is not the function's
+        if self.cgroup is not None and self.cgroup.memory is not None:
+            self.cgroup.memory.allow_baseline()
 
-    def _attached(self, nursery: trio.Nursery) -> None:
-        import trio
-
-        self._nursery = nursery
-        self._watching = trio.CancelScope()
-
-    def attach(self, nursery: trio.Nursery) -> None:
-        """Supervise, in this trio run, what was started ahead of it: their start times move to trio's clock."""
-        import trio
-
-        shift = trio.current_time() - time.perf_counter()
-        self._attached(nursery)
-        ahead, self._ahead = self._ahead, []
-        for handle, popen, init, pidfd, out_r, err_r in ahead:
-            handle.started_at += shift
-            self._supervise_soon(handle, popen, init, pidfd, out_r, err_r)
-        deferred, self._deferred = self._deferred, []
-        for start in deferred:
-            start()
-
-    def _start_soon(self, fn: Callable[..., Any], *args: object, name: str) -> None:
-        if self._nursery is None:
-            self._deferred.append(lambda: self._start_soon(fn, *args, name=name))
-        else:
-            self._nursery.start_soon(fn, *args, name=name)
+    @property
+    def forks_in_namespace(self) -> bool:
+        """Whether its children are forked by the sandbox init (else by the host itself, from this thread)."""
+        return self._init is not None
 
     @property
     def sandbox(self) -> Sandbox:
@@ -371,25 +355,6 @@ class Supervisor(Fencing):
                 await trio.sleep(0.002)
             return True
         return False
-
-    def abandon(self) -> None:
-        """End what a supervisor never attached started (lambdatui ends first): every group and the init killed,
-        the cgroup removed, their descriptors closed, the watchdog told to end (it kills whatever is left)."""
-        self._closed = True
-        for handle, popen, _, pidfd, out_r, err_r in self._ahead:
-            _signal_group(handle.pgid, signal.SIGKILL)
-            for fd in (out_r, err_r, pidfd):
-                if fd is not None:
-                    os.close(fd)
-            if popen is not None:
-                popen.wait()
-        self._ahead.clear()
-        if self.cgroup is not None:
-            self.cgroup.remove()
-        init, self._init = self._init, None
-        if init is not None:
-            init.abandon()
-        self._watchdog.abandon()
 
     async def aclose(self) -> None:
         """SIGKILL every live group, reap and report them all, stop the watchdog."""

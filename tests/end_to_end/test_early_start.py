@@ -42,9 +42,10 @@ early.listener.settimeout(60)
 connection, _ = early.listener.accept()
 connection.settimeout(60)
 first = connection.recv(65536).split(b"\r\n", 1)[0].decode()
-with open(f"/proc/{early.runtime.pid}/cgroup") as file:
+runtime = early.started_runtime()
+with open(f"/proc/{runtime.pid}/cgroup") as file:
     cgroups = [line.strip().split(":", 2)[2] for line in file]
-print(json.dumps({"trio": "trio" in sys.modules, "first": first, "runtime": early.runtime.pid,
+print(json.dumps({"trio": "trio" in sys.modules, "first": first, "runtime": runtime.pid,
                   "runtime_api": early.runtime_api, "state_dir": str(early.state_dir), "cgroups": cgroups}),
       flush=True)
 sys.stdin.readline()

@@ -310,8 +310,11 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
         cgroup.join(pid)
 
     descriptors = set(os.listdir("/proc/self/fd"))
+    init = SandboxInit(make_preexec(setup, os.getpid()), join=join)  # moved in by its first wait (a thread's, ahead)
     with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
-        SandboxInit(make_preexec(setup, os.getpid()), join=join)
+        init.wait_ready()
+    with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
+        init.wait_ready()  # and says so again, without waiting for a word that will not come
     [pid] = started
     assert not is_live(pid)  # killed and reaped: nothing left behind
     assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels
