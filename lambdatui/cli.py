@@ -8,14 +8,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
 from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from lambdatui.listen_address import check_listen_address, check_url_port
 
 if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
     from lambdatui.host.early_start import EarlyStart
@@ -26,7 +26,6 @@ T = TypeVar("T")
 MODES = ("invoke", "serve", "replay")
 LOOPBACK = "127.0.0.1"
 EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
-MAX_PORT = 65535
 
 REPLAY_DESCRIPTION = """\
 Run the steps of a scenario file against the function and check each step's expectations. The first
@@ -254,14 +253,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.repeat < 1:
                 raise ConfigError(f"--repeat {args.repeat}: must be at least 1")
             event = read_event(args.event)
-            with _started_early(config, not args.snapstart) as early:  # SnapStart's env #1 is its snapshot
+            from lambdatui.host.early_start import started_early  # before the heavy imports: they overlap its Init
+
+            with started_early(config, not args.snapstart) as early:  # SnapStart's env #1 is its snapshot
                 return _invoke(args, config, event, early, argv_given is None)
         if args.mode == "serve":
             check_listen_address(args.host, args.port)
             check_url_port(args.host, args.url_port, args.port)
             fleet = fleet_options(args)
             alone = not (fleet.provisioned or fleet.snapstart or fleet.max_concurrency)
-            with _started_early(config, alone) as early:
+            from lambdatui.host.early_start import started_early
+
+            with started_early(config, alone) as early:
                 from lambdatui.headless import run_serve
 
                 return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet,
@@ -276,20 +279,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_USAGE
         raise
     return EXIT_USAGE
-
-
-@contextmanager
-def _started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[EarlyStart]]:
-    """Env #1 started before the rest of lambdatui is imported, where it can be (host/early_start.py): its runtime
-    boots meanwhile. Whatever ends the command first (an error, Ctrl-C), nothing of it is left behind."""
-    from lambdatui.host.early_start import start_early, wanted
-
-    early = start_early(config) if possible and wanted(config) else None
-    try:
-        yield early
-    finally:
-        if early is not None:
-            early.abandon()
 
 
 def _invoke(args: argparse.Namespace, config: FunctionConfig, event: bytes, early: Optional[EarlyStart],
@@ -370,39 +359,6 @@ def _debugger(args: argparse.Namespace) -> int:
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
                    function_path=args.path, replay_options=replay_options(args),
                    event=event, fleet=fleet)
-
-
-def check_url_port(host: str, url_port: Optional[int], port: Optional[int]) -> None:
-    """--url-port, when given: a port of its own, free on `host`."""
-    if url_port is None:
-        return
-    if url_port == port and url_port != 0:
-        raise ConfigError(f"--url-port {url_port}: the Invoke API (--port) listens there already: choose another")
-    check_listen_address(host, url_port, option="--url-port")
-
-
-def check_listen_address(host: str, port: int, option: str = "--port") -> None:
-    """Fail before anything starts (in the debugger, before the screen takes over): one line naming the option."""
-    import socket
-
-    if not 0 <= port <= MAX_PORT:
-        raise ConfigError(f"{option} {port}: give a port from 0 to {MAX_PORT} (0: any free port)")
-    # The socket the Invoke API will open (api/http11.py): IPv6 when the host holds a colon, else IPv4.
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except socket.gaierror as exc:
-            raise ConfigError(f"--host {host}: no such host ({exc.strerror})") from None
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"port {port} is already in use on {host}: choose another with {option}") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise ConfigError(f"--host {host}: not an address of this machine, so nothing can listen there "
-                                  "(127.0.0.1: this machine only; 0.0.0.0: every interface)") from None
-            raise ConfigError(f"{option} {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
-        except ValueError as exc:  # a NUL byte, or a label too long for IDNA (UnicodeError)
-            raise ConfigError(f"--host {host!r}: not a host name ({exc})") from None
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -294,7 +294,7 @@ async def _serve_connection(stream: trio.SocketStream, server: _Server,
 
 
 async def _listen(host: str, port: int) -> trio.SocketListener:
-    """One listening socket, IPv6 when the host holds a colon (what `cli.check_listen_address` probes): a name
+    """One listening socket, IPv6 when the host holds a colon (what `check_listen_address` probes): a name
     with several addresses still gets one socket, on one port. A bind error (the port in use) is raised."""
     sock = trio.socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:

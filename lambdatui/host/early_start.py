@@ -5,9 +5,10 @@ runtime boots while they do, as Lambda's runtime does not wait for anything of t
 It does what the host would do, with the same code (the run's folder, the sandbox, the Supervisor, the runtime's
 environment and command line), and the sandbox API's socket is bound first, so that the runtime's first calls
 wait in its backlog. What only waits (the sandbox init's boot, ~20 ms, then the runtime's fork by the init) is
-done on a thread of its own, while the imports go on; nothing forks from that thread. The host then adopts all of it (`EnvironmentHost.adopt`), and its Init is the runtime's own:
-it began when the runtime was started (StartEnvironment.started), and the time its calls waited for the host to
-come up is left out (their arrival is stamped by the kernel: RuntimeNext.arrived, FunctionInitGate.arrived).
+done on a thread of its own, while the imports go on; nothing forks from that thread. Env #1's host then adopts
+all of it (`EnvironmentHost.run(early=...)`), and its Init is the runtime's own: it began when the runtime was
+started (StartEnvironment.started), and the time its calls waited for the host to come up is left out (their
+arrival is stamped by the kernel: RuntimeNext.arrived, FunctionInitGate.arrived).
 
 Only where nothing of the host is needed before the runtime starts: one on-demand environment (no provisioned
 concurrency, SnapStart or Managed Instances), no extensions (they register through the host before the runtime
@@ -24,7 +25,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
@@ -174,3 +176,15 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         if isinstance(exc, (OSError, LaunchError)):
             return None  # the host starts it as usual, and says what went wrong, if anything still does
         raise
+
+
+@contextmanager
+def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[EarlyStart]]:
+    """Env #1 started now, where it can be (`possible`: the fleet's options allow it), for the block to hand over
+    to its host; whatever ends the block first (an error, Ctrl-C), nothing of it is left behind."""
+    early = start_early(config) if possible and wanted(config) else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.abandon()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .cgroup import EnvironmentCgroup
     from .pid_namespace import SandboxInit
-    from .supervisor import ExitReporter, ProcessHandle
+    from .children import ExitReporter, ProcessHandle
     from .watchdog_link import WatchdogLink
 
 # A child started before `attach`: its handle, its Popen (None: the init's child), who reports its exit, its pidfd,

@@ -18,12 +18,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from . import linux
 from .cgroup import EnvironmentCgroup
-from .exit_status import ExitStatus
+from .children import (KILL_GRACE, OUTPUT_GRACE, Child, ChildExits, ExitReporter, OnExit, OnLines, current_time,
+                       signal_group)
+from .children import ProcessHandle as ProcessHandle
+from .exit_status import ExitStatus as ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
 from .memory_limit import MemoryLimit, RssWatcher, rss_mb
 from .output import OutputPipe, Stream, close_read_end, output_pipe
@@ -36,103 +38,8 @@ from .watchdog_link import WatchdogLink
 if TYPE_CHECKING:
     import trio
 
-# After the leader exits and its group is killed, the pipes reach end of file
-# within milliseconds. Only a descendant that left the group (setsid) can keep
-# them open; past this grace its exit is reported anyway.
-_OUTPUT_GRACE = 0.5
-# SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
-# take a while to go. Bounded so that shutting down never hangs.
-_KILL_GRACE = 5.0
 
-
-@dataclass(eq=False)
-class ProcessHandle:
-    """One started child. Its pid is also its process group id."""
-
-    key: str
-    pid: int
-    started_at: float
-    """trio.current_time() when it was spawned (time.perf_counter() until a supervisor started ahead attaches)."""
-    spec: ProcessSpec
-    exited: ExitStatus | None = None
-    """Set just before on_exit is called."""
-    exited_at: float | None = None
-    out_of_memory: bool = False
-    """Set with `exited`: it was SIGKILLed for the environment's memory limit (the OOM killer, or the watcher)."""
-
-    @property
-    def pgid(self) -> int:
-        return self.pid
-
-
-class ExitReporter(Protocol):
-    """Who reaps a child that is not the host's own and reports its exit (the sandbox init, a SnapStart
-    template), by the pid the host sees."""
-
-    exits: dict[int, ExitStatus]
-
-    async def exit_status(self, pid: int) -> ExitStatus: ...
-
-
-OnLines = Callable[[ProcessHandle, Stream, list[str]], None]  # the complete lines of one read of a pipe
-OnExit = Callable[[ProcessHandle, ExitStatus], None]
-
-
-def _new_event() -> trio.Event:
-    import trio
-
-    return trio.Event()
-
-
-def _notify_closing(fd: int) -> None:
-    import trio
-
-    trio.lowlevel.notify_closing(fd)
-
-
-def _current_time() -> float:
-    import trio
-
-    return trio.current_time()
-
-
-@dataclass(eq=False)
-class _Child:
-    """One child the supervisor started: its process, pidfd and output pipes, and its exit once reaped."""
-
-    handle: ProcessHandle
-    popen: subprocess.Popen[bytes] | None
-    """None for a child of the sandbox init: the init reaps it and reports its exit."""
-    init: ExitReporter | None
-    pidfd: int | None
-    pipes: tuple[OutputPipe, OutputPipe]
-    reaped: ExitStatus | None = None
-    done: trio.Event = field(default_factory=_new_event)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is already gone (or every member changed its uid)
-
-
-async def _wait_exited(child: _Child) -> None:
-    """Until the child is a zombie (ours: not reaped, so its pid, hence its group id, stays reserved)."""
-    import trio
-
-    if child.pidfd is not None:
-        await trio.lowlevel.wait_readable(child.pidfd)
-        return
-    if child.popen is None:  # the init's child, on a kernel without pidfds
-        while linux.proc_state(child.handle.pid) not in linux.GONE_STATES | {None}:
-            await trio.sleep(0.02)
-        return
-    while not linux.has_exited(child.handle.pid):
-        await trio.sleep(0.02)
-
-
-class Supervisor(StartedAhead, Fencing):
+class Supervisor(StartedAhead, ChildExits, Fencing):
     """The children of one execution environment: how to run them, never why."""
 
     def __init__(self, nursery: trio.Nursery | None, sandbox: Sandbox, on_lines: OnLines, on_exit: OnExit,
@@ -146,7 +53,7 @@ class Supervisor(StartedAhead, Fencing):
         self._nursery: trio.Nursery | None = None
         self._on_lines = on_lines
         self._on_exit = on_exit
-        self._children: dict[int, _Child] = {}
+        self._children: dict[int, Child] = {}
         self._strays_stopped: int | None = None  # how many strays the environment's last freeze stopped
         self._closed = False
         self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
@@ -277,7 +184,7 @@ class Supervisor(StartedAhead, Fencing):
 
     def _track(self, spec: ProcessSpec, pid: int, popen: subprocess.Popen[bytes] | None,
                out_r: int, err_r: int, reporter: ExitReporter | None = None) -> ProcessHandle:
-        started = time.perf_counter() if self._nursery is None else _current_time()
+        started = time.perf_counter() if self._nursery is None else current_time()
         handle = ProcessHandle(key=spec.key, pid=pid, started_at=started, spec=spec)
         self._watchdog.add(handle.pgid)
         init = reporter or (self._init if popen is None else None)
@@ -293,7 +200,7 @@ class Supervisor(StartedAhead, Fencing):
         def emit(stream: Stream, lines: list[str]) -> None:
             self._on_lines(handle, stream, lines)
 
-        child = _Child(handle=handle, popen=popen, init=init, pidfd=pidfd,
+        child = Child(handle=handle, popen=popen, init=init, pidfd=pidfd,
                        pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)))
         try:
             self._start_soon(self._supervise, child, name=f"process {handle.key} ({handle.pid})")
@@ -302,7 +209,7 @@ class Supervisor(StartedAhead, Fencing):
             raise
         self._children[handle.pid] = child
 
-    def _child(self, handle: ProcessHandle) -> _Child | None:
+    def _child(self, handle: ProcessHandle) -> Child | None:
         """The live, not yet reaped child behind a handle; after reaping, its pid may be reused."""
         child = self._children.get(handle.pid)
         if child is None or child.handle is not handle or child.reaped is not None:
@@ -312,7 +219,7 @@ class Supervisor(StartedAhead, Fencing):
     def send_signal(self, handle: ProcessHandle, sig: int) -> None:
         """Signal the child's whole process group; a no-op once it has exited."""
         if self._child(handle) is not None:
-            _signal_group(handle.pgid, sig)
+            signal_group(handle.pgid, sig)
 
     def freeze(self, handle: ProcessHandle) -> None:
         self.send_signal(handle, signal.SIGSTOP)
@@ -370,103 +277,15 @@ class Supervisor(StartedAhead, Fencing):
             children = list(self._children.values())
             for child in children:
                 if child.reaped is None:
-                    _signal_group(child.handle.pgid, signal.SIGKILL)
+                    signal_group(child.handle.pgid, signal.SIGKILL)
             if self.cgroup is not None:
                 self.cgroup.remove()  # what left the groups (setsid daemons) ends too, and the cgroup goes
             init, self._init = self._init, None
             if init is not None:
                 init.kill()
-            with trio.move_on_after(_KILL_GRACE + _OUTPUT_GRACE):
+            with trio.move_on_after(KILL_GRACE + OUTPUT_GRACE):
                 for child in children:
                     await child.done.wait()
             if init is not None:
                 await init.aclose()
             await self._watchdog.aclose()
-
-    async def _supervise(self, child: _Child) -> None:
-        import trio
-
-        status: ExitStatus | None = None
-        try:
-            async with trio.open_nursery() as pumps:
-                for pipe in child.pipes:
-                    pumps.start_soon(pipe.pump)
-                await _wait_exited(child)
-                # The leader is a zombie, so its group id cannot have been reused:
-                # this reaches exactly what it left behind, which must not outlive it.
-                _signal_group(child.handle.pgid, signal.SIGKILL)
-                if child.init is not None:
-                    with trio.move_on_after(_KILL_GRACE):
-                        status = await child.init.exit_status(child.handle.pid)
-                    if status is None:
-                        status = ExitStatus(code=None, signal=None)
-                    child.reaped = status
-                else:
-                    status = self._reap(child, block=True)
-                with trio.move_on_after(_OUTPUT_GRACE):
-                    for pipe in child.pipes:
-                        await pipe.eof.wait()
-                pumps.cancel_scope.cancel()
-        finally:
-            if status is None:
-                # Cancelled (the host is going away) or failed: leave nothing behind.
-                _signal_group(child.handle.pgid, signal.SIGKILL)
-                with trio.CancelScope(shield=True), trio.move_on_after(_KILL_GRACE):
-                    await _wait_exited(child)
-                status = self._reap(child, block=False)
-            self._finish(child, status)
-
-    def _reap(self, child: _Child, *, block: bool) -> ExitStatus:
-        pid = child.handle.pid
-        if child.popen is None:
-            # The init reaps its own children; if it reported nothing (it was killed with the namespace), the
-            # kernel's SIGKILL did it.
-            init_status = child.init.exits.pop(pid, None) if child.init is not None else None
-            child.reaped = init_status or ExitStatus(code=None, signal=signal.SIGKILL)
-            return child.reaped
-        try:
-            reaped_pid, wait_status = os.waitpid(pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            # Someone else (a foreign SIGCHLD handler) reaped it first.
-            status = ExitStatus(code=None, signal=None)
-        else:
-            if reaped_pid == 0:
-                # Still not gone after SIGKILL and the grace: leave it to
-                # subprocess's own cleanup of abandoned Popen objects.
-                child.reaped = ExitStatus(code=None, signal=signal.SIGKILL)
-                return child.reaped
-            status = ExitStatus.from_wait_status(wait_status)
-        # Popen must not try to reap this pid again: it may belong to someone else now.
-        child.popen.returncode = status.code if status.code is not None else -(status.signal or 0)
-        child.reaped = status
-        return status
-
-    def _finish(self, child: _Child, status: ExitStatus) -> None:
-        handle = child.handle
-        try:
-            for pipe in child.pipes:
-                pipe.close()  # every line, the partial last one included, before the exit
-        finally:
-            if child.pidfd is not None:
-                _notify_closing(child.pidfd)
-                os.close(child.pidfd)
-                child.pidfd = None
-            self._watchdog.remove(handle.pgid)
-            self._children.pop(handle.pid, None)
-            if status.signal == signal.SIGKILL and self.memory is not None:
-                handle.out_of_memory = self.memory.claim_oom(handle.pid)
-            handle.exited = status
-            handle.exited_at = _current_time()
-            child.done.set()
-        self._on_exit(handle, status)
-
-    def _abandon(self, child: _Child) -> None:
-        """Undo a spawn whose supervising task could not start (the nursery is closed)."""
-        _signal_group(child.handle.pgid, signal.SIGKILL)
-        if child.popen is not None:
-            self._reap(child, block=True)
-        for pipe in child.pipes:
-            close_read_end(pipe.fd)
-        if child.pidfd is not None:
-            os.close(child.pidfd)
-        self._watchdog.remove(child.handle.pgid)
