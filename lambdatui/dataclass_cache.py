@@ -1,17 +1,20 @@
-"""Dataclass methods compiled once, kept beside the package's bytecode for the next start.
+"""Dataclass and attrs methods compiled once, kept beside the package's bytecode for the next start.
 
 `@dataclass` writes each class's methods as source text and compiles it on every start (CPython 3.10-3.12 compile
 each method alone): lambdatui's ~150 frozen dataclasses cost ~50 ms of compiling before `invoke` or `serve` can
-start, a sixth of the whole command. The text depends only on the class definition, so the code it compiles to
-is kept as Python keeps a module's bytecode: in `__pycache__` (or under `sys.pycache_prefix`), never written when
-bytecode is not (`-B`, PYTHONDONTWRITEBYTECODE), for the same interpreter build only.
+start, a sixth of the whole command; attrs does the same for trio's classes (~80 scripts, ~15 ms). The text
+depends only on the class definition, so the code it compiles to is kept as Python keeps a module's bytecode: in
+`__pycache__` (or under `sys.pycache_prefix`), never written when bytecode is not (`-B`,
+PYTHONDONTWRITEBYTECODE), for the same interpreter build only.
 
-Nothing changes but where the code object comes from: the same text is compiled with the same flags dataclasses
-itself uses (none inherited), and any text not seen before is compiled as it would have been.
+Nothing changes but where the code object comes from: the same text is compiled with the same flags its writer
+uses (dataclasses: none inherited; attrs: its module's `from __future__ import annotations`, and the file name it
+gives each script, which its tracebacks name), and any text not seen before is compiled as it would have been.
 """
 
 from __future__ import annotations
 
+import __future__
 import dataclasses
 import marshal
 import os
@@ -27,6 +30,9 @@ MAX_ENTRIES = 6000
 # code, as they share __pycache__); then the payload's CRC-32 (8 hex digits and a newline): a damaged file must be
 # compiled past, never trusted (a changed byte can still unmarshal into other code).
 _HEADER = f"lambdatui dataclass methods 3\n{MAGIC_NUMBER.hex()} {sys.implementation.cache_tag}\n".encode()
+# attrs compiles with the flags its module inherits (attr/_make.py: `from __future__ import annotations`).
+_ATTRS_FLAGS = __future__.annotations.compiler_flag
+_ATTRS_KEY = "attrs\0{filename}\0{source}"  # an attrs script's entry: its file name is part of its code
 
 
 def default_path() -> str:
@@ -72,28 +78,38 @@ class MethodCache:
             return {}
         return stored
 
-    def _code(self, source: str) -> CodeType:
-        code = self._codes.get(source)
+    def _code(self, source: str, key: Optional[str] = None, filename: str = "<string>", flags: int = 0) -> CodeType:
+        key = source if key is None else key
+        self._used.add(key)
+        code = self._codes.get(key)
         if code is not None:
             return code
-        blob = self.stored.get(source)
+        blob = self.stored.get(key)
         if blob is not None:
             try:
                 code = marshal.loads(blob)
             except Exception:  # SystemError for some malformed code objects, whatever the checksum missed
                 code = None
         if type(code) is not CodeType:
-            code = compile(source, "<string>", "exec", dont_inherit=True)
-            self.stored[source] = marshal.dumps(code)
+            code = compile(source, filename, "exec", flags, dont_inherit=True)
+            self.stored[key] = marshal.dumps(code)
             self.compiled += 1
-        self._codes[source] = code  # type: ignore[assignment]
+        self._codes[key] = code  # type: ignore[assignment]
         return code  # type: ignore[return-value]
 
     def exec(self, source: Any, globals: Optional[dict] = None, locals: Optional[dict] = None) -> None:
         if type(source) is str:
-            self._used.add(source)
             source = self._code(source)
         exec(source, globals, locals)
+
+    def compile_for_attrs(self, source: Any, filename: Any, mode: str, *args: Any, **kwargs: Any) -> CodeType:
+        """attrs' `compile(script, filename, "exec")`; any other call is passed on as attrs made it."""
+        if type(source) is not str or type(filename) is not str or mode != "exec" or args or kwargs:
+            return compile(source, filename, mode, *args, **kwargs)  # type: ignore[no-any-return]
+        if "def __hash__(" in source:
+            # Its text holds hash() of a string, which changes with every process (PYTHONHASHSEED): never the same.
+            return compile(source, filename, mode, _ATTRS_FLAGS, dont_inherit=True)
+        return self._code(source, _ATTRS_KEY.format(filename=filename, source=source), filename, _ATTRS_FLAGS)
 
     def save(self) -> None:
         """Write what this process compiled, if anything, unless bytecode is not to be written; with what another
@@ -124,11 +140,18 @@ _installed: Optional[MethodCache] = None
 
 
 def install(path: Optional[str] = None) -> MethodCache:
-    """Serve dataclasses' method code from the cache from now on (dataclasses looks `exec` up in its module)."""
+    """Serve dataclasses' and attrs' method code from the cache from now on (each looks its `exec` or `compile` up
+    in its module's globals before the builtins)."""
     global _installed
     if _installed is None:
         _installed = MethodCache(path or default_path())
         dataclasses.exec = _installed.exec  # type: ignore[attr-defined]
+        try:
+            from attr import _make  # trio's classes are attrs classes
+        except ImportError:
+            pass
+        else:
+            _make.compile = _installed.compile_for_attrs  # type: ignore[attr-defined]
     return _installed
 
 
