@@ -5,6 +5,9 @@ The cache is installed before anything of lambdatui is imported, so that every c
 
 from __future__ import annotations
 
+import os
+import signal
+
 
 def main() -> int:
     from lambdatui import dataclass_cache
@@ -14,5 +17,12 @@ def main() -> int:
 
     try:
         return cli_main()
+    except KeyboardInterrupt:
+        # Ctrl-C before lambdatui's own handling is in place (its imports, the debugger's start): no traceback,
+        # and the exit a shell expects of an interrupted command.
+        dataclass_cache.save()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise
     finally:
         dataclass_cache.save()

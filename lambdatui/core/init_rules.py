@@ -127,7 +127,8 @@ class InitRules:
         self._reach(Boundary.INIT_DONE)
 
     def _waited_since(self, arrived: Optional[float]) -> None:
-        """A runtime's call that arrived before the host, still starting, read it: that wait is not its Init."""
+        """A runtime's call (or its exit) that came before the host, still starting, heard of it: that wait is not
+        its Init."""
         if arrived is not None and self.init is not None:
             self.init.waited_s += max(0.0, self._now.mono - arrived)
 
@@ -189,7 +190,7 @@ class InitRules:
         if init is None:
             return None
         self._cancel_timer(INIT_TIMER)
-        duration = self._elapsed_ms(init.started, init.held_before)
+        duration = max(0.0, self._elapsed_ms(init.started, init.held_before) - init.waited_s * 1000)
         self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
         for slot in self.extensions.values():  # every extension launched, registered or not, as RAPID reports them
             if slot.state is not ExtensionState.NOT_LAUNCHED:

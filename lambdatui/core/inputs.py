@@ -232,6 +232,7 @@ class ProcessExited:
     description: str  # "exit status 0", "signal: killed"
     code: Optional[int] = None
     out_of_memory: bool = False  # SIGKILLed for the environment's memory limit (the host's cgroup or watcher says)
+    exited_at: Optional[float] = None  # when it ended, where the host heard of it later (as RuntimeNext.arrived)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class ProcessRules:
         expected = self.shutdown is not None
         self._emit(f.ProcessExitedFact(event.participant, event.description, expected))
         if event.participant == RUNTIME:
+            self._waited_since(event.exited_at)  # an Init it ends ended then
             rt = self.runtime
             rt.alive = False
             rt.parked = None

@@ -19,6 +19,7 @@ before the runtime starts. Nothing here imports trio.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -178,13 +179,50 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         raise
 
 
+class _Ended(BaseException):
+    """SIGTERM or SIGHUP before the host is up (its own handlers come with its trio run)."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _end(signal_number: int, _frame: object) -> None:
+    raise _Ended(signal_number)
+
+
+def _ended_by(exc: BaseException) -> Optional[int]:
+    """The signal that ended the block, if `exc` is (or holds) an _Ended."""
+    if isinstance(exc, _Ended):
+        return exc.signal_number
+    for inner in getattr(exc, "exceptions", ()):
+        found = _ended_by(inner)
+        if found is not None:
+            return found
+    return None
+
+
 @contextmanager
 def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[EarlyStart]]:
     """Env #1 started now, where it can be (`possible`: the fleet's options allow it), for the block to hand over
-    to its host; whatever ends the block first (an error, Ctrl-C), nothing of it is left behind."""
+    to its host. Whatever ends the block first (an error, Ctrl-C, SIGTERM or SIGHUP before the host's own
+    handlers are in place), nothing of it is left behind; a signal then ends lambdatui as it would have."""
     early = start_early(config) if possible and wanted(config) else None
+    if early is None:
+        yield None
+        return
+    previous = {number: signal.signal(number, _end) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield early
+    except BaseException as exc:  # an exception group too: trio's run wraps what its tasks raise
+        ended = _ended_by(exc)
+        if ended is None:
+            raise
+        early.abandon()
+        signal.signal(ended, signal.SIG_DFL)
+        os.kill(os.getpid(), ended)
+        raise SystemExit(128 + ended) from None  # (not reached: the signal ends the process)
     finally:
-        if early is not None:
-            early.abandon()
+        early.abandon()
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -130,6 +130,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._last_tmp: Optional[f.TmpChanged] = None
         self.streams = StreamRegistry()  # invokes whose caller takes a streamed response
         self._early: Optional[EarlyStart] = None  # its sandbox and runtime, started ahead, until its Init adopts them
+        self._began_ahead = False  # its Init began with its run (its runtime was started ahead)
 
     # ------------------------------------------------------------------ lifetime
 
@@ -159,8 +160,9 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                                                   memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
                 if self.announce:
                     self.note(self._supervisor.containment())
-                if early is not None:
+                if early is not None and early.runtime is not None:
                     self.start_environment()  # its runtime runs already, and may call before anyone starts it
+                    self._began_ahead = True
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -179,9 +181,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         return self.restore_source.sandbox_count if self.restore_source is not None else None
 
     def start_environment(self) -> None:
+        if self._began_ahead:
+            return  # its Init began with its run: a second one, after that one failed, would be one too many
         early = self._early
         if early is None or early.runtime is None:
-            self.feed(ins.StartEnvironment())  # (a no-op for one started ahead: its Init began with this run)
+            self.feed(ins.StartEnvironment())
             return
         # Its Init began when its runtime was started, ahead of this run: that instant on trio's clock.
         since = ins.Instant(trio.current_time() - (time.perf_counter() - early.started), early.started_wall_ms)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Optional
 
 import trio
@@ -159,5 +160,7 @@ class EnvironmentProcesses:
         return next(iter(runs)) if len(runs) == 1 else None
 
     def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
+        # When it ended, on trio's clock: the init's report may have waited while the host was still starting.
+        exited_at = trio.current_time() - max(0.0, time.monotonic() - status.at) if status.at is not None else None
         self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code,
-                                    handle.out_of_memory))
+                                    handle.out_of_memory, exited_at))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Go's syscall.Signal strings on Linux, which Lambda uses in
 # "Runtime exited with error: signal: killed".
@@ -51,12 +51,15 @@ class ExitStatus:
     """The exit code, or None when a signal ended the process."""
     signal: int | None
     core_dumped: bool = False
+    at: float | None = field(default=None, compare=False)
+    """time.monotonic() when its reaper saw it end, where that may be long before the host hears of it (the sandbox
+    init's reports wait in their pipe while the host is still starting: host/early_start.py)."""
 
     @classmethod
-    def from_wait_status(cls, status: int) -> ExitStatus:
+    def from_wait_status(cls, status: int, at: float | None = None) -> ExitStatus:
         if os.WIFSIGNALED(status):
-            return cls(code=None, signal=os.WTERMSIG(status), core_dumped=os.WCOREDUMP(status))
-        return cls(code=os.WEXITSTATUS(status), signal=None)
+            return cls(code=None, signal=os.WTERMSIG(status), core_dumped=os.WCOREDUMP(status), at=at)
+        return cls(code=os.WEXITSTATUS(status), signal=None, at=at)
 
     def describe(self) -> str:
         """Go's wording, as in Lambda's errors: "exit status 1", "signal: killed"."""

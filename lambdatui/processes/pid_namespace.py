@@ -173,8 +173,8 @@ class SandboxInit:
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    pid, status = map(int, line.split())
-                    self.exits[pid] = ExitStatus.from_wait_status(status)
+                    pid, status, at_ns = map(int, line.split())
+                    self.exits[pid] = ExitStatus.from_wait_status(status, at_ns / 1e9)
                     waiter = self._waiters.pop(pid, None)
                     if waiter is not None:
                         waiter.set()

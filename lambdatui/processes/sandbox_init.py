@@ -28,6 +28,7 @@ import select
 import signal
 import socket
 import sys
+import time
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
@@ -142,7 +143,7 @@ def _report_exits(anchor, exits_fd):
         _, status = os.waitpid(pid, 0)
         if pid == anchor:
             return False
-        os.write(exits_fd, b"%d %d\n" % (pid, status))
+        os.write(exits_fd, b"%d %d %d\n" % (pid, status, time.monotonic_ns()))  # when: the host may hear it late
 
 
 def main(argv):

@@ -1,0 +1,243 @@
+"""Probe (round 4): the window between the early start (env #1's sandbox, init, cgroup and runtime, started before
+lambdatui imports trio) and its host adopting them; and Init Duration's fidelity around it.
+
+The window is made long and deterministic by holding lambdatui at its first `import trio` (test_probe4_support's
+sitecustomize, first on its PYTHONPATH): the runtime is then up, blocked on its first call in the sandbox API's
+backlog, and nothing of lambdatui's host runs yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_probe4_support import (BOUND, MODES, TrioHold, finish, run_folders, run_one, start,  # noqa: E402
+                                 write)
+from e2e_support import descendants, proc_cmdline, wait_all_gone  # noqa: E402
+from probe_support import cgroups_of, wait_paths_gone  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _no_stale_run_folders():
+    yield
+    from probe_support import remove_stale_runs
+
+    remove_stale_runs()
+
+
+HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def wait_runtime(pid: int, needle: str = "lambdatui/bootstrap") -> dict[int, int]:
+    """lambdatui's process tree once its runtime (cmdline containing `needle`) is in it."""
+    deadline = time.monotonic() + BOUND / 2
+    while time.monotonic() < deadline:
+        tree = descendants(pid)
+        if any(needle in proc_cmdline(child) for child in tree):
+            return tree
+    raise AssertionError(f"no runtime appeared under {pid}: {[proc_cmdline(c) for c in descendants(pid)]}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_signal_before_the_host_adopts_env1_leaves_nothing(code_dir: Path, sig: int) -> None:
+    path = write(code_dir / "fn" / "handler.py", HANDLER)
+    hold = TrioHold(code_dir / "hold")
+    # A state folder of its own: any other lambdatui starting meanwhile (a parallel test) would remove a dead run's
+    # folder before the test could see it was left.
+    state_home = code_dir / "state"
+    env = {**hold.env, "XDG_STATE_HOME": str(state_home)}
+    proc = start("early", "invoke", str(path), env=env, pythonpath=[str(hold.folder)])
+    try:
+        assert hold.wait_held() == proc.pid
+        tree = wait_runtime(proc.pid)
+        cgroups = cgroups_of(proc.pid)
+        folders = run_folders(proc.pid, state_home)
+        assert cgroups and folders, (cgroups, folders)  # the early start made them
+        proc.send_signal(sig)
+        run = finish("early", proc)
+    finally:
+        hold.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(BOUND)
+    assert wait_all_gone(tree, 10) == {}
+    assert wait_paths_gone(cgroups, 10) == []
+    if sig == signal.SIGKILL:
+        # The run folder may stay; the next start removes it.
+        run_one("early", "invoke", str(path), env={"XDG_STATE_HOME": str(state_home)})
+    assert [folder for folder in folders if folder.exists()] == [], (run.code, run.stderr[-2000:])
+
+
+def test_sigint_before_the_host_is_up_prints_no_traceback(code_dir: Path) -> None:
+    """Ctrl-C while lambdatui starts: it ends, without a Python traceback (as it does once it runs)."""
+    path = write(code_dir / "fn" / "handler.py", HANDLER)
+    results = {}
+    for mode in MODES:
+        hold = TrioHold(code_dir / f"hold-{mode}")
+        proc = start(mode, "invoke", str(path), env=hold.env, pythonpath=[str(hold.folder)])
+        try:
+            hold.wait_held()
+            if mode == "early":
+                wait_runtime(proc.pid)
+            proc.send_signal(signal.SIGINT)
+            results[mode] = finish(mode, proc)
+        finally:
+            hold.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(BOUND)
+    tracebacks = {mode: (run.code, run.stderr.strip().splitlines()[-1:]) for mode, run in results.items()
+                  if "Traceback" in run.stderr}
+    assert tracebacks == {}, tracebacks
+
+
+# A custom runtime that reports its own timeline: how long it ran before its first /next, that call left out.
+TIMED_BOOTSTRAP = '''#!{python} -IS
+import json, os, socket, time
+t0 = time.time()
+{notify}
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+connection = socket.create_connection((host, int(port)))
+stream = connection.makefile("rb")
+
+def call(method, path, body=b""):
+    connection.sendall(("%s %s HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n" % (method, path, len(body))).encode() + body)
+    stream.readline()
+    headers = {{}}
+    while True:
+        line = stream.readline()
+        if line in (b"\\r\\n", b""):
+            break
+        key, value = line.decode().split(":", 1)
+        headers[key.strip().lower()] = value.strip()
+    return headers, stream.read(int(headers.get("content-length", 0)))
+
+time.sleep({sleep})
+own_ms = (time.time() - t0) * 1000
+while True:
+    headers, _ = call("GET", "/2018-06-01/runtime/invocation/next")
+    request_id = headers["lambda-runtime-aws-request-id"]
+    call("POST", "/2018-06-01/runtime/invocation/%s/response" % request_id, json.dumps({{"own_ms": own_ms}}).encode())
+'''
+
+NOTIFY = '''
+_c = socket.create_connection(("127.0.0.1", {port}))
+_c.sendall(b"up\\n")
+_c.close()
+'''
+
+
+def test_init_duration_leaves_out_a_long_wait_for_the_host(code_dir: Path) -> None:
+    """Held 0.8 s after the runtime asked for its first event: that wait is lambdatui's, not the Init's."""
+    control = socket.socket()
+    control.bind(("127.0.0.1", 0))
+    control.listen()
+    control.settimeout(BOUND)
+    bootstrap = write(code_dir / "fn" / "bootstrap", TIMED_BOOTSTRAP.format(
+        python=sys.executable, sleep=0.05, notify=NOTIFY.format(port=control.getsockname()[1])), 0o755)
+    hold = TrioHold(code_dir / "hold")
+    proc = start("early", "invoke", str(bootstrap), env=hold.env, pythonpath=[str(hold.folder)])
+    try:
+        hold.wait_held()
+        runtime, _ = control.accept()  # the runtime runs; its /next follows within its 50 ms sleep
+        runtime.close()
+        time.sleep(0.8)  # not a synchronisation: the length of the wait that must be left out
+        hold.release()
+        run = finish("early", proc)
+    finally:
+        hold.close()
+        control.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(BOUND)
+    assert run.code == 0, run.stderr
+    own = json.loads(run.stdout)["own_ms"]
+    [init] = run.init_durations()
+    assert init < own + 300, (init, own)
+
+
+def test_init_duration_of_a_runtime_that_exits_before_the_host_is_up(code_dir: Path) -> None:
+    """A runtime that fails within a few ms: its INIT_REPORT must not count the time lambdatui took to come up."""
+    control = socket.socket()
+    control.bind(("127.0.0.1", 0))
+    control.listen()
+    control.settimeout(BOUND)
+    bootstrap = write(code_dir / "fn" / "bootstrap", (
+        f"#!{sys.executable} -IS\nimport socket, os\n"
+        f"c = socket.create_connection(('127.0.0.1', {control.getsockname()[1]}))\n"
+        "c.sendall(b'bye')\nos._exit(3)\n"), 0o755)
+    hold = TrioHold(code_dir / "hold")
+    proc = start("early", "invoke", str(bootstrap), env=hold.env, pythonpath=[str(hold.folder)])
+    try:
+        hold.wait_held()
+        runtime, _ = control.accept()
+        while runtime.recv(64):  # until the runtime's end closes it
+            pass
+        runtime.close()
+        time.sleep(0.5)  # not a synchronisation: lambdatui slow to come up, as on a loaded machine
+        hold.release()
+        run = finish("early", proc)
+    finally:
+        hold.close()
+        control.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(BOUND)
+    reference = run_one("late", "invoke", str(bootstrap))
+    first = re.search(r"INIT_REPORT Init Duration: ([\d.]+) ms\tPhase: init", run.stderr)
+    assert first, run.stderr
+    late = re.search(r"INIT_REPORT Init Duration: ([\d.]+) ms\tPhase: init", reference.stderr)
+    assert late, reference.stderr
+    assert float(first.group(1)) < 250, (f"early: {first.group(0)}; reference (LAMBDATUI_EARLY_START=0): "
+                                         f"{late.group(0)}")
+
+
+def _medians(path: Path, runs: int) -> dict[str, float]:
+    durations: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for _ in range(runs):
+        for mode in MODES:  # alternated, so that a burst of load hits both
+            run = run_one(mode, "invoke", str(path))
+            assert run.code == 0, run.stderr
+            durations[mode] += run.init_durations()
+    return {mode: statistics.median(values) for mode, values in durations.items()} | {
+        f"{mode}_all": values for mode, values in durations.items()}  # type: ignore[dict-item]
+
+
+def test_init_duration_same_median_with_and_without_early_start(code_dir: Path) -> None:
+    """A handler that sleeps 200 ms at import: Init Duration >= 200 ms in both modes, medians within 30 ms."""
+    path = write(code_dir / "handler.py", "import time\ntime.sleep(0.2)\n\ndef handler(event, context):\n"
+                                          "    return 1\n")
+    medians = _medians(path, 4)
+    print(medians)
+    assert min(medians["early_all"] + medians["late_all"]) >= 200, medians  # type: ignore[operator]
+    assert medians["early"] - medians["late"] < 30, medians
+
+
+def test_init_duration_same_median_custom_runtime(code_dir: Path) -> None:
+    """A custom runtime whose own time is known (it reports it): the same check, without Python's boot variance."""
+    bootstrap = write(code_dir / "bootstrap", TIMED_BOOTSTRAP.format(python=sys.executable, sleep=0.2, notify=""),
+                      0o755)
+    medians = _medians(bootstrap, 4)
+    print(medians)
+    assert medians["early"] - medians["late"] < 30, medians
+
+
+def test_init_duration_of_an_interpreter_that_exits_at_once_same_in_both_modes(code_dir: Path) -> None:
+    """`--python /bin/true`: the runtime ends within a few ms, long before lambdatui is up; no hold needed."""
+    path = write(code_dir / "handler.py", HANDLER)
+    first = {}
+    for mode in MODES:
+        run = run_one(mode, "invoke", str(path), "--python", "/bin/true")
+        assert run.code == 1, run.stderr
+        match = re.search(r"INIT_REPORT Init Duration: ([\d.]+) ms\tPhase: init\tStatus: error", run.stderr)
+        assert match, run.stderr
+        first[mode] = float(match.group(1))
+    assert first["early"] < first["late"] + 50, first
