@@ -18,6 +18,7 @@ import __future__
 import dataclasses
 import marshal
 import os
+import re
 import sys
 import zlib
 from importlib.util import MAGIC_NUMBER
@@ -33,6 +34,8 @@ _HEADER = f"lambdatui dataclass methods 3\n{MAGIC_NUMBER.hex()} {sys.implementat
 # attrs compiles with the flags its module inherits (attr/_make.py: `from __future__ import annotations`).
 _ATTRS_FLAGS = __future__.annotations.compiler_flag
 _ATTRS_KEY = "attrs\0{filename}\0{source}"  # an attrs script's entry: its file name is part of its code
+_ATTRS_SALT = re.compile(r"return hash\(\(\n\s+(-?\d+),\n")  # attrs' __hash__: hash((<its class's number>, ...
+_SALT_STAND_IN = 0x6C616D6264617475  # no number of attrs' scripts but the one it stands in for
 
 
 def default_path() -> str:
@@ -106,10 +109,14 @@ class MethodCache:
         """attrs' `compile(script, filename, "exec")`; any other call is passed on as attrs made it."""
         if type(source) is not str or type(filename) is not str or mode != "exec" or args or kwargs:
             return compile(source, filename, mode, *args, **kwargs)  # type: ignore[no-any-return]
-        if "def __hash__(" in source:
-            # Its text holds hash() of a string, which changes with every process (PYTHONHASHSEED): never the same.
-            return compile(source, filename, mode, _ATTRS_FLAGS, dont_inherit=True)
-        return self._code(source, _ATTRS_KEY.format(filename=filename, source=source), filename, _ATTRS_FLAGS)
+        salt = _ATTRS_SALT.search(source)
+        if salt is None:
+            return self._code(source, _ATTRS_KEY.format(filename=filename, source=source), filename, _ATTRS_FLAGS)
+        # A hashable class's __hash__ holds hash() of a string, which changes with every process (PYTHONHASHSEED):
+        # kept with a stand-in number, which this process's own replaces in the code.
+        text = source[:salt.start(1)] + str(_SALT_STAND_IN) + source[salt.end(1):]
+        code = self._code(text, _ATTRS_KEY.format(filename=filename, source=text), filename, _ATTRS_FLAGS)
+        return _with_constant(code, _SALT_STAND_IN, int(salt.group(1)))
 
     def save(self) -> None:
         """Write what this process compiled, if anything, unless bytecode is not to be written; with what another
@@ -134,6 +141,14 @@ class MethodCache:
                 pass
             return
         self.compiled = 0
+
+
+def _with_constant(code: CodeType, old: int, new: int) -> CodeType:
+    """`code` with the number `old` replaced by `new` among its constants and its functions' constants."""
+    constants = tuple(new if type(value) is int and value == old
+                      else _with_constant(value, old, new) if type(value) is CodeType else value
+                      for value in code.co_consts)
+    return code.replace(co_consts=constants)
 
 
 _installed: Optional[MethodCache] = None

@@ -182,8 +182,9 @@ ATTRS_CLASSES = (
     "point = Point(1)\n"
     "assert (point.x, point.y) == (1, 2) and point == Point(1, 2) and hash(point) == hash(Point(1))\n"
     "assert Box().items == [] and Box() != Box() and Pair(1) == Pair(1, None) and Pair.__hash__ is None\n"
+    "assert hash('<attrs generated hash __main__.Point>') in Point.__hash__.__code__.co_consts  # this process's\n"
     "print(json.dumps({'methods': [described(f) for f in (Point.__init__, Point.__eq__, Point.__repr__,\n"
-    "                                                     Pair.__init__, Pair.__eq__, Box.__init__)],\n"
+    "                                                     Point.__hash__, Pair.__init__, Pair.__eq__, Box.__init__)],\n"
     "                  'compiled': cache.compiled if cache else None}))\n"
     "if cache:\n"
     "    cache.save()\n"
@@ -192,18 +193,18 @@ ATTRS_CLASSES = (
 
 def test_attrs_classes_trio_defines_are_the_same_from_the_cache_and_compiled_once(tmp_path: Path) -> None:
     """trio's classes are attrs classes: their generated methods come from the cache too (~15 ms of every start),
-    the same code as attrs compiles, flags and the file names its tracebacks show included. (A hashable class's
-    methods are compiled each time: attrs writes hash() of a string into them, which changes with every process.)"""
+    the same code as attrs compiles, flags and the file names its tracebacks show included; a hashable class's
+    too, whose __hash__ holds hash() of a string, which changes with every process."""
     env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "prefix")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-    def run(mode: str) -> dict:
-        out = subprocess.run([sys.executable, "-c", ATTRS_CLASSES, mode], capture_output=True, text=True, env=env,
-                             timeout=60)
+    def run(mode: str, seed: str = "1") -> dict:  # one string hash seed: the same number in every __hash__
+        out = subprocess.run([sys.executable, "-c", ATTRS_CLASSES, mode], capture_output=True, text=True,
+                             env={**env, "PYTHONHASHSEED": seed}, timeout=60)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
-    plain, first, second = run("plain"), run("cached"), run("cached")
-    assert first["methods"] == plain["methods"]
-    assert second["methods"] == plain["methods"]
-    assert first["compiled"] >= 2 and second["compiled"] == 0  # the second start compiled nothing
+    plain, first, second = run("plain"), run("cached", seed="2"), run("cached")
+    assert second["methods"] == plain["methods"]  # what the first start stored, with this start's number
+    assert first["methods"][:3] == plain["methods"][:3] and first["methods"][4:] == plain["methods"][4:]
+    assert first["compiled"] >= 3 and second["compiled"] == 0  # the second start compiled nothing
