@@ -32,13 +32,12 @@ from lambdatui.api.http11_exchange import Address, Exchange, Resolve, Route, T
 from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, http_date, render_head
 from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
 from lambdatui.api.rendering import Answer, error
+from lambdatui.processes.linux import SO_TIMESTAMPNS
 
 log = logging.getLogger("lambdatui.http")
 
 _SEPARATE_SEND = 65536  # a body this large is sent after its head rather than copied onto it
-# A listener with this option on stamps what it receives (its connections inherit it): the early start's, whose
-# runtime asks for its first event before the host can read it (host/early_start.py). Linux's number.
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+# The early start's listener stamps what it receives (host/early_start.py): its runtime asks before the host reads.
 _STAMP_SPACE = socket.CMSG_SPACE(16)
 
 

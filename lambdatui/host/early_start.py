@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Optional
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
 from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.processes.linux import SO_TIMESTAMPNS
 from lambdatui.processes.output import Stream
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, ProcessHandle, Supervisor
@@ -43,8 +44,6 @@ LOOPBACK = "127.0.0.1"
 RUNTIME = "runtime"  # core.effects.RUNTIME, not imported from there: it brings the core's facts (~14 ms) first
 # While the thread waits for the init, the imports hold the GIL: it gets it back within this, not 5 ms.
 _SWITCH_INTERVAL_S = 0.0005
-# The listener stamps what it receives, so that the host knows how long the runtime's calls waited for it.
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's number; the socket module does not name it
 DISABLE = "LAMBDATUI_EARLY_START"  # "0": the host starts env #1 itself, once it is up (for comparisons)
 
 OnLines = Callable[[ProcessHandle, Stream, list[str]], None]
@@ -143,6 +142,7 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
     supervisor: Optional[Supervisor] = None
     try:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Stamped: the host learns how long the runtime's calls waited for it (api/http11._arrival).
         listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         listener.bind((LOOPBACK, 0))
         listener.listen(socket.SOMAXCONN)

@@ -13,9 +13,14 @@ import ctypes
 import fcntl
 import math
 import os
+import socket
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# A socket with this option on stamps what it receives with the kernel's receive time (SCM_TIMESTAMPNS), and so do
+# the connections a listener accepts. Linux's number: the socket module does not name it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 CLONE_NEWNS = 0x0002_0000
 CLONE_NEWUSER = 0x1000_0000

@@ -16,11 +16,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_probe4_support import (BOUND, MODES, TrioHold, finish, run_folders, run_one, start,  # noqa: E402
+from test_probe4_support import (BOUND, MODES, Run, TrioHold, finish, run_folders, run_one, start,  # noqa: E402
                                  write)
 from e2e_support import descendants, proc_cmdline, wait_all_gone  # noqa: E402
 from probe_support import cgroups_of, wait_paths_gone  # noqa: E402
@@ -135,29 +136,45 @@ _c.close()
 '''
 
 
-def test_init_duration_leaves_out_a_long_wait_for_the_host(code_dir: Path) -> None:
-    """Held 0.8 s after the runtime asked for its first event: that wait is lambdatui's, not the Init's."""
+
+def _control_listener() -> socket.socket:
+    """Where the test's runtime says it runs (a bounded wait)."""
     control = socket.socket()
     control.bind(("127.0.0.1", 0))
     control.listen()
     control.settimeout(BOUND)
-    bootstrap = write(code_dir / "fn" / "bootstrap", TIMED_BOOTSTRAP.format(
-        python=sys.executable, sleep=0.05, notify=NOTIFY.format(port=control.getsockname()[1])), 0o755)
+    return control
+
+
+def _invoke_held(code_dir: Path, bootstrap: Path, control: socket.socket, meanwhile: Callable[[], None]) -> Run:
+    """`invoke bootstrap` with the early start, lambdatui held at its `import trio` while `meanwhile` runs."""
     hold = TrioHold(code_dir / "hold")
     proc = start("early", "invoke", str(bootstrap), env=hold.env, pythonpath=[str(hold.folder)])
     try:
         hold.wait_held()
-        runtime, _ = control.accept()  # the runtime runs; its /next follows within its 50 ms sleep
-        runtime.close()
-        time.sleep(0.8)  # not a synchronisation: the length of the wait that must be left out
+        meanwhile()
         hold.release()
-        run = finish("early", proc)
+        return finish("early", proc)
     finally:
         hold.close()
         control.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait(BOUND)
+
+
+def test_init_duration_leaves_out_a_long_wait_for_the_host(code_dir: Path) -> None:
+    """Held 0.8 s after the runtime asked for its first event: that wait is lambdatui's, not the Init's."""
+    control = _control_listener()
+
+    def meanwhile() -> None:
+        runtime, _ = control.accept()  # the runtime runs; its /next follows within its 50 ms sleep
+        runtime.close()
+        time.sleep(0.8)  # not a synchronisation: the length of the wait that must be left out
+
+    bootstrap = write(code_dir / "fn" / "bootstrap", TIMED_BOOTSTRAP.format(
+        python=sys.executable, sleep=0.05, notify=NOTIFY.format(port=control.getsockname()[1])), 0o755)
+    run = _invoke_held(code_dir, bootstrap, control, meanwhile)
     assert run.code == 0, run.stderr
     own = json.loads(run.stdout)["own_ms"]
     [init] = run.init_durations()
@@ -166,31 +183,20 @@ def test_init_duration_leaves_out_a_long_wait_for_the_host(code_dir: Path) -> No
 
 def test_init_duration_of_a_runtime_that_exits_before_the_host_is_up(code_dir: Path) -> None:
     """A runtime that fails within a few ms: its INIT_REPORT must not count the time lambdatui took to come up."""
-    control = socket.socket()
-    control.bind(("127.0.0.1", 0))
-    control.listen()
-    control.settimeout(BOUND)
-    bootstrap = write(code_dir / "fn" / "bootstrap", (
-        f"#!{sys.executable} -IS\nimport socket, os\n"
-        f"c = socket.create_connection(('127.0.0.1', {control.getsockname()[1]}))\n"
-        "c.sendall(b'bye')\nos._exit(3)\n"), 0o755)
-    hold = TrioHold(code_dir / "hold")
-    proc = start("early", "invoke", str(bootstrap), env=hold.env, pythonpath=[str(hold.folder)])
-    try:
-        hold.wait_held()
+    control = _control_listener()
+
+    def meanwhile() -> None:
         runtime, _ = control.accept()
         while runtime.recv(64):  # until the runtime's end closes it
             pass
         runtime.close()
         time.sleep(0.5)  # not a synchronisation: lambdatui slow to come up, as on a loaded machine
-        hold.release()
-        run = finish("early", proc)
-    finally:
-        hold.close()
-        control.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(BOUND)
+
+    bootstrap = write(code_dir / "fn" / "bootstrap", (
+        f"#!{sys.executable} -IS\nimport socket, os\n"
+        f"c = socket.create_connection(('127.0.0.1', {control.getsockname()[1]}))\n"
+        "c.sendall(b'bye')\nos._exit(3)\n"), 0o755)
+    run = _invoke_held(code_dir, bootstrap, control, meanwhile)
     reference = run_one("late", "invoke", str(bootstrap))
     first = re.search(r"INIT_REPORT Init Duration: ([\d.]+) ms\tPhase: init", run.stderr)
     assert first, run.stderr
