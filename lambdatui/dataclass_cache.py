@@ -144,11 +144,19 @@ class MethodCache:
 
 
 def _with_constant(code: CodeType, old: int, new: int) -> CodeType:
-    """`code` with the number `old` replaced by `new` among its constants and its functions' constants."""
-    constants = tuple(new if type(value) is int and value == old
-                      else _with_constant(value, old, new) if type(value) is CodeType else value
-                      for value in code.co_consts)
-    return code.replace(co_consts=constants)
+    """`code` with the number `old` replaced by `new` among its constants, those of its functions, and inside the
+    tuples the compiler folds (a class without fields hashes `hash((N,))`: one constant, the tuple)."""
+
+    def replaced(value: Any) -> Any:
+        if type(value) is int:
+            return new if value == old else value
+        if type(value) is tuple:
+            return tuple(replaced(item) for item in value)
+        if type(value) is CodeType:
+            return _with_constant(value, old, new)
+        return value
+
+    return code.replace(co_consts=tuple(replaced(value) for value in code.co_consts))
 
 
 _installed: Optional[MethodCache] = None

@@ -50,8 +50,9 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     async def init_error(exchange: Exchange) -> Answer:
         content_type = exchange.headers.get("content-type") or JSON
         error_type = exchange.headers.get(_ERROR_TYPE)
+        arrived = exchange.arrived
         return from_reply(await host.request(
-            lambda token: ins.RuntimeInitError(token, exchange.body, content_type, error_type)))
+            lambda token: ins.RuntimeInitError(token, exchange.body, content_type, error_type, arrived)))
 
     async def restore_next(exchange: Exchange) -> Optional[Answer]:
         # The snapshot's call is never answered: it parks until the runtime (or lambdatui) ends.

@@ -128,9 +128,13 @@ class InitRules:
 
     def _waited_since(self, arrived: Optional[float]) -> None:
         """A runtime's call (or its exit) that came before the host, still starting, heard of it: that wait is not
-        its Init."""
-        if arrived is not None and self.init is not None:
-            self.init.waited_s += max(0.0, self._now.mono - arrived)
+        its Init, neither in Init Duration nor against Init's 10 s (the timer moves on by as much)."""
+        if arrived is None or self.init is None:
+            return
+        waited = max(0.0, self._now.mono - arrived)
+        self.init.waited_s += waited
+        if INIT_TIMER in self.timers:
+            self._start_timer(INIT_TIMER, self.timers[INIT_TIMER] - self._now.mono + waited)
 
     def _on_FunctionInitGate(self, event: FunctionInitGate) -> None:
         self._waited_since(event.arrived)

@@ -114,12 +114,13 @@ class RuntimeInvocationError:
 
 @dataclass(frozen=True)
 class RuntimeInitError:
-    """The runtime reported that Init failed (POST /runtime/init/error)."""
+    """The runtime reported that Init failed (POST /runtime/init/error). `arrived`: as RuntimeNext's."""
 
     token: Token
     body: bytes
     content_type: str
     error_type: Optional[str]
+    arrived: Optional[float] = None
 
 
 @dataclass(frozen=True)

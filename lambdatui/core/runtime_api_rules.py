@@ -167,6 +167,7 @@ class RuntimeApiRules:
         self._reach(Boundary.INVOKE_RESPONSE, result.request_id)
 
     def _on_RuntimeInitError(self, event: RuntimeInitError) -> None:
+        self._waited_since(event.arrived)
         self._runtime_failure_reported(event, RuntimeCall.INIT_ERROR)
 
     def _runtime_failure_reported(self, event: RuntimeInitError | RuntimeRestoreError, call: RuntimeCall) -> None:

@@ -187,8 +187,6 @@ class _Ended(BaseException):
         self.signal_number = signal_number
 
 
-def _end(signal_number: int, _frame: object) -> None:
-    raise _Ended(signal_number)
 
 
 def _ended_by(exc: BaseException) -> Optional[int]:
@@ -211,7 +209,15 @@ def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[E
     if early is None:
         yield None
         return
-    previous = {number: signal.signal(number, _end) for number in (signal.SIGTERM, signal.SIGHUP)}
+    def end(signal_number: int, _frame: object) -> None:
+        if not early.adopted:
+            raise _Ended(signal_number)
+        # The host had its own handlers, and its trio run has put this one back (with a signal it left pending):
+        # what a second signal does without the early start, the default.
+        signal.signal(signal_number, signal.SIG_DFL)
+        os.kill(os.getpid(), signal_number)
+
+    previous = {number: signal.signal(number, end) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield early
     except BaseException as exc:  # an exception group too: trio's run wraps what its tasks raise

@@ -192,18 +192,18 @@ class TrioHold:
 # ------------------------------------------------------------------ serve
 
 
-class Serve:
-    """`python -m lambdatui serve ...` from this worktree; stderr read line by line on a thread."""
+class Lines:
+    """A lambdatui process's stderr, read line by line on a thread (its stdout whole, on another)."""
 
-    def __init__(self, mode: str, *args: str, env: Optional[Mapping[str, str]] = None) -> None:
-        self.proc = start(mode, "serve", *args, env=env)
+    def __init__(self, proc: subprocess.Popen[str], mode: str = "") -> None:
+        self.proc, self.mode = proc, mode
         self.lines: list[str] = []
+        self.stdout = ""
         self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self._out = threading.Thread(target=lambda: self.proc.stdout.read(), daemon=True)  # type: ignore[union-attr]
+        self._err = threading.Thread(target=self._read, daemon=True)
+        self._err.start()
+        self._out = threading.Thread(target=self._read_out, daemon=True)
         self._out.start()
-        self.address = ""
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -213,6 +213,10 @@ class Serve:
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        self.stdout = self.proc.stdout.read()
 
     def output(self) -> str:
         with self._cond:
@@ -227,14 +231,22 @@ class Serve:
                     if (match := regex.search(line)) is not None:
                         return match
                 left = deadline - time.monotonic()
-                if left <= 0 or (not self._reader.is_alive()):
-                    raise AssertionError(f"no line matching {pattern!r} (exit {self.proc.poll()}):\n"
-                                         + "\n".join(self.lines))
+                if left <= 0 or not self._err.is_alive():
+                    raise AssertionError(f"{self.mode}: no line matching {pattern!r} (exit {self.proc.poll()}):\n"
+                                         + "\n".join(self.lines[-60:]))
                 self._cond.wait(min(left, 0.5))
 
     def count(self, pattern: str) -> int:
         with self._cond:
             return sum(1 for line in self.lines if re.search(pattern, line))
+
+
+class Serve(Lines):
+    """`python -m lambdatui serve ...` from this worktree."""
+
+    def __init__(self, mode: str, *args: str, env: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__(start(mode, "serve", *args, env=env), mode)
+        self.address = ""
 
     def started(self) -> "Serve":
         self.address = self.wait_for(r"serving .* at http://([^/\s]+)/2015-03-31/").group(1)
@@ -251,7 +263,7 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(BOUND)
-        self._reader.join(10)
+        self._err.join(10)
         self._out.join(10)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
