@@ -20,14 +20,15 @@ NAMESPACE_RESCAN_S = 0.5
 class Fencing:
     """Part of `Supervisor` (processes/supervisor.py): it runs on the supervisor's state."""
 
-    def _start_init(self) -> str:
-        """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives."""
+    def _start_init(self, move_in_now: bool = True) -> str:
+        """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives.
+        `move_in_now` False: its move into the cgroup waits for the first `wait_ready` (a thread's, ahead)."""
         setup = self._sandbox.init_setup()
         if setup is None:
             return "no PID namespace: no mount namespace here"
         try:
             init = SandboxInit(make_preexec(setup, os.getpid()),
-                               join=self.cgroup.join if self.cgroup is not None else None)
+                               join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
         except InitUnavailable as exc:
             return f"no PID namespace: {exc}"
         self._init = init

@@ -46,13 +46,15 @@ class SpawnFailed(OSError):
 class SandboxInit:
     """One environment's init process; every participant of that environment is forked by it."""
 
-    def __init__(self, preexec: Callable[[], None], join: Callable[[int], None] | None = None) -> None:
+    def __init__(self, preexec: Callable[[], None], join: Callable[[int], None] | None = None,
+                 move_in_now: bool = True) -> None:
         """Start the init now (its interpreter boots while the host goes on); `preexec` enters the namespaces.
 
         `join(pid)` moves the init into the environment's cgroup, here while it boots rather than in `preexec`:
         a process's first move into a cgroup waits for an RCU grace period (~15 ms here), which would otherwise
         come before its interpreter even starts. The init forks nothing (its pid 1 first) until told it has moved,
-        so every process of the environment is born inside."""
+        so every process of the environment is born inside. `move_in_now` False: the first `wait_ready` does it (the
+        early start waits for the move, ~15 ms the first time, on a thread of its own)."""
         self.exits: dict[int, ExitStatus] = {}
         # trio's parts are made in trio, by the tasks that use them: the early start (host/early_start.py)
         # starts the init before trio is imported.
@@ -80,7 +82,10 @@ class SandboxInit:
         host_end.settimeout(_REPLY_TIMEOUT_S)
         self._requests = host_end
         self._exits_fd = exits_r
-        self._join = join  # done by the first wait_ready: the early start waits for it on a thread of its own
+        self._join = join
+        if move_in_now:
+            self._told = True
+            self._move_in()
 
     def _move_in(self) -> None:
         """Move the init into the cgroup (`join`) and tell it so: until then it waits, and forks nothing."""

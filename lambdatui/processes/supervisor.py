@@ -77,7 +77,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self._start_soon(self._watch, watcher, name="memory watcher")
             self.memory = watcher
         self._init: SandboxInit | None = None
-        self.pid_namespace_note = self._start_init()
+        self.pid_namespace_note = self._start_init(move_in_now=wait_init)
         self._namespaced = self._init is not None
         if wait_init:
             self.finish_init()

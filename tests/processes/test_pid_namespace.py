@@ -290,7 +290,8 @@ async def test_with_a_cgroup_the_init_its_pid_1_and_all_they_start_are_inside(sa
         assert init.own_pids() | {handle.pid, daemon} <= inside, inside
 
 
-def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("move_in_now", [True, False])
+def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sandbox, move_in_now: bool) -> None:
     import os
 
     from lambdatui.processes.cgroup import EnvironmentCgroup
@@ -310,11 +311,15 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
         cgroup.join(pid)
 
     descriptors = set(os.listdir("/proc/self/fd"))
-    init = SandboxInit(make_preexec(setup, os.getpid()), join=join)  # moved in by its first wait (a thread's, ahead)
-    with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
-        init.wait_ready()
-    with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
-        init.wait_ready()  # and says so again, without waiting for a word that will not come
+    if move_in_now:
+        with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
+            SandboxInit(make_preexec(setup, os.getpid()), join=join)
+    else:  # the early start's: moved in by its first wait, on a thread of its own
+        init = SandboxInit(make_preexec(setup, os.getpid()), join=join, move_in_now=False)
+        with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
+            init.wait_ready()
+        with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
+            init.wait_ready()  # and says so again, without waiting for a word that will not come
     [pid] = started
     assert not is_live(pid)  # killed and reaped: nothing left behind
     assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels
