@@ -49,3 +49,24 @@ def new_state_dir(report: Callable[[str], None]) -> Path:
     path = root / f"run-{os.getpid()}-{secrets.token_hex(4)}"
     path.mkdir(parents=True)
     return path
+
+
+# Inside the run's folder, named here once: the host makes them, and the early start makes env #1's ahead of it.
+def member_folder(state_dir: Path, number: int) -> Path:
+    """The fleet's `number`-th environment's folder (its layers, stacks and exit files, and its sandboxes')."""
+    return state_dir / f"member-{number}"
+
+
+def sandbox_tmp(member_dir: Path, number: int) -> Path:
+    """The /tmp of that environment's sandbox number `number` (env #N: a reset's new one has the next)."""
+    return member_dir / f"environment-{number}" / "tmp"
+
+
+def stack_file(member_dir: Path, generation: int) -> Path:
+    """Where the runtime of Init `generation` dumps its threads' stacks when told (a timeout)."""
+    return member_dir / f"stacks-{generation}.txt"
+
+
+def exit_file(member_dir: Path, generation: int) -> Path:
+    """Where the host writes the exit code it asks the runtime of Init `generation` to exit with."""
+    return member_dir / f"exit-{generation}"

@@ -27,18 +27,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.linux import SO_TIMESTAMPNS
-from lambdatui.processes.output import Stream
 from lambdatui.processes.sandbox import Sandbox
-from lambdatui.processes.supervisor import ExitStatus, ProcessHandle, Supervisor
+from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
+from lambdatui.processes.supervisor import Supervisor
 from lambdatui.processes.spawning import LaunchError, ProcessSpec
 from lambdatui.processes.tree_removal import remove_tree_reporting
-from lambdatui.run_folders import new_state_dir
+from lambdatui.run_folders import exit_file, member_folder, new_state_dir, sandbox_tmp, stack_file
 
 LOOPBACK = "127.0.0.1"
 RUNTIME = "runtime"  # core.effects.RUNTIME, not imported from there: it brings the core's facts (~14 ms) first
@@ -46,16 +46,12 @@ RUNTIME = "runtime"  # core.effects.RUNTIME, not imported from there: it brings 
 _SWITCH_INTERVAL_S = 0.0005
 DISABLE = "LAMBDATUI_EARLY_START"  # "0": the host starts env #1 itself, once it is up (for comparisons)
 
-OnLines = Callable[[ProcessHandle, Stream, list[str]], None]
-OnExit = Callable[[ProcessHandle, ExitStatus], None]
-
 
 @dataclass
 class EarlyStart:
     """Env #1, started: what the fleet and env #1's host adopt."""
 
     state_dir: Path  # the run's folder (FleetHost's)
-    member_dir: Path  # env #1's folder in it
     stale_notes: list[str]  # runs that died and could not be removed: said once the host listens
     listener: socket.socket  # the sandbox API's, bound and listening
     runtime_api: str
@@ -68,8 +64,6 @@ class EarlyStart:
     adopted: bool = False
     _boot: Optional[threading.Thread] = field(default=None, repr=False)
     _switch_interval: float = field(default=0.005, repr=False)
-    _on_lines: Optional[OnLines] = field(default=None, repr=False)
-    _on_exit: Optional[OnExit] = field(default=None, repr=False)
 
     def boot(self, spec: ProcessSpec) -> None:
         """Wait for the init on a thread, then have it start the runtime."""
@@ -101,16 +95,8 @@ class EarlyStart:
         """The host takes it over: the supervisor's reports go to the host from now on."""
         self.started_runtime()
         self.adopted = True
-        self._on_lines, self._on_exit = on_lines, on_exit
+        self.supervisor.report_to(on_lines, on_exit)
         return self.supervisor
-
-    def lines(self, handle: ProcessHandle, stream: Stream, lines: list[str]) -> None:
-        if self._on_lines is not None:
-            self._on_lines(handle, stream, lines)
-
-    def exited(self, handle: ProcessHandle, status: ExitStatus) -> None:
-        if self._on_exit is not None:
-            self._on_exit(handle, status)
 
     def abandon(self) -> None:
         """lambdatui ends before its host took this over (an error, Ctrl-C during the imports): end it all."""
@@ -122,6 +108,10 @@ class EarlyStart:
         self.sandbox.close()
         self.listener.close()
         remove_tree_reporting(self.state_dir)
+
+
+def _unheard(*_: object) -> None:
+    pass
 
 
 def wanted(config: FunctionConfig) -> bool:
@@ -147,23 +137,22 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         listener.bind((LOOPBACK, 0))
         listener.listen(socket.SOMAXCONN)
         runtime_api = f"{LOOPBACK}:{listener.getsockname()[1]}"
-        member_dir = state_dir / "member-1"  # FleetHost's first member's
+        member_dir = member_folder(state_dir, 1)
         config, files, _ = function_files(config, member_dir)
-        tmp_dir = member_dir / "environment-1" / "tmp"  # EnvironmentHost's first sandbox's
+        tmp_dir = sandbox_tmp(member_dir, 1)
         tmp_dir.mkdir(parents=True)
         sandbox = Sandbox.create(tmp_dir, [str(config.code_dir), *config.runtime.argv[:2]], files=files)
         paths = sandbox.paths
         assert paths is not None
-        holder: list[EarlyStart] = []
-        supervisor = Supervisor(None, sandbox, lambda *a: holder[0].lines(*a), lambda *a: holder[0].exited(*a),
+        # Nobody hears its children until the host adopts them (their pipes are read, and exits awaited, from then).
+        supervisor = Supervisor(None, sandbox, _unheard, _unheard,
                                 cgroup=EnvironmentCgroup.create(memory_mb=config.memory_mb),
                                 memory_mb=config.memory_mb, oom_victim=RUNTIME, wait_init=False)
         stream = log_stream_name()
-        env = runtime_environment(config, runtime_api, stream, member_dir / "stacks-1.txt", os.environ,
-                                  exit_file=member_dir / "exit-1", paths=paths)
+        env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
+                                  exit_file=exit_file(member_dir, 1), paths=paths)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
-        early = EarlyStart(state_dir, member_dir, notes, listener, runtime_api, stream, sandbox, supervisor)
-        holder.append(early)
+        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor)
         early.boot(spec)
         return early
     except BaseException as exc:  # an interrupt or a bug too: nothing may be left behind

@@ -21,6 +21,7 @@ from lambdatui.host.snapshot_restore import restored_env
 from lambdatui.model.paths import sandbox_path
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec
+from lambdatui.run_folders import sandbox_tmp
 
 
 class EnvironmentProcesses:
@@ -62,7 +63,7 @@ class EnvironmentProcesses:
         if made is not None:
             self.sandbox = made
         else:
-            tmp_dir = self.state_dir / f"environment-{self.sandbox_count}" / "tmp"
+            tmp_dir = sandbox_tmp(self.state_dir, self.sandbox_count)
             tmp_dir.mkdir(parents=True, exist_ok=True)
             needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
             self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)

@@ -34,6 +34,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, THROTTLE_MESSAGE, THROTTLE_REASON, FleetOptions
 from lambdatui.processes.tree_removal import remove_tree_reporting
+from lambdatui.run_folders import member_folder
 
 LOOPBACK = "127.0.0.1"
 
@@ -132,7 +133,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
         assert self._nursery is not None
         managed = self.options.max_concurrency
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
-        host = EnvironmentHost(self.config, self.state_dir / f"member-{next(self._folders)}", inspect=self.inspect,
+        host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
                                init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
                                max_concurrency=managed, restore_source=source)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)

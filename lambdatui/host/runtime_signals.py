@@ -13,6 +13,7 @@ from lambdatui.core import effects as fx
 from lambdatui.host.stack_dump import wait_for_stack_dump
 from lambdatui.model.stacks import parse_faulthandler
 from lambdatui.processes.supervisor import ProcessHandle
+from lambdatui.run_folders import exit_file, stack_file
 
 
 class RuntimeSignals:
@@ -39,10 +40,10 @@ class RuntimeSignals:
         self._sup.send_signal(handle, signal.SIGUSR2)
 
     def _exit_file(self, generation: int) -> Path:
-        return self.state_dir / f"exit-{generation}"
+        return exit_file(self.state_dir, generation)
 
     def _stack_file(self, generation: int) -> Path:
-        return self.state_dir / f"stacks-{generation}.txt"
+        return stack_file(self.state_dir, generation)
 
     def _capture_stacks(self, effect: fx.CaptureStacks) -> None:
         handle = self._handle(fx.RUNTIME)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .cgroup import EnvironmentCgroup
     from .pid_namespace import SandboxInit
-    from .children import ExitReporter, ProcessHandle
+    from .children import ExitReporter, OnExit, OnLines, ProcessHandle
     from .watchdog_link import WatchdogLink
 
 # A child started before `attach`: its handle, its Popen (None: the init's child), who reports its exit, its pidfd,
@@ -37,11 +37,17 @@ class StartedAhead:
     _closed: bool
     _init: SandboxInit | None
     _watchdog: WatchdogLink
+    _on_lines: OnLines
+    _on_exit: OnExit
     cgroup: EnvironmentCgroup | None
 
     def _supervise_soon(self, handle: ProcessHandle, popen: subprocess.Popen[bytes] | None, init: ExitReporter | None,
                         pidfd: int | None, out_r: int, err_r: int) -> None:
         raise NotImplementedError  # the Supervisor's
+
+    def report_to(self, on_lines: OnLines, on_exit: OnExit) -> None:
+        """Who hears its children's output and exits from now on (the host that adopts what was started ahead)."""
+        self._on_lines, self._on_exit = on_lines, on_exit
 
     def _attached(self, nursery: trio.Nursery) -> None:
         import trio
