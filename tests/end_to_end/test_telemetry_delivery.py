@@ -336,6 +336,43 @@ async def test_the_sample_shows_an_invokes_report_during_a_later_invoke() -> Non
     assert f"platform.report requestId={first['requestId']} status=success" in third["telemetryReceived"][8]
 
 
+async def read_fifo(path: Path) -> str:
+    def read() -> str:
+        with open(path) as fifo:  # waits for the writer, which waits for this reader
+            return fifo.read()
+
+    return await trio.to_thread.run_sync(read, abandon_on_cancel=True)
+
+
+@pytest.mark.trio
+async def test_the_samples_extension_takes_the_last_report_even_when_it_comes_after_shutdown() -> None:
+    """Lambda delivers what it buffered once the environment thaws for the shutdown, which may be after the SHUTDOWN
+    event: here the sample's listener is held (its log is a FIFO nobody reads) until SHUTDOWN has been sent."""
+    async with open_environment(resolve_function(str(SAMPLES / "telemetry" / "handler.py"))) as running:
+        host = running.host
+        if host.sandbox is None or host.sandbox.hosts_file is None:
+            pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
+        facts = Facts()
+        host.subscribe(facts)
+        with trio.fail_after(BOUND):
+            last = json.loads((await invoke(host, {})).payload)["requestId"]
+            log = host.sandbox.tmp_dir / "telemetry.log"
+            log.unlink()
+            os.mkfifo(log)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(host.shutdown)
+                await facts.wait_for(f.ShutdownSent)
+                written = ""
+                with trio.move_on_after(5):  # an extension that left at SHUTDOWN never writes: the read never ends
+                    written = await read_fifo(log)
+                await facts.wait_for(f.PhaseEnded, lambda p: p.phase == "shutdown")
+    assert f"platform.report requestId={last} status=success" in written
+    assert [d.error for d in facts.of(f.TelemetryDelivered)][-1] is None
+    assert not facts.of(f.TelemetryDropped)
+    exited, = facts.of(f.ProcessExitedFact, lambda e: e.participant == "extension:telemetry")
+    assert exited.description == "exit status 0"
+
+
 def types_of(got: list[dict]) -> list[str]:
     return [e["type"] for e in got]
 
