@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import signal
 import subprocess
 import sys
 import threading
@@ -80,10 +81,18 @@ def normalise(text: str) -> str:
     return text
 
 
+def _sigint_as_a_terminal_sends_it() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and an ignored signal stays
+    # ignored across exec: Python would then install no KeyboardInterrupt handler, and the tests' Ctrl-C would
+    # do nothing (pytest itself started with `cmd &` from a script).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(mode: str, *args: str, env: Optional[Mapping[str, str]] = None,
           pythonpath: Sequence[str] = (), stdin: Optional[int] = subprocess.DEVNULL) -> subprocess.Popen[str]:
     return subprocess.Popen(cli_argv(*args), cwd=REPO, env=cli_env(mode, env, pythonpath), stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_a_terminal_sends_it)
 
 
 def finish(mode: str, proc: subprocess.Popen[str], timeout: float = BOUND) -> Run:
