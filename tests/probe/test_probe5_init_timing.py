@@ -56,10 +56,13 @@ class Held:
 SLOW_IMPORT = "import time\ntime.sleep({s})\n\ndef handler(event, context):\n    return {{'ok': True}}\n"
 
 
-@pytest.mark.parametrize("command", ["invoke", "serve"])
+# `invoke` only: `serve` adopts env #1 through the same host code, and each run waits out a real 10 s limit, twice
+# (with and without the early start), which CI's 10 minutes cannot spare for both commands.
+@pytest.mark.parametrize("command", ["invoke"])
 def test_init_timeout_reports_the_10_s_limit(code_dir: Path, command: str) -> None:
     """A module that sleeps 12 s at import: INIT_REPORT says timeout after the 10 s limit, Init Duration ~10,000 ms,
-    in both modes; then the first invoke retries Init (suppressed, bounded by the 3 s timeout) the same way."""
+    with and without the early start; then the first invoke retries Init (suppressed, bounded by the 3 s timeout)
+    the same way."""
     path = write(code_dir / "fn" / "handler.py", SLOW_IMPORT.format(s=12))
     args = ["invoke", str(path)] if command == "invoke" else ["serve", str(path), "--port", "0"]
     with Held(code_dir, *args, "--timeout", "3", hold_s=1.0) as held:
