@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,89 +20,15 @@ from typing import Literal, Optional
 
 from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
 
-from . import linux
-from .filesystem import FileSystemLayout, FunctionFiles, layout_obstacle, merged_folder
+from . import namespaces
+from .filesystem import FileSystemLayout, FunctionFiles, merged_folder
+from .namespaces import TMP as _TMP
+from .namespaces import Strategy, namespace_setup
 from .tree_removal import remove_tree_reporting
 
 SandboxMode = Literal["mount-namespace", "tmpdir"]
-# How a child enters its namespace: as root a plain mount namespace is enough;
-# otherwise a user namespace that maps the caller's uid/gid onto themselves
-# grants the right to mount without changing who the process is.
-Strategy = Literal["mount-ns", "user-ns"]
 
-_TMP = "/tmp"
 _INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))  # the init's program, run inside the namespace
-
-# The probe forks and execs; the answer depends on the kernel, the user and the
-# container, none of which change while we run, so it is asked once per process.
-_probe_cache: dict[int, tuple[Strategy | None, str]] = {}
-# Whether /var/task and /opt can be mounted, by (euid, strategy, code, layers): the answer depends on the kernel
-# (overlayfs, unprivileged overlays) and on the folders, asked once per process for each.
-_layout_cache: dict[tuple[object, ...], str | None] = {}
-
-
-def _probe_program() -> list[str]:
-    for candidate in ("/bin/true", "/usr/bin/true"):
-        if os.access(candidate, os.X_OK):
-            return [candidate]
-    return ["/bin/sh", "-c", ":"]
-
-
-def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
-                    hosts_file: Optional[Path] = None,
-                    layout: Optional[FileSystemLayout] = None, cwd: Optional[str] = None) -> Callable[[], None]:
-    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp),
-    `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda), and with a `layout`, the
-    function's code at /var/task and its layers at /opt; then it changes to `cwd` (which may exist only there).
-
-    `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
-    sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
-    Everything it needs is computed here, in the parent; the returned function
-    only calls pre-resolved libc functions and os primitives.
-    """
-    libc = linux.LIBC
-    if libc is None:
-        raise OSError("mount namespaces need Linux")
-    unshare, mount = libc.unshare, libc.mount
-    user_ns = strategy == "user-ns"
-    flags = linux.CLONE_NEWNS | (linux.CLONE_NEWUSER if user_ns else 0) | (linux.CLONE_NEWPID if new_pid else 0)
-    uid, gid = os.geteuid(), os.getegid()
-    uid_map = f"{uid} {uid} 1".encode()
-    gid_map = f"{gid} {gid} 1".encode()
-    source = os.fsencode(tmp_dir) if tmp_dir is not None else None
-    target = _TMP.encode()
-    check, write_file = linux.check_call, linux.write_file
-    private_flags = linux.MS_REC | linux.MS_PRIVATE
-    bind_flags = linux.MS_BIND
-    bind_what = f"bind {tmp_dir} on /tmp"
-    hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
-    what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
-    lay_out = layout.setup() if layout is not None else None
-    chdir = os.chdir
-
-    def setup() -> None:
-        check(unshare(flags), f"unshare({what} namespace)")
-        if user_ns:
-            try:
-                # An unprivileged process may only write gid_map once setgroups is denied.
-                write_file(b"/proc/self/setgroups", b"deny")
-            except FileNotFoundError:
-                pass  # kernels before 3.19 have no such file and no such rule
-            write_file(b"/proc/self/uid_map", uid_map)
-            write_file(b"/proc/self/gid_map", gid_map)
-        # Without this, on systemd hosts (/ is shared) our bind mount would
-        # propagate back to the real /tmp of every other process.
-        check(mount(None, b"/", None, private_flags, None), "make / private")
-        if hosts_source is not None:  # first: the file may lie under /tmp, which the next bind hides
-            check(mount(hosts_source, b"/etc/hosts", None, bind_flags, None), "bind the sandbox's /etc/hosts")
-        if lay_out is not None:  # before /tmp too: the code or a layer may lie under /tmp
-            lay_out()
-        if source is not None:
-            check(mount(source, target, None, bind_flags, None), bind_what)
-        if cwd is not None:
-            chdir(cwd)
-
-    return setup
 
 
 # Telemetry listeners bind, and extensions send to, these names (lambda-spec §3.2): inside Lambda they are the
@@ -122,68 +47,6 @@ def write_hosts_file(path: Path) -> Path:
         base += "\n"
     path.write_text(f"{base}127.0.0.1 {' '.join(SANDBOX_HOSTNAMES)}\n")
     return path
-
-
-def _run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None) -> str | None:
-    """Run a trivial program inside the namespace; None on success, else the reason."""
-    try:
-        setup = namespace_setup(strategy, tmp_dir, layout=layout)
-    except OSError as exc:
-        return linux.describe_error(exc)
-    read_fd, write_fd = os.pipe()
-    describe = linux.describe_error
-
-    def preexec() -> None:
-        try:
-            setup()
-        except BaseException as exc:
-            os.write(write_fd, describe(exc).encode("utf-8", "replace"))
-            raise
-
-    try:
-        proc = subprocess.Popen(
-            _probe_program(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            preexec_fn=preexec,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as r:
-            reason = r.read().decode("utf-8", "replace").strip()
-        return reason or str(exc)
-    os.close(write_fd)
-    os.close(read_fd)
-    try:
-        code = proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return "probe did not finish"
-    return None if code == 0 else f"probe exited with status {code}"
-
-
-def _namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
-    """Which strategy this process can use (cached), or None and why not."""
-    euid = os.geteuid()
-    cached = _probe_cache.get(euid)
-    if cached is not None:
-        return cached
-    strategies: list[Strategy] = ["mount-ns", "user-ns"] if euid == 0 else ["user-ns"]
-    reasons: list[str] = []
-    result: tuple[Strategy | None, str] | None = None
-    for strategy in strategies:
-        reason = _run_probe(strategy, tmp_dir)
-        if reason is None:
-            result = (strategy, "")
-            break
-        reasons.append(reason)
-    if result is None:
-        result = (None, "; ".join(reasons))
-    _probe_cache[euid] = result
-    return result
 
 
 def lies_under_tmp(path: str | os.PathLike[str]) -> bool:
@@ -283,15 +146,17 @@ class Sandbox:
         With `files`, the function's code and layers are also laid out at /var/task and /opt wherever a
         mount namespace can be made and nothing needed lies under them.
         """
-        sandbox = cls._create(tmp_dir, paths_needed)
         if files is None:
-            return sandbox
-        return sandbox._with_files(files, [*paths_needed, sys.executable, _INIT_SCRIPT])
+            return cls._create(tmp_dir, paths_needed)
+        needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
+        needed += [i for p in needed for i in script_interpreters(p)]
+        namespaces.probe_both(Path(os.path.abspath(tmp_dir)), files, needed, Path(os.path.abspath(tmp_dir)).parent)
+        return cls._create(tmp_dir, paths_needed)._with_files(files, needed)
 
-    def _with_files(self, files: FunctionFiles, paths_needed: Sequence[str]) -> Sandbox:
+    def _with_files(self, files: FunctionFiles, needed: Sequence[str]) -> Sandbox:
         code_dir = str(files.code_dir)
         layers = tuple(str(layer) for layer in files.layers)
-        why_not = _layout_support(self.strategy, files, paths_needed, self.tmp_dir.parent)
+        why_not = namespaces.layout_support(self.strategy, files, needed, self.tmp_dir.parent)
         if why_not is None:
             layout = FileSystemLayout(files.code_dir, files.layers, self.tmp_dir.parent / "fs")
             return replace(self, layout=layout, paths=SandboxPaths(code_dir, TASK_ROOT, layers, OPT))
@@ -306,7 +171,7 @@ class Sandbox:
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
         hidden = [p for p in paths if lies_under_tmp(p)]
-        strategy, reason = _namespace_support(tmp_dir)
+        strategy, reason = namespaces.namespace_support(tmp_dir)
         hosts = write_hosts_file(tmp_dir.parent / "hosts") if strategy is not None else None
         if hidden:
             # No private /tmp, but a mount namespace still serves the PID namespace's /proc and /etc/hosts.
@@ -369,22 +234,6 @@ class Sandbox:
             return None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
                                hosts_file=self.hosts_file, layout=self.layout)
-
-
-def _layout_support(strategy: Strategy | None, files: FunctionFiles, paths_needed: Sequence[str],
-                    own_dir: Path) -> str | None:
-    """Why /var/task and /opt cannot be laid out for these files (asked once per process), or None."""
-    if strategy is None:
-        return "no private mount namespace here"
-    needed = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
-    obstacle = layout_obstacle(files, needed, own_dir)
-    if obstacle is not None:
-        return obstacle
-    key = (os.geteuid(), strategy, files.code_dir, files.layers)
-    if key not in _layout_cache:
-        reason = _run_probe(strategy, None, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"))
-        _layout_cache[key] = None if reason is None else f"mounting them failed: {reason}"
-    return _layout_cache[key]
 
 
 def not_laid_out_note(why: str, paths: SandboxPaths) -> str:

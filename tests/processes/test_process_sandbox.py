@@ -17,6 +17,8 @@ from proc_helpers import PY, REPO_ROOT, running, sh
 
 from lambdatui.processes import LaunchError, Sandbox
 from lambdatui.processes import sandbox as sandbox_module
+from lambdatui.processes import namespaces
+from lambdatui.processes.filesystem import FunctionFiles
 
 
 @pytest.fixture
@@ -137,8 +139,8 @@ def test_a_scripts_interpreter_under_tmp_falls_back_to_tmpdir(env_tmp: Path, cod
 
 
 def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox_module, "_probe_cache", {})
-    monkeypatch.setattr(sandbox_module, "_run_probe", lambda strategy, tmp_dir: "unshare: Operation not permitted")
+    monkeypatch.setattr(namespaces, "_probe_cache", {})
+    monkeypatch.setattr(namespaces, "run_probe", lambda strategy, tmp_dir: "unshare: Operation not permitted")
     # Not PY: in a checkout under /tmp its path, not the probe, would be the reason.
     sandbox = Sandbox.create(env_tmp, ["/bin/sh"])
     assert sandbox.mode == "tmpdir"
@@ -150,17 +152,71 @@ def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: py
 def test_the_probe_reports_a_real_kernel_refusal(tmp_path: Path) -> None:
     # A bind mount of a directory that does not exist fails in the child; the
     # probe must bring the child's reason back.
-    reason = sandbox_module._run_probe("mount-ns" if os.geteuid() == 0 else "user-ns", tmp_path / "missing")
+    reason = namespaces.run_probe("mount-ns" if os.geteuid() == 0 else "user-ns", tmp_path / "missing")
     assert reason is not None and "bind" in reason and "No such file or directory" in reason
 
 
 def test_the_probe_runs_once_per_process(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(sandbox_module, "_probe_cache", {})
-    monkeypatch.setattr(sandbox_module, "_run_probe", lambda strategy, tmp_dir: calls.append(strategy))
+    monkeypatch.setattr(namespaces, "_probe_cache", {})
+    monkeypatch.setattr(namespaces, "run_probe", lambda strategy, tmp_dir: calls.append(strategy))
     for _ in range(3):
         assert Sandbox.create(env_tmp, []).mode == "mount-namespace"
     assert len(calls) == 1
+
+
+def _code(env_tmp: Path) -> FunctionFiles:
+    code = env_tmp.parent / "code"
+    code.mkdir()
+    (code / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    return FunctionFiles(code)
+
+
+def test_one_program_answers_both_the_namespace_and_the_layout_question(env_tmp: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[object, ...]] = []
+    real = namespaces.run_probe
+    why_not = real("mount-ns" if os.geteuid() == 0 else "user-ns", env_tmp)
+    if why_not is not None:
+        pytest.skip(f"no mount namespace here: {why_not}")
+    monkeypatch.setattr(namespaces, "_probe_cache", {})
+    monkeypatch.setattr(namespaces, "_layout_cache", {})
+    monkeypatch.setattr(namespaces, "run_probe", lambda *args: asked.append(args) or real(*args))
+    sandbox = Sandbox.create(env_tmp, ["/bin/sh"], files=_code(env_tmp))
+    assert sandbox.mode == "mount-namespace" and sandbox.layout is not None, sandbox
+    assert len(asked) == 1, asked  # the real kernel said yes to /tmp and /var/task at once
+    (_, tmp_dir, layout), = asked
+    assert tmp_dir == env_tmp and layout is not None
+
+
+def test_when_the_joint_probe_fails_each_question_is_asked_alone_and_keeps_its_reason(
+        env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def probe(strategy: str, tmp_dir: Path | None, layout: object = None) -> str | None:
+        kind = "both" if tmp_dir is not None and layout is not None else "tmp" if tmp_dir is not None else "layout"
+        asked.append(kind)
+        return None if kind == "tmp" else "overlay: Operation not permitted"
+
+    monkeypatch.setattr(namespaces, "_probe_cache", {})
+    monkeypatch.setattr(namespaces, "_layout_cache", {})
+    monkeypatch.setattr(namespaces, "run_probe", probe)
+    sandbox = Sandbox.create(env_tmp, ["/bin/sh"], files=_code(env_tmp))
+    assert asked == ["both", "tmp", "layout"]
+    assert sandbox.mode == "mount-namespace" and sandbox.layout is None
+    assert "(mounting them failed: overlay: Operation not permitted)" in (sandbox.files_note or "")
+
+
+def test_a_probe_that_does_not_end_is_seen_not_to_and_one_that_does_at_once() -> None:
+    stuck = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not namespaces._ended_within(stuck, 0.05)
+    finally:
+        stuck.kill()
+        stuck.wait()
+    quick = subprocess.Popen(["true"])
+    assert namespaces._ended_within(quick, 10)
+    assert quick.wait() == 0
 
 
 @pytest.mark.trio

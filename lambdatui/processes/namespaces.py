@@ -1,0 +1,212 @@
+"""How a child enters its environment's namespaces, and whether it can here: the probes that ask the kernel.
+
+`namespace_setup` is the step between fork and exec (sandbox.py chooses what it mounts). Whether a mount namespace
+can be made, and whether the function's files can be laid out in it, is asked by running a trivial program that
+way: once per process for each question, and with one program for both where both are asked at once (the usual
+start, where each program costs a fork, an exec and the wait for it).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal, Optional
+
+from . import linux
+from .filesystem import FileSystemLayout, FunctionFiles, layout_obstacle
+
+# How a child enters its namespace: as root a plain mount namespace is enough;
+# otherwise a user namespace that maps the caller's uid/gid onto themselves
+# grants the right to mount without changing who the process is.
+Strategy = Literal["mount-ns", "user-ns"]
+
+TMP = "/tmp"
+# A probe that has not ended by then is killed and counts as a refusal.
+PROBE_LIMIT_S = 5.0
+
+# The probe forks and execs; the answer depends on the kernel, the user and the
+# container, none of which change while we run, so it is asked once per process.
+_probe_cache: dict[int, tuple[Strategy | None, str]] = {}
+# Whether /var/task and /opt can be mounted, by (euid, strategy, code, layers): the answer depends on the kernel
+# (overlayfs, unprivileged overlays) and on the folders, asked once per process for each.
+_layout_cache: dict[tuple[object, ...], str | None] = {}
+
+
+def _probe_program() -> list[str]:
+    for candidate in ("/bin/true", "/usr/bin/true"):
+        if os.access(candidate, os.X_OK):
+            return [candidate]
+    return ["/bin/sh", "-c", ":"]
+
+
+def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
+                    hosts_file: Optional[Path] = None,
+                    layout: Optional[FileSystemLayout] = None, cwd: Optional[str] = None) -> Callable[[], None]:
+    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp),
+    `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda), and with a `layout`, the
+    function's code at /var/task and its layers at /opt; then it changes to `cwd` (which may exist only there).
+
+    `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
+    sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
+    Everything it needs is computed here, in the parent; the returned function
+    only calls pre-resolved libc functions and os primitives.
+    """
+    libc = linux.LIBC
+    if libc is None:
+        raise OSError("mount namespaces need Linux")
+    unshare, mount = libc.unshare, libc.mount
+    user_ns = strategy == "user-ns"
+    flags = linux.CLONE_NEWNS | (linux.CLONE_NEWUSER if user_ns else 0) | (linux.CLONE_NEWPID if new_pid else 0)
+    uid, gid = os.geteuid(), os.getegid()
+    uid_map = f"{uid} {uid} 1".encode()
+    gid_map = f"{gid} {gid} 1".encode()
+    source = os.fsencode(tmp_dir) if tmp_dir is not None else None
+    target = TMP.encode()
+    check, write_file = linux.check_call, linux.write_file
+    private_flags = linux.MS_REC | linux.MS_PRIVATE
+    bind_flags = linux.MS_BIND
+    bind_what = f"bind {tmp_dir} on /tmp"
+    hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
+    what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
+    lay_out = layout.setup() if layout is not None else None
+    chdir = os.chdir
+
+    def setup() -> None:
+        check(unshare(flags), f"unshare({what} namespace)")
+        if user_ns:
+            try:
+                # An unprivileged process may only write gid_map once setgroups is denied.
+                write_file(b"/proc/self/setgroups", b"deny")
+            except FileNotFoundError:
+                pass  # kernels before 3.19 have no such file and no such rule
+            write_file(b"/proc/self/uid_map", uid_map)
+            write_file(b"/proc/self/gid_map", gid_map)
+        # Without this, on systemd hosts (/ is shared) our bind mount would
+        # propagate back to the real /tmp of every other process.
+        check(mount(None, b"/", None, private_flags, None), "make / private")
+        if hosts_source is not None:  # first: the file may lie under /tmp, which the next bind hides
+            check(mount(hosts_source, b"/etc/hosts", None, bind_flags, None), "bind the sandbox's /etc/hosts")
+        if lay_out is not None:  # before /tmp too: the code or a layer may lie under /tmp
+            lay_out()
+        if source is not None:
+            check(mount(source, target, None, bind_flags, None), bind_what)
+        if cwd is not None:
+            chdir(cwd)
+
+    return setup
+
+
+def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None) -> str | None:
+    """Run a trivial program inside the namespace; None on success, else the reason."""
+    try:
+        setup = namespace_setup(strategy, tmp_dir, layout=layout)
+    except OSError as exc:
+        return linux.describe_error(exc)
+    read_fd, write_fd = os.pipe()
+    describe = linux.describe_error
+
+    def preexec() -> None:
+        try:
+            setup()
+        except BaseException as exc:
+            os.write(write_fd, describe(exc).encode("utf-8", "replace"))
+            raise
+
+    try:
+        proc = subprocess.Popen(
+            _probe_program(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            preexec_fn=preexec,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as r:
+            reason = r.read().decode("utf-8", "replace").strip()
+        return reason or str(exc)
+    os.close(write_fd)
+    os.close(read_fd)
+    if not _ended_within(proc, PROBE_LIMIT_S):
+        proc.kill()
+        proc.wait()
+        return "probe did not finish"
+    code = proc.wait()
+    return None if code == 0 else f"probe exited with status {code}"
+
+
+def _ended_within(proc: subprocess.Popen[bytes], limit_s: float) -> bool:
+    """Whether `proc` ended within `limit_s` (not reaped yet): woken by its end, where Popen.wait(timeout) polls
+    with sleeps that double from 0.5 ms and so add up to half the probe's own time."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # before Linux 5.3 or Python 3.9
+        try:
+            proc.wait(limit_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(limit_s * 1000))
+    finally:
+        os.close(pidfd)
+
+
+def namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
+    """Which strategy this process can use (cached), or None and why not."""
+    euid = os.geteuid()
+    cached = _probe_cache.get(euid)
+    if cached is not None:
+        return cached
+    strategies: list[Strategy] = ["mount-ns", "user-ns"] if euid == 0 else ["user-ns"]
+    reasons: list[str] = []
+    result: tuple[Strategy | None, str] | None = None
+    for strategy in strategies:
+        reason = run_probe(strategy, tmp_dir)
+        if reason is None:
+            result = (strategy, "")
+            break
+        reasons.append(reason)
+    if result is None:
+        result = (None, "; ".join(reasons))
+    _probe_cache[euid] = result
+    return result
+
+
+def layout_support(strategy: Strategy | None, files: FunctionFiles, paths_needed: Sequence[str],
+                   own_dir: Path) -> str | None:
+    """Why /var/task and /opt cannot be laid out for these files (asked once per process), or None.
+
+    `paths_needed` are what the processes run, with the interpreters their #! lines name."""
+    if strategy is None:
+        return "no private mount namespace here"
+    obstacle = layout_obstacle(files, paths_needed, own_dir)
+    if obstacle is not None:
+        return obstacle
+    key = (os.geteuid(), strategy, files.code_dir, files.layers)
+    if key not in _layout_cache:
+        reason = run_probe(strategy, None, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"))
+        _layout_cache[key] = None if reason is None else f"mounting them failed: {reason}"
+    return _layout_cache[key]
+
+
+def probe_both(tmp_dir: Path, files: FunctionFiles, paths_needed: Sequence[str], own_dir: Path) -> None:
+    """Ask the namespace question and the layout question with one program where neither is answered yet: its
+    success answers both (the sandbox init mounts exactly that). Its failure answers neither, and each is then
+    asked alone, so that each gets its own reason."""
+    euid = os.geteuid()
+    if euid in _probe_cache or layout_obstacle(files, paths_needed, own_dir) is not None:
+        return
+    strategy: Strategy = "mount-ns" if euid == 0 else "user-ns"
+    key = (euid, strategy, files.code_dir, files.layers)
+    if key in _layout_cache:
+        return
+    if run_probe(strategy, tmp_dir, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs")) is None:
+        _probe_cache[euid] = (strategy, "")
+        _layout_cache[key] = None
