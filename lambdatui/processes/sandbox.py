@@ -3,7 +3,8 @@
 Where the OS allows it (root, or unprivileged user namespaces), each child enters
 a private mount namespace in which the environment's directory is bind-mounted
 on /tmp, and the code and layers are laid out read-only at /var/task and /opt
-(filesystem.py). Elsewhere the children only get TMPDIR pointing there, and the note
+(filesystem.py; how a child enters the namespace, and the probes that ask whether it can, are
+namespaces.py). Elsewhere the children only get TMPDIR pointing there, and the note
 says plainly that absolute /tmp paths reach the host's /tmp; `files_note` says so
 for /var/task and /opt.
 """
@@ -150,7 +151,8 @@ class Sandbox:
             return cls._create(tmp_dir, paths_needed)
         needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
         needed += [i for p in needed for i in script_interpreters(p)]
-        namespaces.probe_both(Path(os.path.abspath(tmp_dir)), files, needed, Path(os.path.abspath(tmp_dir)).parent)
+        tmp = Path(os.path.abspath(tmp_dir))
+        namespaces.probe_both(tmp, files, needed, tmp.parent)  # one program for both questions where it can
         return cls._create(tmp_dir, paths_needed)._with_files(files, needed)
 
     def _with_files(self, files: FunctionFiles, needed: Sequence[str]) -> Sandbox:
