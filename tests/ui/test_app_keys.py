@@ -22,7 +22,7 @@ from typing import AsyncIterator, Callable, Optional
 
 import pytest
 from _host import screen_text
-from proc_tree import descendants, wait_all_gone
+from proc_tree import command_line, descendants, wait_all_gone
 from textual.pilot import Pilot
 
 from palette import run_palette_command
@@ -96,8 +96,11 @@ async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout
 
 async def shows(pilot: Pilot, *texts: str, timeout: float = WAIT_S) -> None:
     """Until the screen shows every one of `texts`: widgets repaint on their next refresh, after the state changed."""
-    await until_true(pilot, lambda: all(text in screen_text(pilot) for text in texts),
-                     f"the screen to show {texts!r}", timeout)
+    try:
+        await until_true(pilot, lambda: all(text in screen_text(pilot) for text in texts),
+                         f"the screen to show {texts!r}", timeout)
+    except pytest.fail.Exception as failed:
+        pytest.fail(f"{failed}\nthe screen:\n{screen_text(pilot)}")
 
 
 def held_at(boundary: Boundary) -> Condition:
@@ -370,6 +373,19 @@ class TestCrash:
             assert any("crash runtime (exit code 3)" in m for m in notifications(pilot))
 
 
+def runtime_asleep() -> bool:
+    """This test process's runtime (the debugger hosts it here) is blocked: after its last line, only its sleep
+    blocks."""
+    for pid in descendants(os.getpid()):
+        if "lambdatui/bootstrap" in command_line(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    return handle.read().rsplit(")", 1)[1].split()[0] == "S"
+            except OSError:
+                return False
+    return False
+
+
 class TestDeadlines:
     async def test_t_forces_the_timeout_of_a_running_invoke(self) -> None:
         # A 30 s timeout and a 10 s sleep: only the forced deadline can end this invoke within the test.
@@ -378,7 +394,10 @@ class TestDeadlines:
             await pilot.press("i")
             await until(pilot, lambda s: s.environment.state is EnvState.RUNNING
                         and s.environment.current_request_id is not None
-                        and any("slow: waiting" in line.text for line in s.logs), "the handler to be sleeping")
+                        and any("slow: waiting" in line.text for line in s.logs), "the handler to say it waits")
+            # Its line is printed just before the sleep: on a busy machine the runtime may not be in it yet, and
+            # the stack dumped at the forced timeout would point at the call on its way there.
+            await until_true(pilot, runtime_asleep, "the runtime to be asleep in time.sleep")
             started = time.monotonic()
             await pilot.press("t")
             done = await until(pilot, invoked(1), "the forced timeout")
