@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 import trio
@@ -314,15 +315,21 @@ async def test_shutdown_delivers_what_was_buffered(code_dir: Path) -> None:
     assert all(at >= shutdown_at for at, _ in facts.timed(f.TelemetryDelivered))
 
 
-@pytest.mark.trio
-async def test_the_sample_shows_an_invokes_report_during_a_later_invoke() -> None:
-    async with open_environment(resolve_function(str(SAMPLES / "telemetry" / "handler.py"))) as running, \
-            trio.open_nursery() as nursery:
+@asynccontextmanager
+async def the_telemetry_sample() -> AsyncIterator[tuple[EnvironmentHost, Facts]]:
+    """The telemetry sample's environment and its facts (skipped where sandbox.localdomain cannot resolve)."""
+    async with open_environment(resolve_function(str(SAMPLES / "telemetry" / "handler.py"))) as running:
         host = running.host
         if host.sandbox is None or host.sandbox.hosts_file is None:
             pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
         facts = Facts()
         host.subscribe(facts)
+        yield host, facts
+
+
+@pytest.mark.trio
+async def test_the_sample_shows_an_invokes_report_during_a_later_invoke() -> None:
+    async with the_telemetry_sample() as (host, facts), trio.open_nursery() as nursery:
         with trio.fail_after(BOUND):
             first = json.loads((await invoke(host, {})).payload)
             # Its report was made as the environment froze: delivered while the next invoke runs (1 s here).
@@ -348,12 +355,8 @@ async def read_fifo(path: Path) -> str:
 async def test_the_samples_extension_takes_the_last_report_even_when_it_comes_after_shutdown() -> None:
     """Lambda delivers what it buffered once the environment thaws for the shutdown, which may be after the SHUTDOWN
     event: here the sample's listener is held (its log is a FIFO nobody reads) until SHUTDOWN has been sent."""
-    async with open_environment(resolve_function(str(SAMPLES / "telemetry" / "handler.py"))) as running:
-        host = running.host
-        if host.sandbox is None or host.sandbox.hosts_file is None:
-            pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
-        facts = Facts()
-        host.subscribe(facts)
+    async with the_telemetry_sample() as (host, facts):
+        assert host.sandbox is not None
         with trio.fail_after(BOUND):
             last = json.loads((await invoke(host, {})).payload)["requestId"]
             log = host.sandbox.tmp_dir / "telemetry.log"
