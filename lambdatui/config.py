@@ -149,10 +149,13 @@ def resolve_function(
     told through `report`, one line each; the interpreter chosen is named by the runtime's `interpreter_origin`.
     """
     target = Path(path).expanduser()
-    if not target.exists():
-        raise ConfigError(f"{path}: no such file or directory")
-    target = target.resolve()
-    template = _template_for(target, path, function)
+    try:
+        if not target.exists():
+            raise ConfigError(f"{path}: no such file or directory")
+        target = target.resolve()
+        template = _template_for(target, path, function)
+    except PermissionError as exc:  # a folder on the way this user may not enter, or one it may not list
+        raise ConfigError(f"cannot read {exc.filename or path}: {exc.strerror}") from None
     fn: Optional[TemplateFunction] = None
     if template is not None:
         from lambdatui.sam_template.reader import read_function

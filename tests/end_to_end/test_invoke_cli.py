@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from e2e_support import SAMPLES, platform_lines, run_cli, write_file
+from e2e_support import SAMPLES, lambdatui_argv, platform_lines, run_cli, write_file
 
 ENV_PROBE = '''import os
 
@@ -149,6 +152,24 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> Non
     assert lines[0].startswith("lambdatui: ")
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv, to run lambdatui as root without its right to read everything")
+@pytest.mark.parametrize("given", ["handler.py", ""], ids=["its-handler", "the-folder"])
+def test_a_function_folder_this_user_may_not_enter_is_one_line(code_dir: Path, given: str) -> None:
+    secret = code_dir / "secret"
+    write_file(secret / "handler.py", "def handler(event, context):\n    return 1\n")
+    os.chown(secret, 65534, 65534)  # another user's folder, closed to everyone else
+    secret.chmod(0o700)
+    without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                        "--inh-caps=-dac_override,-dac_read_search"]
+    result = subprocess.run([*without_override, *lambdatui_argv(), "invoke", str(secret / given), "-e", "{}"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    secret.chmod(0o755)  # the fixture removes it
+    assert result.returncode == 2, result.stderr
+    missing = "template.yaml" if not given else given  # a folder is first looked into for a SAM template
+    assert result.stderr.strip().splitlines() == [f"lambdatui: cannot read {secret / missing}: Permission denied"]
 
 
 def test_custom_bootstrap_not_executable_is_one_line(code_dir: Path) -> None:
