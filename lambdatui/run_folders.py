@@ -1,27 +1,62 @@
-"""The run's own folder (environments' /tmp, layers, stacks), under the user's state folder, never under /tmp; and the
+"""The run's own folder (environments' /tmp, layers, stacks), under the user's state folder; and the
 folders of runs that died without removing theirs. Without trio: the early start (host/early_start.py) makes it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
 
+from lambdatui.config_error import ConfigError
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
 
+# Where a user without a writable home keeps its runs, in this order.
+SHARED_FOLDERS = ("/var/tmp", tempfile.gettempdir())
+
+
 def state_root() -> Path:
-    """Where environments keep their /tmp: never under /tmp itself, which the sandbox mounts over."""
+    """Where runs keep their folders (environments' /tmp, stack dumps, exit codes): the user's state folder.
+
+    A user without a writable home (a service account) gets a folder of its own in a shared temporary folder:
+    /var/tmp first, since the sandbox mounts each environment's own /tmp over /tmp, where the runtime would then
+    not find its stack and exit files (the sandbox says so, and does not isolate /tmp, when the folder is there).
+    """
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     root = Path(base) / "lambdatui"
     try:
         root.mkdir(parents=True, exist_ok=True)
         return root
-    except OSError:
-        return Path(tempfile.gettempdir()) / f"lambdatui-{os.getuid()}"
+    except OSError as exc:
+        problems = [f"{root}: {exc.strerror or exc}"]
+    for shared in SHARED_FOLDERS:
+        root = Path(shared) / f"lambdatui-{os.getuid()}"
+        try:
+            return _own_private_folder(root)
+        except OSError as exc:
+            problems.append(f"{root}: {exc.strerror or exc}")
+    raise ConfigError(f"no folder for lambdatui's runs ({'; '.join(problems)}): set XDG_STATE_HOME to a folder "
+                      "you can write to")
+
+
+def _own_private_folder(path: Path) -> Path:
+    """`path`, made if missing, once it is a folder of this user's that nobody else may enter: in a shared folder
+    anyone could have made it first, and whoever owns it could replace what the runs keep there (an environment's
+    /etc/hosts and /tmp among them)."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError(errno.EPERM, f"not a private folder of this user's (owner uid {info.st_uid}, mode "
+                                   f"{stat.S_IMODE(info.st_mode):o}): remove it")
+    return path
 
 
 def remove_stale_runs(root: Path, report: Callable[[str], None]) -> None:

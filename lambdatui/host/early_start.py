@@ -141,7 +141,9 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         config, files, _ = function_files(config, member_dir)
         tmp_dir = sandbox_tmp(member_dir, 1)
         tmp_dir.mkdir(parents=True)
-        sandbox = Sandbox.create(tmp_dir, [str(config.code_dir), *config.runtime.argv[:2]], files=files)
+        # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.
+        needed = [str(config.code_dir), *config.runtime.argv[:2], str(member_dir)]
+        sandbox = Sandbox.create(tmp_dir, needed, files=files)
         paths = sandbox.paths
         assert paths is not None
         # Nobody hears its children until the host adopts them (their pipes are read, and exits awaited, from then).

@@ -65,7 +65,9 @@ class EnvironmentProcesses:
         else:
             tmp_dir = sandbox_tmp(self.state_dir, self.sandbox_count)
             tmp_dir.mkdir(parents=True, exist_ok=True)
-            needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions)]
+            # The environment's folder too: the runtime writes its stack dumps there, and reads its exit codes.
+            needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions),
+                      str(self.state_dir)]
             self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox

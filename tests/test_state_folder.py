@@ -1,0 +1,64 @@
+"""Where runs keep their folders when the user has no writable home: a private folder of the user's own, never one
+that someone else made, and a sandbox that does not hide the runtime's stack and exit files under a private /tmp."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import lambdatui.run_folders as run_folders
+from lambdatui.config_error import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+UNWRITABLE = "/proc/no-such-folder"  # not even root can make a folder there
+
+
+def test_without_a_writable_home_the_runs_go_to_a_private_folder_of_the_users_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", UNWRITABLE)
+    shared = tmp_path / "var-tmp"
+    shared.mkdir(mode=0o777)
+    monkeypatch.setattr(run_folders, "SHARED_FOLDERS", (str(shared), str(tmp_path / "tmp")))
+    root = run_folders.state_root()
+    assert root == shared / f"lambdatui-{os.getuid()}"
+    assert root.is_dir() and root.stat().st_mode & 0o777 == 0o700
+    assert run_folders.state_root() == root  # the next run finds it its own
+
+
+def test_a_shared_folder_someone_else_could_change_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", UNWRITABLE)
+    first, second = tmp_path / "var-tmp", tmp_path / "tmp"
+    taken = first / f"lambdatui-{os.getuid()}"
+    taken.mkdir(parents=True)
+    second.mkdir()
+    taken.chmod(0o1777)  # made ahead by anyone: whoever can write there could swap a run's folders
+    monkeypatch.setattr(run_folders, "SHARED_FOLDERS", (str(first), str(second)))
+    assert run_folders.state_root() == second / f"lambdatui-{os.getuid()}"  # the next candidate
+    (second / f"lambdatui-{os.getuid()}").chmod(0o755)  # readable by others now: refused too
+    with pytest.raises(ConfigError) as error:
+        run_folders.state_root()
+    message = str(error.value)
+    assert message.startswith("no folder for lambdatui's runs") and message.endswith(
+        "set XDG_STATE_HOME to a folder you can write to"), message
+    assert f"{taken}: not a private folder of this user's (owner uid {os.getuid()}, mode 1777): remove it" in message
+
+
+def test_runs_kept_under_tmp_leave_tmp_shared_and_the_stack_dump_works() -> None:
+    """A state folder under /tmp (XDG_STATE_HOME there, or the last fallback): a private /tmp would hide the
+    runtime's stack and exit files, so the sandbox does not make one, and says why."""
+    state = tempfile.mkdtemp(prefix="lambdatui-test-state-", dir="/tmp")
+    try:
+        done = subprocess.run([sys.executable, "-m", "lambdatui", "invoke", str(REPO / "sample_functions" / "hello"),
+                               "-e", "{}"], cwd=REPO, env=dict(os.environ, XDG_STATE_HOME=state),
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        subprocess.run(["rm", "-rf", state], check=True)
+    assert done.returncode == 0, done.stderr
+    assert "cannot install the stack dump" not in done.stderr
+    assert f"/tmp is not isolated: {state}/lambdatui/run-" in done.stderr, done.stderr
+    assert "lies under /tmp, which a private /tmp would hide" in done.stderr
