@@ -244,5 +244,7 @@ def not_laid_out_note(why: str, paths: SandboxPaths) -> str:
     if paths.opt is not None:
         layers = (f"; its layers are read from {paths.opt}, not /opt (an extension or wrapper that names /opt "
                   "paths will not find them)")
+    # Lambda's /var/task is read-only: say whether this folder differs (another user's code may be read-only too).
+    writes = "which it can write to" if os.access(paths.code_dir, os.W_OK) else "which it cannot write to, as in Lambda"
     return (f"/var/task and /opt are not laid out as in Lambda ({why}): the function runs from {paths.code_dir} "
-            f"(LAMBDA_TASK_ROOT), which it can write to{layers}")
+            f"(LAMBDA_TASK_ROOT), {writes}{layers}")
