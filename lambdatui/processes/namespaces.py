@@ -72,6 +72,10 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
     hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
     what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
     lay_out = layout.setup() if layout is not None else None
+    # A process whose uid is not 0 in its user namespace loses its capabilities when it execs: the sandbox init
+    # would then be refused the mount of its PID namespace's /proc. It keeps CAP_SYS_ADMIN (in that namespace
+    # only), and drops it from what it passes on before it starts anything (sandbox_init.py).
+    keep_admin = linux.keep_across_exec(linux.CAP_SYS_ADMIN) if user_ns and new_pid and uid != 0 else None
     chdir = os.chdir
 
     def setup() -> None:
@@ -93,6 +97,8 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
             lay_out()
         if source is not None:
             check(mount(source, target, None, bind_flags, None), bind_what)
+        if keep_admin is not None:
+            keep_admin()
         if cwd is not None:
             chdir(cwd)
 

@@ -31,6 +31,8 @@ import sys
 import time
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_CAPABILITY_VERSION_3 = 0x20080522
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 
 
@@ -146,7 +148,30 @@ def _report_exits(anchor, exits_fd):
         os.write(exits_fd, b"%d %d %d\n" % (pid, status, time.monotonic_ns()))  # when: the host may hear it late
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _pass_no_capability_on():
+    """In a user namespace where lambdatui's uid is not 0, the host kept CAP_SYS_ADMIN for this process across its
+    exec (inheritable and ambient), for the anchor's /proc: what this process execs must not inherit it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+        if libc.capget(ctypes.byref(header), data) == 0 and (data[0].inheritable or data[1].inheritable):
+            data[0].inheritable = data[1].inheritable = 0
+            libc.capset(ctypes.byref(header), data)
+    except (OSError, AttributeError):
+        pass  # no such calls here: no capability was kept either
+
+
 def main(argv):
+    _pass_no_capability_on()
     requests_fd, exits_fd = int(argv[1]), int(argv[2])
     for fd in (requests_fd, exits_fd):
         os.set_inheritable(fd, False)  # the host passed them inheritable; the function must not get them
@@ -170,6 +195,7 @@ def main(argv):
     os.close(ready_r)
     if ready != b"ok":
         requests.send(marshal.dumps(("failed", "start", 0, ready.decode("utf-8", "replace") or "pid 1 ended")))
+        os.waitpid(anchor, 0)  # it has exited: not left a zombie for whoever adopts it
         return 1
     requests.send(marshal.dumps(("ready", anchor)))
     wake_r, wake_w = os.pipe()

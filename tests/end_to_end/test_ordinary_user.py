@@ -1,0 +1,92 @@
+"""lambdatui run by an ordinary user: the sandbox uses an unprivileged user namespace, and its PID namespace must
+still contain the function (pid 1 of its own, its own /proc, a setsid daemon ending with the environment).
+
+The suite runs as root; this runs the real CLI as `nobody` (setpriv), with an interpreter and a checkout that user
+can read, and is skipped where there are none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from e2e_support import REPO, write_file
+
+NOBODY = 65534
+SITE = next((p for p in sys.path if p.endswith("site-packages") and Path(p, "trio").is_dir()), None)
+DAEMON = "987.654"  # the setsid daemon's sleep: a number no other process on the machine sleeps
+
+HANDLER = f'''import os, subprocess
+
+
+def handler(event, context):
+    subprocess.Popen(["sleep", "{DAEMON}"], start_new_session=True)  # a daemon that leaves its process group
+    return {{"pid": os.getpid(), "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+             "uid": os.getuid()}}
+'''
+
+
+def as_nobody(*argv: str, state: Optional[Path] = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {"HOME": "/nonexistent", "PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{SITE}"}
+    if state is not None:
+        env["XDG_STATE_HOME"] = str(state)
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "env", "-i",
+                           *(f"{k}={v}" for k, v in env.items()), *argv],
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def interpreter_for_nobody() -> Optional[str]:
+    """An interpreter of this minor version that `nobody` can run, with this checkout and its packages importable."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or SITE is None:
+        return None
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (os.path.realpath(sys.executable), f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if os.path.exists(candidate) and as_nobody(candidate, "-c", "import lambdatui.cli, trio").returncode == 0:
+            return candidate
+    return None
+
+
+def daemons() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", DAEMON.encode()]:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_ends_with_it(code_dir: Path) -> None:
+    python = interpreter_for_nobody()
+    if python is None:
+        pytest.skip("needs root, setpriv, and an interpreter and checkout that nobody can read")
+    function = write_file(code_dir / "fn" / "handler.py", HANDLER)
+    state = code_dir / "state"
+    state.mkdir()
+    for path in (code_dir, function.parent, function, state):
+        os.chown(path, NOBODY, NOBODY)
+    try:
+        done = as_nobody(python, "-m", "lambdatui", "invoke", str(function), "-e", "{}", state=state)
+        deadline = time.monotonic() + 10
+        while daemons() and time.monotonic() < deadline:  # the kernel ends the namespace's processes with its pid 1
+            time.sleep(0.05)
+        left = daemons()
+    finally:
+        for pid in daemons():  # a failure leaves nothing running either
+            os.kill(pid, 9)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["uid"] == NOBODY
+    assert answer["pid"] == 2 and answer["procs"][0] == 1, answer  # pid 1 is the namespace's, its /proc its own
+    assert "Processes are contained by a PID namespace whose pid 1 takes every process inside with it" in done.stderr
+    assert left == [], "the function's setsid daemon outlived lambdatui"
