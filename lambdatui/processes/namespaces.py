@@ -148,9 +148,8 @@ def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[File
 def _ended_within(proc: subprocess.Popen[bytes], limit_s: float) -> bool:
     """Whether `proc` ended within `limit_s` (not reaped yet): woken by its end, where Popen.wait(timeout) polls
     with sleeps that double from 0.5 ms and so add up to half the probe's own time."""
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # before Linux 5.3 or Python 3.9
+    pidfd = linux.open_pidfd(proc.pid)
+    if pidfd is None:  # before Linux 5.3
         try:
             proc.wait(limit_s)
         except subprocess.TimeoutExpired:
