@@ -62,7 +62,7 @@ def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
     write(code_dir / "handler.py", HANDLER)
     plan = interleave(PLAN)
     assert sorted(plan) == sorted(PLAN)  # 7 is coprime with the length (37): a permutation
-    with ServeProcess(code_dir / "handler.py", "--timeout", "1", "--env", f"STATE_DIR={state}") as served:
+    with ServeProcess(code_dir / "handler.py", "--timeout", "3", "--env", f"STATE_DIR={state}") as served:
         url = served.invoke_url()
 
         def send(i: int) -> httpx.Response:
@@ -112,7 +112,7 @@ def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
             if error != "Unhandled" or body.get("errorType") != "Runtime.ExitError":
                 problems.append(where)
         elif kind == "timeout":
-            if error != "Unhandled" or body.get("errorType") != "Sandbox.Timedout" or "1.00 seconds" not in body.get("errorMessage", ""):
+            if error != "Unhandled" or body.get("errorType") != "Sandbox.Timedout" or "3.00 seconds" not in body.get("errorMessage", ""):
                 problems.append(where)
     assert not problems, "\n".join(problems)
     assert final.status_code == 200 and final.json() == {"i": 999}
@@ -150,7 +150,7 @@ def test_with_an_extension_every_request_still_gets_its_answer_across_resets(cod
     shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
     plan = [PLAN_WITH_EXTENSION[(k * 7) % len(PLAN_WITH_EXTENSION)] for k in range(len(PLAN_WITH_EXTENSION))]
     assert sorted(plan) == sorted(PLAN_WITH_EXTENSION)
-    with ServeProcess(code_dir / "handler.py", "--timeout", "1", "--env", f"STATE_DIR={state}") as served:
+    with ServeProcess(code_dir / "handler.py", "--timeout", "3", "--env", f"STATE_DIR={state}") as served:
         url = served.invoke_url()
 
         def send(i: int) -> httpx.Response:

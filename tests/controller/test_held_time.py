@@ -89,10 +89,11 @@ async def test_a_hold_inside_a_suppressed_init_does_not_eat_the_function_timeout
 
         result = dbg.facts.completed(request_id)
         assert not result.function_error, result.payload
-        # What is left is 1 s minus the Init's own work (tens of ms), never minus the hold.
+        # What is left is 1 s minus the Init's own work (tens of ms; hundreds on a busy machine), never minus the hold.
         remaining = payload(result)["remaining"]
-        assert 500 < remaining <= 1000, remaining
         report = dbg.facts.report(request_id)
+        # The invoke's Duration holds that work and no hold: what the handler saw left is 1 s minus at most that.
+        assert 1000 - report.duration_ms - 50 < remaining <= 1000, (remaining, report.duration_ms)
         assert report.cold and report.status == "success"
         assert report.duration_ms < 1000, report.duration_ms
 

@@ -116,7 +116,8 @@ def test_event_invokes_waiting_for_an_environment_still_run_when_serve_is_stoppe
     handler = write_function(code_dir)
     events = [f"late-{i}" for i in range(4)]
     with ServeProcess(handler, "--concurrency", "1", "--timeout", "30") as served:
-        accepted = [invoke(served, {"tag": tag, "sleep": 0.2}, invocation_type="Event") for tag in events]
+        # 1 s each, so that the first's start is seen while the others still wait, however busy the machine.
+        accepted = [invoke(served, {"tag": tag, "sleep": 1}, invocation_type="Event") for tag in events]
         assert [a.status_code for a in accepted] == [202] * len(events), [a.text for a in accepted]
         wait_for_count(served, READY, 1)  # the first runs; the others wait for the one environment
         assert len(matches(served, READY)) < len(events)

@@ -99,7 +99,7 @@ def post(wire, request_id, body, close=False):
 GET = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % NEXT).encode()
 
 if MODE in ("keepalive", "slow"):
-    wire = Wire(connect(4096 if MODE == "slow" else 0), 1024 if MODE == "slow" else 65536)
+    wire = Wire(connect(4096 if MODE == "slow" else 0), 4096 if MODE == "slow" else 65536)
     while True:
         wire.sock.sendall(GET)
         status, headers, event = wire.response()
@@ -230,8 +230,8 @@ def test_a_parked_runtime_sees_no_answer_for_a_head_request(code_dir: Path) -> N
     unanswered."""
     head_runtime = RUNTIME.replace('GET = ("GET %s', 'HEADREQ = ("HEAD %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" % NEXT).encode()\nGET = ("GET %s')
     head_runtime = head_runtime.replace(
-        'if MODE in ("keepalive", "slow"):\n    wire = Wire(connect(4096 if MODE == "slow" else 0), 1024 if MODE == "slow" else 65536)\n',
-        'if MODE in ("keepalive", "slow"):\n    wire = Wire(connect(4096 if MODE == "slow" else 0), 1024 if MODE == "slow" else 65536)\n'
+        'if MODE in ("keepalive", "slow"):\n    wire = Wire(connect(4096 if MODE == "slow" else 0), 4096 if MODE == "slow" else 65536)\n',
+        'if MODE in ("keepalive", "slow"):\n    wire = Wire(connect(4096 if MODE == "slow" else 0), 4096 if MODE == "slow" else 65536)\n'
         '    wire.sock.sendall(HEADREQ)\n'
         '    while b"\\r\\n\\r\\n" not in wire.buf:\n        wire._more()\n'
         '    head, wire.buf = wire.buf.split(b"\\r\\n\\r\\n", 1)\n'

@@ -66,7 +66,7 @@ def test_concurrent_invokes_fired_at_once(code_dir: Path) -> None:
         answers: dict[str, list] = {mode: [None] * 4 for mode in MODES}
 
         def fire(mode: str, i: int) -> None:
-            answers[mode][i] = post(servers[mode].url(), {"sleep": 0.5, "n": i})
+            answers[mode][i] = post(servers[mode].url(), {"sleep": 2, "n": i})
 
         threads = [threading.Thread(target=fire, args=(mode, i)) for mode in MODES for i in range(4)]
         for thread in threads:

@@ -202,8 +202,15 @@ def test_init_duration_of_a_runtime_that_exits_before_the_host_is_up(code_dir: P
     assert first, run.stderr
     late = re.search(r"INIT_REPORT Init Duration: ([\d.]+) ms\tPhase: init", reference.stderr)
     assert late, reference.stderr
-    assert float(first.group(1)) < 250, (f"early: {first.group(0)}; reference (LAMBDATUI_EARLY_START=0): "
-                                         f"{late.group(0)}")
+    # Counting lambdatui's start-up would add the 0.5 s it is held; a busy machine adds to both runs alike.
+    assert float(first.group(1)) < float(late.group(1)) + 200, (
+        f"early: {first.group(0)}; reference (LAMBDATUI_EARLY_START=0): {late.group(0)}")
+
+
+# On 2 cores the runtime started early boots while lambdatui imports trio: a busy machine adds that contention to
+# the early start's Init Duration (README says so). Counting lambdatui's own start-up, the bug these guard
+# against, added ~230 ms.
+CONTENTION_MS = 100
 
 
 def _medians(path: Path, runs: int) -> dict[str, float]:
@@ -224,7 +231,7 @@ def test_init_duration_same_median_with_and_without_early_start(code_dir: Path) 
     medians = _medians(path, 4)
     print(medians)
     assert min(medians["early_all"] + medians["late_all"]) >= 200, medians  # type: ignore[operator]
-    assert medians["early"] - medians["late"] < 30, medians
+    assert medians["early"] - medians["late"] < CONTENTION_MS, medians
 
 
 def test_init_duration_same_median_custom_runtime(code_dir: Path) -> None:
@@ -233,7 +240,7 @@ def test_init_duration_same_median_custom_runtime(code_dir: Path) -> None:
                       0o755)
     medians = _medians(bootstrap, 4)
     print(medians)
-    assert medians["early"] - medians["late"] < 30, medians
+    assert medians["early"] - medians["late"] < CONTENTION_MS, medians
 
 
 def test_init_duration_of_an_interpreter_that_exits_at_once_same_in_both_modes(code_dir: Path) -> None:

@@ -152,7 +152,7 @@ def test_runtime_crashing_at_import_while_lambdatui_is_held_invoke(code_dir: Pat
         first = {mode: init_reports(live.stderr)[0][0] for mode, live in held.lives.items()}
     assert shapes["early"] == shapes["late"], shapes
     assert shapes["early"]["code"] == 1 and shapes["early"]["init starts"] == 2, shapes
-    assert first["early"] < 250, (first, shapes)
+    assert first["early"] < first["late"] + 200, (first, shapes)  # the 500 ms hold left out, whatever the load
 
 
 @pytest.mark.parametrize("case", sorted(CRASHES))
@@ -176,4 +176,4 @@ def test_runtime_crashing_at_import_while_lambdatui_is_held_serve(code_dir: Path
     assert shapes["early"] == shapes["late"], shapes
     assert shapes["early"]["code"] == 0 and shapes["early"]["before"][0] == 1, shapes
     assert shapes["early"]["answer"][:2] == (200, "Unhandled"), shapes
-    assert first["early"] < 250, (first, shapes)
+    assert first["early"] < first["late"] + 200, (first, shapes)  # the 500 ms hold left out, whatever the load

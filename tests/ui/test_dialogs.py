@@ -164,6 +164,8 @@ class TestFooter:
         app = replayed()
         async with app.run_test(size=SMALL) as pilot:
             await ready(pilot)
+            # The footer paints on its own refresh, after the snapshot: on a busy machine a frame later.
+            await until_true(pilot, lambda: "q Quit" in screen_lines(pilot)[-1], "the footer's keys")
             footer_line = screen_lines(pilot)[-1]
             assert app.query_one(Footer).region.y == SMALL[1] - 1
             shown = [b for b in app.BINDINGS if getattr(b, "show", False)]
