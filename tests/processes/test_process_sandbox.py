@@ -296,10 +296,13 @@ def test_unprivileged_user_gets_a_namespace_with_its_own_uid(unique_name: str) -
     if subprocess.run([*as_nobody, python, "-c", "pass"], capture_output=True).returncode != 0:
         pytest.skip("no interpreter an unprivileged user can run")
     work = Path(tempfile.mkdtemp(prefix="lambdatui-nobody-", dir=base))
+    env_tmp = work / "tmp"  # the sandbox writes its hosts file beside its /tmp: inside `work`, not in /var/tmp
     try:
-        os.chown(work, NOBODY, NOBODY)
+        env_tmp.mkdir()
+        for path in (work, env_tmp):
+            os.chown(path, NOBODY, NOBODY)
         result = subprocess.run(
-            [*as_nobody, python, "-c", _UNPRIVILEGED_CHECK, str(REPO_ROOT), str(work), unique_name],
+            [*as_nobody, python, "-c", _UNPRIVILEGED_CHECK, str(REPO_ROOT), str(env_tmp), unique_name],
             capture_output=True,
             text=True,
             timeout=30,
@@ -310,7 +313,7 @@ def test_unprivileged_user_gets_a_namespace_with_its_own_uid(unique_name: str) -
             pytest.skip("unprivileged user namespaces are disabled here")
         assert strategy == "user-ns"
         assert rest == [str(NOBODY)]
-        assert (work / unique_name).exists()
+        assert (env_tmp / unique_name).exists()
         assert not Path("/tmp", unique_name).exists()
     finally:
         shutil.rmtree(work)
