@@ -81,18 +81,19 @@ def normalise(text: str) -> str:
     return text
 
 
-def _sigint_as_a_terminal_sends_it() -> None:
-    # A shell without job control starts background commands with SIGINT ignored, and an ignored signal stays
-    # ignored across exec: Python would then install no KeyboardInterrupt handler, and the tests' Ctrl-C would
-    # do nothing (pytest itself started with `cmd &` from a script).
+def _signals_as_a_terminal_sends_them() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, `nohup` ignores SIGHUP, and an
+    # ignored signal stays ignored across exec: the tests' Ctrl-C and hang-up would then do nothing (pytest itself
+    # started with `cmd &` from a script, or under nohup).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def start(mode: str, *args: str, env: Optional[Mapping[str, str]] = None,
           pythonpath: Sequence[str] = (), stdin: Optional[int] = subprocess.DEVNULL) -> subprocess.Popen[str]:
     return subprocess.Popen(cli_argv(*args), cwd=REPO, env=cli_env(mode, env, pythonpath), stdin=stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_sigint_as_a_terminal_sends_it)
+                            preexec_fn=_signals_as_a_terminal_sends_them)
 
 
 def finish(mode: str, proc: subprocess.Popen[str], timeout: float = BOUND) -> Run:
