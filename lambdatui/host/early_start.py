@@ -24,17 +24,17 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
 from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 from lambdatui.processes.sandbox import Sandbox
-from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
 from lambdatui.processes.supervisor import Supervisor
 from lambdatui.processes.spawning import LaunchError, ProcessSpec
 from lambdatui.processes.tree_removal import remove_tree_reporting
@@ -104,10 +104,19 @@ class EarlyStart:
             return
         self.started_runtime()
         self.adopted = True
-        self.supervisor.abandon()
-        self.sandbox.close()
-        self.listener.close()
-        remove_tree_reporting(self.state_dir)
+        _end_all(self.state_dir, self.supervisor, self.sandbox, self.listener)
+
+
+def _end_all(state_dir: Path, supervisor: Optional[Supervisor], sandbox: Optional[Sandbox],
+             listener: Optional[socket.socket]) -> None:
+    """What was started ahead, ended, and the run's folder removed (as far as it was made)."""
+    if supervisor is not None:
+        supervisor.abandon()
+    if sandbox is not None:
+        sandbox.close()
+    if listener is not None:
+        listener.close()
+    remove_tree_reporting(state_dir)
 
 
 def _unheard(*_: object) -> None:
@@ -158,13 +167,7 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         early.boot(spec)
         return early
     except BaseException as exc:  # an interrupt or a bug too: nothing may be left behind
-        if supervisor is not None:
-            supervisor.abandon()
-        if sandbox is not None:
-            sandbox.close()
-        if listener is not None:
-            listener.close()
-        remove_tree_reporting(state_dir)
+        _end_all(state_dir, supervisor, sandbox, listener)
         if isinstance(exc, (OSError, LaunchError)):
             return None  # the host starts it as usual, and says what went wrong, if anything still does
         raise
@@ -176,8 +179,6 @@ class _Ended(BaseException):
     def __init__(self, signal_number: int) -> None:
         super().__init__(signal_number)
         self.signal_number = signal_number
-
-
 
 
 def _ended_by(exc: BaseException) -> Optional[int]:
@@ -200,6 +201,7 @@ def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[E
     if early is None:
         yield None
         return
+
     def end(signal_number: int, _frame: object) -> None:
         if not early.adopted:
             raise _Ended(signal_number)
