@@ -335,12 +335,12 @@ def _redirect_stdio(out_fd: int, err_fd: int) -> None:
 def _report_exits(channel: socket.socket) -> None:
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        _send(channel, {"op": "exited", "pid": pid, "status": status})
+        _send(channel, {"op": "exited", "pid": pid, "status": status, "peak_kb": usage.ru_maxrss})
 
 
 def _send(channel: socket.socket, message: Dict[str, Any]) -> None:

@@ -165,5 +165,8 @@ class EnvironmentProcesses:
     def _on_exit(self, handle: ProcessHandle, status: ExitStatus) -> None:
         # When it ended, on trio's clock: the init's report may have waited while the host was still starting.
         exited_at = trio.current_time() - max(0.0, time.monotonic() - status.at) if status.at is not None else None
+        if handle.key == fx.RUNTIME and status.peak_rss_kb and self._generation_of(handle) >= 0:
+            # A runtime that ended before its memory was read (an exit during Init): REPORT says what it used.
+            self._runtime_peak_mb = max(self._runtime_peak_mb or 0, -(-status.peak_rss_kb // 1024))
         self.feed(ins.ProcessExited(handle.key, self._generation_of(handle), status.describe(), status.code,
                                     handle.out_of_memory, exited_at))

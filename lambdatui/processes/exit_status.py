@@ -54,12 +54,16 @@ class ExitStatus:
     at: float | None = field(default=None, compare=False)
     """time.monotonic() when its reaper saw it end, where that may be long before the host hears of it (the sandbox
     init's reports wait in their pipe while the host is still starting: host/early_start.py)."""
+    peak_rss_kb: int | None = field(default=None, compare=False)
+    """Its peak resident memory as its reaper's wait4 saw it (ru_maxrss, KiB): what it used even where it ended
+    before anyone read /proc (a runtime that exits during Init)."""
 
     @classmethod
-    def from_wait_status(cls, status: int, at: float | None = None) -> ExitStatus:
+    def from_wait_status(cls, status: int, at: float | None = None, peak_rss_kb: int | None = None) -> ExitStatus:
         if os.WIFSIGNALED(status):
-            return cls(code=None, signal=os.WTERMSIG(status), core_dumped=os.WCOREDUMP(status), at=at)
-        return cls(code=os.WEXITSTATUS(status), signal=None, at=at)
+            return cls(code=None, signal=os.WTERMSIG(status), core_dumped=os.WCOREDUMP(status), at=at,
+                       peak_rss_kb=peak_rss_kb)
+        return cls(code=os.WEXITSTATUS(status), signal=None, at=at, peak_rss_kb=peak_rss_kb)
 
     def describe(self) -> str:
         """Go's wording, as in Lambda's errors: "exit status 1", "signal: killed"."""

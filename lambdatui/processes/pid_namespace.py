@@ -178,8 +178,8 @@ class SandboxInit:
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    pid, status, at_ns = map(int, line.split())
-                    self.exits[pid] = ExitStatus.from_wait_status(status, at_ns / 1e9)
+                    pid, status, at_ns, peak_kb = map(int, line.split())
+                    self.exits[pid] = ExitStatus.from_wait_status(status, at_ns / 1e9, peak_kb)
                     waiter = self._waiters.pop(pid, None)
                     if waiter is not None:
                         waiter.set()

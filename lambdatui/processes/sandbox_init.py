@@ -142,10 +142,11 @@ def _report_exits(anchor, exits_fd):
                 os.killpg(pid, signal.SIGKILL)  # what it left in its group must not outlive it
             except OSError:
                 pass
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         if pid == anchor:
             return False
-        os.write(exits_fd, b"%d %d %d\n" % (pid, status, time.monotonic_ns()))  # when: the host may hear it late
+        # When: the host may hear it late. Its peak memory (KiB): /proc knows it no longer.
+        os.write(exits_fd, b"%d %d %d %d\n" % (pid, status, time.monotonic_ns(), usage.ru_maxrss))
 
 
 class _CapHeader(ctypes.Structure):

@@ -120,11 +120,11 @@ class SnapshotTemplate:
     def _received(self, message: dict[str, Any], sender: Optional[int]) -> None:
         op = message.get("op")
         if op == "exited":
-            inner, status = message.get("pid"), message.get("status")
+            inner, status, peak_kb = message.get("pid"), message.get("status"), message.get("peak_kb")
             if not isinstance(inner, int) or not isinstance(status, int):
                 return
             pid = self._inner_to_host.pop(inner, inner)
-            self.exits[pid] = ExitStatus.from_wait_status(status)
+            self.exits[pid] = ExitStatus.from_wait_status(status, peak_rss_kb=peak_kb if isinstance(peak_kb, int) else None)
             waiter = self._waiters.pop(pid, None)
             if waiter is not None:
                 waiter.set()

@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from e2e_support import SAMPLES, platform_lines, run_cli, write_file
 
 HANDLER = """
@@ -118,3 +119,39 @@ def test_the_sample_scenario_replays_four_invokes_then_out_of_memory_then_a_cold
     assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}: 6 steps (5 invokes succeeded, 1 failed)")
     report_lines = [line for line in done.stdout.splitlines() if "platform   REPORT" in line]
     assert "Max Memory Used: 128 MB  Status: error  Error Type: Runtime.OutOfMemory" in report_lines[4]
+
+
+EXITS_AT_IMPORT = """
+import os
+
+held = bytearray(60 * 1024 * 1024)
+os._exit(3)
+"""
+
+EXITS_IN_THE_HANDLER = """
+import os
+
+
+def handler(event, context):
+    held = bytearray(60 * 1024 * 1024)
+    os._exit(1)
+"""
+
+
+def test_a_runtime_that_exits_during_init_reports_the_memory_it_used(code_dir: Path) -> None:
+    # Gone before anyone read /proc: what it used comes from its exit (wait4), not the memory size.
+    write_file(code_dir / "handler.py", EXITS_AT_IMPORT)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", "{}")
+    assert json.loads(done.stdout)["errorType"] == "Runtime.ExitError", done.stderr
+    [report] = reports(done.stderr)
+    assert "\tStatus: error\tError Type: Runtime.ExitError\t" in report
+    assert 60 < max_memory_used(report) < 128, report
+
+
+@pytest.mark.parametrize("options", [(), ("--snapstart",)], ids=["spawned", "restored from the snapshot"])
+def test_a_runtime_that_exits_during_an_invoke_reports_that_invokes_memory(code_dir: Path, options: tuple[str, ...]) -> None:
+    write_file(code_dir / "handler.py", EXITS_IN_THE_HANDLER)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", "{}", *options)
+    assert json.loads(done.stdout)["errorType"] == "Runtime.ExitError", done.stderr
+    [report] = reports(done.stderr)
+    assert 60 < max_memory_used(report) < 128, report
