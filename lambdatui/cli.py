@@ -323,6 +323,7 @@ def build_debugger_parser() -> argparse.ArgumentParser:
 
 
 def _debugger(args: argparse.Namespace) -> int:
+    from lambdatui.run_folders import state_root
     from lambdatui.sam_template.reader import ChooseFunction
 
     try:
@@ -350,6 +351,7 @@ def _debugger(args: argparse.Namespace) -> int:
             check_listen_address(args.host, args.port)
         check_url_port(LOOPBACK, args.url_port, args.port)
         fleet = fleet_options(args)
+        state_root()  # no folder for the runs is one line here, not a traceback once the debugger runs
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -363,6 +365,7 @@ def _debugger(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from lambdatui.processes.filesystem import layer_extension_names
+    from lambdatui.run_folders import state_root
     from lambdatui.scenario.fleet_settings import fill_fleet_options
     from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario
 
@@ -373,6 +376,7 @@ def _replay(args: argparse.Namespace) -> int:
         check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)))
         fill_fleet_options(args, scenario.function)
         fleet = fleet_options(args)
+        state_root()  # no folder for the runs is one line here, not a traceback from inside the run
     except ScenarioError as exc:
         print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there
         return EXIT_USAGE

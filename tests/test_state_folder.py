@@ -62,3 +62,35 @@ def test_runs_kept_under_tmp_leave_tmp_shared_and_the_stack_dump_works() -> None
     assert "cannot install the stack dump" not in done.stderr
     assert f"/tmp is not isolated: {state}/lambdatui/run-" in done.stderr, done.stderr
     assert "lies under /tmp, which a private /tmp would hide" in done.stderr
+
+
+# The CLI, with the shared folders it falls back on replaced by ones this test controls.
+CLI_WITH_SHARED_FOLDERS = """
+import sys
+import lambdatui.run_folders as run_folders
+run_folders.SHARED_FOLDERS = tuple(sys.argv[1:3])
+del sys.argv[1:3]
+from lambdatui.entry import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("mode", [
+    ("replay", "sample_functions/counter/handler.py", "sample_functions/counter/scenarios/crash_and_reset.toml"),
+    ("sample_functions/counter/handler.py",),  # the debugger: refused before its screen opens
+    ("invoke", "sample_functions/hello", "-e", "{}"),
+    ("serve", "sample_functions/hello", "--port", "0"),
+], ids=["replay", "debugger", "invoke", "serve"])
+def test_with_no_folder_for_the_runs_every_mode_says_so_in_one_line(tmp_path: Path, mode: tuple[str, ...]) -> None:
+    refused = []
+    for name in ("var-tmp", "tmp"):
+        folder = tmp_path / name / f"lambdatui-{os.getuid()}"
+        folder.mkdir(parents=True, mode=0o755)  # open to others: refused
+        refused.append(str(folder.parent))
+    done = subprocess.run([sys.executable, "-c", CLI_WITH_SHARED_FOLDERS, *refused, *mode], cwd=REPO,
+                          env=dict(os.environ, XDG_STATE_HOME=UNWRITABLE), capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("lambdatui: no folder for lambdatui's runs (") and "Traceback" not in done.stderr, \
+        done.stderr
+    assert done.stderr.rstrip().endswith("set XDG_STATE_HOME to a folder you can write to") and done.stdout == ""
