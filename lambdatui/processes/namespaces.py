@@ -8,6 +8,7 @@ start, where each program costs a fork, an exec and the wait for it).
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import subprocess
@@ -134,7 +135,7 @@ def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[File
         os.close(write_fd)
         with os.fdopen(read_fd, "rb") as r:
             reason = r.read().decode("utf-8", "replace").strip()
-        return reason or str(exc)
+        return _naming_the_limit(reason) or str(exc)
     os.close(write_fd)
     os.close(read_fd)
     if not _ended_within(proc, PROBE_LIMIT_S):
@@ -143,6 +144,23 @@ def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[File
         return "probe did not finish"
     code = proc.wait()
     return None if code == 0 else f"probe exited with status {code}"
+
+
+def _naming_the_limit(reason: str) -> str:
+    """unshare's ENOSPC is the kernel's count of namespaces, not a disk: the reason says which sysctl to look at
+    (those at 0 where any is: a host that turns namespaces off)."""
+    if not (reason.startswith("unshare(") and reason.endswith(os.strerror(errno.ENOSPC))):
+        return reason
+    names = ("user.max_user_namespaces", "user.max_mnt_namespaces", "user.max_pid_namespaces")
+    off = []
+    for name in names:
+        try:
+            with open("/proc/sys/" + name.replace(".", "/"), encoding="ascii") as file:
+                if file.read().strip() == "0":
+                    off.append(f"{name} is 0")
+        except OSError:
+            pass
+    return f"{reason} (the kernel's limit on namespaces: {', '.join(off) or 'see sysctl ' + ', '.join(names)})"
 
 
 def _ended_within(proc: subprocess.Popen[bytes], limit_s: float) -> bool:

@@ -317,3 +317,19 @@ def test_unprivileged_user_gets_a_namespace_with_its_own_uid(unique_name: str) -
         assert not Path("/tmp", unique_name).exists()
     finally:
         shutil.rmtree(work)
+
+
+def test_a_host_that_turns_namespaces_off_is_named_by_its_sysctl() -> None:
+    """unshare's "No space left on device" is the kernel's namespace count, not a disk: the note names the sysctl.
+    Inside a user namespace of its own (whose limits are its own), the test sets user.max_mnt_namespaces to 0."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) here")
+    script = ("echo 0 > /proc/sys/user/max_mnt_namespaces || exit 99\n"
+              f"exec {PY} -m lambdatui invoke sample_functions/hello -e '{{}}'")
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", script], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if done.returncode == 99 or "unshare failed" in done.stderr:
+        pytest.skip(f"no user namespace with limits of its own here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert ("/tmp is not isolated: no private mount namespace here (unshare(mount namespace): No space left on "
+            "device (the kernel's limit on namespaces: user.max_mnt_namespaces is 0)") in done.stderr, done.stderr
