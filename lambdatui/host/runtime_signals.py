@@ -51,16 +51,24 @@ class RuntimeSignals:
             return
         self._signals_after_stacks = []
         self._sup.send_signal(handle, signal.SIGUSR1)
+        # Stopped right behind the dump: the kernel runs the lower signal's handler first, then stops it, so a handler
+        # that returns just past its deadline cannot post a response nor ask for the next event (Lambda kills the
+        # runtime at the timeout: it never makes those calls, and their refusals would end in its traceback).
+        self._sup.freeze(handle)
         assert self._nursery is not None
         self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
 
     async def _collect_stacks(self, handle: ProcessHandle, path: Path, request_id: str) -> None:
         try:
-            text = await wait_for_stack_dump(path, lambda: handle.exited is not None)
+            text = await wait_for_stack_dump(path, lambda: handle.exited is not None,
+                                             lambda: self._sup.is_stopped(handle))
         finally:
             held, self._signals_after_stacks = self._signals_after_stacks or [], None
             for sig in held:
                 if handle.exited is None:
                     self._sup.send_signal(handle, sig)
+            if signal.SIGKILL not in held and handle.exited is None:
+                # After the signals held meanwhile (SIGTERM): they come first when it runs again.
+                self._sup.thaw(handle)
         if text:
             self._publish(parse_faulthandler(text, request_id, self.sandbox.paths if self.sandbox else None))
