@@ -269,6 +269,15 @@ class InvokeRules:
         seconds = self.config.timeout_ms / 1000
         return error_body(et.SANDBOX_TIMEDOUT, f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds")
 
+    def _explain_late_timeout(self, request_id: str) -> None:
+        """A timeout after the caller had its response: surprising unless one knows what the timeout bounds."""
+        late = ["the runtime"] if self.runtime.state is not RuntimeState.READY else []
+        late += [f"extension {slot.name}" for slot in self.extensions.values()
+                 if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY]
+        self._line(f"The caller already had its response, yet the invoke timed out: {' and '.join(late) or 'nobody'} "
+                   "had not called /next by the deadline (the timeout bounds the Invoke phase until the runtime and "
+                   "every extension have asked for their next event).", f.LAMBDATUI, request_id)
+
     def _fail_invoke(self, error_type: str, detail: str, status: str) -> None:
         run = self.current
         assert run is not None
@@ -285,6 +294,8 @@ class InvokeRules:
             payload = error_body(error_type, lines.request_error(request_id, detail))
         if run.result is None:
             run.result = f.InvocationResult(request_id, payload, JSON, True, error_type)
+        elif status == "timeout":
+            self._explain_late_timeout(request_id)
         self._runtime_done(run, status, error_type, detail)
         self._finish_invoke(status, error_type if status == "error" else None)
         reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE

@@ -168,6 +168,25 @@ def test_invoke_done_waits_for_invoke_extensions_to_park_again():
     assert d.effects(Freeze, m) == [Freeze((RUNTIME, ext("ext-a"), ext("ext-b"), ext("ext-c")), whole=True)]
 
 
+def test_an_extension_still_working_at_the_deadline_times_out_an_invoke_whose_caller_had_its_response():
+    d = warm(SUBS)
+    caller, rid = d.invoke()
+    d.respond(rid)
+    d.runtime_next()
+    d.ext_next("ext-a")
+    m = d.mark()
+    d.advance(3000)
+    d.fire("invoke")
+    assert d.result_for(caller).payload == b'"ok"'  # as Lambda answers: the response went out when it came
+    assert "Task timed out after 3.00 seconds" in d.lines(since=m)[0]
+    [report] = d.reports()
+    assert report.status == "timeout"
+    assert d.explanations(since=m) == [
+        "The caller already had its response, yet the invoke timed out: extension ext-c had not called /next by the "
+        "deadline (the timeout bounds the Invoke phase until the runtime and every extension have asked for their "
+        "next event)."]
+
+
 def test_shutdown_only_extension_stays_parked_across_invokes():
     d = warm(SUBS)
     tok = d.next_token[ext("ext-b")]
