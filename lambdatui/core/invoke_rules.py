@@ -45,6 +45,8 @@ SERVICE_ERROR = "ServiceException"
 
 
 SHUTTING_DOWN_REFUSAL = EventRefusal(500, SERVICE_ERROR, "lambdatui is shutting down: the event was not queued.")
+STOPPING_REFUSAL = EventRefusal(500, SERVICE_ERROR, "lambdatui is stopping: it takes no new invokes while the "
+                                                    "Event invokes it accepted run.")
 
 
 def queue_full_refusal(count: int, queued_bytes: int, size: int) -> Optional[EventRefusal]:

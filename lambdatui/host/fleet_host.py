@@ -23,7 +23,8 @@ from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
-from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, THROTTLED, queue_full_refusal
+from lambdatui.core.common import JSON, error_body
+from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, STOPPING_REFUSAL, THROTTLED, queue_full_refusal
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
@@ -98,6 +99,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
         self._waiters = 0
         self._events_arrived = trio.Event()  # the dispatcher's wake-up when the queue was empty
         self._ending = False
+        self._closed = False  # stopping: the Event invokes accepted run, no new invoke is taken
         self._starting = 0  # environments being started for an invoke: they count against the limit already
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
         self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
@@ -192,7 +194,9 @@ class FleetHost(FleetFacts, FleetSnapStart):
                 await member.host.shutdown()
 
     async def drain_events(self, grace_s: float) -> None:
-        """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most."""
+        """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most; invokes that arrive
+        meanwhile are refused (500 ServiceException), as they would be once the shutdown begins."""
+        self._closed = True
         with trio.move_on_after(grace_s):
             while self._events:
                 await self.wait_changed()
@@ -243,6 +247,15 @@ class FleetHost(FleetFacts, FleetSnapStart):
         `on_placed` is called once the invoke has its environment (or its throttle), right before that
         environment's core takes it: until then the fleet may still be starting an environment for it."""
         request_id = request_id or new_uuid()
+        if self._closed and not self._ending:
+            if on_placed is not None:
+                on_placed()
+            self.note(f"{'Event invoke' if asynchronous else 'Invoke'} {request_id} refused: {STOPPING_REFUSAL.message}")
+            if asynchronous:
+                raise EventRefused(STOPPING_REFUSAL)
+            body = error_body(STOPPING_REFUSAL.error_type, STOPPING_REFUSAL.message)
+            return f.InvocationResult(request_id, body, JSON, True, STOPPING_REFUSAL.error_type,
+                                      api_status=STOPPING_REFUSAL.status), None
         if self._ending and self.first is not None:
             # Shut down: the environment answers as Lambda's would (refused, Sandbox.Failure), nothing starts.
             if on_placed is not None:

@@ -112,6 +112,26 @@ def test_the_event_queue_is_bounded_as_lambda_throttles(code_dir: Path) -> None:
     assert re.search(rf"Event invoke {first} did not finish", output), output
 
 
+def test_while_the_accepted_events_run_no_new_invoke_is_taken(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", SLOW_EVENT)
+    with ServeProcess(handler, "--timeout", "120", "--concurrency", "1") as served:
+        (first,) = send_events(served, 1, b'{"sleep": 120}')
+        served.wait_for_line(rf"started {first}")
+        served.signal(signal.SIGINT)
+        served.wait_for_line(r"stopping: the Event invokes already accepted run first")
+        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            answers = [client.post(served.invoke_url(), content=b"{}", headers={"X-Amz-Invocation-Type": kind})
+                       for kind in ("RequestResponse", "Event")]
+        served.signal(signal.SIGINT)
+        assert served.wait(timeout=30) == 0, served.output()
+        output = served.output()
+    for answer in answers:  # refused, said, and nothing started for them: env #1 holds the first event
+        assert answer.status_code == 500 and answer.headers["X-Amzn-ErrorType"] == "ServiceException", answer.text
+        assert "lambdatui is stopping: it takes no new invokes" in answer.text
+    assert len(re.findall(r"[Ii]nvoke \S+ refused: lambdatui is stopping", output)) == 2, output
+    assert "#2" not in output and output.count("INIT_START") == 1, output
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
