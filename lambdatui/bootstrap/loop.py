@@ -51,16 +51,25 @@ def install_stack_dump(path: Optional[str]) -> None:
             logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
         else:
             try:
-                faulthandler.register(signal.SIGUSR1, file=new_file, all_threads=True, chain=False)
+                # The dump is written from the C handler at once, even while the handler is stuck in C; then this
+                # process stops itself, before any more Python runs: the host kills it next (a timeout).
+                signal.signal(signal.SIGUSR1, _stop_after_the_dump)
+                faulthandler.register(signal.SIGUSR1, file=new_file, all_threads=True, chain=True)
                 _stack_file = new_file
             except (OSError, ValueError, RuntimeError) as exc:
                 new_file.close()
+                signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # never a stop without its dump
                 logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
     if previous is not None:
         # Only after the new registration (or none): a dump must never go to a closed, maybe reused, fd.
         if _stack_file is None:
             faulthandler.unregister(signal.SIGUSR1)
+            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         previous.close()
+
+
+def _stop_after_the_dump(signum: int, frame: object) -> None:
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def install_exit_hook(path: Optional[str]) -> None:

@@ -50,11 +50,10 @@ class RuntimeSignals:
         if handle is None or not self.config.runtime.ours or self._signals_after_stacks is not None:
             return
         self._signals_after_stacks = []
+        # Our bootstrap stops itself once it has written the dump (bootstrap/loop.py), so a handler that returns
+        # just past its deadline neither posts its response nor asks for the next event: Lambda kills the runtime at
+        # the timeout, which never makes those calls (their refusals would end in a traceback of its own).
         self._sup.send_signal(handle, signal.SIGUSR1)
-        # Stopped right behind the dump: the kernel runs the lower signal's handler first, then stops it, so a handler
-        # that returns just past its deadline cannot post a response nor ask for the next event (Lambda kills the
-        # runtime at the timeout: it never makes those calls, and their refusals would end in its traceback).
-        self._sup.freeze(handle)
         assert self._nursery is not None
         self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
 
@@ -67,8 +66,10 @@ class RuntimeSignals:
             for sig in held:
                 if handle.exited is None:
                     self._sup.send_signal(handle, sig)
-            if signal.SIGKILL not in held and handle.exited is None:
-                # After the signals held meanwhile (SIGTERM): they come first when it runs again.
+            if signal.SIGKILL not in held and handle.exited is None and not self.env.frozen \
+                    and fx.RUNTIME not in self.env.user_frozen:
+                # It stopped itself after the dump: it goes on (the signals held meanwhile, SIGTERM, come first),
+                # unless the environment was frozen meanwhile (a hold), which thaws it in its time.
                 self._sup.thaw(handle)
         if text:
             self._publish(parse_faulthandler(text, request_id, self.sandbox.paths if self.sandbox else None))

@@ -203,8 +203,40 @@ def test_sigusr1_dumps_all_thread_stacks_to_the_stack_file(api, code_dir, tmp_pa
             time.sleep(0.01)
         text = stack_file.read_text()
         assert proc.poll() is None, "SIGUSR1 must not kill the runtime"
+        os.kill(proc.pid, signal.SIGCONT)  # it stopped itself after the dump (the next test)
     assert re.search(r'File "%s", line \d+ in handler' % re.escape(str(code_dir / "handler.py")), text)
     assert "Current thread" in text or "Thread 0x" in text
+
+
+def test_after_the_dump_the_runtime_stops_itself_until_the_host_decides(api, code_dir, tmp_path):
+    """A timed-out handler that returns during the dump must not post its response: the host kills it next (or, while
+    the debugger holds, lets it go on)."""
+    stack_file = tmp_path / "stacks.txt"
+    write(code_dir, "handler.py", """
+        import os, time, urllib.request
+        def handler(event, context):
+            urllib.request.urlopen("http://%s/test/sleeping" % os.environ["AWS_LAMBDA_RUNTIME_API"]).read()
+            time.sleep(0.2)
+            return "late"
+    """)
+    api.events.append(Event(request_id="r1"))
+    with bootstrap_process(api, code_dir, "handler.handler", LAMBDATUI_STACK_FILE=str(stack_file)) as proc:
+        assert api.wait_path("/test/sleeping")
+        os.kill(proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + WAIT_S
+        while _state(proc.pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(proc.pid) == "T", "not stopped after its dump"
+        assert " in handler" in stack_file.read_text()
+        assert response_path("r1") not in api.paths()
+        os.kill(proc.pid, signal.SIGCONT)
+        assert api.wait_path(response_path("r1"))
+    assert api.one(response_path("r1")).body == b'"late"'
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 def test_globals_are_reported_only_when_the_host_asks(api, code_dir):
