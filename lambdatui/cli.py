@@ -177,8 +177,9 @@ def read_event(value: str) -> bytes:
         json.loads(text)
     except ValueError as exc:
         looks_like_path = not text.lstrip().startswith(("{", "[", '"')) and ("/" in text or text.endswith(".json"))
-        hint = " (no such file)" if looks_like_path and origin == "--event" else ""
-        raise ConfigError(f"{origin}{hint}: not valid JSON: {exc}") from None
+        if looks_like_path and origin == "--event":
+            raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None
+        raise ConfigError(f"{origin}: not valid JSON: {exc}") from None
     except RecursionError:
         # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
         raise ConfigError(f"{origin}: {TOO_DEEP}") from None
@@ -289,8 +290,7 @@ def _invoke(args: argparse.Namespace, config: FunctionConfig, event: bytes, earl
     if args.record:
         from lambdatui.scenario.record import Recorder
 
-        if not Path(args.record).resolve().parent.is_dir():
-            raise ConfigError(f"--record {args.record}: no such directory")
+        check_record_path(args.record)
         recorder = Recorder(config, handler_given=args.handler is not None, function_path=args.path,
                             scenario_path=args.record, options=replay_options(args))
     exit_code = run_invoke(config, event, args.repeat, recorder=recorder, snapstart=args.snapstart, early=early)
@@ -345,8 +345,8 @@ def _debugger(args: argparse.Namespace) -> int:
                 raise ConfigError(f"no function chosen from {choice.origin}") from None
             config = function_config(args)
         event = read_event(args.event) if args.event else None
-        if args.record and not Path(args.record).resolve().parent.is_dir():
-            raise ConfigError(f"--record {args.record}: no such directory")
+        if args.record:
+            check_record_path(args.record)
         if args.port is not None:
             check_listen_address(args.host, args.port)
         check_url_port(LOOPBACK, args.url_port, args.port)
@@ -383,6 +383,15 @@ def _replay(args: argparse.Namespace) -> int:
     from lambdatui.headless import run_replay
 
     return run_replay(config, scenario, verbose=args.verbose, fleet=fleet)
+
+
+def check_record_path(path: str) -> None:
+    """Where a recording may go: a folder that exists, and no file there yet (a recording is never overwritten:
+    it may be the only copy of the reproduction of a bug)."""
+    if not Path(path).resolve().parent.is_dir():
+        raise ConfigError(f"--record {path}: no such directory")
+    if os.path.lexists(path):
+        raise ConfigError(f"--record {path}: already exists; choose another file, or remove it first")
 
 
 def _write_recording(path: str, text: str, replay_command: str) -> None:
