@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e_support import SAMPLES, ServeProcess, platform_lines, run_cli, write_file
+from e2e_support import SAMPLES, ServeProcess, lambdatui_argv, platform_lines, run_cli, write_file
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: '2010-09-09'
@@ -374,3 +374,15 @@ def test_the_node_samples_handler_is_derived_from_its_file() -> None:
     assert (config.handler, config.runtime.ours) == ("index.handler", False)
     assert config.runtime.argv == (str(SAMPLES / "node" / "bootstrap"),)
     assert os.access(SAMPLES / "node" / "bootstrap", os.X_OK)
+
+
+def test_the_sample_project_runs_as_readme_shows_it() -> None:
+    sample = SAMPLES / "sam"
+    done = subprocess.run([*lambdatui_argv(), "invoke", "template.yaml", "--function", "OrdersFunction",
+                           "--env-vars", "env.json", "-e", "events/order.json"], cwd=sample, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"order": "o-1001", "items": 2, "stage": "local", "greeting": "orders-dev",
+                                       "table": "arn:aws:dynamodb:us-east-1:123456789012:table/orders-local",
+                                       "memory_mb": "256"}
+    assert "!GetAtt" not in done.stderr  # given by env.json: not named as left out
