@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
+from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
@@ -254,7 +255,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.repeat < 1:
                 raise ConfigError(f"--repeat {args.repeat}: must be at least 1")
             event = read_event(args.event)
-            from lambdatui.host.early_start import started_early  # before the heavy imports: they overlap its Init
+            with loading():
+                from lambdatui.host.early_start import started_early  # before the heavy imports: they overlap its Init
 
             with started_early(config, not args.snapstart) as early:  # SnapStart's env #1 is its snapshot
                 return _invoke(args, config, event, early, argv_given is None)
@@ -263,11 +265,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             check_url_port(args.host, args.url_port, args.port)
             fleet = fleet_options(args)
             alone = not (fleet.provisioned or fleet.snapstart or fleet.max_concurrency)
-            from lambdatui.host.early_start import started_early
+            with loading():
+                from lambdatui.host.early_start import started_early
 
             with started_early(config, alone) as early:
-                from lambdatui.headless import run_serve
-
+                with loading():
+                    from lambdatui.headless import run_serve
                 return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet,
                                  url_port=args.url_port, early=early)
     except ConfigError as exc:
@@ -284,7 +287,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _invoke(args: argparse.Namespace, config: FunctionConfig, event: bytes, early: Optional[EarlyStart],
             exit_at_once: bool) -> int:
-    from lambdatui.headless import run_invoke
+    with loading():
+        from lambdatui.headless import run_invoke
 
     recorder = None
     if args.record:
@@ -355,7 +359,8 @@ def _debugger(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from lambdatui.tui import run_tui
+    with loading():
+        from lambdatui.tui import run_tui
 
     return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port, url_port=args.url_port,
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
@@ -369,6 +374,9 @@ def _replay(args: argparse.Namespace) -> int:
     from lambdatui.scenario.fleet_settings import fill_fleet_options
     from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario
 
+    if args.path.endswith(".toml") and not args.scenario.endswith(".toml"):
+        raise ConfigError(f"replay {args.path} {args.scenario}: the function comes first, then its scenario: "
+                          f"lambdatui replay {args.scenario} {args.path}")
     try:
         scenario = load_scenario(args.scenario)
         config = function_config(args, scenario.function)
@@ -380,7 +388,8 @@ def _replay(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there
         return EXIT_USAGE
-    from lambdatui.headless import run_replay
+    with loading():
+        from lambdatui.headless import run_replay
 
     return run_replay(config, scenario, verbose=args.verbose, fleet=fleet)
 

@@ -10,10 +10,13 @@ import signal
 
 
 def main() -> int:
-    from lambdatui import dataclass_cache
+    from lambdatui.collector import loading
 
-    dataclass_cache.install()
-    from lambdatui.cli import main as cli_main
+    with loading():
+        from lambdatui import dataclass_cache
+
+        dataclass_cache.install()
+        from lambdatui.cli import main as cli_main
 
     try:
         return cli_main()

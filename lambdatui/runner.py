@@ -11,6 +11,7 @@ from typing import AsyncIterator, Optional, Sequence
 
 import trio
 
+from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
 from lambdatui.host.debug_session import DebugSession
@@ -94,7 +95,8 @@ async def open_environment(
         if invoke_port is not None:
             # quart (which imports hypercorn for its own `run`) only where the Invoke API is served (~200 ms of
             # imports): never for `invoke`.
-            from lambdatui.api.server import GRACEFUL_STOP_S, serve_invoke_api
+            with loading():
+                from lambdatui.api.server import GRACEFUL_STOP_S, serve_invoke_api
 
             flush_s = GRACEFUL_STOP_S + 1.0  # its graceful stop, then its lifespan shutdown (next to nothing)
 

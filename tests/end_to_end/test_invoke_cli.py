@@ -159,6 +159,9 @@ def test_handler_exception_is_a_function_error() -> None:
         pytest.param(["invoke", str(SAMPLES / "hello"), "--extensions", "no/such/dir"], "not a directory",
                      id="extensions-missing"),
         pytest.param(["serve", str(SAMPLES / "hello"), "--timeout", "0"], "--timeout 0", id="serve-timeout-zero"),
+        pytest.param(["replay", str(SAMPLES / "counter" / "scenarios" / "crash_and_reset.toml"),
+                      str(SAMPLES / "counter" / "handler.py")], "the function comes first, then its scenario",
+                     id="replay-arguments-swapped"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
