@@ -78,6 +78,14 @@ async def test_a_opens_every_exchange_per_participant_in_order() -> None:
         assert runtime.has_focus
 
 
+async def test_the_table_takes_the_height_the_view_has() -> None:
+    # It once shared its id with the main screen's participants panel, whose rules capped it at 14 rows.
+    async with traffic_app().run_test(size=SIZE) as pilot:
+        screen = await opened(pilot)
+        dialog = screen.query_one("#dialog").region
+        assert table(screen, "runtime").region.height >= dialog.height - 6, (table(screen, "runtime").region, dialog)
+
+
 async def test_arrows_switch_participants_and_a_click_on_a_tab_does_too() -> None:
     async with traffic_app().run_test(size=SIZE) as pilot:
         screen = await opened(pilot)

@@ -77,7 +77,7 @@ class ApiTrafficScreen(ModalScreen[None]):
                         "Extensions and Telemetry APIs, in order · ←/→ participant · enter opens one · esc closes")
             yield Static(Text("No exchange yet: the processes call the API once the environment starts.",
                               style="dim italic"), id="empty")
-            yield TabbedContent(id="participants")
+            yield TabbedContent(id="traffic-tabs")  # not #participants: the main screen's panel, capped at 14 rows
 
     async def on_mount(self) -> None:
         await self.refresh_traffic()
