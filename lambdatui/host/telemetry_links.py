@@ -14,6 +14,9 @@ import trio
 from lambdatui.host.telemetry_buffer import Batch
 
 MAX_RESPONSE_HEAD = 64 * 1024
+# A listener's answer body is read and thrown away up to this; past it the connection is closed instead (its status
+# already said whether the batch was taken): the listener is user code, and the host's memory and time are not its.
+MAX_ANSWER_BODY = 1024 * 1024
 
 
 class DeliveryFailed(Exception):
@@ -131,7 +134,7 @@ class HttpLink(Link):
         del self._buf[:end + len(separator)]
         return found
 
-    async def _exactly(self, stream: trio.SocketStream, size: int) -> None:
+    async def _skip(self, stream: trio.SocketStream, size: int) -> None:
         while len(self._buf) < size:
             if not await self._receive(stream):
                 raise DeliveryFailed("the listener closed the connection in the middle of its answer")
@@ -157,8 +160,12 @@ class HttpLink(Link):
         if status in (204, 304):
             return status, keep
         if "chunked" in headers.get("transfer-encoding", ""):
+            read = 0
             while size := int((await self._until(stream, b"\r\n", 1024)).split(b";")[0] or b"0", 16):
-                await self._exactly(stream, size + 2)
+                read += size
+                if read > MAX_ANSWER_BODY:
+                    return status, False
+                await self._skip(stream, size + 2)
             while await self._until(stream, b"\r\n", MAX_RESPONSE_HEAD):
                 pass  # trailer fields
             return status, keep
@@ -166,8 +173,12 @@ class HttpLink(Link):
             length = int(headers["content-length"])
             if length < 0:
                 raise DeliveryFailed(f"the listener's answer has a negative Content-Length: {length}")
-            await self._exactly(stream, length)
+            if length > MAX_ANSWER_BODY:
+                return status, False
+            await self._skip(stream, length)
             return status, keep
-        while await self._receive(stream):  # no framing: the body ends with the connection
+        read = 0
+        while read <= MAX_ANSWER_BODY and await self._receive(stream):  # no framing: it ends with the connection
+            read += len(self._buf)
             self._buf.clear()
         return status, False

@@ -111,6 +111,34 @@ async def test_every_framing_of_an_answer_is_read_whole(raw: bytes, keep: bool) 
     assert listener.connections == (1 if keep else 2)
 
 
+def endless(head: bytes) -> Answer:
+    """Answers with `head`, then sends zeros for as long as anyone reads them."""
+    async def answer(stream: trio.SocketStream, _: bytes) -> bool:
+        await stream.send_all(head)
+        zeros = bytes(65536)
+        try:
+            while True:
+                await stream.send_all(zeros)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+
+    return answer
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
+    b"HTTP/1.1 200 OK\r\n\r\n",  # no framing: until the connection closes, which it never does
+], ids=["content-length", "chunk-size", "until-close"])
+async def test_an_endless_answer_is_not_read_to_its_end(head: bytes) -> None:
+    # The listener is user code: the host reads a bounded part of an answer and closes the connection, so neither
+    # its memory nor the delivery's time is the listener's to take (once: 2 GB held until serve stopped).
+    outcomes, listener = await attempts(endless(head), count=2)
+    assert outcomes == [None, None]  # its status said the batch was taken
+    assert listener.connections == 2  # each connection given up after its answer
+
+
 @pytest.mark.trio
 async def test_a_status_of_400_or_more_is_a_refusal_and_the_connection_stays() -> None:
     outcomes, listener = await attempts(answering(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"))
