@@ -167,6 +167,17 @@ class _Connection(Reader):
             return False
         return bool(self.buffer)  # empty: the wait was cancelled
 
+    async def _wait_readable(self) -> None:
+        if self.idle is not None or self.server.idle_limit == math.inf:
+            await trio.lowlevel.wait_readable(self.fd)  # between requests the idle scope bounds the wait
+            return
+        # In the middle of a request a caller silent that long is closed too: a stalled head or body would hold its
+        # connection, and a descriptor of the host's, for good.
+        with trio.move_on_after(self.server.idle_limit) as waited:
+            await trio.lowlevel.wait_readable(self.fd)
+        if waited.cancelled_caught:
+            raise PeerGone
+
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         if self.hung_up:
             return None

@@ -43,13 +43,16 @@ class Reader:
                 data = os.read(self.fd, RECEIVE_BYTES)
                 break
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.fd)
+                await self._wait_readable()
             except OSError:
                 data = b""  # reset by the peer: gone all the same
                 break
         if not data:
             raise PeerGone
         self.buffer += data
+
+    async def _wait_readable(self) -> None:
+        await trio.lowlevel.wait_readable(self.fd)
 
     async def _await_request(self) -> bool:
         """Receive the next request's first bytes; False when there are none to come."""

@@ -234,6 +234,24 @@ async def test_a_kept_alive_caller_idle_past_the_limit_is_closed(autojump_clock)
 
 
 @pytest.mark.trio
+@pytest.mark.parametrize("stalled", [
+    f"POST {INVOKE} HTTP/1.1\r\nHost: x\r\n".encode(),  # a head that never ends
+    f"POST {INVOKE} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{{".encode(),  # a body that never ends
+], ids=["head", "body"])
+async def test_a_caller_silent_past_the_limit_in_the_middle_of_a_request_is_closed(autojump_clock, stalled) -> None:
+    # Each such connection held a descriptor of the host's for good (enough of them and no environment could start).
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        await client.send(stalled)
+        began = trio.current_time()
+        with trio.fail_after(IDLE_LIMIT_S * 2):  # on the test's clock, which jumps over idle time
+            assert await client.closed_by_server()
+        assert trio.current_time() - began == pytest.approx(IDLE_LIMIT_S, abs=0.1)
+    assert host.calls == []
+
+
+@pytest.mark.trio
 async def test_a_port_in_use_is_a_bind_error_and_ipv6_hosts_are_served() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
