@@ -203,8 +203,9 @@ def too_large_answer(limit: int) -> HttpAnswer:
 
 def _head(value: dict[str, Any], status_required: bool = True) -> tuple[int, Headers]:
     status = value.get("statusCode", None if status_required else 200)
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise MalformedResponse(f"statusCode {status!r} is not an HTTP status")
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        # 1xx are interim answers, never the last: a client sent one waits for the final answer until it times out
+        raise MalformedResponse(f"statusCode {status!r} is not the status of a final HTTP answer")
     headers: Headers = []
     given = value.get("headers") or {}
     if not isinstance(given, dict):

@@ -29,7 +29,7 @@ import trio
 
 from lambdatui.api.hangups import HangupMonitor
 from lambdatui.api.http11_exchange import Address, Exchange, Resolve, Route, T
-from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, http_date, render_head
+from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, has_body, http_date, render_head
 from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
 from lambdatui.api.rendering import Answer, error
 from lambdatui.processes.linux import SO_TIMESTAMPNS
@@ -230,7 +230,7 @@ class _Connection(Reader):
     async def _write(self, answer: Answer, *, close: bool, head_only: bool = False) -> None:
         status, headers, body = answer
         head = render_head(status, headers, len(body), http_date(), close)
-        if head_only:
+        if head_only or not has_body(status):  # a function URL's 204 with a body: the body is not sent
             await self._send(head)
         elif len(body) >= _SEPARATE_SEND:
             await self._send(head)

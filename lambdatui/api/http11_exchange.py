@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Awaitable, Callable, NamedTuple, Optional, TypeVar
 
-from lambdatui.api.http11_head import Head, http_date, render_head
+from lambdatui.api.http11_head import Head, has_body, http_date, render_head
 from lambdatui.api.http11_reader import BodyPieces
 from lambdatui.api.rendering import Answer
 
@@ -34,7 +34,7 @@ class Exchange:
     """One request as a route sees it: its head, its path parameters and its whole body (unless it reads it)."""
 
     __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
-                 "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent")
+                 "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent", "_bodiless")
 
     def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
                  body: bytes, too_large: bool, truncated: bool) -> None:
@@ -49,6 +49,7 @@ class Exchange:
         self._held: Optional[tuple[int, list[tuple[str, str]], list[bytes]]] = None  # HTTP/1.0: sent whole at the end
         self.early: Optional[Answer] = None  # written by `answer_now`, before the route returned it
         self._unsent = b""  # what of that answer the socket did not take at once
+        self._bodiless = head.method == "HEAD"  # a streamed answer whose chunks are not sent
 
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
@@ -128,6 +129,7 @@ class Exchange:
         no chunks: its answer is kept and written whole at `end_chunks`."""
         self._streamed = 1
         self._closes = not self.head.keep_alive or self._connection.server.stopping
+        self._bodiless = self._bodiless or not has_body(status)
         if self.head.http10:
             self._held = (status, headers, [])
         else:
@@ -136,7 +138,7 @@ class Exchange:
     async def send_chunk(self, data: bytes) -> None:
         if self._held is not None:
             self._held[2].append(data)
-        elif data and self.method != "HEAD":
+        elif data and not self._bodiless:
             await self._connection._send(b"%x\r\n" % len(data) + data + b"\r\n")
 
     async def end_chunks(self) -> None:
@@ -145,5 +147,5 @@ class Exchange:
             status, headers, pieces = self._held
             await self._connection._write(Answer(status, headers, b"".join(pieces)), close=True,
                                           head_only=self.method == "HEAD")
-        elif self.method != "HEAD":
+        elif not self._bodiless:
             await self._connection._send(b"0\r\n\r\n")

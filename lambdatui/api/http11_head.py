@@ -130,15 +130,22 @@ def _keeps_alive(headers: dict[str, str], http10: bool) -> bool:
     return connection is None or "close" not in (token.strip().lower() for token in connection.split(","))
 
 
+def has_body(status: int) -> bool:
+    """Whether an answer with this status may carry a body at all (RFC 9110 §6.4.1: not 1xx, 204 or 304)."""
+    return not (status < 200 or status in (204, 304))
+
+
 def render_head(status: int, headers: Sequence[tuple[str, str]], length: Optional[int], date: str,
                 close: bool) -> bytes:
-    """A response head; `length` None: the body follows in chunks (Transfer-Encoding: chunked)."""
+    """A response head; `length` None: the body follows in chunks (Transfer-Encoding: chunked). A status that
+    has no body gets no framing either (`has_body`)."""
     parts = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n"]
     for name, value in headers:
         if _UNSAFE_VALUE.search(value):
             value = _UNSAFE_VALUE.sub(" ", value)
         parts.append(f"{name}: {value}\r\n")
-    parts.append("Transfer-Encoding: chunked\r\n" if length is None else f"Content-Length: {length}\r\n")
+    if has_body(status):
+        parts.append("Transfer-Encoding: chunked\r\n" if length is None else f"Content-Length: {length}\r\n")
     parts.append(f"Date: {date}\r\n")
     if close:
         parts.append("Connection: close\r\n")

@@ -64,6 +64,15 @@ class Routes:
         self.early_done.set()
         return exchange.early or Answer(200, (), b"late")
 
+    async def bodiless(self, exchange: Exchange) -> Answer:
+        """Answers /bodiless/<status> with that status and a body it may not carry (a function URL's mistake)."""
+        return Answer(int(exchange.params[0]), (("X-Had", "a body"),), b"hello")
+
+    async def bodiless_chunks(self, exchange: Exchange) -> None:
+        await exchange.start_chunks(int(exchange.params[0]), [("X-Had", "chunks")])
+        await exchange.send_chunk(b"hello")
+        await exchange.end_chunks()
+
     async def boom(self, exchange: Exchange) -> Answer:
         raise RuntimeError("a bug in a route")
 
@@ -90,6 +99,8 @@ class Routes:
             ("GET", "/poll", Route(self.poll_route)),
             ("GET", "/early", Route(self.early)),
             ("GET", "/boom", Route(self.boom)),
+            ("GET", "/bodiless/<status>", Route(self.bodiless)),
+            ("GET", "/bodiless-chunks/<status>", Route(self.bodiless_chunks, reads_body=True)),
             ("GET", "/nodelay", Route(self.nodelay)),
         ])
 
@@ -133,7 +144,7 @@ class Client:
             name, _, value = line.partition(": ")
             headers[name.lower()] = value
         status = int(status_line.split()[1])
-        if head_only:
+        if head_only or status in (204, 304):  # no body, no framing (RFC 9110 §6.4.1)
             return status, headers, b""
         if headers.get("transfer-encoding") == "chunked":
             chunks = []

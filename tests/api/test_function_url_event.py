@@ -166,6 +166,7 @@ def test_any_other_json_is_a_200_with_it_as_the_body(value: Any, body: bytes) ->
 
 @pytest.mark.parametrize("payload", [
     b"not json", {"statusCode": "200"}, {"statusCode": 99}, {"statusCode": 600}, {"statusCode": True},
+    {"statusCode": 100}, {"statusCode": 101},  # interim answers: a client would wait for the final one
     {"statusCode": 200, "headers": ["a"]}, {"statusCode": 200, "headers": {"Bad Name": "v"}},
     {"statusCode": 200, "headers": {"X\r\nInjected": "v"}}, {"statusCode": 200, "cookies": "a=1"},
     {"statusCode": 200, "body": "not base64!", "isBase64Encoded": True},

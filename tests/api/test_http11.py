@@ -309,3 +309,19 @@ async def test_a_refused_connection_gets_403_and_is_closed_unread() -> None:
         local = client.stream.socket.getsockname()
         assert calls == [((local[0], local[1]), tuple(client.stream.socket.getpeername()[:2]))]
         assert routes.seen == []
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("route", ["bodiless", "bodiless-chunks"])
+@pytest.mark.parametrize("status", [204, 304])
+async def test_a_status_without_a_body_is_sent_without_one_and_the_connection_goes_on(route: str, status: int) -> None:
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(get(f"/{route}/{status}") + get("/echo/next"))
+            got, headers, body = await client.answer(head_only=True)
+            assert got == status and "content-length" not in headers and "transfer-encoding" not in headers, headers
+            assert headers["x-had"] in ("a body", "chunks")
+            got, _, body = await client.answer()  # the next answer follows at once: nothing of the body was sent
+            assert got == 200 and json.loads(body)["params"] == ["next"]
