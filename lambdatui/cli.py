@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
+from lambdatui.json_text import check_json
 from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from lambdatui.listen_address import check_listen_address, check_url_port
 
@@ -175,8 +175,8 @@ def read_event(value: str) -> bytes:
     if not text.strip():
         return b"{}"
     try:
-        json.loads(text)
-    except ValueError as exc:
+        check_json(text)
+    except (ValueError, RecursionError) as exc:
         looks_like_path = not text.lstrip().startswith(("{", "[", '"')) and ("/" in text or text.endswith(".json"))
         if looks_like_path and origin == "--event":
             raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None

@@ -10,6 +10,7 @@ import json
 from typing import Any, Optional
 
 from lambdatui.api import headers as h
+from lambdatui.json_text import check_json
 from lambdatui.model.facts import InvocationResult
 
 
@@ -34,7 +35,7 @@ def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type
     if not payload.strip():
         return b"{}"
     try:
-        json.loads(payload)
+        check_json(payload)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's json can follow
         raise InvokeRefused(400, "InvalidRequestContentException",
                             f"Could not parse request body into json: {exc}") from None
@@ -63,7 +64,7 @@ def checked_client_context(encoded: Optional[str]) -> Optional[str]:
                             f"Client context must be at most {MAX_CLIENT_CONTEXT_BYTES} bytes")
     try:
         client_context = base64.b64decode(encoded, validate=True).decode()
-        json.loads(client_context)
+        check_json(client_context)
     except (binascii.Error, ValueError, RecursionError):
         raise InvokeRefused(400, "InvalidRequestContentException",
                             "Client context must be a valid Base64-encoded JSON object.") from None

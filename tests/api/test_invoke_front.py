@@ -252,6 +252,22 @@ async def test_a_caller_silent_past_the_limit_in_the_middle_of_a_request_is_clos
 
 
 @pytest.mark.trio
+async def test_any_valid_json_is_an_event_a_5000_digit_number_too() -> None:
+    # Python's int() refuses more than 4,300 digits; Lambda's front end does not (the runtime decides what it makes
+    # of the number: Python's fails with Runtime.UnmarshalError, as in Lambda).
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(post(INVOKE, b"1" * 5000))
+            status, _, body = await client.answer()
+            await client.send(post(INVOKE, b"[1, 2"))
+            refused, _, _ = await client.answer()
+    assert status == 200 and host.calls[0][0] == b"1" * 5000, body
+    assert refused == 400
+
+
+@pytest.mark.trio
 async def test_a_port_in_use_is_a_bind_error_and_ipv6_hosts_are_served() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -122,6 +122,13 @@ def test_a_handler_that_returns_just_past_its_deadline_timed_out_and_made_no_mor
     assert "lambdatui-bootstrap" not in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
+def test_a_5000_digit_number_is_an_event_the_python_runtime_cannot_unmarshal() -> None:
+    # Valid JSON, which Lambda takes; Python's runtime cannot make an int of it, as awslambdaric cannot.
+    result = run_cli("invoke", str(SAMPLES / "hello"), "-e", "1" * 5000)
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["errorType"] == "Runtime.UnmarshalError"
+
+
 def test_handler_exception_is_a_function_error() -> None:
     result = run_cli("invoke", str(SAMPLES / "crash" / "handler.py"), "-e", '{"mode": "raise"}')
 
