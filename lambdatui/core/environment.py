@@ -323,6 +323,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
     def _renew(self) -> None:
         self.renew_sandbox = False
         self.fresh = True
+        self.invocations_done = 0  # a new environment (a number of its own): the old one's invokes are not its own
         self._do(RenewSandbox())
         self._explain("New execution environment: the next invoke cold-starts with an empty /tmp.")
 

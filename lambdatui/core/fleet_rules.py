@@ -33,10 +33,11 @@ class Candidate(NamedTuple):  # made for every environment on every invoke: a tu
     fit: Fit
     provisioned: bool = False
     idle_since: float = 0.0  # when it last finished an invoke (or started): the longest idle is chosen first
+    cold: bool = False  # `starts_cold`: the invoke it takes next is a cold start, whatever its fit
 
 
 class Choice(Enum):
-    EXISTING = "existing"  # `number` takes it (cold says whether it initialises first)
+    EXISTING = "existing"  # `number` takes it (cold says whether it is that environment's cold start)
     NEW = "new"  # a new on-demand environment cold-starts for it
     THROTTLE = "throttle"  # synchronous, at the concurrency limit: 429
     QUEUE = "queue"  # asynchronous, at the limit: waits in the fleet's queue for an environment to be free
@@ -44,8 +45,8 @@ class Choice(Enum):
 
 @dataclass(frozen=True)
 class Route:
-    """Where the fleet sends an invoke: environment `number` (`cold`: it initialises first), a new one, a 429,
-    or the fleet's queue."""
+    """Where the fleet sends an invoke: environment `number` (`cold`: the invoke is its cold start, see
+    `starts_cold`), a new one, a 429, or the fleet's queue."""
 
     choice: Choice
     number: Optional[int] = None
@@ -69,7 +70,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
     for fit in (Fit.WARM, Fit.FINISHING):
         warm = first(fit)
         if warm is not None:
-            return Route(Choice.EXISTING, warm.number, cold=False)
+            return Route(Choice.EXISTING, warm.number, cold=warm.cold)
     for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
         cold = first(fit)
         if cold is not None:
@@ -78,7 +79,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
         return Route(Choice.NEW, cold=True)
     held = first(Fit.HELD)
     if held is not None:
-        return Route(Choice.EXISTING, held.number, cold=False)
+        return Route(Choice.EXISTING, held.number, cold=held.cold)
     return Route(Choice.QUEUE if asynchronous else Choice.THROTTLE)
 
 
@@ -117,6 +118,15 @@ def fit(env: "Environment") -> Fit:
     if env.state is EnvState.COLD:
         return Fit.COLD
     return Fit.BUSY
+
+
+def starts_cold(env: "Environment") -> bool:
+    """Whether the invoke `env` takes next is a cold start, as its REPORT will call it (`InvokeReported.cold`): it
+    initialises first (or is initialising), or its on-demand Init or restore ran ahead of this invoke, whose REPORT
+    then carries the Init (or Restore) Duration, as the debugger's env #1 after `c` and serve's env #1 do. A
+    provisioned environment's Init ahead of traffic is no cold start (no Init Duration, lambda-spec §11.2)."""
+    return (env.state in (EnvState.COLD, EnvState.INIT) or env.pending_init_duration_ms is not None
+            or env.pending_restore is not None)
 
 
 def _managed_fit(env: ManagedEnvironment) -> Fit:

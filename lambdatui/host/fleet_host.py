@@ -340,7 +340,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
         else:
             return None
         assert member is not None
-        if route.cold or member.host.env.state in (EnvState.COLD, EnvState.INIT):
+        if route.cold:
             self.cold_starts += 1
         else:
             self.warm_hits += 1
@@ -348,7 +348,8 @@ class FleetHost(FleetFacts, FleetSnapStart):
         return member
 
     def _candidates(self) -> list[rules.Candidate]:
-        return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since)
+        return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since,
+                                rules.starts_cold(m.host.env))
                 for m in self._members if not m.done.is_set() and not m.snapshot]
 
     async def _spin_down_idle(self, idle_s: float) -> None:

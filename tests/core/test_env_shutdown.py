@@ -182,6 +182,23 @@ def test_new_environment_resets_renews_the_sandbox_and_cold_starts_on_demand_aga
     assert d.reports(m)[0].init_duration_ms == pytest.approx(33.5)
 
 
+def test_a_new_environment_counts_its_own_invokes_from_zero():
+    d = warm()
+    for _ in range(3):
+        _, rid = d.invoke()
+        d.complete_invoke(rid)
+    assert d.env.invocations_done == 3
+    d.feed(NewEnvironmentRequested())
+    assert d.env.invocations_done == 3  # still the old environment while it spins down
+    d.killed_by_signal(RUNTIME)
+    assert d.effects(RenewSandbox)  # the new environment: none of the old one's invokes are its own
+    assert d.env.invocations_done == 0 and d.env.snapshot(d.mono).invocations_done == 0
+    _, rid = d.invoke()
+    d.runtime_next()  # its own Init
+    d.complete_invoke(rid)
+    assert d.env.invocations_done == 1
+
+
 def test_new_environment_while_cold_renews_at_once():
     d = Driver()
     out = d.feed(NewEnvironmentRequested())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from driver import Driver
 
-from lambdatui.core.fleet_rules import Candidate, Choice, Fit, Route, idle_expired, route
+from lambdatui.core.environment import Environment
+from lambdatui.core.fleet_rules import Candidate, Choice, Fit, Route, fit, idle_expired, route, starts_cold
 
 
-def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0.0) -> Candidate:
-    return Candidate(number, fit, provisioned, idle_since)
+def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0.0, cold: bool = False) -> Candidate:
+    return Candidate(number, fit, provisioned, idle_since, cold)
 
 
 @pytest.mark.parametrize("candidates, limit, asynchronous, expected", [
@@ -20,6 +24,8 @@ def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0
     ([c(1, Fit.BUSY)], 10, False, Route(Choice.NEW, cold=True)),
     # one that has answered and is finishing beats a cold start: a caller's next invoke stays warm
     ([c(1, Fit.FINISHING)], 10, False, Route(Choice.EXISTING, 1)),
+    # initialised ahead of its first invoke, on demand: it serves at once, and that invoke is its cold start
+    ([c(1, Fit.WARM, cold=True)], 10, False, Route(Choice.EXISTING, 1, cold=True)),
     # a warm one beats one that is finishing
     ([c(1, Fit.FINISHING), c(2, Fit.WARM)], 10, False, Route(Choice.EXISTING, 2)),
     # a reset environment re-initialises inside the invoke rather than a new one starting
@@ -33,6 +39,7 @@ def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0
     ([c(1, Fit.HELD)], 10, False, Route(Choice.NEW, cold=True)),
     # ...and waited for at the limit (it serves once released)
     ([c(1, Fit.HELD)], 1, False, Route(Choice.EXISTING, 1)),
+    ([c(1, Fit.HELD, cold=True)], 1, False, Route(Choice.EXISTING, 1, cold=True)),  # held in its Init
     # at the limit, all busy: a synchronous invoke is throttled, an Event invoke queued
     ([c(1, Fit.BUSY), c(2, Fit.BUSY)], 2, False, Route(Choice.THROTTLE)),
     ([c(1, Fit.BUSY), c(2, Fit.BUSY)], 2, True, Route(Choice.QUEUE)),
@@ -52,3 +59,28 @@ def test_idle_shutdown_takes_idle_on_demand_environments_only() -> None:
                   c(6, Fit.RESETTING, idle_since=0.0)]
     assert idle_expired(candidates, now=10.0, idle_shutdown_s=5.0) == [1, 5]
     assert idle_expired(candidates, now=10.0, idle_shutdown_s=None) == []
+
+
+def test_the_first_invoke_after_an_init_ahead_of_it_is_the_cold_start_its_report_says() -> None:
+    # The debugger's `c` and serve's env #1 initialise before any invoke: Lambda's REPORT of the first one carries
+    # the Init Duration (InvokeReported.cold), so the fleet's counts must call it cold too, not warm.
+    d = Driver()
+    assert fit(d.env) is Fit.COLD and starts_cold(d.env)
+    d.cold_start()
+    assert fit(d.env) is Fit.WARM and starts_cold(d.env)
+    for cold in (True, False):
+        _, request_id = d.invoke()
+        d.complete_invoke(request_id)
+        assert d.reports()[-1].cold is cold
+        assert fit(d.env) is Fit.WARM and not starts_cold(d.env)
+
+
+def test_a_provisioned_environment_initialised_ahead_serves_its_first_invoke_warm() -> None:
+    d = Driver()
+    d.config = dataclasses.replace(d.config, provisioned=True)
+    d.env = Environment(d.config)
+    d.cold_start()
+    assert not starts_cold(d.env)
+    _, request_id = d.invoke()
+    d.complete_invoke(request_id)
+    assert not d.reports()[-1].cold  # no Init Duration in its REPORT (lambda-spec §11.2)

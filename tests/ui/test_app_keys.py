@@ -475,8 +475,9 @@ class TestEnvironments:
             await until_true(pilot, lambda: any("env #1 is replaced" in m
                                                 for m in notifications(pilot)), "the notice")
             await pilot.press("i")
-            fresh = await until(pilot, lambda s: s.environment_number == 2 and invoked(2)(s),
+            fresh = await until(pilot, lambda s: s.environment_number == 2 and invoked(1)(s),
                                 "the invoke in environment #2")
+            assert fresh.invocations == 1  # its own first invoke: env #1's are not its own
             assert fresh.last_report is not None and fresh.last_report.cold
             assert fresh.last_report.init_duration_ms is not None  # an on-demand Init, inside this invoke
             assert payload(fresh) == {"invocations": 1, "tmp_lines": 1, "cold": True}  # and an empty /tmp

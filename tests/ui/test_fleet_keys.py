@@ -16,7 +16,8 @@ from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.fleet import EnvironmentLine
 from lambdatui.ui.widgets import LogView
-from test_app_keys import choose_breakpoints, continued, notifications, payload, running, shows, until, until_true
+from test_app_keys import (choose_breakpoints, continued, invoked, notifications, payload, running, shows, until,
+                           until_true)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -56,10 +57,11 @@ class TestHoldingOneNeverStallsTheOthers:
             second = line(both, 2)
             assert second is not None and second.request_id not in (None, first_id)
             assert both.environment_number == 1 and both.environment.held_at is Boundary.INVOKE_RESPONSE
-            # env #1 had run its Init (c): a warm hit; env #2 was started for the second: a cold start.
+            # env #1 had run its Init (c) for the first invoke, whose REPORT carries its Init Duration: a cold start;
+            # env #2 was started for the second: a cold start too.
             assert both.fleet is not None and (both.fleet.environments, both.fleet.concurrency) == (2, 2)
-            assert (both.fleet.warm_hits, both.fleet.cold_starts) == (1, 1)
-            await shows(pilot, "fleet: 2 envs · 2 busy (peak 2)", "cold 1 · warm 1", "▶#1 HELD invoke.response",
+            assert (both.fleet.warm_hits, both.fleet.cold_starts) == (0, 2)
+            await shows(pilot, "fleet: 2 envs · 2 busy (peak 2)", "cold 2 · warm 0", "▶#1 HELD invoke.response",
                         "#2 HELD invoke.response")
             assert second.request_id[:8] not in log_text(pilot), "env #2's lines reached env #1's log"
 
@@ -88,6 +90,32 @@ class TestHoldingOneNeverStallsTheOthers:
                                    "env #1's result")
             assert payload(finished) == {"invocations": 1, "tmp_lines": 1, "cold": True}
             assert finished.last_result is not None and finished.last_result.request_id == first_id
+
+
+class TestTheCounts:
+    async def test_the_first_invoke_after_init_is_cold_and_a_new_environment_counts_from_zero(self) -> None:
+        async with running("counter") as pilot:
+            await continued(pilot)
+            await pilot.press("i")
+            first = await until(pilot, invoked(1), "the first invoke")
+            # Its REPORT carries the Init Duration that `c` ran ahead of it: the fleet line calls it cold too.
+            assert first.last_report is not None and first.last_report.cold
+            assert first.fleet is not None and (first.fleet.cold_starts, first.fleet.warm_hits) == (1, 0)
+            await shows(pilot, "cold 1 · warm 0", "· 1 invoke")
+            await pilot.press("i")
+            await until(pilot, invoked(2), "the second invoke")
+            await shows(pilot, "cold 1 · warm 1", "· 2 invokes")
+
+            await pilot.press("N")
+            renewed = await until(pilot, lambda s: s.environment_number == 2 and s.environment.state is EnvState.COLD,
+                                  "env #1 to come back as env #2")
+            assert renewed.invocations == 0 and [x.invocations for x in renewed.environments] == [0]
+            await shows(pilot, "env #2  COLD", "· 0 invokes")
+            await pilot.press("i")
+            done = await until(pilot, lambda s: s.environment_number == 2 and invoked(1)(s), "env #2's first invoke")
+            assert done.invocations == 1 and [x.invocations for x in done.environments] == [1]
+            assert done.fleet is not None and (done.fleet.cold_starts, done.fleet.warm_hits) == (2, 1)
+            await shows(pilot, "env #2  FROZEN", "· 1 invoke", "cold 2 · warm 1")
 
 
 class TestTheFocusFollowsTheFleet:
