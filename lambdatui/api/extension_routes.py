@@ -84,7 +84,9 @@ def extension_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
                 return error(403, et.EXT_MISSING_HEADER, "Lambda-Extension-Function-Error-Type not found")
             return from_reply(await host.request(lambda token: kind(token, extension_id, error_type)))
 
-        return Route(handle)  # the body (the error's details) is read and dropped, as Lambda does
+        # The body (the error's details) is read and dropped, as Lambda does; RAPID never reads it, so a body cut
+        # short or malformed does not lose the report: it still reaches the core (the framing answers the body).
+        return Route(handle, hears_truncation=True)
 
     return [
         ("POST", f"{PREFIX}/register", Route(register, REGISTER_BODY_LIMIT)),

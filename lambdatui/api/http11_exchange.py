@@ -23,7 +23,7 @@ class Route(NamedTuple):
 
     handle: Callable[["Exchange"], Awaitable[Optional[Answer]]]  # None: nothing (more) to write
     body_limit: int = 0  # bytes of body kept; the rest is read and dropped, and `too_large` set
-    hears_truncation: bool = False  # a hang-up mid-body is itself an input (/response, /error): still handled
+    hears_truncation: bool = False  # a body cut short (hang-up, malformed chunks) is still handled, as `truncated`
     reads_body: bool = False  # the route reads the body itself (`Exchange.read_body`, `receive_piece`), if at all
 
 

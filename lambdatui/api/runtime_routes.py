@@ -6,6 +6,7 @@ from typing import Callable, Optional
 
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange, Route
+from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import JSON, Answer, from_reply
 from lambdatui.api.runtime_stream import streamed_response
 from lambdatui.core import inputs as ins
@@ -13,7 +14,7 @@ from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
 
 PREFIX = "/2018-06-01/runtime"
-ERROR_BODY_LIMIT = 1024 * 1024  # RAPID caps /error bodies at 1 MiB
+ERROR_BODY_LIMIT = 1024 * 1024  # /init/error, /restore/error: Managed-Instances RAPID caps /init/error's at 1 MiB
 _RESPONSE_MODE = h.RESPONSE_MODE.lower()
 _ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 
@@ -36,16 +37,25 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         if mode.lower() == "streaming":
             return await streamed_response(host, exchange, request_id, content_type)
         invalid_mode = mode or None
-        body, too_large, truncated = await exchange.read_body(et.MAX_RESPONSE_BYTES)
-        return from_reply(await host.request(lambda token: ins.RuntimeResponse(
-            token, request_id, body, content_type, too_large, invalid_mode, truncated)))
+        malformed: Optional[BadRequest] = None
+        try:
+            body, too_large, truncated = await exchange.read_body(et.MAX_RESPONSE_BYTES)
+        except BadRequest as bad:
+            # Chunks that cannot be parsed cut the body short as a hang-up does (RAPID: any error reading it is a
+            # truncated response): the core ends the invoke; the framing answers the malformed body (400, closed).
+            malformed, body, too_large, truncated = bad, b"", False, True
+        reply = await host.request(lambda token: ins.RuntimeResponse(
+            token, request_id, body, content_type, too_large, invalid_mode, truncated))
+        if malformed is not None:
+            raise malformed
+        return from_reply(reply)
 
     async def invocation_error(exchange: Exchange) -> Answer:
         (request_id,) = exchange.params
         content_type = exchange.headers.get("content-type") or JSON
         error_type = exchange.headers.get(_ERROR_TYPE)
         return from_reply(await host.request(lambda token: ins.RuntimeInvocationError(
-            token, request_id, exchange.body, content_type, error_type, exchange.truncated)))
+            token, request_id, exchange.body, content_type, error_type, exchange.truncated, exchange.too_large)))
 
     async def init_error(exchange: Exchange) -> Answer:
         content_type = exchange.headers.get("content-type") or JSON
@@ -69,11 +79,15 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         ("GET", f"{PREFIX}/invocation/next", Route(next_invocation)),
         # SnapStart (lambda-spec §1.7): served to every function; the core refuses them unless it is SnapStart.
         ("GET", f"{PREFIX}/restore/next", Route(restore_next)),
-        ("POST", f"{PREFIX}/restore/error", Route(restore_error, ERROR_BODY_LIMIT)),
-        # A hang-up mid-body on these two decides the invoke (Runtime.TruncatedResponse): the core must hear it.
+        # A body cut short (a hang-up, chunks that cannot be parsed) on these four still reaches the core: on
+        # /response and /error it decides the invoke (Runtime.TruncatedResponse); /init/error and /restore/error
+        # are taken without it, as RAPID takes them when it cannot read their bodies (their header says the type).
+        ("POST", f"{PREFIX}/restore/error", Route(restore_error, ERROR_BODY_LIMIT, hears_truncation=True)),
         # A streamed /response is read as it arrives (runtime_stream.py); a plain one whole, by the route too.
         ("POST", f"{PREFIX}/invocation/<request_id>/response", Route(invocation_response, reads_body=True)),
+        # RAPID reads an /error body whole and sends it to the caller as it sends a /response, under the same
+        # payload limit (lambda-spec §1.4, §1.5): past it the core refuses it (413), never forwards it emptied.
         ("POST", f"{PREFIX}/invocation/<request_id>/error",
-         Route(invocation_error, ERROR_BODY_LIMIT, hears_truncation=True)),
-        ("POST", f"{PREFIX}/init/error", Route(init_error, ERROR_BODY_LIMIT)),
+         Route(invocation_error, et.MAX_RESPONSE_BYTES, hears_truncation=True)),
+        ("POST", f"{PREFIX}/init/error", Route(init_error, ERROR_BODY_LIMIT, hears_truncation=True)),
     ]

@@ -4,6 +4,8 @@ Each piece goes on to the invoke's caller at once when it takes a stream (host/r
 whole body is kept, up to a buffered response's 6 MB, as Lambda keeps it for a plain invoke. The error a runtime
 declares in its trailers ends the stream as a failed invoke; past 200 MB the rest is dropped
 (Function.ResponseSizeTooLarge). After the first 6 MB Lambda caps the bandwidth (about 2 MiB/s): so does this.
+Chunks that cannot be parsed end the stream as a hang-up does (Runtime.TruncatedResponse): RAPID fails the invoke
+so on any error reading the body, and the core must hear that the stream is over, or the runtime is locked out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import trio
 
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange
+from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import Answer, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.core.stream_rules import STREAM_ACCEPTED
@@ -63,10 +66,14 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
     too_large = truncated = False
     pacer = _Pacer(FULL_SPEED_BYTES, PACED_BYTES_PER_S)  # read now, not when the class was defined
     progress = StreamProgress(host.publish_own, request_id, PROGRESS_EVERY_S)
+    malformed: Optional[BadRequest] = None
     while True:
-        piece = await exchange.receive_piece()
+        try:
+            piece = await exchange.receive_piece()
+        except BadRequest as bad:
+            piece, malformed = None, bad  # the body stops here all the same; the framing answers it (400, closed)
         if piece is None:
-            truncated = True  # the runtime hung up before the chunked body's end
+            truncated = True  # the runtime hung up (or broke its chunks) before the chunked body's end
             break
         if not piece:
             break
@@ -91,6 +98,8 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
     error_body = _decoded(trailers.get(_ERROR_BODY, ""))
     ended = await host.request(lambda token: ins.RuntimeStreamEnded(
         token, request_id, b"".join(kept), size, content_type, error_type, error_body, truncated, too_large))
+    if malformed is not None:
+        raise malformed
     return from_reply(ended)
 
 

@@ -110,6 +110,7 @@ class RuntimeInvocationError:
     content_type: str
     error_type: Optional[str]
     truncated: bool = False  # the runtime hung up before the end of the body it declared
+    too_large: bool = False  # past the payload limit, as a /response's: the body was dropped
 
 
 @dataclass(frozen=True)

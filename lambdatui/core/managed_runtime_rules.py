@@ -119,6 +119,10 @@ class ManagedRuntimeRules(ManagedInvokeRules):
             self._reply_error(event.token, 400, et.TRUNCATED_HTTP_REQUEST, "HTTP request detected as truncated")
             self._run_answered(run, self._truncated_result(event.request_id), "error", et.RUNTIME_TRUNCATED_RESPONSE)
             return
+        if event.too_large:
+            result = self._too_large_result(event.token, event.request_id)
+            self._run_answered(run, result, "error", et.FUNCTION_RESPONSE_SIZE_TOO_LARGE)
+            return
         self._reply_ok(event.token)
         # The platform records the header's type, sanitised; the AWS emulator's Managed Instances path reports
         # such an invoke with status "error" (lambda-spec §3.5), and so does the REPORT here.

@@ -117,13 +117,7 @@ class RuntimeApiRules:
             self._reply_error(event.token, 400, et.TRUNCATED_HTTP_REQUEST, "HTTP request detected as truncated")
             result = self._truncated_result(event.request_id)
         elif event.too_large:
-            message = f"Exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes)."
-            self._reply_error(event.token, 413, et.REQUEST_ENTITY_TOO_LARGE, message)
-            payload = error_body(
-                et.FUNCTION_RESPONSE_SIZE_TOO_LARGE,
-                f"Response payload size exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes).",
-            )
-            result = f.InvocationResult(event.request_id, payload, JSON, True, et.FUNCTION_RESPONSE_SIZE_TOO_LARGE)
+            result = self._too_large_result(event.token, event.request_id)
         else:
             self._reply_ok(event.token)
             result = f.InvocationResult(event.request_id, event.body, event.content_type or JSON)
@@ -139,6 +133,10 @@ class RuntimeApiRules:
             run.runtime_error_type = et.RUNTIME_TRUNCATED_RESPONSE
             self._responded(self._truncated_result(event.request_id))
             return
+        if event.too_large:
+            run.runtime_error_type = et.FUNCTION_RESPONSE_SIZE_TOO_LARGE
+            self._responded(self._too_large_result(event.token, event.request_id))
+            return
         self._reply_ok(event.token)
         # The platform records the header's type, sanitised (lambda-spec §1.5); the caller gets the body's.
         run.runtime_error_type = sanitize_error_type(event.error_type)
@@ -150,6 +148,17 @@ class RuntimeApiRules:
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
         error_type = body_error_type(body) or sanitize_error_type(event.error_type)
         return f.InvocationResult(event.request_id, body, JSON, True, error_type)
+
+    def _too_large_result(self, token: Token, request_id: str) -> f.InvocationResult:
+        """Refuse a /response or /error body past the payload limit (lambda-spec §1.4): RAPID sends both to the
+        caller the same way, under the same limit; the caller gets Function.ResponseSizeTooLarge."""
+        message = f"Exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes)."
+        self._reply_error(token, 413, et.REQUEST_ENTITY_TOO_LARGE, message)
+        payload = error_body(
+            et.FUNCTION_RESPONSE_SIZE_TOO_LARGE,
+            f"Response payload size exceeded maximum allowed payload size ({et.MAX_RESPONSE_BYTES} bytes).",
+        )
+        return f.InvocationResult(request_id, payload, JSON, True, et.FUNCTION_RESPONSE_SIZE_TOO_LARGE)
 
     def _truncated_result(self, request_id: str) -> f.InvocationResult:
         payload = error_body(et.RUNTIME_TRUNCATED_RESPONSE,
