@@ -153,22 +153,25 @@ def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeC
     """Fork a restored copy for each restore request and report how the copies end.
 
     Returns only in a restored copy (with its environment's client); the template exits 0 when the host closes
-    the channel. SIGCHLD only wakes the select (set_wakeup_fd): the reaping happens here, not in a handler.
+    the channel. SIGCHLD only wakes the poll (set_wakeup_fd): the reaping happens here, not in a handler.
     """
     wake_r, wake_w = os.pipe()  # not inherited by programs: os.pipe() fds are non-inheritable
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)  # set_wakeup_fd requires it: a full pipe must not block the signal
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, _wake_only)
+    waiting = select.poll()  # not select: no descriptor number is too high for it (select stops at 1024)
+    for fd in (channel.fileno(), wake_r):
+        waiting.register(fd, select.POLLIN)
     while True:
         _report_exits(channel)
         try:
-            readable, _, _ = select.select([channel, wake_r], [], [])
-        except InterruptedError:  # PEP 475 retries select itself; kept for a handler that raises it
+            readable = {fd for fd, _ in waiting.poll()}
+        except InterruptedError:  # PEP 475 retries poll itself; kept for a handler that raises it
             continue
         if wake_r in readable:
             _drain(wake_r)
-        if channel not in readable:
+        if channel.fileno() not in readable:
             continue
         try:
             data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS)
@@ -369,4 +372,4 @@ def _drain(fd: int) -> None:
 
 
 def _wake_only(signum: int, frame: Any) -> None:
-    """A Python-level handler, so that SIGCHLD is not ignored; set_wakeup_fd wakes the select."""
+    """A Python-level handler, so that SIGCHLD is not ignored; set_wakeup_fd wakes the poll."""

@@ -16,6 +16,7 @@ import os
 from typing import Callable, Iterable
 
 from lambdatui.processes import peers
+from lambdatui.processes.socket_holders import SocketHolders
 
 Address = tuple[str, int]
 
@@ -31,6 +32,7 @@ class SandboxAccess:
         self._contained = contained
         self._own = own
         self._host_pid = os.getpid()
+        self._holders = SocketHolders()  # what each process's descriptors were at the last look
         # Without /proc (not Linux) nobody can be traced: everyone is let in, and the start-up note says so.
         self.enforced = os.path.exists("/proc/net/tcp")
 
@@ -42,14 +44,14 @@ class SandboxAccess:
             own = list(self._own())
             # The likely holders first: a runtime that has just started (every cold start) is let in without a
             # walk through every process on the machine (~a third of the host's work in a crash and restart).
-            if peers.held_by_any(inode, own):
-                return True
-            if peers.holds_socket(self._host_pid, inode):
-                return True
-            if own and peers.held_by_any(inode, peers.descendants(own)):  # the function's own children, say
-                return True
-            # A daemon that double-forked out of the tree is still inside the sandbox, as in Lambda.
-            if peers.held_by_any(inode, self._contained()):
+            # lambdatui itself comes last: it may hold thousands of descriptors (each client of the Invoke API's),
+            # none of which an environment's connection should cost.
+            if self._holders.find(inode, (
+                lambda: own,
+                lambda: peers.descendants(own) if own else (),  # the function's own children, say
+                self._contained,  # a daemon that double-forked out of the tree is still inside, as in Lambda
+                lambda: (self._host_pid,),
+            )):
                 return True
         self._on_refused(f"Refused a connection to the Runtime API from {client[0]}:{client[1]}: only this "
                          "environment's own processes may use it, as in Lambda.")

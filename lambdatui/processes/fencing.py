@@ -9,12 +9,14 @@ import os
 import signal
 import time
 
+from .file_limit import FILE_LIMIT
 from .memory_limit import MemoryUsage, RssWatcher, parent_pid
 from .pid_namespace import InitUnavailable, SandboxInit
 from .spawning import make_preexec
 
 # Without a cgroup, the memory watcher finds the PID namespace's processes by a walk of /proc this often.
 NAMESPACE_RESCAN_S = 0.5
+_FILES_SENTENCE = f" Open files: {FILE_LIMIT:,} descriptors for each process (RLIMIT_NOFILE), as in Lambda."
 
 
 class Fencing:
@@ -27,7 +29,7 @@ class Fencing:
         if setup is None:
             return "no PID namespace: no mount namespace here"
         try:
-            init = SandboxInit(make_preexec(setup, os.getpid()),
+            init = SandboxInit(make_preexec(setup, os.getpid(), file_limit=None),
                                join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
         except InitUnavailable as exc:
             return f"no PID namespace: {exc}"
@@ -55,11 +57,12 @@ class Fencing:
         else:
             missing.append(self.pid_namespace_note)
         why_not = f" ({'; '.join(missing)})" if missing else ""
+        limits = self._memory_sentence() + _FILES_SENTENCE
         if not fences:
             return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
-                    f"outlive the environment and keep running while it is frozen.{self._memory_sentence()}")
+                    f"outlive the environment and keep running while it is frozen.{limits}")
         return (f"Processes are contained by {' and '.join(fences)}{why_not}: one that leaves its process group "
-                f"(setsid) still ends, and stops, with the environment.{self._memory_sentence()}")
+                f"(setsid) still ends, and stops, with the environment.{limits}")
 
     async def _watch(self, watcher: RssWatcher) -> None:
         with self._watching:

@@ -3,7 +3,7 @@
 In Lambda only the sandbox's own processes reach the Runtime, Extensions and Telemetry APIs. On a laptop the
 API listens on loopback, where any local user could find its port. The kernel knows who holds each socket:
 sock_diag (or /proc/net/tcp) maps the client's address to its socket inode, and /proc/PID/fd shows which
-process holds that inode. This module answers that question; the host decides who may come in.
+process holds that inode (socket_holders.py). This module answers that question; the host decides who may come in.
 """
 
 from __future__ import annotations
@@ -66,22 +66,6 @@ def _listed_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[
     return None
 
 
-def holds_socket(pid: int, inode: int) -> bool:
-    target = f"socket:[{inode}]"
-    fd_dir = f"/proc/{pid}/fd"
-    try:
-        names = os.listdir(fd_dir)
-    except OSError:
-        return False  # gone, or not ours to look at
-    for name in names:
-        try:
-            if os.readlink(f"{fd_dir}/{name}") == target:
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def descendants(roots: Iterable[int]) -> set[int]:
     """Every live process below `roots` (not the roots themselves), from the parent links in /proc."""
     children: dict[int, list[int]] = {}
@@ -104,10 +88,6 @@ def descendants(roots: Iterable[int]) -> set[int]:
                 found.add(child)
                 stack.append(child)
     return found
-
-
-def held_by_any(inode: int, pids: Iterable[int]) -> bool:
-    return any(holds_socket(pid, inode) for pid in pids)
 
 
 def _hex_address(host: str, port: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import marshal
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import linux
 from .exit_status import ExitStatus
+from .file_limit import FILE_LIMIT
 
 if TYPE_CHECKING:
     import trio
@@ -68,7 +70,7 @@ class SandboxInit:
         exits_r, exits_w = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", _INIT_SCRIPT, str(init_end.fileno()), str(exits_w)],
+                [sys.executable, "-I", "-S", _INIT_SCRIPT, str(init_end.fileno()), str(exits_w), str(FILE_LIMIT)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=(init_end.fileno(), exits_w), close_fds=True, cwd="/", preexec_fn=preexec,
             )
@@ -113,6 +115,16 @@ class SandboxInit:
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    @property
+    def gone(self) -> bool:
+        """Whether the init has ended (its end of the channel closed): it starts nothing more. Asked without reaping
+        it, as `aclose` still waits for its pid."""
+        if self._requests.fileno() < 0:
+            return True
+        poller = select.poll()
+        poller.register(self._requests, select.POLLIN)
+        return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, events in poller.poll(0))
 
     def wait_ready(self) -> None:
         """Block until the init says its namespace is up (it boots in ~20 ms); raises InitUnavailable."""

@@ -15,6 +15,8 @@ stays in the host's PID namespace while every process it forks is born in the ne
 - it reaps its children and reports each exit status to the host (after killing the child's process group,
   while the zombie still reserves the group id, as the host's supervisor did for its own children).
 
+Each participant gets Lambda's limit on open files (argv's third number) before it execs.
+
 Channels (file descriptor numbers in argv): a SOCK_SEQPACKET socket for requests and their replies (spawn
 requests carry the child's stdout and stderr as SCM_RIGHTS) and a pipe for "<pid> <wait status>" lines.
 The host's parent-death signal ends this process with the host.
@@ -24,6 +26,7 @@ import ctypes
 import errno
 import marshal
 import os
+import resource
 import select
 import signal
 import socket
@@ -49,15 +52,24 @@ def _anchor(alive_r: int, ready_w: int) -> None:
         os.write(ready_w, (exc.strerror or str(exc)).encode("utf-8", "replace"))
         os._exit(1)
     os.close(ready_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # interrupts select, so orphans are reaped at once
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # interrupts the wait, so orphans are reaped at once
+    alive = _poller(alive_r)
     while True:
         _reap_all()
         try:
-            readable, _, _ = select.select([alive_r], [], [], 1.0)
+            readable = alive.poll(1000)
         except InterruptedError:
             continue
         if readable and not os.read(alive_r, 1):
             os._exit(0)  # the init is gone: as pid 1 our exit takes the namespace down
+
+
+def _poller(*fds):
+    """poll, not select: the host passes its own descriptor numbers, which may pass select's 1024 (FD_SETSIZE)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return poller
 
 
 def _reap_all() -> None:
@@ -70,10 +82,13 @@ def _reap_all() -> None:
             return
 
 
-def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=None):
+def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=None, file_limit=None):
     """Between fork and exec: the steps subprocess.Popen took for the host before (its own group, std streams)."""
-    where = "exec"
+    where = "limit"
     try:
+        if file_limit is not None:
+            _lower_file_limit(file_limit)
+        where = "exec"
         if kept is not None:
             os.set_inheritable(kept, True)  # the SnapStart template's channel (its number is in env)
         for name in _DEFAULT_SIGNALS:  # ignored signals survive exec: the function must get the defaults
@@ -96,7 +111,14 @@ def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=None):
     os._exit(127)
 
 
-def _spawn(request, fds):
+def _lower_file_limit(limit):
+    """Lambda's descriptors a process (RLIMIT_NOFILE, soft and hard); a lower limit the host runs under stays."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = tuple(limit if value == resource.RLIM_INFINITY or value > limit else value for value in (soft, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, lowered)
+
+
+def _spawn(request, fds, file_limit=None):
     """Fork one participant; the reply is ("ok", pid) or ("failed", where, errno, text)."""
     argv, cwd, env, kept_name = marshal.loads(request)
     out_fd, err_fd = fds[0], fds[1]
@@ -111,7 +133,7 @@ def _spawn(request, fds):
         os.close(failed_w)
         return ("failed", "fork", exc.errno or errno.EAGAIN, exc.strerror or str(exc))
     if pid == 0:
-        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept)
+        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept, file_limit)
     os.close(failed_w)
     chunks = []
     while True:
@@ -174,6 +196,7 @@ def _pass_no_capability_on():
 def main(argv):
     _pass_no_capability_on()
     requests_fd, exits_fd = int(argv[1]), int(argv[2])
+    file_limit = int(argv[3]) if len(argv) > 3 else None  # for what it starts; its own descriptors are lambdatui's
     for fd in (requests_fd, exits_fd):
         os.set_inheritable(fd, False)  # the host passed them inheritable; the function must not get them
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
@@ -203,21 +226,22 @@ def main(argv):
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    waiting = _poller(requests_fd, wake_r)
     while True:
         if not _report_exits(anchor, exits_fd):
             return 1
         try:
-            readable, _, _ = select.select([requests, wake_r], [], [])
+            readable = {fd for fd, _ in waiting.poll()}
         except InterruptedError:
             continue
         if wake_r in readable:
             os.read(wake_r, 4096)
-        if requests in readable:
+        if requests_fd in readable:  # POLLHUP too: the host's end closed, and recv says so
             request, fds, _, _ = socket.recv_fds(requests, 1 << 20, 3)
             if not request:
                 return 0  # the host closed its end: the environment is over
             try:
-                reply = _spawn(request, fds)
+                reply = _spawn(request, fds, file_limit)
             finally:
                 for fd in fds:
                     os.close(fd)

@@ -8,6 +8,7 @@ when the *forking thread* exits, which trio's idle worker threads do.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from . import linux
 from .cgroup import EnvironmentCgroup, join_cgroup_in_child
 from .exec_failure import describe_exec_failure
+from .file_limit import FILE_LIMIT
+from .file_limit import lowered as file_limit_lowered
 from .pid_namespace import InitUnavailable, SandboxInit, SpawnFailed
 
 
@@ -39,9 +42,11 @@ class LaunchError(Exception):
 
 
 def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
-                  cgroup: EnvironmentCgroup | None = None) -> Callable[[], None]:
-    """The child's steps between fork and exec; every callee is resolved here, in the parent."""
+                  cgroup: EnvironmentCgroup | None = None, file_limit: int | None = FILE_LIMIT) -> Callable[[], None]:
+    """The child's steps between fork and exec; every callee is resolved here, in the parent. `file_limit`: the
+    child's RLIMIT_NOFILE (None: the host's, for lambdatui's own sandbox init)."""
     procs_files = cgroup.procs_files if cgroup is not None else None
+    setrlimit, nofile, lowered = resource.setrlimit, resource.RLIMIT_NOFILE, file_limit_lowered
     libc = linux.LIBC
     prctl = libc.prctl if libc is not None else None
     check = linux.check_call
@@ -56,6 +61,8 @@ def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
             setpgid(0, 0)
             if sandbox_setup is not None:
                 sandbox_setup()
+            if file_limit is not None:
+                setrlimit(nofile, lowered(file_limit))
             if prctl is not None:
                 # Last, so that no credential change (user namespace) can reset it.
                 check(prctl(pdeathsig, sigkill, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")

@@ -148,6 +148,10 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
         (out_r, out_w), (err_r, err_w) = self.output_pipes()
+        if self._init is not None and self._init.gone:
+            # It died (and the namespace with it, so nothing of this environment is left inside): a new one, or
+            # every later start would fail on the dead one.
+            self._end_init()
         if self._init is None and self._namespaced:
             self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
         try:

@@ -5,10 +5,12 @@ environment's processes included) is refused."""
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import subprocess
 import sys
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -73,3 +75,106 @@ def test_the_environments_cgroup_lets_in_a_process_that_left_the_tree(connected_
     refused: list[str] = []
     assert SandboxAccess(refused.append, contained=lambda: [holder], own=lambda: [])(client, server)
     assert refused == []
+
+
+# A client that holds `sys.argv[2]` more descriptors and, one line of stdin at a time, connects ("connect") or closes
+# its last connection ("close"); it says "ok" when done.
+HOLDER = """import os, socket, sys
+extra = [os.open(os.devnull, os.O_RDONLY) for _ in range(int(sys.argv[2]))]
+conns = []
+for line in sys.stdin:
+    if line.startswith("connect"):
+        conns.append(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+    elif line.startswith("close"):
+        conns.pop().close()
+    print("ok", flush=True)
+"""
+HELD = 600  # descriptors the holder keeps open besides its connections
+Addresses = tuple[tuple[str, int], tuple[str, int]]
+Command = Callable[[str], Optional[Addresses]]
+
+
+class LinkReads:
+    """Counts the /proc/PID/fd links read, by process (os.readlink is still the real one)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.by_pid: dict[int, int] = {}
+        real = os.readlink
+
+        def counted(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            parts = os.fspath(path).split("/")
+            if len(parts) == 5 and parts[1] == "proc" and parts[3] == "fd" and parts[2].isdigit():
+                self.by_pid[int(parts[2])] = self.by_pid.get(int(parts[2]), 0) + 1
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "readlink", counted)
+
+
+@pytest.fixture
+def holder() -> Iterator[tuple[subprocess.Popen[str], Command]]:
+    """The HOLDER process, and a function that sends it a command: for "connect", the new connection's (client,
+    server) addresses, once this end has accepted it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(10)
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(listener.getsockname()[1]), str(HELD)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        accepted: list[socket.socket] = []
+
+        def command(line: str) -> Optional[Addresses]:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == "ok\n"
+            if line != "connect":
+                return None
+            conn, client = listener.accept()
+            accepted.append(conn)
+            return client, listener.getsockname()
+
+        try:
+            yield proc, command
+        finally:
+            for conn in accepted:
+                conn.close()
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(10)
+            proc.stdout.close()  # type: ignore[union-attr]
+
+
+def test_a_connection_costs_a_few_link_reads_however_many_descriptors_its_process_holds(
+        holder: tuple[subprocess.Popen[str], Command], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each new connection read every link of its holder's table: n connections from one process cost n².
+    proc, command = holder
+    refused: list[str] = []
+    access = SandboxAccess(refused.append, own=lambda: [proc.pid])
+    assert access(*command("connect"))  # the first look at a process reads its table whole
+    reads = LinkReads(monkeypatch)
+    costs = []
+    for step in ("connect", "connect", "close", "connect", "connect"):  # the close frees a number, reused next
+        addresses = command(step)
+        if addresses is not None:
+            before = reads.by_pid.get(proc.pid, 0)
+            assert access(*addresses)
+            costs.append(reads.by_pid.get(proc.pid, 0) - before)
+    assert refused == []
+    assert max(costs) < HELD // 10, costs
+
+
+def test_lambdatuis_own_descriptors_are_not_read_for_an_environments_connection(
+        connected_grandchild: Connected, monkeypatch: pytest.MonkeyPatch) -> None:
+    # lambdatui holds a descriptor for each client of its Invoke API: thousands, read for each connection before.
+    shell, _, client, server = connected_grandchild
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2 * HELD + 200:
+        pytest.skip(f"RLIMIT_NOFILE is {soft}: this process cannot hold {2 * HELD} more descriptors")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(2 * HELD)]
+    try:
+        reads = LinkReads(monkeypatch)
+        refused: list[str] = []
+        assert SandboxAccess(refused.append, own=lambda: [shell])(client, server)  # a descendant of the shell
+        assert reads.by_pid.get(os.getpid(), 0) == 0, reads.by_pid
+    finally:
+        for fd in held:
+            os.close(fd)

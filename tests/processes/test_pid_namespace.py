@@ -5,6 +5,7 @@ Each test runs a Supervisor with no cgroup, so the PID namespace is the only fen
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from contextlib import asynccontextmanager
@@ -158,6 +159,24 @@ async def test_exit_statuses_and_start_failures_come_through_the_init(sandbox: S
             supervisor.spawn(spec(["no-such-command"]))
         handle = supervisor.spawn(sh("exit 0"))  # the init goes on serving after a failure
         assert (await recorder.wait_exit(handle)).code == 0
+
+
+@pytest.mark.trio
+async def test_an_init_that_died_is_replaced_at_the_next_start(sandbox: Sandbox) -> None:
+    # With it, its namespace died, and everything inside: the environment's next start (a reset's Init) must not
+    # be handed to it ("the sandbox init is gone", then every later start of the environment failed too).
+    async with running(sandbox) as (supervisor, recorder):
+        first = supervisor.spawn(sh("exec sleep 300"))
+        init = supervisor._init
+        assert init is not None
+        os.kill(init.pid, signal.SIGKILL)
+        with trio.fail_after(5):
+            await init.closed.wait()
+            assert (await recorder.wait_exit(first)).signal == signal.SIGKILL
+        second = supervisor.spawn(sh("exit 7"))
+        with trio.fail_after(5):
+            assert (await recorder.wait_exit(second)).code == 7
+        assert supervisor._init is not init
 
 
 @pytest.mark.trio
