@@ -167,7 +167,7 @@ class ChildExits:
             child.reaped = init_status or ExitStatus(code=None, signal=signal.SIGKILL)
             return child.reaped
         try:
-            reaped_pid, wait_status, usage = os.wait4(pid, 0 if block else os.WNOHANG)
+            reaped_pid, wait_status = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
             # Someone else (a foreign SIGCHLD handler) reaped it first.
             status = ExitStatus(code=None, signal=None)
@@ -177,7 +177,9 @@ class ChildExits:
                 # subprocess's own cleanup of abandoned Popen objects.
                 child.reaped = ExitStatus(code=None, signal=signal.SIGKILL)
                 return child.reaped
-            status = ExitStatus.from_wait_status(wait_status, peak_rss_kb=usage.ru_maxrss)
+            # No peak from wait4 here: a child forked by the host counts the host's resident pages it held
+            # before its exec (ru_maxrss keeps the higher mark), tens of MB a function never used.
+            status = ExitStatus.from_wait_status(wait_status)
         # Popen must not try to reap this pid again: it may belong to someone else now.
         child.popen.returncode = status.code if status.code is not None else -(status.signal or 0)
         child.reaped = status

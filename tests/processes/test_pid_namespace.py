@@ -162,6 +162,17 @@ async def test_exit_statuses_and_start_failures_come_through_the_init(sandbox: S
 
 
 @pytest.mark.trio
+async def test_a_childs_peak_memory_comes_with_its_exit(sandbox: Sandbox) -> None:
+    # Read by the init when it reaps it (wait4): /proc no longer knows a process that has ended. The init is small,
+    # so what the child held before its exec (a copy of the init) does not hide what it used after.
+    async with running(sandbox) as (supervisor, recorder):
+        handle = supervisor.spawn(python("b = bytearray(30 * 1024 * 1024)"))
+        status = await recorder.wait_exit(handle)
+    assert status.code == 0
+    assert status.peak_rss_kb is not None and 30 * 1024 < status.peak_rss_kb < 60 * 1024, status
+
+
+@pytest.mark.trio
 async def test_an_init_that_died_is_replaced_at_the_next_start(sandbox: Sandbox) -> None:
     # With it, its namespace died, and everything inside: the environment's next start (a reset's Init) must not
     # be handed to it ("the sandbox init is gone", then every later start of the environment failed too).
