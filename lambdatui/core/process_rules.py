@@ -52,6 +52,7 @@ class ProcessRules:
         if event.generation != self.generation:
             return
         self.expecting_exit.discard(event.participant)
+        self.user_frozen.discard(event.participant)  # a process that has ended is frozen by nobody
         expected = self.shutdown is not None
         self._emit(f.ProcessExitedFact(event.participant, event.description, expected))
         if event.participant == RUNTIME:

@@ -54,6 +54,10 @@ class RuntimeSignals:
         # just past its deadline neither posts its response nor asks for the next event: Lambda kills the runtime at
         # the timeout, which never makes those calls (their refusals would end in a traceback of its own).
         self._sup.send_signal(handle, signal.SIGUSR1)
+        if fx.RUNTIME in self.env.user_frozen:
+            # Frozen by the user (a hang they made): it runs only to take the signal, writes its stacks, and
+            # stops itself again, so the timeout still shows where it was.
+            self._sup.thaw(handle)
         assert self._nursery is not None
         self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
 

@@ -196,6 +196,9 @@ async def test_a_frozen_runtime_runs_the_next_invoke_into_its_timeout_then_reset
         assert dbg.facts.report(request_id).status == "timeout"
         assert [(p.phase, p.detail) for p in dbg.facts.since(mark, f.PhaseStarted)][-1] == ("reset", "timeout")
         assert dbg.env.state is EnvState.COLD
+        assert dbg.env.user_frozen == frozenset()  # its process is gone: frozen by nobody (was still "runtime")
+        stacks = dbg.snapshot().last_stacks  # thawed just to take the stack signal: where it was when frozen
+        assert stacks is not None and stacks.request_id == request_id and "Current thread" in stacks.text
         again, report = await dbg.invoke()
         assert payload(again)["count"] == 1 and report.cold
 
