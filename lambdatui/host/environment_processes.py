@@ -30,9 +30,10 @@ class EnvironmentProcesses:
     def _sample_runtime_memory(self) -> None:
         runtime = self._handle(fx.RUNTIME)
         peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
-        if self.env.config.managed:
-            # The runtime process is one of M+1 (its workers hold the handler's memory): REPORT says what the
-            # environment's processes held together, the most seen so far.
+        if self.env.config.managed or any(slot.registered for slot in self.env.extensions.values()):
+            # The runtime is not alone (Managed Instances' workers hold the handler's memory; extensions share the
+            # function's memory, under the same limit): REPORT says what the environment's processes held together,
+            # the most seen so far, as the memory limit counts it.
             usage = self._sup.memory_usage()
             if usage is not None and usage.mb is not None:
                 peak = max(peak or 0, usage.mb, self._runtime_peak_mb or 0)

@@ -155,3 +155,13 @@ def test_a_runtime_that_exits_during_an_invoke_reports_that_invokes_memory(code_
     assert json.loads(done.stdout)["errorType"] == "Runtime.ExitError", done.stderr
     [report] = reports(done.stderr)
     assert 60 < max_memory_used(report) < 128, report
+
+
+def test_max_memory_used_counts_the_extensions_memory_as_the_limit_does(code_dir: Path) -> None:
+    # The hog holds 45 MB beside a runtime holding 20: REPORT says what the environment held, not the runtime alone.
+    write_file(code_dir / "handler.py", HANDLER)
+    write_file(code_dir / "extensions" / "hog", HOG_EXTENSION, executable=True)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"mb": 20}', "--memory", "256")
+    assert done.returncode == 0, done.stderr
+    [report] = reports(done.stderr)
+    assert 45 + 20 < max_memory_used(report) < 256, report
