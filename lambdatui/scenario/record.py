@@ -10,7 +10,11 @@ Steps are written in the order they took effect, because a replay runs one step 
 the order the controller took it, an invoke when its event went out (invoke.start passed, held or not),
 or when it ended without getting that far. So a fault given while an invoke waited in the queue or was
 held at invoke.start (make the handler raise, then continue) comes before that invoke, as it acted on it.
-An invoke that never started by the end is written last.
+A fault that acts at once (crash, freeze, thaw, timeout) given while an invoke's event was out, or held at
+invoke.start, acted on that invoke at the boundary it had reached: it is written before the invoke, armed
+(`at`) for that boundary (invoke.start, or invoke.response once the runtime had answered). The replay, which runs
+each step to its end, then meets it at the same point of the same invoke; written after, it would find no
+invoke to act on. An invoke that never started by the end is written last.
 
 Invokes in flight together in several environments (each sent while all the ones before it still ran elsewhere, as
 a burst of callers sends them) are one `parallel` step, placed where the first of them went out, its events in the
@@ -26,8 +30,9 @@ saying why; so are the counts of every burst after it (the replay may have start
 
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
-function, so they are written as comments, not as steps a replay would run and expect to fail; an invoke
-the end cut off while the function ran it is a step, with no expectation on its result. A session with
+function, so they are written as comments, not as steps a replay would run and expect to fail (one held at
+invoke.start too: the end drops that hold without sending the event); an invoke the end cut off while the
+function ran it is a step, with no expectation on its result. A session with
 nothing else to replay is written as the shutdown it ended with, since a scenario runs at least one step.
 
 What an invoke step expects is record_expectations.py (only what is stable); the TOML text, toml_writer.py.
@@ -35,8 +40,10 @@ What an invoke step expects is record_expectations.py (only what is stable); the
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
@@ -115,6 +122,9 @@ class Recorder:
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
+        # env #N -> the invoke whose event is out there (or held at invoke.start) and the last of its boundaries
+        # reached: a fault given now acts on that invoke, at that point of its lifecycle.
+        self._invoke_at: dict[int, tuple[str, Boundary]] = {}
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
         self._not_run: list[RecordedInvoke] = []  # turned away by the end of the session, never delivered
         # The telemetry each extension received, by invoke: an invoke's last records arrive after the freeze, often
@@ -146,11 +156,38 @@ class Recorder:
     # ------------------------------------------------------------------ input
 
     def command(self, command: c.Command) -> None:
+        if isinstance(command, c.InjectFault) and self._arm_for_invoke(command):
+            return
         if isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
             self.steps.append(_Other(command))
         # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
         # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
         # and a hold never changes an outcome (held time counts against no deadline).
+
+    def _arm_for_invoke(self, command: c.InjectFault) -> bool:
+        """A fault that acts at once (crash, freeze, thaw, timeout), given while an invoke ran: written before that
+        invoke, armed for the boundary it had reached, so that a replay (which runs a step to its end before the
+        next) meets it at the same point. After the invoke, a replay would find no invoke to act on."""
+        fault = command.fault
+        if fault.at is not None or not isinstance(fault, ACTS_AT_ONCE):
+            return False  # the others act on the next handler entry or registration: their place is already right
+        running = self._invoke_at.get(self._target_number(command.env))
+        if running is None:
+            return False
+        request_id, boundary = running
+        armed = _Other(c.InjectFault(dataclasses.replace(fault, at=boundary), env=command.env))
+        overlap = self._overlap_of.get(request_id)
+        at = next((i for i, step in enumerate(self.steps) if step is overlap), len(self.steps))
+        self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
+        return True
+
+    def _target_number(self, env: Optional[int]) -> int:
+        """The environment a command for `env` acts on: None is the first alive (`FleetHost.member`)."""
+        if env is not None:
+            return env
+        if self._fleet is None:
+            return 0  # one environment, unnumbered (`invoke`)
+        return next((line.number for line in self._fleet.lines() if line.state is not EnvState.SHUT_DOWN), 0)
 
     def listen(self, fleet: FleetHost) -> Callable[[], None]:
         """Record the facts of a fleet that runs one invoke at a time (`invoke`): unnumbered, as one environment's,
@@ -181,21 +218,29 @@ class Recorder:
                     self._not_run.append(refused)  # only the end of the session turned it away
                 else:
                     self.steps.append(refused)  # it ends here: a replay meets the same refusal
-        elif isinstance(fact, f.BoundaryReached) and fact.boundary is Boundary.INVOKE_START:
-            if fact.held:
-                self._held_start = fact.detail
-            else:
-                self._place(fact.detail)
+        elif isinstance(fact, f.BoundaryReached):
+            self._reached(number, fact)
         elif isinstance(fact, f.HoldReleased) and fact.boundary is Boundary.INVOKE_START:
-            if self._held_start is not None:
+            # The end of the session drops the hold without delivering the event: that invoke never ran, and stays
+            # waiting (a comment). Any other release sends the event out.
+            if self._held_start is not None and not self._ended:
                 self._place(self._held_start)
-                self._held_start = None
+            self._held_start = None
+        elif isinstance(fact, f.PhaseStarted) and fact.phase == "invoke":
+            started = self._by_id(fact.detail)
+            if started is not None:
+                started.clock.started(time.time(), round(self.config.timeout_s * 1000))
         elif isinstance(fact, f.InvocationCompleted):
             request_id = fact.result.request_id
             # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before
             # (held at invoke.response when the user quit) is still its own, and recorded as such.
             by_the_end = self._ended and fact.result.error_type == et.SANDBOX_FAILURE
             self._completed(request_id)
+            if self._invoke_at.get(number, ("",))[0] == request_id:
+                del self._invoke_at[number]  # it ended; a response now goes on to invoke.response (`_reached`)
+            ended = self._by_id(request_id)
+            if ended is not None:
+                ended.clock.ended(time.time())
             if by_the_end and request_id in self._waiting:
                 self._not_run.append(self._waiting.pop(request_id))  # it never reached the function
                 return
@@ -210,8 +255,21 @@ class Recorder:
             step = self._by_id(fact.request_id)
             if step is not None:
                 step.cold = fact.cold
+                step.clock.duration_ms = fact.duration_ms
 
     __call__ = fact  # so that `host.subscribe(recorder)` works
+
+    def _reached(self, number: int, fact: f.BoundaryReached) -> None:
+        boundary = fact.boundary
+        if boundary in (Boundary.INVOKE_START, Boundary.INVOKE_RESPONSE):
+            self._invoke_at[number] = (fact.detail, boundary)  # detail: the invoke's request id
+        else:
+            self._invoke_at.pop(number, None)  # invoke.done, a reset, an Init: no invoke of its own runs there
+        if boundary is Boundary.INVOKE_START:
+            if fact.held:
+                self._held_start = fact.detail
+            else:
+                self._place(fact.detail)
 
     def _queued(self, step: RecordedInvoke, number: int) -> None:
         """A new invoke joins the invokes in flight in other environments when they are all of one overlap and all of
@@ -386,6 +444,10 @@ class Recorder:
         if fault.at is not None:
             lines.append(f"at = {toml_string(fault.at.value)}")
         return lines
+
+
+# Faults that act the moment they are given; the others wait for the next handler entry or registration.
+ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)
 
 
 def _is_snapshot(line: EnvironmentLine) -> bool:

@@ -1,7 +1,7 @@
 """A recorded invoke as a scenario step: its event, and what a replay expects of it.
 
 Only what is stable goes into the expectations: a response is compared by the keys that do not quote its request
-id (`expect.response` matches a subset), an error body (which quotes the request id and file paths) by its error
+id nor read the clock while it ran (`expect.response` matches a subset; clock_values.py), an error body (which quotes the request id and file paths) by its error
 type only; the telemetry an extension received for an invoke by its record types, without those whose number
 depends on timing (`stable_types`); durations and ids never appear.
 """
@@ -9,10 +9,11 @@ depends on timing (`stable_types`); durations and ids never appear.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from lambdatui.model import facts as f
+from lambdatui.scenario.clock_values import InvokeClock, clock_free
 from lambdatui.scenario.match import child_path
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
@@ -33,6 +34,7 @@ class RecordedInvoke:
     cold: Optional[bool] = None
     cut_off: bool = False  # the end of the session stopped it while the function ran it
     throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
+    clock: InvokeClock = field(default_factory=InvokeClock)  # when it ran: to leave the clock's readings out
 
 
 def event_text(event: bytes) -> str:
@@ -86,19 +88,8 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
             response = json_text(result.payload)
             if response is None:
                 notes.append("# response not compared: it is not JSON")
-            elif step.request_id in response:
-                try:
-                    stable, volatile = stable_part(json.loads(response), step.request_id)
-                except RecursionError:  # nested nearly as deep as Python's parser allows
-                    stable, volatile = None, []
-                if stable:
-                    notes.append(f"# {', '.join(volatile)} carry the request id, new on every run: "
-                                 "the other keys are compared")
-                    expect.append(f"response = {toml_string(json_line(stable))}")
-                else:
-                    notes.append("# response not compared: it carries the request id, new on every run")
             else:
-                expect.append(f"response = {toml_string(response)}")
+                _response_expect(response, step, notes, expect)
     else:
         notes.append("# no result was recorded for this invoke")
     if step.cold is not None and cold:
@@ -106,6 +97,29 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
     if not step.cut_off:
         expect += _telemetry_lines(telemetry, step.request_id)
     return notes, expect
+
+
+def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: list[str]) -> None:
+    """`response = ...` without what a replay cannot get again: the request id, the clock's readings. A response with
+    neither is written as it came."""
+    volatile: list[str] = []
+    try:
+        stable: Any = json.loads(text)
+        if step.request_id in text:
+            stable, volatile = stable_part(stable, step.request_id)
+        stable, timed = clock_free(stable, step.clock) if stable is not None else (None, [])
+    except RecursionError:  # nested nearly as deep as Python's parser allows
+        stable, timed = None, []
+        volatile = volatile or ["response"]
+    if volatile:
+        notes.append(f"# {', '.join(volatile)} carry the request id, new on every run: the other keys are compared"
+                     if stable is not None else "# response not compared: it carries the request id, new on every run")
+    if timed:
+        notes.append(f"# {', '.join(timed)}: the clock's reading while the invoke ran (time left, a timestamp), new on "
+                     "every run: not compared" if stable is not None else
+                     "# response not compared: it is the clock's reading while the invoke ran, new on every run")
+    if stable is not None:
+        expect.append(f"response = {toml_string(text if not volatile and not timed else json_line(stable))}")
 
 
 def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,

@@ -148,20 +148,23 @@ def test_commands_and_invokes_keep_the_order_they_took_effect_in() -> None:
     recorder = Recorder(_config())
     recorder(_queued("a"))
     recorder(_started("a"))
-    recorder.command(c.InjectFault(flt.Crash()))  # while a ran: after it
+    recorder.command(c.InjectFault(flt.Crash()))  # while a ran: before it, armed for invoke.start
     recorder(_queued("b"))
     recorder.command(c.InjectFault(flt.RaiseInHandler()))  # b waits in the queue: before it
     recorder(_started("b", held=True))
-    recorder.command(c.InjectFault(flt.Freeze("runtime")))  # b is held before its event goes out: before it
+    recorder.command(c.InjectFault(flt.Freeze("runtime")))  # b is held at invoke.start: before it, armed there
     recorder(f.HoldReleased(Boundary.INVOKE_START))
     recorder.command(c.NewEnvironment())
     recorder(_queued("c"))
     recorder(_completed("c", {}, error="Runtime.ExitError"))  # c failed in its Init, never started: placed here
     recorder(_queued("d"))  # never started by the end: last
     recorder.command(c.Shutdown())
-    kinds = [type(s.action).__name__ for s in parse_scenario(recorder.to_toml(), Path("r.toml")).steps]
-    assert kinds == ["InvokeAction", "FaultAction", "FaultAction", "FaultAction", "InvokeAction",
+    steps = parse_scenario(recorder.to_toml(), Path("r.toml")).steps
+    kinds = [type(s.action).__name__ for s in steps]
+    assert kinds == ["FaultAction", "InvokeAction", "FaultAction", "FaultAction", "InvokeAction",
                      "NewEnvironmentAction", "InvokeAction", "ShutdownAction", "InvokeAction"]
+    faults = [s.action.fault for s in steps if isinstance(s.action, FaultAction)]
+    assert [fault.at for fault in faults] == [Boundary.INVOKE_START, None, Boundary.INVOKE_START]
 
 
 def test_faults_new_environment_and_shutdown_are_recorded() -> None:

@@ -1,0 +1,48 @@
+"""`lambdatui invoke --record`: a response that reads the clock (time left, a timestamp) replays green.
+
+Recorded verbatim, `expect.response.left_ms` fails every replay by a millisecond or two. The recording must leave the
+clock's readings out, say so, and still compare the rest of the response. Real processes: the CLI records, the CLI
+replays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scenario_support import run_cli
+
+from lambdatui.scenario.parse import parse_scenario
+
+pytestmark = pytest.mark.timeout(120)
+
+CLOCK_READER = '''import time
+
+count = 0
+
+
+def handler(event, context):
+    global count
+    count += 1
+    time.sleep(0.05)  # time passes in the handler: the time left is not the timeout
+    return {"left_ms": context.get_remaining_time_in_millis(), "now": time.time(), "count": count,
+            "event": event, "nested": {"now_ms": int(time.time() * 1000), "label": "kept"}}
+'''
+
+
+def test_a_response_that_reads_the_clock_replays_with_the_rest_of_it_compared(code_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    handler = code_dir / "handler.py"
+    handler.write_text(CLOCK_READER)
+    recording = tmp_path / "clock.toml"
+    done = run_cli("invoke", str(handler), "-e", '{"n": 1}', "--repeat", "2", "--timeout", "3",
+                   "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    text = recording.read_text()
+    responses = [step.expect.response for step in parse_scenario(text, recording).steps]
+    assert responses == [{"count": 1, "event": {"n": 1}, "nested": {"label": "kept"}},
+                         {"count": 2, "event": {"n": 1}, "nested": {"label": "kept"}}], text
+    assert "left_ms, now, nested.now_ms" in text, text  # said, not silently dropped
+    for _ in range(2):  # a millisecond either way is still green
+        replayed = run_cli("replay", str(handler), str(recording))
+        assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr

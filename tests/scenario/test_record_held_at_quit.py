@@ -1,0 +1,73 @@
+"""The debugger's `--record` when the user quits with an HTTP invoke held at invoke.start.
+
+The event never went out: the function never ran that invoke, and its caller got the quit's `Sandbox.Failure`. As
+README says of an invoke that was only waiting, the recording writes it as a comment, not as a step a replay would run.
+Composed as `lambdatui PATH --port P --record FILE` composes it; waits are on the app's own snapshot, each bounded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from scenario_support import run_cli
+from test_record_every_invoke import ECHO, WAIT_S, free_port, idle_after, quit_and_wait, stop_backend, until
+
+from lambdatui import controller as c
+from lambdatui.config import resolve_function
+from lambdatui.model.boundaries import Boundary
+from lambdatui.scenario.model import InvokeAction
+from lambdatui.scenario.parse import parse_scenario
+from lambdatui.tui import build_debugger
+from lambdatui.ui.app import LambdaTuiApp
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Textual runs on asyncio only
+
+
+async def test_quitting_with_an_http_invoke_held_at_invoke_start_writes_it_as_a_comment(code_dir: Path,
+                                                                                       tmp_path: Path) -> None:
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    recording = tmp_path / "session.toml"
+    config = resolve_function(str(handler), timeout_s=3)
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    answers: list[object] = []
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                        "the cold start held at its first boundary, with the Invoke API up")
+            controller = app.controller
+            assert controller is not None
+            controller.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
+            controller.submit(c.Continue())
+            await until(pilot, idle_after(0), "Init to finish")
+            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            async with httpx.AsyncClient(timeout=WAIT_S) as http:
+                async with anyio.create_task_group() as group:
+
+                    async def send() -> None:
+                        answers.append(await http.post(url, json={"held": True}))
+
+                    group.start_soon(send)
+                    await until(pilot, lambda s: s.environment.held_at is Boundary.INVOKE_START,
+                                "the HTTP invoke held at invoke.start")
+                    await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+
+    answer = answers[0]
+    assert isinstance(answer, httpx.Response) and answer.json()["errorType"] == "Sandbox.Failure", answer
+    text = recording.read_text()
+    steps = parse_scenario(text, recording).steps
+    assert not any(isinstance(s.action, InvokeAction) for s in steps), text
+    assert "the session ended while the function ran" not in text, text
+    assert '#   invoke = \'{"held": true}\'' in text, text  # said, as a comment: it was sent, and not run
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr

@@ -1,0 +1,75 @@
+"""The debugger's `--record` with a fault given while the function runs an invoke (`t` or `f` mid-invoke).
+
+The fault acted on the invoke in flight, so the recording must place it where a replay reproduces that: armed
+before the invoke, for the boundary the invoke had reached when it was given. Composed as
+`lambdatui PATH --record FILE` composes it, driven through the controller as the UI's keys drive it, replayed by
+the real `lambdatui replay`. Waits are on the app's own snapshot (the handler's first line), each bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scenario_support import run_cli
+from test_record_every_invoke import quit_and_wait, stop_backend, until
+
+from lambdatui import controller as c
+from lambdatui.config import resolve_function
+from lambdatui.model import error_types as et
+from lambdatui.model import faults as flt
+from lambdatui.model.boundaries import Boundary
+from lambdatui.scenario.model import FaultAction, InvokeAction
+from lambdatui.scenario.parse import parse_scenario
+from lambdatui.tui import build_debugger
+from lambdatui.ui.app import LambdaTuiApp
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+
+# Says when it runs, then sleeps well inside the timeout: only the fault can make it time out.
+SLEEPER = '''import time
+
+
+def handler(event, context):
+    print("sleeping", flush=True)
+    time.sleep(event["s"])
+    return "done"
+'''
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Textual runs on asyncio only
+
+
+@pytest.mark.parametrize("fault", [flt.ForceTimeout(), flt.Freeze()], ids=["timeout", "freeze"])
+async def test_a_fault_given_while_the_handler_runs_is_armed_before_its_invoke(code_dir: Path, tmp_path: Path,
+                                                                              fault: flt.Fault) -> None:
+    handler = code_dir / "handler.py"
+    handler.write_text(SLEEPER)
+    recording = tmp_path / "session.toml"
+    config = resolve_function(str(handler), timeout_s=2)
+    app: LambdaTuiApp = build_debugger(config, record=recording)
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None, "the cold start held at its first boundary")
+            controller = app.controller
+            assert controller is not None
+            controller.submit(c.Continue())
+            controller.submit(c.Invoke(json.dumps({"s": 1.5}).encode()))
+            await until(pilot, lambda s: any(line.text == "sleeping" for line in s.logs), "the handler to run")
+            controller.submit(c.InjectFault(fault))
+            done = await until(pilot, lambda s: s.last_result is not None, "the invoke to end")
+            assert done.last_result is not None and done.last_result.error_type == et.SANDBOX_TIMEDOUT
+            await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+
+    text = recording.read_text()
+    actions = [step.action for step in parse_scenario(text, recording).steps]
+    assert [type(a) for a in actions] == [FaultAction, InvokeAction], text
+    assert actions[0].fault.at is Boundary.INVOKE_START, text
+    assert "error_type = 'Sandbox.Timedout'" in text, text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
