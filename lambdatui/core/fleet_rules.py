@@ -74,7 +74,8 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
     for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
         cold = first(fit)
         if cold is not None:
-            return Route(Choice.EXISTING, cold.number, cold=True)
+            # initialising ahead of requests: a cold start unless provisioned (`starts_cold` says which)
+            return Route(Choice.EXISTING, cold.number, cold=cold.cold or fit is not Fit.INITIALISING)
     if len(candidates) < limit:
         return Route(Choice.NEW, cold=True)
     held = first(Fit.HELD)
@@ -124,9 +125,11 @@ def starts_cold(env: "Environment") -> bool:
     """Whether the invoke `env` takes next is a cold start, as its REPORT will call it (`InvokeReported.cold`): it
     initialises first (or is initialising), or its on-demand Init or restore ran ahead of this invoke, whose REPORT
     then carries the Init (or Restore) Duration, as the debugger's env #1 after `c` and serve's env #1 do. A
-    provisioned environment's Init ahead of traffic is no cold start (no Init Duration, lambda-spec §11.2)."""
-    return (env.state in (EnvState.COLD, EnvState.INIT) or env.pending_init_duration_ms is not None
-            or env.pending_restore is not None)
+    provisioned environment's Init ahead of traffic is no cold start (no Init Duration, lambda-spec §11.2), even
+    while it still runs when the invoke arrives."""
+    initialising = env.state is EnvState.INIT or env.init is not None
+    return (env.state is EnvState.COLD or (initialising and not env.config.initialised_ahead)
+            or env.pending_init_duration_ms is not None or env.pending_restore is not None)
 
 
 def _managed_fit(env: ManagedEnvironment) -> Fit:

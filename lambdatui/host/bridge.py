@@ -182,6 +182,11 @@ class HostGuest:
         if self._coalescing is not None:
             self._coalescing.cancel()
 
+    def _on_snapshot(self) -> bool:
+        """The focus is SnapStart's snapshot environment."""
+        fleet = self._fleet
+        return fleet is not None and fleet.options.snapstart and self._focus is not None and self._focus is fleet.first
+
     def _focused_number(self) -> Optional[int]:
         """The focused environment's number now; one that left the fleet hands the focus to the first alive (or,
         with none alive, to the last one removed, which shows SHUT DOWN)."""
@@ -214,6 +219,10 @@ class HostGuest:
                 pending.append(fact)
                 assert self._wake is not None
                 self._wake.set()
+                if type(fact) is f.InvocationQueued and number and self._on_snapshot():
+                    # SnapStart's snapshot takes no invoke: the debugger follows the invoke into the environment
+                    # restored for it, where its result, its restore (failed or not) and its log are.
+                    self._refocus(number)
                 if type(fact) not in _LINES:
                     # A burst's slower pace is for its lines: a step of the lifecycle (the invoke's result, a hold)
                     # is what the user waits for, and comes at the quiet pace.

@@ -4,12 +4,12 @@ debugger shows. It runs on the fleet's state."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 import trio
 
 from lambdatui.core import fleet_rules as rules
-from lambdatui.host.environment_host import FactListener
+from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.model import facts as f
 from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters, FleetOptions
 
@@ -30,6 +30,7 @@ class FleetFacts:
     _waiters: int
     options: FleetOptions
     peak: int
+    discarded: Optional[EnvironmentHost]
     cold_starts: int
     warm_hits: int
     throttled: int
@@ -110,7 +111,9 @@ class FleetFacts:
         self._wake()
 
     def _note_peak(self) -> None:
-        busy = sum(1 for m in self._members if not m.done.is_set() and rules.fit(m.host.env) is rules.Fit.BUSY)
+        # SnapStart's snapshot serves no invoke: it is no concurrency, busy as its state looks to routing.
+        busy = sum(1 for m in self._members
+                   if not m.done.is_set() and not m.snapshot and rules.fit(m.host.env) is rules.Fit.BUSY)
         if busy > self.peak:
             self.peak = busy
 
@@ -126,6 +129,11 @@ class FleetFacts:
                 SNAP_START if m.snapshot or m.host.restored_from is not None else PROVISIONED if m.provisioned
                 else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None and not m.snapshot,
                 run.invocation.request_id if run is not None else None, m.host.restored_from))
+        discarded = self.discarded
+        if discarded is not None and all(line.number != discarded.sandbox_count for line in out):
+            env = discarded.env  # a failed restore: listed to be looked at, busy with nothing
+            out.append(EnvironmentLine(discarded.sandbox_count, env.state, None, env.invocations_done, SNAP_START,
+                                       False, None, discarded.restored_from))
         return tuple(sorted(out, key=lambda line: line.number))
 
     def counters(self) -> FleetCounters:

@@ -73,6 +73,7 @@ class _Event:
 
     payload: bytes
     kwargs: dict[str, object]
+    waiting: bool = False  # said to wait for an environment (the debugger's fleet line counts it from then)
 
 
 class FleetHost(FleetFacts, FleetSnapStart):
@@ -104,6 +105,11 @@ class FleetHost(FleetFacts, FleetSnapStart):
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
         self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
         self._last_removed: Optional[EnvironmentHost] = None
+        # SnapStart: the last environment discarded because its restore failed. It stays listed (SHUT DOWN) and
+        # viewable, so that the debugger shows the failure where it happened (its invoke's error, its log with the
+        # traceback and RESTORE_REPORT), as a failed Init stays in its environment; it takes no invoke and counts
+        # nowhere. Replaced by the next environment restored.
+        self.discarded: Optional[EnvironmentHost] = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -139,6 +145,8 @@ class FleetHost(FleetFacts, FleetSnapStart):
                                init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
                                max_concurrency=managed, restore_source=source)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
+        if source is not None:
+            self.discarded = None
         member.early, self._early = self._early, None
         host.subscribe(partial(self._forward, member))
         if managed or source is not None:
@@ -149,6 +157,8 @@ class FleetHost(FleetFacts, FleetSnapStart):
                 if (type(fact) is f.StateChanged and fact.state is EnvState.SHUT_DOWN  # type: ignore[attr-defined]
                         and not self._ending and member.idle_since != float("inf")):
                     member.idle_since = float("inf")  # as _retire marks it: removed once
+                    if member.host.restored_from is not None:
+                        self.discarded = member.host
                     self.start_soon(self._remove, member, False)
 
             host.subscribe(ended)
@@ -308,6 +318,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
                     self._drop_queued_events(f"was not run: {unavailable}")
                     break
                 if member is None:
+                    self._say_waiting()
                     break
                 event = self._events.popleft()
                 self._event_bytes -= len(event.payload)
@@ -322,6 +333,15 @@ class FleetHost(FleetFacts, FleetSnapStart):
                 # trio.Event per line for it).
                 self._events_arrived = trio.Event()
                 await self._events_arrived.wait()
+
+    def _say_waiting(self) -> None:
+        """Each Event invoke that has to wait in the fleet's queue is told once, as it starts to wait: a fact, so
+        that the debugger's fleet line shows it queued then, not at the next fact of some environment (no log line:
+        a thousand queued events would be a thousand)."""
+        for position, event in enumerate(self._events, 1):
+            if not event.waiting:
+                event.waiting = True
+                self._publish_own(f.EventWaiting(str(event.kwargs.get("request_id")), position))
 
     async def _place(self, asynchronous: bool) -> Optional[_Member]:
         """The environment that takes the next invoke (a new one started for it if need be); None at the limit."""
@@ -388,10 +408,14 @@ class FleetHost(FleetFacts, FleetSnapStart):
         for m in self._members:
             if number is None or m.number == number:
                 return m.host
+        if number is not None and self.discarded is not None and self.discarded.sandbox_count == number:
+            return self.discarded
         return self._last_removed if number is None else None
 
     def hosts(self) -> list[EnvironmentHost]:
-        return [m.host for m in self._members]
+        """Every environment alive, and the last one discarded by a failed restore (it shows SHUT DOWN)."""
+        alive = [m.host for m in self._members]
+        return alive if self.discarded is None or self.discarded in alive else [*alive, self.discarded]
 
     def set_breakpoints(self, boundaries: frozenset[Boundary]) -> None:
         """Breakpoints apply to every environment, those started later too."""

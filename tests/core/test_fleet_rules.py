@@ -34,7 +34,9 @@ def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0
     ([c(1, Fit.RESETTING)], 1, False, Route(Choice.EXISTING, 1, cold=True)),
     ([c(1, Fit.RESETTING), c(2, Fit.WARM)], 10, False, Route(Choice.EXISTING, 2)),
     # env #1, initialising ahead of requests, takes the first invoke
-    ([c(1, Fit.INITIALISING)], 10, False, Route(Choice.EXISTING, 1, cold=True)),
+    ([c(1, Fit.INITIALISING, cold=True)], 10, False, Route(Choice.EXISTING, 1, cold=True)),
+    # a provisioned one initialising ahead of traffic takes it too: no cold start (its REPORT has no Init Duration)
+    ([c(1, Fit.INITIALISING, provisioned=True)], 10, False, Route(Choice.EXISTING, 1)),
     # a held environment is routed around while under the limit...
     ([c(1, Fit.HELD)], 10, False, Route(Choice.NEW, cold=True)),
     # ...and waited for at the limit (it serves once released)
@@ -84,3 +86,15 @@ def test_a_provisioned_environment_initialised_ahead_serves_its_first_invoke_war
     _, request_id = d.invoke()
     d.complete_invoke(request_id)
     assert not d.reports()[-1].cold  # no Init Duration in its REPORT (lambda-spec §11.2)
+
+
+def test_a_provisioned_environment_still_initialising_is_no_cold_start_an_on_demand_one_is() -> None:
+    # Its Init began ahead of traffic: an invoke that arrives meanwhile waits for it and its REPORT carries no Init
+    # Duration, so the fleet must not count it a cold start (an on-demand environment's Init is one).
+    for provisioned in (True, False):
+        d = Driver()
+        d.config = dataclasses.replace(d.config, provisioned=provisioned)
+        d.env = Environment(d.config)
+        d.start()
+        assert fit(d.env) is Fit.INITIALISING
+        assert starts_cold(d.env) is not provisioned

@@ -13,7 +13,7 @@ from lambdatui.model.facts.faults import FaultArmed, FaultInjected, FaultRefused
 from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsReported, StackFrame, StacksCaptured,
                                               ThreadEntry, ThreadStack, TmpChanged, TmpEntry)
 from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen, EnvironmentThawed,
-                                             HoldReleased, InvocationCompleted, InvocationQueued, InvocationRefused,
+                                             EventWaiting, HoldReleased, InvocationCompleted, InvocationQueued, InvocationRefused,
                                              InvocationResult, InvocationThrottled, ParticipantChanged, PhaseEnded,
                                              PhaseStarted, ResponseStreamed, ResponseStreamEnded,
                                              ResponseStreamStarted, StateChanged)
@@ -39,6 +39,7 @@ Fact = Union[
     InvocationQueued,
     InvocationRefused,
     InvocationThrottled,
+    EventWaiting,
     InvocationCompleted,
     ResponseStreamStarted,
     ResponseStreamed,
@@ -68,7 +69,7 @@ __all__ = [
     # logs
     "FUNCTION", "LAMBDATUI", "PLATFORM", "LogLine", "LogLines", "extension_source", "log_lines", "read_lines",
     # lifecycle
-    "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentThawed", "HoldReleased",
+    "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentThawed", "EventWaiting", "HoldReleased",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
     "ResponseStreamed", "StateChanged",

@@ -118,6 +118,15 @@ class InvocationThrottled:
 
 
 @dataclass(frozen=True)
+class EventWaiting:
+    """An Event invoke that waits in the fleet's queue: every environment is busy, at the concurrency limit (a fact
+    of the fleet's own, environment 0); said once, as it starts to wait. `queued`: the queue's length then."""
+
+    request_id: str
+    queued: int
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     """What the caller of an invoke receives."""
 
