@@ -37,7 +37,8 @@ class DebugState:
         # The last failed Init, until an Init succeeds or an invoke's result supersedes it (a suppressed Init that
         # fails is answered to its invoke, whose result then carries the same error).
         self.last_init_failure: Optional[f.InitFailed] = None
-        self.memory: deque[f.MemoryMeasured] = deque(maxlen=MAX_MEMORY_POINTS)
+        # A tuple, made anew at each measurement (one per Init and invoke): each bar's past state keeps a reference.
+        self.memory: tuple[f.MemoryMeasured, ...] = ()
         self.extensions = ExtensionActivities()
         self.stream: Optional[ds.StreamView] = None  # the latest streamed response
         self.last_result_label = ""
@@ -81,9 +82,9 @@ class DebugState:
         elif isinstance(fact, f.StacksCaptured):
             self.last_stacks = fact
         elif isinstance(fact, f.MemoryMeasured):
-            self.memory.append(fact)
+            self.memory = (*self.memory[1 - MAX_MEMORY_POINTS:], fact)
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "init":
-            self.memory.clear()  # a new runtime: its memory builds up from scratch
+            self.memory = ()  # a new runtime: its memory builds up from scratch
         self.history.apply(fact, self)
 
     def _answered(self, request_id: str) -> None:

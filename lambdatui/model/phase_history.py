@@ -41,6 +41,7 @@ class PhaseState(NamedTuple):
     last_stacks: Optional[f.StacksCaptured]
     last_init_failure: Optional[f.InitFailed]
     stream: Optional[ds.StreamView]
+    memory: tuple[f.MemoryMeasured, ...]  # the runtime's measurements by then (its memory line stops there)
     received: Mapping[str, int]  # extension -> seq of its last event by then
     lines_from: int  # the log's running line count when the bar opened
     lines_to: int  # ... and when it ended
@@ -113,7 +114,7 @@ class PhaseHistory:
     def _capture(self, seq: int, opening: _Opening, lines_to: int, state: DebugState) -> PhaseState:
         return PhaseState(seq, opening.request_id, state.globals, state.tmp, state.last_result,
                           state.last_result_label, state.last_report, state.last_stacks, state.last_init_failure,
-                          state.stream, state.extensions.received_counts(), opening.lines_from, lines_to,
+                          state.stream, state.memory, state.extensions.received_counts(), opening.lines_from, lines_to,
                           self.completed)
 
     # ------------------------------------------------------------------ reading
@@ -153,6 +154,7 @@ def past_snapshot(live: ds.DebuggerSnapshot, past: PhaseState, history: PhaseHis
         last_stacks=past.last_stacks,
         last_init_failure=past.last_init_failure,
         stream=past.stream,
+        memory=past.memory,
         extensions=tuple(_received_by(x, past.received) for x in live.extensions if x.name in past.received),
         logs=bar_lines(past, history.lines, logs),
         invocations=max(live.invocations - (history.completed - past.completed), 0),

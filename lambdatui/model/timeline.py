@@ -9,8 +9,9 @@ when the phase fact emitted in the same step happened.
 
 Durations come from the facts where they carry one (`PhaseEnded`, `InvokeReported`): the core
 computes them without the time spent held at a boundary, as Lambda would report them. Bars the
-core does not time (Init's sub-phases, frozen and held spans) measure end − start; a sub-phase that
-begins at a boundary the user held starts when the hold was released, so it never counts the pause.
+core does not time (Init's sub-phases, frozen and held spans) measure end − start, less the time held
+inside them: a frozen gap the user then held at `invoke.start` counts only until the hold began (the hold
+is its own bar), and a sub-phase that begins at a boundary the user held starts when the hold was released.
 
 Memory is bounded: only the last MAX_BARS bars are kept and `dropped` counts the ones let go.
 """
@@ -86,10 +87,13 @@ class _Bar:
     reason: Optional[str] = None
     caller: str = ""
     seq: int = 0
+    held_s: float = 0.0  # time the user held the lifecycle while this bar ran: not part of its duration
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
-        self.duration_ms = duration_ms if duration_ms is not None else (self.end - self.start) * 1000
+        if duration_ms is None:
+            duration_ms = max(self.end - self.start - self.held_s, 0.0) * 1000
+        self.duration_ms = duration_ms
         if status is not None:
             self.status = status
 
@@ -285,10 +289,15 @@ class Timeline:
         bar, self._held = self._held, None
         if bar is not None:
             bar.close(at)
+            for timed in (self._frozen, self._subphase):  # the bars that time themselves leave the hold out
+                if timed is not None:
+                    timed.held_s += max(bar.end - max(bar.start, timed.start), 0.0)  # type: ignore[operator]
 
     def _end_frozen(self, at: float) -> None:
         bar, self._frozen = self._frozen, None
         if bar is not None:
+            if self._held is not None:  # thawed while still held: the hold so far is not frozen time
+                bar.held_s += max(at - max(self._held.start, bar.start), 0.0)
             bar.close(at)
 
 

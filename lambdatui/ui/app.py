@@ -32,6 +32,7 @@ from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_eve
 from lambdatui.ui.key_bindings import APP_BINDINGS
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
+from lambdatui.ui.focus import numbers
 from lambdatui.ui.panel_focus import panel_to_focus
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
@@ -45,7 +46,7 @@ from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_the
 from lambdatui.ui.travel import PhaseTravel
 from lambdatui.ui.widgets.past_bar import PastBar
 from lambdatui.ui.widgets.environments_strip import TALL
-from lambdatui.ui.widgets.too_small import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS, TooSmallNotice
+from lambdatui.ui.widgets.too_small import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS, TooSmallNotice, too_small
 from lambdatui.ui.widgets import (
     EnvironmentsStrip,
     EventPanel,
@@ -195,6 +196,12 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
             elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        """Behind the too-small notice the panels are hidden: no key acts on what cannot be seen, only q quits."""
+        if action != "quit" and len(self.screen_stack) == 1 and too_small(self.size):
+            return False
+        return super().check_action(action, parameters)
+
     def on_resize(self, event: events.Resize) -> None:
         self.fit_the_fleet()
         for notice in self.query(TooSmallNotice):  # none yet when the first resize comes
@@ -239,6 +246,11 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
 
     def action_new_environment(self) -> None:
         number = self.focused_environment
+        if self.snapshot is not None and number is not None and number not in numbers(self.snapshot):
+            # Shut down, it left the fleet (the controller lists it no more): the host has nothing to replace.
+            self.notify(f"env #{number} has been shut down and left the fleet: there is nothing to replace. The next "
+                        "invoke (i) starts a new environment, cold, with an empty /tmp.", severity="warning")
+            return
         if self.send(c.NewEnvironment(env=number)):
             self.environment_focus.renewing(number)
             self.notify(f"env #{number} is replaced: it comes back with a new number and an empty /tmp, and its next "

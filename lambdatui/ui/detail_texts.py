@@ -160,13 +160,13 @@ def result_detail(snapshot: DebuggerSnapshot) -> Optional[Detail]:
     stacks = snapshot.last_stacks
     if failure is not None:
         what = "Init timed out" if failure.status == "timeout" else "Init failed"
-        sections = _error_sections(failure.payload, failure.error_type or failure.status) if failure.payload \
+        sections = _error_sections(failure.payload, failure.shown_type) if failure.payload \
             else [Section("what the platform saw", failure.detail)]
         if failure.payload and failure.detail:
             sections.append(Section("what the platform saw", failure.detail))
         if stacks is not None and stacks.request_id == INIT_STACKS:
             sections.append(_stack_section(stacks, "every thread's stack where Init hung"))
-        return _with_bounds(Detail(f"{what}: {failure.error_type or failure.status}", (), tuple(sections)))
+        return _with_bounds(Detail(f"{what}: {failure.shown_type}", (), tuple(sections)))
     result: Optional[InvocationResult] = snapshot.last_result
     if result is None:
         return None

@@ -35,7 +35,7 @@ def headline(snapshot: DebuggerSnapshot) -> str:
         return f"runtime frozen ({_short(_request(snapshot))})"
     if env.state is EnvState.RUNNING:
         return f"running {_short(_request(snapshot))}".rstrip()
-    if env.state is EnvState.COLD and env.generation > 0:
+    if env.state is EnvState.COLD and _was_reset(snapshot):
         return f"reset ({_reset_reason(snapshot) or 'failure'})"
     return env.state.value.lower()
 
@@ -98,6 +98,12 @@ def _module(snapshot: DebuggerSnapshot) -> str:
 
 def _last_bar(snapshot: DebuggerSnapshot, *kinds: str) -> Optional[tl.TimelineBar]:
     return next((bar for bar in reversed(snapshot.timeline) if bar.kind in kinds), None)
+
+
+def _was_reset(snapshot: DebuggerSnapshot) -> bool:
+    """A cold environment whose processes ran and were reset: its timeline (each environment's own) has the reset.
+    A new environment (`N`) is cold with the old process generation and nothing on its timeline yet."""
+    return snapshot.environment.generation > 0 and _last_bar(snapshot, tl.RESET) is not None
 
 
 def _reset_reason(snapshot: DebuggerSnapshot) -> Optional[str]:
@@ -324,6 +330,9 @@ def _cold(s: DebuggerSnapshot) -> str:
     if s.environment.generation == 0:
         return ("The environment is cold: no process exists yet. The first invoke triggers Init (extensions, the "
                 "runtime, then your module's top-level code): that is the cold start.")
+    if not _was_reset(s):
+        return (f"Environment #{s.environment_number} is new: no process exists yet and its /tmp is empty. Its first "
+                "invoke runs Init (extensions, the runtime, then your module's top-level code): a full cold start.")
     return (f"The environment was reset after {_reason_phrase(s)}: its processes are gone, /tmp is kept. "
             "The next invoke re-runs Init inside the invoke, so its caller waits for a cold start again.")
 

@@ -124,6 +124,27 @@ def test_frozen_gaps_and_the_thaw():
     assert t.bars() == (TimelineBar("frozen", "frozen", 2.0, 7.0, 5000.0, None, "runtime, extension:a"),)
 
 
+def test_time_held_at_invoke_start_is_the_holds_and_not_the_frozen_gaps():
+    """Frozen 1.7 s, then held 6 s at invoke.start before the thaw: the frozen bar says 1.7 s, the hold 6 s."""
+    t = Timeline()
+    t.apply(f.EnvironmentFrozen(("runtime",)), at=2.0)
+    t.apply(f.BoundaryReached(B.INVOKE_START, held=True, detail=RID), at=3.7)
+    t.apply(f.HoldReleased(B.INVOKE_START), at=9.7)
+    t.apply(f.EnvironmentThawed(("runtime",)), at=9.7)
+    t.apply(f.PhaseStarted("invoke", RID, at=9.7))
+    frozen, held, _ = t.bars()
+    assert (frozen.kind, frozen.end, frozen.duration_ms) == ("frozen", 9.7, pytest.approx(1700.0))
+    assert (held.kind, held.duration_ms) == ("held", pytest.approx(6000.0))
+
+
+def test_a_thaw_while_still_held_leaves_the_hold_so_far_out_of_the_frozen_gap():
+    t = Timeline()
+    t.apply(f.EnvironmentFrozen(("runtime",)), at=2.0)
+    t.apply(f.BoundaryReached(B.INVOKE_START, held=True, detail=RID), at=3.0)
+    t.apply(f.EnvironmentThawed(("runtime",)), at=5.0)
+    assert t.bars()[0].duration_ms == pytest.approx(1000.0)
+
+
 def test_a_frozen_environment_whose_processes_died_ends_its_frozen_bar():
     t = Timeline()
     t.apply(f.EnvironmentFrozen(("runtime",)), at=2.0)

@@ -45,7 +45,7 @@ def cold_start(state: DebugState, at: float = 1.0) -> None:
 
 
 def invoke(state: DebugState, n: int, at: float, *globals_: f.GlobalEntry, tmp: tuple[tuple[str, int], ...] = (),
-           generation: int = 1) -> None:
+           generation: int = 1, memory_mb: int | None = None) -> None:
     rid = RIDS[n - 1]
     state.apply(f.StateChanged(EnvState.RUNNING, generation), at)
     state.apply(f.EnvironmentThawed(("runtime",)), at)
@@ -55,6 +55,8 @@ def invoke(state: DebugState, n: int, at: float, *globals_: f.GlobalEntry, tmp: 
     state.apply(f.InvocationCompleted(f.InvocationResult(rid, f'{{"invocations": {n}}}'.encode())), at + 0.02)
     state.apply(report(rid, *globals_, generation=generation), at + 0.03)
     state.apply(f.LogLine("platform", f"REPORT RequestId: {rid}", rid), at + 0.04)
+    if memory_mb is not None:  # measured right after REPORT (host/fact_publishing.py)
+        state.apply(f.MemoryMeasured("invoke", rid, memory_mb, memory_mb, memory_mb, 128, "cgroup v1", at + 0.04))
     state.apply(f.TmpChanged(listing(rid, *tmp).entries, (), rid), at + 0.04)
     state.apply(f.PhaseEnded("invoke", "success", 40.0, at=at + 0.03))
     state.apply(f.StateChanged(EnvState.FROZEN, generation), at + 0.05)
@@ -202,3 +204,17 @@ def test_an_invoke_that_failed_says_how() -> None:
                  for b in state.timeline.bars())
     assert {c.outcome for c in invoke_choices(bars)} == {"error: ValueError"}
 
+
+
+def test_an_invoke_bar_shows_the_memory_as_it_was_after_that_invoke() -> None:
+    """The memory line ("phase by phase: 7 → 32 → …") as of invoke 1 stops at invoke 1's figure."""
+    state = DebugState()
+    cold_start(state)
+    state.apply(f.MemoryMeasured("init", None, 7, 7, 7, 128, "cgroup v1", 1.3))
+    for n in (1, 2, 3):
+        invoke(state, n, 10.0 * n, memory_mb=7 + 25 * n)
+    now = dataclasses.replace(live(state), memory=tuple(state.memory))
+    first, second, _ = invoke_seqs(state)
+    assert [m.environment_mb for m in now.memory] == [7, 32, 57, 82]
+    assert [m.environment_mb for m in snapshot_as_of(now, state, first).memory] == [7, 32]
+    assert [m.environment_mb for m in snapshot_as_of(now, state, second).memory] == [7, 32, 57]

@@ -492,6 +492,18 @@ class TestEnvironments:
             await shows(pilot, "SHUT DOWN")
 
 
+    async def test_N_on_a_shut_down_environment_says_there_is_nothing_to_replace(self) -> None:
+        async with running() as pilot:
+            await continued(pilot)
+            await pilot.press("s")
+            await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN and not s.environments,
+                        "SHUT DOWN, out of the fleet")
+            await pilot.press("N")
+            await until_true(pilot, lambda: any("env #1 has been shut down" in m for m in notifications(pilot)),
+                             "the refusal")
+            assert not any("is replaced" in m for m in notifications(pilot))
+
+
 class TestScreens:
     async def test_question_mark_opens_help_and_escape_closes_it(self) -> None:
         async with running() as pilot:

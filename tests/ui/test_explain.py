@@ -113,6 +113,15 @@ class TestConcreteNames:
         assert explain(cold_snapshot).startswith("The environment is cold: no process exists yet.")
         assert headline(cold_snapshot) == "cold"
 
+    def test_a_new_environment_is_not_a_reset(self, warm_snapshot: DebuggerSnapshot) -> None:
+        """`N`: env #2 is cold with the old process generation and a timeline of its own, with no reset in it."""
+        new = dataclasses.replace(in_state(warm_snapshot, EnvState.COLD, generation=1), timeline=(),
+                                  environment_number=2)
+        said = explain(new)
+        assert headline(new) == "cold"
+        assert "reset" not in said and "/tmp is empty" in said and "cold start" in said, said
+        assert len(said) <= MAX_CHARS and _sentences(said) <= 2
+
     def test_running_names_the_request(self, warm_snapshot: DebuggerSnapshot) -> None:
         running = in_state(warm_snapshot, EnvState.RUNNING, current_request_id=snapshots.WARM_IDS[0])
         assert explain(running).startswith(f"Request {snapshots.WARM_IDS[0][:8]} is running")

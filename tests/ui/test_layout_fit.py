@@ -153,6 +153,28 @@ async def test_below_100x30_a_notice_replaces_the_panels_and_resizing_back_resto
         assert app.focused is app.query_one("#globals"), "the panel focused before keeps the focus"
 
 
+@pytest.mark.anyio
+async def test_behind_the_notice_only_q_acts() -> None:
+    """At 90x25 the panels are hidden: `i` sends no invoke, `x` opens no dialog, `?` no help; back at full size
+    they act again."""
+    app = app_for(WARM)
+    async with app.run_test(size=LARGE) as pilot:
+        await settled(pilot)
+        controller = app.controller
+        await pilot.resize_terminal(90, 25)
+        await pilot.pause()
+        await pilot.press("i", "x", "N", "s", "question_mark", "ctrl+p")
+        await pilot.pause()
+        assert controller.commands == []  # type: ignore[union-attr]
+        assert len(app.screen_stack) == 1 and "Make the terminal at least" in screen_text(pilot)
+
+        await pilot.resize_terminal(*SMALL)
+        await pilot.pause()
+        await pilot.press("i")
+        await pilot.pause()
+        assert len(controller.commands) == 1  # type: ignore[union-attr]
+
+
 def test_snapshot_the_small_terminal_notice(snap_compare) -> None:
     """At 80x24: only the notice, centred: "Make the terminal at least 100×30 (now 80×24)." in bold, why, and that q
     quits. No header, panels or footer."""

@@ -143,6 +143,27 @@ async def test_a_syntax_error_at_function_init_is_an_init_error_with_the_runtime
         assert "handler.py" in str(app.query_one("#result-payload").render())  # the runtime's stack trace
 
 
+async def test_an_exception_at_import_shows_the_runtimes_error_type_not_the_platforms(code_dir: Path) -> None:
+    """INIT_REPORT's type is sanitised by the platform (Runtime.Unknown, lambda-spec §1.5); the header and Result
+    show the type as the runtime reported it in /init/error."""
+    handler = write(code_dir, "handler.py", """\
+        raise ValueError("x")
+
+
+        def handler(event, context):
+            return {}
+        """)
+    async with debugging(handler) as pilot:
+        app = app_of(pilot)
+        await pilot.press("c")
+        failed = await until(pilot, lambda s: settled_cold(s) and s.last_init_failure is not None, "Init to fail")
+        failure = failed.last_init_failure
+        assert failure is not None and failure.runtime_error_type == "ValueError"
+        await shows(pilot, "Init failed: ValueError")
+        assert "Init failed: ValueError" in app.query_one(HeaderBar).render().plain
+        assert "Init failed: Runtime.Unknown" not in screen_text(pilot)
+
+
 async def test_an_init_timeout_shows_where_the_module_hung(code_dir: Path) -> None:
     handler = write(code_dir, "handler.py", """\
         import time

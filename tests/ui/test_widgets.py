@@ -86,6 +86,21 @@ class TestHeaderBar:
         assert "RUNNING" not in first and "HELD · INVOKE" in first, first
 
 
+    @pytest.mark.parametrize("state", [EnvState.COLD, EnvState.SHUT_DOWN])
+    async def test_after_a_reset_or_shutdown_the_memory_of_the_gone_processes_is_not_shown(
+            self, warm_snapshot: DebuggerSnapshot, state: EnvState) -> None:
+        from lambdatui.model.facts import MemoryMeasured
+
+        measured = (MemoryMeasured("invoke", snapshots.WARM_IDS[2], 100, 100, 108, 128, "cgroup v1", 1.0),)
+        warm = dataclasses.replace(warm_snapshot, memory=measured)
+        async with hosted(HeaderBar(), warm) as pilot:
+            assert "mem 108/128 MB" in screen_lines(pilot)[0]
+        gone = dataclasses.replace(with_env(warm_snapshot, state=state), memory=measured)
+        async with hosted(HeaderBar(), gone) as pilot:
+            first = screen_lines(pilot)[0]
+        assert "mem 108/128 MB" not in first and "128 MB" in first, first
+
+
 class TestPhaseTimeline:
     async def test_cold_has_no_bars_but_a_legend(self, cold_snapshot: DebuggerSnapshot) -> None:
         async with hosted(PhaseTimeline(), cold_snapshot) as pilot:
@@ -257,6 +272,17 @@ class TestTmpView:
             text = screen_text(pilot)
         assert "note: TMPDIR mode: absolute /tmp paths escape the sandbox" in text
         assert "more entries than lambdatui lists" in text
+
+
+    async def test_a_symlinks_kind_and_its_mark_do_not_run_together(self, warm_snapshot: DebuggerSnapshot) -> None:
+        from lambdatui.model.facts import TmpEntry
+
+        rid = snapshots.WARM_IDS[2]
+        link = TmpEntry("/tmp/link", "symlink", 11, 1700000000.0, rid, rid, "new")
+        tmp = dataclasses.replace(warm_snapshot.tmp, entries=(*warm_snapshot.tmp.entries, link))
+        async with hosted(TmpView(), dataclasses.replace(warm_snapshot, tmp=tmp), size=(160, 40)) as pilot:
+            row = next(line for line in screen_lines(pilot) if "link @" in line)
+        assert re.search(r"symlink +new by", row), row
 
 
 class TestEventPanel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -36,6 +37,25 @@ class InitFailed:
     detail: str
     payload: bytes = b""
     phase: str = "init"  # "init", or "invoke" for a suppressed init inside an invoke
+
+    @property
+    def runtime_error_type(self) -> Optional[str]:
+        """The errorType of the runtime's own document, as it reported it (None without one). The platform's
+        `error_type` can differ: INIT_REPORT sanitises a handler's type to Runtime.Unknown (lambda-spec §1.5)."""
+        if not self.payload:
+            return None
+        try:
+            document = json.loads(self.payload.decode("utf-8", errors="replace"))
+        except ValueError:
+            return None
+        error_type = document.get("errorType") if isinstance(document, dict) else None
+        return error_type if isinstance(error_type, str) and error_type else None
+
+    @property
+    def shown_type(self) -> str:
+        """How the Init failed, as the header and Result say it: the runtime's type, else the platform's, else
+        the status."""
+        return self.runtime_error_type or self.error_type or self.status
 
 
 @dataclass(frozen=True)

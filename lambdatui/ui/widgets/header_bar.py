@@ -51,7 +51,7 @@ def last_failure(snapshot: DebuggerSnapshot) -> Optional[str]:
     failure = snapshot.last_init_failure
     if failure is not None:
         what = "Init timed out" if failure.status == "timeout" else "Init failed"
-        return f"✗ {what}: {failure.error_type or failure.status}"
+        return f"✗ {what}: {failure.shown_type}"
     result = snapshot.last_result
     if result is None or not result.function_error:
         return None
@@ -113,7 +113,10 @@ class HeaderBar(Widget):
             fn.handler,
             f"{fn.runtime} ({_short_interpreter(fn.interpreter)})" if fn.interpreter else fn.runtime,
             f"timeout {fn.timeout_s} s",
-            f"mem {memory_text(snapshot.memory[-1])}" if snapshot.memory else f"{fn.memory_mb} MB",
+            # The memory in use while processes hold it; after a reset or shutdown they are gone: the limit alone.
+            f"mem {memory_text(snapshot.memory[-1])}"
+            if snapshot.memory and snapshot.environment.state not in (EnvState.COLD, EnvState.SHUT_DOWN)
+            else f"{fn.memory_mb} MB",
             invokes,
         ]
         if fn.extensions:

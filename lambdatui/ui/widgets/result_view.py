@@ -263,7 +263,7 @@ class ResultView(VerticalScroll):
         title.set_class(True, "-error")
         what = "Init timed out" if failure.status == "timeout" else "Init failed"
         where = " (a suppressed Init, inside an invoke)" if failure.phase == "invoke" else ""
-        title.update(Content.assemble((f"{what}: {failure.error_type or failure.status}", "bold"), (where, "dim")))
+        title.update(Content.assemble((f"{what}: {failure.shown_type}", "bold"), (where, "dim")))
         self.query_one("#result-report", Static).update(
             Content.styled(failure.detail, "dim") if failure.detail and failure.payload else "")
         self.query_one("#result-payload", Static).update(Content(init_error_text(failure)))

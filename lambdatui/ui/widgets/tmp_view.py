@@ -20,7 +20,7 @@ from lambdatui.ui.widgets._row_cursor import CursorPanel, RowCursor
 ROOT = "/tmp"
 MARK_STYLE = {"new": "bold $success", "changed": "bold $warning"}
 SIZE_WIDTH = 9
-KIND_WIDTH = 7
+KIND_WIDTH = 7  # the kind column at least ("file", "dir"); wider when a longer kind ("symlink") needs its space
 NAME_WHOLE = 33  # a 30-character name, indented once, and its "/" or " @"
 MARK_KEPT = 15  # "new by 1a2b3c4d", "changed by init"
 
@@ -48,13 +48,14 @@ def _shown_name(entry: TmpEntry) -> str:
     return "  " * min(depth, 8) + one_line(name) + suffix
 
 
-def _entry_row(entry: TmpEntry, name_width: int, with_kind: bool) -> Content:
+def _entry_row(entry: TmpEntry, name_width: int, kind_width: int) -> Content:
+    """`kind_width` 0: no kind column."""
     figure = "" if entry.kind == "dir" else size(entry.size)
     return Content.assemble(
         (clip(_shown_name(entry), name_width).ljust(name_width), "bold" if entry.change != "same" else ""),
         (figure.rjust(SIZE_WIDTH), "dim"),
         "  ",
-        (entry.kind.ljust(KIND_WIDTH) if with_kind else "", "dim italic"),
+        (entry.kind.ljust(kind_width) if kind_width else "", "dim italic"),
         (entry_mark(entry), MARK_STYLE.get(entry.change, "dim")),
     )
 
@@ -121,11 +122,12 @@ class TmpView(CursorPanel):
         mark_width = max((len(entry_mark(e)) for e in tmp.entries), default=0)
         longest = max((len(_shown_name(e)) for e in tmp.entries), default=10) + 1
         whole = min(longest, NAME_WHOLE, width - SIZE_WIDTH - 2 - MARK_KEPT)
-        with_kind = width - SIZE_WIDTH - 2 - mark_width - KIND_WIDTH >= max(20, whole)
-        room = width - SIZE_WIDTH - 2 - mark_width - (KIND_WIDTH if with_kind else 0)
+        kind_width = max(KIND_WIDTH, max((len(e.kind) + 1 for e in tmp.entries), default=0))  # never run into the mark
+        with_kind = width - SIZE_WIDTH - 2 - mark_width - kind_width >= max(20, whole)
+        room = width - SIZE_WIDTH - 2 - mark_width - (kind_width if with_kind else 0)
         name_width = max(min(longest, room, 48), whole, 10)
         for entry in tmp.entries:
-            self.cursor.add(rows, entry, _entry_row(entry, name_width, with_kind))
+            self.cursor.add(rows, entry, _entry_row(entry, name_width, kind_width if with_kind else 0))
         if tmp.truncated:
             rows.append(Content.styled("… more entries than lambdatui lists (the top of the tree is shown)",
                                        "$warning italic"))
