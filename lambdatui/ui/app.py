@@ -197,8 +197,9 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
-        """Behind the too-small notice the panels are hidden: no key acts on what cannot be seen, only q quits."""
-        if action != "quit" and len(self.screen_stack) == 1 and too_small(self.size):
+        """Behind the too-small notice the panels are hidden: no key acts on what cannot be seen; q quits, and ?
+        opens the help, which fits any width and scrolls."""
+        if action not in ("quit", "help") and len(self.screen_stack) == 1 and too_small(self.size):
             return False
         return super().check_action(action, parameters)
 

@@ -154,19 +154,24 @@ async def test_below_100x30_a_notice_replaces_the_panels_and_resizing_back_resto
 
 
 @pytest.mark.anyio
-async def test_behind_the_notice_only_q_acts() -> None:
-    """At 90x25 the panels are hidden: `i` sends no invoke, `x` opens no dialog, `?` no help; back at full size
-    they act again."""
+async def test_behind_the_notice_only_q_and_the_help_act() -> None:
+    """At 90x25 the panels are hidden: `i` sends no invoke, `x` opens no dialog, ctrl+p no palette (`?` opens the
+    help, which fits any width: tests/probe/test_probe_help.py); back at full size they act again."""
     app = app_for(WARM)
     async with app.run_test(size=LARGE) as pilot:
         await settled(pilot)
         controller = app.controller
         await pilot.resize_terminal(90, 25)
         await pilot.pause()
-        await pilot.press("i", "x", "N", "s", "question_mark", "ctrl+p")
+        await pilot.press("i", "x", "N", "s", "ctrl+p")
         await pilot.pause()
         assert controller.commands == []  # type: ignore[union-attr]
         assert len(app.screen_stack) == 1 and "Make the terminal at least" in screen_text(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause()
 
         await pilot.resize_terminal(*SMALL)
         await pilot.pause()
