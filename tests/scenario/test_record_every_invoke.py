@@ -96,6 +96,18 @@ async def stop_backend(app: LambdaTuiApp) -> None:
         await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
 
 
+async def breaking_at_invoke_start(pilot, app: LambdaTuiApp) -> tuple[c.Controller, str]:
+    """The debugger past Init with a breakpoint at invoke.start: its controller and its Invoke API's URL."""
+    await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                "the cold start held at its first boundary, with the Invoke API up")
+    controller = app.controller
+    assert controller is not None
+    controller.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
+    controller.submit(c.Continue())
+    await until(pilot, idle_after(0), "Init to finish")
+    return controller, f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+
+
 async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(code_dir: Path,
                                                                                tmp_path: Path) -> None:
     handler = code_dir / "handler.py"
@@ -154,14 +166,7 @@ async def test_a_fault_given_while_an_http_invoke_is_held_is_recorded_before_it(
     app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
     try:
         async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
-                        "the cold start held at its first boundary, with the Invoke API up")
-            controller = app.controller
-            assert controller is not None
-            controller.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
-            controller.submit(c.Continue())
-            await until(pilot, idle_after(0), "Init to finish")
-            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            controller, url = await breaking_at_invoke_start(pilot, app)
             async with httpx.AsyncClient(timeout=WAIT_S) as http:
                 async with anyio.create_task_group() as group:
                     answers: list[httpx.Response] = []

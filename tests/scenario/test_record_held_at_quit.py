@@ -13,9 +13,9 @@ import anyio
 import httpx
 import pytest
 from scenario_support import run_cli
-from test_record_every_invoke import ECHO, WAIT_S, free_port, idle_after, quit_and_wait, stop_backend, until
+from test_record_every_invoke import (ECHO, WAIT_S, breaking_at_invoke_start, free_port, quit_and_wait,
+                                     stop_backend, until)
 
-from lambdatui import controller as c
 from lambdatui.config import resolve_function
 from lambdatui.model.boundaries import Boundary
 from lambdatui.scenario.model import InvokeAction
@@ -41,14 +41,7 @@ async def test_quitting_with_an_http_invoke_held_at_invoke_start_writes_it_as_a_
     answers: list[object] = []
     try:
         async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
-                        "the cold start held at its first boundary, with the Invoke API up")
-            controller = app.controller
-            assert controller is not None
-            controller.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
-            controller.submit(c.Continue())
-            await until(pilot, idle_after(0), "Init to finish")
-            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            _, url = await breaking_at_invoke_start(pilot, app)
             async with httpx.AsyncClient(timeout=WAIT_S) as http:
                 async with anyio.create_task_group() as group:
 
