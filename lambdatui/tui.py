@@ -66,7 +66,7 @@ def run_tui(config: FunctionConfig, *, record: Optional[Path] = None, function_p
     result = build_debugger(config, record=record, function_path=function_path, replay_options=replay_options,
                             **options).run()  # type: ignore[arg-type]
     if record is not None:
-        from lambdatui.scenario.record import replay_command
+        from lambdatui.scenario.record_lines import replay_command
 
         command = replay_command(function_path or str(config.code_dir), str(record), replay_options)
         print(f"lambdatui: recorded the session to {record} (replay it with '{command}')")

@@ -35,14 +35,13 @@ invoke.start too: the end drops that hold without sending the event); an invoke 
 function ran it is a step, with no expectation on its result. A session with
 nothing else to replay is written as the shutdown it ended with, since a scenario runs at least one step.
 
-What an invoke step expects is record_expectations.py (only what is stable); the TOML text, toml_writer.py.
+What an invoke step expects is record_expectations.py (only what is stable); the other steps' lines and the replay
+command, record_lines.py; the TOML text, toml_writer.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
@@ -54,11 +53,11 @@ from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY, SNAP_START, EnvironmentLine, FleetOptions
-from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S
+from lambdatui.model.fleet import SNAP_START, EnvironmentLine, FleetOptions
+from lambdatui.scenario.record_lines import command_lines, fleet_lines, replay_command
 from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines, parallel_lines
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
-from lambdatui.scenario.toml_writer import is_control, lone_surrogates_replaced, toml_key, toml_string, toml_value
+from lambdatui.scenario.toml_writer import lone_surrogates_replaced, toml_key, toml_string
 
 if TYPE_CHECKING:
     from lambdatui.host.debug_session import DebugSession
@@ -91,14 +90,6 @@ def _ran(overlap: _Overlap) -> set[str]:
     return {s.request_id for s in overlap.invokes if not s.throttled}
 
 
-FAULT_NAME = {
-    flt.Crash: "crash",
-    flt.Freeze: "freeze",
-    flt.Thaw: "thaw",
-    flt.ForceTimeout: "timeout",
-    flt.RaiseInHandler: "raise",
-    flt.ExtensionInitError: "init-error",
-}
 
 
 class Recorder:
@@ -351,7 +342,7 @@ class Recorder:
         ]
         if self.handler_given:
             out.append(f"handler = {toml_string(self.config.handler)}")
-        out += self._fleet_lines()
+        out += fleet_lines(self._options)
         if self.config.env:
             out += ["", "[function.env]"]
             out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
@@ -402,49 +393,7 @@ class Recorder:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
                                   fleet_known=fleet_known) if ran else []
-        return self._other_lines(step.command)
-
-    def _fleet_lines(self) -> list[str]:
-        """The fleet's settings a replay needs, where they are not lambdatui's defaults."""
-        options = self._options
-        if options is None:
-            return []
-        lines = []
-        if options.snapstart:
-            lines.append("snapstart = true")
-        if options.concurrency != DEFAULT_CONCURRENCY:
-            lines.append(f"concurrency = {options.concurrency}")
-        if options.provisioned:
-            lines.append(f"provisioned = {options.provisioned}")
-        if options.idle_shutdown_s is not None and options.idle_shutdown_s <= MAX_IDLE_SHUTDOWN_S:
-            lines.append(f"idle_shutdown = {toml_value(options.idle_shutdown_s)}")
-        elif options.idle_shutdown_s is not None:  # a replay that long would never see it: no file needs it
-            lines.append(f"# --idle-shutdown {options.idle_shutdown_s:g} is longer than a scenario takes: left out")
-        return lines
-
-    def _other_lines(self, command: c.Command) -> list[str]:
-        on = [] if getattr(command, "env", None) is None else [f"env = {command.env}"]  # type: ignore[attr-defined]
-        if isinstance(command, c.NewEnvironment):
-            return ["new_environment = true", *on]
-        if isinstance(command, c.Shutdown):
-            return ["shutdown = true", *on]
-        assert isinstance(command, c.InjectFault)
-        fault = command.fault
-        lines = [f"fault = {toml_string(FAULT_NAME[type(fault)])}", *on]
-        if isinstance(fault, (flt.Crash, flt.Freeze, flt.Thaw, flt.ExtensionInitError)):
-            lines.append(f"target = {toml_string(fault.target)}")
-        if isinstance(fault, flt.Crash):
-            if fault.exit_code is not None:
-                lines.append(f"exit_code = {fault.exit_code}")
-            elif fault.signal is not None:
-                lines.append(f"signal = {_signal_value(fault.signal)}")
-        if isinstance(fault, flt.RaiseInHandler):
-            lines.append(f"exception = {toml_string(fault.exception)}")
-            lines.append(f"message = {toml_string(fault.message)}")
-        if fault.at is not None:
-            lines.append(f"at = {toml_string(fault.at.value)}")
-        return lines
-
+        return command_lines(step.command)
 
 # Faults that act the moment they are given; the others wait for the next handler entry or registration.
 ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)
@@ -452,20 +401,3 @@ ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)
 
 def _is_snapshot(line: EnvironmentLine) -> bool:
     return line.init_type == SNAP_START and line.restored_from is None
-
-
-def replay_command(function_path: str, scenario_path: str, options: Sequence[str] = ()) -> str:
-    words = ["lambdatui", "replay", *options, function_path, scenario_path]
-    return " ".join(_shell_word(word) for word in words)
-
-
-def _shell_word(word: str) -> str:
-    # Quoted for a shell; a control character (a newline would end the comment line) becomes "?".
-    return shlex.quote("".join("?" if is_control(ch) else ch for ch in word))
-
-
-def _signal_value(number: int) -> str:
-    try:
-        return toml_string(signal.Signals(number).name)
-    except ValueError:
-        return str(number)  # a real-time signal has no name
