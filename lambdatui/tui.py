@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -63,8 +64,12 @@ def build_debugger(
 
 def run_tui(config: FunctionConfig, *, record: Optional[Path] = None, function_path: Optional[str] = None,
             replay_options: Sequence[str] = (), **options: object) -> int:
-    result = build_debugger(config, record=record, function_path=function_path, replay_options=replay_options,
-                            **options).run()  # type: ignore[arg-type]
+    app = build_debugger(config, record=record, function_path=function_path, replay_options=replay_options,
+                         **options)  # type: ignore[arg-type]
+    result = app.run()
+    backend = app.backend
+    for text in backend.events_not_run if isinstance(backend, HostGuest) else ():
+        print(f"lambdatui: {text}", file=sys.stderr)
     if record is not None:
         from lambdatui.scenario.record_lines import replay_command
 

@@ -128,6 +128,9 @@ class HostGuest:
         self._coalescing: Optional[trio.CancelScope] = None  # the pause that gathers a burst into one update
         self._urgent = False  # the focus changed: deliver without that pause, and none of the earlier lines
         self._stepped = False  # a step of the lifecycle is among the facts not yet delivered
+        # What the shutdown at quit said of Event invokes it could not run: the screen is closing, so run_tui says
+        # it on the terminal after (Lambda never drops an event it accepted without a word).
+        self.events_not_run: list[str] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._done = loop.create_future()
@@ -210,6 +213,9 @@ class HostGuest:
             pending: list[f.Fact] = []
 
             def collect(number: int, fact: f.Fact) -> None:
+                if self._body.cancel_called and type(fact) is f.LogLine and fact.source == f.LAMBDATUI \
+                        and fact.text.startswith("Event invoke "):  # type: ignore[attr-defined]
+                    self.events_not_run.append(fact.text)  # type: ignore[attr-defined]
                 # Another environment's log lines never reach the UI: the log view shows the focused one's. Lines
                 # said before a focus change are in that environment's snapshot (`logs`), which the UI then takes.
                 if number and type(fact) in _LINES and (self._focus is None or number != self._focus.sandbox_count):

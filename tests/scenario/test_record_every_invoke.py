@@ -275,3 +275,28 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
     assert '{"queued": true}' in text, text  # said, as a comment: it was sent, and not run
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+
+
+async def test_quitting_with_event_invokes_queued_says_each_was_not_run_for_the_terminal(code_dir: Path) -> None:
+    """Their callers had a 202 and will hear nothing more: the shutdown at quit names each, and the debugger says it
+    on the terminal once its screen has closed (run_tui prints `events_not_run`)."""
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    config = resolve_function(str(handler), timeout_s=3)
+    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), fleet=FleetOptions(concurrency=1))
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
+                        "the cold start held at its first boundary, with the Invoke API up")
+            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            async with httpx.AsyncClient(timeout=WAIT_S) as http:
+                accepted = [await http.post(url, json={"n": n}, headers={"X-Amz-Invocation-Type": "Event"})
+                            for n in range(2)]
+            assert [a.status_code for a in accepted] == [202, 202]
+            await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+    said = app.backend.events_not_run  # type: ignore[union-attr]
+    for answer in accepted:
+        request_id = answer.headers["X-Amzn-RequestId"]
+        assert any(text.startswith(f"Event invoke {request_id} was not run") for text in said), said
