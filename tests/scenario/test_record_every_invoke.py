@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import anyio
 import httpx
@@ -96,6 +97,21 @@ async def stop_backend(app: LambdaTuiApp) -> None:
         await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
 
 
+def echo_debugger(code_dir: Path, recording: Optional[Path] = None, **options: object) -> tuple[Path, LambdaTuiApp]:
+    """The echo handler in the debugger, serving the Invoke API, recording to `recording` if given."""
+    handler = code_dir / "handler.py"
+    handler.write_text(ECHO)
+    config = resolve_function(str(handler), timeout_s=3)
+    return handler, build_debugger(config, invoke_port=free_port(), record=recording, **options)  # type: ignore[arg-type]
+
+
+def assert_replays(handler: Path, recording: Path) -> subprocess.CompletedProcess[str]:
+    """`lambdatui replay` of the recording passes."""
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, recording.read_text() + replayed.stdout + replayed.stderr
+    return replayed
+
+
 async def breaking_at_invoke_start(pilot, app: LambdaTuiApp) -> tuple[c.Controller, str]:
     """The debugger past Init with a breakpoint at invoke.start: its controller and its Invoke API's URL."""
     await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
@@ -110,11 +126,8 @@ async def breaking_at_invoke_start(pilot, app: LambdaTuiApp) -> tuple[c.Controll
 
 async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(code_dir: Path,
                                                                                tmp_path: Path) -> None:
-    handler = code_dir / "handler.py"
-    handler.write_text(ECHO)
     recording = tmp_path / "session.toml"
-    config = resolve_function(str(handler), timeout_s=3)
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    handler, app = echo_debugger(code_dir, recording)
     events = [{"via": "http", "n": 1}, {"via": "http-event", "n": 2}, {"via": "controller", "n": 3},
               {"via": "http", "n": 4}]
     try:
@@ -147,8 +160,7 @@ async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(
     assert [step.expect.response for step in scenario.steps] == [
         {"count": i + 1, "event": event} for i, event in enumerate(events)], text
     tomllib.loads(text)
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    replayed = assert_replays(handler, recording)
     assert replayed.stdout.count("  response ") == len(events), replayed.stdout
 
 
@@ -159,11 +171,8 @@ async def test_a_fault_given_while_an_http_invoke_is_held_is_recorded_before_it(
     The recording must say so in replayable order: the fault first, then the invoke it applied to (a replay
     runs one step at a time, and the fault waits for the next handler entry).
     """
-    handler = code_dir / "handler.py"
-    handler.write_text(ECHO)
     recording = tmp_path / "session.toml"
-    config = resolve_function(str(handler), timeout_s=3)
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    handler, app = echo_debugger(code_dir, recording)
     try:
         async with app.run_test(size=(140, 45)) as pilot:
             controller, url = await breaking_at_invoke_start(pilot, app)
@@ -190,17 +199,13 @@ async def test_a_fault_given_while_an_http_invoke_is_held_is_recorded_before_it(
     actions = [step.action for step in parse_scenario(text, recording).steps]
     assert [type(a) for a in actions] == [FaultAction, InvokeAction], text
     assert "error_type = 'KeyError'" in text, text
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert_replays(handler, recording)
 
 
 async def test_an_invoke_refused_after_a_shutdown_is_recorded(code_dir: Path, tmp_path: Path) -> None:
     """After the user shuts the environment down, an HTTP invoke is refused: that too is an invoke, and replays."""
-    handler = code_dir / "handler.py"
-    handler.write_text(ECHO)
     recording = tmp_path / "session.toml"
-    config = resolve_function(str(handler), timeout_s=3)
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    handler, app = echo_debugger(code_dir, recording)
     try:
         async with app.run_test(size=(140, 45)) as pilot:
             await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
@@ -224,8 +229,7 @@ async def test_an_invoke_refused_after_a_shutdown_is_recorded(code_dir: Path, tm
     assert [type(s.action).__name__ for s in steps] == ["ShutdownAction", "InvokeAction"], text
     assert json.loads(steps[1].action.event) == {"late": True}
     assert steps[1].expect.error_type == refused.json()["errorType"], text
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert_replays(handler, recording)
 
 
 async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_of_the_recording(
@@ -236,13 +240,9 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
     the recording does not claim that invoke ran: it never reached the function, so a replay must not run it
     and expect the error that only the quit caused. The file still replays.
     """
-    handler = code_dir / "handler.py"
-    handler.write_text(ECHO)
     recording = tmp_path / "session.toml"
-    config = resolve_function(str(handler), timeout_s=3)
     # One environment: the invoke waits in its queue (with more allowed, a new environment would take it).
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording,
-                                       fleet=FleetOptions(concurrency=1))
+    handler, app = echo_debugger(code_dir, recording, fleet=FleetOptions(concurrency=1))
     answers: list[object] = []
     try:
         async with app.run_test(size=(140, 45)) as pilot:
@@ -273,17 +273,13 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
     assert not any(isinstance(s.action, InvokeAction) for s in steps), text
     assert "Sandbox.Failure" not in text, text
     assert '{"queued": true}' in text, text  # said, as a comment: it was sent, and not run
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert_replays(handler, recording)
 
 
 async def test_quitting_with_event_invokes_queued_says_each_was_not_run_for_the_terminal(code_dir: Path) -> None:
     """Their callers had a 202 and will hear nothing more: the shutdown at quit names each, and the debugger says it
     on the terminal once its screen has closed (run_tui prints `events_not_run`)."""
-    handler = code_dir / "handler.py"
-    handler.write_text(ECHO)
-    config = resolve_function(str(handler), timeout_s=3)
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), fleet=FleetOptions(concurrency=1))
+    _, app = echo_debugger(code_dir, fleet=FleetOptions(concurrency=1))
     try:
         async with app.run_test(size=(140, 45)) as pilot:
             await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,

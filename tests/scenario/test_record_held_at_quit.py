@@ -12,16 +12,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from scenario_support import run_cli
-from test_record_every_invoke import (ECHO, WAIT_S, breaking_at_invoke_start, free_port, quit_and_wait,
+from test_record_every_invoke import (WAIT_S, assert_replays, breaking_at_invoke_start, echo_debugger, quit_and_wait,
                                      stop_backend, until)
 
-from lambdatui.config import resolve_function
 from lambdatui.model.boundaries import Boundary
 from lambdatui.scenario.model import InvokeAction
 from lambdatui.scenario.parse import parse_scenario
-from lambdatui.tui import build_debugger
-from lambdatui.ui.app import LambdaTuiApp
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -33,11 +29,8 @@ def anyio_backend() -> str:
 
 async def test_quitting_with_an_http_invoke_held_at_invoke_start_writes_it_as_a_comment(code_dir: Path,
                                                                                        tmp_path: Path) -> None:
-    handler = code_dir / "handler.py"
-    handler.write_text(ECHO)
     recording = tmp_path / "session.toml"
-    config = resolve_function(str(handler), timeout_s=3)
-    app: LambdaTuiApp = build_debugger(config, invoke_port=free_port(), record=recording)
+    handler, app = echo_debugger(code_dir, recording)
     answers: list[object] = []
     try:
         async with app.run_test(size=(140, 45)) as pilot:
@@ -62,5 +55,4 @@ async def test_quitting_with_an_http_invoke_held_at_invoke_start_writes_it_as_a_
     assert not any(isinstance(s.action, InvokeAction) for s in steps), text
     assert "the session ended while the function ran" not in text, text
     assert '#   invoke = \'{"held": true}\'' in text, text  # said, as a comment: it was sent, and not run
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert_replays(handler, recording)

@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from scenario_support import run_cli
-from test_record_every_invoke import quit_and_wait, stop_backend, until
+from test_record_every_invoke import assert_replays, quit_and_wait, stop_backend, until
 
 from lambdatui import controller as c
 from lambdatui.config import resolve_function
@@ -71,5 +70,4 @@ async def test_a_fault_given_while_the_handler_runs_is_armed_before_its_invoke(c
     assert [type(a) for a in actions] == [FaultAction, InvokeAction], text
     assert actions[0].fault.at is Boundary.INVOKE_START, text
     assert "error_type = 'Sandbox.Timedout'" in text, text
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert_replays(handler, recording)

@@ -123,6 +123,12 @@ async def test_t_when_nothing_runs_shows_the_refusal_not_an_injected_fault() -> 
         assert not any(n.startswith("fault:") for n in notifications(pilot))
 
 
+async def init_failed(pilot):  # type: ignore[no-untyped-def]
+    """Past the first hold, until Init has failed and the environment has settled, cold."""
+    await pilot.press("c")
+    return await until(pilot, lambda s: settled_cold(s) and s.last_init_failure is not None, "Init to fail")
+
+
 async def test_a_syntax_error_at_function_init_is_an_init_error_with_the_runtimes_report(code_dir: Path) -> None:
     handler = write(code_dir, "handler.py", """\
         def handler(event, context)
@@ -130,8 +136,7 @@ async def test_a_syntax_error_at_function_init_is_an_init_error_with_the_runtime
         """)
     async with debugging(handler) as pilot:
         app = app_of(pilot)
-        await pilot.press("c")
-        failed = await until(pilot, lambda s: settled_cold(s) and s.last_init_failure is not None, "Init to fail")
+        failed = await init_failed(pilot)
         failure = failed.last_init_failure
         assert failure is not None and failure.error_type == "Runtime.UserCodeSyntaxError"
         said = explain(failed)
@@ -155,8 +160,7 @@ async def test_an_exception_at_import_shows_the_runtimes_error_type_not_the_plat
         """)
     async with debugging(handler) as pilot:
         app = app_of(pilot)
-        await pilot.press("c")
-        failed = await until(pilot, lambda s: settled_cold(s) and s.last_init_failure is not None, "Init to fail")
+        failed = await init_failed(pilot)
         failure = failed.last_init_failure
         assert failure is not None and failure.runtime_error_type == "ValueError"
         await shows(pilot, "Init failed: ValueError")
