@@ -282,7 +282,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
             self._accept_event(payload, request_id, kwargs)
             return f.InvocationResult(request_id, b""), None
         try:
-            member = await self._place(asynchronous=False)
+            member = await self._place(False, request_id)
         except SnapshotUnavailable as unavailable:
             if on_placed is not None:
                 on_placed()
@@ -312,15 +312,18 @@ class FleetHost(FleetFacts, FleetSnapStart):
         """Event invokes wait here until an environment can take one, in the order they came; never lost."""
         while True:
             while self._events and not self._ending:
+                event = self._events[0]
                 try:
-                    member = await self._place(asynchronous=True)
+                    member = await self._place(True, str(event.kwargs.get("request_id")))
                 except SnapshotUnavailable as unavailable:
                     self._drop_queued_events(f"was not run: {unavailable}")
                     break
                 if member is None:
                     self._say_waiting()
                     break
-                event = self._events.popleft()
+                if not self._events or self._events[0] is not event:
+                    continue  # dropped while its environment started (lambdatui is ending): said as it was dropped
+                self._events.popleft()
                 self._event_bytes -= len(event.payload)
                 try:
                     await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
@@ -343,18 +346,23 @@ class FleetHost(FleetFacts, FleetSnapStart):
                 event.waiting = True
                 self._publish_own(f.EventWaiting(str(event.kwargs.get("request_id")), position))
 
-    async def _place(self, asynchronous: bool) -> Optional[_Member]:
-        """The environment that takes the next invoke (a new one started for it if need be); None at the limit."""
-        route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous)
+    async def _place(self, asynchronous: bool, request_id: str) -> Optional[_Member]:
+        """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit."""
+        candidates = self._candidates()
+        route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous)
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()
-            route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous)
+            candidates = self._candidates()
+            route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous)
         if route.choice is rules.Choice.NEW:
+            busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
             self._starting += 1
             try:
                 member: Optional[_Member] = await self._add(ON_DEMAND)
             finally:
                 self._starting -= 1
+            assert member is not None
+            self._publish_own(f.EnvironmentStartedFor(request_id, member.number, busy))
         elif route.choice is rules.Choice.EXISTING:
             member = next(m for m in self._members if m.number == route.number)
         else:

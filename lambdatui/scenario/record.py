@@ -110,6 +110,9 @@ class Recorder:
         self._waiting: dict[str, RecordedInvoke] = {}  # queued, event not yet sent: placed among the steps when it is
         self._overlap_of: dict[str, _Overlap] = {}
         self._in_flight: dict[str, int] = {}  # request id -> env #N, queued and not completed
+        # Invokes the fleet started a new environment for while others were busy (`EnvironmentStartedFor`): those
+        # may have finished by the time the invoke is queued there, but a replay would have routed it to them.
+        self._started_past_busy: set[str] = set()
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
@@ -199,6 +202,9 @@ class Recorder:
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
                 self._queued(RecordedInvoke(fact.event, fact.request_id), number)
+        elif isinstance(fact, f.EnvironmentStartedFor):
+            if fact.busy:
+                self._started_past_busy.add(fact.request_id)
         elif isinstance(fact, f.InvocationThrottled):
             if self._by_id(fact.request_id) is None:
                 self._throttled(fact)
@@ -269,10 +275,12 @@ class Recorder:
         self._invokes[request_id] = self._waiting[request_id] = step
         others = {other for other, env in self._in_flight.items() if env != number}
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
+        started_past_busy = request_id in self._started_past_busy
+        self._started_past_busy.discard(request_id)
         if others and latest is not None and others == latest.pending == _ran(latest):
             overlap = latest
         else:
-            overlap = _Overlap(overlapped=bool(others) or self._busy_elsewhere(number))
+            overlap = _Overlap(overlapped=bool(others) or started_past_busy or self._busy_elsewhere(number))
         # Before any throttled one: it was routed (to an environment still starting) before the limit was reached.
         at = next((i for i, s in enumerate(overlap.invokes) if s.throttled), len(overlap.invokes))
         overlap.invokes.insert(at, step)

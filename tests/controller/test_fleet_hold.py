@@ -104,6 +104,10 @@ async def test_env_1_held_at_a_boundary_while_env_2_serves_an_invoke_to_its_end(
         assert served is not None and not served.function_error, served
         assert numbered.env_of[served_id] == 2
         assert payload(served)["n"] == 1  # env #2's runtime, cold, its first invoke
+        # Said before the invoke is queued there, with what the fleet met (the recorder tells a replay by it).
+        order = [x for x in dbg.facts.all if isinstance(x, (f.EnvironmentStartedFor, f.InvocationQueued))]
+        assert [type(x) for x in order] == [f.InvocationQueued, f.EnvironmentStartedFor, f.InvocationQueued]
+        assert order[1] == f.EnvironmentStartedFor(served_id, 2, busy=1)
 
         snap = dbg.snapshot()
         assert [e.number for e in snap.environments] == [1, 2]

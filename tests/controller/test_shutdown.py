@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import trio
 
 from lambdatui import controller as c
 from lambdatui.model import facts as f
@@ -69,3 +70,25 @@ async def test_shutdown_while_held_releases_the_hold_and_still_spins_down():
         assert result is not None and result.error_type == "Sandbox.Failure"
         assert [(s.extension, s.reason) for s in dbg.facts.since(mark, f.ShutdownSent)] == [("audit", "spindown")]
         assert "[audit] SHUTDOWN reason=spindown" in dbg.log_lines("extension:audit", mark)
+
+
+@pytest.mark.trio
+async def test_a_shutdown_while_an_environment_starts_for_an_event_invoke_drops_that_event_and_says_so():
+    """The fleet's queue is emptied by the shutdown while an environment is being started for its first Event (env
+    #1 busy, held with an invoke): the dispatcher must not take an event that is no longer there."""
+    async with debugger(SAMPLES / "hello" / "handler.py") as dbg:
+        await dbg.invoke()
+        dbg.submit(c.Step())  # hold env #1 at the next invoke's start: busy, so an Event needs a new environment
+        dbg.start_invoke()
+        await dbg.settled()
+        fleet = dbg.session.fleet
+        result, _ = await fleet.invoke(b"{}", asynchronous=True, request_id="event-1")
+        assert result.payload == b""  # 202: in the fleet's queue
+        with trio.fail_after(10):
+            while not fleet._starting:  # the dispatcher is starting env #2 for it
+                await trio.sleep(0)
+        dbg.submit(c.Shutdown())
+        await dbg.settled()
+        notes = [x.text for x in dbg.facts.all if isinstance(x, f.LogLine) and "event-1" in x.text]
+        assert notes == ["Event invoke event-1 was not run: lambdatui shut down while it was queued"], notes
+        assert dbg.facts.report("event-1") is None

@@ -12,11 +12,12 @@ from typing import Union
 from lambdatui.model.facts.faults import FaultArmed, FaultInjected, FaultRefused, InitFailed
 from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsReported, StackFrame, StacksCaptured,
                                               ThreadEntry, ThreadStack, TmpChanged, TmpEntry)
-from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen, EnvironmentThawed,
-                                             EventWaiting, HoldReleased, InvocationCompleted, InvocationQueued, InvocationRefused,
-                                             InvocationResult, InvocationThrottled, ParticipantChanged, PhaseEnded,
-                                             PhaseStarted, ResponseStreamed, ResponseStreamEnded,
-                                             ResponseStreamStarted, StateChanged)
+from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen,
+                                             EnvironmentStartedFor, EnvironmentThawed, EventWaiting, HoldReleased,
+                                             InvocationCompleted, InvocationQueued, InvocationRefused, InvocationResult,
+                                             InvocationThrottled, ParticipantChanged, PhaseEnded, PhaseStarted,
+                                             ResponseStreamed, ResponseStreamEnded, ResponseStreamStarted,
+                                             StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
                                         read_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
@@ -40,6 +41,7 @@ Fact = Union[
     InvocationRefused,
     InvocationThrottled,
     EventWaiting,
+    EnvironmentStartedFor,
     InvocationCompleted,
     ResponseStreamStarted,
     ResponseStreamed,
@@ -69,7 +71,8 @@ __all__ = [
     # logs
     "FUNCTION", "LAMBDATUI", "PLATFORM", "LogLine", "LogLines", "extension_source", "log_lines", "read_lines",
     # lifecycle
-    "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentThawed", "EventWaiting", "HoldReleased",
+    "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
+    "EventWaiting", "HoldReleased",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
     "ResponseStreamed", "StateChanged",

@@ -127,6 +127,18 @@ class EventWaiting:
 
 
 @dataclass(frozen=True)
+class EnvironmentStartedFor:
+    """A new environment started for an invoke (lambda-spec §11): none of those alive could take it, `busy` of them
+    because an invoke ran in them then (a fact of the fleet's own, environment 0, published before that invoke is
+    queued in the new one). The fleet may look otherwise by the time the invoke is queued there: starting the
+    environment takes time, and the busy ones may have finished meanwhile."""
+
+    request_id: str
+    number: int
+    busy: int
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     """What the caller of an invoke receives."""
 
