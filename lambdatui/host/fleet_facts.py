@@ -16,7 +16,8 @@ from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, Environmen
 if TYPE_CHECKING:
     from collections import deque
 
-    from lambdatui.host.fleet_host import _Event, _Member
+    from lambdatui.host.fleet_events import QueuedEvent
+    from lambdatui.host.fleet_host import _Member
 
 NumberedListener = Callable[[int, f.Fact], None]  # (env #N, fact); N is 0 for the fleet's own lines
 
@@ -25,7 +26,7 @@ class FleetFacts:
     _listeners: tuple[FactListener, ...]
     _numbered: tuple[NumberedListener, ...]
     _members: list[_Member]
-    _events: deque[_Event]
+    _events: deque[QueuedEvent]
     _changed: trio.Event
     _waiters: int
     options: FleetOptions

@@ -24,9 +24,10 @@ from lambdatui.core import effects as fx
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import JSON, error_body
-from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, STOPPING_REFUSAL, THROTTLED, queue_full_refusal
+from lambdatui.core.invoke_rules import STOPPING_REFUSAL, THROTTLED
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
+from lambdatui.host.fleet_events import FleetEvents, QueuedEvent
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable, snapshot_failed
 from lambdatui.host.sandbox_access import SandboxAccess
@@ -67,16 +68,7 @@ class _Member:
         return self.host.sandbox_count
 
 
-@dataclass
-class _Event:
-    """An Event invoke waiting in the fleet's queue for an environment: its payload and its invoke's arguments."""
-
-    payload: bytes
-    kwargs: dict[str, object]
-    waiting: bool = False  # said to wait for an environment (the debugger's fleet line counts it from then)
-
-
-class FleetHost(FleetFacts, FleetSnapStart):
+class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -94,7 +86,7 @@ class FleetHost(FleetFacts, FleetSnapStart):
         self._numbered: tuple[NumberedListener, ...] = ()
         self._nursery: Optional[trio.Nursery] = None
         self._breakpoints: frozenset[Boundary] = frozenset()
-        self._events: deque[_Event] = deque()
+        self._events: deque[QueuedEvent] = deque()
         self._event_bytes = 0
         self._changed = trio.Event()
         self._waiters = 0
@@ -203,17 +195,6 @@ class FleetHost(FleetFacts, FleetSnapStart):
             if member.snapshot:
                 await member.host.shutdown()
 
-    async def drain_events(self, grace_s: float) -> None:
-        """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most; invokes that arrive
-        meanwhile are refused (500 ServiceException), as they would be once the shutdown begins."""
-        self._closed = True
-        with trio.move_on_after(grace_s):
-            while self._events:
-                await self.wait_changed()
-            async with trio.open_nursery() as nursery:
-                for member in list(self._members):
-                    nursery.start_soon(member.host.drain_events, grace_s)
-
     def settled(self) -> bool:
         """Every environment waits for the user or for an invoke, and no invoke waits for an environment."""
         return not self._events and not self._starting and all(m.host.env.settled() for m in self._members)
@@ -236,15 +217,6 @@ class FleetHost(FleetFacts, FleetSnapStart):
             return
         member.host.note(f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
         self._retire(member, idle=False)
-
-    def _drop_queued_events(self, why: str = "was not run: lambdatui shut down while it was queued") -> None:
-        while self._events:  # accepted with 202 and never run: said by request id, never silent
-            event = self._events.popleft()
-            self._event_bytes -= len(event.payload)
-            self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
-
-    def events_pending(self) -> bool:
-        return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
 
     # ------------------------------------------------------------------ invokes
 
@@ -297,54 +269,6 @@ class FleetHost(FleetFacts, FleetSnapStart):
             self._publish_own(f.InvocationThrottled(request_id, payload))
             raise Throttled(self.options.concurrency)
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
-
-    def _accept_event(self, payload: bytes, request_id: str, kwargs: dict[str, object]) -> None:
-        refusal = SHUTTING_DOWN_REFUSAL if self._ending else \
-            queue_full_refusal(len(self._events), self._event_bytes, len(payload))
-        if refusal is not None:
-            raise EventRefused(refusal)
-        self._events.append(_Event(payload, {**kwargs, "request_id": request_id}))
-        self._event_bytes += len(payload)
-        self._events_arrived.set()
-        self._wake()
-
-    async def _dispatch_events(self) -> None:
-        """Event invokes wait here until an environment can take one, in the order they came; never lost."""
-        while True:
-            while self._events and not self._ending:
-                event = self._events[0]
-                try:
-                    member = await self._place(True, str(event.kwargs.get("request_id")))
-                except SnapshotUnavailable as unavailable:
-                    self._drop_queued_events(f"was not run: {unavailable}")
-                    break
-                if member is None:
-                    self._say_waiting()
-                    break
-                if not self._events or self._events[0] is not event:
-                    continue  # dropped while its environment started (lambdatui is ending): said as it was dropped
-                self._events.popleft()
-                self._event_bytes -= len(event.payload)
-                try:
-                    await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
-                except EventRefused as refused:  # the environment began to end under it: said, never silent
-                    self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: {refused.refusal.message}")
-            if self._events and not self._ending:
-                await self.wait_changed()  # until an environment may be free
-            else:
-                # Not on every fact: with no event waiting, a log burst must not wake this task (nor make a
-                # trio.Event per line for it).
-                self._events_arrived = trio.Event()
-                await self._events_arrived.wait()
-
-    def _say_waiting(self) -> None:
-        """Each Event invoke that has to wait in the fleet's queue is told once, as it starts to wait: a fact, so
-        that the debugger's fleet line shows it queued then, not at the next fact of some environment (no log line:
-        a thousand queued events would be a thousand)."""
-        for position, event in enumerate(self._events, 1):
-            if not event.waiting:
-                event.waiting = True
-                self._publish_own(f.EventWaiting(str(event.kwargs.get("request_id")), position))
 
     async def _place(self, asynchronous: bool, request_id: str) -> Optional[_Member]:
         """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit."""

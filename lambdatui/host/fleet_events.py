@@ -1,0 +1,100 @@
+"""The fleet's queue of Event invokes (lambda-spec §11.1): accepted with 202, run in the order they came as soon as
+an environment can take one, never lost. At the concurrency limit they wait; each is said to wait once (a fact), and
+each one that never runs (lambdatui ends, or SnapStart has no snapshot to restore from) is named in a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, queue_full_refusal
+from lambdatui.host.environment_host import EventRefused
+from lambdatui.host.fleet_snapstart import SnapshotUnavailable
+from lambdatui.model import facts as f
+
+if TYPE_CHECKING:
+    from lambdatui.host.fleet_host import FleetHost
+
+
+@dataclass
+class QueuedEvent:
+    """An Event invoke waiting in the fleet's queue for an environment: its payload and its invoke's arguments."""
+
+    payload: bytes
+    kwargs: dict[str, object]
+    waiting: bool = False  # said to wait for an environment (the debugger's fleet line counts it from then)
+
+
+class FleetEvents:
+    """Part of `FleetHost` (host/fleet_host.py): it runs on the fleet's state."""
+
+    def _accept_event(self: FleetHost, payload: bytes, request_id: str, kwargs: dict[str, object]) -> None:
+        refusal = SHUTTING_DOWN_REFUSAL if self._ending else \
+            queue_full_refusal(len(self._events), self._event_bytes, len(payload))
+        if refusal is not None:
+            raise EventRefused(refusal)
+        self._events.append(QueuedEvent(payload, {**kwargs, "request_id": request_id}))
+        self._event_bytes += len(payload)
+        self._events_arrived.set()
+        self._wake()
+
+    async def _dispatch_events(self: FleetHost) -> None:
+        """Event invokes wait here until an environment can take one, in the order they came; never lost."""
+        while True:
+            while self._events and not self._ending:
+                event = self._events[0]
+                try:
+                    member = await self._place(True, str(event.kwargs.get("request_id")))
+                except SnapshotUnavailable as unavailable:
+                    self._drop_queued_events(f"was not run: {unavailable}")
+                    break
+                if member is None:
+                    self._say_waiting()
+                    break
+                if not self._events or self._events[0] is not event:
+                    continue  # dropped while its environment started (lambdatui is ending): said as it was dropped
+                self._events.popleft()
+                self._event_bytes -= len(event.payload)
+                try:
+                    await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
+                except EventRefused as refused:  # the environment began to end under it: said, never silent
+                    self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: {refused.refusal.message}")
+            if self._events and not self._ending:
+                await self.wait_changed()  # until an environment may be free
+            else:
+                # Not on every fact: with no event waiting, a log burst must not wake this task (nor make a
+                # trio.Event per line for it).
+                self._events_arrived = trio.Event()
+                await self._events_arrived.wait()
+
+    def _say_waiting(self: FleetHost) -> None:
+        """Each Event invoke that has to wait in the fleet's queue is told once, as it starts to wait: a fact, so
+        that the debugger's fleet line shows it queued then, not at the next fact of some environment (no log line:
+        a thousand queued events would be a thousand)."""
+        for position, event in enumerate(self._events, 1):
+            if not event.waiting:
+                event.waiting = True
+                self._publish_own(f.EventWaiting(str(event.kwargs.get("request_id")), position))
+
+    async def drain_events(self: FleetHost, grace_s: float) -> None:
+        """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most; invokes that arrive
+        meanwhile are refused (500 ServiceException), as they would be once the shutdown begins."""
+        self._closed = True
+        with trio.move_on_after(grace_s):
+            while self._events:
+                await self.wait_changed()
+            async with trio.open_nursery() as nursery:
+                for member in list(self._members):
+                    nursery.start_soon(member.host.drain_events, grace_s)
+
+    def _drop_queued_events(self: FleetHost, why: str = "was not run: lambdatui shut down while it was queued") -> None:
+        while self._events:  # accepted with 202 and never run: said by request id, never silent
+            event = self._events.popleft()
+            self._event_bytes -= len(event.payload)
+            self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
+
+    def events_pending(self: FleetHost) -> bool:
+        return bool(self._events) or any(m.host.env.events_pending() for m in self._members)
