@@ -23,13 +23,13 @@ from textual.widgets import DataTable, Footer
 from lambdatui import controller as c
 from lambdatui import dataclass_cache
 from lambdatui.model import facts as f
-from lambdatui.model import faults as flt
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import BackendFactory
-from lambdatui.ui.command_targets import extension_names, fault_targets
+from lambdatui.ui.command_targets import extension_names
 from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.key_bindings import APP_BINDINGS
+from lambdatui.ui.fault_commands import FaultCommands
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
 from lambdatui.ui.focus import numbers
@@ -41,7 +41,6 @@ from lambdatui.ui.screens.api_traffic import ApiTrafficScreen
 from lambdatui.ui.screens.extension_events import ExtensionEventsScreen
 from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
-from lambdatui.ui.screens.raise_dialog import RaiseScreen
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
 from lambdatui.ui.travel import PhaseTravel
 from lambdatui.ui.widgets.past_bar import PastBar
@@ -64,7 +63,7 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(LogCommands, PhaseTravel):
+class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
     """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
@@ -239,12 +238,6 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
             return
         self.send(c.Invoke(self.event_text.encode()))
 
-    def action_force_timeout(self) -> None:
-        self.fault(flt.ForceTimeout())
-
-    def fault(self, fault: flt.Fault) -> None:
-        self.send(c.InjectFault(fault, env=self.focused_environment))
-
     def action_new_environment(self) -> None:
         number = self.focused_environment
         if self.snapshot is not None and number is not None and number not in numbers(self.snapshot):
@@ -283,25 +276,6 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
 
         current = self.snapshot.environment.breakpoints if self.snapshot is not None else frozenset()
         self.push_screen(BreakpointsScreen(current), chosen)
-
-    def action_crash(self) -> None:
-        def chosen(choice: Optional[TargetChoice]) -> None:
-            if choice is not None:
-                self.fault(flt.Crash(choice.target, signal=choice.signal, exit_code=choice.exit_code))
-
-        self.push_screen(PickTargetScreen("Crash", fault_targets(self.snapshot), with_signal=True), chosen)
-
-    def action_freeze(self) -> None:
-        frozen = self.snapshot.environment.user_frozen if self.snapshot else frozenset()
-
-        def chosen(choice: Optional[TargetChoice]) -> None:
-            if choice is None:
-                return
-            key = "runtime" if choice.target == "runtime" else f"extension:{choice.target}"
-            fault = flt.Thaw(choice.target) if key in frozen else flt.Freeze(choice.target)
-            self.fault(fault)
-
-        self.push_screen(PickTargetScreen("Freeze / thaw", fault_targets(self.snapshot, frozen_marks=True)), chosen)
 
     def action_extension_events(self) -> None:
         """The extension under the participants' cursor, the only one, or one picked from a list."""
@@ -349,13 +323,6 @@ class LambdaTuiApp(LogCommands, PhaseTravel):
         key = message.row_key.value or ""
         if key.startswith("extension:"):
             self.show_extension(key.split(":", 1)[1])
-
-    def action_raise_in_handler(self) -> None:
-        def chosen(answer: Optional[tuple[str, str]]) -> None:
-            if answer is not None:
-                self.fault(flt.RaiseInHandler(*answer))
-
-        self.push_screen(RaiseScreen(), chosen)
 
     def event_choices(self) -> list[tuple[str, str]]:
         found = load_events_folder(self.code_dir)  # labelled "events/<file>.json" already
