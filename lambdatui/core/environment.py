@@ -290,9 +290,16 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._release(stepping=False)
 
     def _on_NewEnvironmentRequested(self, event: NewEnvironmentRequested) -> None:
-        self.renew_sandbox = True
-        if self.state in (EnvState.SHUT_DOWN, EnvState.SHUTTING_DOWN):
+        if (self.state in (EnvState.SHUT_DOWN, EnvState.SHUTTING_DOWN) or self.spindown_after_invoke
+                or (self.shutdown is not None and self.shutdown.final)):
+            ending = "is shut down" if self.state is EnvState.SHUT_DOWN else "is shutting down (SHUTDOWN spindown)"
+            self._emit(f.NewEnvironmentAnswered(False, f"Not replaced: this environment {ending} for good, so there "
+                                                       "is nothing to replace."))
             return
+        self.renew_sandbox = True
+        self._emit(f.NewEnvironmentAnswered(True, "Replaced: this environment ends (extensions get SHUTDOWN) and a "
+                                                  "new one takes its place, with a new number and an empty /tmp; its "
+                                                  "next invoke cold-starts."))
         self._abandon_hold()
         if not self.renew_sandbox:
             # Releasing a hold at the end of a reset finished it, renewing the sandbox on the way out (and

@@ -174,6 +174,8 @@ class TimelinePrinter:
             self.line("fault", fact.description)
         elif isinstance(fact, f.FaultRefused):
             self.line("refused", f"{fact.description}: {fact.reason}")
+        elif isinstance(fact, f.NewEnvironmentAnswered) and not fact.replaced:
+            self.line("refused", f"new environment: {fact.text}")
         elif isinstance(fact, f.FaultArmed):
             self.line("armed", fact.description)
         elif isinstance(fact, f.PhaseStarted) and fact.phase in ("reset", "shutdown"):

@@ -194,6 +194,11 @@ class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
                 self.notify(f"fault: {fact.description}")
             elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
+            elif isinstance(fact, f.NewEnvironmentAnswered):
+                if not fact.replaced:
+                    self.environment_focus.renewal_refused(snapshot.environment_number)
+                self.notify(f"env #{snapshot.environment_number}: {fact.text}" if not fact.replaced else fact.text,
+                            severity="information" if fact.replaced else "warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
         """Behind the too-small notice the panels are hidden: no key acts on what cannot be seen; q quits, and ?
@@ -246,9 +251,7 @@ class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
                         "invoke (i) starts a new environment, cold, with an empty /tmp.", severity="warning")
             return
         if self.send(c.NewEnvironment(env=number)):
-            self.environment_focus.renewing(number)
-            self.notify(f"env #{number} is replaced: it comes back with a new number and an empty /tmp, and its next "
-                        "invoke cold-starts.")
+            self.environment_focus.renewing(number)  # the core answers (NewEnvironmentAnswered): said then
 
     def action_shutdown(self) -> None:
         self.send(c.Shutdown(env=self.focused_environment))

@@ -45,6 +45,10 @@ class EnvironmentFocus:
         if number is not None:
             self._renewing.add(number)
 
+    def renewal_refused(self, number: Optional[int]) -> None:
+        """Environment `number` was ending for good: it is not replaced, and a later newcomer is no replacement."""
+        self._renewing.discard(number)  # type: ignore[arg-type]
+
     def arrived(self, snapshot: DebuggerSnapshot) -> Arrival:
         shown, before, now = self.number, self._alive, numbers(snapshot)
         number = snapshot.environment_number

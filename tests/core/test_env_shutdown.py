@@ -218,10 +218,36 @@ def test_new_environment_after_a_failure_reset_makes_the_next_init_on_demand_aga
     assert [(p.phase, p.detail) for p in d.facts(f.PhaseStarted, m)] == [("init", "init")]
 
 
-def test_new_environment_after_shut_down_does_nothing():
+def test_new_environment_after_shut_down_does_nothing_and_says_so():
     d = Driver()
     shutdown(d)
-    assert d.feed(NewEnvironmentRequested()) == []
+    m = d.mark()
+    d.feed(NewEnvironmentRequested())
+    (said,) = d.facts(since=m)  # nothing done: the answer is all
+    assert not said.replaced and "is shut down for good" in said.text
+
+
+def test_new_environment_while_shutting_down_for_good_is_refused_and_the_shutdown_stays_final():
+    """The user shut the environment down (its extension still has its SHUTDOWN event), then pressed N: the
+    debugger used to say it was replaced while the spindown went on and nothing came back."""
+    d = warm({"ext-a": BOTH})
+    shutdown(d)
+    assert d.state is EnvState.SHUTTING_DOWN
+    m = d.mark()
+    d.feed(NewEnvironmentRequested())
+    (said,) = d.facts(f.NewEnvironmentAnswered, m)
+    assert not said.replaced and "is shutting down (SHUTDOWN spindown) for good" in said.text
+    d.exited(RUNTIME, 0)
+    d.exited(ext("ext-a"), 0)
+    assert d.state is EnvState.SHUT_DOWN and not d.effects(RenewSandbox, m)
+
+
+def test_new_environment_is_said_to_replace_when_it_does():
+    d = warm()
+    m = d.mark()
+    d.feed(NewEnvironmentRequested())
+    (said,) = d.facts(f.NewEnvironmentAnswered, m)
+    assert said.replaced and "new number and an empty /tmp" in said.text
 
 
 def test_new_environment_with_extensions_sends_spindown():

@@ -369,12 +369,17 @@ async def test_shutdown_sends_spindown_and_later_invokes_fail(code_dir: Path) ->
         expect = { shutdown_reason = "spindown", phases = ["shutdown.start", "shutdown.done"] }
 
         [[step]]
+        new_environment = true
+
+        [[step]]
         invoke = {}
         expect.error_type = "Sandbox.Failure"
     """, code_dir, extensions=AUDIT_EXTENSIONS)
     assert replayed.result.passed, replayed.out
     assert "  SHUTDOWN   spindown -> extension audit" in replayed.out
     assert "  shutdown   reason: spindown" in replayed.out
+    assert ("  refused    new environment: Not replaced: this environment is shut down for good, so there is nothing "
+            "to replace.") in replayed.out
 
 
 @pytest.mark.trio

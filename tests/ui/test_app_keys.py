@@ -152,7 +152,13 @@ async def running(sample: str = "counter", *, timeout_s: int = 3, record: Option
     the trio guest run is waited for: a guest run left behind would make every later `start_guest_run`
     in this thread fail ("Attempted to call run() from inside a run()").
     """
-    app = debugger(sample, timeout_s=timeout_s, record=record)
+    async with running_app(debugger(sample, timeout_s=timeout_s, record=record)) as pilot:
+        yield pilot
+
+
+@asynccontextmanager
+async def running_app(app: LambdaTuiApp) -> AsyncIterator[Pilot]:
+    """`running`, for a debugger composed by the test."""
     try:
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             try:
@@ -172,6 +178,20 @@ async def continued(pilot: Pilot) -> DebuggerSnapshot:
     """c from the opening hold: Init runs to the end and the environment freezes, waiting for an invoke."""
     await pilot.press("c")
     return await until(pilot, frozen_idle, "Init to finish and the environment to freeze")
+
+
+# An external extension that registers for SHUTDOWN and never acts on it: a spindown takes its whole budget (2 s).
+STUBBORN_EXTENSION = """#!/usr/bin/env python3
+import json, os, time, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+request = urllib.request.Request(f"http://{api}/2020-01-01/extension/register", method="POST",
+                                 data=json.dumps({"events": ["SHUTDOWN"]}).encode(),
+                                 headers={"Lambda-Extension-Name": "stubborn"})
+ident = urllib.request.urlopen(request).headers["Lambda-Extension-Identifier"]
+urllib.request.urlopen(urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
+                                              headers={"Lambda-Extension-Identifier": ident})).read()
+time.sleep(60)
+"""
 
 
 # ---------------------------------------------------------------------- keys
@@ -472,7 +492,7 @@ class TestEnvironments:
             await pilot.press("i")
             await until(pilot, invoked(1), "the first invoke")
             await pilot.press("N")
-            await until_true(pilot, lambda: any("env #1 is replaced" in m
+            await until_true(pilot, lambda: any(m.startswith("Replaced: this environment ends")
                                                 for m in notifications(pilot)), "the notice")
             await pilot.press("i")
             fresh = await until(pilot, lambda s: s.environment_number == 2 and invoked(1)(s),
@@ -501,7 +521,26 @@ class TestEnvironments:
             await pilot.press("N")
             await until_true(pilot, lambda: any("env #1 has been shut down" in m for m in notifications(pilot)),
                              "the refusal")
-            assert not any("is replaced" in m for m in notifications(pilot))
+            assert not any("eplaced" in m for m in notifications(pilot))
+
+    async def test_N_while_the_environment_shuts_down_says_it_is_not_replaced(self, code_dir: Path) -> None:
+        """`s` spins the environment down for good; its extension takes its SHUTDOWN time (it ignores the event,
+        so the spindown lasts its 2 s budget). N then replaces nothing, and the debugger says so: it used to say
+        "is replaced" while the spindown went on and nothing came back."""
+        (code_dir / "handler.py").write_text("def handler(event, context):\n    return {}\n")
+        (code_dir / "extensions").mkdir()
+        stubborn = code_dir / "extensions" / "stubborn"
+        stubborn.write_text(STUBBORN_EXTENSION)
+        stubborn.chmod(0o755)
+        app = build_debugger(resolve_function(str(code_dir / "handler.py"), timeout_s=3))
+        async with running_app(app) as pilot:
+            await continued(pilot)
+            await pilot.press("s")
+            await until(pilot, lambda s: s.environment.state is EnvState.SHUTTING_DOWN, "the spindown")
+            await pilot.press("N")
+            await until_true(pilot, lambda: any(m.startswith("env #1: Not replaced: this environment is shutting "
+                                                             "down") for m in notifications(pilot)), "the refusal")
+            assert not any(m.startswith("Replaced") for m in notifications(pilot))
 
 
 class TestScreens:

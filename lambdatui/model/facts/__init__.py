@@ -15,9 +15,9 @@ from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsR
 from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen,
                                              EnvironmentStartedFor, EnvironmentThawed, EventWaiting, HoldReleased,
                                              InvocationCompleted, InvocationQueued, InvocationRefused, InvocationResult,
-                                             InvocationThrottled, ParticipantChanged, PhaseEnded, PhaseStarted,
-                                             ResponseStreamed, ResponseStreamEnded, ResponseStreamStarted,
-                                             StateChanged)
+                                             InvocationThrottled, NewEnvironmentAnswered, ParticipantChanged,
+                                             PhaseEnded, PhaseStarted, ResponseStreamed, ResponseStreamEnded,
+                                             ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
                                         read_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
@@ -42,6 +42,7 @@ Fact = Union[
     InvocationThrottled,
     EventWaiting,
     EnvironmentStartedFor,
+    NewEnvironmentAnswered,
     InvocationCompleted,
     ResponseStreamStarted,
     ResponseStreamed,
@@ -74,6 +75,7 @@ __all__ = [
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
     "EventWaiting", "HoldReleased",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
+    "NewEnvironmentAnswered",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
     "ResponseStreamed", "StateChanged",
     # reports

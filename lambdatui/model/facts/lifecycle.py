@@ -127,6 +127,16 @@ class EventWaiting:
 
 
 @dataclass(frozen=True)
+class NewEnvironmentAnswered:
+    """What became of the user's request to replace the environment (`N`, the controller's NewEnvironment): taken
+    (`replaced`: it is reset, or renewed at once when it is cold, and comes back as a new environment), or refused
+    because the environment is ending or has ended for good. `text` says which, for the user."""
+
+    replaced: bool
+    text: str
+
+
+@dataclass(frozen=True)
 class EnvironmentStartedFor:
     """A new environment started for an invoke (lambda-spec §11): none of those alive could take it, `busy` of them
     because an invoke ran in them then (a fact of the fleet's own, environment 0, published before that invoke is
