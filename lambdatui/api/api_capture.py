@@ -81,7 +81,10 @@ class ApiCapture:
                 raise
             if exchange.path == _REGISTER:
                 self._registered(exchange, answer)
-            self._publish(self._fact(seq, participant, exchange, answer, started, self._clock(), long_poll))
+            # A truncated body's answer goes nowhere: the caller hung up, or its body was malformed and the framing
+            # answers that (400). The view shows what the wire carried.
+            sent = answer if not exchange.truncated else exchange.malformed.answer() if exchange.malformed else None
+            self._publish(self._fact(seq, participant, exchange, sent, started, self._clock(), long_poll))
             return answer
 
         return route._replace(handle=handle)

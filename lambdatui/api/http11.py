@@ -104,9 +104,11 @@ class _Connection(Reader):
         """One request whose body the framing reads; whether the connection goes on."""
         try:
             body, too_large, truncated = await self._read_body(head, route.body_limit)
-        except BadRequest:
+        except BadRequest as bad:
             if route.hears_truncation:  # the body never arrived whole: the core must hear it as it would a hang-up
-                await self._handle(route, Exchange(self, head, params, b"", False, True))
+                exchange = Exchange(self, head, params, b"", False, True)
+                exchange.malformed = bad
+                await self._handle(route, exchange)
             raise
         if truncated and not route.hears_truncation:
             return False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Awaitable, Callable, NamedTuple, Optional, TypeVar
 
-from lambdatui.api.http11_head import Head, has_body, http_date, render_head
+from lambdatui.api.http11_head import BadRequest, Head, has_body, http_date, render_head
 from lambdatui.api.http11_reader import BodyPieces
 from lambdatui.api.rendering import Answer
 
@@ -34,7 +34,8 @@ class Exchange:
     """One request as a route sees it: its head, its path parameters and its whole body (unless it reads it)."""
 
     __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
-                 "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent", "_bodiless")
+                 "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent", "_bodiless",
+                 "malformed")
 
     def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
                  body: bytes, too_large: bool, truncated: bool) -> None:
@@ -50,6 +51,8 @@ class Exchange:
         self.early: Optional[Answer] = None  # written by `answer_now`, before the route returned it
         self._unsent = b""  # what of that answer the socket did not take at once
         self._bodiless = head.method == "HEAD"  # a streamed answer whose chunks are not sent
+        # A truncated body that was malformed rather than cut off: the framing answers it (400), not the route.
+        self.malformed: Optional[BadRequest] = None
 
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""

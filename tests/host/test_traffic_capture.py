@@ -150,3 +150,47 @@ async def test_the_traffic_outlives_the_environment(code_dir: Path) -> None:
         kept = {traffic.participant: traffic for traffic in session.api_traffic(None)}
         assert kept["runtime"].exchanges[0].path == f"{RUNTIME}/invocation/next"
         assert session.api_traffic(99) == session.api_traffic(None)  # an unknown number: as `snapshot` falls back
+
+
+# A custom runtime whose /response is sent on a socket of its own: with chunks that cannot be parsed (MODE
+# "malformed"), or cut short by a hang-up (MODE "hangup"). Its next /next goes on as usual.
+CUT_SHORT = '''#!{python}
+import http.client, os, socket
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+api = http.client.HTTPConnection(host, int(port), timeout=None)
+while True:
+    api.request("GET", "/2018-06-01/runtime/invocation/next")
+    response = api.getresponse()
+    response.read()
+    path = "/2018-06-01/runtime/invocation/%s/response" % response.getheader("Lambda-Runtime-Aws-Request-Id")
+    raw = socket.create_connection((host, int(port)))
+    head = "POST %s HTTP/1.1\\r\\nHost: %s:%s\\r\\n" % (path, host, port)
+    if {mode!r} == "malformed":
+        raw.sendall(head.encode() + b"Transfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\nzz\\r\\n")
+        while raw.recv(65536):
+            pass
+    else:  # half-closed: the socket stays this process's until the server closes (it admits traced holders only)
+        raw.sendall(head.encode() + b"Content-Length: 100\\r\\n\\r\\n{{\\"cut")
+        raw.shutdown(socket.SHUT_WR)
+        while raw.recv(65536):
+            pass
+    raw.close()
+'''
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("mode, error_type", [("malformed", "InvalidRequestFormat"), ("hangup", "TruncatedHTTPRequest")])
+async def test_a_response_body_cut_short_shows_what_the_wire_carried(code_dir: Path, mode: str,
+                                                                     error_type: str) -> None:
+    """The core hears a truncated /response (Runtime.TruncatedResponse), and the route's answer to it is never sent:
+    the framing answers the body it could not read (400). The view showed the route's unsent answer (202)."""
+    bootstrap = code_dir / "bootstrap"
+    bootstrap.write_text(CUT_SHORT.format(python=sys.executable, mode=mode))
+    bootstrap.chmod(0o755)
+    async with open_environment(resolve_function(str(bootstrap)), inspect=True) as running:
+        with trio.fail_after(BOUND):
+            result, _ = await running.host.invoke(b"{}")
+        assert result.error_type == "Runtime.TruncatedResponse", result
+        (runtime,) = [t for t in running.session.api_traffic(None) if t.participant == "runtime"]
+        (posted,) = [e for e in runtime.exchanges if e.path.endswith("/response")]
+        assert (posted.status, posted.error_type) == (400, error_type), posted
