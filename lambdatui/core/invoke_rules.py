@@ -82,7 +82,9 @@ class InvokeRules:
 
     def _event_not_run(self, inv: Invocation, what: str) -> None:
         """An Event invoke was accepted (202) and lambdatui ends without running it: said by request id, never silent."""
-        self._line(f"Event invoke {inv.request_id} {what}", f.LAMBDATUI, inv.request_id)
+        text = f"Event invoke {inv.request_id} {what}"
+        self._line(text, f.LAMBDATUI, inv.request_id)
+        self._emit(f.EventNotRun(inv.request_id, text))
 
     def _refused_result(self, inv: Invocation, reason: str) -> f.InvocationResult:
         return f.InvocationResult(inv.request_id, error_body(et.SANDBOX_FAILURE, reason), JSON, True, et.SANDBOX_FAILURE)

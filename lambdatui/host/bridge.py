@@ -213,8 +213,7 @@ class HostGuest:
             pending: list[f.Fact] = []
 
             def collect(number: int, fact: f.Fact) -> None:
-                if self._body.cancel_called and type(fact) is f.LogLine and fact.source == f.LAMBDATUI \
-                        and fact.text.startswith("Event invoke "):  # type: ignore[attr-defined]
+                if type(fact) is f.EventNotRun and self._body.cancel_called:
                     self.events_not_run.append(fact.text)  # type: ignore[attr-defined]
                 # Another environment's log lines never reach the UI: the log view shows the focused one's. Lines
                 # said before a focus change are in that environment's snapshot (`logs`), which the UI then takes.

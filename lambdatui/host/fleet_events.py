@@ -61,7 +61,7 @@ class FleetEvents:
                 try:
                     await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
                 except EventRefused as refused:  # the environment began to end under it: said, never silent
-                    self.note(f"Event invoke {event.kwargs.get('request_id')} was not run: {refused.refusal.message}")
+                    self._not_run(event, f"was not run: {refused.refusal.message}")
             if self._events and not self._ending:
                 await self.wait_changed()  # until an environment may be free
             else:
@@ -94,7 +94,13 @@ class FleetEvents:
         while self._events:  # accepted with 202 and never run: said by request id, never silent
             event = self._events.popleft()
             self._event_bytes -= len(event.payload)
-            self.note(f"Event invoke {event.kwargs.get('request_id')} {why}")
+            self._not_run(event, why)
+
+    def _not_run(self: FleetHost, event: QueuedEvent, why: str) -> None:
+        request_id = str(event.kwargs.get("request_id"))
+        text = f"Event invoke {request_id} {why}"
+        self.note(text)
+        self._publish_own(f.EventNotRun(request_id, text))
 
     def events_pending(self: FleetHost) -> bool:
         return bool(self._events) or any(m.host.env.events_pending() for m in self._members)

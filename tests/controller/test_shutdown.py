@@ -91,4 +91,5 @@ async def test_a_shutdown_while_an_environment_starts_for_an_event_invoke_drops_
         await dbg.settled()
         notes = [x.text for x in dbg.facts.all if isinstance(x, f.LogLine) and "event-1" in x.text]
         assert notes == ["Event invoke event-1 was not run: lambdatui shut down while it was queued"], notes
+        assert [x for x in dbg.facts.all if isinstance(x, f.EventNotRun)] == [f.EventNotRun("event-1", notes[0])]
         assert dbg.facts.report("event-1") is None

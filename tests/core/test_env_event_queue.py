@@ -10,6 +10,7 @@ from driver import Driver
 from lambdatui.core import invoke_rules
 from lambdatui.core.effects import RUNTIME, AnswerEvent
 from lambdatui.core.inputs import DrainRequested, InvokeRequested, ShutdownRequested
+from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 
 
@@ -105,6 +106,7 @@ def test_shutdown_names_every_event_it_did_not_run() -> None:
     said = d.explanations(m)
     assert said == [f"Event invoke {running} did not finish: lambdatui shut down while it ran",
                     *(f"Event invoke {rid} was not run: lambdatui shut down while it was queued" for rid in queued)]
+    assert d.facts(f.EventNotRun, m) == [f.EventNotRun(rid, text) for rid, text in zip([running, *queued], said)]
 
 
 def test_an_event_that_ran_is_not_named_and_sync_invokes_never_are() -> None:

@@ -13,11 +13,11 @@ from lambdatui.model.facts.faults import FaultArmed, FaultInjected, FaultRefused
 from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsReported, StackFrame, StacksCaptured,
                                               ThreadEntry, ThreadStack, TmpChanged, TmpEntry)
 from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen,
-                                             EnvironmentStartedFor, EnvironmentThawed, EventWaiting, HoldReleased,
-                                             InvocationCompleted, InvocationQueued, InvocationRefused, InvocationResult,
-                                             InvocationThrottled, NewEnvironmentAnswered, ParticipantChanged,
-                                             PhaseEnded, PhaseStarted, ResponseStreamed, ResponseStreamEnded,
-                                             ResponseStreamStarted, StateChanged)
+                                             EnvironmentStartedFor, EnvironmentThawed, EventNotRun, EventWaiting,
+                                             HoldReleased, InvocationCompleted, InvocationQueued, InvocationRefused,
+                                             InvocationResult, InvocationThrottled, NewEnvironmentAnswered,
+                                             ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
+                                             ResponseStreamEnded, ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
                                         read_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
@@ -41,6 +41,7 @@ Fact = Union[
     InvocationRefused,
     InvocationThrottled,
     EventWaiting,
+    EventNotRun,
     EnvironmentStartedFor,
     NewEnvironmentAnswered,
     InvocationCompleted,
@@ -73,7 +74,7 @@ __all__ = [
     "FUNCTION", "LAMBDATUI", "PLATFORM", "LogLine", "LogLines", "extension_source", "log_lines", "read_lines",
     # lifecycle
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
-    "EventWaiting", "HoldReleased",
+    "EventNotRun", "EventWaiting", "HoldReleased",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "NewEnvironmentAnswered",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",

@@ -127,6 +127,16 @@ class EventWaiting:
 
 
 @dataclass(frozen=True)
+class EventNotRun:
+    """An Event invoke accepted (202) that will never run, or never finish: lambdatui is ending, or what it waited for
+    failed. `text` is the line that says so (also a LogLine of lambdatui's own); the debugger prints it on the
+    terminal when it ends with such events, since its screen is closing (Lambda never drops one without a word)."""
+
+    request_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class NewEnvironmentAnswered:
     """What became of the user's request to replace the environment (`N`, the controller's NewEnvironment): taken
     (`replaced`: it is reset, or renewed at once when it is cold, and comes back as a new environment), or refused
