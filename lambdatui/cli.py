@@ -7,7 +7,7 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
 from lambdatui.collector import loading
@@ -127,9 +127,10 @@ def say(text: str) -> None:
     print(f"lambdatui: {text}", file=sys.stderr, flush=True)
 
 
-def function_config(args: argparse.Namespace, scenario: Optional[FunctionSettings] = None) -> FunctionConfig:
+def function_config(args: argparse.Namespace, scenario: Optional[FunctionSettings] = None,
+                    report: Callable[[str], None] = say) -> FunctionConfig:
     """The function as the options describe it; a scenario's [function] table, then a SAM template, fill in what
-    was not given."""
+    was not given. `report` hears lambdatui's notes about it (stderr by default)."""
     return resolve_function(
         args.path,
         handler=args.handler or (scenario.handler if scenario else None),
@@ -145,7 +146,7 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
         env_vars=args.env_vars,
         # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
         env=scenario.env if scenario else {},
-        report=say,
+        report=report,
     )
 
 
@@ -337,8 +338,9 @@ def _debugger(args: argparse.Namespace) -> int:
             theme = resolve_theme_name(args.theme, palette_themes())
         except ThemeError as exc:
             raise ConfigError(str(exc)) from None
+        notes: list[str] = []  # said in the debugger's log: stderr is behind its screen
         try:
-            config = function_config(args)
+            config = function_config(args, report=notes.append)
         except ChooseFunction as choice:
             if not (sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()):
                 raise  # no one to ask: the list and exit 2, as in the headless modes
@@ -347,7 +349,8 @@ def _debugger(args: argparse.Namespace) -> int:
             args.function = pick_function(choice.origin, choice.choices, theme)
             if args.function is None:
                 raise ConfigError(f"no function chosen from {choice.origin}") from None
-            config = function_config(args)
+            notes.clear()
+            config = function_config(args, report=notes.append)
         event = read_event(args.event) if args.event else None
         if args.record:
             check_record_path(args.record)
@@ -365,7 +368,7 @@ def _debugger(args: argparse.Namespace) -> int:
     return run_tui(config, theme=theme, invoke_host=args.host, invoke_port=args.port, url_port=args.url_port,
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
                    function_path=args.path, replay_options=replay_options(args),
-                   event=event, fleet=fleet)
+                   event=event, fleet=fleet, notes=notes)
 
 
 def _replay(args: argparse.Namespace) -> int:

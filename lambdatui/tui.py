@@ -34,6 +34,7 @@ def build_debugger(
     replay_options: Sequence[str] = (),
     event: Optional[bytes] = None,
     fleet: Optional[FleetOptions] = None,
+    notes: Sequence[str] = (),
 ) -> LambdaTuiApp:
     """The debugger app with its trio host as a guest; with `record`, the session is written there on exit."""
     gc.set_threshold(*GC_THRESHOLDS)  # this process is the debugger's from here on
@@ -49,7 +50,8 @@ def build_debugger(
         # Invoke API (--port) never pass through the UI, and they belong in the recording all the same.
         setup = recorder.attach if recorder is not None else None
         return HostGuest(config, invoke_host=invoke_host, invoke_port=invoke_port, on_ready=on_ready,
-                         on_update=on_update, on_error=on_error, setup=setup, fleet=fleet, url_port=url_port)
+                         on_update=on_update, on_error=on_error, setup=setup, fleet=fleet, url_port=url_port,
+                         notes=notes)
 
     def write_recording() -> None:
         if recorder is not None and record is not None:

@@ -14,7 +14,7 @@ and stays in focus; one that leaves the fleet hands the focus to the first one a
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Optional, Sequence
 
 import trio
 
@@ -106,8 +106,12 @@ class HostGuest:
         setup: Optional[Callable[[DebugSession], None]] = None,
         fleet: Optional[FleetOptions] = None,
         url_port: Optional[int] = None,
+        notes: Sequence[str] = (),
     ) -> None:
+        """`notes`: lambdatui's lines about the function's configuration (a template's value left out...), said
+        before the screen opened: the log shows them first."""
         self.config = config
+        self.notes = tuple(notes)
         self.fleet = fleet
         self.url_port = url_port  # the function URL's, on loopback
         self.invoke_port = invoke_port
@@ -206,6 +210,8 @@ class HostGuest:
             url_port=self.url_port,
         ) as running:
             session = running.session
+            for note in self.notes:
+                session.fleet.note(note)
             if running.function_url is not None:
                 session.fleet.note(f"function URL: http://{running.function_url}/")
             self._fleet = session.fleet

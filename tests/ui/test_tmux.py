@@ -134,9 +134,9 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
                 pass
 
 
-def open_debugger(pane: Pane, *options: str) -> None:
+def open_debugger(pane: Pane, *options: str, path: str = HANDLER) -> None:
     """`lambdatui sample_functions/counter/handler.py OPTIONS` in a new 140x45 pane that stays after it exits."""
-    command = " ".join(shlex.quote(part) for part in (LAMBDATUI, HANDLER, *options))
+    command = " ".join(shlex.quote(part) for part in (LAMBDATUI, path, *options))
     pane.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", pane.session, "-c", str(REPO),
               command, ";", "set-option", "-t", pane.session, "remain-on-exit", "on")
     pane.wait_for("HELD at init.extensions", timeout=START_S)
@@ -164,6 +164,15 @@ def test_keys_drive_the_debugger_and_q_leaves_no_process(pane: Pane) -> None:
     pane.wait_for('"invocations": 1', "1 invoke", '"cold": true')
     started = pane.collect()
     assert any("bootstrap" in command_line(pid) for pid in started), "no runtime process seen"
+    pane.keys("q")
+    assert_all_gone(pane, started, "q")
+
+
+def test_what_a_template_leaves_out_is_said_in_the_debuggers_log(pane: Pane) -> None:
+    """Said on stderr, it was hidden behind the debugger's screen (and shown only after q)."""
+    open_debugger(pane, "--function", "OrdersFunction", path="sample_functions/sam/template.yaml")
+    pane.wait_for("TABLE_ARN is !GetAtt Table.Arn")
+    started = pane.collect()
     pane.keys("q")
     assert_all_gone(pane, started, "q")
 
