@@ -119,11 +119,11 @@ class ProcessRules:
             self._capture_init_stacks()
             self._fail_init(None, self._init_waiting_on(), status="timeout")
         elif event.name == INVOKE_TIMER:
-            if self.state is EnvState.INIT:
+            if self.state is EnvState.INIT and self.init is not None:  # a suppressed Init, still running
                 self._capture_init_stacks()
                 self._fail_init(None, self._init_waiting_on(), status="timeout")
-            elif self.current is not None:
-                if self.runtime.alive:
+            elif self.current is not None:  # running, or its Init done and its event not yet out (invoke.start)
+                if self.runtime.alive and self.current.delivered:
                     self._do(CaptureStacks(RUNTIME, self.current.invocation.request_id))
                 self._fail_invoke(et.SANDBOX_TIMEDOUT, "", "timeout")
         elif event.name == RUNTIME_STOP_TIMER:

@@ -8,9 +8,10 @@ import pytest
 from driver import BOTH, WALL0, Driver, ext
 
 from lambdatui.core.effects import RUNTIME, CaptureStacks, Kill, Spawn
-from lambdatui.core.inputs import LaunchFailed
+from lambdatui.core.inputs import FaultRequested, LaunchFailed
+from lambdatui.model import faults as flt
 from lambdatui.model import facts as f
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 
 SUBS = {"ext-a": BOTH, "ext-b": ("SHUTDOWN",), "ext-c": ("INVOKE",)}
 
@@ -198,6 +199,24 @@ def test_suppressed_init_that_times_out_answers_the_caller_with_sandbox_timedout
     assert f"2023-11-14T22:13:27.080Z {r2} Task timed out after 3.00 seconds" in d.lines(since=m)
     assert d.reports(m)[0].status == "timeout"
     assert any("never called /runtime/invocation/next" in line for line in d.explanations(m))
+
+
+def test_a_deadline_forced_at_invoke_start_after_a_suppressed_init_times_the_invoke_out():
+    """The reset's next invoke runs Init inside it, then waits at invoke.start for its event to go out: a deadline
+    forced there (`t`, or a recorded `fault = "timeout"` armed `at = "invoke.start"`) used to be taken for Init's
+    (already over: nothing happened), and the invoke went on to succeed (a bug hunt's replay caught it)."""
+    d, caller, rid, m = timed_out()
+    d.killed_by_signal(RUNTIME)
+    d.feed(FaultRequested(flt.ForceTimeout(at=Boundary.INVOKE_START)))
+    c2, r2 = d.invoke()
+    m = d.mark()
+    d.runtime_next()  # Init done: invoke.start, where the armed fault forces the running deadline
+    assert d.facts(f.FaultInjected, m)
+    d.fire("invoke")
+    result = d.result_for(c2)
+    assert result.error_type == "Sandbox.Timedout", result
+    assert d.reports(m)[0].status == "timeout"
+    assert not d.effects(CaptureStacks, m)  # its event never went out: no handler to take a stack of
 
 
 # ---------------------------------------------------------------------- crashes
