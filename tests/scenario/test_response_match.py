@@ -135,6 +135,10 @@ def test_matcher_subset_and_exact() -> None:
     assert odd is not None and odd.path == 'response["a key"].x'
     scalar = response_difference(3, 4, exact=False)
     assert scalar is not None and scalar.message == "response: expected 3, got 4"
+    # NaN, as Python's json writes it: a recorded NaN matches the NaN it came from ("expected NaN, got NaN" before).
+    nan = float("nan")
+    assert response_difference({"x": nan}, {"x": nan}, exact=False) is None
+    assert response_difference({"x": nan}, {"x": 1.0}, exact=False) is not None
 
 
 def test_response_exact_is_parsed_and_checked() -> None:
