@@ -152,6 +152,8 @@ class Recorder:
     def command(self, command: c.Command) -> None:
         if isinstance(command, c.InjectFault) and self._arm_for_invoke(command):
             return
+        if isinstance(command, (c.NewEnvironment, c.Shutdown)):
+            self._cut_off_by(command)
         if isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
             self.steps.append(_Other(command))
         # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
@@ -174,6 +176,23 @@ class Recorder:
         at = next((i for i, step in enumerate(self.steps) if step is overlap), len(self.steps))
         self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
         return True
+
+    def _cut_off_by(self, command: c.NewEnvironment | c.Shutdown) -> None:
+        """A new environment or a shutdown given while an invoke's event was out ends that invoke (Sandbox.Failure):
+        its step comes first, and a replay runs it to its end before this one, so its result is not compared."""
+        if isinstance(command, c.Shutdown) and command.env is None:
+            numbers = list(self._invoke_at)
+            why = "lambdatui's environments were shut down (a shutdown step after it)"
+        else:
+            numbers = [self._target_number(command.env)]
+            replaced = isinstance(command, c.NewEnvironment)
+            why = (f"its environment was {'replaced' if replaced else 'shut down'} "
+                   f"(a {'new_environment' if replaced else 'shutdown'} step after it)")
+        for number in numbers:
+            request_id, boundary = self._invoke_at.get(number, ("", None))
+            step = self._by_id(request_id)
+            if boundary is Boundary.INVOKE_START and step is not None and step.result is None:
+                step.cut_off = why  # an answered one (invoke.response) keeps its caller's answer
 
     def _target_number(self, env: Optional[int]) -> int:
         """The environment a command for `env` acts on: None is the first alive (`FleetHost.member`)."""
@@ -245,7 +264,7 @@ class Recorder:
             step = self._by_id(request_id)
             if step is not None and step.result is None and not step.cut_off:
                 if by_the_end:
-                    step.cut_off = True  # the function was running it: the error is the quit's, not its own
+                    step.cut_off = "the session ended"  # the function ran it: the error is the quit's, not its own
                 else:
                     step.result = fact.result
         elif isinstance(fact, f.InvokeReported):

@@ -32,7 +32,7 @@ class RecordedInvoke:
     request_id: str
     result: Optional[f.InvocationResult] = None
     cold: Optional[bool] = None
-    cut_off: bool = False  # the end of the session stopped it while the function ran it
+    cut_off: str = ""  # what stopped it while the function ran it (the end of the session, a new environment...)
     throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
     clock: InvokeClock = field(default_factory=InvokeClock)  # when it ran: to leave the clock's readings out
 
@@ -73,7 +73,7 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
     notes: list[str] = []
     result = step.result
     if step.cut_off:
-        notes.append("# the session ended while the function ran this invoke: its result is not compared")
+        notes.append(f"# {step.cut_off} while the function ran this invoke: its result is not compared")
     elif result is not None:
         if result.function_error:
             error_type = result.error_type
