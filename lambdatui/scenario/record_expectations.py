@@ -15,12 +15,12 @@ from typing import Any, Optional, Sequence
 from lambdatui.model import facts as f
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
 from lambdatui.scenario.match import child_path
-from lambdatui.scenario.telemetry_ledger import TelemetryLedger
+from lambdatui.scenario.telemetry_ledger import DROPPED, TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
 
 # Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
 # receive) and the notices of records dropped because a listener fell behind.
-UNSTABLE_TYPES = ("extension", "platform.logsDropped")
+UNSTABLE_TYPES = ("extension", DROPPED)
 
 
 @dataclass
@@ -159,6 +159,10 @@ def _telemetry_lines(telemetry: TelemetryLedger, request_id: str) -> list[str]:
     """`telemetry = ...` when extensions received records for this invoke: the types that recur on every run."""
     tables = []
     for name in telemetry.extensions_for(request_id):
+        if telemetry.dropped_by(name, request_id):
+            # Once its buffer overflowed, which records an extension gets depends on how fast it reads: a replay may
+            # lose this invoke's platform.start, its report, or all of them, here and while the backlog lasts.
+            continue
         types = stable_types(telemetry.types_for(name, request_id))
         if types and writable(name):
             tables.append(toml_value({"extension": name, "types": types}))

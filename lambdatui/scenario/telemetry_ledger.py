@@ -26,6 +26,7 @@ from lambdatui.model import facts as f
 
 REPORT = "platform.report"
 START = "platform.start"
+DROPPED = "platform.logsDropped"  # the buffer overflowed: records were left out
 _REQUEST_ID = re.compile(r"RequestId: ([0-9A-Za-z-]+)")
 
 
@@ -122,6 +123,19 @@ class TelemetryLedger:
         """The record types `extension` received for that invoke so far, in order."""
         stream = self._holding(extension, request_id)
         return list(stream.by_invoke[request_id]) if stream is not None else []
+
+    def dropped_by(self, extension: str, request_id: str) -> bool:
+        """Whether records were dropped for `extension` (its buffer overflowed: platform.logsDropped) during that
+        invoke or an earlier one of its environment: the backlog of one burst spills into the next invokes."""
+        stream = self._holding(extension, request_id)
+        if stream is None:
+            return False
+        for invoke, kinds in stream.by_invoke.items():
+            if DROPPED in kinds:
+                return True
+            if invoke == request_id:
+                return False
+        return False
 
     def complete(self, extension: str, request_id: str) -> bool:
         """Whether no more records of that invoke can reach `extension`."""
