@@ -22,7 +22,8 @@ from lambdatui.lambda_limits import (
     MAX_TIMEOUT_S,
     MIN_MEMORY_MB,
     MIN_TIMEOUT_S,
-    check_env_not_reserved,
+    check_env_names,
+    check_env_size,
 )
 from lambdatui.model.error_types import MAX_EXTENSIONS
 from lambdatui.runtime_choice import (
@@ -56,10 +57,13 @@ class FunctionConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     # Layer folders or .zip files, in the order Lambda extracts them into /opt (a later one's file wins).
     layers: tuple[Path, ...] = ()
+    # What the host tells at start-up, in every mode, about how PATH was read (a template beside it not used).
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         # The backstop for every way a configuration is built (a door that checks first can name its source).
-        check_env_not_reserved(self.env, "environment variables")
+        check_env_names(self.env, "environment variables")
+        check_env_size(self.env, "environment variables")
 
     @property
     def extension_names(self) -> tuple[str, ...]:
@@ -108,9 +112,10 @@ def is_template(path: Path) -> bool:
     return path.is_file() and (suffix in TEMPLATE_SUFFIXES or (suffix == ".json" and path.name.startswith("template")))
 
 
-def _template_for(target: Path, path: str, function: Optional[str]) -> Optional[tuple[Path, str]]:
+def _template_for(target: Path, path: str, function: Optional[str],
+                  notes: list[str]) -> Optional[tuple[Path, str]]:
     """The SAM template `target` names (a template file, or a folder holding one and no handler), with the
-    path to quote in messages; None for a handler path."""
+    path to quote in messages; None for a handler path (a template beside the handler is then named in `notes`)."""
     if is_template(target):
         return target, path
     if target.is_dir():
@@ -118,6 +123,9 @@ def _template_for(target: Path, path: str, function: Optional[str]) -> Optional[
         has_handler = any((target / n).is_file() for n in HANDLER_FILE_NAMES) or bootstrap_in(target) is not None
         if found is not None and (function is not None or not has_handler):
             return found, os.path.join(path, found.name)
+        if found is not None:  # the handler wins, but a user who meant the template must learn how to ask for it
+            notes.append(f"{os.path.join(path, found.name)} was not used: {path} holds a handler, which runs as "
+                         f"it is (--function LOGICAL_ID runs the template's function instead).")
     if function is not None:
         raise ConfigError(f"--function {function}: only with a SAM template (template.yaml); {path} is not one")
     return None
@@ -149,11 +157,12 @@ def resolve_function(
     told through `report`, one line each; the interpreter chosen is named by the runtime's `interpreter_origin`.
     """
     target = Path(path).expanduser()
+    notes: list[str] = []
     try:
         if not target.exists():
             raise ConfigError(f"{path}: no such file or directory")
         target = target.resolve()
-        template = _template_for(target, path, function)
+        template = _template_for(target, path, function, notes)
     except PermissionError as exc:  # a folder on the way this user may not enter, or one it may not list
         raise ConfigError(f"cannot read {exc.filename or path}: {exc.strerror}") from None
     fn: Optional[TemplateFunction] = None
@@ -177,12 +186,14 @@ def resolve_function(
         runtime, resolved_handler = runtime_for_path(path, target, code_dir, handler, python, bootstrap)
         name = code_dir.name or "function"
     if "." not in resolved_handler and runtime.ours:
+        if handler is None and fn is not None and template is not None:
+            raise ConfigError(f"{template[1]}: {fn.logical_id}: Handler {resolved_handler!r}: expected module.function")
         raise ConfigError(f"--handler {resolved_handler!r}: expected module.function")
 
     variables: dict[str, str] = {}
     later: list[str] = []  # told after the template's own lines
     if fn is not None:
-        check_env_not_reserved(fn.env, f"{template[1]}: {fn.logical_id}: Environment.Variables")  # type: ignore[index]
+        check_env_names(fn.env, f"{template[1]}: {fn.logical_id}: Environment.Variables")  # type: ignore[index]
         variables.update(fn.env)
     variables.update(env)
     if env_vars:
@@ -190,7 +201,7 @@ def resolve_function(
 
         sam_file = load_env_vars(env_vars)
         from_sam = sam_file.for_function(fn.logical_id if fn is not None else name)
-        check_env_not_reserved(from_sam, sam_file.origin)
+        check_env_names(from_sam, sam_file.origin)
         if fn is not None:
             added = [k for k in from_sam if k not in fn.env and k not in fn.unresolved_env]
             if added:
@@ -198,12 +209,14 @@ def resolve_function(
                              "set all the same (sam local sets only the variables a template declares)")
         variables.update(from_sam)
     if env_file:
-        from_file = load_env_file(Path(env_file), name)
-        check_env_not_reserved(from_file, f"--env-file {env_file}")
+        # SAM's shape is matched by the logical ID, as sam local matches it, else by the function's name.
+        from_file = load_env_file(Path(env_file), (fn.logical_id, name) if fn is not None else (name,))
+        check_env_names(from_file, f"--env-file {env_file}")
         variables.update(from_file)
     pairs = parse_env_pairs(env_pairs)
-    check_env_not_reserved(pairs, "--env")
+    check_env_names(pairs, "--env")
     variables.update(pairs)
+    check_env_size(variables, "environment variables (every source together)")
 
     template_layers: tuple[Path, ...] = ()
     if fn is not None and template is not None:
@@ -230,4 +243,5 @@ def resolve_function(
         extensions=_discover_extensions(Path(extensions_dir).resolve() if extensions_dir else None, code_dir),
         env=variables,
         layers=(*template_layers, *given_layers),
+        notes=tuple(notes),
     )

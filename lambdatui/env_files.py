@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from lambdatui.config_error import TOO_DEEP, ConfigError
 
@@ -23,13 +23,15 @@ def read_json_file(path: Path, origin: str) -> object:
         raise ConfigError(f"{origin}: {TOO_DEEP}") from None
 
 
-def load_env_file(path: Path, function_name: str) -> dict[str, str]:
-    """A JSON object of variables, or SAM's `{"FunctionName": {...}}` / `{"Parameters": {...}}` shape."""
+def load_env_file(path: Path, function_names: Sequence[str]) -> dict[str, str]:
+    """A JSON object of variables, or SAM's `{"LogicalId": {...}}` / `{"Parameters": {...}}` shape: the block of the
+    first of `function_names` (a template's logical ID, as sam local matches it, then the function's name) found."""
     data = read_json_file(path, f"--env-file {path}")
     if not isinstance(data, dict):
         raise ConfigError(f"--env-file {path}: expected a JSON object")
-    if function_name in data and isinstance(data[function_name], dict):
-        data = data[function_name]
+    block = next((name for name in function_names if isinstance(data.get(name), dict)), None)
+    if block is not None:
+        data = data[block]
     elif "Parameters" in data and isinstance(data["Parameters"], dict):
         data = data["Parameters"]
     if not all(isinstance(v, (str, int, float, bool)) for v in data.values()):

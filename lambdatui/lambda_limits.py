@@ -3,6 +3,8 @@ may not set. Every door (the command line, a SAM template, a scenario) checks ag
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Iterable, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
@@ -37,8 +39,41 @@ def reserved_env_problem(names: Iterable[str]) -> Optional[str]:
             "for modification. Reserved keys used in this request: " + ", ".join(used))
 
 
-def check_env_not_reserved(env: Mapping[str, str], origin: str) -> None:
-    problem = reserved_env_problem(env)
+# Lambda's pattern for a variable's name (the API's Environment.Variables key): a letter, then at least one letter,
+# digit or underscore. Anything else (`1X`, `A-B`, `A=B`, a one-letter `X`) is refused at configuration time, where
+# otherwise a name with `=` in it would break every start of the runtime.
+ENV_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
+# "The total size of all environment variables doesn't exceed 4 KB", measured as Lambda's refusal shows it: the
+# variables as one compact JSON object ("String measured: {...}").
+MAX_ENV_BYTES = 4096
+
+
+def env_name_problem(names: Iterable[str]) -> Optional[str]:
+    """Lambda's refusal if any of `names` does not match its pattern, naming the first; else None."""
+    bad = next((name for name in names if not ENV_NAME.fullmatch(name)), None)
+    if bad is None:
+        return None
+    return (f"{bad!r}: not a variable name Lambda takes (a letter, then at least one letter, digit or _: "
+            f"{ENV_NAME.pattern})")
+
+
+def env_size_problem(env: Mapping[str, str]) -> Optional[str]:
+    measured = len(json.dumps(dict(env), separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if measured <= MAX_ENV_BYTES:
+        return None
+    return (f"{measured:,} bytes as JSON, as Lambda measures them: Lambda allows at most 4 KB "
+            f"({MAX_ENV_BYTES:,} bytes)")
+
+
+def check_env_names(env: Mapping[str, str], origin: str) -> None:
+    """The variables one source gives are ones Lambda would take: none reserved, each name well formed."""
+    problem = reserved_env_problem(env) or env_name_problem(env)
+    if problem:
+        raise ConfigError(f"{origin}: {problem}")
+
+
+def check_env_size(env: Mapping[str, str], origin: str) -> None:
+    problem = env_size_problem(env)
     if problem:
         raise ConfigError(f"{origin}: {problem}")
 

@@ -78,6 +78,8 @@ async def open_environment(
             if not listeners and not numbered_listeners:
                 _say(text)  # `replay` prints no lambdatui lines of its own: stderr, before anyone listens
             fleet_host.note(text)  # and the debugger's log view
+        for text in config.notes:
+            fleet_host.note(text)
         runtime = config.runtime
         if runtime.interpreter:
             fleet_host.note(f"The function runs in {runtime.interpreter} ({runtime.interpreter_origin}; --python "

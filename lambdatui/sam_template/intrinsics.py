@@ -1,6 +1,7 @@
 """The intrinsic functions a template's values may hold, evaluated with what is known before a deployment:
 parameters' defaults, the pseudo parameters a local environment has, and the functions over those. What only
-CloudFormation knows (`!GetAtt`, a resource's `!Ref`, `!ImportValue`) raises `Unresolved`, naming it."""
+CloudFormation knows (`!GetAtt`, a resource's `!Ref`, `!ImportValue`) raises `Unresolved`, naming it; what
+CloudFormation itself would refuse (a `!Ref` to nothing, an unknown or circular condition) raises `Invalid`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class Unresolved(Exception):
     """A value only CloudFormation can know; the message says what it was (`!GetAtt Table.Arn`)."""
 
 
+class Invalid(Exception):
+    """A mistake CloudFormation refuses the whole template for (a typo in a name): no deploy could resolve it."""
+
+
 def is_intrinsic(value: Any) -> bool:
     if not isinstance(value, dict) or len(value) != 1:
         return False
@@ -63,7 +68,7 @@ class Resolver:
         self.mappings = as_mapping(template.get("Mappings"))
         self.conditions = as_mapping(template.get("Conditions"))
         self.resources = as_mapping(template.get("Resources"))
-        self._evaluating: set[str] = set()
+        self._evaluating: list[str] = []  # the conditions being evaluated, outermost first
 
     def resolve(self, value: Any) -> Any:
         """The value with every intrinsic evaluated (OMITTED for AWS::NoValue); Unresolved if one cannot be."""
@@ -98,10 +103,34 @@ class Resolver:
             return default
         if name in self.resources:
             raise Unresolved(f"!Ref {name} (a resource: its name or ARN exists once deployed)")
-        raise Unresolved(f"!Ref {name} (no such parameter or resource)")
+        raise Invalid(f"!Ref {name}: no such parameter or resource")
 
     def _fn_ref(self, arg: Any, whole: Any) -> Any:
         return self.ref(arg, whole)
+
+    def _fn_getatt(self, arg: Any, whole: Any) -> Any:
+        resource = arg[0] if isinstance(arg, list) and arg else None
+        if isinstance(resource, str) and resource not in self.resources:
+            raise Invalid(f"{describe(whole)}: no such resource")
+        raise Unresolved(describe(whole))
+
+    def choose(self, value: Any) -> Any:
+        """`!If` and `!Select` evaluated down to the value they choose, which is left as written (a layer's
+        `!Ref Layer`, to look up as a resource); OMITTED for AWS::NoValue. Anything else is returned as is."""
+        while is_intrinsic(value):
+            ((key, arg),) = value.items()
+            if key == "Ref" and arg == NO_VALUE:
+                return OMITTED
+            if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                value = arg[1] if self.condition(arg[0]) else arg[2]
+            elif key == "Fn::Select" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
+                try:
+                    value = arg[1][int(self.resolve(arg[0]))]
+                except (TypeError, ValueError, IndexError):
+                    raise Unresolved(describe(value)) from None
+            else:
+                return value
+        return value
 
     def _fn_sub(self, arg: Any, whole: Any) -> str:
         variables: Mapping[str, Any] = {}
@@ -117,9 +146,14 @@ class Resolver:
             if name in variables:
                 value = self.resolve(variables[name])
             elif "." in name and not name.startswith("AWS::"):
+                if name.split(".", 1)[0] not in self.resources:
+                    raise Invalid(f"!Sub ${{{name}}}: no such resource")
                 raise Unresolved(f"!Sub ${{{name}}} (an attribute of a deployed resource)")
             else:
-                value = self.ref(name, {"Ref": name})
+                try:
+                    value = self.ref(name, {"Ref": name})
+                except Invalid:
+                    raise Invalid(f"!Sub ${{{name}}}: no such parameter or resource") from None
             return _scalar_text(value, whole)
 
         return re.sub(r"\$\{([^}]*)\}", substitute, arg)
@@ -167,14 +201,15 @@ class Resolver:
 
     def condition(self, name: Any) -> bool:
         if not isinstance(name, str) or name not in self.conditions:
-            raise Unresolved(f"!Condition {name} (no such condition)")
+            raise Invalid(f"condition {name}: no such condition")
         if name in self._evaluating:
-            raise Unresolved(f"!Condition {name} (refers to itself)")
-        self._evaluating.add(name)
+            circle = " -> ".join([*self._evaluating[self._evaluating.index(name):], name])
+            raise Invalid(f"condition {name} depends on itself ({circle})")
+        self._evaluating.append(name)
         try:
             return self._truth(self.conditions[name])
         finally:
-            self._evaluating.discard(name)
+            self._evaluating.pop()
 
     def _truth(self, value: Any) -> bool:
         if is_intrinsic(value):

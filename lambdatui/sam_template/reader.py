@@ -3,13 +3,22 @@ Globals.Function applied first by SAM's own rules."""
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
 from lambdatui.lambda_limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
-from lambdatui.sam_template.intrinsics import OMITTED, Resolver, Unresolved, as_mapping, describe, is_intrinsic
+from lambdatui.sam_template.intrinsics import (
+    OMITTED,
+    Invalid,
+    Resolver,
+    Unresolved,
+    as_mapping,
+    describe,
+    is_intrinsic,
+)
 from lambdatui.sam_template.yaml_tags import parse_template_text
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
@@ -89,10 +98,22 @@ class SamTemplate:
         self.resources: dict[str, Any] = data["Resources"]
         self.globals = as_mapping(as_mapping(data.get("Globals")).get("Function"))
         self.resolver = Resolver(data)
+        self._check_conditions()
         self.function_ids = [rid for rid, res in self.resources.items()
                              if isinstance(res, dict) and res.get("Type") == FUNCTION_TYPE]
         if not self.function_ids:
             raise ConfigError(f"{self.origin}: no {FUNCTION_TYPE} in its Resources")
+
+    def _check_conditions(self) -> None:
+        """CloudFormation refuses a template with a circular or broken condition even where no resource uses it."""
+        for name in self.resolver.conditions:
+            try:
+                self.resolver.condition(name)
+            except Unresolved:
+                pass  # it depends on what only a deployment knows (a parameter without a Default)
+            except Invalid as exc:
+                raise ConfigError(f"{self.origin}: Conditions: {exc} (CloudFormation refuses such a template)") \
+                    from None
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         """The function's properties with Globals.Function applied first (unresolved)."""
@@ -109,7 +130,7 @@ class SamTemplate:
     def _quiet(self, value: Any) -> str:
         try:
             resolved = self.resolver.resolve(value)
-        except Unresolved:
+        except (Unresolved, Invalid):  # a mistake is said when the function is chosen, naming it
             return describe(value)
         return "" if resolved is None or resolved is OMITTED else str(resolved)
 
@@ -143,12 +164,20 @@ class _FunctionReader:
     def _fail(self, text: str) -> ConfigError:
         return ConfigError(f"{self.template.origin}: {self.logical_id}: {text}")
 
+    def resolve(self, raw: Any, where: str) -> Any:
+        """`raw` evaluated; Unresolved when only CloudFormation can know it, a ConfigError naming `where` when
+        CloudFormation would refuse the template."""
+        try:
+            return self.template.resolver.resolve(raw)
+        except Invalid as exc:
+            raise self._fail(f"{where}: {exc} (CloudFormation refuses such a template)") from None
+
     def value(self, key: str) -> Any:
         """A property resolved, or None (named once) when only CloudFormation could know it."""
         if key not in self.props:
             return None
         try:
-            value = self.template.resolver.resolve(self.props[key])
+            value = self.resolve(self.props[key], key)
         except Unresolved as exc:
             self._note(f"{key} is {exc}, which only CloudFormation can resolve: left out")
             return None
@@ -189,10 +218,12 @@ class _FunctionReader:
         value = self.value(key)
         if value is None:
             return None
+        if isinstance(value, float):  # CloudFormation's Integer properties take no fraction (nor rounds one)
+            raise self._fail(f"{key} {value}: expected a whole number of {unit}")
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise self._fail(f"{key} {value!r}: not a number") from None
+            raise self._fail(f"{key} {value!r}: expected a whole number of {unit}") from None
         if isinstance(value, bool) or not low <= number <= high:
             raise self._fail(f"{key} {value}: Lambda allows {low} to {high} {unit}")
         return number
@@ -228,7 +259,7 @@ class _FunctionReader:
         for key in ("Environment", "Variables"):
             if is_intrinsic(variables):
                 try:
-                    variables = self.template.resolver.resolve(variables)
+                    variables = self.resolve(variables, key)
                 except Unresolved as exc:
                     self._note(f"{key} is {exc}, which only CloudFormation can resolve: left out")
                     return {}, {}
@@ -242,7 +273,7 @@ class _FunctionReader:
         unresolved: dict[str, str] = {}
         for name, raw in variables.items():
             try:
-                value = self.template.resolver.resolve(raw)
+                value = self.resolve(raw, f"Environment.Variables.{name}")
             except Unresolved as exc:
                 unresolved[str(name)] = str(exc)
                 continue
@@ -253,15 +284,36 @@ class _FunctionReader:
             env[str(name)] = str(value).lower() if isinstance(value, bool) else str(value)
         return env, unresolved
 
+    def _chosen(self, raw: Any, where: str) -> Any:
+        """`!If`/`!Select` evaluated down to what they choose (a layer's `!Ref L` stays one to look up)."""
+        try:
+            return self.template.resolver.choose(raw)
+        except Invalid as exc:
+            raise self._fail(f"{where}: {exc} (CloudFormation refuses such a template)") from None
+
     def _layers(self) -> tuple[Path, ...]:
         raw = self.props.get("Layers")
         if raw is None:
+            return ()
+        try:
+            raw = self._chosen(raw, "Layers")
+        except Unresolved as exc:
+            self._note(f"Layers is {exc}, which only CloudFormation can resolve: left out")
+            return ()
+        if raw is OMITTED:
             return ()
         if not isinstance(raw, list):
             self._note(f"Layers is {describe(raw)}, which only CloudFormation can resolve: left out")
             return ()
         layers = []
         for item in raw:
+            try:
+                item = self._chosen(item, "Layers")
+            except Unresolved as exc:
+                self._note(f"layer {exc} only CloudFormation can resolve: left out (give a local copy with --layer)")
+                continue
+            if item is OMITTED:
+                continue
             path = self._layer(item)
             if path is not None:
                 layers.append(path)
@@ -277,19 +329,19 @@ class _FunctionReader:
             props = as_mapping(resource.get("Properties"))
             key = "ContentUri" if "ContentUri" in props else "Content"
             try:
-                content = self.template.resolver.resolve(props.get(key))
+                content = self.resolve(props.get(key), f"layer {layer_id}'s {key}")
             except Unresolved as exc:
                 self._note(f"layer {layer_id}'s {key} is {exc}, which only CloudFormation can resolve: left out")
                 return None
             path = self._local_path(f"layer {layer_id}'s {key}", content, "folder or .zip") if content else None
-            if path is not None and path.is_file() and path.suffix.lower() != ".zip":
+            if path is not None and path.is_file() and not (path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)):
                 raise self._fail(f"layer {layer_id}'s {key} {content}: expected a folder or a .zip archive")
             if path is None:
                 self._note(f"layer {layer_id} is not in a local folder ({key} {describe(content)}): left out "
                            "(give a local copy with --layer)")
             return path
         try:
-            value = self.template.resolver.resolve(item)
+            value = self.resolve(item, "Layers")
         except Unresolved as exc:
             self._note(f"layer {exc} only CloudFormation can resolve: left out (give a local copy with --layer)")
             return None

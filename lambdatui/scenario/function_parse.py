@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from lambdatui.lambda_limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S, reserved_env_problem
+from lambdatui.lambda_limits import (
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+    MIN_TIMEOUT_S,
+    env_name_problem,
+    reserved_env_problem,
+)
 from lambdatui.model.fleet import DEFAULT_CONCURRENCY
 from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S, FunctionSettings
 from lambdatui.scenario.values import is_int, type_name, unknown_hint
@@ -39,7 +46,7 @@ def parse_function(raw: Any) -> FunctionSettings:
         if not isinstance(value, str):
             raise ValueError(f"[function]: env.{key} must be a string (environment variables are text: quote it), "
                              f"got {type_name(value)}")
-    reserved = reserved_env_problem(env)
+    reserved = reserved_env_problem(env) or env_name_problem(env)
     if reserved:
         raise ValueError(f"[function]: env: {reserved}")
     concurrency, provisioned, idle = _fleet(raw)

@@ -386,3 +386,32 @@ def test_the_sample_project_runs_as_readme_shows_it() -> None:
                                        "table": "arn:aws:dynamodb:us-east-1:123456789012:table/orders-local",
                                        "memory_mb": "256"}
     assert "!GetAtt" not in done.stderr  # given by env.json: not named as left out
+
+
+@pytest.mark.parametrize("mode", ["invoke", "serve", "replay", "debugger"])
+def test_a_template_that_holds_itself_is_one_line_in_every_mode(code_dir: Path, mode: str) -> None:
+    write_file(code_dir / "code" / "app.py", REPORT)
+    path = write_file(code_dir / "template.yaml", textwrap.dedent("""\
+        Resources:
+          Fn: &fn
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: code
+              Handler: app.main
+              Environment: {Variables: {SELF: *fn}}
+    """))
+    scenario = write_file(code_dir / "s.toml", "[[step]]\ninvoke = {}\n")
+    argv = {"invoke": ["invoke", str(path)], "serve": ["serve", str(path), "--port", "0"],
+            "replay": ["replay", str(path), str(scenario)], "debugger": [str(path)]}[mode]
+    line = one_line_refusal(run_cli(*argv))
+    assert line == (f"lambdatui: {path}:7:33: Resources.Fn.Properties.Environment.Variables.SELF: a YAML alias to a "
+                    "node that contains it (anchored on line 2): the template would be infinite")
+
+
+def test_a_template_beside_a_handler_is_said_to_be_unused(project: Path) -> None:
+    write_file(project.parent / "handler.py", REPORT.replace("def main", "def handler"))
+    done = run_cli("invoke", str(project.parent))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"report": 0}
+    assert (f"[lambdatui]  {project} was not used: {project.parent} holds a handler, which runs as it is "
+            "(--function LOGICAL_ID runs the template's function instead).") in done.stderr.splitlines()

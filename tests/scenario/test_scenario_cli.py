@@ -255,10 +255,10 @@ def test_record_then_replay_reproduces_the_outcome(code_dir: Path) -> None:
     recording = code_dir / "recorded.toml"
     handler = str(SAMPLES / "counter" / "handler.py")
     done = run_cli("invoke", handler, "-e", '{"note": "it\'s \\"quoted\\""}', "--repeat", "2", "--timeout", "4",
-                   "--env", "A=1", "--record", str(recording))
+                   "--env", "AA=1", "--record", str(recording))
     assert done.returncode == 0, done.stderr
     text = recording.read_text()
-    assert "timeout = 4" in text and "A = '1'" in text
+    assert "timeout = 4" in text and "AA = '1'" in text
     assert text.count("[[step]]") == 2
     assert 'cold = true' in text and 'cold = false' in text
     assert re.search(r"RequestId|[0-9a-f]{8}-[0-9a-f]{4}-", text) is None  # nothing volatile

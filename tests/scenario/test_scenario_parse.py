@@ -41,12 +41,12 @@ def test_function_table_every_key() -> None:
         timeout = 7
         memory = 512
         handler = "app.main"
-        env = { A = "1", B = "two" }
+        env = { AA = "1", BB = "two" }
 
         [[step]]
         invoke = {}
     """)
-    assert scenario.function == FunctionSettings(7, 512, "app.main", {"A": "1", "B": "two"})
+    assert scenario.function == FunctionSettings(7, 512, "app.main", {"AA": "1", "BB": "two"})
 
 
 def test_function_env_as_a_sub_table() -> None:

@@ -70,7 +70,7 @@ def _reported(request_id: str, cold: bool) -> f.InvokeReported:
 
 
 def test_recorded_invokes_parse_back_with_their_expectations() -> None:
-    recorder = Recorder(_config(timeout_s=5, memory_mb=256, env_pairs=["A=x'y", "B=2"]))
+    recorder = Recorder(_config(timeout_s=5, memory_mb=256, env_pairs=["AA=x'y", "BB=2"]))
     events = [b'{"n": 1}', b'{\n  "text": "it\'s \\"quoted\\"\\n",\n  "none": null\n}']
     for i, event in enumerate(events):
         recorder(_queued(f"id-{i}", event, i + 1))
@@ -84,7 +84,7 @@ def test_recorded_invokes_parse_back_with_their_expectations() -> None:
     scenario = parse_scenario(text, Path("rec.toml"))
     assert scenario.function.timeout == 5 and scenario.function.memory == 256
     assert scenario.function.handler is None  # not given on the command line
-    assert scenario.function.env == {"A": "x'y", "B": "2"}
+    assert scenario.function.env == {"AA": "x'y", "BB": "2"}
     first, second = scenario.steps
     assert json.loads(first.action.event) == {"n": 1}
     assert first.expect.response == {"invocations": 1, "note": "it's"} and first.expect.cold is True
