@@ -22,6 +22,14 @@ from lambdatui.sam_template.intrinsics import (
 from lambdatui.sam_template.yaml_tags import parse_template_text
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
+# Properties that change how the function is served, which lambdatui takes from its options instead: said, not
+# silently dropped (a template that sets a concurrency of 0 would otherwise run with 100).
+NOT_APPLIED = {
+    "ReservedConcurrentExecutions": "give --concurrency N",
+    "ProvisionedConcurrencyConfig": "give --provisioned N",
+    "SnapStart": "give --snapstart",
+    "FunctionUrlConfig": "give --url-port PORT for a function URL (serve and the debugger)",
+}
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 
 
@@ -190,6 +198,9 @@ class _FunctionReader:
         if "InlineCode" in self.props:
             raise self._fail("InlineCode: put the code in a file and set CodeUri to its folder")
         name = self.value("FunctionName")
+        for key, instead in NOT_APPLIED.items():
+            if key in self.props:
+                self._note(f"{key} is not applied from the template: {instead}")
         env, unresolved = self._environment()
         return TemplateFunction(
             template=self.template.path,
