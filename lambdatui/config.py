@@ -59,6 +59,8 @@ class FunctionConfig:
     layers: tuple[Path, ...] = ()
     # What the host tells at start-up, in every mode, about how PATH was read (a template beside it not used).
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # A SAM template's folder, where SAM keeps the project's `events/`; None for a handler given directly.
+    project_dir: Optional[Path] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # The backstop for every way a configuration is built (a door that checks first can name its source).
@@ -244,4 +246,5 @@ def resolve_function(
         env=variables,
         layers=(*template_layers, *given_layers),
         notes=tuple(notes),
+        project_dir=template[0].parent if template is not None else None,
     )

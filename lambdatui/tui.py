@@ -57,7 +57,9 @@ def build_debugger(
         if recorder is not None and record is not None:
             record.write_text(recorder.to_toml(), encoding="utf-8")
 
-    app = LambdaTuiApp(make_backend, code_dir=config.code_dir, theme=theme, on_exit=write_recording)
+    # The events/ folder the event editor offers and saves into: a SAM project keeps it beside its template.
+    events_home = config.project_dir or config.code_dir
+    app = LambdaTuiApp(make_backend, code_dir=events_home, theme=theme, on_exit=write_recording)
     if event is not None:
         app.event_text = event.decode()
         app.event_source = "--event"

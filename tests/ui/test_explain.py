@@ -181,3 +181,16 @@ def test_widgets_never_import_trio() -> None:
     code = "import json, sys\nimport lambdatui.ui.widgets\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
     assert not [m for m in json.loads(out.stdout) if m.split(".")[0] in ("trio", "quart", "hypercorn")]
+
+
+def test_a_sam_projects_events_folder_is_the_one_beside_its_template() -> None:
+    """SAM keeps a project's sample events in events/ beside template.yaml: the event editor looked in the function's
+    CodeUri folder instead, and offered none of them (a bug hunt, with README's own SAM sample)."""
+    from lambdatui.config import resolve_function
+    from lambdatui.tui import build_debugger
+
+    sam = Path(__file__).resolve().parents[2] / "sample_functions" / "sam"
+    config = resolve_function(str(sam / "template.yaml"), function="OrdersFunction")
+    app = build_debugger(config)
+    assert app.code_dir == sam and config.code_dir != sam
+    assert "events/order.json" in dict(app.event_choices())
