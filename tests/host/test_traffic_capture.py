@@ -188,8 +188,16 @@ async def test_a_response_body_cut_short_shows_what_the_wire_carried(code_dir: P
     bootstrap.write_text(CUT_SHORT.format(python=sys.executable, mode=mode))
     bootstrap.chmod(0o755)
     async with open_environment(resolve_function(str(bootstrap)), inspect=True) as running:
+        answered = trio.Event()  # the exchange is recorded once the framing has answered, after the core heard it
+
+        def heard(fact: object) -> None:
+            if isinstance(fact, ApiExchanged) and fact.path.endswith("/response") and fact.answered is not None:
+                answered.set()
+
+        running.session.subscribe(heard)
         with trio.fail_after(BOUND):
             result, _ = await running.host.invoke(b"{}")
+            await answered.wait()
         assert result.error_type == "Runtime.TruncatedResponse", result
         (runtime,) = [t for t in running.session.api_traffic(None) if t.participant == "runtime"]
         (posted,) = [e for e in runtime.exchanges if e.path.endswith("/response")]
