@@ -56,7 +56,8 @@ scenario file (TOML):
                                exit_code, exception, message, at = "<boundary>" (arm for later)
     new_environment = true     the next invoke cold-starts with an empty /tmp
     shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone
-                             env = N: a fault, new_environment or shutdown acts on env #N only (default: #1)
+                             env = N: a fault, new_environment or shutdown acts on env #N only (default: #1);
+                             an invoke goes to env #N if it can take it now, else where the fleet routes it
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60
   expect = { ... }           optional checks on what followed the step:
     each = [{...}, ...]        for a parallel step: one table of the keys below per invoke, by position

@@ -53,7 +53,12 @@ class Route:
     cold: bool = False
 
 
-def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Route:
+# What a preferred environment may be doing and still take an invoke at once, without a new environment starting.
+_CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING)
+
+
+def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
+          preferred: Optional[int] = None) -> Route:
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which
     spreads invokes over the warm environments); then one whose invoke is answered and that is finishing it (a
     caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
@@ -62,7 +67,16 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
     environment while under `limit`; then one the user holds at a boundary with no invoke (it serves the invoke
     once released, as a debugger user holding the only environment expects); else a throttle, or for an Event
     invoke, the queue.
+
+    Before all of those, the `preferred` environment when it can take the invoke with no new one started
+    (`_CAN_TAKE`: neither busy nor held): a replay sends an invoke where the session did, so that it meets the
+    same state (globals, /tmp) when other environments were busy in the session but are idle in the replay.
     """
+    if preferred is not None:
+        chosen = next((c for c in candidates if c.number == preferred and c.fit in _CAN_TAKE), None)
+        if chosen is not None:
+            return Route(Choice.EXISTING, chosen.number, cold=_cold(chosen))
+
     def first(fit: Fit) -> Optional[Candidate]:
         fitting = [c for c in candidates if c.fit is fit]
         return min(fitting, key=lambda c: (not c.provisioned, c.idle_since, c.number), default=None)
@@ -74,14 +88,20 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool) -> Ro
     for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
         cold = first(fit)
         if cold is not None:
-            # initialising ahead of requests: a cold start unless provisioned (`starts_cold` says which)
-            return Route(Choice.EXISTING, cold.number, cold=cold.cold or fit is not Fit.INITIALISING)
+            return Route(Choice.EXISTING, cold.number, cold=_cold(cold))
     if len(candidates) < limit:
         return Route(Choice.NEW, cold=True)
     held = first(Fit.HELD)
     if held is not None:
         return Route(Choice.EXISTING, held.number, cold=held.cold)
     return Route(Choice.QUEUE if asynchronous else Choice.THROTTLE)
+
+
+def _cold(chosen: Candidate) -> bool:
+    """Whether the invoke `chosen` takes is its cold start: it must initialise first (a reset one re-initialises
+    inside the invoke); one initialising ahead of requests is a cold start unless provisioned (`starts_cold` says
+    which), as is a warm one whose on-demand Init ran ahead of this invoke."""
+    return chosen.cold or chosen.fit in (Fit.COLD, Fit.RESETTING)
 
 
 def idle_expired(candidates: Sequence[Candidate], now: float, idle_shutdown_s: Optional[float]) -> list[int]:

@@ -221,13 +221,15 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
     # ------------------------------------------------------------------ invokes
 
     async def invoke(self, payload: bytes, *, asynchronous: bool = False, request_id: Optional[str] = None,
-                     on_placed: Optional[Callable[[], None]] = None,
+                     on_placed: Optional[Callable[[], None]] = None, preferred: Optional[int] = None,
                      **kwargs: object) -> tuple[f.InvocationResult, Optional[str]]:
         """Route one invoke to an environment (EnvironmentHost.invoke's arguments); raises Throttled above the
         limit, or for an Event invoke, EventRefused when even the fleet's queue is full or lambdatui is ending.
 
         `on_placed` is called once the invoke has its environment (or its throttle), right before that
-        environment's core takes it: until then the fleet may still be starting an environment for it."""
+        environment's core takes it: until then the fleet may still be starting an environment for it.
+        `preferred`: the environment to send it to when that one can take it now (`fleet_rules.route`); a
+        replay's hint, for a synchronous invoke only."""
         request_id = request_id or new_uuid()
         if self._closed and not self._ending:
             if on_placed is not None:
@@ -254,7 +256,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             self._accept_event(payload, request_id, kwargs)
             return f.InvocationResult(request_id, b""), None
         try:
-            member = await self._place(False, request_id)
+            member = await self._place(False, request_id, preferred)
         except SnapshotUnavailable as unavailable:
             if on_placed is not None:
                 on_placed()
@@ -270,14 +272,16 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             raise Throttled(self.options.concurrency)
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
 
-    async def _place(self, asynchronous: bool, request_id: str) -> Optional[_Member]:
-        """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit."""
+    async def _place(self, asynchronous: bool, request_id: str,
+                     preferred: Optional[int] = None) -> Optional[_Member]:
+        """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit.
+        `preferred` first, when it can take it now."""
         candidates = self._candidates()
-        route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous)
+        route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()
             candidates = self._candidates()
-            route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous)
+            route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
         if route.choice is rules.Choice.NEW:
             busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
             self._starting += 1

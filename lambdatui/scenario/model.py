@@ -44,6 +44,9 @@ class InvokeAction:
     """A step's `invoke` (or `event_file`): one synchronous invoke with this event."""
 
     event: bytes  # JSON text, as the function receives it
+    # `env = N`: sent to environment #N when it can take it now (as a recording routes one that met busy
+    # environments in the session); None, or #N busy or gone: the fleet routes it as usual.
+    env: Optional[int] = None
 
 
 @dataclass(frozen=True)

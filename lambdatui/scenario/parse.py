@@ -60,7 +60,8 @@ TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect")
-ENV_TAKERS = ("fault", "new_environment", "shutdown")  # the steps that act on one environment (`env = N`)
+# The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
+ENV_TAKERS = ("fault", "new_environment", "shutdown", "invoke", "event_file")
 
 # Which options each fault takes (besides `at`, which they all take).
 FAULT_TAKES: Mapping[str, tuple[str, ...]] = {
@@ -255,8 +256,8 @@ class _Parser:
         if "env" in raw:
             env = raw["env"]
             if kind not in ENV_TAKERS:
-                raise ValueError(f"{name}: env = N names the environment a {' / '.join(ENV_TAKERS)} step acts on, "
-                                 f"not a {kind} step (the fleet chooses where an invoke runs)")
+                raise ValueError(f"{name}: env = N names the environment a {' / '.join(ENV_TAKERS)} step acts on "
+                                 f"or is sent to, not a {kind} step (the fleet routes each of its invokes)")
             if not is_int(env) or env < 1:
                 raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
         if kind != "fault":
@@ -264,11 +265,11 @@ class _Parser:
             if extra:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
         if kind == "invoke":
-            return InvokeAction(self.invoke_event(value, name))
+            return InvokeAction(self.invoke_event(value, name), env)
         if kind == "parallel":
             return self.parallel(value, name)
         if kind == "event_file":
-            return InvokeAction(self.event_file(value, name))
+            return InvokeAction(self.event_file(value, name), env)
         if kind == "fault":
             return dataclasses.replace(self.fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):

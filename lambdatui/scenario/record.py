@@ -27,6 +27,8 @@ not name their environment (`fact`, as `invoke` subscribes) never make a paralle
 ran elsewhere that a replay will have finished first (it came after one of a burst had completed) is a step of its
 own too, but the replay may route it otherwise: its cold start and its step's counts are left out, with a comment
 saying why; so are the counts of every burst after it (the replay may have started fewer environments by then).
+It names the environment that took it (`env = N`), which a replay sends it to when that one can take it: otherwise
+the replay's fleet picks the longest idle, and which warm environment it meets decides what state it sees.
 
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
@@ -291,6 +293,7 @@ class Recorder:
         """A new invoke joins the invokes in flight in other environments when they are all of one overlap and all of
         it still runs (a replay fires them together: it meets the same environments); else it is a step of its own."""
         request_id = step.request_id
+        step.env = number or None  # 0: one environment, unnumbered (`invoke`)
         self._invokes[request_id] = self._waiting[request_id] = step
         others = {other for other, env in self._in_flight.items() if env != number}
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None

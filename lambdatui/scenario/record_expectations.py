@@ -35,6 +35,7 @@ class RecordedInvoke:
     cut_off: str = ""  # what stopped it while the function ran it (the end of the session, a new environment...)
     throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
     clock: InvokeClock = field(default_factory=InvokeClock)  # when it ran: to leave the clock's readings out
+    env: Optional[int] = None  # the environment that took it (env #N of the fleet), once queued there
 
 
 def event_text(event: bytes) -> str:
@@ -57,9 +58,13 @@ AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finishe
 
 
 def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False) -> list[str]:
-    """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`."""
+    """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`. An overlapped one
+    names the environment that took it (`env = N`): the fleet would route it to the longest idle of those a replay
+    has finished with, and which one it meets decides what state (globals, /tmp) its function sees."""
     notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
-    lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}", *notes]
+    routed = [f"# routed to env #{step.env} as in the session: the others were busy then", f"env = {step.env}"] \
+        if overlapped and step.env else []
+    lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}", *routed, *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
     return lines

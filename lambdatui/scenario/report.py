@@ -76,7 +76,7 @@ def unified(expected: Sequence[str], actual: Sequence[str]) -> str:
 
 def describe_action(action: Action) -> str:
     if isinstance(action, InvokeAction):
-        return f"invoke {compact_json(action.event, 100)}"
+        return f"invoke {compact_json(action.event, 100)}" + (f" (to env #{action.env})" if action.env else "")
     if isinstance(action, ParallelAction):
         return f"parallel: {len(action.events)} invokes at once"
     on = f" (env #{action.env})" if isinstance(action, (FaultAction, NewEnvironmentAction, ShutdownAction)) \

@@ -124,6 +124,7 @@ def fleet_mode(scenario: Scenario, session: DebugSession) -> bool:
     environments = session.snapshot().environments
     # SnapStart: the snapshot (env #1) and the environments restored from it are told apart by their numbers.
     return (any(isinstance(s.action, ParallelAction) or s.expect.fleet_keys() for s in scenario.steps)
+            or any(isinstance(s.action, InvokeAction) and s.action.env is not None for s in scenario.steps)
             or len(environments) > 1 or any(line.init_type == SNAP_START for line in environments))
 
 
@@ -342,10 +343,13 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 seen = facts.fire(new_uuid(), own_facts=parallel)
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
-                nursery.start_soon(_invoke, session, event, seen, placed)
+                preferred = action.env if isinstance(action, InvokeAction) else None
+                nursery.start_soon(_invoke, session, event, seen, placed, preferred)
                 await placed.wait()
                 if parallel:
                     printer.placed(position, event, seen)
+                elif preferred is not None and seen.env != preferred:
+                    _routed_otherwise(session, preferred, seen, printer)
             if not released:
                 released = True
                 _release(session, facts)
@@ -361,10 +365,20 @@ def _release(session: DebugSession, facts: StepFacts) -> None:
         session.submit(c.Continue(env=number))
 
 
-async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event) -> None:
+def _routed_otherwise(session: DebugSession, preferred: int, seen: Observed, printer: TimelinePrinter) -> None:
+    """The step's `env = N` could not be followed: say where the invoke went instead, and why."""
+    line = next((line for line in session.snapshot().environments if line.number == preferred), None)
+    why = ("is not alive" if line is None or line.state is EnvState.SHUT_DOWN
+           else "could not take it now (busy, or held at a boundary)")
+    where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "no environment"
+    printer.line("routing", f"env = {preferred}: env #{preferred} {why}; routed as usual, to {where}", env=0)
+
+
+async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,
+                  preferred: Optional[int] = None) -> None:
     try:
         # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts.
-        await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set)
+        await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set, preferred=preferred)
     except Throttled:
         seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
     finally:

@@ -55,6 +55,29 @@ def test_route(candidates: list[Candidate], limit: int, asynchronous: bool, expe
     assert route(candidates, limit, asynchronous) == expected
 
 
+@pytest.mark.parametrize("candidates, expected", [
+    # a replay sends an invoke where the session did: env #2, though env #1 has been idle longer
+    ([c(1, Fit.WARM, idle_since=1.0), c(2, Fit.WARM, idle_since=5.0)], Route(Choice.EXISTING, 2)),
+    # before a warm one, even a provisioned one, when it has answered and is finishing
+    ([c(1, Fit.WARM, provisioned=True), c(2, Fit.FINISHING)], Route(Choice.EXISTING, 2)),
+    # or must initialise, is being reset, or is initialising: a cold start there, as the session's was
+    ([c(1, Fit.WARM), c(2, Fit.COLD)], Route(Choice.EXISTING, 2, cold=True)),
+    ([c(1, Fit.WARM), c(2, Fit.RESETTING)], Route(Choice.EXISTING, 2, cold=True)),
+    ([c(1, Fit.WARM), c(2, Fit.INITIALISING, cold=True)], Route(Choice.EXISTING, 2, cold=True)),
+    ([c(1, Fit.WARM), c(2, Fit.WARM, cold=True)], Route(Choice.EXISTING, 2, cold=True)),
+    # busy or held: routed as usual (never waited for, never a reason for a new environment)
+    ([c(1, Fit.WARM), c(2, Fit.BUSY)], Route(Choice.EXISTING, 1)),
+    ([c(1, Fit.WARM), c(2, Fit.HELD)], Route(Choice.EXISTING, 1)),
+    ([c(1, Fit.BUSY), c(2, Fit.HELD)], Route(Choice.NEW, cold=True)),
+    # gone (or never started in this run): routed as usual
+    ([c(1, Fit.WARM)], Route(Choice.EXISTING, 1)),
+])
+def test_route_prefers_the_environment_asked_for_when_it_can_take_the_invoke_now(
+    candidates: list[Candidate], expected: Route,
+) -> None:
+    assert route(candidates, 10, False, preferred=2) == expected
+
+
 def test_idle_shutdown_takes_idle_on_demand_environments_only() -> None:
     candidates = [c(1, Fit.WARM, idle_since=0.0), c(2, Fit.WARM, idle_since=8.0), c(3, Fit.BUSY, idle_since=0.0),
                   c(4, Fit.WARM, provisioned=True, idle_since=0.0), c(5, Fit.COLD, idle_since=1.0),

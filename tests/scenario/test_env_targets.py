@@ -9,7 +9,7 @@ import pytest
 
 from lambdatui import controller as c
 from lambdatui.model import faults as flt
-from lambdatui.scenario.model import FaultAction, NewEnvironmentAction, ShutdownAction
+from lambdatui.scenario.model import FaultAction, InvokeAction, NewEnvironmentAction, ShutdownAction
 from lambdatui.scenario.parse import ScenarioError, parse_scenario
 from lambdatui.scenario.record import Recorder
 from lambdatui.config import resolve_function
@@ -40,8 +40,23 @@ def test_fault_new_environment_and_shutdown_steps_name_their_environment() -> No
     assert shut.action == ShutdownAction(2) and whole.action == ShutdownAction(None)
 
 
+def test_an_invoke_step_names_the_environment_to_send_it_to(code_dir: Path) -> None:
+    """As a recording writes it for an invoke that met busy environments in the session: a routing hint."""
+    (code_dir / "e.json").write_text('{"n": 2}')
+    text = '[[step]]\ninvoke = { n = 1 }\nenv = 2\n[[step]]\nevent_file = "e.json"\nenv = 3\n[[step]]\ninvoke = {}\n'
+    hinted, from_file, plain = parse_scenario(text, code_dir / "s.toml").steps
+    assert hinted.action == InvokeAction(b'{"n": 1}', env=2)
+    assert from_file.action == InvokeAction(b'{"n": 2}', env=3)
+    assert plain.action == InvokeAction(b"{}") and plain.action.env is None
+
+
 @pytest.mark.parametrize("text, fragment", [
-    ('[[step]]\ninvoke = {}\nenv = 2\n', "not a invoke step (the fleet chooses where an invoke runs)"),
+    ('[[step]]\nparallel = [{}, {}]\nenv = 2\n', "not a parallel step (the fleet routes each of its invokes)"),
+    ('[[step]]\npause = 1\nenv = 2\n', "env = N names the environment a fault / new_environment / shutdown / "
+                                       "invoke / event_file step acts on or is sent to, not a pause step"),
+    ('[[step]]\ninvoke = {}\nenv = 0\n', "env = 0: give an environment's number, 1 or more"),
+    ('[[step]]\ninvoke = {}\nenv = true\n', "env = True: give an environment's number, 1 or more"),
+    ('[[step]]\ninvoke = {}\nenv = 1.5\n', "env = 1.5: give an environment's number, 1 or more"),
     ('[[step]]\nshutdown = true\nenv = 0\n', "env = 0: give an environment's number, 1 or more"),
     ('[[step]]\nfault = "crash"\nenv = "2"\n', "env = '2': give an environment's number"),
 ])
@@ -77,6 +92,33 @@ async def test_a_crash_on_env_2_resets_env_2_and_a_shutdown_of_env_2_leaves_env_
     # The crash reset env #2 only: env #1 kept its globals and served the last invoke warm (asserted above).
     assert "#2  reset      reason: failure" in done.out and "#1  reset" not in done.out, done.out
     assert "#2  lambdatui  env #2 is shut down (SHUTDOWN spindown) and leaves the fleet" in done.out, done.out
+
+
+@pytest.mark.trio
+async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_one_is_not_alive(
+    code_dir: Path,
+) -> None:
+    """env #2 has served one invoke, env #1 has been idle longer: `env = 2` sends the next there all the same.
+    No env #3: the fleet routes that one as usual, and the timeline says so."""
+    function = write_probe(code_dir)
+    done = await replay(function, """
+        [[step]]
+        parallel = [{}, {}]
+
+        [[step]]
+        invoke = {}
+        env = 2
+        expect = { response = { invocations = 2 } }
+
+        [[step]]
+        invoke = {}
+        env = 3
+        expect = { response = { invocations = 2 } }
+    """, code_dir)
+    assert done.result.passed, done.out
+    assert "invoke {} (to env #2)" in done.out, done.out
+    assert "routing    env = 3: env #3 is not alive; routed as usual, to env #1" in done.out, done.out
+    assert done.out.count("routing") == 1, done.out
 
 
 def test_the_recorder_writes_the_environment_a_command_was_aimed_at() -> None:

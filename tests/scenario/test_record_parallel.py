@@ -7,6 +7,7 @@ concurrent invokes through the fleet and replays the file with the real `lambdat
 from __future__ import annotations
 
 import json
+from typing import Optional
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,31 @@ def test_invokes_sent_once_one_of_a_burst_completed_are_steps_after_it_without_t
     assert e.expect.cold is False, text
 
 
+def test_an_invoke_sent_while_others_ran_elsewhere_names_the_environment_that_took_it() -> None:
+    """a ran long in env #1; b went to env #2 beside it (a parallel step), then c and d, sent while a still ran,
+    went to env #2 as well, and met its globals. A replay has finished a by then: without a hint its fleet sends d
+    to env #1, idle longer, which never saw c (a bug hunt's replays failed on it, 3 of 3). Each is sent to env #2
+    (`env = 2`); b, one of the parallel step, is routed with it as it always was."""
+    recorder, fleet = attached()
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued("a", 1), started("a"))
+    fleet.alive.append(Line(EnvState.RUNNING, 2, busy=True))
+    run(fleet, 2, queued("b", 2), started("b"), completed("b", 2), reported("b", True))
+    for request_id, n in (("c", 3), ("d", 4)):
+        fleet.alive[1] = Line(EnvState.RUNNING, 2, busy=True)
+        run(fleet, 2, queued(request_id, n), started(request_id), completed(request_id, n),
+            reported(request_id, False))
+    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2)]
+    run(fleet, 1, completed("a", 1), reported("a", True))
+    run(fleet, 1, queued("e", 5), started("e"), completed("e", 5), reported("e", False))  # nothing ran: as usual
+    text = recorder.to_toml()
+    burst, c, d, e = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert [(s.action.env, s.expect.response) for s in (c, d, e)] == [(2, {"n": 3}), (2, {"n": 4}), (None, {"n": 5})]
+    assert text.count("# routed to env #2 as in the session: the others were busy then\nenv = 2\n") == 2, text
+    assert text.count("env = ") == 2, text  # not on the parallel step, nor on e
+
+
 def test_an_invoke_that_a_new_environment_was_started_for_is_recorded_without_its_cold_start() -> None:
     """The fleet started env #2 for b because a ran in env #1, and a completed while env #2 was starting (before b
     was queued there): nothing was in flight when b was queued, but a replay, which runs a step once the one before
@@ -344,3 +370,60 @@ async def test_an_invoke_throttled_at_the_limit_is_recorded_in_its_parallel_step
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
     assert "1 throttled" in replayed.stdout, replayed.stdout
+
+
+# Counts its invokes in a module global: each environment has its own count. An event with `wait_for` holds the
+# handler until that file exists, so that the others are sent while it runs (bounded: a lost test fails, never hangs).
+ENV_COUNTER = '''import os
+import time
+
+count = 0
+
+
+def handler(event, context):
+    global count
+    count += 1
+    deadline = time.monotonic() + 20
+    while "wait_for" in event and not os.path.exists(event["wait_for"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return {"count": count}
+'''
+
+
+@pytest.mark.trio
+async def test_invokes_sent_while_one_ran_on_replay_meet_the_environment_that_took_them(code_dir: Path) -> None:
+    """The bug hunt's session: a runs long in env #1; b, sent beside it, starts env #2; c and d, sent one after the
+    other while a still runs, find env #2 idle and see its count go on (2, 3). A replay runs [a, b] to the end first:
+    routed as usual, d would go to env #1, idle longer by then, and return 2. `env = 2` sends both to env #2."""
+    handler = write_probe(code_dir, ENV_COUNTER)
+    release = code_dir / "release"
+    config = resolve_function(str(handler), timeout_s=30)
+    recorder = Recorder(config, function_path=str(handler))
+    counts: dict[str, int] = {}
+    with trio.fail_after(BOUND):
+        async with open_environment(config) as running:
+            recorder.attach(running.session)
+
+            async def call(name: str, event: dict, placed: Optional[trio.Event] = None) -> None:
+                result, _ = await running.fleet.invoke(json.dumps(event).encode(),
+                                                       on_placed=placed.set if placed is not None else None)
+                counts[name] = json.loads(result.payload)["count"]
+
+            async with trio.open_nursery() as nursery:
+                a_placed = trio.Event()
+                nursery.start_soon(call, "a", {"name": "a", "wait_for": str(release)}, a_placed)
+                await a_placed.wait()  # env #1 has it: busy until `release` exists
+                for name in "bcd":
+                    await call(name, {"name": name})
+                release.touch()
+            await running.session.settled()
+    assert counts == {"a": 1, "b": 1, "c": 2, "d": 3}, counts  # b, c and d in env #2
+    text = recorder.to_toml()
+    burst, c, d = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert [(s.action.env, s.expect.response) for s in (c, d)] == [(2, {"count": 2}), (2, {"count": 3})], text
+    recording = code_dir / "routed.toml"
+    recording.write_text(text)
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert replayed.stdout.count("(to env #2)") == 2 and "routing" not in replayed.stdout, replayed.stdout

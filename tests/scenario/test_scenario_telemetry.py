@@ -222,8 +222,9 @@ class ThawDelivers:
     def subscribe_numbered(self, listener: Callable[[int, f.Fact], None]) -> Callable[[], None]:
         return self.subscribe(lambda fact: listener(1, fact))
 
-    async def invoke(self, event: bytes, *, request_id: str, on_placed: Callable[[], None]) -> tuple[object, None]:
-        on_placed()
+    async def invoke(self, event: bytes, *, request_id: str, on_placed: Callable[[], None],
+                     preferred: Optional[int] = None) -> tuple[object, None]:
+        on_placed()  # one environment: it takes every invoke, whichever a step prefers
         self.submit(c.Invoke(event, request_id))
         return None, None
 
