@@ -37,15 +37,14 @@ invoke.start too: the end drops that hold without sending the event); an invoke 
 function ran it is a step, with no expectation on its result. A session with
 nothing else to replay is written as the shutdown it ended with, since a scenario runs at least one step.
 
-What an invoke step expects is record_expectations.py (only what is stable); the other steps' lines and the replay
-command, record_lines.py; the TOML text, toml_writer.py.
+The steps written out are record_output.py; what an invoke step expects, record_expectations.py (only what is
+stable); the other steps' lines and the replay command, record_lines.py; the TOML text, toml_writer.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from lambdatui import controller as c
@@ -56,45 +55,16 @@ from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import SNAP_START, EnvironmentLine, FleetOptions
-from lambdatui.scenario.record_lines import command_lines, fleet_lines, replay_command
-from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines, parallel_lines
+from lambdatui.scenario.record_expectations import RecordedInvoke
+from lambdatui.scenario.record_output import OtherStep, Overlap, RecordOutput, ran_ids
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
-from lambdatui.scenario.toml_writer import lone_surrogates_replaced, toml_key, toml_string
 
 if TYPE_CHECKING:
     from lambdatui.host.debug_session import DebugSession
     from lambdatui.host.fleet_host import FleetHost
 
 
-@dataclass
-class _Other:
-    """A command recorded as a step of its own (a fault, a new environment, a shutdown), in its place among
-    the invokes."""
-
-    command: c.Command
-
-
-@dataclass(eq=False)
-class _Overlap:
-    """Invokes all in flight at once, in several environments. One step: a lone invoke is written as `invoke`,
-    several as `parallel`."""
-
-    invokes: list[RecordedInvoke] = field(default_factory=list)
-    pending: set[str] = field(default_factory=set)  # request ids in flight
-    # Its first invoke was sent while others ran elsewhere that a replay runs to the end first: routed otherwise.
-    overlapped: bool = False
-    environments: Optional[int] = None  # alive once the last of them had its environment (when the fleet is known)
-    placed: bool = False  # among the steps
-
-
-def _ran(overlap: _Overlap) -> set[str]:
-    """The request ids of the invokes of `overlap` that an environment took (not the throttled ones)."""
-    return {s.request_id for s in overlap.invokes if not s.throttled}
-
-
-
-
-class Recorder:
+class Recorder(RecordOutput):
     """Commands and facts in, a replayable scenario out (`to_toml`)."""
 
     def __init__(self, config: FunctionConfig, *, handler_given: bool = False, function_path: Optional[str] = None,
@@ -110,7 +80,7 @@ class Recorder:
         self.steps: list[Any] = []
         self._invokes: dict[str, RecordedInvoke] = {}  # every invoke heard of, by request id
         self._waiting: dict[str, RecordedInvoke] = {}  # queued, event not yet sent: placed among the steps when it is
-        self._overlap_of: dict[str, _Overlap] = {}
+        self._overlap_of: dict[str, Overlap] = {}
         self._in_flight: dict[str, int] = {}  # request id -> env #N, queued and not completed
         # Invokes the fleet started a new environment for while others were busy (`EnvironmentStartedFor`): those
         # may have finished by the time the invoke is queued there, but a replay would have routed it to them.
@@ -157,7 +127,7 @@ class Recorder:
         if isinstance(command, (c.NewEnvironment, c.Shutdown)):
             self._cut_off_by(command)
         if isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
-            self.steps.append(_Other(command))
+            self.steps.append(OtherStep(command))
         # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
         # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
         # and a hold never changes an outcome (held time counts against no deadline).
@@ -173,7 +143,7 @@ class Recorder:
         if running is None:
             return False
         request_id, boundary = running
-        armed = _Other(c.InjectFault(dataclasses.replace(fault, at=boundary), env=command.env))
+        armed = OtherStep(c.InjectFault(dataclasses.replace(fault, at=boundary), env=command.env))
         overlap = self._overlap_of.get(request_id)
         at = next((i for i, step in enumerate(self.steps) if step is overlap), len(self.steps))
         self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
@@ -299,10 +269,10 @@ class Recorder:
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
         started_past_busy = request_id in self._started_past_busy
         self._started_past_busy.discard(request_id)
-        if others and latest is not None and others == latest.pending == _ran(latest):
+        if others and latest is not None and others == latest.pending == ran_ids(latest):
             overlap = latest
         else:
-            overlap = _Overlap(overlapped=bool(others) or started_past_busy or self._busy_elsewhere(number))
+            overlap = Overlap(overlapped=bool(others) or started_past_busy or self._busy_elsewhere(number))
         # Before any throttled one: it was routed (to an environment still starting) before the limit was reached.
         at = next((i for i, s in enumerate(overlap.invokes) if s.throttled), len(overlap.invokes))
         overlap.invokes.insert(at, step)
@@ -319,11 +289,11 @@ class Recorder:
         result = f.InvocationResult(fact.request_id, b"", function_error=True, error_type=THROTTLED)
         step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True)
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
-        if latest is not None and set(self._in_flight) == latest.pending == _ran(latest):
+        if latest is not None and set(self._in_flight) == latest.pending == ran_ids(latest):
             latest.invokes.append(step)
             self._overlap_of[fact.request_id] = latest
             return
-        alone = _Overlap(overlapped=True, placed=True)
+        alone = Overlap(overlapped=True, placed=True)
         alone.invokes.append(step)
         self._overlap_of[fact.request_id] = alone
         self.steps.append(alone)
@@ -357,73 +327,6 @@ class Recorder:
 
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
-
-    # ------------------------------------------------------------------ output
-
-    def to_toml(self) -> str:
-        out = [
-            f"# Recorded by lambdatui from function '{self.config.name}'. Replay it with:",
-            "#   " + self.replay_command(),
-            "# Options given on the command line override the [function] table.",
-            "",
-            "[function]",
-            f"timeout = {self.config.timeout_s}",
-            f"memory = {self.config.memory_mb}",
-        ]
-        if self.handler_given:
-            out.append(f"handler = {toml_string(self.config.handler)}")
-        out += fleet_lines(self._options)
-        if self.config.env:
-            out += ["", "[function.env]"]
-            out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
-        not_run = list(self._not_run)
-        steps: list[Any] = list(self.steps)
-        for step in self._waiting.values():
-            overlap = self._overlap_of[step.request_id]
-            if self._ended:
-                not_run.append(step)
-            elif overlap not in steps:
-                steps.append(overlap)
-        written = 0
-        fleet_known = True  # no step so far ran beside invokes a replay finishes first: its fleet is the session's
-        for step in steps:
-            lines = self._step_lines(step, not_run, fleet_known)
-            if lines:
-                out += ["", "[[step]]", *lines]
-                written += 1
-            if isinstance(step, _Overlap) and step.overlapped:
-                fleet_known = False
-        if not written:
-            out += ["", "[[step]]",
-                    "# Nothing ran that a replay could repeat: the session ended by shutting the environment down.",
-                    "shutdown = true"]
-        for step in not_run:
-            out += ["", "# Not a step: this invoke was still waiting when the session ended, and never ran:",
-                    f"#   invoke = {event_text(step.event)}"]
-        # The backstop for any other text no file can hold (a name or a variable from non-UTF-8 bytes): U+FFFD.
-        return lone_surrogates_replaced("\n".join(out) + "\n")
-
-    def replay_command(self) -> str:
-        """The shell command that replays this recording; paths as given, so relative to where it was recorded."""
-        # Without the path as given, the code folder: `lambdatui replay` accepts a handler's folder too.
-        return replay_command(self.function_path or str(self.config.code_dir),
-                              self.scenario_path or "THIS_FILE.toml", self.options)
-
-    def _step_lines(self, step: Any, not_run: list[RecordedInvoke], fleet_known: bool = True) -> list[str]:
-        if isinstance(step, RecordedInvoke):
-            return invoke_lines(step, self.telemetry)
-        if isinstance(step, _Overlap):
-            # Those the end of the session turned away never ran: comments, not part of the step.
-            ran = [s for s in step.invokes if not any(s is other for other in not_run)]
-            if len(ran) == 1 and ran[0].throttled:
-                # Throttled while invokes that a replay has finished by then ran: a replay runs it instead.
-                return ["# throttled (429) at the limit while other invokes ran; a replay, where they have ended, "
-                        "runs it", f"invoke = {event_text(ran[0].event)}"]
-            if len(ran) == 1:
-                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
-            return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
-                                  fleet_known=fleet_known) if ran else []
-        return command_lines(step.command)
 
 # Faults that act the moment they are given; the others wait for the next handler entry or registration.
 ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)

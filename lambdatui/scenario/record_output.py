@@ -1,0 +1,127 @@
+"""The recording as a scenario's TOML text: the [function] table, then the steps in the order they took effect
+(record.py gathers them), then the invokes that never ran, as comments.
+
+`Overlap` is one or several invokes in flight at once (an `invoke` or a `parallel` step); `OtherStep` a command
+recorded as a step of its own. What each invoke step expects is record_expectations.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from lambdatui import controller as c
+from lambdatui.config import FunctionConfig
+from lambdatui.model.fleet import FleetOptions
+from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines, parallel_lines
+from lambdatui.scenario.record_lines import command_lines, fleet_lines, replay_command
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
+from lambdatui.scenario.toml_writer import lone_surrogates_replaced, toml_key, toml_string
+
+
+@dataclass
+class OtherStep:
+    """A command recorded as a step of its own (a fault, a new environment, a shutdown), in its place among
+    the invokes."""
+
+    command: c.Command
+
+
+@dataclass(eq=False)
+class Overlap:
+    """Invokes all in flight at once, in several environments. One step: a lone invoke is written as `invoke`,
+    several as `parallel`."""
+
+    invokes: list[RecordedInvoke] = field(default_factory=list)
+    pending: set[str] = field(default_factory=set)  # request ids in flight
+    # Its first invoke was sent while others ran elsewhere that a replay runs to the end first: routed otherwise.
+    overlapped: bool = False
+    environments: Optional[int] = None  # alive once the last of them had its environment (when the fleet is known)
+    placed: bool = False  # among the steps
+
+
+def ran_ids(overlap: Overlap) -> set[str]:
+    """The request ids of the invokes of `overlap` that an environment took (not the throttled ones)."""
+    return {s.request_id for s in overlap.invokes if not s.throttled}
+
+
+class RecordOutput:
+    """Part of `Recorder` (record.py): its steps written out."""
+
+    config: FunctionConfig
+    handler_given: bool
+    function_path: Optional[str]
+    scenario_path: Optional[str]
+    options: Sequence[str]
+    steps: list[Any]
+    telemetry: TelemetryLedger
+    _options: Optional[FleetOptions]
+    _overlap_of: dict[str, Overlap]
+    _waiting: dict[str, RecordedInvoke]
+    _not_run: list[RecordedInvoke]
+    _ended: bool
+
+    def to_toml(self) -> str:
+        out = [
+            f"# Recorded by lambdatui from function '{self.config.name}'. Replay it with:",
+            "#   " + self.replay_command(),
+            "# Options given on the command line override the [function] table.",
+            "",
+            "[function]",
+            f"timeout = {self.config.timeout_s}",
+            f"memory = {self.config.memory_mb}",
+        ]
+        if self.handler_given:
+            out.append(f"handler = {toml_string(self.config.handler)}")
+        out += fleet_lines(self._options)
+        if self.config.env:
+            out += ["", "[function.env]"]
+            out += [f"{toml_key(k)} = {toml_string(v)}" for k, v in self.config.env.items()]
+        not_run = list(self._not_run)
+        steps: list[Any] = list(self.steps)
+        for step in self._waiting.values():
+            overlap = self._overlap_of[step.request_id]
+            if self._ended:
+                not_run.append(step)
+            elif overlap not in steps:
+                steps.append(overlap)
+        written = 0
+        fleet_known = True  # no step so far ran beside invokes a replay finishes first: its fleet is the session's
+        for step in steps:
+            lines = self._step_lines(step, not_run, fleet_known)
+            if lines:
+                out += ["", "[[step]]", *lines]
+                written += 1
+            if isinstance(step, Overlap) and step.overlapped:
+                fleet_known = False
+        if not written:
+            out += ["", "[[step]]",
+                    "# Nothing ran that a replay could repeat: the session ended by shutting the environment down.",
+                    "shutdown = true"]
+        for step in not_run:
+            out += ["", "# Not a step: this invoke was still waiting when the session ended, and never ran:",
+                    f"#   invoke = {event_text(step.event)}"]
+        # The backstop for any other text no file can hold (a name or a variable from non-UTF-8 bytes): U+FFFD.
+        return lone_surrogates_replaced("\n".join(out) + "\n")
+
+    def replay_command(self) -> str:
+        """The shell command that replays this recording; paths as given, so relative to where it was recorded."""
+        # Without the path as given, the code folder: `lambdatui replay` accepts a handler's folder too.
+        return replay_command(self.function_path or str(self.config.code_dir),
+                              self.scenario_path or "THIS_FILE.toml", self.options)
+
+    def _step_lines(self, step: Any, not_run: list[RecordedInvoke], fleet_known: bool = True) -> list[str]:
+        if isinstance(step, RecordedInvoke):
+            return invoke_lines(step, self.telemetry)
+        if isinstance(step, Overlap):
+            # Those the end of the session turned away never ran: comments, not part of the step.
+            ran = [s for s in step.invokes if not any(s is other for other in not_run)]
+            if len(ran) == 1 and ran[0].throttled:
+                # Throttled while invokes that a replay has finished by then ran: a replay runs it instead.
+                return ["# throttled (429) at the limit while other invokes ran; a replay, where they have ended, "
+                        "runs it", f"invoke = {event_text(ran[0].event)}"]
+            if len(ran) == 1:
+                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
+            return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
+                                  fleet_known=fleet_known) if ran else []
+        return command_lines(step.command)
