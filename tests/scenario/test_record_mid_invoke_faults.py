@@ -9,9 +9,12 @@ the real `lambdatui replay`. Waits are on the app's own snapshot (the handler's 
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
+from textual.pilot import Pilot
 from test_record_every_invoke import assert_replays, quit_and_wait, stop_backend, until
 
 from lambdatui import controller as c
@@ -42,14 +45,11 @@ def anyio_backend() -> str:
     return "asyncio"  # Textual runs on asyncio only
 
 
-@pytest.mark.parametrize("fault", [flt.ForceTimeout(), flt.Freeze()], ids=["timeout", "freeze"])
-async def test_a_fault_given_while_the_handler_runs_is_armed_before_its_invoke(code_dir: Path, tmp_path: Path,
-                                                                              fault: flt.Fault) -> None:
-    handler = code_dir / "handler.py"
+@asynccontextmanager
+async def handler_running(handler: Path, recording: Path, timeout_s: int) -> AsyncIterator[tuple[Pilot, c.Controller]]:
+    """The debugger on the sleeper, recording: Init continued, one invoke sent, its handler running; quit after."""
     handler.write_text(SLEEPER)
-    recording = tmp_path / "session.toml"
-    config = resolve_function(str(handler), timeout_s=2)
-    app: LambdaTuiApp = build_debugger(config, record=recording)
+    app: LambdaTuiApp = build_debugger(resolve_function(str(handler), timeout_s=timeout_s), record=recording)
     try:
         async with app.run_test(size=(140, 45)) as pilot:
             await until(pilot, lambda s: s.environment.held_at is not None, "the cold start held at its first boundary")
@@ -58,12 +58,21 @@ async def test_a_fault_given_while_the_handler_runs_is_armed_before_its_invoke(c
             controller.submit(c.Continue())
             controller.submit(c.Invoke(json.dumps({"s": 1.5}).encode()))
             await until(pilot, lambda s: any(line.text == "sleeping" for line in s.logs), "the handler to run")
-            controller.submit(c.InjectFault(fault))
-            done = await until(pilot, lambda s: s.last_result is not None, "the invoke to end")
-            assert done.last_result is not None and done.last_result.error_type == et.SANDBOX_TIMEDOUT
+            yield pilot, controller
             await quit_and_wait(pilot, app)
     finally:
         await stop_backend(app)
+
+
+@pytest.mark.parametrize("fault", [flt.ForceTimeout(), flt.Freeze()], ids=["timeout", "freeze"])
+async def test_a_fault_given_while_the_handler_runs_is_armed_before_its_invoke(code_dir: Path, tmp_path: Path,
+                                                                              fault: flt.Fault) -> None:
+    handler = code_dir / "handler.py"
+    recording = tmp_path / "session.toml"
+    async with handler_running(handler, recording, timeout_s=2) as (pilot, controller):
+        controller.submit(c.InjectFault(fault))
+        done = await until(pilot, lambda s: s.last_result is not None, "the invoke to end")
+        assert done.last_result is not None and done.last_result.error_type == et.SANDBOX_TIMEDOUT
 
     text = recording.read_text()
     actions = [step.action for step in parse_scenario(text, recording).steps]
@@ -80,26 +89,14 @@ async def test_a_new_environment_or_shutdown_given_while_the_handler_runs_leaves
     invoke to success before the new_environment or shutdown step. It was recorded expecting Sandbox.Failure, and
     the replay failed every time (a bug hunt's finding)."""
     handler = code_dir / "handler.py"
-    handler.write_text(SLEEPER)
     recording = tmp_path / "session.toml"
-    app: LambdaTuiApp = build_debugger(resolve_function(str(handler), timeout_s=5), record=recording)
-    try:
-        async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None, "the cold start held at its first boundary")
-            controller = app.controller
-            assert controller is not None
-            controller.submit(c.Continue())
-            controller.submit(c.Invoke(json.dumps({"s": 1.5}).encode()))
-            await until(pilot, lambda s: any(line.text == "sleeping" for line in s.logs), "the handler to run")
-            controller.submit(command)
-            if isinstance(command, c.NewEnvironment):  # the screen follows the environment into its new number
-                await until(pilot, lambda s: s.environment_number == 2, "env #1 to be replaced by env #2")
-            else:
-                done = await until(pilot, lambda s: s.last_result is not None, "the invoke to end")
-                assert done.last_result is not None and done.last_result.error_type == et.SANDBOX_FAILURE
-            await quit_and_wait(pilot, app)
-    finally:
-        await stop_backend(app)
+    async with handler_running(handler, recording, timeout_s=5) as (pilot, controller):
+        controller.submit(command)
+        if isinstance(command, c.NewEnvironment):  # the screen follows the environment into its new number
+            await until(pilot, lambda s: s.environment_number == 2, "env #1 to be replaced by env #2")
+        else:
+            done = await until(pilot, lambda s: s.last_result is not None, "the invoke to end")
+            assert done.last_result is not None and done.last_result.error_type == et.SANDBOX_FAILURE
 
     text = recording.read_text()
     steps = parse_scenario(text, recording).steps
