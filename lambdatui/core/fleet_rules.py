@@ -141,6 +141,12 @@ def fit(env: "Environment") -> Fit:
     return Fit.BUSY
 
 
+def runs_an_invoke(env: "Environment") -> bool:
+    """Busy with an invoke (running it, queued or held before it runs), not with ending: a shut-down environment the
+    fleet has yet to remove, or one spinning down, runs none (a replay, where nothing overlaps, meets it gone)."""
+    return fit(env) is Fit.BUSY and env.shutdown is None and env.state not in _ENDING
+
+
 def starts_cold(env: "Environment") -> bool:
     """Whether the invoke `env` takes next is a cold start, as its REPORT will call it (`InvokeReported.cold`): it
     initialises first (or is initialising), or its on-demand Init or restore ran ahead of this invoke, whose REPORT

@@ -128,7 +128,7 @@ class FleetFacts:
             out.append(EnvironmentLine(
                 m.number, env.state, env.hold.boundary if env.hold is not None else None, env.invocations_done,
                 SNAP_START if m.snapshot or m.host.restored_from is not None else PROVISIONED if m.provisioned
-                else ON_DEMAND, rules.fit(env) is rules.Fit.BUSY and env.shutdown is None and not m.snapshot,
+                else ON_DEMAND, rules.runs_an_invoke(env) and not m.snapshot,
                 run.invocation.request_id if run is not None else None, m.host.restored_from))
         discarded = self.discarded
         if discarded is not None and all(line.number != discarded.sandbox_count for line in out):

@@ -283,7 +283,8 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             candidates = self._candidates()
             route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
         if route.choice is rules.Choice.NEW:
-            busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
+            busy = sum(1 for m in self._members
+                       if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))
             self._starting += 1
             try:
                 member: Optional[_Member] = await self._add(ON_DEMAND)
@@ -317,6 +318,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                 if member is not None and not self._ending:
                     member.host.note(f"env #{number} has been idle for {idle_s:g} s: it is shut down (SHUTDOWN "
                                      "spindown) and removed")
+                    self._publish_own(f.IdleSpunDown(number, idle_s))
                     self._retire(member, idle=True)
             idle = [c.idle_since for c in self._candidates() if c.fit in (rules.Fit.WARM, rules.Fit.COLD)]
             soonest = min(idle, default=now)

@@ -56,7 +56,7 @@ from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import SNAP_START, EnvironmentLine, FleetOptions
 from lambdatui.scenario.record_expectations import RecordedInvoke
-from lambdatui.scenario.record_output import OtherStep, Overlap, RecordOutput, ran_ids
+from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput, ran_ids
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 if TYPE_CHECKING:
@@ -196,6 +196,8 @@ class Recorder(RecordOutput):
         elif isinstance(fact, f.EnvironmentStartedFor):
             if fact.busy:
                 self._started_past_busy.add(fact.request_id)
+        elif isinstance(fact, f.IdleSpunDown):
+            self._spun_down(fact)
         elif isinstance(fact, f.InvocationThrottled):
             if self._by_id(fact.request_id) is None:
                 self._throttled(fact)
@@ -318,6 +320,15 @@ class Recorder(RecordOutput):
             return None
         return sum(1 for line in self._fleet.lines() if line.state is not EnvState.SHUT_DOWN)
 
+    def _spun_down(self, fact: f.IdleSpunDown) -> None:
+        """An environment idle for --idle-shutdown went: a replay, which runs each step as soon as the one before has
+        settled, must let as much time pass here, or the next invoke finds it still warm. One pause covers several
+        environments going between the same two steps (each was idle at least as long as the last to go)."""
+        if self._ended or (self.steps and isinstance(self.steps[-1], PauseStep)):
+            return
+        # The fleet looks for idle environments every 50 ms at most, and the spindown takes its own time.
+        self.steps.append(PauseStep(round(fact.idle_s + PAUSE_MARGIN_S, 1), fact.number, fact.idle_s))
+
     def _place(self, request_id: str) -> None:
         step = self._waiting.pop(request_id, None)
         overlap = self._overlap_of.get(request_id)
@@ -328,6 +339,7 @@ class Recorder(RecordOutput):
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
 
+PAUSE_MARGIN_S = 0.5  # past --idle-shutdown, for a replay's spindown to have begun
 # Faults that act the moment they are given; the others wait for the next handler entry or registration.
 ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)
 

@@ -14,6 +14,7 @@ from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.model.fleet import FleetOptions
 from lambdatui.scenario.record_expectations import RecordedInvoke, event_text, invoke_lines, parallel_lines
+from lambdatui.scenario.model import MAX_PAUSE_S
 from lambdatui.scenario.record_lines import command_lines, fleet_lines, replay_command
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import lone_surrogates_replaced, toml_key, toml_string
@@ -43,6 +44,16 @@ class Overlap:
 def ran_ids(overlap: Overlap) -> set[str]:
     """The request ids of the invokes of `overlap` that an environment took (not the throttled ones)."""
     return {s.request_id for s in overlap.invokes if not s.throttled}
+
+
+@dataclass
+class PauseStep:
+    """Time that passed between steps because it mattered: environment `number`, idle for `idle_s`
+    (--idle-shutdown), was spun down; a replay waits `seconds`."""
+
+    seconds: float
+    number: int
+    idle_s: float
 
 
 class RecordOutput:
@@ -124,4 +135,10 @@ class RecordOutput:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
                                   fleet_known=fleet_known) if ran else []
+        if isinstance(step, PauseStep):
+            why = f"# env #{step.number} was idle for {step.idle_s:g} s and was spun down (--idle-shutdown)"
+            if step.seconds <= MAX_PAUSE_S:
+                return [f"{why}: a replay waits as long", f"pause = {step.seconds:g}"]
+            return [f"{why}: longer than a replay waits ({MAX_PAUSE_S:g} s), so it shuts that environment down",
+                    "shutdown = true", f"env = {step.number}"]
         return command_lines(step.command)

@@ -14,8 +14,9 @@ from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsR
                                               ThreadEntry, ThreadStack, TmpChanged, TmpEntry)
 from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen,
                                              EnvironmentStartedFor, EnvironmentThawed, EventNotRun, EventWaiting,
-                                             HoldReleased, InvocationCompleted, InvocationQueued, InvocationRefused,
-                                             InvocationResult, InvocationThrottled, NewEnvironmentAnswered,
+                                             HoldReleased, IdleSpunDown, InvocationCompleted, InvocationQueued,
+                                             InvocationRefused, InvocationResult, InvocationThrottled,
+                                             NewEnvironmentAnswered,
                                              ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
                                              ResponseStreamEnded, ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
@@ -42,6 +43,7 @@ Fact = Union[
     InvocationThrottled,
     EventWaiting,
     EventNotRun,
+    IdleSpunDown,
     EnvironmentStartedFor,
     NewEnvironmentAnswered,
     InvocationCompleted,
@@ -74,7 +76,7 @@ __all__ = [
     "FUNCTION", "LAMBDATUI", "PLATFORM", "LogLine", "LogLines", "extension_source", "log_lines", "read_lines",
     # lifecycle
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
-    "EventNotRun", "EventWaiting", "HoldReleased",
+    "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "NewEnvironmentAnswered",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",

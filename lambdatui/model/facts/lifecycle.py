@@ -127,6 +127,15 @@ class EventWaiting:
 
 
 @dataclass(frozen=True)
+class IdleSpunDown:
+    """Environment `number` served nothing for `idle_s` (--idle-shutdown) and is spun down and removed (a fact of
+    the fleet's own, environment 0): the time that passed is part of what happened (a recording waits as long)."""
+
+    number: int
+    idle_s: float
+
+
+@dataclass(frozen=True)
 class EventNotRun:
     """An Event invoke accepted (202) that will never run, or never finish: lambdatui is ending, or what it waited for
     failed. `text` is the line that says so (also a LogLine of lambdatui's own); the debugger prints it on the
