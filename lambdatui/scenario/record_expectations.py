@@ -9,6 +9,7 @@ depends on timing (`stable_types`); durations and ids never appear.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -21,6 +22,9 @@ from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, to
 # Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
 # receive) and the notices of records dropped because a listener fell behind.
 UNSTABLE_TYPES = ("extension", DROPPED)
+# Besides the request id, what is new on every run that a function may return: its environment's log stream name
+# (`context.log_stream_name`, ".../[$LATEST]" and 32 hex digits) and the invoke's X-Ray trace id (`_X_AMZN_TRACE_ID`).
+RUN_IDS = re.compile(r"\[\$LATEST\][0-9a-f]{32}|Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
 
 
 @dataclass
@@ -110,15 +114,17 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
     volatile: list[str] = []
     try:
         stable: Any = json.loads(text)
-        if step.request_id in text:
+        if step.request_id in text or RUN_IDS.search(text):
             stable, volatile = stable_part(stable, step.request_id)
         stable, timed = clock_free(stable, step.clock) if stable is not None else (None, [])
     except RecursionError:  # nested nearly as deep as Python's parser allows
         stable, timed = None, []
         volatile = volatile or ["response"]
     if volatile:
-        notes.append(f"# {', '.join(volatile)} carry the request id, new on every run: the other keys are compared"
-                     if stable is not None else "# response not compared: it carries the request id, new on every run")
+        notes.append(f"# {', '.join(volatile)} carry the request id (or the log stream's, the trace's), new on every "
+                     "run: the other keys are compared" if stable is not None else
+                     "# response not compared: it carries the request id (or the log stream's, the trace's), new on "
+                     "every run")
     if timed:
         notes.append(f"# {', '.join(timed)}: the clock's reading while the invoke ran (time left, a timestamp), new on "
                      "every run: not compared" if stable is not None else
@@ -183,7 +189,8 @@ def stable_part(value: Any, request_id: str, path: str = "") -> tuple[Any, list[
     that quotes the id has no stable part (None).
     """
     if not isinstance(value, dict):
-        return (None, [path]) if request_id in json.dumps(value, ensure_ascii=False) else (value, [])
+        text = json.dumps(value, ensure_ascii=False)
+        return (None, [path]) if request_id in text or RUN_IDS.search(text) else (value, [])
     kept: dict[str, Any] = {}
     left_out: list[str] = []
     for key, inner in value.items():

@@ -111,6 +111,19 @@ def test_a_response_carrying_the_request_id_is_not_compared() -> None:
     assert not step.expect.has_response and step.expect.cold is True
 
 
+def test_the_log_stream_name_and_the_trace_id_are_left_out_as_the_request_id_is() -> None:
+    """`context.log_stream_name` is new for every environment and the trace id for every invoke: a response quoting
+    them failed every replay (a bug hunt)."""
+    recorder = Recorder(_config())
+    recorder(_queued("abc-123"))
+    recorder(_completed("abc-123", {"log": "2026/12/01/[$LATEST]" + "a6" * 16, "count": 2,
+                                    "trace": "Root=1-674cb3a1-" + "0f" * 12 + ";Parent=1;Sampled=0"}))
+    text = recorder.to_toml()
+    assert "[$LATEST]" not in text and "Root=1-" not in text, text
+    assert "log, trace carry the request id (or the log stream's, the trace's), new on every run" in text, text
+    assert parse_scenario(text, Path("r.toml")).steps[0].expect.response == {"count": 2}
+
+
 def test_a_response_with_a_request_id_is_compared_by_its_stable_keys() -> None:
     # expect.response matches a subset, so the keys that quote the request id are simply left out.
     recorder = Recorder(_config())
