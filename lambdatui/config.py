@@ -32,6 +32,7 @@ from lambdatui.runtime_choice import (
     bootstrap_in,
     runtime_for_path,
     runtime_for_template,
+    runtime_mismatch,
 )
 
 if TYPE_CHECKING:
@@ -182,6 +183,9 @@ def resolve_function(
     if fn is not None and template is not None:
         code_dir = fn.code_dir
         runtime, resolved_handler = runtime_for_template(fn, template[1], handler, python, bootstrap)
+        mismatch = runtime_mismatch(fn.runtime, runtime)
+        if mismatch is not None:
+            report(f"{template[1]}: {fn.logical_id}: {mismatch}")
         name = fn.name
     else:
         code_dir = target if target.is_dir() else target.parent

@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -158,6 +159,33 @@ def bootstrap_in(folder: Path) -> Optional[tuple[str, ...]]:
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return (str(candidate),)
     return None
+
+
+def interpreter_version(path: str) -> Optional[tuple[int, int]]:
+    """The (major, minor) of the Python at `path`, when it is known without running it: a virtualenv's pyvenv.cfg
+    says it, and this process's own interpreter knows its own; else None."""
+    if os.path.realpath(path) == os.path.realpath(sys.executable):
+        return sys.version_info[:2]
+    config = Path(path).parent.parent / "pyvenv.cfg"
+    try:
+        text = config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", text, re.MULTILINE)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def runtime_mismatch(declared: Optional[str], runtime: RuntimeCommand) -> Optional[str]:
+    """A template's `Runtime: python3.X` that the chosen interpreter is not: said, since a layer laid out for that
+    version (python/lib/python3.X/site-packages) is then not on sys.path, and the code may use what it lacks."""
+    wanted = re.fullmatch(r"python(\d+)\.(\d+)", declared or "")
+    if wanted is None or not runtime.ours:
+        return None
+    have = interpreter_version(runtime.interpreter)
+    if have is None or have == (int(wanted.group(1)), int(wanted.group(2))):
+        return None
+    return (f"Runtime {declared}, but the function runs in Python {have[0]}.{have[1]} ({runtime.interpreter}, "
+            f"{runtime.interpreter_origin}): --python chooses another")
 
 
 def _our_runtime(python: Optional[str], code_dir: Path) -> RuntimeCommand:

@@ -3,6 +3,7 @@ file and the resource (or a value as SAM means it), never a traceback or a hang.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 import time
 import zipfile
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdatui.config import resolve_function
 from lambdatui.config_error import ConfigError
 from lambdatui.sam_template.intrinsics import Invalid, Resolver
 from lambdatui.sam_template.reader import read_function
@@ -227,3 +229,18 @@ def test_what_changes_how_the_function_is_served_is_said_not_applied(code_dir: P
         "template.yaml: Fn: SnapStart is not applied from the template: give --snapstart",
         "template.yaml: Fn: FunctionUrlConfig is not applied from the template: give --url-port PORT for a function "
         "URL (serve and the debugger)"]
+
+
+@pytest.mark.parametrize("offset, said", [(0, False), (1, True)])
+def test_a_declared_python_other_than_the_one_that_runs_it_is_said(code_dir: Path, offset: int, said: bool):
+    """A layer laid out for the declared version (python/lib/python3.X/site-packages) is not on another version's
+    sys.path, and the code may use what the interpreter lacks: the mismatch was silent (a bug hunt)."""
+    declared = f"python{sys.version_info.major}.{sys.version_info.minor + offset}"
+    path = write_project(code_dir, FUNCTION.replace("python3.12", declared))
+    notes: list[str] = []
+    resolve_function(str(path), python=sys.executable, report=notes.append)
+    mismatch = [n for n in notes if "but the function runs in Python" in n]
+    expected = (f"template.yaml: Fn: Runtime {declared}, but the function runs in Python "
+                f"{sys.version_info.major}.{sys.version_info.minor} ({sys.executable}, --python): --python chooses "
+                "another")
+    assert [n.replace(str(path), "template.yaml") for n in mismatch] == ([expected] if said else [])
