@@ -21,6 +21,7 @@ from lambdatui.listen_address import check_listen_address, check_url_port
 if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
     from lambdatui.host.early_start import EarlyStart
     from lambdatui.scenario.model import FunctionSettings
+    from lambdatui.scenario.record import Recorder
 
 T = TypeVar("T")
 
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
                        help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
                             "name on stderr each one left (default 10)")
+    serve.add_argument("--record", metavar="FILE",
+                       help="when stopped, write the invokes served as a scenario that 'lambdatui replay' reproduces")
     add_fleet_options(serve, idle_default=SERVE_IDLE_SHUTDOWN_S)
     replay = sub.add_parser("replay", help="run a scenario file's steps and check its expectations",
                             description=REPLAY_DESCRIPTION, epilog=REPLAY_EPILOG,
@@ -265,6 +268,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.mode == "serve":
             check_listen_address(args.host, args.port)
             check_url_port(args.host, args.url_port, args.port)
+            if args.record:
+                check_record_path(args.record)
             fleet = fleet_options(args)
             alone = not (fleet.provisioned or fleet.snapstart or fleet.max_concurrency)
             with loading():
@@ -274,7 +279,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 with loading():
                     from lambdatui.headless import run_serve
                 return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet,
-                                 url_port=args.url_port, early=early)
+                                 url_port=args.url_port, early=early, recorder=_serve_recorder(args, config),
+                                 record_path=Path(args.record) if args.record else None)
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -396,6 +402,15 @@ def _replay(args: argparse.Namespace) -> int:
         from lambdatui.headless import run_replay
 
     return run_replay(config, scenario, verbose=args.verbose, fleet=fleet)
+
+
+def _serve_recorder(args: argparse.Namespace, config: FunctionConfig) -> Optional[Recorder]:
+    if not args.record:
+        return None
+    from lambdatui.scenario.record import Recorder
+
+    return Recorder(config, handler_given=args.handler is not None, function_path=args.path,
+                    scenario_path=args.record, options=replay_options(args))
 
 
 def check_record_path(path: str) -> None:

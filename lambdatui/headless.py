@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
 import trio
@@ -91,7 +92,9 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
 
 def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
               fleet: Optional[FleetOptions] = None, url_port: Optional[int] = None,
-              early: Optional[EarlyStart] = None) -> int:
+              early: Optional[EarlyStart] = None, recorder: Optional[Recorder] = None,
+              record_path: Optional[Path] = None) -> int:
+    """Serve until SIGINT or SIGTERM; with `recorder`, what was served is written to `record_path` once stopped."""
     async def main(err: TextIO) -> None:
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
@@ -100,6 +103,8 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
             async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
                                         numbered_listeners=[FleetConsoleReporter(err)], url_host=host,
                                         url_port=url_port, early=early) as running:
+                if recorder is not None:
+                    recorder.attach(running.session)  # below every client: the Invoke API's and the URL's invokes
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
                 print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
                 if running.function_url is not None:
@@ -110,6 +115,10 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
                     await trio.sleep_forever()
                 await _drain_events(running, signals, shutdown_grace_s, err)
             signals.cancel_scope.cancel()
+        if recorder is not None and record_path is not None:
+            record_path.write_text(recorder.to_toml(), encoding="utf-8")
+            print(f"[{f.LAMBDATUI}] recorded what was served to {record_path} (replay it with "
+                  f"'{recorder.replay_command()}')", file=err, flush=True)
 
     try:
         with nonblocking_stderr() as err:
