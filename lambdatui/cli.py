@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
+from lambdatui.cli_help import REPLAY_DESCRIPTION, REPLAY_EPILOG
 from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
@@ -28,56 +29,6 @@ T = TypeVar("T")
 MODES = ("invoke", "serve", "replay")
 LOOPBACK = "127.0.0.1"
 EXIT_OK, EXIT_FUNCTION_ERROR, EXIT_USAGE = 0, 1, 2
-
-REPLAY_DESCRIPTION = """\
-Run the steps of a scenario file against the function and check each step's expectations. The first
-invoke cold-starts an environment; invokes fired together (parallel) get environments of their own, as in
-Lambda, up to the concurrency limit; every environment is shut down at the end.
-
-Output: the timeline goes to stdout, one block per step (boundaries passed, platform lines such as
-INIT_REPORT and REPORT, the response or error, faults, resets, the stack captured at a timeout, then the
-verdict). The function's and extensions' own output goes to stderr, tagged as 'invoke' prints it; with
---verbose it is shown inside the timeline on stdout instead.
-
-Options given on the command line override the scenario's [function] table (timeout, memory, handler,
-concurrency, provisioned, idle shutdown, snapstart; env: --env and --env-file win variable by variable)."""
-
-REPLAY_EPILOG = """\
-scenario file (TOML):
-  [function]                 optional: timeout, memory, handler, env = { KEY = "value" },
-                             concurrency = N, provisioned = N, idle_shutdown = SECONDS,
-                             snapstart = true (env #1 initialises into the snapshot; every invoke's
-                             environment is restored from it; not with provisioned or --max-concurrency)
-  [[step]]                   one per step, run in order; each does exactly ONE of:
-    invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>')
-    parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text)
-    event_file = "e.json"      the event from a file, relative to the scenario
-    fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
-                               options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
-                               exit_code, exception, message, at = "<boundary>" (arm for later)
-    new_environment = true     the next invoke cold-starts with an empty /tmp
-    shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone
-                             env = N: a fault, new_environment or shutdown acts on env #N only (default: #1);
-                             an invoke goes to env #N if it can take it now, else where the fleet routes it
-    pause = 1.5                sit idle (frozen) for that many seconds, at most 60
-  expect = { ... }           optional checks on what followed the step:
-    each = [{...}, ...]        for a parallel step: one table of the keys below per invoke, by position
-    same = "id" | ["id", "body.user"]
-                               for a parallel step: these values of the responses (keys joined by dots)
-                               are equal in every invoke; distinct = ...: different in each
-    environments, cold_starts, warm_hits, throttled, spun_down
-                               the fleet: environments alive after the step, the rest counted during it
-    response (JSON: a table, or JSON text; the keys it names must match, recursively, others are
-    ignored, arrays compare whole), response_exact = true (the whole object must be equal),
-    error_type, cold, globals = { name = "repr" },
-    tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...],
-    telemetry = { extension = "name", types = ["platform.start", "function", "platform.report"] }
-      (the Telemetry/Logs API record types that step's invoke sent that extension, in order; others may come
-      between unless exact = true; records still in a frozen environment's buffer are awaited)
-
-exit status: 0 every expectation held; 1 an expectation failed (the first one is shown as a diff) or a
-step did not settle in time; 2 a malformed scenario (FILE:LINE: message) or bad options."""
-
 
 def add_function_options(parser: argparse.ArgumentParser) -> None:
     """The options every mode shares, in one place."""
