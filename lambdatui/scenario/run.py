@@ -12,7 +12,7 @@ bounded, so a lifecycle that never settles is reported as stuck instead of hangi
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import trio
@@ -21,7 +21,6 @@ from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.ids import new_uuid
-from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_across, check_fleet, judge_telemetry
@@ -39,6 +38,7 @@ from lambdatui.scenario.model import (
     TelemetryExpect,
 )
 from lambdatui.scenario.report import Mismatch, TimelinePrinter
+from lambdatui.scenario.step_facts import StepFacts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 __all__ = ["ReplayResult", "STEP_MARGIN_S", "WAITING", "judge_telemetry", "run_scenario", "step_bound"]
@@ -65,47 +65,6 @@ class ReplayResult:
     @property
     def passed(self) -> bool:
         return self.failed_step is None
-
-
-@dataclass
-class StepFacts:
-    """A numbered fact listener for one step: everything that happened (`step`), and what each invoke it fired
-    left behind (`invokes`, in the order fired). A lone invoke is the step's own `Observed`, as it always was;
-    each invoke of a parallel step sees the facts of the environment that took it."""
-
-    step: Observed = field(default_factory=Observed)
-    invokes: list[Observed] = field(default_factory=list)
-    _by_id: dict[str, Observed] = field(default_factory=dict)
-    _running: dict[int, Observed] = field(default_factory=dict)  # env #N -> the step's invoke it took last
-    arrived: trio.Event = field(default_factory=trio.Event)
-
-    def fire(self, request_id: str, *, own_facts: bool) -> Observed:
-        seen = Observed(request_id) if own_facts else self.step
-        seen.request_id = request_id
-        self.invokes.append(seen)
-        self._by_id[request_id] = seen
-        return seen
-
-    def __call__(self, number: int, fact: f.Fact) -> None:
-        self.step.facts.append(fact)
-        if isinstance(fact, (f.InvocationQueued, f.InvocationRefused)):
-            seen = self._by_id.get(fact.request_id)
-            if seen is not None:
-                seen.env = number
-                self._running[number] = seen
-        own = self._running.get(number) if number else None
-        if own is not None and own is not self.step:
-            own.facts.append(fact)
-        if isinstance(fact, f.InvocationCompleted):
-            seen = self._by_id.get(fact.result.request_id)
-            if seen is not None:
-                seen.result = fact.result
-        elif isinstance(fact, f.InvokeReported):
-            seen = self._by_id.get(fact.request_id)
-            if seen is not None:
-                seen.report = fact
-        self.arrived.set()
-        self.arrived = trio.Event()
 
 
 def step_bound(step: Step, timeout_s: int, margin_s: float = STEP_MARGIN_S) -> float:
