@@ -185,15 +185,21 @@ class ManagedInvokeRules:
         self.timed_out[request_id] = None
         while len(self.timed_out) > TIMED_OUT_KEPT:
             del self.timed_out[next(iter(self.timed_out))]
-        if request_id in self.orphaned:
+        orphaned = request_id in self.orphaned
+        if orphaned:
             self.orphaned.discard(request_id)  # its worker is gone already: nothing runs on
         else:
             self.overrunning.add(request_id)  # its worker is still busy with it
         self._finish_run(run, "timeout", None)
-        self._line(f"Invoke {request_id} timed out: its caller has the timeout error, and the handler keeps running "
-                   "(Lambda Managed Instances stop no code and reset nothing); its worker takes no other invoke until "
-                   "it is done, and its late /response will be refused with 410 InvokeTimeout.", f.LAMBDATUI,
-                   request_id)
+        if orphaned:
+            self._line(f"Invoke {request_id} timed out: its caller has the timeout error; the worker that took it had "
+                       "exited before answering, so nothing runs on (Lambda Managed Instances reset nothing).",
+                       f.LAMBDATUI, request_id)
+        else:
+            self._line(f"Invoke {request_id} timed out: its caller has the timeout error, and the handler keeps "
+                       "running (Lambda Managed Instances stop no code and reset nothing); its worker takes no other "
+                       "invoke until it is done, and its late /response will be refused with 410 InvokeTimeout.",
+                       f.LAMBDATUI, request_id)
         self._at_boundary(Boundary.INVOKE_DONE, request_id)
 
     def _force_timeout(self, fault: Optional[flt.Fault] = None) -> None:

@@ -171,6 +171,8 @@ def test_a_worker_exit_leaves_the_environment_up_with_one_worker_fewer() -> None
     d.fire(f"invoke:{rid_a}")
     assert d.result_for(tok_a).error_type == "Sandbox.Timedout"
     assert d.env.admitted() == 1 and not d.env.overrunning
+    said = [text for text in d.explanations() if f"Invoke {rid_a} timed out" in text]
+    assert len(said) == 1 and "had exited before answering, so nothing runs on" in said[0], said  # not "keeps running"
     d.respond(rid_b)
     assert d.env.admitted() == 0 and fit(d.env) is Fit.WARM
 
