@@ -278,6 +278,13 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         `preferred` first, when it can take it now."""
         candidates = self._candidates()
         route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
+        while (route.choice in (rules.Choice.THROTTLE, rules.Choice.QUEUE) and self._starting
+               and self.options.max_concurrency > 1):
+            # Managed Instances: an environment still starting counts against the limit, yet will take M invokes,
+            # not only the one it was started for: wait for it, rather than throttling what it has room for.
+            await self._one_started()
+            candidates = self._candidates()
+            route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()
             candidates = self._candidates()
@@ -303,6 +310,12 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             self.warm_hits += 1
         member.idle_since = trio.current_time()
         return member
+
+    async def _one_started(self) -> None:
+        """Until one of the environments being started has joined the fleet (and taken the invoke it was for)."""
+        starting = self._starting
+        while self._starting >= starting:
+            await self.wait_changed()
 
     def _candidates(self) -> list[rules.Candidate]:
         return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since,
