@@ -11,7 +11,8 @@ import trio
 from lambdatui.core import fleet_rules as rules
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.model import facts as f
-from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters, FleetOptions
+from lambdatui.model.fleet import (MANAGED_INSTANCES, ON_DEMAND, PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters,
+                                   FleetOptions)
 
 if TYPE_CHECKING:
     from collections import deque
@@ -128,7 +129,8 @@ class FleetFacts:
             out.append(EnvironmentLine(
                 m.number, env.state, env.hold.boundary if env.hold is not None else None, env.invocations_done,
                 SNAP_START if m.snapshot or m.host.restored_from is not None else PROVISIONED if m.provisioned
-                else ON_DEMAND, rules.runs_an_invoke(env) and not m.snapshot,
+                else MANAGED_INSTANCES if self.options.max_concurrency else ON_DEMAND,
+                rules.runs_an_invoke(env) and not m.snapshot,
                 run.invocation.request_id if run is not None else None, m.host.restored_from))
         discarded = self.discarded
         if discarded is not None and all(line.number != discarded.sandbox_count for line in out):

@@ -10,6 +10,7 @@ from lambdatui.model.boundaries import Boundary, EnvState
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
 SNAP_START = "snap-start"  # the snapshot environment (lambda-spec §4.8); restored ones say so by `restored_from`
+MANAGED_INSTANCES = "lambda-managed-instances"  # --max-concurrency: one environment runs several invokes at once
 
 # Environments that may run at once unless `--concurrency` says otherwise. Far above what a test suite fires at
 # once (parallel test workers, a load-test burst of a few dozen), so none is throttled by surprise; below Lambda's
@@ -29,7 +30,7 @@ class EnvironmentLine:
     state: EnvState
     held_at: Optional[Boundary]
     invocations: int  # invokes it has completed
-    init_type: str  # ON_DEMAND or PROVISIONED
+    init_type: str  # ON_DEMAND, PROVISIONED, SNAP_START or MANAGED_INSTANCES
     busy: bool  # an invoke is assigned to it (running, queued in it, or held before it runs)
     request_id: Optional[str] = None  # the invoke it runs now
     restored_from: Optional[int] = None  # SnapStart: the snapshot environment it was restored from

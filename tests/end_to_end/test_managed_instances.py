@@ -23,7 +23,7 @@ from e2e_support import ServeProcess, write_file
 
 from lambdatui.config import resolve_function
 from lambdatui.host.fleet_host import Throttled
-from lambdatui.model.fleet import FleetOptions
+from lambdatui.model.fleet import MANAGED_INSTANCES, FleetOptions
 from lambdatui.runner import open_environment
 
 HTTP_TIMEOUT = 30.0
@@ -208,6 +208,8 @@ async def test_a_burst_fills_the_workers_of_an_environment_still_starting_before
                     await running.fleet.wait_changed()
                 for n in range(10, 13):
                     callers.start_soon(send, n, 1)
+            # Each says what it is (the strip's chip): Lambda's own name for the mode, not on-demand.
+            assert {line.init_type for line in running.fleet.lines()} == {MANAGED_INSTANCES}
     burst = sorted(outcomes.pop(n) for n in range(10, 13))  # trio runs the three in no fixed order
     assert outcomes == {0: "ok", 1: "ok"} and burst == ["ok", "ok", "throttled"], (outcomes, burst)
 

@@ -11,7 +11,7 @@ from _host import Host, hosted, screen_lines
 from fleet_replay import COUNTERS, LINES, fleet_session
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.model.fleet import ON_DEMAND, EnvironmentLine
+from lambdatui.model.fleet import MANAGED_INSTANCES, ON_DEMAND, EnvironmentLine
 from lambdatui.ui.focus import EnvironmentFocus
 from lambdatui.ui.widgets import EnvironmentsStrip
 from lambdatui.ui.widgets.environments_strip import arrange, fleet_text
@@ -36,6 +36,13 @@ def test_the_fleet_line_counts_cold_starts_warm_hits_throttles_and_concurrency()
     alone = dataclasses.replace(COUNTERS, environments=1, concurrency=0, peak_concurrency=1, spun_down=2)
     assert fleet_text(alone, LINES[:1]) == ("fleet: 1 env (on-demand) · 0 busy (peak 1) / limit 100 · cold 3 · "
                                             "warm 2 · throttled 1 · queued 0 · idle shut down 2")
+
+
+def test_a_managed_instances_environment_is_called_managed_not_on_demand() -> None:
+    """--max-concurrency runs its environments as lambda-managed-instances (AWS_LAMBDA_INITIALIZATION_TYPE): the
+    strip said on-demand (a bug hunt)."""
+    managed = (EnvironmentLine(1, EnvState.RUNNING, None, 2, MANAGED_INSTANCES, False),)
+    assert fleet_text(dataclasses.replace(COUNTERS, environments=1), managed).startswith("fleet: 1 env (managed) · ")
 
 
 def test_chips_that_do_not_fit_leave_a_window_around_the_focused_one() -> None:

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.model.fleet import PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters
+from lambdatui.model.fleet import MANAGED_INSTANCES, PROVISIONED, SNAP_START, EnvironmentLine, FleetCounters
 from lambdatui.ui.widgets._format import short_id
 from lambdatui.ui.widgets._theme import STATE_VARIABLE
 
@@ -28,8 +28,9 @@ GAP = "  "
 
 
 def init_word(init_type: str) -> str:
-    """The init type as a chip says it: on-demand, or provisioned (Lambda's "provisioned-concurrency" is too long)."""
-    return "provisioned" if init_type == PROVISIONED else init_type
+    """The init type as a chip says it: on-demand, provisioned or managed (Lambda's "provisioned-concurrency" and
+    "lambda-managed-instances" are too long)."""
+    return "provisioned" if init_type == PROVISIONED else "managed" if init_type == MANAGED_INSTANCES else init_type
 
 
 def plural(count: int, word: str) -> str:
