@@ -21,8 +21,10 @@ scenario file (TOML):
                              snapstart = true (env #1 initialises into the snapshot; every invoke's
                              environment is restored from it; not with provisioned or --max-concurrency)
   [[step]]                   one per step, run in order; each does exactly ONE of:
-    invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>')
-    parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text)
+    invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>');
+                               invocation_type = "Event" sends it as an Event invoke
+    parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text);
+                               invocation_types = ["RequestResponse", "Event", ...] by position
     event_file = "e.json"      the event from a file, relative to the scenario
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,

@@ -108,7 +108,7 @@ class InvokeRules:
             self._do(CompleteInvocation(token, self._refused_result(inv, reason)))
             return
         self.queue.append((token, inv))
-        self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload))
+        self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload, inv.asynchronous))
         self._try_start_next()
 
     def _on_DrainRequested(self, event: DrainRequested) -> None:

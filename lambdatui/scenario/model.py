@@ -41,12 +41,14 @@ class FunctionSettings:
 
 @dataclass(frozen=True)
 class InvokeAction:
-    """A step's `invoke` (or `event_file`): one synchronous invoke with this event."""
+    """A step's `invoke` (or `event_file`): one invoke with this event, synchronous unless
+    `invocation_type = "Event"` (the caller gets its 202; the step still waits for the function to run it)."""
 
     event: bytes  # JSON text, as the function receives it
     # `env = N`: sent to environment #N when it can take it now (as a recording routes one that met busy
     # environments in the session); None, or #N busy or gone: the fleet routes it as usual.
     env: Optional[int] = None
+    asynchronous: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ParallelAction:
     before the next is sent, so that which one cold-starts, reuses or is throttled does not depend on luck."""
 
     events: tuple[bytes, ...]
+    asynchronous: tuple[bool, ...] = ()  # `invocation_types`, by position (empty: every one synchronous)
 
 
 @dataclass(frozen=True)

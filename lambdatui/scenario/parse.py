@@ -59,7 +59,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
-STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect")
+STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect", "invocation_type", "invocation_types")
+INVOCATION_TYPES = ("RequestResponse", "Event")
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
 ENV_TAKERS = ("fault", "new_environment", "shutdown", "invoke", "event_file")
 
@@ -260,16 +261,17 @@ class _Parser:
                                  f"or is sent to, not a {kind} step (the fleet routes each of its invokes)")
             if not is_int(env) or env < 1:
                 raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
+        asynchronous = self.invocation_type(raw, kind, name)
         if kind != "fault":
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
         if kind == "invoke":
-            return InvokeAction(self.invoke_event(value, name), env)
+            return InvokeAction(self.invoke_event(value, name), env, asynchronous)
         if kind == "parallel":
-            return self.parallel(value, name)
+            return self.parallel(value, name, raw.get("invocation_types"))
         if kind == "event_file":
-            return InvokeAction(self.event_file(value, name), env)
+            return InvokeAction(self.event_file(value, name), env, asynchronous)
         if kind == "fault":
             return dataclasses.replace(self.fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):
@@ -292,7 +294,21 @@ class _Parser:
         raise ValueError(f"{name}: {what} takes a table (the event) or JSON text, got {type_name(value)} "
                          "(write a bare JSON value as text: '42')")
 
-    def parallel(self, value: Any, name: str) -> ParallelAction:
+    def invocation_type(self, raw: Mapping[str, Any], kind: str, name: str) -> bool:
+        """`invocation_type = "Event"` on an invoke step (X-Amz-Invocation-Type): whether it is asynchronous."""
+        if "invocation_types" in raw and kind != "parallel":
+            raise ValueError(f"{name}: invocation_types goes with parallel = [...]; an invoke takes invocation_type")
+        if "invocation_type" not in raw:
+            return False
+        value = raw["invocation_type"]
+        if kind not in ("invoke", "event_file"):
+            raise ValueError(f"{name}: invocation_type goes with invoke or event_file"
+                             + (" (a parallel step takes invocation_types = [...])" if kind == "parallel" else ""))
+        if value not in INVOCATION_TYPES:
+            raise ValueError(f"{name}: invocation_type = {value!r}: give \"RequestResponse\" or \"Event\"")
+        return value == "Event"
+
+    def parallel(self, value: Any, name: str, types: Any = None) -> ParallelAction:
         example = "parallel = [{ n = 1 }, { n = 2 }]"
         if not isinstance(value, list):
             raise ValueError(f"{name}: parallel takes an array of events fired together, e.g. {example}; "
@@ -303,7 +319,13 @@ class _Parser:
         if len(value) > MAX_PARALLEL:
             raise ValueError(f"{name}: parallel has {len(value)} events: at most {MAX_PARALLEL} (each may start an "
                              "environment of real processes)")
-        return ParallelAction(tuple(self.invoke_event(item, name, f"parallel[{i}]") for i, item in enumerate(value)))
+        events = tuple(self.invoke_event(item, name, f"parallel[{i}]") for i, item in enumerate(value))
+        if types is None:
+            return ParallelAction(events)
+        if not isinstance(types, list) or len(types) != len(events) or any(t not in INVOCATION_TYPES for t in types):
+            raise ValueError(f"{name}: invocation_types = {types!r}: give one of \"RequestResponse\" or \"Event\" "
+                             f"for each of the {len(events)} events")
+        return ParallelAction(events, tuple(t == "Event" for t in types))
 
     def event_file(self, value: Any, name: str) -> bytes:
         if not isinstance(value, str) or not value:

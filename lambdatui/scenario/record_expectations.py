@@ -22,6 +22,7 @@ from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, to
 # Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
 # receive) and the notices of records dropped because a listener fell behind.
 UNSTABLE_TYPES = ("extension", DROPPED)
+EVENT, REQUEST_RESPONSE = "Event", "RequestResponse"  # X-Amz-Invocation-Type
 # Besides the request id, what is new on every run that a function may return: its environment's log stream name
 # (`context.log_stream_name`, ".../[$LATEST]" and 32 hex digits) and the invoke's X-Ray trace id (`_X_AMZN_TRACE_ID`).
 RUN_IDS = re.compile(r"\[\$LATEST\][0-9a-f]{32}|Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
@@ -40,6 +41,7 @@ class RecordedInvoke:
     throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
     clock: InvokeClock = field(default_factory=InvokeClock)  # when it ran: to leave the clock's readings out
     env: Optional[int] = None  # the environment that took it (env #N of the fleet), once queued there
+    asynchronous: bool = False  # an Event invoke (202 to its caller): a replay sends it as one
 
 
 def event_text(event: bytes) -> str:
@@ -68,7 +70,8 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
     notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
     routed = [f"# routed to env #{step.env} as in the session: the others were busy then", f"env = {step.env}"] \
         if overlapped and step.env else []
-    lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}", *routed, *notes]
+    lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}",
+             *([f"invocation_type = {toml_string(EVENT)}"] if step.asynchronous else []), *routed, *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
     return lines
@@ -150,6 +153,9 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     lines.append("parallel = [")
     lines += [f"  {event_text(step.event)}," for step in invokes]
     lines.append("]")
+    if any(step.asynchronous for step in invokes):
+        types = ", ".join(toml_string(EVENT if step.asynchronous else REQUEST_RESPONSE) for step in invokes)
+        lines.append(f"invocation_types = [{types}]")
     tables = []
     for i, step in enumerate(invokes):
         notes, expect = invoke_expect(step, telemetry, cold=False)

@@ -76,9 +76,11 @@ def unified(expected: Sequence[str], actual: Sequence[str]) -> str:
 
 def describe_action(action: Action) -> str:
     if isinstance(action, InvokeAction):
-        return f"invoke {compact_json(action.event, 100)}" + (f" (to env #{action.env})" if action.env else "")
+        return (f"invoke {compact_json(action.event, 100)}" + (" (Event)" if action.asynchronous else "")
+                + (f" (to env #{action.env})" if action.env else ""))
     if isinstance(action, ParallelAction):
-        return f"parallel: {len(action.events)} invokes at once"
+        events = sum(action.asynchronous)
+        return f"parallel: {len(action.events)} invokes at once" + (f" ({events} Event)" if events else "")
     on = f" (env #{action.env})" if isinstance(action, (FaultAction, NewEnvironmentAction, ShutdownAction)) \
         and action.env is not None else ""
     if isinstance(action, FaultAction):

@@ -291,6 +291,8 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
     environment instead of starting its own (held time counts against no deadline)."""
     parallel = isinstance(action, ParallelAction)
     events = action.events if isinstance(action, ParallelAction) else (action.event,)
+    kinds = (action.asynchronous or (False,) * len(events)) if isinstance(action, ParallelAction) \
+        else (action.asynchronous,)
     if parallel:
         printer.line("parallel", f"{len(events)} invokes: each waits at invoke.start until all have an environment "
                                  "(or a throttle), then they run together")
@@ -303,7 +305,7 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
                 preferred = action.env if isinstance(action, InvokeAction) else None
-                nursery.start_soon(_invoke, session, event, seen, placed, preferred)
+                nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position])
                 await placed.wait()
                 if parallel:
                     printer.placed(position, event, seen)
@@ -334,10 +336,12 @@ def _routed_otherwise(session: DebugSession, preferred: int, seen: Observed, pri
 
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,
-                  preferred: Optional[int] = None) -> None:
+                  preferred: Optional[int] = None, asynchronous: bool = False) -> None:
     try:
-        # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts.
-        await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set, preferred=preferred)
+        # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts (an Event
+        # invoke's too: the step settles once the fleet's queue is empty and it has run).
+        await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set, preferred=preferred,
+                                   asynchronous=asynchronous)
     except Throttled:
         seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
     finally:

@@ -94,6 +94,7 @@ class InvocationQueued:
     # The event as the runtime will get it, so that a listener (the recorder) sees every invoke whatever sent
     # it: the Invoke API, the controller, an Event invoke. Left out of equality and repr: it can be 6 MB.
     event: bytes = field(default=b"", compare=False, repr=False)
+    asynchronous: bool = False  # an Event invoke: its caller had its 202 and waits for nothing
 
 
 @dataclass(frozen=True)
