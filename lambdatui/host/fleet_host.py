@@ -154,10 +154,13 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                     self.start_soon(self._remove, member, False)
 
             host.subscribe(ended)
-        if self._breakpoints:
-            host.feed(ins.BreakpointsSet(self._breakpoints))
+        fed = self._breakpoints
+        if fed:
+            host.feed(ins.BreakpointsSet(fed))
         await self._nursery.start(self._run_member, member)
         self._members.append(member)
+        if self._breakpoints != fed:  # changed while it started: `set_breakpoints` did not reach it yet
+            host.feed(ins.BreakpointsSet(self._breakpoints))
         if member.provisioned or managed or member.snapshot:
             host.start_environment()  # Managed Instances initialise ahead of traffic, as provisioned ones do
         self._publish_fleet()

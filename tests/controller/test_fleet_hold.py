@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, AsyncContextManager, AsyncIterator
 
 import pytest
+import trio
 
 from lambdatui import controller as c
 from lambdatui.config import resolve_function
@@ -246,3 +247,24 @@ async def test_peak_concurrency_stays_at_the_most_environments_that_were_busy_at
         after = dbg.snapshot().fleet
         assert after.concurrency == 0
         assert after.peak_concurrency == n, f"3 environments were busy at once, the peak now says {after.peak_concurrency}"
+
+
+@pytest.mark.trio
+async def test_breakpoints_cleared_while_an_environment_starts_reach_it(code_dir: Path) -> None:
+    """The breakpoints changed while env #2 was being started for an invoke (the user's `b`, or a replay's parallel
+    step releasing its hold): env #2 got the old ones, held its invoke at invoke.start, and nobody released it (a
+    replay's Event invoke never completed)."""
+    async with fleet_debugger(code_dir, concurrency=2) as (dbg, numbered):
+        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_START})))
+        dbg.start_invoke({"which": "held"})  # env #1 holds it: the next invoke needs a new environment
+        await dbg.settled()
+        fleet = dbg.session.fleet
+        served_id = dbg.start_invoke({"which": "served"})
+        with trio.fail_after(10):
+            while not fleet._starting:  # env #2 is being started for it
+                await trio.sleep(0)
+        fleet.set_breakpoints(frozenset())
+        await dbg.facts.until(lambda: dbg.facts.report(served_id))
+        assert numbered.env_of[served_id] == 2
+        dbg.submit(c.Continue(env=1))
+        await dbg.settled()
