@@ -112,16 +112,35 @@ def assert_replays(handler: Path, recording: Path) -> subprocess.CompletedProces
     return replayed
 
 
-async def breaking_at_invoke_start(pilot, app: LambdaTuiApp) -> tuple[c.Controller, str]:
-    """The debugger past Init with a breakpoint at invoke.start: its controller and its Invoke API's URL."""
+def assert_recorded_as_not_run(answers: list[object], handler: Path, recording: Path, comment: str) -> str:
+    """The quit turned the caller's invoke away (200, Sandbox.Failure) before the function ran it: the recording has
+    it as a `comment` only, not as a step, and replays. Its text."""
+    answer = answers[0]
+    assert isinstance(answer, httpx.Response), f"the caller got no HTTP answer: {answer!r}"
+    assert answer.status_code == 200 and answer.json()["errorType"] == "Sandbox.Failure", answer.text
+    text = recording.read_text()
+    assert not any(isinstance(s.action, InvokeAction) for s in parse_scenario(text, recording).steps), text
+    assert comment in text, text  # said, as a comment: it was sent, and not run
+    assert_replays(handler, recording)
+    return text
+
+
+async def opened(pilot, app: LambdaTuiApp) -> str:
+    """Until the cold start holds at its first boundary with the Invoke API up: that API's invoke URL."""
     await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
                 "the cold start held at its first boundary, with the Invoke API up")
+    return f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+
+
+async def breaking_at_invoke_start(pilot, app: LambdaTuiApp) -> tuple[c.Controller, str]:
+    """The debugger past Init with a breakpoint at invoke.start: its controller and its Invoke API's URL."""
+    url = await opened(pilot, app)
     controller = app.controller
     assert controller is not None
     controller.submit(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))
     controller.submit(c.Continue())
     await until(pilot, idle_after(0), "Init to finish")
-    return controller, f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+    return controller, url
 
 
 async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(code_dir: Path,
@@ -132,12 +151,10 @@ async def test_invokes_over_http_and_the_controller_are_all_recorded_and_replay(
               {"via": "http", "n": 4}]
     try:
         async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
-                        "the cold start held at its first boundary, with the Invoke API up")
+            url = await opened(pilot, app)
             assert app.controller is not None
             app.controller.submit(c.Continue())
             await until(pilot, idle_after(0), "Init to finish")
-            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
             async with httpx.AsyncClient(timeout=WAIT_S) as http:
                 first = await http.post(url, json=events[0])
                 assert first.status_code == 200 and first.json() == {"count": 1, "event": events[0]}
@@ -208,15 +225,13 @@ async def test_an_invoke_refused_after_a_shutdown_is_recorded(code_dir: Path, tm
     handler, app = echo_debugger(code_dir, recording)
     try:
         async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
-                        "the cold start held at its first boundary, with the Invoke API up")
+            url = await opened(pilot, app)
             controller = app.controller
             assert controller is not None
             controller.submit(c.Continue())
             await until(pilot, idle_after(0), "Init to finish")
             controller.submit(c.Shutdown())
             await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "the shutdown")
-            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
             async with httpx.AsyncClient(timeout=WAIT_S) as http:
                 refused = await http.post(url, json={"late": True})
             assert refused.headers.get("X-Amz-Function-Error") == "Unhandled", refused.text
@@ -246,9 +261,7 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
     answers: list[object] = []
     try:
         async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
-                        "the cold start held at its first boundary, with the Invoke API up")
-            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            url = await opened(pilot, app)
             async with httpx.AsyncClient(timeout=WAIT_S) as http:
                 async with anyio.create_task_group() as group:
 
@@ -264,16 +277,9 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
     finally:
         await stop_backend(app)
 
-    answer = answers[0]
-    assert isinstance(answer, httpx.Response), f"the caller got no HTTP answer: {answer!r}"
-    assert answer.status_code == 200 and answer.headers.get("X-Amz-Function-Error") == "Unhandled", answer.text
-    assert answer.json()["errorType"] == "Sandbox.Failure", answer.text
-    text = recording.read_text()
-    steps = parse_scenario(text, recording).steps
-    assert not any(isinstance(s.action, InvokeAction) for s in steps), text
+    assert answers[0].headers.get("X-Amz-Function-Error") == "Unhandled", answers  # type: ignore[union-attr]
+    text = assert_recorded_as_not_run(answers, handler, recording, '#   invoke = \'{"queued": true}\'')
     assert "Sandbox.Failure" not in text, text
-    assert '{"queued": true}' in text, text  # said, as a comment: it was sent, and not run
-    assert_replays(handler, recording)
 
 
 async def test_quitting_with_event_invokes_queued_says_each_was_not_run_for_the_terminal(code_dir: Path) -> None:
@@ -282,9 +288,7 @@ async def test_quitting_with_event_invokes_queued_says_each_was_not_run_for_the_
     _, app = echo_debugger(code_dir, fleet=FleetOptions(concurrency=1))
     try:
         async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None and app.invoke_api is not None,
-                        "the cold start held at its first boundary, with the Invoke API up")
-            url = f"http://{app.invoke_api}/2015-03-31/functions/function/invocations"
+            url = await opened(pilot, app)
             async with httpx.AsyncClient(timeout=WAIT_S) as http:
                 accepted = [await http.post(url, json={"n": n}, headers={"X-Amz-Invocation-Type": "Event"})
                             for n in range(2)]
