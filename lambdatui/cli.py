@@ -130,14 +130,14 @@ def read_event(value: str) -> bytes:
         return b"{}"
     try:
         check_json(text)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
+        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
+    except ValueError as exc:
         looks_like_path = not text.lstrip().startswith(("{", "[", '"')) and ("/" in text or text.endswith(".json"))
         if looks_like_path and origin == "--event":
             raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None
         raise ConfigError(f"{origin}: not valid JSON: {exc}") from None
-    except RecursionError:
-        # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
-        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
     return data
 
 
@@ -219,8 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.mode == "serve":
             check_listen_address(args.host, args.port)
             check_url_port(args.host, args.url_port, args.port)
-            if args.record:
-                check_record_path(args.record)
+            recorder = _recorder(args, config)
             fleet = fleet_options(args)
             alone = not (fleet.provisioned or fleet.snapstart or fleet.max_concurrency)
             with loading():
@@ -229,9 +228,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with started_early(config, alone) as early:
                 with loading():
                     from lambdatui.headless import run_serve
-                return run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet,
-                                 url_port=args.url_port, early=early, recorder=_serve_recorder(args, config),
-                                 record_path=Path(args.record) if args.record else None)
+                served = run_serve(config, args.host, args.port, args.shutdown_grace, fleet=fleet,
+                                   url_port=args.url_port, early=early, recorder=recorder)
+            if recorder is not None:
+                write_recording(recorder)  # once stopped: the accepted Event invokes have run, or are named
+            return served
     except ConfigError as exc:
         print(f"lambdatui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -249,16 +250,10 @@ def _invoke(args: argparse.Namespace, config: FunctionConfig, event: bytes, earl
     with loading():
         from lambdatui.headless import run_invoke
 
-    recorder = None
-    if args.record:
-        from lambdatui.scenario.record import Recorder
-
-        check_record_path(args.record)
-        recorder = Recorder(config, handler_given=args.handler is not None, function_path=args.path,
-                            scenario_path=args.record, options=replay_options(args))
+    recorder = _recorder(args, config)
     exit_code = run_invoke(config, event, args.repeat, recorder=recorder, snapstart=args.snapstart, early=early)
     if recorder is not None:
-        _write_recording(args.record, recorder.to_toml(), recorder.replay_command())
+        write_recording(recorder)
     if exit_at_once:
         _exit_now(exit_code)
     return exit_code
@@ -355,9 +350,11 @@ def _replay(args: argparse.Namespace) -> int:
     return run_replay(config, scenario, verbose=args.verbose, fleet=fleet)
 
 
-def _serve_recorder(args: argparse.Namespace, config: FunctionConfig) -> Optional[Recorder]:
+def _recorder(args: argparse.Namespace, config: FunctionConfig) -> Optional[Recorder]:
+    """`--record FILE`'s recorder (`invoke`, `serve`), once FILE is known to be a place it may write; else None."""
     if not args.record:
         return None
+    check_record_path(args.record)
     from lambdatui.scenario.record import Recorder
 
     return Recorder(config, handler_given=args.handler is not None, function_path=args.path,
@@ -373,9 +370,11 @@ def check_record_path(path: str) -> None:
         raise ConfigError(f"--record {path}: already exists; choose another file, or remove it first")
 
 
-def _write_recording(path: str, text: str, replay_command: str) -> None:
+def write_recording(recorder: Recorder) -> None:
+    """The recording, at the path `--record` gave (a disk that fails is one line, not a traceback)."""
+    path = str(recorder.scenario_path)
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        Path(path).write_text(recorder.to_toml(), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--record {path}: {exc.strerror}") from None
-    print(f"[lambdatui] recorded {path}: replay it with '{replay_command}'", file=sys.stderr)
+    print(f"[lambdatui] recorded {path}: replay it with '{recorder.replay_command()}'", file=sys.stderr)

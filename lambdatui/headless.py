@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
 import trio
@@ -92,9 +91,8 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
 
 def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
               fleet: Optional[FleetOptions] = None, url_port: Optional[int] = None,
-              early: Optional[EarlyStart] = None, recorder: Optional[Recorder] = None,
-              record_path: Optional[Path] = None) -> int:
-    """Serve until SIGINT or SIGTERM; with `recorder`, what was served is written to `record_path` once stopped."""
+              early: Optional[EarlyStart] = None, recorder: Optional[Recorder] = None) -> int:
+    """Serve until SIGINT or SIGTERM; `recorder` hears what was served (the caller writes it once this returns)."""
     async def main(err: TextIO) -> None:
         body = trio.CancelScope()
         async with trio.open_nursery() as signals:
@@ -115,10 +113,6 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
                     await trio.sleep_forever()
                 await _drain_events(running, signals, shutdown_grace_s, err)
             signals.cancel_scope.cancel()
-        if recorder is not None and record_path is not None:
-            record_path.write_text(recorder.to_toml(), encoding="utf-8")
-            print(f"[{f.LAMBDATUI}] recorded what was served to {record_path} (replay it with "
-                  f"'{recorder.replay_command()}')", file=err, flush=True)
 
     try:
         with nonblocking_stderr() as err:

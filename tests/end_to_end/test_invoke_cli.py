@@ -148,6 +148,8 @@ def test_handler_exception_is_a_function_error() -> None:
         pytest.param(["invoke", "no/such/handler.py"], "no/such/handler.py: no such file or directory", id="missing-path"),
         pytest.param(["invoke", str(SAMPLES)], "no handler found", id="folder-without-handler"),
         pytest.param(["invoke", str(SAMPLES / "hello"), "-e", "{bad"], "not valid JSON", id="invalid-event-json"),
+        pytest.param(["invoke", str(SAMPLES / "hello"), "-e", "[" * 5000 + "]" * 5000],
+                     "--event: nested too deeply for Python's json parser", id="event-nested-too-deeply"),
         pytest.param(["invoke", str(SAMPLES / "hello"), "--record", str(SAMPLES / "README.md")],
                      f"--record {SAMPLES / 'README.md'}: already exists; choose another file, or remove it first",
                      id="record-never-overwrites"),

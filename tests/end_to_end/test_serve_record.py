@@ -34,7 +34,7 @@ def test_what_serve_served_is_recorded_when_it_is_stopped_and_replays(code_dir: 
         served.signal(signal.SIGINT)
         assert served.wait(timeout=30) == 0, served.output()
         output = served.output()
-    assert f"recorded what was served to {recording}" in output, output
+    assert f"[lambdatui] recorded {recording}: replay it with 'lambdatui replay" in output, output
     text = recording.read_text()
     assert text.count("[[step]]") == 4 and '"calls": 4, "n": 9' in text, text  # the Event invoke ran, and is there
     assert text.count("invocation_type = 'Event'") == 1, text  # and is replayed as one
