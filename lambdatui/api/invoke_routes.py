@@ -10,8 +10,9 @@ from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, check
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import error_types as et
+from lambdatui.model.fleet import DRY_RUN, EVENT, REQUEST_RESPONSE
 
-INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT, DRY_RUN)
 
 
 def api_error(refused: InvokeRefused) -> Response:
@@ -46,14 +47,14 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
     async def invoke(function_name: str) -> Response:
         try:
             invocation_type = checked_invocation_type(request.headers.get(h.INVOCATION_TYPE), INVOCATION_TYPES)
-            limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else et.MAX_SYNC_PAYLOAD_BYTES
+            limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == EVENT else et.MAX_SYNC_PAYLOAD_BYTES
             payload, too_large = await read_body(limit)
             payload = checked_payload(payload, too_large, limit, invocation_type)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
         except InvokeRefused as refused:
             return api_error(refused)
 
-        if invocation_type == "DryRun":
+        if invocation_type == DRY_RUN:
             return Response(b"", status=204)
         trace_id = request.headers.get(h.TRACE_ID)
         log_type = request.headers.get(h.LOG_TYPE, "None")
@@ -62,15 +63,15 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
                 payload,
                 client_context=client_context,
                 trace_id=trace_id,
-                wants_log_tail=log_type == "Tail" and invocation_type == "RequestResponse",
-                asynchronous=invocation_type == "Event",
+                wants_log_tail=log_type == "Tail" and invocation_type == REQUEST_RESPONSE,
+                asynchronous=invocation_type == EVENT,
             )
         except (EventRefused, Throttled) as refused:
             return event_refused(refused)
         failed = api_failure_parts(result)
         if failed is not None:
             return Response(failed[2], status=failed[0], headers=dict(failed[1]))
-        if invocation_type == "Event":
+        if invocation_type == EVENT:
             response = Response(b"", status=202)
             response.headers[h.AMZN_REQUEST_ID] = result.request_id
             return response

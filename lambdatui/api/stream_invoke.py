@@ -32,9 +32,10 @@ from lambdatui.host.response_stream import ResponseStream
 from lambdatui.ids import new_uuid
 from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
+from lambdatui.model.fleet import DRY_RUN, REQUEST_RESPONSE
 
 STREAM_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
-INVOCATION_TYPES = ("RequestResponse", "DryRun")
+INVOCATION_TYPES = (REQUEST_RESPONSE, DRY_RUN)
 LABEL = "InvokeWithResponseStream"  # how the debugger names these invokes
 
 _TYPE, _LOG_TYPE, _CONTEXT, _TRACE = (name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT,
@@ -84,7 +85,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
         client_context = checked_client_context(headers.get(_CONTEXT))
     except InvokeRefused as refused:
         return Answer(*refused.parts())
-    if invocation_type == "DryRun":
+    if invocation_type == DRY_RUN:
         return Answer(204, [(h.AMZN_REQUEST_ID, request_id)], b"")
 
     stream = ResponseStream()

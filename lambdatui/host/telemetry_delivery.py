@@ -35,7 +35,7 @@ from lambdatui.core.effects import RUNTIME
 from lambdatui.host.telemetry_buffer import Batch, TelemetryBuffer, retry_delay
 from lambdatui.host.telemetry_links import DeliveryFailed, HttpLink, Link, TcpLink
 from lambdatui.model import facts as f
-from lambdatui.model.telemetry import Subscription
+from lambdatui.model.telemetry import LOGS_DROPPED, Subscription
 from lambdatui.model.telemetry_platform_records import FunctionInfo
 from lambdatui.model.telemetry_records import TelemetryRecords
 
@@ -44,7 +44,6 @@ Translate = Callable[[f.Fact, Optional[float]], Sequence[tuple[str, Sequence[dic
 Publish = Callable[[f.Fact], None]
 StartSoon = Callable[..., None]
 
-LOGS_DROPPED = "platform.logsDropped"
 # A listener that answers >= 400 is up but refuses the batch: it is tried this many times, then reported dropped
 # (a listener that is not up yet is retried for as long as its subscriber lives: the backlog bounds what waits).
 REFUSED_ATTEMPTS = 3

@@ -12,6 +12,9 @@ PROVISIONED = "provisioned-concurrency"
 SNAP_START = "snap-start"  # the snapshot environment (lambda-spec §4.8); restored ones say so by `restored_from`
 MANAGED_INSTANCES = "lambda-managed-instances"  # --max-concurrency: one environment runs several invokes at once
 
+# X-Amz-Invocation-Type's values: the Invoke API takes them, a scenario's `invocation_type` names them.
+REQUEST_RESPONSE, EVENT, DRY_RUN = "RequestResponse", "Event", "DryRun"
+
 # Environments that may run at once unless `--concurrency` says otherwise. Far above what a test suite fires at
 # once (parallel test workers, a load-test burst of a few dozen), so none is throttled by surprise; below Lambda's
 # account default of 1,000 (lambda-spec §11.1), because each environment here is real processes on one machine:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 TELEMETRY = "telemetry"
 LOGS = "logs"
+LOGS_DROPPED = "platform.logsDropped"  # the record that says a subscriber's buffer overflowed
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from lambdatui.model import faults as flt
+from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.scenario.expect_parse import parse_expect
 from lambdatui.scenario.function_parse import parse_function
 from lambdatui.scenario.model import (
@@ -60,7 +61,7 @@ TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect", "invocation_type", "invocation_types")
-INVOCATION_TYPES = ("RequestResponse", "Event")
+INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
 ENV_TAKERS = ("fault", "new_environment", "shutdown", "invoke", "event_file")
 
@@ -306,7 +307,7 @@ class _Parser:
                              + (" (a parallel step takes invocation_types = [...])" if kind == "parallel" else ""))
         if value not in INVOCATION_TYPES:
             raise ValueError(f"{name}: invocation_type = {value!r}: give \"RequestResponse\" or \"Event\"")
-        return value == "Event"
+        return value == EVENT
 
     def parallel(self, value: Any, name: str, types: Any = None) -> ParallelAction:
         example = "parallel = [{ n = 1 }, { n = 2 }]"
@@ -325,7 +326,7 @@ class _Parser:
         if not isinstance(types, list) or len(types) != len(events) or any(t not in INVOCATION_TYPES for t in types):
             raise ValueError(f"{name}: invocation_types = {types!r}: give one of \"RequestResponse\" or \"Event\" "
                              f"for each of the {len(events)} events")
-        return ParallelAction(events, tuple(t == "Event" for t in types))
+        return ParallelAction(events, tuple(t == EVENT for t in types))
 
     def event_file(self, value: Any, name: str) -> bytes:
         if not isinstance(value, str) or not value:

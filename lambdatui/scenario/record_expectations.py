@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from lambdatui.model import facts as f
+from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
+from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
 from lambdatui.scenario.match import child_path
-from lambdatui.scenario.telemetry_ledger import DROPPED, TelemetryLedger
+from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
 
 # Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
 # receive) and the notices of records dropped because a listener fell behind.
-UNSTABLE_TYPES = ("extension", DROPPED)
-EVENT, REQUEST_RESPONSE = "Event", "RequestResponse"  # X-Amz-Invocation-Type
+UNSTABLE_TYPES = ("extension", LOGS_DROPPED)
 # Besides the request id, what is new on every run that a function may return: its environment's log stream name
 # (`context.log_stream_name`, ".../[$LATEST]" and 32 hex digits) and the invoke's X-Ray trace id (`_X_AMZN_TRACE_ID`).
 RUN_IDS = re.compile(r"\[\$LATEST\][0-9a-f]{32}|Root=1-[0-9a-f]{8}-[0-9a-f]{24}")

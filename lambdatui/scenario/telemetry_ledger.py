@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from lambdatui.model import facts as f
+from lambdatui.model.telemetry import LOGS_DROPPED
 
 REPORT = "platform.report"
 START = "platform.start"
-DROPPED = "platform.logsDropped"  # the buffer overflowed: records were left out
 _REQUEST_ID = re.compile(r"RequestId: ([0-9A-Za-z-]+)")
 
 
@@ -131,7 +131,7 @@ class TelemetryLedger:
         if stream is None:
             return False
         for invoke, kinds in stream.by_invoke.items():
-            if DROPPED in kinds:
+            if LOGS_DROPPED in kinds:
                 return True
             if invoke == request_id:
                 return False
