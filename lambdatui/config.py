@@ -184,8 +184,8 @@ def resolve_function(
         code_dir = fn.code_dir
         runtime, resolved_handler = runtime_for_template(fn, template[1], handler, python, bootstrap)
         mismatch = runtime_mismatch(fn.runtime, runtime)
-        if mismatch is not None:
-            report(f"{template[1]}: {fn.logical_id}: {mismatch}")
+        if mismatch is not None:  # a start-up note, which the debugger's log shows too
+            notes.append(f"{template[1]}: {fn.logical_id}: {mismatch}")
         name = fn.name
     else:
         code_dir = target if target.is_dir() else target.parent

@@ -24,12 +24,11 @@ def test_nothing_is_collected_while_loading_and_what_it_made_is_set_aside() -> N
     try:
         with loading():
             assert not gc.isenabled()
-            kept = [Cycle() for _ in range(1000)]
+            kept = [Cycle() for _ in range(1000)]  # cycles, held: what the freeze sets aside
         assert gc.isenabled()
-        assert gc.get_freeze_count() >= frozen_before + 1000  # no later collection walks them again
+        assert gc.get_freeze_count() >= frozen_before + len(kept)  # no later collection walks them again
     finally:
         gc.unfreeze()
-    assert all(cycle.me is cycle for cycle in kept)
 
 
 def test_a_collector_turned_off_by_the_caller_stays_off() -> None:

@@ -237,8 +237,7 @@ def test_a_declared_python_other_than_the_one_that_runs_it_is_said(code_dir: Pat
     sys.path, and the code may use what the interpreter lacks: the mismatch was silent (a bug hunt)."""
     declared = f"python{sys.version_info.major}.{sys.version_info.minor + offset}"
     path = write_project(code_dir, FUNCTION.replace("python3.12", declared))
-    notes: list[str] = []
-    resolve_function(str(path), python=sys.executable, report=notes.append)
+    notes = resolve_function(str(path), python=sys.executable).notes  # said at start-up, in every mode
     mismatch = [n for n in notes if "but the function runs in Python" in n]
     expected = (f"template.yaml: Fn: Runtime {declared}, but the function runs in Python "
                 f"{sys.version_info.major}.{sys.version_info.minor} ({sys.executable}, --python): --python chooses "

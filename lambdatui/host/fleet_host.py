@@ -279,19 +279,19 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                      preferred: Optional[int] = None) -> Optional[_Member]:
         """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit.
         `preferred` first, when it can take it now."""
-        candidates = self._candidates()
-        route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
+        def routed() -> rules.Route:
+            return rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous, preferred)
+
+        route = routed()
         while (route.choice in (rules.Choice.THROTTLE, rules.Choice.QUEUE) and self._starting
                and self.options.max_concurrency > 1):
             # Managed Instances: an environment still starting counts against the limit, yet will take M invokes,
             # not only the one it was started for: wait for it, rather than throttling what it has room for.
             await self._one_started()
-            candidates = self._candidates()
-            route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
+            route = routed()
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()
-            candidates = self._candidates()
-            route = rules.route(candidates, self.options.concurrency - self._starting, asynchronous, preferred)
+            route = routed()
         if route.choice is rules.Choice.NEW:
             busy = sum(1 for m in self._members
                        if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))

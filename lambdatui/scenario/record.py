@@ -326,8 +326,7 @@ class Recorder(RecordOutput):
         environments going between the same two steps (each was idle at least as long as the last to go)."""
         if self._ended or (self.steps and isinstance(self.steps[-1], PauseStep)):
             return
-        # The fleet looks for idle environments every 50 ms at most, and the spindown takes its own time.
-        self.steps.append(PauseStep(round(fact.idle_s + PAUSE_MARGIN_S, 1), fact.number, fact.idle_s))
+        self.steps.append(PauseStep(fact.number, fact.idle_s))  # as long as the limit, and a margin (PauseStep)
 
     def _place(self, request_id: str) -> None:
         step = self._waiting.pop(request_id, None)
@@ -339,7 +338,6 @@ class Recorder(RecordOutput):
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
 
-PAUSE_MARGIN_S = 0.5  # past --idle-shutdown, for a replay's spindown to have begun
 # Faults that act the moment they are given; the others wait for the next handler entry or registration.
 ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)
 

@@ -46,14 +46,22 @@ def ran_ids(overlap: Overlap) -> set[str]:
     return {s.request_id for s in overlap.invokes if not s.throttled}
 
 
+# Past --idle-shutdown, for a replay's spindown to have begun: the fleet looks for idle environments every 50 ms at
+# most, and the spindown takes its own time.
+PAUSE_MARGIN_S = 0.5
+
+
 @dataclass
 class PauseStep:
     """Time that passed between steps because it mattered: environment `number`, idle for `idle_s`
     (--idle-shutdown), was spun down; a replay waits `seconds`."""
 
-    seconds: float
     number: int
     idle_s: float
+
+    @property
+    def seconds(self) -> float:
+        return round(self.idle_s + PAUSE_MARGIN_S, 1)
 
 
 class RecordOutput:
