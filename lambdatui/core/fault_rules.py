@@ -65,14 +65,14 @@ class FaultRules:
 
     def _inject(self, fault: flt.Fault) -> None:
         # FaultInjected only once the fault is known to take effect: a refused one is a FaultRefused.
-        if isinstance(fault, flt.RaiseInHandler):
+        if not isinstance(fault, flt.ACTS_AT_ONCE):  # it waits for what comes next
             self._emit(f.FaultInjected(flt.describe(fault)))
-            self.raise_next = (fault.exception, fault.message)
+            if isinstance(fault, flt.RaiseInHandler):
+                self.raise_next = (fault.exception, fault.message)
+            else:
+                self._inject_init_error(fault.target)
         elif isinstance(fault, flt.ForceTimeout):
             self._force_timeout(fault)
-        elif isinstance(fault, flt.ExtensionInitError):
-            self._emit(f.FaultInjected(flt.describe(fault)))
-            self._inject_init_error(fault.target)
         else:
             key = self._participant_key(fault, fault.target)
             if key is None:

@@ -233,6 +233,9 @@ class ManagedInvokeRules:
 
     def _begin_shutdown(self, reason: ShutdownReason, final: bool) -> None:
         if self.shutdown is None and self.runs:
+            for run in self.runs.values():
+                if run.result is None:
+                    self._emit(f.InvokeCutOff(run.invocation.request_id))
             self._fail_runs(et.SANDBOX_FAILURE, "environment shut down", status="failure")
         super()._begin_shutdown(reason, final)  # type: ignore[misc]
 

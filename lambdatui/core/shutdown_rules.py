@@ -41,6 +41,7 @@ class ShutdownRules:
             # Spindown under a running invoke: its caller must still get an answer.
             request_id = self.current.invocation.request_id
             if self.current.result is None:
+                self._emit(f.InvokeCutOff(request_id))
                 if self.current.invocation.asynchronous:
                     ending = "lambdatui shut down" if final else "its environment was shut down"
                     self._event_not_run(self.current.invocation, f"did not finish: {ending} while it ran")

@@ -63,6 +63,12 @@ class ExtensionInitError:
 
 Fault = Union[Crash, Freeze, Thaw, ForceTimeout, RaiseInHandler, ExtensionInitError]
 
+# When an unarmed fault acts (core/fault_rules.py acts on each so): these the moment they are given, on the
+# participant named or the deadline running; the others wait for what comes next (RaiseInHandler the next handler
+# entry, ExtensionInitError the extension's next registration, or at once while Init runs). A recording arms one of
+# these given during an invoke for the boundary that invoke had reached (scenario/record.py).
+ACTS_AT_ONCE = (Crash, Freeze, Thaw, ForceTimeout)
+
 
 def describe(fault: Fault) -> str:
     if isinstance(fault, Crash):

@@ -92,6 +92,8 @@ class Recorder(RecordOutput):
         # reached: a fault given now acts on that invoke, at that point of its lifecycle.
         self._invoke_at: dict[int, tuple[str, Boundary]] = {}
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
+        # env #N (None: all) -> what its new_environment or shutdown step, recorded, does to an invoke it cuts off
+        self._cut_off_why: dict[Optional[int], str] = {}
         self._not_run: list[RecordedInvoke] = []  # turned away by the end of the session, never delivered
         # The telemetry each extension received, by invoke: an invoke's last records arrive after the freeze, often
         # at the next invoke or the final shutdown, so it listens to the end, the session's own end included.
@@ -125,7 +127,7 @@ class Recorder(RecordOutput):
         if isinstance(command, c.InjectFault) and self._arm_for_invoke(command):
             return
         if isinstance(command, (c.NewEnvironment, c.Shutdown)):
-            self._cut_off_by(command)
+            self._ending_by(command)
         if isinstance(command, (c.InjectFault, c.NewEnvironment, c.Shutdown)):
             self.steps.append(OtherStep(command))
         # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
@@ -137,7 +139,7 @@ class Recorder(RecordOutput):
         invoke, armed for the boundary it had reached, so that a replay (which runs a step to its end before the
         next) meets it at the same point. After the invoke, a replay would find no invoke to act on."""
         fault = command.fault
-        if fault.at is not None or not isinstance(fault, ACTS_AT_ONCE):
+        if fault.at is not None or not isinstance(fault, flt.ACTS_AT_ONCE):
             return False  # the others act on the next handler entry or registration: their place is already right
         running = self._invoke_at.get(self._target_number(command.env))
         if running is None:
@@ -149,22 +151,26 @@ class Recorder(RecordOutput):
         self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
         return True
 
-    def _cut_off_by(self, command: c.NewEnvironment | c.Shutdown) -> None:
-        """A new environment or a shutdown given while an invoke's event was out ends that invoke (Sandbox.Failure):
-        its step comes first, and a replay runs it to its end before this one, so its result is not compared."""
+    def _ending_by(self, command: c.NewEnvironment | c.Shutdown) -> None:
+        """What a new environment or a shutdown will say of an invoke it cuts off (the core says which: InvokeCutOff):
+        that invoke's step comes first, and a replay runs it to its end before this one, so its result is not
+        compared."""
         if isinstance(command, c.Shutdown) and command.env is None:
-            numbers = list(self._invoke_at)
-            why = "lambdatui's environments were shut down (a shutdown step after it)"
+            self._cut_off_why[None] = "lambdatui's environments were shut down (a shutdown step after it)"
+            return
+        replaced = isinstance(command, c.NewEnvironment)
+        self._cut_off_why[self._target_number(command.env)] = (
+            f"its environment was {'replaced' if replaced else 'shut down'} "
+            f"(a {'new_environment' if replaced else 'shutdown'} step after it)")
+
+    def _cut_off(self, number: int, fact: f.InvokeCutOff) -> None:
+        step = self._by_id(fact.request_id)
+        if step is None or step.result is not None or step.cut_off:
+            return
+        if self._ended:
+            step.cut_off = "the session ended"  # the function ran it: the error is the quit's, not its own
         else:
-            numbers = [self._target_number(command.env)]
-            replaced = isinstance(command, c.NewEnvironment)
-            why = (f"its environment was {'replaced' if replaced else 'shut down'} "
-                   f"(a {'new_environment' if replaced else 'shutdown'} step after it)")
-        for number in numbers:
-            request_id, boundary = self._invoke_at.get(number, ("", None))
-            step = self._by_id(request_id)
-            if boundary is Boundary.INVOKE_START and step is not None and step.result is None:
-                step.cut_off = why  # an answered one (invoke.response) keeps its caller's answer
+            step.cut_off = self._cut_off_why.get(number) or self._cut_off_why.get(None) or "its environment ended"
 
     def _target_number(self, env: Optional[int]) -> int:
         """The environment a command for `env` acts on: None is the first alive (`FleetHost.member`)."""
@@ -237,10 +243,9 @@ class Recorder(RecordOutput):
             self._place(request_id)  # it ended before its event went out (a failed Init...)
             step = self._by_id(request_id)
             if step is not None and step.result is None and not step.cut_off:
-                if by_the_end:
-                    step.cut_off = "the session ended"  # the function ran it: the error is the quit's, not its own
-                else:
-                    step.result = fact.result
+                step.result = fact.result
+        elif isinstance(fact, f.InvokeCutOff):
+            self._cut_off(number, fact)
         elif isinstance(fact, f.InvokeReported):
             step = self._by_id(fact.request_id)
             if step is not None:
@@ -337,9 +342,6 @@ class Recorder(RecordOutput):
 
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
-
-# Faults that act the moment they are given; the others wait for the next handler entry or registration.
-ACTS_AT_ONCE = (flt.Crash, flt.Freeze, flt.Thaw, flt.ForceTimeout)
 
 
 def _is_snapshot(line: EnvironmentLine) -> bool:

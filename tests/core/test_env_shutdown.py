@@ -7,7 +7,7 @@ import json
 import pytest
 from driver import BOTH, Driver, ext
 
-from lambdatui.core.effects import RUNTIME, RenewSandbox, Spawn, Thaw
+from lambdatui.core.effects import RUNTIME, CompleteInvocation, Emit, RenewSandbox, Spawn, Thaw
 from lambdatui.core.inputs import NewEnvironmentRequested, ShutdownRequested
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
@@ -299,3 +299,23 @@ def test_the_sandbox_ends_once_every_participant_has_gone_after_a_shutdown_or_a_
     d.exited(ext("ext-a"))
     assert d.effects(EndSandbox, m) == [EndSandbox(final=True)]  # nothing follows: no sandbox is booted ahead
     assert d.state is EnvState.SHUT_DOWN
+
+
+@pytest.mark.parametrize("ending", [NewEnvironmentRequested(), ShutdownRequested()], ids=["replaced", "shut-down"])
+def test_an_invoke_the_function_had_not_answered_is_said_to_be_cut_off_before_its_answer(ending):
+    d = warm()
+    _, rid = d.invoke()
+    m = d.mark()
+    d.feed(ending)
+    said = [e.fact if isinstance(e, Emit) else e for e in d.effects(since=m)
+            if isinstance(e, CompleteInvocation) or (isinstance(e, Emit) and isinstance(e.fact, f.InvokeCutOff))]
+    assert [type(e) for e in said] == [f.InvokeCutOff, CompleteInvocation]  # the host publishes them in this order
+    assert said[0].request_id == rid and said[1].result.error_type == "Sandbox.Failure"
+
+
+def test_an_invoke_the_function_had_answered_is_not_cut_off_by_a_shutdown():
+    d = warm({"ext-a": ("INVOKE",)})
+    _, rid = d.invoke()
+    d.respond(rid)
+    m = shutdown(d)
+    assert not d.facts(f.InvokeCutOff, m)

@@ -246,6 +246,7 @@ def test_an_invoke_the_end_of_the_session_cut_off_is_a_step_without_expectations
     recorder(_queued("running", b'{"n": 1}'))
     recorder(_started("running"))
     recorder.session_ended()
+    recorder(f.InvokeCutOff("running"))  # the core's word: the shutdown answered it, not the function
     recorder(_completed("running", {"errorType": "Sandbox.Failure"}, error="Sandbox.Failure"))
     text = recorder.to_toml()
     (step,) = parse_scenario(text, Path("r.toml")).steps

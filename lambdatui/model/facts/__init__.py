@@ -16,7 +16,7 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              EnvironmentStartedFor, EnvironmentThawed, EventNotRun, EventWaiting,
                                              HoldReleased, IdleSpunDown, InvocationCompleted, InvocationQueued,
                                              InvocationRefused, InvocationResult, InvocationThrottled,
-                                             NewEnvironmentAnswered,
+                                             InvokeCutOff, NewEnvironmentAnswered,
                                              ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
                                              ResponseStreamEnded, ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
@@ -46,6 +46,7 @@ Fact = Union[
     IdleSpunDown,
     EnvironmentStartedFor,
     NewEnvironmentAnswered,
+    InvokeCutOff,
     InvocationCompleted,
     ResponseStreamStarted,
     ResponseStreamed,
@@ -78,7 +79,7 @@ __all__ = [
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
     "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
-    "NewEnvironmentAnswered",
+    "InvokeCutOff", "NewEnvironmentAnswered",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
     "ResponseStreamed", "StateChanged",
     # reports

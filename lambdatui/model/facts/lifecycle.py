@@ -147,6 +147,15 @@ class EventNotRun:
 
 
 @dataclass(frozen=True)
+class InvokeCutOff:
+    """A spindown (the environment replaced or shut down, or lambdatui ending) answered an invoke its function had
+    not answered, with Sandbox.Failure: what the function would have returned is not known (published just before
+    the invoke's InvocationCompleted)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
 class NewEnvironmentAnswered:
     """What became of the user's request to replace the environment (`N`, the controller's NewEnvironment): taken
     (`replaced`: it is reset, or renewed at once when it is cold, and comes back as a new environment), or refused
