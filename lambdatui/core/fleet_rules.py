@@ -41,6 +41,7 @@ class Choice(Enum):
     NEW = "new"  # a new on-demand environment cold-starts for it
     THROTTLE = "throttle"  # synchronous, at the concurrency limit: 429
     QUEUE = "queue"  # asynchronous, at the limit: waits in the fleet's queue for an environment to be free
+    WAIT = "wait"  # at the limit, but an environment being started will have room for it: route again once it joins
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,17 @@ _CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING)
 
 
 def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
-          preferred: Optional[int] = None) -> Route:
+          preferred: Optional[int] = None, *, starting: int = 0, per_environment: int = 1) -> Route:
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which
     spreads invokes over the warm environments); then one whose invoke is answered and that is finishing it (a
     caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
     cold start); then an idle one that must initialise, one being reset after a failed invoke, or one
     initialising ahead of requests; then a new
     environment while under `limit`; then one the user holds at a boundary with no invoke (it serves the invoke
-    once released, as a debugger user holding the only environment expects); else a throttle, or for an Event
-    invoke, the queue.
+    once released, as a debugger user holding the only environment expects); else, while `starting` environments
+    are being started that each take `per_environment` invokes at once (Managed Instances), a wait for one of them
+    to join, since it has room for more than the invoke it was started for; else a throttle, or for an Event invoke,
+    the queue.
 
     Before all of those, the `preferred` environment when it can take the invoke with no new one started
     (`_CAN_TAKE`: neither busy nor held): a replay sends an invoke where the session did, so that it meets the
@@ -94,6 +97,8 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     held = first(Fit.HELD)
     if held is not None:
         return Route(Choice.EXISTING, held.number, cold=held.cold)
+    if starting and per_environment > 1:
+        return Route(Choice.WAIT)
     return Route(Choice.QUEUE if asynchronous else Choice.THROTTLE)
 
 

@@ -280,13 +280,11 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit.
         `preferred` first, when it can take it now."""
         def routed() -> rules.Route:
-            return rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous, preferred)
+            return rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous, preferred,
+                               starting=self._starting, per_environment=self.options.max_concurrency)
 
         route = routed()
-        while (route.choice in (rules.Choice.THROTTLE, rules.Choice.QUEUE) and self._starting
-               and self.options.max_concurrency > 1):
-            # Managed Instances: an environment still starting counts against the limit, yet will take M invokes,
-            # not only the one it was started for: wait for it, rather than throttling what it has room for.
+        while route.choice is rules.Choice.WAIT:
             await self._one_started()
             route = routed()
         if route.choice is rules.Choice.NEW and self.options.snapstart:

@@ -78,6 +78,24 @@ def test_route_prefers_the_environment_asked_for_when_it_can_take_the_invoke_now
     assert route(candidates, 10, False, preferred=2) == expected
 
 
+@pytest.mark.parametrize("starting, per_environment, asynchronous, expected", [
+    # Managed Instances: an environment being started will take several invokes: wait for it to join
+    (1, 4, False, Route(Choice.WAIT)),
+    (1, 4, True, Route(Choice.WAIT)),
+    # nothing being started, or one that takes a single invoke (on demand): throttled, or queued
+    (0, 4, False, Route(Choice.THROTTLE)),
+    (1, 1, False, Route(Choice.THROTTLE)),
+    (1, 1, True, Route(Choice.QUEUE)),
+])
+def test_at_the_limit_an_invoke_waits_for_a_starting_environment_only_where_it_takes_several(
+    starting: int, per_environment: int, asynchronous: bool, expected: Route,
+) -> None:
+    busy = [c(1, Fit.BUSY)]
+    assert route(busy, 1, asynchronous, starting=starting, per_environment=per_environment) == expected
+    # under the limit a new environment starts, whatever is being started
+    assert route(busy, 2, asynchronous, starting=starting, per_environment=per_environment) == Route(Choice.NEW, cold=True)
+
+
 def test_idle_shutdown_takes_idle_on_demand_environments_only() -> None:
     candidates = [c(1, Fit.WARM, idle_since=0.0), c(2, Fit.WARM, idle_since=8.0), c(3, Fit.BUSY, idle_since=0.0),
                   c(4, Fit.WARM, provisioned=True, idle_since=0.0), c(5, Fit.COLD, idle_since=1.0),
