@@ -107,10 +107,13 @@ class ExitProcess:
 
 @dataclass(frozen=True)
 class CaptureStacks:
-    """Ask our bootstrap to dump its threads' stacks before it is killed (timeout); signals to it wait for the dump."""
+    """Ask our bootstrap to dump its threads' stacks before it is killed (timeout); signals to it wait for the dump,
+    after which it stops itself (the host feeds `StacksDumped`). `thaw_first`: the user froze it, so it must run to
+    take the signal (it stops itself again once its stacks are written, and the timeout shows where it was)."""
 
     participant: str
     request_id: str
+    thaw_first: bool = False
 
 
 @dataclass(frozen=True)

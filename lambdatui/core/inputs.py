@@ -251,6 +251,12 @@ class WorkerExited:
 
 
 @dataclass(frozen=True)
+class StacksDumped:
+    """Our bootstrap wrote the stacks `CaptureStacks` asked for and stopped itself; it lives, and no kill is on its
+    way to it: whether it goes on is the core's to say (a `Thaw`), as for any stopped process."""
+
+
+@dataclass(frozen=True)
 class TimerFired:
     """A timer the core started (`StartTimer`) came due."""
 
@@ -320,6 +326,7 @@ Input = Union[
     LaunchFailed,
     ProcessExited,
     WorkerExited,
+    StacksDumped,
     TimerFired,
     ShutdownRequested,
     DrainRequested,

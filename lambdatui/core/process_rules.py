@@ -14,11 +14,13 @@ from lambdatui.core.effects import (
     RUNTIME,
     CaptureStacks,
     Kill,
+    Thaw,
 )
 from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.inputs import (
     LaunchFailed,
     ProcessExited,
+    StacksDumped,
     TimerFired,
     WorkerExited,
 )
@@ -124,7 +126,7 @@ class ProcessRules:
                 self._fail_init(None, self._init_waiting_on(), status="timeout")
             elif self.current is not None:  # running, or its Init done and its event not yet out (invoke.start)
                 if self.runtime.alive and self.current.delivered:
-                    self._do(CaptureStacks(RUNTIME, self.current.invocation.request_id))
+                    self._do(CaptureStacks(RUNTIME, self.current.invocation.request_id, RUNTIME in self.user_frozen))
                 self._fail_invoke(et.SANDBOX_TIMEDOUT, "", "timeout")
         elif event.name == RUNTIME_STOP_TIMER:
             if self.runtime.alive:
@@ -139,7 +141,14 @@ class ProcessRules:
         """Init timed out: where the runtime hung (its module's top-level code), dumped before the reset kills it."""
         if self.runtime.alive:
             run = self.current
-            self._do(CaptureStacks(RUNTIME, run.invocation.request_id if run is not None else f.INIT_STACKS))
+            self._do(CaptureStacks(RUNTIME, run.invocation.request_id if run is not None else f.INIT_STACKS,
+                                   RUNTIME in self.user_frozen))
+
+    def _on_StacksDumped(self, event: StacksDumped) -> None:
+        """It stopped itself once its stacks were written: it goes on, unless a freeze (the environment's, or the
+        user's) stopped it meanwhile, which thaws it in its time."""
+        if self.runtime.alive and not self.frozen and RUNTIME not in self.user_frozen:
+            self._do(Thaw((RUNTIME,)))
 
     def _init_waiting_on(self) -> str:
         waiting = [f"extension '{s.name}' never registered" for s in self.extensions.values()

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from lambdatui.core import effects as fx
+from lambdatui.core import inputs as ins
 from lambdatui.host.stack_dump import wait_for_stack_dump
 from lambdatui.model.stacks import parse_faulthandler
 from lambdatui.processes.supervisor import ProcessHandle
@@ -54,9 +55,7 @@ class RuntimeSignals:
         # just past its deadline neither posts its response nor asks for the next event: Lambda kills the runtime at
         # the timeout, which never makes those calls (their refusals would end in a traceback of its own).
         self._sup.send_signal(handle, signal.SIGUSR1)
-        if fx.RUNTIME in self.env.user_frozen:
-            # Frozen by the user (a hang they made): it runs only to take the signal, writes its stacks, and
-            # stops itself again, so the timeout still shows where it was.
+        if effect.thaw_first:
             self._sup.thaw(handle)
         assert self._nursery is not None
         self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
@@ -70,10 +69,9 @@ class RuntimeSignals:
             for sig in held:
                 if handle.exited is None:
                     self._sup.send_signal(handle, sig)
-            if signal.SIGKILL not in held and handle.exited is None and not self.env.frozen \
-                    and fx.RUNTIME not in self.env.user_frozen:
-                # It stopped itself after the dump: it goes on (the signals held meanwhile, SIGTERM, come first),
-                # unless the environment was frozen meanwhile (a hold), which thaws it in its time.
-                self._sup.thaw(handle)
+            if signal.SIGKILL not in held and handle.exited is None:
+                # It stopped itself after the dump (the signals held meanwhile, SIGTERM, went first): the core says
+                # whether it goes on.
+                self.feed(ins.StacksDumped())
         if text:
             self._publish(parse_faulthandler(text, request_id, self.sandbox.paths if self.sandbox else None))

@@ -7,8 +7,8 @@ import json
 import pytest
 from driver import BOTH, WALL0, Driver, ext
 
-from lambdatui.core.effects import RUNTIME, CaptureStacks, Kill, Spawn
-from lambdatui.core.inputs import FaultRequested, LaunchFailed
+from lambdatui.core.effects import RUNTIME, CaptureStacks, Kill, Spawn, Thaw
+from lambdatui.core.inputs import FaultRequested, LaunchFailed, StacksDumped
 from lambdatui.model import faults as flt
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -463,3 +463,25 @@ def test_after_a_timeout_the_resetting_environment_takes_the_next_invoke_and_run
     assert not d.spawned(m)  # waits for the reset
     d.killed_by_signal(RUNTIME)
     assert d.state is not EnvState.COLD and d.spawned(m) == [RUNTIME]  # re-initialising for the queued invoke
+
+
+def test_a_runtime_the_user_froze_is_thawed_to_dump_its_stacks_and_stays_stopped_after():
+    d = warm({"ext-a": BOTH})
+    d.advance(1000)
+    _, rid = d.invoke()
+    d.feed(FaultRequested(flt.Freeze()))
+    d.advance(3000)
+    m = d.mark()
+    d.fire("invoke")
+    assert CaptureStacks(RUNTIME, rid, thaw_first=True) in d.effects(since=m)
+    m = d.mark()
+    d.feed(StacksDumped())
+    assert not d.effects(Thaw, m)  # the user's freeze holds: it stopped itself again where it hung
+
+
+def test_after_its_stacks_are_dumped_the_runtime_goes_on_to_take_its_sigterm():
+    d, _, rid, m = timed_out({"ext-a": BOTH})  # with extensions, the reset's SIGTERM comes first
+    assert CaptureStacks(RUNTIME, rid, thaw_first=False) in d.effects(since=m)
+    m = d.mark()
+    d.feed(StacksDumped())
+    assert d.effects(Thaw, m) == [Thaw((RUNTIME,))]
