@@ -5,7 +5,7 @@ The environments' own lifecycle stays in `Environment`; this module sees each on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
@@ -47,11 +47,13 @@ class Choice(Enum):
 @dataclass(frozen=True)
 class Route:
     """Where the fleet sends an invoke: environment `number` (`cold`: the invoke is its cold start, see
-    `starts_cold`), a new one, a 429, or the fleet's queue."""
+    `starts_cold`), a new one, a 429, or the fleet's queue. `passed_over`: why the environment asked for was not
+    the one (it "is not alive", "is busy"...), when one was asked for."""
 
     choice: Choice
     number: Optional[int] = None
     cold: bool = False
+    passed_over: str = ""
 
 
 # What a preferred environment may be doing and still take an invoke at once, without a new environment starting.
@@ -75,11 +77,20 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     (`_CAN_TAKE`: neither busy nor held): a replay sends an invoke where the session did, so that it meets the
     same state (globals, /tmp) when other environments were busy in the session but are idle in the replay.
     """
-    if preferred is not None:
-        chosen = next((c for c in candidates if c.number == preferred and c.fit in _CAN_TAKE), None)
-        if chosen is not None:
-            return Route(Choice.EXISTING, chosen.number, cold=_cold(chosen))
+    if preferred is None:
+        return _route(candidates, limit, asynchronous, starting, per_environment)
+    asked = next((c for c in candidates if c.number == preferred), None)
+    if asked is not None and asked.fit in _CAN_TAKE:
+        return Route(Choice.EXISTING, asked.number, cold=_cold(asked))
+    routed = _route(candidates, limit, asynchronous, starting, per_environment)
+    if routed.number == preferred:
+        return routed  # held, and waited for at the limit as any held one is
+    why = "is not alive" if asked is None else "is held at a boundary" if asked.fit is Fit.HELD else "is busy"
+    return replace(routed, passed_over=why)
 
+
+def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, starting: int,
+           per_environment: int) -> Route:
     def first(fit: Fit) -> Optional[Candidate]:
         fitting = [c for c in candidates if c.fit is fit]
         return min(fitting, key=lambda c: (not c.provisioned, c.idle_since, c.number), default=None)

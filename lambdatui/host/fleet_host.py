@@ -290,6 +290,8 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()
             route = routed()
+        if route.passed_over:
+            self._publish_own(f.PreferredPassedOver(request_id, preferred or 0, route.passed_over))
         if route.choice is rules.Choice.NEW:
             busy = sum(1 for m in self._members
                        if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))

@@ -21,6 +21,7 @@ from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.ids import new_uuid
+from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_across, check_fleet, judge_telemetry
@@ -309,8 +310,8 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 await placed.wait()
                 if parallel:
                     printer.placed(position, event, seen)
-                elif preferred is not None and seen.env != preferred:
-                    _routed_otherwise(session, preferred, seen, printer)
+                else:
+                    _say_passed_over(facts, seen, printer)
             if not released:
                 released = True
                 _release(session, facts)
@@ -326,13 +327,15 @@ def _release(session: DebugSession, facts: StepFacts) -> None:
         session.submit(c.Continue(env=number))
 
 
-def _routed_otherwise(session: DebugSession, preferred: int, seen: Observed, printer: TimelinePrinter) -> None:
-    """The step's `env = N` could not be followed: say where the invoke went instead, and why."""
-    line = next((line for line in session.snapshot().environments if line.number == preferred), None)
-    why = ("is not alive" if line is None or line.state is EnvState.SHUT_DOWN
-           else "could not take it now (busy, or held at a boundary)")
+def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter) -> None:
+    """The step's `env = N` could not be followed (the fleet says why): where the invoke went instead."""
+    passed = next((fact for fact in facts.step.facts
+                   if isinstance(fact, f.PreferredPassedOver) and fact.request_id == seen.request_id), None)
+    if passed is None:
+        return
     where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "no environment"
-    printer.line("routing", f"env = {preferred}: env #{preferred} {why}; routed as usual, to {where}", env=0)
+    printer.line("routing", f"env = {passed.preferred}: env #{passed.preferred} {passed.why}; routed as usual, to "
+                            f"{where}", env=0)
 
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,

@@ -75,7 +75,19 @@ def test_route(candidates: list[Candidate], limit: int, asynchronous: bool, expe
 def test_route_prefers_the_environment_asked_for_when_it_can_take_the_invoke_now(
     candidates: list[Candidate], expected: Route,
 ) -> None:
-    assert route(candidates, 10, False, preferred=2) == expected
+    assert dataclasses.replace(route(candidates, 10, False, preferred=2), passed_over="") == expected
+
+
+@pytest.mark.parametrize("candidates, limit, why", [
+    ([c(1, Fit.WARM)], 10, "is not alive"),
+    ([c(1, Fit.WARM), c(2, Fit.BUSY)], 10, "is busy"),
+    ([c(1, Fit.WARM), c(2, Fit.HELD)], 10, "is held at a boundary"),
+    ([c(1, Fit.WARM), c(2, Fit.WARM)], 10, ""),  # followed
+    ([c(1, Fit.BUSY), c(2, Fit.HELD)], 2, ""),  # at the limit the held one is waited for: the one asked for
+])
+def test_route_says_why_the_environment_asked_for_was_passed_over(candidates: list[Candidate], limit: int,
+                                                                   why: str) -> None:
+    assert route(candidates, limit, False, preferred=2).passed_over == why
 
 
 @pytest.mark.parametrize("starting, per_environment, asynchronous, expected", [

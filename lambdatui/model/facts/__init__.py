@@ -16,7 +16,7 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              EnvironmentStartedFor, EnvironmentThawed, EventNotRun, EventWaiting,
                                              HoldReleased, IdleSpunDown, InvocationCompleted, InvocationQueued,
                                              InvocationRefused, InvocationResult, InvocationThrottled,
-                                             InvokeCutOff, NewEnvironmentAnswered,
+                                             InvokeCutOff, NewEnvironmentAnswered, PreferredPassedOver,
                                              ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
                                              ResponseStreamEnded, ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
@@ -45,6 +45,7 @@ Fact = Union[
     EventNotRun,
     IdleSpunDown,
     EnvironmentStartedFor,
+    PreferredPassedOver,
     NewEnvironmentAnswered,
     InvokeCutOff,
     InvocationCompleted,
@@ -79,7 +80,7 @@ __all__ = [
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
     "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
-    "InvokeCutOff", "NewEnvironmentAnswered",
+    "InvokeCutOff", "NewEnvironmentAnswered", "PreferredPassedOver",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
     "ResponseStreamed", "StateChanged",
     # reports

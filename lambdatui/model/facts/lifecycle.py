@@ -166,6 +166,16 @@ class NewEnvironmentAnswered:
 
 
 @dataclass(frozen=True)
+class PreferredPassedOver:
+    """An invoke sent to environment `preferred` (a replay's `env = N`) was routed as usual, because that one `why`
+    ("is busy", "is not alive"...): a fact of the fleet's own, environment 0, published before the invoke is placed."""
+
+    request_id: str
+    preferred: int
+    why: str
+
+
+@dataclass(frozen=True)
 class EnvironmentStartedFor:
     """A new environment started for an invoke (lambda-spec §11): none of those alive could take it, `busy` of them
     because an invoke ran in them then (a fact of the fleet's own, environment 0, published before that invoke is
