@@ -382,6 +382,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
             as_of=now,
             user_frozen=frozenset(self.user_frozen),
             armed=self._armed_descriptions(),
+            reset=self.state is EnvState.COLD and not self.fresh,
         )
 
     def settled(self) -> bool:

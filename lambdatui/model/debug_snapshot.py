@@ -15,6 +15,7 @@ from lambdatui.model.facts import (
     StacksCaptured,
     TmpChanged,
 )
+from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import EnvironmentLine, FleetCounters
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.model.telemetry import Subscription
@@ -138,3 +139,11 @@ class DebuggerSnapshot:
 
     def extension(self, name: str) -> Optional[ExtensionActivity]:
         return next((x for x in self.extensions if x.name == name), None)
+
+    @property
+    def memory_in_use(self) -> Optional[MemoryMeasured]:
+        """What the environment's processes hold now, as last measured; None once a reset or a shutdown has ended
+        them (COLD, SHUT_DOWN): their last measurement is history, not memory in use."""
+        if not self.memory or self.environment.state in (EnvState.COLD, EnvState.SHUT_DOWN):
+            return None
+        return self.memory[-1]

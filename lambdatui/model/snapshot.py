@@ -41,3 +41,6 @@ class EnvironmentSnapshot:
     as_of: float
     user_frozen: frozenset[str] = frozenset()  # participants the user froze (a fault), by key
     armed: tuple[str, ...] = ()  # faults waiting for a boundary, the handler's next entry, or a registration
+    # COLD after a reset (a failed Init or invoke, a crash while idle), not as a new environment: its processes are
+    # gone, its /tmp is kept, and its next invoke re-runs Init inside the invoke.
+    reset: bool = False

@@ -101,9 +101,8 @@ def _last_bar(snapshot: DebuggerSnapshot, *kinds: str) -> Optional[tl.TimelineBa
 
 
 def _was_reset(snapshot: DebuggerSnapshot) -> bool:
-    """A cold environment whose processes ran and were reset: its timeline (each environment's own) has the reset.
-    A new environment (`N`) is cold with the old process generation and nothing on its timeline yet."""
-    return snapshot.environment.generation > 0 and _last_bar(snapshot, tl.RESET) is not None
+    """A cold environment whose processes ran and were reset, not a new one (`N`): the core says which."""
+    return snapshot.environment.reset
 
 
 def _reset_reason(snapshot: DebuggerSnapshot) -> Optional[str]:

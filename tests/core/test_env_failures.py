@@ -8,7 +8,7 @@ import pytest
 from driver import BOTH, WALL0, Driver, ext
 
 from lambdatui.core.effects import RUNTIME, CaptureStacks, Kill, Spawn, Thaw
-from lambdatui.core.inputs import FaultRequested, LaunchFailed, StacksDumped
+from lambdatui.core.inputs import FaultRequested, LaunchFailed, NewEnvironmentRequested, StacksDumped
 from lambdatui.model import faults as flt
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -485,3 +485,11 @@ def test_after_its_stacks_are_dumped_the_runtime_goes_on_to_take_its_sigterm():
     m = d.mark()
     d.feed(StacksDumped())
     assert d.effects(Thaw, m) == [Thaw((RUNTIME,))]
+
+
+def test_a_reset_environment_is_said_to_be_reset_and_a_new_one_is_not():
+    d, _, _, _ = timed_out()
+    d.exited(RUNTIME, 0)
+    assert d.state is EnvState.COLD and d.env.snapshot(d.mono).reset  # its next invoke re-runs Init inside it
+    d.feed(NewEnvironmentRequested())
+    assert d.state is EnvState.COLD and not d.env.snapshot(d.mono).reset  # a new environment: a full cold start

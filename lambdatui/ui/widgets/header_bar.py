@@ -113,10 +113,7 @@ class HeaderBar(Widget):
             fn.handler,
             f"{fn.runtime} ({_short_interpreter(fn.interpreter)})" if fn.interpreter else fn.runtime,
             f"timeout {fn.timeout_s} s",
-            # The memory in use while processes hold it; after a reset or shutdown they are gone: the limit alone.
-            f"mem {memory_text(snapshot.memory[-1])}"
-            if snapshot.memory and snapshot.environment.state not in (EnvState.COLD, EnvState.SHUT_DOWN)
-            else f"{fn.memory_mb} MB",
+            f"mem {memory_text(snapshot.memory_in_use)}" if snapshot.memory_in_use else f"{fn.memory_mb} MB",
             invokes,
         ]
         if fn.extensions:
