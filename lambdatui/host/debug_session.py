@@ -98,7 +98,9 @@ class DebugSession:
             self.fleet.remove(command.env)
         else:
             host = self._target(command.env)
-            if host is None:
+            if host is None and isinstance(command, c.NewEnvironment) and command.env is not None:
+                self.fleet.not_replaced(command.env)
+            elif host is None:
                 self.fleet.note(f"No environment #{command.env}: the command was not carried out.")
             elif isinstance(command, c.Step):
                 host.feed(ins.StepRequested())

@@ -101,6 +101,12 @@ class FleetFacts:
         """A line of lambdatui's own about the fleet."""
         self._publish_own(f.LogLine(f.LAMBDATUI, text))
 
+    def not_replaced(self, number: int) -> None:
+        """The user asked to replace environment `number`, which has left the fleet: there is nothing to replace."""
+        self._publish_own(f.NewEnvironmentAnswered(
+            False, "Not replaced: it has been shut down and left the fleet, so there is nothing to replace. "
+                   "The next invoke starts a new environment, cold, with an empty /tmp.", number))
+
     def _publish_own(self, fact: f.Fact) -> None:
         """A fact of the fleet's own (environment 0)."""
         for listener in self._listeners:

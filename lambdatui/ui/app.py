@@ -32,7 +32,6 @@ from lambdatui.ui.key_bindings import APP_BINDINGS
 from lambdatui.ui.fault_commands import FaultCommands
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
-from lambdatui.ui.focus import numbers
 from lambdatui.ui.panel_focus import panel_to_focus
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
@@ -195,9 +194,10 @@ class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
             elif isinstance(fact, f.FaultRefused):  # nothing was injected: say why, not that it was
                 self.notify(f"not injected ({fact.description}): {fact.reason}", severity="warning")
             elif isinstance(fact, f.NewEnvironmentAnswered):
+                number = fact.number or snapshot.environment_number
                 if not fact.replaced:
-                    self.environment_focus.renewal_refused(snapshot.environment_number)
-                self.notify(f"env #{snapshot.environment_number}: {fact.text}" if not fact.replaced else fact.text,
+                    self.environment_focus.renewal_refused(number)
+                self.notify(f"env #{number}: {fact.text}" if not fact.replaced else fact.text,
                             severity="information" if fact.replaced else "warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
@@ -245,11 +245,6 @@ class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
 
     def action_new_environment(self) -> None:
         number = self.focused_environment
-        if self.snapshot is not None and number is not None and number not in numbers(self.snapshot):
-            # Shut down, it left the fleet (the controller lists it no more): the host has nothing to replace.
-            self.notify(f"env #{number} has been shut down and left the fleet: there is nothing to replace. The next "
-                        "invoke (i) starts a new environment, cold, with an empty /tmp.", severity="warning")
-            return
         if self.send(c.NewEnvironment(env=number)):
             self.environment_focus.renewing(number)  # the core answers (NewEnvironmentAnswered): said then
 

@@ -519,9 +519,10 @@ class TestEnvironments:
             await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN and not s.environments,
                         "SHUT DOWN, out of the fleet")
             await pilot.press("N")
-            await until_true(pilot, lambda: any("env #1 has been shut down" in m for m in notifications(pilot)),
-                             "the refusal")
-            assert not any("eplaced" in m for m in notifications(pilot))
+            # The controller answers (the fleet, as env #1 has left it), not the UI.
+            refusal = "env #1: Not replaced: it has been shut down and left the fleet"
+            await until_true(pilot, lambda: any(m.startswith(refusal) for m in notifications(pilot)), "the refusal")
+            assert not any("Replaced:" in m or "was replaced" in m for m in notifications(pilot))
 
     async def test_N_while_the_environment_shuts_down_says_it_is_not_replaced(self, code_dir: Path) -> None:
         """`s` spins the environment down for good; its extension takes its SHUTDOWN time (it ignores the event,

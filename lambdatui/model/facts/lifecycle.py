@@ -159,10 +159,13 @@ class InvokeCutOff:
 class NewEnvironmentAnswered:
     """What became of the user's request to replace the environment (`N`, the controller's NewEnvironment): taken
     (`replaced`: it is reset, or renewed at once when it is cold, and comes back as a new environment), or refused
-    because the environment is ending or has ended for good. `text` says which, for the user."""
+    because the environment is ending or has ended for good. `text` says which, for the user. `number`: the
+    environment it is about when the fleet answers for one that has left it (0: the core's answer, about the
+    environment the request was for)."""
 
     replaced: bool
     text: str
+    number: int = 0
 
 
 @dataclass(frozen=True)
