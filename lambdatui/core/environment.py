@@ -12,7 +12,6 @@ from typing import Callable, Optional
 
 from lambdatui.core.common import (
     JSON,
-    SNAPSHOT,
     EnvironmentConfig,
     error_body,
     json_bytes,
@@ -47,8 +46,8 @@ from lambdatui.core.process_rules import ProcessRules
 from lambdatui.core.restore_rules import RestoreRules
 from lambdatui.core.stream_rules import StreamRules
 from lambdatui.core.runtime_api_rules import RuntimeApiRules
-from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.shutdown_rules import ShutdownRules
+from lambdatui.core.snapshot_view import SnapshotView
 from lambdatui.core.telemetry_rules import TelemetryRules
 from lambdatui.core.slots import (
     ExtensionSlot,
@@ -62,17 +61,16 @@ from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
-from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 
 
 class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRules, ExtensionApiRules, TelemetryRules,
-                  InvokeRules, ProcessRules, FaultRules, ShutdownRules):
+                  InvokeRules, ProcessRules, FaultRules, ShutdownRules, SnapshotView):
     """The state of one environment, and the rules that change it.
 
     The rules live in one module per concern (clock_rules, init_rules, runtime_api_rules, extension_api_rules,
     telemetry_rules, invoke_rules, process_rules, fault_rules, shutdown_rules), each a class of methods on this
-    state; this class holds the state, the entry point, the helpers they share, holding at boundaries, the user's
-    commands and the snapshot. Every input type has one handler, `_on_<InputName>`, in exactly one of them.
+    state, and what the UI is shown of it in snapshot_view; this class holds the state, the entry point, the helpers
+    they share, holding at boundaries and the user's commands. Every input type has one handler, `_on_<InputName>`, in exactly one of them.
     """
 
     def __init__(self, config: EnvironmentConfig, new_id: Callable[[], str] = new_uuid) -> None:
@@ -334,57 +332,6 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._do(RenewSandbox())
         self._explain("New execution environment: the next invoke cold-starts with an empty /tmp.")
 
-    # ------------------------------------------------------------------ what the UI shows
-
-    def snapshot(self, now: float) -> EnvironmentSnapshot:
-        participants: list[ParticipantView] = []
-        run = self.current
-        if self.runtime.state is not RuntimeState.NOT_STARTED or self.state is EnvState.INIT:
-            next_up = ""
-            if self.runtime.parked is not None:
-                if run is not None and not run.delivered:
-                    next_up = f"event {run.invocation.request_id}"
-                elif self.queue:
-                    next_up = f"event {self.queue[0][1].request_id}"
-                elif self.config.snapstart == SNAPSHOT:
-                    next_up = "nothing: it is the snapshot, copied by each restore"
-                else:
-                    next_up = "the next invoke's event"
-            participants.append(ParticipantView(
-                RUNTIME, "runtime", self.runtime.state.value, self.runtime.alive, self.runtime.parked is not None,
-                self.runtime.parked_since, ("INVOKE",), next_up,
-            ))
-        for slot in self.extensions.values():
-            next_up = ""
-            if slot.parked is not None:
-                if self.state in (EnvState.RESETTING, EnvState.SHUTTING_DOWN) and slot.subscribed("SHUTDOWN"):
-                    next_up = "SHUTDOWN"
-                elif slot.subscribed("INVOKE"):
-                    next_up = "INVOKE"
-                elif slot.subscribed("SHUTDOWN"):
-                    next_up = "SHUTDOWN (at shutdown)"
-            participants.append(ParticipantView(
-                extension_key(slot.name), "extension" if slot.external else "internal extension", slot.state.value,
-                slot.alive, slot.parked is not None, slot.parked_since, slot.events, next_up,
-            ))
-        return EnvironmentSnapshot(
-            state=self.state,
-            generation=self.generation,
-            held_at=self.hold.boundary if self.hold is not None else None,
-            breakpoints=self.breakpoints,
-            frozen=self.frozen,
-            init_phase=self.init.phase if self.init else None,
-            init_sub_phase=self.init.sub_phase if self.init else None,
-            current_request_id=run.invocation.request_id if run else None,
-            queued=tuple(inv.request_id for _, inv in self.queue),
-            participants=tuple(participants),
-            invocations_done=self.invocations_done,
-            as_of=now,
-            user_frozen=frozenset(self.user_frozen),
-            armed=self._armed_descriptions(),
-            reset=self.state is EnvState.COLD and not self.fresh,
-        )
-
     def settled(self) -> bool:
         """Waiting for the user or for an invoke: held at a boundary, or idle with nothing in flight.
 
@@ -397,12 +344,3 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         if self.current is not None or self.queue or self.shutdown is not None or self.init is not None:
             return False
         return self.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN, EnvState.SNAPSHOT)
-
-    def _armed_descriptions(self) -> tuple[str, ...]:
-        armed = [flt.describe(fault) for fault in self.armed]
-        if self.raise_next is not None:
-            armed.append(flt.describe(flt.RaiseInHandler(*self.raise_next)) + " on its next entry")
-        armed += [f"init/error from extension {name} when it registers" for name in sorted(self.init_error_pending)]
-        if self.timeout_on_delivery:
-            armed.append("force the deadline once the held event is delivered")
-        return tuple(armed)
