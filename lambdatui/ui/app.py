@@ -25,7 +25,6 @@ from lambdatui import dataclass_cache
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import BackendFactory
-from lambdatui.ui.command_targets import extension_names
 from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.key_bindings import APP_BINDINGS
@@ -33,13 +32,12 @@ from lambdatui.ui.fault_commands import FaultCommands
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
 from lambdatui.ui.panel_focus import panel_to_focus
+from lambdatui.ui.sandbox_views import SandboxViews
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
-from lambdatui.ui.screens.api_traffic import ApiTrafficScreen
 from lambdatui.ui.screens.extension_events import ExtensionEventsScreen
 from lambdatui.ui.screens.help import HelpScreen
-from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
 from lambdatui.ui.travel import PhaseTravel
 from lambdatui.ui.widgets.past_bar import PastBar
@@ -62,7 +60,7 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
+class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
     """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
@@ -274,41 +272,6 @@ class LambdaTuiApp(LogCommands, FaultCommands, PhaseTravel):
 
         current = self.snapshot.environment.breakpoints if self.snapshot is not None else frozenset()
         self.push_screen(BreakpointsScreen(current), chosen)
-
-    def action_extension_events(self) -> None:
-        """The extension under the participants' cursor, the only one, or one picked from a list."""
-        names = extension_names(self.snapshot)
-        if not names:
-            self.notify("No extension here: extensions are executables in the function's extensions/ folder.",
-                        severity="warning")
-            return
-        selected = self.query_one(ParticipantsTable).selected_participant
-        if selected is not None and selected.startswith("extension:"):
-            self.show_extension(selected.split(":", 1)[1])
-        elif len(names) == 1:
-            self.show_extension(names[0])
-        else:
-            def chosen(choice: Optional[TargetChoice]) -> None:
-                if choice is not None:
-                    self.show_extension(choice.target)
-
-            self.push_screen(PickTargetScreen("Events of", [(name, name) for name in names]), chosen)
-
-    def action_api_traffic(self) -> None:
-        if isinstance(self.screen, ApiTrafficScreen):
-            return
-        controller = self.controller
-        if controller is None:
-            self.notify("The environment is still starting.", severity="warning")
-            return
-        number = self.focused_environment
-        shown = number if number is not None or self.snapshot is None else self.snapshot.environment_number
-        self.push_screen(ApiTrafficScreen(lambda: controller.api_traffic(number), f"env #{shown}"))
-
-    def show_extension(self, name: str) -> None:
-        if isinstance(self.screen, ExtensionEventsScreen):
-            self.screen.dismiss(None)
-        self.push_screen(ExtensionEventsScreen(name, self.shown or self.snapshot))
 
     @on(events.Click)
     def focus_the_clicked_panel(self, event: events.Click) -> None:
