@@ -10,8 +10,11 @@ import json
 from typing import Any, Optional
 
 from lambdatui.api import headers as h
+from lambdatui.ids import new_uuid
 from lambdatui.json_text import check_json
+from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
+from lambdatui.model.fleet import EVENT
 
 
 class InvokeRefused(Exception):
@@ -22,16 +25,33 @@ class InvokeRefused(Exception):
         self.status, self.error_type, self.message = status, error_type, message
 
     def parts(self) -> tuple[int, list[tuple[str, str]], bytes]:
-        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType."""
+        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType; every AWS answer has an id."""
         body = json.dumps({"Type": "User", "message": self.message}).encode()
-        return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type)], body
+        return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type),
+                             (h.AMZN_REQUEST_ID, new_uuid())], body
 
 
-def checked_payload(payload: bytes, too_large: bool, limit: int, invocation_type: str) -> bytes:
-    """The event as the runtime gets it: JSON, as Lambda requires; an empty body is `{}`."""
+# What Lambda's front end answers for a request over its limit, as callers have seen it: the error type on the wire
+# is RequestEntityTooLargeException (the API reference names it RequestTooLargeException), and a synchronous
+# request's limit is 6 MiB exactly (a response may have 100 bytes more: et.MAX_RESPONSE_BYTES).
+REQUEST_TOO_LARGE = "RequestEntityTooLargeException"
+MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024
+
+
+def payload_limit(invocation_type: str) -> int:
+    return et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == EVENT else MAX_SYNC_REQUEST_BYTES
+
+
+def checked_payload(payload: bytes, too_large: bool, invocation_type: str, operation: str = "InvokeFunction",
+                    size: int = 0) -> bytes:
+    """The event as the runtime gets it: JSON, as Lambda requires; an empty body is `{}`. `size`: how many bytes
+    the caller sent, when `too_large`."""
+    if too_large and invocation_type == EVENT:
+        raise InvokeRefused(413, REQUEST_TOO_LARGE, f"{size} byte payload is too large for the Event invocation type "
+                                                    f"(limit {et.MAX_ASYNC_PAYLOAD_BYTES} bytes)")
     if too_large:
-        raise InvokeRefused(413, "RequestTooLargeException",
-                            f"Request must be smaller than {limit} bytes for the {invocation_type} invocation type")
+        raise InvokeRefused(413, REQUEST_TOO_LARGE,
+                            f"Request must be smaller than {MAX_SYNC_REQUEST_BYTES} bytes for the {operation} operation")
     if not payload.strip():
         return b"{}"
     try:
@@ -65,9 +85,12 @@ def checked_client_context(encoded: Optional[str]) -> Optional[str]:
     try:
         client_context = base64.b64decode(encoded, validate=True).decode()
         check_json(client_context)
+        is_object = client_context.lstrip().startswith("{")  # one document, checked: an object is one that opens so
     except (binascii.Error, ValueError, RecursionError):
+        is_object = False
+    if not is_object:
         raise InvokeRefused(400, "InvalidRequestContentException",
-                            "Client context must be a valid Base64-encoded JSON object.") from None
+                            "Client context must be a valid Base64-encoded JSON object.")
     return client_context
 
 

@@ -6,10 +6,11 @@ from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
-                                         checked_invocation_type, checked_payload, result_headers, throttle_parts)
+                                         checked_invocation_type, checked_payload, payload_limit, result_headers,
+                                         throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
-from lambdatui.model import error_types as et
+from lambdatui.ids import new_uuid
 from lambdatui.model.fleet import DRY_RUN, EVENT, REQUEST_RESPONSE
 
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT, DRY_RUN)
@@ -25,8 +26,8 @@ def event_refused(refused: EventRefused | Throttled) -> Response:
     return Response(body, status=status, headers=dict(headers))
 
 
-async def read_body(limit: int) -> tuple[bytes, bool]:
-    """Read at most `limit` bytes of the request body; the rest is consumed, not kept."""
+async def read_body(limit: int) -> tuple[bytes, bool, int]:
+    """Read at most `limit` bytes of the request body; the rest is consumed, not kept. Also how many there were."""
     chunks: list[bytes] = []
     size = 0
     too_large = False
@@ -37,7 +38,7 @@ async def read_body(limit: int) -> tuple[bytes, bool]:
             chunks = []  # keep reading so the connection stays usable, but drop the data
             continue
         chunks.append(chunk)
-    return b"".join(chunks), too_large
+    return b"".join(chunks), too_large, size
 
 
 def invoke_blueprint(host: FleetHost) -> Blueprint:
@@ -47,15 +48,15 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
     async def invoke(function_name: str) -> Response:
         try:
             invocation_type = checked_invocation_type(request.headers.get(h.INVOCATION_TYPE), INVOCATION_TYPES)
-            limit = et.MAX_ASYNC_PAYLOAD_BYTES if invocation_type == EVENT else et.MAX_SYNC_PAYLOAD_BYTES
-            payload, too_large = await read_body(limit)
-            payload = checked_payload(payload, too_large, limit, invocation_type)
+            payload, too_large, size = await read_body(payload_limit(invocation_type))
+            payload = checked_payload(payload, too_large, invocation_type, size=size)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
         except InvokeRefused as refused:
             return api_error(refused)
 
-        if invocation_type == DRY_RUN:
-            return Response(b"", status=204)
+        if invocation_type == DRY_RUN:  # validated, not run: an answer of the API's own, with its id
+            return Response(b"", status=204, headers={"Content-Type": "application/json",
+                                                       h.AMZN_REQUEST_ID: new_uuid()})
         trace_id = request.headers.get(h.TRACE_ID)
         log_type = request.headers.get(h.LOG_TYPE, "None")
         try:
@@ -72,9 +73,8 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
         if failed is not None:
             return Response(failed[2], status=failed[0], headers=dict(failed[1]))
         if invocation_type == EVENT:
-            response = Response(b"", status=202)
-            response.headers[h.AMZN_REQUEST_ID] = result.request_id
-            return response
+            return Response(b"", status=202, headers={"Content-Type": "application/json",
+                                                       h.AMZN_REQUEST_ID: result.request_id})
         return Response(result.payload, status=200, headers=dict(result_headers(result, tail)))
 
     return api

@@ -24,11 +24,12 @@ from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
-from lambdatui.api.invoke_checks import InvokeRefused, api_failure_parts, checked_payload, result_headers, throttle_parts
+from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_payload, payload_limit,
+                                         result_headers, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
-from lambdatui.model import error_types as et
+from lambdatui.model.fleet import REQUEST_RESPONSE
 
 # How long a graceful stop lets the requests in progress finish (write their answers) before they are cut.
 GRACEFUL_STOP_S = 0.5
@@ -79,12 +80,11 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     async def plain_invoke(exchange: Exchange) -> Optional[Answer]:
         if not _INVOKE_OPTIONS.isdisjoint(exchange.headers):
             return await by_app.handle(exchange)
-        limit = et.MAX_SYNC_PAYLOAD_BYTES
-        body, too_large, truncated = await exchange.read_body(limit)
+        body, too_large, truncated = await exchange.read_body(payload_limit(REQUEST_RESPONSE))
         if truncated:
             return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
         try:
-            payload = checked_payload(body, too_large, limit, "RequestResponse")
+            payload = checked_payload(body, too_large, REQUEST_RESPONSE)
         except InvokeRefused as refused:
             return Answer(*refused.parts())
         try:

@@ -25,12 +25,11 @@ from lambdatui.api import event_stream as es
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
-                                         checked_invocation_type, checked_payload, throttle_parts)
+                                         checked_invocation_type, checked_payload, payload_limit, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.host.response_stream import ResponseStream
 from lambdatui.ids import new_uuid
-from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
 from lambdatui.model.fleet import DRY_RUN, REQUEST_RESPONSE
 
@@ -75,18 +74,17 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
         invocation_type = checked_invocation_type(headers.get(_TYPE), INVOCATION_TYPES)
     except InvokeRefused as refused:
         return Answer(*refused.parts())
-    limit = et.MAX_SYNC_PAYLOAD_BYTES
-    body, too_large, truncated = await exchange.read_body(limit)
+    body, too_large, truncated = await exchange.read_body(payload_limit(invocation_type))
     if truncated:
         return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
     request_id = new_uuid()
     try:
-        payload = checked_payload(body, too_large, limit, invocation_type)
+        payload = checked_payload(body, too_large, invocation_type, "InvokeWithResponseStream")
         client_context = checked_client_context(headers.get(_CONTEXT))
     except InvokeRefused as refused:
         return Answer(*refused.parts())
     if invocation_type == DRY_RUN:
-        return Answer(204, [(h.AMZN_REQUEST_ID, request_id)], b"")
+        return Answer(204, [("Content-Type", "application/json"), (h.AMZN_REQUEST_ID, request_id)], b"")
 
     stream = ResponseStream()
     invoke = RunningInvoke()

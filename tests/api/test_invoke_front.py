@@ -6,6 +6,7 @@ The environment is a stand-in (`FakeHost`) whose invokes the test releases; test
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import socket
@@ -265,6 +266,55 @@ async def test_any_valid_json_is_an_event_a_5000_digit_number_too() -> None:
             refused, _, _ = await client.answer()
     assert status == 200 and host.calls[0][0] == b"1" * 5000, body
     assert refused == 400
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("body, told", [
+    (b'{"n": NaN}', "Non-standard token 'NaN'"),
+    (b"[Infinity]", "Non-standard token 'Infinity'"),
+    ('{"a": 1}'.encode("utf-16-le"), "Could not parse request body into json"),  # UTF-8 too: NULs, not JSON
+    ('{"a": 1}'.encode("utf-32"), "the body is not UTF-8 text"),
+], ids=["NaN", "Infinity", "UTF-16", "UTF-32"])
+@pytest.mark.parametrize("extra", [(), ("X-Amz-Invocation-Type: Event",)], ids=["plain", "through-quart"])
+async def test_what_is_not_standard_json_in_utf_8_is_refused_as_lambda_refuses_it(body: bytes, told: str,
+                                                                                   extra: tuple[str, ...]) -> None:
+    # Python's json takes all of these (and a handler would get NaN); Lambda's front end refuses them, so no
+    # runtime, ours or awslambdaric, ever sees them.
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(post(INVOKE, body, *extra))
+            status, headers, answer = await client.answer()
+    assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException", answer
+    assert told in json.loads(answer)["message"] and headers["x-amzn-requestid"] and not host.calls
+
+
+@pytest.mark.trio
+async def test_a_client_context_that_is_json_but_not_an_object_is_refused() -> None:
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            refused = []
+            for context in (b"[1, 2]", b"5", b'"text"'):
+                await client.send(post(INVOKE, b"{}", f"X-Amz-Client-Context: {base64.b64encode(context).decode()}"))
+                refused.append(await client.answer())
+    assert [(status, json.loads(body)["message"]) for status, _, body in refused] == [
+        (400, "Client context must be a valid Base64-encoded JSON object.")] * 3
+    assert not host.calls
+
+
+@pytest.mark.trio
+async def test_a_dry_run_is_answered_with_an_id_and_no_html() -> None:
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(post(INVOKE, b"{}", "X-Amz-Invocation-Type: DryRun"))
+            status, headers, _ = await client.answer()
+    assert status == 204 and headers["content-type"] == "application/json" and headers["x-amzn-requestid"]
+    assert not host.calls
 
 
 @pytest.mark.trio

@@ -100,7 +100,10 @@ def test_the_event_queue_is_bounded_as_lambda_throttles(code_dir: Path) -> None:
         body = json.loads(throttled.content)
         assert body["Type"] == "User" and body["Reason"] and "1000 events" in body["message"], body
         assert too_large.status_code == 413, too_large.text
-        assert too_large.headers["X-Amzn-ErrorType"] == "RequestTooLargeException"
+        assert too_large.headers["X-Amzn-ErrorType"] == "RequestEntityTooLargeException"
+        size = 1024 * 1024 + 1
+        assert json.loads(too_large.content)["message"] == (f"{size} byte payload is too large for the Event invocation "
+                                                            "type (limit 1048576 bytes)")
 
         served.signal(signal.SIGTERM)
         served.wait_for_line(r"stopping: the Event invokes already accepted run first")

@@ -202,7 +202,7 @@ def test_throttled_dry_run_and_refused_requests_are_plain_http_errors(code_dir: 
             ({"InvocationType": "Event"}, 400, "InvalidParameterValueException"),
             ({"Payload": b"{not json"}, 400, "InvalidRequestContentException"),
             ({"ClientContext": "not base64!"}, 400, "InvalidRequestContentException"),
-            ({"Payload": b"{}" + b" " * 6_291_556}, 413, "RequestTooLargeException"),  # past 6 MB
+            ({"Payload": b"{}" + b" " * 6_291_455}, 413, "RequestEntityTooLargeException"),  # past 6 MiB
         ]
         for options, status, code in refusals:
             with pytest.raises(ClientError) as refused:
