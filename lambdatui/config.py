@@ -66,7 +66,9 @@ class FunctionConfig:
     def __post_init__(self) -> None:
         # The backstop for every way a configuration is built (a door that checks first can name its source).
         check_env_names(self.env, "environment variables")
-        check_env_size(self.env, "environment variables")
+        # The size is the one check of this kind no door makes first: only the merged variables have a size to
+        # measure, and these are they, from however many sources the door read.
+        check_env_size(self.env, "environment variables (every source together)")
 
     @property
     def extension_names(self) -> tuple[str, ...]:
@@ -221,8 +223,7 @@ def resolve_function(
         variables.update(from_file)
     pairs = parse_env_pairs(env_pairs)
     check_env_names(pairs, "--env")
-    variables.update(pairs)
-    check_env_size(variables, "environment variables (every source together)")
+    variables.update(pairs)  # their size, every source together, is FunctionConfig's to check
 
     template_layers: tuple[Path, ...] = ()
     if fn is not None and template is not None:

@@ -92,7 +92,8 @@ def test_more_than_4_kb_of_variables_together_is_refused(code_dir: Path):
                                           r"as Lambda measures them: Lambda allows at most 4 KB \(4,096 bytes\)$"):
         resolve_function(str(template), env_pairs=["BIG=" + "a" * (4096 - 23)])
     runtime = RuntimeCommand(("bootstrap",), ours=False, description="provided:al2023")
-    with pytest.raises(ConfigError, match=r"^environment variables: 5,010 bytes"):
+    # A configuration built in code, as tests build them, is measured by the same one check.
+    with pytest.raises(ConfigError, match=r"^environment variables \(every source together\): 5,010 bytes"):
         FunctionConfig("fn", Path("."), "handler.handler", runtime, env={"BIG": "a" * 5000})
 
 

@@ -95,6 +95,8 @@ RESOLVABLE = {
     ({"Fn::Join": ["/", ["a", {"Ref": "Stage"}, 3]]}, "a/dev/3"),
     ({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}, "y"),
     ({"Fn::Select": ["2", {"Ref": "Names"}]}, "c"),
+    # Only the item picked is evaluated: one only CloudFormation knows elsewhere in the list made the whole unknown.
+    ({"Fn::Select": [0, ["known", {"Fn::GetAtt": ["Table", "Arn"]}]]}, "known"),
     ({"Fn::FindInMap": ["Sizes", {"Ref": "Stage"}, "Memory"]}, 256),
     ({"Fn::If": ["IsDev", "debug", "info"]}, "debug"),
     ({"Fn::If": ["NotDev", "debug", "info"]}, "info"),

@@ -20,8 +20,8 @@ from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import Answer
-from lambdatui.core.common import body_error_type
 from lambdatui.model.api_traffic import RUNTIME
+from lambdatui.model.error_types import body_error_type
 from lambdatui.model.facts import ApiExchanged
 
 PREVIEW_BYTES = 200

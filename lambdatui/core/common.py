@@ -88,20 +88,6 @@ def error_body(error_type: str, message: str) -> bytes:
     return json_bytes({"errorMessage": message, "errorType": error_type})
 
 
-# What json.loads raises on a body it cannot read: not JSON (ValueError, UnicodeDecodeError among them), nested
-# deeper than Python's recursion limit (RecursionError), or not an object (AttributeError on .get). A runtime may
-# post any of them and Lambda forwards it as-is: inspecting a body must never fail a rule midway.
-UNREADABLE_JSON = (ValueError, RecursionError, AttributeError, TypeError)
-
-
-def body_error_type(body: bytes) -> Optional[str]:
-    try:
-        value = json.loads(body).get("errorType")
-    except UNREADABLE_JSON:
-        return None
-    return value if isinstance(value, str) and value else None
-
-
 def forwarded_error_body(body: bytes, content_type: str, header_type: Optional[str]) -> bytes:
     """The error the caller sees: the runtime's body as-is, minus X-Ray's errorCause (lambda-spec §1.5)."""
     if not body.strip():
@@ -111,6 +97,6 @@ def forwarded_error_body(body: bytes, content_type: str, header_type: Optional[s
             parsed = json.loads(body)
             parsed.pop("errorCause", None)
             return json_bytes(parsed)
-        except UNREADABLE_JSON:
+        except et.UNREADABLE_JSON:
             return body
     return body

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lambdatui.core.common import (
     JSON,
-    body_error_type,
     error_body,
     forwarded_error_body,
 )
@@ -146,7 +145,7 @@ class RuntimeApiRules:
     def _error_result(event: RuntimeInvocationError) -> f.InvocationResult:
         """What the caller of an invoke the runtime answered with /error gets: its body, minus X-Ray's cause."""
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
-        error_type = body_error_type(body) or sanitize_error_type(event.error_type)
+        error_type = et.body_error_type(body) or sanitize_error_type(event.error_type)
         return f.InvocationResult(event.request_id, body, JSON, True, error_type)
 
     def _too_large_result(self, token: Token, request_id: str) -> f.InvocationResult:
@@ -189,7 +188,7 @@ class RuntimeApiRules:
             self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
             return
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
-        rt.init_error_type = sanitize_error_type(event.error_type) if event.error_type else body_error_type(body)
+        rt.init_error_type = sanitize_error_type(event.error_type) if event.error_type else et.body_error_type(body)
         rt.init_error_body = body
         self._reply_ok(event.token)
         self._participant_changed(RUNTIME, rt.state, False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from lambdatui.core.common import JSON, body_error_type, error_body
+from lambdatui.core.common import JSON, error_body
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import RuntimeStreamEnded, RuntimeStreamStarted
 from lambdatui.core.runtime_machine import RuntimeCall, RuntimeState, TransitionNotAllowed
@@ -79,7 +79,7 @@ class StreamRules:
             # Declared in the trailers: Lambda completes the stream and hands the error to the caller (§1.8).
             error_type = sanitize_error_type(event.error_type) or et.RUNTIME_UNKNOWN
             payload = _error_payload(event.error_body, error_type)
-            return f.InvocationResult(event.request_id, payload, JSON, True, body_error_type(payload) or error_type,
+            return f.InvocationResult(event.request_id, payload, JSON, True, et.body_error_type(payload) or error_type,
                                       streamed=sent)
         return f.InvocationResult(event.request_id, body, event.content_type or JSON, streamed=sent)
 

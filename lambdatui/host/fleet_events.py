@@ -74,10 +74,10 @@ class FleetEvents:
         """Each Event invoke that has to wait in the fleet's queue is told once, as it starts to wait: a fact, so
         that the debugger's fleet line shows it queued then, not at the next fact of some environment (no log line:
         a thousand queued events would be a thousand)."""
-        for position, event in enumerate(self._events, 1):
+        for event in self._events:
             if not event.waiting:
                 event.waiting = True
-                self._publish_own(f.EventWaiting(str(event.kwargs.get("request_id")), position))
+                self._publish_own(f.EventWaiting())
 
     async def drain_events(self: FleetHost, grace_s: float) -> None:
         """Before a shutdown: the Event invokes accepted run first, for `grace_s` at most; invokes that arrive

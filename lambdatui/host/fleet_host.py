@@ -301,7 +301,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             finally:
                 self._starting -= 1
             assert member is not None
-            self._publish_own(f.EnvironmentStartedFor(request_id, member.number, busy))
+            self._publish_own(f.EnvironmentStartedFor(request_id, busy))
         elif route.choice is rules.Choice.EXISTING:
             member = next(m for m in self._members if m.number == route.number)
         else:

@@ -1,7 +1,10 @@
-"""Error-type strings, as Lambda's platform and the Runtime/Extensions APIs spell them (lambda-spec §1, §2.5, §4.10)."""
+"""Error-type strings, as Lambda's platform and the Runtime/Extensions APIs spell them (lambda-spec §1, §2.5, §4.10),
+and the errorType a runtime's own error document carries."""
 
 from __future__ import annotations
 
+import json
+from typing import Optional
 
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 RUNTIME_OUT_OF_MEMORY = "Runtime.OutOfMemory"  # newer RAPID's name for a runtime the OOM killer ended (§10.2)
@@ -56,3 +59,19 @@ def failure_kind(error_type: str | None, timed_out: bool) -> str:
     if error_type in CRASH_TYPES:
         return "crash"
     return "function error" if not error_type or "." not in error_type else "error"
+
+
+# What json.loads raises on a body it cannot read: not JSON (ValueError, UnicodeDecodeError among them), nested
+# deeper than Python's recursion limit (RecursionError), or not an object (AttributeError on .get). A runtime may
+# post any of them and Lambda forwards it as-is: inspecting a body must never fail a rule, nor a view, midway.
+UNREADABLE_JSON = (ValueError, RecursionError, AttributeError, TypeError)
+
+
+def body_error_type(body: bytes) -> Optional[str]:
+    """The errorType of a runtime's error document (its /error or /init/error body), None without one. Here, in the
+    model, so that the core's rules and the facts that carry the body read it the same way."""
+    try:
+        value = json.loads(body).get("errorType")
+    except UNREADABLE_JSON:
+        return None
+    return value if isinstance(value, str) and value else None

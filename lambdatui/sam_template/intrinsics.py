@@ -121,16 +121,32 @@ class Resolver:
             ((key, arg),) = value.items()
             if key == "Ref" and arg == NO_VALUE:
                 return OMITTED
-            if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
-                value = arg[1] if self.condition(arg[0]) else arg[2]
-            elif key == "Fn::Select" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
-                try:
-                    value = arg[1][int(self.resolve(arg[0]))]
-                except (TypeError, ValueError, IndexError):
-                    raise Unresolved(describe(value)) from None
+            if key == "Fn::If":
+                value = self._if_branch(arg, value)
+            elif key == "Fn::Select":
+                value = self._selected(arg, value)
             else:
                 return value
         return value
+
+    def _if_branch(self, arg: Any, whole: Any) -> Any:
+        """The branch `!If [Condition, then, else]` takes, as written."""
+        if not (isinstance(arg, list) and len(arg) == 3):
+            raise Unresolved(describe(whole))
+        return arg[1] if self.condition(arg[0]) else arg[2]
+
+    def _selected(self, arg: Any, whole: Any) -> Any:
+        """The item `!Select [index, list]` picks, as written: from the list as written, or from the one an
+        intrinsic gives (`!Split`, a list parameter's `!Ref`). Only the item picked is evaluated after: one only
+        CloudFormation knows elsewhere in the list does not stop a local run."""
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise Unresolved(describe(whole))
+        index = self.resolve(arg[0])
+        items = arg[1] if isinstance(arg[1], list) else self.resolve(arg[1])
+        try:
+            return items[int(index)]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise Unresolved(describe(whole)) from None
 
     def _fn_sub(self, arg: Any, whole: Any) -> str:
         variables: Mapping[str, Any] = {}
@@ -167,13 +183,7 @@ class Resolver:
         return str(delimiter).join(_scalar_text(item, whole) for item in items)
 
     def _fn_select(self, arg: Any, whole: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) == 2):
-            raise Unresolved(describe(whole))
-        index, items = self.resolve(arg[0]), self.resolve(arg[1])
-        try:
-            return items[int(index)]
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise Unresolved(describe(whole)) from None
+        return self.resolve(self._selected(arg, whole))
 
     def _fn_split(self, arg: Any, whole: Any) -> list[str]:
         if not (isinstance(arg, list) and len(arg) == 2):
@@ -195,9 +205,7 @@ class Resolver:
             raise Unresolved(f"!FindInMap [{name}, {top}, {second}] (no such entry)") from None
 
     def _fn_if(self, arg: Any, whole: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) == 3):
-            raise Unresolved(describe(whole))
-        return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
+        return self.resolve(self._if_branch(arg, whole))
 
     def condition(self, name: Any) -> bool:
         if not isinstance(name, str) or name not in self.conditions:

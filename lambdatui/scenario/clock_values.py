@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from lambdatui.scenario.match import child_path
+from lambdatui.scenario.stable_parts import stable_parts
 
 # Slack around each window: the runtime rounds remaining time, and the host hears facts a moment after they happen.
 REMAINING_SLACK_MS = 2
@@ -49,22 +49,10 @@ class InvokeClock:
         return False
 
 
-def clock_free(value: Any, clock: InvokeClock, path: str = "") -> tuple[Any, list[str]]:
-    """`value` without the numbers the clock gave during the invoke, and the paths of those it left out (as
-    record_expectations.stable_part: an object keeps its other keys; anything else that reads the clock is None)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (None, [path or "response"]) if clock.reads(value) else (value, [])
-    if isinstance(value, list):
-        # Arrays compare whole: one clock reading in it leaves the whole array out.
-        dropped = [p for i, item in enumerate(value) for p in clock_free(item, clock, f"{path}[{i}]")[1]]
-        return (None, [path or "response"]) if dropped else (value, [])
-    if not isinstance(value, dict):
-        return value, []
-    kept: dict[str, Any] = {}
-    left_out: list[str] = []
-    for key, inner in value.items():
-        part, dropped = clock_free(inner, clock, child_path(path, key) if path else key)
-        left_out += dropped
-        if part is not None:
-            kept[key] = part
-    return (kept if kept or not left_out else None), left_out
+def clock_free(value: Any, clock: InvokeClock) -> tuple[Any, list[str]]:
+    """`value` without the numbers the clock gave during the invoke, and the paths of those it left out."""
+    return stable_parts(value, lambda part: _is_number(part) and clock.reads(part))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

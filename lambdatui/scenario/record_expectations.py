@@ -17,7 +17,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
-from lambdatui.scenario.match import child_path
+from lambdatui.scenario.stable_parts import stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
 
@@ -118,8 +118,7 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
     volatile: list[str] = []
     try:
         stable: Any = json.loads(text)
-        if step.request_id in text or RUN_IDS.search(text):
-            stable, volatile = stable_part(stable, step.request_id)
+        stable, volatile = stable_part(stable, step.request_id)
         stable, timed = clock_free(stable, step.clock) if stable is not None else (None, [])
     except RecursionError:  # nested nearly as deep as Python's parser allows
         stable, timed = None, []
@@ -189,25 +188,17 @@ def _telemetry_lines(telemetry: TelemetryLedger, request_id: str) -> list[str]:
     return [f"telemetry = {tables[0]}" if len(tables) == 1 else f"telemetry = [{', '.join(tables)}]"]
 
 
-def stable_part(value: Any, request_id: str, path: str = "") -> tuple[Any, list[str]]:
-    """An object without the keys whose values quote the request id, and the paths of those it left out.
+def stable_part(value: Any, request_id: str) -> tuple[Any, list[str]]:
+    """`value` without what quotes the request id (or the log stream's, the trace's), and the paths it left out."""
+    # Its first group too: a handler that shortens the id (`aws_request_id[:8]`, a log prefix) quotes that much,
+    # 32 random bits, which no other text of a response repeats by chance.
+    quoted = request_id[:8] if len(request_id) >= 8 else request_id
 
-    `expect.response` matches a subset, so what is left still checks the response. Anything but an object
-    that quotes the id has no stable part (None).
-    """
-    if not isinstance(value, dict):
-        text = json.dumps(value, ensure_ascii=False)
-        return (None, [path]) if request_id in text or RUN_IDS.search(text) else (value, [])
-    kept: dict[str, Any] = {}
-    left_out: list[str] = []
-    for key, inner in value.items():
-        where = child_path(path, key) if path else key
-        part, dropped = stable_part(inner, request_id, where)
-        left_out += dropped
-        if part is not None:
-            kept[key] = part
-    # An object left empty only by what it quoted has nothing stable to check; one that was empty, has.
-    return (kept if kept or not left_out else None), left_out
+    def quotes_an_id(part: Any) -> bool:
+        # Only text can quote an id: the ids are uuids and the like, never a number, a boolean or null.
+        return isinstance(part, str) and (quoted in part or RUN_IDS.search(part) is not None)
+
+    return stable_parts(value, quotes_an_id)
 
 
 def stable_types(types: Sequence[str]) -> list[str]:

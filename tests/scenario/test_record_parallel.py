@@ -244,12 +244,12 @@ def test_an_invoke_that_a_new_environment_was_started_for_is_recorded_without_it
     recorder, fleet = attached()
     fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
     run(fleet, 1, queued("a", 1), started("a"))
-    run(fleet, 0, f.EnvironmentStartedFor("b", 2, busy=1))
+    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1))
     fleet.alive = [Line(EnvState.FROZEN, 1)]
     run(fleet, 1, completed("a", 1), reported("a", True))
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.INIT, 2, busy=True)]
     run(fleet, 2, queued("b", 2), started("b"), completed("b", 2), reported("b", True))
-    run(fleet, 0, f.EnvironmentStartedFor("c", 3, busy=0))  # none busy: started as a replay would start it
+    run(fleet, 0, f.EnvironmentStartedFor("c", busy=0))  # none busy: started as a replay would start it
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2), Line(EnvState.INIT, 3, busy=True)]
     run(fleet, 3, queued("c", 3), started("c"), completed("c", 3), reported("c", True))
     text = recorder.to_toml()

@@ -138,6 +138,26 @@ def test_a_response_with_a_request_id_is_compared_by_its_stable_keys() -> None:
     assert step.expect.response == {"count": 1, "body": {"ok": True, "none": {}}} and not step.expect.response_exact
 
 
+def test_a_key_that_quotes_the_request_id_is_left_out_as_a_value_that_does() -> None:
+    """A response keyed by the request id (`{context.aws_request_id: ...}`) was recorded verbatim: its key is new on
+    every run, so every replay failed. The entry is left out and the rest still compared."""
+    recorder = Recorder(_config())
+    recorder(_queued("abc-123"))
+    recorder(_completed("abc-123", {"seen": {"abc-123": 1, "count": 2}, "ok": True}))
+    text = recorder.to_toml()
+    assert "seen.abc-123 carry the request id" in text, text
+    assert parse_scenario(text, Path("r.toml")).steps[0].expect.response == {"seen": {"count": 2}, "ok": True}
+
+
+def test_a_shortened_request_id_is_left_out_as_the_whole_one_is() -> None:
+    recorder = Recorder(_config())
+    request_id = "5d3f9a2c-1b4e-4c8d-9f0a-7e6b5c4d3a21"
+    recorder(_queued(request_id))
+    recorder(_completed(request_id, {"short": request_id[:8], "tag": f"job-{request_id[:8]}", "ok": True}))
+    text = recorder.to_toml()
+    assert parse_scenario(text, Path("r.toml")).steps[0].expect.response == {"ok": True}, text
+
+
 def _started(request_id: str, held: bool = False) -> f.BoundaryReached:
     return f.BoundaryReached(Boundary.INVOKE_START, held=held, detail=request_id)
 

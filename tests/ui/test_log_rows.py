@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from lambdatui.ui.widgets._log_lines import MAX_ROW_CHARS, split_rows, text_width
+from lambdatui.ui.widgets._log_rows import MAX_ROW_CHARS, split_rows, text_width
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
 from lambdatui.model.boundaries import Boundary
+from lambdatui.model.error_types import body_error_type
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,7 @@ class InitFailed:
     def runtime_error_type(self) -> Optional[str]:
         """The errorType of the runtime's own document, as it reported it (None without one). The platform's
         `error_type` can differ: INIT_REPORT sanitises a handler's type to Runtime.Unknown (lambda-spec §1.5)."""
-        if not self.payload:
-            return None
-        try:
-            document = json.loads(self.payload.decode("utf-8", errors="replace"))
-        except ValueError:
-            return None
-        error_type = document.get("errorType") if isinstance(document, dict) else None
-        return error_type if isinstance(error_type, str) and error_type else None
+        return body_error_type(self.payload)
 
     @property
     def shown_type(self) -> str:

@@ -121,10 +121,9 @@ class InvocationThrottled:
 @dataclass(frozen=True)
 class EventWaiting:
     """An Event invoke that waits in the fleet's queue: every environment is busy, at the concurrency limit (a fact
-    of the fleet's own, environment 0); said once, as it starts to wait. `queued`: the queue's length then."""
-
-    request_id: str
-    queued: int
+    of the fleet's own, environment 0); said once, as it starts to wait. It carries nothing: what it is for is to be
+    heard, so that the debugger's fleet line counts the invoke queued then (from the snapshot's fleet counters), not
+    at the next fact of some environment."""
 
 
 @dataclass(frozen=True)
@@ -183,10 +182,10 @@ class EnvironmentStartedFor:
     """A new environment started for an invoke (lambda-spec §11): none of those alive could take it, `busy` of them
     because an invoke ran in them then (a fact of the fleet's own, environment 0, published before that invoke is
     queued in the new one). The fleet may look otherwise by the time the invoke is queued there: starting the
-    environment takes time, and the busy ones may have finished meanwhile."""
+    environment takes time, and the busy ones may have finished meanwhile. Which environment it is, the
+    `InvocationQueued` that follows says (its environment's)."""
 
     request_id: str
-    number: int
     busy: int
 
 

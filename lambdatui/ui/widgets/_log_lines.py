@@ -3,7 +3,8 @@
 Like toolong's `LogLines`, nothing is rendered until it scrolls into view: appending stores a small
 row (O(lines added)), evicts the oldest beyond `max_lines` (amortised O(1)), and only the visible
 rows become Strips (cached by row). A filter is a second index over the same rows, rebuilt only when
-the filter changes. `\\r` inside a line (awslambdaric's tracebacks) starts a new row, as a terminal would.
+the filter changes. `\\r` inside a line (awslambdaric's tracebacks) starts a new row, as a terminal would
+(_log_rows.py turns a line into rows, measures them and colours the platform's).
 
 A search (`SearchIndex`) runs over the shown rows: all of them once per query, each new one as it comes; matches
 are highlighted as rows are drawn. Wrapping makes a third index, of screen lines (a row and which piece of it),
@@ -12,12 +13,9 @@ built on toggling or resizing and extended as rows arrive. Pausing stops followi
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
-from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
-from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
@@ -28,54 +26,7 @@ from textual.strip import Strip
 
 from lambdatui.model.facts import LAMBDATUI, PLATFORM, LogLine
 from lambdatui.model.log_search import SearchIndex, match_spans
-
-TAG_WIDTH = 10
-MAX_ROW_CHARS = 4000  # a single printed megabyte stays one (cut) row instead of a megabyte-wide canvas
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_CONTROL = {i: None for i in (*range(32), 0x7f) if i != 9}  # C0 controls and DEL draw nothing a row should keep
-_NEWLINES = re.compile(r"\r\n|\r|\n")
-_needs_cleaning = re.compile(r"[\x00-\x1f\x7f]").search  # a line without these is one row as it is
-
-
-def text_width(text: str) -> int:
-    """Cells the row takes: its length for ASCII (control characters are gone by now), else rich's measure."""
-    return len(text) if text.isascii() else cell_len(text)
-
-
-@dataclass(slots=True)
-class Row:
-    """One log line as the widget keeps it, unrendered: its text, where it came from, and its width in cells."""
-
-    seq: int
-    source: str
-    text: str
-    stream: str
-    width: int
-    request_id: Optional[str] = None
-
-
-RowMatch = Callable[[str, Optional[str]], bool]  # (source, request id) -> shown
-
-
-def split_rows(text: str) -> list[str]:
-    """One log line as terminal rows: split at CR/LF, escape codes and tabs made harmless."""
-    if len(text) <= MAX_ROW_CHARS and _needs_cleaning(text) is None:
-        return [text]  # nearly every line of a burst: nothing to split or clean
-    pieces = _NEWLINES.split(text)
-    if len(pieces) > 1 and pieces[-1] == "":
-        pieces.pop()
-    rows = []
-    for piece in pieces:
-        clean = _ANSI.sub("", piece).expandtabs(4).translate(_CONTROL)
-        if len(clean) > MAX_ROW_CHARS:
-            clean = clean[:MAX_ROW_CHARS] + f" … ({len(clean) - MAX_ROW_CHARS:,} more characters)"
-        rows.append(clean)
-    return rows
-
-
-def tag_of(source: str) -> str:
-    """The left column: "platform", "function", "lambdatui", or the extension's name."""
-    return source.split(":", 1)[1] if source.startswith("extension:") else source
+from lambdatui.ui.widgets._log_rows import TAG_WIDTH, Row, RowMatch, platform_text, split_rows, tag_of, text_width
 
 
 class LogLines(ScrollView, can_focus=True):
@@ -372,7 +323,7 @@ class LogLines(ScrollView, can_focus=True):
         text.append(tag_of(row.source)[: TAG_WIDTH - 1].ljust(TAG_WIDTH), tag_style)
         text.append(" ")
         if row.source == PLATFORM:
-            text.append_text(_platform_text(row.text, styles))
+            text.append_text(platform_text(row.text, styles))
         elif row.source == LAMBDATUI:
             text.append(row.text, styles.get("lambdatui-text", Style()))
         else:
@@ -384,21 +335,3 @@ class LogLines(ScrollView, can_focus=True):
         if row.seq == self.selected:
             text.stylize(styles.get("selected", Style(underline=True)))
         return Strip(list(text.render(self.app.console)))
-
-
-_PLATFORM_KEYWORDS = ("INIT_START", "INIT_REPORT", "INIT_RUNTIME_DONE", "EXTENSION", "START", "END", "REPORT",
-                      "TELEMETRY", "RUNTIME")
-_FAILURE = re.compile(r"timed out|Status: (error|timeout|failure)|Error Type:|Runtime\.\w+|Sandbox\.\w+")
-
-
-def _platform_text(line: str, styles: dict[str, Style]) -> Text:
-    """START/END/REPORT in the invoke colour, INIT_* and EXTENSION in the init colour, failures in red."""
-    text = Text(line)
-    for keyword in _PLATFORM_KEYWORDS:
-        if line.startswith(keyword) and (len(line) == len(keyword) or line[len(keyword)] in " \t"):
-            key = "init" if keyword.startswith(("INIT", "EXTENSION", "RUNTIME")) else "invoke"
-            text.stylize(styles.get(key, Style()) + Style(bold=True), 0, len(keyword))
-            break
-    for match in _FAILURE.finditer(line):
-        text.stylize(styles.get("error", Style()), match.start(), match.end())
-    return text
