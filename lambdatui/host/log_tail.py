@@ -46,7 +46,13 @@ class LogTail:
             self._sizes[request_id] -= len(lines.popleft())
 
     def tail(self, request_id: str) -> bytes:
-        return b"".join(self._lines.get(request_id, ()))[-TAIL_BYTES:]
+        """The last 4 KB, begun at a character: the caller decodes it as UTF-8 (boto3 users do), and half of one
+        would make that fail."""
+        tail = b"".join(self._lines.get(request_id, ()))[-TAIL_BYTES:]
+        start = 0
+        while start < min(3, len(tail)) and tail[start] & 0xC0 == 0x80:  # a continuation byte: inside a character
+            start += 1
+        return tail[start:]
 
     def forget(self, request_id: str) -> None:
         self._lines.pop(request_id, None)
