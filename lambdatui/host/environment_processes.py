@@ -52,10 +52,11 @@ class EnvironmentProcesses:
                                        self.config.memory_mb, limit.kind if limit is not None else "",
                                        trio.current_time()))
 
-    def _drain_output(self) -> None:
-        for _, handle in self._processes.values():
+    def _drain_output(self, partial: bool = False) -> None:
+        """`partial`: the runtime's unfinished last line goes too (an extension's may be finished later: it runs on)."""
+        for key, (_, handle) in self._processes.items():
             if handle.exited is None:
-                self._sup.drain(handle)
+                self._sup.drain(handle, partial and key == fx.RUNTIME)
 
     def _renew_sandbox(self, made: Optional[Sandbox] = None) -> None:
         """A new environment's sandbox (`made`: the one started ahead, host/early_start.py)."""

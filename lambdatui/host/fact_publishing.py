@@ -76,7 +76,10 @@ class FactPublishing:
             line: f.LogLine = fact  # type: ignore[assignment]
             if line.source == f.PLATFORM:
                 if line.text.startswith("END RequestId"):
-                    self._drain_output()  # the function's own lines come before END, as in CloudWatch
+                    # The function's own lines come before END, as in CloudWatch; one it left without its newline
+                    # too, as this invoke's, not glued to the next invoke's first line. (Managed Instances run
+                    # several invokes at once: an unfinished line there may be another's, still being written.)
+                    self._drain_output(partial=not self.env.config.managed)
                 elif line.request_id and line.text.startswith("START ") and not self.env.config.managed:
                     # One invoke at a time, the lines that follow are its own (side by side, each line says whose).
                     self._log_request_id = line.request_id

@@ -160,11 +160,16 @@ class OutputPipe:
             # One read per wakeup, so a child that prints nonstop cannot starve trio.
             self._read_once()
 
-    def drain(self) -> None:
+    def drain(self, partial: bool = False) -> None:
         """Read what the pipe holds at this instant (never more, so a child that
-        keeps writing cannot keep the caller here)."""
+        keeps writing cannot keep the caller here). `partial`: a last line without its newline goes too."""
         if self._closed or self.eof.is_set():
             return
+        self._read_available()
+        if partial and not self.eof.is_set():
+            self._dispatch(self._splitter.flush())
+
+    def _read_available(self) -> None:
         remaining = pipe_bytes_available(self.fd)
         while remaining > 0:
             before = remaining

@@ -235,13 +235,14 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""
         self.send_signal(handle, signal.SIGKILL)
 
-    def drain(self, handle: ProcessHandle) -> None:
-        """Dispatch, now, every complete line already written to the child's pipes."""
+    def drain(self, handle: ProcessHandle, partial: bool = False) -> None:
+        """Dispatch, now, every complete line already written to the child's pipes (`partial`: and an unfinished
+        last one)."""
         child = self._children.get(handle.pid)
         if child is None or child.handle is not handle:
             return
         for pipe in child.pipes:
-            pipe.drain()
+            pipe.drain(partial)
 
     def peak_rss_mb(self, handle: ProcessHandle) -> int | None:
         """The child's peak resident memory (VmHWM) in MiB, rounded up; None once gone."""

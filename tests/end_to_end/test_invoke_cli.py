@@ -287,3 +287,16 @@ def test_env_file_shapes(code_dir: Path, tmp_path: Path, shape: str) -> None:
     assert result.returncode == 0, result.stderr
     # --env wins over --env-file; booleans become Lambda's lowercase strings.
     assert json.loads(result.stdout) == {"TABLE": "orders", "DEBUG": "true", "RETRIES": "5"}
+
+
+def test_output_left_without_its_newline_is_the_invokes_own_line_before_its_end(code_dir: Path) -> None:
+    """It used to wait in the pipe's reader for a newline: the next invoke's first line was glued to it, under
+    the next request id (and in the next invoke's log tail)."""
+    write_file(code_dir / "handler.py", "import sys\n\nn = 0\n\ndef handler(event, context):\n    global n\n"
+                                        "    n += 1\n    sys.stdout.write(f'unfinished {n}')\n    sys.stdout.flush()\n"
+                                        "    return n\n")
+    result = run_cli("invoke", str(code_dir / "handler.py"), "--repeat", "2")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "unfinished" in line or "END RequestId" in line]
+    assert [re.sub(r"RequestId: \S+", "RequestId: ID", line.split("]", 1)[1].strip()) for line in lines] == [
+        "unfinished 1", "END RequestId: ID", "unfinished 2", "END RequestId: ID"], result.stderr
