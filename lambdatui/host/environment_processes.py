@@ -28,15 +28,14 @@ class EnvironmentProcesses:
     """Part of `EnvironmentHost` (host/environment_host.py): it runs on the host's state."""
 
     def _sample_runtime_memory(self) -> None:
+        """REPORT's Max Memory Used: what the environment's processes held together at most (the function's
+        children, Managed Instances' workers and extensions share the function's memory, under the same limit), as
+        the limit counts it; at least the runtime's own peak (its shared pages may be charged elsewhere)."""
         runtime = self._handle(fx.RUNTIME)
         peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
-        if self.env.config.managed or any(slot.registered for slot in self.env.extensions.values()):
-            # The runtime is not alone (Managed Instances' workers hold the handler's memory; extensions share the
-            # function's memory, under the same limit): REPORT says what the environment's processes held together,
-            # the most seen so far, as the memory limit counts it.
-            usage = self._sup.memory_usage()
-            if usage is not None and usage.mb is not None:
-                peak = max(peak or 0, usage.mb, self._runtime_peak_mb or 0)
+        together = self._sup.memory_peak_mb()
+        if together is not None:
+            peak = max(peak or 0, together, self._runtime_peak_mb or 0)
         if peak is not None:
             self._runtime_peak_mb = peak
 
@@ -131,6 +130,7 @@ class EnvironmentProcesses:
         self._processes[effect.participant] = (effect.generation, handle)
         if effect.participant == fx.RUNTIME:
             self._runtime_peak_mb = None
+            self._sup.reset_memory_peak()  # a new runtime's REPORT says what it and its environment used
             self._snapshot_started(True)  # type: ignore[attr-defined]
 
     def _generation_of(self, handle: ProcessHandle) -> int:

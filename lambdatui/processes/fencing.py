@@ -78,6 +78,16 @@ class Fencing:
         """The environment's processes together, now (None without a limit)."""
         return self.memory.usage() if self.memory is not None else None
 
+    def memory_peak_mb(self) -> int | None:
+        """The most the environment's processes held together since the runtime started, in MiB rounded up (None
+        without a limit, or where the kernel keeps no peak)."""
+        peak = self.memory.peak_bytes() if self.memory is not None else None
+        return None if peak is None else -(-peak // (1024 * 1024))
+
+    def reset_memory_peak(self) -> None:
+        if self.memory is not None:
+            self.memory.reset_peak()
+
     def _environment_pids(self) -> list[int]:
         """Every process of the environment: through its cgroup or PID namespace, else the children we started.
         Finding the namespace's processes walks /proc (~1.5 ms): the walk is redone every NAMESPACE_RESCAN_S,

@@ -56,6 +56,8 @@ class MemoryLimit(Protocol):
 
     def describe(self) -> str: ...
     def usage(self) -> MemoryUsage: ...
+    def peak_bytes(self) -> Optional[int]: ...
+    def reset_peak(self) -> None: ...
     def claim_oom(self, pid: int) -> bool: ...
 
 
@@ -136,6 +138,20 @@ class CgroupMemory:
         except ValueError:
             used = None
         return MemoryUsage(used, self.limit_mb)
+
+    def peak_bytes(self) -> Optional[int]:
+        """The most the environment's processes held together (their children too) since the last reset: what
+        Lambda's REPORT calls Max Memory Used. None where the kernel keeps no peak (cgroup v2 before Linux 5.19)."""
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return max(0, int(read_control(self.path / name)) - self._baseline)
+        except ValueError:
+            return None
+
+    def reset_peak(self) -> None:
+        """A new runtime: the peak starts again from what is held now (kernels that cannot reset it keep counting)."""
+        write_control(self.path / ("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"),
+                      "0" if self.version == 1 else "reset")
 
     def claim_oom(self, pid: int) -> bool:
         """Whether a process of ours that died of SIGKILL was killed by the OOM killer: the counter moved since
@@ -225,6 +241,7 @@ class RssWatcher:
         self._victim = victim
         self._exclude = exclude
         self._killed: set[int] = set()
+        self._peak = 0
 
     def describe(self) -> str:
         return (f"lambdatui, which sums the resident memory of the environment's processes every "
@@ -234,7 +251,16 @@ class RssWatcher:
     def usage(self) -> MemoryUsage:
         pids = list(self._pids())
         skip = set(self._exclude(pids))
-        return MemoryUsage(sum(rss_bytes(pid) or 0 for pid in pids if pid not in skip), self.limit_mb)
+        used = sum(rss_bytes(pid) or 0 for pid in pids if pid not in skip)
+        self._peak = max(self._peak, used)
+        return MemoryUsage(used, self.limit_mb)
+
+    def peak_bytes(self) -> Optional[int]:
+        """The most its samples saw together (a spike between two samples is missed, as the limit misses it)."""
+        return self._peak
+
+    def reset_peak(self) -> None:
+        self._peak = 0
 
     def check(self) -> bool:
         """One sample; kills the runtime if the environment is at the limit. Whether it did."""
