@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any, Optional
+from urllib.parse import parse_qsl
 
 from lambdatui.api import headers as h
 from lambdatui.ids import new_uuid
@@ -63,6 +65,26 @@ def checked_payload(payload: bytes, too_large: bool, invocation_type: str, opera
 
 
 MAX_CLIENT_CONTEXT_BYTES = 3583
+_QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
+
+
+def checked_qualifier(function_name: str, query: str) -> str:
+    """The version or alias the caller named (lambda-spec §7.1): a `:qualifier` ending the FunctionName (a name, a
+    partial ARN or a full ARN), or the Qualifier parameter; "" for none. The runtime's invoked function ARN carries
+    it, as Lambda's does. Any name is this function's (README), and its region and account are lambdatui's."""
+    parts = function_name.split(":")
+    named_at = 6 if parts[0] == "arn" else 2 if len(parts) > 1 and parts[1] == "function" else 0
+    in_name = parts[named_at + 1] if len(parts) > named_at + 1 else ""
+    given = next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == "Qualifier"), "")
+    if in_name and given and in_name != given:
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            "The derived qualifier from the function name does not match the specified qualifier.")
+    qualifier = in_name or given
+    if qualifier and not _QUALIFIER.fullmatch(qualifier):
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: Member must satisfy "
+                            "regular expression pattern: (|[a-zA-Z0-9$_-]+)")
+    return qualifier
 
 
 def checked_invocation_type(value: Optional[str], allowed: tuple[str, ...]) -> str:

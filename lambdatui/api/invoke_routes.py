@@ -6,8 +6,8 @@ from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
-                                         checked_invocation_type, checked_payload, payload_limit, result_headers,
-                                         throttle_parts)
+                                         checked_invocation_type, checked_payload, checked_qualifier, payload_limit,
+                                         result_headers, throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid
@@ -51,6 +51,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             payload, too_large, size = await read_body(payload_limit(invocation_type))
             payload = checked_payload(payload, too_large, invocation_type, size=size)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
+            qualifier = checked_qualifier(function_name, request.query_string.decode("latin-1"))
         except InvokeRefused as refused:
             return api_error(refused)
 
@@ -66,6 +67,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
                 trace_id=trace_id,
                 wants_log_tail=log_type == "Tail" and invocation_type == REQUEST_RESPONSE,
                 asynchronous=invocation_type == EVENT,
+                qualifier=qualifier,
             )
         except (EventRefused, Throttled) as refused:
             return event_refused(refused)

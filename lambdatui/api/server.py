@@ -24,8 +24,8 @@ from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
-from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_payload, payload_limit,
-                                         result_headers, throttle_parts)
+from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_payload, checked_qualifier,
+                                         payload_limit, result_headers, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
@@ -35,7 +35,7 @@ from lambdatui.model.fleet import REQUEST_RESPONSE
 GRACEFUL_STOP_S = 0.5
 IDLE_LIMIT_S = 75.0  # a kept-alive caller's connection idle this long is closed, as Lambda's front end does
 
-_INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
+_INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 _INVOKE_OPTIONS = frozenset(name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT))
 _TRACE = h.TRACE_ID.lower()
 
@@ -85,10 +85,11 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
         try:
             payload = checked_payload(body, too_large, REQUEST_RESPONSE)
+            qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2])
         except InvokeRefused as refused:
             return Answer(*refused.parts())
         try:
-            result, tail = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE))
+            result, tail = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE), qualifier=qualifier)
         except Throttled as throttled:
             return Answer(*throttle_parts(throttled))
         failed = api_failure_parts(result)
@@ -102,10 +103,13 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     no_params: tuple[str, ...] = ()
 
     def resolve(method: str, path: str) -> tuple[Route, tuple[str, ...]]:
-        if method == "POST" and _INVOKE_PATH.fullmatch(path):
-            return invoke, no_params
-        if method == "POST" and STREAM_PATH.fullmatch(path):
-            return streaming, no_params
+        if method == "POST":
+            matched = _INVOKE_PATH.fullmatch(path)
+            if matched:
+                return invoke, matched.groups()  # the FunctionName
+            matched = STREAM_PATH.fullmatch(path)
+            if matched:
+                return streaming, matched.groups()
         return by_app, no_params
 
     return resolve

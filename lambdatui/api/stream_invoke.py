@@ -25,7 +25,8 @@ from lambdatui.api import event_stream as es
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
-                                         checked_invocation_type, checked_payload, payload_limit, throttle_parts)
+                                         checked_invocation_type, checked_payload, checked_qualifier, payload_limit,
+                                         throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.host.response_stream import ResponseStream
@@ -33,7 +34,7 @@ from lambdatui.ids import new_uuid
 from lambdatui.model.facts import InvocationResult
 from lambdatui.model.fleet import DRY_RUN, REQUEST_RESPONSE
 
-STREAM_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
+STREAM_PATH = re.compile(r"/2021-11-15/functions/([^/]+)/response-streaming-invocations")
 INVOCATION_TYPES = (REQUEST_RESPONSE, DRY_RUN)
 LABEL = "InvokeWithResponseStream"  # how the debugger names these invokes
 
@@ -81,6 +82,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
     try:
         payload = checked_payload(body, too_large, invocation_type, "InvokeWithResponseStream")
         client_context = checked_client_context(headers.get(_CONTEXT))
+        qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2])
     except InvokeRefused as refused:
         return Answer(*refused.parts())
     if invocation_type == DRY_RUN:
@@ -90,7 +92,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
     invoke = RunningInvoke()
     kwargs: dict[str, object] = {
         "request_id": request_id, "client_context": client_context, "trace_id": headers.get(_TRACE),
-        "wants_log_tail": headers.get(_LOG_TYPE) == "Tail", "stream": stream, "label": LABEL,
+        "wants_log_tail": headers.get(_LOG_TYPE) == "Tail", "stream": stream, "label": LABEL, "qualifier": qualifier,
     }
     answer_headers = [("Content-Type", es.EVENT_STREAM), (h.AMZN_REQUEST_ID, request_id),
                       (h.EXECUTED_VERSION, "$LATEST")]

@@ -75,6 +75,10 @@ class EnvironmentConfig:
     def function_arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
 
+    def invoked_arn(self, qualifier: str) -> str:
+        """The ARN its caller invoked it by: with the version or alias it named (lambda-spec §1.3)."""
+        return f"{self.function_arn}:{qualifier}" if qualifier else self.function_arn
+
     @property
     def runtime_version_arn(self) -> str:
         return f"arn:aws:lambda:{self.region}::runtime:lambdatui-{self.runtime_version.replace(':', '-')}"

@@ -33,6 +33,7 @@ class Invocation:
     asynchronous: bool = False  # an Event invoke: its caller was answered when it was queued
     streamed: bool = False  # its caller takes the response as a stream (InvokeWithResponseStream, a function URL)
     label: str = ""  # how the debugger names it besides its id: a function URL's "GET /path"
+    qualifier: str = ""  # the version or alias its caller named: the invoked function ARN ends with it
 
 
 @dataclass(frozen=True)

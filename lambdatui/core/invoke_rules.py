@@ -167,7 +167,7 @@ class InvokeRules:
             "eventType": "INVOKE",
             "deadlineMs": run.deadline_wall_ms,
             "requestId": inv.request_id,
-            "invokedFunctionArn": self.config.function_arn,
+            "invokedFunctionArn": self.config.invoked_arn(inv.qualifier),
             "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace_id},
         })
         # RAPID releases extensions first, then the runtime (lambda-spec §4.4).
@@ -189,7 +189,7 @@ class InvokeRules:
         headers = [
             ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
             ("Lambda-Runtime-Deadline-Ms", str(run.deadline_wall_ms)),
-            ("Lambda-Runtime-Invoked-Function-Arn", self.config.function_arn),
+            ("Lambda-Runtime-Invoked-Function-Arn", self.config.invoked_arn(inv.qualifier)),
             ("Content-Type", inv.content_type),
         ]
         if inv.trace_id:

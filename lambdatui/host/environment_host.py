@@ -274,12 +274,14 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         request_id: Optional[str] = None,
         stream: Optional[ResponseStream] = None,
         label: str = "",
+        qualifier: str = "",
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
 
         An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
         when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
-        result then keeps none of it, only how it ended); `label` names the invoke in the debugger.
+        result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
+        version or alias its caller named.
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),
@@ -290,6 +292,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             asynchronous=asynchronous,
             streamed=stream is not None,
             label=label,
+            qualifier=qualifier,
         )
         if stream is not None:
             self.streams.add(invocation.request_id, stream)

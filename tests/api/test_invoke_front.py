@@ -174,7 +174,7 @@ async def test_the_plain_invoke_is_the_native_route_and_options_go_to_quart() ->
             await client.send(b"GET " + INVOKE.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
             status, _, body = await client.answer()
             assert (status, json.loads(body)["errorType"]) == (405, "MethodNotAllowed")
-        assert host.calls == [(b'{"n": 1}', {"trace_id": "Root=1"})]
+        assert host.calls == [(b'{"n": 1}', {"trace_id": "Root=1", "qualifier": ""})]
 
 
 @pytest.mark.trio
@@ -303,6 +303,31 @@ async def test_a_client_context_that_is_json_but_not_an_object_is_refused() -> N
     assert [(status, json.loads(body)["message"]) for status, _, body in refused] == [
         (400, "Client context must be a valid Base64-encoded JSON object.")] * 3
     assert not host.calls
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("extra", [(), ("X-Amz-Log-Type: Tail",)], ids=["plain", "through-quart"])
+async def test_the_version_or_alias_the_caller_named_reaches_the_invoke(extra: tuple[str, ...]) -> None:
+    named = {
+        "/2015-03-31/functions/fn/invocations": "",
+        "/2015-03-31/functions/fn:prod/invocations": "prod",
+        "/2015-03-31/functions/fn/invocations?Qualifier=live": "live",
+        "/2015-03-31/functions/123456789012:function:fn:7/invocations": "7",
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A111122223333%3Afunction%3Afn%3A%24LATEST/invocations":
+            "$LATEST",
+        "/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:fn/invocations?Qualifier=blue": "blue",
+    }
+    refused = ["/2015-03-31/functions/fn:prod/invocations?Qualifier=live",  # two that disagree
+               "/2015-03-31/functions/fn/invocations?Qualifier=bad!q"]
+    host = FakeHost()
+    async with front(host) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            for path in [*named, *refused]:
+                await client.send(post(path, b"{}", *extra))
+                status, _, body = await client.answer()
+                assert status == (400 if path in refused else 200), (path, body)
+    assert [options.get("qualifier") for _, options in host.calls] == list(named.values())
 
 
 @pytest.mark.trio

@@ -186,6 +186,16 @@ def test_client_context_reaches_the_handler(code_dir: Path) -> None:
     assert (without.json()["custom"], without.json()["env"]) == (None, None)
 
 
+def test_the_alias_the_caller_named_is_in_the_invoked_function_arn(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n"
+                                                  "    return context.invoked_function_arn\n")
+    with ServeProcess(handler) as served:
+        client = lambda_client(served)
+        arns = [json.loads(client.invoke(FunctionName=name, **options)["Payload"].read())
+                for name, options in [("fn", {}), ("fn", {"Qualifier": "prod"}), ("fn:live", {})]]
+    assert [arn.split(":")[7:] for arn in arns] == [[], ["prod"], ["live"]], arns  # arn:aws:lambda:R:A:function:N
+
+
 def test_trace_header_reaches_the_handler(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", CLIENT_CONTEXT_PROBE)
     trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
