@@ -80,9 +80,11 @@ class FactPublishing:
                     # too, as this invoke's, not glued to the next invoke's first line. (Managed Instances run
                     # several invokes at once: an unfinished line there may be another's, still being written.)
                     self._drain_output(partial=not self.env.config.managed)
-                elif line.request_id and line.text.startswith("START ") and not self.env.config.managed:
-                    # One invoke at a time, the lines that follow are its own (side by side, each line says whose).
-                    self._log_request_id = line.request_id
+                elif line.request_id and line.text.startswith("START "):
+                    # One invoke at a time, the lines that follow are its own, those read after its response too;
+                    # side by side (Managed Instances), only while it runs alone (else each line says whose).
+                    alone = not self.env.config.managed or len(self.env.runs) == 1  # type: ignore[attr-defined]
+                    self._log_request_id = line.request_id if alone else None
             self.tail.add(line.request_id or self._log_request_id, line)
         elif kind is f.RuntimeDone:
             # What the function printed before it responded is in the pipe by now, maybe not read yet: it goes
