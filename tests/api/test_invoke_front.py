@@ -56,6 +56,18 @@ async def front(host: FakeHost, stop: Optional[trio.Event] = None,
         nursery.cancel_scope.cancel()
 
 
+async def answers(host: FakeHost, *requests: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """Each request's answer, one after the other on one kept-alive connection."""
+    async with front(host) as address:
+        client = await Client.connect(address)
+        got = []
+        with trio.fail_after(BOUND_S):
+            for one in requests:
+                await client.send(one)
+                got.append(await client.answer())
+    return got
+
+
 def quart_app() -> QuartTrio:
     app = QuartTrio("test")
 
@@ -281,11 +293,7 @@ async def test_what_is_not_standard_json_in_utf_8_is_refused_as_lambda_refuses_i
     # Python's json takes all of these (and a handler would get NaN); Lambda's front end refuses them, so no
     # runtime, ours or awslambdaric, ever sees them.
     host = FakeHost()
-    async with front(host) as address:
-        client = await Client.connect(address)
-        with trio.fail_after(BOUND_S):
-            await client.send(post(INVOKE, body, *extra))
-            status, headers, answer = await client.answer()
+    [(status, headers, answer)] = await answers(host, post(INVOKE, body, *extra))
     assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException", answer
     assert told in json.loads(answer)["message"] and headers["x-amzn-requestid"] and not host.calls
 
@@ -293,13 +301,8 @@ async def test_what_is_not_standard_json_in_utf_8_is_refused_as_lambda_refuses_i
 @pytest.mark.trio
 async def test_a_client_context_that_is_json_but_not_an_object_is_refused() -> None:
     host = FakeHost()
-    async with front(host) as address:
-        client = await Client.connect(address)
-        with trio.fail_after(BOUND_S):
-            refused = []
-            for context in (b"[1, 2]", b"5", b'"text"'):
-                await client.send(post(INVOKE, b"{}", f"X-Amz-Client-Context: {base64.b64encode(context).decode()}"))
-                refused.append(await client.answer())
+    refused = await answers(host, *(post(INVOKE, b"{}", f"X-Amz-Client-Context: {base64.b64encode(context).decode()}")
+                                    for context in (b"[1, 2]", b"5", b'"text"')))
     assert [(status, json.loads(body)["message"]) for status, _, body in refused] == [
         (400, "Client context must be a valid Base64-encoded JSON object.")] * 3
     assert not host.calls
@@ -320,24 +323,15 @@ async def test_the_version_or_alias_the_caller_named_reaches_the_invoke(extra: t
     refused = ["/2015-03-31/functions/fn:prod/invocations?Qualifier=live",  # two that disagree
                "/2015-03-31/functions/fn/invocations?Qualifier=bad!q"]
     host = FakeHost()
-    async with front(host) as address:
-        client = await Client.connect(address)
-        with trio.fail_after(BOUND_S):
-            for path in [*named, *refused]:
-                await client.send(post(path, b"{}", *extra))
-                status, _, body = await client.answer()
-                assert status == (400 if path in refused else 200), (path, body)
+    got = await answers(host, *(post(path, b"{}", *extra) for path in [*named, *refused]))
+    assert [status for status, _, _ in got] == [200] * len(named) + [400] * len(refused), got
     assert [options.get("qualifier") for _, options in host.calls] == list(named.values())
 
 
 @pytest.mark.trio
 async def test_a_dry_run_is_answered_with_an_id_and_no_html() -> None:
     host = FakeHost()
-    async with front(host) as address:
-        client = await Client.connect(address)
-        with trio.fail_after(BOUND_S):
-            await client.send(post(INVOKE, b"{}", "X-Amz-Invocation-Type: DryRun"))
-            status, headers, _ = await client.answer()
+    [(status, headers, _)] = await answers(host, post(INVOKE, b"{}", "X-Amz-Invocation-Type: DryRun"))
     assert status == 204 and headers["content-type"] == "application/json" and headers["x-amzn-requestid"]
     assert not host.calls
 
