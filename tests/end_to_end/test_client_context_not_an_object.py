@@ -1,9 +1,9 @@
 """A client context that is JSON but not an object (`[1,2]`), end to end over the Invoke API.
 
-awslambdaric reads the client context's fields with `.get`, so in Lambda's Python runtime such an invocation fails
-with `AttributeError: 'list' object has no attribute 'get'`: a function error, after which the runtime takes the next
-event on the same warm environment. Our bootstrap must end it the same way (tests/bootstrap/test_bootstrap_parity.py
-compares the two runtimes directly); this checks what a caller of `serve` sees.
+Lambda's front end takes the client context as an object (its refusal says "must be a valid Base64-encoded JSON
+object"), so such an invoke is refused with 400 before any function runs, and the environment stays warm for the
+next. (Should a runtime ever get one, ours fails that invoke as awslambdaric does, with an AttributeError:
+tests/bootstrap/test_bootstrap_parity.py compares the two runtimes directly.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _encoded(value: object) -> str:
     return base64.b64encode(json.dumps(value).encode()).decode()
 
 
-def test_a_client_context_array_fails_that_invoke_as_awslambdaric_does_and_the_environment_stays_warm(
+def test_a_client_context_array_is_refused_before_anything_runs_and_the_environment_stays_warm(
     code_dir: Path,
 ) -> None:
     handler = write_file(code_dir / "handler.py", PROBE)
@@ -39,9 +39,10 @@ def test_a_client_context_array_fails_that_invoke_as_awslambdaric_does_and_the_e
         served.wait_for_line(r"REPORT RequestId: " + fine.headers["x-amzn-requestid"], timeout=10)
         output = served.output()
 
-    assert odd.status_code == 200, odd.text
-    assert odd.headers.get("x-amz-function-error") == "Unhandled"
-    assert (odd.json()["errorType"], odd.json()["errorMessage"]) == ("AttributeError", "'list' object has no attribute 'get'")
+    assert odd.status_code == 400, odd.text
+    assert odd.headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    assert odd.json()["message"] == "Client context must be a valid Base64-encoded JSON object."
     assert fine.status_code == 200 and fine.json() == {"custom": {"k": "v"}}, fine.text
     lines = platform_lines(output)
-    assert sum(line.startswith("INIT_START") for line in lines) == 1, output  # no reset: the runtime lived on
+    assert sum(line.startswith("START") for line in lines) == 1, output  # only the fine one ran
+    assert sum(line.startswith("INIT_START") for line in lines) == 1, output
