@@ -41,7 +41,7 @@ from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.exit_status import ExitStatus
-from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.sandbox import HOST_LOOPBACK, Sandbox
 from lambdatui.processes.snapshot_template import SnapshotTemplate
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ProcessHandle, Supervisor
@@ -145,7 +145,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                 if early is not None:
                     self._stream, self._early = early.stream, early
                 self.subscribe(TelemetryDelivery(translator(self.env.config, self.function_env(), self._stream),
-                                                 self._publish, self.start_soon))
+                                                 self._publish, self.start_soon, self._sandbox_loopback))
                 for text in self._files_notes if self.announce else ():
                     self.note(text)
                 if self.announce and self.env.config.managed:
@@ -196,6 +196,10 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         if self.env.config.managed:
             return {**self.config.env, "AWS_LAMBDA_LOG_FORMAT": "JSON"}
         return dict(self.config.env)
+
+    def _sandbox_loopback(self) -> str:
+        """Where its sandbox names resolve now: a new environment (`N`) has a new sandbox, and a new address."""
+        return self.sandbox.loopback if self.sandbox is not None else HOST_LOOPBACK
 
     def worker_exited(self, pid: int, code: Optional[int], signal_number: Optional[int],
                       request_id: Optional[str]) -> None:

@@ -27,6 +27,7 @@ import json
 import math
 import time
 from typing import Callable, Mapping, Optional, Sequence
+from urllib.parse import urlsplit
 
 import trio
 
@@ -38,6 +39,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.telemetry import LOGS_DROPPED, Subscription
 from lambdatui.model.telemetry_platform_records import FunctionInfo
 from lambdatui.model.telemetry_records import TelemetryRecords
+from lambdatui.processes.sandbox import HOST_LOOPBACK
 
 # The translator's answer to one fact: (extension name, [envelope, ...]) for each subscriber with something new.
 Translate = Callable[[f.Fact, Optional[float]], Sequence[tuple[str, Sequence[dict]]]]
@@ -75,8 +77,9 @@ class Subscriber:
         self.name = name
         self.subscription = subscription
         self.buffer = TelemetryBuffer(subscription.max_items, subscription.max_bytes, subscription.timeout_ms)
-        self.link: Link = (HttpLink(subscription.port, subscription.path, subscription.method)
-                            if subscription.protocol == "HTTP" else TcpLink(subscription.port))
+        addresses = listener_addresses(subscription, delivery.loopback())
+        self.link: Link = (HttpLink(subscription.port, subscription.path, subscription.method, addresses)
+                            if subscription.protocol == "HTTP" else TcpLink(subscription.port, addresses))
         self._delivery = delivery
         self._scope = trio.CancelScope()
         self._wake = trio.Event()
@@ -191,6 +194,15 @@ class Subscriber:
             self._delivery.publish(f.TelemetryDropped(self.name, records, size, at=trio.current_time()))
 
 
+def listener_addresses(subscription: Subscription, loopback: str) -> tuple[str, ...]:
+    """Where to find a subscriber's listener: where its destination's name resolves in its environment, then the
+    host's 127.0.0.1 (a listener bound to `localhost` while it names the sandbox: one address in Lambda)."""
+    named = urlsplit(subscription.uri).hostname if subscription.uri else None
+    if named in ("localhost", HOST_LOOPBACK) or loopback == HOST_LOOPBACK:
+        return (HOST_LOOPBACK,)
+    return (loopback, HOST_LOOPBACK)
+
+
 class TelemetryDelivery:
     """The host's fact listener for telemetry: `host.subscribe(TelemetryDelivery(translate, publish, start_soon))`.
 
@@ -198,10 +210,13 @@ class TelemetryDelivery:
     starts a task for as long as the host runs. Make it inside the trio run (it keeps the run's clock).
     """
 
-    def __init__(self, translate: Translate, publish: Publish, start_soon: StartSoon) -> None:
+    def __init__(self, translate: Translate, publish: Publish, start_soon: StartSoon,
+                 loopback: Callable[[], str] = lambda: HOST_LOOPBACK) -> None:
+        """`loopback()`: where the environment's sandbox names resolve now (its sandbox's `loopback`)."""
         self._translate = translate
         self.publish = publish
         self._start_soon = start_soon
+        self.loopback = loopback
         self.subscribers: dict[str, Subscriber] = {}
         self._frozen = False
         self._thaw = trio.Event()

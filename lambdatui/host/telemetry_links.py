@@ -1,5 +1,8 @@
 """The host's end of a telemetry listener's connection: one batch at a time, by HTTP (POST or PUT of a JSON
-array, on a kept-alive connection) or TCP (NDJSON), to 127.0.0.1 inside the sandbox (lambda-spec §3.2).
+array, on a kept-alive connection) or TCP (NDJSON), to the sandbox's loopback (lambda-spec §3.2): the address its
+names resolve to in the environment (processes/sandbox.py `own_loopback`), or 127.0.0.1 where the listener is
+only there (in Lambda both are the sandbox's own; here 127.0.0.1 is the host's, which a listener may still have
+bound, naming `localhost`).
 
 Whatever the listener does (refuse, hang up, answer garbage) becomes `DeliveryFailed`, never an exception in the
 host's nursery: the delivery (host/telemetry_delivery.py) retries or reports the batch dropped.
@@ -42,8 +45,10 @@ def _describe(exc: BaseException) -> str:
 class Link:
     """One kept-alive connection to a listener on the sandbox's loopback, opened when first needed."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        """`addresses`: where the listener may be, the likeliest first; the one that answers is kept."""
         self.port = port
+        self._addresses = addresses
         self._stream: Optional[trio.SocketStream] = None
 
     async def _open(self) -> tuple[trio.SocketStream, bool]:
@@ -54,14 +59,22 @@ class Link:
             stream = None
         if stream is not None:
             return stream, True
-        sock = trio.socket.socket()
-        try:
-            await sock.connect(("127.0.0.1", self.port))
-        except BaseException:
-            sock.close()
-            raise
-        stream = self._stream = trio.SocketStream(sock)  # which sets TCP_NODELAY
-        return stream, False
+        for address in self._addresses:
+            sock = trio.socket.socket()
+            try:
+                await sock.connect((address, self.port))
+            except ConnectionRefusedError:
+                sock.close()
+                if address == self._addresses[-1]:
+                    raise
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self._addresses = (address,)  # a listener stays where it was found
+            stream = self._stream = trio.SocketStream(sock)  # which sets TCP_NODELAY
+            return stream, False
+        raise ConnectionRefusedError  # (not reached: the last address raises)
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
@@ -88,8 +101,8 @@ class TcpLink(Link):
 class HttpLink(Link):
     """HTTP/1.1 requests of a JSON array; the answer's status decides, its body is read and ignored."""
 
-    def __init__(self, port: int, path: str, method: str) -> None:
-        super().__init__(port)
+    def __init__(self, port: int, path: str, method: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        super().__init__(port, addresses)
         self._head = (f"{method} {path} HTTP/1.1\r\nHost: sandbox.localdomain:{port}\r\n"
                       f"Content-Type: application/json\r\nContent-Length: ").encode("latin-1")
         self._buf = bytearray()

@@ -12,6 +12,7 @@ for /var/task and /opt.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -35,10 +36,20 @@ _INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))  # the init's pr
 # Telemetry listeners bind, and extensions send to, these names (lambda-spec §3.2): inside Lambda they are the
 # sandbox's own loopback.
 SANDBOX_HOSTNAMES = ("sandbox.localdomain", "sandbox")
+HOST_LOOPBACK = "127.0.0.1"
 
 
-def write_hosts_file(path: Path) -> Path:
-    """The environment's /etc/hosts: the host's own entries, and the sandbox's names on loopback."""
+def own_loopback() -> str:
+    """An address of loopback's for one environment's sandbox names. Each Lambda sandbox has a network of its own;
+    here the environments share the host's, but all of 127.0.0.0/8 is loopback: a listener bound to its sandbox's
+    name (the AWS samples' telemetry listener on sandbox.localdomain:4243) meets neither another environment's on the
+    same port nor a host process on 127.0.0.1, and gets only its own environment's records. Random, so that two
+    lambdatui runs do not meet either; never in 127.0.0.0/16, where the host's own services are."""
+    return f"127.{secrets.randbelow(254) + 1}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+def write_hosts_file(path: Path, loopback: str) -> Path:
+    """The environment's /etc/hosts: the host's own entries, and the sandbox's names on `loopback`."""
     try:
         with open("/etc/hosts", encoding="utf-8", errors="replace") as fh:
             base = fh.read()
@@ -46,7 +57,7 @@ def write_hosts_file(path: Path) -> Path:
         base = "127.0.0.1 localhost\n"
     if base and not base.endswith("\n"):
         base += "\n"
-    path.write_text(f"{base}127.0.0.1 {' '.join(SANDBOX_HOSTNAMES)}\n")
+    path.write_text(f"{base}{loopback} {' '.join(SANDBOX_HOSTNAMES)}\n")
     return path
 
 
@@ -130,6 +141,8 @@ class Sandbox:
     """`tmp_dir`, opened when the sandbox was made: what the host lists (see DirHandle)."""
     hosts_file: Optional[Path] = None
     """Bound on /etc/hosts in the namespace (beside `tmp_dir`); None where no mount namespace can be made."""
+    loopback: str = HOST_LOOPBACK
+    """Where the sandbox's names resolve in it (`own_loopback`); the host's 127.0.0.1 without a `hosts_file`."""
     layout: Optional[FileSystemLayout] = None
     """The code at /var/task and the layers at /opt, mounted in the namespace; None where they cannot be."""
     paths: Optional[SandboxPaths] = None
@@ -174,18 +187,19 @@ class Sandbox:
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
         hidden = [p for p in paths if lies_under_tmp(p)]
         strategy, reason = namespaces.namespace_support(tmp_dir)
-        hosts = write_hosts_file(tmp_dir.parent / "hosts") if strategy is not None else None
+        loopback = own_loopback() if strategy is not None else HOST_LOOPBACK
+        hosts = write_hosts_file(tmp_dir.parent / "hosts", loopback) if strategy is not None else None
         if hidden:
             # No private /tmp, but a mount namespace still serves the PID namespace's /proc and /etc/hosts.
             return replace(cls.tmpdir_only(tmp_dir, shared_tmp_note(
                 f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir)), strategy=strategy,
-                hosts_file=hosts)
+                hosts_file=hosts, loopback=loopback)
         if strategy is None:
             note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
             return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
                                             "(telemetry listeners use that name)")
         return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir),
-                   hosts_file=hosts)
+                   hosts_file=hosts, loopback=loopback)
 
     @classmethod
     def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:

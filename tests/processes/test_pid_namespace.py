@@ -210,13 +210,15 @@ async def test_a_new_sandbox_gets_a_new_namespace(sandbox: Sandbox, tmp_path: Pa
 
 @pytest.mark.trio
 async def test_sandbox_localdomain_resolves_to_loopback_inside(sandbox: Sandbox) -> None:
-    # Telemetry listeners bind it and AWS's sample extensions resolve it (lambda-spec §3.2); the host's own
-    # /etc/hosts is untouched.
-    code = "import socket; print(socket.gethostbyname('sandbox.localdomain'), socket.gethostbyname('localhost'))"
+    # Telemetry listeners bind it and AWS's sample extensions resolve it (lambda-spec §3.2): to the sandbox's own
+    # address on loopback, which another environment's names do not share; the host's /etc/hosts is untouched.
+    code = ("import socket; print(socket.gethostbyname('sandbox.localdomain'), socket.gethostbyname('sandbox'), "
+            "socket.gethostbyname('localhost'))")
     async with running(sandbox) as (supervisor, recorder):
         handle = supervisor.spawn(python(code))
         assert (await recorder.wait_exit(handle)).code == 0, recorder.events
-        assert recorder.lines("runtime", "stdout") == ["127.0.0.1 127.0.0.1"]
+        assert recorder.lines("runtime", "stdout") == [f"{sandbox.loopback} {sandbox.loopback} 127.0.0.1"]
+    assert sandbox.loopback.startswith("127.") and not sandbox.loopback.startswith("127.0.")
     with open("/etc/hosts") as fh:
         assert "sandbox.localdomain" not in fh.read()
 
