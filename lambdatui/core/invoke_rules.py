@@ -264,7 +264,8 @@ class InvokeRules:
         restore_ms, billed_restore = run.restore if run.restore is not None else (None, None)
         self._emit(f.InvokeReported(request_id, duration, billed, self.config.memory_mb, used, init_ms, status,
                                     error_type, cold=init_ms is not None or run.ran_init or run.restore is not None,
-                                    restore_duration_ms=restore_ms, billed_restore_duration_ms=billed_restore))
+                                    restore_duration_ms=restore_ms, billed_restore_duration_ms=billed_restore,
+                                    at=self._now.mono))
         self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
         self.invocations_done += 1
         self._complete(run)

@@ -161,7 +161,7 @@ class ManagedInvokeRules:
         self._line(lines.end(request_id), request_id=request_id)
         used = self.config.memory_mb if error_type == et.RUNTIME_OUT_OF_MEMORY else None
         self._emit(f.InvokeReported(request_id, duration, lines.billed_ms(duration), self.config.memory_mb, used, None,
-                                    status, error_type))
+                                    status, error_type, at=self._now.mono))
         self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
         self.invocations_done += 1
         self._complete(run)

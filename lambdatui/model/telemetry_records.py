@@ -335,7 +335,8 @@ class TelemetryRecords:
     def _on_invoke_reported(self, fact: f.InvokeReported) -> Sequence[Delivery]:
         request_id = fact.request_id
         metrics = records.report_metrics(fact)
-        at = self._now
+        # When the invoke ended: the next invoke's platform.start, stamped by its own fact, never comes before it.
+        at = fact.at if fact.at is not None else self._now
         events = []
         if TELEMETRY_ONLY in self._audiences:
             status, error_type = records.report_status(fact, self._done)

@@ -505,3 +505,15 @@ def _subscription(schema: str, types: list[str]):
     body = {"schemaVersion": schema, "types": types,
             "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/"}}
     return parse_subscription(TELEMETRY, json.dumps(body).encode())
+
+
+def test_platform_report_is_stamped_when_the_invoke_ended_not_when_the_host_published_it():
+    # The host publishes a moment after the core decided; the next invoke's platform.start, stamped by its own fact,
+    # came out before the last report (a consumer sorting by time got them the wrong way round).
+    p = Published()
+    p.cold_start()
+    p.invoke()
+    ended = p.d.mono
+    fact = f.InvokeReported("req-x", 1.0, 1, 128, 20, None, "success", at=ended)
+    envelopes = [envelope for _, sent in p.records.feed(fact, ended + 0.5) for envelope in sent]
+    assert envelopes and {envelope["time"] for envelope in envelopes} == {stamp((ended - MONO0) * 1000)}

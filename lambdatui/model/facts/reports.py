@@ -21,6 +21,7 @@ class InvokeReported:
     cold: bool = False  # this invoke ran Init: an on-demand cold start or a suppressed re-init
     restore_duration_ms: Optional[float] = None  # SnapStart: the first invoke after a restore (lambda-spec §4.8)
     billed_restore_duration_ms: Optional[int] = None
+    at: Optional[float] = None  # when the invoke ended, on the core's clock: platform.report's time
 
 
 @dataclass(frozen=True)
