@@ -132,7 +132,14 @@ class ProcessRules:
             if self.runtime.alive:
                 self._do(Kill(RUNTIME))
         elif event.name == SHUTDOWN_TIMER:
-            for key in self._alive():
+            left = self._alive()
+            if left:
+                names = ", ".join("the runtime" if key == RUNTIME else f"extension {key.split(':', 1)[1]}"
+                                  for key in left)
+                budget_ms = self.shutdown.deadline_wall_ms - self.shutdown.started.wall_ms if self.shutdown else 0
+                self._explain(f"{names} had not exited when the shutdown's {budget_ms:,} ms were up: SIGKILLed, as "
+                              "Lambda does (an extension still calling /next after SHUTDOWN never exits itself).")
+            for key in left:
                 self._do(Kill(key))
         elif event.name == INSPECTION_LIMIT_TIMER:
             self._inspection_overran()

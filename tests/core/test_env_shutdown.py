@@ -319,3 +319,14 @@ def test_an_invoke_the_function_had_answered_is_not_cut_off_by_a_shutdown():
     d.respond(rid)
     m = shutdown(d)
     assert not d.facts(f.InvokeCutOff, m)
+
+
+def test_an_extension_still_there_at_the_shutdowns_deadline_is_killed_and_said_to_be():
+    d = warm({"ext-a": BOTH})
+    shutdown(d)
+    d.exited(RUNTIME, 0)
+    m = d.mark()
+    d.fire("shutdown")  # ext-a called /next again after SHUTDOWN, as AWS's Logs API sample does
+    assert d.killed(m) == [ext("ext-a")]
+    assert any("extension ext-a had not exited when the shutdown's 2,000 ms were up: SIGKILLed" in line
+               for line in d.explanations(m)), d.explanations(m)
