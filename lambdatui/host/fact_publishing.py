@@ -97,6 +97,9 @@ class FactPublishing:
         elif (kind is f.PhaseEnded and fact.phase == "init") or (  # type: ignore[union-attr]
             kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
         ):
+            # What Init printed is in the pipe by now, maybe not read yet: its lines come before its end
+            # (platform.initRuntimeDone), not after the first invoke's platform.start.
+            self._drain_output()
             self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
         self._tell(fact)
         if kind is f.InvokeReported:

@@ -317,3 +317,17 @@ def test_max_memory_used_counts_what_the_functions_children_held(code_dir: Path)
     if "sums the resident memory" in result.stderr:
         pytest.skip("the memory watcher samples every 50 ms: a child this short-lived may fall between samples")
     assert 80 <= used < 256, report
+
+
+def test_what_init_printed_comes_before_the_first_invokes_start(code_dir: Path) -> None:
+    """Read a moment late, it used to come after START (and after platform.start in telemetry), as the first
+    invoke's line: 2 runs in 7."""
+    write_file(code_dir / "handler.py", "print('function initialization')\n\ndef handler(event, context):\n"
+                                        "    return 1\n")
+    for _ in range(3):
+        result = run_cli("invoke", str(code_dir / "handler.py"))
+        assert result.returncode == 0, result.stderr
+        lines = result.stderr.splitlines()
+        printed = next(i for i, line in enumerate(lines) if "function initialization" in line)
+        started = next(i for i, line in enumerate(lines) if "START RequestId" in line)
+        assert printed < started, result.stderr
