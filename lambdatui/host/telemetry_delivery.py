@@ -87,6 +87,7 @@ class Subscriber:
         self._dropped = trio.Event()
         self._in_flight: Optional[Batch] = None
         self.ended = False
+        self._replaced = False
 
     # -- from the fact listener (synchronous, cheap)
 
@@ -107,8 +108,11 @@ class Subscriber:
         self.buffer.flush_asked = True
         self._poke()
 
-    def end(self) -> None:
+    def end(self, replaced: bool = False) -> None:
+        """`replaced`: its extension subscribed again (what it lost is told to the new subscription); else its
+        process or environment has ended, and what it lost is told to nobody."""
         self.ended = True
+        self._replaced = replaced
         self._scope.cancel()
 
     def _poke(self) -> None:
@@ -191,7 +195,8 @@ class Subscriber:
             size += self._in_flight.size
             self._in_flight = None
         if records:
-            self._delivery.publish(f.TelemetryDropped(self.name, records, size, at=trio.current_time()))
+            self._delivery.publish(f.TelemetryDropped(self.name, records, size, at=trio.current_time(),
+                                                      gone=not self._replaced))
 
 
 def listener_addresses(subscription: Subscription, loopback: str) -> tuple[str, ...]:
@@ -252,7 +257,7 @@ class TelemetryDelivery:
             # A later subscription replaces the earlier, and the translator replays nothing twice: what the earlier
             # one had not sent yet goes to the new destination (a batch it was sending counts as dropped).
             subscriber.buffer.adopt(old.buffer)
-            old.end()
+            old.end(replaced=True)
         self.subscribers[fact.extension] = subscriber
         self._start_soon(subscriber.run)
 

@@ -351,10 +351,15 @@ class TelemetryRecords:
         return self._route(events)
 
     def _on_dropped(self, fact: f.TelemetryDropped) -> Sequence[Delivery]:
-        return self._route([
+        """Told to the subscriber whose records were dropped, in its API's form: its buffer, not the others'."""
+        view = self._subscribers.get(fact.extension)
+        if view is None or fact.gone:
+            return _NOTHING
+        chosen = view.select([
             self._platform("platform.logsDropped", records.telemetry_logs_dropped(fact), fact.at),
             self._platform("platform.logsDropped", records.logs_api_logs_dropped(fact), fact.at, LOGS_ONLY),
         ])
+        return [(view.name, chosen)] if chosen else _NOTHING
 
 
 _Handler = Callable[[TelemetryRecords, Any], Sequence[Delivery]]

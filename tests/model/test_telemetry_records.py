@@ -403,16 +403,25 @@ def test_text_log_format_keeps_json_looking_lines_as_strings():
     assert p.received["obs"][-1]["record"] == '{"message":"hi"}'
 
 
-def test_logs_dropped_goes_to_every_platform_subscriber_in_its_apis_form():
+def test_logs_dropped_goes_to_the_subscriber_whose_records_were_dropped_in_its_apis_form():
     p = Published(("tel", "log", "fn"))
     p.cold_start({"log": {"api": LOGS}, "fn": {"types": ["function"]}})
     p.d.advance(50)
     p.publish(f.TelemetryDropped("tel", 12, 3456, at=p.d.mono))
+    p.publish(f.TelemetryDropped("log", 2, 100, at=p.d.mono))
     assert p.received["tel"][-1] == {"time": stamp(56), "type": "platform.logsDropped", "record": {
         "droppedBytes": 3456, "droppedRecords": 12, "reason": TELEMETRY_DROP_REASON}}
-    assert p.received["log"][-1]["record"] == {"reason": LOGS_DROP_REASON, "droppedRecords": 12,
-                                               "droppedBytes": 3456}
+    assert p.received["log"][-1]["record"] == {"reason": LOGS_DROP_REASON, "droppedRecords": 2, "droppedBytes": 100}
+    assert p.types("tel").count("platform.logsDropped") == p.types("log").count("platform.logsDropped") == 1
     assert "platform.logsDropped" not in p.types("fn")
+
+
+def test_what_a_subscriber_lost_when_its_process_ended_is_told_to_nobody():
+    # After a reset the extension of that name is a new process: the old one's last records are not its loss.
+    p = Published(("tel",))
+    p.cold_start()
+    p.publish(f.TelemetryDropped("tel", 5, 580, at=p.d.mono, gone=True))
+    assert "platform.logsDropped" not in p.types("tel")
 
 
 def test_platform_lines_and_lambdatuis_own_never_leave():

@@ -34,12 +34,15 @@ class TelemetryDelivered:
 
 @dataclass(frozen=True)
 class TelemetryDropped:
-    """Records a subscriber's buffer had to drop because its listener fell behind (platform.logsDropped)."""
+    """Records a subscriber's buffer had to drop because its listener fell behind (platform.logsDropped, to that
+    subscriber), or could not deliver before it ended. `gone`: its process or environment had ended, so nobody is
+    told (a new extension of the same name, after a reset, is another process); the debugger still shows it."""
 
     extension: str
     records: int
     bytes: int
     at: float = 0.0
+    gone: bool = False
 
 
 @dataclass(frozen=True)
