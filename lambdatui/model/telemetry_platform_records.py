@@ -139,8 +139,14 @@ def start(request_id: str, version: str, traced: Optional[Record]) -> Record:
 
 
 def logs_request(request_id: str) -> Record:
-    """The Logs API's `platform.start` and `platform.end`: the request id alone."""
+    """The Logs API's `platform.end`: the request id alone."""
     return {"requestId": request_id}
+
+
+def logs_start(request_id: str, version: str) -> Record:
+    """The Logs API's `platform.start`: the request id and the version, as Lambda sends it today (AWS's Logs API
+    sample shows `{'requestId': ..., 'version': '$LATEST'}`; the API's documentation, older, the id alone)."""
+    return {"requestId": request_id, "version": version}
 
 
 def invoke_outcome(request_id: str, status: str, error_type: Optional[str], metrics: Record,

@@ -212,7 +212,8 @@ class TelemetryRecords:
             record = records.start(request_id, self.function.function_version, self._tracing(request_id))
             events.append(self._platform("platform.start", record, at))
         if LOGS_ONLY in self._audiences:
-            events.append(self._platform("platform.start", records.logs_request(request_id), at, LOGS_ONLY))
+            record = records.logs_start(request_id, self.function.function_version)
+            events.append(self._platform("platform.start", record, at, LOGS_ONLY))
         return events
 
     # ------------------------------------------------------------------ facts

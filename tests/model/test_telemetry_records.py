@@ -446,7 +446,7 @@ def test_the_logs_api_has_its_own_records():
                               "platform.extension", "platform.extension"] + invoke
     assert p.types("new")[-5:] == ["platform.start", "function", "platform.runtimeDone", "platform.end",
                                    "platform.report"]
-    assert p.of_type("platform.start", "old")[0]["record"] == {"requestId": rid}
+    assert p.of_type("platform.start", "old")[0]["record"] == {"requestId": rid, "version": "$LATEST"}
     assert p.of_type("platform.runtimeDone", "new")[0]["record"] == {"requestId": rid, "status": "success"}
     assert p.of_type("platform.end", "old")[0]["record"] == {"requestId": rid}
     [reported] = p.d.reports()
