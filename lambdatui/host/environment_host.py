@@ -73,8 +73,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
                  init_type: str = ON_DEMAND, numbers: Optional[Callable[[], int]] = None, announce: bool = True,
-                 max_concurrency: int = 0, restore_source: Optional[EnvironmentHost] = None) -> None:
-        """`numbers` gives each new sandbox (the first, and one per new environment) its fleet-wide number, env #N;
+                 max_concurrency: int = 0, restore_source: Optional[EnvironmentHost] = None,
+                 run_dir: Optional[Path] = None) -> None:
+        """`run_dir` is the run's folder, which holds `state_dir` (the fleet's) and stays writable for the processes
+        (their stack dumps; a SnapStart copy's /tmp: any member's); `numbers` gives each new sandbox (the first, and
+        one per new environment) its fleet-wide number, env #N;
         `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2); `max_concurrency` M
         makes it a Lambda Managed Instances environment that runs up to M invokes at once (§11.3)."""
         # The layers' extensions join the function's own; zip layers are extracted into the run's folder, once.
@@ -107,6 +110,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self.announce = announce  # say what contains the processes: the fleet's first environment does, for all
         self._next_number = numbers or itertools.count(1).__next__
         self.state_dir = state_dir
+        self.run_dir = run_dir or state_dir
         self.runtime_api = ""
         self.sandbox: Optional[Sandbox] = None
         self.sandbox_count = 0

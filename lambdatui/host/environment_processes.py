@@ -69,7 +69,9 @@ class EnvironmentProcesses:
             # The environment's folder too: the runtime writes its stack dumps there, and reads its exit codes.
             needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions),
                       str(self.state_dir)]
-            self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files)
+            # The run's folder stays writable in the namespace's read-only root: stack dumps are written there.
+            self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files,
+                                          writable=(self.run_dir,))
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox
         if previous is not None:

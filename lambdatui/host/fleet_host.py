@@ -135,7 +135,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
         host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
                                init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
-                               max_concurrency=managed, restore_source=source)
+                               max_concurrency=managed, restore_source=source, run_dir=self.state_dir)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         if source is not None:
             self.discarded = None

@@ -1,6 +1,7 @@
 """What keeps one environment's processes inside it, as part of the Supervisor: the PID namespace's init (started,
 ended, renewed with each environment), the cgroup and its memory limit (or the watcher standing in for one),
-the strays a freeze must stop, and the one start-up line that says which of these this host allows.
+the strays a freeze must stop, and the one start-up line that says which of these this host allows (and whether
+the file system outside /tmp is read-only, as in Lambda).
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ class Fencing:
         else:
             missing.append(self.pid_namespace_note)
         why_not = f" ({'; '.join(missing)})" if missing else ""
-        limits = self._memory_sentence() + _FILES_SENTENCE
+        # Whether the processes get the read-only root: through the init's namespace, else their own (child_setup).
+        root = self._sandbox.root_note(self._namespaced or self._sandbox.namespaced_children)
+        limits = self._memory_sentence() + _FILES_SENTENCE + " " + root
         if not fences:
             return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
                     f"outlive the environment and keep running while it is frozen.{limits}")

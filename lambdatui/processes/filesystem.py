@@ -29,6 +29,7 @@ from typing import Optional
 from lambdatui.model.paths import OPT, TASK_ROOT
 
 from . import linux
+from .readonly_root import unescape_mountinfo
 
 _VAR = "/var"
 # statvfs flags a bind mount inherits from its source; an unprivileged remount must keep them (they are locked).
@@ -179,7 +180,7 @@ class FileSystemLayout:
         submounts = [(os.fsencode(point), stage + os.fsencode(point[len(_VAR):])) for point in mounts_under(_VAR)]
         code = os.fsencode(self.code_dir)
         task = stage + b"/" + os.fsencode(os.path.basename(TASK_ROOT))
-        task_readonly = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _kept_flags(self.code_dir)
+        task_readonly = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept_flags(self.code_dir)
         bind, bind_tree, move = linux.MS_BIND, linux.MS_BIND | linux.MS_REC, linux.MS_MOVE
         readonly = linux.MS_RDONLY
         opt = OPT.encode()
@@ -207,7 +208,7 @@ class FileSystemLayout:
             return empty
         if len(layers) == 1:  # an overlay needs two lower dirs when it has no upper one
             source = os.fsencode(layers[0])
-            remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _kept_flags(layers[0])
+            remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept_flags(layers[0])
             bind_tree = linux.MS_BIND | linux.MS_REC
 
             def one(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
@@ -230,7 +231,7 @@ def _escape(path: os.PathLike[str] | str) -> bytes:
     return raw.replace(b"\\", b"\\\\").replace(b",", b"\\,").replace(b":", b"\\:")
 
 
-def _kept_flags(path: Path) -> int:
+def kept_flags(path: Path) -> int:
     """The mount flags a read-only remount of a bind of `path` must repeat (locked in a user namespace)."""
     try:
         flags = os.statvfs(path).f_flag
@@ -254,7 +255,7 @@ def mounts_under(root: str) -> list[str]:
     prefix = root.rstrip("/") + "/"
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
-            points = sorted({_unescape_mountinfo(line.split()[4]) for line in fh if len(line.split()) > 4})
+            points = sorted({unescape_mountinfo(line.split()[4]) for line in fh if len(line.split()) > 4})
     except OSError:
         return []
     outermost: list[str] = []
@@ -262,13 +263,6 @@ def mounts_under(root: str) -> list[str]:
         if point.startswith(prefix) and not any(point.startswith(p.rstrip("/") + "/") for p in outermost):
             outermost.append(point)
     return outermost
-
-
-def _unescape_mountinfo(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash in a path as octal escapes (\\040...)."""
-    for code in ("\\040", "\\011", "\\012", "\\134"):
-        field = field.replace(code, chr(int(code[1:], 8)))
-    return field
 
 
 def lies_under(path: str | os.PathLike[str], root: str) -> bool:

@@ -30,6 +30,7 @@ MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
 MS_REMOUNT = 32
+MS_NOSYMFOLLOW = 256
 MS_NOATIME = 1024
 MS_NODIRATIME = 2048
 MS_BIND = 4096
@@ -112,6 +113,11 @@ def check_call(result: int, what: str) -> None:
     if result != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def get_errno() -> int:
+    """The errno a ctypes call left (ctypes' own copy: a call's failure, not whatever Python did since)."""
+    return ctypes.get_errno()
 
 
 def write_file(path: bytes, data: bytes) -> None:

@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, Optional
 
-from . import linux
-from .filesystem import FileSystemLayout, FunctionFiles, layout_obstacle
+from lambdatui.model.paths import OPT, TASK_ROOT
+
+from . import linux, readonly_root
+from .filesystem import FileSystemLayout, FunctionFiles, kept_flags, layout_obstacle
 
 # How a child enters its namespace: as root a plain mount namespace is enough;
 # otherwise a user namespace that maps the caller's uid/gid onto themselves
@@ -34,6 +36,9 @@ _probe_cache: dict[int, tuple[Strategy | None, str]] = {}
 # Whether /var/task and /opt can be mounted, by (euid, strategy, code, layers): the answer depends on the kernel
 # (overlayfs, unprivileged overlays) and on the folders, asked once per process for each.
 _layout_cache: dict[tuple[object, ...], str | None] = {}
+# Why the root file system stays writable in a namespace that otherwise works (the kernel refused a remount), by
+# euid; absent: it is read-only there, as in Lambda.
+_writable_root: dict[int, str] = {}
 
 
 def _probe_program() -> list[str]:
@@ -44,11 +49,14 @@ def _probe_program() -> list[str]:
 
 
 def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
-                    hosts_file: Optional[Path] = None,
-                    layout: Optional[FileSystemLayout] = None, cwd: Optional[str] = None) -> Callable[[], None]:
+                    hosts_file: Optional[Path] = None, layout: Optional[FileSystemLayout] = None,
+                    cwd: Optional[str] = None, writable: Sequence[Path] = (),
+                    readonly: bool = True) -> Callable[[], None]:
     """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp),
     `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda), and with a `layout`, the
-    function's code at /var/task and its layers at /opt; then it changes to `cwd` (which may exist only there).
+    function's code at /var/task and its layers at /opt; then, `readonly`, every other mount read-only but /tmp,
+    the kernel's interfaces and the `writable` folders lambdatui's processes write (readonly_root.py); then it
+    changes to `cwd` (which may exist only there).
 
     `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
     sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
@@ -73,6 +81,7 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
     hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
     what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
     lay_out = layout.setup() if layout is not None else None
+    make_readonly = _readonly_step(tmp_dir, hosts_file, layout, writable) if readonly else None
     # A process whose uid is not 0 in its user namespace loses its capabilities when it execs: the sandbox init
     # would then be refused the mount of its PID namespace's /proc. It keeps CAP_SYS_ADMIN (in that namespace
     # only), and drops it from what it passes on before it starts anything (sandbox_init.py).
@@ -98,6 +107,8 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
             lay_out()
         if source is not None:
             check(mount(source, target, None, bind_flags, None), bind_what)
+        if make_readonly is not None:  # last: the mounts above are made, and the read-only ones among them stay so
+            make_readonly()
         if keep_admin is not None:
             keep_admin()
         if cwd is not None:
@@ -106,10 +117,28 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
     return setup
 
 
-def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None) -> str | None:
-    """Run a trivial program inside the namespace; None on success, else the reason."""
+def _readonly_step(tmp_dir: Optional[Path], hosts_file: Optional[Path], layout: Optional[FileSystemLayout],
+                   writable: Sequence[Path]) -> Callable[[], None]:
+    """The read-only remounts for this namespace's mounts: where it puts mounts of its own, theirs replace the
+    host's (its /etc/hosts has the flags of the folder it is bound from); without a private /tmp, the host's
+    /tmp is bound on itself to stay writable, as the environment's /tmp."""
+    kept = [os.fspath(folder) for folder in writable] + ([TMP] if tmp_dir is None else [])
+    replaced, hidden, own = [], [], []
+    if hosts_file is not None:
+        replaced.append("/etc/hosts")
+        own.append(readonly_root.MountPoint("/etc/hosts", kept_flags(hosts_file), False))
+    if layout is not None:  # /var, /var/task and /opt are mounted read-only by the layout itself
+        replaced.append("/var")
+        hidden += [TASK_ROOT, OPT]
+    return readonly_root.readonly_step(kept, replaced, hidden, own)
+
+
+def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None,
+              writable: Sequence[Path] = (), readonly: bool = True) -> str | None:
+    """Run a trivial program inside the namespace, set up as the environment's processes will be; None on
+    success, else the reason."""
     try:
-        setup = namespace_setup(strategy, tmp_dir, layout=layout)
+        setup = namespace_setup(strategy, tmp_dir, layout=layout, writable=writable, readonly=readonly)
     except OSError as exc:
         return linux.describe_error(exc)
     read_fd, write_fd = os.pipe()
@@ -181,8 +210,9 @@ def _ended_within(proc: subprocess.Popen[bytes], limit_s: float) -> bool:
         os.close(pidfd)
 
 
-def namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
-    """Which strategy this process can use (cached), or None and why not."""
+def namespace_support(tmp_dir: Path, writable: Sequence[Path] = ()) -> tuple[Strategy | None, str]:
+    """Which strategy this process can use (cached), or None and why not. A namespace whose read-only remounts
+    alone are refused is used all the same, its root file system writable (`writable_root` says why)."""
     euid = os.geteuid()
     cached = _probe_cache.get(euid)
     if cached is not None:
@@ -191,7 +221,12 @@ def namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
     reasons: list[str] = []
     result: tuple[Strategy | None, str] | None = None
     for strategy in strategies:
-        reason = run_probe(strategy, tmp_dir)
+        reason = run_probe(strategy, tmp_dir, writable=writable)
+        if reason is not None and reason.startswith(readonly_root.STEP):
+            # The private /tmp and the PID namespace are worth more than the read-only root: kept without it.
+            if run_probe(strategy, tmp_dir, readonly=False) is None:
+                _writable_root[euid] = reason
+                reason = None
         if reason is None:
             result = (strategy, "")
             break
@@ -202,8 +237,13 @@ def namespace_support(tmp_dir: Path) -> tuple[Strategy | None, str]:
     return result
 
 
+def writable_root() -> str | None:
+    """Why the root file system stays writable in this process's namespaces (None: it is read-only, but /tmp)."""
+    return _writable_root.get(os.geteuid())
+
+
 def layout_support(strategy: Strategy | None, files: FunctionFiles, paths_needed: Sequence[str],
-                   own_dir: Path) -> str | None:
+                   own_dir: Path, writable: Sequence[Path] = ()) -> str | None:
     """Why /var/task and /opt cannot be laid out for these files (asked once per process), or None.
 
     `paths_needed` are what the processes run, with the interpreters their #! lines name."""
@@ -214,12 +254,14 @@ def layout_support(strategy: Strategy | None, files: FunctionFiles, paths_needed
         return obstacle
     key = (os.geteuid(), strategy, files.code_dir, files.layers)
     if key not in _layout_cache:
-        reason = run_probe(strategy, None, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"))
+        reason = run_probe(strategy, None, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"), writable,
+                           readonly=writable_root() is None)
         _layout_cache[key] = None if reason is None else f"mounting them failed: {reason}"
     return _layout_cache[key]
 
 
-def probe_both(tmp_dir: Path, files: FunctionFiles, paths_needed: Sequence[str], own_dir: Path) -> None:
+def probe_both(tmp_dir: Path, files: FunctionFiles, paths_needed: Sequence[str], own_dir: Path,
+               writable: Sequence[Path] = ()) -> None:
     """Ask the namespace question and the layout question with one program where neither is answered yet: its
     success answers both (the sandbox init mounts exactly that). Its failure answers neither, and each is then
     asked alone, so that each gets its own reason."""
@@ -230,6 +272,7 @@ def probe_both(tmp_dir: Path, files: FunctionFiles, paths_needed: Sequence[str],
     key = (euid, strategy, files.code_dir, files.layers)
     if key in _layout_cache:
         return
-    if run_probe(strategy, tmp_dir, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs")) is None:
+    if run_probe(strategy, tmp_dir, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"),
+                 writable) is None:
         _probe_cache[euid] = (strategy, "")
         _layout_cache[key] = None

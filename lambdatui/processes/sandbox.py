@@ -2,11 +2,11 @@
 
 Where the OS allows it (root, or unprivileged user namespaces), each child enters
 a private mount namespace in which the environment's directory is bind-mounted
-on /tmp, and the code and layers are laid out read-only at /var/task and /opt
-(filesystem.py; how a child enters the namespace, and the probes that ask whether it can, are
-namespaces.py). Elsewhere the children only get TMPDIR pointing there, and the note
-says plainly that absolute /tmp paths reach the host's /tmp; `files_note` says so
-for /var/task and /opt.
+on /tmp, the code and layers are laid out read-only at /var/task and /opt
+(filesystem.py), and the rest of the file system is read-only, as in Lambda (readonly_root.py; how a child
+enters the namespace, and the probes that ask whether it can, are namespaces.py). Elsewhere the children only
+get TMPDIR pointing there, and the note says plainly that absolute /tmp paths reach the host's /tmp;
+`files_note` says so for /var/task and /opt, and `root_note` for the rest of the file system.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Literal, Optional
 from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
 
 from . import namespaces
-from .filesystem import FileSystemLayout, FunctionFiles, merged_folder
+from .filesystem import FileSystemLayout, FunctionFiles, lies_under, merged_folder
 from .namespaces import TMP as _TMP
 from .namespaces import Strategy, namespace_setup
 from .tree_removal import remove_tree_reporting
@@ -149,57 +149,67 @@ class Sandbox:
     """Where the processes see the function's files, and where those are (None: no `files` were given)."""
     files_note: Optional[str] = None
     """What of Lambda's /var/task and /opt is not emulated, and why, in one line (None: all of it is)."""
+    writable: tuple[Path, ...] = ()
+    """Folders lambdatui's processes write (the run's folder: stack dumps, a SnapStart copy's /tmp), writable in
+    the namespace whose root file system is otherwise read-only."""
+    writable_root: Optional[str] = None
+    """Why the root file system stays writable in the namespace (the kernel refused a remount); None: it is
+    read-only there but /tmp, as in Lambda."""
 
     @classmethod
-    def create(cls, tmp_dir: Path, paths_needed: Sequence[str], *, files: Optional[FunctionFiles] = None) -> Sandbox:
+    def create(cls, tmp_dir: Path, paths_needed: Sequence[str], *, files: Optional[FunctionFiles] = None,
+               writable: Sequence[Path] = ()) -> Sandbox:
         """Isolate /tmp if the OS allows it and nothing the children need lives under /tmp.
 
         `paths_needed` are host paths the children must still reach (interpreter,
         code, bootstrap, and the #! interpreter of any script among them): the
         bind mount would hide them if they lie under /tmp.
         With `files`, the function's code and layers are also laid out at /var/task and /opt wherever a
-        mount namespace can be made and nothing needed lies under them.
+        mount namespace can be made and nothing needed lies under them. `writable` folders stay writable there.
         """
+        kept = tuple(Path(os.path.abspath(folder)) for folder in writable)
         if files is None:
-            return cls._create(tmp_dir, paths_needed)
+            return cls._create(tmp_dir, paths_needed, kept)
         needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
         needed += [i for p in needed for i in script_interpreters(p)]
         tmp = Path(os.path.abspath(tmp_dir))
-        namespaces.probe_both(tmp, files, needed, tmp.parent)  # one program for both questions where it can
-        return cls._create(tmp_dir, paths_needed)._with_files(files, needed)
+        namespaces.probe_both(tmp, files, needed, tmp.parent, kept)  # one program for both questions where it can
+        return cls._create(tmp_dir, paths_needed, kept)._with_files(files, needed)
 
     def _with_files(self, files: FunctionFiles, needed: Sequence[str]) -> Sandbox:
         code_dir = str(files.code_dir)
         layers = tuple(str(layer) for layer in files.layers)
-        why_not = namespaces.layout_support(self.strategy, files, needed, self.tmp_dir.parent)
+        why_not = namespaces.layout_support(self.strategy, files, needed, self.tmp_dir.parent, self.writable)
         if why_not is None:
             layout = FileSystemLayout(files.code_dir, files.layers, self.tmp_dir.parent / "fs")
             return replace(self, layout=layout, paths=SandboxPaths(code_dir, TASK_ROOT, layers, OPT))
         merged = merged_folder(files.layers, files.merged_dir) if files.layers else None
         paths = SandboxPaths(code_dir, code_dir, layers, str(merged) if merged is not None else None)
-        return replace(self, paths=paths, files_note=not_laid_out_note(why_not, paths))
+        return replace(self, paths=paths, files_note=not_laid_out_note(why_not, paths, self.writable_in(code_dir)))
 
     @classmethod
-    def _create(cls, tmp_dir: Path, paths_needed: Sequence[str]) -> Sandbox:
+    def _create(cls, tmp_dir: Path, paths_needed: Sequence[str], writable: tuple[Path, ...] = ()) -> Sandbox:
         tmp_dir = Path(os.path.abspath(tmp_dir))
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
         hidden = [p for p in paths if lies_under_tmp(p)]
-        strategy, reason = namespaces.namespace_support(tmp_dir)
+        strategy, reason = namespaces.namespace_support(tmp_dir, writable)
         loopback = own_loopback() if strategy is not None else HOST_LOOPBACK
         hosts = write_hosts_file(tmp_dir.parent / "hosts", loopback) if strategy is not None else None
+        root = namespaces.writable_root() if strategy is not None else None
         if hidden:
-            # No private /tmp, but a mount namespace still serves the PID namespace's /proc and /etc/hosts.
+            # No private /tmp, but a mount namespace still serves the PID namespace's /proc and /etc/hosts (and the
+            # read-only root, the host's /tmp left writable).
             return replace(cls.tmpdir_only(tmp_dir, shared_tmp_note(
                 f"{hidden[0]} lies under /tmp, which a private /tmp would hide", tmp_dir)), strategy=strategy,
-                hosts_file=hosts, loopback=loopback)
+                hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root)
         if strategy is None:
             note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
             return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
                                             "(telemetry listeners use that name)")
         return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir),
-                   hosts_file=hosts, loopback=loopback)
+                   hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root)
 
     @classmethod
     def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:
@@ -241,7 +251,8 @@ class Sandbox:
         if self.strategy is None or (self.mode != "mount-namespace" and self.layout is None):
             return None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None,
-                               hosts_file=self.hosts_file, layout=self.layout, cwd=cwd)
+                               hosts_file=self.hosts_file, layout=self.layout, cwd=cwd, writable=self.writable,
+                               readonly=self.writable_root is None)
 
     def init_setup(self) -> Callable[[], None] | None:
         """The pre-exec step of the sandbox init (its children are born in a PID namespace, with this /tmp), or
@@ -249,16 +260,42 @@ class Sandbox:
         if self.strategy is None:
             return None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
-                               hosts_file=self.hosts_file, layout=self.layout)
+                               hosts_file=self.hosts_file, layout=self.layout, writable=self.writable,
+                               readonly=self.writable_root is None)
+
+    @property
+    def namespaced_children(self) -> bool:
+        """Whether a child started without the sandbox init still enters a mount namespace (`child_setup`)."""
+        return self.strategy is not None and (self.mode == "mount-namespace" or self.layout is not None)
+
+    def writable_in(self, path: str | os.PathLike[str]) -> Optional[bool]:
+        """Whether the function may write `path` (a host path) in its namespace; None without one (then the host's
+        own permissions decide). /tmp and the `writable` folders are; the rest is not, unless a remount was refused."""
+        if self.strategy is None or self.writable_root is not None:
+            return None
+        return lies_under_tmp(path) or any(lies_under(path, str(folder)) for folder in self.writable)
+
+    def root_note(self, namespaced: bool) -> str:
+        """One sentence for start-up: whether the file system outside /tmp is read-only, as in Lambda. `namespaced`:
+        the processes do enter the mount namespace (the sandbox init, or `child_setup`, could be started)."""
+        if namespaced and self.strategy is not None and self.writable_root is None:
+            return ("Files: only /tmp is writable, as in Lambda; a write anywhere else (the code's folder, $HOME, "
+                    "/etc) fails with EROFS.")
+        why = self.writable_root or "no mount namespace here"
+        return (f"Files: the root file system stays writable ({why}): a write Lambda refuses with EROFS (anywhere "
+                "but /tmp) succeeds here.")
 
 
-def not_laid_out_note(why: str, paths: SandboxPaths) -> str:
+def not_laid_out_note(why: str, paths: SandboxPaths, writable: Optional[bool] = None) -> str:
     """The one line every front end shows when the code is not at /var/task nor the layers at /opt, and why."""
     layers = ""
     if paths.opt is not None:
         layers = (f"; its layers are read from {paths.opt}, not /opt (an extension or wrapper that names /opt "
                   "paths will not find them)")
-    # Lambda's /var/task is read-only: say whether this folder differs (another user's code may be read-only too).
-    writes = "which it can write to" if os.access(paths.code_dir, os.W_OK) else "which it cannot write to, as in Lambda"
+    # Lambda's /var/task is read-only: say whether this folder differs. In a mount namespace the read-only root
+    # decides (`writable`); without one, the host's permissions (another user's code may be read-only too).
+    if writable is None:
+        writable = os.access(paths.code_dir, os.W_OK)
+    writes = "which it can write to" if writable else "which it cannot write to, as in Lambda"
     return (f"/var/task and /opt are not laid out as in Lambda ({why}): the function runs from {paths.code_dir} "
             f"(LAMBDA_TASK_ROOT), {writes}{layers}")

@@ -3,17 +3,24 @@
 Lambda (spec §2.8, §4.2): a failed Init logs INIT_REPORT (Status: error) and is retried inside the first
 invoke (a suppressed init); the extension launches again, registers, and the invoke succeeds.
 Extensions are found in an `extensions/` folder next to the handler (README).
+
+The extensions keep their state where Lambda lets them write, in the environment's /tmp (STATE below), which the
+failed Init's reset keeps for the retry: so a second launch knows it is the second. The handler returns what it
+finds there; what is written after it returned (SHUTDOWN) the extensions print, each its listing of the folder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
 import pytest
 
 from acceptance_support import cli, platform, reports, write
+
+STATE = "/tmp/state"  # in the environment's /tmp, kept across the failed Init's reset
 
 HANDLER = """\
     import os
@@ -22,13 +29,13 @@ HANDLER = """\
         return {"ok": True, "seen": sorted(os.listdir(os.environ["STATE_DIR"]))}
     """
 
-# The state lives in the code folder (not /tmp: that is the environment's own), so the second launch
-# knows it is the second.
 EXTENSION = f"""#!{sys.executable}
 import http.client, json, os, sys
 state = os.environ["STATE_DIR"]
+os.makedirs(state, exist_ok=True)
 launches = len([n for n in os.listdir(state) if n.startswith("launch-")])
 open(os.path.join(state, f"launch-{{launches + 1}}"), "w").close()
+print(f"flaky: launch-{{launches + 1}}", flush=True)
 if launches < FAIL_LAUNCHES:
     sys.stderr.write("flaky: giving up before register\\n")
     sys.stderr.flush()
@@ -49,13 +56,16 @@ while True:
 
 
 def make(code_dir, fail_launches: int, exit_stmt: str = "sys.exit(1)"):
-    state = code_dir / "state"
-    state.mkdir()
     write(code_dir / "handler.py", HANDLER)
     write(code_dir / "extensions" / "flaky",
           EXTENSION.replace("FAIL_LAUNCHES", str(fail_launches)).replace("EXIT", exit_stmt),
           executable=True, dedent=False)
-    return state
+    return STATE
+
+
+def launches(stderr: str) -> list[str]:
+    """The launches the flaky extension announced (each just after it marked itself in STATE)."""
+    return re.findall(r"flaky: (launch-\d+)$", stderr, re.M)
 
 
 @pytest.mark.parametrize("exit_stmt", ["sys.exit(1)", "sys.exit(0)", "os.kill(os.getpid(), 9)"],
@@ -92,7 +102,7 @@ def test_extension_that_never_registers_fails_the_first_invoke(code_dir):
     body = json.loads(result.stdout)
     assert body.get("errorType", "").startswith("Extension."), body
     assert sum(l.startswith("INIT_REPORT") for l in platform(result.stderr)) >= 1, result.stderr
-    assert len(list(state.glob("launch-*"))) == 2  # Init, then the suppressed init inside the invoke
+    assert launches(result.stderr) == ["launch-1", "launch-2"], result.stderr  # Init, then the suppressed init
 
 
 def test_serve_first_invoke_after_a_failed_init_succeeds(code_dir):
@@ -131,14 +141,17 @@ def test_replay_shows_the_failed_init_and_then_success(code_dir):
     assert outcomes(result.stdout) == ["success", "success"], result.stdout
 
 
+# The flags the test leaves beside the code (read-only there) are read from CODE_DIR.
 GOOD = f"""#!{sys.executable}
 import http.client, json, os, sys, time
 state = os.environ["STATE_DIR"]
+os.makedirs(state, exist_ok=True)
+flags = os.environ["CODE_DIR"]
 name = sys.argv[1]
 n = len([x for x in os.listdir(state) if x.startswith(f"{{name}}-launch-")]) + 1
 if name == "good":
     open(os.path.join(state, f"good-launch-{{n}}"), "w").close()
-    if n == 1 and os.path.exists(os.path.join(state, "..", "good-is-slow-at-first")):
+    if n == 1 and os.path.exists(os.path.join(flags, "good-is-slow-at-first")):
         # A slow first initialisation: still unregistered when its sibling dies. The reset must kill it before
         # the retried Init relaunches the sibling (launch-2); a survivor says so, then registers after all.
         deadline = time.monotonic() + 10
@@ -154,7 +167,7 @@ response = api.getresponse(); response.read()
 ext_id = response.getheader("Lambda-Extension-Identifier")
 if name == "good":
     open(os.path.join(state, f"good-{{n}}-registered"), "w").close()
-    if n == 1 and os.path.exists(os.path.join(state, "..", "good-is-slow-to-ask-for-events")):
+    if n == 1 and os.path.exists(os.path.join(flags, "good-is-slow-to-ask-for-events")):
         deadline = time.monotonic() + 10
         while not os.path.exists(os.path.join(state, "launch-1")) and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -166,20 +179,23 @@ while True:
     event = json.loads(api.getresponse().read())
     open(os.path.join(state, f"{{name}}-{{n}}-{{event['eventType']}}-{{event.get('shutdownReason', '')}}"), "w").close()
     if event["eventType"] == "SHUTDOWN":
+        print("files " + json.dumps(sorted(os.listdir(state))), flush=True)  # its own SHUTDOWN mark among them
         sys.exit(0)
 """
 
 
 FAST_FLAKY = """#!/bin/sh
 # First launch: exit at once, before registering (and before a slower sibling has registered).
+mkdir -p "$STATE_DIR"
 if [ ! -e "$STATE_DIR/launch-1" ]; then touch "$STATE_DIR/launch-1"; exit 1; fi
 touch "$STATE_DIR/launch-2"
-exec "$STATE_DIR/../good-impl" flaky
+exec "$CODE_DIR/good-impl" flaky
 """
 
 UNREGISTERED_FLAKY = f"""#!{sys.executable}
 import os, sys, time
 state = os.environ["STATE_DIR"]
+os.makedirs(state, exist_ok=True)
 if not os.path.exists(os.path.join(state, "launch-1")):
     open(os.path.join(state, "launch-1"), "w").close()
     deadline = time.monotonic() + 10
@@ -187,12 +203,13 @@ if not os.path.exists(os.path.join(state, "launch-1")):
         time.sleep(0.005)  # bounded wait until the sibling runs (it does not register yet): the ordering tested
     sys.exit(1)
 open(os.path.join(state, "launch-2"), "w").close()
-os.execv(os.path.join(state, "..", "good-impl"), ["good-impl", "flaky"])
+os.execv(os.path.join(os.environ["CODE_DIR"], "good-impl"), ["good-impl", "flaky"])
 """
 
 WAITING_FLAKY = f"""#!{sys.executable}
 import os, sys, time
 state = os.environ["STATE_DIR"]
+os.makedirs(state, exist_ok=True)
 if not os.path.exists(os.path.join(state, "launch-1")):
     open(os.path.join(state, "launch-1"), "w").close()
     deadline = time.monotonic() + 10
@@ -200,25 +217,32 @@ if not os.path.exists(os.path.join(state, "launch-1")):
         time.sleep(0.005)  # bounded wait for the sibling's registration: the ordering this test is about
     sys.exit(1)
 open(os.path.join(state, "launch-2"), "w").close()
-os.execv(os.path.join(state, "..", "good-impl"), ["good-impl", "flaky"])
+os.execv(os.path.join(os.environ["CODE_DIR"], "good-impl"), ["good-impl", "flaky"])
 """
 
 
 def make_pair(code_dir, flaky_source: str):
-    state = code_dir / "state"
-    state.mkdir()
+    """The functions' files; the `--env` pairs they run with."""
     write(code_dir / "handler.py", HANDLER)
     write(code_dir / "good-impl", GOOD, executable=True, dedent=False)
     write(code_dir / "extensions" / "good", f"#!/bin/sh\nexec {code_dir / 'good-impl'} good\n", executable=True,
           dedent=False)
     write(code_dir / "extensions" / "flaky", flaky_source, executable=True, dedent=False)
-    return state
+    return ["--env", f"STATE_DIR={STATE}", "--env", f"CODE_DIR={code_dir}"]
 
 
-def check_reset_and_relaunched(result, state):
+def printed_files(stderr: str) -> set[str]:
+    """What was in STATE when each extension that got SHUTDOWN ended: files are only ever added, so the union
+    is the folder as the last one saw it (with each one's own SHUTDOWN mark)."""
+    listings = re.findall(r"files (\[.*\])$", stderr, re.M)
+    assert listings, stderr
+    return set().union(*(json.loads(listing) for listing in listings))
+
+
+def check_reset_and_relaunched(result):
     assert result.returncode == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout)["seen"]
-    files = {p.name for p in state.iterdir()}
+    files = printed_files(result.stderr)
     # The failed Init's 'good' process must not serve the retried Init: a second one is launched and gets INVOKE.
     assert {"good-launch-1", "good-launch-2"} <= set(seen), seen
     assert "good-2-INVOKE-" in files and "good-1-INVOKE-" not in files, sorted(files)
@@ -228,22 +252,22 @@ def check_reset_and_relaunched(result, state):
 
 @pytest.mark.parametrize("asks_for_events", ["at-once", "late"])
 def test_a_registered_sibling_is_sent_shutdown_failure_and_relaunched(code_dir, asks_for_events):
-    state = make_pair(code_dir, WAITING_FLAKY)
+    env = make_pair(code_dir, WAITING_FLAKY)
     if asks_for_events == "late":  # its first /event/next comes after the Init failed: SHUTDOWN waits for it
         write(code_dir / "good-is-slow-to-ask-for-events", "")
-    result = cli("invoke", code_dir / "handler.py", "--env", f"STATE_DIR={state}", timeout=60)
-    files = check_reset_and_relaunched(result, state)
+    result = cli("invoke", code_dir / "handler.py", *env, timeout=60)
+    files = check_reset_and_relaunched(result)
     assert "good-1-SHUTDOWN-failure" in files, sorted(files)  # the reset after the failed Init (spec §4.5)
     assert "good-2-SHUTDOWN-spindown" in files, sorted(files)
 
 
 def test_an_unregistered_sibling_does_not_survive_the_failed_init(code_dir):
     """'good' runs but has not registered when 'flaky' dies: the reset kills it, the retry launches it afresh."""
-    state = make_pair(code_dir, UNREGISTERED_FLAKY)
+    env = make_pair(code_dir, UNREGISTERED_FLAKY)
     write(code_dir / "good-is-slow-at-first", "")
     started = time.monotonic()
-    result = cli("invoke", code_dir / "handler.py", "--env", f"STATE_DIR={state}", timeout=60)
-    files = check_reset_and_relaunched(result, state)
+    result = cli("invoke", code_dir / "handler.py", *env, timeout=60)
+    files = check_reset_and_relaunched(result)
     assert "good-1-outlived-the-reset" not in files and "good-1-registered" not in files, sorted(files)
     assert not any(name.startswith("good-1-SHUTDOWN") for name in files), sorted(files)  # killed without notice
     assert "good-2-SHUTDOWN-spindown" in files, sorted(files)
@@ -257,10 +281,12 @@ async def test_a_sibling_that_had_not_even_started_running_is_killed_by_the_rese
     from controller_support import debugger, payload
     from lambdatui.model import facts as f
 
-    state = make_pair(code_dir, FAST_FLAKY)
-    async with debugger(code_dir / "handler.py", env_pairs=[f"STATE_DIR={state}"]) as dbg:
+    env = make_pair(code_dir, FAST_FLAKY)
+    async with debugger(code_dir / "handler.py", env_pairs=env[1::2]) as dbg:
         result, report = await dbg.invoke()
         facts = list(dbg.facts.since(0))
+        # The environment's /tmp as the host sees it: every mark below was made before the invoke ended.
+        files = {p.name for p in (dbg.running.host.sandbox.tmp_dir / STATE.removeprefix("/tmp/")).iterdir()}
     assert report.status == "success" and not result.function_error, (result, report)
     assert payload(result)["ok"] is True
     failed_at = next(i for i, x in enumerate(facts) if isinstance(x, f.InitFailed))
@@ -270,7 +296,6 @@ async def test_a_sibling_that_had_not_even_started_running_is_killed_by_the_rese
     # The failed Init's 'good' process really exited, inside the reset, before the retried Init launched another.
     assert good_exits and failed_at < good_exits[0][0] < retry_at, [(i, x) for i, x in good_exits]
     assert good_exits[0][1].expected and "killed" in good_exits[0][1].description, good_exits
-    files = {p.name for p in state.iterdir()}
     registered = sorted(name for name in files if name.startswith("good-") and name.endswith("-registered"))
     assert len(registered) == 1, sorted(files)  # only the retry's 'good' ever registered ...
     n = registered[0].split("-")[1]
@@ -294,8 +319,7 @@ async def test_debugger_reports_the_failed_init_then_the_invoke_succeeds(code_di
 
 def test_the_suppressed_init_is_bounded_by_the_function_timeout(code_dir):
     """Launch 1 exits; launch 2 takes 2.5 s to register (past --timeout 1); launch 3 is quick (spec §4.2)."""
-    state = code_dir / "state"
-    state.mkdir()
+    state = STATE
     write(code_dir / "handler.py", HANDLER)
     source = EXTENSION.replace("FAIL_LAUNCHES", "1").replace("EXIT", "sys.exit(1)").replace(
         "api = http.client.HTTPConnection", "import time\nif launches == 1:\n    time.sleep(2.5)\napi = http.client.HTTPConnection", 1)

@@ -2,11 +2,13 @@
 
 Both speak HTTP/1.1 by hand over a single socket they never reopen: if lambdatui's server closed it (an
 idle timeout, a `Connection: close`, a dropped request), they exit with a message and the invoke fails.
+At SHUTDOWN the extension prints how many invokes it saw on its socket (a line of its log), which the test reads.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -95,8 +97,7 @@ while True:
         die(f"next answered {code}")
     event = json.loads(data)
     if event["eventType"] == "SHUTDOWN":
-        with open(os.path.join(os.environ["STATE_DIR"], "onesock"), "w") as fh:
-            json.dump({"invokes": invokes, "reason": event["shutdownReason"]}, fh)
+        print("onesock " + json.dumps({"invokes": invokes, "reason": event["shutdownReason"]}), flush=True)
         sys.exit(0)
     invokes += 1
     if invokes == 1 and IDLE_AFTER_FIRST:
@@ -108,11 +109,16 @@ INVOKES = 2100
 
 def make(code_dir, with_extension: bool):
     bootstrap = write(code_dir / "bootstrap", RUNTIME, executable=True, dedent=False)
-    state = code_dir / "state"
-    state.mkdir()
     if with_extension:
         write(code_dir / "extensions" / "onesock", EXTENSION, executable=True, dedent=False)
-    return bootstrap, state
+    return bootstrap
+
+
+def extension_saw(stderr: str) -> dict:
+    """What the extension printed at SHUTDOWN: exactly one line."""
+    seen = re.findall(r"onesock (\{.*\})$", stderr, re.M)
+    assert len(seen) == 1, stderr[-3000:]
+    return json.loads(seen[0])
 
 
 def check_all_answered(result, count: int) -> None:
@@ -127,19 +133,18 @@ def check_all_answered(result, count: int) -> None:
 
 @pytest.mark.slow
 def test_custom_runtime_and_extension_each_on_one_socket_for_2100_invokes(code_dir):
-    bootstrap, state = make(code_dir, with_extension=True)
-    result = cli("invoke", bootstrap, "-e", '{"k": 1}', "--repeat", str(INVOKES), "--env", f"STATE_DIR={state}",
-                 timeout=120)
+    bootstrap = make(code_dir, with_extension=True)
+    result = cli("invoke", bootstrap, "-e", '{"k": 1}', "--repeat", str(INVOKES), timeout=120)
     check_all_answered(result, INVOKES)
-    seen = json.loads((state / "onesock").read_text())
+    seen = extension_saw(result.stderr)
     assert seen == {"invokes": INVOKES, "reason": "spindown"}
 
 
 @pytest.mark.slow
 def test_one_socket_idle_past_a_five_second_keepalive_is_kept(code_dir):
     """Both sit idle on their socket for 5.5 s after the first invoke (a common server keep-alive is 5 s)."""
-    bootstrap, state = make(code_dir, with_extension=True)
+    bootstrap = make(code_dir, with_extension=True)
     result = cli("invoke", bootstrap, "-e", '{"k": 1}', "--repeat", "3", "--timeout", "10",
-                 "--env", f"STATE_DIR={state}", "--env", "IDLE_AFTER_FIRST=5.5", timeout=60)
+                 "--env", "IDLE_AFTER_FIRST=5.5", timeout=60)
     check_all_answered(result, 3)
-    assert json.loads((state / "onesock").read_text()) == {"invokes": 3, "reason": "spindown"}
+    assert extension_saw(result.stderr) == {"invokes": 3, "reason": "spindown"}

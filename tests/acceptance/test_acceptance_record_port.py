@@ -4,6 +4,10 @@ The TUI needs a terminal, so it runs inside a private tmux server (its socket in
 basetemp may be pruned by a concurrent pytest session of the same user);
 keys go in with send-keys, invokes come over real HTTP, `q` quits. The recording is then replayed with
 `lambdatui replay`, which must reach the same outcome.
+
+The handler notes each event it runs in its environment's /tmp/order.txt (the only place Lambda lets it write),
+which the test reads on the host, in the state folder it gives the TUI (`state_home`), while the TUI still runs
+(its folders go with it); and it prints the same line, which is how the replay's order is read.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import httpx
 import pytest
 
 from acceptance_support import cli, cli_argv, free_port, outcomes, write
+from test_fleet_support import env_tmp_dirs, state_home
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
+__all__ = ["state_home"]  # the fixture, used by name
 BOUND = 30.0
 
 HANDLER = """\
@@ -36,8 +42,10 @@ HANDLER = """\
     def handler(event, context):
         global calls
         calls += 1
-        with open(os.path.join(os.environ["STATE_DIR"], "order.txt"), "a") as fh:
-            fh.write(json.dumps(event, sort_keys=True) + "\\n")
+        line = json.dumps(event, sort_keys=True)
+        with open("/tmp/order.txt", "a") as fh:
+            fh.write(line + "\\n")
+        print("order " + line, flush=True)
         if event.get("boom"):
             raise ValueError("boom " + str(event.get("x")))
         return {"calls": calls, "x": event.get("x")}
@@ -97,26 +105,35 @@ def wait_port(port: int, bound: float = BOUND) -> None:
             time.sleep(0.05)  # bounded poll for the listener
 
 
-def wait_lines(path: Path, count: int, bound: float = BOUND) -> None:
+def orders(state: Path) -> list[list[str]]:
+    """Each environment's /tmp/order.txt, as lines (an environment that ran nothing has none)."""
+    files = [folder / "order.txt" for folder in env_tmp_dirs(state)]
+    return [path.read_text().splitlines() for path in files if path.exists()]
+
+
+def wait_lines(state: Path, count: int, bound: float = BOUND) -> None:
     deadline = time.monotonic() + bound
-    while not (path.exists() and len(path.read_text().splitlines()) >= count):
+    while sum(map(len, orders(state))) < count:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never had {count} lines")
+            raise AssertionError(f"the environments' order.txt never had {count} lines: {orders(state)}")
         time.sleep(0.02)  # bounded poll: the handler's own write is the event
+
+
+def printed_order(result: subprocess.CompletedProcess[str]) -> list[dict]:
+    """The events the handler printed it ran, in order, in a replay's output."""
+    return [json.loads(line) for line in re.findall(r"\border (\{.*\})$", result.stdout + result.stderr, re.M)]
 
 
 def url(port: int, name: str = "function") -> str:
     return f"http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
 
 
-def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir):
-    state = code_dir / "state"
-    state.mkdir()
+def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir, state_home):
+    state = state_home
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
-                                    "--env", f"STATE_DIR={state}"], cwd=code_dir)
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record)], cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
         wait_port(port)
@@ -124,17 +141,18 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
         with httpx.Client(timeout=BOUND) as client:
             first = client.post(url(port), content=b'{"x": 1}')
             tui.keys("i")  # one from the debugger itself, with its current event ({})
-            wait_lines(state / "order.txt", 2)
+            wait_lines(state, 2)
             # One after the other, each once the one before has run (its line written is not enough: an invoke is
             # over once the header counts it): one warm environment serves them all (an invoke sent while another
             # still ran would get an environment of its own, as in Lambda).
             tui.wait_screen(r"\b2 invokes\b")
             queued = client.post(url(port, "any-name"), content=b'{"x": 2}', headers={"X-Amz-Invocation-Type": "Event"})
-            wait_lines(state / "order.txt", 3)
+            wait_lines(state, 3)
             tui.wait_screen(r"\b3 invokes\b")
             failed = client.post(url(port), content=b'{"x": 3, "boom": true}')
             dry = client.post(url(port), content=b'{"x": 99}', headers={"X-Amz-Invocation-Type": "DryRun"})
             last = client.post(url(port), content=b'{"x": 4}')
+        executed = orders(state)  # all five ran, in the one warm environment
         tui.keys("q")
         assert tui.wait_exit() == 0
     finally:
@@ -145,8 +163,8 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
     assert dry.status_code == 204  # validated, not run: not in the recording either
     assert failed.status_code == 200 and failed.headers.get("x-amz-function-error") == "Unhandled"
     assert last.json() == {"calls": 5, "x": 4}  # the 'i' invoke and the Event one ran before it, in order
-    executed = [json.loads(line) for line in (state / "order.txt").read_text().splitlines()]
-    assert [e.get("x") for e in executed] == [1, None, 2, 3, 4]
+    assert len(executed) == 1, executed
+    assert [json.loads(line).get("x") for line in executed[0]] == [1, None, 2, 3, 4]
 
     text = record.read_text()
     assert str(handler) in text, text  # the recording names the real function path
@@ -154,30 +172,26 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
     events = [json.loads(s["invoke"]) if isinstance(s["invoke"], str) else s["invoke"] for s in steps]
     assert events == [{"x": 1}, {}, {"x": 2}, {"x": 3, "boom": True}, {"x": 4}], text
 
-    for path in sorted(state.iterdir()):
-        path.unlink()
-    replayed = cli("replay", handler, record, "--env", f"STATE_DIR={state}")
+    replayed = cli("replay", handler, record)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     got = outcomes(replayed.stdout)
     assert got[0] == got[1] == got[2] == got[4] == "success", got
     assert got[3].startswith("ERROR") and "ValueError" in got[3], got
-    assert [json.loads(l).get("x") for l in (state / "order.txt").read_text().splitlines()] == [1, None, 2, 3, 4]
+    assert [e.get("x") for e in printed_order(replayed)] == [1, None, 2, 3, 4], replayed.stdout + replayed.stderr
 
 
-def test_concurrent_http_invokes_are_each_recorded_once_and_the_recording_replays(code_dir):
+def test_concurrent_http_invokes_are_each_recorded_once_and_the_recording_replays(code_dir, state_home):
     """Invokes that arrive together run together, each environment its own (the fleet): every one of them is in
     the recording once, as an `invoke` step or in a `parallel` one, and the recording replays green.
 
     The handler answers without its per-process count: which warm environment takes an invoke is Lambda's choice
     (unspecified), so what each environment has counted can differ between the session and its replay."""
-    state = code_dir / "state"
-    state.mkdir()
+    state = state_home
     handler = write(code_dir / "handler.py", HANDLER.replace('return {"calls": calls, "x": event.get("x")}',
                                                              'return {"x": event.get("x")}'))
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record),
-                                    "--env", f"STATE_DIR={state}"], cwd=code_dir)
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record)], cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
         wait_port(port)
@@ -192,23 +206,25 @@ def test_concurrent_http_invokes_are_each_recorded_once_and_the_recording_replay
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(send, range(8)))
         assert [a.status_code for a in answers] == [200 if i % 2 == 0 else 202 for i in range(8)]
-        wait_lines(state / "order.txt", 8)  # the Event invokes have run too
+        wait_lines(state, 8)  # the Event invokes have run too
+        before = sorted(line for lines in orders(state) for line in lines)
         assert send(8).json()["x"] == 8
+        # Each environment's lines in the order it ran them: the one that ran 8 ran it last.
+        executed = [[json.loads(line)["x"] for line in lines] for lines in orders(state)]
         tui.keys("q")
         assert tui.wait_exit() == 0
     finally:
         tui.close()
-    executed = [json.loads(line)["x"] for line in (state / "order.txt").read_text().splitlines()]
-    assert sorted(executed) == list(range(9)) and executed[8] == 8
+    assert sorted(x for xs in executed for x in xs) == list(range(9)), executed
+    assert sorted(json.loads(line)["x"] for line in before) == list(range(8)), before  # 8 ran after all of them
+    assert [xs[-1] for xs in executed if 8 in xs] == [8], executed
     recorded = []
     for step in tomllib.loads(record.read_text())["step"]:
         for event in ([step["invoke"]] if "invoke" in step else step.get("parallel", [])):
             recorded.append((json.loads(event) if isinstance(event, str) else event)["x"])
     assert sorted(recorded) == list(range(9)), record.read_text()
 
-    for path in sorted(state.iterdir()):
-        path.unlink()
-    replayed = cli("replay", handler, record, "--env", f"STATE_DIR={state}")
+    replayed = cli("replay", handler, record)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
 
 
@@ -262,18 +278,22 @@ def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_n
     assert got[3].startswith("TIMEOUT"), got
 
 
-def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replayable_file(code_dir):
-    state = code_dir / "state"
-    state.mkdir()
+def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replayable_file(code_dir, state_home):
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record), "--concurrency", "1",
-                                    "--env", f"STATE_DIR={state}"], cwd=code_dir)
+    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record), "--concurrency", "1"],
+              cwd=code_dir)
     import concurrent.futures
 
+    seen = code_dir / "order-seen.txt"
     try:
         tui.wait_screen(r"HELD at init\.extensions")
+        # The one environment's /tmp/order.txt, linked from code_dir before anything can run: a line the handler
+        # wrote there stays readable after lambdatui removed its folders on quitting.
+        (tmp,) = env_tmp_dirs(state_home)
+        (tmp / "order.txt").touch()
+        os.link(tmp / "order.txt", seen)
         wait_port(port)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pending = pool.submit(httpx.post, url(port), content=b'{"x": 1}', timeout=BOUND)
@@ -286,7 +306,7 @@ def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replaya
                 answer = exc
     finally:
         tui.close()
-    assert not (state / "order.txt").exists()  # it never ran
-    replayed = cli("replay", handler, record, "--env", f"STATE_DIR={state}")
+    assert seen.read_text() == ""  # it never ran
+    replayed = cli("replay", handler, record)
     assert replayed.returncode == 0, record.read_text() + replayed.stdout[-1500:]
     assert isinstance(answer, httpx.Response), f"the caller got no HTTP answer: {answer!r}"

@@ -2,6 +2,9 @@
 
 Every request must get its own right answer (status, X-Amz-Function-Error, body, log tail) and none may be
 lost; Event invokes still run; the server is healthy afterwards and exits 0 on SIGTERM.
+
+Which invokes ran is read in serve's log: each handler prints `ran-<i>` first (across the fleet's environments,
+before a crash or a timeout, and for Event invokes, which answer nothing).
 """
 
 from __future__ import annotations
@@ -24,8 +27,7 @@ HANDLER = """\
     def handler(event, context):
         i, kind = event["i"], event["kind"]
         print(f"marker-{i}-start", flush=True)
-        with open(os.path.join(os.environ["STATE_DIR"], f"ran-{i}"), "w") as fh:
-            fh.write(context.aws_request_id)
+        print(f"ran-{i} {context.aws_request_id}", flush=True)
         if kind == "raise":
             raise ValueError(f"raised by {i}")
         if kind == "crash":
@@ -50,6 +52,11 @@ PLAN = (
 )
 
 
+def ran(log: str) -> list[int]:
+    """The invokes whose handler ran, by the line each printed first, in serve's log."""
+    return sorted(int(i) for i in re.findall(r"\bran-(\d+) [0-9a-f-]{36}$", log, re.M))
+
+
 def interleave(plan):
     """A fixed, mixed order (not grouped by kind), so every kind has neighbours of every other kind."""
     return [plan[(k * 7) % len(plan)] for k in range(len(plan))]
@@ -57,12 +64,10 @@ def interleave(plan):
 
 @pytest.mark.slow
 def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
-    state = code_dir / "state"
-    state.mkdir()
     write(code_dir / "handler.py", HANDLER)
     plan = interleave(PLAN)
     assert sorted(plan) == sorted(PLAN)  # 7 is coprime with the length (37): a permutation
-    with ServeProcess(code_dir / "handler.py", "--timeout", "3", "--env", f"STATE_DIR={state}") as served:
+    with ServeProcess(code_dir / "handler.py", "--timeout", "3") as served:
         url = served.invoke_url()
 
         def send(i: int) -> httpx.Response:
@@ -80,11 +85,12 @@ def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
         assert served.wait(30) == 0
         log = served.output()
 
+    ran_ids = ran(log)
     problems = []
     for i, ((kind, invocation), answer) in enumerate(zip(plan, answers)):
         where = f"request {i} ({kind}, {invocation}): {answer.status_code} {answer.headers.get('x-amz-function-error')} {answer.text[:200]}"
         if kind == "badjson":  # Lambda: 400 InvalidRequestContentException, nothing runs
-            if answer.status_code != 400 or "InvalidRequestContent" not in answer.headers.get("x-amzn-errortype", "") + answer.text or (state / f"ran-{i}").exists():
+            if answer.status_code != 400 or "InvalidRequestContent" not in answer.headers.get("x-amzn-errortype", "") + answer.text or i in ran_ids:
                 problems.append(where)
             continue
         if invocation == "Event":
@@ -92,7 +98,7 @@ def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
                 problems.append(where)
             continue
         if invocation == "DryRun":
-            if answer.status_code != 204 or (state / f"ran-{i}").exists():
+            if answer.status_code != 204 or i in ran_ids:
                 problems.append(where)
             continue
         if answer.status_code != 200:
@@ -118,9 +124,8 @@ def test_every_concurrent_request_gets_its_own_right_answer(code_dir):
     assert final.status_code == 200 and final.json() == {"i": 999}
 
     # None lost: every invoke that is not a DryRun ran exactly once, Event ones included.
-    ran = sorted(int(p.name.split("-")[1]) for p in state.iterdir() if p.name.startswith("ran-"))
     expected = sorted([i for i, (kind, inv) in enumerate(plan) if inv != "DryRun" and kind != "badjson"] + [999])
-    assert ran == expected
+    assert ran_ids == expected
     reports = [line for line in log.splitlines() if re.search(r"\bREPORT RequestId:", line)]
     assert len(reports) == len(expected), len(reports)
     assert sum("Status: timeout" in line for line in reports) == 2
@@ -143,14 +148,12 @@ def test_with_an_extension_every_request_still_gets_its_answer_across_resets(cod
 
     from acceptance_support import SAMPLES
 
-    state = code_dir / "state"
-    state.mkdir()
     write(code_dir / "handler.py", HANDLER)
     (code_dir / "extensions").mkdir()
     shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
     plan = [PLAN_WITH_EXTENSION[(k * 7) % len(PLAN_WITH_EXTENSION)] for k in range(len(PLAN_WITH_EXTENSION))]
     assert sorted(plan) == sorted(PLAN_WITH_EXTENSION)
-    with ServeProcess(code_dir / "handler.py", "--timeout", "3", "--env", f"STATE_DIR={state}") as served:
+    with ServeProcess(code_dir / "handler.py", "--timeout", "3") as served:
         url = served.invoke_url()
 
         def send(i: int) -> httpx.Response:
@@ -180,8 +183,7 @@ def test_with_an_extension_every_request_still_gets_its_answer_across_resets(cod
             problems.append(where)
     assert not problems, "\n".join(problems) + "\n" + log[-3000:]
     assert final.json() == {"i": 999}
-    ran = sorted(int(p.name.split("-")[1]) for p in state.iterdir() if p.name.startswith("ran-"))
-    assert ran == sorted(list(range(len(plan))) + [999])
+    assert ran(log) == sorted(list(range(len(plan))) + [999])
     # Three resets (2 crashes, 1 timeout): the extension was told why each time, then once more at the end in each
     # environment the concurrent requests needed that still had it running (a reset one has no processes left).
     shutdowns = re.findall(r"SHUTDOWN.*?(timeout|failure|spindown)", log)

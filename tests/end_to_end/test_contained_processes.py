@@ -4,10 +4,15 @@ A daemon that double-forks and calls setsid leaves the process group lambdatui s
 missed it: it survived lambdatui's exit, a SIGKILL of `serve`, and resets, and kept running while the
 environment was frozen. Each environment's processes now live in a cgroup of their own, which a process cannot
 leave. Without a writable cgroup (not root, no delegation) these tests skip: process groups are all there is.
+
+The function and its daemon leave their marks in the environment's /tmp (the only place Lambda lets them write),
+which the test reads in lambdatui's state folder (`state_home`); what the test needs after the run has ended, the
+handler returns.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -17,17 +22,19 @@ import httpx
 import pytest
 
 from e2e_support import ServeProcess, run_cli, write_file
+from test_fleet_support import env_tmp_dirs, state_home
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.linux import STOPPED_STATES, proc_state
 
+__all__ = ["state_home"]  # the fixture, used by name
 WAIT_S = 10.0
 
 DAEMONIC = """\
-import os, sys, time
+import os, sys, tempfile, time
 
 TICKER = '''
 import os, sys, time
-marks = sys.argv[1].split(":", 1)[1]
+marks = sys.argv[2]
 ticks = 0
 while True:
     ticks += 1
@@ -38,7 +45,7 @@ while True:
 '''
 
 def handler(event, context):
-    marks = os.environ["MARKS"]
+    marks = tempfile.gettempdir()  # the environment's /tmp (or TMPDIR where it cannot have its own)
     if event.get("crash"):
         os._exit(1)
     if event.get("probe"):
@@ -58,8 +65,10 @@ def handler(event, context):
         os.waitpid(child, 0)
         for _ in range(500):  # the environment freezes once the handler returns, and the daemon with it
             if os.path.exists(os.path.join(marks, "probe")):
-                break
+                with open(os.path.join(marks, "probe")) as fh:
+                    return {"ok": True, "probe": fh.read()}
             time.sleep(0.01)
+        return {"ok": False}
     if event.get("daemon"):
         child = os.fork()
         if child == 0:
@@ -71,12 +80,15 @@ def handler(event, context):
                 os.dup2(devnull, fd)
             # Its pid inside the environment's PID namespace means nothing to the test, which looks from the
             # host: it is found by this tag on its command line.
-            os.execv(sys.executable, [sys.executable, "-c", TICKER, "lambdatui-test-daemon:" + marks])
+            os.execv(sys.executable, [sys.executable, "-c", TICKER, "lambdatui-test-daemon:" + os.environ["TAG"],
+                                      marks])
         os.waitpid(child, 0)
         for _ in range(500):  # returns once the daemon runs, so that the test can see it end
             if os.path.exists(os.path.join(marks, "ticks")):
                 break
             time.sleep(0.01)
+        else:
+            return {"ok": False}
     return {"ok": True}
 """
 
@@ -117,9 +129,8 @@ def tagged(tag: bytes) -> list[int]:
     return found
 
 
-def daemon_pid(marks: Path) -> int:
+def daemon_pid(tag: bytes, marks: Path) -> int:
     """The daemon's pid as the host sees it (inside, the environment's PID namespace numbers it differently)."""
-    tag = f"lambdatui-test-daemon:{marks}".encode()
     wait_until(lambda: bool(tagged(tag)) and (marks / "ticks").exists(), "the daemon")
     return tagged(tag)[0]
 
@@ -128,38 +139,48 @@ def ticks(marks: Path) -> int:
     return int((marks / "ticks").read_text())
 
 
-def setup(code_dir: Path) -> Path:
-    marks = code_dir / "marks"
-    marks.mkdir()
+def setup(code_dir: Path) -> bytes:
+    """The function in code_dir; the tag its daemon carries on its command line (one per test: they run at once)."""
     write_file(code_dir / "handler.py", DAEMONIC)
-    return marks
+    return code_dir.name.encode()
 
 
-def test_a_setsid_daemon_ends_with_lambdatui_invoke(code_dir: Path, cgroups_available: None) -> None:
-    marks = setup(code_dir)
-    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"daemon": true}', "--env", f"MARKS={marks}")
+def tag_of(token: bytes) -> bytes:
+    return b"lambdatui-test-daemon:" + token
+
+
+def marks_of(state: Path) -> Path:
+    """The environment's /tmp, where the function leaves its marks, as the host sees it."""
+    wait_until(lambda: len(env_tmp_dirs(state)) == 1, "the environment's /tmp")
+    return env_tmp_dirs(state)[0]
+
+
+def test_a_setsid_daemon_ends_with_lambdatui_invoke(code_dir: Path, state_home: Path, cgroups_available: None) -> None:
+    token = setup(code_dir)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"daemon": true}', "--env", f"TAG={token.decode()}")
     assert done.returncode == 0, done.stderr
-    assert (marks / "ticks").exists()  # it ran
-    tag = f"lambdatui-test-daemon:{marks}".encode()
-    wait_until(lambda: not tagged(tag), "the daemon to end with lambdatui")
+    assert json.loads(done.stdout) == {"ok": True}  # the daemon ran (it ticked)
+    wait_until(lambda: not tagged(tag_of(token)), "the daemon to end with lambdatui")
 
 
-def test_a_setsid_daemon_ends_when_serve_is_killed(code_dir: Path, cgroups_available: None) -> None:
-    marks = setup(code_dir)
-    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}") as served:
+def test_a_setsid_daemon_ends_when_serve_is_killed(code_dir: Path, state_home: Path, cgroups_available: None) -> None:
+    token = setup(code_dir)
+    with ServeProcess(code_dir / "handler.py", "--env", f"TAG={token.decode()}") as served:
         assert httpx.post(served.invoke_url(), content=b'{"daemon": true}', timeout=WAIT_S).json() == {"ok": True}
-        pid = daemon_pid(marks)
+        pid = daemon_pid(tag_of(token), marks_of(state_home))
         served.signal(signal.SIGKILL)
         served.wait(WAIT_S)
     wait_until(lambda: not alive(pid), "the watchdog to end the daemon after SIGKILL of serve")
 
 
-def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path, cgroups_available: None) -> None:
-    marks = setup(code_dir)
-    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}") as served:
+def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path, state_home: Path,
+                                                                  cgroups_available: None) -> None:
+    token = setup(code_dir)
+    with ServeProcess(code_dir / "handler.py", "--env", f"TAG={token.decode()}") as served:
         with httpx.Client(timeout=WAIT_S) as client:
             assert client.post(served.invoke_url(), content=b'{"daemon": true}').json() == {"ok": True}
-            pid = daemon_pid(marks)
+            marks = marks_of(state_home)
+            pid = daemon_pid(tag_of(token), marks)
             wait_until(lambda: (marks / "ticks").exists(), "the daemon's first tick")
             # The invoke is over; the freeze that follows its answer reaches the daemon a moment later (a stray is
             # stopped after the runtime asks for its next event): from then on it must not tick.
@@ -173,13 +194,12 @@ def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path
             assert client.post(served.invoke_url(), content=b"{}").json() == {"ok": True}
 
 
-def test_a_daemon_that_left_the_process_tree_still_reaches_the_runtime_api(code_dir: Path,
+def test_a_daemon_that_left_the_process_tree_still_reaches_the_runtime_api(code_dir: Path, state_home: Path,
                                                                          cgroups_available: None) -> None:
     # In Lambda a daemon inside the sandbox may call the API; outside lambdatui's process tree, only its cgroup
     # says it belongs to the environment (a neighbour's process gets 403, tests/end_to_end/test_neighbour_access).
-    marks = setup(code_dir)
-    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}") as served:
-        assert httpx.post(served.invoke_url(), content=b'{"probe": true}', timeout=WAIT_S).json() == {"ok": True}
-        wait_until(lambda: (marks / "probe").exists(), "the daemon's answer")
-        assert (marks / "probe").read_text() == "404"  # served (no such path), not refused (403)
+    token = setup(code_dir)
+    with ServeProcess(code_dir / "handler.py", "--env", f"TAG={token.decode()}") as served:
+        answer = httpx.post(served.invoke_url(), content=b'{"probe": true}', timeout=WAIT_S).json()
+        assert answer == {"ok": True, "probe": "404"}  # served (no such path), not refused (403)
 

@@ -8,16 +8,17 @@ from pathlib import Path
 
 from e2e_support import platform_lines, run_cli, write_file
 
-# Exits 1 before registering on its first launch only: the marker it leaves in FLAKY_STATE_DIR (outside the
-# sandbox's /tmp, which the test cannot reach) tells the second launch to behave. The second launch
+# Exits 1 before registering on its first launch only: the marker it leaves in its /tmp (the only place Lambda
+# lets it write, which the failed Init's reset keeps) tells the second launch to behave. The second launch
 # registers for INVOKE, takes its events and says so on stdout, which lambdatui relays as its log.
 FLAKY_EXTENSION = '''#!{python}
 import http.client
 import json
 import os
 import sys
+import tempfile
 
-marker = os.path.join(os.environ["FLAKY_STATE_DIR"], "launched-once")
+marker = os.path.join(tempfile.gettempdir(), "launched-once")
 if not os.path.exists(marker):
     open(marker, "w").close()
     print("[flaky] first launch: exiting before registering", flush=True)
@@ -45,10 +46,8 @@ def test_an_extension_crashing_before_registering_fails_init_and_the_first_invok
         code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", HANDLER)
     write_file(code_dir / "extensions" / "flaky", FLAKY_EXTENSION.format(python=sys.executable), executable=True)
-    state = code_dir / "state"
-    state.mkdir()
 
-    result = run_cli("invoke", str(handler), "--env", f"FLAKY_STATE_DIR={state}")
+    result = run_cli("invoke", str(handler))
 
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)

@@ -242,7 +242,8 @@ def test_without_the_layout_the_real_folders_are_used_and_one_line_says_so(code_
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert sum("/var/task and /opt are not laid out" in line for line in replayed.stderr.splitlines()) == 1
     assert f"lambdatui's state folder {state}/lambdatui/" in notes[0]
-    assert f"the function runs from {code} (LAMBDA_TASK_ROOT), which it can write to" in notes[0]
+    # The mount namespace is there (only the layout is not): its read-only root covers the real code folder too.
+    assert f"the function runs from {code} (LAMBDA_TASK_ROOT), which it cannot write to, as in Lambda" in notes[0]
     merged = notes[0].split("its layers are read from ", 1)[1].split(",", 1)[0]
     assert merged.startswith(f"{state}/lambdatui/")
     response = json.loads(result.stdout)
@@ -252,7 +253,7 @@ def test_without_the_layout_the_real_folders_are_used_and_one_line_says_so(code_
     assert response["path"] == [str(code), f"{merged}/python/lib/{version}/site-packages", f"{merged}/python"]
     assert (response["PATH"], response["LD_LIBRARY_PATH"]) == (f"{merged}/bin", f"{merged}/lib")
     assert response["tool"] == f"tool from {merged}/bin/layer-tool"
-    assert response["write_task"] == "written"
+    assert response["write_task"] == "EROFS"
     assert f"[audit]      launching audit from {layer}/extensions/audit in {code}" in result.stderr
     assert "[audit]      registered" in result.stderr
 

@@ -21,17 +21,22 @@ import httpx
 import pytest
 
 from e2e_support import ServeProcess, descendants, proc_cmdline, write_file
+from test_fleet_support import env_tmp_dirs, state_home
+
+__all__ = ["state_home"]  # the fixture, used by name
 
 WAIT_S = 20.0
 
-# The handler tells the test it is running, then waits for the test to let it finish.
+# The handler tells the test it is running, then waits for the test to let it finish: through its /tmp, the only
+# place Lambda lets it write, which the test finds in lambdatui's state folder.
 HANDLER = """\
-import os, time
+import os, tempfile, time
 
 def handler(event, context):
-    open(os.path.join(os.environ["MARKS"], "started"), "w").close()
+    marks = tempfile.gettempdir()
+    open(os.path.join(marks, "started"), "w").close()
     deadline = time.monotonic() + 20
-    while not os.path.exists(os.path.join(os.environ["MARKS"], "release")) and time.monotonic() < deadline:
+    while not os.path.exists(os.path.join(marks, "release")) and time.monotonic() < deadline:
         time.sleep(0.01)
     return {"real": True}
 """
@@ -59,11 +64,13 @@ for method, path, body in [
 """
 
 
-def wait_for(path: Path) -> None:
+def wait_for_started(state: Path) -> Path:
+    """The environment's /tmp (as the host sees it) once the handler has marked it."""
     deadline = time.monotonic() + WAIT_S
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
+    while not (started := [d for d in env_tmp_dirs(state) if (d / "started").exists()]):
+        assert time.monotonic() < deadline, "started never appeared"
         time.sleep(0.01)  # polling a file the handler writes: the handler is in another process
+    return started[0]
 
 
 def runtime_api_of(serve_pid: int) -> str:
@@ -77,7 +84,8 @@ def runtime_api_of(serve_pid: int) -> str:
 
 
 @pytest.mark.parametrize("user", [None, 65534], ids=["same-user-outside-the-tree", "another-user"])
-def test_a_neighbour_cannot_take_the_event_or_replace_the_answer(code_dir: Path, user: Optional[int]) -> None:
+def test_a_neighbour_cannot_take_the_event_or_replace_the_answer(code_dir: Path, state_home: Path,
+                                                                user: Optional[int]) -> None:
     interpreter = sys.executable
     if user is not None:
         if os.geteuid() != 0:
@@ -87,13 +95,11 @@ def test_a_neighbour_cannot_take_the_event_or_replace_the_answer(code_dir: Path,
         interpreter = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.path.exists(p)), "")
         if not interpreter:
             pytest.skip("no system python3 that another user can run")
-    marks = code_dir / "marks"
-    marks.mkdir()
-    marks.chmod(0o777)
     write_file(code_dir / "handler.py", HANDLER)
-    with ServeProcess(code_dir / "handler.py", "--env", f"MARKS={marks}", "--timeout", "30") as served:
+    with ServeProcess(code_dir / "handler.py", "--timeout", "30") as served:
         address = ""
         answer: dict = {}
+        marks: Optional[Path] = None
 
         def caller() -> None:
             with httpx.Client(timeout=WAIT_S + 10) as client:
@@ -102,12 +108,13 @@ def test_a_neighbour_cannot_take_the_event_or_replace_the_answer(code_dir: Path,
         thread = threading.Thread(target=caller)
         thread.start()
         try:
-            wait_for(marks / "started")
+            marks = wait_for_started(state_home)
             address = runtime_api_of(served.proc.pid)
             tried = subprocess.run([interpreter, "-c", NEIGHBOUR, address], capture_output=True, text=True,
                                    timeout=WAIT_S, user=user, cwd="/")
         finally:
-            (marks / "release").touch()
+            if marks is not None:
+                (marks / "release").touch()
             thread.join(WAIT_S)
         results = [json.loads(line) for line in tried.stdout.splitlines()]
         assert len(results) == 3, tried.stdout + tried.stderr

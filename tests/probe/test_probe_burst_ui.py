@@ -3,12 +3,17 @@ guest, real processes and real HTTP (the Invoke API on --port).
 
 The app is driven as tests/ui/test_burst_pace.py drives it: `build_debugger` + `app.run_test`, waits on the app's
 own state with a bound, and the backend stopped at the end.
+
+The function reads its `go` and `stop` files in the test's folder, and marks the end of its burst in its own /tmp
+(`printed`: the only place Lambda lets it write), which the test reads on the host, in the state folder it gives
+lambdatui (`state_home`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 from contextlib import asynccontextmanager
@@ -29,6 +34,10 @@ from lambdatui.tui import build_debugger
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.widgets import LogView
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
+from test_fleet_support import env_tmp_dirs, state_home  # noqa: E402
+
+__all__ = ["state_home"]  # the fixture, used by name
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 SIZE = (140, 45)
@@ -119,14 +128,23 @@ async def continued(code_dir: Path, event: Optional[dict] = None,
         await stop(app)
 
 
-async def gated_burst_beside_env_2(app: LambdaTuiApp, pilot: Pilot, code_dir: Path, tag: str, *, chunks: int,
-                                   lines: int, pause: float) -> tuple["asyncio.Future", tuple[Path, Path, Path]]:
+PRINTED = "/tmp/printed"  # in the environment's own /tmp
+
+
+def printed_in(state: Path) -> Callable[[], bool]:
+    """Whether an environment's function has marked the end of its burst (PRINTED), as the host sees it."""
+    return lambda: any((folder / "printed").exists() for folder in env_tmp_dirs(state))
+
+
+async def gated_burst_beside_env_2(app: LambdaTuiApp, pilot: Pilot, code_dir: Path, state: Path, tag: str, *,
+                                   chunks: int, lines: int, pause: float
+                                   ) -> tuple["asyncio.Future", tuple[Path, Path, Callable[[], bool]]]:
     """env #1 running an invoke that prints its burst once the test touches `go` and ends once it touches `stop`
-    (`printed` appears when the burst is over); env #2 cold-started meanwhile by an invoke tagged `tag`, so warm.
-    The burst's invoke (a future of its answer) and the (go, stop, printed) files."""
-    go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
+    (`printed` says whether the burst is over); env #2 cold-started meanwhile by an invoke tagged `tag`, so warm.
+    The burst's invoke (a future of its answer), the go and stop files, and `printed`."""
+    go, halt, printed = code_dir / "go", code_dir / "stop", printed_in(state)
     burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
-                                                    "printed": str(printed), "chunks": chunks, "lines": lines,
+                                                    "printed": PRINTED, "chunks": chunks, "lines": lines,
                                                     "pause": pause}))
     await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
     _, first = await http_invoke(app, {"tag": tag})  # env #1 is busy: env #2 cold-starts for it
@@ -171,13 +189,13 @@ def function_lines(facts: list[f.Fact]) -> list[f.LogLine]:
 
 
 async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_focused_one(
-        code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        code_dir: Path, state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A burst pace so slow that being held to it would show, whatever else the machine is doing.
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         # env #1 takes an invoke that waits for `go`, prints 300,000 lines (over ~1 s), then waits for `stop`.
-        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, "quick1", chunks=300,
-                                                                    lines=1000, pause=0.003)
+        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, state_home, "quick1",
+                                                                    chunks=300, lines=1000, pause=0.003)
         await pilot.press("2")
         await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
         await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "env #2 to be idle")
@@ -190,10 +208,11 @@ async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_foc
             shown = await until(app, pilot, lambda: app.snapshot.last_result is not None
                                 and app.snapshot.last_result.request_id == request_id, "its result in the UI")
             latencies.append(shown - answered)
-        during = not printed.exists()  # env #1 was still printing when the last of them showed
+        during = not printed()  # env #1 was still printing when the last of them showed
         halt.touch()
         _, burst_response = await burst
         assert burst_response.json() == {"tag": "burst"}
+        assert printed(), "the burst's end was never seen in env #1's /tmp"  # so `during` could have been False
         env1_lines_during = [line for _, number, facts in recorder.updates[start:]
                              for line in function_lines(facts) if line.text.startswith("burst ")]
         shown_lines = app.query_one(LogView).visible_lines()
@@ -260,14 +279,14 @@ async def test_every_line_of_a_burst_reaches_the_log_view(code_dir: Path) -> Non
 
 
 async def test_another_environments_hold_shows_in_the_strip_while_the_focused_one_bursts(
-        code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        code_dir: Path, state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The focused environment prints a long burst (its updates at the burst pace, here 5 s); meanwhile env #2 is
     held at a breakpoint. The strip must say so at the quiet pace: a step of the lifecycle is never held back."""
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         # env #1 (focused) will print 2,000 chunks of 500 lines, 2 ms apart: a burst of several seconds.
-        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, "warm2", chunks=2000,
-                                                                    lines=500, pause=0.002)
+        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, state_home, "warm2",
+                                                                    chunks=2000, lines=500, pause=0.002)
         app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))  # env #1 has passed it already
         go.touch()
         await until(app, pilot, lambda: bridge.batch_size(recorder.updates[-1][2]) >= bridge.BURST_SIZE,
@@ -277,26 +296,28 @@ async def test_another_environments_hold_shows_in_the_strip_while_the_focused_on
         shown = await until(app, pilot, lambda: any(line.number == 2 and line.held_at is Boundary.INVOKE_START
                                                     for line in app.snapshot.environments),
                             "env #2 held, in the strip", timeout=20)
-        during = not printed.exists()
+        during = not printed()
         app.send(c.SetBreakpoints(frozenset()))
         app.send(c.Continue(env=2))
         halt.touch()
         _, held_response = await held
         _, burst_response = await burst
         assert held_response.json() == {"tag": "held2"} and burst_response.json() == {"tag": "burst"}
+        assert printed(), "the burst's end was never seen in env #1's /tmp"  # so `during` could have been False
     assert during, "env #1's burst was over before env #2 was held: nothing was probed"
     assert reached, "env #2 never reached invoke.start"
     assert shown - reached[0] < QUIET_BOUND_S, f"env #2's hold showed {shown - reached[0]:.2f} s after it happened"
 
 
-async def test_moving_the_focus_away_and_back_during_a_burst_leaves_no_gap_in_the_log(code_dir: Path) -> None:
+async def test_moving_the_focus_away_and_back_during_a_burst_leaves_no_gap_in_the_log(code_dir: Path,
+                                                                                      state_home: Path) -> None:
     """env #1 prints a burst; the user looks at env #2 and comes back, twice, meanwhile. The log view then shows
     env #1's newest lines, each once and in order, ending with its last one."""
-    go, halt, printed = code_dir / "go", code_dir / "stop", code_dir / "printed"
+    go, halt, printed = code_dir / "go", code_dir / "stop", printed_in(state_home)
     chunks, lines = 1000, 100
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "b",
-                                                        "printed": str(printed), "chunks": chunks,
+                                                        "printed": PRINTED, "chunks": chunks,
                                                         "lines": lines, "pause": 0.003}))
         await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
         _, first = await http_invoke(app, {"tag": "other"})
@@ -310,10 +331,11 @@ async def test_moving_the_focus_away_and_back_during_a_burst_leaves_no_gap_in_th
             await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
             press(app, "1")
             await until(app, pilot, lambda: app.snapshot.environment_number == 1, "the focus back on env #1")
-        during = not printed.exists()
+        during = not printed()
         halt.touch()
         _, response = await burst
         assert response.json() == {"tag": "b"}
+        assert printed(), "the burst's end was never seen in env #1's /tmp"  # so `during` could have been False
         await until(app, pilot, lambda: any(text.endswith("b done") for text in view.visible_lines()[-5:]),
                     "env #1's last line in the log")
         shown = [text for text in view.visible_lines() if " chunk " in text]

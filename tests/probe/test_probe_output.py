@@ -30,9 +30,11 @@ from lambdatui.runner import open_environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import lambdatui_argv, stop  # noqa: E402
+from test_fleet_support import env_tmp_dirs, state_home  # noqa: E402
 
 from probe_support import EXTENSION_EVENTS_SOURCE  # noqa: E402
 
+__all__ = ["state_home"]  # the fixture, used by name
 pytestmark = pytest.mark.timeout(180)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,17 +139,43 @@ def parallel(n: int, call: Callable[[int], httpx.Response]) -> list[httpx.Respon
         return list(pool.map(call, range(n)))
 
 
+# Invokes that must run at once, one environment each: each marks its tag in its environment's own /tmp (the
+# only place Lambda lets it write, so no environment sees another's), then waits for the test's `go` file. The
+# test touches it once every tag is marked: every invoke is running then, so each has an environment of its own.
+TOGETHER = """
+    open(os.path.join("/tmp", event["tag"]), "w").close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(event["go"]) and time.monotonic() < deadline:
+        time.sleep(0.005)   # until the test has seen every invoke running
+"""
+
+
+def all_marked(state: Path, tags: list[str]) -> bool:
+    """Whether every tag is marked in an environment's /tmp under `state` (lambdatui's state folder)."""
+    try:
+        marked = {tag for folder in env_tmp_dirs(state) for tag in tags if (folder / tag).exists()}
+    except FileNotFoundError:
+        return False  # an ended environment's folder went while it was listed: asked again
+    return marked == set(tags)
+
+
+def parallel_together(n: int, call: Callable[[int], httpx.Response], state: Path, tags: list[str],
+                      go: Path) -> list[httpx.Response]:
+    """`parallel`, with `go` touched once every invoke runs (TOGETHER), or however the wait for them ends."""
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(call, i) for i in range(n)]
+        try:
+            wait_until(lambda: all_marked(state, tags), f"{n} invokes running at once")
+        finally:
+            go.touch()
+        return [future.result() for future in futures]
+
+
 # ---------------------------------------------------------------------- a fleet, each environment printing a burst
 
 BURST_HANDLER = r'''import json, os, sys, time
 
-def handler(event, context):
-    marks = event["marks"]
-    open(os.path.join(marks, event["tag"]), "w").close()
-    deadline = time.monotonic() + 30
-    while len(os.listdir(marks)) < event["together"] and time.monotonic() < deadline:
-        time.sleep(0.005)   # each invoke waits for the others: one environment each
-    tag, lines = event["tag"], event["lines"]
+def handler(event, context):''' + TOGETHER + r'''    tag, lines = event["tag"], event["lines"]
     chunk = []
     for i in range(lines):
         chunk.append(f"{tag} out {i:06d}\n")
@@ -162,20 +190,19 @@ def handler(event, context):
 '''
 
 
-def test_a_fleet_of_bursts_delivers_every_line_in_order_and_each_invoke_gets_its_own_tail(code_dir: Path) -> None:
+def test_a_fleet_of_bursts_delivers_every_line_in_order_and_each_invoke_gets_its_own_tail(code_dir: Path,
+                                                                                           state_home: Path) -> None:
     """`serve --concurrency 6`, six invokes at once, each in its own environment printing 33,000 lines: serve's
     stderr (a regular file, which never makes a writer wait) holds every line, in order, none dropped."""
     handler = code_dir / "handler.py"
     handler.write_text(BURST_HANDLER)
     together, lines, err_lines = 6, 30_000, 3_000
-    marks = code_dir / "marks"
-    marks.mkdir()
+    go = code_dir / "go"
     with Serve(handler, code_dir, "--concurrency", str(together), "--timeout", "60") as serve:
         def call(n: int) -> httpx.Response:
-            return serve.invoke({"marks": str(marks), "tag": f"t{n}", "together": together, "lines": lines,
-                                 "err_lines": err_lines}, tail=True)
+            return serve.invoke({"go": str(go), "tag": f"t{n}", "lines": lines, "err_lines": err_lines}, tail=True)
 
-        answers = parallel(together, call)
+        answers = parallel_together(together, call, state_home, [f"t{n}" for n in range(together)], go)
         for n, answer in enumerate(answers):
             assert answer.status_code == 200, answer.text
             assert answer.json() == {"tag": f"t{n}"}
@@ -214,13 +241,7 @@ SIZES_HANDLER = r'''import fcntl, json, os, time
 def handler(event, context):
     if event.get("crash"):
         os._exit(3)
-    marks = event.get("marks")
-    if marks:
-        open(os.path.join(marks, event["tag"]), "w").close()
-        deadline = time.monotonic() + 30
-        while len(os.listdir(marks)) < event["together"] and time.monotonic() < deadline:
-            time.sleep(0.005)
-    sizes = {fd: fcntl.fcntl(fd, 1032) for fd in (1, 2)}   # F_GETPIPE_SZ of our stdout and stderr
+    if "go" in event:''' + TOGETHER.replace("\n    ", "\n        ") + r'''    sizes = {fd: fcntl.fcntl(fd, 1032) for fd in (1, 2)}   # F_GETPIPE_SZ of our stdout and stderr
     return {"out": sizes[1], "err": sizes[2], "inodes": [os.fstat(1).st_ino, os.fstat(2).st_ino]}
 '''
 
@@ -230,18 +251,17 @@ def enlarged_count(answers: list[httpx.Response]) -> tuple[int, list[tuple[int, 
     return sum((out > DEFAULT_PIPE) + (err > DEFAULT_PIPE) for out, err in sizes), sizes
 
 
-def fleets_one_after_another(serve: Serve, code_dir: Path, together: int) -> list[tuple[int, list]]:
+def fleets_one_after_another(serve: Serve, code_dir: Path, state: Path, together: int) -> list[tuple[int, list]]:
     """Three rounds of `together` invokes at once (each in an environment of its own), each round's environments
     shut down for being idle, and their pipes closed by serve, before the next: each round's `enlarged_count`."""
     rounds = []
     for round_number in range(3):
-        marks = code_dir / f"marks{round_number}"
-        marks.mkdir()
+        go = code_dir / f"go{round_number}"
 
         def call(n: int) -> httpx.Response:
-            return serve.invoke({"marks": str(marks), "tag": f"r{round_number}-{n}", "together": together})
+            return serve.invoke({"go": str(go), "tag": f"r{round_number}-{n}"})
 
-        answers = parallel(together, call)
+        answers = parallel_together(together, call, state, [f"r{round_number}-{n}" for n in range(together)], go)
         assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
         rounds.append(enlarged_count(answers))
         inodes = {inode for answer in answers for inode in answer.json()["inodes"]}
@@ -249,14 +269,14 @@ def fleets_one_after_another(serve: Serve, code_dir: Path, together: int) -> lis
     return rounds
 
 
-def test_environments_that_end_give_their_pipes_budget_back_to_new_ones(code_dir: Path) -> None:
+def test_environments_that_end_give_their_pipes_budget_back_to_new_ones(code_dir: Path, state_home: Path) -> None:
     handler = code_dir / "handler.py"
     handler.write_text(SIZES_HANDLER)
     together = 8  # 16 runtime pipes: more than the budget's 8 enlarged ones
     budget_pipes = output.ENLARGED_PIPES_BUDGET // (output.PIPE_SIZE - DEFAULT_PIPE)
     with Serve(handler, code_dir, "--concurrency", str(together), "--idle-shutdown", "0.5",
                "--timeout", "60") as serve:
-        rounds = fleets_one_after_another(serve, code_dir, together)
+        rounds = fleets_one_after_another(serve, code_dir, state_home, together)
         first = rounds[0][0]
         assert 1 <= first <= budget_pipes, rounds[0]
         assert all(size in (DEFAULT_PIPE, output.PIPE_SIZE) for _, sizes in rounds for pair in sizes for size in pair)
@@ -300,25 +320,31 @@ class Heard:
 
 
 @pytest.mark.trio
-async def test_in_process_a_fleet_of_bursts_each_environment_hears_its_lines_in_order(code_dir: Path) -> None:
+async def test_in_process_a_fleet_of_bursts_each_environment_hears_its_lines_in_order(code_dir: Path,
+                                                                                      state_home: Path) -> None:
     handler = code_dir / "handler.py"
     handler.write_text(BURST_HANDLER)
     together, lines, err_lines = 6, 40_000, 4_000
-    marks = code_dir / "marks"
-    marks.mkdir()
+    go = code_dir / "go"
+    tags = [f"t{n}" for n in range(together)]
     heard = Heard()
     answers: dict[int, tuple[f.InvocationResult, Optional[str]]] = {}
     config = resolve_function(str(handler), timeout_s=60)
     fleet = FleetOptions(concurrency=together)
     async with open_environment(config, numbered_listeners=[heard], fleet=fleet) as running:
         async def call(n: int) -> None:
-            event = {"marks": str(marks), "tag": f"t{n}", "together": together, "lines": lines, "err_lines": err_lines}
+            event = {"go": str(go), "tag": f"t{n}", "lines": lines, "err_lines": err_lines}
             answers[n] = await running.fleet.invoke(json.dumps(event).encode(), wants_log_tail=True)
 
         with trio.fail_after(WAIT_S):
             async with trio.open_nursery() as nursery:
                 for n in range(together):
                     nursery.start_soon(call, n)
+                try:
+                    while not all_marked(state_home, tags):  # every invoke running (TOGETHER), within the bound
+                        await trio.sleep(0.02)
+                finally:
+                    go.touch()
     for n in range(together):
         result, tail = answers[n]
         assert json.loads(result.payload) == {"tag": f"t{n}"}
@@ -369,16 +395,16 @@ def handler(event, context):
 async def test_in_process_a_daemons_burst_reaches_the_log_whole_and_in_order(code_dir: Path) -> None:
     handler = code_dir / "handler.py"
     handler.write_text(DAEMON_HANDLER)
-    done = code_dir / "daemon-done"
+    done = "/tmp/daemon-done"  # in the one environment's /tmp: the daemon writes it, the second invoke reads it
     lines = 60_000
     heard = Heard()
     config = resolve_function(str(handler), timeout_s=60)
     async with open_environment(config, numbered_listeners=[heard], fleet=FleetOptions(concurrency=1)) as running:
         with trio.fail_after(WAIT_S):
-            first, _ = await running.fleet.invoke(json.dumps({"start": True, "done": str(done),
+            first, _ = await running.fleet.invoke(json.dumps({"start": True, "done": done,
                                                               "lines": lines}).encode())
             assert json.loads(first.payload) == {"started": True}
-            second, _ = await running.fleet.invoke(json.dumps({"start": False, "done": str(done),
+            second, _ = await running.fleet.invoke(json.dumps({"start": False, "done": done,
                                                                "lines": lines}).encode())
             assert json.loads(second.payload) == {"done": True}
     # After the shutdown every pipe is closed: the daemon's unterminated last line is delivered too.
@@ -608,7 +634,7 @@ def test_boto3_log_type_tail_is_the_last_4_kb_of_the_invokes_log(code_dir: Path,
                 assert len(tail) == 4096, f"the tail holds {len(tail)} bytes, not the log's last 4,096"
 
 
-def test_snapstart_restored_environments_give_their_pipes_budget_back(code_dir: Path) -> None:
+def test_snapstart_restored_environments_give_their_pipes_budget_back(code_dir: Path, state_home: Path) -> None:
     """Each restored environment's runtime gets its pipes from `output_pipes` (a copy forked by the snapshot):
     they too count against the budget while open and give it back when the environment ends."""
     handler = code_dir / "handler.py"
@@ -616,7 +642,7 @@ def test_snapstart_restored_environments_give_their_pipes_budget_back(code_dir: 
     together = 6
     with Serve(handler, code_dir, "--snapstart", "--concurrency", str(together + 1), "--idle-shutdown", "0.5",
                "--timeout", "60") as serve:
-        rounds = fleets_one_after_another(serve, code_dir, together)
+        rounds = fleets_one_after_another(serve, code_dir, state_home, together)
         first = rounds[0][0]
         assert first >= 1, rounds[0]
         assert [count for count, _ in rounds] == [first] * len(rounds), rounds

@@ -3,10 +3,14 @@
 The environment's own processes are let in: the runtime, its children, a daemon it double-forked, extensions.
 Anyone else gets 403 before the request is read. The probes run the real `lambdatui serve` and real processes;
 a connection that is let in asks for a path no API has (404), so it changes nothing in the lifecycle.
+
+The processes write only their environment's /tmp, as in Lambda; the test reads it on the host, in the state
+folder it gives lambdatui (`state_home`), and carries what one environment must learn of another itself.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import select
@@ -20,8 +24,10 @@ import httpx
 import pytest
 
 from probe_support import EXTENSION_EVENTS_SOURCE
-from test_probe_output import Serve, parallel, wait_until
+from test_probe_output import Serve, wait_until  # it puts tests/end_to_end on sys.path
+from test_fleet_support import env_tmp_dirs, state_home  # noqa: E402
 
+__all__ = ["state_home"]  # the fixture, used by name
 pytestmark = pytest.mark.timeout(180)
 
 WAIT_S = 30.0
@@ -83,10 +89,18 @@ for _ in events("asker"):
 '''
 
 
-def test_the_environments_own_processes_are_let_in(code_dir: Path) -> None:
+def in_tmp(state: Path, name: str) -> dict[str, str]:
+    """The file `name` in each environment's /tmp that has it (by the folder's path), as the host reads it."""
+    try:
+        return {str(folder): (folder / name).read_text() for folder in env_tmp_dirs(state) if (folder / name).exists()}
+    except FileNotFoundError:
+        return {}  # an environment's folder went while it was read: asked again
+
+
+def test_the_environments_own_processes_are_let_in(code_dir: Path, state_home: Path) -> None:
     handler = code_dir / "handler.py"
     handler.write_text(OWN_PROCESSES_HANDLER)
-    extension_report = code_dir / "extension.json"
+    extension_report = "/tmp/extension.json"  # in the environment's /tmp
     extension = code_dir / "extensions" / "asker"
     extension.parent.mkdir()
     extension.write_text(EXTENSION.format(python=sys.executable, ask=ASK, report=str(extension_report),
@@ -94,13 +108,14 @@ def test_the_environments_own_processes_are_let_in(code_dir: Path) -> None:
     extension.chmod(0o755)
     with Serve(handler, code_dir, "--concurrency", "1", "--timeout", "30") as serve:
         for n in range(2):  # cold, then warm (thawed: the daemon of the first invoke is still there)
-            answer = serve.invoke({"report": str(code_dir / f"daemon-{n}.json")})
+            answer = serve.invoke({"report": f"/tmp/daemon-{n}.json"})
             assert answer.status_code == 200, answer.text
             assert answer.json() == {"runtime": 404, "child": "404", "daemon": 404}, answer.text
-            report = wait_until(lambda: extension_report.exists() and json.loads(extension_report.read_text()),
-                                "the extension's report")
-            assert report == {"extension": 404, "extension_child": "404"}, report
-            extension_report.unlink()
+            reports = wait_until(lambda: in_tmp(state_home, "extension.json"), "the extension's report")
+            assert len(reports) == 1, reports  # the one environment's
+            ((folder, report),) = reports.items()  # type: ignore[union-attr]
+            assert json.loads(report) == {"extension": 404, "extension_child": "404"}, report
+            (Path(folder) / "extension.json").unlink()
         assert "Refused a connection" not in serve.text()
 
 
@@ -112,10 +127,10 @@ import json, os, time
 def handler(event, context):
     marks, tag = event["marks"], event["tag"]
     mine = os.environ["AWS_LAMBDA_RUNTIME_API"]
-    with open(os.path.join(marks, tag + ".tmp"), "w") as out:
+    with open(os.path.join("/tmp", tag + ".tmp"), "w") as out:   # its own /tmp: the test reads it there
         out.write(mine)
-    os.rename(os.path.join(marks, tag + ".tmp"), os.path.join(marks, tag))
-    other = os.path.join(marks, event["other"])
+    os.rename(os.path.join("/tmp", tag + ".tmp"), os.path.join("/tmp", tag))
+    other = os.path.join(marks, event["other"])   # where the test writes what the other environment wrote
     deadline = time.monotonic() + 20
     while not os.path.exists(other) and time.monotonic() < deadline:
         time.sleep(0.005)   # both invokes run at once: one environment each
@@ -124,19 +139,30 @@ def handler(event, context):
 '''
 
 
-def test_a_process_of_another_environment_is_refused(code_dir: Path) -> None:
+def test_a_process_of_another_environment_is_refused(code_dir: Path, state_home: Path) -> None:
     """Each Lambda execution environment is a sandbox of its own: env #2's function cannot reach env #1's
     Runtime API (in Lambda it has no route to it at all). Here both listen on loopback; the connection from the
     other environment's runtime must be refused as any process outside this environment is."""
     handler = code_dir / "handler.py"
     handler.write_text(NEIGHBOUR_ENV_HANDLER)
-    marks = code_dir / "marks"
+    marks = code_dir / "marks"  # the test's: each environment's address, copied from its /tmp
     marks.mkdir()
     with Serve(handler, code_dir, "--concurrency", "2", "--timeout", "30") as serve:
         def call(n: int) -> httpx.Response:
             return serve.invoke({"marks": str(marks), "tag": f"e{n}", "other": f"e{1 - n}"})
 
-        answers = parallel(2, call)
+        def both() -> dict[str, str]:
+            found = {tag: in_tmp(state_home, tag) for tag in ("e0", "e1")}
+            return found if all(len(where) == 1 for where in found.values()) else {}
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(call, n) for n in range(2)]
+            found = wait_until(both, "both environments' addresses in their /tmp")
+            for tag, where in found.items():  # type: ignore[union-attr]
+                (address,) = where.values()
+                (marks / f"{tag}.tmp").write_text(address)
+                os.rename(marks / f"{tag}.tmp", marks / tag)
+            answers = [future.result() for future in futures]
         results = [answer.json() for answer in answers]
         assert all(result["same_api"] is False for result in results), results
         assert [result["own"] for result in results] == [404, 404], results

@@ -140,7 +140,7 @@ def test_a_scripts_interpreter_under_tmp_falls_back_to_tmpdir(env_tmp: Path, cod
 
 def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(namespaces, "_probe_cache", {})
-    monkeypatch.setattr(namespaces, "run_probe", lambda strategy, tmp_dir: "unshare: Operation not permitted")
+    monkeypatch.setattr(namespaces, "run_probe", lambda strategy, tmp_dir, **_: "unshare: Operation not permitted")
     # Not PY: in a checkout under /tmp its path, not the probe, would be the reason.
     sandbox = Sandbox.create(env_tmp, ["/bin/sh"])
     assert sandbox.mode == "tmpdir"
@@ -159,7 +159,7 @@ def test_the_probe_reports_a_real_kernel_refusal(tmp_path: Path) -> None:
 def test_the_probe_runs_once_per_process(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(namespaces, "_probe_cache", {})
-    monkeypatch.setattr(namespaces, "run_probe", lambda strategy, tmp_dir: calls.append(strategy))
+    monkeypatch.setattr(namespaces, "run_probe", lambda strategy, tmp_dir, **_: calls.append(strategy))
     for _ in range(3):
         assert Sandbox.create(env_tmp, []).mode == "mount-namespace"
     assert len(calls) == 1
@@ -185,7 +185,7 @@ def test_one_program_answers_both_the_namespace_and_the_layout_question(env_tmp:
     sandbox = Sandbox.create(env_tmp, ["/bin/sh"], files=_code(env_tmp))
     assert sandbox.mode == "mount-namespace" and sandbox.layout is not None, sandbox
     assert len(asked) == 1, asked  # the real kernel said yes to /tmp and /var/task at once
-    (_, tmp_dir, layout), = asked
+    (_, tmp_dir, layout, _writable), = asked
     assert tmp_dir == env_tmp and layout is not None
 
 
@@ -193,7 +193,7 @@ def test_when_the_joint_probe_fails_each_question_is_asked_alone_and_keeps_its_r
         env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
 
-    def probe(strategy: str, tmp_dir: Path | None, layout: object = None) -> str | None:
+    def probe(strategy: str, tmp_dir: Path | None, layout: object = None, *_: object, **__: object) -> str | None:
         kind = "both" if tmp_dir is not None and layout is not None else "tmp" if tmp_dir is not None else "layout"
         asked.append(kind)
         return None if kind == "tmp" else "overlay: Operation not permitted"

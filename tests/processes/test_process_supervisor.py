@@ -310,9 +310,11 @@ async def test_children_hold_only_stdio(sandbox: Sandbox) -> None:
             # "ready" comes from the shell, and `sleep` opens its libraries after the exec (the dynamic loader holds
             # a descriptor for a moment: CI caught fd 3 both between the shell's echo and its exec, and while the new
             # program loaded; a whole-suite run with a busy worker beside it once took over 2 s). A descriptor
-            # inherited from us would stay: wait, bounded, for only stdio to be left.
+            # inherited from us would stay: wait, bounded, for only stdio to be left. Right after the exec, before
+            # the loader opens libc, `sleep` holds only stdio too: it is asleep (S) once it has loaded.
             with trio.move_on_after(10):
-                while Path(f"/proc/{h.pid}/comm").read_text().strip() != "sleep" or open_fds(h.pid) != {0, 1, 2}:
+                while (Path(f"/proc/{h.pid}/comm").read_text().strip() != "sleep" or proc_state(h.pid) != "S"
+                       or open_fds(h.pid) != {0, 1, 2}):
                     await trio.sleep(0.005)
             assert open_fds(h.pid) == {0, 1, 2}
             assert os.readlink(f"/proc/{h.pid}/fd/0") == "/dev/null"
