@@ -35,6 +35,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -58,6 +59,7 @@ HANDLER = '''\
 """compare.py's function: hello, a crash on demand, or a burst of log lines."""
 
 import os
+import re
 
 
 def handler(event, context):
@@ -72,12 +74,14 @@ def handler(event, context):
     return {"message": "hello", "event": event}
 '''
 
-# The runtime as awslambdaric, behind a wrapper that stamps its spawn: what both hosts start.
+# The runtime as awslambdaric, behind a wrapper that stamps its spawn on stderr (the host's log has it: lambdatui's
+# environment may write nothing but /tmp, as Lambda's): what both hosts start.
 BOOTSTRAP = """\
 #!/bin/sh
-date +%s%N >> {spawns}
+echo "{marker} $(date +%s%N)" >&2
 exec {python} -m awslambdaric handler.handler
 """
+SPAWN_MARKER = "benchmark-runtime-spawned"
 
 
 class Interrupted(Exception):
@@ -196,7 +200,7 @@ class Side:
     label: str
     argv: Callable[[int], list[str]]  # the listening port -> the command
     cwd: Path
-    spawns: Path | None = None  # the runtime wrapper's stamps, when the runtime is awslambdaric
+    stamps_spawns: bool = False  # the runtime is awslambdaric behind the wrapper, which stamps its spawns in the log
 
 
 @dataclass
@@ -212,27 +216,28 @@ class Figures:
     command_ms: list[float] = field(default_factory=list)
 
 
-def last_stamp(spawns: Path, count_before: int) -> int | None:
+def spawn_stamps(log: Path) -> list[int]:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [int(stamp) for stamp in re.findall(SPAWN_MARKER + r" (\d+)", text)]
+
+
+def last_stamp(log: Path, count_before: int) -> int | None:
     """The spawn stamped since `count_before` stamps, if exactly one runtime was spawned."""
-    stamps = spawns.read_text().split() if spawns.exists() else []
-    return int(stamps[-1]) if len(stamps) == count_before + 1 else None
-
-
-def stamp_count(spawns: Path | None) -> int:
-    return len(spawns.read_text().split()) if spawns is not None and spawns.exists() else 0
+    stamps = spawn_stamps(log)
+    return stamps[-1] if len(stamps) == count_before + 1 else None
 
 
 def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namespace, logs: Path, n: int) -> None:
     port = free_port()
-    before = stamp_count(side.spawns)
+    log = logs / f"{side.key}-{n}.log"
     started = time.monotonic()
-    proc = procs.start(side.argv(port), side.cwd, logs / f"{side.key}-{n}.log")
+    proc = procs.start(side.argv(port), side.cwd, log)
     try:
         conn = connect(port, started + 30, what=side.label)
         invoke(conn)
         answered, answered_ns = time.monotonic(), time.time_ns()
         fig.start_ms.append((answered - started) * 1000)
-        if side.spawns is not None and (stamp := last_stamp(side.spawns, before)) is not None:
+        if side.stamps_spawns and (stamp := last_stamp(log, 0)) is not None:
             fig.first_env_ms.append((answered_ns - stamp) / 1e6)
 
         latencies = []
@@ -244,14 +249,14 @@ def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namesp
         fig.warm_p50_ms.append(percentile(latencies, 0.50))
         fig.warm_p99_ms.append(percentile(latencies, 0.99))
 
-        if side.spawns is not None:
+        if side.stamps_spawns:
             for _ in range(args.resets):
                 status, function_error, body = post(conn, b'{"crash": true}')
                 if status == 200 and not function_error:
                     raise SystemExit(f"{side.label}: the crashing invoke succeeded: {body[:200]!r}")
-                before = stamp_count(side.spawns)
+                before = len(spawn_stamps(log))
                 invoke(conn)
-                if (stamp := last_stamp(side.spawns, before)) is not None:
+                if (stamp := last_stamp(log, before)) is not None:
                     fig.reset_cold_ms.append((time.time_ns() - stamp) / 1e6)
 
         event = json.dumps({"lines": args.lines}).encode()
@@ -442,9 +447,8 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
     fn.mkdir()
     logs.mkdir()
     (fn / "handler.py").write_text(HANDLER)
-    spawns = work / "spawns"
     bootstrap = fn / "bootstrap"
-    bootstrap.write_text(BOOTSTRAP.format(spawns=shlex.quote(str(spawns)), python=shlex.quote(args.ric_python)))
+    bootstrap.write_text(BOOTSTRAP.format(marker=SPAWN_MARKER, python=shlex.quote(args.ric_python)))
     bootstrap.chmod(0o755)
 
     load_start = os.getloadavg()[0]
@@ -468,11 +472,11 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
         *lt, "serve", str(fn / "handler.py"), "--port", str(port), "--python", sys.executable, "--timeout", "60"], fn)]
     if "lambdatui+ric" not in missing:
         sides.append(Side("lambdatui+ric", "lambdatui serve (awslambdaric)", lambda port: [
-            *lt, "serve", str(bootstrap), "--port", str(port), "--timeout", "60"], fn, spawns))
+            *lt, "serve", str(bootstrap), "--port", str(port), "--timeout", "60"], fn, True))
     if "RIE" not in missing:
         sides.append(Side("RIE", "RIE", lambda port: [
             rie_bin, "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
-            "--runtime-api-address", f"127.0.0.1:{free_port()}", str(bootstrap)], fn, spawns))
+            "--runtime-api-address", f"127.0.0.1:{free_port()}", str(bootstrap)], fn, True))
     figures = {side.key: Figures() for side in sides}
     pll_fig = Figures()
 
