@@ -76,6 +76,7 @@ class CgroupMemory:
         self.procs_file = str(path / "cgroup.procs")
         self.swap_note = ""
         self._baseline = 0  # the sandbox init's own charge, allowed on top of the limit
+        self._peak_file = str(path / ("memory.peak" if version == 2 else "memory.max_usage_in_bytes"))
         self._ooms_seen = self._oom_kills()
 
     @classmethod
@@ -141,17 +142,21 @@ class CgroupMemory:
 
     def peak_bytes(self) -> Optional[int]:
         """The most the environment's processes held together (their children too) since the last reset: what
-        Lambda's REPORT calls Max Memory Used. None where the kernel keeps no peak (cgroup v2 before Linux 5.19)."""
-        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        Lambda's REPORT calls Max Memory Used. None where the kernel keeps no peak (cgroup v2 before Linux 5.19).
+        Read after every invoke: os.read of a path made once (a third of read_text's time)."""
         try:
-            return max(0, int(read_control(self.path / name)) - self._baseline)
-        except ValueError:
+            fd = os.open(self._peak_file, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                data = os.read(fd, 64)
+            finally:
+                os.close(fd)
+            return max(0, int(data) - self._baseline)
+        except (OSError, ValueError):
             return None
 
     def reset_peak(self) -> None:
         """A new runtime: the peak starts again from what is held now (kernels that cannot reset it keep counting)."""
-        write_control(self.path / ("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"),
-                      "0" if self.version == 1 else "reset")
+        write_control(Path(self._peak_file), "0" if self.version == 1 else "reset")
 
     def claim_oom(self, pid: int) -> bool:
         """Whether a process of ours that died of SIGKILL was killed by the OOM killer: the counter moved since
