@@ -46,7 +46,9 @@ class Link:
     """One kept-alive connection to a listener on the sandbox's loopback, opened when first needed."""
 
     def __init__(self, port: int, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
-        """`addresses`: where the listener may be, the likeliest first; the one that answers is kept."""
+        """`addresses`: where the listener may be, the likeliest first, each tried in turn at every new connection
+        (a listener that binds late, on the sandbox's address, is found there even after a host process on
+        127.0.0.1 took the first connections)."""
         self.port = port
         self._addresses = addresses
         self._stream: Optional[trio.SocketStream] = None
@@ -71,7 +73,6 @@ class Link:
             except BaseException:
                 sock.close()
                 raise
-            self._addresses = (address,)  # a listener stays where it was found
             stream = self._stream = trio.SocketStream(sock)  # which sets TCP_NODELAY
             return stream, False
         raise ConnectionRefusedError  # (not reached: the last address raises)
