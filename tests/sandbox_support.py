@@ -28,3 +28,34 @@ def expected_sandbox(code_dir: Path) -> Sandbox:
     needed = [str(config.code_dir), *config.runtime.argv[:2], *map(str, config.extensions)]
     with tempfile.TemporaryDirectory(dir=code_dir) as env_tmp:  # not under /tmp: nothing to leave there
         return Sandbox.create(Path(env_tmp), needed)
+
+
+# The functions both device probes run inside the namespace (tests/processes/test_readonly_root.py and
+# tests/end_to_end/test_read_only_root.py): an action's errno name, or "done"; the devices used as a function uses
+# them; a new file made only where nothing exists (open "x").
+DEVICE_PROBE = """import errno, os, stat, sys
+
+
+def attempt(action):
+    try:
+        action()
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+    return "done"
+
+
+def write_null():
+    with open("/dev/null", "w") as fh:
+        fh.write("x" * 4096)
+
+
+def read(path, size=64):
+    with open(path, "rb") as fh:
+        if len(fh.read(size)) != size:
+            raise OSError(errno.EIO, path)
+
+
+def create(path):
+    with open(path, "x") as fh:
+        fh.write("x")
+"""

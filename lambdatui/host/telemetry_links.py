@@ -61,21 +61,22 @@ class Link:
             stream = None
         if stream is not None:
             return stream, True
-        for address in self._addresses:
-            sock = trio.socket.socket()
+        for address in self._addresses[:-1]:
             try:
-                await sock.connect((address, self.port))
+                return await self._connect(address), False
             except ConnectionRefusedError:
-                sock.close()
-                if address == self._addresses[-1]:
-                    raise
                 continue
-            except BaseException:
-                sock.close()
-                raise
-            stream = self._stream = trio.SocketStream(sock)  # which sets TCP_NODELAY
-            return stream, False
-        raise ConnectionRefusedError  # (not reached: the last address raises)
+        return await self._connect(self._addresses[-1]), False
+
+    async def _connect(self, address: str) -> trio.SocketStream:
+        sock = trio.socket.socket()
+        try:
+            await sock.connect((address, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        stream = self._stream = trio.SocketStream(sock)  # which sets TCP_NODELAY
+        return stream
 
     def close(self) -> None:
         stream, self._stream = self._stream, None

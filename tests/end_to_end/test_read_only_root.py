@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import run_cli, write_file
-from sandbox_support import expected_sandbox
+from sandbox_support import DEVICE_PROBE, expected_sandbox
 
 ATTEMPT = '''import errno, os
 
@@ -129,32 +129,7 @@ def handler(event, context):
 # Run as whoever runs lambdatui (root here, as often in a container). Nothing is unlinked or created until the
 # handler has seen that it is in a mount namespace other than the test's, whose /dev and /dev/shm are read-only,
 # and that /dev/null is still the character device: then unlink and create can only meet that read-only mount.
-DEVICES = '''import errno, os, stat
-
-
-def attempt(action):
-    try:
-        action()
-    except OSError as exc:
-        return errno.errorcode[exc.errno]
-    return "done"
-
-
-def write_null():
-    with open("/dev/null", "w") as fh:
-        fh.write("x" * 4096)
-
-
-def read(path):
-    with open(path, "rb") as fh:
-        if len(fh.read(64)) != 64:
-            raise OSError(errno.EIO, path)
-
-
-def create(path):
-    with open(path, "x") as fh:
-        fh.write("x")
-
+DEVICES = DEVICE_PROBE + '''
 
 def handler(event, context):
     results = {"root": os.geteuid() == 0, "null": attempt(write_null), "urandom": attempt(lambda: read("/dev/urandom")),

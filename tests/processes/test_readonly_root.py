@@ -19,6 +19,7 @@ import pytest
 from lambdatui.processes import Sandbox, linux, namespaces
 from lambdatui.processes.filesystem import FileSystemLayout
 from lambdatui.processes.readonly_root import STEP, MountPoint, mount_points, readonly_step, to_remount
+from sandbox_support import DEVICE_PROBE
 
 STRATEGY: namespaces.Strategy = "mount-ns" if os.geteuid() == 0 else "user-ns"
 
@@ -149,32 +150,7 @@ def test_in_the_namespace_only_tmp_and_lambdatuis_folders_are_writable(state: Pa
 # Run in the namespace: the devices are used as a function uses them, then, only once the process has seen that it
 # is in a mount namespace of its own (not the test's, passed as argv[1]) whose /dev is read-only, a new file is
 # created in /dev and in /dev/shm. Nothing here unlinks: that is tried by a handler (tests/end_to_end).
-DEVICES = r'''import errno, os, sys
-
-
-def attempt(action):
-    try:
-        action()
-    except OSError as exc:
-        return errno.errorcode[exc.errno]
-    return "done"
-
-
-def write_null():
-    with open("/dev/null", "w") as fh:
-        fh.write("x")
-
-
-def read(path, size):
-    with open(path, "rb") as fh:
-        if len(fh.read(size)) != size:
-            raise OSError(errno.EIO, path)
-
-
-def create(path):
-    with open(path, "x") as fh:
-        fh.write("x")
-
+DEVICES = DEVICE_PROBE + r'''
 
 def pty():
     for fd in os.openpty():
