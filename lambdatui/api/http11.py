@@ -129,6 +129,9 @@ class _Connection(Reader):
             return False
         if exchange._streamed:  # answered in chunks: an answer cut short (a bug, a cancellation) ends the connection
             goes_on = exchange._streamed == 2 and not exchange._closes
+        elif exchange.early is not None:  # written from another task (answer_now): the rest of it, if any
+            await self._send(exchange._unsent)
+            goes_on = not (exchange._closes or self.hung_up)
         elif answer is None:
             return False
         else:  # a body the client was never asked for (Expect: 100-continue) will not come: the connection ends

@@ -82,7 +82,7 @@ class Exchange:
         if self.early is not None or self.hung_up or self.head.http10 or self.method == "HEAD":
             return
         self.early = answer
-        self._closes = not self.head.keep_alive or self._connection.server.stopping
+        self._closes = not self.head.keep_alive or self._connection.server.stopping or self._body_unasked()
         status, headers, body = answer
         data = render_head(status, headers, len(body), http_date(), self._closes) + body
         self._unsent = data[self._connection._send_now(data):]

@@ -29,6 +29,7 @@ from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, check
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
+from lambdatui.model.facts import InvocationResult
 from lambdatui.model.fleet import REQUEST_RESPONSE
 
 # How long a graceful stop lets the requests in progress finish (write their answers) before they are cut.
@@ -74,6 +75,14 @@ class _AppOnDemand:
         self._stop.set()
 
 
+def _answer(result: InvocationResult) -> Answer:
+    """A plain invoke's answer (no log tail is asked for on this route)."""
+    failed = api_failure_parts(result)
+    if failed is not None:
+        return Answer(*failed)
+    return Answer(200, result_headers(result, None), result.payload)
+
+
 def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     """The plain invoke and the streaming invoke by their own routes, everything else by the quart app."""
 
@@ -89,13 +98,11 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
         except InvokeRefused as refused:
             return Answer(*refused.parts())
         try:
-            result, tail = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE), qualifier=qualifier)
+            result, _ = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE), qualifier=qualifier,
+                                          on_result=lambda result: exchange.answer_now(_answer(result)))
         except Throttled as throttled:
             return Answer(*throttle_parts(throttled))
-        failed = api_failure_parts(result)
-        if failed is not None:
-            return Answer(*failed)
-        return Answer(200, result_headers(result, tail), result.payload)
+        return exchange.early or _answer(result)
 
     # Which route answers depends on headers too, so its body is read by the route, once it has chosen.
     invoke = Route(plain_invoke, reads_body=True)

@@ -20,6 +20,10 @@ PRIVATE_PREFIX = "/lambdatui/v1"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 RAISE_HEADER = "Lambdatui-Raise"
 CONNECT_TIMEOUT_S = 1.0  # as awslambdaric's curl client; reads never time out
+NEXT_PATH = RUNTIME_PREFIX + "/invocation/next"
+# A response this small goes out with the next /next behind it (RuntimeClient.post_response); a larger one may be
+# refused before it is read whole (413), and the connection closed with the /next unread.
+PIPELINE_MAX_BODY = 64 * 1024
 
 # Statuses after which the invocation is lost but the runtime carries on (the host
 # refused the body: too large, unknown/expired request id, wrong state, or on Managed
@@ -69,6 +73,7 @@ class RuntimeClient(object):
     def __init__(self, address: str, private: bool = False) -> None:
         self._conn = Connection(address, CONNECT_TIMEOUT_S)
         self.private = private
+        self._next_sent = False  # a /next went out behind the last response: its answer is still to be read
 
     def close(self) -> None:
         self._conn.close()
@@ -102,8 +107,19 @@ class RuntimeClient(object):
 
     def next_invocation(self) -> Invocation:
         """Block (no timeout) until the host delivers the next event."""
-        path = RUNTIME_PREFIX + "/invocation/next"
-        resp = self._round_trip("GET", path)
+        path = NEXT_PATH
+        if self._next_sent:
+            self._next_sent = False
+            try:
+                resp = self._conn.read_response()
+            except _STALE_CONNECTION_ERRORS:
+                self._conn.close()  # closed before it read our /next: ask again, on a new connection
+                resp = self._round_trip("GET", path)
+            except BaseException:
+                self._conn.close()
+                raise
+        else:
+            resp = self._round_trip("GET", path)
         if resp.status != 200:
             raise RuntimeApiError(path, resp.status, resp.body)
         h = resp.headers  # names lower-cased
@@ -128,9 +144,29 @@ class RuntimeClient(object):
             injected_raise=h.get(RAISE_HEADER.lower()) if self.private else None,
         )
 
-    def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+    def post_response(self, request_id: str, body: bytes, content_type: str, then_next: bool = False) -> None:
+        """`then_next`: the caller's next call is next_invocation, and a small response takes its /next along
+        (HTTP/1.1 pipelining, RFC 9112 §9.3.2): the host reads both at once, and the runtime does not wait
+        for the 202 before asking (a warm invoke's round trip shorter by one of the host's scheduling rounds).
+        The host answers them in order, the response's first, as it would two calls one after the other."""
         path = "%s/invocation/%s/response" % (RUNTIME_PREFIX, quote(request_id))
-        self._post_invocation_result(path, body, {"Content-Type": content_type})
+        headers = {"Content-Type": content_type}
+        if not (then_next and len(body) <= PIPELINE_MAX_BODY and self._conn.sock is not None):
+            self._post_invocation_result(path, body, headers)
+            return
+        try:
+            self._conn.send_request("POST", path, body, headers)
+            self._conn.send_request("GET", NEXT_PATH, None, {})
+            resp = self._conn.read_response()
+        except _STALE_CONNECTION_ERRORS:
+            self._conn.close()  # gone stale while the handler ran: both again, one at a time on a new connection
+            self._post_invocation_result(path, body, headers)
+            return
+        except BaseException:
+            self._conn.close()
+            raise
+        self._next_sent = self._conn.sock is not None  # an answer that closed the connection left the /next unread
+        self._check_result(path, resp)
 
     def post_error(self, request_id: str, body: bytes, error_type: str) -> None:
         path = "%s/invocation/%s/error" % (RUNTIME_PREFIX, quote(request_id))
@@ -138,7 +174,10 @@ class RuntimeClient(object):
         self._post_invocation_result(path, body, headers)
 
     def _post_invocation_result(self, path: str, body: bytes, headers: Dict[str, str]) -> None:
-        resp = self._round_trip("POST", path, body, headers)
+        self._check_result(path, self._round_trip("POST", path, body, headers))
+
+    @staticmethod
+    def _check_result(path: str, resp: Response) -> None:
         if resp.status == 202:
             return
         if resp.status in _REFUSED_STATUSES:

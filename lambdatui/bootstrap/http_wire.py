@@ -2,8 +2,9 @@
 
 Why not http.client: on the warm path ~80% of the runtime process's CPU went into
 http.client and the email package it parses headers with, and importing the two cost
-~40 ms of every cold start. This is one kept-alive connection, one request at a time
-(no pipelining, proxies or TLS), with the response framing of RFC 9112 §6:
+~40 ms of every cold start. This is one kept-alive connection (no proxies or TLS); its
+caller may send a second request before reading the first's answer (pipelining: the
+answers are read in order), with the response framing of RFC 9112 §6:
 no body (1xx, 204, 304), chunked, Content-Length, or read until the server closes.
 """
 

@@ -145,8 +145,10 @@ def invoke(request_handler: Callable[..., Any], inv: Invocation) -> Any:
     return request_handler(event, context)
 
 
-def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any], inv: Invocation) -> None:
-    """Run one invocation and post its response or error (output flushed first)."""
+def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any], inv: Invocation,
+                      then_next: bool = False) -> None:
+    """Run one invocation and post its response or error (output flushed first); `then_next`: the next call is
+    /next, which may go out with the response (RuntimeClient.post_response)."""
     error: Optional[Dict[str, Any]] = None
     body, content_type = b"", ""
     try:
@@ -159,7 +161,7 @@ def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any]
         client.post_error(inv.request_id, _json_bytes(error), error["errorType"])
     else:
         logs.flush_all()
-        client.post_response(inv.request_id, body, content_type)
+        client.post_response(inv.request_id, body, content_type, then_next)
 
 
 def report_globals(
@@ -268,7 +270,8 @@ def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
             running(inv.request_id)
         logs.set_invocation(inv.request_id, inv.tenant_id)
         set_trace_id(inv.trace_id)
-        handle_invocation(client, request_handler, inv)
+        # One invoke at a time and no globals report in between: the response may take the next /next along.
+        handle_invocation(client, request_handler, inv, then_next=running is None and not globals_wanted)
         if running is not None:
             running(None)
         if globals_wanted:

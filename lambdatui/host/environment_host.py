@@ -283,13 +283,17 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         stream: Optional[ResponseStream] = None,
         label: str = "",
         qualifier: str = "",
+        on_result: Optional[Callable[[f.InvocationResult], None]] = None,
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
 
         An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
         when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
-        version or alias its caller named.
+        version or alias its caller named. `on_result` (a synchronous invoke without a log tail) is handed the result
+        as soon as the core decides it, inside that input, to write the caller's answer at once: this task runs
+        again only after the host has read what came with the runtime's response (its next /next: END, REPORT,
+        the freeze), a warm invoke's answer later by all of that.
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),
@@ -308,10 +312,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                 return await self._invoke(invocation, wants_log_tail)
             finally:
                 self.streams.remove(invocation.request_id)
-        return await self._invoke(invocation, wants_log_tail)
+        return await self._invoke(invocation, wants_log_tail, on_result)
 
-    async def _invoke(self, invocation: ins.Invocation, wants_log_tail: bool) -> tuple[f.InvocationResult,
-                                                                                         Optional[str]]:
+    async def _invoke(self, invocation: ins.Invocation, wants_log_tail: bool,
+                      on_result: Optional[Callable[[f.InvocationResult], None]] = None,
+                      ) -> tuple[f.InvocationResult, Optional[str]]:
         asynchronous = invocation.asynchronous
         if asynchronous:
             answer = await self.request(lambda token: ins.InvokeRequested(token, invocation))
@@ -321,7 +326,10 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             return f.InvocationResult(invocation.request_id, b""), None
         if wants_log_tail:
             self.tail.expect(invocation.request_id)
-        completion = await self.request(lambda token: ins.InvokeRequested(token, invocation))
+        now: Optional[Callable[[object], None]] = None
+        if on_result is not None and not wants_log_tail:
+            now = lambda completion: on_result(completion.result)  # type: ignore[attr-defined] # noqa: E731
+        completion = await self.request(lambda token: ins.InvokeRequested(token, invocation), now)
         assert isinstance(completion, fx.CompleteInvocation)
         tail = None
         if completion.with_log_tail:

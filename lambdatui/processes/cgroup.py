@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from .cgroup_files import children, has_children, remove_cgroup, stale_cgroups, write_control
+from .linux import KernelFile
 from .memory_limit import CgroupMemory
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -36,6 +37,7 @@ class EnvironmentCgroup:
         self.path = path
         self.version = version
         self.procs_file = str(path / "cgroup.procs")
+        self._procs = KernelFile(self.procs_file)  # read at every freeze
         self.memory: Optional[CgroupMemory] = None
         """The memory limit, where the kernel can enforce it: on this cgroup (v2), or on a v1 memory cgroup."""
 
@@ -76,10 +78,12 @@ class EnvironmentCgroup:
 
     def pids(self) -> list[int]:
         """Every process inside, those of cgroups a function made inside this one included."""
-        pids = _read_pids(self.procs_file)
+        pids = _read_pids(self._procs)
         if has_children(self.path):
             for child in children(self.path):
-                pids += _read_pids(str(child / "cgroup.procs"))
+                nested = KernelFile(str(child / "cgroup.procs"))
+                pids += _read_pids(nested)
+                nested.close()
         return pids
 
     def signal_strays(self, groups: set[int], sig: int, spare: frozenset[int] = frozenset()) -> int:
@@ -115,12 +119,13 @@ class EnvironmentCgroup:
 
     def remove(self) -> None:
         self.kill_all()
+        self._procs.close()
+        if self.memory is not None:
+            self.memory.remove()  # its files closed before the cgroup goes (a v1 one of its own goes too)
         try:
             remove_cgroup(self.path)
         except OSError:
             pass  # still draining: the watchdog's last sweep, or the next start, finds an empty one
-        if self.memory is not None:
-            self.memory.remove()
 
     def _wait_empty(self) -> None:
         """Until the last process inside has exited (bounded). The kernel says so in cgroup.events, and wakes a
@@ -141,21 +146,11 @@ class EnvironmentCgroup:
             os.close(fd)
 
 
-def _read_pids(procs_file: str) -> list[int]:
-    # Read with os-level calls: it runs at every freeze of the environment (once a warm invoke), where a text
-    # file's fstat, ioctl, lseek and decoding cost more than the read.
+def _read_pids(procs: KernelFile) -> list[int]:
+    # Kept open and read with os-level calls: it runs at every freeze of the environment (once a warm invoke),
+    # where a text file's open, fstat, ioctl, lseek, decoding and close cost more than the read.
     try:
-        fd = os.open(procs_file, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = os.read(fd, _READ_SIZE)
-            while len(data) % _READ_SIZE == 0 and data:  # a short read is the end (the kernel fills the buffer)
-                more = os.read(fd, _READ_SIZE)
-                if not more:
-                    break
-                data += more
-        finally:
-            os.close(fd)
-        return [int(pid) for pid in data.split()]
+        return [int(pid) for pid in procs.read_whole(_READ_SIZE).split()]
     except (OSError, ValueError):
         return []
 

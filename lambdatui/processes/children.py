@@ -93,6 +93,7 @@ class Child:
     pipes: tuple[OutputPipe, OutputPipe]
     reaped: ExitStatus | None = None
     done: trio.Event = field(default_factory=_new_event)
+    status: linux.KernelFile | None = None  # its /proc/PID/status, kept open once read (its memory after each invoke)
 
 
 def signal_group(pgid: int, sig: int) -> None:
@@ -195,6 +196,8 @@ class ChildExits:
                 _notify_closing(child.pidfd)
                 os.close(child.pidfd)
                 child.pidfd = None
+            if child.status is not None:
+                child.status.close()
             self._watchdog.remove(handle.pgid)
             self._children.pop(handle.pid, None)
             if status.signal == signal.SIGKILL and self.memory is not None:
@@ -213,4 +216,6 @@ class ChildExits:
             close_read_end(pipe.fd)
         if child.pidfd is not None:
             os.close(child.pidfd)
+        if child.status is not None:
+            child.status.close()
         self._watchdog.remove(child.handle.pgid)

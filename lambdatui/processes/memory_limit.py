@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Optional, Protocol
 
 from .cgroup_files import read_control, remove_cgroup, stale_cgroups, write_control
+from .linux import KernelFile
 
 MIB = 1024 * 1024
 V1_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
@@ -77,6 +78,7 @@ class CgroupMemory:
         self.swap_note = ""
         self._baseline = 0  # the sandbox init's own charge, allowed on top of the limit
         self._peak_file = str(path / ("memory.peak" if version == 2 else "memory.max_usage_in_bytes"))
+        self._peak = KernelFile(self._peak_file)
         self._ooms_seen = self._oom_kills()
 
     @classmethod
@@ -143,14 +145,9 @@ class CgroupMemory:
     def peak_bytes(self) -> Optional[int]:
         """The most the environment's processes held together (their children too) since the last reset: what
         Lambda's REPORT calls Max Memory Used. None where the kernel keeps no peak (cgroup v2 before Linux 5.19).
-        Read after every invoke: os.read of a path made once (a third of read_text's time)."""
+        Read after every invoke: a pread of a file kept open (a tenth of read_text's time)."""
         try:
-            fd = os.open(self._peak_file, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                data = os.read(fd, 64)
-            finally:
-                os.close(fd)
-            return max(0, int(data) - self._baseline)
+            return max(0, int(self._peak.read(64)) - self._baseline)
         except (OSError, ValueError):
             return None
 
@@ -169,6 +166,7 @@ class CgroupMemory:
 
     def remove(self) -> None:
         """Our v1 memory cgroup, once its processes are gone (the environment's cgroup kills them)."""
+        self._peak.close()
         if not self.own:
             return
         deadline = time.monotonic() + 2.0

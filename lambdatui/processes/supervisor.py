@@ -246,9 +246,12 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
 
     def peak_rss_mb(self, handle: ProcessHandle) -> int | None:
         """The child's peak resident memory (VmHWM) in MiB, rounded up; None once gone."""
-        if self._child(handle) is None:
+        child = self._child(handle)
+        if child is None:
             return None
-        return linux.proc_peak_rss_mb(handle.pid)
+        if child.status is None:
+            child.status = linux.KernelFile(f"/proc/{handle.pid}/status")
+        return linux.proc_peak_rss_mb(child.status)
 
     def is_stopped(self, handle: ProcessHandle) -> bool:
         """Whether the child (the group leader) is stopped right now, per /proc."""

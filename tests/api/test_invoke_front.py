@@ -35,16 +35,22 @@ class FakeHost:
 
     def __init__(self) -> None:
         self.calls: list[tuple[bytes, dict]] = []
+        self.answered_early: list[bool] = []  # whether each invoke's answer could be written as its result came
         self.hold = False
         self.started = trio.Event()
         self.release = trio.Event()
 
     async def invoke(self, payload: bytes, **options) -> tuple[InvocationResult, Optional[str]]:
+        on_result = options.pop("on_result", None)  # the real host hands the result over before it returns
         self.calls.append((payload, options))
+        self.answered_early.append(on_result is not None)
         self.started.set()
         if self.hold:
             await self.release.wait()
-        return InvocationResult(f"id-{len(self.calls)}", b'{"echo": ' + payload + b"}"), None
+        result = InvocationResult(f"id-{len(self.calls)}", b'{"echo": ' + payload + b"}")
+        if on_result is not None:
+            on_result(result)
+        return result, None
 
 
 @asynccontextmanager
@@ -187,6 +193,7 @@ async def test_the_plain_invoke_is_the_native_route_and_options_go_to_quart() ->
             status, _, body = await client.answer()
             assert (status, json.loads(body)["errorType"]) == (405, "MethodNotAllowed")
         assert host.calls == [(b'{"n": 1}', {"trace_id": "Root=1", "qualifier": ""})]
+        assert host.answered_early == [True]
 
 
 @pytest.mark.trio

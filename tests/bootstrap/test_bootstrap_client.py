@@ -43,8 +43,10 @@ def _one_connection_server(script: Callable[[socket.socket, object], None]) -> s
     return address
 
 
-def test_early_413_on_a_large_body_is_read_not_retried(capsys):
-    """A host may answer 413 from the headers and close without reading the body."""
+@pytest.mark.parametrize("then_next", [False, True])
+def test_early_413_on_a_large_body_is_read_not_retried(capsys, then_next):
+    """A host may answer 413 from the headers and close without reading the body (a large response never takes
+    the next /next along: it would be lost with the connection)."""
 
     def script(conn, f):
         _read_head(f)
@@ -54,7 +56,8 @@ def test_early_413_on_a_large_body_is_read_not_retried(capsys):
 
     client = RuntimeClient(_one_connection_server(script))
     assert client.next_invocation().request_id == "r1"
-    client.post_response("r1", b"x" * 7_000_000, "application/json")  # must not raise
+    client.post_response("r1", b"x" * 7_000_000, "application/json", then_next)  # must not raise
+    assert not client._next_sent
     assert "answered 413: large" in capsys.readouterr().err
     client.close()
 
@@ -114,4 +117,73 @@ def test_connection_has_nagle_off_and_no_read_timeout():
     assert sock is not None
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     assert sock.gettimeout() is None
+    client.close()
+
+
+def _next_ok(request_id: str) -> bytes:
+    return NEXT_OK.replace(b"r1", request_id.encode())
+
+
+def _read_request(f) -> List[bytes]:
+    """A request's head, and its body read by its Content-Length."""
+    head = _read_head(f)
+    length = next((int(line.split(b":")[1]) for line in head if line.lower().startswith(b"content-length:")), 0)
+    return head + [f.read(length)] if length else head
+
+
+def test_a_small_response_takes_the_next_along_before_its_answer():
+    """A server that answers the response only once it has read the /next too: the runtime must have sent both
+    (a runtime waiting for the 202 first would wait for good; the server gives up after 10 s and closes)."""
+    seen: List[bytes] = []
+
+    def script(conn, f):
+        conn.settimeout(10)
+        _read_head(f)
+        conn.sendall(NEXT_OK)
+        seen.extend(_read_request(f))  # the POST, and its body
+        seen.extend(_read_head(f))  # the GET, read before the POST is answered
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n" + _next_ok("r2"))
+
+    client = RuntimeClient(_one_connection_server(script))
+    assert client.next_invocation().request_id == "r1"
+    client.post_response("r1", b'{"ok": 1}', "application/json", then_next=True)
+    assert client.next_invocation().request_id == "r2"
+    assert seen[0].startswith(b"POST /2018-06-01/runtime/invocation/r1/response ") and b'{"ok": 1}' in seen
+    assert any(line.startswith(b"GET /2018-06-01/runtime/invocation/next ") for line in seen)
+    client.close()
+
+
+def test_a_response_answer_that_closes_the_connection_asks_for_next_again():
+    """The /next that went along was never read by a server that closed after the response's answer: the runtime
+    asks again on a new connection (and gets its event)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    address = "127.0.0.1:%d" % listener.getsockname()[1]
+    asked: List[bytes] = []
+
+    def serve() -> None:
+        for answer in (b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", None):
+            conn, _ = listener.accept()
+            conn.settimeout(10)
+            f = conn.makefile("rb")
+            try:
+                asked.append(_read_head(f)[0])
+                if answer is None:
+                    conn.sendall(_next_ok("r2"))
+                    continue
+                conn.sendall(NEXT_OK)
+                asked.append(_read_request(f)[0])
+                conn.sendall(answer)
+            finally:
+                f.close()
+                conn.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = RuntimeClient(address)
+    assert client.next_invocation().request_id == "r1"
+    client.post_response("r1", b"{}", "application/json", then_next=True)
+    assert client.next_invocation().request_id == "r2"
+    assert [line.split(b" ")[0] for line in asked] == [b"GET", b"POST", b"GET"]
     client.close()

@@ -33,3 +33,23 @@ async def test_the_answer_is_handed_over_inside_the_feed_before_the_waiter_resum
             assert isinstance(answer, fx.CompleteInvocation)
             assert handed == [(answer, False)]  # once, with the same answer, before request() returned
             assert not answer.result.function_error
+
+
+@pytest.mark.trio
+async def test_an_invokes_result_is_handed_over_before_invoke_returns_unless_a_log_tail_is_wanted() -> None:
+    """The Invoke API writes a plain invoke's answer as the runtime's response is read (`on_result`), not once its
+    task runs again, after the host has also read the runtime's next /next that came with it."""
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(HELLO))) as running:
+            host = running.host
+            host.start_environment()
+            returned = False
+            handed: list[tuple[object, bool]] = []
+            result, tail = await host.invoke(b'{"n": 1}', on_result=lambda r: handed.append((r, returned)))
+            returned = True
+            assert handed == [(result, False)] and tail is None
+            assert not result.function_error and b"hello" in result.payload
+            # A log tail is read once the invoke is over: no early answer then (the caller builds it from both).
+            result, tail = await host.invoke(b'{"n": 2}', wants_log_tail=True,
+                                             on_result=lambda r: handed.append((r, returned)))
+            assert len(handed) == 1 and tail
