@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
 import stat
 import tempfile
 from pathlib import Path
@@ -81,7 +80,7 @@ def remove_stale_runs(root: Path, report: Callable[[str], None]) -> None:
 def new_state_dir(report: Callable[[str], None]) -> Path:
     root = state_root()
     remove_stale_runs(root, report)
-    path = root / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    path = root / f"run-{os.getpid()}-{os.urandom(4).hex()}"
     path.mkdir(parents=True)
     return path
 

@@ -16,7 +16,6 @@ cgroup in the `memory` hierarchy that every child joins too (memory_limit.py).
 from __future__ import annotations
 
 import os
-import secrets
 import select
 import signal
 import time
@@ -56,7 +55,7 @@ class EnvironmentCgroup:
     def create(cls, memory_mb: Optional[int] = None) -> Optional["EnvironmentCgroup"]:
         """A new, empty cgroup for one environment, or None where none can be made; with `memory_mb`, the
         memory limit on it where the kernel can enforce one (`memory` stays None where not)."""
-        name = f"lambdatui-{os.getpid()}-{secrets.token_hex(3)}"
+        name = f"lambdatui-{os.getpid()}-{os.urandom(3).hex()}"
         for base, version in _candidates():
             for stale in stale_cgroups(base):
                 EnvironmentCgroup(stale, version).remove()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,8 @@ def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...]
         if layer.is_dir():
             folders.append(layer)
             continue
+        import zipfile  # only a layer given as a .zip needs it: not imported on every start
+
         target = into / f"{number}-{layer.stem}"
         try:
             target.mkdir(parents=True)
@@ -72,6 +73,8 @@ def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...]
 
 
 def _extract_zip(archive: Path, into: Path) -> None:
+    import zipfile
+
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             mode = info.external_attr >> 16
@@ -107,6 +110,8 @@ def layer_extensions(layers: Sequence[Path]) -> dict[str, Path]:
 def layer_extension_names(layers: Sequence[Path]) -> tuple[str, ...]:
     """The names `layer_extensions` will find once the layers are extracted: read from a folder, or from a .zip's
     listing without extracting it (for checks made before anything runs, such as a scenario's fault targets)."""
+    import zipfile
+
     names: set[str] = set()
     for layer in layers:
         if layer.is_dir():

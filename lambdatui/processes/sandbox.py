@@ -12,7 +12,6 @@ get TMPDIR pointing there, and the note says plainly that absolute /tmp paths re
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +44,8 @@ def own_loopback() -> str:
     name (the AWS samples' telemetry listener on sandbox.localdomain:4243) meets neither another environment's on the
     same port nor a host process on 127.0.0.1, and gets only its own environment's records. Random, so that two
     lambdatui runs do not meet either; never in 127.0.0.0/16, where the host's own services are."""
-    return f"127.{secrets.randbelow(254) + 1}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    second, third, fourth = os.urandom(3)  # (not `secrets`: its hashlib and hmac cost ~4 ms of every start)
+    return f"127.{second % 254 + 1}.{third}.{fourth % 254 + 1}"
 
 
 def write_hosts_file(path: Path, loopback: str) -> Path:
