@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import __future__
 import dataclasses
+import importlib.machinery
 import marshal
 import os
 import re
@@ -169,13 +170,41 @@ def install(path: Optional[str] = None) -> MethodCache:
     if _installed is None:
         _installed = MethodCache(path or default_path())
         dataclasses.exec = _installed.exec  # type: ignore[attr-defined]
-        try:
-            from attr import _make  # trio's classes are attrs classes
-        except ImportError:
-            pass
+        attrs_make = sys.modules.get(_ATTRS_MAKE)
+        if attrs_make is not None:
+            attrs_make.compile = _installed.compile_for_attrs  # type: ignore[attr-defined]
         else:
-            _make.compile = _installed.compile_for_attrs  # type: ignore[attr-defined]
+            sys.meta_path.insert(0, _AttrsHook(_installed))
     return _installed
+
+
+_ATTRS_MAKE = "attr._make"
+
+
+class _AttrsHook:  # a meta path finder (not importlib.abc's: that import alone costs ~30 ms)
+    """attrs' method writer, given the cache's `compile` before its module runs, and so before `import attr` builds
+    attrs' own ~30 classes (its validators, its converters...: ~8 ms of compiling at every start otherwise). trio's
+    classes are attrs classes too, but come later. Imported when something needs attrs (trio), not before: once."""
+
+    def __init__(self, cache: MethodCache) -> None:
+        self._cache = cache
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != _ATTRS_MAKE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        compile_for_attrs, exec_module = self._cache.compile_for_attrs, loader.exec_module
+
+        def exec_with_the_cache(module: Any) -> None:
+            module.compile = compile_for_attrs  # a global of its own: found before the builtin
+            exec_module(module)
+
+        loader.exec_module = exec_with_the_cache  # this module's loader only: each file has its own
+        return spec
 
 
 def save() -> None:
