@@ -44,11 +44,14 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
             # Chunks that cannot be parsed cut the body short as a hang-up does (RAPID: any error reading it is a
             # truncated response): the core ends the invoke; the framing answers the malformed body (400, closed).
             malformed, body, too_large, truncated = bad, b"", False, True
+        # Answered as the core decides (a runtime that waits for its 202 before its next /next, as awslambdaric
+        # does, asks a scheduler pass sooner); a malformed body is the framing's to answer.
         reply = await host.request(lambda token: ins.RuntimeResponse(
-            token, request_id, body, content_type, too_large, invalid_mode, truncated))
+            token, request_id, body, content_type, too_large, invalid_mode, truncated),
+            answer_now(exchange) if malformed is None else None)
         if malformed is not None:
             raise malformed
-        return from_reply(reply)
+        return exchange.early or from_reply(reply)
 
     async def invocation_error(exchange: Exchange) -> Answer:
         (request_id,) = exchange.params
