@@ -272,17 +272,9 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         return slot.value  # type: ignore[return-value]
 
     async def invoke(
-        self,
-        payload: bytes,
-        *,
-        client_context: Optional[str] = None,
-        trace_id: Optional[str] = None,
-        wants_log_tail: bool = False,
-        asynchronous: bool = False,
-        request_id: Optional[str] = None,
-        stream: Optional[ResponseStream] = None,
-        label: str = "",
-        qualifier: str = "",
+        self, payload: bytes, *, client_context: Optional[str] = None, trace_id: Optional[str] = None,
+        wants_log_tail: bool = False, asynchronous: bool = False, request_id: Optional[str] = None,
+        stream: Optional[ResponseStream] = None, label: str = "", qualifier: str = "",
         on_result: Optional[Callable[[f.InvocationResult], None]] = None,
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
@@ -291,9 +283,8 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
         version or alias its caller named. `on_result` (a synchronous invoke without a log tail) is handed the result
-        as soon as the core decides it, inside that input, to write the caller's answer at once: this task runs
-        again only after the host has read what came with the runtime's response (its next /next: END, REPORT,
-        the freeze), a warm invoke's answer later by all of that.
+        inside the input that decides it, to write the answer at once, not after what came with the runtime's
+        response (its next /next: END, REPORT, the freeze), which this task would wait for.
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),
