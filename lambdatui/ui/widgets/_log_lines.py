@@ -112,16 +112,24 @@ class LogLines(ScrollView, can_focus=True):
     def append(self, lines: Iterable[LogLine]) -> int:
         """Add rows for these lines; returns how many rows were added. Each new shown row is searched once."""
         following = not self.paused and self.scroll_y >= self.max_scroll_y
-        added = 0
+        rows, seq, match = self._rows, self._seq, self._match
         fresh: list[Row] = []
+        shown: dict[tuple[str, Optional[str]], bool] = {}  # the filter's answer for each (source, request id)
+        # A burst's lines each take this loop (thousands a snapshot): one row each, as a rule, and one filter
+        # answer for all the lines of a source and invoke.
         for line in lines:
+            source, request_id, stream = line.source, line.request_id, line.stream
+            key = (source, request_id)
+            keep = shown.get(key)
+            if keep is None:
+                keep = shown[key] = match(source, request_id)
             for text in split_rows(line.text):
-                self._seq += 1
-                row = Row(self._seq, line.source, text, line.stream, TAG_WIDTH + 1 + text_width(text), line.request_id)
-                self._rows.append(row)
-                if self._match(row.source, row.request_id):
+                seq += 1
+                row = Row(seq, source, text, stream, TAG_WIDTH + 1 + text_width(text), request_id)
+                rows.append(row)
+                if keep:
                     fresh.append(row)
-                added += 1
+        added, self._seq = seq - self._seq, seq
         if fresh:
             self._shown.extend(fresh)
             self._widest = max(self._widest, max(row.width for row in fresh))

@@ -235,7 +235,7 @@ class LogView(Vertical):
                 shown = self._filter.matcher()
                 self._lines.pending += sum(1 for line in cut if shown(line.source, line.request_id))
             batch = batch[-keep:]
-        fresh = [line for line in batch if self._remember(line)]
+        fresh = self._remember_all(batch)
         if fresh:
             self._lines.append(fresh)
             self._update_bar()
@@ -332,14 +332,19 @@ class LogView(Vertical):
 
     # ------------------------------------------------------------------ internals
 
-    def _remember(self, line: LogLine) -> bool:
-        if id(line) in self._seen_ids:
-            return False
-        if len(self._seen) >= self._seen_cap:
-            self._seen_ids.discard(id(self._seen.popleft()))
-        self._seen.append(line)
-        self._seen_ids.add(id(line))
-        return True
+    def _remember_all(self, batch: list[LogLine]) -> list[LogLine]:
+        """The lines of `batch` not taken in before (each once), now remembered; the oldest remembered are forgotten
+        beyond the bound. In bulk: a burst brings thousands a snapshot."""
+        seen, seen_ids = self._seen, self._seen_ids
+        fresh: list[LogLine] = []
+        for line in batch:
+            if id(line) not in seen_ids:
+                seen_ids.add(id(line))  # a line twice in one batch is taken once
+                fresh.append(line)
+        seen.extend(fresh)
+        for _ in range(len(seen) - self._seen_cap):
+            seen_ids.discard(id(seen.popleft()))
+        return fresh
 
     def _choose(self, preset: str) -> None:
         self.set_filter(PRESETS[preset])
