@@ -63,6 +63,22 @@ async def test_one_environment_is_one_row_the_fleet_line() -> None:
         assert strip.placed == []
 
 
+async def test_new_counts_on_the_same_rows_repaint_the_strip_without_laying_the_screen_out() -> None:
+    # A layout of the whole debugger screen costs ~10-25 ms; every invoke changes the fleet's counters.
+    strip = EnvironmentsStrip()
+    async with hosted(strip, fleet(1, shown=1), size=(100, 10)) as pilot:
+        asked: list[bool] = []
+        refresh = strip.refresh
+        strip.refresh = lambda *a, layout=False, **k: asked.append(layout) or refresh(*a, layout=layout, **k)  # type: ignore[method-assign]
+        busier = fleet(1, shown=1)
+        strip.show(dataclasses.replace(busier, fleet=dataclasses.replace(busier.fleet, warm_hits=7)))
+        await pilot.pause()
+        said = screen_lines(pilot)[0]
+        strip.show(fleet(1, 2, shown=1))  # a second environment: a row of chips more
+        await pilot.pause()
+        assert "warm 7" in said and asked[0] is False and True in asked[1:] and strip.size.height == 2
+
+
 async def test_a_fleet_lists_every_environment_marks_the_focused_one_and_counts() -> None:
     session, _ = fleet_session()
     strip = EnvironmentsStrip()

@@ -153,7 +153,10 @@ class EnvironmentsStrip(Widget):
         self._snapshot = snapshot
         if previous is None or (previous.environments, previous.fleet, previous.environment_number) != (
                 snapshot.environments, snapshot.fleet, snapshot.environment_number):
-            self.refresh(layout=True)  # the number of rows may change with the fleet
+            # The number of rows may change with the fleet: only then is the screen laid out again (~10-20 ms).
+            width = self.content_size.width
+            drawn = self.size.height - self.styles.gutter.height  # the rows it has now
+            self.refresh(layout=previous is None or not width or len(self.rows(width)) != drawn)
 
     @property
     def placed(self) -> list[Placed]:

@@ -21,6 +21,7 @@ class ExplainBar(Static):
     DEFAULT_CSS = """
     ExplainBar {
         height: auto;
+        min-height: 2;
         max-height: 3;
         padding: 0 1;
         background: $boost;
@@ -30,7 +31,9 @@ class ExplainBar(Static):
         border-left: outer $phase-held;
     }
     """
-    """Up to three rows (a long sentence at 100 columns); the left edge turns $phase-held while held."""
+    """Two rows, or three (a long sentence at 100 columns): not one while an invoke runs and two once it is over,
+    which would lay the whole screen out again (~25 ms) as every invoke starts and ends, and move every panel
+    below by a row. The left edge turns $phase-held while held."""
 
     def __init__(self, *, name: Optional[str] = None, id: Optional[str] = None, classes: Optional[str] = None) -> None:
         super().__init__("", name=name, id=id, classes=classes)
@@ -44,4 +47,8 @@ class ExplainBar(Static):
         if text != self.text:
             self.text = text
             style = "bold $phase-held" if snapshot.environment.held_at is not None else "bold $accent"
-            self.update(Content.assemble((title, style), ("  ", ""), text))
+            content = Content.assemble((title, style), ("  ", ""), text)
+            # The screen is laid out again (~10-20 ms) only when the paragraph takes another number of rows.
+            width = self.content_size.width
+            rows = max(2, min(3, len(content.wrap(width)))) if width else 0
+            self.update(content, layout=not width or rows != self.content_size.height)

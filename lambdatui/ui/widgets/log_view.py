@@ -374,7 +374,9 @@ class LogView(Vertical):
             text += " · wrap"
         if self._lines.paused:
             text += f" · paused: {self.pending:,} new lines" if self.pending else " · paused"
-        self.query_one("#log-count", Static).update(text)
+        # Its size is the bar's (1fr of one row), whatever it says: no layout of the screen (~10 ms a snapshot in
+        # a burst of output, when the count changes with every snapshot).
+        self.query_one("#log-count", Static).update(text, layout=False)
         filtered = self._filter.describe(self._source_name if self.preset is None else self.preset)
         self.border_title = f"logs: {filtered}" if filtered else None
         if self.searching:

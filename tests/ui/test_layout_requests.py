@@ -1,0 +1,72 @@
+"""What an invoke asks of the screen's layout. A layout of the whole debugger screen costs ~10-25 ms; a bar whose
+height does not change must not ask for one: the explain bar keeps two rows whether an invoke runs (one row of
+text) or is over (two), and the log's line count, rewritten at every snapshot of a burst, never changes its size.
+
+Snapshots come from real runs (snapshots.py), moved to a state with `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from _host import Host
+from textual.widget import Widget
+
+from lambdatui.model.boundaries import EnvState
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.facts import FUNCTION, read_lines
+from lambdatui.ui.widgets.explain_bar import ExplainBar
+from lambdatui.ui.widgets.log_view import LogView
+
+pytestmark = pytest.mark.anyio
+
+
+def in_state(snapshot: DebuggerSnapshot, state: EnvState) -> DebuggerSnapshot:
+    env = dataclasses.replace(snapshot.environment, state=state, held_at=None)
+    return dataclasses.replace(snapshot, environment=env)
+
+
+def layouts_asked(widget: Widget) -> list[bool]:
+    """Every refresh the widget asks for from now on: whether it asked for a layout."""
+    asked: list[bool] = []
+    refresh = widget.refresh
+
+    def recorded(*args: object, layout: bool = False, **kwargs: object) -> Widget:
+        asked.append(layout)
+        return refresh(*args, layout=layout, **kwargs)  # type: ignore[arg-type]
+
+    widget.refresh = recorded  # type: ignore[method-assign]
+    return asked
+
+
+async def test_the_explain_bar_keeps_its_height_as_an_invoke_starts_and_ends(warm_snapshot: DebuggerSnapshot) -> None:
+    bar = ExplainBar()
+    async with Host(bar).run_test(size=(140, 30)) as pilot:  # the frozen sentence: two rows at 140
+        bar.show(in_state(warm_snapshot, EnvState.FROZEN))
+        await pilot.pause()
+        frozen_text, frozen_height = bar.text, bar.size.height
+        asked = layouts_asked(bar)
+        bar.show(in_state(warm_snapshot, EnvState.RUNNING))
+        await pilot.pause()
+        running_text, running_height = bar.text, bar.size.height
+        bar.show(in_state(warm_snapshot, EnvState.FROZEN))
+        await pilot.pause()
+    assert frozen_text != running_text  # the bar did change what it says, twice
+    assert frozen_height == running_height == 2
+    assert asked and not any(asked), asked  # repainted, never laid out
+
+
+async def test_the_log_count_is_rewritten_without_a_layout() -> None:
+    log = LogView(max_lines=5000)
+    async with Host(log).run_test(size=(100, 30)) as pilot:
+        count = log.query_one("#log-count")
+        log.add_lines(list(read_lines(FUNCTION, ["first"], None, "stdout")))
+        await pilot.pause()
+        asked = layouts_asked(count)
+        for burst in range(3):
+            log.add_lines(list(read_lines(FUNCTION, [f"line {burst} {i}" for i in range(2000)], None, "stdout")))
+            await pilot.pause()
+        said = str(count.render())
+    assert "6,001 lines" in said or "5,000 lines" in said, said
+    assert asked and not any(asked), asked
