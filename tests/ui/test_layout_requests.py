@@ -70,3 +70,45 @@ async def test_the_log_count_is_rewritten_without_a_layout() -> None:
         said = str(count.render())
     assert "6,001 lines" in said or "5,000 lines" in said, said
     assert asked and not any(asked), asked
+
+
+async def test_rows_rebuilt_in_the_same_number_are_repainted_and_a_new_number_is_laid_out() -> None:
+    from textual.content import Content
+
+    from lambdatui.ui.widgets._lines import WidthLines
+
+    rows = ["a = 1", "b = 2"]
+    body = WidthLines(lambda width: [Content(row) for row in rows])
+    async with Host(body).run_test(size=(60, 10)) as pilot:
+        await pilot.pause()
+        asked = layouts_asked(body)
+        rows[1] = "b = 3"  # what a globals panel does at most invokes
+        body.invalidate()
+        await pilot.pause()
+        assert not any(asked) and "b = 3" in body.render().plain and body.size.height == 2
+        rows.append("c = 4")
+        body.invalidate()
+        await pilot.pause()
+        await pilot.pause()
+        assert any(asked) and body.size.height == 3 and "c = 4" in body.render().plain
+
+
+async def test_a_new_memory_figure_rewrites_its_line_only(warm_snapshot: DebuggerSnapshot) -> None:
+    from textual.widgets import Static
+
+    from lambdatui.model.facts import MemoryMeasured
+    from lambdatui.ui.widgets.result_view import ResultView
+
+    point = MemoryMeasured("invoke", "r-1", 30, 31, 30, 128, "cgroup v2")
+    before = dataclasses.replace(warm_snapshot, memory=(point,))
+    view = ResultView()
+    async with Host(view).run_test(size=(140, 30)) as pilot:
+        view.show(before)
+        await pilot.pause()
+        sections = {static.id: layouts_asked(static) for static in view.query(Static) if static.id}
+        view.show(dataclasses.replace(before, memory=(point, dataclasses.replace(point, environment_mb=77))))
+        await pilot.pause()
+        report = str(view.query_one("#result-report", Static).render())
+    assert "77" in report, report
+    assert sections["result-report"] == [False]  # rewritten in place
+    assert not any(sections[name] for name in sections if name != "result-report"), sections  # the rest untouched

@@ -30,11 +30,14 @@ class WidthLines(Widget):
         super().__init__(id=id, classes=classes)
         self._build = build
         self._cache: Optional[tuple[int, Content]] = None
+        self._measured = True  # the height was measured for the rows drawn (False: rebuilt since)
 
     def invalidate(self) -> None:
-        """Rebuild the rows on the next paint (and re-measure the height)."""
+        """Rebuild the rows on the next paint. The screen is laid out again (~10-20 ms) only if their number
+        changed, which that paint finds out: most invokes change what a panel says, not how many rows it has."""
         self._cache = None
-        self.refresh(layout=True)
+        self._measured = False
+        self.refresh()
 
     def content_for(self, width: int) -> Content:
         if self._cache is None or self._cache[0] != width:
@@ -46,4 +49,9 @@ class WidthLines(Widget):
         return max(1, len(self.content_for(width).plain.split("\n")))
 
     def render(self) -> Content:
-        return self.content_for(self.content_size.width or self.size.width or 80)
+        content = self.content_for(self.content_size.width or self.size.width or 80)
+        if not self._measured:
+            self._measured = True
+            if max(1, len(content.plain.split("\n"))) != self.content_size.height:
+                self.refresh(layout=True)  # drawn once more, at its new height
+        return content
