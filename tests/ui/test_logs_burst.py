@@ -59,3 +59,25 @@ async def test_wrap_and_pause_through_a_burst() -> None:
         view.toggle_pause()
         await pilot.pause()
         assert "line 2999" in screen_text(pilot)
+
+
+async def test_a_mixed_batch_makes_the_rows_each_line_makes_alone() -> None:
+    """A burst's plain lines are made into rows in bulk; lines that need splitting or measuring (a CR, a tab, an
+    escape code, wide characters) and other sources between them come out exactly as one at a time."""
+    from lambdatui.ui.widgets._log_rows import TAG_WIDTH, split_rows, text_width
+
+    texts = ["plain one", "tab\there", "two\rrows", "\x1b[31mred\x1b[0m", "wide 日本語", "", "plain two"]
+    lines = [LogLine(FUNCTION if i % 3 else PLATFORM, text, "r-1" if i < 4 else "r-2") for i, text in enumerate(texts)]
+    lines += [LogLine(FUNCTION, f"bulk {i}", "r-2") for i in range(500)]
+    expected = [(line.source, text, TAG_WIDTH + 1 + text_width(text), line.request_id)
+                for line in lines for text in split_rows(line.text)]
+    one_by_one, bulk = LogView(max_lines=5000), LogView(max_lines=5000)
+    async with hosted(bulk, size=SMALL):
+        bulk.add_lines(lines)
+        made = [(row.source, row.text, row.width, row.request_id) for row in bulk._lines._rows]
+    async with hosted(one_by_one, size=SMALL):
+        for line in lines:
+            one_by_one.add_lines([line])
+        alone = [(row.source, row.text, row.width, row.request_id) for row in one_by_one._lines._rows]
+    assert made == alone == expected
+    assert [row.seq for row in bulk._lines._rows] == list(range(1, len(expected) + 1))

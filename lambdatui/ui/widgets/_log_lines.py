@@ -14,7 +14,7 @@ built on toggling or resizing and extended as rows arrive. Pausing stops followi
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from rich.style import Style
 from rich.text import Text
@@ -26,7 +26,8 @@ from textual.strip import Strip
 
 from lambdatui.model.facts import LAMBDATUI, PLATFORM, LogLine
 from lambdatui.model.log_search import SearchIndex, match_spans
-from lambdatui.ui.widgets._log_rows import TAG_WIDTH, Row, RowMatch, platform_text, split_rows, tag_of, text_width
+from lambdatui.ui.widgets._log_rows import (MAX_ROW_CHARS, TAG_WIDTH, Row, RowMatch, platform_text, split_rows,
+                                            tag_of, text_width)
 
 
 class LogLines(ScrollView, can_focus=True):
@@ -115,20 +116,26 @@ class LogLines(ScrollView, can_focus=True):
         rows, seq, match = self._rows, self._seq, self._match
         fresh: list[Row] = []
         shown: dict[tuple[str, Optional[str]], bool] = {}  # the filter's answer for each (source, request id)
-        # A burst's lines each take this loop (thousands a snapshot): one row each, as a rule, and one filter
-        # answer for all the lines of a source and invoke.
-        for line in lines:
-            source, request_id, stream = line.source, line.request_id, line.stream
+        for source, request_id, stream, texts in _runs(lines):
             key = (source, request_id)
             keep = shown.get(key)
             if keep is None:
                 keep = shown[key] = match(source, request_id)
-            for text in split_rows(line.text):
-                seq += 1
-                row = Row(seq, source, text, stream, TAG_WIDTH + 1 + text_width(text), request_id)
-                rows.append(row)
+            if _plain(texts):  # a burst's thousands of lines: each one row of its own length, made in one go
+                made = [Row(seq + i, source, text, stream, _PLAIN_WIDTH + len(text), request_id)
+                        for i, text in enumerate(texts, 1)]
+                seq += len(made)
+                rows.extend(made)
                 if keep:
-                    fresh.append(row)
+                    fresh.extend(made)
+                continue
+            for line_text in texts:
+                for text in split_rows(line_text):
+                    seq += 1
+                    row = Row(seq, source, text, stream, TAG_WIDTH + 1 + text_width(text), request_id)
+                    rows.append(row)
+                    if keep:
+                        fresh.append(row)
         added, self._seq = seq - self._seq, seq
         if fresh:
             self._shown.extend(fresh)
@@ -227,10 +234,10 @@ class LogLines(ScrollView, can_focus=True):
         self.dropped += excess
         oldest = self._rows[self._head].seq
         shown_before, pieces_before = self._shown_head, self._pieces_head
-        while self._shown_head < len(self._shown) and self._shown[self._shown_head].seq < oldest:
-            self._shown_head += 1
-        while self._pieces_head < len(self._pieces) and self._pieces[self._pieces_head][0].seq < oldest:
-            self._pieces_head += 1
+        # Both indexes are in seq order: where the kept rows begin is a binary search, not a walk (a burst evicts
+        # thousands of rows a snapshot).
+        self._shown_head = bisect_left(self._shown, oldest, self._shown_head, key=_seq_of)
+        self._pieces_head = bisect_left(self._pieces, oldest, self._pieces_head, key=_piece_seq)
         self.search.drop_before(oldest)
         gone = self._pieces_head - pieces_before if self.wrap else self._shown_head - shown_before
         # Compact once the dead prefix is as long as what is kept: amortised O(1) per row.
@@ -343,3 +350,36 @@ class LogLines(ScrollView, can_focus=True):
         if row.seq == self.selected:
             text.stylize(styles.get("selected", Style(underline=True)))
         return Strip(list(text.render(self.app.console)))
+
+
+_PLAIN_WIDTH = TAG_WIDTH + 1
+
+
+def _seq_of(row: Row) -> int:
+    return row.seq
+
+
+def _piece_seq(piece: tuple[Row, int]) -> int:
+    return piece[0].seq
+
+
+def _runs(lines: Iterable[LogLine]) -> Iterator[tuple[str, Optional[str], str, list[str]]]:
+    """The lines as runs of one source, invoke and stream: (source, request id, stream, their texts)."""
+    run: list[str] = []
+    source: Optional[str] = None
+    request_id: Optional[str] = None
+    stream = ""
+    for line in lines:
+        if line.source != source or line.request_id != request_id or line.stream != stream:
+            if source is not None:
+                yield source, request_id, stream, run
+            source, request_id, stream, run = line.source, line.request_id, line.stream, []
+        run.append(line.text)
+    if source is not None:
+        yield source, request_id, stream, run
+
+
+def _plain(texts: list[str]) -> bool:
+    """Every text is one row as it is, as wide as it is long: ASCII, no control character, not huge."""
+    joined = "".join(texts)  # printable ASCII: no control character (a tab, CR or escape needs split_rows)
+    return joined.isascii() and joined.isprintable() and max(map(len, texts)) <= MAX_ROW_CHARS

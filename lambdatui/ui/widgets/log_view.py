@@ -336,14 +336,20 @@ class LogView(Vertical):
         """The lines of `batch` not taken in before (each once), now remembered; the oldest remembered are forgotten
         beyond the bound. In bulk: a burst brings thousands a snapshot."""
         seen, seen_ids = self._seen, self._seen_ids
-        fresh: list[LogLine] = []
-        for line in batch:
-            if id(line) not in seen_ids:
-                seen_ids.add(id(line))  # a line twice in one batch is taken once
-                fresh.append(line)
+        ids = list(map(id, batch))
+        if seen_ids.isdisjoint(ids) and len(dict.fromkeys(ids)) == len(ids):
+            fresh = batch  # a burst's: all new, each once
+            seen_ids.update(ids)
+        else:
+            fresh = []
+            for line in batch:
+                if id(line) not in seen_ids:
+                    seen_ids.add(id(line))  # a line twice in one batch is taken once
+                    fresh.append(line)
         seen.extend(fresh)
-        for _ in range(len(seen) - self._seen_cap):
-            seen_ids.discard(id(seen.popleft()))
+        over = len(seen) - self._seen_cap
+        if over > 0:
+            seen_ids.difference_update([id(seen.popleft()) for _ in range(over)])
         return fresh
 
     def _choose(self, preset: str) -> None:
