@@ -228,8 +228,8 @@ class LogView(Vertical):
         batch = lines if isinstance(lines, list) else list(lines)
         keep = self._lines.max_lines
         if len(batch) > keep:
-            seen = self._seen_ids
-            cut = [line for line in batch[:-keep] if id(line) not in seen]
+            seen, older = self._seen_ids, batch[:-keep]
+            cut = older if seen.isdisjoint(map(id, older)) else [line for line in older if id(line) not in seen]
             self._lines.dropped += len(cut)
             if self._lines.paused:  # new lines too, though dropped at once: the count says how many came
                 shown = self._filter.matcher()
