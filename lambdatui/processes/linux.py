@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import errno
 import fcntl
 import math
 import os
@@ -177,16 +178,19 @@ class KernelFile:
     once, then each read is one pread. These reads run after every warm invoke: open and close were two thirds of
     their system calls. Not open(): no fstat, no ioctl, no decoding."""
 
-    __slots__ = ("path", "_fd")
+    __slots__ = ("path", "_fd", "_closed")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd: int | None = None
+        self._closed = False
 
     def read(self, size: int) -> bytes:
-        """Up to `size` bytes from the start; raises OSError (the file or its process gone, for instance)."""
+        """Up to `size` bytes from the start; raises OSError (the file or its process gone, or closed here)."""
         fd = self._fd
         if fd is None:
+            if self._closed:  # for good: a reader after its owner's end must not open it again, and keep it open
+                raise OSError(errno.EBADF, f"{self.path}: closed")
             fd = self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         return os.pread(fd, size, 0)
 
@@ -201,7 +205,7 @@ class KernelFile:
         return data
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
+        fd, self._fd, self._closed = self._fd, None, True
         if fd is not None:
             os.close(fd)
 

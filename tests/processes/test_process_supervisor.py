@@ -396,3 +396,30 @@ async def test_spawn_does_not_wait_for_anything(sandbox: Sandbox) -> None:
 def test_python_is_not_under_tmp() -> None:
     # The sandbox tests rely on the interpreter staying visible under a private /tmp.
     assert not os.path.realpath(PY).startswith("/tmp/")
+
+
+def test_a_kernel_file_reads_fresh_at_each_read_and_never_reopens_once_closed(tmp_path) -> None:
+    """/proc and cgroup files are read after every invoke through one descriptor each (KernelFile)."""
+    import errno
+    import os
+
+    import pytest
+
+    from lambdatui.processes.linux import KernelFile
+
+    status = KernelFile(f"/proc/{os.getpid()}/status")
+    first = status.read(4096)
+    grown = bytearray(64 * 1024 * 1024)
+    grown[::4096] = b"\1" * len(grown[::4096])  # touched: resident
+    second = status.read(4096)
+
+    def rss_kb(data: bytes) -> int:
+        start = data.index(b"VmRSS:")
+        return int(data[start + 6:data.index(b"kB", start)])
+
+    assert rss_kb(second) >= rss_kb(first) + 60 * 1024  # the kernel wrote it anew for the second read
+    status.close()
+    with pytest.raises(OSError) as closed:
+        status.read(4096)
+    assert closed.value.errno == errno.EBADF
+    del grown
