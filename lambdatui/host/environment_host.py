@@ -61,7 +61,9 @@ class EventRefused(Exception):
 @dataclasses.dataclass
 class _Slot:
     """A parked request's reply slot: it waits on `done` until the core answers it with `value`; `now`, when
-    given, is handed the answer at once, inside the input that decided it (it must not block)."""
+    given, is handed the answer once every effect of the inputs being fed has been carried out, before any task
+    runs again (a crash or freeze armed at the boundary the same input reaches lands first, as when the route's
+    task wrote it: a runtime must not read its 202 and move on); it must not block."""
 
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     value: object = None
@@ -122,6 +124,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._processes: dict[str, tuple[int, ProcessHandle]] = {}
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False
+        self._answers_now: list[tuple[Callable[[object], None], object]] = []  # _Slot.now's, until the batch's end
         self._listeners: tuple[FactListener, ...] = ()
         self._log_request_id: Optional[str] = None
         self._runtime_peak_mb: Optional[int] = None  # last VmHWM seen: a crashed runtime has no /proc left
@@ -253,6 +256,9 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                     self._carry_out(effect)
         finally:
             self._feeding = False
+            answers, self._answers_now = self._answers_now, []
+            for now, value in answers:
+                now(value)
 
     async def request(self, make_input: Callable[[int], ins.Input],
                       now: Optional[Callable[[object], None]] = None) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:
@@ -282,9 +288,8 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
         when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
-        version or alias its caller named. `on_result` (a synchronous invoke without a log tail) is handed the result
-        inside the input that decides it, to write the answer at once, not after what came with the runtime's
-        response (its next /next: END, REPORT, the freeze), which this task would wait for.
+        version or alias its caller named. `on_result` (a synchronous invoke, no log tail) gets the result to answer at
+        once (see _Slot), not after the runtime's next /next, read with its response, which this task would wait for.
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),
@@ -368,10 +373,9 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             self._capture_stacks(effect)
 
     def own_pids(self) -> list[int]:
-        """The processes lambdatui started for the environment and that have not ended: its runtime, extensions
-        and sandbox init (the namespace's pid 1, which a double-forked daemon's parent becomes). Restored from a
-        SnapStart snapshot, also the snapshot's: its runtime forks this one's, which may call before it is
-        adopted (so the copies of one snapshot can reach each other's APIs: they share that parent)."""
+        """The processes lambdatui started for the environment, not ended: its runtime, extensions and sandbox
+        init (the namespace's pid 1). Restored from a SnapStart snapshot, the snapshot's too: its runtime forks
+        this one's, which may call before it is adopted (copies of one snapshot share that parent)."""
         own = self._supervisor.own_pids() if self._supervisor is not None else []
         return own + self.restore_source.own_pids() if self.restore_source is not None else own
 
@@ -391,7 +395,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             slot.value = value
             slot.done.set()
             if slot.now is not None:
-                slot.now(value)
+                self._answers_now.append((slot.now, value))  # once the batch's effects are carried out (feed)
 
     def _handle(self, key: str) -> Optional[ProcessHandle]:
         entry = self._processes.get(key)

@@ -53,6 +53,7 @@ class LogLines(ScrollView, can_focus=True):
         self._widest = 0
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
         self._ready = False
+        self._viewport_rows = 0  # the rows the pane showed at its last resize
         self.dropped = 0
         """Rows evicted to stay within `max_lines`."""
         self.search = SearchIndex()
@@ -276,8 +277,11 @@ class LogLines(ScrollView, can_focus=True):
         if self.wrap and self._text_cells() != self._wrap_cells:
             self._recut()
             self.virtual_size = Size(0, self.screen_lines)
-        # Lines added before the first layout scrolled against a zero-height viewport: re-pin to the end.
-        if not self.paused and self.scroll_y >= self.max_scroll_y:
+        # Lines added before the first layout scrolled against a zero-height viewport: re-pin to the end. A pane made
+        # shorter (a panel above it grew) moved the end down by as many rows: pinned to the old end, it follows too.
+        height = self.scrollable_content_region.height
+        shorter_by, self._viewport_rows = max(0, self._viewport_rows - height), height
+        if not self.paused and self.scroll_y >= self.max_scroll_y - shorter_by:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self._cache.clear()
 
