@@ -181,10 +181,10 @@ def install(path: Optional[str] = None) -> MethodCache:
 _ATTRS_MAKE = "attr._make"
 
 
-class _AttrsHook:  # a meta path finder (not importlib.abc's: that import alone costs ~30 ms)
+class _AttrsHook:  # a meta path finder (not importlib.abc's: that import alone costs ~10 ms here)
     """attrs' method writer, given the cache's `compile` before its module runs, and so before `import attr` builds
-    attrs' own ~30 classes (its validators, its converters...: ~8 ms of compiling at every start otherwise). trio's
-    classes are attrs classes too, but come later. Imported when something needs attrs (trio), not before: once."""
+    attrs' own ~30 classes (its validators, converters...: `import attr` ~17 ms before, ~11 ms now, medians of 5
+    here). trio's classes are attrs classes too, but come later. Imported when something needs attrs (trio): once."""
 
     def __init__(self, cache: MethodCache) -> None:
         self._cache = cache

@@ -13,10 +13,9 @@ def main() -> int:
     from lambdatui.collector import loading
 
     with loading():
-        from lambdatui import dataclass_cache, trio_import
+        from lambdatui import dataclass_cache
 
         dataclass_cache.install()
-        trio_import.skip_the_library_search()
         from lambdatui.cli import main as cli_main
 
     try:

@@ -148,3 +148,9 @@ def api_failure_parts(result: InvocationResult) -> Optional[tuple[int, list[tupl
     if not isinstance(message, str):
         message = result.payload.decode("utf-8", "replace")
     return InvokeRefused(result.api_status, result.error_type or "ServiceException", message).parts()
+
+
+def result_parts(result: InvocationResult, tail: Optional[str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A synchronous invoke's answer: the API's own error when no function answered, else 200 and the function's."""
+    failed = api_failure_parts(result)
+    return failed if failed is not None else (200, result_headers(result, tail), result.payload)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
-                                         checked_invocation_type, checked_payload, checked_qualifier, payload_limit,
-                                         result_headers, throttle_parts)
+from lambdatui.api.invoke_checks import (InvokeRefused, checked_client_context, checked_invocation_type,
+                                         checked_payload, checked_qualifier, payload_limit, result_parts,
+                                         throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid
@@ -71,12 +71,10 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             )
         except (EventRefused, Throttled) as refused:
             return event_refused(refused)
-        failed = api_failure_parts(result)
-        if failed is not None:
-            return Response(failed[2], status=failed[0], headers=dict(failed[1]))
-        if invocation_type == EVENT:
+        if invocation_type == EVENT and not result.api_status:
             return Response(b"", status=202, headers={"Content-Type": "application/json",
                                                        h.AMZN_REQUEST_ID: result.request_id})
-        return Response(result.payload, status=200, headers=dict(result_headers(result, tail)))
+        status, headers, body = result_parts(result, tail)
+        return Response(body, status=status, headers=dict(headers))
 
     return api

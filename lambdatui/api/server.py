@@ -5,7 +5,7 @@ warm invoke's critical path, and is a route of its own (`_plain_invoke`): served
 and response objects alone cost more than the whole of lambdatui's bookkeeping for an invoke (measured on a
 2-core machine: warm p50 0.89-0.95 ms native vs 1.5 ms with quart in front; the AWS emulator answers in ~0.7 ms).
 It turns into exactly the same call as the quart route, with the same checks (`invoke_routes.checked_payload`,
-`result_headers`). InvokeWithResponseStream is a route of its own too (`stream_invoke`): its answer leaves piece
+`result_parts`). InvokeWithResponseStream is a route of its own too (`stream_invoke`): its answer leaves piece
 by piece as the function streams it. Everything else (other invocation types, log tails, client contexts, errors
 for unknown paths and methods) goes to the quart app (`invoke_app`) through `asgi_adapter`, unchanged; that app is
 imported and started by the first request that needs it.
@@ -24,8 +24,8 @@ from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
-from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_payload, checked_qualifier,
-                                         payload_limit, result_headers, throttle_parts)
+from lambdatui.api.invoke_checks import (InvokeRefused, checked_payload, checked_qualifier, payload_limit,
+                                         result_parts, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
@@ -75,14 +75,6 @@ class _AppOnDemand:
         self._stop.set()
 
 
-def _answer(result: InvocationResult) -> Answer:
-    """A plain invoke's answer (no log tail is asked for on this route)."""
-    failed = api_failure_parts(result)
-    if failed is not None:
-        return Answer(*failed)
-    return Answer(200, result_headers(result, None), result.payload)
-
-
 def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     """The plain invoke and the streaming invoke by their own routes, everything else by the quart app."""
 
@@ -97,12 +89,15 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2])
         except InvokeRefused as refused:
             return Answer(*refused.parts())
+        def answer_now(done: InvocationResult) -> None:
+            exchange.answer_now(Answer(*result_parts(done, None)))
+
         try:
             result, _ = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE), qualifier=qualifier,
-                                          on_result=lambda result: exchange.answer_now(_answer(result)))
+                                          on_result=answer_now)
         except Throttled as throttled:
             return Answer(*throttle_parts(throttled))
-        return exchange.early or _answer(result)
+        return exchange.early or Answer(*result_parts(result, None))  # no log tail is asked for on this route
 
     # Which route answers depends on headers too, so its body is read by the route, once it has chosen.
     invoke = Route(plain_invoke, reads_body=True)

@@ -134,11 +134,14 @@ class ProcessRules:
         elif event.name == SHUTDOWN_TIMER:
             left = self._alive()
             if left:
+                assert self.shutdown is not None  # the timer runs only while a shutdown does
                 names = ", ".join("the runtime" if key == RUNTIME else f"extension {key.split(':', 1)[1]}"
                                   for key in left)
-                budget_ms = self.shutdown.deadline_wall_ms - self.shutdown.started.wall_ms if self.shutdown else 0
+                budget_ms = self.shutdown.deadline_wall_ms - self.shutdown.started.wall_ms
+                why = (" (an extension still calling /next after SHUTDOWN never exits itself)"
+                       if any(key != RUNTIME for key in left) else "")
                 self._explain(f"{names} had not exited when the shutdown's {budget_ms:,} ms were up: SIGKILLed, as "
-                              "Lambda does (an extension still calling /next after SHUTDOWN never exits itself).")
+                              f"Lambda does{why}.")
             for key in left:
                 self._do(Kill(key))
         elif event.name == INSPECTION_LIMIT_TIMER:

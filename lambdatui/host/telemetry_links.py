@@ -15,6 +15,7 @@ from typing import Optional
 import trio
 
 from lambdatui.host.telemetry_buffer import Batch
+from lambdatui.processes.sandbox import HOST_LOOPBACK
 
 MAX_RESPONSE_HEAD = 64 * 1024
 # A listener's answer body is read and thrown away up to this; past it the connection is closed instead (its status
@@ -45,7 +46,7 @@ def _describe(exc: BaseException) -> str:
 class Link:
     """One kept-alive connection to a listener on the sandbox's loopback, opened when first needed."""
 
-    def __init__(self, port: int, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+    def __init__(self, port: int, addresses: tuple[str, ...] = (HOST_LOOPBACK,)) -> None:
         """`addresses`: where the listener may be, the likeliest first, each tried in turn at every new connection
         (a listener that binds late, on the sandbox's address, is found there even after a host process on
         127.0.0.1 took the first connections)."""
@@ -103,7 +104,7 @@ class TcpLink(Link):
 class HttpLink(Link):
     """HTTP/1.1 requests of a JSON array; the answer's status decides, its body is read and ignored."""
 
-    def __init__(self, port: int, path: str, method: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+    def __init__(self, port: int, path: str, method: str, addresses: tuple[str, ...] = (HOST_LOOPBACK,)) -> None:
         super().__init__(port, addresses)
         self._head = (f"{method} {path} HTTP/1.1\r\nHost: sandbox.localdomain:{port}\r\n"
                       f"Content-Type: application/json\r\nContent-Length: ").encode("latin-1")

@@ -84,8 +84,9 @@ class Fencing:
     def memory_peak_mb(self) -> int | None:
         """The most the environment's processes held together since the runtime started, in MiB rounded up (None
         without a limit, or where the kernel keeps no peak)."""
-        peak = self.memory.peak_bytes() if self.memory is not None else None
-        return None if peak is None else -(-peak // (1024 * 1024))
+        if self.memory is None:
+            return None
+        return MemoryUsage(self.memory.peak_bytes(), self.memory.limit_mb).mb
 
     def reset_memory_peak(self) -> None:
         if self.memory is not None:

@@ -28,10 +28,11 @@ from typing import Optional
 from lambdatui.model.paths import OPT, TASK_ROOT
 
 from . import linux
-from .readonly_root import unescape_mountinfo
+from .readonly_root import read_mount_points
 
 _VAR = "/var"
 # statvfs flags a bind mount inherits from its source; an unprivileged remount must keep them (they are locked).
+# readonly_root._OPTION_FLAGS is the same rule read from mountinfo, for every other remount.
 _KEPT_FLAGS = ((os.ST_NOSUID, linux.MS_NOSUID), (os.ST_NODEV, linux.MS_NODEV), (os.ST_NOEXEC, linux.MS_NOEXEC),
                (os.ST_NODIRATIME, linux.MS_NODIRATIME))
 
@@ -259,8 +260,7 @@ def mounts_under(root: str) -> list[str]:
     """The outermost mount points strictly below `root` (from /proc/self/mountinfo), shortest first."""
     prefix = root.rstrip("/") + "/"
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
-            points = sorted({unescape_mountinfo(line.split()[4]) for line in fh if len(line.split()) > 4})
+        points = sorted({point.path for point in read_mount_points()})
     except OSError:
         return []
     outermost: list[str] = []

@@ -19,6 +19,7 @@ from typing import Literal, Optional
 from lambdatui.model.paths import OPT, TASK_ROOT
 
 from . import linux, readonly_root
+from .readonly_root import TMP
 from .filesystem import FileSystemLayout, FunctionFiles, kept_flags, layout_obstacle
 
 # How a child enters its namespace: as root a plain mount namespace is enough;
@@ -26,7 +27,6 @@ from .filesystem import FileSystemLayout, FunctionFiles, kept_flags, layout_obst
 # grants the right to mount without changing who the process is.
 Strategy = Literal["mount-ns", "user-ns"]
 
-TMP = "/tmp"
 # A probe that has not ended by then is killed and counts as a refusal.
 PROBE_LIMIT_S = 5.0
 

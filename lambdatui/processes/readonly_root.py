@@ -48,7 +48,8 @@ TMP = "/tmp"
 _LEFT_WRITABLE = ("/proc", "/sys")
 # Per-mount options a remount must repeat: clearing one that a user namespace locked is refused (EPERM), and
 # clearing one that is not locked would loosen the host's choice. Atime flags are left out: a remount that names
-# none keeps the mount's own (the kernel's rule for MS_REMOUNT).
+# none keeps the mount's own (the kernel's rule for MS_REMOUNT). filesystem._KEPT_FLAGS is the same rule read
+# from statvfs, for the /etc/hosts bind (it names the atime flags: either way the mount keeps them).
 _OPTION_FLAGS = {"nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": linux.MS_NOEXEC,
                  "nosymfollow": linux.MS_NOSYMFOLLOW}
 # A mount point gone since the list was read (ENOENT, ENOTDIR), no longer a mount's root (EINVAL), or one whose
@@ -108,12 +109,10 @@ def to_remount(points: Sequence[MountPoint], writable: Sequence[str], replaced: 
     only: /etc/hosts, /var under the layout) and `hidden` (with what lies under it: /var/task, /opt), read-only
     already or listed in `own` with their own flags. The host's mounts under /var are bound again at the same
     paths with the same flags, so they stay in the list."""
-    kept = [TMP, *writable]
+    kept = [TMP, *_LEFT_WRITABLE, *writable]
     chosen = []
     for point in points:
         if point.readonly or _under(point.path, kept) or point.path in replaced or _under(point.path, hidden):
-            continue
-        if _under(point.path, _LEFT_WRITABLE):
             continue
         chosen.append(point)
     return chosen + list(own)

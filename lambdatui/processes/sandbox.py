@@ -44,7 +44,7 @@ def own_loopback() -> str:
     name (the AWS samples' telemetry listener on sandbox.localdomain:4243) meets neither another environment's on the
     same port nor a host process on 127.0.0.1, and gets only its own environment's records. Random, so that two
     lambdatui runs do not meet either; never in 127.0.0.0/16, where the host's own services are."""
-    second, third, fourth = os.urandom(3)  # (not `secrets`: its hashlib and hmac cost ~4 ms of every start)
+    second, third, fourth = os.urandom(3)
     return f"127.{second % 254 + 1}.{third}.{fourth % 254 + 1}"
 
 
@@ -248,8 +248,9 @@ class Sandbox:
     def child_setup(self, cwd: Optional[str] = None) -> Callable[[], None] | None:
         """The pre-exec step for every child, or None when there is nothing to do; with a `layout`, a child forked
         directly (no sandbox init) starts in "/" and changes to its `cwd` here, once /var/task exists."""
-        if self.strategy is None or (self.mode != "mount-namespace" and self.layout is None):
+        if not self.namespaced_children:
             return None
+        assert self.strategy is not None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None,
                                hosts_file=self.hosts_file, layout=self.layout, cwd=cwd, writable=self.writable,
                                readonly=self.writable_root is None)

@@ -15,10 +15,11 @@ the first failure is raised at the end.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from typing import Optional, Union
+
+from .readonly_root import unescape_mountinfo
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OWNER_RWX = stat.S_IRWXU
@@ -72,7 +73,7 @@ def _mount_roots_under(path: str) -> set[tuple[int, int]]:
         fields = line.split(" ")
         if len(fields) < 5:
             continue
-        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        point = unescape_mountinfo(fields[4])
         if point.startswith(prefix):
             try:
                 info = os.lstat(point)

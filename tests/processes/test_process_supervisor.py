@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -21,6 +22,7 @@ from proc_helpers import (
     wait_gone,
 )
 
+from lambdatui.processes.linux import KernelFile
 from lambdatui.processes import MAX_LINE_BYTES, ExitStatus, LaunchError, Sandbox, Supervisor
 from lambdatui.processes.linux import proc_state
 
@@ -400,13 +402,6 @@ def test_python_is_not_under_tmp() -> None:
 
 def test_a_kernel_file_reads_fresh_at_each_read_and_never_reopens_once_closed(tmp_path) -> None:
     """/proc and cgroup files are read after every invoke through one descriptor each (KernelFile)."""
-    import errno
-    import os
-
-    import pytest
-
-    from lambdatui.processes.linux import KernelFile
-
     status = KernelFile(f"/proc/{os.getpid()}/status")
     first = status.read(4096)
     grown = bytearray(64 * 1024 * 1024)

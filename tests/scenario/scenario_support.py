@@ -67,6 +67,14 @@ def write_probe(code_dir: Path, text: str = PROBE) -> Path:
     return path
 
 
+def freeze_scenario(expect: str, at: str = "") -> str:
+    """A function with a 1 s timeout, warmed by one invoke; its runtime frozen (at boundary `at`, else at once);
+    then an invoke whose step checks `expect` (a TOML line)."""
+    armed = f'at = "{at}"\n' if at else ""
+    return (f'[function]\ntimeout = 1\n\n[[step]]\ninvoke = {{}}\n\n[[step]]\nfault = "freeze"\ntarget = "runtime"\n'
+            f"{armed}\n[[step]]\ninvoke = {{}}\n{expect}\n")
+
+
 def write_scenario(directory: Path, text: str, name: str = "scenario.toml") -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(text))

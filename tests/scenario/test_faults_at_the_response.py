@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_support import replay, write_probe
+from scenario_support import freeze_scenario, replay, write_probe
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 ROUNDS = 3
@@ -47,22 +47,9 @@ async def test_a_crash_armed_at_invoke_response_kills_a_custom_runtime_before_it
 
 @pytest.mark.trio
 async def test_a_freeze_armed_at_invoke_response_does_not_hold_the_clock_for_a_globals_report(code_dir: Path) -> None:
-    replayed = await replay(write_probe(code_dir), """
-        [function]
-        timeout = 1
-
-        [[step]]
-        invoke = {}
-
-        [[step]]
-        fault = "freeze"
-        target = "runtime"
-        at = "invoke.response"
-
-        [[step]]
-        invoke = {}
-        expect.phases = ["invoke.start", "invoke.response", "shutdown.start", "shutdown.done"]
-    """, code_dir)
+    replayed = await replay(write_probe(code_dir), freeze_scenario(
+        'expect.phases = ["invoke.start", "invoke.response", "shutdown.start", "shutdown.done"]', at="invoke.response"),
+        code_dir)
     assert replayed.result.passed, replayed.out
     # Frozen right after its response: the runtime never started its globals report, so no report's 10 s bound
     # held the deadline back (the invoke times out after its 1 s, not 11 s).

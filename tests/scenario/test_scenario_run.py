@@ -11,7 +11,7 @@ import pytest
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary
 
-from scenario_support import AUDIT_EXTENSIONS, SAMPLES, replay, write_probe
+from scenario_support import AUDIT_EXTENSIONS, SAMPLES, freeze_scenario, replay, write_probe
 
 NULL1 = """'{"invocations": 1, "event": {}, "greeting": null}'"""
 NULL2 = """'{"invocations": 2, "event": {}, "greeting": null}'"""
@@ -248,21 +248,9 @@ async def test_crash_armed_for_invoke_start_fails_that_invoke(code_dir: Path) ->
 
 @pytest.mark.trio
 async def test_freeze_runs_the_invoke_into_its_timeout_and_thaw_undoes_it(code_dir: Path) -> None:
-    frozen = await replay(write_probe(code_dir), """
-        [function]
-        timeout = 1
-
-        [[step]]
-        invoke = {}
-
-        [[step]]
-        fault = "freeze"
-        target = "runtime"
-
-        [[step]]
-        invoke = {}
-        expect = { error_type = "Sandbox.Timedout", cold = false, phases = ["invoke.start", "shutdown.start", "shutdown.done"] }
-    """, code_dir)
+    frozen = await replay(write_probe(code_dir), freeze_scenario(
+        'expect = { error_type = "Sandbox.Timedout", cold = false, phases = ["invoke.start", "shutdown.start", '
+        '"shutdown.done"] }'), code_dir)
     assert frozen.result.passed, frozen.out
     assert "Task timed out after 1.00 seconds" in frozen.out
 
