@@ -44,7 +44,7 @@ _LINES = (f.LogLine, f.LogLines)
 
 def batch_size(batch: list[f.Fact]) -> int:
     """How much a batch of facts carries: each fact one, a read's lines one each."""
-    return sum(len(fact.lines) if type(fact) is f.LogLines else 1 for fact in batch)  # type: ignore[attr-defined]
+    return sum(len(fact) if type(fact) is f.LogLines else 1 for fact in batch)  # type: ignore[arg-type]
 
 
 # What the UI is handed: (snapshot of the focused environment, facts since the last update).

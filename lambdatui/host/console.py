@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from lambdatui.model import facts as f
 
@@ -50,10 +50,31 @@ def format_line(line: f.LogLine) -> str:
     overwrite it. Every row carries the source's tag, so no part of a line can pass for another source's
     line or for lambdatui's own output, and every other control character is shown escaped.
     """
-    prefix = _prefixes.get(line.source)
+    return _formatted(_prefix(line.source), line.text)
+
+
+def formatted_lines(fact: f.Fact) -> Sequence[str]:
+    """The log lines `fact` carries (none, one, or a read's), each as `format_line` prints it: a read's from its
+    texts, without making a `LogLine` of each."""
+    kind = type(fact)  # every fact comes here, ~20 an invoke: most carry no line
+    if kind is f.LogLine:
+        return (format_line(fact),)  # type: ignore[arg-type]
+    if kind is not f.LogLines:
+        return ()
+    if fact.source is None:  # type: ignore[union-attr]  # lines of their own
+        return [format_line(line) for line in fact.lines]  # type: ignore[union-attr]
+    prefix = _prefix(fact.source)  # type: ignore[union-attr]
+    return [_formatted(prefix, text) for text in fact.texts]  # type: ignore[union-attr]
+
+
+def _prefix(source: str) -> str:
+    prefix = _prefixes.get(source)
     if prefix is None:
-        prefix = _prefixes[line.source] = f"[{printable(tag(line.source))}]".ljust(_WIDTH + 2) + " "
-    text = line.text
+        prefix = _prefixes[source] = f"[{printable(tag(source))}]".ljust(_WIDTH + 2) + " "
+    return prefix
+
+
+def _formatted(prefix: str, text: str) -> str:
     if "\r" not in text:  # nearly every line: one row
         return prefix + printable(text)
     text = text.rstrip("\r")  # a CRLF line's CR ends it; it starts no empty row
@@ -72,10 +93,10 @@ class ConsoleReporter:
         self._flush = not getattr(stream, "writes_on_its_own", False)
 
     def __call__(self, fact: f.Fact) -> None:
-        lines = f.log_lines(fact)
-        if not lines:
+        texts = formatted_lines(fact)
+        if not texts:
             return
-        self.stream.write("".join([format_line(line) + "\n" for line in lines]))  # a read's lines: one write
+        self.stream.write("\n".join(texts) + "\n")  # a read's lines: one write
         if self._flush:
             self.stream.flush()
 
@@ -86,10 +107,9 @@ class FleetConsoleReporter(ConsoleReporter):
     (number 0) have none."""
 
     def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
-        lines = f.log_lines(fact)  # a burst's read: its lines in one write
-        if not lines:
+        texts = formatted_lines(fact)  # a burst's read: its lines in one write
+        if not texts:
             return
-        texts = [format_line(line) for line in lines]
         if number:
             prefix = _numbers.get(number) or _numbers.setdefault(number, f"#{number} ")
             texts = [prefix + (text.replace("\n", "\n" + prefix) if "\n" in text else text) for text in texts]

@@ -146,12 +146,12 @@ class EnvironmentProcesses:
         if handle.key == fx.RUNTIME:
             if self.env.config.managed:
                 whose = self._concurrent_line_request
-                self._publish_lines(tuple([LogLine(f.FUNCTION, line, whose(line), stream) for line in lines]))
+                self._publish_lines(f.LogLines(tuple([LogLine(f.FUNCTION, line, whose(line), stream) for line in lines])))
                 return
             source = f.FUNCTION
         else:
             source = f.extension_source(handle.key.split(":", 1)[1])
-        self._publish_lines(f.read_lines(source, lines, self._log_request_id, stream))
+        self._publish_lines(f.LogLines.read(source, tuple(lines), self._log_request_id, stream))
 
     def _concurrent_line_request(self, line: str) -> Optional[str]:
         """Whose a function line is when invokes run side by side: its JSON record says (Managed Instances log

@@ -62,13 +62,13 @@ class FactPublishing:
             self._changed.set()
             self._changed = trio.Event()
 
-    def _publish_lines(self, lines: tuple[f.LogLine, ...]) -> None:
+    def _publish_lines(self, read: f.LogLines) -> None:
         """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""
         tail, default_id = self.tail, self._log_request_id
         if tail.wanted:  # a burst's 100,000 lines skip the tail when no caller asked for one
-            for line in lines:
+            for line in read.lines:
                 tail.add(line.request_id or default_id, line)
-        self._tell(f.LogLines(lines))
+        self._tell(read)
 
     def _publish(self, fact: f.Fact) -> None:
         kind = type(fact)  # one dispatch: this runs ~20 times an invoke

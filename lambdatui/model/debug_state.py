@@ -28,7 +28,7 @@ MAX_LABELS = 64  # invokes whose name (a function URL's "GET /path") is kept, ne
 class DebugState:
     def __init__(self) -> None:
         self.timeline = Timeline()
-        self.logs: deque[f.LogLine] = deque(maxlen=MAX_LOG_LINES)
+        self.logs = f.KeptLines(MAX_LOG_LINES)
         self.globals: Optional[f.GlobalsReported] = None
         self.tmp: Optional[f.TmpChanged] = None
         self.last_result: Optional[f.InvocationResult] = None
@@ -54,10 +54,8 @@ class DebugState:
             return
         self.timeline.apply(fact, at)
         self.extensions.apply(fact, at)
-        if type(fact) is f.LogLines:  # a burst's read: once for all its lines
-            self.logs.extend(fact.lines)  # type: ignore[union-attr]
-        elif isinstance(fact, f.LogLine):
-            self.logs.append(fact)
+        if type(fact) is f.LogLines or type(fact) is f.LogLine:  # a burst's read: once for all its lines
+            self.logs.add(fact)  # type: ignore[arg-type]
         elif isinstance(fact, f.GlobalsReported):
             self.globals = fact
         elif isinstance(fact, f.TmpChanged):

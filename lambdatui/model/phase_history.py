@@ -13,7 +13,7 @@ log (a running count, not the lines). Only the newest MAX_PAST_STATES bars' stat
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional
 
@@ -76,7 +76,7 @@ class PhaseHistory:
         """Called by `state` once it folded `fact` in."""
         kind = type(fact)
         if kind is f.LogLines:
-            self.lines += len(fact.lines)  # type: ignore[union-attr]  # the hot path: lines never open or end a bar
+            self.lines += len(fact)  # type: ignore[arg-type]  # the hot path: lines never open or end a bar
             return
         if kind is f.LogLine:
             self.lines += 1
@@ -141,7 +141,7 @@ class PhaseHistory:
 
 
 def past_snapshot(live: ds.DebuggerSnapshot, past: PhaseState, history: PhaseHistory,
-                  logs: deque[f.LogLine]) -> ds.DebuggerSnapshot:
+                  logs: f.KeptLines) -> ds.DebuggerSnapshot:
     """`live` with its panels' fields as of `past`'s bar: `timeline` (every kept bar) and the environment's own
     state (participants, breakpoints, the fleet) stay live, `selected_bar` names the bar."""
     return replace(

@@ -24,6 +24,12 @@ MAX_LINE_BYTES = 64 * 1024
 PIPE_SIZE = 1024 * 1024
 ENLARGED_PIPES_BUDGET = 8 * 1024 * 1024
 _READ_SIZE = 64 * 1024  # a read's lines are printed in one write: reads as large as before, in a larger pipe
+# A read this large is a burst (more than one write of Python's 8 KiB stdout buffer): the next waits a moment, so
+# that the pipe fills (~100 KB a millisecond at most, of its 1 MiB) and reads are few and large. Read as it came,
+# a burst took ~1,200 reads of 100,000 lines, each a wakeup, a fact and a write of the console's, and cost more
+# than its lines (~0.1 ms a read).
+_BURST_READ = 1024
+_BURST_PAUSE_S = 0.001
 _DEFAULT_PIPE_SIZE = 64 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's numbers (fcntl names them from Python 3.10)
 _enlarged: dict[int, int] = {}  # read end -> what enlarging its pipe took from the budget, while it is open
@@ -138,18 +144,18 @@ class OutputPipe:
         if lines:
             self._emit(self.stream, lines)
 
-    def _read_once(self, size: int = _READ_SIZE) -> bool:
-        """One read; returns False when nothing more is available right now."""
+    def _read_once(self, size: int = _READ_SIZE) -> int:
+        """One read; returns how many bytes it read (0: nothing more is available right now, or end of file)."""
         try:
             data = os.read(self.fd, size)
         except BlockingIOError:
-            return False
+            return 0
         if not data:
             self._dispatch(self._splitter.flush())
             self.eof.set()
-            return False
+            return 0
         self._dispatch(self._splitter.feed(data))
-        return True
+        return len(data)
 
     async def pump(self) -> None:
         """Read until end of file (every writer, including grandchildren, closed it)."""
@@ -158,7 +164,8 @@ class OutputPipe:
         while not self.eof.is_set():
             await trio.lowlevel.wait_readable(self.fd)
             # One read per wakeup, so a child that prints nonstop cannot starve trio.
-            self._read_once()
+            if _BURST_READ <= self._read_once() < _READ_SIZE:
+                await trio.sleep(_BURST_PAUSE_S)
 
     def drain(self, partial: bool = False) -> None:
         """Read what the pipe holds at this instant (never more, so a child that

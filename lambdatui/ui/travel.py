@@ -95,9 +95,9 @@ class PhaseTravel(FleetFocus):
             log.restart(live.logs)
             self._log_bar, self._past_lines = None, ()
             return
-        lines = [line for fact in facts for line in f.log_lines(fact)]
-        if lines:
-            log.add_lines(lines)
+        logged = [fact for fact in facts if type(fact) is f.LogLines or type(fact) is f.LogLine]
+        if logged:
+            log.add_lines(logged)  # type: ignore[arg-type]  # a read's lines made only as far as the pane keeps them
 
     def show_past_marker(self) -> None:
         """The PAST bar, taking the header's second row, while the user has travelled back (only then: a live

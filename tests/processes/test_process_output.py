@@ -162,3 +162,42 @@ def test_enlarged_pipes_stay_within_their_budget_and_closing_one_gives_its_share
             os.close(write_end)
             output.close_read_end(read_end)
     assert output._enlarged == {}
+
+
+def test_a_burst_of_one_line_writes_reaches_the_host_in_few_large_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child printing nonstop, one write a line (as the Python runtime's unbuffered stdout does): the pump waits a
+    moment after a read that was more than a print, so the next finds more. Read as each wakeup found it, 20,000
+    lines took thousands of reads, each a wakeup and a fact for the host, and each write of the child woke it."""
+    import os
+    import subprocess
+    import sys
+
+    import trio
+
+    from lambdatui.processes import output
+
+    monkeypatch.setattr(output, "_enlarged", {})
+    count = 20_000
+    reads: list[int] = []
+    got: list[str] = []
+
+    def emit(stream: str, lines: list[str]) -> None:
+        reads.append(len(lines))
+        got.extend(lines)
+
+    async def main() -> None:
+        read_end, write_end = output.output_pipe()
+        writer = f"import os\nfor i in range({count}):\n    os.write(1, b'burst line %d\\n' % i)\n"
+        child = subprocess.Popen([sys.executable, "-c", writer], stdout=write_end)
+        os.close(write_end)
+        pipe = output.OutputPipe(read_end, "stdout", emit)
+        try:
+            with trio.fail_after(30):
+                await pipe.pump()
+        finally:
+            pipe.close()
+            child.wait(10)
+
+    trio.run(main)
+    assert got == [f"burst line {i}" for i in range(count)]
+    assert len(reads) < count / 100, f"{len(reads)} reads for {count} lines"

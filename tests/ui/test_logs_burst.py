@@ -81,3 +81,27 @@ async def test_a_mixed_batch_makes_the_rows_each_line_makes_alone() -> None:
         alone = [(row.source, row.text, row.width, row.request_id) for row in one_by_one._lines._rows]
     assert made == alone == expected
     assert [row.seq for row in bulk._lines._rows] == list(range(1, len(expected) + 1))
+
+
+async def test_reads_of_a_burst_count_and_show_as_their_lines_and_only_the_kept_are_made() -> None:
+    """A burst reaches the log as reads (`LogLines`): those pushed out at once are counted as lines are (dropped,
+    and new while paused), and never made into `LogLine` objects; what is shown is what their lines show."""
+    from lambdatui.model.facts import LogLines, read_lines
+
+    texts = [tuple(f"read {r} line {i}" for i in range(700)) for r in range(10)]
+    reads = [LogLines.read(FUNCTION, chunk, "r-1", "stdout") for chunk in texts]
+    as_lines = [line for chunk in texts for line in read_lines(FUNCTION, chunk, "r-1", "stdout")]
+    by_reads, by_lines = LogView(max_lines=1000), LogView(max_lines=1000)
+    async with hosted(by_reads, size=SMALL):
+        by_reads.toggle_pause()
+        by_reads.add_lines(reads)
+        shown_reads = [(row.source, row.text) for row in by_reads._lines._rows]
+        counts_reads = (by_reads.pending, by_reads.line_count, by_reads._lines.dropped)
+    async with hosted(by_lines, size=SMALL):
+        by_lines.toggle_pause()
+        by_lines.add_lines(as_lines)
+        shown_lines = [(row.source, row.text) for row in by_lines._lines._rows]
+        counts_lines = (by_lines.pending, by_lines.line_count, by_lines._lines.dropped)
+    assert shown_reads == shown_lines and shown_reads[-1] == (FUNCTION, "read 9 line 699")
+    assert counts_reads == counts_lines == (7000, 1000, 6000)
+    assert [len(read.made()) for read in reads] == [0] * 8 + [300, 700]  # the newest 1,000 lines only

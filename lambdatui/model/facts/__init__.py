@@ -19,8 +19,8 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              InvokeCutOff, NewEnvironmentAnswered, PreferredPassedOver,
                                              ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
                                              ResponseStreamEnded, ResponseStreamStarted, StateChanged)
-from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, LogLine, LogLines, extension_source, log_lines,
-                                        read_lines)
+from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, KeptLines, LogLine, LogLines, extension_source,
+                                        log_lines, newest_lines, read_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
                                            InvokeReported, MemoryMeasured, ProcessExitedFact, RuntimeDone,
                                            ShutdownSent, Span)
@@ -75,7 +75,8 @@ Fact = Union[
 
 __all__ = [
     # logs
-    "FUNCTION", "LAMBDATUI", "PLATFORM", "LogLine", "LogLines", "extension_source", "log_lines", "read_lines",
+    "FUNCTION", "LAMBDATUI", "PLATFORM", "KeptLines", "LogLine", "LogLines", "extension_source", "log_lines",
+    "newest_lines", "read_lines",
     # lifecycle
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
     "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",

@@ -29,6 +29,7 @@ from textual.widgets import Input, Static
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.debug_state import MAX_LOG_LINES
+from lambdatui.model import facts as f
 from lambdatui.model.facts import FUNCTION, LAMBDATUI, PLATFORM, LogLine
 from lambdatui.model.log_search import EXTENSIONS, LogFilter, normalise_sources
 from lambdatui.model.log_search import SearchIndex
@@ -222,23 +223,40 @@ class LogView(Vertical):
         row = self._lines.chosen_row()
         return row.text if row is not None else None
 
-    def add_lines(self, lines: Iterable[LogLine]) -> None:
-        """Append lines (O(lines added)); a line object already taken in is skipped. Of a batch longer than the
-        pane keeps, only the newest are made into rows: the others would be dropped at once (they are counted)."""
+    def add_lines(self, lines: Iterable[LogLine | f.LogLines]) -> None:
+        """Append lines, or reads' lines (O(lines added)); a line object already taken in is skipped. Of a batch
+        longer than the pane keeps, only the newest are made into rows, and a read's older lines never become
+        `LogLine`s: they would be dropped at once (they are counted)."""
         batch = lines if isinstance(lines, list) else list(lines)
-        keep = self._lines.max_lines
-        if len(batch) > keep:
-            seen, older = self._seen_ids, batch[:-keep]
-            cut = older if seen.isdisjoint(map(id, older)) else [line for line in older if id(line) not in seen]
-            self._lines.dropped += len(cut)
-            if self._lines.paused:  # new lines too, though dropped at once: the count says how many came
-                shown = self._filter.matcher()
-                self._lines.pending += sum(1 for line in cut if shown(line.source, line.request_id))
-            batch = batch[-keep:]
-        fresh = self._remember_all(batch)
+        newest, older = f.newest_lines(batch, self._lines.max_lines)
+        if older:
+            self._count_dropped(older)
+        fresh = self._remember_all(newest)
         if fresh:
             self._lines.append(fresh)
             self._update_bar()
+
+    def _count_dropped(self, older: list[tuple[LogLine | f.LogLines, int]]) -> None:
+        """A batch's older lines, dropped as they come: counted, but for those taken in before (and, while paused,
+        counted as new where the filter shows them)."""
+        seen, dropped, pending = self._seen_ids, 0, 0
+        shown = self._filter.matcher() if self._lines.paused else None
+        for piece, count in older:
+            if type(piece) is f.LogLines and piece.source is not None:
+                made = piece.made()
+                unmade = len(piece) - len(made)  # never made: never taken in
+                new = min(count, unmade) + sum(1 for line in made[:max(0, count - unmade)] if id(line) not in seen)
+                dropped += new
+                if shown is not None and shown(piece.source, piece.request_id):
+                    pending += new
+                continue
+            for line in piece.lines[:count] if type(piece) is f.LogLines else (piece,):  # type: ignore[union-attr]
+                if id(line) not in seen:
+                    dropped += 1
+                    if shown is not None and shown(line.source, line.request_id):
+                        pending += 1
+        self._lines.dropped += dropped
+        self._lines.pending += pending
 
     def restart(self, lines: Iterable[LogLine]) -> None:
         """Show only these lines from now on (the focus moved to another environment: its log replaces this one)."""
