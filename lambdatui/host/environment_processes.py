@@ -146,7 +146,8 @@ class EnvironmentProcesses:
         if handle.key == fx.RUNTIME:
             if self.env.config.managed:
                 whose = self._concurrent_line_request
-                self._publish_lines(f.LogLines(tuple([LogLine(f.FUNCTION, line, whose(line), stream) for line in lines])))
+                each = tuple([LogLine(f.FUNCTION, line, whose(line), stream) for line in lines])
+                self._publish_lines(f.LogLines(each))
                 return
             source = f.FUNCTION
         else:
