@@ -161,7 +161,7 @@ class OutputPipe:
         """Read until end of file (every writer, including grandchildren, closed it)."""
         import trio
 
-        while not self.eof.is_set():
+        while not self.eof.is_set() and not self._closed:
             await trio.lowlevel.wait_readable(self.fd)
             # One read per wakeup, so a child that prints nonstop cannot starve trio.
             if _BURST_READ <= self._read_once() < _READ_SIZE:
