@@ -164,13 +164,16 @@ def test_enlarged_pipes_stay_within_their_budget_and_closing_one_gives_its_share
     assert output._enlarged == {}
 
 
-def test_a_burst_of_one_line_writes_reaches_the_host_in_few_large_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A child printing nonstop, one write a line (as the Python runtime's unbuffered stdout does): the pump waits a
-    moment after a read that was more than a print, so the next finds more. Read as each wakeup found it, 20,000
-    lines took thousands of reads, each a wakeup and a fact for the host, and each write of the child woke it."""
+def test_after_a_read_of_a_burst_the_pump_lets_the_pipe_fill_before_it_reads_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child printing nonstop, one write a line (as the Python runtime's unbuffered stdout does): after a read of
+    more than a print (and less than a read takes), the pump waits a moment before the next, so that the pipe fills
+    and reads are few and large. Read as each wakeup found it, 100,000 lines took ~1,100 reads, each a wakeup and a
+    fact for the host, and the child's every write woke the host."""
     import os
     import subprocess
     import sys
+    import time
 
     import trio
 
@@ -178,16 +181,17 @@ def test_a_burst_of_one_line_writes_reaches_the_host_in_few_large_reads(monkeypa
 
     monkeypatch.setattr(output, "_enlarged", {})
     count = 20_000
-    reads: list[int] = []
+    reads: list[tuple[float, int]] = []  # when each read's lines were handed over, and their bytes
     got: list[str] = []
 
     def emit(stream: str, lines: list[str]) -> None:
-        reads.append(len(lines))
+        reads.append((time.monotonic(), sum(len(line) + 1 for line in lines)))
         got.extend(lines)
 
     async def main() -> None:
         read_end, write_end = output.output_pipe()
-        writer = f"import os\nfor i in range({count}):\n    os.write(1, b'burst line %d\\n' % i)\n"
+        # Lines of ~100 bytes: a read of a dozen is a burst's, however slowly a loaded machine runs the child.
+        writer = f"import os\nfor i in range({count}):\n    os.write(1, b'burst line %d %s\\n' % (i, b'x' * 80))\n"
         child = subprocess.Popen([sys.executable, "-c", writer], stdout=write_end)
         os.close(write_end)
         pipe = output.OutputPipe(read_end, "stdout", emit)
@@ -199,5 +203,12 @@ def test_a_burst_of_one_line_writes_reaches_the_host_in_few_large_reads(monkeypa
             child.wait(10)
 
     trio.run(main)
-    assert got == [f"burst line {i}" for i in range(count)]
-    assert len(reads) < count / 100, f"{len(reads)} reads for {count} lines"
+    assert got == [f"burst line {i} {'x' * 80}" for i in range(count)]
+    # A read's lines are its bytes but for a partial line at either end (< 100 bytes each): the reads sure to have
+    # been a burst's and below a read's size.
+    margin = 200
+    bursts = [(at, reads[i + 1][0] - at) for i, (at, size) in enumerate(reads[:-1])
+              if output._BURST_READ + margin <= size < output._READ_SIZE - margin]
+    assert bursts, f"no read of a burst among {len(reads)}"
+    too_soon = [gap for _, gap in bursts if gap < output._BURST_PAUSE_S * 0.9]
+    assert not too_soon, f"{len(too_soon)} of {len(bursts)} reads followed a burst's read within a millisecond"
