@@ -69,3 +69,13 @@ def test_the_newest_of_a_batch_are_made_and_the_older_counted_per_piece() -> Non
     assert [line.text for line in newest] == ["d", "e"] and older == [(first, 3), (single, 1)]
     assert f.newest_lines([first], 0) == ([], [(first, 3)])
     assert f.newest_lines([first, last], 10) == ([*first.lines, *last.lines], [])
+
+
+def test_the_older_lines_are_counted_unless_taken_in_before_and_a_reads_unmade_ones_stay_unmade() -> None:
+    read, single = a_read(("a", "b", "c", "d")), f.LogLine(f.PLATFORM, "START")
+    taken = read.newest(2)  # "c" and "d" made and taken in; "a" and "b" never made
+    seen = {id(taken[0]), id(single)}
+    assert f.unseen_lines([(read, 3), (single, 1)], seen, None) == (2, 0)  # "a", "b" ("c" and START seen)
+    assert f.unseen_lines([(read, 4)], set(), lambda source, request_id: source == f.FUNCTION) == (4, 4)
+    assert f.unseen_lines([(read, 4)], set(), lambda source, request_id: request_id == "other") == (4, 0)
+    assert read.made() == taken  # counting made nothing

@@ -20,7 +20,7 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
                                              ResponseStreamEnded, ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, KeptLines, LogLine, LogLines, extension_source,
-                                        log_lines, newest_lines, read_lines)
+                                        log_lines, newest_lines, read_lines, unseen_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
                                            InvokeReported, MemoryMeasured, ProcessExitedFact, RuntimeDone,
                                            ShutdownSent, Span)
@@ -76,7 +76,7 @@ Fact = Union[
 __all__ = [
     # logs
     "FUNCTION", "LAMBDATUI", "PLATFORM", "KeptLines", "LogLine", "LogLines", "extension_source", "log_lines",
-    "newest_lines", "read_lines",
+    "newest_lines", "read_lines", "unseen_lines",
     # lifecycle
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
     "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections import deque
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Callable, Container, Iterable, Iterator, Optional, Sequence
 
 PLATFORM = "platform"
 FUNCTION = "function"
@@ -170,3 +170,26 @@ def newest_lines(pieces: Sequence[LogLine | LogLines],
     older[:0] = [(piece, len(piece) if type(piece) is LogLines else 1)  # type: ignore[arg-type]
                  for piece in pieces[:index]]
     return [line for chunk in reversed(chunks) for line in chunk], older
+
+
+def unseen_lines(older: list[tuple[LogLine | LogLines, int]], seen: Container[int],
+                 shown: Optional[Callable[[str, Optional[str]], bool]]) -> tuple[int, int]:
+    """Of the older lines `newest_lines` gives, how many are not among `seen` (ids of lines taken in before), and
+    how many of those `shown` (a filter on source and request id, when given) shows. A read's lines never made
+    were never taken in: they are counted, not made."""
+    unseen, matched = 0, 0
+    for piece, count in older:
+        if type(piece) is LogLines and piece.source is not None:
+            made = piece.made()
+            unmade = len(piece) - len(made)
+            new = min(count, unmade) + sum(1 for line in made[:max(0, count - unmade)] if id(line) not in seen)
+            unseen += new
+            if shown is not None and shown(piece.source, piece.request_id):
+                matched += new
+            continue
+        for line in piece.lines[:count] if type(piece) is LogLines else (piece,):  # type: ignore[union-attr]
+            if id(line) not in seen:
+                unseen += 1
+                if shown is not None and shown(line.source, line.request_id):  # type: ignore[union-attr]
+                    matched += 1
+    return unseen, matched

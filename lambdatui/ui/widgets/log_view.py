@@ -229,34 +229,15 @@ class LogView(Vertical):
         `LogLine`s: they would be dropped at once (they are counted)."""
         batch = lines if isinstance(lines, list) else list(lines)
         newest, older = f.newest_lines(batch, self._lines.max_lines)
-        if older:
-            self._count_dropped(older)
+        if older:  # dropped as they come: counted (as new too, while paused), but for those taken in before
+            dropped, shown = f.unseen_lines(older, self._seen_ids,
+                                            self._filter.matcher() if self._lines.paused else None)
+            self._lines.dropped += dropped
+            self._lines.pending += shown
         fresh = self._remember_all(newest)
         if fresh:
             self._lines.append(fresh)
             self._update_bar()
-
-    def _count_dropped(self, older: list[tuple[LogLine | f.LogLines, int]]) -> None:
-        """A batch's older lines, dropped as they come: counted, but for those taken in before (and, while paused,
-        counted as new where the filter shows them)."""
-        seen, dropped, pending = self._seen_ids, 0, 0
-        shown = self._filter.matcher() if self._lines.paused else None
-        for piece, count in older:
-            if type(piece) is f.LogLines and piece.source is not None:
-                made = piece.made()
-                unmade = len(piece) - len(made)  # never made: never taken in
-                new = min(count, unmade) + sum(1 for line in made[:max(0, count - unmade)] if id(line) not in seen)
-                dropped += new
-                if shown is not None and shown(piece.source, piece.request_id):
-                    pending += new
-                continue
-            for line in piece.lines[:count] if type(piece) is f.LogLines else (piece,):  # type: ignore[union-attr]
-                if id(line) not in seen:
-                    dropped += 1
-                    if shown is not None and shown(line.source, line.request_id):
-                        pending += 1
-        self._lines.dropped += dropped
-        self._lines.pending += pending
 
     def restart(self, lines: Iterable[LogLine]) -> None:
         """Show only these lines from now on (the focus moved to another environment: its log replaces this one)."""
