@@ -54,7 +54,7 @@ class DebugState:
             return
         self.timeline.apply(fact, at)
         self.extensions.apply(fact, at)
-        if type(fact) is f.LogLines or type(fact) is f.LogLine:  # a burst's read: once for all its lines
+        if type(fact) is f.LogLines or type(fact) is f.LogLine:  # a read's lines are made when a snapshot shows them
             self.logs.add(fact)  # type: ignore[arg-type]
         elif isinstance(fact, f.GlobalsReported):
             self.globals = fact

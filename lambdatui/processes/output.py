@@ -24,10 +24,11 @@ MAX_LINE_BYTES = 64 * 1024
 PIPE_SIZE = 1024 * 1024
 ENLARGED_PIPES_BUDGET = 8 * 1024 * 1024
 _READ_SIZE = 64 * 1024  # a read's lines are printed in one write: reads as large as before, in a larger pipe
-# A read this large is a burst (more than one write of Python's 8 KiB stdout buffer): the next waits a moment, so
-# that the pipe fills (~100 KB a millisecond at most, of its 1 MiB) and reads are few and large. Read as it came,
-# a burst took ~1,200 reads of 100,000 lines, each a wakeup, a fact and a write of the console's, and cost more
-# than its lines (~0.1 ms a read).
+# After a read of more than a print (and less than a whole read: the host is behind, it reads on at once), the next
+# waits a moment, so that the pipe fills (~100 KB a millisecond at most, of its 1 MiB) and reads are few and large.
+# Read as it came, a burst of 100,000 lines took ~1,100 reads of ~6 KB, each a wakeup, a fact and a console write of
+# the host's, and a host waiting on the pipe is woken by every write of the function (the Python runtime's stdout is
+# unbuffered, as in Lambda), which slows the function itself.
 _BURST_READ = 1024
 _BURST_PAUSE_S = 0.001
 _DEFAULT_PIPE_SIZE = 64 * 1024
