@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from .readonly_root import unescape_mountinfo
+from .readonly_root import read_mount_points
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OWNER_RWX = stat.S_IRWXU
@@ -65,15 +65,10 @@ def _mount_roots_under(path: str) -> set[tuple[int, int]]:
     prefix = os.path.realpath(path).rstrip("/") + "/"
     found: set[tuple[int, int]] = set()
     try:
-        with open("/proc/self/mountinfo", "rb") as fh:
-            lines = fh.read().decode("utf-8", "surrogateescape").splitlines()
+        points = read_mount_points()
     except OSError:
         return found
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) < 5:
-            continue
-        point = unescape_mountinfo(fields[4])
+    for point in (mount.path for mount in points):
         if point.startswith(prefix):
             try:
                 info = os.lstat(point)

@@ -183,12 +183,12 @@ class ResultView(VerticalScroll):
         memory = snapshot.memory if snapshot else ()
         stream = snapshot.stream if snapshot else None
         label = snapshot.last_result_label if snapshot else ""
-        key = (result, report, stacks, init_failure, memory, stream, label)
+        key = ((result, report, stacks, init_failure, stream, label), memory)
         if key == self._key and not force:
             return  # unchanged: keep the scroll position
         # Only the memory figure moved (measured as an invoke ends, often while the next one runs): its line is
         # rewritten in place, not every section (whose Statics would lay the whole screen out again, ~15 ms).
-        memory_only = not force and self._key is not None and key[:4] == self._key[:4] and key[5:] == self._key[5:]
+        memory_only = not force and self._key is not None and key[0] == self._key[0]  # type: ignore[index]
         self._key = key
         code_dir = snapshot.function.code_dir if snapshot else ""
         if init_failure is not None:
