@@ -25,7 +25,8 @@ class Fit(Enum):
     RESETTING = "resetting"  # reset after a failed invoke (timeout, crash): re-initialises inside the next one
     INITIALISING = "initialising"  # no invoke assigned, initialising ahead of requests: serves it once ready
     HELD = "held"  # no invoke assigned, but held by the user at a boundary: serves it once released
-    BUSY = "busy"  # an invoke is assigned to it, or it is shutting down
+    BUSY = "busy"  # an invoke is assigned to it, or it is being reset with an invoke waiting
+    ENDING = "ending"  # shutting down for good with no invoke left: none is routed to it, and it is no concurrency
 
 
 class Candidate(NamedTuple):  # made for every environment on every invoke: a tuple is the cheapest record
@@ -85,7 +86,8 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     routed = _route(candidates, limit, asynchronous, starting, per_environment)
     if routed.number == preferred:
         return routed  # held, and waited for at the limit as any held one is
-    why = "is not alive" if asked is None else "is held at a boundary" if asked.fit is Fit.HELD else "is busy"
+    why = ("is not alive" if asked is None else "is held at a boundary" if asked.fit is Fit.HELD
+           else "is shutting down" if asked.fit is Fit.ENDING else "is busy")
     return replace(routed, passed_over=why)
 
 
@@ -103,7 +105,9 @@ def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, star
         cold = first(fit)
         if cold is not None:
             return Route(Choice.EXISTING, cold.number, cold=_cold(cold))
-    if len(candidates) < limit:
+    if sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit:
+        # Concurrency counts the environments that serve invokes (lambda-spec §11.1): one spinning down serves
+        # none, so a new one may start beside it, as in Lambda, rather than the invoke being throttled.
         return Route(Choice.NEW, cold=True)
     held = first(Fit.HELD)
     if held is not None:
@@ -137,6 +141,9 @@ def fit(env: "Environment") -> Fit:
         # /tmp kept): not busy, no request runs in it; an invoke sent as soon as the failure's answer is in waits
         # for the reset rather than cold-starting another environment, or being throttled at the limit.
         return Fit.RESETTING
+    if ((env.state in (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN) or (env.shutdown is not None and env.shutdown.final))
+            and not env.draining and not env.queue):
+        return Fit.ENDING  # a final shutdown answered the invoke it cut off (`_begin_shutdown`)
     if env.shutdown is not None or env.draining or env.spindown_after_invoke or env.state in _ENDING:
         return Fit.BUSY
     if isinstance(env, ManagedEnvironment):

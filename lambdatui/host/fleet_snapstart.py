@@ -50,7 +50,7 @@ class FleetSnapStart:
         snapshot = next((m for m in self._members if m.snapshot), None)
         if snapshot is None or snapshot.host.env.state in (EnvState.COLD, EnvState.INIT, EnvState.SNAPSHOT):
             return None
-        if any(c.fit is not rules.Fit.BUSY for c in self._candidates()):
+        if any(c.fit not in (rules.Fit.BUSY, rules.Fit.ENDING) for c in self._candidates()):
             return None
         return _NO_SNAPSHOT
 

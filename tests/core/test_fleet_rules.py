@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from driver import Driver
+from driver import Driver, ext
 
+from lambdatui.core.effects import RUNTIME
 from lambdatui.core.environment import Environment
-from lambdatui.core.fleet_rules import Candidate, Choice, Fit, Route, fit, idle_expired, route, starts_cold
+from lambdatui.core.fleet_rules import (Candidate, Choice, Fit, Route, fit, idle_expired, route, runs_an_invoke,
+                                       starts_cold)
+from lambdatui.core.inputs import ShutdownRequested
+from lambdatui.model.boundaries import EnvState
 
 
 def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0.0, cold: bool = False) -> Candidate:
@@ -43,6 +47,10 @@ def c(number: int, fit: Fit, *, provisioned: bool = False, idle_since: float = 0
     ([c(1, Fit.HELD)], 1, False, Route(Choice.EXISTING, 1)),
     ([c(1, Fit.HELD, cold=True)], 1, False, Route(Choice.EXISTING, 1, cold=True)),  # held in its Init
     # at the limit, all busy: a synchronous invoke is throttled, an Event invoke queued
+    # one spinning down serves no invoke and is no concurrency: a new environment starts beside it
+    ([c(1, Fit.ENDING)], 1, False, Route(Choice.NEW, cold=True)),
+    ([c(1, Fit.BUSY), c(2, Fit.ENDING)], 2, True, Route(Choice.NEW, cold=True)),
+    ([c(1, Fit.BUSY), c(2, Fit.ENDING)], 1, False, Route(Choice.THROTTLE)),
     ([c(1, Fit.BUSY), c(2, Fit.BUSY)], 2, False, Route(Choice.THROTTLE)),
     ([c(1, Fit.BUSY), c(2, Fit.BUSY)], 2, True, Route(Choice.QUEUE)),
     # provisioned environments first, then the longest idle (spreading invokes over the warm ones)
@@ -82,6 +90,7 @@ def test_route_prefers_the_environment_asked_for_when_it_can_take_the_invoke_now
     ([c(1, Fit.WARM)], 10, "is not alive"),
     ([c(1, Fit.WARM), c(2, Fit.BUSY)], 10, "is busy"),
     ([c(1, Fit.WARM), c(2, Fit.HELD)], 10, "is held at a boundary"),
+    ([c(1, Fit.WARM), c(2, Fit.ENDING)], 10, "is shutting down"),
     ([c(1, Fit.WARM), c(2, Fit.WARM)], 10, ""),  # followed
     ([c(1, Fit.BUSY), c(2, Fit.HELD)], 2, ""),  # at the limit the held one is waited for: the one asked for
 ])
@@ -151,3 +160,23 @@ def test_a_provisioned_environment_still_initialising_is_no_cold_start_an_on_dem
         d.start()
         assert fit(d.env) is Fit.INITIALISING
         assert starts_cold(d.env) is not provisioned
+
+
+def test_an_environment_shutting_down_for_good_is_ending_from_its_spindown_until_it_is_gone() -> None:
+    # Lambda's concurrency counts environments serving invokes: one spinning down takes none and counts for none;
+    # a reset is not an end (it takes the next invoke), nor is a spindown waiting for its invoke's extensions.
+    d = Driver({"ext-a": ("INVOKE", "SHUTDOWN")})
+    d.cold_start({"ext-a": ("INVOKE", "SHUTDOWN")})
+    d.feed(ShutdownRequested())
+    assert d.state is EnvState.SHUTTING_DOWN and fit(d.env) is Fit.ENDING
+    d.exited(RUNTIME, 0)
+    d.exited(ext("ext-a"), 0)
+    assert d.state is EnvState.SHUT_DOWN and fit(d.env) is Fit.ENDING
+    assert not runs_an_invoke(d.env)
+
+    d = Driver()
+    d.cold_start()
+    _, request_id = d.invoke()
+    d.respond(request_id)
+    d.feed(ShutdownRequested())  # the caller has its answer: the spindown waits for the invoke to end
+    assert d.env.spindown_after_invoke and fit(d.env) is Fit.BUSY

@@ -18,10 +18,34 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from e2e_support import ServeProcess
+from e2e_support import ServeProcess, write_file
 from test_fleet_support import (
-    READY, REPORT, InFlight, env_of_request, invoke, matches, wait_for_count, write_function,
+    READY, REPORT, InFlight, env_of_request, invoke, line_index, matches, wait_for_count, write_function,
 )
+
+# An external extension that, given SHUTDOWN, stays until the test's file appears (or just before its deadline):
+# its environment is shutting down for as long as the test needs.
+LINGERING = '''#!/usr/bin/env python3
+import http.client, json, os, time
+
+RELEASE = {release!r}
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+
+
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    response = api.getresponse()
+    return response, response.read()
+
+
+response, _ = call("POST", "/register", {{"Lambda-Extension-Name": "lingering"}}, json.dumps({{"events": ["SHUTDOWN"]}}))
+_, payload = call("GET", "/event/next", {{"Lambda-Extension-Identifier": response.getheader("Lambda-Extension-Identifier")}})
+event = json.loads(payload)
+print(f"SHUTDOWN reason={{event['shutdownReason']}}", flush=True)
+while not os.path.exists(RELEASE) and time.time() < event["deadlineMs"] / 1000 - 0.2:
+    time.sleep(0.005)
+print("released" if os.path.exists(RELEASE) else "deadline", flush=True)
+'''
 
 THROTTLE_BODY = {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
                  "message": "Rate Exceeded."}
@@ -81,6 +105,33 @@ def test_above_the_limit_a_sync_invoke_gets_lambdas_429_over_http_and_from_boto3
         assert after.json()["n"] == 2  # a warm runtime process, its second invoke
         assert env_of_request(served, after.json()["request_id"]) in (1, 2)
         assert not matches(served, r"^#3 "), served.output()
+
+
+def test_an_environment_spinning_down_is_no_concurrency_the_next_invoke_starts_a_new_one(code_dir: Path) -> None:
+    """Concurrency counts the environments that serve invokes (lambda-spec §11.1): at `--concurrency 1`, while the
+    only environment spins down (its extension still handling SHUTDOWN), an invoke cold-starts a new environment
+    beside it, as in Lambda, rather than getting a 429."""
+    handler = write_function(code_dir)
+    release = code_dir / "release"
+    write_file(code_dir / "extensions" / "lingering", LINGERING.format(release=str(release)), executable=True)
+    with ServeProcess(handler, "--concurrency", "1", "--idle-shutdown", "0.5", "--timeout", "30") as served:
+        try:
+            first = invoke(served, {"tag": "first"})
+            assert first.status_code == 200, first.text
+            number = env_of_request(served, first.json()["request_id"])
+            served.wait_for_line(rf"#{number} \[lingering\]\s+SHUTDOWN reason=spindown", timeout=30)
+
+            second = invoke(served, {"tag": "second"})
+            assert second.status_code == 200, second.text
+            assert second.json()["n"] == 1  # a cold start, in a runtime of its own
+            assert env_of_request(served, second.json()["request_id"]) != number
+        finally:
+            release.touch()
+        # env #N was still shutting down when the second invoke was served: its extension left on the release.
+        served.wait_for_line(rf"#{number} \[lingering\]\s+(released|deadline)", timeout=30)
+        assert line_index(served, rf"#{number} \[lingering\]\s+released") > \
+            line_index(served, rf"REPORT RequestId: {second.json()['request_id']}")
+        assert "throttled" not in served.output()
 
 
 def test_event_invokes_beyond_the_limit_are_accepted_and_every_one_runs_once(code_dir: Path) -> None:
