@@ -14,7 +14,6 @@ import signal
 from pathlib import Path
 
 import boto3
-import httpx
 import pytest
 from botocore.config import Config
 
