@@ -114,7 +114,8 @@ class Exchange:
 
     def _body_unasked(self) -> bool:
         """The client still waits for a 100 Continue to send its body, which the route never read."""
-        return (self.head.expects_continue and not self._body_read
+        # Bytes already past the head are that body: a client may send it without waiting (RFC 9110 §10.1.1).
+        return (self.head.expects_continue and not self.body_done and not self._connection.buffer
                 and (self._pieces is None or not self._pieces.continued))
 
     async def _drain(self) -> bool:

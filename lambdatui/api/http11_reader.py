@@ -180,9 +180,10 @@ class BodyPieces:
             return b""
         reader = self.reader
         try:
-            if self.head.expects_continue and not self.continued and not reader.buffer:
-                self.continued = True
-                await reader.stream.send_all(CONTINUE)
+            if self.head.expects_continue and not self.continued:
+                self.continued = True  # asked for now, or not needed: its first bytes are here already
+                if not reader.buffer:
+                    await reader.stream.send_all(CONTINUE)
             if self.head.length is None and not self.left:
                 if self.in_chunk:
                     await reader._read_chunk_end()
@@ -207,7 +208,7 @@ class BodyPieces:
 
     async def drain(self) -> bool:
         """Read and drop what is left of the body; False when the connection cannot go on past it."""
-        if self.head.expects_continue and not self.continued:
+        if self.head.expects_continue and not self.continued and not self.reader.buffer:
             return False  # the client still waits to be asked for its body: it never sent it
         try:
             while not self.done:

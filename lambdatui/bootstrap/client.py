@@ -136,8 +136,8 @@ class RuntimeClient(object):
             deadline_ms=deadline_ms,
             function_arn=h.get("lambda-runtime-invoked-function-arn"),
             trace_id=h.get("lambda-runtime-trace-id"),
-            client_context=h.get("lambda-runtime-client-context"),
-            cognito_identity=h.get("lambda-runtime-cognito-identity"),
+            client_context=_utf8(h.get("lambda-runtime-client-context")),
+            cognito_identity=_utf8(h.get("lambda-runtime-cognito-identity")),
             tenant_id=h.get("lambda-runtime-aws-tenant-id"),
             content_type=h.get("content-type") or "application/json",
             body=resp.body,
@@ -275,3 +275,14 @@ def quote(text: str) -> str:
 def header_safe(value: str) -> str:
     """Header values must be printable ASCII (CR/LF would end the field; http_wire refuses them)."""
     return "".join(c if " " <= c <= "~" else "?" for c in value)
+
+
+def _utf8(value: Optional[str]) -> Optional[str]:
+    """A header whose value is JSON text (client context, Cognito identity): its bytes are UTF-8, as Lambda sends
+    them (awslambdaric decodes them so); the head was read as latin-1, one character a byte."""
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value

@@ -49,6 +49,12 @@ STOPPING_REFUSAL = EventRefusal(500, SERVICE_ERROR, "lambdatui is stopping: it t
                                                     "Event invokes it accepted run.")
 
 
+def utf8_on_the_wire(text: str) -> str:
+    """A header value that is text (a client context, a Cognito identity) spelt as its UTF-8 bytes, each one a
+    latin-1 character: the head is sent in latin-1, so the runtime gets the bytes the caller encoded."""
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
 def queue_full_refusal(count: int, queued_bytes: int, size: int) -> Optional[EventRefusal]:
     """Why an Event invoke of `size` bytes cannot join `count` waiting ones of `queued_bytes`, or None: the bound
     of a queue of Event invokes (an environment's, or the fleet's while no environment is free)."""
@@ -194,10 +200,12 @@ class InvokeRules:
         ]
         if inv.trace_id:
             headers.append(("Lambda-Runtime-Trace-Id", inv.trace_id))
+        # JSON text: on the wire as its UTF-8 bytes, as Lambda sends it (the head goes out in latin-1, one byte a
+        # character, so the text is spelt as those bytes), whatever its characters: awslambdaric decodes it as UTF-8.
         if inv.client_context is not None:
-            headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
+            headers.append(("Lambda-Runtime-Client-Context", utf8_on_the_wire(inv.client_context)))
         if inv.cognito_identity is not None:
-            headers.append(("Lambda-Runtime-Cognito-Identity", inv.cognito_identity))
+            headers.append(("Lambda-Runtime-Cognito-Identity", utf8_on_the_wire(inv.cognito_identity)))
         if self.raise_next is not None:
             exception, message = self.raise_next
             self.raise_next = None

@@ -183,6 +183,25 @@ async def test_a_body_never_asked_for_with_100_continue_closes_the_connection_af
 
 
 @pytest.mark.trio
+@pytest.mark.parametrize("path", ["/own/read", "/own/skip"])
+async def test_a_body_sent_with_its_100_continue_head_keeps_the_connection_and_the_next_request(path: str) -> None:
+    # RFC 9110 §10.1.1: a client may send its body without waiting for 100 Continue (curl does after 1 s). That
+    # body is there to be read: a route that reads it piece by piece (the Invoke API's app, a streamed /response),
+    # or leaves it to be dropped, must not close the connection on the request pipelined after it, unanswered.
+    routes = Routes()
+    async with serving(routes) as address:
+        client = await Client.connect(address)
+        with trio.fail_after(BOUND_S):
+            await client.send(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n"
+                              b"Expect: 100-continue\r\n\r\nhello" + get("/echo/after"))
+            status, headers, body = await client.answer()
+            assert status == 200 and "connection" not in headers, headers
+            assert json.loads(body) == (["hello"] if path == "/own/read" else [])
+            status, _, body = await client.answer()
+            assert status == 200 and json.loads(body)["params"] == ["after"]
+
+
+@pytest.mark.trio
 async def test_expect_100_continue_is_answered_before_the_body_is_read() -> None:
     async with serving(Routes()) as address:
         client = await Client.connect(address)

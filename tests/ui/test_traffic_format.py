@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import traffic_session as ts
 
-from lambdatui.ui.api_traffic_format import body_cell, exchange_text, headers_cell, parked_cell, path_cell, row_cells
+from lambdatui.ui.api_traffic_format import (body_cell, exchange_text, headers_cell, parked_cell, path_cell, row_cells,
+                                            wire_text)
 
 FACTS = {fact.seq: fact for fact in ts.facts()}  # the last of each seq: answered where it was
 
@@ -50,3 +51,12 @@ def test_a_streamed_response_says_its_body_was_not_kept() -> None:
                                      "request_headers": (("lambda-runtime-function-response-mode", "streaming"),
                                                          ("transfer-encoding", "chunked"))})
     assert "request body: streamed (read piece by piece, not kept)" in exchange_text(streamed, ts.NOW)
+
+
+def test_a_header_of_utf8_text_reads_as_that_text() -> None:
+    # The Runtime API sends a client context as its UTF-8 bytes (what awslambdaric decodes); the view shows the text.
+    on_the_wire = '{"custom": {"name": "Zoë 日本"}}'.encode().decode("latin-1")
+    fact = FACTS[3].__class__(**{**FACTS[3].__dict__,
+                                 "response_headers": (("Lambda-Runtime-Client-Context", on_the_wire),)})
+    assert 'Lambda-Runtime-Client-Context: {"custom": {"name": "Zoë 日本"}}' in exchange_text(fact, ts.NOW)
+    assert wire_text("caf\xe9") == "caf\xe9"  # not UTF-8: shown as it came
