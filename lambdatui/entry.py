@@ -15,7 +15,10 @@ def main() -> int:
     with loading():
         from lambdatui import dataclass_cache
 
-        dataclass_cache.install()
+        dataclass_cache.install()  # first: importing lambdatui.processes defines dataclasses
+        from lambdatui.processes.file_limit import raise_host_limit
+
+        raise_host_limit()  # before anything is started: env #1 may start ahead of the trio run
         from lambdatui.cli import main as cli_main
 
     try:

@@ -6,7 +6,7 @@ each one that never runs (lambdatui ends, or SnapStart has no snapshot to restor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import trio
 
@@ -17,6 +17,21 @@ from lambdatui.model import facts as f
 
 if TYPE_CHECKING:
     from lambdatui.host.fleet_host import FleetHost
+
+
+class EnvironmentUnavailable(Exception):
+    """No new environment could be started: lambdatui itself ran out of descriptors or processes (EMFILE, EAGAIN)."""
+
+
+def os_error_in(exc: BaseException) -> Optional[OSError]:
+    """The OSError in `exc`, or in the nurseries' exception groups around it."""
+    if isinstance(exc, OSError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = os_error_in(inner)
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass
@@ -50,6 +65,13 @@ class FleetEvents:
                     member = await self._place(True, str(event.kwargs.get("request_id")))
                 except SnapshotUnavailable as unavailable:
                     self._drop_queued_events(f"was not run: {unavailable}")
+                    break
+                except EnvironmentUnavailable as unavailable:
+                    # It waits, as at the limit, and is tried again once something changes (an environment that
+                    # ends gives its descriptors back): said once, never lost.
+                    if not event.waiting:
+                        self.note(f"Event invoke {event.kwargs.get('request_id')} waits: {unavailable}")
+                    self._say_waiting()
                     break
                 if member is None:
                     self._say_waiting()

@@ -24,10 +24,10 @@ from lambdatui.core import effects as fx
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import JSON, error_body
-from lambdatui.core.invoke_rules import STOPPING_REFUSAL, THROTTLED
+from lambdatui.core.invoke_rules import SERVICE_ERROR, STOPPING_REFUSAL, THROTTLED
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
-from lambdatui.host.fleet_events import FleetEvents, QueuedEvent
+from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable, snapshot_failed
 from lambdatui.host.sandbox_access import SandboxAccess
@@ -157,7 +157,15 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         fed = self._breakpoints
         if fed:
             host.feed(ins.BreakpointsSet(fed))
-        await self._nursery.start(self._run_member, member)
+        try:
+            await self._nursery.start(self._run_member, member)
+        except Exception as exc:
+            error = os_error_in(exc)
+            if error is None:
+                raise
+            # One environment that cannot start must not end the fleet (the task it fails in may be the Event
+            # invokes' dispatcher): its invoke hears why, and every other environment goes on.
+            raise EnvironmentUnavailable(f"no new environment could be started: {error.strerror or error}") from None
         self._members.append(member)
         if self._breakpoints != fed:  # changed while it started: `set_breakpoints` did not reach it yet
             host.feed(ins.BreakpointsSet(self._breakpoints))
@@ -265,6 +273,12 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                 on_placed()
             self.note(f"Invoke {request_id}: {unavailable}")
             return snapshot_failed(request_id, str(unavailable)), None
+        except EnvironmentUnavailable as unavailable:
+            if on_placed is not None:
+                on_placed()
+            self.note(f"Invoke {request_id} failed: {unavailable}")
+            body = error_body(SERVICE_ERROR, f"lambdatui: {unavailable}.")
+            return f.InvocationResult(request_id, body, JSON, True, SERVICE_ERROR, api_status=500), None
         if on_placed is not None:
             on_placed()  # no checkpoint from here to the chosen environment's core taking the invoke
         if member is None:

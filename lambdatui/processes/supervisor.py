@@ -147,20 +147,39 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if not argv:
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
-        (out_r, out_w), (err_r, err_w) = self.output_pipes()
-        if self._init is not None and self._init.gone:
-            # It died (and the namespace with it, so nothing of this environment is left inside): a new one, or
-            # every later start would fail on the dead one.
-            self._end_init()
-        if self._init is None and self._namespaced:
-            self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
+        opened: list[int] = []
+        try:
+            (out_r, out_w) = self._one_output_pipe(opened)
+            (err_r, err_w) = self._one_output_pipe(opened)
+            if self._init is not None and self._init.gone:
+                # It died (and the namespace with it, so nothing of this environment is left inside): a new one, or
+                # every later start would fail on the dead one.
+                self._end_init()
+            if self._init is None and self._namespaced:
+                self._start_init()  # none was booted ahead (after a final shutdown): every environment has its own
+        except OSError as exc:
+            # Out of descriptors or processes (EMFILE, EAGAIN): this process cannot start, which its environment
+            # reports as any failed start. Raised on, it would end lambdatui (it may run in a supervising task).
+            for index, fd in enumerate(opened):  # (read, write) pairs: a read end gives its pipe budget back
+                if index % 2 == 0:
+                    close_read_end(fd)
+                else:
+                    os.close(fd)
+            raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
         try:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
             else:
                 cwd, preexec = spec.cwd, self._preexec
                 if self._sandbox.layout is not None:  # its cwd (/var/task) exists once its own set-up mounted it
-                    cwd, preexec = "/", make_preexec(self._sandbox.child_setup(spec.cwd), os.getpid(), self.cgroup)
+                    try:
+                        setup = self._sandbox.child_setup(spec.cwd)
+                    except OSError as exc:  # its mounts could not be read (out of descriptors): as above
+                        os.close(out_w)
+                        os.close(err_w)
+                        raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: "
+                                          f"{exc.strerror or exc}") from None
+                    cwd, preexec = "/", make_preexec(setup, os.getpid(), self.cgroup)
                 popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, spec.pass_fd)
                 pid = popen.pid
         except LaunchError:
@@ -168,6 +187,12 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             close_read_end(err_r)
             raise
         return self._track(spec, pid, popen, out_r, err_r)
+
+    @staticmethod
+    def _one_output_pipe(opened: list[int]) -> tuple[int, int]:
+        read_fd, write_fd = output_pipe()
+        opened += [read_fd, write_fd]
+        return read_fd, write_fd
 
     def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
