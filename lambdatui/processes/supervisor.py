@@ -147,10 +147,10 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if not argv:
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
-        opened: list[int] = []
+        pipes: list[tuple[int, int]] = []  # (read, write): stdout's, then stderr's
         try:
-            (out_r, out_w) = self._one_output_pipe(opened)
-            (err_r, err_w) = self._one_output_pipe(opened)
+            pipes.append(output_pipe())
+            pipes.append(output_pipe())
             if self._init is not None and self._init.gone:
                 # It died (and the namespace with it, so nothing of this environment is left inside): a new one, or
                 # every later start would fail on the dead one.
@@ -160,12 +160,11 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         except OSError as exc:
             # Out of descriptors or processes (EMFILE, EAGAIN): this process cannot start, which its environment
             # reports as any failed start. Raised on, it would end lambdatui (it may run in a supervising task).
-            for index, fd in enumerate(opened):  # (read, write) pairs: a read end gives its pipe budget back
-                if index % 2 == 0:
-                    close_read_end(fd)
-                else:
-                    os.close(fd)
+            for read_fd, write_fd in pipes:
+                close_read_end(read_fd)  # gives its pipe budget back
+                os.close(write_fd)
             raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
+        (out_r, out_w), (err_r, err_w) = pipes
         try:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
@@ -187,12 +186,6 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             close_read_end(err_r)
             raise
         return self._track(spec, pid, popen, out_r, err_r)
-
-    @staticmethod
-    def _one_output_pipe(opened: list[int]) -> tuple[int, int]:
-        read_fd, write_fd = output_pipe()
-        opened += [read_fd, write_fd]
-        return read_fd, write_fd
 
     def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
