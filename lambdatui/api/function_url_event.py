@@ -20,6 +20,8 @@ import time
 from typing import Any, NamedTuple, Optional, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
+from lambdatui.api.headers import header_text
+
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
 PRELUDE_END = b"\0" * 8  # between the JSON prelude and the body of a streamed http-integration-response
 MAX_PRELUDE_BYTES = 16 * 1024  # the prelude must fit in the stream's first 16 KB (lambda-spec §1.8)
@@ -98,7 +100,7 @@ def url_event(request: UrlRequest) -> dict[str, Any]:
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.fields:
-        value = _unicode(value)
+        value = header_text(value)
         if name == "cookie":  # format 2.0 moves cookies out of the headers into their own list
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
         elif name not in _HOP_BY_HOP:
@@ -141,16 +143,6 @@ def url_event(request: UrlRequest) -> dict[str, Any]:
 
 def event_bytes(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _unicode(value: str) -> str:
-    """Header values arrive as latin-1 text; clients send UTF-8."""
-    if value.isascii():
-        return value
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
 
 
 def _text_body(body: bytes, content_type: Optional[str]) -> Optional[str]:

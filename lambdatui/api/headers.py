@@ -18,3 +18,14 @@ LOG_RESULT = "X-Amz-Log-Result"
 EXECUTED_VERSION = "X-Amz-Executed-Version"
 AMZN_REQUEST_ID = "X-Amzn-RequestId"
 AMZN_ERROR_TYPE = "X-Amzn-ErrorType"
+
+
+def header_text(value: str) -> str:
+    """A header value as its sender wrote it: the servers keep each byte of a head as one latin-1 character, and
+    clients send text in UTF-8 (a client context's `é` is two bytes); a value that is not UTF-8 stays as it came."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value

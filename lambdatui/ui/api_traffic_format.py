@@ -10,6 +10,7 @@ import re
 import time
 from typing import Optional
 
+from lambdatui.api.headers import header_text
 from lambdatui.model.facts import ApiExchanged
 from lambdatui.ui.widgets._format import clip, duration, one_line, seconds, short_id, size
 
@@ -57,17 +58,6 @@ def parked_cell(exchange: ApiExchanged, now: float) -> str:
     if exchange.status == 0:
         return "hung up"
     return duration(exchange.parked_ms)
-
-
-def wire_text(value: str) -> str:
-    """A header value as the user wrote it: the server keeps each byte of a head as one latin-1 character, so a
-    client context's UTF-8 text (`é` as two bytes) reads back as that text; anything else is shown as it came."""
-    if value.isascii():
-        return value
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
 
 
 def headers_cell(exchange: ApiExchanged) -> str:
@@ -130,7 +120,7 @@ def exchange_text(exchange: ApiExchanged, now: Optional[float] = None) -> str:
         lines.append(f"error type: {exchange.error_type}")
     lines.append("")
     lines.append("request headers:")
-    lines.extend(f"  {name}: {wire_text(value)}" for name, value in exchange.request_headers)
+    lines.extend(f"  {name}: {header_text(value)}" for name, value in exchange.request_headers)
     if not exchange.request_headers:
         lines.append("  (none of those that matter)")
     sent = dict(exchange.request_headers)
@@ -139,7 +129,7 @@ def exchange_text(exchange: ApiExchanged, now: Optional[float] = None) -> str:
     lines.extend(_preview_block("request body", exchange.request_preview, exchange.request_bytes, streamed))
     lines.append("")
     lines.append("response headers:")
-    lines.extend(f"  {name}: {wire_text(value)}" for name, value in exchange.response_headers)
+    lines.extend(f"  {name}: {header_text(value)}" for name, value in exchange.response_headers)
     if not exchange.response_headers:
         lines.append("  (none)")
     lines.extend(_preview_block("response body", exchange.response_preview, exchange.response_bytes))

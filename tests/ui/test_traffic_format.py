@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import traffic_session as ts
 
-from lambdatui.ui.api_traffic_format import (body_cell, exchange_text, headers_cell, parked_cell, path_cell, row_cells,
-                                            wire_text)
+from lambdatui.api.headers import header_text
+from lambdatui.ui.api_traffic_format import body_cell, exchange_text, headers_cell, parked_cell, path_cell, row_cells
 
 FACTS = {fact.seq: fact for fact in ts.facts()}  # the last of each seq: answered where it was
 
@@ -59,4 +59,4 @@ def test_a_header_of_utf8_text_reads_as_that_text() -> None:
     fact = FACTS[3].__class__(**{**FACTS[3].__dict__,
                                  "response_headers": (("Lambda-Runtime-Client-Context", on_the_wire),)})
     assert 'Lambda-Runtime-Client-Context: {"custom": {"name": "Zoë 日本"}}' in exchange_text(fact, ts.NOW)
-    assert wire_text("caf\xe9") == "caf\xe9"  # not UTF-8: shown as it came
+    assert header_text("caf\xe9") == "caf\xe9"  # not UTF-8: shown as it came
