@@ -132,6 +132,13 @@ def idle_expired(candidates: Sequence[Candidate], now: float, idle_shutdown_s: O
             if c.fit in (Fit.WARM, Fit.COLD) and not c.provisioned and now - c.idle_since >= idle_shutdown_s]
 
 
+def next_idle_expiry(candidates: Sequence[Candidate], idle_shutdown_s: float) -> Optional[float]:
+    """When the next environment `idle_expired` would take will have been idle long enough (None: none would; one
+    that becomes idle later is checked then). Provisioned environments never are, however long idle."""
+    return min((c.idle_since + idle_shutdown_s for c in candidates
+                if c.fit in (Fit.WARM, Fit.COLD) and not c.provisioned), default=None)
+
+
 def fit(env: "Environment") -> Fit:
     """What `env` can do with an invoke now, from its own lifecycle state."""
     if (env.state is EnvState.RESETTING and env.shutdown is not None and not env.shutdown.final

@@ -179,7 +179,8 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         elif request_id is not None and request_id in self.runs and self.runs[request_id].result is None:
             self.orphaned.add(request_id)
             held = (f" while it ran invoke {request_id}: Lambda sees the runtime process, not its workers, so that "
-                    "invoke's caller gets the timeout error at its deadline")
+                    "invoke's caller gets the timeout error at its deadline, or the runtime's exit error if the "
+                    "runtime ends first")
         self._line(f"A worker of the runtime (pid {event.pid}) exited ({event.description}){held}. The environment "
                    f"stays up with {self.capacity()} of {self.config.max_concurrency} workers: Lambda's Python runtime "
                    "starts no new one.", f.LAMBDATUI, request_id)

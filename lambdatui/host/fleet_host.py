@@ -350,9 +350,8 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                                      "spindown) and removed")
                     self._publish_own(f.IdleSpunDown(number, idle_s))
                     self._retire(member, idle=True)
-            idle = [c.idle_since for c in self._candidates() if c.fit in (rules.Fit.WARM, rules.Fit.COLD)]
-            soonest = min(idle, default=now)
-            await trio.sleep(max(0.05, min(idle_s, soonest + idle_s - now)))
+            expiry = rules.next_idle_expiry(self._candidates(), idle_s)
+            await trio.sleep(max(0.05, idle_s if expiry is None else min(idle_s, expiry - now)))
 
     def _retire(self, member: _Member, idle: bool) -> None:
         """Spin `member` down now (no invoke can be routed to it from here on), and remove it once it is down."""

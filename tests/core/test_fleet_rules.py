@@ -9,8 +9,8 @@ from driver import Driver, ext
 
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.environment import Environment
-from lambdatui.core.fleet_rules import (Candidate, Choice, Fit, Route, fit, idle_expired, route, runs_an_invoke,
-                                       starts_cold)
+from lambdatui.core.fleet_rules import (Candidate, Choice, Fit, Route, fit, idle_expired, next_idle_expiry, route,
+                                       runs_an_invoke, starts_cold)
 from lambdatui.core.inputs import ShutdownRequested
 from lambdatui.model.boundaries import EnvState
 
@@ -180,3 +180,12 @@ def test_an_environment_shutting_down_for_good_is_ending_from_its_spindown_until
     d.respond(request_id)
     d.feed(ShutdownRequested())  # the caller has its answer: the spindown waits for the invoke to end
     assert d.env.spindown_after_invoke and fit(d.env) is Fit.BUSY
+
+
+def test_the_next_idle_expiry_is_the_soonest_on_demand_idle_environment() -> None:
+    candidates = [c(1, Fit.WARM, idle_since=4.0), c(2, Fit.COLD, idle_since=2.0), c(3, Fit.BUSY, idle_since=0.0),
+                  c(4, Fit.WARM, provisioned=True, idle_since=0.0)]
+    assert next_idle_expiry(candidates, 5.0) == 7.0
+    # Provisioned ones never expire: a fleet of only those (and busy ones) has nothing to wake up for, however long
+    # they stay idle (the spindown task slept 50 ms at a time once one had been idle longer than the period).
+    assert next_idle_expiry([c(4, Fit.WARM, provisioned=True), c(3, Fit.BUSY)], 5.0) is None
