@@ -97,6 +97,19 @@ def checked_invocation_type(value: Optional[str], allowed: tuple[str, ...]) -> s
     return value
 
 
+LOG_TYPES = ("None", "Tail")
+
+
+def checked_log_type(value: Optional[str]) -> str:
+    """X-Amz-Log-Type, None when absent; another value is refused, as an unknown X-Amz-Invocation-Type is."""
+    if value is None:
+        return "None"
+    if value not in LOG_TYPES:
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            f"Invalid X-Amz-Log-Type {value!r}: expected one of {', '.join(LOG_TYPES)}")
+    return value
+
+
 def checked_client_context(encoded: Optional[str]) -> Optional[str]:
     """X-Amz-Client-Context as the runtime gets it: base64 of a JSON document, decoded (None when absent)."""
     if not encoded:

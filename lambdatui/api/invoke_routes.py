@@ -6,8 +6,8 @@ from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
 from lambdatui.api.invoke_checks import (InvokeRefused, checked_client_context, checked_invocation_type,
-                                         checked_payload, checked_qualifier, payload_limit, result_parts,
-                                         throttle_parts)
+                                         checked_log_type, checked_payload, checked_qualifier, payload_limit,
+                                         result_parts, throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid
@@ -48,6 +48,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
     async def invoke(function_name: str) -> Response:
         try:
             invocation_type = checked_invocation_type(request.headers.get(h.INVOCATION_TYPE), INVOCATION_TYPES)
+            log_type = checked_log_type(request.headers.get(h.LOG_TYPE))
             payload, too_large, size = await read_body(payload_limit(invocation_type))
             payload = checked_payload(payload, too_large, invocation_type, size=size)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
@@ -59,7 +60,6 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             return Response(b"", status=204, headers={"Content-Type": "application/json",
                                                        h.AMZN_REQUEST_ID: new_uuid()})
         trace_id = request.headers.get(h.TRACE_ID)
-        log_type = request.headers.get(h.LOG_TYPE, "None")
         try:
             result, tail = await host.invoke(
                 payload,

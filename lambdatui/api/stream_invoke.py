@@ -25,8 +25,8 @@ from lambdatui.api import event_stream as es
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
-                                         checked_invocation_type, checked_payload, checked_qualifier, payload_limit,
-                                         throttle_parts)
+                                         checked_invocation_type, checked_log_type, checked_payload,
+                                         checked_qualifier, payload_limit, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.host.response_stream import ResponseStream
@@ -73,6 +73,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
     headers = exchange.headers
     try:
         invocation_type = checked_invocation_type(headers.get(_TYPE), INVOCATION_TYPES)
+        log_type = checked_log_type(headers.get(_LOG_TYPE))
     except InvokeRefused as refused:
         return Answer(*refused.parts())
     body, too_large, truncated = await exchange.read_body(payload_limit(invocation_type))
@@ -92,7 +93,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
     invoke = RunningInvoke()
     kwargs: dict[str, object] = {
         "request_id": request_id, "client_context": client_context, "trace_id": headers.get(_TRACE),
-        "wants_log_tail": headers.get(_LOG_TYPE) == "Tail", "stream": stream, "label": LABEL, "qualifier": qualifier,
+        "wants_log_tail": log_type == "Tail", "stream": stream, "label": LABEL, "qualifier": qualifier,
     }
     answer_headers = [("Content-Type", es.EVENT_STREAM), (h.AMZN_REQUEST_ID, request_id),
                       (h.EXECUTED_VERSION, "$LATEST")]

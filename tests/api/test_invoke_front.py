@@ -189,6 +189,9 @@ async def test_the_plain_invoke_is_the_native_route_and_options_go_to_quart() ->
             assert (status, headers["x-amzn-errortype"]) == (400, "InvalidRequestContentException")
             await client.send(post(INVOKE, b"{}", "X-Amz-Invocation-Type: Bogus"))
             assert (await client.answer())[0] == 400
+            await client.send(post(INVOKE, b"{}", "X-Amz-Log-Type: Bogus"))  # neither None nor Tail: never run
+            status, headers, body = await client.answer()
+            assert (status, headers["x-amzn-errortype"]) == (400, "InvalidParameterValueException"), body
             await client.send(b"GET " + INVOKE.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
             status, _, body = await client.answer()
             assert (status, json.loads(body)["errorType"]) == (405, "MethodNotAllowed")

@@ -200,6 +200,7 @@ def test_throttled_dry_run_and_refused_requests_are_plain_http_errors(code_dir: 
         # Requests Lambda refuses before running anything.
         refusals = [
             ({"InvocationType": "Event"}, 400, "InvalidParameterValueException"),
+            ({"LogType": "Bogus"}, 400, "InvalidParameterValueException"),
             ({"Payload": b"{not json"}, 400, "InvalidRequestContentException"),
             ({"ClientContext": "not base64!"}, 400, "InvalidRequestContentException"),
             ({"Payload": b"{}" + b" " * 6_291_455}, 413, "RequestEntityTooLargeException"),  # past 6 MiB
