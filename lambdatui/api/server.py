@@ -26,7 +26,7 @@ from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
 from lambdatui.api.invoke_checks import (InvokeRefused, checked_payload, checked_qualifier, payload_limit,
                                          result_parts, throttle_parts)
-from lambdatui.api.rendering import Answer
+from lambdatui.api.rendering import Answer, error
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model.facts import InvocationResult
@@ -75,6 +75,13 @@ class _AppOnDemand:
         self._stop.set()
 
 
+async def _stream_not_allowed(_: Exchange) -> Answer:
+    return error(405, "MethodNotAllowed", "Method not allowed for this endpoint")  # as the app's, for the invoke
+
+
+_STREAM_NOT_ALLOWED = Route(_stream_not_allowed)
+
+
 def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     """The plain invoke and the streaming invoke by their own routes, everything else by the quart app."""
 
@@ -112,6 +119,8 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             matched = STREAM_PATH.fullmatch(path)
             if matched:
                 return streaming, matched.groups()
+        elif STREAM_PATH.fullmatch(path):
+            return _STREAM_NOT_ALLOWED, no_params  # the app has no route there: it would say 404
         return by_app, no_params
 
     return resolve

@@ -167,6 +167,11 @@ async def test_the_invoke_apis_own_errors_come_before_any_frame() -> None:
             assert host.calls[-1]["client_context"] == "{}"
             assert len(host.calls) == 3  # the refused requests and the DryRun ran nothing
 
+            # Another method on the path: 405 with Lambda's JSON, as the plain invoke's path answers it (not 404).
+            await client.send(b"GET " + PATH.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = await client.answer()
+            assert (status, json.loads(body)["errorType"]) == (405, "MethodNotAllowed")
+
 
 @pytest.mark.trio
 async def test_a_caller_that_hangs_up_abandons_the_stream_and_the_invoke_still_completes() -> None:
