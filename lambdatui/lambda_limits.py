@@ -13,6 +13,7 @@ MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec §2.6)
+QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")  # a version or alias an invoke may name (the Invoke API's)
 
 # Lambda refuses a configuration that sets any of these (lambda-spec §10.4): they describe the function and
 # its sandbox, so an override would make the function disagree with its own ARN, handler, region or API.

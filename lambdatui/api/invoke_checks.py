@@ -7,13 +7,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any, Optional
 from urllib.parse import parse_qsl
 
 from lambdatui.api import headers as h
 from lambdatui.ids import new_uuid
 from lambdatui.json_text import check_json
+from lambdatui.lambda_limits import QUALIFIER
 from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
 from lambdatui.model.fleet import EVENT
@@ -65,7 +65,6 @@ def checked_payload(payload: bytes, too_large: bool, invocation_type: str, opera
 
 
 MAX_CLIENT_CONTEXT_BYTES = 3583
-_QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
 
 
 def checked_qualifier(function_name: str, query: str) -> str:
@@ -80,7 +79,7 @@ def checked_qualifier(function_name: str, query: str) -> str:
         raise InvokeRefused(400, "InvalidParameterValueException",
                             "The derived qualifier from the function name does not match the specified qualifier.")
     qualifier = in_name or given
-    if qualifier and not _QUALIFIER.fullmatch(qualifier):
+    if qualifier and not QUALIFIER.fullmatch(qualifier):
         raise InvokeRefused(400, "InvalidParameterValueException",
                             f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: Member must satisfy "
                             "regular expression pattern: (|[a-zA-Z0-9$_-]+)")

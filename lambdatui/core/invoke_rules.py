@@ -114,7 +114,8 @@ class InvokeRules:
             self._do(CompleteInvocation(token, self._refused_result(inv, reason)))
             return
         self.queue.append((token, inv))
-        self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload, inv.asynchronous))
+        self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload, inv.asynchronous,
+                                      inv.client_context, inv.qualifier))
         self._try_start_next()
 
     def _on_DrainRequested(self, event: DrainRequested) -> None:

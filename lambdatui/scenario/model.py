@@ -40,6 +40,19 @@ class FunctionSettings:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """What an invoke's caller sent besides the event and reached the function: `client_context` (the JSON text
+    of X-Amz-Client-Context, decoded: `context.client_context`) and `qualifier` (the version or alias it named:
+    `context.invoked_function_arn` ends with it)."""
+
+    client_context: Optional[str] = None
+    qualifier: str = ""
+
+
+NO_CALLER = Caller()
+
+
+@dataclass(frozen=True)
 class InvokeAction:
     """A step's `invoke` (or `event_file`): one invoke with this event, synchronous unless
     `invocation_type = "Event"` (the caller gets its 202; the step still waits for the function to run it)."""
@@ -49,6 +62,7 @@ class InvokeAction:
     # environments in the session); None, or #N busy or gone: the fleet routes it as usual.
     env: Optional[int] = None
     asynchronous: bool = False
+    caller: Caller = field(default_factory=lambda: NO_CALLER)
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class ParallelAction:
 
     events: tuple[bytes, ...]
     asynchronous: tuple[bool, ...] = ()  # `invocation_types`, by position (empty: every one synchronous)
+    callers: tuple[Caller, ...] = ()  # `client_contexts` and `qualifiers`, by position (empty: NO_CALLER each)
 
 
 @dataclass(frozen=True)

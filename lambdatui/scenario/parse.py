@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from lambdatui.model import faults as flt
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
+from lambdatui.scenario import caller_parse
 from lambdatui.scenario.expect_parse import parse_expect
 from lambdatui.scenario.function_parse import parse_function
 from lambdatui.scenario.model import (
@@ -60,7 +61,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
-STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect", "invocation_type", "invocation_types")
+STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect", "invocation_type", "invocation_types") + caller_parse.KEYS
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
 ENV_TAKERS = ("fault", "new_environment", "shutdown", "invoke", "event_file")
@@ -263,16 +264,18 @@ class _Parser:
             if not is_int(env) or env < 1:
                 raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
         asynchronous = self.invocation_type(raw, kind, name)
+        caller = caller_parse.parse_caller(raw, kind, name)
         if kind != "fault":
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
         if kind == "invoke":
-            return InvokeAction(self.invoke_event(value, name), env, asynchronous)
+            return InvokeAction(self.invoke_event(value, name), env, asynchronous, caller)
         if kind == "parallel":
-            return self.parallel(value, name, raw.get("invocation_types"))
+            action = self.parallel(value, name, raw.get("invocation_types"))
+            return dataclasses.replace(action, callers=caller_parse.parse_callers(raw, len(action.events), name))
         if kind == "event_file":
-            return InvokeAction(self.event_file(value, name), env, asynchronous)
+            return InvokeAction(self.event_file(value, name), env, asynchronous, caller)
         if kind == "fault":
             return dataclasses.replace(self.fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):

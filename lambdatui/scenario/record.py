@@ -198,7 +198,8 @@ class Recorder(RecordOutput):
     def _heard(self, number: int, fact: f.Fact) -> None:
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
-                self._queued(RecordedInvoke(fact.event, fact.request_id, asynchronous=fact.asynchronous), number)
+                self._queued(RecordedInvoke(fact.event, fact.request_id, asynchronous=fact.asynchronous,
+                                            client_context=fact.client_context, qualifier=fact.qualifier), number)
         elif isinstance(fact, f.EnvironmentStartedFor):
             if fact.busy:
                 self._started_past_busy.add(fact.request_id)

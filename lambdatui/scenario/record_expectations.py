@@ -43,6 +43,8 @@ class RecordedInvoke:
     clock: InvokeClock = field(default_factory=InvokeClock)  # when it ran: to leave the clock's readings out
     env: Optional[int] = None  # the environment that took it (env #N of the fleet), once queued there
     asynchronous: bool = False  # an Event invoke (202 to its caller): a replay sends it as one
+    client_context: Optional[str] = None  # what else its caller sent that the function sees: a replay sends it too
+    qualifier: str = ""
 
 
 def event_text(event: bytes) -> str:
@@ -72,7 +74,9 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
     routed = [f"# routed to env #{step.env} as in the session: the others were busy then", f"env = {step.env}"] \
         if overlapped and step.env else []
     lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}",
-             *([f"invocation_type = {toml_string(EVENT)}"] if step.asynchronous else []), *routed, *notes]
+             *([f"invocation_type = {toml_string(EVENT)}"] if step.asynchronous else []),
+             *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),
+             *([f"qualifier = {toml_string(step.qualifier)}"] if step.qualifier else []), *routed, *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
     return lines
@@ -156,6 +160,11 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(step.asynchronous for step in invokes):
         types = ", ".join(toml_string(EVENT if step.asynchronous else REQUEST_RESPONSE) for step in invokes)
         lines.append(f"invocation_types = [{types}]")
+    if any(step.client_context is not None for step in invokes):
+        contexts = ", ".join(toml_string(step.client_context or "") for step in invokes)
+        lines.append(f"client_contexts = [{contexts}]")
+    if any(step.qualifier for step in invokes):
+        lines.append(f"qualifiers = [{', '.join(toml_string(step.qualifier) for step in invokes)}]")
     tables = []
     for i, step in enumerate(invokes):
         notes, expect = invoke_expect(step, telemetry, cold=False)

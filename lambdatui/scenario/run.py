@@ -27,6 +27,8 @@ from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_across, check_fleet, judge_telemetry
 from lambdatui.scenario.model import (
     ACROSS_KEYS,
+    NO_CALLER,
+    Caller,
     Expect,
     FaultAction,
     InvokeAction,
@@ -294,6 +296,8 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
     events = action.events if isinstance(action, ParallelAction) else (action.event,)
     kinds = (action.asynchronous or (False,) * len(events)) if isinstance(action, ParallelAction) \
         else (action.asynchronous,)
+    callers = (action.callers or (NO_CALLER,) * len(events)) if isinstance(action, ParallelAction) \
+        else (action.caller,)
     if parallel:
         printer.line("parallel", f"{len(events)} invokes: each waits at invoke.start until all have an environment "
                                  "(or a throttle), then they run together")
@@ -306,7 +310,8 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
                 preferred = action.env if isinstance(action, InvokeAction) else None
-                nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position])
+                nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position],
+                                   callers[position])
                 await placed.wait()
                 if parallel:
                     printer.placed(position, event, seen)
@@ -339,12 +344,13 @@ def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter)
 
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,
-                  preferred: Optional[int] = None, asynchronous: bool = False) -> None:
+                  preferred: Optional[int] = None, asynchronous: bool = False, caller: Caller = NO_CALLER) -> None:
     try:
         # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts (an Event
         # invoke's too: the step settles once the fleet's queue is empty and it has run).
         await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set, preferred=preferred,
-                                   asynchronous=asynchronous)
+                                   asynchronous=asynchronous, client_context=caller.client_context,
+                                   qualifier=caller.qualifier)
     except Throttled:
         seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
     finally:

@@ -3,6 +3,7 @@ as a scenario once serve is stopped, and `lambdatui replay` reproduces it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 from pathlib import Path
@@ -48,3 +49,28 @@ def test_serve_never_overwrites_a_recording(code_dir: Path) -> None:
     done = run_cli("serve", str(handler), "--port", "0", "--record", str(kept))
     assert done.returncode == 2 and "already exists" in done.stderr, done.stderr
     assert kept.read_text() == "# the only copy\n"
+
+
+CONTEXT_HANDLER = '''def handler(event, context):
+    client = context.client_context
+    return {"custom": client.custom if client else None, "arn": context.invoked_function_arn}
+'''
+
+
+def test_a_recorded_invoke_keeps_its_client_context_and_qualifier(code_dir: Path) -> None:
+    """What the caller sent besides the payload (X-Amz-Client-Context, a version or alias in the function name)
+    reached the handler when served: the replay must send it too, or the recorded response is not reproduced."""
+    handler = write_file(code_dir / "handler.py", CONTEXT_HANDLER)
+    recording = code_dir / "served.toml"
+    client_context = base64.b64encode(json.dumps({"custom": {"tenant": "a"}}).encode()).decode()
+    with ServeProcess(handler, "--record", str(recording)) as served:
+        with httpx.Client(timeout=30) as client:
+            answer = client.post(served.invoke_url("function:prod"), content=b"{}",
+                                 headers={"X-Amz-Client-Context": client_context}).json()
+        assert answer["custom"] == {"tenant": "a"} and answer["arn"].endswith(":prod"), answer
+        served.signal(signal.SIGINT)
+        assert served.wait(timeout=30) == 0, served.output()
+    text = recording.read_text()
+    assert 'client_context = \'{"custom": {"tenant": "a"}}\'' in text and "qualifier = 'prod'" in text, text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr

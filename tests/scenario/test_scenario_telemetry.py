@@ -223,8 +223,9 @@ class ThawDelivers:
         return self.subscribe(lambda fact: listener(1, fact))
 
     async def invoke(self, event: bytes, *, request_id: str, on_placed: Callable[[], None],
-                     preferred: Optional[int] = None, asynchronous: bool = False) -> tuple[object, None]:
-        on_placed()  # one environment: it takes every invoke, whichever a step prefers
+                     preferred: Optional[int] = None, asynchronous: bool = False,
+                     **caller: object) -> tuple[object, None]:
+        on_placed()  # one environment: it takes every invoke, whichever a step prefers (what its caller sent aside)
         self.submit(c.Invoke(event, request_id))
         return None, None
 

@@ -95,6 +95,9 @@ class InvocationQueued:
     # it: the Invoke API, the controller, an Event invoke. Left out of equality and repr: it can be 6 MB.
     event: bytes = field(default=b"", compare=False, repr=False)
     asynchronous: bool = False  # an Event invoke: its caller had its 202 and waits for nothing
+    # What else its caller sent that the function sees (the recorder writes it, a replay sends it again).
+    client_context: Optional[str] = field(default=None, repr=False)
+    qualifier: str = ""
 
 
 @dataclass(frozen=True)

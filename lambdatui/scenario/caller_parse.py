@@ -1,0 +1,73 @@
+"""A step's caller options (`client_context`, `qualifier`; a parallel step's `client_contexts`, `qualifiers`): what
+an invoke's caller sent besides the event that reaches the function, so that a replay sends it again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from lambdatui.lambda_limits import QUALIFIER
+from lambdatui.scenario.model import NO_CALLER, Caller
+from lambdatui.scenario.values import json_text, to_json, type_name
+
+ONE = ("client_context", "qualifier")
+EACH = ("client_contexts", "qualifiers")
+KEYS = ONE + EACH
+
+
+def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
+    """An invoke step's `client_context = {...}` (or its JSON text) and `qualifier = "prod"`; any of these keys
+    where it does not belong is refused."""
+    given = [key for key in KEYS if key in raw]
+    if not given:
+        return NO_CALLER
+    if kind not in ("invoke", "event_file", "parallel"):
+        raise ValueError(f"{name}: {given[0]} goes with invoke, event_file or parallel, not with {kind}")
+    wrong = [key for key in (ONE if kind == "parallel" else EACH) if key in raw]
+    if wrong and kind == "parallel":
+        raise ValueError(f"{name}: {wrong[0]} goes with invoke or event_file; a parallel step takes {wrong[0]}s = "
+                         "[...], one for each event")
+    if wrong:
+        raise ValueError(f"{name}: {wrong[0]} goes with parallel = [...]; an invoke takes {wrong[0][:-1]}")
+    if kind == "parallel":
+        return NO_CALLER  # each event's: parse_callers
+    return Caller(_client_context(raw["client_context"], f"{name}: client_context") if "client_context" in raw
+                  else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"))
+
+
+def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller, ...]:
+    """A parallel step's `client_contexts = [...]` and `qualifiers = [...]`, one for each of its `count` events ("" for
+    none); () when neither is given."""
+    columns = []
+    for key in EACH:
+        values = raw.get(key)
+        if values is None:
+            columns.append([None if key == "client_contexts" else ""] * count)
+            continue
+        if not isinstance(values, list) or len(values) != count:
+            raise ValueError(f"{name}: {key} = {values!r}: give one for each of the {count} events (\"\" for none)")
+        if key == "client_contexts":
+            columns.append([None if value == "" else _client_context(value, f"{name}: {key}[{i}]")
+                            for i, value in enumerate(values)])
+        else:
+            columns.append([_qualifier(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
+    if all(key not in raw for key in EACH):
+        return ()
+    return tuple(Caller(context, qualifier) for context, qualifier in zip(*columns))
+
+
+def _client_context(value: Any, what: str) -> str:
+    """The client context as the function's runtime gets it: the JSON text of an object."""
+    if isinstance(value, dict):
+        return json.dumps(to_json(value, what))
+    if not isinstance(value, str):
+        raise ValueError(f"{what} takes a table or the JSON text of an object, got {type_name(value)}")
+    if not isinstance(json_text(value, what), dict):
+        raise ValueError(f"{what} must be a JSON object (X-Amz-Client-Context is one), got {value!r}")
+    return value
+
+
+def _qualifier(value: Any, what: str) -> str:
+    if not isinstance(value, str) or (value and not QUALIFIER.fullmatch(value)):
+        raise ValueError(f"{what} = {value!r}: give a version or alias (letters, digits, $, _ and -), or \"\" for none")
+    return value
