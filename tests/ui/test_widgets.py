@@ -31,6 +31,7 @@ from lambdatui.ui.widgets import (
     ResultView,
     TmpView,
 )
+from lambdatui.ui.widgets.participants import participant_cells
 from lambdatui.ui.widgets.phase_timeline import timeline_items
 from lambdatui.ui.widgets.timeline_layout import log_width
 
@@ -163,6 +164,15 @@ class TestParticipantsTable:
         assert audit[:3] == ["audit", "external", "Ready"]
         assert re.fullmatch(r"yes · \d+(\.\d+)? (ms|s)", audit[4])
         assert audit[5] == "INVOKE" and audit[6] == "INVOKE SHUTDOWN"
+
+    def test_an_extension_held_mid_job_says_so_its_clock_runs_on(self, held_snapshot: DebuggerSnapshot) -> None:
+        # Held while it works (not parked): its own sleeps and timeouts run on, which the Process column says.
+        env = held_snapshot.environment
+        audit = next(p for p in env.participants if p.key == "extension:audit")
+        working = dataclasses.replace(audit, parked=False, parked_since=None)
+        assert participant_cells(audit, env)["process"] == "frozen"  # parked: nothing of its own runs
+        assert participant_cells(working, env)["process"] == "mid-job"
+        assert participant_cells(working, dataclasses.replace(env, held_at=None))["process"] == "frozen"
 
     async def test_parked_time_is_as_of_minus_parked_since_and_updates_in_place(
             self, held_snapshot: DebuggerSnapshot) -> None:

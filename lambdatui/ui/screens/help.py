@@ -99,8 +99,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("Boundaries",
      "`init.extensions` → `init.runtime` → `init.function` → `init.done` → (`invoke.start` → `invoke.response` → "
      "`invoke.done`)… → `shutdown.start` → `shutdown.done`. While the debugger holds a boundary, every process is "
-     "frozen and the held time does not count against any Lambda deadline. Holding one environment never stalls the "
-     "others: an invoke that arrives meanwhile goes to another environment, cold-starting one if need be."),
+     "frozen and the held time does not count against any Lambda deadline. An extension held mid-job (Process "
+     "column) is the exception: no clock stops with a process, so its own sleeps and timeouts run on while held. "
+     "Holding one environment never stalls the others: an invoke that arrives meanwhile goes to another "
+     "environment, cold-starting one if need be."),
     ("The fleet line",
      "`fleet: 3 envs · 2 busy (peak 3) / limit 100 · cold 3 · warm 5 · throttled 1 · queued 0`: environments alive, "
      "those serving an invoke now (and the most at once) against `--concurrency`, invokes that met a cold environment"

@@ -122,6 +122,10 @@ def participant_cells(view: ParticipantView, env: EnvironmentSnapshot,
         process = "exited"
     elif view.key in getattr(env, "user_frozen", frozenset()):
         process = "stopped"  # SIGSTOP injected by the user: it hangs until thawed
+    elif env.frozen and env.held_at is not None and view.kind == "extension" and not view.parked:
+        # Held while it worked: its own clock runs on (no clock of Linux stops with a process), so a sleep or a
+        # timeout of its own may end during the hold, where on Lambda no time would pass for it.
+        process = "mid-job"
     elif env.frozen:
         process = "frozen"
     else:
