@@ -78,7 +78,9 @@ class FunctionConfig:
 def _discover_extensions(extensions_dir: Optional[Path], code_dir: Path) -> tuple[Path, ...]:
     if extensions_dir is None:
         candidate = code_dir / "extensions"
-        if not candidate.is_dir():
+        if not candidate.is_dir() or (candidate / "__init__.py").is_file():
+            # No folder, or one that is a Python package the handler imports (`from extensions import db`), which
+            # Lambda never launches: only /opt/extensions holds external extensions.
             return ()
         extensions_dir = candidate
     elif not extensions_dir.is_dir():
@@ -244,6 +246,11 @@ def resolve_function(
     if len(template_layers) + len(given_layers) > MAX_LAYERS:
         raise ConfigError(f"{len(template_layers)} layer(s) from the template and {len(given_layers)} from --layer: "
                           f"Lambda attaches at most {MAX_LAYERS} to a function")
+    all_layers = (*template_layers, *given_layers)
+    repeated = next((layer for i, layer in enumerate(all_layers) if layer in all_layers[:i]), None)
+    if repeated is not None:  # Lambda refuses a function that names one layer twice (and overlayfs cannot stack it)
+        raise ConfigError(f"layer {repeated} is attached twice (from the template's Globals and the function, or "
+                          "--layer): Lambda refuses a function that lists the same layer twice")
     return FunctionConfig(
         name=name,
         code_dir=code_dir,

@@ -34,6 +34,10 @@ def load_env_file(path: Path, function_names: Sequence[str]) -> dict[str, str]:
         data = data[block]
     elif "Parameters" in data and isinstance(data["Parameters"], dict):
         data = data["Parameters"]
+    elif data and all(isinstance(v, dict) for v in data.values()):
+        # SAM's shape, with a block for other functions only: say whose blocks it has, not that values are no strings.
+        raise ConfigError(f"--env-file {path}: no block named {' or '.join(map(repr, function_names))} "
+                          f"(its blocks: {', '.join(map(str, data))})")
     if not all(isinstance(v, (str, int, float, bool)) for v in data.values()):
         raise ConfigError(f"--env-file {path}: values must be strings (or scalars)")
     return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in data.items()}

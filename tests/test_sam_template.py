@@ -275,3 +275,27 @@ def test_layers_from_the_template_and_the_option_count_together(project: Path, c
     assert config.layers == (project.parent / "layers" / "shared", *map(Path, extra[:4]))
     with pytest.raises(ConfigError, match=r"^1 layer\(s\) from the template and 5 from --layer: Lambda attaches"):
         resolve_function(str(project), function="Reports", layers=extra)
+
+
+def test_a_layer_listed_in_globals_and_again_by_the_function_is_one_line(code_dir: Path):
+    # SAM adds the lists up, so the layer is attached twice: Lambda refuses that, and an overlay of one folder twice
+    # fails to mount (found by a helper's bug hunt: /var/task and /opt were then not laid out, with a mount error).
+    (code_dir / "src").mkdir()
+    (code_dir / "src" / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (code_dir / "layer").mkdir()
+    template = write(code_dir, "template.yaml", """\
+        Globals:
+          Function:
+            Layers: [!Ref Shared]
+        Resources:
+          Shared:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {ContentUri: layer}
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: app.handler, Runtime: python3.12, Layers: [!Ref Shared]}
+        """)
+    with pytest.raises(ConfigError, match=r"^layer .*layer is attached twice"):
+        resolve_function(str(template))
+    with pytest.raises(ConfigError, match=r"attached twice"):
+        resolve_function(str(code_dir / "src" / "app.py"), layers=[str(code_dir / "layer")] * 2)

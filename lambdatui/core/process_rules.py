@@ -49,6 +49,10 @@ class ProcessRules:
         slot.state = ExtensionState.LAUNCH_ERROR
         self._participant_changed(event.participant, slot.state, False)
         self._fail_init(et.EXTENSION_LAUNCH_ERROR, f"Extension '{slot.name}' could not be launched: {event.message}")
+        if self.shutdown is not None:
+            # A reset already under way (a sibling's launch failed first) counted this extension among the
+            # processes to wait for; it never started, so it ends nothing: the reset may be over now.
+            self._check_shutdown_done()
 
     def _on_ProcessExited(self, event: ProcessExited) -> None:
         if event.generation != self.generation:

@@ -72,7 +72,12 @@ def runtime_environment(
     })
     if paths.opt is not None:  # Lambda's PATH ends with /opt/bin and LD_LIBRARY_PATH with /opt/lib (lambda-spec §5)
         env["PATH"] = _append(env.get("PATH"), os.path.join(paths.opt, "bin"))
-        env["LD_LIBRARY_PATH"] = _append(host_env.get("LD_LIBRARY_PATH"), os.path.join(paths.opt, "lib"))
+        # ... and holds the code's own folders before it: /var/task:/var/task/lib:/opt/lib, so that a native library
+        # shipped in the deployment package loads by name, as in Lambda.
+        library_path = host_env.get("LD_LIBRARY_PATH")
+        for entry in (paths.task_root, os.path.join(paths.task_root, "lib"), os.path.join(paths.opt, "lib")):
+            library_path = _append(library_path, entry)
+        env["LD_LIBRARY_PATH"] = library_path
     if config.runtime.ours:
         major, minor = _python_version_hint(config.runtime.argv[0])
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{major}.{minor}" if major else "AWS_Lambda_python3"

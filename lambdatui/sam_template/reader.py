@@ -29,6 +29,7 @@ NOT_APPLIED = {
     "ProvisionedConcurrencyConfig": "give --provisioned N",
     "SnapStart": "give --snapstart",
     "FunctionUrlConfig": "give --url-port PORT for a function URL (serve and the debugger)",
+    "EphemeralStorage": "lambdatui's /tmp is not limited in size (Lambda's holds 512 MB unless this sets more)",
 }
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 

@@ -14,8 +14,8 @@ import json
 import pytest
 from driver import BOTH, Driver, ext
 
-from lambdatui.core.effects import RUNTIME, Spawn
-from lambdatui.core.inputs import BreakpointsSet, ContinueRequested, StepRequested
+from lambdatui.core.effects import RUNTIME, Kill, Spawn
+from lambdatui.core.inputs import BreakpointsSet, ContinueRequested, LaunchFailed, StepRequested
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -162,3 +162,16 @@ def test_registration_from_the_failed_init_is_refused_in_every_state_of_its_rese
     assert d.state is EnvState.RESETTING
     assert d.register("flaky").status == 403  # its relaunch belongs to the retry, not to this reset
     assert d.register("other").status == 403  # nor does a late internal extension register
+
+
+def test_a_second_extension_that_cannot_be_launched_ends_the_reset() -> None:
+    # The reset the first launch failure began waited for the second extension, whose launch then failed too: it
+    # ended nothing, so the reset never ended (`invoke` hung, deaf to Ctrl-C).
+    d = Driver(["ext-a", "ext-b"])
+    d.start()
+    m = d.mark()
+    d.feed(LaunchFailed(ext("ext-a"), 1, "permission denied"))
+    assert Kill(ext("ext-b")) in d.effects(Kill, m)
+    # ext-b's own launch was already under way: it fails too, so there is no process to wait for.
+    d.feed(LaunchFailed(ext("ext-b"), 1, "permission denied"))
+    assert d.state is EnvState.COLD

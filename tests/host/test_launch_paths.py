@@ -28,7 +28,7 @@ def test_the_runtime_sees_var_task_and_opt() -> None:
     env = environment(config())
     assert env["LAMBDA_TASK_ROOT"] == "/var/task"
     assert env["PATH"] == "/usr/bin:/bin:/opt/bin"
-    assert env["LD_LIBRARY_PATH"] == "/usr/local/lib:/opt/lib"
+    assert env["LD_LIBRARY_PATH"] == "/usr/local/lib:/var/task:/var/task/lib:/opt/lib"  # as Lambda orders them
     assert env["LAMBDATUI_OPT"] == "/opt"
     assert "LAMBDATUI_OPT" not in extension_environment(env)
     assert extension_environment(env)["PATH"] == "/usr/bin:/bin:/opt/bin"
