@@ -86,26 +86,25 @@ def checked_qualifier(function_name: str, query: str) -> str:
     return qualifier
 
 
+LOG_TYPES = ("None", "Tail")
+
+
 def checked_invocation_type(value: Optional[str], allowed: tuple[str, ...]) -> str:
     """X-Amz-Invocation-Type, RequestResponse when absent; one the API does not take is refused."""
-    if value is None:
-        return "RequestResponse"
-    if value not in allowed:
-        raise InvokeRefused(400, "InvalidParameterValueException",
-                            f"Invalid X-Amz-Invocation-Type {value!r}: expected one of {', '.join(allowed)}")
-    return value
-
-
-LOG_TYPES = ("None", "Tail")
+    return _one_of(h.INVOCATION_TYPE, value, allowed, "RequestResponse")
 
 
 def checked_log_type(value: Optional[str]) -> str:
     """X-Amz-Log-Type, None when absent; another value is refused, as an unknown X-Amz-Invocation-Type is."""
+    return _one_of(h.LOG_TYPE, value, LOG_TYPES, "None")
+
+
+def _one_of(header: str, value: Optional[str], allowed: tuple[str, ...], absent: str) -> str:
     if value is None:
-        return "None"
-    if value not in LOG_TYPES:
+        return absent
+    if value not in allowed:
         raise InvokeRefused(400, "InvalidParameterValueException",
-                            f"Invalid X-Amz-Log-Type {value!r}: expected one of {', '.join(LOG_TYPES)}")
+                            f"Invalid {header} {value!r}: expected one of {', '.join(allowed)}")
     return value
 
 
