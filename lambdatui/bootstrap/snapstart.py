@@ -188,6 +188,7 @@ def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeC
             _send(channel, {"op": "failed", "error": str(exc)})
             continue
         logs.flush_all()  # nothing written before the fork may come out twice
+        random_state = _random_state()
         try:
             pid = os.fork()
         except OSError as exc:
@@ -197,7 +198,23 @@ def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeC
         if pid:
             _close_all(fds)
             continue
+        _resume_random_state(random_state)
         return _become_restored(client, channel, env, fds, (wake_r, wake_w))
+
+
+def _random_state() -> Any:
+    """The global `random` generator's state, when Init imported the module: part of the snapshot's memory."""
+    module = sys.modules.get("random")
+    return module.getstate() if module is not None else None
+
+
+def _resume_random_state(state: Any) -> None:
+    """In a copy: CPython's `random` reseeds itself after a fork (os.register_at_fork); a restored VM resumes the
+    snapshot's generator instead, so that every environment restored from it draws the same numbers (the
+    uniqueness trap of lambda-spec §4.8, which an after-restore hook calling random.seed() avoids)."""
+    module = sys.modules.get("random")
+    if module is not None and state is not None:
+        module.setstate(state)
 
 
 def parse_restore(data: bytes, fd_count: int) -> Dict[str, Optional[str]]:

@@ -24,6 +24,8 @@ from lambdatui.core.inputs import (
     RuntimeInvocationError,
     RuntimeNext,
     RuntimeResponse,
+    RuntimeStreamEnded,
+    RuntimeStreamStarted,
     TelemetrySubscribe,
     Token,
     WorkerExited,
@@ -32,6 +34,7 @@ from lambdatui.core.managed_invoke_rules import ManagedInvokeRules
 from lambdatui.core.runtime_machine import RuntimeCall, RuntimeState, TransitionNotAllowed
 from lambdatui.core.runtime_machine import transition as runtime_transition
 from lambdatui.core.slots import InvokeRun, sanitize_error_type
+from lambdatui.core.stream_rules import STREAM_ACCEPTED
 from lambdatui.core.telemetry_subscription import Invalid
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
@@ -88,6 +91,10 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         """The invoke a /response or /error names, or the answer RAPID gives when there is none to take it."""
         run = self.runs.get(request_id)
         if run is not None and run.delivered and run.result is None:
+            if run.stream_started_at is not None:  # its caller has the stream's first bytes (lambda-spec §1.8)
+                self._reply_error(token, 403, et.INVALID_STATE_TRANSITION,
+                                  "The invoke's response is being streamed: it cannot be answered again")
+                return None
             return run
         if request_id in self.timed_out:
             del self.timed_out[request_id]
@@ -127,6 +134,34 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         # The platform records the header's type, sanitised; the AWS emulator's Managed Instances path reports
         # such an invoke with status "error" (lambda-spec §3.5), and so does the REPORT here.
         self._run_answered(run, self._error_result(event), "error", sanitize_error_type(event.error_type))
+
+    def _on_RuntimeStreamStarted(self, event: RuntimeStreamStarted) -> None:
+        """A streamed /response (lambda-spec §1.8) names its invoke as /response does; the others run on."""
+        run = self._run_posted(event.token, event.request_id)
+        if run is None:
+            return
+        run.called_response = True
+        run.stream_started_at = self._mark()
+        self._reply(event.token, STREAM_ACCEPTED, b"")
+        first_byte = self._between_ms(run.delivered_at, run.stream_started_at) if run.delivered_at is not None else 0.0
+        self._emit(f.ResponseStreamStarted(event.request_id, event.content_type, run.invocation.streamed, first_byte))
+
+    def _on_RuntimeStreamEnded(self, event: RuntimeStreamEnded) -> None:
+        run = self.runs.get(event.request_id)
+        if run is None or run.result is not None or run.stream_started_at is None:
+            if event.request_id in self.timed_out:  # it timed out while streaming: 410, as a late /response
+                self._run_posted(event.token, event.request_id)
+            else:
+                self._reply_error(event.token, 400, et.INVALID_REQUEST_ID, "Invalid request ID")
+            return
+        run.produced_bytes = event.size
+        result = self._stream_result(event, run.invocation.streamed)  # type: ignore[attr-defined]
+        ended_in = result.error_type if result.function_error else None
+        if result.function_error and event.error_type and not (event.truncated or event.too_large):
+            ended_in = sanitize_error_type(event.error_type) or et.RUNTIME_UNKNOWN
+        run.runtime_error_type = ended_in
+        self._emit(f.ResponseStreamEnded(event.request_id, event.size, ended_in))
+        self._run_answered(run, result, "error" if result.function_error else "success", ended_in)
 
     def _on_RequestAbandoned(self, event: RequestAbandoned) -> None:
         super()._on_RequestAbandoned(event)  # type: ignore[misc]
