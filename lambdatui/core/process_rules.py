@@ -97,7 +97,10 @@ class ProcessRules:
                 return
             error_type = slot.fatal_type or et.EXTENSION_CRASH
             detail = f"Extension '{slot.name}' exited ({event.description})"
-            slot.state = ExtensionState.EXITED
+            if slot.state not in (ExtensionState.INIT_ERROR, ExtensionState.EXIT_ERROR):
+                # An extension that reported its error keeps that state (lambda-spec §2.7: no transition leaves
+                # InitError or ExitError; Exited is reached from Running at shutdown): platform.extension says so.
+                slot.state = ExtensionState.EXITED
             self._participant_changed(event.participant, slot.state, False)
         self._fail_phase(error_type, detail)
 

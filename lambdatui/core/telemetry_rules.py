@@ -38,7 +38,8 @@ class TelemetryRules:
         name = _API_NAME[event.api]
         # Lambda takes subscriptions during Init only; the AWS emulator closes them once the extension is ready
         # (its first /event/next), which is where an extension subscribes: between /register and /next.
-        if slot.state is not ExtensionState.REGISTERED:
+        # An Init that failed is over, though its extensions are still Registered until the reset stops them.
+        if slot.state is not ExtensionState.REGISTERED or self.init is None:
             kind = "Telemetry" if event.api == TELEMETRY else "Logs"
             self._reply_error(event.token, 403, f"{kind}.SubscriptionClosed", f"{name} subscription is closed")
             return

@@ -176,7 +176,7 @@ def test_a_failed_init_reports_every_launched_extension_with_its_error():
     reported = d.facts(f.ExtensionReported)
     assert reported == [
         f.ExtensionReported("a", "Registered", ("INVOKE", "SHUTDOWN")),
-        f.ExtensionReported("b", "Exited", ("INVOKE", "SHUTDOWN"), "Extension.InitError"),
+        f.ExtensionReported("b", "InitError", ("INVOKE", "SHUTDOWN"), "Extension.InitError"),
         f.ExtensionReported("c", "Started", ()),
     ]
 

@@ -104,6 +104,20 @@ def test_subscriptions_close_once_the_extension_is_ready() -> None:
     assert (status, body["errorType"]) == (403, "Logs.SubscriptionClosed")
 
 
+def test_subscriptions_close_when_init_fails_though_the_extension_is_still_registered() -> None:
+    # lambda-spec §3.1: Lambda stops accepting subscriptions when Init ends. An Init that failed (another extension
+    # reported an error and exited) is over: a Registered extension subscribing during the reset that follows
+    # would otherwise be told 200 and sent its platform.telemetrySubscription alone, none of the Init's events.
+    d = registered("obs", "bad")
+    d.ext_init_error("bad")
+    d.exited("extension:bad", code=0)
+    assert any(isinstance(fact, f.PhaseEnded) and fact.phase == "init" and fact.status != "success"
+               for fact in d.facts())
+    status, body = subscribe(d, GOOD)
+    assert (status, body["errorType"]) == (403, "Telemetry.SubscriptionClosed")
+    assert not d.facts(f.TelemetrySubscribed)
+
+
 def test_one_api_or_the_other_and_a_second_subscription_replaces_the_first() -> None:
     d = registered()
     assert subscribe(d, GOOD) == (200, "OK")

@@ -444,3 +444,53 @@ async def test_a_failed_init_then_a_suppressed_init_inside_the_invoke(code_dir: 
     assert in_order(types_of(got), ["platform.initStart", "platform.initReport", "platform.initStart",
                                     "platform.initReport", "platform.start", "function", "platform.runtimeDone",
                                     "platform.report"]), types_of(got)
+
+
+# An extension that registers, reports an Init error and exits, as AWS's documentation tells it to (lambda-spec §2.4).
+INIT_ERROR_EXTENSION = '''#!{python}
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+api.request("POST", "/2020-01-01/extension/register", body=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}),
+            headers={{"Lambda-Extension-Name": "quitter"}})
+answer = api.getresponse()
+answer.read()
+# The listener must be subscribed before this Init fails (after it, subscriptions are closed): wait, bounded, until it
+# has its first batch (the Init's replay) in the environment's /tmp.
+received, until = os.path.join(tempfile.gettempdir(), "listener.received"), time.monotonic() + 10
+while not os.path.exists(received) and time.monotonic() < until:
+    time.sleep(0.01)
+api.request("POST", "/2020-01-01/extension/init/error", body=b"{{}}",
+            headers={{"Lambda-Extension-Identifier": answer.getheader("Lambda-Extension-Identifier"),
+                     "Lambda-Extension-Function-Error-Type": "Extension.ConfigInvalid"}})
+api.getresponse().read()
+sys.exit(0)
+'''
+
+
+@pytest.mark.trio
+async def test_an_extension_that_reported_an_init_error_is_in_state_init_error(code_dir: Path) -> None:
+    # lambda-spec §2.7: Registered --init/error--> InitError; Exited is reached only from Running, at shutdown. The
+    # platform.extension record takes the extension's state at the end of Init ([RIE] logAgentsInitStatus), so an
+    # extension that reported its Init error and exited (as it should) is "InitError" there, not "Exited".
+    import sys
+
+    listener = {"types": ["platform"], "wait_for": "platform.initReport"}
+    telemetry_function(code_dir, **listener)
+    write_file(code_dir / "extensions" / "quitter", INIT_ERROR_EXTENSION.format(python=sys.executable), executable=True)
+    config = resolve_function(str(code_dir / "handler.py"), env_pairs=[f"LISTENER_CONFIG={json.dumps(listener)}"])
+    async with open_environment(config) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            await invoke(host, {})
+            await host.shutdown()
+        got = events(host)
+    records = [e["record"] for e in got if e["type"] == "platform.extension" and e["record"]["name"] == "quitter"]
+    assert records, types_of(got)
+    assert all(r["errorType"] == "Extension.InitError" for r in records), records
+    assert all(r["state"] == "InitError" for r in records), records
