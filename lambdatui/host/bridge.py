@@ -14,6 +14,7 @@ and stays in focus; one that leaves the fleet hands the focus to the first one a
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Awaitable, Callable, Optional, Sequence
 
 import trio
@@ -260,10 +261,10 @@ class HostGuest:
     async def _deliver(self, session: DebugSession, controller: BridgedController, pending: list[f.Fact]) -> None:
         """Hand the UI the focused environment's snapshot and the facts gathered, coalesced, until cancelled."""
         leaving = False  # an environment is on its way out of the fleet, or has just left it
-        alive = 0
+        alive = seen = 0
         refresh_s = REFRESH_S
         while True:
-            await self._news(leaving)
+            await self._news(leaving, seen)
             if not self._urgent:
                 with trio.move_on_after(REFRESH_S if self._stepped else refresh_s) as self._coalescing:
                     await trio.sleep_forever()  # coalesce a burst of facts into one update
@@ -278,6 +279,7 @@ class HostGuest:
                 # from the snapshot.
                 batch = [fact for fact in batch if type(fact) not in _LINES]
             refresh_s = BURST_REFRESH_S if batch_size(batch) >= BURST_SIZE else REFRESH_S
+            seen = session.fleet.fleet_changes
             snapshot = session.snapshot(self._focused_number())
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)
@@ -285,10 +287,11 @@ class HostGuest:
             leaving = len(snapshot.environments) < alive or any(line.state in _LEAVING for line in snapshot.environments)
             alive = len(snapshot.environments)
 
-    async def _news(self, leaving: bool) -> None:
+    async def _news(self, leaving: bool, seen: int) -> None:
         """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a
         change of the fleet itself. An environment leaves the fleet after its last fact: only the fleet can say so.
-        The fleet is watched only then, because its waiters cost it a new trio.Event per log line."""
+        The fleet is watched only then, because its waiters cost it a new trio.Event per log line; a change made
+        since the last snapshot (`seen`), before this watch began, is news at once (its wake-up found no waiter)."""
         assert self._wake is not None and self._fleet is not None
         if not leaving:
             await self._wake.wait()
@@ -299,4 +302,4 @@ class HostGuest:
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(first_of, self._wake.wait)
-            nursery.start_soon(first_of, self._fleet.wait_changed)
+            nursery.start_soon(first_of, partial(self._fleet.wait_changed, seen))

@@ -37,6 +37,7 @@ class FleetFacts:
     warm_hits: int
     throttled: int
     spun_down: int
+    fleet_changes: int
 
     def _candidates(self) -> list[rules.Candidate]:
         raise NotImplementedError  # FleetHost's
@@ -89,8 +90,11 @@ class FleetFacts:
             self._changed.set()
             self._changed = trio.Event()
 
-    async def wait_changed(self) -> None:
-        """Until the next fact from any environment, or a change of the fleet itself."""
+    async def wait_changed(self, since: Optional[int] = None) -> None:
+        """Until the next fact from any environment, or a change of the fleet itself; at once if the fleet changed
+        after `since` (its `fleet_changes` then): a change made before this waiter came woke nobody."""
+        if since is not None and self.fleet_changes != since:
+            return
         self._waiters += 1
         try:
             await self._changed.wait()
@@ -115,6 +119,7 @@ class FleetFacts:
             numbered(0, fact)
 
     def _publish_fleet(self) -> None:
+        self.fleet_changes += 1
         self._note_peak()
         self._wake()
 

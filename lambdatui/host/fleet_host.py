@@ -95,6 +95,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         self._closed = False  # stopping: the Event invokes accepted run, no new invoke is taken
         self._starting = 0  # environments being started for an invoke: they count against the limit already
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
+        self.fleet_changes = 0  # how often the fleet itself changed (members, counts): a missed wake-up shows here
         self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
         self._last_removed: Optional[EnvironmentHost] = None
         # SnapStart: the last environment discarded because its restore failed. It stays listed (SHUT DOWN) and
