@@ -34,7 +34,6 @@ from lambdatui.core.managed_invoke_rules import ManagedInvokeRules
 from lambdatui.core.runtime_machine import RuntimeCall, RuntimeState, TransitionNotAllowed
 from lambdatui.core.runtime_machine import transition as runtime_transition
 from lambdatui.core.slots import InvokeRun, sanitize_error_type
-from lambdatui.core.stream_rules import STREAM_ACCEPTED
 from lambdatui.core.telemetry_subscription import Invalid
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
@@ -140,11 +139,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         run = self._run_posted(event.token, event.request_id)
         if run is None:
             return
-        run.called_response = True
-        run.stream_started_at = self._mark()
-        self._reply(event.token, STREAM_ACCEPTED, b"")
-        first_byte = self._between_ms(run.delivered_at, run.stream_started_at) if run.delivered_at is not None else 0.0
-        self._emit(f.ResponseStreamStarted(event.request_id, event.content_type, run.invocation.streamed, first_byte))
+        self._stream_began(run, event)  # type: ignore[attr-defined]
 
     def _on_RuntimeStreamEnded(self, event: RuntimeStreamEnded) -> None:
         run = self.runs.get(event.request_id)
@@ -154,14 +149,8 @@ class ManagedRuntimeRules(ManagedInvokeRules):
             else:
                 self._reply_error(event.token, 400, et.INVALID_REQUEST_ID, "Invalid request ID")
             return
-        run.produced_bytes = event.size
-        result = self._stream_result(event, run.invocation.streamed)  # type: ignore[attr-defined]
-        ended_in = result.error_type if result.function_error else None
-        if result.function_error and event.error_type and not (event.truncated or event.too_large):
-            ended_in = sanitize_error_type(event.error_type) or et.RUNTIME_UNKNOWN
-        run.runtime_error_type = ended_in
-        self._emit(f.ResponseStreamEnded(event.request_id, event.size, ended_in))
-        self._run_answered(run, result, "error" if result.function_error else "success", ended_in)
+        result = self._stream_ended(run, event)  # type: ignore[attr-defined]
+        self._run_answered(run, result, "error" if result.function_error else "success", run.runtime_error_type)
 
     def _on_RequestAbandoned(self, event: RequestAbandoned) -> None:
         super()._on_RequestAbandoned(event)  # type: ignore[misc]

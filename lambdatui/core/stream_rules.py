@@ -15,7 +15,7 @@ from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import RuntimeStreamEnded, RuntimeStreamStarted
 from lambdatui.core.runtime_machine import RuntimeCall, RuntimeState, TransitionNotAllowed
 from lambdatui.core.runtime_machine import transition as runtime_transition
-from lambdatui.core.slots import sanitize_error_type
+from lambdatui.core.slots import InvokeRun, sanitize_error_type
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 
@@ -31,9 +31,13 @@ class StreamRules:
         run = self.current
         assert run is not None
         self.runtime.state = RuntimeState.STREAMING
+        self._stream_began(run, event)
+        self._participant_changed(RUNTIME, self.runtime.state, False)
+
+    def _stream_began(self, run: InvokeRun, event: RuntimeStreamStarted) -> None:
+        """The stream of `run`'s response is accepted: its caller gets the bytes as they come (Managed Instances too)."""
         run.called_response = True
         self._reply(event.token, STREAM_ACCEPTED, b"")
-        self._participant_changed(RUNTIME, self.runtime.state, False)
         run.stream_started_at = self._mark()
         first_byte = self._between_ms(run.delivered_at, run.stream_started_at) if run.delivered_at is not None else 0.0
         self._emit(f.ResponseStreamStarted(event.request_id, event.content_type, run.invocation.streamed, first_byte))
@@ -49,6 +53,10 @@ class StreamRules:
         except TransitionNotAllowed as refused:  # pragma: no cover - STREAMING always may end
             self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
             return
+        self._responded(self._stream_ended(run, event))
+
+    def _stream_ended(self, run: InvokeRun, event: RuntimeStreamEnded) -> f.InvocationResult:
+        """What `run`'s caller gets now that its stream has ended (the runtime is answered; Managed Instances too)."""
         run.produced_bytes = event.size
         result = self._stream_result(event, run.invocation.streamed)
         ended_in = result.error_type if result.function_error else None
@@ -58,7 +66,7 @@ class StreamRules:
             ended_in = sanitize_error_type(event.error_type) or et.RUNTIME_UNKNOWN
         run.runtime_error_type = ended_in
         self._emit(f.ResponseStreamEnded(event.request_id, event.size, ended_in))
-        self._responded(result)
+        return result
 
     def _stream_result(self, event: RuntimeStreamEnded, streamed: bool) -> f.InvocationResult:
         """Answer the runtime and say what the invoke's caller gets: the bytes it already has (or, not streaming,
