@@ -101,10 +101,19 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
                 "ran it")
     if result is None:
         return "NO RESULT: the invoke never completed"
+    status = report.status if report is not None else None
     if not result.function_error:
+        # The caller's success stands, but the invoke did not end well (an extension overran the timeout after the
+        # response, or crashed): a plain "success" would hide the reset the next invoke pays for.
+        if status == "timeout":
+            return ("success, then TIMEOUT: the caller had its response, but the invoke ran out of time before "
+                    "every extension asked for its next event; the environment was reset")
+        if status in ("error", "failure"):
+            after = report.error_type if report is not None and report.error_type else status
+            return (f"success, then ERROR {after}: the caller had its response, but the invoke failed after it; "
+                    "the environment was reset")
         return "success"
     error_type = result.error_type or "(no type)"
-    status = report.status if report is not None else None
     if status == "timeout":
         return f"TIMEOUT {error_type}: the invoke ran out of time; the environment was reset"
     if status in ("error", "failure"):

@@ -248,6 +248,42 @@ def test_replay_marks_each_invoke_as_success_or_error(code_dir: Path) -> None:
     assert "(1 invoke succeeded, 3 failed)" in done.stdout.splitlines()[-1], done.stdout
 
 
+LATE_EXTENSION = """#!/usr/bin/env python3
+import http.client, json, os, time
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    response = api.getresponse()
+    return response, response.read()
+response, _ = call("POST", "/register", {"Lambda-Extension-Name": "late"}, json.dumps({"events": ["INVOKE"]}))
+identifier = response.getheader("Lambda-Extension-Identifier")
+while True:
+    _, body = call("GET", "/event/next", {"Lambda-Extension-Identifier": identifier})
+    if json.loads(body)["eventType"] == "INVOKE":
+        time.sleep(1.5)  # past the function's 1 s timeout, after the function's response
+"""
+
+
+def test_a_response_followed_by_an_extensions_overrun_reads_as_success_then_timeout(code_dir: Path) -> None:
+    """The caller has its response, but the invoke timed out and the environment was reset: the outcome says both."""
+    handler = str(write_probe(code_dir, "def handler(event, context):\n    return {'ok': True}\n"))
+    extension = code_dir / "extensions" / "late"
+    extension.parent.mkdir()
+    extension.write_text(LATE_EXTENSION)
+    extension.chmod(0o755)
+    scenario = write_scenario(code_dir, """
+        [[step]]
+        invoke = {}
+        expect.response = { ok = true }
+    """)
+    done = run_cli("replay", handler, str(scenario), "--timeout", "1")
+    assert done.returncode == 0, done.stdout + done.stderr  # the caller's response is what was expected
+    outcomes = re.findall(r"^  outcome    (.*)$", done.stdout, re.MULTILINE)
+    assert len(outcomes) == 1, done.stdout
+    assert outcomes[0].startswith("success, then TIMEOUT: the caller had its response"), outcomes[0]
+    assert outcomes[0].endswith("the environment was reset"), outcomes[0]
+
+
 # ---------------------------------------------------------------------- record, then replay
 
 
