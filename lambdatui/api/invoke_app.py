@@ -11,7 +11,7 @@ import logging
 from quart import Response
 from quart_trio import QuartTrio
 
-from lambdatui.api.invoke_routes import invoke_blueprint
+from lambdatui.api.invoke_routes import invoke_async_blueprint, invoke_blueprint
 from lambdatui.api.rendering import JSON, error
 from lambdatui.host.fleet_host import FleetHost
 
@@ -53,4 +53,5 @@ def create_invoke_app(host: FleetHost) -> QuartTrio:
     """What callers outside see: Lambda's Invoke API, every route of it (the plain invoke included)."""
     app = _base_app("lambdatui-invoke-api")
     app.register_blueprint(invoke_blueprint(host))
+    app.register_blueprint(invoke_async_blueprint(host))
     return app

@@ -1,13 +1,14 @@
-"""Lambda's Invoke API `2015-03-31` (lambda-spec §7), as boto3's lambda client and the AWS CLI call it."""
+"""Lambda's Invoke API `2015-03-31` (lambda-spec §7), as boto3's lambda client and the AWS CLI call it, and the
+deprecated InvokeAsync `2014-11-13` that both still offer (`invoke_async`, `aws lambda invoke-async`)."""
 
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.invoke_checks import (InvokeRefused, checked_client_context, checked_invocation_type,
-                                         checked_log_type, checked_payload, checked_qualifier, payload_limit,
-                                         result_parts, throttle_parts)
+from lambdatui.api.invoke_checks import (REQUEST_TOO_LARGE, InvokeRefused, checked_client_context,
+                                         checked_invocation_type, checked_log_type, checked_payload,
+                                         checked_qualifier, payload_limit, result_parts, throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid
@@ -76,5 +77,39 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
                                                        h.AMZN_REQUEST_ID: result.request_id})
         status, headers, body = result_parts(result, tail)
         return Response(body, status=status, headers=dict(headers))
+
+    return api
+
+
+# InvokeAsync's own limit (its API reference: "The payload limit is 256KB"), below an Event invoke's 1 MB.
+MAX_INVOKE_ASYNC_BYTES = 256 * 1024
+
+
+def invoke_async_blueprint(host: FleetHost) -> Blueprint:
+    """InvokeAsync: an Event invoke by an older route, which Lambda still serves. It answers 202 and botocore reads
+    `Status` from that code; it never propagates a trace id to the function (its API reference says so)."""
+    api = Blueprint("invoke_async", __name__, url_prefix="/2014-11-13/functions")
+
+    # Both spellings: botocore sends none, the API reference writes a trailing slash.
+    @api.post("/<path:function_name>/invoke-async/", strict_slashes=False)
+    async def invoke_async(function_name: str) -> Response:
+        try:
+            payload, too_large, size = await read_body(MAX_INVOKE_ASYNC_BYTES)
+            if too_large:
+                raise InvokeRefused(413, REQUEST_TOO_LARGE, f"{size} byte payload is too large for the InvokeAsync "
+                                                            f"operation (limit {MAX_INVOKE_ASYNC_BYTES} bytes)")
+            payload = checked_payload(payload, False, EVENT)
+            qualifier = checked_qualifier(function_name, "")
+        except InvokeRefused as refused:
+            return api_error(refused)
+        try:
+            result, _ = await host.invoke(payload, asynchronous=True, qualifier=qualifier)
+        except (EventRefused, Throttled) as refused:
+            return event_refused(refused)
+        if result.api_status:
+            status, headers, body = result_parts(result, None)
+            return Response(body, status=status, headers=dict(headers))
+        return Response(b'{"Status": 202}', status=202, headers={"Content-Type": "application/json",
+                                                                  h.AMZN_REQUEST_ID: result.request_id})
 
     return api

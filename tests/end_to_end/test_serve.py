@@ -350,3 +350,23 @@ def test_port_already_in_use_is_exit_2_with_one_line() -> None:
     assert len(lines) == 1, result.stderr
     assert str(port) in lines[0] and "already in use" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_boto3_invoke_async_queues_an_event_as_lambda_does() -> None:
+    # InvokeAsync (`2014-11-13`) is deprecated but still served by Lambda, and boto3 and the AWS CLI still call it.
+    with ServeProcess(COUNTER) as served:
+        client = lambda_client(served)
+
+        response = client.invoke_async(FunctionName="counter", InvokeArgs=b'{"from": "invoke_async"}')
+
+        assert response["Status"] == 202
+        event_id = response["ResponseMetadata"]["RequestId"]
+        served.wait_for_line(rf"REPORT RequestId: {re.escape(event_id)}\t", timeout=10)
+        assert post(served.invoke_url()).json()["invocations"] == 2  # it ran in the warm environment
+        # The API reference writes a trailing slash; a payload that is not JSON is refused as Invoke refuses it.
+        assert post(f"{served.base_url}/2014-11-13/functions/counter/invoke-async/").status_code == 202
+        with pytest.raises(client.exceptions.InvalidRequestContentException):
+            client.invoke_async(FunctionName="counter", InvokeArgs=b"{not json")
+        too_large = post(f"{served.base_url}/2014-11-13/functions/counter/invoke-async", b'"' + b"x" * 262_144 + b'"')
+        assert too_large.status_code == 413
+        assert too_large.headers["X-Amzn-ErrorType"] == "RequestEntityTooLargeException"
