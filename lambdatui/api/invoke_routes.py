@@ -53,6 +53,10 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             payload, too_large, size = await read_body(payload_limit(invocation_type))
             payload = checked_payload(payload, too_large, invocation_type, size=size)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
+            if invocation_type == EVENT:
+                # Checked, but "Lambda passes the ClientContext object to your function for synchronous
+                # invocations only" (Invoke's API reference): an Event invoke's context.client_context is None.
+                client_context = None
             qualifier = checked_qualifier(function_name, request.query_string.decode("latin-1"))
         except InvokeRefused as refused:
             return api_error(refused)

@@ -186,6 +186,26 @@ def test_client_context_reaches_the_handler(code_dir: Path) -> None:
     assert (without.json()["custom"], without.json()["env"]) == (None, None)
 
 
+def test_an_event_invoke_does_not_pass_the_client_context_on(code_dir: Path) -> None:
+    # Lambda "passes the ClientContext object to your function for synchronous invocations only" (Invoke's API
+    # reference): a function that reads it in an Event invoke gets None in Lambda, and must here too.
+    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n"
+                                                  "    cc = context.client_context\n"
+                                                  "    print('custom:', None if cc is None else cc.custom)\n")
+    encoded = base64.b64encode(json.dumps({"custom": {"tenant": "acme"}}).encode()).decode()
+
+    with ServeProcess(handler) as served:
+        client = lambda_client(served)
+        event_id = client.invoke(FunctionName="fn", InvocationType="Event", ClientContext=encoded,
+                                 Payload=b"{}")["ResponseMetadata"]["RequestId"]
+        served.wait_for_line(rf"REPORT RequestId: {re.escape(event_id)}\t", timeout=10)
+        client.invoke(FunctionName="fn", ClientContext=encoded, Payload=b"{}")
+        served.wait_for_line(r"custom: \{'tenant': 'acme'\}", timeout=10)
+        output = served.output()
+
+    assert re.findall(r"custom: (.*)", output) == ["None", "{'tenant': 'acme'}"], output
+
+
 def test_the_alias_the_caller_named_is_in_the_invoked_function_arn(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", "def handler(event, context):\n"
                                                   "    return context.invoked_function_arn\n")
