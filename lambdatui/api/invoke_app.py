@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 
+from lambdatui.api.invoke_checks import InvokeRefused, method_not_allowed
 from lambdatui.api.invoke_routes import invoke_async_blueprint, invoke_blueprint
 from lambdatui.api.rendering import JSON, error
 from lambdatui.host.fleet_host import FleetHost
@@ -24,6 +25,11 @@ def _error(status: int, error_type: str, message: str) -> Response:
     return Response(error(status, error_type, message).body, status=status, content_type=JSON)
 
 
+def _refused(refused: InvokeRefused) -> Response:
+    status, headers, body = refused.parts()
+    return Response(body, status=status, headers=dict(headers))
+
+
 def _base_app(name: str) -> QuartTrio:
     app = QuartTrio(name)
     app.config["MAX_CONTENT_LENGTH"] = None  # our routes enforce Lambda's own limits, with Lambda's errors
@@ -31,13 +37,17 @@ def _base_app(name: str) -> QuartTrio:
     app.logger.handlers[:] = [logging.NullHandler()]
     app.logger.propagate = False
 
+    # In the AWS shape botocore reads (X-Amzn-ErrorType, `message`): a client calling an operation lambdatui does not
+    # serve (GetFunction, a waiter, ListFunctions) is told so, not "An error occurred (404) ...:" and nothing more.
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:
-        return _error(404, "NotFound", "No such endpoint")
+        return _refused(InvokeRefused(404, "UnknownOperationException", (
+            f"{request.method} {request.path} is not an operation lambdatui serves: it emulates Lambda's Invoke API "
+            "(Invoke, InvokeWithResponseStream, InvokeAsync), not the functions' management API")))
 
     @app.errorhandler(405)
     async def not_allowed(_: Exception) -> Response:
-        return _error(405, "MethodNotAllowed", "Method not allowed for this endpoint")
+        return _refused(method_not_allowed())
 
     @app.errorhandler(500)
     async def internal_error(exc: Exception) -> Response:

@@ -33,6 +33,11 @@ class InvokeRefused(Exception):
                              (h.AMZN_REQUEST_ID, new_uuid())], body
 
 
+def method_not_allowed() -> InvokeRefused:
+    """Another method on an Invoke API path (a GET of .../invocations), on whichever route serves that path."""
+    return InvokeRefused(405, "MethodNotAllowed", "Method not allowed for this endpoint")
+
+
 # What Lambda's front end answers for a request over its limit, as callers have seen it: the error type on the wire
 # is RequestEntityTooLargeException (the API reference names it RequestTooLargeException), and a synchronous
 # request's limit is 6 MiB exactly (a response may have 100 bytes more: et.MAX_RESPONSE_BYTES).

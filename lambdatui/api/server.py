@@ -24,9 +24,9 @@ from lambdatui.api import headers as h
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
-from lambdatui.api.invoke_checks import (InvokeRefused, checked_payload, checked_qualifier, payload_limit,
-                                         result_parts, throttle_parts)
-from lambdatui.api.rendering import Answer, error
+from lambdatui.api.invoke_checks import (InvokeRefused, checked_payload, checked_qualifier, method_not_allowed,
+                                         payload_limit, result_parts, throttle_parts)
+from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model.facts import InvocationResult
@@ -76,7 +76,7 @@ class _AppOnDemand:
 
 
 async def _stream_not_allowed(_: Exchange) -> Answer:
-    return error(405, "MethodNotAllowed", "Method not allowed for this endpoint")  # as the app's, for the invoke
+    return Answer(*method_not_allowed().parts())  # as the app's, for the invoke
 
 
 _STREAM_NOT_ALLOWED = Route(_stream_not_allowed)

@@ -15,6 +15,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from e2e_support import REPO, SAMPLES, ServeProcess, lambdatui_argv, write_file
 
@@ -390,3 +391,20 @@ def test_boto3_invoke_async_queues_an_event_as_lambda_does() -> None:
         too_large = post(f"{served.base_url}/2014-11-13/functions/counter/invoke-async", b'"' + b"x" * 262_144 + b'"')
         assert too_large.status_code == 413
         assert too_large.headers["X-Amzn-ErrorType"] == "RequestEntityTooLargeException"
+
+
+def test_an_operation_lambdatui_does_not_serve_is_named_to_boto3() -> None:
+    # botocore reads the error code from X-Amzn-ErrorType and the message from `message`: without them a waiter or a
+    # GetFunction said only "An error occurred (404) when calling the GetFunction operation: ".
+    with ServeProcess(COUNTER) as served:
+        client = lambda_client(served)
+
+        with pytest.raises(ClientError) as raised:
+            client.get_function(FunctionName="counter")
+
+        error = raised.value.response["Error"]
+        assert error["Code"] == "UnknownOperationException"
+        assert error["Message"].startswith("GET /2015-03-31/functions/counter is not an operation lambdatui serves")
+        assert "Invoke API" in error["Message"]
+        wrong_method = httpx.get(served.invoke_url(), timeout=HTTP_TIMEOUT)
+        assert (wrong_method.status_code, wrong_method.headers["X-Amzn-ErrorType"]) == (405, "MethodNotAllowed")
