@@ -93,6 +93,14 @@ class Tui:
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=BOUND)
 
 
+@pytest.fixture
+def tmux_socket(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tmux server's socket, in a short folder of pytest's own: a Unix socket's path holds at most 107 bytes,
+    which the test's code folder (in the checkout, named after the test) passes wherever the checkout lies deeper
+    than ~/src/lambdatui (`tmux: File name too long`)."""
+    return tmp_path_factory.mktemp("tmux") / "t.sock"
+
+
 def wait_port(port: int, bound: float = BOUND) -> None:
     deadline = time.monotonic() + bound
     while True:
@@ -128,12 +136,12 @@ def url(port: int, name: str = "function") -> str:
     return f"http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
 
 
-def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir, state_home):
+def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_dir, state_home, tmux_socket):
     state = state_home
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record)], cwd=code_dir)
+    tui = Tui(tmux_socket, [str(handler), "--port", str(port), "--record", str(record)], cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
         wait_port(port)
@@ -180,7 +188,7 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
     assert [e.get("x") for e in printed_order(replayed)] == [1, None, 2, 3, 4], replayed.stdout + replayed.stderr
 
 
-def test_concurrent_http_invokes_are_each_recorded_once_and_the_recording_replays(code_dir, state_home):
+def test_concurrent_http_invokes_are_each_recorded_once_and_the_recording_replays(code_dir, state_home, tmux_socket):
     """Invokes that arrive together run together, each environment its own (the fleet): every one of them is in
     the recording once, as an `invoke` step or in a `parallel` one, and the recording replays green.
 
@@ -191,7 +199,7 @@ def test_concurrent_http_invokes_are_each_recorded_once_and_the_recording_replay
                                                              'return {"x": event.get("x")}'))
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record)], cwd=code_dir)
+    tui = Tui(tmux_socket, [str(handler), "--port", str(port), "--record", str(record)], cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
         wait_port(port)
@@ -241,12 +249,12 @@ FRAGILE = """\
 
 
 @pytest.mark.slow
-def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_names(code_dir):
+def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_names(code_dir, tmux_socket):
     write(code_dir / "handler.py", FRAGILE)
     record = code_dir / "rec.toml"
     port = free_port()
     # A relative PATH and --record, as a user in the function's folder types them.
-    tui = Tui(code_dir / "t.sock", ["handler.py", "--port", str(port), "--record", "rec.toml", "--timeout", "1"],
+    tui = Tui(tmux_socket, ["handler.py", "--port", str(port), "--record", "rec.toml", "--timeout", "1"],
               cwd=code_dir)
     try:
         tui.wait_screen(r"HELD at init\.extensions")
@@ -278,11 +286,12 @@ def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_n
     assert got[3].startswith("TIMEOUT"), got
 
 
-def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replayable_file(code_dir, state_home):
+def test_quit_with_a_queued_http_invoke_answers_the_caller_and_records_a_replayable_file(code_dir, state_home,
+                                                                                        tmux_socket):
     handler = write(code_dir / "handler.py", HANDLER)
     record = code_dir / "rec.toml"
     port = free_port()
-    tui = Tui(code_dir / "t.sock", [str(handler), "--port", str(port), "--record", str(record), "--concurrency", "1"],
+    tui = Tui(tmux_socket, [str(handler), "--port", str(port), "--record", str(record), "--concurrency", "1"],
               cwd=code_dir)
     import concurrent.futures
 
