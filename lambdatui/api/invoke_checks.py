@@ -42,7 +42,7 @@ def method_not_allowed() -> InvokeRefused:
 # is RequestEntityTooLargeException (the API reference names it RequestTooLargeException), and a synchronous
 # request's limit is 6 MiB exactly (a response may have 100 bytes more: et.MAX_RESPONSE_BYTES).
 REQUEST_TOO_LARGE = "RequestEntityTooLargeException"
-MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024
+MAX_SYNC_REQUEST_BYTES = et.MAX_SYNC_PAYLOAD_BYTES  # also a function URL's event's limit
 
 
 def payload_limit(invocation_type: str) -> int:

@@ -46,7 +46,9 @@ INVALID_REQUEST_FORMAT = "InvalidRequestFormat"
 
 MAX_RESPONSE_BYTES = 6_291_556  # 6 MiB + 100 bytes: the figure real error messages quote
 MAX_STREAMED_RESPONSE_BYTES = 200 * 1024 * 1024  # a streamed response (lambda-spec §1.8, §4.11)
-MAX_SYNC_PAYLOAD_BYTES = 6_291_556
+# A synchronous request (an Invoke's payload, a function URL's event): 6 MiB exactly, as Lambda's front end takes it
+# and its message says; only a response may have the 100 bytes more.
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 MAX_EXTENSIONS = 10
 
