@@ -52,11 +52,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             log_type = checked_log_type(request.headers.get(h.LOG_TYPE))
             payload, too_large, size = await read_body(payload_limit(invocation_type))
             payload = checked_payload(payload, too_large, invocation_type, size=size)
-            client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))
-            if invocation_type == EVENT:
-                # Checked, but "Lambda passes the ClientContext object to your function for synchronous
-                # invocations only" (Invoke's API reference): an Event invoke's context.client_context is None.
-                client_context = None
+            client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))  # an Event's too
             qualifier = checked_qualifier(function_name, request.query_string.decode("latin-1"))
         except InvokeRefused as refused:
             return api_error(refused)

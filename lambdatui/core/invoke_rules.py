@@ -203,7 +203,9 @@ class InvokeRules:
             headers.append(("Lambda-Runtime-Trace-Id", inv.trace_id))
         # JSON text: on the wire as its UTF-8 bytes, as Lambda sends it (the head goes out in latin-1, one byte a
         # character, so the text is spelt as those bytes), whatever its characters: awslambdaric decodes it as UTF-8.
-        if inv.client_context is not None:
+        # "Lambda passes the ClientContext object to your function for synchronous invocations only" (Invoke's API
+        # reference): an Event invoke's context.client_context is None, whichever door it came through.
+        if inv.client_context is not None and not inv.asynchronous:
             headers.append(("Lambda-Runtime-Client-Context", utf8_on_the_wire(inv.client_context)))
         if inv.cognito_identity is not None:
             headers.append(("Lambda-Runtime-Cognito-Identity", utf8_on_the_wire(inv.cognito_identity)))

@@ -95,6 +95,18 @@ def test_optional_runtime_headers_are_absent_when_not_given():
                             "Lambda-Runtime-Invoked-Function-Arn", "Content-Type"}
 
 
+def test_an_event_invokes_client_context_is_not_passed_on():
+    """"Lambda passes the ClientContext object to your function for synchronous invocations only" (Invoke's API
+    reference): whichever door an Event invoke came through (the Invoke API, InvokeAsync, a replay), the runtime is
+    not told its caller's context. The Cognito identity is not a caller's option there, and stays."""
+    d = warm()
+    d.invoke("r-1", caller=False, asynchronous=True, client_context='{"custom":{"a":"b"}}',
+             cognito_identity='{"cognitoIdentityId":"x"}')
+    headers = dict(d.reply(d.next_token[RUNTIME]).headers)
+    assert "Lambda-Runtime-Client-Context" not in headers
+    assert headers["Lambda-Runtime-Cognito-Identity"] == '{"cognitoIdentityId":"x"}'
+
+
 def test_response_is_accepted_and_completes_the_invoke_at_once_without_a_log_tail():
     d = warm()
     caller, rid = d.invoke()
