@@ -154,6 +154,28 @@ async def test_below_100x30_a_notice_replaces_the_panels_and_resizing_back_resto
 
 
 @pytest.mark.anyio
+async def test_the_log_still_follows_its_end_after_the_notice_was_shown() -> None:
+    """Hidden behind the notice, the log's pane has no rows and Textual moves its scroll to the top: shown again, it
+    stayed there, showing the session's first line and never following new ones (nothing said it was paused)."""
+    app = app_for(WARM)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(pilot)
+        lines = app.query_one("#log-lines")
+        assert lines.max_scroll_y > 0 and lines.scroll_y == lines.max_scroll_y, "following its end"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.resize_terminal(*SMALL)
+        await pilot.pause()
+        await pilot.pause()
+        assert lines.max_scroll_y > 0 and lines.scroll_y == lines.max_scroll_y, (lines.scroll_y, lines.max_scroll_y)
+        app.render_snapshot(CRASH.snapshot, list(CRASH.logs))  # an invoke's lines arrive
+        await pilot.pause()
+        await pilot.pause()
+        assert lines.scroll_y == lines.max_scroll_y, (lines.scroll_y, lines.max_scroll_y)
+        assert "REPORT RequestId" in panel_lines(pilot, "logs")[-1]
+
+
+@pytest.mark.anyio
 async def test_behind_the_notice_only_q_and_the_help_act() -> None:
     """At 90x25 the panels are hidden: `i` sends no invoke, `x` opens no dialog, ctrl+p no palette (`?` opens the
     help, which fits any width: tests/probe/test_probe_help.py); back at full size they act again."""

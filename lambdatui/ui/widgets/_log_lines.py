@@ -54,6 +54,9 @@ class LogLines(ScrollView, can_focus=True):
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
         self._ready = False
         self._viewport_rows = 0  # the rows the pane showed at its last resize
+        # Whether the view was at the end when last seen: hidden (the too-small notice sets display: none) the pane
+        # has no rows, and Textual moves scroll_y to 0, which would otherwise read as "the user scrolled back".
+        self._was_at_end = True
         self.dropped = 0
         """Rows evicted to stay within `max_lines`."""
         self.search = SearchIndex()
@@ -113,7 +116,7 @@ class LogLines(ScrollView, can_focus=True):
 
     def append(self, lines: Iterable[LogLine]) -> int:
         """Add rows for these lines; returns how many rows were added. Each new shown row is searched once."""
-        following = not self.paused and self.scroll_y >= self.max_scroll_y
+        following = not self.paused and self._at_end()
         rows, seq, match = self._rows, self._seq, self._match
         fresh: list[Row] = []
         shown: dict[tuple[str, Optional[str]], bool] = {}  # the filter's answer for each (source, request id)
@@ -198,7 +201,7 @@ class LogLines(ScrollView, can_focus=True):
         self.wrap = wrap
         self._recut()
         self._cache.clear()
-        self._resize(follow=not self.paused and self.scroll_y >= self.max_scroll_y)
+        self._resize(follow=not self.paused and self._at_end())
 
     def set_paused(self, paused: bool) -> None:
         """Pause: the view stays, new rows are counted. Resume: jump to the end and follow it again."""
@@ -273,15 +276,28 @@ class LogLines(ScrollView, can_focus=True):
         self._ready = True
         self._resize(follow=True)
 
+    def _at_end(self) -> bool:
+        """Whether the view shows the last row (hidden: whether it did when it was last shown)."""
+        if self.scrollable_content_region.height <= 0:
+            return self._was_at_end
+        return self.scroll_y >= self.max_scroll_y
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.scrollable_content_region.height > 0:
+            self._was_at_end = new_value >= self.max_scroll_y
+
     def on_resize(self) -> None:
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return  # hidden: keep the rows it showed and whether it followed, for when it is shown again
         if self.wrap and self._text_cells() != self._wrap_cells:
             self._recut()
             self.virtual_size = Size(0, self.screen_lines)
         # Lines added before the first layout scrolled against a zero-height viewport: re-pin to the end. A pane made
         # shorter (a panel above it grew) moved the end down by as many rows: pinned to the old end, it follows too.
-        height = self.scrollable_content_region.height
         shorter_by, self._viewport_rows = max(0, self._viewport_rows - height), height
-        if not self.paused and self.scroll_y >= self.max_scroll_y - shorter_by:
+        if not self.paused and (self._was_at_end or self.scroll_y >= self.max_scroll_y - shorter_by):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self._cache.clear()
 
