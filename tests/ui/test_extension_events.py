@@ -27,7 +27,7 @@ from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.screens.extension_events import ExtensionEventsScreen, type_summary
 from lambdatui.ui.screens.help import KEYS, HelpScreen
 from lambdatui.ui.themes import DEFAULT_THEME
-from lambdatui.ui.widgets import ParticipantsTable
+from lambdatui.ui.widgets import ParticipantsTable, phase_timeline
 from lambdatui.ui.widgets.participants import telemetry_lines
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +60,8 @@ def tree_lines(screen: ExtensionEventsScreen) -> list[str]:
 # ---------------------------------------------------------------------- the row
 
 
-async def test_the_row_says_what_it_subscribed_to_and_its_deliveries() -> None:
+async def test_the_row_says_what_it_subscribed_to_and_its_deliveries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: 0.0)  # "ago" as of the snapshot: no time passes
     async with hosted(ParticipantsTable(), activity_snapshot(), size=WIDE) as pilot:
         lines = screen_lines(pilot)
     header = lines[0]

@@ -14,7 +14,7 @@ from rich.syntax import Syntax
 from textual.widgets import Static
 
 import snapshots
-from _host import SMALL, hosted, screen_lines, screen_text
+from _host import SMALL, hosted, screen_lines, screen_text, until_true
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import FUNCTION, PLATFORM, LogLine, extension_source
@@ -32,6 +32,7 @@ from lambdatui.ui.widgets import (
     TmpView,
 )
 from lambdatui.ui.widgets.participants import participant_cells
+from lambdatui.ui.widgets import phase_timeline
 from lambdatui.ui.widgets.phase_timeline import timeline_items
 from lambdatui.ui.widgets.timeline_layout import log_width
 
@@ -175,7 +176,8 @@ class TestParticipantsTable:
         assert participant_cells(working, dataclasses.replace(env, held_at=None))["process"] == "frozen"
 
     async def test_parked_time_is_as_of_minus_parked_since_and_updates_in_place(
-            self, held_snapshot: DebuggerSnapshot) -> None:
+            self, held_snapshot: DebuggerSnapshot, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: 0.0)  # as_of as shown: no time passes
         audit = next(p for p in held_snapshot.environment.participants if p.key == "extension:audit")
         later = with_env(held_snapshot, as_of=audit.parked_since + 1.2)
         async with hosted(ParticipantsTable(), held_snapshot) as pilot:
@@ -185,6 +187,21 @@ class TestParticipantsTable:
             await pilot.pause()
             assert str(table.get_row("extension:audit")[4]) == "yes · 1.2 s"
             assert table.cursor_row == 1  # updated in place: the cursor stayed
+
+    async def test_parked_time_ticks_while_no_snapshot_comes(self, held_snapshot: DebuggerSnapshot,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+        """Held, frozen or idle, nothing happens and no snapshot comes: the parked time kept saying what it was when
+        the last one came (the runtime "parked 29 ms" after a minute frozen) while the timeline's bar ticked on."""
+        clock = [100.0]
+        monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: clock[0])
+        audit = next(p for p in held_snapshot.environment.participants if p.key == "extension:audit")
+        shown = with_env(held_snapshot, as_of=audit.parked_since + 1.2)
+        async with hosted(ParticipantsTable(), shown) as pilot:
+            table: ParticipantsTable = pilot.app.widget  # type: ignore[assignment]
+            assert str(table.get_row("extension:audit")[4]) == "yes · 1.2 s"
+            clock[0] += 5.0  # five seconds on, with no snapshot
+            await until_true(pilot, lambda: str(table.get_row("extension:audit")[4]) == "yes · 6.2 s",
+                             "the parked time five seconds on")
 
     async def test_warm_runtime_is_frozen_and_waits_for_the_next_event(self, warm_snapshot: DebuggerSnapshot) -> None:
         async with hosted(ParticipantsTable(), warm_snapshot, size=SMALL) as pilot:

@@ -7,6 +7,7 @@ cursor and scroll position survive the many snapshots a lifecycle produces.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Optional
 
@@ -18,6 +19,7 @@ from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 from lambdatui.model.telemetry import LOGS, Subscription
 from lambdatui.ui.widgets._format import clip, seconds, size
 from lambdatui.ui.widgets._theme import theme_color
+from lambdatui.ui.widgets import phase_timeline
 
 # (key, header, width): fixed widths so the table never jumps; 102 cells with the cell padding. A narrower
 # pane drops DROP_FIRST's columns, then scrolls sideways.
@@ -36,6 +38,7 @@ DROP_FIRST = ("events", "kind")  # columns left out, in this order, when the pan
 # who use those APIs read it before what an extension receives next.
 TELEMETRY_COLUMN = ("telemetry", "Telemetry", 32)
 EMPTY_KEY = "-empty-"
+TICK_S = 0.25  # how often "parked for" and "delivered ago" are redrawn between snapshots
 KINDS = {"runtime": "runtime", "extension": "external", "internal extension": "internal"}
 _REQUEST_ID = re.compile(r"\b([0-9a-fA-F]{8})-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
@@ -167,6 +170,11 @@ def fitting_columns(width: int, telemetry: bool = False) -> tuple[tuple[str, str
     return columns
 
 
+def _same(old: object, new: Text) -> bool:
+    """Whether a cell already shows `new` (Text's own == leaves out its style)."""
+    return isinstance(old, Text) and old.plain == new.plain and old.style == new.style and old.spans == new.spans
+
+
 class ParticipantsTable(DataTable):
     """One row per process Lambda coordinates: the runtime first, then the extensions."""
 
@@ -184,8 +192,14 @@ class ParticipantsTable(DataTable):
         self._keys: tuple[tuple[str, int], ...] = ()  # (participant, row height)
         self._columns: tuple[tuple[str, str, int], ...] = ()
         self._telemetry = False  # the Telemetry column is shown
+        # Snapshots arrive only when something happens: nothing does while a participant waits on Next (held,
+        # frozen, idle), so "parked for" and "delivered ago" are extrapolated from the snapshot's `as_of` on the
+        # local clock (the timeline's, which SVG tests stop), as the timeline's running bar is.
+        self._clock = phase_timeline.monotonic_clock
+        self._received = 0.0
 
     def on_mount(self) -> None:
+        self.set_interval(TICK_S, self._tick)
         # Not laid out yet (width 0): fit the screen's width, which the pane spans, so that the first layout has no
         # horizontal scrollbar (a row more) it would lose at once.
         self._set_columns(fitting_columns(self.size.width or self.app.size.width, self._telemetry))
@@ -216,6 +230,7 @@ class ParticipantsTable(DataTable):
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Update the rows for this snapshot (in place when the same participants are listed)."""
         self._snapshot = snapshot
+        self._received = self._clock()
         telemetry = any(x.subscription is not None for x in snapshot.extensions)
         if telemetry != self._telemetry:
             self._telemetry = telemetry
@@ -227,6 +242,19 @@ class ParticipantsTable(DataTable):
 
     # ------------------------------------------------------------------ drawing
 
+    def _tick(self) -> None:
+        snapshot = self._snapshot
+        if snapshot is None or not self._columns or not self._keys:
+            return
+        if (any(view.parked and view.parked_since is not None for view in snapshot.environment.participants)
+                or any(x.last_delivery_at is not None for x in snapshot.extensions)):
+            self._redraw()
+
+    def _now(self, env: EnvironmentSnapshot) -> EnvironmentSnapshot:
+        """`env` as of now on the host's clock: its `as_of` plus the local time since the snapshot arrived."""
+        elapsed = self._clock() - self._received
+        return dataclasses.replace(env, as_of=env.as_of + elapsed) if elapsed > 0 else env
+
     def _redraw(self, force: bool = False) -> None:
         snapshot = self._snapshot
         if snapshot is None or not snapshot.environment.participants:
@@ -234,7 +262,7 @@ class ParticipantsTable(DataTable):
             self._keys = ()
             self.add_row(*self._empty_cells(snapshot), key=EMPTY_KEY)
             return
-        env = snapshot.environment
+        env = self._now(snapshot.environment)
         rows = [(view, self._cells(view, env, snapshot)) for view in env.participants]
         keys = tuple((view.key, max(len(cell.plain.split("\n")) for cell in cells)) for view, cells in rows)
         if force or keys != self._keys:
@@ -248,7 +276,8 @@ class ParticipantsTable(DataTable):
             return
         for view, cells in rows:  # same rows: update in place, keeping cursor and scroll
             for (key, _, _), cell in zip(self._columns, cells):
-                self.update_cell(view.key, key, cell)
+                if not _same(self.get_cell(view.key, key), cell):  # a tick changes a cell or two: redraw only those
+                    self.update_cell(view.key, key, cell)
 
     def _empty_cells(self, snapshot: Optional[DebuggerSnapshot]) -> list[Text]:
         """A cold environment has no processes; say what brings them."""
