@@ -11,7 +11,7 @@ import dataclasses
 import json
 
 import pytest
-from _host import hosted, screen_lines, screen_text
+from _host import hosted, screen_lines, screen_text, until_true
 from palette import run_palette_command
 from replay_backend import REPO, RecordedSession, load_session, replay
 from telemetry_session import NAME, RID, activity_snapshot, delivered, record
@@ -120,6 +120,20 @@ async def test_v_shows_the_subscription_and_every_event_in_order() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ExtensionEventsScreen)
+
+
+async def test_the_last_delivery_ago_ticks_while_no_snapshot_comes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen between invokes no snapshot comes: "last 30.5 ms ago" stayed on screen for as long as the dialog was open
+    (the participants row, and the clock, said seconds)."""
+    clock = [50.0]
+    monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: clock[0])
+    async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await pilot.press("v")
+        await until_true(pilot, lambda: isinstance(app.screen, ExtensionEventsScreen), "the events dialog")
+        assert "last 790.0 ms ago" in screen_text(pilot)
+        clock[0] += 5.0  # five seconds on, with no snapshot
+        await until_true(pilot, lambda: "last 5.8 s ago" in screen_text(pilot), "the last delivery 5.8 s ago")
 
 
 async def test_a_batch_opens_into_its_records_and_each_record_into_its_json() -> None:

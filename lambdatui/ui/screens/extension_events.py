@@ -26,8 +26,9 @@ from lambdatui.model import debug_snapshot as ds
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, ExtensionActivity, ReceivedEvent
 from lambdatui.model.telemetry import LOGS
 from lambdatui.ui.widgets._format import duration, one_line, seconds, size
+from lambdatui.ui.widgets import phase_timeline
 from lambdatui.ui.widgets._theme import theme_color
-from lambdatui.ui.widgets.participants import buffering, trouble_line
+from lambdatui.ui.widgets.participants import TICK_S, buffering, trouble_line
 
 MAX_LINE = 400  # characters of one JSON line shown (a long log message scrolls no further)
 _JSON = JSONHighlighter()
@@ -141,6 +142,11 @@ class ExtensionEventsScreen(ModalScreen[None]):
         self._shown = snapshot
         self._event_nodes: dict[int, TreeNode[Any]] = {}  # by ReceivedEvent.seq
         self._opened: set[int] = set()  # ids of nodes whose children were added (on first expand)
+        # "last delivered ... ago" ticks between snapshots (none comes while the environment is frozen or held), on
+        # the timeline's local clock: the snapshot's `as_of` plus the time since it arrived.
+        self._clock = phase_timeline.monotonic_clock
+        self._received = 0.0
+        self._deliveries: Optional[str] = None  # the deliveries line as shown
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -157,18 +163,17 @@ class ExtensionEventsScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.show(self._shown)
         self.query_one(Tree).focus()
+        self.set_interval(TICK_S, self._show_deliveries)
 
     # ------------------------------------------------------------------ rendering
 
     def show(self, snapshot: Optional[DebuggerSnapshot]) -> None:
         """Render this snapshot: the new events are appended, those the model let go removed."""
         self._shown = snapshot
+        self._received = self._clock()
         activity = snapshot.extension(self.extension_name) if snapshot is not None else None
-        as_of = snapshot.environment.as_of if snapshot is not None else 0.0
         self.query_one("#subscription", Static).update(Text(subscription_text(activity)))
-        deliveries = self.query_one("#deliveries", Static)
-        deliveries.update(Text(deliveries_text(activity, as_of)))
-        deliveries.display = bool(deliveries_text(activity, as_of))
+        self._show_deliveries()
         tree = self.query_one(Tree)
         events = activity.events if activity is not None else ()
         forgotten = self.query_one("#forgotten", Static)
@@ -188,6 +193,17 @@ class ExtensionEventsScreen(ModalScreen[None]):
                                     "for INVOKE), telemetry once it has subscribed.", style="dim italic"))
         elif events and tree.root.children and tree.root.children[0].data is None:
             tree.root.children[0].remove()  # the placeholder
+
+    def _show_deliveries(self) -> None:
+        snapshot = self._shown
+        activity = snapshot.extension(self.extension_name) if snapshot is not None else None
+        as_of = snapshot.environment.as_of + max(self._clock() - self._received, 0.0) if snapshot is not None else 0.0
+        text = deliveries_text(activity, as_of)
+        deliveries = self.query_one("#deliveries", Static)
+        if text != self._deliveries:
+            self._deliveries = text
+            deliveries.update(Text(text))
+            deliveries.display = bool(text)
 
     def _label(self, event: ReceivedEvent, api: str) -> Text:
         label = Text(no_wrap=True)
