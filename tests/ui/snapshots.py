@@ -97,6 +97,17 @@ def crash_reset() -> DebuggerSnapshot:
     return run_scenario(SAMPLES / "crash" / "handler.py", ok_then_exit)
 
 
+def shut_down() -> DebuggerSnapshot:
+    """counter after one invoke, then shut down (`s`): no process left, and none will come back to it."""
+
+    async def invoke_then_shut_down(session: DebugSession) -> None:
+        await _invoke(session, b'{"n": 1}', WARM_IDS[0])
+        session.submit(c.Shutdown())
+        await _settle(session)
+
+    return run_scenario(SAMPLES / "counter" / "handler.py", invoke_then_shut_down)
+
+
 def held_at(boundary: Boundary, sample: str = "extension") -> DebuggerSnapshot:
     """A breakpoint at `boundary`, one invoke, settled: the lifecycle waits there for the user."""
 

@@ -203,6 +203,14 @@ class TestParticipantsTable:
             await until_true(pilot, lambda: str(table.get_row("extension:audit")[4]) == "yes · 6.2 s",
                              "the parked time five seconds on")
 
+    async def test_a_shut_down_environment_promises_no_next_invoke(self) -> None:
+        """Shut down (`s`), the row said "next invoke: re-Init" under an explain line saying the next invoke starts a
+        new environment: no invoke comes to this one again."""
+        async with hosted(ParticipantsTable(), snapshots.shut_down()) as pilot:
+            text = screen_text(pilot)
+        assert "no process" in text and "none: left the fleet" in text
+        assert "re-Init" not in text
+
     async def test_warm_runtime_is_frozen_and_waits_for_the_next_event(self, warm_snapshot: DebuggerSnapshot) -> None:
         async with hosted(ParticipantsTable(), warm_snapshot, size=SMALL) as pilot:
             row = [str(cell) for cell in pilot.app.widget.get_row("runtime")]  # type: ignore[attr-defined]

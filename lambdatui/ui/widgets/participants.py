@@ -14,6 +14,7 @@ from typing import Optional
 from rich.text import Text
 from textual.widgets import DataTable
 
+from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, ExtensionActivity
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 from lambdatui.model.telemetry import LOGS, Subscription
@@ -284,6 +285,9 @@ class ParticipantsTable(DataTable):
         again = snapshot is not None and snapshot.environment.generation > 0
         cells = {"name": "—", "state": "no process", "next": "next invoke: re-Init" if again
                  else "next invoke: Init"}
+        if snapshot is not None and snapshot.environment.state is EnvState.SHUT_DOWN:
+            # Shut down for good: no invoke comes to it again (the fleet starts a new environment instead).
+            cells["next"] = "none: left the fleet"
         return [Text(clip(cells.get(key, ""), width), style="dim italic") for key, _, width in self._columns]
 
     def _cells(self, view: ParticipantView, env: EnvironmentSnapshot, snapshot: DebuggerSnapshot) -> list[Text]:
