@@ -350,6 +350,25 @@ async def test_a_running_phase_ticks(cold_snapshot: DebuggerSnapshot) -> None:
         await until_row(pilot, "4.0 s…")
 
 
+async def test_a_running_phase_keeps_its_time_when_an_older_snapshot_is_shown_again(
+        cold_snapshot: DebuggerSnapshot) -> None:
+    """escape (back to live), [ ] and a switch of environment show the newest snapshot the host made, which may be
+    seconds old: a running bar's time went back to what it was then (a minute frozen said "347.8 ms…")."""
+    clock = FakeClock()
+    init = tl.TimelineBar(tl.SUBPHASE, "function init", 50.0 - 0.0328, None, None, None, "")
+    timeline = PhaseTimeline(clock=clock)
+    shown = running_since(cold_snapshot, init, state=EnvState.INIT)
+    async with hosted(timeline, shown) as pilot:
+        await until_row(pilot, "32.8 ms…")
+        clock.now += 4.0
+        await until_row(pilot, "4.0 s…")
+        timeline.show(shown)  # the same snapshot, shown again four seconds on
+        await pilot.pause()
+        assert "4.0 s…" in duration_row(pilot)
+        clock.now += 1.0
+        await until_row(pilot, "5.0 s…")
+
+
 async def test_a_held_phase_stops_and_resumes_without_the_held_time(cold_snapshot: DebuggerSnapshot) -> None:
     clock = FakeClock()
     invoke = tl.TimelineBar(tl.INVOKE, "a1b2c3d4", 49.0, None, None, None, "")

@@ -202,6 +202,9 @@ class TestParticipantsTable:
             clock[0] += 5.0  # five seconds on, with no snapshot
             await until_true(pilot, lambda: str(table.get_row("extension:audit")[4]) == "yes · 6.2 s",
                              "the parked time five seconds on")
+            table.show(shown)  # the same snapshot again (escape, [ ], another environment and back): no step back
+            await pilot.pause()
+            assert str(table.get_row("extension:audit")[4]) == "yes · 6.2 s"
 
     async def test_a_shut_down_environment_promises_no_next_invoke(self) -> None:
         """Shut down (`s`), the row said "next invoke: re-Init" under an explain line saying the next invoke starts a

@@ -27,6 +27,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot, ExtensionActivity, 
 from lambdatui.model.telemetry import LOGS
 from lambdatui.ui.widgets._format import duration, one_line, seconds, size
 from lambdatui.ui.widgets import phase_timeline
+from lambdatui.ui.widgets._host_clock import HostClock
 from lambdatui.ui.widgets._theme import theme_color
 from lambdatui.ui.widgets.participants import TICK_S, buffering, trouble_line
 
@@ -143,9 +144,8 @@ class ExtensionEventsScreen(ModalScreen[None]):
         self._event_nodes: dict[int, TreeNode[Any]] = {}  # by ReceivedEvent.seq
         self._opened: set[int] = set()  # ids of nodes whose children were added (on first expand)
         # "last delivered ... ago" ticks between snapshots (none comes while the environment is frozen or held), on
-        # the timeline's local clock: the snapshot's `as_of` plus the time since it arrived.
-        self._clock = phase_timeline.monotonic_clock
-        self._received = 0.0
+        # the timeline's local clock (`HostClock`).
+        self._host_clock = HostClock(phase_timeline.monotonic_clock)
         self._deliveries: Optional[str] = None  # the deliveries line as shown
 
     def compose(self) -> ComposeResult:
@@ -170,7 +170,8 @@ class ExtensionEventsScreen(ModalScreen[None]):
     def show(self, snapshot: Optional[DebuggerSnapshot]) -> None:
         """Render this snapshot: the new events are appended, those the model let go removed."""
         self._shown = snapshot
-        self._received = self._clock()
+        if snapshot is not None:
+            self._host_clock.seen(snapshot.environment.as_of)
         activity = snapshot.extension(self.extension_name) if snapshot is not None else None
         self.query_one("#subscription", Static).update(Text(subscription_text(activity)))
         self._show_deliveries()
@@ -197,7 +198,7 @@ class ExtensionEventsScreen(ModalScreen[None]):
     def _show_deliveries(self) -> None:
         snapshot = self._shown
         activity = snapshot.extension(self.extension_name) if snapshot is not None else None
-        as_of = snapshot.environment.as_of + max(self._clock() - self._received, 0.0) if snapshot is not None else 0.0
+        as_of = self._host_clock.now(snapshot.environment.as_of) if snapshot is not None else 0.0
         text = deliveries_text(activity, as_of)
         deliveries = self.query_one("#deliveries", Static)
         if text != self._deliveries:

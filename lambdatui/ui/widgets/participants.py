@@ -19,6 +19,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot, ExtensionActivity
 from lambdatui.model.snapshot import EnvironmentSnapshot, ParticipantView
 from lambdatui.model.telemetry import LOGS, Subscription
 from lambdatui.ui.widgets._format import clip, seconds, size
+from lambdatui.ui.widgets._host_clock import HostClock
 from lambdatui.ui.widgets._theme import theme_color
 from lambdatui.ui.widgets import phase_timeline
 
@@ -196,8 +197,7 @@ class ParticipantsTable(DataTable):
         # Snapshots arrive only when something happens: nothing does while a participant waits on Next (held,
         # frozen, idle), so "parked for" and "delivered ago" are extrapolated from the snapshot's `as_of` on the
         # local clock (the timeline's, which SVG tests stop), as the timeline's running bar is.
-        self._clock = phase_timeline.monotonic_clock
-        self._received = 0.0
+        self._host_clock = HostClock(phase_timeline.monotonic_clock)
 
     def on_mount(self) -> None:
         self.set_interval(TICK_S, self._tick)
@@ -231,7 +231,7 @@ class ParticipantsTable(DataTable):
     def show(self, snapshot: DebuggerSnapshot) -> None:
         """Update the rows for this snapshot (in place when the same participants are listed)."""
         self._snapshot = snapshot
-        self._received = self._clock()
+        self._host_clock.seen(snapshot.environment.as_of)
         telemetry = any(x.subscription is not None for x in snapshot.extensions)
         if telemetry != self._telemetry:
             self._telemetry = telemetry
@@ -252,9 +252,9 @@ class ParticipantsTable(DataTable):
             self._redraw()
 
     def _now(self, env: EnvironmentSnapshot) -> EnvironmentSnapshot:
-        """`env` as of now on the host's clock: its `as_of` plus the local time since the snapshot arrived."""
-        elapsed = self._clock() - self._received
-        return dataclasses.replace(env, as_of=env.as_of + elapsed) if elapsed > 0 else env
+        """`env` as of now on the host's clock (`HostClock`)."""
+        now = self._host_clock.now(env.as_of)
+        return dataclasses.replace(env, as_of=now) if now > env.as_of else env
 
     def _redraw(self, force: bool = False) -> None:
         snapshot = self._snapshot

@@ -30,6 +30,7 @@ from textual.widget import Widget
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.widgets._format import duration
+from lambdatui.ui.widgets._host_clock import HostClock
 from lambdatui.ui.widgets.timeline_items import (  # noqa: F401  (re-exported: the tests read timeline_items)
     ERROR_MARK,
     HOLD_MARK,
@@ -82,7 +83,7 @@ class PhaseTimeline(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self._snapshot: Optional[DebuggerSnapshot] = None
         self._clock = clock or monotonic_clock
-        self._received = 0.0  # the local clock when the snapshot arrived (its `as_of` on the host's clock)
+        self._host_clock = HostClock(self._clock)  # the host's clock now, from the snapshots' `as_of`
         self._live = False  # whether the last render drew a running bar (only then does the timer redraw)
         self._first_seq: Optional[int] = None  # the first bar in view once scrolled (None: follow the newest)
         self._selected: Optional[int] = None  # the snapshot's selected_bar
@@ -114,14 +115,14 @@ class PhaseTimeline(Widget):
             if snapshot.selected_bar is None:
                 self._first_seq = None  # back to live: follow the newest bars again
         self._snapshot = snapshot
-        self._received = self._clock()
+        self._host_clock.seen(snapshot.environment.as_of)
         self.refresh()
 
     def now(self) -> Optional[float]:
-        """The host clock now: the snapshot's `as_of` plus the local time since it arrived."""
+        """The host clock now (`HostClock`: extrapolated from the snapshots' `as_of` on the local clock)."""
         if self._snapshot is None:
             return None
-        return self._snapshot.environment.as_of + max(self._clock() - self._received, 0.0)
+        return self._host_clock.now(self._snapshot.environment.as_of)
 
     def _tick(self) -> None:
         if self._live:
