@@ -108,6 +108,17 @@ def shut_down() -> DebuggerSnapshot:
     return run_scenario(SAMPLES / "counter" / "handler.py", invoke_then_shut_down)
 
 
+def renewed() -> DebuggerSnapshot:
+    """counter after one invoke, then replaced (`N`): env #2, new and cold, with an empty /tmp."""
+
+    async def invoke_then_renew(session: DebugSession) -> None:
+        await _invoke(session, b'{"n": 1}', WARM_IDS[0])
+        session.submit(c.NewEnvironment())
+        await _settle(session)
+
+    return run_scenario(SAMPLES / "counter" / "handler.py", invoke_then_renew)
+
+
 def held_at(boundary: Boundary, sample: str = "extension") -> DebuggerSnapshot:
     """A breakpoint at `boundary`, one invoke, settled: the lifecycle waits there for the user."""
 

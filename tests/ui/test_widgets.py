@@ -206,6 +206,15 @@ class TestParticipantsTable:
             await pilot.pause()
             assert str(table.get_row("extension:audit")[4]) == "yes · 6.2 s"
 
+    async def test_a_new_environment_says_init_and_a_reset_one_re_init(self, crash_snapshot: DebuggerSnapshot) -> None:
+        """Replaced with `N`, env #2 is new (an empty /tmp, a full cold start, as the explain line says): the row said
+        "next invoke: re-Init", as for an environment reset after a crash."""
+        async with hosted(ParticipantsTable(), snapshots.renewed()) as pilot:
+            text = screen_text(pilot)
+        assert "next invoke: Init" in text and "re-Init" not in text
+        async with hosted(ParticipantsTable(), crash_snapshot) as pilot:
+            assert "next invoke: re-Init" in screen_text(pilot)
+
     async def test_a_shut_down_environment_promises_no_next_invoke(self) -> None:
         """Shut down (`s`), the row said "next invoke: re-Init" under an explain line saying the next invoke starts a
         new environment: no invoke comes to this one again."""

@@ -282,7 +282,9 @@ class ParticipantsTable(DataTable):
 
     def _empty_cells(self, snapshot: Optional[DebuggerSnapshot]) -> list[Text]:
         """A cold environment has no processes; say what brings them."""
-        again = snapshot is not None and snapshot.environment.generation > 0
+        # Reset (a crash, a timeout, a failed Init) its next invoke re-runs Init; new (`N`: the core renews the sandbox
+        # of the same environment, so its generation is not 0) it is a full cold start, as the explain line says.
+        again = snapshot is not None and snapshot.environment.reset
         cells = {"name": "—", "state": "no process", "next": "next invoke: re-Init" if again
                  else "next invoke: Init"}
         if snapshot is not None and snapshot.environment.state is EnvState.SHUT_DOWN:
