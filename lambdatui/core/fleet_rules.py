@@ -25,6 +25,10 @@ class Fit(Enum):
     RESETTING = "resetting"  # reset after a failed invoke (timeout, crash): re-initialises inside the next one
     INITIALISING = "initialising"  # no invoke assigned, initialising ahead of requests: serves it once ready
     HELD = "held"  # no invoke assigned, but held by the user at a boundary: serves it once released
+    # Managed Instances: room for more invokes, but no worker waits on /next, nor is about to (the others are still in
+    # their Function init): RAPID would refuse the invoke there, so another environment, even a new one, takes it
+    # first; at the limit it waits here rather than being throttled.
+    WORKERS_STARTING = "workers starting"
     BUSY = "busy"  # an invoke is assigned to it, or it is being reset with an invoke waiting
     ENDING = "ending"  # shutting down for good with no invoke left: none is routed to it, and it is no concurrency
 
@@ -58,7 +62,7 @@ class Route:
 
 
 # What a preferred environment may be doing and still take an invoke at once, without a new environment starting.
-_CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING)
+_CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING, Fit.WORKERS_STARTING)
 
 
 def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
@@ -68,8 +72,9 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
     cold start); then an idle one that must initialise, one being reset after a failed invoke, or one
     initialising ahead of requests; then a new
-    environment while under `limit`; then one the user holds at a boundary with no invoke (it serves the invoke
-    once released, as a debugger user holding the only environment expects); else, while `starting` environments
+    environment while under `limit`; then a Managed Instances one with room only in workers still starting (it
+    serves the invoke once one asks for work); then one the user holds at a boundary with no invoke (it serves the
+    invoke once released, as a debugger user holding the only environment expects); else, while `starting` environments
     are being started that each take `per_environment` invokes at once (Managed Instances), a wait for one of them
     to join, since it has room for more than the invoke it was started for; else a throttle, or for an Event invoke,
     the queue.
@@ -109,9 +114,10 @@ def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, star
         # Concurrency counts the environments that serve invokes (lambda-spec §11.1): one spinning down serves
         # none, so a new one may start beside it, as in Lambda, rather than the invoke being throttled.
         return Route(Choice.NEW, cold=True)
-    held = first(Fit.HELD)
-    if held is not None:
-        return Route(Choice.EXISTING, held.number, cold=held.cold)
+    for fit in (Fit.WORKERS_STARTING, Fit.HELD):  # workers starting come by themselves; a hold waits for the user
+        later = first(fit)
+        if later is not None:
+            return Route(Choice.EXISTING, later.number, cold=later.cold)
     if starting and per_environment > 1:
         return Route(Choice.WAIT)
     return Route(Choice.QUEUE if asynchronous else Choice.THROTTLE)
@@ -191,7 +197,11 @@ def starts_cold(env: "Environment") -> bool:
 def _managed_fit(env: ManagedEnvironment) -> Fit:
     """Lambda Managed Instances (lambda-spec §11.3): busy for routing only when every worker holds an invoke (M at
     most; a timed-out invoke whose handler runs on still holds its worker). One with invokes in flight and room
-    for more ranks as FINISHING: after idle warm ones, before a cold start, and never idle enough to spin down."""
+    for more ranks as FINISHING: after idle warm ones, before a cold start, and never idle enough to spin down.
+    Room counts only when a worker waits on /next for it, or has just answered and asks again at once: RAPID
+    hands an invoke to a runtime waiting on /next or refuses it, so one whose other workers are still in their
+    Function init (each worker initialises on its own) must not keep an invoke waiting that another environment
+    could serve now (WORKERS_STARTING)."""
     admitted = env.admitted()
     if env.expecting_exit or admitted >= env.capacity():
         return Fit.BUSY
@@ -201,7 +211,11 @@ def _managed_fit(env: ManagedEnvironment) -> Fit:
         return Fit.INITIALISING
     if env.state is EnvState.COLD:
         return Fit.COLD
-    return Fit.WARM if not admitted else Fit.FINISHING
+    if not admitted:
+        return Fit.WARM
+    if env.idle_workers() or env.returning:  # one waits on /next, or has just answered and asks again at once
+        return Fit.FINISHING
+    return Fit.WORKERS_STARTING
 
 
 _ENDING = (EnvState.RESETTING, EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)

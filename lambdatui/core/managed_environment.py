@@ -34,6 +34,9 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         self.overrunning: set[str] = set()  # timed out, and their worker still runs them: busy
         self.orphaned: set[str] = set()  # running when our runtime said their worker exited
         self.workers_lost = 0  # workers our runtime said exited (not replaced, as in Lambda's Python runtime)
+        # Workers whose invoke was answered (or refused as late) and that have not asked for work since: each is
+        # back on /next at once, so routing may count on it (fleet_rules._managed_fit).
+        self.returning = 0
         self.boundary_backlog: deque[tuple[Boundary, str]] = deque()  # invoke boundaries waiting for a hold to end
 
     def _after_shutdown(self) -> None:
@@ -45,6 +48,7 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         self.timed_out.clear()
         self.boundary_backlog.clear()
         self.workers_lost = 0
+        self.returning = 0
         super()._after_shutdown()
 
     def settled(self) -> bool:

@@ -46,6 +46,7 @@ class ManagedInvokeRules:
     overrunning: set[str]
     orphaned: set[str]
     workers_lost: int
+    returning: int
     boundary_backlog: deque[tuple[Boundary, str]]
 
     # ------------------------------------------------------------------ what routing asks (core/fleet_rules.py)
@@ -58,6 +59,12 @@ class ManagedInvokeRules:
         """Workers the environment has: M, minus those our runtime reported gone (Lambda's own runtime does not
         replace a worker that died; a timed-out invoke whose worker died keeps its place in `overrunning`)."""
         return max(0, self.config.max_concurrency - self.workers_lost)
+
+    def idle_workers(self) -> int:
+        """Workers parked on /next that no invoke has been given yet: what an invoke routed here would start on at
+        once (RAPID on Managed Instances refuses an invoke when no runtime waits on /next, lambda-spec §11.3)."""
+        promised = len(self.queue) + len(self.ready) + sum(1 for run in self.runs.values() if not run.delivered)
+        return max(0, len(self.parked) - promised)
 
     def events_pending(self) -> bool:
         return any(run.invocation.asynchronous for run in self.runs.values()) or any(
@@ -149,6 +156,7 @@ class ManagedInvokeRules:
         """The runtime answered (/response or /error): the caller has it now, and the invoke is done."""
         run.result = result
         run.responded_at = self._mark()
+        self.returning += 1  # its worker has its reply and asks for work again
         self._finish_run(run, status, error_type)
         self._at_boundary(Boundary.INVOKE_RESPONSE, result.request_id)
 

@@ -58,6 +58,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         self._end_inspection()
         rt = self.runtime
         if rt.state is RuntimeState.READY:
+            self.returning = max(0, self.returning - 1)  # (or a worker whose Function init just ended)
             self._offer_worker(event.token)
             return
         try:
@@ -99,6 +100,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
             del self.timed_out[request_id]
             if request_id in self.overrunning:
                 self.overrunning.discard(request_id)  # its worker is free again
+                self.returning += 1
                 self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
             self._reply_error(token, 410, INVOKE_TIMEOUT, "Invoke timeout")
             self._line(f"The late answer to invoke {request_id} was refused (410 InvokeTimeout): its caller had the "

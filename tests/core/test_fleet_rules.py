@@ -189,3 +189,14 @@ def test_the_next_idle_expiry_is_the_soonest_on_demand_idle_environment() -> Non
     # Provisioned ones never expire: a fleet of only those (and busy ones) has nothing to wake up for, however long
     # they stay idle (the spindown task slept 50 ms at a time once one had been idle longer than the period).
     assert next_idle_expiry([c(4, Fit.WARM, provisioned=True), c(3, Fit.BUSY)], 5.0) is None
+
+
+def test_an_environment_with_room_only_in_workers_still_starting_comes_after_a_new_one_and_before_a_throttle() -> None:
+    """Managed Instances: a worker waiting on /next anywhere first, then a new environment; at the limit the invoke
+    waits for a worker still starting rather than being throttled."""
+    starting = c(1, Fit.WORKERS_STARTING)
+    assert route([starting, c(2, Fit.FINISHING, idle_since=5.0)], 10, False) == Route(Choice.EXISTING, 2)
+    assert route([starting], 10, False) == Route(Choice.NEW, cold=True)
+    assert route([starting], 1, False) == Route(Choice.EXISTING, 1)
+    assert route([starting, c(2, Fit.HELD)], 2, False) == Route(Choice.EXISTING, 1)
+    assert route([c(2, Fit.BUSY), starting], 10, False, preferred=1) == Route(Choice.EXISTING, 1)

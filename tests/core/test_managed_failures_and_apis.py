@@ -254,3 +254,22 @@ def test_fit_of_a_default_environment_is_unchanged() -> None:
     assert fit(d.env) is Fit.WARM
     d.invoke()
     assert fit(d.env) is Fit.BUSY
+
+
+def test_room_counts_only_in_a_worker_on_next_or_about_to_ask_again() -> None:
+    """A bug hunt: one worker of 3 had initialised (the others were still in their Function init) and held an invoke;
+    routing saw room for 2 more, and an invoke waited there for a worker that was not asking for work."""
+    d = managed(3)
+    d.start()
+    d.runtime_next()  # Init is done at the first worker's /next
+    assert fit(d.env) is Fit.WARM
+    _, first = d.invoke()
+    assert d.env.idle_workers() == 0 and fit(d.env) is Fit.WORKERS_STARTING
+    d.runtime_next()  # a second worker ends its Function init and asks for work
+    assert d.env.idle_workers() == 1 and fit(d.env) is Fit.FINISHING
+    d.invoke()
+    assert fit(d.env) is Fit.WORKERS_STARTING
+    d.respond(first)  # that worker asks again at once: an invoke sent now waits only for that
+    assert d.env.idle_workers() == 0 and fit(d.env) is Fit.FINISHING
+    d.runtime_next()
+    assert d.env.idle_workers() == 1 and fit(d.env) is Fit.FINISHING
