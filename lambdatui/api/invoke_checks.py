@@ -143,13 +143,15 @@ def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[
 
 
 def throttle_parts(refused: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A throttle as Lambda answers it (lambda-spec §11.1): 429, TooManyRequestsException, and its Reason first."""
+    """A throttle as Lambda answers it (lambda-spec §11.1): 429, TooManyRequestsException, and its Reason first;
+    with the request id the log's line about it names, as every AWS answer carries one (`InvokeRefused.parts`)."""
     refusal = refused.refusal
     body: dict[str, str] = {"Type": "User", "message": refusal.message}
     if refusal.reason is not None:
         body = {"Reason": refusal.reason, **body}
-    return (refusal.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, refusal.error_type)],
-            json.dumps(body).encode())
+    request_id = getattr(refused, "request_id", None) or new_uuid()
+    return (refusal.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, refusal.error_type),
+                             (h.AMZN_REQUEST_ID, request_id)], json.dumps(body).encode())
 
 
 def api_failure_parts(result: InvocationResult) -> Optional[tuple[int, list[tuple[str, str]], bytes]]:

@@ -53,9 +53,10 @@ MANAGED_NOTE = ("Lambda Managed Instances (--max-concurrency {m}): each environm
 class EventRefused(Exception):
     """An Event invoke the environment would not queue (its queue is full, or lambdatui is ending)."""
 
-    def __init__(self, refusal: fx.EventRefusal) -> None:
+    def __init__(self, refusal: fx.EventRefusal, request_id: Optional[str] = None) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
+        self.request_id = request_id  # the id the log names it by: the caller's x-amzn-RequestId
 
 
 @dataclasses.dataclass
@@ -318,7 +319,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             answer = await self.request(lambda token: ins.InvokeRequested(token, invocation))
             assert isinstance(answer, fx.AnswerEvent)
             if answer.refusal is not None:
-                raise EventRefused(answer.refusal)
+                raise EventRefused(answer.refusal, invocation.request_id)
             return f.InvocationResult(invocation.request_id, b""), None
         if wants_log_tail:
             self.tail.expect(invocation.request_id)

@@ -50,7 +50,7 @@ class FleetEvents:
         refusal = SHUTTING_DOWN_REFUSAL if self._ending else \
             queue_full_refusal(len(self._events), self._event_bytes, len(payload))
         if refusal is not None:
-            raise EventRefused(refusal)
+            raise EventRefused(refusal, request_id)
         self._events.append(QueuedEvent(payload, {**kwargs, "request_id": request_id}))
         self._event_bytes += len(payload)
         self._events_arrived.set()

@@ -44,8 +44,9 @@ LOOPBACK = "127.0.0.1"
 class Throttled(Exception):
     """A synchronous invoke above the concurrency limit: Lambda answers 429 TooManyRequestsException."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, request_id: Optional[str] = None) -> None:
         self.refusal = fx.EventRefusal(429, THROTTLED, THROTTLE_MESSAGE, THROTTLE_REASON)
+        self.request_id = request_id  # the id the log's throttle line names: the caller's x-amzn-RequestId
         super().__init__(f"{THROTTLE_MESSAGE} All {limit} environments (--concurrency {limit}) are busy.")
 
 
@@ -248,7 +249,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                 on_placed()
             self.note(f"{'Event invoke' if asynchronous else 'Invoke'} {request_id} refused: {STOPPING_REFUSAL.message}")
             if asynchronous:
-                raise EventRefused(STOPPING_REFUSAL)
+                raise EventRefused(STOPPING_REFUSAL, request_id)
             body = error_body(STOPPING_REFUSAL.error_type, STOPPING_REFUSAL.message)
             return f.InvocationResult(request_id, body, JSON, True, STOPPING_REFUSAL.error_type,
                                       api_status=STOPPING_REFUSAL.status), None
@@ -287,7 +288,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             self.note(f"Invoke {request_id} throttled: all {self.options.concurrency} environments are busy "
                       f"(--concurrency {self.options.concurrency}); 429 TooManyRequestsException")
             self._publish_own(f.InvocationThrottled(request_id, payload))
-            raise Throttled(self.options.concurrency)
+            raise Throttled(self.options.concurrency, request_id)
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
 
     async def _place(self, asynchronous: bool, request_id: str,

@@ -177,3 +177,25 @@ def test_event_invokes_waiting_for_an_environment_still_run_when_serve_is_stoppe
         tags = [m.group(2) for m in matches(served, RAN)]
         assert sorted(tags) == sorted(events), output
         assert not re.search(r"was not run", output), output
+
+
+def test_a_throttle_carries_the_request_id_its_log_line_names(code_dir: Path) -> None:
+    """A bug hunt: the 429 was the one Invoke API answer without x-amzn-RequestId (every AWS answer has one, boto3
+    reads it into ResponseMetadata), while the log named the throttled invoke by an id the caller never saw."""
+    handler = write_function(code_dir)
+    release = code_dir / "release"
+    with ServeProcess(handler, "--concurrency", "1", "--timeout", "30") as served:
+        busy = InFlight(served, {"tag": "busy", "release": str(release)})
+        wait_for_count(served, READY, 1)
+        try:
+            raw = invoke(served, {"tag": "raw"})
+            assert raw.status_code == 429, raw.text
+            with pytest.raises(lambda_client(served).exceptions.TooManyRequestsException) as caught:
+                lambda_client(served).invoke(FunctionName="function", Payload=b"{}")
+        finally:
+            release.touch()
+        assert busy.response().status_code == 200
+        ids = [raw.headers.get("x-amzn-RequestId"), caught.value.response["ResponseMetadata"].get("RequestId")]
+        assert all(ids) and ids[0] != ids[1], ids
+        named = wait_for_count(served, r"Invoke (\S+) throttled: all 1 environments are busy", 2, timeout=5)
+        assert [m.group(1) for m in named] == ids
