@@ -66,12 +66,15 @@ _CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING,
 
 
 def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
-          preferred: Optional[int] = None, *, starting: int = 0, per_environment: int = 1) -> Route:
+          preferred: Optional[int] = None, *, starting: int = 0, per_environment: int = 1,
+          waiting: int = 0) -> Route:
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which
     spreads invokes over the warm environments); then one whose invoke is answered and that is finishing it (a
     caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
     cold start); then an idle one that must initialise, one being reset after a failed invoke, or one
-    initialising ahead of requests; then a new
+    initialising ahead of requests; then, on Managed Instances, a wait for an environment being started that has
+    room beyond the invoke it was started for and the `waiting` ones (a burst fills the workers of the environment
+    it started rather than starting one environment, of M workers, per invoke); then a new
     environment while under `limit`; then a Managed Instances one with room only in workers still starting (it
     serves the invoke once one asks for work); then one the user holds at a boundary with no invoke (it serves the
     invoke once released, as a debugger user holding the only environment expects); else, while `starting` environments
@@ -84,11 +87,11 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     same state (globals, /tmp) when other environments were busy in the session but are idle in the replay.
     """
     if preferred is None:
-        return _route(candidates, limit, asynchronous, starting, per_environment)
+        return _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     asked = next((c for c in candidates if c.number == preferred), None)
     if asked is not None and asked.fit in _CAN_TAKE:
         return Route(Choice.EXISTING, asked.number, cold=_cold(asked))
-    routed = _route(candidates, limit, asynchronous, starting, per_environment)
+    routed = _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     if routed.number == preferred:
         return routed  # held, and waited for at the limit as any held one is
     why = ("is not alive" if asked is None else "is held at a boundary" if asked.fit is Fit.HELD
@@ -97,7 +100,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
 
 
 def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, starting: int,
-           per_environment: int) -> Route:
+           per_environment: int, waiting: int) -> Route:
     def first(fit: Fit) -> Optional[Candidate]:
         fitting = [c for c in candidates if c.fit is fit]
         return min(fitting, key=lambda c: (not c.provisioned, c.idle_since, c.number), default=None)
@@ -110,6 +113,8 @@ def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, star
         cold = first(fit)
         if cold is not None:
             return Route(Choice.EXISTING, cold.number, cold=_cold(cold))
+    if per_environment > 1 and starting * (per_environment - 1) > waiting:
+        return Route(Choice.WAIT)
     if sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit:
         # Concurrency counts the environments that serve invokes (lambda-spec §11.1): one spinning down serves
         # none, so a new one may start beside it, as in Lambda, rather than the invoke being throttled.

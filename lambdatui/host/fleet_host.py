@@ -95,6 +95,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         self._ending = False
         self._closed = False  # stopping: the Event invokes accepted run, no new invoke is taken
         self._starting = 0  # environments being started for an invoke: they count against the limit already
+        self._waiting = 0  # invokes waiting for one of those to join (Managed Instances: it has room for them)
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
         self.fleet_changes = 0  # how often the fleet itself changed (members, counts): a missed wake-up shows here
         self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
@@ -297,11 +298,16 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         `preferred` first, when it can take it now."""
         def routed() -> rules.Route:
             return rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous, preferred,
-                               starting=self._starting, per_environment=self.options.max_concurrency)
+                               starting=self._starting, per_environment=self.options.max_concurrency,
+                               waiting=self._waiting)
 
         route = routed()
         while route.choice is rules.Choice.WAIT:
-            await self._one_started()
+            self._waiting += 1
+            try:
+                await self._one_started()
+            finally:
+                self._waiting -= 1
             route = routed()
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()

@@ -113,8 +113,9 @@ def test_at_the_limit_an_invoke_waits_for_a_starting_environment_only_where_it_t
 ) -> None:
     busy = [c(1, Fit.BUSY)]
     assert route(busy, 1, asynchronous, starting=starting, per_environment=per_environment) == expected
-    # under the limit a new environment starts, whatever is being started
-    assert route(busy, 2, asynchronous, starting=starting, per_environment=per_environment) == Route(Choice.NEW, cold=True)
+    # under the limit a new environment starts, unless the one being started has a worker to spare
+    spare = Route(Choice.WAIT) if starting and per_environment > 1 else Route(Choice.NEW, cold=True)
+    assert route(busy, 2, asynchronous, starting=starting, per_environment=per_environment) == spare
 
 
 def test_idle_shutdown_takes_idle_on_demand_environments_only() -> None:
@@ -200,3 +201,20 @@ def test_an_environment_with_room_only_in_workers_still_starting_comes_after_a_n
     assert route([starting], 1, False) == Route(Choice.EXISTING, 1)
     assert route([starting, c(2, Fit.HELD)], 2, False) == Route(Choice.EXISTING, 1)
     assert route([c(2, Fit.BUSY), starting], 10, False, preferred=1) == Route(Choice.EXISTING, 1)
+
+
+@pytest.mark.parametrize("starting, per_environment, waiting, expected", [
+    (1, 2, 0, Choice.WAIT),  # the environment started for the burst's first invoke has a worker to spare
+    (1, 2, 1, Choice.NEW),  # that worker is promised already: another environment starts
+    (2, 2, 1, Choice.WAIT),
+    (1, 16, 14, Choice.WAIT),
+    (1, 16, 15, Choice.NEW),
+    (1, 1, 0, Choice.NEW),  # one invoke per environment: each concurrent invoke has its own, as in Lambda
+    (0, 2, 0, Choice.NEW),
+])
+def test_a_burst_under_the_limit_fills_the_managed_environments_being_started_before_starting_more(
+        starting: int, per_environment: int, waiting: int, expected: Choice) -> None:
+    """A bug hunt: under the limit, every invoke of a burst that arrived while an environment of M workers was being
+    started cold-started one more (5 invokes at M=2 made 4 environments, 64 at M=16 would make 64 of 16 workers)."""
+    routed = route([], 10, False, starting=starting, per_environment=per_environment, waiting=waiting)
+    assert routed.choice is expected

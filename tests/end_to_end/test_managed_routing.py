@@ -8,6 +8,7 @@ for one more, but only in a worker that is not asking for work.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from e2e_support import ServeProcess, write_file
@@ -58,3 +59,23 @@ def test_an_invoke_goes_to_a_waiting_worker_not_to_an_environment_whose_other_wo
             (code_dir / "workers-go").touch()
         held = first.response()
         assert held.status_code == 200 and env_of_request(served, held.headers["X-Amzn-RequestId"]) == 1
+
+
+def test_a_burst_fills_the_workers_of_the_environments_it_starts(code_dir: Path) -> None:
+    """A bug hunt: four invokes sent together at --max-concurrency 2 with no environment up started four
+    environments of two workers each (one per invoke that arrived while another was being started), not two."""
+    handler = write_file(code_dir / "handler.py", STAGGERED)
+    (code_dir / "workers-go").touch()  # every worker initialises at once here
+    release = code_dir / "release"
+    with ServeProcess(handler, "--max-concurrency", "2", "--timeout", "60", "--idle-shutdown", "1") as served:
+        served.wait_for_line(r"#1 \[lambdatui\]\s+env #1 has been idle")  # the burst finds no environment up
+        barrier = threading.Barrier(4)
+        burst = [InFlight(served, {"release": str(release)}, barrier=barrier) for _ in range(4)]
+        try:
+            wait_for_count(served, r"#\d+ \[platform\]\s+START RequestId:", 4)  # all four run at once
+        finally:
+            release.touch()
+        answers = [call.response() for call in burst]
+    assert [a.status_code for a in answers] == [200] * 4
+    envs = {env_of_request(served, a.headers["X-Amzn-RequestId"]) for a in answers}
+    assert len(envs) == 2, (envs, served.output())
