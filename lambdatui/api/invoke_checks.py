@@ -26,11 +26,12 @@ class InvokeRefused(Exception):
         super().__init__(message)
         self.status, self.error_type, self.message = status, error_type, message
 
-    def parts(self) -> tuple[int, list[tuple[str, str]], bytes]:
-        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType; every AWS answer has an id."""
+    def parts(self, request_id: Optional[str] = None) -> tuple[int, list[tuple[str, str]], bytes]:
+        """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType; every AWS answer has an id (the
+        invoke's, when the log names it: `request_id`)."""
         body = json.dumps({"Type": "User", "message": self.message}).encode()
         return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type),
-                             (h.AMZN_REQUEST_ID, new_uuid())], body
+                             (h.AMZN_REQUEST_ID, request_id or new_uuid())], body
 
 
 def method_not_allowed() -> InvokeRefused:
@@ -165,7 +166,7 @@ def api_failure_parts(result: InvocationResult) -> Optional[tuple[int, list[tupl
         message = None
     if not isinstance(message, str):
         message = result.payload.decode("utf-8", "replace")
-    return InvokeRefused(result.api_status, result.error_type or "ServiceException", message).parts()
+    return InvokeRefused(result.api_status, result.error_type or "ServiceException", message).parts(result.request_id)
 
 
 def result_parts(result: InvocationResult, tail: Optional[str]) -> tuple[int, list[tuple[str, str]], bytes]:
