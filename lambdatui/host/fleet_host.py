@@ -322,6 +322,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                 member: Optional[_Member] = await self._add(ON_DEMAND)
             finally:
                 self._starting -= 1
+                self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start
             assert member is not None
             self._publish_own(f.EnvironmentStartedFor(request_id, busy))
         elif route.choice is rules.Choice.EXISTING:
