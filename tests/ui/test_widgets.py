@@ -31,7 +31,7 @@ from lambdatui.ui.widgets import (
     ResultView,
     TmpView,
 )
-from lambdatui.ui.widgets.participants import participant_cells
+from lambdatui.ui.widgets.participants import COLUMNS, participant_cells
 from lambdatui.ui.widgets import phase_timeline
 from lambdatui.ui.widgets.phase_timeline import timeline_items
 from lambdatui.ui.widgets.timeline_layout import log_width
@@ -174,6 +174,19 @@ class TestParticipantsTable:
         assert participant_cells(audit, env)["process"] == "frozen"  # parked: nothing of its own runs
         assert participant_cells(working, env)["process"] == "mid-job"
         assert participant_cells(working, dataclasses.replace(env, held_at=None))["process"] == "frozen"
+
+    def test_every_process_state_fits_its_column(self, held_snapshot: DebuggerSnapshot) -> None:
+        # The column does not grow (only "Receives next" takes spare room): a longer word is cut at every width.
+        env = held_snapshot.environment
+        width = next(w for key, _, w in COLUMNS if key == "process")
+        audit = next(p for p in env.participants if p.key == "extension:audit")
+        states = ("NotStarted", "NotLaunched", "Exited")
+        views = [dataclasses.replace(audit, alive=False, state=state) for state in states]
+        views += [audit, dataclasses.replace(audit, parked=False, parked_since=None)]
+        shown = {participant_cells(view, env)["process"] for view in views}
+        shown.add(participant_cells(audit, dataclasses.replace(env, frozen=False))["process"])
+        assert shown >= {"none", "exited", "frozen", "mid-job"}, shown
+        assert all(len(text) <= width for text in shown), shown
 
     async def test_parked_time_is_as_of_minus_parked_since_and_updates_in_place(
             self, held_snapshot: DebuggerSnapshot, monkeypatch: pytest.MonkeyPatch) -> None:

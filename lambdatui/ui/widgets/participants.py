@@ -122,7 +122,7 @@ def participant_cells(view: ParticipantView, env: EnvironmentSnapshot,
     else:
         parked = "no"
     if not view.alive and view.state in ("NotStarted", "NotLaunched"):
-        process = "not started"
+        process = "none"  # fits the column: "not started" was cut to "not st…" at every width
     elif not view.alive:
         process = "exited"
     elif view.key in getattr(env, "user_frozen", frozenset()):
@@ -302,7 +302,7 @@ class ParticipantsTable(DataTable):
             "events": "dim",
             "process": {
                 "exited": theme_color(self, "phase-error"),
-                "not started": theme_color(self, "phase-frozen"),
+                "none": theme_color(self, "phase-frozen"),
                 "stopped": theme_color(self, "phase-error"),
                 "frozen": theme_color(self, "phase-frozen"),
             }.get(plain["process"], theme_color(self, "success")),
