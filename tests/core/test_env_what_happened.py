@@ -49,6 +49,18 @@ def test_an_accepted_fault_is_injected_and_not_refused():
     assert d.reports(m)[-1].status == "timeout"
 
 
+def test_a_forced_invoke_deadline_says_how_long_the_invoke_ran_beside_lambdas_configured_figure():
+    d = Driver(timeout_ms=3000)
+    d.cold_start()
+    d.invoke()
+    d.advance(1000)
+    m = d.mark()
+    d.feed(FaultRequested(flt.ForceTimeout()))
+    assert any(line.endswith("Task timed out after 3.00 seconds") for line in d.lines(since=m))  # Lambda's own line
+    [said] = [line for line in d.explanations(m) if "forced" in line]
+    assert said.startswith("The deadline was forced after 1.00 s of the configured 3 s"), said
+
+
 def test_a_failed_init_carries_the_runtimes_error_document():
     d = Driver()
     d.start()
