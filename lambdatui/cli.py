@@ -16,7 +16,7 @@ from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
 from lambdatui.json_text import check_json
-from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, event_size_problem
 from lambdatui.listen_address import check_listen_address, check_url_port
 
 if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
@@ -128,6 +128,9 @@ def read_event(value: str) -> bytes:
         raise ConfigError(f"{origin}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         return b"{}"
+    too_large = event_size_problem(len(data))
+    if too_large is not None:  # before it is parsed: a 1 GB file is refused as soon as its size is known
+        raise ConfigError(f"{origin}: {too_large}")
     try:
         check_json(text)
     except RecursionError:

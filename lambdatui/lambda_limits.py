@@ -8,12 +8,17 @@ import re
 from typing import Iterable, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
+from lambdatui.model import error_types as et
 
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec §2.6)
 QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")  # a version or alias an invoke may name (the Invoke API's)
+# The largest event Lambda's front end takes (lambda-spec §18): 6 MiB for a synchronous invoke, 1 MB for an Event one.
+# Over it the invoke is refused (413 RequestEntityTooLargeException) before any function runs.
+MAX_SYNC_EVENT_BYTES = et.MAX_SYNC_PAYLOAD_BYTES
+MAX_ASYNC_EVENT_BYTES = et.MAX_ASYNC_PAYLOAD_BYTES
 
 # Lambda refuses a configuration that sets any of these (lambda-spec §10.4): they describe the function and
 # its sandbox, so an override would make the function disagree with its own ARN, handler, region or API.
@@ -78,3 +83,15 @@ def check_env_size(env: Mapping[str, str], origin: str) -> None:
     if problem:
         raise ConfigError(f"{origin}: {problem}")
 
+
+
+def event_size_problem(size: int, asynchronous: bool = False) -> Optional[str]:
+    """Lambda's refusal of an event of `size` bytes, else None. The Invoke API refuses such a request with 413; the
+    doors that take an event from a file or the command line (`invoke -e`, the debugger's `-e`, a scenario's events)
+    ask this, so that an event Lambda would never deliver does not run here."""
+    limit = MAX_ASYNC_EVENT_BYTES if asynchronous else MAX_SYNC_EVENT_BYTES
+    if size <= limit:
+        return None
+    kind = "an Event (asynchronous) invoke's" if asynchronous else "a synchronous invoke's"
+    return (f"{size:,} bytes, over Lambda's limit for {kind} payload ({limit:,} bytes): Lambda refuses it with "
+            "RequestEntityTooLargeException (put large data in S3 and send its key)")

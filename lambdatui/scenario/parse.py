@@ -45,6 +45,7 @@ from lambdatui.scenario.values import (
     is_int,
     json_text,
     parse_signal,
+    sized_event,
     to_json,
     type_name,
     unknown_hint,
@@ -269,13 +270,14 @@ class _Parser:
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
-        if kind == "invoke":
-            return InvokeAction(self.invoke_event(value, name), env, asynchronous, caller)
+        if kind in ("invoke", "event_file"):
+            event = self.invoke_event(value, name) if kind == "invoke" else self.event_file(value, name)
+            return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller)
         if kind == "parallel":
             action = self.parallel(value, name, raw.get("invocation_types"))
+            for i, event in enumerate(action.events):
+                sized_event(event, action.asynchronous[i] if action.asynchronous else False, f"{name}: parallel[{i}]")
             return dataclasses.replace(action, callers=caller_parse.parse_callers(raw, len(action.events), name))
-        if kind == "event_file":
-            return InvokeAction(self.event_file(value, name), env, asynchronous, caller)
         if kind == "fault":
             return dataclasses.replace(self.fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):

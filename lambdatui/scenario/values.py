@@ -9,6 +9,7 @@ import json
 import signal
 from typing import Any, Iterable
 
+from lambdatui.lambda_limits import event_size_problem
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
 
 # Python's parsers (json, tomllib) recurse once per level and give up near the recursion limit (1,000).
@@ -60,6 +61,14 @@ def json_text(text: str, what: str) -> Any:
         raise ValueError(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise ValueError(f"{what} is {TOO_DEEP}") from None
+
+
+def sized_event(event: bytes, asynchronous: bool, what: str) -> bytes:
+    """The event, if Lambda would take one that large (an Event invoke's limit is 1 MB, a synchronous one's 6 MiB)."""
+    too_large = event_size_problem(len(event), asynchronous)
+    if too_large is not None:
+        raise ValueError(f"{what} is {too_large}")
+    return event
 
 
 def boundary_named(name: Any, what: str) -> Boundary:

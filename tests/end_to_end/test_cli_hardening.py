@@ -42,6 +42,13 @@ def _deep_event_file(data: Path) -> str:
     return str(path)
 
 
+def _large_event_file(data: Path) -> str:
+    """An event one byte over Lambda's 6 MiB for a synchronous invoke, which its front end refuses (413)."""
+    path = data / "large.json"
+    path.write_text('{"a": "' + "x" * (6 * 1024 * 1024 + 1 - len('{"a": ""}')) + '"}')
+    return str(path)
+
+
 def _deep_env_file(data: Path) -> str:
     path = data / "deep-env.json"
     path.write_text('{"A": ' + DEEP_JSON + "}")
@@ -55,6 +62,8 @@ CASES: list[tuple[str, tuple[str, ...], Callable[[Path], list[str]], str]] = [
     ("event-file-not-utf8", ("invoke", "debugger"), lambda d: ["-e", _non_utf8(d)], "--event"),
     ("event-file-too-deep", ("invoke", "debugger"), lambda d: ["--event", _deep_event_file(d)], "--event"),
     ("event-text-too-deep", ("invoke", "debugger"), lambda d: ["-e", DEEP_JSON], "--event"),
+    ("event-file-too-large", ("invoke", "debugger"), lambda d: ["-e", _large_event_file(d)],
+     "6,291,457 bytes, over Lambda's limit"),
     ("env-file-too-deep", ("invoke", "serve", "replay", "debugger"),
      lambda d: ["--env-file", _deep_env_file(d)], "--env-file"),
     ("env-file-not-utf8", ("invoke", "serve", "replay", "debugger"),

@@ -358,6 +358,41 @@ def test_too_deep_event_file_names_the_file(tmp_path: Path) -> None:
     assert "event_file e.json is nested too deeply" in error.message
 
 
+def _json_of_size(size: int) -> str:
+    """A JSON object of exactly `size` bytes."""
+    return json.dumps({"a": "x" * (size - len('{"a": ""}'))})
+
+
+@pytest.mark.parametrize(
+    ("step", "size", "fragment"),
+    [
+        pytest.param("event_file = 'e.json'", 6 * 1024 * 1024 + 1, "step 1: event_file is 6,291,457 bytes, over "
+                     "Lambda's limit for a synchronous invoke's payload (6,291,456 bytes)", id="sync-event-file"),
+        pytest.param("event_file = 'e.json'\ninvocation_type = 'Event'", 1_048_577, "step 1: event_file is 1,048,577 "
+                     "bytes, over Lambda's limit for an Event (asynchronous) invoke's payload", id="async-event-file"),
+        pytest.param("parallel = [{}, '@']\ninvocation_types = ['RequestResponse', 'Event']", 1_048_577,
+                     "step 1: parallel[1] is 1,048,577 bytes", id="async-parallel"),
+    ],
+)
+def test_an_event_lambda_would_refuse_as_too_large_is_a_scenario_error(tmp_path: Path, step: str, size: int,
+                                                                         fragment: str) -> None:
+    """Lambda refuses such an invoke (413 RequestEntityTooLargeException) before any function runs, as `serve` does:
+    a replay must not run it."""
+    event = _json_of_size(size)
+    (tmp_path / "e.json").write_text(event)
+    error = error_of("[[step]]\n" + step.replace("'@'", repr(event)) + "\n", tmp_path / "s.toml")
+    assert error.line == 1 and fragment in error.message, str(error)
+    assert "RequestEntityTooLargeException" in error.message
+
+
+def test_an_event_at_lambdas_limit_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "e.json").write_text(_json_of_size(6 * 1024 * 1024))
+    (tmp_path / "a.json").write_text(_json_of_size(1_048_576))
+    scenario = parse("[[step]]\nevent_file = 'e.json'\n[[step]]\nevent_file = 'a.json'\ninvocation_type = 'Event'\n",
+                     tmp_path / "s.toml")
+    assert [len(step.action.event) for step in scenario.steps] == [6 * 1024 * 1024, 1_048_576]
+
+
 # ---------------------------------------------------------------------- targets against the function
 
 
