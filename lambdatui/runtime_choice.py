@@ -128,7 +128,10 @@ def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None)
         found = shutil.which(explicit)
         if not found:
             raise ConfigError(f"--python {explicit}: no such interpreter")
-        return Interpreter(found, "--python")
+        # Absolute, as the user meant it: the runtime starts in the code's folder (/var/task), where a path relative
+        # to the user's working directory (`--python .venv/bin/python`) names nothing. Not resolved: a virtualenv's
+        # interpreter is a link, and its own path is what makes it the virtualenv's.
+        return Interpreter(os.path.abspath(found), "--python")
     venv = os.environ.get("VIRTUAL_ENV")
     if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK):
         return Interpreter(os.path.join(venv, "bin", "python"), "the active virtualenv")

@@ -7,11 +7,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_support import SAMPLES, lambdatui_argv, platform_lines, run_cli, write_file
+from e2e_support import REPO, SAMPLES, lambdatui_argv, platform_lines, run_cli, write_file
 
 ENV_PROBE = '''import os
 
@@ -201,6 +202,19 @@ def test_a_function_folder_this_user_may_not_enter_is_one_line(code_dir: Path, g
     assert result.returncode == 2, result.stderr
     missing = "template.yaml" if not given else given  # a folder is first looked into for a SAM template
     assert result.stderr.strip().splitlines() == [f"lambdatui: cannot read {secret / missing}: Permission denied"]
+
+
+def test_python_given_relative_to_the_working_directory_runs_the_function() -> None:
+    """`--python .venv/bin/python` names the interpreter from where the command runs, not from the code's folder
+    (/var/task) the runtime starts in."""
+    relative = os.path.relpath(sys.executable, REPO)
+    assert not os.path.isabs(relative)
+
+    result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--python", relative)  # run in REPO
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["message"] == "hello"
+    assert f"The function runs in {REPO / relative} (--python" in result.stderr, result.stderr
 
 
 def test_custom_bootstrap_not_executable_is_one_line(code_dir: Path) -> None:
