@@ -7,9 +7,24 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 
 def main() -> int:
+    try:
+        return _run()
+    except KeyboardInterrupt:
+        # Ctrl-C before lambdatui's own handling is in place (the imports below, the debugger's start): no traceback,
+        # and the exit a shell expects of an interrupted command.
+        _save_cache()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise
+    finally:
+        _save_cache()
+
+
+def _run() -> int:
     from lambdatui.collector import loading
 
     with loading():
@@ -21,14 +36,11 @@ def main() -> int:
         raise_host_limit()  # before anything is started: env #1 may start ahead of the trio run
         from lambdatui.cli import main as cli_main
 
-    try:
-        return cli_main()
-    except KeyboardInterrupt:
-        # Ctrl-C before lambdatui's own handling is in place (its imports, the debugger's start): no traceback,
-        # and the exit a shell expects of an interrupted command.
-        dataclass_cache.save()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        raise
-    finally:
-        dataclass_cache.save()
+    return cli_main()
+
+
+def _save_cache() -> None:
+    """What this start compiled, kept for the next; nothing when Ctrl-C came before the cache was even imported."""
+    save = getattr(sys.modules.get("lambdatui.dataclass_cache"), "save", None)  # None: not (yet all) imported
+    if save is not None:
+        save()
