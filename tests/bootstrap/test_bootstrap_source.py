@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +55,21 @@ def test_is_python_3_9_syntax(path: Path):
 def test_annotations_are_never_evaluated(path: Path):
     """`X | None` in an annotation is fine on 3.9 only if annotations stay strings."""
     assert "from __future__ import annotations" in path.read_text()
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.6"])
+def test_an_interpreter_too_old_says_so_in_one_line_without_a_traceback(version):
+    """`--python` naming a Python the runtime cannot run on: one line naming it and what to choose instead, not a
+    SyntaxError's traceback out of lambdatui's own files."""
+    python = find_python(version)
+    if python is None:
+        pytest.skip("no working python%s here" % version)
+    run = subprocess.run([python, str(BOOTSTRAP_DIR)], capture_output=True, text=True, timeout=30,
+                         stdin=subprocess.DEVNULL)
+    assert (run.returncode, run.stdout) == (2, ""), run.stderr
+    assert run.stderr.splitlines() == [
+        "lambdatui: %s is Python %s, which lambdatui's Python runtime cannot run on: choose Python 3.9 or newer "
+        "(as Lambda's Python runtimes are) with --python" % (python, version)]
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.10", "3.12", "3.13"])
