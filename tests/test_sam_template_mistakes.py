@@ -175,6 +175,16 @@ def test_what_only_a_deployment_knows_is_still_left_out(code_dir: Path):
     assert sorted(fn.unresolved_env) == ["A1", "B1", "C1"]
 
 
+def test_the_pseudo_parameter_only_a_deployment_sets_is_left_out_not_refused(code_dir: Path):
+    """AWS::NotificationARNs is CloudFormation's own (the stack's SNS topics, given at deploy time): a template that
+    uses it is valid, and the variable is left out and named, as a !GetAtt is."""
+    path = write_project(code_dir, FUNCTION + textwrap.indent(
+        'Environment:\n  Variables:\n    TOPICS: !Join [",", !Ref AWS::NotificationARNs]\n', "      "))
+    fn = read_function(path, None)
+    assert fn.unresolved_env == {"TOPICS": "!Ref AWS::NotificationARNs (the stack's notification topics, given when "
+                                           "it is deployed)"}
+
+
 def test_circular_conditions_are_refused_even_unused(code_dir: Path):
     path = write_project(code_dir, "Conditions:\n  C1: !Condition C2\n  C2: !Not [!Condition C1]\n" + FUNCTION)
     assert refusal(path) == f"template.yaml: Conditions: condition C1 depends on itself (C1 -> C2 -> C1){REFUSED}"

@@ -20,6 +20,8 @@ PSEUDO_PARAMETERS = {
     "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/local/51af3dc0-da77-11e4-872e-1234567db123",
 }
 NO_VALUE = "AWS::NoValue"
+# Pseudo parameters only a deployment gives a value: the SNS topics the stack is created with (`--notification-arns`).
+DEPLOY_TIME_PSEUDO_PARAMETERS = {"AWS::NotificationARNs": "the stack's notification topics, given when it is deployed"}
 
 
 class _Omitted:
@@ -103,6 +105,8 @@ class Resolver:
             return default
         if name in self.resources:
             raise Unresolved(f"!Ref {name} (a resource: its name or ARN exists once deployed)")
+        if name in DEPLOY_TIME_PSEUDO_PARAMETERS:
+            raise Unresolved(f"!Ref {name} ({DEPLOY_TIME_PSEUDO_PARAMETERS[name]})")
         raise Invalid(f"!Ref {name}: no such parameter or resource")
 
     def _fn_ref(self, arg: Any, whole: Any) -> Any:
