@@ -110,7 +110,7 @@ def read_event(value: str) -> bytes:
         if sys.stdin is None:  # started with standard input closed
             raise ConfigError("--event -: there is no standard input to read the event from")
         data = sys.stdin.buffer.read()
-    elif os.path.isfile(value):
+    elif os.path.exists(value) and not os.path.isdir(value):  # a file, or a pipe: `-e <(jq ...)`, /dev/stdin
         try:
             data = Path(value).read_bytes()
         except OSError as exc:
@@ -137,6 +137,8 @@ def read_event(value: str) -> bytes:
         # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
         raise ConfigError(f"{origin}: {TOO_DEEP}") from None
     except ValueError as exc:
+        if origin == "--event" and os.path.isdir(value):
+            raise ConfigError(f"--event {value}: a directory, not a JSON file (nor is it JSON text)") from None
         looks_like_path = not text.lstrip().startswith(("{", "[", '"')) and ("/" in text or text.endswith(".json"))
         if looks_like_path and origin == "--event":
             raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None

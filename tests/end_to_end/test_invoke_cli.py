@@ -156,6 +156,8 @@ def test_handler_exception_is_a_function_error() -> None:
                      id="record-never-overwrites"),
         pytest.param(["invoke", str(SAMPLES / "hello"), "-e", "../nope.json"],
                      "--event ../nope.json: no such file (nor is it JSON text)", id="event-file-missing"),
+        pytest.param(["invoke", str(SAMPLES / "hello"), "-e", "sample_functions/hello"],
+                     "--event sample_functions/hello: a directory, not a JSON file", id="event-is-a-directory"),
         pytest.param(["invoke", str(SAMPLES / "hello"), "--timeout", "0"], "--timeout 0", id="timeout-zero"),
         pytest.param(["invoke", str(SAMPLES / "hello"), "--env", "NOVALUE"], "expected KEY=VALUE", id="env-without-value"),
         pytest.param(["invoke", str(SAMPLES / "hello"), "--timeout", "901"], "--timeout 901", id="timeout-too-long"),
@@ -264,6 +266,14 @@ def test_event_from_stdin() -> None:
     assert json.loads(result.stdout) == {"message": "hello", "event": {"name": "from-stdin"}}
     # The function's own print reaches the log, tagged as the function's.
     assert "[function]   hello: received {'name': 'from-stdin'}" in result.stderr
+
+
+def test_event_from_a_pipe_named_by_its_path() -> None:
+    """`-e <(jq ...)` (process substitution), `-e /dev/stdin`: a path that is a pipe, not a regular file."""
+    result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--event", "/dev/stdin", input='{"name": "pipe"}')
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "hello", "event": {"name": "pipe"}}
 
 
 def test_env_pairs_reach_the_handler(code_dir: Path) -> None:
