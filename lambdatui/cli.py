@@ -77,7 +77,16 @@ def _first(*values: Optional[T]) -> Optional[T]:
 
 def say(text: str) -> None:
     """One line of lambdatui's own on stderr, before anything runs (a value left out, an interpreter chosen)."""
-    print(f"lambdatui: {text}", file=sys.stderr, flush=True)
+    tell(f"lambdatui: {text}")
+
+
+def tell(text: str) -> None:
+    """lambdatui's own line (or lines: a template's functions, listed) on stderr. What they quote of a template, an
+    env file or a scenario (a name, a handler) is shown, never obeyed: an escape sequence in a cloned project's
+    template must not reach the terminal (host/console.printable, as for every log line)."""
+    from lambdatui.host.console import printable  # only when there is something to say: it imports the facts
+
+    print("\n".join(printable(line) for line in text.split("\n")), file=sys.stderr, flush=True)
 
 
 def function_config(args: argparse.Namespace, scenario: Optional[FunctionSettings] = None,
@@ -239,7 +248,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 write_recording(recorder)  # once stopped: the accepted Event invokes have run, or are named
             return served
     except ConfigError as exc:
-        print(f"lambdatui: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_USAGE
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -318,7 +327,7 @@ def _debugger(args: argparse.Namespace) -> int:
         fleet = fleet_options(args)
         state_root()  # no folder for the runs is one line here, not a traceback once the debugger runs
     except ConfigError as exc:
-        print(f"lambdatui: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_USAGE
     with loading():
         from lambdatui.tui import run_tui
@@ -347,7 +356,7 @@ def _replay(args: argparse.Namespace) -> int:
         fleet = fleet_options(args)
         state_root()  # no folder for the runs is one line here, not a traceback from inside the run
     except ScenarioError as exc:
-        print(exc, file=sys.stderr)  # FILE:LINE: message, as compilers write it, so editors can jump there
+        tell(str(exc))  # FILE:LINE: message, as compilers write it, so editors can jump there
         return EXIT_USAGE
     with loading():
         from lambdatui.headless import run_replay
@@ -382,4 +391,4 @@ def write_recording(recorder: Recorder) -> None:
         Path(path).write_text(recorder.to_toml(), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--record {path}: {exc.strerror}") from None
-    print(f"[lambdatui] recorded {path}: replay it with '{recorder.replay_command()}'", file=sys.stderr)
+    tell(f"[lambdatui] recorded {path}: replay it with '{recorder.replay_command()}'")

@@ -11,7 +11,7 @@ import trio
 
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
-from lambdatui.host.console import ConsoleReporter, FleetConsoleReporter, format_line
+from lambdatui.host.console import ConsoleReporter, FleetConsoleReporter, format_line, printable
 from lambdatui.ids import new_uuid
 from lambdatui.model.fleet import FleetOptions, describe_fleet
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
@@ -104,7 +104,9 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
                 if recorder is not None:
                     recorder.attach(running.session)  # below every client: the Invoke API's and the URL's invokes
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
-                print(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}", file=err, flush=True)
+                # The name and handler may come from a template: shown, never obeyed.
+                print(printable(f"[{f.LAMBDATUI}] serving {config.name} ({config.handler}) at {url}"), file=err,
+                      flush=True)
                 if running.function_url is not None:
                     print(f"[{f.LAMBDATUI}] function URL: http://{running.function_url}/", file=err, flush=True)
                 print(f"[{f.LAMBDATUI}] {describe_fleet(running.fleet.options)}", file=err, flush=True)

@@ -415,3 +415,66 @@ def test_a_template_beside_a_handler_is_said_to_be_unused(project: Path) -> None
     assert json.loads(done.stdout) == {"report": 0}
     assert (f"[lambdatui]  {project} was not used: {project.parent} holds a handler, which runs as it is "
             "(--function LOGICAL_ID runs the template's function instead).") in done.stderr.splitlines()
+
+
+# A cloned project's template is not to be trusted with the terminal: what lambdatui's own lines quote of it is shown
+# escaped, as every log line is, never obeyed (a title change, a cleared screen, colours, a line of its own).
+HOSTILE = """\
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: "app.handler\\e]0;PWNED\\a\\e[2J"
+      Runtime: python3.12
+      FunctionName: "name\\e[5m"
+      Environment:
+        Variables:
+          AB: !GetAtt "Fn.Arn\\e[31m"
+OTHER
+"""
+SECOND = """\
+  Fn2:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: "app.handler\\e[31m"
+      Runtime: python3.12
+"""
+
+
+def _hostile_project(code_dir: Path, second: bool) -> Path:
+    write_file(code_dir / "code" / "app.py", "def handler(event, context):\n    return 1\n")
+    return write_file(code_dir / "template.yaml", HOSTILE.replace("OTHER\n", SECOND if second else ""))
+
+
+def _no_control_sequences(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text, text
+    assert "\\x1b" in text, text
+
+
+@pytest.mark.parametrize("mode", ["invoke", "serve", "replay", "debugger"])
+def test_a_templates_escape_sequences_in_the_function_list_are_shown_not_obeyed(code_dir: Path, mode: str) -> None:
+    project = _hostile_project(code_dir, second=True)
+    scenario = write_file(code_dir / "s.toml", "[[step]]\ninvoke = {}\n")
+    argv = {"invoke": ["invoke", str(project)], "serve": ["serve", str(project), "--port", "0"],
+            "replay": ["replay", str(project), str(scenario)], "debugger": [str(project)]}[mode]
+
+    result = run_cli(*argv)  # the debugger's standard input is not a terminal: it lists them too
+
+    assert result.returncode == 2, result.stderr
+    assert "holds 2 functions" in result.stderr
+    _no_control_sequences(result.stderr)
+
+
+def test_a_templates_escape_sequences_in_start_up_lines_are_shown_not_obeyed(code_dir: Path) -> None:
+    project = _hostile_project(code_dir, second=False)
+
+    result = run_cli("invoke", str(project))  # the handler is not found: what matters is what was printed
+
+    told = [line for line in result.stderr.splitlines() if line.startswith("lambdatui: ")]
+    assert told and "only CloudFormation can resolve" in told[0], result.stderr
+    _no_control_sequences("\n".join(told))
+    with ServeProcess(project) as served:
+        serving = served.wait_for_line(r"serving ").string
+    _no_control_sequences(serving)
