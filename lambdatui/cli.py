@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
-from lambdatui.cli_help import REPLAY_DESCRIPTION, REPLAY_EPILOG
+from lambdatui.cli_help import REPLAY_DESCRIPTION, REPLAY_EPILOG, mistaken_mode
 from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
@@ -212,6 +212,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] not in MODES and not argv[0].startswith("-"):
+        mistaken = mistaken_mode(argv, MODES)
+        if mistaken is not None:
+            say(mistaken)
+            return EXIT_USAGE
         return _debugger(build_debugger_parser().parse_args(argv))
     args = parser.parse_args(argv)
     if args.mode is None:

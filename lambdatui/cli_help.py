@@ -1,5 +1,10 @@
 """`lambdatui replay --help`: what a replay does and prints, and the scenario file's format in brief (README has
-the whole of it)."""
+the whole of it); and what a mistyped or misplaced mode was meant to be."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
 
 REPLAY_DESCRIPTION = """\
 Run the steps of a scenario file against the function and check each step's expectations. The first
@@ -51,3 +56,17 @@ scenario file (TOML):
 
 exit status: 0 every expectation held; 1 an expectation failed (the first one is shown as a diff) or a
 step did not settle in time; 2 a malformed scenario (FILE:LINE: message) or bad options."""
+
+
+def mistaken_mode(argv: Sequence[str], modes: Sequence[str]) -> Optional[str]:
+    """What a mode mistyped (`lambdatui invok fn.py`) or written after the path (`lambdatui fn.py serve`) was meant to
+    be. Either would otherwise open the debugger's parser, which calls the function's path an unrecognized argument."""
+    import difflib
+
+    first = argv[0]
+    close = difflib.get_close_matches(first, modes, n=1, cutoff=0.6)
+    if close and not os.path.exists(first):
+        return f"{first}: no such file or directory, nor a mode: did you mean 'lambdatui {close[0]} ...'?"
+    if len(argv) > 1 and argv[1] in modes:
+        return f"the mode comes first: lambdatui {argv[1]} {first} ..."
+    return None
