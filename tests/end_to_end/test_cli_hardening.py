@@ -117,3 +117,28 @@ def test_event_on_stdin_when_stdin_is_closed_is_one_line() -> None:
                             cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == ["lambdatui: --event -: there is no standard input to read the event from"]
+
+
+@pytest.mark.parametrize("redirected", ["stdin", "stdout"])
+def test_the_debugger_without_a_terminal_says_so_instead_of_waiting_for_keys(redirected: str, tmp_path: Path) -> None:
+    """`lambdatui fn.py > out.txt`, or run from a script or CI: the screen would go where no one sees it, and the
+    debugger would wait for keys no one can press."""
+    import os
+    import subprocess
+
+    from e2e_support import REPO, lambdatui_argv
+
+    master, slave = os.openpty()  # the other stream is a terminal: only the redirected one is not
+    try:
+        streams = {"stdin": slave, "stdout": slave}
+        streams[redirected] = subprocess.DEVNULL
+        env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
+        result = subprocess.run([*lambdatui_argv(), HELLO], cwd=REPO, env=env, stdin=streams["stdin"],
+                                stdout=streams["stdout"], stderr=subprocess.PIPE, text=True, timeout=30)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "lambdatui: the debugger needs a terminal to draw on and read keys from (its standard input and output are "
+        "not one): without one, run 'lambdatui invoke PATH' or 'lambdatui serve PATH'"]
