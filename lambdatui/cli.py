@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Callable, NoReturn, Optional, Sequence, TypeVar
 
 from lambdatui import dataclass_cache
 from lambdatui.cli_help import REPLAY_DESCRIPTION, REPLAY_EPILOG, mistaken_mode
@@ -16,7 +17,7 @@ from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import TOO_DEEP, ConfigError
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options, fleet_options
 from lambdatui.json_text import check_json
-from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, event_size_problem
+from lambdatui.lambda_limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MAX_SYNC_EVENT_BYTES, event_size_problem
 from lambdatui.listen_address import check_listen_address, check_url_port
 
 if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
@@ -118,10 +119,11 @@ def read_event(value: str) -> bytes:
     if value == "-":
         if sys.stdin is None:  # started with standard input closed
             raise ConfigError("--event -: there is no standard input to read the event from")
-        data = sys.stdin.buffer.read()
+        data = _read_event_bytes(sys.stdin.buffer, origin)
     elif os.path.exists(value) and not os.path.isdir(value):  # a file, or a pipe: `-e <(jq ...)`, /dev/stdin
         try:
-            data = Path(value).read_bytes()
+            with open(value, "rb") as stream:
+                data = _read_event_bytes(stream, origin)
         except OSError as exc:
             raise ConfigError(f"{origin}: {exc.strerror}") from None
     else:
@@ -137,9 +139,6 @@ def read_event(value: str) -> bytes:
         raise ConfigError(f"{origin}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         return b"{}"
-    too_large = event_size_problem(len(data))
-    if too_large is not None:  # before it is parsed: a 1 GB file is refused as soon as its size is known
-        raise ConfigError(f"{origin}: {too_large}")
     try:
         check_json(text)
     except RecursionError:
@@ -152,6 +151,15 @@ def read_event(value: str) -> bytes:
         if looks_like_path and origin == "--event":
             raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None
         raise ConfigError(f"{origin}: not valid JSON: {exc}") from None
+    return data
+
+
+def _read_event_bytes(stream: BinaryIO, origin: str) -> bytes:
+    """At most one byte more than Lambda takes: `-e /dev/zero`, or an endless pipe, must not fill the memory."""
+    data = stream.read(MAX_SYNC_EVENT_BYTES + 1)
+    if len(data) > MAX_SYNC_EVENT_BYTES:
+        info = os.fstat(stream.fileno())
+        raise ConfigError(f"{origin}: {event_size_problem(info.st_size if stat.S_ISREG(info.st_mode) else None)}")
     return data
 
 

@@ -85,13 +85,15 @@ def check_env_size(env: Mapping[str, str], origin: str) -> None:
 
 
 
-def event_size_problem(size: int, asynchronous: bool = False) -> Optional[str]:
-    """Lambda's refusal of an event of `size` bytes, else None. The Invoke API refuses such a request with 413; the
-    doors that take an event from a file or the command line (`invoke -e`, the debugger's `-e`, a scenario's events)
-    ask this, so that an event Lambda would never deliver does not run here."""
+def event_size_problem(size: Optional[int], asynchronous: bool = False) -> Optional[str]:
+    """Lambda's refusal of an event of `size` bytes (None: more than the limit, read no further), else None. The
+    Invoke API refuses such a request with 413; the doors that take an event from a file or the command line
+    (`invoke -e`, the debugger's `-e`, a scenario's events) ask this, so that an event Lambda would never deliver
+    does not run here."""
     limit = MAX_ASYNC_EVENT_BYTES if asynchronous else MAX_SYNC_EVENT_BYTES
-    if size <= limit:
+    if size is not None and size <= limit:
         return None
     kind = "an Event (asynchronous) invoke's" if asynchronous else "a synchronous invoke's"
-    return (f"{size:,} bytes, over Lambda's limit for {kind} payload ({limit:,} bytes): Lambda refuses it with "
+    given = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    return (f"{given}, over Lambda's limit for {kind} payload ({limit:,} bytes): Lambda refuses it with "
             "RequestEntityTooLargeException (put large data in S3 and send its key)")

@@ -64,6 +64,8 @@ CASES: list[tuple[str, tuple[str, ...], Callable[[Path], list[str]], str]] = [
     ("event-text-too-deep", ("invoke", "debugger"), lambda d: ["-e", DEEP_JSON], "--event"),
     ("event-file-too-large", ("invoke", "debugger"), lambda d: ["-e", _large_event_file(d)],
      "6,291,457 bytes, over Lambda's limit"),
+    ("event-file-endless", ("invoke", "debugger"), lambda d: ["-e", "/dev/zero"],
+     "--event /dev/zero: more than 6,291,456 bytes, over Lambda's limit"),
     ("env-file-too-deep", ("invoke", "serve", "replay", "debugger"),
      lambda d: ["--env-file", _deep_env_file(d)], "--env-file"),
     ("env-file-not-utf8", ("invoke", "serve", "replay", "debugger"),
