@@ -154,6 +154,11 @@ def _custom_command(bootstrap: Optional[str]) -> Optional[tuple[str, ...]]:
         raise ConfigError(f"--bootstrap {bootstrap}: not a command line ({exc})") from None
     if not custom:
         raise ConfigError("--bootstrap: empty command")
+    program = custom[0]
+    if "/" in program and not os.path.isabs(program) and os.path.exists(program):
+        # A path from where the command was typed (`--bootstrap ./run.sh`): the runtime starts in the code's folder
+        # (/var/task), where it would name nothing. One that exists only there is left to mean that folder's.
+        custom = (os.path.abspath(program), *custom[1:])
     return custom
 
 

@@ -224,6 +224,20 @@ def test_python_given_relative_to_the_working_directory_runs_the_function() -> N
     assert f"The function runs in {REPO / relative} (--python" in result.stderr, result.stderr
 
 
+def test_bootstrap_command_given_relative_to_the_working_directory_runs(code_dir: Path) -> None:
+    """`--bootstrap ./runtime.sh` names the program from where the command runs, not from the code's folder."""
+    write_file(code_dir / "code" / "handler.py", "def handler(event, context):\n    return 1\n")
+    runtime = write_file(code_dir / "runtimes" / "runtime.sh", (SAMPLES / "stream" / "bootstrap").read_text(),
+                         executable=True)
+    relative = os.path.relpath(runtime, REPO)
+
+    result = run_cli("invoke", str(code_dir / "code"), "--bootstrap", f"{relative} --quiet",
+                     "-e", '{"chunks": 2, "pause_ms": 0}')  # run in REPO
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["chunk", "0", "chunk", "1"], result.stdout
+
+
 def test_custom_bootstrap_not_executable_is_one_line(code_dir: Path) -> None:
     bootstrap = write_file(code_dir / "bootstrap", "#!/bin/sh\nexit 0\n", executable=False)
 
