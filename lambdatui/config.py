@@ -75,12 +75,17 @@ class FunctionConfig:
         return tuple(p.name for p in self.extensions)
 
 
-def _discover_extensions(extensions_dir: Optional[Path], code_dir: Path) -> tuple[Path, ...]:
+def _discover_extensions(extensions_dir: Optional[Path], code_dir: Path, notes: list[str]) -> tuple[Path, ...]:
     if extensions_dir is None:
         candidate = code_dir / "extensions"
         if not candidate.is_dir() or (candidate / "__init__.py").is_file():
             # No folder, or one that is a Python package the handler imports (`from extensions import db`), which
             # Lambda never launches: only /opt/extensions holds external extensions.
+            return ()
+        if _python_modules_only(candidate):  # a namespace package (no __init__.py) of the function's, as above
+            notes.append(f"{candidate} holds Python modules only, none executable: taken for the function's own code "
+                         "(Lambda launches only /opt/extensions), not launched as extensions; --extensions DIR "
+                         "launches a folder's files")
             return ()
         extensions_dir = candidate
     elif not extensions_dir.is_dir():
@@ -90,6 +95,11 @@ def _discover_extensions(extensions_dir: Optional[Path], code_dir: Path) -> tupl
     if len(found) > MAX_EXTENSIONS:
         raise ConfigError(f"{extensions_dir} holds {len(found)} extensions; Lambda allows at most {MAX_EXTENSIONS}")
     return found
+
+
+def _python_modules_only(folder: Path) -> bool:
+    files = [p for p in folder.iterdir() if p.is_file()]
+    return bool(files) and all(p.suffix == ".py" and not os.access(p, os.X_OK) for p in files)
 
 
 def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, ...]:
@@ -251,6 +261,7 @@ def resolve_function(
     if repeated is not None:  # Lambda refuses a function that names one layer twice (and overlayfs cannot stack it)
         raise ConfigError(f"layer {repeated} is attached twice (from the template's Globals and the function, or "
                           "--layer): Lambda refuses a function that lists the same layer twice")
+    extensions = _discover_extensions(Path(extensions_dir).resolve() if extensions_dir else None, code_dir, notes)
     return FunctionConfig(
         name=name,
         code_dir=code_dir,
@@ -258,7 +269,7 @@ def resolve_function(
         runtime=runtime,
         timeout_s=timeout_s,
         memory_mb=memory_mb,
-        extensions=_discover_extensions(Path(extensions_dir).resolve() if extensions_dir else None, code_dir),
+        extensions=extensions,
         env=variables,
         layers=(*template_layers, *given_layers),
         notes=tuple(notes),

@@ -49,6 +49,18 @@ def test_a_python_package_named_extensions_is_imported_not_launched(code_dir: Pa
     assert json.loads(done.stdout) == {"db": "sqlite"}
 
 
+def test_a_namespace_package_named_extensions_is_imported_not_launched(code_dir: Path) -> None:
+    # The same without __init__.py (a namespace package, Python 3's default): its modules are the function's code.
+    handler = write_file(code_dir / "app.py", "from extensions import db\n\n\ndef handler(event, context):\n"
+                                              "    return {'db': db.DB}\n")
+    write_file(code_dir / "extensions" / "db.py", "DB = 'sqlite'\n")
+    done = run_cli("invoke", str(handler), timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"db": "sqlite"}
+    assert f"[lambdatui]  {code_dir / 'extensions'} holds Python modules only, none executable: taken for the " \
+           "function's own code" in done.stderr, done.stderr
+
+
 def test_a_native_library_in_the_code_folder_loads_by_name(code_dir: Path) -> None:
     # Lambda's LD_LIBRARY_PATH holds /var/task and /var/task/lib before /opt/lib (lambda-spec §5).
     found = ctypes.util.find_library("z")
