@@ -154,7 +154,15 @@ def render_head(status: int, headers: Sequence[tuple[str, str]], length: Optiona
     try:
         return text.encode("latin-1")  # header values came in as latin-1: the same bytes go back out
     except UnicodeEncodeError:
-        return text.encode("utf-8")  # a value beyond latin-1 (a decoded client context) goes out as UTF-8
+        pass
+    # A value beyond latin-1 (a decoded client context) goes out as UTF-8; a function's name taken from a folder whose
+    # name is not UTF-8 (its bytes kept as surrogates by the file system's decoding) as those bytes; a lone surrogate
+    # that stands for no byte as U+FFFD. Never a route that fails on what a value holds.
+    return _STRAY_SURROGATE.sub("\ufffd", text).encode("utf-8", "surrogateescape")
+
+
+# Surrogates other than U+DC80-U+DCFF, which surrogateescape turns back into the bytes 0x80-0xFF they stand for.
+_STRAY_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -132,3 +132,12 @@ async def test_unknown_paths_and_methods_answer_json_and_keep_the_connection(
         assert headers["content-type"] == "application/json" and "connection" not in headers
         await client.send(b"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n")
         assert (await client.answer())[0] == 200
+
+
+def test_a_header_value_no_encoding_takes_still_renders() -> None:
+    """A function named after a folder whose name is not UTF-8 (its bytes kept as surrogates) goes out as those
+    bytes; a lone surrogate that stands for no byte as U+FFFD: the head is written either way."""
+    arn = "arn:aws:lambda:us-east-1:012345678912:function:caf\udce9"
+    head = render_head(200, [("Lambda-Runtime-Invoked-Function-Arn", arn), ("X-Odd", "a\ud800b")], 0, "d", False)
+    assert b"function:caf\xe9\r\n" in head
+    assert "X-Odd: a\ufffdb\r\n".encode() in head
