@@ -114,6 +114,16 @@ def _one_of(header: str, value: Optional[str], allowed: tuple[str, ...], absent:
     return value
 
 
+def check_no_tenant(tenant_id: Optional[str]) -> None:
+    """Only a function with tenant isolation takes X-Amz-Tenant-Id, and Lambda refuses it for any other (boto3's
+    TenantId): lambdatui emulates functions without it, so it says so rather than run the invoke with the tenant
+    left out (the function's context.tenant_id would be None, where the caller expects its tenant)."""
+    if tenant_id is not None:
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            f"{h.TENANT_ID} = {tenant_id!r}: this function does not use tenant isolation, so an "
+                            "invoke cannot name a tenant (lambdatui emulates functions without tenant isolation)")
+
+
 def checked_client_context(encoded: Optional[str]) -> Optional[str]:
     """X-Amz-Client-Context as the runtime gets it: base64 of a JSON document, decoded (None when absent)."""
     if not encoded:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
-from lambdatui.api.invoke_checks import (REQUEST_TOO_LARGE, InvokeRefused, checked_client_context,
-                                         checked_invocation_type, checked_log_type, checked_payload,
-                                         checked_qualifier, payload_limit, result_parts, throttle_parts)
+from lambdatui.api.invoke_checks import (REQUEST_TOO_LARGE, InvokeRefused, check_no_tenant,
+                                         checked_client_context, checked_invocation_type, checked_log_type,
+                                         checked_payload, checked_qualifier, payload_limit, result_parts, throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid
@@ -53,6 +53,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             payload, too_large, size = await read_body(payload_limit(invocation_type))
             payload = checked_payload(payload, too_large, invocation_type, size=size)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))  # an Event's too
+            check_no_tenant(request.headers.get(h.TENANT_ID))
             qualifier = checked_qualifier(function_name, request.query_string.decode("latin-1"))
         except InvokeRefused as refused:
             return api_error(refused)

@@ -37,7 +37,7 @@ GRACEFUL_STOP_S = 0.5
 IDLE_LIMIT_S = 75.0  # a kept-alive caller's connection idle this long is closed, as Lambda's front end does
 
 _INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
-_INVOKE_OPTIONS = frozenset(name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT))
+_INVOKE_OPTIONS = frozenset(name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT, h.TENANT_ID))
 _TRACE = h.TRACE_ID.lower()
 
 

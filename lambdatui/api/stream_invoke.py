@@ -24,7 +24,7 @@ import trio
 from lambdatui.api import event_stream as es
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange
-from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, checked_client_context,
+from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, check_no_tenant, checked_client_context,
                                          checked_invocation_type, checked_log_type, checked_payload,
                                          checked_qualifier, payload_limit, throttle_parts)
 from lambdatui.api.rendering import Answer
@@ -38,8 +38,8 @@ STREAM_PATH = re.compile(r"/2021-11-15/functions/([^/]+)/response-streaming-invo
 INVOCATION_TYPES = (REQUEST_RESPONSE, DRY_RUN)
 LABEL = "InvokeWithResponseStream"  # how the debugger names these invokes
 
-_TYPE, _LOG_TYPE, _CONTEXT, _TRACE = (name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE, h.CLIENT_CONTEXT,
-                                                                  h.TRACE_ID))
+_TYPE, _LOG_TYPE, _CONTEXT, _TRACE, _TENANT = (name.lower() for name in (h.INVOCATION_TYPE, h.LOG_TYPE,
+                                                                           h.CLIENT_CONTEXT, h.TRACE_ID, h.TENANT_ID))
 
 
 class RunningInvoke:
@@ -83,6 +83,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
     try:
         payload = checked_payload(body, too_large, invocation_type, "InvokeWithResponseStream")
         client_context = checked_client_context(headers.get(_CONTEXT))
+        check_no_tenant(headers.get(_TENANT))
         qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2])
     except InvokeRefused as refused:
         return Answer(*refused.parts())

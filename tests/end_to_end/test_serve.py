@@ -213,6 +213,20 @@ def test_an_event_invoke_does_not_pass_the_client_context_on(code_dir: Path) -> 
     assert re.findall(r"custom: (.*)", output) == ["None", "{'tenant': 'acme'}"], output
 
 
+def test_an_invoke_naming_a_tenant_is_refused_as_by_a_function_without_tenant_isolation() -> None:
+    # boto3's TenantId (X-Amz-Tenant-Id) is for functions with tenant isolation; Lambda refuses it for any other, and
+    # lambdatui emulates no other: it ran the invoke with the tenant dropped (context.tenant_id None).
+    with ServeProcess(COUNTER) as served:
+        client = lambda_client(served)
+        for call in (client.invoke, client.invoke_with_response_stream):
+            with pytest.raises(ClientError) as refused:
+                call(FunctionName="fn", TenantId="blue", Payload=b"{}")
+            error = refused.value.response["Error"]
+            assert error["Code"] == "InvalidParameterValueException", refused.value.response
+            assert "'blue'" in error["Message"] and "tenant isolation" in error["Message"], error
+        assert json.loads(client.invoke(FunctionName="fn", Payload=b"{}")["Payload"].read())["invocations"] == 1
+
+
 def test_the_alias_the_caller_named_is_in_the_invoked_function_arn(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", "def handler(event, context):\n"
                                                   "    return context.invoked_function_arn\n")
