@@ -112,6 +112,16 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
     )
 
 
+def _grace(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds") from None
+    if not 0 <= value < float("inf"):  # NaN too
+        raise argparse.ArgumentTypeError(f"{text}: give seconds, 0 or more (0: name the accepted Event invokes at once)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lambdatui",
@@ -134,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--url-port", type=int, metavar="PORT",
                        help="also serve the function as a function URL here (on --host): any method and path "
                             "invokes it with an HTTP event, its result is the HTTP response")
-    serve.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
+    serve.add_argument("--shutdown-grace", type=_grace, default=10.0, metavar="SECONDS",
                        help="on SIGINT/SIGTERM, run the Event invokes already accepted for up to this long, then "
                             "name on stderr each one left (default 10)")
     serve.add_argument("--record", metavar="FILE",

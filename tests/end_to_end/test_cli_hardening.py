@@ -144,3 +144,10 @@ def test_the_debugger_without_a_terminal_says_so_instead_of_waiting_for_keys(red
     assert result.stderr.strip().splitlines() == [
         "lambdatui: the debugger needs a terminal to draw on and read keys from (its standard input and output are "
         "not one): without one, run 'lambdatui invoke PATH' or 'lambdatui serve PATH'"]
+
+
+@pytest.mark.parametrize("grace", ["-1", "nan", "inf"])
+def test_a_shutdown_grace_that_is_no_length_of_time_is_refused(grace: str) -> None:
+    result = run_cli("serve", HELLO, f"--shutdown-grace={grace}", "--port", "0")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"argument --shutdown-grace: {grace}: give seconds, 0 or more" in result.stderr, result.stderr
