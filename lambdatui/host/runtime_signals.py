@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
-from lambdatui.host.stack_dump import wait_for_stack_dump
+from lambdatui.host.stack_dump import wait_for_stack_dump, write_exit_code
 from lambdatui.model.stacks import parse_faulthandler
 from lambdatui.processes.supervisor import ProcessHandle
 from lambdatui.run_folders import exit_file, stack_file
@@ -37,7 +37,12 @@ class RuntimeSignals:
                       f"{effect.participant} gets SIGKILL instead.")
             self._sup.kill(handle)
             return
-        self._exit_file(self.env.generation).write_text(str(effect.code))
+        path = self._exit_file(self.env.generation)
+        if not write_exit_code(path, effect.code):
+            self.note(f"Could not write the exit code to {path} (the function replaced it with something that is "
+                      "not a file?): the runtime gets SIGKILL instead.")
+            self._sup.kill(handle)
+            return
         self._sup.send_signal(handle, signal.SIGUSR2)
 
     def _exit_file(self, generation: int) -> Path:

@@ -1,8 +1,9 @@
-"""Waiting for faulthandler's dump of a timed-out runtime, written from its SIGUSR1 handler.
+"""Waiting for faulthandler's dump of a timed-out runtime, written from its SIGUSR1 handler; writing the exit code
+its SIGUSR2 handler reads.
 
-The dump's file lies in lambdatui's run folder, which stays writable inside the sandbox, and its path is in the
+The dump's file (and the exit code's) lies in lambdatui's run folder, which stays writable inside the sandbox, and its path is in the
 function's environment: the function can put anything there (a FIFO, a link to /dev/zero, a sparse file of many
-GB). So the host opens it without blocking or following a link, takes only a regular file, and reads at most
+GB). So the host opens the dump without blocking or following a link, takes only a regular file, and reads at most
 MAX_DUMP_BYTES: the host must survive whatever the function does.
 """
 
@@ -71,3 +72,26 @@ def read_dump(path: Path) -> str:
     finally:
         os.close(fd)
 
+
+def write_exit_code(path: Path, code: int) -> bool:
+    """`code` as the whole of a new regular file at `path`; False if that cannot be done.
+
+    Whatever the function put there goes first: a FIFO would block the host's open() until some reader came, a
+    link would have the host write wherever it points (outside the sandbox's read-only guard)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False  # a directory, say
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return False
+    try:
+        os.write(fd, str(code).encode())
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
