@@ -8,6 +8,7 @@ one line says that this environment was re-initialised, not restored.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Mapping, Optional
@@ -107,8 +108,35 @@ def restored_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _copy_tmp(source: Path, target: Path) -> None:
-    """The snapshot holds the disk too: a restored environment's /tmp starts as the snapshot's was."""
-    try:
-        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-    except (OSError, shutil.Error):
-        pass  # what cannot be copied (a socket, an unreadable file) is simply not in the copy
+    """The snapshot holds the disk too: a restored environment's /tmp starts as the snapshot's was.
+
+    Iterative, as the function's /tmp may be nested however deep: `shutil.copytree` recursed once per level and a
+    /tmp ~500 directories deep raised RecursionError, which crashed the host at the restore. Links are copied as
+    links; what cannot be copied (a FIFO, a socket, an unreadable file, a path past PATH_MAX) is simply not in the
+    copy. Each directory gets its times and mode once its contents are in (deepest first), as copytree did."""
+    made: list[tuple[str, str]] = []
+    pending = [(str(source), str(target))]
+    while pending:
+        src, dst = pending.pop()
+        try:
+            os.makedirs(dst, exist_ok=True)
+            entries = list(os.scandir(src))
+        except OSError:
+            continue
+        made.append((src, dst))
+        for entry in entries:
+            to = os.path.join(dst, entry.name)
+            try:
+                if entry.is_symlink():
+                    os.symlink(os.readlink(entry.path), to)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, to))
+                elif entry.is_file(follow_symlinks=False):
+                    shutil.copy2(entry.path, to, follow_symlinks=False)
+            except OSError:
+                pass
+    for src, dst in reversed(made):
+        try:
+            shutil.copystat(src, dst, follow_symlinks=False)
+        except OSError:
+            pass

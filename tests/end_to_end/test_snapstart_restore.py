@@ -521,3 +521,28 @@ def handler(event, context):
         assert sorted(markers) == [1, 2], served.output()
         assert answer.json()["markers"] == sorted(f"extension-{markers[n]}" for n in (1, 2)), answer.json()
 
+
+
+def test_a_snapshot_tmp_nested_deeper_than_the_recursion_limit_is_restored_whole(private_tmp: Path) -> None:
+    """shutil.copytree recursed once per level: a /tmp 1,500 directories deep (made during Init) raised
+    RecursionError in the restore's copy, and the host crashed with a traceback instead of answering."""
+    handler = write_file(private_tmp / "handler.py", '''import os
+
+fd = os.open("/tmp", os.O_RDONLY)
+for _ in range(1500):
+    os.mkdir("d", dir_fd=fd)
+    inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = inner
+with open("leaf", "w", opener=lambda name, flags: os.open(name, flags, dir_fd=fd)) as leaf:
+    leaf.write("at the bottom")
+os.close(fd)
+
+
+def handler(event, context):
+    return open("/tmp/" + "d/" * 1500 + "leaf").read()
+''')
+    result = run_cli("invoke", str(handler), "--snapstart")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "at the bottom"
+    assert "Traceback" not in result.stderr, result.stderr
