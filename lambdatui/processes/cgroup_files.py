@@ -35,9 +35,20 @@ def has_children(path: Path) -> bool:
 
 def children(path: Path) -> list[Path]:
     """Every cgroup inside `path`, deepest first (the order rmdir needs)."""
+    # Iterative: the function may nest its own cgroups however deep, and os.walk recursed once per level (Python
+    # 3.11): ~1,000 levels raised RecursionError at the next freeze, at the host's exit and at every later start.
     found: list[Path] = []
-    for root, dirs, _ in os.walk(path, topdown=False):  # a folder gone meanwhile is skipped, not raised
-        found.extend(Path(root) / name for name in dirs)
+    pending = [path]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                inside = [Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue  # gone meanwhile (or a path past PATH_MAX): skipped, not raised; its rmdir says EBUSY
+        found.extend(inside)
+        pending.extend(inside)
+    found.reverse()  # each folder was found after its parent: reversed, every one comes before its parent
     return found
 
 

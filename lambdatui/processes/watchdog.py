@@ -60,9 +60,20 @@ def main() -> int:
 def kill_cgroup(path):
     """Everything in the environment's cgroup, daemons that left their group included, and in the cgroups a
     function made inside it; then those cgroups, deepest first, and the environment's."""
-    folders = [root for root, _, _ in os.walk(path, topdown=False)]  # deepest first, `path` last
-    if not folders:
+    if not os.path.isdir(path):
         return  # gone already
+    # Walked without recursion, as a function may nest cgroups deeper than Python's recursion limit (os.walk
+    # recursed once per level: the watchdog died there, before removing anything).
+    folders = [path]
+    index = 0
+    while index < len(folders):
+        try:
+            with os.scandir(folders[index]) as entries:
+                folders += [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+        except OSError:
+            pass
+        index += 1
+    folders.reverse()  # deepest first, `path` last
     for _ in range(200):  # bounded: about 2 s
         pids = []
         for folder in folders:

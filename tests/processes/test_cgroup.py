@@ -47,3 +47,46 @@ def test_kill_all_returns_once_everything_inside_has_exited() -> None:
             child.kill()
             child.wait()
         cgroup.remove()
+
+
+def _nest(top, depth: int) -> None:
+    """`depth` folders, each inside the last, made by descriptor (as a function makes them in its own cgroup)."""
+    import os
+
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("a", dir_fd=fd)
+        inner = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+
+
+def test_cgroups_nested_deeper_than_the_recursion_limit_are_removed(tmp_path) -> None:
+    """A function (root in its sandbox) may nest cgroups in its own: os.walk recursed per level, and 1,500 levels
+    raised RecursionError at the freeze, at the host's exit and then at every later start (the stale one stayed).
+    Plain folders here: the walk and the rmdir order are the same, and no real cgroup is left to other runs."""
+    from lambdatui.processes.cgroup_files import children, remove_cgroup
+
+    top = tmp_path / "lambdatui-999999999-bbbbbb"
+    top.mkdir()
+    _nest(top, 1_500)
+    found = children(top)
+    assert len(found) == 1_500 and found[0] == top.joinpath(*["a"] * 1_500) and found[-1] == top / "a"
+    remove_cgroup(top)
+    assert not top.exists()
+
+
+def test_the_watchdog_removes_cgroups_nested_deeper_than_the_recursion_limit(tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "watchdog_program", Path(__file__).resolve().parents[2] / "lambdatui" / "processes" / "watchdog.py")
+    watchdog = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(watchdog)
+    top = tmp_path / "lambdatui-999999999-cccccc"
+    top.mkdir()
+    _nest(top, 1_500)
+    watchdog.kill_cgroup(str(top))
+    assert not top.exists()
