@@ -19,6 +19,7 @@ from lambdatui.processes import peers
 from lambdatui.processes.socket_holders import SocketHolders
 
 Address = tuple[str, int]
+SHOWN_REFUSALS = 5  # of an environment's refusals, the first ones are said, each with its address
 
 
 class SandboxAccess:
@@ -35,24 +36,32 @@ class SandboxAccess:
         self._holders = SocketHolders()  # what each process's descriptors were at the last look
         # Without /proc (not Linux) nobody can be traced: everyone is let in, and the start-up note says so.
         self.enforced = os.path.exists("/proc/net/tcp")
+        self.refused = 0  # connections refused so far: a process that opens thousands must not flood the log
 
     def __call__(self, client: Address, server: Address) -> bool:
         if not self.enforced:
             return True
         inode = peers.socket_inode(client, server)
-        if inode is not None:
-            own = list(self._own())
-            # The likely holders first: a runtime that has just started (every cold start) is let in without a
-            # walk through every process on the machine (~a third of the host's work in a crash and restart).
-            # lambdatui itself comes last: it may hold thousands of descriptors (each client of the Invoke API's),
-            # none of which an environment's connection should cost.
-            if self._holders.find(inode, (
-                lambda: own,
-                lambda: peers.descendants(own) if own else (),  # the function's own children, say
-                self._contained,  # a daemon that double-forked out of the tree is still inside, as in Lambda
-                lambda: (self._host_pid,),
-            )):
-                return True
-        self._on_refused(f"Refused a connection to the Runtime API from {client[0]}:{client[1]}: only this "
-                         "environment's own processes may use it, as in Lambda.")
+        if not inode:  # 0: the kernel lists the socket, but no process holds it (an orphan); None: it is gone
+            # Its client end is closed already (a process that gave up or exited): nobody is left to refuse or to
+            # serve, and a line would blame an outsider for what was most likely the environment's own process.
+            return False
+        own = list(self._own())
+        # The likely holders first: a runtime that has just started (every cold start) is let in without a
+        # walk through every process on the machine (~a third of the host's work in a crash and restart).
+        # lambdatui itself comes last: it may hold thousands of descriptors (each client of the Invoke API's),
+        # none of which an environment's connection should cost.
+        if self._holders.find(inode, (
+            lambda: own,
+            lambda: peers.descendants(own) if own else (),  # the function's own children, say
+            self._contained,  # a daemon that double-forked out of the tree is still inside, as in Lambda
+            lambda: (self._host_pid,),
+        )):
+            return True
+        self.refused += 1
+        if self.refused <= SHOWN_REFUSALS:
+            more = (f" Further refusals are counted, not shown ({SHOWN_REFUSALS} shown)."
+                    if self.refused == SHOWN_REFUSALS else "")
+            self._on_refused(f"Refused a connection to the Runtime API from {client[0]}:{client[1]}: only this "
+                             f"environment's own processes may use it, as in Lambda.{more}")
         return False

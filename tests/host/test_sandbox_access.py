@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Optional
 
 import pytest
 
-from lambdatui.host.sandbox_access import SandboxAccess
+from lambdatui.host.sandbox_access import SHOWN_REFUSALS, SandboxAccess
 from lambdatui.processes import peers
 
 CLIENT = "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); sys.stdin.read()"
@@ -68,6 +68,34 @@ def test_a_process_outside_the_environment_is_refused_even_a_child_of_lambdatui(
     refused: list[str] = []
     assert not SandboxAccess(refused.append, own=lambda: [])(client, server)
     assert len(refused) == 1 and "only this environment's own processes" in refused[0]
+
+
+def test_refusals_past_the_first_few_are_counted_not_said(connected_grandchild: Connected) -> None:
+    # A process that opens a thousand connections must not fill the log with a thousand lines.
+    _, _, client, server = connected_grandchild
+    refused: list[str] = []
+    access = SandboxAccess(refused.append, own=lambda: [])
+    assert not any(access(client, server) for _ in range(SHOWN_REFUSALS + 3))
+    assert access.refused == SHOWN_REFUSALS + 3 and len(refused) == SHOWN_REFUSALS
+    assert "Further refusals are counted, not shown" in refused[-1]
+    assert not any("Further" in line for line in refused[:-1])
+
+
+def test_a_connection_its_holder_has_closed_is_refused_without_blaming_anyone() -> None:
+    # A process of the environment's own that gave up (or exited) before the host accepted: no process holds the
+    # client end any more, so nobody is let in and nobody is named an outsider.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client_socket = socket.create_connection(listener.getsockname())
+        client = client_socket.getsockname()
+        client_socket.close()
+        conn, _ = listener.accept()
+        with conn:
+            refused: list[str] = []
+            access = SandboxAccess(refused.append, own=lambda: [])
+            assert not access(client, listener.getsockname())
+    assert refused == [] and access.refused == 0
 
 
 def test_the_environments_cgroup_lets_in_a_process_that_left_the_tree(connected_grandchild: Connected) -> None:
