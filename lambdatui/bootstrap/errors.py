@@ -80,16 +80,11 @@ def error_from_exception(exc: BaseException, request_id: Optional[str] = None) -
     """Error body for any exception: FaultError keeps its own type and trace.
 
     Other exceptions use the class name as errorType and str(exc) as the message,
-    as awslambdaric's `build_fault_result`/`handle_event_request` do.
+    as awslambdaric's `build_fault_result`/`handle_event_request` do. A __str__ that raises is
+    not caught: in awslambdaric its exception escapes the runtime loop and the runtime dies
+    (Runtime.ExitError), and a debugger must not show a tidy error Lambda never returns.
     """
     if isinstance(exc, FaultError):
         return make_error(exc.msg, exc.error_type, exc.trace, request_id)
-    return make_error(_safe_str(exc), type(exc).__name__, user_stack(exc.__traceback__), request_id)
+    return make_error(str(exc), type(exc).__name__, user_stack(exc.__traceback__), request_id)
 
-
-def _safe_str(exc: BaseException) -> str:
-    """str(exc), which user-defined __str__ methods can make raise."""
-    try:
-        return str(exc)
-    except Exception as inner:  # a broken __str__ must not take the runtime down
-        return "<exception str() failed: %s>" % type(inner).__name__

@@ -149,3 +149,43 @@ def test_context_headers_that_are_not_objects_end_as_in_awslambdaric(parity_code
     theirs = _outcomes("awslambdaric", parity_code_dir, header, value)
     assert len(theirs) == 2, theirs  # the odd invocation, then the next one: the runtime did not die
     assert ours == theirs
+
+
+# An exception whose __str__ raises: awslambdaric calls str() on it while building the error, the new exception
+# escapes its loop and the runtime dies (Lambda: Runtime.ExitError, a fresh environment next). Ours must not turn
+# it into a tidy function error that Lambda would never return.
+STR_RAISES = """
+    class Broken(Exception):
+        def __str__(self):
+            raise RuntimeError("no text for you")
+"""
+
+
+@pytest.mark.parametrize("module", ["at_invoke", "at_init"])
+def test_exception_whose_str_raises_ends_the_runtime_as_in_awslambdaric(parity_code_dir, module):
+    write(parity_code_dir, "str_raises_at_invoke.py", STR_RAISES + """
+    def handler(event, context):
+        raise Broken()
+    """)
+    write(parity_code_dir, "str_raises_at_init.py", STR_RAISES + """
+    raise Broken()
+    def handler(event, context):
+        return 1
+    """)
+    handler = "str_raises_%s.handler" % module
+    outcomes = []
+    for which in ("ours", "awslambdaric"):
+        api = FakeRuntimeApi().start()
+        try:
+            api.events.extend([Event(b"{}", "r1"), Event(b"{}", "r2")])
+            cmd = [sys.executable, str(BOOTSTRAP_DIR)] if which == "ours" else [
+                sys.executable, "-m", "awslambdaric", handler]
+            out = subprocess.run(cmd, cwd=str(parity_code_dir), env=bootstrap_env(api, parity_code_dir, handler),
+                                 capture_output=True, timeout=WAIT_S)
+            posts = [r.path for r in api.requests if r.method == "POST"]
+            last_line = out.stderr.decode().strip().splitlines()[-1]
+            outcomes.append((out.returncode, posts, last_line))
+        finally:
+            api.stop()
+    assert outcomes[1] == (1, [], "RuntimeError: no text for you")  # the oracle: nothing posted, the runtime died
+    assert outcomes[0] == outcomes[1]
