@@ -2,7 +2,7 @@
 
 awslambdaric uses simplejson; we must stay stdlib-only, so what its defaults add over
 the stdlib encoder is rebuilt here: Decimal as a bare JSON number (NaN as NaN) and
-bytes values as UTF-8 text. Not rebuilt: simplejson's namedtuple-as-object (a
+bytes values and dict keys as UTF-8 text. Not rebuilt: simplejson's namedtuple-as-object (a
 namedtuple result is a JSON array here) and its parser's error wording.
 """
 
@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from typing import Any, List, Tuple
+from typing import Any, List, Set, Tuple
 
 from .errors import MARSHAL_ERROR, UNMARSHAL_ERROR, FaultError
 
@@ -26,6 +26,7 @@ _NON_ASCII_ENVS = re.compile(r"AWS_Lambda_python3\.(\d+)$")
 # Decimals are first encoded as this marker string (with a nonce of the call's own, so that no string of the
 # result can be taken for one), then swapped for their digits.
 _DECIMAL_MARKER = "\u0000lambdatui-decimal-%s\u0000"
+_KEY_ERROR = "keys must be str, int, float, bool or None, not "
 
 
 def _ensure_ascii() -> bool:
@@ -53,12 +54,42 @@ def to_json(obj: Any) -> str:
         raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
 
     ensure_ascii = _ensure_ascii()
-    text = json.dumps(obj, default=default, allow_nan=True, ensure_ascii=ensure_ascii)
+    try:
+        text = json.dumps(obj, default=default, allow_nan=True, ensure_ascii=ensure_ascii)
+    except TypeError as exc:
+        if not str(exc).startswith(_KEY_ERROR):
+            raise
+        # Only now, when the stdlib refused a key, is the value walked: a bytes key is UTF-8 text to simplejson.
+        text = json.dumps(_simplejson_keys(obj, set()), default=default, allow_nan=True, ensure_ascii=ensure_ascii)
     if not decimals:
         return text
     quoted_marker = json.dumps(marker, ensure_ascii=ensure_ascii)[1:-1]
     pattern = re.compile('"' + re.escape(quoted_marker) + r'(\d+)"')
     return pattern.sub(lambda m: decimals[int(m.group(1))], text)
+
+
+def _simplejson_key(key: Any) -> Any:
+    """A dict key as simplejson takes it: bytes decoded as UTF-8; what no JSON key can be, its TypeError wording
+    (the class's bare name, where the stdlib says `decimal.Decimal`)."""
+    if key is None or isinstance(key, (str, int, float)):
+        return key
+    if isinstance(key, bytes):
+        return key.decode("utf-8")
+    raise TypeError("%s%s" % (_KEY_ERROR, type(key).__name__))
+
+
+def _simplejson_keys(value: Any, active: Set[int]) -> Any:
+    """A copy of the dicts and lists in `value` with their keys as simplejson takes them (see _simplejson_key). A
+    container already being copied is left as it is, for json.dumps to report the circular reference."""
+    if not isinstance(value, (dict, list, tuple)) or id(value) in active:
+        return value
+    active.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {_simplejson_key(k): _simplejson_keys(v, active) for k, v in value.items()}
+        return [_simplejson_keys(v, active) for v in value]
+    finally:
+        active.discard(id(value))
 
 
 def decode_event(body: bytes, content_type: str) -> Any:

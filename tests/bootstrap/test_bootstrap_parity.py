@@ -33,6 +33,12 @@ MODULES = {
             return {"s": {1}}
         def with_bytes(event, context):
             return {"b": b"caf\\xc3\\xa9", "bad": b"\\xff" if event == b"raw body" else b""}
+        def bytes_keys(event, context):
+            return {b"k": {b"caf\\xc3\\xa9": [{b"n": 1}]}, 1: (2, {b"t": None})}
+        def undecodable_key(event, context):
+            return {"a": [{b"\\xff": 1}]}
+        def decimal_key(event, context):
+            return {Decimal("1.5"): 1}
     """,
     "fails.py": """
         class CustomError(Exception):
@@ -55,7 +61,9 @@ EVENTS = [
 ]
 
 HANDLERS = [
-    "ok.handler", "ok.raw", "ok.nothing", "ok.unserializable", "ok.with_bytes", "fails.handler",
+    "ok.handler", "ok.raw", "ok.nothing", "ok.unserializable", "ok.with_bytes", "ok.bytes_keys", "ok.undecodable_key",
+    "ok.decimal_key",
+    "fails.handler",
     "syntax_bad.handler", "import_raises.handler", "import_missing.handler",
     "ok.missing", "ok", "sys.handler", "nope.handler",
 ]
