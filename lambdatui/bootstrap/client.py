@@ -10,6 +10,7 @@ ACKs add ~40 ms per request on loopback.
 from __future__ import annotations
 
 import json
+import time
 from typing import Dict, NamedTuple, Optional, Tuple
 
 from . import logs
@@ -25,9 +26,9 @@ NEXT_PATH = RUNTIME_PREFIX + "/invocation/next"
 # refused before it is read whole (413), and the connection closed with the /next unread.
 PIPELINE_MAX_BODY = 64 * 1024
 
-# Statuses after which the invocation is lost but the runtime carries on (the host
-# refused the body: too large, unknown/expired request id, wrong state, or on Managed
-# Instances 410: the invoke timed out while its handler ran on).
+# Statuses after which one of several workers (Managed Instances) carries on with the invocation lost (the host
+# refused the body: too large, unknown/expired request id, wrong state, or 410: the invoke timed out while its
+# handler ran on), as awslambdaric's multi-concurrent client does. A single runtime ends (_check_result).
 _REFUSED_STATUSES = (400, 403, 410, 413)
 
 # Errors meaning "the server closed the kept-alive connection before answering".
@@ -70,9 +71,10 @@ class Invocation(NamedTuple):
 class RuntimeClient(object):
     """Runtime API calls (and, when enabled, lambdatui's private calls)."""
 
-    def __init__(self, address: str, private: bool = False) -> None:
+    def __init__(self, address: str, private: bool = False, one_of_workers: bool = False) -> None:
         self._conn = Connection(address, CONNECT_TIMEOUT_S)
         self.private = private
+        self.one_of_workers = one_of_workers  # Managed Instances: a refused answer is not fatal (_check_result)
         self._next_sent = False  # a /next went out behind the last response: its answer is still to be read
 
     def close(self) -> None:
@@ -176,10 +178,15 @@ class RuntimeClient(object):
     def _post_invocation_result(self, path: str, body: bytes, headers: Dict[str, str]) -> None:
         self._check_result(path, self._round_trip("POST", path, body, headers))
 
-    @staticmethod
-    def _check_result(path: str, resp: Response) -> None:
+    def _check_result(self, path: str, resp: Response) -> None:
         if resp.status == 202:
             return
+        if not self.one_of_workers:
+            # awslambdaric's C++ client: this line (the same words for /response and /error), then a RuntimeError
+            # that ends the runtime, so Lambda gives the next invoke a fresh environment.
+            logs.client_error("[ERROR] [%d] LAMBDA_RUNTIME Failed to post handler success response. Http response code: "
+                              "%d. %s" % (int(time.time() * 1000), resp.status, resp.body.decode("utf-8", "replace")))
+            raise RuntimeError("Failed to post invocation %s" % ("error" if path.endswith("/error") else "response"))
         if resp.status in _REFUSED_STATUSES:
             logs.warn(
                 "POST %s answered %d: %s"

@@ -137,6 +137,14 @@ def warn(line: str) -> None:
         pass
 
 
+def client_error(line: str) -> None:
+    """One line as awslambdaric's C++ client logs it: on stdout, in its own format (no request id, no prefix)."""
+    try:
+        sys.stdout.write(line + "\n")
+    except Exception:
+        pass
+
+
 def set_invocation(request_id: Optional[str], tenant_id: Optional[str]) -> None:
     """Record the current invocation for log records (kept until the next one, like awslambdaric)."""
     global _request_id, _tenant_id

@@ -228,7 +228,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         def running(request_id: Optional[str]) -> None:
             slots.set(index, request_id)
 
-        serve(RuntimeClient(address, private=private), handler_name, False, running)
+        serve(RuntimeClient(address, private=private, one_of_workers=True), handler_name, False, running)
 
     def report(pid: int, code: Optional[int], signal_number: Optional[int], request_id: Optional[str]) -> None:
         reporter = RuntimeClient(address, private=True)

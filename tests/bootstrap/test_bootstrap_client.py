@@ -54,11 +54,27 @@ def test_early_413_on_a_large_body_is_read_not_retried(capsys, then_next):
         _read_head(f)  # the POST's headers; its 7 MB body is never read
         conn.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlarge")
 
-    client = RuntimeClient(_one_connection_server(script))
+    client = RuntimeClient(_one_connection_server(script), one_of_workers=True)  # a worker carries on after a 413
     assert client.next_invocation().request_id == "r1"
     client.post_response("r1", b"x" * 7_000_000, "application/json", then_next)  # must not raise
     assert not client._next_sent
     assert "answered 413: large" in capsys.readouterr().err
+    client.close()
+
+
+def test_a_single_runtime_ends_on_a_refused_response_as_awslambdaric(capsys):
+    def script(conn, f):
+        _read_head(f)
+        conn.sendall(NEXT_OK)
+        _read_head(f)
+        conn.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlarge")
+
+    client = RuntimeClient(_one_connection_server(script))
+    assert client.next_invocation().request_id == "r1"
+    with pytest.raises(RuntimeError, match="^Failed to post invocation response$"):
+        client.post_response("r1", b"x" * 7_000_000, "application/json", True)
+    assert "LAMBDA_RUNTIME Failed to post handler success response. Http response code: 413. large" in (
+        capsys.readouterr().out)
     client.close()
 
 

@@ -290,13 +290,14 @@ def test_output_is_in_the_pipe_before_the_response_is_posted(api, code_dir):
     assert seen_at_response == [b"via print\nvia the raw, block-buffered stream\n"]
 
 
-def test_refused_response_is_logged_and_the_loop_goes_on(api, code_dir):
+def test_refused_response_is_logged_and_ends_the_runtime(api, code_dir):
+    """As awslambdaric's: Lambda gives the next invoke a fresh environment (test_bootstrap_parity compares)."""
     write(code_dir, "handler.py", ECHO)
     api.statuses[response_path("r1")] = 413
     run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1"), Event(request_id="r2")])
-    assert api.find(response_path("r2"))
-    refused = [line for line in run.stderr.splitlines() if "413" in line]
-    assert len(refused) == 1 and response_path("r1") in refused[0]
+    assert run.returncode == 1 and not api.find(response_path("r2"))
+    assert "Http response code: 413" in run.stdout
+    assert run.stderr.strip().splitlines()[-1] == "RuntimeError: Failed to post invocation response"
 
 
 def test_reconnects_when_the_host_drops_the_kept_alive_connection(api, code_dir):

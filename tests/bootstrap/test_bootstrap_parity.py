@@ -197,3 +197,31 @@ def test_exception_whose_str_raises_ends_the_runtime_as_in_awslambdaric(parity_c
             api.stop()
     assert outcomes[1] == (1, [], "RuntimeError: no text for you")  # the oracle: nothing posted, the runtime died
     assert outcomes[0] == outcomes[1]
+
+
+# A /response or /error the API refuses (413: larger than 6 MB): awslambdaric's C++ client logs it and raises, and
+# the runtime exits: in Lambda the caller gets Function.ResponseSizeTooLarge and the next invoke a fresh environment.
+# Ours must not carry on warm (only Managed Instances' workers carry on: test_managed_workers).
+@pytest.mark.parametrize("handler", ["ok.handler", "fails.handler"])
+def test_a_refused_answer_ends_the_runtime_as_in_awslambdaric(parity_code_dir, handler):
+    outcomes = []
+    for which in ("ours", "awslambdaric"):
+        api = FakeRuntimeApi().start()
+        try:
+            api.events.extend([Event(b"{}", "r1"), Event(b"{}", "r2")])
+            for kind in ("response", "error"):
+                api.statuses["/2018-06-01/runtime/invocation/r1/%s" % kind] = 413
+            cmd = [sys.executable, str(BOOTSTRAP_DIR)] if which == "ours" else [
+                sys.executable, "-m", "awslambdaric", handler]
+            out = subprocess.run(cmd, cwd=str(parity_code_dir), env=bootstrap_env(api, parity_code_dir, handler),
+                                 capture_output=True, timeout=WAIT_S)
+            requests = [r.path for r in api.requests if r.method == "POST"]
+            stderr = out.stderr.decode().strip().splitlines()
+            logged = [re.sub(r"\[\d+\]", "[<ms>]", line) for line in out.stdout.decode().splitlines()
+                      if "LAMBDA_RUNTIME" in line]
+            outcomes.append((out.returncode, requests, logged, stderr[-1]))
+        finally:
+            api.stop()
+    assert outcomes[1][0] == 1 and len(outcomes[1][1]) == 1 and outcomes[1][2]  # the oracle: the refused answer
+    # (logged), and the end
+    assert outcomes[0] == outcomes[1]
