@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 
 from . import codec, faults, inspect_state, logs, workers
 from .client import Invocation, RuntimeClient
@@ -28,6 +28,11 @@ TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
 INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
 SNAP_START = "snap-start"
 SNAPSHOT_FD_ENV = "LAMBDATUI_SNAPSHOT_FD"  # set only for a SnapStart snapshot template (snapstart.py)
+# The host's settings for this runtime. Read from `private_env`, never left in os.environ: the function's code (and
+# every program it starts) must see only the variables Lambda's runtime has.
+PRIVATE_ENV_NAMES = ("LAMBDATUI_PRIVATE_API", "LAMBDATUI_REPORT_GLOBALS", "LAMBDATUI_STACK_FILE",
+                     "LAMBDATUI_EXIT_FILE", "LAMBDATUI_OPT")
+private_env: Dict[str, str] = {}
 
 # Kept open while installed: faulthandler writes to its fd from a signal handler.
 _stack_file: Optional[IO[str]] = None
@@ -96,6 +101,15 @@ def install_exit_hook(path: Optional[str]) -> None:
 
     signal.signal(signal.SIGUSR2, exit_now)
     _exit_hook_installed = True
+
+
+def take_private_env(env: MutableMapping[str, str]) -> Dict[str, str]:
+    """Move the LAMBDATUI_* settings out of `env` (os.environ) into private_env."""
+    for name in PRIVATE_ENV_NAMES:
+        value = env.pop(name, None)
+        if value is not None:
+            private_env[name] = value
+    return private_env
 
 
 def runtime_flags(env: Any) -> Tuple[bool, bool]:
@@ -199,7 +213,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not address:
         sys.exit("lambdatui-bootstrap: AWS_LAMBDA_RUNTIME_API is not set")
     handler_name = env.get("_HANDLER") or (argv[1] if len(argv) > 1 else "")
-    private, globals_wanted = runtime_flags(env)
+    settings = take_private_env(env)
+    private, globals_wanted = runtime_flags(settings)
     snapshot_channel: Optional[socket] = None
     if SNAPSHOT_FD_ENV in env:  # taken out of the environment before any user code runs
         from .snapstart import take_channel
@@ -209,9 +224,9 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     logs.install_unbuffered_streams()
     logs.setup_logging(env.get("AWS_LAMBDA_LOG_FORMAT"), env.get("AWS_LAMBDA_LOG_LEVEL"))
-    install_stack_dump(env.get("LAMBDATUI_STACK_FILE"))
-    install_exit_hook(env.get("LAMBDATUI_EXIT_FILE"))
-    _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd(), env.get("LAMBDATUI_OPT"))
+    install_stack_dump(settings.get("LAMBDATUI_STACK_FILE"))
+    install_exit_hook(settings.get("LAMBDATUI_EXIT_FILE"))
+    _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd(), settings.get("LAMBDATUI_OPT"))
 
     client = RuntimeClient(address, private=private)
     if private:
@@ -260,7 +275,7 @@ def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
 
         client = snap_start(client, snapshot_channel)  # a template's restored copy comes back with a new client
         if running is None:  # a restored copy reads its own environment's variables (workers never report)
-            globals_wanted = runtime_flags(os.environ)[1]
+            globals_wanted = runtime_flags(private_env)[1]
         if globals_wanted:
             report_globals(client, "restore", None, module)
 

@@ -42,12 +42,12 @@ import signal
 import socket
 import sys
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 
 from . import codec, logs
 from .client import RuntimeClient
 from .errors import error_from_exception
-from .loop import install_exit_hook, install_stack_dump, runtime_flags
+from .loop import PRIVATE_ENV_NAMES, install_exit_hook, install_stack_dump, private_env, runtime_flags
 
 HOOKS_MODULE = "snapshot_restore_py"
 BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
@@ -261,12 +261,14 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
             mount_ns = "none"
         _redirect_stdio(fds[0], fds[1])
         for name, value in env.items():
+            # The host's settings go where loop.main put them, out of the function's sight.
+            target: MutableMapping[str, str] = private_env if name in PRIVATE_ENV_NAMES else os.environ
             if value is None:
-                os.environ.pop(name, None)
+                target.pop(name, None)
             else:
-                os.environ[name] = value
-        install_stack_dump(os.environ.get("LAMBDATUI_STACK_FILE"))
-        install_exit_hook(os.environ.get("LAMBDATUI_EXIT_FILE"))
+                target[name] = value
+        install_stack_dump(private_env.get("LAMBDATUI_STACK_FILE"))
+        install_exit_hook(private_env.get("LAMBDATUI_EXIT_FILE"))
         tempfile = sys.modules.get("tempfile")
         if tempfile is not None:
             tempfile.tempdir = None  # type: ignore[attr-defined]  # re-read TMPDIR: the environment's own
@@ -275,7 +277,7 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         restored = True
         channel.close()
         client.close()  # close, never shutdown: the template's pending /restore/next shares that connection
-        return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(os.environ)[0])
+        return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(private_env)[0])
     except BaseException as exc:  # this process must never fall back into the template's loop
         text = "%s: %s" % (type(exc).__name__, exc)
         if not restored:

@@ -246,3 +246,25 @@ def test_globals_are_reported_only_when_the_host_asks(api, code_dir):
     with bootstrap_process(api, code_dir, "handler.handler", LAMBDATUI_PRIVATE_API="1") as proc:
         proc.wait(timeout=WAIT_S)
     assert api.paths() == [FUNCTION_INIT_PATH, NEXT_PATH, response_path("r1"), NEXT_PATH]
+
+
+def test_the_function_never_sees_the_hosts_lambdatui_variables(api, code_dir, tmp_path):
+    """Lambda's runtime has no LAMBDATUI_* variables: the bootstrap takes them out of os.environ before the function's
+    code runs (at import and at invoke, and in the programs it starts), and still does what they ask."""
+    write(code_dir, "handler.py", """
+        import os, subprocess, sys
+        AT_INIT = sorted(k for k in os.environ if k.startswith("LAMBDATUI"))
+        def handler(event, context):
+            child = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.environ))"],
+                                   capture_output=True, text=True).stdout
+            return {"init": AT_INIT, "invoke": sorted(k for k in os.environ if k.startswith("LAMBDATUI")),
+                    "child": "LAMBDATUI" in child}
+    """)
+    stack_file = tmp_path / "stacks"
+    run = run_bootstrap(api, code_dir, "handler.handler", [Event(request_id="r1")], **PRIVATE,
+                        LAMBDATUI_STACK_FILE=str(stack_file), LAMBDATUI_EXIT_FILE=str(tmp_path / "exit"),
+                        LAMBDATUI_OPT=str(tmp_path / "opt"))
+    assert api.one(response_path("r1")).json() == {"init": [], "invoke": [], "child": False}, run.stderr
+    # What the variables asked for still happened: the private channel, the globals reports, the stack dump's file.
+    assert api.paths()[:2] == [FUNCTION_INIT_PATH, INSPECTION_PATH] and GLOBALS_PATH in api.paths()
+    assert stack_file.exists()
