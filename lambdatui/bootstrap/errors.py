@@ -23,6 +23,7 @@ LAMBDA_CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 # Frames from files under this directory are ours, not the user's: they are cut
 # from stack traces the way awslambdaric cuts its own bootstrap.py frames.
 BOOTSTRAP_DIR = os.path.dirname(os.path.realpath(__file__))
+HANDLER_CALL = "call_handler"  # loop.call_handler: the frame that calls the user's handler
 
 
 class FaultError(Exception):
@@ -65,14 +66,16 @@ def _is_bootstrap_file(filename: str) -> bool:
 def user_stack(tb: Optional[TracebackType]) -> List[str]:
     """`traceback.format_list` of the traceback with the bootstrap's own frames dropped.
 
+    When no frame is the user's, awslambdaric keeps its own frames, i.e. its call of the handler
+    (`response = request_handler(event, lambda_context)`); ours keeps its call of the handler
+    (loop.call_handler) likewise, and nothing when the handler was not called at all.
     Frames go through plain 4-tuples as in awslambdaric, which also keeps Python 3.11+
     column carets (`^^^^`) out of the trace.
     """
-    frames = [
-        (f.filename, f.lineno, f.name, f.line)
-        for f in traceback.extract_tb(tb)
-        if not _is_bootstrap_file(f.filename)
-    ]
+    every = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+    frames = [f for f in every if not _is_bootstrap_file(f[0])]
+    if not frames:
+        frames = [f for f in every if f[2] == HANDLER_CALL and _is_bootstrap_file(f[0])]
     return traceback.format_list(frames)
 
 

@@ -156,7 +156,13 @@ def invoke(request_handler: Callable[..., Any], inv: Invocation) -> Any:
     event = codec.decode_event(inv.body, inv.content_type)
     if inv.injected_raise is not None:
         raise faults.injected_exception(inv.injected_raise)
-    return request_handler(event, context)
+    return call_handler(request_handler, event, context)
+
+
+def call_handler(request_handler: Callable[..., Any], event: Any, lambda_context: Any) -> Any:
+    """The call of the user's handler: the one frame of ours a stack trace keeps when the call itself fails (the
+    handler takes other arguments, or is no function), as awslambdaric keeps its own (errors.user_stack)."""
+    return request_handler(event, lambda_context)
 
 
 def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any], inv: Invocation,

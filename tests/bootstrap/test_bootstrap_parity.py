@@ -225,3 +225,32 @@ def test_a_refused_answer_ends_the_runtime_as_in_awslambdaric(parity_code_dir, h
     assert outcomes[1][0] == 1 and len(outcomes[1][1]) == 1 and outcomes[1][2]  # the oracle: the refused answer
     # (logged), and the end
     assert outcomes[0] == outcomes[1]
+
+
+# A handler that cannot be called with (event, context): no frame of the trace is the user's, and awslambdaric then
+# keeps its own frame, the call (`response = request_handler(event, lambda_context)`). An empty trace would leave
+# the user without the line that failed.
+@pytest.mark.parametrize("handler", ["uncallable.one_argument", "uncallable.not_a_function"])
+def test_a_handler_that_cannot_be_called_shows_the_call_as_awslambdaric_does(parity_code_dir, handler):
+    write(parity_code_dir, "uncallable.py", """
+        def one_argument(event):
+            return 1
+        not_a_function = 5
+    """)
+    outcomes = []
+    for which in ("ours", "awslambdaric"):
+        api = FakeRuntimeApi().start()
+        try:
+            api.events.append(Event(b"{}", "r1"))
+            cmd = [sys.executable, str(BOOTSTRAP_DIR)] if which == "ours" else [
+                sys.executable, "-m", "awslambdaric", handler]
+            out = subprocess.run(cmd, cwd=str(parity_code_dir), env=bootstrap_env(api, parity_code_dir, handler),
+                                 capture_output=True, timeout=WAIT_S)
+            body = api.one("/2018-06-01/runtime/invocation/r1/error").json()
+            frames = [re.sub(r'File ".*", line \d+, in \w+', "File <runtime>", frame) for frame in body.pop("stackTrace")]
+            logged = [line.count("\r") for line in out.stdout.decode().split("\n") if line.startswith("[ERROR]")]
+            outcomes.append((body, [re.sub(r"\w+ = |return ", "", f) for f in frames], logged))
+        finally:
+            api.stop()
+    assert len(outcomes[1][1]) == 1, outcomes[1]  # the oracle: one frame, the runtime's call of the handler
+    assert outcomes[0] == outcomes[1]
