@@ -16,7 +16,9 @@ from urllib.parse import unquote
 
 from lambdatui.api.rendering import Answer, error
 
-MAX_HEAD_BYTES = 64 * 1024  # request line and header fields; a longer head is answered 431
+# Request line and header fields; a longer head is answered 431. Go's net/http default, which Lambda's and the
+# emulator's servers keep: awslambdaric sends an error's X-Ray cause, message included, in a header up to 1 MiB.
+MAX_HEAD_BYTES = 1024 * 1024
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"

@@ -38,6 +38,8 @@ def handler(event, context):
 def handler(event, context):
     return "unreachable"
 ''',
+    # awslambdaric sends the X-Ray cause, the message in it, as a header: it empties it only from 1 MiB up.
+    "long-error": "def handler(event, context):\n    raise ValueError('x' * 300_000)\n",
     "timeout": '''import time
 
 
@@ -193,7 +195,7 @@ def outcome(result: f.InvocationResult, log: LogCollector) -> dict:
 @pytest.mark.trio
 @pytest.mark.parametrize(
     "both",
-    ["handler-not-found", "syntax-error", "init-raises", "unserializable", "unicode", "returns-bytes", "returns-none",
+    ["handler-not-found", "syntax-error", "init-raises", "long-error", "unserializable", "unicode", "returns-bytes", "returns-none",
      "custom-exception", "sys-exit-0", "context"],
     indirect=True,
 )
