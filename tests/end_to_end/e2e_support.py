@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import pytest
 import trio
 
 from lambdatui.model import facts as f
@@ -33,6 +34,15 @@ def lambdatui_argv() -> list[str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     return [sys.executable, "-m", "lambdatui"]
+
+
+def skip_unless_under_tmp(path: Path) -> None:
+    """For a test of what lambdatui does with code under /tmp, written under pytest's tmp_path: where TMPDIR puts that
+    elsewhere, the case does not arise (and the test says why it skips)."""
+    from lambdatui.processes.sandbox import lies_under_tmp
+
+    if not lies_under_tmp(path):
+        pytest.skip(f"pytest's tmp_path ({path}) is not under /tmp (TMPDIR): no code of the test lies under /tmp")
 
 
 def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:

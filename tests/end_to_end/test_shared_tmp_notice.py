@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from e2e_support import ServeProcess, run_cli, write_file
+from e2e_support import ServeProcess, run_cli, skip_unless_under_tmp, write_file
 from sandbox_support import expected_sandbox
 
 HELLO = '''def handler(event, context):
@@ -26,6 +26,7 @@ NOTICE = "[lambdatui]  /tmp is not isolated: "
 
 
 def function_under_tmp(tmp_path: Path) -> Path:
+    skip_unless_under_tmp(tmp_path)
     code = tmp_path / "code"
     code.mkdir()
     return write_file(code / "handler.py", HELLO)

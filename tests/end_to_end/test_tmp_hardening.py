@@ -17,7 +17,7 @@ from typing import Optional
 
 import pytest
 
-from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, write_file
+from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, skip_unless_under_tmp, write_file
 
 DEPTH = 1_100  # shutil.rmtree recursed once per level: beyond the default recursion limit of 1,000
 
@@ -202,6 +202,7 @@ def test_a_link_to_the_root_in_tmp_is_listed_as_a_link_never_walked(code_dir: Pa
 
 def test_a_tmp_swapped_for_a_link_to_the_root_still_lists_the_environments_own_folder(tmp_path: Path) -> None:
     """Code under /tmp puts lambdatui in TMPDIR mode, where the function can reach its folder's path."""
+    skip_unless_under_tmp(tmp_path)
     code = tmp_path / "code"
     handler = write_file(code / "handler.py", SWAP_TMP)
     scenario = write_file(code / "swap.toml", '[[step]]\ninvoke = {}\nexpect = { response = { done = "swapped" } }\n')
