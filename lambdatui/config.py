@@ -127,6 +127,18 @@ def _no_report(text: str) -> None:
     pass
 
 
+def handler_hint(handler: str, code_dir: Path) -> Optional[str]:
+    """What a newcomer most likely meant by a handler Lambda will fail to find (None: nothing looks amiss)."""
+    module, _, function = handler.rpartition(".")
+    if function == "py" and (code_dir / (module.replace(".", "/") + ".py")).is_file():
+        return (f"Handler {handler!r} names a function 'py' in module {module!r}: a handler is module.function "
+                f"(for {module}.py, e.g. {module}.handler), so Lambda will find no handler")
+    if "." in module and (code_dir / (module + ".py")).is_file():
+        return (f"Handler {handler!r}: Python imports module {module!r} as {module.rpartition('.')[2]!r} in a package "
+                f"{module.rpartition('.')[0]!r}, not the file {module}.py: name the file with no dot before '.py'")
+    return None
+
+
 def is_template(path: Path) -> bool:
     """A SAM template file (YAML, or JSON named template*.json)."""
     suffix = path.suffix.lower()
@@ -213,6 +225,10 @@ def resolve_function(
         if handler is None and fn is not None and template is not None:
             raise ConfigError(f"{template[1]}: {fn.logical_id}: Handler {resolved_handler!r}: expected module.function")
         raise ConfigError(f"--handler {resolved_handler!r}: expected module.function")
+    if runtime.ours:
+        hint = handler_hint(resolved_handler, code_dir)
+        if hint is not None:  # Lambda's own error follows at Init, faithfully; this says what it means
+            notes.append(hint)
 
     variables: dict[str, str] = {}
     later: list[str] = []  # told after the template's own lines
