@@ -1,7 +1,8 @@
 """Crash with an exit code (`x`) when the function replaced the file the host writes that code to.
 
-The exit file lies in the run folder, which stays writable inside the sandbox, and its path is in the function's
-environment (`LAMBDATUI_EXIT_FILE`). The host wrote it with `write_text`: through a link the function planted it
+The exit file lies in the run folder, which stays writable inside the sandbox, and its path is in the environment the
+runtime was started with (`LAMBDATUI_EXIT_FILE`: gone from `os.environ` before the function's code runs, but readable
+in /proc/self/environ). The host wrote it with `write_text`: through a link the function planted it
 wrote outside the sandbox's read-only guard (into the code's folder here), and on a FIFO its open() blocked the
 host's event loop until some reader came (for ever).
 """
@@ -22,9 +23,13 @@ HANDLER = """\
     import os
     import time
 
+    def started_with(name):
+        with open("/proc/self/environ", "rb") as environ:
+            return dict(item.decode().split("=", 1) for item in environ.read().split(b"\\0") if b"=" in item)[name]
+
     def handler(event, context):
         if "plant" in event:
-            path = os.environ["LAMBDATUI_EXIT_FILE"]
+            path = started_with("LAMBDATUI_EXIT_FILE")
             if os.path.lexists(path):
                 os.unlink(path)
             if event["plant"] == "fifo":
