@@ -77,6 +77,8 @@ from lambdatui.model.telemetry_platform_records import FunctionInfo
 # An Init that logs without end, before anyone subscribes, must not take the host's memory: past this many
 # events the replay keeps the first ones only (Lambda's own buffer is bounded by maxItems, at most 10,000).
 INIT_REPLAY_LIMIT = 10_000
+# Trace headers kept for invokes not reported yet: far more than Managed Instances run at once in one environment.
+TRACES_KEPT = 1024
 RESTORE = "restore"  # PhaseStarted("init", RESTORE): a SnapStart restore, told with the restore* events
 
 Delivery = tuple[str, list[Envelope]]
@@ -104,6 +106,9 @@ class TelemetryRecords:
         self._init: Optional[_Init] = None
         self._now = 0.0
         self._invoke: tuple[str, str] = ("", "")  # the invoke running or about to: request id, trace header
+        # Every started invoke's trace header until its platform.report, by request id: on Managed Instances
+        # invokes overlap, and the latest start must not take the trace off the reports of those still running.
+        self._traces: dict[str, str] = {}
         self._done: Optional[f.RuntimeDone] = None  # its platform.runtimeDone
         self._overhead: Optional[f.ExtensionOverhead] = None
         self._stamped = (-1.0, "")  # the last time formatted, and its text
@@ -199,8 +204,8 @@ class TelemetryRecords:
         return Event(PLATFORM, audience, {"time": self._stamp(at), "type": kind, "record": record})
 
     def _tracing(self, request_id: str) -> Optional[records.Record]:
-        rid, trace = self._invoke
-        return records.tracing(trace) if trace and rid == request_id else None
+        trace = self._traces.get(request_id)
+        return records.tracing(trace) if trace else None
 
     def _span(self, span: f.Span) -> records.Record:
         return records.span(span, self._stamp(span.start))
@@ -221,6 +226,11 @@ class TelemetryRecords:
     def _on_phase_started(self, fact: f.PhaseStarted) -> Sequence[Delivery]:
         if fact.phase == "invoke":
             self._invoke = (fact.detail, fact.trace_id)
+            if fact.trace_id:
+                traces = self._traces
+                if len(traces) >= TRACES_KEPT:  # invokes that never reported (their host went): forget the oldest
+                    del traces[next(iter(traces))]
+                traces[fact.detail] = fact.trace_id
             self._done = self._overhead = None
             # A suppressed Init follows its invoke's start: its platform.start comes when that Init ends.
             return self._route(self._start(fact.at)) if self._subscribers and self._init is None else _NOTHING
@@ -349,6 +359,7 @@ class TelemetryRecords:
             events.append(self._platform("platform.end", records.logs_request(request_id), at, LOGS_ONLY))
             events.append(self._platform("platform.report", records.logs_report(request_id, metrics), at, LOGS_ONLY))
         self._done = self._overhead = None
+        self._traces.pop(request_id, None)
         return self._route(events)
 
     def _on_dropped(self, fact: f.TelemetryDropped) -> Sequence[Delivery]:

@@ -7,6 +7,7 @@ is collected. Process output is published as the host does, as LogLines facts (a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections import defaultdict
@@ -22,6 +23,7 @@ from driver import MONO0, WALL0, Driver, ext
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import INVOKE_TIMER
 from lambdatui.core.effects import RUNTIME, CompleteInvocation, Emit
+from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.model import facts as f
 from lambdatui.model import telemetry_records as tr
 from lambdatui.model.telemetry import LOGS, TELEMETRY
@@ -228,6 +230,32 @@ def test_a_handled_function_error_is_status_error():
     assert [span["name"] for span in done["spans"]] == ["runtimeOverhead"]
     report = p.of_type("platform.report")[-1]["record"]
     assert (report["status"], report["errorType"]) == ("error", "Runtime.Unknown")
+
+
+def test_overlapping_invokes_on_managed_instances_each_report_their_own_trace():
+    """Managed Instances run invokes at once: the one started last must not take the others' traces off their
+    platform.report (each carries its own X-Ray header, as its platform.start does)."""
+    p = Published()
+    p.d.config = dataclasses.replace(p.d.config, max_concurrency=2)
+    p.d.env = ManagedEnvironment(p.d.config, new_id=lambda: f"id-{next(p.d._ids)}")
+    p.records = TelemetryRecords(FunctionInfo.of(p.d.config, instance_id=STREAM), wall_offset_s=WALL0 / 1000 - MONO0)
+    p.d.start()
+    p.d.register("obs", ("SHUTDOWN",))
+    p.subscribe(schema="2025-01-29")
+    p.d.ext_next("obs")
+    p.d.runtime_next()
+    p.d.runtime_next()
+    traces = [TRACE, TRACE.replace("Sampled=1", "Sampled=0")]
+    rids = [p.d.invoke(trace_id=trace)[1] for trace in traces]
+    p.d.advance(5)
+    for rid in rids:  # the first started answers first, while the second still runs
+        p.d.respond(rid)
+        p.d.runtime_next()
+    starts = {e["record"]["requestId"]: e["record"].get("tracing") for e in p.of_type("platform.start")}
+    reports = {e["record"]["requestId"]: e["record"].get("tracing") for e in p.of_type("platform.report")}
+    expected = {rid: {"type": "X-Amzn-Trace-Id", "value": trace} for rid, trace in zip(rids, traces)}
+    assert starts == expected
+    assert reports == expected
 
 
 def test_a_timeout_is_runtime_done_timeout_before_the_reset_and_nothing_after_it():
