@@ -60,8 +60,14 @@ def translator(config: EnvironmentConfig, function_env: Mapping[str, str], insta
     """The environment's translator from facts to records (call it inside the trio run: it reads its clock)."""
     records = TelemetryRecords(FunctionInfo.of(config, instance_id=instance_id),
                                wall_offset_s=time.time() - trio.current_time(),
-                               json_logs=function_env.get("AWS_LAMBDA_LOG_FORMAT") == "JSON")
+                               json_logs=logs_json(function_env))
     return records.feed
+
+
+def logs_json(function_env: Mapping[str, str]) -> bool:
+    """Whether the function logs JSON: its runtime reads AWS_LAMBDA_LOG_FORMAT whatever its case (awslambdaric's
+    `LogFormat.from_str`, and lambdatui's bootstrap), so `json` makes JSON lines its subscribers get as objects."""
+    return function_env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
 
 
 def encode(envelope: dict) -> bytes:

@@ -6,7 +6,7 @@ subscribed extension receives at that moment:
 
     records = TelemetryRecords(FunctionInfo.of(env.config, instance_id=log_stream_name),
                                wall_offset_s=time.time() - trio.current_time(),
-                               json_logs=function_env.get("AWS_LAMBDA_LOG_FORMAT") == "JSON")
+                               json_logs=logs_json(function_env))  # host/telemetry_delivery.py
     for extension, envelopes in records.feed(fact, trio.current_time()):
         buffer_of(extension).extend(envelopes)    # in order; batch and deliver them (host/telemetry_delivery.py)
 

@@ -14,8 +14,9 @@ import pytest
 import trio
 import trio.testing
 
+from lambdatui.core.common import EnvironmentConfig
 from lambdatui.host.telemetry_buffer import Batch
-from lambdatui.host.telemetry_delivery import TelemetryDelivery
+from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.host.telemetry_links import DeliveryFailed
 from lambdatui.model import facts as f
 from lambdatui.model.telemetry import TELEMETRY, Subscription
@@ -238,3 +239,17 @@ async def test_a_subscriber_ends_with_its_extension_and_reports_what_it_could_no
         await trio.sleep(1)
         nursery.cancel_scope.cancel()
     assert dropped.records == 3 and link.sent == [] and len(h.of(f.TelemetryDropped)) == 1
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("log_format", ["JSON", "json", "Json"])
+async def test_json_log_lines_are_objects_whatever_the_case_of_the_log_format(log_format: str) -> None:
+    """The runtime logs JSON for AWS_LAMBDA_LOG_FORMAT=json too (awslambdaric upper-cases it): its lines must reach
+    a 2022-12-13 subscriber as the objects they are, not as strings."""
+    feed = translator(EnvironmentConfig("fn", "handler.handler", 3000, 128), {"AWS_LAMBDA_LOG_FORMAT": log_format}, "")
+    now = trio.current_time()
+    feed(f.PhaseStarted("init", "init", at=now), now)
+    feed(f.TelemetrySubscribed("ext", subscription(), at=now), now)
+    line = f.LogLine(f.FUNCTION, '{"level": "INFO", "message": "hi"}')
+    [(name, [envelope])] = feed(f.LogLines((line,)), now)
+    assert (name, envelope["record"]) == ("ext", {"level": "INFO", "message": "hi"})
