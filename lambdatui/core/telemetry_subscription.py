@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Union
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from lambdatui.model.telemetry import TELEMETRY, Subscription
 
@@ -20,6 +20,8 @@ LOGS_SCHEMAS = ("2020-08-15", "2021-03-18")
 TYPES = ("platform", "function", "extension")
 SANDBOX_HOSTS = ("sandbox.localdomain", "sandbox", "localhost", "127.0.0.1")
 # (minimum, default, maximum), the buffering table of lambda-spec §3.3 (the Logs API shares it).
+# What a URI's path and query keep as they are (RFC 3986 pchar, and `%` of what is encoded already).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 BUFFERING = {
     "maxItems": (1_000, 10_000, 10_000),
     "maxBytes": (262_144, 262_144, 1_048_576),
@@ -109,9 +111,11 @@ def _destination(value: Any) -> Union[str, tuple[str, int, str, str, str]]:
     method = value.get("method", "POST")
     if method not in ("POST", "PUT"):
         return f"destination.method must be POST or PUT; got {_shown(method)}"
-    path = parts.path or "/"
+    # The request target as Lambda's Go client sends it: what may not stand in one (a space, a non-ASCII letter)
+    # percent-encoded, what is encoded already kept.
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
-        path += "?" + parts.query
+        path += "?" + quote(parts.query, safe=_PATH_SAFE + "?")
     return ("HTTP", port, path, method, uri)
 
 

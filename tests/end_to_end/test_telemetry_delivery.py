@@ -494,3 +494,20 @@ async def test_an_extension_that_reported_an_init_error_is_in_state_init_error(c
     assert records, types_of(got)
     assert all(r["errorType"] == "Extension.InitError" for r in records), records
     assert all(r["state"] == "InitError" for r in records), records
+
+
+@pytest.mark.trio
+async def test_a_uri_path_with_spaces_and_non_ascii_letters_is_sent_percent_encoded(code_dir: Path) -> None:
+    """The destination's path goes in the request line as Lambda's Go client writes it: percent-encoded. (A
+    non-Latin-1 letter in it made the host's telemetry listener raise, and the subscription answer 500.)"""
+    config = telemetry_function(code_dir, path="télé métrie/日本?q=a b&r=%41", wait_for="platform.report")
+    async with open_environment(config) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            result = await invoke(host, {})
+            await host.shutdown()
+        batches = received(host)
+    assert result.payload == b'"ok"'  # the extension got its subscription (it exits at once when refused)
+    assert batches and {batch["path"] for batch in batches} == {
+        "/t%C3%A9l%C3%A9%20m%C3%A9trie/%E6%97%A5%E6%9C%AC?q=a%20b&r=%41"}
+    assert "platform.report" in [e["type"] for batch in batches for e in batch["events"]]
