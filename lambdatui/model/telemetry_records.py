@@ -82,6 +82,22 @@ TRACES_KEPT = 1024
 RESTORE = "restore"  # PhaseStarted("init", RESTORE): a SnapStart restore, told with the restore* events
 
 Delivery = tuple[str, list[Envelope]]
+
+
+def _not_json(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} does not fit a double")
+    return value
+
+
+# JSON as Lambda's Go decoder reads it: Python's also takes NaN and Infinity (and 1e999 as infinity), which a
+# listener's strict parser would then be sent, and refuse the whole batch for.
+_strict_json = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite).decode
 _NOTHING: tuple[Delivery, ...] = ()
 
 
@@ -308,7 +324,7 @@ class TelemetryRecords:
         structured = None
         if self.json_logs and text[:1] == "{":
             try:
-                value = json.loads(text)
+                value = _strict_json(text)
             except (ValueError, RecursionError):
                 value = None
             if isinstance(value, dict):

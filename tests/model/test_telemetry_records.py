@@ -424,6 +424,16 @@ def test_json_log_lines_are_objects_from_schema_2022_12_13():
     assert [e["record"] for e in p.received["old"][-2:]] == [line, "print() output, not JSON"]
 
 
+@pytest.mark.parametrize("line", ['{"a": NaN}', '{"b": -Infinity}', '{"c": 1e999}'])
+def test_a_json_log_line_only_python_accepts_stays_a_string(line: str):
+    """NaN, Infinity and a number past a double are not JSON: Lambda (Go's decoder) keeps such a line as text, and
+    as an object it would be sent on as `NaN`, making the whole batch unreadable to a strict listener."""
+    p = Published(json_logs=True)
+    p.cold_start()
+    p.output(RUNTIME, line)
+    assert p.received["obs"][-1]["record"] == line
+
+
 def test_text_log_format_keeps_json_looking_lines_as_strings():
     p = Published()
     p.cold_start()
