@@ -85,15 +85,47 @@ def _formatted(prefix: str, text: str) -> str:
 _prefixes: dict[str, str] = {}
 
 
+class TelemetryTrouble:
+    """Telemetry a subscriber's listener did not take, said on the console once each time it starts failing (and once
+    when it takes a batch again): the debugger and `replay` show every attempt, the headless modes said nothing, and
+    an extension author with a listener on the wrong port had no hint. Retries, every few hundred ms, are not said."""
+
+    def __init__(self) -> None:
+        self._failing: set[tuple[int, str]] = set()
+
+    def lines(self, number: int, fact: f.Fact) -> Sequence[str]:
+        if isinstance(fact, f.TelemetryDelivered):
+            key = (number, fact.extension)
+            if fact.error is None:
+                if key not in self._failing:
+                    return ()
+                self._failing.discard(key)
+                return (self._line(f"Telemetry for extension {fact.extension} is taken by its listener again."),)
+            if key in self._failing:
+                return ()
+            self._failing.add(key)
+            return (self._line(f"Telemetry for extension {fact.extension} was not taken by its listener "
+                               f"({fact.error}): retried, as Lambda does; said again once it is taken."),)
+        if isinstance(fact, f.TelemetryDropped) and not fact.gone:
+            return (self._line(f"Telemetry for extension {fact.extension}: {fact.records} records dropped, its "
+                               "listener falling behind (platform.logsDropped tells it)."),)
+        return ()
+
+    @staticmethod
+    def _line(text: str) -> str:
+        return format_line(f.LogLine(f.LAMBDATUI, text))
+
+
 class ConsoleReporter:
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
         # A stream that writes whole lines on its own (the headless modes' non-blocking stderr) batches a burst
         # into one write; any other is flushed line by line, so a line is out as soon as it happened.
         self._flush = not getattr(stream, "writes_on_its_own", False)
+        self._telemetry = TelemetryTrouble()
 
     def __call__(self, fact: f.Fact) -> None:
-        texts = formatted_lines(fact)
+        texts = formatted_lines(fact) or self._telemetry.lines(0, fact)
         if not texts:
             return
         self.stream.write("\n".join(texts) + "\n")  # a read's lines: one write
@@ -107,7 +139,7 @@ class FleetConsoleReporter(ConsoleReporter):
     (number 0) have none."""
 
     def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
-        texts = formatted_lines(fact)  # a burst's read: its lines in one write
+        texts = formatted_lines(fact) or self._telemetry.lines(number, fact)  # a burst's read: its lines in one write
         if not texts:
             return
         if number:
