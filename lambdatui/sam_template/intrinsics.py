@@ -22,6 +22,11 @@ PSEUDO_PARAMETERS = {
 NO_VALUE = "AWS::NoValue"
 # Pseudo parameters only a deployment gives a value: the SNS topics the stack is created with (`--notification-arns`).
 DEPLOY_TIME_PSEUDO_PARAMETERS = {"AWS::NotificationARNs": "the stack's notification topics, given when it is deployed"}
+# A parameter of this type holds the *name* of an SSM parameter; CloudFormation passes on the value stored under it.
+SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value<"
+# A dynamic reference (`{{resolve:ssm:/db/url}}`, `{{resolve:secretsmanager:...}}`) in a string is replaced by
+# CloudFormation with what the service holds; passed on as written it would be a wrong value, not a missing one.
+DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:[a-z-]+:[^}]*\}\}")
 
 
 class _Omitted:
@@ -79,13 +84,13 @@ class Resolver:
             method = getattr(self, "_fn_" + key.removeprefix("Fn::").lower(), None)
             if method is None:
                 raise Unresolved(describe(value))
-            return method(arg, value)
+            return _no_dynamic_reference(method(arg, value))
         if isinstance(value, dict):
             resolved = {k: self.resolve(v) for k, v in value.items()}
             return {k: v for k, v in resolved.items() if v is not OMITTED}
         if isinstance(value, list):
             return [v for v in (self.resolve(item) for item in value) if v is not OMITTED]
-        return value
+        return _no_dynamic_reference(value)
 
     def ref(self, name: Any, whole: Any) -> Any:
         if not isinstance(name, str):
@@ -100,6 +105,8 @@ class Resolver:
                 raise Unresolved(f"!Ref {name} (a parameter with no Default)")
             default = parameter["Default"]
             kind = str(parameter.get("Type", "String"))
+            if kind.startswith(SSM_PARAMETER_TYPE):
+                raise Unresolved(f"!Ref {name} (the value CloudFormation reads from SSM parameter {default})")
             if (kind == "CommaDelimitedList" or kind.startswith("List<")) and isinstance(default, str):
                 return [part.strip() for part in default.split(",")]
             return default
@@ -243,6 +250,14 @@ class Resolver:
         if isinstance(resolved, str) and resolved.lower() in ("true", "false"):
             return resolved.lower() == "true"
         raise Unresolved(describe(value))
+
+
+def _no_dynamic_reference(value: Any) -> Any:
+    if isinstance(value, str):
+        found = DYNAMIC_REFERENCE.search(value)
+        if found:
+            raise Unresolved(f"{found.group(0)} (a dynamic reference, read by CloudFormation when deployed)")
+    return value
 
 
 def _scalar_text(value: Any, whole: Any) -> str:
