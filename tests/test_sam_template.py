@@ -205,7 +205,14 @@ def test_several_functions_and_none_chosen_lists_them(project: Path):
 
 @pytest.mark.parametrize("text, message", [
     ("[1, 2]\n", "not a SAM template (it has no Resources section)"),
-    ("Resources:\n  Bucket: {Type: AWS::S3::Bucket}\n", "no AWS::Serverless::Function in its Resources"),
+    ("Resources:\n  Bucket: {Type: AWS::S3::Bucket}\n", "no AWS::Serverless::Function or AWS::Lambda::Function in its Resources"),
+    ("Resources:\n  Sub: {Type: AWS::Serverless::Application, Properties: {Location: ./child.yaml}}\n",
+     "no AWS::Serverless::Function or AWS::Lambda::Function in its Resources; its functions are in nested stacks, "
+     "run lambdatui on one's template: Sub (Location ./child.yaml)"),
+    ("Resources:\n  Fn: {Type: AWS::Lambda::Function, Properties: {Code: {S3Bucket: b, S3Key: k.zip}}}\n",
+     "Fn: Code (S3Bucket/S3Key) is in S3"),
+    ("Resources:\n  Fn: {Type: AWS::Lambda::Function, Properties: {Code: {ZipFile: 'def h(e, c): pass'}}}\n",
+     "Fn: Code.ZipFile: put the code in a file and set Code to its folder"),
     ("Resources:\n  Fn: {Type: AWS::Serverless::Function, Properties: {CodeUri: nowhere}}\n",
      "Fn: CodeUri nowhere: no such folder (relative to the template's folder)"),
     ("Resources:\n  Fn: {Type: AWS::Serverless::Function, Properties: {CodeUri: s3://b/k.zip}}\n",

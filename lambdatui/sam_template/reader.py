@@ -19,9 +19,15 @@ from lambdatui.sam_template.intrinsics import (
     describe,
     is_intrinsic,
 )
+from lambdatui.sam_template.resources import (
+    FUNCTION_TYPES,
+    SERVERLESS_FUNCTION,
+    code_key,
+    nested_stacks,
+    with_asset_path,
+)
 from lambdatui.sam_template.yaml_tags import parse_template_text
 
-FUNCTION_TYPE = "AWS::Serverless::Function"
 # Properties that change how the function is served, which lambdatui takes from its options instead: said, not
 # silently dropped (a template that sets a concurrency of 0 would otherwise run with 100).
 NOT_APPLIED = {
@@ -109,9 +115,12 @@ class SamTemplate:
         self.resolver = Resolver(data)
         self._check_conditions()
         self.function_ids = [rid for rid, res in self.resources.items()
-                             if isinstance(res, dict) and res.get("Type") == FUNCTION_TYPE]
+                             if isinstance(res, dict) and res.get("Type") in FUNCTION_TYPES]
         if not self.function_ids:
-            raise ConfigError(f"{self.origin}: no {FUNCTION_TYPE} in its Resources")
+            nested = nested_stacks(self.resources)
+            where = f"; its functions are in nested stacks, run lambdatui on one's template: {', '.join(nested)}" \
+                if nested else ""
+            raise ConfigError(f"{self.origin}: no {' or '.join(FUNCTION_TYPES)} in its Resources{where}")
 
     def _check_conditions(self) -> None:
         """CloudFormation refuses a template with a circular or broken condition even where no resource uses it."""
@@ -125,8 +134,12 @@ class SamTemplate:
                     from None
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        """The function's properties with Globals.Function applied first (unresolved)."""
-        own = as_mapping(self.resources[logical_id].get("Properties"))
+        """The function's properties with Globals.Function applied first (unresolved), and the local asset folder a
+        `cdk synth` template's Metadata names in place of its S3 upload."""
+        resource = self.resources[logical_id]
+        own = with_asset_path(as_mapping(resource.get("Properties")), resource.get("Metadata"))
+        if resource.get("Type") != SERVERLESS_FUNCTION:
+            return own  # Globals are the SAM transform's: CloudFormation's own AWS::Lambda::Function takes none
         return merge_globals(self.globals, own)
 
     def choices(self) -> list[FunctionChoice]:
@@ -162,6 +175,7 @@ class _FunctionReader:
         self.template = template
         self.logical_id = logical_id
         self.props = template.properties(logical_id)
+        self.code_key = code_key(template.resources[logical_id].get("Type"))
         self.notes: list[str] = []
         self.base = template.path.parent
 
@@ -193,11 +207,13 @@ class _FunctionReader:
         return None if value is OMITTED else value
 
     def read(self) -> TemplateFunction:
-        if str(self.value("PackageType") or "Zip") == "Image":
+        code = as_mapping(self.props.get("Code"))  # AWS::Lambda::Function's: ZipFile, ImageUri or S3Bucket/S3Key
+        if str(self.value("PackageType") or "Zip") == "Image" or "ImageUri" in code:
             raise self._fail("a container image function (PackageType: Image): lambdatui runs .zip functions; "
                              "point it at the handler in your image's source instead")
-        if "InlineCode" in self.props:
-            raise self._fail("InlineCode: put the code in a file and set CodeUri to its folder")
+        if "InlineCode" in self.props or "ZipFile" in code:
+            inline = "InlineCode" if "InlineCode" in self.props else "Code.ZipFile"
+            raise self._fail(f"{inline}: put the code in a file and set {self.code_key} to its folder")
         name = self.value("FunctionName")
         for key, instead in NOT_APPLIED.items():
             if key in self.props:
@@ -252,16 +268,20 @@ class _FunctionReader:
         return path.resolve()
 
     def _code_dir(self) -> Path:
-        code_uri = self.value("CodeUri")
+        key = self.code_key
+        raw = self.props.get(key)  # a Bucket/Key map is S3 whatever its values resolve to: not resolved
+        code_uri = raw if isinstance(raw, dict) and not is_intrinsic(raw) else self.value(key)
         if code_uri is None:
             return self.base.resolve()  # as sam local does: the template's own folder
-        path = self._local_path("CodeUri", code_uri, "folder")
+        path = self._local_path(key, code_uri, "folder")
         if path is None:
-            raise self._fail(f"CodeUri {describe(code_uri) if isinstance(code_uri, dict) else code_uri} is in S3: "
-                             "run lambdatui on a template whose CodeUri is a local folder "
-                             "(the one 'sam build' writes: .aws-sam/build/template.yaml)")
+            shown = code_uri if isinstance(code_uri, str) else \
+                describe(code_uri) if is_intrinsic(code_uri) else f"({'/'.join(map(str, code_uri))})"
+            raise self._fail(f"{key} {shown} is in S3: run lambdatui on a template whose {key} is a local folder "
+                             "(the one 'sam build' writes: .aws-sam/build/template.yaml; or cdk synth's, whose "
+                             "Metadata names the asset's folder)")
         if not path.is_dir():
-            raise self._fail(f"CodeUri {code_uri}: expected a folder (unpack an archive first)")
+            raise self._fail(f"{key} {code_uri}: expected a folder (unpack an archive first)")
         return path
 
     def _environment(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -338,7 +358,7 @@ class _FunctionReader:
             if resource.get("Type") not in LAYER_TYPES:
                 self._note(f"layer !Ref {layer_id} is a {resource.get('Type')}, not a layer: left out")
                 return None
-            props = as_mapping(resource.get("Properties"))
+            props = with_asset_path(as_mapping(resource.get("Properties")), resource.get("Metadata"))
             key = "ContentUri" if "ContentUri" in props else "Content"
             try:
                 content = self.resolve(props.get(key), f"layer {layer_id}'s {key}")

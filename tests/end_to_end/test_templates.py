@@ -194,7 +194,7 @@ def test_a_project_folder_with_a_template_and_no_handler_is_the_template(project
     ("Resources:\n  Fn:\n    Type: [AWS::Serverless::Function\n", ":4:1: not valid YAML: "),
     ("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: !Bogus x}\n",
      ":4:27: not valid YAML: could not determine a constructor for the tag '!Bogus'"),
-    ("Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n", ": no AWS::Serverless::Function in its Resources"),
+    ("Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n", ": no AWS::Serverless::Function or AWS::Lambda::Function in its Resources"),
     ("Description: no resources\n", ": not a SAM template (it has no Resources section)"),
     ("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {Runtime: java21, Handler: a.B}\n",
      ": Fn: Runtime java21: lambdatui's own runtime is Python's"),

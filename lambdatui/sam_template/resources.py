@@ -1,0 +1,56 @@
+"""Which resources of a template are functions a local run can take, and where their code is when a tool wrote the
+template (the CDK's `cdk synth`): SAM CLI's rules, so that a template `sam local invoke` runs runs here too."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+# CloudFormation's own function resource: what `cdk synth` and hand-written CloudFormation declare. `sam local` runs
+# it too (SAM's Globals do not apply to it: they are the SAM transform's).
+LAMBDA_FUNCTION = "AWS::Lambda::Function"
+FUNCTION_TYPES = (SERVERLESS_FUNCTION, LAMBDA_FUNCTION)
+# Nested stacks hold functions of their own, in another template.
+NESTED_STACK_TYPES = {"AWS::Serverless::Application": "Location", "AWS::CloudFormation::Stack": "TemplateURL"}
+
+ASSET_PATH = "aws:asset:path"
+ASSET_PROPERTY = "aws:asset:property"
+IMAGE_ASSET_PROPERTY = "Code.ImageUri"
+
+
+def code_key(resource_type: Any) -> str:
+    """The property naming the function's code: SAM's `CodeUri`, CloudFormation's `Code`."""
+    return "Code" if resource_type == LAMBDA_FUNCTION else "CodeUri"
+
+
+def with_asset_path(properties: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
+    """The properties with the local asset the CDK names in the resource's Metadata put in place of the property it
+    names (`aws:asset:property: Code` -> `Code: cdk.out/asset.1234`), as SAM CLI's ResourceMetadataNormalizer does:
+    the property itself then points at an S3 upload that exists only once deployed."""
+    out = dict(properties)
+    if not isinstance(metadata, dict):
+        return out
+    path, prop = metadata.get(ASSET_PATH), metadata.get(ASSET_PROPERTY)
+    if not (isinstance(path, str) and path and isinstance(prop, str) and prop) or prop == IMAGE_ASSET_PROPERTY:
+        return out  # an image asset is built by Docker: the image refusal names it
+    keys = prop.split(".")
+    target = out
+    for key in keys[:-1]:
+        inner = target.get(key)
+        target[key] = dict(inner) if isinstance(inner, dict) else {}
+        target = target[key]
+    target[keys[-1]] = path
+    return out
+
+
+def nested_stacks(resources: Mapping[str, Any]) -> list[str]:
+    """`SubApp (Location ./child.yaml)` for each nested stack, to say where the functions are instead."""
+    out = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") not in NESTED_STACK_TYPES:
+            continue
+        key = NESTED_STACK_TYPES[resource["Type"]]
+        properties = resource.get("Properties")
+        location = properties.get(key) if isinstance(properties, dict) else None
+        out.append(f"{logical_id} ({key} {location})" if isinstance(location, str) else logical_id)
+    return out

@@ -1,0 +1,104 @@
+"""Templates `sam local invoke` runs that are not pure SAM, through the real CLI and real processes: CloudFormation's
+own `AWS::Lambda::Function` (hand-written, or what `cdk synth` writes, whose code is an asset folder named in the
+resource's Metadata), and a SAM function whose Metadata names its code (SAM CLI's asset rule)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from e2e_support import run_cli, write_file
+
+CDK_SYNTH = """\
+Globals:
+  Function:
+    Timeout: 9
+Parameters:
+  AssetBucket:
+    Type: String
+Resources:
+  SharedLayer0A1B2C3D:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      Content:
+        S3Bucket: !Ref AssetBucket
+        S3Key: layer.zip
+    Metadata:
+      aws:asset:path: asset.layer
+      aws:asset:property: Content
+  OrdersFunction1A2B3C4D:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code:
+        S3Bucket: !Ref AssetBucket
+        S3Key: 0123abcd.zip
+      Handler: app.handler
+      Runtime: python3.12
+      MemorySize: 256
+      Layers:
+        - !Ref SharedLayer0A1B2C3D
+      Environment:
+        Variables:
+          STAGE: cdk
+    Metadata:
+      aws:cdk:path: Stack/Orders/Resource
+      aws:asset:path: asset.orders
+      aws:asset:property: Code
+  PlainFunction:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: plain/
+      Handler: plain.handler
+      Runtime: python3.12
+  SamWithAsset:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Runtime: python3.12
+      Layers:
+        - !Ref SharedLayer0A1B2C3D
+    Metadata:
+      aws:asset:path: asset.orders
+      aws:asset:property: CodeUri
+"""
+
+ORDERS = """\
+import os
+import shared
+
+
+def handler(event, context):
+    return {"stage": os.environ.get("STAGE"), "shared": shared.VALUE,
+            "memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+            "timeout_s": round(context.get_remaining_time_in_millis() / 1000)}
+"""
+
+
+def cdk_project(code_dir: Path) -> Path:
+    write_file(code_dir / "asset.orders" / "app.py", ORDERS)
+    write_file(code_dir / "asset.layer" / "python" / "shared.py", "VALUE = 'from the layer'\n")
+    write_file(code_dir / "plain" / "plain.py", "def handler(event, context):\n    return 'plain'\n")
+    # cdk synth leaves the template's own folder without the function's code: a run from it finds no handler
+    return write_file(code_dir / "Stack.template.yaml", CDK_SYNTH)
+
+
+def test_a_cdk_synth_function_runs_its_asset_folder_with_its_asset_layer(code_dir: Path) -> None:
+    template = cdk_project(code_dir)
+    done = run_cli("invoke", str(template), "--function", "OrdersFunction1A2B3C4D")
+    assert done.returncode == 0, done.stderr
+    # Globals are the SAM transform's: CloudFormation's own function keeps Lambda's default timeout of 3 s
+    assert json.loads(done.stdout) == {"stage": "cdk", "shared": "from the layer", "memory": "256", "timeout_s": 3}
+
+
+def test_a_cloudformation_function_with_a_local_code_path_runs(code_dir: Path) -> None:
+    template = cdk_project(code_dir)
+    done = run_cli("invoke", str(template), "--function", "PlainFunction")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "plain"
+
+
+def test_a_sam_function_whose_metadata_names_its_code_runs_that_folder(code_dir: Path) -> None:
+    template = cdk_project(code_dir)
+    done = run_cli("invoke", str(template), "--function", "SamWithAsset")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["timeout_s"] == 9  # and Globals apply to a SAM function
