@@ -140,9 +140,10 @@ def handler_hint(handler: str, code_dir: Path) -> Optional[str]:
 
 
 def is_template(path: Path) -> bool:
-    """A SAM template file (YAML, or JSON named template*.json)."""
-    suffix = path.suffix.lower()
-    return path.is_file() and (suffix in TEMPLATE_SUFFIXES or (suffix == ".json" and path.name.startswith("template")))
+    """A SAM template file (YAML, or JSON named template*.json, or *.template.json as `cdk synth` names its stacks')."""
+    suffix, name = path.suffix.lower(), path.name.lower()
+    return path.is_file() and (suffix in TEMPLATE_SUFFIXES or (
+        suffix == ".json" and (name.startswith("template") or name.endswith(".template.json"))))
 
 
 def _template_for(target: Path, path: str, function: Optional[str],

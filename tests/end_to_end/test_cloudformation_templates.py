@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from e2e_support import run_cli, write_file
 
 CDK_SYNTH = """\
@@ -102,3 +104,14 @@ def test_a_sam_function_whose_metadata_names_its_code_runs_that_folder(code_dir:
     done = run_cli("invoke", str(template), "--function", "SamWithAsset")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["timeout_s"] == 9  # and Globals apply to a SAM function
+
+
+def test_cdk_synths_json_template_is_a_template(code_dir: Path) -> None:
+    """`cdk synth` writes cdk.out/<Stack>.template.json, the file `sam local invoke -t` is given."""
+    cdk_project(code_dir)
+    text = CDK_SYNTH.replace("!Ref AssetBucket", "{Ref: AssetBucket}").replace("!Ref SharedLayer0A1B2C3D",
+                                                                              "{Ref: SharedLayer0A1B2C3D}")
+    template = write_file(code_dir / "Stack.template.json", json.dumps(yaml.safe_load(text)))
+    done = run_cli("invoke", str(template), "--function", "PlainFunction")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "plain"
