@@ -46,3 +46,49 @@ def test_ssm_parameters_and_dynamic_references_are_named_not_passed_on_as_writte
     assert fn.unresolved_env["SECRET"] == ("{{resolve:secretsmanager:dev/db:SecretString:password}} "
                                            "(a dynamic reference, read by CloudFormation when deployed)")
     assert fn.unresolved_env["TOKEN"].startswith("{{resolve:ssm-secure:/myapp/token}} (a dynamic reference")
+
+
+GENERATED = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Other:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: app.handler
+      Runtime: python3.12
+      AutoPublishAlias: live
+      FunctionUrlConfig: {AuthType: NONE}
+      Events:
+        Api: {Type: Api, Properties: {Path: /, Method: get}}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: app.handler
+      Runtime: python3.12
+      Environment:
+        Variables:
+          ALIAS: !Ref Other.Alias
+          ROLE: !GetAtt OtherRole.Arn
+          URL: !GetAtt OtherUrl.FunctionUrl
+          API: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod"
+          ROLE_TOO: !Sub "${OtherRole.Arn}"
+          PLAIN: plain
+"""
+
+
+def test_resources_the_sam_transform_generates_are_named_not_refused(code_dir: Path):
+    """`MyFn.Alias`, `MyFnRole`, `MyFnUrl`, `ServerlessRestApi` are in every deployed SAM stack (CloudFormation sees
+    the transformed template): a template naming them deploys, so a local run leaves them out, saying so."""
+    path = code_dir / "template.yaml"
+    path.write_text(GENERATED)
+    fn = read_function(path, "Fn", "template.yaml")
+    assert fn.env == {"PLAIN": "plain"}
+    assert fn.unresolved_env == {
+        "ALIAS": "!Ref Other.Alias (a resource SAM generates for Other: it exists once deployed)",
+        "ROLE": "!GetAtt OtherRole.Arn (a resource SAM generates for Other: it exists once deployed)",
+        "URL": "!GetAtt OtherUrl.FunctionUrl (a resource SAM generates for Other: it exists once deployed)",
+        "API": "!Ref ServerlessRestApi (a resource SAM generates for the functions' Api or HttpApi events: it exists once deployed)",
+        "ROLE_TOO": "!Sub ${OtherRole.Arn} (a resource SAM generates for Other: it exists once deployed)",
+    }

@@ -26,6 +26,10 @@ DEPLOY_TIME_PSEUDO_PARAMETERS = {"AWS::NotificationARNs": "the stack's notificat
 SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value<"
 # A dynamic reference (`{{resolve:ssm:/db/url}}`, `{{resolve:secretsmanager:...}}`) in a string is replaced by
 # CloudFormation with what the service holds; passed on as written it would be a wrong value, not a missing one.
+# The SAM transform adds resources of its own, which a SAM template may name: a function's role (`MyFnRole`), URL
+# (`MyFnUrl`), `MyFn.Alias`/`MyFn.Version` (AutoPublishAlias), an API's `MyApi.Stage`, the implicit APIs of Api and
+# HttpApi events. Their logical IDs start with the SAM resource's own, or with these.
+SAM_IMPLICIT_APIS = ("ServerlessRestApi", "ServerlessHttpApi")
 DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:[a-z-]+:[^}]*\}\}")
 
 
@@ -75,6 +79,10 @@ class Resolver:
         self.mappings = as_mapping(template.get("Mappings"))
         self.conditions = as_mapping(template.get("Conditions"))
         self.resources = as_mapping(template.get("Resources"))
+        serverless = [rid for rid, res in self.resources.items()
+                      if str(as_mapping(res).get("Type", "")).startswith("AWS::Serverless::")]
+        # Longest first: the SAM resource a generated name belongs to is the longest logical ID it starts with.
+        self._sam_prefixes = tuple(sorted(serverless, key=len, reverse=True)) + (SAM_IMPLICIT_APIS if serverless else ())
         self._evaluating: list[str] = []  # the conditions being evaluated, outermost first
 
     def resolve(self, value: Any) -> Any:
@@ -114,7 +122,16 @@ class Resolver:
             raise Unresolved(f"!Ref {name} (a resource: its name or ARN exists once deployed)")
         if name in DEPLOY_TIME_PSEUDO_PARAMETERS:
             raise Unresolved(f"!Ref {name} ({DEPLOY_TIME_PSEUDO_PARAMETERS[name]})")
+        self._sam_generated(name, f"!Ref {name}")
         raise Invalid(f"!Ref {name}: no such parameter or resource")
+
+    def _sam_generated(self, name: str, shown: str) -> None:
+        """Unresolved when `name` is a resource the SAM transform generates (its owner named): it exists once deployed,
+        as the template's own resources do; CloudFormation only sees the transformed template."""
+        owner = next((p for p in self._sam_prefixes if name.startswith(p)), None)
+        if owner is not None:
+            events = "the functions' Api or HttpApi events" if owner in SAM_IMPLICIT_APIS else owner
+            raise Unresolved(f"{shown} (a resource SAM generates for {events}: it exists once deployed)")
 
     def _fn_ref(self, arg: Any, whole: Any) -> Any:
         return self.ref(arg, whole)
@@ -122,6 +139,7 @@ class Resolver:
     def _fn_getatt(self, arg: Any, whole: Any) -> Any:
         resource = arg[0] if isinstance(arg, list) and arg else None
         if isinstance(resource, str) and resource not in self.resources:
+            self._sam_generated(resource, describe(whole))
             raise Invalid(f"{describe(whole)}: no such resource")
         raise Unresolved(describe(whole))
 
@@ -174,6 +192,7 @@ class Resolver:
                 value = self.resolve(variables[name])
             elif "." in name and not name.startswith("AWS::"):
                 if name.split(".", 1)[0] not in self.resources:
+                    self._sam_generated(name.split(".", 1)[0], f"!Sub ${{{name}}}")
                     raise Invalid(f"!Sub ${{{name}}}: no such resource")
                 raise Unresolved(f"!Sub ${{{name}}} (an attribute of a deployed resource)")
             else:
