@@ -16,6 +16,9 @@ NESTED_STACK_TYPES = {"AWS::Serverless::Application": "Location", "AWS::CloudFor
 ASSET_PATH = "aws:asset:path"
 ASSET_PROPERTY = "aws:asset:property"
 IMAGE_ASSET_PROPERTY = "Code.ImageUri"
+# What `sam build` marks a resource whose property it already pointed at the built folder: the asset path left in
+# its Metadata is then the unbuilt source, which must not replace the build.
+SAM_NORMALIZED = "SamNormalized"
 
 
 def code_key(resource_type: Any) -> str:
@@ -28,7 +31,7 @@ def with_asset_path(properties: Mapping[str, Any], metadata: Any) -> dict[str, A
     names (`aws:asset:property: Code` -> `Code: cdk.out/asset.1234`), as SAM CLI's ResourceMetadataNormalizer does:
     the property itself then points at an S3 upload that exists only once deployed."""
     out = dict(properties)
-    if not isinstance(metadata, dict):
+    if not isinstance(metadata, dict) or metadata.get(SAM_NORMALIZED):
         return out
     path, prop = metadata.get(ASSET_PATH), metadata.get(ASSET_PROPERTY)
     if not (isinstance(path, str) and path and isinstance(prop, str) and prop) or prop == IMAGE_ASSET_PROPERTY:

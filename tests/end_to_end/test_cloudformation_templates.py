@@ -115,3 +115,20 @@ def test_cdk_synths_json_template_is_a_template(code_dir: Path) -> None:
     done = run_cli("invoke", str(template), "--function", "PlainFunction")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == "plain"
+
+
+def test_a_template_sam_build_wrote_runs_the_built_folder_not_the_asset(code_dir: Path) -> None:
+    """`sam build` on a cdk synth template points Code at the build and marks the resource SamNormalized; the
+    asset path left in its Metadata is the unbuilt source."""
+    write_file(code_dir / "asset.orders" / "plain.py", "def handler(event, context):\n    return 'unbuilt'\n")
+    write_file(code_dir / "Built" / "plain.py", "def handler(event, context):\n    return 'built'\n")
+    template = write_file(code_dir / "template.yaml", """\
+Resources:
+  Built:
+    Type: AWS::Lambda::Function
+    Properties: {Code: Built, Handler: plain.handler, Runtime: python3.12}
+    Metadata: {aws:asset:path: asset.orders, aws:asset:property: Code, SamResourceId: Built, SamNormalized: true}
+""")
+    done = run_cli("invoke", str(template))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "built"
