@@ -92,3 +92,13 @@ def test_resources_the_sam_transform_generates_are_named_not_refused(code_dir: P
         "API": "!Ref ServerlessRestApi (a resource SAM generates for the functions' Api or HttpApi events: it exists once deployed)",
         "ROLE_TOO": "!Sub ${OtherRole.Arn} (a resource SAM generates for Other: it exists once deployed)",
     }
+
+
+def test_a_code_uri_only_a_deployment_knows_says_which_folder_runs_instead(code_dir: Path):
+    path = code_dir / "template.yaml"
+    path.write_text("Parameters:\n  CodeDir: {Type: String}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
+                    "    Properties: {CodeUri: !Ref CodeDir, Handler: app.handler, Runtime: python3.12}\n")
+    fn = read_function(path, None, "template.yaml")
+    assert fn.code_dir == code_dir.resolve()
+    assert fn.notes == ("template.yaml: Fn: CodeUri is !Ref CodeDir (a parameter with no Default), which only "
+                        "CloudFormation can resolve: the template's folder is run instead, as sam local runs it",)

@@ -195,13 +195,16 @@ class _FunctionReader:
         except Invalid as exc:
             raise self._fail(f"{where}: {exc} (CloudFormation refuses such a template)") from None
 
-    def value(self, key: str) -> Any:
-        """A property resolved, or None (named once) when only CloudFormation could know it."""
+    def value(self, key: str, quiet: bool = False) -> Any:
+        """A property resolved, or None (named once) when only CloudFormation could know it (`quiet`: Unresolved
+        raised, for the caller to say what it does instead)."""
         if key not in self.props:
             return None
         try:
             value = self.resolve(self.props[key], key)
         except Unresolved as exc:
+            if quiet:
+                raise
             self._note(f"{key} is {exc}, which only CloudFormation can resolve: left out")
             return None
         return None if value is OMITTED else value
@@ -270,7 +273,12 @@ class _FunctionReader:
     def _code_dir(self) -> Path:
         key = self.code_key
         raw = self.props.get(key)  # a Bucket/Key map is S3 whatever its values resolve to: not resolved
-        code_uri = raw if isinstance(raw, dict) and not is_intrinsic(raw) else self.value(key)
+        try:
+            code_uri = raw if isinstance(raw, dict) and not is_intrinsic(raw) else self.value(key, quiet=True)
+        except Unresolved as exc:  # "left out" would hide where the code is then looked for
+            self._note(f"{key} is {exc}, which only CloudFormation can resolve: the template's folder is run "
+                       f"instead, as sam local runs it")
+            code_uri = None
         if code_uri is None:
             return self.base.resolve()  # as sam local does: the template's own folder
         path = self._local_path(key, code_uri, "folder")
