@@ -23,6 +23,7 @@ from lambdatui.sam_template.resources import (
     FUNCTION_TYPES,
     SERVERLESS_FUNCTION,
     code_key,
+    expand_for_each,
     nested_stacks,
     with_asset_path,
 )
@@ -110,9 +111,9 @@ class SamTemplate:
         data = parse_template_text(text, self.origin)
         if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
             raise ConfigError(f"{self.origin}: not a SAM template (it has no Resources section)")
-        self.resources: dict[str, Any] = data["Resources"]
+        self.resources: dict[str, Any] = expand_for_each(data["Resources"], Resolver(data).resolve)
         self.globals = as_mapping(as_mapping(data.get("Globals")).get("Function"))
-        self.resolver = Resolver(data)
+        self.resolver = Resolver({**data, "Resources": self.resources})
         self._check_conditions()
         self.function_ids = [rid for rid, res in self.resources.items()
                              if isinstance(res, dict) and res.get("Type") in FUNCTION_TYPES]

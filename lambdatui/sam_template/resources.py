@@ -3,7 +3,9 @@ template (the CDK's `cdk synth`): SAM CLI's rules, so that a template `sam local
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from lambdatui.sam_template.intrinsics import Invalid, Unresolved
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 # CloudFormation's own function resource: what `cdk synth` and hand-written CloudFormation declare. `sam local` runs
@@ -57,3 +59,45 @@ def nested_stacks(resources: Mapping[str, Any]) -> list[str]:
         location = properties.get(key) if isinstance(properties, dict) else None
         out.append(f"{logical_id} ({key} {location})" if isinstance(location, str) else logical_id)
     return out
+
+
+FOR_EACH = "Fn::ForEach::"
+
+
+def expand_for_each(resources: Mapping[str, Any], collection: Callable[[Any], Any]) -> dict[str, Any]:
+    """Resources with every `Fn::ForEach::Loop: [Identifier, Collection, {OutputKey: Fragment}]` (the
+    AWS::LanguageExtensions transform, which `sam local` expands too) replaced by one copy of its fragment per item,
+    `${Identifier}` and `&{Identifier}` (the item without its non-alphanumeric characters) put in keys and strings.
+    `collection` resolves the list (a `!Ref` to a CommaDelimitedList parameter, say); a loop it cannot resolve is
+    left out, and so found by no one."""
+    out: dict[str, Any] = {}
+    for key, value in resources.items():
+        if not (isinstance(key, str) and key.startswith(FOR_EACH)):
+            out[key] = value
+            continue
+        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+                and isinstance(value[2], dict)):
+            continue
+        identifier, items, fragment = value
+        try:
+            items = collection(items)
+        except (Unresolved, Invalid):  # only a deployment (or nothing) can expand it
+            continue
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            text = str(item).lower() if isinstance(item, bool) else str(item)
+            replaced = _put(fragment, identifier, text)
+            out.update(expand_for_each(replaced, collection))  # a loop's fragment may hold loops of its own
+    return out
+
+
+def _put(value: Any, identifier: str, item: str) -> Any:
+    if isinstance(value, str):
+        plain = "".join(ch for ch in item if ch.isalnum())
+        return value.replace("${" + identifier + "}", item).replace("&{" + identifier + "}", plain)
+    if isinstance(value, dict):
+        return {_put(k, identifier, item): _put(v, identifier, item) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_put(v, identifier, item) for v in value]
+    return value
