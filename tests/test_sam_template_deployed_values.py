@@ -4,10 +4,12 @@ Real files in `code_dir`."""
 
 from __future__ import annotations
 
+import platform
 import textwrap
 from pathlib import Path
 
 from lambdatui.sam_template.reader import read_function
+from lambdatui.sam_template.resources import architecture_note
 
 DEPLOYED = """\
 Parameters:
@@ -102,3 +104,16 @@ def test_a_code_uri_only_a_deployment_knows_says_which_folder_runs_instead(code_
     assert fn.code_dir == code_dir.resolve()
     assert fn.notes == ("template.yaml: Fn: CodeUri is !Ref CodeDir (a parameter with no Default), which only "
                         "CloudFormation can resolve: the template's folder is run instead, as sam local runs it",)
+
+
+def test_an_architecture_other_than_this_machines_is_said(code_dir: Path):
+    here = platform.machine().lower()
+    other = "x86_64" if here in ("aarch64", "arm64") else "arm64"
+    path = code_dir / "template.yaml"
+    path.write_text("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
+                    f"    Properties: {{CodeUri: ., Handler: app.handler, Architectures: [{other}]}}\n")
+    notes = read_function(path, None, "template.yaml").notes
+    assert [n for n in notes if "Architectures" in n] == [
+        f"template.yaml: Fn: Architectures {other}: the function runs on this machine's "
+        f"{'arm64' if other == 'x86_64' else 'x86_64'}; compiled dependencies built for {other} do not load here"]
+    assert architecture_note(["x86_64"], "x86_64") is None and architecture_note(["arm64"], "aarch64") is None

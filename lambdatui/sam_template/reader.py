@@ -3,6 +3,7 @@ Globals.Function applied first by SAM's own rules."""
 
 from __future__ import annotations
 
+import platform
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from lambdatui.sam_template.intrinsics import (
 from lambdatui.sam_template.resources import (
     FUNCTION_TYPES,
     SERVERLESS_FUNCTION,
+    architecture_note,
     code_key,
     expand_for_each,
     nested_stacks,
@@ -222,6 +224,9 @@ class _FunctionReader:
         for key, instead in NOT_APPLIED.items():
             if key in self.props:
                 self._note(f"{key} is not applied from the template: {instead}")
+        mismatch = architecture_note(self.value("Architectures"), platform.machine())
+        if mismatch:
+            self._note(mismatch)
         env, unresolved = self._environment()
         return TemplateFunction(
             template=self.template.path,

@@ -3,7 +3,7 @@ template (the CDK's `cdk synth`): SAM CLI's rules, so that a template `sam local
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from lambdatui.sam_template.intrinsics import Invalid, Unresolved
 
@@ -101,3 +101,19 @@ def _put(value: Any, identifier: str, item: str) -> Any:
     if isinstance(value, list):
         return [_put(v, identifier, item) for v in value]
     return value
+
+
+# Lambda's names for the machines it runs functions on, by what `platform.machine()` says of this one.
+LAMBDA_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def architecture_note(value: Any, machine: str) -> Optional[str]:
+    """What to say when the template's `Architectures` is not this machine's: Python code runs alike, but a
+    dependency built for the template's (`sam build` for arm64, a layer of arm64 wheels) fails to load here with an
+    ImportError that does not say why."""
+    wanted = value[0] if isinstance(value, list) and len(value) == 1 else value
+    here = LAMBDA_ARCHITECTURES.get(machine.lower())
+    if not isinstance(wanted, str) or here is None or wanted == here:
+        return None
+    return (f"Architectures {wanted}: the function runs on this machine's {here}; compiled dependencies built for "
+            f"{wanted} do not load here")
