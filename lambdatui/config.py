@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 # A SAM template: lambdatui PATH/template.yaml, or a project folder holding one (read by the sam_template package).
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
 TEMPLATE_FILE_NAMES = ("template.yaml", "template.yml", "template.json")
+SAM_BUILD_TEMPLATE = os.path.join(".aws-sam", "build", "template.yaml")
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,22 @@ def _template_for(target: Path, path: str, function: Optional[str],
     """The SAM template `target` names (a template file, or a folder holding one and no handler), with the
     path to quote in messages; None for a handler path (a template beside the handler is then named in `notes`)."""
     if is_template(target):
+        built = target.parent / SAM_BUILD_TEMPLATE
+        if built.is_file() and built != target:  # sam build's copy holds the dependencies; the source does not
+            notes.append(f"{path} runs the source as written; 'sam build' wrote "
+                         f"{os.path.join(os.path.dirname(path), SAM_BUILD_TEMPLATE)}, with its dependencies (run "
+                         f"lambdatui on that one, or on the project's folder, for them)")
         return target, path
     if target.is_dir():
         found = next((target / name for name in TEMPLATE_FILE_NAMES if (target / name).is_file()), None)
         has_handler = any((target / n).is_file() for n in HANDLER_FILE_NAMES) or bootstrap_in(target) is not None
+        built = target / SAM_BUILD_TEMPLATE
+        if found is not None and built.is_file() and (function is not None or not has_handler):
+            # A project folder runs what `sam build` made of it, as `sam local invoke` does when given no template.
+            shown = os.path.join(path, SAM_BUILD_TEMPLATE)
+            notes.append(f"{shown} runs: what 'sam build' wrote, as sam local runs it (give "
+                         f"{os.path.join(path, found.name)} itself to run the source)")
+            return built, shown
         if found is not None and (function is not None or not has_handler):
             return found, os.path.join(path, found.name)
         if found is not None:  # the handler wins, but a user who meant the template must learn how to ask for it

@@ -132,3 +132,38 @@ Resources:
     done = run_cli("invoke", str(template))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == "built"
+
+
+SOURCE = """\
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.handler, Runtime: python3.12}
+"""
+BUILT = """\
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: Fn, Handler: app.handler, Runtime: python3.12}
+    Metadata: {SamResourceId: Fn}
+"""
+APP = "import dep\n\n\ndef handler(event, context):\n    return dep.VALUE\n"
+
+
+def test_a_project_folder_runs_what_sam_build_wrote_as_sam_local_does(code_dir: Path) -> None:
+    """`sam build && sam local invoke`: the built template (the dependencies vendored beside the code) runs."""
+    write_file(code_dir / "src" / "app.py", APP)
+    write_file(code_dir / "src" / "requirements.txt", "dep\n")
+    write_file(code_dir / "template.yaml", SOURCE)
+    write_file(code_dir / ".aws-sam" / "build" / "Fn" / "app.py", APP)
+    write_file(code_dir / ".aws-sam" / "build" / "Fn" / "dep.py", "VALUE = 'vendored by sam build'\n")
+    built = write_file(code_dir / ".aws-sam" / "build" / "template.yaml", BUILT)
+
+    done = run_cli("invoke", str(code_dir))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "vendored by sam build"
+    assert f"{built} runs: what 'sam build' wrote, as sam local runs it" in done.stderr
+
+    source = run_cli("invoke", str(code_dir / "template.yaml"))  # the source, as asked, and a line saying so
+    assert "No module named 'dep'" in source.stdout, source.stdout
+    assert f"'sam build' wrote {built}, with its dependencies" in source.stderr, source.stderr
