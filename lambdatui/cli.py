@@ -49,6 +49,9 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--env-vars", metavar="FILE",
                        help="SAM's env file: its Parameters for every function, then the block named by the "
                             "function's logical ID, over the template's values (as 'sam local invoke --env-vars')")
+    group.add_argument("--parameter-overrides", action="append", default=[], metavar="'KEY=VALUE ...'",
+                       help="the template's Parameters, over their Default (as 'sam local invoke "
+                            "--parameter-overrides'; repeatable)")
     group.add_argument("--python", metavar="PATH",
                        help="interpreter that runs the function (default: $VIRTUAL_ENV/bin/python, else a .venv "
                             "or venv next to the handler or one level up, else python3)")
@@ -68,6 +71,8 @@ def replay_options(args: argparse.Namespace) -> list[str]:
             options += [flag, value]
     for layer in args.layer:
         options += ["--layer", layer]
+    for overrides in args.parameter_overrides:  # the template's values they chose are not in [function]
+        options += ["--parameter-overrides", overrides]
     return options
 
 
@@ -106,6 +111,7 @@ def function_config(args: argparse.Namespace, scenario: Optional[FunctionSetting
         layers=args.layer,
         function=args.function,
         env_vars=args.env_vars,
+        parameter_overrides=args.parameter_overrides,
         # --env, --env-file and --env-vars win, variable by variable, over the scenario's table
         env=scenario.env if scenario else {},
         report=report,

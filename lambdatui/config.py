@@ -192,6 +192,7 @@ def resolve_function(
     layers: Sequence[str] = (),
     function: Optional[str] = None,
     env_vars: Optional[str] = None,
+    parameter_overrides: Sequence[str] = (),
     env: Mapping[str, str] = MappingProxyType({}),
     report: Callable[[str], None] = _no_report,
 ) -> FunctionConfig:
@@ -216,7 +217,9 @@ def resolve_function(
     if template is not None:
         from lambdatui.sam_template.reader import read_function
 
-        fn = read_function(template[0], function, template[1])
+        from lambdatui.sam_template.parameters import parse_overrides
+
+        fn = read_function(template[0], function, template[1], parse_overrides(parameter_overrides))
     timeout_s = next(v for v in (timeout_s, fn and fn.timeout_s, DEFAULT_TIMEOUT_S) if v is not None)
     memory_mb = next(v for v in (memory_mb, fn and fn.memory_mb, DEFAULT_MEMORY_MB) if v is not None)
     if not MIN_TIMEOUT_S <= timeout_s <= MAX_TIMEOUT_S:

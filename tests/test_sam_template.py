@@ -111,7 +111,7 @@ def test_what_is_known_before_a_deployment_resolves(value, expected):
 @pytest.mark.parametrize("value, named", [
     ({"Fn::GetAtt": ["Table", "Arn"]}, "!GetAtt Table.Arn"),
     ({"Ref": "Table"}, "!Ref Table (a resource"),
-    ({"Ref": "NoDefault"}, "!Ref NoDefault (a parameter with no Default)"),
+    ({"Ref": "NoDefault"}, "!Ref NoDefault (a parameter with no Default: --parameter-overrides NoDefault=VALUE)"),
     ({"Fn::ImportValue": "shared-vpc"}, "!ImportValue shared-vpc"),
     ({"Fn::Sub": "${Table.Arn}/index"}, "!Sub ${Table.Arn}"),
     ({"Fn::Join": ["", ["x", {"Fn::GetAtt": ["Table", "Arn"]}]]}, "!GetAtt Table.Arn"),

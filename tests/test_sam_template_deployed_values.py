@@ -102,8 +102,9 @@ def test_a_code_uri_only_a_deployment_knows_says_which_folder_runs_instead(code_
                     "    Properties: {CodeUri: !Ref CodeDir, Handler: app.handler, Runtime: python3.12}\n")
     fn = read_function(path, None, "template.yaml")
     assert fn.code_dir == code_dir.resolve()
-    assert fn.notes == ("template.yaml: Fn: CodeUri is !Ref CodeDir (a parameter with no Default), which only "
-                        "CloudFormation can resolve: the template's folder is run instead, as sam local runs it",)
+    assert fn.notes == ("template.yaml: Fn: CodeUri is !Ref CodeDir (a parameter with no Default: "
+                        "--parameter-overrides CodeDir=VALUE), which only CloudFormation can resolve: the template's "
+                        "folder is run instead, as sam local runs it",)
 
 
 def test_an_architecture_other_than_this_machines_is_said(code_dir: Path):

@@ -24,6 +24,9 @@ NO_VALUE = "AWS::NoValue"
 DEPLOY_TIME_PSEUDO_PARAMETERS = {"AWS::NotificationARNs": "the stack's notification topics, given when it is deployed"}
 # A parameter of this type holds the *name* of an SSM parameter; CloudFormation passes on the value stored under it.
 SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value<"
+# Marks a parameter whose Default is a value given with --parameter-overrides: taken as the value itself, whatever the
+# parameter's type (a local run has no SSM to read an SSM parameter's name from).
+OVERRIDDEN = "lambdatui:overridden"
 # A dynamic reference (`{{resolve:ssm:/db/url}}`, `{{resolve:secretsmanager:...}}`) in a string is replaced by
 # CloudFormation with what the service holds; passed on as written it would be a wrong value, not a missing one.
 # The SAM transform adds resources of its own, which a SAM template may name: a function's role (`MyFnRole`), URL
@@ -110,10 +113,10 @@ class Resolver:
         if name in self.parameters:
             parameter = as_mapping(self.parameters[name])
             if "Default" not in parameter:
-                raise Unresolved(f"!Ref {name} (a parameter with no Default)")
+                raise Unresolved(f"!Ref {name} (a parameter with no Default: --parameter-overrides {name}=VALUE)")
             default = parameter["Default"]
             kind = str(parameter.get("Type", "String"))
-            if kind.startswith(SSM_PARAMETER_TYPE):
+            if kind.startswith(SSM_PARAMETER_TYPE) and not parameter.get(OVERRIDDEN):
                 raise Unresolved(f"!Ref {name} (the value CloudFormation reads from SSM parameter {default})")
             if (kind == "CommaDelimitedList" or kind.startswith("List<")) and isinstance(default, str):
                 return [part.strip() for part in default.split(",")]

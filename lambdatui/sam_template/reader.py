@@ -20,6 +20,7 @@ from lambdatui.sam_template.intrinsics import (
     describe,
     is_intrinsic,
 )
+from lambdatui.sam_template.parameters import with_overrides
 from lambdatui.sam_template.resources import (
     FUNCTION_TYPES,
     SERVERLESS_FUNCTION,
@@ -101,7 +102,7 @@ class TemplateFunction:
 
 
 class SamTemplate:
-    def __init__(self, path: Path, origin: Optional[str] = None) -> None:
+    def __init__(self, path: Path, origin: Optional[str] = None, overrides: Mapping[str, str] = {}) -> None:
         self.path = path
         self.origin = origin or str(path)
         try:
@@ -113,6 +114,7 @@ class SamTemplate:
         data = parse_template_text(text, self.origin)
         if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
             raise ConfigError(f"{self.origin}: not a SAM template (it has no Resources section)")
+        data = with_overrides(data, overrides, self.origin)
         self.resources: dict[str, Any] = expand_for_each(data["Resources"], Resolver(data).resolve)
         self.globals = as_mapping(as_mapping(data.get("Globals")).get("Function"))
         self.resolver = Resolver({**data, "Resources": self.resources})
@@ -397,8 +399,10 @@ class _FunctionReader:
         return None
 
 
-def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] = None) -> TemplateFunction:
-    """The chosen function of the template at `path` (ChooseFunction when there are several and none is named)."""
-    template = SamTemplate(path, origin)
+def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] = None,
+                  overrides: Mapping[str, str] = {}) -> TemplateFunction:
+    """The chosen function of the template at `path` (ChooseFunction when there are several and none is named),
+    its Parameters' values `overrides` over their Default."""
+    template = SamTemplate(path, origin, overrides)
     return template.function(template.choose(logical_id))
 

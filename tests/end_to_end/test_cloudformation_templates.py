@@ -167,3 +167,46 @@ def test_a_project_folder_runs_what_sam_build_wrote_as_sam_local_does(code_dir: 
     source = run_cli("invoke", str(code_dir / "template.yaml"))  # the source, as asked, and a line saying so
     assert "No module named 'dep'" in source.stdout, source.stdout
     assert f"'sam build' wrote {built}, with its dependencies" in source.stderr, source.stderr
+
+
+PARAMETERS = """\
+Parameters:
+  Stage: {Type: String}
+  Memory: {Type: Number, Default: 128}
+  DbUrl: {Type: "AWS::SSM::Parameter::Value<String>", Default: /app/db}
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: !Sub "${Stage}/"
+      Handler: probe.handler
+      Runtime: python3.12
+      MemorySize: !Ref Memory
+      Environment:
+        Variables: {STAGE: !Ref Stage, DB_URL: !Ref DbUrl}
+"""
+PROBE = """\
+import os
+
+
+def handler(event, context):
+    return [os.environ.get(k) for k in ("STAGE", "DB_URL", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE")]
+"""
+
+
+def test_parameter_overrides_give_the_parameters_values_as_sam_local_does(code_dir: Path) -> None:
+    write_file(code_dir / "prod" / "probe.py", PROBE)
+    template = write_file(code_dir / "template.yaml", PARAMETERS)
+    record = code_dir / "session.toml"
+    done = run_cli("invoke", str(template), "--parameter-overrides", "Stage=prod Memory=256",
+                   "--parameter-overrides", "ParameterKey=DbUrl,ParameterValue=postgres://local", "--record", str(record))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["prod", "postgres://local", "256"]
+    assert "left out" not in done.stderr, done.stderr
+    # the replay the recording names runs the same function: the overrides are part of its command
+    assert "--parameter-overrides 'Stage=prod Memory=256'" in record.read_text()
+
+    unknown = run_cli("invoke", str(template), "--parameter-overrides", "Stag=prod")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == (f"lambdatui: --parameter-overrides Stag: no such parameter in {template} "
+                                      "(its Parameters: Stage, Memory, DbUrl)")
