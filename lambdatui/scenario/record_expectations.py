@@ -17,7 +17,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
-from lambdatui.scenario.stable_parts import stable_parts
+from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
 
@@ -123,20 +123,20 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
     try:
         stable: Any = json.loads(text)
         stable, volatile = stable_part(stable, step.request_id)
-        stable, timed = clock_free(stable, step.clock) if stable is not None else (None, [])
+        stable, timed = clock_free(stable, step.clock) if stable is not NOTHING else (NOTHING, [])
     except RecursionError:  # nested nearly as deep as Python's parser allows
-        stable, timed = None, []
+        stable, timed = NOTHING, []
         volatile = volatile or ["response"]
     if volatile:
         notes.append(f"# {', '.join(volatile)} carry the request id (or the log stream's, the trace's), new on every "
-                     "run: the other keys are compared" if stable is not None else
+                     "run: the other keys are compared" if stable is not NOTHING else
                      "# response not compared: it carries the request id (or the log stream's, the trace's), new on "
                      "every run")
     if timed:
         notes.append(f"# {', '.join(timed)}: the clock's reading while the invoke ran (time left, a timestamp), new on "
-                     "every run: not compared" if stable is not None else
+                     "every run: not compared" if stable is not NOTHING else
                      "# response not compared: it is the clock's reading while the invoke ran, new on every run")
-    if stable is not None:
+    if stable is not NOTHING:
         expect.append(f"response = {toml_string(text if not volatile and not timed else json_line(stable))}")
 
 
