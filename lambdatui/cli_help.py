@@ -17,14 +17,15 @@ verdict). The function's and extensions' own output goes to stderr, tagged as 'i
 --verbose it is shown inside the timeline on stdout instead.
 
 Options given on the command line override the scenario's [function] table (timeout, memory, handler,
-concurrency, provisioned, idle shutdown, snapstart; env: --env and --env-file win variable by variable)."""
+concurrency, provisioned, idle shutdown, snapstart, max concurrency; env: --env and --env-file win variable by variable)."""
 
 REPLAY_EPILOG = """\
 scenario file (TOML):
   [function]                 optional: timeout, memory, handler, env = { KEY = "value" },
                              concurrency = N, provisioned = N, idle_shutdown = SECONDS,
                              snapstart = true (env #1 initialises into the snapshot; every invoke's
-                             environment is restored from it; not with provisioned or --max-concurrency)
+                             environment is restored from it; not with provisioned or max_concurrency),
+                             max_concurrency = M (Managed Instances, as --max-concurrency)
   [[step]]                   one per step, run in order; each does exactly ONE of:
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>');
                                invocation_type = "Event" sends it as an Event invoke

@@ -26,7 +26,8 @@ class _Unset:
 
 
 UNSET = _Unset()
-UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET, "snapstart": None}
+UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET, "snapstart": None,
+                        "max_concurrency": None}
 
 
 def _idle(text: str) -> Optional[float]:

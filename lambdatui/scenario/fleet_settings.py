@@ -17,9 +17,11 @@ from lambdatui.scenario.model import FunctionSettings
 
 
 def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> None:
-    """Complete `args` (concurrency, provisioned, idle_shutdown, snapstart) from the scenario where the command line
-    is silent; ConfigError when what the two give together cannot run (SnapStart with provisioned concurrency)."""
+    """Complete `args` (concurrency, provisioned, idle_shutdown, snapstart, max_concurrency) from the scenario where
+    the command line is silent; ConfigError when what the two give together cannot run (SnapStart with provisioned
+    concurrency or Managed Instances)."""
     provisioned_given, snapstart_given = args.provisioned is not None, args.snapstart is not None
+    max_given = getattr(args, "max_concurrency", None) is not None
     if args.concurrency is None:
         args.concurrency = settings.concurrency if settings.concurrency is not None else DEFAULT_CONCURRENCY
     if args.provisioned is None:
@@ -28,7 +30,9 @@ def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> 
         args.idle_shutdown = settings.idle_shutdown
     if args.snapstart is None:
         args.snapstart = bool(settings.snapstart)
-    max_concurrency = getattr(args, "max_concurrency", 0)
+    if not max_given:
+        args.max_concurrency = settings.max_concurrency or 0
+    max_concurrency = args.max_concurrency
     if args.snapstart and (args.provisioned or max_concurrency):
         # fleet_options refuses the pair too, but names only command-line flags: say where each one came from.
         snapstart = "--snapstart" if snapstart_given else "the scenario's snapstart = true"
@@ -36,7 +40,8 @@ def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> 
             other = (f"--provisioned {args.provisioned}" if provisioned_given
                      else f"the scenario's provisioned = {args.provisioned}")
         else:
-            other = f"--max-concurrency {max_concurrency}"
+            other = (f"--max-concurrency {max_concurrency}" if max_given
+                     else f"the scenario's max_concurrency = {max_concurrency}")
         raise ConfigError(f"{snapstart} cannot be used with {other}: Lambda's SnapStart does not support it")
 
 
@@ -44,4 +49,5 @@ def scenario_fleet(settings: FunctionSettings) -> FleetOptions:
     """The fleet of a scenario run in-process (tests, tools): its table's values, else lambdatui's defaults."""
     args = argparse.Namespace(**UNSET_FLEET_DEFAULTS)
     fill_fleet_options(args, settings)
-    return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown, snapstart=args.snapstart)
+    return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown, snapstart=args.snapstart,
+                        max_concurrency=args.max_concurrency)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from lambdatui.fleet_options import MAX_CONCURRENCY_LIMIT
 from lambdatui.lambda_limits import (
     MAX_MEMORY_MB,
     MAX_TIMEOUT_S,
@@ -19,7 +20,8 @@ from lambdatui.model.fleet import DEFAULT_CONCURRENCY
 from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S, FunctionSettings
 from lambdatui.scenario.values import is_int, type_name, unknown_hint
 
-FUNCTION_KEYS = ("timeout", "memory", "handler", "env", "concurrency", "provisioned", "idle_shutdown", "snapstart")
+FUNCTION_KEYS = ("timeout", "memory", "handler", "env", "concurrency", "provisioned", "idle_shutdown", "snapstart",
+                 "max_concurrency")
 
 
 def parse_function(raw: Any) -> FunctionSettings:
@@ -51,7 +53,9 @@ def parse_function(raw: Any) -> FunctionSettings:
         raise ValueError(f"[function]: env: {reserved}")
     concurrency, provisioned, idle = _fleet(raw)
     snapstart = _snapstart(raw, provisioned)
-    return FunctionSettings(timeout, memory, handler, dict(env), concurrency, provisioned, idle, snapstart)
+    max_concurrency = _max_concurrency(raw, snapstart)
+    return FunctionSettings(timeout, memory, handler, dict(env), concurrency, provisioned, idle, snapstart,
+                            max_concurrency)
 
 
 def _fleet(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[float]]:
@@ -90,6 +94,21 @@ def _snapstart(raw: dict[str, Any], provisioned: Optional[int]) -> Optional[bool
         raise ValueError(f"[function]: snapstart = true cannot go with provisioned = {provisioned}: Lambda's SnapStart "
                          "does not support provisioned concurrency (remove one of them)")
     return snapstart
+
+
+def _max_concurrency(raw: dict[str, Any], snapstart: Optional[bool]) -> Optional[int]:
+    """Managed Instances (as --max-concurrency): a recording of a `serve --max-concurrency` session writes it, since
+    the function sees the mode (AWS_LAMBDA_MAX_CONCURRENCY, its initialisation type) and the fleet routes by it."""
+    value = raw.get("max_concurrency")
+    if value is None:
+        return None
+    if not is_int(value) or not 1 <= value <= MAX_CONCURRENCY_LIMIT:
+        raise ValueError(f"[function]: max_concurrency = {_shown(value)}: give the invokes each environment runs at "
+                         f"once (Lambda Managed Instances), a whole number from 1 to {MAX_CONCURRENCY_LIMIT}")
+    if snapstart:
+        raise ValueError(f"[function]: snapstart = true cannot go with max_concurrency = {value}: Lambda's SnapStart "
+                         "does not support Managed Instances (remove one of them)")
+    return value
 
 
 def _shown(value: Any) -> str:

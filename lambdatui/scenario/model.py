@@ -37,6 +37,7 @@ class FunctionSettings:
     provisioned: Optional[int] = None
     idle_shutdown: Optional[float] = None  # seconds; a scenario sets it or leaves idle environments alone
     snapstart: Optional[bool] = None  # SnapStart (lambda-spec §4.8): Init once into a snapshot, restore the rest
+    max_concurrency: Optional[int] = None  # Managed Instances (lambda-spec §11.3): invokes at once per environment
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ def fleet_lines(options: Optional[FleetOptions]) -> list[str]:
         lines.append(f"concurrency = {options.concurrency}")
     if options.provisioned:
         lines.append(f"provisioned = {options.provisioned}")
+    if options.max_concurrency:
+        lines.append(f"max_concurrency = {options.max_concurrency}")
     if options.idle_shutdown_s is not None and options.idle_shutdown_s <= MAX_IDLE_SHUTDOWN_S:
         lines.append(f"idle_shutdown = {toml_value(options.idle_shutdown_s)}")
     elif options.idle_shutdown_s is not None:  # a replay that long would never see it: no file needs it
