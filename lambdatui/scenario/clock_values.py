@@ -3,14 +3,19 @@
 A handler that returns `context.get_remaining_time_in_millis()`, or `time.time()`, returns another number on every
 run: recorded verbatim, its `expect.response` fails a replay of an unchanged function by a millisecond. The recorder
 cannot run the invoke a second time to see what changes, but it knows the invoke's own clock: how long it ran
-(so which times were left in it) and when (so which timestamps fall in it). A number in those windows is left out of
-`expect.response`, with a note saying so. Honest both ways: a genuine constant that happens to fall in a window
-is only not compared (and the note says which key), and clock readings in other shapes (a formatted date, an elapsed
-time) are not recognised.
+(so which times were left in it) and when (so which timestamps fall in it). A timestamp window reaches back to the
+session's start: a reading made at Init (`STARTED = time.time()` at module level) or in an earlier invoke comes back
+in every warm invoke, and a replay's is another. A number in those windows is left out of `expect.response`, and so
+is text that quotes an ISO 8601 time in the timestamp window (`2026-12-02T12:50:47.933Z`, as a log line or
+`datetime.isoformat()` writes it), with a note saying so. Honest both ways: a genuine constant that happens to fall
+in a window is only not compared (and the note says which key), and clock readings in other shapes (a date in words,
+an elapsed time) are not recognised.
 """
 
 from __future__ import annotations
 
+import datetime
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -19,6 +24,8 @@ from lambdatui.scenario.stable_parts import stable_parts
 # Slack around each window: the runtime rounds remaining time, and the host hears facts a moment after they happen.
 REMAINING_SLACK_MS = 2
 WALL_SLACK_S = 1.0
+# An ISO 8601 date and time, to the second at least ("T" or a space between), with its offset if it has one.
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
 
 
 @dataclass
@@ -30,10 +37,11 @@ class InvokeClock:
     end_s: Optional[float] = None
     duration_ms: Optional[float] = None
     timeout_ms: int = 0  # the function's, which the time left counts down from
+    since_s: Optional[float] = None  # when the session began: what Init or an earlier invoke read is before start_s
 
-    def started(self, now_s: float, timeout_ms: int) -> None:
+    def started(self, now_s: float, timeout_ms: int, since_s: Optional[float] = None) -> None:
         if self.start_s is None:
-            self.start_s, self.timeout_ms = now_s, timeout_ms
+            self.start_s, self.timeout_ms, self.since_s = now_s, timeout_ms, since_s
 
     def ended(self, now_s: float) -> None:
         self.end_s = now_s
@@ -43,15 +51,40 @@ class InvokeClock:
         if self.duration_ms is not None:
             if self.timeout_ms - self.duration_ms - REMAINING_SLACK_MS <= number <= self.timeout_ms:
                 return True
-        if self.start_s is not None and self.end_s is not None:
-            low, high = self.start_s - WALL_SLACK_S, self.end_s + WALL_SLACK_S
+        window = self._wall_window()
+        if window is not None:
+            low, high = window
             return low <= number <= high or low * 1000 <= number <= high * 1000
         return False
+
+    def quotes_a_time(self, text: str) -> bool:
+        """Whether `text` quotes an ISO 8601 time in the timestamp window (one without an offset: UTC or local)."""
+        window = self._wall_window()
+        if window is None:
+            return False
+        low, high = window
+        for match in ISO_TIME.finditer(text):
+            try:
+                when = datetime.datetime.fromisoformat(match.group().replace(",", ".").replace("Z", "+00:00"))
+            except ValueError:  # 2026-13-45...: no time at all; Python < 3.11 reads fewer shapes, a miss is honest
+                continue
+            readings = ([when.timestamp()] if when.tzinfo is not None else
+                        [when.replace(tzinfo=datetime.timezone.utc).timestamp(), when.timestamp()])  # UTC, local
+            if any(low <= reading <= high for reading in readings):
+                return True
+        return False
+
+    def _wall_window(self) -> Optional[tuple[float, float]]:
+        if self.start_s is None or self.end_s is None:
+            return None
+        begun = self.start_s if self.since_s is None else min(self.since_s, self.start_s)
+        return begun - WALL_SLACK_S, self.end_s + WALL_SLACK_S
 
 
 def clock_free(value: Any, clock: InvokeClock) -> tuple[Any, list[str]]:
     """`value` without the numbers the clock gave during the invoke, and the paths of those it left out."""
-    return stable_parts(value, lambda part: _is_number(part) and clock.reads(part))
+    return stable_parts(value, lambda part: (_is_number(part) and clock.reads(part))
+                        or (isinstance(part, str) and clock.quotes_a_time(part)))
 
 
 def _is_number(value: Any) -> bool:

@@ -78,6 +78,7 @@ class Recorder(RecordOutput):
         self.scenario_path = scenario_path
         self.options = tuple(options)
         self.steps: list[Any] = []
+        self._began = time.time()  # before any Init: a reading Init made falls after it (clock_values.py)
         self._invokes: dict[str, RecordedInvoke] = {}  # every invoke heard of, by request id
         self._waiting: dict[str, RecordedInvoke] = {}  # queued, event not yet sent: placed among the steps when it is
         self._overlap_of: dict[str, Overlap] = {}
@@ -226,7 +227,7 @@ class Recorder(RecordOutput):
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "invoke":
             started = self._by_id(fact.detail)
             if started is not None:
-                started.clock.started(time.time(), round(self.config.timeout_s * 1000))
+                started.clock.started(time.time(), round(self.config.timeout_s * 1000), self._began)
         elif isinstance(fact, f.InvocationCompleted):
             request_id = fact.result.request_id
             # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before

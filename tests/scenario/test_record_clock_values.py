@@ -46,3 +46,35 @@ def test_a_response_that_reads_the_clock_replays_with_the_rest_of_it_compared(co
     for _ in range(2):  # a millisecond either way is still green
         replayed = run_cli("replay", str(handler), str(recording))
         assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+
+
+INIT_CLOCK_READER = '''import datetime
+import time
+
+LOADED = time.time()  # read during Init: a warm invoke returns the cold start's reading
+LOADED_TEXT = datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def handler(event, context):
+    if event.get("wait"):
+        time.sleep(event["wait"])  # the warm invoke comes well after Init, as a caller's next one does
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"loaded": LOADED, "loaded_text": LOADED_TEXT, "line": f"{now} handled", "event": event}
+'''
+
+
+def test_readings_made_at_init_or_as_text_replay_green(code_dir: Path, tmp_path: Path) -> None:
+    """A timestamp Init read (a warm invoke returns it, long after), and one written as ISO 8601 text, are clock
+    readings too: a replay of the unchanged function gets others."""
+    handler = code_dir / "handler.py"
+    handler.write_text(INIT_CLOCK_READER)
+    recording = tmp_path / "init_clock.toml"
+    done = run_cli("invoke", str(handler), "-e", '{"wait": 1.5}', "--repeat", "2", "--timeout", "5",
+                   "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    text = recording.read_text()
+    responses = [step.expect.response for step in parse_scenario(text, recording).steps]
+    assert responses == [{"event": {"wait": 1.5}}] * 2, text
+    assert "loaded, loaded_text, line" in text, text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
