@@ -288,7 +288,10 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             self.throttled += 1
             self.note(f"Invoke {request_id} throttled: all {self.options.concurrency} environments are busy "
                       f"(--concurrency {self.options.concurrency}); 429 TooManyRequestsException")
-            self._publish_own(f.InvocationThrottled(request_id, payload))
+            context, qualifier = kwargs.get("client_context"), kwargs.get("qualifier", "")
+            self._publish_own(f.InvocationThrottled(request_id, payload,
+                                                    context if isinstance(context, str) else None,
+                                                    qualifier if isinstance(qualifier, str) else ""))
             raise Throttled(self.options.concurrency, request_id)
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
 

@@ -296,7 +296,9 @@ class Recorder(RecordOutput):
         """A 429 at the limit joins the invokes in flight that filled it when they are all of one overlap (a replay
         fires them together and meets the same limit); alone, a replay would run it: it is a step of its own."""
         result = f.InvocationResult(fact.request_id, b"", function_error=True, error_type=THROTTLED)
-        step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True)
+        step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True,
+                                                               client_context=fact.client_context,
+                                                               qualifier=fact.qualifier)
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
         if latest is not None and set(self._in_flight) == latest.pending == ran_ids(latest):
             latest.invokes.append(step)

@@ -115,10 +115,13 @@ class InvocationRefused:
 @dataclass(frozen=True)
 class InvocationThrottled:
     """A synchronous invoke above the concurrency limit: answered 429 TooManyRequestsException, never run by any
-    environment (a fact of the fleet's own, environment 0). Carries the event, as `InvocationQueued` does."""
+    environment (a fact of the fleet's own, environment 0). Carries the event and what else its caller sent, as
+    `InvocationQueued` does: a recording sends it again as it came."""
 
     request_id: str
     event: bytes = field(default=b"", compare=False, repr=False)
+    client_context: Optional[str] = field(default=None, repr=False)
+    qualifier: str = ""
 
 
 @dataclass(frozen=True)
