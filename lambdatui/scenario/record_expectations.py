@@ -19,7 +19,7 @@ from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
 from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
-from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
+from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, without_whitespace, writable
 
 # Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
 # receive) and the notices of records dropped because a listener fell behind.
@@ -48,8 +48,15 @@ class RecordedInvoke:
 
 
 def event_text(event: bytes) -> str:
+    """The event as its caller sent it: a replay sends the function these bytes again. Python's one line of it only
+    where the two differ by whitespace alone (a pretty-printed event file), which no JSON parser sees; re-serialised
+    otherwise, `1e400` would become `Infinity`, `0.1e1` `1.0`, and a repeated key would lose a value."""
     text = json_text(event)
-    return toml_string(text if text is not None else event.decode("utf-8", "replace"))
+    try:
+        sent = event.decode("utf-8")
+    except UnicodeDecodeError:
+        return toml_string(text if text is not None else event.decode("utf-8", "replace"))
+    return toml_string(text if text is not None and without_whitespace(text) == without_whitespace(sent) else sent)
 
 
 OVERLAPPED = ("# sent while other invokes still ran, in other environments, that a replay has finished by then: it "
