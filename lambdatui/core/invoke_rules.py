@@ -90,7 +90,7 @@ class InvokeRules:
         """An Event invoke was accepted (202) and lambdatui ends without running it: said by request id, never silent."""
         text = f"Event invoke {inv.request_id} {what}"
         self._line(text, f.LAMBDATUI, inv.request_id)
-        self._emit(f.EventNotRun(inv.request_id, text))
+        self._emit(f.EventNotRun(inv.request_id, text, inv.payload))
 
     def _refused_result(self, inv: Invocation, reason: str) -> f.InvocationResult:
         return f.InvocationResult(inv.request_id, error_body(et.SANDBOX_FAILURE, reason), JSON, True, et.SANDBOX_FAILURE)

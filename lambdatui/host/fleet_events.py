@@ -122,7 +122,7 @@ class FleetEvents:
         request_id = str(event.kwargs.get("request_id"))
         text = f"Event invoke {request_id} {why}"
         self.note(text)
-        self._publish_own(f.EventNotRun(request_id, text))
+        self._publish_own(f.EventNotRun(request_id, text, event.payload))
 
     def events_pending(self: FleetHost) -> bool:
         return bool(self._events) or any(m.host.env.events_pending() for m in self._members)

@@ -206,6 +206,10 @@ class Recorder(RecordOutput):
                 self._started_past_busy.add(fact.request_id)
         elif isinstance(fact, f.IdleSpunDown):
             self._spun_down(fact)
+        elif isinstance(fact, f.EventNotRun):
+            if self._by_id(fact.request_id) is None:  # it waited in the fleet's queue: no environment heard of it
+                dropped = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, asynchronous=True)
+                self._not_run.append(dropped)
         elif isinstance(fact, f.InvocationThrottled):
             if self._by_id(fact.request_id) is None:
                 self._throttled(fact)

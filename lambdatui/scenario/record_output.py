@@ -119,7 +119,8 @@ class RecordOutput:
                     "shutdown = true"]
         for step in not_run:
             out += ["", "# Not a step: this invoke was still waiting when the session ended, and never ran:",
-                    f"#   invoke = {event_text(step.event)}"]
+                    f"#   invoke = {event_text(step.event)}",
+                    *(["#   invocation_type = 'Event'"] if step.asynchronous else [])]
         # The backstop for any other text no file can hold (a name or a variable from non-UTF-8 bytes): U+FFFD.
         return lone_surrogates_replaced("\n".join(out) + "\n")
 

@@ -145,10 +145,13 @@ class IdleSpunDown:
 class EventNotRun:
     """An Event invoke accepted (202) that will never run, or never finish: lambdatui is ending, or what it waited for
     failed. `text` is the line that says so (also a LogLine of lambdatui's own); the debugger prints it on the
-    terminal when it ends with such events, since its screen is closing (Lambda never drops one without a word)."""
+    terminal when it ends with such events, since its screen is closing (Lambda never drops one without a word).
+    Carries the event, as `InvocationQueued` does: one that waited in the fleet's queue had no other fact with it,
+    and a recording names it too."""
 
     request_id: str
     text: str
+    event: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
