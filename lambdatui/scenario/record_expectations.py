@@ -73,13 +73,20 @@ AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finishe
                  "here may differ,\n# so the fleet's counts are not compared")
 
 
-def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False) -> list[str]:
+def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False,
+                 after_overlap: bool = False) -> list[str]:
     """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`. An overlapped one
     names the environment that took it (`env = N`): the fleet would route it to the longest idle of those a replay
-    has finished with, and which one it meets decides what state (globals, /tmp) its function sees."""
+    has finished with, and which one it meets decides what state (globals, /tmp) its function sees. So does one
+    `after_overlap` (an earlier step ran beside invokes that a replay finishes first): the replay's environments were
+    last used in another order, so the longest idle of them may be another than the session's."""
     notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
-    routed = [f"# routed to env #{step.env} as in the session: the others were busy then", f"env = {step.env}"] \
-        if overlapped and step.env else []
+    routed: list[str] = []
+    if overlapped and step.env:
+        routed = [f"# routed to env #{step.env} as in the session: the others were busy then", f"env = {step.env}"]
+    elif after_overlap and step.env:
+        routed = [f"# routed to env #{step.env} as in the session: after an earlier step that ran beside others, a "
+                  "replay's longest idle environment may be another", f"env = {step.env}"]
     lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}",
              *([f"invocation_type = {toml_string(EVENT)}"] if step.asynchronous else []),
              *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),

@@ -141,7 +141,7 @@ class RecordOutput:
                 return ["# throttled (429) at the limit while other invokes ran; a replay, where they have ended, "
                         "runs it", f"invoke = {event_text(ran[0].event)}"]
             if len(ran) == 1:
-                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped)
+                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known)
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
                                   fleet_known=fleet_known) if ran else []
         if isinstance(step, PauseStep):
