@@ -41,9 +41,9 @@ def handler(event, context):
 def test_an_invoke_after_an_overlapped_step_replays_on_the_environment_it_met(code_dir: Path,
                                                                               tmp_path: Path) -> None:
     handler = write_file(code_dir / "handler.py", HANDLER)
-    release = tmp_path / "release"
+    release = code_dir / "release"  # not under /tmp: the environment has a /tmp of its own
     recording = tmp_path / "routing.toml"
-    with ServeProcess(handler, "--record", str(recording)) as served:
+    with ServeProcess(handler, "--record", str(recording), "--timeout", "60") as served:  # A waits out B and C
         def invoke(event: dict) -> dict:
             answer = httpx.post(served.invoke_url(), json=event, timeout=60)
             assert answer.status_code == 200, answer.text
