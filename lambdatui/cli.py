@@ -124,7 +124,8 @@ def _grace(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give seconds") from None
     if not 0 <= value < float("inf"):  # NaN too
-        raise argparse.ArgumentTypeError(f"{text}: give seconds, 0 or more (0: name the accepted Event invokes at once)")
+        raise argparse.ArgumentTypeError(f"{text}: give seconds, 0 or more "
+                                         "(0: name the accepted Event invokes at once)")
     return value
 
 

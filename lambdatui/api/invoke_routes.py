@@ -8,7 +8,8 @@ from quart import Blueprint, Response, request
 from lambdatui.api import headers as h
 from lambdatui.api.invoke_checks import (REQUEST_TOO_LARGE, InvokeRefused, check_no_tenant,
                                          checked_client_context, checked_invocation_type, checked_log_type,
-                                         checked_payload, checked_qualifier, payload_limit, result_parts, throttle_parts)
+                                         checked_payload, checked_qualifier, payload_limit, result_parts,
+                                         throttle_parts)
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid

@@ -118,8 +118,9 @@ class FaultRules:
         if name == INVOKE_TIMER and self.current is not None:
             # Lambda's timeout line names the configured timeout, which did not pass: say what did.
             ran_s = self._elapsed_ms(self.current.started, self.current.held_before) / 1000
-            self._line(f"The deadline was forced after {ran_s:.2f} s of the configured {self.config.timeout_ms / 1000:g} "
-                       "s: Lambda's timeout line names the configured timeout, as at the real deadline.",
+            configured_s = self.config.timeout_ms / 1000
+            self._line(f"The deadline was forced after {ran_s:.2f} s of the configured {configured_s:g} s: Lambda's "
+                       "timeout line names the configured timeout, as at the real deadline.",
                        f.LAMBDATUI, self.current.invocation.request_id)
         self._abandon_hold()  # the phase fails while held: its boundary's continuation is dropped
         self.paused_timers.pop(name, None)  # an inspection may still be pausing it

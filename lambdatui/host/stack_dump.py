@@ -1,9 +1,10 @@
 """Waiting for faulthandler's dump of a timed-out runtime, written from its SIGUSR1 handler; writing the exit code
 its SIGUSR2 handler reads.
 
-The dump's file (and the exit code's) lies in lambdatui's run folder, which stays writable inside the sandbox, and its path is in the
-function's environment: the function can put anything there (a FIFO, a link to /dev/zero, a sparse file of many
-GB). So the host opens the dump without blocking or following a link, takes only a regular file, and reads at most
+The dump's file (and the exit code's) lies in lambdatui's run folder, which stays writable inside the sandbox, and
+its path is in the environment the runtime was started with (out of `os.environ` before the function's code runs,
+but in /proc/self/environ): the function can put anything there (a FIFO, a link to /dev/zero, a sparse file of
+many GB). So the host opens the dump without blocking or following a link, takes only a regular file, and reads at most
 MAX_DUMP_BYTES: the host must survive whatever the function does.
 """
 
