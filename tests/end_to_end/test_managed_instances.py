@@ -163,6 +163,9 @@ def test_a_fourth_invoke_while_three_run_goes_to_a_new_environment_or_is_throttl
                                                                                     expected: str) -> None:
     handler = runtime_of(code_dir, awslambdaric=False)
     with ServeProcess(handler, "--max-concurrency", "3", "--concurrency", concurrency, "--timeout", "10") as served:
+        # Its three workers wait on /next: an invoke goes only where one waits, else to a new environment, so the three
+        # below all go to env #1 only once it has initialised (sent earlier, on a loaded machine, one went to #2).
+        served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT .*Status: success")
         with ThreadPoolExecutor(3) as pool:
             running = [pool.submit(invoke, served, {"n": n, "sleep": 3}) for n in range(3)]
             wait_began(served, 3)
