@@ -38,6 +38,9 @@ REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 # is one fact (`LogLines`) of up to ~1,000 lines.
 BURST_SIZE = 1000
 BURST_REFRESH_S = 0.15
+# A step of the lifecycle (an invoke's result, a hold) is what the user waits for: it is shown at once after a quiet
+# spell, else one frame of a 60 Hz screen after the last update (Textual paints no faster), never a coalescing pause.
+STEP_REFRESH_S = 1 / 60
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
 _LINES = (f.LogLine, f.LogLines)
@@ -133,6 +136,7 @@ class HostGuest:
         self._coalescing: Optional[trio.CancelScope] = None  # the pause that gathers a burst into one update
         self._urgent = False  # the focus changed: deliver without that pause, and none of the earlier lines
         self._stepped = False  # a step of the lifecycle is among the facts not yet delivered
+        self._delivered_at = float("-inf")  # trio's clock at the last update handed to the UI
         # What the shutdown at quit said of Event invokes it could not run: the screen is closing, so run_tui says
         # it on the terminal after (Lambda never drops an event it accepted without a word).
         self.events_not_run: list[str] = []
@@ -240,7 +244,7 @@ class HostGuest:
                     # is what the user waits for, and comes at the quiet pace.
                     self._stepped = True
                     if self._coalescing is not None:
-                        self._coalescing.deadline = min(self._coalescing.deadline, trio.current_time() + REFRESH_S)
+                        self._coalescing.deadline = min(self._coalescing.deadline, self._step_due())
 
             session.fleet.subscribe_numbered(collect)
             # The lines said as the host started (why /tmp is not private...) are in the first snapshot's `logs`,
@@ -266,7 +270,8 @@ class HostGuest:
         while True:
             await self._news(leaving, seen)
             if not self._urgent:
-                with trio.move_on_after(REFRESH_S if self._stepped else refresh_s) as self._coalescing:
+                due = self._step_due() if self._stepped else trio.current_time() + refresh_s
+                with trio.move_on_at(due) as self._coalescing:
                     await trio.sleep_forever()  # coalesce a burst of facts into one update
                 self._coalescing = None
             self._wake = trio.Event()
@@ -281,11 +286,18 @@ class HostGuest:
             refresh_s = BURST_REFRESH_S if batch_size(batch) >= BURST_SIZE else REFRESH_S
             seen = session.fleet.fleet_changes
             snapshot = session.snapshot(self._focused_number())
+            self._delivered_at = trio.current_time()
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)
             # One more round once it has left: the fleet counts an idle shutdown only after the removal.
             leaving = len(snapshot.environments) < alive or any(line.state in _LEAVING for line in snapshot.environments)
             alive = len(snapshot.environments)
+
+    def _step_due(self) -> float:
+        """When an update carrying a step is due (STEP_REFRESH_S). Lines still gather for a pace from the first of
+        them; a pause after a step would only show it later (a 1 ms invoke took 36 ms to appear, 30 of them in
+        that pause)."""
+        return max(trio.current_time(), self._delivered_at + STEP_REFRESH_S)
 
     async def _news(self, leaving: bool, seen: int) -> None:
         """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a

@@ -37,10 +37,11 @@ WAIT_S = 20.0
 
 
 async def run_burst(code_dir: Path, chunks: int, lines: int,
-                    updates: list[tuple[float, int, bool]]) -> float:
+                    updates: list[tuple[float, int, bool]], results: list[float] | None = None) -> float:
     """The debugger on HANDLER: Init, then `i`; the seconds from `i` until the result is in the app's snapshot.
     Each update the host hands over is appended to `updates`: when, how many facts and lines it carried, and
-    whether a step of the lifecycle (any fact but log lines) was among them."""
+    whether a step of the lifecycle (any fact but log lines) was among them; `results`, when the invoke's
+    InvocationCompleted fact happened (in the host, before any update carries it)."""
     (code_dir / "handler.py").write_text(HANDLER)
     event = json.dumps({"chunks": chunks, "lines": lines}).encode()
     app = build_debugger(resolve_function(str(code_dir / "handler.py"), timeout_s=30), event=event)
@@ -64,6 +65,10 @@ async def run_burst(code_dir: Path, chunks: int, lines: int,
             await until_true(pilot, lambda: state() is EnvState.FROZEN and app.snapshot.environment.held_at is None,
                              "Init to end", WAIT_S)
             updates.clear()
+            if results is not None:
+                assert app.controller is not None
+                app.controller.subscribe(lambda fact: results.append(time.monotonic())
+                                         if type(fact) is f.InvocationCompleted else None)
             pressed = time.monotonic()
             await pilot.press("i")
             await until_true(pilot, lambda: app.snapshot.invocations == 1 and app.snapshot.last_result is not None,
@@ -104,3 +109,15 @@ async def test_the_invokes_result_is_not_held_back_by_the_bursts_pace(code_dir: 
     answered = await run_burst(code_dir, 20, 400, updates)
     assert any(size >= BURST_SIZE for _, size, _ in updates), [size for _, size, _ in updates]
     assert answered < 2.5, f"the result came {answered:.2f} s after i"
+
+
+async def test_a_result_after_a_quiet_spell_is_shown_at_once(code_dir: Path) -> None:
+    # 40 empty chunks: ~0.2 s of a running invoke that says nothing, then its result. A pause to gather more facts
+    # after the result (REFRESH_S, as every update once had) only showed it later: a 1 ms invoke took 36 ms.
+    updates: list[tuple[float, int, bool]] = []
+    results: list[float] = []
+    await run_burst(code_dir, 40, 0, updates, results)
+    assert len(results) == 1, results
+    shown = [when for when, _, _ in updates if when >= results[0]]
+    assert shown, "no update after the result"
+    assert shown[0] - results[0] < bridge.REFRESH_S, f"shown {shown[0] - results[0]:.3f} s after it happened"
