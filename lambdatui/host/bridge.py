@@ -38,9 +38,6 @@ REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 # is one fact (`LogLines`) of up to ~1,000 lines.
 BURST_SIZE = 1000
 BURST_REFRESH_S = 0.15
-# A step of the lifecycle (an invoke's result, a hold) is what the user waits for: it is shown at once after a quiet
-# spell, else one frame of a 60 Hz screen after the last update (Textual paints no faster), never a coalescing pause.
-STEP_REFRESH_S = 1 / 60
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
 _LINES = (f.LogLine, f.LogLines)
@@ -294,10 +291,11 @@ class HostGuest:
             alive = len(snapshot.environments)
 
     def _step_due(self) -> float:
-        """When an update carrying a step is due (STEP_REFRESH_S). Lines still gather for a pace from the first of
-        them; a pause after a step would only show it later (a 1 ms invoke took 36 ms to appear, 30 of them in
-        that pause)."""
-        return max(trio.current_time(), self._delivered_at + STEP_REFRESH_S)
+        """When an update carrying a step of the lifecycle (an invoke's result, a hold) is due: at once when the
+        last update is REFRESH_S old, else REFRESH_S after it. Lines gather for a pace from the first of them; a
+        step is what the user waits for, and a pause to gather more after it only showed it later (the result of
+        a 100,000-line burst, 30 ms after it came)."""
+        return max(trio.current_time(), self._delivered_at + REFRESH_S)
 
     async def _news(self, leaving: bool, seen: int) -> None:
         """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a
