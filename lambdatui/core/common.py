@@ -14,6 +14,10 @@ RUNTIME_STOP_TIMER = "runtime-stop"
 SHUTDOWN_TIMER = "shutdown"
 INSPECTION_LIMIT_TIMER = "inspection-limit"
 RESTORE_TIMER = "restore"
+# An injected crash by a signal the process may catch or ignore (SIGTERM, SIGINT...): how long its exit is awaited
+# before the environment is given back, with the process still running. Generous: a loaded machine is slow to reap.
+CRASH_TIMER_PREFIX = "crash:"
+CRASH_EXIT_WAIT_S = 5.0
 RESTORE_LIMIT_MS = 10_000  # runtime load and after-restore hooks (lambda-spec §1.7, §4.8)
 SNAPSHOT = "snapshot"  # EnvironmentConfig.snapstart: the environment whose Init the snapshot is made of
 RESTORE = "restore"  # EnvironmentConfig.snapstart: an environment restored from that snapshot

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from lambdatui.core.common import (
+    CRASH_EXIT_WAIT_S,
+    CRASH_TIMER_PREFIX,
     INIT_TIMER,
     INVOKE_TIMER,
     RUNTIME_STOP_TIMER,
@@ -97,6 +99,21 @@ class FaultRules:
                     self._do(ExitProcess(key, fault.exit_code))
                 else:
                     self._do(SignalProcess(key, fault.signal or 9))
+                if fault.exit_code is not None or (fault.signal or 9) != 9:
+                    # Any signal but SIGKILL can be caught or ignored (a graceful-shutdown SIGTERM handler; the
+                    # function's own SIGUSR2 handler over our bootstrap's exit hook): without a bound, an exit that
+                    # never comes would keep the environment busy, and thawed, for good.
+                    self._start_timer(CRASH_TIMER_PREFIX + key, CRASH_EXIT_WAIT_S)
+
+    def _crash_survived(self, key: str) -> None:
+        """The crash's exit did not come: the process lives on, so the environment is what it was, idle or running."""
+        if key not in self.expecting_exit or not self._is_alive(key):
+            return
+        self.expecting_exit.discard(key)
+        who = "The runtime" if key == RUNTIME else f"Extension '{key.split(':', 1)[1]}'"
+        self._explain(f"{who} is still running {CRASH_EXIT_WAIT_S:g} s after the crash's signal: it catches or "
+                      "ignores it, so nothing crashed and the environment goes on as before.")
+        self._settle()  # idle: frozen again (the crash thawed it so that the signal could act), or the next invoke
 
     def _force_timeout(self, fault: Optional[flt.Fault] = None) -> None:
         """`fault` is the user's request (None: a forced timeout armed for delivery, already announced)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lambdatui.core.common import (
+    CRASH_TIMER_PREFIX,
     INIT_TIMER,
     INSPECTION_LIMIT_TIMER,
     INVOKE_TIMER,
@@ -58,6 +59,7 @@ class ProcessRules:
         if event.generation != self.generation:
             return
         self.expecting_exit.discard(event.participant)
+        self._cancel_timer(CRASH_TIMER_PREFIX + event.participant)
         self.user_frozen.discard(event.participant)  # a process that has ended is frozen by nobody
         expected = self.shutdown is not None
         self._emit(f.ProcessExitedFact(event.participant, event.description, expected))
@@ -153,6 +155,8 @@ class ProcessRules:
                 self._do(Kill(key))
         elif event.name == INSPECTION_LIMIT_TIMER:
             self._inspection_overran()
+        elif event.name.startswith(CRASH_TIMER_PREFIX):
+            self._crash_survived(event.name[len(CRASH_TIMER_PREFIX):])
 
     def _capture_init_stacks(self) -> None:
         """Init timed out: where the runtime hung (its module's top-level code), dumped before the reset kills it."""

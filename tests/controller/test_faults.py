@@ -365,3 +365,36 @@ async def test_force_timeout_while_held_before_delivery_times_out_the_invoke_onc
         assert result.error_type == "Sandbox.Timedout"
         await dbg.settled()
         assert dbg.facts.report(request_id).status == "timeout" and dbg.env.state is EnvState.COLD
+
+
+# A graceful-shutdown handler that logs SIGTERM and carries on: a "crash" with that signal ends nothing.
+SURVIVES_SIGTERM = """\
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: print("SIGTERM received, carrying on", flush=True))
+    COUNT = 0
+
+    def handler(event, context):
+        global COUNT
+        COUNT += 1
+        return {"count": COUNT}
+    """
+
+
+@pytest.mark.trio
+async def test_a_crash_signal_the_runtime_survives_gives_the_environment_back(code_dir):
+    write_handler(code_dir, SURVIVES_SIGTERM)
+    async with debugger(code_dir / "handler.py") as dbg:
+        await dbg.invoke()
+        runtime_pid = dbg.pid()
+        mark = dbg.facts.mark()
+        dbg.submit(c.InjectFault(Crash(signal=15)))
+        # Not waiting forever for an exit that never comes: the environment settles, frozen again, same process.
+        await dbg.settled()
+        assert dbg.facts.since(mark, f.ProcessExitedFact) == []
+        assert dbg.env.state is EnvState.FROZEN
+        assert await wait_proc_state(runtime_pid, "Tt") in "Tt", "idle again, so frozen again"
+        said = " ".join(line.text for line in dbg.facts.since(mark, f.LogLine) if line.source == f.LAMBDATUI)
+        assert "still running" in said and "nothing crashed" in said, said
+        again, report = await dbg.invoke()
+        assert payload(again)["count"] == 2 and not report.cold
