@@ -92,6 +92,9 @@ class Recorder(RecordOutput):
         # env #N -> the invoke whose event is out there (or held at invoke.start) and the last of its boundaries
         # reached: a fault given now acts on that invoke, at that point of its lifecycle.
         self._invoke_at: dict[int, tuple[str, Boundary]] = {}
+        # env #N -> the Init (or restore) boundary it last reached, while it initialises: a fault given then acts on
+        # the cold start of the invoke waiting there, if one is (`_waiting_for_init`).
+        self._init_at: dict[int, Boundary] = {}
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
         # env #N (None: all) -> what its new_environment or shutdown step, recorded, does to an invoke it cuts off
         self._cut_off_why: dict[Optional[int], str] = {}
@@ -142,7 +145,8 @@ class Recorder(RecordOutput):
         fault = command.fault
         if fault.at is not None or not isinstance(fault, flt.ACTS_AT_ONCE):
             return False  # the others act on the next handler entry or registration: their place is already right
-        running = self._invoke_at.get(self._target_number(command.env))
+        number = self._target_number(command.env)
+        running = self._invoke_at.get(number) or self._waiting_for_init(number)
         if running is None:
             return False
         request_id, boundary = running
@@ -151,6 +155,16 @@ class Recorder(RecordOutput):
         at = next((i for i, step in enumerate(self.steps) if step is overlap), len(self.steps))
         self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
         return True
+
+    def _waiting_for_init(self, number: int) -> Optional[tuple[str, Boundary]]:
+        """The invoke whose cold start env #N is in, and the boundary that Init has reached: a fault given now failed
+        that Init (retried inside the invoke, or failing it when it already was the retry). Written unarmed, before the
+        invoke, a replay would give it to an environment not yet started, which refuses it, and the invoke succeeds."""
+        boundary = self._init_at.get(number)
+        if boundary is None:
+            return None
+        waiting = next((rid for rid, env in self._in_flight.items() if env == number and rid in self._waiting), None)
+        return None if waiting is None else (waiting, boundary)
 
     def _ending_by(self, command: c.NewEnvironment | c.Shutdown) -> None:
         """What a new environment or a shutdown will say of an invoke it cuts off (the core says which: InvokeCutOff):
@@ -266,6 +280,10 @@ class Recorder(RecordOutput):
             self._invoke_at[number] = (fact.detail, boundary)  # detail: the invoke's request id
         else:
             self._invoke_at.pop(number, None)  # invoke.done, a reset, an Init: no invoke of its own runs there
+        if boundary in _INIT_BOUNDARIES:
+            self._init_at[number] = boundary
+        else:
+            self._init_at.pop(number, None)
         if boundary is Boundary.INVOKE_START:
             if fact.held:
                 self._held_start = fact.detail
@@ -350,6 +368,11 @@ class Recorder(RecordOutput):
 
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
+
+
+# Where an Init (a restore, for SnapStart) stands before its invoke's event goes out.
+_INIT_BOUNDARIES = frozenset({Boundary.INIT_EXTENSIONS, Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION,
+                              Boundary.INIT_DONE, Boundary.RESTORE_START, Boundary.RESTORE_HOOKS_DONE})
 
 
 def _is_snapshot(line: EnvironmentLine) -> bool:

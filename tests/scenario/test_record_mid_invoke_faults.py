@@ -21,7 +21,7 @@ from lambdatui import controller as c
 from lambdatui.config import resolve_function
 from lambdatui.model import error_types as et
 from lambdatui.model import faults as flt
-from lambdatui.model.boundaries import Boundary
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.scenario.model import FaultAction, InvokeAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.tui import build_debugger
@@ -104,4 +104,44 @@ async def test_a_new_environment_or_shutdown_given_while_the_handler_runs_leaves
     what = "replaced (a new_environment" if isinstance(command, c.NewEnvironment) else "shut down (a shutdown"
     assert f"# its environment was {what} step after it) while the function ran this invoke: its result is not " \
            "compared" in text, text
+    assert_replays(handler, recording)
+
+
+async def test_a_crash_given_during_an_invokes_cold_start_is_armed_for_that_init(code_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Held at init.function of the Init a waiting invoke caused (here the retry after a reset, which fails that
+    invoke), `x` kills the runtime. Written unarmed before the invoke, the replay gave the crash to an environment not
+    yet started, which refused it, and the invoke succeeded against its recorded Runtime.ExitError."""
+    handler = code_dir / "handler.py"
+    recording = tmp_path / "session.toml"
+    handler.write_text("def handler(event, context):\n    return 'done'\n")
+    app: LambdaTuiApp = build_debugger(resolve_function(str(handler), timeout_s=3), record=recording)
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda s: s.environment.held_at is not None, "the cold start held at its first boundary")
+            controller = app.controller
+            assert controller is not None
+            controller.submit(c.Continue())
+            controller.submit(c.Invoke(b"{}"))
+            await until(pilot, lambda s: s.last_result is not None, "the first invoke to end")
+            controller.submit(c.InjectFault(flt.Crash()))  # idle: a reset, so the next invoke re-runs Init
+            await until(pilot, lambda s: s.environment.state is EnvState.COLD, "the reset")
+            controller.submit(c.SetBreakpoints(frozenset({Boundary.INIT_FUNCTION})))
+            controller.submit(c.Invoke(b'{"second": 1}'))
+            await until(pilot, lambda s: s.environment.held_at is Boundary.INIT_FUNCTION, "its Init held")
+            controller.submit(c.InjectFault(flt.Crash()))
+            controller.submit(c.SetBreakpoints(frozenset()))
+            controller.submit(c.Continue())
+            done = await until(pilot, lambda s: s.last_result is not None and s.last_result.error_type is not None,
+                               "the second invoke to fail")
+            assert done.last_result is not None and done.last_result.error_type == et.RUNTIME_EXIT_ERROR
+            await quit_and_wait(pilot, app)
+    finally:
+        await stop_backend(app)
+
+    text = recording.read_text()
+    actions = [step.action for step in parse_scenario(text, recording).steps]
+    assert [type(a) for a in actions] == [InvokeAction, FaultAction, FaultAction, InvokeAction], text
+    assert actions[1].fault.at is None and actions[2].fault.at is Boundary.INIT_FUNCTION, text
+    assert "error_type = 'Runtime.ExitError'" in text, text
     assert_replays(handler, recording)
