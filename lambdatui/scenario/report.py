@@ -95,7 +95,9 @@ def describe_action(action: Action) -> str:
 
 
 def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported],
-                     throttled: bool = False, streamed: bool = False) -> str:
+                     throttled: bool = False, streamed: bool = False, managed: bool = False) -> str:
+    """`managed`: Lambda Managed Instances, which reset nothing (lambda-spec §11.3): a timed-out handler runs on, and
+    a failure that ends the runtime ends the environment, whose next invoke goes to another one."""
     if throttled:
         return (f"THROTTLED 429 {THROTTLED}: every environment was busy at the concurrency limit; no environment "
                 "ran it")
@@ -115,9 +117,12 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
         return "success"
     error_type = result.error_type or "(no type)"
     if status == "timeout":
-        return f"TIMEOUT {error_type}: the invoke ran out of time; the environment was reset"
+        then = "nothing was stopped or reset (Lambda Managed Instances)" if managed else "the environment was reset"
+        return f"TIMEOUT {error_type}: the invoke ran out of time; {then}"
     if status in ("error", "failure"):
-        return f"ERROR {error_type}: the invoke failed ({status}); the environment was reset"
+        then = "the environment ended (Lambda Managed Instances reset nothing)" if managed else \
+            "the environment was reset"
+        return f"ERROR {error_type}: the invoke failed ({status}); {then}"
     # The runtime reported it: the platform counts the invoke as done, the caller gets an error.
     if streamed:
         return f"ERROR {error_type}: the function's streamed response ended in an error"
@@ -140,6 +145,7 @@ class TimelinePrinter:
         self.verbose = verbose
         self._console = FleetConsoleReporter(err)
         self.tag_environments = False  # set by the runner when several environments may run at once
+        self.managed = False  # set by the runner for Lambda Managed Instances, whose failures reset nothing
         self._env = 0  # the environment whose fact is being written (0: the fleet's own, or none)
 
     # ------------------------------------------------------------------ lines
@@ -284,7 +290,7 @@ class TimelinePrinter:
         """
         which = f"parallel[{position}]: " if position is not None else ""
         streamed = any(isinstance(x, f.ResponseStreamEnded) and x.request_id == seen.request_id for x in seen.facts)
-        self.line("outcome", which + describe_outcome(seen.result, seen.report, seen.throttled, streamed),
+        self.line("outcome", which + describe_outcome(seen.result, seen.report, seen.throttled, streamed, self.managed),
                   env=seen.env or 0)
 
     def placed(self, position: int, event: bytes, seen: Observed) -> None:

@@ -98,6 +98,7 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     the seconds of a pause) before it counts as stuck.
     """
     printer.tag_environments = fleet_mode(scenario, session)
+    printer.managed = session.fleet.options.max_concurrency > 0
     # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
     unprint = session.fleet.subscribe_numbered(printer.numbered)
     ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step

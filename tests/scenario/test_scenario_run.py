@@ -441,3 +441,29 @@ async def test_a_forced_timeout_at_invoke_response_reports_the_boundary_before_t
         expect.phases = ["invoke.start", "invoke.response", "shutdown.start", "shutdown.done"]
     """, code_dir)
     assert replayed.result.passed, replayed.out
+
+
+@pytest.mark.trio
+async def test_a_managed_instances_timeout_is_not_called_a_reset(code_dir: Path) -> None:
+    """Lambda Managed Instances reset nothing (lambda-spec §11.3): the timed-out handler runs on, and the next invoke
+    is warm in the same environment. The outcome line said "the environment was reset" all the same."""
+    handler = code_dir / "handler.py"
+    handler.write_text("import time\n\n\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n"
+                       "    return 'done'\n")
+    replayed = await replay(handler, """
+        [function]
+        timeout = 1
+        max_concurrency = 2
+
+        [[step]]
+        invoke = { s = 1.5 }
+        expect.error_type = "Sandbox.Timedout"
+
+        [[step]]
+        invoke = {}
+        expect = { response = '"done"', cold = false }
+    """, code_dir)
+    assert replayed.result.passed, replayed.out
+    outcome = next(line for line in replayed.out.splitlines() if "outcome    TIMEOUT" in line)
+    assert "the environment was reset" not in outcome, outcome
+    assert "Lambda Managed Instances" in outcome, outcome

@@ -20,6 +20,7 @@ from lambdatui import controller as c
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
+from lambdatui.model.fleet import FleetOptions
 from lambdatui.model.telemetry import TELEMETRY, Subscription
 from lambdatui.scenario.match import telemetry_difference
 from lambdatui.scenario.model import TelemetryExpect
@@ -210,6 +211,7 @@ class ThawDelivers:
     def __init__(self, records: Callable[[str], list[dict]] = invoke_records) -> None:
         self.records = records
         self.fleet = self  # one environment, env #1: what the runner asks of the fleet, it answers
+        self.options = FleetOptions()  # lambdatui's defaults: not Managed Instances
         self.listeners: list[Callable[[f.Fact], None]] = []
         self.buffered: list[dict] = []
         self.state = EnvState.COLD
