@@ -88,6 +88,11 @@ class Fencing:
             return None
         return MemoryUsage(self.memory.peak_bytes(), self.memory.limit_mb).mb
 
+    def settle_oom_kills(self, runtime_pid: int) -> None:
+        """The runtime is alive now: OOM kills it did not suffer are not its own (MemoryLimit.settle_ooms)."""
+        if self.memory is not None:
+            self.memory.settle_ooms(runtime_pid)
+
     def reset_memory_peak(self) -> None:
         if self.memory is not None:
             self.memory.reset_peak()

@@ -60,6 +60,7 @@ class MemoryLimit(Protocol):
     def peak_bytes(self) -> Optional[int]: ...
     def reset_peak(self) -> None: ...
     def claim_oom(self, pid: int) -> bool: ...
+    def settle_ooms(self, runtime_pid: int) -> None: ...
 
 
 # ---------------------------------------------------------------------- the kernel enforces it
@@ -163,6 +164,15 @@ class CgroupMemory:
             self._ooms_seen += 1
             return True
         return False
+
+    def settle_ooms(self, runtime_pid: int) -> None:
+        """The runtime is seen alive after its Init or an invoke: the OOM kills counted so far that no claim took
+        were of processes we do not follow (a child the function started, which the OOM killer may choose as the
+        largest), not of the runtime. Forgotten, so that a later SIGKILL of the runtime by something else (its own
+        os.kill, a user's kill -9) is not taken for the OOM killer's, which Lambda would call Runtime.ExitError."""
+        count = self._oom_kills()
+        if count > self._ooms_seen and is_running(runtime_pid):
+            self._ooms_seen = count
 
     def remove(self) -> None:
         """Our v1 memory cgroup, once its processes are gone (the environment's cgroup kills them)."""
@@ -287,6 +297,9 @@ class RssWatcher:
             await trio.sleep(self.interval)
             self.check()
 
+    def settle_ooms(self, runtime_pid: int) -> None:
+        pass  # its claims name the pid it killed: nothing to forget
+
     def claim_oom(self, pid: int) -> bool:
         if pid in self._killed:
             self._killed.discard(pid)
@@ -302,6 +315,16 @@ def rss_bytes(pid: int) -> Optional[int]:
         return int(fields[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process is there and not dying: a zombie (or one being reaped) may be the OOM killer's victim."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb", buffering=0) as fh:
+            data = fh.read(512)
+        return data[data.rindex(b")") + 2:][:1] not in (b"Z", b"X", b"x")
+    except (OSError, ValueError):
+        return False
 
 
 def parent_pid(pid: int) -> Optional[int]:

@@ -165,3 +165,35 @@ def test_max_memory_used_counts_the_extensions_memory_as_the_limit_does(code_dir
     assert done.returncode == 0, done.stderr
     [report] = reports(done.stderr)
     assert 45 + 20 < max_memory_used(report) < 256, report
+
+
+# The first invoke's child is the OOM killer's victim (the largest process); the second invoke's runtime kills
+# itself with SIGKILL, which is no OOM kill.
+CHILD_THEN_SELF_KILL = """
+import os, signal, subprocess, sys
+
+invokes = 0
+
+
+def handler(event, context):
+    global invokes
+    invokes += 1
+    if invokes == 1:
+        child = subprocess.run([sys.executable, "-c", "held = bytearray(300 * 1024 * 1024)"])
+        return {"child": child.returncode}
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_sigkill_after_a_childs_oom_kill_is_not_called_out_of_memory(code_dir: Path) -> None:
+    # Lambda names a runtime killed by anything but the OOM killer Runtime.ExitError; an OOM kill of the function's
+    # child in an earlier invoke (the runtime lived on) must not be taken for the runtime's.
+    write_file(code_dir / "handler.py", CHILD_THEN_SELF_KILL)
+    done = run_cli("invoke", str(code_dir / "handler.py"), "-e", "{}", "--repeat", "2", "--memory", "128")
+    if "enforced by the kernel's OOM killer" not in done.stderr:
+        pytest.skip("no memory cgroup here: lambdatui's watcher kills the runtime, not the child")
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first == {"child": -9}, done.stderr
+    assert second["errorType"] == "Runtime.ExitError", done.stderr
+    assert second["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
+    assert reports(done.stderr)[1].endswith("\tStatus: error\tError Type: Runtime.ExitError\t"), done.stderr
