@@ -79,8 +79,9 @@ def _extract_zip(archive: Path, into: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             mode = info.external_attr >> 16
+            parts = [p for p in info.filename.split("/") if p not in ("", ".", "..")]  # as zipfile reads the name
+            _refuse_links_on_the_way(into, parts, info.filename)
             if stat.S_ISLNK(mode):
-                parts = [p for p in info.filename.split("/") if p not in ("", ".", "..")]
                 if not parts:
                     continue
                 link = into.joinpath(*parts)
@@ -90,6 +91,14 @@ def _extract_zip(archive: Path, into: Path) -> None:
             extracted = zf.extract(info, into)  # zipfile drops absolute and ".." parts of the name
             if not info.is_dir() and mode & 0o777:
                 os.chmod(extracted, stat.S_IMODE(mode) & 0o777)  # an extension must stay executable
+
+
+def _refuse_links_on_the_way(into: Path, parts: list[str], name: str) -> None:
+    """An entry must not be written through a symbolic link an earlier entry made (`python` -> /etc, then
+    `python/x`; or `x` -> /etc/passwd, then `x`): the extraction would write the host's files, outside `into`."""
+    for depth in range(1, len(parts) + 1):
+        if into.joinpath(*parts[:depth]).is_symlink():
+            raise ValueError(f"its entry {name!r} lies behind its symbolic link {'/'.join(parts[:depth])!r}")
 
 
 def layer_extensions(layers: Sequence[Path]) -> dict[str, Path]:

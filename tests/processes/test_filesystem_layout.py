@@ -190,3 +190,36 @@ def test_merged_folder_of_one_layer_is_that_layer(code_dir: Path, tmp_path: Path
     assert merged_folder((code_dir,), tmp_path / "m") == code_dir
     assert merged_folder((), tmp_path / "m") is None
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # the link and then a file of the same name, on purpose
+@pytest.mark.parametrize("through", ["a folder", "the file itself"])
+def test_a_zip_layer_cannot_write_through_its_own_symbolic_link(code_dir: Path, tmp_path: Path, through: str) -> None:
+    # A link to a folder outside, then a file under the link's name: extracting it must not write the host's files.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("kept\n")
+    archive = code_dir / "layer.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        link = zipfile.ZipInfo("python" if through == "a folder" else "python/victim")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, str(outside) if through == "a folder" else str(outside / "victim"))
+        zf.writestr("python/victim", "overwritten\n")
+    folders, problems = extract_layers((archive,), tmp_path / "layers")
+    assert (outside / "victim").read_text() == "kept\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+    assert folders == () and "lies behind its symbolic link" in problems[0], problems
+
+
+def test_a_zip_layers_links_inside_it_are_kept(code_dir: Path, tmp_path: Path) -> None:
+    archive = code_dir / "layer.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("lib/libfoo.so.1", "ELF\n")
+        link = zipfile.ZipInfo("lib/libfoo.so")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "libfoo.so.1")
+        zf.writestr("lib/other.so", "ELF\n")
+    (folder,), problems = extract_layers((archive,), tmp_path / "layers")
+    assert problems == []
+    assert os.readlink(folder / "lib" / "libfoo.so") == "libfoo.so.1"
+    assert (folder / "lib" / "libfoo.so").read_text() == "ELF\n"
