@@ -147,7 +147,7 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         listener.listen(socket.SOMAXCONN)
         runtime_api = f"{LOOPBACK}:{listener.getsockname()[1]}"
         member_dir = member_folder(state_dir, 1)
-        config, files, _ = function_files(config, member_dir)
+        config, files, _ = function_files(config, member_dir, state_dir)
         tmp_dir = sandbox_tmp(member_dir, 1)
         tmp_dir.mkdir(parents=True)
         # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.

@@ -84,7 +84,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2); `max_concurrency` M
         makes it a Lambda Managed Instances environment that runs up to M invokes at once (§11.3)."""
         # The layers' extensions join the function's own; zip layers are extracted into the run's folder, once.
-        config, self.files, self._files_notes = function_files(config, state_dir)
+        config, self.files, self._files_notes = function_files(config, state_dir, run_dir)
         self.config = config
         # The debugger's views (globals, /tmp listings): headless modes skip what they cost per invoke.
         self.inspect = inspect

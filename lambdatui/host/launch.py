@@ -102,10 +102,12 @@ def runtime_environment(
     return env
 
 
-def function_files(config: FunctionConfig, state_dir: Path) -> tuple[FunctionConfig, FunctionFiles, list[str]]:
-    """The function's files for the sandbox to lay out (zip layers extracted into the run's `state_dir`, once), the
-    configuration with the layers' extensions (/opt/extensions) among its own, and what to tell the user."""
-    layers, notes = extract_layers(config.layers, state_dir / "layers")
+def function_files(config: FunctionConfig, state_dir: Path,
+                   run_dir: Optional[Path] = None) -> tuple[FunctionConfig, FunctionFiles, list[str]]:
+    """The function's files for the sandbox to lay out (zip layers extracted into the run's folder `run_dir`, once
+    for every environment; else the environment's `state_dir`), the configuration with the layers' extensions
+    (/opt/extensions) among its own, and what to tell the user."""
+    layers, notes = extract_layers(config.layers, (run_dir or state_dir) / "layers")
     extensions = {path.name: path for path in config.extensions}
     for name, path in layer_extensions(layers).items():
         if name in extensions:

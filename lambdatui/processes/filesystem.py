@@ -11,8 +11,9 @@ Built in the environment's mount namespace (sandbox.py), before /tmp is bound:
   (Lambda's /opt is empty then).
 
 Writing to /var/task or /opt then fails with EROFS, as in Lambda (lambda-spec §10.1). Zip layers are extracted
-once per run into the run's state folder; where no namespace can be made, several layers are merged into one
-real folder of symbolic links instead (`merged_folder`), so the function still finds them all in one place.
+once per run into the run's state folder, one copy for every environment of a fleet; where no namespace can be
+made, several layers are merged into one real folder of symbolic links instead (`merged_folder`), so the
+function still finds them all in one place.
 """
 
 from __future__ import annotations
@@ -51,8 +52,13 @@ class FunctionFiles:
 
 
 def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...], list[str]]:
-    """Each layer's folder, in order: a folder as it is, a .zip extracted under `into` (once per run, as Lambda
-    extracts it: permissions and symbolic links kept). A zip that cannot be extracted is left out, and said."""
+    """Each layer's folder, in order: a folder as it is, a .zip extracted under `into` (as Lambda extracts it:
+    permissions and symbolic links kept). A zip that cannot be extracted is left out, and said.
+
+    `into` is the run's: every environment of the fleet (a cold start, a SnapStart restore) finds the layer
+    already extracted there by the first. Extracting runs on the host's one thread, so each new environment
+    extracting again stalled every other environment's invokes meanwhile (a large layer: seconds, past their
+    deadlines). A folder is named as extracted only once whole (renamed from `.partial`)."""
     folders: list[Path] = []
     problems: list[str] = []
     for number, layer in enumerate(layers, 1):
@@ -62,9 +68,16 @@ def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...]
         import zipfile  # only a layer given as a .zip needs it: not imported on every start
 
         target = into / f"{number}-{layer.stem}"
+        if target.is_dir():
+            folders.append(target)  # extracted for an earlier environment of this run
+            continue
+        partial = target.with_name(target.name + ".partial")
         try:
-            target.mkdir(parents=True)
-            _extract_zip(layer, target)
+            if partial.exists():
+                shutil.rmtree(partial)  # an extraction that failed before, for an earlier environment
+            partial.mkdir(parents=True)
+            _extract_zip(layer, partial)
+            partial.rename(target)
         except (OSError, zipfile.BadZipFile, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             problems.append(f"layer {layer} could not be extracted ({reason}); it is left out")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -18,9 +19,11 @@ import pytest
 
 from e2e_support import ServeProcess, write_file
 from test_fleet_support import (
-    INIT_START, READY, REPORT, env_of_request, invoke, line_index, matches, report_line, together, wait_for_count,
-    write_function,
+    INIT_START, READY, REPORT, env_of_request, invoke, line_index, matches, report_line, state_home, together,
+    wait_for_count, write_function,
 )
+
+__all__ = ["state_home"]  # the fixture, used by name
 
 RAN = r"#(\d+) \[function\]\s+ran tag="
 
@@ -144,3 +147,31 @@ def test_a_callers_next_invoke_meets_its_warm_environment_finishing_the_last_one
         reports = wait_for_count(served, REPORT, 8)
         assert all(float(re.search(r"Duration: ([\d.]+) ms", m.group(0)).group(1)) >= 100 for m in reports), \
             [m.group(0) for m in reports]
+
+
+LAYER_HANDLER = """
+import time
+import shared
+
+
+def handler(event, context):
+    time.sleep(event["sleep"])
+    return shared.WHO
+"""
+
+
+def test_a_zip_layer_is_extracted_once_for_every_environment_of_the_fleet(code_dir: Path, state_home: Path) -> None:
+    # Each new environment used to extract the zip again, on the host's one thread: with a large layer every
+    # other environment's invoke stalled meanwhile (seconds, past its deadline). The run's one copy serves all.
+    handler = write_file(code_dir / "fn" / "handler.py", LAYER_HANDLER)
+    archive = code_dir / "layer.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("python/shared.py", "WHO = 'from the zip'\n")
+    with ServeProcess(handler, "--layer", str(archive), "--timeout", "30") as served:
+        calls = together(served, [{"sleep": 1.0} for _ in range(3)])
+        answers = [call.response() for call in calls]
+        assert [r.json() for r in answers] == ["from the zip"] * 3, [r.text for r in answers]
+        assert len(wait_for_count(served, INIT_START, 3)) == 3  # three environments, each its own cold start
+        [run] = (state_home / "lambdatui").glob("run-*")
+        assert [p.name for p in (run / "layers").iterdir()] == ["1-layer"]
+        assert list(run.glob("member-*/layers")) == []
