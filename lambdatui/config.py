@@ -227,16 +227,18 @@ def resolve_function(
     if not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
         raise ConfigError(f"--memory {memory_mb}: Lambda allows {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
 
+    given_layers = check_layers(layers)  # a custom runtime's bootstrap may be a layer's
     if fn is not None and template is not None:
         code_dir = fn.code_dir
-        runtime, resolved_handler = runtime_for_template(fn, template[1], handler, python, bootstrap)
+        runtime, resolved_handler = runtime_for_template(fn, template[1], handler, python, bootstrap, given_layers)
         mismatch = runtime_mismatch(fn.runtime, runtime)
         if mismatch is not None:  # a start-up note, which the debugger's log shows too
             notes.append(f"{template[1]}: {fn.logical_id}: {mismatch}")
         name = fn.name
     else:
         code_dir = target if target.is_dir() else target.parent
-        runtime, resolved_handler = runtime_for_path(path, target, code_dir, handler, python, bootstrap)
+        runtime, resolved_handler = runtime_for_path(path, target, code_dir, handler, python, bootstrap,
+                                                     given_layers)
         name = code_dir.name or "function"
     if "." not in resolved_handler and runtime.ours:
         if handler is None and fn is not None and template is not None:
@@ -285,7 +287,6 @@ def resolve_function(
         template_layers = fn.layers
     for line in later:
         report(line)
-    given_layers = check_layers(layers)
     if len(template_layers) + len(given_layers) > MAX_LAYERS:
         raise ConfigError(f"{len(template_layers)} layer(s) from the template and {len(given_layers)} from --layer: "
                           f"Lambda attaches at most {MAX_LAYERS} to a function")

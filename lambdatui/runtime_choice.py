@@ -10,7 +10,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from lambdatui.config_error import ConfigError
 
@@ -169,6 +169,29 @@ def bootstrap_in(folder: Path) -> Optional[tuple[str, ...]]:
     return None
 
 
+# Where a layer's bootstrap is run from: Lambda looks for a custom runtime's bootstrap in /var/task, then in /opt,
+# where a layer puts it (AWS's custom runtime tutorial moves its bootstrap into a layer; PHP's Bref ships one).
+OPT_BOOTSTRAP = "/opt/bootstrap"
+
+
+def bootstrap_in_layers(layers: Sequence[Path]) -> Optional[tuple[str, ...]]:
+    """(/opt/bootstrap,) when a layer (a folder, or a .zip by its listing) ships a `bootstrap`, else None."""
+    for layer in layers:
+        if layer.is_dir():
+            if bootstrap_in(layer) is not None:
+                return (OPT_BOOTSTRAP,)
+            continue
+        import zipfile  # only for a zip layer
+
+        try:
+            with zipfile.ZipFile(layer) as zf:
+                if "bootstrap" in zf.namelist():
+                    return (OPT_BOOTSTRAP,)
+        except (OSError, zipfile.BadZipFile):
+            continue  # refused with its own message where the layers are checked
+    return None
+
+
 def interpreter_version(path: str) -> Optional[tuple[int, int]]:
     """The (major, minor) of the Python at `path`, when it is known without running it: a virtualenv's pyvenv.cfg
     says it, and this process's own interpreter knows its own; else None."""
@@ -210,9 +233,17 @@ def _custom_runtime(argv: tuple[str, ...], runtime_name: Optional[str] = None) -
     return RuntimeCommand(argv, ours=False, description=description)
 
 
+def _python_handler_in(folder: Path, handler: Optional[str]) -> bool:
+    if handler is not None:
+        module = handler.rpartition(".")[0].replace(".", "/").replace("//", "/")
+        return (folder / f"{module}.py").is_file() or (folder / module / "__init__.py").is_file()
+    return any((folder / name).is_file() for name in HANDLER_FILE_NAMES)
+
+
 def runtime_for_path(path: str, target: Path, code_dir: Path, handler: Optional[str], python: Optional[str],
-                     bootstrap: Optional[str]) -> tuple[RuntimeCommand, str]:
-    """A handler file, its folder, or a bootstrap: which runtime runs it, with which _HANDLER."""
+                     bootstrap: Optional[str], layers: Sequence[Path] = ()) -> tuple[RuntimeCommand, str]:
+    """A handler file, its folder, or a bootstrap: which runtime runs it, with which _HANDLER. A folder with neither
+    a bootstrap nor a Python handler runs the bootstrap a layer ships, at /opt/bootstrap."""
     custom = _custom_command(bootstrap)
     code_file: Optional[Path] = None
     if custom is None:
@@ -228,6 +259,8 @@ def runtime_for_path(path: str, target: Path, code_dir: Path, handler: Optional[
             code_file = target
         elif target.is_dir():
             custom = bootstrap_in(target)
+            if custom is None and not _python_handler_in(target, handler):
+                custom = bootstrap_in_layers(layers)
     elif target.is_file() and target.name != "bootstrap":
         code_file = target
     if custom is not None:
@@ -253,18 +286,19 @@ def runtime_for_path(path: str, target: Path, code_dir: Path, handler: Optional[
 
 
 def runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[str], python: Optional[str],
-                         bootstrap: Optional[str]) -> tuple[RuntimeCommand, str]:
+                         bootstrap: Optional[str], layers: Sequence[Path] = ()) -> tuple[RuntimeCommand, str]:
     """The template's Runtime and Handler (--bootstrap and --handler win): Python runs in lambdatui's runtime,
-    `provided.*` and every other language through the `bootstrap` in CodeUri, with _HANDLER the template's."""
+    `provided.*` and every other language through the `bootstrap` in CodeUri, else a layer's (the template's or
+    `layers`, from --layer) at /opt/bootstrap, with _HANDLER the template's."""
     runtime_name = fn.runtime or "python"
     where = f"{origin}: {fn.logical_id}"
     custom = _custom_command(bootstrap)
     if custom is None and not runtime_name.startswith("python"):
-        custom = bootstrap_in(fn.code_dir)
+        custom = bootstrap_in(fn.code_dir) or bootstrap_in_layers((*fn.layers, *layers))
         if custom is None:
             if runtime_name.startswith("provided"):
                 raise ConfigError(f"{where}: Runtime {runtime_name} needs an executable 'bootstrap' in its CodeUri "
-                                  f"({fn.code_dir}), or --bootstrap COMMAND")
+                                  f"({fn.code_dir}) or in a layer, or --bootstrap COMMAND")
             raise ConfigError(other_runtime_message(where, runtime_name, fn.code_dir))
     if custom is not None:
         return _custom_runtime(custom, runtime_name), handler or fn.handler or _custom_runtime_handler(fn.code_dir, None)

@@ -125,6 +125,8 @@ def runtime_argv(config: FunctionConfig, env: Mapping[str, str], paths: Optional
     argv = list(config.runtime.argv)
     if paths is not None and not config.runtime.ours:
         argv[0] = sandbox_path(argv[0], paths)
+        if not paths.emulated and paths.opt is not None:  # a layer's /opt/bootstrap, where /opt is not mounted
+            argv[0] = host_path(argv[0], SandboxPaths(paths.code_dir, paths.task_root, paths.layers, "/opt"))
     wrapper = exec_wrapper(config, env, paths)
     return [wrapper, *argv] if wrapper else argv
 

@@ -303,6 +303,15 @@ def lies_under(path: str | os.PathLike[str], root: str) -> bool:
     return False
 
 
+def _shipped_by_a_layer(path: str, layers: Sequence[Path]) -> bool:
+    """Whether `path` names a file under /opt that one of the layers (extracted) provides."""
+    prefix = OPT + "/"
+    if not path.startswith(prefix):
+        return False
+    relative = os.path.normpath(path[len(prefix):])
+    return not relative.startswith("..") and any((layer / relative).exists() for layer in layers)
+
+
 def layout_obstacle(files: FunctionFiles, paths_needed: Sequence[str], own_dir: Path) -> Optional[str]:
     """Why /var/task and /opt cannot be laid out for these paths, or None.
 
@@ -317,6 +326,8 @@ def layout_obstacle(files: FunctionFiles, paths_needed: Sequence[str], own_dir: 
     for path in paths_needed:
         if any(lies_under(path, folder) for folder in seen_inside):
             continue  # started as /var/task/... or /opt/...
+        if _shipped_by_a_layer(path, files.layers):
+            continue  # /opt/bootstrap: a layer's, which the layout puts there
         for root in (OPT, TASK_ROOT):
             if lies_under(path, root):
                 return f"{path} lies under {root}, which the layout would hide"

@@ -276,3 +276,46 @@ def test_a_scenario_may_name_a_layers_extension_as_a_fault_target(code_dir: Path
     done = run_cli("replay", str(handler), str(scenario), "--layer", str(folder), "--layer", str(packed))
     assert done.returncode == 2
     assert "step 2: target = 'nobody'" in done.stderr and "extensions: shipper, watcher" in done.stderr, done.stderr
+
+
+# A custom runtime's bootstrap shipped in a layer, as AWS's custom runtime tutorial moves it there: Lambda runs
+# /opt/bootstrap when the function's code has none.
+LAYER_BOOTSTRAP = '''#!{python}
+import json, os, sys, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as nxt:
+        request_id = nxt.headers["Lambda-Runtime-Aws-Request-Id"]
+    body = json.dumps({{"from": sys.argv[0], "handler": os.environ["_HANDLER"], "cwd": os.getcwd()}}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body, method="POST")).read()
+'''
+
+
+@pytest.mark.parametrize("how", ["template", "folder and --layer zip"])
+def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(code_dir: Path, how: str) -> None:
+    write_file(code_dir / "src" / "function.sh", "echo hello\n")
+    bootstrap = LAYER_BOOTSTRAP.format(python=sys.executable)
+    if how == "template":
+        write_file(code_dir / "runtime" / "bootstrap", bootstrap, executable=True)
+        write_file(code_dir / "template.yaml", (
+            "Resources:\n"
+            "  Runtime: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: runtime}}\n"
+            "  Fn:\n    Type: AWS::Serverless::Function\n"
+            "    Properties: {CodeUri: src, Handler: function.handler, Runtime: provided.al2023,\n"
+            "                 Layers: [!Ref Runtime]}\n"))
+        args = [str(code_dir / "template.yaml")]
+    else:
+        archive = code_dir / "runtime.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            info = zipfile.ZipInfo("bootstrap")
+            info.external_attr = 0o100755 << 16
+            zf.writestr(info, bootstrap)
+        args = [str(code_dir / "src"), "--layer", str(archive), "--handler", "function.handler"]
+    done = run_cli("invoke", *args, "-e", "{}")
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["handler"] == "function.handler"
+    assert body["from"].endswith("bootstrap"), body
+    if body["cwd"] == "/var/task":  # Lambda's layout (else the host's real folders, and one line says so)
+        assert body["from"] == "/opt/bootstrap"
+    assert "INIT_START Runtime Version: provided:al2023" in done.stderr
