@@ -333,4 +333,11 @@ def layout_obstacle(files: FunctionFiles, paths_needed: Sequence[str], own_dir: 
                 return f"{path} lies under {root}, which the layout would hide"
     if lies_under(own_dir, _VAR):
         return f"lambdatui's state folder {own_dir} lies under /var, which is read-only in Lambda's layout"
+    for number, layer in enumerate(files.layers):
+        # overlayfs refuses lower dirs nested in one another, with ELOOP ("Too many levels of symbolic links"),
+        # which would say nothing of the cause
+        for other in files.layers[number + 1:]:
+            inner, outer = (other, layer) if lies_under(other, str(layer)) else (layer, other)
+            if lies_under(inner, str(outer)):
+                return f"layer {inner} lies inside layer {outer}, and /opt cannot merge a folder with one inside it"
     return None

@@ -319,3 +319,18 @@ def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(code_dir: Path, how: 
     if body["cwd"] == "/var/task":  # Lambda's layout (else the host's real folders, and one line says so)
         assert body["from"] == "/opt/bootstrap"
     assert "INIT_START Runtime Version: provided:al2023" in done.stderr
+
+
+def test_a_layer_inside_another_is_named_as_why_opt_is_not_laid_out(code_dir: Path) -> None:
+    # overlayfs cannot stack a folder with one inside it; its own reason (ELOOP) named symbolic links instead.
+    handler = write_file(code_dir / "fn" / "handler.py", "import greeting\n\n\ndef handler(event, context):\n"
+                                                         "    return greeting.WHO\n")
+    outer = code_dir / "layer"
+    write_file(outer / "python" / "greeting.py", "WHO = 'outer layer'\n")
+    inner = outer / "python"
+    done = run_cli("invoke", str(handler), "--layer", str(outer), "--layer", str(inner), "-e", "{}")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "outer layer"
+    if "are not laid out as in Lambda" in done.stderr:  # (where the layout could be made at all)
+        assert f"layer {inner} lies inside layer {outer}" in done.stderr, done.stderr
+        assert "Too many levels of symbolic links" not in done.stderr
