@@ -137,6 +137,15 @@ def handler_hint(handler: str, code_dir: Path) -> Optional[str]:
     if "." in module and (code_dir / (module + ".py")).is_file():
         return (f"Handler {handler!r}: Python imports module {module!r} as {module.rpartition('.')[2]!r} in a package "
                 f"{module.rpartition('.')[0]!r}, not the file {module}.py: name the file with no dot before '.py'")
+    package, _, leaf = module.rpartition(".")
+    parts = tuple(package.split(".")) if package else ()
+    if (parts and code_dir.parts[-len(parts):] == parts and (code_dir / f"{leaf}.py").is_file()
+            and not code_dir.joinpath(*parts, f"{leaf}.py").is_file()):
+        # `lambdatui pkg/sub/mod.py --handler pkg.sub.mod.handler`: the file's folder became /var/task, where
+        # Lambda looks for pkg/ (the root of the deployment package), not in it
+        return (f"Handler {handler!r}: module {module!r} is imported from the code's root (/var/task), and "
+                f"{code_dir} is its file's own folder: run lambdatui on {code_dir.parents[len(parts) - 1]}, the "
+                f"folder that holds {parts[0]}/")
     return None
 
 

@@ -36,3 +36,15 @@ def test_ordinary_handlers_get_no_note(tmp_path: Path) -> None:
     assert handler_hint("app.handler", tmp_path) is None
     assert handler_hint("pkg.mod.handler", tmp_path) is None
     assert handler_hint("app.py", tmp_path / "pkg") is None  # no app.py there: nothing to say it was meant
+
+
+def test_a_sub_package_handler_run_from_its_files_folder_names_the_codes_root(tmp_path: Path) -> None:
+    # `lambdatui pkg/sub/mod.py --handler pkg.sub.mod.handler`: /var/task would be pkg/sub, where Lambda finds no pkg.
+    folder = tmp_path / "pkg" / "sub"
+    folder.mkdir(parents=True)
+    handler = write(folder, "mod.py")
+    config = resolve_function(str(handler), handler="pkg.sub.mod.handler")
+    assert config.code_dir == folder  # the function runs as Lambda would run that folder (its error comes at Init)
+    assert f"run lambdatui on {tmp_path}, the folder that holds pkg/" in "\n".join(config.notes), config.notes
+    assert handler_hint("pkg.sub.mod.handler", tmp_path) is None  # run from the root: nothing to say
+    assert handler_hint("mod.handler", folder) is None
