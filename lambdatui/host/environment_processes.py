@@ -127,7 +127,7 @@ class EnvironmentProcesses:
             handle = self._sup.spawn(spec)
         except LaunchError as exc:
             self._snapshot_started(False)  # type: ignore[attr-defined]
-            reason = launch_failure(exc, spec.argv, spec.cwd, spec.env, paths)
+            reason = self.files.as_given(launch_failure(exc, spec.argv, spec.cwd, spec.env, paths))
             reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
             self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
             return

@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
 from lambdatui.processes.exec_failure import describe_exec_failure
-from lambdatui.processes.filesystem import FunctionFiles, extract_layers, layer_extensions
+from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions
 from lambdatui.model.paths import SandboxPaths, host_path, sandbox_path
 
 REGION = "us-east-1"
@@ -107,14 +107,17 @@ def function_files(config: FunctionConfig, state_dir: Path,
     """The function's files for the sandbox to lay out (zip layers extracted into the run's folder `run_dir`, once
     for every environment; else the environment's `state_dir`), the configuration with the layers' extensions
     (/opt/extensions) among its own, and what to tell the user."""
-    layers, notes = extract_layers(config.layers, (run_dir or state_dir) / "layers")
+    into = (run_dir or state_dir) / "layers"
+    layers, notes = extract_layers(config.layers, into)
+    archives = tuple((extracted_folder(into, number, layer), layer)
+                     for number, layer in enumerate(config.layers, 1) if not layer.is_dir())
     extensions = {path.name: path for path in config.extensions}
     for name, path in layer_extensions(layers).items():
         if name in extensions:
             notes.append(f"extension {name}: {path} (from a layer, at /opt/extensions) replaces {extensions[name]}")
         extensions[name] = path
     merged = tuple(path for _, path in sorted(extensions.items()))
-    files = FunctionFiles(config.code_dir, layers, state_dir / "opt")
+    files = FunctionFiles(config.code_dir, layers, state_dir / "opt", archives)
     return dataclasses.replace(config, extensions=merged), files, notes
 
 

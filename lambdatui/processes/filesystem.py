@@ -49,6 +49,15 @@ class FunctionFiles:
     layers: tuple[Path, ...] = ()
     merged_dir: Optional[Path] = None
     """Where several layers are merged into one real folder when no /opt can be mounted (the run's own)."""
+    archives: tuple[tuple[Path, Path], ...] = ()
+    """(extracted folder, the .zip it came from) for each zip layer."""
+
+    def as_given(self, text: str) -> str:
+        """`text` (a launch failure) with a zip layer's extracted files named as in the archive the user gave
+        (`layer.zip:extensions/x`), not by the copy in lambdatui's state folder, which the user cannot fix."""
+        for folder, archive in self.archives:
+            text = text.replace(f"{folder}/", f"{archive}:")
+        return text
 
 
 def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...], list[str]]:
@@ -67,7 +76,7 @@ def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...]
             continue
         import zipfile  # only a layer given as a .zip needs it: not imported on every start
 
-        target = into / f"{number}-{layer.stem}"
+        target = extracted_folder(into, number, layer)
         if target.is_dir():
             folders.append(target)  # extracted for an earlier environment of this run
             continue
@@ -84,6 +93,11 @@ def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...]
             continue
         folders.append(target)
     return tuple(folders), problems
+
+
+def extracted_folder(into: Path, number: int, archive: Path) -> Path:
+    """Where the `number`-th layer, a .zip, is extracted."""
+    return into / f"{number}-{archive.stem}"
 
 
 def _extract_zip(archive: Path, into: Path) -> None:

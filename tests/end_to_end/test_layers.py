@@ -334,3 +334,18 @@ def test_a_layer_inside_another_is_named_as_why_opt_is_not_laid_out(code_dir: Pa
     if "are not laid out as in Lambda" in done.stderr:  # (where the layout could be made at all)
         assert f"layer {inner} lies inside layer {outer}" in done.stderr, done.stderr
         assert "Too many levels of symbolic links" not in done.stderr
+
+
+def test_an_extension_a_zip_layer_ships_unexecutable_is_named_in_that_zip(code_dir: Path) -> None:
+    # Its copy lives in lambdatui's state folder, which the user did not make and cannot fix: the zip is theirs.
+    handler = write_file(code_dir / "fn" / "handler.py", "def handler(event, context):\n    return 1\n")
+    archive = code_dir / "layer.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("extensions/probe")
+        info.external_attr = 0o100644 << 16  # built where the executable bit was lost
+        zf.writestr(info, "#!/bin/sh\n")
+    done = run_cli("invoke", str(handler), "--layer", str(archive), "-e", "{}")
+    body = json.loads(done.stdout)
+    assert body["errorType"] == "Extension.LaunchError", done.stderr
+    assert f"{archive}:extensions/probe is not executable" in body["errorMessage"], body
+    assert str(state_root()) not in done.stderr
