@@ -96,8 +96,14 @@ def extract_layers(layers: Sequence[Path], into: Path) -> tuple[tuple[Path, ...]
 
 
 def extracted_folder(into: Path, number: int, archive: Path) -> Path:
-    """Where the `number`-th layer, a .zip, is extracted."""
-    return into / f"{number}-{archive.stem}"
+    """Where the `number`-th layer, a .zip, is extracted: named by its size and time too, so that a zip rebuilt
+    during the run is extracted afresh for the next new environment, as before it shared one copy."""
+    try:
+        found = archive.stat()
+        stamp = f"-{found.st_size:x}-{found.st_mtime_ns:x}"
+    except OSError:
+        stamp = ""  # gone: the extraction says so
+    return into / f"{number}-{archive.stem}{stamp}"
 
 
 def _extract_zip(archive: Path, into: Path) -> None:
