@@ -80,6 +80,8 @@ class CgroupMemory:
         self._baseline = 0  # the sandbox init's own charge, allowed on top of the limit
         self._peak_file = str(path / ("memory.peak" if version == 2 else "memory.max_usage_in_bytes"))
         self._peak = KernelFile(self._peak_file)
+        # Read after every invoke (settle_ooms) too: kept open, as the peak's file is.
+        self._oom_counter = KernelFile(str(path / ("memory.events" if version == 2 else "memory.oom_control")))
         self._ooms_seen = self._oom_kills()
 
     @classmethod
@@ -177,6 +179,7 @@ class CgroupMemory:
     def remove(self) -> None:
         """Our v1 memory cgroup, once its processes are gone (the environment's cgroup kills them)."""
         self._peak.close()
+        self._oom_counter.close()
         if not self.own:
             return
         deadline = time.monotonic() + 2.0
@@ -221,9 +224,12 @@ class CgroupMemory:
         return True
 
     def _oom_kills(self) -> int:
+        try:
+            text = self._oom_counter.read(4096).decode("ascii", "replace")
+        except OSError:
+            text = ""
         if self.version == 2:
-            return _counter(read_control(self.path / "memory.events"), "oom_kill")
-        text = read_control(self.path / "memory.oom_control")
+            return _counter(text, "oom_kill")
         if "oom_kill " in text:
             return _counter(text, "oom_kill")
         try:  # kernels before 4.13: how often the limit was hit, which a SIGKILL then says was fatal
