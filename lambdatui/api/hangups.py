@@ -53,6 +53,8 @@ class HangupMonitor:
             try:
                 return await wait()
             finally:
-                if self._waiting.pop(fd, None) is not None:  # else the monitor removed it, having seen the hang-up
+                # Else the monitor removed it, having seen the hang-up; or the server is stopping, and the monitor,
+                # cancelled first, closed its epoll set (a closed set raises ValueError; nothing is left to remove).
+                if self._waiting.pop(fd, None) is not None and not self._epoll.closed:
                     self._epoll.unregister(fd)
         return None
