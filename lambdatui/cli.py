@@ -169,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def die_of_second_signal() -> None:
+    """A run stopped by a second signal ends killed by it, once its output and recording are written (the runner,
+    never imported here before a run: it brings trio)."""
+    runner = sys.modules.get("lambdatui.runner")
+    if runner is not None:
+        runner.die_of_second_signal()
+
+
 def _exit_now(code: int) -> NoReturn:
     """End the `invoke` command at once: everything it started has ended and its output is written, and the
     interpreter's teardown (trio's and the modules') would only add 50-100 ms to every scripted call."""
@@ -178,6 +186,7 @@ def _exit_now(code: int) -> NoReturn:
         except (OSError, ValueError):
             pass
     dataclass_cache.save()
+    die_of_second_signal()
     os._exit(code)
 
 
@@ -197,7 +206,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     try:
         if args.mode == "replay":
-            return _replay(args)
+            replayed = _replay(args)
+            die_of_second_signal()
+            return replayed
         config = function_config(args)
         if args.mode == "invoke":
             if args.repeat < 1:
@@ -224,6 +235,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    url_port=args.url_port, early=early, recorder=recorder)
             if recorder is not None:
                 write_recording(recorder)  # once stopped: the accepted Event invokes have run, or are named
+            die_of_second_signal()
             return served
     except ConfigError as exc:
         say(str(exc))

@@ -16,7 +16,7 @@ from lambdatui.ids import new_uuid
 from lambdatui.model.fleet import FleetOptions, describe_fleet
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
-from lambdatui.runner import Running, cancel_on_signals, open_environment
+from lambdatui.runner import Running, cancel_on_signals, StopNow, open_environment
 
 if TYPE_CHECKING:
     from lambdatui.host.early_start import EarlyStart
@@ -61,12 +61,13 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
     async def main(err: TextIO) -> None:
         nonlocal failures
         # Only the body is cancelled by a signal: the environment's own exit still shuts it down gracefully.
-        body = trio.CancelScope()
+        body, stop_now = trio.CancelScope(), StopNow()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
-            await signals.start(cancel_on_signals, body)
+            await signals.start(cancel_on_signals, body, stop_now)
             fleet = FleetOptions(snapstart=True) if snapstart else None
-            async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet, early=early) as running:
+            async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet, early=early,
+                                        stop_now=stop_now) as running:
                 if recorder is not None:
                     recorder.listen(running.fleet)  # its facts, and the fleet's options (snapstart = true)
                 running.host.start_environment()
@@ -94,13 +95,13 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
               early: Optional[EarlyStart] = None, recorder: Optional[Recorder] = None) -> int:
     """Serve until SIGINT or SIGTERM; `recorder` hears what was served (the caller writes it once this returns)."""
     async def main(err: TextIO) -> None:
-        body = trio.CancelScope()
+        body, stop_now = trio.CancelScope(), StopNow()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
-            await signals.start(cancel_on_signals, body)
+            await signals.start(cancel_on_signals, body, stop_now)
             async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
                                         numbered_listeners=[FleetConsoleReporter(err)], url_host=host,
-                                        url_port=url_port, early=early) as running:
+                                        url_port=url_port, early=early, stop_now=stop_now) as running:
                 if recorder is not None:
                     recorder.attach(running.session)  # below every client: the Invoke API's and the URL's invokes
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
@@ -113,7 +114,7 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
                 running.host.start_environment()
                 with body:
                     await trio.sleep_forever()
-                await _drain_events(running, signals, shutdown_grace_s, err)
+                await _drain_events(running, stop_now, shutdown_grace_s, err)
             signals.cancel_scope.cancel()
 
     try:
@@ -129,18 +130,17 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
     return EXIT_OK
 
 
-async def _drain_events(running: Running, signals: trio.Nursery, grace_s: float, err: TextIO) -> None:
+async def _drain_events(running: Running, stop_now: StopNow, grace_s: float, err: TextIO) -> None:
     """Stopped by a signal: the Event invokes accepted with 202 run first, within `grace_s`; the shutdown that
     follows names each one left by its request id. A second signal cuts the wait short."""
     fleet = running.fleet
     if not fleet.events_pending():
         return  # the shutdown answers whatever else waits
     grace_s = max(grace_s, 0.0)
-    again = trio.CancelScope()
-    await signals.start(cancel_on_signals, again)
     print(f"[{f.LAMBDATUI}] stopping: the Event invokes already accepted run first, for {grace_s:g} s at most "
           f"(signal again to stop now)", file=err, flush=True)
-    with again:
+    with trio.CancelScope() as again:  # a second signal cuts it short
+        stop_now.draining = again
         await fleet.drain_events(grace_s)
 
 
@@ -169,12 +169,12 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
 
     async def main() -> None:
         nonlocal outcome
-        body = trio.CancelScope()
+        body, stop_now = trio.CancelScope(), StopNow()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
-            await signals.start(cancel_on_signals, body)
+            await signals.start(cancel_on_signals, body, stop_now)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
-            async with open_environment(config, inspect=True, fleet=fleet) as running:
+            async with open_environment(config, inspect=True, fleet=fleet, stop_now=stop_now) as running:
                 say_sandbox_notes(running, err)
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)

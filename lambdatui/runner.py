@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Optional, Sequence
+from typing import AsyncIterator, Awaitable, Callable, Optional, Sequence
 
 import trio
 
@@ -53,6 +54,7 @@ async def open_environment(
     url_host: str = LOOPBACK,
     url_port: Optional[int] = None,
     early: Optional[EarlyStart] = None,
+    stop_now: Optional[StopNow] = None,
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
     `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
@@ -62,7 +64,8 @@ async def open_environment(
     whether /tmp is private, a stale run that could not be removed); `numbered_listeners` hear them with the
     number of the environment they come from (0: the fleet's own). `url_port` also serves the function as a
     function URL there (lambda-spec §12.3); a port in use is a ConfigError naming --url-port. `early`: env #1,
-    started ahead of the trio run (host/early_start.py), which the fleet adopts.
+    started ahead of the trio run (host/early_start.py), which the fleet adopts. `stop_now` (a second signal) cuts
+    the graceful shutdown short: every process is then killed at once, and the folders still go.
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
@@ -124,15 +127,22 @@ async def open_environment(
         finally:
             with trio.CancelScope(shield=True):
                 session.end()  # what completes from here on completes because the session ends
-                await fleet_host.shutdown()
-                # The shutdown answered every invoke still queued or in flight (the environment has shut down),
-                # but their callers only hear it once their handlers have written it: stop the Invoke API
-                # gracefully so they can, as Lambda never drops a request it took. Bounded: never hang the exit.
-                stop_invoke_api.set()
-                stop_function_url.set()
-                with trio.move_on_after(flush_s):
-                    await invoke_api_stopped.wait()
-                    await function_url_stopped.wait()
+
+                async def graceful_stop() -> None:
+                    await fleet_host.shutdown()
+                    # The shutdown answered every invoke still queued or in flight (the environment has shut down),
+                    # but their callers only hear it once their handlers have written it: stop the Invoke API
+                    # gracefully so they can, as Lambda never drops a request it took. Bounded: never hang the exit.
+                    stop_invoke_api.set()
+                    stop_function_url.set()
+                    with trio.move_on_after(flush_s):
+                        await invoke_api_stopped.wait()
+                        await function_url_stopped.wait()
+
+                await unless_set(stop_now.event if stop_now is not None else None, graceful_stop)
+                if stop_now is not None and stop_now.event.is_set():
+                    fleet_host.kill_now()
+            # The hosts' own exits SIGKILL what is left, reap it, and remove the cgroups and folders.
             nursery.cancel_scope.cancel()
 
 
@@ -153,10 +163,65 @@ async def _serve_function_url(fleet: FleetHost, host: str, port: int, stop: trio
         stopped.set()
 
 
-async def cancel_on_signals(scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """SIGINT, SIGTERM and SIGHUP end the run gracefully: shutdown still runs in `open_environment`'s exit."""
+class StopNow:
+    """A second signal: the run stops at once (`event`); once it has removed what it made (and written what it
+    recorded), lambdatui dies of that signal (`die_of_second_signal`), as a program stopped twice does."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.signal: Optional[int] = None
+        # `serve`'s wait for the accepted Event invokes, while it lasts: a second signal ends only that wait, and
+        # the shutdown that follows is still graceful (a third signal stops it at once).
+        self.draining: Optional[trio.CancelScope] = None
+
+
+def die_of_second_signal() -> None:
+    """The end of a run stopped by two signals: killed by the second, for the shell (exit 130 for Ctrl-C)."""
+    number = next((stop.signal for stop in _STOPPED if stop.signal is not None), None)
+    if number is not None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+
+
+_STOPPED: list[StopNow] = []  # the runs' StopNow, read once lambdatui is done
+
+
+async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = None, *,
+                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """SIGINT, SIGTERM and SIGHUP end the run gracefully: shutdown still runs in `open_environment`'s exit. With
+    `again`, a second signal stops it at once, and the receiver stays open until cancelled: were it closed, a
+    Ctrl-C during the shutdown would raise KeyboardInterrupt through it (a traceback), and a SIGTERM or SIGHUP would
+    kill lambdatui before it removed its folders."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         task_status.started()
-        async for _ in signals:
-            scope.cancel()
-            return
+        async for number in signals:
+            if not scope.cancel_called:
+                scope.cancel()
+                if again is None:
+                    return
+            elif again is not None and again.draining is not None and not again.draining.cancel_called:
+                again.draining.cancel()
+            elif again is not None and again.signal is None:
+                again.signal = number
+                _STOPPED.append(again)
+                again.event.set()
+
+
+async def unless_set(event: Optional[trio.Event], run: Callable[[], Awaitable[None]]) -> None:
+    """Run `run` to its end, or until `event` is set (then cancel it)."""
+    if event is None:
+        await run()
+        return
+    async with trio.open_nursery() as nursery:
+        async def cancel_when_set() -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(cancel_when_set)
+        await run()
+        nursery.cancel_scope.cancel()

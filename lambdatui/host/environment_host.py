@@ -373,6 +373,12 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)
 
+    def kill_now(self) -> None:
+        """Stop at once (a second signal): SIGKILL the runtime and extensions before the APIs they call close, so
+        that none of them reports a failed request on its way out."""
+        if self._supervisor is not None:
+            self._supervisor.kill_groups()
+
     def own_pids(self) -> list[int]:
         """The processes lambdatui started for the environment, not ended: its runtime, extensions and sandbox
         init (the namespace's pid 1). Restored from a SnapStart snapshot, the snapshot's too: its runtime forks

@@ -209,6 +209,11 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
             if member.snapshot:
                 await member.host.shutdown()
 
+    def kill_now(self) -> None:
+        """Every environment's processes SIGKILLed now (the run's exit then reaps them and removes the rest)."""
+        for member in self._members:
+            member.host.kill_now()
+
     def settled(self) -> bool:
         """Every environment waits for the user or for an invoke, and no invoke waits for an environment."""
         return not self._events and not self._starting and all(m.host.env.settled() for m in self._members)

@@ -253,6 +253,12 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""
         self.send_signal(handle, signal.SIGKILL)
 
+    def kill_groups(self) -> None:
+        """SIGKILL every live group now, without waiting (aclose still reaps them, and clears the cgroup)."""
+        for child in self._children.values():
+            if child.reaped is None:
+                signal_group(child.handle.pgid, signal.SIGKILL)
+
     def drain(self, handle: ProcessHandle, partial: bool = False) -> None:
         """Dispatch, now, every complete line already written to the child's pipes (`partial`: and an unfinished
         last one)."""
