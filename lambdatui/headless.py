@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import sys
-from typing import TYPE_CHECKING, Callable, Optional, TextIO
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional, TextIO
 
 import trio
 
@@ -86,8 +86,20 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
 
     # Log lines never block the host, whoever reads stderr (the result on stdout is what the caller waits for).
     with nonblocking_stderr() as err:
-        trio.run(main, err)
+        _run_telling(main, err)
     return EXIT_FUNCTION_ERROR if failures else EXIT_OK
+
+
+def _run_telling(main: Callable[..., Awaitable[None]], *args: object) -> None:
+    """trio.run(main), with a ConfigError raised inside (env #1 could not start) raised as itself: the CLI says it
+    in one line, where the nurseries' exception groups around it made a traceback."""
+    try:
+        trio.run(main, *args)
+    except BaseException as exc:  # noqa: B036 - exception groups carry it
+        told = _first(exc, lambda e: isinstance(e, ConfigError))
+        if told is not None and told is not exc:
+            raise told from None
+        raise
 
 
 def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
@@ -185,7 +197,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
 
     printer.raw(f"== replay {scenario.path} on {config.name} ({config.handler}, timeout {config.timeout_s} s, "
                 f"memory {config.memory_mb} MB)")
-    trio.run(main)
+    _run_telling(main)
     if outcome.passed:
         steps, held = len(scenario.steps), outcome.expectations
         printer.raw(f"PASSED {scenario.path}: {steps} step{'s' * (steps != 1)}{_invoke_tally(outcome)}, "

@@ -20,6 +20,7 @@ import trio
 from lambdatui.api import http11
 from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
+from lambdatui.config_error import ConfigError
 from lambdatui.core import effects as fx
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
@@ -113,14 +114,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                count = max(1, self.options.provisioned)
-                if self.options.snapstart:
-                    self.first = (await self._add(SNAP_START)).host  # publishing the version: Init, then snapshot
-                    count = 0
-                for _ in range(count):
-                    member = await self._add(PROVISIONED if self.options.provisioned else ON_DEMAND)
-                    if self.first is None:
-                        self.first = member.host
+                await self._add_first()
                 nursery.start_soon(self._dispatch_events)
                 if self.options.idle_shutdown_s is not None:
                     nursery.start_soon(self._spin_down_idle, self.options.idle_shutdown_s)
@@ -129,6 +123,22 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         finally:
             with trio.CancelScope(shield=True):
                 remove_tree_reporting(self.state_dir)
+
+    async def _add_first(self) -> None:
+        """Env #1 (the snapshot, or every provisioned one). One that cannot start ends the run with one line, as
+        a usage error does (no folder, no descriptor left...): there is nothing to serve yet, and a traceback
+        would hide why."""
+        count = max(1, self.options.provisioned)
+        try:
+            if self.options.snapstart:
+                self.first = (await self._add(SNAP_START)).host  # publishing the version: Init, then snapshot
+                count = 0
+            for _ in range(count):
+                member = await self._add(PROVISIONED if self.options.provisioned else ON_DEMAND)
+                if self.first is None:
+                    self.first = member.host
+        except EnvironmentUnavailable as exc:
+            raise ConfigError(f"{exc}, in the runs' folder {self.state_dir.parent} (XDG_STATE_HOME chooses another)") from None
 
     async def _add(self, init_type: str) -> _Member:
         """A new environment: its folder, its sandbox API server, its host; provisioned ones start Init now, and
