@@ -29,7 +29,7 @@ from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
-from lambdatui.runner import LOOPBACK, open_environment
+from lambdatui.runner import LOOPBACK, StopNow, open_environment
 
 REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 # In a burst (a function printing thousands of lines) each update re-renders the screen, which costs the UI's
@@ -123,6 +123,7 @@ class HostGuest:
         self._start_held = start_held
         self._setup = setup
         self._body = trio.CancelScope()
+        self._stop_now = StopNow()  # a second quit: the shutdown stops waiting, every process is killed at once
         self._token: Optional[trio.lowlevel.TrioToken] = None
         self._done: Optional[asyncio.Future[None]] = None
         self.controller: Optional[BridgedController] = None
@@ -153,6 +154,17 @@ class HostGuest:
         if self._token is None:
             return
         try:
+            self._token.run_sync_soon(self._body.cancel)
+        except trio.RunFinishedError:
+            pass
+
+    def stop_now(self) -> None:
+        """As `stop`, without waiting for extensions: every process is SIGKILLed, and the run still removes its
+        cgroups and folders (a second quit; abandoning the run instead left its folder to the next start)."""
+        if self._token is None:
+            return
+        try:
+            self._token.run_sync_soon(self._stop_now.event.set)
             self._token.run_sync_soon(self._body.cancel)
         except trio.RunFinishedError:
             pass
@@ -209,7 +221,7 @@ class HostGuest:
         self._wake = trio.Event()
         async with open_environment(
             self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True, fleet=self.fleet,
-            url_port=self.url_port,
+            url_port=self.url_port, stop_now=self._stop_now,
         ) as running:
             session = running.session
             for note in self.notes:

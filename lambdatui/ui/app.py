@@ -365,7 +365,12 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
     @work(exclusive=True, group="quit")
     async def action_quit(self) -> None:
         if self._quitting:
-            self.exit(0)  # a second quit while shutting down: go now (the watchdog still reaps every process)
+            # A second quit while shutting down: go now, every process killed at once. Still awaited (briefly): an
+            # abandoned run would leave its cgroups to the watchdog and its folder to the next start.
+            if self.backend is not None:
+                self.backend.stop_now()
+            await self._stop_backend()
+            self.exit(0)
             return
         self._quitting = True
         self.notify("Shutting down: SHUTDOWN to extensions, then every process ends…", timeout=QUIT_TIMEOUT_S)

@@ -23,6 +23,9 @@ class Backend(Protocol):
 
     def stop(self) -> None: ...
 
+    def stop_now(self) -> None:
+        """As `stop`, without the graceful shutdown (a second quit): every process is killed at once."""
+
     def focus(self, number: int) -> None:
         """Show environment `number` in the updates from now on; its snapshot comes at once. The updates show
         one environment (`DebuggerSnapshot.environment_number`) and carry only its log lines (and the fleet's)."""

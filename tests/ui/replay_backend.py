@@ -129,6 +129,9 @@ class ReplayBackend:
     def stop(self) -> None:
         self.stopped = True
 
+    def stop_now(self) -> None:
+        self.stopped = True
+
     def focus(self, number: int) -> None:
         self.focused.append(number)
         snapshot = self.others.get(number)

@@ -306,3 +306,32 @@ def test_closing_the_terminal_while_quitting_ends_lambdatui(pane: Pane, code_dir
     left = wait_all_gone(started, timeout=8)
     assert not left, "left running after the terminal closed mid-quit: " + "; ".join(left)
     assert not alive(lambdatui)
+
+
+STUBBORN_GOODBYE = SLOW_GOODBYE.replace("time.sleep(1.5)", "time.sleep(300)")  # never says goodbye: the 2 s budget
+
+
+def test_a_second_quit_during_the_shutdown_still_leaves_nothing(pane: Pane, code_dir: Path, tmp_path: Path) -> None:
+    """q, then q again while the quit waits on an extension that ignores SHUTDOWN: lambdatui goes at once, every
+    process ends, and the run's folder goes too (a second quit once abandoned the run: its folder stayed for the
+    next start to remove)."""
+    (code_dir / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    (code_dir / "extensions").mkdir()
+    extension = code_dir / "extensions" / "slowbye"  # the name it registers with
+    extension.write_text(STUBBORN_GOODBYE.format(python=sys.executable))
+    extension.chmod(0o755)
+    state = tmp_path / "state"
+    command = " ".join(shlex.quote(part) for part in ("env", f"XDG_STATE_HOME={state}", LAMBDATUI,
+                                                      str(code_dir / "handler.py")))
+    pane.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", pane.session, "-c", str(REPO),
+              command, ";", "set-option", "-t", pane.session, "remain-on-exit", "on")
+    pane.wait_for("HELD at init.extensions", timeout=START_S)
+    pane.keys("c")
+    pane.wait_for("idle: frozen, waiting for an invoke")
+    started = pane.collect()
+    pane.keys("q")
+    pane.wait_for("Shutting down")
+    pane.keys("q")
+    assert_all_gone(pane, started, "a second q")
+    left = sorted(str(p.relative_to(state)) for p in state.rglob("*"))
+    assert left in ([], ["lambdatui"]), f"left in the state folder after a second q: {left}"
