@@ -289,8 +289,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         except SnapshotUnavailable as unavailable:
             if on_placed is not None:
                 on_placed()
-            self.note(f"Invoke {request_id}: {unavailable}")
-            return snapshot_failed(request_id, str(unavailable)), None
+            return self._refuse_without_snapshot(request_id, payload, str(unavailable)), None
         except EnvironmentUnavailable as unavailable:
             if on_placed is not None:
                 on_placed()

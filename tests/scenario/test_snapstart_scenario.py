@@ -314,6 +314,30 @@ def test_invoke_snapstart_records_snapstart_and_the_recording_replays(code_dir: 
     assert replayed.stdout.splitlines()[-1].startswith(f"PASSED {recording}: 2 steps")
 
 
+FAILS_AT_INIT = '''raise ValueError("no snapshot can be made of this")
+
+
+def handler(event, context):
+    return {"ok": True}
+'''
+
+
+def test_an_invoke_refused_for_a_snapshot_that_failed_is_recorded_and_its_replay_sees_the_409(code_dir: Path) -> None:
+    """Its caller got 409 ResourceConflictException (Lambda refuses invoking a version whose publication failed): the
+    recording keeps that invoke and its answer, and a replay of it checks that answer, rather than dropping the invoke
+    (a scenario with no invoke at all) or finding no result for it."""
+    handler = write_probe(code_dir, FAILS_AT_INIT)
+    recording = code_dir / "refused.toml"
+    done = run_cli("invoke", str(handler), "--snapstart", "--record", str(recording))
+    assert "409 ResourceConflictException" in done.stderr, done.stdout + done.stderr
+    text = recording.read_text()
+    (step,) = parse_scenario(text, recording).steps
+    assert step.expect.error_type == "ResourceConflictException", text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert "  ok         expect error_type" in replayed.stdout, replayed.stdout
+
+
 def test_invoke_without_snapstart_records_no_snapstart(code_dir: Path) -> None:
     handler = write_probe(code_dir, PROBE)
     recording = code_dir / "plain.toml"
