@@ -116,6 +116,10 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
                     "the environment was reset")
         return "success"
     error_type = result.error_type or "(no type)"
+    if result.api_status:
+        # The Invoke API answered with an error of its own (SnapStart's failed restore, a snapshot that could not be
+        # made, lambdatui stopping): the event never reached the handler, and no runtime posted /error for it.
+        return f"INVOKE API ERROR {result.api_status} {error_type}: the event never reached the handler"
     if status == "timeout":
         then = "nothing was stopped or reset (Lambda Managed Instances)" if managed else "the environment was reset"
         return f"TIMEOUT {error_type}: the invoke ran out of time; {then}"

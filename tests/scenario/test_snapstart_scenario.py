@@ -338,6 +338,35 @@ def test_an_invoke_refused_for_a_snapshot_that_failed_is_recorded_and_its_replay
     assert "  ok         expect error_type" in replayed.stdout, replayed.stdout
 
 
+FAILS_AFTER_RESTORE = '''from snapshot_restore_py import register_after_restore
+
+
+@register_after_restore
+def refuse():
+    raise RuntimeError("this copy cannot serve")
+
+
+def handler(event, context):
+    return {"ok": True}
+'''
+
+
+@needs_hooks
+@pytest.mark.trio
+async def test_a_failed_restore_or_snapshot_is_an_invoke_api_error_in_the_outcome_not_the_functions(
+        code_dir: Path) -> None:
+    """400 SnapStartException (an after-restore hook failed) and 409 ResourceConflictException (no snapshot) are the
+    Invoke API's own answers: the event never reached the handler, and no runtime posted /error for it."""
+    scenario = '[function]\nsnapstart = true\n\n[[step]]\ninvoke = {}\nexpect.error_type = "%s"\n'
+    restore = await replay(write_probe(code_dir, FAILS_AFTER_RESTORE), scenario % "SnapStartException", code_dir,
+                           python=sys.executable)
+    snapshot = await replay(write_probe(code_dir, FAILS_AT_INIT), scenario % "ResourceConflictException", code_dir)
+    for done, status, name in ((restore, 400, "SnapStartException"), (snapshot, 409, "ResourceConflictException")):
+        assert done.result.passed, done.out + done.err
+        (outcome,) = re.findall(r"^(?:#\d)? +outcome +(.*)$", done.out, re.MULTILINE)
+        assert outcome == f"INVOKE API ERROR {status} {name}: the event never reached the handler", done.out
+
+
 def test_invoke_without_snapstart_records_no_snapstart(code_dir: Path) -> None:
     handler = write_probe(code_dir, PROBE)
     recording = code_dir / "plain.toml"
