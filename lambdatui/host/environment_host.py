@@ -110,6 +110,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         ))
         self.init_type = self.env.config.initialization_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self._rerun_said = False  # a restore that re-ran a runtime whose process cannot be copied said so
+        self._tmp_restored: Optional[trio.Event] = None  # set once this sandbox's /tmp is the snapshot's copy
         self.announce = announce  # say what contains the processes: the fleet's first environment does, for all
         self._next_number = numbers or itertools.count(1).__next__
         self.state_dir = state_dir

@@ -76,6 +76,7 @@ class EnvironmentProcesses:
                                           writable=(self.run_dir,))
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox
+        self._tmp_restored = None  # type: ignore[has-type]  # a restored environment's new /tmp: copied at its restore
         if previous is not None:
             problem = previous.remove(previous.tmp_dir.parent)
             if problem is not None:
@@ -89,6 +90,11 @@ class EnvironmentProcesses:
 
     def _spawn(self, effect: fx.Spawn) -> None:
         assert self.sandbox is not None
+        tmp_restored = self._tmp_restored  # type: ignore[has-type]
+        if self.env.config.restored and (tmp_restored is None or not tmp_restored.is_set()):
+            # Its /tmp first, then its processes, its extensions too (host/snapshot_restore.py).
+            self.start_soon(self._spawn_restored, effect)  # type: ignore[attr-defined]
+            return
         early = self._early  # type: ignore[has-type]
         if early is not None and effect.participant == fx.RUNTIME:
             self._early = None

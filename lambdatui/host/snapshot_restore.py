@@ -73,11 +73,32 @@ class SnapshotRestore:
                       "here (values made at Init differ between environments, unlike in Lambda)")
         return None
 
+    async def _spawn_restored(self, effect: fx.Spawn) -> None:
+        """A restored environment's first process starts once its /tmp is the snapshot's: the extensions are in the
+        snapshot as much as the runtime, and see its files from their first instruction. Copied once, at the first
+        restore: from then on /tmp is the environment's own, kept across a reset as Lambda keeps it (lambda-spec
+        §4.5), where copying it again at the restore after a reset put back the snapshot's version of every file the
+        function had changed (and kept the ones it had made), and an extension's file written at its start could be
+        overwritten by the snapshot's."""
+        restored = self._tmp_restored
+        if restored is None:
+            restored = self._tmp_restored = trio.Event()
+            source = self.restore_source
+            try:
+                # Only where the runtime is copied: a runtime that is initialised again makes its /tmp itself.
+                if self._copy_template() is not None and source is not None and source.sandbox is not None:
+                    assert self.sandbox is not None
+                    await trio.to_thread.run_sync(_copy_tmp, source.sandbox.tmp_dir, self.sandbox.tmp_dir)
+            finally:
+                restored.set()
+        await restored.wait()
+        if effect.generation == self.env.generation and restored is self._tmp_restored:
+            self._spawn(effect)  # type: ignore[attr-defined]  # (not spawned for an Init the environment left)
+
     async def _restore_runtime(self, effect: fx.Spawn, template: SnapshotTemplate, spec: ProcessSpec) -> None:
-        """Copy the snapshot's runtime into this environment: its /tmp as the snapshot left it, then the fork."""
-        sandbox, source = self.sandbox, self.restore_source
-        assert sandbox is not None and source is not None and source.sandbox is not None
-        await trio.to_thread.run_sync(_copy_tmp, source.sandbox.tmp_dir, sandbox.tmp_dir)
+        """Copy the snapshot's runtime into this environment (its /tmp is the snapshot's already: `_spawn_restored`)."""
+        sandbox = self.sandbox
+        assert sandbox is not None
         env = sandbox.adjust_env(spec.env)
         changes: dict[str, Optional[str]] = {name: env.get(name) for name in _PER_ENVIRONMENT}
         # Its own /tmp where the template has a mount namespace to copy (the copy makes its own and mounts this
