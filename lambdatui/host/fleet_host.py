@@ -30,7 +30,7 @@ from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
-from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable, snapshot_failed
+from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
@@ -280,8 +280,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
                 on_placed()  # the fleet's queue has it: not settled until an environment took it
             failed = self._snapshot_failed()
             if failed is not None:  # refused before the queue, as Lambda refuses invoking a Failed version
-                self.note(f"Event invoke {request_id}: {failed}")
-                return snapshot_failed(request_id, failed), None
+                return self._refuse_without_snapshot(request_id, payload, failed, asynchronous=True), None
             self._accept_event(payload, request_id, kwargs)
             return f.InvocationResult(request_id, b""), None
         try:

@@ -54,13 +54,14 @@ class FleetSnapStart:
             return None
         return _NO_SNAPSHOT
 
-    def _refuse_without_snapshot(self: FleetHost, request_id: str, payload: bytes, why: str) -> f.InvocationResult:
+    def _refuse_without_snapshot(self: FleetHost, request_id: str, payload: bytes, why: str,
+                                 asynchronous: bool = False) -> f.InvocationResult:
         """Invoke `request_id` is refused: there is no snapshot to restore an environment from. Said as facts too, as
         an environment says an invoke it turns away (`InvocationRefused`, then its answer): a recording keeps the
         invoke and its 409, and a replay sees that answer, where only a log line would leave the invoke unseen."""
-        self.note(f"Invoke {request_id}: {why}")
+        self.note(f"{'Event invoke' if asynchronous else 'Invoke'} {request_id}: {why}")
         result = snapshot_failed(request_id, why)
-        self._publish_own(f.InvocationRefused(request_id, f"ResourceConflictException: {why}", payload))
+        self._publish_own(f.InvocationRefused(request_id, f"ResourceConflictException: {why}", payload, asynchronous))
         self._publish_own(f.InvocationCompleted(result))
         return result
 

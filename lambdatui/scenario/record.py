@@ -229,7 +229,8 @@ class Recorder(RecordOutput):
                 self._throttled(fact)
         elif isinstance(fact, f.InvocationRefused):
             if self._by_id(fact.request_id) is None:
-                refused = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id)
+                refused = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id,
+                                                                          asynchronous=fact.asynchronous)
                 if self._ended:
                     self._not_run.append(refused)  # only the end of the session turned it away
                 else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from e2e_support import ServeProcess, wait_all_gone, write_file
+from e2e_support import ServeProcess, run_cli, wait_all_gone, write_file
 from test_fleet_support import InFlight, invoke, matches, wait_for_count, wait_until
 from test_snapstart_restore import (
     READY, RESTORE_REPORT, RESTORE_START, bootstraps, env_lines, ns_pid, snap_serve,
@@ -156,6 +157,27 @@ def test_an_event_invoke_after_the_snapshot_failed_is_refused_not_accepted_and_d
         assert queued.status_code == 409, (queued.status_code, queued.text, served.output())
         assert queued.headers["x-amzn-ErrorType"] == "ResourceConflictException"
 
+
+
+def test_invokes_refused_for_a_failed_snapshot_are_recorded_with_their_409_and_replay(code_dir: Path) -> None:
+    """`serve --record`: the RequestResponse and the Event invoke the Invoke API refused (409, no snapshot) are steps
+    of the recording, the Event one still an Event invoke, and a replay meets the same refusals."""
+    handler = write_file(code_dir / "handler.py", FAILING_BEFORE_SNAPSHOT)
+    recording = code_dir / "refused.toml"
+    with snap_serve(handler, "--record", str(recording)) as served:
+        assert invoke(served, {"n": 1}).status_code == 409
+        assert invoke(served, {"n": 2}, invocation_type="Event").status_code == 409
+        served.signal(signal.SIGINT)
+        assert served.wait(timeout=30) == 0, served.output()
+    text = recording.read_text()
+    steps = text.split("[[step]]")[1:]
+    assert len(steps) == 2, text
+    assert "invoke = '{\"n\": 1}'" in steps[0] and "invocation_type" not in steps[0], text
+    assert "invoke = '{\"n\": 2}'" in steps[1] and "invocation_type = 'Event'" in steps[1], text
+    assert all("expect = { error_type = 'ResourceConflictException' }" in step for step in steps), text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert replayed.stdout.count("ok         expect error_type") == 2, replayed.stdout
 
 FAILING_AFTER_RESTORE = '''import os
 import uuid

@@ -110,6 +110,7 @@ class InvocationRefused:
     request_id: str
     reason: str
     event: bytes = field(default=b"", compare=False, repr=False)
+    asynchronous: bool = False  # an Event invoke, refused before any queue took it (SnapStart without a snapshot)
 
 
 @dataclass(frozen=True)
