@@ -53,9 +53,20 @@ MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 MAX_EXTENSIONS = 10
 
 
-def failure_kind(error_type: str | None, timed_out: bool) -> str:
+def error_kind(api_status: int) -> str:
+    """What an invoke's error is called where it is shown: the Invoke API's own error when it answered with one
+    (SnapStart's 400 SnapStartException, 409 without a snapshot...: the event never reached the handler, and a
+    "function error: SnapStartException" would send the user looking for an exception in their code), else the
+    function's."""
+    return f"Invoke API error {api_status}" if api_status else "function error"
+
+
+def failure_kind(error_type: str | None, timed_out: bool, api_status: int = 0) -> str:
     """What kind of failure an invoke's error was: "timeout", "crash", "function error" (the handler's own
-    exception, e.g. ValueError) or "error" (the platform's view: Runtime.*, Sandbox.*, Function.*)."""
+    exception, e.g. ValueError) or "error" (the platform's view: Runtime.*, Sandbox.*, Function.*); the Invoke
+    API's error (`error_kind`) when `api_status` says it answered with one."""
+    if api_status:
+        return error_kind(api_status)
     if timed_out:
         return "timeout"
     if error_type in CRASH_TYPES:

@@ -16,6 +16,7 @@ from typing import Optional
 
 from lambdatui.bootstrap.inspect_state import MAX_DICT_ITEMS, MAX_ITEMS, MAX_LEVEL, MAX_STRING, REPR_LIMIT
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import INIT_STACKS, GlobalEntry, InitFailed, InvocationResult, StacksCaptured
 from lambdatui.model.shared_init_values import is_a_value
 
@@ -175,7 +176,7 @@ def result_detail(snapshot: DebuggerSnapshot) -> Optional[Detail]:
                       (f"streamed to its caller: {result.streamed:,} bytes, not kept by lambdatui",))
     if result.function_error:
         sections = _error_sections(result.payload, result.error_type or "Unhandled")
-        title = f"function error: {result.error_type or 'Unhandled'} (request {result.request_id})"
+        title = f"{error_kind(result.api_status)}: {result.error_type or 'Unhandled'} (request {result.request_id})"
     else:
         text, lexer = _pretty_payload(result.payload)
         sections = [Section(f"{result.content_type} · {len(result.payload):,} bytes", text, lexer)]

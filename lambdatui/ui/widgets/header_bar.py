@@ -57,7 +57,7 @@ def last_failure(snapshot: DebuggerSnapshot) -> Optional[str]:
         return None
     report = snapshot.last_report
     timed_out = report is not None and report.request_id == result.request_id and report.status == "timeout"
-    kind = failure_kind(result.error_type, timed_out)
+    kind = failure_kind(result.error_type, timed_out, result.api_status)
     return f"✗ {short_id(result.request_id)} {kind}: {result.error_type or 'Unhandled'}"
 
 

@@ -28,6 +28,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot, StreamView
+from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
                                    StackFrame, StacksCaptured)
 from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
@@ -237,7 +238,8 @@ class ResultView(VerticalScroll):
     def _title(result: Optional[InvocationResult], label: str = "") -> Content:
         if result is None:
             return Content.styled("No invoke yet: the last response or error appears here.", "dim italic")
-        head = (f"function error: {result.error_type or 'Unhandled'}", "bold") if result.function_error \
+        head = (f"{error_kind(result.api_status)}: {result.error_type or 'Unhandled'}", "bold") \
+            if result.function_error \
             else ("response", "bold $success")
         return Content.assemble(head, (f"  {label}" if label else "", "bold"),
                                 (f"  request {short_id(result.request_id)}", "dim"),
