@@ -175,6 +175,12 @@ class RuntimeApiRules:
         self._reach(Boundary.INVOKE_RESPONSE, result.request_id)
 
     def _on_RuntimeInitError(self, event: RuntimeInitError) -> None:
+        if self.runtime.state is RuntimeState.RESTORING:
+            # RAPID takes it as the runtime's /restore/error (lambda-spec §1.6): runtimes reported a failed
+            # after-restore hook there before /restore/error existed. Refused (403), the restore failed only when
+            # the runtime exited, as a bare Runtime.ExitError.
+            self._runtime_failure_reported(event, RuntimeCall.RESTORE_ERROR)
+            return
         self._waited_since(event.arrived)
         self._runtime_failure_reported(event, RuntimeCall.INIT_ERROR)
 

@@ -202,8 +202,8 @@ def test_awslambdaric_hook_failures_are_the_invoke_apis_errors(code_dir: Path, c
 # ---------------------------------------------------------------------- a custom runtime, by hand
 
 # A custom runtime (`provided`) that speaks the Runtime API itself, as CR_MODE says (--env): `hooks` calls
-# /restore/next twice before /next, `restore-error` reports a failed restore, `none` never calls the restore
-# endpoints. Its invokes answer what it saw.
+# /restore/next twice before /next, `restore-error` reports a failed restore (`restore-init-error`: on /init/error, as
+# runtimes did before /restore/error), `none` never calls the restore endpoints. Its invokes answer what it saw.
 CUSTOM_RUNTIME = '''#!{python}
 import http.client
 import json
@@ -226,12 +226,13 @@ if mode == "hooks":
     seen["first"] = [status, body]
     status, body, _ = call("GET", "restore/next")
     seen["second"] = [status, json.loads(body).get("errorType") if body else body]
-elif mode == "restore-error":
+elif mode in ("restore-error", "restore-init-error"):
     status, body, _ = call("GET", "restore/next")
     print("restore/next %d" % status, flush=True)
-    status, body, _ = call("POST", "restore/error", json.dumps({{"errorMessage": "cannot", "errorType": "Oops"}}),
+    path = "restore/error" if mode == "restore-error" else "init/error"
+    status, body, _ = call("POST", path, json.dumps({{"errorMessage": "cannot", "errorType": "Oops"}}),
                            {{"Lambda-Runtime-Function-Error-Type": "Runtime.AfterRestoreError"}})
-    print("restore/error %d %s" % (status, body), flush=True)
+    print("%s %d %s" % (path, status, body), flush=True)
     sys.exit(65)
 while True:
     status, body, answer = call("GET", "invocation/next")
@@ -277,6 +278,18 @@ def test_a_custom_runtimes_restore_error_fails_the_restore(custom_runtime: Path)
     assert re.fullmatch(r"RESTORE_REPORT Restore Duration: [\d.]+ ms\tStatus: error\t"
                         r"Error Type: Runtime\.AfterRestoreError", lines[-1]), lines
 
+
+def test_a_custom_runtimes_init_error_while_restoring_is_its_restore_error(custom_runtime: Path) -> None:
+    """RAPID takes /init/error from a runtime in the Restoring state as its /restore/error (202; lambda-spec §1.6):
+    the restore fails with the runtime's error type, not with a 403 and then a bare Runtime.ExitError."""
+    done = run_cli("invoke", str(custom_runtime), "--snapstart", "--env", "CR_MODE=restore-init-error")
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert json.loads(done.stdout)["errorType"] == "SnapStartException", done.stdout
+    said = re.findall(r"\[function\]\s+((?:restore|init)/\S+ \d+.*)$", done.stderr, re.M)
+    assert said == ["restore/next 200", 'init/error 202 {"status":"OK"}'], done.stderr
+    lines = [line.rstrip() for line in platform_lines(done.stderr)]
+    assert re.fullmatch(r"RESTORE_REPORT Restore Duration: [\d.]+ ms\tStatus: error\t"
+                        r"Error Type: Runtime\.AfterRestoreError", lines[-1]), lines
 
 def test_a_custom_runtime_that_never_calls_restore_next_is_snapshotted_at_its_first_next(custom_runtime: Path) -> None:
     """RAPID's rule (§1.7): a runtime that goes straight to /next has no restore hooks; its /next is the snapshot."""
