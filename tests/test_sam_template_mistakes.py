@@ -241,6 +241,13 @@ def test_what_changes_how_the_function_is_served_is_said_not_applied(code_dir: P
         "URL (serve and the debugger)"]
 
 
+
+def test_snapstart_turned_off_in_the_template_is_not_said_to_need_snapstart(code_dir: Path):
+    """`ApplyOn: None` is SnapStart off, as CloudFormation reads it: no note telling the user to give --snapstart."""
+    path = write_project(code_dir, FUNCTION + "      SnapStart:\n        ApplyOn: None\n")
+    notes = read_function(path, None).notes
+    assert not [n for n in notes if "SnapStart" in n], notes
+
 @pytest.mark.parametrize("offset, said", [(0, False), (1, True)])
 def test_a_declared_python_other_than_the_one_that_runs_it_is_said(code_dir: Path, offset: int, said: bool):
     """A layer laid out for the declared version (python/lib/python3.X/site-packages) is not on another version's

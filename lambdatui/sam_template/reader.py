@@ -224,7 +224,8 @@ class _FunctionReader:
             raise self._fail(f"{inline}: put the code in a file and set {self.code_key} to its folder")
         name = self.value("FunctionName")
         for key, instead in NOT_APPLIED.items():
-            if key in self.props:
+            # `SnapStart: {ApplyOn: None}` is SnapStart off: "give --snapstart" would turn on what it turns off.
+            if key in self.props and self.props[key] != {"ApplyOn": "None"}:
                 self._note(f"{key} is not applied from the template: {instead}")
         mismatch = architecture_note(self.value("Architectures"), platform.machine())
         if mismatch:
