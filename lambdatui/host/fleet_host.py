@@ -30,6 +30,7 @@ from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
+from lambdatui.host.fleet_idle import FleetIdle
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.ids import new_uuid
@@ -70,7 +71,7 @@ class _Member:
         return self.host.sandbox_count
 
 
-class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
+class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -363,34 +364,6 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents):
         return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since,
                                 rules.starts_cold(m.host.env))
                 for m in self._members if not m.done.is_set() and not m.snapshot]
-
-    async def _spin_down_idle(self, idle_s: float) -> None:
-        """An environment that served nothing for `idle_s` is shut down (SHUTDOWN spindown) and removed."""
-        while True:
-            now = trio.current_time()
-            for number in rules.idle_expired(self._candidates(), now, idle_s):
-                member = next((m for m in self._members if m.number == number), None)
-                if member is not None and not self._ending:
-                    member.host.note(f"env #{number} has been idle for {idle_s:g} s: it is shut down (SHUTDOWN "
-                                     "spindown) and removed")
-                    self._publish_own(f.IdleSpunDown(number, idle_s))
-                    self._retire(member, idle=True)
-            expiry = rules.next_idle_expiry(self._candidates(), idle_s)
-            await trio.sleep(max(0.05, idle_s if expiry is None else min(idle_s, expiry - now)))
-
-    def _retire(self, member: _Member, idle: bool) -> None:
-        """Spin `member` down now (no invoke can be routed to it from here on), and remove it once it is down."""
-        member.idle_since = float("inf")  # not twice
-        member.host.feed(ins.ShutdownRequested())
-        self.start_soon(self._remove, member, idle)
-
-    async def _remove(self, member: _Member, idle: bool) -> None:
-        await member.host.shutdown()
-        member.scope.cancel()
-        await member.done.wait()
-        if idle:
-            self.spun_down += 1
-        self._publish_fleet()
 
     # ------------------------------------------------------------------ commands on one environment
 
