@@ -33,9 +33,9 @@ class EnvironmentProcesses:
         the limit counts it; at least the runtime's own peak (its shared pages may be charged elsewhere)."""
         runtime = self._handle(fx.RUNTIME)
         peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
-        if runtime is not None:  # it outlived any OOM kill counted so far: a later SIGKILL is not the OOM killer's
-            self._sup.settle_oom_kills(runtime.pid)
         together = self._sup.memory_peak_mb()
+        if runtime is not None:  # it outlived any OOM kill counted so far: a later SIGKILL is not the OOM killer's
+            self._sup.settle_oom_kills(runtime.pid)  # after the peak's read, which it uses
         if together is not None:
             peak = max(peak or 0, together, self._runtime_peak_mb or 0)
         if peak is not None:

@@ -80,6 +80,7 @@ class CgroupMemory:
         self._baseline = 0  # the sandbox init's own charge, allowed on top of the limit
         self._peak_file = str(path / ("memory.peak" if version == 2 else "memory.max_usage_in_bytes"))
         self._peak = KernelFile(self._peak_file)
+        self._peak_seen: Optional[int] = None  # the peak's file, as last read (the sandbox init's charge included)
         # Read after every invoke (settle_ooms) too: kept open, as the peak's file is.
         self._oom_counter = KernelFile(str(path / ("memory.events" if version == 2 else "memory.oom_control")))
         self._ooms_seen = self._oom_kills()
@@ -150,9 +151,11 @@ class CgroupMemory:
         Lambda's REPORT calls Max Memory Used. None where the kernel keeps no peak (cgroup v2 before Linux 5.19).
         Read after every invoke: one pread of a file kept open, where open, read and close took three calls."""
         try:
-            return max(0, int(self._peak.read(64)) - self._baseline)
+            self._peak_seen = int(self._peak.read(64))
         except (OSError, ValueError):
+            self._peak_seen = None
             return None
+        return max(0, self._peak_seen - self._baseline)
 
     def reset_peak(self) -> None:
         """A new runtime: the peak starts again from what is held now (kernels that cannot reset it keep counting)."""
@@ -171,7 +174,11 @@ class CgroupMemory:
         """The runtime is seen alive after its Init or an invoke: the OOM kills counted so far that no claim took
         were of processes we do not follow (a child the function started, which the OOM killer may choose as the
         largest), not of the runtime. Forgotten, so that a later SIGKILL of the runtime by something else (its own
-        os.kill, a user's kill -9) is not taken for the OOM killer's, which Lambda would call Runtime.ExitError."""
+        os.kill, a user's kill -9) is not taken for the OOM killer's, which Lambda would call Runtime.ExitError.
+        Asked after every invoke, with the peak just read: a peak well under the limit says no OOM kill happened
+        since the peak was reset, without reading the counter."""
+        if self._peak_seen is not None and self._peak_seen < self._limit_bytes() * 0.9:
+            return
         count = self._oom_kills()
         if count > self._ooms_seen and is_running(runtime_pid):
             self._ooms_seen = count
