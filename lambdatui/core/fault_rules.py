@@ -9,8 +9,10 @@ from lambdatui.core.common import (
     CRASH_TIMER_PREFIX,
     INIT_TIMER,
     INVOKE_TIMER,
+    RESTORE,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
+    SNAPSHOT,
 )
 from lambdatui.core.effects import (
     RUNTIME,
@@ -30,7 +32,7 @@ from lambdatui.core.slots import ExtensionSlot
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 
 
 class FaultRules:
@@ -40,10 +42,29 @@ class FaultRules:
     def _on_FaultRequested(self, event: FaultRequested) -> None:
         fault = event.fault
         if fault.at is not None:
+            never = self._never_reached(fault.at)
+            if never is not None:
+                self._refuse(fault, never)  # armed, it would wait for good, and a replay would pass as if it had acted
+                return
             self.armed.append(fault)
             self._emit(f.FaultArmed(flt.describe(fault), fault.at))
             return
         self._inject(fault)
+
+    def _never_reached(self, at: Boundary) -> Optional[str]:
+        """Why this environment never reaches `at`, or None: SnapStart's boundaries are each one kind of
+        environment's, and the snapshot is taken once, before any invoke."""
+        role = self.config.snapstart
+        if at in (Boundary.RESTORE_START, Boundary.RESTORE_HOOKS_DONE) and role != RESTORE:
+            return (f"This environment is never restored, so it never reaches {at.value}: with SnapStart, the "
+                    "environments that take invokes (env #2 on) are restored from env #1's snapshot, each made by "
+                    "the invoke it takes; a fault can be armed for a restore only in one of them (it is restored "
+                    "again after a reset).")
+        if at is Boundary.SNAPSHOT_TAKEN and role != SNAPSHOT:
+            return f"This environment takes no snapshot, so it never reaches {at.value}: only SnapStart's env #1 does."
+        if at is Boundary.SNAPSHOT_TAKEN and self.state is EnvState.SNAPSHOT:
+            return f"The snapshot is taken already, once: {at.value} does not come again."
+        return None
 
     def _participant_key(self, fault: flt.Fault, target: str) -> Optional[str]:
         if target == flt.RUNTIME_TARGET:

@@ -170,3 +170,41 @@ def test_restore_next_without_snapstart_is_not_found():
     d.start()
     tok = restore_next(d)
     assert d.reply(tok).status == 404
+
+
+class TestFaultsForBoundariesNeverReached:
+    """A fault armed for a boundary its environment never reaches waited for good, and a replay passed as if it had
+    acted (the snapshot environment takes the faults a scenario gives without `env`)."""
+
+    @pytest.mark.parametrize("at", [Boundary.RESTORE_START, Boundary.RESTORE_HOOKS_DONE])
+    def test_a_restore_boundary_is_refused_where_nothing_is_restored(self, at: Boundary):
+        from lambdatui.model import faults as flt
+
+        for d in (Driver(snapstart="snapshot"), Driver()):
+            d.feed(ins.FaultRequested(flt.Crash(at=at)))
+            refused = [x for x in d.facts() if isinstance(x, f.FaultRefused)]
+            assert refused and "never restored" in refused[0].reason, d.facts()
+            assert not any(isinstance(x, f.FaultArmed) for x in d.facts())
+
+    def test_snapshot_taken_is_refused_once_the_snapshot_is_made_and_where_none_is(self):
+        from lambdatui.model import faults as flt
+
+        d = Driver(snapstart="snapshot")
+        d.feed(ins.FaultRequested(flt.Crash(at=Boundary.SNAPSHOT_TAKEN)))
+        assert any(isinstance(x, f.FaultArmed) for x in d.facts())  # before the snapshot: it comes
+        d = Driver(snapstart="snapshot")
+        d.start()
+        d.runtime_next()
+        assert d.state is EnvState.SNAPSHOT
+        d.feed(ins.FaultRequested(flt.Crash(at=Boundary.SNAPSHOT_TAKEN)))
+        assert any(isinstance(x, f.FaultRefused) and "taken already" in x.reason for x in d.facts())
+        d, _tok, _rid = restored()
+        d.feed(ins.FaultRequested(flt.Crash(at=Boundary.SNAPSHOT_TAKEN)))
+        assert any(isinstance(x, f.FaultRefused) and "takes no snapshot" in x.reason for x in d.facts())
+
+    def test_a_restored_environment_takes_a_fault_for_its_restore(self):
+        from lambdatui.model import faults as flt
+
+        d, _tok, _rid = restored()
+        d.feed(ins.FaultRequested(flt.Crash(at=Boundary.RESTORE_START)))
+        assert any(isinstance(x, f.FaultArmed) for x in d.facts())
