@@ -14,6 +14,7 @@ from lambdatui.model import timeline as tl
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.error_types import CRASH_TYPES
+from lambdatui.model.fleet import SNAP_START
 
 SHORT_ID = 8
 OURS = "python:3"  # lambdatui's own Python runtime
@@ -215,6 +216,11 @@ def _init_runtime(s: DebuggerSnapshot) -> str:
 def _init_function(s: DebuggerSnapshot) -> str:
     what = f"imports {_module(s)} and runs its top-level code" if s.function.runtime == OURS \
         else f"loads the handler {s.function.handler}"
+    line = next((e for e in s.environments if e.number == s.environment_number), None)
+    if line is not None and line.init_type == SNAP_START:
+        return (f"The runtime is up; next it {what} (Function init), once: this environment becomes the snapshot, "
+                "and what Init creates (globals, /tmp files, random seeds) is copied into every restored "
+                "environment, values meant to be unique included.")
     return (f"The runtime is up; next it {what} (Function init). Whatever that creates (clients, caches, globals, "
             "/tmp files) is reused by every warm invoke of this environment.")
 

@@ -68,6 +68,16 @@ class TestConcreteNames:
         text = explain(held_snapshot)  # really held at init.function
         assert "imports handler.py" in text and "warm invoke" in text
 
+    def test_init_function_of_snapstarts_snapshot_says_init_is_copied_not_reused(self, held_snapshot: DebuggerSnapshot
+                                                                                  ) -> None:
+        from lambdatui.model.fleet import SNAP_START, EnvironmentLine
+
+        line = EnvironmentLine(held_snapshot.environment_number, held_snapshot.environment.state,
+                               Boundary.INIT_FUNCTION, 0, SNAP_START, False)
+        text = explain(dataclasses.replace(held_snapshot, environments=(line,)))
+        assert "becomes the snapshot" in text and "copied into every restored environment" in text, text
+        assert "warm invoke" not in text and len(text) <= MAX_CHARS and _sentences(text) <= 2, text
+
     def test_invoke_start_names_request_subscribers_and_timeout(self, held_snapshot: DebuggerSnapshot) -> None:
         text = explain(at(held_snapshot, Boundary.INVOKE_START))
         assert f"Request {snapshots.HELD_ID[:8]} is ready" in text
