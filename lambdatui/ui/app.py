@@ -169,7 +169,7 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
 
     @on(BackendFailed)
     def report_failure(self, message: BackendFailed) -> None:
-        self.notify(f"The lifecycle host stopped: {message.error!r}", severity="error", timeout=15)
+        self.notify(f"The lifecycle host stopped: {message.reason}", severity="error", timeout=15)
 
     def render_snapshot(self, snapshot: DebuggerSnapshot, facts: Iterable[f.Fact]) -> None:
         arrival = self.environment_focus.arrived(snapshot)

@@ -41,3 +41,18 @@ class BackendFailed(Message):
     """The lifecycle host (its trio thread) stopped with `error`."""
 
     error: BaseException
+
+    @property
+    def reason(self) -> str:
+        """What stopped it, in words: the first error inside trio's nested exception groups (a full disk under
+        the state folder arrived three groups deep, and its repr filled the notice), as `Type: message`, or the
+        message alone for lambdatui's own one-line errors."""
+        error = self.error
+        while getattr(error, "exceptions", None):  # an exception group (the backport's too, on Python 3.10)
+            error = error.exceptions[0]  # type: ignore[attr-defined]
+        from lambdatui.config_error import ConfigError  # the CLI's one-line errors: their message says it all
+
+        if isinstance(error, ConfigError):
+            return str(error)
+        text = str(error)
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
