@@ -25,6 +25,8 @@ RESTORE = "restore"  # EnvironmentConfig.snapstart: an environment restored from
 EXTERNAL_SHUTDOWN_BUDGET_MS = 2000
 INTERNAL_SHUTDOWN_BUDGET_MS = 500
 RUNTIME_SHUTDOWN_SHARE_MS = 300
+# The runtime hosts the internal extensions, so with one registered it gets 500 ms to stop (lambda-spec §4.6).
+RUNTIME_WITH_INTERNAL_SHUTDOWN_SHARE_MS = 500
 JSON = "application/json"
 
 

@@ -139,6 +139,9 @@ class ProcessRules:
                 self._fail_invoke(et.SANDBOX_TIMEDOUT, "", "timeout")
         elif event.name == RUNTIME_STOP_TIMER:
             if self.runtime.alive:
+                # Said, or a SIGTERM handler cut short looks like one that finished (no line of its own follows).
+                self._explain(f"the runtime had not exited {self._runtime_share_ms():,} ms after SIGTERM: SIGKILLed, "
+                              "as Lambda does (its share of the shutdown).")
                 self._do(Kill(RUNTIME))
         elif event.name == SHUTDOWN_TIMER:
             left = self._alive()

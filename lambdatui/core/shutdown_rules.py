@@ -9,6 +9,7 @@ from lambdatui.core.common import (
     INVOKE_TIMER,
     JSON,
     RUNTIME_SHUTDOWN_SHARE_MS,
+    RUNTIME_WITH_INTERNAL_SHUTDOWN_SHARE_MS,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
     error_body,
@@ -87,10 +88,21 @@ class ShutdownRules:
             self._start_timer(SHUTDOWN_TIMER, budget_ms / 1000)
             if self.runtime.alive:
                 self._do(Terminate(RUNTIME))
-                self._start_timer(RUNTIME_STOP_TIMER, min(RUNTIME_SHUTDOWN_SHARE_MS, budget_ms) / 1000)
+                self._start_timer(RUNTIME_STOP_TIMER, self._runtime_share_ms() / 1000)
         if not self.runtime.alive:
             # This may end the run (and start the next Init): nothing of this run may follow it.
             self._runtime_gone_during_shutdown()
+
+    def _runtime_share_ms(self) -> int:
+        """How long the runtime has between SIGTERM and SIGKILL in the current shutdown (lambda-spec §4.6)."""
+        run = self.shutdown
+        assert run is not None
+        registered = [s for s in self.extensions.values() if s.registered]
+        # Internal extensions live in the runtime process: their graceful stop is the runtime's, so it gets
+        # 500 ms, not 300 (with internal ones only, that is the whole budget).
+        share_ms = (RUNTIME_WITH_INTERNAL_SHUTDOWN_SHARE_MS if any(not s.external for s in registered)
+                    else RUNTIME_SHUTDOWN_SHARE_MS)
+        return min(share_ms, run.deadline_wall_ms - run.started.wall_ms)
 
     def _runtime_gone_during_shutdown(self) -> None:
         run = self.shutdown
