@@ -312,6 +312,11 @@ class InvokeRules:
             run.result = f.InvocationResult(request_id, payload, JSON, True, error_type)
         elif status == "timeout":
             self._explain_late_timeout(request_id)
+        else:
+            # Said, as for a late timeout: the caller's answer (and `invoke`'s stdout) shows a success that the REPORT
+            # then contradicts.
+            self._line(f"The caller already had its response, yet the invoke failed after it: {detail} ({error_type}); "
+                       "the environment resets and the next invoke re-initialises.", f.LAMBDATUI, request_id)
         self._runtime_done(run, status, error_type, detail)
         self._finish_invoke(status, error_type if status == "error" else None)
         reason = ShutdownReason.TIMEOUT if status == "timeout" else ShutdownReason.FAILURE

@@ -187,6 +187,21 @@ def test_an_extension_still_working_at_the_deadline_times_out_an_invoke_whose_ca
         "next event)."]
 
 
+def test_an_extension_crashing_after_the_response_fails_the_invoke_and_says_the_caller_already_had_its_answer():
+    d = warm(SUBS)
+    caller, rid = d.invoke()
+    d.respond(rid)
+    d.runtime_next()
+    m = d.mark()
+    d.exited(ext("ext-a"), 6, "exit status 6")
+    assert d.result_for(caller).payload == b'"ok"'  # the response went out when it came
+    [report] = d.reports()
+    assert (report.status, report.error_type) == ("error", "Extension.Crash")
+    assert d.explanations(since=m) == [
+        "The caller already had its response, yet the invoke failed after it: Extension 'ext-a' exited "
+        "(exit status 6) (Extension.Crash); the environment resets and the next invoke re-initialises."]
+
+
 def test_shutdown_only_extension_stays_parked_across_invokes():
     d = warm(SUBS)
     tok = d.next_token[ext("ext-b")]
