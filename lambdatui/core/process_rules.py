@@ -150,8 +150,14 @@ class ProcessRules:
                 names = ", ".join("the runtime" if key == RUNTIME else f"extension {key.split(':', 1)[1]}"
                                   for key in left)
                 budget_ms = self.shutdown.deadline_wall_ms - self.shutdown.started.wall_ms
+                # Only an extension parked on /next after its SHUTDOWN is one that "never exits itself": one still
+                # flushing (or hung in its own code) simply took longer than the budget.
+                parked_after_shutdown = any(
+                    slot.parked is not None and slot.shutdown_notified
+                    for key in left if key != RUNTIME
+                    for slot in [self.extensions.get(key.split(":", 1)[1])] if slot is not None)
                 why = (" (an extension still calling /next after SHUTDOWN never exits itself)"
-                       if any(key != RUNTIME for key in left) else "")
+                       if parked_after_shutdown else "")
                 self._explain(f"{names} had not exited when the shutdown's {budget_ms:,} ms were up: SIGKILLed, as "
                               f"Lambda does{why}.")
             for key in left:
@@ -179,6 +185,9 @@ class ProcessRules:
                    if s.external and not s.registered and s.state is ExtensionState.STARTED]
         waiting += [f"extension '{s.name}' never called /event/next" for s in self.extensions.values()
                     if s.registered and s.state is ExtensionState.REGISTERED]
+        # An error it reported fails Init only when the process exits (lambda-spec §2.4): one that lingers makes it wait.
+        waiting += [f"extension '{s.name}' reported {s.fatal_type} but never exited" for s in self.extensions.values()
+                    if s.alive and s.fatal_type is not None]
         if self.runtime.state is RuntimeState.STARTED:
             waiting.append("the runtime never called /runtime/invocation/next")
         elif self.runtime.state is RuntimeState.RESTORING:

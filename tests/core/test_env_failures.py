@@ -445,6 +445,17 @@ def test_init_timeout_names_a_registered_extension_that_never_asked_for_an_event
     assert "Init timed out: extension 'ext-a' never called /event/next" in d.explanations()
 
 
+def test_init_timeout_names_an_extension_that_reported_an_init_error_but_never_exited():
+    d = Driver(["ext-a"])
+    d.start()
+    d.register("ext-a")
+    d.ext_init_error("ext-a")  # the failure takes effect only when the process exits (lambda-spec §2.4)
+    d.runtime_next()
+    d.advance(10_000)
+    d.fire("init")
+    assert "Init timed out: extension 'ext-a' reported Extension.InitError but never exited" in d.explanations()
+
+
 def test_an_invoke_arriving_during_a_reset_waits_and_then_runs_a_suppressed_init():
     d, caller, rid, m = timed_out({"ext-a": BOTH})
     c2, r2 = d.invoke()

@@ -344,3 +344,25 @@ def test_an_extension_still_there_at_the_shutdowns_deadline_is_killed_and_said_t
     assert d.killed(m) == [ext("ext-a")]
     assert any("extension ext-a had not exited when the shutdown's 2,000 ms were up: SIGKILLed" in line
                for line in d.explanations(m)), d.explanations(m)
+
+
+def test_an_extension_killed_while_still_handling_shutdown_is_not_said_to_be_calling_next():
+    d = warm({"ext-a": BOTH})
+    shutdown(d)
+    d.exited(RUNTIME, 0)  # ext-a gets SHUTDOWN now, and is still flushing when the budget ends
+    m = d.mark()
+    d.fire("shutdown")
+    assert d.explanations(m) == [
+        "extension ext-a had not exited when the shutdown's 2,000 ms were up: SIGKILLed, as Lambda does."]
+
+
+def test_an_extension_parked_on_next_after_its_shutdown_is_said_to_never_exit_itself():
+    d = warm({"ext-a": BOTH})
+    shutdown(d)
+    d.exited(RUNTIME, 0)
+    d.ext_next("ext-a")  # asked for another event after SHUTDOWN, as AWS's Logs API sample does
+    m = d.mark()
+    d.fire("shutdown")
+    assert d.explanations(m) == [
+        "extension ext-a had not exited when the shutdown's 2,000 ms were up: SIGKILLed, as Lambda does (an "
+        "extension still calling /next after SHUTDOWN never exits itself)."]
