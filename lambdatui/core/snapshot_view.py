@@ -43,7 +43,9 @@ class SnapshotView:
                     next_up = "SHUTDOWN (at shutdown)"
             participants.append(ParticipantView(
                 extension_key(slot.name), "extension" if slot.external else "internal extension", slot.state.value,
-                slot.alive, slot.parked is not None, slot.parked_since, slot.events, next_up,
+                # An internal extension is threads of the runtime process: it has no process of its own to exit.
+                slot.alive if slot.external else self.runtime.alive, slot.parked is not None, slot.parked_since,
+                slot.events, next_up,
             ))
         return EnvironmentSnapshot(
             state=self.state,

@@ -234,6 +234,16 @@ def test_unknown_name_registers_as_an_internal_extension():
     assert not d.explanations()  # no external extensions: nothing surprising to explain
 
 
+def test_an_internal_extension_is_alive_while_the_runtime_process_is():
+    d = Driver()
+    d.start()
+    d.register("in-proc", ("INVOKE",))
+    d.runtime_next()
+    d.ext_next("in-proc")
+    view = {p.key: p for p in d.env.snapshot(d.mono).participants}[ext("in-proc")]
+    assert view.alive  # a thread of the runtime, not a process that exited (the debugger said "exited")
+
+
 def test_wrong_name_from_a_launched_extension_is_explained():
     d = Driver(["good"])
     d.start()
