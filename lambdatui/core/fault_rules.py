@@ -100,6 +100,12 @@ class FaultRules:
             key = self._participant_key(fault, fault.target)
             if key is None:
                 return
+            slot = self.extensions.get(fault.target) if key != RUNTIME else None
+            if slot is not None and not slot.external:
+                # Threads of the runtime process, not a process of its own: no signal can reach it alone.
+                self._refuse(fault, f"{fault.target} is an internal extension: it runs inside the runtime process, "
+                                    f"so {flt.describe(fault).split()[0]} the runtime instead.")
+                return
             if not self._is_alive(key):
                 self._refuse(fault, f"{fault.target} is not running: nothing to {flt.describe(fault).split()[0]}.")
                 return

@@ -9,7 +9,9 @@ import pytest
 from driver import ARN, BOTH, WALL0, Driver, ext
 
 from lambdatui.core.effects import RUNTIME, Freeze, Reply, Spawn, Thaw
+from lambdatui.core.inputs import FaultRequested
 from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import EnvState
 
 NAMES = ("ext-a", "ext-b")
@@ -242,6 +244,21 @@ def test_an_internal_extension_is_alive_while_the_runtime_process_is():
     d.ext_next("in-proc")
     view = {p.key: p for p in d.env.snapshot(d.mono).participants}[ext("in-proc")]
     assert view.alive  # a thread of the runtime, not a process that exited (the debugger said "exited")
+
+
+@pytest.mark.parametrize("fault", [flt.Crash(target="in-proc"), flt.Freeze(target="in-proc")])
+def test_a_fault_aimed_at_an_internal_extension_is_refused_with_the_reason(fault):
+    d = Driver()
+    d.start()
+    d.register("in-proc", ("INVOKE",))
+    d.runtime_next()
+    d.ext_next("in-proc")
+    m = d.mark()
+    d.feed(FaultRequested(fault))
+    verb = flt.describe(fault).split()[0]
+    assert d.explanations(m) == [
+        f"in-proc is an internal extension: it runs inside the runtime process, so {verb} the runtime instead."]
+    assert not d.facts(f.FaultInjected, m)
 
 
 def test_wrong_name_from_a_launched_extension_is_explained():
