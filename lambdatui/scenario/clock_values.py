@@ -24,6 +24,7 @@ from lambdatui.scenario.stable_parts import stable_parts
 # Slack around each window: the runtime rounds remaining time, and the host hears facts a moment after they happen.
 REMAINING_SLACK_MS = 2
 WALL_SLACK_S = 1.0
+RUNTIME_DONE_SLACK_MS = 100.0
 # An ISO 8601 date and time, to the second at least ("T" or a space between), with its offset if it has one.
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
 
@@ -38,6 +39,9 @@ class InvokeClock:
     duration_ms: Optional[float] = None
     timeout_ms: int = 0  # the function's, which the time left counts down from
     since_s: Optional[float] = None  # when the session began: what Init or an earlier invoke read is before start_s
+    # When the runtime was done with it (platform.runtimeDone): it reads its time left before that, so extensions
+    # that keep the invoke open afterwards (seconds, up to the timeout) must not widen the time-left window.
+    runtime_done_s: Optional[float] = None
 
     def started(self, now_s: float, timeout_ms: int, since_s: Optional[float] = None) -> None:
         if self.start_s is None:
@@ -46,10 +50,19 @@ class InvokeClock:
     def ended(self, now_s: float) -> None:
         self.end_s = now_s
 
+    def runtime_done(self, now_s: float) -> None:
+        if self.runtime_done_s is None:
+            self.runtime_done_s = now_s
+
     def reads(self, number: float) -> bool:
         """Whether `number` is one the clock gave during this invoke: time left, or a timestamp (s or ms)."""
         if self.duration_ms is not None:
-            if self.timeout_ms - self.duration_ms - REMAINING_SLACK_MS <= number <= self.timeout_ms:
+            elapsed_ms = self.duration_ms
+            if self.runtime_done_s is not None and self.start_s is not None:
+                # Heard, like the start, a moment after it happened: the slack keeps the window wide enough.
+                runtime_ms = (self.runtime_done_s - self.start_s) * 1000 + RUNTIME_DONE_SLACK_MS
+                elapsed_ms = min(elapsed_ms, max(0.0, runtime_ms))
+            if self.timeout_ms - elapsed_ms - REMAINING_SLACK_MS <= number <= self.timeout_ms:
                 return True
         window = self._wall_window()
         if window is not None:

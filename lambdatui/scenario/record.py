@@ -267,6 +267,10 @@ class Recorder(RecordOutput):
                 step.result = fact.result
         elif isinstance(fact, f.InvokeCutOff):
             self._cut_off(number, fact)
+        elif isinstance(fact, f.RuntimeDone):
+            step = self._by_id(fact.request_id)
+            if step is not None:
+                step.clock.runtime_done(time.time())
         elif isinstance(fact, f.InvokeReported):
             step = self._by_id(fact.request_id)
             if step is not None:

@@ -78,3 +78,48 @@ def test_readings_made_at_init_or_as_text_replay_green(code_dir: Path, tmp_path:
     assert "loaded, loaded_text, line" in text, text
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+
+
+# An extension that keeps each invoke open for a while after the function answered (flushing telemetry, say).
+SLOW_EXTENSION = '''#!{python}
+import http.client
+import json
+import os
+import time
+
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+api.request("POST", "/2020-01-01/extension/register", body=json.dumps({{"events": ["INVOKE"]}}),
+            headers={{"Lambda-Extension-Name": "slow-flush"}})
+response = api.getresponse()
+response.read()
+extension_id = response.getheader("Lambda-Extension-Identifier")
+while True:
+    api.request("GET", "/2020-01-01/extension/event/next", headers={{"Lambda-Extension-Identifier": extension_id}})
+    api.getresponse().read()
+    time.sleep(1.2)  # after the runtime's response: the invoke lasts this long, the caller does not wait
+'''
+
+CONSTANT_AND_CLOCK = '''def handler(event, context):
+    return {"left_ms": context.get_remaining_time_in_millis(), "retries": 2000}
+'''
+
+
+def test_an_extension_that_keeps_the_invoke_open_does_not_hide_the_functions_numbers(code_dir: Path,
+                                                                                     tmp_path: Path) -> None:
+    """The time left is read before the response: the 1.2 s the extension adds after it are not time the handler
+    could have read, so 2000 (inside 3000 - 1200 ms) is a constant to compare, while left_ms is still left out."""
+    import sys
+
+    (code_dir / "handler.py").write_text(CONSTANT_AND_CLOCK)
+    extension = code_dir / "extensions" / "slow-flush"
+    extension.parent.mkdir()
+    extension.write_text(SLOW_EXTENSION.format(python=sys.executable))
+    extension.chmod(0o755)
+    recording = tmp_path / "slow.toml"
+    done = run_cli("invoke", str(code_dir / "handler.py"), "--timeout", "3", "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    text = recording.read_text()
+    [step] = parse_scenario(text, recording).steps
+    assert step.expect.response == {"retries": 2000}, text
+    replayed = run_cli("replay", str(code_dir / "handler.py"), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
