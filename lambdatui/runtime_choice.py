@@ -40,8 +40,9 @@ class RuntimeCommand:
 _PYTHON_HANDLER_NAMES = ("handler", "lambda_handler")
 _NODE_HANDLER_NAMES = ("handler", "lambdaHandler", "lambda_handler")
 NODE_SUFFIXES = (".js", ".mjs", ".cjs", ".ts")
-# Code files a custom runtime's _HANDLER may name, and the stems preferred when a folder holds several.
-_CODE_SUFFIXES = (".py", *NODE_SUFFIXES, ".rb")
+# Code files a custom runtime's _HANDLER may name, and the stems preferred when a folder holds several. `.sh`: AWS's
+# "Building a custom runtime" tutorial sources function.sh from its bash bootstrap (_HANDLER function.handler).
+_CODE_SUFFIXES = (".py", *NODE_SUFFIXES, ".rb", ".sh")
 _PREFERRED_STEMS = ("index", "handler", "app", "main", "lambda_function", "function")
 
 

@@ -1,0 +1,61 @@
+"""Custom runtimes laid out as AWS's own tutorials lay them out (lambda-spec §1, README "Node.js and other languages").
+
+"Building a custom runtime" (the Lambda developer guide) ships a bash `bootstrap` that sources `function.sh` and runs
+the `handler` function in it (_HANDLER `function.handler`), with curl as its Runtime API client.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from e2e_support import run_cli, write_file
+
+# The tutorial's bootstrap, as published (bash, curl), with `set -euo pipefail`: a wrong _HANDLER ends it at once.
+TUTORIAL_BOOTSTRAP = """#!/bin/bash
+set -euo pipefail
+
+# Initialization - load function handler
+source $LAMBDA_TASK_ROOT/"$(echo $_HANDLER | cut -d. -f1).sh"
+
+# Processing
+while true
+do
+  HEADERS="$(mktemp)"
+  # Get an event. The HTTP request will block until one is received
+  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
+
+  # Extract request ID by scraping response headers received above
+  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+
+  # Run the handler function from the script
+  RESPONSE=$($(echo "$_HANDLER" | cut -d. -f2) "$EVENT_DATA")
+
+  # Send the response
+  curl -sS "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response"  -d "$RESPONSE"
+done
+"""
+
+TUTORIAL_FUNCTION = """function handler () {
+  EVENT_DATA=$1
+  echo "$EVENT_DATA" 1>&2;
+  RESPONSE="Echoing request: '$EVENT_DATA'"
+  echo $RESPONSE
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the tutorial's bootstrap needs curl")
+def test_the_custom_runtime_tutorials_folder_runs_its_function_sh(code_dir: Path) -> None:
+    """Its folder alone: _HANDLER was `handler.handler` (a .sh file was not taken for code), so the bootstrap sourced
+    /var/task/handler.sh, which is not there, and every invoke failed with Runtime.ExitError."""
+    write_file(code_dir / "bootstrap", TUTORIAL_BOOTSTRAP, executable=True)
+    write_file(code_dir / "function.sh", TUTORIAL_FUNCTION)
+
+    result = run_cli("invoke", str(code_dir), "-e", '{"text":"Hello"}')
+
+    assert result.returncode == 0, result.stderr
+    assert "Echoing request: '{\"text\":\"Hello\"}'" in result.stdout, (result.stdout, result.stderr)
+    assert "handler.sh" not in result.stderr, result.stderr
