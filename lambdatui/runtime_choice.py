@@ -170,6 +170,14 @@ def bootstrap_in(folder: Path) -> Optional[tuple[str, ...]]:
     return None
 
 
+def _refuse_unexecutable_bootstrap(path: str, folder: Path) -> None:
+    """A `bootstrap` that is there but not executable (an unzip or a checkout that dropped the mode) is the runtime the
+    user meant: say that, rather than ask for a Python handler or for a bootstrap they have."""
+    candidate = folder / "bootstrap"
+    if candidate.is_file() and not os.access(candidate, os.X_OK):
+        raise ConfigError(f"{path}: {candidate} is a custom runtime's bootstrap but is not executable (chmod +x)")
+
+
 # Where a layer's bootstrap is run from: Lambda looks for a custom runtime's bootstrap in /var/task, then in /opt,
 # where a layer puts it (AWS's custom runtime tutorial moves its bootstrap into a layer; PHP's Bref ships one).
 OPT_BOOTSTRAP = "/opt/bootstrap"
@@ -256,12 +264,15 @@ def runtime_for_path(path: str, target: Path, code_dir: Path, handler: Optional[
             # index.mjs with a bootstrap next to it: the bootstrap runs it, as Lambda would (_HANDLER index.handler).
             custom = bootstrap_in(code_dir)
             if custom is None:
+                _refuse_unexecutable_bootstrap(path, code_dir)
                 raise ConfigError(node_message(path, code_dir))
             code_file = target
         elif target.is_dir():
             custom = bootstrap_in(target)
             if custom is None and not _python_handler_in(target, handler):
                 custom = bootstrap_in_layers(layers)
+                if custom is None:
+                    _refuse_unexecutable_bootstrap(path, target)
     elif target.is_file() and target.name != "bootstrap":
         code_file = target
     if custom is not None:
@@ -297,6 +308,7 @@ def runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[st
     if custom is None and not runtime_name.startswith("python"):
         custom = bootstrap_in(fn.code_dir) or bootstrap_in_layers((*fn.layers, *layers))
         if custom is None:
+            _refuse_unexecutable_bootstrap(where, fn.code_dir)
             if runtime_name.startswith("provided"):
                 raise ConfigError(f"{where}: Runtime {runtime_name} needs an executable 'bootstrap' in its CodeUri "
                                   f"({fn.code_dir}) or in a layer, or --bootstrap COMMAND")

@@ -1,11 +1,13 @@
 """Custom runtimes laid out as AWS's own tutorials lay them out (lambda-spec §1, README "Node.js and other languages").
 
 "Building a custom runtime" (the Lambda developer guide) ships a bash `bootstrap` that sources `function.sh` and runs
-the `handler` function in it (_HANDLER `function.handler`), with curl as its Runtime API client.
+the `handler` function in it (_HANDLER `function.handler`), with curl as its Runtime API client. And a bootstrap whose
+executable bit an unzip or a checkout dropped is still the runtime the user meant: the one-line refusal must name it.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -59,3 +61,44 @@ def test_the_custom_runtime_tutorials_folder_runs_its_function_sh(code_dir: Path
     assert result.returncode == 0, result.stderr
     assert "Echoing request: '{\"text\":\"Hello\"}'" in result.stdout, (result.stdout, result.stderr)
     assert "handler.sh" not in result.stderr, result.stderr
+
+
+def test_a_folder_whose_bootstrap_is_not_executable_says_so(code_dir: Path) -> None:
+    """It was "no handler found (looked for handler.py, ...)", as if no runtime had been given."""
+    bootstrap = write_file(code_dir / "bootstrap", "#!/bin/sh\nexit 0\n", executable=False)
+
+    result = run_cli("invoke", str(code_dir))
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"lambdatui: {code_dir}: {bootstrap} is a custom runtime's bootstrap but is not executable (chmod +x)"]
+
+
+@pytest.mark.parametrize("given", ["folder", "index.mjs"])
+def test_a_node_handler_whose_bootstrap_is_not_executable_says_so(code_dir: Path, given: str) -> None:
+    """It was told to write "an executable 'bootstrap' ... that execs Node's runtime interface client": the one it has."""
+    bootstrap = write_file(code_dir / "bootstrap", '#!/bin/sh\nexec aws-lambda-ric "$_HANDLER"\n', executable=False)
+    write_file(code_dir / "index.mjs", "export const handler = async (event) => event;\n")
+    path = str(code_dir if given == "folder" else code_dir / "index.mjs")
+
+    result = run_cli("invoke", path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"lambdatui: {path}: {bootstrap} is a custom runtime's bootstrap but is not executable (chmod +x)"]
+
+
+def test_a_template_whose_bootstrap_is_not_executable_says_so(code_dir: Path) -> None:
+    bootstrap = write_file(code_dir / "src" / "bootstrap", "#!/bin/sh\nexit 0\n", executable=False)
+    template = write_file(code_dir / "template.yaml", json.dumps({
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {"Fn": {"Type": "AWS::Serverless::Function",
+                             "Properties": {"Runtime": "provided.al2023", "Handler": "function.handler",
+                                            "CodeUri": "src"}}}}))
+
+    result = run_cli("invoke", str(template))
+
+    assert result.returncode == 2
+    assert f"{bootstrap} is a custom runtime's bootstrap but is not executable (chmod +x)" in result.stderr, \
+        result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
