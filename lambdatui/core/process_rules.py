@@ -190,6 +190,11 @@ class ProcessRules:
                     if s.alive and s.fatal_type is not None]
         if self.runtime.state is RuntimeState.STARTED:
             waiting.append("the runtime never called /runtime/invocation/next")
+        elif self.runtime.state is RuntimeState.INIT_ERROR:
+            # Its failure takes effect when it exits, as it must right after /init/error (lambda-spec §1.6): without
+            # this, the timeout said "no participant finished" and hid the error the runtime did report.
+            waiting.append(f"the runtime posted /runtime/init/error ({self.runtime.init_error_type}) but never exited, "
+                           "as a runtime must right after it")
         elif self.runtime.state is RuntimeState.RESTORING:
             waiting.append("the runtime's after-restore hooks never finished (it never called /runtime/invocation/next)")
         elif self.runtime.state is RuntimeState.NOT_STARTED and not waiting:

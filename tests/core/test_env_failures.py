@@ -435,6 +435,18 @@ def test_init_timeout_names_the_runtime_when_it_never_asked_for_an_event():
     assert "Init timed out: the runtime never called /runtime/invocation/next" in d.explanations()
 
 
+def test_init_timeout_names_the_init_error_a_runtime_posted_without_exiting():
+    """A custom runtime that posts /init/error and goes on (a slow exit, or none): Init times out, and the line said
+    "no participant finished", leaving out the error it had reported."""
+    d = Driver()
+    d.start()
+    d.init_error(b'{"errorMessage":"no config","errorType":"ConfigError"}', "Runtime.ConfigMissing")
+    d.advance(10_000)
+    d.fire("init")
+    assert ("Init timed out: the runtime posted /runtime/init/error (Runtime.ConfigMissing) but never exited, as a "
+            "runtime must right after it") in d.explanations()
+
+
 def test_init_timeout_names_a_registered_extension_that_never_asked_for_an_event():
     d = Driver(["ext-a"])
     d.start()
