@@ -198,3 +198,9 @@ class RuntimeApiRules:
         rt.init_error_body = body
         self._reply_ok(event.token)
         self._participant_changed(RUNTIME, rt.state, False)
+        if call is RuntimeCall.INIT_ERROR and self.state is EnvState.INIT and self.init is not None \
+                and self.init.phase == "invoke":
+            # A suppressed Init: RAPID sends the posted error to the waiting caller at once (lambda-spec §1.6), and the
+            # reset ends the runtime. Waiting for it to exit left a runtime that lingers (a slow exit, or none) to
+            # answer its caller Sandbox.Timedout at the function timeout, the error it reported lost.
+            self._fail_init(rt.init_error_type, "")

@@ -361,6 +361,28 @@ def test_suppressed_init_error_inside_an_invoke_gives_the_caller_exactly_the_run
     assert d.reports(m)[0].init_duration_ms is None
 
 
+def test_suppressed_init_error_answers_the_caller_at_once_though_the_runtime_lingers():
+    """RAPID sends a suppressed Init's /init/error to the waiting caller at once (lambda-spec §1.6). Waiting for the
+    runtime to exit, a runtime that lingered after posting it (a slow exit, or none) left its caller to get
+    Sandbox.Timedout at the function timeout, and the error it had reported was lost."""
+    d = Driver()
+    d.start()
+    d.init_error(IMPORT_ERROR, "Runtime.ImportModuleError")
+    d.exited(RUNTIME, 1)
+    m = d.mark()
+    caller, rid = d.invoke()
+    d.advance(40)
+    d.init_error(IMPORT_ERROR, "Runtime.ImportModuleError")  # and it does not exit
+    result = d.result_for(caller)
+    assert result.payload == IMPORT_ERROR
+    assert result.function_error is True and result.error_type == "Runtime.ImportModuleError"
+    assert init_reports(d, m) == [
+        "INIT_REPORT Init Duration: 40.00 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError"]
+    assert RUNTIME in d.killed(m)  # the reset ends it
+    d.killed_by_signal(RUNTIME)
+    assert d.state is EnvState.COLD
+
+
 def test_an_invoke_waiting_on_a_failed_on_demand_init_gets_a_suppressed_retry():
     d = Driver()
     caller, rid = d.invoke()
