@@ -2,7 +2,7 @@
 
 It lets the debugger show what survives between invocations of a warm environment
 (module state, caches, leaked threads). It runs on every invoke, so each value costs
-one bounded repr and nothing walks object graphs.
+one bounded repr and, for plain containers, one bounded walk (see `content_digest`).
 
 A repr runs user code: it may be slow, raise, or never end. Each one is bounded in length
 and in time (SIGALRM interrupts it in the main thread, where the runtime loop runs), and the
@@ -13,6 +13,8 @@ function's time.
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import reprlib
 import signal
 import threading
@@ -126,6 +128,59 @@ def bounded_repr(value: Any) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# Containers whose iteration runs no user code (exact types only: a subclass may override __iter__).
+_WALKED_TYPES = (list, tuple, dict, set, frozenset, collections.deque, collections.OrderedDict,
+                 collections.defaultdict)
+DIGEST_NODES = 10000  # values a digest looks at; a larger container has no digest (its change cannot be told)
+_DIGEST_BYTES = 1 << 20  # a bytearray up to 1 MB is read whole
+
+
+def content_digest(value: Any) -> str:
+    """A fingerprint of a plain container's whole content, or "" when it cannot be taken within bounds.
+
+    The repr is cut (8 items, 3 levels), so `CACHE[42] = 1` or `CONFIG["a"]["b"]["c"]["d"] = 2` leaves it as it was:
+    without this, an in-place mutation past the cut reads as "same", the very warm-start bug the view is for.
+    The walk runs no user code: it enters only exact builtin containers, takes plain leaves by value (str and
+    bytes by length and hash), and anything else by identity (a change inside an object of the function's own
+    class is not seen). It is compared only within one process, so hash() randomisation does not matter.
+    """
+    if type(value) is bytearray:
+        return hashlib.blake2b(bytes(value), digest_size=8).hexdigest() if len(value) <= _DIGEST_BYTES else ""
+    if type(value) not in _WALKED_TYPES:
+        return ""
+    tokens: List[Any] = []
+    seen: Dict[int, int] = {}
+    stack = [value]
+    try:
+        while stack:
+            if len(tokens) > DIGEST_NODES:
+                return ""
+            item = stack.pop()
+            kind = type(item)
+            if kind in (str, bytes):
+                tokens.append((kind.__name__, len(item), hash(item)))
+            elif kind in _PLAIN_TYPES:
+                tokens.append(item)  # int, float, complex, bool, None: by value (hash(-1) == hash(-2))
+            elif kind in _WALKED_TYPES:
+                if id(item) in seen:  # a cycle, or the same object twice
+                    tokens.append(("@", seen[id(item)]))
+                    continue
+                seen[id(item)] = len(seen)
+                items = list(item.items()) if isinstance(item, dict) else list(item)
+                tokens.append((kind.__name__, len(items)))
+                for child in reversed(items):
+                    if isinstance(item, dict):
+                        stack.extend((child[1], child[0]))
+                    else:
+                        stack.append(child)
+            else:
+                tokens.append(("obj", id(item)))
+    except RuntimeError:  # another thread of the function resized it meanwhile: no digest this time
+        return ""
+    # Every token is built of builtin values only: their repr runs no user code.
+    return hashlib.blake2b(repr(tokens).encode("utf-8", "backslashreplace"), digest_size=8).hexdigest()
+
+
 def qualified_type_name(value: Any) -> str:
     """`int`, `dict`, `collections.OrderedDict`, `module`: builtins stay unqualified."""
     cls = type(value)
@@ -165,8 +220,11 @@ def globals_report(module: Optional[types.ModuleType]) -> List[Dict[str, Any]]:
     entries = []
     give_up_at = time.monotonic() + REPORT_TIME_LIMIT_S
     for name, value in list(vars(module).items()):
+        digest = ""
         if time.monotonic() < give_up_at or is_plain(value):
             text = bounded_repr(value)
+            if time.monotonic() < give_up_at:
+                digest = content_digest(value)
         else:
             text = "<not shown: the report took over %d s>" % REPORT_TIME_LIMIT_S
         entries.append(
@@ -176,6 +234,7 @@ def globals_report(module: Optional[types.ModuleType]) -> List[Dict[str, Any]]:
                 "repr": text,
                 "id": id(value),
                 "kind": classify(name, value, module_name),
+                "digest": digest,
             }
         )
     return entries

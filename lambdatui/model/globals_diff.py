@@ -57,13 +57,16 @@ def classify_change(current: GlobalEntry, before: Optional[GlobalEntry]) -> str:
     CPython reuses an id once its object is freed, so a rebinding can keep the id. A different
     type at the same id can only be another object: that is "replaced", not "changed". (A rebinding
     to an object of the same type that landed on the recycled id is indistinguishable from an
-    in-place mutation; so is a mutation past the 200-character repr bound, which reads as "same".)
+    in-place mutation.) A mutation past the repr's cut leaves the repr as it was: the content digest, taken
+    of plain containers, tells it; without one (a user object, a container too large) it reads as "same".
     """
     if before is None:
         return NEW
     if before.identity != current.identity or before.type != current.type:
         return REPLACED
     if before.repr != current.repr:
+        return CHANGED
+    if before.digest and current.digest and before.digest != current.digest:
         return CHANGED
     return SAME
 
@@ -105,7 +108,10 @@ def _parse_global(raw: Any, i: int) -> GlobalEntry:
     kind = _required(raw, "kind", str, where)
     if kind not in KINDS:
         raise ValueError(f"globals report: {where}.kind must be one of {', '.join(sorted(KINDS))}, got {kind!r}")
-    return GlobalEntry(name, type_name, text, identity, kind, NEW)  # the change is decided by the diff
+    digest = raw.get("digest", "")  # optional: a report without it compares by repr alone
+    if not isinstance(digest, str):
+        raise ValueError(f"globals report: {where}.digest must be a string, got {_json_type(digest)}")
+    return GlobalEntry(name, type_name, text, identity, kind, NEW, _clip(digest))  # the change is decided by the diff
 
 
 def _parse_thread(raw: Any, i: int) -> ThreadEntry:

@@ -124,3 +124,16 @@ def test_a_repr_with_a_lone_surrogate_is_reported_as_valid_utf8():
     text = inspect_state.bounded_repr(HalfEmoji())
     assert text == "Zo\\ud83d"
     text.encode("utf-8")  # would raise on a lone surrogate
+
+
+def test_a_content_digest_sees_past_the_repr_and_stays_within_its_bounds():
+    items = list(range(100))
+    before = inspect_state.content_digest(items)
+    items[50] = -1
+    assert inspect_state.content_digest(items) != before
+    cycle: list = []
+    cycle.append(cycle)
+    assert inspect_state.content_digest(cycle)  # a cycle ends the walk instead of looping
+    assert inspect_state.content_digest(list(range(inspect_state.DIGEST_NODES + 1))) == ""  # too large: unknown
+    assert inspect_state.content_digest(Raising()) == ""  # an object of the function's own: never walked
+    assert inspect_state.content_digest([-1]) != inspect_state.content_digest([-2])  # hash(-1) == hash(-2)

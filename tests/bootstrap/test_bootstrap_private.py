@@ -102,7 +102,7 @@ def test_globals_reports_after_init_and_after_each_invoke(api, code_dir):
 
     by_name = {g["name"]: g for g in init["globals"]}
     for entry in init["globals"]:
-        assert set(entry) == {"name", "type", "repr", "id", "kind"}
+        assert set(entry) == {"name", "type", "repr", "id", "kind", "digest"}
         assert isinstance(entry["id"], int)
         assert len(entry["repr"]) <= 200
 

@@ -111,5 +111,7 @@ def test_runs_under_other_interpreters_without_lambdatui_installed(api, code_dir
     reports = [r.json() for r in api.find(GLOBALS_PATH)]
     assert [r["phase"] for r in reports] == ["init", "invoke", "invoke"]
     state = [g for g in reports[-1]["globals"] if g["name"] == "STATE"]
-    assert state == [{"name": "STATE", "type": "dict", "repr": "{'calls': 1}", "id": state[0]["id"], "kind": "state"}]
+    assert state == [{"name": "STATE", "type": "dict", "repr": "{'calls': 1}", "id": state[0]["id"], "kind": "state",
+                      "digest": state[0]["digest"]}]
+    assert state[0]["digest"]  # a plain dict: its whole content is fingerprinted
     assert "lambdatui-bootstrap" not in run.stderr

@@ -117,3 +117,29 @@ async def test_globals_are_classified_and_diffed_across_warm_invokes_and_start_o
         assert after_4.request_id == fourth.request_id and after_4.generation == 2
         assert by_name(after_4)["COUNT"].repr == "1"
         assert changes(after_4, "COUNT", "CACHE", "TEMP") == {"COUNT": "replaced", "CACHE": "changed", "TEMP": "same"}
+
+
+PAST_THE_CUT = """\
+    ITEMS = list(range(100))
+    CONFIG = {"a": {"b": {"c": {"d": 1}}}}
+    SEEN = {i: i for i in range(20)}
+    UNTOUCHED = list(range(100))
+
+
+    def handler(event, context):
+        ITEMS[50] = -1
+        CONFIG["a"]["b"]["c"]["d"] = 2
+        SEEN[15] = "changed"
+        return "ok"
+    """
+
+
+@pytest.mark.trio
+async def test_a_mutation_in_place_past_the_reprs_cut_reads_as_changed_not_same(code_dir):
+    # The repr stops at 8 items and 3 levels: each mutation here leaves it as it was, yet the value changed.
+    write_handler(code_dir, PAST_THE_CUT)
+    async with debugger(code_dir / "handler.py") as dbg:
+        result, _ = await dbg.invoke()
+        [report] = dbg.facts.globals_for(result.request_id, "invoke")
+        assert changes(report, "ITEMS", "CONFIG", "SEEN", "UNTOUCHED") == {
+            "ITEMS": "changed", "CONFIG": "changed", "SEEN": "changed", "UNTOUCHED": "same"}

@@ -16,6 +16,9 @@ class GlobalEntry:
     identity: int
     kind: str  # "state", "module", "dunder", "function", "class", "import"
     change: str  # "new", "changed" (same object, new value), "replaced" (another object), "same"
+    # A fingerprint of a plain container's whole content ("" when none was taken): an in-place change past the
+    # repr's cut leaves the repr as it was, not this.
+    digest: str = ""
 
 
 @dataclass(frozen=True)
