@@ -23,8 +23,8 @@ from lambdatui.api.rendering import Answer
 from lambdatui.model.api_traffic import RUNTIME
 from lambdatui.model.error_types import body_error_type
 from lambdatui.model.facts import ApiExchanged
+from lambdatui.model.facts.sandbox_api import PREVIEW_BYTES
 
-PREVIEW_BYTES = 200
 UNKNOWN_EXTENSION = "extension (unregistered)"  # a caller whose identifier no register answer gave
 # The request headers worth showing (lower case, as the framing keeps them): what Lambda reads from a caller.
 REQUEST_HEADERS = (

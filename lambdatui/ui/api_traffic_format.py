@@ -12,6 +12,7 @@ from typing import Optional
 
 from lambdatui.api.headers import header_text
 from lambdatui.model.facts import ApiExchanged
+from lambdatui.model.facts.sandbox_api import PREVIEW_BYTES
 from lambdatui.ui.widgets._format import clip, duration, one_line, seconds, short_id, size
 
 BODY_CELL = 32  # characters of a body preview in a row (enter shows the whole preview)
@@ -100,7 +101,9 @@ def _clock(at: float) -> str:
 def _preview_block(title: str, preview: str, total: int, streamed: bool = False) -> list[str]:
     if not total:
         return [f"{title}: {'streamed (read piece by piece, not kept)' if streamed else '(empty)'}"]
-    cut = f" (first {len(preview.encode())} of {size(total)})" if len(preview.encode()) < total else ""
+    # The preview holds the body's first PREVIEW_BYTES decoded: its own length says nothing (a character cut in two,
+    # or bytes that are not UTF-8, decode to a 3-byte U+FFFD each), the body's size does.
+    cut = f" (first {PREVIEW_BYTES} of {size(total)})" if total > PREVIEW_BYTES else ""
     return [f"{title}{cut}:", preview]
 
 

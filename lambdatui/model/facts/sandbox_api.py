@@ -45,6 +45,9 @@ class TelemetryDropped:
     gone: bool = False
 
 
+PREVIEW_BYTES = 200  # of each body kept in an `ApiExchanged`: its preview decodes at most these first bytes
+
+
 @dataclass(frozen=True)
 class ApiExchanged:
     """One request a process in the environment made to the sandbox's API (Runtime, Extensions, Telemetry, Logs,
