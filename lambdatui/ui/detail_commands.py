@@ -35,7 +35,8 @@ def focused_panel(app: LambdaTuiApp) -> Optional[Widget]:
 def open_detail(app: LambdaTuiApp, quiet: bool = False) -> None:
     """Open the focused panel's value; `quiet` (enter) says nothing when the focus is elsewhere."""
     panel = focused_panel(app)
-    snapshot = app.snapshot
+    # What the panels show: as of the selected past bar while travelling back, else live.
+    snapshot = app.shown if app.shown is not None else app.snapshot
     if isinstance(panel, GlobalsView):
         entry = panel.cursor.selected
         if entry is None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import pytest
 from test_app_keys import continued, invoked, running, shows, until, until_true
+from test_detail_views import detail_text
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.invoke_compare import REPLACED
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.screens.compare_invokes import CompareInvokesScreen
+from lambdatui.ui.screens.detail import DetailScreen
+from lambdatui.ui.widgets import ResultView
 from lambdatui.ui.widgets.past_bar import PastBar
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -72,3 +75,32 @@ async def test_back_to_invoke_1_reads_its_globals_while_live_goes_on() -> None:
         await pilot.press("escape")
         await until_true(pilot, lambda: app.selected_bar is None, "escape back to live")
         assert app.shown is not None and counter(app.shown) == "4"
+
+
+async def travelled_to_invoke_1_of_3(pilot) -> None:
+    """Three invokes of the counter sample, then `[` until invoke 1's bar is selected."""
+    app = pilot.app
+    assert isinstance(app, LambdaTuiApp)
+    await continued(pilot)
+    for n in (1, 2, 3):
+        await pilot.press("i")
+        await until(pilot, invoked(n), f"invoke {n}")
+    live = await until(pilot, lambda s: s.globals is not None and counter(s) == "3", "the third report")
+    first = next(b for b in live.timeline if b.kind == "invoke")
+    while app.selected_bar != first.seq:
+        before = app.selected_bar
+        await pilot.press("left_square_bracket")
+        await until_true(pilot, lambda: app.selected_bar != before, "[ to select an earlier bar")
+
+
+async def test_the_whole_result_opened_in_the_past_is_that_phases_not_the_live_one() -> None:
+    async with running("counter") as pilot:
+        app = pilot.app
+        await travelled_to_invoke_1_of_3(pilot)
+        assert app.shown is not None and app.shown.last_result is not None
+        assert b'"invocations": 1' in app.shown.last_result.payload  # what the Result panel shows
+        app.query_one(ResultView).focus()
+        await pilot.press("d")
+        await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
+        assert '"invocations": 1' in detail_text(app) and '"invocations": 3' not in detail_text(app)
+
