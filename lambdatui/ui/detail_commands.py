@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Optional
 
 from textual.widget import Widget
 
+from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.detail_texts import event_detail, global_detail, result_detail
 from lambdatui.ui.screens.detail import DetailScreen
 from lambdatui.ui.screens.tmp_file_viewer import TmpFileScreen
 from lambdatui.ui.widgets import EventPanel, GlobalsView, ResultView, TmpView
+from lambdatui.ui.widgets.past_bar import phase_name
 
 if TYPE_CHECKING:
     from lambdatui.ui.app import LambdaTuiApp
@@ -58,6 +60,15 @@ def open_detail(app: LambdaTuiApp, quiet: bool = False) -> None:
         elif app.controller is None:
             app.notify("The environment is still starting.", severity="warning")
         else:
-            app.push_screen(TmpFileScreen(app.controller, app.focused_environment, entry.path))
+            app.push_screen(TmpFileScreen(app.controller, app.focused_environment, entry.path,
+                                          past=_past_phase(snapshot, entry.size)))
     elif not quiet:
         app.notify(HOW)
+
+
+def _past_phase(snapshot: Optional[DebuggerSnapshot], listed_size: int) -> Optional[tuple[str, int]]:
+    """While a past bar is selected: its name and the file's size in its listing (the viewer reads the file now)."""
+    if snapshot is None or snapshot.selected_bar is None:
+        return None
+    bar = next((b for b in snapshot.timeline if b.seq == snapshot.selected_bar), None)
+    return (phase_name(snapshot, bar) if bar is not None else f"phase {snapshot.selected_bar}", listed_size)

@@ -6,8 +6,9 @@ history. Every wait is bounded and on the state it means; nothing sleeps."""
 from __future__ import annotations
 
 import pytest
+from _host import screen_text
 from test_app_keys import continued, invoked, running, shows, until, until_true
-from test_detail_views import detail_text
+from test_detail_views import detail_text, open_file
 
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.invoke_compare import REPLACED
@@ -104,3 +105,12 @@ async def test_the_whole_result_opened_in_the_past_is_that_phases_not_the_live_o
         await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
         assert '"invocations": 1' in detail_text(app) and '"invocations": 3' not in detail_text(app)
 
+
+async def test_a_tmp_file_opened_in_the_past_says_it_is_read_as_it_is_now() -> None:
+    async with running("counter") as pilot:
+        app = pilot.app
+        await travelled_to_invoke_1_of_3(pilot)
+        viewer = await open_file(pilot, "counter.txt")
+        # The host keeps no contents per phase: the file read is today's, three lines, and the viewer must say so.
+        await until_true(pilot, lambda: "as it is now, not as of invoke 1" in screen_text(pilot), "the past note")
+        assert viewer.past is not None and viewer.past[0].startswith("invoke 1")

@@ -70,8 +70,11 @@ class TmpFileScreen(ModalScreen[None]):
             self.rows = rows
 
     def __init__(self, controller: c.Controller, focus: Optional[int], path: str,
-                 part_bytes: int = PART_BYTES) -> None:
+                 part_bytes: int = PART_BYTES, past: Optional[tuple[str, int]] = None) -> None:
         super().__init__()
+        self.past = past
+        """(the phase the /tmp panel shows, the file's size in that listing) while travelling back: the host keeps
+        no file contents per phase, so what is read is the file as it is now, and the viewer must say so."""
         self.controller = controller
         self.focus_number = focus
         self.path = path
@@ -119,11 +122,18 @@ class TmpFileScreen(ModalScreen[None]):
             return
         self.kind = rows.kind
         shown = "binary: hex" if rows.kind == HEX else rows.kind
-        status.update(Content.assemble((shown, "bold"), f" · {part_label(view)}"))
+        status.update(Content.assemble((shown, "bold"), f" · {part_label(view)}", *self._past_note(view)))
         self.query_one(TextRows).set_rows(rows.rows, HEX_ROW_WIDTH if rows.kind == HEX else None)
         after = f"enter: the next {human_size(self.part_bytes)}" if view.has_more \
             else "enter: back to the start" if view.offset > 0 else ""
         hint.update(Content(" · ".join(x for x in (after, "escape: close", "arrows: scroll") if x)))
+
+    def _past_note(self, view: TmpFileView) -> tuple[tuple[str, str], ...]:
+        if self.past is None:
+            return ()
+        phase, listed_size = self.past
+        then = f" (its size then: {human_size(listed_size)})" if listed_size != view.size else ""
+        return ((f" · as it is now, not as of {phase}{then}", "bold $warning"),)
 
     def action_next_part(self) -> None:
         part = self.part
