@@ -20,9 +20,9 @@ from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.widgets import LogView
 
 if TYPE_CHECKING:
-    from lambdatui.ui.fleet_focus import FleetFocus
+    from lambdatui.ui.travel import PhaseTravel
 
-    _Base = FleetFocus
+    _Base = PhaseTravel
 else:
     _Base = object
 
@@ -100,7 +100,8 @@ class LogCommands(_Base):
     def copy_choices(self) -> dict[str, tuple[str, str]]:
         """What `y` offers: key -> (what it is, the text copied)."""
         choices: dict[str, tuple[str, str]] = {}
-        result = self.snapshot.last_result if self.snapshot is not None else None
+        shown = self.shown or self.snapshot  # the result the panel shows: a past bar's while travelling back
+        result = shown.last_result if shown is not None else None
         if result is not None and result.streamed < 0:
             choices["result"] = ("the result", result.payload.decode("utf-8", errors="replace"))
         request_id = result.request_id if result is not None else next(iter(self.log_view.request_ids()), None)

@@ -114,3 +114,13 @@ async def test_a_tmp_file_opened_in_the_past_says_it_is_read_as_it_is_now() -> N
         # The host keeps no contents per phase: the file read is today's, three lines, and the viewer must say so.
         await until_true(pilot, lambda: "as it is now, not as of invoke 1" in screen_text(pilot), "the past note")
         assert viewer.past is not None and viewer.past[0].startswith("invoke 1")
+
+
+async def test_y_in_the_past_copies_that_phases_result_and_request_id() -> None:
+    async with running("counter") as pilot:
+        app = pilot.app
+        await travelled_to_invoke_1_of_3(pilot)
+        assert app.shown is not None and app.shown.last_result is not None
+        choices = app.copy_choices()
+        assert '"invocations": 1' in choices["result"][1]
+        assert choices["request"][1] == app.shown.last_result.request_id
