@@ -40,15 +40,18 @@ def diff_globals(report: dict, previous: Optional[GlobalsReported], generation: 
     if phase not in PHASES:
         raise ValueError(f"globals report: phase must be one of {', '.join(PHASES)}, got {phase!r}")
     request_id = _optional_str(report, "requestId", "report")
-    raw_globals = _required(report, "globals", list, "report")[:MAX_ENTRIES]
+    all_globals = _required(report, "globals", list, "report")
+    raw_globals = all_globals[:MAX_ENTRIES]
     raw_threads = _required(report, "threads", list, "report")[:MAX_ENTRIES]
 
     before = _comparable(previous, generation)
     entries = _parse_globals(raw_globals, before)
-    names = {e.name for e in entries}
+    # A name past the cap is still there: it is not gone (only not shown, and the view says how many are not).
+    names = {e.name for e in entries} | {raw.get("name") for raw in all_globals[MAX_ENTRIES:] if isinstance(raw, Mapping)}
     gone = tuple(name for name in before if name not in names)
     threads = tuple(_parse_thread(raw, i) for i, raw in enumerate(raw_threads))
-    return GlobalsReported(phase, request_id, generation, entries, gone, threads)
+    dropped = len(all_globals) - len(raw_globals)
+    return GlobalsReported(phase, request_id, generation, entries, gone, threads, dropped)
 
 
 def classify_change(current: GlobalEntry, before: Optional[GlobalEntry]) -> str:

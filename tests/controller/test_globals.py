@@ -143,3 +143,28 @@ async def test_a_mutation_in_place_past_the_reprs_cut_reads_as_changed_not_same(
         [report] = dbg.facts.globals_for(result.request_id, "invoke")
         assert changes(report, "ITEMS", "CONFIG", "SEEN", "UNTOUCHED") == {
             "ITEMS": "changed", "CONFIG": "changed", "SEEN": "changed", "UNTOUCHED": "same"}
+
+
+MANY = """\
+    for i in range(1500):
+        globals()["G%04d" % i] = i
+
+
+    def handler(event, context):
+        global LAST
+        LAST = event.get("n", 0)
+        return "ok"
+    """
+
+
+@pytest.mark.trio
+async def test_globals_past_the_kept_number_are_counted_and_never_read_as_gone(code_dir):
+    write_handler(code_dir, MANY)
+    async with debugger(code_dir / "handler.py") as dbg:
+        first, _ = await dbg.invoke({"n": 1})
+        second, _ = await dbg.invoke({"n": 2})
+        [one] = dbg.facts.globals_for(first.request_id, "invoke")
+        [two] = dbg.facts.globals_for(second.request_id, "invoke")
+        # 1,500 Gs, LAST, handler and the module's dunders: past the 1,000 kept, and the view must say how many.
+        assert len(two.entries) == 1000 and two.dropped == one.dropped > 500
+        assert two.gone == ()  # LAST and the Gs past the cap are still there

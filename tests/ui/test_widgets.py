@@ -293,6 +293,13 @@ class TestGlobalsView:
         tempfile_row = next(line for line in lines if "<module 'tempfile'" in line)
         assert tempfile_row.endswith("…")
 
+    async def test_globals_not_kept_are_counted(self, mutations_snapshot: DebuggerSnapshot) -> None:
+        assert mutations_snapshot.globals is not None
+        cut = dataclasses.replace(mutations_snapshot, globals=dataclasses.replace(mutations_snapshot.globals,
+                                                                                   dropped=523))
+        async with hosted(GlobalsView(), cut) as pilot:
+            assert "523 more globals not shown" in screen_text(pilot)
+
     async def test_globals_of_a_reset_process_are_marked_gone(self, crash_snapshot: DebuggerSnapshot) -> None:
         async with hosted(GlobalsView(), crash_snapshot) as pilot:
             assert "that process is gone" in screen_text(pilot)

@@ -41,6 +41,7 @@ class GlobalsReported:
     entries: tuple[GlobalEntry, ...]
     gone: tuple[str, ...]  # names present in the previous report of this generation, absent now
     threads: tuple[ThreadEntry, ...]
+    dropped: int = 0  # globals the report held past the ones kept in `entries` (globals_diff.MAX_ENTRIES)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,9 @@ class GlobalsView(CursorPanel):
                  for name in report.gone]
         if not state and not report.gone:
             rows.append(Content.styled("(no module state: only imports and definitions)", "dim italic"))
+        if report.dropped:
+            rows.append(Content.styled(f"{report.dropped:,} more globals not shown: lambdatui keeps the module's "
+                                       f"first {len(report.entries):,}", "bold $warning"))
         rows.append(Content.styled(f"IMPORTS AND DEFINITIONS ({len(definitions)})", "dim bold underline"))
         for entry in (definitions if self.show_definitions else []) + (dunders if self.show_dunders else []):
             self.cursor.add(rows, entry, _entry_row(entry, name_width, type_width, width, dim=True))
