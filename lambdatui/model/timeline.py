@@ -116,6 +116,7 @@ class Timeline:
         self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind
         self._subphase: Optional[_Bar] = None
         self._next_subphase: Optional[str] = None  # starts when the hold at its boundary is released
+        self._subphase_cap_ms: Optional[float] = None  # what Init's duration leaves for its open sub-phase
         self._frozen: Optional[_Bar] = None
         self._held: Optional[_Bar] = None
         self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
@@ -189,6 +190,13 @@ class Timeline:
 
     def _on_phase_ended(self, fact: f.PhaseEnded, at: float) -> None:
         bar = self._phases.get(fact.phase)
+        if fact.phase == INIT and bar is not None and fact.duration_ms is not None and self._subphase is not None:
+            # The core's Init duration leaves out the globals report our bootstrap writes after the import (the
+            # clock is paused for it, core/clock_rules.py); the open step (Function init) cannot see that pause,
+            # so it may not outlast what Init's duration leaves it once the steps before it are counted.
+            steps = [b.duration_ms or 0.0 for b in self._bars
+                     if b.kind == SUBPHASE and b.seq > bar.seq and b is not self._subphase]
+            self._subphase_cap_ms = max(fact.duration_ms - sum(steps), 0.0)
         if fact.phase == INIT and fact.status != "success":
             self._end_subphase(at, fact.status)  # a failed Init never reaches INIT_DONE
         if bar is None:
@@ -280,10 +288,13 @@ class Timeline:
 
     def _end_subphase(self, at: float, status: Optional[str] = None) -> None:
         bar, self._subphase = self._subphase, None
+        cap, self._subphase_cap_ms = self._subphase_cap_ms, None
         if status is not None:
             self._next_subphase = None
         if bar is not None:
             bar.close(at, status=status)
+            if cap is not None and bar.duration_ms is not None and bar.duration_ms > cap:
+                bar.duration_ms = cap
 
     def _end_held(self, at: float) -> None:
         bar, self._held = self._held, None

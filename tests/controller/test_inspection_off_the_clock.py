@@ -104,3 +104,17 @@ def test_invoke_and_replay_reach_the_debuggers_outcome(code_dir):
     assert invoked.stdout.split() == ['{"calls":', '1}', '{"calls":', '2}']
     replayed = run_cli("replay", str(code_dir / "handler.py"), str(code_dir / "twice.toml"))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+@pytest.mark.trio
+async def test_the_function_init_step_leaves_the_report_out_as_init_does(code_dir):
+    # ~0.9 s of report after the import: Init's duration leaves it out, and so must its Function init step.
+    write_handler(code_dir, MANY_SLOWISH)
+    async with debugger(code_dir / "handler.py", timeout_s=3) as dbg:
+        await dbg.invoke()
+        bars = dbg.snapshot().timeline
+        [init] = [b for b in bars if b.kind == "init"]
+        steps = {b.label: b.duration_ms for b in bars if b.kind == "init step"}
+        assert init.duration_ms is not None and init.duration_ms < 800
+        assert steps["function init"] is not None and steps["function init"] <= init.duration_ms
+        assert sum(d or 0.0 for d in steps.values()) <= init.duration_ms + 1.0
