@@ -75,6 +75,7 @@ class InvokeComparison:
     tmp: tuple[TmpChange, ...]
     same_process: bool  # False: a reset between them (a fresh process: every global is new)
     note: str = ""  # why something cannot be compared (no globals report: a custom runtime)
+    tmp_cut: bool = False  # a listing stopped at its limit: paths past it are neither added nor removed here
 
 
 def invoke_choices(timeline: tuple[TimelineBar, ...]) -> tuple[InvokeChoice, ...]:
@@ -102,7 +103,9 @@ def compare_invokes(first: InvokeChoice, before: DebuggerSnapshot, second: Invok
     note = ""
     if new is None or old is None:
         note = "No globals report at one of them: only lambdatui's Python runtime reports globals."
-    return InvokeComparison(first, second, changes, unchanged, _tmp(before.tmp, after.tmp), same_process, note)
+    tmp_cut = any(listing is not None and listing.truncated for listing in (before.tmp, after.tmp))
+    return InvokeComparison(first, second, changes, unchanged, _tmp(before.tmp, after.tmp), same_process, note,
+                            tmp_cut)
 
 
 def _globals(old: Optional[GlobalsReported], new: Optional[GlobalsReported],
@@ -134,15 +137,21 @@ def _changed(name: str, change: str, prior: GlobalEntry, entry: GlobalEntry) -> 
 def _tmp(old: Optional[TmpChanged], new: Optional[TmpChanged]) -> tuple[TmpChange, ...]:
     before: dict[str, TmpEntry] = {e.path: e for e in old.entries} if old is not None else {}
     after: dict[str, TmpEntry] = {e.path: e for e in new.entries} if new is not None else {}
+    # A listing cut at its limit (tmp_scanner) does not show every path: one it leaves out may be there all the
+    # same, so a path only one listing shows is added or removed only when the other listing is whole.
+    old_cut = old is not None and old.truncated
+    new_cut = new is not None and new.truncated
     out = []
     for path, entry in after.items():
         prior = before.get(path)
         if prior is None:
-            out.append(TmpChange(path, ADDED, None, entry.size, entry.changed_by))
+            if not old_cut:
+                out.append(TmpChange(path, ADDED, None, entry.size, entry.changed_by))
         elif (prior.size, prior.mtime, prior.kind) != (entry.size, entry.mtime, entry.kind) \
                 or prior.changed_by != entry.changed_by:
             out.append(TmpChange(path, CHANGED, prior.size, entry.size, entry.changed_by))
-    out.extend(TmpChange(path, REMOVED, e.size, None) for path, e in before.items() if path not in after)
+    if not new_cut:
+        out.extend(TmpChange(path, REMOVED, e.size, None) for path, e in before.items() if path not in after)
     return tuple(out)
 
 

@@ -8,6 +8,7 @@ from lambdatui import controller as c
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.faults import Crash
+from lambdatui.model.invoke_compare import REMOVED, compare_invokes, invoke_choices
 
 from controller_support import debugger, payload, write_handler
 
@@ -110,3 +111,37 @@ async def test_a_symlink_to_the_root_is_listed_and_never_followed(code_dir):
         assert sorted(paths) == ["/tmp/at_import", "/tmp/escape"]
         assert not any(p.startswith("/tmp/escape/") for p in paths)
         assert not dbg.snapshot().tmp.truncated
+
+
+CUT_LISTING = """\
+    import os
+    import tempfile
+
+    TMP = tempfile.gettempdir()
+
+
+    def handler(event, context):
+        folder = os.path.join(TMP, event["folder"])
+        os.makedirs(folder, exist_ok=True)
+        for i in range(event["files"]):
+            open(os.path.join(folder, "%04d" % i), "w").close()
+        return "ok"
+    """
+
+
+@pytest.mark.trio
+async def test_comparing_two_cut_listings_never_calls_a_file_that_is_still_there_removed(code_dir):
+    # Invoke 1 fills /tmp past the listing's 2,000 entries; invoke 2 adds a folder that sorts first, so the
+    # breadth-first listing now stops earlier in big/: its last files are not listed, yet they are all there.
+    write_handler(code_dir, CUT_LISTING)
+    async with debugger(code_dir / "handler.py") as dbg:
+        await dbg.invoke({"folder": "big", "files": 2500})
+        await dbg.invoke({"folder": "a", "files": 10})
+        timeline = dbg.snapshot().timeline
+        first, second = invoke_choices(timeline)
+        before = dbg.session.snapshot(as_of=first.seq)
+        after = dbg.session.snapshot(as_of=second.seq)
+        assert before.tmp is not None and before.tmp.truncated and after.tmp is not None and after.tmp.truncated
+        comparison = compare_invokes(first, before, second, after)
+        assert [t.path for t in comparison.tmp if t.change == REMOVED] == []
+        assert comparison.tmp_cut  # and the comparison says its listings were cut

@@ -78,6 +78,9 @@ def comparison_text(comparison: InvokeComparison) -> Content:
     rows.extend(_tmp_row(t) for t in comparison.tmp)
     if not comparison.tmp:
         rows.append(Content.styled("  nothing changed", "dim"))
+    if comparison.tmp_cut:
+        rows.append(Content.styled("  a listing stopped at its limit (the top of the tree is listed): paths past it "
+                                   "are not compared, neither added nor removed", "$warning italic"))
     return Content("\n").join(rows)
 
 
