@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.facts import ApiExchanged
 from lambdatui.ui.api_traffic_format import exchange_text, row_cells
+from lambdatui.ui.widgets._format import visible_controls
 
 REFRESH_S = 0.25  # new exchanges and the parked ones' counting durations, while the screen is open
 COLUMNS = ("time", "method", "path", "status", "parked", "headers", "body")
@@ -47,7 +48,8 @@ class ExchangeScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
             yield Label("[b]One exchange[/b] · esc closes")
-            yield Static(Text(exchange_text(self.exchange, self._now)), id="exchange")
+            # Bodies are what the processes sent: their control characters are shown, not sent to the terminal.
+            yield Static(Text(visible_controls(exchange_text(self.exchange, self._now))), id="exchange")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from lambdatui.ui.detail_texts import Detail
+from lambdatui.ui.widgets._format import visible_controls
 
 
 class DetailScreen(ModalScreen[None]):
@@ -57,15 +58,18 @@ class DetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail"):
-            yield Static(Content(self.detail.title), id="detail-title")
-            notes = Static(Content("\n".join(self.detail.notes)), id="detail-notes")
+            # Every text here may be the function's own (an error message, a global's name): its control
+            # characters are shown, never sent to the terminal (an OSC would retitle it, a CSI clear the screen).
+            yield Static(Content(visible_controls(self.detail.title)), id="detail-title")
+            notes = Static(Content(visible_controls("\n".join(self.detail.notes))), id="detail-notes")
             notes.display = bool(self.detail.notes)
             yield notes
             with VerticalScroll(id="detail-body"):
                 for section in self.detail.sections:
-                    yield Static(Content(section.heading), classes="detail-heading")
+                    yield Static(Content(visible_controls(section.heading)), classes="detail-heading")
                     # Textual's pygments highlighting: theme colours on the view's own background.
-                    yield Static(highlight(section.text, language=section.lexer), classes="detail-value")
+                    yield Static(highlight(visible_controls(section.text), language=section.lexer),
+                                 classes="detail-value")
             yield Static(Content("escape: close · arrows, page up/down: scroll"), id="detail-hint")
 
     def on_mount(self) -> None:

@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 from lambdatui import controller as c
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView, human_size, part_label
 from lambdatui.ui.file_highlight import HEX, HEX_ROW_WIDTH, FileRows, file_rows
+from lambdatui.ui.widgets._format import visible_controls
 from lambdatui.ui.widgets.text_rows import TextRows
 
 
@@ -86,7 +87,8 @@ class TmpFileScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="tmp-file"):
-            yield Static(Content.styled(self.path, "bold"), id="tmp-file-title")
+            # The name is the function's: its control characters are shown, never sent to the terminal.
+            yield Static(Content.styled(visible_controls(self.path), "bold"), id="tmp-file-title")
             yield Static(Content("reading…"), id="tmp-file-status")
             yield TextRows(id="tmp-file-rows")
             yield Static(id="tmp-file-hint")
@@ -116,7 +118,7 @@ class TmpFileScreen(ModalScreen[None]):
         hint = self.query_one("#tmp-file-hint", Static)
         if view.problem is not None or rows is None:
             self.kind = ""
-            status.update(Content(view.problem or ""))
+            status.update(Content(visible_controls(view.problem or "")))  # it names the path
             self.query_one(TextRows).set_rows([])
             hint.update(Content("escape: close"))
             return

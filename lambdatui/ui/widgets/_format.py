@@ -60,6 +60,19 @@ def one_line(text: str) -> str:
     return text.translate(_CONTROL).replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
 
 
+# Every C0 control but newline and tab, DEL and the C1 controls (0x9b is a one-byte CSI to some terminals): each
+# as a visible mark, ESC as "␛". A terminal that received them would obey them (clear the screen, set its title).
+_VISIBLE = {i: chr(0x2400 + i) for i in range(32) if i not in (9, 10)}
+_VISIBLE[127] = "\u2421"
+_VISIBLE.update({i: f"\\x{i:02x}" for i in range(0x80, 0xA0)})
+
+
+def visible_controls(text: str) -> str:
+    """Many-line text the function wrote (an error message, a file name) safe to draw: newlines and tabs stay, every
+    other control character is shown, never sent to the terminal as it is."""
+    return text.replace("\r\n", "\n").translate(_VISIBLE)
+
+
 def clip(text: str, width: int) -> str:
     """At most `width` characters, with an ellipsis when something was cut (never wraps)."""
     if width <= 0:
