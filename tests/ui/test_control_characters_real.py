@@ -14,6 +14,7 @@ from test_detail_views import open_file
 
 from lambdatui.config import resolve_function
 from lambdatui.tui import build_debugger
+from lambdatui.ui.screens.compare_invokes import CompareInvokesScreen
 from lambdatui.ui.screens.detail import DetailScreen
 from lambdatui.ui.widgets import ResultView
 
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 ESCAPES = "\\x1b]0;PWNED\\x07\\x1b[2J"  # as Python source: set the terminal's title, clear the screen
 HANDLER = f"""\
 def handler(event, context):
+    globals()["G{ESCAPES}"] = context.aws_request_id  # another object each invoke: a row in the comparison
     with open("/tmp/odd{ESCAPES}name", "w") as fh:
         fh.write("x")
     raise Exception("boom {ESCAPES} end")
@@ -53,4 +55,13 @@ async def test_an_error_message_and_a_file_name_with_escapes_are_drawn_not_obeye
         await open_file(pilot, "odd\x1b]0;PWNED\x07\x1b[2Jname")
         await until_true(pilot, lambda: "/tmp/odd␛]0;PWNED␇␛[2Jname" in drawn(pilot), "the name, escapes shown")
         assert "\x1b" not in drawn(pilot) and "\x07" not in drawn(pilot)
+        await pilot.press("escape")
+        await until_true(pilot, lambda: app.screen is app.screen_stack[0], "the viewer closed")
 
+        await pilot.press("i")
+        await until(pilot, invoked(2), "the second invoke's error")
+        await pilot.press("C")  # invoke 1 against invoke 2: the global replaced, the file rewritten
+        await until_true(pilot, lambda: isinstance(app.screen, CompareInvokesScreen), "the comparison")
+        await until_true(pilot, lambda: "G]0;PWNED[2J" in drawn(pilot) and "/tmp/odd]0;PWNED[2Jname" in drawn(pilot),
+                         "the global and the file, in one line each")
+        assert "\x1b" not in drawn(pilot) and "\x07" not in drawn(pilot)

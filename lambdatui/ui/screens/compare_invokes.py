@@ -34,7 +34,7 @@ def choice_label(choice: InvokeChoice) -> str:
 
 
 def _global_row(change: GlobalChange) -> Content:
-    name = clip(change.name, NAME_WIDTH)
+    name = clip(one_line(change.name), NAME_WIDTH)  # names and paths are the function's: no control character
     head: list[tuple[str, str] | str] = [(f"  {name:<{NAME_WIDTH}} ", "bold")]
     old, new = one_line(change.old or ""), one_line(change.new or "")
     if change.change == NEW:
@@ -50,7 +50,7 @@ def _global_row(change: GlobalChange) -> Content:
 
 
 def _tmp_row(change: TmpChange) -> Content:
-    head = (f"  {change.path}  ", "bold")
+    head = (f"  {one_line(change.path)}  ", "bold")
     if change.change == ADDED:
         return Content.assemble(head, ("added ", "bold $phase-invoke"), size(change.new_size or 0),
                                 (f"  by {phase_name(change.changed_by)}", "dim") if change.changed_by else "")
