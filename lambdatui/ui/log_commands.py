@@ -14,7 +14,7 @@ from textual import work
 
 from lambdatui.file_saving import default_log_name, write_log_file
 from lambdatui.model.log_search import SOURCE_CHOICES, LogFilter
-from lambdatui.ui.widgets._format import clip
+from lambdatui.ui.widgets._format import clip, one_line
 from lambdatui.ui.screens.log_dialogs import LogFilterChoice, LogFilterScreen, NameDialog
 from lambdatui.ui.screens.pick_target import PickTargetScreen, TargetChoice
 from lambdatui.ui.widgets import LogView
@@ -129,4 +129,5 @@ class LogCommands(_Base):
         what, text = self.copy_choices()[key]
         self.copy_to_clipboard(text)
         shown = text if key == "request" else _preview(text)  # a request id whole: it is what was copied
-        self.notify(f"Copied {what} ({shown}) to the clipboard.", title="Copy")
+        # The text is the function's: not markup (a "[/]" in a result would raise MarkupError), and on one line.
+        self.notify(f"Copied {what} ({one_line(shown)}) to the clipboard.", title="Copy", markup=False)

@@ -16,6 +16,7 @@ from lambdatui.config import resolve_function
 from lambdatui.tui import build_debugger
 from lambdatui.ui.screens.compare_invokes import CompareInvokesScreen
 from lambdatui.ui.screens.detail import DetailScreen
+from lambdatui.ui.screens.pick_target import PickTargetScreen
 from lambdatui.ui.widgets import ResultView
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -65,3 +66,26 @@ async def test_an_error_message_and_a_file_name_with_escapes_are_drawn_not_obeye
         await until_true(pilot, lambda: "G]0;PWNED[2J" in drawn(pilot) and "/tmp/odd]0;PWNED[2Jname" in drawn(pilot),
                          "the global and the file, in one line each")
         assert "\x1b" not in drawn(pilot) and "\x07" not in drawn(pilot)
+
+
+MARKUP = """\
+def handler(event, context):
+    print("[INFO] starting [/]")
+    return {"s": "[/]"}
+"""
+
+
+async def test_y_on_a_result_that_looks_like_markup_copies_it_instead_of_ending_the_debugger(code_dir: Path) -> None:
+    (code_dir / "handler.py").write_text(MARKUP)
+    app = build_debugger(resolve_function(str(code_dir / "handler.py"), timeout_s=3))
+    async with running_app(app) as pilot:
+        await continued(pilot)
+        await pilot.press("i")
+        await until(pilot, invoked(1), "the invoke's result")
+        await pilot.press("y")
+        await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the copy choices")
+        assert '"[/]"' in drawn(pilot)
+        await pilot.press("enter")  # the first choice: the result
+        await until_true(pilot, lambda: app.screen is app.screen_stack[0], "the choice made")
+        await until_true(pilot, lambda: "Copied the result" in drawn(pilot), "the notification")
+        assert app.return_code is None  # still running

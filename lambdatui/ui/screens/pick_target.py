@@ -8,9 +8,12 @@ from typing import Optional
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
+
+from lambdatui.ui.widgets._format import one_line
 
 SIGNALS = (("SIGKILL (killed)", 9), ("SIGTERM", 15), ("SIGSEGV (segmentation fault)", 11), ("SIGABRT", 6),
            ("SIGINT", 2))
@@ -38,7 +41,10 @@ class PickTargetScreen(ModalScreen[Optional[TargetChoice]]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"[b]{self.title_text}[/b] · enter picks · esc cancels")
-            yield OptionList(*(Option(label, id=target) for target, label in self.targets), id="targets")
+            # Labels are plain text, never markup: they hold what the function made (an extension's name, the
+            # result or a log line to copy), and a "[/]" in it would raise MarkupError and end the debugger.
+            yield OptionList(*(Option(Content(one_line(label)), id=target) for target, label in self.targets),
+                             id="targets")
             if self.with_signal:
                 with Horizontal(id="how"):
                     yield Select(SIGNALS, value=9, allow_blank=False, id="signal")
