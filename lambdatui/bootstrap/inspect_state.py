@@ -14,7 +14,6 @@ function's time.
 from __future__ import annotations
 
 import collections
-import hashlib
 import reprlib
 import signal
 import threading
@@ -144,6 +143,8 @@ def content_digest(value: Any) -> str:
     bytes by length and hash), and anything else by identity (a change inside an object of the function's own
     class is not seen). It is compared only within one process, so hash() randomisation does not matter.
     """
+    import hashlib  # here: only the debugger asks for globals, and every runtime imports this module at its start
+
     if type(value) is bytearray:
         return hashlib.blake2b(bytes(value), digest_size=8).hexdigest() if len(value) <= _DIGEST_BYTES else ""
     if type(value) not in _WALKED_TYPES:
