@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from e2e_support import run_cli, write_file
 
 # The internal extension registers during Function init and parks a thread on /next, as an in-process agent does.
-# The SIGTERM handler needs 350 ms: past the 300 ms an external-only function's runtime gets, well inside 500.
+# The SIGTERM handler never finishes: the SIGKILL comes when the runtime's share is up, and lambdatui's line names it.
+# (A handler that needs 350 ms told 300 from 500 only when it started within 150 ms of the signal: not on a loaded
+# machine.)
 HANDLER = '''import http.client
 import json
 import os
@@ -36,8 +39,7 @@ threading.Thread(target=agent, daemon=True).start()
 
 def on_term(signum, frame):
     print("agent: flushing on SIGTERM", flush=True)
-    time.sleep(0.35)
-    print("agent: flushed", flush=True)
+    time.sleep(10)
     sys.exit(0)
 
 
@@ -54,6 +56,9 @@ def test_the_runtime_of_a_function_with_an_internal_extension_gets_500_ms_to_sto
     result = run_cli("invoke", str(handler), "-e", "{}")
     assert result.returncode == 0, result.stderr
     assert "EXTENSION\tName: in-process-agent\tState: Ready\tEvents: [INVOKE]" in result.stderr
-    assert "agent: flushing on SIGTERM" in result.stderr, result.stderr
-    assert "agent: flushed" in result.stderr, result.stderr
-    assert "SIGKILLed" not in result.stderr, result.stderr
+    # With internal extensions only, the shutdown's budget and the runtime's share both end at 500 ms: either timer
+    # may say it first. With an external-only function's 300 ms share, the line would name 300.
+    killed = re.search(r"(the runtime had not exited ([\d,]+) ms after SIGTERM|the shutdown's ([\d,]+) ms were up)"
+                       r": SIGKILLed", result.stderr)
+    assert killed is not None, result.stderr
+    assert (killed.group(2) or killed.group(3)) == "500", result.stderr
