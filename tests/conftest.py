@@ -113,3 +113,18 @@ def private_tmp(code_dir: Path) -> Path:
         pytest.skip(f"the function writes absolute /tmp paths and needs a private /tmp, which lambdatui "
                     f"cannot give here: {sandbox.note}")
     return code_dir
+
+
+@pytest.fixture
+def python_under_tmp() -> Iterator[Path]:
+    """An interpreter under the host's /tmp, as in a virtualenv cloned there: a link to this one, in a folder of its
+    own directly in /tmp, removed after (the test leaves /tmp as it was)."""
+    import sys
+
+    folder = Path(tempfile.mkdtemp(prefix="lambdatui-test-python-", dir="/tmp"))
+    try:
+        (folder / "bin").mkdir()
+        (folder / "bin" / "python").symlink_to(sys.executable)
+        yield folder / "bin" / "python"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

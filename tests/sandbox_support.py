@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from lambdatui.config import resolve_function
+from lambdatui.processes.filesystem import FunctionFiles
 from lambdatui.processes.sandbox import Sandbox
 
 
@@ -24,10 +25,15 @@ def expected_sandbox(code_dir: Path) -> Sandbox:
         config = resolve_function(str(probe))
     finally:
         probe.unlink()
-    # The same paths EnvironmentHost._renew_sandbox passes: the code, the interpreter and bootstrap, extensions.
+    # The same paths EnvironmentHost._renew_sandbox passes: the code, the interpreter and bootstrap, extensions;
+    # the code laid out at /var/task where it can be.
     needed = [str(config.code_dir), *config.runtime.argv[:2], *map(str, config.extensions)]
-    with tempfile.TemporaryDirectory(dir=code_dir) as env_tmp:  # not under /tmp: nothing to leave there
-        return Sandbox.create(Path(env_tmp), needed)
+    with tempfile.TemporaryDirectory(dir=code_dir) as env_dir:  # not under /tmp: nothing to leave there
+        tmp = Path(env_dir) / "tmp"
+        tmp.mkdir()
+        sandbox = Sandbox.create(tmp, needed, files=FunctionFiles(config.code_dir))
+        sandbox.close()
+        return sandbox
 
 
 # The functions both device probes run inside the namespace (tests/processes/test_readonly_root.py and

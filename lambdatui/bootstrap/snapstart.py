@@ -47,6 +47,7 @@ from typing import Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 from . import codec, logs
 from .client import RuntimeClient
 from .errors import error_from_exception
+from .copy_namespace import join_mount_namespace, own_tmp
 from .loop import PRIVATE_ENV_NAMES, install_exit_hook, install_stack_dump, private_env, runtime_flags
 
 HOOKS_MODULE = "snapshot_restore_py"
@@ -54,13 +55,10 @@ BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
 AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
 BEFORE_SNAPSHOT_EXIT = 64
 AFTER_RESTORE_EXIT = 65
-CLONE_NEWNS = 0x00020000
 CHANNEL_ENV = "LAMBDATUI_SNAPSHOT_FD"
 MAX_MESSAGE_BYTES = 1 << 20  # a restore request is an environment's variables: far below this
 MAX_FDS = 3  # stdout, stderr, mount namespace
 TMP_KEY = "\0tmp"  # where parse_restore leaves the request's `tmp` (no variable can have this name)
-CLONE_NEWUSER = 0x10000000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
 
 def take_channel(env: Any) -> Optional[socket.socket]:
@@ -254,9 +252,9 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         os.setpgid(0, 0)  # the host signals an environment's runtime as a group, never the template's
         tmp = env.pop(TMP_KEY, None)
         if len(fds) == MAX_FDS:
-            mount_ns = _join_mount_namespace(fds[2])
+            mount_ns = join_mount_namespace(fds[2])
         elif tmp:
-            mount_ns = _own_tmp(tmp)
+            mount_ns = own_tmp(tmp)
         else:
             mount_ns = "none"
         _redirect_stdio(fds[0], fds[1])
@@ -288,60 +286,6 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         logs.warn("restore failed: " + text)
         logs.flush_all()
         os._exit(1)
-
-
-def _join_mount_namespace(fd: int) -> str:
-    """setns into the environment's mount namespace: "joined" or why not (never fatal: the host says so)."""
-    try:
-        import ctypes  # only here: no other path of the runtime needs it
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(fd, CLONE_NEWNS) != 0:
-            return "setns: %s" % os.strerror(ctypes.get_errno())
-    except Exception as exc:  # no ctypes, no setns in this libc
-        return "setns: %s: %s" % (type(exc).__name__, exc)
-    finally:
-        os.close(fd)
-    # The working directory still points into the old namespace's tree: take the same path in the new one.
-    task_root = os.environ.get("LAMBDA_TASK_ROOT") or "/"
-    try:
-        os.chdir(task_root)
-    except OSError as exc:
-        return "joined, but chdir %s: %s" % (task_root, exc.strerror or exc)
-    return "joined"
-
-
-def _own_tmp(tmp: str) -> str:
-    """A mount namespace of the copy's own, a copy of the template's, with `tmp` (the new environment's folder, as
-    the host names it) on /tmp: "joined" or why not (never fatal: the host says so)."""
-    try:
-        import ctypes  # only here: no other path of the runtime needs it
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-        uid, gid = os.geteuid(), os.getegid()
-        # Without root, a user namespace of its own grants the right to mount (mapping the same ids: the copy
-        # stays who it was); the template's own mounts stay underneath, locked, which is what we want.
-        flags = CLONE_NEWNS | (0 if uid == 0 else CLONE_NEWUSER)
-        if libc.unshare(flags) != 0:
-            return "unshare: %s" % os.strerror(ctypes.get_errno())
-        if uid != 0:
-            for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (uid, uid)),
-                               ("gid_map", "%d %d 1" % (gid, gid))):
-                with open("/proc/self/" + name, "w") as file:
-                    file.write(text)
-        if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            return "mount --make-rprivate /: %s" % os.strerror(ctypes.get_errno())
-        if libc.mount(os.fsencode(tmp), b"/tmp", None, MS_BIND | MS_REC, None) != 0:
-            return "bind %s on /tmp: %s" % (tmp, os.strerror(ctypes.get_errno()))
-    except Exception as exc:  # no ctypes, no unshare in this libc, /proc not writable
-        return "own /tmp: %s: %s" % (type(exc).__name__, exc)
-    task_root = os.environ.get("LAMBDA_TASK_ROOT") or "/"
-    try:
-        os.chdir(task_root)  # the same path, in the namespace now in force
-    except OSError:
-        pass
-    return "joined"
 
 
 def _redirect_stdio(out_fd: int, err_fd: int) -> None:

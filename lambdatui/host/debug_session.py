@@ -175,7 +175,7 @@ class DebugSession:
             environment=environment,
             environment_number=host.sandbox_count,
             sandbox_mode=sandbox.mode if sandbox else "tmpdir",
-            sandbox_note=sandbox.note if sandbox else None,
+            sandbox_note=sandbox.panel_note if sandbox else None,
             globals=state.globals,
             tmp=state.tmp,
             timeline=state.timeline.bars(),

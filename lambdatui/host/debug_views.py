@@ -37,7 +37,7 @@ class DebugViews:
         handle = self.sandbox.handle
         if handle is None or handle.fd is None:
             return
-        entries, truncated = scan_tmp(handle.fd)
+        entries, truncated = scan_tmp(handle.fd, hidden=self.sandbox.kept_names)
         fact = diff_tmp(entries, self._last_tmp, by, truncated)
         self._last_tmp = fact
         if by == "before" or fact.removed or any(e.change != "same" for e in fact.entries):

@@ -34,8 +34,10 @@ _OPEN_DIRS = 32  # directories kept open between visits: a breadth-first walk co
 _Identity = tuple[int, int]  # (st_dev, st_ino)
 
 
-def scan_tmp(root: Union[Path, int], limit: int = DEFAULT_LIMIT) -> tuple[list[TmpScanEntry], bool]:
-    """Every path under `root` as "/tmp/<relative>", and whether the listing stopped at `limit`.
+def scan_tmp(root: Union[Path, int], limit: int = DEFAULT_LIMIT,
+             hidden: frozenset[str] = frozenset()) -> tuple[list[TmpScanEntry], bool]:
+    """Every path under `root` as "/tmp/<relative>", and whether the listing stopped at `limit`; not the names
+    `hidden` directly in it (where the host's own folders are seen in the environment: Sandbox.kept).
 
     `root` is a directory file descriptor (the sandbox's handle, left open) or a path, opened here without
     following a link. `truncated` is True only when more entries existed than were listed. A missing or
@@ -44,18 +46,18 @@ def scan_tmp(root: Union[Path, int], limit: int = DEFAULT_LIMIT) -> tuple[list[T
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     if isinstance(root, int):
-        return _scan(root, limit)
+        return _scan(root, limit, hidden)
     try:
         root_fd = os.open(root, _DIR_FLAGS)
     except OSError:
         return [], False
     try:
-        return _scan(root_fd, limit)
+        return _scan(root_fd, limit, hidden)
     finally:
         os.close(root_fd)
 
 
-def _scan(root_fd: int, limit: int) -> tuple[list[TmpScanEntry], bool]:
+def _scan(root_fd: int, limit: int, hidden: frozenset[str]) -> tuple[list[TmpScanEntry], bool]:
     found: list[TmpScanEntry] = []
     unread = False  # some directory had more entries than could still fit
     opener = _Opener(root_fd)
@@ -71,6 +73,8 @@ def _scan(root_fd: int, limit: int) -> tuple[list[TmpScanEntry], bool]:
             entries, more = _entries(dir_fd, limit - len(found) + 1)
             unread = unread or more
             for name in entries:
+                if not names and name in hidden:
+                    continue
                 info = _lstat(dir_fd, name)
                 if info is None:
                     continue  # removed between readdir and lstat

@@ -51,8 +51,9 @@ def _probe_program() -> list[str]:
 def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
                     hosts_file: Optional[Path] = None, layout: Optional[FileSystemLayout] = None,
                     cwd: Optional[str] = None, writable: Sequence[Path] = (),
-                    readonly: bool = True) -> Callable[[], None]:
-    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp),
+                    readonly: bool = True, kept: Sequence[str] = ()) -> Callable[[], None]:
+    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp) with the
+    `kept` folders (the host's, under its /tmp: what the processes need lies there) bound again at their paths,
     `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda), and with a `layout`, the
     function's code at /var/task and its layers at /opt; then, `readonly`, every other mount read-only but /tmp,
     the kernel's interfaces and the `writable` folders lambdatui's processes write (readonly_root.py); then it
@@ -81,12 +82,13 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
     hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
     what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
     lay_out = layout.setup() if layout is not None else None
-    make_readonly = _readonly_step(tmp_dir, hosts_file, layout, writable) if readonly else None
+    make_readonly = _readonly_step(tmp_dir, hosts_file, layout, writable, kept) if readonly else None
     # A process whose uid is not 0 in its user namespace loses its capabilities when it execs: the sandbox init
     # would then be refused the mount of its PID namespace's /proc. It keeps CAP_SYS_ADMIN (in that namespace
     # only), and drops it from what it passes on before it starts anything (sandbox_init.py).
     keep_admin = linux.keep_across_exec(linux.CAP_SYS_ADMIN) if user_ns and new_pid and uid != 0 else None
     chdir = os.chdir
+    keep_step = _KeepStep(kept) if source is not None and kept else None
 
     def setup() -> None:
         check(unshare(flags), f"unshare({what} namespace)")
@@ -105,8 +107,11 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
             check(mount(hosts_source, b"/etc/hosts", None, bind_flags, None), "bind the sandbox's /etc/hosts")
         if lay_out is not None:  # before /tmp too: the code or a layer may lie under /tmp
             lay_out()
+        held = keep_step.hold() if keep_step is not None else None  # before /tmp too: the bind hides them
         if source is not None:
             check(mount(source, target, None, bind_flags, None), bind_what)
+        if keep_step is not None and held is not None:
+            keep_step.bind(held)
         if make_readonly is not None:  # last: the mounts above are made, and the read-only ones among them stay so
             make_readonly()
         if keep_admin is not None:
@@ -118,11 +123,11 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: boo
 
 
 def _readonly_step(tmp_dir: Optional[Path], hosts_file: Optional[Path], layout: Optional[FileSystemLayout],
-                   writable: Sequence[Path]) -> Callable[[], None]:
+                   writable: Sequence[Path], kept: Sequence[str] = ()) -> Callable[[], None]:
     """The read-only remounts for this namespace's mounts: where it puts mounts of its own, theirs replace the
-    host's (its /etc/hosts has the flags of the folder it is bound from); without a private /tmp, the host's
-    /tmp is bound on itself to stay writable, as the environment's /tmp."""
-    kept = [os.fspath(folder) for folder in writable] + ([TMP] if tmp_dir is None else [])
+    host's (its /etc/hosts has the flags of the folder it is bound from; a `kept` folder, those of its own);
+    without a private /tmp, the host's /tmp is bound on itself to stay writable, as the environment's /tmp."""
+    left_writable = [os.fspath(folder) for folder in writable] + ([TMP] if tmp_dir is None else [])
     replaced, hidden, own = [], [], []
     if hosts_file is not None:
         replaced.append("/etc/hosts")
@@ -130,15 +135,47 @@ def _readonly_step(tmp_dir: Optional[Path], hosts_file: Optional[Path], layout: 
     if layout is not None:  # /var, /var/task and /opt are mounted read-only by the layout itself
         replaced.append("/var")
         hidden += [TASK_ROOT, OPT]
-    return readonly_root.readonly_step(kept, replaced, hidden, own)
+    if tmp_dir is not None:
+        own += [readonly_root.MountPoint(folder, kept_flags(Path(folder)), False) for folder in kept]
+    return readonly_root.readonly_step(left_writable, replaced, hidden, own)
+
+
+class _KeepStep:
+    """What of the host's /tmp is seen again, at its own path, over the private /tmp (sandbox.kept_folders).
+
+    Each is opened (O_PATH) before /tmp is covered and bound from that handle after: its path then leads into the
+    environment's /tmp, where a folder (or, for a file, an empty file) of its name is made for the mount to sit on.
+    Read-only, like the rest of the root (`_readonly_step`): the function may not write into a checkout or a
+    virtualenv it only runs from."""
+
+    def __init__(self, kept: Sequence[str]) -> None:
+        self.kept = [(os.fsencode(path), path, os.path.isdir(path)) for path in kept]
+        self.fd_path = b"/proc/self/fd/%d"
+        self.bind_tree = linux.MS_BIND | linux.MS_REC
+
+    def hold(self) -> list[int]:
+        return [os.open(raw, os.O_PATH | os.O_CLOEXEC) for raw, _, _ in self.kept]
+
+    def bind(self, held: list[int]) -> None:
+        mount, check = linux.LIBC.mount, linux.check_call  # type: ignore[union-attr]
+        for fd, (raw, path, folder) in zip(held, self.kept):
+            try:
+                if folder:
+                    os.mkdir(raw, 0o755)
+                else:
+                    os.close(os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+            except FileExistsError:
+                pass
+            check(mount(self.fd_path % fd, raw, None, self.bind_tree, None), f"keep {path} on the private /tmp")
+            os.close(fd)
 
 
 def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None,
-              writable: Sequence[Path] = (), readonly: bool = True) -> str | None:
+              writable: Sequence[Path] = (), readonly: bool = True, kept: Sequence[str] = ()) -> str | None:
     """Run a trivial program inside the namespace, set up as the environment's processes will be; None on
     success, else the reason."""
     try:
-        setup = namespace_setup(strategy, tmp_dir, layout=layout, writable=writable, readonly=readonly)
+        setup = namespace_setup(strategy, tmp_dir, layout=layout, writable=writable, readonly=readonly, kept=kept)
     except OSError as exc:
         return linux.describe_error(exc)
     read_fd, write_fd = os.pipe()
@@ -210,7 +247,8 @@ def _ended_within(proc: subprocess.Popen[bytes], limit_s: float) -> bool:
         os.close(pidfd)
 
 
-def namespace_support(tmp_dir: Path, writable: Sequence[Path] = ()) -> tuple[Strategy | None, str]:
+def namespace_support(tmp_dir: Path, writable: Sequence[Path] = (),
+                      kept: Sequence[str] = ()) -> tuple[Strategy | None, str]:
     """Which strategy this process can use (cached), or None and why not. A namespace whose read-only remounts
     alone are refused is used all the same, its root file system writable (`writable_root` says why)."""
     euid = os.geteuid()
@@ -221,10 +259,10 @@ def namespace_support(tmp_dir: Path, writable: Sequence[Path] = ()) -> tuple[Str
     reasons: list[str] = []
     result: tuple[Strategy | None, str] | None = None
     for strategy in strategies:
-        reason = run_probe(strategy, tmp_dir, writable=writable)
+        reason = run_probe(strategy, tmp_dir, writable=writable, kept=kept)
         if reason is not None and reason.startswith(readonly_root.STEP):
             # The private /tmp and the PID namespace are worth more than the read-only root: kept without it.
-            if run_probe(strategy, tmp_dir, readonly=False) is None:
+            if run_probe(strategy, tmp_dir, readonly=False, kept=kept) is None:
                 _writable_root[euid] = reason
                 reason = None
         if reason is None:
@@ -261,7 +299,7 @@ def layout_support(strategy: Strategy | None, files: FunctionFiles, paths_needed
 
 
 def probe_both(tmp_dir: Path, files: FunctionFiles, paths_needed: Sequence[str], own_dir: Path,
-               writable: Sequence[Path] = ()) -> None:
+               writable: Sequence[Path] = (), kept: Sequence[str] = ()) -> None:
     """Ask the namespace question and the layout question with one program where neither is answered yet: its
     success answers both (the sandbox init mounts exactly that). Its failure answers neither, and each is then
     asked alone, so that each gets its own reason."""
@@ -273,6 +311,6 @@ def probe_both(tmp_dir: Path, files: FunctionFiles, paths_needed: Sequence[str],
     if key in _layout_cache:
         return
     if run_probe(strategy, tmp_dir, FileSystemLayout(files.code_dir, files.layers, own_dir / "fs"),
-                 writable) is None:
+                 writable, kept=kept) is None:
         _probe_cache[euid] = (strategy, "")
         _layout_cache[key] = None

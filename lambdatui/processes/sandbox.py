@@ -4,7 +4,9 @@ Where the OS allows it (root, or unprivileged user namespaces), each child enter
 a private mount namespace in which the environment's directory is bind-mounted
 on /tmp, the code and layers are laid out read-only at /var/task and /opt
 (filesystem.py), and the rest of the file system is read-only, as in Lambda (readonly_root.py; how a child
-enters the namespace, and the probes that ask whether it can, are namespaces.py). Elsewhere the children only
+enters the namespace, and the probes that ask whether it can, are namespaces.py). What the processes run from the
+host's /tmp (a virtualenv or a checkout cloned there) is seen again, read-only, at its own path in the private
+/tmp, from the folder directly in /tmp that holds it (`kept_folders`). Elsewhere the children only
 get TMPDIR pointing there, and the note says plainly that absolute /tmp paths reach the host's /tmp;
 `files_note` says so for /var/task and /opt, and `root_note` for the rest of the file system.
 """
@@ -72,6 +74,25 @@ def lies_under_tmp(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+def kept_folders(paths: Sequence[str]) -> Optional[tuple[str, ...]]:
+    """The folders of the host's /tmp to bind again over a private /tmp so that `paths` stay reachable at their own
+    paths: for each path under /tmp, the folder directly in /tmp that holds it (a checkout or a virtualenv cloned
+    there holds the interpreter, the bootstrap and the packages they import, more than the paths named). None when
+    a path is /tmp itself, which no private /tmp can keep."""
+    kept: list[str] = []
+    tmp_forms = {_TMP, os.path.realpath(_TMP)}
+    for path in paths:
+        for form in {os.path.abspath(path), os.path.realpath(path)}:
+            for tmp in tmp_forms:
+                if form == tmp:
+                    return None
+                if form.startswith(tmp + "/"):
+                    folder = _TMP + "/" + form[len(tmp) + 1:].split("/", 1)[0]
+                    if folder not in kept:
+                        kept.append(folder)
+    return tuple(kept)
+
+
 def script_interpreters(path: str) -> list[str]:
     """The interpreter a `#!` script names (for `#!/usr/bin/env NAME`, also NAME as found on PATH).
 
@@ -96,6 +117,14 @@ def script_interpreters(path: str) -> list[str]:
         if program is not None:
             found.append(program)
     return found
+
+
+def kept_note(kept: Sequence[str], hidden: Sequence[str], readonly: bool) -> str:
+    """The one line every front end shows when folders of the host's /tmp are seen in the environment's /tmp."""
+    folders = ", ".join(kept)
+    how = "read-only" if readonly else "writable, as the root file system is"
+    return (f"/tmp is the environment's own, but the host's {folders} {'is' if len(kept) == 1 else 'are'} seen in it "
+            f"too ({how}): the processes need {hidden[0]} from there, which a private /tmp alone would hide")
 
 
 def shared_tmp_note(reason: str, tmp_dir: Path) -> str:
@@ -155,26 +184,40 @@ class Sandbox:
     writable_root: Optional[str] = None
     """Why the root file system stays writable in the namespace (the kernel refused a remount); None: it is
     read-only there but /tmp, as in Lambda."""
+    kept: tuple[str, ...] = ()
+    """Folders of the host's /tmp seen again, read-only and at their own paths, in the private /tmp (mode
+    "mount-namespace"): what the processes run lies there (`kept_folders`); `note` says which and why."""
 
     @classmethod
     def create(cls, tmp_dir: Path, paths_needed: Sequence[str], *, files: Optional[FunctionFiles] = None,
                writable: Sequence[Path] = ()) -> Sandbox:
-        """Isolate /tmp if the OS allows it and nothing the children need lives under /tmp.
+        """Isolate /tmp if the OS allows it.
 
-        `paths_needed` are host paths the children must still reach (interpreter,
-        code, bootstrap, and the #! interpreter of any script among them): the
-        bind mount would hide them if they lie under /tmp.
+        `paths_needed` are host paths the children must still reach (interpreter, code, bootstrap, and the #!
+        interpreter of any script among them): those under /tmp, which the bind mount would hide, are kept in
+        sight (`kept`).
         With `files`, the function's code and layers are also laid out at /var/task and /opt wherever a
         mount namespace can be made and nothing needed lies under them. `writable` folders stay writable there.
         """
-        kept = tuple(Path(os.path.abspath(folder)) for folder in writable)
+        kept_writable = tuple(Path(os.path.abspath(folder)) for folder in writable)
         if files is None:
-            return cls._create(tmp_dir, paths_needed, kept)
+            return cls._create(tmp_dir, paths_needed, kept_writable)
+        # The sandbox init runs in the namespace too, on lambdatui's own interpreter.
         needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
         needed += [i for p in needed for i in script_interpreters(p)]
+        # Laid out, the code and the layers are reached at /var/task and /opt, bound before /tmp is covered: where
+        # they lie does not matter then, only where the rest does.
+        laid_out = [str(files.code_dir), *map(str, files.layers)]
+        elsewhere = [p for p in needed if not any(lies_under(p, folder) for folder in laid_out)]
         tmp = Path(os.path.abspath(tmp_dir))
-        namespaces.probe_both(tmp, files, needed, tmp.parent, kept)  # one program for both questions where it can
-        return cls._create(tmp_dir, paths_needed, kept)._with_files(files, needed)
+        folders = kept_folders([p for p in [*elsewhere, *map(str, kept_writable)] if lies_under_tmp(p)]) or ()
+        # One program for both questions where it can.
+        namespaces.probe_both(tmp, files, needed, tmp.parent, kept_writable, folders)
+        sandbox = cls._create(tmp_dir, elsewhere, kept_writable)._with_files(files, needed)
+        if sandbox.layout is None and len(elsewhere) < len(needed):
+            sandbox.close()  # not laid out after all: the code and the layers are reached where they lie
+            sandbox = cls._create(tmp_dir, needed, kept_writable)._with_files(files, needed)
+        return sandbox
 
     def _with_files(self, files: FunctionFiles, needed: Sequence[str]) -> Sandbox:
         code_dir = str(files.code_dir)
@@ -193,12 +236,15 @@ class Sandbox:
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
-        hidden = [p for p in paths if lies_under_tmp(p)]
-        strategy, reason = namespaces.namespace_support(tmp_dir, writable)
+        hidden = [p for p in [*paths, *map(str, writable)] if lies_under_tmp(p)]
+        # What lies under /tmp is bound again over the private /tmp, from the folder in /tmp that holds it; only
+        # /tmp itself cannot be kept so.
+        kept = kept_folders(hidden)
+        strategy, reason = namespaces.namespace_support(tmp_dir, writable, kept or ())
         loopback = own_loopback() if strategy is not None else HOST_LOOPBACK
         hosts = write_hosts_file(tmp_dir.parent / "hosts", loopback) if strategy is not None else None
         root = namespaces.writable_root() if strategy is not None else None
-        if hidden:
+        if kept is None:
             # No private /tmp, but a mount namespace still serves the PID namespace's /proc and /etc/hosts (and the
             # read-only root, the host's /tmp left writable).
             return replace(cls.tmpdir_only(tmp_dir, shared_tmp_note(
@@ -208,8 +254,9 @@ class Sandbox:
             note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
             return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
                                             "(telemetry listeners use that name)")
-        return cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir),
-                   hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root)
+        note = kept_note(kept, hidden, root is None) if kept else None
+        return cls(tmp_dir=tmp_dir, mode="mount-namespace", note=note, strategy=strategy, handle=DirHandle(tmp_dir),
+                   hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root, kept=kept)
 
     @classmethod
     def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:
@@ -253,7 +300,7 @@ class Sandbox:
         assert self.strategy is not None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None,
                                hosts_file=self.hosts_file, layout=self.layout, cwd=cwd, writable=self.writable,
-                               readonly=self.writable_root is None)
+                               readonly=self.writable_root is None, kept=self.kept)
 
     def init_setup(self) -> Callable[[], None] | None:
         """The pre-exec step of the sandbox init (its children are born in a PID namespace, with this /tmp), or
@@ -262,7 +309,22 @@ class Sandbox:
             return None
         return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
                                hosts_file=self.hosts_file, layout=self.layout, writable=self.writable,
-                               readonly=self.writable_root is None)
+                               readonly=self.writable_root is None, kept=self.kept)
+
+    @property
+    def panel_note(self) -> Optional[str]:
+        """`note` as the debugger's /tmp panel gives it: where the host's folders are seen, only what the panel's
+        listing leaves out (the whole note is in the log); where /tmp is shared, all of it."""
+        if not self.kept:
+            return self.note
+        how = "read-only" if self.writable_in(self.kept[0]) is False else "writable"
+        return f"the host's {', '.join(self.kept)} {'is' if len(self.kept) == 1 else 'are'} seen here too ({how})"
+
+    @property
+    def kept_names(self) -> frozenset[str]:
+        """The names in the environment's /tmp where the `kept` folders are seen: the host's, not the function's, so
+        left out of what the debugger lists as the function's /tmp (`note` names them)."""
+        return frozenset(os.path.basename(path) for path in self.kept)
 
     @property
     def namespaced_children(self) -> bool:
@@ -271,10 +333,13 @@ class Sandbox:
 
     def writable_in(self, path: str | os.PathLike[str]) -> Optional[bool]:
         """Whether the function may write `path` (a host path) in its namespace; None without one (then the host's
-        own permissions decide). /tmp and the `writable` folders are; the rest is not, unless a remount was refused."""
+        own permissions decide). /tmp (but the `kept` folders) and the `writable` folders are; the rest is not, unless a
+        remount was refused."""
         if self.strategy is None or self.writable_root is not None:
             return None
-        return lies_under_tmp(path) or any(lies_under(path, str(folder)) for folder in self.writable)
+        if any(lies_under(path, str(folder)) for folder in self.writable):
+            return True
+        return lies_under_tmp(path) and not any(lies_under(path, folder) for folder in self.kept)
 
     def root_note(self, namespaced: bool) -> str:
         """One sentence for start-up: whether the file system outside /tmp is read-only, as in Lambda. `namespaced`:

@@ -36,6 +36,18 @@ def lambdatui_argv() -> list[str]:
     return [sys.executable, "-m", "lambdatui"]
 
 
+# The CLI as run on a host that makes no mount namespace (the probe's answer given first): the environment then shares
+# the host's /tmp, its TMPDIR its own folder. Arguments follow, as to `lambdatui`.
+NO_NAMESPACE_CLI = """
+import os
+import sys
+from lambdatui.processes import namespaces
+namespaces._probe_cache[os.geteuid()] = (None, "turned off by the test")
+from lambdatui.entry import main
+sys.exit(main())
+"""
+
+
 def skip_unless_under_tmp(path: Path) -> None:
     """For a test of what lambdatui does with code under /tmp, written under pytest's tmp_path: where TMPDIR puts that
     elsewhere, the case does not arise (and the test says why it skips)."""

@@ -7,14 +7,17 @@ can read, and is skipped where there are none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
+import tempfile
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 
@@ -66,10 +69,28 @@ def daemons() -> list[int]:
     return found
 
 
-def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_ends_with_it(code_dir: Path) -> None:
+@pytest.fixture
+def cleanup() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+def reachable_by_others(folder: Path) -> bool:
+    """Whether a user who is neither owner nor in the group may go through `folder` and every folder above it."""
+    return all(os.stat(part).st_mode & stat.S_IXOTH for part in (folder, *folder.parents))
+
+
+def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_ends_with_it(
+        code_dir: Path, cleanup: contextlib.ExitStack) -> None:
     python = interpreter_for_nobody()
     if python is None:
         pytest.skip("needs root, setpriv, and an interpreter and checkout that nobody can read")
+    if not reachable_by_others(code_dir.parent):
+        # A checkout under /tmp puts test code in the user's cache, which nobody else may enter.
+        code_dir = Path(tempfile.mkdtemp(prefix="lambdatui-test-nobody-", dir="/var/tmp"))
+        cleanup.callback(shutil.rmtree, code_dir, ignore_errors=True)
+        if not reachable_by_others(code_dir.parent):
+            pytest.skip(f"nobody may reach {code_dir.parent}, where the test code would go")
     function = write_file(code_dir / "fn" / "handler.py", HANDLER)
     state = code_dir / "state"
     state.mkdir()

@@ -297,7 +297,8 @@ def handler(event, context):
     print("ready tag=%s token=%s" % (event["write"], MARK), flush=True)
     while event.get("release") and not os.path.exists(event["release"]):
         time.sleep(0.005)
-    return {"mark": MARK, "tmp": sorted(os.listdir("/tmp")),
+    # Files only: a checkout cloned under /tmp is a folder seen in it too (sandbox.kept_folders).
+    return {"mark": MARK, "tmp": sorted(n for n in os.listdir("/tmp") if not os.path.isdir("/tmp/" + n)),
             "init": open("/tmp/init-" + MARK).read()}
 ''')
     release = private_tmp / "release"

@@ -24,7 +24,8 @@ import tempfile
 import uuid
 
 TMP = tempfile.gettempdir()
-seen = sorted(os.listdir(TMP))
+# Files only: a checkout cloned under /tmp is a folder seen in it too (sandbox.kept_folders).
+seen = sorted(n for n in os.listdir(TMP) if not os.path.isdir(os.path.join(TMP, n)))
 token = uuid.uuid4().hex
 with open(os.path.join(TMP, "extension-state"), "w") as fh:
     fh.write(token)
@@ -56,7 +57,8 @@ def handler(event, context):
             fh.write("made by an invoke")
     if event.get("crash"):
         os._exit(3)
-    return {name: open(os.path.join(TMP, name)).read() for name in sorted(os.listdir(TMP))}
+    names = sorted(n for n in os.listdir(TMP) if not os.path.isdir(os.path.join(TMP, n)))  # files only, as above
+    return {name: open(os.path.join(TMP, name)).read() for name in names}
 '''
 
 STARTED = r"#(\d+) \[stateful\]\s+started token=(\w+) saw=(\S+)"

@@ -12,12 +12,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
-from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, skip_unless_under_tmp, write_file
+from e2e_support import CLI_TIMEOUT, NO_NAMESPACE_CLI, REPO, lambdatui_argv, write_file
 
 DEPTH = 1_100  # shutil.rmtree recursed once per level: beyond the default recursion limit of 1,000
 
@@ -50,9 +51,10 @@ def state(code_dir: Path):
     remove_tree(path)  # code_dir's own cleanup is shutil.rmtree, which a deep leftover would crash
 
 
-def run(state: Path, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def run(state: Path, *args: str, cwd: Path = REPO, namespace: bool = True) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, XDG_STATE_HOME=str(state))
-    return subprocess.run([*lambdatui_argv(), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    argv = lambdatui_argv() if namespace else [sys.executable, "-c", NO_NAMESPACE_CLI]
+    return subprocess.run([*argv, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
@@ -200,15 +202,14 @@ def test_a_link_to_the_root_in_tmp_is_listed_as_a_link_never_walked(code_dir: Pa
     assert not [p for p in paths if p.startswith(("/tmp/escape/", "/tmp/sub/up/"))], paths
 
 
-def test_a_tmp_swapped_for_a_link_to_the_root_still_lists_the_environments_own_folder(tmp_path: Path) -> None:
-    """Code under /tmp puts lambdatui in TMPDIR mode, where the function can reach its folder's path."""
-    skip_unless_under_tmp(tmp_path)
-    code = tmp_path / "code"
-    handler = write_file(code / "handler.py", SWAP_TMP)
-    scenario = write_file(code / "swap.toml", '[[step]]\ninvoke = {}\nexpect = { response = { done = "swapped" } }\n')
+def test_a_tmp_swapped_for_a_link_to_the_root_still_lists_the_environments_own_folder(code_dir: Path,
+                                                                                       tmp_path: Path) -> None:
+    """Without a mount namespace lambdatui runs in TMPDIR mode, where the function can reach its folder's path."""
+    handler = write_file(code_dir / "handler.py", SWAP_TMP)
+    scenario = write_file(code_dir / "swap.toml", '[[step]]\ninvoke = {}\nexpect = { response = { done = "swapped" } }\n')
     state = tmp_path / "state"
 
-    done = run(state, "replay", str(handler), str(scenario), cwd=tmp_path)
+    done = run(state, "replay", str(handler), str(scenario), cwd=tmp_path, namespace=False)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/tmp is not isolated" in done.stderr  # the mode this test is about

@@ -162,7 +162,7 @@ def test_without_a_namespace_the_real_folders_are_used_and_said(env_dir: Path, c
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     first = _layer(code_dir, "first", {"python/shared.py": "1", "python/a.py": ""})
     second = _layer(code_dir, "second", {"python/shared.py": "2"})
-    monkeypatch.setattr("lambdatui.processes.namespaces.namespace_support", lambda tmp, writable=(): (None, "not here"))
+    monkeypatch.setattr("lambdatui.processes.namespaces.namespace_support", lambda tmp, writable=(), kept=(): (None, "not here"))
     sandbox = Sandbox.create(env_dir / "tmp", [PY], files=FunctionFiles(code_dir, (first, second),
                                                                          env_dir.parent / "merged"))
     assert sandbox.layout is None and sandbox.paths is not None

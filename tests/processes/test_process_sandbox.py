@@ -52,7 +52,8 @@ def namespace(env_tmp: Path) -> Sandbox:
 async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Path, namespace: Sandbox,
                                                                     unique_name: str) -> None:
     sandbox = namespace
-    assert sandbox.note is None
+    # A checkout cloned under /tmp is seen again in it (test_a_needed_path_under_tmp_is_seen_read_only...), and said.
+    assert (sandbox.note is None) == (not sandbox.kept)
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
             h = sup.spawn(sh(f"echo hello > /tmp/{unique_name}; echo $TMPDIR; ls /tmp"))
@@ -61,7 +62,7 @@ async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Pa
     assert (env_tmp / unique_name).read_text() == "hello\n"
     assert not Path("/tmp", unique_name).exists()
     # The child saw only its own /tmp.
-    assert rec.lines() == ["/tmp", unique_name]
+    assert rec.lines() == ["/tmp", *sorted([unique_name, *sandbox.kept_names])]
 
 
 @pytest.mark.trio
@@ -78,64 +79,83 @@ async def test_user_namespace_keeps_the_callers_uid(env_tmp: Path, namespace: Sa
     assert not Path("/tmp", unique_name).exists()
 
 
-@pytest.mark.trio
-async def test_a_needed_path_under_tmp_falls_back_to_tmpdir(env_tmp: Path, tmp_path: Path) -> None:
-    code_dir = tempfile.mkdtemp(prefix="lambdatui-code-", dir="/tmp")
+@pytest.fixture
+def folder_in_tmp() -> Iterator[Path]:
+    """A folder directly in the host's /tmp, as a checkout or a virtualenv cloned there, removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="lambdatui-code-", dir="/tmp"))
     try:
-        # code_dir first: the note names the first hidden path, and PY too lies under /tmp in a checkout there.
-        sandbox = Sandbox.create(env_tmp, [code_dir, PY])
+        yield folder
     finally:
-        os.rmdir(code_dir)
-    assert sandbox.mode == "tmpdir"
+        shutil.rmtree(folder)
+
+
+@pytest.mark.trio
+async def test_a_needed_path_under_tmp_is_seen_read_only_in_a_private_tmp(env_tmp: Path, namespace: Sandbox,
+                                                                         folder_in_tmp: Path) -> None:
+    code = folder_in_tmp / "code"
+    code.mkdir()
+    (code / "data.txt").write_text("the host's\n")
+    sandbox = Sandbox.create(env_tmp, [str(code), PY])
+    assert sandbox.mode == "mount-namespace"
+    assert str(folder_in_tmp) in sandbox.kept  # the folder directly in /tmp that holds it: what it imports too
     assert sandbox.note is not None and "\n" not in sandbox.note
-    assert code_dir in sandbox.note and "absolute /tmp paths" in sandbox.note
+    assert f"the host's {folder_in_tmp}" in sandbox.note and f"need {code} from there" in sandbox.note
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
-            h = sup.spawn(sh('echo data > "$TMPDIR/file"; echo "$TMPDIR $TEMP $TMP"'))
+            h = sup.spawn(sh(f'cat {code}/data.txt; {{ echo x > {code}/new.txt; }} 2>/dev/null || echo refused; echo own > /tmp/own; '
+                             'ls /tmp'))
             await rec.wait_exit(h)
-    assert (env_tmp / "file").read_text() == "data\n"
-    assert rec.lines() == [f"{env_tmp} {env_tmp} {env_tmp}"]
+    assert rec.lines() == ["the host's", "refused", *sorted(["own", *sandbox.kept_names])]
+    assert not (code / "new.txt").exists()
+    assert (env_tmp / "own").read_text() == "own\n" and not Path("/tmp/own").exists()
+    # On the host's side, the environment's /tmp holds only where the folder sat (the debugger leaves it out).
+    assert sorted(os.listdir(env_tmp)) == sorted(["own", *sandbox.kept_names])
+    assert sandbox.kept_names >= {folder_in_tmp.name}
 
 
-def test_paths_reaching_tmp_through_a_symlink_count(env_tmp: Path) -> None:
+def test_only_tmp_itself_cannot_be_kept_and_then_tmp_is_shared(env_tmp: Path) -> None:
+    sandbox = Sandbox.create(env_tmp, ["/tmp"])
+    assert sandbox.mode == "tmpdir" and sandbox.kept == ()
+    assert sandbox.note is not None and "/tmp lies under /tmp" in sandbox.note and "absolute /tmp paths" in sandbox.note
+
+
+def test_paths_reaching_tmp_through_a_symlink_count(env_tmp: Path, namespace: Sandbox, folder_in_tmp: Path) -> None:
     base = "/var/tmp" if os.path.isdir("/var/tmp") else str(Path.home())
     outside = Path(tempfile.mkdtemp(prefix="lambdatui-link-", dir=base))
     try:
         link = outside / "code"
-        target = tempfile.mkdtemp(prefix="lambdatui-code-", dir="/tmp")
-        link.symlink_to(target)
-        try:
-            assert Sandbox.create(env_tmp, [str(link)]).mode == "tmpdir"
-        finally:
-            os.rmdir(target)
+        link.symlink_to(folder_in_tmp)
+        assert str(folder_in_tmp) in Sandbox.create(env_tmp, [str(link)]).kept
     finally:
         shutil.rmtree(outside)
 
 
-def test_a_scripts_interpreter_under_tmp_falls_back_to_tmpdir(env_tmp: Path, code_dir: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_scripts_interpreter_under_tmp_is_kept(env_tmp: Path, code_dir: Path, namespace: Sandbox,
+                                                 folder_in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A custom runtime's bootstrap names its interpreter on the #! line: the kernel execs that inside the
-    # namespace, so a private /tmp would hide a virtualenv's python under /tmp and the runtime could not start.
-    under_tmp = tempfile.mkdtemp(prefix="lambdatui-venv-", dir="/tmp")
-    try:
-        python = Path(under_tmp, "python3")
-        python.symlink_to(sys.executable)
-        bootstrap = code_dir / "bootstrap"
-        bootstrap.write_text(f"#!{python}\nprint('hi')\n")
-        sandbox = Sandbox.create(env_tmp, [str(code_dir), str(bootstrap)])
-        assert sandbox.mode == "tmpdir"
-        assert sandbox.note is not None and f"{python} lies under /tmp" in sandbox.note
+    # namespace, so a private /tmp alone would hide a virtualenv's python under /tmp and the runtime could not start.
+    python = folder_in_tmp / "python3"
+    python.symlink_to(sys.executable)
+    bootstrap = code_dir / "bootstrap"
+    bootstrap.write_text(f"#!{python}\nprint('hi')\n")
+    sandbox = Sandbox.create(env_tmp, [str(code_dir), str(bootstrap)])
+    assert sandbox.mode == "mount-namespace" and str(folder_in_tmp) in sandbox.kept
+    assert sandbox.note is not None and f"need {python} from there" in sandbox.note
 
-        # `#!/usr/bin/env python3` finds it on PATH, as the child would.
-        bootstrap.write_text("#!/usr/bin/env -S python3 -u\nprint('hi')\n")
-        monkeypatch.setenv("PATH", f"{under_tmp}:{os.environ.get('PATH', '')}")
-        assert Sandbox.create(env_tmp, [str(bootstrap)]).mode == "tmpdir"
-    finally:
-        shutil.rmtree(under_tmp)
+    # `#!/usr/bin/env python3` finds it on PATH, as the child would.
+    bootstrap.write_text("#!/usr/bin/env -S python3 -u\nprint('hi')\n")
+    monkeypatch.setenv("PATH", f"{folder_in_tmp}:{os.environ.get('PATH', '')}")
+    assert str(folder_in_tmp) in Sandbox.create(env_tmp, [str(bootstrap)]).kept
     # An interpreter outside /tmp hides nothing.
     bootstrap.write_text("#!/bin/sh\necho hi\n")
     assert sandbox_module.script_interpreters(str(bootstrap)) == ["/bin/sh"]
     assert sandbox_module.script_interpreters(str(code_dir)) == []
+
+
+def test_kept_folders_are_the_entries_directly_in_tmp() -> None:
+    assert sandbox_module.kept_folders(["/tmp/a/b/c", "/usr/bin/python3", "/tmp/a/d", "/tmp/f"]) == ("/tmp/a", "/tmp/f")
+    assert sandbox_module.kept_folders([]) == ()
+    assert sandbox_module.kept_folders(["/tmp/x", "/tmp"]) is None
 
 
 def test_probe_failure_falls_back_with_the_reason(env_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +201,7 @@ def test_one_program_answers_both_the_namespace_and_the_layout_question(env_tmp:
         pytest.skip(f"no mount namespace here: {why_not}")
     monkeypatch.setattr(namespaces, "_probe_cache", {})
     monkeypatch.setattr(namespaces, "_layout_cache", {})
-    monkeypatch.setattr(namespaces, "run_probe", lambda *args: asked.append(args) or real(*args))
+    monkeypatch.setattr(namespaces, "run_probe", lambda *args, **kwargs: asked.append(args) or real(*args, **kwargs))
     sandbox = Sandbox.create(env_tmp, ["/bin/sh"], files=_code(env_tmp))
     assert sandbox.mode == "mount-namespace" and sandbox.layout is not None, sandbox
     assert len(asked) == 1, asked  # the real kernel said yes to /tmp and /var/task at once

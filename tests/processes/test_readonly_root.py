@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lambdatui.processes import Sandbox, linux, namespaces
+from lambdatui.processes.sandbox import kept_folders
 from lambdatui.processes.filesystem import FileSystemLayout
 from lambdatui.processes.readonly_root import STEP, MountPoint, mount_points, readonly_step, to_remount
 from sandbox_support import DEVICE_PROBE
@@ -180,8 +181,9 @@ def in_dev() -> Iterator[tuple[str, str]]:
 
 def test_in_the_namespace_dev_is_read_only_and_its_devices_stay_usable(state: Path,
                                                                        in_dev: tuple[str, str]) -> None:
+    # This interpreter, in a checkout cloned under /tmp, stays in sight over the private /tmp.
     setup = namespaces.namespace_setup(STRATEGY, state / "env" / "tmp", hosts_file=state / "env" / "hosts",
-                                       writable=[state])
+                                       writable=[state], kept=kept_folders([sys.executable]) or ())
     host_namespace = os.stat("/proc/self/ns/mnt").st_ino
     status, out, failure = _run([sys.executable, "-c", DEVICES, str(host_namespace), *in_dev], setup)
     assert status == 0, failure

@@ -1,8 +1,9 @@
-"""The debugger says in full when the environment shares the host's /tmp: in the /tmp panel and in the log.
+"""The debugger says what of the host's /tmp the function sees: in the /tmp panel, which leaves the host's folder out
+of the function's listing, and in full in the log.
 
-The real app with the real backend (`build_debugger`, as `lambdatui PATH` builds it), on a function
-written under pytest's `tmp_path`, which lies under /tmp: a private /tmp would hide the code, so
-lambdatui falls back to TMPDIR. The function writes nothing, so the host's /tmp is left as it was.
+The real app with the real backend (`build_debugger`, as `lambdatui PATH` builds it), on a function run by an
+interpreter under /tmp (as in a virtualenv cloned there): a private /tmp alone would hide it, so the folder in
+/tmp that holds it is seen again, read-only, in the environment's /tmp. The function writes only its own /tmp.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Callable
 
 import pytest
 from _host import screen_lines
+from sandbox_support import expected_sandbox
 from textual.pilot import Pilot
 
 from lambdatui.config import resolve_function
 from lambdatui.model.facts import LAMBDATUI
-from lambdatui.processes.sandbox import lies_under_tmp
 from lambdatui.tui import build_debugger
 from lambdatui.ui.widgets import LogView, TmpView
 
@@ -50,25 +51,30 @@ def squeezed(text: str) -> str:
     return "".join(text.split())
 
 
-async def test_the_tmp_panel_and_the_log_give_the_whole_note(tmp_path: Path) -> None:
-    if not lies_under_tmp(tmp_path):
-        pytest.skip(f"pytest's tmp_path ({tmp_path}) is not under /tmp (TMPDIR): the environment would not share it")
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "handler.py").write_text("def handler(event, context):\n    return {}\n")
-    app = build_debugger(resolve_function(str(code / "handler.py")))
+async def test_the_tmp_panel_and_the_log_say_what_of_the_hosts_tmp_is_seen(code_dir: Path,
+                                                                            python_under_tmp: Path) -> None:
+    if expected_sandbox(code_dir).mode != "mount-namespace":
+        pytest.skip("no private /tmp here: the function sees the host's")
+    (code_dir / "handler.py").write_text("open('/tmp/own-file', 'w').close()\n\n\n"
+                                         "def handler(event, context):\n    return {}\n")
+    folder = str(python_under_tmp.parents[1])
+    app = build_debugger(resolve_function(str(code_dir / "handler.py"), python=str(python_under_tmp)))
     try:
         async with app.run_test(size=SIZE) as pilot:
             try:
-                await until(pilot, lambda: app.snapshot is not None and app.snapshot.sandbox_note is not None,
-                            "a snapshot with the sandbox note")
-                note = app.snapshot.sandbox_note
-                assert note.startswith(f"/tmp is not isolated: {code} lies under /tmp"), note
-                assert "absolute /tmp paths reach the host's /tmp" in note
-
+                await until(pilot, lambda: app.snapshot is not None and app.snapshot.environment.held_at is not None,
+                            "the opening hold")
+                await pilot.press("c")  # Init runs on: the function writes its file
+                await until(pilot, lambda: app.snapshot.tmp is not None and bool(app.snapshot.tmp.entries),
+                            "a snapshot listing the function's /tmp")
+                shown = app.snapshot.sandbox_note
+                assert shown.startswith(f"the host's {folder}") and shown.endswith(" seen here too (read-only)"), shown
+                # The function's own file is listed; the host's folder, which it did not make, is not.
+                assert [entry.path for entry in app.snapshot.tmp.entries] == ["/tmp/own-file"]
                 panel = app.query_one(TmpView)
-                await until(pilot, lambda: squeezed("note: " + note) in squeezed(region_text(pilot, panel)),
-                            "the /tmp panel to show the whole note")
+                await until(pilot, lambda: squeezed("note: " + shown) in squeezed(region_text(pilot, panel)),
+                            "the /tmp panel to show the note")
+                note = f"the processes need {python_under_tmp} from there, which a private /tmp alone would hide"
 
                 logs = app.query_one(LogView)
                 await until(pilot, lambda: any(note in line for line in logs.visible_lines()),
