@@ -1,20 +1,38 @@
 """For tests whose function writes absolute /tmp paths: they need the environment's private /tmp.
 
-lambdatui gives one only where a mount namespace can be made and nothing the children need lies under
-/tmp; elsewhere (a checkout or virtualenv under /tmp, say) it falls back to TMPDIR, and an absolute
-/tmp path is the host's /tmp. Such a test then skips, saying why (the `private_tmp` fixture in
-conftest.py), instead of writing into the host's /tmp. Tests that only need *a* temp dir write to
+lambdatui gives one wherever a mount namespace can be made (what the children need from the host's /tmp, a
+checkout or virtualenv cloned there, is seen in it again: `host_folders_in_tmp`); elsewhere it falls back to
+TMPDIR, and an absolute /tmp path is the host's /tmp. Such a test then skips, saying why (the `private_tmp` fixture
+in conftest.py), instead of writing into the host's /tmp. Tests that only need *a* temp dir write to
 `tempfile.gettempdir()`, which follows TMPDIR, and run in both modes.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from lambdatui.config import resolve_function
 from lambdatui.processes.filesystem import FunctionFiles
-from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.sandbox import Sandbox, kept_folders
+
+
+def host_folders_in_tmp() -> frozenset[str]:
+    """The names a checkout cloned under /tmp puts in every environment's /tmp: the folders directly in /tmp that hold
+    this interpreter and lambdatui, seen there again read-only (Sandbox.kept); none for a checkout elsewhere."""
+    import lambdatui
+
+    return frozenset(os.path.basename(path) for path in
+                     kept_folders([sys.executable, os.path.dirname(lambdatui.__file__)]) or ())
+
+
+def without_host_folders(names: Iterable[str]) -> list[str]:
+    """`names` (a listing of an environment's /tmp) less `host_folders_in_tmp`."""
+    host = host_folders_in_tmp()
+    return [name for name in names if name not in host]
 
 
 def expected_sandbox(code_dir: Path) -> Sandbox:

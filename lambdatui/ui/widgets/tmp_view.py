@@ -104,14 +104,17 @@ class TmpView(CursorPanel):
     def _built_rows(self, width: int) -> list[Content]:
         snapshot = self._snapshot
         rows: list[Content] = []
-        if snapshot is not None and snapshot.sandbox_note:
+        # The /tmp panel's note: why /tmp is the host's (shared), first; where the host's folders are seen in a /tmp of
+        # the environment's own, after the listing, which they are not part of.
+        note = snapshot.sandbox_note if snapshot is not None else None
+        shared = note is not None and snapshot is not None and snapshot.sandbox_mode != "mount-namespace"
+        if note and shared:
             # Wrapped, never cut: why /tmp is shared, and that absolute /tmp paths reach the host's, is all of it.
-            note = Content.assemble(("note: ", "bold $warning"), (one_line(snapshot.sandbox_note), "$warning"))
-            rows += note.wrap(width)
+            rows += Content.assemble(("note: ", "bold $warning"), (one_line(note), "$warning")).wrap(width)
         tmp = snapshot.tmp if snapshot is not None else None
         if tmp is None:
             rows.append(Content.styled("/tmp is listed after each phase, once the environment exists.", "dim italic"))
-            return rows
+            return rows + self._seen_note(note if not shared else None, width)
         rows.append(_summary(tmp))
         if not tmp.entries:
             rows.append(Content.styled("/tmp is empty: a new environment starts with an empty /tmp, "
@@ -135,4 +138,10 @@ class TmpView(CursorPanel):
             rows.append(Content.styled(f"removed since the previous listing ({len(tmp.removed)}):", "bold $error"))
             by = f"  removed by {phase_name(tmp.by)}"
             rows += [Content.assemble("  ", (one_line(path), "strike $error"), (by, "dim")) for path in tmp.removed]
-        return rows
+        return rows + self._seen_note(note if not shared else None, width)
+
+    @staticmethod
+    def _seen_note(note: Optional[str], width: int) -> list[Content]:
+        if not note:
+            return []
+        return Content.assemble(("note: ", "bold"), (one_line(note), "dim")).wrap(width)
