@@ -68,7 +68,7 @@ async def test_tmp_paths_are_attributed_to_the_phase_that_wrote_them_and_survive
         kept = attribution(dbg)
         assert kept["/tmp/a"][1:3] == (rid1, rid2) and kept["/tmp/b"][1:3] == (rid2, rid2)
         third, report = await dbg.invoke()
-        assert report.cold and payload(third) == ["a", "at_import", "b"]
+        assert report.cold and without_host_folders(payload(third)) == ["a", "at_import", "b"]
         assert dbg.tmp_paths()["/tmp/a"].created_by == rid1
 
 
