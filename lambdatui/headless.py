@@ -4,6 +4,7 @@ and `replay` (run a scenario file and check it)."""
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 from typing import TYPE_CHECKING, Awaitable, Callable, Optional, TextIO
 
@@ -83,6 +84,10 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             signals.cancel_scope.cancel()
         if body.cancelled_caught:
             failures += 1
+            name = signal.Signals(stop_now.first).name if stop_now.first is not None else "a signal"
+            print(format_line(f.LogLine(f.LAMBDATUI, f"Stopped by {name}: the invoke in flight was answered as the "
+                                        "environment shut down (Sandbox.Failure), and nothing was printed for it")),
+                  file=err, flush=True)
 
     # Log lines never block the host, whoever reads stderr (the result on stdout is what the caller waits for).
     with nonblocking_stderr() as err:

@@ -169,6 +169,8 @@ class StopNow:
 
     def __init__(self) -> None:
         self.event = trio.Event()
+        self.first: Optional[int] = None
+        """The signal that began the graceful stop."""
         self.signal: Optional[int] = None
         # `serve`'s wait for the accepted Event invokes, while it lasts: a second signal ends only that wait, and
         # the shutdown that follows is still graceful (a third signal stops it at once).
@@ -202,6 +204,8 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
         async for number in signals:
             if not scope.cancel_called:
                 scope.cancel()
+                if again is not None:
+                    again.first = number
                 if again is None:
                     return
             elif again is not None and again.draining is not None and not again.draining.cancel_called:

@@ -142,6 +142,9 @@ def test_signal_with_an_invoke_in_flight(code_dir: Path, command: str, sig: int)
     assert outcome["early"]["tracebacks"] == [] and outcome["early"]["left"] == {}, outcome
     if command == "serve":
         assert outcome["early"]["answer"] == (200, "Unhandled", "Sandbox.Failure"), outcome
+    else:  # nothing on stdout: stderr says why
+        said = f"Stopped by {signal.Signals(sig).name}: the invoke in flight was answered as the environment shut down"
+        assert all(said in live.stderr for live in lives.values()), {m: live.stderr[-2000:] for m, live in lives.items()}
 
 
 @pytest.mark.parametrize("command", ["serve", "invoke"])
