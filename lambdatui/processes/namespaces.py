@@ -149,7 +149,9 @@ class _KeepStep:
     virtualenv it only runs from."""
 
     def __init__(self, kept: Sequence[str]) -> None:
+        assert linux.LIBC is not None  # namespace_setup has checked
         self.kept = [(os.fsencode(path), path, os.path.isdir(path)) for path in kept]
+        self.mount, self.check = linux.LIBC.mount, linux.check_call  # resolved here, in the parent (see above)
         self.fd_path = b"/proc/self/fd/%d"
         self.bind_tree = linux.MS_BIND | linux.MS_REC
 
@@ -157,7 +159,7 @@ class _KeepStep:
         return [os.open(raw, os.O_PATH | os.O_CLOEXEC) for raw, _, _ in self.kept]
 
     def bind(self, held: list[int]) -> None:
-        mount, check = linux.LIBC.mount, linux.check_call  # type: ignore[union-attr]
+        mount, check = self.mount, self.check
         for fd, (raw, path, folder) in zip(held, self.kept):
             try:
                 if folder:
