@@ -250,7 +250,7 @@ class HostGuest:
                     self._refocus(number)
                 if type(fact) not in _LINES:
                     # A burst's slower pace is for its lines: a step of the lifecycle (the invoke's result, a hold)
-                    # is what the user waits for, and comes at the quiet pace.
+                    # is what the user waits for, and is handed over as soon as the ceiling allows (`_step_due`).
                     self._stepped = True
                     if self._coalescing is not None:
                         self._coalescing.deadline = min(self._coalescing.deadline, self._step_due())
