@@ -1,7 +1,9 @@
-"""A tiny host App per widget, and the screen as plain text, for the widget tests."""
+"""A tiny host App per widget, and the screen as plain text, for the widget tests; the real debugger run and ended
+as a test must end it (`running_debugger`)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from contextlib import asynccontextmanager
@@ -70,3 +72,36 @@ async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout
         if time.monotonic() > deadline:
             pytest.fail(f"waited {timeout} s for {what}; the screen shows:\n{screen_text(pilot)}")
         await pilot.pause(POLL_S)
+
+
+# The real debugger (build_debugger's app, with its backend) gets longer: a cold start and a host's shutdown.
+REAL_WAIT_S = 10.0
+
+
+async def until_exited(pilot: Pilot, timeout: float = REAL_WAIT_S) -> None:
+    """Until the app has exited: its return code is the state to wait on."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    while app.return_code is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the app did not exit within {timeout} s")
+        await pilot.pause(POLL_S)
+
+
+@asynccontextmanager
+async def running_debugger(app: App, size: tuple[int, int]) -> AsyncIterator[Pilot]:
+    """`app` (the real debugger) run for the test; then quit through the quit action, the only way out that stops
+    the host (a modal may be open: `q` would be typed into it), and its backend awaited until stopped."""
+    try:
+        async with app.run_test(size=size, notifications=True) as pilot:
+            try:
+                yield pilot
+            finally:
+                if app.return_code is None:
+                    await app.run_action("quit")
+                    await until_exited(pilot)
+    finally:
+        backend = getattr(app, "backend", None)
+        if backend is not None:
+            backend.stop()  # a no-op once the host has stopped
+            await asyncio.wait_for(backend.wait_stopped(), REAL_WAIT_S)

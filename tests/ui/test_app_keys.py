@@ -10,7 +10,6 @@ by a deadline. Every test ends by quitting with `q`, the only way out that stops
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, Optional
 
 import pytest
-from _host import screen_text
+from _host import running_debugger, screen_text, until_exited
 from proc_tree import command_line, descendants, wait_all_gone
 from textual.pilot import Pilot
 
@@ -127,16 +126,6 @@ def notifications(pilot: Pilot) -> list[str]:
     return [n.message for n in pilot.app._notifications]
 
 
-async def until_exited(pilot: Pilot, timeout: float = WAIT_S) -> None:
-    """Until the app has exited: its return code is the state to wait on."""
-    app = pilot.app
-    deadline = time.monotonic() + timeout
-    while app.return_code is None:
-        if time.monotonic() > deadline:
-            pytest.fail(f"the app did not exit within {timeout} s")
-        await pilot.pause(POLL_S)
-
-
 async def quit_app(pilot: Pilot, timeout: float = WAIT_S) -> None:
     """Press q on the main screen and wait until the app has exited."""
     assert len(pilot.app.screen_stack) == 1, f"q would go to {pilot.app.screen!r}, not the main screen"
@@ -159,19 +148,9 @@ async def running(sample: str = "counter", *, timeout_s: int = 3, record: Option
 @asynccontextmanager
 async def running_app(app: LambdaTuiApp) -> AsyncIterator[Pilot]:
     """`running`, for a debugger composed by the test."""
-    try:
-        async with app.run_test(size=SIZE, notifications=True) as pilot:
-            try:
-                await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
-                yield pilot
-            finally:
-                if app.return_code is None:
-                    await app.run_action("quit")  # a modal may be open: q would be typed into it
-                    await until_exited(pilot)
-    finally:
-        if app.backend is not None:
-            app.backend.stop()  # a no-op once the host has stopped
-            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+    async with running_debugger(app, SIZE) as pilot:
+        await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
+        yield pilot
 
 
 async def continued(pilot: Pilot) -> DebuggerSnapshot:

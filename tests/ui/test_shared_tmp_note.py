@@ -8,13 +8,12 @@ interpreter under /tmp (as in a virtualenv cloned there): a private /tmp alone w
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from _host import screen_lines
+from _host import running_debugger, screen_lines
 from sandbox_support import expected_sandbox
 from textual.pilot import Pilot
 
@@ -59,32 +58,21 @@ async def test_the_tmp_panel_and_the_log_say_what_of_the_hosts_tmp_is_seen(code_
                                          "def handler(event, context):\n    return {}\n")
     folder = str(python_under_tmp.parents[1])
     app = build_debugger(resolve_function(str(code_dir / "handler.py"), python=str(python_under_tmp)))
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            try:
-                await until(pilot, lambda: app.snapshot is not None and app.snapshot.environment.held_at is not None,
-                            "the opening hold")
-                await pilot.press("c")  # Init runs on: the function writes its file
-                await until(pilot, lambda: app.snapshot.tmp is not None and bool(app.snapshot.tmp.entries),
-                            "a snapshot listing the function's /tmp")
-                shown = app.snapshot.sandbox_note
-                assert shown.startswith(f"the host's {folder}") and shown.endswith(" seen here too (read-only)"), shown
-                # The function's own file is listed; the host's folder, which it did not make, is not.
-                assert [entry.path for entry in app.snapshot.tmp.entries] == ["/tmp/own-file"]
-                panel = app.query_one(TmpView)
-                await until(pilot, lambda: squeezed("note: " + shown) in squeezed(region_text(pilot, panel)),
-                            "the /tmp panel to show the note")
-                note = f"the processes need {python_under_tmp} from there, which a private /tmp alone would hide"
+    async with running_debugger(app, SIZE) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.environment.held_at is not None,
+                    "the opening hold")
+        await pilot.press("c")  # Init runs on: the function writes its file
+        await until(pilot, lambda: app.snapshot.tmp is not None and bool(app.snapshot.tmp.entries),
+                    "a snapshot listing the function's /tmp")
+        shown = app.snapshot.sandbox_note
+        assert shown.startswith(f"the host's {folder}") and shown.endswith(" seen here too (read-only)"), shown
+        # The function's own file is listed; the host's folder, which it did not make, is not.
+        assert [entry.path for entry in app.snapshot.tmp.entries] == ["/tmp/own-file"]
+        panel = app.query_one(TmpView)
+        await until(pilot, lambda: squeezed("note: " + shown) in squeezed(region_text(pilot, panel)),
+                    "the /tmp panel to show the note")
+        note = f"the processes need {python_under_tmp} from there, which a private /tmp alone would hide"
 
-                logs = app.query_one(LogView)
-                await until(pilot, lambda: any(note in line for line in logs.visible_lines()),
-                            f"the log to carry the note as a [{LAMBDATUI}] line")
-            finally:
-                await app.run_action("quit")
-                deadline = time.monotonic() + WAIT_S
-                while app.return_code is None and time.monotonic() < deadline:
-                    await pilot.pause(POLL_S)
-    finally:
-        if app.backend is not None:
-            app.backend.stop()  # a no-op once the host has stopped
-            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+        logs = app.query_one(LogView)
+        await until(pilot, lambda: any(note in line for line in logs.visible_lines()),
+                    f"the log to carry the note as a [{LAMBDATUI}] line")

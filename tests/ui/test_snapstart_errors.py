@@ -7,14 +7,13 @@ The helpers are the key tests' (`test_app_keys.py`): bounded waits on the app's 
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
-from _host import screen_text
-from test_app_keys import SIZE, WAIT_S, held_at, until, until_exited
+from _host import running_debugger, screen_text
+from test_app_keys import SIZE, held_at, until
 
 from lambdatui.config import resolve_function
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -45,27 +44,17 @@ async def test_a_failed_restore_is_shown_as_the_invoke_apis_error_not_a_function
     # This interpreter has snapshot_restore_py; the function must import it too.
     app = build_debugger(resolve_function(str(handler), timeout_s=3, python=sys.executable),
                          fleet=FleetOptions(snapstart=True))
-    try:
-        async with app.run_test(size=SIZE, notifications=True) as pilot:
-            try:
-                await until(pilot, held_at(Boundary.INIT_FUNCTION), "the snapshot's Init held at init.function")
-                await pilot.press("c")
-                await until(pilot, lambda s: any(line.state is EnvState.SNAPSHOT for line in s.environments),
-                            "the snapshot to be taken")
-                await pilot.press("i")
-                shown = await until(pilot, lambda s: s.last_result is not None
-                                    and s.last_result.error_type == "SnapStartException", "the failed restore")
-                assert shown.last_result is not None and shown.last_result.api_status == 400
-                await until(pilot, lambda s: "Invoke API error 400: SnapStartException" in screen_text(pilot),
-                            "the result's title")
-                header = app.query_one(HeaderBar).render().plain
-                assert "Invoke API error 400: SnapStartException" in header, header
-                assert "function error: SnapStartException" not in screen_text(pilot) + header
-            finally:
-                if app.return_code is None:
-                    await app.run_action("quit")
-                    await until_exited(pilot)
-    finally:
-        if app.backend is not None:
-            app.backend.stop()
-            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+    async with running_debugger(app, SIZE) as pilot:
+        await until(pilot, held_at(Boundary.INIT_FUNCTION), "the snapshot's Init held at init.function")
+        await pilot.press("c")
+        await until(pilot, lambda s: any(line.state is EnvState.SNAPSHOT for line in s.environments),
+                    "the snapshot to be taken")
+        await pilot.press("i")
+        shown = await until(pilot, lambda s: s.last_result is not None
+                            and s.last_result.error_type == "SnapStartException", "the failed restore")
+        assert shown.last_result is not None and shown.last_result.api_status == 400
+        await until(pilot, lambda s: "Invoke API error 400: SnapStartException" in screen_text(pilot),
+                    "the result's title")
+        header = app.query_one(HeaderBar).render().plain
+        assert "Invoke API error 400: SnapStartException" in header, header
+        assert "function error: SnapStartException" not in screen_text(pilot) + header

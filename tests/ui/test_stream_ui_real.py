@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
-from _host import screen_text
+from _host import running_debugger, screen_text
 from botocore.eventstream import EventStreamBuffer
-from test_app_keys import SIZE, WAIT_S, frozen_idle, held_at, shows, until, until_exited
+from test_app_keys import SIZE, frozen_idle, held_at, shows, until
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -41,21 +41,11 @@ async def debugging_the_stream_sample() -> AsyncIterator[Pilot]:
     end through the quit action, the only way out that stops the host."""
     config = resolve_function(str(STREAM), timeout_s=30)
     app = build_debugger(config, invoke_port=0)
-    try:
-        async with app.run_test(size=SIZE, notifications=True) as pilot:
-            try:
-                await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
-                await pilot.press("c")
-                await until(pilot, frozen_idle, "Init to finish and the environment to freeze")
-                yield pilot
-            finally:
-                if app.return_code is None:
-                    await app.run_action("quit")
-                    await until_exited(pilot)
-    finally:
-        if app.backend is not None:
-            app.backend.stop()
-            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+    async with running_debugger(app, SIZE) as pilot:
+        await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
+        await pilot.press("c")
+        await until(pilot, frozen_idle, "Init to finish and the environment to freeze")
+        yield pilot
 
 
 def invoke_from_the_panel(pilot: Pilot, event: dict) -> None:

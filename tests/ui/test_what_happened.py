@@ -7,7 +7,6 @@ Generated functions live in the `code_dir` fixture, never under /tmp.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import textwrap
 from contextlib import asynccontextmanager
@@ -15,10 +14,9 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
-from _host import hosted, screen_lines, screen_text
+from _host import hosted, running_debugger, screen_lines, screen_text
 from test_app_keys import (
     SIZE,
-    WAIT_S,
     continued,
     frozen_idle,
     held_at,
@@ -26,7 +24,6 @@ from test_app_keys import (
     notifications,
     shows,
     until,
-    until_exited,
     until_true,
 )
 from textual.pilot import Pilot
@@ -53,19 +50,9 @@ SAMPLES = REPO / "sample_functions"
 async def debugging(handler: Path, *, timeout_s: int = 3) -> AsyncIterator[Pilot]:
     """`lambdatui HANDLER`, held at init.extensions as it opens; quit (stopping every process) when done."""
     app = build_debugger(resolve_function(str(handler), timeout_s=timeout_s))
-    try:
-        async with app.run_test(size=SIZE, notifications=True) as pilot:
-            try:
-                await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
-                yield pilot
-            finally:
-                if app.return_code is None:
-                    await app.run_action("quit")
-                    await until_exited(pilot)
-    finally:
-        if app.backend is not None:
-            app.backend.stop()
-            await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+    async with running_debugger(app, SIZE) as pilot:
+        await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
+        yield pilot
 
 
 def app_of(pilot: Pilot) -> LambdaTuiApp:
