@@ -75,7 +75,12 @@ class FunctionUrl:
                 stream.abandon()  # gone before anything was written
                 return None
             if stream.started.is_set():
-                return await self._stream(exchange, stream, invoke, label, request_id)
+                answer = await self._stream(exchange, stream, invoke, label, request_id)
+                if answer is not None:
+                    # Decided while the function may stream on (a bad prelude): written now, not once the nursery
+                    # has waited for the invoke's end (HTTP/1.0 and HEAD, whose framing shapes it, still wait).
+                    exchange.answer_now(answer)
+                return answer
         return self._buffered(invoke, label, request_id)  # it ended without streaming
 
     # ------------------------------------------------------------------ a whole answer

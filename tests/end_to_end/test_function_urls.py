@@ -10,6 +10,7 @@ import base64
 import json
 import re
 import socket
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Optional
@@ -204,6 +205,55 @@ async def test_a_stream_that_fails_midway_is_cut() -> None:
         after = await client.get("/?chunks=1")
     assert after.status_code == 200 and after.text == "chunk 0\n"
     assert any("function URL GET /: response cut, the function failed mid-stream (StreamFailed)" in text
+               for text in log.texts(f.LAMBDATUI)), log.dump()
+
+
+# Streams a prelude that is not JSON (then its 8 NUL bytes), then holds the stream until the gate file exists.
+BAD_PRELUDE_THEN_GATE = """#!{python}
+import http.client, os, socket, time
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+nexts = http.client.HTTPConnection(host, int(port))
+while True:
+    nexts.request("GET", "/2018-06-01/runtime/invocation/next")
+    answer = nexts.getresponse()
+    answer.read()
+    request_id = answer.getheader("Lambda-Runtime-Aws-Request-Id")
+    raw = socket.create_connection((host, int(port)))
+    piece = b"not json" + b"\\0" * 8 + b"body"
+    raw.sendall(("POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\\r\\nHost: x\\r\\n"
+                 "Lambda-Runtime-Function-Response-Mode: streaming\\r\\nTransfer-Encoding: chunked\\r\\n"
+                 "Content-Type: application/vnd.awslambda.http-integration-response\\r\\n\\r\\n"
+                 % request_id).encode() + b"%x\\r\\n%s\\r\\n" % (len(piece), piece))
+    print("bad prelude sent", flush=True)
+    while not os.path.exists({gate!r}):  # until the test, having its answer, lets the function end
+        time.sleep(0.005)
+    raw.sendall(b"0\\r\\n\\r\\n")
+    raw.recv(65536)
+    raw.close()
+"""
+
+
+@pytest.mark.trio
+async def test_a_bad_prelude_is_a_502_at_once_not_when_the_function_ends(code_dir: Path) -> None:
+    # The 502 was decided as soon as the prelude was read, but written only once the invoke ended: a function that
+    # streams on for minutes kept its client waiting for minutes for an answer it already had.
+    gate = code_dir / "gate"
+    bootstrap = code_dir / "bootstrap"
+    bootstrap.write_text(BAD_PRELUDE_THEN_GATE.format(python=sys.executable, gate=str(gate)))
+    bootstrap.chmod(0o755)
+    async with served(bootstrap) as (running, client, log):
+        try:
+            response = await client.get("/page")
+            # The function still streams (on main the answer came only once it had timed out, after 3 s).
+            assert not any(isinstance(fact, f.InvocationCompleted) for fact in log.facts), log.dump()
+        finally:
+            gate.touch()
+        await log.wait_for(lambda: any(isinstance(fact, f.InvocationCompleted) for fact in log.facts))
+        after = await client.get("/again")  # the environment goes on
+    assert response.status_code == 502 and response.text == "Internal Server Error"
+    assert response.headers["x-amzn-requestid"]
+    assert after.status_code == 502
+    assert any("function URL GET /page: 502, the stream's prelude is not JSON" in text
                for text in log.texts(f.LAMBDATUI)), log.dump()
 
 
