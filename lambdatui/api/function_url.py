@@ -51,10 +51,10 @@ class FunctionUrl:
         body, too_large, truncated = await exchange.read_body(MAX_REQUEST_BYTES)
         if truncated:
             return None  # the client hung up before the end of its body: nothing runs, nobody to answer
+        request_id = new_uuid()  # every answer has one, a 413 too (as every AWS answer does), not only an invoke's
         if too_large:
-            return Answer(*fue.too_large_answer(MAX_REQUEST_BYTES))
+            return _answer(fue.too_large_answer(MAX_REQUEST_BYTES), request_id)
         head = exchange.head
-        request_id = new_uuid()
         trace_id = exchange.headers.get(_TRACE) or new_trace_id()
         (peer, _), (_, port) = exchange.addresses()
         fields = [*head.headers.items(), *head.repeated] if head.repeated else list(head.headers.items())
@@ -63,7 +63,7 @@ class FunctionUrl:
                                  port, time.time())
         event = fue.event_bytes(fue.url_event(request))
         if len(event) > MAX_REQUEST_BYTES:  # a binary body grows by a third as base64
-            return Answer(*fue.too_large_answer(MAX_REQUEST_BYTES))
+            return _answer(fue.too_large_answer(MAX_REQUEST_BYTES), request_id)
         label = fue.label(head.method, head.target)
         stream = ResponseStream()
         invoke = RunningInvoke()

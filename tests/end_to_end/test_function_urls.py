@@ -127,6 +127,21 @@ async def test_a_request_over_6_mb_is_a_413() -> None:
     assert labels(log) == []  # nothing ran
 
 
+@pytest.mark.trio
+async def test_a_413_carries_a_request_id_as_every_answer_does() -> None:
+    # Every answer of a function URL carries x-amzn-RequestId (the README says so, and every AWS answer has one):
+    # the 413s had none.
+    async with served(WEB) as (running, client, log):
+        too_large = await client.post("/echo", content=b"x" * (6 * 1024 * 1024 + 200),
+                                      headers={"Content-Type": "text/plain"})
+        grown = await client.post("/echo", content=b"\0" * (5 * 1024 * 1024),
+                                  headers={"Content-Type": "application/octet-stream"})
+    for answer in (too_large, grown):
+        assert answer.status_code == 413
+        assert re.fullmatch(r"[0-9a-f-]{36}", answer.headers.get("x-amzn-requestid", "")), answer.headers
+    assert too_large.headers["x-amzn-requestid"] != grown.headers["x-amzn-requestid"]
+
+
 EVENT_SIZE = """import json
 
 
