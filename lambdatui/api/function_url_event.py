@@ -251,10 +251,12 @@ class PreludeReader:
     def feed(self, piece: bytes) -> Optional[tuple[int, Headers, bytes]]:
         self._buffer += piece
         end = self._buffer.find(PRELUDE_END)
+        # Past 16 KB whether its end came in the same piece or not: how the runtime's writes were cut must not
+        # decide whether a response is taken.
+        if end > MAX_PRELUDE_BYTES or (end < 0 and len(self._buffer) > MAX_PRELUDE_BYTES + len(PRELUDE_END)):
+            raise MalformedResponse(f"no prelude end (8 NUL bytes) in the stream's first {MAX_PRELUDE_BYTES} "
+                                    "bytes")
         if end < 0:
-            if len(self._buffer) > MAX_PRELUDE_BYTES + len(PRELUDE_END):
-                raise MalformedResponse(f"no prelude end (8 NUL bytes) in the stream's first {MAX_PRELUDE_BYTES} "
-                                        "bytes")
             return None
         try:
             prelude = json.loads(bytes(self._buffer[:end]))

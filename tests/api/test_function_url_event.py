@@ -216,3 +216,19 @@ def test_a_prelude_must_end_within_16_kb() -> None:
     assert reader.feed(b"{" + b" " * (fue.MAX_PRELUDE_BYTES - 1)) is None
     with pytest.raises(fue.MalformedResponse, match="16384"):
         reader.feed(b" " * 9)
+
+
+def test_the_16_kb_limit_does_not_depend_on_how_the_stream_was_cut() -> None:
+    # A prelude past 16 KB was refused when it came in pieces, but taken when its end came in the same piece as its
+    # first 16 KB: whether a function worked depended on how its writes reached the socket.
+    prelude = json.dumps({"statusCode": 200, "headers": {"x-big": "a" * fue.MAX_PRELUDE_BYTES}}).encode()
+    stream = prelude + fue.PRELUDE_END + b"body"
+    with pytest.raises(fue.MalformedResponse, match="16384"):
+        fue.PreludeReader().feed(stream)  # whole
+    pieces = fue.PreludeReader()
+    with pytest.raises(fue.MalformedResponse, match="16384"):
+        for start in range(0, len(stream), 4096):
+            pieces.feed(stream[start:start + 4096])
+    fits = json.dumps({"statusCode": 200, "headers": {"x-big": "a" * 16000}}).encode()
+    assert len(fits) <= fue.MAX_PRELUDE_BYTES
+    assert fue.PreludeReader().feed(fits + fue.PRELUDE_END + b"body") is not None
