@@ -28,9 +28,12 @@ scenario file (TOML):
                              max_concurrency = M (Managed Instances, as --max-concurrency)
   [[step]]                   one per step, run in order; each does exactly ONE of:
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>');
-                               invocation_type = "Event" sends it as an Event invoke
+                               invocation_type = "Event" sends it as an Event invoke;
+                               streamed = true takes the response as a stream (InvokeWithResponseStream,
+                               a function URL: a stream's 200 MB limit and errors), not buffered
     parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text);
-                               invocation_types = ["RequestResponse", "Event", ...] by position
+                               invocation_types = ["RequestResponse", "Event", ...], streams = [false,
+                               true, ...] by position
     event_file = "e.json"      the event from a file, relative to the scenario
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
@@ -49,7 +52,8 @@ scenario file (TOML):
                                the fleet: environments alive after the step, the rest counted during it
     response (JSON: a table, or JSON text; the keys it names must match, recursively, others are
     ignored, arrays compare whole), response_exact = true (the whole object must be equal),
-    error_type, cold, globals = { name = "repr" },
+    error_type, succeeded = true (it returned a response, whatever it holds), cold,
+    globals = { name = "repr" },
     tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...],
     telemetry = { extension = "name", types = ["platform.start", "function", "platform.report"] }
       (the Telemetry/Logs API record types that step's invoke sent that extension, in order; others may come

@@ -1,5 +1,6 @@
-"""A step's caller options (`client_context`, `qualifier`; a parallel step's `client_contexts`, `qualifiers`): what
-an invoke's caller sent besides the event that reaches the function, so that a replay sends it again."""
+"""A step's caller options (`client_context`, `qualifier`, `streamed`; a parallel step's `client_contexts`,
+`qualifiers`, `streams`): what an invoke's caller sent besides the event that reaches the function, and how it took
+the response, so that a replay invokes as it did."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from lambdatui.lambda_limits import QUALIFIER
 from lambdatui.scenario.model import NO_CALLER, Caller
 from lambdatui.scenario.values import json_text, to_json, type_name
 
-ONE = ("client_context", "qualifier")
-EACH = ("client_contexts", "qualifiers")
+ONE = ("client_context", "qualifier", "streamed")
+EACH = ("client_contexts", "qualifiers", "streams")
 KEYS = ONE + EACH
 
 
 def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
-    """An invoke step's `client_context = {...}` (or its JSON text) and `qualifier = "prod"`; any of these keys
-    where it does not belong is refused."""
+    """An invoke step's `client_context = {...}` (or its JSON text), `qualifier = "prod"` and `streamed = true`; any
+    of these keys where it does not belong is refused."""
     given = [key for key in KEYS if key in raw]
     if not given:
         return NO_CALLER
@@ -25,35 +26,41 @@ def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
         raise ValueError(f"{name}: {given[0]} goes with invoke, event_file or parallel, not with {kind}")
     wrong = [key for key in (ONE if kind == "parallel" else EACH) if key in raw]
     if wrong and kind == "parallel":
-        raise ValueError(f"{name}: {wrong[0]} goes with invoke or event_file; a parallel step takes {wrong[0]}s = "
-                         "[...], one for each event")
+        raise ValueError(f"{name}: {wrong[0]} goes with invoke or event_file; a parallel step takes "
+                         f"{EACH[ONE.index(wrong[0])]} = [...], one for each event")
     if wrong:
-        raise ValueError(f"{name}: {wrong[0]} goes with parallel = [...]; an invoke takes {wrong[0][:-1]}")
+        one = ONE[EACH.index(wrong[0])]
+        raise ValueError(f"{name}: {wrong[0]} goes with parallel = [...]; an invoke takes {one}")
     if kind == "parallel":
         return NO_CALLER  # each event's: parse_callers
     return Caller(_client_context(raw["client_context"], f"{name}: client_context") if "client_context" in raw
-                  else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"))
+                  else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"),
+                  _streamed(raw.get("streamed", False), f"{name}: streamed"))
 
 
 def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller, ...]:
-    """A parallel step's `client_contexts = [...]` and `qualifiers = [...]`, one for each of its `count` events ("" for
-    none); () when neither is given."""
+    """A parallel step's `client_contexts = [...]`, `qualifiers = [...]` and `streams = [...]`, one for each of its
+    `count` events ("" for none, false for a buffered invoke); () when none is given."""
     columns = []
+    defaults = {"client_contexts": None, "qualifiers": "", "streams": False}
     for key in EACH:
         values = raw.get(key)
         if values is None:
-            columns.append([None if key == "client_contexts" else ""] * count)
+            columns.append([defaults[key]] * count)
             continue
         if not isinstance(values, list) or len(values) != count:
-            raise ValueError(f"{name}: {key} = {values!r}: give one for each of the {count} events (\"\" for none)")
+            none = "false for a buffered invoke" if key == "streams" else "\"\" for none"
+            raise ValueError(f"{name}: {key} = {values!r}: give one for each of the {count} events ({none})")
         if key == "client_contexts":
             columns.append([None if value == "" else _client_context(value, f"{name}: {key}[{i}]")
                             for i, value in enumerate(values)])
-        else:
+        elif key == "qualifiers":
             columns.append([_qualifier(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
+        else:
+            columns.append([_streamed(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
     if all(key not in raw for key in EACH):
         return ()
-    return tuple(Caller(context, qualifier) for context, qualifier in zip(*columns))
+    return tuple(Caller(context, qualifier, streamed) for context, qualifier, streamed in zip(*columns))
 
 
 def _client_context(value: Any, what: str) -> str:
@@ -64,6 +71,13 @@ def _client_context(value: Any, what: str) -> str:
         raise ValueError(f"{what} takes a table or the JSON text of an object, got {type_name(value)}")
     if not isinstance(json_text(value, what), dict):
         raise ValueError(f"{what} must be a JSON object (X-Amz-Client-Context is one), got {value!r}")
+    return value
+
+
+def _streamed(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} = {value!r}: give true (the caller took the response as a stream: "
+                         "InvokeWithResponseStream, a function URL) or false")
     return value
 
 

@@ -104,6 +104,17 @@ def _check_error_type(expect: Expect, facts: Observed, session: DebugSession) ->
     return Mismatch("error_type", str(expect.error_type), str(result.error_type))
 
 
+def _check_succeeded(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    result = facts.result
+    if facts.throttled:
+        return Mismatch("succeeded", "true", THROTTLED)
+    if result is None:
+        return Mismatch("succeeded", "true", "(no response)")
+    if result.function_error:
+        return Mismatch("succeeded", "true", f"failed with {result.error_type or '(no type)'}")
+    return None
+
+
 def _check_cold(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
     if facts.report is None:
         why = THROTTLE_SHOWN if facts.throttled else "(no REPORT for this invoke: it never ran)"
@@ -176,6 +187,7 @@ def _check_phases(expect: Expect, facts: Observed, session: DebugSession) -> Opt
 _CHECKS = {
     "response": _check_response,
     "error_type": _check_error_type,
+    "succeeded": _check_succeeded,
     "cold": _check_cold,
     "globals": _check_globals,
     "tmp": _check_tmp,

@@ -30,10 +30,10 @@ from lambdatui.scenario.values import (
     unknown_hint,
 )
 
-EXPECT_KEYS = ("response", "response_exact", "error_type", "cold", "globals", "tmp", "tmp_absent",
+EXPECT_KEYS = ("response", "response_exact", "error_type", "succeeded", "cold", "globals", "tmp", "tmp_absent",
                "shutdown_reason", "phases", "telemetry", "each", *ACROSS_KEYS, *FLEET_KEYS)
 
-INVOKE_ONLY = ("response", "response_exact", "error_type", "cold", "globals", "telemetry")
+INVOKE_ONLY = ("response", "response_exact", "error_type", "succeeded", "cold", "globals", "telemetry")
 AFTER_LIFECYCLE = ("tmp", "tmp_absent", "shutdown_reason", "phases")  # a reset or shutdown may follow
 PER_INVOKE_WHY = ("expect.each holds what one invoke returned and what followed it in its environment; "
                   "the fleet's counts are the step's own: write them as expect.environments, expect.cold_starts..., "
@@ -73,6 +73,13 @@ def parse_expect(raw: Any, action: Action, number: int, *, at: str = "expect", p
         values["response_exact"] = raw["response_exact"]
     if "error_type" in raw:
         values["error_type"] = string_value(raw["error_type"], f"{name}: {at}.error_type")
+    if "succeeded" in raw:
+        if raw["succeeded"] is not True:
+            raise ValueError(f"{name}: {at}.succeeded takes true (the invoke returned a response); for a failure, "
+                             f"expect its error_type, got {raw['succeeded']!r}")
+        if "error_type" in raw:
+            raise ValueError(f"{name}: {at}.succeeded and {at}.error_type cannot both hold: choose one")
+        values["succeeded"] = True
     if "cold" in raw:
         if not isinstance(raw["cold"], bool):
             raise ValueError(f"{name}: {at}.cold must be true or false, got {type_name(raw['cold'])}")

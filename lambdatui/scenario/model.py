@@ -48,6 +48,8 @@ class Caller:
 
     client_context: Optional[str] = None
     qualifier: str = ""
+    streamed: bool = False
+    """It took the response as a stream (InvokeWithResponseStream, a function URL): a stream's limits and errors."""
 
 
 NO_CALLER = Caller()
@@ -130,6 +132,7 @@ class Expect:
     response: Any = _NOT_GIVEN  # a JSON value (None is JSON null, so "not given" has its own marker)
     response_exact: bool = False  # compare the whole object, not only the keys `response` names
     error_type: Optional[str] = None
+    succeeded: Optional[bool] = None  # the invoke returned a response, not an error (what is in it aside)
     cold: Optional[bool] = None
     globals: Optional[Mapping[str, str]] = None
     tmp: Optional[tuple[str, ...]] = None
@@ -159,7 +162,7 @@ class Expect:
         names = []
         if self.has_response:
             names.append("response")
-        for name in ("error_type", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry",
+        for name in ("error_type", "succeeded", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry",
                      "each", *ACROSS_KEYS, *FLEET_KEYS):
             if getattr(self, name) is not None:
                 names.append(name)

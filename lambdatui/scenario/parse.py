@@ -266,6 +266,9 @@ class _Parser:
                 raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
         asynchronous = self.invocation_type(raw, kind, name)
         caller = caller_parse.parse_caller(raw, kind, name)
+        if caller.streamed and asynchronous:
+            raise ValueError(f"{name}: streamed = true takes the response as a stream; an Event invoke's caller takes "
+                             "no response")
         if kind != "fault":
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
@@ -277,7 +280,12 @@ class _Parser:
             action = self.parallel(value, name, raw.get("invocation_types"))
             for i, event in enumerate(action.events):
                 sized_event(event, action.asynchronous[i] if action.asynchronous else False, f"{name}: parallel[{i}]")
-            return dataclasses.replace(action, callers=caller_parse.parse_callers(raw, len(action.events), name))
+            callers = caller_parse.parse_callers(raw, len(action.events), name)
+            for i, each in enumerate(callers):
+                if each.streamed and action.asynchronous and action.asynchronous[i]:
+                    raise ValueError(f"{name}: streams[{i}] = true takes the response as a stream; an Event invoke's "
+                                     "caller takes no response")
+            return dataclasses.replace(action, callers=callers)
         if kind == "fault":
             return dataclasses.replace(self.fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):

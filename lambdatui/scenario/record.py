@@ -214,7 +214,8 @@ class Recorder(RecordOutput):
         if isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
                 self._queued(RecordedInvoke(fact.event, fact.request_id, asynchronous=fact.asynchronous,
-                                            client_context=fact.client_context, qualifier=fact.qualifier), number)
+                                            client_context=fact.client_context, qualifier=fact.qualifier,
+                                            streamed=fact.streamed), number)
         elif isinstance(fact, f.EnvironmentStartedFor):
             if fact.busy:
                 self._started_past_busy.add(fact.request_id)

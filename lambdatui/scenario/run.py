@@ -20,6 +20,7 @@ import trio
 from lambdatui import controller as c
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.fleet_host import Throttled
+from lambdatui.host.response_stream import ResponseStream
 from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -346,16 +347,32 @@ def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter)
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,
                   preferred: Optional[int] = None, asynchronous: bool = False, caller: Caller = NO_CALLER) -> None:
+    # A caller that took the response as a stream is one again: a stream's limits (200 MB, not 6 MB) and errors.
+    stream = ResponseStream() if caller.streamed and not asynchronous else None
     try:
-        # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts (an Event
-        # invoke's too: the step settles once the fleet's queue is empty and it has run).
-        await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set, preferred=preferred,
-                                   asynchronous=asynchronous, client_context=caller.client_context,
-                                   qualifier=caller.qualifier)
-    except Throttled:
-        seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
+        async with trio.open_nursery() as nursery:
+            if stream is not None:
+                nursery.start_soon(_read_through, stream)  # taken as it comes, as its caller did, and let go
+            try:
+                # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts
+                # (an Event invoke's too: the step settles once the fleet's queue is empty and it has run).
+                await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set,
+                                           preferred=preferred, asynchronous=asynchronous,
+                                           client_context=caller.client_context, qualifier=caller.qualifier,
+                                           **({"stream": stream} if stream is not None else {}))
+            except Throttled:
+                seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
+            finally:
+                if stream is not None:
+                    stream.abandon()  # ends the reading (a throttle never began the stream)
     finally:
         placed.set()  # in case it failed before it was placed
+
+
+async def _read_through(stream: ResponseStream) -> None:
+    """A streamed response's pieces, read and dropped: how it ended is in the invoke's result."""
+    while await stream.next_piece():
+        pass
 
 
 def _waiting_on(session: DebugSession) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import stat
 import sys
 import time
@@ -23,7 +24,7 @@ import trio
 from botocore.config import Config
 from botocore.eventstream import EventStreamBuffer
 
-from e2e_support import SAMPLES, ServeProcess
+from e2e_support import SAMPLES, ServeProcess, run_cli
 from lambdatui.api import runtime_stream
 from lambdatui.config import resolve_function
 from lambdatui.model import error_types as et
@@ -241,6 +242,34 @@ def test_a_stream_past_a_buffered_callers_6_mb_is_too_large(code_dir: Path) -> N
         assert error["errorType"] == et.FUNCTION_RESPONSE_SIZE_TOO_LARGE, error
         assert str(et.MAX_RESPONSE_BYTES) in error["errorMessage"]
         served.wait_for_line(r"\[function\]\s+stream answer: HTTP/1.1 413 ", timeout=HTTP_TIMEOUT)
+
+
+def test_a_recorded_streamed_invoke_replays_as_a_stream_and_its_success_is_expected(code_dir: Path) -> None:
+    """7 MB streamed to InvokeWithResponseStream succeeds; `serve --record` writes it as a streamed invoke that must
+    succeed, so a replay takes it as a stream too (a buffered caller's 6 MB would fail it), and a replay that no longer
+    succeeds fails."""
+    bootstrap = runtime(code_dir, STREAMS_MEGABYTES, megabytes=7)
+    recording = code_dir / "streamed.toml"
+    with ServeProcess(bootstrap, "--timeout", str(TIMEOUT_S), "--record", str(recording)) as served:
+        status, messages, _ = invoke_with_response_stream(served.address)
+        assert status == 200 and messages[-1] == ("InvokeComplete", b"{}"), messages[-1:]
+        assert sum(len(payload) for kind, payload in messages if kind == "PayloadChunk") == 7 << 20
+        served.signal(signal.SIGINT)
+        assert served.wait(timeout=HTTP_TIMEOUT) == 0, served.output()
+    text = recording.read_text()
+    assert "streamed = true" in text and "succeeded = true" in text, text
+    assert f"# response not compared: it was streamed to its caller ({7 << 20:,} bytes)" in text, text
+    replayed = run_cli("replay", str(bootstrap), str(recording), timeout=HTTP_TIMEOUT * 2)
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert et.FUNCTION_RESPONSE_SIZE_TOO_LARGE not in replayed.stdout, replayed.stdout
+
+    # Taken buffered, the same invoke fails (past 6 MB): the expectation says so.
+    buffered = code_dir / "buffered.toml"
+    buffered.write_text(text.replace("streamed = true\n", ""))
+    failed = run_cli("replay", str(bootstrap), str(buffered), timeout=HTTP_TIMEOUT * 2)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "step 1 expect.succeeded failed" in failed.stdout, failed.stdout
+    assert f"actual     failed with {et.FUNCTION_RESPONSE_SIZE_TOO_LARGE}" in failed.stdout, failed.stdout
 
 
 # ---------------------------------------------------------------------- a streaming caller's limit, lowered

@@ -48,6 +48,21 @@ def test_an_invoke_and_a_parallel_step_name_what_their_callers_sent() -> None:
     ]
 
 
+def test_a_streamed_caller_is_named_on_an_invoke_and_by_position_in_a_parallel_step() -> None:
+    steps = parse("""
+        [[step]]
+        invoke = {}
+        streamed = true
+        [[step]]
+        parallel = [{}, {}]
+        streams = [false, true]
+    """).steps
+    assert [s.action for s in steps] == [
+        InvokeAction(b"{}", caller=Caller(streamed=True)),
+        ParallelAction((b"{}", b"{}"), callers=(Caller(), Caller(streamed=True))),
+    ]
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("invoke = {}\nclient_context = '[1]'", "client_context must be a JSON object"),
     ("invoke = {}\nclient_context = '{'", "client_context is not valid JSON"),
@@ -57,6 +72,15 @@ def test_an_invoke_and_a_parallel_step_name_what_their_callers_sent() -> None:
     ('parallel = [{}, {}]\nqualifiers = ["prod"]', "give one for each of the 2 events"),
     ('invoke = {}\nclient_contexts = ["{}"]', "client_contexts goes with parallel"),
     ('pause = 1\nqualifier = "prod"', "qualifier goes with invoke, event_file or parallel, not with pause"),
+    ("invoke = {}\nstreamed = 1", "streamed = 1: give true (the caller took the response as a stream"),
+    ('invoke = {}\nstreamed = true\ninvocation_type = "Event"', "an Event invoke's caller takes no response"),
+    ('parallel = [{}, {}]\nstreams = [true]', "give one for each of the 2 events (false for a buffered invoke)"),
+    ('parallel = [{}, {}]\nstreams = [false, true]\ninvocation_types = ["RequestResponse", "Event"]',
+     "streams[1] = true takes the response as a stream; an Event invoke's caller takes no response"),
+    ("parallel = [{}, {}]\nstreamed = true", "a parallel step takes streams = [...]"),
+    ("invoke = {}\nstreams = [true]", "streams goes with parallel = [...]; an invoke takes streamed"),
+    ("invoke = {}\nexpect = { succeeded = false }", "expect.succeeded takes true (the invoke returned a response)"),
+    ('invoke = {}\nexpect = { succeeded = true, error_type = "E" }', "succeeded and expect.error_type cannot both"),
 ])
 def test_a_misplaced_or_malformed_caller_option_is_refused(text: str, fragment: str) -> None:
     with pytest.raises(ScenarioError) as caught:

@@ -98,6 +98,7 @@ class InvocationQueued:
     # What else its caller sent that the function sees (the recorder writes it, a replay sends it again).
     client_context: Optional[str] = field(default=None, repr=False)
     qualifier: str = ""
+    streamed: bool = False  # its caller takes the response as a stream (InvokeWithResponseStream, a function URL)
 
 
 @dataclass(frozen=True)
