@@ -3,6 +3,7 @@ that someone else made, and a sandbox that does not hide the runtime's stack and
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,3 +96,45 @@ def test_with_no_folder_for_the_runs_every_mode_says_so_in_one_line(tmp_path: Pa
     assert done.stderr.startswith("lambdatui: no folder for lambdatui's runs (") and "Traceback" not in done.stderr, \
         done.stderr
     assert done.stderr.rstrip().endswith("set XDG_STATE_HOME to a folder you can write to") and done.stdout == ""
+
+
+# Writes into the run's folder it finds through the state folder seen in its /tmp, and says whether it could.
+WRITES_INTO_THE_RUN = '''import glob, os
+
+
+def handler(event, context):
+    run = glob.glob(os.path.join(event["state"], "lambdatui", "run-*"))[0]
+    try:
+        with open(os.path.join(run, "written-by-the-function"), "w") as fh:
+            fh.write("x")
+        return {"run": run, "wrote": True}
+    except OSError as exc:
+        return {"run": run, "wrote": exc.strerror}
+'''
+
+
+def test_the_note_on_a_state_folder_under_tmp_says_what_the_function_can_write_there(tmp_path: Path) -> None:
+    """The run's folder stays writable in the namespace (lambdatui's processes write there), so a note calling the
+    whole state folder read-only was untrue: the function wrote into it. The note names what is writable."""
+    handler = tmp_path / "code" / "handler.py"
+    handler.parent.mkdir()
+    handler.write_text(WRITES_INTO_THE_RUN)
+    state = tempfile.mkdtemp(prefix="lambdatui-test-state-", dir="/tmp")
+    try:
+        done = subprocess.run([sys.executable, "-m", "lambdatui", "invoke", str(handler), "-e",
+                               json.dumps({"state": state})], cwd=REPO, env=dict(os.environ, XDG_STATE_HOME=state),
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        subprocess.run(["rm", "-rf", state], check=True)
+    if "/tmp is not isolated" in done.stderr:
+        pytest.skip("no private /tmp here")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    (note,) = [line for line in done.stderr.splitlines() if "/tmp is the environment's own, but the host's " in line]
+    seen = note.split(": the processes need")[0]
+    if answer["wrote"] is True:
+        assert "(read-only)" not in seen and f"read-only but {answer['run']}, where lambdatui's processes write" in seen, \
+            (note, answer)
+    else:
+        assert seen.endswith("(read-only)"), (note, answer)
+    assert "/lambdatui/run-" in note.split(": the processes need")[1], note  # why the state folder is seen

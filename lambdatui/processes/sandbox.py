@@ -119,12 +119,26 @@ def script_interpreters(path: str) -> list[str]:
     return found
 
 
-def kept_note(kept: Sequence[str], hidden: Sequence[str], readonly: bool) -> str:
+def kept_how(kept: Sequence[str], writable: Sequence[str], readonly: bool) -> str:
+    """How the function may use the `kept` folders: read-only, but for the `writable` folders inside them (the
+    run's folder, where lambdatui's processes write, when the state folder lies under /tmp)."""
+    if not readonly:
+        return "writable, as the root file system is"
+    inside = [folder for folder in writable if any(lies_under(folder, path) for path in kept)]
+    if not inside:
+        return "read-only"
+    # Said, since the function can write there too (and see what lies there: every environment's /tmp of the run).
+    return f"read-only but {', '.join(inside)}, where lambdatui's processes write"
+
+
+def kept_note(kept: Sequence[str], hidden: Sequence[str], readonly: bool, writable: Sequence[str] = ()) -> str:
     """The one line every front end shows when folders of the host's /tmp are seen in the environment's /tmp."""
     folders = ", ".join(kept)
-    how = "read-only" if readonly else "writable, as the root file system is"
+    # What each folder is kept for: the first path needed from it.
+    needs = [next((p for p in hidden if lies_under(p, folder)), folder) for folder in kept]
     return (f"/tmp is the environment's own, but the host's {folders} {'is' if len(kept) == 1 else 'are'} seen in it "
-            f"too ({how}): the processes need {hidden[0]} from there, which a private /tmp alone would hide")
+            f"too ({kept_how(kept, writable, readonly)}): the processes need {', '.join(dict.fromkeys(needs))} from "
+            "there, which a private /tmp alone would hide")
 
 
 def shared_tmp_note(reason: str, tmp_dir: Path) -> str:
@@ -254,7 +268,7 @@ class Sandbox:
             note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
             return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
                                             "(telemetry listeners use that name)")
-        note = kept_note(kept, hidden, root is None) if kept else None
+        note = kept_note(kept, hidden, root is None, [str(folder) for folder in writable]) if kept else None
         return cls(tmp_dir=tmp_dir, mode="mount-namespace", note=note, strategy=strategy, handle=DirHandle(tmp_dir),
                    hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root, kept=kept)
 
@@ -317,7 +331,10 @@ class Sandbox:
         listing leaves out (the whole note is in the log); where /tmp is shared, all of it."""
         if not self.kept:
             return self.note
-        how = "read-only" if self.writable_in(self.kept[0]) is False else "writable"
+        if self.strategy is None or self.writable_root is not None:
+            how = "writable"
+        else:
+            how = kept_how(self.kept, [str(folder) for folder in self.writable], True)
         return f"the host's {', '.join(self.kept)} {'is' if len(self.kept) == 1 else 'are'} seen here too ({how})"
 
     @property
