@@ -27,6 +27,7 @@ from . import namespaces
 from .filesystem import FileSystemLayout, FunctionFiles, lies_under, merged_folder
 from .namespaces import TMP as _TMP
 from .namespaces import Strategy, namespace_setup
+from .site_paths import virtualenv_site_paths
 from .tree_removal import remove_tree_reporting
 
 SandboxMode = Literal["mount-namespace", "tmpdir"]
@@ -219,6 +220,7 @@ class Sandbox:
         # The sandbox init runs in the namespace too, on lambdatui's own interpreter.
         needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
         needed += [i for p in needed for i in script_interpreters(p)]
+        needed += [s for p in needed for s in virtualenv_site_paths(p)]  # an editable install's folder too
         # Laid out, the code and the layers are reached at /var/task and /opt, bound before /tmp is covered: where
         # they lie does not matter then, only where the rest does.
         laid_out = [str(files.code_dir), *map(str, files.layers)]
@@ -250,6 +252,7 @@ class Sandbox:
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
+        paths += [s for p in paths for s in virtualenv_site_paths(p)]  # what the interpreter imports from besides
         hidden = [p for p in [*paths, *map(str, writable)] if lies_under_tmp(p)]
         # What lies under /tmp is bound again over the private /tmp, from the folder in /tmp that holds it; only
         # /tmp itself cannot be kept so.

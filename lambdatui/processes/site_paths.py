@@ -1,0 +1,66 @@
+"""The folders a virtualenv's interpreter imports from besides its own: what its `.pth` files add to sys.path (an
+editable install, `pip install -e`, names the project's folder there, or maps its packages in a setuptools finder).
+
+The sandbox must keep them in sight as much as the interpreter: one under the host's /tmp is hidden by a private
+/tmp unless it is kept (sandbox.kept_folders), and the function's `import` of it then fails inside lambdatui where it
+works on the host. Read, never run: starting the interpreter to ask it would cost every environment a process.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import re
+
+_MAX_FILE_BYTES = 1 << 16  # a .pth or finder written by an installer is a few lines; anything larger is not one
+_MAPPING = re.compile(r"^MAPPING\b[^=\n]*=\s*(\{.*\})\s*$", re.MULTILINE)
+
+
+def pth_paths(text: str, site_dir: str) -> list[str]:
+    """The folders a `.pth` file's `text` adds to sys.path, as site.addpackage reads it: one per line, relative to
+    `site_dir`; blank lines, comments and `import` lines add none."""
+    found = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if not line or line.startswith("#") or line.startswith(("import ", "import\t")):
+            continue
+        found.append(os.path.normpath(os.path.join(site_dir, line)))
+    return found
+
+
+def finder_paths(text: str) -> list[str]:
+    """The folders a setuptools editable finder (`__editable___*_finder.py`) maps its packages to (its MAPPING)."""
+    match = _MAPPING.search(text)
+    if match is None:
+        return []
+    try:
+        mapping = ast.literal_eval(match.group(1))
+    except (ValueError, SyntaxError):
+        return []
+    if not isinstance(mapping, dict):
+        return []
+    return [value for value in mapping.values() if isinstance(value, str) and os.path.isabs(value)]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read(_MAX_FILE_BYTES)
+    except OSError:
+        return ""
+
+
+def virtualenv_site_paths(interpreter: str) -> list[str]:
+    """For an interpreter in a virtualenv (`bin/python` beside a `pyvenv.cfg`), the folders its site-packages' `.pth`
+    files add; none for any other path."""
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(interpreter)))
+    if not os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        return []
+    found: list[str] = []
+    for site_dir in sorted(glob.glob(os.path.join(glob.escape(venv), "lib*", "python*", "site-packages"))):
+        for pth in sorted(glob.glob(os.path.join(glob.escape(site_dir), "*.pth"))):
+            found += pth_paths(_read(pth), site_dir)
+        for finder in sorted(glob.glob(os.path.join(glob.escape(site_dir), "__editable__*finder.py"))):
+            found += finder_paths(_read(finder))
+    return [path for path in dict.fromkeys(found) if os.path.exists(path)]
