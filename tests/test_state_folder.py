@@ -98,24 +98,30 @@ def test_with_no_folder_for_the_runs_every_mode_says_so_in_one_line(tmp_path: Pa
     assert done.stderr.rstrip().endswith("set XDG_STATE_HOME to a folder you can write to") and done.stdout == ""
 
 
-# Writes into the run's folder it finds through the state folder seen in its /tmp, and says whether it could.
+# Writes into the run's folder and its environment's, found through the state folder seen in its /tmp.
 WRITES_INTO_THE_RUN = '''import glob, os
+
+
+def attempt(folder):
+    try:
+        with open(os.path.join(folder, "written-by-the-function"), "w") as fh:
+            fh.write("x")
+        return True
+    except OSError as exc:
+        return exc.strerror
 
 
 def handler(event, context):
     run = glob.glob(os.path.join(event["state"], "lambdatui", "run-*"))[0]
-    try:
-        with open(os.path.join(run, "written-by-the-function"), "w") as fh:
-            fh.write("x")
-        return {"run": run, "wrote": True}
-    except OSError as exc:
-        return {"run": run, "wrote": exc.strerror}
+    member = glob.glob(os.path.join(run, "member-*"))[0]
+    return {"member": member, "wrote": {"run": attempt(run), "member": attempt(member)}}
 '''
 
 
 def test_the_note_on_a_state_folder_under_tmp_says_what_the_function_can_write_there(tmp_path: Path) -> None:
-    """The run's folder stays writable in the namespace (lambdatui's processes write there), so a note calling the
-    whole state folder read-only was untrue: the function wrote into it. The note names what is writable."""
+    """The environment's own folder stays writable in the namespace (its runtime writes its stack dumps there), and
+    only that one (the run's folder holds the other environments' /tmp). The note said the whole state folder was
+    read-only: it names what is writable."""
     handler = tmp_path / "code" / "handler.py"
     handler.parent.mkdir()
     handler.write_text(WRITES_INTO_THE_RUN)
@@ -131,10 +137,9 @@ def test_the_note_on_a_state_folder_under_tmp_says_what_the_function_can_write_t
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     (note,) = [line for line in done.stderr.splitlines() if "/tmp is the environment's own, but the host's " in line]
-    seen = note.split(": the processes need")[0]
-    if answer["wrote"] is True:
-        assert "(read-only)" not in seen and f"read-only but {answer['run']}, where lambdatui's processes write" in seen, \
-            (note, answer)
-    else:
-        assert seen.endswith("(read-only)"), (note, answer)
-    assert "/lambdatui/run-" in note.split(": the processes need")[1], note  # why the state folder is seen
+    seen, needed = note.split(": the processes need")
+    if "writable, as the root file system is" in seen:
+        pytest.skip("the root file system is writable here")
+    assert answer["wrote"] == {"run": "Read-only file system", "member": True}, answer
+    assert seen.endswith(f"(read-only but {answer['member']}, where lambdatui's processes write)"), note
+    assert "/lambdatui/run-" in needed, note  # why the state folder is seen

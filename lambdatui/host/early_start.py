@@ -152,7 +152,8 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         tmp_dir.mkdir(parents=True)
         # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.
         needed = [str(config.code_dir), *config.runtime.argv[:2], str(member_dir)]
-        sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(state_dir,))
+        # Env #1's folder stays writable, not the whole run's (EnvironmentProcesses._renew_sandbox says why).
+        sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,))
         paths = sandbox.paths
         assert paths is not None
         # Nobody hears its children until the host adopts them (their pipes are read, and exits awaited, from then).

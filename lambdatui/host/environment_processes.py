@@ -21,6 +21,7 @@ from lambdatui.host.snapshot_restore import restored_env
 from lambdatui.model.paths import sandbox_path
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec
+from lambdatui.model.fleet import SNAP_START
 from lambdatui.run_folders import sandbox_tmp
 
 
@@ -71,9 +72,14 @@ class EnvironmentProcesses:
             # The environment's folder too: the runtime writes its stack dumps there, and reads its exit codes.
             needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions),
                       str(self.state_dir)]
-            # The run's folder stays writable in the namespace's read-only root: stack dumps are written there.
+            # The environment's folder stays writable in the namespace's read-only root: its runtime's stack dumps
+            # are written there. Only that one, where the rest of the run's folder holds the other environments' /tmp
+            # (with the state folder under /tmp, a function emptying its /tmp emptied theirs). Not with SnapStart: the
+            # copies restored from the snapshot live in copies of its namespace and write their own environments'
+            # dumps there, so the run's whole folder stays writable for them (and is said so for them).
+            snapshot = self.init_type == SNAP_START or self.restore_source is not None
             self.sandbox = Sandbox.create(tmp_dir, needed, files=self.files,
-                                          writable=(self.run_dir,))
+                                          writable=(self.run_dir if snapshot else self.state_dir,))
         if self._supervisor is not None:
             self._supervisor.sandbox = self.sandbox
         self._tmp_restored = None  # type: ignore[has-type]  # a restored environment's new /tmp: copied at its restore
