@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lambdatui.config import resolve_function
+from lambdatui.processes.command_paths import command_paths
 from lambdatui.processes.filesystem import FunctionFiles
 from lambdatui.processes.sandbox import Sandbox, kept_folders
 
@@ -45,7 +46,7 @@ def expected_sandbox(code_dir: Path) -> Sandbox:
         probe.unlink()
     # The same paths EnvironmentHost._renew_sandbox passes: the code, the interpreter and bootstrap, extensions;
     # the code laid out at /var/task where it can be.
-    needed = [str(config.code_dir), *config.runtime.argv[:2], *map(str, config.extensions)]
+    needed = [str(config.code_dir), *command_paths(config.runtime.argv), *map(str, config.extensions)]
     with tempfile.TemporaryDirectory(dir=code_dir) as env_dir:  # not under /tmp: nothing to leave there
         tmp = Path(env_dir) / "tmp"
         tmp.mkdir()

@@ -34,6 +34,7 @@ from lambdatui.host.launch import function_files, log_stream_name, runtime_argv,
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
 from lambdatui.processes.linux import SO_TIMESTAMPNS
+from lambdatui.processes.command_paths import command_paths
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import Supervisor
 from lambdatui.processes.spawning import LaunchError, ProcessSpec
@@ -151,7 +152,7 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         tmp_dir = sandbox_tmp(member_dir, 1)
         tmp_dir.mkdir(parents=True)
         # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.
-        needed = [str(config.code_dir), *config.runtime.argv[:2], str(member_dir)]
+        needed = [str(config.code_dir), *command_paths(config.runtime.argv), str(member_dir)]
         # Env #1's folder stays writable, not the whole run's (EnvironmentProcesses._renew_sandbox says why).
         sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,))
         paths = sandbox.paths

@@ -19,6 +19,7 @@ from lambdatui.host.launch import (exec_wrapper, extension_environment, launch_f
 from lambdatui.model import facts as f
 from lambdatui.host.snapshot_restore import restored_env
 from lambdatui.model.paths import sandbox_path
+from lambdatui.processes.command_paths import command_paths
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec
 from lambdatui.model.fleet import SNAP_START
@@ -70,7 +71,7 @@ class EnvironmentProcesses:
             tmp_dir = sandbox_tmp(self.state_dir, self.sandbox_count)
             tmp_dir.mkdir(parents=True, exist_ok=True)
             # The environment's folder too: the runtime writes its stack dumps there, and reads its exit codes.
-            needed = [str(self.config.code_dir), *self.config.runtime.argv[:2], *map(str, self.config.extensions),
+            needed = [str(self.config.code_dir), *command_paths(self.config.runtime.argv), *map(str, self.config.extensions),
                       str(self.state_dir)]
             # The environment's folder stays writable in the namespace's read-only root: its runtime's stack dumps
             # are written there. Only that one, where the rest of the run's folder holds the other environments' /tmp
