@@ -85,8 +85,9 @@ async def open_environment(
             fleet_host.note(text)
         runtime = config.runtime
         if runtime.interpreter:
-            fleet_host.note(f"The function runs in {runtime.interpreter} ({runtime.interpreter_origin}; --python "
-                            "chooses another).")
+            why = (f"({runtime.interpreter_origin})" if runtime.interpreter_origin == "--python" else
+                   f"({runtime.interpreter_origin}; --python chooses another)")
+            fleet_host.note(f"The function runs in {runtime.interpreter} {why}.")
         # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
         # private APIs), apart from the Invoke API's, as in Lambda.
         await nursery.start(fleet_host.run)

@@ -114,6 +114,8 @@ def test_an_interpreter_under_tmp_is_seen_read_only_in_a_private_tmp(code_dir: P
     assert_own_tmp(answer, tuple(sorted([*kept, python_under_tmp.parents[1].name])))
     assert_one_notice(result.stderr, python_under_tmp)
     assert sorted(os.listdir(python_under_tmp.parents[1])) == ["bin"], "the function wrote into the host's folder"
+    # Chosen with --python: nothing to add on how to choose another.
+    assert f"[lambdatui]  The function runs in {python_under_tmp} (--python).\n" in result.stderr, result.stderr
 
 
 def test_serve_and_replay_say_what_of_the_hosts_tmp_the_function_sees(code_dir: Path, python_under_tmp: Path,
