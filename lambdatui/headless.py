@@ -81,6 +81,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                         sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                         failures += result.function_error
+                stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
             signals.cancel_scope.cancel()
         if body.cancelled_caught:
             failures += 1
@@ -195,6 +196,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
                 say_sandbox_notes(running, err)
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)
+                stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
             signals.cancel_scope.cancel()
         if body.cancelled_caught:
             printer.raw(f"INTERRUPTED after {outcome.steps_run} of {len(scenario.steps)} steps ({scenario.path})")

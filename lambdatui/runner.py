@@ -176,6 +176,9 @@ class StopNow:
         # `serve`'s wait for the accepted Event invokes, while it lasts: a second signal ends only that wait, and
         # the shutdown that follows is still graceful (a third signal stops it at once).
         self.draining: Optional[trio.CancelScope] = None
+        self.ending = False
+        """The run's own work is done (`invoke`'s invokes, `replay`'s steps) and only its shutdown is left: the first
+        signal stops that shutdown at once, as a second one does, since there is nothing left to stop gracefully."""
 
 
 def die_of_second_signal() -> None:
@@ -203,7 +206,7 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         task_status.started()
         async for number in signals:
-            if not scope.cancel_called:
+            if not scope.cancel_called and not (again is not None and again.ending):
                 scope.cancel()
                 if again is not None:
                     again.first = number
