@@ -183,7 +183,7 @@ class StopNow:
 
 def die_of_second_signal() -> None:
     """The end of a run stopped by two signals: killed by the second, for the shell (exit 130 for Ctrl-C)."""
-    number = next((stop.signal for stop in _STOPPED if stop.signal is not None), None)
+    number = stop_signal()
     if number is not None:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -195,6 +195,18 @@ def die_of_second_signal() -> None:
 
 
 _STOPPED: list[StopNow] = []  # the runs' StopNow, read once lambdatui is done
+_LATE: list[int] = []  # stop signals that came as a run's signal receiver closed, read once lambdatui is done
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_signal() -> Optional[int]:
+    """The signal lambdatui dies of once done: the second of a run, or one that came as its receiver closed."""
+    number = next((stop.signal for stop in _STOPPED if stop.signal is not None), None)
+    return number if number is not None or not _LATE else _LATE[0]
+
+
+def _late_signal(number: int, _frame: object) -> None:
+    _LATE.append(number)
 
 
 async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = None, *,
@@ -203,7 +215,15 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
     `again`, a second signal stops it at once, and the receiver stays open until cancelled: were it closed, a
     Ctrl-C during the shutdown would raise KeyboardInterrupt through it (a traceback), and a SIGTERM or SIGHUP would
     kill lambdatui before it removed its folders."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+    if again is not None:
+        # trio re-raises a signal its receiver had not read when it closes (one that came as the run ended; `timeout`
+        # sends its SIGINT to lambdatui and to its process group, so twice at once), even a scheduler tick later,
+        # through the handler then in place. trio's SIGINT handler made it a KeyboardInterrupt through the nurseries
+        # (a traceback, exit 1), the default one death before a recording was written. This one, in place from the
+        # receiver's close to the end of the run, keeps it for lambdatui to die of once done (die_of_second_signal).
+        for number in STOP_SIGNALS:
+            signal.signal(number, _late_signal)
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         task_status.started()
         async for number in signals:
             if not scope.cancel_called and not (again is not None and again.ending):
