@@ -35,6 +35,9 @@ scenario file (TOML):
                                invocation_types = ["RequestResponse", "Event", ...], streams = [false,
                                true, ...] by position
     event_file = "e.json"      the event from a file, relative to the scenario
+                             with an invoke: client_context = '{"custom": {...}}' (X-Amz-Client-Context's
+                             JSON) and qualifier = "prod" (a version or alias the caller named); for a
+                             parallel step client_contexts = [...], qualifiers = [...] by position ("" none)
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
                                exit_code, exception, message, at = "<boundary>" (arm for later)
