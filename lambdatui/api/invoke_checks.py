@@ -19,6 +19,12 @@ from lambdatui.model.facts import InvocationResult
 from lambdatui.model.fleet import EVENT
 
 
+def fault_side(status: int) -> str:
+    """The restJson error's `Type`: "Service" for Lambda's own failure (a 5xx, ServiceException), "User" for what the
+    caller asked wrong or too much of (a 4xx, throttles included), as AWS writes it."""
+    return "Service" if status >= 500 else "User"
+
+
 class InvokeRefused(Exception):
     """An Invoke API request Lambda itself would refuse, before anything runs."""
 
@@ -29,7 +35,7 @@ class InvokeRefused(Exception):
     def parts(self, request_id: Optional[str] = None) -> tuple[int, list[tuple[str, str]], bytes]:
         """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType; every AWS answer has an id (the
         invoke's, when the log names it: `request_id`)."""
-        body = json.dumps({"Type": "User", "message": self.message}).encode()
+        body = json.dumps({"Type": fault_side(self.status), "message": self.message}).encode()
         return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type),
                              (h.AMZN_REQUEST_ID, request_id or new_uuid())], body
 
@@ -157,7 +163,7 @@ def throttle_parts(refused: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """A throttle as Lambda answers it (lambda-spec §11.1): 429, TooManyRequestsException, and its Reason first;
     with the request id the log's line about it names, as every AWS answer carries one (`InvokeRefused.parts`)."""
     refusal = refused.refusal
-    body: dict[str, str] = {"Type": "User", "message": refusal.message}
+    body: dict[str, str] = {"Type": fault_side(refusal.status), "message": refusal.message}
     if refusal.reason is not None:
         body = {"Reason": refusal.reason, **body}
     request_id = getattr(refused, "request_id", None) or new_uuid()

@@ -131,6 +131,7 @@ def test_while_the_accepted_events_run_no_new_invoke_is_taken(code_dir: Path) ->
     for answer in answers:  # refused, said, and nothing started for them: env #1 holds the first event
         assert answer.status_code == 500 and answer.headers["X-Amzn-ErrorType"] == "ServiceException", answer.text
         assert "lambdatui is stopping: it takes no new invokes" in answer.text
+        assert answer.json()["Type"] == "Service", answer.text  # Lambda's own failure, as AWS marks a 5xx
     # Each caller has the id the log names its invoke by (every AWS answer carries one).
     named = re.findall(r"[Ii]nvoke (\S+) refused: lambdatui is stopping", output)
     assert named == [answer.headers.get("X-Amzn-RequestId") for answer in answers], output
