@@ -5,7 +5,7 @@ the response, so that a replay invokes as it did."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from lambdatui.lambda_limits import QUALIFIER
 from lambdatui.scenario.model import NO_CALLER, Caller
@@ -61,6 +61,16 @@ def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller
     if all(key not in raw for key in EACH):
         return ()
     return tuple(Caller(context, qualifier, streamed) for context, qualifier, streamed in zip(*columns))
+
+
+def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[bool], name: str, each: bool = False
+                           ) -> None:
+    """A caller that takes the response as a stream cannot be an Event invoke's, which takes none."""
+    for i, (caller, event) in enumerate(zip(callers, asynchronous)):
+        if caller.streamed and event:
+            what = f"streams[{i}]" if each else "streamed"
+            raise ValueError(f"{name}: {what} = true takes the response as a stream; an Event invoke's caller takes "
+                             "no response")
 
 
 def _client_context(value: Any, what: str) -> str:

@@ -266,9 +266,7 @@ class _Parser:
                 raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
         asynchronous = self.invocation_type(raw, kind, name)
         caller = caller_parse.parse_caller(raw, kind, name)
-        if caller.streamed and asynchronous:
-            raise ValueError(f"{name}: streamed = true takes the response as a stream; an Event invoke's caller takes "
-                             "no response")
+        caller_parse.refuse_streamed_events((caller,), (asynchronous,), name)
         if kind != "fault":
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
@@ -281,10 +279,7 @@ class _Parser:
             for i, event in enumerate(action.events):
                 sized_event(event, action.asynchronous[i] if action.asynchronous else False, f"{name}: parallel[{i}]")
             callers = caller_parse.parse_callers(raw, len(action.events), name)
-            for i, each in enumerate(callers):
-                if each.streamed and action.asynchronous and action.asynchronous[i]:
-                    raise ValueError(f"{name}: streams[{i}] = true takes the response as a stream; an Event invoke's "
-                                     "caller takes no response")
+            caller_parse.refuse_streamed_events(callers, action.asynchronous, name, each=True)
             return dataclasses.replace(action, callers=callers)
         if kind == "fault":
             return dataclasses.replace(self.fault(raw, name), env=env)
