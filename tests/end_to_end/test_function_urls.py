@@ -7,7 +7,6 @@ the last ones run `lambdatui serve --url-port` as the user does.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import socket
 import sys
@@ -190,8 +189,11 @@ async def test_a_streamed_page_arrives_while_the_function_runs(code_dir: Path) -
             lines = response.aiter_lines()
             seen: list[str] = []
             await read_until(lines, r"<li>chunk 0</li>", seen)
-            # Chunk 0 is here, and the function has not gone on: it is waiting at its gate for us.
-            assert "sent chunk 0" in log.texts(f.FUNCTION) and "gate open" not in log.texts(f.FUNCTION)
+            # Chunk 0 is here, and the function has not gone on: it is waiting at its gate for us. (Its line saying so
+            # comes through its stdout pipe, which may be read after the chunk reached us.)
+            with trio.fail_after(30):
+                await log.wait_for_text(r"^sent chunk 0$", f.FUNCTION)
+            assert "gate open" not in log.texts(f.FUNCTION)
             assert not any(isinstance(fact, f.InvocationCompleted) for fact in log.facts)
             gate.touch()
             async for line in lines:

@@ -100,7 +100,8 @@ def assert_one_notice(stderr: str, python: Path) -> None:
     (line,) = found
     folder = str(python.parents[1])
     assert f"the host's {folder}" in line and " seen in it too (read-only): " in line, line
-    assert f"the processes need {python} from there, which a private /tmp alone would hide" in line, line
+    # What each folder is kept for (a clone under /tmp adds its own, after it).
+    assert f"the processes need {python}" in line and "from there, which a private /tmp alone would hide" in line, line
     assert lines_starting(stderr, NOT_ISOLATED) == [], stderr
 
 

@@ -71,7 +71,7 @@ async def test_the_tmp_panel_and_the_log_say_what_of_the_hosts_tmp_is_seen(code_
         panel = app.query_one(TmpView)
         await until(pilot, lambda: squeezed("note: " + shown) in squeezed(region_text(pilot, panel)),
                     "the /tmp panel to show the note")
-        note = f"the processes need {python_under_tmp} from there, which a private /tmp alone would hide"
+        note = f"the processes need {python_under_tmp}"  # (a clone under /tmp adds its own, after it)
 
         logs = app.query_one(LogView)
         await until(pilot, lambda: any(note in line for line in logs.visible_lines()),
