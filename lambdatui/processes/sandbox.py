@@ -220,7 +220,7 @@ class Sandbox:
         # The sandbox init runs in the namespace too, on lambdatui's own interpreter.
         needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
         needed += [i for p in needed for i in script_interpreters(p)]
-        needed += [s for p in needed for s in virtualenv_site_paths(p)]  # an editable install's folder too
+        needed = list(dict.fromkeys([*needed, *virtualenv_site_paths(needed)]))  # an editable install's folder too
         # Laid out, the code and the layers are reached at /var/task and /opt, bound before /tmp is covered: where
         # they lie does not matter then, only where the rest does.
         laid_out = [str(files.code_dir), *map(str, files.layers)]
@@ -252,7 +252,7 @@ class Sandbox:
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
         paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
-        paths += [s for p in paths for s in virtualenv_site_paths(p)]  # what the interpreter imports from besides
+        paths = list(dict.fromkeys([*paths, *virtualenv_site_paths(paths)]))  # what the interpreter imports from too
         hidden = [p for p in [*paths, *map(str, writable)] if lies_under_tmp(p)]
         # What lies under /tmp is bound again over the private /tmp, from the folder in /tmp that holds it; only
         # /tmp itself cannot be kept so.

@@ -9,9 +9,9 @@ works on the host. Read, never run: starting the interpreter to ask it would cos
 from __future__ import annotations
 
 import ast
-import glob
 import os
 import re
+from typing import Iterable
 
 _MAX_FILE_BYTES = 1 << 16  # a .pth or finder written by an installer is a few lines; anything larger is not one
 _MAPPING = re.compile(r"^MAPPING\b[^=\n]*=\s*(\{.*\})\s*$", re.MULTILINE)
@@ -51,16 +51,43 @@ def _read(path: str) -> str:
         return ""
 
 
-def virtualenv_site_paths(interpreter: str) -> list[str]:
-    """For an interpreter in a virtualenv (`bin/python` beside a `pyvenv.cfg`), the folders its site-packages' `.pth`
-    files add; none for any other path."""
-    venv = os.path.dirname(os.path.dirname(os.path.abspath(interpreter)))
-    if not os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
-        return []
+def _site_dirs(venv: str) -> list[str]:
+    """A virtualenv's site-packages folders (lib/pythonX.Y/site-packages; lib64 is often a link to lib)."""
     found: list[str] = []
-    for site_dir in sorted(glob.glob(os.path.join(glob.escape(venv), "lib*", "python*", "site-packages"))):
-        for pth in sorted(glob.glob(os.path.join(glob.escape(site_dir), "*.pth"))):
-            found += pth_paths(_read(pth), site_dir)
-        for finder in sorted(glob.glob(os.path.join(glob.escape(site_dir), "__editable__*finder.py"))):
-            found += finder_paths(_read(finder))
+    for lib in ("lib", "lib64"):
+        base = os.path.join(venv, lib)
+        try:
+            names = sorted(os.listdir(base))
+        except OSError:
+            continue
+        for name in names:
+            site_dir = os.path.join(base, name, "site-packages")
+            if name.startswith("python") and os.path.isdir(site_dir) and os.path.realpath(site_dir) not in found:
+                found.append(os.path.realpath(site_dir))
+    return found
+
+
+def virtualenv_site_paths(interpreters: Iterable[str]) -> list[str]:
+    """For the interpreters in a virtualenv (`bin/python` beside a `pyvenv.cfg`), the folders their site-packages'
+    `.pth` files add; none for any other path. Each virtualenv is read once (the runtime's interpreter is often
+    lambdatui's own, under two names)."""
+    venvs: list[str] = []
+    for interpreter in interpreters:
+        where = os.path.dirname(os.path.abspath(interpreter))
+        if os.path.basename(where) != "bin":
+            continue  # the code's folder, a script, lambdatui's own folders: no interpreter of a virtualenv
+        venv = os.path.dirname(where)
+        if venv not in venvs and os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+            venvs.append(venv)
+    found: list[str] = []
+    for site_dir in (site_dir for venv in venvs for site_dir in _site_dirs(venv)):
+        try:
+            names = sorted(os.listdir(site_dir))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".pth"):
+                found += pth_paths(_read(os.path.join(site_dir, name)), site_dir)
+            elif name.startswith("__editable__") and name.endswith("finder.py"):
+                found += finder_paths(_read(os.path.join(site_dir, name)))
     return [path for path in dict.fromkeys(found) if os.path.exists(path)]
