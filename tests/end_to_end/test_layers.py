@@ -96,15 +96,6 @@ def layout_expected(code_dir: Path) -> Sandbox:
         shutil.rmtree(env_dir)
 
 
-def skip_if_this_python_is_hidden() -> None:
-    """A bootstrap or handler run by this Python (`#!` sys.executable): under /tmp (a checkout there), the function's
-    private /tmp hides it, as it would hide any path under the host's /tmp."""
-    from lambdatui.processes.sandbox import lies_under_tmp
-
-    if lies_under_tmp(Path(sys.executable)):
-        pytest.skip(f"this Python ({sys.executable}) lies under /tmp, which the function's own /tmp hides")
-
-
 @pytest.fixture
 def laid_out(code_dir: Path) -> Path:
     """`code_dir`, where lambdatui lays out /var/task and /opt; else a skip that says why."""
@@ -303,7 +294,6 @@ while True:
 @pytest.mark.parametrize("how", ["template", "folder and --layer zip"])
 def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(laid_out: Path, how: str) -> None:
     code_dir = laid_out  # /opt/bootstrap is a layer's only where /opt is laid out
-    skip_if_this_python_is_hidden()
     write_file(code_dir / "src" / "function.sh", "echo hello\n")
     bootstrap = LAYER_BOOTSTRAP.format(python=sys.executable)
     if how == "template":
@@ -349,7 +339,6 @@ def test_a_layer_inside_another_is_named_as_why_opt_is_not_laid_out(code_dir: Pa
 
 def test_an_extension_a_zip_layer_ships_unexecutable_is_named_in_that_zip(laid_out: Path) -> None:
     code_dir = laid_out
-    skip_if_this_python_is_hidden()
     # Its copy lives in lambdatui's state folder, which the user did not make and cannot fix: the zip is theirs.
     handler = write_file(code_dir / "fn" / "handler.py", "def handler(event, context):\n    return 1\n")
     archive = code_dir / "layer.zip"
