@@ -17,6 +17,7 @@ from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, find_hea
 RECEIVE_BYTES = 65536
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BLANK = (b"\r", b"\n")
+_TLS_HANDSHAKE = b"\x16\x03"  # a TLS record of type handshake, protocol 3.x: a ClientHello
 _MAX_CHUNK_LINE = 4096  # a chunk's size line with its extensions
 
 
@@ -65,6 +66,11 @@ class Reader:
     async def _read_head(self) -> Optional[Head]:
         searched = 0
         while True:
+            if self.buffer[:2] == _TLS_HANDSHAKE:
+                # An https:// client's hello has no line end to wait for: it would wait for the idle limit (75 s). Its
+                # answer is this 400 in plain text, which a TLS client reports at once ("wrong version number").
+                raise BadRequest(400, "InvalidRequest", "A TLS handshake (an https:// URL) on a plain-HTTP port: "
+                                 "lambdatui serves http:// only")
             if self.buffer[:1] in _BLANK:  # empty lines before a request are skipped (RFC 9112 §2.2)
                 del self.buffer[:len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))]
                 searched = 0

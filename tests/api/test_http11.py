@@ -97,6 +97,20 @@ async def test_a_peer_that_hangs_up_between_requests_is_closed_at_once() -> None
 
 
 @pytest.mark.trio
+async def test_an_https_client_is_answered_at_once_not_after_the_idle_limit() -> None:
+    """A TLS ClientHello (curl https://... on the plain-HTTP port) has no line end: answered 400 and closed at once,
+    which the client reports as a wrong protocol, where it waited for the 75 s idle limit."""
+    async with serving(Routes()) as address:
+        client = await Client.connect(address)
+        await client.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)))
+        with trio.fail_after(BOUND_S):
+            status, headers, body = await client.answer()
+            assert status == 400 and headers["connection"] == "close"
+            assert "TLS handshake" in json.loads(body)["errorMessage"]
+            assert await client.closed_by_server()
+
+
+@pytest.mark.trio
 async def test_bodies_up_to_the_limit_are_kept_and_larger_ones_dropped_and_flagged() -> None:
     routes = Routes()
     async with serving(routes) as address:
