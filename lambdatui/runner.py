@@ -226,15 +226,15 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         task_status.started()
         async for number in signals:
-            if not scope.cancel_called and not (again is not None and again.ending):
+            if again is None:
                 scope.cancel()
-                if again is not None:
-                    again.first = number
-                if again is None:
-                    return
-            elif again is not None and again.draining is not None and not again.draining.cancel_called:
+                return
+            if not scope.cancel_called and not again.ending:
+                scope.cancel()
+                again.first = number
+            elif again.draining is not None and not again.draining.cancel_called:
                 again.draining.cancel()
-            elif again is not None and again.signal is None:
+            elif again.signal is None:
                 again.signal = number
                 _STOPPED.append(again)
                 again.event.set()

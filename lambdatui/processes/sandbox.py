@@ -64,15 +64,23 @@ def write_hosts_file(path: Path, loopback: str) -> Path:
     return path
 
 
+def _within_tmp(path: str | os.PathLike[str]) -> list[str]:
+    """What follows /tmp/ in each form of `path` (as given, and through its symbolic links) that lies under /tmp;
+    "" for /tmp itself."""
+    text = os.fspath(path)
+    found = []
+    for form in {os.path.abspath(text), os.path.realpath(text)}:
+        for tmp in {_TMP, os.path.realpath(_TMP)}:
+            if form == tmp:
+                found.append("")
+            elif form.startswith(tmp + "/"):
+                found.append(form[len(tmp) + 1:])
+    return found
+
+
 def lies_under_tmp(path: str | os.PathLike[str]) -> bool:
     """Whether a private /tmp would hide `path` (itself or through a symlink): the rule the sandbox applies."""
-    text = os.fspath(path)
-    tmp_forms = {_TMP, os.path.realpath(_TMP)}
-    for form in {os.path.abspath(text), os.path.realpath(text)}:
-        for tmp in tmp_forms:
-            if form == tmp or form.startswith(tmp + "/"):
-                return True
-    return False
+    return bool(_within_tmp(path))
 
 
 def kept_folders(paths: Sequence[str]) -> Optional[tuple[str, ...]]:
@@ -81,16 +89,13 @@ def kept_folders(paths: Sequence[str]) -> Optional[tuple[str, ...]]:
     there holds the interpreter, the bootstrap and the packages they import, more than the paths named). None when
     a path is /tmp itself, which no private /tmp can keep."""
     kept: list[str] = []
-    tmp_forms = {_TMP, os.path.realpath(_TMP)}
     for path in paths:
-        for form in {os.path.abspath(path), os.path.realpath(path)}:
-            for tmp in tmp_forms:
-                if form == tmp:
-                    return None
-                if form.startswith(tmp + "/"):
-                    folder = _TMP + "/" + form[len(tmp) + 1:].split("/", 1)[0]
-                    if folder not in kept:
-                        kept.append(folder)
+        for rest in _within_tmp(path):
+            if not rest:
+                return None
+            folder = _TMP + "/" + rest.split("/", 1)[0]
+            if folder not in kept:
+                kept.append(folder)
     return tuple(kept)
 
 
@@ -132,14 +137,24 @@ def kept_how(kept: Sequence[str], writable: Sequence[str], readonly: bool) -> st
     return f"read-only but {', '.join(inside)}, where lambdatui's processes write"
 
 
-def kept_note(kept: Sequence[str], hidden: Sequence[str], readonly: bool, writable: Sequence[str] = ()) -> str:
-    """The one line every front end shows when folders of the host's /tmp are seen in the environment's /tmp."""
-    folders = ", ".join(kept)
+def _seen(kept: Sequence[str]) -> str:
+    return f"the host's {', '.join(kept)} {'is' if len(kept) == 1 else 'are'} seen"
+
+
+def kept_note(kept: Sequence[str], hidden: Sequence[str], how: str) -> str:
+    """The one line every front end shows when folders of the host's /tmp are seen in the environment's /tmp (`how`:
+    `kept_how`)."""
     # What each folder is kept for: the first path needed from it.
     needs = [next((p for p in hidden if lies_under(p, folder)), folder) for folder in kept]
-    return (f"/tmp is the environment's own, but the host's {folders} {'is' if len(kept) == 1 else 'are'} seen in it "
-            f"too ({kept_how(kept, writable, readonly)}): the processes need {', '.join(dict.fromkeys(needs))} from "
-            "there, which a private /tmp alone would hide")
+    return (f"/tmp is the environment's own, but {_seen(kept)} in it too ({how}): the processes need "
+            f"{', '.join(dict.fromkeys(needs))} from there, which a private /tmp alone would hide")
+
+
+def reached(paths: Sequence[str]) -> list[str]:
+    """`paths` with what running them reaches besides: the interpreter each script's #! line names, and the folders
+    a virtualenv's interpreter imports from (an editable install's), each once."""
+    with_interpreters = [*paths, *(i for p in paths for i in script_interpreters(p))]
+    return list(dict.fromkeys([*with_interpreters, *virtualenv_site_paths(with_interpreters)]))
 
 
 def shared_tmp_note(reason: str, tmp_dir: Path) -> str:
@@ -216,11 +231,9 @@ class Sandbox:
         """
         kept_writable = tuple(Path(os.path.abspath(folder)) for folder in writable)
         if files is None:
-            return cls._create(tmp_dir, paths_needed, kept_writable)
+            return cls._create(tmp_dir, reached(paths_needed), kept_writable)
         # The sandbox init runs in the namespace too, on lambdatui's own interpreter.
-        needed = [*paths_needed, sys.executable, _INIT_SCRIPT]
-        needed += [i for p in needed for i in script_interpreters(p)]
-        needed = list(dict.fromkeys([*needed, *virtualenv_site_paths(needed)]))  # an editable install's folder too
+        needed = reached([*paths_needed, sys.executable, _INIT_SCRIPT])
         # Laid out, the code and the layers are reached at /var/task and /opt, bound before /tmp is covered: where
         # they lie does not matter then, only where the rest does.
         laid_out = [str(files.code_dir), *map(str, files.layers)]
@@ -247,12 +260,11 @@ class Sandbox:
         return replace(self, paths=paths, files_note=not_laid_out_note(why_not, paths, self.writable_in(code_dir)))
 
     @classmethod
-    def _create(cls, tmp_dir: Path, paths_needed: Sequence[str], writable: tuple[Path, ...] = ()) -> Sandbox:
+    def _create(cls, tmp_dir: Path, paths: Sequence[str], writable: tuple[Path, ...] = ()) -> Sandbox:
+        """`paths`: all the processes must reach (`reached`)."""
         tmp_dir = Path(os.path.abspath(tmp_dir))
         if not tmp_dir.is_dir():
             raise NotADirectoryError(f"environment /tmp directory does not exist: {tmp_dir}")
-        paths = [*paths_needed, *(i for p in paths_needed for i in script_interpreters(p))]
-        paths = list(dict.fromkeys([*paths, *virtualenv_site_paths(paths)]))  # what the interpreter imports from too
         hidden = [p for p in [*paths, *map(str, writable)] if lies_under_tmp(p)]
         # What lies under /tmp is bound again over the private /tmp, from the folder in /tmp that holds it; only
         # /tmp itself cannot be kept so.
@@ -271,9 +283,9 @@ class Sandbox:
             note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
             return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
                                             "(telemetry listeners use that name)")
-        note = kept_note(kept, hidden, root is None, [str(folder) for folder in writable]) if kept else None
-        return cls(tmp_dir=tmp_dir, mode="mount-namespace", note=note, strategy=strategy, handle=DirHandle(tmp_dir),
+        made = cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir),
                    hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root, kept=kept)
+        return replace(made, note=kept_note(kept, hidden, made._kept_how())) if kept else made
 
     @classmethod
     def tmpdir_only(cls, tmp_dir: Path, note: str) -> Sandbox:
@@ -334,11 +346,10 @@ class Sandbox:
         listing leaves out (the whole note is in the log); where /tmp is shared, all of it."""
         if not self.kept:
             return self.note
-        if self.strategy is None or self.writable_root is not None:
-            how = "writable"
-        else:
-            how = kept_how(self.kept, [str(folder) for folder in self.writable], True)
-        return f"the host's {', '.join(self.kept)} {'is' if len(self.kept) == 1 else 'are'} seen here too ({how})"
+        return f"{_seen(self.kept)} here too ({self._kept_how()})"
+
+    def _kept_how(self) -> str:
+        return kept_how(self.kept, [str(folder) for folder in self.writable], self.writable_root is None)
 
     @property
     def kept_names(self) -> frozenset[str]:
