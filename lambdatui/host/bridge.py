@@ -38,6 +38,11 @@ REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 # is one fact (`LogLines`) of up to ~1,000 lines.
 BURST_SIZE = 1000
 BURST_REFRESH_S = 0.15
+# A step of the lifecycle is handed over at most a frame of Textual's (MAX_FPS 60) after the last update: an invoke's
+# REPORT follows its result by a few milliseconds (its runtime's next /next), and held for REFRESH_S after the
+# update that showed the result, the invoke's end showed up to 30 ms late (a 100,000-line burst: 1.47x its
+# headless time, 1.29x with this).
+STEP_REFRESH_S = 1 / 60
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
 _LINES = (f.LogLine, f.LogLines)
@@ -304,10 +309,10 @@ class HostGuest:
 
     def _step_due(self) -> float:
         """When an update carrying a step of the lifecycle (an invoke's result, a hold) is due: at once when the
-        last update is REFRESH_S old, else REFRESH_S after it. Lines gather for a pace from the first of them; a
-        step is what the user waits for, and a pause to gather more after it only showed it later (the result of
-        a 100,000-line burst, 30 ms after it came)."""
-        return max(trio.current_time(), self._delivered_at + REFRESH_S)
+        last update is a frame old (STEP_REFRESH_S), else a frame after it. Lines gather for a pace from the first
+        of them; a step is what the user waits for, and a pause to gather more after it only showed it later (the
+        result of a 100,000-line burst, 30 ms after it came)."""
+        return max(trio.current_time(), self._delivered_at + STEP_REFRESH_S)
 
     async def _news(self, leaving: bool, seen: int) -> None:
         """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a

@@ -112,3 +112,34 @@ async def test_a_new_memory_figure_rewrites_its_line_only(warm_snapshot: Debugge
     assert "77" in report, report
     assert sections["result-report"] == [False]  # rewritten in place
     assert not any(sections[name] for name in sections if name != "result-report"), sections  # the rest untouched
+
+
+async def test_the_next_invokes_result_lays_the_screen_out_only_when_its_payload_is_new(
+        warm_snapshot: DebuggerSnapshot) -> None:
+    # The same event invoked again: a new request id in the one-line title, the same payload. Laid out again, the
+    # screen took the UI's thread (and the host's, which shares it) just as the invoke's REPORT was due.
+    from textual.widgets import Static
+
+    from lambdatui.ui.widgets.result_view import ResultView
+
+    first = warm_snapshot.last_result
+    assert first is not None
+    again = dataclasses.replace(first, request_id="5f000000-0000-4000-8000-000000000009")
+    other = dataclasses.replace(again, request_id="5f000000-0000-4000-8000-00000000000a",
+                                payload=b'{"rows": [1, 2, 3], "more": {"a": 1, "b": 2}}')
+    view = ResultView()
+    async with Host(view).run_test(size=(140, 30)) as pilot:
+        view.show(warm_snapshot)
+        await pilot.pause()
+        sections = {static.id: layouts_asked(static) for static in view.query(Static) if static.id}
+        view.show(dataclasses.replace(warm_snapshot, last_result=again))
+        await pilot.pause()
+        title = str(view.query_one("#result-title", Static).render())
+        asked_again = {name: list(asked) for name, asked in sections.items()}
+        view.show(dataclasses.replace(warm_snapshot, last_result=other))
+        await pilot.pause()
+        payload = view.query_one("#result-payload", Static).content.code  # type: ignore[union-attr]  # a Syntax
+    assert "5f000000" in title, title  # the new request id is shown...
+    laid_out = [name for name, asked in asked_again.items() if any(asked)]
+    assert asked_again["result-title"] and not laid_out, laid_out  # ...repainted without a layout
+    assert '"rows"' in payload and any(sections["result-payload"]), sections  # a new payload is laid out

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from typing import Optional
+from typing import Optional, Union
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
@@ -131,6 +131,9 @@ class ResultView(VerticalScroll):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
+    ResultView #result-title {
+        height: 1;  /* one line whatever it says: a new title needs no layout of the screen (~15 ms) */
+    }
     ResultView > .-section {
         margin-top: 1;
         text-style: bold;
@@ -146,6 +149,7 @@ class ResultView(VerticalScroll):
         self._snapshot: Optional[DebuggerSnapshot] = None
         self._report_rows = -1  # the lines the report section shows (-1: drawn otherwise, or not yet)
         self._key: object = None
+        self._payload: object = None  # what #result-payload shows: (text, lexer), a Content or a str
         self.hung_line: Optional[int] = None
         """The hung line number shown highlighted in the source, or None."""
         self.hung_file: Optional[str] = None
@@ -207,21 +211,39 @@ class ResultView(VerticalScroll):
             else None
         title = self.query_one("#result-title", Static)
         title.set_class(bool(result and result.function_error), "-error")
-        title.update(self._title(result, label))
+        title.update(self._title(result, label), layout=False)
         self._show_stream(ended, result)
         self._show_report(report, result, memory)
-        payload = self.query_one("#result-payload", Static)
         if result is not None and result.streamed >= 0 and not result.function_error:
-            payload.update(Content.styled(streamed_to_caller(result.streamed), "italic"))  # the caller has them all
+            self._show_payload(Content.styled(streamed_to_caller(result.streamed), "italic"), force)  # the caller has all
         elif result is not None:
             text, lexer = pretty_payload(result.payload)
-            payload.update(Syntax(text, lexer, theme=syntax_theme(self), background_color="default", word_wrap=True))
+            self._show_payload((text, lexer), force)
         else:
-            payload.update("")
+            self._show_payload("", force)
         relevant = stacks if stacks is not None and result is not None and stacks.request_id == result.request_id \
             else None
-        self.query_one("#stack-title", Static).update("Stack at the timeout")
+        self._set_stack_title("Stack at the timeout")
         self._show_stacks(relevant, code_dir)
+
+    def _show_payload(self, payload: Union[str, Content, tuple[str, str]], force: bool = False) -> None:
+        """The response or error, highlighted when given as (text, lexer). The same text as shown already (the same
+        event invoked again) is left as it is: a new payload lays the whole screen out again (~15 ms of the UI's
+        thread, which the host shares), and an invoke's result is followed at once by its REPORT."""
+        if payload == self._payload and not force:
+            return
+        self._payload = payload
+        shown = self.query_one("#result-payload", Static)
+        if isinstance(payload, tuple):
+            text, lexer = payload
+            shown.update(Syntax(text, lexer, theme=syntax_theme(self), background_color="default", word_wrap=True))
+        else:
+            shown.update(payload)
+
+    def _set_stack_title(self, text: str) -> None:
+        title = self.query_one("#stack-title", Static)
+        if title.content != text:
+            title.update(text)
 
     def _show_report(self, report: Optional[InvokeReported], result: Optional[InvocationResult],
                      memory: tuple[MemoryMeasured, ...]) -> None:
@@ -253,11 +275,11 @@ class ResultView(VerticalScroll):
         title.update(Content.assemble(
             ("streamed" if stream.ended else "streaming…", "bold $text-warning"),
             (f"  {stream.label}" if stream.label else "", "bold"),
-            (f"  request {short_id(stream.request_id)}", "dim")))
+            (f"  request {short_id(stream.request_id)}", "dim")), layout=False)
         self._show_stream(stream, None)
         self.query_one("#result-report", Static).update(
             Content.styled(memory_line(memory), "dim") if memory else "")
-        self.query_one("#result-payload", Static).update("")
+        self._show_payload("")
         self._show_stacks(None, "")
 
     def _show_stream(self, stream: Optional[StreamView], result: Optional[InvocationResult]) -> None:
@@ -282,12 +304,12 @@ class ResultView(VerticalScroll):
         title.set_class(True, "-error")
         what = "Init timed out" if failure.status == "timeout" else "Init failed"
         where = " (a suppressed Init, inside an invoke)" if failure.phase == "invoke" else ""
-        title.update(Content.assemble((f"{what}: {failure.shown_type}", "bold"), (where, "dim")))
+        title.update(Content.assemble((f"{what}: {failure.shown_type}", "bold"), (where, "dim")), layout=False)
         self.query_one("#result-report", Static).update(
             Content.styled(failure.detail, "dim") if failure.detail and failure.payload else "")
-        self.query_one("#result-payload", Static).update(Content(init_error_text(failure)))
+        self._show_payload(Content(init_error_text(failure)))
         relevant = stacks if stacks is not None and stacks.request_id == INIT_STACKS else None
-        self.query_one("#stack-title", Static).update("Stack where Init hung")
+        self._set_stack_title("Stack where Init hung")
         self._show_stacks(relevant, code_dir)
 
     def _show_stacks(self, stacks: Optional[StacksCaptured], code_dir: str) -> None:
