@@ -38,10 +38,11 @@ REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 # is one fact (`LogLines`) of up to ~1,000 lines.
 BURST_SIZE = 1000
 BURST_REFRESH_S = 0.15
-# A step of the lifecycle is handed over at most a frame of Textual's (MAX_FPS 60) after the last update: an invoke's
-# REPORT follows its result by a few milliseconds (its runtime's next /next), and held for REFRESH_S after the
-# update that showed the result, the invoke's end showed up to 30 ms late (a 100,000-line burst: 1.47x its
-# headless time, 1.29x with this).
+# An invoke's REPORT follows its result by a few milliseconds (its runtime's next /next): a step that follows an
+# update made at once after a quiet spell is handed over a frame of Textual's (MAX_FPS 60) after it, not REFRESH_S
+# (the end of a 100,000-line burst showed up to 30 ms late: 1.47x its headless time, 1.32x with this). Only then: a
+# frame's pace for every step made a storm of invokes through --port draw ~50 updates a second, and cost the
+# debugger's invokes two fifths of their rate.
 STEP_REFRESH_S = 1 / 60
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
@@ -140,6 +141,8 @@ class HostGuest:
         self._urgent = False  # the focus changed: deliver without that pause, and none of the earlier lines
         self._stepped = False  # a step of the lifecycle is among the facts not yet delivered
         self._delivered_at = float("-inf")  # trio's clock at the last update handed to the UI
+        self._first_step_at: Optional[float] = None  # when the first step not yet delivered happened
+        self._after_quiet = False  # the last update carried a step that came after a quiet spell (`_step_due`)
         # What the shutdown at quit said of Event invokes it could not run: the screen is closing, so run_tui says
         # it on the terminal after (Lambda never drops an event it accepted without a word).
         self.events_not_run: list[str] = []
@@ -257,6 +260,8 @@ class HostGuest:
                     # A burst's slower pace is for its lines: a step of the lifecycle (the invoke's result, a hold)
                     # is what the user waits for, and is handed over as soon as the ceiling allows (`_step_due`).
                     self._stepped = True
+                    if self._first_step_at is None:
+                        self._first_step_at = trio.current_time()
                     if self._coalescing is not None:
                         self._coalescing.deadline = min(self._coalescing.deadline, self._step_due())
 
@@ -300,6 +305,8 @@ class HostGuest:
             refresh_s = BURST_REFRESH_S if batch_size(batch) >= BURST_SIZE else REFRESH_S
             seen = session.fleet.fleet_changes
             snapshot = session.snapshot(self._focused_number())
+            first_step, self._first_step_at = self._first_step_at, None
+            self._after_quiet = first_step is not None and first_step - self._delivered_at >= REFRESH_S
             self._delivered_at = trio.current_time()
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)
@@ -309,10 +316,11 @@ class HostGuest:
 
     def _step_due(self) -> float:
         """When an update carrying a step of the lifecycle (an invoke's result, a hold) is due: at once when the
-        last update is a frame old (STEP_REFRESH_S), else a frame after it. Lines gather for a pace from the first
-        of them; a step is what the user waits for, and a pause to gather more after it only showed it later (the
-        result of a 100,000-line burst, 30 ms after it came)."""
-        return max(trio.current_time(), self._delivered_at + STEP_REFRESH_S)
+        last update is REFRESH_S old, else REFRESH_S after it, or only a frame (STEP_REFRESH_S) after it when that
+        one carried a step that came after a quiet spell (an invoke's result: its REPORT is due next). Lines gather
+        for a pace from the first of them; a step is what the user waits for, and a pause to gather more after it
+        only showed it later (the result of a 100,000-line burst, 30 ms after it came)."""
+        return max(trio.current_time(), self._delivered_at + (STEP_REFRESH_S if self._after_quiet else REFRESH_S))
 
     async def _news(self, leaving: bool, seen: int) -> None:
         """Until there is something to deliver: a fact, a new focus, or (while an environment is on its way out) a
