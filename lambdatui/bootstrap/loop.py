@@ -185,17 +185,17 @@ def handle_invocation(client: RuntimeClient, request_handler: Callable[..., Any]
 
 
 def report_globals(
-    client: RuntimeClient, phase: str, request_id: Optional[str], module: Optional[ModuleType]
+    client: RuntimeClient, phase: str, request_id: Optional[str], module: Optional[ModuleType],
+    then_next: bool = False,
 ) -> None:
-    """Private channel: post the globals/threads report; never fatal.
+    """Private channel: post the globals/threads report; never fatal. `then_next`: the next call is /next, which
+    may go along (RuntimeClient.report_state).
 
-    The host stops the function's deadlines from `start_inspection` until the report (or the next /next)
-    arrives: reprs run user code, and a debugger must not spend the function's time on them.
+    The host stops the function's deadlines from the report's start (/inspection) until the report (or the next
+    /next) arrives: reprs run user code, and a debugger must not spend the function's time on them.
     """
     try:
-        client.start_inspection()
-        report = inspect_state.build_report(phase, request_id, module)
-        client.post_globals(_json_bytes(report))
+        client.report_state(lambda: _json_bytes(inspect_state.build_report(phase, request_id, module)), then_next)
     except Exception as exc:
         logs.warn("globals report failed: %s: %s" % (type(exc).__name__, exc))
 
@@ -273,17 +273,18 @@ def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
         fail_init(client, exc, one_of_workers=running is not None)
         raise  # unreachable: fail_init exits
 
+    snapstart = os.environ.get(INIT_TYPE_ENV) == SNAP_START
     if globals_wanted:
-        report_globals(client, "init", None, module)
+        report_globals(client, "init", None, module, then_next=running is None and not snapstart)
 
-    if os.environ.get(INIT_TYPE_ENV) == SNAP_START:
+    if snapstart:
         from .snapstart import snap_start  # only SnapStart functions pay for the import
 
         client = snap_start(client, snapshot_channel)  # a template's restored copy comes back with a new client
         if running is None:  # a restored copy reads its own environment's variables (workers never report)
             globals_wanted = runtime_flags(private_env)[1]
         if globals_wanted:
-            report_globals(client, "restore", None, module)
+            report_globals(client, "restore", None, module, then_next=running is None)
 
     while True:
         inv = client.next_invocation()
@@ -296,4 +297,4 @@ def serve(client: RuntimeClient, handler_name: str, globals_wanted: bool,
         if running is not None:
             running(None)
         if globals_wanted:
-            report_globals(client, "invoke", inv.request_id, module)
+            report_globals(client, "invoke", inv.request_id, module, then_next=running is None)

@@ -203,3 +203,47 @@ def test_a_response_answer_that_closes_the_connection_asks_for_next_again():
     assert client.next_invocation().request_id == "r2"
     assert [line.split(b" ")[0] for line in asked] == [b"GET", b"POST", b"GET"]
     client.close()
+
+
+def test_the_globals_report_goes_out_with_its_inspection_and_the_next_before_any_answer():
+    """A server that answers nothing before it has read /inspection, the report and the /next behind them: the
+    runtime must have sent all three (one waiting for an answer in between would wait for good; the server gives
+    up after 10 s and closes)."""
+    seen: List[bytes] = []
+
+    def script(conn, f):
+        conn.settimeout(10)
+        seen.extend(_read_request(f))  # /inspection
+        seen.extend(_read_request(f))  # /globals and its body
+        seen.extend(_read_head(f))  # the GET
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n" * 2 + _next_ok("r2"))
+
+    client = RuntimeClient(_one_connection_server(script))
+    client.report_state(lambda: b'{"globals": {}}', then_next=True)
+    assert client.next_invocation().request_id == "r2"
+    assert seen[0].startswith(b"POST /lambdatui/v1/inspection ") and b'{"globals": {}}' in seen
+    assert any(line.startswith(b"POST /lambdatui/v1/globals ") for line in seen)
+    assert any(line.startswith(b"GET /2018-06-01/runtime/invocation/next ") for line in seen)
+    client.close()
+
+
+def test_a_large_globals_report_leaves_the_next_for_its_own_call():
+    """A report past the pipelining limit goes out without the /next (a host refusing it early may stop reading);
+    its answers are read, and /next is asked on its own afterwards."""
+    seen: List[bytes] = []
+    large = b'{"globals": "' + b"x" * (70 * 1024) + b'"}'
+
+    def script(conn, f):
+        conn.settimeout(10)
+        seen.append(_read_request(f)[0])
+        seen.append(_read_request(f)[0])
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n" * 2)
+        seen.append(_read_head(f)[0])
+        conn.sendall(_next_ok("r2"))
+
+    client = RuntimeClient(_one_connection_server(script))
+    client.report_state(lambda: large, then_next=True)
+    assert client.next_invocation().request_id == "r2"
+    assert [line.split(b" ")[1] for line in seen] == [b"/lambdatui/v1/inspection", b"/lambdatui/v1/globals",
+                                                       b"/2018-06-01/runtime/invocation/next"]
+    client.close()
