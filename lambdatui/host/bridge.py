@@ -39,10 +39,10 @@ REFRESH_S = 0.03  # at most ~30 snapshots a second, however fast facts arrive
 BURST_SIZE = 1000
 BURST_REFRESH_S = 0.15
 # An invoke's REPORT follows its result by a few milliseconds (its runtime's next /next): a step that follows an
-# update made at once after a quiet spell is handed over a frame of Textual's (MAX_FPS 60) after it, not REFRESH_S
-# (the end of a 100,000-line burst showed up to 30 ms late: 1.47x its headless time, 1.32x with this). Only then: a
-# frame's pace for every step made a storm of invokes through --port draw ~50 updates a second, and cost the
-# debugger's invokes two fifths of their rate.
+# update whose step came after a quiet spell (no step for REFRESH_S; lines may have come) is handed over a frame of
+# Textual's (MAX_FPS 60) after it, not REFRESH_S (the end of a 100,000-line burst showed up to 30 ms late: 1.47x its
+# headless time, ~1.35x with this). Only then: a frame's pace for every step made a storm of invokes through --port
+# draw ~50 updates a second, and cost the debugger's invokes two fifths of their rate (benchmarks/tui_storm.py).
 STEP_REFRESH_S = 1 / 60
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
 
@@ -142,6 +142,7 @@ class HostGuest:
         self._stepped = False  # a step of the lifecycle is among the facts not yet delivered
         self._delivered_at = float("-inf")  # trio's clock at the last update handed to the UI
         self._first_step_at: Optional[float] = None  # when the first step not yet delivered happened
+        self._step_delivered_at = float("-inf")  # trio's clock at the last update that carried a step
         self._after_quiet = False  # the last update carried a step that came after a quiet spell (`_step_due`)
         # What the shutdown at quit said of Event invokes it could not run: the screen is closing, so run_tui says
         # it on the terminal after (Lambda never drops an event it accepted without a word).
@@ -306,8 +307,11 @@ class HostGuest:
             seen = session.fleet.fleet_changes
             snapshot = session.snapshot(self._focused_number())
             first_step, self._first_step_at = self._first_step_at, None
-            self._after_quiet = first_step is not None and first_step - self._delivered_at >= REFRESH_S
+            # Quiet: no step for REFRESH_S before this one (a burst's lines may have been handed over meanwhile).
+            self._after_quiet = first_step is not None and first_step - self._step_delivered_at >= REFRESH_S
             self._delivered_at = trio.current_time()
+            if first_step is not None:
+                self._step_delivered_at = self._delivered_at
             controller.deliver(snapshot)
             self._on_update(snapshot, batch)
             # One more round once it has left: the fleet counts an idle shutdown only after the removal.
