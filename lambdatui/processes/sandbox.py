@@ -308,15 +308,11 @@ class Sandbox:
         return remove_tree_reporting(folder)
 
     def adjust_env(self, env: Mapping[str, str]) -> dict[str, str]:
-        """The environment with the temp-dir variables pointing at this sandbox's /tmp."""
+        """The environment as the processes get it: with a /tmp of their own, as given (Lambda sets no TMPDIR, and a
+        TEMP or TMP of the function's configuration is its own to keep); else the temp-dir variables pointing at
+        this sandbox's folder, which stands in for /tmp."""
         adjusted = dict(env)
-        if self.mode == "mount-namespace":
-            adjusted["TMPDIR"] = _TMP
-            # Host-side values would point outside the namespace's /tmp.
-            for name in ("TEMP", "TMP"):
-                if name in adjusted:
-                    adjusted[name] = _TMP
-        else:
+        if self.mode != "mount-namespace":
             for name in ("TMPDIR", "TEMP", "TMP"):
                 adjusted[name] = str(self.tmp_dir)
         return adjusted

@@ -127,9 +127,10 @@ def test_sigkill_before_the_host_adopted_it_leaves_no_process(code_dir: Path) ->
 
 @pytest.mark.parametrize("early", ["1", "0"])
 def test_invoke_gives_the_same_answer_with_or_without_the_early_start(code_dir: Path, early: str) -> None:
-    write_file(code_dir / "handler.py", "import os\nSTARTED = os.getpid()\n\n"
+    write_file(code_dir / "handler.py", "import os, tempfile\nSTARTED = os.getpid()\n\n"
                                         "def handler(event, context):\n"
-                                        "    return {'event': event, 'tmp': os.environ['TMPDIR'],"
+                                        "    return {'event': event, 'tmp': tempfile.gettempdir(),"
+                                        " 'TMPDIR': os.environ.get('TMPDIR'),"
                                         " 'remaining': context.get_remaining_time_in_millis() > 2000}\n")
     env = dict(os.environ, LAMBDATUI_EARLY_START=early)
     result = subprocess.run([sys.executable, "-m", "lambdatui", "invoke", str(code_dir / "handler.py"), "-e",
@@ -137,7 +138,7 @@ def test_invoke_gives_the_same_answer_with_or_without_the_early_start(code_dir: 
                             timeout=BOUND)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
-        {"event": {"n": 1}, "tmp": "/tmp", "remaining": True}] * 2
+        {"event": {"n": 1}, "tmp": "/tmp", "TMPDIR": None, "remaining": True}] * 2  # Lambda sets no TMPDIR
     [init_duration] = re.findall(r"Init Duration: ([\d.]+) ms", result.stderr)
     assert 0 < float(init_duration) < 10_000
     assert result.stderr.count("INIT_START") == 1

@@ -56,13 +56,13 @@ async def test_namespace_mode_puts_tmp_writes_in_the_environment_dir(env_tmp: Pa
     assert (sandbox.note is None) == (not sandbox.kept)
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
-            h = sup.spawn(sh(f"echo hello > /tmp/{unique_name}; echo $TMPDIR; ls /tmp"))
+            h = sup.spawn(sh(f"echo hello > /tmp/{unique_name}; echo \"[$TMPDIR]\"; ls /tmp"))
             status = await rec.wait_exit(h)
     assert status.describe() == "exit status 0"
     assert (env_tmp / unique_name).read_text() == "hello\n"
     assert not Path("/tmp", unique_name).exists()
-    # The child saw only its own /tmp.
-    assert rec.lines() == ["/tmp", *sorted([unique_name, *sandbox.kept_names])]
+    # The child saw only its own /tmp, and no TMPDIR (Lambda sets none).
+    assert rec.lines() == ["[]", *sorted([unique_name, *sandbox.kept_names])]
 
 
 @pytest.mark.trio
@@ -277,12 +277,14 @@ def test_create_requires_the_directory(tmp_path: Path) -> None:
 
 
 def test_adjust_env_returns_a_new_mapping(env_tmp: Path) -> None:
-    original = {"PATH": "/bin", "TMP": "/host/tmp"}
+    # With a /tmp of its own, the environment is as configured: Lambda sets no TMPDIR, and the function's own TMP
+    # stays its own. Without one, the temp-dir variables name the folder standing in for /tmp.
+    original = {"PATH": "/bin", "TMP": "/tmp/work"}
     namespaced = Sandbox(tmp_dir=env_tmp, mode="mount-namespace", strategy="mount-ns").adjust_env(original)
-    assert namespaced == {"PATH": "/bin", "TMPDIR": "/tmp", "TMP": "/tmp"}
+    assert namespaced == original and namespaced is not original
     plain = Sandbox.tmpdir_only(env_tmp, "why").adjust_env(original)
     assert plain == {"PATH": "/bin", "TMPDIR": str(env_tmp), "TEMP": str(env_tmp), "TMP": str(env_tmp)}
-    assert original == {"PATH": "/bin", "TMP": "/host/tmp"}
+    assert original == {"PATH": "/bin", "TMP": "/tmp/work"}
 
 
 NOBODY = 65534
