@@ -36,7 +36,7 @@ def extension_identifier(exchange: Exchange) -> Union[str, Answer]:
 
 def _parse_events(raw: bytes) -> Union[tuple[str, ...], Answer]:
     try:
-        data = json.loads(raw or b"{}")
+        data = json.loads(raw)  # an empty body too is refused, as RAPID refuses it (lambda-spec §2.2)
     except (ValueError, RecursionError) as exc:
         return error(403, et.INVALID_REQUEST_FORMAT, f"Invalid register body: {exc}")
     if not isinstance(data, dict):

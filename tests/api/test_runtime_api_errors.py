@@ -357,6 +357,7 @@ call("internal-shutdown", "POST", "/register", {{"Lambda-Extension-Name": "inter
 call("configuration-keys", "POST", "/register", {{"Lambda-Extension-Name": "internal-y"}},
      json.dumps({{"events": ["INVOKE"], "configurationKeys": ["a"]}}))
 call("bogus-event", "POST", "/register", {{"Lambda-Extension-Name": "internal-z"}}, json.dumps({{"events": ["BOGUS"]}}))
+call("empty-body", "POST", "/register", {{"Lambda-Extension-Name": "internal-w"}}, b"")
 call("exit-error-no-type", "POST", "/exit/error", {{"Lambda-Extension-Identifier": extension_id}}, b"{{}}")
 while True:
     _, event = call("next", "GET", "/event/next", {{"Lambda-Extension-Identifier": extension_id}})
@@ -391,6 +392,7 @@ async def test_extensions_api_refusals_during_init(code_dir: Path) -> None:
             "internal-shutdown": "Extension.InvalidEventType",
             "configuration-keys": "InvalidRequestFormat",
             "bogus-event": "Extension.InvalidEventType",
+            "empty-body": "InvalidRequestFormat",
             "exit-error-no-type": "Extension.MissingHeader",
         }
         for label, error_type in expected.items():
