@@ -20,8 +20,6 @@ import logging
 import math
 import os
 import socket
-import struct
-import time
 from functools import partial
 from typing import Awaitable, Callable, Optional
 
@@ -37,17 +35,17 @@ from lambdatui.processes.linux import SO_TIMESTAMPNS
 log = logging.getLogger("lambdatui.http")
 
 _SEPARATE_SEND = 65536  # a body this large is sent after its head rather than copied onto it
-# The early start's listener stamps what it receives (host/early_start.py): its runtime asks before the host reads.
-_STAMP_SPACE = socket.CMSG_SPACE(16)
 
 
 class _Server:
     """What the connections of one `serve` share: the routes, and for an idle limit or a graceful stop, who
     waits for a next request (those are closed, the others may finish)."""
 
-    def __init__(self, resolve: Resolve, idle_limit: Optional[float], stoppable: bool, stamped: bool = False) -> None:
+    def __init__(self, resolve: Resolve, idle_limit: Optional[float], stoppable: bool, stamped: bool = False,
+                 stamp_every: bool = False) -> None:
         self.resolve = resolve
-        self.stamped = stamped  # its connections' first requests carry when they arrived (Exchange.arrived)
+        # Its connections' requests carry when they arrived (Exchange.arrived): every one, or only the first.
+        self.stamped, self.stamp_every = stamped, stamp_every
         self.monitor = HangupMonitor() if HangupMonitor.available() else None
         self.idle_limit = math.inf if idle_limit is None else idle_limit
         self.guards_idle = idle_limit is not None or stoppable  # waits between requests take a cancel scope
@@ -73,15 +71,12 @@ class _Server:
 
 class _Connection(Reader):
     def __init__(self, stream: trio.SocketStream, server: _Server) -> None:
-        super().__init__(stream)
+        super().__init__(stream, server.stamped, server.stamp_every)
         self.server = server
         self.monitor = server.monitor
         self.idle: Optional[trio.CancelScope] = None  # while waiting for a next request, when the server watches
-        self.arrived: Optional[float] = None  # when its first request reached the kernel, if the server stamps
 
     async def run(self) -> None:
-        if self.server.stamped:
-            self.arrived = await _arrival(self.stream.socket)
         while True:
             try:
                 head = await self._read_head()
@@ -98,7 +93,6 @@ class _Connection(Reader):
                 return
             if not goes_on:
                 return
-            self.arrived = None  # the first request's only
 
     async def _serve(self, head: Head, route: Route, params: tuple[str, ...]) -> bool:
         """One request whose body the framing reads; whether the connection goes on."""
@@ -271,19 +265,6 @@ async def _refuse(stream: trio.SocketStream) -> None:
     await _linger(stream)
 
 
-async def _arrival(sock: trio.socket.SocketType) -> Optional[float]:
-    """When the connection's first bytes reached the kernel, on trio's clock (waits for them to arrive)."""
-    try:
-        _, ancillary, _, _ = await sock.recvmsg(1, _STAMP_SPACE, socket.MSG_PEEK)
-    except OSError:
-        return None
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-            seconds, nanoseconds = struct.unpack("qq", data[:16])
-            return trio.current_time() - max(0.0, time.time() - (seconds + nanoseconds / 1e9))
-    return None
-
-
 async def _serve_connection(stream: trio.SocketStream, server: _Server,
                             admit: Optional[Callable[[Address, Address], bool]]) -> None:
     connection = _Connection(stream, server)
@@ -305,6 +286,7 @@ async def _serve_connection(stream: trio.SocketStream, server: _Server,
         log.error("the HTTP server dropped a connection after an unexpected error", exc_info=True)
     finally:
         server.closed(connection)
+        connection.close_reading()
         await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
 
 
@@ -335,6 +317,7 @@ async def serve(
     stop: Optional[trio.Event] = None,
     grace: float = 0.0,
     sock: Optional[socket.socket] = None,
+    stamp: bool = False,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
@@ -350,10 +333,12 @@ async def serve(
     listener = await _listen(host, port) if sock is None else trio.SocketListener(trio.socket.from_stdlib_socket(sock))
     bound_host, bound_port = listener.socket.getsockname()[:2]
     try:
+        if stamp:  # every request its connections receive carries the kernel's time of arrival (Exchange.arrived)
+            listener.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         stamped = bool(listener.socket.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS))
     except OSError:
         stamped = False  # not Linux: no stamps
-    server = _Server(resolve, idle_limit, stop is not None, stamped)
+    server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped)
     async with trio.open_nursery() as nursery:
         accepting = trio.CancelScope()
         nursery.start_soon(_accept, listener, partial(_serve_connection, server=server, admit=admit), nursery,

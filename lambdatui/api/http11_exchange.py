@@ -60,9 +60,12 @@ class Exchange:
 
     @property
     def arrived(self) -> Optional[float]:
-        """When this request reached the host's socket, on trio's clock, for a connection's first request on a server
-        that stamps (the early start's); else None: it is being read as it arrives."""
-        return self._connection.arrived
+        """When this request reached the kernel, on trio's clock, on a server that stamps every request (the
+        debugger's sandbox API) or a connection's first (the early start's); else None. Asked once the request is in
+        (its head, or the body a route reads itself); a request read whole from the buffer (pipelined behind another)
+        arrived with that read. The host may hear a request later than that (its thread busy: in the debugger, the
+        UI's repaint): the core leaves that wait out of the function's time."""
+        return self._connection.last_arrival
 
     @property
     def hung_up(self) -> bool:

@@ -25,7 +25,7 @@ def private_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         return None if reply is None else exchange.early or from_reply(reply)
 
     async def inspection_started(exchange: Exchange) -> Answer:
-        host.inspection_started()
+        host.inspection_started(exchange.arrived)
         return ACCEPTED
 
     async def globals_report(exchange: Exchange) -> Answer:

@@ -8,6 +8,8 @@ with what they had left, and the paused time is added to `held_total`, which eve
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lambdatui.core.common import INSPECTION_LIMIT_TIMER
 from lambdatui.core.effects import CancelTimer, StartTimer
 from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant
@@ -44,6 +46,22 @@ class ClockRules:
 
     def _deadline_running(self, name: str) -> bool:
         return name in self.timers or name in self.paused_timers
+
+    def _heard_late(self, arrived: Optional[float]) -> None:
+        """A runtime's call heard now, which reached the host's socket at `arrived`: the time the host took to hear
+        it (its thread busy; in the debugger, the UI's repaint) is not the function's. It is held, as a pause is:
+        phase durations leave it out, and the running deadlines move on by as much. (Managed Instances run several
+        invokes on one clock: none is moved for one of them.)"""
+        if arrived is None or self.pauses or self.config.managed:
+            return
+        late = self._now.mono - max(arrived, self.held_until)
+        if late <= 0.0:
+            return
+        self.held_total += late
+        self.held_until = self._now.mono
+        for name, at in list(self.timers.items()):
+            if name != INSPECTION_LIMIT_TIMER:
+                self._start_timer(name, at - self._now.mono + late)
 
     def _elapsed_ms(self, since: Instant, held_before: float) -> float:
         held = self.held_total - held_before
@@ -83,6 +101,7 @@ class ClockRules:
             return
         assert self.paused_since is not None
         self.held_total += self._now.mono - self.paused_since
+        self.held_until = self._now.mono
         self.paused_since = None
         paused, self.paused_timers = self.paused_timers, {}
         for name, left in paused.items():
@@ -95,6 +114,8 @@ class ClockRules:
             return
         if self.runtime.state not in (RuntimeState.STARTED, RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT):
             return  # parked on /next or gone: there is no phase whose clock it could take from
+        if self.runtime.state is not RuntimeState.STARTED:  # (Init's wait for the host is `_waited_since`'s)
+            self._heard_late(event.arrived)  # paused from when it asked
         self._pause_clock(INSPECTION)
         self._start_timer(INSPECTION_LIMIT_TIMER, INSPECTION_LIMIT_S)
 

@@ -99,6 +99,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.stepping = False
         self.hold: Optional[Hold] = None
         self.held_total = 0.0
+        self.held_until = float("-inf")  # the end of the last time held (a pause, a late hearing): not held twice
         self.invocations_done = 0
         self.spindown_after_invoke = False
         self.draining = False  # ending after the queued Event invokes: no invoke is taken any more

@@ -129,9 +129,9 @@ class InitRules:
     def _waited_since(self, arrived: Optional[float]) -> None:
         """A runtime's call (or its exit) that came before the host, still starting, heard of it: that wait is not
         its Init, neither in Init Duration nor against Init's 10 s (the timer moves on by as much)."""
-        if arrived is None or self.init is None:
-            return
-        waited = max(0.0, self._now.mono - arrived)
+        if arrived is None or self.init is None or self.pauses:
+            return  # (while paused, the time is held already: not left out twice)
+        waited = max(0.0, self._now.mono - max(arrived, self.held_until))
         self.init.waited_s += waited
         if INIT_TIMER in self.timers:
             self._start_timer(INIT_TIMER, self.timers[INIT_TIMER] - self._now.mono + waited)

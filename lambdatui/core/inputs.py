@@ -55,8 +55,9 @@ class InvokeRequested:
 @dataclass(frozen=True)
 class RuntimeNext:
     """The runtime asked for its next event (GET /runtime/invocation/next). `arrived`: when the request reached
-    the host's socket (the kernel's stamp, on the host's clock), where that was before the host could read it: a
-    runtime started ahead asks while lambdatui is still starting."""
+    the host's socket (the kernel's stamp, on the host's clock), which may be before the host could read it: a
+    runtime started ahead asks while lambdatui is still starting, and the debugger's host shares its thread with
+    the UI."""
 
     token: Token
     arrived: Optional[float] = None
@@ -73,6 +74,7 @@ class RuntimeResponse:
     too_large: bool = False
     invalid_mode: Optional[str] = None  # a Lambda-Runtime-Function-Response-Mode other than "streaming"
     truncated: bool = False  # the runtime hung up before the end of the body it declared
+    arrived: Optional[float] = None  # as RuntimeNext's
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class RuntimeInvocationError:
     error_type: Optional[str]
     truncated: bool = False  # the runtime hung up before the end of the body it declared
     too_large: bool = False  # past the payload limit, as a /response's: the body was dropped
+    arrived: Optional[float] = None  # as RuntimeNext's
 
 
 @dataclass(frozen=True)
@@ -152,9 +155,11 @@ class FunctionInitGate:
 
 @dataclass(frozen=True)
 class InspectionStarted:
-    """Our bootstrap begins the globals report (private channel): its time must not count against a deadline."""
+    """Our bootstrap begins the globals report (private channel): its time must not count against a deadline.
+    `arrived`: as RuntimeNext's."""
 
     generation: int
+    arrived: Optional[float] = None
 
 
 @dataclass(frozen=True)

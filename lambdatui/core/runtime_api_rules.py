@@ -67,6 +67,7 @@ class RuntimeApiRules:
             self._restored_runtime_next()
         else:
             if run is not None and run.result is not None:
+                self._heard_late(event.arrived)  # the invoke ended when it asked, not when the host heard it
                 failed = run.runtime_error_type
                 self._runtime_done(run, "error" if failed else "success", failed, asked_next=True)
             self._check_invoke_done()
@@ -94,6 +95,7 @@ class RuntimeApiRules:
     def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
             return
+        self._heard_late(event.arrived)
         result = self._response_result(event)
         run = self.current
         assert run is not None
@@ -125,6 +127,7 @@ class RuntimeApiRules:
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
         if not self._check_request(event.token, event.request_id, RuntimeCall.ERROR):
             return
+        self._heard_late(event.arrived)
         run = self.current
         assert run is not None
         if event.truncated:

@@ -6,6 +6,8 @@ asked for reports, and /tmp is not listed.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lambdatui.core import inputs as ins
 from lambdatui.host.tmp_scanner import scan_tmp
 from lambdatui.model.globals_diff import diff_globals
@@ -15,9 +17,10 @@ from lambdatui.model.tmp_tree import diff_tmp
 class DebugViews:
     """Part of `EnvironmentHost`: it runs on the host's state (see host/environment_host.py)."""
 
-    def inspection_started(self) -> None:
-        """Our bootstrap begins a globals report: the core stops the deadlines until it arrives."""
-        self.feed(ins.InspectionStarted(self.env.generation))
+    def inspection_started(self, arrived: Optional[float] = None) -> None:
+        """Our bootstrap begins a globals report (its call reached the host's socket at `arrived`): the core stops
+        the deadlines until it arrives."""
+        self.feed(ins.InspectionStarted(self.env.generation, arrived))
 
     def globals_reported(self, report: dict[str, object]) -> None:
         """A report from our bootstrap (private channel); raises ValueError when it is malformed."""

@@ -196,7 +196,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
                     access = SandboxAccess(host.note, host.contained_pids, host.own_pids)
                     early = member.early
                     member.runtime_api = await nursery.start(partial(
-                        http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access,
+                        http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access, stamp=host.inspect,
                         sock=early.listener if early is not None else None))
                     await nursery.start(partial(host.run, member.runtime_api, early=early))
                     task_status.started()
