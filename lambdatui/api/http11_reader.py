@@ -44,6 +44,8 @@ class Reader:
         # every read (`every_read`: the debugger's, whose host shares its thread with the UI), else the first only
         # (the early start's runtime asks before the host is up); each stamped read costs a warm invoke ~1 µs.
         self._stamping = socket.socket(fileno=os.dup(self.fd)) if stamped else None
+        if self._stamping is not None:
+            self._stamping.setblocking(False)  # as the socket is: never a wait of Python's (a default timeout's)
         self._every_read = every_read
         # When the bytes of the last read reached the kernel (TCP stamps a read with its last segment's arrival), on
         # trio's clock: read as a request is complete (its head, or its body), when that request arrived.
