@@ -14,6 +14,7 @@ import errno
 import fcntl
 import math
 import os
+import select
 import socket
 import termios
 from collections.abc import Callable
@@ -149,6 +150,14 @@ def open_pidfd(pid: int) -> int | None:
         return pidfd_open(pid)
     except OSError:
         return None
+
+
+def pidfd_exited(pidfd: int) -> bool:
+    """True once the process behind the pidfd has ended (a zombie, or reaped): its pid may be anyone's by then, but
+    the pidfd still names the process it was opened for."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def has_exited(pid: int) -> bool:

@@ -133,10 +133,14 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         return [child.handle for child in self._children.values()]
 
     def own_pids(self) -> list[int]:
-        """The children spawned and not reaped (a reaped one's pid may be anyone's by now, though its exit waits to
-        be reported until its output has closed), and the sandbox init, if any."""
-        pids = [child.handle.pid for child in self._children.values() if child.reaped is None]
-        pids += [handle.pid for handle, *_ in self._ahead]  # started ahead: it may call before it is attached
+        """The children spawned and not ended, and the sandbox init, if any. An ended one's pid may be anyone's by
+        now: its exit waits to be reported until its output has closed, and the sandbox init reaps its children
+        before the host hears of it, so its pidfd says (a stranger that took the pid in that window was let in)."""
+        pids = [child.handle.pid for child in self._children.values()
+                if child.reaped is None and not (child.pidfd is not None and linux.pidfd_exited(child.pidfd))]
+        # Started ahead: it may call before it is attached.
+        pids += [handle.pid for handle, _, _, pidfd, *_ in self._ahead
+                 if not (pidfd is not None and linux.pidfd_exited(pidfd))]
         return pids + [self._init.pid] if self._init is not None else pids
 
     def spawn(self, spec: ProcessSpec) -> ProcessHandle:
