@@ -42,7 +42,7 @@ class _Server:
     waits for a next request (those are closed, the others may finish)."""
 
     def __init__(self, resolve: Resolve, idle_limit: Optional[float], stoppable: bool, stamped: bool = False,
-                 stamp_every: bool = False) -> None:
+                 stamp_every: bool = False, connections: Optional[set[_Connection]] = None) -> None:
         self.resolve = resolve
         # Its connections' requests carry when they arrived (Exchange.arrived): every one, or only the first.
         self.stamped, self.stamp_every = stamped, stamp_every
@@ -50,7 +50,7 @@ class _Server:
         self.idle_limit = math.inf if idle_limit is None else idle_limit
         self.guards_idle = idle_limit is not None or stoppable  # waits between requests take a cancel scope
         self.stopping = False
-        self.connections: set[_Connection] = set()
+        self.connections: set[_Connection] = set() if connections is None else connections
         self.all_closed = trio.Event()
 
     async def stop(self, grace: float) -> None:
@@ -318,6 +318,7 @@ async def serve(
     grace: float = 0.0,
     sock: Optional[socket.socket] = None,
     stamp: bool = False,
+    connections: Optional[set[_Connection]] = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
@@ -338,7 +339,8 @@ async def serve(
         stamped = bool(listener.socket.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS))
     except OSError:
         stamped = False  # not Linux: no stamps
-    server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped)
+    # `connections`: the caller's set, which the server keeps its open connections in (host/deadlines.py reads it).
+    server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections)
     async with trio.open_nursery() as nursery:
         accepting = trio.CancelScope()
         nursery.start_soon(_accept, listener, partial(_serve_connection, server=server, admit=admit), nursery,

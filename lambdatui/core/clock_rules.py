@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from lambdatui.core.common import INSPECTION_LIMIT_TIMER
+from lambdatui.core.common import INIT_TIMER, INSPECTION_LIMIT_TIMER, INVOKE_TIMER, RESTORE_TIMER
 from lambdatui.core.effects import CancelTimer, StartTimer
-from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant
+from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant, TimerFired
 from lambdatui.core.runtime_machine import RuntimeState
 
 HOLD = "hold"
@@ -47,21 +47,29 @@ class ClockRules:
     def _deadline_running(self, name: str) -> bool:
         return name in self.timers or name in self.paused_timers
 
-    def _heard_late(self, arrived: Optional[float]) -> None:
+    def _heard_late(self, arrived: Optional[float]) -> bool:
         """A runtime's call heard now, which reached the host's socket at `arrived`: the time the host took to hear
         it (its thread busy; in the debugger, the UI's repaint) is not the function's. It is held, as a pause is:
-        phase durations leave it out, and the running deadlines move on by as much. (Managed Instances run several
-        invokes on one clock: none is moved for one of them.)"""
+        phase durations leave it out, and the running deadlines move on by as much. True when the phase's deadline
+        had passed before the call arrived: it is carried out first, as it would have been had the host heard the
+        call in time, and the call then meets the timed-out phase. (Managed Instances run several invokes on one
+        clock: none is moved for one of them.)"""
         if arrived is None or self.pauses or self.config.managed:
-            return
+            return False
+        for name in (INVOKE_TIMER, INIT_TIMER, RESTORE_TIMER):
+            at = self.timers.get(name)
+            if at is not None and at <= arrived:
+                self._on_TimerFired(TimerFired(name))  # type: ignore[attr-defined]  # ProcessRules'
+                return True
         late = self._now.mono - max(arrived, self.held_until)
         if late <= 0.0:
-            return
+            return False
         self.held_total += late
         self.held_until = self._now.mono
         for name, at in list(self.timers.items()):
             if name != INSPECTION_LIMIT_TIMER:
                 self._start_timer(name, at - self._now.mono + late)
+        return False
 
     def _elapsed_ms(self, since: Instant, held_before: float) -> float:
         held = self.held_total - held_before
@@ -114,8 +122,9 @@ class ClockRules:
             return
         if self.runtime.state not in (RuntimeState.STARTED, RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT):
             return  # parked on /next or gone: there is no phase whose clock it could take from
-        if self.runtime.state is not RuntimeState.STARTED:  # (Init's wait for the host is `_waited_since`'s)
-            self._heard_late(event.arrived)  # paused from when it asked
+        # Paused from when it asked (Init's wait for the host is `_waited_since`'s); not at all after a timeout.
+        if self.runtime.state is not RuntimeState.STARTED and self._heard_late(event.arrived):
+            return
         self._pause_clock(INSPECTION)
         self._start_timer(INSPECTION_LIMIT_TIMER, INSPECTION_LIMIT_S)
 

@@ -36,6 +36,8 @@ class RuntimeApiRules:
 
     def _on_RuntimeNext(self, event: RuntimeNext) -> None:
         self._end_inspection()  # a runtime that asks for work has stopped inspecting, whatever it reported
+        if self.current is not None and self.current.result is not None:
+            self._heard_late(event.arrived)  # the invoke ended when it asked, not when the host heard it
         rt = self.runtime
         run = self.current
         if rt.state is RuntimeState.RUNNING and run is not None and rt.parked is None:
@@ -67,7 +69,6 @@ class RuntimeApiRules:
             self._restored_runtime_next()
         else:
             if run is not None and run.result is not None:
-                self._heard_late(event.arrived)  # the invoke ended when it asked, not when the host heard it
                 failed = run.runtime_error_type
                 self._runtime_done(run, "error" if failed else "success", failed, asked_next=True)
             self._check_invoke_done()
@@ -93,9 +94,9 @@ class RuntimeApiRules:
         return True
 
     def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
+        self._heard_late(event.arrived)  # (a timeout first, if the deadline passed before it arrived)
         if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
             return
-        self._heard_late(event.arrived)
         result = self._response_result(event)
         run = self.current
         assert run is not None
@@ -125,9 +126,9 @@ class RuntimeApiRules:
         return result
 
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
+        self._heard_late(event.arrived)  # (a timeout first, if the deadline passed before it arrived)
         if not self._check_request(event.token, event.request_id, RuntimeCall.ERROR):
             return
-        self._heard_late(event.arrived)
         run = self.current
         assert run is not None
         if event.truncated:

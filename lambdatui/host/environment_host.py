@@ -23,7 +23,7 @@ from lambdatui.core import inputs as ins
 from lambdatui.core.common import RESTORE, SNAPSHOT
 from lambdatui.core.environment import EnvironmentConfig
 from lambdatui.core.managed_environment import environment_for
-from lambdatui.host.deadlines import Deadlines
+from lambdatui.host.deadlines import Deadlines, calls_unheard
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.launch import function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
@@ -122,7 +122,10 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._nursery: Optional[trio.Nursery] = None
         self._tokens = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
-        self._deadlines = Deadlines(lambda name: self.feed(ins.TimerFired(name)))
+        # Its sandbox API's open connections; in the debugger, a deadline waits for a call unread there.
+        self.sandbox_connections: set = set()
+        self._deadlines = Deadlines(lambda name: self.feed(ins.TimerFired(name)),
+                                    calls_unheard(self.sandbox_connections) if inspect else None)
         self._processes: dict[str, tuple[int, ProcessHandle]] = {}
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False

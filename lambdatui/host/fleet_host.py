@@ -197,7 +197,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
                     early = member.early
                     member.runtime_api = await nursery.start(partial(
                         http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access, stamp=host.inspect,
-                        sock=early.listener if early is not None else None))
+                        connections=host.sandbox_connections, sock=early.listener if early is not None else None))
                     await nursery.start(partial(host.run, member.runtime_api, early=early))
                     task_status.started()
         finally:

@@ -57,3 +57,34 @@ async def test_the_time_the_host_takes_to_hear_the_response_is_not_the_invokes(c
     assert blocked and blocked[0] >= BLOCKED_S
     # The handler takes 50 ms: its Duration is about that, not the host's 400 ms more.
     assert 50 <= reports[0].duration_ms < 50 + BLOCKED_S * 1000 / 2, reports[0]
+
+
+# It says it is nearly done 0.7 s in, then answers 0.2 s later: 0.1 s before its 1 s deadline.
+NEARLY = "import time\n\ndef handler(event, context):\n    time.sleep(0.7)\n    print('nearly', flush=True)\n" \
+         "    time.sleep(0.2)\n    return {'ok': True}\n"
+
+
+async def test_an_answer_in_time_is_not_a_timeout_when_the_host_hears_it_past_the_deadline(code_dir: Path) -> None:
+    # The host's thread is held from 0.7 s to 1.2 s: when it runs again, the deadline is due and the answer (which
+    # came at 0.9 s) waits in its socket. The deadline waits for the answer to be heard (host/deadlines.py), which
+    # arrived in time. Three invokes: without that wait, trio's random order carried the deadline out first in half.
+    (code_dir / "handler.py").write_text(NEARLY)
+    config = resolve_function(str(code_dir / "handler.py"), timeout_s=1)
+    async with open_environment(config, inspect=True) as running:
+        statuses: list[str] = []
+
+        def hold_the_thread(fact: f.Fact) -> None:
+            if any(line.text == "nearly" for line in f.log_lines(fact)):
+                time.sleep(0.5)  # the blocking is the point, as above
+            elif type(fact) is f.InvokeReported:
+                statuses.append(fact.status)
+
+        running.host.subscribe(hold_the_thread)
+        for _ in range(3):
+            with trio.fail_after(BOUND):
+                result, _ = await running.host.invoke(b"{}")
+            assert not result.function_error, result.payload
+        with trio.fail_after(BOUND):
+            while len(statuses) < 3:
+                await trio.sleep(0.01)
+    assert statuses == ["success"] * 3

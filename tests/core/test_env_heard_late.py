@@ -1,0 +1,63 @@
+"""A runtime's call the host heard after it arrived (`arrived`, the kernel's stamp): the wait is not the function's
+time, and a deadline that passed before the call arrived is carried out first (core/clock_rules.py `_heard_late`).
+
+In the debugger the host shares its thread with the UI: a `/response` can wait a repaint in the socket. Heard late,
+it must neither lengthen the invoke's Duration nor turn an answer in time into a timeout; one that arrived after the
+deadline must not turn a timeout into an answer either (the deadline timer was due first, whatever the host heard).
+"""
+
+from __future__ import annotations
+
+from driver import Driver
+
+from lambdatui.core import inputs as ins
+from lambdatui.model import error_types as et
+
+
+def _invoked(timeout_ms: int = 1000) -> tuple[Driver, int, str, float]:
+    d = Driver(timeout_ms=timeout_ms)
+    d.cold_start()
+    caller, request_id = d.invoke()
+    return d, caller, request_id, d.mono
+
+
+def _respond(d: Driver, request_id: str, arrived: float) -> None:
+    d.feed(ins.RuntimeResponse(d.token(), request_id, b'"ok"', "application/json", arrived=arrived))
+
+
+def _next(d: Driver, arrived: float) -> None:
+    d.feed(ins.RuntimeNext(d.token(), arrived))
+
+
+def test_the_wait_before_the_host_heard_the_response_is_not_in_the_duration() -> None:
+    d, caller, request_id, started = _invoked()
+    d.advance(20)  # the handler answers after 20 ms ...
+    arrived = d.mono
+    d.advance(300)  # ... and the host hears it 300 ms later
+    _respond(d, request_id, arrived)
+    _next(d, arrived)
+    assert not d.result_for(caller).function_error
+    [report] = d.reports()
+    assert 19 <= report.duration_ms <= 21, report
+
+
+def test_an_answer_in_time_heard_past_the_deadline_is_not_a_timeout() -> None:
+    d, caller, request_id, started = _invoked(timeout_ms=1000)
+    d.advance(990)  # 10 ms before the deadline
+    arrived = d.mono
+    d.advance(40)  # heard 30 ms past it, before the host carried out the timer (it held off: host/deadlines.py)
+    _respond(d, request_id, arrived)
+    _next(d, arrived)
+    assert not d.result_for(caller).function_error
+    assert d.reports()[0].status == "success"
+
+
+def test_an_answer_that_arrived_after_the_deadline_is_a_timeout_though_heard_first() -> None:
+    d, caller, request_id, started = _invoked(timeout_ms=1000)
+    d.advance(1010)  # the deadline has passed; the host has not yet carried out its timer
+    arrived = d.mono
+    d.advance(5)
+    _respond(d, request_id, arrived)  # heard before the timer: the timer still comes first
+    result = d.result_for(caller)
+    assert result.function_error and result.error_type == et.SANDBOX_TIMEDOUT, result
+    assert d.reports()[0].status == "timeout"
