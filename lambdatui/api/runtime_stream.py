@@ -54,7 +54,8 @@ class _Pacer:
 
 async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_id: str, content_type: str) -> Answer:
     """Take the runtime's streamed body to its caller; the answer to the runtime once it has all arrived."""
-    reply = await host.request(lambda token: ins.RuntimeStreamStarted(token, request_id, content_type))
+    arrived = exchange.arrived
+    reply = await host.request(lambda token: ins.RuntimeStreamStarted(token, request_id, content_type, arrived))
     if reply.status != STREAM_ACCEPTED:
         return from_reply(reply)  # an unknown request id, or not the runtime's turn: the body is dropped
     stream = host.streams.get(request_id)
@@ -96,8 +97,9 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
     trailers = exchange.trailers
     error_type = trailers.get(_ERROR_TYPE) or None
     error_body = _decoded(trailers.get(_ERROR_BODY, ""))
+    arrived = exchange.arrived  # the body's end, read
     ended = await host.request(lambda token: ins.RuntimeStreamEnded(
-        token, request_id, b"".join(kept), size, content_type, error_type, error_body, truncated, too_large))
+        token, request_id, b"".join(kept), size, content_type, error_type, error_body, truncated, too_large, arrived))
     if malformed is not None:
         raise malformed
     return from_reply(ended)

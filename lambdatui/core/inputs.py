@@ -85,6 +85,7 @@ class RuntimeStreamStarted:
     token: Token
     request_id: str
     content_type: str
+    arrived: Optional[float] = None  # as RuntimeNext's
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class RuntimeStreamEnded:
     error_body: bytes = b""
     truncated: bool = False  # the runtime hung up before the end of the chunked body
     too_large: bool = False  # past the streamed response's limit: the rest was dropped
+    arrived: Optional[float] = None  # as RuntimeNext's: when its last bytes came
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class StreamRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
     def _on_RuntimeStreamStarted(self, event: RuntimeStreamStarted) -> None:
+        self._heard_late(event.arrived)  # (a timeout first, if the deadline passed before it arrived)
         if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
             return
         run = self.current
@@ -43,6 +44,7 @@ class StreamRules:
         self._emit(f.ResponseStreamStarted(event.request_id, event.content_type, run.invocation.streamed, first_byte))
 
     def _on_RuntimeStreamEnded(self, event: RuntimeStreamEnded) -> None:
+        self._heard_late(event.arrived)
         run = self.current
         rt = self.runtime
         if run is None or run.invocation.request_id != event.request_id or rt.state is not RuntimeState.STREAMING:

@@ -61,3 +61,27 @@ def test_an_answer_that_arrived_after_the_deadline_is_a_timeout_though_heard_fir
     result = d.result_for(caller)
     assert result.function_error and result.error_type == et.SANDBOX_TIMEDOUT, result
     assert d.reports()[0].status == "timeout"
+
+
+def test_a_streamed_response_heard_late_counts_to_its_last_bytes_arrival() -> None:
+    d, caller, request_id, started = _invoked(timeout_ms=1000)
+    d.advance(10)
+    d.feed(ins.RuntimeStreamStarted(d.token(), request_id, "text/plain", arrived=d.mono))
+    d.advance(980)  # its last bytes, 10 ms before the deadline ...
+    arrived = d.mono
+    d.advance(40)  # ... heard 30 ms past it
+    d.feed(ins.RuntimeStreamEnded(d.token(), request_id, b"chunks", 6, "text/plain", arrived=arrived))
+    _next(d, arrived)
+    assert not d.result_for(caller).function_error
+    [report] = d.reports()
+    assert report.status == "success" and 989 <= report.duration_ms <= 991, report
+
+
+def test_a_stream_that_ended_after_the_deadline_is_a_timeout_though_heard_first() -> None:
+    d, caller, request_id, started = _invoked(timeout_ms=1000)
+    d.feed(ins.RuntimeStreamStarted(d.token(), request_id, "text/plain", arrived=d.mono))
+    d.advance(1010)
+    arrived = d.mono
+    d.advance(5)
+    d.feed(ins.RuntimeStreamEnded(d.token(), request_id, b"chunks", 6, "text/plain", arrived=arrived))
+    assert d.reports()[0].status == "timeout"
