@@ -71,7 +71,9 @@ def extension_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         extension_id = extension_identifier(exchange)
         if isinstance(extension_id, Answer):
             return extension_id
-        reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.ExtensionNext(token, extension_id)))
+        arrived = exchange.arrived
+        reply = await exchange.until_hangup(lambda: host.request(
+            lambda token: ins.ExtensionNext(token, extension_id, arrived)))
         return None if reply is None else from_reply(reply)
 
     def report(kind: type) -> Route:

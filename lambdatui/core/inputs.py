@@ -183,10 +183,11 @@ class ExtensionRegister:
 
 @dataclass(frozen=True)
 class ExtensionNext:
-    """An extension asked for its next event (GET /extension/event/next)."""
+    """An extension asked for its next event (GET /extension/event/next). `arrived`: as RuntimeNext's."""
 
     token: Token
     extension_id: str
+    arrived: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,18 @@ def test_a_stream_that_ended_after_the_deadline_is_a_timeout_though_heard_first(
     d.advance(5)
     d.feed(ins.RuntimeStreamEnded(d.token(), request_id, b"chunks", 6, "text/plain", arrived=arrived))
     assert d.reports()[0].status == "timeout"
+
+
+def test_an_extensions_next_heard_late_ends_the_invoke_when_it_arrived() -> None:
+    d = Driver(["ext-a"], timeout_ms=1000)
+    d.cold_start({"ext-a": ("INVOKE",)})
+    caller, request_id = d.invoke()
+    d.advance(10)
+    _respond(d, request_id, d.mono)
+    _next(d, d.mono)
+    d.advance(20)  # the extension is done 30 ms in ...
+    arrived = d.mono
+    d.advance(300)  # ... and heard 300 ms later
+    d.feed(ins.ExtensionNext(d.token(), d.ext_ids["ext-a"], arrived))
+    [report] = d.reports()
+    assert report.status == "success" and 29 <= report.duration_ms <= 31, report
