@@ -139,9 +139,9 @@ class HostGuest:
         self._wake: Optional[trio.Event] = None  # set when there is something to deliver
         self._coalescing: Optional[trio.CancelScope] = None  # the pause that gathers a burst into one update
         self._urgent = False  # the focus changed: deliver without that pause, and none of the earlier lines
-        self._stepped = False  # a step of the lifecycle is among the facts not yet delivered
         self._delivered_at = float("-inf")  # trio's clock at the last update handed to the UI
-        self._first_step_at: Optional[float] = None  # when the first step not yet delivered happened
+        # When the first step of the lifecycle not yet delivered happened (None: only lines wait, if anything).
+        self._first_step_at: Optional[float] = None
         self._step_delivered_at = float("-inf")  # trio's clock at the last update that carried a step
         self._after_quiet = False  # the last update carried a step that came after a quiet spell (`_step_due`)
         # What the shutdown at quit said of Event invokes it could not run: the screen is closing, so run_tui says
@@ -260,7 +260,6 @@ class HostGuest:
                 if type(fact) not in _LINES:
                     # A burst's slower pace is for its lines: a step of the lifecycle (the invoke's result, a hold)
                     # is what the user waits for, and is handed over as soon as the ceiling allows (`_step_due`).
-                    self._stepped = True
                     if self._first_step_at is None:
                         self._first_step_at = trio.current_time()
                     if self._coalescing is not None:
@@ -290,13 +289,12 @@ class HostGuest:
         while True:
             await self._news(leaving, seen)
             if not self._urgent:
-                due = self._step_due() if self._stepped else trio.current_time() + refresh_s
+                due = self._step_due() if self._first_step_at is not None else trio.current_time() + refresh_s
                 with trio.move_on_at(due) as self._coalescing:
                     await trio.sleep_forever()  # coalesce a burst of facts into one update
                 self._coalescing = None
             self._wake = trio.Event()
             urgent, self._urgent = self._urgent, False
-            self._stepped = False
             batch = pending[:]
             pending.clear()
             if urgent:
