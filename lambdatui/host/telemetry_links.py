@@ -49,7 +49,9 @@ class Link:
     def __init__(self, port: int, addresses: tuple[str, ...] = (HOST_LOOPBACK,)) -> None:
         """`addresses`: where the listener may be, the likeliest first, each tried in turn at every new connection
         (a listener that binds late, on the sandbox's address, is found there even after a host process on
-        127.0.0.1 took the first connections)."""
+        127.0.0.1 took the first connections). Once it answered at one that is not the last, it is only ever
+        there: were it to stop listening (its extension killed at shutdown), the host's 127.0.0.1 is someone
+        else's, and the records are not theirs."""
         self.port = port
         self._addresses = addresses
         self._stream: Optional[trio.SocketStream] = None
@@ -64,9 +66,11 @@ class Link:
             return stream, True
         for address in self._addresses[:-1]:
             try:
-                return await self._connect(address), False
+                stream = await self._connect(address)
             except ConnectionRefusedError:
                 continue
+            self._addresses = (address,)
+            return stream, False
         return await self._connect(self._addresses[-1]), False
 
     async def _connect(self, address: str) -> trio.SocketStream:

@@ -7,6 +7,7 @@ delivered batch or a failed attempt, never an exception that reaches the host.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Awaitable, Callable
 
 import pytest
@@ -207,3 +208,38 @@ async def test_tcp_delivery_writes_one_event_a_line_on_one_connection() -> None:
             nursery.cancel_scope.cancel()
     assert [json.loads(line)["record"] for line in received.splitlines()] == ["a", "b", "a", "b"]
     assert connections == 1
+
+
+@pytest.mark.trio
+async def test_a_listener_found_on_the_sandbox_address_is_never_looked_for_on_the_hosts_loopback() -> None:
+    """Its extension killed (a shutdown), the sandbox's address refuses; a host process on 127.0.0.1 at the same
+    port gets nothing (it did: the leak the end-to-end test_sandbox_loopback caught once in a while)."""
+    sandbox = "127.83.41.7"
+    requests: dict[str, int] = {sandbox: 0, "127.0.0.1": 0}
+
+    def counting(address: str) -> Callable[[trio.SocketStream], Awaitable[None]]:
+        async def connection(stream: trio.SocketStream) -> None:
+            async with stream:
+                async for data in stream:
+                    if b"\r\n\r\n" in data:
+                        requests[address] += 1
+                        await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return connection
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(trio.serve_tcp, counting(sandbox), 0, host=sandbox))
+            port = listeners[0].socket.getsockname()[1]
+            await nursery.start(partial(trio.serve_tcp, counting("127.0.0.1"), port, host="127.0.0.1"))
+            link = HttpLink(port, "/", "POST", (sandbox, "127.0.0.1"))
+            await link.send(BATCH)
+            assert requests == {sandbox: 1, "127.0.0.1": 0}
+            nursery.cancel_scope.cancel()  # both listeners end; the host's alone comes back
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(trio.serve_tcp, counting("127.0.0.1"), port, host="127.0.0.1"))
+            link.close()
+            with pytest.raises(DeliveryFailed, match="connection refused"):
+                await link.send(BATCH)
+            nursery.cancel_scope.cancel()
+    assert requests == {sandbox: 1, "127.0.0.1": 0}
