@@ -11,7 +11,8 @@ import signal
 import time
 
 from .file_limit import FILE_LIMIT
-from .memory_limit import MemoryUsage, RssWatcher, parent_pid
+from .memory_limit import MemoryUsage, RssWatcher
+from .proc_readings import parent_pid
 from .pid_namespace import InitUnavailable, SandboxInit
 from .spawning import make_preexec
 

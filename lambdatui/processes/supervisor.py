@@ -27,7 +27,8 @@ from .children import (KILL_GRACE, OUTPUT_GRACE, Child, ChildExits, ExitReporter
 from .children import ProcessHandle as ProcessHandle
 from .exit_status import ExitStatus as ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
-from .memory_limit import MemoryLimit, RssWatcher, rss_mb
+from .memory_limit import MemoryLimit, RssWatcher
+from .proc_readings import rss_mb
 from .output import OutputPipe, Stream, close_read_end, output_pipe
 from .pid_namespace import InitUnavailable, SandboxInit
 from .sandbox import Sandbox

@@ -15,7 +15,8 @@ from proc_helpers import Recorder, python
 
 from lambdatui.processes import Sandbox, Supervisor
 from lambdatui.processes.cgroup import EnvironmentCgroup
-from lambdatui.processes.memory_limit import MIB, RssWatcher, rss_bytes
+from lambdatui.processes.memory_limit import MIB, RssWatcher
+from lambdatui.processes.proc_readings import rss_bytes
 
 
 def hog(mb: int, then: str = "time.sleep(30)") -> str:
