@@ -14,7 +14,8 @@ from lambdatui.config import resolve_function
 from lambdatui.config_error import ConfigError
 from lambdatui.env_vars import load_env_vars
 from lambdatui.sam_template.intrinsics import OMITTED, Resolver, Unresolved
-from lambdatui.sam_template.reader import ChooseFunction, SamTemplate, merge_globals, read_function
+from lambdatui.sam_template.reader import ChooseFunction, SamTemplate, read_function
+from lambdatui.sam_template.resources import merge_globals
 from lambdatui.sam_template.yaml_tags import parse_template_text
 
 TAGS = """\

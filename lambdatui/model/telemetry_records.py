@@ -52,13 +52,13 @@ Choices where the spec is silent or sources differ (§3.5-§3.7):
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from lambdatui.model import facts as f
 from lambdatui.model import telemetry_platform_records as records
+from lambdatui.model.go_json import go_json
 from lambdatui.model.telemetry import TELEMETRY, Subscription
 from lambdatui.model.telemetry_events import (
     EVERYONE,
@@ -84,20 +84,6 @@ RESTORE = "restore"  # PhaseStarted("init", RESTORE): a SnapStart restore, told 
 Delivery = tuple[str, list[Envelope]]
 
 
-def _not_json(text: str) -> float:
-    raise ValueError(f"{text} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"{text} does not fit a double")
-    return value
-
-
-# JSON as Lambda's Go decoder reads it: Python's also takes NaN and Infinity (and 1e999 as infinity), which a
-# listener's strict parser would then be sent, and refuse the whole batch for.
-_strict_json = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite).decode
 _NOTHING: tuple[Delivery, ...] = ()
 
 
@@ -324,7 +310,7 @@ class TelemetryRecords:
         structured = None
         if self.json_logs and text[:1] == "{":
             try:
-                value = _strict_json(text)
+                value = go_json(text)
             except (ValueError, RecursionError):
                 value = None
             if isinstance(value, dict):

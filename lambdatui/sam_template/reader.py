@@ -27,6 +27,7 @@ from lambdatui.sam_template.resources import (
     architecture_note,
     code_key,
     expand_for_each,
+    merge_globals,
     nested_stacks,
     with_asset_path,
 )
@@ -42,22 +43,6 @@ NOT_APPLIED = {
     "EphemeralStorage": "lambdatui's /tmp is not limited in size (Lambda's holds 512 MB unless this sets more)",
 }
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
-
-
-def merge_globals(global_value: Any, local_value: Any) -> Any:
-    """SAM's rule for Globals: maps merge (the function's key wins), lists add up (globals first), else the function's.
-
-    An intrinsic is a value, not a map: the function's own wins whole.
-    """
-    if isinstance(global_value, dict) and isinstance(local_value, dict) \
-            and not is_intrinsic(global_value) and not is_intrinsic(local_value):
-        merged = dict(global_value)
-        for key, value in local_value.items():
-            merged[key] = merge_globals(global_value[key], value) if key in global_value else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return [*global_value, *local_value]
-    return local_value
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Which resources of a template are functions a local run can take, and where their code is when a tool wrote the
-template (the CDK's `cdk synth`): SAM CLI's rules, so that a template `sam local invoke` runs runs here too."""
+"""Which resources of a template are functions a local run can take, how Globals apply to them, and where their code
+is when a tool wrote the template (the CDK's `cdk synth`): SAM CLI's rules, so that a template `sam local invoke`
+runs runs here too."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
-from lambdatui.sam_template.intrinsics import Invalid, Unresolved
+from lambdatui.sam_template.intrinsics import Invalid, Unresolved, is_intrinsic
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 # CloudFormation's own function resource: what `cdk synth` and hand-written CloudFormation declare. `sam local` runs
@@ -21,6 +22,22 @@ IMAGE_ASSET_PROPERTY = "Code.ImageUri"
 # What `sam build` marks a resource whose property it already pointed at the built folder: the asset path left in
 # its Metadata is then the unbuilt source, which must not replace the build.
 SAM_NORMALIZED = "SamNormalized"
+
+
+def merge_globals(global_value: Any, local_value: Any) -> Any:
+    """SAM's rule for Globals: maps merge (the function's key wins), lists add up (globals first), else the function's.
+
+    An intrinsic is a value, not a map: the function's own wins whole.
+    """
+    if isinstance(global_value, dict) and isinstance(local_value, dict) \
+            and not is_intrinsic(global_value) and not is_intrinsic(local_value):
+        merged = dict(global_value)
+        for key, value in local_value.items():
+            merged[key] = merge_globals(global_value[key], value) if key in global_value else value
+        return merged
+    if isinstance(global_value, list) and isinstance(local_value, list):
+        return [*global_value, *local_value]
+    return local_value
 
 
 def code_key(resource_type: Any) -> str:
