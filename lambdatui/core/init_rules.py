@@ -55,19 +55,20 @@ class InitRules:
         if self.config.restored:
             # Every Init of a restored environment, the first or one after a reset, restores the snapshot.
             self.init.phase = RESTORE
-            if self.current is not None:
-                self._line(lines.start(self.current.invocation.request_id, self.config.function_version),
-                           request_id=self.current.invocation.request_id)
             self._begin_restore()
             return
         if phase == "init":
             self._start_timer(INIT_TIMER, self.config.init_timeout_ms / 1000)
         self._line(lines.init_start(self.config.runtime_version, self.config.runtime_version_arn))
+        self._start_line_of_suppressed()
+        self._emit(f.PhaseStarted("init", phase, self._now.mono))
+        self._reach(Boundary.INIT_EXTENSIONS)
+
+    def _start_line_of_suppressed(self) -> None:
+        """START of the invoke an Init (or a restore) runs inside, after a reset: right after INIT_START."""
         if self.current is not None:
             self._line(lines.start(self.current.invocation.request_id, self.config.function_version),
                        request_id=self.current.invocation.request_id)
-        self._emit(f.PhaseStarted("init", phase, self._now.mono))
-        self._reach(Boundary.INIT_EXTENSIONS)
 
     def _launch_extensions(self) -> None:
         if not self.extensions:

@@ -43,6 +43,7 @@ class RestoreRules:
         """A restored environment's Init: RESTORE_START, then the usual order with the runtime copied, not started."""
         self._start_timer(RESTORE_TIMER, self.config.restore_timeout_ms / 1000)
         self._line(lines.restore_start(self.config.runtime_version, self.config.runtime_version_arn))
+        self._start_line_of_suppressed()
         self._emit(f.PhaseStarted("init", RESTORE, self._now.mono))
         self._reach(Boundary.RESTORE_START)
 
@@ -79,16 +80,18 @@ class RestoreRules:
         self._reach(Boundary.RESTORE_HOOKS_DONE)
 
     def _restore_done(self, init: InitRun, duration: float) -> None:
-        """RESTORE_REPORT; the first invoke's REPORT carries the restore's durations instead of Init Duration."""
+        """RESTORE_REPORT; the first invoke's REPORT carries the restore's durations instead of Init Duration.
+
+        A restore inside its invoke (after a reset) is billed as a suppressed Init is: its time is in that invoke's
+        Duration, whose clock started first, and its REPORT bills it there only (the spec is silent; billing it
+        again as Billed Restore Duration would charge it twice)."""
         self._line(lines.restore_report(duration, "success", None))
+        if self.current is not None:
+            return
         started, done = init.runtime_started, init.runtime_done
         runtime_ms = self._between_ms(started, done) if started is not None and done is not None else duration
         # Lambda bills the runtime's part of a restore (loading it and the after-restore hooks), rounded up.
-        restore = (duration, max(1, math.ceil(runtime_ms)))
-        if self.current is not None:
-            self.current.restore = restore  # a restore inside its invoke (after a reset): that invoke's REPORT
-        else:
-            self.pending_restore = restore
+        self.pending_restore = (duration, max(1, math.ceil(runtime_ms)))
 
     def _restore_failed(self, error_type: Optional[str], detail: str, status: str) -> None:
         """The restore failed or timed out: its invokes fail with SnapStart's API error and the environment is

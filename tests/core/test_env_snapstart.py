@@ -164,6 +164,29 @@ class TestRestoredEnvironment:
         d.invoke()
         assert RESTORE_START in d.lines(since=mark)
 
+    def test_a_restore_after_a_reset_is_billed_once_inside_its_invoke_as_a_suppressed_init_is(self):
+        """Its time is in the invoke's Duration (the clock started with the invoke, as a suppressed Init's does): the
+        REPORT bills it there, not a second time as Billed Restore Duration (it did: 24 ms of restore, billed 49)."""
+        d, _, _ = restored()
+        restore_next(d)
+        d.runtime_next()
+        d.killed_by_signal(RUNTIME)  # crash mid-invoke: reset
+        d.exited(RUNTIME)
+        mark = d.mark()
+        tok, rid = d.invoke()
+        restore_next(d)
+        d.advance(30)
+        d.runtime_next()
+        d.respond(rid)
+        d.runtime_next()
+        lines = d.lines(since=mark)
+        starts = [line.split(" ")[0] for line in lines if line.startswith(("RESTORE_START", "START"))]
+        assert starts == ["RESTORE_START", "START"], lines  # as INIT_START comes before START in a suppressed Init
+        report = d.facts(f.InvokeReported, since=mark)[-1]
+        assert report.duration_ms == pytest.approx(30) and report.billed_duration_ms == 30 and report.cold, report
+        assert report.restore_duration_ms is None and report.billed_restore_duration_ms is None, report
+        assert not any("Billed Restore Duration" in line for line in lines), lines
+
 
 def test_restore_next_without_snapstart_is_not_found():
     d = Driver()
