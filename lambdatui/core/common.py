@@ -53,6 +53,8 @@ class EnvironmentConfig:
     # the snapshot, RESTORE for one restored from it (its Init is a restore: no function Init, a 10 s limit).
     snapstart: str = ""
     restore_timeout_ms: int = RESTORE_LIMIT_MS
+    # AWS_LAMBDA_EXEC_WRAPPER that our runtime is started through ("" for none): named when the runtime never came.
+    exec_wrapper: str = ""
 
     @property
     def managed(self) -> bool:

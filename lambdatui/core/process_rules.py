@@ -86,6 +86,10 @@ class ProcessRules:
                 error_type = et.RUNTIME_EXIT_ERROR
                 detail = ("Runtime exited without providing a reason" if event.code == 0
                           else f"Runtime exited with error: {event.description}")
+                if was is RuntimeState.STARTED and self.config.exec_wrapper:
+                    self._explain(f"The runtime was started through AWS_LAMBDA_EXEC_WRAPPER={self.config.exec_wrapper}"
+                                  f" and never called the Runtime API: a wrapper must end by running the command it "
+                                  f"is given (exec \"$@\"), or the runtime never starts.")
         else:
             slot = self.extensions.get(event.participant.split(":", 1)[1])
             if slot is None:

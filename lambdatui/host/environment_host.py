@@ -107,6 +107,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                              else 10_000),
             max_concurrency=max_concurrency,
             snapstart=snapstart,
+            exec_wrapper=config.env.get("AWS_LAMBDA_EXEC_WRAPPER", "") if config.runtime.ours else "",
         ))
         self.init_type = self.env.config.initialization_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self._rerun_said = False  # a restore that re-ran a runtime whose process cannot be copied said so

@@ -56,6 +56,7 @@ class Driver:
         mono0: float = MONO0,
         wall0: int = WALL0,
         snapstart: str = "",
+        exec_wrapper: str = "",
     ) -> None:
         self.config = EnvironmentConfig(
             function_name=FUNCTION_NAME,
@@ -66,6 +67,7 @@ class Driver:
             init_timeout_ms=init_timeout_ms,
             account_id=ACCOUNT,
             snapstart=snapstart,
+            exec_wrapper=exec_wrapper,
         )
         self._ids = itertools.count(1)
         self.env = Environment(self.config, new_id=lambda: f"id-{next(self._ids)}")

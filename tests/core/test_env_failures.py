@@ -245,6 +245,22 @@ def test_runtime_exit_during_invoke_is_runtime_exit_error(code, description, det
     assert d.state is EnvState.COLD  # nothing left to stop
 
 
+
+def test_a_runtime_started_through_a_wrapper_that_never_came_names_the_wrapper():
+    """A wrapper script that forgets `exec "$@"` exits 0 before the runtime ever starts: Lambda says only 'Runtime
+    exited without providing a reason'; the debugger names the wrapper, and only when the runtime never called."""
+    d = Driver(exec_wrapper="/opt/wrap.sh")
+    d.start()
+    d.exited(RUNTIME, 0, "exit status 0")
+    assert any("AWS_LAMBDA_EXEC_WRAPPER=/opt/wrap.sh" in text and 'exec "$@"' in text for text in d.explanations())
+    came = Driver(exec_wrapper="/opt/wrap.sh")
+    came.start()
+    came.runtime_next()
+    m = came.mark()
+    came.invoke()
+    came.exited(RUNTIME, 0, "exit status 0")
+    assert not any("EXEC_WRAPPER" in text for text in came.explanations(m))
+
 def test_runtime_exit_after_responding_keeps_the_callers_answer_but_reports_an_error():
     d = warm()
     caller, rid = d.invoke()
