@@ -7,7 +7,8 @@ response. A runtime that streams (lambda-spec §1.8) is passed on as it arrives,
 response's head, the rest its body; any other content type is a 200 of that type. Nothing is written before the
 head is known: a throttle (429), a body over 6 MB (413), a function error or a timeout (502) are whole answers.
 A function that fails after its stream began has its response cut (the connection closes without the last chunk),
-so the client can tell it from a complete one. A client that hangs up stops the stream; the invoke runs on.
+so the client can tell it from a complete one. A client that hangs up stops the stream; the invoke runs on. One
+that half-closed (its request sent) is answered all the same.
 
 Why a 502 came back is said in lambdatui's own log (the function's error is in its log already).
 """
@@ -71,7 +72,7 @@ class FunctionUrl:
                                      "label": label}
         async with trio.open_nursery() as nursery:  # its end waits for the invoke, whatever became of the client
             nursery.start_soon(invoke.run, self.fleet, event, kwargs)
-            if await exchange.until_hangup(lambda: stream.wait_begun(invoke.done)) is None:
+            if await exchange.until_gone(lambda: stream.wait_begun(invoke.done)) is None:
                 stream.abandon()  # gone before anything was written
                 return None
             if stream.started.is_set():
@@ -116,7 +117,7 @@ class FunctionUrl:
             await exchange.start_chunks(200, [("Content-Type", stream.content_type or "application/octet-stream"),
                                               (fue.REQUEST_ID_HEADER, request_id)])
         while True:
-            piece = await exchange.until_hangup(stream.next_piece)
+            piece = await exchange.until_gone(stream.next_piece)
             if piece is None:  # the client hung up
                 stream.abandon()
                 return None

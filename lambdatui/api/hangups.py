@@ -7,6 +7,9 @@ warm path (a nursery, a spawn, a cancel, a join: measured in trio). So one task 
 connection instead, with an epoll set of its own, for EPOLLRDHUP (the peer's FIN) and EPOLLHUP/EPOLLERR (a
 reset): a registration and a removal, two system calls, per long poll; bytes the peer pipelines wake nobody.
 A hang-up cancels the wait, which `EnvironmentHost.request` turns into RequestAbandoned.
+
+A front end's answer waits the same way, but its peer's FIN alone may be a half-close (the request all sent, the
+answer still awaited: HTTP/1.0-style clients): such a wait is told of a reset only (`half_close=False`).
 """
 
 from __future__ import annotations
@@ -44,12 +47,15 @@ class HangupMonitor:
         finally:
             self._epoll.close()
 
-    async def until_hangup(self, sock: trio.socket.SocketType, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
-        """`wait()`'s result, or None (its wait cancelled) if the peer of `sock` hangs up first."""
+    async def until_hangup(self, sock: trio.socket.SocketType, wait: Callable[[], Awaitable[T]],
+                           half_close: bool = True) -> Optional[T]:
+        """`wait()`'s result, or None (its wait cancelled) if the peer of `sock` hangs up first: its FIN or a reset,
+        or only a reset when not `half_close`."""
         fd = sock.fileno()
         with trio.CancelScope() as scope:
             self._waiting[fd] = scope
-            self._epoll.register(fd, select.EPOLLRDHUP)  # EPOLLHUP and EPOLLERR are always reported
+            # EPOLLHUP and EPOLLERR (a reset, or a write the closed peer refused) are always reported.
+            self._epoll.register(fd, select.EPOLLRDHUP if half_close else 0)
             try:
                 return await wait()
             finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import select
 import socket
 from functools import partial
 from typing import Awaitable, Callable, Optional
@@ -35,6 +36,7 @@ from lambdatui.processes.linux import SO_TIMESTAMPNS
 log = logging.getLogger("lambdatui.http")
 
 _SEPARATE_SEND = 65536  # a body this large is sent after its head rather than copied onto it
+_POLLRDHUP: Optional[int] = getattr(select, "POLLRDHUP", None)  # Linux's: the peer's FIN, read or not
 
 
 class _Server:
@@ -177,22 +179,23 @@ class _Connection(Reader):
         if waited.cancelled_caught:
             raise PeerGone
 
-    async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
+    async def until_hangup(self, wait: Callable[[], Awaitable[T]], half_close: bool = True) -> Optional[T]:
+        """`wait()`'s result, or None if the peer hangs up first; its FIN alone (a half-close) only if `half_close`."""
         if self.hung_up:
             return None
         if self.monitor is not None:
-            result = await self.monitor.until_hangup(self.stream.socket, wait)
+            result = await self.monitor.until_hangup(self.stream.socket, wait, half_close)
         else:
             result = None
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch, nursery.cancel_scope)
+                nursery.start_soon(self._watch, nursery.cancel_scope, half_close)
                 result = await wait()  # cancelled by _watch on a hang-up: then result stays None
                 nursery.cancel_scope.cancel()
         if result is None:
             self.hung_up = True
         return result
 
-    async def _watch(self, scope: trio.CancelScope) -> None:
+    async def _watch(self, scope: trio.CancelScope, half_close: bool) -> None:
         # Without epoll (not Linux), a task per long poll. Bytes that arrive meanwhile are the next request,
         # pipelined: kept for later, and within a bound we go on watching. Past it the peer is not hanging up,
         # it is flooding: leave the rest in the socket.
@@ -200,7 +203,17 @@ class _Connection(Reader):
             while len(self.buffer) <= MAX_HEAD_BYTES:
                 await self._receive()
         except PeerGone:
-            scope.cancel()
+            if half_close or self.reset:
+                scope.cancel()
+            # Else its FIN may be a half-close, the answer still awaited: if the peer closed, a write will tell.
+
+    def peer_finished(self) -> bool:
+        """Whether the peer has sent all it ever will (its FIN is in: a half-close, or a close), without reading."""
+        if _POLLRDHUP is None:
+            return self.peer_done  # as `_watch` found it, the only reader between a request and its answer
+        poller = select.poll()
+        poller.register(self.fd, _POLLRDHUP)
+        return bool(poller.poll(0))
 
     # ---------------------------------------------------------------- writing
 

@@ -35,7 +35,7 @@ class Exchange:
 
     __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
                  "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent", "_bodiless",
-                 "malformed")
+                 "malformed", "_finished_first")
 
     def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
                  body: bytes, too_large: bool, truncated: bool) -> None:
@@ -46,6 +46,7 @@ class Exchange:
         self._pieces: Optional[BodyPieces] = None
         self._body_read = False
         self._streamed = 0  # a response written in chunks: 1 begun, 2 ended
+        self._finished_first = False  # the peer had half-closed (or closed) before those chunks began
         self._closes = False
         self._held: Optional[tuple[int, list[tuple[str, str]], list[bytes]]] = None  # HTTP/1.0: sent whole at the end
         self.early: Optional[Answer] = None  # written by `answer_now`, before the route returned it
@@ -57,6 +58,16 @@ class Exchange:
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
         return await self._connection.until_hangup(wait)
+
+    async def until_gone(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
+        """`wait()`'s result, or None if the peer has gone first: for a front end's answer that waits on an invoke.
+
+        Unlike a long poll's, this wait outlasts a half-close: a client may shut its sending side once its request
+        is sent (HTTP/1.0-style clients do) and still read the answer, and on the wire its FIN is all a close sends
+        too. So before the answer begins only a reset ends the wait; a client that closed is found out by the first
+        bytes written to it (its kernel resets the connection). A FIN that comes after the answer began (chunks)
+        is a hang-up, as ever: a half-closing client had sent it with its request, before anything was written."""
+        return await self._connection.until_hangup(wait, bool(self._streamed) and not self._finished_first)
 
     @property
     def arrived(self) -> Optional[float]:
@@ -135,6 +146,7 @@ class Exchange:
         """Begin a response whose body follows in `send_chunk` calls (Transfer-Encoding: chunked); HTTP/1.0 has
         no chunks: its answer is kept and written whole at `end_chunks`."""
         self._streamed = 1
+        self._finished_first = self._connection.peer_finished()  # before our first byte, which a closed peer resets
         self._closes = not self.head.keep_alive or self._connection.server.stopping
         self._bodiless = self._bodiless or not has_body(status)
         if self.head.http10:

@@ -39,6 +39,8 @@ class Reader:
         self.fd = stream.socket.fileno()
         self.buffer = bytearray()
         self.hung_up = False
+        self.peer_done = False  # the peer's end of stream (its FIN) or a reset was read
+        self.reset = False  # a reset: the peer is gone, where an end of stream may be a half-close
         # A socket whose reads carry the kernel's time of arrival (SO_TIMESTAMPNS, inherited from its listener) is
         # read with recvmsg, through a second handle on it (trio's own takes the scheduler's way on every call):
         # every read (`every_read`: the debugger's, whose host shares its thread with the UI), else the first only
@@ -81,8 +83,10 @@ class Reader:
                 await self._wait_readable()
             except OSError:
                 data = b""  # reset by the peer: gone all the same
+                self.reset = True
                 break
         if not data:
+            self.peer_done = True
             raise PeerGone
         self.buffer += data
 

@@ -3,7 +3,8 @@
 Each piece goes on to the invoke's caller at once when it takes a stream (host/response_stream.py); otherwise the
 whole body is kept, up to a buffered response's 6 MB, as Lambda keeps it for a plain invoke. The error a runtime
 declares in its trailers ends the stream as a failed invoke; past 200 MB the rest is dropped
-(Function.ResponseSizeTooLarge). After the first 6 MB Lambda caps the bandwidth (about 2 MiB/s): so does this.
+(Function.ResponseSizeTooLarge). After the first 6 MB Lambda caps the bandwidth (about 2 MiB/s): so does this,
+while the caller is there to receive it.
 Chunks that cannot be parsed end the stream as a hang-up does (Runtime.TruncatedResponse): RAPID fails the invoke
 so on any error reading the body, and the core must hear that the stream is over, or the runtime is locked out.
 """
@@ -87,7 +88,10 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
         chunks += 1
         if stream is not None:
             await stream.write(piece)
-            await pacer.after(size)
+            # Once its caller has gone, nobody receives the rest: pacing it would only hold the runtime (and the
+            # environment) back. It is read as fast as it comes, and the function runs on to its end, unaware.
+            if not stream.caller_gone:
+                await pacer.after(size)
         else:
             kept.append(piece)
         progress.advanced(size, chunks)

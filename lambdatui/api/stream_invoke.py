@@ -11,7 +11,7 @@ answer is 200, also when the function fails: the error is in `InvokeComplete` (`
 `ErrorDetails`: the error document the runtime sent, or that lambdatui made for a crash or a timeout, as the
 runtime's trailers carry it). A function that did not stream (a plain /response or /error, a crash, a timeout) has
 its whole payload in one `PayloadChunk`. A caller that hangs up stops the stream (`ResponseStream.abandon`); the
-invoke runs on to its end, as Lambda's does.
+invoke runs on to its end, as Lambda's does. One that half-closed (its request sent) is answered all the same.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
                       (h.EXECUTED_VERSION, "$LATEST")]
     async with trio.open_nursery() as nursery:  # its end waits for the invoke, whatever became of the caller
         nursery.start_soon(invoke.run, host, payload, kwargs)
-        if await exchange.until_hangup(lambda: stream.wait_begun(invoke.done)) is None:
+        if await exchange.until_gone(lambda: stream.wait_begun(invoke.done)) is None:
             stream.abandon()  # gone before anything was written
             return None
         if not stream.started.is_set():  # it ended without streaming: known whole, written in one go
@@ -124,7 +124,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
 async def _pass_on(exchange: Exchange, stream: ResponseStream) -> bool:
     """Each piece of the stream to the caller as one event, as it arrives; False if the caller hung up."""
     while True:
-        piece = await exchange.until_hangup(stream.next_piece)
+        piece = await exchange.until_gone(stream.next_piece)
         if piece is None:
             return False
         if not piece:
