@@ -20,12 +20,10 @@ import trio
 from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
-from lambdatui.core.common import RESTORE, SNAPSHOT
-from lambdatui.core.environment import EnvironmentConfig
 from lambdatui.core.managed_environment import environment_for
 from lambdatui.host.deadlines import Deadlines, calls_unheard
 from lambdatui.host.early_start import EarlyStart
-from lambdatui.host.launch import function_files, log_stream_name
+from lambdatui.host.launch import core_config, function_files, log_stream_name
 from lambdatui.host.log_tail import LogTail
 from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.environment_processes import EnvironmentProcesses
@@ -37,7 +35,7 @@ from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.ids import new_trace_id, new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START
+from lambdatui.model.fleet import ON_DEMAND
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.exit_status import ExitStatus
@@ -88,27 +86,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self.config = config
         # The debugger's views (globals, /tmp listings): headless modes skip what they cost per invoke.
         self.inspect = inspect
-        managed = max_concurrency > 0
         # SnapStart (lambda-spec §4.8): SNAP_START makes this the snapshot environment; `restore_source` (that
         # environment's host) makes this one restored from its snapshot.
-        snapstart = RESTORE if restore_source is not None else SNAPSHOT if init_type == SNAP_START else ""
         self.restore_source = restore_source
         self.template: Optional[SnapshotTemplate] = None  # the snapshot environment's runtime, once it runs ours
-        self.env = environment_for(EnvironmentConfig(
-            function_name=config.name,
-            handler=config.handler,
-            timeout_ms=config.timeout_s * 1000,
-            memory_mb=config.memory_mb,
-            extension_names=config.extension_names,
-            runtime_version=config.runtime.version,
-            provisioned=init_type == PROVISIONED,
-            # Provisioned concurrency and Managed Instances: the larger of 130 s and the timeout (lambda-spec §4.2).
-            init_timeout_ms=(max(130, config.timeout_s) * 1000 if init_type in (PROVISIONED, SNAP_START) or managed
-                             else 10_000),
-            max_concurrency=max_concurrency,
-            snapstart=snapstart,
-            exec_wrapper=config.env.get("AWS_LAMBDA_EXEC_WRAPPER", "") if config.runtime.ours else "",
-        ))
+        self.env = environment_for(core_config(config, init_type, max_concurrency, restore_source is not None))
         self.init_type = self.env.config.initialization_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self._rerun_said = False  # a restore that re-ran a runtime whose process cannot be copied said so
         self._tmp_restored: Optional[trio.Event] = None  # set once this sandbox's /tmp is the snapshot's copy

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
+from lambdatui.core.common import RESTORE, SNAPSHOT, EnvironmentConfig
+from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.processes.exec_failure import describe_exec_failure
 from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions
 from lambdatui.model.paths import SandboxPaths, host_path, sandbox_path
@@ -119,6 +121,26 @@ def function_files(config: FunctionConfig, state_dir: Path,
     merged = tuple(path for _, path in sorted(extensions.items()))
     files = FunctionFiles(config.code_dir, layers, state_dir / "opt", archives)
     return dataclasses.replace(config, extensions=merged), files, notes
+
+
+def core_config(config: FunctionConfig, init_type: str, max_concurrency: int, restored: bool) -> EnvironmentConfig:
+    """What the core knows of the function and of this environment's kind: `init_type` SNAP_START makes it
+    SnapStart's snapshot environment, `restored` one restored from that snapshot (lambda-spec §4.8)."""
+    return EnvironmentConfig(
+        function_name=config.name,
+        handler=config.handler,
+        timeout_ms=config.timeout_s * 1000,
+        memory_mb=config.memory_mb,
+        extension_names=config.extension_names,
+        runtime_version=config.runtime.version,
+        provisioned=init_type == PROVISIONED,
+        # Provisioned concurrency and Managed Instances: the larger of 130 s and the timeout (lambda-spec §4.2).
+        init_timeout_ms=(max(130, config.timeout_s) * 1000
+                         if init_type in (PROVISIONED, SNAP_START) or max_concurrency > 0 else 10_000),
+        max_concurrency=max_concurrency,
+        snapstart=RESTORE if restored else SNAPSHOT if init_type == SNAP_START else "",
+        exec_wrapper=exec_wrapper(config, config.env),
+    )
 
 
 def runtime_argv(config: FunctionConfig, env: Mapping[str, str], paths: Optional[SandboxPaths] = None) -> list[str]:
