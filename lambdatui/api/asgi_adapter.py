@@ -1,8 +1,8 @@
 """An ASGI app answering through our HTTP/1.1 server (`http11`): how the Invoke API's port reaches quart (issue 9).
 
 `asgi_route(app)` is an `http11` route that hands one request to the app as ASGI 3 (`scope`, `receive`, `send`):
-the body as it arrives, in `http.request` messages; then `http.disconnect` once the caller hangs up (watched as
-a long poll's socket is, so an app's handler is cancelled as it was under hypercorn). A response sent in one
+the body as it arrives, in `http.request` messages; then `http.disconnect` once the caller has gone (a reset, or a
+close found by writing to it; not a half-close), so that an app's handler is cancelled as it was under hypercorn. A response sent in one
 body message (quart sends its body, then an empty last message) is written whole, with a Content-Length; one
 whose body comes in several `more_body` messages is written as it comes, in chunks (Transfer-Encoding: chunked),
 which is what a streamed invoke needs (issue 14). `lifespan(app)` runs the app's startup and shutdown around
@@ -102,8 +102,9 @@ class _Request:
                 return _DISCONNECT
             self.body_given = exchange.body_done
             return {"type": "http.request", "body": piece, "more_body": not self.body_given}
-        # The body is all read: what is left to hear is the caller hanging up (the app's wait is then cancelled).
-        await exchange.until_hangup(trio.sleep_forever)
+        # The body is all read: what is left to hear is the caller gone (the app's wait is then cancelled); a caller
+        # that only half-closed, its request sent, still waits for the answer (Exchange.until_gone).
+        await exchange.until_gone(trio.sleep_forever)
         return _DISCONNECT
 
     async def send(self, message: Message) -> None:

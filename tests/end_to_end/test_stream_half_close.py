@@ -90,3 +90,17 @@ def test_a_half_closed_client_gets_the_function_urls_stream() -> None:
             else:
                 assert headers["content-type"] == "text/plain"
                 assert dechunked(body) == b"chunk 0\nchunk 1\nchunk 2\n"
+
+
+def test_a_half_closed_caller_of_the_invoke_apis_app_routes_gets_its_answer() -> None:
+    """An invoke with Lambda's options (here `X-Amz-Log-Type: Tail`) is answered by the Invoke API's app (quart,
+    api/asgi_adapter.py), whose wait for a disconnect took the half-close for one and cancelled the invoke."""
+    with ServeProcess(STREAM, "--timeout", "30") as served:
+        request = post("/2015-03-31/functions/stream/invocations", EVENT).replace(
+            b"Host: test\r\n", b"Host: test\r\nX-Amz-Log-Type: Tail\r\n")
+        status, headers, body = split_answer(half_closed_request(served.address, request))
+        assert status == "HTTP/1.1 200 OK", served.output()
+        assert "x-amz-log-result" in headers, headers
+        if headers.get("transfer-encoding") == "chunked":
+            body = dechunked(body)
+        assert body == b"chunk 0\nchunk 1\nchunk 2\n"
