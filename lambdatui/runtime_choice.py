@@ -317,9 +317,7 @@ def runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[st
         return _custom_runtime(custom, runtime_name), handler or fn.handler or _custom_runtime_handler(fn.code_dir, None)
     resolved_handler = handler or fn.handler
     if resolved_handler is None:
-        handler_file = next((fn.code_dir / n for n in HANDLER_FILE_NAMES if (fn.code_dir / n).is_file()), None)
-        if handler_file is None:
-            raise ConfigError(f"{where}: no Handler, and no handler file in {fn.code_dir} "
-                              f"(looked for {', '.join(HANDLER_FILE_NAMES)}); pass --handler module.function")
-        resolved_handler = _default_handler(handler_file)
+        # CloudFormation refuses a .zip function without one: a guess here would serve what cannot deploy.
+        raise ConfigError(f"{where}: no Handler: a .zip function needs one (CloudFormation refuses it without); "
+                          f"set Handler: module.function, or pass --handler module.function")
     return _our_runtime(python, fn.code_dir), resolved_handler

@@ -260,3 +260,15 @@ def test_a_declared_python_other_than_the_one_that_runs_it_is_said(code_dir: Pat
                 f"{sys.version_info.major}.{sys.version_info.minor} ({sys.executable}, --python): --python chooses "
                 "another")
     assert [n.replace(str(path), "template.yaml") for n in mismatch] == ([expected] if said else [])
+
+
+def test_a_python_function_without_a_handler_is_refused_not_guessed(code_dir: Path):
+    """CloudFormation refuses a .zip function without Handler; lambdatui served it as `app.handler`, guessed from
+    the files in CodeUri, and the invokes failed at Init (Runtime.HandlerNotFound) instead."""
+    path = write_project(code_dir, FUNCTION.replace("      Handler: app.handler\n", ""))
+    with pytest.raises(ConfigError) as caught:
+        resolve_function(str(path), python=sys.executable)
+    assert str(caught.value) == (f"{path}: Fn: no Handler: a .zip function needs one (CloudFormation refuses it "
+                                 "without); set Handler: module.function, or pass --handler module.function")
+    given = resolve_function(str(path), python=sys.executable, handler="app.handler")
+    assert given.handler == "app.handler"
