@@ -179,6 +179,7 @@ def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = Fa
 
 def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: TextIO,
             fleet: Optional[FleetOptions] = None) -> int:
+    from lambdatui.scenario.final_shutdown import print_final_shutdown
     from lambdatui.scenario.report import TimelinePrinter
     from lambdatui.scenario.run import ReplayResult, run_scenario
 
@@ -197,6 +198,9 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
                 with body:
                     outcome = await run_scenario(scenario, running.session, printer)
                 stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
+                # The shutdown open_environment's exit runs is the replay's too: printed, as `invoke` prints it.
+                unprint = print_final_shutdown(running.session, printer)
+            unprint()
             signals.cancel_scope.cancel()
         if body.cancelled_caught:
             printer.raw(f"INTERRUPTED after {outcome.steps_run} of {len(scenario.steps)} steps ({scenario.path})")
