@@ -93,7 +93,12 @@ class FactPublishing:
         elif kind is f.InvokeReported:
             self._sample_runtime_memory()
             if fact.max_memory_used_mb is None:  # type: ignore[union-attr]  # (the core's own: out of memory)
-                fact = dataclasses.replace(fact, max_memory_used_mb=self._runtime_peak_mb)  # type: ignore[type-var]
+                peak = self._runtime_peak_mb
+                # The limit bounds what Lambda reports: a runtime's own peak beyond it counts pages the limit does
+                # not (a shared library's, charged elsewhere), or it would not have lived.
+                if peak is not None:
+                    peak = min(peak, self.config.memory_mb)  # type: ignore[attr-defined]
+                fact = dataclasses.replace(fact, max_memory_used_mb=peak)  # type: ignore[type-var]
         elif (kind is f.PhaseEnded and fact.phase == "init") or (  # type: ignore[union-attr]
             kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
         ):
