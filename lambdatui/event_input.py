@@ -40,10 +40,7 @@ def read_event(value: str) -> bytes:
     if not text.strip():
         return b"{}"
     try:
-        check_json(text)
-    except RecursionError:
-        # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
-        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
+        too_deep = check_json(text)
     except ValueError as exc:
         if origin == "--event" and os.path.isdir(value):
             raise ConfigError(f"--event {value}: a directory, not a JSON file (nor is it JSON text)") from None
@@ -51,6 +48,9 @@ def read_event(value: str) -> bytes:
         if looks_like_path and origin == "--event":
             raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None
         raise ConfigError(f"{origin}: not valid JSON: {exc}") from None
+    if too_deep:
+        # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
+        raise ConfigError(f"{origin}: {TOO_DEEP}")
     return data
 
 

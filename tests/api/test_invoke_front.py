@@ -10,6 +10,7 @@ import base64
 import errno
 import json
 import socket
+import struct
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import AsyncIterator, Optional
@@ -164,7 +165,11 @@ async def test_a_caller_hanging_up_cancels_the_quart_handler_and_a_malformed_bod
         with trio.fail_after(BOUND_S):
             await client.send(b"GET /wait HTTP/1.1\r\nHost: test\r\n\r\n")
             await trio.testing.wait_all_tasks_blocked()
-            await client.close()  # as hypercorn did, the app hears http.disconnect and quart cancels its handler
+            # A close that resets the connection, as hypercorn heard it: the app hears http.disconnect and quart
+            # cancels its handler. (A plain close's FIN is a half-close's too: that caller may still read, and is
+            # found gone only when its answer is written: test_stream_half_close.py.)
+            client.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await client.close()
             await app.config["cancelled"].wait()
             client = await Client.connect(address)
             await client.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
@@ -368,3 +373,17 @@ async def test_a_port_in_use_is_a_bind_error_and_ipv6_hosts_are_served() -> None
         client = Client(await trio.open_tcp_stream("::1", int(address.rsplit(":", 1)[1])))
         await client.send(post(INVOKE, b"{}"))
         assert (await client.answer())[0] == 200
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("extra", [(), ("X-Amz-Invocation-Type: Event",)], ids=["plain", "through-quart"])
+async def test_json_nested_past_pythons_parser_is_taken_as_lambda_takes_it(extra: tuple[str, ...]) -> None:
+    # Python's json stops at ~1,000 levels ("maximum recursion depth exceeded", which the caller was told); Lambda
+    # takes the document, and what a runtime makes of it is its own business (a Python one: Runtime.UnmarshalError).
+    host = FakeHost()
+    deep = b"[" * 5000 + b"]" * 5000
+    [(status, _, _), (refused, headers, answer)] = await answers(
+        host, post(INVOKE, deep, *extra), post(INVOKE, b"[" * 10_001 + b"]" * 10_001, *extra))
+    assert status in (200, 202) and host.calls[0][0] == deep
+    assert (refused, headers["x-amzn-errortype"]) == (400, "InvalidRequestContentException"), answer
+    assert b"nested deeper than 10,000 levels" in answer and b"recursion" not in answer
