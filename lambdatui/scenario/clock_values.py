@@ -3,7 +3,8 @@
 A handler that returns `context.get_remaining_time_in_millis()`, or `time.time()`, returns another number on every
 run: recorded verbatim, its `expect.response` fails a replay of an unchanged function by a millisecond. The recorder
 cannot run the invoke a second time to see what changes, but it knows the invoke's own clock: how long it ran
-(so which times were left in it) and when (so which timestamps fall in it). A timestamp window reaches back to the
+(so which times were left in it) and when (so which timestamps fall in it, up to its deadline, which a function may
+echo). A timestamp window reaches back to the
 session's start: a reading made at Init (`STARTED = time.time()` at module level) or in an earlier invoke comes back
 in every warm invoke, and a replay's is another. A number in those windows is left out of `expect.response`, and so
 is text that quotes an ISO 8601 time in the timestamp window (`2026-12-02T12:50:47.933Z`, as a log line or
@@ -91,7 +92,10 @@ class InvokeClock:
         if self.start_s is None or self.end_s is None:
             return None
         begun = self.start_s if self.since_s is None else min(self.since_s, self.start_s)
-        return begun - WALL_SLACK_S, self.end_s + WALL_SLACK_S
+        # Up to the invoke's deadline: a function that returns it (the Lambda-Runtime-Deadline-Ms a runtime got, or
+        # now plus the time left) gives a time after the invoke's end, and another one every run.
+        deadline_s = self.start_s + self.timeout_ms / 1000
+        return begun - WALL_SLACK_S, max(self.end_s, deadline_s) + WALL_SLACK_S
 
 
 def clock_free(value: Any, clock: InvokeClock) -> tuple[Any, list[str]]:

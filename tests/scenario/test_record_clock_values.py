@@ -48,6 +48,27 @@ def test_a_response_that_reads_the_clock_replays_with_the_rest_of_it_compared(co
         assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
 
 
+
+DEADLINE_ECHO = """import time
+
+
+def handler(event, context):
+    # The deadline, as the runtime got it (Lambda-Runtime-Deadline-Ms): after the invoke's end, another every run.
+    return {"deadline_ms": round(time.time() * 1000 + context.get_remaining_time_in_millis()), "label": "kept"}
+"""
+
+
+def test_a_response_that_echoes_its_deadline_replays_green(code_dir: Path, tmp_path: Path) -> None:
+    handler = code_dir / "handler.py"
+    handler.write_text(DEADLINE_ECHO)
+    recording = tmp_path / "deadline.toml"
+    done = run_cli("invoke", str(handler), "-e", "{}", "--timeout", "30", "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    text = recording.read_text()
+    assert [step.expect.response for step in parse_scenario(text, recording).steps] == [{"label": "kept"}], text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+
 INIT_CLOCK_READER = '''import datetime
 import time
 
