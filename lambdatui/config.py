@@ -63,6 +63,8 @@ class FunctionConfig:
     notes: tuple[str, ...] = field(default=(), compare=False)
     # A SAM template's folder, where SAM keeps the project's `events/`; None for a handler given directly.
     project_dir: Optional[Path] = field(default=None, compare=False)
+    # The template's other functions, by logical ID and FunctionName: an invoke naming one is not this function's.
+    siblings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # The backstop for every way a configuration is built (a door that checks first can name its source).
@@ -317,4 +319,5 @@ def resolve_function(
         layers=(*template_layers, *given_layers),
         notes=tuple(notes),
         project_dir=template[0].parent if template is not None else None,
+        siblings=fn.siblings if fn is not None else (),
     )

@@ -2,10 +2,10 @@
 
 `asgi_route(app)` is an `http11` route that hands one request to the app as ASGI 3 (`scope`, `receive`, `send`):
 the body as it arrives, in `http.request` messages; then `http.disconnect` once the caller has gone (a reset, or a
-close found by writing to it; not a half-close), so that an app's handler is cancelled as it was under hypercorn. A response sent in one
-body message (quart sends its body, then an empty last message) is written whole, with a Content-Length; one
-whose body comes in several `more_body` messages is written as it comes, in chunks (Transfer-Encoding: chunked),
-which is what a streamed invoke needs (issue 14). `lifespan(app)` runs the app's startup and shutdown around
+close found by writing to it; not a half-close), so that an app's handler is cancelled as it was under hypercorn.
+A response sent in one body message (quart sends its body, then an empty last message) is written whole, with a
+Content-Length; one whose body comes in several `more_body` messages is written as it comes, in chunks
+(Transfer-Encoding: chunked), which is what a streamed invoke needs (issue 14). `lifespan(app)` runs the app's startup and shutdown around
 the server, as an ASGI server does.
 """
 

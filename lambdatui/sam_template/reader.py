@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -84,6 +84,8 @@ class TemplateFunction:
     # Variables the template declares that only CloudFormation can fill in: name -> what it was (`!GetAtt T.Arn`).
     unresolved_env: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # everything else left out, one line each
+    # The template's other functions, by logical ID and plain FunctionName: names a caller may mean another one by.
+    siblings: tuple[str, ...] = ()
 
 
 class SamTemplate:
@@ -390,5 +392,11 @@ def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] =
     """The chosen function of the template at `path` (ChooseFunction when there are several and none is named),
     its Parameters' values `overrides` over their Default."""
     template = SamTemplate(path, origin, overrides)
-    return template.function(template.choose(logical_id))
+    chosen = template.choose(logical_id)
+    siblings: list[str] = []
+    for other in template.function_ids:
+        if other != chosen:
+            name = template.properties(other).get("FunctionName")
+            siblings += [other, name] if isinstance(name, str) and name else [other]
+    return replace(template.function(chosen), siblings=tuple(siblings))
 

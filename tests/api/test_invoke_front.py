@@ -13,6 +13,7 @@ import socket
 import struct
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import AsyncIterator, Optional
 
 import pytest
@@ -25,7 +26,9 @@ from http11_support import Client, post
 from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import asgi_route, lifespan
 from lambdatui.api.server import GRACEFUL_STOP_S, IDLE_LIMIT_S, serve_invoke_api
+from lambdatui.config import FunctionConfig
 from lambdatui.model.facts import InvocationResult
+from lambdatui.runtime_choice import RuntimeCommand
 
 BOUND_S = 5
 INVOKE = "/2015-03-31/functions/function/invocations"
@@ -33,6 +36,8 @@ INVOKE = "/2015-03-31/functions/function/invocations"
 
 class FakeHost:
     """What the Invoke API calls on the host: `invoke`, recorded; each waits for `release` when `hold` is set."""
+
+    config = FunctionConfig("function", Path("."), "handler.handler", RuntimeCommand(("python3",), True, "python:3"))
 
     def __init__(self) -> None:
         self.calls: list[tuple[bytes, dict]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import AsyncIterator, Optional
 
 import pytest
@@ -18,9 +19,11 @@ from botocore.eventstream import EventStreamBuffer
 
 from http11_support import Client, post
 from lambdatui.api.server import serve_invoke_api
+from lambdatui.config import FunctionConfig
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.host.response_stream import ResponseStream
 from lambdatui.model.facts import InvocationResult
+from lambdatui.runtime_choice import RuntimeCommand
 
 BOUND_S = 5
 PATH = "/2021-11-15/functions/fn/response-streaming-invocations"
@@ -30,6 +33,8 @@ class ScriptedHost:
     """`invoke` as the fleet's: it records its arguments, then does what the test sends it, step by step:
     ("begin", content type), ("write", bytes), ("end", None), ("result", InvocationResult), ("throttle", None).
     `called`, `abandoned` (the route gave up the stream: its caller left) and `finished` tell the test when."""
+
+    config = FunctionConfig("function", Path("."), "handler.handler", RuntimeCommand(("python3",), True, "python:3"))
 
     def __init__(self) -> None:
         self.calls: list[dict] = []

@@ -184,6 +184,29 @@ def test_replay_and_serve_run_the_templates_function(project: Path) -> None:
     assert response.json()["WHERE"] == "us-east-1-dev"
 
 
+
+def test_an_invoke_naming_another_function_of_the_template_is_not_found_not_run_as_this_one(project: Path) -> None:
+    # Any name is the served function's (README), but for the template's other functions: a caller naming one
+    # (boto3 code written for the deployed stack) ran OrdersFunction under ReportsFunction's name.
+    import boto3
+    from botocore.config import Config
+
+    with ServeProcess(project, "--function", "OrdersFunction") as served:
+        client = boto3.client("lambda", endpoint_url=served.base_url, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="x",
+                              config=Config(retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5))
+        other = client.exceptions.ResourceNotFoundException
+        for name in ("ReportsFunction", "arn:aws:lambda:us-east-1:123456789012:function:ReportsFunction:prod"):
+            try:
+                client.invoke(FunctionName=name, Payload=b"{}")
+            except other as refused:
+                assert "serve --function ReportsFunction runs that one" in str(refused), str(refused)
+            else:
+                raise AssertionError(f"{name} ran OrdersFunction")
+        for name in ("OrdersFunction", "any-name"):
+            answer = client.invoke(FunctionName=name, Payload=b"{}")
+            assert answer["StatusCode"] == 200 and "FunctionError" not in answer, served.output()
+
 def test_a_project_folder_with_a_template_and_no_handler_is_the_template(project: Path) -> None:
     done = run_cli("invoke", str(project.parent), "--function", "ReportsFunction")
     assert done.returncode == 0, done.stderr
