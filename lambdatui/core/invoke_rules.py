@@ -300,6 +300,9 @@ class InvokeRules:
         request_id = run.invocation.request_id
         if not run.delivered and not run.ran_init:
             self._line(lines.start(request_id, self.config.function_version), request_id=request_id)
+            # Held before its event went out (invoke.start): it is still the first invoke after a cold Init.
+            run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
+            run.restore, self.pending_restore = self.pending_restore, None
         if status == "timeout":
             self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
                        request_id=request_id)

@@ -118,7 +118,7 @@ class ProcessRules:
         self._abandon_hold()
         if self.state is EnvState.SNAPSHOT:
             self._snapshot_lost(detail)
-        elif self.state is EnvState.INIT:
+        elif self.state is EnvState.INIT and self.init is not None:
             self._fail_init(error_type, detail)
         elif self.current is not None:  # running, or held before its event went out
             self._fail_invoke(error_type, detail, "error")

@@ -277,3 +277,43 @@ def test_snapshot_during_init():
     views = {p.key: p for p in snap.participants}
     assert views[RUNTIME].state == "NotStarted" and not views[RUNTIME].alive
     assert views[ext("ext-a")].state == "Registered" and not views[ext("ext-a")].parked
+
+
+def test_a_runtime_that_dies_while_held_at_init_done_resets_the_environment_as_an_idle_crash_does():
+    """Init is over at init.done (its duration taken) but the environment is not frozen yet: the crash found no Init
+    to fail and no invoke, and the environment stayed in INIT for good, an invoke waiting on it forever."""
+    d = Driver()
+    breakpoints(d, B.INIT_DONE)
+    d.start()
+    d.runtime_next()
+    assert d.env.snapshot(d.mono).held_at is B.INIT_DONE
+    m = d.mark()
+    d.exited(RUNTIME, None, "signal: killed")
+    assert d.env.snapshot(d.mono).held_at is None
+    assert any("while the environment was idle" in text for text in d.explanations(m)), d.explanations(m)
+    assert d.state is EnvState.COLD  # reset: the next invoke re-initialises inside itself
+    breakpoints(d)
+    tok, rid = d.invoke()
+    assert RUNTIME in d.spawned(m)
+    d.runtime_next()
+    d.respond(rid)
+    d.runtime_next()
+    assert d.result_for(tok).payload == b'"ok"'
+    report = d.reports(m)[-1]
+    assert report.init_duration_ms is None  # the Init before the crash is not this invoke's (a suppressed one is)
+
+
+def test_an_invoke_that_fails_while_held_before_its_event_after_a_cold_init_reports_that_init():
+    """Held at invoke.start on a cold environment, the runtime killed: the REPORT had no Init Duration, where every
+    other first invoke's failure carries it."""
+    d = Driver()
+    d.start()
+    d.advance(40)
+    d.runtime_next()
+    breakpoints(d, B.INVOKE_START)
+    tok, rid = d.invoke()
+    assert d.env.snapshot(d.mono).held_at is B.INVOKE_START
+    d.exited(RUNTIME, None, "signal: killed")
+    report = d.reports()[-1]
+    assert report.status == "error" and report.init_duration_ms == pytest.approx(40), report
+    assert report.billed_duration_ms >= 40
