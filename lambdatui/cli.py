@@ -317,8 +317,9 @@ def _debugger(args: argparse.Namespace) -> int:
         fleet = fleet_options(args)
         state_root()  # no folder for the runs is one line here, not a traceback once the debugger runs
         if not _on_a_terminal():
-            raise ConfigError("the debugger needs a terminal to draw on and read keys from (its standard input and "
-                              "output are not one): without one, run 'lambdatui invoke PATH' or 'lambdatui serve PATH'")
+            raise ConfigError("the debugger needs a terminal to draw on and read keys from (its standard input, "
+                              "output and error are not all one): without one, run 'lambdatui invoke PATH' or "
+                              "'lambdatui serve PATH'")
     except ConfigError as exc:
         say(str(exc))
         return EXIT_USAGE
@@ -332,9 +333,10 @@ def _debugger(args: argparse.Namespace) -> int:
 
 
 def _on_a_terminal() -> bool:
-    """Else the debugger would draw into a file or a pipe and wait forever for keys; a Textual driver named in the
-    environment (textual-serve's, a browser's) brings a screen of its own."""
-    return bool(os.environ.get("TEXTUAL_DRIVER")) or all(s is not None and s.isatty() for s in (sys.stdin, sys.stdout))
+    """Else the debugger would draw into a file or a pipe (Textual draws on standard error) and wait forever for keys;
+    a Textual driver named in the environment (textual-serve's, a browser's) brings a screen of its own."""
+    return bool(os.environ.get("TEXTUAL_DRIVER")) or all(s is not None and s.isatty()
+                                                         for s in (sys.stdin, sys.stdout, sys.stderr))
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -121,29 +121,37 @@ def test_event_on_stdin_when_stdin_is_closed_is_one_line() -> None:
     assert result.stderr.strip().splitlines() == ["lambdatui: --event -: there is no standard input to read the event from"]
 
 
-@pytest.mark.parametrize("redirected", ["stdin", "stdout"])
+@pytest.mark.parametrize("redirected", ["stdin", "stdout", "stderr"])
 def test_the_debugger_without_a_terminal_says_so_instead_of_waiting_for_keys(redirected: str, tmp_path: Path) -> None:
     """`lambdatui fn.py > out.txt`, or run from a script or CI: the screen would go where no one sees it, and the
-    debugger would wait for keys no one can press."""
+    debugger would wait for keys no one can press. Textual draws on standard error: `2> err.log` drew the whole
+    screen into the file while the terminal stayed blank."""
     import os
     import subprocess
 
     from e2e_support import REPO, lambdatui_argv
 
-    master, slave = os.openpty()  # the other stream is a terminal: only the redirected one is not
+    master, slave = os.openpty()  # the other streams are a terminal: only the redirected one is not
+    told = tmp_path / "stderr.txt"
     try:
-        streams = {"stdin": slave, "stdout": slave}
-        streams[redirected] = subprocess.DEVNULL
-        env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
-        result = subprocess.run([*lambdatui_argv(), HELLO], cwd=REPO, env=env, stdin=streams["stdin"],
-                                stdout=streams["stdout"], stderr=subprocess.PIPE, text=True, timeout=30)
+        with told.open("w") as stderr_file:
+            streams: dict = {"stdin": slave, "stdout": slave, "stderr": slave}
+            streams[redirected] = stderr_file if redirected == "stderr" else subprocess.DEVNULL
+            env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
+            result = subprocess.run([*lambdatui_argv(), HELLO], cwd=REPO, env=env, stdin=streams["stdin"],
+                                    stdout=streams["stdout"], stderr=streams["stderr"], timeout=30)
+        if redirected == "stderr":
+            said = told.read_text()
+        else:  # written on the terminal, whose other end holds it (the process has ended: nothing more comes)
+            os.set_blocking(master, False)
+            said = os.read(master, 65536).decode().replace("\r\n", "\n")
     finally:
         os.close(slave)
         os.close(master)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [
-        "lambdatui: the debugger needs a terminal to draw on and read keys from (its standard input and output are "
-        "not one): without one, run 'lambdatui invoke PATH' or 'lambdatui serve PATH'"]
+    assert result.returncode == 2, said
+    assert said.strip().splitlines() == [
+        "lambdatui: the debugger needs a terminal to draw on and read keys from (its standard input, output and error "
+        "are not all one): without one, run 'lambdatui invoke PATH' or 'lambdatui serve PATH'"]
 
 
 @pytest.mark.parametrize("grace", ["-1", "nan", "inf"])
