@@ -377,6 +377,10 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         await self._stop_backend()
         self.exit(0)
 
+    def action_help_quit(self) -> None:
+        # ctrl+c with nothing selected: Textual names the first quit binding it finds, its own ctrl+q; ours is q.
+        self.notify("Press [b]q[/b] to quit", title="Do you want to quit?")
+
 
 def _leave_now() -> None:
     """Exit at once, the terminal gone (nothing may be written to it), keeping what the dataclass cache compiled."""
