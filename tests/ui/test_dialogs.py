@@ -82,6 +82,24 @@ class TestBreakpointsDialog:
             await until_true(pilot, lambda: mark(Boundary.INIT_EXTENSIONS) == checked, "the checked mark")
 
 
+
+class TestCrashDialog:
+    async def test_enter_in_the_exit_code_field_picks_the_highlighted_participant_with_that_code(self) -> None:
+        """The title says "enter picks"; in the exit code's field enter did nothing, and the user had to go back to
+        the list to pick."""
+        app = replayed()
+        async with app.run_test(size=LARGE) as pilot:
+            await ready(pilot)
+            picked: list[object] = []
+            app.push_screen(PickTargetScreen("Crash", [("runtime", "runtime"), ("audit", "audit")], with_signal=True),
+                            picked.append)
+            await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the crash dialog")
+            await pilot.press("down")  # the extension, highlighted
+            app.screen.query_one("#exit-code").focus()
+            await pilot.press("7", "enter")
+            await until_true(pilot, lambda: bool(picked), "the choice")
+            assert [(c.target, c.exit_code, c.signal) for c in picked] == [("audit", 7, None)]
+
 class TestDialogTitles:
     @pytest.mark.parametrize("make", [
         lambda: BreakpointsScreen(frozenset()),

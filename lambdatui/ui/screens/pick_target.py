@@ -51,7 +51,15 @@ class PickTargetScreen(ModalScreen[Optional[TargetChoice]]):
                     yield Input(placeholder="or exit code (our Python runtime)", id="exit-code", type="integer")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        target = event.option.id or "runtime"
+        self._pick(event.option.id or "runtime")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # enter in the exit code's field picks too ("enter picks"): the participant highlighted in the list.
+        targets = self.query_one("#targets", OptionList)
+        highlighted = targets.highlighted if targets.highlighted is not None else 0
+        self._pick(targets.get_option_at_index(highlighted).id or "runtime")
+
+    def _pick(self, target: str) -> None:
         if not self.with_signal:
             self.dismiss(TargetChoice(target))
             return
