@@ -120,6 +120,9 @@ class Timeline:
         self._frozen: Optional[_Bar] = None
         self._held: Optional[_Bar] = None
         self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
+        # The invoke a suppressed Init runs inside: its clock started first, but it is drawn after that Init's bars,
+        # as Lambda logs INIT_START before START (read as before, the invoke seemed to come before its own Init).
+        self._after_init: Optional[_Bar] = None
         self._boundary: Optional[Boundary] = None
         self._cache: Optional[tuple[TimelineBar, ...]] = None
         self.changes = 0  # facts that changed the bars: a reader tells at a glance whether anything opened or ended
@@ -127,10 +130,13 @@ class Timeline:
     # ------------------------------------------------------------------ reading
 
     def bars(self) -> tuple[TimelineBar, ...]:
-        """Every kept bar, oldest first (the order their spans started)."""
+        """Every kept bar, oldest first (the order their spans started; an invoke after the Init inside it)."""
         if self._cache is None:
-            self._cache = tuple(bar.frozen() for bar in self._bars)
+            self._cache = tuple(bar.frozen() for bar in self._kept())
         return self._cache
+
+    def _kept(self) -> list[_Bar]:
+        return [*self._bars, self._after_init] if self._after_init is not None else list(self._bars)
 
     def marker(self) -> Optional[str]:
         """The boundary the environment is held at, or else the one it last passed ("init.done")."""
@@ -178,6 +184,9 @@ class Timeline:
             self._end_frozen(at)  # a new process generation starts thawed, whatever the last one was
             label = {"invoke": "init (suppressed, inside an invoke)", "restore": "restore (SnapStart)"}.get(
                 fact.detail, "init")
+            invoke = self._phases.get(INVOKE)
+            if invoke is not None and self._bars and self._bars[-1] is invoke:
+                self._after_init = self._bars.pop()  # back once this Init is over (`_close_phase`)
             self._phases[INIT] = self._open(INIT, label, at)  # sub-phases start at INIT_EXTENSIONS
         elif fact.phase == INVOKE:
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
@@ -212,6 +221,11 @@ class Timeline:
         bar = self._phases.pop(phase, None)
         if bar is not None:
             bar.close(at, duration_ms, status)
+        if phase == INIT and self._after_init is not None:
+            if len(self._bars) == self._bars.maxlen:
+                self.dropped += 1
+            self._bars.append(self._after_init)
+            self._after_init = None
 
     def _on_invoke_reported(self, fact: f.InvokeReported, at: float) -> None:
         bar = self._phases.get(INVOKE) or self._last_invoke
@@ -228,7 +242,7 @@ class Timeline:
     def _on_memory_measured(self, fact: f.MemoryMeasured, at: float) -> None:
         """The memory in use once the phase was over, on its bar: a cache that grows shows invoke by invoke."""
         if fact.phase == INVOKE:
-            bar = next((b for b in reversed(self._bars) if b.kind == INVOKE and b.key == fact.request_id), None)
+            bar = next((b for b in reversed(self._kept()) if b.kind == INVOKE and b.key == fact.request_id), None)
         else:
             bar = next((b for b in reversed(self._bars) if b.kind == INIT), None)
         if bar is not None:
@@ -239,7 +253,7 @@ class Timeline:
         result = fact.result
         if not result.function_error:
             return
-        bar = next((b for b in reversed(self._bars) if b.kind == INVOKE and b.key == result.request_id), None)
+        bar = next((b for b in reversed(self._kept()) if b.kind == INVOKE and b.key == result.request_id), None)
         if bar is not None:
             bar.function_error = result.error_type or "Unhandled"
             if bar.function_error not in bar.detail:
