@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Sequence
 
+from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.managed_environment import ManagedEnvironment
+from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.model.boundaries import EnvState
 
 if TYPE_CHECKING:
@@ -20,7 +22,7 @@ class Fit(Enum):
     """What an environment can do with an invoke now."""
 
     WARM = "warm"  # initialised and idle (frozen, waiting on Next): serves it at once
-    FINISHING = "finishing"  # its invoke is answered; the runtime and extensions are about to call Next again
+    FINISHING = "finishing"  # its invoke is answered; the runtime and extensions are to call Next again
     COLD = "cold"  # idle but must initialise first (a reset environment re-initialises inside the invoke)
     RESETTING = "resetting"  # reset after a failed invoke (timeout, crash): re-initialises inside the next one
     INITIALISING = "initialising"  # no invoke assigned, initialising ahead of requests: serves it once ready
@@ -39,6 +41,22 @@ class Candidate(NamedTuple):  # made for every environment on every invoke: a tu
     provisioned: bool = False
     idle_since: float = 0.0  # when it last finished an invoke (or started): the longest idle is chosen first
     cold: bool = False  # `starts_cold`: the invoke it takes next is a cold start, whatever its fit
+    # FINISHING only: how long its runtime and extensions have taken so far to ask for their next event after its
+    # invoke was answered (`finishing_for`). None: it takes an invoke now (Managed Instances: a worker waits on /next,
+    # or is about to), as do the candidates of other fits.
+    finishing_s: Optional[float] = None
+
+
+# How long an invoke waits for an environment that has answered its invoke to become idle (its runtime and every
+# extension asking for their next event) before it is routed elsewhere. On loopback a caller's next invoke comes
+# microseconds after its answer, while the runtime's /next takes a millisecond or so, a quick extension's about as
+# long, and a few tens of ms on a loaded 2-core machine or behind a debugger's repaint (p99 < 40 ms, design.md).
+# Lambda's network hides that gap, so without this wait every such invoke would cold-start a new environment. An
+# extension that really works after the invoke (flushing logs or traces over the network) takes hundreds of ms or
+# more, and Lambda keeps its environment in the Invoke phase until it is done (lambda-spec §4.4): the invoke must not
+# wait for it. 50 ms is a third or less of a cold start here (Init 75-200 ms), which a caller behind such an
+# extension pays anyway, as it would in Lambda.
+FINISHING_GRACE_S = 0.05
 
 
 class Choice(Enum):
@@ -47,18 +65,25 @@ class Choice(Enum):
     THROTTLE = "throttle"  # synchronous, at the concurrency limit: 429
     QUEUE = "queue"  # asynchronous, at the limit: waits in the fleet's queue for an environment to be free
     WAIT = "wait"  # at the limit, but an environment being started will have room for it: route again once it joins
+    # `number` answered its invoke within FINISHING_GRACE_S: wait `wait_s` at most for it to be idle (or anything
+    # else to change), then route again
+    AWAIT_FINISH = "await finish"
 
 
 @dataclass(frozen=True)
 class Route:
     """Where the fleet sends an invoke: environment `number` (`cold`: the invoke is its cold start, see
     `starts_cold`), a new one, a 429, or the fleet's queue. `passed_over`: why the environment asked for was not
-    the one (it "is not alive", "is busy"...), when one was asked for."""
+    the one (it "is not alive", "is busy"...), when one was asked for. `wait_s`: how long AWAIT_FINISH waits at
+    most. `past_finishing`: an environment still finishing its answered invoke past FINISHING_GRACE_S, which the
+    invoke would have waited for otherwise and goes past (the fleet says so); None when it takes the invoke."""
 
     choice: Choice
     number: Optional[int] = None
     cold: bool = False
     passed_over: str = ""
+    wait_s: float = 0.0
+    past_finishing: Optional[int] = None
 
 
 # What a preferred environment may be doing and still take an invoke at once, without a new environment starting.
@@ -68,57 +93,88 @@ _CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING,
 def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
           preferred: Optional[int] = None, *, starting: int = 0, per_environment: int = 1,
           waiting: int = 0) -> Route:
-    """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which
-    spreads invokes over the warm environments); then one whose invoke is answered and that is finishing it (a
-    caller's next invoke, sent as soon as it has its answer, finds the same warm environment, as in Lambda, not a
-    cold start); then an idle one that must initialise, one being reset after a failed invoke, or one
-    initialising ahead of requests; then, on Managed Instances, a wait for an environment being started that has
-    room beyond the invoke it was started for and the `waiting` ones (a burst fills the workers of the environment
-    it started rather than starting one environment, of M workers, per invoke); then a new
-    environment while under `limit`; then a Managed Instances one with room only in workers still starting (it
-    serves the invoke once one asks for work); then one the user holds at a boundary with no invoke (it serves the
-    invoke once released, as a debugger user holding the only environment expects); else, while `starting` environments
-    are being started that each take `per_environment` invokes at once (Managed Instances), a wait for one of them
-    to join, since it has room for more than the invoke it was started for; else a throttle, or for an Event invoke,
-    the queue.
+    """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which spreads
+    invokes over the warm environments); then one whose invoke is answered and that is finishing it: at once on
+    Managed Instances (a worker asks for work), else a wait for it to be idle, while it was answered less than
+    FINISHING_GRACE_S ago (a caller's next invoke, sent as soon as it has its answer, finds the same warm
+    environment, as in Lambda, not a cold start); past that it is busy until its extensions are done, as Lambda's
+    Invoke phase is (lambda-spec §4.4); then an idle one that must initialise, one being reset after a failed
+    invoke, or one initialising ahead of requests; then, on Managed Instances, a wait for an environment being
+    started that has room beyond the invoke it was started for and the `waiting` ones (a burst fills the workers of
+    the environment it started rather than starting one environment, of M workers, per invoke); then a new
+    environment while under `limit`; then one finishing past the grace (the invoke waits in it rather than being
+    throttled, as it would have within the grace); then a Managed Instances one with room only in workers still
+    starting (it serves the invoke once one asks for work); then one the user holds at a boundary with no invoke (it
+    serves the invoke once released, as a debugger user holding the only environment expects); else, while
+    `starting` environments are being started that each take `per_environment` invokes at once (Managed Instances),
+    a wait for one of them to join, since it has room for more than the invoke it was started for; else a throttle,
+    or for an Event invoke, the queue.
 
     Before all of those, the `preferred` environment when it can take the invoke with no new one started
-    (`_CAN_TAKE`: neither busy nor held): a replay sends an invoke where the session did, so that it meets the
-    same state (globals, /tmp) when other environments were busy in the session but are idle in the replay.
+    (`_CAN_TAKE`: neither busy nor held, nor finishing past the grace; within it, waited for): a replay sends an
+    invoke where the session did, so that it meets the same state (globals, /tmp) when other environments were busy
+    in the session but are idle in the replay.
     """
     if preferred is None:
         return _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     asked = next((c for c in candidates if c.number == preferred), None)
-    if asked is not None and asked.fit in _CAN_TAKE:
+    if asked is not None and asked.fit in _CAN_TAKE and not overdue(asked):
+        if _finishing_soon(asked):
+            return Route(Choice.AWAIT_FINISH, asked.number, wait_s=_grace_left(asked))
         return Route(Choice.EXISTING, asked.number, cold=_cold(asked))
     routed = _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     if routed.number == preferred:
         return routed  # held, and waited for at the limit as any held one is
     why = ("is not alive" if asked is None else "is held at a boundary" if asked.fit is Fit.HELD
-           else "is shutting down" if asked.fit is Fit.ENDING else "is busy")
+           else "is shutting down" if asked.fit is Fit.ENDING
+           else "is still finishing its last invoke" if overdue(asked) else "is busy")
     return replace(routed, passed_over=why)
+
+
+def overdue(candidate: Candidate) -> bool:
+    """Finishing its answered invoke for FINISHING_GRACE_S or longer: busy until its runtime and extensions are done."""
+    return candidate.fit is Fit.FINISHING and candidate.finishing_s is not None \
+        and candidate.finishing_s >= FINISHING_GRACE_S
+
+
+def _finishing_soon(candidate: Candidate) -> bool:
+    return candidate.fit is Fit.FINISHING and candidate.finishing_s is not None \
+        and candidate.finishing_s < FINISHING_GRACE_S
+
+
+def _grace_left(candidate: Candidate) -> float:
+    return FINISHING_GRACE_S - (candidate.finishing_s or 0.0)
 
 
 def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, starting: int,
            per_environment: int, waiting: int) -> Route:
-    def first(fit: Fit) -> Optional[Candidate]:
-        fitting = [c for c in candidates if c.fit is fit]
+    def first(fit: Fit, also: Callable[[Candidate], bool] = lambda c: True) -> Optional[Candidate]:
+        fitting = [c for c in candidates if c.fit is fit and also(c)]
         return min(fitting, key=lambda c: (not c.provisioned, c.idle_since, c.number), default=None)
 
-    for fit in (Fit.WARM, Fit.FINISHING):
-        warm = first(fit)
-        if warm is not None:
-            return Route(Choice.EXISTING, warm.number, cold=warm.cold)
+    warm = first(Fit.WARM)
+    if warm is None:  # one finishing that takes it now: a Managed Instances worker asks for work
+        warm = first(Fit.FINISHING, lambda c: c.finishing_s is None)
+    if warm is not None:
+        return Route(Choice.EXISTING, warm.number, cold=warm.cold)
+    soon = [c for c in candidates if _finishing_soon(c)]
+    if soon:  # waited for (the one answered first is likely idle first); any that becomes idle takes it
+        return Route(Choice.AWAIT_FINISH, min(soon, key=lambda c: (-(c.finishing_s or 0.0), c.number)).number,
+                     wait_s=min(_grace_left(c) for c in soon))
+    late = first(Fit.FINISHING, overdue)
+    past = None if late is None else late.number
     for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
         cold = first(fit)
         if cold is not None:
-            return Route(Choice.EXISTING, cold.number, cold=_cold(cold))
+            return Route(Choice.EXISTING, cold.number, cold=_cold(cold), past_finishing=past)
     if per_environment > 1 and starting * (per_environment - 1) > waiting:
         return Route(Choice.WAIT)
     if sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit:
         # Concurrency counts the environments that serve invokes (lambda-spec §11.1): one spinning down serves
         # none, so a new one may start beside it, as in Lambda, rather than the invoke being throttled.
-        return Route(Choice.NEW, cold=True)
+        return Route(Choice.NEW, cold=True, past_finishing=past)
+    if late is not None:  # at the limit: it waits in the one finishing, as it did within the grace, not a throttle
+        return Route(Choice.EXISTING, late.number, cold=late.cold)
     for fit in (Fit.WORKERS_STARTING, Fit.HELD):  # workers starting come by themselves; a hold waits for the user
         later = first(fit)
         if later is not None:
@@ -180,6 +236,30 @@ def fit(env: "Environment") -> Fit:
     if env.state is EnvState.COLD:
         return Fit.COLD
     return Fit.BUSY
+
+
+def finishing_for(env: "Environment", now: float) -> Optional[float]:
+    """For a FINISHING environment that waits for its runtime and extensions to ask for their next event (not Managed
+    Instances, whose workers take invokes as they come): how long they have taken so far since its invoke was
+    answered, at `now` on the environment's clock, in its own time: a hold, or the debugger reading the handler's
+    globals after the response, is lambdatui's doing, which Lambda's environment never waits for. None otherwise."""
+    run = env.current
+    if isinstance(env, ManagedEnvironment) or run is None or run.result is None:
+        return None
+    if run.responded_at is None:
+        return float("inf")  # answered without a response of the runtime's: nothing it does now is quick
+    since, held_before = run.responded_at
+    held = env.held_total - held_before
+    if env.paused_since is not None:
+        held += now - env.paused_since
+    return max(0.0, now - since.mono - held)
+
+
+def still_finishing(env: "Environment") -> list[str]:
+    """Who has yet to ask for the next event after the invoke was answered, as the debugger names them."""
+    waited = ["the runtime"] if env.runtime.alive and env.runtime.state is not RuntimeState.READY else []
+    return waited + [f"extension {slot.name}" for slot in env.extensions.values()
+                     if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY]
 
 
 def runs_an_invoke(env: "Environment") -> bool:

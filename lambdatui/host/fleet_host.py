@@ -22,7 +22,6 @@ from lambdatui.api.sandbox_routes import sandbox_router
 from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
 from lambdatui.core import effects as fx
-from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import JSON, error_body
 from lambdatui.core.invoke_rules import SERVICE_ERROR, STOPPING_REFUSAL, THROTTLED
@@ -31,6 +30,7 @@ from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactL
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_idle import FleetIdle
+from lambdatui.host.fleet_routing import FleetRouting
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.ids import new_uuid
@@ -71,7 +71,7 @@ class _Member:
         return self.host.sandbox_count
 
 
-class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
+class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -98,6 +98,7 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
         self._closed = False  # stopping: the Event invokes accepted run, no new invoke is taken
         self._starting = 0  # environments being started for an invoke: they count against the limit already
         self._waiting = 0  # invokes waiting for one of those to join (Managed Instances: it has room for them)
+        self._awaiting_finish = 0  # invokes waiting for an environment to finish its answered invoke (its grace)
         self.cold_starts = self.warm_hits = self.throttled = self.spun_down = self.peak = 0
         self.fleet_changes = 0  # how often the fleet itself changed (members, counts): a missed wake-up shows here
         self.first: Optional[EnvironmentHost] = None  # env #1's host: what single-environment clients drive
@@ -227,7 +228,8 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
 
     def settled(self) -> bool:
         """Every environment waits for the user or for an invoke, and no invoke waits for an environment."""
-        return not self._events and not self._starting and all(m.host.env.settled() for m in self._members)
+        return (not self._events and not self._starting and not self._awaiting_finish
+                and all(m.host.env.settled() for m in self._members))
 
     def request_shutdown(self) -> None:
         """Every environment spins down now (the controller's Shutdown); invokes are refused from then on."""
@@ -308,62 +310,6 @@ class FleetHost(FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
                                                     qualifier if isinstance(qualifier, str) else ""))
             raise Throttled(self.options.concurrency, request_id)
         return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
-
-    async def _place(self, asynchronous: bool, request_id: str,
-                     preferred: Optional[int] = None) -> Optional[_Member]:
-        """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit.
-        `preferred` first, when it can take it now."""
-        def routed() -> rules.Route:
-            return rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous, preferred,
-                               starting=self._starting, per_environment=self.options.max_concurrency,
-                               waiting=self._waiting)
-
-        route = routed()
-        while route.choice is rules.Choice.WAIT:
-            self._waiting += 1
-            try:
-                await self._one_started()
-            finally:
-                self._waiting -= 1
-            route = routed()
-        if route.choice is rules.Choice.NEW and self.options.snapstart:
-            await self._await_snapshot()
-            route = routed()
-        if route.passed_over:
-            self._publish_own(f.PreferredPassedOver(request_id, preferred or 0, route.passed_over))
-        if route.choice is rules.Choice.NEW:
-            busy = sum(1 for m in self._members
-                       if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))
-            self._starting += 1
-            try:
-                member: Optional[_Member] = await self._add(ON_DEMAND)
-            finally:
-                self._starting -= 1
-                self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start
-            assert member is not None
-            self._publish_own(f.EnvironmentStartedFor(request_id, busy))
-        elif route.choice is rules.Choice.EXISTING:
-            member = next(m for m in self._members if m.number == route.number)
-        else:
-            return None
-        assert member is not None
-        if route.cold:
-            self.cold_starts += 1
-        else:
-            self.warm_hits += 1
-        member.idle_since = trio.current_time()
-        return member
-
-    async def _one_started(self) -> None:
-        """Until one of the environments being started has joined the fleet (and taken the invoke it was for)."""
-        starting = self._starting
-        while self._starting >= starting:
-            await self.wait_changed()
-
-    def _candidates(self) -> list[rules.Candidate]:
-        return [rules.Candidate(m.number, rules.fit(m.host.env), m.provisioned, m.idle_since,
-                                rules.starts_cold(m.host.env))
-                for m in self._members if not m.done.is_set() and not m.snapshot]
 
     # ------------------------------------------------------------------ commands on one environment
 

@@ -1,0 +1,122 @@
+"""Part of `FleetHost` (host/fleet_host.py): which environment takes an invoke, carried out. `core.fleet_rules` decides
+from each environment's state and the time; this module gives it the time, waits where the rules say to wait (for
+an environment being started, or one finishing its answered invoke), and starts a new environment when they say so.
+It runs on the fleet's state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import trio
+
+from lambdatui.core import fleet_rules as rules
+from lambdatui.model import facts as f
+from lambdatui.model.fleet import ON_DEMAND
+
+if TYPE_CHECKING:
+    from lambdatui.host.fleet_host import FleetHost, _Member
+
+# The shortest wait for an environment finishing its invoke: its grace is measured on its own clock, which a hold or
+# an inspection stops, so the time left can stay a sliver for as long as that lasts; the fact that ends it wakes the
+# wait anyway.
+_MIN_FINISH_WAIT_S = 0.005
+
+
+class FleetRouting:
+    """Part of `FleetHost` (host/fleet_host.py): it runs on the fleet's state."""
+
+    async def _place(self: FleetHost, asynchronous: bool, request_id: str,
+                     preferred: Optional[int] = None) -> Optional[_Member]:
+        """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit.
+        `preferred` first, when it can take it now."""
+        route = await self._route_when_known(asynchronous, preferred)
+        if route.choice is rules.Choice.NEW and self.options.snapstart:
+            await self._await_snapshot()
+            route = await self._route_when_known(asynchronous, preferred)
+        if route.passed_over:
+            self._publish_own(f.PreferredPassedOver(request_id, preferred or 0, route.passed_over))
+        if route.past_finishing is not None:
+            self._say_past_finishing(request_id, route)
+        if route.choice is rules.Choice.NEW:
+            # The ones still finishing past the grace are busy too: a replay, whose steps start once the one before
+            # has settled, finds them idle (the recorder writes where this invoke went).
+            candidates = self._candidates()
+            busy = sum(1 for m in self._members
+                       if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))
+            busy += sum(1 for c in candidates if rules.overdue(c))
+            self._starting += 1
+            try:
+                member: Optional[_Member] = await self._add(ON_DEMAND)
+            finally:
+                self._starting -= 1
+                self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start
+            assert member is not None
+            self._publish_own(f.EnvironmentStartedFor(request_id, busy))
+        elif route.choice is rules.Choice.EXISTING:
+            member = next(m for m in self._members if m.number == route.number)
+        else:
+            return None
+        assert member is not None
+        if route.cold:
+            self.cold_starts += 1
+        else:
+            self.warm_hits += 1
+        member.idle_since = trio.current_time()
+        return member
+
+    async def _route_when_known(self: FleetHost, asynchronous: bool, preferred: Optional[int]) -> rules.Route:
+        """The route, once the rules need nothing more to happen first: an environment being started to join
+        (WAIT), or one that answered its invoke to be idle, within its grace (AWAIT_FINISH)."""
+        while True:
+            route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
+                                preferred, starting=self._starting, per_environment=self.options.max_concurrency,
+                                waiting=self._waiting)
+            if route.choice is rules.Choice.WAIT:
+                self._waiting += 1
+                try:
+                    await self._one_started()
+                finally:
+                    self._waiting -= 1
+            elif route.choice is rules.Choice.AWAIT_FINISH:
+                # No checkpoint since the rules looked: the fact that makes it idle cannot be missed.
+                self._awaiting_finish += 1
+                try:
+                    with trio.move_on_after(max(route.wait_s, _MIN_FINISH_WAIT_S)):
+                        await self.wait_changed()
+                finally:
+                    self._awaiting_finish -= 1
+            else:
+                return route
+
+    def _say_past_finishing(self: FleetHost, request_id: str, route: rules.Route) -> None:
+        """The invoke went past an environment that answered its last invoke but whose runtime or extensions still
+        work on it: said, since a caller that expected the warm environment meets a cold start or another one."""
+        member = next((m for m in self._members if m.number == route.past_finishing), None)
+        if member is None:
+            return
+        who = rules.still_finishing(member.host.env) or ["its runtime or an extension"]
+        where = "a new environment" if route.choice is rules.Choice.NEW else f"env #{route.number}"
+        self.note(f"Invoke {request_id} goes to {where}: env #{member.number} answered its last invoke over "
+                  f"{rules.FINISHING_GRACE_S * 1000:.0f} ms ago, but {' and '.join(who)} "
+                  f"{'has' if len(who) == 1 else 'have'} not asked for the next event yet; Lambda gives an "
+                  "environment no invoke until its runtime and every extension have (its Invoke phase lasts until "
+                  "then)")
+
+    async def _one_started(self: FleetHost) -> None:
+        """Until one of the environments being started has joined the fleet (and taken the invoke it was for)."""
+        starting = self._starting
+        while self._starting >= starting:
+            await self.wait_changed()
+
+    def _candidates(self: FleetHost) -> list[rules.Candidate]:
+        now = trio.current_time()
+        out = []
+        for m in self._members:
+            if m.done.is_set() or m.snapshot:
+                continue
+            env = m.host.env
+            fit = rules.fit(env)
+            out.append(rules.Candidate(m.number, fit, m.provisioned, m.idle_since, rules.starts_cold(env),
+                                       rules.finishing_for(env, now) if fit is rules.Fit.FINISHING else None))
+        return out
