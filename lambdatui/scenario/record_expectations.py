@@ -150,11 +150,13 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
         volatile = volatile or ["response"]
     if volatile and timed and stable is NOTHING:
         # Each note alone would say the whole response was that: name the parts of both.
-        notes.append(f"# response not compared: {', '.join(volatile)} carry the request id (or the log stream's, the "
-                     f"trace's), {', '.join(timed)} the clock's reading while the invoke ran, new on every run")
+        carry = "carries" if len(volatile) == 1 else "carry"
+        notes.append(f"# response not compared: {', '.join(volatile)} {carry} the request id (or the log stream's, "
+                     f"the trace's), {', '.join(timed)} the clock's reading while the invoke ran, new on every run")
         return
     if volatile:
-        notes.append(f"# {', '.join(volatile)} carry the request id (or the log stream's, the trace's), new on every "
+        carry = "carries" if len(volatile) == 1 else "carry"
+        notes.append(f"# {', '.join(volatile)} {carry} the request id (or the log stream's, the trace's), new on every "
                      "run: the other keys are compared" if stable is not NOTHING else
                      "# response not compared: it carries the request id (or the log stream's, the trace's), new on "
                      "every run")

@@ -562,3 +562,16 @@ def test_the_header_names_the_interpreter_that_runs_the_function(cold_snapshot: 
     custom = dataclasses.replace(cold_snapshot.function, runtime="provided", interpreter="")
     assert "provided ·" in HeaderBar._identity_row(dataclasses.replace(cold_snapshot, function=custom)).plain
 
+
+
+def test_the_headers_failure_line_says_a_timed_out_init_once() -> None:
+    """An Init that timed out has no error type but its status: the header read "✗ Init timed out: timeout"."""
+    from types import SimpleNamespace
+
+    from lambdatui.model import facts as f
+    from lambdatui.ui.widgets.header_bar import last_failure
+
+    timed_out = SimpleNamespace(last_init_failure=f.InitFailed("timeout", None, "the runtime never called /next"))
+    assert last_failure(timed_out) == "✗ Init timed out"  # type: ignore[arg-type]
+    failed = SimpleNamespace(last_init_failure=f.InitFailed("error", "Runtime.ExitError", "exit status 1"))
+    assert last_failure(failed) == "✗ Init failed: Runtime.ExitError"  # type: ignore[arg-type]

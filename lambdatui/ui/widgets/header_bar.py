@@ -51,7 +51,8 @@ def last_failure(snapshot: DebuggerSnapshot) -> Optional[str]:
     failure = snapshot.last_init_failure
     if failure is not None:
         what = "Init timed out" if failure.status == "timeout" else "Init failed"
-        return f"✗ {what}: {failure.shown_type}"
+        shown = failure.shown_type
+        return f"✗ {what}" if shown == failure.status else f"✗ {what}: {shown}"  # not "timed out: timeout"
     result = snapshot.last_result
     if result is None or not result.function_error:
         return None
