@@ -13,12 +13,18 @@ def fault_targets(snapshot: Optional[DebuggerSnapshot], *, frozen_marks: bool = 
     targets = [("runtime", "runtime")]
     if snapshot is not None:
         frozen = snapshot.environment.user_frozen
+        with_environment = snapshot.environment.frozen  # held, or idle between invokes: every process is stopped
         targets = []
         for p in snapshot.environment.participants:
             target = "runtime" if p.key == "runtime" else p.key.split(":", 1)[1]
             label = f"{target}  ({p.kind}, {p.state}{', alive' if p.alive else ', not running'})"
             if frozen_marks:
-                label += "  — frozen: thaw it" if p.key in frozen else "  — running: freeze it"
+                if p.key in frozen:
+                    label += "  — frozen: thaw it"
+                elif with_environment and p.alive:
+                    label += "  — stopped with the environment: freeze it to keep it stopped when it goes on"
+                else:
+                    label += "  — running: freeze it"
             targets.append((target, label))
         if not targets:
             targets = [("runtime", "runtime (not started yet)")]

@@ -415,7 +415,8 @@ class TestDeadlines:
             await pilot.press("f")
             await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the freeze dialog")
             targets = app.screen.query_one("#targets", OptionList)
-            assert "running: freeze it" in str(targets.get_option_at_index(0).prompt)
+            # Idle between invokes, the environment is frozen: the runtime is stopped with it, not running.
+            assert "stopped with the environment: freeze it" in str(targets.get_option_at_index(0).prompt)
             targets.highlighted = 0
             await pilot.press("enter")
             await until(pilot, lambda s: "runtime" in s.environment.user_frozen, "the runtime to be frozen")
@@ -428,7 +429,7 @@ class TestDeadlines:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
             await continued(pilot)
-            for marked, wanted in (("running: freeze it", True), ("frozen: thaw it", False)):
+            for marked, wanted in (("stopped with the environment: freeze it", True), ("frozen: thaw it", False)):
                 await pilot.press("f")
                 await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the freeze dialog")
                 targets = app.screen.query_one("#targets", OptionList)

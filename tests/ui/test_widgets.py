@@ -575,3 +575,20 @@ def test_the_headers_failure_line_says_a_timed_out_init_once() -> None:
     assert last_failure(timed_out) == "✗ Init timed out"  # type: ignore[arg-type]
     failed = SimpleNamespace(last_init_failure=f.InitFailed("error", "Runtime.ExitError", "exit status 1"))
     assert last_failure(failed) == "✗ Init failed: Runtime.ExitError"  # type: ignore[arg-type]
+
+
+def test_the_freeze_dialog_says_a_process_stopped_with_its_environment_is_not_running() -> None:
+    """Held at a boundary (or idle between invokes) every process is stopped: the dialog said "running: freeze it"."""
+    from types import SimpleNamespace
+
+    from lambdatui.ui.command_targets import fault_targets
+
+    runtime = SimpleNamespace(key="runtime", kind="runtime", state="Started", alive=True)
+
+    def labels(frozen: bool, user_frozen: frozenset[str] = frozenset()) -> str:
+        environment = SimpleNamespace(user_frozen=user_frozen, frozen=frozen, participants=(runtime,))
+        return fault_targets(SimpleNamespace(environment=environment), frozen_marks=True)[0][1]  # type: ignore[arg-type]
+
+    assert labels(False).endswith("— running: freeze it")
+    assert labels(True).endswith("— stopped with the environment: freeze it to keep it stopped when it goes on")
+    assert labels(True, frozenset({"runtime"})).endswith("— frozen: thaw it")
