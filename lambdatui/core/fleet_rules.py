@@ -92,7 +92,7 @@ _CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING,
 
 def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
           preferred: Optional[int] = None, *, starting: int = 0, per_environment: int = 1,
-          waiting: int = 0) -> Route:
+          waiting: int = 0, next_number: Optional[int] = None) -> Route:
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which spreads
     invokes over the warm environments); then one whose invoke is answered and that is finishing it: at once on
     Managed Instances (a worker asks for work), else a wait for it to be idle, while it was answered less than
@@ -113,11 +113,15 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     Before all of those, the `preferred` environment when it can take the invoke with no new one started
     (`_CAN_TAKE`: neither busy nor held, nor finishing past the grace; within it, waited for): a replay sends an
     invoke where the session did, so that it meets the same state (globals, /tmp) when other environments were busy
-    in the session but are idle in the replay.
+    in the session but are idle in the replay. A `preferred` not started yet that is the `next_number` a new
+    environment takes is started for it, under `limit`: in the session the fleet started it for that invoke.
     """
     if preferred is None:
         return _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     asked = next((c for c in candidates if c.number == preferred), None)
+    if asked is None and preferred == next_number and starting == 0 \
+            and sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit:
+        return Route(Choice.NEW, cold=True)
     if asked is not None and asked.fit in _CAN_TAKE and not overdue(asked):
         if _finishing_soon(asked):
             return Route(Choice.AWAIT_FINISH, asked.number, wait_s=_grace_left(asked))

@@ -71,6 +71,18 @@ class _Member:
         return self.host.sandbox_count
 
 
+class EnvironmentNumbers:
+    """env #1, #2, ... across the fleet (a new sandbox takes the next, never reused), and which comes next: a replay's
+    invoke that names that one starts it, as in the session recorded."""
+
+    def __init__(self) -> None:
+        self.next = 1
+
+    def __call__(self) -> int:
+        number, self.next = self.next, self.next + 1
+        return number
+
+
 class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
@@ -82,7 +94,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         self.state_dir = state_dir
         self.inspect = inspect
         self.options = options or FleetOptions()
-        self._numbers = itertools.count(1)
+        self._numbers = EnvironmentNumbers()
         self._folders = itertools.count(1)
         self._members: list[_Member] = []
         self._listeners: tuple[FactListener, ...] = ()
@@ -149,7 +161,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         managed = self.options.max_concurrency
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
         host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
-                               init_type=init_type, numbers=self._numbers.__next__, announce=self.first is None,
+                               init_type=init_type, numbers=self._numbers, announce=self.first is None,
                                max_concurrency=managed, restore_source=source, run_dir=self.state_dir)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         if source is not None:

@@ -71,7 +71,7 @@ class FleetRouting:
         while True:
             route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
                                 preferred, starting=self._starting, per_environment=self.options.max_concurrency,
-                                waiting=self._waiting)
+                                waiting=self._waiting, next_number=self._numbers.next)
             if route.choice is rules.Choice.WAIT:
                 self._waiting += 1
                 try:

@@ -218,3 +218,17 @@ def test_a_burst_under_the_limit_fills_the_managed_environments_being_started_be
     started cold-started one more (5 invokes at M=2 made 4 environments, 64 at M=16 would make 64 of 16 workers)."""
     routed = route([], 10, False, starting=starting, per_environment=per_environment, waiting=waiting)
     assert routed.choice is expected
+
+
+@pytest.mark.parametrize("candidates, limit, expected", [
+    # the session started env #2 for this invoke (env #1 was busy); in the replay env #1 is idle: #2 is started again
+    ([c(1, Fit.WARM)], 10, Route(Choice.NEW, cold=True)),
+    # at the limit it cannot be: routed as usual, and said
+    ([c(1, Fit.WARM)], 1, Route(Choice.EXISTING, 1, passed_over="is not alive")),
+])
+def test_route_starts_the_environment_asked_for_when_it_is_the_next_to_be_started(
+    candidates: list[Candidate], limit: int, expected: Route,
+) -> None:
+    assert route(candidates, limit, False, preferred=2, next_number=2) == expected
+    # another number not started (one skipped, or one already gone): routed as usual
+    assert route(candidates, limit, False, preferred=3, next_number=2).choice is Choice.EXISTING

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from e2e_support import ServeProcess, write_file
+from e2e_support import ServeProcess, run_cli, write_file
 from test_fleet_support import INIT_START, REPORT, invoke, matches, wait_for_count, write_function
 
 # After its HOLD_AT-th INVOKE it keeps working (here: waits for the file RELEASE) before asking for its next event;
@@ -79,3 +79,26 @@ def test_a_callers_next_invoke_stays_warm_after_a_quick_finish_and_goes_past_an_
         # The debugger's and serve's log say why the invoke did not go to the warm environment.
         output = served.output()
         assert "env #1 answered its last invoke" in output and "extension holding has not asked" in output, output
+
+
+COUNTING_HANDLER = "served = 0\n\n\ndef handler(event, context):\n    global served\n    served += 1\n    return {'n': served}\n"
+
+
+def test_a_recording_replays_an_invoke_that_went_past_a_finishing_environment_into_a_new_one(code_dir: Path) -> None:
+    # In the session env #1's extension still worked on its invoke: the second went to a new environment and counted
+    # 1. A replay runs a step once the last has settled, so env #1 is idle there; `env = 2`, the next environment's
+    # number, starts env #2 again rather than sending the invoke to env #1, where it counted 2 and the replay failed.
+    handler = write_file(code_dir / "handler.py", COUNTING_HANDLER)
+    write_file(code_dir / "extensions" / "holding", HOLDING_EXTENSION, executable=True)
+    release, recording = code_dir / "release", code_dir / "session.toml"
+    options = ("--timeout", "30", "--env", "HOLD_AT=1", "--env", f"RELEASE={release}")
+    with ServeProcess(handler, *options, "--record", str(recording)) as served:
+        with httpx.Client(timeout=PAST_HOLD_TIMEOUT_S) as client:
+            answers = [invoke(served, {}, client=client) for _ in range(2)]
+        assert [a.json() for a in answers] == [{"n": 1}, {"n": 1}], served.output()
+        release.touch()
+        wait_for_count(served, REPORT, 2)
+    text = recording.read_text()
+    assert "env = 2" in text, text
+    replayed = run_cli("replay", str(handler), str(recording), *options)
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr

@@ -99,7 +99,9 @@ async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_
     code_dir: Path,
 ) -> None:
     """env #2 has served one invoke, env #1 has been idle longer: `env = 2` sends the next there all the same.
-    No env #3: the fleet routes that one as usual, and the timeline says so."""
+    `env = 3`, the next environment's number, starts it (the session started it for that invoke: its environments
+    were busy, and in a replay they are idle). No env #5 (the next is #4): the fleet routes that one as usual, and
+    the timeline says so."""
     function = write_probe(code_dir)
     done = await replay(function, """
         [[step]]
@@ -113,11 +115,17 @@ async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_
         [[step]]
         invoke = {}
         env = 3
+        expect = { response = { invocations = 1 }, cold = true }
+
+        [[step]]
+        invoke = {}
+        env = 5
         expect = { response = { invocations = 2 } }
     """, code_dir)
     assert done.result.passed, done.out
     assert "invoke {} (to env #2)" in done.out, done.out
-    assert "routing    env = 3: env #3 is not alive; routed as usual, to env #1" in done.out, done.out
+    assert "invoke {} (to env #3)" in done.out, done.out
+    assert "routing    env = 5: env #5 is not alive; routed as usual, to env #1" in done.out, done.out
     assert done.out.count("routing") == 1, done.out
 
 
