@@ -314,8 +314,9 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
             on_placed()  # no checkpoint from here to the chosen environment's core taking the invoke
         if member is None:
             self.throttled += 1
-            self.note(f"Invoke {request_id} throttled: all {self.options.concurrency} environments are busy "
-                      f"(--concurrency {self.options.concurrency}); 429 TooManyRequestsException")
+            limit = self.options.concurrency
+            busy = "its one environment is busy" if limit == 1 else f"all {limit} environments are busy"
+            self.note(f"Invoke {request_id} throttled: {busy} (--concurrency {limit}); 429 TooManyRequestsException")
             context, qualifier = kwargs.get("client_context"), kwargs.get("qualifier", "")
             self._publish_own(f.InvocationThrottled(request_id, payload,
                                                     context if isinstance(context, str) else None,

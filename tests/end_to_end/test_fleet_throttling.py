@@ -197,5 +197,5 @@ def test_a_throttle_carries_the_request_id_its_log_line_names(code_dir: Path) ->
         assert busy.response().status_code == 200
         ids = [raw.headers.get("x-amzn-RequestId"), caught.value.response["ResponseMetadata"].get("RequestId")]
         assert all(ids) and ids[0] != ids[1], ids
-        named = wait_for_count(served, r"Invoke (\S+) throttled: all 1 environments are busy", 2, timeout=5)
+        named = wait_for_count(served, r"Invoke (\S+) throttled: its one environment is busy", 2, timeout=5)
         assert [m.group(1) for m in named] == ids
