@@ -175,9 +175,10 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         arrival = self.environment_focus.arrived(snapshot)
         self.snapshot = snapshot  # live: what commands act on
         shown = self.shown_snapshot(snapshot, new_environment=arrival.restart_log)  # live, or as of a past bar
-        for widget in (HeaderBar, EnvironmentsStrip, PhaseTimeline, ParticipantsTable, GlobalsView, TmpView,
-                       ResultView, ExplainBar):
+        for widget in (PhaseTimeline, ParticipantsTable, GlobalsView, TmpView, ResultView, ExplainBar):
             self.query_one(widget).show(shown)  # type: ignore[attr-defined]
+        for widget in (HeaderBar, EnvironmentsStrip):  # the lifecycle as it is now, while the panels show the past
+            self.query_one(widget).show(snapshot)  # type: ignore[attr-defined]
         self.show_past_marker()
         self.fit_the_fleet()
         # Another environment: its own log, kept by the host (the facts' lines may not be its); the past: its bar's.
