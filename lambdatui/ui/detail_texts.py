@@ -19,6 +19,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import INIT_STACKS, GlobalEntry, InitFailed, InvocationResult, StacksCaptured
 from lambdatui.model.shared_init_values import is_a_value
+from lambdatui.ui.widgets._format import visible_controls
 
 MAX_CHARS = 200_000  # a 6 MB response is readable in its first 200,000 characters; highlighting all of it is not
 PRETTY_WIDTH = 96
@@ -117,7 +118,7 @@ def _pretty_payload(payload: bytes) -> tuple[str, str]:
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False), "json"
     except ValueError:
-        return text, "text"
+        return visible_controls(text), "text"  # a binary response's control bytes would draw as nothing
 
 
 def _error_sections(payload: bytes, fallback_type: str) -> list[Section]:

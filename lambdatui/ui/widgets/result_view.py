@@ -32,7 +32,7 @@ from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
                                    StackFrame, StacksCaptured)
 from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
-from lambdatui.ui.widgets._format import clip, short_id
+from lambdatui.ui.widgets._format import clip, short_id, visible_controls
 from lambdatui.ui.widgets._stream_text import stream_destination, stream_failure, stream_figures, streamed_to_caller
 from lambdatui.ui.widgets._theme import syntax_theme
 
@@ -67,7 +67,8 @@ def pretty_payload(payload: bytes) -> tuple[str, str]:
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[:MAX_PAYLOAD_CHARS], "json"
     except ValueError:
-        return text[:MAX_PAYLOAD_CHARS], "text"
+        # A control byte (a binary response's) would draw as nothing: "\x00\x01raw" read "raw".
+        return visible_controls(text[:MAX_PAYLOAD_CHARS]), "text"
 
 
 def in_code_dir(file: str, code_dir: str) -> bool:
