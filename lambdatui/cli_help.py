@@ -40,7 +40,8 @@ scenario file (TOML):
                              parallel step client_contexts = [...], qualifiers = [...] by position ("" none)
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
-                               exit_code, exception, message, at = "<boundary>" (arm for later)
+                               exit_code, exception, message, at = "<boundary>" (arm for later);
+                               with at = "invoke.start", after_ms = N acts N ms into the handler
     new_environment = true     the next invoke cold-starts with an empty /tmp
     shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone
                              env = N: a fault, new_environment or shutdown acts on env #N only (default: #1);

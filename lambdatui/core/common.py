@@ -18,6 +18,8 @@ RESTORE_TIMER = "restore"
 # before the environment is given back, with the process still running. Generous: a loaded machine is slow to reap.
 CRASH_TIMER_PREFIX = "crash:"
 CRASH_EXIT_WAIT_S = 5.0
+# A fault armed to act some time into an invoke (`after_ms`): "fault-after:<n>", one per fault of that invoke.
+FAULT_AFTER_TIMER_PREFIX = "fault-after:"
 RESTORE_LIMIT_MS = 10_000  # runtime load and after-restore hooks (lambda-spec §1.7, §4.8)
 SNAPSHOT = "snapshot"  # EnvironmentConfig.snapstart: the environment whose Init the snapshot is made of
 RESTORE = "restore"  # EnvironmentConfig.snapstart: an environment restored from that snapshot

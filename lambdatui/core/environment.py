@@ -104,6 +104,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.spindown_after_invoke = False
         self.draining = False  # ending after the queued Event invokes: no invoke is taken any more
         self.armed: list[flt.Fault] = []  # faults waiting for their boundary
+        self.after_delivery: list[flt.Fault] = []  # armed with after_ms, invoke.start reached: waiting for delivery
+        self.delayed: dict[str, flt.Fault] = {}  # counting their after_ms since delivery: timer name -> fault
         self.user_frozen: set[str] = set()  # participants the user froze: the environment's thaw leaves them stopped
         self.raise_next: Optional[tuple[str, str]] = None  # (exception type, message) for the handler's next entry
         self.init_error_pending: set[str] = set()  # extensions that will report init/error when they register
@@ -183,6 +185,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         if due:
             # Faults armed for this boundary happen here, once it is reported and before anything goes on.
             self.armed = [fault for fault in self.armed if fault.at is not boundary]
+            due = self._wait_for_delivery(due)
             resets_before = self.resets_begun
             for fault in due:
                 self._inject(fault)

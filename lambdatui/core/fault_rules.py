@@ -7,6 +7,7 @@ from typing import Optional
 from lambdatui.core.common import (
     CRASH_EXIT_WAIT_S,
     CRASH_TIMER_PREFIX,
+    FAULT_AFTER_TIMER_PREFIX,
     INIT_TIMER,
     INVOKE_TIMER,
     RESTORE,
@@ -28,7 +29,7 @@ from lambdatui.core.inputs import (
     FaultRequested,
     TimerFired,
 )
-from lambdatui.core.slots import ExtensionSlot
+from lambdatui.core.slots import ExtensionSlot, InvokeRun
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model import faults as flt
@@ -41,6 +42,11 @@ class FaultRules:
 
     def _on_FaultRequested(self, event: FaultRequested) -> None:
         fault = event.fault
+        if flt.after_ms(fault) is not None:
+            wrong = self._after_ms_wrong(fault)
+            if wrong is not None:
+                self._refuse(fault, wrong)
+                return
         if fault.at is not None:
             never = self._never_reached(fault.at)
             if never is not None:
@@ -50,6 +56,20 @@ class FaultRules:
             self._emit(f.FaultArmed(flt.describe(fault), fault.at))
             return
         self._inject(fault)
+
+    def _after_ms_wrong(self, fault: flt.Fault) -> Optional[str]:
+        """Why `fault`'s after_ms cannot be kept, or None. The scenario parser refuses the same in a file; the
+        controller's callers are checked here."""
+        if fault.at is not flt.AFTER_MS_BOUNDARY:
+            return (f"after_ms counts from the moment an invoke's event goes out: it goes with at "
+                    f"{flt.AFTER_MS_BOUNDARY.value} only.")
+        delay = flt.after_ms(fault)
+        if delay is None or not delay >= 0:  # NaN included
+            return f"after_ms must be 0 or more, not {delay}."
+        if self.config.managed:
+            return ("after_ms counts into one invoke's time: on Managed Instances, which run several invokes at once, "
+                    "there is no one invoke to count from.")
+        return None
 
     def _never_reached(self, at: Boundary) -> Optional[str]:
         """Why this environment never reaches `at`, or None: SnapStart's boundaries are each one kind of
@@ -65,6 +85,46 @@ class FaultRules:
         if at is Boundary.SNAPSHOT_TAKEN and self.state is EnvState.SNAPSHOT:
             return f"The snapshot is taken already, once: {at.value} does not come again."
         return None
+
+    # ------------------------------------------------------------------ faults that act some time into the invoke
+
+    def _wait_for_delivery(self, due: list[flt.Fault]) -> list[flt.Fault]:
+        """Of the faults due at invoke.start, those with after_ms count from the event's delivery, which a hold there
+        may put off: they wait for it (`_start_after_delivery`). Returns the ones that act now."""
+        self.after_delivery += [fault for fault in due if flt.after_ms(fault) is not None]
+        return [fault for fault in due if flt.after_ms(fault) is None]
+
+    def _start_after_delivery(self) -> None:
+        """The event went out: each waiting fault's time starts. A timer, so that holds and inspections stop it as
+        they stop the invoke's deadline (clock_rules): it counts the invoke's own time, as after_ms was measured."""
+        for number, fault in enumerate(self.after_delivery):
+            name = f"{FAULT_AFTER_TIMER_PREFIX}{number}"
+            self.delayed[name] = fault
+            self._start_timer(name, (flt.after_ms(fault) or 0.0) / 1000)
+        self.after_delivery = []
+
+    def _delayed_fault_due(self, name: str) -> None:
+        fault = self.delayed.pop(name, None)
+        if fault is not None:
+            self._inject(fault)
+
+    def _drop_delayed_faults(self, run: InvokeRun) -> None:
+        """The invoke ended before its faults' time came: they had nothing left to act on (the handler finished
+        sooner than where the fault was given), and a later invoke is not theirs. Said, so a replay shows why."""
+        if run.delivered_at is None:
+            why = "before its event went out, so the time this fault counts from never began"
+        else:
+            why = f"{self._between_ms(run.delivered_at, self._mark()):.0f} ms after its event went out"
+        for fault in self.after_delivery:
+            self._refuse(fault, f"Invoke {run.invocation.request_id} ended {why}: nothing was injected.")
+        self.after_delivery = []
+        for name, fault in list(self.delayed.items()):
+            self._cancel_timer(name)
+            self._refuse(fault, f"Invoke {run.invocation.request_id} ended {why}, before this fault's "
+                                f"{flt.after_ms(fault):g} ms: nothing was injected.")
+        self.delayed.clear()
+
+    # ------------------------------------------------------------------ acting
 
     def _participant_key(self, fault: flt.Fault, target: str) -> Optional[str]:
         if target == flt.RUNTIME_TARGET:
@@ -86,10 +146,18 @@ class FaultRules:
         self._emit(f.FaultRefused(flt.describe(fault), reason))
         self._explain(reason)
 
+    def _injected(self, fault: flt.Fault) -> None:
+        """Say that `fault` acts now, and how far into the delivered invoke (what a recording's after_ms keeps)."""
+        run = self.current
+        elapsed = None
+        if run is not None and run.delivered_at is not None:
+            elapsed = self._between_ms(run.delivered_at, self._mark())
+        self._emit(f.FaultInjected(flt.describe(fault), elapsed))
+
     def _inject(self, fault: flt.Fault) -> None:
         # FaultInjected only once the fault is known to take effect: a refused one is a FaultRefused.
         if not isinstance(fault, flt.ACTS_AT_ONCE):  # it waits for what comes next
-            self._emit(f.FaultInjected(flt.describe(fault)))
+            self._injected(fault)
             if isinstance(fault, flt.RaiseInHandler):
                 self.raise_next = (fault.exception, fault.message)
             else:
@@ -109,7 +177,7 @@ class FaultRules:
             if not self._is_alive(key):
                 self._refuse(fault, f"{fault.target} is not running: nothing to {flt.describe(fault).split()[0]}.")
                 return
-            self._emit(f.FaultInjected(flt.describe(fault)))
+            self._injected(fault)
             if isinstance(fault, flt.Freeze):
                 self.user_frozen.add(key)
                 self._do(Freeze((key,)))
@@ -149,7 +217,7 @@ class FaultRules:
         if not running and self.current is not None and not self.current.delivered:
             # Held before delivery: the invoke's deadline starts when the event goes out, and elapses at once.
             if fault is not None:
-                self._emit(f.FaultInjected(flt.describe(fault)))
+                self._injected(fault)
             self.timeout_on_delivery = True
             return
         if not running:
@@ -157,7 +225,7 @@ class FaultRules:
                          "No deadline is running at this point, so there is none to force.")
             return
         if fault is not None:
-            self._emit(f.FaultInjected(flt.describe(fault)))
+            self._injected(fault)
         name = running[0]
         if name == INVOKE_TIMER and self.current is not None:
             # Lambda's timeout line names the configured timeout, which did not pass: say what did.

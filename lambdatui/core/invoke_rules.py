@@ -187,6 +187,7 @@ class InvokeRules:
             rt.state = RuntimeState.RUNNING
             self._send_event_to_runtime(token, run)
             self._participant_changed(RUNTIME, rt.state, False)
+        self._start_after_delivery()
         if self.timeout_on_delivery:
             self.timeout_on_delivery = False
             self._force_timeout()
@@ -264,6 +265,7 @@ class InvokeRules:
         assert run is not None and run.result is not None
         self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None))
         self._cancel_timer(INVOKE_TIMER)
+        self._drop_delayed_faults(run)
         request_id = run.invocation.request_id
         duration = self._elapsed_ms(run.started, run.held_before)
         init_ms = run.init_duration_ms

@@ -218,7 +218,7 @@ class ManagedInvokeRules:
             super()._force_timeout(fault)  # type: ignore[misc]
             return
         if fault is not None:
-            self._emit(f.FaultInjected(flt.describe(fault)))
+            self._injected(fault)  # type: ignore[attr-defined]  # FaultRules'
         self._abandon_hold()
         self.paused_timers.pop(names[0], None)
         self.timers[names[0]] = self._now.mono

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lambdatui.core.common import (
     CRASH_TIMER_PREFIX,
+    FAULT_AFTER_TIMER_PREFIX,
     INIT_TIMER,
     INSPECTION_LIMIT_TIMER,
     INVOKE_TIMER,
@@ -170,6 +171,8 @@ class ProcessRules:
             self._inspection_overran()
         elif event.name.startswith(CRASH_TIMER_PREFIX):
             self._crash_survived(event.name[len(CRASH_TIMER_PREFIX):])
+        elif event.name.startswith(FAULT_AFTER_TIMER_PREFIX):
+            self._delayed_fault_due(event.name)
 
     def _capture_init_stacks(self) -> None:
         """Init timed out: where the runtime hung (its module's top-level code), dumped before the reset kills it."""

@@ -66,7 +66,7 @@ class SnapshotView:
         )
 
     def _armed_descriptions(self) -> tuple[str, ...]:
-        armed = [flt.describe(fault) for fault in self.armed]
+        armed = [flt.describe(fault) for fault in (*self.armed, *self.after_delivery, *self.delayed.values())]
         if self.raise_next is not None:
             armed.append(flt.describe(flt.RaiseInHandler(*self.raise_next)) + " on its next entry")
         armed += [f"init/error from extension {name} when it registers" for name in sorted(self.init_error_pending)]

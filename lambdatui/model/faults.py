@@ -19,6 +19,9 @@ class Crash:
     signal: Optional[int] = None
     exit_code: Optional[int] = None
     at: Optional[Boundary] = None  # arm for a later boundary instead of now
+    # With at = invoke.start: act this long into the invoke instead, counted from its event's delivery in the invoke's
+    # own time (holds excluded), as the handler runs. A recording writes it for a fault given mid-handler.
+    after_ms: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Freeze:
 
     target: str = RUNTIME_TARGET
     at: Optional[Boundary] = None
+    after_ms: Optional[float] = None  # as Crash's
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Thaw:
 
     target: str = RUNTIME_TARGET
     at: Optional[Boundary] = None
+    after_ms: Optional[float] = None  # as Crash's
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class ForceTimeout:
     """The current phase's deadline elapses now."""
 
     at: Optional[Boundary] = None
+    after_ms: Optional[float] = None  # as Crash's
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,17 @@ Fault = Union[Crash, Freeze, Thaw, ForceTimeout, RaiseInHandler, ExtensionInitEr
 # When an unarmed fault acts (core/fault_rules.py acts on each so): these the moment they are given, on the
 # participant named or the deadline running; the others wait for what comes next (RaiseInHandler the next handler
 # entry, ExtensionInitError the extension's next registration, or at once while Init runs). A recording arms one of
-# these given during an invoke for the boundary that invoke had reached (scenario/record.py).
+# these given during an invoke for the boundary that invoke had reached, with after_ms once the handler ran
+# (scenario/record_faults.py).
 ACTS_AT_ONCE = (Crash, Freeze, Thaw, ForceTimeout)
+# `after_ms` (these four only: the others wait for an event of their own) goes with this boundary alone, because it
+# counts from the event's delivery, which follows it.
+AFTER_MS_BOUNDARY = Boundary.INVOKE_START
+
+
+def after_ms(fault: Fault) -> Optional[float]:
+    """How long into its invoke `fault` acts, or None (it acts when given, or at its boundary)."""
+    return fault.after_ms if isinstance(fault, ACTS_AT_ONCE) else None
 
 
 def describe(fault: Fault) -> str:
@@ -85,4 +100,9 @@ def describe(fault: Fault) -> str:
         text = f"raise {fault.exception}({fault.message!r}) in the handler"
     else:
         text = f"init/error from extension {fault.target}"
-    return text + (f" at {fault.at.value}" if fault.at is not None else "")
+    if fault.at is not None:
+        text += f" at {fault.at.value}"
+    delay = after_ms(fault)
+    if delay is not None:
+        text += f", {delay:g} ms after its event went out"
+    return text

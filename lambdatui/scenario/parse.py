@@ -1,7 +1,7 @@
 """Read a scenario file (TOML) into a validated `Scenario`, or fail with `FILE:LINE: message`.
 
 This module reads the structure ([function], [[step]] and each step's action); `expect_parse` reads a
-step's `expect` table and `values` checks single values. All three raise on the first problem.
+step's `expect` table, `fault_parse` its fault, and `values` checks single values. All raise on the first problem.
 
 tomllib reports a syntax error's line but keeps no positions for values, so a semantic error points at
 the header of the offending `[[step]]` (or `[function]`), found by scanning the text. Every check
@@ -22,9 +22,9 @@ from lambdatui.model import faults as flt
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.scenario import caller_parse
 from lambdatui.scenario.expect_parse import parse_expect
+from lambdatui.scenario.fault_parse import FAULT_OPTIONS, parse_fault
 from lambdatui.scenario.function_parse import parse_function
 from lambdatui.scenario.model import (
-    FAULT_NAMES,
     MAX_PARALLEL,
     MAX_PAUSE_S,
     NO_EXPECT,
@@ -41,7 +41,6 @@ from lambdatui.scenario.model import (
 )
 from lambdatui.scenario.values import (
     TOO_DEEP,
-    boundary_named,
     is_int,
     json_text,
     parse_signal,
@@ -51,7 +50,8 @@ from lambdatui.scenario.values import (
     unknown_hint,
 )
 
-# parse_signal is part of this module's interface (faults are parsed here); it lives with the other value checks.
+# parse_signal is part of this module's interface (a step's fault is read through it, in fault_parse); it lives with
+# the other value checks.
 __all__ = ["ScenarioError", "check_targets", "load_scenario", "parse_scenario", "parse_signal"]
 
 if sys.version_info >= (3, 11):
@@ -61,21 +61,11 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
-FAULT_OPTIONS = ("target", "signal", "exit_code", "exception", "message", "at")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect", "invocation_type", "invocation_types") + caller_parse.KEYS
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
 ENV_TAKERS = ("fault", "new_environment", "shutdown", "invoke", "event_file")
 
-# Which options each fault takes (besides `at`, which they all take).
-FAULT_TAKES: Mapping[str, tuple[str, ...]] = {
-    "crash": ("target", "signal", "exit_code"),
-    "freeze": ("target",),
-    "thaw": ("target",),
-    "timeout": (),
-    "raise": ("exception", "message"),
-    "init-error": ("target",),
-}
 
 
 
@@ -282,7 +272,7 @@ class _Parser:
             caller_parse.refuse_streamed_events(callers, action.asynchronous, name, each=True)
             return dataclasses.replace(action, callers=callers)
         if kind == "fault":
-            return dataclasses.replace(self.fault(raw, name), env=env)
+            return dataclasses.replace(parse_fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):
             if value is not True:
                 raise ValueError(f"{name}: write {kind} = true (got {value!r}); leave the step out to skip it")
@@ -352,49 +342,3 @@ class _Parser:
             raise ValueError(f"{name}: event_file {value}: not UTF-8 text") from None
         json_text(text, f"{name}: event_file {value}")
         return text.encode()
-
-    def fault(self, raw: Mapping[str, Any], name: str) -> FaultAction:
-        kind = raw["fault"]
-        if not isinstance(kind, str) or kind not in FAULT_NAMES:
-            shown = repr(kind) if isinstance(kind, str) else type_name(kind)
-            hint = unknown_hint(kind, FAULT_NAMES) if isinstance(kind, str) else ""
-            raise ValueError(f"{name}: unknown fault {shown}{hint} (one of: {', '.join(FAULT_NAMES)})")
-        takes = FAULT_TAKES[kind]
-        for option in FAULT_OPTIONS:
-            if option in raw and option != "at" and option not in takes:
-                accepted = ", ".join(takes + ("at",))
-                raise ValueError(f"{name}: fault = {kind!r} takes no {option!r} (it takes: {accepted})")
-        at = boundary_named(raw["at"], f"{name}: at") if "at" in raw else None
-        target = raw.get("target", flt.RUNTIME_TARGET)
-        if not isinstance(target, str) or not target:
-            raise ValueError(f"{name}: target must be 'runtime' or an extension's name, got {type_name(target)}")
-        if kind == "crash":
-            signal_number = parse_signal(raw["signal"]) if "signal" in raw else None
-            exit_code = raw.get("exit_code")
-            if exit_code is not None and (not is_int(exit_code) or not 0 <= exit_code <= 255):
-                raise ValueError(f"{name}: exit_code = {exit_code!r}: give a whole number from 0 to 255")
-            if signal_number is not None and exit_code is not None:
-                raise ValueError(f"{name}: a crash is a signal or an exit code, not both")
-            if exit_code is not None and target != flt.RUNTIME_TARGET:
-                raise ValueError(f"{name}: exit_code only works on the runtime (lambdatui's bootstrap makes it "
-                                 "exit); crash an extension with a signal")
-            return FaultAction(flt.Crash(target, signal_number, exit_code, at), kind)
-        if kind == "freeze":
-            return FaultAction(flt.Freeze(target, at), kind)
-        if kind == "thaw":
-            return FaultAction(flt.Thaw(target, at), kind)
-        if kind == "timeout":
-            return FaultAction(flt.ForceTimeout(at), kind)
-        if kind == "raise":
-            exception = raw.get("exception", "Exception")
-            message = raw.get("message", "raised by lambdatui")
-            if not isinstance(exception, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", exception):
-                raise ValueError(f"{name}: exception = {exception!r}: give an exception class name, e.g. \"ValueError\"")
-            if not isinstance(message, str):
-                raise ValueError(f"{name}: message must be a string, got {type_name(message)}")
-            return FaultAction(flt.RaiseInHandler(exception, message, at), kind)
-        # init-error
-        if "target" not in raw or target == flt.RUNTIME_TARGET:
-            raise ValueError(f"{name}: fault = 'init-error' needs target = the extension's name "
-                             "(the runtime's own init errors come from its code)")
-        return FaultAction(flt.ExtensionInitError(target, at), kind)

@@ -10,11 +10,8 @@ Steps are written in the order they took effect, because a replay runs one step 
 the order the controller took it, an invoke when its event went out (invoke.start passed, held or not),
 or when it ended without getting that far. So a fault given while an invoke waited in the queue or was
 held at invoke.start (make the handler raise, then continue) comes before that invoke, as it acted on it.
-A fault that acts at once (crash, freeze, thaw, timeout) given while an invoke's event was out, or held at
-invoke.start, acted on that invoke at the boundary it had reached: it is written before the invoke, armed
-(`at`) for that boundary (invoke.start, or invoke.response once the runtime had answered). The replay, which runs
-each step to its end, then meets it at the same point of the same invoke; written after, it would find no
-invoke to act on. An invoke that never started by the end is written last.
+A fault that acts at once (crash, freeze, thaw, timeout) given while an invoke ran is written before that invoke,
+armed for the point it acted at (record_faults.py). An invoke that never started by the end is written last.
 
 Invokes in flight together in several environments (each sent while all the ones before it still ran elsewhere, as
 a burst of callers sends them) are one `parallel` step, placed where the first of them went out, its events in the
@@ -43,7 +40,6 @@ stable); the other steps' lines and the replay command, record_lines.py; the TOM
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
@@ -52,10 +48,10 @@ from lambdatui.config import FunctionConfig
 from lambdatui.core.invoke_rules import THROTTLED
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
-from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import SNAP_START, EnvironmentLine, FleetOptions
 from lambdatui.scenario.record_expectations import RecordedInvoke
+from lambdatui.scenario.record_faults import FaultPlacement
 from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput, ran_ids
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -64,7 +60,7 @@ if TYPE_CHECKING:
     from lambdatui.host.fleet_host import FleetHost
 
 
-class Recorder(RecordOutput):
+class Recorder(FaultPlacement, RecordOutput):
     """Commands and facts in, a replayable scenario out (`to_toml`)."""
 
     def __init__(self, config: FunctionConfig, *, handler_given: bool = False, function_path: Optional[str] = None,
@@ -95,6 +91,7 @@ class Recorder(RecordOutput):
         # env #N -> the Init (or restore) boundary it last reached, while it initialises: a fault given then acts on
         # the cold start of the invoke waiting there, if one is (`_waiting_for_init`).
         self._init_at: dict[int, Boundary] = {}
+        self._untimed: dict[int, tuple[OtherStep, str]] = {}  # fault steps waiting to hear how far in they acted
         self._ended = False  # the session is ending: what is refused or cut off now is the quit's doing
         # env #N (None: all) -> what its new_environment or shutdown step, recorded, does to an invoke it cuts off
         self._cut_off_why: dict[Optional[int], str] = {}
@@ -137,34 +134,6 @@ class Recorder(RecordOutput):
         # An Invoke is recorded from its InvocationQueued fact, which every invoke has, whatever sent it.
         # Step, Continue and SetBreakpoints hold and release the lifecycle: a replay runs straight through,
         # and a hold never changes an outcome (held time counts against no deadline).
-
-    def _arm_for_invoke(self, command: c.InjectFault) -> bool:
-        """A fault that acts at once (crash, freeze, thaw, timeout), given while an invoke ran: written before that
-        invoke, armed for the boundary it had reached, so that a replay (which runs a step to its end before the
-        next) meets it at the same point. After the invoke, a replay would find no invoke to act on."""
-        fault = command.fault
-        if fault.at is not None or not isinstance(fault, flt.ACTS_AT_ONCE):
-            return False  # the others act on the next handler entry or registration: their place is already right
-        number = self._target_number(command.env)
-        running = self._invoke_at.get(number) or self._waiting_for_init(number)
-        if running is None:
-            return False
-        request_id, boundary = running
-        armed = OtherStep(c.InjectFault(dataclasses.replace(fault, at=boundary), env=command.env))
-        overlap = self._overlap_of.get(request_id)
-        at = next((i for i, step in enumerate(self.steps) if step is overlap), len(self.steps))
-        self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
-        return True
-
-    def _waiting_for_init(self, number: int) -> Optional[tuple[str, Boundary]]:
-        """The invoke whose cold start env #N is in, and the boundary that Init has reached: a fault given now failed
-        that Init (retried inside the invoke, or failing it when it already was the retry). Written unarmed, before the
-        invoke, a replay would give it to an environment not yet started, which refuses it, and the invoke succeeds."""
-        boundary = self._init_at.get(number)
-        if boundary is None:
-            return None
-        waiting = next((rid for rid, env in self._in_flight.items() if env == number and rid in self._waiting), None)
-        return None if waiting is None else (waiting, boundary)
 
     def _ending_by(self, command: c.NewEnvironment | c.Shutdown) -> None:
         """What a new environment or a shutdown will say of an invoke it cuts off (the core says which: InvokeCutOff):
@@ -238,6 +207,8 @@ class Recorder(RecordOutput):
                     self.steps.append(refused)  # it ends here: a replay meets the same refusal
         elif isinstance(fact, f.BoundaryReached):
             self._reached(number, fact)
+        elif isinstance(fact, (f.FaultInjected, f.FaultRefused)):
+            self._fault_heard(number, fact)
         elif isinstance(fact, f.HoldReleased) and fact.boundary is Boundary.INVOKE_START:
             # The end of the session drops the hold without delivering the event: that invoke never ran, and stays
             # waiting (a comment). Any other release sends the event out.

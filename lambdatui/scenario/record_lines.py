@@ -43,7 +43,7 @@ def fleet_lines(options: Optional[FleetOptions]) -> list[str]:
 
 
 def command_lines(command: c.Command) -> list[str]:
-    """A command's step: a fault (with its target, code or signal, `at`), a new environment, a shutdown."""
+    """A command's step: a fault (with its target, code or signal, `at`, `after_ms`), a new environment, a shutdown."""
     on = [] if getattr(command, "env", None) is None else [f"env = {command.env}"]  # type: ignore[attr-defined]
     if isinstance(command, c.NewEnvironment):
         return ["new_environment = true", *on]
@@ -64,6 +64,9 @@ def command_lines(command: c.Command) -> list[str]:
         lines.append(f"message = {toml_string(fault.message)}")
     if fault.at is not None:
         lines.append(f"at = {toml_string(fault.at.value)}")
+    delay = flt.after_ms(fault)
+    if delay is not None:
+        lines.append(f"after_ms = {toml_value(delay)}")
     return lines
 
 

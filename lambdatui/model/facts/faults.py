@@ -14,6 +14,10 @@ class FaultInjected:
     """A requested fault took effect (`description`: which, as model/faults.describe puts it)."""
 
     description: str
+    # How far into the invoke in flight it acted, once that invoke's event went out: the invoke's own milliseconds
+    # since delivery, holds and inspections excluded. A recording writes it as the fault's `after_ms`, so that a
+    # replay acts as far into the handler. None: no invoke's event was out (idle, Init, held before delivery).
+    invoke_elapsed_ms: Optional[float] = None
 
 
 @dataclass(frozen=True)
