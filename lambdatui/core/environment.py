@@ -36,6 +36,7 @@ from lambdatui.core.inputs import (
     Input,
     Instant,
     Invocation,
+    InvokeComing,
     NewEnvironmentRequested,
     ShutdownRequested,
     StepRequested,
@@ -91,6 +92,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.pending_restore: Optional[tuple[float, int]] = None  # SnapStart: for the first REPORT after a restore
         self.renew_sandbox = False
         self.frozen = False
+        self.invoke_coming = False  # the fleet holds an invoke for it: idle, it stays thawed (InvokeComing)
         self.timers: dict[str, float] = {}  # running deadlines: name -> when (monotonic)
         self.pauses: set[str] = set()  # what stops the deadlines now: a hold, an inspection (clock_rules)
         self.paused_timers: dict[str, float] = {}  # stopped deadlines: name -> seconds left
@@ -272,8 +274,13 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
     def _settle(self) -> None:
         """Idle: take the next queued invoke, or freeze until one arrives (lambda-spec §4.7)."""
         self._try_start_next()
-        if self.current is None and self.state is EnvState.FROZEN:
+        if self.current is None and self.state is EnvState.FROZEN and not self.invoke_coming:
             self._freeze()
+
+    def _on_InvokeComing(self, event: InvokeComing) -> None:
+        self.invoke_coming = event.coming
+        if not event.coming and self.current is None and not self.queue and self.state is EnvState.FROZEN:
+            self._freeze()  # idle, and the invoke it stayed thawed for went elsewhere
 
     # ------------------------------------------------------------------ user commands
 

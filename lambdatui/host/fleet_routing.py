@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 import trio
 
 from lambdatui.core import fleet_rules as rules
+from lambdatui.core import inputs as ins
 from lambdatui.model import facts as f
 from lambdatui.model.fleet import ON_DEMAND
 
@@ -67,27 +68,43 @@ class FleetRouting:
 
     async def _route_when_known(self: FleetHost, asynchronous: bool, preferred: Optional[int]) -> rules.Route:
         """The route, once the rules need nothing more to happen first: an environment being started to join
-        (WAIT), or one that answered its invoke to be idle, within its grace (AWAIT_FINISH)."""
-        while True:
-            route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
-                                preferred, starting=self._starting, per_environment=self.options.max_concurrency,
-                                waiting=self._waiting, next_number=self._numbers.next)
-            if route.choice is rules.Choice.WAIT:
-                self._waiting += 1
-                try:
-                    await self._one_started()
-                finally:
-                    self._waiting -= 1
-            elif route.choice is rules.Choice.AWAIT_FINISH:
-                # No checkpoint since the rules looked: the fact that makes it idle cannot be missed.
-                self._awaiting_finish += 1
-                try:
-                    with trio.move_on_after(max(route.wait_s, _MIN_FINISH_WAIT_S)):
-                        await self.wait_changed()
-                finally:
-                    self._awaiting_finish -= 1
-            else:
-                return route
+        (WAIT), or one that answered its invoke to be idle, within its grace (AWAIT_FINISH). An environment waited
+        for so is told that an invoke is coming (it stays thawed once idle), and told otherwise if it is not its."""
+        awaited: set[int] = set()
+        route: Optional[rules.Route] = None
+        try:
+            while True:
+                route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
+                                    preferred, starting=self._starting, per_environment=self.options.max_concurrency,
+                                    waiting=self._waiting, next_number=self._numbers.next)
+                if route.choice is rules.Choice.WAIT:
+                    self._waiting += 1
+                    try:
+                        await self._one_started()
+                    finally:
+                        self._waiting -= 1
+                elif route.choice is rules.Choice.AWAIT_FINISH:
+                    if route.number is not None and route.number not in awaited:
+                        awaited.add(route.number)
+                        self._tell_coming(route.number, True)
+                    # No checkpoint since the rules looked: the fact that makes it idle cannot be missed.
+                    self._awaiting_finish += 1
+                    try:
+                        with trio.move_on_after(max(route.wait_s, _MIN_FINISH_WAIT_S)):
+                            await self.wait_changed()
+                    finally:
+                        self._awaiting_finish -= 1
+                else:
+                    return route
+        finally:
+            taken = route.number if route is not None and route.choice is rules.Choice.EXISTING else None
+            for number in awaited - {taken}:
+                self._tell_coming(number, False)
+
+    def _tell_coming(self: FleetHost, number: int, coming: bool) -> None:
+        member = next((m for m in self._members if m.number == number and not m.done.is_set()), None)
+        if member is not None:
+            member.host.feed(ins.InvokeComing(coming))
 
     def _say_past_finishing(self: FleetHost, request_id: str, route: rules.Route) -> None:
         """The invoke went past an environment that answered its last invoke but whose runtime or extensions still
