@@ -7,7 +7,7 @@ than `maxBytes` on its own, which goes alone rather than nowhere (Lambda itself 
 the delivery asks for a flush.
 
 A listener that falls behind does not make the buffer grow without end: beyond `BACKLOG_BATCHES` batches' worth
-waiting, records are dropped and counted until the delivery reports them (a `TelemetryDropped` fact, which the
+waiting, log records (the function's and extensions') are dropped and counted until the delivery reports them (a `TelemetryDropped` fact, which the
 translator turns into the `platform.logsDropped` record the listener gets), so nothing goes silently.
 """
 
@@ -80,9 +80,12 @@ class TelemetryBuffer:
     # -- in
 
     def add(self, record: bytes, type_: str, now: float, *, force: bool = False) -> bool:
-        """Buffer one record; False when it was dropped because the backlog is full (never when `force`d)."""
+        """Buffer one record; False when it was dropped because the backlog is full (never when `force`d, nor a
+        platform record: a handful an invoke, and what an extension waits for, platform.report above all; a burst of
+        the function's lines that overflows the backlog must not take them with it)."""
         size = len(record)
-        if not force and (self.items >= self._backlog_items or self.bytes + size > self._backlog_bytes):
+        if not force and not type_.startswith("platform.") and (
+                self.items >= self._backlog_items or self.bytes + size > self._backlog_bytes):
             self.dropped_records += 1
             self.dropped_bytes += size
             return False

@@ -97,6 +97,21 @@ def test_past_the_backlog_records_are_dropped_and_counted_until_taken() -> None:
     assert buffer.take() is None
 
 
+
+def test_platform_records_are_never_dropped_past_the_backlog() -> None:
+    """A burst of the function's lines filled the backlog, and the invoke's platform.runtimeDone and platform.report
+    went with the dropped lines: an extension waiting for the report waited out its whole SHUTDOWN budget."""
+    buffer = TelemetryBuffer(1000, 262_144, 1000)
+    for i in range(1000 * BACKLOG_BATCHES + 50):
+        buffer.add(record(i), "function", 0.0)
+    assert buffer.add(b'{"type":"platform.runtimeDone"}', "platform.runtimeDone", 0.0)
+    assert buffer.add(b'{"type":"platform.report"}', "platform.report", 0.0)
+    assert not buffer.add(record(0), "extension", 0.0)  # the logs still are
+    types = []
+    while (batch := buffer.take()) is not None:
+        types += batch.types
+    assert types[-2:] == ["platform.runtimeDone", "platform.report"]
+
 def test_the_backlog_is_bounded_in_bytes_too() -> None:
     buffer = TelemetryBuffer(10_000, 262_144, 1000)
     big = b"x" * 100_000
