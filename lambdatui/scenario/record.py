@@ -269,11 +269,13 @@ class Recorder(FaultPlacement, RecordOutput):
 
     def _queued(self, step: RecordedInvoke, number: int) -> None:
         """A new invoke joins the invokes in flight in other environments when they are all of one overlap and all of
-        it still runs (a replay fires them together: it meets the same environments); else it is a step of its own."""
+        it still runs (a replay fires them together: it meets the same environments); else it is a step of its own.
+        On Managed Instances those in its own environment count too: they ran together there, sharing its /tmp."""
         request_id = step.request_id
         step.env = number or None  # 0: one environment, unnumbered (`invoke`)
         self._invokes[request_id] = self._waiting[request_id] = step
-        others = {other for other, env in self._in_flight.items() if env != number}
+        together = self._options is not None and self._options.max_concurrency > 1
+        others = {other for other, env in self._in_flight.items() if env != number or together}
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
         started_past_busy = request_id in self._started_past_busy
         self._started_past_busy.discard(request_id)

@@ -430,3 +430,17 @@ async def test_invokes_sent_while_one_ran_on_replay_meet_the_environment_that_to
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
     assert replayed.stdout.count("(to env #2)") == 2 and "routing" not in replayed.stdout, replayed.stdout
+
+
+def test_on_managed_instances_invokes_in_flight_together_in_one_environment_are_one_parallel_step() -> None:
+    """Two invokes ran at once in env #1's workers (--max-concurrency 2), sharing its /tmp: they were written as two
+    steps, which a replay runs one after the other (the second then met another /tmp)."""
+    recorder, fleet = attached(FleetOptions(max_concurrency=2))
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued("a", 1), started("a"), queued("b", 2), started("b"))
+    fleet.alive = [Line(EnvState.FROZEN, 1)]
+    run(fleet, 1, completed("a", 1), reported("a", False), completed("b", 2), reported("b", False))
+    text = recorder.to_toml()
+    [together] = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(together.action, ParallelAction), text
+    assert [json.loads(e) for e in together.action.events] == [{"n": 1}, {"n": 2}]
