@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Sequence
 from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.core.runtime_machine import RuntimeState
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 
 if TYPE_CHECKING:
     from lambdatui.core.environment import Environment
@@ -295,7 +295,13 @@ def _managed_fit(env: ManagedEnvironment) -> Fit:
     if env.expecting_exit or admitted >= env.capacity():
         return Fit.BUSY
     if env.hold is not None:
-        return Fit.HELD if not admitted else Fit.BUSY
+        if not admitted:
+            return Fit.HELD
+        if env.hold.boundary is Boundary.INVOKE_START and (env.idle_workers() or env.returning):
+            # Held before an invoke's event goes out (a replay's parallel step holds each there until all are
+            # placed), a worker free: the environment has room, as it would have unheld, and takes the next too.
+            return Fit.FINISHING
+        return Fit.BUSY
     if env.init is not None or env.state is EnvState.INIT:
         return Fit.INITIALISING
     if env.state is EnvState.COLD:
