@@ -5,8 +5,8 @@ the body as it arrives, in `http.request` messages; then `http.disconnect` once 
 close found by writing to it; not a half-close), so that an app's handler is cancelled as it was under hypercorn.
 A response sent in one body message (quart sends its body, then an empty last message) is written whole, with a
 Content-Length; one whose body comes in several `more_body` messages is written as it comes, in chunks
-(Transfer-Encoding: chunked), which is what a streamed invoke needs (issue 14). `lifespan(app)` runs the app's startup and shutdown around
-the server, as an ASGI server does.
+(Transfer-Encoding: chunked), which is what a streamed invoke needs (issue 14). `lifespan(app)` runs the app's
+startup and shutdown around the server, as an ASGI server does.
 """
 
 from __future__ import annotations

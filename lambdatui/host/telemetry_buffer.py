@@ -7,8 +7,9 @@ than `maxBytes` on its own, which goes alone rather than nowhere (Lambda itself 
 the delivery asks for a flush.
 
 A listener that falls behind does not make the buffer grow without end: beyond `BACKLOG_BATCHES` batches' worth
-waiting, log records (the function's and extensions') are dropped and counted until the delivery reports them (a `TelemetryDropped` fact, which the
-translator turns into the `platform.logsDropped` record the listener gets), so nothing goes silently.
+waiting, log records (the function's and extensions') are dropped and counted until the delivery reports them (a
+`TelemetryDropped` fact, which the translator turns into the `platform.logsDropped` record the listener gets), so
+nothing goes silently.
 """
 
 from __future__ import annotations
