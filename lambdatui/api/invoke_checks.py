@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Collection, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qsl
 
 from lambdatui.api import headers as h
+from lambdatui.config import FunctionConfig
+from lambdatui.core.common import function_arn
 from lambdatui.ids import new_uuid
 from lambdatui.json_text import check_json
 from lambdatui.lambda_limits import QUALIFIER
@@ -79,18 +81,18 @@ def checked_payload(payload: bytes, too_large: bool, invocation_type: str, opera
 MAX_CLIENT_CONTEXT_BYTES = 3583
 
 
-def checked_qualifier(function_name: str, query: str, siblings: Collection[str] = (), served: str = "") -> str:
+def checked_qualifier(function_name: str, query: str, served: Optional[FunctionConfig] = None) -> str:
     """The version or alias the caller named (lambda-spec §7.1): a `:qualifier` ending the FunctionName (a name, a
     partial ARN or a full ARN), or the Qualifier parameter; "" for none. The runtime's invoked function ARN carries
     it, as Lambda's does. Any name is this function's (README), and its region and account are lambdatui's, but for
-    one of `siblings`, the template's other functions (serving `served`): that caller means another function."""
+    one of the template's other functions (`served.siblings`): that caller means another function."""
     parts = function_name.split(":")
     named_at = 6 if parts[0] == "arn" else 2 if len(parts) > 1 and parts[1] == "function" else 0
-    if len(parts) > named_at and parts[named_at] in siblings:
+    if served is not None and len(parts) > named_at and parts[named_at] in served.siblings:
         other = parts[named_at]
         raise InvokeRefused(404, "ResourceNotFoundException",
-                            f"Function not found: arn:aws:lambda:us-east-1:012345678912:function:{other} (lambdatui "
-                            f"serves {served} of the template here: serve --function {other} runs that one)")
+                            f"Function not found: {function_arn(other)} (lambdatui serves {served.name} of the "
+                            f"template here: serve --function {other} runs that one)")
     in_name = parts[named_at + 1] if len(parts) > named_at + 1 else ""
     given = next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == "Qualifier"), "")
     if in_name and given and in_name != given:

@@ -55,8 +55,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
             payload = checked_payload(payload, too_large, invocation_type, size=size)
             client_context = checked_client_context(request.headers.get(h.CLIENT_CONTEXT))  # an Event's too
             check_no_tenant(request.headers.get(h.TENANT_ID))
-            qualifier = checked_qualifier(function_name, request.query_string.decode("latin-1"),
-                                          host.config.siblings, host.config.name)
+            qualifier = checked_qualifier(function_name, request.query_string.decode("latin-1"), host.config)
         except InvokeRefused as refused:
             return api_error(refused)
 
@@ -102,7 +101,7 @@ def invoke_async_blueprint(host: FleetHost) -> Blueprint:
                 raise InvokeRefused(413, REQUEST_TOO_LARGE, f"{size} byte payload is too large for the InvokeAsync "
                                                             f"operation (limit {MAX_INVOKE_ASYNC_BYTES} bytes)")
             payload = checked_payload(payload, False, EVENT)
-            qualifier = checked_qualifier(function_name, "", host.config.siblings, host.config.name)
+            qualifier = checked_qualifier(function_name, "", host.config)
         except InvokeRefused as refused:
             return api_error(refused)
         try:

@@ -93,8 +93,7 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
         try:
             payload = checked_payload(body, too_large, REQUEST_RESPONSE)
-            qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2],
-                                          host.config.siblings, host.config.name)
+            qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2], host.config)
         except InvokeRefused as refused:
             return Answer(*refused.parts())
         def answer_now(done: InvocationResult) -> None:

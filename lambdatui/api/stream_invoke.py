@@ -84,8 +84,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
         payload = checked_payload(body, too_large, invocation_type, "InvokeWithResponseStream")
         client_context = checked_client_context(headers.get(_CONTEXT))
         check_no_tenant(headers.get(_TENANT))
-        qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2],
-                                      host.config.siblings, host.config.name)
+        qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2], host.config)
     except InvokeRefused as refused:
         return Answer(*refused.parts())
     if invocation_type == DRY_RUN:

@@ -32,6 +32,15 @@ RUNTIME_WITH_INTERNAL_SHUTDOWN_SHARE_MS = 500
 JSON = "application/json"
 
 
+# Where lambdatui's functions live, as far as an ARN says: one Region and one made-up account.
+REGION = "us-east-1"
+ACCOUNT_ID = "012345678912"
+
+
+def function_arn(name: str, region: str = REGION, account_id: str = ACCOUNT_ID) -> str:
+    return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+
+
 @dataclass(frozen=True)
 class EnvironmentConfig:
     """What the core knows of the function and of the environment that runs it: names, limits, and which
@@ -43,8 +52,8 @@ class EnvironmentConfig:
     memory_mb: int
     extension_names: tuple[str, ...] = ()
     function_version: str = "$LATEST"
-    region: str = "us-east-1"
-    account_id: str = "012345678912"
+    region: str = REGION
+    account_id: str = ACCOUNT_ID
     init_timeout_ms: int = 10_000
     runtime_version: str = "python:3"
     provisioned: bool = False  # provisioned concurrency: INIT_REPORT always, no Init Duration in REPORT (§4.2, §11.2)
@@ -83,7 +92,7 @@ class EnvironmentConfig:
 
     @property
     def function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+        return function_arn(self.function_name, self.region, self.account_id)
 
     def invoked_arn(self, qualifier: str) -> str:
         """The ARN its caller invoked it by: with the version or alias it named (lambda-spec §1.3)."""

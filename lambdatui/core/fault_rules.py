@@ -64,7 +64,7 @@ class FaultRules:
             return (f"after_ms counts from the moment an invoke's event goes out: it goes with at "
                     f"{flt.AFTER_MS_BOUNDARY.value} only.")
         delay = flt.after_ms(fault)
-        if delay is None or not delay >= 0:  # NaN included
+        if not (delay is not None and delay >= 0):  # NaN included
             return f"after_ms must be 0 or more, not {delay}."
         if self.config.managed:
             return ("after_ms counts into one invoke's time: on Managed Instances, which run several invokes at once, "

@@ -142,8 +142,8 @@ def overdue(candidate: Candidate) -> bool:
 
 
 def _finishing_soon(candidate: Candidate) -> bool:
-    return candidate.fit is Fit.FINISHING and candidate.finishing_s is not None \
-        and candidate.finishing_s < FINISHING_GRACE_S
+    """Finishing its answered invoke for less than FINISHING_GRACE_S: waited for."""
+    return candidate.fit is Fit.FINISHING and candidate.finishing_s is not None and not overdue(candidate)
 
 
 def _grace_left(candidate: Candidate) -> float:

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
-from lambdatui.core.common import RESTORE, SNAPSHOT, EnvironmentConfig
+from lambdatui.core.common import REGION, RESTORE, SNAPSHOT, EnvironmentConfig
 from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.processes.exec_failure import describe_exec_failure
 from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions
 from lambdatui.model.paths import SandboxPaths, host_path, sandbox_path
-
-REGION = "us-east-1"
 
 # Extensions get the function's environment minus these (lambda-spec §5, "Rules for extensions").
 _NOT_FOR_EXTENSIONS = {

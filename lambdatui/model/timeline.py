@@ -138,6 +138,11 @@ class Timeline:
     def _kept(self) -> list[_Bar]:
         return [*self._bars, self._after_init] if self._after_init is not None else list(self._bars)
 
+    def _invoke_bar(self, request_id: str) -> Optional[_Bar]:
+        if self._after_init is not None and self._after_init.key == request_id:
+            return self._after_init
+        return next((b for b in reversed(self._bars) if b.kind == INVOKE and b.key == request_id), None)
+
     def marker(self) -> Optional[str]:
         """The boundary the environment is held at, or else the one it last passed ("init.done")."""
         return None if self._boundary is None else self._boundary.value
@@ -173,10 +178,13 @@ class Timeline:
     def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> _Bar:
         self._opened += 1
         bar = _Bar(kind, label, at, detail=detail, key=key, seq=self._opened)
+        self._keep(bar)
+        return bar
+
+    def _keep(self, bar: _Bar) -> None:
         if len(self._bars) == self._bars.maxlen:
             self.dropped += 1
         self._bars.append(bar)
-        return bar
 
     def _on_phase_started(self, fact: f.PhaseStarted, at: float) -> None:
         self._close_phase(fact.phase, at, status="interrupted")  # a phase never ended (should not happen)
@@ -222,9 +230,7 @@ class Timeline:
         if bar is not None:
             bar.close(at, duration_ms, status)
         if phase == INIT and self._after_init is not None:
-            if len(self._bars) == self._bars.maxlen:
-                self.dropped += 1
-            self._bars.append(self._after_init)
+            self._keep(self._after_init)
             self._after_init = None
 
     def _on_invoke_reported(self, fact: f.InvokeReported, at: float) -> None:
@@ -242,7 +248,7 @@ class Timeline:
     def _on_memory_measured(self, fact: f.MemoryMeasured, at: float) -> None:
         """The memory in use once the phase was over, on its bar: a cache that grows shows invoke by invoke."""
         if fact.phase == INVOKE:
-            bar = next((b for b in reversed(self._kept()) if b.kind == INVOKE and b.key == fact.request_id), None)
+            bar = self._invoke_bar(fact.request_id)
         else:
             bar = next((b for b in reversed(self._bars) if b.kind == INIT), None)
         if bar is not None:
@@ -253,7 +259,7 @@ class Timeline:
         result = fact.result
         if not result.function_error:
             return
-        bar = next((b for b in reversed(self._kept()) if b.kind == INVOKE and b.key == result.request_id), None)
+        bar = self._invoke_bar(result.request_id)
         if bar is not None:
             bar.function_error = result.error_type or "Unhandled"
             if bar.function_error not in bar.detail:

@@ -28,9 +28,9 @@ from .children import ProcessHandle as ProcessHandle
 from .exit_status import ExitStatus as ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
 from .memory_limit import MemoryLimit, RssWatcher
-from .proc_readings import rss_mb
 from .output import OutputPipe, Stream, close_read_end, output_pipe
 from .pid_namespace import InitUnavailable, SandboxInit
+from .proc_readings import rss_mb
 from .sandbox import Sandbox
 from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
 from .started_ahead import Ahead, StartedAhead

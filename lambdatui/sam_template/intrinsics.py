@@ -9,7 +9,7 @@ import base64
 import re
 from typing import Any, Mapping
 
-# The pseudo parameters a local run can answer: the region lambdatui's environment says it is in (launch.REGION),
+# The pseudo parameters a local run can answer: the region lambdatui's environment says it is in (core.common.REGION),
 # and the placeholders SAM CLI's `sam local` gives for the rest, so both tools build the same values.
 PSEUDO_PARAMETERS = {
     "AWS::Region": "us-east-1",

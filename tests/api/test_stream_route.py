@@ -69,6 +69,16 @@ class ScriptedHost:
             self.finished.set()
 
 
+async def run_out(host: ScriptedHost, *pieces: bytes) -> None:
+    """The rest of a stream whose caller has gone: its pieces (none waits for the caller), its end and the invoke's
+    result; the invoke completes."""
+    for piece in pieces:
+        await host.send.send(("write", piece))
+    await host.send.send(("end", None))
+    await host.send.send(("result", InvocationResult("r", b"", streamed=sum(map(len, pieces)))))
+    await host.finished.wait()
+
+
 @asynccontextmanager
 async def front(host: ScriptedHost) -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
@@ -194,10 +204,7 @@ async def test_a_caller_that_hangs_up_abandons_the_stream_and_the_invoke_still_c
             await host.abandoned.wait()
             assert host.calls[0]["stream"].caller_gone
             assert not host.finished.is_set()
-            await host.send.send(("write", b"into the void"))  # a no-op, never a block
-            await host.send.send(("end", None))
-            await host.send.send(("result", InvocationResult("r", b"", streamed=13)))
-            await host.finished.wait()
+            await run_out(host, b"into the void")  # a no-op, never a block
 
             # Gone in the middle of the stream: the same.
             host.abandoned, host.finished = trio.Event(), trio.Event()
@@ -209,8 +216,4 @@ async def test_a_caller_that_hangs_up_abandons_the_stream_and_the_invoke_still_c
             assert (await next_event(client, EventStreamBuffer()))[1] == b"one"
             await client.close()
             await host.abandoned.wait()
-            for n in range(40):  # more than the stream holds: none of it waits for the caller that left
-                await host.send.send(("write", b"%d" % n))
-            await host.send.send(("end", None))
-            await host.send.send(("result", InvocationResult("r", b"", streamed=100)))
-            await host.finished.wait()
+            await run_out(host, *(b"%d" % n for n in range(40)))  # more than the stream holds

@@ -18,7 +18,7 @@ from botocore.eventstream import EventStreamBuffer
 from http11_support import Client, post
 from lambdatui.model.facts import InvocationResult
 from test_http11 import watcher  # noqa: F401 - a fixture: the epoll monitor, then a task per wait
-from test_stream_route import BOUND_S, PATH, ScriptedHost, front, next_event
+from test_stream_route import BOUND_S, PATH, ScriptedHost, front, next_event, run_out
 
 pytestmark = pytest.mark.usefixtures("watcher")
 
@@ -68,11 +68,7 @@ async def test_a_half_closed_caller_that_then_closes_is_found_gone_by_the_stream
             await host.send.send(("write", b"two"))  # reset by its kernel
             await host.send.send(("write", b"three"))  # refused, where no epoll heard the reset
             await host.abandoned.wait()
-            for n in range(40):  # more than the stream holds: none of it waits for the caller that left
-                await host.send.send(("write", b"%d" % n))
-            await host.send.send(("end", None))
-            await host.send.send(("result", InvocationResult("r", b"", streamed=100)))
-            await host.finished.wait()
+            await run_out(host, *(b"%d" % n for n in range(40)))  # more than the stream holds
 
 
 @pytest.mark.trio
@@ -88,7 +84,4 @@ async def test_a_reset_before_the_stream_began_abandons_it_at_once() -> None:
             await host.abandoned.wait()  # before the stream began: nothing to write was needed to tell
             assert host.calls[0]["stream"].caller_gone
             await host.send.send(("begin", "text/plain"))
-            await host.send.send(("write", b"into the void"))
-            await host.send.send(("end", None))
-            await host.send.send(("result", InvocationResult("r", b"", streamed=13)))
-            await host.finished.wait()
+            await run_out(host, b"into the void")

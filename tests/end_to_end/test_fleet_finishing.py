@@ -15,38 +15,7 @@ from pathlib import Path
 import httpx
 
 from e2e_support import ServeProcess, run_cli, write_file
-from test_fleet_support import INIT_START, REPORT, invoke, matches, wait_for_count, write_function
-
-# After its HOLD_AT-th INVOKE it keeps working (here: waits for the file RELEASE) before asking for its next event;
-# after every other one it asks at once, as an extension with nothing to do after the response does.
-HOLDING_EXTENSION = '''#!/usr/bin/env python3
-import http.client, json, os, sys, time
-
-api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
-
-
-def call(method, path, headers, body=None):
-    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
-    response = api.getresponse()
-    payload = response.read()
-    if response.status != 200:
-        sys.exit(f"{path}: {response.status}")
-    return response, payload
-
-
-response, _ = call("POST", "/register", {"Lambda-Extension-Name": "holding"},
-                   json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
-ident = response.getheader("Lambda-Extension-Identifier")
-invokes = 0
-while True:
-    _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
-    if json.loads(payload)["eventType"] == "SHUTDOWN":
-        sys.exit(0)
-    invokes += 1
-    if invokes == int(os.environ["HOLD_AT"]):
-        while not os.path.exists(os.environ["RELEASE"]):
-            time.sleep(0.005)
-'''
+from test_fleet_support import INIT_START, REPORT, WORKING_EXTENSION, invoke, matches, wait_for_count, write_function
 
 # The invoke sent while env #1's extension works must be answered long before the test would let it go: were it
 # queued behind that work, it would wait here (bounded) and fail rather than hang.
@@ -56,7 +25,7 @@ PAST_HOLD_TIMEOUT_S = 15.0
 def test_a_callers_next_invoke_stays_warm_after_a_quick_finish_and_goes_past_an_extension_still_working(
         code_dir: Path) -> None:
     handler = write_function(code_dir)
-    write_file(code_dir / "extensions" / "holding", HOLDING_EXTENSION, executable=True)
+    write_file(code_dir / "extensions" / "holding", WORKING_EXTENSION, executable=True)
     release = code_dir / "release"
     with ServeProcess(handler, "--timeout", "30", "--env", "HOLD_AT=3", "--env", f"RELEASE={release}") as served:
         with httpx.Client(timeout=PAST_HOLD_TIMEOUT_S) as client:
@@ -81,7 +50,14 @@ def test_a_callers_next_invoke_stays_warm_after_a_quick_finish_and_goes_past_an_
         assert "env #1 answered its last invoke" in output and "extension holding has not asked" in output, output
 
 
-COUNTING_HANDLER = "served = 0\n\n\ndef handler(event, context):\n    global served\n    served += 1\n    return {'n': served}\n"
+COUNTING_HANDLER = """served = 0
+
+
+def handler(event, context):
+    global served
+    served += 1
+    return {"n": served}
+"""
 
 
 def test_a_recording_replays_an_invoke_that_went_past_a_finishing_environment_into_a_new_one(code_dir: Path) -> None:
@@ -89,7 +65,7 @@ def test_a_recording_replays_an_invoke_that_went_past_a_finishing_environment_in
     # 1. A replay runs a step once the last has settled, so env #1 is idle there; `env = 2`, the next environment's
     # number, starts env #2 again rather than sending the invoke to env #1, where it counted 2 and the replay failed.
     handler = write_file(code_dir / "handler.py", COUNTING_HANDLER)
-    write_file(code_dir / "extensions" / "holding", HOLDING_EXTENSION, executable=True)
+    write_file(code_dir / "extensions" / "holding", WORKING_EXTENSION, executable=True)
     release, recording = code_dir / "release", code_dir / "session.toml"
     options = ("--timeout", "30", "--env", "HOLD_AT=1", "--env", f"RELEASE={release}")
     with ServeProcess(handler, *options, "--record", str(recording)) as served:

@@ -18,8 +18,8 @@ import httpx
 
 from e2e_support import ServeProcess, write_file
 from test_fleet_support import (
-    INIT_START, READY, REPORT, env_of_request, invoke, line_index, matches, report_line, state_home, together,
-    wait_for_count, write_function,
+    INIT_START, READY, REPORT, WORKING_EXTENSION, env_of_request, invoke, line_index, matches, report_line,
+    state_home, together, wait_for_count, write_function,
 )
 
 __all__ = ["state_home"]  # the fixture, used by name
@@ -100,39 +100,12 @@ def test_event_invokes_scale_out_to_environments_of_their_own(code_dir: Path) ->
         assert last_ready < line_index(served, RAN), served.output()
 
 
-LAGGING_EXTENSION = '''#!/usr/bin/env python3
-"""An extension that takes LAG_S after each INVOKE before asking for its next event: the environment's invoke is
-answered, but not finished, for that long."""
-import http.client, json, os, sys, time
-
-api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
-
-
-def call(method, path, headers, body=None):
-    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
-    response = api.getresponse()
-    payload = response.read()
-    if response.status != 200:
-        sys.exit(f"{path}: {response.status}")
-    return response, payload
-
-
-response, _ = call("POST", "/register", {"Lambda-Extension-Name": "lagging"}, json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
-ident = response.getheader("Lambda-Extension-Identifier")
-while True:
-    _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
-    if json.loads(payload)["eventType"] == "SHUTDOWN":
-        sys.exit(0)
-    time.sleep(float(os.environ.get("LAG_S", "0.05")))
-'''
-
-
 def test_at_the_limit_a_callers_next_invoke_waits_for_its_environment_finishing_the_last_one(code_dir: Path) -> None:
     """One caller, one invoke after the other, each sent as soon as the last was answered, while an extension is
     still finishing that last invoke (past the fleet's grace), at --concurrency 1: the same environment takes it
     (queued behind the finish), not a 429. (Under the limit a new environment takes it: test_fleet_finishing.py.)"""
     handler = write_function(code_dir)
-    write_file(code_dir / "extensions" / "lagging", LAGGING_EXTENSION, executable=True)
+    write_file(code_dir / "extensions" / "lagging", WORKING_EXTENSION, executable=True)
     with ServeProcess(handler, "--concurrency", "1", "--env", "LAG_S=0.1") as served:
         with httpx.Client(timeout=30) as client:
             answers = [invoke(served, {"tag": f"seq-{i}"}, client=client) for i in range(8)]

@@ -60,6 +60,39 @@ def handler(event, context):
             "started": started, "ended": time.time(), "request_id": context.aws_request_id}
 '''
 
+# An extension that works after each INVOKE before asking for its next event, as an observability extension that
+# flushes does: LAG_S seconds after each (default none), and after its HOLD_AT-th until the file RELEASE exists (so
+# what "still working" means does not depend on timing). Its name is its file's.
+WORKING_EXTENSION = '''#!/usr/bin/env python3
+import http.client, json, os, sys, time
+
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+
+
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    response = api.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        sys.exit(f"{path}: {response.status}")
+    return response, payload
+
+
+response, _ = call("POST", "/register", {"Lambda-Extension-Name": os.path.basename(sys.argv[0])},
+                   json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
+ident = response.getheader("Lambda-Extension-Identifier")
+invokes = 0
+while True:
+    _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
+    if json.loads(payload)["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+    invokes += 1
+    time.sleep(float(os.environ.get("LAG_S", "0")))
+    if invokes == int(os.environ.get("HOLD_AT", "0")):
+        while not os.path.exists(os.environ["RELEASE"]):
+            time.sleep(0.005)
+'''
+
 READY = r"#(\d+) \[function\]\s+ready tag=(\S+) token=(\w+) n=(\d+)"
 INIT_START = r"#(\d+) \[platform\]\s+INIT_START "
 INIT_REPORT = r"#(\d+) \[platform\]\s+INIT_REPORT Init Duration: [\d.]+ ms\s+Phase: init\s+Status: success"

@@ -14,17 +14,15 @@ import json
 from pathlib import Path
 
 import pytest
-from test_record_every_invoke import assert_replays, quit_and_wait, stop_backend, until
+from test_record_every_invoke import assert_replays, until
+from test_record_mid_invoke_faults import handler_running
 
 from lambdatui import controller as c
-from lambdatui.config import resolve_function
 from lambdatui.model import error_types as et
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary
 from lambdatui.scenario.model import FaultAction, InvokeAction
 from lambdatui.scenario.parse import parse_scenario
-from lambdatui.tui import build_debugger
-from lambdatui.ui.app import LambdaTuiApp
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -56,27 +54,15 @@ def anyio_backend() -> str:
 async def test_a_fault_given_mid_handler_replays_mid_handler(private_tmp: Path, tmp_path: Path, fault: flt.Fault,
                                                              error_type: str) -> None:
     handler = private_tmp / "handler.py"
-    handler.write_text(MARKS)
     recording = tmp_path / "session.toml"
-    app: LambdaTuiApp = build_debugger(resolve_function(str(handler), timeout_s=60), record=recording)
-    try:
-        async with app.run_test(size=(140, 45)) as pilot:
-            await until(pilot, lambda s: s.environment.held_at is not None, "the cold start held at its first boundary")
-            controller = app.controller
-            assert controller is not None
-            controller.submit(c.Continue())
-            controller.submit(c.Invoke(json.dumps({"sleep": 30}).encode()))
-            await until(pilot, lambda s: any(line.text == "marked" for line in s.logs), "the handler's /tmp line")
-            controller.submit(c.InjectFault(fault))
-            first = await until(pilot, lambda s: s.last_result is not None, "the faulted invoke to end")
-            assert first.last_result is not None and first.last_result.error_type == error_type
-            controller.submit(c.Invoke(b"{}"))
-            second = await until(pilot, lambda s: s.invocations >= 2 and s.last_result is not None
-                                 and s.last_result.request_id != first.last_result.request_id, "the next invoke")
-            assert second.last_result is not None and json.loads(second.last_result.payload) == {"lines": 2}
-            await quit_and_wait(pilot, app)
-    finally:
-        await stop_backend(app)
+    async with handler_running(handler, recording, 60, MARKS, {"sleep": 30}, "marked") as (pilot, controller):
+        controller.submit(c.InjectFault(fault))
+        first = await until(pilot, lambda s: s.last_result is not None, "the faulted invoke to end")
+        assert first.last_result is not None and first.last_result.error_type == error_type
+        controller.submit(c.Invoke(b"{}"))
+        second = await until(pilot, lambda s: s.invocations >= 2 and s.last_result is not None
+                             and s.last_result.request_id != first.last_result.request_id, "the next invoke")
+        assert second.last_result is not None and json.loads(second.last_result.payload) == {"lines": 2}
 
     text = recording.read_text()
     steps = parse_scenario(text, recording).steps

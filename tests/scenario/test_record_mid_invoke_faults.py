@@ -46,9 +46,12 @@ def anyio_backend() -> str:
 
 
 @asynccontextmanager
-async def handler_running(handler: Path, recording: Path, timeout_s: int) -> AsyncIterator[tuple[Pilot, c.Controller]]:
-    """The debugger on the sleeper, recording: Init continued, one invoke sent, its handler running; quit after."""
-    handler.write_text(SLEEPER)
+async def handler_running(handler: Path, recording: Path, timeout_s: int, code: str = SLEEPER,
+                          event: object = {"s": 1.5}, running: str = "sleeping"
+                          ) -> AsyncIterator[tuple[Pilot, c.Controller]]:
+    """The debugger on `code` (the sleeper), recording: Init continued, one invoke of `event` sent, its handler
+    running (it printed the line `running`); quit after."""
+    handler.write_text(code)
     app: LambdaTuiApp = build_debugger(resolve_function(str(handler), timeout_s=timeout_s), record=recording)
     try:
         async with app.run_test(size=(140, 45)) as pilot:
@@ -56,8 +59,8 @@ async def handler_running(handler: Path, recording: Path, timeout_s: int) -> Asy
             controller = app.controller
             assert controller is not None
             controller.submit(c.Continue())
-            controller.submit(c.Invoke(json.dumps({"s": 1.5}).encode()))
-            await until(pilot, lambda s: any(line.text == "sleeping" for line in s.logs), "the handler to run")
+            controller.submit(c.Invoke(json.dumps(event).encode()))
+            await until(pilot, lambda s: any(line.text == running for line in s.logs), "the handler to run")
             yield pilot, controller
             await quit_and_wait(pilot, app)
     finally:
