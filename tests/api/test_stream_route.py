@@ -69,6 +69,17 @@ class ScriptedHost:
             self.finished.set()
 
 
+async def caller(address: str, host: ScriptedHost, *, half_close: bool = False) -> Client:
+    """A caller whose request is all sent and has reached the host's invoke (`half_close`: its sending side shut
+    after it, as HTTP/1.0-style clients do), before the invoke has streamed a byte."""
+    client = await Client.connect(address)
+    await client.send(post(PATH, b"{}"))
+    if half_close:
+        await client.stream.send_eof()  # shutdown(SHUT_WR): its FIN follows the request
+    await host.called.wait()
+    return client
+
+
 async def run_out(host: ScriptedHost, *pieces: bytes) -> None:
     """The rest of a stream whose caller has gone: its pieces (none waits for the caller), its end and the invoke's
     result; the invoke completes."""
@@ -196,9 +207,7 @@ async def test_a_caller_that_hangs_up_abandons_the_stream_and_the_invoke_still_c
             # Gone before the stream began: its close sends a FIN, as a half-close does (see
             # test_stream_route_half_close.py), so the stream's first bytes find it gone (its kernel resets them);
             # the stream is abandoned then, and the invoke goes on.
-            client = await Client.connect(address)
-            await client.send(post(PATH, b"{}"))
-            await host.called.wait()
+            client = await caller(address, host)
             await client.close()
             await host.send.send(("begin", "text/plain"))
             await host.abandoned.wait()

@@ -15,21 +15,11 @@ import pytest
 import trio
 from botocore.eventstream import EventStreamBuffer
 
-from http11_support import Client, post
 from lambdatui.model.facts import InvocationResult
 from test_http11 import watcher  # noqa: F401 - a fixture: the epoll monitor, then a task per wait
-from test_stream_route import BOUND_S, PATH, ScriptedHost, front, next_event, run_out
+from test_stream_route import BOUND_S, ScriptedHost, caller, front, next_event, run_out
 
 pytestmark = pytest.mark.usefixtures("watcher")
-
-
-async def half_closed_caller(address: str, host: ScriptedHost) -> Client:
-    """A caller whose request is all sent and whose sending side is shut, before the invoke has streamed a byte."""
-    client = await Client.connect(address)
-    await client.send(post(PATH, b'{"n": 1}'))
-    await client.stream.send_eof()  # shutdown(SHUT_WR): its FIN follows the request
-    await host.called.wait()
-    return client
 
 
 @pytest.mark.trio
@@ -37,7 +27,7 @@ async def test_a_half_closed_caller_gets_the_whole_stream() -> None:
     host = ScriptedHost()
     async with front(host) as address:
         with trio.fail_after(BOUND_S):
-            client = await half_closed_caller(address, host)
+            client = await caller(address, host, half_close=True)
             await host.send.send(("begin", "text/plain"))
             status, headers, _ = await client.answer(head_only=True)  # before: the server closed, nothing written
             assert status == 200 and headers["content-type"] == "application/vnd.amazon.eventstream"
@@ -59,7 +49,7 @@ async def test_a_half_closed_caller_that_then_closes_is_found_gone_by_the_stream
     host = ScriptedHost()
     async with front(host) as address:
         with trio.fail_after(BOUND_S):
-            client = await half_closed_caller(address, host)
+            client = await caller(address, host, half_close=True)
             await host.send.send(("begin", "text/plain"))
             await host.send.send(("write", b"one"))
             assert (await client.answer(head_only=True))[0] == 200
@@ -76,9 +66,7 @@ async def test_a_reset_before_the_stream_began_abandons_it_at_once() -> None:
     host = ScriptedHost()
     async with front(host) as address:
         with trio.fail_after(BOUND_S):
-            client = await Client.connect(address)
-            await client.send(post(PATH, b"{}"))
-            await host.called.wait()
+            client = await caller(address, host)
             client.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             await client.close()  # with a zero linger: a reset, not a FIN
             await host.abandoned.wait()  # before the stream began: nothing to write was needed to tell
