@@ -294,14 +294,10 @@ def _managed_fit(env: ManagedEnvironment) -> Fit:
     admitted = env.admitted()
     if env.expecting_exit or admitted >= env.capacity():
         return Fit.BUSY
-    if env.hold is not None:
-        if not admitted:
-            return Fit.HELD
-        if env.hold.boundary is Boundary.INVOKE_START and (env.idle_workers() or env.returning):
-            # Held before an invoke's event goes out (a replay's parallel step holds each there until all are
-            # placed), a worker free: the environment has room, as it would have unheld, and takes the next too.
-            return Fit.FINISHING
-        return Fit.BUSY
+    # Held before an invoke's event goes out (a replay's parallel step holds each there until all are placed), it has
+    # the room it would have unheld: its fit is an unheld one's.
+    if env.hold is not None and not (admitted and env.hold.boundary is Boundary.INVOKE_START):
+        return Fit.HELD if not admitted else Fit.BUSY
     if env.init is not None or env.state is EnvState.INIT:
         return Fit.INITIALISING
     if env.state is EnvState.COLD:

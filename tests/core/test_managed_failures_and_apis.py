@@ -17,7 +17,7 @@ from lambdatui.core.effects import RUNTIME
 from lambdatui.core.fleet_rules import Fit, fit
 from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.model import facts as f
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.telemetry import LOGS, TELEMETRY
 
 SUBSCRIPTION: dict[str, Any] = {
@@ -273,3 +273,18 @@ def test_room_counts_only_in_a_worker_on_next_or_about_to_ask_again() -> None:
     assert d.env.idle_workers() == 0 and fit(d.env) is Fit.FINISHING
     d.runtime_next()
     assert d.env.idle_workers() == 1 and fit(d.env) is Fit.FINISHING
+
+
+def test_held_before_an_invokes_event_goes_out_an_environment_has_the_room_it_would_have_unheld() -> None:
+    """A replay's parallel step holds each invoke at invoke.start until all are placed: on Managed Instances that
+    hold made the environment busy, and the second invoke went to a new environment (another /tmp) where the session
+    had run both in this one's workers."""
+    d = managed(3)
+    d.start()
+    d.runtime_next()
+    d.feed(ins.BreakpointsSet(frozenset({Boundary.INVOKE_START})))
+    d.invoke()
+    assert d.env.hold is not None and d.env.hold.boundary is Boundary.INVOKE_START
+    assert fit(d.env) is Fit.WORKERS_STARTING  # one worker, and it holds this invoke: as unheld
+    d.runtime_next()  # a second worker asks for work
+    assert fit(d.env) is Fit.FINISHING  # room: the next invoke goes here, as it would unheld

@@ -143,34 +143,3 @@ def test_the_recorder_writes_the_environment_a_command_was_aimed_at() -> None:
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_functions" / "hello" / "handler.py"
 
-
-SHARED_TMP = '''import os, tempfile, time
-
-
-def handler(event, context):
-    with open(os.path.join(tempfile.gettempdir(), event["name"]), "w") as fh:
-        fh.write("x")
-    time.sleep(0.3)  # both in flight at once
-    return sorted(name for name in os.listdir(tempfile.gettempdir()) if name.startswith("mark-"))
-'''
-
-
-@pytest.mark.trio
-async def test_a_parallel_step_on_managed_instances_runs_its_invokes_together_in_one_environment(
-    code_dir: Path,
-) -> None:
-    """The step holds each invoke at invoke.start until all are placed; on Managed Instances that hold made env #1
-    busy for routing, and the second invoke went to a new environment (another /tmp) where the session had run both
-    in env #1's workers."""
-    function = write_probe(code_dir, SHARED_TMP)
-    done = await replay(function, """
-        [function]
-        max_concurrency = 2
-
-        [[step]]
-        parallel = ['{"name": "mark-a"}', '{"name": "mark-b"}']
-        expect.each = [{ response = ["mark-a", "mark-b"] }, { response = ["mark-a", "mark-b"] }]
-        expect.environments = 1
-    """, code_dir)
-    assert done.result.passed, done.out
-    assert "-> env #2" not in done.out, done.out
