@@ -80,7 +80,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _fresh_code_dir(name: str) -> Iterator[Path]:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:40] or "test"
-    path = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=_generated_root()))
+    root = _generated_root()
+    # Another xdist worker that finished first may have removed the root (`pytest_sessionfinish`'s rmdir) while it
+    # was empty between two of this worker's tests: made again, as the three tests that met it missing were not.
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=root))
     try:
         yield path
     finally:
