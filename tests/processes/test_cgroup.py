@@ -49,6 +49,32 @@ def test_kill_all_returns_once_everything_inside_has_exited() -> None:
         cgroup.remove()
 
 
+def test_a_process_in_a_cgroup_the_function_made_inside_is_one_of_the_environments() -> None:
+    # What a freeze stops: the function runs as the same user, and may make cgroups of its own inside (v2 counts
+    # them in cgroup.stat, v1 in the folder's links).
+    import subprocess
+
+    from lambdatui.processes.cgroup import join_cgroup_in_child
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup on this host")
+    inner = cgroup.path / "made-by-the-function"
+    child = None
+    try:
+        assert cgroup.pids() == []
+        inner.mkdir()
+        procs_file = str(inner / "cgroup.procs")
+        child = subprocess.Popen(["sleep", "300"], preexec_fn=lambda: join_cgroup_in_child((procs_file,)))
+        assert cgroup.pids() == [child.pid]
+    finally:
+        if child is not None:
+            child.kill()
+            child.wait()
+        cgroup.remove()
+    assert not cgroup.path.exists()
+
+
 def _nest(top, depth: int) -> None:
     """`depth` folders, each inside the last, made by descriptor (as a function makes them in its own cgroup)."""
     import os
