@@ -60,9 +60,9 @@ class EventRefused(Exception):
 @dataclasses.dataclass
 class _Slot:
     """A parked request's reply slot: it waits on `done` until the core answers it with `value`; `now`, when
-    given, is handed the answer once every effect of the inputs being fed has been carried out, before any task
-    runs again (a crash or freeze armed at the boundary the same input reaches lands first, as when the route's
-    task wrote it: a runtime must not read its 202 and move on); it must not block."""
+    given, is handed the answer once every effect of the inputs being fed has been carried out (a crash or freeze
+    armed at the boundary the same input reaches lands first: a runtime must not read its 202 and move on), before
+    their facts are told (FactPublishing.hold_tells) and any task runs again; it must not block."""
 
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     value: object = None
@@ -238,6 +238,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         if self._feeding:
             return  # an effect fed an input back: it runs after the current batch, in order
         self._feeding = True
+        holding = self.hold_tells()
         try:
             while self._inbox:
                 for effect in self.env.handle(self._inbox.popleft(), self._instant()):
@@ -247,6 +248,8 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             answers, self._answers_now = self._answers_now, []
             for now, value in answers:
                 now(value)
+            if holding:
+                self.tell_held()
 
     async def request(self, make_input: Callable[[int], ins.Input],
                       now: Optional[Callable[[object], None]] = None) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:

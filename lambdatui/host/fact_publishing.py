@@ -8,7 +8,8 @@ before END, the runtime's memory for REPORT, the REPORT line itself, and the deb
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections import deque
+from typing import Callable, Optional
 
 import trio
 
@@ -20,7 +21,15 @@ FactListener = Callable[[f.Fact], None]
 
 
 class FactPublishing:
-    """Part of `EnvironmentHost`: it runs on the host's state (see host/environment_host.py)."""
+    """Part of `EnvironmentHost`: it runs on the host's state (see host/environment_host.py).
+
+    While a batch of inputs is carried out, what must happen as a fact is told happens at once (the function's
+    lines drained, the runtime's memory read), but the listeners hear the batch's facts only once its answers are
+    written (`hold_tells`): the runtime has its next event, and the caller its result, without waiting for the
+    console, the telemetry, the fleet and the debugger to hear how the last invoke ended and the next began. They
+    hear every fact, in order, before any other task runs."""
+
+    _held: Optional[deque[tuple[f.Fact, bool]]] = None  # a batch's facts, and whether each wakes wait_changed()
 
     async def wait_changed(self) -> None:
         """Until the next fact."""
@@ -51,16 +60,42 @@ class FactPublishing:
     def publish_exchange(self, fact: f.ApiExchanged) -> None:
         """The debugger's record of one API exchange: to the listeners only. Nothing waits on it, so no waiter is
         woken (a wake-up per exchange would cost the invoke more than the record itself)."""
+        if self._held is not None:
+            self._held.append((fact, False))
+            return
         for listener in self._listeners:
             listener(fact)
 
     def _tell(self, fact: f.Fact) -> None:
-        """To every listener, then wake whoever waits for a change."""
+        """To every listener, then wake whoever waits for a change (once the batch's answers are written, if one
+        is being carried out)."""
+        if self._held is not None:
+            self._held.append((fact, True))
+            return
+        self._tell_now(fact, True)
+
+    def _tell_now(self, fact: f.Fact, wakes: bool) -> None:
         for listener in self._listeners:
             listener(fact)
-        if self._change_waiters:  # a fresh Event per fact would cost on every invoke, waited on or not
+        if wakes and self._change_waiters:  # a fresh Event per fact would cost on every invoke, waited on or not
             self._changed.set()
             self._changed = trio.Event()
+
+    def hold_tells(self) -> bool:
+        """A batch of inputs begins: its facts are told by `tell_held`. False when facts are held already (a listener
+        fed the batch while it heard the last one's): the batch's join them, in order, told by whoever holds them."""
+        if self._held is not None:
+            return False
+        self._held = deque()
+        return True
+
+    def tell_held(self) -> None:
+        held = self._held
+        try:
+            while held:
+                self._tell_now(*held.popleft())
+        finally:
+            self._held = None
 
     def _publish_lines(self, read: f.LogLines) -> None:
         """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""

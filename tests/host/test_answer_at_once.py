@@ -53,3 +53,23 @@ async def test_an_invokes_result_is_handed_over_before_invoke_returns_unless_a_l
             result, tail = await host.invoke(b'{"n": 2}', wants_log_tail=True,
                                              on_result=lambda r: handed.append((r, returned)))
             assert len(handed) == 1 and tail
+
+
+@pytest.mark.trio
+async def test_the_listeners_hear_a_batchs_facts_once_its_answers_are_handed_over() -> None:
+    """The caller's result (and the runtime's next event) go out before the console, the telemetry, the fleet and the
+    debugger hear how the invoke ended: what they do is not on the invoke's way. They still hear every fact, in
+    order, before the host's next task runs."""
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(HELLO))) as running:
+            host = running.host
+            host.start_environment()
+            await host.invoke(b"{}")  # warm: the runtime parks on /next
+            heard: list[str] = []
+            host.subscribe(lambda fact: heard.append(type(fact).__name__))
+            invocation = ins.Invocation(request_id="11111111-2222-3333-4444-555555555555", payload=b'{"n": 2}')
+            answer = await host.request(lambda token: ins.InvokeRequested(token, invocation),
+                                        now=lambda value: heard.append("answer handed over"))
+            assert isinstance(answer, fx.CompleteInvocation) and not answer.result.function_error
+            assert heard.count("answer handed over") == 1 and "InvocationCompleted" in heard
+            assert heard.index("answer handed over") < heard.index("InvocationCompleted")
