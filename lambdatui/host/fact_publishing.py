@@ -121,9 +121,10 @@ class FactPublishing:
                     alone = not self.env.config.managed or len(self.env.runs) == 1  # type: ignore[attr-defined]
                     self._log_request_id = line.request_id if alone else None
             self.tail.add(line.request_id or self._log_request_id, line)
-        elif kind is f.RuntimeDone:
+        elif kind is f.InvocationCompleted or kind is f.RuntimeDone:
             # What the function printed before it responded is in the pipe by now, maybe not read yet: it goes
-            # first (its `function` records before platform.runtimeDone, as in Lambda), whichever task runs first.
+            # first (before the result the caller gets, and its `function` records before platform.runtimeDone, as
+            # in Lambda), whichever task runs first.
             self._drain_output()
         elif kind is f.InvokeReported:
             self._sample_runtime_memory()

@@ -147,7 +147,9 @@ class TimelinePrinter:
         self.out = out
         self.code_dir = code_dir
         self.verbose = verbose
+        self._err = err
         self._console = FleetConsoleReporter(err)
+        self._err_waiting = False  # the function's lines written to `err` since the last line on `out`
         self.tag_environments = False  # set by the runner when several environments may run at once
         self.managed = False  # set by the runner for Lambda Managed Instances, whose failures reset nothing
         self._env = 0  # the environment whose fact is being written (0: the fleet's own, or none)
@@ -162,12 +164,22 @@ class TimelinePrinter:
         """One line of a block; `env` names its environment (default: the one whose fact is being written)."""
         number = self._env if env is None else env
         gutter = (f"#{number}" if number else "").ljust(GUTTER) if self.tag_environments else "  "
+        self._err_first()
         self.out.write(printable(f"{gutter}{label.ljust(LABEL_WIDTH)} {text}".rstrip()) + "\n")
         self.out.flush()
 
     def raw(self, text: str) -> None:
+        self._err_first()
         self.out.write(printable(text) + "\n")
         self.out.flush()
+
+    def _err_first(self) -> None:
+        """The function's lines (on stderr, which the headless modes write at the end of the scheduling round) go out
+        before the timeline's next line: on a terminal, or both streams in one file, a line the function printed
+        comes before the response it returned after printing it."""
+        if self._err_waiting:
+            self._err_waiting = False
+            self._err.flush()
 
     def step_header(self, scenario: Scenario, step: Step) -> None:
         where = f"{scenario.path.name}:{step.line}"
@@ -234,6 +246,7 @@ class TimelinePrinter:
                 self.line(label, part)
         else:
             self._console(self._env if self.tag_environments else 0, fact)
+            self._err_waiting = True
 
     def _result(self, result: f.InvocationResult) -> None:
         if result.function_error:

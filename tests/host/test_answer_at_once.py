@@ -11,6 +11,7 @@ import trio
 from lambdatui.config import resolve_function
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
+from lambdatui.model import facts as f
 from lambdatui.runner import open_environment
 
 BOUND = 30  # seconds
@@ -73,3 +74,28 @@ async def test_the_listeners_hear_a_batchs_facts_once_its_answers_are_handed_ove
             assert isinstance(answer, fx.CompleteInvocation) and not answer.result.function_error
             assert heard.count("answer handed over") == 1 and "InvocationCompleted" in heard
             assert heard.index("answer handed over") < heard.index("InvocationCompleted")
+
+
+@pytest.mark.trio
+async def test_what_the_function_printed_before_returning_is_heard_before_its_result() -> None:
+    """The runtime now has its event sooner, so its print and its response often arrive together: the line, still
+    in the pipe, is read before the result is told (replay printed `response` first, then the line)."""
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(HELLO))) as running:
+            host = running.host
+            host.start_environment()
+            await host.invoke(b"{}")
+            heard: list[str] = []
+
+            def listen(fact: object) -> None:
+                lines = [line.text for line in f.log_lines(fact) if line.source == f.FUNCTION]  # type: ignore[arg-type]
+                heard.extend(f"line {text}" for text in lines)
+                if isinstance(fact, f.InvocationCompleted):
+                    heard.append("result")
+
+            host.subscribe(listen)
+            for n in range(40):
+                heard.clear()
+                await host.invoke(b'{"n": %d}' % n)
+                printed = heard.index(f"line hello: received {{'n': {n}}}")
+                assert printed < heard.index("result"), (n, heard)
