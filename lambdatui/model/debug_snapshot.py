@@ -15,7 +15,7 @@ from lambdatui.model.facts import (
     StacksCaptured,
     TmpChanged,
 )
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import EnvironmentLine, FleetCounters
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.model.telemetry import Subscription
@@ -147,3 +147,16 @@ class DebuggerSnapshot:
         if not self.memory or self.environment.state in (EnvState.COLD, EnvState.SHUT_DOWN):
             return None
         return self.memory[-1]
+
+    @property
+    def request_in_view(self) -> Optional[str]:
+        """The invoke the environment is about: the one running, else (held at invoke.done) the one just done, else
+        the next queued one; None when there is none."""
+        env = self.environment
+        if env.current_request_id:
+            return env.current_request_id
+        if env.held_at is Boundary.INVOKE_DONE:
+            done = self.last_result or self.last_report
+            if done is not None:
+                return done.request_id
+        return env.queued[0] if env.queued else None

@@ -60,11 +60,8 @@ def _short(request_id: Optional[str]) -> str:
 
 
 def _request(snapshot: DebuggerSnapshot) -> Optional[str]:
-    env = snapshot.environment
-    if env.current_request_id:
-        return env.current_request_id
-    if env.queued:
-        return env.queued[0]
+    if snapshot.request_in_view:
+        return snapshot.request_in_view
     return snapshot.last_result.request_id if snapshot.last_result is not None else None
 
 

@@ -88,6 +88,15 @@ class TestConcreteNames:
         assert f"Request {snapshots.WARM_IDS[-1][:8]} is done" in text
         assert "frozen: background threads stop until the next event thaws it" in text
 
+    def test_invoke_done_names_the_invoke_done_not_the_next_queued(self, warm_snapshot: DebuggerSnapshot) -> None:
+        queued = "9e9e9e9e-0000-1111-2222-333333333333"
+        held = at(warm_snapshot, Boundary.INVOKE_DONE)
+        held = dataclasses.replace(held, environment=dataclasses.replace(held.environment, queued=(queued,)))
+        assert f"Request {snapshots.WARM_IDS[-1][:8]} is done" in explain(held)
+        assert held.request_in_view == snapshots.WARM_IDS[-1]  # what the header names too
+        at_start = at(held, Boundary.INVOKE_START)
+        assert at_start.request_in_view == queued  # about to start: the next one
+
     def test_frozen_names_the_threads_that_stop(self, mutations_snapshot: DebuggerSnapshot) -> None:
         assert mutations_snapshot.environment.state is EnvState.FROZEN
         assert "(here: poller)" in explain(mutations_snapshot)

@@ -392,6 +392,18 @@ class TestResultView:
         assert '"invocations": 3' in text
         assert re.search(r"Status success · Duration \d+\.\d\d ms · Billed \d+ ms · Memory \d+/128 MB", text)
 
+    async def test_a_response_shown_before_its_report_has_no_other_invokes_report(
+            self, warm_snapshot: DebuggerSnapshot) -> None:
+        # Held at invoke.response: the new invoke's result is in, its REPORT comes at its end; the last REPORT is
+        # the previous invoke's (a cold one's Init, a crashed one's error), which is not this one's.
+        assert warm_snapshot.last_result is not None and warm_snapshot.last_report is not None
+        newer = dataclasses.replace(warm_snapshot.last_result, request_id="0d0d0d0d-1111-2222-3333-444444444444")
+        async with hosted(ResultView(), dataclasses.replace(warm_snapshot, last_result=newer)) as pilot:
+            text = screen_text(pilot)
+        assert "response  request 0d0d0d0d" in text
+        assert "Billed" not in text and "Status success" not in text
+        assert "REPORT of 0d0d0d0d: at its invoke's end" in text
+
     async def test_timeout_shows_the_hung_line(self, timeout_snapshot: DebuggerSnapshot) -> None:
         source = (snapshots.SAMPLES / "slow" / "handler.py").read_text().splitlines()
         hung = next(n for n, line in enumerate(source, 1) if "time.sleep(seconds)" in line)

@@ -132,7 +132,7 @@ class HeaderBar(Widget):
     @staticmethod
     def _status_row(snapshot: DebuggerSnapshot) -> Content:
         env = snapshot.environment
-        request = env.current_request_id or (env.queued[0] if env.queued else None)
+        request = snapshot.request_in_view
         if env.held_at is not None:
             held = f" ‖ HELD at {env.held_at.value} "
             lead: list[tuple[str, str] | str] = [(held, "bold $background on $phase-held")]

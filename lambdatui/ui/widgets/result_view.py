@@ -249,8 +249,12 @@ class ResultView(VerticalScroll):
     def _show_report(self, report: Optional[InvokeReported], result: Optional[InvocationResult],
                      memory: tuple[MemoryMeasured, ...]) -> None:
         """The REPORT line and the memory figure, one row each (the screen laid out again only when that count
-        changes)."""
-        lines = [report_line(report, result)] if report is not None else []
+        changes). A result newer than the last REPORT (held at invoke.response, or just answered) has its own to
+        come, at its invoke's end: said in the same row, never the earlier invoke's figures."""
+        if report is not None and result is not None and report.request_id != result.request_id:
+            lines = [f"REPORT of {short_id(result.request_id)}: at its invoke's end"]
+        else:
+            lines = [report_line(report, result)] if report is not None else []
         if memory:
             lines.append(memory_line(memory))
         shown = self.query_one("#result-report", Static)
