@@ -303,6 +303,8 @@ class InvokeRules:
         request_id = run.invocation.request_id
         if not run.delivered and not run.ran_init:
             self._line(lines.start(request_id, self.config.function_version), request_id=request_id)
+            inv = run.invocation
+            self._emit(f.PhaseStarted("invoke", request_id, self._now.mono, inv.trace_id, inv.label))
             # Held before its event went out (invoke.start): it is still the first invoke after a cold Init.
             run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
             run.restore, self.pending_restore = self.pending_restore, None

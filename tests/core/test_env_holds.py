@@ -216,6 +216,25 @@ def test_a_crash_while_held_releases_the_hold_and_fails_the_invoke():
     assert d.reports()[0].status == "error"
 
 
+def test_a_crash_while_held_at_invoke_start_is_that_invokes_failure_with_its_phase():
+    # Its event never went out, but START was said and the invoke failed: its phase starts and ends (the timeline's
+    # bar, the telemetry's platform.start), rather than an error with no invoke, which read as an idle crash.
+    d = Driver()
+    d.cold_start()
+    breakpoints(d, B.INVOKE_START)
+    caller, rid = d.invoke()
+    assert d.env.hold is not None
+    since = d.mark()
+    d.exited(RUNTIME, 1)
+    started = [x for x in d.facts(f.PhaseStarted, since) if x.phase == "invoke"]
+    ended = [x for x in d.facts(f.PhaseEnded, since) if x.phase == "invoke"]
+    assert [x.detail for x in started] == [rid] and [x.status for x in ended] == ["error"]
+    phases = [x for x in d.facts(since=since) if isinstance(x, (f.PhaseStarted, f.PhaseEnded)) and x.phase == "invoke"]
+    assert isinstance(phases[0], f.PhaseStarted)
+    assert d.lines(since=since)[0].startswith(f"START RequestId: {rid}")
+    assert d.result_for(caller).function_error
+
+
 # ---------------------------------------------------------------------- snapshot
 
 def test_snapshot_when_frozen_shows_who_is_parked_and_what_they_get_next():
