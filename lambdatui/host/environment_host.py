@@ -60,8 +60,8 @@ class EventRefused(Exception):
 @dataclasses.dataclass
 class _Slot:
     """A parked request's reply slot: it waits on `done` until the core answers it with `value`; `now`, if given, gets
-    it once the fed inputs' effects are all carried out (a crash or freeze armed at that boundary lands first: a runtime
-    must not read its 202 and move on), before their facts are told (hold_tells) and any task runs; it must not block."""
+    it once the fed inputs' effects are all carried out (a crash or freeze armed at that boundary lands first: a
+    runtime must not read its 202 and move on), before their facts are told and any task runs; it must not block."""
 
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     value: object = None
