@@ -78,8 +78,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                             # --repeat runs its invokes on the one environment (README): the next waits for the
                             # last's Invoke phase to end (an extension may work on after the answer), or it would
                             # go to a new environment, as a caller's does in Lambda.
-                            while not running.fleet.settled():
-                                await running.fleet.wait_changed()
+                            await running.session.settled()
                         # The recorder hears of the invoke from its InvocationQueued fact, as it does every invoke.
                         result, _tail = await running.fleet.invoke(event, request_id=new_uuid())
                         if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)

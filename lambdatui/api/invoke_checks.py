@@ -81,14 +81,14 @@ def checked_payload(payload: bytes, too_large: bool, invocation_type: str, opera
 MAX_CLIENT_CONTEXT_BYTES = 3583
 
 
-def checked_qualifier(function_name: str, query: str, served: Optional[FunctionConfig] = None) -> str:
+def checked_qualifier(function_name: str, query: str, served: FunctionConfig) -> str:
     """The version or alias the caller named (lambda-spec §7.1): a `:qualifier` ending the FunctionName (a name, a
     partial ARN or a full ARN), or the Qualifier parameter; "" for none. The runtime's invoked function ARN carries
     it, as Lambda's does. Any name is this function's (README), and its region and account are lambdatui's, but for
     one of the template's other functions (`served.siblings`): that caller means another function."""
     parts = function_name.split(":")
     named_at = 6 if parts[0] == "arn" else 2 if len(parts) > 1 and parts[1] == "function" else 0
-    if served is not None and len(parts) > named_at and parts[named_at] in served.siblings:
+    if len(parts) > named_at and parts[named_at] in served.siblings:
         other = parts[named_at]
         raise InvokeRefused(404, "ResourceNotFoundException",
                             f"Function not found: {function_arn(other)} (lambdatui serves {served.name} of the "

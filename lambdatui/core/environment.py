@@ -279,8 +279,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
 
     def _on_InvokeComing(self, event: InvokeComing) -> None:
         self.invoke_coming = event.coming
-        if not event.coming and self.current is None and not self.queue and self.state is EnvState.FROZEN:
-            self._freeze()  # idle, and the invoke it stayed thawed for went elsewhere
+        if not event.coming:
+            self._settle()  # idle, and the invoke it stayed thawed for went elsewhere: it freezes as it would have
 
     # ------------------------------------------------------------------ user commands
 

@@ -9,9 +9,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Sequence
 
-from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.managed_environment import ManagedEnvironment
-from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.model.boundaries import Boundary, EnvState
 
 if TYPE_CHECKING:
@@ -120,7 +118,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
         return _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     asked = next((c for c in candidates if c.number == preferred), None)
     if asked is None and preferred == next_number and starting == 0 \
-            and sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit:
+            and _under_limit(candidates, limit):
         return Route(Choice.NEW, cold=True)
     if asked is not None and asked.fit in _CAN_TAKE and not overdue(asked):
         if _finishing_soon(asked):
@@ -133,6 +131,12 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
            else "is shutting down" if asked.fit is Fit.ENDING
            else "is still finishing its last invoke" if overdue(asked) else "is busy")
     return replace(routed, passed_over=why)
+
+
+def _under_limit(candidates: Sequence[Candidate], limit: int) -> bool:
+    """Room for a new environment: concurrency counts those that serve invokes (lambda-spec §11.1), not one spinning
+    down."""
+    return sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit
 
 
 def overdue(candidate: Candidate) -> bool:
@@ -173,7 +177,7 @@ def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, star
             return Route(Choice.EXISTING, cold.number, cold=_cold(cold), past_finishing=past)
     if per_environment > 1 and starting * (per_environment - 1) > waiting:
         return Route(Choice.WAIT)
-    if sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit:
+    if _under_limit(candidates, limit):
         # Concurrency counts the environments that serve invokes (lambda-spec §11.1): one spinning down serves
         # none, so a new one may start beside it, as in Lambda, rather than the invoke being throttled.
         return Route(Choice.NEW, cold=True, past_finishing=past)
@@ -257,13 +261,6 @@ def finishing_for(env: "Environment", now: float) -> Optional[float]:
     if env.paused_since is not None:
         held += now - env.paused_since
     return max(0.0, now - since.mono - held)
-
-
-def still_finishing(env: "Environment") -> list[str]:
-    """Who has yet to ask for the next event after the invoke was answered, as the debugger names them."""
-    waited = ["the runtime"] if env.runtime.alive and env.runtime.state is not RuntimeState.READY else []
-    return waited + [f"extension {slot.name}" for slot in env.extensions.values()
-                     if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY]
 
 
 def runs_an_invoke(env: "Environment") -> bool:

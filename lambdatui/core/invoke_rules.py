@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import (
@@ -32,6 +32,9 @@ from lambdatui.core.slots import InvokeRun
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
+
+if TYPE_CHECKING:
+    from lambdatui.core.environment import Environment
 
 # Lambda keeps Event invokes queued for up to 6 hours and never refuses one for concurrency (lambda-spec
 # §11.1); one local process cannot hold that much, and an unbounded queue took the host from 45 MB to 1 GB
@@ -65,6 +68,13 @@ def queue_full_refusal(count: int, queued_bytes: int, size: int) -> Optional[Eve
             f"wait (at most {MAX_QUEUED_EVENTS} events, {MAX_QUEUED_EVENT_BYTES} bytes).",
             "CallerRateLimitExceeded")
     return None
+
+
+def still_finishing(env: "Environment") -> list[str]:
+    """Who has yet to ask for the next event after the invoke was answered, as the debugger names them."""
+    waited = ["the runtime"] if env.runtime.alive and env.runtime.state is not RuntimeState.READY else []
+    return waited + [f"extension {slot.name}" for slot in env.extensions.values()
+                     if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY]
 
 
 class InvokeRules:
@@ -162,10 +172,7 @@ class InvokeRules:
         if INVOKE_TIMER not in self.timers:  # a suppressed Init already started the clock
             run.started = self._now
             run.held_before = self.held_total
-            run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
-            run.restore, self.pending_restore = self.pending_restore, None
-            self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
-            self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label))
+            self._open_invoke_phase(run)
             self._start_timer(INVOKE_TIMER, self.config.timeout_ms / 1000)
         left = self._timer_left(INVOKE_TIMER) or 0.0
         run.deadline_wall_ms = self._now.wall_ms + round(left * 1000)
@@ -290,24 +297,25 @@ class InvokeRules:
 
     def _explain_late_timeout(self, request_id: str) -> None:
         """A timeout after the caller had its response: surprising unless one knows what the timeout bounds."""
-        late = ["the runtime"] if self.runtime.state is not RuntimeState.READY else []
-        late += [f"extension {slot.name}" for slot in self.extensions.values()
-                 if slot.registered and slot.subscribed("INVOKE") and slot.state is not ExtensionState.READY]
+        late = still_finishing(self)  # type: ignore[arg-type]
         self._line(f"The caller already had its response, yet the invoke timed out: {' and '.join(late) or 'nobody'} "
                    "had not called /next by the deadline (the timeout bounds the Invoke phase until the runtime and "
                    "every extension have asked for their next event).", f.LAMBDATUI, request_id)
+
+    def _open_invoke_phase(self, run: InvokeRun) -> None:
+        """START and the invoke's phase, which takes the cold Init's (or restore's) figures for its REPORT."""
+        inv = run.invocation
+        run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
+        run.restore, self.pending_restore = self.pending_restore, None
+        self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
+        self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label))
 
     def _fail_invoke(self, error_type: str, detail: str, status: str) -> None:
         run = self.current
         assert run is not None
         request_id = run.invocation.request_id
         if not run.delivered and not run.ran_init:
-            self._line(lines.start(request_id, self.config.function_version), request_id=request_id)
-            inv = run.invocation
-            self._emit(f.PhaseStarted("invoke", request_id, self._now.mono, inv.trace_id, inv.label))
-            # Held before its event went out (invoke.start): it is still the first invoke after a cold Init.
-            run.init_duration_ms, self.pending_init_duration_ms = self.pending_init_duration_ms, None
-            run.restore, self.pending_restore = self.pending_restore, None
+            self._open_invoke_phase(run)  # held before its event went out: still the first invoke after a cold Init
         if status == "timeout":
             self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
                        request_id=request_id)

@@ -12,6 +12,7 @@ import trio
 
 from lambdatui.core import fleet_rules as rules
 from lambdatui.core import inputs as ins
+from lambdatui.core.invoke_rules import still_finishing
 from lambdatui.model import facts as f
 from lambdatui.model.fleet import ON_DEMAND
 
@@ -112,7 +113,7 @@ class FleetRouting:
         member = next((m for m in self._members if m.number == route.past_finishing), None)
         if member is None:
             return
-        who = rules.still_finishing(member.host.env) or ["its runtime or an extension"]
+        who = still_finishing(member.host.env) or ["its runtime or an extension"]
         where = "a new environment" if route.choice is rules.Choice.NEW else f"env #{route.number}"
         self.note(f"Invoke {request_id} goes to {where}: env #{member.number} answered its last invoke over "
                   f"{rules.FINISHING_GRACE_S * 1000:.0f} ms ago, but {' and '.join(who)} "

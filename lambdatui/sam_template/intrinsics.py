@@ -9,10 +9,12 @@ import base64
 import re
 from typing import Any, Mapping
 
+from lambdatui.core.common import REGION
+
 # The pseudo parameters a local run can answer: the region lambdatui's environment says it is in (core.common.REGION),
 # and the placeholders SAM CLI's `sam local` gives for the rest, so both tools build the same values.
 PSEUDO_PARAMETERS = {
-    "AWS::Region": "us-east-1",
+    "AWS::Region": REGION,
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",

@@ -19,7 +19,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import INIT_STACKS, GlobalEntry, InitFailed, InvocationResult, StacksCaptured
 from lambdatui.model.shared_init_values import is_a_value
-from lambdatui.ui.widgets._format import visible_controls
+from lambdatui.ui.widgets._format import pretty_payload
 
 MAX_CHARS = 200_000  # a 6 MB response is readable in its first 200,000 characters; highlighting all of it is not
 PRETTY_WIDTH = 96
@@ -113,14 +113,6 @@ def global_detail(entry: GlobalEntry) -> Detail:
                   (Section(about, pretty_repr(entry.repr), "python"),))
 
 
-def _pretty_payload(payload: bytes) -> tuple[str, str]:
-    text = payload.decode("utf-8", errors="replace")
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), "json"
-    except ValueError:
-        return visible_controls(text), "text"  # a binary response's control bytes would draw as nothing
-
-
 def _error_sections(payload: bytes, fallback_type: str) -> list[Section]:
     """The runtime's error document: errorType and errorMessage, then stackTrace as a Python traceback."""
     try:
@@ -128,7 +120,7 @@ def _error_sections(payload: bytes, fallback_type: str) -> list[Section]:
     except ValueError:
         document = None
     if not isinstance(document, dict):
-        text, lexer = _pretty_payload(payload)
+        text, lexer = pretty_payload(payload)
         return [Section("the error as the runtime sent it", text, lexer)]
     error_type = str(document.get("errorType") or fallback_type)
     message = str(document.get("errorMessage", ""))
@@ -179,7 +171,7 @@ def result_detail(snapshot: DebuggerSnapshot) -> Optional[Detail]:
         sections = _error_sections(result.payload, result.error_type or "Unhandled")
         title = f"{error_kind(result.api_status)}: {result.error_type or 'Unhandled'} (request {result.request_id})"
     else:
-        text, lexer = _pretty_payload(result.payload)
+        text, lexer = pretty_payload(result.payload)
         sections = [Section(f"{result.content_type} · {len(result.payload):,} bytes", text, lexer)]
         title = f"response to request {result.request_id}"
     if stacks is not None and stacks.request_id == result.request_id:

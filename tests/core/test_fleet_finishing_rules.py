@@ -11,8 +11,8 @@ from typing import Optional
 import pytest
 from driver import Driver
 
-from lambdatui.core.fleet_rules import (FINISHING_GRACE_S, Candidate, Choice, Fit, Route, finishing_for, fit, route,
-                                       still_finishing)
+from lambdatui.core.fleet_rules import FINISHING_GRACE_S, Candidate, Choice, Fit, Route, finishing_for, fit, route
+from lambdatui.core.invoke_rules import still_finishing
 from lambdatui.core.inputs import InspectionEnded, InspectionStarted
 
 GRACE = FINISHING_GRACE_S

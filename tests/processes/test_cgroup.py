@@ -49,16 +49,22 @@ def test_kill_all_returns_once_everything_inside_has_exited() -> None:
         cgroup.remove()
 
 
-def test_a_process_in_a_cgroup_the_function_made_inside_is_one_of_the_environments() -> None:
+def test_a_process_in_a_cgroup_the_function_made_inside_is_one_of_the_environments(monkeypatch) -> None:
     # What a freeze stops: the function runs as the same user, and may make cgroups of its own inside (v2 counts
     # them in cgroup.stat, v1 in the folder's links).
     import subprocess
 
+    from lambdatui.processes import cgroup as cgroup_module
     from lambdatui.processes.cgroup import join_cgroup_in_child
 
     cgroup = EnvironmentCgroup.create()
     if cgroup is None:
         pytest.skip("no writable cgroup on this host")
+    if cgroup.version == 2:  # the answer must come from cgroup.stat, not from the folder's links v1 asks
+        def no_stat(path: object) -> bool:
+            raise AssertionError("cgroup.stat went unread")
+
+        monkeypatch.setattr(cgroup_module, "has_children", no_stat)
     inner = cgroup.path / "made-by-the-function"
     child = None
     try:

@@ -608,7 +608,7 @@ def test_the_freeze_dialog_says_a_process_stopped_with_its_environment_is_not_ru
 
 def test_a_binary_response_shows_its_control_bytes() -> None:
     """b"\\x00\\x01raw" read "raw" in the Result panel: the terminal draws a control byte as nothing."""
-    from lambdatui.ui.widgets.result_view import pretty_payload
+    from lambdatui.ui.widgets._format import pretty_payload
 
     assert pretty_payload(b"\x00\x01raw") == ("\u2400\u2401raw", "text")
     assert pretty_payload(b'{"a": "\\u0000"}') == ('{\n  "a": "\\u0000"\n}', "json")  # JSON escapes its own

@@ -5,6 +5,7 @@ Pure functions (no Textual): the widgets and their tests agree on "1.2 s" withou
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 SHORT_ID = 8  # characters of a request id, as the console and the timeline abbreviate them
@@ -78,3 +79,13 @@ def clip(text: str, width: int) -> str:
     if width <= 0:
         return ""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def pretty_payload(payload: bytes, limit: Optional[int] = None) -> tuple[str, str]:
+    """(text, lexer): JSON re-indented for reading, anything else shown as text, `limit` characters at most. A
+    control byte (a binary response's) would draw as nothing: "\x00\x01raw" read "raw"; it shows as its mark."""
+    text = payload.decode("utf-8", errors="replace")
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[:limit], "json"
+    except ValueError:
+        return visible_controls(text[:limit]), "text"

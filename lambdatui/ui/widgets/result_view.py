@@ -32,7 +32,7 @@ from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
                                    StackFrame, StacksCaptured)
 from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
-from lambdatui.ui.widgets._format import clip, short_id, visible_controls
+from lambdatui.ui.widgets._format import clip, pretty_payload, short_id
 from lambdatui.ui.widgets._stream_text import stream_destination, stream_failure, stream_figures, streamed_to_caller
 from lambdatui.ui.widgets._theme import syntax_theme
 
@@ -59,16 +59,6 @@ def init_error_text(failure: InitFailed) -> str:
     elif trace:
         lines.append(str(trace))
     return "\n".join(line for line in lines if line)[:MAX_PAYLOAD_CHARS] or failure.detail
-
-
-def pretty_payload(payload: bytes) -> tuple[str, str]:
-    """(text, lexer): JSON re-indented for reading, anything else shown as text."""
-    text = payload.decode("utf-8", errors="replace")
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[:MAX_PAYLOAD_CHARS], "json"
-    except ValueError:
-        # A control byte (a binary response's) would draw as nothing: "\x00\x01raw" read "raw".
-        return visible_controls(text[:MAX_PAYLOAD_CHARS]), "text"
 
 
 def in_code_dir(file: str, code_dir: str) -> bool:
@@ -218,7 +208,7 @@ class ResultView(VerticalScroll):
         if result is not None and result.streamed >= 0 and not result.function_error:
             self._show_payload(Content.styled(streamed_to_caller(result.streamed), "italic"), force)  # the caller has all
         elif result is not None:
-            text, lexer = pretty_payload(result.payload)
+            text, lexer = pretty_payload(result.payload, MAX_PAYLOAD_CHARS)
             self._show_payload((text, lexer), force)
         else:
             self._show_payload("", force)
