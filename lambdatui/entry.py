@@ -28,6 +28,9 @@ def _run() -> int:
     from lambdatui.collector import loading
 
     with loading():
+        from lambdatui import deferred_imports
+
+        deferred_imports.install()  # first: lambdatui's own first imports bring shutil and urllib.parse
         from lambdatui import dataclass_cache
 
         dataclass_cache.install()  # first: importing lambdatui.processes defines dataclasses

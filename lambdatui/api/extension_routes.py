@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Optional, Union
 
 from lambdatui.api import headers as h
@@ -27,6 +26,8 @@ def extension_identifier(exchange: Exchange) -> Union[str, Answer]:
     value = exchange.headers.get(_IDENTIFIER)
     if not value:
         return error(403, et.EXT_MISSING_IDENTIFIER, "Missing Lambda-Extension-Identifier header")
+    import uuid  # here: `invoke` and `serve` start ~2 ms sooner where no extension calls
+
     try:
         uuid.UUID(value)
     except ValueError:
