@@ -47,6 +47,8 @@ class FleetRouting:
             busy = sum(1 for m in self._members
                        if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))
             busy += sum(1 for c in candidates if rules.overdue(c))
+            # Told now, with what the fleet met: the busy ones may have finished by the time the new one has started.
+            self._publish_own(f.EnvironmentStartedFor(request_id, busy))
             self._starting += 1
             try:
                 member: Optional[_Member] = await self._add(ON_DEMAND)
@@ -54,7 +56,6 @@ class FleetRouting:
                 self._starting -= 1
                 self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start
             assert member is not None
-            self._publish_own(f.EnvironmentStartedFor(request_id, busy))
         elif route.choice is rules.Choice.EXISTING:
             member = next(m for m in self._members if m.number == route.number)
         else:

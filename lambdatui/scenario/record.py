@@ -14,7 +14,8 @@ A fault that acts at once (crash, freeze, thaw, timeout) given while an invoke r
 armed for the point it acted at (record_faults.py). An invoke that never started by the end is written last.
 
 Invokes in flight together in several environments (each sent while all the ones before it still ran elsewhere, as
-a burst of callers sends them) are one `parallel` step, placed where the first of them went out, its events in the
+a burst of callers sends them; one the fleet started a new environment for counts as sent when it was routed, since
+the ones before may have ended while that environment started) are one `parallel` step, placed where the first of them went out, its events in the
 order the fleet routed them: a replay fires them the same way (all in flight at once, each routed once the one
 before has its environment), so it meets as many cold starts, though not always at the same positions: which of
 them finds an environment warm depends on whether that one had finished its invoke when they came. What each
@@ -40,6 +41,7 @@ stable); the other steps' lines and the replay command, record_lines.py; the TOM
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
@@ -79,9 +81,12 @@ class Recorder(FaultPlacement, RecordOutput):
         self._waiting: dict[str, RecordedInvoke] = {}  # queued, event not yet sent: placed among the steps when it is
         self._overlap_of: dict[str, Overlap] = {}
         self._in_flight: dict[str, int] = {}  # request id -> env #N, queued and not completed
-        # Invokes the fleet started a new environment for while others were busy (`EnvironmentStartedFor`): those
-        # may have finished by the time the invoke is queued there, but a replay would have routed it to them.
-        self._started_past_busy: set[str] = set()
+        # Invokes the fleet started a new environment for while others were busy (`EnvironmentStartedFor`), with
+        # the overlap each joins (None: a step of its own), decided then: those may have finished by the time the
+        # invoke is queued there, after its environment's start, but a replay that fires them together meets them busy.
+        self._routed_past_busy: dict[str, Optional[Overlap]] = {}
+        self._routing = itertools.count()
+        self._routed_as: dict[str, int] = {}  # request id -> its place in the order the fleet routed the invokes
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
@@ -186,8 +191,9 @@ class Recorder(FaultPlacement, RecordOutput):
                                             client_context=fact.client_context, qualifier=fact.qualifier,
                                             streamed=fact.streamed), number)
         elif isinstance(fact, f.EnvironmentStartedFor):
+            self._routed_as[fact.request_id] = next(self._routing)
             if fact.busy:
-                self._started_past_busy.add(fact.request_id)
+                self._routed_past_busy[fact.request_id] = self._joinable(0)  # 0: no invoke runs in the new one yet
         elif isinstance(fact, f.IdleSpunDown):
             self._spun_down(fact)
         elif isinstance(fact, f.EventNotRun):
@@ -274,17 +280,18 @@ class Recorder(FaultPlacement, RecordOutput):
         request_id = step.request_id
         step.env = number or None  # 0: one environment, unnumbered (`invoke`)
         self._invokes[request_id] = self._waiting[request_id] = step
-        together = self._options is not None and self._options.max_concurrency > 1
-        others = {other for other, env in self._in_flight.items() if env != number or together}
-        latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
-        started_past_busy = request_id in self._started_past_busy
-        self._started_past_busy.discard(request_id)
-        if others and latest is not None and others == latest.pending == ran_ids(latest):
-            overlap = latest
+        started_past_busy = request_id in self._routed_past_busy
+        joined = self._routed_past_busy.pop(request_id) if started_past_busy else self._joinable(number)
+        if joined is not None:
+            overlap = joined
         else:
-            overlap = Overlap(overlapped=bool(others) or started_past_busy or self._busy_elsewhere(number))
-        # Before any throttled one: it was routed (to an environment still starting) before the limit was reached.
-        at = next((i for i, s in enumerate(overlap.invokes) if s.throttled), len(overlap.invokes))
+            others = any(env != number or self._together() for env in self._in_flight.values())
+            overlap = Overlap(overlapped=others or started_past_busy or self._busy_elsewhere(number))
+        # In the order routed (one routed to a new environment is queued once that one has started), before any
+        # throttled one: it was routed before the limit was reached.
+        routed = self._routed_as.setdefault(request_id, next(self._routing))
+        at = next((i for i, s in enumerate(overlap.invokes)
+                   if s.throttled or self._routed_as.get(s.request_id, routed) > routed), len(overlap.invokes))
         overlap.invokes.insert(at, step)
         overlap.pending.add(request_id)
         self._overlap_of[request_id] = overlap
@@ -292,6 +299,17 @@ class Recorder(FaultPlacement, RecordOutput):
         # Alive once the last of them has its environment: later invokes may start more before these complete,
         # and a replay checks the count before it runs them.
         overlap.environments = self._alive()
+
+    def _joinable(self, number: int) -> Optional[Overlap]:
+        """The overlap an invoke for environment `number` joins now: the latest, when all of it, and nothing else,
+        is in flight in other environments (on Managed Instances, in its own too: they run together there)."""
+        in_flight = self._in_flight
+        latest = self._overlap_of[next(reversed(in_flight))] if in_flight else None
+        others = {other for other, env in in_flight.items() if env != number or self._together()}
+        return latest if others and latest is not None and others == latest.pending == ran_ids(latest) else None
+
+    def _together(self) -> bool:
+        return self._options is not None and self._options.max_concurrency > 1
 
     def _throttled(self, fact: f.InvocationThrottled) -> None:
         """A 429 at the limit joins the invokes in flight that filled it when they are all of one overlap (a replay

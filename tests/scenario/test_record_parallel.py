@@ -239,11 +239,12 @@ def test_an_invoke_sent_while_others_ran_elsewhere_names_the_environment_that_to
     assert text.count("env = ") == 3, text  # not on the parallel step
 
 
-def test_an_invoke_that_a_new_environment_was_started_for_is_recorded_without_its_cold_start() -> None:
+def test_an_invoke_a_new_environment_was_started_for_while_others_ran_joins_them_though_they_ended_meanwhile() -> None:
     """The fleet started env #2 for b because a ran in env #1, and a completed while env #2 was starting (before b
-    was queued there): nothing was in flight when b was queued, but a replay, which runs a step once the one before
-    has settled, sends b to the warm env #1. b's cold start is not compared (a CI run of the debugger caught it:
-    `expect.cold` expected true, actual false)."""
+    was queued there). A replay that ran b as a step of its own, once a had settled, would send it to the warm env #1,
+    whose state b never met (replays of `serve --record` with bursts of 3 failed on it, 1 in 6:
+    `response.n: expected 1, got 2`). a and b are one parallel step, which a replay fires together: b meets env #1
+    busy, as it did. c, whose environment was started with none busy, is a step of its own."""
     recorder, fleet = attached()
     fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
     run(fleet, 1, queued("a", 1), started("a"))
@@ -256,10 +257,31 @@ def test_an_invoke_that_a_new_environment_was_started_for_is_recorded_without_it
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2), Line(EnvState.INIT, 3, busy=True)]
     run(fleet, 3, queued("c", 3), started("c"), completed("c", 3), reported("c", True))
     text = recorder.to_toml()
-    a, b, c = parse_scenario(text, Path("r.toml")).steps
-    assert [(s.expect.response, s.expect.cold) for s in (a, b, c)] == [({"n": 1}, True), ({"n": 2}, None),
-                                                                       ({"n": 3}, True)], text
-    assert text.count("its cold start and the fleet's counts are not compared") == 1, text
+    burst, c = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert [json.loads(event) for event in burst.action.events] == [{"n": 1}, {"n": 2}], text
+    assert [one.response for one in burst.expect.each] == [{"n": 1}, {"n": 2}], text
+    assert (burst.expect.cold_starts, burst.expect.warm_hits) == (2, 0), text
+    assert isinstance(c.action, InvokeAction) and (c.expect.response, c.expect.cold) == ({"n": 3}, True), text
+
+
+def test_invokes_routed_while_others_ran_join_them_in_the_order_routed_whenever_they_are_queued() -> None:
+    """b and c were both routed to new environments while a ran; a ended, then c's environment was up first. All
+    three are one step: what joins is decided when the fleet routes, not when an environment's start ends."""
+    recorder, fleet = attached()
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1), f.EnvironmentStartedFor("c", busy=1))
+    fleet.alive = [Line(EnvState.FROZEN, 1)]
+    run(fleet, 1, completed("a", 1), reported("a", False))
+    run(fleet, 3, queued("c", 3), started("c"))
+    run(fleet, 2, queued("b", 2), started("b"))
+    run(fleet, 3, completed("c", 3), reported("c", True))
+    run(fleet, 2, completed("b", 2), reported("b", True))
+    text = recorder.to_toml()
+    (burst,) = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert [json.loads(event)["n"] for event in burst.action.events] == [1, 2, 3], text
 
 
 def test_a_member_the_end_of_the_session_turned_away_is_a_comment_not_part_of_the_step() -> None:

@@ -190,11 +190,11 @@ class PreferredPassedOver:
 
 @dataclass(frozen=True)
 class EnvironmentStartedFor:
-    """A new environment started for an invoke (lambda-spec §11): none of those alive could take it, `busy` of them
-    because an invoke ran in them then (a fact of the fleet's own, environment 0, published before that invoke is
-    queued in the new one). The fleet may look otherwise by the time the invoke is queued there: starting the
-    environment takes time, and the busy ones may have finished meanwhile. Which environment it is, the
-    `InvocationQueued` that follows says (its environment's)."""
+    """A new environment is started for an invoke (lambda-spec §11): none of those alive could take it, `busy` of
+    them because an invoke ran in them then (a fact of the fleet's own, environment 0, published as the fleet decides
+    to start it). The fleet may look otherwise by the time the invoke is queued there: starting the environment takes
+    time, and the busy ones may have finished meanwhile. Which environment it is, the `InvocationQueued` that follows
+    says (its environment's), if it starts."""
 
     request_id: str
     busy: int
