@@ -2,9 +2,10 @@
 
 Issue 9 asks for `lambdatui invoke hello -e '{}'` at or below python-lambda-local's whole command. This prints,
 as medians of alternated runs, the floor under that figure: Python's own start, and Python with trio imported
-and one empty `trio.run` (with lambdatui's method cache installed, as lambdatui runs it: attrs' methods are
-not compiled again). Whatever lambdatui does on top (its own modules, the sandbox, the runtime's Init, the
-invoke, the shutdown) must fit in what is left between that floor and python-lambda-local.
+and one empty `trio.run` (as lambdatui runs it: with its method cache, so that attrs' methods are not compiled
+again, the imports trio makes but uses late deferred, and libpthread found without `ldconfig -p`). Whatever
+lambdatui does on top (its own modules, the sandbox, the runtime's Init, the invoke, the shutdown) must fit in what
+is left between that floor and python-lambda-local.
 
     python benchmarks/start_floor.py [--runs 21]
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from compare import HELLO, compile_lambdatui, lambdatui_command, python_lambda_local
 
-TRIO_FLOOR = ("from lambdatui import dataclass_cache; dataclass_cache.install(); import trio\n"
+TRIO_FLOOR = ("from lambdatui import dataclass_cache, deferred_imports, library_lookup\n"
+              "deferred_imports.install(); dataclass_cache.install(); library_lookup.install(); import trio\n"
               "async def main(): pass\n"
               "trio.run(main)\n")
 
