@@ -40,18 +40,20 @@ class QueuedEvent:
 
     payload: bytes
     kwargs: dict[str, object]
+    preferred: Optional[int] = None  # a replay's hint (FleetHost.invoke)
     waiting: bool = False  # said to wait for an environment (the debugger's fleet line counts it from then)
 
 
 class FleetEvents:
     """Part of `FleetHost` (host/fleet_host.py): it runs on the fleet's state."""
 
-    def _accept_event(self: FleetHost, payload: bytes, request_id: str, kwargs: dict[str, object]) -> None:
+    def _accept_event(self: FleetHost, payload: bytes, request_id: str, kwargs: dict[str, object],
+                      preferred: Optional[int] = None) -> None:
         refusal = SHUTTING_DOWN_REFUSAL if self._ending else \
             queue_full_refusal(len(self._events), self._event_bytes, len(payload))
         if refusal is not None:
             raise EventRefused(refusal, request_id)
-        self._events.append(QueuedEvent(payload, {**kwargs, "request_id": request_id}))
+        self._events.append(QueuedEvent(payload, {**kwargs, "request_id": request_id}, preferred))
         self._event_bytes += len(payload)
         self._events_arrived.set()
         self._wake()
@@ -62,7 +64,7 @@ class FleetEvents:
             while self._events and not self._ending:
                 event = self._events[0]
                 try:
-                    member = await self._place(True, str(event.kwargs.get("request_id")))
+                    member = await self._place(True, str(event.kwargs.get("request_id")), event.preferred)
                 except SnapshotUnavailable as unavailable:
                     self._drop_queued_events(f"was not run: {unavailable}")
                     break

@@ -82,6 +82,14 @@ class EnvironmentNumbers:
         number, self.next = self.next, self.next + 1
         return number
 
+    def reserved(self) -> Callable[[], int]:
+        """For a new environment: its number, taken now, then the next free one for each sandbox after its first
+        (a reset's). Taken when the fleet decides to start it, not once it has started: environments started together
+        start in any order, and a replay, which starts them one by one in the order the session decided, numbers them
+        as the session did (its invokes' `env = N` name them)."""
+        first = [self()]
+        return lambda: first.pop() if first else self()
+
 
 class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
@@ -161,7 +169,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         managed = self.options.max_concurrency
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
         host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
-                               init_type=init_type, numbers=self._numbers, announce=self.first is None,
+                               init_type=init_type, numbers=self._numbers.reserved(), announce=self.first is None,
                                max_concurrency=managed, restore_source=source, run_dir=self.state_dir)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         if source is not None:
@@ -272,8 +280,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
 
         `on_placed` is called once the invoke has its environment (or its throttle), right before that
         environment's core takes it: until then the fleet may still be starting an environment for it.
-        `preferred`: the environment to send it to when that one can take it now (`fleet_rules.route`); a
-        replay's hint, for a synchronous invoke only."""
+        `preferred`: the environment to send it to when that one can take it now (`fleet_rules.route`; an Event
+        invoke, once its turn in the fleet's queue comes); a replay's hint."""
         request_id = request_id or new_uuid()
         if self._closed and not self._ending:
             if on_placed is not None:
@@ -296,7 +304,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
             failed = self._snapshot_failed()
             if failed is not None:  # refused before the queue, as Lambda refuses invoking a Failed version
                 return self._refuse_without_snapshot(request_id, payload, failed, asynchronous=True), None
-            self._accept_event(payload, request_id, kwargs)
+            self._accept_event(payload, request_id, kwargs, preferred)
             return f.InvocationResult(request_id, b""), None
         try:
             member = await self._place(False, request_id, preferred)

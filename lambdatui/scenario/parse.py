@@ -61,7 +61,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
-STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "expect", "invocation_type", "invocation_types") + caller_parse.KEYS
+STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "envs", "expect", "invocation_type", "invocation_types") \
+    + caller_parse.KEYS
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
 ENV_TAKERS = ("fault", "new_environment", "shutdown", "invoke", "event_file")
@@ -251,9 +252,13 @@ class _Parser:
             env = raw["env"]
             if kind not in ENV_TAKERS:
                 raise ValueError(f"{name}: env = N names the environment a {' / '.join(ENV_TAKERS)} step acts on "
-                                 f"or is sent to, not a {kind} step (the fleet routes each of its invokes)")
+                                 f"or is sent to, not a {kind} step"
+                                 + (" (envs = [N, ...] names one for each of its events)" if kind == "parallel" else ""))
             if not is_int(env) or env < 1:
                 raise ValueError(f"{name}: env = {env!r}: give an environment's number, 1 or more")
+        if "envs" in raw and kind != "parallel":
+            raise ValueError(f"{name}: envs = [...] goes with parallel = [...], one environment for each event"
+                             + (f"; {kind} takes env = N" if kind in ENV_TAKERS else ""))
         asynchronous = self.invocation_type(raw, kind, name)
         caller = caller_parse.parse_caller(raw, kind, name)
         caller_parse.refuse_streamed_events((caller,), (asynchronous,), name)
@@ -270,7 +275,7 @@ class _Parser:
                 sized_event(event, action.asynchronous[i] if action.asynchronous else False, f"{name}: parallel[{i}]")
             callers = caller_parse.parse_callers(raw, len(action.events), name)
             caller_parse.refuse_streamed_events(callers, action.asynchronous, name, each=True)
-            return dataclasses.replace(action, callers=callers)
+            return dataclasses.replace(action, callers=callers, envs=self.envs(raw, len(action.events), name))
         if kind == "fault":
             return dataclasses.replace(parse_fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):
@@ -325,6 +330,17 @@ class _Parser:
             raise ValueError(f"{name}: invocation_types = {types!r}: give one of \"RequestResponse\" or \"Event\" "
                              f"for each of the {len(events)} events")
         return ParallelAction(events, tuple(t == EVENT for t in types))
+
+    def envs(self, raw: Mapping[str, Any], count: int, name: str) -> tuple[int, ...]:
+        """A parallel step's `envs = [N, ...]`: the environment each of its `count` events is sent to, as an invoke
+        step's `env = N` sends it; () when not given."""
+        if "envs" not in raw:
+            return ()
+        values = raw["envs"]
+        if not isinstance(values, list) or len(values) != count or not all(is_int(v) and v >= 1 for v in values):
+            raise ValueError(f"{name}: envs = {values!r}: give an environment's number, 1 or more, for each of the "
+                             f"{count} events")
+        return tuple(values)
 
     def event_file(self, value: Any, name: str) -> bytes:
         if not isinstance(value, str) or not value:

@@ -15,18 +15,20 @@ armed for the point it acted at (record_faults.py). An invoke that never started
 
 Invokes in flight together in several environments (each sent while all the ones before it still ran elsewhere, as
 a burst of callers sends them; one the fleet started a new environment for counts as sent when it was routed, since
-the ones before may have ended while that environment started) are one `parallel` step, placed where the first of them went out, its events in the
-order the fleet routed them: a replay fires them the same way (all in flight at once, each routed once the one
-before has its environment), so it meets as many cold starts, though not always at the same positions: which of
-them finds an environment warm depends on whether that one had finished its invoke when they came. What each
-returned goes in `expect.each`, without its cold start, the fleet's counts (cold starts, warm hits) with it. One
-queued behind another in the same environment waited for it: a step after it, as before the fleet. So facts that do
-not name their environment (`fact`, as `invoke` subscribes) never make a parallel step. An invoke sent while others
-ran elsewhere that a replay will have finished first (it came after one of a burst had completed) is a step of its
-own too, but the replay may route it otherwise: its cold start and its step's counts are left out, with a comment
-saying why; so are the counts of every burst after it (the replay may have started fewer environments by then).
-It names the environment that took it (`env = N`), which a replay sends it to when that one can take it: otherwise
-the replay's fleet picks the longest idle, and which warm environment it meets decides what state it sees.
+the ones before may have ended while that environment started) are one `parallel` step, placed where the first of
+them went out, its events in the order the fleet routed them: a replay fires them the same way (all in flight at
+once, each routed once the one before has its environment), so it meets as many cold starts. What each returned
+goes in `expect.each`, the fleet's counts (cold starts, warm hits) with it. One queued behind another in the same
+environment waited for it: a step after it, as before the fleet. So facts that do not name their environment
+(`fact`, as `invoke` subscribes) never make a parallel step. An invoke sent while others ran elsewhere that a replay
+will have finished first (it came after one of a burst had completed) is a step of its own too, but the replay may
+route it otherwise: its cold start and its step's counts are left out, with a comment saying why; so are the counts
+of every burst after it (the replay may have started fewer environments by then).
+
+Where several environments were alive, each invoke names the one that took it (`env = N`, a parallel step's
+`envs`), which a replay sends it to when that one can take it (or starts, when it is the next to be numbered): a
+replay's fleet would otherwise pick the longest idle, which depends on the order earlier invokes ended there, and
+which warm environment an invoke meets decides what state it sees. Each invoke's cold start is then compared.
 
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the
@@ -54,7 +56,7 @@ from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import SNAP_START, EnvironmentLine, FleetOptions
 from lambdatui.scenario.record_expectations import RecordedInvoke
 from lambdatui.scenario.record_faults import FaultPlacement
-from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput, ran_ids
+from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 if TYPE_CHECKING:
@@ -80,11 +82,9 @@ class Recorder(FaultPlacement, RecordOutput):
         self._invokes: dict[str, RecordedInvoke] = {}  # every invoke heard of, by request id
         self._waiting: dict[str, RecordedInvoke] = {}  # queued, event not yet sent: placed among the steps when it is
         self._overlap_of: dict[str, Overlap] = {}
-        self._in_flight: dict[str, int] = {}  # request id -> env #N, queued and not completed
-        # Invokes the fleet started a new environment for while others were busy (`EnvironmentStartedFor`), with
-        # the overlap each joins (None: a step of its own), decided then: those may have finished by the time the
-        # invoke is queued there, after its environment's start, but a replay that fires them together meets them busy.
-        self._routed_past_busy: dict[str, Optional[Overlap]] = {}
+        # request id -> env #N, routed and not completed, in the order routed (STARTING: a new environment is being
+        # started for it, `EnvironmentStartedFor`, where it is queued once that one has started)
+        self._in_flight: dict[str, int] = {}
         self._routing = itertools.count()
         self._routed_as: dict[str, int] = {}  # request id -> its place in the order the fleet routed the invokes
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
@@ -191,9 +191,9 @@ class Recorder(FaultPlacement, RecordOutput):
                                             client_context=fact.client_context, qualifier=fact.qualifier,
                                             streamed=fact.streamed), number)
         elif isinstance(fact, f.EnvironmentStartedFor):
-            self._routed_as[fact.request_id] = next(self._routing)
-            if fact.busy:
-                self._routed_past_busy[fact.request_id] = self._joinable(0)  # 0: no invoke runs in the new one yet
+            # Whether it runs beside the invokes in flight is decided now: they may have ended by the time it is queued
+            # (its environment's start takes time), but a replay that fires them together meets them busy.
+            self._routed(fact.request_id, STARTING, past_busy=fact.busy > 0)
         elif isinstance(fact, f.IdleSpunDown):
             self._spun_down(fact)
         elif isinstance(fact, f.EventNotRun):
@@ -274,39 +274,55 @@ class Recorder(FaultPlacement, RecordOutput):
                 self._place(fact.detail)
 
     def _queued(self, step: RecordedInvoke, number: int) -> None:
-        """A new invoke joins the invokes in flight in other environments when they are all of one overlap and all of
-        it still runs (a replay fires them together: it meets the same environments); else it is a step of its own.
-        On Managed Instances those in its own environment count too: they ran together there, sharing its /tmp."""
+        """An invoke queued in env #`number`: routed there just now, or, for a new environment, when the fleet decided
+        to start it (`_routed`); placed in its overlap in the order routed, before any throttled one (it was routed
+        before the limit was reached)."""
         request_id = step.request_id
         step.env = number or None  # 0: one environment, unnumbered (`invoke`)
         self._invokes[request_id] = self._waiting[request_id] = step
-        started_past_busy = request_id in self._routed_past_busy
-        joined = self._routed_past_busy.pop(request_id) if started_past_busy else self._joinable(number)
-        if joined is not None:
-            overlap = joined
-        else:
-            others = any(env != number or self._together() for env in self._in_flight.values())
-            overlap = Overlap(overlapped=others or started_past_busy or self._busy_elsewhere(number))
-        # In the order routed (one routed to a new environment is queued once that one has started), before any
-        # throttled one: it was routed before the limit was reached.
-        routed = self._routed_as.setdefault(request_id, next(self._routing))
+        overlap = self._overlap_of.get(request_id) if request_id in self._in_flight else None
+        if overlap is None:
+            overlap = self._routed(request_id, number)
+        self._in_flight[request_id] = number
+        alive = self._alive()  # None: no fleet (`invoke`), one environment
+        starting = sum(1 for env in self._in_flight.values() if env == STARTING)
+        overlap.several = overlap.several or alive is not None and alive + starting > 1
+        routed = self._routed_as[request_id]
         at = next((i for i, s in enumerate(overlap.invokes)
                    if s.throttled or self._routed_as.get(s.request_id, routed) > routed), len(overlap.invokes))
         overlap.invokes.insert(at, step)
+        # Alive once the last of them has its environment: later invokes may start more before these complete,
+        # and a replay checks the count before it runs them.
+        overlap.environments = alive
+
+    def _routed(self, request_id: str, number: int, past_busy: bool = False) -> Overlap:
+        """The fleet routed an invoke to env #`number` (STARTING: a new one it starts for it, `past_busy` when others
+        were busy). It joins the invokes in flight in other environments when they are all of one overlap and all of it
+        still runs (a replay fires them together: it meets the same environments); else it begins one of its own. On
+        Managed Instances those in its own environment count too: they ran together there, sharing its /tmp."""
+        self._routed_as[request_id] = next(self._routing)
+        overlap = self._joinable(number)
+        if overlap is None:
+            others = any(self._beside(env, number) for env in self._in_flight.values())
+            overlap = Overlap(overlapped=others or past_busy or self._busy_elsewhere(number))
+        overlap.members.add(request_id)
         overlap.pending.add(request_id)
         self._overlap_of[request_id] = overlap
         self._in_flight[request_id] = number
-        # Alive once the last of them has its environment: later invokes may start more before these complete,
-        # and a replay checks the count before it runs them.
-        overlap.environments = self._alive()
+        return overlap
 
     def _joinable(self, number: int) -> Optional[Overlap]:
-        """The overlap an invoke for environment `number` joins now: the latest, when all of it, and nothing else,
-        is in flight in other environments (on Managed Instances, in its own too: they run together there)."""
+        """The overlap an invoke for env #`number` joins now: the latest, when all of it, and nothing else, is in
+        flight beside it."""
         in_flight = self._in_flight
         latest = self._overlap_of[next(reversed(in_flight))] if in_flight else None
-        others = {other for other, env in in_flight.items() if env != number or self._together()}
-        return latest if others and latest is not None and others == latest.pending == ran_ids(latest) else None
+        others = {other for other, env in in_flight.items() if self._beside(env, number)}
+        return latest if others and latest is not None and others == latest.pending == latest.members else None
+
+    def _beside(self, env: int, number: int) -> bool:
+        """Whether an invoke in flight in env #`env` runs beside one in env #`number` (STARTING: one being started,
+        which no other invoke shares): in another environment, or on Managed Instances in the same one."""
+        return env != number or env == STARTING or self._together()
 
     def _together(self) -> bool:
         return self._options is not None and self._options.max_concurrency > 1
@@ -319,7 +335,7 @@ class Recorder(FaultPlacement, RecordOutput):
                                                                client_context=fact.client_context,
                                                                qualifier=fact.qualifier)
         latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
-        if latest is not None and set(self._in_flight) == latest.pending == ran_ids(latest):
+        if latest is not None and set(self._in_flight) == latest.pending == latest.members:
             latest.invokes.append(step)
             self._overlap_of[fact.request_id] = latest
             return
@@ -329,7 +345,7 @@ class Recorder(FaultPlacement, RecordOutput):
         self.steps.append(alone)
 
     def _completed(self, request_id: str) -> None:
-        self._in_flight.pop(request_id, None)
+        self._in_flight.pop(request_id, None)  # one routed to a new environment too, that never started
         overlap = self._overlap_of.get(request_id)
         if overlap is not None and request_id in overlap.pending:
             overlap.pending.discard(request_id)
@@ -366,6 +382,9 @@ class Recorder(FaultPlacement, RecordOutput):
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
 
+
+# The environment of an invoke the fleet routed to a new one, until it has started (0 is `invoke`'s, unnumbered).
+STARTING = -1
 
 # Where an Init (a restore, for SnapStart) stands before its invoke's event goes out.
 _INIT_BOUNDARIES = frozenset({Boundary.INIT_EXTENSIONS, Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION,

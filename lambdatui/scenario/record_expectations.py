@@ -70,17 +70,21 @@ PER_INVOKE_COLD = ("# which of them starts cold depends on timing: each invoke's
 NO_COLD = "# which of them starts cold depends on timing: each invoke's cold start is not compared"
 # After an overlapped step, a replay may have started fewer (or more) environments than the session had: how many are
 # alive, and so how many of a burst start cold, is no longer the session's to say.
+# Why an invoke (each of a parallel step's) names its environment where several were alive.
+SEVERAL = "a replay's fleet would pick the longest idle environment, which timing decides"
 AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finished by then: the environments alive "
                  "here may differ,\n# so the fleet's counts are not compared")
 
 
 def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False,
-                 after_overlap: bool = False) -> list[str]:
+                 after_overlap: bool = False, several: bool = False) -> list[str]:
     """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`. An overlapped one
     names the environment that took it (`env = N`): the fleet would route it to the longest idle of those a replay
     has finished with, and which one it meets decides what state (globals, /tmp) its function sees. So does one
     `after_overlap` (an earlier step ran beside invokes that a replay finishes first): the replay's environments were
-    last used in another order, so the longest idle of them may be another than the session's."""
+    last used in another order, so the longest idle of them may be another than the session's; and one sent while
+    `several` environments were alive: the longest idle of them is the one whose last invoke ended first, which
+    depends on timing."""
     notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
     routed: list[str] = []
     if overlapped and step.env:
@@ -88,6 +92,8 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
     elif after_overlap and step.env:
         routed = [f"# routed to env #{step.env} as in the session: after an earlier step that ran beside others, a "
                   "replay's longest idle environment may be another", f"env = {step.env}"]
+    elif several and step.env:
+        routed = [f"# routed to env #{step.env} as in the session: {SEVERAL}", f"env = {step.env}"]
     lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}",
              *([f"invocation_type = {toml_string(EVENT)}"] if step.asynchronous else []),
              *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),
@@ -169,18 +175,22 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
 
 
 def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,
-                   *, overlapped: bool = False, fleet_known: bool = True) -> list[str]:
+                   *, overlapped: bool = False, fleet_known: bool = True, several: bool = False) -> list[str]:
     """Invokes in flight at once as one `parallel` step: the events in the order they were routed, what each
     returned (`expect.each`, without its cold start: which position met a warm environment depends on timing), and
     the fleet's counts (`environments` alive after them, when known; how many started cold, how many were warm) while
-    `fleet_known`: no earlier step overlapped others."""
+    `fleet_known`: no earlier step overlapped others. With `several` environments alive, each names the one that took
+    it (`envs`), and its cold start is compared while the counts are, unless one was throttled (at the limit, a replay
+    throttles the same position however it routes)."""
     colds = [step.cold for step in invokes if not step.throttled]
     counted = None not in colds and not overlapped and fleet_known
+    # Each sent where it went in the session: which of them starts cold no longer depends on timing.
+    pinned = several and all(step.env for step in invokes)  # a throttled one has none: the limit decides
     lines = [*([OVERLAPPED] if overlapped else []),
              f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
     if not overlapped and not fleet_known:
         lines.append(AFTER_OVERLAP)
-    if not overlapped and any(cold is not None for cold in colds):  # OVERLAPPED says it of the whole step
+    if not overlapped and not pinned and any(cold is not None for cold in colds):  # OVERLAPPED says it of the step
         lines.append(PER_INVOKE_COLD if counted else NO_COLD)
     lines.append("parallel = [")
     lines += [f"  {event_text(step.event)}," for step in invokes]
@@ -195,9 +205,12 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
         lines.append(f"qualifiers = [{', '.join(toml_string(step.qualifier) for step in invokes)}]")
     if any(step.streamed for step in invokes):
         lines.append(f"streams = [{', '.join(toml_value(step.streamed) for step in invokes)}]")
+    if pinned:
+        lines += [f"# each routed as in the session: {SEVERAL}",
+                  f"envs = [{', '.join(str(step.env) for step in invokes)}]"]
     tables = []
     for i, step in enumerate(invokes):
-        notes, expect = invoke_expect(step, telemetry, cold=False)
+        notes, expect = invoke_expect(step, telemetry, cold=pinned and counted)
         lines += [f"# parallel[{i}]: {note[2:]}" for note in notes]
         tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
     if any(table != "{}" for table in tables):

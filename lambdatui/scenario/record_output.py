@@ -34,16 +34,15 @@ class Overlap:
     several as `parallel`."""
 
     invokes: list[RecordedInvoke] = field(default_factory=list)
-    pending: set[str] = field(default_factory=set)  # request ids in flight
+    members: set[str] = field(default_factory=set)  # request ids routed into it (not the throttled ones)
+    pending: set[str] = field(default_factory=set)  # those still in flight
     # Its first invoke was sent while others ran elsewhere that a replay runs to the end first: routed otherwise.
     overlapped: bool = False
     environments: Optional[int] = None  # alive once the last of them had its environment (when the fleet is known)
+    # More than one environment was alive (or being started) when one of them was routed: a replay's fleet, whose
+    # environments finish their invokes in another order, may pick another, so each names its own (`env`, `envs`).
+    several: bool = False
     placed: bool = False  # among the steps
-
-
-def ran_ids(overlap: Overlap) -> set[str]:
-    """The request ids of the invokes of `overlap` that an environment took (not the throttled ones)."""
-    return {s.request_id for s in overlap.invokes if not s.throttled}
 
 
 # Past --idle-shutdown, for a replay's spindown to have begun: the fleet looks for idle environments every 50 ms at
@@ -141,9 +140,10 @@ class RecordOutput:
                 return ["# throttled (429) at the limit while other invokes ran; a replay, where they have ended, "
                         "runs it", f"invoke = {event_text(ran[0].event)}"]
             if len(ran) == 1:
-                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known)
+                return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known,
+                                    several=step.several)
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
-                                  fleet_known=fleet_known) if ran else []
+                                  fleet_known=fleet_known, several=step.several) if ran else []
         if isinstance(step, PauseStep):
             why = f"# env #{step.number} was idle for {step.idle_s:g} s and was spun down (--idle-shutdown)"
             if step.seconds <= MAX_PAUSE_S:

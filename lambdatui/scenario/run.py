@@ -311,14 +311,14 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 seen = facts.fire(new_uuid(), own_facts=parallel)
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
-                preferred = action.env if isinstance(action, InvokeAction) else None
+                preferred = action.env if isinstance(action, InvokeAction) else \
+                    action.envs[position] if action.envs else None
                 nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position],
                                    callers[position])
                 await placed.wait()
                 if parallel:
                     printer.placed(position, event, seen)
-                else:
-                    _say_passed_over(facts, seen, printer)
+                _say_passed_over(facts, seen, printer, f"envs[{position}]" if parallel else "env")
             if not released:
                 released = True
                 _release(session, facts)
@@ -334,14 +334,15 @@ def _release(session: DebugSession, facts: StepFacts) -> None:
         session.submit(c.Continue(env=number))
 
 
-def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter) -> None:
-    """The step's `env = N` could not be followed (the fleet says why): where the invoke went instead."""
+def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter, key: str) -> None:
+    """The step's `env = N` (`key`: env, or a parallel step's envs[i]) could not be followed (the fleet says why):
+    where the invoke went instead."""
     passed = next((fact for fact in facts.step.facts
                    if isinstance(fact, f.PreferredPassedOver) and fact.request_id == seen.request_id), None)
     if passed is None:
         return
     where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "no environment"
-    printer.line("routing", f"env = {passed.preferred}: env #{passed.preferred} {passed.why}; routed as usual, to "
+    printer.line("routing", f"{key} = {passed.preferred}: env #{passed.preferred} {passed.why}; routed as usual, to "
                             f"{where}", env=0)
 
 

@@ -48,10 +48,19 @@ def test_an_invoke_step_names_the_environment_to_send_it_to(code_dir: Path) -> N
     assert hinted.action == InvokeAction(b'{"n": 1}', env=2)
     assert from_file.action == InvokeAction(b'{"n": 2}', env=3)
     assert plain.action == InvokeAction(b"{}") and plain.action.env is None
+    (burst,) = steps_of('[[step]]\nparallel = [{ n = 1 }, { n = 2 }]\nenvs = [3, 1]\n')
+    assert burst.action.envs == (3, 1)
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ('[[step]]\nparallel = [{}, {}]\nenv = 2\n', "not a parallel step (the fleet routes each of its invokes)"),
+    ('[[step]]\nparallel = [{}, {}]\nenv = 2\n', "not a parallel step (envs = [N, ...] names one for each of its events)"),
+    ('[[step]]\ninvoke = {}\nenvs = [2]\n', "envs = [...] goes with parallel = [...], one environment for each event; "
+                                           "invoke takes env = N"),
+    ('[[step]]\npause = 1\nenvs = [2]\n', "envs = [...] goes with parallel = [...], one environment for each event"),
+    ('[[step]]\nparallel = [{}, {}]\nenvs = [2]\n', "envs = [2]: give an environment's number, 1 or more, for each of "
+                                                  "the 2 events"),
+    ('[[step]]\nparallel = [{}, {}]\nenvs = [1, 0]\n', "envs = [1, 0]: give an environment's number"),
+    ('[[step]]\nparallel = [{}, {}]\nenvs = 2\n', "envs = 2: give an environment's number"),
     ('[[step]]\npause = 1\nenv = 2\n', "env = N names the environment a fault / new_environment / shutdown / "
                                        "invoke / event_file step acts on or is sent to, not a pause step"),
     ('[[step]]\ninvoke = {}\nenv = 0\n', "env = 0: give an environment's number, 1 or more"),
@@ -127,6 +136,43 @@ async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_
     assert "invoke {} (to env #3)" in done.out, done.out
     assert "routing    env = 5: env #5 is not alive; routed as usual, to env #1" in done.out, done.out
     assert done.out.count("routing") == 1, done.out
+
+
+@pytest.mark.trio
+async def test_a_parallel_steps_envs_and_an_event_invokes_env_send_each_where_named(code_dir: Path) -> None:
+    """After [#1, #2], env #1 served one more and env #2 has been idle longer: routed as usual, the next would go to
+    #2. `envs = [1, 2]` sends the burst's first to #1 (its third invoke) and its second to #2; an Event invoke's
+    `env = 1` waits for its turn in the fleet's queue, then goes to #1 (a bug hunt's replays sent it elsewhere)."""
+    function = write_probe(code_dir)
+    done = await replay(function, """
+        [[step]]
+        parallel = [{}, {}]
+        envs = [1, 2]
+        expect.each = [{ cold = true }, { cold = true }]
+
+        [[step]]
+        invoke = {}
+        env = 1
+        expect = { response = { invocations = 2 } }
+
+        [[step]]
+        parallel = [{}, {}]
+        envs = [1, 2]
+        expect.each = [{ response = { invocations = 3 } }, { response = { invocations = 2 } }]
+
+        [[step]]
+        invoke = {}
+        env = 1
+        expect = { response = { invocations = 4 } }
+
+        [[step]]
+        invoke = {}
+        invocation_type = "Event"
+        env = 1
+        expect = { response = { invocations = 5 } }
+    """, code_dir)
+    assert done.result.passed, done.out
+    assert "routing" not in done.out, done.out
 
 
 def test_the_recorder_writes_the_environment_a_command_was_aimed_at() -> None:

@@ -113,12 +113,12 @@ def test_invokes_in_flight_together_in_several_environments_are_one_parallel_ste
     burst, after = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(burst.action, ParallelAction), text
     assert [json.loads(e) for e in burst.action.events] == [{"n": 1}, {"n": 2}, {"n": 3}]  # the order routed
-    # What each returned, not which of them met the warm environment (timing decides): the counts say how many did.
-    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, None), ({"n": 2}, None), ({"n": 3}, None)]
+    # Where each went, so that a replay sends it there: which of them met the warm environment is the session's.
+    assert burst.action.envs == (1, 2, 3), text
+    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, False), ({"n": 2}, True), ({"n": 3}, True)]
     assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 2, 1), text
     assert "# 3 invokes in flight at once" in text
-    assert "# which of them starts cold depends on timing: each invoke's cold start is not compared, the step's " \
-           "counts are\n" in text, text
+    assert "depends on timing" not in text, text
     assert isinstance(after.action, InvokeAction) and json.loads(after.action.event) == {"n": 4}
 
 
@@ -142,16 +142,19 @@ def _burst_after_a_warm_invoke(warm_at: int, tag: str) -> str:
     return recorder.to_toml()
 
 
-def test_which_invoke_of_a_burst_met_the_warm_environment_is_not_in_the_recording() -> None:
-    """A replay fires a parallel step's invokes together and routes them in order: the warm environment may take
-    another of them than in the session (as another session may). The recording is the same whichever it was, and
-    says how many were cold and warm."""
+def test_which_invoke_of_a_burst_met_the_warm_environment_is_in_the_recording() -> None:
+    """Which invoke of a burst meets the warm environment depends on timing (whether env #1 had finished its invoke
+    when the burst came). A replay's fleet would route them by which environment is idle longest, which depends on
+    the order earlier invokes ended there, not here: a recording of a fleet with several environments names where
+    each went (`envs`), and compares each one's cold start (bug hunt: replays of bursts over environments that held
+    different state failed 9 of 9, `response.n: expected 3, got 4`)."""
     first, second = _burst_after_a_warm_invoke(0, "-1"), _burst_after_a_warm_invoke(1, "-2")
-    assert first == second, first + second
-    _, burst = parse_scenario(first, Path("r.toml")).steps
-    assert isinstance(burst.action, ParallelAction), first
-    assert [(e.response, e.cold) for e in burst.expect.each] == [({"n": 1}, None), ({"n": 2}, None), ({"n": 3}, None)]
-    assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 2, 1), first
+    for text, envs, colds in ((first, (1, 2, 3), [False, True, True]), (second, (2, 1, 3), [True, False, True])):
+        _, burst = parse_scenario(text, Path("r.toml")).steps
+        assert isinstance(burst.action, ParallelAction) and burst.action.envs == envs, text
+        assert [(e.response, e.cold) for e in burst.expect.each] == list(zip([{"n": 1}, {"n": 2}, {"n": 3}], colds))
+        assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 2, 1), text
+        assert "depends on timing" not in text, text
 
 
 def test_after_an_overlapped_step_a_burst_keeps_its_responses_but_not_the_fleets_counts() -> None:
@@ -253,8 +256,9 @@ def test_an_invoke_a_new_environment_was_started_for_while_others_ran_joins_them
     run(fleet, 1, completed("a", 1), reported("a", True))
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.INIT, 2, busy=True)]
     run(fleet, 2, queued("b", 2), started("b"), completed("b", 2), reported("b", True))
+    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2)]
     run(fleet, 0, f.EnvironmentStartedFor("c", busy=0))  # none busy: started as a replay would start it
-    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2), Line(EnvState.INIT, 3, busy=True)]
+    fleet.alive.append(Line(EnvState.INIT, 3, busy=True))
     run(fleet, 3, queued("c", 3), started("c"), completed("c", 3), reported("c", True))
     text = recorder.to_toml()
     burst, c = parse_scenario(text, Path("r.toml")).steps
@@ -349,7 +353,8 @@ async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(c
     burst, after = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(burst.action, ParallelAction), text
     assert sorted(json.loads(e)["n"] for e in burst.action.events) == [0, 1, 2]
-    assert [e.cold for e in burst.expect.each] == [None, None, None], text  # the counts say all three were cold
+    assert burst.action.envs == (1, 2, 3), text  # env #1 took the first one routed, and two started for the others
+    assert [e.cold for e in burst.expect.each] == [True, True, True], text
     assert [e.response["invocations"] for e in burst.expect.each] == [1, 1, 1], text
     assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (3, 3, 0), text
     assert isinstance(after.action, InvokeAction) and after.expect.cold is False
@@ -357,7 +362,7 @@ async def test_concurrent_invokes_are_recorded_as_a_parallel_step_that_replays(c
     recording.write_text(text)
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
-    assert "expect each (3 invokes: response), environments, cold_starts, warm_hits" in replayed.stdout
+    assert "expect each (3 invokes: cold, response), environments, cold_starts, warm_hits" in replayed.stdout
 
 
 @pytest.mark.trio
@@ -452,6 +457,72 @@ async def test_invokes_sent_while_one_ran_on_replay_meet_the_environment_that_to
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
     assert replayed.stdout.count("(to env #2)") == 2 and "routing" not in replayed.stdout, replayed.stdout
+
+
+@pytest.mark.trio
+async def test_bursts_over_environments_that_hold_different_state_replay_each_invoke_where_it_went(
+    code_dir: Path,
+) -> None:
+    """A burst of three starts envs #1-#3; one more invoke raises one environment's count to 2; a second burst meets
+    counts 1, 1 and 2. Which position meets which environment depends on the order the first burst's invokes ended,
+    which a replay does not repeat: the recording names each one's environment (`env`, `envs`), and the replay
+    sends each there (a bug hunt's replays of this session failed 9 of 9 before, `response.n: expected 3, got 4`)."""
+    handler = write_probe(code_dir, ENV_COUNTER)
+    config = resolve_function(str(handler), timeout_s=30)
+    recorder = Recorder(config, function_path=str(handler))
+    counts: dict[str, int] = {}
+    with trio.fail_after(BOUND):
+        async with open_environment(config) as running:
+            recorder.attach(running.session)
+
+            async def call(name: str, event: dict) -> None:
+                result, _ = await running.fleet.invoke(json.dumps(event).encode())
+                counts[name] = json.loads(result.payload)["count"]
+
+            async def burst(names: str) -> None:
+                """All of `names` in flight at once, each in an environment of its own, then let go together."""
+                release = code_dir / f"release-{names}"
+                async with trio.open_nursery() as nursery:
+                    for name in names:
+                        nursery.start_soon(call, name, {"name": name, "wait_for": str(release)})
+                    while sum(line.busy for line in running.fleet.lines()) < len(names):
+                        await running.fleet.wait_changed()
+                    release.touch()
+
+            await burst("abc")
+            await call("d", {"name": "d"})
+            await burst("efg")
+            await running.session.settled()
+    assert sorted(counts[name] for name in "efg") == [2, 2, 3], counts
+    text = recorder.to_toml()
+    first, one, second = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(first.action, ParallelAction) and isinstance(second.action, ParallelAction), text
+    assert sorted(second.action.envs) == [1, 2, 3] and one.action.env in (1, 2, 3), text
+    recording = code_dir / "bursts.toml"
+    recording.write_text(text)
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+    assert "routing" not in replayed.stdout, replayed.stdout
+
+
+def test_an_invoke_sent_to_a_warm_environment_while_a_new_one_starts_for_another_names_its_environment() -> None:
+    """a ran in env #1; the fleet started env #2 for b; a ended and c went to env #1 while env #2 still started: c
+    ran beside b (b was in flight, waiting for its environment), and a replay, which runs [a, b] to the end first,
+    would send c to the longest idle environment, #2 (a bug hunt's replays: `response.n: expected 4, got 2`)."""
+    recorder, fleet = attached()
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1))
+    fleet.alive = [Line(EnvState.FROZEN, 1)]
+    run(fleet, 1, completed("a", 1), reported("a", False))
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]  # env #2 is not listed until it has started
+    run(fleet, 1, queued("c", 3), started("c"), completed("c", 3), reported("c", False))
+    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.INIT, 2, busy=True)]
+    run(fleet, 2, queued("b", 2), started("b"), completed("b", 2), reported("b", True))
+    text = recorder.to_toml()
+    burst, c = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction) and burst.action.envs == (1, 2), text
+    assert isinstance(c.action, InvokeAction) and c.action.env == 1 and c.expect.response == {"n": 3}, text
 
 
 def test_on_managed_instances_invokes_in_flight_together_in_one_environment_are_one_parallel_step() -> None:

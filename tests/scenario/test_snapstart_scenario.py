@@ -398,7 +398,9 @@ async def test_the_debuggers_recording_of_concurrent_restores_replays(code_dir: 
     assert scenario.function.snapstart is True, text
     (burst,) = scenario.steps
     assert isinstance(burst.action, ParallelAction), text
-    assert burst.expect.each is not None and [e.cold for e in burst.expect.each] == [None, None, None], text
+    # Each named where it went (restores #2-#4, numbered in the order the fleet routed them, as a replay numbers them).
+    assert burst.action.envs == (2, 3, 4), text
+    assert burst.expect.each is not None and [e.cold for e in burst.expect.each] == [True, True, True], text
     assert [e.response["invocations"] for e in burst.expect.each] == [1, 1, 1], text
     # The snapshot is alive with the three restored from it, in the recording as in the replay.
     assert (burst.expect.environments, burst.expect.cold_starts) == (4, 3), text
