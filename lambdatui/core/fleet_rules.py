@@ -90,7 +90,7 @@ _CAN_TAKE = (Fit.WARM, Fit.FINISHING, Fit.COLD, Fit.RESETTING, Fit.INITIALISING,
 
 def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
           preferred: Optional[int] = None, *, starting: int = 0, per_environment: int = 1,
-          waiting: int = 0, next_number: Optional[int] = None) -> Route:
+          waiting: int = 0, next_number: Optional[int] = None, skipped: frozenset[int] = frozenset()) -> Route:
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which spreads
     invokes over the warm environments); then one whose invoke is answered and that is finishing it: at once on
     Managed Instances (a worker asks for work), else a wait for it to be idle, while it was answered less than
@@ -111,15 +111,17 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     Before all of those, the `preferred` environment when it can take the invoke with no new one started
     (`_CAN_TAKE`: neither busy nor held, nor finishing past the grace; within it, waited for): a replay sends an
     invoke where the session did, so that it meets the same state (globals, /tmp) when other environments were busy
-    in the session but are idle in the replay. A `preferred` not started yet that is the `next_number` a new
-    environment takes is started for it, under `limit`: in the session the fleet started it for that invoke.
+    in the session but are idle in the replay. A `preferred` never given yet (the `next_number` a new environment
+    takes, one past it, or one `skipped` when a later one was asked for first) is started for it, with that number,
+    under `limit`: in the session the fleet started it for that invoke (two started together may have come up, and
+    taken their invokes, in either order).
     """
     if preferred is None:
         return _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     asked = next((c for c in candidates if c.number == preferred), None)
-    if asked is None and preferred == next_number and starting == 0 \
-            and _under_limit(candidates, limit):
-        return Route(Choice.NEW, cold=True)
+    fresh = next_number is not None and (preferred >= next_number or preferred in skipped)
+    if asked is None and fresh and starting == 0 and _under_limit(candidates, limit):
+        return Route(Choice.NEW, preferred, cold=True)
     if asked is not None and asked.fit in _CAN_TAKE and not overdue(asked):
         if _finishing_soon(asked):
             return Route(Choice.AWAIT_FINISH, asked.number, wait_s=_grace_left(asked))

@@ -51,7 +51,7 @@ class FleetRouting:
             self._publish_own(f.EnvironmentStartedFor(request_id, busy))
             self._starting += 1
             try:
-                member: Optional[_Member] = await self._add(ON_DEMAND)
+                member: Optional[_Member] = await self._add(ON_DEMAND, route.number)
             finally:
                 self._starting -= 1
                 self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start
@@ -78,7 +78,8 @@ class FleetRouting:
             while True:
                 route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
                                     preferred, starting=self._starting, per_environment=self.options.max_concurrency,
-                                    waiting=self._waiting, next_number=self._numbers.next)
+                                    waiting=self._waiting, next_number=self._numbers.next,
+                                    skipped=frozenset(self._numbers.skipped))
                 if route.choice is rules.Choice.WAIT:
                     self._waiting += 1
                     try:

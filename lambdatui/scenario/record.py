@@ -367,10 +367,18 @@ class Recorder(FaultPlacement, RecordOutput):
     def _spun_down(self, fact: f.IdleSpunDown) -> None:
         """An environment idle for --idle-shutdown went: a replay, which runs each step as soon as the one before has
         settled, must let as much time pass here, or the next invoke finds it still warm. One pause covers several
-        environments going between the same two steps (each was idle at least as long as the last to go)."""
-        if self._ended or (self.steps and isinstance(self.steps[-1], PauseStep)):
+        environments going between the same two steps (each was idle at least as long as the last to go). Where
+        others stay alive, the replay would time them out too (they were used since, in the session): it shuts
+        that one down instead (a bug hunt's replays found the environment the next step needed gone, 6 of 6)."""
+        if self._ended:
             return
-        self.steps.append(PauseStep(fact.number, fact.idle_s))  # as long as the limit, and a margin (PauseStep)
+        others = self._fleet is not None and any(
+            line.number != fact.number and line.state is not EnvState.SHUT_DOWN and not _is_snapshot(line)
+            for line in self._fleet.lines())
+        last = self.steps[-1] if self.steps else None
+        if not others and isinstance(last, PauseStep) and not last.others:
+            return
+        self.steps.append(PauseStep(fact.number, fact.idle_s, others))
 
     def _place(self, request_id: str) -> None:
         step = self._waiting.pop(request_id, None)

@@ -70,6 +70,11 @@ PER_INVOKE_COLD = ("# which of them starts cold depends on timing: each invoke's
 NO_COLD = "# which of them starts cold depends on timing: each invoke's cold start is not compared"
 # After an overlapped step, a replay may have started fewer (or more) environments than the session had: how many are
 # alive, and so how many of a burst start cold, is no longer the session's to say.
+# Managed Instances: invokes that ran together in one environment's workers.
+SHARED_WORKERS = ("# several ran together in one environment's workers, sharing its globals and /tmp: a response that "
+                  "depends\n# on which of them went first may differ in a replay")
+MANAGED_COUNTS = ("# on Managed Instances no REPORT counts a cold start, while the fleet counts an environment started for"
+                  " an\n# invoke: cold_starts and warm_hits are not compared")
 # Why an invoke (each of a parallel step's) names its environment where several were alive.
 SEVERAL = "a replay's fleet would pick the longest idle environment, which timing decides"
 AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finished by then: the environments alive "
@@ -175,13 +180,16 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
 
 
 def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,
-                   *, overlapped: bool = False, fleet_known: bool = True, several: bool = False) -> list[str]:
+                   *, overlapped: bool = False, fleet_known: bool = True, several: bool = False,
+                   managed: bool = False) -> list[str]:
     """Invokes in flight at once as one `parallel` step: the events in the order they were routed, what each
     returned (`expect.each`, without its cold start: which position met a warm environment depends on timing), and
     the fleet's counts (`environments` alive after them, when known; how many started cold, how many were warm) while
     `fleet_known`: no earlier step overlapped others. With `several` environments alive, each names the one that took
     it (`envs`), and its cold start is compared while the counts are, unless one was throttled (at the limit, a replay
-    throttles the same position however it routes)."""
+    throttles the same position however it routes). On Managed Instances (`managed`) invokes share an environment's
+    workers, and no REPORT counts a cold start while the fleet counts an environment started for an invoke: the
+    cold starts and warm hits are not compared (a bug hunt's replays contradicted their own REPORTs)."""
     colds = [step.cold for step in invokes if not step.throttled]
     counted = None not in colds and not overlapped and fleet_known
     # Each sent where it went in the session: which of them starts cold no longer depends on timing.
@@ -208,6 +216,8 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if pinned:
         lines += [f"# each routed as in the session: {SEVERAL}",
                   f"envs = [{', '.join(str(step.env) for step in invokes)}]"]
+        if len({step.env for step in invokes}) < len(invokes):
+            lines.append(SHARED_WORKERS)
     tables = []
     for i, step in enumerate(invokes):
         notes, expect = invoke_expect(step, telemetry, cold=pinned and counted)
@@ -216,10 +226,13 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(table != "{}" for table in tables):
         lines += ["expect.each = [", *(f"  {table}," for table in tables), "]"]
     if counted:
+        if managed:
+            lines.append(MANAGED_COUNTS)
         if environments is not None:
             lines.append(f"expect.environments = {environments}")
-        lines.append(f"expect.cold_starts = {colds.count(True)}")
-        lines.append(f"expect.warm_hits = {colds.count(False)}")
+        if not managed:
+            lines.append(f"expect.cold_starts = {colds.count(True)}")
+            lines.append(f"expect.warm_hits = {colds.count(False)}")
         lines.append(f"expect.throttled = {sum(step.throttled for step in invokes)}")
     return lines
 

@@ -53,10 +53,12 @@ PAUSE_MARGIN_S = 0.5
 @dataclass
 class PauseStep:
     """Time that passed between steps because it mattered: environment `number`, idle for `idle_s`
-    (--idle-shutdown), was spun down; a replay waits `seconds`."""
+    (--idle-shutdown), was spun down; a replay waits `seconds`. With `others` alive (used since, or idle for less
+    time), a pause would spin them down too: a replay shuts that environment down instead."""
 
     number: int
     idle_s: float
+    others: bool = False
 
     @property
     def seconds(self) -> float:
@@ -142,12 +144,16 @@ class RecordOutput:
             if len(ran) == 1:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known,
                                     several=step.several)
+            managed = self._options is not None and self._options.max_concurrency > 1
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
-                                  fleet_known=fleet_known, several=step.several) if ran else []
+                                  fleet_known=fleet_known, several=step.several, managed=managed) if ran else []
         if isinstance(step, PauseStep):
             why = f"# env #{step.number} was idle for {step.idle_s:g} s and was spun down (--idle-shutdown)"
             if step.seconds <= MAX_PAUSE_S:
-                return [f"{why}: a replay waits as long", f"pause = {step.seconds:g}"]
+                if not step.others:
+                    return [f"{why}: a replay waits as long", f"pause = {step.seconds:g}"]
+                return [f"{why}: a replay shuts it down here (a pause would spin down the environments used since, "
+                        "too)", "shutdown = true", f"env = {step.number}"]
             return [f"{why}: longer than a replay waits ({MAX_PAUSE_S:g} s), so it shuts that environment down",
                     "shutdown = true", f"env = {step.number}"]
         return command_lines(step.command)

@@ -222,7 +222,7 @@ def test_a_burst_under_the_limit_fills_the_managed_environments_being_started_be
 
 @pytest.mark.parametrize("candidates, limit, expected", [
     # the session started env #2 for this invoke (env #1 was busy); in the replay env #1 is idle: #2 is started again
-    ([c(1, Fit.WARM)], 10, Route(Choice.NEW, cold=True)),
+    ([c(1, Fit.WARM)], 10, Route(Choice.NEW, 2, cold=True)),
     # at the limit it cannot be: routed as usual, and said
     ([c(1, Fit.WARM)], 1, Route(Choice.EXISTING, 1, passed_over="is not alive")),
 ])
@@ -230,5 +230,10 @@ def test_route_starts_the_environment_asked_for_when_it_is_the_next_to_be_starte
     candidates: list[Candidate], limit: int, expected: Route,
 ) -> None:
     assert route(candidates, limit, False, preferred=2, next_number=2) == expected
-    # another number not started (one skipped, or one already gone): routed as usual
-    assert route(candidates, limit, False, preferred=3, next_number=2).choice is Choice.EXISTING
+    # one past the next, or one skipped for it: started with that number (two started together in the session came up,
+    # and took their invokes, in the other order)
+    ahead = route(candidates, limit, False, preferred=3, next_number=2)
+    assert ahead == (dataclasses.replace(expected, number=3) if expected.choice is Choice.NEW else expected)
+    assert route(candidates, limit, False, preferred=2, next_number=4, skipped=frozenset({2})) == expected
+    # one already given, and gone: routed as usual
+    assert route(candidates, limit, False, preferred=3, next_number=4).choice is Choice.EXISTING

@@ -34,6 +34,10 @@ def test_a_reserved_number_is_the_environments_first_and_a_reset_takes_the_next_
     assert numbers.next == 3  # both taken at once, before either environment asks
     assert (second(), first()) == (2, 1)  # whichever starts first gets its own
     assert first() == 3 and numbers.next == 4  # env #1's reset: a new sandbox, a new number
+    # A replay asks for #6 first (in the session #5 and #6 came up in the other order): #5 is kept for it.
+    sixth = numbers.reserved(6)
+    assert (sixth(), numbers.next, numbers.skipped) == (6, 7, {4, 5})
+    assert numbers.reserved(5)() == 5 and numbers.skipped == {4} and numbers() == 7
 
 
 @pytest.mark.trio

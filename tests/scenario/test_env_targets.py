@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -109,8 +110,9 @@ async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_
 ) -> None:
     """env #2 has served one invoke, env #1 has been idle longer: `env = 2` sends the next there all the same.
     `env = 3`, the next environment's number, starts it (the session started it for that invoke: its environments
-    were busy, and in a replay they are idle). No env #5 (the next is #4): the fleet routes that one as usual, and
-    the timeline says so."""
+    were busy, and in a replay they are idle). `env = 5`, one past the next, starts #5, and `env = 4` then starts the
+    #4 it passed over (in the session the two came up, and took their invokes, in the other order). #3, shut down,
+    is gone: the fleet routes an invoke for it as usual, and the timeline says so."""
     function = write_probe(code_dir)
     done = await replay(function, """
         [[step]]
@@ -129,12 +131,26 @@ async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_
         [[step]]
         invoke = {}
         env = 5
-        expect = { response = { invocations = 2 } }
+        expect = { response = { invocations = 1 }, cold = true }
+
+        [[step]]
+        invoke = {}
+        env = 4
+        expect = { response = { invocations = 1 }, cold = true }
+
+        [[step]]
+        shutdown = true
+        env = 3
+
+        [[step]]
+        invoke = {}
+        env = 3
+        expect = { response = { invocations = 2 }, cold = false }
     """, code_dir)
     assert done.result.passed, done.out
-    assert "invoke {} (to env #2)" in done.out, done.out
-    assert "invoke {} (to env #3)" in done.out, done.out
-    assert "routing    env = 5: env #5 is not alive; routed as usual, to env #1" in done.out, done.out
+    for number in (2, 3, 5, 4):
+        assert f"invoke {{}} (to env #{number})" in done.out, done.out
+    assert re.search(r"routing    env = 3: env #3 is (not alive|shutting down); routed as usual, to env #1", done.out)
     assert done.out.count("routing") == 1, done.out
 
 
