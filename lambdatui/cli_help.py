@@ -45,7 +45,8 @@ scenario file (TOML):
     new_environment = true     the next invoke cold-starts with an empty /tmp
     shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone
                              env = N: a fault, new_environment or shutdown acts on env #N only (default: #1);
-                             an invoke goes to env #N if it can take it now, else where the fleet routes it
+                             an invoke goes to env #N if it can take it now (started, if no environment has
+                             had that number yet), else where the fleet routes it
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60
   expect = { ... }           optional checks on what followed the step:
     each = [{...}, ...]        for a parallel step: one table of the keys below per invoke, by position

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -52,20 +54,56 @@ def test_a_deferred_module_runs_at_the_first_read_of_one_of_its_attributes(packa
     assert deferred_probe_a.VALUE == 42 and deferred_probe_side.runs == [1]
 
 
-def test_a_from_import_and_a_packages_submodule_load_it(package_dir: Path) -> None:
-    package = package_dir / "deferred_probe_pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("NAME = 'pkg'\n")
-    (package / "sub.py").write_text("NAME = 'sub'\n")
+def test_a_from_import_loads_it_and_find_spec_reads_the_stand_in_as_a_loaded_module(package_dir: Path) -> None:
     _module(package_dir, "deferred_probe_b", "NAME = 'b'\n")
-    defer(["deferred_probe_pkg", "deferred_probe_b"])
+    defer(["deferred_probe_b"])
+    stand_in = sys.modules["deferred_probe_b"]
+    assert importlib.util.find_spec("deferred_probe_b") is stand_in.__spec__  # no ValueError, and still deferred
+    assert type(sys.modules["deferred_probe_b"]) is DeferredModule
 
     from deferred_probe_b import NAME
+
+    assert NAME == "b" and type(sys.modules["deferred_probe_b"]) is not DeferredModule
+
+
+def test_a_package_or_a_module_whose_extension_is_missing_is_imported_as_usual(
+        package_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package's submodules import one another through it (`from . import x`), which a stand-in cannot tell from a
+    use; a module without the extension it wraps (lzma on a Python built without xz) must fail where it is imported,
+    as `try: import lzma` expects."""
+    package = package_dir / "deferred_probe_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .sub import NAME\n")
+    (package / "sub.py").write_text("from . import helper\nNAME = helper.NAME\n")
+    (package / "helper.py").write_text("NAME = 'sub'\n")
+    _module(package_dir, "deferred_probe_wrapper", "import deferred_probe_no_such_extension\n")
+    monkeypatch.setitem(deferred_imports._BUILT_ON, "deferred_probe_wrapper", "deferred_probe_no_such_extension")
+    defer(["deferred_probe_pkg", "deferred_probe_wrapper"])
+    assert "deferred_probe_pkg" not in sys.modules and "deferred_probe_wrapper" not in sys.modules
+
     import deferred_probe_pkg.sub
 
-    assert NAME == "b"
     assert deferred_probe_pkg.sub.NAME == "sub"
-    assert type(sys.modules["deferred_probe_pkg"]) is not DeferredModule
+    with pytest.raises(ModuleNotFoundError):
+        __import__("deferred_probe_wrapper")
+
+
+def test_threads_reading_a_stand_in_at_once_run_its_module_once(package_dir: Path) -> None:
+    _module(package_dir, "deferred_probe_side2", "runs = []\n")
+    _module(package_dir, "deferred_probe_slow", "import time\nimport deferred_probe_side2\n"
+                                                "deferred_probe_side2.runs.append(1)\ntime.sleep(0.05)\nVALUE = 7\n")
+    import deferred_probe_side2
+
+    defer(["deferred_probe_slow"])
+    import deferred_probe_slow
+
+    seen: list[object] = []
+    threads = [threading.Thread(target=lambda: seen.append(deferred_probe_slow.VALUE)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert seen == [7] * 8 and deferred_probe_side2.runs == [1]
 
 
 def test_a_module_that_does_not_exist_is_not_stood_in_for_and_a_failing_one_fails_at_its_use(
@@ -83,7 +121,8 @@ def test_a_module_that_does_not_exist_is_not_stood_in_for_and_a_failing_one_fail
             deferred_probe_broken.ANYTHING
 
 
-# What a start of lambdatui loads of them: its entry's imports and trio's, then one empty trio run.
+# What a start of lambdatui loads of them: its entry's imports and trio's, then one empty trio run. Without the stand-ins
+# every one is loaded: if a dependency stops importing one, the list should lose it (the test says so by failing).
 _LOADED_AT_START = """
 import json, sys
 from lambdatui import deferred_imports

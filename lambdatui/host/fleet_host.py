@@ -85,6 +85,8 @@ class EnvironmentNumbers:
 
     def take(self, number: int) -> int:
         """`number`, never given yet (fleet_rules.route says when a replay's invoke asks for it)."""
+        if number < self.next and number not in self.skipped:
+            raise ValueError(f"environment #{number} was given already")
         if number in self.skipped:
             self.skipped.discard(number)
         else:

@@ -52,6 +52,9 @@ class FleetRouting:
             self._starting += 1
             try:
                 member: Optional[_Member] = await self._add(ON_DEMAND, route.number)
+            except BaseException:
+                self._publish_own(f.EnvironmentNotStarted(request_id))
+                raise
             finally:
                 self._starting -= 1
                 self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start

@@ -53,9 +53,10 @@ from lambdatui.core.invoke_rules import THROTTLED
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
-from lambdatui.model.fleet import SNAP_START, EnvironmentLine, FleetOptions
+from lambdatui.model.fleet import FleetOptions
 from lambdatui.scenario.record_expectations import RecordedInvoke
 from lambdatui.scenario.record_faults import FaultPlacement
+from lambdatui.scenario.record_fleet import STARTING, FleetReading, is_snapshot
 from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
     from lambdatui.host.fleet_host import FleetHost
 
 
-class Recorder(FaultPlacement, RecordOutput):
+class Recorder(FaultPlacement, FleetReading, RecordOutput):
     """Commands and facts in, a replayable scenario out (`to_toml`)."""
 
     def __init__(self, config: FunctionConfig, *, handler_given: bool = False, function_path: Optional[str] = None,
@@ -194,6 +195,8 @@ class Recorder(FaultPlacement, RecordOutput):
             # Whether it runs beside the invokes in flight is decided now: they may have ended by the time it is queued
             # (its environment's start takes time), but a replay that fires them together meets them busy.
             self._routed(fact.request_id, STARTING, past_busy=fact.busy > 0)
+        elif isinstance(fact, f.EnvironmentNotStarted):
+            self._completed(fact.request_id)  # it never reached an environment: nothing of it to replay
         elif isinstance(fact, f.IdleSpunDown):
             self._spun_down(fact)
         elif isinstance(fact, f.EventNotRun):
@@ -285,8 +288,7 @@ class Recorder(FaultPlacement, RecordOutput):
             overlap = self._routed(request_id, number)
         self._in_flight[request_id] = number
         alive = self._alive()  # None: no fleet (`invoke`), one environment
-        starting = sum(1 for env in self._in_flight.values() if env == STARTING)
-        overlap.several = overlap.several or alive is not None and alive + starting > 1
+        overlap.several = overlap.several or self._several()
         routed = self._routed_as[request_id]
         at = next((i for i, s in enumerate(overlap.invokes)
                    if s.throttled or self._routed_as.get(s.request_id, routed) > routed), len(overlap.invokes))
@@ -314,18 +316,18 @@ class Recorder(FaultPlacement, RecordOutput):
     def _joinable(self, number: int) -> Optional[Overlap]:
         """The overlap an invoke for env #`number` joins now: the latest, when all of it, and nothing else, is in
         flight beside it."""
-        in_flight = self._in_flight
-        latest = self._overlap_of[next(reversed(in_flight))] if in_flight else None
-        others = {other for other, env in in_flight.items() if self._beside(env, number)}
+        latest = self._latest()
+        others = {other for other, env in self._in_flight.items() if self._beside(env, number)}
         return latest if others and latest is not None and others == latest.pending == latest.members else None
+
+    def _latest(self) -> Optional[Overlap]:
+        """The overlap of the invoke in flight routed last."""
+        return self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
 
     def _beside(self, env: int, number: int) -> bool:
         """Whether an invoke in flight in env #`env` runs beside one in env #`number` (STARTING: one being started,
         which no other invoke shares): in another environment, or on Managed Instances in the same one."""
-        return env != number or env == STARTING or self._together()
-
-    def _together(self) -> bool:
-        return self._options is not None and self._options.max_concurrency > 1
+        return env != number or env == STARTING or self._managed()
 
     def _throttled(self, fact: f.InvocationThrottled) -> None:
         """A 429 at the limit joins the invokes in flight that filled it when they are all of one overlap (a replay
@@ -334,7 +336,7 @@ class Recorder(FaultPlacement, RecordOutput):
         step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True,
                                                                client_context=fact.client_context,
                                                                qualifier=fact.qualifier)
-        latest = self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
+        latest = self._latest()
         if latest is not None and set(self._in_flight) == latest.pending == latest.members:
             latest.invokes.append(step)
             self._overlap_of[fact.request_id] = latest
@@ -350,20 +352,6 @@ class Recorder(FaultPlacement, RecordOutput):
         if overlap is not None and request_id in overlap.pending:
             overlap.pending.discard(request_id)
 
-    def _busy_elsewhere(self, number: int) -> bool:
-        """Another environment still ran an invoke not yet answered when this one arrived: the fleet this invoke met
-        is one a replay, which starts a step once the one before has settled, will not meet. (One that has answered
-        and is finishing takes the next invoke as an idle one would, so it counts as idle here.)"""
-        if self._fleet is None:
-            return False
-        # SnapStart's snapshot takes no invoke: whatever its line says, no invoke of the session runs there.
-        return any(line.busy and line.number != number and not _is_snapshot(line) for line in self._fleet.lines())
-
-    def _alive(self) -> Optional[int]:
-        if self._fleet is None:
-            return None
-        return sum(1 for line in self._fleet.lines() if line.state is not EnvState.SHUT_DOWN)
-
     def _spun_down(self, fact: f.IdleSpunDown) -> None:
         """An environment idle for --idle-shutdown went: a replay, which runs each step as soon as the one before has
         settled, must let as much time pass here, or the next invoke finds it still warm. One pause covers several
@@ -373,7 +361,7 @@ class Recorder(FaultPlacement, RecordOutput):
         if self._ended:
             return
         others = self._fleet is not None and any(
-            line.number != fact.number and line.state is not EnvState.SHUT_DOWN and not _is_snapshot(line)
+            line.number != fact.number and line.state is not EnvState.SHUT_DOWN and not is_snapshot(line)
             for line in self._fleet.lines())
         last = self.steps[-1] if self.steps else None
         if not others and isinstance(last, PauseStep) and not last.others:
@@ -391,13 +379,6 @@ class Recorder(FaultPlacement, RecordOutput):
         return self._invokes.get(request_id)
 
 
-# The environment of an invoke the fleet routed to a new one, until it has started (0 is `invoke`'s, unnumbered).
-STARTING = -1
-
 # Where an Init (a restore, for SnapStart) stands before its invoke's event goes out.
 _INIT_BOUNDARIES = frozenset({Boundary.INIT_EXTENSIONS, Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION,
                               Boundary.INIT_DONE, Boundary.RESTORE_START, Boundary.RESTORE_HOOKS_DONE})
-
-
-def _is_snapshot(line: EnvironmentLine) -> bool:
-    return line.init_type == SNAP_START and line.restored_from is None

@@ -68,8 +68,6 @@ OVERLAPPED = ("# sent while other invokes still ran, in other environments, that
 PER_INVOKE_COLD = ("# which of them starts cold depends on timing: each invoke's cold start is not compared, the "
                    "step's counts are")
 NO_COLD = "# which of them starts cold depends on timing: each invoke's cold start is not compared"
-# After an overlapped step, a replay may have started fewer (or more) environments than the session had: how many are
-# alive, and so how many of a burst start cold, is no longer the session's to say.
 # Managed Instances: invokes that ran together in one environment's workers.
 SHARED_WORKERS = ("# several ran together in one environment's workers, sharing its globals and /tmp: a response that "
                   "depends\n# on which of them went first may differ in a replay")
@@ -77,6 +75,8 @@ MANAGED_COUNTS = ("# on Managed Instances no REPORT counts a cold start, while t
                   " an\n# invoke: cold_starts and warm_hits are not compared")
 # Why an invoke (each of a parallel step's) names its environment where several were alive.
 SEVERAL = "a replay's fleet would pick the longest idle environment, which timing decides"
+# After an overlapped step, a replay may have started fewer (or more) environments than the session had: how many are
+# alive, and so how many of a burst start cold, is no longer the session's to say.
 AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finished by then: the environments alive "
                  "here may differ,\n# so the fleet's counts are not compared")
 
@@ -183,11 +183,11 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
                    *, overlapped: bool = False, fleet_known: bool = True, several: bool = False,
                    managed: bool = False) -> list[str]:
     """Invokes in flight at once as one `parallel` step: the events in the order they were routed, what each
-    returned (`expect.each`, without its cold start: which position met a warm environment depends on timing), and
-    the fleet's counts (`environments` alive after them, when known; how many started cold, how many were warm) while
-    `fleet_known`: no earlier step overlapped others. With `several` environments alive, each names the one that took
-    it (`envs`), and its cold start is compared while the counts are, unless one was throttled (at the limit, a replay
-    throttles the same position however it routes). On Managed Instances (`managed`) invokes share an environment's
+    returned (`expect.each`), and the fleet's counts (`environments` alive after them, when known; how many started
+    cold, how many were warm) while `fleet_known`: no earlier step overlapped others. Which position met a warm
+    environment depends on timing, so each one's cold start is not compared, unless `several` environments were
+    alive: then each names the one that took it (`envs`), and its cold start is compared while the counts are, unless
+    one was throttled (at the limit, a replay throttles the same position however it routes). On Managed Instances (`managed`) invokes share an environment's
     workers, and no REPORT counts a cold start while the fleet counts an environment started for an invoke: the
     cold starts and warm hits are not compared (a bug hunt's replays contradicted their own REPORTs)."""
     colds = [step.cold for step in invokes if not step.throttled]
@@ -198,8 +198,11 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
              f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
     if not overlapped and not fleet_known:
         lines.append(AFTER_OVERLAP)
-    if not overlapped and not pinned and any(cold is not None for cold in colds):  # OVERLAPPED says it of the step
-        lines.append(PER_INVOKE_COLD if counted else NO_COLD)
+    if not overlapped and any(cold is not None for cold in colds):  # OVERLAPPED says it of the step
+        if not pinned:
+            lines.append(PER_INVOKE_COLD if counted else NO_COLD)
+        elif not fleet_known:
+            lines.append("# nor is each invoke's cold start")  # AFTER_OVERLAP, just above, says why
     lines.append("parallel = [")
     lines += [f"  {event_text(step.event)}," for step in invokes]
     lines.append("]")

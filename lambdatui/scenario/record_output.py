@@ -131,6 +131,10 @@ class RecordOutput:
         return replay_command(self.function_path or str(self.config.code_dir),
                               self.scenario_path or "THIS_FILE.toml", self.options)
 
+    def _managed(self) -> bool:
+        """Managed Instances: an environment runs several invokes at once, in its workers."""
+        return self._options is not None and self._options.max_concurrency > 1
+
     def _step_lines(self, step: Any, not_run: list[RecordedInvoke], fleet_known: bool = True) -> list[str]:
         if isinstance(step, RecordedInvoke):
             return invoke_lines(step, self.telemetry)
@@ -144,9 +148,8 @@ class RecordOutput:
             if len(ran) == 1:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known,
                                     several=step.several)
-            managed = self._options is not None and self._options.max_concurrency > 1
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
-                                  fleet_known=fleet_known, several=step.several, managed=managed) if ran else []
+                                  fleet_known=fleet_known, several=step.several, managed=self._managed()) if ran else []
         if isinstance(step, PauseStep):
             why = f"# env #{step.number} was idle for {step.idle_s:g} s and was spun down (--idle-shutdown)"
             if step.seconds <= MAX_PAUSE_S:

@@ -21,6 +21,7 @@ from lambdatui.runner import open_environment
 from lambdatui.scenario.model import InvokeAction, PauseAction, ShutdownAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.scenario.record import Recorder
+from recorder_support import Line, attached
 from scenario_support import BOUND, run_cli, write_probe
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_functions"
@@ -45,51 +46,16 @@ def test_environments_spun_down_between_two_invokes_are_one_step_between_them(id
     assert f"# env #1 was idle for {idle_s:g} s and was spun down (--idle-shutdown)" in text
 
 
-class _Line:
-    def __init__(self, number: int, state: EnvState) -> None:
-        self.number, self.state, self.busy = number, state, False
-        self.init_type, self.restored_from = "on-demand", None
-
-
-class _Fleet:
-    """What the recorder reads of the fleet it is attached to: its options and its environments."""
-
-    def __init__(self) -> None:
-        self.options = FleetOptions(idle_shutdown_s=1)
-        self.alive: list[_Line] = []
-        self.listener = None
-
-    def subscribe_numbered(self, listener):
-        self.listener = listener
-        return lambda: None
-
-    def lines(self):
-        return self.alive
-
-
-class _Session:
-    def __init__(self, fleet: _Fleet) -> None:
-        self.fleet, self.ending = fleet, False
-
-    def watch_commands(self, watcher):
-        return lambda: None
-
-    def watch_end(self, watcher):
-        return lambda: None
-
-
 def test_an_environment_spun_down_while_another_stays_warm_is_shut_down_in_the_replay_not_waited_for() -> None:
     """env #2 went idle for a second while env #1, used since, stayed: a pause would spin #1 down too in a replay,
     which runs the steps back to back (a bug hunt: the next invoke met a new #1, `n: expected 3, got 1`, 6 of 6)."""
-    recorder = Recorder(resolve_function(str(SAMPLES / "counter" / "handler.py")))
-    fleet = _Fleet()
-    recorder.attach(_Session(fleet))  # type: ignore[arg-type]
-    fleet.alive = [_Line(1, EnvState.FROZEN), _Line(2, EnvState.FROZEN)]
+    recorder, fleet = attached(FleetOptions(idle_shutdown_s=1))
+    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2)]
     for number, request_id in ((1, "a"), (2, "b"), (1, "c")):
         fleet.listener(number, f.InvocationQueued(request_id, 1, b"{}"))
         fleet.listener(number, f.InvocationCompleted(f.InvocationResult(request_id, b'{"ok": true}')))
     fleet.listener(0, f.IdleSpunDown(2, 1.0))
-    fleet.alive[1] = _Line(2, EnvState.SHUT_DOWN)
+    fleet.alive[1] = Line(EnvState.SHUT_DOWN, 2)
     fleet.listener(1, f.InvocationQueued("d", 1, b"{}"))
     fleet.listener(1, f.InvocationCompleted(f.InvocationResult("d", b'{"ok": true}')))
     text = recorder.to_toml()

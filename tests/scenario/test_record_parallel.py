@@ -15,7 +15,7 @@ import trio
 
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
-from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.boundaries import EnvState
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.model.fleet import FleetOptions
 from lambdatui.runner import open_environment
@@ -23,76 +23,8 @@ from lambdatui.scenario.model import InvokeAction, ParallelAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.scenario.record import Recorder
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
+from recorder_support import Line, attached, completed, queued, reported, run, started
 from scenario_support import BOUND, PROBE, run_cli, write_probe
-
-
-def _config():
-    return resolve_function(str(Path(__file__).resolve().parents[2] / "sample_functions" / "hello" / "handler.py"))
-
-
-class Fleet:
-    """What the recorder reads of the fleet it is attached to: its options and its environments."""
-
-    def __init__(self, options: FleetOptions = FleetOptions()) -> None:
-        self.options = options
-        self.alive: list[object] = []
-        self.listener = None
-
-    def subscribe_numbered(self, listener):
-        self.listener = listener
-        return lambda: None
-
-    def lines(self):
-        return self.alive
-
-
-class Session:
-    def __init__(self, fleet: Fleet) -> None:
-        self.fleet = fleet
-        self.ending = False
-
-    def watch_commands(self, watcher):
-        return lambda: None
-
-    def watch_end(self, watcher):
-        return lambda: None
-
-
-def attached(options: FleetOptions = FleetOptions()) -> tuple[Recorder, Fleet]:
-    recorder = Recorder(_config())
-    fleet = Fleet(options)
-    recorder.attach(Session(fleet))  # type: ignore[arg-type]
-    return recorder, fleet
-
-
-def run(fleet: Fleet, env: int, *facts: f.Fact) -> None:
-    for fact in facts:
-        fleet.listener(env, fact)
-
-
-def queued(request_id: str, n: int) -> f.InvocationQueued:
-    return f.InvocationQueued(request_id, 1, json.dumps({"n": n}).encode())
-
-
-def started(request_id: str) -> f.BoundaryReached:
-    return f.BoundaryReached(Boundary.INVOKE_START, held=False, detail=request_id)
-
-
-def completed(request_id: str, n: int) -> f.InvocationCompleted:
-    return f.InvocationCompleted(f.InvocationResult(request_id, json.dumps({"n": n}).encode()))
-
-
-def reported(request_id: str, cold: bool) -> f.InvokeReported:
-    return f.InvokeReported(request_id, 1.0, 1, 128, 20, None, "success", cold=cold)
-
-
-class Line:
-    """An environment as `FleetHost.lines()` describes it: its number, state and whether it has an invoke."""
-
-    def __init__(self, state, number: int = 0, busy: bool = False) -> None:
-        self.state, self.number, self.busy = state, number, busy
-        self.request_id = None
-        self.init_type, self.restored_from = "on-demand", None
 
 
 def test_invokes_in_flight_together_in_several_environments_are_one_parallel_step() -> None:
@@ -542,6 +474,36 @@ def test_on_managed_instances_a_burst_names_its_environments_but_not_its_cold_st
     assert isinstance(burst.action, ParallelAction) and burst.action.envs == (1, 1, 2), text
     assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.warm_hits) == (2, None, None), text
     assert "cold_starts and warm_hits are not compared" in text and "sharing its globals and /tmp" in text, text
+
+
+def test_an_invoke_whose_new_environment_could_not_start_leaves_nothing_in_flight() -> None:
+    """The fleet decided to start env #2 for b, which failed (no descriptor left): b never reached an environment. The
+    invokes after it ran alone, and are recorded so (not as sent beside b, whose start never ended)."""
+    recorder, fleet = attached()
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1), f.EnvironmentNotStarted("b"))
+    fleet.alive = [Line(EnvState.FROZEN, 1)]
+    run(fleet, 1, completed("a", 1), reported("a", True))
+    run(fleet, 1, queued("c", 3), started("c"), completed("c", 3), reported("c", False))
+    text = recorder.to_toml()
+    a, c = parse_scenario(text, Path("r.toml")).steps
+    assert (c.action, c.expect.cold) == (InvokeAction(b'{"n": 3}'), False), text
+    assert "sent while other invokes still ran" not in text and "env = " not in text, text
+
+
+def test_snapstarts_snapshot_is_not_an_environment_an_invoke_could_be_sent_to() -> None:
+    """SnapStart: env #1 is the snapshot, #2 restored from it serves every invoke. One environment takes invokes:
+    nothing to name (a review found every invoke pinned, with a comment about the longest idle one)."""
+    recorder, fleet = attached(FleetOptions(snapstart=True))
+    snapshot = Line(EnvState.FROZEN, 1)
+    snapshot.init_type = "snap-start"
+    fleet.alive = [snapshot, Line(EnvState.RUNNING, 2, busy=True)]
+    for request_id, n in (("a", 1), ("b", 2)):
+        run(fleet, 2, queued(request_id, n), started(request_id), completed(request_id, n), reported(request_id, n == 1))
+    text = recorder.to_toml()
+    assert [type(s.action) for s in parse_scenario(text, Path("r.toml")).steps] == [InvokeAction] * 2, text
+    assert "env = " not in text and "longest idle" not in text, text
 
 
 def test_on_managed_instances_invokes_in_flight_together_in_one_environment_are_one_parallel_step() -> None:

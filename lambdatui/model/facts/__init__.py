@@ -13,7 +13,8 @@ from lambdatui.model.facts.faults import FaultArmed, FaultInjected, FaultRefused
 from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsReported, StackFrame, StacksCaptured,
                                               ThreadEntry, ThreadStack, TmpChanged, TmpEntry)
 from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen,
-                                             EnvironmentStartedFor, EnvironmentThawed, EventNotRun, EventWaiting,
+                                             EnvironmentNotStarted, EnvironmentStartedFor, EnvironmentThawed,
+                                             EventNotRun, EventWaiting,
                                              HoldReleased, IdleSpunDown, InvocationCompleted, InvocationQueued,
                                              InvocationRefused, InvocationResult, InvocationThrottled,
                                              InvokeCutOff, NewEnvironmentAnswered, PreferredPassedOver,
@@ -45,6 +46,7 @@ Fact = Union[
     EventNotRun,
     IdleSpunDown,
     EnvironmentStartedFor,
+    EnvironmentNotStarted,
     PreferredPassedOver,
     NewEnvironmentAnswered,
     InvokeCutOff,
@@ -78,7 +80,8 @@ __all__ = [
     "FUNCTION", "LAMBDATUI", "PLATFORM", "KeptLines", "LogLine", "LogLines", "extension_source", "log_lines",
     "newest_lines", "read_lines", "unseen_lines",
     # lifecycle
-    "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentStartedFor", "EnvironmentThawed",
+    "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentNotStarted", "EnvironmentStartedFor",
+    "EnvironmentThawed",
     "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "InvokeCutOff", "NewEnvironmentAnswered", "PreferredPassedOver",

@@ -201,6 +201,14 @@ class EnvironmentStartedFor:
 
 
 @dataclass(frozen=True)
+class EnvironmentNotStarted:
+    """The environment started for invoke `request_id` (`EnvironmentStartedFor`) could not be (no descriptor left,
+    no folder...): the invoke failed before any environment heard of it (a fact of the fleet's own, environment 0)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     """What the caller of an invoke receives."""
 
