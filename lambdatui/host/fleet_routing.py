@@ -19,6 +19,7 @@ from lambdatui.model.fleet import ON_DEMAND
 if TYPE_CHECKING:
     from lambdatui.host.fleet_host import FleetHost, _Member
 
+_PLACED = (rules.Choice.NEW, rules.Choice.EXISTING)
 # The shortest wait for an environment finishing its invoke: its grace is measured on its own clock, which a hold or
 # an inspection stops, so the time left can stay a sliver for as long as that lasts; the fact that ends it wakes the
 # wait anyway.
@@ -36,7 +37,8 @@ class FleetRouting:
         if route.choice is rules.Choice.NEW and self.options.snapstart:
             await self._await_snapshot()
             route = await self._route_when_known(asynchronous, preferred)
-        if route.passed_over:
+        # Told once it is placed (or throttled): an Event invoke at the limit is routed again until one takes it.
+        if route.passed_over and (asynchronous is False or route.choice in _PLACED):
             self._publish_own(f.PreferredPassedOver(request_id, preferred or 0, route.passed_over))
         if route.past_finishing is not None:
             self._say_past_finishing(request_id, route)

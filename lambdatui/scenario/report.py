@@ -315,6 +315,12 @@ class TimelinePrinter:
         where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "(no environment)"
         self.line("invoke", f"parallel[{position}] {compact_json(event, 100)} -> {where}", env=seen.env or 0)
 
+    def passed_over(self, key: str, passed: f.PreferredPassedOver, seen: Observed) -> None:
+        """A step's `env = N` (`key`) not followed: why, and where the invoke went instead."""
+        where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "no environment"
+        self.line("routing", f"{key} = {passed.preferred}: env #{passed.preferred} {passed.why}; routed as usual, to "
+                             f"{where}", env=0)
+
     def fleet(self, before: FleetCounters, after: FleetCounters, environments: int) -> None:
         """The fleet after a step: what is alive, and what the step did to it."""
         cold, warm = after.cold_starts - before.cold_starts, after.warm_hits - before.warm_hits

@@ -150,6 +150,8 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
             return outcome
         parallel = isinstance(step.action, ParallelAction)
         for position, seen in enumerate(facts.invokes):
+            if _event_invoke(step.action, position):
+                _say_passed_over(facts, seen, printer, f"envs[{position}]" if parallel else "env")
             printer.outcome(seen, position if parallel else None)
             if seen.result is not None or seen.throttled:
                 outcome.invokes += 1
@@ -318,7 +320,8 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 await placed.wait()
                 if parallel:
                     printer.placed(position, event, seen)
-                _say_passed_over(facts, seen, printer, f"envs[{position}]" if parallel else "env")
+                if not kinds[position]:  # an Event invoke is routed when its turn in the queue comes: said after
+                    _say_passed_over(facts, seen, printer, f"envs[{position}]" if parallel else "env")
             if not released:
                 released = True
                 _release(session, facts)
@@ -334,16 +337,18 @@ def _release(session: DebugSession, facts: StepFacts) -> None:
         session.submit(c.Continue(env=number))
 
 
+def _event_invoke(action: object, position: int) -> bool:
+    if isinstance(action, ParallelAction):
+        return bool(action.asynchronous) and action.asynchronous[position]
+    return isinstance(action, InvokeAction) and action.asynchronous
+
+
 def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter, key: str) -> None:
-    """The step's `env = N` (`key`: env, or a parallel step's envs[i]) could not be followed (the fleet says why):
-    where the invoke went instead."""
+    """The step's `env = N` (`key`: env, or a parallel step's envs[i]) could not be followed (the fleet says why)."""
     passed = next((fact for fact in facts.step.facts
                    if isinstance(fact, f.PreferredPassedOver) and fact.request_id == seen.request_id), None)
-    if passed is None:
-        return
-    where = "throttled (429)" if seen.throttled else f"env #{seen.env}" if seen.env else "no environment"
-    printer.line("routing", f"{key} = {passed.preferred}: env #{passed.preferred} {passed.why}; routed as usual, to "
-                            f"{where}", env=0)
+    if passed is not None:
+        printer.passed_over(key, passed, seen)
 
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,

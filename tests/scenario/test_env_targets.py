@@ -158,7 +158,8 @@ async def test_an_invoke_goes_to_the_environment_it_names_or_as_usual_when_that_
 async def test_a_parallel_steps_envs_and_an_event_invokes_env_send_each_where_named(code_dir: Path) -> None:
     """After [#1, #2], env #1 served one more and env #2 has been idle longer: routed as usual, the next would go to
     #2. `envs = [1, 2]` sends the burst's first to #1 (its third invoke) and its second to #2; an Event invoke's
-    `env = 1` waits for its turn in the fleet's queue, then goes to #1 (a bug hunt's replays sent it elsewhere)."""
+    `env = 1` waits for its turn in the fleet's queue, then goes to #1 (a bug hunt's replays sent it elsewhere); one
+    for #2, shut down, is routed as usual, which the timeline says once it is routed (it was placed when queued)."""
     function = write_probe(code_dir)
     done = await replay(function, """
         [[step]]
@@ -186,9 +187,20 @@ async def test_a_parallel_steps_envs_and_an_event_invokes_env_send_each_where_na
         invocation_type = "Event"
         env = 1
         expect = { response = { invocations = 5 } }
+
+        [[step]]
+        shutdown = true
+        env = 2
+
+        [[step]]
+        invoke = {}
+        invocation_type = "Event"
+        env = 2
+        expect = { response = { invocations = 6 } }
     """, code_dir)
     assert done.result.passed, done.out
-    assert "routing" not in done.out, done.out
+    assert re.search(r"routing    env = 2: env #2 is (not alive|shutting down); routed as usual, to env #1", done.out)
+    assert done.out.count("routing") == 1, done.out
 
 
 def test_the_recorder_writes_the_environment_a_command_was_aimed_at() -> None:
