@@ -33,7 +33,8 @@ scenario file (TOML):
                                a function URL: a stream's 200 MB limit and errors), not buffered
     parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text);
                                invocation_types = ["RequestResponse", "Event", ...], streams = [false,
-                               true, ...], envs = [N, ...] (each as env = N sends an invoke) by position
+                               true, ...], envs = [N, ...] (each as env = N sends an invoke; 0: routed
+                               as usual) by position
     event_file = "e.json"      the event from a file, relative to the scenario
                              with an invoke: client_context = '{"custom": {...}}' (X-Amz-Client-Context's
                              JSON) and qualifier = "prod" (a version or alias the caller named); for a

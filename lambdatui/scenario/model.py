@@ -76,7 +76,7 @@ class ParallelAction:
     events: tuple[bytes, ...]
     asynchronous: tuple[bool, ...] = ()  # `invocation_types`, by position (empty: every one synchronous)
     callers: tuple[Caller, ...] = ()  # `client_contexts` and `qualifiers`, by position (empty: NO_CALLER each)
-    envs: tuple[int, ...] = ()  # `envs`, by position: each sent as an invoke step's `env = N` is (empty: routed)
+    envs: tuple[int, ...] = ()  # `envs`, by position: each sent as an invoke step's `env = N` is (0, or empty: routed)
 
 
 @dataclass(frozen=True)

@@ -333,13 +333,13 @@ class _Parser:
 
     def envs(self, raw: Mapping[str, Any], count: int, name: str) -> tuple[int, ...]:
         """A parallel step's `envs = [N, ...]`: the environment each of its `count` events is sent to, as an invoke
-        step's `env = N` sends it; () when not given."""
+        step's `env = N` sends it (0: routed as usual); () when not given."""
         if "envs" not in raw:
             return ()
         values = raw["envs"]
-        if not isinstance(values, list) or len(values) != count or not all(is_int(v) and v >= 1 for v in values):
-            raise ValueError(f"{name}: envs = {values!r}: give an environment's number, 1 or more, for each of the "
-                             f"{count} events")
+        if not isinstance(values, list) or len(values) != count or not all(is_int(v) and v >= 0 for v in values):
+            raise ValueError(f"{name}: envs = {values!r}: give an environment's number, 1 or more (0: routed as "
+                             f"usual), for each of the {count} events")
         return tuple(values)
 
     def event_file(self, value: Any, name: str) -> bytes:

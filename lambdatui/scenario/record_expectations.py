@@ -186,14 +186,15 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     returned (`expect.each`), and the fleet's counts (`environments` alive after them, when known; how many started
     cold, how many were warm) while `fleet_known`: no earlier step overlapped others. Which position met a warm
     environment depends on timing, so each one's cold start is not compared, unless `several` environments were
-    alive: then each names the one that took it (`envs`), and its cold start is compared while the counts are, unless
-    one was throttled (at the limit, a replay throttles the same position however it routes). On Managed Instances (`managed`) invokes share an environment's
+    alive: then each names the one that took it (`envs`; 0 for a throttled one, which a replay throttles at the same
+    position), and its cold start is compared while the counts are. On Managed Instances (`managed`) invokes share an environment's
     workers, and no REPORT counts a cold start while the fleet counts an environment started for an invoke: the
     cold starts and warm hits are not compared (a bug hunt's replays contradicted their own REPORTs)."""
     colds = [step.cold for step in invokes if not step.throttled]
     counted = None not in colds and not overlapped and fleet_known
-    # Each sent where it went in the session: which of them starts cold no longer depends on timing.
-    pinned = several and all(step.env for step in invokes)  # a throttled one has none: the limit decides
+    # Each sent where it went in the session: which of them starts cold no longer depends on timing. A throttled one
+    # went nowhere (0: routed as usual, and throttled again at the same position).
+    pinned = several and all(step.env or step.throttled for step in invokes)
     lines = [*([OVERLAPPED] if overlapped else []),
              f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
     if not overlapped and not fleet_known:
@@ -217,8 +218,8 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(step.streamed for step in invokes):
         lines.append(f"streams = [{', '.join(toml_value(step.streamed) for step in invokes)}]")
     if pinned:
-        lines += [f"# each routed as in the session: {SEVERAL}",
-                  f"envs = [{', '.join(str(step.env) for step in invokes)}]"]
+        lines += [f"# each routed as in the session{' (0: throttled)' if any(s.throttled for s in invokes) else ''}: "
+                  f"{SEVERAL}", f"envs = [{', '.join(str(step.env or 0) for step in invokes)}]"]
         if len({step.env for step in invokes}) < len(invokes):
             lines.append(SHARED_WORKERS)
     tables = []

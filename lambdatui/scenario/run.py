@@ -314,7 +314,7 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
                 preferred = action.env if isinstance(action, InvokeAction) else \
-                    action.envs[position] if action.envs else None
+                    action.envs[position] or None if action.envs else None
                 nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position],
                                    callers[position])
                 await placed.wait()

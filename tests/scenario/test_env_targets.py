@@ -49,8 +49,9 @@ def test_an_invoke_step_names_the_environment_to_send_it_to(code_dir: Path) -> N
     assert hinted.action == InvokeAction(b'{"n": 1}', env=2)
     assert from_file.action == InvokeAction(b'{"n": 2}', env=3)
     assert plain.action == InvokeAction(b"{}") and plain.action.env is None
-    (burst,) = steps_of('[[step]]\nparallel = [{ n = 1 }, { n = 2 }]\nenvs = [3, 1]\n')
-    assert burst.action.envs == (3, 1)
+    (burst, throttled) = steps_of('[[step]]\nparallel = [{ n = 1 }, { n = 2 }]\nenvs = [3, 1]\n'
+                                  '[[step]]\nparallel = [{ n = 1 }, { n = 2 }]\nenvs = [1, 0]\n')
+    assert burst.action.envs == (3, 1) and throttled.action.envs == (1, 0)
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -58,9 +59,9 @@ def test_an_invoke_step_names_the_environment_to_send_it_to(code_dir: Path) -> N
     ('[[step]]\ninvoke = {}\nenvs = [2]\n', "envs = [...] goes with parallel = [...], one environment for each event; "
                                            "invoke takes env = N"),
     ('[[step]]\npause = 1\nenvs = [2]\n', "envs = [...] goes with parallel = [...], one environment for each event"),
-    ('[[step]]\nparallel = [{}, {}]\nenvs = [2]\n', "envs = [2]: give an environment's number, 1 or more, for each of "
-                                                  "the 2 events"),
-    ('[[step]]\nparallel = [{}, {}]\nenvs = [1, 0]\n', "envs = [1, 0]: give an environment's number"),
+    ('[[step]]\nparallel = [{}, {}]\nenvs = [2]\n', "envs = [2]: give an environment's number, 1 or more (0: routed "
+                                                  "as usual), for each of the 2 events"),
+    ('[[step]]\nparallel = [{}, {}]\nenvs = [1, -1]\n', "envs = [1, -1]: give an environment's number"),
     ('[[step]]\nparallel = [{}, {}]\nenvs = 2\n', "envs = 2: give an environment's number"),
     ('[[step]]\npause = 1\nenv = 2\n', "env = N names the environment a fault / new_environment / shutdown / "
                                        "invoke / event_file step acts on or is sent to, not a pause step"),

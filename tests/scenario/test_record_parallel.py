@@ -327,6 +327,8 @@ async def test_an_invoke_throttled_at_the_limit_is_recorded_in_its_parallel_step
     assert json.loads(burst.action.events[-1])["n"] == throttled[0], text
     assert [e.error_type for e in burst.expect.each] == [None, None, "TooManyRequestsException"], text
     assert (burst.expect.environments, burst.expect.cold_starts, burst.expect.throttled) == (2, 2, 1), text
+    # Each one that ran names its environment; the throttled one went nowhere (0: routed as usual, throttled again).
+    assert burst.action.envs == (1, 2, 0), text
     recording = code_dir / "throttled.toml"
     recording.write_text(text)
     replayed = run_cli("replay", str(handler), str(recording))
