@@ -7,7 +7,8 @@ concurrent invokes through the fleet and replays the file with the real `lambdat
 from __future__ import annotations
 
 import json
-from typing import Optional
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Optional
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,12 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.model.fleet import FleetOptions
-from lambdatui.runner import open_environment
+from lambdatui.runner import Running, open_environment
 from lambdatui.scenario.model import InvokeAction, ParallelAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.scenario.record import Recorder
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
-from recorder_support import Line, attached, completed, queued, reported, run, started
+from recorder_support import Fleet, Line, attached, completed, queued, reported, run, started
 from scenario_support import BOUND, PROBE, run_cli, write_probe
 
 
@@ -174,18 +175,24 @@ def test_an_invoke_sent_while_others_ran_elsewhere_names_the_environment_that_to
     assert text.count("env = ") == 3, text  # not on the parallel step
 
 
+def _b_routed_to_a_new_environment_while_a_ran(a_cold: bool) -> tuple[Recorder, Fleet]:
+    """a ran in env #1; the fleet decided to start env #2 for b; a ended while env #2 was starting."""
+    recorder, fleet = attached()
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    run(fleet, 1, queued("a", 1), started("a"))
+    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1))
+    fleet.alive = [Line(EnvState.FROZEN, 1)]
+    run(fleet, 1, completed("a", 1), reported("a", a_cold))
+    return recorder, fleet
+
+
 def test_an_invoke_a_new_environment_was_started_for_while_others_ran_joins_them_though_they_ended_meanwhile() -> None:
     """The fleet started env #2 for b because a ran in env #1, and a completed while env #2 was starting (before b
     was queued there). A replay that ran b as a step of its own, once a had settled, would send it to the warm env #1,
     whose state b never met (replays of `serve --record` with bursts of 3 failed on it, 1 in 6:
     `response.n: expected 1, got 2`). a and b are one parallel step, which a replay fires together: b meets env #1
     busy, as it did. c, whose environment was started with none busy, is a step of its own."""
-    recorder, fleet = attached()
-    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
-    run(fleet, 1, queued("a", 1), started("a"))
-    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1))
-    fleet.alive = [Line(EnvState.FROZEN, 1)]
-    run(fleet, 1, completed("a", 1), reported("a", True))
+    recorder, fleet = _b_routed_to_a_new_environment_while_a_ran(a_cold=True)
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.INIT, 2, busy=True)]
     run(fleet, 2, queued("b", 2), started("b"), completed("b", 2), reported("b", True))
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.FROZEN, 2)]
@@ -354,43 +361,63 @@ def handler(event, context):
 '''
 
 
+class CountingSession:
+    """A real fleet of ENV_COUNTER environments, recorded; `call` keeps what count each named invoke returned."""
+
+    def __init__(self, handler: Path, recorder: Recorder, running: Running) -> None:
+        self.handler, self.recorder, self.running = handler, recorder, running
+        self.counts: dict[str, int] = {}
+
+    async def call(self, name: str, event: dict, placed: Optional[trio.Event] = None) -> None:
+        result, _ = await self.running.fleet.invoke(json.dumps(event).encode(),
+                                                    on_placed=placed.set if placed is not None else None)
+        self.counts[name] = json.loads(result.payload)["count"]
+
+
+@asynccontextmanager
+async def counting_session(code_dir: Path) -> AsyncIterator[CountingSession]:
+    """The session's block, settled at its end, all of it bounded."""
+    handler = write_probe(code_dir, ENV_COUNTER)
+    config = resolve_function(str(handler), timeout_s=30)
+    recorder = Recorder(config, function_path=str(handler))
+    with trio.fail_after(BOUND):
+        async with open_environment(config) as running:
+            recorder.attach(running.session)
+            session = CountingSession(handler, recorder, running)
+            yield session
+            await running.session.settled()
+
+
+def replayed(session: CountingSession, text: str) -> str:
+    """The real `lambdatui replay` of `text`, which must pass; its timeline."""
+    recording = session.handler.parent / "recording.toml"
+    recording.write_text(text)
+    done = run_cli("replay", str(session.handler), str(recording))
+    assert done.returncode == 0, text + done.stdout + done.stderr
+    return done.stdout
+
+
 @pytest.mark.trio
 async def test_invokes_sent_while_one_ran_on_replay_meet_the_environment_that_took_them(code_dir: Path) -> None:
     """The bug hunt's session: a runs long in env #1; b, sent beside it, starts env #2; c and d, sent one after the
     other while a still runs, find env #2 idle and see its count go on (2, 3). A replay runs [a, b] to the end first:
     routed as usual, d would go to env #1, idle longer by then, and return 2. `env = 2` sends both to env #2."""
-    handler = write_probe(code_dir, ENV_COUNTER)
     release = code_dir / "release"
-    config = resolve_function(str(handler), timeout_s=30)
-    recorder = Recorder(config, function_path=str(handler))
-    counts: dict[str, int] = {}
-    with trio.fail_after(BOUND):
-        async with open_environment(config) as running:
-            recorder.attach(running.session)
-
-            async def call(name: str, event: dict, placed: Optional[trio.Event] = None) -> None:
-                result, _ = await running.fleet.invoke(json.dumps(event).encode(),
-                                                       on_placed=placed.set if placed is not None else None)
-                counts[name] = json.loads(result.payload)["count"]
-
-            async with trio.open_nursery() as nursery:
-                a_placed = trio.Event()
-                nursery.start_soon(call, "a", {"name": "a", "wait_for": str(release)}, a_placed)
-                await a_placed.wait()  # env #1 has it: busy until `release` exists
-                for name in "bcd":
-                    await call(name, {"name": name})
-                release.touch()
-            await running.session.settled()
-    assert counts == {"a": 1, "b": 1, "c": 2, "d": 3}, counts  # b, c and d in env #2
-    text = recorder.to_toml()
+    async with counting_session(code_dir) as session:
+        async with trio.open_nursery() as nursery:
+            a_placed = trio.Event()
+            nursery.start_soon(session.call, "a", {"name": "a", "wait_for": str(release)}, a_placed)
+            await a_placed.wait()  # env #1 has it: busy until `release` exists
+            for name in "bcd":
+                await session.call(name, {"name": name})
+            release.touch()
+    assert session.counts == {"a": 1, "b": 1, "c": 2, "d": 3}, session.counts  # b, c and d in env #2
+    text = session.recorder.to_toml()
     burst, c, d = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(burst.action, ParallelAction), text
     assert [(s.action.env, s.expect.response) for s in (c, d)] == [(2, {"count": 2}), (2, {"count": 3})], text
-    recording = code_dir / "routed.toml"
-    recording.write_text(text)
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
-    assert replayed.stdout.count("(to env #2)") == 2 and "routing" not in replayed.stdout, replayed.stdout
+    out = replayed(session, text)
+    assert out.count("(to env #2)") == 2 and "routing" not in out, out
 
 
 @pytest.mark.trio
@@ -401,54 +428,36 @@ async def test_bursts_over_environments_that_hold_different_state_replay_each_in
     counts 1, 1 and 2. Which position meets which environment depends on the order the first burst's invokes ended,
     which a replay does not repeat: the recording names each one's environment (`env`, `envs`), and the replay
     sends each there (a bug hunt's replays of this session failed 9 of 9 before, `response.n: expected 3, got 4`)."""
-    handler = write_probe(code_dir, ENV_COUNTER)
-    config = resolve_function(str(handler), timeout_s=30)
-    recorder = Recorder(config, function_path=str(handler))
-    counts: dict[str, int] = {}
-    with trio.fail_after(BOUND):
-        async with open_environment(config) as running:
-            recorder.attach(running.session)
+    async with counting_session(code_dir) as session:
+        fleet = session.running.fleet
 
-            async def call(name: str, event: dict) -> None:
-                result, _ = await running.fleet.invoke(json.dumps(event).encode())
-                counts[name] = json.loads(result.payload)["count"]
+        async def burst(names: str) -> None:
+            """All of `names` in flight at once, each in an environment of its own, then let go together."""
+            release = code_dir / f"release-{names}"
+            async with trio.open_nursery() as nursery:
+                for name in names:
+                    nursery.start_soon(session.call, name, {"name": name, "wait_for": str(release)})
+                while sum(line.busy for line in fleet.lines()) < len(names):
+                    await fleet.wait_changed()
+                release.touch()
 
-            async def burst(names: str) -> None:
-                """All of `names` in flight at once, each in an environment of its own, then let go together."""
-                release = code_dir / f"release-{names}"
-                async with trio.open_nursery() as nursery:
-                    for name in names:
-                        nursery.start_soon(call, name, {"name": name, "wait_for": str(release)})
-                    while sum(line.busy for line in running.fleet.lines()) < len(names):
-                        await running.fleet.wait_changed()
-                    release.touch()
-
-            await burst("abc")
-            await call("d", {"name": "d"})
-            await burst("efg")
-            await running.session.settled()
+        await burst("abc")
+        await session.call("d", {"name": "d"})
+        await burst("efg")
+    counts = session.counts
     assert sorted(counts[name] for name in "efg") == [2, 2, 3], counts
-    text = recorder.to_toml()
+    text = session.recorder.to_toml()
     first, one, second = parse_scenario(text, Path("r.toml")).steps
     assert isinstance(first.action, ParallelAction) and isinstance(second.action, ParallelAction), text
     assert sorted(second.action.envs) == [1, 2, 3] and one.action.env in (1, 2, 3), text
-    recording = code_dir / "bursts.toml"
-    recording.write_text(text)
-    replayed = run_cli("replay", str(handler), str(recording))
-    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
-    assert "routing" not in replayed.stdout, replayed.stdout
+    assert "routing" not in replayed(session, text)
 
 
 def test_an_invoke_sent_to_a_warm_environment_while_a_new_one_starts_for_another_names_its_environment() -> None:
     """a ran in env #1; the fleet started env #2 for b; a ended and c went to env #1 while env #2 still started: c
     ran beside b (b was in flight, waiting for its environment), and a replay, which runs [a, b] to the end first,
     would send c to the longest idle environment, #2 (a bug hunt's replays: `response.n: expected 4, got 2`)."""
-    recorder, fleet = attached()
-    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
-    run(fleet, 1, queued("a", 1), started("a"))
-    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1))
-    fleet.alive = [Line(EnvState.FROZEN, 1)]
-    run(fleet, 1, completed("a", 1), reported("a", False))
+    recorder, fleet = _b_routed_to_a_new_environment_while_a_ran(a_cold=False)
     fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]  # env #2 is not listed until it has started
     run(fleet, 1, queued("c", 3), started("c"), completed("c", 3), reported("c", False))
     fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.INIT, 2, busy=True)]
