@@ -31,10 +31,12 @@ from typing import Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
+from lambdatui.processes import namespaces
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 from lambdatui.processes.command_paths import command_paths
+from lambdatui.processes.filesystem import FunctionFiles
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import Supervisor
 from lambdatui.processes.spawning import LaunchError, ProcessSpec
@@ -108,7 +110,7 @@ class EarlyStart:
         _end_all(self.state_dir, self.supervisor, self.sandbox, self.listener)
 
 
-def _end_all(state_dir: Path, supervisor: Optional[Supervisor], sandbox: Optional[Sandbox],
+def _end_all(state_dir: Optional[Path], supervisor: Optional[Supervisor], sandbox: Optional[Sandbox],
              listener: Optional[socket.socket]) -> None:
     """What was started ahead, ended, and the run's folder removed (as far as it was made)."""
     if supervisor is not None:
@@ -117,7 +119,8 @@ def _end_all(state_dir: Path, supervisor: Optional[Supervisor], sandbox: Optiona
         sandbox.close()
     if listener is not None:
         listener.close()
-    remove_tree_reporting(state_dir)
+    if state_dir is not None:
+        remove_tree_reporting(state_dir)
 
 
 def _unheard(*_: object) -> None:
@@ -153,14 +156,15 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         tmp_dir.mkdir(parents=True)
         # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.
         needed = [str(config.code_dir), *command_paths(config.runtime.argv), str(member_dir)]
-        # Env #1's folder stays writable, not the whole run's (EnvironmentProcesses._renew_sandbox says why).
-        sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,))
+        sandbox, supervisor = _contained(config, files, tmp_dir, needed, member_dir, ask=False)
+        if namespaces.settle_assumed(confirmed=supervisor.forks_in_namespace) and not supervisor.forks_in_namespace:
+            # The sandbox init's start was the namespace probe, and it was refused: the probes now say what was
+            # (a read-only root refused alone, the namespace is still had, as the host would have it).
+            _end_all(None, supervisor, sandbox, None)
+            supervisor = sandbox = None
+            sandbox, supervisor = _contained(config, files, tmp_dir, needed, member_dir, ask=True)
         paths = sandbox.paths
         assert paths is not None
-        # Nobody hears its children until the host adopts them (their pipes are read, and exits awaited, from then).
-        supervisor = Supervisor(None, sandbox, _unheard, _unheard,
-                                cgroup=EnvironmentCgroup.create(memory_mb=config.memory_mb),
-                                memory_mb=config.memory_mb, oom_victim=RUNTIME, wait_init=False)
         stream = log_stream_name()
         env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
                                   exit_file=exit_file(member_dir, 1), paths=paths)
@@ -169,9 +173,25 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         early.boot(spec)
         return early
     except BaseException as exc:  # an interrupt or a bug too: nothing may be left behind
+        namespaces.settle_assumed(confirmed=False)
         _end_all(state_dir, supervisor, sandbox, listener)
         if isinstance(exc, (OSError, LaunchError)):
             return None  # the host starts it as usual, and says what went wrong, if anything still does
+        raise
+
+
+def _contained(config: FunctionConfig, files: FunctionFiles, tmp_dir: Path, needed: list[str], member_dir: Path,
+               ask: bool) -> tuple[Sandbox, Supervisor]:
+    """Env #1's sandbox and its supervisor, which starts the sandbox init (`ask`: see Sandbox.create)."""
+    # Env #1's folder stays writable, not the whole run's (EnvironmentProcesses._renew_sandbox says why).
+    sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,), ask=ask)
+    try:
+        # Nobody hears its children until the host adopts them (their pipes are read, and exits awaited, from then).
+        return sandbox, Supervisor(None, sandbox, _unheard, _unheard,
+                                   cgroup=EnvironmentCgroup.create(memory_mb=config.memory_mb),
+                                   memory_mb=config.memory_mb, oom_victim=RUNTIME, wait_init=False)
+    except BaseException:
+        sandbox.close()
         raise
 
 

@@ -220,7 +220,7 @@ class Sandbox:
 
     @classmethod
     def create(cls, tmp_dir: Path, paths_needed: Sequence[str], *, files: Optional[FunctionFiles] = None,
-               writable: Sequence[Path] = ()) -> Sandbox:
+               writable: Sequence[Path] = (), ask: bool = True) -> Sandbox:
         """Isolate /tmp if the OS allows it.
 
         `paths_needed` are host paths the children must still reach (interpreter, code, bootstrap, and the #!
@@ -228,6 +228,8 @@ class Sandbox:
         sight (`kept`).
         With `files`, the function's code and layers are also laid out at /var/task and /opt wherever a
         mount namespace can be made and nothing needed lies under them. `writable` folders stay writable there.
+        `ask` False: whether they can is not asked where it is not known yet, but assumed, for the sandbox init's
+        start to settle (namespaces.probe_both).
         """
         kept_writable = tuple(Path(os.path.abspath(folder)) for folder in writable)
         if files is None:
@@ -241,7 +243,7 @@ class Sandbox:
         tmp = Path(os.path.abspath(tmp_dir))
         folders = kept_folders([p for p in [*elsewhere, *map(str, kept_writable)] if lies_under_tmp(p)]) or ()
         # One program for both questions where it can.
-        namespaces.probe_both(tmp, files, needed, tmp.parent, kept_writable, folders)
+        namespaces.probe_both(tmp, files, needed, tmp.parent, kept_writable, folders, ask=ask)
         sandbox = cls._create(tmp_dir, elsewhere, kept_writable)._with_files(files, needed)
         if sandbox.layout is None and len(elsewhere) < len(needed):
             sandbox.close()  # not laid out after all: the code and the layers are reached where they lie

@@ -36,7 +36,11 @@ SCRIPT = r'''
 import json, os, signal, sys
 from lambdatui.config import resolve_function
 from lambdatui.host.early_start import start_early
+from lambdatui.processes import namespaces
 
+probes = []  # the namespace probes run (each a program forked, exec'd and waited for)
+real_probe = namespaces.run_probe
+namespaces.run_probe = lambda *args, **kwargs: probes.append(args) or real_probe(*args, **kwargs)
 early = start_early(resolve_function(sys.argv[1]))
 early.listener.settimeout(60)
 connection, _ = early.listener.accept()
@@ -46,7 +50,9 @@ runtime = early.started_runtime()
 with open(f"/proc/{runtime.pid}/cgroup") as file:
     cgroups = [line.strip().split(":", 2)[2] for line in file]
 print(json.dumps({"trio": "trio" in sys.modules, "first": first, "runtime": runtime.pid,
-                  "runtime_api": early.runtime_api, "state_dir": str(early.state_dir), "cgroups": cgroups}),
+                  "runtime_api": early.runtime_api, "state_dir": str(early.state_dir), "cgroups": cgroups,
+                  "probes": len(probes), "pid_namespace": early.supervisor.forks_in_namespace,
+                  "laid_out": early.sandbox.layout is not None}),
       flush=True)
 sys.stdin.readline()
 if sys.argv[2] == "abandon":
@@ -98,6 +104,8 @@ def test_the_runtime_asks_the_sandbox_api_before_trio_is_imported_and_abandoning
         # Our bootstrap's first call: may it import the handler (the debugger's Function-init gate)?
         assert seen["first"] == "GET /lambdatui/v1/function-init HTTP/1.1"
         assert seen["runtime"] in everything
+        # The sandbox init's start asked the kernel for the namespaces and the layout: no probe asked first.
+        assert (seen["probes"], seen["pid_namespace"], seen["laid_out"]) == (0, True, True), seen
         assert wait_all_gone(everything, 10) == {}
         assert not Path(seen["state_dir"]).exists()
         assert [folder for folder in folders if folder.exists()] == []
