@@ -15,8 +15,10 @@ from lambdatui.config_error import ConfigError
 from lambdatui.processes.tree_removal import remove_tree_reporting
 
 
-# Where a user without a writable home keeps its runs, in this order.
-SHARED_FOLDERS = ("/var/tmp", tempfile.gettempdir())
+def shared_folders() -> tuple[str, ...]:
+    """Where a user without a writable home keeps its runs, in this order. Asked only then: the temporary folder's
+    lookup writes a file there and removes it (tempfile tries it), which a start need not do."""
+    return ("/var/tmp", tempfile.gettempdir())
 
 
 def state_root() -> Path:
@@ -33,7 +35,7 @@ def state_root() -> Path:
         return root
     except OSError as exc:
         problems = [f"{root}: {exc.strerror or exc}"]
-    for shared in SHARED_FOLDERS:
+    for shared in shared_folders():
         root = Path(shared) / f"lambdatui-{os.getuid()}"
         try:
             return _own_private_folder(root)

@@ -24,7 +24,7 @@ def test_without_a_writable_home_the_runs_go_to_a_private_folder_of_the_users_ow
     monkeypatch.setenv("XDG_STATE_HOME", UNWRITABLE)
     shared = tmp_path / "var-tmp"
     shared.mkdir(mode=0o777)
-    monkeypatch.setattr(run_folders, "SHARED_FOLDERS", (str(shared), str(tmp_path / "tmp")))
+    monkeypatch.setattr(run_folders, "shared_folders", lambda: (str(shared), str(tmp_path / "tmp")))
     root = run_folders.state_root()
     assert root == shared / f"lambdatui-{os.getuid()}"
     assert root.is_dir() and root.stat().st_mode & 0o777 == 0o700
@@ -38,7 +38,7 @@ def test_a_shared_folder_someone_else_could_change_is_refused(tmp_path: Path, mo
     taken.mkdir(parents=True)
     second.mkdir()
     taken.chmod(0o1777)  # made ahead by anyone: whoever can write there could swap a run's folders
-    monkeypatch.setattr(run_folders, "SHARED_FOLDERS", (str(first), str(second)))
+    monkeypatch.setattr(run_folders, "shared_folders", lambda: (str(first), str(second)))
     assert run_folders.state_root() == second / f"lambdatui-{os.getuid()}"  # the next candidate
     (second / f"lambdatui-{os.getuid()}").chmod(0o755)  # readable by others now: refused too
     with pytest.raises(ConfigError) as error:
@@ -70,7 +70,8 @@ def test_runs_kept_under_tmp_are_seen_in_a_private_tmp_and_the_stack_dump_works(
 CLI_WITH_SHARED_FOLDERS = """
 import sys
 import lambdatui.run_folders as run_folders
-run_folders.SHARED_FOLDERS = tuple(sys.argv[1:3])
+folders = tuple(sys.argv[1:3])
+run_folders.shared_folders = lambda: folders
 del sys.argv[1:3]
 from lambdatui.entry import main
 sys.exit(main())
@@ -143,3 +144,13 @@ def test_the_note_on_a_state_folder_under_tmp_says_what_the_function_can_write_t
     assert answer["wrote"] == {"run": "Read-only file system", "member": True}, answer
     assert seen.endswith(f"(read-only but {answer['member']}, where lambdatui's processes write)"), note
     assert "/lambdatui/run-" in needed, note  # why the state folder is seen
+
+
+def test_a_start_writes_nothing_in_the_temporary_folder_to_find_it(tmp_path: Path) -> None:
+    """tempfile finds its folder by writing a file there and removing it: asked only when the home is not writable."""
+    script = "import tempfile, lambdatui.run_folders as r; r.state_root(); print(tempfile.tempdir)"
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"  # tempfile never looked
