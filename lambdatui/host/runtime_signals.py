@@ -12,7 +12,6 @@ from pathlib import Path
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.host.stack_dump import wait_for_stack_dump, write_exit_code
-from lambdatui.model.stacks import parse_faulthandler
 from lambdatui.processes.supervisor import ProcessHandle
 from lambdatui.run_folders import exit_file, stack_file
 
@@ -79,4 +78,7 @@ class RuntimeSignals:
                 # whether it goes on.
                 self.feed(ins.StacksDumped())
         if text:
+            # Imported here: its patterns are compiled as it loads, and most runs never dump a stack.
+            from lambdatui.model.stacks import parse_faulthandler
+
             self._publish(parse_faulthandler(text, request_id, self.sandbox.paths if self.sandbox else None))
