@@ -7,8 +7,9 @@ the route's limit (or by the route, as it arrives: `Route.reads_body`), the rout
 answer written in one send (or in chunks, by the route). A hand parser rather than h11: h11 cost ~80 µs per next +
 response pair of the warm path, this ~10 µs (measured on a 2-core machine, Python 3.11).
 
-Keep-alive ends with `Connection: close`, HTTP/1.0, a malformed request or the peer; the sandbox's server never
-ends it otherwise (Lambda never closes a runtime's or an extension's connection). The front end also closes a
+Keep-alive ends with `Connection: close`, HTTP/1.0, a malformed request or the peer; the sandbox's server ends it
+otherwise only after refusing a runtime's result (Lambda never closes a runtime's or an extension's connection; a
+request pipelined behind a refused result was sent before its runtime saw the refusal: runtime_routes.py). The front end also closes a
 connection idle for `idle_limit`, and stops gracefully on `stop` (`serve`). A long poll's socket is watched while
 the core holds the request (`hangups`): the peer hanging up cancels the wait (RequestAbandoned for the core).
 What a route sees of its request, and how it answers, is `http11_exchange.Exchange`.
@@ -115,7 +116,7 @@ class _Connection(Reader):
             return not (exchange._closes or self.hung_up)
         if answer is None or truncated or self.hung_up:
             return False  # nobody to answer
-        return await self._answer(head, answer)
+        return await self._answer(head, answer, exchange.ends)
 
     async def _serve_reading(self, head: Head, route: Route, params: tuple[str, ...]) -> bool:
         """One request whose route reads the body (or not): what it leaves unread is dropped after its answer."""
@@ -131,7 +132,7 @@ class _Connection(Reader):
         elif answer is None:
             return False
         else:  # a body the client was never asked for (Expect: 100-continue) will not come: the connection ends
-            goes_on = await self._answer(head, answer, exchange._body_unasked())
+            goes_on = await self._answer(head, answer, exchange._body_unasked() or exchange.ends)
         return goes_on and await exchange._drain()
 
     async def _answer(self, head: Head, answer: Answer, close: bool = False) -> bool:

@@ -35,7 +35,7 @@ class Exchange:
 
     __slots__ = ("method", "path", "params", "headers", "body", "too_large", "truncated", "head", "_connection",
                  "_pieces", "_body_read", "_streamed", "_closes", "_held", "early", "_unsent", "_bodiless",
-                 "malformed", "_finished_first")
+                 "malformed", "_finished_first", "ends")
 
     def __init__(self, connection: "_Connection", head: Head, params: tuple[str, ...],
                  body: bytes, too_large: bool, truncated: bool) -> None:
@@ -54,6 +54,7 @@ class Exchange:
         self._bodiless = head.method == "HEAD"  # a streamed answer whose chunks are not sent
         # A truncated body that was malformed rather than cut off: the framing answers it (400), not the route.
         self.malformed: Optional[BadRequest] = None
+        self.ends = False  # the connection closes after this answer (`end_after_answer`)
 
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
@@ -88,6 +89,11 @@ class Exchange:
         sock = self._connection.stream.socket
         return sock.getpeername()[:2], sock.getsockname()[:2]
 
+    def end_after_answer(self) -> None:
+        """Close the connection once this answer is written: a request pipelined behind this one is dropped unread
+        (its sender asks again on a new connection, if it goes on). Before the answer is written."""
+        self.ends = True
+
     def answer_now(self, answer: Answer) -> None:
         """Write the answer at once, from whichever task decided it, rather than once this route's task runs
         again: a runtime's parked /next is answered inside the Invoke API's request, a scheduler pass sooner
@@ -96,7 +102,8 @@ class Exchange:
         if self.early is not None or self.hung_up or self.head.http10 or self.method == "HEAD":
             return
         self.early = answer
-        self._closes = not self.head.keep_alive or self._connection.server.stopping or self._body_unasked()
+        self._closes = (not self.head.keep_alive or self._connection.server.stopping or self._body_unasked()
+                        or self.ends)
         status, headers, body = answer
         data = render_head(status, headers, len(body), http_date(), self._closes) + body
         self._unsent = data[self._connection._send_now(data):]

@@ -10,6 +10,7 @@ from lambdatui.api.http11_head import BadRequest
 from lambdatui.api.rendering import JSON, Answer, from_reply
 from lambdatui.api.runtime_stream import streamed_response
 from lambdatui.core import inputs as ins
+from lambdatui.core.effects import Reply
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
 
@@ -22,6 +23,18 @@ _ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     def answer_now(exchange: Exchange) -> Callable[[object], None]:
         return lambda reply: exchange.answer_now(from_reply(reply))  # type: ignore[arg-type]
+
+    def result_answer(exchange: Exchange, reply: Reply) -> Answer:
+        """A /response's or /error's answer. A refused one closes the connection: a call pipelined behind it (our
+        runtime sends its /next behind a small response) was sent before the runtime saw the refusal, which ends
+        a runtime (awslambdaric's and ours), and must not be taken as the runtime's next step (the invoke would
+        end, and the exit be charged to the next one, its event lost). A runtime that goes on asks again."""
+        if reply.status >= 400:
+            exchange.end_after_answer()
+        return from_reply(reply)
+
+    def answer_result_now(exchange: Exchange) -> Callable[[Reply], None]:
+        return lambda reply: exchange.answer_now(result_answer(exchange, reply))
 
     async def next_invocation(exchange: Exchange) -> Optional[Answer]:
         # The event is written as the core delivers it: the runtime starts while the host still tells the facts.
@@ -49,16 +62,16 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         arrived = exchange.arrived
         reply = await host.request(lambda token: ins.RuntimeResponse(
             token, request_id, body, content_type, too_large, invalid_mode, truncated, arrived),
-            answer_now(exchange) if malformed is None else None)
+            answer_result_now(exchange) if malformed is None else None)
         if malformed is not None:
             raise malformed
-        return exchange.early or from_reply(reply)
+        return exchange.early or result_answer(exchange, reply)
 
     async def invocation_error(exchange: Exchange) -> Answer:
         (request_id,) = exchange.params
         content_type = exchange.headers.get("content-type") or JSON
         error_type = exchange.headers.get(_ERROR_TYPE)
-        return from_reply(await host.request(lambda token: ins.RuntimeInvocationError(
+        return result_answer(exchange, await host.request(lambda token: ins.RuntimeInvocationError(
             token, request_id, exchange.body, content_type, error_type, exchange.truncated, exchange.too_large,
             exchange.arrived)))
 
