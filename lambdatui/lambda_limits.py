@@ -14,7 +14,8 @@ MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec §2.6)
-QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")  # a version or alias an invoke may name (the Invoke API's)
+MAX_QUALIFIER_CHARS = 128
+QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,%d}" % MAX_QUALIFIER_CHARS)  # a version or alias an invoke may name
 # The largest event Lambda's front end takes (lambda-spec §18): 6 MiB for a synchronous invoke, 1 MB for an Event one.
 # Over it the invoke is refused (413 RequestEntityTooLargeException) before any function runs.
 MAX_SYNC_EVENT_BYTES = et.MAX_SYNC_PAYLOAD_BYTES

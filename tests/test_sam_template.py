@@ -13,7 +13,7 @@ import pytest
 from lambdatui.config import resolve_function
 from lambdatui.config_error import ConfigError
 from lambdatui.env_vars import load_env_vars
-from lambdatui.sam_template.intrinsics import OMITTED, Resolver, Unresolved
+from lambdatui.sam_template.intrinsics import OMITTED, Invalid, Resolver, Unresolved
 from lambdatui.sam_template.reader import ChooseFunction, SamTemplate, read_function
 from lambdatui.sam_template.resources import merge_globals
 from lambdatui.sam_template.yaml_tags import parse_template_text
@@ -123,6 +123,31 @@ def test_what_only_cloudformation_knows_is_named(value, named):
     with pytest.raises(Unresolved) as caught:
         Resolver(RESOLVABLE).resolve(value)
     assert str(caught.value).startswith(named)
+
+
+@pytest.mark.parametrize("value, why", [
+    # CloudFormation counts from 0 up only: Python's -1 would have picked the last item.
+    ({"Fn::Select": [-1, ["a", "b"]]}, "the index must be a whole number from 0 up, not -1"),
+    ({"Fn::Select": ["x", ["a", "b"]]}, "the index must be a whole number from 0 up, not 'x'"),
+    ({"Fn::Select": [5, ["a", "b"]]}, "no item 5 in a list of 2"),
+    ({"Fn::FindInMap": ["Sizes", "prod", "Memory"]}, "no such entry in the template's Mappings"),
+])
+def test_what_cloudformation_refuses_in_any_deployment_is_a_mistake(value, why):
+    with pytest.raises(Invalid) as caught:
+        Resolver(RESOLVABLE).resolve(value)
+    assert str(caught.value).endswith(why)
+
+
+@pytest.mark.parametrize("value, why", [
+    # The list a parameter gives, and the keys a parameter or a pseudo parameter names, may be other in a deployment
+    # (a RegionMap without the region a local run says it is in).
+    ({"Fn::Select": [3, {"Ref": "Names"}]}, "(no item 3 in the list it gives here, of 3)"),
+    ({"Fn::FindInMap": ["Sizes", {"Ref": "AWS::Region"}, "Memory"]}, "(no such entry for the values used here)"),
+])
+def test_what_another_deployment_may_resolve_is_left_to_cloudformation(value, why):
+    with pytest.raises(Unresolved) as caught:
+        Resolver(RESOLVABLE).resolve(value)
+    assert str(caught.value).endswith(why)
 
 
 def test_globals_merge_as_sam_merges_them():

@@ -15,7 +15,7 @@ from lambdatui.config import FunctionConfig
 from lambdatui.core.common import function_arn
 from lambdatui.ids import new_uuid
 from lambdatui.json_text import check_json
-from lambdatui.lambda_limits import QUALIFIER
+from lambdatui.lambda_limits import MAX_QUALIFIER_CHARS, QUALIFIER
 from lambdatui.model import error_types as et
 from lambdatui.model.facts import InvocationResult
 from lambdatui.model.fleet import EVENT
@@ -79,6 +79,9 @@ def checked_payload(payload: bytes, too_large: bool, invocation_type: str, opera
 
 
 MAX_CLIENT_CONTEXT_BYTES = 3583
+# The Invoke API's pattern for FunctionName, as Lambda names it when it refuses one.
+FUNCTION_NAME = (r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+                 r"([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
 
 
 def checked_qualifier(function_name: str, query: str, served: FunctionConfig) -> str:
@@ -93,12 +96,20 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
         raise InvokeRefused(404, "ResourceNotFoundException",
                             f"Function not found: {function_arn(other)} (lambdatui serves {served.name} of the "
                             f"template here: serve --function {other} runs that one)")
+    if len(parts) > named_at + 2:  # one qualifier at most follows the name: Lambda's pattern for FunctionName
+        raise InvokeRefused(400, "ValidationException",
+                            f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "
+                            f"satisfy constraint: Member must satisfy regular expression pattern: {FUNCTION_NAME}")
     in_name = parts[named_at + 1] if len(parts) > named_at + 1 else ""
     given = next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == "Qualifier"), "")
     if in_name and given and in_name != given:
         raise InvokeRefused(400, "InvalidParameterValueException",
                             "The derived qualifier from the function name does not match the specified qualifier.")
     qualifier = in_name or given
+    if len(qualifier) > MAX_QUALIFIER_CHARS:
+        raise InvokeRefused(400, "InvalidParameterValueException",
+                            f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: Member must have length "
+                            f"less than or equal to {MAX_QUALIFIER_CHARS}")
     if qualifier and not QUALIFIER.fullmatch(qualifier):
         raise InvokeRefused(400, "InvalidParameterValueException",
                             f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: Member must satisfy "

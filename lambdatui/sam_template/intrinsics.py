@@ -176,11 +176,18 @@ class Resolver:
         if not (isinstance(arg, list) and len(arg) == 2):
             raise Unresolved(describe(whole))
         index = self.resolve(arg[0])
-        items = arg[1] if isinstance(arg[1], list) else self.resolve(arg[1])
-        try:
-            return items[int(index)]
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise Unresolved(describe(whole)) from None
+        written = isinstance(arg[1], list)
+        items = arg[1] if written else self.resolve(arg[1])
+        if isinstance(index, bool) or not isinstance(index, (int, str)) or not str(index).isdigit():
+            # CloudFormation takes an index from 0 up (a number, or a string of digits), never one from the end.
+            raise Invalid(f"{describe(whole)}: the index must be a whole number from 0 up, not {index!r}")
+        if not isinstance(items, list):
+            raise Unresolved(describe(whole))
+        if int(index) >= len(items):
+            if written:  # CloudFormation refuses the template: the list is the same wherever it is deployed
+                raise Invalid(f"{describe(whole)}: no item {index} in a list of {len(items)}")
+            raise Unresolved(f"{describe(whole)} (no item {index} in the list it gives here, of {len(items)})")
+        return items[int(index)]
 
     def _fn_sub(self, arg: Any, whole: Any) -> str:
         variables: Mapping[str, Any] = {}
@@ -237,7 +244,14 @@ class Resolver:
         except (KeyError, TypeError):
             if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:  # AWS::LanguageExtensions
                 return self.resolve(arg[3]["DefaultValue"])
-            raise Unresolved(f"!FindInMap [{name}, {top}, {second}] (no such entry)") from None
+            if all(isinstance(part, str) for part in arg[:3]):
+                # Named as written: CloudFormation refuses the template wherever it is deployed.
+                raise Invalid(f"!FindInMap [{name}, {top}, {second}]: no such entry in the template's Mappings") \
+                    from None
+            # Named through a parameter or a pseudo parameter (a RegionMap without this run's region): another
+            # deployment's values may have the entry.
+            raise Unresolved(f"!FindInMap [{name}, {top}, {second}] (no such entry for the values used here)") \
+                from None
 
     def _fn_if(self, arg: Any, whole: Any) -> Any:
         return self.resolve(self._if_branch(arg, whole))

@@ -340,11 +340,16 @@ async def test_the_version_or_alias_the_caller_named_reaches_the_invoke(extra: t
             "$LATEST",
         "/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:fn/invocations?Qualifier=blue": "blue",
     }
-    refused = ["/2015-03-31/functions/fn:prod/invocations?Qualifier=live",  # two that disagree
-               "/2015-03-31/functions/fn/invocations?Qualifier=bad!q"]
+    refused = {"/2015-03-31/functions/fn:prod/invocations?Qualifier=live": "does not match",  # two that disagree
+               "/2015-03-31/functions/fn/invocations?Qualifier=bad!q": "regular expression pattern",
+               f"/2015-03-31/functions/fn/invocations?Qualifier={'q' * 129}": "length less than or equal to 128",
+               # A second qualifier is no part of any name: Lambda's FunctionName pattern refuses it.
+               "/2015-03-31/functions/fn:a:b/invocations": "at 'functionName'",
+               "/2015-03-31/functions/123456789012:function:fn:1:2/invocations": "at 'functionName'"}
     host = FakeHost()
     got = await answers(host, *(post(path, b"{}", *extra) for path in [*named, *refused]))
     assert [status for status, _, _ in got] == [200] * len(named) + [400] * len(refused), got
+    assert all(why in body.decode() for (_, _, body), why in zip(got[len(named):], refused.values())), got
     assert [options.get("qualifier") for _, options in host.calls] == list(named.values())
 
 
