@@ -32,7 +32,6 @@ from typing import Iterator, Optional
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
 from lambdatui.processes import namespaces
-from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 from lambdatui.processes.command_paths import command_paths
@@ -136,14 +135,12 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
     """Start env #1 now, or None (nothing left behind) when it cannot be: the host then starts it as usual, and
     says why if something is wrong."""
     notes: list[str] = []
-    try:
-        state_dir = new_state_dir(notes.append)
-    except OSError:
-        return None
+    state_dir: Optional[Path] = None
     listener: Optional[socket.socket] = None
     sandbox: Optional[Sandbox] = None
     supervisor: Optional[Supervisor] = None
     try:
+        state_dir = new_state_dir(notes.append)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # Stamped: the host learns how long the runtime's calls waited for it (api/http11._arrival).
         listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -187,9 +184,8 @@ def _contained(config: FunctionConfig, files: FunctionFiles, tmp_dir: Path, need
     sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,), ask=ask)
     try:
         # Nobody hears its children until the host adopts them (their pipes are read, and exits awaited, from then).
-        return sandbox, Supervisor(None, sandbox, _unheard, _unheard,
-                                   cgroup=EnvironmentCgroup.create(memory_mb=config.memory_mb),
-                                   memory_mb=config.memory_mb, oom_victim=RUNTIME, wait_init=False)
+        return sandbox, Supervisor(None, sandbox, _unheard, _unheard, own_cgroup=True, memory_mb=config.memory_mb,
+                                   oom_victim=RUNTIME, wait_init=False)
     except BaseException:
         sandbox.close()
         raise
@@ -219,31 +215,40 @@ def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[E
     """Env #1 started now, where it can be (`possible`: the fleet's options allow it), for the block to hand over
     to its host. Whatever ends the block first (an error, Ctrl-C, SIGTERM or SIGHUP before the host's own
     handlers are in place), nothing of it is left behind; a signal then ends lambdatui as it would have."""
-    early = start_early(config) if possible and wanted(config) else None
-    if early is None:
+    if not (possible and wanted(config)):
         yield None
         return
+    early: Optional[EarlyStart] = None
+    closing = False
 
     def end(signal_number: int, _frame: object) -> None:
-        if not early.adopted:
+        if not closing and (early is None or not early.adopted):
             raise _Ended(signal_number)
-        # The host had its own handlers, and its trio run has put this one back (with a signal it left pending):
-        # what a second signal does without the early start, the default.
+        # The host had its own handlers, and its trio run has put this one back (with a signal it left pending), or
+        # the block is over: what a second signal does without the early start, the default.
         signal.signal(signal_number, signal.SIG_DFL)
         os.kill(os.getpid(), signal_number)
 
-    previous = {number: signal.signal(number, end) for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous: dict[int, object] = {}
     try:
+        # The handlers first: a signal while env #1 starts (its folder, cgroups and processes being made) ends it
+        # whole too, and one while they are put in place is caught here as well.
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            previous[number] = signal.signal(number, end)
+        early = start_early(config)
         yield early
     except BaseException as exc:  # an exception group too: trio's run wraps what its tasks raise
         ended = _ended_by(exc)
         if ended is None:
             raise
-        early.abandon()
+        if early is not None:
+            early.abandon()
         signal.signal(ended, signal.SIG_DFL)
         os.kill(os.getpid(), ended)
         raise SystemExit(128 + ended) from None  # (not reached: the signal ends the process)
     finally:
-        early.abandon()
+        closing = True
+        if early is not None:
+            early.abandon()
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, handler)  # type: ignore[arg-type]

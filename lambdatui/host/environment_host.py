@@ -37,7 +37,6 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import ON_DEMAND
 from lambdatui.model.snapshot import EnvironmentSnapshot
-from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.exit_status import ExitStatus
 from lambdatui.processes.sandbox import HOST_LOOPBACK, Sandbox
 from lambdatui.processes.snapshot_template import SnapshotTemplate
@@ -150,8 +149,8 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                     self._supervisor = early.hand_over(self._on_lines, self._on_exit)  # type: ignore[arg-type]
                 else:
                     self._supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
-                                                  cgroup=EnvironmentCgroup.create(memory_mb=self.config.memory_mb),
-                                                  memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
+                                                  own_cgroup=True, memory_mb=self.config.memory_mb,
+                                                  oom_victim=fx.RUNTIME)
                 if self.announce:
                     self.note(self._supervisor.containment())
                 if early is not None and early.runtime is not None:

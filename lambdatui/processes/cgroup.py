@@ -21,7 +21,7 @@ import select
 import signal
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .cgroup_files import children, has_children, remove_cgroup, stale_cgroups, write_control
 from .linux import KernelFile
@@ -57,14 +57,18 @@ class EnvironmentCgroup:
         _write_pid(self.procs_files, str(pid).encode())
 
     @classmethod
-    def create(cls, memory_mb: Optional[int] = None) -> Optional["EnvironmentCgroup"]:
+    def create(cls, memory_mb: Optional[int] = None,
+               announce: Callable[[str], None] = lambda path: None) -> Optional["EnvironmentCgroup"]:
         """A new, empty cgroup for one environment, or None where none can be made; with `memory_mb`, the
-        memory limit on it where the kernel can enforce one (`memory` stays None where not)."""
+        memory limit on it where the kernel can enforce one (`memory` stays None where not). `announce` hears
+        each cgroup's path before it is made (the watchdog's: the host killed just after, it is removed all
+        the same; one never made is nothing to remove)."""
         name = f"lambdatui-{os.getpid()}-{os.urandom(3).hex()}"
         for base, version in _candidates():
             for stale in stale_cgroups(base):
                 EnvironmentCgroup(stale, version).remove()
             path = base / name
+            announce(str(path))
             try:
                 path.mkdir()
             except OSError:
@@ -72,7 +76,7 @@ class EnvironmentCgroup:
             cgroup = cls(path, version)
             if memory_mb is not None:
                 cgroup.memory = (CgroupMemory.in_v2(path, memory_mb) if version == 2 else None) \
-                    or CgroupMemory.in_v1(name, memory_mb)
+                    or CgroupMemory.in_v1(name, memory_mb, announce)
             return cgroup
         return None
 

@@ -102,14 +102,17 @@ class CgroupMemory:
         return memory
 
     @classmethod
-    def in_v1(cls, name: str, limit_mb: int) -> Optional["CgroupMemory"]:
-        """A new cgroup `name` in v1's memory hierarchy, beside where this process sits, with the limit."""
+    def in_v1(cls, name: str, limit_mb: int,
+              announce: Callable[[str], None] = lambda path: None) -> Optional["CgroupMemory"]:
+        """A new cgroup `name` in v1's memory hierarchy, beside where this process sits, with the limit
+        (`announce`: as EnvironmentCgroup.create's)."""
         base = V1_MEMORY_ROOT / _own_v1_path("memory")
         if not (V1_MEMORY_ROOT / "cgroup.procs").exists():
             return None
         for stale in stale_cgroups(base):
             CgroupMemory(stale, 1, 0, own=True).remove()
         path = base / name
+        announce(str(path))
         try:
             path.mkdir()
         except OSError:

@@ -45,11 +45,19 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
 
     def __init__(self, nursery: trio.Nursery | None, sandbox: Sandbox, on_lines: OnLines, on_exit: OnExit,
                  cgroup: EnvironmentCgroup | None = None, *, memory_mb: int | None = None,
-                 oom_victim: str | None = None, wait_init: bool = True) -> None:
+                 oom_victim: str | None = None, wait_init: bool = True, own_cgroup: bool = False) -> None:
         """`memory_mb`: the environment's memory limit (the cgroup's, where it carries one; else watched, and
         the child spawned with key `oom_victim` is SIGKILLed at the limit). `nursery` None: started ahead of
-        the trio run, until `attach`. `wait_init` False: the caller calls `finish_init` before its first spawn."""
+        the trio run, until `attach`. `wait_init` False: the caller calls `finish_init` before its first spawn.
+        `own_cgroup`: the environment's cgroup is made here (`cgroup` ignored), once the watchdog knows of it."""
         self._sandbox = sandbox
+        self._watchdog = WatchdogLink()
+        if own_cgroup:
+            cgroup = EnvironmentCgroup.create(memory_mb=memory_mb, announce=self._watchdog.add_cgroup)
+        elif cgroup is not None:
+            self._watchdog.add_cgroup(str(cgroup.path))
+            if cgroup.memory is not None and cgroup.memory.own:
+                self._watchdog.add_cgroup(str(cgroup.memory.path))
         self.cgroup = cgroup
         self._nursery: trio.Nursery | None = None
         self._on_lines = on_lines
@@ -58,11 +66,6 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         self._strays_stopped: int | None = None  # how many strays the environment's last freeze stopped
         self._closed = False
         self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
-        self._watchdog = WatchdogLink()
-        if cgroup is not None:
-            self._watchdog.add_cgroup(str(cgroup.path))
-            if cgroup.memory is not None and cgroup.memory.own:
-                self._watchdog.add_cgroup(str(cgroup.memory.path))
         self.memory: MemoryLimit | None = cgroup.memory if cgroup is not None else None
         self._watching: trio.CancelScope | None = None
         self._deferred: list[Callable[[], None]] = []  # tasks waiting for `attach`
