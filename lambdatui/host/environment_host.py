@@ -108,6 +108,8 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._deadlines = Deadlines(lambda name: self.feed(ins.TimerFired(name)),
                                     calls_unheard(self.sandbox_connections) if inspect else None)
         self._processes: dict[str, tuple[int, ProcessHandle]] = {}
+        # Processes still being started (a restore's), by key: their generation, and a signal sent meanwhile (0: none)
+        self._landing: dict[str, tuple[int, int]] = {}
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False
         self._answers_now: list[tuple[Callable[[object], None], object]] = []  # _Slot.now's, until the batch's end

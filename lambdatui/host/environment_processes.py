@@ -100,6 +100,7 @@ class EnvironmentProcesses:
         tmp_restored = self._tmp_restored  # type: ignore[has-type]
         if self.env.config.restored and (tmp_restored is None or not tmp_restored.is_set()):
             # Its /tmp first, then its processes, its extensions too (host/snapshot_restore.py).
+            self._starting(effect.participant, effect.generation)  # type: ignore[attr-defined]
             self.start_soon(self._spawn_restored, effect)  # type: ignore[attr-defined]
             return
         early = self._early  # type: ignore[has-type]
@@ -128,6 +129,7 @@ class EnvironmentProcesses:
             if self.env.config.restored:
                 template = self._copy_template()  # type: ignore[attr-defined]
                 if template is not None:
+                    self._starting(effect.participant, effect.generation)  # type: ignore[attr-defined]
                     self.start_soon(self._restore_runtime, effect, template, spec)  # type: ignore[attr-defined]
                     return
             spec = self._snapshot_spec(spec)  # type: ignore[attr-defined]
@@ -142,6 +144,7 @@ class EnvironmentProcesses:
             self._snapshot_started(False)  # type: ignore[attr-defined]
             reason = self.files.as_given(launch_failure(exc, spec.argv, spec.cwd, spec.env, paths))
             reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
+            self._landed(effect.participant, None)  # type: ignore[attr-defined]
             self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
             return
         self._processes[effect.participant] = (effect.generation, handle)
@@ -149,6 +152,7 @@ class EnvironmentProcesses:
             self._runtime_peak_mb = None
             self._sup.reset_memory_peak()  # a new runtime's REPORT says what it and its environment used
             self._snapshot_started(True)  # type: ignore[attr-defined]
+        self._landed(effect.participant, handle)  # type: ignore[attr-defined]
 
     def _generation_of(self, handle: ProcessHandle) -> int:
         entry = self._processes.get(handle.key)

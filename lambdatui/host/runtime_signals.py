@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Optional
 
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
@@ -25,6 +26,21 @@ class RuntimeSignals:
             return
         handle = self._handle(key)
         if handle is not None:
+            self._sup.send_signal(handle, sig)
+            return
+        landing = self._landing.get(key)
+        if landing is not None and landing[0] == self.env.generation and landing[1] != signal.SIGKILL:
+            self._landing[key] = (landing[0], sig)  # sent once it exists (`_landed`): a SIGKILL is the last word
+
+    def _starting(self, key: str, generation: int) -> None:
+        """Process `key` of `generation` is being started, by a task that lands it later (`_landed`)."""
+        self._landing.setdefault(key, (generation, 0))
+
+    def _landed(self, key: str, handle: Optional[ProcessHandle]) -> None:
+        """Process `key` exists now (`handle`), or could not be started (None): a signal the core sent it while it
+        was being started (a shutdown's SIGKILL, which found no process to end) reaches it now."""
+        generation, sig = self._landing.pop(key, (0, 0))
+        if handle is not None and sig and generation == self.env.generation:
             self._sup.send_signal(handle, sig)
 
     def _exit_process(self, effect: fx.ExitProcess) -> None:

@@ -94,6 +94,8 @@ class SnapshotRestore:
         await restored.wait()
         if effect.generation == self.env.generation and restored is self._tmp_restored:
             self._spawn(effect)  # type: ignore[attr-defined]  # (not spawned for an Init the environment left)
+        else:
+            self._landed(effect.participant, None)  # type: ignore[attr-defined]
 
     async def _restore_runtime(self, effect: fx.Spawn, template: SnapshotTemplate, spec: ProcessSpec) -> None:
         """Copy the snapshot's runtime into this environment (its /tmp is the snapshot's already: `_spawn_restored`)."""
@@ -110,6 +112,7 @@ class SnapshotRestore:
         except BaseException as exc:
             close_read_end(out_r)
             close_read_end(err_r)
+            self._landed(fx.RUNTIME, None)  # type: ignore[attr-defined]
             if not isinstance(exc, RestoreFailed):
                 raise
             self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
@@ -120,7 +123,9 @@ class SnapshotRestore:
         self._processes[fx.RUNTIME] = (effect.generation, handle)
         self._runtime_peak_mb = None
         if effect.generation != self.env.generation:
-            self._sup.kill(handle)  # the environment moved on (a reset, a shutdown) while the copy was made
+            self._sup.kill(handle)  # the environment moved on (a reset) while the copy was made
+        # A shutdown that began meanwhile (same generation) SIGKILLed a runtime that was not there yet: now it is.
+        self._landed(fx.RUNTIME, handle)  # type: ignore[attr-defined]
 
 
 def restored_env(env: Mapping[str, str]) -> dict[str, str]:
