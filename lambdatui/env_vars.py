@@ -31,6 +31,9 @@ class EnvVarsFile:
 
 
 def _text(value: Any) -> str:
+    """As SAM CLI passes a value on: a boolean as `true`/`false`, null as an empty string."""
+    if value is None:
+        return ""
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -45,8 +48,8 @@ def load_env_vars(path: str) -> EnvVarsFile:
         if not isinstance(block, dict):
             raise ConfigError(f"{origin}: {name!r} must be an object of variables, as in "
                               '{"Parameters": {"VAR": "value"}, "LogicalId": {"VAR": "value"}}')
-        bad = [key for key, value in block.items() if not isinstance(value, (str, int, float, bool))]
+        bad = [key for key, value in block.items() if not isinstance(value, (str, int, float, bool, type(None)))]
         if bad:
-            raise ConfigError(f"{origin}: {name}.{bad[0]}: values must be strings (or numbers, booleans)")
+            raise ConfigError(f"{origin}: {name}.{bad[0]}: values must be strings (or numbers, booleans, null)")
         blocks[str(name)] = {str(key): _text(value) for key, value in block.items()}
     return EnvVarsFile(origin, blocks)

@@ -219,6 +219,29 @@ def test_a_function_reads_with_globals_first_and_its_own_values_over_them(projec
     assert len(fn.notes) == 1 and "layer arn:aws:lambda:us-east-1:123456789012:layer:far:1 is in AWS" in fn.notes[0]
 
 
+def test_the_other_functions_are_known_by_logical_id_and_by_the_name_their_function_name_resolves_to(code_dir: Path):
+    # A caller naming one of them means another function (serve answers 404): `!Sub users-${Stage}` is users-dev.
+    write(code_dir, "fn/app.py", "def handler(event, context):\n    return 1\n")
+    path = write(code_dir, "template.yaml", """\
+Parameters:
+  Stage: {Type: String, Default: dev}
+Resources:
+  Orders: {Type: AWS::Serverless::Function, Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.12}}
+  Users:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.12, FunctionName: !Sub "users-${Stage}"}
+  Reports:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.12, FunctionName: reports-fn}
+  Deployed:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.12, FunctionName: !GetAtt Table.Arn}
+  Table: {Type: AWS::DynamoDB::Table}
+""")
+    assert read_function(path, "Orders").siblings == ("Users", "users-dev", "Reports", "reports-fn", "Deployed")
+    assert read_function(path, "Orders", overrides={"Stage": "prod"}).siblings[:2] == ("Users", "users-prod")
+
+
 def test_several_functions_and_none_chosen_lists_them(project: Path):
     with pytest.raises(ChooseFunction) as caught:
         read_function(project, None, "template.yaml")
@@ -266,10 +289,11 @@ def test_an_unknown_function_names_the_ones_there_are(project: Path):
 
 
 def test_env_vars_parameters_then_the_functions_block(code_dir: Path):
-    path = write(code_dir, "env.json", '{"Parameters": {"A": "p", "B": 1}, "Orders": {"A": "o", "C": true}}')
+    # As SAM CLI passes them on: a boolean as true/false, null as an empty string.
+    path = write(code_dir, "env.json", '{"Parameters": {"A": "p", "B": 1, "D": null}, "Orders": {"A": "o", "C": true}}')
     env_vars = load_env_vars(str(path))
-    assert env_vars.for_function("Orders") == {"A": "o", "B": "1", "C": "true"}
-    assert env_vars.for_function("Reports") == {"A": "p", "B": "1"}
+    assert env_vars.for_function("Orders") == {"A": "o", "B": "1", "C": "true", "D": ""}
+    assert env_vars.for_function("Reports") == {"A": "p", "B": "1", "D": ""}
 
 
 @pytest.mark.parametrize("text, message", [

@@ -84,7 +84,7 @@ class TemplateFunction:
     # Variables the template declares that only CloudFormation can fill in: name -> what it was (`!GetAtt T.Arn`).
     unresolved_env: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # everything else left out, one line each
-    # The template's other functions, by logical ID and plain FunctionName: names a caller may mean another one by.
+    # The template's other functions, by logical ID and FunctionName: names a caller may mean another one by.
     siblings: tuple[str, ...] = ()
 
 
@@ -396,7 +396,10 @@ def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] =
     siblings: list[str] = []
     for other in template.function_ids:
         if other != chosen:
-            name = template.properties(other).get("FunctionName")
+            try:  # a name an intrinsic builds (`!Sub users-${Stage}`) is the one a caller uses
+                name = template.resolver.resolve(template.properties(other).get("FunctionName"))
+            except (Unresolved, Invalid):
+                name = None  # only CloudFormation knows it, or it refuses it: that function's to say when chosen
             siblings += [other, name] if isinstance(name, str) and name else [other]
     return replace(template.function(chosen), siblings=tuple(siblings))
 
