@@ -113,7 +113,8 @@ def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, .
         if not path.exists():
             raise ConfigError(f"{origin} {given}: no such file or directory")
         if path.is_file() and not (path.suffix.lower() == ".zip" and _is_zip(path)):
-            raise ConfigError(f"{origin} {given}: expected a layer folder or a .zip archive")
+            damaged = " (this one is named .zip but is not a zip archive)" if path.suffix.lower() == ".zip" else ""
+            raise ConfigError(f"{origin} {given}: expected a layer folder or a .zip archive{damaged}")
         layers.append(path.resolve())
     if len(layers) > MAX_LAYERS:
         raise ConfigError(f"{len(layers)} layers: Lambda attaches at most {MAX_LAYERS} to a function")

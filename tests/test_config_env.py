@@ -125,3 +125,17 @@ def test_a_template_beside_a_handler_is_named_as_not_used(code_dir: Path):
     assert config.notes == (f"{code_dir / 'template.yaml'} was not used: {code_dir} holds a handler, which runs as it "
                             "is (--function LOGICAL_ID runs the template's function instead).",)
     assert resolve_function(str(code_dir), function="MainFunction").notes == ()
+
+
+def test_a_layer_named_zip_that_is_no_zip_archive_is_refused_saying_so(tmp_path: Path) -> None:
+    from lambdatui.config import check_layers
+
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "bad.zip").write_text("not a zip archive")
+    with pytest.raises(ConfigError) as text_file:
+        check_layers([str(tmp_path / "notes.txt")])
+    assert str(text_file.value).endswith("notes.txt: expected a layer folder or a .zip archive")
+    with pytest.raises(ConfigError) as damaged:
+        check_layers([str(tmp_path / "bad.zip")])
+    assert str(damaged.value).endswith(
+        "bad.zip: expected a layer folder or a .zip archive (this one is named .zip but is not a zip archive)")

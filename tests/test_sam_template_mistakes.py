@@ -150,7 +150,8 @@ def test_a_layer_zip_that_is_not_a_zip_is_refused_like_the_option_refuses_it(cod
     path = write_project(code_dir, text.replace(", LAYERS", ""))
     assert read_function(path, None).layers == (code_dir / "good.zip",)
     path = write_project(code_dir, text.replace("LAYERS", "!Ref Bad"))
-    assert refusal(path) == "template.yaml: Fn: layer Bad's ContentUri bad.zip: expected a folder or a .zip archive"
+    assert refusal(path) == ("template.yaml: Fn: layer Bad's ContentUri bad.zip: expected a folder or a .zip archive "
+                             "(named .zip, not a zip archive)")
 
 
 REFUSED = " (CloudFormation refuses such a template)"

@@ -371,7 +371,8 @@ class _FunctionReader:
                 return None
             path = self._local_path(f"layer {layer_id}'s {key}", content, "folder or .zip") if content else None
             if path is not None and path.is_file() and not (path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)):
-                raise self._fail(f"layer {layer_id}'s {key} {content}: expected a folder or a .zip archive")
+                damaged = " (named .zip, not a zip archive)" if path.suffix.lower() == ".zip" else ""
+                raise self._fail(f"layer {layer_id}'s {key} {content}: expected a folder or a .zip archive{damaged}")
             if path is None:
                 self._note(f"layer {layer_id} is not in a local folder ({key} {describe(content)}): left out "
                            "(give a local copy with --layer)")
