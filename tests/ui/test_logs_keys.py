@@ -127,6 +127,29 @@ async def test_p_pauses_counts_new_lines_and_resumes_at_the_end() -> None:
         assert not view.paused and "paused" not in screen_text(pilot)
 
 
+async def test_a_view_scrolled_back_to_a_match_says_so_counts_new_lines_and_p_follows_again() -> None:
+    # A search's match off the end stops following, as scrolling back does: the bar says so and counts what came
+    # below, and p follows the end again (it had paused what was not following, and only a second p followed).
+    async with replayed().run_test(size=LARGE) as pilot:
+        view = await ready(pilot)
+        view.add_lines([LogLine(FUNCTION, f"before {i:02d}") for i in range(60)])
+        lines = pilot.app.query_one("#log-lines")
+        await until_true(pilot, lambda: lines.scroll_y == lines.max_scroll_y > 0, "the log at its end")
+        await pilot.press("slash", *"before", "space", "0", "5")
+        await until_true(pilot, lambda: count_label(pilot) == "1/1", "the one match")
+        await pilot.press("escape")
+        top = lines.scroll_y
+        assert top < lines.max_scroll_y and not view.paused
+        view.add_lines([LogLine(FUNCTION, f"after {i}") for i in range(12)])
+        await until_true(pilot, lambda: "scrolled back: 12 new lines below" in screen_text(pilot), "said")
+        assert lines.scroll_y == top and "after 11" not in screen_text(pilot)  # the view did not move
+        await pilot.press("p")
+        await until_true(pilot, lambda: "after 11" in screen_text(pilot), "the end, followed again")
+        assert not view.paused and "scrolled back" not in screen_text(pilot) and "paused" not in screen_text(pilot)
+        view.add_lines([LogLine(FUNCTION, "later")])
+        await until_true(pilot, lambda: "later" in screen_text(pilot), "followed")
+
+
 # ---------------------------------------------------------------------- L
 
 

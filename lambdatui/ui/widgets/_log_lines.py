@@ -14,7 +14,7 @@ built on toggling or resizing and extended as rows arrive. Pausing stops followi
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Optional
 
 from rich.style import Style
 from rich.text import Text
@@ -26,7 +26,7 @@ from textual.strip import Strip
 
 from lambdatui.model.facts import LAMBDATUI, PLATFORM, LogLine
 from lambdatui.model.log_search import SearchIndex, match_spans
-from lambdatui.ui.widgets._log_rows import (MAX_ROW_CHARS, TAG_WIDTH, Row, RowMatch, platform_text, split_rows,
+from lambdatui.ui.widgets._log_rows import (TAG_WIDTH, Row, RowMatch, plain, platform_text, runs, split_rows,
                                             tag_of, text_width)
 
 
@@ -67,7 +67,8 @@ class LogLines(ScrollView, can_focus=True):
         self._wrap_cells = 0  # the text width the pieces were cut for
         self.paused = False
         self.pending = 0
-        """Rows shown since the pause (the view stays where it is)."""
+        """Rows shown since the view stopped following the end (paused, or scrolled back: it stays where it is)."""
+        self.on_follow_changed: Callable[[], None] = lambda: None  # the view came back to the end, or left it
         self.selected: Optional[int] = None
         """The seq of the row last clicked (what `y` copies)."""
 
@@ -116,16 +117,16 @@ class LogLines(ScrollView, can_focus=True):
 
     def append(self, lines: Iterable[LogLine]) -> int:
         """Add rows for these lines; returns how many rows were added. Each new shown row is searched once."""
-        following = not self.paused and self._at_end()
+        following = self.following
         rows, seq, match = self._rows, self._seq, self._match
         fresh: list[Row] = []
         shown: dict[tuple[str, Optional[str]], bool] = {}  # the filter's answer for each (source, request id)
-        for source, request_id, stream, texts in _runs(lines):
+        for source, request_id, stream, texts in runs(lines):
             key = (source, request_id)
             keep = shown.get(key)
             if keep is None:
                 keep = shown[key] = match(source, request_id)
-            if _plain(texts):  # a burst's thousands of lines: each one row of its own length, made in one go
+            if plain(texts):  # a burst's thousands of lines: each one row of its own length, made in one go
                 made = [Row(seq + i, source, text, stream, _PLAIN_WIDTH + len(text), request_id)
                         for i, text in enumerate(texts, 1)]
                 seq += len(made)
@@ -148,7 +149,7 @@ class LogLines(ScrollView, can_focus=True):
                 self.search.extend((row.seq, row.text) for row in fresh)
             if self.wrap:
                 self._cut(fresh)
-            if self.paused:
+            if not following:
                 self.pending += len(fresh)
         if added:
             gone = self._evict()
@@ -202,6 +203,16 @@ class LogLines(ScrollView, can_focus=True):
         self._recut()
         self._cache.clear()
         self._resize(follow=not self.paused and self._at_end())
+
+    @property
+    def following(self) -> bool:
+        """New rows scroll into view: not paused, and the view at the end."""
+        return not self.paused and self._at_end()
+
+    @property
+    def scrolled_back(self) -> bool:
+        """Not paused, yet not following: the user (or a search's match) moved the view off the end."""
+        return not self.paused and not self._at_end()
 
     def set_paused(self, paused: bool) -> None:
         """Pause: the view stays, new rows are counted. Resume: jump to the end and follow it again."""
@@ -285,7 +296,11 @@ class LogLines(ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if self.scrollable_content_region.height > 0:
-            self._was_at_end = new_value >= self.max_scroll_y
+            was, self._was_at_end = self._was_at_end, new_value >= self.max_scroll_y
+            if self._was_at_end and not self.paused:
+                self.pending = 0  # back at the end: followed again, nothing new below
+            if was != self._was_at_end:
+                self.on_follow_changed()
 
     def on_resize(self) -> None:
         height = self.scrollable_content_region.height
@@ -381,25 +396,3 @@ def _seq_of(row: Row) -> int:
 
 def _piece_seq(piece: tuple[Row, int]) -> int:
     return piece[0].seq
-
-
-def _runs(lines: Iterable[LogLine]) -> Iterator[tuple[str, Optional[str], str, list[str]]]:
-    """The lines as runs of one source, invoke and stream: (source, request id, stream, their texts)."""
-    run: list[str] = []
-    source: Optional[str] = None
-    request_id: Optional[str] = None
-    stream = ""
-    for line in lines:
-        if line.source != source or line.request_id != request_id or line.stream != stream:
-            if source is not None:
-                yield source, request_id, stream, run
-            source, request_id, stream, run = line.source, line.request_id, line.stream, []
-        run.append(line.text)
-    if source is not None:
-        yield source, request_id, stream, run
-
-
-def _plain(texts: list[str]) -> bool:
-    """Every text is one row as it is, as wide as it is long: ASCII, no control character, not huge."""
-    joined = "".join(texts)  # printable ASCII: no control character (a tab, CR or escape needs split_rows)
-    return joined.isascii() and joined.isprintable() and max(map(len, texts)) <= MAX_ROW_CHARS

@@ -1,17 +1,20 @@
 """Provides the log's rows as data and text: how one log line becomes rows (split at CR/LF, escape codes and
 controls made harmless, cut when huge), how wide a row is, the tag column it is shown under, and the colours of
-the platform's own lines. No widget state: `LogLines` (_log_lines.py) keeps, indexes and draws these rows.
+the platform's own lines, and a batch's lines as runs of one source (`runs`). No widget state: `LogLines`
+(_log_lines.py) keeps, indexes and draws these rows.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+
+from lambdatui.model.facts import FUNCTION, LAMBDATUI, PLATFORM, LogLine
 
 TAG_WIDTH = 10
 MAX_ROW_CHARS = 4000  # a single printed megabyte stays one (cut) row instead of a megabyte-wide canvas
@@ -78,3 +81,44 @@ def platform_text(line: str, styles: dict[str, Style]) -> Text:
     for match in _FAILURE.finditer(line):
         text.stylize(styles.get("error", Style()), match.start(), match.end())
     return text
+
+
+def runs(lines: Iterable[LogLine]) -> Iterator[tuple[str, Optional[str], str, list[str]]]:
+    """The lines as runs of one source, invoke and stream: (source, request id, stream, their texts)."""
+    run: list[str] = []
+    source: Optional[str] = None
+    request_id: Optional[str] = None
+    stream = ""
+    for line in lines:
+        if line.source != source or line.request_id != request_id or line.stream != stream:
+            if source is not None:
+                yield source, request_id, stream, run
+            source, request_id, stream, run = line.source, line.request_id, line.stream, []
+        run.append(line.text)
+    if source is not None:
+        yield source, request_id, stream, run
+
+
+def plain(texts: list[str]) -> bool:
+    """Every text is one row as it is, as wide as it is long: ASCII, no control character, not huge."""
+    joined = "".join(texts)  # printable ASCII: no control character (a tab, CR or escape needs split_rows)
+    return joined.isascii() and joined.isprintable() and max(map(len, texts)) <= MAX_ROW_CHARS
+
+
+def row_styles(color: Callable[..., Style]) -> dict[str, Style]:
+    """How each kind of row (and a match, the chosen row) is drawn, from the theme's colours: `color(name)`."""
+    return {
+        PLATFORM: color("accent"),
+        FUNCTION: color("text-primary"),
+        LAMBDATUI: color("text-warning") + Style(italic=True),
+        "extension": color("phase-init"),
+        "lambdatui-text": Style(italic=True, dim=True),
+        "init": color("phase-init"),
+        "invoke": color("phase-invoke"),
+        "error": color("phase-error") + Style(bold=True),
+        "stderr": color("text-warning"),
+        # A match is marked by more than colour (reverse, bold) for the high-contrast theme.
+        "match": Style(reverse=True),
+        "match-current": color("warning") + Style(reverse=True, bold=True, underline=True),
+        "selected": Style(bold=True, underline=True),
+    }

@@ -34,6 +34,7 @@ from lambdatui.model.facts import FUNCTION, LAMBDATUI, PLATFORM, LogLine
 from lambdatui.model.log_search import EXTENSIONS, LogFilter, normalise_sources
 from lambdatui.model.log_search import SearchIndex
 from lambdatui.ui.widgets._log_lines import LogLines
+from lambdatui.ui.widgets._log_rows import row_styles
 from lambdatui.ui.widgets._theme import theme_color
 
 DEFAULT_MAX_LINES = 5000
@@ -155,6 +156,7 @@ class LogView(Vertical):
     def on_mount(self) -> None:
         self._ready = True
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._lines.on_follow_changed = self._update_bar
         self._update_bar()
 
     # ------------------------------------------------------------------ public API
@@ -231,7 +233,7 @@ class LogView(Vertical):
         newest, older = f.newest_lines(batch, self._lines.max_lines)
         if older:  # dropped as they come: counted (as new too, while paused), but for those taken in before
             dropped, shown = f.unseen_lines(older, self._seen_ids,
-                                            self._filter.matcher() if self._lines.paused else None)
+                                            None if self._lines.following else self._filter.matcher())
             self._lines.dropped += dropped
             self._lines.pending += shown
         fresh = self._remember_all(newest)
@@ -298,7 +300,10 @@ class LogView(Vertical):
         self._update_bar()
 
     def toggle_pause(self) -> None:
-        self._lines.set_paused(not self._lines.paused)
+        """Pause following the end; or follow it again, from a pause or from a view scrolled back (by the user, or
+        to a search's match), which already does not follow."""
+        lines = self._lines
+        lines.set_paused(not lines.paused and not lines.scrolled_back)
         self._update_bar()
 
     # ------------------------------------------------------------------ keys and clicks
@@ -379,6 +384,8 @@ class LogView(Vertical):
             text += " · wrap"
         if self._lines.paused:
             text += f" · paused: {self.pending:,} new lines" if self.pending else " · paused"
+        elif self.pending and self._lines.scrolled_back:  # p (or the end) follows them again
+            text += f" · scrolled back: {self.pending:,} new lines below"
         # Its size is the bar's (1fr of one row), whatever it says: no layout of the screen (~10 ms a snapshot in
         # a burst of output, when the count changes with every snapshot).
         self.query_one("#log-count", Static).update(text, layout=False)
@@ -393,20 +400,5 @@ class LogView(Vertical):
 
     def _row_styles(self) -> dict[str, Style]:
         if self._styles is None:
-            color = lambda name, fallback="default": Style(color=theme_color(self, name, fallback))  # noqa: E731
-            self._styles = {
-                PLATFORM: color("accent"),
-                FUNCTION: color("text-primary"),
-                LAMBDATUI: color("text-warning") + Style(italic=True),
-                "extension": color("phase-init"),
-                "lambdatui-text": Style(italic=True, dim=True),
-                "init": color("phase-init"),
-                "invoke": color("phase-invoke"),
-                "error": color("phase-error") + Style(bold=True),
-                "stderr": color("text-warning"),
-                # A match is marked by more than colour (reverse, bold) for the high-contrast theme.
-                "match": Style(reverse=True),
-                "match-current": color("warning") + Style(reverse=True, bold=True, underline=True),
-                "selected": Style(bold=True, underline=True),
-            }
+            self._styles = row_styles(lambda name, fallback="default": Style(color=theme_color(self, name, fallback)))
         return self._styles
