@@ -33,8 +33,10 @@ class RuntimeSignals:
             self._landing[key] = (landing[0], sig)  # sent once it exists (`_landed`): a SIGKILL is the last word
 
     def _starting(self, key: str, generation: int) -> None:
-        """Process `key` of `generation` is being started, by a task that lands it later (`_landed`)."""
-        self._landing.setdefault(key, (generation, 0))
+        """Process `key` of `generation` is being started, by a task that lands it later (`_landed`); a start of an
+        earlier generation that never landed is forgotten."""
+        if self._landing.get(key, (None, 0))[0] != generation:
+            self._landing[key] = (generation, 0)
 
     def _landed(self, key: str, handle: Optional[ProcessHandle]) -> None:
         """Process `key` exists now (`handle`), or could not be started (None): a signal the core sent it while it
