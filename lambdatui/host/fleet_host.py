@@ -323,6 +323,10 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         except SnapshotUnavailable as unavailable:
             if on_placed is not None:
                 on_placed()
+            if self._ending and self.first is not None:
+                # The snapshot went with the shutdown that began while the invoke waited for it: answered as the
+                # shut-down fleet answers (Sandbox.Failure), not as a version whose snapshot failed (409).
+                return await self.first.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
             return self._refuse_without_snapshot(request_id, payload, str(unavailable)), None
         except EnvironmentUnavailable as unavailable:
             if on_placed is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
@@ -63,3 +64,33 @@ async def test_a_shutdown_during_a_restore_ends_the_environment_being_restored_a
             shut_down_in = time.monotonic() - began
     assert shut_down_in < FORK_TIMEOUT_S / 2
     assert [(a.function_error, a.error_type) for a in answers] == [(True, "Sandbox.Failure")], answers
+
+
+SLOW_INIT = '''import time
+
+time.sleep(1.0)  # Init: the snapshot is still being made when the shutdown comes
+
+
+def handler(event, context):
+    return "ran"
+'''
+
+
+@pytest.mark.trio
+async def test_an_invoke_waiting_for_the_snapshot_when_lambdatui_shuts_down_is_told_it_shut_down(code_dir: Path) -> None:
+    # Not 409 "the snapshot could not be made, or is gone": it went with the shutdown.
+    write_file(code_dir / "handler.py", SLOW_INIT)
+    answers: list[f.InvocationResult] = []
+    config = resolve_function(str(code_dir / "handler.py"))
+    with trio.fail_after(60):
+        async with open_environment(config, fleet=FleetOptions(snapstart=True)) as running:
+
+            async def invoke() -> None:
+                result, _ = await running.fleet.invoke(b"{}")
+                answers.append(result)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(invoke)
+                await trio.testing.wait_all_tasks_blocked()  # the invoke waits for the snapshot
+                await running.fleet.shutdown()
+    assert [(a.function_error, a.error_type, a.api_status) for a in answers] == [(True, "Sandbox.Failure", 0)], answers
