@@ -287,7 +287,7 @@ class InvokeRules:
                                     error_type, cold=init_ms is not None or run.ran_init or run.restore is not None,
                                     restore_duration_ms=restore_ms, billed_restore_duration_ms=billed_restore,
                                     at=self._now.mono))
-        self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
+        self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono, request_id=request_id))
         self.invocations_done += 1
         self._complete(run)
 

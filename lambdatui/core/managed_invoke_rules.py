@@ -170,7 +170,7 @@ class ManagedInvokeRules:
         used = self.config.memory_mb if error_type == et.RUNTIME_OUT_OF_MEMORY else None
         self._emit(f.InvokeReported(request_id, duration, lines.billed_ms(duration), self.config.memory_mb, used, None,
                                     status, error_type, at=self._now.mono))
-        self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono))
+        self._emit(f.PhaseEnded("invoke", status, duration, error_type, at=self._now.mono, request_id=request_id))
         self.invocations_done += 1
         self._complete(run)
 

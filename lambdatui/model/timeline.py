@@ -113,7 +113,8 @@ class Timeline:
         self.dropped = 0  # bars older than the last `max_bars`, no longer kept
         self._opened = 0  # bars ever opened: the next one's seq
         self._now = 0.0  # the latest time seen: where facts without a time of their own go
-        self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind
+        self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind (the newest invoke)
+        self._invokes: dict[str, _Bar] = {}  # every open invoke bar, by request id (Managed Instances overlap them)
         self._subphase: Optional[_Bar] = None
         self._next_subphase: Optional[str] = None  # starts when the hold at its boundary is released
         self._subphase_cap_ms: Optional[float] = None  # what Init's duration leaves for its open sub-phase
@@ -158,7 +159,7 @@ class Timeline:
 
     def open_seqs(self) -> frozenset[int]:
         """The seqs of the bars still running (a handful at most: the phase, a sub-phase, a hold, a frozen gap)."""
-        bars = (*self._phases.values(), self._subphase, self._frozen, self._held)
+        bars = (*self._phases.values(), *self._invokes.values(), self._subphase, self._frozen, self._held)
         return frozenset(bar.seq for bar in bars if bar is not None and bar.end is None)
 
     # ------------------------------------------------------------------ folding
@@ -187,7 +188,8 @@ class Timeline:
         self._bars.append(bar)
 
     def _on_phase_started(self, fact: f.PhaseStarted, at: float) -> None:
-        self._close_phase(fact.phase, at, status="interrupted")  # a phase never ended (should not happen)
+        if fact.phase != INVOKE:  # invokes overlap in a Managed Instances environment: each ends by its own fact
+            self._close_phase(fact.phase, at, status="interrupted")  # a phase never ended (should not happen)
         if fact.phase == INIT:
             self._end_frozen(at)  # a new process generation starts thawed, whatever the last one was
             label = {"invoke": "init (suppressed, inside an invoke)", "restore": "restore (SnapStart)"}.get(
@@ -199,13 +201,16 @@ class Timeline:
         elif fact.phase == INVOKE:
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
             bar.caller = fact.label
-            self._phases[INVOKE] = self._last_invoke = bar
+            self._phases[INVOKE] = self._invokes[fact.detail] = self._last_invoke = bar
         else:
             kind = RESET if fact.phase == RESET else SHUTDOWN
             self._phases[fact.phase] = self._open(kind, kind, at, detail=fact.detail)
             self._phases[fact.phase].reason = fact.detail or None
 
     def _on_phase_ended(self, fact: f.PhaseEnded, at: float) -> None:
+        if fact.phase == INVOKE and fact.request_id in self._invokes:
+            self._end_invoke(self._invokes[fact.request_id], fact, at)
+            return
         bar = self._phases.get(fact.phase)
         if fact.phase == INIT and bar is not None and fact.duration_ms is not None and self._subphase is not None:
             # The core's Init duration leaves out the globals report our bootstrap writes after the import (the
@@ -224,9 +229,24 @@ class Timeline:
             if fact.error_type not in bar.detail:
                 bar.detail = _join(bar.detail, fact.error_type)
 
+    def _end_invoke(self, bar: _Bar, fact: f.PhaseEnded, at: float) -> None:
+        """One of the invokes still open ends; the newest still open is the environment's invoke from then on."""
+        del self._invokes[bar.key]
+        bar.close(at, fact.duration_ms, fact.status)
+        if fact.error_type:
+            bar.error_type = fact.error_type
+            if fact.error_type not in bar.detail:
+                bar.detail = _join(bar.detail, fact.error_type)
+        if self._phases.get(INVOKE) is bar:
+            del self._phases[INVOKE]
+            if self._invokes:
+                self._phases[INVOKE] = next(reversed(self._invokes.values()))
+
     def _close_phase(self, phase: str, at: float, duration_ms: Optional[float] = None,
                      status: Optional[str] = None) -> None:
         bar = self._phases.pop(phase, None)
+        if phase == INVOKE and bar is not None:
+            self._invokes.pop(bar.key, None)
         if bar is not None:
             bar.close(at, duration_ms, status)
         if phase == INIT and self._after_init is not None:
@@ -234,8 +254,8 @@ class Timeline:
             self._after_init = None
 
     def _on_invoke_reported(self, fact: f.InvokeReported, at: float) -> None:
-        bar = self._phases.get(INVOKE) or self._last_invoke
-        if bar is None or bar.key != fact.request_id:
+        bar = self._invokes.get(fact.request_id) or self._invoke_bar(fact.request_id)
+        if bar is None:
             return
         bar.status = fact.status
         bar.error_type = fact.error_type or bar.error_type

@@ -62,6 +62,23 @@ def test_report_detail(fact, detail):
     assert (bar.detail, bar.status) == (detail, fact.status)
 
 
+def test_invokes_that_overlap_in_one_environment_each_end_by_their_own_facts():
+    # Managed Instances: three invokes at once in one environment. Each bar ends with its own PhaseEnded and REPORT;
+    # a new one starting no longer closes the one before as "interrupted" (drawn ✗ with a few ms).
+    a, b, c = (f"{n}0000000-aaaa-bbbb-cccc-00000000000{n}" for n in (1, 2, 3))
+    t = Timeline()
+    for at, rid in ((1.0, a), (1.01, b), (1.02, c)):
+        t.apply(f.PhaseStarted("invoke", rid, at=at))
+    assert [bar.end for bar in t.bars()] == [None, None, None]  # all three running
+    assert len(t.open_seqs()) == 3
+    for at, rid in ((4.02, c), (4.0, a), (4.01, b)):
+        t.apply(report(rid, duration=3000.0))
+        t.apply(f.PhaseEnded("invoke", "success", 3000.0, at=at, request_id=rid))
+    assert [(bar.label, bar.status, bar.duration_ms) for bar in t.bars()] == [
+        ("10000000", "success", 3000.0), ("20000000", "success", 3000.0), ("30000000", "success", 3000.0)]
+    assert t.open_seqs() == frozenset()
+
+
 def test_a_report_for_another_request_does_not_touch_the_bar():
     t = Timeline()
     t.apply(f.PhaseStarted("invoke", RID, at=1.0))

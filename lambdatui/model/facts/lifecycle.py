@@ -36,6 +36,7 @@ class PhaseEnded:
     duration_ms: float
     error_type: Optional[str] = None
     at: float = 0.0
+    request_id: str = ""  # an invoke's (Managed Instances run several at once in one environment)
 
 
 @dataclass(frozen=True)
