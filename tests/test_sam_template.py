@@ -129,6 +129,7 @@ def test_what_only_cloudformation_knows_is_named(value, named):
     # CloudFormation counts from 0 up only: Python's -1 would have picked the last item.
     ({"Fn::Select": [-1, ["a", "b"]]}, "the index must be a whole number from 0 up, not -1"),
     ({"Fn::Select": ["x", ["a", "b"]]}, "the index must be a whole number from 0 up, not 'x'"),
+    ({"Fn::Select": ["²", ["a", "b"]]}, "the index must be a whole number from 0 up, not '²'"),  # isdigit() took it
     ({"Fn::Select": [5, ["a", "b"]]}, "no item 5 in a list of 2"),
     ({"Fn::FindInMap": ["Sizes", "prod", "Memory"]}, "no such entry in the template's Mappings"),
 ])

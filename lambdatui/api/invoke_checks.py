@@ -90,7 +90,8 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
     it, as Lambda's does. Any name is this function's (README), and its region and account are lambdatui's, but for
     one of the template's other functions (`served.siblings`): that caller means another function."""
     parts = function_name.split(":")
-    named_at = 6 if parts[0] == "arn" else 2 if len(parts) > 1 and parts[1] == "function" else 0
+    # ACCOUNT:function:NAME, REGION:ACCOUNT:function:NAME, arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME
+    named_at = next((at + 1 for at in (1, 2, 5) if len(parts) > at + 1 and parts[at] == "function"), 0)
     if len(parts) > named_at and parts[named_at] in served.siblings:
         other = parts[named_at]
         raise InvokeRefused(404, "ResourceNotFoundException",

@@ -200,11 +200,11 @@ class _Ended(BaseException):
 
 
 def _ended_by(exc: BaseException) -> Optional[int]:
-    """The signal that ended the block, if `exc` is (or holds) an _Ended."""
+    """The signal that ended the block, if `exc` is (or holds, in a group or as its cause) an _Ended."""
     if isinstance(exc, _Ended):
         return exc.signal_number
-    for inner in getattr(exc, "exceptions", ()):
-        found = _ended_by(inner)
+    for inner in (*getattr(exc, "exceptions", ()), exc.__cause__):
+        found = _ended_by(inner) if inner is not None and inner is not exc else None
         if found is not None:
             return found
     return None

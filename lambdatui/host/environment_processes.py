@@ -144,7 +144,7 @@ class EnvironmentProcesses:
             self._snapshot_started(False)  # type: ignore[attr-defined]
             reason = self.files.as_given(launch_failure(exc, spec.argv, spec.cwd, spec.env, paths))
             reason = f"AWS_LAMBDA_EXEC_WRAPPER={wrapper}: {reason}" if wrapper else reason
-            self._landed(effect.participant, None)  # type: ignore[attr-defined]
+            self._landed(effect.participant, effect.generation, None)  # type: ignore[attr-defined]
             self.feed(ins.LaunchFailed(effect.participant, effect.generation, reason))
             return
         self._processes[effect.participant] = (effect.generation, handle)
@@ -152,7 +152,7 @@ class EnvironmentProcesses:
             self._runtime_peak_mb = None
             self._sup.reset_memory_peak()  # a new runtime's REPORT says what it and its environment used
             self._snapshot_started(True)  # type: ignore[attr-defined]
-        self._landed(effect.participant, handle)  # type: ignore[attr-defined]
+        self._landed(effect.participant, effect.generation, handle)  # type: ignore[attr-defined]
 
     def _generation_of(self, handle: ProcessHandle) -> int:
         entry = self._processes.get(handle.key)

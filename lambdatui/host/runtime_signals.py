@@ -38,10 +38,13 @@ class RuntimeSignals:
         if self._landing.get(key, (None, 0))[0] != generation:
             self._landing[key] = (generation, 0)
 
-    def _landed(self, key: str, handle: Optional[ProcessHandle]) -> None:
-        """Process `key` exists now (`handle`), or could not be started (None): a signal the core sent it while it
-        was being started (a shutdown's SIGKILL, which found no process to end) reaches it now."""
-        generation, sig = self._landing.pop(key, (0, 0))
+    def _landed(self, key: str, generation: int, handle: Optional[ProcessHandle]) -> None:
+        """Process `key` of `generation` exists now (`handle`), or could not be started (None): a signal the core
+        sent it while it was being started (a shutdown's SIGKILL, which found no process to end) reaches it now. A
+        start of an earlier generation landing late leaves the current one's entry alone."""
+        if self._landing.get(key, (None, 0))[0] != generation:
+            return
+        _, sig = self._landing.pop(key)
         if handle is not None and sig and generation == self.env.generation:
             self._sup.send_signal(handle, sig)
 

@@ -95,7 +95,7 @@ class SnapshotRestore:
         if effect.generation == self.env.generation and restored is self._tmp_restored:
             self._spawn(effect)  # type: ignore[attr-defined]  # (not spawned for an Init the environment left)
         else:
-            self._landed(effect.participant, None)  # type: ignore[attr-defined]
+            self._landed(effect.participant, effect.generation, None)  # type: ignore[attr-defined]
 
     async def _restore_runtime(self, effect: fx.Spawn, template: SnapshotTemplate, spec: ProcessSpec) -> None:
         """Copy the snapshot's runtime into this environment (its /tmp is the snapshot's already: `_spawn_restored`)."""
@@ -112,7 +112,7 @@ class SnapshotRestore:
         except BaseException as exc:
             close_read_end(out_r)
             close_read_end(err_r)
-            self._landed(fx.RUNTIME, None)  # type: ignore[attr-defined]
+            self._landed(fx.RUNTIME, effect.generation, None)  # type: ignore[attr-defined]
             if not isinstance(exc, RestoreFailed):
                 raise
             self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
@@ -120,12 +120,12 @@ class SnapshotRestore:
         handle = self._sup.adopt(spec, pid, out_r, err_r, template)
         if template.note:
             self.note(f"env #{self.sandbox_count}: the restored runtime shares the snapshot's /tmp ({template.note})")
+        self._landed(fx.RUNTIME, effect.generation, handle)  # type: ignore[attr-defined]
+        if effect.generation != self.env.generation:
+            self._sup.kill(handle)  # the environment moved on (a reset) while the copy was made: not its runtime
+            return
         self._processes[fx.RUNTIME] = (effect.generation, handle)
         self._runtime_peak_mb = None
-        if effect.generation != self.env.generation:
-            self._sup.kill(handle)  # the environment moved on (a reset) while the copy was made
-        # A shutdown that began meanwhile (same generation) SIGKILLed a runtime that was not there yet: now it is.
-        self._landed(fx.RUNTIME, handle)  # type: ignore[attr-defined]
 
 
 def restored_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -36,6 +36,7 @@ OVERRIDDEN = "lambdatui:overridden"
 # HttpApi events. Their logical IDs start with the SAM resource's own, or with these.
 SAM_IMPLICIT_APIS = ("ServerlessRestApi", "ServerlessHttpApi")
 DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:[a-z-]+:[^}]*\}\}")
+_DIGITS = re.compile(r"[0-9]+")  # !Select's index: ASCII digits (str.isdigit takes "²", which int() refuses)
 
 
 class _Omitted:
@@ -178,7 +179,7 @@ class Resolver:
         index = self.resolve(arg[0])
         written = isinstance(arg[1], list)
         items = arg[1] if written else self.resolve(arg[1])
-        if isinstance(index, bool) or not isinstance(index, (int, str)) or not str(index).isdigit():
+        if isinstance(index, bool) or not isinstance(index, (int, str)) or not _DIGITS.fullmatch(str(index)):
             # CloudFormation takes an index from 0 up (a number, or a string of digits), never one from the end.
             raise Invalid(f"{describe(whole)}: the index must be a whole number from 0 up, not {index!r}")
         if not isinstance(items, list):

@@ -336,6 +336,7 @@ async def test_the_version_or_alias_the_caller_named_reaches_the_invoke(extra: t
         "/2015-03-31/functions/fn:prod/invocations": "prod",
         "/2015-03-31/functions/fn/invocations?Qualifier=live": "live",
         "/2015-03-31/functions/123456789012:function:fn:7/invocations": "7",
+        "/2015-03-31/functions/us-east-1:123456789012:function:fn:8/invocations": "8",  # a partial ARN with its region
         "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A111122223333%3Afunction%3Afn%3A%24LATEST/invocations":
             "$LATEST",
         "/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:fn/invocations?Qualifier=blue": "blue",

@@ -150,6 +150,21 @@ async def test_a_view_scrolled_back_to_a_match_says_so_counts_new_lines_and_p_fo
         await until_true(pilot, lambda: "later" in screen_text(pilot), "followed")
 
 
+async def test_batches_that_come_before_the_view_reaches_the_end_are_followed_and_not_counted_as_below() -> None:
+    # Two reads' lines in one tick, while following: the second comes before the scroll to the end the first asked
+    # for is made. It must not count as "scrolled back", nor leave that on the bar once the view is at the end.
+    async with replayed().run_test(size=LARGE) as pilot:
+        view = await ready(pilot)
+        view.add_lines([LogLine(FUNCTION, f"before {i:02d}") for i in range(60)])
+        lines = pilot.app.query_one("#log-lines")
+        await until_true(pilot, lambda: lines.scroll_y == lines.max_scroll_y > 0, "the log at its end")
+        view.add_lines([LogLine(FUNCTION, f"a {i}") for i in range(5)])
+        view.add_lines([LogLine(FUNCTION, f"b {i}") for i in range(7)])
+        await until_true(pilot, lambda: "b 6" in screen_text(pilot) and lines.scroll_y == lines.max_scroll_y,
+                         "followed to the end")
+        assert "scrolled back" not in screen_text(pilot) and view.pending == 0
+
+
 # ---------------------------------------------------------------------- L
 
 

@@ -57,6 +57,7 @@ class LogLines(ScrollView, can_focus=True):
         # Whether the view was at the end when last seen: hidden (the too-small notice sets display: none) the pane
         # has no rows, and Textual moves scroll_y to 0, which would otherwise read as "the user scrolled back".
         self._was_at_end = True
+        self._to_end = False  # a scroll to the end is on its way (the next refresh makes it)
         self.dropped = 0
         """Rows evicted to stay within `max_lines`."""
         self.search = SearchIndex()
@@ -206,13 +207,13 @@ class LogLines(ScrollView, can_focus=True):
 
     @property
     def following(self) -> bool:
-        """New rows scroll into view: not paused, and the view at the end."""
-        return not self.paused and self._at_end()
+        """New rows scroll into view: not paused, and the view at the end (or on its way there: `_resize`)."""
+        return not self.paused and (self._to_end or self._at_end())
 
     @property
     def scrolled_back(self) -> bool:
         """Not paused, yet not following: the user (or a search's match) moved the view off the end."""
-        return not self.paused and not self._at_end()
+        return not self.paused and not self._to_end and not self._at_end()
 
     def set_paused(self, paused: bool) -> None:
         """Pause: the view stays, new rows are counted. Resume: jump to the end and follow it again."""
@@ -297,9 +298,11 @@ class LogLines(ScrollView, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if self.scrollable_content_region.height > 0:
             was, self._was_at_end = self._was_at_end, new_value >= self.max_scroll_y
+            self._to_end = False  # the scroll it waited for came (or the user's, which decides now)
+            counted = self.pending
             if self._was_at_end and not self.paused:
                 self.pending = 0  # back at the end: followed again, nothing new below
-            if was != self._was_at_end:
+            if was != self._was_at_end or (counted and not self.pending):
                 self.on_follow_changed()
 
     def on_resize(self) -> None:
@@ -332,6 +335,7 @@ class LogLines(ScrollView, can_focus=True):
         if not self._ready:
             return
         if follow:
+            self._to_end = True
             self.scroll_end(animate=False, immediate=False, x_axis=False)
         self.refresh()
 
