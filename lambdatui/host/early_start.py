@@ -156,10 +156,12 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         sandbox, supervisor = _contained(config, files, tmp_dir, needed, member_dir, ask=False)
         if namespaces.settle_assumed(confirmed=supervisor.forks_in_namespace) and not supervisor.forks_in_namespace:
             # The sandbox init's start was the namespace probe, and it was refused: the probes now say what was
-            # (a read-only root refused alone, the namespace is still had, as the host would have it).
-            _end_all(None, supervisor, sandbox, None)
-            supervisor = sandbox = None
-            sandbox, supervisor = _contained(config, files, tmp_dir, needed, member_dir, ask=True)
+            # (a read-only root refused alone, the namespace is still had, as the host would have it), and the
+            # sandbox is made again for what they answer; the watchdog and the cgroup stay.
+            refused, sandbox = sandbox, None
+            refused.close()
+            sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,))
+            supervisor.restart_init(sandbox)
         paths = sandbox.paths
         assert paths is not None
         stream = log_stream_name()

@@ -100,6 +100,16 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if self.cgroup is not None and self.cgroup.memory is not None:
             self.cgroup.memory.allow_baseline()
 
+    def restart_init(self, sandbox: Sandbox) -> None:
+        """A sandbox made anew after the first one's init could not start (its namespaces were assumed, and
+        refused): the children's set-up step and the sandbox init for this one, where one can be had; the
+        watchdog and the cgroup stay."""
+        self._sandbox = sandbox
+        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
+        self._end_init()
+        self.pid_namespace_note = self._start_init(move_in_now=False)
+        self._namespaced = self._init is not None
+
     @property
     def forks_in_namespace(self) -> bool:
         """Whether its children are forked by the sandbox init (else by the host itself, from this thread)."""
