@@ -135,6 +135,7 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
     """Start env #1 now, or None (nothing left behind) when it cannot be: the host then starts it as usual, and
     says why if something is wrong."""
     notes: list[str] = []
+    started: Optional[EarlyStart] = None
     state_dir: Optional[Path] = None
     listener: Optional[socket.socket] = None
     sandbox: Optional[Sandbox] = None
@@ -169,11 +170,18 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
                                   exit_file=exit_file(member_dir, 1), paths=paths)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
         early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor)
+        started = early
         early.boot(spec)
         return early
     except BaseException as exc:  # an interrupt or a bug too: nothing may be left behind
         namespaces.settle_assumed(confirmed=False)
-        _end_all(state_dir, supervisor, sandbox, listener)
+        with _signals_held() as caught:
+            if started is not None:
+                started.abandon()  # its thread joined first: it may be starting the runtime
+            else:
+                _end_all(state_dir, supervisor, sandbox, listener)
+        if caught and not isinstance(exc, _Ended):
+            os.kill(os.getpid(), caught[0])  # now, to the handler it would have met
         if isinstance(exc, (OSError, LaunchError)):
             return None  # the host starts it as usual, and says what went wrong, if anything still does
         raise
@@ -191,6 +199,21 @@ def _contained(config: FunctionConfig, files: FunctionFiles, tmp_dir: Path, need
     except BaseException:
         sandbox.close()
         raise
+
+
+@contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """SIGTERM and SIGHUP are noted, not acted on, until the block is over (the caller then decides): a second one
+    must not cut short the cleanup of what the early start made (a terminal closed, then a supervisor's SIGTERM).
+    Handlers, not a signal mask: the process's other threads (the early start's own) would take a masked one."""
+    caught: list[int] = []
+    noted = lambda number, _frame: caught.append(number)  # noqa: E731
+    previous = {number: signal.signal(number, noted) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield caught
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class _Ended(BaseException):
@@ -243,14 +266,18 @@ def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[E
         ended = _ended_by(exc)
         if ended is None:
             raise
-        if early is not None:
-            early.abandon()
+        with _signals_held():  # the signal ends lambdatui once everything it started is ended and removed
+            if early is not None:
+                early.abandon()
         signal.signal(ended, signal.SIG_DFL)
         os.kill(os.getpid(), ended)
         raise SystemExit(128 + ended) from None  # (not reached: the signal ends the process)
     finally:
         closing = True
-        if early is not None:
-            early.abandon()
+        with _signals_held() as caught:
+            if early is not None:
+                early.abandon()
         for number, handler in previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
+        if caught:
+            os.kill(os.getpid(), caught[0])  # what a signal does without the early start, now that all is removed

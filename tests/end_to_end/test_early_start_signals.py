@@ -36,8 +36,16 @@ if where == "handlers":  # right after the SIGTERM handler is put in place
             os.kill(os.getpid(), signal.SIGTERM)
         return previous
     signal.signal = installing
-elif where == "processes":  # once env #1's folder, cgroups, watchdog, init and runtime's start are all there
+elif where in ("processes", "twice"):  # once env #1's folder, cgroups, watchdog, init and runtime's start are there
     from lambdatui.host import early_start
+    if where == "twice":  # and a second SIGTERM as the first one's cleanup begins (a terminal closed, then a kill)
+        real_abandon = early_start.EarlyStart.abandon
+        def abandon(self):
+            if not getattr(abandon, "sent", False):
+                abandon.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+            real_abandon(self)
+        early_start.EarlyStart.abandon = abandon
     real_boot = early_start.EarlyStart.boot
     def boot(self, spec):
         real_boot(self, spec)
@@ -81,13 +89,13 @@ def _gone(paths: list[str], bound: float) -> list[str]:
     return left
 
 
-@pytest.mark.parametrize("where", ["handlers", "processes"])
+@pytest.mark.parametrize("where", ["handlers", "processes", "twice"])
 def test_sigterm_while_env_1_starts_ahead_ends_lambdatui_and_leaves_nothing(code_dir: Path, where: str) -> None:
     done, runs = _run(code_dir, where)
     assert done.returncode == -signal.SIGTERM, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr
     assert not list(runs.glob("run-*")), list(runs.iterdir())  # removed before lambdatui ended
-    if where == "processes":
+    if where in ("processes", "twice"):
         seen = json.loads(done.stdout)
         assert seen["pids"] and seen["cgroups"], seen  # the watchdog, the init: there was something to end
         assert wait_all_gone({int(pid): start for pid, start in seen["pids"].items()}, 10) == {}
