@@ -171,6 +171,7 @@ class DebugSession:
                 memory_mb=config.memory_mb,
                 extensions=config.extension_names,
                 interpreter=config.runtime.interpreter,
+                max_concurrency=host.env.config.max_concurrency or 0,
             ),
             environment=environment,
             environment_number=host.sandbox_count,

@@ -40,6 +40,7 @@ class FunctionInfo:
     memory_mb: int
     extensions: tuple[str, ...]
     interpreter: str = ""  # the Python that runs our runtime (a .venv's, --python's...); "" for a custom runtime
+    max_concurrency: int = 0  # Managed Instances: the workers of each environment (0: one invoke at a time)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ def headline(snapshot: DebuggerSnapshot) -> str:
         return f"held at {env.held_at.value}"
     if env.state is EnvState.RUNNING and _runtime_stopped(snapshot):
         return f"runtime frozen ({_short(_request(snapshot))})"
+    if env.state is EnvState.RUNNING and snapshot.function.max_concurrency:
+        return "serving"  # Managed Instances: its workers take invokes as they come, and it never freezes
     if env.state is EnvState.RUNNING:
         return f"running {_short(_request(snapshot))}".rstrip()
     if env.state is EnvState.COLD and _was_reset(snapshot):
@@ -361,6 +363,10 @@ def _running(s: DebuggerSnapshot) -> str:
         return (f"You froze the runtime (SIGSTOP) during {_request_phrase(s)}: the handler makes no progress, but "
                 f"its {s.function.timeout_s} s timeout still counts. Thaw it (f), or let the timeout reset the "
                 "environment.")
+    if s.function.max_concurrency:
+        return (f"A Managed Instances environment serves: its {s.function.max_concurrency} workers take invokes as "
+                f"they come, several at once, each with its {s.function.timeout_s} s timeout; it never freezes "
+                "between them.")
     queued = len(s.environment.queued)
     more = f" ({queued} more queued: one environment handles one request at a time)" if queued else ""
     return (f"{_request_phrase(s).capitalize()} is running: the handler has the event and the "

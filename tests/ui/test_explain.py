@@ -51,6 +51,17 @@ class TestEveryBoundaryAndState:
         for state, text in texts.items():
             assert text and len(text) <= MAX_CHARS and _sentences(text) <= 2, (state, text)
 
+    def test_a_managed_instances_environment_serving_is_not_one_request_running(
+            self, warm_snapshot: DebuggerSnapshot) -> None:
+        # Managed Instances stay RUNNING between invokes: "request … is running" stayed after the last one ended.
+        managed = dataclasses.replace(warm_snapshot, function=dataclasses.replace(warm_snapshot.function,
+                                                                                  max_concurrency=3))
+        running = in_state(managed, EnvState.RUNNING)
+        assert headline(running) == "serving"
+        text = explain(running)
+        assert "its 3 workers take invokes as they come" in text and "is running" not in text
+        assert len(text) <= MAX_CHARS and _sentences(text) <= 2
+
     def test_without_extensions_too(self, warm_snapshot: DebuggerSnapshot) -> None:
         """counter has no extensions: the sentences must not invent one."""
         for boundary in ALL_BOUNDARIES:

@@ -125,6 +125,9 @@ class GlobalsView(CursorPanel):
         snapshot = self._snapshot
         report = snapshot.globals if snapshot is not None else None
         if snapshot is None or report is None:
+            if snapshot is not None and snapshot.function.max_concurrency:
+                return [Content.styled(f"No globals view: Managed Instances run {snapshot.function.max_concurrency} "
+                                       "workers, each with its own module and globals; none is shown.", "dim italic")]
             if snapshot is not None and snapshot.function.runtime != OURS:
                 return [Content.styled(f"No globals view: this runtime ({snapshot.function.runtime}) reports none; "
                                        "only lambdatui's Python runtime does.", "dim italic")]
