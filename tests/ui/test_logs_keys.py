@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _host import screen_text, until_true
@@ -127,14 +128,20 @@ async def test_p_pauses_counts_new_lines_and_resumes_at_the_end() -> None:
         assert not view.paused and "paused" not in screen_text(pilot)
 
 
+async def at_the_end_of_60_lines(pilot: Pilot) -> tuple[LogView, Any]:
+    """The log view and its lines, once 60 more lines are in and the view follows them at the end."""
+    view = await ready(pilot)
+    view.add_lines([LogLine(FUNCTION, f"before {i:02d}") for i in range(60)])
+    lines = pilot.app.query_one("#log-lines")
+    await until_true(pilot, lambda: lines.scroll_y == lines.max_scroll_y > 0, "the log at its end")
+    return view, lines
+
+
 async def test_a_view_scrolled_back_to_a_match_says_so_counts_new_lines_and_p_follows_again() -> None:
     # A search's match off the end stops following, as scrolling back does: the bar says so and counts what came
     # below, and p follows the end again (it had paused what was not following, and only a second p followed).
     async with replayed().run_test(size=LARGE) as pilot:
-        view = await ready(pilot)
-        view.add_lines([LogLine(FUNCTION, f"before {i:02d}") for i in range(60)])
-        lines = pilot.app.query_one("#log-lines")
-        await until_true(pilot, lambda: lines.scroll_y == lines.max_scroll_y > 0, "the log at its end")
+        view, lines = await at_the_end_of_60_lines(pilot)
         await pilot.press("slash", *"before", "space", "0", "5")
         await until_true(pilot, lambda: count_label(pilot) == "1/1", "the one match")
         await pilot.press("escape")
@@ -154,10 +161,7 @@ async def test_batches_that_come_before_the_view_reaches_the_end_are_followed_an
     # Two reads' lines in one tick, while following: the second comes before the scroll to the end the first asked
     # for is made. It must not count as "scrolled back", nor leave that on the bar once the view is at the end.
     async with replayed().run_test(size=LARGE) as pilot:
-        view = await ready(pilot)
-        view.add_lines([LogLine(FUNCTION, f"before {i:02d}") for i in range(60)])
-        lines = pilot.app.query_one("#log-lines")
-        await until_true(pilot, lambda: lines.scroll_y == lines.max_scroll_y > 0, "the log at its end")
+        view, lines = await at_the_end_of_60_lines(pilot)
         view.add_lines([LogLine(FUNCTION, f"a {i}") for i in range(5)])
         view.add_lines([LogLine(FUNCTION, f"b {i}") for i in range(7)])
         await until_true(pilot, lambda: "b 6" in screen_text(pilot) and lines.scroll_y == lines.max_scroll_y,
