@@ -99,13 +99,28 @@ def compare_invokes(first: InvokeChoice, before: DebuggerSnapshot, second: Invok
     """`before` and `after`: the snapshots as of `first`'s and `second`'s ends."""
     old, new = before.globals, after.globals
     same_process = old is not None and new is not None and old.generation == new.generation
-    changes, unchanged = _globals(old, new, same_process)
+    # An invoke whose process ended before it could report (a crash, a timeout, out of memory) has, as of its end,
+    # the report of an invoke before it: that one's globals are not its own.
+    unreported = [choice for choice, report in ((first, old), (second, new)) if not _reported_by(report, choice)]
+    old, new = (None if first in unreported else old), (None if second in unreported else new)
+    changes, unchanged = _globals(old, new, same_process) if not unreported else ((), 0)
     note = ""
-    if new is None or old is None:
+    if unreported:
+        named = " nor ".join(f"invoke {c.number} ({c.request_id})" for c in unreported)
+        note = (f"No globals to compare: {named} left no globals report (its process ended before it could "
+                "report: a crash, a timeout, out of memory).")
+    elif new is None or old is None:
         note = "No globals report at one of them: only lambdatui's Python runtime reports globals."
     tmp_cut = any(listing is not None and listing.truncated for listing in (before.tmp, after.tmp))
     return InvokeComparison(first, second, changes, unchanged, _tmp(before.tmp, after.tmp), same_process, note,
                             tmp_cut)
+
+
+def _reported_by(report: Optional[GlobalsReported], choice: InvokeChoice) -> bool:
+    """Whether `report` (as of the invoke's end) is that invoke's own, or none at all (a custom runtime)."""
+    if report is None or report.phase != "invoke" or not report.request_id:
+        return True
+    return report.request_id.startswith(choice.request_id)
 
 
 def _globals(old: Optional[GlobalsReported], new: Optional[GlobalsReported],

@@ -198,6 +198,22 @@ def test_across_a_reset_ids_say_nothing() -> None:
     assert comparison.unchanged == 1
 
 
+def test_an_invoke_killed_before_it_reported_is_not_given_the_globals_of_the_one_before() -> None:
+    # Out of memory (or a crash, a timeout): as of its end, the newest report is the invoke before it's.
+    state = DebugState()
+    cold_start(state)
+    invoke(state, 1, 10.0, entry("cache", [1], 7))
+    invoke(state, 2, 20.0, entry("cache", [1, 2], 7))
+    rid = RIDS[2]  # invoke 3: killed, no report of its own
+    state.apply(f.PhaseStarted("invoke", rid, 30.0))
+    state.apply(f.PhaseEnded("invoke", "error", 40.0, "Runtime.OutOfMemory", at=30.1))
+    now = live(state)
+    two, three = invoke_choices(now.timeline)[1:]
+    comparison = compare_invokes(two, snapshot_as_of(now, state, two.seq), three, snapshot_as_of(now, state, three.seq))
+    assert comparison.globals == () and comparison.unchanged == 0
+    assert comparison.note.startswith(f"No globals to compare: invoke 3 ({RIDS[2][:8]}) left no globals report")
+
+
 def test_an_invoke_that_failed_says_how() -> None:
     state = counter_three_times()
     bars = tuple(dataclasses.replace(b, status="error", error_type="ValueError") if b.kind == "invoke" else b

@@ -68,10 +68,11 @@ def comparison_text(comparison: InvokeComparison) -> Content:
                                              f"({b.request_id})", "bold"), ("  ·  " + process, "dim"))]
     if comparison.note:
         rows.append(Content.styled(comparison.note, "dim italic"))
-    rows.append(Content.assemble(("Globals", "bold $accent"),
-                                 (f"  {len(comparison.globals)} differ · {comparison.unchanged} unchanged", "dim")))
+    compared = not (comparison.note and not comparison.globals and not comparison.unchanged)  # the note says why
+    counts = f"  {len(comparison.globals)} differ · {comparison.unchanged} unchanged" if compared else "  not compared"
+    rows.append(Content.assemble(("Globals", "bold $accent"), (counts, "dim")))
     rows.extend(_global_row(g) for g in comparison.globals)
-    if not comparison.globals:
+    if compared and not comparison.globals:
         rows.append(Content.styled("  nothing differs", "dim"))
     count = len(comparison.tmp)
     rows.append(Content.assemble(("/tmp", "bold $accent"), (f"  {count} change{'' if count == 1 else 's'}", "dim")))
