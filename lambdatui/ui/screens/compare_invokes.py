@@ -100,7 +100,8 @@ class CompareInvokesScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         options = [Option(choice_label(x), id=str(x.seq)) for x in self.choices]
         with Vertical(id="dialog"):
-            yield Label("[b]Compare two invokes[/b] · ↑↓ choose · tab: the other list · esc closes")
+            yield Label("[b]Compare two invokes[/b] · ↑↓ choose · tab: the other list, then the differences (↑↓ "
+                        "scroll them) · esc closes")
             with Horizontal(id="pair"):
                 yield OptionList(*options, id="first")
                 yield OptionList(*options, id="second")
