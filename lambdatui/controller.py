@@ -8,14 +8,16 @@ all clients of this interface and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Union
 
-from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import Boundary
-from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import Fact
 from lambdatui.model.faults import Fault
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
+
+if TYPE_CHECKING:  # the debugger's views: headless runs never import them (host/debug_session.py)
+    from lambdatui.model.api_traffic import ParticipantTraffic
+    from lambdatui.model.debug_snapshot import DebuggerSnapshot
 
 
 @dataclass(frozen=True)

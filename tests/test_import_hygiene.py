@@ -178,3 +178,34 @@ def test_invoke_imports_no_zipfile_without_layers(tmp_path) -> None:
     probe = subprocess.run([sys.executable, "-c", watcher.split("sys.argv")[0] + "import zipfile\n"],
                            capture_output=True, text=True, timeout=60)
     assert "HEARD import 'zipfile'" in probe.stderr, probe.stderr
+
+
+DEBUGGER_VIEWS = ("lambdatui.model.debug_state", "lambdatui.model.debug_snapshot", "lambdatui.model.timeline",
+                  "lambdatui.model.phase_history", "lambdatui.model.shared_init_values", "lambdatui.host.tmp_reader",
+                  "lambdatui.host.tmp_scanner", "lambdatui.model.tmp_tree", "lambdatui.model.globals_diff")
+
+
+def test_invoke_makes_none_of_the_debuggers_views(tmp_path) -> None:
+    # Issue 9: `invoke` keeps no timeline, snapshot, globals or /tmp views (its session does not track), so it does
+    # not import what makes them: ~30 classes, ~3 % of its start (measured in instructions, valgrind).
+    handler = tmp_path / "handler.py"
+    handler.write_text("def handler(event, context):\n    return 1\n")
+    watcher = (
+        "import os, sys\n"
+        f"VIEWS = {DEBUGGER_VIEWS!r}\n"
+        "def heard(event, args):\n"
+        "    if event == 'import' and args[0] in VIEWS:\n"
+        "        os.write(2, f'HEARD {event} {args[0]!r}\\n'.encode())\n"
+        "sys.addaudithook(heard)\n"
+        f"sys.argv = ['lambdatui', 'invoke', {str(handler)!r}, '-e', '{{}}']\n"
+        "from lambdatui.entry import main\n"
+        "raise SystemExit(main())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", watcher], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr[-2000:]
+    assert "HEARD" not in run.stderr, run.stderr[-2000:]
+    # The watcher hears each of them imported.
+    probe = subprocess.run([sys.executable, "-c", watcher.split("sys.argv")[0]
+                            + "".join(f"import {name}\n" for name in DEBUGGER_VIEWS)],
+                           capture_output=True, text=True, timeout=60)
+    assert all(f"HEARD import {name!r}" in probe.stderr for name in DEBUGGER_VIEWS), probe.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 import trio
 
@@ -12,15 +12,16 @@ from lambdatui import controller as c
 from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, Throttled
-from lambdatui.host.tmp_reader import read_tmp_part
 from lambdatui.model import facts as f
-from lambdatui.model.api_traffic import ParticipantTraffic
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
-from lambdatui.model.debug_state import DebugState
-from lambdatui.model.phase_history import snapshot_as_of
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
-from lambdatui.model.shared_init_values import handler_source_paths, literal_names, shared_init_values
+
+# The debugger's views (timeline, snapshots, /tmp reads, API traffic) are imported where they are first needed:
+# `invoke` and `serve` keep none (track=False) and read none, and their ~30 classes cost ~3 % of `invoke`'s start.
+if TYPE_CHECKING:
+    from lambdatui.model.api_traffic import ParticipantTraffic
+    from lambdatui.model.debug_snapshot import DebuggerSnapshot
+    from lambdatui.model.debug_state import DebugState
 
 
 # The fleet's own lines kept to show an environment started later (start-up notes, throttles): bounded.
@@ -47,6 +48,8 @@ class DebugSession:
             fleet.subscribe_numbered(self._track)
 
     def _track(self, number: int, fact: f.Fact) -> None:
+        from lambdatui.model.debug_state import DebugState
+
         now = trio.current_time()
         if number == 0:
             self._fleet_lines = [*self._fleet_lines[-_FLEET_LINES_KEPT + 1:], fact]
@@ -73,6 +76,8 @@ class DebugSession:
         return self._state_of(self.host.sandbox_count)
 
     def _state_of(self, number: int) -> DebugState:
+        from lambdatui.model.debug_state import DebugState
+
         state = self.states.get(number)
         if state is None:
             state = self.states[number] = DebugState()
@@ -147,16 +152,22 @@ class DebugSession:
             watcher()
 
     def snapshot(self, focus: Optional[int] = None, as_of: Optional[int] = None) -> DebuggerSnapshot:
+        from lambdatui.model.phase_history import snapshot_as_of
+
         host = self._target(focus) or self.host
         live = self._live_snapshot(host)
         return snapshot_as_of(live, self._state_of(host.sandbox_count), as_of)
 
     def past(self, live: DebuggerSnapshot, as_of: Optional[int]) -> DebuggerSnapshot:
         """`live` (a snapshot this session made) as of bar `as_of`'s end: needs no trio clock, unlike `snapshot`."""
+        from lambdatui.model.phase_history import snapshot_as_of
+
         state = self.states.get(live.environment_number) if as_of is not None else None
         return live if state is None else snapshot_as_of(live, state, as_of)
 
     def _live_snapshot(self, host: EnvironmentHost) -> DebuggerSnapshot:
+        from lambdatui.model.debug_snapshot import DebuggerSnapshot, FunctionInfo
+
         state = self._state_of(host.sandbox_count)
         config = host.config
         environment = host.snapshot()
@@ -200,6 +211,8 @@ class DebugSession:
     def read_tmp_file(self, focus: Optional[int], path: str, offset: int = 0,
                       limit: int = PART_BYTES) -> TmpFileView:
         """Callable from any thread (the UI's worker): it only looks the environment up and reads files."""
+        from lambdatui.host.tmp_reader import read_tmp_part
+
         host = self._target(focus)
         sandbox = host.sandbox if host is not None else None
         handle = sandbox.handle if sandbox is not None else None
@@ -229,6 +242,8 @@ class DebugSession:
     def _shared_init_values(self, host: EnvironmentHost) -> Mapping[str, int]:
         """For an environment restored from a snapshot: its globals that are the same in every live environment
         restored from that snapshot (the snapshot's own environment ran Init and is not one of them)."""
+        from lambdatui.model.shared_init_values import shared_init_values
+
         source = host.restored_from
         if source is None:
             return {}
@@ -259,6 +274,8 @@ class DebugSession:
     def _handler_literal_names(self, host: EnvironmentHost) -> frozenset[str]:
         """Names the handler module assigns from literals; read once per session (what Init ran is what the snapshot
         holds, even if the file is edited afterwards). Unreadable source excuses nothing."""
+        from lambdatui.model.shared_init_values import handler_source_paths, literal_names
+
         if self._literal_names is None:
             self._literal_names = frozenset()
             for path in handler_source_paths(Path(host.config.code_dir), host.config.handler):

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Optional
 
 from lambdatui.core import inputs as ins
-from lambdatui.host.tmp_scanner import scan_tmp
-from lambdatui.model.globals_diff import diff_globals
-from lambdatui.model.tmp_tree import diff_tmp
+
+# What makes the views is imported by the first view made: headless runs without views never need it.
 
 
 class DebugViews:
@@ -24,6 +23,8 @@ class DebugViews:
 
     def globals_reported(self, report: dict[str, object]) -> None:
         """A report from our bootstrap (private channel); raises ValueError when it is malformed."""
+        from lambdatui.model.globals_diff import diff_globals
+
         generation = self.env.generation
         try:
             previous = self._last_globals if self._last_globals and self._last_globals.generation == generation else None
@@ -34,6 +35,9 @@ class DebugViews:
             self.feed(ins.InspectionEnded(generation))
 
     def _list_tmp(self, by: str) -> None:
+        from lambdatui.host.tmp_scanner import scan_tmp
+        from lambdatui.model.tmp_tree import diff_tmp
+
         if self.sandbox is None:
             return
         # From the handle opened with the environment, never by path: user code may have put a link there.
