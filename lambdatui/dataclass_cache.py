@@ -1,20 +1,23 @@
-"""Dataclass and attrs methods compiled once, kept beside the package's bytecode for the next start.
+"""Dataclass, attrs and named tuple methods compiled once, kept beside the package's bytecode for the next start.
 
 `@dataclass` writes each class's methods as source text and compiles it on every start (CPython 3.10-3.12 compile
 each method alone): lambdatui's ~150 frozen dataclasses cost ~50 ms of compiling before `invoke` or `serve` can
-start, a sixth of the whole command; attrs does the same for trio's classes (~80 scripts, ~15 ms). The text
+start, a sixth of the whole command; attrs does the same for trio's classes (~80 scripts, ~15 ms), and
+`collections.namedtuple` for its `__new__` (~25 named tuples of the standard library's and lambdatui's, ~1 ms). The text
 depends only on the class definition, so the code it compiles to is kept as Python keeps a module's bytecode: in
 `__pycache__` (or under `sys.pycache_prefix`), never written when bytecode is not (`-B`,
 PYTHONDONTWRITEBYTECODE), for the same interpreter build only.
 
 Nothing changes but where the code object comes from: the same text is compiled with the same flags its writer
-uses (dataclasses: none inherited; attrs: its module's `from __future__ import annotations`, and the file name it
-gives each script, which its tracebacks name), and any text not seen before is compiled as it would have been.
+uses (dataclasses and namedtuple: none inherited; attrs: its module's `from __future__ import annotations`, and the
+file name it gives each script, which its tracebacks name), and any text not seen before is compiled as it would
+have been.
 """
 
 from __future__ import annotations
 
 import __future__
+import collections
 import dataclasses
 import importlib.machinery
 import marshal
@@ -35,6 +38,7 @@ _HEADER = f"lambdatui dataclass methods 3\n{MAGIC_NUMBER.hex()} {sys.implementat
 # attrs compiles with the flags its module inherits (attr/_make.py: `from __future__ import annotations`).
 _ATTRS_FLAGS = __future__.annotations.compiler_flag
 _ATTRS_KEY = "attrs\0{filename}\0{source}"  # an attrs script's entry: its file name is part of its code
+_EVAL_KEY = "eval\0{source}"  # an expression's entry (namedtuple's `__new__`), compiled in "eval" mode
 _ATTRS_SALT = re.compile(r"return hash\(\(\n\s+(-?\d+),\n")  # attrs' __hash__: hash((<its class's number>, ...
 _SALT_STAND_IN = 0x6C616D6264617475  # no number of attrs' scripts but the one it stands in for
 
@@ -82,7 +86,8 @@ class MethodCache:
             return {}
         return stored
 
-    def _code(self, source: str, key: Optional[str] = None, filename: str = "<string>", flags: int = 0) -> CodeType:
+    def _code(self, source: str, key: Optional[str] = None, filename: str = "<string>", flags: int = 0,
+              mode: str = "exec") -> CodeType:
         key = source if key is None else key
         self._used.add(key)
         code = self._codes.get(key)
@@ -95,7 +100,7 @@ class MethodCache:
             except Exception:  # SystemError for some malformed code objects, whatever the checksum missed
                 code = None
         if type(code) is not CodeType:
-            code = compile(source, filename, "exec", flags, dont_inherit=True)
+            code = compile(source, filename, mode, flags, dont_inherit=True)
             self.stored[key] = marshal.dumps(code)
             self.compiled += 1
         self._codes[key] = code  # type: ignore[assignment]
@@ -105,6 +110,12 @@ class MethodCache:
         if type(source) is str:
             source = self._code(source)
         exec(source, globals, locals)
+
+    def eval(self, source: Any, globals: Optional[dict] = None, locals: Optional[dict] = None) -> Any:
+        """collections.namedtuple's `eval` of its `__new__`, a lambda's text."""
+        if type(source) is str:
+            source = self._code(source, _EVAL_KEY.format(source=source), mode="eval")
+        return eval(source, globals, locals)
 
     def compile_for_attrs(self, source: Any, filename: Any, mode: str, *args: Any, **kwargs: Any) -> CodeType:
         """attrs' `compile(script, filename, "exec")`; any other call is passed on as attrs made it."""
@@ -164,12 +175,13 @@ _installed: Optional[MethodCache] = None
 
 
 def install(path: Optional[str] = None) -> MethodCache:
-    """Serve dataclasses' and attrs' method code from the cache from now on (each looks its `exec` or `compile` up
-    in its module's globals before the builtins)."""
+    """Serve dataclasses', namedtuple's and attrs' method code from the cache from now on (each looks its `exec`,
+    `eval` or `compile` up in its module's globals before the builtins)."""
     global _installed
     if _installed is None:
         _installed = MethodCache(path or default_path())
         dataclasses.exec = _installed.exec  # type: ignore[attr-defined]
+        collections.eval = _installed.eval  # type: ignore[attr-defined]
         attrs_make = sys.modules.get(_ATTRS_MAKE)
         if attrs_make is not None:
             attrs_make.compile = _installed.compile_for_attrs  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -27,6 +28,7 @@ def served_by(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[MethodCache
     monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as where the cache is written (not under -B)
     def serve(cache: MethodCache) -> MethodCache:
         monkeypatch.setattr(dataclasses, "exec", cache.exec, raising=False)
+        monkeypatch.setattr(collections, "eval", cache.eval, raising=False)
         return cache
     yield serve
 
@@ -111,6 +113,31 @@ def test_past_its_bound_the_file_keeps_what_the_run_used(cache_path: Path, serve
     kept_keys = list(kept.stored)
     assert kept_keys and all("gone" not in source for source in kept_keys)
     assert any("kept" in source for source in kept_keys)
+
+
+def test_a_named_tuple_from_the_cache_is_the_same_as_one_compiled_now(cache_path: Path, served_by) -> None:
+    # Issue 9: namedtuple compiles its __new__ (a lambda's text) for every class, ~25 of them in every start.
+    from typing import NamedTuple
+
+    def define_tuple() -> type:
+        class Head(NamedTuple):
+            method: str
+            target: str = "/"
+
+        return Head
+
+    first = served_by(MethodCache(str(cache_path)))
+    define_tuple()
+    assert first.compiled == 1
+    first.save()
+    second = served_by(MethodCache(str(cache_path)))
+    head_class = define_tuple()
+    assert second.compiled == 0  # __new__ came from the file
+    head = head_class("GET")
+    assert head == ("GET", "/") and head.target == "/" and repr(head) == "Head(method='GET', target='/')"
+    assert head_class._make(["PUT", "/x"]).method == "PUT" and head._replace(target="/y") == ("GET", "/y")
+    with pytest.raises(TypeError):
+        head_class()  # its required field, as the compiled __new__ asks for it
 
 
 def test_the_command_compiles_its_dataclasses_once(tmp_path: Path) -> None:
