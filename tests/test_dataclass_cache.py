@@ -5,7 +5,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import marshal
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +31,8 @@ def served_by(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[MethodCache
     def serve(cache: MethodCache) -> MethodCache:
         monkeypatch.setattr(dataclasses, "exec", cache.exec, raising=False)
         monkeypatch.setattr(collections, "eval", cache.eval, raising=False)
+        if dataclass_cache._PATTERNS:
+            monkeypatch.setattr(re._compiler, "compile", cache.compile_pattern)  # type: ignore[attr-defined]
         return cache
     yield serve
 
@@ -138,6 +142,50 @@ def test_a_named_tuple_from_the_cache_is_the_same_as_one_compiled_now(cache_path
     assert head_class._make(["PUT", "/x"]).method == "PUT" and head._replace(target="/y") == ("GET", "/y")
     with pytest.raises(TypeError):
         head_class()  # its required field, as the compiled __new__ asks for it
+
+
+PATTERNS = [(r"(?P<name>[a-z]+)=(?P<value>\d{2,})", 0), (rb"^nr_descendants (\d+)$", re.MULTILINE),
+            ("[\ud800-\udc7f\udd00-\udfff]", 0), (r"straße", re.IGNORECASE), (r"a b  # a comment", re.VERBOSE),
+            (r"(?<=a)b|(?!c)d.", re.IGNORECASE | re.DOTALL), (rb"\w+", re.LOCALE), (r"(a)|(?P<b>b)", re.ASCII)]
+
+
+@pytest.mark.skipif(not dataclass_cache._PATTERNS, reason="re._compiler is 3.11's and later")
+def test_a_pattern_from_the_cache_is_the_one_re_compiles(cache_path: Path, served_by) -> None:
+    # Issue 9: re parses and writes each pattern's program in Python (~0.2 ms), ~60 of them in every start.
+    original = dataclass_cache._compile_pattern
+    first = served_by(MethodCache(str(cache_path)))
+    for pattern, flags in PATTERNS:
+        re.purge()  # re's own per-process cache would answer a pattern it has seen
+        assert re.compile(pattern, flags) == original(pattern, flags)  # equal: the same flags, pattern and program
+    assert first.compiled == len(PATTERNS)
+    first.save()
+
+    second = served_by(MethodCache(str(cache_path)))
+    for pattern, flags in PATTERNS:
+        re.purge()
+        cached, compiled = re.compile(pattern, flags), original(pattern, flags)
+        assert cached == compiled and (cached.groups, dict(cached.groupindex), cached.flags) == (
+            compiled.groups, dict(compiled.groupindex), compiled.flags)
+    assert second.compiled == 0  # every program came from the file
+    re.purge()
+    match = re.compile(PATTERNS[0][0]).search("x ab=123")
+    assert match is not None and match.group("name", "value") == ("ab", "123")
+    assert re.compile(PATTERNS[3][0], PATTERNS[3][1]).fullmatch("STRASSE") is None  # as re's own: ß is not SS
+    assert re.compile(PATTERNS[3][0], PATTERNS[3][1]).fullmatch("STRAßE") is not None
+
+
+@pytest.mark.skipif(not dataclass_cache._PATTERNS, reason="re._compiler is 3.11's and later")
+def test_a_kept_program_of_the_wrong_shape_is_compiled_past(cache_path: Path, served_by) -> None:
+    first = served_by(MethodCache(str(cache_path)))
+    re.purge()
+    re.compile("a(b)c")
+    (key,) = [key for key in first.stored if key.startswith("re\0")]
+    first.stored[key] = marshal.dumps(("not", "a", "program"))
+    first.save()
+    second = served_by(MethodCache(str(cache_path)))
+    re.purge()
+    assert re.compile("a(b)c").match("abc").group(1) == "b"
+    assert second.compiled == 1
 
 
 def test_the_command_compiles_its_dataclasses_once(tmp_path: Path) -> None:
