@@ -10,7 +10,7 @@ from lambdatui.api.extension_routes import extension_identifier
 from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import Answer, error, from_reply
 from lambdatui.core import inputs as ins
-from lambdatui.core.managed_runtime_rules import NOT_FOUND
+from lambdatui.core.common import NOT_FOUND
 from lambdatui.core.telemetry_subscription import validation_error_type
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model.telemetry import LOGS, TELEMETRY

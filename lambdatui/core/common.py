@@ -21,6 +21,9 @@ CRASH_EXIT_WAIT_S = 5.0
 # A fault armed to act some time into an invoke (`after_ms`): "fault-after:<n>", one per fault of that invoke.
 FAULT_AFTER_TIMER_PREFIX = "fault-after:"
 RESTORE_LIMIT_MS = 10_000  # runtime load and after-restore hooks (lambda-spec §1.7, §4.8)
+# What the sandbox's server answers for a path it does not serve (api/sandbox_routes.py): RAPID on Managed
+# Instances mounts no Logs API router, so PUT /2020-08-15/logs is such a path.
+NOT_FOUND = ("NotFound", "No such endpoint")
 SNAPSHOT = "snapshot"  # EnvironmentConfig.snapstart: the environment whose Init the snapshot is made of
 RESTORE = "restore"  # EnvironmentConfig.snapstart: an environment restored from that snapshot
 

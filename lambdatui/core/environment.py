@@ -355,3 +355,13 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         if self.current is not None or self.queue or self.shutdown is not None or self.init is not None:
             return False
         return self.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN, EnvState.SNAPSHOT)
+
+
+def environment_for(config: EnvironmentConfig, new_id: Callable[[], str] = new_uuid) -> Environment:
+    """The environment `config` asks for: Managed Instances when it sets a maximum concurrency, else one invoke at a
+    time. Managed Instances' rules are loaded by the first environment that needs them (~1 % of `invoke`'s start)."""
+    if config.managed:
+        from lambdatui.core.managed_environment import ManagedEnvironment
+
+        return ManagedEnvironment(config, new_id)
+    return Environment(config, new_id)

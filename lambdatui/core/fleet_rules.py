@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Sequence
 
-from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.model.boundaries import Boundary, EnvState
 
 if TYPE_CHECKING:
     from lambdatui.core.environment import Environment
+    from lambdatui.core.managed_environment import ManagedEnvironment
 
 
 class Fit(Enum):
@@ -230,8 +230,8 @@ def fit(env: "Environment") -> Fit:
         return Fit.ENDING  # a final shutdown answered the invoke it cut off (`_begin_shutdown`)
     if env.shutdown is not None or env.draining or env.spindown_after_invoke or env.state in _ENDING:
         return Fit.BUSY
-    if isinstance(env, ManagedEnvironment):
-        return _managed_fit(env)
+    if env.config.managed:
+        return _managed_fit(env)  # type: ignore[arg-type]  # a ManagedEnvironment (core/environment.py)
     if env.current is not None and env.current.result is not None and not env.queue and env.hold is None \
             and not env.expecting_exit:
         return Fit.FINISHING
@@ -254,7 +254,7 @@ def finishing_for(env: "Environment", now: float) -> Optional[float]:
     answered, at `now` on the environment's clock, in its own time: a hold, or the debugger reading the handler's
     globals after the response, is lambdatui's doing, which Lambda's environment never waits for. None otherwise."""
     run = env.current
-    if isinstance(env, ManagedEnvironment) or run is None or run.result is None:
+    if env.config.managed or run is None or run.result is None:
         return None
     if run.responded_at is None:
         return float("inf")  # answered without a response of the runtime's: nothing it does now is quick

@@ -73,11 +73,3 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
             if view.key == RUNTIME else view
             for view in snap.participants)
         return dataclasses.replace(snap, participants=participants, current_request_id=next(iter(self.runs), None))
-
-
-def environment_for(config: EnvironmentConfig, new_id: Callable[[], str] = new_uuid) -> Environment:
-    """The environment `config` asks for: Managed Instances when it sets a maximum concurrency, else one invoke at a
-    time."""
-    if config.managed:
-        return ManagedEnvironment(config, new_id)
-    return Environment(config, new_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from lambdatui.core.common import error_body
+from lambdatui.core.common import NOT_FOUND, error_body
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import (
     ExtensionRegister,
@@ -44,9 +44,6 @@ MANAGED_TELEMETRY_SCHEMA = "2025-01-29"
 INVOKE_TIMEOUT = "InvokeTimeout"  # RAPID's 410 for a /response or /error after the invoke's deadline
 # RAPID's bound on /next requests parked at once (its MaxIdleRuntimesQueueSize); past it, /next is a 500.
 MAX_PARKED = 10_000
-# What the sandbox's server answers for a path it does not serve (api/sandbox_routes.py): RAPID on Managed
-# Instances mounts no Logs API router, so PUT /2020-08-15/logs is such a path.
-NOT_FOUND = ("NotFound", "No such endpoint")
 
 
 class ManagedRuntimeRules(ManagedInvokeRules):

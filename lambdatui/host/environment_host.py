@@ -20,7 +20,7 @@ import trio
 from lambdatui.config import FunctionConfig
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
-from lambdatui.core.managed_environment import environment_for
+from lambdatui.core.environment import environment_for
 from lambdatui.host.deadlines import Deadlines, calls_unheard
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.launch import core_config, function_files, log_stream_name

@@ -17,7 +17,8 @@ from driver import Driver, ext
 from lambdatui.core import inputs as ins
 from lambdatui.core.effects import RUNTIME, Freeze, Kill, SignalProcess, Terminate
 from lambdatui.core.environment import Environment
-from lambdatui.core.managed_environment import ManagedEnvironment, environment_for
+from lambdatui.core.environment import environment_for
+from lambdatui.core.managed_environment import ManagedEnvironment
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 
