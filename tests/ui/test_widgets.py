@@ -612,3 +612,18 @@ def test_a_binary_response_shows_its_control_bytes() -> None:
 
     assert pretty_payload(b"\x00\x01raw") == ("\u2400\u2401raw", "text")
     assert pretty_payload(b'{"a": "\\u0000"}') == ('{\n  "a": "\\u0000"\n}', "json")  # JSON escapes its own
+
+
+def test_a_wide_pane_shows_every_state_name_whole_and_a_narrow_one_keeps_its_columns() -> None:
+    # Found by a black-box hunt: at 160 columns a runtime streaming its response showed "InvocationR…" while the
+    # pane had room to spare.
+    from lambdatui.core.extension_machine import ExtensionState
+    from lambdatui.core.runtime_machine import RuntimeState
+    from lambdatui.ui.widgets.participants import fitting_columns, state_name
+
+    names = [state_name(state.value) for state in (*RuntimeState, *ExtensionState)]
+    wide = dict((key, width) for key, _, width in fitting_columns(160))
+    assert all(len(name) <= wide["state"] for name in names), (wide["state"], max(names, key=len))
+    assert wide["next"] > dict((k, w) for k, _, w in COLUMNS)["next"]  # what is left still widens "Receives next"
+    narrow = fitting_columns(104)  # no room to spare: the columns as written, none dropped
+    assert narrow == COLUMNS

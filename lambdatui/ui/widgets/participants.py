@@ -35,6 +35,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("events", "Subscribed", 15),
 )
 WIDEST_NEXT = 40  # "Receives next" grows to this when the pane has room
+WIDEST_STATE = len("InvocationResponse")  # "State" grows first to the longest name (a runtime streaming its response)
 DROP_FIRST = ("events", "kind")  # columns left out, in this order, when the pane is too narrow for all
 # Shown once an extension subscribed to the Telemetry or Logs API, after "Parked on Next": extension authors
 # who use those APIs read it before what an extension receives next.
@@ -163,12 +164,14 @@ def fitting_columns(width: int, telemetry: bool = False) -> tuple[tuple[str, str
         if width <= 0 or sum(w + 2 for _, _, w in columns) <= width - 2:
             break
         columns = tuple(c for c in columns if c[0] != key)
-    # Room to spare (the pane spans the screen): "Receives next" takes it first, up to WIDEST_NEXT, so that a
-    # whole "the next invoke's event" or "SHUTDOWN (timeout)" shows where it fits.
-    spare = width - 2 - sum(w + 2 for _, _, w in columns)
-    if spare > 0:
-        columns = tuple((k, h, min(w + spare, WIDEST_NEXT) if k == "next" and w < WIDEST_NEXT else w)
-                        for k, h, w in columns)
+    # Room to spare (the pane spans the screen): "State" takes it first, up to WIDEST_STATE, then "Receives next",
+    # up to WIDEST_NEXT, so that a whole "InvocationResponse", "the next invoke's event" or "SHUTDOWN (timeout)"
+    # shows where it fits.
+    for grown, widest in (("state", WIDEST_STATE), ("next", WIDEST_NEXT)):
+        spare = width - 2 - sum(w + 2 for _, _, w in columns)
+        if spare > 0:
+            columns = tuple((k, h, min(w + spare, widest) if k == grown and w < widest else w)
+                            for k, h, w in columns)
     return columns
 
 
