@@ -23,8 +23,12 @@ HANDLER = "import time\n\ndef handler(event, context):\n    time.sleep(event.get
 # process compiled rather than took from the cache.
 HASHES = r'''
 import json, sys
-from lambdatui import dataclass_cache
+from lambdatui import dataclass_cache, deferred_imports, library_lookup
+# As lambdatui's start does (entry.py): what it defers, or ctypes' search for libpthread, would compile patterns of
+# their own, which the cache holds only from a start of its own.
+deferred_imports.install()
 cache = dataclass_cache.install() if sys.argv[1] == "cached" else None
+library_lookup.install()
 import trio, outcome
 from trio._sync import EventStatistics
 from trio._core._parking_lot import ParkingLotStatistics

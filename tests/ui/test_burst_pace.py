@@ -194,6 +194,9 @@ async def test_a_storm_of_invokes_keeps_the_quiet_pace(code_dir: Path, monkeypat
         await until_true(pilot, lambda: invoked >= started + 200 and len(updates) >= 6, "200 more invokes", WAIT_S)
         storming = False
         await client
-    gaps = sorted(later - earlier for earlier, later in zip(updates, updates[1:]))
-    # Every gap but one (the step right after an update that came after a quiet spell, if any) is REFRESH_S.
-    assert gaps[1] >= 0.1 * 0.9, [round(gap, 3) for gap in gaps]
+    gaps = [later - earlier for earlier, later in zip(updates, updates[1:])]
+    # Every gap is REFRESH_S, but the step right after an update that came after a quiet spell: the first (the
+    # spell before the storm), or one after the machine stalled the storm (a CI run's load: its gap is long).
+    short = [i for i, gap in enumerate(gaps) if gap < 0.1 * 0.9]
+    assert all(i == 0 or gaps[i - 1] > 0.1 * 1.5 for i in short), [round(gap, 3) for gap in gaps]
+    assert len(short) < len(gaps) / 2, [round(gap, 3) for gap in gaps]  # the pace holds, stalls or not
