@@ -157,27 +157,33 @@ def test_a_runtime_reaches_its_first_next_without_the_idna_codec(tmp_path) -> No
     assert "encodings.idna" not in loaded
 
 
-def test_invoke_imports_no_zipfile_without_layers(tmp_path) -> None:
-    # Issue 9: zipfile is for layers given as .zip archives; a start that has none does not import it (~4 ms here).
+def _assert_invoke_never_imports(tmp_path, modules: tuple[str, ...]) -> None:
+    """A real `lambdatui invoke` under an audit hook imports none of `modules`; the hook hears each when imported."""
     handler = tmp_path / "handler.py"
     handler.write_text("def handler(event, context):\n    return 1\n")
     watcher = (
         "import os, sys\n"
+        f"WATCHED = {modules!r}\n"
         "def heard(event, args):\n"
-        "    if event == 'import' and args[0] == 'zipfile':\n"
+        "    if event == 'import' and args[0] in WATCHED:\n"
         "        os.write(2, f'HEARD {event} {args[0]!r}\\n'.encode())\n"
         "sys.addaudithook(heard)\n"
-        f"sys.argv = ['lambdatui', 'invoke', {str(handler)!r}, '-e', '{{}}']\n"
-        "from lambdatui.entry import main\n"
-        "raise SystemExit(main())\n"
     )
-    run = subprocess.run([sys.executable, "-c", watcher], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    invoke = (f"sys.argv = ['lambdatui', 'invoke', {str(handler)!r}, '-e', '{{}}']\n"
+              "from lambdatui.entry import main\n"
+              "raise SystemExit(main())\n")
+    run = subprocess.run([sys.executable, "-c", watcher + invoke], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
     assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr[-2000:]
     assert "HEARD" not in run.stderr, run.stderr[-2000:]
-    # The watcher hears what it watches for.
-    probe = subprocess.run([sys.executable, "-c", watcher.split("sys.argv")[0] + "import zipfile\n"],
+    probe = subprocess.run([sys.executable, "-c", watcher + "".join(f"import {name}\n" for name in modules)],
                            capture_output=True, text=True, timeout=60)
-    assert "HEARD import 'zipfile'" in probe.stderr, probe.stderr
+    assert all(f"HEARD import {name!r}" in probe.stderr for name in modules), probe.stderr
+
+
+def test_invoke_imports_no_zipfile_without_layers(tmp_path) -> None:
+    # Issue 9: zipfile is for layers given as .zip archives; a start that has none does not import it (~4 ms here).
+    _assert_invoke_never_imports(tmp_path, ("zipfile",))
 
 
 NOT_FOR_INVOKE = (
@@ -194,24 +200,4 @@ def test_invoke_loads_neither_the_debuggers_views_nor_managed_instances(tmp_path
     # Issue 9: `invoke` keeps no timeline, snapshot, globals or /tmp views (its session does not track), and its
     # environment takes one invoke at a time, so it does not import what makes them: ~30 classes and three rule
     # modules, ~4 % of its start (measured in instructions, valgrind).
-    handler = tmp_path / "handler.py"
-    handler.write_text("def handler(event, context):\n    return 1\n")
-    watcher = (
-        "import os, sys\n"
-        f"VIEWS = {NOT_FOR_INVOKE!r}\n"
-        "def heard(event, args):\n"
-        "    if event == 'import' and args[0] in VIEWS:\n"
-        "        os.write(2, f'HEARD {event} {args[0]!r}\\n'.encode())\n"
-        "sys.addaudithook(heard)\n"
-        f"sys.argv = ['lambdatui', 'invoke', {str(handler)!r}, '-e', '{{}}']\n"
-        "from lambdatui.entry import main\n"
-        "raise SystemExit(main())\n"
-    )
-    run = subprocess.run([sys.executable, "-c", watcher], capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr[-2000:]
-    assert "HEARD" not in run.stderr, run.stderr[-2000:]
-    # The watcher hears each of them imported.
-    probe = subprocess.run([sys.executable, "-c", watcher.split("sys.argv")[0]
-                            + "".join(f"import {name}\n" for name in NOT_FOR_INVOKE)],
-                           capture_output=True, text=True, timeout=60)
-    assert all(f"HEARD import {name!r}" in probe.stderr for name in NOT_FOR_INVOKE), probe.stderr
+    _assert_invoke_never_imports(tmp_path, NOT_FOR_INVOKE)
