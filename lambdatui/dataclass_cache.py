@@ -30,22 +30,29 @@ import marshal
 import os
 import re
 import sys
+import warnings
 import zlib
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
 from typing import Any, Optional
+
+from lambdatui.collector import loading_now
 
 # Kept entries past this are dropped on the next save, except those the saving run used (old versions' texts).
 MAX_ENTRIES = 6000
 # The layout's version and the bytecode's magic number (as a .pyc's: builds of one Python version share their
 # code, as they share __pycache__); then the payload's CRC-32 (8 hex digits and a newline): a damaged file must be
 # compiled past, never trusted (a changed byte can still unmarshal into other code).
-_HEADER = f"lambdatui dataclass methods 3\n{MAGIC_NUMBER.hex()} {sys.implementation.cache_tag}\n".encode()
+_HEADER = f"lambdatui dataclass methods 4\n{MAGIC_NUMBER.hex()} {sys.implementation.cache_tag}\n".encode()
 # attrs compiles with the flags its module inherits (attr/_make.py: `from __future__ import annotations`).
 _ATTRS_FLAGS = __future__.annotations.compiler_flag
 _ATTRS_KEY = "attrs\0{filename}\0{source}"  # an attrs script's entry: its file name is part of its code
 _EVAL_KEY = "eval\0{source}"  # an expression's entry (namedtuple's `__new__`), compiled in "eval" mode
-_PATTERN_KEY = "re\0{kind}\0{flags}\0{pattern}"  # a regular expression's: str or bytes (its bytes as Latin-1)
+# A regular expression's entry: str or bytes (its bytes as Latin-1), under the interpreter's own build (its version
+# line and byte order): the program is what this build's `re` writes, which a patch release may change under the
+# same magic number. Builds that share the file (the system's 3.11 and a virtualenv's) each keep their own.
+_PATTERN_KEY = "re\0{build}\0{kind}\0{flags}\0{pattern}"
+_BUILD = f"{sys.version} {sys.byteorder}"
 _ATTRS_SALT = re.compile(r"return hash\(\(\n\s+(-?\d+),\n")  # attrs' __hash__: hash((<its class's number>, ...
 _SALT_STAND_IN = 0x6C616D6264617475  # no number of attrs' scripts but the one it stands in for
 
@@ -127,12 +134,12 @@ class MethodCache:
     def compile_pattern(self, pattern: Any, flags: int = 0) -> Any:
         """`re._compiler.compile`: a pattern object made from the program kept for this pattern and flags."""
         if type(pattern) is str:
-            key = _PATTERN_KEY.format(kind="s", flags=int(flags), pattern=pattern)
+            key = _PATTERN_KEY.format(build=_BUILD, kind="s", flags=int(flags), pattern=pattern)
         elif type(pattern) is bytes:
-            key = _PATTERN_KEY.format(kind="b", flags=int(flags), pattern=pattern.decode("latin-1"))
+            key = _PATTERN_KEY.format(build=_BUILD, kind="b", flags=int(flags), pattern=pattern.decode("latin-1"))
         else:  # a parsed pattern (re.Scanner's)
             return _compile_pattern(pattern, flags)
-        if flags & re.DEBUG:  # which prints the program as it writes it
+        if flags & re.DEBUG or not loading_now():  # DEBUG prints the program as it writes it
             return _compile_pattern(pattern, flags)
         self._used.add(key)
         blob = self.stored.get(key)
@@ -143,7 +150,15 @@ class MethodCache:
             except Exception:
                 program = None
         if not _is_program(program):
-            program = _program(pattern, flags)
+            # Parsed here, at re's own depth: the parser's warnings (a possible nested set, a bad group name) name the
+            # caller's line as re's do. A pattern that warns is not kept, so that every start warns of it.
+            with warnings.catch_warnings(record=True) as heard:
+                parsed = _parser.parse(pattern, flags)
+            for warning in heard:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            program = _program(parsed, flags)
+            if heard:
+                return _sre.compile(pattern, *program)
             self.stored[key] = marshal.dumps(program)
             self.compiled += 1
         return _sre.compile(pattern, *program)
@@ -169,7 +184,7 @@ class MethodCache:
         stored = self._load()
         stored.update(self.stored)
         if len(stored) > MAX_ENTRIES:
-            stored = {source: stored[source] for source in self._used}
+            stored = {source: stored[source] for source in list(self._used)}  # a copy: other threads may add
         temporary = f"{self.path}.{os.getpid()}"
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -202,9 +217,8 @@ def _with_constant(code: CodeType, old: int, new: int) -> CodeType:
     return code.replace(co_consts=tuple(replaced(value) for value in code.co_consts))
 
 
-def _program(pattern: Any, flags: int) -> tuple:
+def _program(parsed: Any, flags: int) -> tuple:
     """What `re._compiler.compile` hands `_sre.compile` after the pattern itself (3.11-3.13 write it alike)."""
-    parsed = _parser.parse(pattern, flags)
     code = _re_compiler._code(parsed, flags)
     groupindex = parsed.state.groupdict
     indexgroup: list[Optional[str]] = [None] * parsed.state.groups
@@ -220,8 +234,9 @@ def _is_program(value: Any) -> bool:
             and type(value[2]) is int and type(value[3]) is dict and type(value[4]) is tuple)
 
 
-# re's own program writer (3.11 and later: re._compiler), or None where it is not as this cache knows it (3.10).
-_re_compiler = getattr(re, "_compiler", None)
+# re's own program writer, where it is as this cache knows it (3.11-3.13: re._compiler; 3.10's sre_compile is
+# another, and a later version's is kept until checked against it).
+_re_compiler = getattr(re, "_compiler", None) if (3, 11) <= sys.version_info[:2] <= (3, 13) else None
 _parser = getattr(_re_compiler, "_parser", None)
 _compile_pattern = getattr(_re_compiler, "compile", None)
 _sre = getattr(_re_compiler, "_sre", None)

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import pytest
 
 from lambdatui import dataclass_cache
+from lambdatui.collector import loading
 from lambdatui.dataclass_cache import MethodCache
 
 
@@ -149,43 +150,91 @@ PATTERNS = [(r"(?P<name>[a-z]+)=(?P<value>\d{2,})", 0), (rb"^nr_descendants (\d+
             (r"(?<=a)b|(?!c)d.", re.IGNORECASE | re.DOTALL), (rb"\w+", re.LOCALE), (r"(a)|(?P<b>b)", re.ASCII)]
 
 
-@pytest.mark.skipif(not dataclass_cache._PATTERNS, reason="re._compiler is 3.11's and later")
+def compiled_while_loading(pattern: str, flags: int = 0) -> re.Pattern:
+    """`re.compile` of a pattern re has not seen in this process, as a module being loaded compiles it."""
+    re.purge()  # re's own per-process cache would answer a pattern it has seen
+    with loading():
+        return re.compile(pattern, flags)
+
+
+PATTERNS_OF = pytest.mark.skipif(not dataclass_cache._PATTERNS, reason="re._compiler is 3.11-3.13's")
+
+
+@PATTERNS_OF
 def test_a_pattern_from_the_cache_is_the_one_re_compiles(cache_path: Path, served_by) -> None:
     # Issue 9: re parses and writes each pattern's program in Python (~0.2 ms), ~60 of them in every start.
     original = dataclass_cache._compile_pattern
     first = served_by(MethodCache(str(cache_path)))
     for pattern, flags in PATTERNS:
-        re.purge()  # re's own per-process cache would answer a pattern it has seen
-        assert re.compile(pattern, flags) == original(pattern, flags)  # equal: the same flags, pattern and program
+        assert compiled_while_loading(pattern, flags) == original(pattern, flags)  # the same flags, pattern, program
     assert first.compiled == len(PATTERNS)
     first.save()
 
     second = served_by(MethodCache(str(cache_path)))
     for pattern, flags in PATTERNS:
-        re.purge()
-        cached, compiled = re.compile(pattern, flags), original(pattern, flags)
+        cached, compiled = compiled_while_loading(pattern, flags), original(pattern, flags)
         assert cached == compiled and (cached.groups, dict(cached.groupindex), cached.flags) == (
             compiled.groups, dict(compiled.groupindex), compiled.flags)
     assert second.compiled == 0  # every program came from the file
-    re.purge()
-    match = re.compile(PATTERNS[0][0]).search("x ab=123")
+    match = compiled_while_loading(PATTERNS[0][0]).search("x ab=123")
     assert match is not None and match.group("name", "value") == ("ab", "123")
-    assert re.compile(PATTERNS[3][0], PATTERNS[3][1]).fullmatch("STRASSE") is None  # as re's own: ß is not SS
-    assert re.compile(PATTERNS[3][0], PATTERNS[3][1]).fullmatch("STRAßE") is not None
+    assert compiled_while_loading(PATTERNS[3][0], PATTERNS[3][1]).fullmatch("STRASSE") is None  # ß is not SS
+    assert compiled_while_loading(PATTERNS[3][0], PATTERNS[3][1]).fullmatch("STRAßE") is not None
 
 
-@pytest.mark.skipif(not dataclass_cache._PATTERNS, reason="re._compiler is 3.11's and later")
+@PATTERNS_OF
 def test_a_kept_program_of_the_wrong_shape_is_compiled_past(cache_path: Path, served_by) -> None:
     first = served_by(MethodCache(str(cache_path)))
-    re.purge()
-    re.compile("a(b)c")
+    compiled_while_loading("a(b)c")
     (key,) = [key for key in first.stored if key.startswith("re\0")]
     first.stored[key] = marshal.dumps(("not", "a", "program"))
     first.save()
     second = served_by(MethodCache(str(cache_path)))
-    re.purge()
-    assert re.compile("a(b)c").match("abc").group(1) == "b"
+    assert compiled_while_loading("a(b)c").match("abc").group(1) == "b"
     assert second.compiled == 1
+
+
+@PATTERNS_OF
+def test_a_program_another_build_of_python_kept_is_not_used(cache_path: Path, served_by,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Builds of one minor version share the file (one magic number), but a patch release may write other programs.
+    this_build = dataclass_cache._BUILD
+    monkeypatch.setattr(dataclass_cache, "_BUILD", "3.11.0 (another build) little")
+    other = served_by(MethodCache(str(cache_path)))
+    compiled_while_loading("a(b)c")
+    other.save()
+    monkeypatch.setattr(dataclass_cache, "_BUILD", this_build)
+    this = served_by(MethodCache(str(cache_path)))
+    assert compiled_while_loading("a(b)c").match("abc").group(1) == "b"
+    assert this.compiled == 1  # compiled by this build, beside the other's entry
+    this.save()
+    assert len([key for key in MethodCache(str(cache_path)).stored if key.startswith("re\0")]) == 2
+
+
+@PATTERNS_OF
+def test_only_the_patterns_modules_compile_as_they_load_are_kept(cache_path: Path, served_by) -> None:
+    # A pattern compiled later may hold what the user typed (a handler's name): it is compiled as re compiles it.
+    cache = served_by(MethodCache(str(cache_path)))
+    re.purge()
+    assert re.compile(r"def\s+my_handler").search("def  my_handler") is not None
+    assert cache.compiled == 0 and not [key for key in cache.stored if key.startswith("re\0")]
+    compiled_while_loading(r"def\s+a_module_pattern")
+    assert cache.compiled == 1
+
+
+@PATTERNS_OF
+def test_a_pattern_re_warns_of_warns_at_the_callers_line_on_every_start(cache_path: Path, served_by) -> None:
+    import warnings
+
+    first = served_by(MethodCache(str(cache_path)))
+    for cache in (first, served_by(MethodCache(str(cache_path)))):
+        with warnings.catch_warnings(record=True) as heard:
+            warnings.simplefilter("always")
+            pattern = compiled_while_loading("[[a]")  # "Possible nested set": re's FutureWarning
+        assert pattern.match("[") is not None
+        assert [(w.category, Path(w.filename).name) for w in heard] == [(FutureWarning, "test_dataclass_cache.py")]
+        assert cache.compiled == 0  # not kept: the next start warns again
+        cache.save()
 
 
 def test_the_command_compiles_its_dataclasses_once(tmp_path: Path) -> None:
@@ -225,7 +274,7 @@ def test_a_changed_byte_that_still_unmarshals_is_caught_by_the_checksum(cache_pa
     assert data.count(b"tags") >= 1
     cache_path.write_bytes(data.replace(b"tags", b"tagz"))
     import marshal
-    header_end = data.index(b"\n", data.index(b"\n", data.index(b"\n") + 1) + 1) + 1
+    header_end = len(dataclass_cache._HEADER) + 9  # the header, then the checksum's line
     assert isinstance(marshal.loads(cache_path.read_bytes()[header_end:]), dict)  # it would load, as other code
 
     second = served_by(MethodCache(str(cache_path)))

@@ -48,8 +48,6 @@ class DebugSession:
             fleet.subscribe_numbered(self._track)
 
     def _track(self, number: int, fact: f.Fact) -> None:
-        from lambdatui.model.debug_state import DebugState
-
         now = trio.current_time()
         if number == 0:
             self._fleet_lines = [*self._fleet_lines[-_FLEET_LINES_KEPT + 1:], fact]
@@ -58,7 +56,7 @@ class DebugSession:
             return
         state = self.states.get(number)
         if state is None:
-            state = self.states[number] = DebugState()
+            state = self._new_state(number)
             for line in self._fleet_lines:
                 state.apply(line, now)
         state.apply(fact, now)
@@ -76,11 +74,13 @@ class DebugSession:
         return self._state_of(self.host.sandbox_count)
 
     def _state_of(self, number: int) -> DebugState:
+        state = self.states.get(number)
+        return self._new_state(number) if state is None else state
+
+    def _new_state(self, number: int) -> DebugState:
         from lambdatui.model.debug_state import DebugState
 
-        state = self.states.get(number)
-        if state is None:
-            state = self.states[number] = DebugState()
+        state = self.states[number] = DebugState()
         return state
 
     def _target(self, number: Optional[int]) -> Optional[EnvironmentHost]:

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_probe5_support import BOUND, Live, write  # noqa: E402
 from test_probe4_support import post  # noqa: E402
 from probe_support import REPO, cache_env, cache_file_for, file_identity, stored_texts  # noqa: E402
+from lambdatui.dataclass_cache import _HEADER  # noqa: E402
 
 HANDLER = "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {'ok': 1}\n"
 
@@ -111,7 +112,7 @@ def test_a_damaged_attrs_entry_under_a_valid_checksum_is_compiled_past(code_dir:
     cache = cache_file_for(prefix)
     _invoke(path, prefix, "1")
     data = cache.read_bytes()
-    header_end = data.index(b"\n", data.index(b"\n") + 1) + 1
+    header_end = len(_HEADER)
     stored = marshal.loads(data[header_end + 9:])
     [key] = [k for k in stored if k.startswith("attrs\0<attrs generated methods outcome._impl.Value>")]
     stored[key] = stored[key][: len(stored[key]) // 3]
