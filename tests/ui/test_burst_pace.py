@@ -195,8 +195,9 @@ async def test_a_storm_of_invokes_keeps_the_quiet_pace(code_dir: Path, monkeypat
         storming = False
         await client
     gaps = [later - earlier for earlier, later in zip(updates, updates[1:])]
-    # Every gap is REFRESH_S, but the step right after an update that came after a quiet spell: the first (the
-    # spell before the storm), or one after the machine stalled the storm (a CI run's load: its gap is long).
-    short = [i for i, gap in enumerate(gaps) if gap < 0.1 * 0.9]
-    assert all(i == 0 or gaps[i - 1] > 0.1 * 1.5 for i in short), [round(gap, 3) for gap in gaps]
-    assert len(short) < len(gaps) / 2, [round(gap, 3) for gap in gaps]  # the pace holds, stalls or not
+    # Every gap is REFRESH_S, but the one after an update whose step came after a quiet spell (REFRESH_S without a
+    # step: before the storm, or where a loaded machine stalled the storm's client), which is a frame: never two in a
+    # row, since the step that update carries came within that frame. At a frame's pace for every step, all are.
+    short = [gap < 0.1 * 0.9 for gap in gaps]
+    assert not any(a and b for a, b in zip(short, short[1:])), [round(gap, 3) for gap in gaps]
+    assert sorted(gaps)[len(gaps) // 2] >= 0.1 * 0.9, [round(gap, 3) for gap in gaps]
