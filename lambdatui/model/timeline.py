@@ -224,19 +224,13 @@ class Timeline:
         if bar is None:
             return
         self._close_phase(fact.phase, at, fact.duration_ms, fact.status)
-        if fact.error_type:
-            bar.error_type = fact.error_type
-            if fact.error_type not in bar.detail:
-                bar.detail = _join(bar.detail, fact.error_type)
+        _name_error(bar, fact.error_type)
 
     def _end_invoke(self, bar: _Bar, fact: f.PhaseEnded, at: float) -> None:
         """One of the invokes still open ends; the newest still open is the environment's invoke from then on."""
         del self._invokes[bar.key]
         bar.close(at, fact.duration_ms, fact.status)
-        if fact.error_type:
-            bar.error_type = fact.error_type
-            if fact.error_type not in bar.detail:
-                bar.detail = _join(bar.detail, fact.error_type)
+        _name_error(bar, fact.error_type)
         if self._phases.get(INVOKE) is bar:
             del self._phases[INVOKE]
             if self._invokes:
@@ -368,6 +362,14 @@ _HANDLERS = {
 
 def _short(request_id: str) -> str:
     return request_id[:SHORT_ID] if request_id else "invoke"
+
+
+def _name_error(bar: _Bar, error_type: Optional[str]) -> None:
+    """A phase that ended in an error names it, once, in its detail."""
+    if error_type:
+        bar.error_type = error_type
+        if error_type not in bar.detail:
+            bar.detail = _join(bar.detail, error_type)
 
 
 def _join(*parts: str) -> str:

@@ -104,9 +104,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """A sandbox made anew after the first one's init could not start (its namespaces were assumed, and
         refused): the children's set-up step and the sandbox init for this one, where one can be had; the
         watchdog and the cgroup stay."""
-        self._sandbox = sandbox
-        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
-        self._end_init()
+        self._use(sandbox)
         self.pid_namespace_note = self._start_init(move_in_now=False)
         self._namespaced = self._init is not None
 
@@ -122,11 +120,15 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
     @sandbox.setter
     def sandbox(self, sandbox: Sandbox) -> None:
         """A new environment's /tmp: the child set-up step bakes the directory in, so rebuild it."""
-        self._sandbox = sandbox
-        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
-        self._end_init()  # a new environment: a new namespace, with the new /tmp
+        self._use(sandbox)
         if self._namespaced and not self._closed:
             self._start_init()
+
+    def _use(self, sandbox: Sandbox) -> None:
+        """Children start in `sandbox` from now on; the init of the one before ends (a new namespace comes with it)."""
+        self._sandbox = sandbox
+        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
+        self._end_init()
 
     def resident_mb(self, handle: ProcessHandle) -> tuple[int | None, int | None]:
         """A child's resident memory now and its peak (VmRSS, VmHWM) in MiB; (None, None) once gone."""
