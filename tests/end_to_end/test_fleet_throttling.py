@@ -124,6 +124,8 @@ def test_an_environment_spinning_down_is_no_concurrency_the_next_invoke_starts_a
             assert second.status_code == 200, second.text
             assert second.json()["n"] == 1  # a cold start, in a runtime of its own
             assert env_of_request(served, second.json()["request_id"]) != number
+            # The REPORT line follows the response the client reads: wait for it before the release.
+            served.wait_for_line(rf"REPORT RequestId: {second.json()['request_id']}", timeout=30)
         finally:
             release.touch()
         # env #N was still shutting down when the second invoke was served: its extension left on the release.
