@@ -15,7 +15,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,11 +22,12 @@ from typing import TYPE_CHECKING
 from . import linux
 from .exit_status import ExitStatus
 from .file_limit import FILE_LIMIT
+from .stdlib_program import stdlib_program
 
 if TYPE_CHECKING:
     import trio
 
-_INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))
+_INIT_SCRIPT = Path(__file__).with_name("sandbox_init.py")
 # The init's reply to a spawn comes once the child has exec'd (a few ms); a stuck init must not hang the host.
 _REPLY_TIMEOUT_S = 5.0
 _JOINED = b"joined"  # the host's first message: the init is in the environment's cgroup (sandbox_init.main)
@@ -70,7 +70,7 @@ class SandboxInit:
         exits_r, exits_w = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", _INIT_SCRIPT, str(init_end.fileno()), str(exits_w), str(FILE_LIMIT)],
+                stdlib_program(_INIT_SCRIPT, str(init_end.fileno()), str(exits_w), str(FILE_LIMIT)),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=(init_end.fileno(), exits_w), close_fds=True, cwd="/", preexec_fn=preexec,
             )

@@ -8,8 +8,10 @@ The parent-death signal alone cannot do this: it reaches only the host's direct
 children, never the grandchildren they started in the same group.
 """
 
+# signal's C module: `signal` imports enum, half of this program's start on every lambdatui start.
+import _signal
 import os
-import signal
+import sys
 import time
 
 
@@ -17,7 +19,7 @@ def main() -> int:
     # We live in our own session; still, a terminal's job-control signals must
     # never take the watchdog down before the host.
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
+        _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
     groups = set()
     cgroups = set()
     pending = b""
@@ -49,7 +51,7 @@ def main() -> int:
     # SIGKILL needs no SIGCONT: it ends stopped (frozen) processes too.
     for pgid in groups:
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(pgid, _signal.SIGKILL)
         except OSError:
             pass
     for path in cgroups:
@@ -86,7 +88,7 @@ def kill_cgroup(path):
             break
         for pid in pids:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, _signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.01)
@@ -97,6 +99,10 @@ def kill_cgroup(path):
             pass
 
 
-if __name__ == "__main__":
+def program(argv: list) -> None:
     # Nothing is left to flush or finalise, and lambdatui's exit waits for ours: skip the interpreter's teardown.
     os._exit(main())
+
+
+if __name__ == "__main__":
+    program(sys.argv)

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from . import linux
+from .stdlib_program import stdlib_program
 
 _WATCHDOG_GRACE = 2.0
-_WATCHDOG_SCRIPT = str(Path(__file__).with_name("watchdog.py"))
+_WATCHDOG_SCRIPT = Path(__file__).with_name("watchdog.py")
 
 
 class WatchdogLink:
@@ -26,7 +27,7 @@ class WatchdogLink:
             # Own session: a terminal's Ctrl-C must not reach it. Not waited for:
             # its interpreter starts while we go on, and lines queue in the pipe.
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", _WATCHDOG_SCRIPT],
+                stdlib_program(_WATCHDOG_SCRIPT),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
