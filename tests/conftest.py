@@ -22,7 +22,11 @@ import compileall
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -30,6 +34,8 @@ import pytest
 
 from lambdatui.processes.sandbox import lies_under_tmp
 
+REPO = Path(__file__).resolve().parents[1]
+HELLO = REPO / "sample_functions" / "hello"
 CHECKOUT_ROOT = Path(__file__).resolve().parent / "end_to_end" / "_generated"
 
 
@@ -76,7 +82,34 @@ def pytest_configure(config: pytest.Config) -> None:
     (PYTHONDONTWRITEBYTECODE, as on CI machines) each of those processes compiled every module it imports again:
     ~0.4 s of CPU per `invoke`, a minute of the suite. compileall writes whatever that setting says, as pip does."""
     if not hasattr(config, "workerinput"):
-        compileall.compile_dir(Path(__file__).resolve().parents[1] / "lambdatui", quiet=1)
+        compileall.compile_dir(REPO / "lambdatui", quiet=1)
+        _warm_the_method_cache()
+
+
+def _warm_the_method_cache() -> None:
+    """lambdatui keeps the dataclass methods, named tuples and patterns it compiles in a file beside its bytecode
+    (dataclass_cache.py), and, as Python does with bytecode, writes none where PYTHONDONTWRITEBYTECODE is set (CI
+    machines): there, every lambdatui a test started compiled them again, ~0.1 s of CPU each, a fifth of the suite's.
+    One `invoke` and one `serve`, as a user's machine would have run, write the file for the installed package (the
+    console script's) and for this checkout's (`python -m lambdatui` here, PYTHONPATH)."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    script = Path(sys.executable).with_name("lambdatui")
+    commands = [([sys.executable, "-m", "lambdatui"], REPO)]
+    if script.is_file():
+        commands.append(([str(script)], Path("/")))
+    for argv, cwd in commands:
+        subprocess.run([*argv, "invoke", str(HELLO), "-e", "{}"], cwd=cwd, env=env, capture_output=True, timeout=60)
+        serve = subprocess.Popen([*argv, "serve", str(HELLO), "--port", "0"], cwd=cwd, env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert serve.stderr is not None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and b"serving" not in serve.stderr.readline():
+                if serve.poll() is not None:
+                    break
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.communicate(timeout=60)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
