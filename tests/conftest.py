@@ -76,11 +76,37 @@ def _generated_root() -> Path:
     return _root
 
 
+def _one_tls_context_for_every_httpx_client() -> None:
+    """httpx makes a new SSL context for every client it makes (`httpx.post` makes one per call), loading the whole
+    CA bundle into it: ~40 ms of CPU, for URLs that are all plain http on loopback here, ~2 minutes of the suite's CPU.
+    The suite's clients share one (made on first use); a client given its own `verify` keeps it. Where httpx has no
+    such function (another version), every client makes its own, as before."""
+    try:
+        from httpx._transports import default as transport
+    except ImportError:
+        return
+    make = getattr(transport, "create_ssl_context", None)
+    if make is None:
+        return
+    shared: list[object] = []
+
+    def create_ssl_context(verify: object = True, cert: object = None, trust_env: bool = True) -> object:
+        if verify is not True or cert is not None:
+            return make(verify=verify, cert=cert, trust_env=trust_env)
+        if not shared:
+            shared.append(make(verify=verify, cert=cert, trust_env=trust_env))
+        return shared[0]
+
+    transport.create_ssl_context = create_ssl_context
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile this checkout's modules once, before any worker starts. Many tests start lambdatui from the checkout
-    (`python -m lambdatui`, in-process runtimes running its bootstrap); where Python may not write bytecode
-    (PYTHONDONTWRITEBYTECODE, as on CI machines) each of those processes compiled every module it imports again:
-    ~0.4 s of CPU per `invoke`, a minute of the suite. compileall writes whatever that setting says, as pip does."""
+    """In every worker, httpx's clients share one SSL context. Once, before any worker starts: this checkout's modules
+    are compiled (many tests start lambdatui from the checkout: `python -m lambdatui`, in-process runtimes running its
+    bootstrap; where Python may not write bytecode, PYTHONDONTWRITEBYTECODE as on CI machines, each of those
+    processes compiled every module it imports again: ~0.4 s of CPU per `invoke`; compileall writes whatever that
+    setting says, as pip does), and lambdatui's method cache is written."""
+    _one_tls_context_for_every_httpx_client()
     if not hasattr(config, "workerinput"):
         compileall.compile_dir(REPO / "lambdatui", quiet=1)
         _warm_the_method_cache()
