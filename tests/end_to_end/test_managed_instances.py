@@ -35,6 +35,7 @@ HANDLER = '''import logging, os, tempfile, time
 
 INIT_PID = os.getpid()  # this worker's own Function init
 served = 0  # this worker's own globals
+print(f"initialised {INIT_PID}", flush=True)  # its loop on /next comes next
 
 
 def handler(event, context):
@@ -108,7 +109,12 @@ def environments_with_lines(served: ServeProcess, kind: str = "platform") -> set
 
 def wait_began(served: ServeProcess, count: int) -> None:
     """Until `count` handlers have printed that they began (each one a line on the function's output)."""
-    pattern = re.compile(r"\[function\]\s+began ")
+    wait_for_lines(served, r"\[function\]\s+began ", count)
+
+
+def wait_for_lines(served: ServeProcess, text: str, count: int) -> None:
+    """Until `count` lines match `text`."""
+    pattern = re.compile(text)
     start = 0
     for _ in range(count):
         served.wait_for_line(pattern.pattern, timeout=20, start=start)
@@ -127,6 +133,7 @@ def test_three_invokes_run_at_once_in_one_environment_each_in_a_worker_of_its_ow
                                                                                    awslambdaric: bool) -> None:
     with ServeProcess(runtime_of(code_dir, awslambdaric), "--max-concurrency", "3") as served:
         served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT .*Status: success")  # initialised ahead of traffic
+        wait_for_lines(served, r"#1 \[function\]\s+initialised ", 3)  # each worker too (the report comes with the first)
         started = time.monotonic()
         with ThreadPoolExecutor(3) as pool:
             answers = list(pool.map(lambda n: invoke(served, {"n": n, "sleep": 1}), range(3)))
@@ -163,9 +170,10 @@ def test_a_fourth_invoke_while_three_run_goes_to_a_new_environment_or_is_throttl
                                                                                     expected: str) -> None:
     handler = runtime_of(code_dir, awslambdaric=False)
     with ServeProcess(handler, "--max-concurrency", "3", "--concurrency", concurrency, "--timeout", "10") as served:
-        # Its three workers wait on /next: an invoke goes only where one waits, else to a new environment, so the three
-        # below all go to env #1 only once it has initialised (sent earlier, on a loaded machine, one went to #2).
-        served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT .*Status: success")
+        # An invoke goes only where a worker waits on /next, else to a new environment, so the three below all go to
+        # env #1 only once its three workers have initialised: its INIT_REPORT comes with the first (sent then, on a
+        # loaded machine, one went to #2).
+        wait_for_lines(served, r"#1 \[function\]\s+initialised ", 3)
         with ThreadPoolExecutor(3) as pool:
             running = [pool.submit(invoke, served, {"n": n, "sleep": 3}) for n in range(3)]
             wait_began(served, 3)
@@ -180,7 +188,8 @@ def test_a_fourth_invoke_while_three_run_goes_to_a_new_environment_or_is_throttl
     else:
         assert fourth.status_code == 200
         request_id = fourth.headers["X-Amzn-RequestId"]
-        assert any(re.match(rf"#2 \[platform\]\s+START RequestId: {request_id}", line) for line in served.lines)
+        assert any(re.match(rf"#2 \[platform\]\s+START RequestId: {request_id}", line) for line in served.lines), \
+            served.output()
         assert {a.headers["X-Amzn-RequestId"] for a in answers} == {
             m.group(1) for line in served.lines if (m := re.match(r"#1 \[platform\]\s+START RequestId: (\S+)", line))}
 
