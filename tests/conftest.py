@@ -21,6 +21,7 @@ from __future__ import annotations
 import compileall
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -123,19 +124,29 @@ def _warm_the_method_cache() -> None:
     commands = [([sys.executable, "-m", "lambdatui"], REPO)]
     if script.is_file():
         commands.append(([str(script)], Path("/")))
-    for argv, cwd in commands:
-        subprocess.run([*argv, "invoke", str(HELLO), "-e", "{}"], cwd=cwd, env=env, capture_output=True, timeout=60)
-        serve = subprocess.Popen([*argv, "serve", str(HELLO), "--port", "0"], cwd=cwd, env=env,
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    quiet = {"env": env, "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
+    invokes, serves = [], []
+    for argv, cwd in commands:  # all at once: the workers wait for this
+        invokes.append(subprocess.Popen([*argv, "invoke", str(HELLO), "-e", "{}"], cwd=cwd, stderr=subprocess.DEVNULL,
+                                        **quiet))
+        serves.append(subprocess.Popen([*argv, "serve", str(HELLO), "--port", "0"], cwd=cwd, stderr=subprocess.PIPE,
+                                       **quiet))
+    deadline = time.monotonic() + 60
+    for serve in serves:  # a serve writes the file as it ends, once it serves (its modules all loaded)
+        assert serve.stderr is not None
+        said = b""
+        while b"serving" not in said and select.select([serve.stderr], [], [], max(0, deadline - time.monotonic()))[0]:
+            chunk = os.read(serve.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            said += chunk
+        serve.send_signal(signal.SIGTERM)
+    for proc in invokes + serves:
         try:
-            assert serve.stderr is not None
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and b"serving" not in serve.stderr.readline():
-                if serve.poll() is not None:
-                    break
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            serve.communicate(timeout=60)
+            proc.communicate(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
