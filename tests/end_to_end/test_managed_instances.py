@@ -35,14 +35,16 @@ HANDLER = '''import logging, os, tempfile, time
 
 INIT_PID = os.getpid()  # this worker's own Function init
 served = 0  # this worker's own globals
-print(f"initialised {INIT_PID}", flush=True)  # its loop on /next comes next
+# One write each (print writes the newline apart): the workers share the runtime's stdout, and their lines must not
+# interleave. This one says the worker's loop on /next comes next.
+os.write(1, f"initialised {INIT_PID}\\n".encode())
 
 
 def handler(event, context):
     global served
     served += 1
     began = time.time()
-    print(f"began {context.aws_request_id}", flush=True)
+    os.write(1, f"began {context.aws_request_id}\\n".encode())
     logging.getLogger().warning("working on %s", event.get("n"))
     open(os.path.join(tempfile.gettempdir(), f"worker-{os.getpid()}"), "w").close()
     wrote = time.time()
