@@ -60,7 +60,8 @@ def report_field(line: str, name: str) -> Optional[float]:
 
 
 def outcomes(replay_stdout: str) -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(r"^\s*outcome\s+(.*)$", replay_stdout, re.M)]
+    """Each invoke's outcome line, in order; with more than one environment each line starts with its `#N`."""
+    return [m.group(1).strip() for m in re.finditer(r"^\s*(?:#\d+\s+)?outcome\s+(.*)$", replay_stdout, re.M)]
 
 
 def free_port() -> int:

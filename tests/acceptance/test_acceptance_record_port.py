@@ -280,7 +280,7 @@ def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_n
     replayed = cli(*argv[1:], cwd=code_dir)  # exactly what the file says to run, where it was recorded
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     got = outcomes(replayed.stdout)
-    assert len(got) == 5, got
+    assert len(got) == 5, replayed.stdout + replayed.stderr + text
     assert got[0] == got[2] == got[4] == "success", got
     assert got[1].startswith("ERROR") and "Runtime.ExitError" in got[1], got
     assert got[3].startswith("TIMEOUT"), got
