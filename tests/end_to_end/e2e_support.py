@@ -224,19 +224,22 @@ class LambdatuiProcess:
             return "\n".join(self.lines)
 
     def wait_for_line(self, pattern: str, timeout: float = 30.0, start: int = 0) -> re.Match[str]:
+        return self.wait_for_lines(pattern, 1, timeout, start)[0]
+
+    def wait_for_lines(self, pattern: str, count: int, timeout: float = 30.0, start: int = 0) -> list[re.Match[str]]:
+        """Until `count` lines from `start` on match `pattern`: every match so far."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in self.lines[start:]:
-                    match = regex.search(line)
-                    if match:
-                        return match
+                found = [match for match in map(regex.search, self.lines[start:]) if match]
+                if len(found) >= count:
+                    return found
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self._threads[0].is_alive()):
                     raise AssertionError(
-                        f"no line matching {pattern!r} within {timeout} s (exit code {self.proc.poll()}); "
-                        f"output so far:\n" + "\n".join(self.lines)
+                        f"{len(found)} of {count} lines matching {pattern!r} within {timeout} s "
+                        f"(exit code {self.proc.poll()}); output so far:\n" + "\n".join(self.lines)
                     )
                 self._cond.wait(min(left, 0.5))
 

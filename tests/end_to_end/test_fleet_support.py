@@ -142,18 +142,7 @@ def matches(served: ServeProcess, pattern: str, lines: Optional[Sequence[str]] =
 
 def wait_for_count(served: ServeProcess, pattern: str, count: int, timeout: float = LINE_TIMEOUT) -> list[re.Match[str]]:
     """Until `count` lines match `pattern` (returns every match); a bounded wait on the lines themselves."""
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    with served._cond:
-        while True:
-            found = [m for m in map(regex.search, served.lines) if m]
-            if len(found) >= count:
-                return found
-            left = deadline - time.monotonic()
-            if left <= 0 or (served.proc.poll() is not None and not served._threads[0].is_alive()):
-                raise AssertionError(f"{len(found)} of {count} lines matching {pattern!r} within {timeout} s "
-                                     f"(exit code {served.proc.poll()}); output so far:\n" + "\n".join(served.lines))
-            served._cond.wait(min(left, 0.5))
+    return served.wait_for_lines(pattern, count, timeout)
 
 
 def line_index(served: ServeProcess, pattern: str) -> int:

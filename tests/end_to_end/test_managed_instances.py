@@ -111,16 +111,7 @@ def environments_with_lines(served: ServeProcess, kind: str = "platform") -> set
 
 def wait_began(served: ServeProcess, count: int) -> None:
     """Until `count` handlers have printed that they began (each one a line on the function's output)."""
-    wait_for_lines(served, r"\[function\]\s+began ", count)
-
-
-def wait_for_lines(served: ServeProcess, text: str, count: int) -> None:
-    """Until `count` lines match `text`."""
-    pattern = re.compile(text)
-    start = 0
-    for _ in range(count):
-        served.wait_for_line(pattern.pattern, timeout=20, start=start)
-        start = next(i for i, line in enumerate(served.lines) if i >= start and pattern.search(line)) + 1
+    served.wait_for_lines(r"\[function\]\s+began ", count, timeout=20)
 
 
 def runtime_of(code_dir: Path, awslambdaric: bool) -> Path:
@@ -135,7 +126,7 @@ def test_three_invokes_run_at_once_in_one_environment_each_in_a_worker_of_its_ow
                                                                                    awslambdaric: bool) -> None:
     with ServeProcess(runtime_of(code_dir, awslambdaric), "--max-concurrency", "3") as served:
         served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT .*Status: success")  # initialised ahead of traffic
-        wait_for_lines(served, r"#1 \[function\]\s+initialised ", 3)  # each worker too (the report comes with the first)
+        served.wait_for_lines(r"#1 \[function\]\s+initialised ", 3)  # each worker too (the report comes with the first)
         started = time.monotonic()
         with ThreadPoolExecutor(3) as pool:
             answers = list(pool.map(lambda n: invoke(served, {"n": n, "sleep": 1}), range(3)))
@@ -175,7 +166,7 @@ def test_a_fourth_invoke_while_three_run_goes_to_a_new_environment_or_is_throttl
         # An invoke goes only where a worker waits on /next, else to a new environment, so the three below all go to
         # env #1 only once its three workers have initialised: its INIT_REPORT comes with the first (sent then, on a
         # loaded machine, one went to #2).
-        wait_for_lines(served, r"#1 \[function\]\s+initialised ", 3)
+        served.wait_for_lines(r"#1 \[function\]\s+initialised ", 3)
         with ThreadPoolExecutor(3) as pool:
             running = [pool.submit(invoke, served, {"n": n, "sleep": 3}) for n in range(3)]
             wait_began(served, 3)
