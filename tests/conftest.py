@@ -102,13 +102,14 @@ def _one_tls_context_for_every_httpx_client() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """In every worker, httpx's clients share one SSL context. Once, before any worker starts: this checkout's modules
-    are compiled (many tests start lambdatui from the checkout: `python -m lambdatui`, in-process runtimes running its
-    bootstrap; where Python may not write bytecode, PYTHONDONTWRITEBYTECODE as on CI machines, each of those
-    processes compiled every module it imports again: ~0.4 s of CPU per `invoke`; compileall writes whatever that
-    setting says, as pip does), and lambdatui's method cache is written."""
+    """In every worker, httpx's clients share one SSL context. Where Python may not write bytecode
+    (PYTHONDONTWRITEBYTECODE, as on CI machines), once, before any worker starts: this checkout's modules are
+    compiled (many tests start lambdatui from the checkout, `python -m lambdatui` or in-process runtimes running its
+    bootstrap, and each of those processes compiled every module it imports again: ~0.4 s of CPU per `invoke`;
+    compileall writes whatever that setting says, as pip does), and lambdatui's method cache is written."""
     _one_tls_context_for_every_httpx_client()
-    if not hasattr(config, "workerinput"):
+    # Elsewhere Python and lambdatui write their own as they go: nothing to do before the run.
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
         compileall.compile_dir(REPO / "lambdatui", quiet=1)
         _warm_the_method_cache()
 
