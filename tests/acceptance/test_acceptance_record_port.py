@@ -146,6 +146,8 @@ def test_http_invokes_are_recorded_in_order_and_replay_to_the_same_outcome(code_
         tui.wait_screen(r"HELD at init\.extensions")
         wait_port(port)
         tui.keys("c")
+        # Once env #1 is through Init: an invoke that met it still held would get an environment of its own.
+        tui.wait_screen(r"idle: frozen, waiting for an invoke")
         with httpx.Client(timeout=BOUND) as client:
             first = client.post(url(port), content=b'{"x": 1}')
             tui.keys("i")  # one from the debugger itself, with its current event ({})
@@ -260,6 +262,7 @@ def test_recorded_crash_and_timeout_over_http_replay_with_the_command_the_file_n
         tui.wait_screen(r"HELD at init\.extensions")
         wait_port(port)
         tui.keys("c")
+        tui.wait_screen(r"idle: frozen, waiting for an invoke")  # env #1 through Init (see above)
         with httpx.Client(timeout=BOUND) as client:
             answers = [client.post(url(port), content=json.dumps(e).encode())
                        for e in ({"x": 1}, {"crash": True}, {"x": 2}, {"sleep": 3}, {"x": 3})]
