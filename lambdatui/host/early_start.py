@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
@@ -64,6 +64,8 @@ class EarlyStart:
     started: float = 0.0  # time.perf_counter() when the runtime was spawned
     started_wall_ms: int = 0
     adopted: bool = False
+    # The sandbox made again where its init was refused the namespaces assumed for it (`settled_sandbox`).
+    remake: Optional[Callable[[], Sandbox]] = field(default=None, repr=False)
     _boot: Optional[threading.Thread] = field(default=None, repr=False)
     _switch_interval: float = field(default=0.005, repr=False)
 
@@ -85,17 +87,28 @@ class EarlyStart:
         except (OSError, LaunchError):
             self.runtime = None  # the host starts it as usual, and says what goes wrong
 
-    def started_runtime(self) -> Optional[ProcessHandle]:
-        """The runtime once the thread has started it (None: it could not be, here)."""
+    def _join(self) -> None:
         if self._boot is not None:
             self._boot.join()  # bounded: the init's replies time out (pid_namespace._REPLY_TIMEOUT_S)
             self._boot = None
             sys.setswitchinterval(self._switch_interval)
-        return self.runtime
+
+    def settled_sandbox(self) -> Sandbox:
+        """Env #1's sandbox, once the thread is done: its init has said whether it could enter the namespaces
+        assumed for it; where it could not, the sandbox is made again for what the probes answer, and its init (if
+        any) waited for here, on that rare host (the runtime is then the host's to start)."""
+        self._join()
+        remake, self.remake = self.remake, None
+        if remake is not None:
+            sandbox = _settled(self.supervisor, self.sandbox, remake)
+            if sandbox is not self.sandbox:
+                self.sandbox = sandbox
+                self.supervisor.finish_init()
+        return self.sandbox
 
     def hand_over(self, on_lines: OnLines, on_exit: OnExit) -> Supervisor:
         """The host takes it over: the supervisor's reports go to the host from now on."""
-        self.started_runtime()
+        self.settled_sandbox()
         self.adopted = True
         self.supervisor.report_to(on_lines, on_exit)
         return self.supervisor
@@ -104,7 +117,8 @@ class EarlyStart:
         """lambdatui ends before its host took this over (an error, Ctrl-C during the imports): end it all."""
         if self.adopted:
             return
-        self.started_runtime()
+        self._join()
+        namespaces.settle_assumed(confirmed=False)
         self.adopted = True
         _end_all(self.state_dir, self.supervisor, self.sandbox, self.listener)
 
@@ -155,21 +169,17 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.
         needed = [str(config.code_dir), *command_paths(config.runtime.argv), str(member_dir)]
         sandbox, supervisor = _contained(config, files, tmp_dir, needed, member_dir, ask=False)
-        if namespaces.settle_assumed(confirmed=supervisor.forks_in_namespace) and not supervisor.forks_in_namespace:
-            # The sandbox init's start was the namespace probe, and it was refused: the probes now say what was
-            # (a read-only root refused alone, the namespace is still had, as the host would have it), and the
-            # sandbox is made again for what they answer; the watchdog and the cgroup stay.
-            refused, sandbox = sandbox, None
-            refused.close()
-            sandbox = Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,))
-            supervisor.restart_init(sandbox)
+        if not supervisor.forks_in_namespace:  # the init could not even be started: asked now, as the host would
+            sandbox = _settled(supervisor, sandbox, lambda: Sandbox.create(tmp_dir, needed, files=files,
+                                                                           writable=(member_dir,)))
         paths = sandbox.paths
         assert paths is not None
         stream = log_stream_name()
         env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
                                   exit_file=exit_file(member_dir, 1), paths=paths)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
-        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor)
+        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor,
+                           remake=lambda: Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,)))
         started = early
         early.boot(spec)
         return early
@@ -199,6 +209,20 @@ def _contained(config: FunctionConfig, files: FunctionFiles, tmp_dir: Path, need
     except BaseException:
         sandbox.close()
         raise
+
+
+def _settled(supervisor: Supervisor, sandbox: Sandbox, remake: Callable[[], Sandbox]) -> Sandbox:
+    """The namespaces were assumed (no probe: the sandbox init's start is the probe). Refused, the probes now say
+    what was (a read-only root refused alone, the namespace is still had, as the host would have it), and the
+    sandbox is made again for what they answer, with an init of its own where one can be had; the watchdog and the
+    cgroup stay. Confirmed, the answers stay for the host's later sandboxes."""
+    confirmed = supervisor.forks_in_namespace
+    if not namespaces.settle_assumed(confirmed) or confirmed:
+        return sandbox
+    sandbox.close()
+    remade = remake()
+    supervisor.restart_init(remade)
+    return remade
 
 
 @contextmanager

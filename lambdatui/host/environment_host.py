@@ -145,7 +145,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                     self.note(text)
                 if self.announce and self.env.config.managed:
                     self.note(MANAGED_NOTE.format(m=self.env.config.max_concurrency))
-                self._renew_sandbox(early.sandbox if early is not None else None)
+                self._renew_sandbox(early.settled_sandbox() if early is not None else None)
                 nursery.start_soon(self._deadlines.run)
                 if early is not None:
                     self._supervisor = early.hand_over(self._on_lines, self._on_exit)  # type: ignore[arg-type]

@@ -14,7 +14,6 @@ from .file_limit import FILE_LIMIT
 from .memory_limit import MemoryUsage, RssWatcher
 from .proc_readings import parent_pid
 from .pid_namespace import InitUnavailable, SandboxInit
-from .spawning import make_preexec
 
 # Without a cgroup, the memory watcher finds the PID namespace's processes by a walk of /proc this often.
 NAMESPACE_RESCAN_S = 0.5
@@ -27,12 +26,11 @@ class Fencing:
     def _start_init(self, move_in_now: bool = True) -> str:
         """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives.
         `move_in_now` False: its move into the cgroup waits for the first `wait_ready` (a thread's, ahead)."""
-        setup = self._sandbox.init_setup()
-        if setup is None:
-            return "no PID namespace: no mount namespace here"
         try:
-            init = SandboxInit(make_preexec(setup, os.getpid(), file_limit=None),
-                               join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
+            plan = self._sandbox.init_plan()
+            if plan is None:
+                return "no PID namespace: no mount namespace here"
+            init = SandboxInit(plan, join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
         except InitUnavailable as exc:
             return f"no PID namespace: {exc}"
         self._init = init

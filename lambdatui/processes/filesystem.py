@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,6 +29,7 @@ from typing import Optional
 from lambdatui.model.paths import OPT, TASK_ROOT
 
 from . import linux
+from . import namespace_steps as steps
 from .readonly_root import read_mount_points
 
 _VAR = "/var"
@@ -210,67 +211,42 @@ class FileSystemLayout:
         (self.fs_dir / "var-top" / os.path.basename(TASK_ROOT)).mkdir(parents=True, exist_ok=True)
         (self.fs_dir / "var").mkdir(exist_ok=True)
 
-    def setup(self) -> Callable[[], None]:
-        """The mount steps a child runs between fork and exec, in a mount namespace already made private.
-
-        Everything is computed here, in the parent; the returned function only calls pre-resolved libc
-        functions.
-        """
-        libc = linux.LIBC
-        if libc is None:
+    def plan(self) -> list[tuple]:
+        """The mount steps (namespace_steps.py) in a mount namespace already made private; computed here, in the
+        host (what lies under /var now)."""
+        if linux.LIBC is None:
             raise OSError("mount namespaces need Linux")
-        mount, check = libc.mount, linux.check_call
         self.prepare()
         stage = os.fsencode(self.fs_dir / "var")
         var_options = b"lowerdir=" + _escape(self.fs_dir / "var-top") + b":" + _escape(_VAR)
-        # File systems mounted under /var: an overlay's lower dir shows only the file system of /var itself. Bound
-        # again where we may (one we may not read stays an empty folder, as it looked to us before).
-        submounts = [(os.fsencode(point), stage + os.fsencode(point[len(_VAR):])) for point in mounts_under(_VAR)]
-        code = os.fsencode(self.code_dir)
         task = stage + b"/" + os.fsencode(os.path.basename(TASK_ROOT))
         task_readonly = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept_flags(self.code_dir)
-        bind, bind_tree, move = linux.MS_BIND, linux.MS_BIND | linux.MS_REC, linux.MS_MOVE
-        readonly = linux.MS_RDONLY
+        plan = [(steps.MOUNT, b"overlay", stage, b"overlay", linux.MS_RDONLY, var_options, "mount an overlay for /var",
+                 ())]
+        # File systems mounted under /var: an overlay's lower dir shows only the file system of /var itself. Bound
+        # again where we may (one we may not read stays an empty folder, as it looked to us before).
+        plan += [(steps.MOUNT, os.fsencode(point), stage + os.fsencode(point[len(_VAR):]), None,
+                  linux.MS_BIND | linux.MS_REC, None, None, ()) for point in mounts_under(_VAR)]
+        plan += [(steps.MOUNT, os.fsencode(self.code_dir), task, None, linux.MS_BIND, None,
+                  f"bind the code on {TASK_ROOT}", ()),
+                 (steps.MOUNT, None, task, None, task_readonly, None, f"make {TASK_ROOT} read-only", ()),
+                 (steps.MOUNT, stage, b"/var", None, linux.MS_MOVE, None, "move the overlay onto /var", ())]
+        return plan + self._opt_plan()
+
+    def _opt_plan(self) -> list[tuple]:
         opt = OPT.encode()
-        opt_step = self._opt_step()
-
-        def setup() -> None:
-            check(mount(b"overlay", stage, b"overlay", readonly, var_options), "mount an overlay for /var")
-            for source, target in submounts:
-                mount(source, target, None, bind_tree, None)
-            check(mount(code, task, None, bind, None), f"bind the code on {TASK_ROOT}")
-            check(mount(None, task, None, task_readonly, None), f"make {TASK_ROOT} read-only")
-            check(mount(stage, b"/var", None, move, None), "move the overlay onto /var")
-            opt_step(mount, check, opt)
-
-        return setup
-
-    def _opt_step(self) -> Callable[..., None]:
         layers = self.layers
         if not layers:
-            flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
-
-            def empty(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
-                check(mount(b"tmpfs", opt, b"tmpfs", flags, b"mode=755,size=4k"), "mount an empty /opt")
-
-            return empty
+            return [(steps.MOUNT, b"tmpfs", opt, b"tmpfs", linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV,
+                     b"mode=755,size=4k", "mount an empty /opt", ())]
         if len(layers) == 1:  # an overlay needs two lower dirs when it has no upper one
-            source = os.fsencode(layers[0])
             remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept_flags(layers[0])
-            bind_tree = linux.MS_BIND | linux.MS_REC
-
-            def one(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
-                check(mount(source, opt, None, bind_tree, None), "bind the layer on /opt")
-                check(mount(None, opt, None, remount, None), "make /opt read-only")
-
-            return one
+            return [(steps.MOUNT, os.fsencode(layers[0]), opt, None, linux.MS_BIND | linux.MS_REC, None,
+                     "bind the layer on /opt", ()),
+                    (steps.MOUNT, None, opt, None, remount, None, "make /opt read-only", ())]
         options = b"lowerdir=" + b":".join(_escape(layer) for layer in reversed(layers))
-        readonly = linux.MS_RDONLY
-
-        def merged(mount: Callable[..., int], check: Callable[[int, str], None], opt: bytes) -> None:
-            check(mount(b"overlay", opt, b"overlay", readonly, options), "mount the layers' overlay on /opt")
-
-        return merged
+        return [(steps.MOUNT, b"overlay", opt, b"overlay", linux.MS_RDONLY, options,
+                 "mount the layers' overlay on /opt", ())]
 
 
 def _escape(path: os.PathLike[str] | str) -> bytes:

@@ -42,9 +42,6 @@ MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
 PR_SET_PDEATHSIG = 1
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL = 47, 2, 4
-CAP_SYS_ADMIN = 21
-_CAPABILITY_VERSION_3 = 0x20080522
 
 # Process states (/proc/<pid>/stat, field 3) meaning "stopped by a signal" or
 # "stopped under a tracer"; both are what SIGSTOP looks like from outside.
@@ -80,36 +77,6 @@ def _load_libc() -> Libc | None:
 LIBC: Libc | None = _load_libc()
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def keep_across_exec(capability: int) -> Callable[[], None]:
-    """A step between fork and exec: `capability`, which the child holds (as it does in a user namespace it has
-    just made), stays with the program it execs, whose uid would otherwise drop every capability: it goes into the
-    inheritable and the ambient sets. Resolved here, in the parent; the step only calls libc."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    capget, capset = libc.capget, libc.capset
-    prctl = libc.prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    header_ref = ctypes.byref(header)
-    word, bit = divmod(capability, 32)
-
-    def step() -> None:
-        check_call(capget(header_ref, data), "read the capabilities")
-        data[word].inheritable |= 1 << bit
-        check_call(capset(header_ref, data), "make a capability inheritable")
-        check_call(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0), "keep a capability across exec")
-
-    return step
-
-
 def check_call(result: int, what: str) -> None:
     """Turn a libc -1/errno result into an OSError whose text names the step."""
     if result != 0:
@@ -120,18 +87,6 @@ def check_call(result: int, what: str) -> None:
 def get_errno() -> int:
     """The errno a ctypes call left (ctypes' own copy: a call's failure, not whatever Python did since)."""
     return ctypes.get_errno()
-
-
-def write_file(path: bytes, data: bytes) -> None:
-    """Write a /proc control file in one write(2), as the kernel requires for id maps."""
-    try:
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise OSError(exc.errno, f"write {os.fsdecode(path)}: {exc.strerror}") from None
 
 
 def describe_error(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """How a child enters its environment's namespaces, and whether it can here: the probes that ask the kernel.
 
-`namespace_setup` is the step between fork and exec (sandbox.py chooses what it mounts). Whether a mount namespace
+`namespace_plan` is what a process does to enter them, as steps (namespace_steps.py carries them out; sandbox.py
+chooses what is mounted). Whether a mount namespace
 can be made, and whether the function's files can be laid out in it, is asked by running a trivial program that
 way: once per process for each question, and with one program for both where both are asked at once (the usual
 start, where each program costs a fork, an exec and the wait for it).
@@ -14,11 +15,12 @@ import select
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from lambdatui.model.paths import OPT, TASK_ROOT
 
 from . import linux, readonly_root
+from . import namespace_steps as steps
 from .readonly_root import TMP
 from .filesystem import FileSystemLayout, FunctionFiles, kept_flags, layout_obstacle
 
@@ -50,82 +52,74 @@ def _probe_program() -> list[str]:
     return ["/bin/sh", "-c", ":"]
 
 
-def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
-                    hosts_file: Optional[Path] = None, layout: Optional[FileSystemLayout] = None,
-                    cwd: Optional[str] = None, writable: Sequence[Path] = (),
-                    readonly: bool = True, kept: Sequence[str] = ()) -> Callable[[], None]:
-    """The step a child runs between fork and exec to see `tmp_dir` as /tmp (None: keep the host's /tmp) with the
-    `kept` folders (the host's, under its /tmp: what the processes need lies there) bound again at their paths,
+def namespace_plan(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool = False,
+                   hosts_file: Optional[Path] = None, layout: Optional[FileSystemLayout] = None,
+                   cwd: Optional[str] = None, writable: Sequence[Path] = (),
+                   readonly: bool = True, kept: Sequence[str] = ()) -> list[tuple]:
+    """The steps (namespace_steps.py) that make a process see `tmp_dir` as /tmp (None: keep the host's /tmp) with
+    the `kept` folders (the host's, under its /tmp: what the processes need lies there) bound again at their paths,
     `hosts_file` as /etc/hosts (where `sandbox.localdomain` resolves, as in Lambda), and with a `layout`, the
     function's code at /var/task and its layers at /opt; then, `readonly`, every other mount read-only but /tmp,
     the kernel's interfaces and the `writable` folders lambdatui's processes write (readonly_root.py); then it
     changes to `cwd` (which may exist only there).
 
-    `new_pid` also makes a PID namespace for the processes the child will start (the sandbox init's: see
-    sandbox_init.py); it needs the mount namespace, where the namespace's own /proc is mounted.
-    Everything it needs is computed here, in the parent; the returned function
-    only calls pre-resolved libc functions and os primitives.
-    """
-    libc = linux.LIBC
-    if libc is None:
+    `new_pid` also makes a PID namespace for the processes it will start (the sandbox init's: see sandbox_init.py);
+    it needs the mount namespace, where the namespace's own /proc is mounted. Everything is computed here, in the
+    host: what the mount table and the folders say now."""
+    if linux.LIBC is None:
         raise OSError("mount namespaces need Linux")
-    unshare, mount = libc.unshare, libc.mount
     user_ns = strategy == "user-ns"
     flags = linux.CLONE_NEWNS | (linux.CLONE_NEWUSER if user_ns else 0) | (linux.CLONE_NEWPID if new_pid else 0)
-    uid, gid = os.geteuid(), os.getegid()
-    uid_map = f"{uid} {uid} 1".encode()
-    gid_map = f"{gid} {gid} 1".encode()
-    source = os.fsencode(tmp_dir) if tmp_dir is not None else None
-    target = TMP.encode()
-    check, write_file = linux.check_call, linux.write_file
-    private_flags = linux.MS_REC | linux.MS_PRIVATE
-    bind_flags = linux.MS_BIND
-    bind_what = f"bind {tmp_dir} on /tmp"
-    hosts_source = os.fsencode(hosts_file) if hosts_file is not None else None
     what = "+".join(["user"] * user_ns + ["mount"] + ["PID"] * new_pid)
-    lay_out = layout.setup() if layout is not None else None
-    make_readonly = _readonly_step(tmp_dir, hosts_file, layout, writable, kept) if readonly else None
-    # A process whose uid is not 0 in its user namespace loses its capabilities when it execs: the sandbox init
-    # would then be refused the mount of its PID namespace's /proc. It keeps CAP_SYS_ADMIN (in that namespace
-    # only), and drops it from what it passes on before it starts anything (sandbox_init.py).
-    keep_admin = linux.keep_across_exec(linux.CAP_SYS_ADMIN) if user_ns and new_pid and uid != 0 else None
-    chdir = os.chdir
-    keep_step = _KeepStep(kept) if source is not None and kept else None
-
-    def setup() -> None:
-        check(unshare(flags), f"unshare({what} namespace)")
-        if user_ns:
-            try:
-                # An unprivileged process may only write gid_map once setgroups is denied.
-                write_file(b"/proc/self/setgroups", b"deny")
-            except FileNotFoundError:
-                pass  # kernels before 3.19 have no such file and no such rule
-            write_file(b"/proc/self/uid_map", uid_map)
-            write_file(b"/proc/self/gid_map", gid_map)
-        # Without this, on systemd hosts (/ is shared) our bind mount would
-        # propagate back to the real /tmp of every other process.
-        check(mount(None, b"/", None, private_flags, None), "make / private")
-        if hosts_source is not None:  # first: the file may lie under /tmp, which the next bind hides
-            check(mount(hosts_source, b"/etc/hosts", None, bind_flags, None), "bind the sandbox's /etc/hosts")
-        if lay_out is not None:  # before /tmp too: the code or a layer may lie under /tmp
-            lay_out()
-        held = keep_step.hold() if keep_step is not None else None  # before /tmp too: the bind hides them
-        if source is not None:
-            check(mount(source, target, None, bind_flags, None), bind_what)
-        if keep_step is not None and held is not None:
-            keep_step.bind(held)
-        if make_readonly is not None:  # last: the mounts above are made, and the read-only ones among them stay so
-            make_readonly()
-        if keep_admin is not None:
-            keep_admin()
-        if cwd is not None:
-            chdir(cwd)
-
-    return setup
+    plan: list[tuple] = [(steps.UNSHARE, flags, f"unshare({what} namespace)")]
+    if user_ns:
+        uid, gid = os.geteuid(), os.getegid()
+        # An unprivileged process may only write gid_map once setgroups is denied (kernels before 3.19 have no
+        # such file, and no such rule).
+        plan += [(steps.WRITE, b"/proc/self/setgroups", b"deny", True),
+                 (steps.WRITE, b"/proc/self/uid_map", f"{uid} {uid} 1".encode(), False),
+                 (steps.WRITE, b"/proc/self/gid_map", f"{gid} {gid} 1".encode(), False)]
+    # Without this, on systemd hosts (/ is shared) our bind mount would propagate back to the real /tmp of every
+    # other process.
+    plan.append(_mount(None, b"/", linux.MS_REC | linux.MS_PRIVATE, "make / private"))
+    if hosts_file is not None:  # first: the file may lie under /tmp, which the next bind hides
+        plan.append(_mount(os.fsencode(hosts_file), b"/etc/hosts", linux.MS_BIND, "bind the sandbox's /etc/hosts"))
+    if layout is not None:  # before /tmp too: the code or a layer may lie under /tmp
+        plan += layout.plan()
+    keep = tmp_dir is not None and bool(kept)
+    if keep:  # before /tmp too: the bind hides them
+        plan += [(steps.HOLD, os.fsencode(path)) for path in kept]
+    if tmp_dir is not None:
+        plan.append(_mount(os.fsencode(tmp_dir), TMP.encode(), linux.MS_BIND, f"bind {tmp_dir} on /tmp"))
+    if keep:
+        plan += [(steps.KEEP, os.fsencode(path), os.path.isdir(path), linux.MS_BIND | linux.MS_REC,
+                  f"keep {path} on the private /tmp") for path in kept]
+    if readonly:  # last: the mounts above are made, and the read-only ones among them stay so
+        plan += _readonly_plan(tmp_dir, hosts_file, layout, writable, kept)
+    if cwd is not None:
+        plan.append((steps.CHDIR, cwd))
+    return plan
 
 
-def _readonly_step(tmp_dir: Optional[Path], hosts_file: Optional[Path], layout: Optional[FileSystemLayout],
-                   writable: Sequence[Path], kept: Sequence[str] = ()) -> Callable[[], None]:
+def _mount(source: Optional[bytes], target: bytes, flags: int, what: str) -> tuple:
+    return (steps.MOUNT, source, target, None, flags, None, what, ())
+
+
+def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], **options: Any) -> Callable[[], None]:
+    """`namespace_plan`'s steps as the step a child the host forks runs between fork and exec; the returned
+    function calls only what was resolved here, in the parent."""
+    return in_child(namespace_plan(strategy, tmp_dir, **options))
+
+
+def in_child(plan: list[tuple]) -> Callable[[], None]:
+    """The step between fork and exec that carries out `plan`."""
+    assert linux.LIBC is not None  # the plan's maker has checked
+    run = steps.Steps(linux.LIBC, linux.get_errno).run
+    return lambda: run(plan)
+
+
+def _readonly_plan(tmp_dir: Optional[Path], hosts_file: Optional[Path], layout: Optional[FileSystemLayout],
+                   writable: Sequence[Path], kept: Sequence[str] = ()) -> list[tuple]:
     """The read-only remounts for this namespace's mounts: where it puts mounts of its own, theirs replace the
     host's (its /etc/hosts has the flags of the folder it is bound from; a `kept` folder, those of its own);
     without a private /tmp, the host's /tmp is bound on itself to stay writable, as the environment's /tmp."""
@@ -139,39 +133,7 @@ def _readonly_step(tmp_dir: Optional[Path], hosts_file: Optional[Path], layout: 
         hidden += [TASK_ROOT, OPT]
     if tmp_dir is not None:
         own += [readonly_root.MountPoint(folder, kept_flags(Path(folder)), False) for folder in kept]
-    return readonly_root.readonly_step(left_writable, replaced, hidden, own)
-
-
-class _KeepStep:
-    """What of the host's /tmp is seen again, at its own path, over the private /tmp (sandbox.kept_folders).
-
-    Each is opened (O_PATH) before /tmp is covered and bound from that handle after: its path then leads into the
-    environment's /tmp, where a folder (or, for a file, an empty file) of its name is made for the mount to sit on.
-    Read-only, like the rest of the root (`_readonly_step`): the function may not write into a checkout or a
-    virtualenv it only runs from."""
-
-    def __init__(self, kept: Sequence[str]) -> None:
-        assert linux.LIBC is not None  # namespace_setup has checked
-        self.kept = [(os.fsencode(path), path, os.path.isdir(path)) for path in kept]
-        self.mount, self.check = linux.LIBC.mount, linux.check_call  # resolved here, in the parent (see above)
-        self.fd_path = b"/proc/self/fd/%d"
-        self.bind_tree = linux.MS_BIND | linux.MS_REC
-
-    def hold(self) -> list[int]:
-        return [os.open(raw, os.O_PATH | os.O_CLOEXEC) for raw, _, _ in self.kept]
-
-    def bind(self, held: list[int]) -> None:
-        mount, check = self.mount, self.check
-        for fd, (raw, path, folder) in zip(held, self.kept):
-            try:
-                if folder:
-                    os.mkdir(raw, 0o755)
-                else:
-                    os.close(os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
-            except FileExistsError:
-                pass
-            check(mount(self.fd_path % fd, raw, None, self.bind_tree, None), f"keep {path} on the private /tmp")
-            os.close(fd)
+    return readonly_root.readonly_plan(left_writable, replaced, hidden, own)
 
 
 def run_probe(strategy: Strategy, tmp_dir: Optional[Path], layout: Optional[FileSystemLayout] = None,

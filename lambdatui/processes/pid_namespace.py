@@ -15,6 +15,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
 _INIT_SCRIPT = Path(__file__).with_name("sandbox_init.py")
 # The init's reply to a spawn comes once the child has exec'd (a few ms); a stuck init must not hang the host.
 _REPLY_TIMEOUT_S = 5.0
-_JOINED = b"joined"  # the host's first message: the init is in the environment's cgroup (sandbox_init.main)
+_JOINED = b"joined"
+# Python 3.11's Popen makes the process group itself, and still vforks; before, the init makes its own.
+_OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {}  # the host's first message: the init is in the environment's cgroup (sandbox_init.main)
 
 
 class InitUnavailable(Exception):
@@ -48,15 +51,17 @@ class SpawnFailed(OSError):
 class SandboxInit:
     """One environment's init process; every participant of that environment is forked by it."""
 
-    def __init__(self, preexec: Callable[[], None], join: Callable[[int], None] | None = None,
+    def __init__(self, plan: list[tuple], join: Callable[[int], None] | None = None,
                  move_in_now: bool = True) -> None:
-        """Start the init now (its interpreter boots while the host goes on); `preexec` enters the namespaces.
+        """Start the init now (its interpreter boots while the host goes on); it takes the `plan`'s steps into its
+        namespaces itself (namespace_steps.py), after its exec: the host starts it with vfork, without waiting for
+        a forked copy of itself to mount ~15 file systems before it execs (~9 ms, on every environment's way up).
 
-        `join(pid)` moves the init into the environment's cgroup, here while it boots rather than in `preexec`:
-        a process's first move into a cgroup waits for an RCU grace period (~15 ms here), which would otherwise
-        come before its interpreter even starts. The init forks nothing (its pid 1 first) until told it has moved,
-        so every process of the environment is born inside. `move_in_now` False: the first `wait_ready` does it (the
-        early start waits for the move, ~15 ms the first time, on a thread of its own)."""
+        `join(pid)` moves the init into the environment's cgroup, here while it boots: a process's first move into a
+        cgroup waits for an RCU grace period (~15 ms here), which would otherwise come before its interpreter even
+        starts. The init forks nothing (its pid 1 first) until told it has moved, so every process of the
+        environment is born inside. `move_in_now` False: the first `wait_ready` does it (the early start waits for
+        the move, ~15 ms the first time, on a thread of its own)."""
         self.exits: dict[int, ExitStatus] = {}
         # trio's parts are made in trio, by the tasks that use them: the early start (host/early_start.py)
         # starts the init before trio is imported.
@@ -69,10 +74,11 @@ class SandboxInit:
         host_end, init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exits_r, exits_w = os.pipe()
         try:
+            # Its own process group, as every child's: the terminal's Ctrl-C is the host's to handle.
             self._proc = subprocess.Popen(
-                stdlib_program(_INIT_SCRIPT, str(init_end.fileno()), str(exits_w), str(FILE_LIMIT)),
+                stdlib_program(_INIT_SCRIPT, str(init_end.fileno()), str(exits_w), str(FILE_LIMIT), str(os.getpid())),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                pass_fds=(init_end.fileno(), exits_w), close_fds=True, cwd="/", preexec_fn=preexec,
+                pass_fds=(init_end.fileno(), exits_w), close_fds=True, cwd="/", **_OWN_GROUP,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             host_end.close()
@@ -81,6 +87,10 @@ class SandboxInit:
         finally:
             init_end.close()
             os.close(exits_w)
+        try:
+            host_end.send(marshal.dumps(plan))  # its first word (a few kB: the socket's buffer holds it)
+        except OSError:
+            pass  # it has ended already: its first reply says why
         host_end.settimeout(_REPLY_TIMEOUT_S)
         self._requests = host_end
         self._exits_fd = exits_r

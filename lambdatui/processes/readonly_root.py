@@ -26,9 +26,9 @@ creating or renaming anything there fails with EROFS. /dev/shm so has nothing to
 so shm_open and sem_open (what multiprocessing's Queue, Lock and Pool need) fail there, and here (EROFS here,
 ENOSYS there) rather than work only locally.
 
-The list is read from /proc/self/mountinfo in the parent (the child may only call what was resolved before the
-fork); the child remounts each path, skipping one that vanished meanwhile or that its path lookup refuses (the
-function, with the same uid and no more capabilities, is refused it too), and fails on anything else.
+The list is read from /proc/self/mountinfo by the host, which gives the steps to the process entering the
+namespace (namespace_steps.py); that process remounts each path, skipping one that vanished meanwhile or that its
+path lookup refuses (the function, with the same uid and no more capabilities, is refused it too), and fails on anything else.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple, Optional
 
 from . import linux
+from . import namespace_steps as steps
 
 # The first words of the step's error: the probe tells a refused remount from a namespace it cannot make at all.
 STEP = "make the root file system read-only"
@@ -54,7 +55,7 @@ _OPTION_FLAGS = {"nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": l
                  "nosymfollow": linux.MS_NOSYMFOLLOW}
 # A mount point gone since the list was read (ENOENT, ENOTDIR), no longer a mount's root (EINVAL), or one whose
 # path we may not look up (EACCES: another user's FUSE mount refuses even root).
-_SKIPPED = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EINVAL, errno.EACCES})
+_SKIPPED = (errno.ENOENT, errno.ENOTDIR, errno.EINVAL, errno.EACCES)  # a tuple: the sandbox init gets it marshalled
 
 
 class MountPoint(NamedTuple):
@@ -118,29 +119,24 @@ def to_remount(points: Sequence[MountPoint], writable: Sequence[str], replaced: 
     return chosen + list(own)
 
 
+def readonly_plan(writable: Sequence[str], replaced: Sequence[str] = (), hidden: Sequence[str] = (),
+                  own: Sequence[MountPoint] = (), points: Optional[Sequence[MountPoint]] = None) -> list[tuple]:
+    """The steps (namespace_steps.py) last in a new mount namespace: `writable` folders bound on themselves, then
+    every other mount point remounted read-only. Computed here, in the host (`points`: its own, read now)."""
+    folders = [os.path.realpath(folder) for folder in writable]
+    plan = [(steps.MOUNT, os.fsencode(folder), os.fsencode(folder), None, linux.MS_BIND | linux.MS_REC, None,
+             f"{STEP}: keep {folder} writable", ()) for folder in folders]
+    readonly = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+    chosen = to_remount(read_mount_points() if points is None else points, folders, replaced, hidden, own)
+    return plan + [(steps.MOUNT, None, os.fsencode(point.path), None, readonly | point.flags, None,
+                    f"{STEP}: remount {point.path}", _SKIPPED) for point in chosen]
+
+
 def readonly_step(writable: Sequence[str], replaced: Sequence[str] = (), hidden: Sequence[str] = (),
                   own: Sequence[MountPoint] = (), points: Optional[Sequence[MountPoint]] = None) -> Callable[[], None]:
-    """The step a child runs last in its new mount namespace: `writable` folders bound on themselves, then every
-    other mount point remounted read-only. Computed here, in the parent (`points`: the host's, read now)."""
-    libc = linux.LIBC
-    if libc is None:
+    """`readonly_plan` as a step between fork and exec, in a mount namespace the child has made."""
+    if linux.LIBC is None:
         raise OSError("mount namespaces need Linux")
-    mount, check, get_errno, strerror = libc.mount, linux.check_call, linux.get_errno, os.strerror
-    folders = [os.path.realpath(folder) for folder in writable]
-    plan = [(os.fsencode(point.path), point.path, point.flags)
-            for point in to_remount(read_mount_points() if points is None else points, folders, replaced, hidden, own)]
-    binds = [(os.fsencode(folder), folder) for folder in folders]
-    bind_tree = linux.MS_BIND | linux.MS_REC
-    readonly = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
-    skipped = _SKIPPED
-
-    def step() -> None:
-        for raw, folder in binds:
-            check(mount(raw, raw, None, bind_tree, None), f"{STEP}: keep {folder} writable")
-        for raw, path, flags in plan:
-            if mount(None, raw, None, readonly | flags, None) != 0:
-                code = get_errno()
-                if code not in skipped:
-                    raise OSError(code, f"{STEP}: remount {path}: {strerror(code)}")
-
-    return step
+    run = steps.Steps(linux.LIBC, linux.get_errno).run
+    plan = readonly_plan(writable, replaced, hidden, own, points)
+    return lambda: run(plan)

@@ -26,7 +26,7 @@ from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
 from . import namespaces
 from .filesystem import FileSystemLayout, FunctionFiles, lies_under, merged_folder
 from .namespaces import TMP as _TMP
-from .namespaces import Strategy, namespace_setup
+from .namespaces import Strategy, namespace_plan, namespace_setup
 from .site_paths import virtualenv_site_paths
 from .tree_removal import remove_tree_reporting
 
@@ -329,14 +329,14 @@ class Sandbox:
                                hosts_file=self.hosts_file, layout=self.layout, cwd=cwd, writable=self.writable,
                                readonly=self.writable_root is None, kept=self.kept)
 
-    def init_setup(self) -> Callable[[], None] | None:
-        """The pre-exec step of the sandbox init (its children are born in a PID namespace, with this /tmp), or
-        None where no mount namespace can be made."""
+    def init_plan(self) -> Optional[list[tuple]]:
+        """The steps the sandbox init takes into its namespaces after its exec (its children are born in a PID
+        namespace, with this /tmp), or None where no mount namespace can be made."""
         if self.strategy is None:
             return None
-        return namespace_setup(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
-                               hosts_file=self.hosts_file, layout=self.layout, writable=self.writable,
-                               readonly=self.writable_root is None, kept=self.kept)
+        return namespace_plan(self.strategy, self.tmp_dir if self.mode == "mount-namespace" else None, new_pid=True,
+                              hosts_file=self.hosts_file, layout=self.layout, writable=self.writable,
+                              readonly=self.writable_root is None, kept=self.kept)
 
     @property
     def panel_note(self) -> Optional[str]:

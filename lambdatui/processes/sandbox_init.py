@@ -1,8 +1,9 @@
 """The execution environment's init: the processes of one environment are born in a PID namespace through it.
 
 Run as a separate program (`python -I -S sandbox_init.py`), standard library only, in the role of Lambda's own
-`/var/rapid/init`. The host starts it with `unshare(CLONE_NEWPID | CLONE_NEWNS)` already done, so this process
-stays in the host's PID namespace while every process it forks is born in the new one:
+`/var/rapid/init`. The host's first message is the plan of its namespaces (namespace_steps.py): it takes them
+itself, `unshare(CLONE_NEWPID | CLONE_NEWNS)` and the mounts, so this process stays in the host's PID namespace
+while every process it forks is born in the new one (and the host, which started it with vfork, never waited):
 
 - it waits until the host has moved it into the environment's cgroup (the host says "joined"): what it forks
   from then on is born inside.
@@ -19,7 +20,7 @@ Each participant gets Lambda's limit on open files (argv's third number) before 
 
 Channels (file descriptor numbers in argv): a SOCK_SEQPACKET socket for requests and their replies (spawn
 requests carry the child's stdout and stderr as SCM_RIGHTS) and a pipe for "<pid> <wait status>" lines.
-The host's parent-death signal ends this process with the host.
+A parent-death signal ends this process with the host (its pid is argv's last number).
 """
 
 # `signal` and `socket` as their C modules: the Python ones import enum and selectors, ~40 % of this program's start
@@ -36,9 +37,10 @@ import select
 import sys
 import time
 
+import namespace_steps  # beside this file (stdlib_program.py puts its folder on the path)
+
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
-_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-_CAPABILITY_VERSION_3 = 0x20080522
+_PR_SET_PDEATHSIG = 1
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 
 
@@ -184,37 +186,36 @@ def _report_exits(anchor, exits_fd):
         os.write(exits_fd, b"%d %d %d %d\n" % (pid, status, time.monotonic_ns(), usage.ru_maxrss))
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _pass_no_capability_on():
-    """In a user namespace where lambdatui's uid is not 0, the host kept CAP_SYS_ADMIN for this process across its
-    exec (inheritable and ambient), for the anchor's /proc: what this process execs must not inherit it."""
+def _enter_namespaces(requests, libc):
+    """The host's plan (its first message), carried out; then the parent-death signal, armed last, so that no
+    credential change (a user namespace) can reset it. None, or why not, in one line."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-        header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-        if libc.capget(ctypes.byref(header), data) == 0 and (data[0].inheritable or data[1].inheritable):
-            data[0].inheritable = data[1].inheritable = 0
-            libc.capset(ctypes.byref(header), data)
-    except (OSError, AttributeError):
-        pass  # no such calls here: no capability was kept either
+        plan = marshal.loads(requests.recv(1 << 20))
+        if sys.version_info < (3, 11):
+            os.setpgid(0, 0)  # Popen made its group from 3.11 on
+        namespace_steps.Steps(libc, ctypes.get_errno).run(plan)
+        if libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        return (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+    return None
 
 
 def main(argv):
-    _pass_no_capability_on()
     requests_fd, exits_fd = int(argv[1]), int(argv[2])
-    file_limit = int(argv[3]) if len(argv) > 3 else None  # for what it starts; its own descriptors are lambdatui's
+    file_limit = int(argv[3])  # for what it starts; its own descriptors are lambdatui's
+    host = int(argv[4])
     for fd in (requests_fd, exits_fd):
         os.set_inheritable(fd, False)  # the host passed them inheritable; the function must not get them
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
         _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
     requests = _socket.socket(fileno=requests_fd)
+    refused = _enter_namespaces(requests, ctypes.CDLL(None, use_errno=True))
+    if refused is not None:
+        requests.send(marshal.dumps(("failed", "setup", 0, refused)))
+        return 1
+    if os.getppid() != host:
+        return 1  # the host died before the signal was armed
     if requests.recv(64) != b"joined":
         return 1  # the host is gone, or could not move us into the environment's cgroup: it kills us
     alive_r, alive_w = os.pipe()

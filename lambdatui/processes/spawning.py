@@ -42,9 +42,9 @@ class LaunchError(Exception):
 
 
 def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
-                  cgroup: EnvironmentCgroup | None = None, file_limit: int | None = FILE_LIMIT) -> Callable[[], None]:
-    """The child's steps between fork and exec; every callee is resolved here, in the parent. `file_limit`: the
-    child's RLIMIT_NOFILE (None: the host's, for lambdatui's own sandbox init)."""
+                  cgroup: EnvironmentCgroup | None = None) -> Callable[[], None]:
+    """The steps between fork and exec of a child the host forks itself (where no sandbox init forks it); every
+    callee is resolved here, in the parent."""
     procs_files = cgroup.procs_files if cgroup is not None else None
     setrlimit, nofile, lowered = resource.setrlimit, resource.RLIMIT_NOFILE, file_limit_lowered
     libc = linux.LIBC
@@ -61,8 +61,7 @@ def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
             setpgid(0, 0)
             if sandbox_setup is not None:
                 sandbox_setup()
-            if file_limit is not None:
-                setrlimit(nofile, lowered(file_limit))
+            setrlimit(nofile, lowered(FILE_LIMIT))
             if prctl is not None:
                 # Last, so that no credential change (user namespace) can reset it.
                 check(prctl(pdeathsig, sigkill, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")

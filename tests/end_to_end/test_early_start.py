@@ -46,7 +46,8 @@ early.listener.settimeout(60)
 connection, _ = early.listener.accept()
 connection.settimeout(60)
 first = connection.recv(65536).split(b"\r\n", 1)[0].decode()
-runtime = early.started_runtime()
+early.settled_sandbox()
+runtime = early.runtime
 with open(f"/proc/{runtime.pid}/cgroup") as file:
     cgroups = [line.strip().split(":", 2)[2] for line in file]
 print(json.dumps({"trio": "trio" in sys.modules, "first": first, "runtime": runtime.pid,

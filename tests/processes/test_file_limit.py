@@ -26,7 +26,7 @@ def sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> Sandbox:
     if request.param == "by the host":
         return Sandbox.tmpdir_only(env_tmp, "tests use a plain TMPDIR")
     made = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
-    if made.init_setup() is None:
+    if made.init_plan() is None:
         pytest.skip(f"no mount namespace on this host, so no sandbox init: {made.note}")
     return made
 

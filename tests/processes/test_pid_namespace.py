@@ -28,7 +28,7 @@ def sandbox(tmp_path: Path) -> Sandbox:
     env_tmp = tmp_path / "env-tmp"
     env_tmp.mkdir()
     made = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
-    if made.init_setup() is None:
+    if made.init_plan() is None:
         pytest.skip(f"no mount namespace on this host, so no PID namespace: {made.note}")
     return made
 
@@ -328,14 +328,13 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
 
     from lambdatui.processes.cgroup import EnvironmentCgroup
     from lambdatui.processes.pid_namespace import InitUnavailable, SandboxInit
-    from lambdatui.processes.spawning import make_preexec
 
     cgroup = EnvironmentCgroup.create()
     if cgroup is None:
         pytest.skip("no writable cgroup here")
     cgroup.remove()  # gone: moving a process into it fails as a cgroup the host may not write would
-    setup = sandbox.init_setup()
-    assert setup is not None
+    plan = sandbox.init_plan()
+    assert plan is not None
     started: list[int] = []
 
     def join(pid: int) -> None:
@@ -345,13 +344,34 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
     descriptors = set(os.listdir("/proc/self/fd"))
     if move_in_now:
         with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
-            SandboxInit(make_preexec(setup, os.getpid()), join=join)
+            SandboxInit(plan, join=join)
     else:  # the early start's: moved in by its first wait, on a thread of its own
-        init = SandboxInit(make_preexec(setup, os.getpid()), join=join, move_in_now=False)
+        init = SandboxInit(plan, join=join, move_in_now=False)
         with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
             init.wait_ready()
         with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
             init.wait_ready()  # and says so again, without waiting for a word that will not come
     [pid] = started
+    assert not is_live(pid)  # killed and reaped: nothing left behind
+    assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels
+
+
+def test_the_init_enters_its_namespaces_after_its_exec_and_a_refused_step_is_its_first_reply(sandbox: Sandbox) -> None:
+    """The host starts the init at once (a vfork: nothing runs between its fork and exec); the init takes the plan's
+    steps itself, and a step the kernel refuses is said in the step's words by its first reply."""
+    from lambdatui.processes import linux
+    from lambdatui.processes.namespace_steps import MOUNT
+    from lambdatui.processes.pid_namespace import InitUnavailable, SandboxInit
+
+    plan = sandbox.init_plan()
+    assert plan is not None
+    refused = [*plan, (MOUNT, None, b"/lambdatui-no-such-folder", None, linux.MS_BIND | linux.MS_REMOUNT, None,
+                       "remount a folder that is not there", ())]
+    descriptors = set(os.listdir("/proc/self/fd"))
+    init = SandboxInit(refused)  # a refusal between fork and exec would have been raised here
+    with pytest.raises(InitUnavailable, match="^remount a folder that is not there: No such file or directory$"):
+        init.wait_ready()
+    pid = init.pid
+    init.abandon()
     assert not is_live(pid)  # killed and reaped: nothing left behind
     assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels

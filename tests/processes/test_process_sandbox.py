@@ -304,6 +304,19 @@ if sandbox.mode == "mount-namespace":
     out = subprocess.run(["/bin/sh", "-c", "id -u; echo hi > /tmp/" + sys.argv[3]],
                          preexec_fn=sandbox.child_setup(), capture_output=True, text=True, check=True)
     print(out.stdout.strip())
+    # The sandbox init takes its namespaces itself, after its exec: it keeps the right to mount its PID
+    # namespace's /proc, and passes no capability on.
+    from lambdatui.processes.pid_namespace import SandboxInit
+    init = SandboxInit(sandbox.init_plan())
+    read_end, write_end = os.pipe()
+    init.spawn(["/bin/sh", "-c", "echo $$; id -u; grep CapEff /proc/self/status"], "/", dict(os.environ),
+               write_end, write_end)
+    os.close(write_end)
+    seen = b""
+    while chunk := os.read(read_end, 4096):
+        seen += chunk
+    print(seen.decode().strip())
+    init.abandon()
 """
 
 
@@ -334,7 +347,7 @@ def test_unprivileged_user_gets_a_namespace_with_its_own_uid(unique_name: str) -
         if mode != "mount-namespace":
             pytest.skip("unprivileged user namespaces are disabled here")
         assert strategy == "user-ns"
-        assert rest == [str(NOBODY)]
+        assert rest == [str(NOBODY), "2", str(NOBODY), "CapEff:", "0000000000000000"]  # 2: after pid 1
         assert (env_tmp / unique_name).exists()
         assert not Path("/tmp", unique_name).exists()
     finally:
