@@ -1,14 +1,13 @@
 """The route table of the sandbox's API server: Runtime, Extensions and lambdatui's private APIs (issue 9).
 
 `sandbox_router(host)` resolves a method and a path to the route that answers them; `http11` does the framing.
-Paths are templates whose `<name>` segments match one path segment (no `/`), as quart's routes did; a known
+Paths are templates whose `<name>` segments match one non-empty path segment, as quart's routes did; a known
 path with another method is 405, an unknown one 404, both with Lambda's JSON error body.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Iterable
+from typing import Iterable, Optional
 
 from lambdatui.api.api_capture import ApiCapture
 from lambdatui.api.extension_routes import extension_routes
@@ -35,26 +34,27 @@ NOT_FOUND, NOT_ALLOWED = Route(_not_found), Route(_not_allowed)
 
 
 def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
-    """Fixed paths by a dict look-up (the warm path's /next is one); templated ones by their pattern."""
+    """Fixed paths by a dict look-up (the warm path's /next is one); templated ones segment by segment (no pattern
+    to compile: each environment makes its own router, on its way up)."""
     fixed: dict[str, dict[str, Route]] = {}
-    templated: dict[str, tuple[re.Pattern[str], dict[str, Route]]] = {}
+    templated: dict[str, tuple[tuple[Optional[str], ...], dict[str, Route]]] = {}
     for method, template, route in routes:
         if "<" in template:
-            pattern = re.compile(re.sub(r"<\w+>", "([^/]+)", re.escape(template)))
-            methods = templated.setdefault(template, (pattern, {}))[1]
+            shape = tuple(None if part.startswith("<") and part.endswith(">") else part for part in template.split("/"))
+            methods = templated.setdefault(template, (shape, {}))[1]
         else:
             methods = fixed.setdefault(template, {})
         methods[method] = route
-    patterns = tuple(templated.values())
+    shapes = tuple(templated.values())
 
     def resolve(method: str, path: str) -> tuple[Route, tuple[str, ...]]:
-        params: tuple[str, ...] = ()
-        methods = fixed.get(path)
+        methods, params = fixed.get(path), ()
         if methods is None:
-            for pattern, candidates in patterns:
-                match = pattern.fullmatch(path)
-                if match is not None:
-                    methods, params = candidates, match.groups()
+            parts = path.split("/")
+            for shape, candidates in shapes:
+                found = _parameters(shape, parts)
+                if found is not None:
+                    methods, params = candidates, found
                     break
             else:
                 return NOT_FOUND, ()
@@ -62,6 +62,22 @@ def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
         return (NOT_ALLOWED, ()) if route is None else (route, params)
 
     return resolve
+
+
+def _parameters(shape: tuple[Optional[str], ...], parts: list[str]) -> Optional[tuple[str, ...]]:
+    """The path's segments where the template has a `<name>` (None: another path); each matches one non-empty
+    segment."""
+    if len(shape) != len(parts):
+        return None
+    found = []
+    for wanted, part in zip(shape, parts):
+        if wanted is None:
+            if not part:
+                return None
+            found.append(part)
+        elif wanted != part:
+            return None
+    return tuple(found)
 
 
 def sandbox_router(host: EnvironmentHost) -> Resolve:

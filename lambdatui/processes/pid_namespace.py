@@ -170,7 +170,12 @@ class SandboxInit:
 
     def _reply(self) -> tuple:
         try:
-            data = self._requests.recv(1 << 16)
+            try:
+                data = self._requests.recv(1 << 16)
+            except ConnectionResetError:
+                # It ended with a word of ours unread ("joined", after a refused set-up): the kernel says so before
+                # it gives the reply the init sent first, which the next read gets.
+                data = self._requests.recv(1 << 16)
         except OSError as exc:  # socket.timeout included
             return ("failed", "start", errno.EIO, f"no answer from the sandbox init ({exc})")
         if not data:

@@ -65,7 +65,8 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         self._children: dict[int, Child] = {}
         self._strays_stopped: int | None = None  # how many strays the environment's last freeze stopped
         self._closed = False
-        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), cgroup)
+        # A child's own set-up, made for the first the host forks itself (none, where the sandbox init forks them all).
+        self._preexec: Callable[[], None] | None = None
         self.memory: MemoryLimit | None = cgroup.memory if cgroup is not None else None
         self._watching: trio.CancelScope | None = None
         self._deferred: list[Callable[[], None]] = []  # tasks waiting for `attach`
@@ -127,7 +128,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
     def _use(self, sandbox: Sandbox) -> None:
         """Children start in `sandbox` from now on; the init of the one before ends (a new namespace comes with it)."""
         self._sandbox = sandbox
-        self._preexec = make_preexec(sandbox.child_setup(), os.getpid(), self.cgroup)
+        self._preexec = None
         self._end_init()
 
     def resident_mb(self, handle: ProcessHandle) -> tuple[int | None, int | None]:
@@ -189,16 +190,13 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
             else:
-                cwd, preexec = spec.cwd, self._preexec
-                if self._sandbox.layout is not None:  # its cwd (/var/task) exists once its own set-up mounted it
-                    try:
-                        setup = self._sandbox.child_setup(spec.cwd)
-                    except OSError as exc:  # its mounts could not be read (out of descriptors): as above
-                        os.close(out_w)
-                        os.close(err_w)
-                        raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: "
-                                          f"{exc.strerror or exc}") from None
-                    cwd, preexec = "/", make_preexec(setup, os.getpid(), self.cgroup)
+                try:
+                    cwd, preexec = self._direct_setup(spec.cwd)
+                except OSError as exc:  # its mounts could not be read (out of descriptors): as above
+                    os.close(out_w)
+                    os.close(err_w)
+                    raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: "
+                                      f"{exc.strerror or exc}") from None
                 popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, spec.pass_fd)
                 pid = popen.pid
         except LaunchError:
@@ -206,6 +204,15 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             close_read_end(err_r)
             raise
         return self._track(spec, pid, popen, out_r, err_r)
+
+    def _direct_setup(self, cwd: str) -> tuple[str, Callable[[], None]]:
+        """Where a child the host forks itself starts, and its steps between fork and exec. With a layout it starts
+        in "/" and changes to its `cwd` (/var/task) once its own set-up has mounted it."""
+        if self._sandbox.layout is not None:
+            return "/", make_preexec(self._sandbox.child_setup(cwd), os.getpid(), self.cgroup)
+        if self._preexec is None:
+            self._preexec = make_preexec(self._sandbox.child_setup(), os.getpid(), self.cgroup)
+        return cwd, self._preexec
 
     def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
