@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 FORBIDDEN = ("trio", "quart", "quart_trio", "hypercorn", "textual", "anyio", "h11")
 
@@ -201,3 +202,17 @@ def test_invoke_loads_neither_the_debuggers_views_nor_managed_instances(tmp_path
     # environment takes one invoke at a time, so it does not import what makes them: ~30 classes and three rule
     # modules, ~4 % of its start (measured in instructions, valgrind).
     _assert_invoke_never_imports(tmp_path, NOT_FOR_INVOKE)
+
+
+def test_the_runtime_bootstrap_imports_no_typing() -> None:
+    """Its annotations are for the reader and the type checker: typing costs ~5 ms of every runtime's start, on
+    `invoke`'s way to its first event (the function's own imports are its own)."""
+    import lambdatui
+
+    folder = str(Path(lambdatui.__file__).parent)
+    code = (f"import sys; sys.path.insert(0, {folder!r})\n"
+            "import bootstrap.loop, bootstrap.snapstart, bootstrap.workers, bootstrap.copy_namespace\n"
+            "print(sorted({'typing', 'trio', 'lambdatui'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -13,9 +13,12 @@ import json
 import math
 import os
 import re
-from typing import Any, List, Set, Tuple
 
 from .errors import MARSHAL_ERROR, UNMARSHAL_ERROR, FaultError
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
+if TYPE_CHECKING:
+    from typing import Any, List, Set, Tuple
 
 JSON_CONTENT_TYPE = "application/json"
 BYTES_CONTENT_TYPE = "application/unknown"

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Dict, Optional
 
 from . import logs
 from .errors import LAMBDA_CONTEXT_UNMARSHAL_ERROR, FaultError
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 W3C_ALLOWED_FIELDS = ("traceparent", "tracestate", "baggage")
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import List
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
+if TYPE_CHECKING:
+    from typing import List
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000

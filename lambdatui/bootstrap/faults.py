@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import Any, Tuple
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
+if TYPE_CHECKING:
+    from typing import Any, Tuple
 
 
 def parse_raise_header(value: str) -> Tuple[str, str]:

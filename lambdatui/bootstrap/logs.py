@@ -12,7 +12,10 @@ import logging
 import sys
 import time
 import traceback
-from typing import Any, Dict, List, Optional, TextIO
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, TextIO
 
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 
 from . import codec, faults, inspect_state, logs, workers
 from .client import Invocation, RuntimeClient
@@ -21,8 +20,10 @@ from .context import create_context
 from .errors import error_from_exception
 from .handler import resolve_handler
 
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:
     from socket import socket
+    from typing import IO, Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 
 TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
 INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"

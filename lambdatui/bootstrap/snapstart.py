@@ -42,13 +42,16 @@ import signal
 import socket
 import sys
 from types import ModuleType
-from typing import Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 
 from . import codec, logs
 from .client import RuntimeClient
 from .errors import error_from_exception
 from .copy_namespace import join_mount_namespace, own_tmp
 from .loop import PRIVATE_ENV_NAMES, install_exit_hook, install_stack_dump, private_env, runtime_flags
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, MutableMapping, Optional, Tuple
 
 HOOKS_MODULE = "snapshot_restore_py"
 BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
