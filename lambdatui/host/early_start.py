@@ -18,6 +18,7 @@ before the runtime starts. Nothing here imports trio.
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import socket
@@ -66,18 +67,19 @@ class EarlyStart:
     adopted: bool = False
     # The sandbox made again where its init was refused the namespaces assumed for it (`settled_sandbox`).
     remake: Optional[Callable[[], Sandbox]] = field(default=None, repr=False)
-    _boot: Optional[threading.Thread] = field(default=None, repr=False)
+    _done: Optional[threading.Event] = field(default=None, repr=False)  # set when the thread is done
     _switch_interval: float = field(default=0.005, repr=False)
 
     def boot(self, spec: ProcessSpec) -> None:
-        """Wait for the init on a thread, then have it start the runtime."""
+        """Wait for the init on a thread, then have it start the runtime. The thread's start is not waited for
+        (threading.Thread.start waits): the sandbox init's and the watchdog's interpreters are starting on this
+        machine's cores, and the thread often waits ~4 ms for one, which the imports go on through."""
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(_SWITCH_INTERVAL_S)
-        self._boot = threading.Thread(target=self._start_runtime, args=(spec,), name="lambdatui early start",
-                                      daemon=True)
-        self._boot.start()
+        self._done = threading.Event()
+        _thread.start_new_thread(self._start_runtime, (spec, self._done))
 
-    def _start_runtime(self, spec: ProcessSpec) -> None:
+    def _start_runtime(self, spec: ProcessSpec, done: threading.Event) -> None:
         try:
             self.supervisor.finish_init()
             if not self.supervisor.forks_in_namespace:
@@ -86,11 +88,13 @@ class EarlyStart:
             self.runtime = self.supervisor.spawn(spec)
         except (OSError, LaunchError):
             self.runtime = None  # the host starts it as usual, and says what goes wrong
+        finally:
+            done.set()
 
     def _join(self) -> None:
-        if self._boot is not None:
-            self._boot.join()  # bounded: the init's replies time out (pid_namespace._REPLY_TIMEOUT_S)
-            self._boot = None
+        if self._done is not None:
+            self._done.wait()  # bounded: the init's replies time out (pid_namespace._REPLY_TIMEOUT_S)
+            self._done = None
             sys.setswitchinterval(self._switch_interval)
 
     def settled_sandbox(self) -> Sandbox:
