@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from typing import List, Optional
 
 
-
 def main(argv: Optional[List[str]] = None) -> None:
     """Run the runtime loop (see loop.main)."""
     from .loop import main as run

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections import namedtuple
 
 from . import logs
 from .http_wire import Connection, RemoteDisconnected, Response
-from collections import namedtuple
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:

@@ -27,6 +27,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -173,17 +174,16 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         # Env #1's folder too: its runtime writes its stack dumps there, and reads its exit codes.
         needed = [str(config.code_dir), *command_paths(config.runtime.argv), str(member_dir)]
         sandbox, supervisor = _contained(config, files, tmp_dir, needed, member_dir, ask=False)
+        remake = partial(Sandbox.create, tmp_dir, needed, files=files, writable=(member_dir,))  # probed, this time
         if not supervisor.forks_in_namespace:  # the init could not even be started: asked now, as the host would
-            sandbox = _settled(supervisor, sandbox, lambda: Sandbox.create(tmp_dir, needed, files=files,
-                                                                           writable=(member_dir,)))
+            sandbox = _settled(supervisor, sandbox, remake)
         paths = sandbox.paths
         assert paths is not None
         stream = log_stream_name()
         env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
                                   exit_file=exit_file(member_dir, 1), paths=paths)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
-        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor,
-                           remake=lambda: Sandbox.create(tmp_dir, needed, files=files, writable=(member_dir,)))
+        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor, remake=remake)
         started = early
         early.boot(spec)
         return early

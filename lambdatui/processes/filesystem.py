@@ -221,32 +221,28 @@ class FileSystemLayout:
         var_options = b"lowerdir=" + _escape(self.fs_dir / "var-top") + b":" + _escape(_VAR)
         task = stage + b"/" + os.fsencode(os.path.basename(TASK_ROOT))
         task_readonly = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept_flags(self.code_dir)
-        plan = [(steps.MOUNT, b"overlay", stage, b"overlay", linux.MS_RDONLY, var_options, "mount an overlay for /var",
-                 ())]
+        plan = [steps.mount(b"overlay", stage, linux.MS_RDONLY, "mount an overlay for /var", b"overlay", var_options)]
         # File systems mounted under /var: an overlay's lower dir shows only the file system of /var itself. Bound
         # again where we may (one we may not read stays an empty folder, as it looked to us before).
-        plan += [(steps.MOUNT, os.fsencode(point), stage + os.fsencode(point[len(_VAR):]), None,
-                  linux.MS_BIND | linux.MS_REC, None, None, ()) for point in mounts_under(_VAR)]
-        plan += [(steps.MOUNT, os.fsencode(self.code_dir), task, None, linux.MS_BIND, None,
-                  f"bind the code on {TASK_ROOT}", ()),
-                 (steps.MOUNT, None, task, None, task_readonly, None, f"make {TASK_ROOT} read-only", ()),
-                 (steps.MOUNT, stage, b"/var", None, linux.MS_MOVE, None, "move the overlay onto /var", ())]
+        plan += [steps.mount(os.fsencode(point), stage + os.fsencode(point[len(_VAR):]), linux.MS_BIND | linux.MS_REC,
+                             None) for point in mounts_under(_VAR)]
+        plan += [steps.mount(os.fsencode(self.code_dir), task, linux.MS_BIND, f"bind the code on {TASK_ROOT}"),
+                 steps.mount(None, task, task_readonly, f"make {TASK_ROOT} read-only"),
+                 steps.mount(stage, b"/var", linux.MS_MOVE, "move the overlay onto /var")]
         return plan + self._opt_plan()
 
     def _opt_plan(self) -> list[tuple]:
         opt = OPT.encode()
         layers = self.layers
         if not layers:
-            return [(steps.MOUNT, b"tmpfs", opt, b"tmpfs", linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV,
-                     b"mode=755,size=4k", "mount an empty /opt", ())]
+            return [steps.mount(b"tmpfs", opt, linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV, "mount an empty /opt",
+                                b"tmpfs", b"mode=755,size=4k")]
         if len(layers) == 1:  # an overlay needs two lower dirs when it has no upper one
             remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | kept_flags(layers[0])
-            return [(steps.MOUNT, os.fsencode(layers[0]), opt, None, linux.MS_BIND | linux.MS_REC, None,
-                     "bind the layer on /opt", ()),
-                    (steps.MOUNT, None, opt, None, remount, None, "make /opt read-only", ())]
+            return [steps.mount(os.fsencode(layers[0]), opt, linux.MS_BIND | linux.MS_REC, "bind the layer on /opt"),
+                    steps.mount(None, opt, remount, "make /opt read-only")]
         options = b"lowerdir=" + b":".join(_escape(layer) for layer in reversed(layers))
-        return [(steps.MOUNT, b"overlay", opt, b"overlay", linux.MS_RDONLY, options,
-                 "mount the layers' overlay on /opt", ())]
+        return [steps.mount(b"overlay", opt, linux.MS_RDONLY, "mount the layers' overlay on /opt", b"overlay", options)]
 
 
 def _escape(path: os.PathLike[str] | str) -> bytes:

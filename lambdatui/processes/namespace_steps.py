@@ -29,6 +29,11 @@ KEEP = "keep"
 CHDIR = "chdir"
 
 
+def mount(source, target, flags, what, fstype=None, data=None, skipped=()):
+    """A MOUNT step (`what` None: its failure is ignored)."""
+    return (MOUNT, source, target, fstype, flags, data, what, skipped)
+
+
 class Steps:
     """Carries out plans with libc's `mount` and `unshare` (a ctypes CDLL made with use_errno) and `get_errno`."""
 

@@ -81,16 +81,16 @@ def namespace_plan(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool
                  (steps.WRITE, b"/proc/self/gid_map", f"{gid} {gid} 1".encode(), False)]
     # Without this, on systemd hosts (/ is shared) our bind mount would propagate back to the real /tmp of every
     # other process.
-    plan.append(_mount(None, b"/", linux.MS_REC | linux.MS_PRIVATE, "make / private"))
+    plan.append(steps.mount(None, b"/", linux.MS_REC | linux.MS_PRIVATE, "make / private"))
     if hosts_file is not None:  # first: the file may lie under /tmp, which the next bind hides
-        plan.append(_mount(os.fsencode(hosts_file), b"/etc/hosts", linux.MS_BIND, "bind the sandbox's /etc/hosts"))
+        plan.append(steps.mount(os.fsencode(hosts_file), b"/etc/hosts", linux.MS_BIND, "bind the sandbox's /etc/hosts"))
     if layout is not None:  # before /tmp too: the code or a layer may lie under /tmp
         plan += layout.plan()
     keep = tmp_dir is not None and bool(kept)
     if keep:  # before /tmp too: the bind hides them
         plan += [(steps.HOLD, os.fsencode(path)) for path in kept]
     if tmp_dir is not None:
-        plan.append(_mount(os.fsencode(tmp_dir), TMP.encode(), linux.MS_BIND, f"bind {tmp_dir} on /tmp"))
+        plan.append(steps.mount(os.fsencode(tmp_dir), TMP.encode(), linux.MS_BIND, f"bind {tmp_dir} on /tmp"))
     if keep:
         plan += [(steps.KEEP, os.fsencode(path), os.path.isdir(path), linux.MS_BIND | linux.MS_REC,
                   f"keep {path} on the private /tmp") for path in kept]
@@ -101,10 +101,6 @@ def namespace_plan(strategy: Strategy, tmp_dir: Optional[Path], *, new_pid: bool
     return plan
 
 
-def _mount(source: Optional[bytes], target: bytes, flags: int, what: str) -> tuple:
-    return (steps.MOUNT, source, target, None, flags, None, what, ())
-
-
 def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], **options: Any) -> Callable[[], None]:
     """`namespace_plan`'s steps as the step a child the host forks runs between fork and exec; the returned
     function calls only what was resolved here, in the parent."""
@@ -112,7 +108,7 @@ def namespace_setup(strategy: Strategy, tmp_dir: Optional[Path], **options: Any)
 
 
 def in_child(plan: list[tuple]) -> Callable[[], None]:
-    """The step between fork and exec that carries out `plan`."""
+    """The step between fork and exec that carries out `plan` (namespace_steps.py)."""
     assert linux.LIBC is not None  # the plan's maker has checked
     run = steps.Steps(linux.LIBC, linux.get_errno).run
     return lambda: run(plan)

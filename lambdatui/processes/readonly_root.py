@@ -36,7 +36,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple, Optional
 
 from . import linux
@@ -124,19 +124,9 @@ def readonly_plan(writable: Sequence[str], replaced: Sequence[str] = (), hidden:
     """The steps (namespace_steps.py) last in a new mount namespace: `writable` folders bound on themselves, then
     every other mount point remounted read-only. Computed here, in the host (`points`: its own, read now)."""
     folders = [os.path.realpath(folder) for folder in writable]
-    plan = [(steps.MOUNT, os.fsencode(folder), os.fsencode(folder), None, linux.MS_BIND | linux.MS_REC, None,
-             f"{STEP}: keep {folder} writable", ()) for folder in folders]
+    plan = [steps.mount(os.fsencode(folder), os.fsencode(folder), linux.MS_BIND | linux.MS_REC,
+                        f"{STEP}: keep {folder} writable") for folder in folders]
     readonly = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
     chosen = to_remount(read_mount_points() if points is None else points, folders, replaced, hidden, own)
-    return plan + [(steps.MOUNT, None, os.fsencode(point.path), None, readonly | point.flags, None,
-                    f"{STEP}: remount {point.path}", _SKIPPED) for point in chosen]
-
-
-def readonly_step(writable: Sequence[str], replaced: Sequence[str] = (), hidden: Sequence[str] = (),
-                  own: Sequence[MountPoint] = (), points: Optional[Sequence[MountPoint]] = None) -> Callable[[], None]:
-    """`readonly_plan` as a step between fork and exec, in a mount namespace the child has made."""
-    if linux.LIBC is None:
-        raise OSError("mount namespaces need Linux")
-    run = steps.Steps(linux.LIBC, linux.get_errno).run
-    plan = readonly_plan(writable, replaced, hidden, own, points)
-    return lambda: run(plan)
+    return plan + [steps.mount(None, os.fsencode(point.path), readonly | point.flags, f"{STEP}: remount {point.path}",
+                               skipped=_SKIPPED) for point in chosen]

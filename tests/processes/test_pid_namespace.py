@@ -360,13 +360,13 @@ def test_the_init_enters_its_namespaces_after_its_exec_and_a_refused_step_is_its
     """The host starts the init at once (a vfork: nothing runs between its fork and exec); the init takes the plan's
     steps itself, and a step the kernel refuses is said in the step's words by its first reply."""
     from lambdatui.processes import linux
-    from lambdatui.processes.namespace_steps import MOUNT
+    from lambdatui.processes.namespace_steps import mount
     from lambdatui.processes.pid_namespace import InitUnavailable, SandboxInit
 
     plan = sandbox.init_plan()
     assert plan is not None
-    refused = [*plan, (MOUNT, None, b"/lambdatui-no-such-folder", None, linux.MS_BIND | linux.MS_REMOUNT, None,
-                       "remount a folder that is not there", ())]
+    refused = [*plan, mount(None, b"/lambdatui-no-such-folder", linux.MS_BIND | linux.MS_REMOUNT,
+                            "remount a folder that is not there")]
     descriptors = set(os.listdir("/proc/self/fd"))
     init = SandboxInit(refused)  # a refusal between fork and exec would have been raised here
     with pytest.raises(InitUnavailable, match="^remount a folder that is not there: No such file or directory$"):

@@ -19,7 +19,7 @@ import pytest
 from lambdatui.processes import Sandbox, linux, namespaces
 from lambdatui.processes.sandbox import kept_folders
 from lambdatui.processes.filesystem import FileSystemLayout
-from lambdatui.processes.readonly_root import STEP, MountPoint, mount_points, readonly_step, to_remount
+from lambdatui.processes.readonly_root import STEP, MountPoint, mount_points, readonly_plan, to_remount
 from sandbox_support import DEVICE_PROBE
 
 STRATEGY: namespaces.Strategy = "mount-ns" if os.geteuid() == 0 else "user-ns"
@@ -213,26 +213,20 @@ def test_without_a_private_tmp_the_hosts_tmp_stays_writable(state: Path, code: P
     assert _writes([code / "x"], setup) == {f"{code}/x": "refused"}
 
 
-def _private_namespace_then(step: Callable[[], None]) -> Callable[[], None]:
-    """A private mount namespace (nothing mounted in it), then `step`: never the host's own mounts."""
-    enter = namespaces.namespace_setup(STRATEGY, None, readonly=False)
-
-    def setup() -> None:
-        enter()
-        step()
-
-    return setup
+def _private_namespace_then(plan: list[tuple]) -> Callable[[], None]:
+    """A private mount namespace (nothing mounted in it), then `plan`'s steps: never the host's own mounts."""
+    return namespaces.in_child(namespaces.namespace_plan(STRATEGY, None, readonly=False) + plan)
 
 
 def test_a_mount_point_that_vanished_is_skipped_and_any_other_refusal_fails_the_step(state: Path, code: Path) -> None:
     gone = MountPoint(str(code / "gone"), 0, False)  # ENOENT
     not_a_mount = MountPoint(str(code), 0, False)  # EINVAL: the folder is no mount's root
-    status, _, failure = _run(["/bin/true"], _private_namespace_then(readonly_step([], points=[gone, not_a_mount])))
+    status, _, failure = _run(["/bin/true"], _private_namespace_then(readonly_plan([], points=[gone, not_a_mount])))
     assert (status, failure) == (0, "")
     os.symlink("loop-b", code / "loop-a")
     os.symlink("loop-a", code / "loop-b")
     looping = MountPoint(str(code / "loop-a"), 0, False)
-    status, _, failure = _run(["/bin/true"], _private_namespace_then(readonly_step([], points=[looping])))
+    status, _, failure = _run(["/bin/true"], _private_namespace_then(readonly_plan([], points=[looping])))
     assert status == -1
     assert failure == f"{STEP}: remount {code}/loop-a: {os.strerror(errno.ELOOP)}"
 
