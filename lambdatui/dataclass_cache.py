@@ -120,6 +120,21 @@ class MethodCache:
         self._codes[key] = code  # type: ignore[assignment]
         return code  # type: ignore[return-value]
 
+    def recipe(self, key: str) -> Any:
+        """A kept value other than code (a class's recording: dataclass_replay.py), or None."""
+        self._used.add(key)
+        blob = self.stored.get(key)
+        if blob is None:
+            return None
+        try:
+            return marshal.loads(blob)
+        except Exception:  # as _code: what the checksum missed
+            return None
+
+    def keep(self, key: str, value: Any) -> None:
+        self.stored[key] = marshal.dumps(value)
+        self.compiled += 1
+
     def exec(self, source: Any, globals: Optional[dict] = None, locals: Optional[dict] = None) -> None:
         if type(source) is str:
             source = self._code(source)
@@ -257,6 +272,9 @@ def install(path: Optional[str] = None) -> MethodCache:
         collections.eval = _installed.eval  # type: ignore[attr-defined]
         if _PATTERNS:
             _re_compiler.compile = _installed.compile_pattern  # type: ignore[union-attr]  # re._compile calls it
+        from lambdatui import dataclass_replay
+
+        dataclass_replay.install(_installed)
         attrs_make = sys.modules.get(_ATTRS_MAKE)
         if attrs_make is not None:
             attrs_make.compile = _installed.compile_for_attrs  # type: ignore[attr-defined]
