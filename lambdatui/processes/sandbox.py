@@ -24,7 +24,7 @@ from typing import Literal, Optional
 from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
 
 from . import namespaces
-from .filesystem import FileSystemLayout, FunctionFiles, lies_under, merged_folder
+from .filesystem import FileSystemLayout, FunctionFiles, lies_under, merged_folder, system_folder_forms
 from .namespaces import TMP as _TMP
 from .namespaces import Strategy, namespace_plan, namespace_setup
 from .site_paths import virtualenv_site_paths
@@ -70,7 +70,7 @@ def _within_tmp(path: str | os.PathLike[str]) -> list[str]:
     text = os.fspath(path)
     found = []
     for form in {os.path.abspath(text), os.path.realpath(text)}:
-        for tmp in {_TMP, os.path.realpath(_TMP)}:
+        for tmp in system_folder_forms(_TMP):
             if form == tmp:
                 found.append("")
             elif form.startswith(tmp + "/"):
