@@ -37,6 +37,8 @@ _OWN = "lambdatui."  # whose classes: a shape's recording is only as good as its
 # What `_process_class` leaves alone where the class defines it itself: part of the shape.
 _OWN_METHODS = ("__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__setattr__",
                 "__delattr__", "__match_args__", "__slots__")
+# A field's annotation or default among a method's values: `_type_x`, `_dflt_x` (3.10, 3.11), `__dataclass_type_x__`...
+_FIELD_LOCAL = re.compile(r"^(?:_(type|dflt)_(\w+)|__dataclass_(type|dflt)_(\w+)__)$")
 _ARG = re.compile(r"^([A-Za-z_]\w*)(?::([A-Za-z_]\w*))?(?:=([A-Za-z_]\w*))?$")  # `name:_type_name=_dflt_name`
 
 _real_process_class: Optional[Callable[..., Any]] = getattr(dataclasses, "_process_class", None)
@@ -256,7 +258,8 @@ def _function(cls: type, fn: Any, calls: list, fields: Any, module_globals: dict
 
 def _source(cls: type, local: str, value: Any, fields: Any) -> tuple:
     """Where a value the function holds comes from, found by identity; a name's own field first."""
-    kind, name = (local[1:5], local[6:]) if local.startswith(("_type_", "_dflt_")) else ("", "")
+    named = _FIELD_LOCAL.match(local)
+    kind, name = (named.group(1) or named.group(3), named.group(2) or named.group(4)) if named else ("", "")
     field = fields.get(name) if fields is not None and name else None
     if field is not None:
         if kind == "type" and value is field.type:
