@@ -66,6 +66,13 @@ def defer(names: Iterable[str]) -> None:
         sys.modules[name] = stand_in
 
 
+def stand_in(name: str) -> DeferredModule | None:
+    """A stand-in for the plain module `name`, made now and returned (None where `defer` makes none)."""
+    defer((name,))
+    module = sys.modules.get(name)
+    return module if type(module) is DeferredModule else None
+
+
 def install() -> None:
     """For lambdatui's own process (never the function's), before its dependencies are imported."""
     defer(USED_LATE)

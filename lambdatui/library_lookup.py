@@ -3,13 +3,18 @@
 read of its listing: ~2 ms of every start of lambdatui, `invoke`'s among them). glibc's libpthread has a fixed soname,
 which is what that lookup answers; where it loads under that name, the answer is given without the child. Anywhere
 else (musl, another libc) and for any other library, the lookup runs as before.
+
+`ctypes.util` itself imports `tempfile` and `random` (~2 ms) for lookups lambdatui never makes: until something
+asks it for anything but libpthread, it is a stand-in (deferred_imports.py) whose `find_library` is this one.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-from typing import Callable, Optional
+import sys
+from typing import Any, Callable, Optional
+
+from lambdatui.deferred_imports import stand_in
 
 PTHREAD = "pthread"
 PTHREAD_SONAME = "libpthread.so.0"  # glibc's, on every architecture it runs on
@@ -36,5 +41,28 @@ def quick_lookup(original: _Lookup) -> _Lookup:
 
 def install() -> None:
     """For this process (lambdatui's own, never the function's): before trio is imported."""
-    if not getattr(ctypes.util.find_library, "quick", False):
-        ctypes.util.find_library = quick_lookup(ctypes.util.find_library)
+    util: Any = sys.modules.get(_UTIL) or stand_in(_UTIL)
+    if util is None:  # the stand-in cannot be made here: the module itself, as it is
+        import importlib
+
+        util = importlib.import_module(_UTIL)
+    if not getattr(util.__dict__.get("find_library"), "quick", False):
+        util.find_library = quick_lookup(_real_lookup if util.__dict__.get("find_library") is None
+                                         else util.find_library)
+    setattr(ctypes, "util", util)  # `import ctypes.util` reads it there (it is in sys.modules)
+
+
+_UTIL = "ctypes.util"
+
+
+def _real_lookup(name: str) -> Optional[str]:
+    """ctypes.util's own lookup, imported now (the stand-in goes), which then answers libpthread quickly too."""
+    import importlib
+
+    util = sys.modules.get(_UTIL)
+    real = util._real() if util is not None and hasattr(type(util), "_real") else importlib.import_module(_UTIL)
+    if not getattr(real.find_library, "quick", False):
+        original = real.find_library
+        real.find_library = quick_lookup(original)
+        return original(name)
+    return real.find_library(name)

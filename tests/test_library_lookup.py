@@ -57,3 +57,29 @@ def test_only_libpthread_is_answered_without_the_lookup_itself() -> None:
 def test_trio_imports_without_starting_ldconfig() -> None:
     assert any("ldconfig" in program for program in _started_by_trio_import("plain"))  # what the change removes
     assert _started_by_trio_import("installed") == []
+
+
+_LOADED_BY_TRIO_IMPORT = """
+import ctypes, json, sys
+from lambdatui import deferred_imports, library_lookup
+deferred_imports.install()
+library_lookup.install()
+import trio
+loaded = {name: name in sys.modules and type(sys.modules[name]) is not deferred_imports.DeferredModule
+          for name in ("ctypes.util", "tempfile")}
+import ctypes.util
+m = ctypes.util.find_library("m")  # anything but libpthread: the real lookup, imported now
+print(json.dumps({"loaded": loaded, "m": m, "now": type(sys.modules["ctypes.util"]).__name__,
+                  "quick": getattr(ctypes.util.find_library, "quick", False)}))
+"""
+
+
+@glibc_only
+def test_ctypes_util_is_imported_only_for_a_lookup_of_another_library() -> None:
+    """trio's import asks only for libpthread: ctypes.util (and the tempfile it imports) stays unimported until
+    something asks for another library, which then gets ctypes.util's own answer."""
+    done = subprocess.run([sys.executable, "-c", _LOADED_BY_TRIO_IMPORT], capture_output=True, text=True,
+                          check=True, timeout=60)
+    seen = json.loads(done.stdout)
+    assert seen["loaded"] == {"ctypes.util": False, "tempfile": False}
+    assert seen["m"] == ctypes.util.find_library("m") and seen["now"] == "module" and seen["quick"] is True

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+import time
 from typing import Iterable, Optional
 
 from lambdatui.model.facts import InvokeReported
 
 
 def iso_time(wall_ms: int) -> str:
-    stamp = datetime.fromtimestamp(wall_ms / 1000, tz=timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{wall_ms % 1000:03d}Z"
+    """UTC, to the millisecond (`time`, not `datetime`: the one use of it on `invoke`'s way, ~1 ms to import)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(wall_ms // 1000)) + f"{wall_ms % 1000:03d}Z"
 
 
 def init_start(runtime_version: str, runtime_version_arn: str) -> str:
