@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TypeVar
 
-from lambdatui import dataclass_cache
+from lambdatui import dataclass_cache, import_paths
 from lambdatui.cli_help import REPLAY_DESCRIPTION, REPLAY_EPILOG, mistaken_mode
 from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
@@ -203,6 +203,7 @@ def _exit_now(code: int) -> NoReturn:
         except (OSError, ValueError):
             pass
     dataclass_cache.save()
+    import_paths.save()
     die_of_second_signal()
     os._exit(code)
 

@@ -25,6 +25,9 @@ def main() -> int:
 
 
 def _run() -> int:
+    from lambdatui import import_paths
+
+    import_paths.install()  # first: every import after it may be one found before
     from lambdatui.collector import loading
 
     with loading():
@@ -47,6 +50,7 @@ def _run() -> int:
 
 def _save_cache() -> None:
     """What this start compiled, kept for the next; nothing when Ctrl-C came before the cache was even imported."""
-    save = getattr(sys.modules.get("lambdatui.dataclass_cache"), "save", None)  # None: not (yet all) imported
-    if save is not None:
-        save()
+    for module in ("lambdatui.dataclass_cache", "lambdatui.import_paths"):
+        save = getattr(sys.modules.get(module), "save", None)  # None: not (yet all) imported
+        if save is not None:
+            save()
