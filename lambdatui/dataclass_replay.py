@@ -103,7 +103,7 @@ def process_class(cls: type, *args: Any) -> Any:
         made = _real_process_class(cls, *args)  # type: ignore[misc]
     finally:
         _recording.calls = outer
-    if made is cls:
+    if made is cls and _same_fields(fields, cls.__dict__.get("__dataclass_fields__")):
         recipe = _record(cls, before, calls, vars(module))
         if recipe is not None:
             _cache.keep(key, recipe)  # type: ignore[union-attr]
@@ -126,27 +126,32 @@ def _fields(cls: type, args: tuple) -> Optional[dict[str, Any]]:
         return None  # a base's field annotated with an object: its shape is not text
     own = cls.__dict__.get("__annotations__", {})
     names = vars(sys.modules[cls.__module__])
+    given: list[tuple[str, str, Any]] = []  # all checked before any Field is touched: dataclasses may do it all
     for name, annotation in own.items():
         if type(annotation) is not str or _marks(annotation, names):
             return None
         default = getattr(cls, name, _MISSING)
-        field = default if isinstance(default, dataclasses.Field) else dataclasses.field(default=default)
-        if field.default is not _MISSING and (field.default.__class__.__hash__ is None
-                                              or isinstance(field.default, MemberDescriptorType)):
+        value = default.default if isinstance(default, dataclasses.Field) else default
+        if value is not _MISSING and (value.__class__.__hash__ is None or isinstance(value, MemberDescriptorType)):
             return None  # dataclasses' error (a mutable default), or a slot
+        given.append((name, annotation, default))
+    for name, value in cls.__dict__.items():
+        if isinstance(value, dataclasses.Field) and name not in own:
+            return None  # dataclasses' own error
+    for name, annotation, default in given:
+        field = default if isinstance(default, dataclasses.Field) else dataclasses.field(default=default)
         field.name, field.type, field._field_type = name, annotation, _FIELD  # type: ignore[attr-defined]
         if field.kw_only is _MISSING:
             field.kw_only = False
         fields[name] = field
-    for name, value in cls.__dict__.items():
-        if isinstance(value, dataclasses.Field) and name not in own:
-            return None  # dataclasses' own error
     return fields
 
 
 def _marks(annotation: str, names: dict[str, Any]) -> bool:
-    """Whether `dataclasses` could read this annotation as ClassVar, InitVar or KW_ONLY (`_is_type`: the first name
-    in it, looked up in the class's module); True for more than it would, never for less."""
+    """Whether `dataclasses` could read this annotation as ClassVar, InitVar or KW_ONLY (`_is_type`: their names,
+    or the first name in it looked up in the class's module); True for more than it would, never for less."""
+    if "ClassVar" in annotation or "InitVar" in annotation or "KW_ONLY" in annotation:
+        return True  # named through its module (`typing.ClassVar`), which dataclasses looks up there
     found = _FIRST_NAME.match(annotation)
     if found is None:
         return False
@@ -162,8 +167,11 @@ def _shape(cls: type, args: tuple, fields: dict[str, Any]) -> str:
     own = cls.__dict__.get("__annotations__", {})
     parts = [cls.__module__, cls.__qualname__, repr(args)]
     for f in fields.values():
+        # Whether the class's own attribute is the Field: dataclasses then replaces it with its default, or deletes it.
+        given_as_field = isinstance(getattr(cls, f.name, None), dataclasses.Field)
         parts.append(f"{f.name}:{f.type}:{f.default is _MISSING:d}{f.default_factory is _MISSING:d}{f.init!r}"
-                     f"{f.repr!r}{f.hash!r}{f.compare!r}{f.kw_only!r}{len(f.metadata)}{f.name in own:d}")
+                     f"{f.repr!r}{f.hash!r}{f.compare!r}{f.kw_only!r}{len(f.metadata)}{f.name in own:d}"
+                     f"{given_as_field:d}")
     own_hash = cls.__dict__.get("__hash__", _MISSING)
     frozen_bases = [getattr(base, "__dataclass_params__").frozen for base in cls.__mro__[1:]
                     if hasattr(base, "__dataclass_fields__")]
@@ -174,6 +182,17 @@ def _shape(cls: type, args: tuple, fields: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ recording
+
+
+def _same_fields(ours: dict[str, Any], theirs: Any) -> bool:
+    """Whether the fields found for the class (`_fields`) are dataclasses' own, in order and in every attribute:
+    a replay gives ours as the class's fields."""
+    if type(theirs) is not dict or list(ours) != list(theirs):
+        return False
+    return all(a.name == b.name and a.type == b.type and a.default is b.default and a.default_factory is
+               b.default_factory and (a.init, a.repr, a.hash, a.compare, a.kw_only) == (b.init, b.repr, b.hash,
+               b.compare, b.kw_only) and a._field_type is b._field_type and dict(a.metadata) == dict(b.metadata)
+               for a, b in zip(ours.values(), theirs.values()))
 
 
 class _Unrecordable(Exception):
@@ -303,6 +322,8 @@ def _changes(cls: type, fields: dict[str, Any], recipe: tuple, module_globals: d
         elif kind == "constant":
             value = change[1]
         elif kind == "del":
+            if attr not in cls.__dict__:
+                return None  # recorded for a class that had it: not this one (dataclasses does it)
             value = _DELETE
         else:
             return None
