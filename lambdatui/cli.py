@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Sequence, TypeVar
 
-from lambdatui import dataclass_cache, import_paths
 from lambdatui.cli_help import mistaken_mode
+from lambdatui.entry import save_caches
 from lambdatui.cli_parser import MODES, build_debugger_parser, build_parser
 from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
@@ -103,8 +103,7 @@ def _exit_now(code: int) -> NoReturn:
             stream.flush()
         except (OSError, ValueError):
             pass
-    dataclass_cache.save()
-    import_paths.save()
+    save_caches()
     die_of_second_signal()
     os._exit(code)
 

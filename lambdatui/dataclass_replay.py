@@ -220,14 +220,14 @@ def _record(cls: type, before: dict[str, Any], calls: list, module_globals: dict
         for attr, value in cls.__dict__.items():
             if attr in before and before[attr] is value:
                 continue
-            changes.append((attr, _value(cls, attr, value, fields, function)))
+            changes.append((attr, _value(attr, value, fields, function)))
         changes.extend((attr, ("del",)) for attr in before if attr not in cls.__dict__)
     except Exception:  # _Unrecordable, or a value this code does not know where to find: dataclasses' every time
         return None
     return (tuple(functions), tuple(changes))
 
 
-def _value(cls: type, attr: str, value: Any, fields: Any, function: Callable[[Any], int]) -> tuple:
+def _value(attr: str, value: Any, fields: Any, function: Callable[[Any], int]) -> tuple:
     if attr == "__dataclass_fields__" and value is fields:
         return ("fields",)
     if attr == "__dataclass_params__":
@@ -291,10 +291,10 @@ def _source(cls: type, local: str, value: Any, fields: Any) -> tuple:
         return ("class",)
     if value is None or value is True or value is False:
         return ("constant", value)
-    for module, kind in ((dataclasses, "dataclasses"), (builtins, "builtins")):
+    for module, where in ((dataclasses, "dataclasses"), (builtins, "builtins")):
         for attr, candidate in vars(module).items():
             if candidate is value:
-                return (kind, attr)
+                return (where, attr)
     raise _Unrecordable
 
 

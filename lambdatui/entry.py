@@ -16,12 +16,12 @@ def main() -> int:
     except KeyboardInterrupt:
         # Ctrl-C before lambdatui's own handling is in place (the imports below, the debugger's start): no traceback,
         # and the exit a shell expects of an interrupted command.
-        _save_cache()
+        save_caches()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         raise
     finally:
-        _save_cache()
+        save_caches()
 
 
 def _run() -> int:
@@ -48,8 +48,9 @@ def _run() -> int:
     return cli_main()
 
 
-def _save_cache() -> None:
-    """What this start compiled, kept for the next; nothing when Ctrl-C came before the cache was even imported."""
+def save_caches() -> None:
+    """What this start compiled (dataclass_cache.py) and where it found its modules (import_paths.py), kept for the
+    next; nothing of either when Ctrl-C came before it was even imported. Every way lambdatui ends calls this."""
     for module in ("lambdatui.dataclass_cache", "lambdatui.import_paths"):
         save = getattr(sys.modules.get(module), "save", None)  # None: not (yet all) imported
         if save is not None:

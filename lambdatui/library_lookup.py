@@ -4,7 +4,7 @@ read of its listing: ~2 ms of every start of lambdatui, `invoke`'s among them). 
 which is what that lookup answers; where it loads under that name, the answer is given without the child. Anywhere
 else (musl, another libc) and for any other library, the lookup runs as before.
 
-`ctypes.util` itself imports `tempfile` and `random` (~2 ms) for lookups lambdatui never makes: until something
+`ctypes.util` itself imports `tempfile` for lookups lambdatui never makes: until something
 asks it for anything but libpthread, it is a stand-in (deferred_imports.py) whose `find_library` is this one.
 """
 
@@ -14,7 +14,7 @@ import ctypes
 import sys
 from typing import Any, Callable, Optional
 
-from lambdatui.deferred_imports import stand_in
+from lambdatui.deferred_imports import DeferredModule, stand_in
 
 PTHREAD = "pthread"
 PTHREAD_SONAME = "libpthread.so.0"  # glibc's, on every architecture it runs on
@@ -60,7 +60,7 @@ def _real_lookup(name: str) -> Optional[str]:
     import importlib
 
     util = sys.modules.get(_UTIL)
-    real = util._real() if util is not None and hasattr(type(util), "_real") else importlib.import_module(_UTIL)
+    real = util._real() if isinstance(util, DeferredModule) else importlib.import_module(_UTIL)
     if not getattr(real.find_library, "quick", False):
         original = real.find_library
         real.find_library = quick_lookup(original)

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
 from lambdatui import controller as c
-from lambdatui import dataclass_cache, import_paths
+from lambdatui.entry import save_caches
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import BackendFactory
@@ -386,6 +386,5 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
 def _leave_now() -> None:
     """Exit at once, the terminal gone (nothing may be written to it), keeping what the dataclass cache compiled and
     where the modules were found."""
-    dataclass_cache.save()
-    import_paths.save()
+    save_caches()
     os._exit(0)
