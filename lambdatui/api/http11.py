@@ -72,15 +72,28 @@ class _Server:
             self.all_closed.set()
 
 
+# At most this many requests of one connection in a row without a pass through the scheduler.
+_YIELD_EVERY = 16
+
+
 class _Connection(Reader):
     def __init__(self, stream: trio.SocketStream, server: _Server) -> None:
         super().__init__(stream, server.stamped, server.stamp_every)
         self.server = server
         self.monitor = server.monitor
         self.idle: Optional[trio.CancelScope] = None  # while waiting for a next request, when the server watches
+        self.unyielded = 0  # requests handled since this connection last waited (for its socket, or a long poll)
 
     async def run(self) -> None:
         while True:
+            self.unyielded += 1
+            if self.unyielded > _YIELD_EVERY:
+                # A request answered at once passes no checkpoint (EnvironmentHost.request), and one already in the
+                # buffer is read without one: a caller pipelining such requests must still let the other tasks run.
+                # Counted from the connection's last wait, so a runtime's response and the /next sent with it are
+                # never split by this (it waits for its next event, or its socket, between invokes).
+                self.unyielded = 0
+                await trio.lowlevel.checkpoint()
             try:
                 head = await self._read_head()
                 if head is None:
@@ -170,6 +183,7 @@ class _Connection(Reader):
         return bool(self.buffer)  # empty: the wait was cancelled
 
     async def _wait_readable(self) -> None:
+        self.unyielded = 0
         if self.idle is not None or self.server.idle_limit == math.inf:
             await trio.lowlevel.wait_readable(self.fd)  # between requests the idle scope bounds the wait
             return
@@ -184,6 +198,7 @@ class _Connection(Reader):
         """`wait()`'s result, or None if the peer hangs up first; its FIN alone (a half-close) only if `half_close`."""
         if self.hung_up:
             return None
+        self.unyielded = 0  # a long poll: it waits (unless answered at once, which only an invoke queued for it can)
         if self.monitor is not None:
             result = await self.monitor.until_hangup(self.stream.socket, wait, half_close)
         else:

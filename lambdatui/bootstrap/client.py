@@ -163,8 +163,7 @@ class RuntimeClient(object):
             self._post_invocation_result(path, body, headers)
             return
         try:
-            self._conn.send_request("POST", path, body, headers)
-            self._conn.send_request("GET", NEXT_PATH, None, {})
+            self._conn.send_with_next("POST", path, body, headers, NEXT_PATH)
             resp = self._conn.read_response()
         except _STALE_CONNECTION_ERRORS:
             self._conn.close()  # gone stale while the handler ran: both again, one at a time on a new connection
@@ -289,9 +288,10 @@ class RuntimeClient(object):
             body = build()
             along = then_next and len(body) <= PIPELINE_MAX_BODY
             try:
-                self._conn.send_request("POST", report, body, json_type)
                 if along:
-                    self._conn.send_request("GET", NEXT_PATH, None, {})
+                    self._conn.send_with_next("POST", report, body, json_type, NEXT_PATH)
+                else:
+                    self._conn.send_request("POST", report, body, json_type)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # answered early (413), no longer read: the answers still wait to be read (as in _round_trip)
             answers = [(inspection, self._conn.read_response()), (report, self._conn.read_response())]

@@ -99,3 +99,21 @@ async def test_what_the_function_printed_before_returning_is_heard_before_its_re
                 await host.invoke(b'{"n": %d}' % n)
                 printed = heard.index(f"line hello: received {{'n': {n}}}")
                 assert printed < heard.index("result"), (n, heard)
+
+
+@pytest.mark.trio
+async def test_a_next_sent_with_the_response_is_read_before_another_task_runs() -> None:
+    """Our runtime sends its /next in the same write as a small response: the host handles both before any other task
+    runs, so the runtime is parked and the environment frozen before the next invoke comes in, every time. (The
+    response's wait used to pass through the scheduler even when already answered, and the caller's next invoke
+    often came first: it found the environment still finishing, waited, and was routed twice.)"""
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(HELLO))) as running:
+            host = running.host
+            host.start_environment()
+            await host.invoke(b"{}")
+            heard: list[str] = []
+            host.subscribe(lambda fact: heard.append(type(fact).__name__))
+            for n in range(40):
+                await host.invoke(b'{"n": %d}' % n, on_result=lambda result: None)
+                assert heard.count("EnvironmentFrozen") == n + 1, (n, heard)
