@@ -26,6 +26,10 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"Non-standard token '{name}': JSON has no NaN or Infinity")
 
 
+# Integers kept as text (no conversion, whatever their length), NaN and Infinity refused: a check, not a parse.
+_DECODER = json.JSONDecoder(parse_int=str, parse_constant=_no_constant)
+
+
 def check_json(text: str | bytes) -> bool:
     """Raises ValueError unless `text` is one JSON document; whether it nests deeper than Python's parser follows
     (a Python runtime, ours or awslambdaric, fails its invoke with Runtime.UnmarshalError)."""
@@ -36,7 +40,7 @@ def check_json(text: str | bytes) -> bool:
             raise ValueError(f"the body is not UTF-8 text (byte {exc.start} cannot start or continue a "
                              "character)") from None
     try:
-        json.loads(text, parse_int=str, parse_constant=_no_constant)
+        _DECODER.decode(text)  # what json.loads(text, parse_int=..., parse_constant=...) does, without a decoder each
     except RecursionError:
         _check_deep(text)
         return True

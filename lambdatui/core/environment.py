@@ -64,6 +64,8 @@ from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 
 
+_OK = json_bytes({"status": "OK"})  # every 202 of the Runtime API: encoded once
+
 class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRules, ExtensionApiRules, TelemetryRules,
                   InvokeRules, ProcessRules, FaultRules, ShutdownRules, SnapshotView):
     """The state of one environment, and the rules that change it.
@@ -146,7 +148,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._reply(token, status, error_body(error_type, message))
 
     def _reply_ok(self, token: Token) -> None:
-        self._reply(token, 202, json_bytes({"status": "OK"}))
+        self._reply(token, 202, _OK)
 
     def _set_state(self, state: EnvState) -> None:
         if state != self.state:

@@ -85,6 +85,9 @@ def _formatted(prefix: str, text: str) -> str:
 _prefixes: dict[str, str] = {}
 
 
+_TELEMETRY_TROUBLE = frozenset((f.TelemetryDelivered, f.TelemetryDropped))
+
+
 class TelemetryTrouble:
     """Telemetry a subscriber's listener did not take, said on the console once each time it starts failing (and once
     when it takes a batch again): the debugger and `replay` show every attempt, the headless modes said nothing, and
@@ -94,6 +97,8 @@ class TelemetryTrouble:
         self._failing: set[tuple[int, str]] = set()
 
     def lines(self, number: int, fact: f.Fact) -> Sequence[str]:
+        if type(fact) not in _TELEMETRY_TROUBLE:  # every fact without a log line comes here: nearly all of them
+            return ()
         if isinstance(fact, f.TelemetryDelivered):
             key = (number, fact.extension)
             if fact.error is None:

@@ -242,7 +242,10 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         try:
             while self._inbox:
                 for effect in self.env.handle(self._inbox.popleft(), self._instant()):
-                    self._carry_out(effect)
+                    if type(effect) is fx.Emit:  # ~20 of a warm invoke's ~23 effects
+                        self._publish(effect.fact)  # type: ignore[attr-defined]
+                    else:
+                        self._carry_out(effect)
         finally:
             self._feeding = False
             answers, self._answers_now = self._answers_now, []
