@@ -21,6 +21,8 @@ from lambdatui.api.rendering import Answer, error
 MAX_HEAD_BYTES = 1024 * 1024
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+_SEARCHED_PLAINLY = 8192  # searched plainly from where a search starts (a longer head: the expression)
+
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _FIELD_NAME = re.compile(_TOKEN)
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
@@ -60,13 +62,26 @@ class Head(NamedTuple):
 
 
 def find_head_end(buffer: bytearray, start: int) -> Optional[tuple[int, int]]:
-    """(end of the last header line, start of the body) once the blank line that ends a head is in `buffer`."""
-    match = _HEAD_END.search(buffer, start)
-    if match is None:
+    """(end of the last header line, start of the body) once the blank line that ends a head is in `buffer`: where
+    `_HEAD_END` first matches from `start`. Every form of that blank line holds a LF followed by LF or CRLF, so in the
+    first few KB two plain searches find it (the regular expression took ~3 µs a request); past them (a long head, or
+    a body behind one that has no blank line in them) the regular expression, which stops at its first match."""
+    stop = start + _SEARCHED_PLAINLY
+    lf_crlf = buffer.find(b"\n\r\n", start, stop + 2)  # each finds only what starts before `stop`
+    lf_lf = buffer.find(b"\n\n", start, stop + 1 if lf_crlf < 0 else lf_crlf + 2)
+    if lf_lf >= 0 or lf_crlf >= 0:
+        at = lf_lf if lf_crlf < 0 or 0 <= lf_lf < lf_crlf else lf_crlf  # the first LF of the blank line
+        begin, end = (at - 1 if at > start and buffer[at - 1] == 13 else at), at + (3 if at == lf_crlf else 2)
+    elif len(buffer) <= stop:
         return None
-    if match.start() > MAX_HEAD_BYTES:
+    else:
+        match = _HEAD_END.search(buffer, start)
+        if match is None:
+            return None
+        begin, end = match.span()
+    if begin > MAX_HEAD_BYTES:
         raise BadRequest(431, "RequestHeaderFieldsTooLarge", "Request header fields too large")
-    return match.start(), match.end()
+    return begin, end
 
 
 def parse_head(block: bytes) -> Head:
