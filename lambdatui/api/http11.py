@@ -72,8 +72,10 @@ class _Server:
             self.all_closed.set()
 
 
-# At most this many requests of one connection in a row without a pass through the scheduler.
+# Requests of one connection in a row without a pass through the scheduler: past the first, at the next request
+# that nothing pipelined waits behind; past the second, at the next request.
 _YIELD_EVERY = 16
+_YIELD_AT_MOST = 256
 
 
 class _Connection(Reader):
@@ -82,16 +84,16 @@ class _Connection(Reader):
         self.server = server
         self.monitor = server.monitor
         self.idle: Optional[trio.CancelScope] = None  # while waiting for a next request, when the server watches
-        self.unyielded = 0  # requests handled since this connection last waited (for its socket, or a long poll)
+        self.unyielded = 0  # requests handled since this connection last waited for its socket (or yielded)
 
     async def run(self) -> None:
         while True:
             self.unyielded += 1
-            if self.unyielded > _YIELD_EVERY:
-                # A request answered at once passes no checkpoint (EnvironmentHost.request), and one already in the
-                # buffer is read without one: a caller pipelining such requests must still let the other tasks run.
-                # Counted from the connection's last wait, so a runtime's response and the /next sent with it are
-                # never split by this (it waits for its next event, or its socket, between invokes).
+            if self.unyielded > _YIELD_EVERY and (not self.buffer or self.unyielded > _YIELD_AT_MOST):
+                # A request answered at once passes no checkpoint (EnvironmentHost.request), nor does one read from
+                # the buffer or from a socket that has bytes: a caller pipelining such requests must still let the
+                # other tasks run. Where nothing it sent is waiting, so that a runtime's response and the /next sent
+                # with it are handled in one go; past the larger bound, wherever it is.
                 self.unyielded = 0
                 await trio.lowlevel.checkpoint()
             try:
@@ -198,7 +200,6 @@ class _Connection(Reader):
         """`wait()`'s result, or None if the peer hangs up first; its FIN alone (a half-close) only if `half_close`."""
         if self.hung_up:
             return None
-        self.unyielded = 0  # a long poll: it waits (unless answered at once, which only an invoke queued for it can)
         if self.monitor is not None:
             result = await self.monitor.until_hangup(self.stream.socket, wait, half_close)
         else:
