@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 import trio
@@ -11,6 +13,7 @@ import trio
 from lambdatui.config import resolve_function
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
+from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import facts as f
 from lambdatui.runner import open_environment
 
@@ -76,29 +79,35 @@ async def test_the_listeners_hear_a_batchs_facts_once_its_answers_are_handed_ove
             assert heard.index("answer handed over") < heard.index("InvocationCompleted")
 
 
+@asynccontextmanager
+async def warm_host() -> AsyncIterator[EnvironmentHost]:
+    """hello's environment, warm (its runtime parked on /next), the whole test bounded."""
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(HELLO))) as running:
+            running.host.start_environment()
+            await running.host.invoke(b"{}")
+            yield running.host
+
+
 @pytest.mark.trio
 async def test_what_the_function_printed_before_returning_is_heard_before_its_result() -> None:
     """The runtime now has its event sooner, so its print and its response often arrive together: the line, still
     in the pipe, is read before the result is told (replay printed `response` first, then the line)."""
-    with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(HELLO))) as running:
-            host = running.host
-            host.start_environment()
-            await host.invoke(b"{}")
-            heard: list[str] = []
+    async with warm_host() as host:
+        heard: list[str] = []
 
-            def listen(fact: object) -> None:
-                lines = [line.text for line in f.log_lines(fact) if line.source == f.FUNCTION]  # type: ignore[arg-type]
-                heard.extend(f"line {text}" for text in lines)
-                if isinstance(fact, f.InvocationCompleted):
-                    heard.append("result")
+        def listen(fact: object) -> None:
+            lines = [line.text for line in f.log_lines(fact) if line.source == f.FUNCTION]  # type: ignore[arg-type]
+            heard.extend(f"line {text}" for text in lines)
+            if isinstance(fact, f.InvocationCompleted):
+                heard.append("result")
 
-            host.subscribe(listen)
-            for n in range(40):
-                heard.clear()
-                await host.invoke(b'{"n": %d}' % n)
-                printed = heard.index(f"line hello: received {{'n': {n}}}")
-                assert printed < heard.index("result"), (n, heard)
+        host.subscribe(listen)
+        for n in range(40):
+            heard.clear()
+            await host.invoke(b'{"n": %d}' % n)
+            printed = heard.index(f"line hello: received {{'n': {n}}}")
+            assert printed < heard.index("result"), (n, heard)
 
 
 @pytest.mark.trio
@@ -107,13 +116,9 @@ async def test_a_next_sent_with_the_response_is_read_before_another_task_runs() 
     runs, so the runtime is parked and the environment frozen before the next invoke comes in, every time. (The
     response's wait used to pass through the scheduler even when already answered, and the caller's next invoke
     often came first: it found the environment still finishing, waited, and was routed twice.)"""
-    with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(HELLO))) as running:
-            host = running.host
-            host.start_environment()
-            await host.invoke(b"{}")
-            heard: list[str] = []
-            host.subscribe(lambda fact: heard.append(type(fact).__name__))
-            for n in range(40):
-                await host.invoke(b'{"n": %d}' % n, on_result=lambda result: None)
-                assert heard.count("EnvironmentFrozen") == n + 1, (n, heard)
+    async with warm_host() as host:
+        heard: list[str] = []
+        host.subscribe(lambda fact: heard.append(type(fact).__name__))
+        for n in range(40):
+            await host.invoke(b'{"n": %d}' % n, on_result=lambda result: None)
+            assert heard.count("EnvironmentFrozen") == n + 1, (n, heard)
