@@ -35,7 +35,7 @@ from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.ids import new_trace_id, new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.fleet import ON_DEMAND
+from lambdatui.model.fleet import MANAGED_NOTE, ON_DEMAND
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.exit_status import ExitStatus
 from lambdatui.processes.sandbox import HOST_LOOPBACK, Sandbox
@@ -43,9 +43,6 @@ from lambdatui.processes.snapshot_template import SnapshotTemplate
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ProcessHandle, Supervisor
 
-MANAGED_NOTE = ("Lambda Managed Instances (--max-concurrency {m}): each environment runs up to {m} invokes at once, "
-                "initialises ahead of traffic, is never frozen, and lets a timed-out handler run on; extensions may "
-                "register only for SHUTDOWN, logs are JSON, there is no Logs API.")
 
 class EventRefused(Exception):
     """An Event invoke the environment would not queue (its queue is full, or lambdatui is ending)."""

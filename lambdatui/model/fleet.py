@@ -77,3 +77,9 @@ def describe_fleet(options: FleetOptions) -> str:
                 f"(--concurrency); {idle}")
     return (f"environments: up to {options.concurrency} at once (--concurrency){provisioned}; each invoke goes to an "
             f"idle one or cold-starts a new one; {idle}")
+
+
+# Said once an environment of a Managed Instances function starts (EnvironmentHost): what differs from on-demand.
+MANAGED_NOTE = ("Lambda Managed Instances (--max-concurrency {m}): each environment runs up to {m} invokes at once, "
+                "initialises ahead of traffic, is never frozen, and lets a timed-out handler run on; extensions may "
+                "register only for SHUTDOWN, logs are JSON, there is no Logs API.")
