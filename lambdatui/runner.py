@@ -21,6 +21,7 @@ from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.host.fleet_host import FleetHost, FleetOptions, NumberedListener
 from lambdatui.run_folders import new_state_dir
+from lambdatui.runtime_choice import starts_through_a_script
 
 LOOPBACK = "127.0.0.1"
 
@@ -88,6 +89,12 @@ async def open_environment(
             why = (f"({runtime.interpreter_origin})" if runtime.interpreter_origin == "--python" else
                    f"({runtime.interpreter_origin}; --python chooses another)")
             fleet_host.note(f"The function runs in {runtime.interpreter} {why}.")
+            if starts_through_a_script(runtime.interpreter):
+                # The debugger's Init Duration would count the shim's search, which Lambda's runtime never runs.
+                fleet_host.note(f"{runtime.interpreter} is a script that looks for the interpreter before starting "
+                                "it (a pyenv or asdf shim): every start of the runtime runs it first, and each Init "
+                                "Duration counts it. --python with the interpreter it finds (`pyenv which python3`), "
+                                "or a virtualenv's, starts the runtime as Lambda does.")
         # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
         # private APIs), apart from the Invoke API's, as in Lambda.
         await nursery.start(fleet_host.run)

@@ -387,3 +387,20 @@ def test_what_init_printed_comes_before_the_first_invokes_start(code_dir: Path) 
         printed = next(i for i, line in enumerate(lines) if "function initialization" in line)
         started = next(i for i, line in enumerate(lines) if "START RequestId" in line)
         assert printed < started, result.stderr
+
+
+def test_an_interpreter_that_is_a_script_is_said_to_count_in_every_init(code_dir: Path) -> None:
+    """A pyenv or asdf shim is a script that looks for the interpreter at every start: the runtime's Init Duration
+    counts that search (~80 ms of pyenv's bash here, against ~47 ms of Init without it), which Lambda's never runs.
+    Said once at start; a real interpreter gets no such line."""
+    shim = code_dir / "shims" / "python3"
+    write_file(shim, f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    shim.chmod(0o755)
+    said = f"{shim} is a script that looks for the interpreter before starting it"
+
+    through_shim = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", str(shim))
+    direct = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", sys.executable)
+
+    assert through_shim.returncode == 0 and json.loads(through_shim.stdout)["message"] == "hello", through_shim.stderr
+    assert f"[lambdatui]  {said}" in through_shim.stderr, through_shim.stderr
+    assert direct.returncode == 0 and "is a script that looks for the interpreter" not in direct.stderr, direct.stderr
