@@ -71,7 +71,8 @@ def find_head_end(buffer: bytearray, start: int) -> Optional[tuple[int, int]]:
     lf_lf = buffer.find(b"\n\n", start, stop + 1 if lf_crlf < 0 else lf_crlf + 2)
     if lf_lf >= 0 or lf_crlf >= 0:
         at = lf_lf if lf_crlf < 0 or 0 <= lf_lf < lf_crlf else lf_crlf  # the first LF of the blank line
-        begin, end = (at - 1 if at > start and buffer[at - 1] == 13 else at), at + (3 if at == lf_crlf else 2)
+        begin = at - 1 if at > start and buffer[at - 1] == 13 else at  # with the CR before it, if any
+        end = at + 3 if at == lf_crlf else at + 2
     elif len(buffer) <= stop:
         return None
     else:

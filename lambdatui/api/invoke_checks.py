@@ -102,8 +102,9 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
                             f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "
                             f"satisfy constraint: Member must satisfy regular expression pattern: {FUNCTION_NAME}")
     in_name = parts[named_at + 1] if len(parts) > named_at + 1 else ""
-    given = next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == "Qualifier"),
-                 "") if query else ""
+    given = ""
+    if query:  # nearly every invoke has none: nothing to parse
+        given = next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == "Qualifier"), "")
     if in_name and given and in_name != given:
         raise InvokeRefused(400, "InvalidParameterValueException",
                             "The derived qualifier from the function name does not match the specified qualifier.")

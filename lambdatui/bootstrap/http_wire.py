@@ -90,20 +90,20 @@ class Connection(object):
     def send_request(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> None:
         """Send one request, with the fields http.client sent (Host, Accept-Encoding, Content-Length)."""
         head = self._head(method, path, body, headers)
-        if self.sock is None:
-            self.connect()
-        assert self.sock is not None
-        _send_all(self.sock, head, body or b"")
+        _send_all(self._socket(), head, body or b"")
 
     def send_with_next(self, method: str, path: str, body: bytes, headers: Dict[str, str], next_path: str) -> None:
         """A small request and a GET of `next_path` behind it (HTTP/1.1 pipelining, RFC 9112 §9.3.2) in one system
         call: the server reads both in one read, and answers the first without another task of its running between
         them (two sends could reach it as two reads, apart)."""
         data = self._head(method, path, body, headers) + body + self._head("GET", next_path, None, {})
+        self._socket().sendall(data)
+
+    def _socket(self) -> socket.socket:
         if self.sock is None:
             self.connect()
         assert self.sock is not None
-        self.sock.sendall(data)
+        return self.sock
 
     def _head(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> bytes:
         fields = ["%s %s HTTP/1.1" % (method, path), "Host: " + self.host_header, "Accept-Encoding: identity"]

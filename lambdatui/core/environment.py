@@ -66,6 +66,7 @@ from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 
 _OK = json_bytes({"status": "OK"})  # every 202 of the Runtime API: encoded once
 
+
 class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRules, ExtensionApiRules, TelemetryRules,
                   InvokeRules, ProcessRules, FaultRules, ShutdownRules, SnapshotView):
     """The state of one environment, and the rules that change it.

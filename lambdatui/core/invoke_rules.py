@@ -178,17 +178,18 @@ class InvokeRules:
         run.deadline_wall_ms = self._now.wall_ms + round(left * 1000)
         run.delivered = True
         run.delivered_at = self._mark()
-        invoke_event = b""  # encoded for the first extension that gets it: most functions have none
-        # RAPID releases extensions first, then the runtime (lambda-spec §4.4).
-        for slot in self.extensions.values():
-            if slot.registered and slot.subscribed("INVOKE") and (slot.alive or not slot.external):
-                invoke_event = invoke_event or json_bytes({
-                    "eventType": "INVOKE",
-                    "deadlineMs": run.deadline_wall_ms,
-                    "requestId": inv.request_id,
-                    "invokedFunctionArn": self.config.invoked_arn(inv.qualifier),
-                    "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace_id},
-                })
+        receivers = [slot for slot in self.extensions.values()
+                     if slot.registered and slot.subscribed("INVOKE") and (slot.alive or not slot.external)]
+        if receivers:  # most functions have no extension: no event to encode
+            invoke_event = json_bytes({
+                "eventType": "INVOKE",
+                "deadlineMs": run.deadline_wall_ms,
+                "requestId": inv.request_id,
+                "invokedFunctionArn": self.config.invoked_arn(inv.qualifier),
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace_id},
+            })
+            # RAPID releases extensions first, then the runtime (lambda-spec §4.4).
+            for slot in receivers:
                 self._send_to_extension(slot, invoke_event)
         rt = self.runtime
         if rt.parked is not None:

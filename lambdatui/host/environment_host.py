@@ -239,7 +239,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         try:
             while self._inbox:
                 for effect in self.env.handle(self._inbox.popleft(), self._instant()):
-                    if type(effect) is fx.Emit:  # ~20 of a warm invoke's ~23 effects
+                    if type(effect) is fx.Emit:
                         self._publish(effect.fact)  # type: ignore[attr-defined]
                     else:
                         self._carry_out(effect)
@@ -328,9 +328,8 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
     # ------------------------------------------------------------------ effects
 
     def _carry_out(self, effect: fx.Effect) -> None:
-        if isinstance(effect, fx.Emit):
-            self._publish(effect.fact)
-        elif isinstance(effect, (fx.Reply, fx.AnswerEvent)):
+        """Every effect but `Emit`, which `feed` publishes itself (~20 of a warm invoke's ~23 effects)."""
+        if isinstance(effect, (fx.Reply, fx.AnswerEvent)):
             self._answer(effect.token, effect)
         elif isinstance(effect, fx.CompleteInvocation):
             self._publish(f.InvocationCompleted(effect.result))

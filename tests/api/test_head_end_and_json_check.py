@@ -37,6 +37,24 @@ def _both(buffer: bytearray, start: int):
     return out
 
 
+@pytest.mark.parametrize("plain_bytes", [8192, 6], ids=["as-served", "fallback-exercised"])
+def test_equivalent_on_every_mix_of_cr_lf_and_text(monkeypatch, plain_bytes: int) -> None:
+    """Every short mix of CR, LF and text, from every offset; with a tiny window, the fallback past it too."""
+    monkeypatch.setattr(http11_head, "_SEARCHED_PLAINLY", plain_bytes)
+    rng = random.Random(9)
+    for _ in range(60_000):
+        buffer = bytearray(b"".join(rng.choice((b"\r", b"\n", b"a")) for _ in range(rng.randint(0, 14))))
+        start = rng.randint(0, len(buffer))
+        old, new = _both(buffer, start)
+        assert old == new, (bytes(buffer), start)
+
+
+def test_the_search_stops_at_the_head_whatever_the_body_behind_it() -> None:
+    for line_end in (b"\r\n", b"\n"):
+        head = b"POST /x HTTP/1.1" + line_end + b"Host: h" + line_end + line_end
+        assert find_head_end(bytearray(head + b"y" * 6_000_000), 0) == (len(head) - 2 * len(line_end), len(head))
+
+
 def test_equivalent_around_the_8k_window_edge() -> None:
     window = http11_head._SEARCHED_PLAINLY
     rng = random.Random(39)
@@ -69,7 +87,8 @@ def test_the_431_bound_is_where_it_was(line_end: bytes, head_size: int) -> None:
     head = b"GET / HTTP/1.1" + line_end + b"X: " + b"a" * (head_size - 17 - 2 * len(line_end))
     buffer = bytearray(head + line_end + line_end + b"body\n\nmore")
     for start in (0, max(0, len(head) - 8000), len(head) - 3):
-        assert _both(buffer, start)[0] == _both(buffer, start)[1], (head_size, start)
+        old, new = _both(buffer, start)
+        assert old == new, (head_size, start)
 
 
 def test_a_head_split_across_reads_as_the_reader_searches_it() -> None:
@@ -78,7 +97,6 @@ def test_a_head_split_across_reads_as_the_reader_searches_it() -> None:
         request = b"POST /x HTTP/1.1" + line_end + b"Content-Length: 4" + line_end + line_end + b"\n\nab"
         for cut in range(1, len(request)):
             first = bytearray(request[:cut])
-            searched = 0
             got = find_head_end(first, 0)
             if got is None:
                 searched = max(0, len(first) - 3)

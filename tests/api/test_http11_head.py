@@ -4,14 +4,11 @@ wire: each a 400-class answer with Lambda's JSON error shape, then the connectio
 from __future__ import annotations
 
 import json
-import random
-import re
 
 import pytest
 import trio
 
 from http11_support import Client, Routes, serving
-from lambdatui.api import http11_head
 from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, find_head_end, parse_head, render_head
 from lambdatui.api.rendering import Answer
 from lambdatui.api.sandbox_routes import router
@@ -26,26 +23,6 @@ def test_a_runtime_request_head() -> None:
     assert head.headers["x-twice"] == "one"  # the first, as quart's request.headers.get gave
 
 
-
-@pytest.mark.parametrize("plain_bytes", [8192, 6], ids=["as-served", "fallback-exercised"])
-def test_the_head_end_is_where_the_blank_line_expression_first_matches(monkeypatch, plain_bytes: int) -> None:
-    """Two plain searches stand in for `\\r?\\n\\r?\\n` in the first KB: every mix of CR, LF and text, searched from
-    every offset, gives the expression's first match (with a tiny window, its fallback past the window too)."""
-    monkeypatch.setattr(http11_head, "_SEARCHED_PLAINLY", plain_bytes)
-    expression = re.compile(rb"\r?\n\r?\n")
-    rng = random.Random(9)
-    for _ in range(60_000):
-        buffer = bytearray(b"".join(rng.choice((b"\r", b"\n", b"a")) for _ in range(rng.randint(0, 14))))
-        start = rng.randint(0, len(buffer))
-        match = expression.search(buffer, start)
-        assert find_head_end(buffer, start) == (None if match is None else match.span()), (bytes(buffer), start)
-
-
-def test_the_head_end_search_stops_at_the_head_whatever_the_body_behind_it() -> None:
-    for line_end in (b"\r\n", b"\n"):
-        head = b"POST /x HTTP/1.1" + line_end + b"Host: h" + line_end + line_end
-        assert find_head_end(bytearray(head + b"y" * 6_000_000), 0) == (len(head) - 2 * len(line_end),
-                                                                        len(head))
 
 def test_bare_line_feeds_and_http_1_0() -> None:
     head = parse_head(b"GET /next HTTP/1.0\nUser-Agent: x")
