@@ -8,7 +8,10 @@ Peers, each used when it is there:
   this interpreter), which must have awslambdaric (`pip install '.[test]'` brings it).
 - python-lambda-local, when PYTHON_LAMBDA_LOCAL names its command, else when `python-lambda-local` is on PATH or
   next to this interpreter, else when this interpreter can import `lambda_local`.
-A peer that is not there leaves its column empty and says how to add it; lambdatui's figures are printed anyway.
+A peer that is not there is named, with how to add it, and lambdatui's previous release (the last commit before
+issue 9's work, run from this checkout's git history: previous_release.py) is measured in its place, in the same run;
+its rows show the ratios without judging issue 9's targets, which are about the peers. --against-previous uses it in
+place of both peers even where they are there. Without the git history, lambdatui's figures are printed alone.
 
 What is measured, launch after launch with the sides alternating (lambdatui, then RIE; next round the other way):
 - warm invoke p50/p99: `serve`'s Invoke API (or RIE's), one keep-alive client, --invokes sequential invokes
@@ -32,28 +35,26 @@ its scratch folder (the function, the runtime wrapper, logs) is under ~/.cache, 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from compare_table import Figures, Peer, render, table_rows
 from harness import ROOT, connect, free_port, invoke, percentile, post, rss_kb
+from peer_processes import Processes
+from previous_release import LABEL, previous_release
 
 HELLO = ROOT / "sample_functions" / "hello" / "handler.py"
-PR_SET_CHILD_SUBREAPER = 36
-STOP_GRACE_S = 15.0
 
 HANDLER = '''\
 """compare.py's function: hello, a crash on demand, or a burst of log lines."""
@@ -88,109 +89,6 @@ class Interrupted(Exception):
     """SIGTERM or SIGHUP: stop like Ctrl-C, through every `finally`."""
 
 
-# ------------------------------------------------------------------ processes
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time in clock ticks) of `pid`, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[1]), int(fields[19])
-
-
-def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def descendants(root: int) -> list[tuple[int, int]]:
-    """Every process below `root` as (pid, start time), deepest last."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            children.setdefault(stat[0], []).append((int(entry), stat[1]))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
-class Processes:
-    """Starts the peers; stops each and whatever it left behind, and everything at exit."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen] = []
-        try:  # orphans of the peers become our children, so nothing they leave escapes the sweep
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-
-    def start(self, argv: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-        with open(log, "ab") as out:
-            # Its own session: the terminal's Ctrl-C reaches only us, and we stop it in order.
-            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.running.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc in self.running:
-            self.running.remove(proc)
-        self.sweep()
-
-    def sweep(self, grace_s: float = 5.0) -> None:
-        """Whatever a stopped peer left (a watchdog finishing its round): given `grace_s`, then SIGKILLed."""
-        deadline = time.monotonic() + grace_s
-        while left := self._strays():
-            if time.monotonic() > deadline:
-                for pid, start in left:
-                    if (stat := _stat(pid)) is not None and stat[1] == start:
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-                deadline = time.monotonic() + grace_s
-            time.sleep(0.05)
-
-    def _strays(self) -> list[tuple[int, int]]:
-        """Live processes below us that no running peer accounts for; the dead ones among them are reaped."""
-        kept = {p.pid for p in self.running}
-        for proc in self.running:
-            kept.update(pid for pid, _ in descendants(proc.pid))
-        left = []
-        for pid, start in descendants(os.getpid()):
-            if pid in kept:
-                continue
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    continue  # an orphan handed to us that has just ended
-            except ChildProcessError:
-                pass  # not our child: its own parent is still there to reap it
-            if _state(pid) not in (None, "Z"):
-                left.append((pid, start))
-        return left
-
-    def stop_all(self) -> None:
-        for proc in list(self.running):
-            self.stop(proc)
-        self.sweep()
-
-
 # ------------------------------------------------------------------ sides
 
 
@@ -201,19 +99,6 @@ class Side:
     argv: Callable[[int], list[str]]  # the listening port -> the command
     cwd: Path
     stamps_spawns: bool = False  # the runtime is awslambdaric behind the wrapper, which stamps its spawns in the log
-
-
-@dataclass
-class Figures:
-    start_ms: list[float] = field(default_factory=list)
-    first_env_ms: list[float] = field(default_factory=list)
-    reset_cold_ms: list[float] = field(default_factory=list)
-    warm_p50_ms: list[float] = field(default_factory=list)
-    warm_p99_ms: list[float] = field(default_factory=list)
-    lines_ms: list[float] = field(default_factory=list)
-    throughput: float | None = None
-    rss_mb: tuple[float, float] | None = None
-    command_ms: list[float] = field(default_factory=list)
 
 
 def spawn_stamps(log: Path) -> list[int]:
@@ -335,67 +220,6 @@ def describe_tree() -> str:
     return f"{commit}{' + uncommitted changes in lambdatui/' if dirty else ''}"
 
 
-# ------------------------------------------------------------------ the table
-
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
-
-
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-@dataclass
-class Row:
-    figure: str
-    ours: Any
-    theirs: Any
-    peer: str
-    target: str = ""
-    show: Callable[[Any], str] = ms
-    limit: float | None = None  # the target, when it is a ratio: ours / theirs at most
-    size: Callable[[Any], float] = float  # what the ratio compares
-
-    def ratio(self) -> float | None:
-        if self.ours is None or self.theirs is None or not self.size(self.theirs):
-            return None
-        return self.size(self.ours) / self.size(self.theirs)
-
-
-def render(rows: list[Row], peer_missing: dict[str, str]) -> str:
-    table = [("figure", "lambdatui", "peer", "ratio", "target")]
-    for row in rows:
-        if row.theirs is None:
-            peer = f"{row.peer}: {'not available' if row.peer in peer_missing else '—'}"
-        else:
-            peer = f"{row.peer} {row.show(row.theirs)}"
-        ratio = row.ratio()
-        target = row.target
-        if row.limit is not None and ratio is not None:
-            target += " ✓" if ratio <= row.limit else " ✗"
-        table.append((row.figure, row.show(row.ours), peer, "—" if ratio is None else f"{ratio:.2f}×", target))
-    widths = [max(len(line[i]) for line in table) for i in range(5)]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in table]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    notes = sorted({note for peer, note in peer_missing.items() if any(row.peer == peer for row in rows)})
-    return "\n".join(lines + [f"({note})" for note in notes])
-
-
-def per_second(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}/s"
-
-
-def rss(value: tuple[float, float] | None) -> str:
-    if value is None:
-        return "—"
-    start, end = value
-    return f"{start:.1f} → {end:.1f} MB ({(end - start) / start * 100:+.1f} %)"
-
-
-# ------------------------------------------------------------------ main
 
 
 def options() -> argparse.Namespace:
@@ -409,6 +233,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--soak-invokes", type=int, help="invokes for throughput and RSS (default 10000, quick 1000)")
     parser.add_argument("--ric-python", default=sys.executable, help="interpreter with awslambdaric (default: this one)")
     parser.add_argument("--json", action="store_true", help="also print every sample as JSON after the table")
+    parser.add_argument("--against-previous", action="store_true",
+                        help="set lambdatui against its previous release even where RIE or python-lambda-local is there")
     args = parser.parse_args()
     quick = {"rounds": 2, "invokes": 300, "resets": 2, "commands": 3, "soak_invokes": 1000}
     full = {"rounds": 7, "invokes": 1000, "resets": 3, "commands": 7, "soak_invokes": 10_000}
@@ -459,30 +285,49 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
         missing["RIE"] = missing["lambdatui+ric"] = note
     rie_bin = os.environ.get("RIE_BIN")
     if not rie_bin or not os.access(rie_bin, os.X_OK):
-        missing["RIE"] = ("peer not available: set RIE_BIN=/path/to/aws-lambda-rie (README, Benchmarks, says how to "
+        missing["RIE"] = ("RIE not available: set RIE_BIN=/path/to/aws-lambda-rie (README, Benchmarks, says how to "
                           "build it)" + (f"; {rie_bin!r} is not an executable file" if rie_bin else ""))
     pll = python_lambda_local()
     if pll is None:
-        missing["python-lambda-local"] = ("peer not available: pip install python-lambda-local (in this or a scratch "
-                                          "venv), or set PYTHON_LAMBDA_LOCAL=/path/to/python-lambda-local")
+        missing["python-lambda-local"] = ("python-lambda-local not available: pip install python-lambda-local (in this "
+                                          "or a scratch venv), or set PYTHON_LAMBDA_LOCAL=/path/to/python-lambda-local")
+    if args.against_previous:
+        missing.setdefault("RIE", "RIE not used: --against-previous")
+        missing.setdefault("python-lambda-local", "python-lambda-local not used: --against-previous")
+        pll = None
+    # Issue 9: where a peer is missing, lambdatui's previous release stands in for it, measured in this run too.
+    previous: list[str] | None = None
+    if "RIE" in missing or "python-lambda-local" in missing:
+        previous, why = previous_release(work)
+        missing["previous"] = (f"{LABEL} not available either: {why}" if previous is None else
+                               f"{LABEL}: lambdatui's previous release (the last commit before issue 9's work, from "
+                               "this checkout's history) in their place, measured in this run; the targets are not "
+                               "about it")
 
     compile_lambdatui()
     lt = lambdatui_command()
-    sides = [Side("lambdatui", "lambdatui serve", lambda port: [
-        *lt, "serve", str(fn / "handler.py"), "--port", str(port), "--python", sys.executable, "--timeout", "60"], fn)]
+
+    def serve(command: list[str], path: Path) -> Callable[[int], list[str]]:
+        return lambda port: [*command, "serve", str(path), "--port", str(port), "--timeout", "60",
+                             *(["--python", sys.executable] if path.name == "handler.py" else [])]
+
+    sides = [Side("lambdatui", "lambdatui serve", serve(lt, fn / "handler.py"), fn)]
     if "lambdatui+ric" not in missing:
-        sides.append(Side("lambdatui+ric", "lambdatui serve (awslambdaric)", lambda port: [
-            *lt, "serve", str(bootstrap), "--port", str(port), "--timeout", "60"], fn, True))
+        sides.append(Side("lambdatui+ric", "lambdatui serve (awslambdaric)", serve(lt, bootstrap), fn, True))
     if "RIE" not in missing:
         sides.append(Side("RIE", "RIE", lambda port: [
             rie_bin, "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
             "--runtime-api-address", f"127.0.0.1:{free_port()}", str(bootstrap)], fn, True))
+    elif previous:
+        sides.append(Side("previous", LABEL, serve(previous, fn / "handler.py"), fn))
+        if "lambdatui+ric" not in missing:
+            sides.append(Side("previous+ric", f"{LABEL} (awslambdaric)", serve(previous, bootstrap), fn, True))
     figures = {side.key: Figures() for side in sides}
-    pll_fig = Figures()
 
     print(f"lambdatui {describe_tree()}; {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
           f"RIE: {rie_bin if 'RIE' not in missing else 'no'}; "
-          f"python-lambda-local: {shlex.join(pll) if pll else 'no'}", file=sys.stderr)
+          f"python-lambda-local: {shlex.join(pll) if pll else 'no'}"
+          f"{f'; in their place: {LABEL}' if previous else ''}", file=sys.stderr)
 
     # Unmeasured: one start of each, so that no side pays for compiling bytecode or a cold page cache.
     for side in sides:
@@ -495,68 +340,40 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
         for side in order:
             one_launch(procs, side, figures[side.key], args, logs, n)
 
-    print(f"whole command: lambdatui invoke{', python-lambda-local' if pll else ''} × {args.commands}",
-          file=sys.stderr)
     (work / "event.json").write_text("{}")
+    command_peer = (Peer("python-lambda-local", Figures(), judged=True) if pll or not previous
+                    else Peer(LABEL, Figures(), judged=False))
+    print(f"whole command: lambdatui invoke, {command_peer.label} × {args.commands}", file=sys.stderr)
     ours = [*lt, "invoke", str(HELLO), "-e", "{}", "--python", sys.executable]
-    theirs = pll and [*pll, "-f", "handler", "-t", "60", str(HELLO), str(work / "event.json")]
+    theirs = ([*pll, "-f", "handler", "-t", "60", str(HELLO), str(work / "event.json")] if pll
+              else previous and [*previous, "invoke", str(HELLO), "-e", "{}", "--python", sys.executable])
     timed_command(ours, ROOT)
     if theirs:
         timed_command(theirs, ROOT)
     for n in range(args.commands):
-        pairs = [(ours, figures["lambdatui"]), (theirs, pll_fig)]
+        pairs = [(ours, figures["lambdatui"]), (theirs, command_peer.own)]
         for argv, fig in pairs if n % 2 == 0 else pairs[::-1]:
             if argv:
                 fig.command_ms.append(timed_command(argv, ROOT))
 
-    for key in ("lambdatui", "RIE"):
+    for key in ("lambdatui", "RIE", "previous"):
         if key in figures:
             print(f"throughput and RSS: {key}, {args.soak_invokes} invokes", file=sys.stderr)
             soak(procs, next(side for side in sides if side.key == key), figures[key], args.soak_invokes, logs)
 
-    us = figures["lambdatui"]
-    ric = figures.get("lambdatui+ric", Figures())
-    rie = figures.get("RIE", Figures())
-    m = median
-    runs = f"{args.invokes:,} invokes × {args.rounds} launches"
-    rows = [
-        Row(f"warm invoke p50 via serve ({runs}, median)", m(us.warm_p50_ms), m(rie.warm_p50_ms), "RIE",
-            "≤ 1.0× RIE", limit=1.0),
-        Row("warm invoke p99", m(us.warm_p99_ms), m(rie.warm_p99_ms), "RIE", "≤ 1.5× RIE", limit=1.5),
-        Row("warm invoke p50, awslambdaric under both", m(ric.warm_p50_ms), m(rie.warm_p50_ms), "RIE",
-            "≤ 1.0× RIE", limit=1.0),
-        Row("warm invoke p99, awslambdaric under both", m(ric.warm_p99_ms), m(rie.warm_p99_ms), "RIE",
-            "≤ 1.5× RIE", limit=1.5),
-        Row(f"environment cold start after a crash: runtime spawn → response (awslambdaric under both, "
-            f"{args.resets} × {args.rounds})", m(ric.reset_cold_ms), m(rie.reset_cold_ms), "RIE", "≤ 1.0× RIE",
-            limit=1.0),
-        Row("first environment: runtime spawn → first response (lambdatui spawns at start, RIE on the invoke)",
-            m(ric.first_env_ms), m(rie.first_env_ms), "RIE"),
-        Row("serve process start → first response (RIE: process start, awslambdaric)", m(us.start_ms),
-            m(rie.start_ms), "RIE", "≤ 150 ms" + (" ✓" if us.start_ms and m(us.start_ms) <= 150 else " ✗")),
-        Row("serve process start → first response, awslambdaric under both", m(ric.start_ms), m(rie.start_ms),
-            "RIE"),
-        Row(f"`lambdatui invoke hello -e '{{}}'`, whole command (median of {args.commands}, alternating)",
-            m(us.command_ms), m(pll_fig.command_ms), "python-lambda-local", "≤ 1.0× python-lambda-local",
-            limit=1.0),
-        Row(f"one invoke printing {args.lines:,} lines, headless (warm)", m(us.lines_ms), m(rie.lines_ms), "RIE",
-            "≤ 1.2× RIE", limit=1.2),
-        Row(f"one invoke printing {args.lines:,} lines, awslambdaric under both", m(ric.lines_ms), m(rie.lines_ms),
-            "RIE", "≤ 1.2× RIE", limit=1.2),
-        Row(f"sequential throughput, one client, {args.soak_invokes:,} invokes (higher is better)", us.throughput,
-            rie.throughput, "RIE", "≥ 1,200/s" + (" ✓" if (us.throughput or 0) >= 1200 else " ✗"),
-            show=per_second),
-        Row(f"host RSS after the first invoke → after {args.soak_invokes:,} more (ratio: at the end)", us.rss_mb,
-            rie.rss_mb, "RIE", "flat, ±5 %" + (" ✓" if us.rss_mb and abs(us.rss_mb[1] / us.rss_mb[0] - 1) <= 0.05
-                                               else " ✗"), show=rss, size=lambda value: value[1]),
-    ]
-    load_end = os.getloadavg()[0]
+    if "RIE" in figures:
+        peer = Peer("RIE", figures["RIE"], judged=True)
+    elif "previous" in figures:
+        peer = Peer(LABEL, figures["previous"], figures.get("previous+ric", Figures()), judged=False)
+    else:
+        peer = Peer("RIE", Figures(), judged=True)
     print(f"lambdatui {describe_tree()}; {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
-          f"1-minute load average {load_start:.2f} at the start, {load_end:.2f} at the end")
-    print(render(rows, missing))
+          f"1-minute load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    print(render(table_rows(args, figures["lambdatui"], figures.get("lambdatui+ric", Figures()), peer, command_peer),
+                 missing))
     if args.json:
         samples = {key: fig.__dict__ for key, fig in figures.items()}
-        samples["python-lambda-local"] = pll_fig.__dict__
+        samples[command_peer.label] = command_peer.own.__dict__
         print(json.dumps(samples))
     return 0
 

@@ -40,7 +40,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compare import Interrupted, Processes, compile_lambdatui, describe_tree, lambdatui_command, raise_interrupted
+from compare import Interrupted, compile_lambdatui, describe_tree, lambdatui_command, raise_interrupted
+from peer_processes import Processes
 from harness import PATH, connect, free_port
 
 HOLD_LIMIT_S = 60.0  # a holding handler gives up by itself after this, should the benchmark die before releasing it
