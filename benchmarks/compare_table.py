@@ -42,11 +42,24 @@ class Row:
     show: Callable[[Any], str] = ms
     limit: float | None = None  # the target, when it is a ratio: ours / theirs at most
     size: Callable[[Any], float] = float  # what the ratio compares
+    # Each side's samples, in the order they were taken: the n-th of each side ran back to back (a round's launches,
+    # an alternated pair of commands), so their ratio is free of the VM's drift between spells.
+    samples: tuple[list[float], list[float]] | None = None
 
     def ratio(self) -> float | None:
         if self.ours is None or self.theirs is None or not self.size(self.theirs):
             return None
         return self.size(self.ours) / self.size(self.theirs)
+
+    def spread(self) -> tuple[float, float] | None:
+        """The middle half (first to third quartile) of the paired samples' ratios; None without three pairs."""
+        if self.samples is None:
+            return None
+        ours, theirs = self.samples
+        if len(ours) != len(theirs) or len(ours) < 3 or not all(theirs):
+            return None
+        quartiles = statistics.quantiles([a / b for a, b in zip(ours, theirs)], n=4, method="inclusive")
+        return quartiles[0], quartiles[2]
 
 
 def render(rows: list[Row], peer_missing: dict[str, str]) -> str:
@@ -60,11 +73,17 @@ def render(rows: list[Row], peer_missing: dict[str, str]) -> str:
         target = row.target
         if row.limit is not None and ratio is not None:
             target += " ✓" if ratio <= row.limit else " ✗"
-        table.append((row.figure, row.show(row.ours), peer, "—" if ratio is None else f"{ratio:.2f}×", target))
+        spread = row.spread()
+        shown = "—" if ratio is None else f"{ratio:.2f}×" + (f" ({spread[0]:.2f}-{spread[1]:.2f})" if spread else "")
+        table.append((row.figure, row.show(row.ours), peer, shown, target))
     widths = [max(len(line[i]) for line in table) for i in range(5)]
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in table]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     notes = sorted(set(peer_missing.values()))
+    if any(row.spread() for row in rows):
+        notes.insert(0, "ratio (a-b): the ratio of the medians; in brackets the middle half of the ratios of samples "
+                        "taken back to back (the n-th launch or command of each side, in the same round), which "
+                        "says how far the VM's spells moved it")
     return "\n".join(lines + [f"({note})" for note in notes])
 
 
@@ -99,39 +118,38 @@ def table_rows(args: argparse.Namespace, us: Figures, ric: Figures, peer: Peer, 
     runs = f"{args.invokes:,} invokes × {args.rounds} launches"
     own, with_ric = peer.own, peer.with_ric
 
-    def target(text: str, against: Peer = peer) -> str:
-        return text if against.judged else f"{text}: not judged"
-
-    def limit(value: float, against: Peer = peer) -> float | None:
-        return value if against.judged else None
+    def row(figure: str, ours: list[float], theirs: list[float], against: Peer = peer, goal: str = "",
+            at_most: float | None = None) -> Row:
+        """A figure of both sides; `goal`, at most `at_most` × the peer's, is judged only against a peer."""
+        if goal and not against.judged:
+            goal, at_most = f"{goal}: not judged", None
+        return Row(figure, m(ours), m(theirs), against.label, goal, limit=at_most, samples=(ours, theirs))
 
     start_ok = us.start_ms and m(us.start_ms) <= 150
     rss_ok = us.rss_mb and abs(us.rss_mb[1] / us.rss_mb[0] - 1) <= 0.05
     return [
-        Row(f"warm invoke p50 via serve ({runs}, median)", m(us.warm_p50_ms), m(own.warm_p50_ms), peer.label,
-            target("≤ 1.0× RIE"), limit=limit(1.0)),
-        Row("warm invoke p99", m(us.warm_p99_ms), m(own.warm_p99_ms), peer.label, target("≤ 1.5× RIE"),
-            limit=limit(1.5)),
-        Row("warm invoke p50, awslambdaric under both", m(ric.warm_p50_ms), m(with_ric.warm_p50_ms), peer.label,
-            target("≤ 1.0× RIE"), limit=limit(1.0)),
-        Row("warm invoke p99, awslambdaric under both", m(ric.warm_p99_ms), m(with_ric.warm_p99_ms), peer.label,
-            target("≤ 1.5× RIE"), limit=limit(1.5)),
-        Row(f"environment cold start after a crash: runtime spawn → response (awslambdaric under both, "
-            f"{args.resets} × {args.rounds})", m(ric.reset_cold_ms), m(with_ric.reset_cold_ms), peer.label,
-            target("≤ 1.0× RIE"), limit=limit(1.0)),
-        Row("first environment: runtime spawn → first response (lambdatui spawns at start, RIE on the invoke)",
-            m(ric.first_env_ms), m(with_ric.first_env_ms), peer.label),
+        row(f"warm invoke p50 via serve ({runs}, median)", us.warm_p50_ms, own.warm_p50_ms,
+            goal="≤ 1.0× RIE", at_most=1.0),
+        row("warm invoke p99", us.warm_p99_ms, own.warm_p99_ms, goal="≤ 1.5× RIE", at_most=1.5),
+        row("warm invoke p50, awslambdaric under both", ric.warm_p50_ms, with_ric.warm_p50_ms,
+            goal="≤ 1.0× RIE", at_most=1.0),
+        row("warm invoke p99, awslambdaric under both", ric.warm_p99_ms, with_ric.warm_p99_ms,
+            goal="≤ 1.5× RIE", at_most=1.5),
+        row(f"environment cold start after a crash: runtime spawn → response (awslambdaric under both, "
+            f"{args.resets} × {args.rounds})", ric.reset_cold_ms, with_ric.reset_cold_ms, goal="≤ 1.0× RIE",
+            at_most=1.0),
+        row("first environment: runtime spawn → first response (lambdatui spawns at start, RIE on the invoke)",
+            ric.first_env_ms, with_ric.first_env_ms),
         Row("serve process start → first response (RIE: process start, awslambdaric)", m(us.start_ms),
-            m(own.start_ms), peer.label, "≤ 150 ms" + (" ✓" if start_ok else " ✗")),
-        Row("serve process start → first response, awslambdaric under both", m(ric.start_ms),
-            m(with_ric.start_ms), peer.label),
-        Row(f"`lambdatui invoke hello -e '{{}}'`, whole command (median of {args.commands}, alternating)",
-            m(us.command_ms), m(command_peer.own.command_ms), command_peer.label,
-            target("≤ 1.0× python-lambda-local", command_peer), limit=limit(1.0, command_peer)),
-        Row(f"one invoke printing {args.lines:,} lines, headless (warm)", m(us.lines_ms), m(own.lines_ms),
-            peer.label, target("≤ 1.2× RIE"), limit=limit(1.2)),
-        Row(f"one invoke printing {args.lines:,} lines, awslambdaric under both", m(ric.lines_ms),
-            m(with_ric.lines_ms), peer.label, target("≤ 1.2× RIE"), limit=limit(1.2)),
+            m(own.start_ms), peer.label, "≤ 150 ms" + (" ✓" if start_ok else " ✗"), samples=(us.start_ms, own.start_ms)),
+        row("serve process start → first response, awslambdaric under both", ric.start_ms, with_ric.start_ms),
+        row(f"`lambdatui invoke hello -e '{{}}'`, whole command (median of {args.commands}, alternating)",
+            us.command_ms, command_peer.own.command_ms, command_peer, goal="≤ 1.0× python-lambda-local",
+            at_most=1.0),
+        row(f"one invoke printing {args.lines:,} lines, headless (warm)", us.lines_ms, own.lines_ms,
+            goal="≤ 1.2× RIE", at_most=1.2),
+        row(f"one invoke printing {args.lines:,} lines, awslambdaric under both", ric.lines_ms, with_ric.lines_ms,
+            goal="≤ 1.2× RIE", at_most=1.2),
         Row(f"sequential throughput, one client, {args.soak_invokes:,} invokes (higher is better)", us.throughput,
             own.throughput, peer.label, "≥ 1,200/s" + (" ✓" if (us.throughput or 0) >= 1200 else " ✗"),
             show=per_second),

@@ -68,7 +68,7 @@ def test_the_previous_release_stands_in_for_the_peers_and_is_measured_row_by_row
     for figure in measured:
         ours, peer, ratio, target = rows[figure]
         assert peer.startswith(label + " "), (figure, peer)  # its own figure, not "not available"
-        assert re.fullmatch(r"\d+\.\d\d×", ratio), (figure, ratio)
+        assert re.fullmatch(r"\d+\.\d\d×( \(\d+\.\d\d-\d+\.\d\d\))?", ratio), (figure, ratio)
         if target and not target.startswith(ABSOLUTE):  # about RIE or python-lambda-local: not for this peer
             assert target.endswith(": not judged"), (figure, target)
     assert rows["warm invoke p99"][3] == "≤ 1.5× RIE: not judged"
@@ -80,3 +80,21 @@ def test_the_previous_release_stands_in_for_the_peers_and_is_measured_row_by_row
 
     assert _scratch_folders(cache) == before
     assert _processes_mentioning("previous-release") == []
+
+
+def test_a_ratio_carries_the_middle_half_of_its_paired_samples_ratios() -> None:
+    """The n-th samples of both sides ran back to back: their ratios' first and third quartiles go beside the ratio
+    of the medians, and no spread is made up from fewer than three pairs or from samples that do not pair."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from compare_table import Row, render
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    paired = Row("warm", 1.0, 2.0, "RIE", "≤ 1.0× RIE", limit=1.0,
+                 samples=([1.0, 1.1, 0.9, 1.0, 1.2], [2.0, 2.0, 1.0, 2.0, 2.0]))
+    assert paired.spread() == (0.5, 0.6)  # ratios 0.5 0.55 0.9 0.5 0.6; sorted 0.5 0.5 0.55 0.6 0.9
+    assert Row("two", 1.0, 2.0, "RIE", samples=([1.0, 1.0], [2.0, 2.0])).spread() is None
+    assert Row("unpaired", 1.0, 2.0, "RIE", samples=([1.0, 1.0, 1.0], [2.0, 2.0])).spread() is None
+    table = render([paired], {})
+    assert "| 0.50× (0.50-0.60) | ≤ 1.0× RIE ✓ |" in table
+    assert "the middle half of the ratios of samples taken back to back" in table
