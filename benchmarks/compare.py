@@ -47,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from compare_table import Figures, Peer, render, table_rows
@@ -329,16 +330,33 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
           f"python-lambda-local: {shlex.join(pll) if pll else 'no'}"
           f"{f'; in their place: {LABEL}' if previous else ''}", file=sys.stderr)
 
+    def measure(key: str, label: str, step: Callable[[], object]) -> None:
+        """A step of side `key`. The previous release runs as it was: where it fails (a limit it had), its rows stay
+        empty and the table says why; a failure of today's code or of a peer ends the run."""
+        if key in missing:
+            return
+        try:
+            step()
+        except SystemExit as failure:
+            if not key.startswith("previous"):
+                raise
+            hint = (" (07b9fb1 gave a custom runtime its own /tmp, which hides this interpreter: it lies under /tmp)"
+                    if key == "previous+ric" and Path(args.ric_python).resolve().is_relative_to("/tmp") else "")
+            missing[key] = f"{label} failed, so its rows are empty: {str(failure)[:300]}{hint}"
+            if key in figures:
+                figures[key] = Figures()  # nothing half-measured
+
     # Unmeasured: one start of each, so that no side pays for compiling bytecode or a cold page cache.
     for side in sides:
         print(f"warm-up: {side.label}", file=sys.stderr)
-        one_launch(procs, side, Figures(), argparse.Namespace(invokes=10, resets=0, lines=10), logs, 0)
+        measure(side.key, side.label, partial(one_launch, procs, side, Figures(),
+                                              argparse.Namespace(invokes=10, resets=0, lines=10), logs, 0))
 
     for n in range(1, args.rounds + 1):
         order = sides if n % 2 else sides[::-1]
         print(f"round {n}/{args.rounds}: {', '.join(side.label for side in order)}", file=sys.stderr)
         for side in order:
-            one_launch(procs, side, figures[side.key], args, logs, n)
+            measure(side.key, side.label, lambda: one_launch(procs, side, figures[side.key], args, logs, n))
 
     (work / "event.json").write_text("{}")
     command_peer = (Peer("python-lambda-local", Figures(), judged=True) if pll or not previous
@@ -348,18 +366,24 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
     theirs = ([*pll, "-f", "handler", "-t", "60", str(HELLO), str(work / "event.json")] if pll
               else previous and [*previous, "invoke", str(HELLO), "-e", "{}", "--python", sys.executable])
     timed_command(ours, ROOT)
+    theirs_key = "python-lambda-local" if pll else "previous-command"
     if theirs:
-        timed_command(theirs, ROOT)
+        measure(theirs_key, f"{LABEL}'s invoke", lambda: timed_command(theirs, ROOT))
     for n in range(args.commands):
         pairs = [(ours, figures["lambdatui"]), (theirs, command_peer.own)]
         for argv, fig in pairs if n % 2 == 0 else pairs[::-1]:
-            if argv:
+            if argv is ours:
                 fig.command_ms.append(timed_command(argv, ROOT))
+            elif argv and theirs_key not in missing:
+                measure(theirs_key, f"{LABEL}'s invoke", lambda: fig.command_ms.append(timed_command(argv, ROOT)))
+    if theirs_key in missing:
+        command_peer.own = Figures()
 
     for key in ("lambdatui", "RIE", "previous"):
         if key in figures:
             print(f"throughput and RSS: {key}, {args.soak_invokes} invokes", file=sys.stderr)
-            soak(procs, next(side for side in sides if side.key == key), figures[key], args.soak_invokes, logs)
+            side = next(side for side in sides if side.key == key)
+            measure(key, side.label, partial(soak, procs, side, figures[key], args.soak_invokes, logs))
 
     if "RIE" in figures:
         peer = Peer("RIE", figures["RIE"], judged=True)

@@ -63,20 +63,27 @@ def test_the_previous_release_stands_in_for_the_peers_and_is_measured_row_by_row
     label = f"lambdatui {COMMIT[:7]}"
     rows = {cells[0]: cells[1:] for line in done.stdout.splitlines() if line.startswith("| ")
             for cells in [[cell.strip() for cell in line.strip("|").split("|")]]}
-    measured = [figure for figure in rows if figure != "figure"]
-    assert len(measured) == 13, list(rows)
-    for figure in measured:
+    figures = [figure for figure in rows if figure != "figure"]
+    assert len(figures) == 13, list(rows)
+    # 07b9fb1 gave a custom runtime its own /tmp: with this interpreter under /tmp (a checkout there), its
+    # awslambdaric runtime could not start, and the table says so instead of stopping.
+    ric_hidden = Path(sys.executable).resolve().is_relative_to("/tmp")
+    for figure in figures:
         ours, peer, ratio, target = rows[figure]
-        assert peer.startswith(label + " "), (figure, peer)  # its own figure, not "not available"
-        assert re.fullmatch(r"\d+\.\d\d×( \(\d+\.\d\d-\d+\.\d\d\))?", ratio), (figure, ratio)
+        if ric_hidden and ("awslambdaric under both" in figure or "first environment" in figure):
+            assert (peer, ratio) == (f"{label}: —", "—"), (figure, peer, ratio)
+        else:
+            assert peer.startswith(label + " "), (figure, peer)  # its own figure, not "not available"
+            assert re.fullmatch(r"\d+\.\d\d×( \(\d+\.\d\d-\d+\.\d\d\))?", ratio), (figure, ratio)
         if target and not target.startswith(ABSOLUTE):  # about RIE or python-lambda-local: not for this peer
             assert target.endswith(": not judged"), (figure, target)
     assert rows["warm invoke p99"][3] == "≤ 1.5× RIE: not judged"
     assert f"({label}: lambdatui's previous release" in done.stdout
+    assert (f"({label} (awslambdaric) failed, so its rows are empty" in done.stdout) == ric_hidden
 
     samples = json.loads(done.stdout.splitlines()[-1])
-    assert samples["previous"]["warm_p50_ms"] and samples["previous+ric"]["reset_cold_ms"]
-    assert samples[label]["command_ms"] and samples["previous"]["throughput"]
+    assert samples["previous"]["warm_p50_ms"] and samples[label]["command_ms"] and samples["previous"]["throughput"]
+    assert bool(samples["previous+ric"]["reset_cold_ms"]) != ric_hidden
 
     assert _scratch_folders(cache) == before
     assert _processes_mentioning("previous-release") == []
