@@ -300,10 +300,10 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
     previous: list[str] | None = None
     if "RIE" in missing or "python-lambda-local" in missing:
         previous, why = previous_release(work)
-        missing["previous"] = (f"{LABEL} not available either: {why}" if previous is None else
-                               f"{LABEL}: lambdatui's previous release (the last commit before issue 9's work, from "
-                               "this checkout's history) in their place, measured in this run; the targets are not "
-                               "about it")
+        missing["about the previous release"] = (
+            f"{LABEL} not available either: {why}" if previous is None else
+            f"{LABEL}: lambdatui's previous release (the last commit before issue 9's work, from this checkout's "
+            "history) in their place, measured in this run; the targets are not about it")
 
     compile_lambdatui()
     lt = lambdatui_command()
@@ -341,7 +341,7 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
             if not key.startswith("previous"):
                 raise
             hint = (" (07b9fb1 gave a custom runtime its own /tmp, which hides this interpreter: it lies under /tmp)"
-                    if key == "previous+ric" and Path(args.ric_python).resolve().is_relative_to("/tmp") else "")
+                    if key == "previous+ric" and Path(os.path.abspath(args.ric_python)).is_relative_to("/tmp") else "")
             missing[key] = f"{label} failed, so its rows are empty: {str(failure)[:300]}{hint}"
             if key in figures:
                 figures[key] = Figures()  # nothing half-measured
