@@ -35,6 +35,7 @@ its scratch folder (the function, the runtime wrapper, logs) is under ~/.cache, 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -235,7 +236,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--ric-python", default=sys.executable, help="interpreter with awslambdaric (default: this one)")
     parser.add_argument("--json", action="store_true", help="also print every sample as JSON after the table")
     parser.add_argument("--against-previous", action="store_true",
-                        help="set lambdatui against its previous release even where RIE or python-lambda-local is there")
+                        help="set lambdatui against its previous release, even where RIE or python-lambda-local is")
     args = parser.parse_args()
     quick = {"rounds": 2, "invokes": 300, "resets": 2, "commands": 3, "soak_invokes": 1000}
     full = {"rounds": 7, "invokes": 1000, "resets": 3, "commands": 7, "soak_invokes": 10_000}
@@ -265,6 +266,7 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -300,6 +302,9 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
     previous: list[str] | None = None
     if "RIE" in missing or "python-lambda-local" in missing:
         previous, why = previous_release(work)
+        if previous is None and args.against_previous:
+            print(f"compare.py: --against-previous: {LABEL} is not available: {why}", file=sys.stderr)
+            return 2
         missing["about the previous release"] = (
             f"{LABEL} not available either: {why}" if previous is None else
             f"{LABEL}: lambdatui's previous release (the last commit before issue 9's work, from this checkout's "
@@ -337,7 +342,7 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
             return
         try:
             step()
-        except SystemExit as failure:
+        except (SystemExit, OSError, http.client.HTTPException) as failure:
             if not key.startswith("previous"):
                 raise
             hint = (" (07b9fb1 gave a custom runtime its own /tmp, which hides this interpreter: it lies under /tmp)"

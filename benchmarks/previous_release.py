@@ -26,24 +26,50 @@ LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'lambd
 
 def previous_release(work: Path) -> tuple[list[str] | None, str]:
     """The command that runs the previous release, extracted under `work`; or None, and why not."""
-    try:
-        known = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{COMMIT}^{{commit}}"],
-                               capture_output=True, check=False).returncode == 0
-    except FileNotFoundError:
-        return None, "git is not installed"
-    if not known:
-        return None, (f"commit {COMMIT[:7]} is not in this checkout's history (an archive or a shallow clone: "
-                      "`git fetch --unshallow` brings it)")
+    why = unavailable()
+    if why:
+        return None, why
     folder = work / "previous-release"
     folder.mkdir()
     archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", COMMIT, "lambdatui"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert archive.stdout is not None
-    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-        tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    error = archive.stderr.read() if archive.stderr else b""
+    assert archive.stdout is not None and archive.stderr is not None
+    try:
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    except (tarfile.TarError, OSError) as exc:
+        archive.kill()
+        archive.wait()
+        error = archive.stderr.read().decode(errors="replace").strip()
+        return None, f"git archive {COMMIT[:7]} failed: {error or exc}"
+    except BaseException:  # interrupted: git must not outlive the run
+        archive.kill()
+        archive.wait()
+        raise
+    error = archive.stderr.read().decode(errors="replace").strip()
+    archive.stdout.close()
+    archive.stderr.close()
     if archive.wait() != 0:
-        return None, f"git archive {COMMIT[:7]} failed: {error.decode(errors='replace').strip()}"
+        return None, f"git archive {COMMIT[:7]} failed: {error}"
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder / "lambdatui")], check=True,
                    stdout=subprocess.DEVNULL)
     return [sys.executable, "-c", LAUNCH, str(folder)], ""
+
+
+def unavailable() -> str:
+    """Why the previous release cannot be read from this checkout, or "" when it can."""
+    def git(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True, check=False)
+
+    try:
+        if git("rev-parse", "--git-dir").returncode != 0:
+            return "this copy of lambdatui is not a git checkout, so it has no history to take it from"
+        if git("cat-file", "-e", f"{COMMIT}^{{commit}}").returncode != 0:
+            return (f"commit {COMMIT[:7]} is not in this checkout's history (a shallow clone? "
+                    "`git fetch --unshallow` brings it)")
+        probe = git("cat-file", "-p", f"{COMMIT}:lambdatui/__init__.py")
+    except FileNotFoundError:
+        return "git is not installed"
+    if probe.returncode != 0:  # a partial clone whose remote cannot give the files
+        return f"the files of commit {COMMIT[:7]} cannot be read: {probe.stderr.strip()}"
+    return ""
