@@ -32,7 +32,6 @@ leaves); its scratch folder (the function, serve's logs) is under ~/.cache, neve
 from __future__ import annotations
 
 import argparse
-import ctypes
 import http.client
 import os
 import re
@@ -47,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import PATH, ROOT, connect, free_port, percentile
+from peer_processes import Processes
 
-PR_SET_CHILD_SUBREAPER = 36
 STOP_GRACE_S = 20.0
 WARMUP_S = 1.0
 OK_BODY = b'{"ok": true}'
@@ -189,40 +188,8 @@ class Serve:
         return len(re.findall(rb"\[platform\]\s+REPORT RequestId:", self.log.read_bytes()))
 
 
-def sweep(grace_s: float = 5.0) -> None:
-    """Whatever a stopped serve left below us (we are the subreaper): reaped, or after `grace_s` SIGKILLed."""
-    deadline = time.monotonic() + grace_s
-    while True:
-        left = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == os.getpid() and fields[0] != "Z":
-                left.append(int(entry))
-            elif int(fields[1]) == os.getpid():
-                try:
-                    os.waitpid(int(entry), os.WNOHANG)
-                except ChildProcessError:
-                    pass
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + grace_s
-        time.sleep(0.05)
-
-
 def run(label: str, handler: Path, work: Path, *, clients: int, concurrency: int, seconds: float,
-        sleep_ms: float, started: list[Serve]) -> Outcome:
+        sleep_ms: float, started: list[Serve], procs: Processes) -> Outcome:
     serve = Serve(handler, work / f"serve-{concurrency}-{clients}.log", concurrency, sleep_ms)
     started.append(serve)
     try:
@@ -245,7 +212,7 @@ def run(label: str, handler: Path, work: Path, *, clients: int, concurrency: int
     finally:
         serve.stop()
         started.remove(serve)
-        sweep()
+        procs.sweep()
     return Outcome(label, clients, concurrency, windows["end"] - windows["start"], tallies, serve.reports())
 
 
@@ -268,10 +235,7 @@ def main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, raise_interrupted)
-    try:  # whatever serve leaves becomes our child, so the sweep finds it
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    procs = Processes()  # the subreaper of whatever serve leaves, so its sweep finds it
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lambdatui-fleet-", dir=cache))
@@ -282,7 +246,7 @@ def main() -> int:
         handler.write_text(HANDLER)
         print(f"handler sleeps {args.sleep_ms:g} ms; {args.seconds:g} s measured per run after {WARMUP_S:g} s of "
               f"warm-up; {os.cpu_count()} CPUs; throttled clients wait {args.sleep_ms:g} ms and retry")
-        common = dict(seconds=args.seconds, sleep_ms=args.sleep_ms, started=started)
+        common = dict(seconds=args.seconds, sleep_ms=args.sleep_ms, started=started, procs=procs)
         fleet = run(f"fleet: {args.clients} clients, --concurrency {args.concurrency}", handler, work,
                     clients=args.clients, concurrency=args.concurrency, **common)
         show(fleet)
@@ -305,7 +269,7 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for serve in list(started):
             serve.stop()
-        sweep()
+        procs.sweep()
         shutil.rmtree(work, ignore_errors=True)
 
 
