@@ -54,7 +54,7 @@ from pathlib import Path
 from compare_table import Figures, Peer, render, table_rows
 from harness import ROOT, connect, free_port, invoke, percentile, post, rss_kb
 from peer_processes import Processes
-from previous_release import LABEL, previous_release
+from previous_release import LABEL, git, previous_release
 
 HELLO = ROOT / "sample_functions" / "hello" / "handler.py"
 
@@ -214,14 +214,12 @@ def python_lambda_local() -> list[str] | None:
 
 
 def describe_tree() -> str:
-    def git(*argv: str) -> str:
-        return subprocess.run(["git", *argv], check=False, cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "?"
-    dirty = git("status", "--porcelain", "--", "lambdatui")
+    commit = git("rev-parse", "--short", "HEAD").stdout.strip() or "?"
+    dirty = git("status", "--porcelain", "--", "lambdatui").stdout.strip()
     return f"{commit}{' + uncommitted changes in lambdatui/' if dirty else ''}"
 
 
+# ------------------------------------------------------------------ main
 
 
 def options() -> argparse.Namespace:

@@ -33,7 +33,7 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-_DRAWS = 2000
+_DRAWS = 2000  # a bootstrap's redraws of the rounds
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Row:
     limit: float | None = None  # the target, when it is a ratio: ours / theirs at most
     size: Callable[[Any], float] = float  # what the ratio compares
     # Each side's samples, in the order they were taken: the n-th of each side ran back to back (a round's launches,
-    # an alternated pair of commands), so their ratio is free of the VM's drift between spells.
+    # an alternated pair of commands), so `spread` redraws them together.
     samples: tuple[list[float], list[float]] | None = None
 
     def ratio(self) -> float | None:
@@ -74,7 +74,8 @@ class Row:
 
 def render(rows: list[Row], peer_missing: dict[str, str]) -> str:
     table = [("figure", "lambdatui", "peer", "ratio", "target")]
-    for row in rows:
+    spreads = [row.spread() for row in rows]
+    for row, spread in zip(rows, spreads):
         if row.theirs is None:
             peer = f"{row.peer}: {'not available' if row.peer in peer_missing else '—'}"
         else:
@@ -83,14 +84,13 @@ def render(rows: list[Row], peer_missing: dict[str, str]) -> str:
         target = row.target
         if row.limit is not None and ratio is not None:
             target += " ✓" if ratio <= row.limit else " ✗"
-        spread = row.spread()
         shown = "—" if ratio is None else f"{ratio:.2f}×" + (f" ({spread[0]:.2f}-{spread[1]:.2f})" if spread else "")
         table.append((row.figure, row.show(row.ours), peer, shown, target))
     widths = [max(len(line[i]) for line in table) for i in range(5)]
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in table]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     notes = sorted(set(peer_missing.values()))
-    if any(row.spread() for row in rows):
+    if any(spreads):
         notes.insert(0, "ratio (a-b): the ratio of the medians; in brackets, where 80 % of its values fall when the "
                         "rounds are drawn again (a bootstrap: the n-th launch or command of each side, taken back "
                         "to back, kept together). Where that straddles a target's line, the VM's spells decide the "

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import PATH, ROOT, connect, free_port, percentile
-from peer_processes import Processes
+from peer_processes import Processes, terminate
 
 STOP_GRACE_S = 20.0
 WARMUP_S = 1.0
@@ -176,13 +176,7 @@ class Serve:
             )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, STOP_GRACE_S)
 
     def reports(self) -> int:
         return len(re.findall(rb"\[platform\]\s+REPORT RequestId:", self.log.read_bytes()))

@@ -13,23 +13,14 @@ PR_SET_CHILD_SUBREAPER = 36
 STOP_GRACE_S = 15.0
 
 
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time in clock ticks) of `pid`, or None once it is gone."""
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, start time in clock ticks) of `pid`, or None once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return int(fields[1]), int(fields[19])
-
-
-def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
+    return fields[0], int(fields[1]), int(fields[19])
 
 
 def descendants(root: int) -> list[tuple[int, int]]:
@@ -37,13 +28,24 @@ def descendants(root: int) -> list[tuple[int, int]]:
     children: dict[int, list[tuple[int, int]]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            children.setdefault(stat[0], []).append((int(entry), stat[1]))
+            children.setdefault(stat[1], []).append((int(entry), stat[2]))
     found, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):
             found.append(child)
             todo.append(child[0])
     return found
+
+
+def terminate(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM, as a user stops a server; SIGKILL past `grace_s`; reaped either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class Processes:
@@ -65,13 +67,7 @@ class Processes:
         return proc
 
     def stop(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc)
         if proc in self.running:
             self.running.remove(proc)
         self.sweep()
@@ -82,7 +78,7 @@ class Processes:
         while left := self._strays():
             if time.monotonic() > deadline:
                 for pid, start in left:
-                    if (stat := _stat(pid)) is not None and stat[1] == start:
+                    if (stat := _stat(pid)) is not None and stat[2] == start:
                         try:
                             os.kill(pid, signal.SIGKILL)
                         except ProcessLookupError:
@@ -104,7 +100,7 @@ class Processes:
                     continue  # an orphan handed to us that has just ended
             except ChildProcessError:
                 pass  # not our child: its own parent is still there to reap it
-            if _state(pid) not in (None, "Z"):
+            if (stat := _stat(pid)) is not None and stat[0] != "Z":
                 left.append((pid, start))
         return left
 

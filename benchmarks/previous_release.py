@@ -34,14 +34,13 @@ def previous_release(work: Path) -> tuple[list[str] | None, str]:
     archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", COMMIT, "lambdatui"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert archive.stdout is not None and archive.stderr is not None
+    failure: Exception | None = None
     try:
         with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
             tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     except (tarfile.TarError, OSError) as exc:
-        archive.kill()
-        archive.wait()
-        error = archive.stderr.read().decode(errors="replace").strip()
-        return None, f"git archive {COMMIT[:7]} failed: {error or exc}"
+        failure = exc
+        archive.kill()  # it may still be writing what nobody reads
     except BaseException:  # interrupted: git must not outlive the run
         archive.kill()
         archive.wait()
@@ -49,27 +48,30 @@ def previous_release(work: Path) -> tuple[list[str] | None, str]:
     error = archive.stderr.read().decode(errors="replace").strip()
     archive.stdout.close()
     archive.stderr.close()
-    if archive.wait() != 0:
-        return None, f"git archive {COMMIT[:7]} failed: {error}"
+    if archive.wait() != 0 or failure is not None:
+        return None, f"git archive {COMMIT[:7]} failed: {error or failure}"
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder / "lambdatui")], check=True,
                    stdout=subprocess.DEVNULL)
     return [sys.executable, "-c", LAUNCH, str(folder)], ""
 
 
+def git(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`git ARGV...` in this checkout; without git, a failure (127) that says so."""
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(["git", *argv], 127, "", "git is not installed")
+
+
 def unavailable() -> str:
     """Why the previous release cannot be read from this checkout, or "" when it can."""
-    def git(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True, check=False)
-
-    try:
-        if git("rev-parse", "--git-dir").returncode != 0:
-            return "this copy of lambdatui is not a git checkout, so it has no history to take it from"
-        if git("cat-file", "-e", f"{COMMIT}^{{commit}}").returncode != 0:
-            return (f"commit {COMMIT[:7]} is not in this checkout's history (a shallow clone? "
-                    "`git fetch --unshallow` brings it)")
-        probe = git("cat-file", "-p", f"{COMMIT}:lambdatui/__init__.py")
-    except FileNotFoundError:
-        return "git is not installed"
+    if git("rev-parse", "--git-dir").returncode != 0:
+        return ("this copy of lambdatui is not a git checkout (or git is not installed): there is no history to "
+                "take it from")
+    if git("cat-file", "-e", f"{COMMIT}^{{commit}}").returncode != 0:
+        return (f"commit {COMMIT[:7]} is not in this checkout's history (a shallow clone? `git fetch --unshallow` "
+                "brings it)")
+    probe = git("cat-file", "-p", f"{COMMIT}:lambdatui/__init__.py")
     if probe.returncode != 0:  # a partial clone whose remote cannot give the files
         return f"the files of commit {COMMIT[:7]} cannot be read: {probe.stderr.strip()}"
     return ""

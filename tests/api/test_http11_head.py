@@ -23,7 +23,6 @@ def test_a_runtime_request_head() -> None:
     assert head.headers["x-twice"] == "one"  # the first, as quart's request.headers.get gave
 
 
-
 def test_bare_line_feeds_and_http_1_0() -> None:
     head = parse_head(b"GET /next HTTP/1.0\nUser-Agent: x")
     assert (head.path, head.length, head.keep_alive) == ("/next", 0, False)
