@@ -60,8 +60,9 @@ BEFORE_SNAPSHOT_EXIT = 64
 AFTER_RESTORE_EXIT = 65
 CHANNEL_ENV = "LAMBDATUI_SNAPSHOT_FD"
 MAX_MESSAGE_BYTES = 1 << 20  # a restore request is an environment's variables: far below this
-MAX_FDS = 3  # stdout, stderr, mount namespace
+MAX_FDS = 3  # stdout, stderr, mount namespace (and, after them, the "placed" pipe of a request that has one)
 TMP_KEY = "\0tmp"  # where parse_restore leaves the request's `tmp` (no variable can have this name)
+PLACED_KEY = "\0placed"  # where it says that the request's last descriptor is its "placed" pipe
 
 
 def take_channel(env: Any) -> Optional[socket.socket]:
@@ -175,7 +176,7 @@ def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeC
         if channel.fileno() not in readable:
             continue
         try:
-            data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS)
+            data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS + 1)
         except OSError:  # the host's end is broken: as gone as a closed one
             data, fds = b"", []
         if not data:
@@ -232,14 +233,19 @@ def parse_restore(data: bytes, fd_count: int) -> Dict[str, Optional[str]]:
         isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in env.items()
     ):
         raise ValueError("a restore request's env maps names to strings or null")
-    if fd_count not in (2, MAX_FDS):
-        raise ValueError("a restore request carries 2 or 3 descriptors, not %d" % fd_count)
+    placed = message.get("placed") is True
+    if fd_count - placed not in (2, MAX_FDS):  # its "placed" pipe, when it says it has one, comes last
+        raise ValueError("a restore request carries %s descriptors, not %d" % ("3 or 4" if placed else "2 or 3",
+                                                                               fd_count))
     tmp = message.get("tmp")
     if tmp is not None and not isinstance(tmp, str):
         raise ValueError("a restore request's tmp is a path or null")
-    if tmp:
+    if tmp or placed:
         env = dict(env)
+    if tmp:
         env[TMP_KEY] = tmp
+    if placed:
+        env[PLACED_KEY] = "1"
     return env
 
 
@@ -253,6 +259,7 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         for fd in wake:
             os.close(fd)
         os.setpgid(0, 0)  # the host signals an environment's runtime as a group, never the template's
+        placed = fds.pop() if env.pop(PLACED_KEY, None) else None
         tmp = env.pop(TMP_KEY, None)
         if len(fds) == MAX_FDS:
             mount_ns = join_mount_namespace(fds[2])
@@ -278,6 +285,13 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         restored = True
         channel.close()
         client.close()  # close, never shutdown: the template's pending /restore/next shares that connection
+        if placed is not None:
+            # Until the host has moved this process into its environment's cgroup (it closes the pipe then), it is
+            # still in the snapshot's: a process forked meanwhile (a daemon) would stay there, out of its own
+            # environment's reach, and outlive the environment's reset.
+            while os.read(placed, 64):
+                pass
+            os.close(placed)
         return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(private_env)[0])
     except BaseException as exc:  # this process must never fall back into the template's loop
         text = "%s: %s" % (type(exc).__name__, exc)

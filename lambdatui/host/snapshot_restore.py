@@ -108,7 +108,7 @@ class SnapshotRestore:
         tmp = str(sandbox.tmp_dir) if sandbox.mode == "mount-namespace" else None
         (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
         try:
-            pid = await template.restore(changes, tmp, out_w, err_w)
+            pid, placed = await template.restore(changes, tmp, out_w, err_w)
         except BaseException as exc:
             close_read_end(out_r)
             close_read_end(err_r)
@@ -117,7 +117,10 @@ class SnapshotRestore:
                 raise
             self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
             return
-        handle = self._sup.adopt(spec, pid, out_r, err_r, template)
+        try:
+            handle = self._sup.adopt(spec, pid, out_r, err_r, template)  # into this environment's cgroup
+        finally:
+            os.close(placed)  # the copy goes on: what it forks from now on is this environment's
         if template.note:
             self.note(f"env #{self.sandbox_count}: the restored runtime shares the snapshot's /tmp ({template.note})")
         self._landed(fx.RUNTIME, effect.generation, handle)  # type: ignore[attr-defined]

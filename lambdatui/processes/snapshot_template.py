@@ -25,7 +25,7 @@ import os
 import signal
 import socket
 import struct
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, NamedTuple, Optional
 
 import trio
 
@@ -38,6 +38,15 @@ _UCRED = struct.Struct("3i")
 
 class RestoreFailed(Exception):
     """The template could not be copied; str() says why, for the user."""
+
+
+class Restored(NamedTuple):
+    """A copy, made: its pid as the host sees it, and the write end of the pipe it waits on before its first call.
+    Closing it says the copy is where it belongs (its environment's cgroup): whatever it forks from then on is
+    born there."""
+
+    pid: int
+    placed: int
 
 
 class SnapshotTemplate:
@@ -137,25 +146,30 @@ class SnapshotTemplate:
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
 
-    async def restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int, stderr: int) -> int:
-        """Fork the template into a copy with these output pipes; its pid as the host sees it. The write ends are
-        closed here either way. Raises RestoreFailed."""
+    async def restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
+                      stderr: int) -> "Restored":
+        """Fork the template into a copy with these output pipes; its pid as the host sees it, and the pipe it waits
+        on before its first call (`Restored.placed`). The output pipes' write ends are closed here either way.
+        Raises RestoreFailed."""
         async with self._lock:
             with self._running():
                 return await self._restore(env, tmp, stdout, stderr)
 
-    async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int, stderr: int) -> int:
+    async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
+                       stderr: int) -> "Restored":
         send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
         self._reply = send
+        placed_r, placed_w = os.pipe()
         try:
-            request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp}).encode()
+            request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp, "placed": True}).encode()
             try:
-                socket.send_fds(self._host_end, [request], [stdout, stderr])
+                socket.send_fds(self._host_end, [request], [stdout, stderr, placed_r])
             except OSError as exc:
                 raise RestoreFailed(f"the snapshot's process is gone ({exc.strerror or exc})") from exc
             finally:
                 os.close(stdout)
                 os.close(stderr)
+                os.close(placed_r)
             with trio.move_on_after(FORK_TIMEOUT_S):
                 try:
                     message, sender = await receive.receive()
@@ -169,9 +183,12 @@ class SnapshotTemplate:
                     raise RestoreFailed("the copy did not say who it is")
                 joined = message.get("mount_ns")
                 self.note = None if joined in ("joined", "none", None) else str(joined)
-                return pid
+                restored, placed_w = Restored(pid, placed_w), -1
+                return restored
             raise RestoreFailed(f"the copy did not start within {FORK_TIMEOUT_S:.0f} s")
         finally:
+            if placed_w >= 0:
+                os.close(placed_w)  # not restored: a copy waiting on it goes on (to be killed, or to fail alone)
             self._reply = None
             send.close()
 

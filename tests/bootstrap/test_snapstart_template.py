@@ -381,3 +381,47 @@ def test_a_bad_request_is_refused_and_the_template_goes_on(api, apis, template_o
     assert template.exited(copy.pid) != 0
     template.host.close()
     assert template.proc.wait(timeout=WAIT_S) == 0
+
+
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(os.uname().machine)
+
+
+def _blocked_in_read(pid: int) -> bool:
+    """Whether `pid` sleeps in read(2), as /proc/<pid>/syscall says (its first field: the syscall's number)."""
+    try:
+        with open("/proc/%d/syscall" % pid) as fh:
+            fields = fh.read().split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] == str(_READ_SYSCALL)
+
+
+@pytest.mark.skipif(_READ_SYSCALL is None, reason="read(2)'s number is known here for x86_64 and aarch64 only")
+def test_a_copy_calls_nothing_until_the_host_has_placed_it(api, apis, template_of, code_dir):
+    """The host moves a copy into its environment's cgroup once the copy says it is restored, and closes the
+    request's "placed" pipe then. Until that, the copy calls nothing: a process it forked meanwhile (a daemon) would
+    be born in the snapshot's cgroup and outlive its own environment's reset (test_snapstart_orphans.py's daemon,
+    1 run in 30 under load, before)."""
+    write(code_dir, "handler.py", SNAPSHOT)
+    template = template_of()
+    env_api = apis()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    placed_r, placed_w = os.pipe()
+    template.fds += [out_r, err_r]
+    template.send({"op": "restore", "env": {"AWS_LAMBDA_RUNTIME_API": env_api.address}, "placed": True},
+                  [out_w, err_w, placed_r])
+    for fd in (out_w, err_w, placed_r):
+        os.close(fd)
+    try:
+        message, creds_pid = template.receive(lambda m: m["op"] in ("restored", "failed"))
+        assert message["op"] == "restored", message
+        template.copies.append(Restored(message, creds_pid, env_api, out_r, err_r))  # killed at the end if need be
+        deadline = time.monotonic() + WAIT_S
+        while not _blocked_in_read(message["pid"]):  # polling /proc: the state waited for has no event of its own
+            assert time.monotonic() < deadline, "the copy never waited on its placed pipe"
+            time.sleep(0.005)
+        assert env_api.paths() == [], "the copy called its environment before it was placed"
+    finally:
+        os.close(placed_w)
+    assert env_api.wait_path(RESTORE_NEXT_PATH), "the copy did not go on once placed"
