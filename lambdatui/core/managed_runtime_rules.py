@@ -110,7 +110,9 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         run = self._run_posted(event.token, event.request_id)
         if run is None:
             return
-        result = self._response_result(event)
+        result, ack = self._response_result(event)
+        if ack is not None:
+            self._reply_ok(ack)
         run.called_response = True
         run.produced_bytes = len(event.body)
         status, error_type = ("error", result.error_type) if result.function_error else ("success", None)

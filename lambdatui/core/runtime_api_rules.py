@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lambdatui.core.common import (
     JSON,
     error_body,
@@ -97,17 +99,18 @@ class RuntimeApiRules:
         self._heard_late(event.arrived)  # (a timeout first, if the deadline passed before it arrived)
         if not self._check_request(event.token, event.request_id, RuntimeCall.RESPONSE):
             return
-        result = self._response_result(event)
+        result, ack = self._response_result(event)
         run = self.current
         assert run is not None
         run.called_response = True
         run.produced_bytes = len(event.body)
         if result.function_error:
             run.runtime_error_type = result.error_type
-        self._responded(result)
+        self._responded(result, ack)
 
-    def _response_result(self, event: RuntimeResponse) -> f.InvocationResult:
-        """Answer the runtime's /response and say what its caller gets (lambda-spec §1.4)."""
+    def _response_result(self, event: RuntimeResponse) -> tuple[f.InvocationResult, Optional[Token]]:
+        """Say what the caller of the runtime's /response gets (lambda-spec §1.4), with the request still to be
+        answered 202 (None: it was refused here)."""
         if event.invalid_mode is not None:
             # RAPID refuses the header and fails the invocation (lambda-spec §1.4).
             self._reply_error(event.token, 400, et.INVALID_FUNCTION_RESPONSE_MODE, "Invalid function response mode")
@@ -121,9 +124,8 @@ class RuntimeApiRules:
         elif event.too_large:
             result = self._too_large_result(event.token, event.request_id)
         else:
-            self._reply_ok(event.token)
-            result = f.InvocationResult(event.request_id, event.body, event.content_type or JSON)
-        return result
+            return f.InvocationResult(event.request_id, event.body, event.content_type or JSON), event.token
+        return result, None
 
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
         self._heard_late(event.arrived)  # (a timeout first, if the deadline passed before it arrived)
@@ -140,10 +142,9 @@ class RuntimeApiRules:
             run.runtime_error_type = et.FUNCTION_RESPONSE_SIZE_TOO_LARGE
             self._responded(self._too_large_result(event.token, event.request_id))
             return
-        self._reply_ok(event.token)
         # The platform records the header's type, sanitised (lambda-spec §1.5); the caller gets the body's.
         run.runtime_error_type = sanitize_error_type(event.error_type)
-        self._responded(self._error_result(event))
+        self._responded(self._error_result(event), event.token)
 
     @staticmethod
     def _error_result(event: RuntimeInvocationError) -> f.InvocationResult:
@@ -168,7 +169,9 @@ class RuntimeApiRules:
                              "The runtime closed its connection before the end of the response body it declared.")
         return f.InvocationResult(request_id, payload, JSON, True, et.RUNTIME_TRUNCATED_RESPONSE)
 
-    def _responded(self, result: f.InvocationResult) -> None:
+    def _responded(self, result: f.InvocationResult, ack: Optional[Token] = None) -> None:
+        """`ack`: the runtime's request to answer 202, after the caller has its result, as RAPID does (the
+        runtime's next /next follows that 202: the caller's answer never waits behind it)."""
         run = self.current
         assert run is not None
         run.result = result
@@ -176,6 +179,8 @@ class RuntimeApiRules:
         self._participant_changed(RUNTIME, self.runtime.state, False)
         if not run.invocation.wants_log_tail:
             self._complete(run)
+        if ack is not None:
+            self._reply_ok(ack)
         self._reach(Boundary.INVOKE_RESPONSE, result.request_id)
 
     def _on_RuntimeInitError(self, event: RuntimeInitError) -> None:

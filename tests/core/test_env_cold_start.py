@@ -121,6 +121,20 @@ def test_response_is_accepted_and_completes_the_invoke_at_once_without_a_log_tai
     assert not d.reports()
 
 
+@pytest.mark.parametrize("answer", ["response", "error"])
+def test_the_caller_gets_its_result_before_the_runtime_gets_its_202(answer: str):
+    """RAPID hands the response to the invoke's caller, then answers the runtime: the caller never waits behind
+    the 202 (nor behind the runtime's next /next, which follows it)."""
+    d = warm()
+    caller, rid = d.invoke()
+    m = d.mark()
+    tok = (d.respond(rid) if answer == "response"
+           else d.invocation_error(rid, b'{"errorMessage":"boom","errorType":"ValueError"}', error_type="ValueError"))
+    answers = [e for e in d.effects(since=m) if isinstance(e, (CompleteInvocation, Reply))]
+    assert [(type(e), e.token) for e in answers] == [(CompleteInvocation, caller), (Reply, tok)]
+    assert answers[1].status == 202
+
+
 def test_response_content_type_passes_through_to_the_caller():
     d = warm()
     caller, rid = d.invoke()
