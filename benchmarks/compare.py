@@ -20,7 +20,8 @@ What is measured, launch after launch with the sides alternating (lambdatui, the
 - environment cold start, runtime spawn -> response, awslambdaric under both: after the handler crashes
   (`os._exit`), the next invoke re-initialises the environment on demand in both; the spawn is stamped by the
   runtime's wrapper script (`date +%s%N`, then `exec python -m awslambdaric`), the response by this client.
-  Also for the first environment of a launch (the client invokes as soon as the port opens);
+  Taken in --resets pairs, both servers up at once and their resets alternating (reset_pairs.py says why). Also
+  for the first environment of a launch (the client invokes as soon as the port opens);
 - `serve` process start -> first response (RIE: process start -> its first response, Init included);
 - one invoke printing --lines lines on a warm environment, headless (each side's output goes to a file);
 - `lambdatui invoke sample_functions/hello/handler.py -e '{}'`, the whole command, against
@@ -38,7 +39,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -52,9 +52,10 @@ from functools import partial
 from pathlib import Path
 
 from compare_table import Figures, Peer, render, table_rows
-from harness import ROOT, connect, free_port, invoke, percentile, post, rss_kb
+from harness import ROOT, connect, free_port, invoke, percentile, rss_kb
 from peer_processes import Processes
 from previous_release import LABEL, git, previous_release
+from reset_pairs import SPAWN_MARKER, last_stamp, measure_pairs
 
 HELLO = ROOT / "sample_functions" / "hello" / "handler.py"
 
@@ -84,7 +85,6 @@ BOOTSTRAP = """\
 echo "{marker} $(date +%s%N)" >&2
 exec {python} -m awslambdaric handler.handler
 """
-SPAWN_MARKER = "benchmark-runtime-spawned"
 
 
 class Interrupted(Exception):
@@ -101,17 +101,6 @@ class Side:
     argv: Callable[[int], list[str]]  # the listening port -> the command
     cwd: Path
     stamps_spawns: bool = False  # the runtime is awslambdaric behind the wrapper, which stamps its spawns in the log
-
-
-def spawn_stamps(log: Path) -> list[int]:
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return [int(stamp) for stamp in re.findall(SPAWN_MARKER + r" (\d+)", text)]
-
-
-def last_stamp(log: Path, count_before: int) -> int | None:
-    """The spawn stamped since `count_before` stamps, if exactly one runtime was spawned."""
-    stamps = spawn_stamps(log)
-    return stamps[-1] if len(stamps) == count_before + 1 else None
 
 
 def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namespace, logs: Path, n: int) -> None:
@@ -135,16 +124,6 @@ def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namesp
         latencies.sort()
         fig.warm_p50_ms.append(percentile(latencies, 0.50))
         fig.warm_p99_ms.append(percentile(latencies, 0.99))
-
-        if side.stamps_spawns:
-            for _ in range(args.resets):
-                status, function_error, body = post(conn, b'{"crash": true}')
-                if status == 200 and not function_error:
-                    raise SystemExit(f"{side.label}: the crashing invoke succeeded: {body[:200]!r}")
-                before = len(spawn_stamps(log))
-                invoke(conn)
-                if (stamp := last_stamp(log, before)) is not None:
-                    fig.reset_cold_ms.append((time.time_ns() - stamp) / 1e6)
 
         event = json.dumps({"lines": args.lines}).encode()
         t0 = time.perf_counter()
@@ -227,7 +206,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer of everything: done in under a minute")
     parser.add_argument("--rounds", type=int, help="launches of each server, alternating (default 7, quick 2)")
     parser.add_argument("--invokes", type=int, help="warm invokes per launch (default 1000, quick 300)")
-    parser.add_argument("--resets", type=int, help="crash-and-re-init cold starts per launch (default 3, quick 2)")
+    parser.add_argument("--resets", type=int, help="crash-and-re-init cold starts, in pairs (default 30, quick 6)")
     parser.add_argument("--lines", type=int, default=100_000, help="lines the log-burst invoke prints (100000)")
     parser.add_argument("--commands", type=int, help="whole `invoke` commands per side (default 7, quick 3)")
     parser.add_argument("--soak-invokes", type=int, help="invokes for throughput and RSS (default 10000, quick 1000)")
@@ -236,8 +215,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--against-previous", action="store_true",
                         help="set lambdatui against its previous release, even where RIE or python-lambda-local is")
     args = parser.parse_args()
-    quick = {"rounds": 2, "invokes": 300, "resets": 2, "commands": 3, "soak_invokes": 1000}
-    full = {"rounds": 7, "invokes": 1000, "resets": 3, "commands": 7, "soak_invokes": 10_000}
+    quick = {"rounds": 2, "invokes": 300, "resets": 6, "commands": 3, "soak_invokes": 1000}
+    full = {"rounds": 7, "invokes": 1000, "resets": 30, "commands": 7, "soak_invokes": 10_000}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -353,13 +332,20 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
     for side in sides:
         print(f"warm-up: {side.label}", file=sys.stderr)
         measure(side.key, side.label, partial(one_launch, procs, side, Figures(),
-                                              argparse.Namespace(invokes=10, resets=0, lines=10), logs, 0))
+                                              argparse.Namespace(invokes=10, lines=10), logs, 0))
 
     for n in range(1, args.rounds + 1):
         order = sides if n % 2 else sides[::-1]
         print(f"round {n}/{args.rounds}: {', '.join(side.label for side in order)}", file=sys.stderr)
         for side in order:
             measure(side.key, side.label, lambda: one_launch(procs, side, figures[side.key], args, logs, n))
+
+    stamped = [side for side in sides if side.stamps_spawns]
+    if len(stamped) == 2:
+        ours, theirs = stamped
+        print(f"cold starts after a crash: {ours.label} and {theirs.label}, {args.resets} pairs", file=sys.stderr)
+        measure(theirs.key, theirs.label,
+                partial(measure_pairs, procs, ours, theirs, figures, args.resets, logs, free_port))
 
     (work / "event.json").write_text("{}")
     command_peer = (Peer("python-lambda-local", Figures(), judged=True) if pll or not previous

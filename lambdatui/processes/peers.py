@@ -32,22 +32,42 @@ def socket_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[i
     return inode if inode is not None else _listed_inode(client, server)
 
 
+class _Diag:
+    """One netlink socket for every look, kept open: a cold start's first connection waits on this look, and a
+    socket made and closed for it cost five more system calls. The kernel answers a request while it is sent, so
+    the answer is read without waiting; one left unread (a look cut short) is told from the next by its number."""
+
+    sock: Optional[socket.socket] = None
+    sequence = 0
+
+
 def _diagnosed_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[int]:
     """sock_diag's answer for the TCP socket whose local end is `client` and remote end `server`."""
     try:
-        sockid = (struct.pack("!HH", client[1], server[1]) + socket.inet_aton(client[0]) + bytes(12)
-                  + socket.inet_aton(server[0]) + bytes(12) + struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE))
-        request = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, _ALL_STATES) + sockid
-        message = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + request
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as diag:
-            diag.settimeout(1.0)
-            diag.send(message)
-            answer = diag.recv(8192)
+        _Diag.sequence = sequence = _Diag.sequence % 0xFFFFFFFF + 1
+        message = _request(client, server, sequence)
+        if _Diag.sock is None:
+            _Diag.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+        _Diag.sock.send(message)
+        while True:
+            answer = _Diag.sock.recv(8192, socket.MSG_DONTWAIT)  # BlockingIOError: no answer, the table is read
+            if len(answer) >= 16 and struct.unpack_from("=I", answer, 8)[0] == sequence:
+                break
     except (OSError, AttributeError, ValueError, struct.error):
+        if _Diag.sock is not None:
+            _Diag.sock.close()
+            _Diag.sock = None
         return None  # no netlink (not Linux, a sandbox that forbids it): the table is read instead
     if len(answer) < 16 + _DIAG_MSG_INODE + 4 or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
         return None  # an error (not found, or not allowed): the table says which
     return struct.unpack_from("=I", answer, 16 + _DIAG_MSG_INODE)[0] or None
+
+
+def _request(client: tuple[str, int], server: tuple[str, int], sequence: int) -> bytes:
+    sockid = (struct.pack("!HH", client[1], server[1]) + socket.inet_aton(client[0]) + bytes(12)
+              + socket.inet_aton(server[0]) + bytes(12) + struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE))
+    request = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, _ALL_STATES) + sockid
+    return struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, sequence, 0) + request
 
 
 def _listed_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[int]:

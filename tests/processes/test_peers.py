@@ -44,9 +44,28 @@ def test_without_netlink_the_table_answers(connection: Connection, monkeypatch: 
         raise PermissionError("netlink refused")
 
     monkeypatch.setattr(peers.socket, "socket", no_netlink)
+    monkeypatch.setattr(peers._Diag, "sock", None)  # not the one an earlier look left open
     assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
 
 
 def test_a_connection_that_does_not_exist_has_no_inode(connection: Connection) -> None:
     _, address, server = connection
     assert peers.socket_inode(address, (server[0], server[1] ^ 1)) is None
+
+
+
+def test_an_answer_left_unread_is_not_taken_for_the_next(connection: Connection) -> None:
+    """The netlink socket stays open between looks: an answer a look left unread (cut short) is another
+    connection's, and the next look tells it from its own."""
+    client, address, server = connection
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as other_client:
+            other, other_address = listener.accept()
+            with other:
+                assert peers._diagnosed_inode(other_address, listener.getsockname()) == \
+                    os.fstat(other_client.fileno()).st_ino
+                assert peers._Diag.sock is not None  # kept open
+                peers._Diag.sock.send(peers._request(other_address, listener.getsockname(), peers._Diag.sequence))
+                assert peers._diagnosed_inode(address, server) == os.fstat(client.fileno()).st_ino

@@ -1,0 +1,88 @@
+"""compare.py's cold start after a crash, taken in pairs: both hosts up at once, their resets alternating.
+
+Taken launch by launch, the figure moved with the VM's spells by more than the two hosts differ: in one run, the
+launches' medians went from 32 to 45 ms on either side, while both ran the same program (awslambdaric starting
+behind the same wrapper). Here the two servers run side by side (the idle one waits on its sockets, costing the
+other nothing) and each pair is one reset of each, back to back, the order alternating: a spell weighs on both
+halves of a pair alike, and the bootstrap of compare_table.Row keeps the pairs together.
+
+A reset: the handler exits the process (`os._exit`) in one invoke, and the next invoke re-initialises the
+environment on demand, in both hosts. Its spawn is stamped by the runtime's wrapper (`date +%s%N`, on stderr,
+which the host's log keeps), its response by this client, on the same clock.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from compare_table import Figures
+from harness import connect, invoke, post
+from peer_processes import Processes
+
+SPAWN_MARKER = "benchmark-runtime-spawned"
+WARM_INVOKES = 20  # each server's first invokes and one reset, unmeasured: no side pays for a cold page cache
+
+
+class Side(Protocol):
+    key: str
+    label: str
+
+    def argv(self, port: int) -> list[str]: ...
+
+    @property
+    def cwd(self) -> Path: ...
+
+
+def spawn_stamps(log: Path) -> list[int]:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [int(stamp) for stamp in re.findall(SPAWN_MARKER + r" (\d+)", text)]
+
+
+def last_stamp(log: Path, count_before: int) -> int | None:
+    """The spawn stamped since `count_before` stamps, if exactly one runtime was spawned."""
+    stamps = spawn_stamps(log)
+    return stamps[-1] if len(stamps) == count_before + 1 else None
+
+
+class _Server:
+    def __init__(self, procs: Processes, side: Side, port: int, log: Path) -> None:
+        self.side, self.log = side, log
+        self.proc = procs.start(side.argv(port), side.cwd, log)
+        self.conn = connect(port, time.monotonic() + 30, what=side.label)
+
+    def reset(self) -> float | None:
+        """One crash, then the cold start it causes: spawn → response in ms (None: the spawn was not stamped)."""
+        status, function_error, body = post(self.conn, b'{"crash": true}')
+        if status == 200 and not function_error:
+            raise SystemExit(f"{self.side.label}: the crashing invoke succeeded: {body[:200]!r}")
+        before = len(spawn_stamps(self.log))
+        invoke(self.conn)
+        answered = time.time_ns()
+        stamp = last_stamp(self.log, before)
+        return None if stamp is None else (answered - stamp) / 1e6
+
+
+def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str, Figures], pairs: int,
+                  logs: Path, free_port: Callable[[], int]) -> None:
+    """`pairs` resets of each side, back to back; only whole pairs are kept (each side's `reset_cold_ms`)."""
+    servers: list[_Server] = []
+    try:
+        for side in (ours, theirs):
+            servers.append(_Server(procs, side, free_port(), logs / f"{side.key}-pairs.log"))
+        for server in servers:
+            for _ in range(WARM_INVOKES):
+                invoke(server.conn)
+            server.reset()
+        for n in range(pairs):
+            taken = {server.side.key: server.reset() for server in (servers if n % 2 == 0 else servers[::-1])}
+            if None not in taken.values():
+                for key, value in taken.items():
+                    figures[key].reset_cold_ms.append(value)  # type: ignore[arg-type]
+    finally:
+        for server in servers:
+            server.conn.close()
+            procs.stop(server.proc)
