@@ -15,6 +15,7 @@ class Figures:
     start_ms: list[float] = field(default_factory=list)
     first_env_ms: list[float] = field(default_factory=list)
     reset_cold_ms: list[float] = field(default_factory=list)
+    reset_invoke_ms: list[float] = field(default_factory=list)
     warm_p50_ms: list[float] = field(default_factory=list)
     warm_p99_ms: list[float] = field(default_factory=list)
     lines_ms: list[float] = field(default_factory=list)
@@ -155,6 +156,8 @@ def table_rows(args: argparse.Namespace, us: Figures, ric: Figures, peer: Peer, 
         row(f"environment cold start after a crash: runtime spawn → response (awslambdaric under both, "
             f"{args.resets} pairs, both up, alternating)", ric.reset_cold_ms, with_ric.reset_cold_ms,
             goal="≤ 1.0× RIE", at_most=1.0, expected=args.resets),
+        row("the same cold starts as their caller waits: invoke → response (the spawn included, awslambdaric under "
+            "both)", ric.reset_invoke_ms, with_ric.reset_invoke_ms, expected=args.resets),
         row("first environment: runtime spawn → first response (lambdatui spawns at start"
             f"{', RIE on the invoke' if rie else ''})", ric.first_env_ms, with_ric.first_env_ms, expected=args.rounds),
         Row(f"serve process start → first response{' (RIE: process start, awslambdaric)' if rie else ''}",

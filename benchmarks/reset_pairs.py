@@ -54,16 +54,18 @@ class _Server:
         self.proc = procs.start(side.argv(port), side.cwd, log)
         self.conn = connect(port, time.monotonic() + 30, what=side.label)
 
-    def reset(self) -> float | None:
-        """One crash, then the cold start it causes: spawn → response in ms (None: the spawn was not stamped)."""
+    def reset(self) -> tuple[float, float] | None:
+        """One crash, then the cold start it causes, in ms: the runtime's spawn → the response, and the invoke →
+        the response as its caller waits (the spawn included); None when the spawn was not stamped."""
         status, function_error, body = post(self.conn, b'{"crash": true}')
         if status == 200 and not function_error:
             raise SystemExit(f"{self.side.label}: the crashing invoke succeeded: {body[:200]!r}")
         before = len(spawn_stamps(self.log))
+        sent = time.time_ns()
         invoke(self.conn)
         answered = time.time_ns()
         stamp = last_stamp(self.log, before)
-        return None if stamp is None else (answered - stamp) / 1e6
+        return None if stamp is None else ((answered - stamp) / 1e6, (answered - sent) / 1e6)
 
 
 def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str, Figures], pairs: int,
@@ -80,8 +82,9 @@ def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str,
         for n in range(pairs):
             taken = {server.side.key: server.reset() for server in (servers if n % 2 == 0 else servers[::-1])}
             if None not in taken.values():
-                for key, value in taken.items():
-                    figures[key].reset_cold_ms.append(value)  # type: ignore[arg-type]
+                for key, (from_spawn, from_invoke) in taken.items():  # type: ignore[misc]
+                    figures[key].reset_cold_ms.append(from_spawn)
+                    figures[key].reset_invoke_ms.append(from_invoke)
     finally:
         for server in servers:
             server.conn.close()

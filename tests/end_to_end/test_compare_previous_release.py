@@ -62,7 +62,7 @@ def test_the_previous_release_stands_in_for_the_peers_and_is_measured_row_by_row
     rows = {cells[0]: cells[1:] for line in done.stdout.splitlines() if line.startswith("| ")
             for cells in [[cell.strip() for cell in line.strip("|").split("|")]]}
     figures = [figure for figure in rows if figure != "figure"]
-    assert len(figures) == 13, list(rows)
+    assert len(figures) == 14, list(rows)
     # 07b9fb1 gave a custom runtime its own /tmp: with this interpreter under /tmp (a checkout there), its
     # awslambdaric runtime could not start, and the table says so instead of stopping.
     ric_hidden = Path(os.path.abspath(sys.executable)).is_relative_to("/tmp")  # the venv, not its target
@@ -82,6 +82,9 @@ def test_the_previous_release_stands_in_for_the_peers_and_is_measured_row_by_row
     samples = json.loads(done.stdout.splitlines()[-1])
     assert samples["previous"]["warm_p50_ms"] and samples[label]["command_ms"] and samples["previous"]["throughput"]
     assert bool(samples["previous+ric"]["reset_cold_ms"]) != ric_hidden
+    if not ric_hidden:  # taken in pairs: as many on each side, from the spawn and from the invoke
+        for figure in ("reset_cold_ms", "reset_invoke_ms"):
+            assert len(samples["lambdatui+ric"][figure]) == len(samples["previous+ric"][figure]) == 1
 
     assert _scratch_folders(cache) - before == set()  # another run's may come and go meanwhile
     assert set(_processes_mentioning("previous-release")) - running == set()
