@@ -162,6 +162,39 @@ async def test_exit_statuses_and_start_failures_come_through_the_init(sandbox: S
 
 
 @pytest.mark.trio
+async def test_a_participant_starts_with_what_the_init_sets_up_before_its_exec(sandbox: Sandbox) -> None:
+    """What the init sets up between its fork and the exec: a group of its own, the default handlers of the signals
+    the init ignores (none ignored at all, as under Lambda's init), /dev/null for input, no descriptor but its
+    streams, Lambda's file limit, and a bare name found on the function's PATH, as execvpe looks."""
+    tools = sandbox.tmp_dir / "tools"  # the environment's /tmp is its own: /tmp/tools inside
+    tools.mkdir()
+    (tools / "probe").write_text("#!/bin/sh\n"
+                                 "echo group $(cut -d' ' -f5 /proc/self/stat) self $(cut -d' ' -f4 /proc/self/stat)\n"
+                                 "grep SigIgn /proc/self/status\n"
+                                 "echo input $(readlink /proc/self/fd/0) descriptors $(ls /proc/self/fd | wc -l) "
+                                 "limit $(ulimit -n)\n")
+    (tools / "probe").chmod(0o755)
+    async with running(sandbox) as (supervisor, recorder):
+        handle = supervisor.spawn(spec(["probe"], cwd="/tmp", env={"PATH": "/tmp/tools:/usr/bin:/bin"}))
+        assert (await recorder.wait_exit(handle)).code == 0
+        group, ignored, streams = recorder.lines("runtime", "stdout")
+        assert group.split()[1] == group.split()[3]  # `cut`'s group is its shell's parent's: the script's own
+        assert ignored.split() == ["SigIgn:", "0000000000000000"]
+        # 0-2, and the folder `ls` reads: nothing of the init's or the host's came along.
+        assert streams.split() == ["input", "/dev/null", "descriptors", "4", "limit", "1024"]
+        # Not executable, ahead of one that is: passed over, as execvpe (and a shell) does; alone, it is the error.
+        (tools / "blocked").write_text("#!/bin/sh\necho skipped\n")
+        (sandbox.tmp_dir / "later").mkdir()
+        (sandbox.tmp_dir / "later" / "blocked").write_text("#!/bin/sh\necho later\n")
+        (sandbox.tmp_dir / "later" / "blocked").chmod(0o755)
+        handle = supervisor.spawn(spec(["blocked"], env={"PATH": "/tmp/tools:/tmp/nowhere:/tmp/later"}))
+        assert (await recorder.wait_exit(handle)).code == 0
+        assert recorder.lines("runtime", "stdout")[-1] == "later"
+        with pytest.raises(LaunchError, match="permission denied: blocked"):
+            supervisor.spawn(spec(["blocked"], env={"PATH": "/tmp/nowhere:/tmp/tools"}))
+
+
+@pytest.mark.trio
 async def test_a_childs_peak_memory_comes_with_its_exit(sandbox: Sandbox) -> None:
     # Read by the init when it reaps it (wait4): /proc no longer knows a process that has ended. The init is small,
     # so what the child held before its exec (a copy of the init) does not hide what it used after.
