@@ -141,11 +141,7 @@ class FactPublishing:
             # What Init printed is in the pipe by now, maybe not read yet: its lines come before its end
             # (platform.initRuntimeDone), not after the first invoke's platform.start.
             self._drain_output()
-            if kind is not f.PhaseEnded or fact.status != "success":  # type: ignore[union-attr]
-                # While the runtime still lives: a failed Init's REPORT needs it. After a good one, the first
-                # invoke's REPORT reads the peak (VmHWM only grows; a runtime that dies first leaves it in its
-                # exit status): read here, it stood between the runtime's first /next and its event.
-                self._sample_runtime_memory()
+            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
         self._tell(fact)
         if kind is f.InvokeReported:
             report: f.InvokeReported = fact  # type: ignore[assignment]
