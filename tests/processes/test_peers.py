@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -14,8 +15,8 @@ from lambdatui.processes import peers
 Connection = tuple[socket.socket, tuple[str, int], tuple[str, int]]
 
 
-@pytest.fixture
-def connection() -> Iterator[Connection]:
+@contextmanager
+def loopback_connection() -> Iterator[Connection]:
     """(the client's socket, its address, the server's address) of a live loopback connection."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -24,6 +25,12 @@ def connection() -> Iterator[Connection]:
             accepted, address = listener.accept()
             with accepted:
                 yield client, address, listener.getsockname()
+
+
+@pytest.fixture
+def connection() -> Iterator[Connection]:
+    with loopback_connection() as made:
+        yield made
 
 
 def test_the_kernel_names_the_client_ends_inode(connection: Connection) -> None:
@@ -53,19 +60,12 @@ def test_a_connection_that_does_not_exist_has_no_inode(connection: Connection) -
     assert peers.socket_inode(address, (server[0], server[1] ^ 1)) is None
 
 
-
 def test_an_answer_left_unread_is_not_taken_for_the_next(connection: Connection) -> None:
     """The netlink socket stays open between looks: an answer a look left unread (cut short) is another
     connection's, and the next look tells it from its own."""
     client, address, server = connection
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        with socket.create_connection(listener.getsockname()) as other_client:
-            other, other_address = listener.accept()
-            with other:
-                assert peers._diagnosed_inode(other_address, listener.getsockname()) == \
-                    os.fstat(other_client.fileno()).st_ino
-                assert peers._Diag.sock is not None  # kept open
-                peers._Diag.sock.send(peers._request(other_address, listener.getsockname(), peers._Diag.sequence))
-                assert peers._diagnosed_inode(address, server) == os.fstat(client.fileno()).st_ino
+    with loopback_connection() as (other_client, other_address, other_server):
+        assert peers._diagnosed_inode(other_address, other_server) == os.fstat(other_client.fileno()).st_ino
+        assert peers._Diag.sock is not None  # kept open
+        peers._Diag.sock.send(peers._request(other_address, other_server, peers._Diag.sequence))
+        assert peers._diagnosed_inode(address, server) == os.fstat(client.fileno()).st_ino
