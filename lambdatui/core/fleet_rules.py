@@ -216,6 +216,16 @@ def next_idle_expiry(candidates: Sequence[Candidate], idle_shutdown_s: float) ->
                 if c.fit in (Fit.WARM, Fit.COLD) and not c.provisioned), default=None)
 
 
+def snapshot_gone(snapshot: Optional[EnvState], candidates: Callable[[], Sequence[Candidate]]) -> bool:
+    """SnapStart: whether no invoke can run at all. The snapshot environment (`snapshot`, its state; None without
+    SnapStart) is past its Init and no longer holds the snapshot (it failed, or its process is gone), and no
+    environment restored from it is left to take an invoke. `candidates` are asked only then: this is checked on
+    every Event invoke."""
+    if snapshot is None or snapshot in (EnvState.COLD, EnvState.INIT, EnvState.SNAPSHOT):
+        return False
+    return all(c.fit in (Fit.BUSY, Fit.ENDING) for c in candidates())
+
+
 def fit(env: "Environment") -> Fit:
     """What `env` can do with an invoke now, from its own lifecycle state."""
     if (env.state is EnvState.RESETTING and env.shutdown is not None and not env.shutdown.final

@@ -47,12 +47,8 @@ class FleetSnapStart:
     def _snapshot_failed(self: FleetHost) -> Optional[str]:
         """Why no invoke can run at all with SnapStart (the snapshot failed or is gone, and no environment restored
         from it is left), or None."""
-        snapshot = next((m for m in self._members if m.snapshot), None)
-        if snapshot is None or snapshot.host.env.state in (EnvState.COLD, EnvState.INIT, EnvState.SNAPSHOT):
-            return None
-        if any(c.fit not in (rules.Fit.BUSY, rules.Fit.ENDING) for c in self._candidates()):
-            return None
-        return _NO_SNAPSHOT
+        snapshot = next((m.host.env.state for m in self._members if m.snapshot), None)
+        return _NO_SNAPSHOT if rules.snapshot_gone(snapshot, self._candidates) else None
 
     def _refuse_without_snapshot(self: FleetHost, request_id: str, payload: bytes, why: str,
                                  asynchronous: bool = False) -> f.InvocationResult:

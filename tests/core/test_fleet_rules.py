@@ -10,7 +10,7 @@ from driver import Driver, ext
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.environment import Environment
 from lambdatui.core.fleet_rules import (Candidate, Choice, Fit, Route, fit, idle_expired, next_idle_expiry, route,
-                                       runs_an_invoke, starts_cold)
+                                       runs_an_invoke, snapshot_gone, starts_cold)
 from lambdatui.core.inputs import ShutdownRequested
 from lambdatui.model.boundaries import EnvState
 
@@ -237,3 +237,23 @@ def test_route_starts_the_environment_asked_for_when_it_is_the_next_to_be_starte
     assert route(candidates, limit, False, preferred=2, next_number=4, skipped=frozenset({2})) == expected
     # one already given, and gone: routed as usual
     assert route(candidates, limit, False, preferred=3, next_number=4).choice is Choice.EXISTING
+
+
+@pytest.mark.parametrize(("snapshot", "fits", "gone"), [
+    (None, [Fit.BUSY], False),  # no SnapStart
+    (EnvState.INIT, [Fit.BUSY], False),  # the snapshot is being made: invokes wait for it
+    (EnvState.SNAPSHOT, [Fit.BUSY, Fit.ENDING], False),  # it is there: a new environment can be restored
+    (EnvState.SHUT_DOWN, [], True),  # gone, and no environment restored from it
+    (EnvState.SHUT_DOWN, [Fit.BUSY, Fit.ENDING], True),  # gone, and none of those left can take an invoke
+    (EnvState.SHUT_DOWN, [Fit.BUSY, Fit.WARM], False),  # gone, but a restored one still serves
+])
+def test_with_snapstart_no_invoke_can_run_once_the_snapshot_is_gone_and_no_copy_can_take_one(
+        snapshot: EnvState | None, fits: list[Fit], gone: bool) -> None:
+    asked: list[bool] = []
+
+    def candidates() -> list[Candidate]:
+        asked.append(True)
+        return [Candidate(n, f) for n, f in enumerate(fits, start=2)]
+
+    assert snapshot_gone(snapshot, candidates) is gone
+    assert bool(asked) == (snapshot is EnvState.SHUT_DOWN)  # the environments are looked at only when it matters
