@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import PATH, ROOT, connect, free_port, percentile
-from peer_processes import Processes, terminate
+from peer_processes import Processes
 
 STOP_GRACE_S = 20.0
 WARMUP_S = 1.0
@@ -162,30 +161,22 @@ def client(port: int, windows: dict[str, float], backoff_s: float, tally: Tally,
 
 
 class Serve:
-    """One `lambdatui serve`, its stderr in a file; stopped with SIGTERM (SIGKILL past the grace)."""
+    """One `lambdatui serve`, its output in a file; `procs` starts it and stops it (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, handler: Path, log: Path, concurrency: int, sleep_ms: float) -> None:
+    def __init__(self, procs: Processes, handler: Path, log: Path, concurrency: int, sleep_ms: float) -> None:
         self.port = free_port()
         self.log = log
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [*lambdatui_command(), "serve", str(handler), "--port", str(self.port), "--concurrency",
-                 str(concurrency), "--idle-shutdown", "off", "--timeout", "30"],
-                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True,
-                env=dict(os.environ, SLEEP_MS=str(sleep_ms)),
-            )
-
-    def stop(self) -> None:
-        terminate(self.proc, STOP_GRACE_S)
+        self.proc = procs.start([*lambdatui_command(), "serve", str(handler), "--port", str(self.port),
+                                 "--concurrency", str(concurrency), "--idle-shutdown", "off", "--timeout", "30"],
+                                ROOT, log, env=dict(os.environ, SLEEP_MS=str(sleep_ms)))
 
     def reports(self) -> int:
         return len(re.findall(rb"\[platform\]\s+REPORT RequestId:", self.log.read_bytes()))
 
 
 def run(label: str, handler: Path, work: Path, *, clients: int, concurrency: int, seconds: float,
-        sleep_ms: float, started: list[Serve], procs: Processes) -> Outcome:
-    serve = Serve(handler, work / f"serve-{concurrency}-{clients}.log", concurrency, sleep_ms)
-    started.append(serve)
+        sleep_ms: float, procs: Processes) -> Outcome:
+    serve = Serve(procs, handler, work / f"serve-{concurrency}-{clients}.log", concurrency, sleep_ms)
     try:
         tallies = [Tally() for _ in range(clients)]
         windows: dict[str, float] = {}
@@ -204,9 +195,7 @@ def run(label: str, handler: Path, work: Path, *, clients: int, concurrency: int
         if any(thread.is_alive() for thread in threads):
             raise SystemExit(f"{label}: a client never came back")
     finally:
-        serve.stop()
-        started.remove(serve)
-        procs.sweep()
+        procs.stop(serve.proc)
     return Outcome(label, clients, concurrency, windows["end"] - windows["start"], tallies, serve.reports())
 
 
@@ -229,18 +218,17 @@ def main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, raise_interrupted)
-    procs = Processes()  # the subreaper of whatever serve leaves, so its sweep finds it
+    procs = Processes(STOP_GRACE_S)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lambdatui-fleet-", dir=cache))
-    started: list[Serve] = []
     try:
         handler = work / "function" / "handler.py"
         handler.parent.mkdir()
         handler.write_text(HANDLER)
         print(f"handler sleeps {args.sleep_ms:g} ms; {args.seconds:g} s measured per run after {WARMUP_S:g} s of "
               f"warm-up; {os.cpu_count()} CPUs; throttled clients wait {args.sleep_ms:g} ms and retry")
-        common = dict(seconds=args.seconds, sleep_ms=args.sleep_ms, started=started, procs=procs)
+        common = dict(seconds=args.seconds, sleep_ms=args.sleep_ms, procs=procs)
         fleet = run(f"fleet: {args.clients} clients, --concurrency {args.concurrency}", handler, work,
                     clients=args.clients, concurrency=args.concurrency, **common)
         show(fleet)
@@ -261,9 +249,7 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for serve in list(started):
-            serve.stop()
-        procs.sweep()
+        procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
 
 

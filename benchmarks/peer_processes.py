@@ -51,23 +51,24 @@ def terminate(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
 class Processes:
     """Starts the peers; stops each and whatever it left behind, and everything at exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = STOP_GRACE_S) -> None:
         self.running: list[subprocess.Popen] = []
+        self.grace_s = grace_s  # how long each may take to stop on SIGTERM
         try:  # orphans of the peers become our children, so nothing they leave escapes the sweep
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         except (OSError, AttributeError):
             pass
 
-    def start(self, argv: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    def start(self, argv: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
         with open(log, "ab") as out:
             # Its own session: the terminal's Ctrl-C reaches only us, and we stop it in order.
             proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, env=env)
         self.running.append(proc)
         return proc
 
     def stop(self, proc: subprocess.Popen) -> None:
-        terminate(proc)
+        terminate(proc, self.grace_s)
         if proc in self.running:
             self.running.remove(proc)
         self.sweep()

@@ -28,39 +28,42 @@ def socket_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[i
 
     Asked of the kernel directly: /proc/net/tcp prints every bucket of the TCP hash table, ~1.7 ms a read here, on
     the path of every cold start (its runtime's first connection). The table is read only where that fails."""
-    inode = _diagnosed_inode(client, server)
+    inode = _DIAG.inode(client, server)
     return inode if inode is not None else _listed_inode(client, server)
 
 
-class _Diag:
+class _SockDiag:
     """One netlink socket for every look, kept open: a cold start's first connection waits on this look, and a
     socket made and closed for it cost five more system calls. The kernel answers a request while it is sent, so
     the answer is read without waiting; one left unread (a look cut short) is told from the next by its number."""
 
-    sock: Optional[socket.socket] = None
-    sequence = 0
+    def __init__(self) -> None:
+        self.sock: Optional[socket.socket] = None
+        self.sequence = 0
+
+    def inode(self, client: tuple[str, int], server: tuple[str, int]) -> Optional[int]:
+        """sock_diag's answer for the TCP socket whose local end is `client` and remote end `server`."""
+        try:
+            self.sequence = self.sequence % 0xFFFFFFFF + 1
+            message = _request(client, server, self.sequence)
+            if self.sock is None:
+                self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+            self.sock.send(message)
+            while True:
+                answer = self.sock.recv(8192, socket.MSG_DONTWAIT)  # BlockingIOError: no answer, the table is read
+                if len(answer) >= 16 and struct.unpack_from("=I", answer, 8)[0] == self.sequence:
+                    break
+        except (OSError, AttributeError, ValueError, struct.error):
+            if self.sock is not None:
+                self.sock.close()
+                self.sock = None
+            return None  # no netlink (not Linux, a sandbox that forbids it): the table is read instead
+        if len(answer) < 16 + _DIAG_MSG_INODE + 4 or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
+            return None  # an error (not found, or not allowed): the table says which
+        return struct.unpack_from("=I", answer, 16 + _DIAG_MSG_INODE)[0] or None
 
 
-def _diagnosed_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[int]:
-    """sock_diag's answer for the TCP socket whose local end is `client` and remote end `server`."""
-    try:
-        _Diag.sequence = sequence = _Diag.sequence % 0xFFFFFFFF + 1
-        message = _request(client, server, sequence)
-        if _Diag.sock is None:
-            _Diag.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
-        _Diag.sock.send(message)
-        while True:
-            answer = _Diag.sock.recv(8192, socket.MSG_DONTWAIT)  # BlockingIOError: no answer, the table is read
-            if len(answer) >= 16 and struct.unpack_from("=I", answer, 8)[0] == sequence:
-                break
-    except (OSError, AttributeError, ValueError, struct.error):
-        if _Diag.sock is not None:
-            _Diag.sock.close()
-            _Diag.sock = None
-        return None  # no netlink (not Linux, a sandbox that forbids it): the table is read instead
-    if len(answer) < 16 + _DIAG_MSG_INODE + 4 or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
-        return None  # an error (not found, or not allowed): the table says which
-    return struct.unpack_from("=I", answer, 16 + _DIAG_MSG_INODE)[0] or None
+_DIAG = _SockDiag()
 
 
 def _request(client: tuple[str, int], server: tuple[str, int], sequence: int) -> bytes:

@@ -147,7 +147,7 @@ class SnapshotTemplate:
                 pass
 
     async def restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
-                      stderr: int) -> "Restored":
+                      stderr: int) -> Restored:
         """Fork the template into a copy with these output pipes; its pid as the host sees it, and the pipe it waits
         on before its first call (`Restored.placed`). The output pipes' write ends are closed here either way.
         Raises RestoreFailed."""
@@ -156,10 +156,11 @@ class SnapshotTemplate:
                 return await self._restore(env, tmp, stdout, stderr)
 
     async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
-                       stderr: int) -> "Restored":
+                       stderr: int) -> Restored:
         send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
         self._reply = send
         placed_r, placed_w = os.pipe()
+        handed_over = False  # the write end: the caller's once the copy says who it is, closed here otherwise
         try:
             request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp, "placed": True}).encode()
             try:
@@ -183,11 +184,11 @@ class SnapshotTemplate:
                     raise RestoreFailed("the copy did not say who it is")
                 joined = message.get("mount_ns")
                 self.note = None if joined in ("joined", "none", None) else str(joined)
-                restored, placed_w = Restored(pid, placed_w), -1
-                return restored
+                handed_over = True
+                return Restored(pid, placed_w)
             raise RestoreFailed(f"the copy did not start within {FORK_TIMEOUT_S:.0f} s")
         finally:
-            if placed_w >= 0:
+            if not handed_over:
                 os.close(placed_w)  # not restored: a copy waiting on it goes on (to be killed, or to fail alone)
             self._reply = None
             send.close()

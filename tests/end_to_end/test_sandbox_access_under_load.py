@@ -1,4 +1,6 @@
-"""The access check with sock_diag's netlink socket kept open between looks (peers.py, 6559fb6).
+"""The access check under load, with sock_diag's netlink socket kept open between looks (peers.py, 6559fb6).
+
+A guard: it passes with a socket made for each look too (the unread answer it must not take is test_peers').
 
 A fleet of three environments (in-process host, real runtimes) whose handlers each start children that open and close
 many connections to their own Runtime API (each asks a path no API has: 404, never 403), the runtime itself too,
@@ -180,14 +182,14 @@ def test_peers_answers_match_the_table_between_refused_and_vanished_lookups() ->
                     end = client.getsockname()
                     expected = peers._listed_inode(end, address)
                     assert expected, end
-                    assert peers.socket_inode(end, address) == expected == peers._diagnosed_inode(end, address)
+                    assert peers.socket_inode(end, address) == expected == peers._DIAG.inode(end, address)
                     if n % 7 == round_:
                         # A connection that is no more: not found (or found closing, held by nobody), never another's.
-                        assert peers._diagnosed_inode(gone_end, address) in (None, 0)
-                        assert peers._diagnosed_inode(("127.0.0.1", 1), address) is None
+                        assert peers._DIAG.inode(gone_end, address) in (None, 0)
+                        assert peers._DIAG.inode(("127.0.0.1", 1), address) is None
                     if n % 11 == round_:
-                        assert peers._diagnosed_inode(("not an address", 1), address) is None
-                        assert peers._diagnosed_inode(end, address) == expected  # and the next look is right
+                        assert peers._DIAG.inode(("not an address", 1), address) is None
+                        assert peers._DIAG.inode(end, address) == expected  # and the next look is right
         finally:
             for sock in clients + accepted:
                 sock.close()

@@ -1,4 +1,6 @@
-"""The caller's result before the runtime's 202, through the real `lambdatui serve` and boto3.
+"""Log tails and the console's order through the real `lambdatui serve` and boto3.
+
+Written against ccdef57 (the caller's result before the runtime's 202) as a guard; it passes with the old order too.
 
 Sequential and concurrent invokes (three environments), with and without a log tail (LogType=Tail), of successes and
 function errors: each answer is its own invoke's, each tail holds its own invoke's lines only (its END and REPORT

@@ -36,7 +36,7 @@ def connection() -> Iterator[Connection]:
 def test_the_kernel_names_the_client_ends_inode(connection: Connection) -> None:
     client, address, server = connection
     assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
-    assert peers._diagnosed_inode(address, server) == os.fstat(client.fileno()).st_ino  # not the table's answer
+    assert peers._DIAG.inode(address, server) == os.fstat(client.fileno()).st_ino  # not the table's answer
 
 
 def test_the_table_gives_the_same_answer(connection: Connection) -> None:
@@ -51,7 +51,7 @@ def test_without_netlink_the_table_answers(connection: Connection, monkeypatch: 
         raise PermissionError("netlink refused")
 
     monkeypatch.setattr(peers.socket, "socket", no_netlink)
-    monkeypatch.setattr(peers._Diag, "sock", None)  # not the one an earlier look left open
+    monkeypatch.setattr(peers._DIAG, "sock", None)  # not the one an earlier look left open
     assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
 
 
@@ -65,7 +65,7 @@ def test_an_answer_left_unread_is_not_taken_for_the_next(connection: Connection)
     connection's, and the next look tells it from its own."""
     client, address, server = connection
     with loopback_connection() as (other_client, other_address, other_server):
-        assert peers._diagnosed_inode(other_address, other_server) == os.fstat(other_client.fileno()).st_ino
-        assert peers._Diag.sock is not None  # kept open
-        peers._Diag.sock.send(peers._request(other_address, other_server, peers._Diag.sequence))
-        assert peers._diagnosed_inode(address, server) == os.fstat(client.fileno()).st_ino
+        assert peers._DIAG.inode(other_address, other_server) == os.fstat(other_client.fileno()).st_ino
+        assert peers._DIAG.sock is not None  # kept open
+        peers._DIAG.sock.send(peers._request(other_address, other_server, peers._DIAG.sequence))
+        assert peers._DIAG.inode(address, server) == os.fstat(client.fileno()).st_ino

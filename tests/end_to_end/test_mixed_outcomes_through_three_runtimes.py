@@ -1,4 +1,7 @@
-"""The caller's result before the runtime's 202 (runtime_api_rules.py, ccdef57).
+"""Results, answers and logs stay apart over invokes of mixed outcomes, whatever the runtime's pace.
+
+Written against ccdef57, which answers the caller before the runtime's 202: a guard of what that order must not
+break, which passes with the old order too (the order itself: tests/core/test_env_cold_start.py).
 
 Real environments (open_environment), real runtimes, sequential invokes of mixed outcomes through three runtimes:
 - a raw-socket custom runtime that pipelines its /next right behind its /response (or /error) on one connection,
