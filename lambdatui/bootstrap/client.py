@@ -15,9 +15,11 @@ from collections import namedtuple
 
 from . import logs
 from .http_wire import Connection, RemoteDisconnected, Response
+from .signal_wait import SignalWait
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:
+    import socket
     from typing import Callable, Dict, Optional, Tuple
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
@@ -82,14 +84,17 @@ class RuntimeClient(object):
         self.private = private
         self.one_of_workers = one_of_workers  # Managed Instances: a refused answer is not fatal (_check_result)
         self._next_sent = False  # a /next went out behind the last response: its answer is still to be read
+        # The waits the host may never answer (a /next at shutdown) run the function's signal handlers.
+        self._until_answered = SignalWait().until_readable
 
     def close(self) -> None:
         self._conn.close()
 
     def _round_trip(
-        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None
+        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
+        wait: Optional[Callable[[socket.socket], None]] = None,
     ) -> Response:
-        """One request/response; reconnect once if a reused connection had gone stale."""
+        """One request/response; reconnect once if a reused connection had gone stale. `wait`: as read_response's."""
         for attempt in (0, 1):
             reused = self._conn.sock is not None
             try:
@@ -100,7 +105,7 @@ class RuntimeClient(object):
                     # stopped reading: its answer can still be waiting in our socket.
                     # If it is not, read_response() raises and we land below.
                     pass
-                return self._conn.read_response()
+                return self._conn.read_response(wait)
             except _STALE_CONNECTION_ERRORS:
                 self._conn.close()
                 if attempt or not reused:
@@ -119,15 +124,15 @@ class RuntimeClient(object):
         if self._next_sent:
             self._next_sent = False
             try:
-                resp = self._conn.read_response()
+                resp = self._conn.read_response(self._until_answered)
             except _STALE_CONNECTION_ERRORS:
                 self._conn.close()  # closed before it read our /next: ask again, on a new connection
-                resp = self._round_trip("GET", path)
+                resp = self._round_trip("GET", path, wait=self._until_answered)
             except BaseException:
                 self._conn.close()
                 raise
         else:
-            resp = self._round_trip("GET", path)
+            resp = self._round_trip("GET", path, wait=self._until_answered)
         if resp.status != 200:
             raise RuntimeApiError(path, resp.status, resp.body)
         h = resp.headers  # names lower-cased
@@ -215,7 +220,7 @@ class RuntimeClient(object):
     def restore_next(self) -> None:
         """Block (no timeout) until the environment is restored: 200 with an empty body."""
         path = RUNTIME_PREFIX + "/restore/next"
-        resp = self._round_trip("GET", path)
+        resp = self._round_trip("GET", path, wait=self._until_answered)
         if resp.status != 200:
             raise RuntimeApiError(path, resp.status, resp.body)
 

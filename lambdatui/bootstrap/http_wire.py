@@ -15,7 +15,7 @@ from collections import namedtuple
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple
+    from typing import Callable, Dict, List, Optional, Tuple
 
 _RECV_SIZE = 65536
 # A response head (status line + fields) larger than this is not a Runtime API answer;
@@ -117,12 +117,16 @@ class Connection(object):
 
     # -- response ----------------------------------------------------------------------
 
-    def read_response(self) -> Response:
-        """Read one whole response; the connection is then ready for the next request, or closed."""
+    def read_response(self, wait: Optional[Callable[[socket.socket], None]] = None) -> Response:
+        """Read one whole response; the connection is then ready for the next request, or closed. `wait`, if
+        given, waits for its first byte (the rest follows it)."""
         assert self.sock is not None
         while True:
-            if not self._buf and not self._fill():
-                raise RemoteDisconnected("Remote end closed connection without response")
+            if not self._buf:
+                if wait is not None:
+                    wait(self.sock)
+                if not self._fill():
+                    raise RemoteDisconnected("Remote end closed connection without response")
             version, status, headers = _parse_head(self._read_until(b"\r\n\r\n", "response head"))
             if status >= 200:
                 break
