@@ -376,6 +376,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         own = self._supervisor.own_pids() if self._supervisor is not None else []
         return own + self.restore_source.own_pids() if self.restore_source is not None else own
 
+    def cgroup_v2_id(self) -> Optional[int]:
+        """The id of the environment's cgroup, where it is a v2 one."""
+        cgroup = self._supervisor.cgroup if self._supervisor is not None else None
+        return cgroup.v2_id if cgroup is not None else None
+
     def contained_pids(self) -> list[int]:
         """Every process in the environment's cgroup (none without one)."""
         cgroup = self._supervisor.cgroup if self._supervisor is not None else None

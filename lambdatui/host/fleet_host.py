@@ -226,7 +226,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         try:
             with member.scope:
                 async with trio.open_nursery() as nursery:
-                    access = SandboxAccess(host.note, host.contained_pids, host.own_pids)
+                    access = SandboxAccess(host.note, host.contained_pids, host.own_pids, host.cgroup_v2_id)
                     early = member.early
                     member.runtime_api = await nursery.start(partial(
                         http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access, stamp=host.inspect,

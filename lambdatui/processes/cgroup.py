@@ -44,6 +44,13 @@ class EnvironmentCgroup:
         self._stat = KernelFile(str(path / "cgroup.stat")) if version == 2 else None
         self.memory: Optional[CgroupMemory] = None
         """The memory limit, where the kernel can enforce it: on this cgroup (v2), or on a v1 memory cgroup."""
+        self.v2_id: Optional[int] = None
+        """The id the kernel gives a v2 cgroup (its folder's inode), which sock_diag tells of a socket made inside."""
+        if version == 2:
+            try:
+                self.v2_id = os.stat(path).st_ino
+            except OSError:
+                pass  # not made yet (create makes it first), or gone
 
     @property
     def procs_files(self) -> tuple[str, ...]:

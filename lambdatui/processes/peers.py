@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 
 # Linux's sock_diag (netlink), which ss(8) uses: the kernel looks one socket up by its addresses.
@@ -21,15 +21,26 @@ _NLM_F_REQUEST = 1
 _NO_COOKIE = 0xFFFFFFFF
 _ALL_STATES = 0xFFFFFFFF
 _DIAG_MSG_INODE = 68  # inet_diag_msg: family, state, timer, retrans, the 48-byte id, expires, queues, uid, inode
+_DIAG_MSG_SIZE = 72  # its attributes follow
+_INET_DIAG_CGROUP_ID = 21  # the cgroup (v2) of the process that made the socket (Linux 5.9+)
 
 
-def socket_inode(client: tuple[str, int], server: tuple[str, int]) -> Optional[int]:
-    """The inode of the client's end of an IPv4 loopback connection, or None when it cannot be found.
+class Socket(NamedTuple):
+    inode: int  # 0: no process holds it (an orphan)
+    cgroup: Optional[int]  # the cgroup v2 id of the process that made it, where the kernel tells
+
+
+def client_socket(client: tuple[str, int], server: tuple[str, int]) -> Optional[Socket]:
+    """The client's end of an IPv4 loopback connection, or None when it cannot be found.
 
     Asked of the kernel directly: /proc/net/tcp prints every bucket of the TCP hash table, ~1.7 ms a read here, on
-    the path of every cold start (its runtime's first connection). The table is read only where that fails."""
-    inode = _DIAG.inode(client, server)
-    return inode if inode is not None else _listed_inode(client, server)
+    the path of every cold start (its runtime's first connection). The table is read only where that fails, and
+    does not tell the cgroup."""
+    found = _DIAG.look(client, server)
+    if found is not None:
+        return found
+    inode = _listed_inode(client, server)
+    return None if inode is None else Socket(inode, None)
 
 
 class _SockDiag:
@@ -41,7 +52,7 @@ class _SockDiag:
         self.sock: Optional[socket.socket] = None
         self.sequence = 0
 
-    def inode(self, client: tuple[str, int], server: tuple[str, int]) -> Optional[int]:
+    def look(self, client: tuple[str, int], server: tuple[str, int]) -> Optional[Socket]:
         """sock_diag's answer for the TCP socket whose local end is `client` and remote end `server`."""
         try:
             self.sequence = self.sequence % 0xFFFFFFFF + 1
@@ -58,12 +69,26 @@ class _SockDiag:
                 self.sock.close()
                 self.sock = None
             return None  # no netlink (not Linux, a sandbox that forbids it): the table is read instead
-        if len(answer) < 16 + _DIAG_MSG_INODE + 4 or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
+        if len(answer) < 16 + _DIAG_MSG_SIZE or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
             return None  # an error (not found, or not allowed): the table says which
-        return struct.unpack_from("=I", answer, 16 + _DIAG_MSG_INODE)[0] or None
+        inode = struct.unpack_from("=I", answer, 16 + _DIAG_MSG_INODE)[0]
+        return Socket(inode, _cgroup_attribute(answer, 16 + _DIAG_MSG_SIZE, struct.unpack_from("=I", answer)[0]))
 
 
 _DIAG = _SockDiag()
+
+
+def _cgroup_attribute(answer: bytes, offset: int, end: int) -> Optional[int]:
+    """INET_DIAG_CGROUP_ID among the attributes that follow the message (each: length, type, value, padding)."""
+    end = min(end, len(answer))
+    while offset + 4 <= end:
+        length, kind = struct.unpack_from("=HH", answer, offset)
+        if length < 4 or offset + length > end:
+            return None
+        if kind == _INET_DIAG_CGROUP_ID and length >= 12:
+            return struct.unpack_from("=Q", answer, offset + 4)[0]
+        offset += (length + 3) & ~3
+    return None
 
 
 def _request(client: tuple[str, int], server: tuple[str, int], sequence: int) -> bytes:

@@ -154,6 +154,10 @@ async def test_an_outsider_hammering_three_environments_is_refused_and_their_own
     assert any("Refused a connection to the Runtime API" in text for text in log.texts()), log.dump()
 
 
+def inode(found: "peers.Socket | None") -> "int | None":
+    return None if found is None else found.inode
+
+
 def partial_invoke(invoke, n: int, **extra: object):  # type: ignore[no-untyped-def]
     async def run() -> None:
         await invoke(n, **extra)
@@ -182,14 +186,14 @@ def test_peers_answers_match_the_table_between_refused_and_vanished_lookups() ->
                     end = client.getsockname()
                     expected = peers._listed_inode(end, address)
                     assert expected, end
-                    assert peers.socket_inode(end, address) == expected == peers._DIAG.inode(end, address)
+                    assert inode(peers.client_socket(end, address)) == expected == inode(peers._DIAG.look(end, address))
                     if n % 7 == round_:
                         # A connection that is no more: not found (or found closing, held by nobody), never another's.
-                        assert peers._DIAG.inode(gone_end, address) in (None, 0)
-                        assert peers._DIAG.inode(("127.0.0.1", 1), address) is None
+                        assert inode(peers._DIAG.look(gone_end, address)) in (None, 0)
+                        assert peers._DIAG.look(("127.0.0.1", 1), address) is None
                     if n % 11 == round_:
-                        assert peers._DIAG.inode(("not an address", 1), address) is None
-                        assert peers._DIAG.inode(end, address) == expected  # and the next look is right
+                        assert peers._DIAG.look(("not an address", 1), address) is None
+                        assert inode(peers._DIAG.look(end, address)) == expected  # and the next look is right
         finally:
             for sock in clients + accepted:
                 sock.close()

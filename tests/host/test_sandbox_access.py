@@ -16,6 +16,7 @@ import pytest
 
 from lambdatui.host.sandbox_access import SHOWN_REFUSALS, SandboxAccess
 from lambdatui.processes import peers
+from lambdatui.processes.socket_holders import SocketHolders
 
 CLIENT = "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); sys.stdin.read()"
 
@@ -206,3 +207,68 @@ def test_lambdatuis_own_descriptors_are_not_read_for_an_environments_connection(
     finally:
         for fd in held:
             os.close(fd)
+
+
+CONNECT_WHEN_TOLD = ("import socket, sys; sys.stdin.readline(); "
+                     "s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); print(flush=True); sys.stdin.read()")
+
+
+@pytest.fixture
+def cgroup_v2():  # type: ignore[no-untyped-def]
+    from lambdatui.processes.cgroup import EnvironmentCgroup
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None or cgroup.version != 2:
+        if cgroup is not None:
+            cgroup.remove()
+        pytest.skip("no writable cgroup v2 here")
+    try:
+        yield cgroup
+    finally:
+        cgroup.remove()
+
+
+def connected_from(join: Callable[[int], None]) -> Iterator[tuple[int, tuple[str, int], tuple[str, int]]]:
+    """A process that makes its connection once `join` has been applied to it: (its pid, client, server)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        proc = subprocess.Popen([sys.executable, "-c", CONNECT_WHEN_TOLD, str(listener.getsockname()[1])],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            join(proc.pid)
+            proc.stdin.write(b"connect\n")
+            proc.stdin.flush()
+            listener.settimeout(10)
+            conn, client = listener.accept()
+            with conn:
+                proc.stdout.readline()  # connected: the socket is its own now
+                yield proc.pid, client, listener.getsockname()
+        finally:
+            proc.stdin.close()
+            proc.wait(10)
+            proc.stdout.close()
+
+
+def test_a_socket_made_inside_the_environments_cgroup_is_let_in_without_a_look_at_its_holders(
+        cgroup_v2, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    looked: list[int] = []
+    real_find = SocketHolders.find
+    monkeypatch.setattr(SocketHolders, "find", lambda self, inode, groups: looked.append(inode) or real_find(
+        self, inode, groups))
+    refused: list[str] = []
+    for _, client, server in connected_from(cgroup_v2.join):
+        assert peers.client_socket(client, server).cgroup == cgroup_v2.v2_id  # type: ignore[union-attr]
+        # Nobody is listed as the environment's: the cgroup alone lets it in.
+        assert SandboxAccess(refused.append, own=lambda: [], cgroup=lambda: cgroup_v2.v2_id)(client, server)
+    assert looked == [] and refused == []
+
+
+def test_a_socket_made_outside_the_environments_cgroup_is_traced_to_its_holder(cgroup_v2) -> None:  # type: ignore[no-untyped-def]
+    refused: list[str] = []
+    for pid, client, server in connected_from(lambda pid: None):
+        assert peers.client_socket(client, server).cgroup != cgroup_v2.v2_id  # type: ignore[union-attr]
+        assert not SandboxAccess(refused.append, own=lambda: [], cgroup=lambda: cgroup_v2.v2_id)(client, server)
+        assert SandboxAccess(refused.append, own=lambda: [pid], cgroup=lambda: cgroup_v2.v2_id)(client, server)
+    assert len(refused) == 1

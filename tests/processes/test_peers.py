@@ -1,5 +1,5 @@
-"""peers.socket_inode: the inode of a loopback connection's client end, from the kernel's sock_diag, and the same
-answer from /proc/net/tcp where that cannot be asked (real sockets, real /proc)."""
+"""peers.client_socket: the inode of a loopback connection's client end and the cgroup it was made in, from the
+kernel's sock_diag, and the inode from /proc/net/tcp where that cannot be asked (real sockets, real /proc)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def connection() -> Iterator[Connection]:
 
 def test_the_kernel_names_the_client_ends_inode(connection: Connection) -> None:
     client, address, server = connection
-    assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
-    assert peers._DIAG.inode(address, server) == os.fstat(client.fileno()).st_ino  # not the table's answer
+    assert peers.client_socket(address, server).inode == os.fstat(client.fileno()).st_ino  # type: ignore[union-attr]
+    assert peers._DIAG.look(address, server).inode == os.fstat(client.fileno()).st_ino  # type: ignore[union-attr]
 
 
 def test_the_table_gives_the_same_answer(connection: Connection) -> None:
@@ -52,12 +52,12 @@ def test_without_netlink_the_table_answers(connection: Connection, monkeypatch: 
 
     monkeypatch.setattr(peers.socket, "socket", no_netlink)
     monkeypatch.setattr(peers._DIAG, "sock", None)  # not the one an earlier look left open
-    assert peers.socket_inode(address, server) == os.fstat(client.fileno()).st_ino
+    assert peers.client_socket(address, server) == (os.fstat(client.fileno()).st_ino, None)
 
 
 def test_a_connection_that_does_not_exist_has_no_inode(connection: Connection) -> None:
     _, address, server = connection
-    assert peers.socket_inode(address, (server[0], server[1] ^ 1)) is None
+    assert peers.client_socket(address, (server[0], server[1] ^ 1)) is None
 
 
 def test_an_answer_left_unread_is_not_taken_for_the_next(connection: Connection) -> None:
@@ -65,7 +65,7 @@ def test_an_answer_left_unread_is_not_taken_for_the_next(connection: Connection)
     connection's, and the next look tells it from its own."""
     client, address, server = connection
     with loopback_connection() as (other_client, other_address, other_server):
-        assert peers._DIAG.inode(other_address, other_server) == os.fstat(other_client.fileno()).st_ino
+        assert peers._DIAG.look(other_address, other_server).inode == os.fstat(other_client.fileno()).st_ino  # type: ignore[union-attr]
         assert peers._DIAG.sock is not None  # kept open
         peers._DIAG.sock.send(peers._request(other_address, other_server, peers._DIAG.sequence))
-        assert peers._DIAG.inode(address, server) == os.fstat(client.fileno()).st_ino
+        assert peers._DIAG.look(address, server).inode == os.fstat(client.fileno()).st_ino  # type: ignore[union-attr]
