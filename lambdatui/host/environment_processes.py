@@ -151,6 +151,7 @@ class EnvironmentProcesses:
         if effect.participant == fx.RUNTIME:
             self._runtime_peak_mb = None
             self._sup.reset_memory_peak()  # a new runtime's REPORT says what it and its environment used
+            self._sup.watch_memory(handle)
             self._snapshot_started(True)  # type: ignore[attr-defined]
         self._landed(effect.participant, effect.generation, handle)  # type: ignore[attr-defined]
 

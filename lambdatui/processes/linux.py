@@ -149,14 +149,19 @@ class KernelFile:
         self._fd: int | None = None
         self._closed = False
 
-    def read(self, size: int) -> bytes:
-        """Up to `size` bytes from the start; raises OSError (the file or its process gone, or closed here)."""
+    def open(self) -> int:
+        """Its descriptor, opened now if it is not yet (reads open it when needed); raises OSError."""
         fd = self._fd
         if fd is None:
             if self._closed:  # for good: a reader after its owner's end must not open it again, and keep it open
                 raise OSError(errno.EBADF, f"{self.path}: closed")
             fd = self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        return os.pread(fd, size, 0)
+        return fd
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes from the start; raises OSError (the file or its process gone, or closed here)."""
+        fd = self._fd
+        return os.pread(fd if fd is not None else self.open(), size, 0)
 
     def read_whole(self, chunk: int) -> bytes:
         """All of it, `chunk` bytes a read (a short read is the end: the kernel fills the buffer it is given)."""

@@ -304,6 +304,17 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             child.status = linux.KernelFile(f"/proc/{handle.pid}/status")
         return linux.proc_peak_rss_mb(child.status)
 
+    def watch_memory(self, handle: ProcessHandle) -> None:
+        """Open the child's /proc status now, while it starts: its first read, at the end of Init, is on the path of
+        a cold start (the runtime waits for its event meanwhile)."""
+        child = self._child(handle)
+        if child is not None and child.status is None:
+            child.status = linux.KernelFile(f"/proc/{handle.pid}/status")
+            try:
+                child.status.open()
+            except OSError:
+                pass  # gone already: its reads say so
+
     def is_stopped(self, handle: ProcessHandle) -> bool:
         """Whether the child (the group leader) is stopped right now, per /proc."""
         if self._child(handle) is None:

@@ -302,6 +302,23 @@ async def test_peak_rss_is_reported_in_mb(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.trio
+async def test_the_peak_read_opened_as_it_starts_is_of_the_program_it_became(sandbox: Sandbox) -> None:
+    """The host opens the runtime's /proc status as it spawns it (its first read is on a cold start's path): that
+    descriptor, opened maybe before the exec, reads the program's memory, not the launcher's."""
+    with trio.fail_after(10):
+        async with running(sandbox) as (sup, rec):
+            h = sup.spawn(python("b = bytearray(40 * 1024 * 1024); import time; print('ready'); time.sleep(100)"))
+            sup.watch_memory(h)
+            await rec.wait_lines(1)
+            peak = sup.peak_rss_mb(h)
+            assert peak is not None and peak >= 40
+            sup.kill(h)
+            await rec.wait_exit(h)
+            assert sup.peak_rss_mb(h) is None
+            sup.watch_memory(h)  # once it is gone: nothing to open, nothing raised
+
+
+@pytest.mark.trio
 async def test_children_hold_only_stdio(sandbox: Sandbox) -> None:
     # In particular not the write end of the watchdog's pipe: holding it would
     # keep the watchdog from ever seeing the host die.
