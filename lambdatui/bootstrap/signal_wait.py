@@ -9,7 +9,9 @@ is killed 300 ms later as if it had none.
 Waiting in poll() on the socket and on the signal wakeup fd closes that window: a signal that comes once
 the fd is installed writes to it and ends the poll; one that came before is handled at the check that
 follows installing it. The fd is ours only while we wait: a function's own (asyncio's, trio's) is put back
-after, and gets the signal numbers that came meanwhile, as it would have.
+after, and gets the signal numbers that came meanwhile, as it would have. Python cannot tell how it was set, so
+it comes back with warn_on_full_buffer's default (asyncio's setting; one left set with trio's, False, warns if
+its buffer fills up); one the function closed and left set comes back unset, not refused.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class SignalWait(object):
             previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         except ValueError:  # not the main thread, which alone runs Python handlers: nothing to wait for here
             return
+        if previous in self._pipe:  # ours, left by a wait cut short; or the function's, closed, its number reused
+            previous = -1
         try:
             waiting = select.poll()  # not select: no descriptor number is too high for it
             waiting.register(sock.fileno(), select.POLLIN)
@@ -52,8 +56,12 @@ class SignalWait(object):
                 if len(ready) > (read_end in ready):
                     return
         finally:
-            if previous != write_end:
+            try:
                 signal.set_wakeup_fd(previous)
+            except (OSError, ValueError):  # the function closed its fd (or made it blocking) and left it set
+                signal.set_wakeup_fd(-1)
+                previous = -1
+            _pass_on(read_end, previous)  # a signal that came after the last poll: its number is the function's too
 
 
 def _pass_on(read_end: int, previous: int) -> None:
