@@ -369,23 +369,6 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         if self._supervisor is not None:
             self._supervisor.kill_groups()
 
-    def own_pids(self) -> list[int]:
-        """The processes lambdatui started for the environment, not ended: its runtime, extensions and sandbox
-        init (the namespace's pid 1). Restored from a SnapStart snapshot, the snapshot's too: its runtime forks
-        this one's, which may call before it is adopted (copies of one snapshot share that parent)."""
-        own = self._supervisor.own_pids() if self._supervisor is not None else []
-        return own + self.restore_source.own_pids() if self.restore_source is not None else own
-
-    def cgroup_v2_id(self) -> Optional[int]:
-        """The id of the environment's cgroup, where it is a v2 one."""
-        cgroup = self._supervisor.cgroup if self._supervisor is not None else None
-        return cgroup.v2_id if cgroup is not None else None
-
-    def contained_pids(self) -> list[int]:
-        """Every process in the environment's cgroup (none without one)."""
-        cgroup = self._supervisor.cgroup if self._supervisor is not None else None
-        return cgroup.pids() if cgroup is not None else []
-
     @property
     def _sup(self) -> Supervisor:
         assert self._supervisor is not None

@@ -29,6 +29,26 @@ from lambdatui.run_folders import sandbox_tmp
 class EnvironmentProcesses:
     """Part of `EnvironmentHost` (host/environment_host.py): it runs on the host's state."""
 
+    # Who may reach the environment's sandbox APIs (host/sandbox_access.py).
+
+    def own_pids(self) -> list[int]:
+        """The processes lambdatui started for the environment, not ended: its runtime, extensions and sandbox
+        init (the namespace's pid 1). Restored from a SnapStart snapshot, the snapshot's too: its runtime forks
+        this one's, which may call before it is adopted (copies of one snapshot share that parent)."""
+        own = self._supervisor.own_pids() if self._supervisor is not None else []
+        source = self.restore_source  # type: ignore[attr-defined]
+        return own + source.own_pids() if source is not None else own
+
+    def cgroup_v2_id(self) -> Optional[int]:
+        """The id of the environment's cgroup, where it is a v2 one."""
+        cgroup = self._supervisor.cgroup if self._supervisor is not None else None
+        return cgroup.v2_id if cgroup is not None else None
+
+    def contained_pids(self) -> list[int]:
+        """Every process in the environment's cgroup (none without one)."""
+        cgroup = self._supervisor.cgroup if self._supervisor is not None else None
+        return cgroup.pids() if cgroup is not None else []
+
     def _sample_runtime_memory(self) -> None:
         """REPORT's Max Memory Used: what the environment's processes held together at most (the function's
         children, Managed Instances' workers and extensions share the function's memory, under the same limit), as
