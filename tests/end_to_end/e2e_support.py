@@ -6,9 +6,11 @@ the event it means (a line on a pipe, a process exit, a /proc state) and carries
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +18,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import pytest
 import trio
 
 from lambdatui.model import facts as f
+
+if TYPE_CHECKING:
+    from lambdatui.host.environment_host import EnvironmentHost
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_functions"
@@ -335,3 +340,37 @@ class LogCollector:
 def count_matching(texts: Sequence[str], pattern: str) -> int:
     regex = re.compile(pattern)
     return sum(1 for t in texts if regex.search(t))
+
+
+# A function that ends gracefully on SIGTERM (Lambda sends it at shutdown when an extension is registered).
+GRACEFUL = '''import signal
+import sys
+
+
+def on_term(signum, frame):
+    print("[runtime] SIGTERM received, cleaning up", flush=True)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, on_term)
+
+
+def handler(event, context):
+    return {"ok": True}
+'''
+
+
+def with_audit_extension(code_dir: Path, handler_source: str) -> Path:
+    """The handler, with the sample `audit` extension (registered for INVOKE and SHUTDOWN) beside it."""
+    handler = write_file(code_dir / "handler.py", handler_source)
+    (code_dir / "extensions").mkdir()
+    shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
+    return handler
+
+
+async def invoke_json(host: EnvironmentHost, event: dict, bound: float = 30) -> dict:
+    """The JSON result of an invoke that must succeed."""
+    with trio.fail_after(bound):
+        result, _ = await host.invoke(json.dumps(event).encode())
+    assert not result.function_error, result.payload
+    return json.loads(result.payload)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 import uuid
@@ -19,7 +18,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.runner import open_environment
 
-from e2e_support import SAMPLES, LogCollector, count_matching, proc_stat, write_file
+from e2e_support import GRACEFUL, SAMPLES, LogCollector, count_matching, proc_stat, with_audit_extension, write_file
 
 BOUND = 30  # seconds: generous bound for anything that normally takes well under a second
 
@@ -76,21 +75,6 @@ def handler(event, context):
     }
 '''
 
-GRACEFUL = '''import signal
-import sys
-
-
-def on_term(signum, frame):
-    print("[runtime] SIGTERM received, cleaning up", flush=True)
-    sys.exit(0)
-
-
-signal.signal(signal.SIGTERM, on_term)
-
-
-def handler(event, context):
-    return {"ok": True}
-'''
 
 WRONG_NAME_EXTENSION = '''#!{python}
 """Registers under a name that is not its file name, then waits for events like a good extension."""
@@ -138,13 +122,6 @@ def audit_events(host: EnvironmentHost) -> list[dict]:
     assert host.sandbox is not None
     log = host.sandbox.tmp_dir / "audit.log"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-
-def with_audit_extension(code_dir: Path, handler_source: str) -> Path:
-    handler = write_file(code_dir / "handler.py", handler_source)
-    (code_dir / "extensions").mkdir()
-    shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
-    return handler
 
 
 @pytest.mark.trio

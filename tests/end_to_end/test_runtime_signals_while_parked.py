@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from lambdatui.model.fleet import FleetOptions
 from lambdatui.core import inputs as ins
 from lambdatui.runner import open_environment
 
-from e2e_support import SAMPLES, LogCollector, proc_stat, write_file
+from e2e_support import GRACEFUL, LogCollector, invoke_json, proc_stat, with_audit_extension, write_file
 
 BOUND = 30
 
@@ -96,32 +95,12 @@ def handler(event, context):
     return {"got": list(got), "loop_fd_kept": fd == loop._csock.fileno()}
 '''
 
-# A SIGTERM handler, with a wakeup fd of the function's own left installed (a kept asyncio loop's).
-GRACEFUL_WITH_OWN_FD = r'''import asyncio, signal, sys
+# GRACEFUL, with a wakeup fd of the function's own left installed between invokes (a kept asyncio loop's).
+GRACEFUL_WITH_OWN_FD = GRACEFUL + '''
+import asyncio
 
 loop = asyncio.new_event_loop()
-loop.add_signal_handler(signal.SIGWINCH, lambda: None)  # its wakeup fd stays installed between invokes
-
-def on_term(signum, frame):
-    print("[runtime] SIGTERM received, cleaning up", flush=True)
-    sys.exit(0)
-
-signal.signal(signal.SIGTERM, on_term)
-
-def handler(event, context):
-    return {"ok": True}
-'''
-
-GRACEFUL = r'''import signal, sys
-
-def on_term(signum, frame):
-    print("[runtime] SIGTERM received, cleaning up", flush=True)
-    sys.exit(0)
-
-signal.signal(signal.SIGTERM, on_term)
-
-def handler(event, context):
-    return {"ok": True}
+loop.add_signal_handler(signal.SIGWINCH, lambda: None)
 '''
 
 # A function (a library) that set a wakeup fd of its own and closed it without unsetting it.
@@ -148,13 +127,6 @@ async def wait_proc_state(pid: int, state: str, bound: float = 5.0) -> None:
     with trio.fail_after(bound):
         while (proc_stat(pid) or ("?",))[0] != state:
             await trio.sleep(0.005)  # /proc is the only place a stop shows
-
-
-async def invoke_json(host, event: dict) -> dict:
-    with trio.fail_after(BOUND):
-        result, _ = await host.invoke(json.dumps(event).encode())
-    assert not result.function_error, result.payload
-    return json.loads(result.payload)
 
 
 @pytest.mark.trio
@@ -190,13 +162,6 @@ async def test_a_signal_sent_while_frozen_reaches_a_kept_asyncio_loop(code_dir: 
         second = await invoke_json(host, {"wait": True})
         assert second["got"] == ["winch"], second
         assert second["loop_fd_kept"], second
-
-
-def with_audit_extension(code_dir: Path, source: str) -> Path:
-    handler = write_file(code_dir / "handler.py", source)
-    (code_dir / "extensions").mkdir()
-    shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
-    return handler
 
 
 @pytest.mark.trio

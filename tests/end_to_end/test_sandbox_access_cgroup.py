@@ -24,7 +24,7 @@ from lambdatui.processes import cgroup as cgroup_module
 from lambdatui.processes import peers
 from lambdatui.runner import open_environment
 
-from e2e_support import LogCollector, ServeProcess, descendants, proc_cmdline, write_file
+from e2e_support import LogCollector, ServeProcess, descendants, invoke_json, proc_cmdline, write_file
 from test_fleet_support import InFlight, state_home
 
 __all__ = ["state_home"]  # the fixture, used by name
@@ -155,13 +155,6 @@ def outsider_status(address: str, code_dir: Path) -> str:
 async def outsider(address: str, code_dir: Path) -> str:
     """outsider_status on a thread: the host's loop (this test's) must go on serving meanwhile."""
     return await trio.to_thread.run_sync(outsider_status, address, code_dir)
-
-
-async def invoke_json(host, event: dict) -> dict:
-    with trio.fail_after(BOUND):
-        result, _ = await host.invoke(json.dumps(event).encode())
-    assert not result.function_error, result.payload
-    return json.loads(result.payload)
 
 
 @pytest.mark.trio
