@@ -345,7 +345,7 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
         ours, theirs = stamped
         print(f"cold starts after a crash: {ours.label} and {theirs.label}, {args.resets} pairs", file=sys.stderr)
         measure(theirs.key, theirs.label,
-                partial(measure_pairs, procs, ours, theirs, figures, args.resets, logs, free_port))
+                partial(measure_pairs, procs, ours, theirs, figures, args.resets, logs))
 
     (work / "event.json").write_text("{}")
     command_peer = (Peer("python-lambda-local", Figures(), judged=True) if pll or not previous

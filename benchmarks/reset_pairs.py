@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from compare_table import Figures
-from harness import connect, invoke, post
+from harness import connect, free_port, invoke, post
 from peer_processes import Processes
 
 SPAWN_MARKER = "benchmark-runtime-spawned"
@@ -69,7 +68,7 @@ class _Server:
 
 
 def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str, Figures], pairs: int,
-                  logs: Path, free_port: Callable[[], int]) -> None:
+                  logs: Path) -> None:
     """`pairs` resets of each side, back to back; only whole pairs are kept (each side's `reset_cold_ms`)."""
     servers: list[_Server] = []
     try:

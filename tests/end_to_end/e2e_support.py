@@ -16,9 +16,10 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Optional, Sequence
 
 import pytest
 import trio
@@ -374,3 +375,15 @@ async def invoke_json(host: EnvironmentHost, event: dict, bound: float = 30) -> 
         result, _ = await host.invoke(json.dumps(event).encode())
     assert not result.function_error, result.payload
     return json.loads(result.payload)
+
+
+@asynccontextmanager
+async def environment_with_log(handler: Path) -> AsyncIterator[tuple[EnvironmentHost, "LogCollector"]]:
+    """Env #1 of the function at `handler`, its facts heard by a LogCollector from the start of its use."""
+    from lambdatui.config import resolve_function
+    from lambdatui.runner import open_environment
+
+    async with open_environment(resolve_function(str(handler))) as running:
+        log = LogCollector()
+        running.host.subscribe(log)
+        yield running.host, log
