@@ -16,6 +16,7 @@ class Figures:
     first_env_ms: list[float] = field(default_factory=list)
     reset_cold_ms: list[float] = field(default_factory=list)
     reset_invoke_ms: list[float] = field(default_factory=list)
+    reset_crash_ms: list[float] = field(default_factory=list)
     warm_p50_ms: list[float] = field(default_factory=list)
     warm_p99_ms: list[float] = field(default_factory=list)
     lines_ms: list[float] = field(default_factory=list)
@@ -158,6 +159,8 @@ def table_rows(args: argparse.Namespace, us: Figures, ric: Figures, peer: Peer, 
             goal="≤ 1.0× RIE", at_most=1.0, expected=args.resets),
         row("the same cold starts as their caller waits: invoke → response (the spawn included, awslambdaric under "
             "both)", ric.reset_invoke_ms, with_ric.reset_invoke_ms, expected=args.resets),
+        row("the invokes that crashed: invoke → their error (the runtime's exit, the environment reset; awslambdaric "
+            "under both)", ric.reset_crash_ms, with_ric.reset_crash_ms, expected=args.resets),
         row("first environment: runtime spawn → first response (lambdatui spawns at start"
             f"{', RIE on the invoke' if rie else ''})", ric.first_env_ms, with_ric.first_env_ms, expected=args.rounds),
         Row(f"serve process start → first response{' (RIE: process start, awslambdaric)' if rie else ''}",

@@ -53,10 +53,13 @@ class _Server:
         self.proc = procs.start(side.argv(port), side.cwd, log)
         self.conn = connect(port, time.monotonic() + 30, what=side.label)
 
-    def reset(self) -> tuple[float, float] | None:
-        """One crash, then the cold start it causes, in ms: the runtime's spawn → the response, and the invoke →
-        the response as its caller waits (the spawn included); None when the spawn was not stamped."""
+    def reset(self) -> tuple[float, float, float] | None:
+        """One crash, then the cold start it causes, in ms: the runtime's spawn → the response, the invoke → the
+        response as its caller waits (the spawn included), and the crashing invoke → its error; None when the spawn
+        was not stamped."""
+        crashed = time.time_ns()
         status, function_error, body = post(self.conn, b'{"crash": true}')
+        errored = time.time_ns()
         if status == 200 and not function_error:
             raise SystemExit(f"{self.side.label}: the crashing invoke succeeded: {body[:200]!r}")
         before = len(spawn_stamps(self.log))
@@ -64,12 +67,15 @@ class _Server:
         invoke(self.conn)
         answered = time.time_ns()
         stamp = last_stamp(self.log, before)
-        return None if stamp is None else ((answered - stamp) / 1e6, (answered - sent) / 1e6)
+        if stamp is None:
+            return None
+        return (answered - stamp) / 1e6, (answered - sent) / 1e6, (errored - crashed) / 1e6
 
 
 def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str, Figures], pairs: int,
                   logs: Path) -> None:
-    """`pairs` resets of each side, back to back; only whole pairs are kept (each side's `reset_cold_ms`)."""
+    """`pairs` resets of each side, back to back; only whole pairs are kept (each side's `reset_cold_ms`,
+    `reset_invoke_ms` and `reset_crash_ms`)."""
     servers: list[_Server] = []
     try:
         for side in (ours, theirs):
@@ -81,9 +87,10 @@ def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str,
         for n in range(pairs):
             taken = {server.side.key: server.reset() for server in (servers if n % 2 == 0 else servers[::-1])}
             if None not in taken.values():
-                for key, (from_spawn, from_invoke) in taken.items():  # type: ignore[misc]
+                for key, (from_spawn, from_invoke, crash) in taken.items():  # type: ignore[misc]
                     figures[key].reset_cold_ms.append(from_spawn)
                     figures[key].reset_invoke_ms.append(from_invoke)
+                    figures[key].reset_crash_ms.append(crash)
     finally:
         for server in servers:
             server.conn.close()

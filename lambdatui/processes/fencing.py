@@ -23,6 +23,8 @@ _FILES_SENTENCE = f" Open files: {FILE_LIMIT:,} descriptors for each process (RL
 class Fencing:
     """Part of `Supervisor` (processes/supervisor.py): it runs on the supervisor's state."""
 
+    _boots: int  # environments ended so far: a boot asked for by an earlier one is dropped
+
     def _start_init(self, move_in_now: bool = True) -> str:
         """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives.
         `move_in_now` False: its move into the cgroup waits for the first `wait_ready` (a thread's, ahead)."""
@@ -150,10 +152,29 @@ class Fencing:
 
     def end_everything_inside(self, prepare_next: bool = True) -> None:
         """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
-        A reset's next Init gets a new namespace, whose init boots from now on (the first spawn waits for it);
-        after a final shutdown none is booted ahead (`invoke` is exiting), and a later spawn starts its own."""
+        A reset's next Init gets a new namespace, whose init boots as soon as this batch of the host's is done (the
+        first spawn waits for it); after a final shutdown none is booted ahead (`invoke` is exiting), and a later
+        spawn starts its own."""
         if self.cgroup is not None:
             self.cgroup.kill_all()
         self._end_init()
+        self._boots += 1  # a boot asked for before this end is not for the next environment
         if prepare_next and self._namespaced and not self._closed:
-            self._start_init()
+            self._boot_init_soon()
+
+    def _boot_init_soon(self) -> None:
+        """Boot the next init once the host's current batch is done: the answer to the invoke that ended the
+        environment goes first (in Lambda, a crash's error comes at once). Its move into the cgroup then goes on a
+        thread: ~15 ms in which the host's event loop, and every environment's API, would otherwise stand still."""
+        boot = self._boots
+
+        async def boot_init() -> None:
+            if boot == self._boots and self._init is None and self._namespaced and not self._closed:
+                self._start_init(move_in_now=False)
+                if self._init is not None:
+                    self._init.move_in_on_thread()
+
+        try:
+            self._start_soon(boot_init, name="the next sandbox init")
+        except RuntimeError:
+            pass  # the host is going away: no environment comes next

@@ -8,6 +8,7 @@ init, and the kernel then kills whatever is left inside, `setsid` daemons includ
 
 from __future__ import annotations
 
+import _thread
 import errno
 import marshal
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +63,7 @@ class SandboxInit:
         cgroup waits for an RCU grace period (~15 ms here), which would otherwise come before its interpreter even
         starts. The init forks nothing (its pid 1 first) until told it has moved, so every process of the
         environment is born inside. `move_in_now` False: the first `wait_ready` does it (the early start waits for
-        the move, ~15 ms the first time, on a thread of its own)."""
+        the move, ~15 ms the first time, on a thread of its own), unless `move_in_on_thread` has begun it."""
         self.exits: dict[int, ExitStatus] = {}
         # trio's parts are made in trio, by the tasks that use them: the early start (host/early_start.py)
         # starts the init before trio is imported.
@@ -71,6 +73,8 @@ class SandboxInit:
         self._anchor: int | None = None
         self._failure: str | None = None
         self._told = False  # that it is in its cgroup (`_move_in`)
+        self._moving: threading.Event | None = None  # set when `move_in_on_thread`'s thread is done
+        self._move_error: BaseException | None = None  # what that thread's move raised
         host_end, init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exits_r, exits_w = os.pipe()
         try:
@@ -101,17 +105,53 @@ class SandboxInit:
 
     def _move_in(self) -> None:
         """Move the init into the cgroup (`join`) and tell it so: until then it waits, and forks nothing."""
+        error = self._join_and_tell()
+        if error is not None:
+            self._move_failed(error)
+
+    def _join_and_tell(self) -> BaseException | None:
         join, self._join = self._join, None
         try:
             if join is not None:
                 join(self._proc.pid)
             self._requests.send(_JOINED)
         except BaseException as exc:  # a cancellation or a bug too: no init may be left waiting for its word
-            self.abandon()
-            self._failure = f"cannot move the sandbox init into the environment's cgroup: {exc}"
-            if isinstance(exc, OSError):
-                raise InitUnavailable(self._failure) from exc
-            raise
+            return exc
+        return None
+
+    def _move_failed(self, error: BaseException) -> None:
+        self.abandon()
+        self._failure = f"cannot move the sandbox init into the environment's cgroup: {error}"
+        if isinstance(error, OSError):
+            raise InitUnavailable(self._failure) from error
+        raise error
+
+    def move_in_on_thread(self) -> None:
+        """Begin the move into the cgroup on a thread of its own: a reset's next init, whose move (an RCU grace
+        period, ~15 ms here) would stall the host's event loop, every environment's API and the answer to the
+        invoke that ended the last one with it. The first `wait_ready` waits for it; what it raised is raised there,
+        on the host's thread, which also does the clean-up."""
+        if self._told or self._failure is not None:
+            return
+        self._told = True
+        moving = self._moving = threading.Event()
+
+        def move() -> None:
+            try:
+                self._move_error = self._join_and_tell()
+            finally:
+                moving.set()
+
+        _thread.start_new_thread(move, ())
+
+    def _moved(self) -> None:
+        """Wait for the thread's move, if one was begun; raises what it raised (InitUnavailable for an OSError)."""
+        moving, self._moving = self._moving, None
+        if moving is not None:
+            moving.wait()
+            error, self._move_error = self._move_error, None
+            if error is not None:
+                self._move_failed(error)
 
     @property
     def closed(self) -> trio.Event:
@@ -140,6 +180,8 @@ class SandboxInit:
         """Block until the init says its namespace is up (it boots in ~20 ms); raises InitUnavailable."""
         if self._anchor is not None:
             return
+        if self._moving is not None and self._failure is None:
+            self._moved()
         if not self._told and self._failure is None:
             self._told = True
             self._move_in()
@@ -255,6 +297,9 @@ class SandboxInit:
             self._proc.kill()
         except OSError:
             pass
+        if self._moving is not None:
+            # Its thread may be about to send on the socket: a descriptor closed under it could be another's by then.
+            self._moving.wait()
         self._requests.close()
 
     def abandon(self) -> None:

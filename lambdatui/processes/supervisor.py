@@ -82,6 +82,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self._start_soon(self._watch, watcher, name="memory watcher")
             self.memory = watcher
         self._init: SandboxInit | None = None
+        self._boots = 0
         self.pid_namespace_note = self._start_init(move_in_now=wait_init)
         self._namespaced = self._init is not None
         if wait_init:
@@ -123,13 +124,14 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """A new environment's /tmp: the child set-up step bakes the directory in, so rebuild it."""
         self._use(sandbox)
         if self._namespaced and not self._closed:
-            self._start_init()
+            self._boot_init_soon()
 
     def _use(self, sandbox: Sandbox) -> None:
         """Children start in `sandbox` from now on; the init of the one before ends (a new namespace comes with it)."""
         self._sandbox = sandbox
         self._preexec = None
         self._end_init()
+        self._boots += 1  # a boot asked for in the last sandbox is not for this one
 
     def resident_mb(self, handle: ProcessHandle) -> tuple[int | None, int | None]:
         """A child's resident memory now and its peak (VmRSS, VmHWM) in MiB; (None, None) once gone."""
