@@ -107,6 +107,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._processes: dict[str, tuple[int, ProcessHandle]] = {}
         # Processes still being started (a restore's), by key: their generation, and a signal sent meanwhile (0: none)
         self._landing: dict[str, tuple[int, int]] = {}
+        self._settling: Optional[list[fx.Spawn]] = None  # spawns waiting for a reset's next sandbox init, in order
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False
         self._answers_now: list[tuple[Callable[[object], None], object]] = []  # _Slot.now's, until the batch's end

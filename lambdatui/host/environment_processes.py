@@ -29,6 +29,8 @@ from lambdatui.run_folders import sandbox_tmp
 class EnvironmentProcesses:
     """Part of `EnvironmentHost` (host/environment_host.py): it runs on the host's state."""
 
+    _settling: Optional[list[fx.Spawn]]
+
     # Who may reach the environment's sandbox APIs (host/sandbox_access.py).
 
     def own_pids(self) -> list[int]:
@@ -115,7 +117,7 @@ class EnvironmentProcesses:
         if self.inspect:
             self._list_tmp("before")
 
-    def _spawn(self, effect: fx.Spawn) -> None:
+    def _spawn(self, effect: fx.Spawn, settled: bool = False) -> None:
         assert self.sandbox is not None
         tmp_restored = self._tmp_restored  # type: ignore[has-type]
         if self.env.config.restored and (tmp_restored is None or not tmp_restored.is_set()):
@@ -131,6 +133,9 @@ class EnvironmentProcesses:
                 self._processes[fx.RUNTIME] = (effect.generation, early.runtime)
                 self._runtime_peak_mb = None
                 return
+        if not settled and (self._settling is not None or self._sup.init_settling()):
+            self._spawn_when_settled(effect)
+            return
         paths = self.sandbox.paths
         assert paths is not None
         managed = self.env.config.max_concurrency
@@ -174,6 +179,27 @@ class EnvironmentProcesses:
             self._sup.watch_memory(handle)
             self._snapshot_started(True)  # type: ignore[attr-defined]
         self._landed(effect.participant, effect.generation, handle)  # type: ignore[attr-defined]
+
+    def _spawn_when_settled(self, effect: fx.Spawn) -> None:
+        """A reset's next sandbox init still boots or moves into its cgroup: the spawn waits for it in a task, the
+        event loop going on meanwhile (every environment's API); the spawns asked for meanwhile follow in order."""
+        self._starting(effect.participant, effect.generation)  # type: ignore[attr-defined]
+        if self._settling is not None:
+            self._settling.append(effect)
+            return
+        self._settling = [effect]
+        self.start_soon(self._spawn_settled)  # type: ignore[attr-defined]
+
+    async def _spawn_settled(self) -> None:
+        try:
+            await self._sup.init_settled()
+        finally:
+            waiting, self._settling = self._settling or [], None
+        for effect in waiting:  # not reached when cancelled: the host is going away
+            if effect.generation == self.env.generation:
+                self._spawn(effect, settled=True)
+            else:
+                self._landed(effect.participant, effect.generation, None)  # type: ignore[attr-defined]
 
     def _generation_of(self, handle: ProcessHandle) -> int:
         entry = self._processes.get(handle.key)

@@ -144,6 +144,26 @@ class SandboxInit:
 
         _thread.start_new_thread(move, ())
 
+    @property
+    def ready(self) -> bool:
+        """Whether it has said its namespace is up: `wait_ready` returns at once."""
+        return self._anchor is not None
+
+    def until_settled(self) -> None:
+        """For a worker thread: until `wait_ready` would not block (the move done, the init's first word in) or
+        could only fail, at most the reply's timeout. It reads nothing: `wait_ready` does, on the host's thread."""
+        moving = self._moving
+        if moving is not None:
+            moving.wait()
+            if self._move_error is not None:
+                return
+        poller = select.poll()
+        try:
+            poller.register(self._requests, select.POLLIN)
+        except (ValueError, OSError):
+            return  # closed meanwhile (the environment ended): `wait_ready` says so
+        poller.poll(_REPLY_TIMEOUT_S * 1000)
+
     def _moved(self) -> None:
         """Wait for the thread's move, if one was begun; raises what it raised (InitUnavailable for an OSError)."""
         moving, self._moving = self._moving, None

@@ -102,6 +102,26 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if self.cgroup is not None and self.cgroup.memory is not None:
             self.cgroup.memory.allow_baseline()
 
+    def init_settling(self) -> bool:
+        """Whether a spawn now would wait for the namespace's init: a reset's next one, still booting or moving into
+        the cgroup (~15-20 ms), or not booted yet."""
+        if not self._namespaced or self._closed:
+            return False
+        init = self._init
+        return init is None or not (init.ready or init.gone)
+
+    async def init_settled(self) -> None:
+        """Until a spawn would not wait for the init: booted if it is not, its move and its first word awaited on a
+        worker thread while the event loop goes on. What went wrong is left for the spawn to report."""
+        import trio
+
+        if self._init is None and self._namespaced and not self._closed:
+            self._start_init(move_in_now=False)
+        init = self._init
+        if init is not None and not init.ready:
+            init.move_in_on_thread()
+            await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
+
     def restart_init(self, sandbox: Sandbox) -> None:
         """A sandbox made anew after the first one's init could not start (its namespaces were assumed, and
         refused): the children's set-up step and the sandbox init for this one, where one can be had; the

@@ -41,9 +41,11 @@ class GatedJoin:
         self.gate = threading.Event()
         self.failure: OSError | None = None
         self.threads: list[str] = []
+        self.entered = threading.Event()
 
     def __call__(self, pid: int) -> None:
         self.threads.append(threading.current_thread().name)
+        self.entered.set()
         if not self.gate.wait(10):
             raise OSError("the test's gate never opened")
         if self.failure is not None:
@@ -77,7 +79,8 @@ async def test_a_reset_goes_on_while_the_next_init_moves_into_the_cgroup(sandbox
         await trio.testing.wait_all_tasks_blocked()
         # The move waits at the gate, on a thread that is not the event loop's, which runs on.
         assert supervisor._init is not None
-        assert gated.threads and gated.threads[0] != threading.current_thread().name
+        assert await trio.to_thread.run_sync(gated.entered.wait, 5)
+        assert gated.threads[0] != threading.current_thread().name
         gated.gate.set()
         second = supervisor.spawn(sh("echo $$; exec sleep 300"))
         assert await recorder.wait_lines(1, "runtime") == ["2"]  # the new namespace's first after its pid 1
