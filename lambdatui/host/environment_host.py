@@ -148,9 +148,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                 if early is not None:
                     self._supervisor = early.hand_over(self._on_lines, self._on_exit)  # type: ignore[arg-type]
                 else:
-                    self._supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
-                                                  own_cgroup=True, memory_mb=self.config.memory_mb,
-                                                  oom_victim=fx.RUNTIME)
+                    supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
+                                            own_cgroup=True, memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME,
+                                            wait_init=False)
+                    self._supervisor = supervisor
+                    await supervisor.finish_init_off_loop()
                 if self.announce:
                     self.note(self._supervisor.containment())
                 if early is not None and early.runtime is not None:
