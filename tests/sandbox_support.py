@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Optional
 
 from lambdatui.config import resolve_function
 from lambdatui.processes.command_paths import command_paths
@@ -84,3 +86,24 @@ def create(path):
     with open(path, "x") as fh:
         fh.write("x")
 """
+
+
+class GatedJoin:
+    """An environment cgroup's `join` held at a gate, as an RCU grace period that does not end until the test opens
+    it (or made to fail): what the host must do meanwhile shows whether it waited for the move."""
+
+    def __init__(self, join: Callable[[int], None]) -> None:
+        self._join = join
+        self.gate = threading.Event()
+        self.entered = threading.Event()  # a move has reached the gate
+        self.failure: Optional[OSError] = None
+        self.threads: list[str] = []  # the threads that moved a process, in order
+
+    def __call__(self, pid: int) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.entered.set()
+        if not self.gate.wait(10):
+            raise OSError("the test's gate never opened")
+        if self.failure is not None:
+            raise self.failure
+        self._join(pid)

@@ -9,13 +9,13 @@ change, the reset (then the spawn) waited for the move inline, and the whole hos
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 from e2e_support import environment_with_log, write_file
+from sandbox_support import GatedJoin
 
 CRASHING = '''import os
 
@@ -25,21 +25,6 @@ def handler(event, context):
         os._exit(3)
     return {"ok": True}
 '''
-
-
-class GatedJoin:
-    """The environment cgroup's `join`, held until the gate opens."""
-
-    def __init__(self, join: object) -> None:
-        self._join = join
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-
-    def __call__(self, pid: int) -> None:
-        self.entered.set()
-        if not self.gate.wait(10):
-            raise OSError("the test's gate never opened")
-        self._join(pid)  # type: ignore[operator]
 
 
 @pytest.mark.trio

@@ -13,6 +13,7 @@ from pathlib import Path
 import trio
 
 from lambdatui.processes import ExitStatus, ProcessHandle, ProcessSpec, Sandbox, Supervisor
+from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.linux import GONE_STATES, proc_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,18 @@ def wait_gone_sync(pids: list[int], timeout: float = 5.0) -> list[int]:
     return [pid for pid in pids if is_live(pid)]
 
 
+def namespaced_sandbox(tmp_path: Path) -> Sandbox:
+    """A sandbox whose processes get a PID namespace (through its init); the test skips where none can be made."""
+    import pytest
+
+    env_tmp = tmp_path / "env-tmp"
+    env_tmp.mkdir()
+    made = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
+    if made.init_plan() is None:
+        pytest.skip(f"no mount namespace on this host, so no PID namespace: {made.note}")
+    return made
+
+
 def open_fds(pid: int) -> set[int]:
     return {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
 
@@ -108,5 +121,22 @@ async def running(sandbox: Sandbox) -> AsyncIterator[tuple[Supervisor, Recorder]
         supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit)
         try:
             yield supervisor, recorder
+        finally:
+            await supervisor.aclose()
+
+
+@asynccontextmanager
+async def running_in_cgroup(sandbox: Sandbox) -> AsyncIterator[tuple[Supervisor, EnvironmentCgroup, Recorder]]:
+    """`running`, its processes in a cgroup of their own (the test skips where none can be made)."""
+    import pytest
+
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup here")
+    recorder = Recorder()
+    async with trio.open_nursery() as nursery:
+        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
+        try:
+            yield supervisor, cgroup, recorder
         finally:
             await supervisor.aclose()

@@ -8,16 +8,14 @@ period that does not end, and everything the host must still do goes on meanwhil
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
-from proc_helpers import Recorder, sh
+from proc_helpers import Recorder, namespaced_sandbox, running_in_cgroup, sh
+from sandbox_support import GatedJoin
 
 from lambdatui.processes import LaunchError, Sandbox, Supervisor
 from lambdatui.processes.cgroup import EnvironmentCgroup
@@ -25,53 +23,14 @@ from lambdatui.processes.cgroup import EnvironmentCgroup
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
-    env_tmp = tmp_path / "env-tmp"
-    env_tmp.mkdir()
-    made = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
-    if made.init_plan() is None:
-        pytest.skip(f"no mount namespace on this host, so no PID namespace: {made.note}")
-    return made
-
-
-class GatedJoin:
-    """The cgroup's `join`, made to wait at a gate (or to fail) until the test says."""
-
-    def __init__(self, cgroup: EnvironmentCgroup) -> None:
-        self._join = cgroup.join
-        self.gate = threading.Event()
-        self.failure: OSError | None = None
-        self.threads: list[str] = []
-        self.entered = threading.Event()
-
-    def __call__(self, pid: int) -> None:
-        self.threads.append(threading.current_thread().name)
-        self.entered.set()
-        if not self.gate.wait(10):
-            raise OSError("the test's gate never opened")
-        if self.failure is not None:
-            raise self.failure
-        self._join(pid)
-
-
-@asynccontextmanager
-async def with_cgroup(sandbox: Sandbox) -> AsyncIterator[tuple[Supervisor, EnvironmentCgroup, Recorder]]:
-    cgroup = EnvironmentCgroup.create()
-    if cgroup is None:
-        pytest.skip("no writable cgroup here")
-    recorder = Recorder()
-    async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
-        try:
-            yield supervisor, cgroup, recorder
-        finally:
-            await supervisor.aclose()
+    return namespaced_sandbox(tmp_path)
 
 
 @pytest.mark.trio
 async def test_a_reset_goes_on_while_the_next_init_moves_into_the_cgroup(sandbox: Sandbox) -> None:
-    async with with_cgroup(sandbox) as (supervisor, cgroup, recorder):
+    async with running_in_cgroup(sandbox) as (supervisor, cgroup, recorder):
         first = supervisor.spawn(sh("exec sleep 300"))
-        gated = cgroup.join = GatedJoin(cgroup)  # type: ignore[method-assign,assignment]
+        gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         supervisor.end_everything_inside()
         # Returned with the move not begun: the init is booted once the batch that ended the environment is done.
         assert gated.threads == [] and supervisor._init is None
@@ -89,8 +48,8 @@ async def test_a_reset_goes_on_while_the_next_init_moves_into_the_cgroup(sandbox
 
 @pytest.mark.trio
 async def test_a_move_that_failed_on_its_thread_fails_the_next_start_with_its_reason(sandbox: Sandbox) -> None:
-    async with with_cgroup(sandbox) as (supervisor, cgroup, recorder):
-        gated = cgroup.join = GatedJoin(cgroup)  # type: ignore[method-assign,assignment]
+    async with running_in_cgroup(sandbox) as (supervisor, cgroup, recorder):
+        gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         gated.failure = PermissionError(13, "Permission denied")
         gated.gate.set()
         supervisor.end_everything_inside()
@@ -109,8 +68,8 @@ async def test_a_move_that_failed_on_its_thread_fails_the_next_start_with_its_re
 
 @pytest.mark.trio
 async def test_an_init_asked_for_before_the_final_end_is_never_booted(sandbox: Sandbox) -> None:
-    async with with_cgroup(sandbox) as (supervisor, cgroup, _):
-        gated = cgroup.join = GatedJoin(cgroup)  # type: ignore[method-assign,assignment]
+    async with running_in_cgroup(sandbox) as (supervisor, cgroup, _):
+        gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         supervisor.end_everything_inside()  # a reset: the next init is asked for...
         supervisor.end_everything_inside(prepare_next=False)  # ...and the environment ends for good first
         await trio.testing.wait_all_tasks_blocked()
@@ -123,7 +82,7 @@ async def test_a_new_environments_init_boots_and_moves_in_while_the_loop_goes_on
     cgroup = EnvironmentCgroup.create()
     if cgroup is None:
         pytest.skip("no writable cgroup here")
-    gated = cgroup.join = GatedJoin(cgroup)  # type: ignore[method-assign,assignment]
+    gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
     recorder = Recorder()
     async with trio.open_nursery() as nursery:
         supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup, wait_init=False)

@@ -14,7 +14,7 @@ from typing import AsyncIterator
 
 import pytest
 import trio
-from proc_helpers import is_live, python, running, sh, spec, wait_gone
+from proc_helpers import is_live, namespaced_sandbox, python, running, running_in_cgroup, sh, spec, wait_gone
 
 from lambdatui.processes import LaunchError, Sandbox
 from lambdatui.processes.linux import STOPPED_STATES, proc_state
@@ -25,12 +25,7 @@ DAEMON = "setsid sh -c 'sleep 300 & echo $! > /tmp/daemon' </dev/null >/dev/null
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
-    env_tmp = tmp_path / "env-tmp"
-    env_tmp.mkdir()
-    made = Sandbox.create(env_tmp, [sys.executable, "/bin/sh"])
-    if made.init_plan() is None:
-        pytest.skip(f"no mount namespace on this host, so no PID namespace: {made.note}")
-    return made
+    return namespaced_sandbox(tmp_path)
 
 
 async def until_stopped(pid: int, stopped: bool) -> None:
@@ -260,25 +255,13 @@ async def test_sandbox_localdomain_resolves_to_loopback_inside(sandbox: Sandbox)
 async def runtime_and_daemon_in_a_cgroup(sandbox: Sandbox) -> AsyncIterator[tuple]:
     """A supervisor with a cgroup, running a runtime that started a setsid daemon: (supervisor, cgroup, recorder,
     the runtime's handle, the daemon's host pid, the init); everything is ended after the test."""
-    from lambdatui.processes import Supervisor
-    from lambdatui.processes.cgroup import EnvironmentCgroup
-    from proc_helpers import Recorder
-
-    cgroup = EnvironmentCgroup.create()
-    if cgroup is None:
-        pytest.skip("no writable cgroup here")
-    recorder = Recorder()
-    async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup)
-        try:
-            handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
-            await recorder.wait_lines(1, "runtime")
-            daemon = await the_daemon(sandbox)
-            init = supervisor._init
-            assert init is not None and len(init.own_pids()) == 2
-            yield supervisor, cgroup, recorder, handle, daemon, init
-        finally:
-            await supervisor.aclose()
+    async with running_in_cgroup(sandbox) as (supervisor, cgroup, recorder):
+        handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+        await recorder.wait_lines(1, "runtime")
+        daemon = await the_daemon(sandbox)
+        init = supervisor._init
+        assert init is not None and len(init.own_pids()) == 2
+        yield supervisor, cgroup, recorder, handle, daemon, init
 
 
 @pytest.mark.trio
