@@ -92,18 +92,19 @@ class GatedJoin:
     """An environment cgroup's `join` held at a gate, as an RCU grace period that does not end until the test opens
     it (or made to fail): what the host must do meanwhile shows whether it waited for the move."""
 
-    def __init__(self, join: Callable[[int], None]) -> None:
+    def __init__(self, join: Callable[..., None]) -> None:
         self._join = join
         self.gate = threading.Event()
         self.entered = threading.Event()  # a move has reached the gate
         self.failure: Optional[OSError] = None
         self.threads: list[str] = []  # the threads that moved a process, in order
 
-    def __call__(self, pid: int) -> None:
+    def __call__(self, *args: object) -> None:
+        """`join`'s own arguments: the pid (a bound method's), or the cgroup and the pid (the class's function)."""
         self.threads.append(threading.current_thread().name)
         self.entered.set()
         if not self.gate.wait(10):
             raise OSError("the test's gate never opened")
         if self.failure is not None:
             raise self.failure
-        self._join(pid)
+        self._join(*args)

@@ -1,4 +1,4 @@
-"""A reset's next sandbox init, or a new environment's first: moved into the cgroup off the host's event loop (issue 9).
+"""A reset's next sandbox init: booted after the host's batch, moved into the cgroup on a thread of its own (issue 9).
 
 A process's first move into a cgroup waits for an RCU grace period (~15 ms on the machine this was measured on).
 Done inline, it stalled the host's event loop at every reset, and the answer to the invoke whose crash caused the
@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from proc_helpers import Recorder, namespaced_sandbox, running_in_cgroup, sh
+from proc_helpers import namespaced_sandbox, running_in_cgroup, sh
 from sandbox_support import GatedJoin
 
-from lambdatui.processes import LaunchError, Sandbox, Supervisor
-from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.processes import LaunchError, Sandbox
 
 
 @pytest.fixture
@@ -74,34 +73,3 @@ async def test_an_init_asked_for_before_the_final_end_is_never_booted(sandbox: S
         supervisor.end_everything_inside(prepare_next=False)  # ...and the environment ends for good first
         await trio.testing.wait_all_tasks_blocked()
         assert supervisor._init is None and gated.threads == []
-
-
-@pytest.mark.trio
-async def test_a_new_environments_init_boots_and_moves_in_while_the_loop_goes_on(sandbox: Sandbox) -> None:
-    # A fleet's next environment: its Supervisor is made as the host runs, and waited for off the loop.
-    cgroup = EnvironmentCgroup.create()
-    if cgroup is None:
-        pytest.skip("no writable cgroup here")
-    gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
-    recorder = Recorder()
-    async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(nursery, sandbox, recorder.on_lines, recorder.on_exit, cgroup=cgroup, wait_init=False)
-        try:
-            settled = trio.Event()
-
-            async def settle() -> None:
-                await supervisor.finish_init_off_loop()
-                settled.set()
-
-            nursery.start_soon(settle)
-            assert await trio.to_thread.run_sync(gated.entered.wait, 5)
-            await trio.testing.wait_all_tasks_blocked()
-            assert not settled.is_set()  # the move waits at the gate; this task runs meanwhile
-            gated.gate.set()
-            with trio.fail_after(5):
-                await settled.wait()
-            handle = supervisor.spawn(sh("echo $$"))
-            assert await recorder.wait_lines(1, "runtime") == ["2"]
-            assert (await recorder.wait_exit(handle)).code == 0
-        finally:
-            await supervisor.aclose()

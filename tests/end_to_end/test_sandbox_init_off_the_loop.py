@@ -1,9 +1,10 @@
-"""A crash's reset and the Init after it never hold the host's event loop while the next sandbox init moves into the
-environment's cgroup (an RCU grace period, ~15 ms where it was measured; issue 9).
+"""The host's event loop never waits while a sandbox init moves into its environment's cgroup (an RCU grace period,
+~15 ms where it was measured; issue 9): not at a crash's reset and the Init after it, nor while a fleet's next
+environment is made.
 
 The cgroup's `join` is held at a gate, a grace period that does not end until the test says: meanwhile the crash's
 error is answered, the next invoke waits for its runtime in a task, and the host's other tasks run. Before the
-change, the reset (then the spawn) waited for the move inline, and the whole host with it.
+change, the reset, the spawn and a new environment's set-up waited for the move inline, and the whole host with it.
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ import pytest
 import trio
 import trio.testing
 from e2e_support import environment_with_log, write_file
+
+from lambdatui.config import resolve_function
+from lambdatui.processes.cgroup import EnvironmentCgroup
+from lambdatui.runner import open_environment
 from sandbox_support import GatedJoin
 
 CRASHING = '''import os
+import time
 
 
 def handler(event, context):
     if event.get("crash"):
         os._exit(3)
+    time.sleep(event.get("sleep", 0))
     return {"ok": True}
 '''
 
@@ -58,3 +65,32 @@ async def test_the_loop_goes_on_while_the_next_init_moves_into_the_cgroup(tmp_pa
         assert not result.function_error, result.payload
         generation, runtime = host._processes["runtime"]
         assert generation == host.env.generation and runtime.pid in supervisor.cgroup.pids()  # born inside
+
+
+@pytest.mark.trio
+async def test_a_fleets_next_environment_is_made_while_the_loop_goes_on(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = write_file(tmp_path / "fn" / "handler.py", CRASHING)
+    async with open_environment(resolve_function(str(handler))) as running:
+        fleet = running.fleet
+        first, _ = await fleet.invoke(b"{}")
+        assert not first.function_error, first.payload
+        supervisor = fleet.first._supervisor if fleet.first is not None else None
+        if supervisor is None or supervisor.cgroup is None or not supervisor.forks_in_namespace:
+            pytest.skip("no cgroup or PID namespace here: no sandbox init moves into a cgroup")
+        gated = GatedJoin(EnvironmentCgroup.join)
+        monkeypatch.setattr(EnvironmentCgroup, "join", lambda cgroup, pid: gated(cgroup, pid))
+        answers: list = []
+
+        async def invoke(event: bytes) -> None:
+            answers.append(await fleet.invoke(event))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(invoke, b'{"sleep": 2}')  # env #1 busy: the next invoke needs env #2
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(invoke, b"{}")
+            assert await trio.to_thread.run_sync(gated.entered.wait, 5)  # env #2's init is at the gate
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == []  # env #2 is made on a worker thread: this task runs meanwhile
+            gated.gate.set()
+        assert all(not result.function_error for result, _ in answers), answers
