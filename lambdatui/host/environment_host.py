@@ -148,11 +148,11 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                 if early is not None:
                     self._supervisor = early.hand_over(self._on_lines, self._on_exit)  # type: ignore[arg-type]
                 else:
-                    # Its keeper (a watchdog, a cgroup, the PID namespace's init: ~20-35 ms until that init is up
-                    # and in the cgroup) is made on a worker thread, while the host's other environments go on.
-                    await trio.to_thread.run_sync(self._make_supervisor)
-                    assert self._supervisor is not None
-                    self._supervisor.attach(nursery)
+                    supervisor = Supervisor(nursery, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
+                                            own_cgroup=True, memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME,
+                                            wait_init=False)
+                    self._supervisor = supervisor
+                    await supervisor.finish_init_off_loop()
                 if self.announce:
                     self.note(self._supervisor.containment())
                 if early is not None and early.runtime is not None:
@@ -169,11 +169,6 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                 # Iterative: a /tmp nested deeper than the recursion limit must not crash the exit. What cannot
                 # go stays, and the next start removes it or says why in one line.
                 remove_tree_reporting(self.state_dir)
-
-    def _make_supervisor(self) -> None:
-        """On a worker thread: set as it is made, so that a host cancelled meanwhile still ends what it started."""
-        self._supervisor = Supervisor(None, self.sandbox, self._on_lines, self._on_exit,  # type: ignore[arg-type]
-                                      own_cgroup=True, memory_mb=self.config.memory_mb, oom_victim=fx.RUNTIME)
 
     @property
     def restored_from(self) -> Optional[int]:

@@ -122,6 +122,19 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             init.move_in_on_thread()
             await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
 
+    async def finish_init_off_loop(self) -> None:
+        """`finish_init` for an environment the host starts as it runs (a fleet's next): the init's boot (~20 ms) and
+        its move into the cgroup (~15 ms) are awaited on a worker thread, every other environment going on. Only the
+        waits: the init itself is started from the host's thread, as every process is, since its parent-death signal
+        follows the thread that forked it (a worker thread trio retires after 10 s idle would take the init along)."""
+        import trio
+
+        init = self._init
+        if init is not None and not init.ready:
+            init.move_in_on_thread()
+            await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
+        self.finish_init()
+
     def restart_init(self, sandbox: Sandbox) -> None:
         """A sandbox made anew after the first one's init could not start (its namespaces were assumed, and
         refused): the children's set-up step and the sandbox init for this one, where one can be had; the
