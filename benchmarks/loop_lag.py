@@ -5,7 +5,8 @@ a fleet's next environment (a scale-out), and the re-Init after a crash.
 
 In-process (lambdatui's own `open_environment`, as `serve` runs it): one task keeps environment #1 busy with warm
 invokes, another sleeps 1 ms at a time and records how late it wakes. Then, per launch:
-- scale-out: one more invoke comes while #1 is busy, so a second environment starts for it;
+- scale-out: one more invoke comes while #1 is busy, so a second environment starts for it (a launch where it
+  found #1 free between two of its invokes, and no second environment started, is taken again);
 - after a crash: #1's handler exits the process, and the next invoke initialises it again.
 Printed: the loop's largest lag during each (from the invoke that starts the environment to its answer), the
 median over the launches and each launch's. Its scratch folder is under ~/.cache, never /tmp; every environment
@@ -41,8 +42,9 @@ TICK_S = 0.001
 BUSY_BEFORE_S = 0.2  # #1's warm invokes and the lag's steady state before the environment starts
 
 
-async def largest_lag(handler: Path, crash: bool) -> float:
-    """The loop's largest lag, in ms, while an environment starts (a scale-out, or #1's re-Init after a crash)."""
+async def largest_lag(handler: Path, crash: bool) -> float | None:
+    """The loop's largest lag, in ms, while an environment starts (a scale-out, or #1's re-Init after a crash); None
+    when the invoke meant to need a second environment found #1 free between two of its invokes."""
     lags: list[tuple[float, float, float]] = []
     async with open_environment(resolve_function(str(handler))) as running:
         fleet = running.fleet
@@ -75,6 +77,8 @@ async def largest_lag(handler: Path, crash: bool) -> float:
                 await fleet.invoke(b"{}")
             ended = trio.current_time()
             stop.set()
+        if not crash and len(fleet.hosts()) < 2:
+            return None
     return max((lag for slept, woke, lag in lags if woke >= began and slept <= ended), default=0.0)
 
 
@@ -82,7 +86,13 @@ async def measure(launches: int, work: Path) -> None:
     handler = work / "handler.py"
     handler.write_text(HANDLER)
     for label, crash in (("a fleet's next environment starts", False), ("the re-Init after a crash", True)):
-        lags = [await largest_lag(handler, crash) for _ in range(launches)]
+        lags: list[float] = []
+        for _ in range(launches * 3):  # a launch whose invoke found #1 free is taken again
+            lag = await largest_lag(handler, crash)
+            if lag is not None:
+                lags.append(lag)
+            if len(lags) == launches:
+                break
         print(f"{label}: the loop's largest lag, median {statistics.median(lags):.1f} ms "
               f"(each launch: {', '.join(f'{lag:.1f}' for lag in lags)})")
 
