@@ -21,7 +21,8 @@ What is measured, launch after launch with the sides alternating (lambdatui, the
   (`os._exit`), the next invoke re-initialises the environment on demand in both; the spawn is stamped by the
   runtime's wrapper script (`date +%s%N`, then `exec python -m awslambdaric`), the response by this client.
   Taken in --resets pairs, both servers up at once and their resets alternating (reset_pairs.py says why). Also
-  for the first environment of a launch (the client invokes as soon as the port opens);
+  for the first environment of a launch (the client invokes as soon as the port opens). The pairs also time the
+  invoke that crashed, to its error;
 - `serve` process start -> first response (RIE: process start -> its first response, Init included);
 - one invoke printing --lines lines on a warm environment, headless (each side's output goes to a file);
 - `lambdatui invoke sample_functions/hello/handler.py -e '{}'`, the whole command, against
