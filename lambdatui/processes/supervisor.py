@@ -111,29 +111,28 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         return init is None or not (init.ready or init.gone)
 
     async def init_settled(self) -> None:
-        """Until a spawn would not wait for the init: booted if it is not, its move and its first word awaited on a
-        worker thread while the event loop goes on. What went wrong is left for the spawn to report."""
-        import trio
-
+        """Until a spawn would not wait for the init: booted if it is not, its move and its first word awaited off
+        the event loop. What went wrong is left for the spawn to report."""
         if self._init is None and self._namespaced and not self._closed:
             self._start_init(move_in_now=False)
-        init = self._init
-        if init is not None and not init.ready:
-            init.move_in_on_thread()
-            await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
+        await self._init_up_off_loop()
 
     async def finish_init_off_loop(self) -> None:
         """`finish_init` for an environment the host starts as it runs (a fleet's next): the init's boot (~20 ms) and
-        its move into the cgroup (~15 ms) are awaited on a worker thread, every other environment going on. Only the
-        waits: the init itself is started from the host's thread, as every process is, since its parent-death signal
-        follows the thread that forked it (a worker thread trio retires after 10 s idle would take the init along)."""
+        its move into the cgroup (~15 ms) are awaited off the event loop, every other environment going on."""
+        await self._init_up_off_loop()
+        self.finish_init()
+
+    async def _init_up_off_loop(self) -> None:
+        """Its move into the cgroup and its first word, awaited on worker threads. Only the waits: the init itself
+        is started from the host's thread, as every process is, since its parent-death signal follows the thread
+        that forked it (a worker thread trio retires after 10 s idle would take the init along)."""
         import trio
 
         init = self._init
         if init is not None and not init.ready:
             init.move_in_on_thread()
             await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
-        self.finish_init()
 
     def restart_init(self, sandbox: Sandbox) -> None:
         """A sandbox made anew after the first one's init could not start (its namespaces were assumed, and
