@@ -217,6 +217,8 @@ def test_throttled_dry_run_and_refused_requests_are_plain_http_errors(code_dir: 
         after = client.invoke_with_response_stream(FunctionName="stream",
                                                    Payload=json.dumps({"chunks": 1}).encode())
         assert list(after["EventStream"]) == [chunk("chunk 0\n"), {"InvokeComplete": {}}]
+        # Its stream can reach us before serve's console has printed its lines: its REPORT comes after its START.
+        wait_for_count(served, REPORT, 2)
         assert len(matches(served, r"\[platform\]\s+START RequestId")) == 2, served.output()  # DryRun ran nothing
 
 
