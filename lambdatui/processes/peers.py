@@ -8,6 +8,7 @@ process holds that inode (socket_holders.py). This module answers that question;
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import struct
@@ -51,6 +52,12 @@ class _SockDiag:
     def __init__(self) -> None:
         self.sock: Optional[socket.socket] = None
         self.sequence = 0
+        self.closed_at_exit = False
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def look(self, client: tuple[str, int], server: tuple[str, int]) -> Optional[Socket]:
         """sock_diag's answer for the TCP socket whose local end is `client` and remote end `server`."""
@@ -59,15 +66,16 @@ class _SockDiag:
             message = _request(client, server, self.sequence)
             if self.sock is None:
                 self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+                if not self.closed_at_exit:  # kept for the process's life: closed at its end, not by a finalizer
+                    self.closed_at_exit = True
+                    atexit.register(self.close)
             self.sock.send(message)
             while True:
                 answer = self.sock.recv(8192, socket.MSG_DONTWAIT)  # BlockingIOError: no answer, the table is read
                 if len(answer) >= 16 and struct.unpack_from("=I", answer, 8)[0] == self.sequence:
                     break
         except (OSError, AttributeError, ValueError, struct.error):
-            if self.sock is not None:
-                self.sock.close()
-                self.sock = None
+            self.close()
             return None  # no netlink (not Linux, a sandbox that forbids it): the table is read instead
         if len(answer) < 16 + _DIAG_MSG_SIZE or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
             return None  # an error (not found, or not allowed): the table says which
