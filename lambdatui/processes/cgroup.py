@@ -130,13 +130,14 @@ class EnvironmentCgroup:
                 pass  # gone meanwhile
         return signalled
 
-    def kill_all(self) -> None:
-        """SIGKILL everything inside, until it is empty (bounded: a process stuck in the kernel may take a while)."""
-        if self.version == 2 and write_control(self.path / "cgroup.kill", "1"):
+    def kill_all(self, spare: frozenset[int] = frozenset()) -> None:
+        """SIGKILL everything inside but `spare` (the keeper of the sandbox init, between two lives), until nothing
+        else is left (bounded: a process stuck in the kernel may take a while)."""
+        if not spare and self.version == 2 and write_control(self.path / "cgroup.kill", "1"):
             self._wait_empty()
             return
         deadline = time.monotonic() + _KILL_ROUNDS_S
-        while (pids := self.pids()) and time.monotonic() < deadline:
+        while (pids := [pid for pid in self.pids() if pid not in spare]) and time.monotonic() < deadline:
             for pid in pids:  # a process forking meanwhile has its child born inside: the next round gets it
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -12,8 +12,7 @@ import time
 
 from .file_limit import FILE_LIMIT
 from .memory_limit import MemoryUsage, RssWatcher
-from .proc_readings import parent_pid
-from .pid_namespace import InitUnavailable, SandboxInit
+from .pid_namespace import InitKeeper, InitUnavailable, SandboxInit
 
 # Without a cgroup, the memory watcher finds the PID namespace's processes by a walk of /proc this often.
 NAMESPACE_RESCAN_S = 0.5
@@ -24,31 +23,53 @@ class Fencing:
     """Part of `Supervisor` (processes/supervisor.py): it runs on the supervisor's state."""
 
     _boots: int  # environments ended so far: a boot asked for by an earlier one is dropped
+    _keeper: InitKeeper | None  # forks each life's init from inside the cgroup (init_keeper.py)
 
     def _start_init(self, move_in_now: bool = True) -> str:
-        """Start the sandbox init for the current sandbox (it boots while we go on); the containment it gives.
-        `move_in_now` False: its move into the cgroup waits for the first `wait_ready` (a thread's, ahead)."""
+        """Start the sandbox init for the current sandbox (forked by the environment's keeper, which is started here
+        the first time and boots while we go on); the containment it gives. `move_in_now` False: the keeper's move
+        into the cgroup waits for the first `wait_ready` (a thread's, ahead)."""
         try:
             plan = self._sandbox.init_plan()
             if plan is None:
                 return "no PID namespace: no mount namespace here"
-            init = SandboxInit(plan, join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
+            init = SandboxInit(plan, keeper=self._keeper_for(move_in_now))
         except InitUnavailable as exc:
             return f"no PID namespace: {exc}"
         self._init = init
-        self._watchdog.add(init.pid)
-        self._start_soon(init.pump_exits, name=f"sandbox init ({init.pid})")
+        self._start_soon(init.pump_exits, name=f"sandbox init (keeper {init.keeper.pid})")
         return "a PID namespace whose pid 1 takes every process inside with it"
+
+    def _keeper_for(self, move_in_now: bool) -> InitKeeper:
+        """The environment's keeper: the one it has, or a new one where there is none yet (or it is gone)."""
+        keeper = self._keeper
+        if keeper is not None and not keeper.gone:
+            return keeper
+        self._end_keeper()
+        keeper = InitKeeper(join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
+        self._keeper = keeper
+        self._watchdog.add(keeper.pid)
+        return keeper
 
     def _end_init(self) -> None:
         init, self._init = self._init, None
         if init is not None:
             init.kill()
-            self._watchdog.remove(init.pid)
             try:
-                self._start_soon(init.aclose, name=f"sandbox init ({init.pid}) ending")
+                self._start_soon(init.aclose, name="sandbox init ending")
             except RuntimeError:
                 pass  # the host is going away: the init was killed, and the parent-death signal needs no reaping
+
+    def _end_keeper(self) -> None:
+        """The environment is over (or its keeper was): the keeper goes, and every init it forked with it."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.kill()
+            self._watchdog.remove(keeper.pid)
+            try:
+                self._start_soon(keeper.aclose, name=f"sandbox init keeper ({keeper.pid}) ending")
+            except RuntimeError:
+                keeper.abandon()  # the host is going away: reaped here, at once
 
     def containment(self) -> str:
         """One line for start-up: what keeps the environment's processes inside it, and what does not."""
@@ -112,12 +133,8 @@ class Fencing:
         return list(self._children)
 
     def _own_pids(self, pids: list[int]) -> list[int]:
-        """lambdatui's processes among the environment's `pids`: the sandbox init, and its pid 1 (its only child
-        that is not a participant)."""
-        init = self._init
-        if init is None:
-            return []
-        return [init.pid] + [pid for pid in pids if pid not in self._children and parent_pid(pid) == init.pid]
+        """lambdatui's processes among the environment's `pids`: the keeper, the sandbox init and its pid 1."""
+        return list(self._init.own_pids()) if self._init is not None else []
 
     def signal_strays(self, sig: int) -> int:
         """Signal what left the process groups we started (setsid daemons), found through the cgroup or the
@@ -155,8 +172,13 @@ class Fencing:
         A reset's next Init gets a new namespace, whose init boots as soon as this batch of the host's is done (the
         first spawn waits for it); after a final shutdown none is booted ahead (`invoke` is exiting), and a later
         spawn starts its own."""
+        init = self._init
+        if init is not None:
+            init.kill()
+            init.wait_empty()  # the namespace: all but the keeper, in the common case
         if self.cgroup is not None:
-            self.cgroup.kill_all()
+            # What is inside and not in the namespace (a SnapStart copy) goes too; the keeper stays for the next life.
+            self.cgroup.kill_all(spare=frozenset({self._keeper.pid}) if self._keeper is not None else frozenset())
         self._end_init()
         self._boots += 1  # a boot asked for before this end is not for the next environment
         if prepare_next and self._namespaced and not self._closed:

@@ -1,26 +1,30 @@
 """The execution environment's init: the processes of one environment are born in a PID namespace through it.
 
 Run as a separate program (`python -I -S sandbox_init.py`), standard library only, in the role of Lambda's own
-`/var/rapid/init`. The host's first message is the plan of its namespaces (namespace_steps.py): it takes them
-itself, `unshare(CLONE_NEWPID | CLONE_NEWNS)` and the mounts, so this process stays in the host's PID namespace
-while every process it forks is born in the new one (and the host, which started it with vfork, never waited):
+`/var/rapid/init`. It lives as long as the environment's cgroup, across its resets, in two parts:
 
-- it waits until the host has moved it into the environment's cgroup (the host says "joined"): what it forks
-  from then on is born inside.
-- its first child is the namespace's pid 1, the *anchor*: it mounts the namespace's own /proc (so that a
-  function reading `/proc/<os.getpid()>` reads itself) and reaps what is reparented to it (double-forked
-  daemons). It exits when this process is gone, and when pid 1 ends, the kernel kills every process left in
-  the namespace: nothing a function starts can outlive its environment, even with `setsid` and a double fork.
-- then, on each request from the host, it forks a participant (runtime or extension) into the namespace, in
-  a process group of its own, and reports its pid as the host sees it, or why it could not be started.
-- it reaps its children and reports each exit status to the host (after killing the child's process group,
-  while the zombie still reserves the group id, as the host's supervisor did for its own children).
+- the *keeper*, this program as started: it stays in the host's namespaces and waits until the host has moved it
+  into the environment's cgroup (the host says "joined"). Then, for each of the environment's lives (its first
+  Init, and each reset's), the host sends the plan of its namespaces (namespace_steps.py) and the keeper forks a
+  *generation* init for it. A fork of a process already inside is born inside: a reset's init needs no move
+  into the cgroup (a process's first move waits for an RCU grace period, ~16 ms here) and no interpreter boot.
+- the generation takes the plan's steps itself, `unshare(CLONE_NEWPID | CLONE_NEWNS)` and the mounts, so that
+  it stays in the host's PID namespace while every process it forks is born in the new one. Its first child is
+  the namespace's pid 1, the *anchor*: it mounts the namespace's own /proc (so that a function reading
+  `/proc/<os.getpid()>` reads itself) and reaps what is reparented to it (double-forked daemons). It exits
+  when the generation is gone, and when pid 1 ends, the kernel kills every process left in the namespace:
+  nothing a function starts can outlive its environment, even with `setsid` and a double fork.
+- then, on each request from the host, the generation forks a participant (runtime or extension) into the
+  namespace, in a process group of its own, and reports its pid as the host sees it, or why it could not be
+  started; it reaps its children and reports each exit status to the host (after killing the child's process
+  group, while the zombie still reserves the group id).
 
-Each participant gets Lambda's limit on open files (argv's third number) before it execs.
+Each participant gets Lambda's limit on open files (argv's second number) before it execs.
 
-Channels (file descriptor numbers in argv): a SOCK_SEQPACKET socket for requests and their replies (spawn
-requests carry the child's stdout and stderr as SCM_RIGHTS) and a pipe for "<pid> <wait status>" lines.
-A parent-death signal ends this process with the host (its pid is argv's last number).
+Channels: the keeper's is a SOCK_SEQPACKET socket (its descriptor number in argv); each generation request carries
+the generation's own as SCM_RIGHTS: a SOCK_SEQPACKET socket for its requests and replies (spawn requests carry
+the child's stdout and stderr), a pipe for "<pid> <wait status>" lines, and its stderr. A parent-death signal
+ends the keeper with the host (its pid is argv's last number), and each generation with the keeper.
 """
 
 # `signal` and `socket` as their C modules: the Python ones import enum and selectors, ~40 % of this program's start
@@ -41,6 +45,7 @@ import namespace_steps  # beside this file (stdlib_program.py puts its folder on
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _PR_SET_PDEATHSIG = 1
+_JOINED = b"joined"  # the host's word: the keeper is in the environment's cgroup
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 
 
@@ -186,38 +191,27 @@ def _report_exits(anchor, exits_fd):
         os.write(exits_fd, b"%d %d %d %d\n" % (pid, status, time.monotonic_ns(), usage.ru_maxrss))
 
 
-def _enter_namespaces(requests, libc):
-    """The host's plan (its first message), carried out; then the parent-death signal, armed last, so that no
-    credential change (a user namespace) can reset it. None, or why not, in one line."""
+def _enter_namespaces(plan, libc, keeper):
+    """The host's plan, carried out; then the parent-death signal, armed last, so that no credential change (a user
+    namespace) can reset it. None, or why not, in one line."""
     try:
-        plan = marshal.loads(requests.recv(1 << 20))
-        if sys.version_info < (3, 11):
-            os.setpgid(0, 0)  # Popen made its group from 3.11 on
         namespace_steps.Steps(libc, ctypes.get_errno).run(plan)
         if libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
     except (OSError, ValueError, EOFError, TypeError) as exc:
         return (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+    if os.getppid() != keeper:
+        return "the keeper ended before the parent-death signal was armed"
     return None
 
 
-def main(argv):
-    requests_fd, exits_fd = int(argv[1]), int(argv[2])
-    file_limit = int(argv[3])  # for what it starts; its own descriptors are lambdatui's
-    host = int(argv[4])
-    for fd in (requests_fd, exits_fd):
-        os.set_inheritable(fd, False)  # the host passed them inheritable; the function must not get them
-    for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
-        _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
-    requests = _socket.socket(fileno=requests_fd)
-    refused = _enter_namespaces(requests, ctypes.CDLL(None, use_errno=True))
+def _generation(requests, plan, exits_fd, file_limit, keeper):
+    """One life of the environment (a fork of the keeper): its namespaces, its pid 1, then its participants' spawns
+    on `requests`, until the host closes its end or kills it. Returns the exit code."""
+    refused = _enter_namespaces(plan, ctypes.CDLL(None, use_errno=True), keeper)
     if refused is not None:
         requests.send(marshal.dumps(("failed", "setup", 0, refused)))
         return 1
-    if os.getppid() != host:
-        return 1  # the host died before the signal was armed
-    if requests.recv(64) != b"joined":
-        return 1  # the host is gone, or could not move us into the environment's cgroup: it kills us
     alive_r, alive_w = os.pipe()
     ready_r, ready_w = os.pipe()
     anchor = os.fork()
@@ -235,10 +229,11 @@ def main(argv):
         requests.send(marshal.dumps(("failed", "start", 0, ready.decode("utf-8", "replace") or "pid 1 ended")))
         os.waitpid(anchor, 0)  # it has exited: not left a zombie for whoever adopts it
         return 1
-    requests.send(marshal.dumps(("ready", anchor)))
+    requests.send(marshal.dumps(("ready", anchor, os.getpid())))
+    requests_fd = requests.fileno()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
-    _signal.set_wakeup_fd(wake_w)
+    _signal.set_wakeup_fd(wake_w)  # its own: the keeper's, inherited with the fork, is the keeper's to read
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
     waiting = _poller(requests_fd, wake_r)
     while True:
@@ -260,6 +255,90 @@ def main(argv):
                 for fd in fds:
                     os.close(fd)
             requests.send(marshal.dumps(reply))
+
+
+def _fork(channel_fd):
+    """os.fork(); where it fails, the generation's channel says why (and -1)."""
+    try:
+        return os.fork()
+    except OSError as exc:
+        try:
+            _socket.socket(fileno=os.dup(channel_fd)).send(
+                marshal.dumps(("failed", "fork", exc.errno or errno.EAGAIN, exc.strerror or str(exc))))
+        except OSError:
+            pass
+        return -1
+
+
+def _fork_generation(keeper_socket, plan, fds, file_limit, wake):
+    """Fork a generation for `plan`; `fds` are its channel, its exits' pipe and its stderr (closed here)."""
+    channel_fd, exits_fd, err_fd = fds
+    for fd in fds:
+        os.set_inheritable(fd, False)  # as SCM_RIGHTS gave them they are: the function must not get them
+    hung_up = select.POLLHUP | select.POLLERR
+    if any(events & hung_up for _, events in _poller(channel_fd).poll(0)):
+        pid = -1  # the host ended that life before it began (a reset while the keeper was still moving in)
+    else:
+        pid = _fork(channel_fd)
+    if pid == 0:
+        code = 1
+        try:
+            keeper_socket.close()  # the host hears the keeper's end by its closing: no generation may hold it
+            _signal.set_wakeup_fd(-1)
+            for fd in wake:
+                os.close(fd)
+            os.dup2(err_fd, 2)
+            os.close(err_fd)
+            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, os.getppid())
+        except BaseException as exc:  # its stderr is the host's pipe: the reason, for the host's message
+            os.write(2, ("%s: %s\n" % (type(exc).__name__, exc)).encode("utf-8", "replace"))
+        os._exit(code)
+    for fd in fds:
+        os.close(fd)
+
+
+def main(argv):
+    requests_fd, file_limit, host = int(argv[1]), int(argv[2]), int(argv[3])
+    os.set_inheritable(requests_fd, False)  # the host passed it inheritable; the function must not get it
+    for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
+    if sys.version_info < (3, 11):
+        os.setpgid(0, 0)  # Popen made its group from 3.11 on
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:
+        return 1
+    if os.getppid() != host:
+        return 1  # the host died before the signal was armed
+    requests = _socket.socket(fileno=requests_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    _signal.set_wakeup_fd(wake_w)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)
+    waiting = _poller(requests_fd, wake_r)
+    joined = False  # until then nothing is forked: its children must be born in the environment's cgroup
+    pending = []
+    while True:
+        _reap_all()
+        try:
+            readable = {fd for fd, _ in waiting.poll()}
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+        if requests_fd not in readable:
+            continue
+        message, fds = _recv_fds(requests, 1 << 20, 3)
+        if not message:
+            return 0  # the host closed its end (or is gone): the environment is over, and its generations end with us
+        if message == _JOINED:
+            joined = True
+        elif len(fds) == 3:
+            pending.append((marshal.loads(message), fds))
+        else:
+            for fd in fds:
+                os.close(fd)
+        while joined and pending:
+            plan, fds = pending.pop(0)
+            _fork_generation(requests, plan, fds, file_limit, (wake_r, wake_w))
 
 
 def program(argv):

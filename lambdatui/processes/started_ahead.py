@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import trio
 
     from .cgroup import EnvironmentCgroup
-    from .pid_namespace import SandboxInit
+    from .pid_namespace import InitKeeper, SandboxInit
     from .children import ExitReporter, OnExit, OnLines, ProcessHandle
     from .watchdog_link import WatchdogLink
 
@@ -36,6 +36,7 @@ class StartedAhead:
     _ahead: list[Ahead]
     _closed: bool
     _init: SandboxInit | None
+    _keeper: InitKeeper | None
     _watchdog: WatchdogLink
     _on_lines: OnLines
     _on_exit: OnExit
@@ -95,4 +96,7 @@ class StartedAhead:
         init, self._init = self._init, None
         if init is not None:
             init.abandon()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.abandon()
         self._watchdog.abandon()

@@ -29,7 +29,7 @@ from .exit_status import ExitStatus as ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
 from .memory_limit import MemoryLimit, RssWatcher
 from .output import OutputPipe, Stream, close_read_end, output_pipe
-from .pid_namespace import InitUnavailable, SandboxInit
+from .pid_namespace import InitKeeper, InitUnavailable, SandboxInit
 from .proc_readings import rss_mb
 from .sandbox import Sandbox
 from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
@@ -82,6 +82,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self._start_soon(self._watch, watcher, name="memory watcher")
             self.memory = watcher
         self._init: SandboxInit | None = None
+        self._keeper: InitKeeper | None = None
         self._boots = 0
         self.pid_namespace_note = self._start_init(move_in_now=wait_init)
         self._namespaced = self._init is not None
@@ -192,7 +193,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         # Started ahead: it may call before it is attached.
         pids += [handle.pid for handle, _, _, pidfd, *_ in self._ahead
                  if not (pidfd is not None and linux.pidfd_exited(pidfd))]
-        return pids + [self._init.pid] if self._init is not None else pids
+        return pids + sorted(self._init.own_pids()) if self._init is not None else pids
 
     def spawn(self, spec: ProcessSpec) -> ProcessHandle:
         """Start a child now (fork + exec in this thread). Raises LaunchError."""
@@ -392,4 +393,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                     await child.done.wait()
             if init is not None:
                 await init.aclose()
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None:
+                await keeper.aclose()
             await self._watchdog.aclose()

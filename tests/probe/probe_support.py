@@ -191,13 +191,27 @@ def daemon(seconds=300, where=None):
 
 
 def sandbox_inits(root: int) -> dict[int, int]:
-    """The sandbox inits among `root`'s children, {pid: starttime} (their pid 1, a fork of each, not counted)."""
+    """The sandbox inits' keepers among `root`'s children, {pid: starttime} (one an environment; the inits they fork,
+    one a life, and each init's pid 1 are forks of them, not counted)."""
     from e2e_support import descendants, proc_cmdline, proc_stat
 
     found = {}
     for pid, start in descendants(root).items():
         stat = proc_stat(pid)
         if stat is not None and stat[1] == root and "sandbox_init.py" in proc_cmdline(pid):
+            found[pid] = start
+    return found
+
+
+def life_inits(root: int) -> dict[int, int]:
+    """The sandbox inits that `root`'s keepers forked, one for each life of an environment, {pid: starttime}."""
+    from e2e_support import descendants, proc_stat
+
+    keepers = sandbox_inits(root)
+    found = {}
+    for pid, start in descendants(root).items():
+        stat = proc_stat(pid)
+        if stat is not None and stat[1] in keepers:
             found[pid] = start
     return found
 

@@ -278,20 +278,21 @@ def held_reports(gate: socket.socket, held: list[socket.socket], count: int) -> 
     return reports
 
 
-def environment_processes(own: list[int]) -> tuple[int, set[int], int]:
-    """(namespace inode, processes in the namespace, the sandbox init) from lambdatui's own pids."""
+def environment_processes(own: list[int]) -> tuple[int, set[int], set[int]]:
+    """(namespace inode, processes in the namespace, the sandbox init's keeper and the init it forked for this life)
+    from lambdatui's own pids."""
     host_ns = ns_inode(os.getpid())
     inodes = {pid: ns_inode(pid) for pid in own}
     inside = {ino for ino in inodes.values() if ino != host_ns}
     assert len(inside) == 1, inodes
     (inode,) = inside
-    init = [pid for pid, ino in inodes.items() if ino == host_ns]
-    assert len(init) == 1, inodes
-    return inode, in_namespace(inode), init[0]
+    init = {pid for pid, ino in inodes.items() if ino == host_ns}
+    assert len(init) == 2, inodes
+    return inode, in_namespace(inode), init
 
 
-def assert_all_inside(contained: list[int], namespace: set[int], init: int) -> None:
-    assert set(contained) == namespace | {init}, (sorted(contained), sorted(namespace), init)
+def assert_all_inside(contained: list[int], namespace: set[int], init: set[int]) -> None:
+    assert set(contained) == namespace | init, (sorted(contained), sorted(namespace), init)
     lines = {pid: cgroup_lines(pid) for pid in contained}
     unified = {line[""] for line in lines.values()}
     assert len(unified) == 1, lines
@@ -303,7 +304,8 @@ def assert_all_inside(contained: list[int], namespace: set[int], init: int) -> N
 async def test_every_process_of_an_environment_is_in_its_cgroup_and_namespace_across_a_crash(
         code_dir: Path) -> None:
     """The runtime, its child, a setsid daemon, pid 1, and an external extension (the sample's audit): all in the
-    environment's cgroup (v2 and the v1 memory one) and PID namespace; the sandbox init in the cgroup only. The
+    environment's cgroup (v2 and the v1 memory one) and PID namespace; the sandbox init and its keeper in the cgroup
+    only. The
     same after a crash's reset, with a new namespace, and nothing of the first left."""
     import shutil
 
@@ -331,8 +333,10 @@ async def test_every_process_of_an_environment_is_in_its_cgroup_and_namespace_ac
             result, _ = await host.invoke(b"{}")
             assert not result.function_error, result.payload
             await host.wait_for_state(EnvState.FROZEN)
+            keeper_and_init = init
             second_ns, namespace, init = environment_processes(host.own_pids())
             assert second_ns != first_ns
+            assert len(keeper_and_init & init) == 1  # the keeper stays; the reset's init is a new one
             assert len(namespace) == 5, namespace
             assert_all_inside(host.contained_pids(), namespace, init)
             for pid, start in first.items():  # the crashed environment's processes are all gone
@@ -382,10 +386,10 @@ def test_a_fleet_of_three_keeps_each_environment_in_its_own_cgroup_and_namespace
                     members = {int(p) for p in procs.read_text().split()}
                     namespace = in_namespace(report["ns"])
                     extra = members - namespace
-                    assert len(extra) == 1, (members, namespace)  # the sandbox init, in the host's namespace
-                    (init,) = extra
+                    assert len(extra) == 2, (members, namespace)  # the init's keeper and the init, in the host's
                     assert namespace <= members
-                    assert os.readlink(f"/proc/{init}/exe") and ns_inode(init) != report["ns"]
+                    for init in extra:
+                        assert os.readlink(f"/proc/{init}/exe") and ns_inode(init) != report["ns"]
                 assert len(cgroups) == 3
                 assert len({r["ns"] for r in reports}) == 3
             finally:

@@ -126,10 +126,11 @@ def test_invoke_stopped_mid_invoke_leaves_nothing(code_dir: Path, sig: int) -> N
         else:
             raise AssertionError(f"the handler never ran (exit {proc.wait(BOUND)})")
         running = {pid: proc_cmdline(pid) for pid in marked(marker, seconds)}
-        # The search sees what it must: the daemon, the watchdog, the sandbox init and its pid 1 (and lambdatui).
+        # The search sees what it must: the daemon, the watchdog, the sandbox init's keeper, the init and its pid 1
+        # (and lambdatui).
         assert f"sleep {seconds}" in running.values(), running
         assert any("watchdog.py" in c for c in running.values()), running
-        assert sum("sandbox_init.py" in c for c in running.values()) == 2, running
+        assert sum("sandbox_init.py" in c for c in running.values()) == 3, running
         proc.send_signal(sig)
         proc.communicate(timeout=BOUND)
     finally:

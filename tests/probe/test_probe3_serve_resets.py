@@ -2,8 +2,8 @@
 (Exchange.answer_now) and the sandbox init that joins its cgroup before it forks pid 1 (sandbox_init.py).
 
 Real `lambdatui serve` subprocesses, real HTTP (httpx) on loopback, real runtimes: lambdatui's Python bootstrap and a
-raw-socket custom runtime. After each reset the environment's old sandbox init (`python -I -S .../sandbox_init.py`)
-must end, and its cgroup go; after serve ends, nothing of it is left. `invoke --record` then `replay` of the same
+raw-socket custom runtime. After each reset the environment's old sandbox init (a fork of its keeper,
+`python -I -S .../sandbox_init.py`) must end, and its cgroup go; after serve ends, nothing of it is left. `invoke --record` then `replay` of the same
 crash/timeout scenarios must pass.
 """
 
@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file  # noqa: E402
 
-from probe_support import cgroups_of, sandbox_inits, wait_paths_gone  # noqa: E402
+from probe_support import cgroups_of, life_inits, sandbox_inits, wait_paths_gone  # noqa: E402
 
 BOUND = 30.0
 
@@ -160,6 +160,7 @@ def test_twenty_invokes_crashing_every_other_one_leave_one_init_and_one_cgroup_e
     with ServeProcess(path, "--concurrency", "1") as server, httpx.Client() as client:
         serve_pid = server.proc.pid
         inits_seen: dict[int, int] = {}
+        keepers_seen: dict[int, int] = {}
         cgroups_seen: set[Path] = set()
         pids = []
         for n in range(20):
@@ -170,11 +171,13 @@ def test_twenty_invokes_crashing_every_other_one_leave_one_init_and_one_cgroup_e
                 assert response.headers.get("x-amz-function-error") is None, body
                 assert body == {"lines": n + 1}
                 pids.append(response.headers["x-amzn-requestid"])
-            inits_seen.update(sandbox_inits(serve_pid))
+            inits_seen.update(life_inits(serve_pid))
+            keepers_seen.update(sandbox_inits(serve_pid))
             cgroups_seen.update(cgroups_of(serve_pid))
         assert len(set(pids)) == 10, pids
-        current = sandbox_inits(serve_pid)
-        assert len(current) == 1, current  # one environment: one init
+        assert len(keepers_seen) == 1 and sandbox_inits(serve_pid) == keepers_seen  # one environment: one keeper
+        current = life_inits(serve_pid)
+        assert len(current) == 1, current  # one life at a time: one init
         old = {pid: start for pid, start in inits_seen.items() if pid not in current}
         assert len(old) >= 9, inits_seen  # a new init per reset (each crash resets)
         left = wait_all_gone(old, 10)

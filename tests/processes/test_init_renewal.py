@@ -1,13 +1,16 @@
-"""A reset's next sandbox init: booted after the host's batch, moved into the cgroup on a thread of its own (issue 9).
+"""A reset's next sandbox init: forked by the environment's keeper, which is in the cgroup already (issue 9).
 
-A process's first move into a cgroup waits for an RCU grace period (~15 ms on the machine this was measured on).
-Done inline, it stalled the host's event loop at every reset, and the answer to the invoke whose crash caused the
-reset waited for it: 24 ms against the AWS emulator's 2.5 ms. Here the cgroup's `join` is held at a gate, as a grace
-period that does not end, and everything the host must still do goes on meanwhile.
+A process's first move into a cgroup waits for an RCU grace period (~16 ms on the machine this was measured on).
+Each reset's init used to be a new process, booted and then moved in: after a crash, the next invoke's runtime
+waited ~20 ms for it before it could even be spawned. Now the environment's keeper, moved in once, forks each
+life's init: born inside, at no cost. Here the cgroup's `join` is held at a gate, as a grace period that does not
+end: a reset that still moved anything would wait at it.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from proc_helpers import namespaced_sandbox, running_in_cgroup, sh
 from sandbox_support import GatedJoin
 
 from lambdatui.processes import LaunchError, Sandbox
+from lambdatui.processes.linux import open_pidfd
+from lambdatui.processes.proc_readings import parent_pid
 
 
 @pytest.fixture
@@ -26,43 +31,56 @@ def sandbox(tmp_path: Path) -> Sandbox:
 
 
 @pytest.mark.trio
-async def test_a_reset_goes_on_while_the_next_init_moves_into_the_cgroup(sandbox: Sandbox) -> None:
+async def test_a_reset_s_init_is_forked_inside_by_the_keeper_without_a_move(sandbox: Sandbox) -> None:
     async with running_in_cgroup(sandbox) as (supervisor, cgroup, recorder):
         first = supervisor.spawn(sh("exec sleep 300"))
+        keeper = supervisor._keeper
+        assert keeper is not None
         gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         supervisor.end_everything_inside()
-        # Returned with the move not begun: the init is booted once the batch that ended the environment is done.
-        assert gated.threads == [] and supervisor._init is None
+        # The namespace is empty when it returns: only the keeper is left in the cgroup, for the next life.
+        assert cgroup.pids() == [keeper.pid]
+        assert supervisor._init is None  # the next init comes once the batch that ended the environment is done
         assert (await recorder.wait_exit(first)).signal is not None
         await trio.testing.wait_all_tasks_blocked()
-        # The move waits at the gate, on a thread that is not the event loop's, which runs on.
-        assert supervisor._init is not None
-        assert await trio.to_thread.run_sync(gated.entered.wait, 5)
-        assert gated.threads[0] != threading.current_thread().name
-        gated.gate.set()
         second = supervisor.spawn(sh("echo $$; exec sleep 300"))
-        assert await recorder.wait_lines(1, "runtime") == ["2"]  # the new namespace's first after its pid 1
-        assert second.pid in cgroup.pids()  # born inside: the init had moved before it forked
+        assert await recorder.wait_lines(1, "runtime") == ["2"]  # a new namespace: its first after its pid 1
+        assert second.pid in cgroup.pids()  # born inside
+        assert supervisor._keeper is keeper and not keeper.gone
+        init = supervisor._init
+        assert init is not None and init.pid is not None and parent_pid(init.pid) == keeper.pid
+        assert gated.threads == [] and not gated.entered.is_set()  # nothing was moved into the cgroup
 
 
 @pytest.mark.trio
-async def test_a_move_that_failed_on_its_thread_fails_the_next_start_with_its_reason(sandbox: Sandbox) -> None:
+async def test_a_lost_keeper_is_replaced_and_a_failed_move_is_the_next_start_s_reason(sandbox: Sandbox) -> None:
     async with running_in_cgroup(sandbox) as (supervisor, cgroup, recorder):
+        first = supervisor.spawn(sh("exec sleep 300"))
+        lost = supervisor._keeper
+        assert lost is not None
+        pidfd = open_pidfd(lost.pid)
+        assert pidfd is not None
+        os.kill(lost.pid, signal.SIGKILL)  # as the OOM killer might choose it: it is in the environment's cgroup
+        with trio.fail_after(5):
+            await trio.lowlevel.wait_readable(pidfd)
+        trio.lowlevel.notify_closing(pidfd)
+        os.close(pidfd)
+        assert (await recorder.wait_exit(first)).signal == signal.SIGKILL  # its init, and the namespace, with it
         gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         gated.failure = PermissionError(13, "Permission denied")
         gated.gate.set()
         supervisor.end_everything_inside()
         await trio.testing.wait_all_tasks_blocked()
         failed = supervisor._init
-        assert failed is not None
+        assert failed is not None and failed.keeper is not lost
         with pytest.raises(LaunchError, match="cannot move the sandbox init into the environment's cgroup: .*denied"):
             supervisor.spawn(sh("exit 0"))
-        assert failed.gone  # ended by the host's thread, not left waiting for a word
+        assert failed.gone and gated.threads[0] != threading.current_thread().name  # moved on a thread, and ended
         gated.failure = None
-        later = supervisor.spawn(sh("exit 3"))  # the next start gets an init of its own
+        later = supervisor.spawn(sh("exit 3"))  # the next start gets a keeper of its own
         with trio.fail_after(5):
             assert (await recorder.wait_exit(later)).code == 3
-        assert supervisor._init is not failed
+        assert supervisor._init is not failed and supervisor._keeper is not failed.keeper
 
 
 @pytest.mark.trio

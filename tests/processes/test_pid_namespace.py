@@ -260,12 +260,12 @@ async def runtime_and_daemon_in_a_cgroup(sandbox: Sandbox) -> AsyncIterator[tupl
         await recorder.wait_lines(1, "runtime")
         daemon = await the_daemon(sandbox)
         init = supervisor._init
-        assert init is not None and len(init.own_pids()) == 2
+        assert init is not None and len(init.own_pids()) == 3  # the keeper, the init, pid 1
         yield supervisor, cgroup, recorder, handle, daemon, init
 
 
 @pytest.mark.trio
-async def test_the_environment_freeze_never_stops_the_init_or_its_pid_1(sandbox: Sandbox) -> None:
+async def test_the_environment_freeze_never_stops_the_keeper_the_init_or_its_pid_1(sandbox: Sandbox) -> None:
     # Stopped, the init could not report an exit or start a process until the thaw: it is lambdatui's, not the
     # function's, even though it lives in the environment's cgroup.
     async with runtime_and_daemon_in_a_cgroup(sandbox) as (supervisor, _, recorder, _, daemon, init):

@@ -45,9 +45,9 @@ def test_its_bytecode_is_kept_and_its_folder_shadows_no_standard_module(tmp_path
 
 
 def test_the_sandbox_init_and_the_watchdog_are_named_by_their_files_on_the_command_line() -> None:
-    from lambdatui.processes import pid_namespace, watchdog_link
+    from lambdatui.processes import init_keeper, watchdog_link
 
-    for script in (pid_namespace._INIT_SCRIPT, watchdog_link._WATCHDOG_SCRIPT):
+    for script in (init_keeper._INIT_SCRIPT, watchdog_link._WATCHDOG_SCRIPT):
         argv = stdlib_program(script)
         assert argv[:3] == [sys.executable, "-I", "-S"] and str(script) in argv
         assert script.is_file()
@@ -55,9 +55,9 @@ def test_the_sandbox_init_and_the_watchdog_are_named_by_their_files_on_the_comma
 
 def test_the_sandbox_init_and_the_watchdog_import_neither_enum_nor_selectors() -> None:
     """`signal` and `socket` import enum and selectors: ~40 % of the init's start, on every environment's way up."""
-    from lambdatui.processes import pid_namespace, watchdog_link
+    from lambdatui.processes import init_keeper, watchdog_link
 
-    for script in (pid_namespace._INIT_SCRIPT, watchdog_link._WATCHDOG_SCRIPT):
+    for script in (init_keeper._INIT_SCRIPT, watchdog_link._WATCHDOG_SCRIPT):
         probe = (f"import sys; sys.path.append({str(script.parent)!r}); import {script.stem}; "
                  "print(sorted({'enum', 'selectors', 'socket', 'signal'} & set(sys.modules)))")
         done = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=30)
