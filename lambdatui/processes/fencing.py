@@ -169,9 +169,9 @@ class Fencing:
 
     def end_everything_inside(self, prepare_next: bool = True) -> None:
         """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
-        A reset's next Init gets a new namespace, whose init boots as soon as this batch of the host's is done (the
-        first spawn waits for it); after a final shutdown none is booted ahead (`invoke` is exiting), and a later
-        spawn starts its own."""
+        A reset's next Init gets a new namespace, whose init the keeper forks at once (a word to it; a new keeper,
+        where it was lost, is booted once this batch of the host's is done); the first spawn waits for it. After a
+        final shutdown none is asked for ahead (`invoke` is exiting), and a later spawn starts its own."""
         init = self._init
         if init is not None:
             init.kill()
@@ -182,7 +182,10 @@ class Fencing:
         self._end_init()
         self._boots += 1  # a boot asked for before this end is not for the next environment
         if prepare_next and self._namespaced and not self._closed:
-            self._boot_init_soon()
+            if self._keeper is not None and not self._keeper.gone:
+                self._start_init()  # a word to the keeper: it forks the next life's init while the answer goes out
+            else:
+                self._boot_init_soon()
 
     def _boot_init_soon(self) -> None:
         """Boot the next init once the host's current batch is done: the answer to the invoke that ended the

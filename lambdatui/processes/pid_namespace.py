@@ -16,6 +16,7 @@ import os
 import select
 import signal
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -238,12 +239,13 @@ class SandboxInit:
             self.keeper.kill()
 
     def wait_empty(self, timeout: float = _EMPTY_TIMEOUT_S) -> None:
-        """Block until its namespace is empty (bounded), after `kill`: pid 1's exit is reported only once every other
-        process inside is reaped."""
-        if len(self._pidfds) == 2:
+        """Block until the init and its namespace have ended (bounded), after `kill`: pid 1's exit is reported only
+        once every other process inside is reaped, and neither is in the cgroup any longer by then."""
+        deadline = time.monotonic() + timeout
+        for pidfd in self._pidfds:
             poller = select.poll()
-            poller.register(self._pidfds[1], select.POLLIN)
-            poller.poll(timeout * 1000)
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
 
     def _release(self) -> None:
         for fd in (self._exits_fd, self._stderr_fd, *self._pidfds):

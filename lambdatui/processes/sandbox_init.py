@@ -49,10 +49,9 @@ _JOINED = b"joined"  # the host's word: the keeper is in the environment's cgrou
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 
 
-def _anchor(alive_r: int, ready_w: int) -> None:
+def _anchor(alive_r: int, ready_w: int, libc) -> None:
     """pid 1 of the namespace: mount its /proc, then reap orphans until the init (our parent) is gone."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
         flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
         if libc.mount(b"proc", b"/proc", b"proc", flags, None) != 0:
             code = ctypes.get_errno()
@@ -205,10 +204,10 @@ def _enter_namespaces(plan, libc, keeper):
     return None
 
 
-def _generation(requests, plan, exits_fd, file_limit, keeper):
+def _generation(requests, plan, exits_fd, file_limit, keeper, libc):
     """One life of the environment (a fork of the keeper): its namespaces, its pid 1, then its participants' spawns
     on `requests`, until the host closes its end or kills it. Returns the exit code."""
-    refused = _enter_namespaces(plan, ctypes.CDLL(None, use_errno=True), keeper)
+    refused = _enter_namespaces(plan, libc, keeper)
     if refused is not None:
         requests.send(marshal.dumps(("failed", "setup", 0, refused)))
         return 1
@@ -220,7 +219,7 @@ def _generation(requests, plan, exits_fd, file_limit, keeper):
         os.close(exits_fd)
         os.close(alive_w)
         os.close(ready_r)
-        _anchor(alive_r, ready_w)
+        _anchor(alive_r, ready_w, libc)
     os.close(alive_r)
     os.close(ready_w)
     ready = os.read(ready_r, 4096)
@@ -270,7 +269,7 @@ def _fork(channel_fd):
         return -1
 
 
-def _fork_generation(keeper_socket, plan, fds, file_limit, wake):
+def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc):
     """Fork a generation for `plan`; `fds` are its channel, its exits' pipe and its stderr (closed here)."""
     channel_fd, exits_fd, err_fd = fds
     for fd in fds:
@@ -289,7 +288,7 @@ def _fork_generation(keeper_socket, plan, fds, file_limit, wake):
                 os.close(fd)
             os.dup2(err_fd, 2)
             os.close(err_fd)
-            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, os.getppid())
+            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, os.getppid(), libc)
         except BaseException as exc:  # its stderr is the host's pipe: the reason, for the host's message
             os.write(2, ("%s: %s\n" % (type(exc).__name__, exc)).encode("utf-8", "replace"))
         os._exit(code)
@@ -304,7 +303,11 @@ def main(argv):
         _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
     if sys.version_info < (3, 11):
         os.setpgid(0, 0)  # Popen made its group from 3.11 on
-    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:
+    # Made once, here: each generation and its pid 1 are forks, and would otherwise make it again (~0.2 ms each).
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name in ("mount", "unshare"):
+        getattr(libc, name)  # looked up now: ctypes makes a function's object on its first use, in each fork again
+    if libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:
         return 1
     if os.getppid() != host:
         return 1  # the host died before the signal was armed
@@ -338,7 +341,7 @@ def main(argv):
                 os.close(fd)
         while joined and pending:
             plan, fds = pending.pop(0)
-            _fork_generation(requests, plan, fds, file_limit, (wake_r, wake_w))
+            _fork_generation(requests, plan, fds, file_limit, (wake_r, wake_w), libc)
 
 
 def program(argv):

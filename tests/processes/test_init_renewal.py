@@ -36,19 +36,22 @@ async def test_a_reset_s_init_is_forked_inside_by_the_keeper_without_a_move(sand
         first = supervisor.spawn(sh("exec sleep 300"))
         keeper = supervisor._keeper
         assert keeper is not None
+        old_life = set(cgroup.pids()) - {keeper.pid}  # the runtime, the init, its pid 1
+        assert len(old_life) == 3 and first.pid in old_life
         gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         supervisor.end_everything_inside()
-        # The namespace is empty when it returns: only the keeper is left in the cgroup, for the next life.
-        assert cgroup.pids() == [keeper.pid]
-        assert supervisor._init is None  # the next init comes once the batch that ended the environment is done
+        # The old life is gone from the cgroup when it returns; the keeper stays, and forks the next life's init.
+        left = set(cgroup.pids())
+        assert keeper.pid in left and not left & old_life
+        asked = supervisor._init  # the next life's init is asked for at once: a word to the keeper, which forks it
+        assert asked is not None and asked.keeper is keeper
         assert (await recorder.wait_exit(first)).signal is not None
         await trio.testing.wait_all_tasks_blocked()
         second = supervisor.spawn(sh("echo $$; exec sleep 300"))
         assert await recorder.wait_lines(1, "runtime") == ["2"]  # a new namespace: its first after its pid 1
         assert second.pid in cgroup.pids()  # born inside
-        assert supervisor._keeper is keeper and not keeper.gone
-        init = supervisor._init
-        assert init is not None and init.pid is not None and parent_pid(init.pid) == keeper.pid
+        assert supervisor._keeper is keeper and not keeper.gone and supervisor._init is asked
+        assert asked.pid is not None and parent_pid(asked.pid) == keeper.pid
         assert gated.threads == [] and not gated.entered.is_set()  # nothing was moved into the cgroup
 
 
