@@ -24,6 +24,50 @@ class Fencing:
 
     _boots: int  # environments ended so far: a boot asked for by an earlier one is dropped
     _keeper: InitKeeper | None  # forks each life's init from inside the cgroup (init_keeper.py)
+    _dying: SandboxInit | None  # the last life's init, killed, its namespace perhaps not yet empty
+    _adopted: bool  # a process this supervisor did not start was adopted (a SnapStart copy): it is not in the namespace
+    _namespaced: bool  # its environments get a PID namespace each (its first init could start)
+    _closed: bool
+
+    def init_settling(self) -> bool:
+        """Whether a spawn now would wait: for the namespace's init (a reset's next, forked by the keeper ~1.5 ms
+        before; a new keeper's, still booting or moving into the cgroup, ~20 ms; or one not asked for yet), or for the
+        last life's namespace to end."""
+        if not self._namespaced or self._closed:
+            return False
+        init = self._init
+        return init is None or not (init.ready or init.gone) or (self._dying is not None and not self._dying.emptied)
+
+    async def init_settled(self) -> None:
+        """Until a spawn would not wait: the last life's end awaited, the init asked for if it is not, its keeper's
+        move and its first word awaited off the event loop. What went wrong is left for the spawn to report."""
+        if self._init is None and self._namespaced and not self._closed:
+            self._start_init(move_in_now=False)
+        dying = self._dying
+        if dying is not None:
+            import trio
+
+            with trio.move_on_after(5):  # its `aclose` sets it, at most 2 s after the kill
+                await dying.ended.wait()
+        await self._init_up_off_loop()
+
+    async def _init_up_off_loop(self) -> None:
+        """Its move into the cgroup and its first word, awaited on worker threads. Only the waits: the init itself
+        is started from the host's thread, as every process is, since its parent-death signal follows the thread
+        that forked it (a worker thread trio retires after 10 s idle would take the init along)."""
+        import trio
+
+        init = self._init
+        if init is not None and not init.ready:
+            init.move_in_on_thread()
+            await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
+
+    def _wait_dying(self) -> None:
+        """Before a spawn: the last life's namespace has ended, so that nothing of it is charged to the cgroup when the
+        new runtime's memory peak starts. Its kill was ~1 ms ago at least (a new init is up since): it rarely waits."""
+        dying, self._dying = self._dying, None
+        if dying is not None:
+            dying.wait_empty()
 
     def _start_init(self, move_in_now: bool = True) -> str:
         """Start the sandbox init for the current sandbox (forked by the environment's keeper, which is started here
@@ -174,11 +218,15 @@ class Fencing:
         final shutdown none is asked for ahead (`invoke` is exiting), and a later spawn starts its own."""
         init = self._init
         if init is not None:
-            init.kill()
-            init.wait_empty()  # the namespace: all but the keeper, in the common case
-        if self.cgroup is not None:
-            # What is inside and not in the namespace (a SnapStart copy) goes too; the keeper stays for the next life.
+            init.kill()  # pid 1 goes, and the kernel then empties its namespace
+        if self.cgroup is not None and (init is None or self._adopted):
+            # What is inside and not in the namespace (a SnapStart copy, forked in another's) is killed through the
+            # cgroup, and waited for; the keeper stays for the next life.
+            if init is not None:
+                init.wait_empty()
             self.cgroup.kill_all(spare=frozenset({self._keeper.pid}) if self._keeper is not None else frozenset())
+        elif init is not None:
+            self._dying = init  # its end (~0.5 ms) is not waited for here, but by the next spawn (`_wait_dying`)
         self._end_init()
         self._boots += 1  # a boot asked for before this end is not for the next environment
         if prepare_next and self._namespaced and not self._closed:

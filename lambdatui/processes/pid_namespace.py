@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from . import linux
 from .exit_status import ExitStatus
 from .init_keeper import InitKeeper, InitUnavailable
 
@@ -55,6 +56,7 @@ class SandboxInit:
         # trio's parts are made in trio, by the tasks that use them: the early start (host/early_start.py)
         # starts the init before trio is imported.
         self._closed: trio.Event | None = None
+        self._ended: trio.Event | None = None
         self._exits: trio.lowlevel.FdStream | None = None
         self._waiters: dict[int, trio.Event] = {}
         self._own_keeper = keeper is None
@@ -238,6 +240,20 @@ class SandboxInit:
         if self._own_keeper:
             self.keeper.kill()
 
+    @property
+    def emptied(self) -> bool:
+        """After `kill`: whether the init and its namespace have ended, asked without waiting."""
+        return all(linux.pidfd_exited(pidfd) for pidfd in self._pidfds)
+
+    @property
+    def ended(self) -> trio.Event:
+        """Set by `aclose` once the init and its namespace have ended (or its wait for that timed out)."""
+        if self._ended is None:
+            import trio
+
+            self._ended = trio.Event()
+        return self._ended
+
     def wait_empty(self, timeout: float = _EMPTY_TIMEOUT_S) -> None:
         """Block until the init and its namespace have ended (bounded), after `kill`: pid 1's exit is reported only
         once every other process inside is reaped, and neither is in the cgroup any longer by then."""
@@ -266,14 +282,15 @@ class SandboxInit:
         import trio
 
         self.kill()
-        if len(self._pidfds) == 2:
-            with trio.CancelScope(shield=True), trio.move_on_after(_EMPTY_TIMEOUT_S):
-                await trio.lowlevel.wait_readable(self._pidfds[1])
-            for pidfd in self._pidfds:
-                trio.lowlevel.notify_closing(pidfd)
+        with trio.CancelScope(shield=True), trio.move_on_after(_EMPTY_TIMEOUT_S):
+            for pidfd in self._pidfds:  # the init, then its pid 1 (whose exit comes after every other's inside)
+                await trio.lowlevel.wait_readable(pidfd)
+        for pidfd in self._pidfds:
+            trio.lowlevel.notify_closing(pidfd)
         if self._exits is not None:
             await self._exits.aclose()
         self._release()
+        self.ended.set()
         if self._own_keeper:
             await self.keeper.aclose()
 

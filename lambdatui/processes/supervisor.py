@@ -83,6 +83,8 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self.memory = watcher
         self._init: SandboxInit | None = None
         self._keeper: InitKeeper | None = None
+        self._dying: SandboxInit | None = None
+        self._adopted = False
         self._boots = 0
         self.pid_namespace_note = self._start_init(move_in_now=wait_init)
         self._namespaced = self._init is not None
@@ -103,37 +105,11 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if self.cgroup is not None and self.cgroup.memory is not None:
             self.cgroup.memory.allow_baseline()
 
-    def init_settling(self) -> bool:
-        """Whether a spawn now would wait for the namespace's init: a reset's next one, still booting or moving into
-        the cgroup (~15-20 ms), or not booted yet."""
-        if not self._namespaced or self._closed:
-            return False
-        init = self._init
-        return init is None or not (init.ready or init.gone)
-
-    async def init_settled(self) -> None:
-        """Until a spawn would not wait for the init: booted if it is not, its move and its first word awaited off
-        the event loop. What went wrong is left for the spawn to report."""
-        if self._init is None and self._namespaced and not self._closed:
-            self._start_init(move_in_now=False)
-        await self._init_up_off_loop()
-
     async def finish_init_off_loop(self) -> None:
         """`finish_init` for an environment the host starts as it runs (a fleet's next): the init's boot (~20 ms) and
         its move into the cgroup (~15 ms) are awaited off the event loop, every other environment going on."""
         await self._init_up_off_loop()
         self.finish_init()
-
-    async def _init_up_off_loop(self) -> None:
-        """Its move into the cgroup and its first word, awaited on worker threads. Only the waits: the init itself
-        is started from the host's thread, as every process is, since its parent-death signal follows the thread
-        that forked it (a worker thread trio retires after 10 s idle would take the init along)."""
-        import trio
-
-        init = self._init
-        if init is not None and not init.ready:
-            init.move_in_on_thread()
-            await trio.to_thread.run_sync(init.until_settled, abandon_on_cancel=True)
 
     def restart_init(self, sandbox: Sandbox) -> None:
         """A sandbox made anew after the first one's init could not start (its namespaces were assumed, and
@@ -221,6 +197,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                 os.close(write_fd)
             raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
         (out_r, out_w), (err_r, err_w) = pipes
+        self._wait_dying()
         try:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
@@ -257,6 +234,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """Supervise a process this supervisor did not start (a SnapStart copy, forked by the snapshot's runtime):
         its output from these pipes, its exit as `reporter` hears it from its parent, its group signalled and
         contained (cgroup, watchdog) as a child's."""
+        self._adopted = True  # what it forks is in the cgroup and not in this environment's namespace
         if self.cgroup is not None:
             for procs in self.cgroup.procs_files:
                 try:

@@ -40,14 +40,14 @@ async def test_a_reset_s_init_is_forked_inside_by_the_keeper_without_a_move(sand
         assert len(old_life) == 3 and first.pid in old_life
         gated = cgroup.join = GatedJoin(cgroup.join)  # type: ignore[method-assign,assignment]
         supervisor.end_everything_inside()
-        # The old life is gone from the cgroup when it returns; the keeper stays, and forks the next life's init.
-        left = set(cgroup.pids())
-        assert keeper.pid in left and not left & old_life
         asked = supervisor._init  # the next life's init is asked for at once: a word to the keeper, which forks it
         assert asked is not None and asked.keeper is keeper
         assert (await recorder.wait_exit(first)).signal is not None
         await trio.testing.wait_all_tasks_blocked()
         second = supervisor.spawn(sh("echo $$; exec sleep 300"))
+        # The old life was gone from the cgroup before the spawn; the keeper stays, and forked the next life's init.
+        left = set(cgroup.pids())
+        assert keeper.pid in left and not left & old_life
         assert await recorder.wait_lines(1, "runtime") == ["2"]  # a new namespace: its first after its pid 1
         assert second.pid in cgroup.pids()  # born inside
         assert supervisor._keeper is keeper and not keeper.gone and supervisor._init is asked
