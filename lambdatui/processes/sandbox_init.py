@@ -303,7 +303,7 @@ def main(argv):
         _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
     if sys.version_info < (3, 11):
         os.setpgid(0, 0)  # Popen made its group from 3.11 on
-    # Made once, here: each generation and its pid 1 are forks, and would otherwise make it again (~0.2 ms each).
+    # Made once, here: each generation and its pid 1 are forks of this process, on a crash's way to the next Init.
     libc = ctypes.CDLL(None, use_errno=True)
     for name in ("mount", "unshare"):
         getattr(libc, name)  # looked up now: ctypes makes a function's object on its first use, in each fork again
