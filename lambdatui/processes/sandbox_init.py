@@ -81,6 +81,27 @@ def _poller(*fds):
     return poller
 
 
+def _woken_by_children(requests_fd):
+    """A poll on the requests that a child's exit (SIGCHLD, through a wake-up pipe) interrupts too: (the poll, the
+    pipe's read end, its write end)."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    _signal.set_wakeup_fd(wake_w)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)
+    return _poller(requests_fd, wake_r), wake_r, wake_w
+
+
+def _request_ready(waiting, wake_r, requests_fd):
+    """Wait for a request or a child's exit; whether a request (or the host's hang-up, which recv says) is in."""
+    try:
+        readable = {fd for fd, _ in waiting.poll()}
+    except InterruptedError:
+        return False
+    if wake_r in readable:
+        os.read(wake_r, 4096)
+    return requests_fd in readable
+
+
 def _reap_all() -> None:
     while True:
         try:
@@ -230,21 +251,11 @@ def _generation(requests, plan, exits_fd, file_limit, keeper, libc):
         return 1
     requests.send(marshal.dumps(("ready", anchor, os.getpid())))
     requests_fd = requests.fileno()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    _signal.set_wakeup_fd(wake_w)  # its own: the keeper's, inherited with the fork, is the keeper's to read
-    _signal.signal(_signal.SIGCHLD, lambda *_: None)
-    waiting = _poller(requests_fd, wake_r)
+    waiting, wake_r, _ = _woken_by_children(requests_fd)  # its own: the keeper's, inherited, is the keeper's to read
     while True:
         if not _report_exits(anchor, exits_fd):
             return 1
-        try:
-            readable = {fd for fd, _ in waiting.poll()}
-        except InterruptedError:
-            continue
-        if wake_r in readable:
-            os.read(wake_r, 4096)
-        if requests_fd in readable:  # POLLHUP too: the host's end closed, and recv says so
+        if _request_ready(waiting, wake_r, requests_fd):
             request, fds = _recv_fds(requests, 1 << 20, 3)
             if not request:
                 return 0  # the host closed its end: the environment is over
@@ -312,22 +323,12 @@ def main(argv):
     if os.getppid() != host:
         return 1  # the host died before the signal was armed
     requests = _socket.socket(fileno=requests_fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    _signal.set_wakeup_fd(wake_w)
-    _signal.signal(_signal.SIGCHLD, lambda *_: None)
-    waiting = _poller(requests_fd, wake_r)
+    waiting, wake_r, wake_w = _woken_by_children(requests_fd)
     joined = False  # until then nothing is forked: its children must be born in the environment's cgroup
     pending = []
     while True:
         _reap_all()
-        try:
-            readable = {fd for fd, _ in waiting.poll()}
-        except InterruptedError:
-            continue
-        if wake_r in readable:
-            os.read(wake_r, 4096)
-        if requests_fd not in readable:
+        if not _request_ready(waiting, wake_r, requests_fd):
             continue
         message, fds = _recv_fds(requests, 1 << 20, 3)
         if not message:
