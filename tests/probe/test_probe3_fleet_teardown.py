@@ -205,3 +205,54 @@ def test_the_debugger_sigkilled_after_an_invoke_with_a_setsid_daemon_leaves_noth
     left = wait_all_gone(watched, GONE_WITHIN)
     assert left == {}, left
     assert wait_paths_gone(cgroups, GONE_WITHIN) == []
+
+
+CRASHING = r'''
+import os
+
+
+def handler(event, context):
+    if event.get("crash"):
+        os._exit(3)
+    return {"pid": os.getpid()}
+'''
+
+
+def inits_of(host: int) -> dict[int, int]:
+    """Every process of a keeper of `host`'s (its argv ends with the host's pid, and the inits and pid 1s it forks
+    share that argv), wherever it is reparented: {pid: starttime}."""
+    found = {}
+    for entry in os_listdir_proc():
+        command = proc_cmdline(entry)
+        if "sandbox_init.py" in command and command.split()[-1] == str(host):
+            stat = proc_stat(entry)
+            if stat is not None and stat[0] not in "ZXx":
+                found[entry] = stat[2]
+    return found
+
+
+def os_listdir_proc() -> list[int]:
+    import os
+
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def test_serve_sigkilled_as_its_keeper_forks_a_reset_s_init_leaves_nothing(code_dir: Path) -> None:
+    """The keeper forks the next life's init at the crash's reset, while the answer goes out: lambdatui SIGKILLed at
+    once leaves neither that init, its pid 1, nor the keeper (parent-death signals, and the watchdog)."""
+    path = write_file(code_dir / "handler.py", CRASHING)
+    with ServeProcess(path, "--concurrency", "1") as server, httpx.Client(timeout=BOUND) as client:
+        assert client.post(server.invoke_url(), content=b"{}").status_code == 200
+        serve_pid = server.proc.pid
+        cgroups = cgroups_of(serve_pid)
+        seen = inits_of(serve_pid)
+        assert len(seen) == 3, seen  # the keeper, the init, its pid 1
+        crashed = client.post(server.invoke_url(), content=b'{"crash": true}')
+        assert crashed.headers.get("x-amz-function-error") == "Unhandled", crashed.text
+        server.signal(signal.SIGKILL)  # the next init is being forked, or just was
+        server.wait(BOUND)
+        watched = {**seen, **inits_of(serve_pid)}
+        left = wait_all_gone(watched, GONE_WITHIN)
+        assert left == {}, left
+        assert inits_of(serve_pid) == {}
+        assert wait_paths_gone(cgroups, GONE_WITHIN) == []
