@@ -248,11 +248,14 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
                         self._carry_out(effect)
         finally:
             self._feeding = False
-            answers, self._answers_now = self._answers_now, []
-            for now, value in answers:
-                now(value)
+            self._write_answers()
             if holding:
                 self.tell_held()
+
+    def _write_answers(self) -> None:
+        answers, self._answers_now = self._answers_now, []
+        for now, value in answers:
+            now(value)
 
     async def request(self, make_input: Callable[[int], ins.Input],
                       now: Optional[Callable[[object], None]] = None) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:
@@ -348,6 +351,9 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             if effect.whole:  # the environment's freeze stops what left the participants' groups too
                 (self._sup.freeze_strays if isinstance(effect, fx.Freeze) else self._sup.thaw_strays)()
         elif isinstance(effect, fx.EndSandbox):
+            # The invoke that crashed is answered first (in Lambda its error comes at once): its caller's next
+            # request is read after this batch anyway, and the old life's end (~0.4 ms) need not delay it.
+            self._write_answers()
             self._sup.end_everything_inside(prepare_next=not effect.final)
         elif isinstance(effect, fx.Terminate):
             self._signal(effect.participant, signal.SIGTERM)
