@@ -9,7 +9,9 @@ waited for the move inline, and the whole host with it.
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,46 @@ async def test_a_fleets_next_environment_is_made_while_the_loop_goes_on(tmp_path
             assert answers == []  # env #2 is made on a worker thread: this task runs meanwhile
             gated.gate.set()
         assert all(not result.function_error for result, _ in answers), answers
+
+
+@pytest.mark.trio
+async def test_a_crash_s_error_reaches_its_caller_before_the_old_life_is_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In Lambda a crash's error comes at once. The reset's end of the old life (its kill, the wait for its namespace,
+    the next init asked for) comes after the answer is written: a real HTTP caller has the error while the host's
+    thread is held at that end."""
+    from lambdatui.processes.supervisor import Supervisor
+
+    handler = write_file(tmp_path / "fn" / "handler.py", CRASHING)
+    received = threading.Event()
+    held: list[bool] = []
+    end = Supervisor.end_everything_inside
+
+    def end_held(self: Supervisor, prepare_next: bool = True) -> None:
+        if prepare_next:  # a reset's, not the final one's: held until the caller has its answer (at most 5 s)
+            held.append(received.wait(5))
+        end(self, prepare_next)
+
+    monkeypatch.setattr(Supervisor, "end_everything_inside", end_held)
+
+    def crash(address: str) -> tuple[int, dict[str, str], bytes]:
+        host, port = address.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("POST", "/2015-03-31/functions/function/invocations", body=b'{"crash": true}')
+            response = conn.getresponse()
+            answer = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            received.set()
+            return answer
+        finally:
+            conn.close()
+
+    with trio.fail_after(30):
+        async with open_environment(resolve_function(str(handler)), invoke_port=0) as running:
+            assert running.invoke_api is not None
+            status, headers, body = await trio.to_thread.run_sync(crash, running.invoke_api)
+            assert status == 200 and headers["x-amz-function-error"] == "Unhandled", body
+            assert json.loads(body)["errorType"] == "Runtime.ExitError"
+            assert held == [True]  # the caller had it while the host's thread waited at the end of the old life
+            result, _ = await running.fleet.invoke(b"{}")
+            assert not result.function_error, result.payload
