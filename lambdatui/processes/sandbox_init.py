@@ -285,6 +285,9 @@ def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc):
     channel_fd, exits_fd, err_fd = fds
     for fd in fds:
         os.set_inheritable(fd, False)  # as SCM_RIGHTS gave them they are: the function must not get them
+    # The keeper's pid, taken before the fork: the child's getppid() would be 1 where the keeper died in between, and
+    # the check after the parent-death signal (armed then for nobody) would pass.
+    keeper = os.getpid()
     hung_up = select.POLLHUP | select.POLLERR
     if any(events & hung_up for _, events in _poller(channel_fd).poll(0)):
         pid = -1  # the host ended that life before it began (a reset while the keeper was still moving in)
@@ -299,7 +302,7 @@ def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc):
                 os.close(fd)
             os.dup2(err_fd, 2)
             os.close(err_fd)
-            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, os.getppid(), libc)
+            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, keeper, libc)
         except BaseException as exc:  # its stderr is the host's pipe: the reason, for the host's message
             os.write(2, ("%s: %s\n" % (type(exc).__name__, exc)).encode("utf-8", "replace"))
         os._exit(code)
