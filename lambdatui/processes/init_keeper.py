@@ -189,6 +189,8 @@ class InitKeeper:
         import trio
 
         self.kill()
+        if self._proc.returncode is not None:
+            return  # reaped already (`abandon`, after a failed move): its pid may be another's by now
         pidfd = linux.open_pidfd(self._proc.pid)
         if pidfd is not None:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
