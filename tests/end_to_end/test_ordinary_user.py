@@ -80,8 +80,8 @@ def reachable_by_others(folder: Path) -> bool:
     return all(os.stat(part).st_mode & stat.S_IXOTH for part in (folder, *folder.parents))
 
 
-def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_ends_with_it(
-        code_dir: Path, cleanup: contextlib.ExitStack) -> None:
+def function_for_nobody(code_dir: Path, cleanup: contextlib.ExitStack, source: str) -> tuple[str, Path, Path]:
+    """(an interpreter nobody can run, the function's handler.py, a state folder), all nobody's; else the test skips."""
     python = interpreter_for_nobody()
     if python is None:
         pytest.skip("needs root, setpriv, and an interpreter and checkout that nobody can read")
@@ -91,11 +91,17 @@ def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_en
         cleanup.callback(shutil.rmtree, code_dir, ignore_errors=True)
         if not reachable_by_others(code_dir.parent):
             pytest.skip(f"nobody may reach {code_dir.parent}, where the test code would go")
-    function = write_file(code_dir / "fn" / "handler.py", HANDLER)
+    function = write_file(code_dir / "fn" / "handler.py", source)
     state = code_dir / "state"
     state.mkdir()
     for path in (code_dir, function.parent, function, state):
         os.chown(path, NOBODY, NOBODY)
+    return python, function, state
+
+
+def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_ends_with_it(
+        code_dir: Path, cleanup: contextlib.ExitStack) -> None:
+    python, function, state = function_for_nobody(code_dir, cleanup, HANDLER)
     try:
         done = as_nobody(python, "-m", "lambdatui", "invoke", str(function), "-e", "{}", state=state)
         deadline = time.monotonic() + 10
@@ -111,3 +117,67 @@ def test_an_ordinary_users_function_gets_its_own_pid_namespace_and_its_daemon_en
     assert answer["pid"] == 2 and answer["procs"][0] == 1, answer  # pid 1 is the namespace's, its /proc its own
     assert "Processes are contained by a PID namespace whose pid 1 takes every process inside with it" in done.stderr
     assert left == [], "the function's setsid daemon outlived lambdatui"
+
+
+CRASHING_EVERY_OTHER = """import os
+
+
+def handler(event, context):
+    n = int(open("/tmp/n").read()) if os.path.exists("/tmp/n") else 0
+    with open("/tmp/n", "w") as out:
+        out.write(str(n + 1))
+    if n % 2 == 0:
+        os._exit(1)
+    return {"pid": os.getpid(), "uid": os.getuid(), "n": n}
+"""
+
+
+def test_an_ordinary_users_resets_each_get_a_fresh_pid_namespace_and_leave_nothing(
+        code_dir: Path, cleanup: contextlib.ExitStack) -> None:
+    """Each reset's init is a fork of the environment's keeper, which stays in the user's own namespaces: the init
+    makes its user namespace anew, the function is pid 2 of a fresh PID namespace each life, /tmp survives, and
+    nothing is left when `invoke` ends."""
+    python, function, state = function_for_nobody(code_dir, cleanup, CRASHING_EVERY_OTHER)
+    done = as_nobody(python, "-m", "lambdatui", "invoke", str(function), "--repeat", "4", "-e", "{}", state=state)
+    assert done.returncode == 1, done.stderr  # an invoke failed
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a.get("errorType") for a in answers] == ["Runtime.ExitError", None] * 2, answers
+    assert [(a["pid"], a["uid"], a["n"]) for a in answers[1::2]] == [(2, NOBODY, 1), (2, NOBODY, 3)]
+    assert done.stderr.count("INIT_START") == 3  # the first Init, then one for each reset that a later invoke needed
+    assert "Processes are contained by a PID namespace whose pid 1 takes every process inside with it" in done.stderr
+    assert still_running(nobodys_inits(), 10) == []  # the keeper and its inits end with lambdatui (parent-death)
+
+
+def nobodys_inits() -> list[int]:
+    """The sandbox inits (keepers, inits, pid 1s) that nobody runs."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if (os.stat(f"/proc/{entry}").st_uid == NOBODY
+                        and b"sandbox_init.py" in Path(f"/proc/{entry}/cmdline").read_bytes()):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def still_running(pids: list[int], timeout: float) -> list[int]:
+    """Those of `pids` that have not exited within `timeout`, waited on through their pidfds."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    left = []
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                left.append(pid)
+        finally:
+            os.close(pidfd)
+    return left
