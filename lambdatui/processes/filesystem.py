@@ -298,13 +298,21 @@ _SYSTEM_FOLDERS = frozenset({OPT, TASK_ROOT, _VAR, "/tmp"})
 
 def lies_under(path: str | os.PathLike[str], root: str) -> bool:
     """Whether `path` (itself or through a symbolic link) is `root` or inside it."""
+    return _under(_forms(path), _root_forms(root))
+
+
+def _forms(path: str | os.PathLike[str]) -> frozenset[str]:
+    """`path` as given (absolute) and through its symbolic links: one realpath, a walk of lstat() calls."""
     text = os.fspath(path)
-    roots = system_folder_forms(root) if root in _SYSTEM_FOLDERS else {root, os.path.realpath(root)}
-    for form in {os.path.abspath(text), os.path.realpath(text)}:
-        for r in roots:
-            if form == r or form.startswith(r.rstrip("/") + "/"):
-                return True
-    return False
+    return frozenset({os.path.abspath(text), os.path.realpath(text)})
+
+
+def _root_forms(root: str) -> frozenset[str]:
+    return system_folder_forms(root) if root in _SYSTEM_FOLDERS else frozenset({root, os.path.realpath(root)})
+
+
+def _under(forms: frozenset[str], roots: frozenset[str]) -> bool:
+    return any(form == r or form.startswith(r.rstrip("/") + "/") for form in forms for r in roots)
 
 
 def _shipped_by_a_layer(path: str, layers: Sequence[Path]) -> bool:
@@ -326,22 +334,26 @@ def layout_obstacle(files: FunctionFiles, paths_needed: Sequence[str], own_dir: 
     for mount_point in (_VAR, OPT):
         if not os.path.isdir(mount_point):
             return f"this host has no {mount_point} to mount over"
-    seen_inside = [str(files.code_dir), *map(str, files.layers)]
+    # Each path's forms are worked out once (a realpath each): a new environment asks this on the host's event loop.
+    seen_inside = [_root_forms(str(folder)) for folder in (files.code_dir, *files.layers)]
     for path in paths_needed:
-        if any(lies_under(path, folder) for folder in seen_inside):
+        forms = _forms(path)
+        if any(_under(forms, folder) for folder in seen_inside):
             continue  # started as /var/task/... or /opt/...
         if _shipped_by_a_layer(path, files.layers):
             continue  # /opt/bootstrap: a layer's, which the layout puts there
         for root in (OPT, TASK_ROOT):
-            if lies_under(path, root):
+            if _under(forms, _root_forms(root)):
                 return f"{path} lies under {root}, which the layout would hide"
     if lies_under(own_dir, _VAR):
         return f"lambdatui's state folder {own_dir} lies under /var, which is read-only in Lambda's layout"
-    for number, layer in enumerate(files.layers):
+    layers = [(layer, _forms(layer), _root_forms(str(layer))) for layer in files.layers]
+    for number, (layer, layer_forms, layer_roots) in enumerate(layers):
         # overlayfs refuses lower dirs nested in one another, with ELOOP ("Too many levels of symbolic links"),
         # which would say nothing of the cause
-        for other in files.layers[number + 1:]:
-            inner, outer = (other, layer) if lies_under(other, str(layer)) else (layer, other)
-            if lies_under(inner, str(outer)):
-                return f"layer {inner} lies inside layer {outer}, and /opt cannot merge a folder with one inside it"
+        for other, other_forms, other_roots in layers[number + 1:]:
+            if _under(other_forms, layer_roots):
+                return f"layer {other} lies inside layer {layer}, and /opt cannot merge a folder with one inside it"
+            if _under(layer_forms, other_roots):
+                return f"layer {layer} lies inside layer {other}, and /opt cannot merge a folder with one inside it"
     return None

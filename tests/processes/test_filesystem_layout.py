@@ -223,3 +223,21 @@ def test_a_zip_layers_links_inside_it_are_kept(code_dir: Path, tmp_path: Path) -
     assert problems == []
     assert os.readlink(folder / "lib" / "libfoo.so") == "libfoo.so.1"
     assert (folder / "lib" / "libfoo.so").read_text() == "ELF\n"
+
+
+@pytest.mark.parametrize("inner_first", [False, True])
+def test_a_layer_inside_another_is_refused_by_name_whichever_comes_first(tmp_path: Path, inner_first: bool) -> None:
+    """overlayfs refuses lower folders nested in one another (ELOOP); the layout says which lies inside which, also
+    where the inner one is reached through a symbolic link."""
+    from lambdatui.processes.filesystem import layout_obstacle
+
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(outer / "inner")
+    code = tmp_path / "code"
+    code.mkdir()
+    inner = tmp_path / "link"  # the inner layer, named through a link from outside the outer one
+    layers = (inner, outer) if inner_first else (outer, inner)
+    reason = layout_obstacle(FunctionFiles(code, layers), [str(code / "handler.py")], tmp_path / "state")
+    assert reason == f"layer {inner} lies inside layer {outer}, and /opt cannot merge a folder with one inside it"
+    assert layout_obstacle(FunctionFiles(code, (outer, tmp_path / "code")), [], tmp_path / "state") is None
