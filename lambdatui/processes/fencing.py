@@ -22,7 +22,6 @@ _FILES_SENTENCE = f" Open files: {FILE_LIMIT:,} descriptors for each process (RL
 class Fencing:
     """Part of `Supervisor` (processes/supervisor.py): it runs on the supervisor's state."""
 
-    _boots: int  # environments ended so far: a boot asked for by an earlier one is dropped
     _keeper: InitKeeper | None  # forks each life's init from inside the cgroup (init_keeper.py)
     _dying: SandboxInit | None  # the last life's init, killed, its namespace perhaps not yet empty
     _adopted: bool  # a process this supervisor did not start was adopted (a SnapStart copy): it is not in the namespace
@@ -213,9 +212,9 @@ class Fencing:
 
     def end_everything_inside(self, prepare_next: bool = True) -> None:
         """The environment is over: whatever is still in its cgroup or PID namespace (daemons included) is killed.
-        A reset's next Init gets a new namespace, whose init the keeper forks at once (a word to it; a new keeper,
-        where it was lost, is booted once this batch of the host's is done); the first spawn waits for it. After a
-        final shutdown none is asked for ahead (`invoke` is exiting), and a later spawn starts its own."""
+        A reset's next Init gets a new namespace, whose init is asked for at once (`_ask_next_init`); the first spawn
+        waits for it. After a final shutdown none is asked for ahead (`invoke` is exiting), and a later spawn starts
+        its own."""
         init = self._init
         if init is not None:
             init.kill()  # pid 1 goes, and the kernel then empties its namespace
@@ -228,26 +227,13 @@ class Fencing:
         elif init is not None:
             self._dying = init  # its end (~0.5 ms) is not waited for here, but by the next spawn (`_wait_dying`)
         self._end_init()
-        self._boots += 1  # a boot asked for before this end is not for the next environment
         if prepare_next and self._namespaced and not self._closed:
-            if self._keeper is not None and not self._keeper.gone:
-                self._start_init()  # a word to the keeper: it forks the next life's init while the answer goes out
-            else:
-                self._boot_init_soon()
+            self._ask_next_init()
 
-    def _boot_init_soon(self) -> None:
-        """Boot the next init once the host's current batch is done: the answer to the invoke that ended the
-        environment goes first (in Lambda, a crash's error comes at once). Its move into the cgroup then goes on a
-        thread: ~15 ms in which the host's event loop, and every environment's API, would otherwise stand still."""
-        boot = self._boots
-
-        async def boot_init() -> None:
-            if boot == self._boots and self._init is None and self._namespaced and not self._closed:
-                self._start_init(move_in_now=False)
-                if self._init is not None:
-                    self._init.move_in_on_thread()
-
-        try:
-            self._start_soon(boot_init, name="the next sandbox init")
-        except RuntimeError:
-            pass  # the host is going away: no environment comes next
+    def _ask_next_init(self) -> None:
+        """The next life's init, asked for at once (the answer that ended the last life is written already): a word to
+        the keeper. Where the keeper was lost, a new one is started, and moves into the cgroup on a thread of its own
+        (~15 ms in which the host's event loop would otherwise stand still); the first spawn waits for it."""
+        self._start_init(move_in_now=False)
+        if self._init is not None:
+            self._init.move_in_on_thread()

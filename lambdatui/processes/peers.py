@@ -52,7 +52,7 @@ class _SockDiag:
     def __init__(self) -> None:
         self.sock: Optional[socket.socket] = None
         self.sequence = 0
-        self.closed_at_exit = False
+        atexit.register(self.close)  # kept for the process's life: closed at its end, not by a finalizer
 
     def close(self) -> None:
         if self.sock is not None:
@@ -66,9 +66,6 @@ class _SockDiag:
             message = _request(client, server, self.sequence)
             if self.sock is None:
                 self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
-                if not self.closed_at_exit:  # kept for the process's life: closed at its end, not by a finalizer
-                    self.closed_at_exit = True
-                    atexit.register(self.close)
             self.sock.send(message)
             while True:
                 answer = self.sock.recv(8192, socket.MSG_DONTWAIT)  # BlockingIOError: no answer, the table is read

@@ -85,7 +85,6 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         self._keeper: InitKeeper | None = None
         self._dying: SandboxInit | None = None
         self._adopted = False
-        self._boots = 0
         self.pid_namespace_note = self._start_init(move_in_now=wait_init)
         self._namespaced = self._init is not None
         if wait_init:
@@ -133,14 +132,13 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """A new environment's /tmp: the child set-up step bakes the directory in, so rebuild it."""
         self._use(sandbox)
         if self._namespaced and not self._closed:
-            self._boot_init_soon()
+            self._ask_next_init()
 
     def _use(self, sandbox: Sandbox) -> None:
         """Children start in `sandbox` from now on; the init of the one before ends (a new namespace comes with it)."""
         self._sandbox = sandbox
         self._preexec = None
         self._end_init()
-        self._boots += 1  # a boot asked for in the last sandbox is not for this one
 
     def resident_mb(self, handle: ProcessHandle) -> tuple[int | None, int | None]:
         """A child's resident memory now and its peak (VmRSS, VmHWM) in MiB; (None, None) once gone."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import fnmatch
+import json
 import os
 import select
 import signal
@@ -21,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Mapping, Optional
+
+import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 BOUND = 60.0
@@ -260,3 +263,23 @@ def events(name):
             return
         yield event
 '''
+
+
+def concurrent_invokes(server, events: list[dict], timeout: float = 30.0) -> list:
+    """Each event invoked through `server` (an e2e_support.ServeProcess) on a thread of its own, all at once; their
+    responses, in order, each checked to be a 200."""
+    results: list[object] = [None] * len(events)
+
+    def call(index: int) -> None:
+        try:
+            results[index] = httpx.post(server.invoke_url(), content=json.dumps(events[index]), timeout=timeout)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results[index] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(events))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert all(isinstance(r, httpx.Response) and r.status_code == 200 for r in results), results
+    return results  # type: ignore[return-value]

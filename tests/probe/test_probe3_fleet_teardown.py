@@ -11,7 +11,6 @@ exits (pidfd) or the folders' removal, with a bound.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -24,8 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, descendants, proc_cmdline, proc_stat, wait_all_gone, write_file  # noqa: E402
 
-from probe_support import (DAEMON_SOURCE, DebuggerOnPty, cache_env, cgroups_of, remove_stale_runs,  # noqa: E402
-                            sandbox_inits, wait_paths_gone)
+from probe_support import (DAEMON_SOURCE, DebuggerOnPty, cache_env, cgroups_of, concurrent_invokes,  # noqa: E402
+                            remove_stale_runs, sandbox_inits, wait_paths_gone)
 
 
 @pytest.fixture(autouse=True)
@@ -52,24 +51,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"token": daemons[0][0], "daemon": daemons[0][1], "rid": context.aws_request_id}
 '''
-
-
-def concurrent_invokes(server: ServeProcess, events: list[dict]) -> list[httpx.Response]:
-    results: list[object] = [None] * len(events)
-
-    def call(index: int) -> None:
-        try:
-            results[index] = httpx.post(server.invoke_url(), content=json.dumps(events[index]), timeout=BOUND)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            results[index] = exc
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(events))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(BOUND)
-    assert all(isinstance(r, httpx.Response) and r.status_code == 200 for r in results), results
-    return results  # type: ignore[return-value]
 
 
 def assert_everything_ends(server: ServeProcess, sig: int, *, min_inits: int) -> None:

@@ -24,6 +24,7 @@ it means (an answer, a line, a process's exit through a pidfd, a folder's remova
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -33,7 +34,9 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -45,7 +48,8 @@ from e2e_support import (REPO, ServeProcess, is_alive, lambdatui_argv, proc_stat
 
 from probe6_support import (KeeperSampler, Life, cgroup_members, children, family, keepers, lives,  # noqa: E402
                             marked, max_memory_used, ns_pids, pid_ns, report_duration, sleepers, v2_folder)
-from probe_support import DAEMON_SOURCE, cgroups_of, remove_stale_runs, wait_paths_gone  # noqa: E402
+from probe_support import (DAEMON_SOURCE, cgroups_of, concurrent_invokes, remove_stale_runs,  # noqa: E402
+                           wait_paths_gone)
 
 BOUND = 60.0
 GONE_WITHIN = 15.0
@@ -126,6 +130,30 @@ def post(client: httpx.Client, server: ServeProcess, event: dict) -> tuple[httpx
     return response, response.json()
 
 
+@dataclass
+class FirstLife:
+    """A `serve` of the probe's function whose first invoke answered: its host pid, that invoke's answer, its one
+    life (checked by `the_life`) and its cgroup folders."""
+
+    server: ServeProcess
+    client: httpx.Client
+    mark: str
+    host: int
+    body: dict
+    life: Life
+    cgroups: list[Path]
+
+
+@contextlib.contextmanager
+def first_life(code_dir: Path) -> Iterator[FirstLife]:
+    mark = new_mark()
+    with serve(code_dir, mark, "--concurrency", "1") as server, httpx.Client() as client:
+        host = server.proc.pid
+        response, body = post(client, server, {})
+        assert_ok(response, body)
+        yield FirstLife(server, client, mark, host, body, the_life(host, None, body), cgroups_of(host))
+
+
 def assert_error(response: httpx.Response, body: dict, error_type: str) -> None:
     assert response.headers.get("x-amz-function-error") == "Unhandled", body
     assert body.get("errorType") == error_type, body
@@ -174,22 +202,7 @@ def assert_cgroups_hold(host: int, current: list[Life]) -> None:
 
 
 def concurrent(server: ServeProcess, events: list[dict]) -> list[tuple[httpx.Response, dict]]:
-    results: list[object] = [None] * len(events)
-
-    def call(index: int) -> None:
-        try:
-            response = httpx.post(server.invoke_url(), content=json.dumps(events[index]), timeout=BOUND)
-            results[index] = (response, response.json())
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            results[index] = exc
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(events))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(BOUND)
-    assert all(isinstance(r, tuple) and r[0].status_code == 200 for r in results), results
-    return results  # type: ignore[return-value]
+    return [(response, response.json()) for response in concurrent_invokes(server, events, BOUND)]
 
 
 def nothing_left(host: int, mark: str, seconds: int | None, watched: dict[int, int], cgroups: list[Path]) -> None:
@@ -218,14 +231,10 @@ def stop_serve(server: ServeProcess, mark: str, cgroups: list[Path]) -> None:
 
 
 def test_thirty_two_crashes_keep_one_keeper_one_life_at_a_time_and_only_it_in_the_cgroup(code_dir: Path) -> None:
-    mark = new_mark()
-    with serve(code_dir, mark, "--concurrency", "1") as server, httpx.Client() as client:
-        host = server.proc.pid
-        response, body = post(client, server, {})
-        assert_ok(response, body)
-        life = the_life(host, None, body)
+    with first_life(code_dir) as first:
+        server, client, mark, host, body, life, cgroups = (first.server, first.client, first.mark, first.host,
+                                                            first.body, first.life, first.cgroups)
         keeper = life.keeper
-        cgroups = cgroups_of(host)
         tokens = {body["token"]}
         old: dict[int, int] = {}
         resets = 0
@@ -360,14 +369,10 @@ def test_a_lost_keeper_takes_its_life_along_and_the_next_invoke_gets_a_new_one(c
     init, pid 1 and runtime end with it. An invoke sent at once may race the kill (the old runtime answers it, or
     dies holding it: Runtime.ExitError, signal: killed); then one succeeds, in a new life of a new keeper, in the
     environment's same cgroup folders, which hold nothing of the old keeper's (what each invoke said is printed)."""
-    mark = new_mark()
-    with serve(code_dir, mark, "--concurrency", "1") as server, httpx.Client() as client:
-        host = server.proc.pid
-        response, body = post(client, server, {})
-        assert_ok(response, body)
-        life = the_life(host, None, body)
+    with first_life(code_dir) as first:
+        server, client, mark, host, body, life, cgroups = (first.server, first.client, first.mark, first.host,
+                                                            first.body, first.life, first.cgroups)
         keeper, token = life.keeper, body["token"]
-        cgroups = cgroups_of(host)
         doomed = {keeper[0]: keeper[1], **life.processes()}
         if how.startswith("sigkill-while-idle"):
             os.kill(keeper[0], signal.SIGKILL)
@@ -422,14 +427,10 @@ def test_an_init_forked_just_before_its_keeper_is_killed_ends_with_it(code_dir: 
     tracer_path = shutil.which("strace")
     if tracer_path is None:
         pytest.skip("no strace here to hold the init between its fork and its getppid()")
-    mark = new_mark()
-    with serve(code_dir, mark, "--concurrency", "1") as server, httpx.Client() as client:
-        host = server.proc.pid
-        response, body = post(client, server, {})
-        assert_ok(response, body)
-        life = the_life(host, None, body)
+    with first_life(code_dir) as first:
+        server, client, mark, host, body, life, cgroups = (first.server, first.client, first.mark, first.host,
+                                                            first.body, first.life, first.cgroups)
         keeper = life.keeper
-        cgroups = cgroups_of(host)
         tracer = subprocess.Popen([tracer_path, "-f", "-qq", "-o", "/dev/null", "-p", str(keeper[0]), "-e",
                                    "trace=getppid", "-e", "inject=getppid:delay_enter=1s"],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
