@@ -17,7 +17,7 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import linux
@@ -46,12 +46,10 @@ class SpawnFailed(OSError):
 class SandboxInit:
     """One life's init process; every participant of that life is forked by it."""
 
-    def __init__(self, plan: list[tuple], join: Callable[[int], None] | None = None,
-                 move_in_now: bool = True, keeper: InitKeeper | None = None) -> None:
+    def __init__(self, plan: list[tuple], keeper: InitKeeper) -> None:
         """Ask `keeper` (the environment's) for an init that takes the `plan`'s steps into its namespaces
         (namespace_steps.py); it is forked at once where the keeper is in its cgroup, and says when its namespace is
-        up. Without a keeper, one of its own is started with `join` and `move_in_now` (InitKeeper), and ends with
-        it."""
+        up."""
         self.exits: dict[int, ExitStatus] = {}
         # trio's parts are made in trio, by the tasks that use them: the early start (host/early_start.py)
         # starts the init before trio is imported.
@@ -59,8 +57,7 @@ class SandboxInit:
         self._ended: trio.Event | None = None
         self._exits: trio.lowlevel.FdStream | None = None
         self._waiters: dict[int, trio.Event] = {}
-        self._own_keeper = keeper is None
-        self.keeper = keeper if keeper is not None else InitKeeper(join, move_in_now)
+        self.keeper = keeper
         self._pid: int | None = None
         self._anchor: int | None = None
         self._pidfds: list[int] = []  # the init's and its pid 1's, once it is up: they are not the host's children
@@ -237,8 +234,6 @@ class SandboxInit:
             except OSError:
                 pass  # gone already
         self._requests.close()
-        if self._own_keeper:
-            self.keeper.kill()
 
     @property
     def emptied(self) -> bool:
@@ -275,8 +270,6 @@ class SandboxInit:
         self.kill()
         self.wait_empty()
         self._release()
-        if self._own_keeper:
-            self.keeper.abandon()
 
     async def aclose(self) -> None:
         import trio
@@ -291,8 +284,6 @@ class SandboxInit:
             await self._exits.aclose()
         self._release()
         self.ended.set()
-        if self._own_keeper:
-            await self.keeper.aclose()
 
 
 def _open_pidfd(pid: int) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -343,7 +344,7 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
     import os
 
     from lambdatui.processes.cgroup import EnvironmentCgroup
-    from lambdatui.processes.pid_namespace import InitUnavailable, SandboxInit
+    from lambdatui.processes.pid_namespace import InitKeeper, InitUnavailable, SandboxInit
 
     cgroup = EnvironmentCgroup.create()
     if cgroup is None:
@@ -360,13 +361,14 @@ def test_an_init_that_cannot_join_the_cgroup_is_ended_and_says_why(sandbox: Sand
     descriptors = set(os.listdir("/proc/self/fd"))
     if move_in_now:
         with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
-            SandboxInit(plan, join=join)
+            InitKeeper(join=join)
     else:  # the early start's: moved in by its first wait, on a thread of its own
-        init = SandboxInit(plan, join=join, move_in_now=False)
+        init = SandboxInit(plan, InitKeeper(join=join, move_in_now=False))
         with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
             init.wait_ready()
         with pytest.raises(InitUnavailable, match="cannot move the sandbox init into the environment's cgroup"):
             init.wait_ready()  # and says so again, without waiting for a word that will not come
+        assert init.keeper.gone
     [pid] = started
     assert not is_live(pid)  # killed and reaped: nothing left behind
     assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels
@@ -377,17 +379,29 @@ def test_the_init_enters_its_namespaces_after_its_exec_and_a_refused_step_is_its
     steps itself, and a step the kernel refuses is said in the step's words by its first reply."""
     from lambdatui.processes import linux
     from lambdatui.processes.namespace_steps import mount
-    from lambdatui.processes.pid_namespace import InitUnavailable, SandboxInit
+    from lambdatui.processes.pid_namespace import InitKeeper, InitUnavailable, SandboxInit
 
     plan = sandbox.init_plan()
     assert plan is not None
     refused = [*plan, mount(None, b"/lambdatui-no-such-folder", linux.MS_BIND | linux.MS_REMOUNT,
                             "remount a folder that is not there")]
     descriptors = set(os.listdir("/proc/self/fd"))
-    init = SandboxInit(refused)  # a refusal between fork and exec would have been raised here
+    keeper = InitKeeper()
+    init = SandboxInit(refused, keeper)  # a refusal between fork and exec would have been raised here
     with pytest.raises(InitUnavailable, match="^remount a folder that is not there: No such file or directory$"):
         init.wait_ready()
-    pid = init.pid
+    assert init.pid is None  # it never said it was up
     init.abandon()
-    assert not is_live(pid)  # killed and reaped: nothing left behind
+    # The refused init ended by itself (its parent-death signal was never armed): the keeper has no child left.
+    deadline = time.monotonic() + 5
+    while keeper_children(keeper.pid) and time.monotonic() < deadline:
+        pass  # the keeper reaps it on its SIGCHLD
+    assert keeper_children(keeper.pid) == []
+    keeper.abandon()
+    assert not is_live(keeper.pid)  # killed and reaped: nothing left behind
     assert set(os.listdir("/proc/self/fd")) <= descriptors  # nor a descriptor of its channels
+
+
+def keeper_children(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return fh.read().split()

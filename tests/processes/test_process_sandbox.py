@@ -306,8 +306,9 @@ if sandbox.mode == "mount-namespace":
     print(out.stdout.strip())
     # The sandbox init takes its namespaces itself, after its exec: it keeps the right to mount its PID
     # namespace's /proc, and passes no capability on.
-    from lambdatui.processes.pid_namespace import SandboxInit
-    init = SandboxInit(sandbox.init_plan())
+    from lambdatui.processes.pid_namespace import InitKeeper, SandboxInit
+    keeper = InitKeeper()
+    init = SandboxInit(sandbox.init_plan(), keeper)
     read_end, write_end = os.pipe()
     init.spawn(["/bin/sh", "-c", "echo $$; id -u; grep CapEff /proc/self/status"], "/", dict(os.environ),
                write_end, write_end)
@@ -317,6 +318,7 @@ if sandbox.mode == "mount-namespace":
         seen += chunk
     print(seen.decode().strip())
     init.abandon()
+    keeper.abandon()
 """
 
 
