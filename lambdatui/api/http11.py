@@ -28,6 +28,7 @@ from typing import Awaitable, Callable, Optional
 import trio
 
 from lambdatui.api.hangups import HangupMonitor
+from lambdatui.api.http11_accept import Acceptor
 from lambdatui.api.http11_exchange import Address, Exchange, Resolve, Route, T
 from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, has_body, http_date, render_head
 from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
@@ -334,12 +335,6 @@ async def _listen(host: str, port: int) -> trio.SocketListener:
     return trio.SocketListener(sock)
 
 
-async def _accept(listener: trio.SocketListener, handler: Callable[[trio.SocketStream], Awaitable[None]],
-                  connections: trio.Nursery, scope: trio.CancelScope) -> None:
-    with scope:  # cancelled: the listener closes, the connections it took go on in their own nursery
-        await trio.serve_listeners(handler, [listener], handler_nursery=connections)
-
-
 async def serve(
     resolve: Resolve, host: str, port: int, *,
     admit: Optional[Callable[[Address, Address], bool]] = None,
@@ -372,14 +367,13 @@ async def serve(
     # `connections`: the caller's set, which the server keeps its open connections in (host/deadlines.py reads it).
     server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections)
     async with trio.open_nursery() as nursery:
-        accepting = trio.CancelScope()
-        nursery.start_soon(_accept, listener, partial(_serve_connection, server=server, admit=admit), nursery,
-                           accepting)  # at once: from here on, the listener is closed whatever happens
+        accepting = Acceptor(listener, partial(_serve_connection, server=server, admit=admit), nursery)
+        nursery.start_soon(accepting.run)  # at once: from here on, the listener is closed whatever happens
         if server.monitor is not None:
             nursery.start_soon(server.monitor.run)
         task_status.started(f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}")
         if stop is not None:
             await stop.wait()
-            accepting.cancel()
+            accepting.stop()
             await server.stop(grace)
             nursery.cancel_scope.cancel()

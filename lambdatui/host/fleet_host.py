@@ -228,10 +228,17 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
                 async with trio.open_nursery() as nursery:
                     access = SandboxAccess(host.note, host.contained_pids, host.own_pids, host.cgroup_v2_id)
                     early = member.early
-                    member.runtime_api = await nursery.start(partial(
-                        http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access, stamp=host.inspect,
-                        connections=host.sandbox_connections, sock=early.listener if early is not None else None))
-                    await nursery.start(partial(host.run, member.runtime_api, early=early))
+                    serve = partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access,
+                                    stamp=host.inspect, connections=host.sandbox_connections)
+                    if early is None:
+                        member.runtime_api = await nursery.start(serve)
+                        await nursery.start(partial(host.run, member.runtime_api))
+                    else:
+                        # Adopted before its API accepts: the runtime started ahead may have connected already, and
+                        # the server traces each connection to the host's processes as it accepts it.
+                        member.runtime_api = early.runtime_api
+                        await nursery.start(partial(host.run, member.runtime_api, early=early))
+                        await nursery.start(partial(serve, sock=early.listener))
                     task_status.started()
         finally:
             member.done.set()

@@ -128,3 +128,39 @@ def test_a_foreign_next_queued_before_lambdatui_is_up_is_refused(code_dir: Path)
     assert answer.startswith(b"HTTP/1.1 403"), answer
     assert code == 0 and json.loads(live.stdout)["event"] == {"mine": 1}, (live.stdout, live.stderr[-2000:])
     assert live.count(r"Refused a connection to the Runtime API") == 1, live.stderr
+
+
+def _connected_to(port: int) -> bool:
+    """Whether a connection to loopback `port` is established (accepted or still in the listener's backlog)."""
+    with open("/proc/net/tcp") as fh:
+        next(fh)
+        for line in fh:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[2].split(":")[1], 16) == port:
+                return True
+    return False
+
+
+def test_a_runtime_that_connected_before_lambdatui_is_up_is_let_in(code_dir: Path) -> None:
+    """Env #1's runtime, started ahead, connects while lambdatui is held at `import trio`: once it is up, the
+    connection is traced to env #1's processes (the host adopts them before its API accepts) and served, never
+    refused. Six starts: the API's acceptor and the host's adoption run in one scheduler batch, whose order trio
+    draws at random, so a race between them shows in about half of the starts."""
+    path = write(code_dir / "fn" / "handler.py", HANDLER)
+    for attempt in range(6):
+        hold = TrioHold(code_dir / f"hold{attempt}")
+        live = Live("early", "invoke", str(path), "-e", '{"mine": 1}', env=hold.env, pythonpath=[str(hold.folder)])
+        try:
+            hold.wait_held()
+            port = int(_runtime_api_of(live.proc.pid).split(":")[1])
+            deadline = time.monotonic() + BOUND
+            while not _connected_to(port):
+                assert time.monotonic() < deadline, "the runtime never connected"
+                time.sleep(0.005)  # polling /proc/net/tcp for the connection is the wait itself
+            hold.release()
+            code = live.wait()
+        finally:
+            hold.close()
+            live.close()
+        assert code == 0 and json.loads(live.stdout)["event"] == {"mine": 1}, (attempt, live.stdout, live.stderr[-2000:])
+        assert live.count(r"Refused a connection") == 0 and live.count(r"INIT_START") == 1, (attempt, live.stderr)

@@ -1,0 +1,154 @@
+"""The server's accepting side (`http11_accept.Acceptor`): the task that accepts a connection serves it, another
+accepts meanwhile; `stop` closes the listener and leaves the connections it took; the machine running short of
+descriptors is waited out, as trio.serve_listeners waited it out."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import trio
+import trio.testing
+
+from lambdatui.api.http11_accept import Acceptor
+
+BOUND_S = 5
+
+
+async def _listener() -> tuple[trio.SocketListener, int]:
+    sock = trio.socket.socket()
+    await sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return trio.SocketListener(sock), sock.getsockname()[1]
+
+
+async def _exchange(port: int, data: bytes) -> bytes:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(data)
+        return await stream.receive_some(100)
+
+
+@pytest.mark.trio
+async def test_a_connection_being_served_does_not_stop_the_next_one_from_being_accepted_and_served() -> None:
+    listener, port = await _listener()
+    first_in, release = trio.Event(), trio.Event()
+    tasks: list[trio.lowlevel.Task] = []
+
+    async def handler(stream: trio.SocketStream) -> None:
+        tasks.append(trio.lowlevel.current_task())
+        data = await stream.receive_some(100)
+        if data == b"first":
+            first_in.set()
+            await release.wait()
+        await stream.send_all(b"answer to " + data)
+
+    with trio.fail_after(BOUND_S):
+        async with trio.open_nursery() as nursery:
+            acceptor = Acceptor(listener, handler, nursery)
+            nursery.start_soon(acceptor.run)
+            answers: dict[str, bytes] = {}
+            first_answered = trio.Event()
+
+            async def first() -> None:
+                answers["first"] = await _exchange(port, b"first")
+                first_answered.set()
+
+            nursery.start_soon(first)
+            await first_in.wait()
+            assert await _exchange(port, b"second") == b"answer to second"  # while the first one still waits
+            release.set()
+            await first_answered.wait()
+            acceptor.stop()
+    assert answers["first"] == b"answer to first"
+    assert len(set(tasks)) == 2  # one task for each connection
+
+
+@pytest.mark.trio
+async def test_stop_closes_the_listener_and_the_connection_it_took_goes_on() -> None:
+    listener, port = await _listener()
+    served, release = trio.Event(), trio.Event()
+
+    async def handler(stream: trio.SocketStream) -> None:
+        served.set()
+        await release.wait()
+        await stream.send_all(b"still answered")
+
+    with trio.fail_after(BOUND_S):
+        async with trio.open_nursery() as nursery:
+            acceptor = Acceptor(listener, handler, nursery)
+            nursery.start_soon(acceptor.run)
+            client = await trio.open_tcp_stream("127.0.0.1", port)
+            await served.wait()
+            acceptor.stop()
+            await trio.testing.wait_all_tasks_blocked()  # the stopped acceptor closes the listener
+            assert listener.socket.fileno() == -1
+            with pytest.raises(OSError):
+                await trio.open_tcp_stream("127.0.0.1", port)
+            release.set()
+            assert await client.receive_some(100) == b"still answered"
+            await client.aclose()
+
+
+_SHORT_OF_DESCRIPTORS = textwrap.dedent('''
+    import logging, os, resource, socket, sys
+    import trio
+    from lambdatui.api.http11_accept import Acceptor
+
+    class FreeOne(logging.Handler):
+        """At the first complaint, one descriptor comes free: the next try's accept succeeds."""
+        def emit(self, record):
+            sys.stderr.write(record.getMessage() + "\\n")
+            if fillers:
+                os.close(fillers.pop())
+
+    fillers = []
+    logging.getLogger("lambdatui.http").addHandler(FreeOne())
+
+    async def main():
+        sock = trio.socket.socket()
+        await sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        listener = trio.SocketListener(sock)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        while True:  # every descriptor taken
+            try:
+                fillers.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        print(sock.getsockname()[1], flush=True)
+        done = trio.Event()
+
+        async def handler(stream):
+            await stream.send_all(b"served after the wait")
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            acceptor = Acceptor(listener, handler, nursery)
+            nursery.start_soon(acceptor.run)
+            await done.wait()
+            acceptor.stop()
+
+    trio.run(main)
+''')
+
+
+def test_accept_short_of_descriptors_is_waited_out_and_the_connection_then_served() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _SHORT_OF_DESCRIPTORS], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=BOUND_S) as client:
+            answer = client.recv(100)
+        _, err = proc.communicate(timeout=BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert answer == b"served after the wait"
+    assert "accept returned EMFILE (Too many open files); retrying in 0.1 seconds" in err, err
+    assert proc.returncode == 0, err
