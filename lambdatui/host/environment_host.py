@@ -111,7 +111,6 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._inbox: deque[ins.Input] = deque()
         self._feeding = False
         self._answers_now: list[tuple[Callable[[object], None], object]] = []  # _Slot.now's, until the batch's end
-        self._after_answers: list[Callable[[], None]] = []  # what a batch does once its answers are written
         self._listeners: tuple[FactListener, ...] = ()
         self._log_request_id: Optional[str] = None
         self._runtime_peak_mb: Optional[int] = None  # last VmHWM seen: a crashed runtime has no /proc left
@@ -250,8 +249,6 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         finally:
             self._feeding = False
             self._write_answers()
-            while self._after_answers:
-                self._after_answers.pop(0)()
             if holding:
                 self.tell_held()
 

@@ -141,12 +141,7 @@ class FactPublishing:
             # What Init printed is in the pipe by now, maybe not read yet: its lines come before its end
             # (platform.initRuntimeDone), not after the first invoke's platform.start.
             self._drain_output()
-            if kind is f.PhaseEnded and fact.status == "success":  # type: ignore[union-attr]
-                # Only a runtime that dies before its first REPORT needs it: read once the runtime has its event,
-                # off a cold start's path (the peaks only grow, and that REPORT reads them again).
-                self._after_answers.append(self._sample_runtime_memory)  # type: ignore[attr-defined]
-            else:
-                self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
+            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
         self._tell(fact)
         if kind is f.InvokeReported:
             report: f.InvokeReported = fact  # type: ignore[assignment]

@@ -1,5 +1,4 @@
-"""REPORT's Max Memory Used counts the peak Init reached, read at Init's end (fact_publishing.py; since issue 9's
-round of session 45, in the same batch, right after the first event is written).
+"""REPORT's Max Memory Used counts the peak Init reached, read at Init's end (fact_publishing.py).
 
 The first invoke's REPORT must count what the runtime held during Init (its VmHWM), whether the invoke returns,
 crashes (os._exit) or times out, on every containment this host can run: cgroup or not, PID namespace or not.
