@@ -386,7 +386,7 @@ def test_a_lost_keeper_takes_its_life_along_and_the_next_invoke_gets_a_new_one(c
             response, failed = post(client, server, {"mode": "kill-cgroup"})
             assert_error(response, failed, "Runtime.ExitError")  # it killed itself, SIGKILL, with the rest
         said = []
-        for _ in range(3):
+        for _ in range(10):  # the old runtime may answer a few more before the kill reaches it (under load)
             started = time.monotonic()
             response, body = post(client, server, {"after": how})
             took = time.monotonic() - started
