@@ -1,0 +1,206 @@
+"""Where a cold start's time goes, lambdatui against RIE: the cold start after a crash, split into its parts.
+
+    RIE_BIN=/path/to/aws-lambda-rie python benchmarks/cold_parts.py [--pairs 60] [--packets]
+
+The same resets as compare.py's judged row (reset_pairs.py: both servers up, their resets alternating, awslambdaric
+under both), with the runtime stamping its own progress on the host's clock: its wrapper at the spawn, then a
+launcher (written into the function's folder, run by the same interpreter) as the interpreter starts, once
+awslambdaric is imported, as the first `next()` is called and as it returns. The client stamps the response.
+
+With --packets (root: a packet socket on loopback, Linux), the first `next()` is split further on the wire: the
+runtime's connect (its SYN), its request, and the host's event, as the kernel stamps the packets. The host's part,
+request → event, is what each host does with the runtime's first /next: its wake-up, the connection's accept, the
+end of Init and the event. The capture's thread costs both sides alike.
+
+Prints, for each part, the median of each side and their difference. Scratch files go under ~/.cache and are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from compare import HANDLER, lambdatui_command
+from harness import connect, free_port, invoke, post
+from peer_processes import Processes
+from reset_pairs import SPAWN_MARKER, spawn_stamps
+
+WRAPPER = """\
+#!/bin/sh
+echo "{marker} $(date +%s%N)" >&2
+exec {python} ./cold_parts_launcher.py handler.handler
+"""
+
+# Runs awslambdaric as `python -m awslambdaric` does, stamping its own progress on stderr (the host's log keeps it).
+LAUNCHER = '''\
+import os, sys, time
+started = time.time_ns()
+sys.path[0] = os.getcwd()
+import awslambdaric.__main__ as main
+from awslambdaric import lambda_runtime_client as client
+imported = time.time_ns()
+first_next = client.LambdaRuntimeClient.wait_next_invocation
+
+def stamped_next(self):
+    client.LambdaRuntimeClient.wait_next_invocation = first_next
+    called = time.time_ns()
+    event = first_next(self)
+    os.write(2, ("cold-parts %d %d %d %d %s\\n" % (started, imported, called, time.time_ns(),
+                                                  os.environ["AWS_LAMBDA_RUNTIME_API"])).encode())
+    return event
+
+client.LambdaRuntimeClient.wait_next_invocation = stamped_next
+main.main(sys.argv)
+'''
+
+STAMPS = re.compile(r"cold-parts (\d+) (\d+) (\d+) (\d+) [\d.]+:(\d+)")
+PARTS = ("runtime spawned → interpreter started", "→ awslambdaric imported", "→ first next() called",
+         "→ next() returned (the event)", "→ response at the client", "spawn → response, whole")
+WIRE = ("next() → its SYN", "SYN → its request", "request → the event (the host's part)", "event → next() returned")
+
+
+class Capture:
+    """TCP packets on loopback (SYN or payload), stamped by the kernel: (ns, source port, destination port, flags,
+    first payload bytes)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind(("lo", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+        self.sock.settimeout(0.2)
+        self.packets: list[tuple[int, int, int, int, bytes]] = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping:
+            try:
+                data, ancillary, _, address = self.sock.recvmsg(128, 64)
+            except (socket.timeout, OSError):
+                continue
+            if address[2] != 0 or data[12:14] != b"\x08\x00" or data[23] != 6:
+                continue  # each loopback packet once (as received), IPv4 TCP only
+            stamp = next((struct.unpack("qq", raw[:16]) for _, kind, raw in ancillary if kind == 35), None)
+            ip = data[14:]
+            tcp = ip[(ip[0] & 15) * 4:]
+            source, dest = struct.unpack("!HH", tcp[:4])
+            payload = tcp[(tcp[12] >> 4) * 4:]
+            if stamp is not None and (payload or tcp[13] & 2):
+                self.packets.append((stamp[0] * 10**9 + stamp[1], source, dest, tcp[13], payload[:40]))
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+    def split(self, port: int, called: int, returned: int) -> tuple[float, ...] | None:
+        """The first next()'s parts on the wire, in µs, between `called` and `returned` (ns)."""
+        window = [p for p in self.packets if called <= p[0] <= returned and port in (p[1], p[2])]
+        syn = next((p[0] for p in window if p[2] == port and p[3] & 2 and not p[3] & 16), None)
+        request = next((p[0] for p in window if p[2] == port and b"/next" in p[4]), None)
+        event = next((p[0] for p in window if p[1] == port and p[4] and request and p[0] > request), None)
+        if syn is None or request is None or event is None:
+            return None
+        return (syn - called) / 1e3, (request - syn) / 1e3, (event - request) / 1e3, (returned - event) / 1e3
+
+
+def reset(conn, log: Path) -> tuple[int, ...] | None:
+    """One crash and the cold start after it: (spawn, started, imported, called, returned, answered, port)."""
+    post(conn, b'{"crash": true}')
+    before = len(STAMPS.findall(log.read_text(errors="replace")))
+    invoke(conn)
+    answered = time.time_ns()
+    deadline = time.monotonic() + 2
+    while len(found := STAMPS.findall(log.read_text(errors="replace"))) == before and time.monotonic() < deadline:
+        time.sleep(0.002)  # the host writes the runtime's stderr to its log when it reads it, maybe after answering
+    spawns = spawn_stamps(log)
+    if len(found) != before + 1 or not spawns:
+        return None
+    return (spawns[-1], *map(int, found[-1][:4]), answered, int(found[-1][4]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=60, help="resets of each side (default 60)")
+    parser.add_argument("--packets", action="store_true", help="split the first next() on the wire (root)")
+    parser.add_argument("--ric-python", default=sys.executable, help="interpreter with awslambdaric")
+    args = parser.parse_args()
+    rie = os.environ.get("RIE_BIN")
+    if not rie:
+        print("cold_parts.py: set RIE_BIN=/path/to/aws-lambda-rie (README, Benchmarks, says how to build it)",
+              file=sys.stderr)
+        return 2
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lambdatui-cold-parts-", dir=cache))
+    fn = work / "function"
+    fn.mkdir()
+    (fn / "handler.py").write_text(HANDLER)
+    (fn / "cold_parts_launcher.py").write_text(LAUNCHER)
+    bootstrap = fn / "bootstrap"
+    bootstrap.write_text(WRAPPER.format(marker=SPAWN_MARKER, python=args.ric_python))
+    bootstrap.chmod(0o755)
+    sides = {
+        "lambdatui": lambda port: [*lambdatui_command(), "serve", str(bootstrap), "--port", str(port), "--timeout", "60"],
+        "RIE": lambda port: [rie, "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
+                             "--runtime-api-address", f"127.0.0.1:{free_port()}", str(bootstrap)],
+    }
+    procs = Processes()
+    capture = Capture() if args.packets else None
+    taken: dict[str, list[tuple[int, ...]]] = {key: [] for key in sides}
+    servers = []
+    try:
+        for key, argv in sides.items():
+            port, log = free_port(), work / f"{key}.log"
+            servers.append((key, procs.start(argv(port), fn, log), connect(port, time.monotonic() + 30, what=key), log))
+        for key, _, conn, log in servers:  # unmeasured: each side's first invokes and first reset
+            for _ in range(20):
+                invoke(conn)
+            reset(conn, log)
+        for n in range(args.pairs):
+            pair = {key: reset(conn, log) for key, _, conn, log in (servers if n % 2 == 0 else servers[::-1])}
+            if None not in pair.values():
+                for key, stamps in pair.items():
+                    taken[key].append(stamps)  # type: ignore[arg-type]
+    finally:
+        for _, proc, conn, _ in servers:
+            conn.close()
+            procs.stop(proc)
+        procs.stop_all()
+        if capture is not None:
+            capture.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"{len(taken['lambdatui'])} pairs; medians in ms; the last column: lambdatui's minus RIE's")
+    rows: dict[str, list[list[float]]] = {}
+    for key, samples in taken.items():
+        rows[key] = [[(s[i + 1] - s[i]) / 1e6 for s in samples] for i in range(5)] + [[(s[5] - s[0]) / 1e6 for s in samples]]
+    for i, part in enumerate(PARTS):
+        ours, theirs = statistics.median(rows["lambdatui"][i]), statistics.median(rows["RIE"][i])
+        print(f"  {part:40} {ours:8.2f} {theirs:8.2f} {ours - theirs:+8.2f}")
+    if capture is not None:
+        print("the first next() on the wire, in µs:")
+        wire = {key: [w for s in samples if (w := capture.split(s[6], s[3], s[4])) is not None]
+                for key, samples in taken.items()}
+        if not all(wire.values()):
+            print("  no packets matched: is this loopback's traffic visible to a packet socket here?")
+            return 0
+        for i, part in enumerate(WIRE):
+            ours, theirs = (statistics.median(w[i] for w in wire[key]) for key in ("lambdatui", "RIE"))
+            print(f"  {part:40} {ours:8.0f} {theirs:8.0f} {ours - theirs:+8.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
