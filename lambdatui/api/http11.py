@@ -1,11 +1,12 @@
 """Our own HTTP/1.1 server on trio streams: framing only, the routes decide (issue 9).
 
 It serves both of lambdatui's ports, apart as Lambda serves them: the API the runtime and the extensions speak at
-AWS_LAMBDA_RUNTIME_API (Lambda's RAPID), and the Invoke API's public front end. One task per connection, nothing
-per request: the head is parsed from the connection's buffer (`http11_reader`, `http11_head`), the body read up to
-the route's limit (or by the route, as it arrives: `Route.reads_body`), the route awaited in the same task, the
-answer written in one send (or in chunks, by the route). A hand parser rather than h11: h11 cost ~80 µs per next +
-response pair of the warm path, this ~10 µs (measured on a 2-core machine, Python 3.11).
+AWS_LAMBDA_RUNTIME_API (Lambda's RAPID), and the Invoke API's public front end. One task per connection (the one
+that accepted it: `http11_accept`), nothing per request: the head is parsed from the connection's buffer
+(`http11_reader`, `http11_head`), the body read up to the route's limit (or by the route, as it arrives:
+`Route.reads_body`), the route awaited in the same task, the answer written in one send (or in chunks, by the
+route). A hand parser rather than h11: h11 cost ~80 µs per next + response pair of the warm path, this ~10 µs
+(measured on a 2-core machine, Python 3.11).
 
 Keep-alive ends with `Connection: close`, HTTP/1.0, a malformed request or the peer; the sandbox's server ends it
 otherwise only after refusing a runtime's result (Lambda never closes a runtime's or an extension's connection; a
