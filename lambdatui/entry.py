@@ -40,6 +40,9 @@ def _run() -> int:
         from lambdatui.processes.file_limit import raise_host_limit
 
         raise_host_limit()  # before anything is started: env #1 may start ahead of the trio run
+        from lambdatui.processes import linux
+
+        linux.ADOPTS_ORPHANS = True  # lambdatui's own process: its keepers make it their lives' subreaper
         from lambdatui import library_lookup
 
         library_lookup.install()  # before trio's import, which would run `ldconfig -p` to find libpthread

@@ -54,6 +54,7 @@ class InitKeeper:
         self._told = False  # that it is in its cgroup (`_move_in`)
         self._moving: threading.Event | None = None  # set when `move_in_on_thread`'s thread is done
         self._move_error: BaseException | None = None  # what that thread's move raised
+        linux.become_child_subreaper()  # its inits' children are the host's to reap where an init dies first
         host_end, keeper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # Its own process group, as every child's: the terminal's Ctrl-C is the host's to handle.

@@ -107,6 +107,32 @@ def open_pidfd(pid: int) -> int | None:
         return None
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+# Set by lambdatui's entry point: the process is lambdatui's own, not one that imports it (a test runner's, which
+# would be left the orphans of every lambdatui it starts, and never reap them).
+ADOPTS_ORPHANS = False
+_subreaper = False
+
+
+def become_child_subreaper() -> None:
+    """This process adopts the orphans among its descendants, in place of the machine's pid 1: an environment's
+    init that dies before its children (its keeper lost) leaves them, and its namespace's pid 1, to the host, which
+    reaps them at once (pid_namespace.SandboxInit), where a container's pid 1 may reap late or never. Only with a
+    keeper, so with a PID namespace: its lives' other processes are inside it, reaped by its pid 1, and the host
+    adopts nothing it does not know. Once a run."""
+    global _subreaper
+    if ADOPTS_ORPHANS and not _subreaper and LIBC is not None:
+        _subreaper = LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def reap_if_adopted(pidfd: int) -> None:
+    """Reap the process behind `pidfd` if it is this process's child by now (adopted) and has ended."""
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+    except (ChildProcessError, OSError, AttributeError):
+        pass  # not ours (its own parent reaps it), or reaped already
+
+
 def pidfd_exited(pidfd: int) -> bool:
     """True once the process behind the pidfd has ended (a zombie, or reaped): its pid may be anyone's by then, but
     the pidfd still names the process it was opened for."""

@@ -33,6 +33,8 @@ __all__ = ["InitKeeper", "InitUnavailable", "SandboxInit", "SpawnFailed"]
 _REPLY_TIMEOUT_S = 5.0
 # How long the end of a life waits for its namespace to be empty (pid 1's exit comes after every other's).
 _EMPTY_TIMEOUT_S = 2.0
+# How often that wait reaps what the host adopted of the life (its init dead first): a life ends in ~0.5 ms otherwise.
+_REAP_EVERY_S = 0.005
 
 
 class SpawnFailed(OSError):
@@ -61,6 +63,9 @@ class SandboxInit:
         self._pid: int | None = None
         self._anchor: int | None = None
         self._pidfds: list[int] = []  # the init's and its pid 1's, once it is up: they are not the host's children
+        # Those of the participants it started: where the init dies before them (its keeper lost), they and its pid 1
+        # are the host's to reap (linux.become_child_subreaper), and pid 1's exit waits for theirs to be reaped.
+        self._children: list[int] = []
         self._failure: str | None = None
         generation = self.keeper.start(plan)
         generation.requests.settimeout(_REPLY_TIMEOUT_S)
@@ -148,6 +153,9 @@ class SandboxInit:
             raise SpawnFailed("start", exc.errno or errno.EPIPE, "the sandbox init is gone", argv[0], cwd) from exc
         reply = self._reply()
         if reply[0] == "ok":
+            pidfd = _open_pidfd(int(reply[1]))
+            if pidfd is not None:
+                self._children.append(pidfd)
             return int(reply[1])
         raise SpawnFailed(reply[1], reply[2], reply[3], argv[0], cwd)
 
@@ -256,14 +264,25 @@ class SandboxInit:
         for pidfd in self._pidfds:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
-            poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+            while not poller.poll(min(_REAP_EVERY_S, max(0.0, deadline - time.monotonic())) * 1000):
+                if time.monotonic() >= deadline:
+                    break
+                self._reap_adopted()
+        self._reap_adopted()
+
+    def _reap_adopted(self) -> None:
+        """Reap what of this life the host has adopted: where the init died first (its keeper lost), its pid 1 and
+        the participants are the host's children, and pid 1's exit waits for the participants to be reaped."""
+        for pidfd in (*self._children, *self._pidfds):
+            linux.reap_if_adopted(pidfd)
 
     def _release(self) -> None:
-        for fd in (self._exits_fd, self._stderr_fd, *self._pidfds):
+        for fd in (self._exits_fd, self._stderr_fd, *self._pidfds, *self._children):
             if fd >= 0:
                 os.close(fd)
         self._exits_fd = self._stderr_fd = -1
         self._pidfds = []
+        self._children = []
 
     def abandon(self) -> None:
         """End it without trio (lambdatui ends before its trio run began): killed, descriptors closed."""
@@ -277,7 +296,12 @@ class SandboxInit:
         self.kill()
         with trio.CancelScope(shield=True), trio.move_on_after(_EMPTY_TIMEOUT_S):
             for pidfd in self._pidfds:  # the init, then its pid 1 (whose exit comes after every other's inside)
-                await trio.lowlevel.wait_readable(pidfd)
+                while True:
+                    with trio.move_on_after(_REAP_EVERY_S):
+                        await trio.lowlevel.wait_readable(pidfd)
+                        break
+                    self._reap_adopted()  # its keeper lost, the init died first: its children are ours to reap
+        self._reap_adopted()
         for pidfd in self._pidfds:
             trio.lowlevel.notify_closing(pidfd)
         if self._exits is not None:

@@ -137,10 +137,13 @@ class Life:
 
 
 def keepers(host: int) -> dict[int, int]:
-    """The host's keepers (its own children running sandbox_init.py), {pid: start}."""
+    """The host's keepers (its own children running sandbox_init.py, in its PID namespace), {pid: start}. The host
+    adopts an ended life's pid 1 where its init died first (it is their subreaper), for as long as it takes to reap
+    it: that one lives in the life's own namespace."""
     found = {}
+    host_ns = pid_ns(host)
     for pid in children(host):
-        if is_sandbox_init_of(pid, host):
+        if is_sandbox_init_of(pid, host) and pid_ns(pid) == host_ns:
             stat = live_stat(pid)
             if stat is not None:
                 found[pid] = stat[2]
@@ -212,8 +215,11 @@ class KeeperSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        host_ns = pid_ns(self.host)
         while not self._stop.is_set():
-            now = {(pid, start) for pid, (ppid, start) in family(self.host).items() if ppid == self.host}
+            # (an ended life's pid 1, adopted by the host while it is reaped, lives in its own namespace)
+            now = {(pid, start) for pid, (ppid, start) in family(self.host).items()
+                   if ppid == self.host and pid_ns(pid) == host_ns}
             self.seen |= now
             self.most_at_once = max(self.most_at_once, len(now))
             self.samples += 1

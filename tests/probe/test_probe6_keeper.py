@@ -489,6 +489,41 @@ def all_children_pids(pids: set[int]) -> list[int]:
     return [child for pid in pids for child in children(pid)]
 
 
+def host_zombies(host: int) -> list[int]:
+    """The host's children that ended and are not reaped, whichever of its threads adopted them."""
+    found = []
+    for task in os.listdir(f"/proc/{host}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{host}/task/{task}/children") as fh:
+            found += [int(p) for p in fh.read().split() if (stat := proc_stat(int(p))) is not None and stat[0] == "Z"]
+    return found
+
+
+@pytest.mark.parametrize("how", ["sigkill-noticed-invoke-at-once", "function-cgroup-kill"])
+def test_a_lost_keeper_costs_the_next_invoke_none_of_lambdatuis_clean_up(code_dir: Path, how: str) -> None:
+    """A lost keeper's init dies before its children: the host adopts them (a child subreaper) and reaps them at
+    once. Before, the machine's pid 1 did, ~2 s later here (never, in a container whose pid 1 does not reap), while
+    the next invoke's spawn waited for the old namespace to end, and that wait counted against the invoke: with
+    --timeout 1 it ended Sandbox.Timedout. Now it is answered, and the host is left no zombie."""
+    mark = new_mark()
+    with serve(code_dir, mark, "--concurrency", "1", "--timeout", "1") as server, httpx.Client() as client:
+        host = server.proc.pid
+        response, body = post(client, server, {})
+        assert_ok(response, body)
+        cgroups = cgroups_of(host)
+        if how == "function-cgroup-kill":
+            if not any(v2_folder(folder) for folder in cgroups):
+                pytest.skip("no cgroup v2 here for the function to kill")
+            response, failed = post(client, server, {"mode": "kill-cgroup"})
+            assert_error(response, failed, "Runtime.ExitError")
+        else:
+            os.kill(the_life(host, None, body).keeper[0], signal.SIGKILL)
+            server.wait_for_line(r"Runtime exited with error: signal: killed while the environment was idle")
+        response, body = post(client, server, {})
+        assert_ok(response, body)
+        assert host_zombies(host) == []
+        stop_serve(server, mark, cgroups)
+
+
 # --------------------------------------------------------------------------- 5. serve signalled at a reset
 
 
