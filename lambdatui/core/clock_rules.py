@@ -1,9 +1,11 @@
 """Lambda's deadlines, and the time that never counts against them: a user holding a boundary, the debugger inspecting.
 
-A debugger must not cause the timeouts it is used to study. Two things pause the clock: a hold (the user is
-looking; processes are frozen) and an inspection (our bootstrap is writing the globals report inside the
-function's process, which Lambda would never do). While any pause lasts, the running deadlines are stopped
-with what they had left, and the paused time is added to `held_total`, which every phase duration excludes.
+A debugger must not cause the timeouts it is used to study. Three things pause the clock: a hold (the user is
+looking; processes are frozen), an inspection (our bootstrap is writing the globals report inside the
+function's process, which Lambda would never do), and the sandbox settling before a spawn (lambdatui's own
+housekeeping: Lambda starts Init's clock with the runtime's process). While any pause lasts, the running
+deadlines are stopped with what they had left, and the paused time is added to `held_total`, which every phase
+duration excludes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Optional
 
 from lambdatui.core.common import INIT_TIMER, INSPECTION_LIMIT_TIMER, INVOKE_TIMER, RESTORE_TIMER
 from lambdatui.core.effects import CancelTimer, StartTimer
-from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant, TimerFired
+from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant, SandboxSettling, TimerFired
 from lambdatui.core.runtime_machine import RuntimeState
 
 HOLD = "hold"
 INSPECTION = "inspection"
+SETTLING = "settling"
 
 # Our bootstrap bounds every repr (50 ms each, 1 s for a whole report); only code that never yields the GIL
 # can take longer. Past this the inspection's time counts again, so that such code still times out as in Lambda.
@@ -114,6 +117,14 @@ class ClockRules:
         paused, self.paused_timers = self.paused_timers, {}
         for name, left in paused.items():
             self._start_timer(name, left)  # the phase's deadlines still bound what comes next
+
+    # ------------------------------------------------------------------ the sandbox settling
+
+    def _on_SandboxSettling(self, event: SandboxSettling) -> None:
+        if event.settling:
+            self._pause_clock(SETTLING)
+        else:
+            self._resume_clock(SETTLING)
 
     # ------------------------------------------------------------------ the debugger's inspection
 

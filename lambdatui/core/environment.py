@@ -97,7 +97,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.frozen = False
         self.invoke_coming = False  # the fleet holds an invoke for it: idle, it stays thawed (InvokeComing)
         self.timers: dict[str, float] = {}  # running deadlines: name -> when (monotonic)
-        self.pauses: set[str] = set()  # what stops the deadlines now: a hold, an inspection (clock_rules)
+        self.pauses: set[str] = set()  # what stops the deadlines now: a hold, an inspection, a settling sandbox
         self.paused_timers: dict[str, float] = {}  # stopped deadlines: name -> seconds left
         self.paused_since: Optional[float] = None
         self.breakpoints: frozenset[Boundary] = frozenset()

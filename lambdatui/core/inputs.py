@@ -172,6 +172,15 @@ class InspectionEnded:
 
 
 @dataclass(frozen=True)
+class SandboxSettling:
+    """The host holds the spawns of the running phase while the sandbox settles (`settling`: a reset's init not up
+    yet, a new keeper's move into the cgroup, the last life's end), then has started them (False): lambdatui's own
+    time, which no deadline counts (Lambda starts Init's clock with the runtime's process)."""
+
+    settling: bool
+
+
+@dataclass(frozen=True)
 class ExtensionRegister:
     """An extension registered for `events` (POST /extension/register)."""
 
@@ -336,6 +345,7 @@ Input = Union[
     FunctionInitGate,
     InspectionStarted,
     InspectionEnded,
+    SandboxSettling,
     ExtensionRegister,
     ExtensionNext,
     ExtensionInitError,

@@ -188,6 +188,7 @@ class EnvironmentProcesses:
             self._settling.append(effect)
             return
         self._settling = [effect]
+        self.feed(ins.SandboxSettling(True))  # lambdatui's time, not the function's: the phase's clock stops
         self.start_soon(self._spawn_settled)  # type: ignore[attr-defined]
 
     async def _spawn_settled(self) -> None:
@@ -200,6 +201,7 @@ class EnvironmentProcesses:
                 self._spawn(effect, settled=True)
             else:
                 self._landed(effect.participant, effect.generation, None)  # type: ignore[attr-defined]
+        self.feed(ins.SandboxSettling(False))
 
     def _generation_of(self, handle: ProcessHandle) -> int:
         entry = self._processes.get(handle.key)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
+import signal
 import threading
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
-from e2e_support import environment_with_log, write_file
+from e2e_support import LogCollector, environment_with_log, write_file
 
 from lambdatui.config import resolve_function
 from lambdatui.processes.cgroup import EnvironmentCgroup
@@ -127,3 +130,40 @@ async def test_a_crash_s_error_reaches_its_caller_before_the_old_life_is_ended(
             assert held == [True]  # the caller had it while the host's thread waited at the end of the old life
             result, _ = await running.fleet.invoke(b"{}")
             assert not result.function_error, result.payload
+
+
+@pytest.mark.trio
+async def test_the_sandbox_settling_before_a_spawn_is_not_the_functions_time(tmp_path: Path) -> None:
+    """A lost keeper: the next invoke's spawn waits for a new keeper's move into the cgroup, held at the gate here past
+    the function's 1 s timeout. That wait is lambdatui's (Lambda starts Init's clock with the runtime's process): the
+    invoke is answered, and its Duration (the Init's included) leaves the wait out. Before, it was Sandbox.Timedout."""
+    handler = write_file(tmp_path / "fn" / "handler.py", CRASHING)
+    async with open_environment(resolve_function(str(handler), timeout_s=1)) as running:
+        host, log = running.host, LogCollector()
+        host.subscribe(log)
+        first, _ = await host.invoke(b"{}")
+        assert not first.function_error, first.payload
+        supervisor = host._supervisor
+        keeper = supervisor._keeper if supervisor is not None else None
+        if supervisor is None or supervisor.cgroup is None or keeper is None:
+            pytest.skip("no cgroup or PID namespace here: no keeper to lose")
+        gated = supervisor.cgroup.join = GatedJoin(supervisor.cgroup.join)  # type: ignore[method-assign]
+        os.kill(keeper.pid, signal.SIGKILL)  # its life goes with it; the next one needs a new keeper, moved in
+        with trio.fail_after(10):
+            await log.wait_for_text(r"Runtime exited with error: signal: killed while the environment was idle")
+            async with trio.open_nursery() as nursery:
+                answers: list = []
+
+                async def invoke() -> None:
+                    answers.append(await host.invoke(b"{}"))
+
+                nursery.start_soon(invoke)
+                await trio.to_thread.run_sync(gated.entered.wait, 5)
+                await trio.sleep(1.5)  # the wait under test: lambdatui's, past the function's 1 s timeout
+                gated.gate.set()
+        (result, _), = answers
+        assert not result.function_error, result.payload
+        # The Init of a reset runs inside the invoke: its REPORT's Duration holds both, and not the wait.
+        report = next(text for text in reversed(log.texts()) if text.startswith("REPORT "))
+        duration_ms = float(re.search(r"\tDuration: ([\d.]+) ms", report).group(1))  # type: ignore[union-attr]
+        assert duration_ms < 1000, report
