@@ -35,6 +35,8 @@ from harness import connect, free_port, invoke, post
 from peer_processes import Processes
 from reset_pairs import SPAWN_MARKER, spawn_stamps
 
+from lambdatui.processes.linux import SO_TIMESTAMPNS
+
 WRAPPER = """\
 #!/bin/sh
 echo "{marker} $(date +%s%N)" >&2
@@ -63,6 +65,9 @@ client.LambdaRuntimeClient.wait_next_invocation = stamped_next
 main.main(sys.argv)
 '''
 
+_ETH_P_ALL = 0x0003
+_PACKET_HOST = 0  # a packet as received: each loopback packet is seen once so, and once as sent
+
 STAMPS = re.compile(r"cold-parts (\d+) (\d+) (\d+) (\d+) [\d.]+:(\d+)")
 PARTS = ("runtime spawned → interpreter started", "→ awslambdaric imported", "→ first next() called",
          "→ next() returned (the event)", "→ response at the client", "spawn → response, whole")
@@ -74,9 +79,9 @@ class Capture:
     first payload bytes)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(_ETH_P_ALL))
         self.sock.bind(("lo", 0))
-        self.sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.2)
         self.packets: list[tuple[int, int, int, int, bytes]] = []
         self.stopping = False
@@ -89,9 +94,9 @@ class Capture:
                 data, ancillary, _, address = self.sock.recvmsg(128, 64)
             except (socket.timeout, OSError):
                 continue
-            if address[2] != 0 or data[12:14] != b"\x08\x00" or data[23] != 6:
+            if address[2] != _PACKET_HOST or data[12:14] != b"\x08\x00" or data[23] != socket.IPPROTO_TCP:
                 continue  # each loopback packet once (as received), IPv4 TCP only
-            stamp = next((struct.unpack("qq", raw[:16]) for _, kind, raw in ancillary if kind == 35), None)
+            stamp = next((struct.unpack("qq", raw[:16]) for _, kind, raw in ancillary if kind == SO_TIMESTAMPNS), None)
             ip = data[14:]
             tcp = ip[(ip[0] & 15) * 4:]
             source, dest = struct.unpack("!HH", tcp[:4])

@@ -129,8 +129,8 @@ def reap_if_adopted(pidfd: int) -> None:
     """Reap the process behind `pidfd` if it is this process's child by now (adopted) and has ended."""
     try:
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-    except (ChildProcessError, OSError, AttributeError):
-        pass  # not ours (its own parent reaps it), or reaped already
+    except (OSError, AttributeError):  # ChildProcessError: not ours (its own parent reaps it), or reaped already
+        pass
 
 
 def pidfd_exited(pidfd: int) -> bool:
