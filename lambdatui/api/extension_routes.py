@@ -73,8 +73,8 @@ def extension_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         if isinstance(extension_id, Answer):
             return extension_id
         arrived = exchange.arrived
-        reply = await exchange.until_hangup(lambda: host.request(
-            lambda token: ins.ExtensionNext(token, extension_id, arrived)))
+        reply = await host.request(lambda token: ins.ExtensionNext(token, extension_id, arrived),
+                                   long_poll=exchange)
         return None if reply is None else from_reply(reply)
 
     def report(kind: type) -> Route:

@@ -15,6 +15,7 @@ answer still awaited: HTTP/1.0-style clients): such a wait is told of a reset on
 from __future__ import annotations
 
 import select
+import socket
 from typing import Awaitable, Callable, Optional, TypeVar
 
 import trio
@@ -47,7 +48,7 @@ class HangupMonitor:
         finally:
             self._epoll.close()
 
-    async def until_hangup(self, sock: trio.socket.SocketType, wait: Callable[[], Awaitable[T]],
+    async def until_hangup(self, sock: socket.socket, wait: Callable[[], Awaitable[T]],
                            half_close: bool = True) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer of `sock` hangs up first: its FIN or a reset,
         or only a reset when not `half_close`."""

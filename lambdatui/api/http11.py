@@ -1,8 +1,9 @@
-"""Our own HTTP/1.1 server on trio streams: framing only, the routes decide (issue 9).
+"""Our own HTTP/1.1 server on trio: framing only, the routes decide (issue 9).
 
 It serves both of lambdatui's ports, apart as Lambda serves them: the API the runtime and the extensions speak at
 AWS_LAMBDA_RUNTIME_API (Lambda's RAPID), and the Invoke API's public front end. One task per connection (the one
-that accepted it: `http11_accept`), nothing per request: the head is parsed from the connection's buffer
+that accepted it: `http11_accept`; the connection is the standard library's socket, trio only waits on it:
+`http11_socket`), nothing per request: the head is parsed from the connection's buffer
 (`http11_reader`, `http11_head`), the body read up to the route's limit (or by the route, as it arrives:
 `Route.reads_body`), the route awaited in the same task, the answer written in one send (or in chunks, by the
 route). A hand parser rather than h11: h11 cost ~80 µs per next + response pair of the warm path, this ~10 µs
@@ -33,6 +34,7 @@ from lambdatui.api.http11_accept import Acceptor
 from lambdatui.api.http11_exchange import Address, Exchange, Resolve, Route, T
 from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, has_body, http_date, render_head
 from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
+from lambdatui.api.http11_socket import PlainStream, listening_socket
 from lambdatui.api.rendering import Answer, error
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 
@@ -57,6 +59,7 @@ class _Server:
         self.stopping = False
         self.connections: set[_Connection] = set() if connections is None else connections
         self.all_closed = trio.Event()
+        self.address: Optional[Address] = None  # every connection's own address, unless the listener's is a wildcard
 
     async def stop(self, grace: float) -> None:
         """Idle connections close now; the others finish their request within `grace` (then are cut)."""
@@ -81,7 +84,7 @@ _YIELD_AT_MOST = 256
 
 
 class _Connection(Reader):
-    def __init__(self, stream: trio.SocketStream, server: _Server) -> None:
+    def __init__(self, stream: PlainStream, server: _Server) -> None:
         super().__init__(stream, server.stamped, server.stamp_every)
         self.server = server
         self.monitor = server.monitor
@@ -276,7 +279,7 @@ _REFUSAL = (b'{"errorType":"AccessDenied","errorMessage":"Only the execution env
             b'this API."}')
 
 
-async def _linger(stream: trio.SocketStream) -> None:
+async def _linger(stream: PlainStream) -> None:
     """Before closing on a request not read whole: our FIN first, then what the peer still sends is drained
     (for a second at most), so that the close does not reset the connection and destroy the answer unread."""
     with trio.move_on_after(1):
@@ -288,7 +291,7 @@ async def _linger(stream: trio.SocketStream) -> None:
             pass
 
 
-async def _refuse(stream: trio.SocketStream) -> None:
+async def _refuse(stream: PlainStream) -> None:
     """A 403 the caller can read, then the connection closes: its request is never read, nor handled."""
     try:
         await stream.send_all(_REFUSAL_HEAD % len(_REFUSAL) + _REFUSAL)
@@ -297,17 +300,18 @@ async def _refuse(stream: trio.SocketStream) -> None:
     await _linger(stream)
 
 
-async def _serve_connection(stream: trio.SocketStream, server: _Server,
+async def _serve_connection(stream: PlainStream, server: _Server,
                             admit: Optional[Callable[[Address, Address], bool]]) -> None:
     connection = _Connection(stream, server)
     server.connections.add(connection)
     try:
         if admit is not None:
             try:
-                peer, local = stream.socket.getpeername(), stream.socket.getsockname()
+                # Where the listener's address is a wildcard, the connection's own says which one it came to.
+                local = server.address or stream.socket.getsockname()[:2]
             except OSError:
                 return  # gone before we looked
-            if not admit(peer[:2], local[:2]):
+            if not admit(stream.peer, local):
                 await _refuse(stream)
                 return
         await connection.run()
@@ -318,22 +322,22 @@ async def _serve_connection(stream: trio.SocketStream, server: _Server,
         log.error("the HTTP server dropped a connection after an unexpected error", exc_info=True)
     finally:
         server.closed(connection)
-        connection.close_reading()
         await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
 
 
-async def _listen(host: str, port: int) -> trio.SocketListener:
+async def _listen(host: str, port: int) -> socket.socket:
     """One listening socket, IPv6 when the host holds a colon (what `check_listen_address` probes): a name
     with several addresses still gets one socket, on one port. A bind error (the port in use) is raised."""
-    sock = trio.socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = trio.socket.socket(family)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        await sock.bind((host, port))
+        await sock.bind((host, port))  # trio's: a name is resolved off the thread
         sock.listen(socket.SOMAXCONN)
     except BaseException:
         sock.close()
         raise
-    return trio.SocketListener(sock)
+    return listening_socket(socket.socket(family, socket.SOCK_STREAM, fileno=sock.detach()))
 
 
 async def serve(
@@ -353,20 +357,21 @@ async def serve(
     a refused one gets a 403 and is closed unread. A connection that waits `idle_limit` seconds for its next
     request is closed (None: never). `stop` is a graceful stop: no new connection is taken, idle ones close, and
     the requests in progress have `grace` seconds to write their answers (each then closes); then this returns.
-    trio's SocketStream sets TCP_NODELAY on every connection (without it, Nagle and delayed ACKs cost ~40 ms per
-    exchange).
+    Every connection has TCP_NODELAY (http11_socket.listening_socket).
     """
     # `sock`: one already listening, bound ahead of the trio run (host/early_start.py); host and port are its own.
-    listener = await _listen(host, port) if sock is None else trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-    bound_host, bound_port = listener.socket.getsockname()[:2]
+    listener = await _listen(host, port) if sock is None else listening_socket(sock)
+    bound_host, bound_port = listener.getsockname()[:2]
     try:
         if stamp:  # every request its connections receive carries the kernel's time of arrival (Exchange.arrived)
-            listener.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        stamped = bool(listener.socket.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS))
+            listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        stamped = bool(listener.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS))
     except OSError:
         stamped = False  # not Linux: no stamps
     # `connections`: the caller's set, which the server keeps its open connections in (host/deadlines.py reads it).
     server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections)
+    if bound_host not in ("0.0.0.0", "::"):
+        server.address = (bound_host, bound_port)
     async with trio.open_nursery() as nursery:
         accepting = Acceptor(listener, partial(_serve_connection, server=server, admit=admit), nursery)
         nursery.start_soon(accepting.run)  # at once: from here on, the listener is closed whatever happens

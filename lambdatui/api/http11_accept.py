@@ -11,9 +11,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 from typing import Awaitable, Callable, Optional
 
 import trio
+
+from lambdatui.api.http11_socket import Address, PlainStream, accepted
 
 log = logging.getLogger("lambdatui.http")
 
@@ -26,9 +29,12 @@ class Acceptor:
     """The listener's accepting side. The task that accepts a connection serves it, once it has started the next
     acceptor: a new connection's first request is read without a pass through the scheduler to a task of its own
     (a runtime's first /next is on every cold start's path, the host's thread cold after its Init's wait).
-    `stop`: the listener closes, the connections it took go on in their own nursery."""
+    `stop`: the listener closes, the connections it took go on in their own nursery.
 
-    def __init__(self, listener: trio.SocketListener, handler: Callable[[trio.SocketStream], Awaitable[None]],
+    `listener`: a listening socket of the standard library's (`http11_socket.listening_socket`); `handler` gets
+    each connection as a `PlainStream`."""
+
+    def __init__(self, listener: socket.socket, handler: Callable[[PlainStream], Awaitable[None]],
                  connections: trio.Nursery) -> None:
         self.listener, self.handler, self.connections = listener, handler, connections
         self._waiting: Optional[trio.CancelScope] = None  # the acceptor's wait, while one waits
@@ -40,12 +46,14 @@ class Acceptor:
             self._waiting.cancel()
 
     async def run(self) -> None:
-        stream: Optional[trio.SocketStream] = None
+        taken: Optional[tuple[socket.socket, Address]] = None
         try:
             with trio.CancelScope() as self._waiting:
-                while stream is None and not self._stopped:
+                while taken is None and not self._stopped:
                     try:
-                        stream = await self.listener.accept()
+                        taken = self.listener.accept()
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_readable(self.listener)
                     except OSError as exc:
                         if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
                             raise
@@ -54,10 +62,12 @@ class Acceptor:
                         await trio.sleep(_CAPACITY_WAIT_S)
         finally:
             self._waiting = None
-            if stream is None:  # stopped, cancelled or failed: nobody accepts any more
-                await trio.aclose_forcefully(self.listener)
-        if stream is None:
+            if taken is None and self.listener.fileno() != -1:  # stopped, cancelled or failed: nobody accepts any more
+                trio.lowlevel.notify_closing(self.listener)
+                self.listener.close()
+        if taken is None:
             return
+        stream = PlainStream(accepted(taken[0]), taken[1][:2])
         self.connections.start_soon(self.run)
         try:
             await self.handler(stream)

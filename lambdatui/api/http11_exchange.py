@@ -60,6 +60,11 @@ class Exchange:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
         return await self._connection.until_hangup(wait)
 
+    def left(self) -> bool:
+        """The peer has hung up already (its FIN or a reset is in): a long poll's caller gone before it was answered
+        (a runtime that sent its /next and closed) is not given an event it would never read."""
+        return self._connection.hung_up or self._connection.peer_finished()
+
     async def until_gone(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None if the peer has gone first: for a front end's answer that waits on an invoke.
 
@@ -86,8 +91,8 @@ class Exchange:
 
     def addresses(self) -> tuple[Address, Address]:
         """(the peer's address, ours)."""
-        sock = self._connection.stream.socket
-        return sock.getpeername()[:2], sock.getsockname()[:2]
+        connection = self._connection
+        return connection.stream.peer, connection.server.address or connection.stream.socket.getsockname()[:2]
 
     def end_after_answer(self) -> None:
         """Close the connection once this answer is written: a request pipelined behind this one is dropped unread

@@ -16,6 +16,7 @@ from typing import Optional
 import trio
 
 from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, find_head_end, parse_head
+from lambdatui.api.http11_socket import PlainStream
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 
 RECEIVE_BYTES = 65536
@@ -34,29 +35,22 @@ class Reader:
     """A connection's reading side: `buffer` holds what was received and not yet parsed (the rest of a request,
     or pipelined ones)."""
 
-    def __init__(self, stream: trio.SocketStream, stamped: bool = False, every_read: bool = False) -> None:
+    def __init__(self, stream: PlainStream, stamped: bool = False, every_read: bool = False) -> None:
         self.stream = stream
-        self.fd = stream.socket.fileno()
+        self.fd = stream.fd
         self.buffer = bytearray()
         self.hung_up = False
         self.peer_done = False  # the peer's end of stream (its FIN) or a reset was read
         self.reset = False  # a reset: the peer is gone, where an end of stream may be a half-close
         # A socket whose reads carry the kernel's time of arrival (SO_TIMESTAMPNS, inherited from its listener) is
-        # read with recvmsg, through a second handle on it (trio's own takes the scheduler's way on every call):
-        # every read (`every_read`: the debugger's, whose host shares its thread with the UI), else the first only
-        # (the early start's runtime asks before the host is up); each stamped read costs a warm invoke ~1 µs.
-        self._stamping = socket.socket(fileno=os.dup(self.fd)) if stamped else None
-        if self._stamping is not None:
-            self._stamping.setblocking(False)  # as the socket is: never a wait of Python's (a default timeout's)
+        # read with recvmsg: every read (`every_read`: the debugger's, whose host shares its thread with the UI), else
+        # the first only (the early start's runtime asks before the host is up); each stamped read costs a warm invoke
+        # ~1 µs.
+        self._stamping: Optional[socket.socket] = stream.socket if stamped else None
         self._every_read = every_read
         # When the bytes of the last read reached the kernel (TCP stamps a read with its last segment's arrival), on
         # trio's clock: read as a request is complete (its head, or its body), when that request arrived.
         self.last_arrival: Optional[float] = None
-
-    def close_reading(self) -> None:
-        if self._stamping is not None:
-            self._stamping.close()
-            self._stamping = None
 
     def _read(self) -> bytes:
         if self._stamping is None:
@@ -68,7 +62,7 @@ class Reader:
                 seconds, nanoseconds = struct.unpack("qq", raw[:16])
                 self.last_arrival = trio.current_time() - max(0.0, time.time() - (seconds + nanoseconds / 1e9))
         if not self._every_read:
-            self.close_reading()
+            self._stamping = None
         return data
 
     async def _receive(self) -> None:

@@ -20,8 +20,9 @@ def private_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         # Held while the user holds before Function init: a long poll, like /next.
         # Written as the core decides it (as /next's): the runtime's wait for the host ends there, not a pass later.
         arrived = exchange.arrived
-        reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.FunctionInitGate(token, arrived),
-                                                                 lambda reply: exchange.answer_now(from_reply(reply))))
+        reply = await host.request(lambda token: ins.FunctionInitGate(token, arrived),
+                                   lambda reply: exchange.answer_now(from_reply(reply)),
+                                   long_poll=exchange)
         return None if reply is None else exchange.early or from_reply(reply)
 
     async def inspection_started(exchange: Exchange) -> Answer:

@@ -39,8 +39,8 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     async def next_invocation(exchange: Exchange) -> Optional[Answer]:
         # The event is written as the core delivers it: the runtime starts while the host still tells the facts.
         arrived = exchange.arrived
-        reply = await exchange.until_hangup(lambda: host.request(lambda token: ins.RuntimeNext(token, arrived),
-                                                                 answer_now(exchange)))
+        reply = await host.request(lambda token: ins.RuntimeNext(token, arrived), answer_now(exchange),
+                                   long_poll=exchange)
         return None if reply is None else exchange.early or from_reply(reply)
 
     async def invocation_response(exchange: Exchange) -> Answer:
@@ -84,7 +84,7 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
 
     async def restore_next(exchange: Exchange) -> Optional[Answer]:
         # The snapshot's call is never answered: it parks until the runtime (or lambdatui) ends.
-        reply = await exchange.until_hangup(lambda: host.request(ins.RuntimeRestoreNext))
+        reply = await host.request(ins.RuntimeRestoreNext, long_poll=exchange)
         return None if reply is None else from_reply(reply)
 
     async def restore_error(exchange: Exchange) -> Answer:

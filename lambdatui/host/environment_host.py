@@ -7,7 +7,6 @@ core answers later, deadlines are tasks on trio's clock, processes go through th
 from __future__ import annotations
 
 import base64
-import dataclasses
 import itertools
 import signal
 import time
@@ -29,6 +28,7 @@ from lambdatui.host.debug_views import DebugViews
 from lambdatui.host.environment_processes import EnvironmentProcesses
 from lambdatui.host.fact_publishing import FactListener, FactPublishing
 from lambdatui.host.response_stream import ResponseStream, StreamRegistry
+from lambdatui.host.core_requests import CoreRequests, Slot
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.snapshot_restore import SnapshotRestore
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
@@ -53,18 +53,8 @@ class EventRefused(Exception):
         self.request_id = request_id  # the id the log names it by: the caller's x-amzn-RequestId
 
 
-@dataclasses.dataclass
-class _Slot:
-    """A parked request's reply slot: it waits on `done` until the core answers it with `value`; `now`, if given, gets
-    it once the fed inputs' effects are all carried out (a crash or freeze armed at that boundary lands first: a
-    runtime must not read its 202 and move on), before their facts are told and any task runs; it must not block."""
-
-    done: trio.Event = dataclasses.field(default_factory=trio.Event)
-    value: object = None
-    now: Optional[Callable[[object], None]] = None
-
-
-class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, RuntimeSignals, DebugViews):
+class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, SnapshotRestore, RuntimeSignals,
+                      DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -99,7 +89,7 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
         self._supervisor: Optional[Supervisor] = None
         self._nursery: Optional[trio.Nursery] = None
         self._tokens = itertools.count(1)
-        self._slots: dict[int, _Slot] = {}
+        self._slots: dict[int, Slot] = {}
         # Its sandbox API's open connections; in the debugger, a deadline waits for a call unread there.
         self.sandbox_connections: set = set()
         self._deadlines = Deadlines(lambda name: self.feed(ins.TimerFired(name)),
@@ -252,29 +242,6 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
             if holding:
                 self.tell_held()
 
-    def _write_answers(self) -> None:
-        answers, self._answers_now = self._answers_now, []
-        for now, value in answers:
-            now(value)
-
-    async def request(self, make_input: Callable[[int], ins.Input],
-                      now: Optional[Callable[[object], None]] = None) -> fx.Reply | fx.AnswerEvent | fx.CompleteInvocation:
-        """Feed an input that the core answers (perhaps much later) with a Reply (or the effect that ends it);
-        `now` is handed that answer as soon as the core gives it (see _Slot)."""
-        token = next(self._tokens)
-        slot = self._slots[token] = _Slot(now=now)
-        try:
-            self.feed(make_input(token))
-            if not slot.done.is_set():  # answered at once: no scheduler pass, so a /next pipelined behind is read next
-                await slot.done.wait()
-        except BaseException:
-            if not slot.done.is_set():
-                self.feed(ins.RequestAbandoned(token))
-            raise
-        finally:
-            self._slots.pop(token, None)
-        return slot.value  # type: ignore[return-value]
-
     async def invoke(
         self, payload: bytes, *, client_context: Optional[str] = None, trace_id: Optional[str] = None,
         wants_log_tail: bool = False, asynchronous: bool = False, request_id: Optional[str] = None,
@@ -382,14 +349,6 @@ class EnvironmentHost(FactPublishing, EnvironmentProcesses, SnapshotRestore, Run
     def _sup(self) -> Supervisor:
         assert self._supervisor is not None
         return self._supervisor
-
-    def _answer(self, token: int, value: object) -> None:
-        slot = self._slots.get(token)
-        if slot is not None and not slot.done.is_set():
-            slot.value = value
-            slot.done.set()
-            if slot.now is not None:
-                self._answers_now.append((slot.now, value))  # once the batch's effects are carried out (feed)
 
     def _handle(self, key: str) -> Optional[ProcessHandle]:
         entry = self._processes.get(key)

@@ -14,15 +14,16 @@ import trio
 import trio.testing
 
 from lambdatui.api.http11_accept import Acceptor
+from lambdatui.api.http11_socket import PlainStream, listening_socket
 
 BOUND_S = 5
 
 
-async def _listener() -> tuple[trio.SocketListener, int]:
-    sock = trio.socket.socket()
-    await sock.bind(("127.0.0.1", 0))
+def _listener() -> tuple[socket.socket, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
     sock.listen()
-    return trio.SocketListener(sock), sock.getsockname()[1]
+    return listening_socket(sock), sock.getsockname()[1]
 
 
 async def _exchange(port: int, data: bytes) -> bytes:
@@ -34,11 +35,11 @@ async def _exchange(port: int, data: bytes) -> bytes:
 
 @pytest.mark.trio
 async def test_a_connection_being_served_does_not_stop_the_next_one_from_being_accepted_and_served() -> None:
-    listener, port = await _listener()
+    listener, port = _listener()
     first_in, release = trio.Event(), trio.Event()
     tasks: list[trio.lowlevel.Task] = []
 
-    async def handler(stream: trio.SocketStream) -> None:
+    async def handler(stream: PlainStream) -> None:
         tasks.append(trio.lowlevel.current_task())
         data = await stream.receive_some(100)
         if data == b"first":
@@ -69,10 +70,10 @@ async def test_a_connection_being_served_does_not_stop_the_next_one_from_being_a
 
 @pytest.mark.trio
 async def test_stop_closes_the_listener_and_the_connection_it_took_goes_on() -> None:
-    listener, port = await _listener()
+    listener, port = _listener()
     served, release = trio.Event(), trio.Event()
 
-    async def handler(stream: trio.SocketStream) -> None:
+    async def handler(stream: PlainStream) -> None:
         served.set()
         await release.wait()
         await stream.send_all(b"still answered")
@@ -85,7 +86,7 @@ async def test_stop_closes_the_listener_and_the_connection_it_took_goes_on() -> 
             await served.wait()
             acceptor.stop()
             await trio.testing.wait_all_tasks_blocked()  # the stopped acceptor closes the listener
-            assert listener.socket.fileno() == -1
+            assert listener.fileno() == -1
             with pytest.raises(OSError):
                 await trio.open_tcp_stream("127.0.0.1", port)
             release.set()
@@ -97,6 +98,7 @@ _SHORT_OF_DESCRIPTORS = textwrap.dedent('''
     import logging, os, resource, socket, sys
     import trio
     from lambdatui.api.http11_accept import Acceptor
+    from lambdatui.api.http11_socket import listening_socket
 
     class FreeOne(logging.Handler):
         """At the first complaint, one descriptor comes free: the next try's accept succeeds."""
@@ -109,10 +111,10 @@ _SHORT_OF_DESCRIPTORS = textwrap.dedent('''
     logging.getLogger("lambdatui.http").addHandler(FreeOne())
 
     async def main():
-        sock = trio.socket.socket()
-        await sock.bind(("127.0.0.1", 0))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
         sock.listen()
-        listener = trio.SocketListener(sock)
+        listener = listening_socket(sock)
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
         while True:  # every descriptor taken
             try:
