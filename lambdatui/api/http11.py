@@ -357,7 +357,7 @@ async def serve(
     a refused one gets a 403 and is closed unread. A connection that waits `idle_limit` seconds for its next
     request is closed (None: never). `stop` is a graceful stop: no new connection is taken, idle ones close, and
     the requests in progress have `grace` seconds to write their answers (each then closes); then this returns.
-    Every connection has TCP_NODELAY (http11_socket.listening_socket).
+    Every connection has TCP_NODELAY (http11_socket.accepted).
     """
     # `sock`: one already listening, bound ahead of the trio run (host/early_start.py); host and port are its own.
     listener = await _listen(host, port) if sock is None else listening_socket(sock)

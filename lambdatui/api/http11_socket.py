@@ -2,9 +2,9 @@
 
 The server reads and writes its connections itself (`os.read`, `os.write`: http11_reader, http11), so trio's
 SocketListener and SocketStream only added work to a new connection before its first request was read: a wrapper of
-each, a second socket object on the same descriptor, and eight system calls (TCP_NODELAY set again where the
-listener's is inherited, TCP_NOTSENT_LOWAT, the addresses asked for again, a dup to read the first request's arrival
-stamp). A runtime's first /next is on every cold start's path, the host's thread cold after its Init's wait: there,
+each, a second socket object on the same descriptor, and nine system calls (TCP_NOTSENT_LOWAT; both addresses asked
+for again; a dup of the descriptor to read the first request's arrival stamp, and five calls to set it up and close
+it). A runtime's first /next is on every cold start's path, the host's thread cold after its Init's wait: there,
 each of those cost ~5-15 µs (issue 9). `PlainStream` keeps the few waits the server needs, each a checkpoint as
 trio's are.
 """
@@ -12,30 +12,27 @@ trio's are.
 from __future__ import annotations
 
 import socket
-import sys
 from typing import Union
 
 import trio
 
 Address = tuple[str, int]
 Data = Union[bytes, bytearray, memoryview]
-# Linux's accept gives a connection its listener's TCP_NODELAY; elsewhere it is set on each one.
-NODELAY_INHERITED = sys.platform.startswith("linux")
 
 
 def listening_socket(sock: socket.socket) -> socket.socket:
-    """`sock`, bound and listening, made ready to accept from: non-blocking, its connections without Nagle's delay
-    (with it, Nagle and delayed ACKs cost ~40 ms per exchange)."""
+    """`sock`, bound and listening, made ready to accept from."""
     sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
 
 def accepted(sock: socket.socket) -> socket.socket:
-    """A connection as `listening_socket(...).accept()` returned it, made ready for the server."""
+    """A connection as `listening_socket(...).accept()` returned it, made ready for the server: non-blocking, without
+    Nagle's delay (with it, Nagle and delayed ACKs cost ~40 ms per exchange). Set on each connection, though Linux
+    would copy it from the listener: not onto one that was waiting in the backlog before it was set there (the early
+    start's runtime connects before the host is up)."""
     sock.setblocking(False)
-    if not NODELAY_INHERITED:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
 

@@ -154,3 +154,34 @@ def test_accept_short_of_descriptors_is_waited_out_and_the_connection_then_serve
     assert answer == b"served after the wait"
     assert "accept returned EMFILE (Too many open files); retrying in 0.1 seconds" in err, err
     assert proc.returncode == 0, err
+
+
+@pytest.mark.trio
+async def test_every_connection_has_tcp_nodelay_one_that_waited_in_the_backlog_too() -> None:
+    """Without TCP_NODELAY, Nagle's algorithm holds an answer while the peer delays its ACK: ~40 ms per exchange.
+    Linux copies it from the listener onto a connection, but only as the connection is made: the early start's
+    runtime connects before lambdatui is up (host/early_start.py), so its connection must get it of its own."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    early = socket.create_connection(("127.0.0.1", port))  # waits in the backlog while nothing serves yet
+    seen: list[int] = []
+    both = trio.Event()
+
+    async def handler(stream: PlainStream) -> None:
+        seen.append(stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        if len(seen) == 2:
+            both.set()
+        await both.wait()
+
+    with trio.fail_after(BOUND_S):
+        async with trio.open_nursery() as nursery:
+            acceptor = Acceptor(listening_socket(sock), handler, nursery)
+            nursery.start_soon(acceptor.run)
+            late = await trio.open_tcp_stream("127.0.0.1", port)
+            await both.wait()
+            acceptor.stop()
+            await late.aclose()
+    early.close()
+    assert seen == [1, 1]
