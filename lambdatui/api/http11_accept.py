@@ -16,13 +16,18 @@ from typing import Awaitable, Callable, Optional
 
 import trio
 
-from lambdatui.api.http11_socket import Address, PlainStream, accepted
+from lambdatui.api.http11_socket import PlainStream, accepted
 
 log = logging.getLogger("lambdatui.http")
 
 # Errors of accept(2) that say the machine is short of something for now (trio.serve_listeners' list): waited out.
 _ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _CAPACITY_WAIT_S = 0.1
+# Errors of accept(2) about the one connection it took (gone before it was taken, refused by a firewall rule: EPERM),
+# never the listener's (trio.SocketListener's list): that connection is skipped, the next one taken.
+_ACCEPT_SKIPPED_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ECONNABORTED", "EPERM", "EPROTO", "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN", "ENONET", "EHOSTUNREACH", "EOPNOTSUPP",
+    "ENETUNREACH") if hasattr(errno, name))
 
 
 class Acceptor:
@@ -46,30 +51,42 @@ class Acceptor:
             self._waiting.cancel()
 
     async def run(self) -> None:
-        taken: Optional[tuple[socket.socket, Address]] = None
+        stream: Optional[PlainStream] = None
         try:
             with trio.CancelScope() as self._waiting:
-                while taken is None and not self._stopped:
-                    try:
-                        taken = self.listener.accept()
-                    except BlockingIOError:
-                        await trio.lowlevel.wait_readable(self.listener)
-                    except OSError as exc:
-                        if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
-                            raise
-                        log.error("accept returned %s (%s); retrying in %s seconds", errno.errorcode[exc.errno],
-                                  os.strerror(exc.errno), _CAPACITY_WAIT_S)
-                        await trio.sleep(_CAPACITY_WAIT_S)
+                while stream is None and not self._stopped:
+                    stream = await self._accept()
         finally:
             self._waiting = None
-            if taken is None and self.listener.fileno() != -1:  # stopped, cancelled or failed: nobody accepts any more
+            if stream is None and self.listener.fileno() != -1:  # stopped, cancelled or failed: nobody accepts any more
                 trio.lowlevel.notify_closing(self.listener)
                 self.listener.close()
-        if taken is None:
+        if stream is None:
             return
-        stream = PlainStream(accepted(taken[0]), taken[1][:2])
         self.connections.start_soon(self.run)
         try:
             await self.handler(stream)
         finally:
             await trio.aclose_forcefully(stream)
+
+    async def _accept(self) -> Optional[PlainStream]:
+        """The next connection, ready to serve; None for one that failed on its way in (the next try takes another)."""
+        try:
+            sock, address = self.listener.accept()
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(self.listener)
+            return None
+        except OSError as exc:
+            if exc.errno in _ACCEPT_SKIPPED_ERRNOS:
+                return None
+            if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                raise
+            log.error("accept returned %s (%s); retrying in %s seconds", errno.errorcode[exc.errno],
+                      os.strerror(exc.errno), _CAPACITY_WAIT_S)
+            await trio.sleep(_CAPACITY_WAIT_S)
+            return None
+        try:
+            return PlainStream(accepted(sock), address[:2])
+        except OSError:
+            sock.close()  # reset before it could be set up: nobody is left to serve
+            return None
