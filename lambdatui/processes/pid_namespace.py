@@ -304,10 +304,12 @@ class SandboxInit:
         self._reap_adopted()
         for pidfd in self._pidfds:
             trio.lowlevel.notify_closing(pidfd)
-        if self._exits is not None:
-            await self._exits.aclose()
-        self._release()
-        self.ended.set()
+        try:
+            if self._exits is not None:
+                await self._exits.aclose()  # closes at once, then a checkpoint: cancelled where the host is closing
+        finally:
+            self._release()  # or the pidfds and the stderr pipe of every environment that ends stay open
+            self.ended.set()
 
 
 def _open_pidfd(pid: int) -> int | None:
