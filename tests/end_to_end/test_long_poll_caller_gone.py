@@ -23,10 +23,11 @@ from e2e_support import environment_with_log, invoke_json, write_file
 BOUND = 30
 
 # Answers its first invoke, then waits for the test's word (the next invoke is queued by then); sends a /next that
-# hangs up at once (its request and its FIN in one segment: TCP_CORK, so the host never reads one without the
-# other), and asks again on its own connection. A /next that hung up and still got an event: exit 1.
+# hangs up at once (its request and its FIN, or its reset, in one segment: TCP_CORK, so the host never reads one
+# without the other), and asks again on its own connection. A /next that half-closed and still got an event: exit 1;
+# one that reset and got it leaves the second invoke unanswered.
 RUNTIME = r'''#!{python}
-import json, os, socket, sys
+import json, os, socket, struct, sys
 
 HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
 NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -71,10 +72,14 @@ with open({go!r}, "rb") as go:
 gone = connect()
 gone.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
 gone.sendall(NEXT)
-gone.shutdown(socket.SHUT_WR)
-if answer(gone) is not None:
-    sys.stderr.write("the /next that hung up was given an event\n")
-    sys.exit(1)
+if {reset!r}:
+    gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    gone.close()
+else:
+    gone.shutdown(socket.SHUT_WR)
+    if answer(gone) is not None:
+        sys.stderr.write("the /next that hung up was given an event\n")
+        sys.exit(1)
 while True:
     wire.sendall(NEXT)
     respond(wire, answer(wire)[0], {{"invoke": "next"}})
@@ -82,10 +87,12 @@ while True:
 
 
 @pytest.mark.trio
-async def test_a_next_whose_caller_hung_up_is_not_given_the_waiting_invoke(code_dir: Path) -> None:
+@pytest.mark.parametrize("reset", [False, True], ids=["half-close", "reset"])
+async def test_a_next_whose_caller_hung_up_is_not_given_the_waiting_invoke(code_dir: Path, reset: bool) -> None:
     go = code_dir / "go"
     os.mkfifo(go)
-    bootstrap = write_file(code_dir / "bootstrap", RUNTIME.format(python=sys.executable, go=str(go)), executable=True)
+    bootstrap = write_file(code_dir / "bootstrap", RUNTIME.format(python=sys.executable, go=str(go), reset=reset),
+                           executable=True)
     async with environment_with_log(bootstrap) as (host, log):
         assert await invoke_json(host, {}) == {"invoke": 1}
         async with trio.open_nursery() as nursery:

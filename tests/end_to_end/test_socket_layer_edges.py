@@ -1,7 +1,7 @@
 """`lambdatui serve` over the server's own socket layer (http11_socket.PlainStream, the Acceptor's accept), with real
 clients: a 5 MB answer to a caller that reads late or resets, callers that half-close, Expect: 100-continue, many
-connections at once, IPv6 and wildcard listeners with a function URL, outsiders refused at the sandbox API, and a
-runtime's /next that resets before the host reads it.
+connections at once, IPv6 and wildcard listeners with a function URL, outsiders refused at the sandbox API (a
+runtime's /next that resets before the host reads it: test_long_poll_caller_gone.py).
 
 Every wait is bounded: socket timeouts, and polls of /proc (the kernel's socket tables, the process's descriptors).
 """
@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import struct
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,7 +21,7 @@ import httpx
 import pytest
 import trio
 
-from e2e_support import ServeProcess, environment_with_log, invoke_json, write_file
+from e2e_support import ServeProcess, write_file
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -415,86 +414,3 @@ def test_outsiders_at_the_sandbox_api_are_refused_and_closed_and_leave_nothing_o
     assert small_invoke(served, 3)["event"] == {"n": 3}
 
 
-# ---------------------------------------------------------------------- 3b. a runtime's /next gone before it is heard
-
-# Answers its first invoke, then waits for the test's word (the next invoke is queued by then); sends a /next on a
-# connection it then resets at once, and asks again on its own connection. A reset /next that still got an event
-# would leave the second invoke unanswered.
-RUNTIME = r'''#!{python}
-import json, os, socket, struct, sys
-
-HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
-NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def connect():
-    sock = socket.create_connection((HOST, int(PORT)))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def answer(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        more = sock.recv(65536)
-        if not more:
-            return None
-        data += more
-    head, body = data.split(b"\r\n\r\n", 1)
-    headers = {{}}
-    for line in head.decode("latin-1").split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    while len(body) < int(headers.get("content-length", "0")):
-        body += sock.recv(65536)
-    return headers, body
-
-
-def respond(sock, headers, result):
-    body = json.dumps(result).encode()
-    sock.sendall(b"POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                 % (headers["lambda-runtime-aws-request-id"].encode(), len(body)) + body)
-    answer(sock)
-
-
-wire = connect()
-wire.sendall(NEXT)
-respond(wire, answer(wire)[0], {{"invoke": 1}})
-with open({go!r}, "rb") as go:
-    go.read(1)
-gone = connect()
-gone.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-gone.sendall(NEXT)
-gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-gone.close()
-while True:
-    wire.sendall(NEXT)
-    respond(wire, answer(wire)[0], {{"invoke": "next"}})
-'''
-
-
-@pytest.mark.trio
-async def test_a_next_whose_caller_reset_is_not_given_the_waiting_invoke(code_dir: Path) -> None:
-    from lambdatui.model import facts as f
-
-    go = code_dir / "go"
-    os.mkfifo(go)
-    bootstrap = write_file(code_dir / "bootstrap", RUNTIME.format(python=sys.executable, go=str(go)), executable=True)
-    async with environment_with_log(bootstrap) as (host, log):
-        assert await invoke_json(host, {}) == {"invoke": 1}
-        async with trio.open_nursery() as nursery:
-            second: dict[str, object] = {}
-
-            async def invoke() -> None:
-                second.update(await invoke_json(host, {}, BOUND))
-
-            nursery.start_soon(invoke)
-            with trio.fail_after(BOUND):
-                await log.wait_for(lambda: sum(isinstance(fact, f.InvocationQueued) for fact in log.facts) == 2)
-
-            def say_go() -> None:
-                with open(go, "wb") as pipe:
-                    pipe.write(b"!")
-
-            await trio.to_thread.run_sync(say_go)
-        assert second == {"invoke": "next"}, log.dump()
