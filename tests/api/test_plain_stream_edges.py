@@ -30,6 +30,8 @@ from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import Answer
 from lambdatui.api.sandbox_routes import router
 
+from raw_http_support import has_ipv6_loopback, take_answer_head
+
 BOUND_S = 10
 BIG = os.urandom(8 * 1024 * 1024)  # more than loopback's send and receive buffers hold: the server must wait for room
 SMALL_RCVBUF = 4096
@@ -180,16 +182,9 @@ async def read_answer(sock, buffer: bytearray = None) -> tuple[int, dict[str, st
         assert data, f"closed before the answer ended: {bytes(buffer[:200])!r}"
         buffer.extend(data)
 
-    while b"\r\n\r\n" not in buffer:
+    while (head := take_answer_head(buffer)) is None:
         await fill()
-    end = buffer.index(b"\r\n\r\n")
-    status_line, *lines = buffer[:end].decode("latin-1").split("\r\n")
-    del buffer[:end + 4]
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    status = int(status_line.split()[1])
+    status, headers = head
     if status == 100:
         return status, headers, b""
     if headers.get("transfer-encoding") == "chunked":
@@ -516,14 +511,6 @@ async def test_many_connections_at_once_and_connections_that_say_nothing_all_end
 # ------------------------------------------------------------------ 6. wildcard and IPv6 listeners
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
 
 @pytest.mark.trio
 @pytest.mark.parametrize("listen, target, family", [
@@ -535,7 +522,7 @@ def _has_ipv6_loopback() -> bool:
 ])
 async def test_the_addresses_a_route_and_the_admission_see_are_the_connections_own(listen: str, target: str,
                                                                                       family: int) -> None:
-    if family == socket.AF_INET6 and not _has_ipv6_loopback():
+    if family == socket.AF_INET6 and not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
     routes, connections = Routes(), set()
     admitted: list[tuple] = []

@@ -115,6 +115,18 @@ def proc_cmdline(pid: int) -> str:
         return ""
 
 
+def open_sockets(pid: int) -> int:
+    """How many sockets process `pid` holds open now."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            pass  # closed while we looked
+    return count
+
+
 def descendants(root: int) -> dict[int, int]:
     """Every live descendant of `root` right now, as {pid: starttime} (starttime tells a reused pid apart)."""
     children: dict[int, list[int]] = {}

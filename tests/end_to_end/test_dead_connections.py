@@ -8,13 +8,12 @@ every invoke failed after a few dozen resets.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import httpx
 
-from e2e_support import ServeProcess, write_file
+from e2e_support import ServeProcess, open_sockets, write_file
 
 CRASHY = """\
 import os
@@ -26,17 +25,6 @@ def handler(event, context):
 """
 
 SETTLE_S = 5.0  # a closed socket shows in /proc at once; this only bounds the wait
-
-
-def open_sockets(pid: int) -> int:
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:
-            pass  # closed while we looked
-    return count
 
 
 def test_crashed_runtimes_and_gone_callers_leave_no_open_socket(code_dir: Path) -> None:

@@ -21,7 +21,8 @@ import httpx
 import pytest
 import trio
 
-from e2e_support import ServeProcess, write_file
+from e2e_support import ServeProcess, open_sockets, write_file
+from raw_http_support import has_ipv6_loopback, take_answer_head
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,17 +59,6 @@ def wait_until(check: Callable[[], object], what: str, bound: float = BOUND) -> 
             return value
         assert time.monotonic() < deadline, f"not within {bound} s: {what}"
         time.sleep(0.02)
-
-
-def open_sockets(pid: int) -> int:
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:
-            pass
-    return count
 
 
 def settled_sockets(pid: int, baseline: int) -> int:
@@ -110,18 +100,11 @@ def invoke_request(payload: bytes, *extra: str, version: str = "1.1", body: bool
 
 def read_answer(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
     """One answer by its Content-Length (blocking, with the socket's timeout); what follows stays in `buffer`."""
-    while b"\r\n\r\n" not in buffer:
+    while (head := take_answer_head(buffer)) is None:
         data = sock.recv(1024 * 1024)
         assert data, f"closed before an answer: {bytes(buffer[:300])!r}"
         buffer += data
-    end = buffer.index(b"\r\n\r\n")
-    status_line, *lines = buffer[:end].decode("latin-1").split("\r\n")
-    del buffer[:end + 4]
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    status = int(status_line.split()[1])
+    status, headers = head
     length = 0 if status in (100, 204) else int(headers.get("content-length", "0"))
     while len(buffer) < length:
         data = sock.recv(1024 * 1024)
@@ -334,14 +317,6 @@ async def test_two_hundred_callers_at_once_and_callers_that_say_nothing_all_end_
 # ---------------------------------------------------------------------- 6. IPv6 and wildcard listeners, function URLs
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
 
 @pytest.mark.parametrize("listen, targets", [
     ("::1", ["::1"]),
@@ -349,7 +324,7 @@ def _has_ipv6_loopback() -> bool:
 ])
 def test_invokes_and_function_urls_on_ipv6_and_wildcard_listeners(code_dir: Path, listen: str,
                                                                    targets: list[str]) -> None:
-    if ":" in listen and not _has_ipv6_loopback():
+    if ":" in listen and not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
     write_file(code_dir / "handler.py", HANDLER)
     with ServeProcess(code_dir / "handler.py", "--host", listen, "--url-port", "0") as serve:

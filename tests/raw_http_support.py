@@ -1,0 +1,31 @@
+"""For tests that read answers on sockets they control (late readers, resets, half-closes): an HTTP/1.1 answer's head,
+taken off the front of what was received; whether this machine has IPv6's loopback to listen on."""
+
+from __future__ import annotations
+
+import socket
+from typing import Optional
+
+
+def take_answer_head(buffer: bytearray) -> Optional[tuple[int, dict[str, str]]]:
+    """The status and the lower-cased headers of the answer that `buffer` begins with, removed from it; None (and
+    `buffer` untouched) while its head has not all arrived."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    status_line, *lines = buffer[:end].decode("latin-1").split("\r\n")
+    del buffer[:end + 4]
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
