@@ -27,6 +27,7 @@ from lambdatui.core.common import JSON, error_body
 from lambdatui.core.invoke_rules import SERVICE_ERROR, STOPPING_REFUSAL, THROTTLED
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
+from lambdatui.host.environment_numbers import EnvironmentNumbers, ReservedNumbers
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_idle import FleetIdle
@@ -69,38 +70,6 @@ class _Member:
     @property
     def number(self) -> int:
         return self.host.sandbox_count
-
-
-class EnvironmentNumbers:
-    """env #1, #2, ... across the fleet (a new sandbox takes the next, never reused), and which comes next: a replay's
-    invoke that names that one starts it, as in the session recorded."""
-
-    def __init__(self) -> None:
-        self.next = 1
-        self.skipped: set[int] = set()  # passed over when a replay asked for a later one first: still to be given
-
-    def __call__(self) -> int:
-        number, self.next = self.next, self.next + 1
-        return number
-
-    def take(self, number: int) -> int:
-        """`number`, never given yet (fleet_rules.route says when a replay's invoke asks for it)."""
-        if number < self.next and number not in self.skipped:
-            raise ValueError(f"environment #{number} was given already")
-        if number in self.skipped:
-            self.skipped.discard(number)
-        else:
-            self.skipped.update(range(self.next, number))
-            self.next = number + 1
-        return number
-
-    def reserved(self, number: Optional[int] = None) -> Callable[[], int]:
-        """For a new environment: its number (the next, or `number`), taken now, then the next free one for each
-        sandbox after its first (a reset's). Taken when the fleet decides to start it, not once it has started:
-        environments started together come up in any order, and a replay, which starts them one by one in the order
-        the session decided, numbers them as the session did (its invokes' `env = N` name them)."""
-        first = [self() if number is None else self.take(number)]
-        return lambda: first.pop() if first else self()
 
 
 class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
@@ -174,14 +143,14 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         except EnvironmentUnavailable as exc:
             raise ConfigError(f"{exc}, in the runs' folder {self.state_dir.parent} (XDG_STATE_HOME chooses another)") from None
 
-    async def _add(self, init_type: str, number: Optional[int] = None) -> _Member:
+    async def _add(self, init_type: str, numbers: Optional[ReservedNumbers] = None) -> _Member:
         """A new environment: its folder, its sandbox API server, its host; provisioned ones start Init now, and
         with SnapStart, the snapshot environment; the others are restored from it."""
         assert self._nursery is not None
         managed = self.options.max_concurrency
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
         host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
-                               init_type=init_type, numbers=self._numbers.reserved(number), announce=self.first is None,
+                               init_type=init_type, numbers=numbers or self._numbers.reserved(), announce=self.first is None,
                                max_concurrency=managed, restore_source=source, run_dir=self.state_dir)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         if source is not None:

@@ -50,10 +50,11 @@ class FleetRouting:
                        if not m.done.is_set() and not m.snapshot and rules.runs_an_invoke(m.host.env))
             busy += sum(1 for c in candidates if rules.overdue(c))
             # Told now, with what the fleet met: the busy ones may have finished by the time the new one has started.
-            self._publish_own(f.EnvironmentStartedFor(request_id, busy))
+            numbers = self._numbers.reserved(route.number)
+            self._publish_own(f.EnvironmentStartedFor(request_id, busy, numbers.first))
             self._starting += 1
             try:
-                member: Optional[_Member] = await self._add(ON_DEMAND, route.number)
+                member: Optional[_Member] = await self._add(ON_DEMAND, numbers)
             except BaseException:
                 self._publish_own(f.EnvironmentNotStarted(request_id))
                 raise

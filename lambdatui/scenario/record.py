@@ -88,6 +88,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         self._in_flight: dict[str, int] = {}
         self._routing = itertools.count()
         self._routed_as: dict[str, int] = {}  # request id -> its place in the order the fleet routed the invokes
+        self._started_for: dict[int, int] = {}  # env #N -> the place in that order of the invoke it was started for
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
@@ -195,6 +196,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             # Whether it runs beside the invokes in flight is decided now: they may have ended by the time it is queued
             # (its environment's start takes time), but a replay that fires them together meets them busy.
             self._routed(fact.request_id, STARTING, past_busy=fact.busy > 0)
+            if fact.number:
+                self._started_for[fact.number] = self._routed_as[fact.request_id]
         elif isinstance(fact, f.EnvironmentNotStarted):
             self._completed(fact.request_id)  # it never reached an environment: nothing of it to replay
         elif isinstance(fact, f.IdleSpunDown):
@@ -287,14 +290,16 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         if overlap is None:
             overlap = self._routed(request_id, number)
         self._in_flight[request_id] = number
-        alive = self._alive()  # None: no fleet (`invoke`), one environment
+        # None: no fleet (`invoke`), one environment. Not those started for invokes routed after all of these (a step
+        # after this one): a replay counts before it runs that step.
+        alive = self._alive(routed_by=max(self._routed_as[member] for member in overlap.members))
         overlap.several = overlap.several or self._several()
         routed = self._routed_as[request_id]
         at = next((i for i, s in enumerate(overlap.invokes)
                    if s.throttled or self._routed_as.get(s.request_id, routed) > routed), len(overlap.invokes))
         overlap.invokes.insert(at, step)
         # Alive once the last of them has its environment: later invokes may start more before these complete,
-        # and a replay checks the count before it runs them.
+        # and a replay checks the count before it runs them (`alive` leaves out those it knows of).
         overlap.environments = alive
 
     def _routed(self, request_id: str, number: int, past_busy: bool = False) -> Overlap:

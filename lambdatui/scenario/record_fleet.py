@@ -19,6 +19,7 @@ class FleetReading:
 
     _fleet: Optional[FleetHost]
     _in_flight: dict[str, int]
+    _started_for: dict[int, int]
 
     def _busy_elsewhere(self, number: int) -> bool:
         """Another environment still ran an invoke not yet answered when this one arrived: the fleet this invoke met
@@ -29,10 +30,12 @@ class FleetReading:
         # SnapStart's snapshot takes no invoke: whatever its line says, no invoke of the session runs there.
         return any(line.busy and line.number != number and not is_snapshot(line) for line in self._fleet.lines())
 
-    def _alive(self) -> Optional[int]:
+    def _alive(self, routed_by: int) -> Optional[int]:
+        """The environments alive, but for those started for an invoke routed after the `routed_by`-th."""
         if self._fleet is None:
             return None
-        return sum(1 for line in self._fleet.lines() if line.state is not EnvState.SHUT_DOWN)
+        return sum(1 for line in self._fleet.lines() if line.state is not EnvState.SHUT_DOWN
+                   and self._started_for.get(line.number, routed_by) <= routed_by)
 
     def _several(self) -> bool:
         """More than one environment that takes invokes is alive or being started (SnapStart's snapshot takes none)."""

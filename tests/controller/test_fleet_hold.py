@@ -108,7 +108,7 @@ async def test_env_1_held_at_a_boundary_while_env_2_serves_an_invoke_to_its_end(
         # Said before the invoke is queued there, with what the fleet met (the recorder tells a replay by it).
         order = [x for x in dbg.facts.all if isinstance(x, (f.EnvironmentStartedFor, f.InvocationQueued))]
         assert [type(x) for x in order] == [f.InvocationQueued, f.EnvironmentStartedFor, f.InvocationQueued]
-        assert order[1] == f.EnvironmentStartedFor(served_id, busy=1)
+        assert order[1] == f.EnvironmentStartedFor(served_id, busy=1, number=2)
 
         snap = dbg.snapshot()
         assert [e.number for e in snap.environments] == [1, 2]

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from lambdatui.config import resolve_function
-from lambdatui.host.fleet_host import EnvironmentNumbers
+from lambdatui.host.environment_numbers import EnvironmentNumbers
 from lambdatui.model import facts as f
 from lambdatui.runner import open_environment
 
@@ -52,11 +52,13 @@ async def test_environments_started_together_are_numbered_in_the_order_the_fleet
     config = resolve_function(str(handler), timeout_s=30)
     routed: list[str] = []
     env_of: dict[str, int] = {}
+    told: dict[str, int] = {}  # the number the fleet said it gave, as it decided to start the environment
     with trio.fail_after(BOUND):
         async with open_environment(config) as running:
             def heard(number: int, fact: f.Fact) -> None:
                 if isinstance(fact, f.EnvironmentStartedFor):
                     routed.append(fact.request_id)
+                    told[fact.request_id] = fact.number
                 elif isinstance(fact, f.InvocationQueued):
                     env_of[fact.request_id] = number
 
@@ -74,3 +76,4 @@ async def test_environments_started_together_are_numbered_in_the_order_the_fleet
                 release.touch()
     assert len(routed) == 3, routed  # env #1 was there, started ahead; the others were started for the rest
     assert [env_of[name] for name in routed] == [2, 3, 4], (routed, env_of)
+    assert {name: env_of[name] for name in routed} == told, (told, env_of)

@@ -180,7 +180,7 @@ def _b_routed_to_a_new_environment_while_a_ran(a_cold: bool) -> tuple[Recorder, 
     recorder, fleet = attached()
     fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
     run(fleet, 1, queued("a", 1), started("a"))
-    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1))
+    run(fleet, 0, f.EnvironmentStartedFor("b", busy=1, number=2))
     fleet.alive = [Line(EnvState.FROZEN, 1)]
     run(fleet, 1, completed("a", 1), reported("a", a_cold))
     return recorder, fleet
@@ -206,6 +206,25 @@ def test_an_invoke_a_new_environment_was_started_for_while_others_ran_joins_them
     assert [one.response for one in burst.expect.each] == [{"n": 1}, {"n": 2}], text
     assert (burst.expect.cold_starts, burst.expect.warm_hits) == (2, 0), text
     assert isinstance(c.action, InvokeAction) and (c.expect.response, c.expect.cold) == ({"n": 3}, True), text
+
+
+def test_a_burst_counts_no_environment_started_for_an_invoke_of_a_later_step() -> None:
+    """a ran in env #1, the fleet started env #2 for b; a ended, then c came and env #3 was started for it, before b's
+    environment was up. a and b are one step, c one after it: when b was queued, three environments were alive, but a
+    replay checks the count after a and b, before c (CI: `expected 3 alive after the step, actual 2`)."""
+    recorder, fleet = _b_routed_to_a_new_environment_while_a_ran(a_cold=True)
+    run(fleet, 0, f.EnvironmentStartedFor("c", busy=0, number=3))
+    fleet.alive = [Line(EnvState.FROZEN, 1), Line(EnvState.INIT, 2, busy=True), Line(EnvState.INIT, 3, busy=True)]
+    run(fleet, 2, queued("b", 2), started("b"))
+    run(fleet, 3, queued("c", 3), started("c"))
+    run(fleet, 2, completed("b", 2), reported("b", True))
+    run(fleet, 3, completed("c", 3), reported("c", True))
+    text = recorder.to_toml()
+    burst, c = parse_scenario(text, Path("r.toml")).steps
+    assert isinstance(burst.action, ParallelAction), text
+    assert [json.loads(event)["n"] for event in burst.action.events] == [1, 2], text
+    assert burst.expect.environments == 2, text
+    assert isinstance(c.action, InvokeAction) and c.expect.response == {"n": 3}, text
 
 
 def test_invokes_routed_while_others_ran_join_them_in_the_order_routed_whenever_they_are_queued() -> None:

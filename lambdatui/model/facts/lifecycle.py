@@ -195,10 +195,12 @@ class EnvironmentStartedFor:
     them because an invoke ran in them then (a fact of the fleet's own, environment 0, published as the fleet decides
     to start it). The fleet may look otherwise by the time the invoke is queued there: starting the environment takes
     time, and the busy ones may have finished meanwhile. Which environment it is, the `InvocationQueued` that follows
-    says (its environment's), if it starts."""
+    says (its environment's), if it starts. `number`: the one it is given, taken now (0 where not known): a recorder
+    tells by it which environments were started for invokes routed later."""
 
     request_id: str
     busy: int
+    number: int = 0
 
 
 @dataclass(frozen=True)
