@@ -51,12 +51,13 @@ class EnvironmentProcesses:
         cgroup = self._supervisor.cgroup if self._supervisor is not None else None
         return cgroup.pids() if cgroup is not None else []
 
-    def _sample_runtime_memory(self) -> None:
+    def _sample_runtime_memory(self, own_peak: bool = True) -> None:
         """REPORT's Max Memory Used: what the environment's processes held together at most (the function's
         children, Managed Instances' workers and extensions share the function's memory, under the same limit), as
-        the limit counts it; at least the runtime's own peak (its shared pages may be charged elsewhere)."""
+        the limit counts it; at least the runtime's own peak (its shared pages may be charged elsewhere).
+        `own_peak`: False where that peak can wait (a later read, or the runtime's exit, gives it)."""
         runtime = self._handle(fx.RUNTIME)
-        peak = self._sup.peak_rss_mb(runtime) if runtime is not None else None
+        peak = self._sup.peak_rss_mb(runtime) if runtime is not None and own_peak else None
         together = self._sup.memory_peak_mb()
         if runtime is not None:  # it outlived any OOM kill counted so far: a later SIGKILL is not the OOM killer's
             self._sup.settle_oom_kills(runtime.pid)  # after the peak's read, which it uses

@@ -141,7 +141,12 @@ class FactPublishing:
             # What Init printed is in the pipe by now, maybe not read yet: its lines come before its end
             # (platform.initRuntimeDone), not after the first invoke's platform.start.
             self._drain_output()
-            self._sample_runtime_memory()  # while the runtime still lives: a failed Init's REPORT needs it
+            # While the runtime still lives: a failed Init's REPORT needs it, and the OOM kills counted so far are
+            # settled (memory_limit.settle_ooms). After a good Init, the runtime's own high-water mark is left to
+            # the first REPORT's read where its sandbox init tells each exit's peak (a runtime that dies in its first
+            # invoke still reports Init's): ~30 µs of /proc off the event the runtime waits for, its caches cold.
+            good = kind is f.PhaseEnded and fact.status == "success"  # type: ignore[union-attr]
+            self._sample_runtime_memory(own_peak=not (good and self._sup.exits_tell_peaks()))  # type: ignore[attr-defined]
         self._tell(fact)
         if kind is f.InvokeReported:
             report: f.InvokeReported = fact  # type: ignore[assignment]

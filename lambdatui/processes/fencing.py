@@ -146,6 +146,11 @@ class Fencing:
         """The environment's processes together, now (None without a limit)."""
         return self.memory.usage() if self.memory is not None else None
 
+    def exits_tell_peaks(self) -> bool:
+        """Whether the processes' exit statuses carry their peak memory: their reaper is the sandbox's init, whose
+        wait4 reads it (ExitStatus.peak_rss_kb). The host's own reaping does not (children.py says why)."""
+        return self._init is not None
+
     def memory_peak_mb(self) -> int | None:
         """The most the environment's processes held together since the runtime started, in MiB rounded up (None
         without a limit, or where the kernel keeps no peak)."""
