@@ -178,15 +178,11 @@ class _Connection(Reader):
         if not self.server.guards_idle:
             return await super()._await_request()
         try:
-            # A request already there (a connection's first, as a cold start's /next; one sent while we answered the
-            # last) is read without the idle scope, whose deadline is an entry in trio's timers, made and dropped.
-            if not self.server.stopping and self._receive_now():
-                return True
             try:
                 with trio.CancelScope(deadline=trio.current_time() + self.server.idle_limit) as self.idle:
                     if self.server.stopping:
                         self.idle.cancel()
-                    await self._receive(wait_first=not self.server.stopping)
+                    await self._receive()
             finally:
                 self.idle = None
         except PeerGone:

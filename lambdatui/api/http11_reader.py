@@ -65,31 +65,24 @@ class Reader:
             self._stamping = None
         return data
 
-    async def _receive(self, wait_first: bool = False) -> None:
-        """Straight from the socket (non-blocking), waiting only when nothing is there: trio's receive_some passes
-        through the scheduler on every call, and a warm invoke is three requests and three answers on this path.
-        `wait_first`: the socket was just found empty (`_receive_now`)."""
-        if wait_first:
-            await self._wait_readable()
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled wait (an idle connection closed) ends here
-        while not self._receive_now():
-            await self._wait_readable()
-
-    def _receive_now(self) -> bool:
-        """What the socket holds, without waiting: False when nothing is there yet; PeerGone at its end."""
-        try:
-            data = self._read()
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""  # reset by the peer: gone all the same
-            self.reset = True
+    async def _receive(self) -> None:
+        # Straight from the socket (non-blocking), waiting only when nothing is there: trio's receive_some passes
+        # through the scheduler on every call, and a warm invoke is three requests and three answers on this path.
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled wait (an idle connection closed) still ends here
+        while True:
+            try:
+                data = self._read()
+                break
+            except BlockingIOError:
+                await self._wait_readable()
+            except OSError:
+                data = b""  # reset by the peer: gone all the same
+                self.reset = True
+                break
         if not data:
             self.peer_done = True
             raise PeerGone
         self.buffer += data
-        return True
 
     async def _wait_readable(self) -> None:
         await trio.lowlevel.wait_readable(self.fd)
