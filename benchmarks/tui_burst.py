@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from harness import free_port
 
 HANDLER = '''import sys
 
@@ -40,12 +41,6 @@ def handler(event, context):
         write(f"line {i:06d} of the burst, long enough to look like a real log line\\n")
     return {"lines": lines}
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: dict) -> dict:

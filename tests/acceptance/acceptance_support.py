@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -62,12 +61,6 @@ def report_field(line: str, name: str) -> Optional[float]:
 def outcomes(replay_stdout: str) -> list[str]:
     """Each invoke's outcome line, in order; with more than one environment each line starts with its `#N`."""
     return [m.group(1).strip() for m in re.finditer(r"^\s*(?:#\d+\s+)?outcome\s+(.*)$", replay_stdout, re.M)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_one_line_refusal(result: subprocess.CompletedProcess[str], *names: str) -> str:

@@ -26,7 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from acceptance_support import cli, cli_argv, free_port, outcomes, write
+from acceptance_support import cli, cli_argv, outcomes, write
+from free_ports import free_port
 from test_fleet_support import env_tmp_dirs, state_home
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")

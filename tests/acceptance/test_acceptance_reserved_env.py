@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from acceptance_support import SAMPLES, assert_one_line_refusal, cli, free_port, write
+from acceptance_support import SAMPLES, assert_one_line_refusal, cli, write
+from free_ports import free_port
 
 HELLO = SAMPLES / "hello"
 

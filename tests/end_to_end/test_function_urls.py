@@ -24,6 +24,7 @@ from lambdatui.model.fleet import FleetOptions
 from lambdatui.runner import Running, open_environment
 
 from e2e_support import SAMPLES, LogCollector, ServeProcess, run_cli
+from free_ports import free_port
 
 WEB = SAMPLES / "web" / "handler.py"
 STREAM = SAMPLES / "stream" / "bootstrap"
@@ -290,12 +291,6 @@ async def test_a_throttle_is_a_429(code_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------- `lambdatui serve --url-port`
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_prints_the_url_and_serves_the_page() -> None:

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from e2e_support import REPO, SAMPLES, ServeProcess, lambdatui_argv, write_file
+from free_ports import free_port
 
 COUNTER = SAMPLES / "counter" / "handler.py"
 HELLO = SAMPLES / "hello" / "handler.py"
@@ -50,12 +51,6 @@ def handler(event, context):
         "trace": os.environ.get("_X_AMZN_TRACE_ID"),
     }
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: bytes = b"{}", **headers: str) -> httpx.Response:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from e2e_support import REPO, ServeProcess, lambdatui_argv, write_file
+from free_ports import free_port
 
 HTTP_TIMEOUT = 30.0
 REQUEST_ID = "X-Amzn-RequestId"
@@ -136,12 +137,6 @@ def test_while_the_accepted_events_run_no_new_invoke_is_taken(code_dir: Path) ->
     named = re.findall(r"[Ii]nvoke (\S+) refused: lambdatui is stopping", output)
     assert named == [answer.headers.get("X-Amzn-RequestId") for answer in answers], output
     assert "#2" not in output and output.count("INIT_START") == 1, output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, descendants, proc_cmdline, proc_stat, wait_all_gone, write_file  # noqa: E402
+from free_ports import free_port  # noqa: E402
 
 from probe_support import (DAEMON_SOURCE, DebuggerOnPty, cache_env, cgroups_of, concurrent_invokes,  # noqa: E402
                             remove_stale_runs, sandbox_inits, wait_paths_gone)
@@ -155,11 +156,7 @@ def test_the_debugger_sigkilled_after_an_invoke_with_a_setsid_daemon_leaves_noth
     """The debugger's environment, invoked over its --port Invoke API, then the debugger SIGKILLed: the watchdog
     (EOF on its stdin) kills what is listed and the environment's cgroup; nothing may be left."""
     path = write_file(code_dir / "handler.py", HANDLER)
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with DebuggerOnPty(str(path), "--port", str(port), env=cache_env(None, write=False)) as tui:
         tui.ready()
         tui.wait_for(b"Invoke API on")  # the debugger's notice, once its Invoke API listens

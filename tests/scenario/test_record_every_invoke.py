@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from lambdatui.scenario.model import FaultAction, InvokeAction
 from lambdatui.scenario.parse import parse_scenario
 from lambdatui.tui import build_debugger
 from lambdatui.ui.app import LambdaTuiApp
+from free_ports import free_port
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,12 +58,6 @@ def handler(event, context):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # Textual runs on asyncio only
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def until(pilot, condition: Callable[[DebuggerSnapshot], bool], what: str) -> DebuggerSnapshot:

@@ -13,7 +13,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Iterator
 import httpx
 import pytest
 from proc_tree import alive, command_line, descendants, wait_all_gone
+from free_ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,12 +46,6 @@ if LAMBDATUI is None:
 # environment, where readline (imported under pytest) has set COLUMNS=80 and LINES=24: Textual, through
 # shutil.get_terminal_size, would then draw 80x24 in the 140x45 pane.
 TMUX_ENV = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES", "TMUX")}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------------- one tmux server per test
