@@ -85,10 +85,12 @@ class RuntimeClient(object):
         self.one_of_workers = one_of_workers  # Managed Instances: a refused answer is not fatal (_check_result)
         self._next_sent = False  # a /next went out behind the last response: its answer is still to be read
         # The waits the host may never answer (a /next at shutdown) run the function's signal handlers.
-        self._until_answered = SignalWait().until_readable
+        self._signals = SignalWait()
+        self._until_answered = self._signals.until_readable
 
     def close(self) -> None:
         self._conn.close()
+        self._signals.close()
 
     def _round_trip(
         self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,

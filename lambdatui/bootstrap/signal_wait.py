@@ -30,6 +30,13 @@ class SignalWait(object):
     def __init__(self) -> None:
         self._pipe: Optional[Tuple[int, int]] = None  # made at the first wait
 
+    def close(self) -> None:
+        """Close the pipe (a later wait makes another). Never while a wait runs: it is ours only meanwhile."""
+        if self._pipe is not None:
+            for end in self._pipe:
+                os.close(end)
+            self._pipe = None
+
     def until_readable(self, sock: socket.socket) -> None:
         """Return once `sock` has bytes (or an end or error) to read; a signal's handler runs meanwhile, and
         what it raises ends the wait."""

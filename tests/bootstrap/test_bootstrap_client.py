@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from typing import Callable, List
@@ -247,3 +248,36 @@ def test_a_large_globals_report_leaves_the_next_for_its_own_call():
     assert [line.split(b" ")[1] for line in seen] == [b"/lambdatui/v1/inspection", b"/lambdatui/v1/globals",
                                                        b"/2018-06-01/runtime/invocation/next"]
     client.close()
+
+
+def _open_descriptors() -> set:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_close_leaves_no_descriptor_of_the_clients_own():
+    """A /next waits through the signal wakeup pipe (signal_wait.py), made at the first wait: close() closes it with
+    the connection (in-process clients, as the tests make them, left two descriptors each)."""
+    served = threading.Event()
+
+    def script(conn, f):
+        _read_head(f)
+        conn.sendall(NEXT_OK)
+        served.wait(10)
+
+    before = _open_descriptors()
+    client = RuntimeClient(_one_connection_server(script))
+    assert client.next_invocation().request_id == "r1"
+    assert len(_open_descriptors() - before) >= 3  # the connection and the pipe's two ends, at least
+    client.close()
+    served.set()
+    left = _open_descriptors() - before
+    for fd in list(left):  # the test server's thread may not have closed its own ends yet
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            left.discard(fd)
+            continue
+        if target.startswith("socket:"):
+            left.discard(fd)  # the server's listener or connection, closed by its thread on its own time
+    assert left == set(), left
