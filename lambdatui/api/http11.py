@@ -257,7 +257,8 @@ class _Connection(Reader):
         sent = self._send_now(data)
         if sent < len(data):
             try:
-                await self.stream.send_all(memoryview(data)[sent:])
+                # Bounded as a wait for a request is: an Invoke API caller that never reads is closed.
+                await self.stream.send_all(memoryview(data)[sent:], self.server.idle_limit)
             except trio.BrokenResourceError:
                 self.hung_up = True
 

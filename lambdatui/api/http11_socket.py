@@ -11,6 +11,7 @@ trio's are.
 
 from __future__ import annotations
 
+import math
 import socket
 from typing import Union
 
@@ -45,14 +46,20 @@ class PlainStream:
         self.fd = sock.fileno()
         self.peer = peer  # as accept gave it: the admission needs no system call to learn it
 
-    async def send_all(self, data: Data) -> None:
+    async def send_all(self, data: Data, stall_limit: float = math.inf) -> None:
+        """All of `data`, waiting for room as the peer reads. A peer that reads nothing for `stall_limit` seconds
+        counts as gone (BrokenResourceError): a caller that never reads its answer must not hold it, and its
+        connection, for good. Each wait is bounded, not the whole send: a slow reader still gets a large answer."""
         await trio.lowlevel.checkpoint_if_cancelled()
         view = memoryview(data)
         while view:
             try:
                 view = view[self.socket.send(view):]
             except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.socket)
+                with trio.move_on_after(stall_limit):
+                    await trio.lowlevel.wait_writable(self.socket)
+                    continue
+                raise trio.BrokenResourceError(f"the peer read nothing for {stall_limit:g} s") from None
             except OSError as exc:
                 raise trio.BrokenResourceError(str(exc)) from exc
         await trio.lowlevel.cancel_shielded_checkpoint()

@@ -270,6 +270,32 @@ async def test_a_large_answer_waits_for_a_late_reader_without_spinning_and_arriv
             await settle(connections)
 
 
+@pytest.mark.parametrize("path", ["/big", "/big-now", "/big-chunks"])
+@pytest.mark.trio
+async def test_a_caller_that_never_reads_its_large_answer_is_closed_after_the_idle_limit(path: str) -> None:
+    """A server with an idle limit (the Invoke API's, 75 s) bounds each wait for room as it bounds a wait for a
+    request: a caller that never reads is closed, its answer dropped, rather than holding both for good. One that
+    reads within the limit gets it all (the test above, without a limit; and here, after)."""
+    routes, connections = Routes(), set()
+    async with serving(routes, connections=connections, idle_limit=0.5) as port:
+        stalled = await connect(port, rcvbuf=SMALL_RCVBUF)
+        with trio.fail_after(BOUND_S):
+            await stalled.send(get(path))
+            await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+            (connection,) = connections
+            assert queued_to_send(connection.stream.socket) > 0  # it waits for room
+            started = trio.current_time()
+            await settle(connections)  # closed by the server: the caller never read
+            assert trio.current_time() - started >= 0.4, "closed before the idle limit"
+            # A caller that reads as it goes gets the whole answer on the same server.
+            reader = await connect(port, rcvbuf=SMALL_RCVBUF)
+            await reader.send(get(path))
+            status, _, body = await read_answer(reader)
+            assert status == 200 and body == BIG
+            reader.close()
+        stalled.close()
+
+
 @pytest.mark.trio
 async def test_a_client_that_half_closes_and_reads_a_large_answer_late_gets_it_whole() -> None:
     routes, connections = Routes(), set()
