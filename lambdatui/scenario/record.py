@@ -336,7 +336,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
 
     def _throttled(self, fact: f.InvocationThrottled) -> None:
         """A 429 at the limit joins the invokes in flight that filled it when they are all of one overlap (a replay
-        fires them together and meets the same limit); alone, a replay would run it: it is a step of its own."""
+        fires them together and meets the same limit). Alone, a replay would run it where the session's function never
+        saw it: it is kept in an overlap of its own, which the output writes as a comment (record_output.py)."""
         result = f.InvocationResult(fact.request_id, b"", function_error=True, error_type=THROTTLED)
         step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True,
                                                                client_context=fact.client_context,

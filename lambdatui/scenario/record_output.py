@@ -108,6 +108,14 @@ class RecordOutput:
         written = 0
         fleet_known = True  # no step so far ran beside invokes a replay finishes first: its fleet is the session's
         for step in steps:
+            throttled = self._throttled_alone(step, not_run)
+            if throttled is not None:
+                # Throttled while invokes ran that a replay has finished by then: the replay would run it, in an
+                # environment whose state the steps after it read. It never reached the function: not a step.
+                out += ["", "# Not a step: throttled (429) at the limit while other invokes ran, it never reached the "
+                        "function;", "# a replay, where those have ended, would run it:",
+                        f"#   invoke = {event_text(throttled.event)}"]
+                continue
             lines = self._step_lines(step, not_run, fleet_known)
             if lines:
                 out += ["", "[[step]]", *lines]
@@ -131,6 +139,15 @@ class RecordOutput:
         return replay_command(self.function_path or str(self.config.code_dir),
                               self.scenario_path or "THIS_FILE.toml", self.options)
 
+    @staticmethod
+    def _throttled_alone(step: Any, not_run: list[RecordedInvoke]) -> Optional[RecordedInvoke]:
+        """An invoke throttled beside others that a replay has finished by then (`Recorder._throttled` gives it an
+        overlap of its own), else None."""
+        if not isinstance(step, Overlap):
+            return None
+        ran = [s for s in step.invokes if not any(s is other for other in not_run)]
+        return ran[0] if len(ran) == 1 and ran[0].throttled else None
+
     def _managed(self) -> bool:
         """Managed Instances: an environment runs several invokes at once, in its workers."""
         return self._options is not None and self._options.max_concurrency > 1
@@ -141,10 +158,6 @@ class RecordOutput:
         if isinstance(step, Overlap):
             # Those the end of the session turned away never ran: comments, not part of the step.
             ran = [s for s in step.invokes if not any(s is other for other in not_run)]
-            if len(ran) == 1 and ran[0].throttled:
-                # Throttled while invokes that a replay has finished by then ran: a replay runs it instead.
-                return ["# throttled (429) at the limit while other invokes ran; a replay, where they have ended, "
-                        "runs it", f"invoke = {event_text(ran[0].event)}"]
             if len(ran) == 1:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known,
                                     several=step.several)
