@@ -320,10 +320,17 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
 
     def _joinable(self, number: int) -> Optional[Overlap]:
         """The overlap an invoke for env #`number` joins now: the latest, when all of it, and nothing else, is in
-        flight beside it."""
+        flight beside it, and no step was written after it (joining would place this invoke before that step's,
+        which may have run in the same environment before it)."""
         latest = self._latest()
         others = {other for other, env in self._in_flight.items() if self._beside(env, number)}
-        return latest if others and latest is not None and others == latest.pending == latest.members else None
+        if not others or latest is None or not others == latest.pending == latest.members:
+            return None
+        return latest if self._last_step(latest) else None
+
+    def _last_step(self, overlap: Overlap) -> bool:
+        """Nothing was written after `overlap`: not placed yet, or the last step."""
+        return not overlap.placed or (bool(self.steps) and self.steps[-1] is overlap)
 
     def _latest(self) -> Optional[Overlap]:
         """The overlap of the invoke in flight routed last."""
@@ -343,7 +350,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
                                                                client_context=fact.client_context,
                                                                qualifier=fact.qualifier)
         latest = self._latest()
-        if latest is not None and set(self._in_flight) == latest.pending == latest.members:
+        if latest is not None and set(self._in_flight) == latest.pending == latest.members and self._last_step(latest):
             latest.invokes.append(step)
             self._overlap_of[fact.request_id] = latest
             return

@@ -250,6 +250,30 @@ def test_an_invoke_throttled_beside_invokes_a_replay_will_have_ended_is_no_step(
     assert '#   invoke = \'{"n": 3}\'' in text, text
 
 
+def test_an_invoke_joins_no_earlier_step_that_others_were_written_after() -> None:
+    """w and w2 ran together; w2 ended. y was sent while w ran (a step of its own), then x, which env #2 ran and
+    finished. w ended; z, sent while only y still ran, went to env #2 after x. Joining y's step would write z before
+    x, and a replay would run them in env #2 in the wrong order (a bug hunt: `response.calls: expected 2, got 1`, in 17
+    recorded serve sessions). z is a step after x."""
+    recorder, fleet = attached()
+    run(fleet, 1, queued("w", 1), started("w"))
+    run(fleet, 0, f.EnvironmentStartedFor("w2", busy=1, number=2))
+    run(fleet, 2, queued("w2", 2), started("w2"), completed("w2", 2), reported("w2", True))
+    run(fleet, 0, f.EnvironmentStartedFor("y", busy=1, number=3))
+    run(fleet, 3, queued("y", 3), started("y"))
+    run(fleet, 2, queued("x", 4), started("x"), completed("x", 4), reported("x", False))
+    run(fleet, 1, completed("w", 1), reported("w", True))
+    run(fleet, 2, queued("z", 5), started("z"))
+    run(fleet, 3, completed("y", 3), reported("y", True))
+    run(fleet, 2, completed("z", 5), reported("z", False))
+    text = recorder.to_toml()
+    steps = parse_scenario(text, Path("r.toml")).steps
+    sent = [json.loads(e)["n"] for step in steps for e in (
+        step.action.events if isinstance(step.action, ParallelAction) else [step.action.event])]
+    assert sent.index(4) < sent.index(5), text  # x before z: env #2 ran them in that order
+    assert sorted(sent) == [1, 2, 3, 4, 5], text
+
+
 def test_invokes_routed_while_others_ran_join_them_in_the_order_routed_whenever_they_are_queued() -> None:
     """b and c were both routed to new environments while a ran; a ended, then c's environment was up first. All
     three are one step: what joins is decided when the fleet routes, not when an environment's start ends."""
