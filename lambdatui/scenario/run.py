@@ -50,6 +50,10 @@ __all__ = ["ReplayResult", "STEP_MARGIN_S", "WAITING", "judge_telemetry", "run_s
 INIT_TIMEOUT_S = 10  # Lambda's Init budget, which an on-demand cold start spends before the invoke's own
 PROVISIONED_INIT_S = 130  # a provisioned environment's Init may take max(130 s, the timeout) (lambda-spec §11.2)
 STEP_MARGIN_S = 15
+# How long the next invoke of a parallel step waits for an Event invoke to be taken by an environment (as soon as the
+# fleet's queue is served and the environment is up; a bound, so that a queue that waits on something else never
+# stalls the step).
+ROUTE_WAIT_S = 5
 TELEMETRY_END_S = 15  # for the shutdown that delivers the telemetry still buffered (a 2 s budget), at the end
 
 
@@ -310,6 +314,7 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
     try:
         async with trio.open_nursery() as nursery:
             for position, event in enumerate(events):
+                since = len(facts.step.facts)
                 seen = facts.fire(new_uuid(), own_facts=parallel)
                 ledger.begin(seen.request_id or "")
                 placed = trio.Event()
@@ -318,6 +323,13 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position],
                                    callers[position])
                 await placed.wait()
+                if parallel and kinds[position]:
+                    # An Event invoke is placed once the fleet's queue has it, and taken by an environment when its turn
+                    # comes: the next one waits for that too, as it does for a RequestResponse one, or it takes the
+                    # environment this one was to meet, or finds the one it names not startable yet (`envs`).
+                    with trio.move_on_after(ROUTE_WAIT_S):
+                        while not facts.routed(seen.request_id or "", since):
+                            await facts.arrived.wait()
                 if parallel:
                     printer.placed(position, event, seen)
                 if not kinds[position]:  # an Event invoke is routed when its turn in the queue comes: said after

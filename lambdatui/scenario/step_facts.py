@@ -30,6 +30,15 @@ class StepFacts:
         self._by_id[request_id] = seen
         return seen
 
+    def routed(self, request_id: str, since: int) -> bool:
+        """Whether invoke `request_id` has its environment (queued in one) or never will (not started, dropped), or
+        waits at the limit: told by the facts from the `since`-th of the step on."""
+        seen = self._by_id.get(request_id)
+        if seen is not None and seen.env is not None:
+            return True
+        return any(type(fact) is f.EventWaiting or (type(fact) in _ROUTED and fact.request_id == request_id)  # type: ignore[attr-defined]
+                   for fact in self.step.facts[since:])
+
     def __call__(self, number: int, fact: f.Fact) -> None:
         self.step.facts.append(fact)
         if isinstance(fact, (f.InvocationQueued, f.InvocationRefused)):
@@ -50,3 +59,7 @@ class StepFacts:
                 seen.report = fact
         self.arrived.set()
         self.arrived = trio.Event()
+
+
+# An invoke that will never be queued in an environment (InvocationQueued says one was).
+_ROUTED = (f.EnvironmentNotStarted, f.EventNotRun, f.InvocationRefused, f.InvocationThrottled)

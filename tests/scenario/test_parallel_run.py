@@ -100,6 +100,28 @@ async def test_a_throttled_invoke_is_checked_by_its_error_type_and_counted(code_
 
 
 @pytest.mark.trio
+async def test_an_event_invoke_of_a_parallel_step_is_routed_before_the_next_invoke_is_sent(code_dir: Path) -> None:
+    """An Event invoke is placed once the fleet's queue has it and routed when its turn comes. The next invoke of the
+    step waits for that routing too: sent at once, it found the number it names (`envs`) not yet the next to be
+    given (the Event's new environment had not taken #2), was routed as usual to the idle env #1, and the Event
+    then started #2 and #3 was never used (a bug hunt: `response.calls`/`invocations` one too many, 3 of 3)."""
+    function = write_probe(code_dir)
+    done = await replay(function, """
+        [[step]]
+        invoke = { n = 1 }
+        expect = { response = { invocations = 1 } }
+
+        [[step]]
+        parallel = [{ n = 2 }, { n = 3 }]
+        invocation_types = ['Event', 'RequestResponse']
+        envs = [2, 3]
+        expect.each = [{ response = { invocations = 1 } }, { response = { invocations = 1 } }]
+    """, code_dir)
+    assert done.result.passed, done.out
+    assert "is not alive; routed as usual" not in done.out, done.out
+
+
+@pytest.mark.trio
 async def test_an_invoke_of_a_parallel_step_that_differs_is_named_by_its_position(code_dir: Path) -> None:
     function = write_probe(code_dir)
     done = await replay(function, """
