@@ -312,11 +312,27 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         if overlap is None:
             others = any(self._beside(env, number) for env in self._in_flight.values())
             overlap = Overlap(overlapped=others or past_busy or self._busy_elsewhere(number))
+            self._share_workers(request_id, number)
         overlap.members.add(request_id)
         overlap.pending.add(request_id)
         self._overlap_of[request_id] = overlap
         self._in_flight[request_id] = number
         return overlap
+
+    def _share_workers(self, request_id: str, number: int) -> None:
+        """Managed Instances: an invoke that begins a step of its own in env #`number` while invokes of earlier steps
+        still run in its workers. Each may read what the other did to the /tmp and the process they share, which a
+        replay, running them in their steps, cannot give again: their responses are not compared."""
+        if not self._managed() or number in (0, STARTING):
+            return
+        step = self._invokes.get(request_id)
+        if step is None:
+            return
+        for other, env in self._in_flight.items():
+            earlier = self._invokes.get(other)
+            if env == number and other != request_id and earlier is not None:
+                earlier.shared_with = earlier.shared_with or "a later"
+                step.shared_with = step.shared_with or "an earlier"
 
     def _joinable(self, number: int) -> Optional[Overlap]:
         """The overlap an invoke for env #`number` joins now: the latest, when all of it, and nothing else, is in

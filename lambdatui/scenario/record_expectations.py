@@ -46,6 +46,9 @@ class RecordedInvoke:
     client_context: Optional[str] = None  # what else its caller sent that the function sees: a replay sends it too
     qualifier: str = ""
     streamed: bool = False  # its caller took the response as a stream: a replay takes it so, with a stream's limits
+    # Managed Instances: "a later" or "an earlier" step's invoke ran beside it in its environment's workers (sharing
+    # their /tmp and process), which a replay runs apart: what each read of the other's doings is not had again.
+    shared_with: str = ""
 
 
 def event_text(event: bytes) -> str:
@@ -135,6 +138,9 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
                              "which a recording does not keep")
             elif response is None:
                 notes.append("# response not compared: it is not JSON")
+            elif step.shared_with:
+                notes.append(f"# response not compared: it ran beside {step.shared_with} step's invoke in env "
+                             f"#{step.env}'s workers (their /tmp and process shared), which a replay runs apart")
             else:
                 _response_expect(response, step, notes, expect)
             if not step.asynchronous and not any(item.startswith("response = ") for item in expect):
