@@ -1,9 +1,11 @@
 """For tests that read answers on sockets they control (late readers, resets, half-closes): an HTTP/1.1 answer's head,
-taken off the front of what was received; whether this machine has IPv6's loopback to listen on."""
+taken off the front of what was received; a reset; a caller that leaves without a whole request; whether this machine
+has IPv6's loopback to listen on."""
 
 from __future__ import annotations
 
 import socket
+import struct
 from typing import Optional
 
 
@@ -29,3 +31,20 @@ def has_ipv6_loopback() -> bool:
         return True
     except OSError:
         return False
+
+
+def reset(sock) -> None:
+    """Close with SO_LINGER 0: the peer gets an RST, not a FIN (a stdlib or a trio socket)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def leave_silently(sock, how: str, partial_request: bytes) -> None:
+    """A connected caller that leaves without a whole request: it closes at once ("close"), sends `partial_request`
+    then closes ("partial"), or resets ("reset")."""
+    if how == "partial":
+        await sock.send(partial_request)
+    if how == "reset":
+        reset(sock)
+    else:
+        sock.close()

@@ -340,9 +340,9 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         which may have run in the same environment before it)."""
         latest = self._latest()
         others = {other for other, env in self._in_flight.items() if self._beside(env, number)}
-        if not others or latest is None or not others == latest.pending == latest.members:
-            return None
-        return latest if self._last_step(latest) else None
+        if others and latest is not None and others == latest.pending == latest.members and self._last_step(latest):
+            return latest
+        return None
 
     def _last_step(self, overlap: Overlap) -> bool:
         """Nothing was written after `overlap`: not placed yet, or the last step."""

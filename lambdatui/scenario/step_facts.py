@@ -36,7 +36,7 @@ class StepFacts:
         seen = self._by_id.get(request_id)
         if seen is not None and seen.env is not None:
             return True
-        return any(type(fact) is f.EventWaiting or (type(fact) in _ROUTED and fact.request_id == request_id)  # type: ignore[attr-defined]
+        return any(type(fact) is f.EventWaiting or (type(fact) in _NEVER_QUEUED and fact.request_id == request_id)  # type: ignore[attr-defined]
                    for fact in self.step.facts[since:])
 
     def __call__(self, number: int, fact: f.Fact) -> None:
@@ -61,5 +61,5 @@ class StepFacts:
         self.arrived = trio.Event()
 
 
-# An invoke that will never be queued in an environment (InvocationQueued says one was).
-_ROUTED = (f.EnvironmentNotStarted, f.EventNotRun, f.InvocationRefused, f.InvocationThrottled)
+# An Event invoke that will never be queued in an environment (InvocationQueued, or InvocationRefused, gives its env).
+_NEVER_QUEUED = (f.EnvironmentNotStarted, f.EventNotRun)

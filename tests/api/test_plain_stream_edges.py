@@ -30,7 +30,7 @@ from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import Answer
 from lambdatui.api.sandbox_routes import router
 
-from raw_http_support import has_ipv6_loopback, take_answer_head
+from raw_http_support import has_ipv6_loopback, leave_silently, reset, take_answer_head
 
 BOUND_S = 10
 BIG = os.urandom(8 * 1024 * 1024)  # more than loopback's send and receive buffers hold: the server must wait for room
@@ -44,12 +44,6 @@ def open_fds() -> int:
 def queued_to_send(sock: socket.socket) -> int:
     """Bytes the kernel holds for `sock`'s peer, not yet acknowledged (SIOCOUTQ)."""
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
-
-
-def reset(sock) -> None:
-    """Close with SO_LINGER 0: the peer gets an RST, not a FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def get(path: str, *extra: str, version: str = "1.1") -> bytes:
@@ -514,13 +508,7 @@ async def test_many_connections_at_once_and_connections_that_say_nothing_all_end
                         answered.append(n)
 
             async def silent_client(how: str) -> None:
-                sock = await connect(port)
-                if how == "partial":
-                    await sock.send(b"GET /small HTTP/1.1\r\nHo")
-                if how == "reset":
-                    reset(sock)
-                else:
-                    sock.close()
+                await leave_silently(await connect(port), how, b"GET /small HTTP/1.1\r\nHo")
 
             async with trio.open_nursery() as nursery:
                 for n in range(200):

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import socket
-import struct
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,7 +21,7 @@ import pytest
 import trio
 
 from e2e_support import ServeProcess, open_sockets, write_file
-from raw_http_support import has_ipv6_loopback, take_answer_head
+from raw_http_support import has_ipv6_loopback, leave_silently, reset, take_answer_head
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -120,11 +119,6 @@ def closed_by_peer(sock: socket.socket) -> bool:
         return sock.recv(65536) == b""
     except ConnectionResetError:
         return True
-
-
-def reset(sock: socket.socket) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def small_invoke(served: ServeProcess, n: int = 0) -> dict:
@@ -294,12 +288,7 @@ async def test_two_hundred_callers_at_once_and_callers_that_say_nothing_all_end_
     async def silent(how: str) -> None:
         sock = trio.socket.socket()
         await sock.connect(("127.0.0.1", port))
-        if how == "partial":
-            await sock.send(b"POST " + INVOKE_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nCont")
-        if how == "reset":
-            reset(sock)
-        else:
-            sock.close()
+        await leave_silently(sock, how, b"POST " + INVOKE_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nCont")
 
     with trio.fail_after(120):
         async with trio.open_nursery() as nursery:
