@@ -195,15 +195,26 @@ def daemon(seconds=300, where=None):
 
 def sandbox_inits(root: int) -> dict[int, int]:
     """The sandbox inits' keepers among `root`'s children, {pid: starttime} (one an environment; the inits they fork,
-    one a life, and each init's pid 1 are forks of them, not counted)."""
+    one a life, and each init's pid 1 are forks of them, not counted). lambdatui is its lives' subreaper: where a
+    life's init dies before its pid 1, lambdatui adopts that pid 1 until it has reaped it; it is no keeper, and it
+    lives in the life's own PID namespace."""
     from e2e_support import descendants, proc_cmdline, proc_stat
 
     found = {}
+    root_ns = _pid_namespace(root)
     for pid, start in descendants(root).items():
         stat = proc_stat(pid)
-        if stat is not None and stat[1] == root and "sandbox_init.py" in proc_cmdline(pid):
+        if (stat is not None and stat[1] == root and "sandbox_init.py" in proc_cmdline(pid)
+                and _pid_namespace(pid) == root_ns):
             found[pid] = start
     return found
+
+
+def _pid_namespace(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
 
 
 def life_inits(root: int) -> dict[int, int]:
