@@ -29,12 +29,14 @@ scenario file (TOML):
   [[step]]                   one per step, run in order; each does exactly ONE of:
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>');
                                invocation_type = "Event" sends it as an Event invoke;
+                               worker = N (Managed Instances) gives it to the environment's worker #N
+                               (numbered as they first ask for work; each has its own globals)
                                streamed = true takes the response as a stream (InvokeWithResponseStream,
                                a function URL: a stream's 200 MB limit and errors), not buffered
     parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text);
                                invocation_types = ["RequestResponse", "Event", ...], streams = [false,
                                true, ...], envs = [N, ...] (each as env = N sends an invoke; 0: routed
-                               as usual) by position
+                               as usual), workers = [N, ...] (each as worker = N; 0: any) by position
     event_file = "e.json"      the event from a file, relative to the scenario
                              with an invoke: client_context = '{"custom": {...}}' (X-Amz-Client-Context's
                              JSON) and qualifier = "prod" (a version or alias the caller named); for a

@@ -60,6 +60,7 @@ class _Server:
         self.connections: set[_Connection] = set() if connections is None else connections
         self.all_closed = trio.Event()
         self.address: Optional[Address] = None  # every connection's own address, unless the listener's is a wildcard
+        self.taken = 0  # connections taken so far: each is numbered by it (`_Connection.number`)
 
     async def stop(self, grace: float) -> None:
         """Idle connections close now; the others finish their request within `grace` (then are cut)."""
@@ -87,6 +88,8 @@ class _Connection(Reader):
     def __init__(self, stream: PlainStream, server: _Server) -> None:
         super().__init__(stream, server.stamped, server.stamp_every)
         self.server = server
+        server.taken += 1
+        self.number = server.taken  # names it to the core (a Managed Instances worker asks on a connection of its own)
         self.monitor = server.monitor
         self.idle: Optional[trio.CancelScope] = None  # while waiting for a next request, when the server watches
         self.unyielded = 0  # requests handled since this connection last waited for its socket (or yielded)

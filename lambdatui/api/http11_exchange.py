@@ -60,6 +60,11 @@ class Exchange:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
         return await self._connection.until_hangup(wait)
 
+    @property
+    def connection(self) -> int:
+        """The number of the connection it came on (1, 2, ... as its server took them)."""
+        return self._connection.number
+
     def left(self) -> bool:
         """The peer has hung up already (its FIN or a reset is in): a long poll's caller gone before it was answered
         (a runtime that sent its /next and closed) is not given an event it would never read."""

@@ -38,8 +38,8 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
 
     async def next_invocation(exchange: Exchange) -> Optional[Answer]:
         # The event is written as the core delivers it: the runtime starts while the host still tells the facts.
-        arrived = exchange.arrived
-        reply = await host.request(lambda token: ins.RuntimeNext(token, arrived), answer_now(exchange),
+        arrived, connection = exchange.arrived, exchange.connection
+        reply = await host.request(lambda token: ins.RuntimeNext(token, arrived, connection), answer_now(exchange),
                                    long_poll=exchange)
         return None if reply is None else exchange.early or from_reply(reply)
 

@@ -34,6 +34,9 @@ class Invocation:
     streamed: bool = False  # its caller takes the response as a stream (InvokeWithResponseStream, a function URL)
     label: str = ""  # how the debugger names it besides its id: a function URL's "GET /path"
     qualifier: str = ""  # the version or alias its caller named: the invoked function ARN ends with it
+    # Managed Instances: the worker to give it to (numbered as `RuntimeNext.connection` says), where a replay sends
+    # it as the session did; 0: whichever worker waits longest, as RAPID does.
+    worker: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class RuntimeNext:
 
     token: Token
     arrived: Optional[float] = None
+    # The HTTP connection it came on (1, 2, ... as the sandbox's server took them; 0: not known). On Managed Instances
+    # each worker asks on a connection of its own, kept alive: the core numbers the workers by them.
+    connection: int = 0
 
 
 @dataclass(frozen=True)

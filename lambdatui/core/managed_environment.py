@@ -38,6 +38,7 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         # back on /next at once, so routing may count on it (fleet_rules._managed_fit).
         self.returning = 0
         self.boundary_backlog: deque[tuple[Boundary, str]] = deque()  # invoke boundaries waiting for a hold to end
+        self._init_workers()
 
     def _after_shutdown(self) -> None:
         # The processes are gone: so are their parked requests and whatever their workers were running.
@@ -49,6 +50,7 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         self.boundary_backlog.clear()
         self.workers_lost = 0
         self.returning = 0
+        self._forget_workers()
         super()._after_shutdown()
 
     def settled(self) -> bool:

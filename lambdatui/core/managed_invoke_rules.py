@@ -21,6 +21,7 @@ from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import JSON, error_body
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import Invocation, TimerFired, Token
+from lambdatui.core.managed_workers import ManagedWorkers
 from lambdatui.core.slots import InvokeRun
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
@@ -36,7 +37,7 @@ def invoke_timer(request_id: str) -> str:
     return INVOKE_TIMER_PREFIX + request_id
 
 
-class ManagedInvokeRules:
+class ManagedInvokeRules(ManagedWorkers):
     """Part of `ManagedEnvironment`: it runs on the environment's state (see core/managed_environment.py)."""
 
     runs: dict[str, InvokeRun]
@@ -124,12 +125,13 @@ class ManagedInvokeRules:
             self._reach(boundary, request_id)
 
     def _deliver_run(self, run: InvokeRun) -> None:
-        if self.parked:
-            token = next(iter(self.parked))
+        token = self._asking_for(run)
+        if token is not None:
             del self.parked[token]
             self._send_run(token, run)
         else:
-            self.ready.append(run.invocation.request_id)  # its worker hung up: the next /next takes it
+            # Its worker hung up, or the one a replay names is busy: the next /next that may take it does.
+            self.ready.append(run.invocation.request_id)
 
     def _send_run(self, token: Token, run: InvokeRun) -> None:
         """The event goes to one worker's /next; the invoke's own deadline starts (lambda-spec §4.4)."""
@@ -140,8 +142,9 @@ class ManagedInvokeRules:
         run.delivered = True
         run.delivered_at = self._mark()
         run.deadline_wall_ms = self._now.wall_ms + self.config.timeout_ms
+        worker = self._worker_took(token, inv.request_id)
         self._line(lines.start(inv.request_id, self.config.function_version), request_id=inv.request_id)
-        self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label))
+        self._emit(f.PhaseStarted("invoke", inv.request_id, self._now.mono, inv.trace_id, inv.label, worker))
         self._start_timer(invoke_timer(inv.request_id), self.config.timeout_ms / 1000)
         self._send_event_to_runtime(token, run)
         self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
@@ -157,6 +160,7 @@ class ManagedInvokeRules:
         run.result = result
         run.responded_at = self._mark()
         self.returning += 1  # its worker has its reply and asks for work again
+        self._worker_answered(result.request_id)
         self._finish_run(run, status, error_type)
         self._at_boundary(Boundary.INVOKE_RESPONSE, result.request_id)
 
@@ -196,6 +200,7 @@ class ManagedInvokeRules:
         orphaned = request_id in self.orphaned
         if orphaned:
             self.orphaned.discard(request_id)  # its worker is gone already: nothing runs on
+            self._worker_gone(request_id=request_id)
         else:
             self.overrunning.add(request_id)  # its worker is still busy with it
         self._finish_run(run, "timeout", None)

@@ -54,6 +54,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
     def _on_RuntimeNext(self, event: RuntimeNext) -> None:
         self._end_inspection()
         rt = self.runtime
+        self._worker_asks(event.token, event.connection)
         if rt.state is RuntimeState.READY:
             self.returning = max(0, self.returning - 1)  # (or a worker whose Function init just ended)
             self._offer_worker(event.token)
@@ -61,6 +62,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         try:
             rt.state = runtime_transition(rt.state, RuntimeCall.NEXT)  # the first /next: Runtime init is done
         except TransitionNotAllowed as refused:
+            self.asking.pop(event.token, None)
             self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
             return
         self.registration_open = False
@@ -68,10 +70,14 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         self._check_init_done()
 
     def _offer_worker(self, token: Token) -> None:
-        """A worker asks for work: an event that lost its worker goes first, else it parks for the next invoke."""
-        while self.ready:
-            run = self.runs.get(self.ready.popleft())
-            if run is not None and not run.delivered:
+        """A worker asks for work: an event that lost its worker (or waited for this one) goes first, else it parks
+        for the next invoke."""
+        for request_id in list(self.ready):
+            run = self.runs.get(request_id)
+            if run is None or run.delivered:
+                self.ready.remove(request_id)
+            elif self._takes(token, run):
+                self.ready.remove(request_id)
                 self._send_run(token, run)
                 return
         if len(self.parked) >= MAX_PARKED:
@@ -98,6 +104,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
             if request_id in self.overrunning:
                 self.overrunning.discard(request_id)  # its worker is free again
                 self.returning += 1
+                self._worker_answered(request_id)
                 self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
             self._reply_error(token, 410, INVOKE_TIMEOUT, "Invoke timeout")
             self._line(f"The late answer to invoke {request_id} was refused (410 InvokeTimeout): its caller had the "
@@ -156,6 +163,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
     def _on_RequestAbandoned(self, event: RequestAbandoned) -> None:
         super()._on_RequestAbandoned(event)  # type: ignore[misc]
         if self.parked.pop(event.token, None) is not None:
+            self._worker_gone(token=event.token)
             self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
         for run in self.runs.values():
             if run.token == event.token:
@@ -198,6 +206,8 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         self.workers_lost += 1
         request_id = event.request_id
         held = ""
+        if request_id is not None:
+            self._worker_gone(request_id=request_id)
         if request_id in self.overrunning:
             self.overrunning.discard(request_id)  # counted among the workers lost from now on
             held = f" running invoke {request_id}, which had timed out already"

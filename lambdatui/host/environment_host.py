@@ -246,14 +246,14 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         self, payload: bytes, *, client_context: Optional[str] = None, trace_id: Optional[str] = None,
         wants_log_tail: bool = False, asynchronous: bool = False, request_id: Optional[str] = None,
         stream: Optional[ResponseStream] = None, label: str = "", qualifier: str = "",
-        on_result: Optional[Callable[[f.InvocationResult], None]] = None,
+        on_result: Optional[Callable[[f.InvocationResult], None]] = None, worker: int = 0,
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
 
         An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
         when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
-        version or alias its caller named. `on_result` (a synchronous invoke, no log tail) gets the result to answer at
+        version or alias its caller named; `worker`: on Managed Instances, the worker a replay gives it to. `on_result` (a synchronous invoke, no log tail) gets the result to answer at
         once (see _Slot), not after the runtime's next /next, read with its response, which this task would wait for.
         """
         invocation = ins.Invocation(
@@ -266,6 +266,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             streamed=stream is not None,
             label=label,
             qualifier=qualifier,
+            worker=worker,
         )
         if stream is not None:
             self.streams.add(invocation.request_id, stream)

@@ -68,6 +68,7 @@ class TimelineBar:
     # 1, 2, ... in the order bars opened, never reused: names a bar while older ones are dropped (not its content,
     # so bars compare by what they show)
     seq: int = field(default=0, compare=False)
+    worker: int = 0  # Managed Instances: the worker that ran the invoke (PhaseStarted.worker); 0: not told
 
 
 @dataclass
@@ -87,6 +88,7 @@ class _Bar:
     reason: Optional[str] = None
     caller: str = ""
     seq: int = 0
+    worker: int = 0
     held_s: float = 0.0  # time the user held the lifecycle while this bar ran: not part of its duration
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
@@ -102,7 +104,7 @@ class _Bar:
         if self.function_error is not None and status in (None, "success"):
             status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
         return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
-                           self.error_type or self.function_error, self.reason, self.caller, self.seq)
+                           self.error_type or self.function_error, self.reason, self.caller, self.seq, self.worker)
 
 
 class Timeline:
@@ -201,6 +203,7 @@ class Timeline:
         elif fact.phase == INVOKE:
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
             bar.caller = fact.label
+            bar.worker = fact.worker
             self._phases[INVOKE] = self._invokes[fact.detail] = self._last_invoke = bar
         else:
             kind = RESET if fact.phase == RESET else SHUTDOWN

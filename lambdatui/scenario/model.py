@@ -66,6 +66,9 @@ class InvokeAction:
     env: Optional[int] = None
     asynchronous: bool = False
     caller: Caller = field(default_factory=lambda: NO_CALLER)
+    # `worker = N` (Managed Instances): given to the environment's worker #N, as a recording gives it to the one that
+    # took it in the session (each worker has its own globals); 0: whichever waits longest, as in Lambda.
+    worker: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class ParallelAction:
     asynchronous: tuple[bool, ...] = ()  # `invocation_types`, by position (empty: every one synchronous)
     callers: tuple[Caller, ...] = ()  # `client_contexts` and `qualifiers`, by position (empty: NO_CALLER each)
     envs: tuple[int, ...] = ()  # `envs`, by position: each sent as an invoke step's `env = N` is (0, or empty: routed)
+    workers: tuple[int, ...] = ()  # `workers`, by position: each given as an invoke step's `worker = N` is (0: any)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
-STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "envs", "expect", "invocation_type", "invocation_types") \
+STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "envs", "worker", "workers", "expect", "invocation_type",
+                                           "invocation_types") \
     + caller_parse.KEYS
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
@@ -259,6 +260,7 @@ class _Parser:
         if "envs" in raw and kind != "parallel":
             raise ValueError(f"{name}: envs = [...] goes with parallel = [...], one environment for each event"
                              + (f"; {kind} takes env = N" if kind in ENV_TAKERS else ""))
+        worker = self.worker(raw, kind, name)
         asynchronous = self.invocation_type(raw, kind, name)
         caller = caller_parse.parse_caller(raw, kind, name)
         caller_parse.refuse_streamed_events((caller,), (asynchronous,), name)
@@ -268,14 +270,15 @@ class _Parser:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
         if kind in ("invoke", "event_file"):
             event = self.invoke_event(value, name) if kind == "invoke" else self.event_file(value, name)
-            return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller)
+            return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller, worker)
         if kind == "parallel":
             action = self.parallel(value, name, raw.get("invocation_types"))
             for i, event in enumerate(action.events):
                 sized_event(event, action.asynchronous[i] if action.asynchronous else False, f"{name}: parallel[{i}]")
             callers = caller_parse.parse_callers(raw, len(action.events), name)
             caller_parse.refuse_streamed_events(callers, action.asynchronous, name, each=True)
-            return dataclasses.replace(action, callers=callers, envs=self.envs(raw, len(action.events), name))
+            return dataclasses.replace(action, callers=callers, envs=self.envs(raw, len(action.events), name),
+                                       workers=self.envs(raw, len(action.events), name, "workers"))
         if kind == "fault":
             return dataclasses.replace(parse_fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):
@@ -331,16 +334,32 @@ class _Parser:
                              f"for each of the {len(events)} events")
         return ParallelAction(events, tuple(t == EVENT for t in types))
 
-    def envs(self, raw: Mapping[str, Any], count: int, name: str) -> tuple[int, ...]:
+    def envs(self, raw: Mapping[str, Any], count: int, name: str, key: str = "envs") -> tuple[int, ...]:
         """A parallel step's `envs = [N, ...]`: the environment each of its `count` events is sent to, as an invoke
-        step's `env = N` sends it (0: routed as usual); () when not given."""
-        if "envs" not in raw:
+        step's `env = N` sends it (0: routed as usual); () when not given. So too its `workers` (0: any worker)."""
+        if key not in raw:
             return ()
-        values = raw["envs"]
+        values = raw[key]
         if not isinstance(values, list) or len(values) != count or not all(is_int(v) and v >= 0 for v in values):
-            raise ValueError(f"{name}: envs = {values!r}: give an environment's number, 1 or more (0: routed as "
-                             f"usual), for each of the {count} events")
+            what = ("an environment's number, 1 or more (0: routed as usual)" if key == "envs" else
+                    "a worker's number, 1 or more (0: any worker)")
+            raise ValueError(f"{name}: {key} = {values!r}: give {what}, for each of the {count} events")
         return tuple(values)
+
+    def worker(self, raw: Mapping[str, Any], kind: str, name: str) -> int:
+        """An invoke step's `worker = N` (Managed Instances: the environment's worker #N takes it); 0 when not given."""
+        if "workers" in raw and kind != "parallel":
+            raise ValueError(f"{name}: workers = [...] goes with parallel = [...], one worker for each event"
+                             + ("; an invoke takes worker = N" if kind in ("invoke", "event_file") else ""))
+        if "worker" not in raw:
+            return 0
+        value = raw["worker"]
+        if kind not in ("invoke", "event_file"):
+            raise ValueError(f"{name}: worker = N names the worker an invoke step's event goes to, not a {kind} step"
+                             + (" (workers = [N, ...] names one for each of its events)" if kind == "parallel" else ""))
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name}: worker = {value!r}: give a worker's number, 1 or more")
+        return int(value)
 
     def event_file(self, value: Any, name: str) -> bytes:
         if not isinstance(value, str) or not value:

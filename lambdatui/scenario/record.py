@@ -231,6 +231,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             started = self._by_id(fact.detail)
             if started is not None:
                 started.clock.started(time.time(), round(self.config.timeout_s * 1000), self._began)
+                started.worker = fact.worker
         elif isinstance(fact, f.InvocationCompleted):
             request_id = fact.result.request_id
             # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before

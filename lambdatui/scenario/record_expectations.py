@@ -49,6 +49,7 @@ class RecordedInvoke:
     # Managed Instances: "a later" or "an earlier" step's invoke ran beside it in its environment's workers (sharing
     # their /tmp and process), which a replay runs apart: what each read of the other's doings is not had again.
     shared_with: str = ""
+    worker: int = 0  # Managed Instances: the environment's worker that took it (each has its own globals)
 
 
 def event_text(event: bytes) -> str:
@@ -72,8 +73,11 @@ PER_INVOKE_COLD = ("# which of them starts cold depends on timing: each invoke's
                    "step's counts are")
 NO_COLD = "# which of them starts cold depends on timing: each invoke's cold start is not compared"
 # Managed Instances: invokes that ran together in one environment's workers.
-SHARED_WORKERS = ("# several ran together in one environment's workers, sharing its globals and /tmp: a response that "
-                  "depends\n# on which of them went first may differ in a replay")
+SHARED_WORKERS = ("# several ran together in one environment's workers, sharing its /tmp: which of them went first is "
+                  "timing,\n# so their responses are not compared (their success is)")
+# Managed Instances: why every invoke names its environment and its worker.
+MANAGED_ROUTES = ("on Managed Instances whether an environment's workers take it now is timing, and each worker "
+                  "has its own globals")
 MANAGED_COUNTS = ("# on Managed Instances no REPORT counts a cold start, while the fleet counts an environment started for"
                   " an\n# invoke: cold_starts and warm_hits are not compared")
 # Why an invoke (each of a parallel step's) names its environment where several were alive.
@@ -85,17 +89,23 @@ AFTER_OVERLAP = ("# an earlier step ran beside invokes that a replay has finishe
 
 
 def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped: bool = False,
-                 after_overlap: bool = False, several: bool = False) -> list[str]:
+                 after_overlap: bool = False, several: bool = False, managed: bool = False) -> list[str]:
     """The step's `invoke = ...`, the notes on what is not compared, and its `expect = { ... }`. An overlapped one
     names the environment that took it (`env = N`): the fleet would route it to the longest idle of those a replay
     has finished with, and which one it meets decides what state (globals, /tmp) its function sees. So does one
     `after_overlap` (an earlier step ran beside invokes that a replay finishes first): the replay's environments were
     last used in another order, so the longest idle of them may be another than the session's; and one sent while
     `several` environments were alive: the longest idle of them is the one whose last invoke ended first, which
-    depends on timing."""
+    depends on timing. On Managed Instances (`managed`) it names its environment and its worker (`worker = N`)
+    always."""
     notes, expect = invoke_expect(step, telemetry, cold=not overlapped)
     routed: list[str] = []
-    if overlapped and step.env:
+    if managed and (step.env or step.worker):
+        where = f"env #{step.env}'s worker #{step.worker}" if step.env and step.worker else \
+            f"env #{step.env}" if step.env else f"worker #{step.worker}"
+        routed = [f"# given to {where} as in the session: {MANAGED_ROUTES}",
+                  *([f"env = {step.env}"] if step.env else []), *([f"worker = {step.worker}"] if step.worker else [])]
+    elif overlapped and step.env:
         routed = [f"# routed to env #{step.env} as in the session: the others were busy then", f"env = {step.env}"]
     elif after_overlap and step.env:
         routed = [f"# routed to env #{step.env} as in the session: after an earlier step that ran beside others, a "
@@ -113,9 +123,10 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
 
 
 def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
-                  cold: bool = True) -> tuple[list[str], list[str]]:
+                  cold: bool = True, beside: bool = False) -> tuple[list[str], list[str]]:
     """What a replay can compare of this invoke: (comments on what it cannot, `key = value` items); `cold`: whether
-    its cold start can be (not when a replay may route it otherwise)."""
+    its cold start can be (not when a replay may route it otherwise); `beside`: it ran at once with others of its
+    step in one environment's workers (Managed Instances), which of them wrote the shared /tmp first is timing."""
     expect: list[str] = []
     notes: list[str] = []
     result = step.result
@@ -141,6 +152,9 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
             elif step.shared_with:
                 notes.append(f"# response not compared: it ran beside {step.shared_with} step's invoke in env "
                              f"#{step.env}'s workers (their /tmp and process shared), which a replay runs apart")
+            elif beside:
+                notes.append(f"# response not compared: it ran beside another of this step's invokes in env "
+                             f"#{step.env}'s workers (their /tmp shared)")
             else:
                 _response_expect(response, step, notes, expect)
             if not step.asynchronous and not any(item.startswith("response = ") for item in expect):
@@ -200,7 +214,7 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     counted = None not in colds and not overlapped and fleet_known
     # Each sent where it went in the session: which of them starts cold no longer depends on timing. A throttled one
     # went nowhere (0: routed as usual, and throttled again at the same position).
-    pinned = several and all(step.env or step.throttled for step in invokes)
+    pinned = (several or managed) and all(step.env or step.throttled for step in invokes)
     lines = [*([OVERLAPPED] if overlapped else []),
              f"# {len(invokes)} invokes in flight at once: a replay fires them together, routed in this order"]
     if not overlapped and not fleet_known:
@@ -225,12 +239,18 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
         lines.append(f"streams = [{', '.join(toml_value(step.streamed) for step in invokes)}]")
     if pinned:
         lines += [f"# each routed as in the session{' (0: throttled)' if any(s.throttled for s in invokes) else ''}: "
-                  f"{SEVERAL}", f"envs = [{', '.join(str(step.env or 0) for step in invokes)}]"]
-        if len({step.env for step in invokes}) < len(invokes):
-            lines.append(SHARED_WORKERS)
+                  f"{MANAGED_ROUTES if managed else SEVERAL}", f"envs = [{', '.join(str(step.env or 0) for step in invokes)}]"]
+    if managed and any(step.worker for step in invokes):
+        lines.append(f"workers = [{', '.join(str(step.worker) for step in invokes)}]")
+    # Managed Instances: those that ran at once in one environment's workers each read a /tmp the others wrote to.
+    envs = [step.env for step in invokes if step.env and not step.throttled]
+    together = {env for env in envs if envs.count(env) > 1} if managed else set()
+    if together:
+        lines.append(SHARED_WORKERS)
     tables = []
     for i, step in enumerate(invokes):
-        notes, expect = invoke_expect(step, telemetry, cold=pinned and counted)
+        notes, expect = invoke_expect(step, telemetry, cold=pinned and counted and not managed,
+                                      beside=step.env in together)
         lines += [f"# parallel[{i}]: {note[2:]}" for note in notes]
         tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
     if any(table != "{}" for table in tables):

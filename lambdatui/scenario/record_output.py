@@ -154,13 +154,13 @@ class RecordOutput:
 
     def _step_lines(self, step: Any, not_run: list[RecordedInvoke], fleet_known: bool = True) -> list[str]:
         if isinstance(step, RecordedInvoke):
-            return invoke_lines(step, self.telemetry)
+            return invoke_lines(step, self.telemetry, managed=self._managed())
         if isinstance(step, Overlap):
             # Those the end of the session turned away never ran: comments, not part of the step.
             ran = [s for s in step.invokes if not any(s is other for other in not_run)]
             if len(ran) == 1:
                 return invoke_lines(ran[0], self.telemetry, overlapped=step.overlapped, after_overlap=not fleet_known,
-                                    several=step.several)
+                                    several=step.several, managed=self._managed())
             return parallel_lines(ran, step.environments, self.telemetry, overlapped=step.overlapped,
                                   fleet_known=fleet_known, several=step.several, managed=self._managed()) if ran else []
         if isinstance(step, PauseStep):

@@ -213,6 +213,8 @@ class TimelinePrinter:
             self.line("armed", fact.description)
         elif isinstance(fact, f.PhaseStarted) and fact.phase in ("reset", "shutdown"):
             self.line(fact.phase, f"reason: {fact.detail}")
+        elif isinstance(fact, f.PhaseStarted) and fact.worker:  # Managed Instances: which worker's globals it meets
+            self.line("worker", f"#{fact.worker} takes {fact.detail}")
         elif isinstance(fact, f.PhaseEnded) and fact.phase in ("reset", "shutdown"):
             self.line(fact.phase, f"done in {fact.duration_ms:.0f} ms")
         elif isinstance(fact, f.ShutdownSent):

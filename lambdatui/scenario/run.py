@@ -320,8 +320,10 @@ async def _fire(action: InvokeAction | ParallelAction, session: DebugSession, fa
                 placed = trio.Event()
                 preferred = action.env if isinstance(action, InvokeAction) else \
                     action.envs[position] or None if action.envs else None
+                worker = action.worker if isinstance(action, InvokeAction) else \
+                    action.workers[position] if action.workers else 0
                 nursery.start_soon(_invoke, session, event, seen, placed, preferred, kinds[position],
-                                   callers[position])
+                                   callers[position], worker)
                 await placed.wait()
                 if parallel and kinds[position]:
                     # An Event invoke is placed once the fleet's queue has it, and taken by an environment when its turn
@@ -364,7 +366,8 @@ def _say_passed_over(facts: StepFacts, seen: Observed, printer: TimelinePrinter,
 
 
 async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: trio.Event,
-                  preferred: Optional[int] = None, asynchronous: bool = False, caller: Caller = NO_CALLER) -> None:
+                  preferred: Optional[int] = None, asynchronous: bool = False, caller: Caller = NO_CALLER,
+                  worker: int = 0) -> None:
     # A caller that took the response as a stream is one again: a stream's limits (200 MB, not 6 MB) and errors.
     stream = ResponseStream() if caller.streamed and not asynchronous else None
     try:
@@ -377,7 +380,7 @@ async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: t
                 await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set,
                                            preferred=preferred, asynchronous=asynchronous,
                                            client_context=caller.client_context, qualifier=caller.qualifier,
-                                           stream=stream)
+                                           stream=stream, worker=worker)
             except Throttled:
                 seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
             finally:

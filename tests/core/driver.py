@@ -189,10 +189,10 @@ class Driver:
     def start(self) -> list[Effect]:
         return self.feed(ins.StartEnvironment())
 
-    def runtime_next(self) -> int:
+    def runtime_next(self, connection: int = 0) -> int:
         tok = self.token()
         self.next_token[RUNTIME] = tok
-        self.feed(ins.RuntimeNext(tok))
+        self.feed(ins.RuntimeNext(tok, connection=connection))
         return tok
 
     def register(self, name: str, events: Iterable[str] = BOTH, *, account: bool = False) -> Reply:

@@ -251,3 +251,75 @@ def test_shutdown_stops_the_runtime_first_then_sends_shutdown_as_in_the_default_
     d.exited(RUNTIME, 0)
     assert json.loads(d.reply(parked).body)["eventType"] == "SHUTDOWN"
     assert ext("obs") not in d.killed()
+
+
+# --------------------------------------------------------------------------- which worker takes an invoke
+
+
+def workers_of(d: Driver) -> dict[str, int]:
+    """Each invoke's worker, as the facts tell it (PhaseStarted.worker)."""
+    return {fact.detail: fact.worker for fact in d.facts(f.PhaseStarted) if fact.phase == "invoke"}
+
+
+def test_workers_are_numbered_in_the_order_their_connections_first_ask_and_each_invoke_names_its_own() -> None:
+    d = managed(2)
+    d.start()
+    first, second = d.runtime_next(connection=7), d.runtime_next(connection=3)
+    (_, a), (_, b) = d.invoke(), d.invoke()
+    assert (delivered_to(d, first), delivered_to(d, second)) == (a, b)
+    assert workers_of(d) == {a: 1, b: 2}
+    d.respond(b)
+    again = d.runtime_next(connection=3)  # the same connection: the same worker
+    _, c = d.invoke()
+    assert delivered_to(d, again) == c and workers_of(d)[c] == 2
+
+
+def test_an_invoke_that_names_a_worker_goes_to_it_not_to_the_one_that_waited_longest() -> None:
+    """A replay gives each invoke to the worker that took it in the session (each has its own globals): RAPID's
+    choice, the worker that waited longest, is timing."""
+    d = managed(2)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    _, a = d.invoke()
+    assert delivered_to(d, one) == a
+    d.respond(a)
+    one_again = d.runtime_next(connection=1)  # worker 2 has waited longest now
+    _, b = d.invoke(worker=1)
+    assert delivered_to(d, one_again) == b and not d.answered(two)
+    assert workers_of(d) == {a: 1, b: 1}
+
+
+def test_an_invoke_waits_for_its_busy_worker_and_one_not_started_yet_but_not_for_one_gone() -> None:
+    d = managed(3)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    _, a = d.invoke(worker=2)
+    assert delivered_to(d, two) == a and not d.answered(one)
+    _, b = d.invoke(worker=2)  # its worker is busy with a: it waits, though worker 1 waits on /next
+    assert not d.answered(one) and b in d.env.runs and not d.env.runs[b].delivered
+    d.respond(a)
+    two_again = d.runtime_next(connection=2)
+    assert delivered_to(d, two_again) == b and not d.answered(one)
+    _, c = d.invoke(worker=3)  # worker 3 has not asked yet (its Function init runs): waited for
+    assert not d.answered(one)
+    three = d.runtime_next(connection=3)
+    assert delivered_to(d, three) == c and not d.answered(one)
+    d.respond(b)
+    d.respond(c)
+    d.feed(ins.RequestAbandoned(one))  # worker 1's /next hangs up: it is gone
+    two_more, three_more = d.runtime_next(connection=2), d.runtime_next(connection=3)
+    _, e = d.invoke(worker=1)  # not waited for: the worker that waited longest takes it, as RAPID gives it
+    assert delivered_to(d, two_more) == e and not d.answered(three_more)
+    assert workers_of(d) == {a: 2, b: 2, c: 3, e: 2}
+
+
+def test_an_invoke_waiting_for_its_worker_goes_to_another_once_that_worker_is_gone() -> None:
+    d = managed(2)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    _, a = d.invoke(worker=1)
+    assert delivered_to(d, one) == a
+    _, b = d.invoke(worker=1)
+    assert not d.answered(two)
+    d.feed(ins.WorkerExited(d.env.generation, 4242, None, "signal: killed", a))  # worker 1 exits holding a
+    assert delivered_to(d, two) == b

@@ -25,6 +25,7 @@ class PhaseStarted:
     at: float = 0.0
     trace_id: str = ""  # invoke: its X-Amzn-Trace-Id header, if any (the telemetry records' `tracing`)
     label: str = ""  # invoke: how the debugger names it besides its id (a function URL's "GET /path"), if any
+    worker: int = 0  # invoke on Managed Instances: the worker that took it (1, 2, ... in the order they first asked)
 
 
 @dataclass(frozen=True)

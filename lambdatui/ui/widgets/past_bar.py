@@ -24,7 +24,8 @@ def phase_name(snapshot: DebuggerSnapshot, bar: tl.TimelineBar) -> str:
         number = sum(1 for b in snapshot.timeline if b.kind == tl.INVOKE and b.seq <= bar.seq)
         failed = f" ✗ {bar.error_type or bar.status}" if bar.status in tl.FAILED_STATUSES else ""
         caller = f" · {bar.caller}" if bar.caller else ""
-        return f"invoke {number} · {short_id(bar.label)}{caller}{failed}"
+        worker = f" · worker {bar.worker}" if bar.worker else ""
+        return f"invoke {number} · {short_id(bar.label)}{caller}{worker}{failed}"
     if bar.kind in (tl.RESET, tl.SHUTDOWN) and bar.reason:
         return f"{bar.kind}: {bar.reason}"
     return bar.label
