@@ -1,0 +1,125 @@
+"""Managed Instances: a replay gives each invoke to the worker that took it in the session (`worker = N`).
+
+Each worker of a Managed Instances environment is a process with its own globals, and RAPID gives an invoke to
+whichever worker has waited longest on /next: a handler that counts its calls answers by which worker took it. Real
+processes: `lambdatui replay` of a written scenario, with lambdatui's runtime and with awslambdaric unchanged, and
+`serve --record` then `replay` of a session whose invokes met the workers in an order a replay would not repeat
+by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from e2e_support import ServeProcess, write_file
+from lambdatui.scenario.model import InvokeAction, ParallelAction
+from lambdatui.scenario.parse import parse_scenario
+
+pytestmark = pytest.mark.timeout(180)
+
+HANDLER = '''import os, time
+
+calls = 0  # this worker's own
+
+
+def handler(event, context):
+    global calls
+    calls += 1
+    os.write(1, f"began {event.get('n')}\\n".encode())
+    time.sleep(event.get("sleep", 0))
+    return {"calls": calls}
+'''
+
+AWSLAMBDARIC_BOOTSTRAP = (f"#!{sys.executable}\nimport os, sys\n"
+                          "os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n")
+
+# Worker 1 takes the first invoke; the second goes back to it, though worker 2 has waited longer (RAPID's own choice,
+# which a replay without `worker` makes: calls 1, not 2).
+SCENARIO = """\
+[function]
+max_concurrency = 2
+
+[[step]]
+invoke = '{"n": 1}'
+worker = 1
+expect = { response = '{"calls": 1}' }
+
+[[step]]
+invoke = '{"n": 2}'
+worker = 1
+expect = { response = '{"calls": 2}' }
+
+[[step]]
+invoke = '{"n": 3}'
+worker = 2
+expect = { response = '{"calls": 1}' }
+
+[[step]]
+parallel = ['{"n": 4}', '{"n": 5}']
+workers = [2, 1]
+expect.each = [{ response = '{"calls": 2}' }, { response = '{"calls": 3}' }]
+"""
+
+
+def replay(path: Path, scenario: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lambdatui", "replay", str(path), str(scenario)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("awslambdaric", [False, True], ids=["ours", "awslambdaric"])
+def test_a_scenario_gives_each_invoke_to_the_worker_it_names(code_dir: Path, tmp_path: Path,
+                                                             awslambdaric: bool) -> None:
+    path = write_file(code_dir / "handler.py", HANDLER)
+    if awslambdaric:
+        path = write_file(code_dir / "bootstrap", AWSLAMBDARIC_BOOTSTRAP, executable=True)
+    scenario = write_file(tmp_path / "workers.toml", SCENARIO)
+    done = replay(path, scenario)
+    assert done.returncode == 0, done.stdout + done.stderr
+    taken = re.findall(r"worker\s+#(\d) takes", done.stdout)
+    assert taken == ["1", "1", "2", "2", "1"] or taken == ["1", "1", "2", "1", "2"], done.stdout  # the last two at once
+
+
+def test_a_recorded_session_names_each_invokes_worker_and_replays_as_it_ran(code_dir: Path, tmp_path: Path) -> None:
+    """Invoke 1 runs long in worker 1; meanwhile 2 and 3 go to worker 2 one after the other; then 4, with both idle,
+    to the worker that has waited longest: worker 2 (it finished 3 before worker 1 finished 1), its third call. The
+    recording writes 1 and 2 as a parallel step, 3 apart (it ran beside 1, which a replay has finished by then) and
+    each invoke's worker. A replay that did not give 4 to worker 2 would give it to worker 1, idle since the first
+    step ended (calls 2, not 3)."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    recording = tmp_path / "managed.toml"
+    answers: dict[int, dict[str, int]] = {}
+    with ServeProcess(handler, "--max-concurrency", "2", "--concurrency", "1", "--record", str(recording)) as served:
+        def invoke(n: int, sleep: float = 0.0) -> None:
+            answer = httpx.post(served.invoke_url(), content=json.dumps({"n": n, "sleep": sleep}).encode(), timeout=60)
+            answers[n] = answer.json()
+
+        served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT .*Status: success")
+        long = threading.Thread(target=invoke, args=(1, 1.5))
+        long.start()
+        served.wait_for_line(r"began 1")
+        invoke(2)
+        invoke(3)
+        long.join(60)
+        invoke(4)
+        served.signal(signal.SIGINT)
+        assert served.wait(60) == 0, served.output()
+    assert answers == {1: {"calls": 1}, 2: {"calls": 1}, 3: {"calls": 2}, 4: {"calls": 3}}, answers
+    text = recording.read_text()
+    burst, third, fourth = parse_scenario(text, recording).steps
+    assert isinstance(burst.action, ParallelAction) and burst.action.workers == (1, 2), text
+    assert isinstance(third.action, InvokeAction) and third.action.worker == 2, text
+    assert isinstance(fourth.action, InvokeAction) and fourth.action.worker == 2, text
+    assert fourth.expect.response == {"calls": 3}, text
+    done = replay(handler, recording)
+    assert done.returncode == 0, text + done.stdout + done.stderr
+    taken = re.findall(r"worker\s+#(\d) takes", done.stdout)
+    assert sorted(taken[:2]) == ["1", "2"] and taken[2:] == ["2", "2"], done.stdout
