@@ -360,7 +360,9 @@ async def test_the_samples_extension_takes_the_last_report_even_when_it_comes_af
         with trio.fail_after(BOUND):
             last = json.loads((await invoke(host, {})).payload)["requestId"]
             log = host.sandbox.tmp_dir / "telemetry.log"
-            log.unlink()
+            # Not there yet when Lambda had no time to deliver the Init's batch before the freeze (a loaded machine):
+            # then it comes with the report, after SHUTDOWN, into the FIFO as well.
+            log.unlink(missing_ok=True)
             os.mkfifo(log)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(host.shutdown)
