@@ -253,8 +253,9 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         An asynchronous (Event) invoke returns once queued, with an empty result; raises EventRefused instead
         when it cannot be queued. With `stream`, a runtime's streamed response goes there as it arrives (the
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
-        version or alias its caller named; `worker`: on Managed Instances, the worker a replay gives it to. `on_result` (a synchronous invoke, no log tail) gets the result to answer at
-        once (see _Slot), not after the runtime's next /next, read with its response, which this task would wait for.
+        version or alias its caller named; `worker`: on Managed Instances, the worker a replay gives it to. `on_result`
+        (a synchronous invoke, no log tail) gets the result to answer at once (see _Slot), not after the runtime's next
+        /next, read with its response, which this task would wait for.
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),

@@ -28,7 +28,9 @@ of every burst after it (the replay may have started fewer environments by then)
 Where several environments were alive, each invoke names the one that took it (`env = N`, a parallel step's
 `envs`), which a replay sends it to when that one can take it (or starts, when it is the next to be numbered): a
 replay's fleet would otherwise pick the longest idle, which depends on the order earlier invokes ended there, and
-which warm environment an invoke meets decides what state it sees. Each invoke's cold start is then compared.
+which warm environment an invoke meets decides what state it sees. Each invoke's cold start is then compared. On
+Managed Instances every invoke names its environment and the worker that took it (`worker`, `workers`): each worker
+has its own globals, and which one waits longest on /next is timing (core/managed_workers.py).
 
 The end of the session itself (the debugger quits, `session.end()`) is no step: the shutdown it causes
 turns away the invokes still waiting, with an error that only the quit caused. Those never reached the

@@ -238,8 +238,9 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(step.streamed for step in invokes):
         lines.append(f"streams = [{', '.join(toml_value(step.streamed) for step in invokes)}]")
     if pinned:
+        why = MANAGED_ROUTES if managed else SEVERAL
         lines += [f"# each routed as in the session{' (0: throttled)' if any(s.throttled for s in invokes) else ''}: "
-                  f"{MANAGED_ROUTES if managed else SEVERAL}", f"envs = [{', '.join(str(step.env or 0) for step in invokes)}]"]
+                  f"{why}", f"envs = [{', '.join(str(step.env or 0) for step in invokes)}]"]
     if managed and any(step.worker for step in invokes):
         lines.append(f"workers = [{', '.join(str(step.worker) for step in invokes)}]")
     # Managed Instances: those that ran at once in one environment's workers each read a /tmp the others wrote to.
