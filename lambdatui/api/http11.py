@@ -90,6 +90,7 @@ class _Connection(Reader):
         self.server = server
         server.taken += 1
         self.number = server.taken  # names it to the core (a Managed Instances worker asks on a connection of its own)
+        self.on_close: Optional[Callable[[], None]] = None  # told when it ends (Exchange.when_closed)
         self.monitor = server.monitor
         self.idle: Optional[trio.CancelScope] = None  # while waiting for a next request, when the server watches
         self.unyielded = 0  # requests handled since this connection last waited for its socket (or yielded)
@@ -326,6 +327,8 @@ async def _serve_connection(stream: PlainStream, server: _Server,
         log.error("the HTTP server dropped a connection after an unexpected error", exc_info=True)
     finally:
         server.closed(connection)
+        if connection.on_close is not None:
+            connection.on_close()
         await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
 
 

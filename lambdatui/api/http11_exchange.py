@@ -65,6 +65,11 @@ class Exchange:
         """The number of the connection it came on (1, 2, ... as its server took them)."""
         return self._connection.number
 
+    def when_closed(self, tell: Callable[[], None]) -> None:
+        """`tell()` once the connection it came on has ended (the first caller's; later ones are not kept)."""
+        if self._connection.on_close is None:
+            self._connection.on_close = tell
+
     def left(self) -> bool:
         """The peer has hung up already (its FIN or a reset is in): a long poll's caller gone before it was answered
         (a runtime that sent its /next and closed) is not given an event it would never read."""

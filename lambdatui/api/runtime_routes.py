@@ -21,6 +21,7 @@ _ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 
 
 def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
+    managed = host.env.config.managed
     def answer_now(exchange: Exchange) -> Callable[[object], None]:
         return lambda reply: exchange.answer_now(from_reply(reply))  # type: ignore[arg-type]
 
@@ -39,6 +40,8 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     async def next_invocation(exchange: Exchange) -> Optional[Answer]:
         # The event is written as the core delivers it: the runtime starts while the host still tells the facts.
         arrived, connection = exchange.arrived, exchange.connection
+        if managed:  # its worker is numbered by its connection: the core hears when that one ends
+            exchange.when_closed(lambda: host.feed(ins.ConnectionClosed(connection)))
         reply = await host.request(lambda token: ins.RuntimeNext(token, arrived, connection), answer_now(exchange),
                                    long_poll=exchange)
         return None if reply is None else exchange.early or from_reply(reply)

@@ -272,6 +272,15 @@ class ProcessExited:
 
 
 @dataclass(frozen=True)
+class ConnectionClosed:
+    """A connection to the sandbox's APIs on which the runtime asked for work ended (Managed Instances only): its
+    worker, if it lives on, asks again on a new one (after a refused /response, which closes the connection, or in a
+    runtime that opens one per call)."""
+
+    connection: int
+
+
+@dataclass(frozen=True)
 class WorkerExited:
     """Our runtime's parent process says one of its workers ended (private channel; Lambda Managed Instances only).
 
@@ -362,6 +371,7 @@ Input = Union[
     LaunchFailed,
     ProcessExited,
     WorkerExited,
+    ConnectionClosed,
     StacksDumped,
     TimerFired,
     ShutdownRequested,

@@ -21,7 +21,7 @@ from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import JSON, error_body
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import Invocation, TimerFired, Token
-from lambdatui.core.managed_workers import ManagedWorkers
+from lambdatui.core.managed_workers import WORKER_TIMER_PREFIX, ManagedWorkers
 from lambdatui.core.slots import InvokeRun
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
@@ -179,6 +179,10 @@ class ManagedInvokeRules(ManagedWorkers):
         self._complete(run)
 
     def _on_TimerFired(self, event: TimerFired) -> None:
+        if event.name.startswith(WORKER_TIMER_PREFIX):
+            if self.timers.pop(event.name, None) is not None:
+                self._worker_wait_over(event.name[len(WORKER_TIMER_PREFIX):])
+            return
         if not event.name.startswith(INVOKE_TIMER_PREFIX):
             super()._on_TimerFired(event)  # type: ignore[misc]
             return

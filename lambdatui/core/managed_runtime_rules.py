@@ -206,8 +206,6 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         self.workers_lost += 1
         request_id = event.request_id
         held = ""
-        if request_id is not None:
-            self._worker_gone(request_id=request_id)
         if request_id in self.overrunning:
             self.overrunning.discard(request_id)  # counted among the workers lost from now on
             held = f" running invoke {request_id}, which had timed out already"
@@ -220,6 +218,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
                    f"stays up with {self.capacity()} of {self.config.max_concurrency} workers: Lambda's Python runtime "
                    "starts no new one.", f.LAMBDATUI, request_id)
         self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
+        self._worker_gone(request_id=request_id)  # with one worker fewer, an invoke may not wait for one not started
 
     def _fail_phase(self, error_type: str, detail: str) -> None:
         """The runtime process or an extension exited outside shutdown: the environment ends (no reset here)."""

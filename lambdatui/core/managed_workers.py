@@ -4,73 +4,107 @@ A Python function there runs M worker processes, each with its own globals (a co
 gives an invoke to whichever worker waits on /next: in a session, the one that has waited longest, which timing
 decides. A replay that wants the same answers must give each invoke to the worker that took it in the session.
 Workers are numbered 1, 2, ... in the order their connections first ask for work (each worker asks on a connection
-of its own, kept alive): they start alike, so a replay's numbering, made the same way, names the same roles.
+of its own, kept alive): they start alike, so a replay's numbering, made the same way, names the same roles. A
+connection that ends leaves its number vacant, and the next new connection to ask takes it: a worker whose refused
+/response closed its connection, or a runtime that opens a connection per call, keeps its number.
 
 An invoke that names a worker (`Invocation.worker`) waits for it while that worker may still ask: it waits on /next
-now, it runs an invoke (or has just answered one and asks again at once), or it has not asked yet and the environment
-has room for it (its Function init is still running). A worker known to be gone (its /next hung up, or our runtime
-said it exited) is not waited for: the invoke goes to any worker, as in the session's Lambda.
+now, it runs an invoke (a timed-out one included, whose handler runs on), or it has just answered one and asks again
+at once, its connection ended (it may come back on another), or it has not asked yet and the environment has room for
+it (its Function init is still running); but for no longer than the function's timeout once it runs nothing (or
+its connection ended while it ran one: it may be dead), past which that worker is not coming back for it. A worker known to be gone
+(our runtime said it exited) is not waited for. Either way the invoke then goes to any worker, as in Lambda; its clock
+starts when its event goes out, so the wait costs the function nothing.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from lambdatui.core.inputs import Token
+from lambdatui.core.common import EnvironmentConfig
+from lambdatui.core.inputs import ConnectionClosed, Token
 from lambdatui.core.slots import InvokeRun
+from lambdatui.model import facts as f
+
+WORKER_TIMER_PREFIX = "worker:"  # "worker:<request id>": how long an invoke waits for the worker it names
 
 
 class ManagedWorkers:
     """Part of `ManagedEnvironment`: it runs on the environment's state (see core/managed_environment.py)."""
 
+    config: EnvironmentConfig
     runs: dict[str, InvokeRun]
     parked: dict[Token, float]
     ready: deque[str]
 
     def _init_workers(self) -> None:
-        self.worker_numbers: dict[int, int] = {}  # connection (RuntimeNext.connection) -> worker number
+        self.worker_numbers: dict[int, int] = {}  # live connection (RuntimeNext.connection) -> worker number
+        self.numbered = 0  # worker numbers given so far
+        self.vacant: set[int] = set()  # numbers whose connection ended: the next new connection takes the lowest
         self.asking: dict[Token, int] = {}  # each /next not answered yet -> the worker that sent it (0: unknown)
         self.running_on: dict[str, int] = {}  # request id -> the worker it was given to, while that worker has it
         self.answered: set[int] = set()  # workers that answered their invoke and are to ask again at once
+        self.unpinned: set[str] = set()  # invokes that waited for their worker as long as they may: any takes them
 
     def _forget_workers(self) -> None:
         self.worker_numbers.clear()
+        self.numbered = 0
+        self.vacant.clear()
         self.asking.clear()
         self.running_on.clear()
         self.answered.clear()
-
-    def capacity(self) -> int:
-        raise NotImplementedError  # ManagedInvokeRules'
+        self.unpinned.clear()
 
     def _worker_asks(self, token: Token, connection: int) -> int:
         """A /next from `connection`: the worker it is (numbered at its first), now waiting for work."""
-        worker = 0
-        if connection:
-            worker = self.worker_numbers.setdefault(connection, len(self.worker_numbers) + 1)
+        worker = self.worker_numbers.get(connection, 0) if connection else 0
+        if connection and not worker:
+            if self.vacant:
+                worker = min(self.vacant)
+                self.vacant.discard(worker)
+            else:
+                self.numbered += 1
+                worker = self.numbered
+            self.worker_numbers[connection] = worker
         self.asking[token] = worker
         self.answered.discard(worker)
         return worker
+
+    def _on_ConnectionClosed(self, event: ConnectionClosed) -> None:
+        worker = self.worker_numbers.pop(event.connection, 0)
+        if worker:
+            self.vacant.add(worker)
+            if self.ready:
+                self._place_ready()  # an invoke that waits for it now waits a bounded time
 
     def _worker_took(self, token: Token, request_id: str) -> int:
         """The worker whose /next (`token`) takes invoke `request_id`."""
         worker = self.asking.pop(token, 0)
         if worker:
             self.running_on[request_id] = worker
+        self.unpinned.discard(request_id)
+        self._cancel_timer(WORKER_TIMER_PREFIX + request_id)
         return worker
 
     def _worker_answered(self, request_id: str) -> None:
         worker = self.running_on.pop(request_id, 0)
         if worker:
             self.answered.add(worker)
+            if self.ready:
+                self._place_ready()  # an invoke that waits for it now waits a bounded time for it to ask again
 
     def _worker_gone(self, token: Optional[Token] = None, request_id: Optional[str] = None) -> None:
-        """A worker left: its /next hung up (`token`), or it exited holding invoke `request_id`. An invoke that waited
-        for it goes to any worker now."""
+        """A worker left: its /next hung up (`token`), or it exited (holding invoke `request_id`, if any). An invoke
+        that waited for it goes to any worker now."""
         if token is not None:
             self.asking.pop(token, None)
         if request_id is not None:
             self.running_on.pop(request_id, None)
+        self._place_ready()
+
+    def _place_ready(self) -> None:
+        """Invokes waiting for their worker, given to a parked one where theirs may no longer ask."""
         for request_id in list(self.ready):
             run = self.runs.get(request_id)
             token = self._asking_for(run) if run is not None and not run.delivered else None
@@ -79,22 +113,53 @@ class ManagedWorkers:
                 del self.parked[token]
                 self._send_run(token, run)
 
-    def _may_still_ask(self, worker: int) -> bool:
+    def _waits_for_worker(self, run: InvokeRun) -> bool:
+        """Whether `run` names a worker that may still ask for it (then it waits for that one)."""
+        worker = run.invocation.worker
+        if not worker or run.invocation.request_id in self.unpinned:
+            return False
         return (worker in self.asking.values() or worker in self.running_on.values() or worker in self.answered
-                or (worker not in self.worker_numbers.values() and len(self.worker_numbers) < self.capacity()))
+                or worker in self.vacant or (worker > self.numbered and self.numbered < self.capacity()))
 
     def _asking_for(self, run: InvokeRun) -> Optional[Token]:
         """The parked /next that takes `run` now: its worker's, where it names one that may still ask, else the one
-        that has waited longest (None: it waits)."""
-        wanted = run.invocation.worker
-        if wanted and self._may_still_ask(wanted):
-            return next((token for token in self.parked if self.asking.get(token) == wanted), None)
+        that has waited longest (None: it waits; for its worker, no longer than the function's timeout)."""
+        if self._waits_for_worker(run):
+            wanted = run.invocation.worker
+            token = next((token for token in self.parked if self.asking.get(token) == wanted), None)
+            name = WORKER_TIMER_PREFIX + run.invocation.request_id
+            # Busy on its connection, it comes back when done (a timed-out handler runs on): not bounded. Busy with
+            # its connection gone, it may be dead (awslambdaric's workers tell lambdatui nothing when they end).
+            busy = wanted in self.running_on.values() and wanted not in self.vacant
+            if token is None and not busy and not self._deadline_running(name):
+                self._start_timer(name, self.config.timeout_ms / 1000)
+            return token
         return next(iter(self.parked), None)
 
     def _takes(self, token: Token, run: InvokeRun) -> bool:
         """Whether the worker asking with `token` may take `run` (it names no worker, that one, or one that is gone)."""
-        wanted = run.invocation.worker
-        return not wanted or self.asking.get(token) == wanted or not self._may_still_ask(wanted)
+        return self.asking.get(token) == run.invocation.worker or not self._waits_for_worker(run)
 
-    def _send_run(self, token: Token, run: InvokeRun) -> None:
-        raise NotImplementedError  # ManagedInvokeRules'
+    def _worker_wait_over(self, request_id: str) -> None:
+        """The invoke waited the function's timeout for the worker it names: any worker takes it now."""
+        run = self.runs.get(request_id)
+        if run is None or run.delivered:
+            return
+        self.unpinned.add(request_id)
+        self._line(f"Invoke {request_id} waited {self.config.timeout_ms / 1000:g} s (the function's timeout) for "
+                   f"worker #{run.invocation.worker}, which did not ask for work: the next worker to ask takes it.",
+                   f.LAMBDATUI, request_id)
+        self._place_ready()
+
+    if TYPE_CHECKING:  # ManagedInvokeRules' and the shared Environment's
+        def capacity(self) -> int: ...
+
+        def _send_run(self, token: Token, run: InvokeRun) -> None: ...
+
+        def _start_timer(self, name: str, seconds: float) -> None: ...
+
+        def _cancel_timer(self, name: str) -> None: ...
+
+        def _deadline_running(self, name: str) -> bool: ...
+
+        def _line(self, text: str, source: str = ..., request_id: Optional[str] = None) -> None: ...

@@ -13,6 +13,7 @@ from lambdatui.core.effects import (
     RUNTIME,
 )
 from lambdatui.core.inputs import (
+    ConnectionClosed,
     RuntimeInitError,
     RuntimeInvocationError,
     RuntimeRestoreError,
@@ -35,6 +36,9 @@ from lambdatui.model.boundaries import Boundary, EnvState
 class RuntimeApiRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
+
+    def _on_ConnectionClosed(self, event: ConnectionClosed) -> None:
+        """One invoke at a time: which connection the runtime asks on names nothing (Managed Instances' workers)."""
 
     def _on_RuntimeNext(self, event: RuntimeNext) -> None:
         self._end_inspection()  # a runtime that asks for work has stopped inspecting, whatever it reported

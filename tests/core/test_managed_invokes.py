@@ -323,3 +323,64 @@ def test_an_invoke_waiting_for_its_worker_goes_to_another_once_that_worker_is_go
     assert not d.answered(two)
     d.feed(ins.WorkerExited(d.env.generation, 4242, None, "signal: killed", a))  # worker 1 exits holding a
     assert delivered_to(d, two) == b
+
+
+def test_a_worker_that_asks_on_a_new_connection_keeps_its_number() -> None:
+    """A refused /response closes its connection (runtime_routes.result_answer), and a runtime may open one per call:
+    the connection's number goes vacant, and the next new connection to ask takes it (a bug hunt: the worker became
+    #3, and an invoke naming #2 waited in vain)."""
+    d = managed(2)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    _, a = d.invoke(worker=2)
+    assert delivered_to(d, two) == a
+    d.respond(a)
+    d.feed(ins.ConnectionClosed(2))
+    d.feed(ins.ConnectionClosed(99))  # one that never asked for work: nothing
+    again = d.runtime_next(connection=3)
+    _, b = d.invoke(worker=2)
+    assert delivered_to(d, again) == b and not d.answered(one)
+    assert workers_of(d) == {a: 2, b: 2}
+
+
+def test_an_invoke_waits_for_its_worker_no_longer_than_the_functions_timeout() -> None:
+    d = managed(2)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    _, a = d.invoke(worker=2)
+    assert delivered_to(d, two) == a
+    _, b = d.invoke(worker=2)  # worker 2 runs a: b waits for it
+    d.respond(a)  # and worker 2 never asks again (it exited, and it is not lambdatui's runtime to tell)
+    timer = "worker:" + b
+    assert d.started_timers()[timer] == pytest.approx(d.env._now.mono + d.config.timeout_ms / 1000)
+    assert not d.answered(one)
+    d.fire(timer)
+    assert delivered_to(d, one) == b
+    assert any(f"waited {d.config.timeout_ms / 1000:g} s (the function's timeout) for worker #2" in line
+               for line in d.explanations())
+
+
+def test_an_invoke_that_named_a_worker_whose_init_failed_goes_to_another_once_its_exit_is_told() -> None:
+    d = managed(2)
+    d.start()
+    one = d.runtime_next(connection=1)
+    _, a = d.invoke(worker=2)  # worker 2 is still in its Function init: waited for
+    assert not d.answered(one)
+    d.feed(ins.WorkerExited(d.env.generation, 4343, 1, "exit status 1", None))  # its Function init failed
+    assert delivered_to(d, one) == a
+
+
+def test_an_invoke_waits_for_a_worker_whose_timed_out_handler_runs_on_until_it_is_done() -> None:
+    d = managed(2)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    _, a = d.invoke(worker=2)
+    assert delivered_to(d, two) == a
+    d.fire("invoke:" + a)  # a times out: its handler runs on, its worker busy
+    _, b = d.invoke(worker=2)
+    assert "worker:" + b not in d.started_timers() and not d.answered(one)  # busy: it comes back when done
+    late = d.respond(a)
+    assert d.reply(late).status == 410
+    assert "worker:" + b in d.started_timers()  # done: now it has the function's timeout to ask again
+    again = d.runtime_next(connection=2)
+    assert delivered_to(d, again) == b and not d.answered(one)

@@ -36,6 +36,10 @@ def handler(event, context):
     calls += 1
     os.write(1, f"began {event.get('n')}\\n".encode())
     time.sleep(event.get("sleep", 0))
+    if event.get("big"):
+        return "x" * (7 * 1024 * 1024)  # past Lambda's 6 MB: refused (413), which closes the worker's connection
+    if event.get("exit"):
+        os._exit(3)
     return {"calls": calls}
 '''
 
@@ -70,6 +74,36 @@ expect.each = [{ response = '{"calls": 2}' }, { response = '{"calls": 3}' }]
 """
 
 
+# Worker 2's answer is refused and its connection closed; it asks again on a new one, as worker 2 still. Then worker 2
+# exits holding an invoke (its deadline answers it): the invoke that names it goes to worker 1 once it has waited the
+# function's timeout (awslambdaric's workers have no word for lambdatui when they end; ours do).
+LOST_WORKERS = """\
+[function]
+max_concurrency = 2
+timeout = 1
+
+[[step]]
+invoke = '{"n": 1, "big": true}'
+worker = 2
+expect = { error_type = 'Function.ResponseSizeTooLarge' }
+
+[[step]]
+invoke = '{"n": 2}'
+worker = 2
+expect = { response = '{"calls": 2}' }
+
+[[step]]
+invoke = '{"n": 3, "exit": true}'
+worker = 2
+expect = { error_type = 'Sandbox.Timedout' }
+
+[[step]]
+invoke = '{"n": 4}'
+worker = 2
+expect = { response = '{"calls": 1}' }
+"""
+
+
 def replay(path: Path, scenario: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lambdatui", "replay", str(path), str(scenario)],
                           capture_output=True, text=True, timeout=120)
@@ -86,6 +120,19 @@ def test_a_scenario_gives_each_invoke_to_the_worker_it_names(code_dir: Path, tmp
     assert done.returncode == 0, done.stdout + done.stderr
     taken = re.findall(r"worker\s+#(\d) takes", done.stdout)
     assert taken == ["1", "1", "2", "2", "1"] or taken == ["1", "1", "2", "1", "2"], done.stdout  # the last two at once
+
+
+@pytest.mark.parametrize("awslambdaric", [False, True], ids=["ours", "awslambdaric"])
+def test_a_worker_keeps_its_number_on_a_new_connection_and_one_that_is_gone_is_not_waited_for_long(
+        code_dir: Path, tmp_path: Path, awslambdaric: bool) -> None:
+    """A bug hunt: the refused worker came back as worker #3 and the next step waited for #2 until the replay gave up;
+    a dead awslambdaric worker was waited for as long."""
+    path = write_file(code_dir / "handler.py", HANDLER)
+    if awslambdaric:
+        path = write_file(code_dir / "bootstrap", AWSLAMBDARIC_BOOTSTRAP, executable=True)
+    done = replay(path, write_file(tmp_path / "lost.toml", LOST_WORKERS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.findall(r"worker\s+#(\d) takes", done.stdout) == ["2", "2", "2", "1"], done.stdout
 
 
 def test_a_recorded_session_names_each_invokes_worker_and_replays_as_it_ran(code_dir: Path, tmp_path: Path) -> None:
