@@ -192,7 +192,6 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
     printer = TimelinePrinter(sys.stdout, err, code_dir=str(config.code_dir), verbose=verbose)
 
     async def main() -> None:
-        nonlocal outcome
         body, stop_now = trio.CancelScope(), StopNow()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
@@ -201,7 +200,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
             async with open_environment(config, inspect=True, fleet=fleet, stop_now=stop_now) as running:
                 say_sandbox_notes(running, err)
                 with body:
-                    outcome = await run_scenario(scenario, running.session, printer)
+                    await run_scenario(scenario, running.session, printer, outcome=outcome)
                 stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
                 # The shutdown open_environment's exit runs is the replay's too: printed, as `invoke` prints it.
                 unprint = print_final_shutdown(running.session, printer)

@@ -96,11 +96,12 @@ def fleet_mode(scenario: Scenario, session: DebugSession) -> bool:
 
 
 async def run_scenario(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
-                       *, margin_s: float = STEP_MARGIN_S) -> ReplayResult:
+                       *, margin_s: float = STEP_MARGIN_S, outcome: Optional[ReplayResult] = None) -> ReplayResult:
     """Run every step in order; stop at the first failed expectation or stuck step.
 
     `margin_s` is the time a step may take beyond its own budget (the function timeout for an invoke,
-    the seconds of a pause) before it counts as stuck.
+    the seconds of a pause) before it counts as stuck. `outcome`, when given, is filled in as the steps run: a caller
+    that cancels the run (a signal) still knows how far it got.
     """
     printer.tag_environments = fleet_mode(scenario, session)
     printer.managed = session.fleet.options.max_concurrency > 0
@@ -109,7 +110,7 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step
     unledger = session.fleet.subscribe_numbered(ledger.numbered)
     try:
-        return await _run_steps(scenario, session, printer, margin_s, ledger)
+        return await _run_steps(scenario, session, printer, margin_s, ledger, outcome or ReplayResult())
     finally:
         unledger()
         unprint()
@@ -127,8 +128,7 @@ class _Deferred:
 
 
 async def _run_steps(scenario: Scenario, session: DebugSession, printer: TimelinePrinter,
-                     margin_s: float, ledger: TelemetryLedger) -> ReplayResult:
-    outcome = ReplayResult()
+                     margin_s: float, ledger: TelemetryLedger, outcome: ReplayResult) -> ReplayResult:
     timeout_s = session.snapshot().function.timeout_s
     deferred: list[_Deferred] = []
     for step in scenario.steps:
