@@ -105,6 +105,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
                 self.overrunning.discard(request_id)  # its worker is free again
                 self.returning += 1
                 self._worker_answered(request_id)
+                self._emit(f.OverrunEnded(request_id))
                 self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
             self._reply_error(token, 410, INVOKE_TIMEOUT, "Invoke timeout")
             self._line(f"The late answer to invoke {request_id} was refused (410 InvokeTimeout): its caller had the "
@@ -209,6 +210,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         if request_id in self.overrunning:
             self.overrunning.discard(request_id)  # counted among the workers lost from now on
             held = f" running invoke {request_id}, which had timed out already"
+            self._emit(f.OverrunEnded(request_id))
         elif request_id is not None and request_id in self.runs and self.runs[request_id].result is None:
             self.orphaned.add(request_id)
             held = (f" while it ran invoke {request_id}: Lambda sees the runtime process, not its workers, so that "

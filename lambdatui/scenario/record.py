@@ -88,6 +88,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         # request id -> env #N, routed and not completed, in the order routed (STARTING: a new environment is being
         # started for it, `EnvironmentStartedFor`, where it is queued once that one has started)
         self._in_flight: dict[str, int] = {}
+        # Managed Instances: request id -> env #N of a timed-out invoke whose handler runs on (until OverrunEnded)
+        self._overrunning: dict[str, int] = {}
         self._routing = itertools.count()
         self._routed_as: dict[str, int] = {}  # request id -> its place in the order the fleet routed the invokes
         self._started_for: dict[int, int] = {}  # env #N -> the place in that order of the invoke it was started for
@@ -240,6 +242,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             # (held at invoke.response when the user quit) is still its own, and recorded as such.
             by_the_end = self._ended and fact.result.error_type == et.SANDBOX_FAILURE
             self._completed(request_id)
+            if self._managed() and fact.result.error_type == et.SANDBOX_TIMEDOUT:
+                self._overrunning[request_id] = number  # its handler runs on, in its worker (lambda-spec §11.3)
             if self._invoke_at.get(number, ("",))[0] == request_id:
                 del self._invoke_at[number]  # it ended; a response now goes on to invoke.response (`_reached`)
             ended = self._by_id(request_id)
@@ -254,6 +258,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
                 step.result = fact.result
         elif isinstance(fact, f.InvokeCutOff):
             self._cut_off(number, fact)
+        elif isinstance(fact, f.OverrunEnded):
+            self._overrunning.pop(fact.request_id, None)
         elif isinstance(fact, f.RuntimeDone):
             step = self._by_id(fact.request_id)
             if step is not None:
@@ -324,14 +330,15 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
 
     def _share_workers(self, request_id: str, number: int) -> None:
         """Managed Instances: an invoke that begins a step of its own in env #`number` while invokes of earlier steps
-        still run in its workers. Each may read what the other did to the /tmp and the process they share, which a
-        replay, running them in their steps, cannot give again: their responses are not compared."""
+        still run in its workers (a timed-out one's handler too, until it is done). Each may read what the other did to
+        the /tmp and the process they share, which a replay, running them in their steps, cannot give again: their
+        responses are not compared."""
         if not self._managed() or number in (0, STARTING):
             return
         step = self._invokes.get(request_id)
         if step is None:
             return
-        for other, env in self._in_flight.items():
+        for other, env in [*self._in_flight.items(), *self._overrunning.items()]:
             earlier = self._invokes.get(other)
             if env == number and other != request_id and earlier is not None:
                 earlier.shared_with = earlier.shared_with or "a later"

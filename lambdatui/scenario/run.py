@@ -41,6 +41,7 @@ from lambdatui.scenario.model import (
     Step,
     TelemetryExpect,
 )
+from lambdatui.scenario.overrun_wait import await_overruns
 from lambdatui.scenario.report import Mismatch, TimelinePrinter
 from lambdatui.scenario.step_facts import StepFacts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
@@ -178,6 +179,8 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         deferred += waiting
         if not _settle(scenario, deferred, ledger, printer, outcome, final=False):
             return outcome
+        if printer.managed and step is not scenario.steps[-1]:
+            await await_overruns(session, facts, printer, timeout_s)
     if deferred:
         await _deliver_the_rest(session, ledger, printer)
         _settle(scenario, deferred, ledger, printer, outcome, final=True)

@@ -379,8 +379,10 @@ def test_an_invoke_waits_for_a_worker_whose_timed_out_handler_runs_on_until_it_i
     d.fire("invoke:" + a)  # a times out: its handler runs on, its worker busy
     _, b = d.invoke(worker=2)
     assert "worker:" + b not in d.started_timers() and not d.answered(one)  # busy: it comes back when done
+    assert not d.facts(f.OverrunEnded)
     late = d.respond(a)
     assert d.reply(late).status == 410
+    assert [fact.request_id for fact in d.facts(f.OverrunEnded)] == [a]  # its handler is done: a recording hears it
     assert "worker:" + b in d.started_timers()  # done: now it has the function's timeout to ask again
     again = d.runtime_next(connection=2)
     assert delivered_to(d, again) == b and not d.answered(one)

@@ -170,3 +170,44 @@ def test_a_recorded_session_names_each_invokes_worker_and_replays_as_it_ran(code
     assert done.returncode == 0, text + done.stdout + done.stderr
     taken = re.findall(r"worker\s+#(\d) takes", done.stdout)
     assert sorted(taken[:2]) == ["1", "2"] and taken[2:] == ["2", "2"], done.stdout
+
+
+OVERRUN_HANDLER = '''import json, os, tempfile, time
+
+SHARED = os.path.join(tempfile.gettempdir(), "shared.log")
+
+
+def handler(event, context):
+    try:
+        with open(SHARED) as fh:
+            before = len(fh.readlines())
+    except FileNotFoundError:
+        before = 0
+    time.sleep(event.get("sleep", 0))
+    with open(SHARED, "a") as fh:
+        fh.write(json.dumps(event) + "\\n")
+    return {"before": before}
+'''
+
+
+def test_a_replay_lets_a_timed_out_handler_finish_before_the_next_step_as_the_session_did(
+        code_dir: Path, tmp_path: Path) -> None:
+    """Invoke 1 times out at 1 s; its handler runs on and writes to /tmp at 1.4 s (Managed Instances stop no code).
+    The session's invoke 2 came after that and read the line. A bug hunt: the replay sent invoke 2 at the timeout,
+    while the handler still ran (`response.before: expected 1, got 0`)."""
+    handler = write_file(code_dir / "handler.py", OVERRUN_HANDLER)
+    recording = tmp_path / "overrun.toml"
+    with ServeProcess(handler, "--max-concurrency", "2", "--timeout", "1", "--record", str(recording)) as served:
+        url = served.invoke_url()
+        first = httpx.post(url, content=json.dumps({"n": 1, "sleep": 1.4}).encode(), timeout=60)
+        assert first.json()["errorType"] == "Sandbox.Timedout", first.text
+        served.wait_for_line(r"The late answer to invoke .* was refused")
+        second = httpx.post(url, content=json.dumps({"n": 2}).encode(), timeout=60)
+        assert second.json() == {"before": 1}, second.text
+        served.signal(signal.SIGINT)
+        assert served.wait(60) == 0, served.output()
+    text = recording.read_text()
+    assert """response = '{"before": 1}'""" in text, text
+    done = replay(handler, recording)
+    assert done.returncode == 0, text + done.stdout + done.stderr
+    assert "runs on: the next step waits for it" in done.stdout, done.stdout

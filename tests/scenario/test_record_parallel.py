@@ -623,3 +623,22 @@ def test_on_managed_instances_invokes_that_shared_workers_across_steps_are_not_c
     assert "in env #1's workers (their /tmp and process shared)" in text, text
     assert "beside another of this step's invokes in env #1's workers" in text, text
     assert "beside a later step's invoke" in text and "beside an earlier step's invoke" in text, text
+
+
+def test_on_managed_instances_an_invoke_sent_while_a_timed_out_handler_runs_on_is_not_compared_by_response() -> None:
+    """a timed out: its caller had the error, its handler ran on in its worker (Managed Instances stop no code) and
+    shared the /tmp b read. c came after a's handler was done (OverrunEnded): compared; a replay lets it finish first
+    (scenario/overrun_wait.py)."""
+    recorder, fleet = attached(FleetOptions(max_concurrency=2))
+    fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
+    timeout = f.InvocationCompleted(f.InvocationResult("a", b'{"errorType": "Sandbox.Timedout"}', function_error=True,
+                                                       error_type="Sandbox.Timedout"))
+    run(fleet, 1, queued("a", 1), started("a"), timeout)
+    run(fleet, 1, queued("b", 2), started("b"), completed("b", 2), reported("b", False))
+    run(fleet, 1, f.OverrunEnded("a"))
+    run(fleet, 1, queued("c", 3), started("c"), completed("c", 3), reported("c", False))
+    text = recorder.to_toml()
+    a, b, c = parse_scenario(text, Path("r.toml")).steps
+    assert a.expect.error_type == "Sandbox.Timedout", text
+    assert b.expect.succeeded and "beside an earlier step's invoke in env #1's workers" in text, text
+    assert c.expect.response == {"n": 3}, text

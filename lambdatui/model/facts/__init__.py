@@ -17,9 +17,9 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              EventNotRun, EventWaiting,
                                              HoldReleased, IdleSpunDown, InvocationCompleted, InvocationQueued,
                                              InvocationRefused, InvocationResult, InvocationThrottled,
-                                             InvokeCutOff, NewEnvironmentAnswered, PreferredPassedOver,
-                                             ParticipantChanged, PhaseEnded, PhaseStarted, ResponseStreamed,
-                                             ResponseStreamEnded, ResponseStreamStarted, StateChanged)
+                                             InvokeCutOff, NewEnvironmentAnswered, OverrunEnded,
+                                             PreferredPassedOver, ParticipantChanged, PhaseEnded, PhaseStarted,
+                                             ResponseStreamed, ResponseStreamEnded, ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, KeptLines, LogLine, LogLines, extension_source,
                                         log_lines, newest_lines, read_lines, unseen_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
@@ -50,6 +50,7 @@ Fact = Union[
     PreferredPassedOver,
     NewEnvironmentAnswered,
     InvokeCutOff,
+    OverrunEnded,
     InvocationCompleted,
     ResponseStreamStarted,
     ResponseStreamed,
@@ -84,7 +85,7 @@ __all__ = [
     "EnvironmentThawed",
     "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
-    "InvokeCutOff", "NewEnvironmentAnswered", "PreferredPassedOver",
+    "InvokeCutOff", "NewEnvironmentAnswered", "OverrunEnded", "PreferredPassedOver",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
     "ResponseStreamed", "StateChanged",
     # reports

@@ -159,6 +159,14 @@ class EventNotRun:
 
 
 @dataclass(frozen=True)
+class OverrunEnded:
+    """Managed Instances: the handler of a timed-out invoke, which ran on after its caller had the timeout error, is
+    done (its late answer was refused, or its worker exited): nothing of that invoke runs any more."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
 class InvokeCutOff:
     """A spindown (the environment replaced or shut down, or lambdatui ending) answered an invoke its function had
     not answered, with Sandbox.Failure: what the function would have returned is not known (published just before
