@@ -106,6 +106,10 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     """
     printer.tag_environments = fleet_mode(scenario, session)
     printer.managed = session.fleet.options.max_concurrency > 0
+    if not printer.managed and any(getattr(step.action, "worker", 0) or getattr(step.action, "workers", ())
+                                   for step in scenario.steps):
+        printer.line("note", "worker = N names a worker of a Managed Instances environment (max_concurrency): this "
+                             "function's environments run one invoke at a time, in one runtime, so it is not used")
     # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
     unprint = session.fleet.subscribe_numbered(printer.numbered)
     ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step

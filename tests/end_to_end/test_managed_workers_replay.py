@@ -211,3 +211,11 @@ def test_a_replay_lets_a_timed_out_handler_finish_before_the_next_step_as_the_se
     done = replay(handler, recording)
     assert done.returncode == 0, text + done.stdout + done.stderr
     assert "runs on: the next step waits for it" in done.stdout, done.stdout
+
+
+def test_a_scenario_that_names_a_worker_of_a_function_without_managed_instances_says_it_is_not_used(
+        code_dir: Path, tmp_path: Path) -> None:
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    done = replay(handler, write_file(tmp_path / "plain.toml", "[[step]]\ninvoke = '{}'\nworker = 2\n"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "worker = N names a worker of a Managed Instances environment" in done.stdout, done.stdout
