@@ -208,6 +208,8 @@ class ManagedInvokeRules(ManagedWorkers):
         else:
             self.overrunning.add(request_id)  # its worker is still busy with it
         self._finish_run(run, "timeout", None)
+        if self.ready:
+            self._place_ready()  # an invoke waiting for its worker now waits a bounded time (the handler may never end)
         if orphaned:
             self._line(f"Invoke {request_id} timed out: its caller has the timeout error; the worker that took it had "
                        "exited before answering, so nothing runs on (Lambda Managed Instances reset nothing).",

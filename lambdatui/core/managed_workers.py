@@ -9,10 +9,10 @@ connection that ends leaves its number vacant, and the next new connection to as
 /response closed its connection, or a runtime that opens a connection per call, keeps its number.
 
 An invoke that names a worker (`Invocation.worker`) waits for it while that worker may still ask: it waits on /next
-now, it runs an invoke (a timed-out one included, whose handler runs on), or it has just answered one and asks again
+now, it runs an invoke (a timed-out one whose handler runs on included), or it has just answered one and asks again
 at once, its connection ended (it may come back on another), or it has not asked yet and the environment has room for
-it (its Function init is still running); but for no longer than the function's timeout once it runs nothing (or
-its connection ended while it ran one: it may be dead), past which that worker is not coming back for it. A worker known to be gone
+it (its Function init is still running); but for no longer than the function's timeout unless it runs an invoke
+before that invoke's deadline on its own connection: past it, that worker is not coming back for this one. A worker known to be gone
 (our runtime said it exited) is not waited for. Either way the invoke then goes to any worker, as in Lambda; its clock
 starts when its event goes out, so the wait costs the function nothing.
 """
@@ -60,15 +60,25 @@ class ManagedWorkers:
         """A /next from `connection`: the worker it is (numbered at its first), now waiting for work."""
         worker = self.worker_numbers.get(connection, 0) if connection else 0
         if connection and not worker:
-            if self.vacant:
-                worker = min(self.vacant)
-                self.vacant.discard(worker)
-            else:
-                self.numbered += 1
-                worker = self.numbered
+            worker = self._number_for_new_connection()
             self.worker_numbers[connection] = worker
         self.asking[token] = worker
         self.answered.discard(worker)
+        return worker
+
+    def _number_for_new_connection(self) -> int:
+        """A vacant number whose worker is not running an invoke (one that has just answered first: it asks again at
+        once); else a new number while the environment has room for more workers; else the lowest vacant one."""
+        running = set(self.running_on.values())
+        idle = sorted(self.vacant - running, key=lambda worker: (worker not in self.answered, worker))
+        if idle:
+            worker = idle[0]
+        elif self.numbered < self.capacity() or not self.vacant:
+            self.numbered += 1
+            return self.numbered
+        else:
+            worker = min(self.vacant)
+        self.vacant.discard(worker)
         return worker
 
     def _on_ConnectionClosed(self, event: ConnectionClosed) -> None:
@@ -128,9 +138,11 @@ class ManagedWorkers:
             wanted = run.invocation.worker
             token = next((token for token in self.parked if self.asking.get(token) == wanted), None)
             name = WORKER_TIMER_PREFIX + run.invocation.request_id
-            # Busy on its connection, it comes back when done (a timed-out handler runs on): not bounded. Busy with
-            # its connection gone, it may be dead (awslambdaric's workers tell lambdatui nothing when they end).
-            busy = wanted in self.running_on.values() and wanted not in self.vacant
+            # Running an invoke on its connection, it comes back by that invoke's deadline: not bounded. A timed-out
+            # handler may run on for ever, and one whose connection is gone may be dead (awslambdaric's workers tell
+            # lambdatui nothing when they end): bounded.
+            busy = wanted not in self.vacant and any(
+                worker == wanted and request_id in self.runs for request_id, worker in self.running_on.items())
             if token is None and not busy and not self._deadline_running(name):
                 self._start_timer(name, self.config.timeout_ms / 1000)
             return token

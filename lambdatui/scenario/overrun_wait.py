@@ -3,8 +3,8 @@
 There a timed-out invoke's caller has the timeout error at the deadline while its handler runs on (lambda-spec §11.3),
 and writes to the /tmp the next invokes read. A session's next invoke that came while such a handler still ran is
 recorded as sharing its workers (its response not compared); one that came after it was done is compared, so the
-replay must let it finish first, as the session did. It waits no longer than the function's timeout: past that,
-a handler that runs on is not the session's to wait for.
+replay must let it finish first, as the session did. It waits no longer than a step may take (the function's
+timeout and the replay's margin): a handler that runs on for ever must not stop the replay.
 """
 
 from __future__ import annotations

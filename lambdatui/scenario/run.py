@@ -106,10 +106,7 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     """
     printer.tag_environments = fleet_mode(scenario, session)
     printer.managed = session.fleet.options.max_concurrency > 0
-    if not printer.managed and any(getattr(step.action, "worker", 0) or getattr(step.action, "workers", ())
-                                   for step in scenario.steps):
-        printer.line("note", "worker = N names a worker of a Managed Instances environment (max_concurrency): this "
-                             "function's environments run one invoke at a time, in one runtime, so it is not used")
+    _say_unused_workers(scenario, session.fleet.options.max_concurrency, printer)
     # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
     unprint = session.fleet.subscribe_numbered(printer.numbered)
     ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step
@@ -119,6 +116,19 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     finally:
         unledger()
         unprint()
+
+
+def _say_unused_workers(scenario: Scenario, most: int, printer: TimelinePrinter) -> None:
+    """`worker = N` that no environment can follow: without Managed Instances, or past its `max_concurrency`."""
+    named = {worker for step in scenario.steps
+             for worker in (getattr(step.action, "worker", 0), *getattr(step.action, "workers", ())) if worker}
+    if named and not most:
+        printer.line("note", "worker = N names a worker of a Managed Instances environment (max_concurrency): this "
+                             "function's environments run one invoke at a time, in one runtime, so it is not used")
+    elif any(worker > most for worker in named):
+        printer.line("note", f"worker = {max(named)}: an environment here has {most} worker{'s' * (most != 1)} "
+                             "(max_concurrency); an "
+                             "invoke that names one past them goes to any worker")
 
 
 @dataclass
@@ -184,7 +194,7 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         if not _settle(scenario, deferred, ledger, printer, outcome, final=False):
             return outcome
         if printer.managed and step is not scenario.steps[-1]:
-            await await_overruns(session, facts, printer, timeout_s)
+            await await_overruns(session, facts, printer, timeout_s + margin_s)
     if deferred:
         await _deliver_the_rest(session, ledger, printer)
         _settle(scenario, deferred, ledger, printer, outcome, final=True)

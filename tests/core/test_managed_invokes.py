@@ -370,19 +370,43 @@ def test_an_invoke_that_named_a_worker_whose_init_failed_goes_to_another_once_it
     assert delivered_to(d, one) == a
 
 
-def test_an_invoke_waits_for_a_worker_whose_timed_out_handler_runs_on_until_it_is_done() -> None:
+def test_an_invoke_waits_for_a_worker_whose_timed_out_handler_runs_on_no_longer_than_the_functions_timeout() -> None:
+    """Running an invoke before its deadline, a worker comes back by then: waited for. A timed-out handler may run on
+    for ever (a bug hunt: a handler that never ended kept the replay's next step waiting until it gave up)."""
     d = managed(2)
     d.start()
     one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
     _, a = d.invoke(worker=2)
     assert delivered_to(d, two) == a
-    d.fire("invoke:" + a)  # a times out: its handler runs on, its worker busy
     _, b = d.invoke(worker=2)
-    assert "worker:" + b not in d.started_timers() and not d.answered(one)  # busy: it comes back when done
+    assert "worker:" + b not in d.started_timers() and not d.answered(one)  # a runs before its deadline: waited for
+    d.fire("invoke:" + a)  # a times out: its handler runs on, its worker busy
+    assert "worker:" + b in d.started_timers() and not d.answered(one)  # now for the function's timeout at most
     assert not d.facts(f.OverrunEnded)
     late = d.respond(a)
     assert d.reply(late).status == 410
     assert [fact.request_id for fact in d.facts(f.OverrunEnded)] == [a]  # its handler is done: a recording hears it
-    assert "worker:" + b in d.started_timers()  # done: now it has the function's timeout to ask again
     again = d.runtime_next(connection=2)
     assert delivered_to(d, again) == b and not d.answered(one)
+    assert "worker:" + b in d.cancelled_timers()
+    _, c = d.invoke(worker=2)
+    d.fire("invoke:" + b)  # b times out too, and its handler never ends
+    d.fire("worker:" + c)
+    assert delivered_to(d, one) == c
+
+
+def test_a_new_connection_takes_the_vacant_number_of_a_worker_that_is_not_running_an_invoke() -> None:
+    """A runtime whose workers open a connection per call: worker 1's /next connection closed while it runs an
+    invoke, worker 2's after it answered; worker 2's next /next is #2, not #1 (a bug hunt: it took #1)."""
+    d = managed(2)
+    d.start()
+    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    (_, a), (_, b) = d.invoke(worker=1), d.invoke(worker=2)
+    assert (delivered_to(d, one), delivered_to(d, two)) == (a, b)
+    d.feed(ins.ConnectionClosed(1))
+    d.feed(ins.ConnectionClosed(2))
+    d.respond(b)
+    again = d.runtime_next(connection=3)
+    _, c = d.invoke(worker=2)
+    assert delivered_to(d, again) == c
+    assert workers_of(d) == {a: 1, b: 2, c: 2}
