@@ -76,12 +76,18 @@ def headless_burst(handler: Path, lines: int, work: Path) -> float:
 async def tui_burst(handler: Path, lines: int, press_keys: bool) -> tuple[float, list[float]]:
     """Seconds for the burst invoke fired by `i` in the debugger, and (with `press_keys`) each key's answer time
     meanwhile."""
-    from lambdatui.config import resolve_function
-    from lambdatui.model.boundaries import EnvState
-    from lambdatui.tui import build_debugger
-    from textual import events
+    from lambdatui.collector import loading
 
-    from lambdatui.ui.screens.help import HelpScreen
+    # As `lambdatui PATH` imports the debugger (cli.py): with the collector held off, and what the imports made frozen
+    # (collector.py). Without it, one collection of the whole heap (~13 ms here) falls in or out of the timed invoke
+    # as the count of objects made at import shifts, by one class more or less.
+    with loading():
+        from lambdatui.config import resolve_function
+        from lambdatui.model.boundaries import EnvState
+        from lambdatui.tui import build_debugger
+        from textual import events
+
+        from lambdatui.ui.screens.help import HelpScreen
 
     app = build_debugger(resolve_function(str(handler), timeout_s=60), event=json.dumps({"lines": lines}).encode())
     keys: list[float] = []
