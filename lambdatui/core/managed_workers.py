@@ -12,9 +12,9 @@ An invoke that names a worker (`Invocation.worker`) waits for it while that work
 now, it runs an invoke (a timed-out one whose handler runs on included), or it has just answered one and asks again
 at once, its connection ended (it may come back on another), or it has not asked yet and the environment has room for
 it (its Function init is still running); but for no longer than the function's timeout unless it runs an invoke
-before that invoke's deadline on its own connection: past it, that worker is not coming back for this one. A worker known to be gone
-(our runtime said it exited) is not waited for. Either way the invoke then goes to any worker, as in Lambda; its clock
-starts when its event goes out, so the wait costs the function nothing.
+before that invoke's deadline on its own connection: past it, that worker is not coming back for this one. A worker
+known to be gone (our runtime said it exited) is not waited for. Either way the invoke then goes to any worker, as in
+Lambda; its clock starts when its event goes out, so the wait costs the function nothing.
 """
 
 from __future__ import annotations

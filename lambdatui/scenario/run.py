@@ -41,7 +41,7 @@ from lambdatui.scenario.model import (
     Step,
     TelemetryExpect,
 )
-from lambdatui.scenario.overrun_wait import await_overruns
+from lambdatui.scenario.managed_replay import await_overruns, say_unused_workers
 from lambdatui.scenario.report import Mismatch, TimelinePrinter
 from lambdatui.scenario.step_facts import StepFacts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
@@ -106,7 +106,7 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     """
     printer.tag_environments = fleet_mode(scenario, session)
     printer.managed = session.fleet.options.max_concurrency > 0
-    _say_unused_workers(scenario, session.fleet.options.max_concurrency, printer)
+    say_unused_workers(scenario, session.fleet.options.max_concurrency, printer)
     # The printer listens for the whole run: output a process flushes late still shows, in the block in progress.
     unprint = session.fleet.subscribe_numbered(printer.numbered)
     ledger = TelemetryLedger()  # for the whole run too: an invoke's records often arrive during a later step
@@ -116,19 +116,6 @@ async def run_scenario(scenario: Scenario, session: DebugSession, printer: Timel
     finally:
         unledger()
         unprint()
-
-
-def _say_unused_workers(scenario: Scenario, most: int, printer: TimelinePrinter) -> None:
-    """`worker = N` that no environment can follow: without Managed Instances, or past its `max_concurrency`."""
-    named = {worker for step in scenario.steps
-             for worker in (getattr(step.action, "worker", 0), *getattr(step.action, "workers", ())) if worker}
-    if named and not most:
-        printer.line("note", "worker = N names a worker of a Managed Instances environment (max_concurrency): this "
-                             "function's environments run one invoke at a time, in one runtime, so it is not used")
-    elif any(worker > most for worker in named):
-        printer.line("note", f"worker = {max(named)}: an environment here has {most} worker{'s' * (most != 1)} "
-                             "(max_concurrency); an "
-                             "invoke that names one past them goes to any worker")
 
 
 @dataclass

@@ -274,12 +274,17 @@ def test_workers_are_numbered_in_the_order_their_connections_first_ask_and_each_
     assert delivered_to(d, again) == c and workers_of(d)[c] == 2
 
 
+def two_asking(m: int = 2) -> tuple[Driver, int, int]:
+    """Initialised, with workers 1 and 2 (connections 1 and 2) parked on /next."""
+    d = managed(m)
+    d.start()
+    return d, d.runtime_next(connection=1), d.runtime_next(connection=2)
+
+
 def test_an_invoke_that_names_a_worker_goes_to_it_not_to_the_one_that_waited_longest() -> None:
     """A replay gives each invoke to the worker that took it in the session (each has its own globals): RAPID's
     choice, the worker that waited longest, is timing."""
-    d = managed(2)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking()
     _, a = d.invoke()
     assert delivered_to(d, one) == a
     d.respond(a)
@@ -290,9 +295,7 @@ def test_an_invoke_that_names_a_worker_goes_to_it_not_to_the_one_that_waited_lon
 
 
 def test_an_invoke_waits_for_its_busy_worker_and_one_not_started_yet_but_not_for_one_gone() -> None:
-    d = managed(3)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking(3)
     _, a = d.invoke(worker=2)
     assert delivered_to(d, two) == a and not d.answered(one)
     _, b = d.invoke(worker=2)  # its worker is busy with a: it waits, though worker 1 waits on /next
@@ -314,9 +317,7 @@ def test_an_invoke_waits_for_its_busy_worker_and_one_not_started_yet_but_not_for
 
 
 def test_an_invoke_waiting_for_its_worker_goes_to_another_once_that_worker_is_gone() -> None:
-    d = managed(2)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking()
     _, a = d.invoke(worker=1)
     assert delivered_to(d, one) == a
     _, b = d.invoke(worker=1)
@@ -329,9 +330,7 @@ def test_a_worker_that_asks_on_a_new_connection_keeps_its_number() -> None:
     """A refused /response closes its connection (runtime_routes.result_answer), and a runtime may open one per call:
     the connection's number goes vacant, and the next new connection to ask takes it (a bug hunt: the worker became
     #3, and an invoke naming #2 waited in vain)."""
-    d = managed(2)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking()
     _, a = d.invoke(worker=2)
     assert delivered_to(d, two) == a
     d.respond(a)
@@ -344,9 +343,7 @@ def test_a_worker_that_asks_on_a_new_connection_keeps_its_number() -> None:
 
 
 def test_an_invoke_waits_for_its_worker_no_longer_than_the_functions_timeout() -> None:
-    d = managed(2)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking()
     _, a = d.invoke(worker=2)
     assert delivered_to(d, two) == a
     _, b = d.invoke(worker=2)  # worker 2 runs a: b waits for it
@@ -373,9 +370,7 @@ def test_an_invoke_that_named_a_worker_whose_init_failed_goes_to_another_once_it
 def test_an_invoke_waits_for_a_worker_whose_timed_out_handler_runs_on_no_longer_than_the_functions_timeout() -> None:
     """Running an invoke before its deadline, a worker comes back by then: waited for. A timed-out handler may run on
     for ever (a bug hunt: a handler that never ended kept the replay's next step waiting until it gave up)."""
-    d = managed(2)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking()
     _, a = d.invoke(worker=2)
     assert delivered_to(d, two) == a
     _, b = d.invoke(worker=2)
@@ -398,9 +393,7 @@ def test_an_invoke_waits_for_a_worker_whose_timed_out_handler_runs_on_no_longer_
 def test_a_new_connection_takes_the_vacant_number_of_a_worker_that_is_not_running_an_invoke() -> None:
     """A runtime whose workers open a connection per call: worker 1's /next connection closed while it runs an
     invoke, worker 2's after it answered; worker 2's next /next is #2, not #1 (a bug hunt: it took #1)."""
-    d = managed(2)
-    d.start()
-    one, two = d.runtime_next(connection=1), d.runtime_next(connection=2)
+    d, one, two = two_asking()
     (_, a), (_, b) = d.invoke(worker=1), d.invoke(worker=2)
     assert (delivered_to(d, one), delivered_to(d, two)) == (a, b)
     d.feed(ins.ConnectionClosed(1))

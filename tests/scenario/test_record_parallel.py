@@ -628,7 +628,7 @@ def test_on_managed_instances_invokes_that_shared_workers_across_steps_are_not_c
 def test_on_managed_instances_an_invoke_sent_while_a_timed_out_handler_runs_on_is_not_compared_by_response() -> None:
     """a timed out: its caller had the error, its handler ran on in its worker (Managed Instances stop no code) and
     shared the /tmp b read. c came after a's handler was done (OverrunEnded): compared; a replay lets it finish first
-    (scenario/overrun_wait.py)."""
+    (scenario/managed_replay.py)."""
     recorder, fleet = attached(FleetOptions(max_concurrency=2))
     fleet.alive = [Line(EnvState.RUNNING, 1, busy=True)]
     timeout = f.InvocationCompleted(f.InvocationResult("a", b'{"errorType": "Sandbox.Timedout"}', function_error=True,
