@@ -220,6 +220,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
         return EXIT_OK
     step = outcome.failed_step
     assert step is not None
-    what = "did not settle" if outcome.stuck else f"expect.{outcome.mismatch.key} failed" if outcome.mismatch else "stopped"
+    what = "did not settle" if outcome.stuck else f"expect.{outcome.mismatch.key} failed" if outcome.mismatch else \
+        "stopped" if outcome.steps_begun > outcome.steps_run else "not begun"  # stopped between steps
     printer.raw(f"FAILED {scenario.path}:{step.line}: step {step.number} {what}")
     return EXIT_FUNCTION_ERROR

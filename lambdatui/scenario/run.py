@@ -64,6 +64,7 @@ class ReplayResult:
     stuck), and the invokes' tally."""
 
     steps_run: int = 0
+    steps_begun: int = 0  # one more than steps_run while a step runs
     expectations: int = 0
     failed_step: Optional[Step] = None
     mismatch: Optional[Mismatch] = None
@@ -135,6 +136,7 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
     deferred: list[_Deferred] = []
     for step in scenario.steps:
         printer.step_header(scenario, step)
+        outcome.steps_begun += 1
         facts = StepFacts()
         before = session.snapshot().fleet if printer.tag_environments else None
         unsubscribe = session.fleet.subscribe_numbered(facts)

@@ -37,9 +37,21 @@ invoke = '{"n": 3, "sleep": 30}'
 """
 
 
-def test_a_replay_stopped_in_its_third_step_says_two_ran_and_names_the_third(code_dir: Path, tmp_path: Path) -> None:
-    handler = write_file(code_dir / "handler.py", HANDLER)
-    scenario = write_file(tmp_path / "three.toml", SCENARIO)
+# Managed Instances: step 1 times out and its handler runs on; the replay waits for it between the steps.
+BETWEEN = """[function]
+timeout = 1
+max_concurrency = 2
+
+[[step]]
+invoke = '{"n": 1, "sleep": 30}'
+
+[[step]]
+invoke = '{"n": 2}'
+"""
+
+
+def interrupted(handler: Path, scenario: Path, when: str) -> tuple[str, int]:
+    """The replay's whole output, SIGINT sent once a line holds `when`; and its exit status."""
     proc = subprocess.Popen([sys.executable, "-m", "lambdatui", "replay", str(handler), str(scenario)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -47,17 +59,33 @@ def test_a_replay_stopped_in_its_third_step_says_two_ran_and_names_the_third(cod
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if "sleeping" in line:
+            if when in line:
                 break
         else:
-            raise AssertionError("step 3 never ran: " + "".join(lines))
+            raise AssertionError(f"never saw {when!r}: " + "".join(lines))
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
-    out = "".join(lines) + rest
+    return "".join(lines) + rest, proc.returncode
+
+
+def test_a_replay_stopped_in_its_third_step_says_two_ran_and_names_the_third(code_dir: Path, tmp_path: Path) -> None:
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    scenario = write_file(tmp_path / "three.toml", SCENARIO)
+    out, status = interrupted(handler, scenario, "sleeping")
     assert f"INTERRUPTED after 2 of 3 steps ({scenario})" in out, out
     assert f"FAILED {scenario}:10: step 3 stopped" in out, out
-    assert proc.returncode != 0
+    assert status != 0
+
+
+def test_a_replay_stopped_between_two_steps_says_the_next_was_not_begun(code_dir: Path, tmp_path: Path) -> None:
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    scenario = write_file(tmp_path / "between.toml", BETWEEN)
+    out, status = interrupted(handler, scenario, "runs on: the next step waits for it")
+    assert f"INTERRUPTED after 1 of 2 steps ({scenario})" in out, out
+    assert f"FAILED {scenario}:8: step 2 not begun" in out, out
+    assert "-- step 2/2" not in out, out
+    assert status != 0
