@@ -327,9 +327,11 @@ async def _serve_connection(stream: PlainStream, server: _Server,
         log.error("the HTTP server dropped a connection after an unexpected error", exc_info=True)
     finally:
         server.closed(connection)
-        if connection.on_close is not None:
-            connection.on_close()
-        await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
+        try:
+            await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
+        finally:
+            if connection.on_close is not None:
+                connection.on_close()
 
 
 async def _listen(host: str, port: int) -> socket.socket:

@@ -22,6 +22,7 @@ _ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 
 def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     managed = host.env.config.managed
+
     def answer_now(exchange: Exchange) -> Callable[[object], None]:
         return lambda reply: exchange.answer_now(from_reply(reply))  # type: ignore[arg-type]
 

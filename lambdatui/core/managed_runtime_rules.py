@@ -81,6 +81,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
                 self._send_run(token, run)
                 return
         if len(self.parked) >= MAX_PARKED:
+            self.asking.pop(token, None)
             self._reply_error(token, 500, "InternalServerError", "Internal Server Error")
             return
         self._park_worker(token)

@@ -11,7 +11,8 @@ connection that ends leaves its number vacant, and the next new connection to as
 An invoke that names a worker (`Invocation.worker`) waits for it while that worker may still ask: it waits on /next
 now, it runs an invoke (a timed-out one whose handler runs on included), or it has just answered one and asks again
 at once, its connection ended (it may come back on another), or it has not asked yet and the environment has room for
-it (its Function init is still running); but for no longer than the function's timeout unless it runs an invoke
+it (its Function init is still running); but for no longer than the function's timeout (3 s at least: a worker whose
+answer was refused takes a second or more to ask again on a loaded machine) unless it runs an invoke
 before that invoke's deadline on its own connection: past it, that worker is not coming back for this one. A worker
 known to be gone (our runtime said it exited) is not waited for. Either way the invoke then goes to any worker, as in
 Lambda; its clock starts when its event goes out, so the wait costs the function nothing.
@@ -28,6 +29,7 @@ from lambdatui.core.slots import InvokeRun
 from lambdatui.model import facts as f
 
 WORKER_TIMER_PREFIX = "worker:"  # "worker:<request id>": how long an invoke waits for the worker it names
+WORKER_WAIT_MIN_S = 3.0  # that wait's least bound, whatever the function's timeout
 
 
 class ManagedWorkers:
@@ -133,7 +135,7 @@ class ManagedWorkers:
 
     def _asking_for(self, run: InvokeRun) -> Optional[Token]:
         """The parked /next that takes `run` now: its worker's, where it names one that may still ask, else the one
-        that has waited longest (None: it waits; for its worker, no longer than the function's timeout)."""
+        that has waited longest (None: it waits; for its worker, a bounded time: `_worker_wait_s`)."""
         if self._waits_for_worker(run):
             wanted = run.invocation.worker
             token = next((token for token in self.parked if self.asking.get(token) == wanted), None)
@@ -144,7 +146,7 @@ class ManagedWorkers:
             busy = wanted not in self.vacant and any(
                 worker == wanted and request_id in self.runs for request_id, worker in self.running_on.items())
             if token is None and not busy and not self._deadline_running(name):
-                self._start_timer(name, self.config.timeout_ms / 1000)
+                self._start_timer(name, self._worker_wait_s())
             return token
         return next(iter(self.parked), None)
 
@@ -152,13 +154,16 @@ class ManagedWorkers:
         """Whether the worker asking with `token` may take `run` (it names no worker, that one, or one that is gone)."""
         return self.asking.get(token) == run.invocation.worker or not self._waits_for_worker(run)
 
+    def _worker_wait_s(self) -> float:
+        return max(self.config.timeout_ms / 1000, WORKER_WAIT_MIN_S)
+
     def _worker_wait_over(self, request_id: str) -> None:
-        """The invoke waited the function's timeout for the worker it names: any worker takes it now."""
+        """The invoke waited as long as it may for the worker it names: any worker takes it now."""
         run = self.runs.get(request_id)
         if run is None or run.delivered:
             return
         self.unpinned.add(request_id)
-        self._line(f"Invoke {request_id} waited {self.config.timeout_ms / 1000:g} s (the function's timeout) for "
+        self._line(f"Invoke {request_id} waited {self._worker_wait_s():g} s (the function's timeout, 3 s at least) for "
                    f"worker #{run.invocation.worker}, which did not ask for work: the next worker to ask takes it.",
                    f.LAMBDATUI, request_id)
         self._place_ready()

@@ -10,21 +10,26 @@ import trio
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
-from lambdatui.scenario.model import Scenario
+from lambdatui.scenario.model import Action, InvokeAction, ParallelAction, Scenario
 from lambdatui.scenario.report import TimelinePrinter
 from lambdatui.scenario.step_facts import StepFacts
 
 
 def say_unused_workers(scenario: Scenario, most: int, printer: TimelinePrinter) -> None:
     """`worker = N` that no environment can follow: without Managed Instances, or past its `max_concurrency`."""
-    named = {worker for step in scenario.steps
-             for worker in (getattr(step.action, "worker", 0), *getattr(step.action, "workers", ())) if worker}
+    named = {worker for step in scenario.steps for worker in _workers(step.action) if worker}
     if named and not most:
         printer.line("note", "worker = N names a worker of a Managed Instances environment (max_concurrency): this "
                              "function's environments run one invoke at a time, in one runtime, so it is not used")
     elif any(worker > most for worker in named):
         printer.line("note", f"worker = {max(named)}: an environment here has {most} worker{'s' * (most != 1)} "
                              "(max_concurrency); an invoke that names one past them goes to any worker")
+
+
+def _workers(action: Action) -> tuple[int, ...]:
+    if isinstance(action, InvokeAction):
+        return (action.worker,)
+    return action.workers if isinstance(action, ParallelAction) else ()
 
 
 async def await_overruns(session: DebugSession, facts: StepFacts, printer: TimelinePrinter, bound_s: float) -> None:
@@ -44,6 +49,7 @@ async def await_overruns(session: DebugSession, facts: StepFacts, printer: Timel
             if not timed_out:
                 done.set()
 
+    # No checkpoint since the step's own listener let go (run.py): none of the step's facts is missed between them.
     unsubscribe = session.fleet.subscribe_numbered(heard)
     try:
         printer.line("overrun", f"the handler of {', '.join(sorted(timed_out))} (timed out) runs on: the next step "

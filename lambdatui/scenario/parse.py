@@ -277,8 +277,9 @@ class _Parser:
                 sized_event(event, action.asynchronous[i] if action.asynchronous else False, f"{name}: parallel[{i}]")
             callers = caller_parse.parse_callers(raw, len(action.events), name)
             caller_parse.refuse_streamed_events(callers, action.asynchronous, name, each=True)
-            return dataclasses.replace(action, callers=callers, envs=self.envs(raw, len(action.events), name),
-                                       workers=self.envs(raw, len(action.events), name, "workers"))
+            count = len(action.events)
+            return dataclasses.replace(action, callers=callers, envs=self.by_position(raw, count, name, "envs"),
+                                       workers=self.by_position(raw, count, name, "workers"))
         if kind == "fault":
             return dataclasses.replace(parse_fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):
@@ -334,9 +335,9 @@ class _Parser:
                              f"for each of the {len(events)} events")
         return ParallelAction(events, tuple(t == EVENT for t in types))
 
-    def envs(self, raw: Mapping[str, Any], count: int, name: str, key: str = "envs") -> tuple[int, ...]:
-        """A parallel step's `envs = [N, ...]`: the environment each of its `count` events is sent to, as an invoke
-        step's `env = N` sends it (0: routed as usual); () when not given. So too its `workers` (0: any worker)."""
+    def by_position(self, raw: Mapping[str, Any], count: int, name: str, key: str) -> tuple[int, ...]:
+        """A parallel step's `envs = [N, ...]` (`key`): the environment each of its `count` events is sent to, as an
+        invoke step's `env = N` sends it (0: routed as usual), or its `workers` (0: any); () when not given."""
         if key not in raw:
             return ()
         values = raw[key]

@@ -26,6 +26,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.scenario.checks import WAITING, Observed, alive, check, check_across, check_fleet, judge_telemetry
+from lambdatui.scenario.managed_replay import await_overruns, say_unused_workers
 from lambdatui.scenario.model import (
     ACROSS_KEYS,
     NO_CALLER,
@@ -41,7 +42,6 @@ from lambdatui.scenario.model import (
     Step,
     TelemetryExpect,
 )
-from lambdatui.scenario.managed_replay import await_overruns, say_unused_workers
 from lambdatui.scenario.report import Mismatch, TimelinePrinter
 from lambdatui.scenario.step_facts import StepFacts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger

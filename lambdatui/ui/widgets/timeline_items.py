@@ -173,8 +173,8 @@ def _item(bar: tl.TimelineBar, now: float, holds: list[tuple[float, Optional[flo
         label = f"{bar.label} ✗ {bar.status}" if failed else bar.label
         shorter = (f"{bar.label[:6]} ✗",) if failed else ()
         if bar.worker:  # Managed Instances: which worker (its own globals) ran it, where there is room
-            short = f"{bar.label[:5]} w{bar.worker}"
-            label, shorter = f"{label} w{bar.worker}", (short, label, *shorter) if not failed else (label, *shorter)
+            fallbacks = (label, *shorter) if failed else (f"{bar.label[:5]} w{bar.worker}", label)
+            label, shorter = f"{label} w{bar.worker}", fallbacks
         if bar.caller:  # a function URL's invoke: its method and path first, the id where they leave room
             mark = " ✗" if failed else ""
             cut = tuple(f"{bar.caller[:n]}…{mark}" for n in range(len(bar.caller) - 1, 2, -1))
