@@ -266,7 +266,16 @@ class _Connection(Reader):
             except trio.BrokenResourceError:
                 self.hung_up = True
 
+    def ending(self) -> None:
+        """It ends once the answer about to be written is out: whoever waits for its end hears now, before the peer
+        can read that answer (Exchange.when_closed). Told once."""
+        tell, self.on_close = self.on_close, None
+        if tell is not None:
+            tell()
+
     async def _write(self, answer: Answer, *, close: bool, head_only: bool = False) -> None:
+        if close:
+            self.ending()
         status, headers, body = answer
         head = render_head(status, headers, len(body), http_date(), close)
         if head_only or not has_body(status):  # a function URL's 204 with a body: the body is not sent
@@ -330,8 +339,7 @@ async def _serve_connection(stream: PlainStream, server: _Server,
         try:
             await stream.aclose()  # at EOF, a reset or a refusal: a dead peer's socket never lingers (issue 8)
         finally:
-            if connection.on_close is not None:
-                connection.on_close()
+            connection.ending()
 
 
 async def _listen(host: str, port: int) -> socket.socket:

@@ -66,7 +66,9 @@ class Exchange:
         return self._connection.number
 
     def when_closed(self, tell: Callable[[], None]) -> None:
-        """`tell()` once the connection it came on has ended (the first caller's; later ones are not kept)."""
+        """`tell()` once the connection it came on has ended, or before the answer that ends it is written (the first
+        caller's; later ones are not kept): a peer that reads that answer and comes back on a new connection (a
+        Managed Instances worker whose response was refused) is heard after the tell, never before."""
         if self._connection.on_close is None:
             self._connection.on_close = tell
 
@@ -108,6 +110,7 @@ class Exchange:
         """Close the connection once this answer is written: a request pipelined behind this one is dropped unread
         (its sender asks again on a new connection, if it goes on). Before the answer is written."""
         self.ends = True
+        self._connection.ending()
 
     def answer_now(self, answer: Answer) -> None:
         """Write the answer at once, from whichever task decided it, rather than once this route's task runs
@@ -119,6 +122,8 @@ class Exchange:
         self.early = answer
         self._closes = (not self.head.keep_alive or self._connection.server.stopping or self._body_unasked()
                         or self.ends)
+        if self._closes:
+            self._connection.ending()
         status, headers, body = answer
         data = render_head(status, headers, len(body), http_date(), self._closes) + body
         self._unsent = data[self._connection._send_now(data):]
