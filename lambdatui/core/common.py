@@ -14,6 +14,7 @@ RUNTIME_STOP_TIMER = "runtime-stop"
 SHUTDOWN_TIMER = "shutdown"
 INSPECTION_LIMIT_TIMER = "inspection-limit"
 RESTORE_TIMER = "restore"
+OFFER_TIMER = "offer"  # an invoke offered while the environment finishes its last (core/offer_rules.py)
 # An injected crash by a signal the process may catch or ignore (SIGTERM, SIGINT...): how long its exit is awaited
 # before the environment is given back, with the process still running. Generous: a loaded machine is slow to reap.
 CRASH_TIMER_PREFIX = "crash:"

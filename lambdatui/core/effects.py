@@ -60,6 +60,13 @@ class CompleteInvocation:
 
 
 @dataclass(frozen=True)
+class HandBack:
+    """An offered invoke the environment did not take (InvokeOffered): the fleet routes it again."""
+
+    token: Optional[Token]
+
+
+@dataclass(frozen=True)
 class Freeze:
     """Stop these participants' processes (SIGSTOP)."""
 
@@ -153,6 +160,6 @@ class EndSandbox:
 
 
 Effect = Union[
-    Spawn, Reply, AnswerEvent, CompleteInvocation, Freeze, Thaw, Terminate, Kill, SignalProcess, ExitProcess, CaptureStacks,
-    StartTimer, CancelTimer, Emit, RenewSandbox, EndSandbox,
+    Spawn, Reply, AnswerEvent, CompleteInvocation, HandBack, Freeze, Thaw, Terminate, Kill, SignalProcess, ExitProcess,
+    CaptureStacks, StartTimer, CancelTimer, Emit, RenewSandbox, EndSandbox,
 ]

@@ -36,13 +36,13 @@ from lambdatui.core.inputs import (
     Input,
     Instant,
     Invocation,
-    InvokeComing,
     NewEnvironmentRequested,
     ShutdownRequested,
     StepRequested,
     Token,
 )
 from lambdatui.core.invoke_rules import InvokeRules
+from lambdatui.core.offer_rules import OfferRules
 from lambdatui.core.process_rules import ProcessRules
 from lambdatui.core.restore_rules import RestoreRules
 from lambdatui.core.stream_rules import StreamRules
@@ -68,7 +68,7 @@ _OK = json_bytes({"status": "OK"})  # every 202 of the Runtime API: encoded once
 
 
 class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRules, ExtensionApiRules, TelemetryRules,
-                  InvokeRules, ProcessRules, FaultRules, ShutdownRules, SnapshotView):
+                  InvokeRules, OfferRules, ProcessRules, FaultRules, ShutdownRules, SnapshotView):
     """The state of one environment, and the rules that change it.
 
     The rules live in one module per concern (clock_rules, init_rules, runtime_api_rules, extension_api_rules,
@@ -95,7 +95,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.pending_restore: Optional[tuple[float, int]] = None  # SnapStart: for the first REPORT after a restore
         self.renew_sandbox = False
         self.frozen = False
-        self.invoke_coming = False  # the fleet holds an invoke for it: idle, it stays thawed (InvokeComing)
+        # An invoke offered while it finishes its last (core/offer_rules.py): taken once idle, never told until then.
+        self.offered: Optional[tuple[Optional[Token], Invocation]] = None
         self.timers: dict[str, float] = {}  # running deadlines: name -> when (monotonic)
         self.pauses: set[str] = set()  # what stops the deadlines now: a hold, an inspection, a settling sandbox
         self.paused_timers: dict[str, float] = {}  # stopped deadlines: name -> seconds left
@@ -125,6 +126,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._now = now
         handler = getattr(self, "_on_" + type(event).__name__)
         handler(event)
+        if self.offered is not None:
+            self._settle_offer()
         out, self._out = self._out, []
         return out
 
@@ -275,15 +278,12 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
             self._after_shutdown()
 
     def _settle(self) -> None:
-        """Idle: take the next queued invoke, or freeze until one arrives (lambda-spec §4.7)."""
+        """Idle: take the next queued invoke, or freeze until one arrives (lambda-spec §4.7). One offered while it
+        finished its last is taken once this input's rules are done (`_settle_offer`): a freeze would be undone
+        a tenth of a millisecond later, in the same batch."""
         self._try_start_next()
-        if self.current is None and self.state is EnvState.FROZEN and not self.invoke_coming:
+        if self.current is None and self.state is EnvState.FROZEN and self.offered is None:
             self._freeze()
-
-    def _on_InvokeComing(self, event: InvokeComing) -> None:
-        self.invoke_coming = event.coming
-        if not event.coming:
-            self._settle()  # idle, and the invoke it stayed thawed for went elsewhere: it freezes as it would have
 
     # ------------------------------------------------------------------ user commands
 
@@ -355,7 +355,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
             return False
         if self.hold is not None:
             return True
-        if self.current is not None or self.queue or self.shutdown is not None or self.init is not None:
+        if self.current is not None or self.queue or self.offered or self.shutdown is not None or self.init is not None:
             return False
         return self.state in (EnvState.FROZEN, EnvState.COLD, EnvState.SHUT_DOWN, EnvState.SNAPSHOT)
 

@@ -169,3 +169,4 @@ class ExtensionApiRules:
         if self.current is not None and self.current.token == event.token:
             self.current.token = None  # Lambda still runs an invoke whose caller went away
         self.queue = deque((None if tok == event.token else tok, inv) for tok, inv in self.queue)
+        self._offer_abandoned(event.token)

@@ -63,8 +63,8 @@ class Choice(Enum):
     THROTTLE = "throttle"  # synchronous, at the concurrency limit: 429
     QUEUE = "queue"  # asynchronous, at the limit: waits in the fleet's queue for an environment to be free
     WAIT = "wait"  # at the limit, but an environment being started will have room for it: route again once it joins
-    # `number` answered its invoke within FINISHING_GRACE_S: wait `wait_s` at most for it to be idle (or anything
-    # else to change), then route again
+    # `number` answered its invoke within FINISHING_GRACE_S: the invoke is offered to it for `wait_s` at most, taken
+    # once it is idle (core/offer_rules.py), else handed back and routed again
     AWAIT_FINISH = "await finish"
 
 
@@ -72,8 +72,8 @@ class Choice(Enum):
 class Route:
     """Where the fleet sends an invoke: environment `number` (`cold`: the invoke is its cold start, see
     `starts_cold`), a new one, a 429, or the fleet's queue. `passed_over`: why the environment asked for was not
-    the one (it "is not alive", "is busy"...), when one was asked for. `wait_s`: how long AWAIT_FINISH waits at
-    most. `past_finishing`: an environment still finishing its answered invoke past FINISHING_GRACE_S, which the
+    the one (it "is not alive", "is busy"...), when one was asked for. `wait_s`: how long AWAIT_FINISH offers it
+    at most. `past_finishing`: an environment still finishing its answered invoke past FINISHING_GRACE_S, which the
     invoke would have waited for otherwise and goes past (the fleet says so); None when it takes the invoke."""
 
     choice: Choice
@@ -93,7 +93,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
           waiting: int = 0, next_number: Optional[int] = None, skipped: frozenset[int] = frozenset()) -> Route:
     """Idle warm environments first (provisioned ones before on-demand ones, then the longest idle, which spreads
     invokes over the warm environments); then one whose invoke is answered and that is finishing it: at once on
-    Managed Instances (a worker asks for work), else a wait for it to be idle, while it was answered less than
+    Managed Instances (a worker asks for work), else offered to it until it is idle, while it was answered less than
     FINISHING_GRACE_S ago (a caller's next invoke, sent as soon as it has its answer, finds the same warm
     environment, as in Lambda, not a cold start); past that it is busy until its extensions are done, as Lambda's
     Invoke phase is (lambda-spec §4.4); then an idle one that must initialise, one being reset after a failed
@@ -109,7 +109,7 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     or for an Event invoke, the queue.
 
     Before all of those, the `preferred` environment when it can take the invoke with no new one started
-    (`_CAN_TAKE`: neither busy nor held, nor finishing past the grace; within it, waited for): a replay sends an
+    (`_CAN_TAKE`: neither busy nor held, nor finishing past the grace; within it, offered): a replay sends an
     invoke where the session did, so that it meets the same state (globals, /tmp) when other environments were busy
     in the session but are idle in the replay. A `preferred` never given yet (the `next_number` a new environment
     takes, one past it, or one `skipped` when a later one was asked for first) is started for it, with that number,
@@ -148,7 +148,7 @@ def overdue(candidate: Candidate) -> bool:
 
 
 def _finishing_soon(candidate: Candidate) -> bool:
-    """Finishing its answered invoke for less than FINISHING_GRACE_S: waited for."""
+    """Finishing its answered invoke for less than FINISHING_GRACE_S: offered the invoke."""
     return candidate.fit is Fit.FINISHING and candidate.finishing_s is not None and not overdue(candidate)
 
 
@@ -168,9 +168,9 @@ def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, star
     if warm is not None:
         return Route(Choice.EXISTING, warm.number, cold=warm.cold)
     soon = [c for c in candidates if _finishing_soon(c)]
-    if soon:  # waited for (the one answered first is likely idle first); any that becomes idle takes it
-        return Route(Choice.AWAIT_FINISH, min(soon, key=lambda c: (-(c.finishing_s or 0.0), c.number)).number,
-                     wait_s=min(_grace_left(c) for c in soon))
+    if soon:  # offered to the one answered first, likely idle first; handed back, it is routed again
+        chosen = min(soon, key=lambda c: (-(c.finishing_s or 0.0), c.number))
+        return Route(Choice.AWAIT_FINISH, chosen.number, wait_s=_grace_left(chosen))
     late = first(Fit.FINISHING, overdue)
     past = None if late is None else late.number
     for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
@@ -226,8 +226,12 @@ def snapshot_gone(snapshot: Optional[EnvState], candidates: Callable[[], Sequenc
     return all(c.fit in (Fit.BUSY, Fit.ENDING) for c in candidates())
 
 
-def fit(env: "Environment") -> Fit:
-    """What `env` can do with an invoke now, from its own lifecycle state."""
+def fit(env: "Environment", *, counting_offer: bool = True) -> Fit:
+    """What `env` can do with an invoke now, from its own lifecycle state; one offered an invoke while it finishes
+    its last is busy with it (`counting_offer` False: what it would be without that offer, as the offer's own rules
+    ask, core/offer_rules.py)."""
+    if counting_offer and env.offered is not None:
+        return Fit.BUSY
     if (env.state is EnvState.RESETTING and env.shutdown is not None and not env.shutdown.final
             and not env.draining and not env.spindown_after_invoke and env.current is None and not env.queue
             and env.hold is None):

@@ -234,13 +234,17 @@ class TelemetrySubscribe:
 
 
 @dataclass(frozen=True)
-class InvokeComing:
-    """The fleet holds an invoke for this environment while it finishes its last one (host/fleet_routing.py), for a
-    few milliseconds at most: idle meanwhile, it stays thawed for that invoke rather than freezing and thawing again
-    (a tenth of a millisecond of a warm invoke). `coming` False: the invoke went elsewhere, or its caller left, and an
-    idle environment freezes as it would have."""
+class InvokeOffered:
+    """An invoke the fleet offers this environment while it finishes its answered one (host/fleet_routing.py), its
+    runtime or an extension not yet back on /next. It is taken the moment the environment is idle, within the input
+    that makes it so (the runtime's /next, or the last extension's), so that the event goes out in that batch with no
+    task between; it is handed back (`HandBack`) after `wait_s` on the environment's own clock (what is left of its
+    grace, fleet_rules.FINISHING_GRACE_S), or at once when the environment turns to anything but idle (a reset, a
+    shutdown, a hold at a boundary), for the fleet to route again. Nothing is told of it until it is taken."""
 
-    coming: bool
+    token: Optional[Token]
+    invocation: Invocation
+    wait_s: float
 
 
 @dataclass(frozen=True)
@@ -366,7 +370,7 @@ Input = Union[
     ExtensionInitError,
     ExtensionExitError,
     TelemetrySubscribe,
-    InvokeComing,
+    InvokeOffered,
     RequestAbandoned,
     LaunchFailed,
     ProcessExited,

@@ -108,7 +108,6 @@ class InvokeRules:
     def _on_InvokeRequested(self, event: InvokeRequested) -> None:
         inv = event.invocation
         token = event.token
-        self.invoke_coming = False  # it came (the next idle spell freezes as usual)
         if inv.asynchronous:
             # Its caller hears at once whether it was queued; nobody waits for its completion.
             refusal = self.event_refusal(len(inv.payload))

@@ -8,6 +8,7 @@ from lambdatui.core.common import (
     INIT_TIMER,
     INSPECTION_LIMIT_TIMER,
     INVOKE_TIMER,
+    OFFER_TIMER,
     RESTORE_TIMER,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
@@ -167,6 +168,8 @@ class ProcessRules:
                               f"Lambda does{why}.")
             for key in left:
                 self._do(Kill(key))
+        elif event.name == OFFER_TIMER:
+            self._offer_timed_out()
         elif event.name == INSPECTION_LIMIT_TIMER:
             self._inspection_overran()
         elif event.name.startswith(CRASH_TIMER_PREFIX):

@@ -18,7 +18,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 
 Answered = TypeVar("Answered")
-Answer = fx.Reply | fx.AnswerEvent | fx.CompleteInvocation
+Answer = fx.Reply | fx.AnswerEvent | fx.CompleteInvocation | fx.HandBack
 
 
 class LongPollCaller(Protocol):

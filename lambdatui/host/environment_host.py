@@ -53,6 +53,11 @@ class EventRefused(Exception):
         self.request_id = request_id  # the id the log names it by: the caller's x-amzn-RequestId
 
 
+class HandedBack(Exception):
+    """An invoke offered to an environment finishing its last one that it did not take (core/offer_rules.py): the
+    fleet routes it again."""
+
+
 class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, SnapshotRestore, RuntimeSignals,
                       DebugViews):
     """One execution environment, served to real processes. Start it with `await nursery.start(host.run)`."""
@@ -246,7 +251,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         self, payload: bytes, *, client_context: Optional[str] = None, trace_id: Optional[str] = None,
         wants_log_tail: bool = False, asynchronous: bool = False, request_id: Optional[str] = None,
         stream: Optional[ResponseStream] = None, label: str = "", qualifier: str = "",
-        on_result: Optional[Callable[[f.InvocationResult], None]] = None, worker: int = 0,
+        on_result: Optional[Callable[[f.InvocationResult], None]] = None, worker: int = 0, offer_s: float = 0.0,
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
 
@@ -255,7 +260,9 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         result then keeps none of it, only how it ended); `label` names the invoke in the debugger; `qualifier`: the
         version or alias its caller named; `worker`: on Managed Instances, the worker a replay gives it to. `on_result`
         (a synchronous invoke, no log tail) gets the result to answer at once (see _Slot), not after the runtime's next
-        /next, read with its response, which this task would wait for.
+        /next, read with its response, which this task would wait for. `offer_s` > 0: the environment is finishing
+        its last invoke, and is offered this one for that long at most (ins.InvokeOffered); raises HandedBack if it
+        does not take it.
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),
@@ -272,17 +279,24 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         if stream is not None:
             self.streams.add(invocation.request_id, stream)
             try:
-                return await self._invoke(invocation, wants_log_tail)
+                return await self._invoke(invocation, wants_log_tail, offer_s=offer_s)
             finally:
                 self.streams.remove(invocation.request_id)
-        return await self._invoke(invocation, wants_log_tail, on_result)
+        return await self._invoke(invocation, wants_log_tail, on_result, offer_s)
 
     async def _invoke(self, invocation: ins.Invocation, wants_log_tail: bool,
-                      on_result: Optional[Callable[[f.InvocationResult], None]] = None,
+                      on_result: Optional[Callable[[f.InvocationResult], None]] = None, offer_s: float = 0.0,
                       ) -> tuple[f.InvocationResult, Optional[str]]:
+        def arrived(token: int) -> ins.Input:
+            if offer_s > 0:
+                return ins.InvokeOffered(token, invocation, offer_s)
+            return ins.InvokeRequested(token, invocation)
+
         asynchronous = invocation.asynchronous
         if asynchronous:
-            answer = await self.request(lambda token: ins.InvokeRequested(token, invocation))
+            answer = await self.request(arrived)
+            if isinstance(answer, fx.HandBack):
+                raise HandedBack(invocation.request_id)
             assert isinstance(answer, fx.AnswerEvent)
             if answer.refusal is not None:
                 raise EventRefused(answer.refusal, invocation.request_id)
@@ -291,8 +305,13 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             self.tail.expect(invocation.request_id)
         now: Optional[Callable[[object], None]] = None
         if on_result is not None and not wants_log_tail:
-            now = lambda completion: on_result(completion.result)  # type: ignore[attr-defined] # noqa: E731
-        completion = await self.request(lambda token: ins.InvokeRequested(token, invocation), now)
+            def now(completion: object) -> None:
+                if isinstance(completion, fx.CompleteInvocation):
+                    on_result(completion.result)
+        completion = await self.request(arrived, now)
+        if isinstance(completion, fx.HandBack):
+            self.tail.forget(invocation.request_id)
+            raise HandedBack(invocation.request_id)
         assert isinstance(completion, fx.CompleteInvocation)
         tail = None
         if completion.with_log_tail:
@@ -306,6 +325,9 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         """Every effect but `Emit`, which `feed` publishes itself (~20 of a warm invoke's ~23 effects)."""
         if isinstance(effect, (fx.Reply, fx.AnswerEvent)):
             self._answer(effect.token, effect)
+        elif isinstance(effect, fx.HandBack):
+            if effect.token is not None:
+                self._answer(effect.token, effect)
         elif isinstance(effect, fx.CompleteInvocation):
             self._publish(f.InvocationCompleted(effect.result))
             if effect.token is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 import trio
 
 from lambdatui.core.invoke_rules import SHUTTING_DOWN_REFUSAL, queue_full_refusal
-from lambdatui.host.environment_host import EventRefused
+from lambdatui.host.environment_host import EventRefused, HandedBack
 from lambdatui.host.fleet_snapstart import SnapshotUnavailable
 from lambdatui.model import facts as f
 
@@ -64,7 +64,7 @@ class FleetEvents:
             while self._events and not self._ending:
                 event = self._events[0]
                 try:
-                    member = await self._place(True, str(event.kwargs.get("request_id")), event.preferred)
+                    placed = await self._place(True, str(event.kwargs.get("request_id")), event.preferred)
                 except SnapshotUnavailable as unavailable:
                     self._drop_queued_events(f"was not run: {unavailable}")
                     break
@@ -75,7 +75,7 @@ class FleetEvents:
                         self.note(f"Event invoke {event.kwargs.get('request_id')} waits: {unavailable}")
                     self._say_waiting()
                     break
-                if member is None:
+                if placed is None:
                     self._say_waiting()
                     break
                 if not self._events or self._events[0] is not event:
@@ -83,7 +83,13 @@ class FleetEvents:
                 self._events.popleft()
                 self._event_bytes -= len(event.payload)
                 try:
-                    await member.host.invoke(event.payload, asynchronous=True, **event.kwargs)  # type: ignore[arg-type]
+                    await self._offer(*placed, event.payload, {**event.kwargs, "asynchronous": True})
+                except HandedBack:  # offered to an environment finishing its last invoke, which did not take it
+                    if self._ending:
+                        self._not_run(event, "was not run: lambdatui shut down while it was queued")
+                    else:  # first again, routed again
+                        self._events.appendleft(event)
+                        self._event_bytes += len(event.payload)
                 except EventRefused as refused:  # the environment began to end under it: said, never silent
                     self._not_run(event, f"was not run: {refused.refusal.message}")
             if self._events and not self._ending:

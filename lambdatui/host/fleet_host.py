@@ -26,7 +26,7 @@ from lambdatui.core import inputs as ins
 from lambdatui.core.common import JSON, error_body
 from lambdatui.core.invoke_rules import SERVICE_ERROR, STOPPING_REFUSAL, THROTTLED
 from lambdatui.host.early_start import EarlyStart
-from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener
+from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener, HandedBack
 from lambdatui.host.environment_numbers import EnvironmentNumbers, ReservedNumbers
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
@@ -294,35 +294,39 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
                 return self._refuse_without_snapshot(request_id, payload, failed, asynchronous=True), None
             self._accept_event(payload, request_id, kwargs, preferred)
             return f.InvocationResult(request_id, b""), None
-        try:
-            member = await self._place(False, request_id, preferred)
-        except SnapshotUnavailable as unavailable:
-            if on_placed is not None:
-                on_placed()
-            if self._ending and self.first is not None:
-                # The snapshot went with the shutdown that began while the invoke waited for it: answered as the
-                # shut-down fleet answers (Sandbox.Failure), not as a version whose snapshot failed (409).
-                return await self.first.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
-            return self._refuse_without_snapshot(request_id, payload, str(unavailable)), None
-        except EnvironmentUnavailable as unavailable:
-            if on_placed is not None:
-                on_placed()
-            self.note(f"Invoke {request_id} failed: {unavailable}")
-            body = error_body(SERVICE_ERROR, f"lambdatui: {unavailable}.")
-            return f.InvocationResult(request_id, body, JSON, True, SERVICE_ERROR, api_status=500), None
-        if on_placed is not None:
-            on_placed()  # no checkpoint from here to the chosen environment's core taking the invoke
-        if member is None:
-            self.throttled += 1
-            limit = self.options.concurrency
-            busy = "its one environment is busy" if limit == 1 else f"all {limit} environments are busy"
-            self.note(f"Invoke {request_id} throttled: {busy} (--concurrency {limit}); 429 TooManyRequestsException")
-            context, qualifier = kwargs.get("client_context"), kwargs.get("qualifier", "")
-            self._publish_own(f.InvocationThrottled(request_id, payload,
-                                                    context if isinstance(context, str) else None,
-                                                    qualifier if isinstance(qualifier, str) else ""))
-            raise Throttled(self.options.concurrency, request_id)
-        return await member.host.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
+        told = on_placed if on_placed is not None else (lambda: None)
+        while True:
+            try:
+                placed = await self._place(False, request_id, preferred)
+            except SnapshotUnavailable as unavailable:
+                told()
+                if self._ending and self.first is not None:
+                    # The snapshot went with the shutdown that began while the invoke waited for it: answered as the
+                    # shut-down fleet answers (Sandbox.Failure), not as a version whose snapshot failed (409).
+                    return await self.first.invoke(payload, request_id=request_id, **kwargs)  # type: ignore[arg-type]
+                return self._refuse_without_snapshot(request_id, payload, str(unavailable)), None
+            except EnvironmentUnavailable as unavailable:
+                told()
+                self.note(f"Invoke {request_id} failed: {unavailable}")
+                body = error_body(SERVICE_ERROR, f"lambdatui: {unavailable}.")
+                return f.InvocationResult(request_id, body, JSON, True, SERVICE_ERROR, api_status=500), None
+            told()  # no checkpoint from here to the chosen environment's core taking the invoke (or its offer)
+            told = lambda: None  # noqa: E731  # once: an offer handed back is placed again
+            if placed is None:
+                self.throttled += 1
+                limit = self.options.concurrency
+                busy = "its one environment is busy" if limit == 1 else f"all {limit} environments are busy"
+                self.note(f"Invoke {request_id} throttled: {busy} (--concurrency {limit}); 429 "
+                          "TooManyRequestsException")
+                context, qualifier = kwargs.get("client_context"), kwargs.get("qualifier", "")
+                self._publish_own(f.InvocationThrottled(request_id, payload,
+                                                        context if isinstance(context, str) else None,
+                                                        qualifier if isinstance(qualifier, str) else ""))
+                raise Throttled(self.options.concurrency, request_id)
+            try:
+                return await self._offer(*placed, payload, {**kwargs, "request_id": request_id})
+            except HandedBack:
+                continue  # the environment it was offered to is busy past its grace, or turned otherwise
 
     # ------------------------------------------------------------------ commands on one environment
 

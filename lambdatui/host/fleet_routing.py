@@ -1,6 +1,7 @@
 """Part of `FleetHost` (host/fleet_host.py): which environment takes an invoke, carried out. `core.fleet_rules` decides
 from each environment's state and the time; this module gives it the time, waits where the rules say to wait (for
-an environment being started, or one finishing its answered invoke), and starts a new environment when they say so.
+an environment being started), offers the invoke to one finishing its answered invoke, and starts a new environment
+when they say so.
 It runs on the fleet's state.
 """
 
@@ -11,27 +12,24 @@ from typing import TYPE_CHECKING, Optional
 import trio
 
 from lambdatui.core import fleet_rules as rules
-from lambdatui.core import inputs as ins
 from lambdatui.core.invoke_rules import still_finishing
+from lambdatui.host.environment_host import HandedBack
 from lambdatui.model import facts as f
 from lambdatui.model.fleet import ON_DEMAND
 
 if TYPE_CHECKING:
     from lambdatui.host.fleet_host import FleetHost, _Member
 
-_PLACED = (rules.Choice.NEW, rules.Choice.EXISTING)
-# The shortest wait for an environment finishing its invoke: its grace is measured on its own clock, which a hold or
-# an inspection stops, so the time left can stay a sliver for as long as that lasts; the fact that ends it wakes the
-# wait anyway.
-_MIN_FINISH_WAIT_S = 0.005
+_PLACED = (rules.Choice.NEW, rules.Choice.EXISTING, rules.Choice.AWAIT_FINISH)
 
 
 class FleetRouting:
     """Part of `FleetHost` (host/fleet_host.py): it runs on the fleet's state."""
 
     async def _place(self: FleetHost, asynchronous: bool, request_id: str,
-                     preferred: Optional[int] = None) -> Optional[_Member]:
-        """The environment that takes invoke `request_id` (a new one started for it if need be); None at the limit.
+                     preferred: Optional[int] = None) -> Optional[tuple[_Member, float]]:
+        """The environment that takes invoke `request_id` (a new one started for it if need be), and how long the
+        invoke is offered to it if it is finishing its last one (0: it takes it now; `_offer`); None at the limit.
         `preferred` first, when it can take it now."""
         route = await self._route_when_known(asynchronous, preferred)
         if route.choice is rules.Choice.NEW and self.options.snapstart:
@@ -62,7 +60,7 @@ class FleetRouting:
                 self._starting -= 1
                 self._wake()  # its waiters (`_one_started`) wake whether it joined or failed to start
             assert member is not None
-        elif route.choice is rules.Choice.EXISTING:
+        elif route.choice in (rules.Choice.EXISTING, rules.Choice.AWAIT_FINISH):
             member = next(m for m in self._members if m.number == route.number)
         else:
             return None
@@ -72,48 +70,40 @@ class FleetRouting:
         else:
             self.warm_hits += 1
         member.idle_since = trio.current_time()
-        return member
+        return member, route.wait_s if route.choice is rules.Choice.AWAIT_FINISH else 0.0
 
     async def _route_when_known(self: FleetHost, asynchronous: bool, preferred: Optional[int]) -> rules.Route:
-        """The route, once the rules need nothing more to happen first: an environment being started to join
-        (WAIT), or one that answered its invoke to be idle, within its grace (AWAIT_FINISH). An environment waited
-        for so is told that an invoke is coming (it stays thawed once idle), and told otherwise if it is not its."""
-        awaited: set[int] = set()
-        route: Optional[rules.Route] = None
-        try:
-            while True:
-                route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
-                                    preferred, starting=self._starting, per_environment=self.options.max_concurrency,
-                                    waiting=self._waiting, next_number=self._numbers.next,
-                                    skipped=frozenset(self._numbers.skipped))
-                if route.choice is rules.Choice.WAIT:
-                    self._waiting += 1
-                    try:
-                        await self._one_started()
-                    finally:
-                        self._waiting -= 1
-                elif route.choice is rules.Choice.AWAIT_FINISH:
-                    if route.number is not None and route.number not in awaited:
-                        awaited.add(route.number)
-                        self._tell_coming(route.number, True)
-                    # No checkpoint since the rules looked: the fact that makes it idle cannot be missed.
-                    self._awaiting_finish += 1
-                    try:
-                        with trio.move_on_after(max(route.wait_s, _MIN_FINISH_WAIT_S)):
-                            await self.wait_changed()
-                    finally:
-                        self._awaiting_finish -= 1
-                else:
-                    return route
-        finally:
-            taken = route.number if route is not None and route.choice is rules.Choice.EXISTING else None
-            for number in awaited - {taken}:
-                self._tell_coming(number, False)
+        """The route, once the rules need nothing more to happen first: an environment being started to join (WAIT).
+        One that answered its invoke and is finishing it, within its grace (AWAIT_FINISH), is not waited for here:
+        the invoke is offered to it (`_offer`, core/offer_rules.py)."""
+        while True:
+            route = rules.route(self._candidates(), self.options.concurrency - self._starting, asynchronous,
+                                preferred, starting=self._starting, per_environment=self.options.max_concurrency,
+                                waiting=self._waiting, next_number=self._numbers.next,
+                                skipped=frozenset(self._numbers.skipped))
+            if route.choice is not rules.Choice.WAIT:
+                return route
+            self._waiting += 1
+            try:
+                await self._one_started()
+            finally:
+                self._waiting -= 1
 
-    def _tell_coming(self: FleetHost, number: int, coming: bool) -> None:
-        member = next((m for m in self._members if m.number == number and not m.done.is_set()), None)
-        if member is not None:
-            member.host.feed(ins.InvokeComing(coming))
+    async def _offer(self: FleetHost, member: _Member, offer_s: float, payload: bytes,
+                     kwargs: dict[str, object]) -> tuple[f.InvocationResult, Optional[str]]:
+        """The invoke given to `member`, or offered to it while it finishes its last one (`offer_s` > 0); raises
+        HandedBack when an offer is not taken (its caller routes it again)."""
+        if offer_s <= 0:
+            return await member.host.invoke(payload, **kwargs)  # type: ignore[arg-type]
+        self._awaiting_finish += 1  # not settled while it waits on the finishing environment
+        try:
+            return await member.host.invoke(payload, offer_s=offer_s, **kwargs)  # type: ignore[arg-type]
+        except HandedBack:
+            self.warm_hits -= 1  # counted as it was placed; the route it takes now counts it again
+            raise
+        finally:
+            self._awaiting_finish -= 1
+            self._wake()  # after the facts of its taking: whoever waits for the fleet to settle looks again
 
     def _say_past_finishing(self: FleetHost, request_id: str, route: rules.Route) -> None:
         """The invoke went past an environment that answered its last invoke but whose runtime or extensions still
