@@ -303,12 +303,11 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             return f.InvocationResult(invocation.request_id, b""), None
         if wants_log_tail:
             self.tail.expect(invocation.request_id)
-        now: Optional[Callable[[object], None]] = None
-        if on_result is not None and not wants_log_tail:
-            def now(completion: object) -> None:
-                if isinstance(completion, fx.CompleteInvocation):
-                    on_result(completion.result)
-        completion = await self.request(arrived, now)
+        def hand_over(completion: object) -> None:
+            if on_result is not None and isinstance(completion, fx.CompleteInvocation):  # not a HandBack
+                on_result(completion.result)
+
+        completion = await self.request(arrived, hand_over if on_result is not None and not wants_log_tail else None)
         if isinstance(completion, fx.HandBack):
             self.tail.forget(invocation.request_id)
             raise HandedBack(invocation.request_id)
