@@ -82,7 +82,7 @@ class InvokeRules:
 
     def event_refusal(self, size: int) -> Optional[EventRefusal]:
         """Why an Event invoke of `size` bytes would not be queued now, or None (InvokeRequested applies it)."""
-        if self.draining or self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final):
+        if self._ending_for_good():
             return SHUTTING_DOWN_REFUSAL
         count = queued_bytes = 0
         for _, inv in self.queue:  # at most MAX_QUEUED_EVENTS of them, and only for Event invokes
@@ -91,10 +91,18 @@ class InvokeRules:
                 queued_bytes += len(inv.payload)
         return queue_full_refusal(count, queued_bytes, size)
 
+    def _ending_for_good(self) -> bool:
+        """It takes no invoke any more: shut down, shutting down for good, draining its Event invokes, or to spin
+        down once the invoke it finishes is done (lambdatui is ending; an invoke queued behind it would wait for a
+        runtime that may never come back)."""
+        return (self.draining or self.spindown_after_invoke or self.state is EnvState.SHUT_DOWN
+                or (self.shutdown is not None and self.shutdown.final))
+
     def events_pending(self) -> bool:
         """An Event invoke is queued or running: a draining `serve` waits for it."""
-        run = self.current
-        return (run is not None and run.invocation.asynchronous) or any(inv.asynchronous for _, inv in self.queue)
+        run, offered = self.current, self.offered  # type: ignore[attr-defined]
+        return ((run is not None and run.invocation.asynchronous) or any(inv.asynchronous for _, inv in self.queue)
+                or (offered is not None and offered[1].asynchronous))
 
     def _event_not_run(self, inv: Invocation, what: str) -> None:
         """An Event invoke was accepted (202) and lambdatui ends without running it: said by request id, never silent."""
@@ -116,8 +124,8 @@ class InvokeRules:
             if refusal is not None:
                 return
             token = None
-        shut_down = self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final)
-        if shut_down or self.draining:
+        if self._ending_for_good():
+            shut_down = self.state is EnvState.SHUT_DOWN or (self.shutdown is not None and self.shutdown.final)
             reason = ("The execution environment has shut down." if shut_down
                       else "The execution environment is shutting down.")
             self._emit(f.InvocationRefused(inv.request_id, reason, inv.payload))
@@ -131,6 +139,7 @@ class InvokeRules:
     def _on_DrainRequested(self, event: DrainRequested) -> None:
         if self.draining or self.state is EnvState.SHUT_DOWN:
             return
+        self._queue_offer()  # type: ignore[attr-defined]  # it was accepted: an Event runs, a caller hears
         self.draining = True
         kept: deque[tuple[Optional[Token], Invocation]] = deque()
         for token, inv in self.queue:

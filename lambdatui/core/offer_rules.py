@@ -58,6 +58,14 @@ class OfferRules:
         if self.current is None and self.state is EnvState.FROZEN:  # idle, not to take it (draining): as `_settle`
             self._freeze()  # type: ignore[attr-defined]
 
+    def _queue_offer(self) -> None:
+        """Taken into the queue now, as an invoke that arrived now (a drain begins: the Event invokes accepted run,
+        the synchronous ones are answered as the queue's are)."""
+        if self.offered is not None:
+            token, invocation = self.offered
+            self._withdraw_offer()
+            self._on_InvokeRequested(InvokeRequested(token, invocation))  # type: ignore[attr-defined]
+
     def _offer_timed_out(self) -> None:
         """Its runtime or an extension took longer than the grace: busy until they are done (lambda-spec §4.4)."""
         if self.offered is not None:

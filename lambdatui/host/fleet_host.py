@@ -271,21 +271,10 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         `preferred`: the environment to send it to when that one can take it now (`fleet_rules.route`; an Event
         invoke, once its turn in the fleet's queue comes); a replay's hint."""
         request_id = request_id or new_uuid()
-        if self._closed and not self._ending:
+        if self._closed or self._ending:
             if on_placed is not None:
                 on_placed()
-            self.note(f"{'Event invoke' if asynchronous else 'Invoke'} {request_id} refused: {STOPPING_REFUSAL.message}")
-            if asynchronous:
-                raise EventRefused(STOPPING_REFUSAL, request_id)
-            body = error_body(STOPPING_REFUSAL.error_type, STOPPING_REFUSAL.message)
-            return f.InvocationResult(request_id, body, JSON, True, STOPPING_REFUSAL.error_type,
-                                      api_status=STOPPING_REFUSAL.status), None
-        if self._ending and self.first is not None:
-            # Shut down: the environment answers as Lambda's would (refused, Sandbox.Failure), nothing starts.
-            if on_placed is not None:
-                on_placed()
-            return await self.first.invoke(payload, request_id=request_id, asynchronous=asynchronous,
-                                           **kwargs)  # type: ignore[arg-type]
+            return await self._answer_stopping(payload, request_id, asynchronous, kwargs)
         if asynchronous:
             if on_placed is not None:
                 on_placed()  # the fleet's queue has it: not settled until an environment took it
@@ -325,8 +314,23 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
                 raise Throttled(self.options.concurrency, request_id)
             try:
                 return await self._offer(*placed, payload, {**kwargs, "request_id": request_id})
-            except HandedBack:
-                continue  # the environment it was offered to is busy past its grace, or turned otherwise
+            except HandedBack:  # the environment it was offered to is busy past its grace, or turned otherwise
+                if self._closed or self._ending:  # (a shutdown began): answered as it would be arriving now
+                    return await self._answer_stopping(payload, request_id, False, kwargs)
+
+    async def _answer_stopping(self, payload: bytes, request_id: str, asynchronous: bool,
+                               kwargs: dict[str, object]) -> tuple[f.InvocationResult, Optional[str]]:
+        """An invoke that arrives once lambdatui is stopping: refused while the Event invokes drain (500); once shut
+        down, the environment answers as Lambda's would (refused, Sandbox.Failure). Nothing starts for it."""
+        if (self._closed and not self._ending) or self.first is None:
+            self.note(f"{'Event invoke' if asynchronous else 'Invoke'} {request_id} refused: {STOPPING_REFUSAL.message}")
+            if asynchronous:
+                raise EventRefused(STOPPING_REFUSAL, request_id)
+            body = error_body(STOPPING_REFUSAL.error_type, STOPPING_REFUSAL.message)
+            return f.InvocationResult(request_id, body, JSON, True, STOPPING_REFUSAL.error_type,
+                                      api_status=STOPPING_REFUSAL.status), None
+        return await self.first.invoke(payload, request_id=request_id, asynchronous=asynchronous,
+                                       **kwargs)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ commands on one environment
 

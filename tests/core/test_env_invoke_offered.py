@@ -8,7 +8,7 @@ from driver import Driver, ext
 
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import OFFER_TIMER
-from lambdatui.core.effects import RUNTIME, Freeze, HandBack, Reply, Thaw
+from lambdatui.core.effects import RUNTIME, AnswerEvent, Freeze, HandBack, Reply, Thaw
 from lambdatui.core.fleet_rules import Fit, fit
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -28,8 +28,8 @@ def answered(extensions: tuple[str, ...] = ()) -> tuple[Driver, str]:
     return d, rid
 
 
-def offer(d: Driver, wait_s: float = 0.05) -> tuple[int, str]:
-    inv = d.invocation()
+def offer(d: Driver, wait_s: float = 0.05, **fields: object) -> tuple[int, str]:
+    inv = d.invocation(**fields)
     tok = d.token()
     d.feed(ins.InvokeOffered(tok, inv, wait_s))
     return tok, inv.request_id
@@ -166,3 +166,35 @@ def test_the_offers_wait_stops_while_the_debugger_inspects():
     d.advance(500)
     d.feed(ins.InspectionEnded(d.env.generation))
     assert d.started_timers(m)[OFFER_TIMER] == d.mono + 0.05
+
+
+def test_a_drain_takes_an_offered_event_invoke_into_the_queue_to_run_and_answers_an_offered_caller():
+    d, _ = answered()
+    m = d.mark()
+    event_tok, event_rid = offer(d, asynchronous=True)
+    assert d.env.events_pending()  # a SIGTERM now drains it (serve asks before it waits)
+    d.feed(ins.DrainRequested())
+    assert [q.request_id for q in d.facts(f.InvocationQueued, m)] == [event_rid] and not hand_backs(d, m)
+    assert [e.refusal for e in d.effects(AnswerEvent, m) if e.token == event_tok] == [None]  # accepted: it runs
+    assert d.env.offered is None and d.env.events_pending()
+    d.runtime_next()
+    assert d.env.current is not None and d.env.current.invocation.request_id == event_rid  # it runs
+
+    d, _ = answered()
+    tok, rid = offer(d)
+    m = d.mark()
+    d.feed(ins.DrainRequested())
+    assert d.result_for(tok).error_type == "Sandbox.Failure" and not hand_backs(d, m)
+
+
+def test_an_invoke_that_reaches_an_environment_spinning_down_after_its_invoke_is_refused_not_queued():
+    """lambdatui is ending and the environment finishes its last invoke first: an invoke queued behind it would wait
+    for a runtime that may never ask again (its caller left unanswered when the processes are killed)."""
+    d, _ = answered()
+    d.feed(ins.ShutdownRequested())
+    assert d.env.spindown_after_invoke
+    m = d.mark()
+    tok, rid = d.invoke()
+    assert d.result_for(tok).error_type == "Sandbox.Failure" and not d.facts(f.InvocationQueued, m)
+    event_tok, _ = d.invoke(asynchronous=True)
+    assert [e.refusal is not None for e in d.effects(AnswerEvent, m) if e.token == event_tok] == [True]

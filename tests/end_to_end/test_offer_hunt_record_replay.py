@@ -1,0 +1,116 @@
+"""Hunt: `serve --record` of callers that invoke as soon as they are answered, with awslambdaric (which asks for its
+next event only once its 202 is read) or lambdatui's own runtime, and an extension that works 10 ms after some
+invokes and 200 ms after others; then `lambdatui replay` of the recording. Every invoke runs once, none is lost, and
+the replay passes."""
+
+from __future__ import annotations
+
+import collections
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from e2e_support import ServeProcess, run_cli, write_file
+
+pytestmark = pytest.mark.timeout(300)
+
+AWSLAMBDARIC_BOOTSTRAP = (f"#!{sys.executable}\nimport os, sys\n"
+                          "os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n")
+
+HANDLER = '''count = 0
+
+
+def handler(event, context):
+    global count
+    count += 1
+    print("ran", context.aws_request_id, event.get("tag"), flush=True)
+    return {"tag": event.get("tag"), "count": count}
+'''
+
+# Registered for INVOKE: after each, it works LAGS[i % len] seconds before asking for its next event.
+EXTENSION = '''#!/usr/bin/env python3
+import http.client, json, os, sys, time
+
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+LAGS = [float(x) for x in os.environ.get("LAGS", "0").split(",")]
+
+
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    response = api.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        sys.exit(f"{path}: {response.status}")
+    return response, payload
+
+
+response, _ = call("POST", "/register", {"Lambda-Extension-Name": os.path.basename(sys.argv[0])},
+                   json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
+ident = response.getheader("Lambda-Extension-Identifier")
+invokes = 0
+while True:
+    _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
+    if json.loads(payload)["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+    time.sleep(LAGS[invokes % len(LAGS)])
+    invokes += 1
+'''
+
+START = r"#(\d+) \[platform\]\s+START RequestId: ([0-9a-f-]+)"
+REPORT = r"#(\d+) \[platform\]\s+REPORT RequestId: ([0-9a-f-]+)\s"
+
+
+def write_function(code_dir: Path, awslambdaric: bool, extension: bool) -> Path:
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    if extension:
+        write_file(code_dir / "extensions" / "lagging", EXTENSION, executable=True)
+    if awslambdaric:
+        return write_file(code_dir / "bootstrap", AWSLAMBDARIC_BOOTSTRAP, executable=True)
+    return handler
+
+
+def caller(served: ServeProcess, name: str, count: int, out: list, barrier: threading.Barrier) -> None:
+    with httpx.Client(timeout=60) as client:
+        barrier.wait(30)
+        for i in range(count):
+            answer = client.post(served.invoke_url(), json={"tag": f"{name}{i}"})
+            out.append((answer.status_code, answer.headers.get("x-amzn-RequestId"), answer.text))
+
+
+@pytest.mark.parametrize("lags", ["0.01", "0.2", "0.01,0.2", "0,0.06,0.03"])
+@pytest.mark.parametrize("callers", [1, 2])
+@pytest.mark.parametrize("awslambdaric", [False, True], ids=["ours", "awslambdaric"])
+def test_sequential_callers_behind_a_lagging_extension_record_and_replay(
+        code_dir: Path, tmp_path: Path, awslambdaric: bool, callers: int, lags: str) -> None:
+    path = write_function(code_dir, awslambdaric, extension=True)
+    recording = tmp_path / "session.toml"
+    per_caller = 5
+    with ServeProcess(path, "--concurrency", "2", "--timeout", "30", "--env", f"LAGS={lags}",
+                      "--record", str(recording)) as served:
+        results: list = []
+        barrier = threading.Barrier(callers)
+        threads = [threading.Thread(target=caller, args=(served, chr(65 + c), per_caller, results, barrier))
+                   for c in range(callers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert len(results) == callers * per_caller, (results, served.output())
+        assert all(status == 200 for status, _, _ in results), (results, served.output())
+        ids = [rid for _, rid, _ in results]
+        reports = served.wait_for_lines(REPORT, len(ids), timeout=30)
+        served.signal(signal.SIGTERM)
+        assert served.wait(30) == 0, served.output()
+        output = served.output()
+    starts = collections.Counter(m.group(2) for m in re.finditer(START, output))
+    assert all(starts[rid] == 1 for rid in ids), (starts, output)
+    assert sorted(starts) == sorted(ids), output
+    assert len({m.group(2) for m in reports}) == len(ids)
+    replayed = run_cli("replay", str(path), str(recording), "--concurrency", "2", "--timeout", "30",
+                       "--env", f"LAGS={lags}", timeout=240)
+    assert replayed.returncode == 0, recording.read_text() + replayed.stdout + replayed.stderr
