@@ -61,8 +61,8 @@ def handler(event, context):
 '''
 
 # An extension that works after each INVOKE before asking for its next event, as an observability extension that
-# flushes does: LAG_S seconds after each (default none), and after its HOLD_AT-th until the file RELEASE exists (so
-# what "still working" means does not depend on timing). Its name is its file's.
+# flushes does: LAG_S seconds after each (default none; "0.01,0.2": after each in turn), and after its HOLD_AT-th until
+# the file RELEASE exists (so what "still working" means does not depend on timing). Its name is its file's.
 WORKING_EXTENSION = '''#!/usr/bin/env python3
 import http.client, json, os, sys, time
 
@@ -86,8 +86,9 @@ while True:
     _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
     if json.loads(payload)["eventType"] == "SHUTDOWN":
         sys.exit(0)
+    lags = os.environ.get("LAG_S", "0").split(",")
+    time.sleep(float(lags[invokes % len(lags)]))
     invokes += 1
-    time.sleep(float(os.environ.get("LAG_S", "0")))
     if invokes == int(os.environ.get("HOLD_AT", "0")):
         while not os.path.exists(os.environ["RELEASE"]):
             time.sleep(0.005)

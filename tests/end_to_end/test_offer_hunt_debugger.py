@@ -4,7 +4,6 @@ breakpoint at invoke.done; a runtime that asks for its next event once the test 
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from late_next_runtime import late_next_bootstrap
 from lambdatui import controller as c
 from lambdatui.config import resolve_function
 from lambdatui.host.fleet_host import FleetOptions
@@ -20,25 +20,6 @@ from lambdatui.model.boundaries import Boundary
 from lambdatui.runner import open_environment
 
 BOUND = 20.0
-
-RUNTIME = f"""#!{sys.executable}
-import http.client, json, os, time
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-go = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go")
-conn = http.client.HTTPConnection(api)
-n = 0
-while True:
-    conn.request("GET", "/2018-06-01/runtime/invocation/next")
-    answer = conn.getresponse()
-    answer.read()
-    rid = answer.getheader("Lambda-Runtime-Aws-Request-Id")
-    n += 1
-    conn.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response", body=json.dumps({{"n": n}}))
-    conn.getresponse().read()
-    while n == 1 and not os.path.exists(go):
-        time.sleep(0.001)
-"""
-
 
 class Facts:
     def __init__(self) -> None:
@@ -66,9 +47,7 @@ class Facts:
 @pytest.mark.trio
 @pytest.mark.parametrize("concurrency", [1, 2])
 async def test_an_offered_invoke_meets_a_hold_at_invoke_done_and_runs_once(code_dir: Path, concurrency: int) -> None:
-    path = code_dir / "bootstrap"
-    path.write_text(RUNTIME)
-    path.chmod(0o755)
+    path = late_next_bootstrap(code_dir)
     config = resolve_function(str(path), timeout_s=30)
     async with open_environment(config, inspect=True, fleet=FleetOptions(concurrency=concurrency)) as running:
         facts = Facts()

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from e2e_support import ServeProcess, run_cli, write_file
+from test_fleet_support import WORKING_EXTENSION
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -32,35 +33,6 @@ def handler(event, context):
     return {"tag": event.get("tag"), "count": count}
 '''
 
-# Registered for INVOKE: after each, it works LAGS[i % len] seconds before asking for its next event.
-EXTENSION = '''#!/usr/bin/env python3
-import http.client, json, os, sys, time
-
-api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
-LAGS = [float(x) for x in os.environ.get("LAGS", "0").split(",")]
-
-
-def call(method, path, headers, body=None):
-    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
-    response = api.getresponse()
-    payload = response.read()
-    if response.status != 200:
-        sys.exit(f"{path}: {response.status}")
-    return response, payload
-
-
-response, _ = call("POST", "/register", {"Lambda-Extension-Name": os.path.basename(sys.argv[0])},
-                   json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
-ident = response.getheader("Lambda-Extension-Identifier")
-invokes = 0
-while True:
-    _, payload = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
-    if json.loads(payload)["eventType"] == "SHUTDOWN":
-        sys.exit(0)
-    time.sleep(LAGS[invokes % len(LAGS)])
-    invokes += 1
-'''
-
 START = r"#(\d+) \[platform\]\s+START RequestId: ([0-9a-f-]+)"
 REPORT = r"#(\d+) \[platform\]\s+REPORT RequestId: ([0-9a-f-]+)\s"
 
@@ -68,7 +40,7 @@ REPORT = r"#(\d+) \[platform\]\s+REPORT RequestId: ([0-9a-f-]+)\s"
 def write_function(code_dir: Path, awslambdaric: bool, extension: bool) -> Path:
     handler = write_file(code_dir / "handler.py", HANDLER)
     if extension:
-        write_file(code_dir / "extensions" / "lagging", EXTENSION, executable=True)
+        write_file(code_dir / "extensions" / "lagging", WORKING_EXTENSION, executable=True)
     if awslambdaric:
         return write_file(code_dir / "bootstrap", AWSLAMBDARIC_BOOTSTRAP, executable=True)
     return handler
@@ -90,7 +62,7 @@ def test_sequential_callers_behind_a_lagging_extension_record_and_replay(
     path = write_function(code_dir, awslambdaric, extension=True)
     recording = tmp_path / "session.toml"
     per_caller = 5
-    with ServeProcess(path, "--concurrency", "2", "--timeout", "30", "--env", f"LAGS={lags}",
+    with ServeProcess(path, "--concurrency", "2", "--timeout", "30", "--env", f"LAG_S={lags}",
                       "--record", str(recording)) as served:
         results: list = []
         barrier = threading.Barrier(callers)
@@ -112,5 +84,5 @@ def test_sequential_callers_behind_a_lagging_extension_record_and_replay(
     assert sorted(starts) == sorted(ids), output
     assert len({m.group(2) for m in reports}) == len(ids)
     replayed = run_cli("replay", str(path), str(recording), "--concurrency", "2", "--timeout", "30",
-                       "--env", f"LAGS={lags}", timeout=240)
+                       "--env", f"LAG_S={lags}", timeout=240)
     assert replayed.returncode == 0, recording.read_text() + replayed.stdout + replayed.stderr

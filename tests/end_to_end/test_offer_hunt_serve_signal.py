@@ -9,44 +9,18 @@ from __future__ import annotations
 
 import re
 import signal
-import sys
 from pathlib import Path
 
 import httpx
 
 from e2e_support import ServeProcess
+from late_next_runtime import late_next_bootstrap
 
 HTTP_TIMEOUT = 30.0
 
-RUNTIME = f"""#!{sys.executable}
-import http.client, json, os, time
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-go = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go")
-conn = http.client.HTTPConnection(api)
-n = 0
-while True:
-    conn.request("GET", "/2018-06-01/runtime/invocation/next")
-    answer = conn.getresponse()
-    body = answer.read()
-    rid = answer.getheader("Lambda-Runtime-Aws-Request-Id")
-    n += 1
-    print("ran", rid, body.decode(), "n=%d" % n, flush=True)
-    conn.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response", body=json.dumps({{"n": n}}))
-    conn.getresponse().read()
-    while n == 1 and not os.path.exists(go):
-        time.sleep(0.001)
-"""
-
-
-def bootstrap(code_dir: Path) -> Path:
-    path = code_dir / "bootstrap"
-    path.write_text(RUNTIME)
-    path.chmod(0o755)
-    return path
-
 
 def test_an_event_invoke_accepted_just_before_sigterm_runs_in_the_drain(code_dir: Path) -> None:
-    path = bootstrap(code_dir)
+    path = late_next_bootstrap(code_dir)
     with ServeProcess(path, "--concurrency", "1", "--timeout", "30") as served:
         url = served.invoke_url()
         with httpx.Client(timeout=HTTP_TIMEOUT) as client:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
+from late_next_runtime import late_next_bootstrap
 from lambdatui.config import resolve_function
 from lambdatui.model import facts as f
 from lambdatui.model.fleet import FleetOptions
@@ -16,38 +16,12 @@ from lambdatui.runner import open_environment
 
 BOUND = 30
 
-# As awslambdaric: /next once its 202 is read; after its first invoke, only once `go` exists beside it.
-RUNTIME = f"""#!{sys.executable}
-import http.client, json, os, time
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-go = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go")
-conn = http.client.HTTPConnection(api)
-n = 0
-while True:
-    conn.request("GET", "/2018-06-01/runtime/invocation/next")
-    answer = conn.getresponse()
-    answer.read()
-    rid = answer.getheader("Lambda-Runtime-Aws-Request-Id")
-    n += 1
-    conn.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response", body=json.dumps({{"n": n}}))
-    conn.getresponse().read()
-    while n == 1 and not os.path.exists(go):
-        time.sleep(0.001)
-"""
-
-
-def bootstrap(code_dir: Path) -> Path:
-    path = code_dir / "bootstrap"
-    path.write_text(RUNTIME)
-    path.chmod(0o755)
-    return path
-
 
 @pytest.mark.trio
 async def test_a_sync_invoke_offered_when_the_fleet_shuts_down_starts_no_new_environment(code_dir: Path) -> None:
     facts: list[object] = []
     with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(bootstrap(code_dir))),
+        async with open_environment(resolve_function(str(late_next_bootstrap(code_dir))),
                                     fleet=FleetOptions(concurrency=3)) as running:
             fleet = running.fleet
             fleet.subscribe(facts.append)
@@ -74,7 +48,7 @@ async def test_a_sync_invoke_offered_when_the_fleet_shuts_down_starts_no_new_env
 async def test_an_event_invoke_offered_to_a_finishing_environment_counts_as_pending(code_dir: Path) -> None:
     """`serve` drains the accepted Event invokes on SIGTERM only when the fleet says one is pending."""
     with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(bootstrap(code_dir))),
+        async with open_environment(resolve_function(str(late_next_bootstrap(code_dir))),
                                     fleet=FleetOptions(concurrency=1)) as running:
             fleet = running.fleet
             running.host.start_environment()

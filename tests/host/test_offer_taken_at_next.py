@@ -5,13 +5,13 @@ does, met a caller's next invoke waiting in the fleet's router, a scheduler pass
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
+from late_next_runtime import late_next_bootstrap
 from lambdatui.config import resolve_function
 from lambdatui.core.fleet_rules import Fit, fit
 from lambdatui.host.environment_host import HandedBack
@@ -20,39 +20,12 @@ from lambdatui.runner import open_environment
 
 BOUND = 30  # seconds
 
-# A custom runtime that, as awslambdaric, asks for its next event once its 202 is read; after its first invoke, only
-# once the test has made the file `go` beside it (the environment is finishing its invoke until then).
-RUNTIME = f"""#!{sys.executable}
-import http.client, json, os, time
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-go = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go")
-conn = http.client.HTTPConnection(api)
-n = 0
-while True:
-    conn.request("GET", "/2018-06-01/runtime/invocation/next")
-    answer = conn.getresponse()
-    answer.read()
-    rid = answer.getheader("Lambda-Runtime-Aws-Request-Id")
-    n += 1
-    conn.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response", body=json.dumps({{"n": n}}))
-    conn.getresponse().read()
-    while n == 1 and not os.path.exists(go):
-        time.sleep(0.001)
-"""
-
-
-def bootstrap(code_dir: Path) -> Path:
-    path = code_dir / "bootstrap"
-    path.write_text(RUNTIME)
-    path.chmod(0o755)
-    return path
-
 
 @pytest.mark.trio
 async def test_an_offered_invoke_is_taken_in_the_runtimes_next_by_its_task_with_no_freeze_between(
         code_dir: Path) -> None:
     with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(bootstrap(code_dir)))) as running:
+        async with open_environment(resolve_function(str(late_next_bootstrap(code_dir)))) as running:
             host = running.host
             host.start_environment()
             first, _ = await host.invoke(b"{}")  # answered; the runtime waits for `go` before its next /next
@@ -79,7 +52,7 @@ async def test_an_offered_invoke_is_taken_in_the_runtimes_next_by_its_task_with_
 @pytest.mark.trio
 async def test_an_offer_not_taken_within_its_wait_is_handed_back(code_dir: Path) -> None:
     with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(bootstrap(code_dir)))) as running:
+        async with open_environment(resolve_function(str(late_next_bootstrap(code_dir)))) as running:
             host = running.host
             host.start_environment()
             await host.invoke(b"{}")
@@ -98,7 +71,7 @@ async def test_a_callers_next_invoke_meets_the_finishing_environment_and_its_eve
         code_dir: Path) -> None:
     """Through the fleet, as the Invoke API sends it: not routed again once the environment is idle, a task later."""
     with trio.fail_after(BOUND):
-        async with open_environment(resolve_function(str(bootstrap(code_dir)))) as running:
+        async with open_environment(resolve_function(str(late_next_bootstrap(code_dir)))) as running:
             running.host.start_environment()
             await running.fleet.invoke(b"{}")
             heard: list[tuple[str, object]] = []
