@@ -334,8 +334,10 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._abandon_hold()
         if (not was_held and self.current is not None and self.current.result is not None
                 and self.shutdown is None):
-            # The caller has its answer: let extensions finish the invoke before spinning down.
+            # The caller has its answer: let extensions finish the invoke before spinning down. A caller queued
+            # behind it would only wait for that end (a runtime that never asks again: for good).
             self.spindown_after_invoke = True
+            self._answer_queued_callers()
             return
         self._begin_shutdown(ShutdownReason.SPINDOWN, final=True)
 

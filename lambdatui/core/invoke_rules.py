@@ -141,11 +141,16 @@ class InvokeRules:
             return
         self._queue_offer()  # type: ignore[attr-defined]  # it was accepted: an Event runs, a caller hears
         self.draining = True
+        self._answer_queued_callers()
+
+    def _answer_queued_callers(self) -> None:
+        """The environment takes no invoke any more: the synchronous ones queued are answered now (refused), not
+        after the Event invokes ahead of them, or the end of the invoke it finishes; the Event invokes stay."""
         kept: deque[tuple[Optional[Token], Invocation]] = deque()
         for token, inv in self.queue:
             if inv.asynchronous:
                 kept.append((token, inv))
-            else:  # its caller waits: it hears now, not after the events ahead of it
+            else:
                 reason = "The execution environment is shutting down."
                 self._do(CompleteInvocation(token, self._refused_result(inv, reason)))
         self.queue = kept

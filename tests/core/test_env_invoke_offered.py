@@ -198,3 +198,16 @@ def test_an_invoke_that_reaches_an_environment_spinning_down_after_its_invoke_is
     assert d.result_for(tok).error_type == "Sandbox.Failure" and not d.facts(f.InvocationQueued, m)
     event_tok, _ = d.invoke(asynchronous=True)
     assert [e.refusal is not None for e in d.effects(AnswerEvent, m) if e.token == event_tok] == [True]
+
+
+def test_a_caller_queued_behind_an_invoke_that_finishes_before_the_spin_down_is_answered_at_once():
+    """At the fleet's limit an invoke waits in the environment finishing its last one past the grace; a shutdown then
+    lets the runtime finish first, and the queued caller would wait for that (for good behind a stuck runtime)."""
+    d, _ = answered()
+    m = d.mark()
+    tok, rid = d.invoke()  # queued: the environment is still finishing
+    event_tok, event_rid = d.invoke(caller=False, asynchronous=True)
+    assert [q.request_id for q in d.facts(f.InvocationQueued, m)] == [rid, event_rid]
+    d.feed(ins.ShutdownRequested())
+    assert d.result_for(tok).error_type == "Sandbox.Failure"
+    assert [inv.request_id for _, inv in d.env.queue] == [event_rid]  # said not run when the shutdown ends

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from e2e_support import ServeProcess, descendants, wait_all_gone, write_file
-from test_offer_hunt_record_replay import EXTENSION, HANDLER
+from test_fleet_support import WORKING_EXTENSION
+from test_offer_hunt_record_replay import HANDLER
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -27,8 +28,8 @@ NOT_RUN = r"Event invoke ([0-9a-f-]+) was not run"
 def test_every_accepted_event_runs_once_or_is_said_not_run(code_dir: Path, lags: str, concurrency: int,
                                                             stop_after: int) -> None:
     handler = write_file(code_dir / "handler.py", HANDLER)
-    write_file(code_dir / "extensions" / "lagging", EXTENSION, executable=True)
-    with ServeProcess(handler, "--concurrency", str(concurrency), "--timeout", "30", "--env", f"LAGS={lags}",
+    write_file(code_dir / "extensions" / "lagging", WORKING_EXTENSION, executable=True)
+    with ServeProcess(handler, "--concurrency", str(concurrency), "--timeout", "30", "--env", f"LAG_S={lags}",
                       "--shutdown-grace", "1") as served:
         root = served.proc.pid
         accepted: list[str] = []
