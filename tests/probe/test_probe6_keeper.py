@@ -523,6 +523,10 @@ def test_a_lost_keeper_costs_the_next_invoke_none_of_lambdatuis_clean_up(code_di
             response, failed = post(client, server, {"mode": "kill-cgroup"})
             assert_error(response, failed, "Runtime.ExitError")
         else:
+            # Idle first (REPORT told): the runtime's /next, sent with its response, is handled a moment after the
+            # caller has its answer. A kill in that moment, on a loaded machine, once landed before the host handled
+            # it, and a /next whose sender is gone is not heard: the invoke "failed after" its response.
+            server.wait_for_line(r"\[platform\]\s+REPORT RequestId")
             os.kill(the_life(host, None, body).keeper[0], signal.SIGKILL)
             server.wait_for_line(r"Runtime exited with error: signal: killed while the environment was idle")
         response, body = post(client, server, {})
