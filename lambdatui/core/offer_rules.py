@@ -20,6 +20,8 @@ from lambdatui.core.inputs import Invocation, InvokeOffered, InvokeRequested, To
 from lambdatui.model.boundaries import EnvState
 
 if TYPE_CHECKING:
+    from collections import deque
+
     from lambdatui.core.common import EnvironmentConfig
     from lambdatui.core.effects import Effect
     from lambdatui.core.slots import InvokeRun
@@ -29,6 +31,7 @@ class OfferRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
     offered: Optional[tuple[Optional[Token], Invocation]]
+    queue: deque[tuple[Optional[Token], Invocation]]
     config: EnvironmentConfig
     current: Optional[InvokeRun]
     state: EnvState
@@ -57,6 +60,12 @@ class OfferRules:
         self._do(HandBack(token))
         if self.current is None and self.state is EnvState.FROZEN:  # idle, not to take it (draining): as `_settle`
             self._freeze()  # type: ignore[attr-defined]
+
+    def has_invoke(self, request_id: str) -> bool:
+        """Whether invoke `request_id` was taken (it runs, or waits in the queue): an offer not taken has not."""
+        run = self.current
+        return (run is not None and run.invocation.request_id == request_id) or any(
+            inv.request_id == request_id for _, inv in self.queue)
 
     def _queue_offer(self) -> None:
         """Taken into the queue now, as an invoke that arrived now (a drain begins: the Event invokes accepted run,

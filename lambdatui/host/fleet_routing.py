@@ -101,6 +101,10 @@ class FleetRouting:
         except HandedBack:
             self.warm_hits -= 1  # counted as it was placed; the route it takes now counts it again
             raise
+        except BaseException:  # its caller's task cancelled: an offer not taken was dropped, and never ran
+            if not member.host.env.has_invoke(str(kwargs.get("request_id"))):
+                self.warm_hits -= 1
+            raise
         finally:
             self._awaiting_finish -= 1
             self._wake()  # after the facts of its taking: whoever waits for the fleet to settle looks again

@@ -89,3 +89,23 @@ async def test_a_callers_next_invoke_meets_the_finishing_environment_and_its_eve
             kinds = [kind for kind, _ in heard]
             reported, queued = kinds.index("InvokeReported"), kinds.index("InvocationQueued")
             assert reported < queued and heard[reported][1] is heard[queued][1]
+
+
+@pytest.mark.trio
+async def test_an_offer_whose_caller_is_cancelled_before_it_is_taken_counts_no_warm_hit(code_dir: Path) -> None:
+    """The debugger's fleet line counts warm hits: an offered invoke dropped with its caller never ran."""
+    with trio.fail_after(BOUND):
+        async with open_environment(resolve_function(str(late_next_bootstrap(code_dir)))) as running:
+            fleet = running.fleet
+            running.host.start_environment()
+            await fleet.invoke(b"{}")
+            before = fleet.warm_hits
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fleet.invoke, b"{}")
+                await trio.testing.wait_all_tasks_blocked()
+                assert running.host.env.offered is not None and fleet.warm_hits == before + 1
+                nursery.cancel_scope.cancel()
+            assert running.host.env.offered is None and fleet.warm_hits == before
+            (code_dir / "go").touch()
+            result, _ = await fleet.invoke(b"{}")  # taken by the same environment, warm
+            assert result.payload == b'{"n": 2}' and fleet.warm_hits == before + 1
