@@ -167,6 +167,16 @@ async def _drain_events(running: Running, stop_now: StopNow, grace_s: float, err
         await fleet.drain_events(grace_s)
 
 
+def _how_it_failed(outcome: ReplayResult) -> str:
+    if outcome.stuck:
+        return "did not settle"
+    if outcome.mismatch is not None:
+        return f"expect.{outcome.mismatch.key} failed"
+    if outcome.steps_begun > outcome.steps_run:
+        return "stopped"
+    return "not begun"  # stopped between two steps
+
+
 def _invoke_tally(outcome: ReplayResult) -> str:
     """How the invokes ended, so that a passing replay still says when some of them failed (as expected)."""
     if not outcome.invokes:
@@ -220,7 +230,5 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
         return EXIT_OK
     step = outcome.failed_step
     assert step is not None
-    what = "did not settle" if outcome.stuck else f"expect.{outcome.mismatch.key} failed" if outcome.mismatch else \
-        "stopped" if outcome.steps_begun > outcome.steps_run else "not begun"  # stopped between steps
-    printer.raw(f"FAILED {scenario.path}:{step.line}: step {step.number} {what}")
+    printer.raw(f"FAILED {scenario.path}:{step.line}: step {step.number} {_how_it_failed(outcome)}")
     return EXIT_FUNCTION_ERROR

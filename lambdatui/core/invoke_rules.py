@@ -139,7 +139,7 @@ class InvokeRules:
     def _on_DrainRequested(self, event: DrainRequested) -> None:
         if self.draining or self.state is EnvState.SHUT_DOWN:
             return
-        self._queue_offer()  # type: ignore[attr-defined]  # it was accepted: an Event runs, a caller hears
+        self._take_offer()  # type: ignore[attr-defined]  # it was accepted: an Event runs, a caller hears
         self.draining = True
         self._answer_queued_callers()
 

@@ -37,29 +37,25 @@ class OfferRules:
     state: EnvState
 
     def _on_InvokeOffered(self, event: InvokeOffered) -> None:
-        now = fit(self, counting_offer=False)  # type: ignore[arg-type]
-        if now is Fit.WARM or self.config.managed:  # idle already (the /next came between the route and this input)
+        """Kept, its wait bounded; `_settle_offer`, once this input's rules are done, takes it at once if the
+        environment is idle already (its /next came between the route and this input)."""
+        if self.config.managed:  # never offered there: its workers take invokes as they come
             self._on_InvokeRequested(InvokeRequested(event.token, event.invocation))  # type: ignore[attr-defined]
-        elif now is Fit.FINISHING and self.offered is None and event.wait_s > 0:
+        elif self.offered is not None:  # a second at once never comes (the first makes it busy): routed again
+            self._do(HandBack(event.token))
+        else:
             self.offered = (event.token, event.invocation)
             self._start_timer(OFFER_TIMER, event.wait_s)  # type: ignore[attr-defined]
-        else:
-            self._do(HandBack(event.token))
 
     def _settle_offer(self) -> None:
         """After every input while an invoke is offered: taken once idle; handed back unless still finishing."""
-        assert self.offered is not None
         now = fit(self, counting_offer=False)  # type: ignore[arg-type]
-        if now is Fit.FINISHING:
-            return
-        token, invocation = self.offered
-        self._withdraw_offer()
         if now is Fit.WARM:
-            self._on_InvokeRequested(InvokeRequested(token, invocation))  # type: ignore[attr-defined]
-            return
-        self._do(HandBack(token))
-        if self.current is None and self.state is EnvState.FROZEN:  # idle, not to take it (draining): as `_settle`
-            self._freeze()  # type: ignore[attr-defined]
+            self._take_offer()
+        elif now is not Fit.FINISHING:
+            self._hand_offer_back()
+            if self.current is None and self.state is EnvState.FROZEN:  # idle, not to take it (draining): as `_settle`
+                self._freeze()  # type: ignore[attr-defined]
 
     def has_invoke(self, request_id: str) -> bool:
         """Whether invoke `request_id` was taken (it runs, or waits in the queue): an offer not taken has not."""
@@ -67,19 +63,20 @@ class OfferRules:
         return (run is not None and run.invocation.request_id == request_id) or any(
             inv.request_id == request_id for _, inv in self.queue)
 
-    def _queue_offer(self) -> None:
-        """Taken into the queue now, as an invoke that arrived now (a drain begins: the Event invokes accepted run,
-        the synchronous ones are answered as the queue's are)."""
+    def _take_offer(self) -> None:
+        """Into the queue, as an invoke that arrives now (InvokeRequested): idle, it starts; a drain beginning answers
+        a synchronous one as the queue's callers are, and runs an Event invoke it had accepted."""
         if self.offered is not None:
             token, invocation = self.offered
             self._withdraw_offer()
             self._on_InvokeRequested(InvokeRequested(token, invocation))  # type: ignore[attr-defined]
 
-    def _offer_timed_out(self) -> None:
-        """Its runtime or an extension took longer than the grace: busy until they are done (lambda-spec §4.4)."""
+    def _hand_offer_back(self) -> None:
+        """Its runtime or an extension took longer than the grace (busy until they are done, lambda-spec §4.4), or the
+        environment turned to anything but idle: the fleet routes it again."""
         if self.offered is not None:
             token = self.offered[0]
-            self.offered = None
+            self._withdraw_offer()
             self._do(HandBack(token))
 
     def _offer_abandoned(self, token: Token) -> None:

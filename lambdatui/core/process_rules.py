@@ -169,7 +169,7 @@ class ProcessRules:
             for key in left:
                 self._do(Kill(key))
         elif event.name == OFFER_TIMER:
-            self._offer_timed_out()
+            self._hand_offer_back()
         elif event.name == INSPECTION_LIMIT_TIMER:
             self._inspection_overran()
         elif event.name.startswith(CRASH_TIMER_PREFIX):

@@ -283,7 +283,12 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
                 return self._refuse_without_snapshot(request_id, payload, failed, asynchronous=True), None
             self._accept_event(payload, request_id, kwargs, preferred)
             return f.InvocationResult(request_id, b""), None
-        told = on_placed if on_placed is not None else (lambda: None)
+        def told() -> None:  # once: an offer handed back is placed again
+            nonlocal on_placed
+            tell, on_placed = on_placed, None
+            if tell is not None:
+                tell()
+
         while True:
             try:
                 placed = await self._place(False, request_id, preferred)
@@ -300,7 +305,6 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
                 body = error_body(SERVICE_ERROR, f"lambdatui: {unavailable}.")
                 return f.InvocationResult(request_id, body, JSON, True, SERVICE_ERROR, api_status=500), None
             told()  # no checkpoint from here to the chosen environment's core taking the invoke (or its offer)
-            told = lambda: None  # noqa: E731  # once: an offer handed back is placed again
             if placed is None:
                 self.throttled += 1
                 limit = self.options.concurrency
