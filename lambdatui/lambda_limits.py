@@ -16,6 +16,7 @@ MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec §2.6)
 MAX_QUALIFIER_CHARS = 128
 QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,%d}" % MAX_QUALIFIER_CHARS)  # a version or alias an invoke may name
+FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # a function's own name (CreateFunction's, CloudFormation's)
 # The largest event Lambda's front end takes (lambda-spec §18): 6 MiB for a synchronous invoke, 1 MB for an Event one.
 # Over it the invoke is refused (413 RequestEntityTooLargeException) before any function runs.
 MAX_SYNC_EVENT_BYTES = et.MAX_SYNC_PAYLOAD_BYTES

@@ -46,7 +46,9 @@ async def read_body(limit: int) -> tuple[bytes, bool, int]:
 def invoke_blueprint(host: FleetHost) -> Blueprint:
     api = Blueprint("invoke", __name__, url_prefix="/2015-03-31/functions")
 
-    @api.post("/<path:function_name>/invocations")
+    # No automatic OPTIONS (quart's 200 with `Allow`, no request id): Lambda's Invoke API answers every method but
+    # POST 405 MethodNotAllowed, OPTIONS too (a browser's CORS preflight is not told it may POST).
+    @api.post("/<path:function_name>/invocations", provide_automatic_options=False)
     async def invoke(function_name: str) -> Response:
         try:
             invocation_type = checked_invocation_type(request.headers.get(h.INVOCATION_TYPE), INVOCATION_TYPES)
@@ -93,7 +95,7 @@ def invoke_async_blueprint(host: FleetHost) -> Blueprint:
     api = Blueprint("invoke_async", __name__, url_prefix="/2014-11-13/functions")
 
     # Both spellings: botocore sends none, the API reference writes a trailing slash.
-    @api.post("/<path:function_name>/invoke-async/", strict_slashes=False)
+    @api.post("/<path:function_name>/invoke-async/", strict_slashes=False, provide_automatic_options=False)
     async def invoke_async(function_name: str) -> Response:
         try:
             payload, too_large, size = await read_body(MAX_INVOKE_ASYNC_BYTES)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
-from lambdatui.lambda_limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
+from lambdatui.lambda_limits import FUNCTION_NAME, MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
 from lambdatui.sam_template.intrinsics import (
     OMITTED,
     Invalid,
@@ -209,7 +209,7 @@ class _FunctionReader:
         if "InlineCode" in self.props or "ZipFile" in code:
             inline = "InlineCode" if "InlineCode" in self.props else "Code.ZipFile"
             raise self._fail(f"{inline}: put the code in a file and set {self.code_key} to its folder")
-        name = self.value("FunctionName")
+        name = self._function_name()
         for key, instead in NOT_APPLIED.items():
             # `SnapStart: {ApplyOn: None}` is SnapStart off: "give --snapstart" would turn on what it turns off.
             if key in self.props and self.props[key] != {"ApplyOn": "None"}:
@@ -221,7 +221,7 @@ class _FunctionReader:
         return TemplateFunction(
             template=self.template.path,
             logical_id=self.logical_id,
-            name=name if isinstance(name, str) and name else self.logical_id,
+            name=name or self.logical_id,
             code_dir=self._code_dir(),
             handler=self._text("Handler"),
             runtime=self._text("Runtime"),
@@ -232,6 +232,15 @@ class _FunctionReader:
             unresolved_env=unresolved,
             notes=tuple(self.notes),
         )
+
+    def _function_name(self) -> Optional[str]:
+        """FunctionName as Lambda takes it, or None for none (the logical id names the function, as sam local names it).
+        A name Lambda refuses fails here: run under it, the function's ARN and the printed invoke URL could not be used."""
+        name = self._text("FunctionName")
+        if name and not FUNCTION_NAME.fullmatch(name):
+            raise self._fail(f"FunctionName {name!r}: Lambda allows 1 to 64 letters, digits, hyphens and underscores "
+                             "(CloudFormation refuses such a template)")
+        return name or None
 
     def _text(self, key: str) -> Optional[str]:
         value = self.value(key)

@@ -466,9 +466,13 @@ SECOND = """\
 """
 
 
-def _hostile_project(code_dir: Path, second: bool) -> Path:
+def _hostile_project(code_dir: Path, second: bool, name: str = "") -> Path:
+    """`name`: a FunctionName in place of the hostile one (which lambdatui refuses, as Lambda does)."""
     write_file(code_dir / "code" / "app.py", "def handler(event, context):\n    return 1\n")
-    return write_file(code_dir / "template.yaml", HOSTILE.replace("OTHER\n", SECOND if second else ""))
+    text = HOSTILE.replace("OTHER\n", SECOND if second else "")
+    if name:
+        text = text.replace('FunctionName: "name\\e[5m"', f"FunctionName: {name}")
+    return write_file(code_dir / "template.yaml", text)
 
 
 def _no_control_sequences(text: str) -> None:
@@ -491,7 +495,7 @@ def test_a_templates_escape_sequences_in_the_function_list_are_shown_not_obeyed(
 
 
 def test_a_templates_escape_sequences_in_start_up_lines_are_shown_not_obeyed(code_dir: Path) -> None:
-    project = _hostile_project(code_dir, second=False)
+    project = _hostile_project(code_dir, second=False, name="plain-name")
 
     result = run_cli("invoke", str(project))  # the handler is not found: what matters is what was printed
 
@@ -501,3 +505,13 @@ def test_a_templates_escape_sequences_in_start_up_lines_are_shown_not_obeyed(cod
     with ServeProcess(project) as served:
         serving = served.wait_for_line(r"serving ").string
     _no_control_sequences(serving)
+
+
+def test_a_function_name_with_escape_sequences_is_refused_and_shown_not_obeyed(code_dir: Path) -> None:
+    project = _hostile_project(code_dir, second=False)
+
+    result = run_cli("invoke", str(project))
+
+    told = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(told) == 1 and "FunctionName" in told[0], result.stderr
+    _no_control_sequences(told[0])
