@@ -93,8 +93,9 @@ def _discover_extensions(extensions_dir: Optional[Path], code_dir: Path, notes: 
         extensions_dir = candidate
     elif not extensions_dir.is_dir():
         raise ConfigError(f"--extensions {extensions_dir}: not a directory")
-    # Lambda launches every regular file in /opt/extensions, in name order (lambda-spec §2.6).
-    found = tuple(sorted(p.resolve() for p in extensions_dir.iterdir() if p.is_file()))
+    # Lambda launches every regular file in /opt/extensions, in name order, each by its own path there (lambda-spec
+    # §2.6): a symbolic link is kept, not resolved, so that the extension is started as and named after the link.
+    found = tuple(sorted(p for p in extensions_dir.iterdir() if p.is_file()))
     if len(found) > MAX_EXTENSIONS:
         raise ConfigError(f"{extensions_dir} holds {len(found)} extensions; Lambda allows at most {MAX_EXTENSIONS}")
     return found

@@ -36,15 +36,22 @@ def extension_identifier(exchange: Exchange) -> Union[str, Answer]:
 
 
 def _parse_events(raw: bytes) -> Union[tuple[str, ...], Answer]:
+    # RAPID decodes the body with Go's encoding/json, for which a `null` (the whole body, or a field's value: what a
+    # Go extension marshals for a nil slice) is as if absent, and refuses only what does not decode or a non-empty
+    # configurationKeys (lambda-spec §2.2).
     try:
-        data = json.loads(raw)  # an empty body too is refused, as RAPID refuses it (lambda-spec §2.2)
+        data = json.loads(raw)  # an empty body too is refused, as RAPID refuses it
     except (ValueError, RecursionError) as exc:
         return error(403, et.INVALID_REQUEST_FORMAT, f"Invalid register body: {exc}")
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         return error(403, et.INVALID_REQUEST_FORMAT, "Register body must be a JSON object")
-    if "configurationKeys" in data:
+    if data.get("configurationKeys") not in (None, []):
         return error(403, et.INVALID_REQUEST_FORMAT, "configurationKeys are deprecated; use environment variables instead")
-    events = data.get("events", [])
+    events = data.get("events")
+    if events is None:
+        events = []
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         return error(403, et.INVALID_REQUEST_FORMAT, "'events' must be a list of event names")
     for event in events:

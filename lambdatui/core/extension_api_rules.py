@@ -148,10 +148,14 @@ class ExtensionApiRules:
         slot = self._slot_by_id(token, extension_id)
         if slot is None:
             return
+        before = slot.state
         try:
             slot.state = extension_transition(slot.state, call, slot.name)
         except ExtensionTransitionNotAllowed as refused:
             self._reply_error(token, 403, et.EXT_INVALID_STATE, str(refused))
+            return
+        if slot.state is before:  # a repeated report: accepted, but only the first one counts (RAPID)
+            self._reply_ok(token)
             return
         slot.fatal_type = slot.fatal_type or fatal
         slot.parked = None

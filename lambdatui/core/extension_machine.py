@@ -46,6 +46,8 @@ _TRANSITIONS: dict[tuple[ExtensionState, ExtensionCall], ExtensionState] = {
     (ExtensionState.REGISTERED, ExtensionCall.EXIT_ERROR): ExtensionState.EXIT_ERROR,
     (ExtensionState.READY, ExtensionCall.EXIT_ERROR): ExtensionState.EXIT_ERROR,
     (ExtensionState.RUNNING, ExtensionCall.EXIT_ERROR): ExtensionState.EXIT_ERROR,
+    # So is repeating exit/error: only the first error reported counts.
+    (ExtensionState.EXIT_ERROR, ExtensionCall.EXIT_ERROR): ExtensionState.EXIT_ERROR,
 }
 
 

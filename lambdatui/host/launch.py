@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import posixpath
 import time
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -13,6 +15,7 @@ from lambdatui.core.common import REGION, RESTORE, SNAPSHOT, EnvironmentConfig
 from lambdatui.model.fleet import PROVISIONED, SNAP_START
 from lambdatui.processes.exec_failure import describe_exec_failure
 from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions
+from lambdatui.processes.sandbox import lies_under_tmp
 from lambdatui.model.paths import SandboxPaths, host_path, sandbox_path
 
 # Extensions get the function's environment minus these (lambda-spec §5, "Rules for extensions").
@@ -173,7 +176,23 @@ def launch_failure(exc: Exception, argv: Sequence[str], cwd: str, env: Mapping[s
     program = host_path(argv[0], paths)
     if program == argv[0]:
         return str(exc)
-    return describe_exec_failure(cause, [program, *argv[1:]], host_path(cwd, paths), env)
+    unseen = _link_leading_out(program, argv[0], paths) if cause.errno == errno.ENOENT else None
+    return unseen or describe_exec_failure(cause, [program, *argv[1:]], host_path(cwd, paths), env)
+
+
+def _link_leading_out(program: str, seen_as: str, paths: SandboxPaths) -> Optional[str]:
+    """Why a symbolic link the host follows leads nowhere for the processes, which see it at `seen_as` (/var/task/...):
+    its target lies out of the folders laid out for them (or in the host's /tmp, which theirs hides). None when it
+    does not, for the usual reading of ENOENT, which on the host would blame the #! line."""
+    if not os.path.islink(program) or not os.path.exists(program):
+        return None
+    target = os.readlink(program)
+    leads_to = posixpath.normpath(posixpath.join(posixpath.dirname(seen_as), target))
+    if os.path.exists(host_path(leads_to, paths)) and not lies_under_tmp(leads_to):
+        return None
+    return (f"no such file: {program} is a symbolic link to {target}, which the processes, seeing the link at "
+            f"{seen_as}, follow to {leads_to}, where they find nothing: link to a file inside the function's folder "
+            "or a layer, as in Lambda, or copy the file in")
 
 
 def _append(value: Optional[str], entry: str) -> str:

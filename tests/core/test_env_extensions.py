@@ -422,7 +422,18 @@ def test_exit_error_is_accepted_and_no_further_call_succeeds(when):
     assert (d.reply(tok).status, d.reply(tok).body) == (202, b'{"status":"OK"}')
     assert d.env.extensions["ext-a"].state.value == "ExitError"
     assert error(d.reply(d.ext_next("ext-a")))[:2] == (403, "Extension.InvalidExtensionState")
-    assert d.reply(d.ext_exit_error("ext-a")).status == 403
+
+
+def test_repeating_exit_error_is_accepted_and_changes_nothing():
+    d = warm({"ext-a": ("INVOKE",)})
+    caller, _ = d.invoke()
+    d.ext_exit_error("ext-a", "Extension.First")
+    since = d.mark()
+    tok = d.ext_exit_error("ext-a", "Extension.Second")
+    assert (d.reply(tok).status, d.reply(tok).body) == (202, b'{"status":"OK"}')  # a no-op in RAPID
+    assert d.effects(since=since) == [d.reply(tok)]  # and nothing else: no state change, no fact
+    d.exited(ext("ext-a"), 1)
+    assert d.result_for(caller).error_type == "Extension.ExitError"  # the first report's, not a crash
 
 
 def test_exit_error_then_exit_during_invoke_reports_extension_exit_error():

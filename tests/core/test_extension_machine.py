@@ -24,6 +24,7 @@ ALLOWED = {
     (S.REGISTERED, C.EXIT_ERROR): S.EXIT_ERROR,
     (S.READY, C.EXIT_ERROR): S.EXIT_ERROR,
     (S.RUNNING, C.EXIT_ERROR): S.EXIT_ERROR,
+    (S.EXIT_ERROR, C.EXIT_ERROR): S.EXIT_ERROR,  # so is repeating exit/error
 }
 REFUSED = [pair for pair in itertools.product(S, C) if pair not in ALLOWED]
 
@@ -50,7 +51,7 @@ def test_every_other_transition_is_refused(state, call):
                                    "Error: State transition is not allowed"),
         (S.EXIT_ERROR, C.NEXT, "State transition from ExitError to Ready failed for extension my-ext. "
                                "Error: State transition is not allowed"),
-        (S.EXIT_ERROR, C.EXIT_ERROR, "State transition from ExitError to ExitError failed for extension my-ext. "
+        (S.INIT_ERROR, C.EXIT_ERROR, "State transition from InitError to ExitError failed for extension my-ext. "
                                      "Error: State transition is not allowed"),
         (S.READY, C.NEXT, "State transition from Ready to Ready failed for extension my-ext. "
                           "Error: State transition is not allowed"),

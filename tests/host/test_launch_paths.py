@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from lambdatui.config import FunctionConfig
-from lambdatui.host.launch import extension_environment, function_files, runtime_argv, runtime_environment
+from lambdatui.host.launch import (extension_environment, function_files, launch_failure, runtime_argv,
+                                   runtime_environment)
 from lambdatui.model.paths import OPT, TASK_ROOT, SandboxPaths
+from lambdatui.processes.spawning import LaunchError
 from lambdatui.runtime_choice import RuntimeCommand
 
 OURS = RuntimeCommand(("/usr/bin/python3.12", "/site/lambdatui/bootstrap"), ours=True, description="python:3")
@@ -81,3 +85,35 @@ def test_the_layers_extensions_join_the_functions_own(tmp_path: Path) -> None:
     assert dict(zip(merged.extension_names, merged.extensions))["shared"] == layer / "extensions" / "shared"
     assert files.layers == (layer,) and files.code_dir == code
     assert len(notes) == 1 and notes[0].startswith("extension shared: ")
+
+
+def not_found() -> LaunchError:
+    """What starting a program the processes cannot find raises (the exec's ENOENT as its cause)."""
+    failure = LaunchError("cannot start")
+    failure.__cause__ = OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+    return failure
+
+
+def test_a_link_leading_out_of_the_laid_out_folder_is_named_as_why_nothing_starts(tmp_path: Path) -> None:
+    # Seen at /var/task, a relative link that climbs out of the function's folder leads where the processes have
+    # nothing; the host, following it from the real folder, finds the file and would blame the #! line instead.
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "ext").write_text("#!/bin/sh\n")
+    (tmp_path / "fn" / "extensions").mkdir(parents=True)
+    (tmp_path / "fn" / "extensions" / "out").symlink_to("../../shared/ext")
+    paths = SandboxPaths(str(tmp_path / "fn"), TASK_ROOT, (), OPT)
+    reason = launch_failure(not_found(), ["/var/task/extensions/out"], TASK_ROOT, {}, paths)
+    assert reason.startswith(f"no such file: {tmp_path / 'fn' / 'extensions' / 'out'} is a symbolic link to "
+                             "../../shared/ext, which the processes, seeing the link at /var/task/extensions/out, "
+                             "follow to /var/shared/ext, where they find nothing"), reason
+
+
+def test_a_link_inside_the_laid_out_folder_leaves_the_reason_to_its_target(tmp_path: Path) -> None:
+    (tmp_path / "fn" / "bin").mkdir(parents=True)
+    (tmp_path / "fn" / "bin" / "ext").write_text("#!/no/such/interpreter\n")
+    (tmp_path / "fn" / "extensions").mkdir()
+    (tmp_path / "fn" / "extensions" / "inside").symlink_to("../bin/ext")
+    paths = SandboxPaths(str(tmp_path / "fn"), TASK_ROOT, (), OPT)
+    reason = launch_failure(not_found(), ["/var/task/extensions/inside"], TASK_ROOT, {}, paths)
+    assert reason == (f"cannot execute {tmp_path / 'fn' / 'extensions' / 'inside'}: its interpreter was not found "
+                      "(check the #! line)")
