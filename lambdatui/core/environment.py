@@ -188,7 +188,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         if self.init is not None and boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION):
             self.init.sub_phase = "runtime" if boundary is Boundary.INIT_RUNTIME else "function"
         hold = self.stepping or boundary in self.breakpoints
-        self._emit(f.BoundaryReached(boundary, held=hold, detail=detail))
+        self._emit(f.BoundaryReached(boundary, held=hold, detail=detail, init_ms=self._init_elapsed_ms()))
         due = [fault for fault in self.armed if fault.at is boundary]
         if due:
             # Faults armed for this boundary happen here, once it is reported and before anything goes on.

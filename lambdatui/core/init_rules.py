@@ -104,8 +104,7 @@ class InitRules:
             return
         init, self.init = self.init, None
         self._cancel_timer(INIT_TIMER)
-        duration = self._elapsed_ms(init.started, init.held_before)
-        duration = max(0.0, duration - init.waited_s * 1000)
+        duration = self._init_ms(init)
         for slot in self.extensions.values():
             if slot.registered:
                 self._line(lines.extension(slot.name, slot.state.value, slot.events))
@@ -126,6 +125,19 @@ class InitRules:
         elif init.phase == "init":
             self.pending_init_duration_ms = duration
         self._reach(Boundary.INIT_DONE)
+
+    def _init_ms(self, init: InitRun) -> float:
+        """How long `init` has run: its duration so far, as INIT_REPORT and REPORT's Init Duration tell it."""
+        return max(0.0, self._elapsed_ms(init.started, init.held_before) - init.waited_s * 1000)
+
+    def _init_elapsed_ms(self) -> Optional[float]:
+        """The running Init's `_init_ms` (a restore's as its duration counts it); None when no Init runs."""
+        init = self.init
+        if init is None:
+            return None
+        if init.phase == RESTORE:
+            return self._elapsed_ms(init.started, init.held_before)
+        return self._init_ms(init)
 
     def _waited_since(self, arrived: Optional[float]) -> None:
         """A runtime's call (or its exit) that came before the host, still starting, heard of it: that wait is not
@@ -195,7 +207,7 @@ class InitRules:
         if init is None:
             return None
         self._cancel_timer(INIT_TIMER)
-        duration = max(0.0, self._elapsed_ms(init.started, init.held_before) - init.waited_s * 1000)
+        duration = self._init_ms(init)
         self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
         for slot in self.extensions.values():  # every extension launched, registered or not, as RAPID reports them
             if slot.state is not ExtensionState.NOT_LAUNCHED:

@@ -45,6 +45,7 @@ BURST_REFRESH_S = 0.15
 # draw ~50 updates a second, and cost the debugger's invokes two fifths of their rate (benchmarks/tui_storm.py).
 STEP_REFRESH_S = 1 / 60
 _LEAVING = (EnvState.SHUTTING_DOWN, EnvState.SHUT_DOWN)
+_INVOKE_PATH = "/2015-03-31/functions/function/invocations"  # any function name reaches the debugger's function
 
 _LINES = (f.LogLine, f.LogLines)
 
@@ -235,6 +236,9 @@ class HostGuest:
             session = running.session
             for note in self.notes:
                 session.fleet.note(note)
+            # Said in the log, where it stays: with --port 0 the log is where the user learns the port to call.
+            if running.invoke_api is not None:
+                session.fleet.note(f"Invoke API on http://{running.invoke_api}{_INVOKE_PATH}")
             if running.function_url is not None:
                 session.fleet.note(f"function URL: http://{running.function_url}/")
             self._fleet = session.fleet

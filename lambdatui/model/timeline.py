@@ -8,10 +8,15 @@ the same clock when the fact arrived, or else at the latest time the timeline ha
 when the phase fact emitted in the same step happened.
 
 Durations come from the facts where they carry one (`PhaseEnded`, `InvokeReported`): the core
-computes them without the time spent held at a boundary, as Lambda would report them. Bars the
-core does not time (Init's sub-phases, frozen and held spans) measure end − start, less the time held
-inside them: a frozen gap the user then held at `invoke.start` counts only until the hold began (the hold
-is its own bar), and a sub-phase that begins at a boundary the user held starts when the hold was released.
+computes them without the time spent held at a boundary, as Lambda would report them. Init's sub-phases
+are timed on the same clock as Init's duration: each boundary tells how long its Init had run when it was
+reached (`BoundaryReached.init_ms`), so a step is the difference between the boundaries that open and close
+it, and the last one ends with Init's duration. That clock also leaves out what the timeline cannot see (the
+debugger's globals report, the sandbox settling before a spawn, the runtime's calls waiting for a host still
+starting), so the steps fit within Init. Bars the core does not time (frozen and held spans, and steps from
+facts without `init_ms`) measure end − start, less the time held inside them: a frozen gap the user then held at
+`invoke.start` counts only until the hold began (the hold is its own bar), and a sub-phase that begins at a
+boundary the user held starts when the hold was released.
 
 Memory is bounded: only the last MAX_BARS bars are kept and `dropped` counts the ones let go.
 """
@@ -69,6 +74,9 @@ class TimelineBar:
     # so bars compare by what they show)
     seq: int = field(default=0, compare=False)
     worker: int = 0  # Managed Instances: the worker that ran the invoke (PhaseStarted.worker); 0: not told
+    # An error only because the handler's went to the caller (the runtime posted /error): the phase itself succeeded,
+    # so unlike a failed phase it reset nothing and the environment stayed warm.
+    handler_error: bool = False
 
 
 @dataclass
@@ -90,6 +98,7 @@ class _Bar:
     seq: int = 0
     worker: int = 0
     held_s: float = 0.0  # time the user held the lifecycle while this bar ran: not part of its duration
+    init_ms: Optional[float] = None  # an Init step: how long its Init had run when the step began (None: not told)
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
@@ -101,10 +110,12 @@ class _Bar:
 
     def frozen(self) -> TimelineBar:
         status = self.status
-        if self.function_error is not None and status in (None, "success"):
+        handler_error = self.function_error is not None and status in (None, "success")
+        if handler_error:
             status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
         return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
-                           self.error_type or self.function_error, self.reason, self.caller, self.seq, self.worker)
+                           self.error_type or self.function_error, self.reason, self.caller, self.seq, self.worker,
+                           handler_error)
 
 
 class Timeline:
@@ -119,7 +130,7 @@ class Timeline:
         self._invokes: dict[str, _Bar] = {}  # every open invoke bar, by request id (Managed Instances overlap them)
         self._subphase: Optional[_Bar] = None
         self._next_subphase: Optional[str] = None  # starts when the hold at its boundary is released
-        self._subphase_cap_ms: Optional[float] = None  # what Init's duration leaves for its open sub-phase
+        self._next_subphase_ms: Optional[float] = None  # its Init's time at that boundary (a hold does not add to it)
         self._frozen: Optional[_Bar] = None
         self._held: Optional[_Bar] = None
         self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
@@ -215,15 +226,10 @@ class Timeline:
             self._end_invoke(self._invokes[fact.request_id], fact, at)
             return
         bar = self._phases.get(fact.phase)
-        if fact.phase == INIT and bar is not None and fact.duration_ms is not None and self._subphase is not None:
-            # The core's Init duration leaves out the globals report our bootstrap writes after the import (the
-            # clock is paused for it, core/clock_rules.py); the open step (Function init) cannot see that pause,
-            # so it may not outlast what Init's duration leaves it once the steps before it are counted.
-            steps = [b.duration_ms or 0.0 for b in self._bars
-                     if b.kind == SUBPHASE and b.seq > bar.seq and b is not self._subphase]
-            self._subphase_cap_ms = max(fact.duration_ms - sum(steps), 0.0)
-        if fact.phase == INIT and fact.status != "success":
-            self._end_subphase(at, fact.status)  # a failed Init never reaches INIT_DONE
+        if fact.phase == INIT:
+            # The last step ends with Init (a failed Init never reaches INIT_DONE), at Init's duration on its clock.
+            failed = fact.status if fact.status != "success" else None
+            self._end_subphase(at, failed, fact.duration_ms)
         if bar is None:
             return
         self._close_phase(fact.phase, at, fact.duration_ms, fact.status)
@@ -285,8 +291,9 @@ class Timeline:
     def _on_boundary_reached(self, fact: f.BoundaryReached, at: float) -> None:
         self._boundary = fact.boundary
         if fact.boundary in _SUBPHASE_AFTER:
-            self._end_subphase(at)
+            self._end_subphase(at, init_ms=fact.init_ms)
             self._next_subphase = _SUBPHASE_AFTER[fact.boundary]
+            self._next_subphase_ms = fact.init_ms
             if not fact.held:
                 self._begin_next_subphase(at)
         if fact.held:
@@ -314,24 +321,20 @@ class Timeline:
 
     # ------------------------------------------------------------------ the small spans
 
-    def _start_subphase(self, label: str, at: float) -> None:
-        self._subphase = self._open(SUBPHASE, label, at)
-        self._next_subphase = None
-
     def _begin_next_subphase(self, at: float) -> None:
         label, self._next_subphase = self._next_subphase, None
         if label is not None and INIT in self._phases:
-            self._start_subphase(label, at)
+            self._subphase = self._open(SUBPHASE, label, at)
+            self._subphase.init_ms = self._next_subphase_ms
 
-    def _end_subphase(self, at: float, status: Optional[str] = None) -> None:
+    def _end_subphase(self, at: float, status: Optional[str] = None, init_ms: Optional[float] = None) -> None:
+        """The open step ends at `at`; `init_ms`: its Init's time then, which times the step if its start's is known."""
         bar, self._subphase = self._subphase, None
-        cap, self._subphase_cap_ms = self._subphase_cap_ms, None
         if status is not None:
             self._next_subphase = None
         if bar is not None:
-            bar.close(at, status=status)
-            if cap is not None and bar.duration_ms is not None and bar.duration_ms > cap:
-                bar.duration_ms = cap
+            took = None if init_ms is None or bar.init_ms is None else max(init_ms - bar.init_ms, 0.0)
+            bar.close(at, took, status)
 
     def _end_held(self, at: float) -> None:
         bar, self._held = self._held, None

@@ -155,9 +155,6 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         self.controller = message.controller
         self.invoke_api = message.invoke_api
         self.render_snapshot(message.controller.snapshot(), [])
-        if message.invoke_api:
-            self.notify(f"Invoke API on http://{message.invoke_api}/2015-03-31/functions/function/invocations",
-                        timeout=8)
 
     @on(SnapshotUpdated)
     def show_snapshot(self, message: SnapshotUpdated) -> None:

@@ -120,7 +120,8 @@ def _failed_phase(snapshot: DebuggerSnapshot) -> tuple[Optional[tl.TimelineBar],
     """(the Init or invoke that failed and caused the latest reset, the invoke it happened in), from the timeline.
 
     Only a phase that ended in failure right before the reset counts: a crash after an invoke had finished
-    happened while idle, not during it.
+    happened while idle, not during it, even when the handler's error had gone to that invoke's caller (a function
+    error leaves the environment warm: the invoke itself succeeded).
     """
     bars = snapshot.timeline
     end = len(bars)
@@ -132,7 +133,7 @@ def _failed_phase(snapshot: DebuggerSnapshot) -> tuple[Optional[tl.TimelineBar],
     for bar in reversed(bars[:end]):
         if bar.kind in (tl.HELD, tl.FROZEN, tl.SUBPHASE):
             continue
-        if bar.kind in (tl.INIT, tl.INVOKE) and bar.status in tl.FAILED_STATUSES:
+        if bar.kind in (tl.INIT, tl.INVOKE) and bar.status in tl.FAILED_STATUSES and not bar.handler_error:
             failed = bar
             continue  # a suppressed Init fails inside its invoke: look on for that invoke
         break

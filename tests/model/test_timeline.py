@@ -105,6 +105,23 @@ def test_init_sub_phases_follow_the_boundaries():
     assert t.marker() == "init.done"
 
 
+def test_init_sub_phases_are_timed_on_inits_clock_when_the_boundaries_tell_it():
+    # Between the boundaries' arrivals the core's Init clock stood still for a while (the sandbox settling before
+    # the runtime's spawn, the globals report after the import): the steps are the differences of the Init times
+    # the boundaries carry, and the last one ends with Init's duration, so together they are Init.
+    t = Timeline()
+    t.apply(f.PhaseStarted("init", "init", at=1.0))
+    t.apply(f.BoundaryReached(B.INIT_EXTENSIONS, held=False, init_ms=0.0), at=1.0)
+    t.apply(f.BoundaryReached(B.INIT_RUNTIME, held=True, init_ms=2.0), at=1.002)
+    t.apply(f.HoldReleased(B.INIT_RUNTIME), at=5.0)  # the hold's time is in no step
+    t.apply(f.BoundaryReached(B.INIT_FUNCTION, held=False, init_ms=27.0), at=5.040)
+    t.apply(f.PhaseEnded("init", "success", 31.0, at=5.050))
+    t.apply(f.BoundaryReached(B.INIT_DONE, held=False), at=5.050)
+    steps = {b.label: b.duration_ms for b in of_kind(t, "init step")}
+    assert steps == pytest.approx({"extension init": 2.0, "runtime init": 25.0, "function init": 4.0})
+    assert [b.start for b in of_kind(t, "init step")] == [1.0, 5.0, 5.040]
+
+
 def test_a_failed_init_closes_its_running_sub_phase_with_the_status():
     t = Timeline()
     t.apply(f.PhaseStarted("init", "init", at=0.0))
@@ -423,6 +440,7 @@ def test_a_handled_function_error_is_an_error_bar_whatever_report_says(result_fi
     [bar] = timeline.bars()
     assert bar.status == "error"
     assert "ProgrammingError" in bar.detail
+    assert bar.handler_error  # the invoke itself succeeded: nothing was reset
 
 
 def test_a_successful_result_and_another_requests_error_leave_the_bar_a_success():
@@ -440,4 +458,4 @@ def test_a_timeout_stays_a_timeout_though_its_result_is_a_function_error():
     timeline.apply(f.PhaseStarted("invoke", RID, at=1.0))
     timeline.apply(f.PhaseEnded("invoke", "timeout", 1000.0, at=2.0))
     timeline.apply(_function_error(error_type="Sandbox.Timedout"))
-    assert [bar.status for bar in timeline.bars()] == ["timeout"]
+    assert [(bar.status, bar.handler_error) for bar in timeline.bars()] == [("timeout", False)]

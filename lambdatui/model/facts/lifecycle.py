@@ -42,11 +42,18 @@ class PhaseEnded:
 
 @dataclass(frozen=True)
 class BoundaryReached:
-    """The lifecycle reached a boundary (model/boundaries.py); `held`: the debugger holds it there."""
+    """The lifecycle reached a boundary (model/boundaries.py); `held`: the debugger holds it there.
+
+    `init_ms`: reached while an Init runs, how long that Init had run by then on the clock its duration is measured
+    on (holds, the debugger's inspections, the sandbox settling and the runtime's wait for a host still starting left
+    out), so that Init's steps can be told apart within its duration; None elsewhere. A measurement, not what was
+    reached: facts compare without it.
+    """
 
     boundary: Boundary
     held: bool
     detail: str = ""
+    init_ms: Optional[float] = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
