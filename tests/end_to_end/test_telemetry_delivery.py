@@ -20,13 +20,11 @@ from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import facts as f
 from lambdatui.runner import open_environment
-from sandbox_support import expected_sandbox
 
 from e2e_support import SAMPLES, write_file
+from telemetry_support import NAME, events, listener_function, received
 
 BOUND = 30
-LISTENER = Path(__file__).with_name("telemetry_listener.py")
-NAME = "listener"
 
 HANDLER = '''import os
 import sys
@@ -80,23 +78,7 @@ def delivered(fact: f.TelemetryDelivered) -> bool:
 
 
 def telemetry_function(code_dir: Path, **listener: Any) -> FunctionConfig:
-    if expected_sandbox(code_dir).hosts_file is None:
-        pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
-    handler = write_file(code_dir / "handler.py", HANDLER)
-    (code_dir / "extensions").mkdir()
-    write_file(code_dir / "extensions" / NAME, LISTENER.read_text(), executable=True)
-    return resolve_function(str(handler), env_pairs=[f"LISTENER_CONFIG={json.dumps(listener)}"])
-
-
-def received(host: EnvironmentHost) -> list[dict]:
-    """The batches the listener received, as it wrote them (read before the environment's folder goes)."""
-    assert host.sandbox is not None
-    path = host.sandbox.tmp_dir / f"{NAME}.received"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def events(host: EnvironmentHost) -> list[dict]:
-    return [event for batch in received(host) for event in batch["events"]]
+    return listener_function(code_dir, HANDLER, **listener)
 
 
 def function_lines(host: EnvironmentHost) -> list[str]:

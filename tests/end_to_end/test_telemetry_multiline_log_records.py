@@ -8,23 +8,15 @@ the host's facts and bounded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
 
-from lambdatui.config import FunctionConfig, resolve_function
-from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.runner import open_environment
-from sandbox_support import expected_sandbox
-
-from e2e_support import write_file
+from telemetry_support import events, listener_function
 
 BOUND = 30
-LISTENER = Path(__file__).with_name("telemetry_listener.py")
-NAME = "listener"
 
 LOGGING_HANDLER = '''import logging
 
@@ -40,22 +32,6 @@ def handler(event, context):
         logger.exception("one exception, logged once")
     return "ok"
 '''
-
-
-def listener_function(code_dir: Path, handler_source: str, **listener: Any) -> FunctionConfig:
-    if expected_sandbox(code_dir).hosts_file is None:
-        pytest.skip("no mount namespace here: sandbox.localdomain cannot resolve inside the environment")
-    handler = write_file(code_dir / "handler.py", handler_source)
-    (code_dir / "extensions").mkdir()
-    write_file(code_dir / "extensions" / NAME, LISTENER.read_text(), executable=True)
-    return resolve_function(str(handler), env_pairs=[f"LISTENER_CONFIG={json.dumps(listener)}"])
-
-
-def received_events(host: EnvironmentHost) -> list[dict]:
-    assert host.sandbox is not None
-    path = host.sandbox.tmp_dir / f"{NAME}.received"
-    batches = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    return [event for batch in batches for event in batch["events"]]
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -78,7 +54,7 @@ async def test_a_multi_line_log_message_is_one_function_record(code_dir: Path) -
         with trio.fail_after(BOUND):
             result, _ = await host.invoke(b"{}")
             await host.shutdown()
-        records = [e["record"] for e in received_events(host) if e["type"] == "function"]
+        records = [e["record"] for e in events(host) if e["type"] == "function"]
     assert result.payload == b'"ok"'
     first = [r for r in records if "first line of one message" in r]
     assert len(first) == 1, records

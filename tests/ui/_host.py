@@ -78,6 +78,21 @@ async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout
 REAL_WAIT_S = 10.0
 
 
+async def until_snapshot(pilot: Pilot, condition: Callable[[DebuggerSnapshot], bool], what: str,
+                         timeout: float = REAL_WAIT_S) -> DebuggerSnapshot:
+    """The real debugger's latest snapshot, once `condition` holds of it; fail after `timeout`, showing the screen."""
+    found: list[DebuggerSnapshot] = []
+
+    def holds() -> bool:
+        snapshot = pilot.app.snapshot  # type: ignore[attr-defined]
+        if snapshot is not None and condition(snapshot):
+            found.append(snapshot)
+        return bool(found)
+
+    await until_true(pilot, holds, what, timeout)
+    return found[0]
+
+
 async def until_exited(pilot: Pilot, timeout: float = REAL_WAIT_S) -> None:
     """Until the app has exited: its return code is the state to wait on."""
     app = pilot.app

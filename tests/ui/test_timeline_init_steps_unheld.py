@@ -18,14 +18,11 @@ wait is on the app's own snapshot, bounded. Several cold starts are made, since 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from textual.pilot import Pilot
 
+from _host import LARGE, running_debugger, until_snapshot
 from lambdatui.config import resolve_function
 from lambdatui.model import timeline as tl
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -34,27 +31,9 @@ from lambdatui.tui import build_debugger
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-REPO = Path(__file__).resolve().parents[2]
-COUNTER = REPO / "sample_functions" / "counter" / "handler.py"
-WAIT_S = 10.0
+COUNTER = Path(__file__).resolve().parents[2] / "sample_functions" / "counter" / "handler.py"
 COLD_STARTS = 4
 TOLERANCE_MS = 0.5
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # Textual runs on asyncio only
-
-
-async def until(pilot: Pilot, condition: Callable[[DebuggerSnapshot], bool], what: str) -> DebuggerSnapshot:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        snapshot = pilot.app.snapshot  # type: ignore[attr-defined]
-        if snapshot is not None and condition(snapshot):
-            return snapshot
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {WAIT_S} s for {what}")
-        await pilot.pause(0.05)
 
 
 def frozen_idle(s: DebuggerSnapshot) -> bool:
@@ -75,33 +54,23 @@ def last_init_steps(snapshot: DebuggerSnapshot) -> tuple[tl.TimelineBar, list[tl
 async def test_init_steps_of_an_unheld_cold_start_fit_in_init_and_function_init_is_not_zero() -> None:
     app = build_debugger(resolve_function(str(COUNTER)))
     seen: list[tuple[int, float, dict[str, float]]] = []
-    try:
-        async with app.run_test(size=(140, 45)) as pilot:
-            try:
-                await until(pilot, lambda s: s.environment.held_at is Boundary.INIT_EXTENSIONS, "the first hold")
-                await pilot.press("c")
-                await until(pilot, frozen_idle, "env #1 frozen after Init")
-                for _ in range(COLD_STARTS):
-                    before = app.snapshot.environment_number
-                    await pilot.press("N")
-                    await until(pilot, lambda s: s.environment_number != before
-                                and s.environment.state is EnvState.COLD and s.environment.held_at is None,
-                                "the replacement environment, cold")
-                    number = app.snapshot.environment_number
-                    await pilot.press("i")
-                    done = await until(pilot, lambda s: s.environment_number == number and s.invocations >= 1
-                                       and frozen_idle(s), "the cold invoke to finish")
-                    init, steps = last_init_steps(done)
-                    durations = {bar.label: bar.duration_ms or 0.0 for bar in steps}
-                    seen.append((number, init.duration_ms or 0.0, durations))
-            finally:
-                await app.run_action("quit")
-                deadline = time.monotonic() + WAIT_S
-                while app.return_code is None and time.monotonic() < deadline:
-                    await pilot.pause(0.05)
-    finally:
-        app.backend.stop()
-        await asyncio.wait_for(app.backend.wait_stopped(), WAIT_S)
+    async with running_debugger(app, LARGE) as pilot:
+        await until_snapshot(pilot, lambda s: s.environment.held_at is Boundary.INIT_EXTENSIONS, "the first hold")
+        await pilot.press("c")
+        await until_snapshot(pilot, frozen_idle, "env #1 frozen after Init")
+        for _ in range(COLD_STARTS):
+            before = app.snapshot.environment_number
+            await pilot.press("N")
+            await until_snapshot(pilot, lambda s: s.environment_number != before
+                                 and s.environment.state is EnvState.COLD and s.environment.held_at is None,
+                                 "the replacement environment, cold")
+            number = app.snapshot.environment_number
+            await pilot.press("i")
+            done = await until_snapshot(pilot, lambda s: s.environment_number == number and s.invocations >= 1
+                                        and frozen_idle(s), "the cold invoke to finish")
+            init, steps = last_init_steps(done)
+            durations = {bar.label: bar.duration_ms or 0.0 for bar in steps}
+            seen.append((number, init.duration_ms or 0.0, durations))
 
     report = "\n".join(f"env #{number}: Init {init_ms:.2f} ms; " + ", ".join(f"{k} {v:.2f} ms" for k, v in steps.items())
                        for number, init_ms, steps in seen)
