@@ -83,8 +83,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                         result, _tail = await running.fleet.invoke(event, request_id=new_uuid())
                         if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)
                             err.write(f"lambdatui: Invoke API error {result.api_status} {result.error_type}\n")
-                        sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
-                        sys.stdout.flush()
+                        _print_answer(result.payload)
                         failures += result.function_error
                 stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
             signals.cancel_scope.cancel()
@@ -232,3 +231,16 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
     assert step is not None
     printer.raw(f"FAILED {scenario.path}:{step.line}: step {step.number} {_how_it_failed(outcome)}")
     return EXIT_FUNCTION_ERROR
+
+
+def _print_answer(payload: bytes) -> None:
+    """The body on stdout as the function answered it, and a newline: its bytes, not text decoded from them (a
+    function may answer an image or a gzip, `lambdatui invoke fn > out.png`)."""
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a stdout replaced by text only (a caller's capture): nothing but text can go there
+        sys.stdout.write(payload.decode("utf-8", "replace") + "\n")
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()  # whatever text went first stays first
+    binary.write(payload + b"\n")
+    binary.flush()

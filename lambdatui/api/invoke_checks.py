@@ -27,6 +27,11 @@ def fault_side(status: int) -> str:
     return "Service" if status >= 500 else "User"
 
 
+def compact_json(body: dict[str, str]) -> bytes:
+    """An error body as AWS's front end writes it: no spaces (lambda-spec §11.1 gives the throttle's so)."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 class InvokeRefused(Exception):
     """An Invoke API request Lambda itself would refuse, before anything runs."""
 
@@ -37,7 +42,7 @@ class InvokeRefused(Exception):
     def parts(self, request_id: Optional[str] = None) -> tuple[int, list[tuple[str, str]], bytes]:
         """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType; every AWS answer has an id (the
         invoke's, when the log names it: `request_id`)."""
-        body = json.dumps({"Type": fault_side(self.status), "message": self.message}).encode()
+        body = compact_json({"Type": fault_side(self.status), "message": self.message})
         return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type),
                              (h.AMZN_REQUEST_ID, request_id or new_uuid())], body
 
@@ -190,7 +195,7 @@ def throttle_parts(refused: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         body = {"Reason": refusal.reason, **body}
     request_id = getattr(refused, "request_id", None) or new_uuid()
     return (refusal.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, refusal.error_type),
-                             (h.AMZN_REQUEST_ID, request_id)], json.dumps(body).encode())
+                             (h.AMZN_REQUEST_ID, request_id)], compact_json(body))
 
 
 def api_failure_parts(result: InvocationResult) -> Optional[tuple[int, list[tuple[str, str]], bytes]]:

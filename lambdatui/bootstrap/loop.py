@@ -11,6 +11,7 @@ import faulthandler
 import logging
 import os
 import signal
+import site  # here, before the function's folders lead sys.path (a site.py of its own)
 import sys
 from types import ModuleType
 
@@ -201,15 +202,34 @@ def report_globals(
         logs.warn("globals report failed: %s: %s" % (type(exc).__name__, exc))
 
 
+# What this runtime imports that awslambdaric does not (Lambda's runtime imports only that before the handler): a
+# function's own module of one of these names (/var/task/signal.py) is what its `import signal` finds in Lambda.
+_OWN_IMPORTS = ("signal", "socket", "select", "selectors", "array", "mmap")
+
+
 def _prepend_task_root(task_root: str, opt: Optional[str] = None) -> None:
     """The handler module is imported from the function's code directory; then come the layers' packages, as
-    Lambda's Python runtime orders them: /opt/python/lib/pythonX.Y/site-packages, then /opt/python."""
+    Lambda's Python runtime orders them: /opt/python/lib/pythonX.Y/site-packages, then /opt/python. Each is a site
+    directory, as Lambda's runtime makes them (its bootstrap's add_default_site_directories), so that the function's
+    .pth files are read: a vendored `pip install -t` tree's, a namespace package's, the project's own."""
     front = [task_root]
     if opt:
         python = os.path.join(opt, "python")
         version = "python%d.%d" % sys.version_info[:2]
         front += [os.path.join(python, "lib", version, "site-packages"), python]
     sys.path[:] = front + [p for p in sys.path if p not in front]
+    # Lambda's runtime leaves the layers' out where the function sets PYTHONPATH.
+    for folder in front if "PYTHONPATH" not in os.environ else front[:1]:
+        site.addsitedir(folder)
+    for name in _OWN_IMPORTS:
+        if name in sys.modules and any(_defines(folder, name) for folder in front):
+            del sys.modules[name]  # ours keep their references; the function's import finds its own
+
+
+def _defines(folder: str, name: str) -> bool:
+    """Whether a module or package `name` lies in `folder` (where the function's imports look first)."""
+    path = os.path.join(folder, name)
+    return os.path.isfile(path + ".py") or os.path.isdir(path)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
