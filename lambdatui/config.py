@@ -266,6 +266,9 @@ def resolve_function(
     later: list[str] = []  # told after the template's own lines
     if fn is not None:
         check_env_names(fn.env, f"{template[1]}: {fn.logical_id}: Environment.Variables")  # type: ignore[index]
+        # Under every variable given by name (the template's own, --env-vars, --env): LoggingConfig only sets what
+        # Lambda would, and a user who names one of them means to change it.
+        variables.update(fn.logging_env)
         variables.update(fn.env)
     variables.update(env)
     if env_vars:

@@ -111,20 +111,44 @@ class Interpreter:
     origin: str  # why this one: "--python", "the active virtualenv", "the .venv next to the handler", ...
 
 
-def _virtualenv_near(code_dir: Path) -> Optional[Interpreter]:
-    """A `.venv/` or `venv/` next to the handler, or one level up (a project's root), as most projects keep one."""
+def _unusable(venv: Path) -> Optional[str]:
+    """Why the virtualenv at `venv` cannot run the function, or None when it can or is no virtualenv."""
+    python = venv / "bin" / "python"
+    if not ((venv / "pyvenv.cfg").is_file() or python.is_symlink()):
+        return None  # a folder that merely has the name: nothing the user would expect to run the function
+    if python.is_symlink() and not python.exists():
+        # pyenv's version uninstalled, the system's Python upgraded, a project copied from another machine
+        return f"its bin/python links to {os.path.realpath(python)}, which is gone"
+    if not python.is_file():
+        return "it has no bin/python"
+    if not os.access(python, os.X_OK):
+        return "its bin/python is not executable"
+    if not (venv / "pyvenv.cfg").is_file():
+        return "it has no pyvenv.cfg"
+    return None
+
+
+def _virtualenv_near(code_dir: Path) -> tuple[Optional[Interpreter], Optional[str]]:
+    """A `.venv/` or `venv/` next to the handler, or one level up (a project's root), as most projects keep one; and
+    the first one before it that cannot run, with why (the user's dependencies are there: passing it over without a
+    word hides why they are missing)."""
+    broken: Optional[str] = None
     for folder, where in ((code_dir, "next to the handler"), (code_dir.parent, "one level up from the handler")):
         for name in (".venv", "venv"):
             python = folder / name / "bin" / "python"
             # The venv's own path, not the interpreter it links to: that path is what makes it the venv's.
             if python.is_file() and os.access(python, os.X_OK) and (folder / name / "pyvenv.cfg").is_file():
-                return Interpreter(str(python), f"the {name} {where}")
-    return None
+                return Interpreter(str(python), f"the {name} {where}"), broken
+            why = _unusable(folder / name)
+            if why is not None and broken is None:
+                broken = f"{folder / name} {where} cannot run: {why}"
+    return None, broken
 
 
 def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None) -> Interpreter:
     """The interpreter that runs the function: --python, else the active virtualenv's, else one next to the
-    handler (or one level up), else python3 on PATH."""
+    handler (or one level up), else python3 on PATH. A virtualenv near the handler passed over because it cannot
+    run is named in the origin, with why."""
     if explicit:
         found = shutil.which(explicit)
         if not found:
@@ -136,14 +160,20 @@ def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None)
     venv = os.environ.get("VIRTUAL_ENV")
     if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK):
         return Interpreter(os.path.join(venv, "bin", "python"), "the active virtualenv")
+    broken: Optional[str] = None
     if code_dir is not None:
-        near = _virtualenv_near(code_dir)
+        near, broken = _virtualenv_near(code_dir)
         if near is not None:
-            return near
+            return _passing_over(near, broken)
     found = shutil.which("python3")
     if not found:
-        raise ConfigError("no python3 on PATH: pass --python PATH to choose the interpreter that runs the function")
-    return Interpreter(found, "python3 on PATH")
+        raise ConfigError("no python3 on PATH: pass --python PATH to choose the interpreter that runs the function"
+                          + (f" ({broken})" if broken else ""))
+    return _passing_over(Interpreter(found, "python3 on PATH"), broken)
+
+
+def _passing_over(chosen: Interpreter, broken: Optional[str]) -> Interpreter:
+    return Interpreter(chosen.path, f"{chosen.origin}, because {broken}") if broken else chosen
 
 
 def starts_through_a_script(interpreter: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
 from lambdatui.lambda_limits import FUNCTION_NAME, MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
+from lambdatui.sam_template import logging_config
 from lambdatui.sam_template.intrinsics import (
     OMITTED,
     Invalid,
@@ -80,6 +81,8 @@ class TemplateFunction:
     timeout_s: Optional[int] = None
     memory_mb: Optional[int] = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # What Lambda sets for the runtime from LoggingConfig (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL).
+    logging_env: Mapping[str, str] = field(default_factory=dict)
     layers: tuple[Path, ...] = ()
     # Variables the template declares that only CloudFormation can fill in: name -> what it was (`!GetAtt T.Arn`).
     unresolved_env: Mapping[str, str] = field(default_factory=dict)
@@ -228,6 +231,7 @@ class _FunctionReader:
             timeout_s=self._number("Timeout", MIN_TIMEOUT_S, MAX_TIMEOUT_S, "seconds"),
             memory_mb=self._number("MemorySize", MIN_MEMORY_MB, MAX_MEMORY_MB, "MB"),
             env=env,
+            logging_env=self._logging(name or self.logical_id),
             layers=self._layers(),
             unresolved_env=unresolved,
             notes=tuple(self.notes),
@@ -328,6 +332,15 @@ class _FunctionReader:
                 raise self._fail(f"Environment.Variables.{name}: expected a string, got {describe(value)}")
             env[str(name)] = str(value).lower() if isinstance(value, bool) else str(value)
         return env, unresolved
+
+    def _logging(self, name: str) -> dict[str, str]:
+        try:
+            env, notes = logging_config.read(self.props.get("LoggingConfig"), self.resolve, name)
+        except ValueError as exc:
+            raise self._fail(f"LoggingConfig: {exc} (CloudFormation refuses such a template)") from None
+        for note in notes:
+            self._note(note)
+        return env
 
     def _chosen(self, raw: Any, where: str) -> Any:
         """`!If`/`!Select` evaluated down to what they choose (a layer's `!Ref L` stays one to look up)."""
