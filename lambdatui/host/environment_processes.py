@@ -20,6 +20,7 @@ from lambdatui.model import facts as f
 from lambdatui.host.snapshot_restore import restored_env
 from lambdatui.model.paths import sandbox_path
 from lambdatui.processes.command_paths import command_paths
+from lambdatui.processes.memory_limit import MemoryUsage
 from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import ExitStatus, LaunchError, ProcessHandle, ProcessSpec
 from lambdatui.model.fleet import SNAP_START
@@ -50,6 +51,10 @@ class EnvironmentProcesses:
         """Every process in the environment's cgroup (none without one)."""
         cgroup = self._supervisor.cgroup if self._supervisor is not None else None
         return cgroup.pids() if cgroup is not None else []
+
+    def memory_usage(self) -> Optional[MemoryUsage]:
+        """The environment's processes together, now (None without a limit, or before its processes)."""
+        return self._supervisor.memory_usage() if self._supervisor is not None else None
 
     def _sample_runtime_memory(self, own_peak: bool = True) -> None:
         """REPORT's Max Memory Used: what the environment's processes held together at most (the function's

@@ -117,6 +117,12 @@ class SnapshotRestore:
                 raise
             self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
             return
+        snapshot = self.restore_source
+        held = snapshot.memory_usage() if snapshot is not None else None
+        if held is not None and held.bytes:
+            # What Init made is the copy's as much as the snapshot's (in Lambda, in the restored microVM's memory),
+            # but charged to the snapshot's cgroup: this limit leaves room for it.
+            self._sup.inherit_memory(held.bytes)
         try:
             handle = self._sup.adopt(spec, pid, out_r, err_r, template)  # into this environment's cgroup
         finally:

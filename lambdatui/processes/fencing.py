@@ -146,6 +146,12 @@ class Fencing:
         """The environment's processes together, now (None without a limit)."""
         return self.memory.usage() if self.memory is not None else None
 
+    def inherit_memory(self, charged_elsewhere: int) -> None:
+        """The processes hold memory charged to another environment's cgroup (a SnapStart copy's share of the
+        snapshot): it counts against this one's limit too (MemoryLimit.inherit)."""
+        if self.memory is not None:
+            self.memory.inherit(charged_elsewhere)
+
     def exits_tell_peaks(self) -> bool:
         """Whether the processes' exit statuses carry their peak memory: their reaper is the sandbox's init, whose
         wait4 reads it (ExitStatus.peak_rss_kb). The host's own reaping does not (children.py says why)."""

@@ -61,6 +61,7 @@ class MemoryLimit(Protocol):
     def reset_peak(self) -> None: ...
     def claim_oom(self, pid: int) -> bool: ...
     def settle_ooms(self, runtime_pid: int) -> None: ...
+    def inherit(self, charged_elsewhere: int) -> None: ...
 
 
 # ---------------------------------------------------------------------- the kernel enforces it
@@ -78,6 +79,9 @@ class CgroupMemory:
         self.procs_file = str(path / "cgroup.procs")
         self.swap_note = ""
         self._baseline = 0  # the sandbox init's own charge, allowed on top of the limit
+        # What the processes hold that is charged to another cgroup (a SnapStart copy's pages shared with the
+        # snapshot): theirs all the same, as in Lambda, where the restored microVM holds what Init made.
+        self._inherited = 0
         self._peak_file = str(path / ("memory.peak" if version == 2 else "memory.max_usage_in_bytes"))
         self._peak = KernelFile(self._peak_file)
         self._peak_seen: Optional[int] = None  # the peak's file, as last read (the sandbox init's charge included)
@@ -136,15 +140,23 @@ class CgroupMemory:
         function's). Only the first time: a later init replaces one that is gone."""
         if self._baseline:
             return
-        usage = self.usage().bytes or 0
+        usage = max(0, (self.usage().bytes or 0) - self._inherited)  # the cgroup's own charge
         if usage and usage < self.limit_mb * MIB // 4:
             self._baseline = usage
             self._set_limit()
 
+    def inherit(self, charged_elsewhere: int) -> None:
+        """The processes hold `charged_elsewhere` bytes besides their own charge (a SnapStart copy: the snapshot's
+        Init): it counts against the limit, and in their usage and peak. A page the copy writes is then its own and
+        counts twice, the snapshot's original being kept for the next copy: near the limit a copy may run out a
+        little before Lambda's would."""
+        self._inherited = max(0, charged_elsewhere)
+        self._set_limit()
+
     def usage(self) -> MemoryUsage:
         name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
         try:
-            used: Optional[int] = max(0, int(read_control(self.path / name)) - self._baseline)
+            used: Optional[int] = max(0, int(read_control(self.path / name)) - self._offset())
         except ValueError:
             used = None
         return MemoryUsage(used, self.limit_mb)
@@ -158,7 +170,7 @@ class CgroupMemory:
         except (OSError, ValueError):
             self._peak_seen = None
             return None
-        return max(0, self._peak_seen - self._baseline)
+        return max(0, self._peak_seen - self._offset())
 
     def reset_peak(self) -> None:
         """A new runtime: the peak starts again from what is held now (kernels that cannot reset it keep counting)."""
@@ -205,8 +217,14 @@ class CgroupMemory:
                 _kill_listed(self.procs_file)
                 time.sleep(0.005)
 
+    def _offset(self) -> int:
+        """What the cgroup's charge holds beyond the processes' memory (the sandbox init's), less what they hold
+        charged elsewhere."""
+        return self._baseline - self._inherited
+
     def _limit_bytes(self) -> int:
-        return self.limit_mb * MIB + self._baseline
+        # At least a page: a snapshot as large as the limit leaves its copy none to allocate (0 would be refused).
+        return max(self.limit_mb * MIB - self._inherited, 4096) + self._baseline
 
     def _set_limit(self) -> bool:
         """Write the limit; `swap_note` says how swap is kept from hiding memory beyond it."""
@@ -287,6 +305,9 @@ class RssWatcher:
     def peak_bytes(self) -> Optional[int]:
         """The most its samples saw together (a spike between two samples is missed, as the limit misses it)."""
         return self._peak
+
+    def inherit(self, charged_elsewhere: int) -> None:
+        """Nothing to do: the processes' resident memory counts the pages they share with a snapshot already."""
 
     def reset_peak(self) -> None:
         self._peak = 0

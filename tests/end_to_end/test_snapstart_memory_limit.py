@@ -1,11 +1,11 @@
-"""`--memory` on an environment restored from a SnapStart snapshot (a known difference, found by a bug hunt).
+"""`--memory` on an environment restored from a SnapStart snapshot (found by a bug hunt).
 
 In Lambda a restored environment is the snapshot's whole microVM: what Init allocated is in its memory, and counts
 against its memory size as much as what the handler allocates afterwards (lambda-spec §4.8, §10.2; README: `--memory`
 is "enforced on the runtime and extensions together: over it, the runtime is SIGKILLed and the invoke fails with
 `Runtime.OutOfMemory`"). lambdatui's restored runtime is a fork of the snapshot's process, and the pages it shares
-with the snapshot are charged to the snapshot's cgroup, not the copy's: a restored environment gets its whole memory
-size on top of what Init made. Kept as a strict xfail until the copy's limit counts the snapshot's memory.
+with the snapshot are charged to the snapshot's cgroup, not the copy's: a restored environment got its whole memory
+size on top of what Init made. The copy's limit now leaves room for the snapshot's charge (MemoryLimit.inherit).
 """
 
 from __future__ import annotations
@@ -47,9 +47,6 @@ def test_on_demand_the_same_function_runs_out_of_memory(code_dir: Path) -> None:
     assert json.loads(done.stdout)["errorType"] == "Runtime.OutOfMemory", done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known difference: a restored copy's pages shared with the snapshot are charged to the snapshot's cgroup, so "
-    "the copy's limit counts only what it allocates after its restore"))
 def test_a_restored_environment_counts_the_snapshots_memory_against_its_memory_size(code_dir: Path) -> None:
     write_file(code_dir / "handler.py", BIG_INIT)
     done = run_cli("invoke", str(code_dir / "handler.py"), "-e", '{"mb": 100}', "--memory", "128", "--snapstart")
@@ -58,7 +55,7 @@ def test_a_restored_environment_counts_the_snapshots_memory_against_its_memory_s
     assert "RESTORE_REPORT" in done.stderr, done.stderr
     answer = json.loads(done.stdout)
     [report] = reports(done.stderr)
-    # lambdatui: {"held_mb": 100}, REPORT "Max Memory Used: 128 MB" and no Status: the restored copy held ~210 MB in a
+    # It answered {"held_mb": 100}, REPORT "Max Memory Used: 128 MB" and no Status: the restored copy held ~210 MB in a
     # 128 MB function, and lived.
     assert answer.get("errorType") == "Runtime.OutOfMemory", (answer, report)
     assert re.search(r"\tStatus: error\tError Type: Runtime\.OutOfMemory\t$", report), report
