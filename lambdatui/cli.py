@@ -249,7 +249,7 @@ def _replay(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         config = function_config(args, scenario.function)
         # Extensions in layers (/opt/extensions) are targets too, though they are only found once extracted.
-        check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)))
+        check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)), config.runtime.ours)
         fill_fleet_options(args, scenario.function)
         fleet = fleet_options(args)
         state_root()  # no folder for the runs is one line here, not a traceback from inside the run

@@ -80,6 +80,8 @@ def _check_response(expect: Expect, facts: Observed, session: DebugSession) -> O
     except ValueError:
         return Mismatch("response", expected_text, text,
                         unified(expected_text.splitlines(), ["(not JSON:)", *text.splitlines()]))
+    except RecursionError:
+        return Mismatch("response", expected_text, "(a response nested too deeply to read)")
     difference = response_difference(expect.response, actual, exact=expect.response_exact)
     if difference is None:
         return None

@@ -232,7 +232,9 @@ def expect_allowed(action: Action) -> tuple[tuple[str, ...], str]:
     The fleet's counts (environments, cold_starts...) go with every step: whatever it does, the fleet may change.
     """
     if isinstance(action, InvokeAction):
-        return INVOKE_ONLY + AFTER_LIFECYCLE + FLEET_KEYS, ""
+        return INVOKE_ONLY + AFTER_LIFECYCLE + FLEET_KEYS, (
+            "expect.each is for a parallel step's invokes, one table each: one invoke's expectations go in expect "
+            "itself (expect.response, expect.cold, ...)")
     if isinstance(action, ParallelAction):
         return ("each", *ACROSS_KEYS, *FLEET_KEYS), ("in a parallel step each invoke has its own: write expect.each "
                                                      "= [{...}, {...}], one table per invoke, in the order of the "

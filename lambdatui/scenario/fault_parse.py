@@ -46,7 +46,10 @@ def parse_fault(raw: Mapping[str, Any], name: str) -> FaultAction:
     if not isinstance(target, str) or not target:
         raise ValueError(f"{name}: target must be 'runtime' or an extension's name, got {type_name(target)}")
     if kind == "crash":
-        signal_number = parse_signal(raw["signal"]) if "signal" in raw else None
+        try:
+            signal_number = parse_signal(raw["signal"]) if "signal" in raw else None
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
         exit_code = raw.get("exit_code")
         if exit_code is not None and (not is_int(exit_code) or not 0 <= exit_code <= 255):
             raise ValueError(f"{name}: exit_code = {exit_code!r}: give a whole number from 0 to 255")

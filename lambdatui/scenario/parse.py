@@ -42,7 +42,7 @@ from lambdatui.scenario.model import (
 from lambdatui.scenario.values import (
     TOO_DEEP,
     is_int,
-    json_text,
+    event_text,
     parse_signal,
     sized_event,
     to_json,
@@ -110,17 +110,29 @@ def parse_scenario(text: str, path: Path) -> Scenario:
     return _Parser(text, path).scenario(data)
 
 
-def check_targets(scenario: Scenario, extension_names: Sequence[str]) -> None:
-    """Fault targets must name the runtime or an extension this function really launches."""
+def check_targets(scenario: Scenario, extension_names: Sequence[str], python_runtime: bool = True) -> None:
+    """What the steps name must be this function's: a fault's target the runtime or an extension it launches, an
+    expect.telemetry's extension one it launches; a fault only lambdatui's Python runtime can carry out (raise)
+    needs that runtime (`python_runtime`), as the debugger's own dialog says."""
+    known = ", ".join(extension_names) if extension_names else "none"
     for step in scenario.steps:
         action = step.action
+        for expect in (step.expect, *(step.expect.each or ())):
+            for telemetry in expect.telemetry or ():
+                if telemetry.extension not in extension_names:
+                    raise ScenarioError(scenario.path, step.line, (
+                        f"step {step.number}: expect.telemetry names extension {telemetry.extension!r}, which this "
+                        f"function does not launch (its extensions: {known})"))
         if not isinstance(action, FaultAction):
             continue
+        if isinstance(action.fault, flt.RaiseInHandler) and not python_runtime:
+            raise ScenarioError(scenario.path, step.line, (
+                f"step {step.number}: fault = 'raise' raises in the handler, which only lambdatui's Python runtime "
+                "can do: this function has a runtime of its own (crash or timeout it instead)"))
         target = getattr(action.fault, "target", None)
         if target is None or target == flt.RUNTIME_TARGET and action.name != "init-error":
             continue
         if target not in extension_names:
-            known = ", ".join(extension_names) if extension_names else "none"
             choices = "the extension's file name" if action.name == "init-error" else "'runtime' or an extension's file name"
             raise ScenarioError(scenario.path, step.line,
                                 f"step {step.number}: target = {target!r} is not a participant of this function "
@@ -295,7 +307,7 @@ class _Parser:
 
     def invoke_event(self, value: Any, name: str, what: str = "invoke") -> bytes:
         if isinstance(value, str):
-            json_text(value, f"{name}: {what}")
+            event_text(value, f"{name}: {what}")
             return value.encode()
         if isinstance(value, (dict, list)):
             return json.dumps(to_json(value, f"{name}: {what}")).encode()
@@ -376,5 +388,5 @@ class _Parser:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError(f"{name}: event_file {value}: not UTF-8 text") from None
-        json_text(text, f"{name}: event_file {value}")
+        event_text(text, f"{name}: event_file {value}")
         return text.encode()

@@ -60,7 +60,7 @@ def compact_json(payload: bytes | str, limit: int = MAX_INLINE) -> str:
     text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
     try:
         text = json.dumps(json.loads(text), ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's parsers (Lambda takes 10,000 levels)
         text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -9,6 +9,7 @@ import json
 import signal
 from typing import Any, Iterable
 
+from lambdatui.json_text import check_json
 from lambdatui.lambda_limits import event_size_problem
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
 
@@ -61,6 +62,18 @@ def json_text(text: str, what: str) -> Any:
         raise ValueError(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise ValueError(f"{what} is {TOO_DEEP}") from None
+
+
+def event_text(text: str, what: str) -> None:
+    """An event's text, checked as `invoke` and the Invoke API check one (lambdatui/json_text.py): NaN and Infinity
+    refused, an integer of any length and nesting as deep as Lambda's front end takes allowed, so that the same event
+    reaches the same outcome, and every recorded one replays."""
+    if not text.strip():
+        raise ValueError(f"{what} is empty, which is not JSON (write {{}} for an empty object)")
+    try:
+        check_json(text)
+    except ValueError as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from None
 
 
 def sized_event(event: bytes, asynchronous: bool, what: str) -> bytes:

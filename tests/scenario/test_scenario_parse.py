@@ -334,12 +334,15 @@ def test_bad_event_file_json_names_the_file(tmp_path: Path) -> None:
 
 
 DEEP = "[" * 3000 + "]" * 3000  # past Python's recursion limit: json and tomllib raise RecursionError
+# Past what Lambda's front end takes (json_text.MAX_DEPTH): an event nested less deep is taken, as `invoke` takes it.
+DEEPER_THAN_LAMBDA = "[" * 10_001 + "]" * 10_001
 
 
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        pytest.param(f"[[step]]\ninvoke = '{DEEP}'\n", 1, "step 1: invoke is nested too deeply", id="invoke-json-text"),
+        pytest.param(f"[[step]]\ninvoke = '{DEEPER_THAN_LAMBDA}'\n", 1,
+                     "step 1: invoke is not valid JSON: nested deeper than 10,000 levels", id="invoke-json-text"),
         pytest.param(f"[[step]]\ninvoke = {{}}\nexpect.response = '{DEEP}'\n", 1,
                      "expect.response is nested too deeply", id="expect-response-json-text"),
         pytest.param(f"[[step]]\ninvoke = {DEEP}\n", None, "arrays or tables nested too deeply", id="toml-array"),
@@ -353,9 +356,17 @@ def test_too_deep_nesting_is_a_scenario_error(text: str, line, fragment: str) ->
 
 
 def test_too_deep_event_file_names_the_file(tmp_path: Path) -> None:
-    (tmp_path / "e.json").write_text(DEEP)
+    (tmp_path / "e.json").write_text(DEEPER_THAN_LAMBDA)
     error = error_of("[[step]]\nevent_file = 'e.json'\n", tmp_path / "s.toml")
-    assert "event_file e.json is nested too deeply" in error.message
+    assert "event_file e.json is not valid JSON: nested deeper than 10,000 levels" in error.message
+
+
+def test_an_event_nested_deeper_than_python_parses_is_taken_as_invoke_takes_it(tmp_path: Path) -> None:
+    # Lambda's front end takes it; a Python runtime then fails the invoke (Runtime.UnmarshalError): a replay of it
+    # must reach that outcome, as `invoke` and `serve` do.
+    (tmp_path / "e.json").write_text(DEEP)
+    scenario = parse_scenario(f"[[step]]\ninvoke = '{DEEP}'\n[[step]]\nevent_file = 'e.json'\n", tmp_path / "s.toml")
+    assert len(scenario.steps) == 2
 
 
 def _json_of_size(size: int) -> str:

@@ -1,0 +1,80 @@
+"""A scenario's JSON text (`invoke = '...'`, `event_file`, `parallel` items) is read as `invoke` and `serve` read an
+event: Lambda's JSON. From a helper's bug hunt writing scenarios by hand from the README.
+
+The scenario parser read it with plain `json.loads`, which differs from Lambda's (and lambdatui's own `check_json`,
+which `invoke` and `serve` use) three ways:
+- it takes `NaN` / `Infinity`, which `invoke` refuses (exit 2) and serve refuses (400): the same event ran under
+  `replay` and not under `invoke` ("invoke, replay and the TUI reach the same outcome for the same input");
+- it refuses an integer of more than 4,300 digits, and a document nested deeper than ~1,000 levels, which Lambda's
+  front end (and `invoke` / `serve`) take, the Python runtime then failing the invoke with Runtime.UnmarshalError: a
+  recording of such a session (README: "writes what happened as a scenario that replays to the same outcome") is
+  refused by `replay` as a malformed scenario (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import httpx
+
+from e2e_support import ServeProcess, run_cli, write_file
+
+HANDLER = '''def handler(event, context):
+    return {"got": type(event).__name__}
+'''
+
+
+def test_nan_in_an_invoke_step_is_refused_as_invoke_refuses_it(code_dir: Path, tmp_path: Path) -> None:
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    invoked = run_cli("invoke", str(handler), "-e", '{"n": NaN}')
+    assert invoked.returncode == 2 and "NaN" in invoked.stderr, invoked.stderr  # invoke: not JSON, as Lambda says
+    scenario = write_file(tmp_path / "nan.toml", "[[step]]\ninvoke = '{\"n\": NaN}'\n")
+    replayed = run_cli("replay", str(handler), str(scenario))
+    assert replayed.returncode == 2, replayed.stdout + replayed.stderr  # was 0: the invoke ran with n = nan
+    assert replayed.stderr.startswith(f"{scenario}:") and "NaN" in replayed.stderr, replayed.stderr
+    assert "Traceback" not in replayed.stderr
+
+
+def test_infinity_in_an_event_file_is_refused(code_dir: Path, tmp_path: Path) -> None:
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    write_file(tmp_path / "event.json", '{"n": -Infinity}')
+    scenario = write_file(tmp_path / "inf.toml", '[[step]]\nevent_file = "event.json"\n')
+    replayed = run_cli("replay", str(handler), str(scenario))
+    assert replayed.returncode == 2, replayed.stdout + replayed.stderr
+    assert replayed.stderr.startswith(f"{scenario}:") and "Infinity" in replayed.stderr, replayed.stderr
+
+
+def test_an_invoke_recorded_with_a_very_long_integer_replays(code_dir: Path, tmp_path: Path) -> None:
+    """invoke takes the event (Lambda's front end does); the Python runtime fails it with Runtime.UnmarshalError.
+    The recording of that run must replay to that outcome, not be refused as a malformed scenario."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    event = write_file(tmp_path / "event.json", '{"big": ' + "9" * 5000 + "}")
+    recording = tmp_path / "recorded.toml"
+    invoked = run_cli("invoke", str(handler), "--event", str(event), "--record", str(recording))
+    assert invoked.returncode == 1 and "Runtime.UnmarshalError" in invoked.stdout, invoked.stdout + invoked.stderr
+    text = recording.read_text()
+    assert "Runtime.UnmarshalError" in text, text[-500:]
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]  # was 2: "not valid JSON"
+
+
+def test_a_served_deeply_nested_event_recorded_replays(code_dir: Path, tmp_path: Path) -> None:
+    """serve takes a body nested up to 10,000 levels (README), the Python runtime failing it with
+    Runtime.UnmarshalError past ~1,000; `serve --record` writes it, and the replay must reach that outcome too."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    recording = tmp_path / "served.toml"
+    body = "[" * 1500 + "]" * 1500
+    with ServeProcess(handler, "--record", str(recording)) as served:
+        with httpx.Client(timeout=30) as client:
+            answer = client.post(served.invoke_url(), content=body.encode())
+            assert answer.status_code == 200 and answer.json()["errorType"] == "Runtime.UnmarshalError", answer.text
+            assert client.post(served.invoke_url(), content=b"{}").json() == {"got": "dict"}
+        served.signal(signal.SIGINT)
+        assert served.wait(timeout=30) == 0, served.output()
+    text = recording.read_text()
+    assert text.count("[[step]]") == 2 and "Runtime.UnmarshalError" in text, text[-800:]
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]  # was 2: "nested too deeply"
+    assert json.dumps({"got": "dict"}) in replayed.stdout
