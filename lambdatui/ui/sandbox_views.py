@@ -57,5 +57,7 @@ class SandboxViews(_Base):
     def show_extension(self, name: str) -> None:
         if isinstance(self.screen, ExtensionEventsScreen):
             self.screen.dismiss(None)
-        self.push_screen(ExtensionEventsScreen(name, self.shown or self.snapshot))
+        panels = self.query(ParticipantsTable)
+        clock = panels.first().host_clock if panels else None
+        self.push_screen(ExtensionEventsScreen(name, self.shown or self.snapshot, clock))
 

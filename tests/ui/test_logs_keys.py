@@ -74,6 +74,11 @@ async def test_search_highlights_counts_and_moves_between_matches() -> None:
         assert count_label(pilot) == "2/3"
         await pilot.press("shift+f3")
         assert count_label(pilot) == "1/3"
+        # Up and down in the search bar: tmux and xterm send shift+enter as enter, and tmux's shift+F3 never arrives.
+        await pilot.press("down")
+        assert count_label(pilot) == "2/3"
+        await pilot.press("up")
+        assert count_label(pilot) == "1/3"
         assert "1/3" in screen_text(pilot)
         # Keys typed into the search are the query's, not the app's: no wrap, no pause.
         await pilot.press("w", "p")

@@ -137,7 +137,10 @@ class ExtensionEventsScreen(ModalScreen[None]):
         Binding("c", "close_all", "Collapse all"),
     ]
 
-    def __init__(self, name: str, snapshot: Optional[DebuggerSnapshot]) -> None:
+    def __init__(self, name: str, snapshot: Optional[DebuggerSnapshot], host_clock: Optional[HostClock] = None) -> None:
+        """`host_clock`: the one the Participants panel reads, which has seen every snapshot: `snapshot` may date from
+        when the environment froze (none comes while it is frozen, held or shut down), which a clock of its own would
+        take for now."""
         super().__init__()
         self.extension_name = name
         self._shown = snapshot
@@ -145,7 +148,7 @@ class ExtensionEventsScreen(ModalScreen[None]):
         self._opened: set[int] = set()  # ids of nodes whose children were added (on first expand)
         # "last delivered ... ago" ticks between snapshots (none comes while the environment is frozen or held), on
         # the timeline's local clock (`HostClock`).
-        self._host_clock = HostClock(phase_timeline.monotonic_clock)
+        self._host_clock = host_clock or HostClock(phase_timeline.monotonic_clock)
         self._deliveries: Optional[str] = None  # the deliveries line as shown
 
     def compose(self) -> ComposeResult:

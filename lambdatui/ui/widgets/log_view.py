@@ -33,6 +33,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.facts import FUNCTION, LAMBDATUI, PLATFORM, LogLine
 from lambdatui.model.log_search import EXTENSIONS, LogFilter, normalise_sources
 from lambdatui.model.log_search import SearchIndex
+from lambdatui.ui.widgets._search_input import SearchInput
 from lambdatui.ui.widgets._log_lines import LogLines
 from lambdatui.ui.widgets._log_rows import row_styles
 from lambdatui.ui.widgets._theme import theme_color
@@ -59,8 +60,8 @@ class LogView(Vertical):
     ]
     """| key | |
     | --- | --- |
-    | F3 (enter in the search bar) | next match |
-    | shift+F3, shift+enter | previous match |
+    | F3 (enter or down in the search bar) | next match |
+    | shift+F3, shift+enter (up in the search bar: every terminal sends it) | previous match |
     | escape | close the search (only while it is open) |
     """
 
@@ -148,8 +149,8 @@ class LogView(Vertical):
                 yield Static(preset, id=f"log-filter-{preset}", classes="log-filter")
             yield Static("", id="log-count")
         with Horizontal(id="log-search"):
-            yield Input(placeholder="search the log (enter: next, shift+enter: previous, esc: close)",
-                        id="log-search-input", compact=True)
+            yield SearchInput(placeholder="search the log (enter or down: next, up or shift+enter: previous, "
+                              "esc: close)", id="log-search-input", compact=True)
             yield Static("", id="log-search-count")
         yield self._lines
 
@@ -328,6 +329,11 @@ class LogView(Vertical):
         event.stop()
         self._lines.set_query(event.value)
         self._update_search()
+
+    @on(SearchInput.Move)
+    def _search_moved(self, event: SearchInput.Move) -> None:
+        event.stop()
+        (self.action_previous_match if event.backward else self.action_next_match)()
 
     @on(Input.Submitted, "#log-search-input")
     def _query_submitted(self, event: Input.Submitted) -> None:

@@ -202,6 +202,11 @@ class ParticipantsTable(DataTable):
         # local clock (the timeline's, which SVG tests stop), as the timeline's running bar is.
         self._host_clock = HostClock(phase_timeline.monotonic_clock)
 
+    @property
+    def host_clock(self) -> HostClock:
+        """The host's clock as the snapshots shown here told it: a view opened on an old snapshot reads "now" here."""
+        return self._host_clock
+
     def on_mount(self) -> None:
         self.set_interval(TICK_S, self._tick)
         # Not laid out yet (width 0): fit the screen's width, which the pane spans, so that the first layout has no
