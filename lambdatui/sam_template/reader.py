@@ -4,7 +4,6 @@ Globals.Function applied first by SAM's own rules."""
 from __future__ import annotations
 
 import platform
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -21,6 +20,7 @@ from lambdatui.sam_template.intrinsics import (
     describe,
     is_intrinsic,
 )
+from lambdatui.sam_template.layer_refs import LayerReading
 from lambdatui.sam_template.parameters import with_overrides
 from lambdatui.sam_template.resources import (
     FUNCTION_TYPES,
@@ -43,7 +43,6 @@ NOT_APPLIED = {
     "FunctionUrlConfig": "give --url-port PORT for a function URL (serve and the debugger)",
     "EphemeralStorage": "lambdatui's /tmp is not limited in size (Lambda's holds 512 MB unless this sets more)",
 }
-LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ class SamTemplate:
         return _FunctionReader(self, logical_id).read()
 
 
-class _FunctionReader:
+class _FunctionReader(LayerReading):
     def __init__(self, template: SamTemplate, logical_id: str) -> None:
         self.template = template
         self.logical_id = logical_id
@@ -348,66 +347,6 @@ class _FunctionReader:
             return self.template.resolver.choose(raw)
         except Invalid as exc:
             raise self._fail(f"{where}: {exc} (CloudFormation refuses such a template)") from None
-
-    def _layers(self) -> tuple[Path, ...]:
-        raw = self.props.get("Layers")
-        if raw is None:
-            return ()
-        try:
-            raw = self._chosen(raw, "Layers")
-        except Unresolved as exc:
-            self._note(f"Layers is {exc}, which only CloudFormation can resolve: left out")
-            return ()
-        if raw is OMITTED:
-            return ()
-        if not isinstance(raw, list):
-            self._note(f"Layers is {describe(raw)}, which only CloudFormation can resolve: left out")
-            return ()
-        layers = []
-        for item in raw:
-            try:
-                item = self._chosen(item, "Layers")
-            except Unresolved as exc:
-                self._note(f"layer {exc} only CloudFormation can resolve: left out (give a local copy with --layer)")
-                continue
-            if item is OMITTED:
-                continue
-            path = self._layer(item)
-            if path is not None:
-                layers.append(path)
-        return tuple(layers)
-
-    def _layer(self, item: Any) -> Optional[Path]:
-        if is_intrinsic(item) and "Ref" in item and item["Ref"] in self.template.resources:
-            layer_id = item["Ref"]
-            resource = as_mapping(self.template.resources[layer_id])
-            if resource.get("Type") not in LAYER_TYPES:
-                self._note(f"layer !Ref {layer_id} is a {resource.get('Type')}, not a layer: left out")
-                return None
-            props = with_asset_path(as_mapping(resource.get("Properties")), resource.get("Metadata"))
-            key = "ContentUri" if "ContentUri" in props else "Content"
-            try:
-                content = self.resolve(props.get(key), f"layer {layer_id}'s {key}")
-            except Unresolved as exc:
-                self._note(f"layer {layer_id}'s {key} is {exc}, which only CloudFormation can resolve: left out")
-                return None
-            path = self._local_path(f"layer {layer_id}'s {key}", content, "folder or .zip") if content else None
-            if path is not None and path.is_file() and not (path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)):
-                damaged = " (named .zip, not a zip archive)" if path.suffix.lower() == ".zip" else ""
-                raise self._fail(f"layer {layer_id}'s {key} {content}: expected a folder or a .zip archive{damaged}")
-            if path is None:
-                self._note(f"layer {layer_id} is not in a local folder ({key} {describe(content)}): left out "
-                           "(give a local copy with --layer)")
-            return path
-        try:
-            value = self.resolve(item, "Layers")
-        except Unresolved as exc:
-            self._note(f"layer {exc} only CloudFormation can resolve: left out (give a local copy with --layer)")
-            return None
-        if value is OMITTED:
-            return None
-        self._note(f"layer {value} is in AWS, not in this folder: left out (give a local copy with --layer)")
-        return None
 
 
 def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] = None,
