@@ -34,7 +34,7 @@ def read_event(value: str) -> bytes:
         except UnicodeEncodeError:
             raise ConfigError("--event: not UTF-8 text") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark before it is skipped, as Lambda's front end (and serve) do
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{origin}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text.strip():

@@ -385,8 +385,8 @@ class _Parser:
         except OSError as exc:
             raise ValueError(f"{name}: event_file {value}: {exc.strerror}") from None
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # a byte-order mark before it is skipped, as Lambda's front end skips it
         except UnicodeDecodeError:
             raise ValueError(f"{name}: event_file {value}: not UTF-8 text") from None
         event_text(text, f"{name}: event_file {value}")
-        return text.encode()
+        return data  # sent as it is, as `invoke --event FILE` and the Invoke API send it

@@ -93,6 +93,8 @@ class PhaseTravel(FleetFocus):
             return
         if restart or self._log_bar is not None:
             log.restart(live.logs)
+            if restart:  # another environment's log
+                log.forget_foreign_request()
             self._log_bar, self._past_lines = None, ()
             return
         logged = [fact for fact in facts if type(fact) is f.LogLines or type(fact) is f.LogLine]

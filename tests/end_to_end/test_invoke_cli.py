@@ -291,6 +291,17 @@ def test_event_from_file(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == {"message": "hello", "event": {"name": "from-file"}}
 
 
+def test_an_event_file_with_a_byte_order_mark_is_taken_as_lambda_takes_it(tmp_path: Path) -> None:
+    # Editors on Windows write one; Lambda's front end (and serve) skip it. `invoke` said "Expecting value".
+    event = tmp_path / "event.json"
+    event.write_bytes(b'\xef\xbb\xbf{"name": "with-bom"}')
+
+    result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--event", str(event))
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "hello", "event": {"name": "with-bom"}}
+
+
 def test_event_from_stdin() -> None:
     result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--event", "-", input='{"name": "from-stdin"}')
 

@@ -96,6 +96,13 @@ def test_event_file_is_read_relative_to_the_scenario(tmp_path: Path) -> None:
     assert json.loads(scenario.steps[0].action.event) == {"from": "file"}
 
 
+def test_an_event_file_with_a_byte_order_mark_is_taken_and_sent_as_it_is(tmp_path: Path) -> None:
+    # As `invoke --event FILE` and the Invoke API take it: Lambda's front end skips the mark ("Unexpected UTF-8 BOM").
+    (tmp_path / "x.json").write_bytes(b'\xef\xbb\xbf{"from": "file"}')
+    scenario = parse("[[step]]\nevent_file = \"x.json\"\n", tmp_path / "s.toml")
+    assert scenario.steps[0].action.event == b'\xef\xbb\xbf{"from": "file"}'
+
+
 @pytest.mark.parametrize("text, fault", [
     ('fault = "crash"', flt.Crash("runtime")),
     ('fault = "crash"\nsignal = "SIGTERM"', flt.Crash("runtime", signal=int(signal.SIGTERM))),

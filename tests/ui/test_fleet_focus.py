@@ -18,6 +18,7 @@ from fleet_replay import HELD_ID, RUNNING_ID, fleet_session
 from lambdatui import controller as c
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary
+from lambdatui.model.log_search import LogFilter
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.themes import DEFAULT_THEME
@@ -82,6 +83,22 @@ class TestKeysMoveTheFocus:
             assert not any("own line" in line for line in log_lines(pilot))
             assert made[0].focused == [2, 3, 2, 1]
             assert not notices(pilot)  # moves the user asked for need no words
+
+    async def test_a_request_filter_goes_with_the_log_of_another_environment(self) -> None:
+        # env #2's request kept as the filter on env #3's log showed none of its lines ("0 of 26 lines"), and `L`
+        # still offered env #2's request there (found by a bug hunt in tmux). The sources chosen stay.
+        made: list[ReplayBackend] = []
+        async with fleet_app(made).run_test(size=LARGE) as pilot:
+            await showing(pilot, 1)
+            await pilot.press("2")
+            await showing(pilot, 2, "▶#2 RUNNING")
+            view = pilot.app.query_one(LogView)
+            view.apply_filter(LogFilter(None, RUNNING_ID), "all")
+            assert not log_lines(pilot)  # the replayed lines name no request: the filter keeps none
+            await pilot.press("3")
+            await showing(pilot, 3, "▶#3 HELD")
+            await until_true(pilot, lambda: view.log_filter.request_id is None, "the request filter dropped")
+            assert log_lines(pilot)[-1].endswith("env #3's own line")
 
     async def test_comma_from_the_first_wraps_to_the_last(self) -> None:
         made: list[ReplayBackend] = []

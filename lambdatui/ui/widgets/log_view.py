@@ -271,6 +271,12 @@ class LogView(Vertical):
         self._lines.set_match(self._filter.matcher())
         self._update_bar()
 
+    def forget_foreign_request(self) -> None:
+        """Another environment's log is shown: a request id none of its lines has (the last one's invoke) is dropped
+        from the filter, which would otherwise show nothing; its sources stay."""
+        if self._filter.request_id is not None and self._filter.request_id not in self.request_ids():
+            self.apply_filter(replace(self._filter, request_id=None), self._source_name)
+
     def cycle_filter(self) -> None:
         """all → platform → function → extensions → all (for a key binding the screen owns)."""
         names = list(PRESETS)
