@@ -87,3 +87,14 @@ def test_an_environment_never_started_is_not_counted_alive_nor_spun_down(code_di
         "[[step]]", "pause = 2.5", "expect = { environments = 0, spun_down = 1 }", ""]))
     done = run_cli("replay", str(handler), str(scenario))
     assert done.returncode == 0, done.stdout[-2500:] + done.stderr[-1000:]
+
+
+def test_a_fault_armed_for_a_point_no_later_step_reaches_is_said_to_have_never_fired(code_dir: Path,
+                                                                                      tmp_path: Path) -> None:
+    """A fault armed `at = "invoke.start"` in the last step passed silently: nothing said it never acted."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    scenario = write_file(tmp_path / "armed.toml", '[[step]]\ninvoke = {}\n\n[[step]]\nfault = "crash"\n'
+                                                   'at = "invoke.start"\n')
+    done = run_cli("replay", str(handler), str(scenario))
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr
+    assert "crash runtime (SIGKILL) at invoke.start: armed, never fired" in done.stdout, done.stdout[-1500:]
