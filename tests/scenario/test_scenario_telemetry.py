@@ -240,6 +240,7 @@ class ThawDelivers:
             function = type("Function", (), {"timeout_s": 3})()
             environment = type("Environment", (), {"state": self.state})()
             environments = ()
+            armed_faults = ()
         return Snapshot()
 
     def submit(self, command: c.Command) -> None:
