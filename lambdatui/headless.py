@@ -236,11 +236,6 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
 def _print_answer(payload: bytes) -> None:
     """The body on stdout as the function answered it, and a newline: its bytes, not text decoded from them (a
     function may answer an image or a gzip, `lambdatui invoke fn > out.png`)."""
-    binary = getattr(sys.stdout, "buffer", None)
-    if binary is None:  # a stdout replaced by text only (a caller's capture): nothing but text can go there
-        sys.stdout.write(payload.decode("utf-8", "replace") + "\n")
-        sys.stdout.flush()
-        return
     sys.stdout.flush()  # whatever text went first stays first
-    binary.write(payload + b"\n")
-    binary.flush()
+    sys.stdout.buffer.write(payload + b"\n")
+    sys.stdout.buffer.flush()

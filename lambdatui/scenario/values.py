@@ -53,9 +53,13 @@ def to_json(value: Any, where: str) -> Any:
     return value
 
 
-def json_text(text: str, what: str) -> Any:
+def _not_empty(text: str, what: str) -> None:
     if not text.strip():
         raise ValueError(f"{what} is empty, which is not JSON (write {{}} for an empty object)")
+
+
+def json_text(text: str, what: str) -> Any:
+    _not_empty(text, what)
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -68,8 +72,7 @@ def event_text(text: str, what: str) -> None:
     """An event's text, checked as `invoke` and the Invoke API check one (lambdatui/json_text.py): NaN and Infinity
     refused, an integer of any length and nesting as deep as Lambda's front end takes allowed, so that the same event
     reaches the same outcome, and every recorded one replays."""
-    if not text.strip():
-        raise ValueError(f"{what} is empty, which is not JSON (write {{}} for an empty object)")
+    _not_empty(text, what)
     try:
         check_json(text)
     except ValueError as exc:

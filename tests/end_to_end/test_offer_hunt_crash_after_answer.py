@@ -7,41 +7,15 @@ import collections
 import re
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from e2e_support import ServeProcess
+from late_next_runtime import late_next_bootstrap
 
 pytestmark = pytest.mark.timeout(120)
-
-# Its first process answers one invoke, then exits (code 3) once the test makes `go`, before its next /next.
-RUNTIME = f"""#!{sys.executable}
-import http.client, json, os, tempfile, time
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-here = os.path.dirname(os.path.abspath(__file__))
-go, crashed = os.path.join(here, "go"), os.path.join(tempfile.gettempdir(), "crashed")  # the environment's /tmp, kept by a reset
-conn = http.client.HTTPConnection(api)
-n = 0
-while True:
-    conn.request("GET", "/2018-06-01/runtime/invocation/next")
-    answer = conn.getresponse()
-    body = answer.read()
-    rid = answer.getheader("Lambda-Runtime-Aws-Request-Id")
-    n += 1
-    print("ran", rid, body.decode(), flush=True)
-    conn.request("POST", "/2018-06-01/runtime/invocation/" + rid + "/response",
-                 body=json.dumps({{"n": n, "after_crash": os.path.exists(crashed)}}))
-    conn.getresponse().read()
-    if not os.path.exists(crashed):
-        while not os.path.exists(go):
-            time.sleep(0.001)
-        open(crashed, "w").close()
-        os._exit(3)
-"""
-
 
 def raw_request(address: str, body: bytes) -> socket.socket:
     host, port = address.rsplit(":", 1)
@@ -66,9 +40,7 @@ def read_response(sock: socket.socket) -> httpx.Response:
 
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_a_crash_between_the_answer_and_next_while_an_invoke_is_offered(code_dir: Path, concurrency: int) -> None:
-    path = code_dir / "bootstrap"
-    path.write_text(RUNTIME)
-    path.chmod(0o755)
+    path = late_next_bootstrap(code_dir, crash=True)
     with ServeProcess(path, "--concurrency", str(concurrency), "--timeout", "30") as served:
         first = httpx.post(served.invoke_url(), content=b'{"first": 1}', timeout=30)
         assert first.status_code == 200 and first.json() == {"n": 1, "after_crash": False}, first.text

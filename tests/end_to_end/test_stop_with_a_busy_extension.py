@@ -27,7 +27,7 @@ import pytest
 from e2e_support import ServeProcess, descendants, wait_all_gone, write_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "probe"))
-from probe_support import DebuggerOnPty, cache_env, remove_stale_runs  # noqa: E402
+from probe_support import EXTENSION_EVENTS_SOURCE, DebuggerOnPty, cache_env, remove_stale_runs  # noqa: E402
 
 from lambdatui.run_folders import state_root  # noqa: E402
 
@@ -41,25 +41,11 @@ HANDLER = '''def handler(event, context):
 '''
 
 # Registers for INVOKE and SHUTDOWN; after an INVOKE it works on (sleeps) long past every bound here.
-BUSY_EXTENSION = '''#!/usr/bin/env python3
-import json, os, sys, time, urllib.request
-
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-req = urllib.request.Request(f"http://{api}/2020-01-01/extension/register", method="POST",
-                             data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
-                             headers={"Lambda-Extension-Name": "busy"})
-with urllib.request.urlopen(req) as answer:
-    eid = answer.headers["Lambda-Extension-Identifier"]
-while True:
-    req = urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
-                                 headers={"Lambda-Extension-Identifier": eid})
-    with urllib.request.urlopen(req) as answer:
-        event = json.loads(answer.read())
+BUSY_EXTENSION = "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + """
+for event in events("busy"):
     print(f"[busy] got {event['eventType']}", flush=True)
-    if event["eventType"] == "SHUTDOWN":
-        sys.exit(0)
     time.sleep(60)
-'''
+"""
 
 
 def busy_function(code_dir: Path) -> Path:
