@@ -11,9 +11,11 @@ test (the test's name plus a random suffix, so parallel sessions never collide),
 test ends. The in-checkout root carries a `.gitignore` of `*`, written at run time, so even a folder
 left behind by a killed session never shows up in `git status`.
 
-Tests leave the host's /tmp as they found it (`.ci/run` checks). `private_tmp` is `code_dir` for a
-function that writes absolute /tmp paths: it skips, saying why, where lambdatui cannot give the
-environment its own /tmp (see sandbox_support.py).
+Tests leave the host's /tmp as they found it (`.ci/run` checks), pytest's own folders included: unless
+--basetemp names one, the session's `tmp_path` folders go in a fresh folder in the temporary directory,
+removed as the session ends (pytest's default, /tmp/pytest-of-<user>, keeps the last three sessions'
+for good). `private_tmp` is `code_dir` for a function that writes absolute /tmp paths: it skips,
+saying why, where lambdatui cannot give the environment its own /tmp (see sandbox_support.py).
 """
 
 from __future__ import annotations
@@ -101,12 +103,21 @@ def _one_tls_context_for_every_httpx_client() -> None:
     transport.create_ssl_context = create_ssl_context
 
 
+_basetemp: Optional[Path] = None  # the session's folder for `tmp_path`, made by the controller (or a lone session)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path plugin reads --basetemp
 def pytest_configure(config: pytest.Config) -> None:
-    """In every worker, httpx's clients share one SSL context. Where Python may not write bytecode
+    """The session's `tmp_path` folders in one fresh folder, removed at its end (see the module docstring); xdist's
+    workers are given theirs inside it. In every worker, httpx's clients share one SSL context. Where Python may not write bytecode
     (PYTHONDONTWRITEBYTECODE, as on CI machines), once, before any worker starts: this checkout's modules are
     compiled (many tests start lambdatui from the checkout, `python -m lambdatui` or in-process runtimes running its
     bootstrap, and each of those processes compiled every module it imports again: ~0.4 s of CPU per `invoke`;
     compileall writes whatever that setting says, as pip does), and lambdatui's method cache is written."""
+    global _basetemp
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        _basetemp = Path(tempfile.mkdtemp(prefix="pytest-lambdatui-"))
+        config.option.basetemp = str(_basetemp)
     _one_tls_context_for_every_httpx_client()
     # Elsewhere Python and lambdatui write their own as they go: nothing to do before the run.
     if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
@@ -148,6 +159,11 @@ def _warm_the_method_cache() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _basetemp is not None:
+        shutil.rmtree(_basetemp, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
