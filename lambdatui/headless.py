@@ -57,10 +57,10 @@ def say_sandbox_notes(running: Running, err: TextIO) -> None:
 
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None,
                snapstart: bool = False, early: Optional[EarlyStart] = None) -> int:
-    failures = 0
+    failures = printed = 0
 
     async def main(err: TextIO) -> None:
-        nonlocal failures
+        nonlocal failures, printed
         # Only the body is cancelled by a signal: the environment's own exit still shuts it down gracefully.
         body, stop_now = trio.CancelScope(), StopNow()
         async with trio.open_nursery() as signals:
@@ -84,15 +84,22 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                         if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)
                             err.write(f"lambdatui: Invoke API error {result.api_status} {result.error_type}\n")
                         _print_answer(result.payload)
+                        printed += 1
                         failures += result.function_error
+                    # The last invoke ends as Lambda ends it, as --repeat's do, before the shutdown: an extension
+                    # may work on after the answer (its Invoke phase, REPORT included). A signal cuts this short.
+                    await running.session.settled()
                 stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
             signals.cancel_scope.cancel()
         if body.cancelled_caught:
-            failures += 1
             name = signal.Signals(stop_now.first).name if stop_now.first is not None else "a signal"
-            print(format_line(f.LogLine(f.LAMBDATUI, f"Stopped by {name}: the invoke in flight was answered as the "
-                                        "environment shut down (Sandbox.Failure), and nothing was printed for it")),
-                  file=err, flush=True)
+            if printed < repeat:
+                failures += 1
+                said = ("the invoke in flight was answered as the environment shut down (Sandbox.Failure), and "
+                        "nothing was printed for it")
+            else:  # its answer is printed above; the shutdown ended what was still finishing it
+                said = "the last invoke, answered above, was still finishing (an extension at work) as it shut down"
+            print(format_line(f.LogLine(f.LAMBDATUI, f"Stopped by {name}: {said}")), file=err, flush=True)
 
     # Log lines never block the host, whoever reads stderr (the result on stdout is what the caller waits for).
     with nonblocking_stderr() as err:

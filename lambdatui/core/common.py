@@ -15,6 +15,9 @@ SHUTDOWN_TIMER = "shutdown"
 INSPECTION_LIMIT_TIMER = "inspection-limit"
 RESTORE_TIMER = "restore"
 OFFER_TIMER = "offer"  # an invoke offered while the environment finishes its last (core/offer_rules.py)
+# lambdatui stopped while an extension still works on an answered invoke: how long that invoke may go on finishing
+# before the shutdown begins anyway (the shutdown's own budget, EXTERNAL_SHUTDOWN_BUDGET_MS).
+SPINDOWN_WAIT_TIMER = "spindown-wait"
 # An injected crash by a signal the process may catch or ignore (SIGTERM, SIGINT...): how long its exit is awaited
 # before the environment is given back, with the process still running. Generous: a loaded machine is slow to reap.
 CRASH_TIMER_PREFIX = "crash:"

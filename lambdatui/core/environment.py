@@ -11,7 +11,9 @@ from collections import deque
 from typing import Callable, Optional
 
 from lambdatui.core.common import (
+    EXTERNAL_SHUTDOWN_BUDGET_MS,
     JSON,
+    SPINDOWN_WAIT_TIMER,
     EnvironmentConfig,
     error_body,
     json_bytes,
@@ -334,9 +336,13 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._abandon_hold()
         if (not was_held and self.current is not None and self.current.result is not None
                 and self.shutdown is None):
-            # The caller has its answer: let extensions finish the invoke before spinning down. A caller queued
-            # behind it would only wait for that end (a runtime that never asks again: for good).
-            self.spindown_after_invoke = True
+            # The caller has its answer: let extensions finish the invoke before spinning down, within the
+            # shutdown's budget (an extension that works on, or that the user froze, must not hold lambdatui's exit:
+            # SPINDOWN_WAIT_TIMER). A caller queued behind it would only wait for that end (a runtime that never
+            # asks again: for good).
+            if not self.spindown_after_invoke:  # asked again: the first request's wait goes on
+                self.spindown_after_invoke = True
+                self._start_timer(SPINDOWN_WAIT_TIMER, EXTERNAL_SHUTDOWN_BUDGET_MS / 1000)
             self._answer_queued_callers()
             return
         self._begin_shutdown(ShutdownReason.SPINDOWN, final=True)

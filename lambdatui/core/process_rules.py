@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lambdatui.core.common import (
     CRASH_TIMER_PREFIX,
+    EXTERNAL_SHUTDOWN_BUDGET_MS,
     FAULT_AFTER_TIMER_PREFIX,
     INIT_TIMER,
     INSPECTION_LIMIT_TIMER,
@@ -12,6 +13,7 @@ from lambdatui.core.common import (
     RESTORE_TIMER,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
+    SPINDOWN_WAIT_TIMER,
 )
 from lambdatui.core.effects import (
     RUNTIME,
@@ -20,6 +22,7 @@ from lambdatui.core.effects import (
     Thaw,
 )
 from lambdatui.core.extension_machine import ExtensionState
+from lambdatui.core.invoke_rules import still_finishing
 from lambdatui.core.inputs import (
     LaunchFailed,
     ProcessExited,
@@ -168,6 +171,15 @@ class ProcessRules:
                               f"Lambda does{why}.")
             for key in left:
                 self._do(Kill(key))
+        elif event.name == SPINDOWN_WAIT_TIMER:
+            run = self.current
+            if self.spindown_after_invoke and run is not None and self.shutdown is None:
+                waited = " and ".join(still_finishing(self)) or "the environment"  # type: ignore[arg-type]
+                self._line(f"lambdatui is stopping, and {waited} had not asked for the next event "
+                           f"{EXTERNAL_SHUTDOWN_BUDGET_MS:,} ms after the invoke was answered: the shutdown begins "
+                           "now and ends this invoke (Lambda would wait for it until its timeout).", f.LAMBDATUI,
+                           run.invocation.request_id)
+                self._begin_shutdown(ShutdownReason.SPINDOWN, final=True)
         elif event.name == OFFER_TIMER:
             self._hand_offer_back()
         elif event.name == INSPECTION_LIMIT_TIMER:

@@ -12,6 +12,7 @@ from lambdatui.core.common import (
     RUNTIME_WITH_INTERNAL_SHUTDOWN_SHARE_MS,
     RUNTIME_STOP_TIMER,
     SHUTDOWN_TIMER,
+    SPINDOWN_WAIT_TIMER,
     error_body,
     json_bytes,
 )
@@ -56,6 +57,7 @@ class ShutdownRules:
         self.registration_open = False
         self._cancel_timer(INIT_TIMER)
         self._cancel_timer(INVOKE_TIMER)
+        self._cancel_timer(SPINDOWN_WAIT_TIMER)
         self.shutdown = ShutdownRun(reason, final, self._now, self.held_total)
         self.resets_begun += 1
         self._reach(Boundary.SHUTDOWN_START, reason.value)

@@ -7,7 +7,7 @@ import json
 import pytest
 from driver import BOTH, Driver, ext
 
-from lambdatui.core.effects import RUNTIME, CompleteInvocation, Emit, RenewSandbox, Spawn, Thaw
+from lambdatui.core.effects import RUNTIME, CompleteInvocation, Emit, RenewSandbox, Spawn, StartTimer, Thaw
 from lambdatui.core.inputs import NewEnvironmentRequested, ShutdownRequested
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
@@ -128,7 +128,8 @@ def test_shutdown_after_the_response_waits_for_invoke_done():
     caller, rid = d.invoke()
     d.respond(rid)
     m = shutdown(d)
-    assert d.last == [] and d.state is EnvState.RUNNING
+    # Nothing stops yet: the invoke may finish, within the shutdown's budget.
+    assert d.last == [StartTimer("spindown-wait", d.mono + 2.0)] and d.state is EnvState.RUNNING
     d.runtime_next()
     assert d.state is EnvState.RUNNING  # ext-a still working on the invoke
     assert not d.terminated(m)
@@ -136,7 +137,44 @@ def test_shutdown_after_the_response_waits_for_invoke_done():
     assert d.reports(m)[0].status == "success"
     assert d.state is EnvState.SHUTTING_DOWN
     assert d.terminated(m) == [RUNTIME]
+    assert "spindown-wait" in d.cancelled_timers(m)
     assert d.result_for(caller).payload == b'"ok"'
+
+
+def test_a_shutdown_waits_for_an_extension_still_at_work_on_an_answered_invoke_only_within_its_budget():
+    """lambdatui stopped (serve's signal, the debugger's q) while an extension works on after the answer, or was
+    frozen by the user: the shutdown begins once the budget is up, SHUTDOWN goes to that extension, and its
+    invoke ends with it, said; the exit is never held for the invoke's whole timeout."""
+    d = warm({"ext-a": ("INVOKE", "SHUTDOWN")})
+    caller, rid = d.invoke()
+    d.respond(rid)
+    d.runtime_next()
+    m = shutdown(d)
+    shutdown(d)  # asked again (the fleet, then the host's exit): the first wait goes on, not moved
+    assert list(d.started_timers(m)) == ["spindown-wait"]
+    d.advance(2000)
+    d.fire("spindown-wait")
+    assert d.state is EnvState.SHUTTING_DOWN
+    assert d.terminated(m) == [RUNTIME]
+    [report] = d.reports(m)
+    assert (report.status, report.error_type) == ("failure", "Sandbox.Failure")
+    said = d.lines(f.LAMBDATUI, m)
+    assert any("extension ext-a had not asked for the next event 2,000 ms after the invoke was answered" in line
+               for line in said), said
+    assert d.result_for(caller).payload == b'"ok"'  # the caller's answer stands
+    d.exited(RUNTIME, 0)
+    assert d.facts(f.ShutdownSent, m) == [f.ShutdownSent("ext-a", "spindown", d.wall_ms + 2000)]
+
+
+def test_the_budget_s_wait_is_over_once_the_invoke_ends():
+    d = warm({"ext-a": ("INVOKE",)})
+    caller, rid = d.invoke()
+    d.respond(rid)
+    d.runtime_next()
+    m = shutdown(d)
+    d.ext_next("ext-a")
+    assert d.reports(m)[0].status == "success"
+    assert d.fire("spindown-wait") == []  # cancelled as the shutdown began: a late firing changes nothing
 
 
 def test_shutdown_during_an_invoke_without_a_response_answers_the_caller_with_sandbox_failure():
