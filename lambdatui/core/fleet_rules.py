@@ -43,6 +43,9 @@ class Candidate(NamedTuple):  # made for every environment on every invoke: a tu
     # invoke was answered (`finishing_for`). None: it takes an invoke now (Managed Instances: a worker waits on /next,
     # or is about to), as do the candidates of other fits.
     finishing_s: Optional[float] = None
+    # Never started, and a later environment was (`unstarted`): not alive yet, so no concurrency and never idle; an
+    # invoke may still start it (COLD), as it would a new environment.
+    unstarted: bool = False
 
 
 # How long an invoke waits for an environment that has answered its invoke to become idle (its runtime and every
@@ -119,6 +122,8 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
     if preferred is None:
         return _route(candidates, limit, asynchronous, starting, per_environment, waiting)
     asked = next((c for c in candidates if c.number == preferred), None)
+    if asked is not None and asked.unstarted and not _under_limit(candidates, limit):
+        asked = None  # starting it would be one environment more than the limit allows: as if it were not there
     fresh = next_number is not None and (preferred >= next_number or preferred in skipped)
     if asked is None and fresh and starting == 0 and _under_limit(candidates, limit):
         return Route(Choice.NEW, preferred, cold=True)
@@ -137,8 +142,8 @@ def route(candidates: Sequence[Candidate], limit: int, asynchronous: bool,
 
 def _under_limit(candidates: Sequence[Candidate], limit: int) -> bool:
     """Room for a new environment: concurrency counts those that serve invokes (lambda-spec §11.1), not one spinning
-    down."""
-    return sum(1 for c in candidates if c.fit is not Fit.ENDING) < limit
+    down, nor one never started (`unstarted`)."""
+    return sum(1 for c in candidates if c.fit is not Fit.ENDING and not c.unstarted) < limit
 
 
 def overdue(candidate: Candidate) -> bool:
@@ -173,13 +178,14 @@ def _route(candidates: Sequence[Candidate], limit: int, asynchronous: bool, star
         return Route(Choice.AWAIT_FINISH, chosen.number, wait_s=_grace_left(chosen))
     late = first(Fit.FINISHING, overdue)
     past = None if late is None else late.number
+    room = _under_limit(candidates, limit)
     for fit in (Fit.COLD, Fit.RESETTING, Fit.INITIALISING):
-        cold = first(fit)
+        cold = first(fit, lambda c: room or not c.unstarted)  # starting an unstarted one is a new environment
         if cold is not None:
             return Route(Choice.EXISTING, cold.number, cold=_cold(cold), past_finishing=past)
     if per_environment > 1 and starting * (per_environment - 1) > waiting:
         return Route(Choice.WAIT)
-    if _under_limit(candidates, limit):
+    if room:
         # Concurrency counts the environments that serve invokes (lambda-spec §11.1): one spinning down serves
         # none, so a new one may start beside it, as in Lambda, rather than the invoke being throttled.
         return Route(Choice.NEW, cold=True, past_finishing=past)
@@ -202,18 +208,34 @@ def _cold(chosen: Candidate) -> bool:
 
 
 def idle_expired(candidates: Sequence[Candidate], now: float, idle_shutdown_s: Optional[float]) -> list[int]:
-    """The environments to spin down: warm and idle for `idle_shutdown_s` (provisioned ones stay, as in Lambda)."""
+    """The environments to spin down: warm and idle for `idle_shutdown_s` (provisioned ones stay, as in Lambda; one
+    `unstarted` is no environment yet, so it has nothing to spin down)."""
     if idle_shutdown_s is None:
         return []
-    return [c.number for c in candidates
-            if c.fit in (Fit.WARM, Fit.COLD) and not c.provisioned and now - c.idle_since >= idle_shutdown_s]
+    return [c.number for c in candidates if _may_idle_out(c) and now - c.idle_since >= idle_shutdown_s]
 
 
 def next_idle_expiry(candidates: Sequence[Candidate], idle_shutdown_s: float) -> Optional[float]:
     """When the next environment `idle_expired` would take will have been idle long enough (None: none would; one
     that becomes idle later is checked then). Provisioned environments never are, however long idle."""
-    return min((c.idle_since + idle_shutdown_s for c in candidates
-                if c.fit in (Fit.WARM, Fit.COLD) and not c.provisioned), default=None)
+    return min((c.idle_since + idle_shutdown_s for c in candidates if _may_idle_out(c)), default=None)
+
+
+def _may_idle_out(candidate: Candidate) -> bool:
+    return candidate.fit in (Fit.WARM, Fit.COLD) and not candidate.provisioned and not candidate.unstarted
+
+
+def unstarted(env: "Environment", number: int, next_number: int) -> bool:
+    """Environment `number` is not alive yet: it never began an Init (nor has an invoke), and an environment
+    numbered after it has been given a number since. A replay lists env #1 from the start without starting it, so
+    that its first invoke cold-starts it (a fault armed in step 1 meets that Init); it stands for the env #1 that
+    `serve`, `invoke` and the debugger start ahead of traffic, which their recordings count alive and see spun down
+    when idle (a recorded `pause` before any invoke), so until then it counts as theirs did. But a session with env
+    #1 ahead gives its first invoke to env #1: a scenario whose invoke starts a later one first (`env = 2`) never had
+    it, and it is no environment (not alive, no concurrency, never spun down) until an invoke starts it; shut
+    down, it still never was one."""
+    return (number < next_number - 1 and env.generation == 0 and env.init is None and env.current is None
+            and not env.queue and env.offered is None)
 
 
 def snapshot_gone(snapshot: Optional[EnvState], candidates: Callable[[], Sequence[Candidate]]) -> bool:

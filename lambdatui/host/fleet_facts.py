@@ -17,6 +17,7 @@ from lambdatui.model.fleet import (MANAGED_INSTANCES, ON_DEMAND, PROVISIONED, SN
 if TYPE_CHECKING:
     from collections import deque
 
+    from lambdatui.host.environment_numbers import EnvironmentNumbers
     from lambdatui.host.fleet_events import QueuedEvent
     from lambdatui.host.fleet_host import _Member
 
@@ -27,6 +28,7 @@ class FleetFacts:
     _listeners: tuple[FactListener, ...]
     _numbered: tuple[NumberedListener, ...]
     _members: list[_Member]
+    _numbers: EnvironmentNumbers
     _events: deque[QueuedEvent]
     _changed: trio.Event
     _waiters: int
@@ -132,9 +134,20 @@ class FleetFacts:
 
     # ------------------------------------------------------------------ what the debugger shows
 
+    def _unstarted(self, member: _Member) -> bool:
+        """No environment yet (core.fleet_rules.unstarted): not listed, nor counted alive."""
+        return rules.unstarted(member.host.env, member.number, self._numbers.next)
+
+    def unstarted_numbers(self) -> frozenset[int]:
+        """The environments of the fleet that are none yet (`_unstarted`): what they say, a shutdown that finds
+        nothing to end, is about no environment listed."""
+        return frozenset(m.number for m in self._members if self._unstarted(m))
+
     def lines(self) -> tuple[EnvironmentLine, ...]:
         out = []
         for m in self._members:
+            if self._unstarted(m):
+                continue
             env = m.host.env
             run = env.current
             out.append(EnvironmentLine(
@@ -153,5 +166,6 @@ class FleetFacts:
     def counters(self) -> FleetCounters:
         candidates = self._candidates()
         busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
-        return FleetCounters(self.options.concurrency, len(candidates), busy, max(self.peak, busy), self.cold_starts,
+        alive = sum(1 for c in candidates if not c.unstarted)
+        return FleetCounters(self.options.concurrency, alive, busy, max(self.peak, busy), self.cold_starts,
                              self.warm_hits, self.throttled, len(self._events), self.spun_down)

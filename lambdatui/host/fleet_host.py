@@ -251,8 +251,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
 
     def remove(self, number: Optional[int]) -> None:
         """Environment `number` spins down and leaves the fleet; the next invoke goes to another, or a new one."""
-        member = next((m for m in self._members if m.number == number), None)
-        if member is None:
+        member = next((m for m in self._members if m.number == number and not self._unstarted(m)), None)
+        if member is None:  # one never started is no environment yet: an invoke that names it still starts it
             self.note(f"No environment #{number}: nothing to shut down.")
             return
         member.host.note(f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
@@ -340,13 +340,15 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
 
     def member(self, number: Optional[int]) -> Optional[EnvironmentHost]:
         """The environment numbered `number` (None: the first alive; when none is, the last one removed, which
-        shows SHUT DOWN)."""
+        shows SHUT DOWN, else one not started yet)."""
         for m in self._members:
-            if number is None or m.number == number:
+            if m.number == number or (number is None and not self._unstarted(m)):
                 return m.host
         if number is not None and self.discarded is not None and self.discarded.sandbox_count == number:
             return self.discarded
-        return self._last_removed if number is None else None
+        if number is not None:
+            return None
+        return self._last_removed or next((m.host for m in self._members), None)
 
     def hosts(self) -> list[EnvironmentHost]:
         """Every environment alive, and the last one discarded by a failed restore (it shows SHUT DOWN)."""

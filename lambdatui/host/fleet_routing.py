@@ -132,11 +132,13 @@ class FleetRouting:
     def _candidates(self: FleetHost) -> list[rules.Candidate]:
         now = trio.current_time()
         out = []
+        given = self._numbers.next
         for m in self._members:
             if m.done.is_set() or m.snapshot:
                 continue
             env = m.host.env
             fit = rules.fit(env)
             out.append(rules.Candidate(m.number, fit, m.provisioned, m.idle_since, rules.starts_cold(env),
-                                       rules.finishing_for(env, now) if fit is rules.Fit.FINISHING else None))
+                                       rules.finishing_for(env, now) if fit is rules.Fit.FINISHING else None,
+                                       rules.unstarted(env, m.number, given)))
         return out

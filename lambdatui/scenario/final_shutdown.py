@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from lambdatui.host.debug_session import DebugSession
+from lambdatui.model.facts import Fact
 from lambdatui.scenario.checks import alive
 from lambdatui.scenario.report import TimelinePrinter
 
@@ -27,4 +28,13 @@ def print_final_shutdown(session: DebugSession, printer: TimelinePrinter) -> Cal
         # Said only when something is left: a scenario that ended with a `shutdown` step has nothing to shut down.
         printer.raw(f"-- end: lambdatui exits; the {'environment' if left == 1 else f'{left} environments'} left "
                     f"{'is' if left == 1 else 'are'} shut down (SHUTDOWN spindown)")
-    return session.fleet.subscribe_numbered(printer.numbered)
+    # One never started, not counted above, ends too: its lines would speak of an environment the replay never had.
+    unlisted = session.fleet.unstarted_numbers()
+    if not unlisted:
+        return session.fleet.subscribe_numbered(printer.numbered)
+
+    def listed(number: int, fact: Fact) -> None:
+        if number not in unlisted:
+            printer.numbered(number, fact)
+
+    return session.fleet.subscribe_numbered(listed)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from e2e_support import SAMPLES, run_cli, write_file
 
 HANDLER = '''calls = 0
@@ -74,8 +72,6 @@ def test_telemetry_expected_from_an_extension_the_function_does_not_have_is_a_ma
     assert "INIT_START" not in done.stdout  # refused before any process started
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: a replay's env #1 is listed from the start, so one never started counts as alive and is spun down"))
 def test_an_environment_never_started_is_not_counted_alive_nor_spun_down(code_dir: Path, tmp_path: Path) -> None:
     """`env = 2` on the first invoke starts env #2 for it ("a number passed over so is kept for the invoke that names
     it"). env #1 never ran Init, yet it counted among the environments alive (2 after one cold start) and, idle, was
