@@ -170,7 +170,7 @@ class EnvironmentProcesses:
             spec = ProcessSpec(effect.participant, (sandbox_path(str(path), paths),), paths.task_root,
                                self.sandbox.adjust_env(extension_environment(env)))
         try:
-            handle = self._sup.spawn(spec)
+            handle = self._sup.spawn(spec, reset_peak=effect.participant == fx.RUNTIME)
         except LaunchError as exc:
             self._snapshot_started(False)  # type: ignore[attr-defined]
             reason = self.files.as_given(launch_failure(exc, spec.argv, spec.cwd, spec.env, paths))
@@ -181,7 +181,6 @@ class EnvironmentProcesses:
         self._processes[effect.participant] = (effect.generation, handle)
         if effect.participant == fx.RUNTIME:
             self._runtime_peak_mb = None
-            self._sup.reset_memory_peak()  # a new runtime's REPORT says what it and its environment used
             self._sup.watch_memory(handle)
             self._snapshot_started(True)  # type: ignore[attr-defined]
         self._landed(effect.participant, effect.generation, handle)  # type: ignore[attr-defined]

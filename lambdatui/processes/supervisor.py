@@ -169,8 +169,10 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                  if not (pidfd is not None and linux.pidfd_exited(pidfd))]
         return pids + sorted(self._init.own_pids()) if self._init is not None else pids
 
-    def spawn(self, spec: ProcessSpec) -> ProcessHandle:
-        """Start a child now (fork + exec in this thread). Raises LaunchError."""
+    def spawn(self, spec: ProcessSpec, reset_peak: bool = False) -> ProcessHandle:
+        """Start a child now (fork + exec in this thread). Raises LaunchError. `reset_peak`: the environment's memory
+        peak starts again as it starts (a new runtime's REPORT says what it and its environment use), reset before
+        the fork: once it runs, the host's work would compete with its start (the cold start's own figure)."""
         if self._closed:
             raise RuntimeError("supervisor is closed")
         argv = list(spec.argv)
@@ -196,6 +198,8 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
         (out_r, out_w), (err_r, err_w) = pipes
         self._wait_dying()
+        if reset_peak:
+            self.reset_memory_peak()  # the last life is gone: nothing of it is charged any more
         try:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
