@@ -16,6 +16,7 @@ import sys
 from types import ModuleType
 
 from . import codec, faults, inspect_state, logs, workers
+from .private_signals import EXIT_NOW, STACK_DUMP
 from .client import Invocation, RuntimeClient
 from .context import create_context
 from .errors import error_from_exception
@@ -42,13 +43,13 @@ _exit_hook_installed = False
 
 
 def install_stack_dump(path: Optional[str]) -> None:
-    """SIGUSR1 → all thread stacks into `path`, even while the handler is stuck in C.
+    """STACK_DUMP (private_signals.py) → all thread stacks into `path`, even while the handler is stuck in C.
 
     The host uses it to show where a hung handler is before it kills the process. Calling it again (a restored
     copy of a SnapStart template gets its environment's own path) replaces the file; None removes the dump.
     """
     global _stack_file
-    if not hasattr(signal, "SIGUSR1"):
+    if STACK_DUMP is None:
         return
     previous, _stack_file = _stack_file, None
     if path:
@@ -60,18 +61,18 @@ def install_stack_dump(path: Optional[str]) -> None:
             try:
                 # The dump is written from the C handler at once, even while the handler is stuck in C; then this
                 # process stops itself, before any more Python runs: the host kills it next (a timeout).
-                signal.signal(signal.SIGUSR1, _stop_after_the_dump)
-                faulthandler.register(signal.SIGUSR1, file=new_file, all_threads=True, chain=True)
+                signal.signal(STACK_DUMP, _stop_after_the_dump)
+                faulthandler.register(STACK_DUMP, file=new_file, all_threads=True, chain=True)
                 _stack_file = new_file
             except (OSError, ValueError, RuntimeError) as exc:
                 new_file.close()
-                signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # never a stop without its dump
+                signal.signal(STACK_DUMP, signal.SIG_DFL)  # never a stop without its dump
                 logs.warn("cannot install the stack dump to %s: %s" % (path, exc))
     if previous is not None:
         # Only after the new registration (or none): a dump must never go to a closed, maybe reused, fd.
         if _stack_file is None:
-            faulthandler.unregister(signal.SIGUSR1)
-            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+            faulthandler.unregister(STACK_DUMP)
+            signal.signal(STACK_DUMP, signal.SIG_DFL)
         previous.close()
 
 
@@ -80,16 +81,17 @@ def _stop_after_the_dump(signum: int, frame: object) -> None:
 
 
 def install_exit_hook(path: Optional[str]) -> None:
-    """SIGUSR2 → exit with the status written in `path`: how the debugger injects a crash with an exit code.
+    """EXIT_NOW (private_signals.py) → exit with the status written in `path`: how the debugger injects a crash with
+    an exit code.
 
     Calling it again replaces the path; None removes a hook installed before.
     """
     global _exit_hook_installed
-    if not hasattr(signal, "SIGUSR2"):
+    if EXIT_NOW is None:
         return
     if not path:
         if _exit_hook_installed:
-            signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+            signal.signal(EXIT_NOW, signal.SIG_DFL)
             _exit_hook_installed = False
         return
 
@@ -101,7 +103,7 @@ def install_exit_hook(path: Optional[str]) -> None:
             code = 1
         os._exit(code)  # no cleanup, no flush: a crash, as the user asked
 
-    signal.signal(signal.SIGUSR2, exit_now)
+    signal.signal(EXIT_NOW, exit_now)
     _exit_hook_installed = True
 
 

@@ -196,7 +196,7 @@ class FaultRules:
                     self._do(SignalProcess(key, fault.signal or 9))
                 if fault.exit_code is not None or (fault.signal or 9) != 9:
                     # Any signal but SIGKILL can be caught or ignored (a graceful-shutdown SIGTERM handler; the
-                    # function's own SIGUSR2 handler over our bootstrap's exit hook): without a bound, an exit that
+                    # function's own handler of the signal our bootstrap's exit hook uses): without a bound, an exit that
                     # never comes would keep the environment busy, and thawed, for good.
                     self._start_timer(CRASH_TIMER_PREFIX + key, CRASH_EXIT_WAIT_S)
 

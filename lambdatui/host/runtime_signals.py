@@ -1,7 +1,8 @@
 """Signals to the environment's processes, and the two our Python runtime understands beyond Lambda's.
 
-SIGUSR1 makes our bootstrap dump every thread's stack (where a timed-out handler or Init hung) before the
-kill that follows; SIGUSR2 makes it exit with the code the user injected. Part of `EnvironmentHost`.
+STACK_DUMP makes our bootstrap dump every thread's stack (where a timed-out handler or Init hung) before the
+kill that follows; EXIT_NOW makes it exit with the code the user injected (real-time signals: bootstrap/
+private_signals.py says why). Part of `EnvironmentHost`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 from pathlib import Path
 from typing import Optional
 
+from lambdatui.bootstrap.private_signals import EXIT_NOW, STACK_DUMP
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.host.stack_dump import wait_for_stack_dump, write_exit_code
@@ -63,7 +65,7 @@ class RuntimeSignals:
                       "not a file?): the runtime gets SIGKILL instead.")
             self._sup.kill(handle)
             return
-        self._sup.send_signal(handle, signal.SIGUSR2)
+        self._sup.send_signal(handle, EXIT_NOW)
 
     def _exit_file(self, generation: int) -> Path:
         return exit_file(self.state_dir, generation)
@@ -79,7 +81,7 @@ class RuntimeSignals:
         # Our bootstrap stops itself once it has written the dump (bootstrap/loop.py), so a handler that returns
         # just past its deadline neither posts its response nor asks for the next event: Lambda kills the runtime at
         # the timeout, which never makes those calls (their refusals would end in a traceback of its own).
-        self._sup.send_signal(handle, signal.SIGUSR1)
+        self._sup.send_signal(handle, STACK_DUMP)
         if effect.thaw_first:
             self._sup.thaw(handle)
         assert self._nursery is not None

@@ -1,5 +1,5 @@
-"""Waiting for faulthandler's dump of a timed-out runtime, written from its SIGUSR1 handler; writing the exit code
-its SIGUSR2 handler reads.
+"""Waiting for faulthandler's dump of a timed-out runtime, written from its STACK_DUMP handler; writing the exit code
+its EXIT_NOW handler reads (bootstrap/private_signals.py).
 
 The dump's file (and the exit code's) lies in lambdatui's run folder, which stays writable inside the sandbox, and
 its path is in the environment the runtime was started with (out of `os.environ` before the function's code runs,
@@ -25,7 +25,7 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | getat
 
 
 async def wait_for_stack_dump(path: Path, gone: Callable[[], bool], stopped: Callable[[], bool]) -> str:
-    """The dump's text once the process has stopped after writing it (SIGSTOP follows SIGUSR1, and takes effect
+    """The dump's text once the process has stopped after writing it (SIGSTOP follows STACK_DUMP, and takes effect
     when the handler has returned), or the file stops growing; whatever is there when time is up or the process
     died ("" when it is not a regular file).
 

@@ -68,7 +68,7 @@ def parse_faulthandler(text: str, request_id: str, paths: Optional[SandboxPaths]
 def hung_frame(stacks: StacksCaptured, code_dir: str) -> Optional[StackFrame]:
     """The innermost frame of the user's own code, looked for in the handler's thread first.
 
-    Our bootstrap dumps from a C-level SIGUSR1 handler, which runs on whichever thread the kernel
+    Our bootstrap dumps from a C-level handler (of its STACK_DUMP signal), which runs on whichever thread the kernel
     picked: faulthandler's "Current thread" mark names that thread, not necessarily the handler's.
     The handler's thread is the one whose stack passes through the runtime's own loop (our
     bootstrap, or awslambdaric); after it the current thread, then the others oldest first

@@ -1,4 +1,4 @@
-"""lambdatui's private channel (LAMBDATUI_PRIVATE_API=1) and the SIGUSR1 stack dump."""
+"""lambdatui's private channel (LAMBDATUI_PRIVATE_API=1) and the stack dump on its private signal (STACK_DUMP)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import time
+
+from lambdatui.bootstrap.private_signals import STACK_DUMP
 
 from bootstrap_harness import (
     FUNCTION_INIT_PATH,
@@ -196,13 +198,13 @@ def test_sigusr1_dumps_all_thread_stacks_to_the_stack_file(api, code_dir, tmp_pa
     api.events.append(Event(request_id="r1"))
     with bootstrap_process(api, code_dir, "handler.handler", LAMBDATUI_STACK_FILE=str(stack_file)) as proc:
         assert api.wait_path("/test/sleeping")
-        os.kill(proc.pid, signal.SIGUSR1)
+        os.kill(proc.pid, STACK_DUMP)
         # The dump is written by the child's signal handler: wait for it to appear (bounded).
         deadline = time.monotonic() + WAIT_S
         while " in handler" not in stack_file.read_text() and time.monotonic() < deadline:
             time.sleep(0.01)
         text = stack_file.read_text()
-        assert proc.poll() is None, "SIGUSR1 must not kill the runtime"
+        assert proc.poll() is None, "the stack dump's signal must not kill the runtime"
         os.kill(proc.pid, signal.SIGCONT)  # it stopped itself after the dump (the next test)
     assert re.search(r'File "%s", line \d+ in handler' % re.escape(str(code_dir / "handler.py")), text)
     assert "Current thread" in text or "Thread 0x" in text
@@ -222,7 +224,7 @@ def test_after_the_dump_the_runtime_stops_itself_until_the_host_decides(api, cod
     api.events.append(Event(request_id="r1"))
     with bootstrap_process(api, code_dir, "handler.handler", LAMBDATUI_STACK_FILE=str(stack_file)) as proc:
         assert api.wait_path("/test/sleeping")
-        os.kill(proc.pid, signal.SIGUSR1)
+        os.kill(proc.pid, STACK_DUMP)
         deadline = time.monotonic() + WAIT_S
         while _state(proc.pid) != "T" and time.monotonic() < deadline:
             time.sleep(0.01)

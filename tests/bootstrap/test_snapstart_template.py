@@ -22,6 +22,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from lambdatui.bootstrap.private_signals import EXIT_NOW
+
 from bootstrap_harness import (
     BOOTSTRAP_DIR,
     FUNCTION_INIT_PATH,
@@ -246,7 +248,7 @@ def test_each_restore_is_a_copy_of_the_held_init(api, apis, release, template_of
     assert api.paths() == [RESTORE_NEXT_PATH] and template.proc.poll() is None
 
     # The exit hook follows the copy's environment (status 3, not the template's 5); SIGKILL is reported as is.
-    os.kill(one.pid, signal.SIGUSR2)
+    os.kill(one.pid, EXIT_NOW)
     status = template.exited(one.pid)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3
     os.kill(two.pid, signal.SIGKILL)
