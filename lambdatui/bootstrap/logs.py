@@ -165,11 +165,15 @@ class _RequestIdFilter(logging.Filter):
 
 
 class LambdaLoggerHandler(logging.Handler):
-    """Root handler writing formatted records to the log sink."""
+    """Root handler writing formatted records to the log sink, each ending its line: in Lambda a record is a log
+    event of its own (a frame on its telemetry fd), where on stdout one without a final newline (a traceback's, as
+    logging appends it after the format's newline; a formatter the function set) would take the next one onto its
+    last line. (awslambdaric without that fd, as under RIE, writes them as they are.)"""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            write(self.format(record))
+            text = self.format(record)
+            write(text if text.endswith("\n") else text + "\n")
         except Exception:
             self.handleError(record)
 
