@@ -1,0 +1,189 @@
+"""What a caller sees for failures of many kinds: lambdatui's runtime and awslambdaric (a custom runtime) agree,
+and the bodies have Lambda's shapes (spec §1.5, §4.5, §6.2-§6.4, §7.2). Checked correct; kept as regressions."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e_support import ServeProcess, platform_lines, run_cli, write_file
+
+CASES = {
+    # A process exit in the handler is the platform's Runtime.ExitError, whatever Python raised to get there.
+    "os-exit-0": ("import os\n\n\ndef handler(event, context):\n    os._exit(0)\n",
+                  "Runtime exited without providing a reason"),
+    "sys-exit-message": ("import sys\n\n\ndef handler(event, context):\n    sys.exit('fatal')\n",
+                         "Runtime exited with error: exit status 1"),
+    "keyboard-interrupt": ("def handler(event, context):\n    raise KeyboardInterrupt\n",
+                           "Runtime exited with error: signal: interrupt"),
+    "base-exception": ("class Fatal(BaseException):\n    pass\n\n\ndef handler(event, context):\n    raise Fatal('x')\n",
+                       "Runtime exited with error: exit status 1"),
+    # awslambdaric lets an exception out of str(exc) end the runtime.
+    "str-raises": ("class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no str')\n\n\n"
+                   "def handler(event, context):\n    raise E()\n", "Runtime exited with error: exit status 1"),
+}
+
+
+def bootstrap_for(code_dir: Path) -> Path:
+    return write_file(
+        code_dir / "bootstrap",
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n",
+        executable=True,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("runtime", ["ours", "awslambdaric"])
+def test_a_handler_that_ends_the_process_is_runtime_exit_error(code_dir: Path, case: str, runtime: str) -> None:
+    source, detail = CASES[case]
+    handler = write_file(code_dir / "handler.py", source)
+    path = handler if runtime == "ours" else bootstrap_for(code_dir)
+    result = run_cli("invoke", str(path))
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    report = next(line for line in platform_lines(result.stderr) if line.startswith("REPORT "))
+    assert body["errorType"] == "Runtime.ExitError", body
+    assert re.fullmatch(r"RequestId: \S+ Error: " + re.escape(detail), body["errorMessage"]), body
+    assert report.split()[2] in body["errorMessage"]
+    assert "Status: error\tError Type: Runtime.ExitError" in report, report
+
+
+@pytest.mark.parametrize("runtime", ["ours", "awslambdaric"])
+def test_error_fields_for_unusual_exceptions(code_dir: Path, runtime: str) -> None:
+    """No message, several args, non-ASCII, a message with newlines: errorMessage is str(exc), errorType the class."""
+    handler = write_file(code_dir / "handler.py", '''class NoMessage(Exception):
+    pass
+
+
+def handler(event, context):
+    kind = event["kind"]
+    if kind == "none":
+        raise NoMessage()
+    if kind == "args":
+        raise ValueError("a", 2)
+    if kind == "text":
+        raise KeyError("line1\\nline2 \\u00e9\\u2603")
+''')
+    path = handler if runtime == "ours" else bootstrap_for(code_dir)
+    expected = {"none": ("NoMessage", ""), "args": ("ValueError", "('a', 2)"),
+                "text": ("KeyError", repr("line1\nline2 \u00e9\u2603"))}
+    for kind, (error_type, message) in expected.items():
+        result = run_cli("invoke", str(path), "-e", json.dumps({"kind": kind}))
+        assert result.returncode == 1, result.stderr
+        body = json.loads(result.stdout)
+        assert (body["errorType"], body["errorMessage"]) == (error_type, message), body
+        assert body["stackTrace"] and "handler.py" in body["stackTrace"][-1], body
+
+
+CUSTOM_RUNTIME = '''#!{python}
+import http.client, json, os
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+
+
+def call(method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection(host, int(port))
+    connection.request(method, "/2018-06-01" + path, body=body, headers=headers or {{}})
+    response = connection.getresponse()
+    return response.status, response.getheader("Lambda-Runtime-Aws-Request-Id"), response.read()
+
+
+while True:
+    _, request_id, event = call("GET", "/runtime/invocation/next")
+    mode = json.loads(event)["mode"]
+    if mode == "no-body":
+        call("POST", f"/runtime/invocation/{{request_id}}/error", b"", {{"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"}})
+    else:
+        cause = {{"errorMessage": "m", "errorType": "T", "stackTrace": ["s"], "errorCause": {{"paths": []}}}}
+        call("POST", f"/runtime/invocation/{{request_id}}/error", json.dumps(cause).encode(),
+             {{"Content-Type": "application/vnd.aws.lambda.error.cause+json", "Lambda-Runtime-Function-Error-Type": "Function.T"}})
+'''
+
+
+def test_custom_runtime_error_bodies(code_dir: Path) -> None:
+    """An /error with no body is answered with one built from the error-type header; errorCause is stripped
+    (spec §1.5)."""
+    bootstrap = write_file(code_dir / "bootstrap", CUSTOM_RUNTIME.format(python=sys.executable), executable=True)
+    result = run_cli("invoke", str(bootstrap), "-e", '{"mode": "no-body"}')
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout) == {"errorMessage": "", "errorType": "Runtime.Custom"}
+    result = run_cli("invoke", str(bootstrap), "-e", '{"mode": "cause"}')
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout) == {"errorMessage": "m", "errorType": "T", "stackTrace": ["s"]}
+
+
+def test_serve_marks_every_failure_unhandled_and_the_tail_tells_why(code_dir: Path) -> None:
+    import boto3
+    from botocore.config import Config
+
+    handler = write_file(code_dir / "handler.py", '''import os, time
+
+
+def handler(event, context):
+    mode = event.get("mode")
+    if mode == "exit":
+        os._exit(3)
+    if mode == "sleep":
+        time.sleep(5)
+    if mode == "raise":
+        raise ValueError("boom")
+    return {"left": context.get_remaining_time_in_millis(), "arn": context.invoked_function_arn,
+            "memory": context.memory_limit_in_mb}
+''')
+    with ServeProcess(handler, "--timeout", "1") as served:
+        client = boto3.client("lambda", endpoint_url=served.base_url, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="x",
+                              config=Config(retries={"max_attempts": 0}, read_timeout=30))
+
+        def invoke(event: dict, **kw: str) -> tuple[dict, str]:
+            response = client.invoke(FunctionName="fn", Payload=json.dumps(event).encode(), LogType="Tail", **kw)
+            assert response["StatusCode"] == 200
+            tail = base64.b64decode(response["LogResult"]).decode()
+            return response.get("FunctionError"), json.loads(response["Payload"].read()), tail
+
+        error, body, tail = invoke({"mode": "exit"})
+        assert (error, body["errorType"]) == ("Unhandled", "Runtime.ExitError"), body
+        assert "Error Type: Runtime.ExitError" in tail
+        error, body, tail = invoke({"mode": "sleep"})
+        assert (error, body["errorType"]) == ("Unhandled", "Sandbox.Timedout"), body
+        assert "Task timed out after 1.00 seconds" in tail and "Status: timeout" in tail, tail
+        error, body, tail = invoke({"mode": "raise"})
+        assert (error, body["errorType"], body["errorMessage"]) == ("Unhandled", "ValueError", "boom"), body
+        assert "[ERROR] ValueError: boom" in tail, tail
+        error, body, tail = invoke({}, Qualifier="live")
+        assert error is None, body
+        assert body["arn"].endswith(":function:" + handler.parent.name + ":live") and body["memory"] == "128", body
+        assert 0 < body["left"] <= 1000, body
+        assert tail.startswith("START RequestId: ") and "\nREPORT RequestId: " in tail, tail
+
+
+def test_remaining_time_after_a_suppressed_init_counts_the_init(code_dir: Path) -> None:
+    """Init over 10 s times out and is retried inside the first invoke, on the function's clock (spec §4.2)."""
+    handler = write_file(code_dir / "handler.py", "import time\ntime.sleep(10.5)\n\n\ndef handler(event, context):\n"
+                                                  "    return context.get_remaining_time_in_millis()\n")
+    result = run_cli("invoke", str(handler), "--timeout", "20", timeout=90)
+    assert result.returncode == 0, result.stderr
+    left = json.loads(result.stdout)
+    assert 8000 < left < 9600, left  # 20 s less the 10.5 s the retried Init slept
+    lines = platform_lines(result.stderr)
+    assert [line for line in lines if line.startswith("INIT_REPORT ")][0].endswith("Phase: init\tStatus: timeout")
+    report = next(line for line in lines if line.startswith("REPORT "))
+    assert "Init Duration" not in report and float(re.search(r"\tDuration: ([\d.]+)", report).group(1)) > 10_000
+
+
+def test_exit_status_is_1_when_any_repeat_failed(code_dir: Path) -> None:
+    handler = write_file(code_dir / "handler.py", "N = 0\n\n\ndef handler(event, context):\n    global N\n    N += 1\n"
+                                                  "    if N == 1:\n        raise ValueError('first')\n"
+                                                  "    return {'errorType': 'looks like one', 'n': N}\n")
+    result = run_cli("invoke", str(handler), "--repeat", "2")
+    assert result.returncode == 1, result.stderr
+    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    assert first["errorType"] == "ValueError" and second == {"errorType": "looks like one", "n": 2}
+    # A success whose body merely looks like an error is a success.
+    write_file(handler, "def handler(event, context):\n    return {'errorType': 'X', 'errorMessage': 'y'}\n")
+    assert run_cli("invoke", str(handler)).returncode == 0
