@@ -46,8 +46,10 @@ scenario file (TOML):
                                exit_code, exception, message, at = "<boundary>" (arm for later);
                                with at = "invoke.start", after_ms = N acts N ms into the handler
     new_environment = true     the next invoke cold-starts with an empty /tmp
-    shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone
-                             env = N: a fault, new_environment or shutdown acts on env #N only (default: #1);
+    shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone for good (later invokes
+                               are refused: Sandbox.Failure); with env = N, that one only (the next invoke
+                               goes to another, or cold-starts a new one)
+                             env = N: a fault or new_environment acts on env #N only (default: #1), a shutdown too;
                              an invoke goes to env #N if it can take it now (started, if no environment has
                              had that number yet), else where the fleet routes it
     pause = 1.5                sit idle (frozen) for that many seconds, at most 60

@@ -120,6 +120,9 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
         # The Invoke API answered with an error of its own (SnapStart's failed restore, a snapshot that could not be
         # made, lambdatui stopping): the event never reached the handler, and no runtime posted /error for it.
         return f"INVOKE API ERROR {result.api_status} {error_type}: the event never reached the handler"
+    if report is None:
+        # No REPORT: no runtime ever had it (answered at once: the environment it met was shut down).
+        return f"ERROR {error_type}: no runtime ran it; the caller was answered at once"
     if status == "timeout":
         then = "nothing was stopped or reset (Lambda Managed Instances)" if managed else "the environment was reset"
         return f"TIMEOUT {error_type}: the invoke ran out of time; {then}"
