@@ -27,7 +27,8 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                        help=f"memory size (default: the template's, else {DEFAULT_MEMORY_MB})")
     group.add_argument("--extensions", metavar="DIR", help="external extensions (default: extensions/ next to the handler)")
     group.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable (repeatable)")
-    group.add_argument("--env-file", metavar="FILE", help="JSON object, or SAM's {\"FunctionName\": {...}} shape")
+    group.add_argument("--env-file", metavar="FILE",
+                       help="JSON object, or SAM's {\"LogicalId\": {...}} / {\"Parameters\": {...}} shape")
     group.add_argument("--env-vars", metavar="FILE",
                        help="SAM's env file: its Parameters for every function, then the block named by the "
                             "function's logical ID, over the template's values (as 'sam local invoke --env-vars')")
@@ -39,7 +40,7 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
                             "or venv next to the handler or one level up, else python3)")
     group.add_argument("--bootstrap", metavar="COMMAND", help="run this command as a custom runtime instead")
     group.add_argument("--layer", action="append", default=[], metavar="PATH",
-                       help="a layer folder or .zip, extracted at /opt in the order given (repeatable, at most 5)")
+                       help="a layer folder or .zip, merged read-only at /opt in the order given (repeatable, at most 5)")
 
 
 def _grace(text: str) -> float:

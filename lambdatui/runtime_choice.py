@@ -92,7 +92,7 @@ def node_message(path: str, folder: Path, then: str = "then 'lambdatui' on that 
     return (f"{path}: a Node.js handler, and lambdatui's own runtime is Python's. Run it as a custom runtime: an "
             f"executable 'bootstrap' in {folder} that execs Node's runtime interface client "
             "('exec aws-lambda-ric \"$_HANDLER\"' after 'npm install aws-lambda-ric'; sample_functions/node has one, "
-            f"README 'Node' says more), {then}")
+            f"README's 'Node.js and other languages' says more), {then}")
 
 
 def other_runtime_message(origin: str, runtime: str, folder: Path) -> str:

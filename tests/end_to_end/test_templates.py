@@ -317,7 +317,7 @@ def test_a_node_file_or_folder_gets_the_recipe_not_expected_a_python_handler(cod
         assert line.startswith(f"lambdatui: {path}: a Node.js handler, and lambdatui's own runtime is Python's. "
                                f"Run it as a custom runtime: an executable 'bootstrap' in {code_dir} that execs "
                                "Node's runtime interface client"), line
-        assert "aws-lambda-ric" in line and "README 'Node'" in line and "python" not in line.split("Python's")[1]
+        assert "aws-lambda-ric" in line and "README's 'Node.js and other languages'" in line and "python" not in line.split("Python's")[1]
 
 
 @pytest.mark.parametrize("files, args, expected", [
