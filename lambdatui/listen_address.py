@@ -41,3 +41,25 @@ def check_listen_address(host: str, port: int, option: str = "--port") -> None:
             raise ConfigError(f"{option} {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
         except ValueError as exc:  # a NUL byte, or a label too long for IDNA (UnicodeError)
             raise ConfigError(f"--host {host!r}: not a host name ({exc})") from None
+
+
+# Where lambdatui's own servers listen now (api/http11.serve keeps it): a telemetry listener's address must never be
+# one of them. In Lambda the sandbox's loopback is its own; here 127.0.0.1 is the host's, where an extension that
+# names a port it does not listen on would otherwise have its records POSTed to lambdatui's own Invoke API or
+# function URL (each batch an invoke of the function).
+_own_listeners: set[tuple[str, int]] = set()
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def listening(host: str, port: int) -> None:
+    _own_listeners.add((host, port))
+
+
+def stopped_listening(host: str, port: int) -> None:
+    _own_listeners.discard((host, port))
+
+
+def is_own_listener(host: str, port: int) -> bool:
+    """Whether a connection to `host`:`port` would reach one of lambdatui's own servers."""
+    return any(own_port == port and (own_host == host or own_host in _WILDCARDS)
+               for own_host, own_port in _own_listeners)

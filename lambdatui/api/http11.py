@@ -36,6 +36,7 @@ from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, has_body
 from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
 from lambdatui.api.http11_socket import PlainStream, listening_socket
 from lambdatui.api.rendering import Answer, error
+from lambdatui.listen_address import listening, stopped_listening
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 
 log = logging.getLogger("lambdatui.http")
@@ -389,14 +390,19 @@ async def serve(
     server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections)
     if bound_host not in ("0.0.0.0", "::"):
         server.address = (bound_host, bound_port)
-    async with trio.open_nursery() as nursery:
-        accepting = Acceptor(listener, partial(_serve_connection, server=server, admit=admit), nursery)
-        nursery.start_soon(accepting.run)  # at once: from here on, the listener is closed whatever happens
-        if server.monitor is not None:
-            nursery.start_soon(server.monitor.run)
-        task_status.started(f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}")
-        if stop is not None:
-            await stop.wait()
-            accepting.stop()
-            await server.stop(grace)
-            nursery.cancel_scope.cancel()
+    listening(bound_host, bound_port)
+    try:
+        async with trio.open_nursery() as nursery:
+            accepting = Acceptor(listener, partial(_serve_connection, server=server, admit=admit), nursery)
+            nursery.start_soon(accepting.run)  # at once: from here on, the listener is closed whatever happens
+            if server.monitor is not None:
+                nursery.start_soon(server.monitor.run)
+            task_status.started(f"[{bound_host}]:{bound_port}" if ":" in bound_host
+                                else f"{bound_host}:{bound_port}")
+            if stop is not None:
+                await stop.wait()
+                accepting.stop()
+                await server.stop(grace)
+                nursery.cancel_scope.cancel()
+    finally:
+        stopped_listening(bound_host, bound_port)

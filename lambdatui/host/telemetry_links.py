@@ -15,6 +15,7 @@ from typing import Optional
 import trio
 
 from lambdatui.host.telemetry_buffer import Batch
+from lambdatui.listen_address import is_own_listener
 from lambdatui.processes.sandbox import HOST_LOOPBACK
 
 MAX_RESPONSE_HEAD = 64 * 1024
@@ -37,7 +38,14 @@ class DeliveryFailed(Exception):
 _LISTENER_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, ValueError)
 
 
+class OwnListener(ConnectionRefusedError):
+    """The address is one of lambdatui's own servers (listen_address.is_own_listener): not the extension's listener,
+    whatever answers there, so it counts as no listener at all."""
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OwnListener):
+        return str(exc)
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (no listener on the port yet)"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -74,6 +82,9 @@ class Link:
         return await self._connect(self._addresses[-1]), False
 
     async def _connect(self, address: str) -> trio.SocketStream:
+        if is_own_listener(address, self.port):
+            raise OwnListener(f"no listener of the extension's on port {self.port}: lambdatui's own server listens "
+                              f"at {address}:{self.port} (its Invoke API or function URL), never a destination")
         sock = trio.socket.socket()
         try:
             await sock.connect((address, self.port))
