@@ -51,7 +51,7 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         (request_id,) = exchange.params
         mode = exchange.headers.get(_RESPONSE_MODE, "")
         content_type = exchange.headers.get("content-type") or JSON
-        if mode.lower() == "streaming":
+        if mode == "streaming":  # RAPID takes this value only, as written: any other is InvalidResponseModeHeader
             return await streamed_response(host, exchange, request_id, content_type)
         invalid_mode = mode or None
         malformed: Optional[BadRequest] = None

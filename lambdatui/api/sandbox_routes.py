@@ -65,15 +65,14 @@ def router(routes: Iterable[tuple[str, str, Route]]) -> Resolve:
 
 
 def _parameters(shape: tuple[Optional[str], ...], parts: list[str]) -> Optional[tuple[str, ...]]:
-    """The path's segments where the template has a `<name>` (None: another path); each matches one non-empty
-    segment."""
+    """The path's segments where the template has a `<name>` (None: another path); each matches one segment, an
+    empty one too: RAPID's router takes `/runtime/invocation//response` (a runtime that lost the id header), and
+    the request id's check answers it 400 InvalidRequestID, not 404."""
     if len(shape) != len(parts):
         return None
     found = []
     for wanted, part in zip(shape, parts):
         if wanted is None:
-            if not part:
-                return None
             found.append(part)
         elif wanted != part:
             return None

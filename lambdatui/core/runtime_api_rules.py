@@ -207,7 +207,9 @@ class RuntimeApiRules:
             self._reply_error(event.token, 403, et.INVALID_STATE_TRANSITION, str(refused))
             return
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
-        rt.init_error_type = sanitize_error_type(event.error_type) if event.error_type else et.body_error_type(body)
+        # The header's type, else the body's: either as the platform records it (a type of the function's own,
+        # `MyInitProblem`, is Runtime.Unknown in INIT_REPORT, as RAPID's sanitiser makes it).
+        rt.init_error_type = sanitize_error_type(event.error_type or et.body_error_type(body))
         rt.init_error_body = body
         self._reply_ok(event.token)
         self._participant_changed(RUNTIME, rt.state, False)
