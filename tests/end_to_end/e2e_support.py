@@ -75,15 +75,30 @@ def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOU
     )
 
 
-def platform_lines(stderr: str) -> list[str]:
-    """The platform's own lines (START, END, REPORT...) out of the headless console output (`serve` starts each
-    with its environment's number, `#2 `)."""
+def source_lines(stderr: str, source: str) -> list[str]:
+    """One source's lines (`platform`, `function`, an extension's name...) out of the headless console output, their
+    tag cut off (`serve` starts each with its environment's number, `#2 `)."""
     out = []
     for line in stderr.splitlines():
-        match = re.match(r"(?:#\d+ )?\[platform\]\s+(.*)$", line)
+        match = re.match(r"(?:#\d+ )?\[" + re.escape(source) + r"\]\s+(.*)$", line)
         if match:
             out.append(match.group(1))
     return out
+
+
+def platform_lines(stderr: str) -> list[str]:
+    """The platform's own lines (START, END, REPORT...)."""
+    return source_lines(stderr, "platform")
+
+
+def awslambdaric_bootstrap(code_dir: Path) -> Path:
+    """A custom runtime in `code_dir` that runs handler.handler under awslambdaric, from this interpreter."""
+    return write_file(
+        code_dir / "bootstrap",
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n",
+        executable=True,
+    )
 
 
 def write_file(path: Path, text: str, *, executable: bool = False) -> Path:

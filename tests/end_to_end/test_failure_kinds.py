@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import ServeProcess, platform_lines, run_cli, write_file
+from e2e_support import ServeProcess, awslambdaric_bootstrap, platform_lines, run_cli, write_file
 
 CASES = {
     # A process exit in the handler is the platform's Runtime.ExitError, whatever Python raised to get there.
@@ -29,21 +29,12 @@ CASES = {
 }
 
 
-def bootstrap_for(code_dir: Path) -> Path:
-    return write_file(
-        code_dir / "bootstrap",
-        f"#!{sys.executable}\nimport os, sys\n"
-        f"os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n",
-        executable=True,
-    )
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("runtime", ["ours", "awslambdaric"])
 def test_a_handler_that_ends_the_process_is_runtime_exit_error(code_dir: Path, case: str, runtime: str) -> None:
     source, detail = CASES[case]
     handler = write_file(code_dir / "handler.py", source)
-    path = handler if runtime == "ours" else bootstrap_for(code_dir)
+    path = handler if runtime == "ours" else awslambdaric_bootstrap(code_dir)
     result = run_cli("invoke", str(path))
     assert result.returncode == 1, result.stderr
     body = json.loads(result.stdout)
@@ -70,7 +61,7 @@ def handler(event, context):
     if kind == "text":
         raise KeyError("line1\\nline2 \\u00e9\\u2603")
 ''')
-    path = handler if runtime == "ours" else bootstrap_for(code_dir)
+    path = handler if runtime == "ours" else awslambdaric_bootstrap(code_dir)
     expected = {"none": ("NoMessage", ""), "args": ("ValueError", "('a', 2)"),
                 "text": ("KeyError", repr("line1\nline2 \u00e9\u2603"))}
     for kind, (error_type, message) in expected.items():

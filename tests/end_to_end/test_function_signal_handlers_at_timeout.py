@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
-from e2e_support import ServeProcess, platform_lines, run_cli, write_file
+from e2e_support import ServeProcess, awslambdaric_bootstrap, platform_lines, run_cli, source_lines, write_file
 
 RAISES_ON_USR1 = '''import signal
 import time
@@ -72,19 +71,6 @@ def handler(event, context):
 '''
 
 
-def function_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("[function]")]
-
-
-def bootstrap_for(code_dir: Path) -> Path:
-    return write_file(
-        code_dir / "bootstrap",
-        f"#!{sys.executable}\nimport os, sys\n"
-        f"os.execv(sys.executable, [sys.executable, '-m', 'awslambdaric', 'handler.handler'])\n",
-        executable=True,
-    )
-
-
 def test_a_function_with_its_own_sigusr1_handler_still_times_out(code_dir: Path) -> None:
     """What the caller sees is right: the timeout, not the exception the signal raised."""
     handler = write_file(code_dir / "handler.py", RAISES_ON_USR1)
@@ -100,16 +86,16 @@ def test_awslambdaric_as_custom_runtime_runs_no_function_code_after_the_timeout(
     """The same function through awslambdaric (a bootstrap): killed at the deadline, as in Lambda; its SIGUSR1
     handler never runs, and the log has no error of the function's."""
     write_file(code_dir / "handler.py", RAISES_ON_USR1)
-    result = run_cli("invoke", str(bootstrap_for(code_dir)), "--timeout", "1")
+    result = run_cli("invoke", str(awslambdaric_bootstrap(code_dir)), "--timeout", "1")
     assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
-    assert not any("Usr1Received" in line for line in function_lines(result.stderr)), result.stderr
+    assert not any("Usr1Received" in line for line in source_lines(result.stderr, "function")), result.stderr
 
 
 def test_no_function_error_is_logged_after_an_invoke_timeout(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", RAISES_ON_USR1)
     result = run_cli("invoke", str(handler), "--timeout", "1")
     assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
-    logged = function_lines(result.stderr)
+    logged = source_lines(result.stderr, "function")
     assert not any("Usr1Received" in line for line in logged), "\n".join(logged)
     assert not any("LAMBDA_RUNTIME Failed to post" in line for line in logged), "\n".join(logged)
 
@@ -118,7 +104,7 @@ def test_a_function_faulthandler_on_sigusr1_writes_nothing_at_the_timeout(code_d
     handler = write_file(code_dir / "handler.py", FAULTHANDLER_ON_USR1)
     result = run_cli("invoke", str(handler), "--timeout", "1")
     assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
-    logged = function_lines(result.stderr)
+    logged = source_lines(result.stderr, "function")
     assert not any("most recent call first" in line for line in logged), "\n".join(logged)
 
 
@@ -128,7 +114,7 @@ def test_no_init_error_is_logged_after_an_init_timeout(code_dir: Path) -> None:
     assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
     init_reports = [line for line in platform_lines(result.stderr) if line.startswith("INIT_REPORT ")]
     assert init_reports and all("Status: timeout" in line for line in init_reports), result.stderr
-    logged = function_lines(result.stderr)
+    logged = source_lines(result.stderr, "function")
     assert not any("Usr1Received" in line for line in logged), "\n".join(logged)
 
 

@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from e2e_support import ServeProcess, run_cli, write_file
+from e2e_support import ServeProcess, run_cli, source_lines, write_file
 
 HANDLER = '''import logging
 
@@ -33,20 +33,11 @@ def handler(event, context):
 '''
 
 
-def function_texts(stderr: str) -> list[str]:
-    out = []
-    for line in stderr.splitlines():
-        match = re.match(r"(?:#\d+ )?\[function\]\s+(.*)$", line)
-        if match:
-            out.append(match.group(1))
-    return out
-
-
 def test_logger_exception_is_logged_with_its_traceback(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", HANDLER)
     result = run_cli("invoke", str(handler))
     assert result.returncode == 0, result.stderr
-    texts = function_texts(result.stderr)
+    texts = source_lines(result.stderr, "function")
     assert any(t.startswith("[ERROR]\t") and t.endswith("\tcaught it") for t in texts), texts
     assert any("ZeroDivisionError: division by zero" in t for t in texts), texts
 
@@ -55,7 +46,7 @@ def test_the_record_after_a_logged_exception_starts_its_own_line(code_dir: Path)
     handler = write_file(code_dir / "handler.py", HANDLER)
     result = run_cli("invoke", str(handler))
     assert result.returncode == 0, result.stderr
-    texts = function_texts(result.stderr)
+    texts = source_lines(result.stderr, "function")
     assert any(t.startswith("[ERROR]\t") and t.endswith("\tnext record") for t in texts), texts
 
 
