@@ -65,13 +65,17 @@ class FunctionConfig:
     project_dir: Optional[Path] = field(default=None, compare=False)
     # The template's other functions, by logical ID and FunctionName: an invoke naming one is not this function's.
     siblings: tuple[str, ...] = ()
+    # Variables of `env` that Lambda sets itself from the template's LoggingConfig (AWS_LAMBDA_LOG_FORMAT...), which
+    # no variable of the user's replaced: not the function's Environment.Variables, so not in their 4 KB.
+    platform_set: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # The backstop for every way a configuration is built (a door that checks first can name its source).
         check_env_names(self.env, "environment variables")
         # The size is the one check of this kind no door makes first: only the merged variables have a size to
         # measure, and these are they, from however many sources the door read.
-        check_env_size(self.env, "environment variables (every source together)")
+        check_env_size({k: v for k, v in self.env.items() if k not in self.platform_set},
+                       "environment variables (every source together)")
 
     @property
     def extension_names(self) -> tuple[str, ...]:
@@ -263,6 +267,7 @@ def resolve_function(
             notes.append(hint)
 
     variables: dict[str, str] = {}
+    user_named: set[str] = set()  # every variable the user gave, from any source, even one LoggingConfig set too
     later: list[str] = []  # told after the template's own lines
     if fn is not None:
         check_env_names(fn.env, f"{template[1]}: {fn.logical_id}: Environment.Variables")  # type: ignore[index]
@@ -270,7 +275,9 @@ def resolve_function(
         # Lambda would, and a user who names one of them means to change it.
         variables.update(fn.logging_env)
         variables.update(fn.env)
+        user_named.update(fn.env)
     variables.update(env)
+    user_named.update(env)
     if env_vars:
         from lambdatui.env_vars import load_env_vars
 
@@ -283,14 +290,18 @@ def resolve_function(
                 later.append(f"{sam_file.origin}: {', '.join(added)} not in {fn.logical_id}'s Environment.Variables: "
                              "set all the same (sam local sets only the variables a template declares)")
         variables.update(from_sam)
+        user_named.update(from_sam)
     if env_file:
         # SAM's shape is matched by the logical ID, as sam local matches it, else by the function's name.
         from_file = load_env_file(Path(env_file), (fn.logical_id, name) if fn is not None else (name,))
         check_env_names(from_file, f"--env-file {env_file}")
         variables.update(from_file)
+        user_named.update(from_file)
     pairs = parse_env_pairs(env_pairs)
     check_env_names(pairs, "--env")
     variables.update(pairs)  # their size, every source together, is FunctionConfig's to check
+    user_named.update(pairs)
+    platform_set = tuple(name for name in (fn.logging_env if fn is not None else {}) if name not in user_named)
 
     template_layers: tuple[Path, ...] = ()
     if fn is not None and template is not None:
@@ -325,4 +336,5 @@ def resolve_function(
         notes=tuple(notes),
         project_dir=template[0].parent if template is not None else None,
         siblings=fn.siblings if fn is not None else (),
+        platform_set=platform_set,
     )

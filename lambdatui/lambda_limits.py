@@ -74,10 +74,17 @@ def env_size_problem(env: Mapping[str, str]) -> Optional[str]:
 
 
 def check_env_names(env: Mapping[str, str], origin: str) -> None:
-    """The variables one source gives are ones Lambda would take: none reserved, each name well formed."""
-    problem = reserved_env_problem(env) or env_name_problem(env)
+    """The variables one source gives are ones Lambda would take: none reserved, each name well formed; and ones a
+    process can be started with: no value holds a NUL byte (every start of the runtime would fail, `embedded null
+    byte`, as a name holding `=` would)."""
+    problem = reserved_env_problem(env) or env_name_problem(env) or _nul_value_problem(env)
     if problem:
         raise ConfigError(f"{origin}: {problem}")
+
+
+def _nul_value_problem(env: Mapping[str, str]) -> Optional[str]:
+    bad = next((name for name, value in env.items() if "\0" in value), None)
+    return None if bad is None else f"{bad}: its value holds a NUL byte, which no process can be started with"
 
 
 def check_env_size(env: Mapping[str, str], origin: str) -> None:
