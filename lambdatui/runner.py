@@ -56,6 +56,7 @@ async def open_environment(
     url_port: Optional[int] = None,
     early: Optional[EarlyStart] = None,
     stop_now: Optional[StopNow] = None,
+    start_held: bool = False,
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
     `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
@@ -66,13 +67,14 @@ async def open_environment(
     number of the environment they come from (0: the fleet's own). `url_port` also serves the function as a
     function URL there (lambda-spec §12.3); a port in use is a ConfigError naming --url-port. `early`: env #1,
     started ahead of the trio run (host/early_start.py), which the fleet adopts. `stop_now` (a second signal) cuts
-    the graceful shutdown short: every process is then killed at once, and the folders still go.
+    the graceful shutdown short: every process is then killed at once, and the folders still go. `start_held`:
+    env #1 holds at its first boundary (the debugger), whichever of the fleet's environments it is.
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
         state_dir = early.state_dir if early is not None else new_state_dir(stale.append)
         stale += early.stale_notes if early is not None else []
-        fleet_host = FleetHost(config, state_dir, inspect=inspect, options=fleet, early=early)
+        fleet_host = FleetHost(config, state_dir, inspect=inspect, options=fleet, early=early, start_held=start_held)
         for listener in listeners:
             fleet_host.subscribe(listener)
         for numbered in numbered_listeners:

@@ -231,7 +231,7 @@ class HostGuest:
         self._wake = trio.Event()
         async with open_environment(
             self.config, invoke_host=self.invoke_host, invoke_port=self.invoke_port, inspect=True, fleet=self.fleet,
-            url_port=self.url_port, stop_now=self._stop_now,
+            url_port=self.url_port, stop_now=self._stop_now, start_held=self._start_held,
         ) as running:
             session = running.session
             for note in self.notes:
@@ -278,8 +278,6 @@ class HostGuest:
                 # The trio-side controller: a listener there hears every fact as it happens, also the last ones
                 # before a quit, which the coalesced updates to the UI may never carry.
                 self._setup(session)
-            if self._start_held:
-                session.submit(c.Step())  # a newcomer sees the cold start from its first boundary
             self._on_ready(controller, running.invoke_api)
             running.host.start_environment()
             with self._body:

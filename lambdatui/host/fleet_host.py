@@ -76,9 +76,13 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
-                 options: Optional[FleetOptions] = None, early: Optional[EarlyStart] = None) -> None:
-        """`early`: env #1, started ahead of the trio run in `state_dir` (host/early_start.py), for env #1 to adopt."""
+                 options: Optional[FleetOptions] = None, early: Optional[EarlyStart] = None,
+                 start_held: bool = False) -> None:
+        """`early`: env #1, started ahead of the trio run in `state_dir` (host/early_start.py), for env #1 to adopt.
+        `start_held`: env #1 holds at its first boundary (the debugger's newcomer sees the cold start from there),
+        asked before its Init can begin: a provisioned env #1 or SnapStart's snapshot starts as the fleet starts."""
         self.config = config
+        self._start_held = start_held
         self._early = early
         self.state_dir = state_dir
         self.inspect = inspect
@@ -173,6 +177,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         fed = self._breakpoints
         if fed:
             host.feed(ins.BreakpointsSet(fed))
+        if self._start_held and self.first is None and not self._members:
+            host.feed(ins.StepRequested())  # env #1: held at whatever boundary its start reaches first
         try:
             await self._nursery.start(self._run_member, member)
         except Exception as exc:

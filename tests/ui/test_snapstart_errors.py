@@ -45,7 +45,8 @@ async def test_a_failed_restore_is_shown_as_the_invoke_apis_error_not_a_function
     app = build_debugger(resolve_function(str(handler), timeout_s=3, python=sys.executable),
                          fleet=FleetOptions(snapstart=True))
     async with running_debugger(app, SIZE) as pilot:
-        await until(pilot, held_at(Boundary.INIT_FUNCTION), "the snapshot's Init held at init.function")
+        # Held at its first boundary, as every debugger's env #1 (the snapshot's Init starts with the fleet).
+        await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the snapshot's Init held at init.extensions")
         await pilot.press("c")
         await until(pilot, lambda s: any(line.state is EnvState.SNAPSHOT for line in s.environments),
                     "the snapshot to be taken")
