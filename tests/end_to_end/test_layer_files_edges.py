@@ -103,7 +103,9 @@ def test_a_zip_with_dotdot_and_absolute_entries_stays_inside_opt(code_dir: Path)
     assert not (code_dir / "escaped.txt").exists() and not (code_dir.parent / "escaped.txt").exists()
 
 
-def test_a_zip_writing_through_its_own_symlink_does_not_write_the_hosts_files(code_dir: Path) -> None:
+def slipping_zip(code_dir: Path) -> tuple[Path, Path, Path]:
+    """A layer zip whose entry `python/evil` is a symbolic link to a host folder, then a file written through it:
+    (that folder, the handler, the zip)."""
     target = code_dir / "target"
     target.mkdir()
     handler = write_file(code_dir / "fn" / "handler.py", WALK)
@@ -114,6 +116,11 @@ def test_a_zip_writing_through_its_own_symlink_does_not_write_the_hosts_files(co
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr(link, str(target))
         zf.writestr("python/evil/pwned.txt", "pwned\n")
+    return target, handler, archive
+
+
+def test_a_zip_writing_through_its_own_symlink_does_not_write_the_hosts_files(code_dir: Path) -> None:
+    target, handler, archive = slipping_zip(code_dir)
     result = run_cli("invoke", str(handler), "--layer", str(archive))
     assert list(target.iterdir()) == []
     assert "symbolic link" in result.stderr
@@ -123,16 +130,7 @@ def test_a_zip_writing_through_its_own_symlink_does_not_write_the_hosts_files(co
                    "without it (exit 0); Lambda never runs a function whose layer could not be published, and "
                    "the not-a-zip case is refused with exit 2, so the two broken-zip cases disagree")
 def test_a_zip_that_cannot_be_extracted_is_refused_not_left_out(code_dir: Path) -> None:
-    target = code_dir / "target"
-    target.mkdir()
-    handler = write_file(code_dir / "fn" / "handler.py", WALK)
-    archive = code_dir / "slip.zip"
-    link = zipfile.ZipInfo("python/evil")
-    link.create_system = 3
-    link.external_attr = 0o120777 << 16
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr(link, str(target))
-        zf.writestr("python/evil/pwned.txt", "pwned\n")
+    _, handler, archive = slipping_zip(code_dir)
     result = run_cli("invoke", str(handler), "--layer", str(archive))
     assert result.returncode == 2, result.stderr
 
