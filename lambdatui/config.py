@@ -266,18 +266,12 @@ def resolve_function(
         if hint is not None:  # Lambda's own error follows at Init, faithfully; this says what it means
             notes.append(hint)
 
-    variables: dict[str, str] = {}
-    user_named: set[str] = set()  # every variable the user gave, from any source, even one LoggingConfig set too
+    variables: dict[str, str] = {}  # the user's, from every source; LoggingConfig's go under them at the end
     later: list[str] = []  # told after the template's own lines
     if fn is not None:
         check_env_names(fn.env, f"{template[1]}: {fn.logical_id}: Environment.Variables")  # type: ignore[index]
-        # Under every variable given by name (the template's own, --env-vars, --env): LoggingConfig only sets what
-        # Lambda would, and a user who names one of them means to change it.
-        variables.update(fn.logging_env)
         variables.update(fn.env)
-        user_named.update(fn.env)
     variables.update(env)
-    user_named.update(env)
     if env_vars:
         from lambdatui.env_vars import load_env_vars
 
@@ -290,18 +284,18 @@ def resolve_function(
                 later.append(f"{sam_file.origin}: {', '.join(added)} not in {fn.logical_id}'s Environment.Variables: "
                              "set all the same (sam local sets only the variables a template declares)")
         variables.update(from_sam)
-        user_named.update(from_sam)
     if env_file:
         # SAM's shape is matched by the logical ID, as sam local matches it, else by the function's name.
         from_file = load_env_file(Path(env_file), (fn.logical_id, name) if fn is not None else (name,))
         check_env_names(from_file, f"--env-file {env_file}")
         variables.update(from_file)
-        user_named.update(from_file)
     pairs = parse_env_pairs(env_pairs)
     check_env_names(pairs, "--env")
     variables.update(pairs)  # their size, every source together, is FunctionConfig's to check
-    user_named.update(pairs)
-    platform_set = tuple(name for name in (fn.logging_env if fn is not None else {}) if name not in user_named)
+    # Under every variable the user gave: LoggingConfig only sets what Lambda would, and a user who names one of them
+    # means to change it; the ones left are Lambda's own (FunctionConfig.platform_set).
+    logging_env = fn.logging_env if fn is not None else {}
+    platform_set = tuple(name for name in logging_env if name not in variables)
 
     template_layers: tuple[Path, ...] = ()
     if fn is not None and template is not None:
@@ -331,7 +325,7 @@ def resolve_function(
         timeout_s=timeout_s,
         memory_mb=memory_mb,
         extensions=extensions,
-        env=variables,
+        env={**logging_env, **variables},
         layers=(*template_layers, *given_layers),
         notes=tuple(notes),
         project_dir=template[0].parent if template is not None else None,

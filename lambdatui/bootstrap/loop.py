@@ -16,11 +16,11 @@ import sys
 from types import ModuleType
 
 from . import codec, faults, inspect_state, logs, workers
-from .private_signals import EXIT_NOW, STACK_DUMP
 from .client import Invocation, RuntimeClient
 from .context import create_context
 from .errors import error_from_exception
 from .handler import resolve_handler
+from .private_signals import EXIT_NOW, STACK_DUMP
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:

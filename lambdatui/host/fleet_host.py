@@ -177,7 +177,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         fed = self._breakpoints
         if fed:
             host.feed(ins.BreakpointsSet(fed))
-        if self._start_held and self.first is None and not self._members:
+        if self._start_held and self.first is None:
             host.feed(ins.StepRequested())  # env #1: held at whatever boundary its start reaches first
         try:
             await self._nursery.start(self._run_member, member)

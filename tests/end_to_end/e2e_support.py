@@ -101,6 +101,25 @@ def awslambdaric_bootstrap(code_dir: Path) -> Path:
     )
 
 
+# For a probe program a test writes (a custom runtime, an extension; standard library only): the sandbox's API,
+# one connection per call, answering (status, body text, headers); `log` prints what it learnt for the test to read
+# (`PROBE [...]` on stderr, which lambdatui relays). The program imports http.client, json, os and sys first.
+API_CALLS_SOURCE = '''
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+
+def call(method, path, body=None, headers=None, timeout=None):
+    c = http.client.HTTPConnection(API, timeout=timeout)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data.decode(errors="replace"), dict(r.getheaders())
+
+def log(*fields):
+    print("PROBE " + json.dumps(fields), file=sys.stderr, flush=True)
+'''
+
+
 def write_file(path: Path, text: str, *, executable: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

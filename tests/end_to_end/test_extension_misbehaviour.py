@@ -11,26 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_support import run_cli, write_file
+from e2e_support import API_CALLS_SOURCE, run_cli, write_file
 
 HANDLER = "def handler(event, context):\n    return 'ok'\n"
 
-PRELUDE = '''#!/usr/bin/env python3
-import http.client, json, os, sys, time
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+PRELUDE = "#!/usr/bin/env python3\nimport http.client, json, os, sys, time\n" + API_CALLS_SOURCE + '''
 MODE = os.environ.get("MODE", "")
 NAME = os.path.basename(sys.argv[0])
-
-def call(method, path, body=None, headers=None, timeout=None):
-    c = http.client.HTTPConnection(API, timeout=timeout)
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data.decode(errors="replace"), dict(r.getheaders())
-
-def log(*fields):
-    print("PROBE " + json.dumps(fields), file=sys.stderr, flush=True)
 
 def register(events, name=None):
     st, body, h = call("POST", "/2020-01-01/extension/register", json.dumps({"events": events}),
@@ -182,18 +169,8 @@ def test_an_extension_spinning_on_next_after_shutdown_is_killed_at_the_deadline_
 # --------------------------------------------------------------------------------------------------------------
 # The runtime process itself registers as an internal extension (lambda-spec §2.2).
 
-INTERNAL = '''#!/usr/bin/env python3
-import http.client, json, os, sys, threading
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+INTERNAL = "#!/usr/bin/env python3\nimport http.client, json, os, sys, threading\n" + API_CALLS_SOURCE + '''
 MODE = os.environ.get("MODE", "")
-
-def call(method, path, body=None, headers=None):
-    c = http.client.HTTPConnection(API, timeout=None)
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data.decode(errors="replace"), dict(r.getheaders())
 
 events = ["INVOKE", "SHUTDOWN"] if MODE == "shutdown" else ["INVOKE"]
 st, body, h = call("POST", "/2020-01-01/extension/register", json.dumps({"events": events}),

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from e2e_support import ServeProcess, awslambdaric_bootstrap, platform_lines, run_cli, source_lines, write_file
 
-RAISES_ON_USR1 = '''import signal
+# A handler of its own for SIGUSR1, which raises in whatever code runs when the signal comes.
+RAISES_ON_USR1_PRELUDE = '''import signal
 import time
 
 
@@ -30,11 +31,20 @@ def on_usr1(signum, frame):
 
 
 signal.signal(signal.SIGUSR1, on_usr1)
+'''
 
+RAISES_ON_USR1 = RAISES_ON_USR1_PRELUDE + '''
 
 def handler(event, context):
     time.sleep(5)
     return "finished"
+'''
+
+RAISES_ON_USR1_DURING_INIT = RAISES_ON_USR1_PRELUDE + '''time.sleep(12)
+
+
+def handler(event, context):
+    return "ok"
 '''
 
 FAULTHANDLER_ON_USR1 = '''import faulthandler
@@ -48,26 +58,6 @@ faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
 def handler(event, context):
     time.sleep(5)
     return "finished"
-'''
-
-RAISES_ON_USR1_DURING_INIT = '''import signal
-import time
-
-
-class Usr1Received(Exception):
-    pass
-
-
-def on_usr1(signum, frame):
-    raise Usr1Received("the function's SIGUSR1 handler ran during Init")
-
-
-signal.signal(signal.SIGUSR1, on_usr1)
-time.sleep(12)
-
-
-def handler(event, context):
-    return "ok"
 '''
 
 

@@ -33,20 +33,13 @@ def handler(event, context):
 '''
 
 
-def test_logger_exception_is_logged_with_its_traceback(code_dir: Path) -> None:
+def test_the_record_after_a_logged_exception_starts_its_own_line(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", HANDLER)
     result = run_cli("invoke", str(handler))
     assert result.returncode == 0, result.stderr
     texts = source_lines(result.stderr, "function")
     assert any(t.startswith("[ERROR]\t") and t.endswith("\tcaught it") for t in texts), texts
     assert any("ZeroDivisionError: division by zero" in t for t in texts), texts
-
-
-def test_the_record_after_a_logged_exception_starts_its_own_line(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", HANDLER)
-    result = run_cli("invoke", str(handler))
-    assert result.returncode == 0, result.stderr
-    texts = source_lines(result.stderr, "function")
     assert any(t.startswith("[ERROR]\t") and t.endswith("\tnext record") for t in texts), texts
 
 

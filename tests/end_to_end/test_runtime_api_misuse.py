@@ -16,24 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import descendants, proc_cmdline, proc_stat, run_cli, write_file
+from e2e_support import API_CALLS_SOURCE, descendants, proc_cmdline, proc_stat, run_cli, write_file
 
 # The helpers every probe bootstrap starts with: one connection per call, the answer's status, body and headers.
-PRELUDE = '''#!/usr/bin/env python3
-import http.client, json, os, socket, sys
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+PRELUDE = "#!/usr/bin/env python3\nimport http.client, json, os, socket, sys\n" + API_CALLS_SOURCE + '''
 MODE = os.environ.get("MODE", "")
+api_call = call
 
-def call(method, path, body=None, headers=None, timeout=None):
-    c = http.client.HTTPConnection(API, timeout=timeout)
-    c.request(method, "/2018-06-01" + path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data.decode(errors="replace"), dict(r.getheaders())
-
-def log(*fields):
-    print("PROBE " + json.dumps(fields), file=sys.stderr, flush=True)
+def call(method, path, body=None, headers=None, timeout=None):  # the Runtime API's paths, under its version
+    return api_call(method, "/2018-06-01" + path, body, headers, timeout)
 
 def next_invoke():
     st, body, h = call("GET", "/runtime/invocation/next")

@@ -14,24 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from e2e_support import ServeProcess, write_file
+from e2e_support import API_CALLS_SOURCE, ServeProcess, write_file
 from free_ports import free_port
 
 # Subscribes to platform and function records at sandbox.localdomain:$TEL_PORT, and never listens there.
-EXTENSION = '''#!/usr/bin/env python3
-import http.client, json, os
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
-
-def call(method, path, body=None, headers=None):
-    c = http.client.HTTPConnection(API, timeout=None)
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data, r.getheader("Lambda-Extension-Identifier")
-
-_, _, eid = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["SHUTDOWN"]}),
-                 {"Lambda-Extension-Name": "tel"})
+EXTENSION = "#!/usr/bin/env python3\nimport http.client, json, os, sys\n" + API_CALLS_SOURCE + '''
+_, _, h = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["SHUTDOWN"]}),
+               {"Lambda-Extension-Name": "tel"})
+eid = h["Lambda-Extension-Identifier"]
 subscription = {"schemaVersion": "2022-12-13", "types": ["platform", "function"], "buffering": {"timeoutMs": 25},
                 "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:%s/" % os.environ["TEL_PORT"]}}
 status, _, _ = call("PUT", "/2022-07-01/telemetry", json.dumps(subscription), {"Lambda-Extension-Identifier": eid})
