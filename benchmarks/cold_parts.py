@@ -120,9 +120,11 @@ class Capture:
         return (syn - called) / 1e3, (request - syn) / 1e3, (event - request) / 1e3, (returned - event) / 1e3
 
 
-def reset(conn, log: Path) -> tuple[int, ...] | None:
+def reset(conn, log: Path, gap: float = 0.0) -> tuple[int, ...] | None:
     """One crash and the cold start after it: (spawn, started, imported, called, returned, answered, port)."""
     post(conn, b'{"crash": true}')
+    if gap:
+        time.sleep(gap)  # the pause asked for (--gap), not synchronisation
     before = len(STAMPS.findall(log.read_text(errors="replace")))
     invoke(conn)
     answered = time.time_ns()
@@ -140,6 +142,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=60, help="resets of each side (default 60)")
     parser.add_argument("--packets", action="store_true", help="split the first next() on the wire (root)")
     parser.add_argument("--ric-python", default=sys.executable, help="interpreter with awslambdaric")
+    parser.add_argument("--gap", type=float, default=0.0,
+                        help="ms between the crash's answer and the next invoke (default 0: at once, as compare.py)")
     args = parser.parse_args()
     rie = os.environ.get("RIE_BIN")
     if not rie:
@@ -174,7 +178,7 @@ def main() -> int:
                 invoke(conn)
             reset(conn, log)
         for n in range(args.pairs):
-            pair = {key: reset(conn, log) for key, _, conn, log in (servers if n % 2 == 0 else servers[::-1])}
+            pair = {key: reset(conn, log, args.gap / 1e3) for key, _, conn, log in (servers if n % 2 == 0 else servers[::-1])}
             if None not in pair.values():
                 for key, stamps in pair.items():
                     taken[key].append(stamps)  # type: ignore[arg-type]
