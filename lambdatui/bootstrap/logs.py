@@ -1,15 +1,20 @@
-"""Function log output, as awslambdaric writes it when there is no telemetry fd.
+"""Function log output, as awslambdaric writes it.
 
-Everything goes to stdout (the host captures the pipe line by line). Streams are made
-unbuffered so a line is in the pipe the moment it is written; the root logger gets
-Lambda's text or JSON format and the current request id.
+print() goes to stdout (the host captures the pipe line by line); streams are made unbuffered so a line is in the
+pipe the moment it is written. The root logger gets Lambda's text or JSON format and the current request id, and
+writes each record (and each error the runtime logs) to the log sink: as one frame on the platform's telemetry log
+fd where it gives one (`_LAMBDA_TELEMETRY_LOG_FD`, lambda-spec §6.6), so that a record of many lines stays one log
+event, else to stdout, as awslambdaric does under the AWS emulator.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import struct
 import sys
+import threading
 import time
 import traceback
 
@@ -45,6 +50,18 @@ _RESERVED_FIELDS = frozenset(
         "aws_request_id", "tenant_id", "_frame_type",
     )
 )
+
+LOG_FD_ENV = "_LAMBDA_TELEMETRY_LOG_FD"
+# A frame's type: 0xA55A, then the format (text 1, JSON 0) and the level's bits; a record without a level the
+# default text type (awslambdaric's lambda_runtime_log_utils).
+_TEXT_FRAME = 0xA55A0003
+_LEVEL_BITS = {0: 0x00, 10: 0x08, 20: 0x0C, 30: 0x10, 40: 0x14, 50: 0x18}
+_FRAME_HEADER = struct.Struct(">IIQ")  # type, length, timestamp (µs since the epoch)
+
+# The platform's framed log pipe, where it gave one (take_log_fd); one frame written at a time, whole.
+_log_fd = None  # type: Optional[Any]
+_log_fd_lock = threading.Lock()
+_level_set = False  # AWS_LAMBDA_LOG_LEVEL given: each record's frame says its level (as in JSON mode)
 
 # The invocation the process is serving; the logging filter stamps it on records.
 _request_id: Optional[str] = None
@@ -127,9 +144,48 @@ def flush_all() -> None:
             pass
 
 
-def write(msg: str) -> None:
-    """The log sink: stdout, as awslambdaric's StandardLogSink."""
-    sys.stdout.write(msg)
+def take_log_fd(env: Any) -> None:
+    """The platform's framed log pipe, where it gives one: its variable is taken out of the environment, as
+    awslambdaric takes it, so that the function's own child processes never write to it."""
+    global _log_fd
+    number = env.pop(LOG_FD_ENV, None)
+    if number is None:
+        return
+    try:
+        _log_fd = os.fdopen(int(number), "wb", 0)
+    except (ValueError, OSError) as exc:
+        warn("%s=%s cannot be used (%s): log records go to stdout" % (LOG_FD_ENV, number, exc))
+
+
+def replace_log_fd(fd: int) -> None:
+    """A SnapStart copy's own log pipe in place of its snapshot's: at the same number, so the sink writes there."""
+    if _log_fd is not None:
+        os.dup2(fd, _log_fd.fileno())
+    os.close(fd)
+
+
+def _frame_type(levelno: Optional[int] = None, json_mode: bool = False) -> int:
+    if levelno is None:
+        return _TEXT_FRAME - json_mode
+    return (_TEXT_FRAME - json_mode) | _LEVEL_BITS[min(50, max(0, levelno)) // 10 * 10]
+
+
+def _write_frame(msg: str, frame_type: int) -> None:
+    data = msg.encode("utf-8", "backslashreplace")  # a lone surrogate must not cost the record
+    frame = _FRAME_HEADER.pack(frame_type, len(data), time.time_ns() // 1000) + data
+    with _log_fd_lock:  # threads' frames never mix: a frame past PIPE_BUF is written in parts
+        _log_fd.write(frame)  # type: ignore[union-attr]
+
+
+def write(msg: str, levelno: Optional[int] = None) -> None:
+    """The log sink: a frame on the telemetry log fd (awslambdaric's FramedTelemetryLogSink), else stdout (its
+    StandardLogSink). `levelno`: the record's level, which a frame tells in JSON mode or with a log level set."""
+    if _log_fd is None:
+        sys.stdout.write(msg)
+    elif levelno is not None and (_json_mode or _level_set):
+        _write_frame(msg, _frame_type(levelno, _json_mode))
+    else:
+        _write_frame(msg, _TEXT_FRAME)
 
 
 def warn(line: str) -> None:
@@ -173,7 +229,10 @@ class LambdaLoggerHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-            write(text if text.endswith("\n") else text + "\n")
+            if _log_fd is not None:
+                write(text, record.levelno)  # a frame is one record as it is
+            else:
+                write(text if text.endswith("\n") else text + "\n")
         except Exception:
             self.handleError(record)
 
@@ -229,8 +288,9 @@ def level_from_env(value: Optional[str]) -> str:
 
 def setup_logging(log_format: Optional[str], log_level: Optional[str]) -> None:
     """Install the root handler; UTC timestamps process-wide, as awslambdaric does."""
-    global _json_mode
+    global _json_mode, _level_set
     _json_mode = bool(log_format) and log_format.upper() == "JSON"
+    _level_set = bool(level_from_env(log_level))
     logging.Formatter.converter = time.gmtime
     handler = LambdaLoggerHandler()
     if _json_mode:
@@ -256,7 +316,10 @@ def log_error(error: Dict[str, Any], to_json: Any) -> None:
     if _json_mode:
         stamped = {"timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime()), "level": "ERROR"}
         stamped.update(error)
-        write(to_json(stamped) + "\n")
+        if _log_fd is not None:
+            _write_frame(to_json(stamped), _frame_type(logging.ERROR, json_mode=True))
+        else:
+            write(to_json(stamped) + "\n")
         return
     description = "[ERROR]"
     error_type = error.get("errorType")
@@ -276,4 +339,7 @@ def log_error(error: Dict[str, Any], to_json: Any) -> None:
                 lines.append("")
             else:
                 lines.extend(_replace_indentation(part) for part in element.splitlines())
-    write(ERROR_LINE_TERMINATOR.join(lines) + "\n")
+    if _log_fd is not None:
+        _write_frame("\n".join(lines), _frame_type(logging.ERROR))  # one frame keeps it one event
+    else:
+        write(ERROR_LINE_TERMINATOR.join(lines) + "\n")

@@ -252,6 +252,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     worker_count = workers.max_concurrency(env.get("AWS_LAMBDA_MAX_CONCURRENCY"))
 
     logs.install_unbuffered_streams()
+    logs.take_log_fd(env)
     logs.setup_logging(env.get("AWS_LAMBDA_LOG_FORMAT"), env.get("AWS_LAMBDA_LOG_LEVEL"))
     install_stack_dump(settings.get("LAMBDATUI_STACK_FILE"))
     install_exit_hook(settings.get("LAMBDATUI_EXIT_FILE"))

@@ -60,9 +60,10 @@ BEFORE_SNAPSHOT_EXIT = 64
 AFTER_RESTORE_EXIT = 65
 CHANNEL_ENV = "LAMBDATUI_SNAPSHOT_FD"
 MAX_MESSAGE_BYTES = 1 << 20  # a restore request is an environment's variables: far below this
-MAX_FDS = 3  # stdout, stderr, mount namespace (and, after them, the "placed" pipe of a request that has one)
+MAX_FDS = 3  # stdout, stderr, mount namespace (and, after them, the log fd's and the "placed" pipe, where it has them)
 TMP_KEY = "\0tmp"  # where parse_restore leaves the request's `tmp` (no variable can have this name)
 PLACED_KEY = "\0placed"  # where it says that the request's last descriptor is its "placed" pipe
+LOG_FD_KEY = "\0log_fd"  # where it says that the one before it (or the last) is the copy's telemetry log fd
 
 
 def take_channel(env: Any) -> Optional[socket.socket]:
@@ -176,7 +177,7 @@ def serve_as_template(client: RuntimeClient, channel: socket.socket) -> RuntimeC
         if channel.fileno() not in readable:
             continue
         try:
-            data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS + 1)
+            data, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS + 2)
         except OSError:  # the host's end is broken: as gone as a closed one
             data, fds = b"", []
         if not data:
@@ -234,18 +235,22 @@ def parse_restore(data: bytes, fd_count: int) -> Dict[str, Optional[str]]:
     ):
         raise ValueError("a restore request's env maps names to strings or null")
     placed = message.get("placed") is True
-    if fd_count - placed not in (2, MAX_FDS):  # its "placed" pipe, when it says it has one, comes last
-        raise ValueError("a restore request carries %s descriptors, not %d" % ("3 or 4" if placed else "2 or 3",
-                                                                               fd_count))
+    log_fd = message.get("log_fd") is True
+    extra = placed + log_fd
+    if fd_count - extra not in (2, MAX_FDS):  # its log fd and "placed" pipe, when it says it has them, come last
+        raise ValueError("a restore request carries %d or %d descriptors, not %d" % (2 + extra, MAX_FDS + extra,
+                                                                                    fd_count))
     tmp = message.get("tmp")
     if tmp is not None and not isinstance(tmp, str):
         raise ValueError("a restore request's tmp is a path or null")
-    if tmp or placed:
+    if tmp or placed or log_fd:
         env = dict(env)
     if tmp:
         env[TMP_KEY] = tmp
     if placed:
         env[PLACED_KEY] = "1"
+    if log_fd:
+        env[LOG_FD_KEY] = "1"
     return env
 
 
@@ -260,6 +265,7 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
             os.close(fd)
         os.setpgid(0, 0)  # the host signals an environment's runtime as a group, never the template's
         placed = fds.pop() if env.pop(PLACED_KEY, None) else None
+        log_fd = fds.pop() if env.pop(LOG_FD_KEY, None) else None
         tmp = env.pop(TMP_KEY, None)
         if len(fds) == MAX_FDS:
             mount_ns = join_mount_namespace(fds[2])
@@ -268,6 +274,8 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         else:
             mount_ns = "none"
         _redirect_stdio(fds[0], fds[1])
+        if log_fd is not None:
+            logs.replace_log_fd(log_fd)  # the environment's own, where the snapshot's was
         for name, value in env.items():
             # The host's settings go where loop.main put them, out of the function's sight.
             target: MutableMapping[str, str] = private_env if name in PRIVATE_ENV_NAMES else os.environ

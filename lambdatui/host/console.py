@@ -5,6 +5,7 @@ Whatever user code wrote reaches a terminal only through `printable`: one line, 
 
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 from typing import Sequence, TextIO
@@ -44,11 +45,12 @@ def tag(source: str) -> str:
 
 
 def format_line(line: f.LogLine) -> str:
-    """The line as printed; a traceback that awslambdaric joined with \\r is one row per part, each tagged.
+    """The line as printed; a record of several lines is one row per line, each tagged.
 
-    awslambdaric joins a traceback's lines with \\r so CloudWatch keeps it as one event; a terminal would
-    overwrite it. Every row carries the source's tag, so no part of a line can pass for another source's
-    line or for lambdatui's own output, and every other control character is shown escaped.
+    A record of several lines: one the runtime framed on its telemetry log fd (a `logging` record with its
+    traceback), or a traceback that awslambdaric joined with \\r on stdout so CloudWatch keeps it as one event (a
+    terminal would overwrite it). Every row carries the source's tag, so no part of a line can pass for another
+    source's line or for lambdatui's own output, and every other control character is shown escaped.
     """
     return _formatted(_prefix(line.source), line.text)
 
@@ -75,10 +77,13 @@ def _prefix(source: str) -> str:
 
 
 def _formatted(prefix: str, text: str) -> str:
-    if "\r" not in text:  # nearly every line: one row
+    if "\r" not in text and "\n" not in text:  # nearly every line: one row
         return prefix + printable(text)
     text = text.rstrip("\r")  # a CRLF line's CR ends it; it starts no empty row
-    return "\n".join(prefix + printable(part) for part in text.split("\r"))
+    return "\n".join(prefix + printable(part) for part in _ROW_BREAKS.split(text))
+
+
+_ROW_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 # A few sources (platform, function, lambdatui, each extension), a prefix each: computed once, not per line.

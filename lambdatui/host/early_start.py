@@ -182,7 +182,8 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         stream = log_stream_name()
         env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
                                   exit_file=exit_file(member_dir, 1), paths=paths)
-        spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env))
+        spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env),
+                           log_fd=True)
         early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor, remake=remake)
         started = early
         early.boot(spec)

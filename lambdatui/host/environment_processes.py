@@ -155,8 +155,10 @@ class EnvironmentProcesses:
         wrapper = ""
         if effect.participant == fx.RUNTIME:
             wrapper = exec_wrapper(self.config, env, paths)
+            # Not for Managed Instances: their workers would share one (Lambda hands each its own through a socket,
+            # `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET`), so their records go to stdout, each a line of JSON.
             spec = ProcessSpec(fx.RUNTIME, runtime_argv(self.config, env, paths), paths.task_root,
-                               self.sandbox.adjust_env(env))
+                               self.sandbox.adjust_env(env), log_fd=not managed)
             if self.env.config.restored:
                 template = self._copy_template()  # type: ignore[attr-defined]
                 if template is not None:

@@ -8,6 +8,7 @@ one line says that this environment was re-initialised, not restored.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -19,7 +20,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.processes.output import close_read_end
+from lambdatui.processes.output import Reads, close_read_end
 from lambdatui.processes.snapshot_template import ENV_NAME, RestoreFailed, SnapshotTemplate
 from lambdatui.processes.supervisor import ProcessSpec
 
@@ -36,7 +37,7 @@ class SnapshotRestore:
         if spec.key != fx.RUNTIME or not self.env.config.snapstart == "snapshot" or not self.config.runtime.ours:
             return spec
         self.template = SnapshotTemplate()
-        return ProcessSpec(spec.key, spec.argv, spec.cwd, spec.env, pass_fd=(ENV_NAME, self.template.far_end()))
+        return dataclasses.replace(spec, pass_fd=(ENV_NAME, self.template.far_end()))
 
     def _snapshot_started(self, spawned: bool) -> None:
         template = self.template
@@ -106,12 +107,14 @@ class SnapshotRestore:
         # Its own /tmp where the template has a mount namespace to copy (the copy makes its own and mounts this
         # folder on /tmp); elsewhere TMPDIR points at the folder, as for every process there.
         tmp = str(sandbox.tmp_dir) if sandbox.mode == "mount-namespace" else None
-        (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
+        pipes = self._sup.output_pipes(log_fd=spec.log_fd)
+        reads: Reads = tuple(zip((read_fd for read_fd, _ in pipes), ("stdout", "stderr", "log_fd")))
         try:
-            pid, placed = await template.restore(changes, tmp, out_w, err_w)
+            pid, placed = await template.restore(changes, tmp, pipes[0][1], pipes[1][1],
+                                                 pipes[2][1] if spec.log_fd else None)
         except BaseException as exc:
-            close_read_end(out_r)
-            close_read_end(err_r)
+            for read_fd, _ in reads:
+                close_read_end(read_fd)
             self._landed(fx.RUNTIME, effect.generation, None)  # type: ignore[attr-defined]
             if not isinstance(exc, RestoreFailed):
                 raise
@@ -124,7 +127,7 @@ class SnapshotRestore:
             # but charged to the snapshot's cgroup: this limit leaves room for it.
             self._sup.inherit_memory(held.bytes)
         try:
-            handle = self._sup.adopt(spec, pid, out_r, err_r, template)  # into this environment's cgroup
+            handle = self._sup.adopt(spec, pid, reads, template)  # into this environment's cgroup
         finally:
             os.close(placed)  # the copy goes on: what it forks from now on is this environment's
         if template.note:

@@ -1,4 +1,4 @@
-"""Capture a child's stdout or stderr pipe as text lines."""
+"""Capture a child's stdout or stderr pipe as text lines, and the runtime's telemetry log pipe as its records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Literal
 
 from .linux import pipe_bytes_available
 
-Stream = Literal["stdout", "stderr"]
+# "log_fd": the pipe behind the runtime's `_LAMBDA_TELEMETRY_LOG_FD`, one framed record at a time (FrameSplitter).
+Stream = Literal["stdout", "stderr", "log_fd"]
+Reads = tuple[tuple[int, Stream], ...]  # a child's pipes: each read end and what it carries
 
 # A function printing without newlines must not grow our memory without bound,
 # and a UI cannot render a megabyte-long line anyway.
@@ -20,7 +22,8 @@ MAX_LINE_BYTES = 64 * 1024
 # printing 100,000 lines spent 40-100 ms of its time waiting on it (the debugger must cost the function no time).
 # As large as an unprivileged process may make a pipe by default. Every user has an allowance for pipe buffers
 # (fs.pipe-user-pages-soft, 64 MiB by default) past which each new pipe of theirs gets two pages: lambdatui's
-# enlarged pipes stay within an eighth of it (four environments' stdout and stderr), the rest keep the default.
+# enlarged pipes stay within an eighth of it (the first environments' stdout, stderr and log fd), the rest keep
+# the default.
 PIPE_SIZE = 1024 * 1024
 ENLARGED_PIPES_BUDGET = 8 * 1024 * 1024
 _READ_SIZE = 64 * 1024  # a read's lines are printed in one write: reads as large as before, in a larger pipe
@@ -123,6 +126,73 @@ class LineSplitter:
         return [line]
 
 
+class FrameSplitter:
+    """Bytes in, whole records out: the framing of Lambda's telemetry log fd (lambda-spec §6.6), as awslambdaric's
+    FramedTelemetryLogSink writes it: a 4-byte type (0xA55A then the format and level), a 4-byte length and an
+    8-byte timestamp (µs), all big-endian, then the UTF-8 message. One `logging` record is one frame, however many
+    lines it holds, so a Telemetry API subscriber gets it as one `function` record, as in Lambda.
+
+    A record's final newline (the text format ends with one) ends it as a line's does. A record over the limit is
+    cut there and the rest skipped as it comes, never held. Bytes that are not a frame (a program that writes text
+    to the fd) are taken as lines from there on: nothing written is lost."""
+
+    _HEADER = 16
+
+    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+        self._limit = limit
+        self._buf = bytearray()
+        self._skip = 0  # what is left of a record past the limit
+        self._lines: LineSplitter | None = None  # not frames after all
+
+    def feed(self, data: bytes) -> list[str]:
+        if self._lines is not None:
+            return self._lines.feed(data)
+        if self._skip:
+            skipped = min(self._skip, len(data))
+            self._skip -= skipped
+            data = data[skipped:]
+        buf = self._buf
+        buf += data
+        records: list[str] = []
+        start = 0
+        while len(buf) - start >= self._HEADER:
+            if buf[start:start + 2] != b"\xa5\x5a":
+                self._lines = LineSplitter(self._limit)
+                records += self._lines.feed(bytes(buf[start:]))
+                buf.clear()
+                return records
+            length = int.from_bytes(buf[start + 4:start + 8], "big")
+            body = start + self._HEADER
+            if length > self._limit:
+                if len(buf) - body < self._limit:
+                    break  # its first part is not all here yet
+                records.append(_record(buf[body:_char_boundary(buf, body + self._limit, body)]))
+                self._skip = length - (len(buf) - body)
+                if self._skip < 0:  # the rest is here too
+                    start, self._skip = body + length, 0
+                    continue
+                buf.clear()
+                return records
+            if len(buf) - body < length:
+                break
+            records.append(_record(buf[body:body + length]))
+            start = body + length
+        del buf[:start]
+        return records
+
+    def flush(self) -> list[str]:
+        """At end of stream: a frame cut short is delivered as far as it came (its writer died while writing)."""
+        if self._lines is not None:
+            return self._lines.flush()
+        rest, self._buf = self._buf[self._HEADER:], bytearray()
+        return [_record(rest)] if rest else []
+
+
+def _record(raw: bytes | bytearray) -> str:
+    text = _decode(raw)
+    return text[:-1] if text.endswith("\n") else text
+
+
 class OutputPipe:
     """The read end of one child pipe (O_NONBLOCK), dispatching the lines of each read to `emit`, together: a
     burst of 100,000 short lines crosses the host a read at a time, not a line at a time.
@@ -137,7 +207,7 @@ class OutputPipe:
         self.fd = fd
         self.stream: Stream = stream
         self._emit = emit
-        self._splitter = LineSplitter()
+        self._splitter = FrameSplitter() if stream == "log_fd" else LineSplitter()
         self.eof = trio.Event()
         self._closed = False
 
@@ -174,7 +244,7 @@ class OutputPipe:
         if self._closed or self.eof.is_set():
             return
         self._read_available()
-        if partial and not self.eof.is_set():
+        if partial and not self.eof.is_set() and self.stream != "log_fd":  # a frame is whole or not yet there
             self._dispatch(self._splitter.flush())
 
     def _read_available(self) -> None:

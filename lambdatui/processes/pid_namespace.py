@@ -141,12 +141,12 @@ class SandboxInit:
         raise InitUnavailable(self._failure)
 
     def spawn(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdout: int, stderr: int,
-              pass_fd: tuple[str, int] | None = None) -> int:
+              pass_fds: Sequence[tuple[str, int]] = ()) -> int:
         """Fork and exec a participant inside the namespace; its pid as the host sees it. Raises SpawnFailed.
-        `pass_fd`: (variable, descriptor) the child inherits, the variable naming its number there."""
+        `pass_fds`: (variable, descriptor) pairs the child inherits, each variable naming its number there."""
         self.wait_ready()
-        request = marshal.dumps((list(argv), cwd, dict(env), pass_fd[0] if pass_fd else None))
-        fds = [stdout, stderr] + ([pass_fd[1]] if pass_fd else [])
+        request = marshal.dumps((list(argv), cwd, dict(env), [name for name, _ in pass_fds]))
+        fds = [stdout, stderr] + [fd for _, fd in pass_fds]
         try:
             socket.send_fds(self._requests, [request], fds)
         except OSError as exc:

@@ -112,15 +112,15 @@ def _reap_all() -> None:
             return
 
 
-def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=None, file_limit=None):
+def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None):
     """Between fork and exec: the steps subprocess.Popen took for the host before (its own group, std streams)."""
     where = "limit"
     try:
         if file_limit is not None:
             _lower_file_limit(file_limit)
         where = "exec"
-        if kept is not None:
-            os.set_inheritable(kept, True)  # the SnapStart template's channel (its number is in env)
+        for fd in kept:
+            os.set_inheritable(fd, True)  # the telemetry log fd, the SnapStart template's channel (numbers in env)
         for name in _DEFAULT_SIGNALS:  # ignored signals survive exec: the function must get the defaults
             _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
         os.setpgid(0, 0)
@@ -150,11 +150,10 @@ def _lower_file_limit(limit):
 
 def _spawn(request, fds, file_limit=None):
     """Fork one participant; the reply is ("ok", pid) or ("failed", where, errno, text)."""
-    argv, cwd, env, kept_name = marshal.loads(request)
+    argv, cwd, env, kept_names = marshal.loads(request)
     out_fd, err_fd = fds[0], fds[1]
-    kept = fds[2] if kept_name and len(fds) > 2 else None
-    if kept is not None:
-        env = dict(env, **{kept_name: str(kept)})
+    kept = tuple(fds[2:2 + len(kept_names)])
+    env = dict(env, **{name: str(fd) for name, fd in zip(kept_names, kept)})
     failed_r, failed_w = os.pipe()  # close-on-exec: end of file without data means exec succeeded
     try:
         pid = os.fork()
@@ -256,7 +255,7 @@ def _generation(requests, plan, exits_fd, file_limit, keeper, libc):
         if not _report_exits(anchor, exits_fd):
             return 1
         if _request_ready(waiting, wake_r, requests_fd):
-            request, fds = _recv_fds(requests, 1 << 20, 3)
+            request, fds = _recv_fds(requests, 1 << 20, 4)
             if not request:
                 return 0  # the host closed its end: the environment is over
             try:

@@ -147,30 +147,32 @@ class SnapshotTemplate:
                 pass
 
     async def restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
-                      stderr: int) -> Restored:
+                      stderr: int, log_fd: Optional[int] = None) -> Restored:
         """Fork the template into a copy with these output pipes; its pid as the host sees it, and the pipe it waits
-        on before its first call (`Restored.placed`). The output pipes' write ends are closed here either way.
+        on before its first call (`Restored.placed`). The output pipes' write ends (`log_fd`: the telemetry log
+        pipe's, which the copy puts where its snapshot's was) are closed here either way.
         Raises RestoreFailed."""
         async with self._lock:
             with self._running():
-                return await self._restore(env, tmp, stdout, stderr)
+                return await self._restore(env, tmp, stdout, stderr, log_fd)
 
     async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
-                       stderr: int) -> Restored:
+                       stderr: int, log_fd: Optional[int]) -> Restored:
         send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
         self._reply = send
         placed_r, placed_w = os.pipe()
         handed_over = False  # the write end: the caller's once the copy says who it is, closed here otherwise
         try:
-            request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp, "placed": True}).encode()
+            logs = [] if log_fd is None else [log_fd]
+            request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp, "placed": True,
+                                  "log_fd": bool(logs)}).encode()
             try:
-                socket.send_fds(self._host_end, [request], [stdout, stderr, placed_r])
+                socket.send_fds(self._host_end, [request], [stdout, stderr, *logs, placed_r])
             except OSError as exc:
                 raise RestoreFailed(f"the snapshot's process is gone ({exc.strerror or exc})") from exc
             finally:
-                os.close(stdout)
-                os.close(stderr)
-                os.close(placed_r)
+                for fd in (stdout, stderr, *logs, placed_r):
+                    os.close(fd)
             with trio.move_on_after(FORK_TIMEOUT_S):
                 try:
                     message, sender = await receive.receive()

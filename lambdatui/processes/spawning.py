@@ -22,6 +22,11 @@ from .file_limit import lowered as file_limit_lowered
 from .pid_namespace import InitUnavailable, SandboxInit, SpawnFailed
 
 
+# Where Lambda's runtimes find the pipe for their framed log records (lambda-spec §6.6); awslambdaric reads it and
+# removes it from its environment, so the function's own child processes never see it.
+LOG_FD_ENV = "_LAMBDA_TELEMETRY_LOG_FD"
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
     """What to start as one child: its command line, working directory and complete environment."""
@@ -35,6 +40,9 @@ class ProcessSpec:
     pass_fd: tuple[str, int] | None = None
     """(variable, descriptor): the child inherits the descriptor and finds its number in that variable (the
     SnapStart template's channel: processes/snapshot_template.py)."""
+    log_fd: bool = False
+    """The runtime's telemetry log fd (`_LAMBDA_TELEMETRY_LOG_FD`, lambda-spec §6.6): a pipe of its own whose
+    framed records the host reads as the function's output, one record each, as Lambda's runtimes write them."""
 
 
 class LaunchError(Exception):
@@ -91,16 +99,14 @@ def _read_nonblocking(fd: int) -> str:
 
 
 def spawn_directly(argv: list[str], cwd: str, env: Mapping[str, str], preexec: Callable[[], None],
-                   out_w: int, err_w: int, err_r: int, pass_fd: tuple[str, int] | None = None) -> subprocess.Popen[bytes]:
+                   out_w: int, err_w: int, err_r: int,
+                   pass_fds: Sequence[tuple[str, int]] = ()) -> subprocess.Popen[bytes]:
     """Fork and exec from this process; closes the write ends either way. Raises LaunchError."""
-    kept: tuple[int, ...] = ()
-    if pass_fd is not None:
-        env = {**env, pass_fd[0]: str(pass_fd[1])}
-        kept = (pass_fd[1],)
+    env = {**env, **{name: str(fd) for name, fd in pass_fds}}
     try:
         try:
-            return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
-                                    stderr=err_w, close_fds=True, pass_fds=kept, preexec_fn=preexec)
+            return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+                                    close_fds=True, pass_fds=[fd for _, fd in pass_fds], preexec_fn=preexec)
         finally:
             os.close(out_w)
             os.close(err_w)
@@ -116,11 +122,11 @@ def spawn_directly(argv: list[str], cwd: str, env: Mapping[str, str], preexec: C
 
 
 def spawn_in_namespace(init: SandboxInit, argv: list[str], cwd: str, env: Mapping[str, str],
-                       out_w: int, err_w: int, pass_fd: tuple[str, int] | None = None) -> int:
+                       out_w: int, err_w: int, pass_fds: Sequence[tuple[str, int]] = ()) -> int:
     """Have the environment's init fork and exec it; its pid as the host sees it. Closes the write ends."""
     try:
         try:
-            return init.spawn(argv, cwd, env, out_w, err_w, pass_fd)
+            return init.spawn(argv, cwd, env, out_w, err_w, pass_fds)
         finally:
             os.close(out_w)
             os.close(err_w)

@@ -28,11 +28,11 @@ from .children import ProcessHandle as ProcessHandle
 from .exit_status import ExitStatus as ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
 from .memory_limit import MemoryLimit, RssWatcher
-from .output import OutputPipe, Stream, close_read_end, output_pipe
+from .output import OutputPipe, Reads, Stream, close_read_end, output_pipe
 from .pid_namespace import InitKeeper, InitUnavailable, SandboxInit
 from .proc_readings import rss_mb
 from .sandbox import Sandbox
-from .spawning import LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
+from .spawning import LOG_FD_ENV, LaunchError, ProcessSpec, make_preexec, spawn_directly, spawn_in_namespace
 from .started_ahead import Ahead, StartedAhead
 from .watchdog_link import WatchdogLink
 
@@ -179,10 +179,10 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if not argv:
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
-        pipes: list[tuple[int, int]] = []  # (read, write): stdout's, then stderr's
+        pipes: list[tuple[int, int]] = []  # (read, write): stdout's, stderr's, then the log fd's
         try:
-            pipes.append(output_pipe())
-            pipes.append(output_pipe())
+            for _ in range(3 if spec.log_fd else 2):
+                pipes.append(output_pipe())
             if self._init is not None and self._init.gone:
                 # It died (and the namespace with it, so nothing of this environment is left inside): a new one, or
                 # every later start would fail on the dead one.
@@ -196,13 +196,18 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                 close_read_end(read_fd)  # gives its pipe budget back
                 os.close(write_fd)
             raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
-        (out_r, out_w), (err_r, err_w) = pipes
+        (out_r, out_w), (err_r, err_w) = pipes[:2]
+        reads: Reads = ((out_r, "stdout"), (err_r, "stderr"))
+        passed = [spec.pass_fd] if spec.pass_fd else []
+        if spec.log_fd:
+            reads += ((pipes[2][0], "log_fd"),)
+            passed.append((LOG_FD_ENV, pipes[2][1]))
         self._wait_dying()
         if reset_peak:
             self.reset_memory_peak()  # the last life is gone: nothing of it is charged any more
         try:
             if self._init is not None:
-                pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, spec.pass_fd), None
+                pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, passed), None
             else:
                 try:
                     cwd, preexec = self._direct_setup(spec.cwd)
@@ -211,13 +216,16 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                     os.close(err_w)
                     raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: "
                                       f"{exc.strerror or exc}") from None
-                popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, spec.pass_fd)
+                popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, passed)
                 pid = popen.pid
         except LaunchError:
-            close_read_end(out_r)
-            close_read_end(err_r)
+            for read_fd, _ in reads:
+                close_read_end(read_fd)
             raise
-        return self._track(spec, pid, popen, out_r, err_r)
+        finally:
+            if spec.log_fd:
+                os.close(pipes[2][1])  # the child's now (the spawns close the std streams' write ends themselves)
+        return self._track(spec, pid, popen, reads)
 
     def _direct_setup(self, cwd: str) -> tuple[str, Callable[[], None]]:
         """Where a child the host forks itself starts, and its steps between fork and exec. With a layout it starts
@@ -228,11 +236,12 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self._preexec = make_preexec(self._sandbox.child_setup(), os.getpid(), self.cgroup)
         return cwd, self._preexec
 
-    def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
-        return output_pipe(), output_pipe()
+    def output_pipes(self, log_fd: bool = False) -> list[tuple[int, int]]:
+        """(read, write) pipes for a child's stdout and stderr (and its telemetry log fd) that someone else starts
+        (`adopt`)."""
+        return [output_pipe() for _ in range(3 if log_fd else 2)]
 
-    def adopt(self, spec: ProcessSpec, pid: int, out_r: int, err_r: int, reporter: ExitReporter) -> ProcessHandle:
+    def adopt(self, spec: ProcessSpec, pid: int, reads: Reads, reporter: ExitReporter) -> ProcessHandle:
         """Supervise a process this supervisor did not start (a SnapStart copy, forked by the snapshot's runtime):
         its output from these pipes, its exit as `reporter` hears it from its parent, its group signalled and
         contained (cgroup, watchdog) as a child's."""
@@ -244,28 +253,28 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                         file.write(str(pid))
                 except OSError:
                     pass  # the memory limit is then watched, not enforced, for this copy
-        return self._track(spec, pid, None, out_r, err_r, reporter)
+        return self._track(spec, pid, None, reads, reporter)
 
     def _track(self, spec: ProcessSpec, pid: int, popen: subprocess.Popen[bytes] | None,
-               out_r: int, err_r: int, reporter: ExitReporter | None = None) -> ProcessHandle:
+               reads: Reads, reporter: ExitReporter | None = None) -> ProcessHandle:
         started = time.perf_counter() if self._nursery is None else current_time()
         handle = ProcessHandle(key=spec.key, pid=pid, started_at=started, spec=spec)
         self._watchdog.add(handle.pgid)
         init = reporter or (self._init if popen is None else None)
         pidfd = linux.open_pidfd(pid)
         if self._nursery is None:  # started ahead of the trio run: its pipes are read once attached
-            self._ahead.append((handle, popen, init, pidfd, out_r, err_r))
+            self._ahead.append((handle, popen, init, pidfd, reads))
         else:
-            self._supervise_soon(handle, popen, init, pidfd, out_r, err_r)
+            self._supervise_soon(handle, popen, init, pidfd, reads)
         return handle
 
     def _supervise_soon(self, handle: ProcessHandle, popen: subprocess.Popen[bytes] | None, init: ExitReporter | None,
-                        pidfd: int | None, out_r: int, err_r: int) -> None:
+                        pidfd: int | None, reads: Reads) -> None:
         def emit(stream: Stream, lines: list[str]) -> None:
             self._on_lines(handle, stream, lines)
 
         child = Child(handle=handle, popen=popen, init=init, pidfd=pidfd,
-                       pipes=(OutputPipe(out_r, "stdout", emit), OutputPipe(err_r, "stderr", emit)))
+                      pipes=tuple(OutputPipe(read_fd, stream, emit) for read_fd, stream in reads))
         try:
             self._start_soon(self._supervise, child, name=f"process {handle.key} ({handle.pid})")
         except RuntimeError:

@@ -30,8 +30,19 @@ def test_printable_escapes_what_would_drive_a_terminal(raw: str, shown: str) -> 
 
 
 def test_a_console_line_is_escaped_and_tagged() -> None:
-    line = f.LogLine(f.FUNCTION, "clear:\x1b[2J\nfake [platform] line")
-    assert format_line(line) == "[function]   clear:\\x1b[2J\\nfake [platform] line"
+    line = f.LogLine(f.FUNCTION, "clear:\x1b[2J")
+    assert format_line(line) == "[function]   clear:\\x1b[2J"
+
+
+def test_a_record_of_several_lines_is_one_tagged_row_per_line() -> None:
+    """A log record the runtime framed on its log fd keeps its newlines (a traceback, a message of two lines): each
+    row carries the record's tag, so none can pass for another source's line."""
+    line = f.LogLine(f.FUNCTION, "[ERROR]\tt\tid\tcaught\nfake [platform] line\r\n\x1b[2Jlast")
+    assert format_line(line).splitlines() == [
+        "[function]   [ERROR]\tt\tid\tcaught",
+        "[function]   fake [platform] line",
+        "[function]   \\x1b[2Jlast",
+    ]
 
 
 def test_a_traceback_joined_with_cr_is_one_tagged_row_per_part() -> None:
