@@ -6,7 +6,8 @@ import argparse
 from typing import Optional
 
 from lambdatui.config_error import ConfigError
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
+from lambdatui.model.fleet import (DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_S, RETRY_WAIT_S,
+                                   FleetOptions)
 
 # `serve` stands in for a deployed function: its idle environments go, as Lambda's do after some minutes
 # (the period is unspecified; 10 minutes is generous for a local run). The debugger keeps them: the user decides.
@@ -27,7 +28,8 @@ class _Unset:
 
 UNSET = _Unset()
 UNSET_FLEET_DEFAULTS = {"concurrency": None, "provisioned": None, "idle_shutdown": UNSET, "snapstart": None,
-                        "max_concurrency": None}
+                        "max_concurrency": None, "maximum_retry_attempts": None, "maximum_event_age": None,
+                        "retry_wait": None}
 
 
 def _idle(text: str) -> Optional[float]:
@@ -58,6 +60,16 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                         help="SnapStart: Init runs once (as publishing a version does) and the initialised runtime is "
                              "held as the snapshot; every environment is restored from it (RESTORE_START, "
                              "after-restore hooks, Restore Duration) instead of initialised")
+    parser.add_argument("--maximum-retry-attempts", type=int, default=MAX_RETRY_ATTEMPTS, metavar="N",
+                        help=f"an Event invoke that fails (an error, a timeout, a crash) runs again up to N more times, "
+                             f"as EventInvokeConfig's MaximumRetryAttempts says: 0 to {MAX_RETRY_ATTEMPTS} (default "
+                             f"{MAX_RETRY_ATTEMPTS}, Lambda's)")
+    parser.add_argument("--maximum-event-age", type=int, default=MAX_EVENT_AGE_S, metavar="SECONDS",
+                        help=f"an Event invoke older than this gets no more attempts (MaximumEventAgeInSeconds: "
+                             f"{MIN_EVENT_AGE_S} to {MAX_EVENT_AGE_S}, default {MAX_EVENT_AGE_S})")
+    parser.add_argument("--retry-wait", type=float, default=RETRY_WAIT_S, metavar="SECONDS",
+                        help=f"wait before a failed Event invoke's first retry; its second waits twice as long "
+                             f"(default {RETRY_WAIT_S:g}: Lambda's minute; shorter to watch retries in a workshop)")
     shown = "off" if idle_default is None else f"{idle_default:g}"
     parser.add_argument("--idle-shutdown", type=_idle, default=idle_default, metavar="SECONDS",
                         help=f"shut down (SHUTDOWN spindown) an on-demand environment that served nothing for this "
@@ -82,7 +94,26 @@ def fleet_options(args: argparse.Namespace) -> FleetOptions:
         # Instances.
         other = "--provisioned" if args.provisioned else "--max-concurrency"
         raise ConfigError(f"--snapstart cannot be used with {other}: Lambda's SnapStart does not support it")
+    retries, age, wait = retry_settings(args)
     return FleetOptions(concurrency=args.concurrency, provisioned=args.provisioned, idle_shutdown_s=args.idle_shutdown,
-                        max_concurrency=max_concurrency, snapstart=snapstart)
+                        max_concurrency=max_concurrency, snapstart=snapstart, retry_attempts=retries,
+                        max_event_age_s=age, retry_wait_s=wait)
+
+
+def retry_settings(args: argparse.Namespace) -> tuple[int, int, float]:
+    """(retries, event age, first wait) a failed Event invoke gets; ConfigError for values EventInvokeConfig refuses
+    (and a wait that is no duration)."""
+    retries = getattr(args, "maximum_retry_attempts", MAX_RETRY_ATTEMPTS)
+    age = getattr(args, "maximum_event_age", MAX_EVENT_AGE_S)
+    wait = getattr(args, "retry_wait", RETRY_WAIT_S)
+    if not 0 <= retries <= MAX_RETRY_ATTEMPTS:
+        raise ConfigError(f"--maximum-retry-attempts {retries}: give 0 to {MAX_RETRY_ATTEMPTS}, as Lambda's "
+                          "MaximumRetryAttempts takes")
+    if not MIN_EVENT_AGE_S <= age <= MAX_EVENT_AGE_S:
+        raise ConfigError(f"--maximum-event-age {age}: give {MIN_EVENT_AGE_S} to {MAX_EVENT_AGE_S} seconds, as "
+                          "Lambda's MaximumEventAgeInSeconds takes")
+    if not (wait >= 0 and wait < float("inf")):
+        raise ConfigError(f"--retry-wait {wait:g}: give the seconds before a failed Event invoke's first retry")
+    return retries, age, wait
 
 

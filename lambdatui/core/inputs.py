@@ -37,6 +37,7 @@ class Invocation:
     # Managed Instances: the worker to give it to (numbered as `RuntimeNext.connection` says), where a replay sends
     # it as the session did; 0: whichever worker waits longest, as RAPID does.
     worker: int = 0
+    retry: int = 0  # an Event invoke's n-th retry (core/event_retries.py): the same invoke, run again
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class InvokeRules:
             return
         self.queue.append((token, inv))
         self._emit(f.InvocationQueued(inv.request_id, len(self.queue), inv.payload, inv.asynchronous,
-                                      inv.client_context, inv.qualifier, inv.streamed))
+                                      inv.client_context, inv.qualifier, inv.streamed, inv.retry))
         self._try_start_next()
 
     def _on_DrainRequested(self, event: DrainRequested) -> None:

@@ -252,6 +252,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         wants_log_tail: bool = False, asynchronous: bool = False, request_id: Optional[str] = None,
         stream: Optional[ResponseStream] = None, label: str = "", qualifier: str = "",
         on_result: Optional[Callable[[f.InvocationResult], None]] = None, worker: int = 0, offer_s: float = 0.0,
+        retry: int = 0,
     ) -> tuple[f.InvocationResult, Optional[str]]:
         """Run one invoke; returns its result and, when asked, the base64 log tail.
 
@@ -262,7 +263,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         (a synchronous invoke, no log tail) gets the result to answer at once (see _Slot), not after the runtime's next
         /next, read with its response, which this task would wait for. `offer_s` > 0: the environment is finishing
         its last invoke, and is offered this one for that long at most (ins.InvokeOffered); raises HandedBack if it
-        does not take it.
+        does not take it. `retry`: an Event invoke's n-th retry after a function error (the fleet runs it again).
         """
         invocation = ins.Invocation(
             request_id=request_id or new_uuid(),
@@ -275,6 +276,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             label=label,
             qualifier=qualifier,
             worker=worker,
+            retry=retry,
         )
         if stream is not None:
             self.streams.add(invocation.request_id, stream)

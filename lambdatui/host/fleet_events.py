@@ -53,8 +53,10 @@ class FleetEvents:
             queue_full_refusal(len(self._events), self._event_bytes, len(payload))
         if refusal is not None:
             raise EventRefused(refusal, request_id)
-        self._events.append(QueuedEvent(payload, {**kwargs, "request_id": request_id}, preferred))
+        event = QueuedEvent(payload, {**kwargs, "request_id": request_id}, preferred)
+        self._events.append(event)
         self._event_bytes += len(payload)
+        self._track_attempts(event)
         self._events_arrived.set()
         self._wake()
 

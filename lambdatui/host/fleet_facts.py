@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from lambdatui.host.environment_numbers import EnvironmentNumbers
     from lambdatui.host.fleet_events import QueuedEvent
+    from lambdatui.host.fleet_retries import Attempts
     from lambdatui.host.fleet_host import _Member
 
 NumberedListener = Callable[[int, f.Fact], None]  # (env #N, fact); N is 0 for the fleet's own lines
@@ -30,6 +31,7 @@ class FleetFacts:
     _members: list[_Member]
     _numbers: EnvironmentNumbers
     _events: deque[QueuedEvent]
+    _attempts: dict[str, Attempts]
     _changed: trio.Event
     _waiters: int
     options: FleetOptions
@@ -81,6 +83,8 @@ class FleetFacts:
             return  # the debugger's record of the API: it changes nothing anyone waits on
         if kind is f.InvocationCompleted:
             member.idle_since = trio.current_time()
+            if self._attempts:  # an Event invoke's attempt may be over: it may run again (host/fleet_retries.py)
+                self._attempt_ended(fact.result)  # type: ignore[attr-defined]
         elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now
             self._note_peak()
         elif kind is f.PhaseEnded and fact.phase == "init":  # type: ignore[attr-defined]
@@ -168,4 +172,5 @@ class FleetFacts:
         busy = sum(1 for c in candidates if c.fit is rules.Fit.BUSY)
         alive = sum(1 for c in candidates if not c.unstarted)
         return FleetCounters(self.options.concurrency, alive, busy, max(self.peak, busy), self.cold_starts,
-                             self.warm_hits, self.throttled, len(self._events), self.spun_down)
+                             self.warm_hits, self.throttled, len(self._events), self.spun_down,
+                             self.retries_pending())  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ from lambdatui.host.environment_numbers import EnvironmentNumbers, ReservedNumbe
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
 from lambdatui.host.fleet_idle import FleetIdle
+from lambdatui.host.fleet_retries import Attempts, FleetRetries
 from lambdatui.host.fleet_routing import FleetRouting
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable
 from lambdatui.host.sandbox_access import SandboxAccess
@@ -72,7 +73,7 @@ class _Member:
         return self.host.sandbox_count
 
 
-class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle):
+class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetries, FleetIdle):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -96,6 +97,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         self._breakpoints: frozenset[Boundary] = frozenset()
         self._events: deque[QueuedEvent] = deque()
         self._event_bytes = 0
+        self._attempts: dict[str, Attempts] = {}  # accepted Event invokes until their last attempt, by request id
         self._changed = trio.Event()
         self._waiters = 0
         self._events_arrived = trio.Event()  # the dispatcher's wake-up when the queue was empty
@@ -227,6 +229,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         last, as its process is the parent of every restored runtime."""
         self._ending = True
         self._drop_queued_events()
+        self._drop_retries()
         async with trio.open_nursery() as nursery:
             for member in list(self._members):
                 if not member.snapshot:
@@ -249,6 +252,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetIdle
         """Every environment spins down now (the controller's Shutdown); invokes are refused from then on."""
         self._ending = True
         self._drop_queued_events()
+        self._drop_retries()
         for member in self._members:
             if not member.snapshot:
                 member.host.feed(ins.ShutdownRequested())

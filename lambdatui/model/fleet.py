@@ -23,6 +23,11 @@ DEFAULT_CONCURRENCY = 100
 # Throttled synchronous invokes: the body and Reason Lambda gives for reserved concurrency (§11.1).
 THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 THROTTLE_MESSAGE = "Rate Exceeded."
+# A failed Event invoke's retries (EventInvokeConfig, core/event_retries.py): Lambda's default and most retries, the
+# range of MaximumEventAgeInSeconds (its default is the most), and the wait before the first retry.
+MAX_RETRY_ATTEMPTS = 2
+MIN_EVENT_AGE_S, MAX_EVENT_AGE_S = 60, 21600
+RETRY_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class FleetCounters:
     throttled: int  # synchronous invokes refused with 429
     queued_events: int  # Event invokes waiting for an environment now
     spun_down: int  # environments removed after --idle-shutdown seconds without an invoke
+    retrying: int = 0  # Event invokes that failed, waiting for their next attempt
 
 
 @dataclass
@@ -64,6 +70,11 @@ class FleetOptions:
     idle_shutdown_s: Optional[float] = None
     max_concurrency: int = 0  # Lambda Managed Instances: invokes one environment runs at once (0: one, the default)
     snapstart: bool = False  # SnapStart: Init once into a snapshot, every environment restored from it (§4.8)
+    # A failed Event invoke's retries (EventInvokeConfig; core/event_retries.py): how many, the event's age past
+    # which it is discarded, and the wait before the first (Lambda's minute; lambdatui's --retry-wait shortens it).
+    retry_attempts: int = MAX_RETRY_ATTEMPTS
+    max_event_age_s: float = MAX_EVENT_AGE_S
+    retry_wait_s: float = RETRY_WAIT_S
 
 
 def describe_fleet(options: FleetOptions) -> str:

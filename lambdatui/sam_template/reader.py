@@ -42,6 +42,7 @@ NOT_APPLIED = {
     "SnapStart": "give --snapstart",
     "FunctionUrlConfig": "give --url-port PORT for a function URL (serve and the debugger)",
     "EphemeralStorage": "lambdatui's /tmp is not limited in size (Lambda's holds 512 MB unless this sets more)",
+    "EventInvokeConfig": "give --maximum-retry-attempts N and --maximum-event-age SECONDS",
 }
 
 

@@ -12,7 +12,7 @@ import argparse
 
 from lambdatui.config_error import ConfigError
 from lambdatui.fleet_options import UNSET, UNSET_FLEET_DEFAULTS  # noqa: F401  (where replay's parser gets them)
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY, FleetOptions
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, RETRY_WAIT_S, FleetOptions
 from lambdatui.scenario.model import FunctionSettings
 
 
@@ -32,6 +32,11 @@ def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> 
         args.snapstart = bool(settings.snapstart)
     if not max_given:
         args.max_concurrency = settings.max_concurrency or 0
+    for name, value, default in (("maximum_retry_attempts", settings.retry_attempts, MAX_RETRY_ATTEMPTS),
+                                 ("maximum_event_age", settings.max_event_age, MAX_EVENT_AGE_S),
+                                 ("retry_wait", settings.retry_wait, RETRY_WAIT_S)):
+        if getattr(args, name, None) is None:
+            setattr(args, name, value if value is not None else default)
     max_concurrency = args.max_concurrency
     if args.snapstart and (args.provisioned or max_concurrency):
         # fleet_options refuses the pair too, but names only command-line flags: say where each one came from.
@@ -50,4 +55,5 @@ def scenario_fleet(settings: FunctionSettings) -> FleetOptions:
     args = argparse.Namespace(**UNSET_FLEET_DEFAULTS)
     fill_fleet_options(args, settings)
     return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown, snapstart=args.snapstart,
-                        max_concurrency=args.max_concurrency)
+                        max_concurrency=args.max_concurrency, retry_attempts=args.maximum_retry_attempts,
+                        max_event_age_s=args.maximum_event_age, retry_wait_s=args.retry_wait)

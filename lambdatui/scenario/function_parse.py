@@ -16,12 +16,12 @@ from lambdatui.lambda_limits import (
     env_name_problem,
     reserved_env_problem,
 )
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY
+from lambdatui.model.fleet import DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_S
 from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S, FunctionSettings
 from lambdatui.scenario.values import is_int, type_name, unknown_hint
 
 FUNCTION_KEYS = ("timeout", "memory", "handler", "env", "concurrency", "provisioned", "idle_shutdown", "snapstart",
-                 "max_concurrency")
+                 "max_concurrency", "retry_attempts", "max_event_age", "retry_wait")
 
 
 def parse_function(raw: Any) -> FunctionSettings:
@@ -55,7 +55,7 @@ def parse_function(raw: Any) -> FunctionSettings:
     snapstart = _snapstart(raw, provisioned)
     max_concurrency = _max_concurrency(raw, snapstart)
     return FunctionSettings(timeout, memory, handler, dict(env), concurrency, provisioned, idle, snapstart,
-                            max_concurrency)
+                            max_concurrency, *_retries(raw))
 
 
 def _fleet(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[float]]:
@@ -109,6 +109,23 @@ def _max_concurrency(raw: dict[str, Any], snapstart: Optional[bool]) -> Optional
         raise ValueError(f"[function]: snapstart = true cannot go with max_concurrency = {value}: Lambda's SnapStart "
                          "does not support Managed Instances (remove one of them)")
     return value
+
+
+def _retries(raw: dict[str, Any]) -> tuple[Optional[int], Optional[int], Optional[float]]:
+    """A failed Event invoke's retries, as EventInvokeConfig takes them (and lambdatui's wait before the first)."""
+    attempts, age, wait = raw.get("retry_attempts"), raw.get("max_event_age"), raw.get("retry_wait")
+    if attempts is not None and (not is_int(attempts) or not 0 <= attempts <= MAX_RETRY_ATTEMPTS):
+        raise ValueError(f"[function]: retry_attempts = {_shown(attempts)}: give 0 to {MAX_RETRY_ATTEMPTS}, the times "
+                         "a failed Event invoke runs again (MaximumRetryAttempts)")
+    if age is not None and (not is_int(age) or not MIN_EVENT_AGE_S <= age <= MAX_EVENT_AGE_S):
+        raise ValueError(f"[function]: max_event_age = {_shown(age)}: give {MIN_EVENT_AGE_S} to {MAX_EVENT_AGE_S} "
+                         "seconds (MaximumEventAgeInSeconds)")
+    if wait is not None:
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_EVENT_AGE_S:
+            raise ValueError(f"[function]: retry_wait = {_shown(wait)}: give the seconds before a failed Event "
+                             f"invoke's first retry, 0 to {MAX_EVENT_AGE_S}")
+        wait = float(wait)
+    return attempts, age, wait
 
 
 def _shown(value: Any) -> str:

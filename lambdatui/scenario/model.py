@@ -38,6 +38,11 @@ class FunctionSettings:
     idle_shutdown: Optional[float] = None  # seconds; a scenario sets it or leaves idle environments alone
     snapstart: Optional[bool] = None  # SnapStart (lambda-spec §4.8): Init once into a snapshot, restore the rest
     max_concurrency: Optional[int] = None  # Managed Instances (lambda-spec §11.3): invokes at once per environment
+    # A failed Event invoke's retries (EventInvokeConfig; core/event_retries.py), as --maximum-retry-attempts,
+    # --maximum-event-age and --retry-wait give them.
+    retry_attempts: Optional[int] = None
+    max_event_age: Optional[int] = None
+    retry_wait: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         # env #N (None: all) -> what its new_environment or shutdown step, recorded, does to an invoke it cuts off
         self._cut_off_why: dict[Optional[int], str] = {}
         self._not_run: list[RecordedInvoke] = []  # turned away by the end of the session, never delivered
+        self._retried: set[str] = set()  # failed Event invokes the fleet runs again: their retries are no steps
         # The telemetry each extension received, by invoke: an invoke's last records arrive after the freeze, often
         # at the next invoke or the final shutdown, so it listens to the end, the session's own end included.
         self.telemetry = TelemetryLedger()
@@ -191,7 +192,11 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         self._heard(0, fact)
 
     def _heard(self, number: int, fact: f.Fact) -> None:
-        if isinstance(fact, f.InvocationQueued):
+        if self._retried and _request_id(fact) in self._retried:
+            return  # a failed Event invoke's retry: the fleet makes it, a replay's fleet makes it again
+        if isinstance(fact, f.EventRetrying):
+            self._retried.add(fact.request_id)
+        elif isinstance(fact, f.InvocationQueued):
             if self._by_id(fact.request_id) is None:
                 self._queued(RecordedInvoke(fact.event, fact.request_id, asynchronous=fact.asynchronous,
                                             client_context=fact.client_context, qualifier=fact.qualifier,
@@ -421,3 +426,13 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
 # Where an Init (a restore, for SnapStart) stands before its invoke's event goes out.
 _INIT_BOUNDARIES = frozenset({Boundary.INIT_EXTENSIONS, Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION,
                               Boundary.INIT_DONE, Boundary.RESTORE_START, Boundary.RESTORE_HOOKS_DONE})
+
+
+def _request_id(fact: f.Fact) -> object:
+    """The invoke a fact is about, where it names one (a retry's facts are the fleet's, not the caller's)."""
+    kind = type(fact)
+    if kind is f.InvocationCompleted:
+        return fact.result.request_id  # type: ignore[union-attr]
+    if kind is f.PhaseStarted:
+        return fact.detail if fact.phase == "invoke" else None  # type: ignore[union-attr]
+    return getattr(fact, "request_id", None)

@@ -184,6 +184,7 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
             return outcome
         if printer.managed and step is not scenario.steps[-1]:
             await await_overruns(session, facts, printer, timeout_s + margin_s)
+    await _await_retries(session, printer, timeout_s + margin_s)
     if deferred:
         await _deliver_the_rest(session, ledger, printer)
         _settle(scenario, deferred, ledger, printer, outcome, final=True)
@@ -265,6 +266,23 @@ def _settle(scenario: Scenario, deferred: list[_Deferred], ledger: TelemetryLedg
             return False
         printer.line("ok", f"expect telemetry ({item.expect.extension}) of {item.where}")
     return True
+
+
+async def _await_retries(session: DebugSession, printer: TimelinePrinter, attempt_s: float) -> None:
+    """Failed Event invokes the fleet runs again (host/fleet_retries.py), as the session's fleet did: the replay's
+    end waits for their attempts, said once, bounded by their waits and an invoke's time each."""
+    fleet = session.fleet
+    pending = fleet.retries_pending()
+    if not pending:
+        return
+    options = fleet.options
+    printer.line("retries", f"{pending} failed Event invoke{'s' if pending > 1 else ''} to run again, as Lambda "
+                            f"runs them (first retry after {options.retry_wait_s:g} s): waiting for them")
+    attempts = options.retry_attempts
+    bound = options.retry_wait_s * attempts * (attempts + 1) / 2 + (attempts + 1) * attempt_s
+    with trio.move_on_after(bound):
+        while fleet.retries_pending() or not fleet.settled():
+            await fleet.wait_changed()
 
 
 async def _deliver_the_rest(session: DebugSession, ledger: TelemetryLedger, printer: TimelinePrinter) -> None:

@@ -14,7 +14,7 @@ from lambdatui.model.facts.inspection import (INIT_STACKS, GlobalEntry, GlobalsR
                                               ThreadEntry, ThreadStack, TmpChanged, TmpEntry)
 from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged, EnvironmentFrozen,
                                              EnvironmentNotStarted, EnvironmentStartedFor, EnvironmentThawed,
-                                             EventNotRun, EventWaiting,
+                                             EventNotRun, EventRetrying, EventWaiting,
                                              HoldReleased, IdleSpunDown, InvocationCompleted, InvocationQueued,
                                              InvocationRefused, InvocationResult, InvocationThrottled,
                                              InvokeCutOff, NewEnvironmentAnswered, OverrunEnded,
@@ -44,6 +44,7 @@ Fact = Union[
     InvocationThrottled,
     EventWaiting,
     EventNotRun,
+    EventRetrying,
     IdleSpunDown,
     EnvironmentStartedFor,
     EnvironmentNotStarted,
@@ -83,7 +84,7 @@ __all__ = [
     # lifecycle
     "BoundaryReached", "BreakpointsChanged", "EnvironmentFrozen", "EnvironmentNotStarted", "EnvironmentStartedFor",
     "EnvironmentThawed",
-    "EventNotRun", "EventWaiting", "HoldReleased", "IdleSpunDown",
+    "EventNotRun", "EventRetrying", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "InvokeCutOff", "NewEnvironmentAnswered", "OverrunEnded", "PreferredPassedOver",
     "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",

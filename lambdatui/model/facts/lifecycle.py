@@ -108,6 +108,7 @@ class InvocationQueued:
     client_context: Optional[str] = field(default=None, repr=False)
     qualifier: str = ""
     streamed: bool = False  # its caller takes the response as a stream (InvokeWithResponseStream, a function URL)
+    retry: int = 0  # an Event invoke's n-th retry after a function error (EventRetrying), with the same request id
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,18 @@ class EventWaiting:
     of the fleet's own, environment 0); said once, as it starts to wait. It carries nothing: what it is for is to be
     heard, so that the debugger's fleet line counts the invoke queued then (from the snapshot's fleet counters), not
     at the next fact of some environment."""
+
+
+@dataclass(frozen=True)
+class EventRetrying:
+    """An Event invoke's attempt failed and Lambda runs it again after `wait_s`, with the same request id: its
+    `attempt`-th retry (a fact of the fleet's own, environment 0; core/event_retries.py). `text` is the line that
+    says so (also a LogLine of lambdatui's own)."""
+
+    request_id: str
+    attempt: int
+    wait_s: float
+    text: str
 
 
 @dataclass(frozen=True)

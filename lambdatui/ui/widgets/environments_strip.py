@@ -40,7 +40,8 @@ def plural(count: int, word: str) -> str:
 def fleet_text(fleet: Optional[FleetCounters], environments: Sequence[EnvironmentLine]) -> str:
     """The fleet line: `fleet: 3 envs · 2 busy (peak 3) / limit 1000 · cold 3 · warm 5 · throttled 1 · queued 0`
     (environments alive, those serving an invoke now and the most at once, against --concurrency; invokes that met a
-    cold environment or a warm one; synchronous invokes refused with 429; Event invokes waiting)."""
+    cold environment or a warm one; synchronous invokes refused with 429; Event invokes waiting; failed Event invokes
+    waiting for their retry, when there are)."""
     if fleet is None:
         return "fleet: " + plural(len(environments), "env")
     envs = plural(fleet.environments, "env")
@@ -49,6 +50,8 @@ def fleet_text(fleet: Optional[FleetCounters], environments: Sequence[Environmen
     text = (f"fleet: {envs} · {fleet.concurrency} busy (peak {fleet.peak_concurrency}) / limit {fleet.limit} · "
             f"cold {fleet.cold_starts} · warm {fleet.warm_hits} · throttled {fleet.throttled} · "
             f"queued {fleet.queued_events}")
+    if fleet.retrying:  # failed Event invokes waiting to run again (EventInvokeConfig)
+        text += f" · retrying {fleet.retrying}"
     if fleet.spun_down:
         text += f" · idle shut down {fleet.spun_down}"
     return text
