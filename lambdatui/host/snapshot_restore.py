@@ -107,11 +107,11 @@ class SnapshotRestore:
         # Its own /tmp where the template has a mount namespace to copy (the copy makes its own and mounts this
         # folder on /tmp); elsewhere TMPDIR points at the folder, as for every process there.
         tmp = str(sandbox.tmp_dir) if sandbox.mode == "mount-namespace" else None
-        pipes = self._sup.output_pipes(log_fd=spec.log_fd)
-        reads: Reads = tuple(zip((read_fd for read_fd, _ in pipes), ("stdout", "stderr", "log_fd")))
+        (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
+        reads: Reads = ((out_r, "stdout"), (err_r, "stderr"))
         try:
-            pid, placed = await template.restore(changes, tmp, pipes[0][1], pipes[1][1],
-                                                 pipes[2][1] if spec.log_fd else None)
+            # Its log fd writes to its stdout, as the snapshot's did (processes/supervisor.py spawn).
+            pid, placed = await template.restore(changes, tmp, out_w, err_w, spec.log_fd)
         except BaseException as exc:
             for read_fd, _ in reads:
                 close_read_end(read_fd)

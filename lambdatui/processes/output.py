@@ -9,8 +9,7 @@ from typing import Literal
 
 from .linux import pipe_bytes_available
 
-# "log_fd": the pipe behind the runtime's `_LAMBDA_TELEMETRY_LOG_FD`, one framed record at a time (FrameSplitter).
-Stream = Literal["stdout", "stderr", "log_fd"]
+Stream = Literal["stdout", "stderr"]
 Reads = tuple[tuple[int, Stream], ...]  # a child's pipes: each read end and what it carries
 
 # A function printing without newlines must not grow our memory without bound,
@@ -22,8 +21,7 @@ MAX_LINE_BYTES = 64 * 1024
 # printing 100,000 lines spent 40-100 ms of its time waiting on it (the debugger must cost the function no time).
 # As large as an unprivileged process may make a pipe by default. Every user has an allowance for pipe buffers
 # (fs.pipe-user-pages-soft, 64 MiB by default) past which each new pipe of theirs gets two pages: lambdatui's
-# enlarged pipes stay within an eighth of it (the first environments' stdout, stderr and log fd), the rest keep
-# the default.
+# enlarged pipes stay within an eighth of it (four environments' stdout and stderr), the rest keep the default.
 PIPE_SIZE = 1024 * 1024
 ENLARGED_PIPES_BUDGET = 8 * 1024 * 1024
 _READ_SIZE = 64 * 1024  # a read's lines are printed in one write: reads as large as before, in a larger pipe
@@ -125,67 +123,85 @@ class LineSplitter:
         self._buf.clear()
         return [line]
 
+    finish = flush  # at end of stream: nothing else is held
 
-class FrameSplitter:
-    """Bytes in, whole records out: the framing of Lambda's telemetry log fd (lambda-spec §6.6), as awslambdaric's
-    FramedTelemetryLogSink writes it: a 4-byte type (0xA55A then the format and level), a 4-byte length and an
-    8-byte timestamp (µs), all big-endian, then the UTF-8 message. One `logging` record is one frame, however many
-    lines it holds, so a Telemetry API subscriber gets it as one `function` record, as in Lambda.
 
-    A record's final newline (the text format ends with one) ends it as a line's does. A record over the limit is
-    cut there and the rest skipped as it comes, never held. Bytes that are not a frame (a program that writes text
-    to the fd) are taken as lines from there on: nothing written is lost."""
+# A frame's type begins 0xA55A00 (lambda-spec §6.6); no text does: 0xA5 cannot begin a UTF-8 character, and a
+# print of undecodable bytes followed by "Z" and NUL is the only text that looks like one.
+_FRAME_MAGIC = b"\xa5\x5a\x00"
+_FRAME_HEADER = 16
 
-    _HEADER = 16
+
+class FramedLineSplitter:
+    """A runtime's stdout that its telemetry log fd writes to too (`_LAMBDA_TELEMETRY_LOG_FD`: spawning.py): lines,
+    and the framed records of that fd among them, in the order the function wrote them. A frame is what
+    awslambdaric's FramedTelemetryLogSink writes (lambda-spec §6.6): a 4-byte type (0xA55A then the format and
+    level), a 4-byte length and an 8-byte timestamp (µs), all big-endian, then the UTF-8 message; one `logging`
+    record is one frame, however many lines it holds, so a Telemetry API subscriber gets it as one `function`
+    record, as in Lambda.
+
+    Lambda reads the two from separate pipes; one pipe here keeps their order, which two pipes read as the host
+    wakes lose (every print of an invoke before its records). A line a record interrupts (a print without its
+    newline yet) goes on after it. A record's final newline (the text format ends with one) ends it as a line's
+    does; one over the limit is cut there and the rest skipped as it comes, never held."""
 
     def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
         self._limit = limit
-        self._buf = bytearray()
+        self._lines = LineSplitter(limit)
+        self._frame = bytearray()  # an unfinished frame (or what may begin one), held until it is whole
         self._skip = 0  # what is left of a record past the limit
-        self._lines: LineSplitter | None = None  # not frames after all
 
     def feed(self, data: bytes) -> list[str]:
-        if self._lines is not None:
-            return self._lines.feed(data)
         if self._skip:
             skipped = min(self._skip, len(data))
             self._skip -= skipped
             data = data[skipped:]
-        buf = self._buf
-        buf += data
-        records: list[str] = []
-        start = 0
-        while len(buf) - start >= self._HEADER:
-            if buf[start:start + 2] != b"\xa5\x5a":
-                self._lines = LineSplitter(self._limit)
-                records += self._lines.feed(bytes(buf[start:]))
-                buf.clear()
-                return records
-            length = int.from_bytes(buf[start + 4:start + 8], "big")
-            body = start + self._HEADER
-            if length > self._limit:
-                if len(buf) - body < self._limit:
-                    break  # its first part is not all here yet
-                records.append(_record(buf[body:_char_boundary(buf, body + self._limit, body)]))
-                self._skip = length - (len(buf) - body)
-                if self._skip < 0:  # the rest is here too
-                    start, self._skip = body + length, 0
-                    continue
-                buf.clear()
-                return records
-            if len(buf) - body < length:
+        if self._frame:
+            data = bytes(self._frame) + data
+            self._frame.clear()
+        out: list[str] = []
+        while data:
+            at = data.find(_FRAME_MAGIC)
+            if at < 0:
+                held = _magic_begun(data)  # the read ended inside a frame's type: its rest comes next
+                out += self._lines.feed(data[:len(data) - held])
+                self._frame += data[len(data) - held:]
                 break
-            records.append(_record(buf[body:body + length]))
-            start = body + length
-        del buf[:start]
-        return records
+            if at:
+                out += self._lines.feed(data[:at])  # a line it interrupts stays unfinished in the splitter
+            frame = data[at:]
+            length = int.from_bytes(frame[4:8], "big") if len(frame) >= _FRAME_HEADER else -1
+            kept = min(length, self._limit)
+            needed = kept + (kept < length)  # a cut looks at the byte after it (a character's continuation?)
+            if length < 0 or len(frame) - _FRAME_HEADER < needed:
+                self._frame += frame  # not all here yet
+                break
+            body = bytearray(frame[_FRAME_HEADER:_FRAME_HEADER + needed])
+            out.append(_record(body[:_char_boundary(body, kept, 0)] if kept < length else body))
+            if _FRAME_HEADER + length > len(frame):
+                self._skip = _FRAME_HEADER + length - len(frame)
+                break
+            data = frame[_FRAME_HEADER + length:]
+        return out
 
     def flush(self) -> list[str]:
-        """At end of stream: a frame cut short is delivered as far as it came (its writer died while writing)."""
-        if self._lines is not None:
-            return self._lines.flush()
-        rest, self._buf = self._buf[self._HEADER:], bytearray()
-        return [_record(rest)] if rest else []
+        """The partial last line (a frame being written stays: it is whole or not there yet)."""
+        return self._lines.flush()
+
+    def finish(self) -> list[str]:
+        """At end of stream: the partial line, then a frame cut short as far as it came (its writer died)."""
+        rest, self._frame = bytes(self._frame), bytearray()
+        if rest and not rest.startswith(_FRAME_MAGIC):
+            return self._lines.feed(rest) + self._lines.flush()
+        return self._lines.flush() + ([_record(rest[_FRAME_HEADER:])] if rest[_FRAME_HEADER:] else [])
+
+
+def _magic_begun(data: bytes) -> int:
+    """How many bytes at the end of `data` may begin a frame's type (0, 1 or 2)."""
+    for size in (2, 1):
+        if data.endswith(_FRAME_MAGIC[:size]):
+            return size
+    return 0
 
 
 def _record(raw: bytes | bytearray) -> str:
@@ -201,13 +217,15 @@ class OutputPipe:
     one task at a time, so they never interleave mid-read.
     """
 
-    def __init__(self, fd: int, stream: Stream, emit: Callable[[Stream, list[str]], None]) -> None:
+    def __init__(self, fd: int, stream: Stream, emit: Callable[[Stream, list[str]], None],
+                 framed: bool = False) -> None:
+        """`framed`: the runtime's stdout, where its telemetry log fd writes its records too (FramedLineSplitter)."""
         import trio  # imported where used: the early start (host/early_start.py) runs before trio is imported
 
         self.fd = fd
         self.stream: Stream = stream
         self._emit = emit
-        self._splitter = FrameSplitter() if stream == "log_fd" else LineSplitter()
+        self._splitter: LineSplitter | FramedLineSplitter = FramedLineSplitter() if framed else LineSplitter()
         self.eof = trio.Event()
         self._closed = False
 
@@ -222,7 +240,7 @@ class OutputPipe:
         except BlockingIOError:
             return 0
         if not data:
-            self._dispatch(self._splitter.flush())
+            self._dispatch(self._splitter.finish())
             self.eof.set()
             return 0
         self._dispatch(self._splitter.feed(data))
@@ -244,7 +262,7 @@ class OutputPipe:
         if self._closed or self.eof.is_set():
             return
         self._read_available()
-        if partial and not self.eof.is_set() and self.stream != "log_fd":  # a frame is whole or not yet there
+        if partial and not self.eof.is_set():
             self._dispatch(self._splitter.flush())
 
     def _read_available(self) -> None:
@@ -256,7 +274,7 @@ class OutputPipe:
             except BlockingIOError:
                 return
             if not data:
-                self._dispatch(self._splitter.flush())
+                self._dispatch(self._splitter.finish())
                 self.eof.set()
                 return
             self._dispatch(self._splitter.feed(data))
@@ -270,7 +288,7 @@ class OutputPipe:
         if not self.eof.is_set():
             # A writer outside the group (setsid) still holds the pipe; its
             # unterminated tail is all we will ever get.
-            self._dispatch(self._splitter.flush())
+            self._dispatch(self._splitter.finish())
         self._closed = True
         import trio
 

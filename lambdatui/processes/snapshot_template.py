@@ -147,23 +147,23 @@ class SnapshotTemplate:
                 pass
 
     async def restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
-                      stderr: int, log_fd: Optional[int] = None) -> Restored:
+                      stderr: int, log_fd: bool = False) -> Restored:
         """Fork the template into a copy with these output pipes; its pid as the host sees it, and the pipe it waits
-        on before its first call (`Restored.placed`). The output pipes' write ends (`log_fd`: the telemetry log
-        pipe's, which the copy puts where its snapshot's was) are closed here either way.
+        on before its first call (`Restored.placed`). The output pipes' write ends are closed here either way.
+        `log_fd`: the copy's telemetry log fd writes to its stdout too, put where its snapshot's was.
         Raises RestoreFailed."""
         async with self._lock:
             with self._running():
                 return await self._restore(env, tmp, stdout, stderr, log_fd)
 
     async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
-                       stderr: int, log_fd: Optional[int]) -> Restored:
+                       stderr: int, log_fd: bool) -> Restored:
         send, receive = trio.open_memory_channel[tuple[dict[str, Any], Optional[int]]](1)
         self._reply = send
         placed_r, placed_w = os.pipe()
         handed_over = False  # the write end: the caller's once the copy says who it is, closed here otherwise
         try:
-            logs = [] if log_fd is None else [log_fd]
+            logs = [stdout] if log_fd else []  # SCM_RIGHTS gives the copy a descriptor of its own for each
             request = json.dumps({"op": "restore", "env": dict(env), "tmp": tmp, "placed": True,
                                   "log_fd": bool(logs)}).encode()
             try:
@@ -171,7 +171,7 @@ class SnapshotTemplate:
             except OSError as exc:
                 raise RestoreFailed(f"the snapshot's process is gone ({exc.strerror or exc})") from exc
             finally:
-                for fd in (stdout, stderr, *logs, placed_r):
+                for fd in (stdout, stderr, placed_r):
                     os.close(fd)
             with trio.move_on_after(FORK_TIMEOUT_S):
                 try:

@@ -41,8 +41,9 @@ class ProcessSpec:
     """(variable, descriptor): the child inherits the descriptor and finds its number in that variable (the
     SnapStart template's channel: processes/snapshot_template.py)."""
     log_fd: bool = False
-    """The runtime's telemetry log fd (`_LAMBDA_TELEMETRY_LOG_FD`, lambda-spec §6.6): a pipe of its own whose
-    framed records the host reads as the function's output, one record each, as Lambda's runtimes write them."""
+    """The runtime's telemetry log fd (`_LAMBDA_TELEMETRY_LOG_FD`, lambda-spec §6.6), where Lambda's runtimes write
+    each log record as one frame: here a second descriptor of its stdout's pipe, so that records and printed lines
+    reach the host in the order they were written (output.FramedLineSplitter tells them apart)."""
 
 
 class LaunchError(Exception):

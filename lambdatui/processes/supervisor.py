@@ -179,10 +179,10 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         if not argv:
             raise LaunchError("empty command line")
         env = self.sandbox.adjust_env(spec.env)
-        pipes: list[tuple[int, int]] = []  # (read, write): stdout's, stderr's, then the log fd's
+        pipes: list[tuple[int, int]] = []  # (read, write): stdout's, then stderr's
         try:
-            for _ in range(3 if spec.log_fd else 2):
-                pipes.append(output_pipe())
+            pipes.append(output_pipe())
+            pipes.append(output_pipe())
             if self._init is not None and self._init.gone:
                 # It died (and the namespace with it, so nothing of this environment is left inside): a new one, or
                 # every later start would fail on the dead one.
@@ -196,12 +196,11 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                 close_read_end(read_fd)  # gives its pipe budget back
                 os.close(write_fd)
             raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
-        (out_r, out_w), (err_r, err_w) = pipes[:2]
+        (out_r, out_w), (err_r, err_w) = pipes
         reads: Reads = ((out_r, "stdout"), (err_r, "stderr"))
         passed = [spec.pass_fd] if spec.pass_fd else []
         if spec.log_fd:
-            reads += ((pipes[2][0], "log_fd"),)
-            passed.append((LOG_FD_ENV, pipes[2][1]))
+            passed.append((LOG_FD_ENV, out_w))  # stdout's pipe: its records and its lines keep their order
         self._wait_dying()
         if reset_peak:
             self.reset_memory_peak()  # the last life is gone: nothing of it is charged any more
@@ -219,12 +218,9 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                 popen = spawn_directly(argv, cwd, env, preexec, out_w, err_w, err_r, passed)
                 pid = popen.pid
         except LaunchError:
-            for read_fd, _ in reads:
-                close_read_end(read_fd)
+            close_read_end(out_r)
+            close_read_end(err_r)
             raise
-        finally:
-            if spec.log_fd:
-                os.close(pipes[2][1])  # the child's now (the spawns close the std streams' write ends themselves)
         return self._track(spec, pid, popen, reads)
 
     def _direct_setup(self, cwd: str) -> tuple[str, Callable[[], None]]:
@@ -236,10 +232,9 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self._preexec = make_preexec(self._sandbox.child_setup(), os.getpid(), self.cgroup)
         return cwd, self._preexec
 
-    def output_pipes(self, log_fd: bool = False) -> list[tuple[int, int]]:
-        """(read, write) pipes for a child's stdout and stderr (and its telemetry log fd) that someone else starts
-        (`adopt`)."""
-        return [output_pipe() for _ in range(3 if log_fd else 2)]
+    def output_pipes(self) -> list[tuple[int, int]]:
+        """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
+        return [output_pipe(), output_pipe()]
 
     def adopt(self, spec: ProcessSpec, pid: int, reads: Reads, reporter: ExitReporter) -> ProcessHandle:
         """Supervise a process this supervisor did not start (a SnapStart copy, forked by the snapshot's runtime):
@@ -273,8 +268,11 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         def emit(stream: Stream, lines: list[str]) -> None:
             self._on_lines(handle, stream, lines)
 
+        # The runtime's log fd writes to its stdout (spawn): that pipe's frames are its records.
+        framed = handle.spec.log_fd
         child = Child(handle=handle, popen=popen, init=init, pidfd=pidfd,
-                      pipes=tuple(OutputPipe(read_fd, stream, emit) for read_fd, stream in reads))
+                      pipes=tuple(OutputPipe(read_fd, stream, emit, framed and stream == "stdout")
+                                  for read_fd, stream in reads))
         try:
             self._start_soon(self._supervise, child, name=f"process {handle.key} ({handle.pid})")
         except RuntimeError:

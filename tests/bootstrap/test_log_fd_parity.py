@@ -107,11 +107,12 @@ def test_the_same_frames_as_awslambdaric(tmp_path: Path, settings: dict) -> None
 
 def test_a_multi_line_record_is_one_frame_and_prints_stay_lines(tmp_path: Path) -> None:
     """What the host gets from our runtime: one frame per record, whatever lines it holds."""
-    from lambdatui.processes.output import FrameSplitter
+    from lambdatui.processes.output import FramedLineSplitter
 
     write(tmp_path, "logs_probe.py", HANDLER)
     frames, stdout, _ = _run("ours", tmp_path)
-    records = FrameSplitter().feed(b"".join(struct.pack(">IIQ", k, len(t.encode()), 0) + t.encode() for k, t in frames))
+    framed = b"".join(struct.pack(">IIQ", k, len(t.encode()), 0) + t.encode() for k, t in frames)
+    records = FramedLineSplitter().feed(framed)
     warned = [r for r in records if "first line" in r]  # one each invoke
     assert len(warned) == 2 and all(r.endswith("\tfirst line\nsecond line") for r in warned), records
     caught = [r for r in records if "\tcaught" in r]

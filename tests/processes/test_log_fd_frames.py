@@ -1,12 +1,13 @@
-"""The runtime's telemetry log fd, read as Lambda reads it (lambda-spec §6.6): one record per frame, whatever
-lines it holds, from bytes as a pipe delivers them (cut anywhere), and nothing lost where the bytes are no frames.
-The frames are made as awslambdaric's FramedTelemetryLogSink makes them."""
+"""The runtime's stdout with its telemetry log fd's records among its lines (processes/output.FramedLineSplitter):
+each frame one record, whatever lines it holds, each line one line, in the order they were written, from bytes as a
+pipe delivers them (cut anywhere). The frames are made as awslambdaric's FramedTelemetryLogSink makes them
+(lambda-spec §6.6)."""
 
 from __future__ import annotations
 
 import struct
 
-from lambdatui.processes.output import FrameSplitter
+from lambdatui.processes.output import FramedLineSplitter
 
 
 def frame(text: str, kind: int = 0xA55A0003, stamp: int = 1_700_000_000_000_000) -> bytes:
@@ -14,41 +15,51 @@ def frame(text: str, kind: int = 0xA55A0003, stamp: int = 1_700_000_000_000_000)
     return struct.pack(">IIQ", kind, len(data), stamp) + data
 
 
-def test_each_frame_is_one_record_with_its_lines_and_without_its_final_newline() -> None:
-    splitter = FrameSplitter()
-    data = frame("[INFO]\tt\tid\tfirst\nsecond\n") + frame("[ERROR] boom\nTraceback", 0xA55A0017)
-    assert splitter.feed(data) == ["[INFO]\tt\tid\tfirst\nsecond", "[ERROR] boom\nTraceback"]
+def fed(splitter: FramedLineSplitter, data: bytes, size: int) -> list[str]:
+    out: list[str] = []
+    for start in range(0, len(data), size):
+        out += splitter.feed(data[start:start + size])
+    return out
 
 
-def test_frames_cut_anywhere_come_out_whole_and_in_order() -> None:
-    data = b"".join(frame(f"record {n}\nline two ü") for n in range(5))
-    for size in (1, 3, 7, 16, 17, 40):
-        splitter = FrameSplitter()
-        out: list[str] = []
-        for start in range(0, len(data), size):
-            out += splitter.feed(data[start:start + size])
-        assert out == [f"record {n}\nline two ü" for n in range(5)], size
-        assert splitter.flush() == []
+def test_records_and_lines_come_out_in_the_order_written_each_record_whole() -> None:
+    data = (frame("[INFO]\tt\tid\trecord 1\nits second line\n") + b"print 2\n"
+            + frame("[ERROR] boom\nTraceback", 0xA55A0017) + b"print 4\nprint 5\n")
+    expected = ["[INFO]\tt\tid\trecord 1\nits second line", "print 2", "[ERROR] boom\nTraceback", "print 4", "print 5"]
+    for size in (1, 2, 3, 7, 16, 17, 40, len(data)):
+        splitter = FramedLineSplitter()
+        assert fed(splitter, data, size) == expected, size
+        assert splitter.finish() == []
+
+
+def test_a_line_a_record_interrupts_goes_on_after_it() -> None:
+    data = b"half a print, " + frame("a record") + b"then its end\n"
+    for size in (1, 5, len(data)):
+        assert fed(FramedLineSplitter(), data, size) == ["a record", "half a print, then its end"], size
+
+
+def test_text_with_bytes_like_a_frame_s_first_stays_text() -> None:
+    """0xA5 is never a UTF-8 character's first byte; inside one (¥ is C2 A5) it is text, as is 0xA5 then Z."""
+    splitter = FramedLineSplitter()
+    assert splitter.feed("price ¥Z5\n".encode() + b"\xa5") == ["price ¥Z5"]
+    assert splitter.feed(b"Z and more\n") == ["\ufffdZ and more"]
+
+
+def test_a_partial_line_is_flushed_but_a_frame_being_written_is_not() -> None:
+    splitter = FramedLineSplitter()
+    whole = frame("the record")
+    assert splitter.feed(b"no newline yet" + whole[:10]) == []
+    assert splitter.flush() == ["no newline yet"]
+    assert splitter.feed(whole[10:]) == ["the record"]
 
 
 def test_a_record_past_the_limit_is_cut_and_its_rest_skipped_as_it_comes() -> None:
-    splitter = FrameSplitter(limit=10)
-    data = frame("x" * 25) + frame("next")
-    out: list[str] = []
-    for start in range(0, len(data), 4):
-        out += splitter.feed(data[start:start + 4])
-    assert out == ["x" * 10, "next"]
-
-
-def test_bytes_that_are_not_frames_are_kept_as_lines() -> None:
-    splitter = FrameSplitter()
-    assert splitter.feed(frame("framed") + b"plain text written to the fd\nand more") == [
-        "framed", "plain text written to the fd"]
-    assert splitter.feed(b" of it\n") == ["and more of it"]
+    splitter = FramedLineSplitter(limit=10)
+    assert fed(splitter, frame("x" * 25) + frame("next") + b"line\n", 4) == ["x" * 10, "next", "line"]
 
 
 def test_a_frame_cut_short_by_its_writer_s_end_is_kept_as_far_as_it_came() -> None:
-    splitter = FrameSplitter()
+    splitter = FramedLineSplitter()
     whole = frame("the last record, cut")
-    assert splitter.feed(whole[:-4]) == []
-    assert splitter.flush() == ["the last record,"]
+    assert splitter.feed(b"a line\n" + whole[:-4]) == ["a line"]
+    assert splitter.finish() == ["the last record,"]
