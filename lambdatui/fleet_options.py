@@ -6,8 +6,8 @@ import argparse
 from typing import Optional
 
 from lambdatui.config_error import ConfigError
-from lambdatui.model.fleet import (DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_S, RETRY_WAIT_S,
-                                   FleetOptions)
+from lambdatui.model.fleet import (DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_S,
+                                   RETRY_WAIT_S, FleetOptions)
 
 # `serve` stands in for a deployed function: its idle environments go, as Lambda's do after some minutes
 # (the period is unspecified; 10 minutes is generous for a local run). The debugger keeps them: the user decides.
@@ -61,8 +61,8 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                              "held as the snapshot; every environment is restored from it (RESTORE_START, "
                              "after-restore hooks, Restore Duration) instead of initialised")
     parser.add_argument("--maximum-retry-attempts", type=int, default=MAX_RETRY_ATTEMPTS, metavar="N",
-                        help=f"an Event invoke that fails (an error, a timeout, a crash) runs again up to N more times, "
-                             f"as EventInvokeConfig's MaximumRetryAttempts says: 0 to {MAX_RETRY_ATTEMPTS} (default "
+                        help=f"an Event invoke that fails (an error, a timeout, a crash) runs again up to N more "
+                             f"times, as EventInvokeConfig's MaximumRetryAttempts says: 0 to {MAX_RETRY_ATTEMPTS} (default "
                              f"{MAX_RETRY_ATTEMPTS}, Lambda's)")
     parser.add_argument("--maximum-event-age", type=int, default=MAX_EVENT_AGE_S, metavar="SECONDS",
                         help=f"an Event invoke older than this gets no more attempts (MaximumEventAgeInSeconds: "

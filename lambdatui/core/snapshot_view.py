@@ -63,6 +63,8 @@ class SnapshotView:
             user_frozen=frozenset(self.user_frozen),
             armed=self._armed_descriptions(),
             reset=self.state is EnvState.COLD and not self.fresh,
+            init_timeout_ms=(self.config.init_timeout_ms if self.init is not None and self.init.phase == "init"
+                             else None),
         )
 
     def _armed_descriptions(self) -> tuple[str, ...]:

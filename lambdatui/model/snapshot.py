@@ -44,3 +44,7 @@ class EnvironmentSnapshot:
     # COLD after a reset (a failed Init or invoke, a crash while idle), not as a new environment: its processes are
     # gone, its /tmp is kept, and its next invoke re-runs Init inside the invoke.
     reset: bool = False
+    # The Init in flight's time limit: Init's own (10 s; the larger of 130 s and the timeout for provisioned
+    # concurrency, SnapStart's snapshot and Managed Instances), or None: it runs inside an invoke (after a reset),
+    # bounded by that invoke's timeout, or there is no Init.
+    init_timeout_ms: Optional[int] = None

@@ -52,7 +52,11 @@ _SUBPHASE_AFTER: dict[Boundary, Optional[str]] = {
     Boundary.INIT_FUNCTION: FUNCTION_INIT,
     Boundary.INIT_DONE: None,
     Boundary.SNAPSHOT_TAKEN: None,  # SnapStart: the snapshot environment's Init is over
+    Boundary.RESTORE_HOOKS_DONE: None,  # a restored environment's restore is over
 }
+# A restore's steps (SnapStart): its extensions start and register, and the runtime, a copy of the snapshot's, runs
+# its after-restore hooks; nothing initialises.
+_RESTORE_STEPS = {EXTENSION_INIT: "extension restore", RUNTIME_INIT: "runtime restore"}
 SHORT_ID = 8  # characters of a request id shown on a bar, as the console abbreviates them
 
 
@@ -323,6 +327,8 @@ class Timeline:
 
     def _begin_next_subphase(self, at: float) -> None:
         label, self._next_subphase = self._next_subphase, None
+        if label is not None and INIT in self._phases and self._phases[INIT].label.startswith("restore"):
+            label = _RESTORE_STEPS.get(label, label)
         if label is not None and INIT in self._phases:
             self._subphase = self._open(SUBPHASE, label, at)
             self._subphase.init_ms = self._next_subphase_ms

@@ -129,6 +129,17 @@ def _failed_phase(snapshot: DebuggerSnapshot) -> tuple[Optional[tl.TimelineBar],
         if bars[index].kind == tl.RESET:
             end = index
             break
+    if snapshot.environment.held_at is Boundary.SHUTDOWN_START and end < len(bars):
+        # Held before the reset it causes, whose bar is not there yet: the failure since the last reset, if any.
+        found = _failed_before(bars, len(bars))
+        if found[0] is not None:
+            return found
+    return _failed_before(bars, end)
+
+
+def _failed_before(bars: tuple[tl.TimelineBar, ...], end: int) -> tuple[Optional[tl.TimelineBar],
+                                                                          Optional[tl.TimelineBar]]:
+    """The phase that ended in failure right before bar `end`, and the invoke it happened in."""
     failed: Optional[tl.TimelineBar] = None
     for bar in reversed(bars[:end]):
         if bar.kind in (tl.HELD, tl.FROZEN, tl.SUBPHASE):
@@ -199,9 +210,17 @@ def _init_extensions(s: DebuggerSnapshot) -> str:
     names = s.function.extensions
     if not names:
         return ("Init begins. This function has no extensions, so Extension init ends at once and the runtime "
-                "starts next; all of Init shares one 10 s budget.")
+                f"starts next; all of Init shares {_init_budget(s)}.")
     return (f"Init begins: Lambda is about to launch {_names(names)}. Each must register for the events it wants "
-            "(INVOKE, SHUTDOWN) before the runtime may start; all of Init shares one 10 s budget.")
+            f"(INVOKE, SHUTDOWN) before the runtime may start; all of Init shares {_init_budget(s)}.")
+
+
+def _init_budget(s: DebuggerSnapshot) -> str:
+    """Init's time limit, as the core keeps it: its own, or (after a reset) the invoke's it runs in."""
+    limit = s.environment.init_timeout_ms
+    if limit is None:
+        return f"the invoke's {s.function.timeout_s} s timeout, since it runs inside that invoke (a suppressed init)"
+    return f"one {limit / 1000:g} s budget"
 
 
 def _init_runtime(s: DebuggerSnapshot) -> str:
@@ -344,8 +363,12 @@ def _cold(s: DebuggerSnapshot) -> str:
 
 def _init(s: DebuggerSnapshot) -> str:
     step = _SUB_PHASE.get(s.environment.init_sub_phase or "", "the environment is initialising")
-    return (f"Init is running: {step}. All of Init must finish within 10 s, or Lambda resets the environment "
-            "and tries Init again at the next invoke.")
+    limit = s.environment.init_timeout_ms
+    if limit is None:
+        return (f"Init is running inside an invoke: {step}. It must finish within the invoke's "
+                f"{s.function.timeout_s} s timeout, or the invoke times out and the environment resets again.")
+    return (f"Init is running: {step}. All of Init must finish within {limit / 1000:g} s, or Lambda resets the "
+            "environment and tries Init again at the next invoke.")
 
 
 def _frozen(s: DebuggerSnapshot) -> str:

@@ -61,10 +61,11 @@ class EnvironmentFocus:
             self._asked.discard(number)
             return Arrival(restart_log=True)
         if shown in self._renewing and number not in before:
-            # The same environment with its new number: the backend kept the focus on it, and its log goes on.
+            # Its replacement: the backend kept the focus on it. A new environment writes a log stream of its own
+            # (the old one's lines stay in env #N's, which the debugger no longer shows once it has left).
             self._renewing.discard(shown)
-            return Arrival(False, f"env #{shown} was replaced by a new environment: env #{number} (empty /tmp, "
-                                  "cold on its next invoke)")
+            return Arrival(True, f"env #{shown} was replaced by a new environment: env #{number} (empty /tmp, "
+                                 "cold on its next invoke)")
         if shown in now:
             return Arrival(restart_log=True)  # an answer to an earlier move the user made (asked twice, quickly)
         return Arrival(True, f"env #{shown} left the fleet: showing env #{number}")

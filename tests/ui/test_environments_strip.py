@@ -130,12 +130,14 @@ def test_the_first_snapshot_and_a_move_asked_for_show_that_environment_s_own_log
     assert arrival.restart_log and arrival.notice is None and focus.number == 2
 
 
-def test_a_replaced_environment_keeps_the_focus_and_its_log_under_its_new_number() -> None:
+def test_a_replaced_environment_keeps_the_focus_and_starts_a_log_of_its_own() -> None:
+    """A new environment writes a log stream of its own: its pane shows its lines, not the replaced one's (which
+    the same environment, reached again with `,` and `.`, would not show either)."""
     focus = EnvironmentFocus()
     focus.arrived(fleet(1, 2, shown=2))
     focus.renewing(2)
     arrival = focus.arrived(fleet(1, 5, shown=5))
-    assert not arrival.restart_log
+    assert arrival.restart_log and focus.number == 5
     assert arrival.notice is not None and arrival.notice.startswith("env #2 was replaced by a new environment: env #5")
 
 

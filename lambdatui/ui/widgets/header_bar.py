@@ -12,7 +12,7 @@ from typing import Optional
 from textual.content import Content
 from textual.widget import Widget
 
-from lambdatui.model.boundaries import EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.error_types import failure_kind
 from lambdatui.model.timeline import memory_text
@@ -30,7 +30,8 @@ _DOING = {EnvState.INIT: "INIT", EnvState.RUNNING: "INVOKE", EnvState.RESETTING:
 def badge(snapshot: DebuggerSnapshot) -> tuple[str, str]:
     """The state word and its colour. Held, or with the runtime stopped, nothing runs: RUNNING would be false."""
     env = snapshot.environment
-    doing = _DOING.get(env.state)
+    # Held at invoke.start, the invoke's Init (after a reset) is over and its event not yet sent: nothing is doing.
+    doing = _DOING.get(env.state) if env.held_at is not Boundary.INVOKE_START else None
     if env.held_at is not None:
         return (f" HELD · {doing} " if doing else " HELD ", "bold $background on $phase-held")
     if env.state is EnvState.RUNNING and "runtime" in env.user_frozen:
