@@ -62,8 +62,8 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                              "after-restore hooks, Restore Duration) instead of initialised")
     parser.add_argument("--maximum-retry-attempts", type=int, default=MAX_RETRY_ATTEMPTS, metavar="N",
                         help=f"an Event invoke that fails (an error, a timeout, a crash) runs again up to N more "
-                             f"times, as EventInvokeConfig's MaximumRetryAttempts says: 0 to {MAX_RETRY_ATTEMPTS} (default "
-                             f"{MAX_RETRY_ATTEMPTS}, Lambda's)")
+                             f"times, as EventInvokeConfig's MaximumRetryAttempts says: 0 to {MAX_RETRY_ATTEMPTS} "
+                             f"(default {MAX_RETRY_ATTEMPTS}, Lambda's)")
     parser.add_argument("--maximum-event-age", type=int, default=MAX_EVENT_AGE_S, metavar="SECONDS",
                         help=f"an Event invoke older than this gets no more attempts (MaximumEventAgeInSeconds: "
                              f"{MIN_EVENT_AGE_S} to {MAX_EVENT_AGE_S}, default {MAX_EVENT_AGE_S})")
