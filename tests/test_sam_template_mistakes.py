@@ -232,14 +232,17 @@ def test_what_changes_how_the_function_is_served_is_said_not_applied(code_dir: P
     template that sets a reserved concurrency of 0 ran with 100 environments, without a word (a bug hunt)."""
     path = write_project(code_dir, FUNCTION + textwrap.indent(
         "ReservedConcurrentExecutions: 0\nProvisionedConcurrencyConfig: {ProvisionedConcurrentExecutions: 2}\n"
-        "SnapStart: {ApplyOn: PublishedVersions}\nFunctionUrlConfig: {AuthType: NONE}\n", "      "))
+        "SnapStart: {ApplyOn: PublishedVersions}\nFunctionUrlConfig: {AuthType: NONE}\n"
+        "EventInvokeConfig: {MaximumRetryAttempts: 0}\n", "      "))
     notes = read_function(path, None).notes
     assert [n.replace(f"{path}:", "template.yaml:") for n in notes if "not applied" in n] == [
         "template.yaml: Fn: ReservedConcurrentExecutions is not applied from the template: give --concurrency N",
         "template.yaml: Fn: ProvisionedConcurrencyConfig is not applied from the template: give --provisioned N",
         "template.yaml: Fn: SnapStart is not applied from the template: give --snapstart",
         "template.yaml: Fn: FunctionUrlConfig is not applied from the template: give --url-port PORT for a function "
-        "URL (serve and the debugger)"]
+        "URL (serve and the debugger)",
+        "template.yaml: Fn: EventInvokeConfig is not applied from the template: give --maximum-retry-attempts N and "
+        "--maximum-event-age SECONDS"]
 
 
 
