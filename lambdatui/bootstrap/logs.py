@@ -58,9 +58,25 @@ _TEXT_FRAME = 0xA55A0003
 _LEVEL_BITS = {0: 0x00, 10: 0x08, 20: 0x0C, 30: 0x10, 40: 0x14, 50: 0x18}
 _FRAME_HEADER = struct.Struct(">IIQ")  # type, length, timestamp (µs since the epoch)
 
-# The platform's framed log pipe, where it gave one (take_log_fd); one frame written at a time, whole.
+# The platform's framed log pipe, where it gave one (take_log_fd). lambdatui's is a second descriptor of stdout's
+# pipe (the host reads records and prints in the order written). A pipe keeps a write of up to PIPE_BUF bytes whole,
+# but a longer one waits for room in parts, between which another writer's bytes land: frames and prints are
+# written under this lock, so that no print of another thread lands inside a record (a print already waiting for
+# room when a frame begins would). Re-made in a forked child (a SnapStart copy too), where the thread that held it
+# does not exist.
 _log_fd = None  # type: Optional[Any]
-_log_fd_lock = threading.Lock()
+_log_fd_lock = threading.RLock()  # reentrant: a signal handler that prints may run while its thread writes a frame
+# The live threads (threading's own registry, which a thread joins before its first instruction): alone, the thread
+# that prints writes no frame meanwhile, and its prints skip the lock (100,000 prints would pay ~15 ms for it).
+_THREADS = getattr(threading, "_active", None)
+
+
+def _new_lock() -> None:
+    global _log_fd_lock
+    _log_fd_lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 _level_set = False  # AWS_LAMBDA_LOG_LEVEL given: each record's frame says its level (as in JSON mode)
 
 # The invocation the process is serving; the logging filter stamps it on records.
@@ -79,13 +95,22 @@ class Unbuffered(object):
         return getattr(self.stream, attr)
 
     def write(self, msg: str) -> int:
-        written = self.stream.write(msg)
-        self.stream.flush()
+        if _log_fd is None or (_THREADS is not None and len(_THREADS) < 2):
+            written = self.stream.write(msg)
+            self.stream.flush()
+            return written
+        lock = _log_fd_lock  # never inside a record being written; acquired by hand: `with` costs twice as much
+        lock.acquire()
+        try:
+            written = self.stream.write(msg)
+            self.stream.flush()
+        finally:
+            lock.release()
         return written
 
     def writelines(self, msgs: Any) -> None:
-        self.stream.writelines(msgs)
-        self.stream.flush()
+        for msg in msgs:
+            self.write(msg)
 
 
 class WholeLines(Unbuffered):
@@ -171,10 +196,12 @@ def _frame_type(levelno: Optional[int] = None, json_mode: bool = False) -> int:
 
 
 def _write_frame(msg: str, frame_type: int) -> None:
-    data = msg.encode("utf-8", "backslashreplace")  # a lone surrogate must not cost the record
-    frame = _FRAME_HEADER.pack(frame_type, len(data), time.time_ns() // 1000) + data
-    with _log_fd_lock:  # threads' frames never mix: a frame past PIPE_BUF is written in parts
-        _log_fd.write(frame)  # type: ignore[union-attr]
+    data = msg.encode("utf-8")  # a lone surrogate raises, as in awslambdaric (it fails the logging call in Lambda)
+    frame = memoryview(_FRAME_HEADER.pack(frame_type, len(data), time.time_ns() // 1000) + data)
+    with _log_fd_lock:
+        # Whole, however it is cut: a stop signal (lambdatui's freeze) ends a write blocked on a full pipe early.
+        while frame:
+            frame = frame[_log_fd.write(frame) or 0:]  # type: ignore[union-attr]
 
 
 def write(msg: str, levelno: Optional[int] = None) -> None:
@@ -227,12 +254,14 @@ class LambdaLoggerHandler(logging.Handler):
     last line. (awslambdaric without that fd, as under RIE, writes them as they are.)"""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _log_fd is not None:
+            # A frame is one record as it is. What formatting or encoding raises reaches the logging call, as from
+            # awslambdaric's handler (a lone surrogate fails the invoke in Lambda).
+            write(self.format(record), record.levelno)
+            return
         try:
             text = self.format(record)
-            if _log_fd is not None:
-                write(text, record.levelno)  # a frame is one record as it is
-            else:
-                write(text if text.endswith("\n") else text + "\n")
+            write(text if text.endswith("\n") else text + "\n")
         except Exception:
             self.handleError(record)
 

@@ -126,10 +126,17 @@ class LineSplitter:
     finish = flush  # at end of stream: nothing else is held
 
 
-# A frame's type begins 0xA55A00 (lambda-spec §6.6); no text does: 0xA5 cannot begin a UTF-8 character, and a
-# print of undecodable bytes followed by "Z" and NUL is the only text that looks like one.
+# A frame's type is 0xA55A00 then one of these (lambda-spec §6.6: text or JSON, with or without the record's level).
+# 0xA5 begins no UTF-8 character, but it ends one (¥ is C2 A5): a frame is taken only where its whole header holds,
+# its type one of these, its length at most a record's and its timestamp a time this century (or 0: a runtime that
+# does not stamp), twelve fixed bytes and two bounded ones that printed text does not hold.
 _FRAME_MAGIC = b"\xa5\x5a\x00"
+_FRAME_TYPES = frozenset(b"\x02\x03\x0a\x0b\x0e\x0f\x12\x13\x16\x17\x1a\x1b")
 _FRAME_HEADER = 16
+_FRAME_LENGTH_MAX = 1 << 30
+_FRAME_TIME_US = (946_684_800_000_000, 4_102_444_800_000_000)  # 2000-01-01 .. 2100-01-01
+# Lambda keeps a log event up to 256 KB (CloudWatch's limit): a record past it is cut there, and says so.
+MAX_RECORD_BYTES = 256 * 1024
 
 
 class FramedLineSplitter:
@@ -143,11 +150,11 @@ class FramedLineSplitter:
     Lambda reads the two from separate pipes; one pipe here keeps their order, which two pipes read as the host
     wakes lose (every print of an invoke before its records). A line a record interrupts (a print without its
     newline yet) goes on after it. A record's final newline (the text format ends with one) ends it as a line's
-    does; one over the limit is cut there and the rest skipped as it comes, never held."""
+    does; one over MAX_RECORD_BYTES is cut there, marked, and the rest skipped as it comes, never held."""
 
-    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
-        self._limit = limit
+    def __init__(self, limit: int = MAX_LINE_BYTES, record_limit: int = MAX_RECORD_BYTES) -> None:
         self._lines = LineSplitter(limit)
+        self._record_limit = record_limit
         self._frame = bytearray()  # an unfinished frame (or what may begin one), held until it is whole
         self._skip = 0  # what is left of a record past the limit
 
@@ -160,38 +167,55 @@ class FramedLineSplitter:
             data = bytes(self._frame) + data
             self._frame.clear()
         out: list[str] = []
-        while data:
-            at = data.find(_FRAME_MAGIC)
+        start = 0  # where the next frame is looked for (text before it is the lines')
+        while True:
+            at = data.find(_FRAME_MAGIC, start)
             if at < 0:
                 held = _magic_begun(data)  # the read ended inside a frame's type: its rest comes next
                 out += self._lines.feed(data[:len(data) - held])
                 self._frame += data[len(data) - held:]
-                break
-            if at:
-                out += self._lines.feed(data[:at])  # a line it interrupts stays unfinished in the splitter
-            frame = data[at:]
-            length = int.from_bytes(frame[4:8], "big") if len(frame) >= _FRAME_HEADER else -1
-            kept = min(length, self._limit)
+                return out
+            header = data[at:at + _FRAME_HEADER]
+            if len(header) < _FRAME_HEADER:
+                out += self._lines.feed(data[:at])
+                self._frame += data[at:]  # its header is not all here yet
+                return out
+            length = int.from_bytes(header[4:8], "big")
+            stamp = int.from_bytes(header[8:16], "big")
+            if header[3] not in _FRAME_TYPES or length > _FRAME_LENGTH_MAX or not (
+                    stamp == 0 or _FRAME_TIME_US[0] <= stamp <= _FRAME_TIME_US[1]):
+                start = at + 1  # text that holds the type's first bytes
+                continue
+            out += self._lines.feed(data[:at])  # a line it interrupts stays unfinished in the splitter
+            frame = data[at + _FRAME_HEADER:]
+            kept = min(length, self._record_limit)
             needed = kept + (kept < length)  # a cut looks at the byte after it (a character's continuation?)
-            if length < 0 or len(frame) - _FRAME_HEADER < needed:
-                self._frame += frame  # not all here yet
-                break
-            body = bytearray(frame[_FRAME_HEADER:_FRAME_HEADER + needed])
-            out.append(_record(body[:_char_boundary(body, kept, 0)] if kept < length else body))
-            if _FRAME_HEADER + length > len(frame):
-                self._skip = _FRAME_HEADER + length - len(frame)
-                break
-            data = frame[_FRAME_HEADER + length:]
-        return out
+            if len(frame) < needed:
+                self._frame += data[at:]  # not all here yet
+                return out
+            if kept < length:
+                body = bytearray(frame[:needed])
+                out.append(_record(body[:_char_boundary(body, kept, 0)]) +
+                           f" … (cut: {length - kept:,} more bytes; Lambda keeps a log event up to 256 KB)")
+            else:
+                out.append(_record(frame[:length]))
+            if length > len(frame):
+                self._skip = length - len(frame)
+                return out
+            data, start = frame[length:], 0
 
     def flush(self) -> list[str]:
-        """The partial last line (a frame being written stays: it is whole or not there yet)."""
+        """The partial last line, the bytes held as a frame's possible start with it when they are no more than
+        that (a frame's whole type is written at once): a frame being written stays, whole or not there yet."""
+        if self._frame and len(self._frame) < len(_FRAME_MAGIC):
+            held, self._frame = bytes(self._frame), bytearray()
+            return self._lines.feed(held) + self._lines.flush()
         return self._lines.flush()
 
     def finish(self) -> list[str]:
         """At end of stream: the partial line, then a frame cut short as far as it came (its writer died)."""
         rest, self._frame = bytes(self._frame), bytearray()
-        if rest and not rest.startswith(_FRAME_MAGIC):
+        if len(rest) < _FRAME_HEADER:
             return self._lines.feed(rest) + self._lines.flush()
         return self._lines.flush() + ([_record(rest[_FRAME_HEADER:])] if rest[_FRAME_HEADER:] else [])
 

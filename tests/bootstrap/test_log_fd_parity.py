@@ -111,7 +111,7 @@ def test_a_multi_line_record_is_one_frame_and_prints_stay_lines(tmp_path: Path) 
 
     write(tmp_path, "logs_probe.py", HANDLER)
     frames, stdout, _ = _run("ours", tmp_path)
-    framed = b"".join(struct.pack(">IIQ", k, len(t.encode()), 0) + t.encode() for k, t in frames)
+    framed = b"".join(struct.pack(">IIQ", k, len(t.encode()), time.time_ns() // 1000) + t.encode() for k, t in frames)
     records = FramedLineSplitter().feed(framed)
     warned = [r for r in records if "first line" in r]  # one each invoke
     assert len(warned) == 2 and all(r.endswith("\tfirst line\nsecond line") for r in warned), records

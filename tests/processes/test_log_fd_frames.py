@@ -39,10 +39,14 @@ def test_a_line_a_record_interrupts_goes_on_after_it() -> None:
 
 
 def test_text_with_bytes_like_a_frame_s_first_stays_text() -> None:
-    """0xA5 is never a UTF-8 character's first byte; inside one (¥ is C2 A5) it is text, as is 0xA5 then Z."""
+    """0xA5 is never a UTF-8 character's first byte, but ¥ is C2 A5: text with "¥Z" and a NUL, or binary bytes, hold
+    a frame type's first three bytes; without the rest of a frame's header they are text, and nothing after them
+    is lost."""
     splitter = FramedLineSplitter()
     assert splitter.feed("price ¥Z5\n".encode() + b"\xa5") == ["price ¥Z5"]
     assert splitter.feed(b"Z and more\n") == ["\ufffdZ and more"]
+    text = "¥Z\x00\x03\x7f\x7f\x7f\x7f01234567 end"  # a type, a length, but no time this century
+    assert fed(FramedLineSplitter(), (text + "\n").encode() + frame("a record"), 3) == [text, "a record"]
 
 
 def test_a_partial_line_is_flushed_but_a_frame_being_written_is_not() -> None:
@@ -53,9 +57,10 @@ def test_a_partial_line_is_flushed_but_a_frame_being_written_is_not() -> None:
     assert splitter.feed(whole[10:]) == ["the record"]
 
 
-def test_a_record_past_the_limit_is_cut_and_its_rest_skipped_as_it_comes() -> None:
-    splitter = FramedLineSplitter(limit=10)
-    assert fed(splitter, frame("x" * 25) + frame("next") + b"line\n", 4) == ["x" * 10, "next", "line"]
+def test_a_record_past_the_limit_is_cut_marked_and_its_rest_skipped_as_it_comes() -> None:
+    splitter = FramedLineSplitter(record_limit=10)
+    cut = "x" * 10 + " … (cut: 15 more bytes; Lambda keeps a log event up to 256 KB)"
+    assert fed(splitter, frame("x" * 25) + frame("next") + b"line\n", 4) == [cut, "next", "line"]
 
 
 def test_a_frame_cut_short_by_its_writer_s_end_is_kept_as_far_as_it_came() -> None:
