@@ -17,7 +17,8 @@ verdict). The function's and extensions' own output goes to stderr, tagged as 'i
 --verbose it is shown inside the timeline on stdout instead.
 
 Options given on the command line override the scenario's [function] table (timeout, memory, handler,
-concurrency, provisioned, idle shutdown, snapstart, max concurrency; env: --env and --env-file win variable by variable)."""
+concurrency, provisioned, idle shutdown, snapstart, max concurrency, retries; env: --env and --env-file win variable by
+variable)."""
 
 REPLAY_EPILOG = """\
 scenario file (TOML):
@@ -25,10 +26,15 @@ scenario file (TOML):
                              concurrency = N, provisioned = N, idle_shutdown = SECONDS,
                              snapstart = true (env #1 initialises into the snapshot; every invoke's
                              environment is restored from it; not with provisioned or max_concurrency),
-                             max_concurrency = M (Managed Instances, as --max-concurrency)
+                             max_concurrency = M (Managed Instances, as --max-concurrency),
+                             retry_attempts = N, max_event_age = SECONDS, retry_wait = SECONDS (a failed
+                             Event invoke's retries, as --maximum-retry-attempts, --maximum-event-age,
+                             --retry-wait)
   [[step]]                   one per step, run in order; each does exactly ONE of:
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>');
-                               invocation_type = "Event" sends it as an Event invoke;
+                               invocation_type = "Event" sends it as an Event invoke; retries = N:
+                               the fleet ran it again N times after its function error (the replay's
+                               end waits for as many)
                                worker = N (Managed Instances) gives it to the environment's worker #N
                                (numbered as they first ask for work; each has its own globals)
                                streamed = true takes the response as a stream (InvokeWithResponseStream,

@@ -17,6 +17,8 @@ from lambdatui.model.fleet import MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, RETRY_WAI
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """A function's EventInvokeConfig, as the fleet applies it (FleetOptions)."""
+
     attempts: int = MAX_RETRY_ATTEMPTS  # retries after the first attempt (MaximumRetryAttempts)
     max_age_s: float = MAX_EVENT_AGE_S  # MaximumEventAgeInSeconds
     first_wait_s: float = RETRY_WAIT_S  # lambdatui's --retry-wait: the n-th retry waits n times this

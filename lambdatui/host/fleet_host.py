@@ -98,6 +98,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         self._events: deque[QueuedEvent] = deque()
         self._event_bytes = 0
         self._attempts: dict[str, Attempts] = {}  # accepted Event invokes until their last attempt, by request id
+        self.retries_run = 0  # failed Event invokes the fleet has run again (a replay waits for the session's count)
         self._changed = trio.Event()
         self._waiters = 0
         self._events_arrived = trio.Event()  # the dispatcher's wake-up when the queue was empty

@@ -77,6 +77,7 @@ class FleetRetries:
         # Into the fleet's queue as it came (the queue's bound was met when it was accepted), last, as Lambda's
         # queue takes it back.
         retry = QueuedEvent(event.payload, {**event.kwargs, "retry": attempts.retries}, event.preferred)
+        self.retries_run += 1
         self._events.append(retry)
         self._event_bytes += len(retry.payload)
         self._events_arrived.set()

@@ -74,6 +74,9 @@ class InvokeAction:
     # `worker = N` (Managed Instances): given to the environment's worker #N, as a recording gives it to the one that
     # took it in the session (each worker has its own globals); 0: whichever waits longest, as in Lambda.
     worker: int = 0
+    # `retries = N` (an Event invoke that failed): the fleet ran it again N times in the session, which the replay's
+    # end waits for (one the session's end cut off is not waited for: it is named as not run there too).
+    retries: int = 0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from lambdatui.model import faults as flt
-from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
+from lambdatui.model.fleet import EVENT, MAX_RETRY_ATTEMPTS, REQUEST_RESPONSE
 from lambdatui.scenario import caller_parse
 from lambdatui.scenario.expect_parse import parse_expect
 from lambdatui.scenario.fault_parse import FAULT_OPTIONS, parse_fault
@@ -62,7 +62,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "envs", "worker", "workers", "expect", "invocation_type",
-                                           "invocation_types") \
+                                           "invocation_types", "retries") \
     + caller_parse.KEYS
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
@@ -280,9 +280,14 @@ class _Parser:
             extra = [key for key in FAULT_OPTIONS if key in raw]
             if extra:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
+        retries = raw.get("retries", 0)
+        if "retries" in raw and (not asynchronous or not is_int(retries) or not 0 <= retries <= MAX_RETRY_ATTEMPTS):
+            raise ValueError(f"{name}: retries = {retries!r}: an Event invoke's step (invocation_type = \"Event\") takes "
+                             f"the times the fleet ran it again after a function error, 0 to {MAX_RETRY_ATTEMPTS}")
         if kind in ("invoke", "event_file"):
             event = self.invoke_event(value, name) if kind == "invoke" else self.event_file(value, name)
-            return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller, worker)
+            return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller, worker,
+                                retries)
         if kind == "parallel":
             action = self.parallel(value, name, raw.get("invocation_types"))
             for i, event in enumerate(action.events):

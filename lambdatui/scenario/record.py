@@ -193,7 +193,12 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
 
     def _heard(self, number: int, fact: f.Fact) -> None:
         if self._retried and _request_id(fact) in self._retried:
-            return  # a failed Event invoke's retry: the fleet makes it, a replay's fleet makes it again
+            # A failed Event invoke's retry: the fleet makes it, a replay's fleet makes it again; how often it ran
+            # is recorded (the replay's end waits for as many).
+            step = self._by_id(fact.request_id) if type(fact) is f.InvocationQueued else None  # type: ignore[union-attr]
+            if step is not None:
+                step.retries = max(step.retries, fact.retry)  # type: ignore[union-attr]
+            return
         if isinstance(fact, f.EventRetrying):
             self._retried.add(fact.request_id)
         elif isinstance(fact, f.InvocationQueued):

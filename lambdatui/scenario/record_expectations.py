@@ -50,6 +50,7 @@ class RecordedInvoke:
     # their /tmp and process), which a replay runs apart: what each read of the other's doings is not had again.
     shared_with: str = ""
     worker: int = 0  # Managed Instances: the environment's worker that took it (each has its own globals)
+    retries: int = 0  # an Event invoke that failed: the times the fleet ran it again (host/fleet_retries.py)
 
 
 def event_text(event: bytes) -> str:
@@ -114,6 +115,8 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
         routed = [f"# routed to env #{step.env} as in the session: {SEVERAL}", f"env = {step.env}"]
     lines = [*([OVERLAPPED] if overlapped else []), f"invoke = {event_text(step.event)}",
              *([f"invocation_type = {toml_string(EVENT)}"] if step.asynchronous else []),
+             *([f"retries = {step.retries}  # the fleet ran it again after its function error, as Lambda does"]
+               if step.retries else []),
              *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),
              *([f"qualifier = {toml_string(step.qualifier)}"] if step.qualifier else []),
              *(["streamed = true"] if step.streamed else []), *routed, *notes]

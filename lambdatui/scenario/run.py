@@ -184,7 +184,8 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
             return outcome
         if printer.managed and step is not scenario.steps[-1]:
             await await_overruns(session, facts, printer, timeout_s + margin_s)
-    await _await_retries(session, printer, timeout_s + margin_s)
+    await _await_retries(session, printer, timeout_s + margin_s, sum(
+        step.action.retries for step in scenario.steps if isinstance(step.action, InvokeAction)))
     if deferred:
         await _deliver_the_rest(session, ledger, printer)
         _settle(scenario, deferred, ledger, printer, outcome, final=True)
@@ -268,21 +269,24 @@ def _settle(scenario: Scenario, deferred: list[_Deferred], ledger: TelemetryLedg
     return True
 
 
-async def _await_retries(session: DebugSession, printer: TimelinePrinter, attempt_s: float) -> None:
-    """Failed Event invokes the fleet runs again (host/fleet_retries.py), as the session's fleet did: the replay's
-    end waits for their attempts, said once, bounded by their waits and an invoke's time each."""
+async def _await_retries(session: DebugSession, printer: TimelinePrinter, attempt_s: float, expected: int) -> None:
+    """Failed Event invokes the fleet runs again (host/fleet_retries.py): the replay's end waits for as many retries
+    as the session's fleet ran (its steps' `retries`), said once, bounded by their waits and an invoke's time each.
+    One the session's end cut off is not waited for: it is named as not run at the replay's end too."""
     fleet = session.fleet
-    pending = fleet.retries_pending()
-    if not pending:
+    if not expected or fleet.retries_run >= expected and fleet.settled():
         return
     options = fleet.options
-    printer.line("retries", f"{pending} failed Event invoke{'s' if pending > 1 else ''} to run again, as Lambda "
-                            f"runs them (first retry after {options.retry_wait_s:g} s): waiting for them")
+    printer.line("retries", f"waiting for the fleet to run failed Event invokes again {expected} "
+                            f"time{'s' if expected > 1 else ''}, as in the session (the first retry "
+                            f"{options.retry_wait_s:g} s after its failure)")
     attempts = options.retry_attempts
     bound = options.retry_wait_s * attempts * (attempts + 1) / 2 + (attempts + 1) * attempt_s
-    with trio.move_on_after(bound):
-        while fleet.retries_pending() or not fleet.settled():
+    with trio.move_on_after(bound) as waited:
+        while fleet.retries_run < expected or not fleet.settled():
             await fleet.wait_changed()
+    if waited.cancelled_caught:
+        printer.line("retries", f"{fleet.retries_run} of the {expected} ran within {bound:g} s")
 
 
 async def _deliver_the_rest(session: DebugSession, ledger: TelemetryLedger, printer: TimelinePrinter) -> None:

@@ -109,7 +109,7 @@ def test_a_recording_keeps_the_caller_s_invoke_and_the_retry_settings_and_replay
         wait_for_count(served, REPORT, 2)
     text = recording.read_text()
     assert "retry_attempts = 1" in text and "retry_wait = 0.2" in text, text
-    assert text.count("[[step]]") == 1, text
+    assert text.count("[[step]]") == 1 and "retries = 1" in text, text
     replayed = run_cli("replay", str(handler), str(recording), "--verbose")
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
     shown = replayed.stdout + replayed.stderr

@@ -224,9 +224,6 @@ class ThawDelivers:
     def subscribe_numbered(self, listener: Callable[[int, f.Fact], None]) -> Callable[[], None]:
         return self.subscribe(lambda fact: listener(1, fact))
 
-    def retries_pending(self) -> int:
-        return 0  # no Event invoke here runs again
-
     async def invoke(self, event: bytes, *, request_id: str, on_placed: Callable[[], None],
                      preferred: Optional[int] = None, asynchronous: bool = False,
                      **caller: object) -> tuple[object, None]:
