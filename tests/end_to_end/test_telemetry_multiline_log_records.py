@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from lambdatui.config import resolve_function
+from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.runner import open_environment
 from e2e_support import awslambdaric_bootstrap
 from telemetry_support import events, listener_function
@@ -37,6 +37,16 @@ def handler(event, context):
 '''
 
 
+async def function_records(config: FunctionConfig) -> tuple[bytes, list]:
+    """One invoke's result and the `function` records the listener received, once the environment has shut down."""
+    async with open_environment(config) as running:
+        host = running.host
+        with trio.fail_after(BOUND):
+            result, _ = await host.invoke(b"{}")
+            await host.shutdown()
+        return result.payload, [e["record"] for e in events(host) if e["type"] == "function"]
+
+
 @pytest.mark.trio
 async def test_a_multi_line_log_message_is_one_function_record(code_dir: Path) -> None:
     """In Lambda the Python runtime writes each `logging` record as one frame on its telemetry log fd
@@ -47,13 +57,8 @@ async def test_a_multi_line_log_message_is_one_function_record(code_dir: Path) -
     records went to stdout and the host cut them at every newline, as under the AWS emulator: a log shipper that
     keeps one event per record split every multi-line message and traceback)."""
     config = listener_function(code_dir, LOGGING_HANDLER, types=["function"], wait_for="one exception, logged once")
-    async with open_environment(config) as running:
-        host = running.host
-        with trio.fail_after(BOUND):
-            result, _ = await host.invoke(b"{}")
-            await host.shutdown()
-        records = [e["record"] for e in events(host) if e["type"] == "function"]
-    assert result.payload == b'"ok"'
+    payload, records = await function_records(config)
+    assert payload == b'"ok"'
     first = [r for r in records if "first line of one message" in r]
     assert len(first) == 1, records
     assert "second line of the same message" in first[0], records
@@ -92,13 +97,8 @@ async def test_awslambdaric_frames_its_records_on_the_fd_lambdatui_gives_it(code
     bootstrap = awslambdaric_bootstrap(code_dir)
     listener = json.dumps({"types": ["function"], "wait_for": "context.log's text"})
     config = resolve_function(str(bootstrap), env_pairs=[f"LISTENER_CONFIG={listener}"])
-    async with open_environment(config) as running:
-        host = running.host
-        with trio.fail_after(BOUND):
-            result, _ = await host.invoke(b"{}")
-            await host.shutdown()
-        records = [e["record"] for e in events(host) if e["type"] == "function"]
-    assert json.loads(result.payload) == {"own": None, "child": "None"}
+    payload, records = await function_records(config)
+    assert json.loads(payload) == {"own": None, "child": "None"}
     assert "a print of" in records and "two lines" in records, records
     logged = [r for r in records if "one record" in r]
     assert len(logged) == 1, records
@@ -114,13 +114,8 @@ async def test_json_records_are_one_record_each_with_their_traceback(code_dir: P
     listener = json.dumps({"types": ["function"], "wait_for": "one exception, logged once"})
     config = resolve_function(str(code_dir / "handler.py"),
                               env_pairs=[f"LISTENER_CONFIG={listener}", "AWS_LAMBDA_LOG_FORMAT=JSON"])
-    async with open_environment(config) as running:
-        host = running.host
-        with trio.fail_after(BOUND):
-            result, _ = await host.invoke(b"{}")
-            await host.shutdown()
-        records = [e["record"] for e in events(host) if e["type"] == "function"]
-    assert result.payload == b'"ok"'
+    payload, records = await function_records(config)
+    assert payload == b'"ok"'
     objects = [r for r in records if isinstance(r, dict)]
     warned = [r for r in objects if r.get("level") == "WARN" or r.get("level") == "WARNING"]
     assert len(warned) == 1, records

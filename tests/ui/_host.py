@@ -15,8 +15,11 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widget import Widget
+from textual.widgets import SelectionList
 
+from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
+from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.widgets import PHASE_VARIABLE_DEFAULTS
 
 LARGE = (140, 45)
@@ -120,3 +123,20 @@ async def running_debugger(app: App, size: tuple[int, int]) -> AsyncIterator[Pil
         if backend is not None:
             backend.stop()  # a no-op once the host has stopped
             await asyncio.wait_for(backend.wait_stopped(), REAL_WAIT_S)
+
+
+async def choose_breakpoints(pilot: Pilot, *boundaries: Boundary) -> None:
+    """b, toggle each boundary with the keyboard (down to it, space), enter."""
+    app = pilot.app
+    await pilot.press("b")
+    await until_true(pilot, lambda: isinstance(app.screen, BreakpointsScreen), "the breakpoints dialog")
+    listed = app.screen.query_one(SelectionList)
+    assert listed.has_focus
+    row = 0
+    for boundary in sorted(boundaries, key=ALL_BOUNDARIES.index):
+        target = ALL_BOUNDARIES.index(boundary)
+        await pilot.press(*["down"] * (target - row), "space")
+        row = target
+    await until_true(pilot, lambda: set(listed.selected) >= set(boundaries), "the selection")
+    await pilot.press("enter")
+    await until_true(pilot, lambda: not isinstance(app.screen, BreakpointsScreen), "the dialog to close")

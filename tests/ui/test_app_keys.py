@@ -20,20 +20,19 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, Optional
 
 import pytest
-from _host import running_debugger, screen_text, until_exited
+from _host import choose_breakpoints, running_debugger, screen_text, until_exited
 from proc_tree import command_line, descendants, wait_all_gone
 from textual.pilot import Pilot
 
 from palette import run_palette_command
-from textual.widgets import Input, Label, OptionList, SelectionList, TextArea
+from textual.widgets import Input, Label, OptionList, TextArea
 
 from lambdatui.config import resolve_function
-from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary, EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.tui import build_debugger
 from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.event_templates import TEMPLATES
-from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.event_editor import EventEditorScreen
 from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen
@@ -283,23 +282,6 @@ class TestEventEditor:
             await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
             assert app.event_source == "template: S3 put"
             await shows(pilot, "template: S3 put")
-
-
-async def choose_breakpoints(pilot: Pilot, *boundaries: Boundary) -> None:
-    """b, toggle each boundary with the keyboard (down to it, space), enter."""
-    app = pilot.app
-    await pilot.press("b")
-    await until_true(pilot, lambda: isinstance(app.screen, BreakpointsScreen), "the breakpoints dialog")
-    listed = app.screen.query_one(SelectionList)
-    assert listed.has_focus
-    row = 0
-    for boundary in sorted(boundaries, key=ALL_BOUNDARIES.index):
-        target = ALL_BOUNDARIES.index(boundary)
-        await pilot.press(*["down"] * (target - row), "space")
-        row = target
-    await until_true(pilot, lambda: set(listed.selected) >= set(boundaries), "the selection")
-    await pilot.press("enter")
-    await until_true(pilot, lambda: not isinstance(app.screen, BreakpointsScreen), "the dialog to close")
 
 
 class TestBreakpoints:

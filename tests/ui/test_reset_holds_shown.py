@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from _host import LARGE, running_debugger, until_snapshot, until_true
+from _host import LARGE, choose_breakpoints, running_debugger, until_snapshot, until_true
 from lambdatui.config import resolve_function
-from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary, EnvState
+from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.tui import build_debugger
 from lambdatui.ui.explain import explain
-from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.widgets import ExplainBar
 from lambdatui.ui.widgets.header_bar import badge
 
@@ -43,23 +42,6 @@ def frozen_idle(s: DebuggerSnapshot) -> bool:
 def cold_after_reset(s: DebuggerSnapshot) -> bool:
     return (s.environment.state is EnvState.COLD and s.environment.reset and s.environment.held_at is None
             and not s.environment.queued)
-
-
-async def choose_breakpoints(pilot: Pilot, *boundaries: Boundary) -> None:
-    app = pilot.app
-    await pilot.press("b")
-    await until_true(pilot, lambda: isinstance(app.screen, BreakpointsScreen), "the breakpoints dialog")
-    from textual.widgets import SelectionList
-    listed = app.screen.query_one(SelectionList)
-    row = 0
-    for boundary in sorted(boundaries, key=ALL_BOUNDARIES.index):
-        target = ALL_BOUNDARIES.index(boundary)
-        await pilot.press(*["down"] * (target - row), "space")
-        row = target
-    await until_true(pilot, lambda: set(listed.selected) >= set(boundaries), "the selection")
-    await pilot.press("enter")
-    await until_true(pilot, lambda: not isinstance(app.screen, BreakpointsScreen), "the dialog to close")
-    await until_snapshot(pilot, lambda s: s.environment.breakpoints == set(boundaries), "the breakpoints set")
 
 
 class Session:
@@ -85,6 +67,7 @@ async def run_session() -> Session:
         await pilot.press("c")
         await until_snapshot(pilot, frozen_idle, "Init over, frozen")
         await choose_breakpoints(pilot, *BREAKS)
+        await until_snapshot(pilot, lambda s: s.environment.breakpoints == set(BREAKS), "the breakpoints set")
         for n in (1, 2):
             await pilot.press("i")
             if n == 2:  # the reset environment re-runs Init inside this invoke
