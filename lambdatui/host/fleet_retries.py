@@ -54,6 +54,10 @@ class FleetRetries:
                       "(lambdatui emulates neither).")
             self._forget_attempts(result.request_id)
             return
+        if self._ending or self._closed:  # lambdatui is stopping (serve drains its Event invokes): none runs again
+            self._forget_attempts(result.request_id)
+            self._not_run(attempts.event, f"failed ({why}) and is not run again: lambdatui is shutting down")
+            return
         attempts.retries = decision.attempt
         attempts.waiting = trio.CancelScope()
         text = (f"Event invoke {result.request_id} failed ({why}): Lambda runs it again in {decision.wait_s:g} s with "

@@ -97,6 +97,28 @@ def test_a_retry_still_waiting_when_serve_stops_is_named_as_not_run(code_dir: Pa
                      output), output
 
 
+def test_an_event_invoke_failing_while_serve_stops_is_not_promised_a_retry(code_dir: Path) -> None:
+    """SIGTERM lets the accepted Event invokes run first (--shutdown-grace); one that fails then is not said to run
+    again in a minute, which lambdatui, ending, would never do."""
+    handler = write_file(code_dir / "handler.py", HANDLER.replace(
+        "    calls += 1\n", "    calls += 1\n    import os, time\n"
+        "    while not os.path.exists(event['release']):\n        time.sleep(0.005)\n"))
+    release = code_dir / "release"
+    served = ServeProcess(handler, "--shutdown-grace", "30").start()
+    try:
+        request_id = send_event(served, {"release": str(release)})
+        wait_for_count(served, START, 1)
+        served.signal(signal.SIGTERM)
+        served.wait_for_line(r"stopping: the Event invokes already accepted run first")
+        release.touch()
+        assert served.wait(30) == 0
+        output = served.output()
+    finally:
+        served.close()
+    assert not re.search(RETRYING, output), output
+    assert f"Event invoke {request_id} failed (RuntimeError) and is not run again: lambdatui is shutting down" in output
+
+
 def test_a_recording_keeps_the_caller_s_invoke_and_the_retry_settings_and_replays_the_retries(code_dir: Path) -> None:
     """The retries are the fleet's, not the caller's: a recording has one Event invoke, and the settings with which
     a replay's fleet retries it as the session's did."""
