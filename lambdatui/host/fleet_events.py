@@ -65,6 +65,10 @@ class FleetEvents:
         while True:
             while self._events and not self._ending:
                 event = self._events[0]
+                if self._expired(event):  # older than MaximumEventAgeInSeconds while it waited: never run
+                    self._events.popleft()
+                    self._event_bytes -= len(event.payload)
+                    continue
                 try:
                     placed = await self._place(True, str(event.kwargs.get("request_id")), event.preferred)
                 except SnapshotUnavailable as unavailable:

@@ -87,6 +87,18 @@ class FleetRetries:
         self._events_arrived.set()
         self._wake()
 
+    def _expired(self: FleetHost, event: QueuedEvent) -> bool:
+        """An Event invoke (or its retry) that waited in the fleet's queue past MaximumEventAgeInSeconds: discarded,
+        as Lambda discards an event that expires in its queue, and said."""
+        request_id = str(event.kwargs.get("request_id"))
+        attempts = self._attempts.get(request_id)
+        if attempts is None or trio.current_time() - attempts.accepted_at <= self.options.max_event_age_s:
+            return False
+        self._forget_attempts(request_id)
+        self._not_run(event, f"was discarded without running: it waited in the queue past MaximumEventAgeInSeconds "
+                             f"({self.options.max_event_age_s:g} s, --maximum-event-age)")
+        return True
+
     def _forget_attempts(self: FleetHost, request_id: str) -> None:
         attempts = self._attempts.pop(request_id, None)
         if attempts is not None:

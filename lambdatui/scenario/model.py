@@ -89,6 +89,7 @@ class ParallelAction:
     callers: tuple[Caller, ...] = ()  # `client_contexts` and `qualifiers`, by position (empty: NO_CALLER each)
     envs: tuple[int, ...] = ()  # `envs`, by position: each sent as an invoke step's `env = N` is (0, or empty: routed)
     workers: tuple[int, ...] = ()  # `workers`, by position: each given as an invoke step's `worker = N` is (0: any)
+    retries: int = 0  # `retries = N`: as an invoke step's, for all of its Event invokes together
 
 
 @dataclass(frozen=True)

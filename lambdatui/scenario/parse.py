@@ -281,9 +281,13 @@ class _Parser:
             if extra:
                 raise ValueError(f"{name}: {extra[0]!r} only goes with fault = \"...\", not with {kind}")
         retries = raw.get("retries", 0)
-        if "retries" in raw and (not asynchronous or not is_int(retries) or not 0 <= retries <= MAX_RETRY_ATTEMPTS):
-            raise ValueError(f"{name}: retries = {retries!r}: an Event invoke's step (invocation_type = \"Event\") takes "
-                             f"the times the fleet ran it again after a function error, 0 to {MAX_RETRY_ATTEMPTS}")
+        if "retries" in raw and kind not in ("invoke", "event_file", "parallel"):
+            raise ValueError(f"{name}: retries = N goes with an Event invoke's step, not with {kind}")
+        if kind in ("invoke", "event_file") and "retries" in raw and (
+                not asynchronous or not is_int(retries) or not 0 <= retries <= MAX_RETRY_ATTEMPTS):
+            raise ValueError(f"{name}: retries = {retries!r}: an Event invoke's step (invocation_type = \"Event\") "
+                             "takes the times the fleet ran it again after a function error, "
+                             f"0 to {MAX_RETRY_ATTEMPTS}")
         if kind in ("invoke", "event_file"):
             event = self.invoke_event(value, name) if kind == "invoke" else self.event_file(value, name)
             return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller, worker,
@@ -295,8 +299,12 @@ class _Parser:
             callers = caller_parse.parse_callers(raw, len(action.events), name)
             caller_parse.refuse_streamed_events(callers, action.asynchronous, name, each=True)
             count = len(action.events)
+            most = MAX_RETRY_ATTEMPTS * sum(action.asynchronous)
+            if "retries" in raw and (not is_int(retries) or not 0 <= retries <= most):
+                raise ValueError(f"{name}: retries = {retries!r}: the times the fleet ran the step's Event invokes "
+                                 f"again after their function errors, 0 to {most} (invocation_types says which are)")
             return dataclasses.replace(action, callers=callers, envs=self.by_position(raw, count, name, "envs"),
-                                       workers=self.by_position(raw, count, name, "workers"))
+                                       workers=self.by_position(raw, count, name, "workers"), retries=retries)
         if kind == "fault":
             return dataclasses.replace(parse_fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):

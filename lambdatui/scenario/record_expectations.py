@@ -233,6 +233,9 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(step.asynchronous for step in invokes):
         types = ", ".join(toml_string(EVENT if step.asynchronous else REQUEST_RESPONSE) for step in invokes)
         lines.append(f"invocation_types = [{types}]")
+    retries = sum(step.retries for step in invokes)
+    if retries:
+        lines.append(f"retries = {retries}  # the fleet ran its Event invokes again after their function errors")
     if any(step.client_context is not None for step in invokes):
         contexts = ", ".join(toml_string(step.client_context or "") for step in invokes)
         lines.append(f"client_contexts = [{contexts}]")
