@@ -189,9 +189,8 @@ def replace_log_fd(fd: int) -> None:
     os.close(fd)
 
 
-def _frame_type(levelno: Optional[int] = None, json_mode: bool = False) -> int:
-    if levelno is None:
-        return _TEXT_FRAME - json_mode
+def _frame_type(levelno: int, json_mode: bool = False) -> int:
+    """A record's frame type by its level (custom levels as the standard one below them), text or JSON."""
     return (_TEXT_FRAME - json_mode) | _LEVEL_BITS[min(50, max(0, levelno)) // 10 * 10]
 
 

@@ -41,6 +41,12 @@ class Discard(NamedTuple):
     reason: str
 
 
+def expired(policy: RetryPolicy, age_s: float) -> bool:
+    """Whether an event `age_s` seconds after it was accepted is too old to run at all (it waited in the queue):
+    Lambda discards it without running it."""
+    return age_s > policy.max_age_s
+
+
 def after_attempt(policy: RetryPolicy, result: f.InvocationResult, retries_done: int,
                   age_s: float) -> Optional[Union[Retry, Discard]]:
     """What follows an Event invoke's attempt that ended with `result`, `retries_done` retries in and `age_s`

@@ -5,12 +5,12 @@ last attempt; one still waiting when lambdatui ends is named as not run, as any 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 import trio
 
-from lambdatui.core.event_retries import Discard, RetryPolicy, after_attempt
+from lambdatui.core.event_retries import Discard, RetryPolicy, after_attempt, expired
 from lambdatui.host.fleet_events import QueuedEvent
 from lambdatui.model import facts as f
 
@@ -26,7 +26,6 @@ class Attempts:
     accepted_at: float
     retries: int = 0
     waiting: Optional[trio.CancelScope] = None  # while it waits for its next attempt
-    done: trio.Event = field(default_factory=trio.Event)
 
 
 class FleetRetries:
@@ -92,7 +91,7 @@ class FleetRetries:
         as Lambda discards an event that expires in its queue, and said."""
         request_id = str(event.kwargs.get("request_id"))
         attempts = self._attempts.get(request_id)
-        if attempts is None or trio.current_time() - attempts.accepted_at <= self.options.max_event_age_s:
+        if attempts is None or not expired(RetryPolicy.of(self.options), trio.current_time() - attempts.accepted_at):
             return False
         self._forget_attempts(request_id)
         self._not_run(event, f"was discarded without running: it waited in the queue past MaximumEventAgeInSeconds "
@@ -100,9 +99,7 @@ class FleetRetries:
         return True
 
     def _forget_attempts(self: FleetHost, request_id: str) -> None:
-        attempts = self._attempts.pop(request_id, None)
-        if attempts is not None:
-            attempts.done.set()
+        if self._attempts.pop(request_id, None) is not None:
             self._wake()
 
     def _drop_retries(self: FleetHost) -> None:

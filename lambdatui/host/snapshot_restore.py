@@ -20,7 +20,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.processes.output import Reads, close_read_end
+from lambdatui.processes.output import close_read_end
 from lambdatui.processes.snapshot_template import ENV_NAME, RestoreFailed, SnapshotTemplate
 from lambdatui.processes.supervisor import ProcessSpec
 
@@ -108,13 +108,12 @@ class SnapshotRestore:
         # folder on /tmp); elsewhere TMPDIR points at the folder, as for every process there.
         tmp = str(sandbox.tmp_dir) if sandbox.mode == "mount-namespace" else None
         (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
-        reads: Reads = ((out_r, "stdout"), (err_r, "stderr"))
         try:
             # Its log fd writes to its stdout, as the snapshot's did (processes/supervisor.py spawn).
             pid, placed = await template.restore(changes, tmp, out_w, err_w, spec.log_fd)
         except BaseException as exc:
-            for read_fd, _ in reads:
-                close_read_end(read_fd)
+            close_read_end(out_r)
+            close_read_end(err_r)
             self._landed(fx.RUNTIME, effect.generation, None)  # type: ignore[attr-defined]
             if not isinstance(exc, RestoreFailed):
                 raise
@@ -127,7 +126,7 @@ class SnapshotRestore:
             # but charged to the snapshot's cgroup: this limit leaves room for it.
             self._sup.inherit_memory(held.bytes)
         try:
-            handle = self._sup.adopt(spec, pid, reads, template)  # into this environment's cgroup
+            handle = self._sup.adopt(spec, pid, out_r, err_r, template)  # into this environment's cgroup
         finally:
             os.close(placed)  # the copy goes on: what it forks from now on is this environment's
         if template.note:

@@ -90,7 +90,7 @@ class Child:
     """None for a child of the sandbox init: the init reaps it and reports its exit."""
     init: ExitReporter | None
     pidfd: int | None
-    pipes: tuple[OutputPipe, ...]  # stdout's (the runtime's log records among its lines), then stderr's
+    pipes: tuple[OutputPipe, OutputPipe]  # stdout's (the runtime's log records among its lines), stderr's
     reaped: ExitStatus | None = None
     done: trio.Event = field(default_factory=_new_event)
     status: linux.KernelFile | None = None  # its /proc/PID/status, kept open once read (its memory after each invoke)

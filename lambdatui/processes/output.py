@@ -10,7 +10,6 @@ from typing import Literal
 from .linux import pipe_bytes_available
 
 Stream = Literal["stdout", "stderr"]
-Reads = tuple[tuple[int, Stream], ...]  # a child's pipes: each read end and what it carries
 
 # A function printing without newlines must not grow our memory without bound,
 # and a UI cannot render a megabyte-long line anyway.

@@ -20,12 +20,11 @@ if TYPE_CHECKING:
     from .cgroup import EnvironmentCgroup
     from .pid_namespace import InitKeeper, SandboxInit
     from .children import ExitReporter, OnExit, OnLines, ProcessHandle
-    from .output import Reads
     from .watchdog_link import WatchdogLink
 
 # A child started before `attach`: its handle, its Popen (None: the init's child), who reports its exit, its pidfd,
-# and the read ends of its pipes with what each carries.
-Ahead = tuple["ProcessHandle", "subprocess.Popen[bytes] | None", "ExitReporter | None", "int | None", "Reads"]
+# and the read ends of its stdout and stderr.
+Ahead = tuple["ProcessHandle", "subprocess.Popen[bytes] | None", "ExitReporter | None", "int | None", int, int]
 
 
 class StartedAhead:
@@ -44,7 +43,7 @@ class StartedAhead:
     cgroup: EnvironmentCgroup | None
 
     def _supervise_soon(self, handle: ProcessHandle, popen: subprocess.Popen[bytes] | None, init: ExitReporter | None,
-                        pidfd: int | None, reads: Reads) -> None:
+                        pidfd: int | None, out_r: int, err_r: int) -> None:
         raise NotImplementedError  # the Supervisor's
 
     def report_to(self, on_lines: OnLines, on_exit: OnExit) -> None:
@@ -64,9 +63,9 @@ class StartedAhead:
         shift = trio.current_time() - time.perf_counter()
         self._attached(nursery)
         ahead, self._ahead = self._ahead, []
-        for handle, popen, init, pidfd, reads in ahead:
+        for handle, popen, init, pidfd, out_r, err_r in ahead:
             handle.started_at += shift
-            self._supervise_soon(handle, popen, init, pidfd, reads)
+            self._supervise_soon(handle, popen, init, pidfd, out_r, err_r)
         deferred, self._deferred = self._deferred, []
         for start in deferred:
             start()
@@ -81,12 +80,12 @@ class StartedAhead:
         """End what a supervisor never attached started (lambdatui ends first): every group and the init killed,
         the cgroup removed, their descriptors closed, the watchdog told to end (it kills whatever is left)."""
         self._closed = True
-        for handle, popen, _, pidfd, reads in self._ahead:
+        for handle, popen, _, pidfd, out_r, err_r in self._ahead:
             try:
                 os.killpg(handle.pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            for fd in (*(read_fd for read_fd, _ in reads), pidfd):
+            for fd in (out_r, err_r, pidfd):
                 if fd is not None:
                     os.close(fd)
             if popen is not None:

@@ -28,7 +28,7 @@ from .children import ProcessHandle as ProcessHandle
 from .exit_status import ExitStatus as ExitStatus
 from .fencing import NAMESPACE_RESCAN_S, Fencing
 from .memory_limit import MemoryLimit, RssWatcher
-from .output import OutputPipe, Reads, Stream, close_read_end, output_pipe
+from .output import OutputPipe, Stream, close_read_end, output_pipe
 from .pid_namespace import InitKeeper, InitUnavailable, SandboxInit
 from .proc_readings import rss_mb
 from .sandbox import Sandbox
@@ -197,7 +197,6 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                 os.close(write_fd)
             raise LaunchError(f"cannot start {argv[0]}: lambdatui could not set it up: {exc.strerror or exc}") from None
         (out_r, out_w), (err_r, err_w) = pipes
-        reads: Reads = ((out_r, "stdout"), (err_r, "stderr"))
         passed = [spec.pass_fd] if spec.pass_fd else []
         if spec.log_fd:
             passed.append((LOG_FD_ENV, out_w))  # stdout's pipe: its records and its lines keep their order
@@ -221,7 +220,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             close_read_end(out_r)
             close_read_end(err_r)
             raise
-        return self._track(spec, pid, popen, reads)
+        return self._track(spec, pid, popen, out_r, err_r)
 
     def _direct_setup(self, cwd: str) -> tuple[str, Callable[[], None]]:
         """Where a child the host forks itself starts, and its steps between fork and exec. With a layout it starts
@@ -232,11 +231,11 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             self._preexec = make_preexec(self._sandbox.child_setup(), os.getpid(), self.cgroup)
         return cwd, self._preexec
 
-    def output_pipes(self) -> list[tuple[int, int]]:
+    def output_pipes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(read, write) pipes for a child's stdout and stderr that someone else starts (`adopt`)."""
-        return [output_pipe(), output_pipe()]
+        return output_pipe(), output_pipe()
 
-    def adopt(self, spec: ProcessSpec, pid: int, reads: Reads, reporter: ExitReporter) -> ProcessHandle:
+    def adopt(self, spec: ProcessSpec, pid: int, out_r: int, err_r: int, reporter: ExitReporter) -> ProcessHandle:
         """Supervise a process this supervisor did not start (a SnapStart copy, forked by the snapshot's runtime):
         its output from these pipes, its exit as `reporter` hears it from its parent, its group signalled and
         contained (cgroup, watchdog) as a child's."""
@@ -248,31 +247,30 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
                         file.write(str(pid))
                 except OSError:
                     pass  # the memory limit is then watched, not enforced, for this copy
-        return self._track(spec, pid, None, reads, reporter)
+        return self._track(spec, pid, None, out_r, err_r, reporter)
 
     def _track(self, spec: ProcessSpec, pid: int, popen: subprocess.Popen[bytes] | None,
-               reads: Reads, reporter: ExitReporter | None = None) -> ProcessHandle:
+               out_r: int, err_r: int, reporter: ExitReporter | None = None) -> ProcessHandle:
         started = time.perf_counter() if self._nursery is None else current_time()
         handle = ProcessHandle(key=spec.key, pid=pid, started_at=started, spec=spec)
         self._watchdog.add(handle.pgid)
         init = reporter or (self._init if popen is None else None)
         pidfd = linux.open_pidfd(pid)
         if self._nursery is None:  # started ahead of the trio run: its pipes are read once attached
-            self._ahead.append((handle, popen, init, pidfd, reads))
+            self._ahead.append((handle, popen, init, pidfd, out_r, err_r))
         else:
-            self._supervise_soon(handle, popen, init, pidfd, reads)
+            self._supervise_soon(handle, popen, init, pidfd, out_r, err_r)
         return handle
 
     def _supervise_soon(self, handle: ProcessHandle, popen: subprocess.Popen[bytes] | None, init: ExitReporter | None,
-                        pidfd: int | None, reads: Reads) -> None:
+                        pidfd: int | None, out_r: int, err_r: int) -> None:
         def emit(stream: Stream, lines: list[str]) -> None:
             self._on_lines(handle, stream, lines)
 
         # The runtime's log fd writes to its stdout (spawn): that pipe's frames are its records.
-        framed = handle.spec.log_fd
         child = Child(handle=handle, popen=popen, init=init, pidfd=pidfd,
-                      pipes=tuple(OutputPipe(read_fd, stream, emit, framed and stream == "stdout")
-                                  for read_fd, stream in reads))
+                      pipes=(OutputPipe(out_r, "stdout", emit, framed=handle.spec.log_fd),
+                             OutputPipe(err_r, "stderr", emit)))
         try:
             self._start_soon(self._supervise, child, name=f"process {handle.key} ({handle.pid})")
         except RuntimeError:

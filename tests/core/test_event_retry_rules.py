@@ -4,7 +4,7 @@ MaximumEventAgeInSeconds; a success ends it."""
 
 from __future__ import annotations
 
-from lambdatui.core.event_retries import Discard, Retry, RetryPolicy, after_attempt
+from lambdatui.core.event_retries import Discard, Retry, RetryPolicy, after_attempt, expired
 from lambdatui.model import facts as f
 from lambdatui.model.fleet import FleetOptions
 
@@ -35,6 +35,11 @@ def test_an_event_that_would_be_too_old_by_its_next_attempt_is_discarded() -> No
     assert after_attempt(policy, FAILED, 0, 30.0) == Retry(1, 60.0)
     discarded = after_attempt(policy, FAILED, 1, 95.0)  # 95 + 120 > 100
     assert isinstance(discarded, Discard) and "MaximumEventAgeInSeconds (100 s)" in discarded.reason
+
+
+def test_an_event_is_expired_only_past_its_maximum_age() -> None:
+    assert not expired(RetryPolicy(max_age_s=60), 60.0)
+    assert expired(RetryPolicy(max_age_s=60), 60.5)
 
 
 def test_the_wait_scales_with_retry_wait() -> None:

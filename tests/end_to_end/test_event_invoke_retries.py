@@ -5,7 +5,6 @@ shortened with --retry-wait (Lambda's are a minute and two); every wait here is 
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from e2e_support import ServeProcess, run_cli, write_file
+from retry_support import DISCARDED, REPORT, RETRYING, START, send_event
 from test_fleet_support import wait_for_count
 
 HANDLER = '''calls = 0
@@ -26,18 +26,7 @@ def handler(event, context):
         raise RuntimeError("attempt %d failed" % calls)
     return {"attempt": calls}
 '''
-START = r"#\d+ \[platform\]\s+START RequestId: ([0-9a-f-]+) "
 ATTEMPT = r"\[function\]\s+attempt (\d) of request ([0-9a-f-]+)"
-RETRYING = r"\[lambdatui\]\s+Event invoke ([0-9a-f-]+) failed \(RuntimeError\): Lambda runs it again in ([\d.]+) s"
-DISCARDED = r"\[lambdatui\]\s+Event invoke ([0-9a-f-]+) failed \(RuntimeError\) and is discarded: (.*)"
-REPORT = r"\[platform\]\s+REPORT RequestId: ([0-9a-f-]+)"
-
-
-def send_event(served: ServeProcess, event: dict) -> str:
-    answer = httpx.post(served.invoke_url(), content=json.dumps(event).encode(),
-                        headers={"X-Amz-Invocation-Type": "Event"}, timeout=30)
-    assert answer.status_code == 202, answer.text
-    return answer.headers["x-amzn-RequestId"]
 
 
 def test_a_failed_event_invoke_runs_twice_more_with_its_request_id_then_is_discarded(code_dir: Path) -> None:
@@ -46,10 +35,10 @@ def test_a_failed_event_invoke_runs_twice_more_with_its_request_id_then_is_disca
         request_id = send_event(served, {})
         discarded = wait_for_count(served, DISCARDED, 1)[0]
         assert discarded.group(1) == request_id
-        assert discarded.group(2).startswith("3 attempts failed (MaximumRetryAttempts 2)"), served.output()
+        assert discarded.group(3).startswith("3 attempts failed (MaximumRetryAttempts 2)"), served.output()
         attempts = [(m.group(1), m.group(2)) for m in wait_for_count(served, ATTEMPT, 3)]
         assert attempts == [("1", request_id), ("2", request_id), ("3", request_id)], served.output()
-        waits = [(m.group(1), float(m.group(2))) for m in wait_for_count(served, RETRYING, 2)]
+        waits = [(m.group(1), float(m.group(3))) for m in wait_for_count(served, RETRYING, 2)]
         assert waits == [(request_id, 0.2), (request_id, 0.4)], served.output()
         assert [m.group(1) for m in wait_for_count(served, START, 3)] == [request_id] * 3
 
@@ -73,7 +62,7 @@ def test_maximum_retry_attempts_0_runs_it_once_and_a_synchronous_error_is_never_
         request_id = send_event(served, {})
         discarded = wait_for_count(served, DISCARDED, 1)[0]
         assert discarded.group(1) == request_id
-        assert discarded.group(2).startswith("1 attempt failed (MaximumRetryAttempts 0)"), served.output()
+        assert discarded.group(3).startswith("1 attempt failed (MaximumRetryAttempts 0)"), served.output()
         failed = httpx.post(served.invoke_url(), content=b"{}", timeout=30)
         assert failed.headers.get("X-Amz-Function-Error") == "Unhandled"
         wait_for_count(served, REPORT, 2)

@@ -5,7 +5,6 @@ retries' waits short."""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
@@ -13,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, write_file
+from retry_support import DISCARDED, REPORT, RETRYING, START, send_event
 from test_fleet_support import wait_for_count
 
 ALWAYS_FAILS = '''def handler(event, context):
@@ -42,18 +41,7 @@ def handler(event, context):
         raise RuntimeError("first call fails")
     return {"calls": calls}
 '''
-START = r"#\d+ \[platform\]\s+START RequestId: ([0-9a-f-]+) "
 ATTEMPT = r"\[function\]\s+attempt of request ([0-9a-f-]+)"
-RETRYING = r"\[lambdatui\]\s+Event invoke ([0-9a-f-]+) failed \(([^)]+)\): Lambda runs it again in ([\d.]+) s .*\(retry (\d) of"
-DISCARDED = r"\[lambdatui\]\s+Event invoke ([0-9a-f-]+) failed \(([^)]+)\) and is discarded: (.*)"
-REPORT = r"\[platform\]\s+REPORT RequestId: ([0-9a-f-]+)"
-
-
-def send_event(served: ServeProcess, event: dict) -> str:
-    answer = httpx.post(served.invoke_url(), content=json.dumps(event).encode(),
-                        headers={"X-Amz-Invocation-Type": "Event"}, timeout=30)
-    assert answer.status_code == 202, answer.text
-    return answer.headers["x-amzn-RequestId"]
 
 
 def send_events_at_once(served: ServeProcess, events: list[dict]) -> list[str]:

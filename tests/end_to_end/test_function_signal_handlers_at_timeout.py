@@ -81,20 +81,22 @@ def test_awslambdaric_as_custom_runtime_runs_no_function_code_after_the_timeout(
     assert not any("Usr1Received" in line for line in source_lines(result.stderr, "function")), result.stderr
 
 
-def test_no_function_error_is_logged_after_an_invoke_timeout(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", RAISES_ON_USR1)
+def timed_out_lines(code_dir: Path, source: str) -> list[str]:
+    """The function's log lines of one `lambdatui invoke --timeout 1` of `source`, which must time out."""
+    handler = write_file(code_dir / "handler.py", source)
     result = run_cli("invoke", str(handler), "--timeout", "1")
     assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
-    logged = source_lines(result.stderr, "function")
+    return source_lines(result.stderr, "function")
+
+
+def test_no_function_error_is_logged_after_an_invoke_timeout(code_dir: Path) -> None:
+    logged = timed_out_lines(code_dir, RAISES_ON_USR1)
     assert not any("Usr1Received" in line for line in logged), "\n".join(logged)
     assert not any("LAMBDA_RUNTIME Failed to post" in line for line in logged), "\n".join(logged)
 
 
 def test_a_function_faulthandler_on_sigusr1_writes_nothing_at_the_timeout(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", FAULTHANDLER_ON_USR1)
-    result = run_cli("invoke", str(handler), "--timeout", "1")
-    assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
-    logged = source_lines(result.stderr, "function")
+    logged = timed_out_lines(code_dir, FAULTHANDLER_ON_USR1)
     assert not any("most recent call first" in line for line in logged), "\n".join(logged)
 
 

@@ -108,8 +108,9 @@ async def test_awslambdaric_frames_its_records_on_the_fd_lambdatui_gives_it(code
 
 @pytest.mark.trio
 async def test_json_records_are_one_record_each_with_their_traceback(code_dir: Path) -> None:
-    """With LoggingConfig's JSON format the runtime frames each JSON record: a subscriber gets it as one object,
-    its stack trace inside it, not one record per line of a pretty-printed or multi-line message."""
+    """With LoggingConfig's JSON format the runtime frames each JSON record, and a subscriber gets it as one object
+    with its stack trace inside. (One line of JSON each, the records read the same from stdout: this pins the frame
+    path for JSON, the level-typed frames and their trailing newline, not the difference the fd makes.)"""
     config = listener_function(code_dir, LOGGING_HANDLER, types=["function"], wait_for="one exception, logged once")
     listener = json.dumps({"types": ["function"], "wait_for": "one exception, logged once"})
     config = resolve_function(str(code_dir / "handler.py"),
