@@ -5,7 +5,8 @@
 The same resets as compare.py's judged row (reset_pairs.py: both servers up, their resets alternating, awslambdaric
 under both), with the runtime stamping its own progress on the host's clock: its wrapper at the spawn, then a
 launcher (written into the function's folder, run by the same interpreter) as the interpreter starts, once
-awslambdaric is imported, as the first `next()` is called and as it returns. The client stamps the response.
+awslambdaric is imported, as the first `next()` is called and as it returns. The client stamps the response. The
+stamps reach this script on datagrams that neither host reads (spawn_stamps.py says why).
 
 With --packets (root: a packet socket on loopback, Linux), the first `next()` is split further on the wire: the
 runtime's connect (its SYN), its request, and the host's event, as the kernel stamps the packets. The host's part,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -33,18 +35,16 @@ from pathlib import Path
 from compare import HANDLER, lambdatui_command
 from harness import connect, free_port, invoke, post
 from peer_processes import Processes
-from reset_pairs import SPAWN_MARKER, spawn_stamps
+from spawn_stamps import SpawnStamps
 
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 
-WRAPPER = """\
-#!/bin/sh
-echo "{marker} $(date +%s%N)" >&2
-exec {python} ./cold_parts_launcher.py handler.handler
-"""
-
-# Runs awslambdaric as `python -m awslambdaric` does, stamping its own progress on stderr (the host's log keeps it).
+# Runs awslambdaric as `python -m awslambdaric` does, stamping its own progress on a datagram. Its socket is made
+# first, with `_socket` (the C module: `socket` would import enum and selectors), so that only the interpreter's
+# start, never a measured part after it, holds the ~1 ms of loading that module.
 LAUNCHER = '''\
+import _socket
+stamps = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
 import os, sys, time
 started = time.time_ns()
 sys.path[0] = os.getcwd()
@@ -57,8 +57,9 @@ def stamped_next(self):
     client.LambdaRuntimeClient.wait_next_invocation = first_next
     called = time.time_ns()
     event = first_next(self)
-    os.write(2, ("cold-parts %d %d %d %d %s\\n" % (started, imported, called, time.time_ns(),
-                                                  os.environ["AWS_LAMBDA_RUNTIME_API"])).encode())
+    returned = time.time_ns()
+    stamps.sendto(b"cold-parts %d %d %d %d %s" % (started, imported, called, returned,
+                                                  os.environ["AWS_LAMBDA_RUNTIME_API"].encode()), ("127.0.0.1", PORT))
     return event
 
 client.LambdaRuntimeClient.wait_next_invocation = stamped_next
@@ -68,7 +69,7 @@ main.main(sys.argv)
 _ETH_P_ALL = 0x0003
 _PACKET_HOST = 0  # a packet as received: each loopback packet is seen once so, and once as sent
 
-STAMPS = re.compile(r"cold-parts (\d+) (\d+) (\d+) (\d+) [\d.]+:(\d+)")
+STAMPS = re.compile(rb"cold-parts (\d+) (\d+) (\d+) (\d+) [\d.]+:(\d+)$")
 PARTS = ("runtime spawned → interpreter started", "→ awslambdaric imported", "→ first next() called",
          "→ next() returned (the event)", "→ response at the client", "spawn → response, whole")
 WIRE = ("next() → its SYN", "SYN → its request", "request → the event (the host's part)", "event → next() returned")
@@ -120,21 +121,21 @@ class Capture:
         return (syn - called) / 1e3, (request - syn) / 1e3, (event - request) / 1e3, (returned - event) / 1e3
 
 
-def reset(conn, log: Path, gap: float = 0.0) -> tuple[int, ...] | None:
+def reset(conn, stamps: SpawnStamps, gap: float = 0.0) -> tuple[int, ...] | None:
     """One crash and the cold start after it: (spawn, started, imported, called, returned, answered, port)."""
     post(conn, b'{"crash": true}')
     if gap:
         time.sleep(gap)  # the pause asked for (--gap), not synchronisation
-    before = len(STAMPS.findall(log.read_text(errors="replace")))
+    stamps.take_datagrams()
     invoke(conn)
     answered = time.time_ns()
-    deadline = time.monotonic() + 2
-    while len(found := STAMPS.findall(log.read_text(errors="replace"))) == before and time.monotonic() < deadline:
-        time.sleep(0.002)  # the host writes the runtime's stderr to its log when it reads it, maybe after answering
-    spawns = spawn_stamps(log)
-    if len(found) != before + 1 or not spawns:
+    # Both sent before the runtime took its event: in the socket before the response came.
+    datagrams = stamps.take_datagrams()
+    spawns = [int(datagram.split()[1]) for datagram in datagrams if datagram.startswith(b"spawned ")]
+    found = [match.groups() for match in map(STAMPS.match, datagrams) if match]
+    if len(spawns) != 1 or len(found) != 1:
         return None
-    return (spawns[-1], *map(int, found[-1][:4]), answered, int(found[-1][4]))
+    return (spawns[0], *map(int, found[0][:4]), answered, int(found[0][4]))
 
 
 def main() -> int:
@@ -156,9 +157,10 @@ def main() -> int:
     fn = work / "function"
     fn.mkdir()
     (fn / "handler.py").write_text(HANDLER)
-    (fn / "cold_parts_launcher.py").write_text(LAUNCHER)
+    stamps = SpawnStamps()
+    (fn / "cold_parts_launcher.py").write_text(LAUNCHER.replace("PORT", str(stamps.port)))
     bootstrap = fn / "bootstrap"
-    bootstrap.write_text(WRAPPER.format(marker=SPAWN_MARKER, python=args.ric_python))
+    bootstrap.write_text(stamps.wrapper(f"{shlex.quote(args.ric_python)} ./cold_parts_launcher.py handler.handler"))
     bootstrap.chmod(0o755)
     sides = {
         "lambdatui": lambda port: [*lambdatui_command(), "serve", str(bootstrap), "--port", str(port), "--timeout", "60"],
@@ -176,12 +178,13 @@ def main() -> int:
         for key, _, conn, log in servers:  # unmeasured: each side's first invokes and first reset
             for _ in range(20):
                 invoke(conn)
-            reset(conn, log)
+            reset(conn, stamps)
         for n in range(args.pairs):
-            pair = {key: reset(conn, log, args.gap / 1e3) for key, _, conn, log in (servers if n % 2 == 0 else servers[::-1])}
+            pair = {key: reset(conn, stamps, args.gap / 1e3)
+                    for key, _, conn, _ in (servers if n % 2 == 0 else servers[::-1])}
             if None not in pair.values():
-                for key, stamps in pair.items():
-                    taken[key].append(stamps)  # type: ignore[arg-type]
+                for key, stamped in pair.items():
+                    taken[key].append(stamped)  # type: ignore[arg-type]
     finally:
         for _, proc, conn, _ in servers:
             conn.close()
@@ -189,6 +192,7 @@ def main() -> int:
         procs.stop_all()
         if capture is not None:
             capture.stop()
+        stamps.close()
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"{len(taken['lambdatui'])} pairs; medians in ms; the last column: lambdatui's minus RIE's")

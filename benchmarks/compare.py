@@ -19,7 +19,8 @@ What is measured, launch after launch with the sides alternating (lambdatui, the
   under both;
 - environment cold start, runtime spawn -> response, awslambdaric under both: after the handler crashes
   (`os._exit`), the next invoke re-initialises the environment on demand in both; the spawn is stamped by the
-  runtime's wrapper script (`date +%s%N`, then `exec python -m awslambdaric`), the response by this client.
+  runtime's wrapper script (`date +%s%N`, sent to this script on a datagram, then `exec python -m awslambdaric`:
+  spawn_stamps.py), the response by this client.
   Taken in --resets pairs, both servers up at once and their resets alternating (reset_pairs.py says why). Also
   for the first environment of a launch (the client invokes as soon as the port opens). The pairs also time the
   invoke that crashed, to its error;
@@ -56,7 +57,8 @@ from compare_table import Figures, Peer, render, table_rows
 from harness import ROOT, connect, free_port, invoke, percentile, rss_kb
 from peer_processes import Processes
 from previous_release import LABEL, git, previous_release
-from reset_pairs import SPAWN_MARKER, last_stamp, measure_pairs
+from reset_pairs import measure_pairs
+from spawn_stamps import SpawnStamps
 
 HELLO = ROOT / "sample_functions" / "hello" / "handler.py"
 
@@ -79,13 +81,6 @@ def handler(event, context):
     return {"message": "hello", "event": event}
 '''
 
-# The runtime as awslambdaric, behind a wrapper that stamps its spawn on stderr (the host's log has it: lambdatui's
-# environment may write nothing but /tmp, as Lambda's): what both hosts start.
-BOOTSTRAP = """\
-#!/bin/sh
-echo "{marker} $(date +%s%N)" >&2
-exec {python} -m awslambdaric handler.handler
-"""
 
 
 class Interrupted(Exception):
@@ -101,12 +96,14 @@ class Side:
     label: str
     argv: Callable[[int], list[str]]  # the listening port -> the command
     cwd: Path
-    stamps_spawns: bool = False  # the runtime is awslambdaric behind the wrapper, which stamps its spawns in the log
+    stamps_spawns: bool = False  # the runtime is awslambdaric behind the wrapper, which stamps its spawns
 
 
-def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namespace, logs: Path, n: int) -> None:
+def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namespace, logs: Path, n: int,
+               stamps: SpawnStamps) -> None:
     port = free_port()
     log = logs / f"{side.key}-{n}.log"
+    stamps.take()
     started = time.monotonic()
     proc = procs.start(side.argv(port), side.cwd, log)
     try:
@@ -114,8 +111,9 @@ def one_launch(procs: Processes, side: Side, fig: Figures, args: argparse.Namesp
         invoke(conn)
         answered, answered_ns = time.monotonic(), time.time_ns()
         fig.start_ms.append((answered - started) * 1000)
-        if side.stamps_spawns and (stamp := last_stamp(log, 0)) is not None:
-            fig.first_env_ms.append((answered_ns - stamp) / 1e6)
+        spawned = stamps.take()
+        if side.stamps_spawns and len(spawned) == 1:
+            fig.first_env_ms.append((answered_ns - spawned[0]) / 1e6)
 
         latencies = []
         for _ in range(args.invokes):
@@ -236,8 +234,9 @@ def main() -> int:
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lambdatui-compare-", dir=cache))
     procs = Processes()
+    stamps = SpawnStamps()
     try:
-        return run(args, work, procs)
+        return run(args, work, procs, stamps)
     except (KeyboardInterrupt, Interrupted) as exc:
         print(f"\ninterrupted ({str(exc) or 'SIGINT'}): stopping what was started", file=sys.stderr)
         return 130
@@ -246,16 +245,18 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         procs.stop_all()
+        stamps.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
+def run(args: argparse.Namespace, work: Path, procs: Processes, stamps: SpawnStamps) -> int:
     fn, logs = work / "function", work / "logs"
     fn.mkdir()
     logs.mkdir()
     (fn / "handler.py").write_text(HANDLER)
     bootstrap = fn / "bootstrap"
-    bootstrap.write_text(BOOTSTRAP.format(marker=SPAWN_MARKER, python=shlex.quote(args.ric_python)))
+    # The runtime as awslambdaric, behind the wrapper that stamps its spawn: what both hosts start.
+    bootstrap.write_text(stamps.wrapper(f"{shlex.quote(args.ric_python)} -m awslambdaric handler.handler"))
     bootstrap.chmod(0o755)
 
     load_start = os.getloadavg()[0]
@@ -333,20 +334,20 @@ def run(args: argparse.Namespace, work: Path, procs: Processes) -> int:
     for side in sides:
         print(f"warm-up: {side.label}", file=sys.stderr)
         measure(side.key, side.label, partial(one_launch, procs, side, Figures(),
-                                              argparse.Namespace(invokes=10, lines=10), logs, 0))
+                                              argparse.Namespace(invokes=10, lines=10), logs, 0, stamps))
 
     for n in range(1, args.rounds + 1):
         order = sides if n % 2 else sides[::-1]
         print(f"round {n}/{args.rounds}: {', '.join(side.label for side in order)}", file=sys.stderr)
         for side in order:
-            measure(side.key, side.label, lambda: one_launch(procs, side, figures[side.key], args, logs, n))
+            measure(side.key, side.label, lambda: one_launch(procs, side, figures[side.key], args, logs, n, stamps))
 
     stamped = [side for side in sides if side.stamps_spawns]
     if len(stamped) == 2:
         ours, theirs = stamped
         print(f"cold starts after a crash: {ours.label} and {theirs.label}, {args.resets} pairs", file=sys.stderr)
         measure(theirs.key, theirs.label,
-                partial(measure_pairs, procs, ours, theirs, figures, args.resets, logs))
+                partial(measure_pairs, procs, ours, theirs, figures, args.resets, logs, stamps))
 
     (work / "event.json").write_text("{}")
     command_peer = (Peer("python-lambda-local", Figures(), judged=True) if pll or not previous

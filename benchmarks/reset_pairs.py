@@ -7,13 +7,12 @@ other nothing) and each pair is one reset of each, back to back, the order alter
 halves of a pair alike, and the bootstrap of compare_table.Row keeps the pairs together.
 
 A reset: the handler exits the process (`os._exit`) in one invoke, and the next invoke re-initialises the
-environment on demand, in both hosts. Its spawn is stamped by the runtime's wrapper (`date +%s%N`, on stderr,
-which the host's log keeps), its response by this client, on the same clock.
+environment on demand, in both hosts. Its spawn is stamped by the runtime's wrapper (`date +%s%N`, on a datagram
+to this benchmark: spawn_stamps.py says why not on stderr), its response by this client, on the same clock.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Protocol
@@ -21,8 +20,8 @@ from typing import Protocol
 from compare_table import Figures
 from harness import connect, free_port, invoke, post
 from peer_processes import Processes
+from spawn_stamps import SpawnStamps
 
-SPAWN_MARKER = "benchmark-runtime-spawned"
 WARM_INVOKES = 20  # each server's first invokes and one reset, unmeasured: no side pays for a cold page cache
 
 
@@ -36,20 +35,9 @@ class Side(Protocol):
     def cwd(self) -> Path: ...
 
 
-def spawn_stamps(log: Path) -> list[int]:
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return [int(stamp) for stamp in re.findall(SPAWN_MARKER + r" (\d+)", text)]
-
-
-def last_stamp(log: Path, count_before: int) -> int | None:
-    """The spawn stamped since `count_before` stamps, if exactly one runtime was spawned."""
-    stamps = spawn_stamps(log)
-    return stamps[-1] if len(stamps) == count_before + 1 else None
-
-
 class _Server:
-    def __init__(self, procs: Processes, side: Side, port: int, log: Path) -> None:
-        self.side, self.log = side, log
+    def __init__(self, procs: Processes, side: Side, port: int, log: Path, stamps: SpawnStamps) -> None:
+        self.side, self.stamps = side, stamps
         self.proc = procs.start(side.argv(port), side.cwd, log)
         self.conn = connect(port, time.monotonic() + 30, what=side.label)
 
@@ -62,24 +50,24 @@ class _Server:
         errored = time.time_ns()
         if status == 200 and not function_error:
             raise SystemExit(f"{self.side.label}: the crashing invoke succeeded: {body[:200]!r}")
-        before = len(spawn_stamps(self.log))
+        self.stamps.take()  # none is expected: a runtime that started on its own would be counted in
         sent = time.time_ns()
         invoke(self.conn)
         answered = time.time_ns()
-        stamp = last_stamp(self.log, before)
-        if stamp is None:
+        stamps = self.stamps.take()  # sent before the runtime's exec, so in the socket long before the response
+        if len(stamps) != 1:
             return None
-        return (answered - stamp) / 1e6, (answered - sent) / 1e6, (errored - crashed) / 1e6
+        return (answered - stamps[0]) / 1e6, (answered - sent) / 1e6, (errored - crashed) / 1e6
 
 
 def measure_pairs(procs: Processes, ours: Side, theirs: Side, figures: dict[str, Figures], pairs: int,
-                  logs: Path) -> None:
+                  logs: Path, stamps: SpawnStamps) -> None:
     """`pairs` resets of each side, back to back; only whole pairs are kept (each side's `reset_cold_ms`,
     `reset_invoke_ms` and `reset_crash_ms`)."""
     servers: list[_Server] = []
     try:
         for side in (ours, theirs):
-            servers.append(_Server(procs, side, free_port(), logs / f"{side.key}-pairs.log"))
+            servers.append(_Server(procs, side, free_port(), logs / f"{side.key}-pairs.log", stamps))
         for server in servers:
             for _ in range(WARM_INVOKES):
                 invoke(server.conn)
