@@ -1,13 +1,14 @@
 """The runtime's spawn, stamped by its wrapper on a datagram socket of the benchmark's own, which neither host reads.
 
-The wrapper stamped it on stderr until this round; each host then read that line while its runtime started. RIE
-copies a line out; lambdatui, a debugger, reads it, shows it and tells it to Telemetry subscribers, on a 2-core VM
-whose other core ran the runtime's import. Measured with cold_parts.py (60 pairs, four rounds each way, alternated):
-awslambdaric's interpreter start and import came out at +0.01 to +0.33 ms against RIE's with the stamp on stderr
-and at -0.17 to +0.04 ms with it on a datagram. The instrument weighed on one side. A datagram to loopback reaches
-only the benchmark, which reads the stamps after each response, without a thread; awslambdaric itself writes
-nothing while it starts. Both hosts' runtimes send to the same socket: the benchmark runs one side's reset at a
-time, so each stamp it reads belongs to the reset just taken.
+The wrapper stamped it on stderr until session 53; each host then read that line while its runtime started (RIE
+copies it out; lambdatui, a debugger, reads it, shows it and tells it to Telemetry subscribers), on a 2-core VM whose
+other core ran the runtime's import: the instrument made work for the measured hosts, more for one than the other.
+How much it weighed is within this VM's noise: four rounds alternated with cold_parts.py (60 pairs each) gave the
+interpreter's start and import at +0.01 to +0.33 ms against RIE's with the stamp on stderr and -0.17 to +0.04 ms on a
+datagram, but later rounds on a datagram alone gave +0.03 to +0.21 ms. A datagram to loopback reaches only the
+benchmark, which reads the stamps after each response, without a thread; awslambdaric itself writes nothing while it
+starts. Both hosts' runtimes send to the same socket: the benchmark takes one side's reset at a time, so each stamp
+it reads belongs to the reset just taken.
 """
 
 from __future__ import annotations
