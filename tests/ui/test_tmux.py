@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import httpx
 import pytest
@@ -102,7 +102,8 @@ class Pane:
         """The lambdatui process: the pane's own process, or (if a shell runs it) its child."""
         pid = self.pane_pid()
         for candidate in [pid, *sorted(descendants(pid))]:
-            if "lambdatui" in command_line(candidate) and "watchdog" not in command_line(candidate):
+            line = command_line(candidate)
+            if "lambdatui" in line and "watchdog" not in line and "echo $?" not in line:  # not the status's shell
                 return candidate
         raise AssertionError(f"no lambdatui process under pane pid {pid}")
 
@@ -128,9 +129,12 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
                 pass
 
 
-def open_debugger(pane: Pane, *options: str, path: str = HANDLER) -> None:
-    """`lambdatui sample_functions/counter/handler.py OPTIONS` in a new 140x45 pane that stays after it exits."""
+def open_debugger(pane: Pane, *options: str, path: str = HANDLER, status: Optional[Path] = None) -> None:
+    """`lambdatui sample_functions/counter/handler.py OPTIONS` in a new 140x45 pane that stays after it exits;
+    `status`: a file its exit status is written to (by the shell that runs it)."""
     command = " ".join(shlex.quote(part) for part in (LAMBDATUI, path, *options))
+    if status is not None:
+        command += f"; echo $? > {shlex.quote(str(status))}"
     pane.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", pane.session, "-c", str(REPO),
               command, ";", "set-option", "-t", pane.session, "remain-on-exit", "on")
     pane.wait_for("HELD at init.extensions", timeout=START_S)
@@ -171,13 +175,15 @@ def test_what_a_template_leaves_out_is_said_in_the_debuggers_log(pane: Pane) -> 
     assert_all_gone(pane, started, "q")
 
 
-def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane) -> None:
-    open_debugger(pane)
+def test_sigterm_restores_the_terminal_and_leaves_no_process(pane: Pane, tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    open_debugger(pane, status=status)
     pane.keys("c")
     pane.wait_for("idle: frozen, waiting for an invoke")
     started = pane.collect()
     os.kill(pane.lambdatui_pid(), signal.SIGTERM)
     assert_all_gone(pane, started, "SIGTERM")
+    assert status.read_text().strip() == "0", "a quit by SIGTERM is a quit (README: exit status 0)"
     assert pane.show("#{alternate_on}") == "0", "the terminal was left in the alternate screen"
     screen = pane.screen()
     assert "HELD at" not in screen and "idle: frozen" not in screen and "q Quit" not in screen, screen
@@ -188,8 +194,8 @@ def test_sigint_from_the_shell_quits_cleanly(pane: Pane, tmp_path: Path) -> None
 
     As q does: the environment shuts down and the session is still written (`--record`).
     """
-    record = tmp_path / "session.toml"
-    open_debugger(pane, "--record", str(record))
+    record, status = tmp_path / "session.toml", tmp_path / "status"
+    open_debugger(pane, "--record", str(record), status=status)
     pane.keys("c")
     pane.wait_for("idle: frozen, waiting for an invoke")
     pane.keys("i")
@@ -197,6 +203,7 @@ def test_sigint_from_the_shell_quits_cleanly(pane: Pane, tmp_path: Path) -> None
     started = pane.collect()
     os.kill(pane.lambdatui_pid(), signal.SIGINT)
     assert_all_gone(pane, started, "SIGINT")
+    assert status.read_text().strip() == "0", "a quit by SIGINT is a quit (README: exit status 0)"
     assert pane.show("#{alternate_on}") == "0", "the terminal was left in the alternate screen"
     screen = pane.screen()
     assert "Traceback" not in screen and "KeyboardInterrupt" not in screen, screen
