@@ -98,10 +98,10 @@ def die_of_second_signal() -> None:
 def _exit_now(code: int) -> NoReturn:
     """End the `invoke` command at once: everything it started has ended and its output is written, and the
     interpreter's teardown (trio's and the modules') would only add 50-100 ms to every scripted call."""
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr):  # None where the caller closed it (`>&-`)
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass
     save_caches()
     die_of_second_signal()

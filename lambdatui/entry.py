@@ -11,6 +11,8 @@ import sys
 
 
 def main() -> int:
+    from lambdatui import stop_signals  # noqa: F401 - first: what the caller ignored, before any handler is ours
+
     try:
         return _run()
     except KeyboardInterrupt:

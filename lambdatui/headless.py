@@ -17,6 +17,8 @@ from lambdatui.ids import new_uuid
 from lambdatui.model.fleet import FleetOptions, describe_fleet
 from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
 from lambdatui.model import facts as f
+from lambdatui import runner
+from lambdatui.host.stdout_answers import StdoutAnswers
 from lambdatui.runner import Running, cancel_on_signals, StopNow, open_environment
 
 if TYPE_CHECKING:
@@ -58,11 +60,12 @@ def say_sandbox_notes(running: Running, err: TextIO) -> None:
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None,
                snapstart: bool = False, early: Optional[EarlyStart] = None) -> int:
     failures = printed = 0
+    answers = StdoutAnswers()
+    body, stop_now = trio.CancelScope(), StopNow()
 
     async def main(err: TextIO) -> None:
         nonlocal failures, printed
         # Only the body is cancelled by a signal: the environment's own exit still shuts it down gracefully.
-        body, stop_now = trio.CancelScope(), StopNow()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body, stop_now)
@@ -83,7 +86,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                         result, _tail = await running.fleet.invoke(event, request_id=new_uuid())
                         if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)
                             err.write(f"lambdatui: Invoke API error {result.api_status} {result.error_type}\n")
-                        _print_answer(result.payload)
+                        answers.put(result.payload)
                         printed += 1
                         failures += result.function_error
                     # The last invoke ends as Lambda ends it, as --repeat's do, before the shutdown: an extension
@@ -101,9 +104,16 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                 said = "the last invoke, answered above, was still finishing (an extension at work) as it shut down"
             print(format_line(f.LogLine(f.LAMBDATUI, f"Stopped by {name}: {said}")), file=err, flush=True)
 
-    # Log lines never block the host, whoever reads stderr (the result on stdout is what the caller waits for).
+    # Log lines never block the host, whoever reads stderr, nor do the answers on stdout (stdout_answers.py).
     with nonblocking_stderr() as err:
         _run_telling(main, err)
+        # A signal from here on is noted (runner._late_signal): a second one, with the run's own, stops the wait.
+        late = len(runner.LATE_SIGNALS) - (stop_now.first is not None)
+        answers.finish(stop_now=lambda: stop_now.signal is not None or len(runner.LATE_SIGNALS) - late >= 2)
+        if answers.failure is not None:
+            failures += 1
+            print(format_line(f.LogLine(f.LAMBDATUI, f"the answer could not be written: {answers.failure}")),
+                  file=err, flush=True)
     return EXIT_FUNCTION_ERROR if failures else EXIT_OK
 
 
@@ -239,10 +249,3 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
     printer.raw(f"FAILED {scenario.path}:{step.line}: step {step.number} {_how_it_failed(outcome)}")
     return EXIT_FUNCTION_ERROR
 
-
-def _print_answer(payload: bytes) -> None:
-    """The body on stdout as the function answered it, and a newline: its bytes, not text decoded from them (a
-    function may answer an image or a gzip, `lambdatui invoke fn > out.png`)."""
-    sys.stdout.flush()  # whatever text went first stays first
-    sys.stdout.buffer.write(payload + b"\n")
-    sys.stdout.buffer.flush()

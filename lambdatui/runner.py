@@ -21,6 +21,7 @@ from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.host.fleet_host import FleetHost, FleetOptions, NumberedListener
 from lambdatui.run_folders import new_state_dir
+from lambdatui.stop_signals import STOP_SIGNALS
 from lambdatui.runtime_choice import starts_through_a_script
 
 LOOPBACK = "127.0.0.1"
@@ -194,28 +195,29 @@ def die_of_second_signal() -> None:
     """The end of a run stopped by two signals: killed by the second, for the shell (exit 130 for Ctrl-C)."""
     number = stop_signal()
     if number is not None:
-        for stream in (sys.stdout, sys.stderr):
+        for stream in (sys.stdout, sys.stderr):  # None where the caller closed it (`>&-`)
             try:
                 stream.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 pass
         signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
 
 
 _STOPPED: list[StopNow] = []  # the runs' StopNow, read once lambdatui is done
-_LATE: list[int] = []  # stop signals that came as a run's signal receiver closed, read once lambdatui is done
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Stop signals that came as a run's signal receiver closed or after it (`invoke` still writing its answers), read
+# once lambdatui is done.
+LATE_SIGNALS: list[int] = []
 
 
 def stop_signal() -> Optional[int]:
     """The signal lambdatui dies of once done: the second of a run, or one that came as its receiver closed."""
     number = next((stop.signal for stop in _STOPPED if stop.signal is not None), None)
-    return number if number is not None or not _LATE else _LATE[0]
+    return number if number is not None or not LATE_SIGNALS else LATE_SIGNALS[0]
 
 
 def _late_signal(number: int, _frame: object) -> None:
-    _LATE.append(number)
+    LATE_SIGNALS.append(number)
 
 
 async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = None, *,
@@ -232,6 +234,9 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
         # receiver's close to the end of the run, keeps it for lambdatui to die of once done (die_of_second_signal).
         for number in STOP_SIGNALS:
             signal.signal(number, _late_signal)
+    if not STOP_SIGNALS:  # the caller ignores all three (nohup, in a background job): nothing stops the run
+        task_status.started()
+        await trio.sleep_forever()
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         task_status.started()
         async for number in signals:

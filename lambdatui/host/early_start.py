@@ -42,6 +42,7 @@ from lambdatui.processes.sandbox import Sandbox
 from lambdatui.processes.supervisor import Supervisor
 from lambdatui.processes.spawning import LaunchError, ProcessSpec
 from lambdatui.processes.tree_removal import remove_tree_reporting
+from lambdatui.stop_signals import STOP_SIGNALS
 from lambdatui.run_folders import exit_file, member_folder, new_state_dir, sandbox_tmp, stack_file
 
 LOOPBACK = "127.0.0.1"
@@ -49,6 +50,8 @@ RUNTIME = "runtime"  # core.effects.RUNTIME, not imported from there: it brings 
 # While the thread waits for the init, the imports hold the GIL: it gets it back within this, not 5 ms.
 _SWITCH_INTERVAL_S = 0.0005
 DISABLE = "LAMBDATUI_EARLY_START"  # "0": the host starts env #1 itself, once it is up (for comparisons)
+# SIGTERM and SIGHUP, unless the caller ignores them (stop_signals.py): Ctrl-C is KeyboardInterrupt's until the run.
+_HELD_SIGNALS = tuple(number for number in (signal.SIGTERM, signal.SIGHUP) if number in STOP_SIGNALS)
 
 
 @dataclass
@@ -237,7 +240,7 @@ def _signals_held() -> Iterator[list[int]]:
     Handlers, not a signal mask: the process's other threads (the early start's own) would take a masked one."""
     caught: list[int] = []
     noted = lambda number, _frame: caught.append(number)  # noqa: E731
-    previous = {number: signal.signal(number, noted) for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {number: signal.signal(number, noted) for number in _HELD_SIGNALS}
     try:
         yield caught
     finally:
@@ -287,7 +290,7 @@ def started_early(config: FunctionConfig, possible: bool) -> Iterator[Optional[E
     try:
         # The handlers first: a signal while env #1 starts (its folder, cgroups and processes being made) ends it
         # whole too, and one while they are put in place is caught here as well.
-        for number in (signal.SIGTERM, signal.SIGHUP):
+        for number in _HELD_SIGNALS:
             previous[number] = signal.signal(number, end)
         early = start_early(config)
         yield early
