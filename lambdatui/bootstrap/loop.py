@@ -206,7 +206,8 @@ def report_globals(
 
 # What this runtime imports that awslambdaric does not (Lambda's runtime imports only that before the handler): a
 # function's own module of one of these names (/var/task/signal.py) is what its `import signal` finds in Lambda.
-_OWN_IMPORTS = ("signal", "socket", "select", "selectors", "array", "mmap")
+# struct: the log frames' headers (logs.py); heapq: what `collections` imports at once on 3.9 (lazily from 3.10).
+_OWN_IMPORTS = ("signal", "socket", "select", "selectors", "array", "mmap", "struct", "heapq")
 
 
 def _prepend_task_root(task_root: str, opt: Optional[str] = None) -> None:
