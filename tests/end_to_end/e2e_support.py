@@ -75,6 +75,19 @@ def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOU
     )
 
 
+def read_until(fd: int, wanted: bytes, deadline: float) -> bytes:
+    """What a pipe gives until `wanted` is in it (its end, or `deadline` on the monotonic clock, fails the test)."""
+    got = b""
+    while wanted not in got:
+        left = deadline - time.monotonic()
+        assert left > 0, got.decode(errors="replace")
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, got.decode(errors="replace")
+            got += chunk
+    return got
+
+
 def source_lines(stderr: str, source: str) -> list[str]:
     """One source's lines (`platform`, `function`, an extension's name...) out of the headless console output, their
     tag cut off (`serve` starts each with its environment's number, `#2 `)."""

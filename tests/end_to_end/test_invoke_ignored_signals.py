@@ -11,8 +11,6 @@ the signal comes decides whether it is ignored (before the handlers are in place
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import subprocess
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO, lambdatui_argv, write_file
+from e2e_support import REPO, lambdatui_argv, read_until, write_file
 
 BOUND = 30.0
 HANDLER = ("import sys, time\n\n\ndef handler(event, context):\n"
@@ -41,14 +39,8 @@ def test_a_signal_ignored_by_the_caller_stays_ignored(code_dir: Path, name: str)
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=_ignoring(number))
     try:
-        got, deadline = b"", time.monotonic() + BOUND
-        while b"SLEEPING" not in got:  # the handler runs: lambdatui is long past its start
-            left = deadline - time.monotonic()
-            assert left > 0, got.decode(errors="replace")
-            if select.select([proc.stderr], [], [], left)[0]:
-                chunk = os.read(proc.stderr.fileno(), 65536)
-                assert chunk, got.decode(errors="replace")
-                got += chunk
+        # The handler runs: lambdatui is long past its start.
+        got = read_until(proc.stderr.fileno(), b"SLEEPING", time.monotonic() + BOUND)
         proc.send_signal(number)
         out, rest = proc.communicate(timeout=BOUND)
     finally:

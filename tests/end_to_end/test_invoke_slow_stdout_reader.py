@@ -12,34 +12,18 @@ runs "warm after the first").
 
 from __future__ import annotations
 
-import os
 import re
-import select
 import subprocess
 import time
 from pathlib import Path
 
-from e2e_support import REPO, lambdatui_argv, platform_lines, write_file
+from e2e_support import REPO, lambdatui_argv, platform_lines, read_until, write_file
 
 BOUND = 30.0
 ANSWER = 1_000_000  # characters: far more than a pipe's 64 KiB buffer
 READER_LATE_S = 2.5  # the slow reader: the stimulus, not a synchronisation (the timeout is 1 s)
 
 HANDLER = f"def handler(event, context):\n    return 'x' * {ANSWER}\n"
-
-
-def _stderr_until(proc: subprocess.Popen, fd: int, wanted: str, deadline: float) -> bytes:
-    got = b""
-    while wanted.encode() not in got:
-        left = deadline - time.monotonic()
-        assert left > 0, got.decode(errors="replace")
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            got += chunk
-    return got
 
 
 def test_a_late_stdout_reader_does_not_change_the_invoke(code_dir: Path) -> None:
@@ -49,7 +33,7 @@ def test_a_late_stdout_reader_does_not_change_the_invoke(code_dir: Path) -> None
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + BOUND
-        head = _stderr_until(proc, proc.stderr.fileno(), "START RequestId", deadline)
+        head = read_until(proc.stderr.fileno(), b"START RequestId", deadline)
         time.sleep(READER_LATE_S)  # the reader is slow to come to stdout
         out, rest = proc.communicate(timeout=BOUND)
     finally:
