@@ -244,8 +244,13 @@ def nonblocking_stderr() -> Iterator[Union[NonBlockingOutput, TextIO]]:
     """sys.stderr as a NonBlockingOutput for the block (stray writers too: logging's last resort, warnings).
 
     Yields the stream to write to; start its `pump` in the trio run. A stderr without a descriptor (already
-    replaced by a test harness) is used as it is.
+    replaced by a test harness) is used as it is. Where the caller closed it (`2>&-`, a service detached with
+    `>&- 2>&-`), Python has none: the lines go nowhere, as the caller chose, and lambdatui runs on.
     """
+    if sys.stderr is None:
+        with open(os.devnull, "w") as nowhere:
+            yield nowhere
+        return
     saved = sys.stderr
     try:
         fd = saved.fileno()
