@@ -32,7 +32,10 @@ def state_root() -> Path:
     root = Path(base) / "lambdatui"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        return root
+        if os.access(root, os.W_OK | os.X_OK):
+            return root
+        # Another user's, as `sudo -E lambdatui` leaves it (HOME kept): passed over as an unwritable home is.
+        problems = [f"{root}: not writable by this user"]
     except OSError as exc:
         problems = [f"{root}: {exc.strerror or exc}"]
     for shared in shared_folders():

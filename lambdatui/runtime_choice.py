@@ -136,10 +136,13 @@ def _virtualenv_near(code_dir: Path) -> tuple[Optional[Interpreter], Optional[st
     for folder, where in ((code_dir, "next to the handler"), (code_dir.parent, "one level up from the handler")):
         for name in (".venv", "venv"):
             python = folder / name / "bin" / "python"
-            # The venv's own path, not the interpreter it links to: that path is what makes it the venv's.
-            if python.is_file() and os.access(python, os.X_OK) and (folder / name / "pyvenv.cfg").is_file():
-                return Interpreter(str(python), f"the {name} {where}"), broken
-            why = _unusable(folder / name)
+            try:
+                # The venv's own path, not the interpreter it links to: that path is what makes it the venv's.
+                if python.is_file() and os.access(python, os.X_OK) and (folder / name / "pyvenv.cfg").is_file():
+                    return Interpreter(str(python), f"the {name} {where}"), broken
+                why = _unusable(folder / name)
+            except OSError as exc:  # another user's: its interpreter behind a folder closed to this one
+                why = f"its bin/python cannot be reached ({exc.strerror or exc})"
             if why is not None and broken is None:
                 broken = f"{folder / name} {where} cannot run: {why}"
     return None, broken
@@ -152,7 +155,7 @@ def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None)
     if explicit:
         found = shutil.which(explicit)
         if not found:
-            raise ConfigError(f"--python {explicit}: no such interpreter")
+            raise ConfigError(f"--python {explicit}: {_why_not_found(explicit)}")
         # Absolute, as the user meant it: the runtime starts in the code's folder (/var/task), where a path relative
         # to the user's working directory (`--python .venv/bin/python`) names nothing. Not resolved: a virtualenv's
         # interpreter is a link, and its own path is what makes it the virtualenv's.
@@ -170,6 +173,21 @@ def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None)
         raise ConfigError("no python3 on PATH: pass --python PATH to choose the interpreter that runs the function"
                           + (f" ({broken})" if broken else ""))
     return _passing_over(Interpreter(found, "python3 on PATH"), broken)
+
+
+def _why_not_found(explicit: str) -> str:
+    """Why `--python` names nothing this user can run: a path that is there but not theirs to run is not missing."""
+    if os.sep not in explicit:
+        return "no such interpreter on PATH"
+    try:
+        os.stat(explicit)
+    except PermissionError:
+        return "it cannot be reached: permission denied on the way (another user's folder?)"
+    except OSError:
+        return "no such interpreter"
+    if not os.access(explicit, os.X_OK):
+        return "it is not executable by this user (permission denied)"
+    return "no such interpreter"
 
 
 def _passing_over(chosen: Interpreter, broken: Optional[str]) -> Interpreter:

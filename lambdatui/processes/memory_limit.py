@@ -30,7 +30,7 @@ from typing import Optional, Protocol
 
 from .cgroup_files import read_control, remove_cgroup, stale_cgroups, write_control
 from .linux import KernelFile
-from .proc_readings import is_running, rss_bytes
+from .proc_readings import charged_bytes, is_running
 
 MIB = 1024 * 1024
 V1_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
@@ -272,8 +272,9 @@ class CgroupMemory:
 
 
 class RssWatcher:
-    """Where no memory cgroup can be had: the sum of the environment's processes' RSS, sampled every
-    `interval` seconds, and the runtime SIGKILLed once it reaches the limit. Run `run()` as a task."""
+    """Where no memory cgroup can be had: the sum of what a cgroup would charge the environment's processes for
+    (proc_readings.charged_bytes), sampled every `interval` seconds, and the runtime SIGKILLed once it reaches the
+    limit. Run `run()` as a task."""
 
     kind = "watch"
 
@@ -291,14 +292,14 @@ class RssWatcher:
         self._peak = 0
 
     def describe(self) -> str:
-        return (f"lambdatui, which sums the resident memory of the environment's processes every "
+        return (f"lambdatui, which sums the private memory of the environment's processes every "
                 f"{self.interval * 1000:.0f} ms and SIGKILLs the runtime at the limit (no memory cgroup here: "
                 f"an allocation between two samples is seen only after it happened)")
 
     def usage(self) -> MemoryUsage:
         pids = list(self._pids())
         skip = set(self._exclude(pids))
-        used = sum(rss_bytes(pid) or 0 for pid in pids if pid not in skip)
+        used = sum(charged_bytes(pid) or 0 for pid in pids if pid not in skip)
         self._peak = max(self._peak, used)
         return MemoryUsage(used, self.limit_mb)
 

@@ -16,7 +16,7 @@ from proc_helpers import Recorder, python
 from lambdatui.processes import Sandbox, Supervisor
 from lambdatui.processes.cgroup import EnvironmentCgroup
 from lambdatui.processes.memory_limit import MIB, RssWatcher
-from lambdatui.processes.proc_readings import rss_bytes
+from lambdatui.processes.proc_readings import charged_bytes
 
 
 def hog(mb: int, then: str = "time.sleep(30)") -> str:
@@ -47,7 +47,7 @@ def test_the_watcher_kills_its_victim_once_the_processes_together_reach_the_limi
         for proc in (big, small):
             assert proc.stdout is not None and proc.stdout.readline() == b"holding\n"
         pids = [big.pid, small.pid]
-        each = [rss_bytes(pid) or 0 for pid in pids]
+        each = [charged_bytes(pid) or 0 for pid in pids]
         assert all(size > 30 * MIB for size in each)
         under = RssWatcher(sum(each) // MIB + 20, lambda: pids, lambda: big.pid)
         assert under.usage().bytes == pytest.approx(sum(each), rel=0.05)
@@ -82,7 +82,7 @@ async def test_without_a_memory_cgroup_the_supervisor_watches_and_kills_the_runt
             sup = await supervised(nursery, sandbox, recorder, memory_mb=70)  # no cgroup: the watcher
             try:
                 assert isinstance(sup.memory, RssWatcher)
-                assert "lambdatui, which sums the resident memory" in sup.containment()
+                assert "lambdatui, which sums the private memory" in sup.containment()
                 extension = sup.spawn(python(hog(40), key="extension:ext"))
                 await recorder.wait_lines(1, "extension:ext")
                 # 40 MB alone is under the limit: nothing is killed.
