@@ -75,6 +75,22 @@ def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOU
     )
 
 
+_CGROUPS: list[bool] = []
+
+
+def writable_cgroups() -> bool:
+    """Whether lambdatui can make its environments' cgroups here (root, or a delegated cgroup): where it cannot (an
+    ordinary user's machine), tests of what happens to them have nothing to check, and say so by this."""
+    if not _CGROUPS:
+        from lambdatui.processes.cgroup import EnvironmentCgroup
+
+        made = EnvironmentCgroup.create()
+        if made is not None:
+            made.remove()
+        _CGROUPS.append(made is not None)
+    return _CGROUPS[0]
+
+
 def read_until(fd: int, wanted: bytes, deadline: float) -> bytes:
     """What a pipe gives until `wanted` is in it (its end, or `deadline` on the monotonic clock, fails the test)."""
     got = b""

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import trio
 
-from e2e_support import REPO, ServeProcess, descendants, run_cli, wait_all_gone, write_file
+from e2e_support import REPO, ServeProcess, descendants, run_cli, wait_all_gone, writable_cgroups, write_file
 from lambdatui.config import resolve_function
 from lambdatui.host.early_start import start_early
 from lambdatui.model.boundaries import EnvState
@@ -98,7 +98,7 @@ def test_the_runtime_asks_the_sandbox_api_before_trio_is_imported_and_abandoning
     try:
         everything = descendants(proc.pid)
         folders = _cgroup_folders(seen)
-        assert folders
+        assert folders or not writable_cgroups()
         _say(proc, "go")
         assert proc.stdout is not None and proc.stdout.readline() == "abandoned\n"
         assert seen["trio"] is False

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO, wait_all_gone, write_file
+from e2e_support import REPO, wait_all_gone, writable_cgroups, write_file
 
 BOUND = 60.0
 
@@ -97,7 +97,8 @@ def test_sigterm_while_env_1_starts_ahead_ends_lambdatui_and_leaves_nothing(code
     assert not list(runs.glob("run-*")), list(runs.iterdir())  # removed before lambdatui ended
     if where in ("processes", "twice"):
         seen = json.loads(done.stdout)
-        assert seen["pids"] and seen["cgroups"], seen  # the watchdog, the init: there was something to end
+        # The watchdog, the init (and the cgroups, where lambdatui may make them): there was something to end.
+        assert seen["pids"] and (seen["cgroups"] or not writable_cgroups()), seen
         assert wait_all_gone({int(pid): start for pid, start in seen["pids"].items()}, 10) == {}
         assert _gone(seen["cgroups"], 10) == []
         assert not Path(seen["state_dir"]).exists()

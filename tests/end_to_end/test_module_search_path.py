@@ -63,6 +63,8 @@ def test_the_functions_own_module_named_as_one_the_runtime_uses_is_the_one_it_im
     # the standard module before. lambdatui's runtime had imported signal (and socket, select, selectors, array,
     # mmap) for its own use before the handler module, so the function got the standard library's module instead and
     # `from signal import ...` of its own names failed with Runtime.ImportModuleError.
+    if name in sys.builtin_module_names:  # built into this interpreter (Debian's has select and array): nothing shadows it
+        pytest.skip(f"{name} is built into this interpreter")
     write_file(code_dir / f"{name}.py", "def send(name):\n    return 'sent ' + name\n")
     handler = write_file(code_dir / "handler.py",
                          f"from {name} import send\n\n\ndef handler(event, context):\n    return send('order')\n")

@@ -258,7 +258,10 @@ _DEFINE = textwrap.dedent('''
 def _interpreters() -> dict[str, str]:
     found = {"venv": sys.executable}
     for version in ("3.10", "3.12", "3.13"):
-        matches = sorted(Path("/root/.pyenv/versions").glob(f"{version}.*/bin/python{version}"))
+        try:
+            matches = sorted(Path("/root/.pyenv/versions").glob(f"{version}.*/bin/python{version}"))
+        except OSError:  # root's, run as another user
+            matches = []
         if matches:
             found[version] = str(matches[-1])
     return found

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_probe4_support import BOUND, MODES, Serve, post, run_folders, start, finish, write  # noqa: E402
-from e2e_support import descendants, wait_all_gone  # noqa: E402
+from e2e_support import descendants, wait_all_gone, writable_cgroups  # noqa: E402
 from probe_support import cgroups_of, wait_paths_gone  # noqa: E402
 
 HANDLER = r'''
@@ -129,7 +129,7 @@ def test_idle_shutdown_of_env1_removes_its_cgroup_and_folder(code_dir: Path) -> 
             assert post(server.url(), {"n": 1})[0] == 200
             member = [p / "member-1" for p in run_folders(server.proc.pid)]
             cgroups = cgroups_of(server.proc.pid)
-            assert member and member[0].exists() and cgroups, (mode, member, cgroups)
+            assert member and member[0].exists() and (cgroups or not writable_cgroups()), (mode, member, cgroups)
             server.wait_for(r"env #1 has been idle for 2 s", 15)
             # env #1's cgroup and folder go with it (env #2 has none yet: no invoke since)
             assert wait_paths_gone(cgroups, 10) == [], (mode, cgroups)
