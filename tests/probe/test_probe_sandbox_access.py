@@ -254,7 +254,7 @@ def _stranger(target: int, api: str) -> tuple[int, Optional[int]]:
     return pid, int(data) if data.isdigit() else None
 
 
-@pytest.mark.skipif(not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK),
+@pytest.mark.skipif(os.geteuid() != 0 or not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK),
                     reason="choosing the next pid (/proc/sys/kernel/ns_last_pid) needs root")
 def test_a_stranger_that_gets_the_pid_of_an_ended_runtime_is_refused(code_dir: Path) -> None:
     """A runtime that crashed is reaped (its pid free again) before the host has done with it: it waits up to its
