@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from e2e_support import SAMPLES, ServeProcess, is_alive, proc_cmdline, wait_all_gone, write_file
+from e2e_support import SAMPLES, ServeProcess, is_alive, proc_cmdline, wait_all_gone, writable_cgroups, write_file
 from test_fleet_support import (
     REPORT, InFlight, invoke, kill_survivors, matches, state_home, together, tree, wait_for_count, wait_until,
 )
@@ -144,6 +144,8 @@ def test_sigint_or_sigterm_of_serve_answers_spins_down_and_leaves_nothing_behind
 
 def test_a_daemon_started_in_a_restored_environment_ends_with_its_reset_and_the_snapshot_lives_on(
         code_dir: Path) -> None:
+    if not writable_cgroups():  # tests/end_to_end/test_ordinary_user_edges.py pins it as a strict xfail
+        pytest.xfail("without a cgroup, a restored environment's setsid daemon outlives its reset (not fixed yet)")
     handler = write_function(code_dir)
     with ServeProcess(handler, "--snapstart", "--timeout", "60") as served:
         started = invoke(served, {"tag": "daemon", "daemon": True}).json()
