@@ -107,9 +107,14 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
     # Log lines never block the host, whoever reads stderr, nor do the answers on stdout (stdout_answers.py).
     with nonblocking_stderr() as err:
         _run_telling(main, err)
-        # A signal from here on is noted (runner._late_signal): a second one, with the run's own, stops the wait.
-        late = len(runner.LATE_SIGNALS) - (stop_now.first is not None)
-        answers.finish(stop_now=lambda: stop_now.signal is not None or len(runner.LATE_SIGNALS) - late >= 2)
+        # A signal from here on is only noted (runner._late_signal): the second of the command's, counting the one
+        # that stopped the run, ends the wait for a slow reader.
+        signals_before = len(runner.LATE_SIGNALS) - (stop_now.first is not None)
+
+        def second_signal() -> bool:
+            return stop_now.signal is not None or len(runner.LATE_SIGNALS) - signals_before >= 2
+
+        answers.finish(give_up=second_signal)
         if answers.failure is not None:
             failures += 1
             print(format_line(f.LogLine(f.LAMBDATUI, f"the answer could not be written: {answers.failure}")),

@@ -42,10 +42,10 @@ class StdoutAnswers:
         answer an image or a gzip, `lambdatui invoke fn > out.png`)."""
         self._queue.put(payload + b"\n")
 
-    def finish(self, stop_now: Callable[[], bool] = lambda: False) -> None:
-        """Until every answer is written (or stdout failed), or `stop_now` says to stop waiting (a second signal)."""
+    def finish(self, give_up: Callable[[], bool] = lambda: False) -> None:
+        """Until every answer is written (or stdout failed), or `give_up` says to stop waiting (a second signal)."""
         self._queue.put(None)
-        while self._thread.is_alive() and not stop_now():
+        while self._thread.is_alive() and not give_up():
             self._thread.join(_JOIN_POLL_S)
 
     def _write_all(self) -> None:

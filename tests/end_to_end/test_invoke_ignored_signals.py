@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO, lambdatui_argv, read_until, write_file
+from e2e_support import REPO, lambdatui_argv, read_until, stop, write_file
 
 BOUND = 30.0
 HANDLER = ("import sys, time\n\n\ndef handler(event, context):\n"
@@ -44,9 +44,7 @@ def test_a_signal_ignored_by_the_caller_stays_ignored(code_dir: Path, name: str)
         proc.send_signal(number)
         out, rest = proc.communicate(timeout=BOUND)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     stderr = (got + rest).decode(errors="replace")
 
     assert "Stopped by" not in stderr, stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO, lambdatui_argv, write_file
+from e2e_support import REPO, lambdatui_argv, stop, write_file
 
 BOUND = 30.0
 ANSWER = 1_000_000
@@ -60,9 +60,7 @@ def test_a_signal_during_the_answers_write_never_truncates_it(code_dir: Path, na
         proc.send_signal(getattr(signal, name))
         out, err = proc.communicate(timeout=BOUND)  # the reader now reads everything there is
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     stderr = err.decode(errors="replace")
 
     assert "Traceback" not in stderr, stderr

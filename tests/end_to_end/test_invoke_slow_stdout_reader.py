@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from e2e_support import REPO, lambdatui_argv, platform_lines, read_until, write_file
+from e2e_support import REPO, lambdatui_argv, platform_lines, read_until, stop, write_file
 
 BOUND = 30.0
 ANSWER = 1_000_000  # characters: far more than a pipe's 64 KiB buffer
@@ -37,9 +37,7 @@ def test_a_late_stdout_reader_does_not_change_the_invoke(code_dir: Path) -> None
         time.sleep(READER_LATE_S)  # the reader is slow to come to stdout
         out, rest = proc.communicate(timeout=BOUND)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     stderr = (head + rest).decode(errors="replace")
 
     assert proc.returncode == 0, stderr
