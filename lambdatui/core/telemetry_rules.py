@@ -20,6 +20,9 @@ from lambdatui.model.telemetry import LOGS, TELEMETRY, Subscription
 _API_NAME = {TELEMETRY: "Telemetry API", LOGS: "Logs API"}
 
 
+_MAY_SUBSCRIBE = (ExtensionState.REGISTERED, ExtensionState.READY)
+
+
 class TelemetryRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
@@ -36,10 +39,11 @@ class TelemetryRules:
         if slot is None:
             return
         name = _API_NAME[event.api]
-        # Lambda takes subscriptions during Init only; the AWS emulator closes them once the extension is ready
-        # (its first /event/next), which is where an extension subscribes: between /register and /next.
-        # An Init that failed is over, though its extensions are still Registered until the reset stops them.
-        if slot.state is not ExtensionState.REGISTERED or self.init is None:
+        # Lambda takes subscriptions until Init ends, for everyone (RAPID turns the APIs off once every extension
+        # is ready and the runtime's Init is over): an extension parked on /event/next may still subscribe from
+        # another thread while the function's Init runs. An Init that failed is over, though its extensions are
+        # still Registered until the reset stops them.
+        if slot.state not in _MAY_SUBSCRIBE or self.init is None:
             kind = "Telemetry" if event.api == TELEMETRY else "Logs"
             self._reply_error(event.token, 403, f"{kind}.SubscriptionClosed", f"{name} subscription is closed")
             return

@@ -10,6 +10,7 @@ from driver import Driver
 
 from lambdatui.core import inputs as ins
 from lambdatui.model import facts as f
+from lambdatui.model.boundaries import EnvState
 from lambdatui.model.telemetry import LOGS, TELEMETRY
 
 GOOD: dict[str, Any] = {
@@ -94,9 +95,14 @@ def test_identifier_errors_are_the_extensions_apis() -> None:
     assert (status, body["errorType"]) == (403, "Extension.UnknownExtensionIdentifier")
 
 
-def test_subscriptions_close_once_the_extension_is_ready() -> None:
+def test_an_extension_parked_on_next_may_subscribe_until_init_ends() -> None:
+    # lambda-spec §3.1: Lambda stops accepting subscriptions when Init ends, not when the extension is ready: one that
+    # parks its main thread on /event/next may subscribe from another thread while the function's Init runs.
     d = registered()
     d.ext_next("obs")
+    assert d.state is not EnvState.FROZEN  # the runtime's Init still runs
+    assert subscribe(d, GOOD) == (200, "OK")
+    d.runtime_next()  # Init is over
     status, body = subscribe(d, GOOD)
     assert (status, body) == (403, {"errorMessage": "Telemetry API subscription is closed",
                                     "errorType": "Telemetry.SubscriptionClosed"})
