@@ -282,6 +282,9 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             self.streams.add(invocation.request_id, stream)
             try:
                 return await self._invoke(invocation, wants_log_tail, offer_s=offer_s)
+            except HandedBack:  # not run here: the environment that takes it streams to the caller
+                self.streams.discard(invocation.request_id)
+                raise
             finally:
                 self.streams.remove(invocation.request_id)
         return await self._invoke(invocation, wants_log_tail, on_result, offer_s)

@@ -89,9 +89,14 @@ class StreamRegistry:
         return self._streams.get(request_id)
 
     def remove(self, request_id: str) -> None:
+        """The invoke is over here: its stream ends."""
         stream = self._streams.pop(request_id, None)
         if stream is not None:
             stream.end()
+
+    def discard(self, request_id: str) -> None:
+        """The invoke goes elsewhere (handed back): its stream goes on, with it."""
+        self._streams.pop(request_id, None)
 
 
 class StreamProgress:

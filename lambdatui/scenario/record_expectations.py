@@ -54,15 +54,22 @@ class RecordedInvoke:
 
 
 def event_text(event: bytes) -> str:
-    """The event as its caller sent it: a replay sends the function these bytes again. Python's one line of it only
-    where the two differ by whitespace alone (a pretty-printed event file), which no JSON parser sees; re-serialised
-    otherwise, `1e400` would become `Infinity`, `0.1e1` `1.0`, and a repeated key would lose a value."""
-    text = json_text(event)
+    """The event as its caller sent it: a replay sends the function these bytes again. A pretty-printed event (on
+    several lines) is written as one line of it, which no JSON parser tells apart, and never longer than it was: a
+    replay checks Lambda's payload limit on what it sends. Anything else is kept as sent: re-serialised, `1e400`
+    would become `Infinity`, `0.1e1` `1.0`, a repeated key would lose a value, and a compact event would grow by a
+    space at every separator (over the limit, an event the session ran near it)."""
     try:
         sent = event.decode("utf-8")
     except UnicodeDecodeError:
+        text = json_text(event)
         return toml_string(text if text is not None else event.decode("utf-8", "replace"))
-    return toml_string(text if text is not None and without_whitespace(text) == without_whitespace(sent) else sent)
+    if "\n" not in sent and "\r" not in sent:
+        return toml_string(sent)
+    text = json_text(event)
+    if text is None or without_whitespace(text) != without_whitespace(sent):
+        return toml_string(sent)
+    return toml_string(text if len(text) <= len(sent) else without_whitespace(text))
 
 
 OVERLAPPED = ("# sent while other invokes still ran, in other environments, that a replay has finished by then: it "

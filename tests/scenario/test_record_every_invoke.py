@@ -261,7 +261,7 @@ async def test_quitting_with_an_http_invoke_queued_answers_it_and_leaves_it_out_
 
                     async def send() -> None:
                         try:
-                            answers.append(await http.post(url, json={"queued": True}))
+                            answers.append(await http.post(url, content=b'{"queued": true}'))
                         except httpx.HTTPError as exc:
                             answers.append(exc)
 

@@ -37,7 +37,7 @@ async def test_quitting_with_an_http_invoke_held_at_invoke_start_writes_it_as_a_
                 async with anyio.create_task_group() as group:
 
                     async def send() -> None:
-                        answers.append(await http.post(url, json={"held": True}))
+                        answers.append(await http.post(url, content=b'{"held": true}'))
 
                     group.start_soon(send)
                     await until(pilot, lambda s: s.environment.held_at is Boundary.INVOKE_START,
