@@ -16,7 +16,7 @@ from lambdatui.collector import loading
 from lambdatui.config import FunctionConfig, resolve_function
 from lambdatui.config_error import ConfigError
 from lambdatui.event_input import read_event
-from lambdatui.fleet_options import fleet_options
+from lambdatui.fleet_options import check_runtime_concurrency, fleet_options
 from lambdatui.listen_address import check_listen_address, check_url_port
 
 if TYPE_CHECKING:  # the scenario package is replay's: `invoke` and `serve` start without importing it
@@ -131,6 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.mode == "invoke":
             if args.repeat < 1:
                 raise ConfigError(f"--repeat {args.repeat}: must be at least 1")
+            check_runtime_concurrency(config.env, 0)  # invoke runs one on-demand environment
             event = read_event(args.event)
             with loading():
                 from lambdatui.host.early_start import started_early  # before the heavy imports: they overlap its Init
@@ -141,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             check_listen_address(args.host, args.port)
             check_url_port(args.host, args.url_port, args.port)
             recorder = _recorder(args, config)
-            fleet = fleet_options(args)
+            fleet = fleet_options(args, config.env)
             alone = not (fleet.provisioned or fleet.snapstart or fleet.max_concurrency)
             with loading():
                 from lambdatui.host.early_start import started_early
@@ -211,7 +212,7 @@ def _debugger(args: argparse.Namespace) -> int:
         if args.port is not None:
             check_listen_address(args.host, args.port)
         check_url_port(LOOPBACK, args.url_port, args.port)
-        fleet = fleet_options(args)
+        fleet = fleet_options(args, config.env)
         state_root()  # no folder for the runs is one line here, not a traceback once the debugger runs
         if not _on_a_terminal():
             raise ConfigError("the debugger needs a terminal to draw on and read keys from (its standard input, "
@@ -251,7 +252,7 @@ def _replay(args: argparse.Namespace) -> int:
         # Extensions in layers (/opt/extensions) are targets too, though they are only found once extracted.
         check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)), config.runtime.ours)
         fill_fleet_options(args, scenario.function)
-        fleet = fleet_options(args)
+        fleet = fleet_options(args, config.env)
         state_root()  # no folder for the runs is one line here, not a traceback from inside the run
     except ScenarioError as exc:
         tell(str(exc))  # FILE:LINE: message, as compilers write it, so editors can jump there

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Optional
 
 from lambdatui.config_error import ConfigError
@@ -76,7 +77,7 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                              f"long; 'off' keeps them (default {shown})")
 
 
-def fleet_options(args: argparse.Namespace) -> FleetOptions:
+def fleet_options(args: argparse.Namespace, function_env: Mapping[str, str]) -> FleetOptions:
     if args.concurrency < 1:
         raise ConfigError(f"--concurrency {args.concurrency}: give at least 1 (lambdatui always runs one environment)")
     if args.provisioned < 0:
@@ -88,6 +89,7 @@ def fleet_options(args: argparse.Namespace) -> FleetOptions:
     if max_concurrency < 0 or max_concurrency > MAX_CONCURRENCY_LIMIT:
         raise ConfigError(f"--max-concurrency {max_concurrency}: give 1 to {MAX_CONCURRENCY_LIMIT} (0, the default, "
                           "runs one invoke at a time per environment)")
+    check_runtime_concurrency(function_env, max_concurrency)
     snapstart = bool(getattr(args, "snapstart", False))
     if snapstart and (args.provisioned or max_concurrency):
         # Lambda refuses both on one version: SnapStart supports neither provisioned concurrency nor Managed
@@ -117,3 +119,12 @@ def retry_settings(args: argparse.Namespace) -> tuple[int, int, float]:
     return retries, age, wait
 
 
+def check_runtime_concurrency(function_env: Mapping[str, str], max_concurrency: int) -> None:
+    """AWS_LAMBDA_MAX_CONCURRENCY is what Lambda tells the runtime of a Managed Instances function (lambda-spec §5,
+    §11.3), which then takes that many invokes at once. Set by the user on an on-demand function, a runtime that reads
+    it (lambdatui's, awslambdaric) forks workers that each ask for the one invoke in flight: its handler would run
+    several times, or its workers fail."""
+    if "AWS_LAMBDA_MAX_CONCURRENCY" in function_env and not max_concurrency:
+        raise ConfigError("AWS_LAMBDA_MAX_CONCURRENCY: Lambda sets it for the runtime of a Managed Instances function "
+                          "only, as each environment's concurrency; an on-demand environment runs one invoke at a "
+                          "time. To run several at once in one environment, give --max-concurrency N instead")

@@ -313,7 +313,11 @@ class _FunctionReader(LayerReading):
                     self._note(f"{key} is {exc}, which only CloudFormation can resolve: left out")
                     return {}, {}
             if key == "Environment":
-                variables = as_mapping(variables).get("Variables")
+                if variables is None or variables is OMITTED:
+                    return {}, {}
+                if not isinstance(variables, dict):  # a list or a string (an indentation slip) loses every variable
+                    raise self._fail(f"Environment: expected a map holding Variables, got {describe(variables)}")
+                variables = variables.get("Variables")
         if variables is None or variables is OMITTED:
             return {}, {}
         if not isinstance(variables, dict):

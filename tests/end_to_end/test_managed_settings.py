@@ -27,13 +27,13 @@ def parse(*argv: str) -> argparse.Namespace:
 
 @pytest.mark.parametrize("argv, expected", [((), 0), (("--max-concurrency", "1"), 1), (("--max-concurrency", "16"), 16)])
 def test_the_option(argv: tuple[str, ...], expected: int) -> None:
-    assert fleet_options(parse(*argv)).max_concurrency == expected
+    assert fleet_options(parse(*argv), {}).max_concurrency == expected
 
 
 @pytest.mark.parametrize("value", ["-1", "100000"])
 def test_the_option_refuses_what_no_machine_runs(value: str) -> None:
     with pytest.raises(ConfigError, match="--max-concurrency"):
-        fleet_options(parse("--max-concurrency", value))
+        fleet_options(parse("--max-concurrency", value), {})
 
 
 @pytest.mark.parametrize("timeout_s, init_limit_ms", [(3, 130_000), (600, 600_000)])

@@ -129,13 +129,13 @@ def test_replay_takes_snapstart_from_the_scenario_unless_the_command_line_gives_
     args = replay_args()
     assert args.snapstart is None  # unset, so that the scenario's table can fill it in
     fill_fleet_options(args, FunctionSettings(snapstart=True))
-    assert fleet_options(args).snapstart is True
+    assert fleet_options(args, {}).snapstart is True
     args = replay_args("--snapstart")
     fill_fleet_options(args, FunctionSettings())
-    assert fleet_options(args).snapstart is True
+    assert fleet_options(args, {}).snapstart is True
     args = replay_args()
     fill_fleet_options(args, FunctionSettings())
-    assert fleet_options(args).snapstart is False
+    assert fleet_options(args, {}).snapstart is False
     assert scenario_fleet(FunctionSettings(snapstart=True)) == FleetOptions(snapstart=True)
     assert scenario_fleet(FunctionSettings()).snapstart is False
     assert UNSET_FLEET_DEFAULTS["snapstart"] is None
