@@ -3,6 +3,10 @@ deprecated InvokeAsync `2014-11-13` that both still offer (`invoke_async`, `aws 
 
 from __future__ import annotations
 
+from typing import Optional
+
+import outcome
+import trio
 from quart import Blueprint, Response, request
 
 from lambdatui.api import headers as h
@@ -13,6 +17,7 @@ from lambdatui.api.invoke_checks import (REQUEST_TOO_LARGE, InvokeRefused, check
 from lambdatui.host.environment_host import EventRefused
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.ids import new_uuid
+from lambdatui.model import facts as f
 from lambdatui.model.fleet import DRY_RUN, EVENT, REQUEST_RESPONSE
 
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT, DRY_RUN)
@@ -66,7 +71,8 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
                                                        h.AMZN_REQUEST_ID: new_uuid()})
         trace_id = request.headers.get(h.TRACE_ID)
         try:
-            result, tail = await host.invoke(
+            result, tail = await _whatever_the_caller_does(
+                host,
                 payload,
                 client_context=client_context,
                 trace_id=trace_id,
@@ -87,6 +93,30 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
 
 # InvokeAsync's own limit (its API reference: "The payload limit is 256KB"), below an Event invoke's 1 MB.
 MAX_INVOKE_ASYNC_BYTES = 256 * 1024
+
+
+async def _whatever_the_caller_does(host: FleetHost, payload: bytes,
+                                    **kwargs: object) -> tuple[f.InvocationResult, Optional[str]]:
+    """`host.invoke`, run in the fleet's own nursery. quart cancels a route's task when its caller's connection resets,
+    and with it the invoke, while the fleet placed it (starting an environment for it): what the API accepted would
+    be dropped without a word. Lambda runs an invoke whose caller went away; so does the plain route, which does not
+    watch for hang-ups. The fleet's end still ends it, as every invoke."""
+    done = trio.Event()
+    ended: list[outcome.Outcome[tuple[f.InvocationResult, Optional[str]]]] = []
+
+    async def run() -> None:
+        try:
+            ended.append(outcome.Value(await host.invoke(payload, **kwargs)))  # type: ignore[arg-type]
+        except Exception as exc:  # Throttled, EventRefused...: the route answers them
+            ended.append(outcome.Error(exc))
+        finally:
+            done.set()
+
+    host.start_soon(run)
+    await done.wait()
+    if not ended:  # cancelled by the fleet's end: so is this route
+        await trio.sleep_forever()
+    return ended[0].unwrap()
 
 
 def invoke_async_blueprint(host: FleetHost) -> Blueprint:

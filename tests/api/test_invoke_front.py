@@ -45,6 +45,7 @@ class FakeHost:
         self.hold = False
         self.started = trio.Event()
         self.release = trio.Event()
+        self.nursery: Optional[trio.Nursery] = None
 
     async def invoke(self, payload: bytes, **options) -> tuple[InvocationResult, Optional[str]]:
         on_result = options.pop("on_result", None)  # the real host hands the result over before it returns
@@ -58,11 +59,17 @@ class FakeHost:
             on_result(result)
         return result, None
 
+    def start_soon(self, fn, *args) -> None:
+        """The fleet's own tasks (the app route runs each invoke there): in the front's nursery here."""
+        assert self.nursery is not None, "start the front with front()"
+        self.nursery.start_soon(fn, *args)
+
 
 @asynccontextmanager
 async def front(host: FakeHost, stop: Optional[trio.Event] = None,
                 port: int = 0, bind: str = "127.0.0.1") -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
+        host.nursery = nursery
         address = await nursery.start(partial(serve_invoke_api, host, bind, port, stop=stop))  # type: ignore[arg-type]
         yield address
         nursery.cancel_scope.cancel()
