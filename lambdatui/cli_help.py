@@ -34,7 +34,9 @@ scenario file (TOML):
     invoke = { ... }           the table is the JSON event (or invoke = '<JSON text>');
                                invocation_type = "Event" sends it as an Event invoke; retries = N:
                                the fleet ran it again N times after its function error (the replay's
-                               end waits for as many; on a parallel step, for its Event invokes together)
+                               end waits for as many; on a parallel step, for its Event invokes together);
+                               after_retries = N: N retries of earlier failed Event invokes had ended
+                               when it came (a replay waits for as many before it sends it)
                                worker = N (Managed Instances) gives it to the environment's worker #N
                                (numbered as they first ask for work; each has its own globals)
                                streamed = true takes the response as a stream (InvokeWithResponseStream,

@@ -77,6 +77,9 @@ class InvokeAction:
     # `retries = N` (an Event invoke that failed): the fleet ran it again N times in the session, which the replay's
     # end waits for (one the session's end cut off is not waited for: it is named as not run there too).
     retries: int = 0
+    # `after_retries = N`: the retries of earlier failed Event invokes that had ended when it came in the session;
+    # a replay waits for as many before it sends it (they ran in the environments it met).
+    after_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class ParallelAction:
     envs: tuple[int, ...] = ()  # `envs`, by position: each sent as an invoke step's `env = N` is (0, or empty: routed)
     workers: tuple[int, ...] = ()  # `workers`, by position: each given as an invoke step's `worker = N` is (0: any)
     retries: int = 0  # `retries = N`: as an invoke step's, for all of its Event invokes together
+    after_retries: int = 0  # `after_retries = N`: as an invoke step's
 
 
 @dataclass(frozen=True)

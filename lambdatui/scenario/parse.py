@@ -41,6 +41,7 @@ from lambdatui.scenario.model import (
 )
 from lambdatui.scenario.values import (
     TOO_DEEP,
+    after_retries,
     is_int,
     event_text,
     parse_signal,
@@ -62,7 +63,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 TOP_KEYS = ("function", "step")
 ACTION_KEYS = ("invoke", "parallel", "event_file", "fault", "new_environment", "shutdown", "pause")
 STEP_KEYS = ACTION_KEYS + FAULT_OPTIONS + ("env", "envs", "worker", "workers", "expect", "invocation_type",
-                                           "invocation_types", "retries") \
+                                           "invocation_types", "retries", "after_retries") \
     + caller_parse.KEYS
 INVOCATION_TYPES = (REQUEST_RESPONSE, EVENT)
 # The steps that act on one environment (`env = N`), and the invokes routed to one when it can take them.
@@ -288,10 +289,11 @@ class _Parser:
             raise ValueError(f"{name}: retries = {retries!r}: an Event invoke's step (invocation_type = \"Event\") "
                              "takes the times the fleet ran it again after a function error, "
                              f"0 to {MAX_RETRY_ATTEMPTS}")
+        after = after_retries(raw, kind, name)
         if kind in ("invoke", "event_file"):
             event = self.invoke_event(value, name) if kind == "invoke" else self.event_file(value, name)
             return InvokeAction(sized_event(event, asynchronous, f"{name}: {kind}"), env, asynchronous, caller, worker,
-                                retries)
+                                retries, after)
         if kind == "parallel":
             action = self.parallel(value, name, raw.get("invocation_types"))
             for i, event in enumerate(action.events):
@@ -304,7 +306,8 @@ class _Parser:
                 raise ValueError(f"{name}: retries = {retries!r}: the times the fleet ran the step's Event invokes "
                                  f"again after their function errors, 0 to {most} (invocation_types says which are)")
             return dataclasses.replace(action, callers=callers, envs=self.by_position(raw, count, name, "envs"),
-                                       workers=self.by_position(raw, count, name, "workers"), retries=retries)
+                                       workers=self.by_position(raw, count, name, "workers"), retries=retries,
+                                       after_retries=after)
         if kind == "fault":
             return dataclasses.replace(parse_fault(raw, name), env=env)
         if kind in ("new_environment", "shutdown"):

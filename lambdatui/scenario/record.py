@@ -108,6 +108,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         self._cut_off_why: dict[Optional[int], str] = {}
         self._not_run: list[RecordedInvoke] = []  # turned away by the end of the session, never delivered
         self._retried: set[str] = set()  # failed Event invokes the fleet runs again: their retries are no steps
+        self._retries_ended = 0  # how many of those retries had ended: a later invoke's replay waits for as many
         # The telemetry each extension received, by invoke: an invoke's last records arrive after the freeze, often
         # at the next invoke or the final shutdown, so it listens to the end, the session's own end included.
         self.telemetry = TelemetryLedger()
@@ -198,6 +199,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             step = self._by_id(fact.request_id) if type(fact) is f.InvocationQueued else None  # type: ignore[union-attr]
             if step is not None:
                 step.retries = max(step.retries, fact.retry)  # type: ignore[union-attr]
+            elif type(fact) is f.InvocationCompleted:
+                self._retries_ended += 1
             return
         if isinstance(fact, f.EventRetrying):
             self._retried.add(fact.request_id)
@@ -205,7 +208,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             if self._by_id(fact.request_id) is None:
                 self._queued(RecordedInvoke(fact.event, fact.request_id, asynchronous=fact.asynchronous,
                                             client_context=fact.client_context, qualifier=fact.qualifier,
-                                            streamed=fact.streamed), number)
+                                            streamed=fact.streamed, after_retries=self._retries_ended), number)
         elif isinstance(fact, f.EnvironmentStartedFor):
             # Whether it runs beside the invokes in flight is decided now: they may have ended by the time it is queued
             # (its environment's start takes time), but a replay that fires them together meets them busy.

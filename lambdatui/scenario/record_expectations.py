@@ -51,6 +51,9 @@ class RecordedInvoke:
     shared_with: str = ""
     worker: int = 0  # Managed Instances: the environment's worker that took it (each has its own globals)
     retries: int = 0  # an Event invoke that failed: the times the fleet ran it again (host/fleet_retries.py)
+    # Retries of earlier failed Event invokes that had ended when this one came: they ran in the environments this one
+    # met (their globals, /tmp, a crash's reset), so a replay waits for as many before it sends this one.
+    after_retries: int = 0
 
 
 def event_text(event: bytes) -> str:

@@ -107,6 +107,7 @@ class RecordOutput:
                 steps.append(overlap)
         written = 0
         fleet_known = True  # no step so far ran beside invokes a replay finishes first: its fleet is the session's
+        retries_said = 0  # the `after_retries` a replay waits for by now
         for step in steps:
             throttled = self._throttled_alone(step, not_run)
             if throttled is not None:
@@ -117,6 +118,11 @@ class RecordOutput:
                         f"#   invoke = {event_text(throttled.event)}"]
                 continue
             lines = self._step_lines(step, not_run, fleet_known)
+            after = _after_retries(step)
+            if lines and after > retries_said:
+                retries_said = after
+                lines = [f"after_retries = {after}  # as in the session, the fleet had run failed Event invokes "
+                         f"again {after} time{'s' if after > 1 else ''} when this came", *lines]
             if lines:
                 out += ["", "[[step]]", *lines]
                 written += 1
@@ -173,3 +179,9 @@ class RecordOutput:
             return [f"{why}: longer than a replay waits ({MAX_PAUSE_S:g} s), so it shuts that environment down",
                     "shutdown = true", f"env = {step.number}"]
         return command_lines(step.command)
+
+
+def _after_retries(step: Any) -> int:
+    """The retries of failed Event invokes that had ended when the step's first invoke came (0: not an invoke step)."""
+    invokes = [step] if isinstance(step, RecordedInvoke) else step.invokes if isinstance(step, Overlap) else []
+    return min((invoke.after_retries for invoke in invokes), default=0)

@@ -43,6 +43,7 @@ from lambdatui.scenario.model import (
     TelemetryExpect,
 )
 from lambdatui.scenario.report import Mismatch, TimelinePrinter
+from lambdatui.scenario.retry_steps import await_retries, await_retries_before
 from lambdatui.scenario.step_facts import StepFacts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -141,6 +142,8 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         before = session.snapshot().fleet if printer.tag_environments else None
         unsubscribe = session.fleet.subscribe_numbered(facts)
         bound = step_bound(step, timeout_s, margin_s)
+        if isinstance(step.action, (InvokeAction, ParallelAction)) and step.action.after_retries:
+            await await_retries_before(session, printer, timeout_s + margin_s, step.action.after_retries)
         if step.number == 1:
             bound += _provisioned_init(session, timeout_s)
         try:
@@ -184,7 +187,7 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
             return outcome
         if printer.managed and step is not scenario.steps[-1]:
             await await_overruns(session, facts, printer, timeout_s + margin_s)
-    await _await_retries(session, printer, timeout_s + margin_s, sum(
+    await await_retries(session, printer, timeout_s + margin_s, sum(
         step.action.retries for step in scenario.steps if isinstance(step.action, (InvokeAction, ParallelAction))))
     if deferred:
         await _deliver_the_rest(session, ledger, printer)
@@ -267,28 +270,6 @@ def _settle(scenario: Scenario, deferred: list[_Deferred], ledger: TelemetryLedg
             return False
         printer.line("ok", f"expect telemetry ({item.expect.extension}) of {item.where}")
     return True
-
-
-async def _await_retries(session: DebugSession, printer: TimelinePrinter, attempt_s: float, expected: int) -> None:
-    """Failed Event invokes the fleet runs again (host/fleet_retries.py): the replay's end waits for as many retries
-    as the session's fleet ran (its steps' `retries`), said once, bounded by their waits and an invoke's time each.
-    One the session's end cut off is not waited for: it is named as not run at the replay's end too; nor are those an
-    attempt that succeeds here makes needless (nothing is left to retry)."""
-    fleet = session.fleet
-    if not expected or fleet.retries_run >= expected and fleet.settled():
-        return
-    options = fleet.options
-    printer.line("retries", f"waiting for the fleet to run failed Event invokes again {expected} "
-                            f"time{'s' if expected > 1 else ''}, as in the session (the first retry "
-                            f"{options.retry_wait_s:g} s after its failure)")
-    attempts = options.retry_attempts
-    bound = options.retry_wait_s * attempts * (attempts + 1) / 2 + (expected + attempts + 1) * attempt_s
-    with trio.move_on_after(bound) as waited:
-        while (fleet.retries_run < expected and fleet.retries_pending()) or not fleet.settled():
-            await fleet.wait_changed()
-    if fleet.retries_run < expected:
-        why = f"within {bound:g} s" if waited.cancelled_caught else "(an attempt succeeded, or its event grew too old)"
-        printer.line("retries", f"{fleet.retries_run} of the {expected} ran {why}")
 
 
 async def _deliver_the_rest(session: DebugSession, ledger: TelemetryLedger, printer: TimelinePrinter) -> None:

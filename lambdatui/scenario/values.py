@@ -136,3 +136,16 @@ def tmp_paths(value: Any, what: str) -> tuple[str, ...]:
                              "(e.g. \"/tmp/counter.txt\")")
         paths.append(item.rstrip("/") if item != "/tmp/" else item)
     return tuple(paths)
+
+
+def after_retries(raw: dict[str, Any], kind: str, name: str) -> int:
+    """A step's `after_retries = N`: an invoke's, an event file's or a parallel step's."""
+    if "after_retries" not in raw:
+        return 0
+    value = raw["after_retries"]
+    if kind not in ("invoke", "event_file", "parallel"):
+        raise ValueError(f"{name}: after_retries = N goes with an invoke's step, not with {kind}")
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name}: after_retries = {value!r}: the retries of failed Event invokes that had ended "
+                         "when the step's invoke came, 0 or more")
+    return value

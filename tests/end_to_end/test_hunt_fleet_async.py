@@ -2,9 +2,8 @@
 
 Real `lambdatui serve` processes driven by boto3 and raw sockets from many threads: RequestResponse, Event and
 DryRun side by side with log tails, qualifiers and client contexts at the concurrency limit; a crash in one
-environment while others run; serve killed while environments cold-start; and two findings pinned as strict
-xfails (a recording whose Event retries ran before a later invoke does not replay; a caller's reset while its
-environment cold-starts drops an invoke Lambda had accepted).
+environment while others run; serve killed while environments cold-start; a recording whose Event retries ran
+before a later invoke, replayed; a caller's reset while its environment cold-starts, which must not drop the invoke.
 
 Every wait is on a line serve prints, a thread's answer or a /proc state, with a bound; environments are held
 busy by a file the test creates (`release`), never by a sleep.
@@ -341,14 +340,12 @@ def handler(event, context):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="a recording keeps only how often a failed Event invoke was retried, not when: "
-                                       "its replay sends the next step before the retries ran, and fails")
 def test_a_recording_whose_event_retries_ran_before_the_next_invoke_replays(code_dir: Path) -> None:
     """README: `serve --record` "writes what happened as a scenario that replays to the same outcome", and a
     recording "keeps the caller's invoke once, with these settings and how often the fleet ran it again". In the
     session the failed Event invoke ran three times (its retries in the same warm environment) before the caller's
-    next invoke, which answered calls = 4. The replay sends that next invoke as soon as the first attempt failed,
-    before either retry, and it answers calls = 2: `response.calls: expected 4, got 2`, exit 1."""
+    next invoke, which answered calls = 4. The recording says so (`after_retries = 2` on that step), and the replay
+    waits for both retries before it sends it (it sent it as soon as the first attempt failed: calls = 2)."""
     handler = write_file(code_dir / "handler.py", COUNTING)
     recording = code_dir / "session.toml"
     with ServeProcess(handler, "--retry-wait", "0.2", "--record", str(recording)) as served:
@@ -360,9 +357,10 @@ def test_a_recording_whose_event_retries_ran_before_the_next_invoke_replays(code
         served.signal(signal.SIGTERM)
         assert served.wait(30) == 0, served.output()
     text = recording.read_text()
-    assert "retries = 2" in text and '{"calls": 4}' in text, text
+    assert "retries = 2" in text and '{"calls": 4}' in text and "after_retries = 2" in text, text
     replayed = run_cli("replay", str(handler), str(recording), timeout=60)
     assert replayed.returncode == 0, text + replayed.stdout[-2500:]
+    assert "again 2 times before this step" in replayed.stdout, replayed.stdout[-2500:]
 
 
 def _server_socket(server_port: int, client_port: int) -> Optional[tuple[int, str]]:

@@ -435,3 +435,27 @@ def test_fault_targets_must_be_participants() -> None:
         check_targets(scenario, ("audit",))
     assert caught.value.line == 8 and "extensions: audit" in str(caught.value)
     check_targets(scenario, ("audit", "logger"))
+
+
+def test_after_retries_goes_with_an_invoke_step_and_counts_from_zero() -> None:
+    steps = parse("""
+        [[step]]
+        invoke = {}
+        after_retries = 2
+
+        [[step]]
+        parallel = [{}, {}]
+        after_retries = 3
+    """).steps
+    assert steps[0].action == InvokeAction(b"{}", after_retries=2)
+    assert steps[1].action.after_retries == 3
+    assert "after_retries = N goes with an invoke's step, not with fault" in str(error_of("""
+        [[step]]
+        fault = "crash"
+        after_retries = 1
+    """))
+    assert "after_retries = -1: the retries of failed Event invokes" in str(error_of("""
+        [[step]]
+        invoke = {}
+        after_retries = -1
+    """))
