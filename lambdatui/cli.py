@@ -240,7 +240,7 @@ def _on_a_terminal() -> bool:
 def _replay(args: argparse.Namespace) -> int:
     from lambdatui.processes.filesystem import layer_extension_names
     from lambdatui.run_folders import state_root
-    from lambdatui.scenario.fleet_settings import fill_fleet_options
+    from lambdatui.scenario.fleet_settings import check_managed_expectations, fill_fleet_options
     from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario
 
     if args.path.endswith(".toml") and not args.scenario.endswith(".toml"):
@@ -253,6 +253,7 @@ def _replay(args: argparse.Namespace) -> int:
         check_targets(scenario, (*config.extension_names, *layer_extension_names(config.layers)), config.runtime.ours)
         fill_fleet_options(args, scenario.function)
         fleet = fleet_options(args, config.env)
+        check_managed_expectations(scenario, fleet.max_concurrency)
         state_root()  # no folder for the runs is one line here, not a traceback from inside the run
     except ScenarioError as exc:
         tell(str(exc))  # FILE:LINE: message, as compilers write it, so editors can jump there

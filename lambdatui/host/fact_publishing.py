@@ -110,7 +110,9 @@ class FactPublishing:
         if kind is f.LogLine:
             line: f.LogLine = fact  # type: ignore[assignment]
             if line.source == f.PLATFORM:
-                if line.text.startswith("END RequestId"):
+                if line.text.startswith("RESTORE_REPORT"):
+                    self._drain_output()  # what the after-restore hooks printed is the restore's: it comes first
+                elif line.text.startswith("END RequestId"):
                     # The function's own lines come before END, as in CloudWatch; one it left without its newline
                     # too, as this invoke's, not glued to the next invoke's first line. (Managed Instances run
                     # several invokes at once: an unfinished line there may be another's, still being written.)

@@ -77,9 +77,9 @@ class SnapshotTemplate:
     def hold(self, pgid: Optional[int]) -> None:
         """Stop the template (SIGSTOP its group) between restores, as nothing runs in a snapshot: a thread Init
         started must not go on changing the memory later restores copy. None: let it run (it is shutting down)."""
-        self._pgid = pgid
-        if self._awake == 0:
-            self._signal(signal.SIGSTOP if pgid is not None else signal.SIGCONT, pgid)
+        held, self._pgid = self._pgid, pgid
+        if self._awake == 0:  # let run: the group it was held by (None would signal nobody, and it stayed stopped)
+            self._signal(signal.SIGSTOP if pgid is not None else signal.SIGCONT, pgid if pgid is not None else held)
 
     def _signal(self, sig: int, pgid: Optional[int] = None) -> None:
         target = pgid if pgid is not None else self._pgid

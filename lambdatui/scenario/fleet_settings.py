@@ -13,7 +13,8 @@ import argparse
 from lambdatui.config_error import ConfigError
 from lambdatui.fleet_options import UNSET, UNSET_FLEET_DEFAULTS  # noqa: F401  (where replay's parser gets them)
 from lambdatui.model.fleet import DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, RETRY_WAIT_S, FleetOptions
-from lambdatui.scenario.model import FunctionSettings
+from lambdatui.scenario.model import FunctionSettings, Scenario
+from lambdatui.scenario.parse import ScenarioError
 
 
 def fill_fleet_options(args: argparse.Namespace, settings: FunctionSettings) -> None:
@@ -57,3 +58,17 @@ def scenario_fleet(settings: FunctionSettings) -> FleetOptions:
     return FleetOptions(args.concurrency, args.provisioned, args.idle_shutdown, snapstart=args.snapstart,
                         max_concurrency=args.max_concurrency, retry_attempts=args.maximum_retry_attempts,
                         max_event_age_s=args.maximum_event_age, retry_wait_s=args.retry_wait)
+
+
+def check_managed_expectations(scenario: Scenario, max_concurrency: int) -> None:
+    """On Managed Instances (`max_concurrency`), `expect.globals` can never hold: the runtime's workers, several
+    invokes at once in one process each, report no globals after an invoke (lambdatui's runtime does, one invoke at a
+    time). Refused before anything runs, where it would fail at run time blaming the invoke."""
+    if not max_concurrency:
+        return
+    for step in scenario.steps:
+        if any(expect.globals is not None for expect in (step.expect, *(step.expect.each or ()))):
+            raise ScenarioError(scenario.path, step.line, (
+                f"step {step.number}: expect.globals cannot be checked on Managed Instances (max_concurrency = "
+                f"{max_concurrency}): the runtime's workers report no globals (check what the handler returns, or "
+                "replay without max_concurrency)"))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, TextIO
 from lambdatui.core.invoke_rules import THROTTLED
 from lambdatui.host.console import FleetConsoleReporter, printable
 from lambdatui.model import facts as f
+from lambdatui.model import error_types as et
 from lambdatui.model import faults as flt
 from lambdatui.model.fleet import FleetCounters
 from lambdatui.model.stacks import user_frames
@@ -94,6 +95,11 @@ def describe_action(action: Action) -> str:
     raise TypeError(action)  # pragma: no cover - the Action union is closed
 
 
+# On Managed Instances only the runtime's own end ends an environment (lambda-spec §11.3): a handled error, a response
+# cut short or too large leave it serving.
+_ENDS_A_MANAGED_ENVIRONMENT = (et.RUNTIME_EXIT_ERROR, et.RUNTIME_OUT_OF_MEMORY, et.SANDBOX_FAILURE)
+
+
 def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported],
                      throttled: bool = False, streamed: bool = False, managed: bool = False) -> str:
     """`managed`: Lambda Managed Instances, which reset nothing (lambda-spec §11.3): a timed-out handler runs on, and
@@ -127,9 +133,16 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
         then = "nothing was stopped or reset (Lambda Managed Instances)" if managed else "the environment was reset"
         return f"TIMEOUT {error_type}: the invoke ran out of time; {then}"
     if status in ("error", "failure"):
-        then = "the environment ended (Lambda Managed Instances reset nothing)" if managed else \
-            "the environment was reset"
-        return f"ERROR {error_type}: the invoke failed ({status}); {then}"
+        if not managed:
+            return f"ERROR {error_type}: the invoke failed ({status}); the environment was reset"
+        if error_type in _ENDS_A_MANAGED_ENVIRONMENT:
+            return (f"ERROR {error_type}: the invoke failed ({status}); the environment ended (Lambda Managed "
+                    "Instances reset nothing)")
+        if report is not None and report.error_type != result.error_type:
+            # The handler's own error: Managed Instances REPORT it with status error, the header's type sanitised.
+            return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
+        return (f"ERROR {error_type}: the invoke failed ({status}); the environment goes on (Lambda Managed "
+                "Instances reset nothing)")
     # The runtime reported it: the platform counts the invoke as done, the caller gets an error.
     if streamed:
         return f"ERROR {error_type}: the function's streamed response ended in an error"
