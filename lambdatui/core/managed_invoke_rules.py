@@ -18,7 +18,7 @@ from collections import deque
 from typing import Callable, Optional
 
 from lambdatui.core import platform_lines as lines
-from lambdatui.core.common import JSON, error_body
+from lambdatui.core.common import INIT_TIMER, JSON, SHUTDOWN_TIMER, error_body
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import Invocation, TimerFired, Token
 from lambdatui.core.managed_workers import WORKER_TIMER_PREFIX, ManagedWorkers
@@ -148,9 +148,9 @@ class ManagedInvokeRules(ManagedWorkers):
         self._start_timer(invoke_timer(inv.request_id), self.config.timeout_ms / 1000)
         self._send_event_to_runtime(token, run)
         self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
-        if self.timeout_on_delivery:
+        if self.timeout_on_delivery:  # forced while it was held before delivery: its own deadline, at once
             self.timeout_on_delivery = False
-            self._force_timeout()
+            self._force_deadline(invoke_timer(inv.request_id))
 
     # ------------------------------------------------------------------ ending invokes
 
@@ -226,14 +226,24 @@ class ManagedInvokeRules(ManagedWorkers):
         names = [invoke_timer(rid) for rid, run in self.runs.items() if run.delivered and run.result is None]
         names = [name for name in names if self._deadline_running(name)]
         if not names:
+            held = any(not run.delivered and run.result is None for run in self.runs.values())
+            if held and not any(map(self._deadline_running, (INIT_TIMER, SHUTDOWN_TIMER))):  # type: ignore[attr-defined]
+                # Held before delivery (at invoke.start): its deadline starts as the event goes out, and elapses then.
+                if fault is not None:
+                    self._injected(fault)  # type: ignore[attr-defined]  # FaultRules'
+                self.timeout_on_delivery = True
+                return
             super()._force_timeout(fault)  # type: ignore[misc]
             return
         if fault is not None:
             self._injected(fault)  # type: ignore[attr-defined]  # FaultRules'
+        self._force_deadline(names[0])
+
+    def _force_deadline(self, name: str) -> None:
         self._abandon_hold()
-        self.paused_timers.pop(names[0], None)
-        self.timers[names[0]] = self._now.mono
-        self._on_TimerFired(TimerFired(names[0]))
+        self.paused_timers.pop(name, None)
+        self.timers[name] = self._now.mono
+        self._on_TimerFired(TimerFired(name))
 
     def _fail_runs(self, error_type: str, detail: str, status: str = "error") -> None:
         """The environment ends under its invokes: each caller hears why (lambda-spec §4.5's error body)."""

@@ -216,8 +216,6 @@ def test_a_managed_instances_replay_does_not_say_a_handled_error_ended_the_envir
     assert "environment ended" not in outcome, outcome
 
 
-@pytest.mark.xfail(strict=True, reason="a timeout armed at invoke.start is refused on Managed Instances ('No deadline "
-                   "is running'): their rules never set the deadline to elapse at delivery, as the default rules do")
 def test_a_timeout_armed_at_invoke_start_times_that_invoke_out_on_managed_instances(managed_replay) -> None:
     code, timeline, stderr = managed_replay
     assert code == 0, timeline + stderr
