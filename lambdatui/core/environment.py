@@ -30,7 +30,7 @@ from lambdatui.core.effects import (
 )
 from lambdatui.core.clock_rules import HOLD, ClockRules
 from lambdatui.core.extension_api_rules import ExtensionApiRules
-from lambdatui.core.fault_rules import FaultRules
+from lambdatui.core.fault_rules import SNAPSHOT_KEPT, FaultRules
 from lambdatui.core.init_rules import InitRules
 from lambdatui.core.inputs import (
     BreakpointsSet,
@@ -304,6 +304,9 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._release(stepping=False)
 
     def _on_NewEnvironmentRequested(self, event: NewEnvironmentRequested) -> None:
+        if self.state is EnvState.SNAPSHOT:
+            self._emit(f.NewEnvironmentAnswered(False, f"Not replaced: {SNAPSHOT_KEPT}"))
+            return
         if (self.state in (EnvState.SHUT_DOWN, EnvState.SHUTTING_DOWN) or self.spindown_after_invoke
                 or (self.shutdown is not None and self.shutdown.final)):
             ending = "is shut down" if self.state is EnvState.SHUT_DOWN else "is shutting down (SHUTDOWN spindown)"

@@ -36,6 +36,13 @@ from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
 
 
+# A crash, or a new environment, of SnapStart's snapshot once it is taken would end every restored environment with it:
+# they run copies of its processes (processes/snapshot_template.py), and Lambda never touches a snapshot.
+SNAPSHOT_KEPT = ("This is SnapStart's snapshot: every restored environment (env #2 on) runs a copy of its processes, "
+                 "which would end with them, and Lambda never changes a snapshot once taken. Aim at a restored "
+                 "environment instead (env = N in a scenario; select it in the debugger).")
+
+
 class FaultRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
@@ -54,6 +61,9 @@ class FaultRules:
                 return
             self.armed.append(fault)
             self._emit(f.FaultArmed(flt.describe(fault), fault.at))
+            return
+        if isinstance(fault, flt.Crash) and self.state is EnvState.SNAPSHOT:
+            self._refuse(fault, SNAPSHOT_KEPT)
             return
         self._inject(fault)
 
