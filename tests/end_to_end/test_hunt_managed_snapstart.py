@@ -2,14 +2,14 @@
 §1.7, §4.8) as a user meets them through `invoke`, `serve` and hand-written scenarios replayed (README's replay
 section: `worker = N`, `fault`, `new_environment`, `expect.globals`).
 
-Each test runs the real CLI on generated code in `code_dir` (never under /tmp). The strict xfails pin what is wrong
-today, each in one line: an after-restore hook's output logged after RESTORE_REPORT; the snapshot's runtime
-SIGTERMed while it is held stopped, so it is SIGKILLed 300 ms later and blamed for it; a fault or new environment on
-env #1 (the snapshot, by default) that silently kills every restored environment's runtime; a replay that says a
-handled error ended a Managed Instances environment; a timeout armed at invoke.start refused on Managed Instances;
-`expect.globals` that can never hold on Managed Instances; a timed-out Event invoke's late answer taken for its
-retry's. The passing tests pin what no other test covers: the runtime's own death under two workers' invokes, and a
-SnapStart hook that ends the process without raising.
+Each test runs the real CLI on generated code in `code_dir` (never under /tmp). They pin what the hunt found wrong:
+an after-restore hook's output logged after RESTORE_REPORT; the snapshot's runtime SIGTERMed while it is held
+stopped, so it was SIGKILLed 300 ms later and blamed for it; a fault or new environment on env #1 (the snapshot, by
+default) that silently killed every restored environment's runtime (now refused); a replay that said a handled error
+ended a Managed Instances environment; a timeout armed at invoke.start refused on Managed Instances; `expect.globals`
+that could never hold on Managed Instances (now refused up front). One stays a strict xfail: a timed-out Event
+invoke's late answer taken for its retry's. The others pin what no other test covers: the runtime's own death under
+two workers' invokes, and a SnapStart hook that ends the process without raising.
 
 Every wait is on a line lambdatui prints or a caller's answer, with a bound; a handler that must wait for the test
 waits for a file the test creates: no sleep stands in for an event.
