@@ -204,16 +204,18 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         return super().check_action(action, parameters)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.fit_the_fleet()
+        # The new size: App's own handler, which stores it in `self.size`, runs after this one.
+        self.fit_the_fleet(event.size.height)
         for notice in self.query(TooSmallNotice):  # none yet when the first resize comes
             notice.terminal_resized(event.size)
 
-    def fit_the_fleet(self) -> None:
+    def fit_the_fleet(self, height: Optional[int] = None) -> None:
         """On a short screen, the strip's second row (a fleet) comes out of the timeline's legend: every pane keeps
         its head at 100x30."""
         fleet = self.snapshot is not None and len(self.snapshot.environments) > 1
+        short = (self.size.height if height is None else height) < TALL
         for timeline in self.query(PhaseTimeline):  # none yet when the first resize comes
-            timeline.set_class(fleet and self.size.height < TALL, "-short")
+            timeline.set_class(fleet and short, "-short")
 
     # ------------------------------------------------------------------ commands
 
@@ -235,7 +237,7 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
     def action_invoke(self) -> None:
         problem = validation_error(self.event_text)
         if problem:
-            self.notify(f"The event is not JSON ({problem}); press e to edit it.", severity="error")
+            self.notify(f"Lambda would refuse this event ({problem}); press e to edit it.", severity="error")
             return
         self.send(c.Invoke(self.event_text.encode()))
 

@@ -55,10 +55,32 @@ def repr_cut_note(text: str) -> Optional[str]:
     if len(text) >= REPR_LIMIT and text.endswith("..."):
         return (f"repr cut at {REPR_LIMIT} characters by the runtime (lambdatui's bootstrap bounds every repr so the "
                 "report after each invoke stays quick)")
-    if "..." in text:
+    if "..." in text and _marks_a_cut(text):
         return (f"'...' marks what the runtime's bounded repr left out (strings past {MAX_STRING} characters, "
                 f"containers past {MAX_ITEMS} items, dicts past {MAX_DICT_ITEMS}, nesting past {MAX_LEVEL} levels)")
     return None
+
+
+def _marks_a_cut(text: str) -> bool:
+    """Whether a '...' in the repr is reprlib's: outside a quoted string (an item, a level or digits left out), or
+    inside one cut to MAX_STRING characters (its middle left out). A whole string may hold '...' of its own."""
+    at, quote, start = 0, "", 0
+    while at < len(text):
+        char = text[at]
+        if quote:
+            if char == "\\":
+                at += 1
+            elif char == quote:
+                literal = text[start:at + 1]
+                if "..." in literal and len(literal) == MAX_STRING:
+                    return True
+                quote = ""
+        elif char in "'\"":
+            quote, start = char, at
+        elif text.startswith("...", at):
+            return True
+        at += 1
+    return False
 
 
 def pretty_repr(text: str) -> str:

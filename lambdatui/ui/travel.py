@@ -37,17 +37,27 @@ def _has_steps(init: tl.TimelineBar, timeline: tuple[tl.TimelineBar, ...], steps
 
 
 def previous_bar(timeline: tuple[tl.TimelineBar, ...], selected: Optional[int]) -> Optional[int]:
-    """`[`: from live the newest finished bar, else the one before the selected (None: there is none)."""
+    """`[`: from live the newest finished bar, else the one drawn before the selected (None: there is none). By
+    place, not number: an invoke that re-runs Init after a reset is opened before the Init steps drawn ahead of it."""
     bars = finished_bars(timeline)
     if selected is None:
         return bars[-1] if bars else None
-    earlier = [seq for seq in bars if seq < selected]
+    if selected in bars:
+        at = bars.index(selected)
+        return bars[at - 1] if at > 0 else None
+    earlier = [seq for seq in bars if seq < selected]  # a bar no longer drawn: by number
     return earlier[-1] if earlier else None
 
 
 def next_bar(timeline: tuple[tl.TimelineBar, ...], selected: Optional[int]) -> Optional[int]:
-    """`]`: the finished bar after the selected; None past the newest (back to live)."""
-    later = [seq for seq in finished_bars(timeline) if selected is not None and seq > selected]
+    """`]`: the finished bar drawn after the selected; None past the newest (back to live)."""
+    if selected is None:
+        return None
+    bars = finished_bars(timeline)
+    if selected in bars:
+        at = bars.index(selected)
+        return bars[at + 1] if at + 1 < len(bars) else None
+    later = [seq for seq in bars if seq > selected]
     return later[0] if later else None
 
 

@@ -88,14 +88,16 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
     def _validate(self, text: str) -> None:
         problem = validation_error(text)
         label = self.query_one("#validation", Label)
-        label.update(f"[b]not JSON[/b] — {problem}" if problem else "valid JSON")
+        # "line:col message": a syntax error; else JSON that Lambda refuses all the same (NaN, over 6 MiB...)
+        what = "not JSON" if problem and problem.split(" ", 1)[0].replace(":", "").isdigit() else "refused"
+        label.update(f"[b]{what}[/b] — {problem}" if problem else "valid JSON")
         label.set_class(problem is not None, "-invalid")
 
     def action_apply(self) -> None:
         text = self.query_one("#editor", TextArea).text
         problem = validation_error(text)
         if problem:
-            self.notify(f"The event must be JSON, as Lambda requires: {problem}", severity="error")
+            self.notify(f"The event must be JSON of at most 6 MiB, as Lambda requires: {problem}", severity="error")
             return
         self.dismiss((text, self.source))
 

@@ -17,6 +17,9 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from lambdatui.config_error import TOO_DEEP
+from lambdatui.json_text import check_json
+from lambdatui.lambda_limits import event_size_problem
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.widgets._format import clip, one_line, short_id
 from lambdatui.ui.widgets._theme import syntax_theme
@@ -25,14 +28,19 @@ MAX_HIGHLIGHTED_LINES = 400  # beyond this, pygments costs more than anyone read
 
 
 def json_error(text: str) -> Optional[str]:
-    """None for valid JSON, else "line:col message" (what the panel shows in red)."""
+    """None for an event Lambda's front end takes, else why not: "line:col message" for text that is not JSON (what
+    the panel shows in red), else what `-e`, `serve` and a replay refuse too (NaN or Infinity, more than 6 MiB,
+    nesting a Python runtime cannot read): the debugger sends no event a recording of it could not replay."""
+    problem = event_size_problem(len(text.encode("utf-8", "surrogatepass")))
+    if problem is not None:
+        return problem
     try:
-        json.loads(text)
+        too_deep = check_json(text)
     except json.JSONDecodeError as exc:
         return f"{exc.lineno}:{exc.colno} {exc.msg}"
-    except (TypeError, ValueError) as exc:  # pragma: no cover - loads only raises JSONDecodeError for str
+    except ValueError as exc:  # valid to Python's parser, not to Lambda's: NaN, Infinity
         return str(exc)
-    return None
+    return TOO_DEEP if too_deep else None
 
 
 class EventPanel(Vertical):
