@@ -337,9 +337,6 @@ async def shown_in(pilot: Pilot, count: int, items: int) -> float:
     return loop.time() - started
 
 
-@pytest.mark.xfail(strict=True, reason="after a ~90 KB JSON response the debugger (and the host on its loop) stalls "
-                                       "for seconds: the Result panel highlights and wraps up to 200,000 characters "
-                                       "of it at every layout")
 async def test_a_100_kb_response_does_not_stall_the_debugger(code_dir: Path) -> None:
     """A function answers 3,000 small items (~90 KB of JSON, a common API response; Lambda allows 6 MB). In tmux, the
     response took ~2 s to appear (0.08 s for a one-item answer), and `?` then took ~2 s to open the help, escape ~1 s
