@@ -14,6 +14,7 @@ from typing import Optional
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.facts import GlobalEntry, GlobalsReported, TmpChanged, TmpEntry
 from lambdatui.model.globals_diff import CHANGED, NEW, REPLACED, SAME, classify_change
+from lambdatui.model.phase_history import MAX_PAST_STATES
 from lambdatui.model.timeline import INVOKE, SHORT_ID, TimelineBar
 
 GONE = "gone"
@@ -90,13 +91,20 @@ def invoke_choices(timeline: tuple[TimelineBar, ...]) -> tuple[InvokeChoice, ...
             outcome = "success"
         else:
             outcome = f"{bar.status}: {bar.error_type}" if bar.error_type else bar.status
-        out.append(InvokeChoice(bar.seq, len(out) + 1, bar.label[:SHORT_ID], outcome, bar.caller))
+        out.append(InvokeChoice(bar.seq, bar.number or len(out) + 1, bar.label[:SHORT_ID], outcome, bar.caller))
     return tuple(out)
 
 
 def compare_invokes(first: InvokeChoice, before: DebuggerSnapshot, second: InvokeChoice,
                     after: DebuggerSnapshot) -> InvokeComparison:
-    """`before` and `after`: the snapshots as of `first`'s and `second`'s ends."""
+    """`before` and `after`: the snapshots as of `first`'s and `second`'s ends (the live one for an invoke whose state
+    is no longer kept: nothing of it can be compared then)."""
+    gone = [choice for choice, shot in ((first, before), (second, after)) if shot.selected_bar != choice.seq]
+    if gone:
+        named = " nor ".join(f"invoke {c.number} ({c.request_id})" for c in gone)
+        return InvokeComparison(first, second, (), 0, (), False, (
+            f"Nothing to compare: the state as of {named} is no longer kept (the debugger keeps the newest "
+            f"{MAX_PAST_STATES} phases' states)."))
     old, new = before.globals, after.globals
     same_process = old is not None and new is not None and old.generation == new.generation
     # An invoke whose process ended before it could report (a crash, a timeout, out of memory) has, as of its end,

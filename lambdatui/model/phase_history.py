@@ -168,6 +168,10 @@ def bar_lines(past: PhaseState, lines: int, logs: Iterable[f.LogLine]) -> tuple[
     kept = list(logs)
     first = lines - len(kept)  # the running index of the oldest kept line
     out = []
+    gone = min(first, past.lines_to) - past.lines_from
+    if gone > 0:  # an empty pane would read as a phase that logged nothing
+        out.append(f.LogLine(f.LAMBDATUI, f"{gone:,} of this phase's log lines are no longer kept (the debugger "
+                                          f"keeps each environment's newest {len(kept):,})"))
     for index, line in enumerate(kept, start=first):
         if index >= past.lines_to:
             break

@@ -81,6 +81,8 @@ class TimelineBar:
     # An error only because the handler's went to the caller (the runtime posted /error): the phase itself succeeded,
     # so unlike a failed phase it reset nothing and the environment stayed warm.
     handler_error: bool = False
+    # An invoke's number in the environment (1, 2, ...), kept as older bars are dropped: the screen names it so.
+    number: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -103,6 +105,7 @@ class _Bar:
     worker: int = 0
     held_s: float = 0.0  # time the user held the lifecycle while this bar ran: not part of its duration
     init_ms: Optional[float] = None  # an Init step: how long its Init had run when the step began (None: not told)
+    number: int = 0  # an invoke's, in the environment
 
     def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
         self.end = max(at, self.start)
@@ -119,7 +122,7 @@ class _Bar:
             status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
         return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
                            self.error_type or self.function_error, self.reason, self.caller, self.seq, self.worker,
-                           handler_error)
+                           handler_error, self.number)
 
 
 class Timeline:
@@ -129,6 +132,7 @@ class Timeline:
         self._bars: deque[_Bar] = deque(maxlen=max_bars)
         self.dropped = 0  # bars older than the last `max_bars`, no longer kept
         self._opened = 0  # bars ever opened: the next one's seq
+        self._invokes_opened = 0  # invoke bars ever opened: the next one's number
         self._now = 0.0  # the latest time seen: where facts without a time of their own go
         self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind (the newest invoke)
         self._invokes: dict[str, _Bar] = {}  # every open invoke bar, by request id (Managed Instances overlap them)
@@ -217,6 +221,8 @@ class Timeline:
             self._phases[INIT] = self._open(INIT, label, at)  # sub-phases start at INIT_EXTENSIONS
         elif fact.phase == INVOKE:
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
+            self._invokes_opened += 1
+            bar.number = self._invokes_opened
             bar.caller = fact.label
             bar.worker = fact.worker
             self._phases[INVOKE] = self._invokes[fact.detail] = self._last_invoke = bar

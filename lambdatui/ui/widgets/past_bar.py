@@ -21,7 +21,7 @@ LIVE_HINT = "esc: live  [ ]: previous / next phase"
 def phase_name(snapshot: DebuggerSnapshot, bar: tl.TimelineBar) -> str:
     """"invoke 2 · a2000000", "function init", "reset: timeout": the bar, as the marker names it."""
     if bar.kind == tl.INVOKE:
-        number = sum(1 for b in snapshot.timeline if b.kind == tl.INVOKE and b.seq <= bar.seq)
+        number = bar.number or sum(1 for b in snapshot.timeline if b.kind == tl.INVOKE and b.seq <= bar.seq)
         failed = f" ✗ {bar.error_type or bar.status}" if bar.status in tl.FAILED_STATUSES else ""
         caller = f" · {bar.caller}" if bar.caller else ""
         worker = f" · worker {bar.worker}" if bar.worker else ""
