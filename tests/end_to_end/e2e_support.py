@@ -120,6 +120,18 @@ def platform_lines(stderr: str) -> list[str]:
     return source_lines(stderr, "platform")
 
 
+def reports(stderr: str) -> list[str]:
+    """The REPORT lines."""
+    return [line for line in platform_lines(stderr) if line.startswith("REPORT ")]
+
+
+def max_memory_used(report: str) -> int:
+    """A REPORT line's Max Memory Used, in MB."""
+    match = re.search(r"\tMax Memory Used: (\d+) MB\t", report)
+    assert match, report
+    return int(match.group(1))
+
+
 def awslambdaric_bootstrap(code_dir: Path) -> Path:
     """A custom runtime in `code_dir` that runs handler.handler under awslambdaric, from this interpreter."""
     return write_file(

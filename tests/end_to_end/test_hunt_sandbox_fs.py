@@ -9,26 +9,15 @@ what in one line.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_support import CLI_TIMEOUT, REPO, platform_lines, run_cli, write_file
+from e2e_support import CLI_TIMEOUT, REPO, max_memory_used, reports, run_cli, write_file
 
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"  # the interpreter that runs the function
-
-
-def reports(stderr: str) -> list[str]:
-    return [line for line in platform_lines(stderr) if line.startswith("REPORT ")]
-
-
-def max_memory_used(report: str) -> int:
-    match = re.search(r"\tMax Memory Used: (\d+) MB\t", report)
-    assert match, report
-    return int(match.group(1))
 
 
 # ---------------------------------------------------------------------- memory: what counts against MemorySize

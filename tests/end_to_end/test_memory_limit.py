@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from e2e_support import SAMPLES, platform_lines, run_cli, write_file
+from e2e_support import SAMPLES, max_memory_used, platform_lines, reports, run_cli, write_file
 
 HANDLER = """
 import time
@@ -45,16 +45,6 @@ while True:
         print("hog got SHUTDOWN " + event["shutdownReason"], flush=True)
         break
 """
-
-
-def reports(stderr: str) -> list[str]:
-    return [line for line in platform_lines(stderr) if line.startswith("REPORT ")]
-
-
-def max_memory_used(report: str) -> int:
-    match = re.search(r"\tMax Memory Used: (\d+) MB\t", report)
-    assert match, report
-    return int(match.group(1))
 
 
 def test_the_fifth_warm_invoke_runs_out_of_memory_and_the_next_one_cold_starts(code_dir: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import platform_lines, run_cli, write_file
+from e2e_support import reports, run_cli, write_file
 
 # Init holds 100 MB (zero-filled: every page resident), the handler then asks for 100 MB more: 200 MB and an
 # interpreter, in a function of 128 MB.
@@ -32,10 +32,6 @@ def handler(event, context):
     time.sleep(0.1)
     return {"held_mb": event["mb"] * len(held)}
 """
-
-
-def reports(stderr: str) -> list[str]:
-    return [line for line in platform_lines(stderr) if line.startswith("REPORT ")]
 
 
 def test_on_demand_the_same_function_runs_out_of_memory(code_dir: Path) -> None:
