@@ -52,7 +52,13 @@ class FleetEvents:
         refusal = SHUTTING_DOWN_REFUSAL if self._ending else \
             queue_full_refusal(len(self._events), self._event_bytes, len(payload))
         if refusal is not None:
+            if not self._ending and not self._said_queue_full:  # once while it stays full: a flood is one line
+                self._said_queue_full = True
+                self.note(f"Event invoke {request_id} refused ({refusal.status} {refusal.error_type}, "
+                          f"{refusal.reason}): {refusal.message} Later ones are refused too, without a line, until "
+                          "it has room.")
             raise EventRefused(refusal, request_id)
+        self._said_queue_full = False
         event = QueuedEvent(payload, {**kwargs, "request_id": request_id}, preferred)
         self._events.append(event)
         self._event_bytes += len(payload)

@@ -102,6 +102,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         self._changed = trio.Event()
         self._waiters = 0
         self._events_arrived = trio.Event()  # the dispatcher's wake-up when the queue was empty
+        self._said_queue_full = False  # a refusal at the full queue was said: the next ones are not, until room
         self._ending = False
         self._closed = False  # stopping: the Event invokes accepted run, no new invoke is taken
         self._starting = 0  # environments being started for an invoke: they count against the limit already

@@ -429,3 +429,37 @@ def test_an_invoke_whose_caller_resets_while_its_environment_cold_starts_still_r
             release.touch()
             blocker.join(30)
         served.wait_for_line(r"\[function\]\s+ran tag=gone", timeout=30)
+
+
+WAITS_FOR_A_FILE = '''import os
+import time
+
+
+def handler(event, context):
+    while not os.path.exists(event["release"]):
+        time.sleep(0.005)
+    return "released"
+'''
+
+
+def test_a_full_event_queue_refuses_in_one_line_for_the_whole_flood(code_dir: Path, tmp_path: Path) -> None:
+    """The fleet queues at most 1,000 Event invokes; the 1,001st and after get 429 CallerRateLimitExceeded. A sync
+    throttle is named on stderr, and so is this refusal now: once, however many follow while the queue stays full."""
+    handler = write_file(code_dir / "handler.py", WAITS_FOR_A_FILE)
+    release = tmp_path / "release"
+    event = json.dumps({"release": str(release)})
+    with ServeProcess(handler, "--concurrency", "1", "--shutdown-grace", "0.2") as served:
+        with httpx.Client(timeout=30) as client:
+            statuses = [client.post(served.invoke_url(), content=event, headers={"X-Amz-Invocation-Type": "Event"})
+                        for _ in range(1004)]
+        codes = [answer.status_code for answer in statuses]
+        # One runs (it waits for the file), 1,000 wait in the queue, the rest are refused.
+        assert codes.count(202) in (1000, 1001) and codes.count(429) == 1004 - codes.count(202), codes[-10:]
+        assert statuses[-1].headers.get("x-amzn-ErrorType") == "TooManyRequestsException"
+        assert statuses[-1].json()["Reason"] == "CallerRateLimitExceeded"
+        served.wait_for_line(r"Event invoke \S+ refused \(429 TooManyRequestsException, CallerRateLimitExceeded\): "
+                             r"Rate Exceeded\. lambdatui's queue of Event invokes is full")
+        release.write_text("")
+        served.signal(signal.SIGTERM)
+        served.wait(60)
+    assert served.output().count("refused (429") == 1, served.output()[-3000:]
