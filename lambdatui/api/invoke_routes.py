@@ -71,7 +71,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
                                                        h.AMZN_REQUEST_ID: new_uuid()})
         trace_id = request.headers.get(h.TRACE_ID)
         try:
-            result, tail = await _whatever_the_caller_does(
+            result, tail = await _invoke_in_the_fleets_nursery(
                 host,
                 payload,
                 client_context=client_context,
@@ -95,7 +95,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
 MAX_INVOKE_ASYNC_BYTES = 256 * 1024
 
 
-async def _whatever_the_caller_does(host: FleetHost, payload: bytes,
+async def _invoke_in_the_fleets_nursery(host: FleetHost, payload: bytes,
                                     **kwargs: object) -> tuple[f.InvocationResult, Optional[str]]:
     """`host.invoke`, run in the fleet's own nursery. quart cancels a route's task when its caller's connection resets,
     and with it the invoke, while the fleet placed it (starting an environment for it): what the API accepted would

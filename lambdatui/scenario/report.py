@@ -138,8 +138,8 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
         if error_type in _ENDS_A_MANAGED_ENVIRONMENT:
             return (f"ERROR {error_type}: the invoke failed ({status}); the environment ended (Lambda Managed "
                     "Instances reset nothing)")
-        if report is not None and report.error_type != result.error_type:
-            # The handler's own error: Managed Instances REPORT it with status error, the header's type sanitised.
+        if et.failure_kind(error_type, timed_out=False) == "function error":
+            # The handler's own (ValueError): Managed Instances REPORT it with status error, the header's type sanitised.
             return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
         return (f"ERROR {error_type}: the invoke failed ({status}); the environment goes on (Lambda Managed "
                 "Instances reset nothing)")

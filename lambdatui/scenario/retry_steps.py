@@ -11,14 +11,6 @@ from lambdatui.host.debug_session import DebugSession
 from lambdatui.scenario.report import TimelinePrinter
 
 
-async def await_retries_before(session: DebugSession, printer: TimelinePrinter, attempt_s: float,
-                               expected: int) -> None:
-    """Before a step whose invoke came, in the session, once `expected` retries had ended: they ran in the
-    environments it met (their globals and /tmp, a crash's reset), so the replay waits for as many first."""
-    if expected > session.fleet.retries_run or not session.fleet.settled():
-        await await_retries(session, printer, attempt_s, expected, before_step=True)
-
-
 async def await_retries(session: DebugSession, printer: TimelinePrinter, attempt_s: float, expected: int, *,
                         before_step: bool = False) -> None:
     """The replay's end (or a step's start) waits for as many retries as the session's fleet ran, said once, bounded

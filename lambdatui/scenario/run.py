@@ -43,7 +43,7 @@ from lambdatui.scenario.model import (
     TelemetryExpect,
 )
 from lambdatui.scenario.report import Mismatch, TimelinePrinter
-from lambdatui.scenario.retry_steps import await_retries, await_retries_before
+from lambdatui.scenario.retry_steps import await_retries
 from lambdatui.scenario.step_facts import StepFacts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -143,7 +143,8 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
         unsubscribe = session.fleet.subscribe_numbered(facts)
         bound = step_bound(step, timeout_s, margin_s)
         if isinstance(step.action, (InvokeAction, ParallelAction)) and step.action.after_retries:
-            await await_retries_before(session, printer, timeout_s + margin_s, step.action.after_retries)
+            # They ran in the environments this step's invoke met in the session (globals, /tmp, a crash's reset).
+            await await_retries(session, printer, timeout_s + margin_s, step.action.after_retries, before_step=True)
         if step.number == 1:
             bound += _provisioned_init(session, timeout_s)
         try:

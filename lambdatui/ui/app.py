@@ -35,7 +35,8 @@ from lambdatui.ui.panel_focus import panel_to_focus
 from lambdatui.ui.sandbox_views import SandboxViews
 from lambdatui.ui.messages import BackendFailed, ControllerReady, SnapshotUpdated
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
-from lambdatui.ui.screens.event_editor import EventEditorScreen, validation_error
+from lambdatui.ui.screens.event_editor import EventEditorScreen
+from lambdatui.ui.widgets.event_panel import event_problem
 from lambdatui.ui.screens.extension_events import ExtensionEventsScreen
 from lambdatui.ui.screens.help import HelpScreen
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
@@ -235,9 +236,9 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         self.send(c.Continue(env=self.focused_environment))
 
     def action_invoke(self) -> None:
-        problem = validation_error(self.event_text)
-        if problem:
-            self.notify(f"Lambda would refuse this event ({problem}); press e to edit it.", severity="error")
+        problem = event_problem(self.event_text)
+        if problem is not None:
+            self.notify(f"Lambda would refuse this event ({problem.message}); press e to edit it.", severity="error")
             return
         self.send(c.Invoke(self.event_text.encode()))
 

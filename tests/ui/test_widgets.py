@@ -31,6 +31,7 @@ from lambdatui.ui.widgets import (
     ResultView,
     TmpView,
 )
+from lambdatui.ui.widgets.event_panel import EventProblem
 from lambdatui.ui.widgets.participants import COLUMNS, participant_cells
 from lambdatui.ui.widgets import phase_timeline
 from lambdatui.ui.widgets.phase_timeline import timeline_items
@@ -373,9 +374,14 @@ class TestEventPanel:
             panel.event_text = '{"a": 1,\n "b": }'
             panel.source = "events/broken.json"
             await pilot.pause()
-            assert panel.error == "2:7 Expecting value"
+            assert panel.error == EventProblem("2:7 Expecting value", syntax=True)
             text = screen_text(pilot)
             assert "invalid JSON at line 2:7 Expecting value" in text and "events/broken.json" in text
+            panel.event_text = '{"a": NaN}'  # JSON to Python's parser, not to Lambda's front end
+            await pilot.pause()
+            assert panel.error is not None and not panel.error.syntax
+            text = screen_text(pilot)
+            assert "Lambda refuses it: Non-standard token 'NaN'" in text and "invalid JSON" not in text
             panel.set_event('{"b": 2}', "template: Empty object")
             await pilot.pause()
             assert panel.error is None and panel.source == "template: Empty object"

@@ -16,10 +16,7 @@ from textual.widgets.option_list import Option
 
 from lambdatui.file_saving import EVENTS_FOLDER, event_file_name, event_path, save_event
 from lambdatui.ui.screens.log_dialogs import NameDialog
-from lambdatui.ui.widgets.event_panel import json_error
-
-
-validation_error = json_error  # an event Lambda accepts is JSON: one check, shared with the event panel
+from lambdatui.ui.widgets.event_panel import event_problem
 
 
 class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
@@ -86,18 +83,18 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
         editor.focus()
 
     def _validate(self, text: str) -> None:
-        problem = validation_error(text)
+        problem = event_problem(text)
         label = self.query_one("#validation", Label)
-        # "line:col message": a syntax error; else JSON that Lambda refuses all the same (NaN, over 6 MiB...)
-        what = "not JSON" if problem and problem.split(" ", 1)[0].replace(":", "").isdigit() else "refused"
-        label.update(f"[b]{what}[/b] — {problem}" if problem else "valid JSON")
+        what = "not JSON" if problem is not None and problem.syntax else "refused"
+        label.update(f"[b]{what}[/b] — {problem.message}" if problem is not None else "valid JSON")
         label.set_class(problem is not None, "-invalid")
 
     def action_apply(self) -> None:
         text = self.query_one("#editor", TextArea).text
-        problem = validation_error(text)
-        if problem:
-            self.notify(f"The event must be JSON of at most 6 MiB, as Lambda requires: {problem}", severity="error")
+        problem = event_problem(text)
+        if problem is not None:
+            self.notify(f"The event must be JSON of at most 6 MiB, as Lambda requires: {problem.message}",
+                        severity="error")
             return
         self.dismiss((text, self.source))
 
@@ -132,9 +129,9 @@ class EventEditorScreen(ModalScreen[Optional[tuple[str, str]]]):
             self.notify("Saving needs the function's folder.", severity="warning")
             return
         text = self.query_one("#editor", TextArea).text
-        problem = validation_error(text)
-        if problem:
-            self.notify(f"Only JSON can be saved as an event: {problem}", severity="error")
+        problem = event_problem(text)
+        if problem is not None:
+            self.notify(f"Only an event Lambda takes can be saved: {problem.message}", severity="error")
             return
 
         def chosen(name: Optional[str]) -> None:

@@ -89,3 +89,17 @@ def pretty_payload(payload: bytes, limit: Optional[int] = None) -> tuple[str, st
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[:limit], "json"
     except ValueError:
         return visible_controls(text[:limit]), "text"
+
+
+# What a panel highlights of a long text (an event, a response): pygments and word wrapping run again at every
+# layout, on the loop the host shares, and 15,000 lines of a pretty-printed 100 KB list took seconds.
+HIGHLIGHTED_LINES = 400
+
+
+def head_lines(text: str, where_the_rest_is: str = "") -> str:
+    """`text`'s first HIGHLIGHTED_LINES lines, and a last one saying how many more there are (and where they are)."""
+    lines = text.split("\n")
+    if len(lines) <= HIGHLIGHTED_LINES:
+        return text
+    more = f"… {len(lines) - HIGHLIGHTED_LINES:,} more lines"
+    return "\n".join(lines[:HIGHLIGHTED_LINES]) + "\n" + (f"{more}: {where_the_rest_is}" if where_the_rest_is else more)

@@ -8,7 +8,7 @@ is sent. Huge events (up to Lambda's 6 MB) are validated whole but only their he
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
@@ -21,26 +21,30 @@ from lambdatui.config_error import TOO_DEEP
 from lambdatui.json_text import check_json
 from lambdatui.lambda_limits import event_size_problem
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
-from lambdatui.ui.widgets._format import clip, one_line, short_id
+from lambdatui.ui.widgets._format import clip, head_lines, one_line, short_id
 from lambdatui.ui.widgets._theme import syntax_theme
 
-MAX_HIGHLIGHTED_LINES = 400  # beyond this, pygments costs more than anyone reads
+class EventProblem(NamedTuple):
+    """Why Lambda's front end would refuse the event: `syntax`, not JSON at all (`message` "line:col message");
+    else JSON it refuses all the same (NaN or Infinity, more than 6 MiB, nesting a Python runtime cannot read)."""
+
+    message: str
+    syntax: bool
 
 
-def json_error(text: str) -> Optional[str]:
-    """None for an event Lambda's front end takes, else why not: "line:col message" for text that is not JSON (what
-    the panel shows in red), else what `-e`, `serve` and a replay refuse too (NaN or Infinity, more than 6 MiB,
-    nesting a Python runtime cannot read): the debugger sends no event a recording of it could not replay."""
+def event_problem(text: str) -> Optional[EventProblem]:
+    """None for an event Lambda's front end takes: the debugger sends no event that `-e`, `serve` or a replay of its
+    recording would refuse."""
     problem = event_size_problem(len(text.encode("utf-8", "surrogatepass")))
     if problem is not None:
-        return problem
+        return EventProblem(problem, syntax=False)
     try:
         too_deep = check_json(text)
     except json.JSONDecodeError as exc:
-        return f"{exc.lineno}:{exc.colno} {exc.msg}"
+        return EventProblem(f"{exc.lineno}:{exc.colno} {exc.msg}", syntax=True)
     except ValueError as exc:  # valid to Python's parser, not to Lambda's: NaN, Infinity
-        return str(exc)
-    return TOO_DEEP if too_deep else None
+        return EventProblem(str(exc), syntax=False)
+    return EventProblem(TOO_DEEP, syntax=False) if too_deep else None
 
 
 class EventPanel(Vertical):
@@ -85,7 +89,7 @@ class EventPanel(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self.set_reactive(EventPanel.event_text, event_text)
         self.set_reactive(EventPanel.source, source)
-        self.error: Optional[str] = None
+        self.error: Optional[EventProblem] = None
         """The validation error shown ("line:col message"), or None while the text is valid JSON."""
         self._request: Optional[str] = None
         self._ready = False  # children exist (is_mounted turns True only after on_mount)
@@ -127,18 +131,19 @@ class EventPanel(Vertical):
     # ------------------------------------------------------------------ drawing
 
     def _render_event(self) -> None:
-        self.error = json_error(self.event_text)
+        self.error = event_problem(self.event_text)
         self.set_class(self.error is not None, "-invalid")
         if not self._ready:
             return
         self._render_title()
-        lines = self.event_text.splitlines() or [""]
-        shown = "\n".join(lines[:MAX_HIGHLIGHTED_LINES])
-        if len(lines) > MAX_HIGHLIGHTED_LINES:
-            shown += f"\n… {len(lines) - MAX_HIGHLIGHTED_LINES} more lines"
-        syntax = Syntax(shown, "json", theme=syntax_theme(self), background_color="default", word_wrap=False)
+        syntax = Syntax(head_lines(self.event_text), "json", theme=syntax_theme(self), background_color="default",
+                        word_wrap=False)
         self.query_one("#event-json", Static).update(syntax)
-        message = Content.assemble(("invalid JSON ", "bold"), f"at line {self.error}") if self.error else ""
+        message: Content | str = ""
+        if self.error is not None and self.error.syntax:
+            message = Content.assemble(("invalid JSON ", "bold"), f"at line {self.error.message}")
+        elif self.error is not None:
+            message = Content.assemble(("Lambda refuses it: ", "bold"), self.error.message)
         self.query_one("#event-error", Static).update(message)
 
     def _render_title(self) -> None:

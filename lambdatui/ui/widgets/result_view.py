@@ -32,14 +32,13 @@ from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
                                    StackFrame, StacksCaptured)
 from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
-from lambdatui.ui.widgets._format import clip, pretty_payload, short_id
+from lambdatui.ui.widgets._format import clip, head_lines, pretty_payload, short_id
 from lambdatui.ui.widgets._stream_text import stream_destination, stream_failure, stream_figures, streamed_to_caller
 from lambdatui.ui.widgets._theme import syntax_theme
 
 CONTEXT = 8  # source lines shown either side of the hung line
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_PAYLOAD_CHARS = 200_000
-MAX_PAYLOAD_LINES = 400  # the panel's share of it: beyond this, wrapping costs more than anyone scrolls to
 MEMORY_POINTS_SHOWN = 8  # the latest measurements: how memory built up to where it is
 
 
@@ -227,15 +226,9 @@ class ResultView(VerticalScroll):
         self._payload = payload
         shown = self.query_one("#result-payload", Static)
         if isinstance(payload, tuple):
-            # Its head only: a Syntax runs pygments and wraps every line again at each layout, and all of it (up to
-            # 200,000 characters, 15,000 lines of a 100 KB JSON list) took seconds on the loop the host shares. The
-            # rest is the detail view's (d).
             text, lexer = payload
-            lines = text.split("\n")
-            if len(lines) > MAX_PAYLOAD_LINES:
-                more = len(lines) - MAX_PAYLOAD_LINES
-                text = "\n".join(lines[:MAX_PAYLOAD_LINES]) + f"\n… {more:,} more lines: d shows the rest"
-            shown.update(Syntax(text, lexer, theme=syntax_theme(self), background_color="default", word_wrap=True))
+            shown.update(Syntax(head_lines(text, "d shows the rest"), lexer, theme=syntax_theme(self),
+                                background_color="default", word_wrap=True))
         else:
             shown.update(payload)
 
