@@ -42,6 +42,7 @@ import sys
 import time
 
 import namespace_steps  # beside this file (stdlib_program.py puts its folder on the path)
+from child_exits import on_child_exits
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _PR_SET_PDEATHSIG = 1
@@ -61,7 +62,7 @@ def _anchor(alive_r: int, ready_w: int, libc) -> None:
         os.write(ready_w, (exc.strerror or str(exc)).encode("utf-8", "replace"))
         os._exit(1)
     os.close(ready_w)
-    _signal.signal(_signal.SIGCHLD, lambda *_: None)  # interrupts the wait, so orphans are reaped at once
+    on_child_exits(lambda *_: None)  # interrupts the wait, so orphans are reaped at once
     alive = _poller(alive_r)
     while True:
         _reap_all()
@@ -87,7 +88,7 @@ def _woken_by_children(requests_fd):
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     _signal.set_wakeup_fd(wake_w)
-    _signal.signal(_signal.SIGCHLD, lambda *_: None)
+    on_child_exits(lambda *_: None)  # a stop or a continue (the host's freeze and thaw) wakes nobody
     return _poller(requests_fd, wake_r), wake_r, wake_w
 
 

@@ -277,6 +277,40 @@ async def test_the_environment_freeze_never_stops_the_keeper_the_init_or_its_pid
         assert (await recorder.wait_exit(handle)).code == 4
 
 
+def voluntary_switches(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("voluntary_ctxt_switches:"))
+
+
+@pytest.mark.trio
+async def test_a_freeze_and_a_thaw_wake_neither_the_init_nor_its_pid_1(sandbox: Sandbox) -> None:
+    """The host freezes and thaws the runtime around every warm invoke: the runtime's parent (the init) and the pid 1
+    that adopted a daemon hear its exit, not each stop and continue (each woke them, on the CPU where the function
+    resumes). Their exits are still heard."""
+    async with running(sandbox) as (supervisor, recorder):
+        handle = supervisor.spawn(sh(DAEMON + " echo started; exec sleep 300"))
+        await recorder.wait_lines(1, "runtime")
+        daemon = await the_daemon(sandbox)
+        init = supervisor._init
+        assert init is not None and init.pid is not None and init._anchor is not None
+        before = voluntary_switches(init.pid), voluntary_switches(init._anchor)
+        for _ in range(20):
+            supervisor.freeze(handle)
+            os.kill(daemon, signal.SIGSTOP)
+            await until_stopped(handle.pid, True)
+            await until_stopped(daemon, True)
+            supervisor.thaw(handle)
+            os.kill(daemon, signal.SIGCONT)
+            await until_stopped(handle.pid, False)
+            await until_stopped(daemon, False)
+        after = voluntary_switches(init.pid), voluntary_switches(init._anchor)
+        # 40 stops and continues each: a wake-up apiece without SA_NOCLDSTOP; a few allowed for anything else.
+        assert after[0] - before[0] < 5 and after[1] - before[1] < 5, (before, after)
+        supervisor.kill(handle)
+        with trio.fail_after(5):
+            assert (await recorder.wait_exit(handle)).signal == signal.SIGKILL
+
+
 @pytest.mark.trio
 async def test_with_a_cgroup_a_thaw_continues_what_the_freeze_stopped_and_scans_only_then(sandbox: Sandbox) -> None:
     from lambdatui.processes import Supervisor
