@@ -147,6 +147,9 @@ async def test_launch_errors_say_why_in_one_line(sandbox: Sandbox, tmp_path: Pat
     no_shebang = tmp_path / "no-shebang"
     no_shebang.write_bytes(b"\x00\x01garbage")
     no_shebang.chmod(0o755)
+    crlf = tmp_path / "saved-on-windows"  # the kernel looks for "/bin/sh\r"
+    crlf.write_bytes(b"#!/bin/sh\r\necho hi\r\n")
+    crlf.chmod(0o755)
     cases = {
         str(not_exec): f"permission denied: {not_exec} is not executable",
         str(tmp_path / "missing"): f"no such file: {tmp_path / 'missing'}",
@@ -154,6 +157,8 @@ async def test_launch_errors_say_why_in_one_line(sandbox: Sandbox, tmp_path: Pat
         str(tmp_path): f"permission denied: {tmp_path} is a directory",
         str(bad_interp): f"cannot execute {bad_interp}: its interpreter was not found (check the #! line)",
         str(no_shebang): f"exec format error: {no_shebang} is neither a binary nor a script with a #! line",
+        str(crlf): f"cannot execute {crlf}: its #! line ends with a carriage return (the file has Windows line "
+                   "endings, CRLF: save it with LF)",
     }
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
