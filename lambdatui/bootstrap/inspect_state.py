@@ -14,6 +14,7 @@ function's time.
 from __future__ import annotations
 
 import collections
+import itertools
 import reprlib
 import signal
 import threading
@@ -22,7 +23,7 @@ import types
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional
+    from typing import Any, Callable, Dict, List, Optional, Union
 
 REPR_LIMIT = 200
 REPR_TIME_LIMIT_S = 0.05
@@ -48,6 +49,25 @@ class _BoundedRepr(reprlib.Repr):
     # reprlib cuts a str before its repr, but not bytes: repr() of the whole costs up to 4 characters a byte in
     # the function's own memory (a 25 MB cache entry: a 100 MB string), enough to run it out of memory. Cut first.
     repr_bytes = repr_bytearray = reprlib.Repr.repr_str
+
+    # reprlib sorts a dict's keys and a set's items first: a copy of them all in the function's memory (a cache of
+    # millions of keys: tens of MB) and their own __lt__ run. Their first items as they iterate, as repr() shows them.
+    def repr_dict(self, x: Any, level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{" + self.fillvalue + "}"
+        pieces = ["%s: %s" % (self.repr1(key, level - 1), self.repr1(x[key], level - 1))
+                  for key in itertools.islice(x, self.maxdict)]
+        if len(x) > self.maxdict:
+            pieces.append(self.fillvalue)
+        return "{%s}" % ", ".join(pieces)
+
+    def repr_set(self, x: Any, level: int) -> str:
+        return self._repr_iterable(x, level, "{", "}", self.maxset) if x else "set()"
+
+    def repr_frozenset(self, x: Any, level: int) -> str:
+        return self._repr_iterable(x, level, "frozenset({", "})", self.maxfrozenset) if x else "frozenset()"
 
 
 # The bounded repr's limits (the debugger's detail view says them when a repr was cut).
@@ -146,10 +166,8 @@ def content_digest(value: Any) -> str:
     bytes by length and hash), and anything else by identity (a change inside an object of the function's own
     class is not seen). It is compared only within one process, so hash() randomisation does not matter.
     """
-    import hashlib  # here: only the debugger asks for globals, and every runtime imports this module at its start
-
     if type(value) is bytearray:
-        return hashlib.blake2b(bytes(value), digest_size=8).hexdigest() if len(value) <= _DIGEST_BYTES else ""
+        return _fingerprint(bytes(value)) if len(value) <= _DIGEST_BYTES else ""
     if type(value) not in _WALKED_TYPES:
         return ""
     tokens: List[Any] = []
@@ -170,6 +188,8 @@ def content_digest(value: Any) -> str:
                     tokens.append(("@", seen[id(item)]))
                     continue
                 seen[id(item)] = len(seen)
+                if len(tokens) + len(stack) + len(item) > DIGEST_NODES:  # each gives a token at least: no digest
+                    return ""  # known before its copy below, which would cost the function its size again
                 items = list(item.items()) if isinstance(item, dict) else list(item)
                 tokens.append((kind.__name__, len(items)))
                 for child in reversed(items):
@@ -182,7 +202,13 @@ def content_digest(value: Any) -> str:
     except RuntimeError:  # another thread of the function resized it meanwhile: no digest this time
         return ""
     # Every token is built of builtin values only: their repr runs no user code.
-    return hashlib.blake2b(repr(tokens).encode("utf-8", "backslashreplace"), digest_size=8).hexdigest()
+    return _fingerprint(repr(tokens))
+
+
+def _fingerprint(data: Union[str, bytes]) -> str:
+    """hash(), compared within one process only: hashlib would map libcrypto into the function's process, ~4 MB
+    that a memory cgroup counts against the function under the debugger and not under `invoke`."""
+    return "%016x" % (hash(data) & 0xFFFFFFFFFFFFFFFF)
 
 
 def qualified_type_name(value: Any) -> str:
