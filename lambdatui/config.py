@@ -65,6 +65,8 @@ class FunctionConfig:
     project_dir: Optional[Path] = field(default=None, compare=False)
     # The template's other functions, by logical ID and FunctionName: an invoke naming one is not this function's.
     siblings: tuple[str, ...] = ()
+    # Each of `siblings` -> its logical ID, which `--function` takes to serve that one.
+    sibling_ids: Mapping[str, str] = field(default_factory=dict)
     # Variables of `env` that Lambda sets itself from the template's LoggingConfig (AWS_LAMBDA_LOG_FORMAT...), which
     # no variable of the user's replaced: not the function's Environment.Variables, so not in their 4 KB.
     platform_set: tuple[str, ...] = ()
@@ -245,9 +247,13 @@ def resolve_function(
         raise ConfigError(f"--memory {memory_mb}: Lambda allows {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB")
 
     given_layers = check_layers(layers)  # a custom runtime's bootstrap may be a layer's
+    template_notes: list[str] = []  # told with the template's own lines
     if fn is not None and template is not None:
         code_dir = fn.code_dir
         runtime, resolved_handler = runtime_for_template(fn, template[1], handler, python, bootstrap, given_layers)
+        if handler is None and fn.handler_unresolved is not None:  # a custom runtime runs on without it: said
+            template_notes.append(f"{template[1]}: {fn.logical_id}: Handler is {fn.handler_unresolved}, which only "
+                                  f"CloudFormation can resolve: _HANDLER is {resolved_handler} (--handler gives another)")
         mismatch = runtime_mismatch(fn.runtime, runtime)
         if mismatch is not None:  # a start-up note, which the debugger's log shows too
             notes.append(f"{template[1]}: {fn.logical_id}: {mismatch}")
@@ -276,8 +282,15 @@ def resolve_function(
         from lambdatui.env_vars import load_env_vars
 
         sam_file = load_env_vars(env_vars)
-        from_sam = sam_file.for_function(fn.logical_id if fn is not None else name)
+        # sam local takes the block of the logical ID, else of the FunctionName: one block, never both.
+        names = (fn.logical_id, fn.name) if fn is not None else (name,)
+        from_sam = sam_file.for_function(*names)
         check_env_names(from_sam, sam_file.origin)
+        own = sam_file.block_for(*names)
+        passed_over = [n for n in dict.fromkeys(names) if n != own and sam_file.blocks.get(n)]
+        if own is not None and passed_over:
+            later.append(f"{sam_file.origin}: block {passed_over[0]!r} not used: {own!r} is this function's (sam "
+                         "local takes one block, by logical ID first, then FunctionName)")
         if fn is not None:
             added = [k for k in from_sam if k not in fn.env and k not in fn.unresolved_env]
             if added:
@@ -299,7 +312,7 @@ def resolve_function(
 
     template_layers: tuple[Path, ...] = ()
     if fn is not None and template is not None:
-        for note in fn.notes:
+        for note in (*fn.notes, *template_notes):
             report(note)
         for variable, what in fn.unresolved_env.items():
             if variable not in variables:
@@ -330,5 +343,6 @@ def resolve_function(
         notes=tuple(notes),
         project_dir=template[0].parent if template is not None else None,
         siblings=fn.siblings if fn is not None else (),
+        sibling_ids=fn.sibling_ids if fn is not None else {},
         platform_set=platform_set,
     )

@@ -2,15 +2,16 @@
 
     {"Parameters": {"STAGE": "dev"}, "OrdersFunction": {"TABLE": "orders-local"}}
 
-`Parameters` applies to every function, then the block named by the function's logical ID (with a plain handler
-path: the function's name, its folder's). Values are strings, numbers or booleans, written as Lambda stores them.
+`Parameters` applies to every function, then the function's own block: the first of its names with one, as
+`sam local` looks them up (logical ID, then FunctionName; with a plain handler path: the function's name, its
+folder's). Values are strings, numbers or booleans, written as Lambda stores them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
 from lambdatui.env_files import read_json_file
@@ -25,9 +26,15 @@ class EnvVarsFile:
     origin: str  # "--env-vars FILE", for messages
     blocks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
-    def for_function(self, name: str) -> dict[str, str]:
-        """What the file sets for the function `name`: its Parameters, then its own block over them."""
-        return {**self.blocks.get(PARAMETERS, {}), **self.blocks.get(name, {})}
+    def block_for(self, *names: str) -> Optional[str]:
+        """The name of the function's own block: the first of `names` (logical ID first) whose block sets anything, as
+        SAM CLI's LocalLambdaRunner._make_env_vars takes it (an empty block passes on to the next name)."""
+        return next((name for name in names if name != PARAMETERS and self.blocks.get(name)), None)
+
+    def for_function(self, *names: str) -> dict[str, str]:
+        """What the file sets for the function known by `names`: its Parameters, then its own block over them."""
+        own = self.block_for(*names)
+        return {**self.blocks.get(PARAMETERS, {}), **(self.blocks[own] if own is not None else {})}
 
 
 def _text(value: Any) -> str:

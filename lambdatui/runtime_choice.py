@@ -374,6 +374,10 @@ def runtime_for_template(fn: TemplateFunction, origin: str, handler: Optional[st
     if custom is not None:
         return _custom_runtime(custom, runtime_name), handler or fn.handler or _custom_runtime_handler(fn.code_dir, None)
     resolved_handler = handler or fn.handler
+    if resolved_handler is None and fn.handler_unresolved is not None:
+        # The template has a Handler, which a deployment gives: "no Handler" would send the user looking for it.
+        raise ConfigError(f"{where}: Handler is {fn.handler_unresolved}, which only CloudFormation can resolve, and a "
+                          f".zip function needs one: pass --handler module.function")
     if resolved_handler is None:
         # CloudFormation refuses a .zip function without one: a guess here would serve what cannot deploy.
         raise ConfigError(f"{where}: no Handler: a .zip function needs one (CloudFormation refuses it without); "

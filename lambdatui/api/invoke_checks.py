@@ -93,7 +93,8 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
     """The version or alias the caller named (lambda-spec §7.1): a `:qualifier` ending the FunctionName (a name, a
     partial ARN or a full ARN), or the Qualifier parameter; "" for none. The runtime's invoked function ARN carries
     it, as Lambda's does. Any name is this function's (README), and its region and account are lambdatui's, but for
-    one of the template's other functions (`served.siblings`): that caller means another function."""
+    one of the template's other functions (`served.siblings`): that caller means another function, which
+    `--function` serves by its logical ID."""
     parts = function_name.split(":")
     # ACCOUNT:function:NAME, REGION:ACCOUNT:function:NAME, arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME
     named_at = next((at + 1 for at in (1, 2, 5) if len(parts) > at + 1 and parts[at] == "function"), 0)
@@ -101,7 +102,7 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
         other = parts[named_at]
         raise InvokeRefused(404, "ResourceNotFoundException",
                             f"Function not found: {function_arn(other)} (lambdatui serves {served.name} of the "
-                            f"template here: serve --function {other} runs that one)")
+                            f"template here: serve --function {served.sibling_ids.get(other, other)} runs that one)")
     if len(parts) > named_at + 2:  # one qualifier at most follows the name: Lambda's pattern for FunctionName
         raise InvokeRefused(400, "ValidationException",
                             f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "

@@ -57,7 +57,8 @@ class LayerReading:
         return tuple(layers)
 
     def _layer(self, item: Any) -> Optional[Path]:
-        if is_intrinsic(item) and "Ref" in item and item["Ref"] in self.template.resources:
+        # A `Ref` to a list or a map names nothing to look up: resolving it below says so.
+        if is_intrinsic(item) and isinstance(item.get("Ref"), str) and item["Ref"] in self.template.resources:
             layer_id = item["Ref"]
             resource = as_mapping(self.template.resources[layer_id])
             if resource.get("Type") not in LAYER_TYPES:

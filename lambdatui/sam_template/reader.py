@@ -4,13 +4,14 @@ Globals.Function applied first by SAM's own rules."""
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
 from lambdatui.lambda_limits import FUNCTION_NAME, MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
 from lambdatui.sam_template import logging_config
+from lambdatui.sam_template.functions import ChooseFunction, FunctionChoice, TemplateFunction
 from lambdatui.sam_template.intrinsics import (
     OMITTED,
     Invalid,
@@ -28,6 +29,7 @@ from lambdatui.sam_template.resources import (
     architecture_note,
     code_key,
     expand_for_each,
+    globals_for,
     merge_globals,
     nested_stacks,
     with_asset_path,
@@ -46,51 +48,6 @@ NOT_APPLIED = {
 }
 
 
-@dataclass(frozen=True)
-class FunctionChoice:
-    """One function of the template to choose from: its logical ID, Handler and Runtime, as the picker lists it."""
-
-    logical_id: str
-    handler: str
-    runtime: str
-
-
-class ChooseFunction(ConfigError):
-    """The template holds several functions and none was chosen: the message lists them, one a line."""
-
-    def __init__(self, origin: str, choices: list[FunctionChoice]) -> None:
-        self.origin = origin
-        self.choices = choices
-        width = max(len(c.logical_id) for c in choices)
-        hwidth = max(len(c.handler) for c in choices)
-        rows = [f"  {c.logical_id.ljust(width)}  {c.handler.ljust(hwidth)}  {c.runtime}".rstrip() for c in choices]
-        super().__init__(f"{origin} holds {len(choices)} functions: choose one with --function LOGICAL_ID\n"
-                         + "\n".join(rows))
-
-
-@dataclass(frozen=True)
-class TemplateFunction:
-    """One function of the template, as far as it can be known locally."""
-
-    template: Path
-    logical_id: str
-    name: str  # FunctionName when it resolves, else the logical id (as sam local names it)
-    code_dir: Path
-    handler: Optional[str] = None
-    runtime: Optional[str] = None
-    timeout_s: Optional[int] = None
-    memory_mb: Optional[int] = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    # What Lambda sets for the runtime from LoggingConfig (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL).
-    logging_env: Mapping[str, str] = field(default_factory=dict)
-    layers: tuple[Path, ...] = ()
-    # Variables the template declares that only CloudFormation can fill in: name -> what it was (`!GetAtt T.Arn`).
-    unresolved_env: Mapping[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()  # everything else left out, one line each
-    # The template's other functions, by logical ID and FunctionName: names a caller may mean another one by.
-    siblings: tuple[str, ...] = ()
-
-
 class SamTemplate:
     def __init__(self, path: Path, origin: Optional[str] = None, overrides: Mapping[str, str] = {}) -> None:
         self.path = path
@@ -106,7 +63,11 @@ class SamTemplate:
             raise ConfigError(f"{self.origin}: not a SAM template (it has no Resources section)")
         data = with_overrides(data, overrides, self.origin)
         self.resources: dict[str, Any] = expand_for_each(data["Resources"], Resolver(data).resolve)
-        self.globals = as_mapping(as_mapping(data.get("Globals")).get("Function"))
+        self._check_types()
+        function_globals = as_mapping(data.get("Globals")).get("Function")
+        self.globals = as_mapping(function_globals)
+        # SAM reads a resource's IgnoreGlobals only when there are Globals for it to leave off.
+        self._has_globals = isinstance(function_globals, dict)
         self.resolver = Resolver({**data, "Resources": self.resources})
         self._check_conditions()
         self.function_ids = [rid for rid, res in self.resources.items()
@@ -116,6 +77,15 @@ class SamTemplate:
             where = f"; its functions are in nested stacks, run lambdatui on one's template: {', '.join(nested)}" \
                 if nested else ""
             raise ConfigError(f"{self.origin}: no {' or '.join(FUNCTION_TYPES)} in its Resources{where}")
+
+    def _check_types(self) -> None:
+        """CloudFormation takes a resource's Type as written: a list or an intrinsic (`!Ref FunctionType`) is
+        refused, so no function hides behind one."""
+        for logical_id, resource in self.resources.items():
+            kind = resource.get("Type") if isinstance(resource, dict) else None
+            if kind is not None and not isinstance(kind, str):
+                raise ConfigError(f"{self.origin}: {logical_id}: Type {describe(kind)}: expected a resource type "
+                                  f"name such as {SERVERLESS_FUNCTION} (CloudFormation refuses such a template)")
 
     def _check_conditions(self) -> None:
         """CloudFormation refuses a template with a circular or broken condition even where no resource uses it."""
@@ -129,13 +99,18 @@ class SamTemplate:
                     from None
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        """The function's properties with Globals.Function applied first (unresolved), and the local asset folder a
-        `cdk synth` template's Metadata names in place of its S3 upload."""
+        """The function's properties with Globals.Function applied first (unresolved) but for what its
+        `IgnoreGlobals` leaves off, and the local asset folder a `cdk synth` template's Metadata names in place of its
+        S3 upload."""
         resource = self.resources[logical_id]
         own = with_asset_path(as_mapping(resource.get("Properties")), resource.get("Metadata"))
-        if resource.get("Type") != SERVERLESS_FUNCTION:
+        if resource.get("Type") != SERVERLESS_FUNCTION or not self._has_globals:
             return own  # Globals are the SAM transform's: CloudFormation's own AWS::Lambda::Function takes none
-        return merge_globals(self.globals, own)
+        try:
+            applied = globals_for(self.globals, resource.get("IgnoreGlobals"))
+        except ValueError as exc:
+            raise ConfigError(f"{self.origin}: {logical_id}: {exc} (SAM refuses such a template)") from None
+        return merge_globals(applied, own)
 
     def choices(self) -> list[FunctionChoice]:
         out = []
@@ -214,19 +189,23 @@ class _FunctionReader(LayerReading):
             raise self._fail(f"{inline}: put the code in a file and set {self.code_key} to its folder")
         name = self._function_name()
         for key, instead in NOT_APPLIED.items():
-            # `SnapStart: {ApplyOn: None}` is SnapStart off: "give --snapstart" would turn on what it turns off.
-            if key in self.props and self.props[key] != {"ApplyOn": "None"}:
+            if self._serving_set(key):
                 self._note(f"{key} is not applied from the template: {instead}")
         mismatch = architecture_note(self.value("Architectures"), platform.machine())
         if mismatch:
             self._note(mismatch)
         env, unresolved = self._environment()
+        try:
+            handler, handler_unresolved = self._text("Handler", quiet=True), None
+        except Unresolved as exc:  # not "left out" here: the runtime's choice says what that means for the run
+            handler, handler_unresolved = None, str(exc)
         return TemplateFunction(
             template=self.template.path,
             logical_id=self.logical_id,
             name=name or self.logical_id,
             code_dir=self._code_dir(),
-            handler=self._text("Handler"),
+            handler=handler,
+            handler_unresolved=handler_unresolved,
             runtime=self._text("Runtime"),
             timeout_s=self._number("Timeout", MIN_TIMEOUT_S, MAX_TIMEOUT_S, "seconds"),
             memory_mb=self._number("MemorySize", MIN_MEMORY_MB, MAX_MEMORY_MB, "MB"),
@@ -237,6 +216,20 @@ class _FunctionReader(LayerReading):
             notes=tuple(self.notes),
         )
 
+    def _serving_set(self, key: str) -> bool:
+        """Whether the deployment the parameters' values describe sets `key`: `!If` may remove it (AWS::NoValue), and
+        `SnapStart: {ApplyOn: None}` is SnapStart off ("give --snapstart" would turn on what it turns off)."""
+        if key not in self.props:
+            return False
+        try:
+            chosen = self._chosen(self.props[key], key)
+            if isinstance(chosen, dict) and not is_intrinsic(chosen):
+                inner = ((name, self._chosen(value, f"{key}.{name}")) for name, value in chosen.items())
+                chosen = {name: value for name, value in inner if value is not OMITTED}
+        except Unresolved:  # which branch only a deployment knows: it may set it
+            return True
+        return chosen is not OMITTED and chosen != {"ApplyOn": "None"}
+
     def _function_name(self) -> Optional[str]:
         """FunctionName as Lambda takes it, or None for none (the logical id names the function, as sam local names it).
         A name Lambda refuses fails here: run under it, the function's ARN and the printed invoke URL could not be used."""
@@ -246,8 +239,8 @@ class _FunctionReader(LayerReading):
                              "(CloudFormation refuses such a template)")
         return name or None
 
-    def _text(self, key: str) -> Optional[str]:
-        value = self.value(key)
+    def _text(self, key: str, quiet: bool = False) -> Optional[str]:
+        value = self.value(key, quiet)
         if value is None:
             return None
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -360,13 +353,15 @@ def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] =
     its Parameters' values `overrides` over their Default."""
     template = SamTemplate(path, origin, overrides)
     chosen = template.choose(logical_id)
-    siblings: list[str] = []
+    sibling_ids: dict[str, str] = {}  # in the template's order, each function's logical ID before its name
     for other in template.function_ids:
         if other != chosen:
             try:  # a name an intrinsic builds (`!Sub users-${Stage}`) is the one a caller uses
                 name = template.resolver.resolve(template.properties(other).get("FunctionName"))
             except (Unresolved, Invalid):
                 name = None  # only CloudFormation knows it, or it refuses it: that function's to say when chosen
-            siblings += [other, name] if isinstance(name, str) and name else [other]
-    return replace(template.function(chosen), siblings=tuple(siblings))
+            sibling_ids[other] = other
+            if isinstance(name, str) and name:
+                sibling_ids.setdefault(name, other)
+    return replace(template.function(chosen), siblings=tuple(sibling_ids), sibling_ids=sibling_ids)
 

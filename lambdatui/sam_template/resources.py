@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
-from lambdatui.sam_template.intrinsics import Invalid, Unresolved, is_intrinsic
+from lambdatui.sam_template.intrinsics import Invalid, Unresolved, describe, is_intrinsic
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 # CloudFormation's own function resource: what `cdk synth` and hand-written CloudFormation declare. `sam local` runs
@@ -40,6 +40,25 @@ def merge_globals(global_value: Any, local_value: Any) -> Any:
     return local_value
 
 
+def globals_for(function_globals: Mapping[str, Any], ignore: Any) -> dict[str, Any]:
+    """Globals.Function as SAM's GlobalsPlugin (which `sam local` runs too) applies it to a resource with the
+    `IgnoreGlobals` attribute: `"*"` none of it, a list all but the properties it names. ValueError, saying what SAM
+    refuses, for another value or a property the Globals do not set."""
+    if not ignore:  # SAM's test is falsiness: an empty list or string ignores nothing
+        return dict(function_globals)
+    if ignore == "*":
+        return {}
+    if not isinstance(ignore, list):
+        raise ValueError(f"IgnoreGlobals {describe(ignore)}: expected \"*\" or a list of Globals.Function's "
+                         "properties")
+    kept = dict(function_globals)
+    for key in ignore:
+        if not isinstance(key, str) or key not in kept:
+            raise ValueError(f"IgnoreGlobals names {describe(key)}, which Globals.Function does not set")
+        del kept[key]
+    return kept
+
+
 def code_key(resource_type: Any) -> str:
     """The property naming the function's code: SAM's `CodeUri`, CloudFormation's `Code`."""
     return "Code" if resource_type == LAMBDA_FUNCTION else "CodeUri"
@@ -69,9 +88,10 @@ def nested_stacks(resources: Mapping[str, Any]) -> list[str]:
     """`SubApp (Location ./child.yaml)` for each nested stack, to say where the functions are instead."""
     out = []
     for logical_id, resource in resources.items():
-        if not isinstance(resource, dict) or resource.get("Type") not in NESTED_STACK_TYPES:
+        kind = resource.get("Type") if isinstance(resource, dict) else None
+        if not isinstance(kind, str) or kind not in NESTED_STACK_TYPES:  # a list or a map cannot be looked up
             continue
-        key = NESTED_STACK_TYPES[resource["Type"]]
+        key = NESTED_STACK_TYPES[kind]
         properties = resource.get("Properties")
         location = properties.get(key) if isinstance(properties, dict) else None
         out.append(f"{logical_id} ({key} {location})" if isinstance(location, str) else logical_id)
