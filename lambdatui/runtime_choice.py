@@ -242,10 +242,11 @@ OPT_BOOTSTRAP = "/opt/bootstrap"
 
 
 def bootstrap_in_layers(layers: Sequence[Path]) -> Optional[tuple[str, ...]]:
-    """(/opt/bootstrap,) when a layer (a folder, or a .zip by its listing) ships a `bootstrap`, else None."""
+    """(/opt/bootstrap,) when a layer (a folder, or a .zip by its listing) ships a `bootstrap`, else None. One that is
+    not executable is the runtime too, as in Lambda: its start fails (Runtime.InvalidEntrypoint), saying why."""
     for layer in layers:
         if layer.is_dir():
-            if bootstrap_in(layer) is not None:
+            if (layer / "bootstrap").is_file():
                 return (OPT_BOOTSTRAP,)
             continue
         import zipfile  # only for a zip layer

@@ -340,8 +340,6 @@ def test_a_layers_bootstrap_that_is_not_executable_fails_init_naming_it(code_dir
     assert f"{archive}:bootstrap is not executable" in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a layer folder's unexecutable bootstrap is reported as 'no handler found', "
-                                       "or as a missing bootstrap, never named")
 @pytest.mark.parametrize("given", ["folder", "folder and --handler", "template"])
 def test_a_layer_folders_bootstrap_that_is_not_executable_is_named(code_dir: Path, given: str) -> None:
     """The tutorial's second step moves the bootstrap into a layer (function.sh stays in the function's folder). A
