@@ -89,6 +89,13 @@ class FleetFacts:
             self._note_peak()
         elif kind is f.PhaseEnded and fact.phase == "init":  # type: ignore[attr-defined]
             member.idle_since = trio.current_time()  # initialised ahead of an invoke: idle from now, not creation
+        elif kind is f.BoundaryReached and fact.held:  # type: ignore[attr-defined]
+            member.held_since = trio.current_time()
+        elif kind is f.HoldReleased and member.held_since is not None:
+            # Held is the debugger's time, not Lambda's: an environment held at invoke.done is no more idle for it
+            # (--idle-shutdown would spin it down as it is continued, and the next invoke would start cold).
+            member.idle_since += trio.current_time() - member.held_since
+            member.held_since = None
         self._wake()
 
     def _wake(self) -> None:

@@ -67,6 +67,7 @@ class _Member:
     runtime_api: str = ""
     snapshot: bool = False  # SnapStart's snapshot environment: it takes no invoke, every restore copies it
     early: Optional[EarlyStart] = None  # env #1 started ahead of the trio run, until its host adopts it
+    held_since: Optional[float] = None  # held at a boundary since then (the debugger's hold)
 
     @property
     def number(self) -> int:

@@ -349,9 +349,6 @@ QUICK = '''def handler(event, context):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="an environment's idle time is counted from its invoke's answer "
-                   "(host/fleet_facts.py), so time held at invoke.done counts as idle: released after a hold "
-                   "longer than --idle-shutdown, it is spun down at once though it served an invoke just now")
 @pytest.mark.trio
 async def test_time_held_after_an_invoke_is_not_idle_time(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", QUICK)
