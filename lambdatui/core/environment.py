@@ -117,6 +117,10 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.user_frozen: set[str] = set()  # participants the user froze: the environment's thaw leaves them stopped
         self.raise_next: Optional[tuple[str, str]] = None  # (exception type, message) for the handler's next entry
         self.init_error_pending: set[str] = set()  # extensions that will report init/error when they register
+        # The first init/error or exit/error an extension reported since Init began (forgotten when a shutdown
+        # begins), and who: the error its phase fails with, whichever process then exits (RAPID's first fatal error;
+        # extension_api_rules._keep_first_fatal, process_rules._kept_fatal_error).
+        self.first_fatal: Optional[tuple[str, str]] = None
         self.expecting_exit: set[str] = set()  # crashed on request: nothing new starts until the exit plays out
         self.timeout_on_delivery = False  # a deadline forced before the invoke's clock started
         self._now = Instant(0.0, 0)

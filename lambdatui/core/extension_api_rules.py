@@ -66,7 +66,9 @@ class ExtensionApiRules:
                     f"(launched: {', '.join(self.config.extension_names)}): it counts as an internal extension."
                 )
         slot.id = self._new_id()
-        slot.events = tuple(event.events)
+        # RAPID subscribes each event into a set (lambda-spec §2.2): an event named twice is subscribed once, and the
+        # EXTENSION line and platform.extension list it once (kept in the order first named).
+        slot.events = tuple(dict.fromkeys(event.events))
         body: dict[str, str] = {
             "functionName": self.config.function_name,
             "functionVersion": self.config.function_version,
@@ -139,12 +141,15 @@ class ExtensionApiRules:
             slot.pending = event
 
     def _on_ExtensionInitError(self, event: ExtensionInitError) -> None:
-        self._extension_error(event.token, event.extension_id, ExtensionCall.INIT_ERROR, et.EXTENSION_INIT_ERROR)
+        self._extension_error(event.token, event.extension_id, ExtensionCall.INIT_ERROR, et.EXTENSION_INIT_ERROR,
+                              event.error_type)
 
     def _on_ExtensionExitError(self, event: ExtensionExitError) -> None:
-        self._extension_error(event.token, event.extension_id, ExtensionCall.EXIT_ERROR, et.EXTENSION_EXIT_ERROR)
+        self._extension_error(event.token, event.extension_id, ExtensionCall.EXIT_ERROR, et.EXTENSION_EXIT_ERROR,
+                              event.error_type)
 
-    def _extension_error(self, token: Token, extension_id: str, call: ExtensionCall, fatal: str) -> None:
+    def _extension_error(self, token: Token, extension_id: str, call: ExtensionCall, fatal: str,
+                         declared: str) -> None:
         slot = self._slot_by_id(token, extension_id)
         if slot is None:
             return
@@ -158,9 +163,18 @@ class ExtensionApiRules:
             self._reply_ok(token)
             return
         slot.fatal_type = slot.fatal_type or fatal
+        slot.declared_error_type = declared  # (a repeated report returned above: the first one's type stays)
+        self._keep_first_fatal(slot)
         slot.parked = None
         self._reply_ok(token)
         self._participant_changed(extension_key(slot.name), slot.state, False)
+
+    def _keep_first_fatal(self, slot: ExtensionSlot) -> None:
+        """An extension reported its failure: the environment's error from now on, whichever process exits first
+        (its own, or for an internal extension the runtime's, or another's), as RAPID's StoreFirstFatalError keeps
+        the first one stored (lambda-spec §2.4). The runtime's own /init/error is not stored there, in RAPID either."""
+        if self.first_fatal is None and slot.fatal_type is not None:
+            self.first_fatal = (slot.fatal_type, slot.name)
 
     def _on_RequestAbandoned(self, event: RequestAbandoned) -> None:
         if self.runtime.parked == event.token:

@@ -262,6 +262,7 @@ class FaultRules:
         """As if it had called /extension/init/error and exited: the failure takes effect at its exit."""
         slot.state = ExtensionState.INIT_ERROR
         slot.fatal_type = et.EXTENSION_INIT_ERROR
+        self._keep_first_fatal(slot)
         if slot.parked is not None:
             token, slot.parked = slot.parked, None
             self._reply_error(token, 403, et.EXT_INVALID_STATE, "Extension reported init/error (injected by lambdatui)")

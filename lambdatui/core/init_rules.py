@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 from lambdatui.core import platform_lines as lines
 from lambdatui.core.common import (
@@ -48,6 +48,7 @@ class InitRules:
             name: ExtensionSlot(name, external=True) for name in self.config.extension_names
         }
         self.registration_open = True
+        self.first_fatal = None  # a new Init, with new processes (RAPID's reinitialize forgets it too)
         self.frozen = False
         self.user_frozen.clear()
         self.expecting_exit.clear()
@@ -105,10 +106,7 @@ class InitRules:
         init, self.init = self.init, None
         self._cancel_timer(INIT_TIMER)
         duration = self._init_ms(init)
-        for slot in self.extensions.values():
-            if slot.registered:
-                self._line(lines.extension(slot.name, slot.state.value, slot.events))
-                self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, slot.fatal_type))
+        self._report_extensions(slot for slot in self.extensions.values() if slot.registered)
         if init.phase == RESTORE:
             self._restore_done(init, duration)
         self._emit(f.PhaseEnded("init", "success", duration, at=self._now.mono))
@@ -125,6 +123,14 @@ class InitRules:
         elif init.phase == "init":
             self.pending_init_duration_ms = duration
         self._reach(Boundary.INIT_DONE)
+
+    def _report_extensions(self, slots: Iterable[ExtensionSlot]) -> None:
+        """The end of an Init, successful or not: one EXTENSION line and one platform.extension per extension
+        (lambda-spec §2.8), with the error type it declared, not the platform's (RAPID's AgentInfo.ErrorType)."""
+        for slot in slots:
+            error_type = slot.reported_error_type
+            self._line(lines.extension(slot.name, slot.state.value, slot.events, error_type))
+            self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, error_type))
 
     def _init_ms(self, init: InitRun) -> float:
         """How long `init` has run: its duration so far, as INIT_REPORT and REPORT's Init Duration tell it."""
@@ -208,12 +214,11 @@ class InitRules:
             return None
         self._cancel_timer(INIT_TIMER)
         duration = self._init_ms(init)
+        # Every extension launched, registered or not, as RAPID reports them; before INIT_REPORT, as RAPID's deferred
+        # logAgentsInitStatus runs before its deferred init report, however Init ends.
+        self._report_extensions(slot for slot in self.extensions.values()
+                                if slot.state is not ExtensionState.NOT_LAUNCHED)
         self._line(lines.init_report(duration, init.phase, status, error_type if status == "error" else None))
-        for slot in self.extensions.values():  # every extension launched, registered or not, as RAPID reports them
-            if slot.state is not ExtensionState.NOT_LAUNCHED:
-                failed = slot.fatal_type or (et.EXTENSION_LAUNCH_ERROR if slot.state is ExtensionState.LAUNCH_ERROR
-                                             else None)
-                self._emit(f.ExtensionReported(slot.name, slot.state.value, slot.events, failed))
         self._emit(f.PhaseEnded("init", status, duration, error_type, at=self._now.mono))
         reported = error_type is not None and error_type == self.runtime.init_error_type
         self._emit(f.InitFailed(status, error_type, detail, (self.runtime.init_error_body or b"") if reported else b"",

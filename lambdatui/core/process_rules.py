@@ -46,7 +46,8 @@ class ProcessRules:
         if event.participant == RUNTIME:
             self.runtime.alive = False
             self.runtime.state = RuntimeState.EXITED
-            self._fail_init(et.RUNTIME_INVALID_ENTRYPOINT, f"The runtime could not be started: {event.message}")
+            self._fail_init(self._kept_fatal_error(et.RUNTIME_INVALID_ENTRYPOINT, RUNTIME, "the runtime could not be "
+                                                   "started"), f"The runtime could not be started: {event.message}")
             return
         slot = self.extensions.get(event.participant.split(":", 1)[1])
         if slot is None:
@@ -54,7 +55,9 @@ class ProcessRules:
         slot.alive = False
         slot.state = ExtensionState.LAUNCH_ERROR
         self._participant_changed(event.participant, slot.state, False)
-        self._fail_init(et.EXTENSION_LAUNCH_ERROR, f"Extension '{slot.name}' could not be launched: {event.message}")
+        self._fail_init(self._kept_fatal_error(et.EXTENSION_LAUNCH_ERROR, slot.name, f"extension '{slot.name}' "
+                                               "could not be launched"),
+                        f"Extension '{slot.name}' could not be launched: {event.message}")
         if self.shutdown is not None:
             # A reset already under way (a sibling's launch failed first) counted this extension among the
             # processes to wait for; it never started, so it ends nothing: the reset may be over now.
@@ -80,21 +83,25 @@ class ProcessRules:
             if expected:
                 self._runtime_gone_during_shutdown()
                 return
+            exit_detail = ("Runtime exited without providing a reason" if event.code == 0 and not event.out_of_memory
+                           else f"Runtime exited with error: {event.description}")
             if was in (RuntimeState.INIT_ERROR, RuntimeState.RESTORE_ERROR) and rt.init_error_type:
                 error_type = rt.init_error_type
                 detail = ""
             elif event.out_of_memory:
                 # The OOM killer's SIGKILL: Lambda says so by type, in the same words as any other kill (§10.2).
                 error_type = et.RUNTIME_OUT_OF_MEMORY
-                detail = f"Runtime exited with error: {event.description}"
+                detail = exit_detail
             else:
                 error_type = et.RUNTIME_EXIT_ERROR
-                detail = ("Runtime exited without providing a reason" if event.code == 0
-                          else f"Runtime exited with error: {event.description}")
+                detail = exit_detail
                 if was is RuntimeState.STARTED and self.config.exec_wrapper:
                     self._explain(f"The runtime was started through AWS_LAMBDA_EXEC_WRAPPER={self.config.exec_wrapper}"
                                   f" and never called the Runtime API: a wrapper must end by running the command it "
                                   f"is given (exec \"$@\"), or the runtime never starts.")
+            kept = self._kept_fatal_error(error_type, RUNTIME, "the runtime exited")
+            if kept != error_type:
+                error_type, detail = kept, exit_detail  # not the runtime's own init/error body: what ended it is said
         else:
             slot = self.extensions.get(event.participant.split(":", 1)[1])
             if slot is None:
@@ -106,7 +113,8 @@ class ProcessRules:
                 self._participant_changed(event.participant, slot.state, False)
                 self._check_shutdown_done()
                 return
-            error_type = slot.fatal_type or et.EXTENSION_CRASH
+            error_type = self._kept_fatal_error(slot.fatal_type or et.EXTENSION_CRASH, slot.name,
+                                                f"extension '{slot.name}' exited")
             detail = f"Extension '{slot.name}' exited ({event.description})"
             if slot.state not in (ExtensionState.INIT_ERROR, ExtensionState.EXIT_ERROR):
                 # An extension that reported its error keeps that state (lambda-spec §2.7: no transition leaves
@@ -114,6 +122,18 @@ class ProcessRules:
                 slot.state = ExtensionState.EXITED
             self._participant_changed(event.participant, slot.state, False)
         self._fail_phase(error_type, detail)
+
+    def _kept_fatal_error(self, error_type: str, exiting: str, what: str) -> str:
+        """The error a process's exit fails the phase with: an extension's init/error or exit/error reported before
+        it, if any, as RAPID keeps its first fatal error (StoreFirstFatalError; lambda-spec §2.4). An internal
+        extension's process is the runtime, so its report takes effect at the runtime's exit."""
+        if self.first_fatal is None:
+            return error_type
+        kept, reporter = self.first_fatal
+        if (kept, reporter) != (error_type, exiting):
+            self._explain(f"Extension '{reporter}' reported {kept} before {what}: Lambda keeps that first fatal error "
+                          f"as the failure's type, not {error_type}.")
+        return kept
 
     def _on_WorkerExited(self, event: WorkerExited) -> None:
         """One invoke at a time, the runtime has no workers (only Managed Instances fork them)."""

@@ -55,6 +55,7 @@ class ShutdownRules:
         # Whatever Init was running is over: a /register still in flight from one of its processes (a sibling of
         # the extension that failed it) must neither join the reset nor start that Init's runtime.
         self.registration_open = False
+        self.first_fatal = None  # the exits to come are the shutdown's own, which fail nothing (RAPID forgets it too)
         self._cancel_timer(INIT_TIMER)
         self._cancel_timer(INVOKE_TIMER)
         self._cancel_timer(SPINDOWN_WAIT_TIMER)

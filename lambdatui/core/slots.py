@@ -45,13 +45,23 @@ class ExtensionSlot:
     parked: Optional[Token] = None
     parked_since: Optional[float] = None
     pending: Optional[bytes] = None  # an event to hand over as soon as it parks
-    fatal_type: Optional[str] = None  # Extension.InitError / ExitError it declared before exiting
+    fatal_type: Optional[str] = None  # the platform's error for its report: Extension.InitError / ExitError
+    # The type it declared in Lambda-Extension-Function-Error-Type: what platform.extension and the EXTENSION line
+    # say went wrong (RAPID keeps it as the agent's errorType), while INIT_REPORT, REPORT and the caller say fatal_type.
+    declared_error_type: Optional[str] = None
     shutdown_notified: bool = False
     subscription: Optional[Subscription] = None  # its Telemetry or Logs API subscription
 
     @property
     def registered(self) -> bool:
         return self.id is not None
+
+    @property
+    def reported_error_type(self) -> Optional[str]:
+        """Its errorType as the platform reports the extension (platform.extension, the EXTENSION line)."""
+        if self.state is ExtensionState.LAUNCH_ERROR:
+            return et.EXTENSION_LAUNCH_ERROR
+        return self.declared_error_type or self.fatal_type  # an injected init/error declares no type of its own
 
     def subscribed(self, event: str) -> bool:
         return event in self.events

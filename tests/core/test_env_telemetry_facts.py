@@ -176,7 +176,8 @@ def test_a_failed_init_reports_every_launched_extension_with_its_error():
     reported = d.facts(f.ExtensionReported)
     assert reported == [
         f.ExtensionReported("a", "Registered", ("INVOKE", "SHUTDOWN")),
-        f.ExtensionReported("b", "InitError", ("INVOKE", "SHUTDOWN"), "Extension.InitError"),
+        # The type it declared, as RAPID's AgentInfo.ErrorType: INIT_REPORT keeps the platform's Extension.InitError.
+        f.ExtensionReported("b", "InitError", ("INVOKE", "SHUTDOWN"), "Extension.ConfigInvalid"),
         f.ExtensionReported("c", "Started", ()),
     ]
 
