@@ -2,7 +2,7 @@
 
 A debugger must not cause the timeouts it is used to study. Three things pause the clock: a hold (the user is
 looking; processes are frozen), an inspection (our bootstrap is writing the globals report inside the
-function's process, which Lambda would never do), and the sandbox settling before a spawn (lambdatui's own
+function's process, which Lambda would never do; the extensions' processes stop meanwhile), and the sandbox settling before a spawn (lambdatui's own
 housekeeping: Lambda starts Init's clock with the runtime's process). While any pause lasts, the running
 deadlines are stopped with what they had left, and the paused time is added to `held_total`, which every phase
 duration excludes.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 from lambdatui.core.common import INIT_TIMER, INSPECTION_LIMIT_TIMER, INVOKE_TIMER, RESTORE_TIMER
-from lambdatui.core.effects import CancelTimer, StartTimer
+from lambdatui.core.effects import CancelTimer, Freeze, StartTimer, Thaw, extension_key
 from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant, SandboxSettling, TimerFired
 from lambdatui.core.runtime_machine import RuntimeState
 
@@ -138,6 +138,26 @@ class ClockRules:
             return
         self._pause_clock(INSPECTION)
         self._start_timer(INSPECTION_LIMIT_TIMER, INSPECTION_LIMIT_S)
+        self._stop_extensions_for_inspection()
+
+    def _stop_extensions_for_inspection(self) -> None:
+        """The clock stops for the report, so the extensions' processes stop with it: their work meanwhile would be
+        Lambda's time that no deadline counts (one flushing past the timeout would no longer time the invoke out, and
+        an extension's own Init would vanish from Init Duration). The runtime reports; its other threads run on."""
+        if self.frozen:
+            return
+        keys = tuple(extension_key(slot.name) for slot in self.extensions.values()
+                     if slot.external and slot.alive and extension_key(slot.name) not in self.user_frozen)
+        if keys:
+            self.inspection_stopped = keys
+            self._do(Freeze(keys))
+
+    def _restart_extensions_after_inspection(self) -> None:
+        keys, self.inspection_stopped = self.inspection_stopped, ()
+        alive = {extension_key(slot.name) for slot in self.extensions.values() if slot.alive}
+        keys = tuple(key for key in keys if key in alive and key not in self.user_frozen)
+        if keys and not self.frozen:  # a hold that froze the environment meanwhile thaws them itself
+            self._do(Thaw(keys))
 
     def _on_InspectionEnded(self, event: InspectionEnded) -> None:
         if event.generation == self.generation:
@@ -149,8 +169,10 @@ class ClockRules:
             return
         self._cancel_timer(INSPECTION_LIMIT_TIMER)
         self._resume_clock(INSPECTION)
+        self._restart_extensions_after_inspection()
 
     def _inspection_overran(self) -> None:
         self._explain(f"The globals report has taken over {INSPECTION_LIMIT_S:.0f} s (a repr that never yields): "
                       "from now on its time counts against the deadline, as the function's own time would.")
         self._resume_clock(INSPECTION)
+        self._restart_extensions_after_inspection()

@@ -8,12 +8,13 @@ is excluded from every duration, exactly like time held by the user.
 from __future__ import annotations
 
 import pytest
-from driver import Driver
+from driver import Driver, ext
 
 from lambdatui.core.clock_rules import INSPECTION_LIMIT_S
 from lambdatui.core.common import INSPECTION_LIMIT_TIMER
-from lambdatui.core.effects import RUNTIME, CancelTimer
-from lambdatui.core.inputs import BreakpointsSet, ContinueRequested, InspectionEnded, InspectionStarted
+from lambdatui.core.effects import RUNTIME, CancelTimer, Freeze, Thaw
+from lambdatui.core.inputs import BreakpointsSet, ContinueRequested, FaultRequested, InspectionEnded, InspectionStarted
+from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import Boundary, EnvState
 
 
@@ -169,3 +170,38 @@ def test_forcing_the_invoke_deadline_while_inspecting_times_it_out_once():
     d.feed(FaultRequested(ForceTimeout()))
     assert d.reports()[-1].status == "timeout"
     assert "invoke" not in d.env.paused_timers
+
+
+def test_the_extensions_stop_while_the_clock_does_and_their_work_after_still_times_the_invoke_out():
+    """An extension flushing after the response works on through a report the clock leaves out: stopped with the
+    clock, it still takes its time after, and the invoke times out as it does without the debugger."""
+    d = Driver(timeout_ms=1000, extensions=["flusher"])
+    d.cold_start()
+    caller, rid = d.invoke()
+    d.advance(100)
+    d.respond(rid)
+    m = d.mark()
+    inspect_start(d)
+    assert Freeze((ext("flusher"),)) in d.effects(since=m)
+    d.advance(900)  # the report: the extension is stopped, the deadline too
+    m = d.mark()
+    inspect_end(d)
+    assert Thaw((ext("flusher"),)) in d.effects(since=m)
+    d.runtime_next()
+    d.advance(950)  # the extension's flush, after the report: 100 + 950 ms is past the 1 s timeout
+    d.fire("invoke")
+    [report] = d.reports()
+    assert report.status == "timeout"
+
+
+def test_an_extension_the_user_froze_stays_frozen_after_an_inspection():
+    d = Driver(timeout_ms=1000, extensions=["flusher", "other"])
+    d.cold_start()
+    caller, rid = d.invoke()
+    d.feed(FaultRequested(flt.Freeze(target="other")))
+    d.respond(rid)
+    m = d.mark()
+    inspect_start(d)
+    inspect_end(d)
+    assert [e for e in d.effects(since=m) if isinstance(e, (Freeze, Thaw))] == [
+        Freeze((ext("flusher"),)), Thaw((ext("flusher"),))]

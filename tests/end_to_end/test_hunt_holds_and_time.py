@@ -324,9 +324,6 @@ while True:
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="the clock stops for the whole globals report while extensions go on working: "
-                   "an extension's 1.3 s after the response times the invoke out under `invoke` (Duration 1000 ms) "
-                   "but not under replay or the debugger (Duration ~300 ms, success)")
 def test_an_extension_working_through_a_slow_globals_report_still_times_the_invoke_out(code_dir: Path) -> None:
     handler = write_file(code_dir / "flush" / "handler.py", SLOW_REPRS)
     write_file(code_dir / "flush" / "extensions" / "flusher", f"#!{sys.executable}\n{POST_INVOKE_WORK}",
