@@ -216,13 +216,14 @@ def _prepend_task_root(task_root: str, opt: Optional[str] = None) -> None:
     directory, as Lambda's runtime makes them (its bootstrap's add_default_site_directories), so that the function's
     .pth files are read: a vendored `pip install -t` tree's, a namespace package's, the project's own."""
     front = [task_root]
-    if opt:
+    # Lambda's runtime leaves the layers' folders out where the function (or its exec wrapper) sets PYTHONPATH
+    # (its bootstrap's set_default_sys_path): a layer import that works here would fail once deployed.
+    if opt and "PYTHONPATH" not in os.environ:
         python = os.path.join(opt, "python")
         version = "python%d.%d" % sys.version_info[:2]
         front += [os.path.join(python, "lib", version, "site-packages"), python]
     sys.path[:] = front + [p for p in sys.path if p not in front]
-    # Lambda's runtime leaves the layers' out where the function sets PYTHONPATH.
-    for folder in front if "PYTHONPATH" not in os.environ else front[:1]:
+    for folder in front:
         site.addsitedir(folder)
     for name in _OWN_IMPORTS:
         if name in sys.modules and any(_defines(folder, name) for folder in front):

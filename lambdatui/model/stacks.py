@@ -21,9 +21,10 @@ Format (CPython's faulthandler, unchanged in substance since 3.3):
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from lambdatui.model.facts import StackFrame, StacksCaptured, ThreadStack
 from lambdatui.model.paths import SandboxPaths, host_path
@@ -176,8 +177,44 @@ def _is_runtime_loop(file: str) -> bool:
 def _is_own_code(file: str, root: str) -> bool:
     if not _inside(file, root) or _is_runtime_loop(file):
         return False
-    relative = posixpath.normpath(file)[len(root):]
-    return not any(part in _LIBRARY_DIRS or _STDLIB_DIR.match(part) for part in relative.split("/"))
+    parts = posixpath.normpath(file)[len(root):].lstrip("/").split("/")
+    if any(part in _LIBRARY_DIRS or _STDLIB_DIR.match(part) for part in parts):
+        return False
+    return parts[0] not in _installed_in(root)
+
+
+def _installed_in(root: str) -> frozenset[str]:
+    """The top-level modules and packages that distributions pip installed into the code folder itself own (`pip
+    install -t .`, `sam build`: each with its *.dist-info beside them), read once from their RECORD (an egg's
+    top_level.txt): libraries, where the handler waited, not what the user wrote."""
+    known = _INSTALLED.get(root)
+    if known is None:
+        names: set[str] = set()
+        try:
+            entries = os.listdir(root)
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.endswith(".dist-info"):
+                names.update(_owned(os.path.join(root, entry, "RECORD"), lambda line: line.split(",", 1)[0]))
+            elif entry.endswith(".egg-info"):  # its packages' names, each a package or a module
+                for name in _owned(os.path.join(root, entry, "top_level.txt"), lambda line: line):
+                    names.update((name, name + ".py"))
+        known = _INSTALLED[root] = frozenset(names)
+    return known
+
+
+def _owned(listing: str, path_of: Callable[[str], str]) -> set[str]:
+    try:
+        with open(listing, encoding="utf-8", errors="replace") as fh:
+            paths = [path_of(line.strip()) for line in fh if line.strip()]
+    except OSError:
+        return set()
+    first = {path.split("/", 1)[0] for path in paths}
+    return {name for name in first if name and name not in ("..", "__pycache__") and not name.endswith(".dist-info")}
+
+
+_INSTALLED: dict[str, frozenset[str]] = {}
 
 
 _BOOTSTRAP = "/lambdatui/bootstrap/"
