@@ -32,6 +32,17 @@ def compact_json(body: dict[str, str]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+# The errors whose body spells its text `Message`, as Lambda writes them and botocore's model reads them (a real
+# ResourceNotFoundException: {"Message":"Function not found: ...","Type":"User"}); the others', and AWS's common
+# errors' (ValidationException), spell it `message`. botocore takes Error.Message from either; the modeled field
+# (e.response["Message"], another SDK's typed getter) only from its own spelling.
+_CAPITALISED = frozenset({"ResourceNotFoundException", "ServiceException", "SnapStartException",
+                          "SnapStartNotReadyException", "SnapStartTimeoutException",
+                          "SnapStartRegenerationFailureException", "InvalidRuntimeException",
+                          "NoPublishedVersionException", "RecursiveInvocationException",
+                          "ServiceQuotaExceededException"})
+
+
 class InvokeRefused(Exception):
     """An Invoke API request Lambda itself would refuse, before anything runs."""
 
@@ -42,7 +53,8 @@ class InvokeRefused(Exception):
     def parts(self, request_id: Optional[str] = None) -> tuple[int, list[tuple[str, str]], bytes]:
         """AWS restJson error shape: botocore reads the type from X-Amzn-ErrorType; every AWS answer has an id (the
         invoke's, when the log names it: `request_id`)."""
-        body = compact_json({"Type": fault_side(self.status), "message": self.message})
+        text = "Message" if self.error_type in _CAPITALISED else "message"
+        body = compact_json({"Type": fault_side(self.status), text: self.message})
         return self.status, [("Content-Type", "application/json"), (h.AMZN_ERROR_TYPE, self.error_type),
                              (h.AMZN_REQUEST_ID, request_id or new_uuid())], body
 

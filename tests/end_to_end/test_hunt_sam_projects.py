@@ -183,7 +183,7 @@ def test_a_sibling_named_by_its_function_name_is_told_by_its_logical_id(code_dir
     with ServeProcess(path, "--function", "UsersFunction") as served:
         answer = httpx.post(served.invoke_url("local-orders"), content=b"{}", timeout=30)
     assert answer.status_code == 404, served.output()
-    message = answer.json()["message"]
+    message = answer.json()["Message"]
     assert "serve --function OrdersFunction" in message, message
 
 

@@ -208,7 +208,7 @@ def test_a_failed_after_restore_hook_is_snapstart_exception_and_the_next_invoke_
         raw = invoke(served, {"tag": "raw"})
         assert raw.status_code == 400, raw.text
         assert raw.headers["x-amzn-ErrorType"] == "SnapStartException"
-        assert raw.json() == {"Type": "User", "message": raw.json()["message"]} and "afterRestore" in raw.text
+        assert raw.json() == {"Type": "User", "Message": raw.json()["Message"]} and "afterRestore" in raw.text
 
         # boto3 reads it as the Invoke API's error (a ClientError with that code), not as a function error.
         client = lambda_client(served)
