@@ -94,6 +94,14 @@ class Unbuffered(object):
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.stream, attr)
 
+    # `with sys.stdout as out:` works and leaves stdout open, as with awslambdaric's (Python looks these up on the
+    # type: __getattr__ cannot lend them).
+    def __enter__(self) -> "Unbuffered":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
     def write(self, msg: str) -> int:
         if _log_fd is None or (_THREADS is not None and len(_THREADS) < 2):
             written = self.stream.write(msg)

@@ -11,9 +11,9 @@ from .linux import pipe_bytes_available
 
 Stream = Literal["stdout", "stderr"]
 
-# A function printing without newlines must not grow our memory without bound,
-# and a UI cannot render a megabyte-long line anyway.
-MAX_LINE_BYTES = 64 * 1024
+# A printed line is one log event up to CloudWatch's 256 KB, as in Lambda, where a longer one is split there; a
+# function printing without newlines must not grow our memory without bound.
+MAX_LINE_BYTES = 256 * 1024
 
 # A child that prints waits whenever its pipe is full until the host has read it. Linux's default pipe holds
 # 64 KiB, about a millisecond of a burst; the debugger reads between repaints on its UI's thread, and a function

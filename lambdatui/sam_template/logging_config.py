@@ -76,10 +76,9 @@ def runtime_env(values: Mapping[str, str]) -> dict[str, str]:
     lambdatui's: JSON records, the root logger's level): only with the JSON format, as levels apply only there."""
     if values.get("LogFormat") != "JSON":
         return {}
-    env = {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
-    if "ApplicationLogLevel" in values:
-        env["AWS_LAMBDA_LOG_LEVEL"] = values["ApplicationLogLevel"]
-    return env
+    # "The default application log level for log filtering is INFO" (Lambda's guide): the runtime's logging filters
+    # by what it is told, and told nothing, Python's root logger stays at WARNING and drops every INFO record.
+    return {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": values.get("ApplicationLogLevel", "INFO")}
 
 
 def not_applied(values: Mapping[str, str], name: str) -> Optional[str]:

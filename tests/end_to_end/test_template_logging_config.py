@@ -93,12 +93,13 @@ def test_text_sets_nothing_and_what_a_local_run_cannot_do_is_one_line(code_dir: 
                     extra="  Logs:\n    Type: AWS::Logs::LogGroup\n")
     said: list[str] = []
     config = resolve_function(str(path), report=said.append)
-    assert config.env["AWS_LAMBDA_LOG_FORMAT"] == "JSON" and "AWS_LAMBDA_LOG_LEVEL" not in config.env
+    # No ApplicationLogLevel: Lambda's default, INFO (its guide: "the default application log level ... is INFO").
+    assert config.env["AWS_LAMBDA_LOG_FORMAT"] == "JSON" and config.env["AWS_LAMBDA_LOG_LEVEL"] == "INFO"
     assert [line for line in said if "LoggingConfig" in line] == [
         f"{path}: OrdersFunction: LoggingConfig: SystemLogLevel WARN (every platform line is written), the JSON form "
         "of the platform's lines (START, END and REPORT stay text) and LogGroup !Ref Logs (AWS_LAMBDA_LOG_GROUP_NAME "
         "stays /aws/lambda/OrdersFunction) are not applied from the template; the runtime gets "
-        "AWS_LAMBDA_LOG_FORMAT=JSON, as in Lambda"]
+        "AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL=INFO, as in Lambda"]
 
 
 @pytest.mark.parametrize("lines, why", [

@@ -46,7 +46,7 @@ def test_a_100_kb_record_keeps_all_its_text() -> None:
     assert "".join(got) == text, [len(g) for g in got]
 
 
-def test_the_same_text_printed_keeps_all_of_it_in_64_kb_lines() -> None:
+def test_the_same_text_printed_keeps_all_of_it_in_256_kb_lines() -> None:
     """The comparison for the test above: stdout's lines keep every byte of a 100 KB line."""
     text = "A" * 100_000 + "THE END"
     got = feed_all(FramedLineSplitter(), (text + "\n").encode(), 4096)

@@ -86,7 +86,7 @@ async def test_every_line_is_dispatched_before_the_exit(sandbox: Sandbox) -> Non
 
 
 @pytest.mark.trio
-async def test_a_line_without_newlines_is_split_at_64_kib(sandbox: Sandbox) -> None:
+async def test_a_line_without_newlines_is_split_at_256_kib(sandbox: Sandbox) -> None:
     with trio.fail_after(10):
         async with running(sandbox) as (sup, rec):
             h = sup.spawn(python(f"import sys; sys.stdout.write('x' * {2 * MAX_LINE_BYTES + 5})"))
