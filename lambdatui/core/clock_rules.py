@@ -2,7 +2,7 @@
 
 A debugger must not cause the timeouts it is used to study. Three things pause the clock: a hold (the user is
 looking; processes are frozen), an inspection (our bootstrap is writing the globals report inside the
-function's process, which Lambda would never do; the extensions' processes stop meanwhile), and the sandbox settling before a spawn (lambdatui's own
+function's process, which Lambda would never do; not while an extension works, which is Lambda's time), and the sandbox settling before a spawn (lambdatui's own
 housekeeping: Lambda starts Init's clock with the runtime's process). While any pause lasts, the running
 deadlines are stopped with what they had left, and the paused time is added to `held_total`, which every phase
 duration excludes.
@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Optional
 
 from lambdatui.core.common import INIT_TIMER, INSPECTION_LIMIT_TIMER, INVOKE_TIMER, RESTORE_TIMER
-from lambdatui.core.effects import CancelTimer, Freeze, StartTimer, Thaw, extension_key
+from lambdatui.core.effects import CancelTimer, StartTimer
+from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant, SandboxSettling, TimerFired
 from lambdatui.core.runtime_machine import RuntimeState
 
@@ -24,6 +25,8 @@ SETTLING = "settling"
 # Our bootstrap bounds every repr (50 ms each, 1 s for a whole report); only code that never yields the GIL
 # can take longer. Past this the inspection's time counts again, so that such code still times out as in Lambda.
 INSPECTION_LIMIT_S = 10.0
+_AT_WORK = frozenset({ExtensionState.STARTED, ExtensionState.REGISTERED, ExtensionState.RUNNING})
+_REPORTING = frozenset({RuntimeState.STARTED, RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT})
 
 
 class ClockRules:
@@ -131,33 +134,36 @@ class ClockRules:
     def _on_InspectionStarted(self, event: InspectionStarted) -> None:
         if event.generation != self.generation or not self.runtime.alive or INSPECTION in self.pauses:
             return
-        if self.runtime.state not in (RuntimeState.STARTED, RuntimeState.RUNNING, RuntimeState.RESPONSE_SENT):
+        if self.inspection_waiting or self.runtime.state not in _REPORTING:
             return  # parked on /next or gone: there is no phase whose clock it could take from
         # Paused from when it asked (Init's wait for the host is `_waited_since`'s); not at all after a timeout.
         if self.runtime.state is not RuntimeState.STARTED and self._heard_late(event.arrived):
             return
+        if self._extension_at_work():
+            # Its work is Lambda's time, and it goes on through the report's (its sleeps and its waits on the network
+            # too, which no freeze would stop): the clock stops once no extension works, so that an extension
+            # flushing past the timeout still times the invoke out, and its own Init stays in Init Duration.
+            self.inspection_waiting = True
+            return
+        self._pause_for_inspection()
+
+    def _pause_for_inspection(self) -> None:
+        self.inspection_waiting = False
         self._pause_clock(INSPECTION)
         self._start_timer(INSPECTION_LIMIT_TIMER, INSPECTION_LIMIT_S)
-        self._stop_extensions_for_inspection()
 
-    def _stop_extensions_for_inspection(self) -> None:
-        """The clock stops for the report, so the extensions' processes stop with it: their work meanwhile would be
-        Lambda's time that no deadline counts (one flushing past the timeout would no longer time the invoke out, and
-        an extension's own Init would vanish from Init Duration). The runtime reports; its other threads run on."""
-        if self.frozen:
-            return
-        keys = tuple(extension_key(slot.name) for slot in self.extensions.values()
-                     if slot.external and slot.alive and extension_key(slot.name) not in self.user_frozen)
-        if keys:
-            self.inspection_stopped = keys
-            self._do(Freeze(keys))
+    def _pause_once_extensions_rest(self) -> None:
+        """After each input while an inspection waits for the extensions: each has asked for its next event, or
+        ended (and the runtime, still reporting, is still in the phase)."""
+        if self.shutdown is not None or self.runtime.state not in _REPORTING:
+            self.inspection_waiting = False  # the phase ended meanwhile (a timeout, a crash): nothing to pause
+        elif not self._extension_at_work():
+            self._pause_for_inspection()
 
-    def _restart_extensions_after_inspection(self) -> None:
-        keys, self.inspection_stopped = self.inspection_stopped, ()
-        alive = {extension_key(slot.name) for slot in self.extensions.values() if slot.alive}
-        keys = tuple(key for key in keys if key in alive and key not in self.user_frozen)
-        if keys and not self.frozen:  # a hold that froze the environment meanwhile thaws them itself
-            self._do(Thaw(keys))
+    def _extension_at_work(self) -> bool:
+        """An extension in its own Init, or working on an event it has not asked past (internal ones too: threads of
+        the runtime's process, which the report does not stop)."""
+        return any(slot.alive and slot.state in _AT_WORK for slot in self.extensions.values())
 
     def _on_InspectionEnded(self, event: InspectionEnded) -> None:
         if event.generation == self.generation:
@@ -165,14 +171,13 @@ class ClockRules:
 
     def _end_inspection(self) -> None:
         """The report arrived, or the runtime moved on (/next, /error) or died: the clock runs again."""
+        self.inspection_waiting = False
         if INSPECTION not in self.pauses:
             return
         self._cancel_timer(INSPECTION_LIMIT_TIMER)
         self._resume_clock(INSPECTION)
-        self._restart_extensions_after_inspection()
 
     def _inspection_overran(self) -> None:
         self._explain(f"The globals report has taken over {INSPECTION_LIMIT_S:.0f} s (a repr that never yields): "
                       "from now on its time counts against the deadline, as the function's own time would.")
         self._resume_clock(INSPECTION)
-        self._restart_extensions_after_inspection()

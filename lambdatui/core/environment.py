@@ -115,7 +115,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.after_delivery: list[flt.Fault] = []  # armed with after_ms, invoke.start reached: waiting for delivery
         self.delayed: dict[str, flt.Fault] = {}  # counting their after_ms since delivery: timer name -> fault
         self.user_frozen: set[str] = set()  # participants the user froze: the environment's thaw leaves them stopped
-        self.inspection_stopped: tuple[str, ...] = ()  # extensions stopped while the runtime reports its globals
+        self.inspection_waiting = False  # the runtime reports its globals; the clock stops once no extension works
         self.raise_next: Optional[tuple[str, str]] = None  # (exception type, message) for the handler's next entry
         self.init_error_pending: set[str] = set()  # extensions that will report init/error when they register
         # The first init/error or exit/error an extension reported since Init began (forgotten when a shutdown
@@ -135,6 +135,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         handler(event)
         if self.offered is not None:
             self._settle_offer()
+        if self.inspection_waiting:
+            self._pause_once_extensions_rest()
         out, self._out = self._out, []
         return out
 

@@ -51,7 +51,7 @@ class InitRules:
         self.first_fatal = None  # a new Init, with new processes (RAPID's reinitialize forgets it too)
         self.frozen = False
         self.user_frozen.clear()
-        self.inspection_stopped = ()
+        self.inspection_waiting = False
         self.expecting_exit.clear()
         self._set_state(EnvState.INIT)
         if self.config.restored:

@@ -81,18 +81,21 @@ def test_finishing_for_counts_from_the_answer_in_the_environments_own_time() -> 
     answered = d.mono
     d.advance(10)
     assert fit(d.env) is Fit.FINISHING and still_finishing(d.env) == ["the runtime", "extension slow"]
-    # Our globals report after the response is lambdatui's doing, not the function's: its time is left out, while it
-    # lasts and after.
+    # Our globals report after the response: while an extension still works, its time is Lambda's (the extension's
+    # work goes on through it); once every extension rests, it is lambdatui's doing and left out, while it lasts
+    # and after.
     d.feed(InspectionStarted(d.env.generation))
-    assert finishing_for(d.env, d.mono + 5.0) == pytest.approx(0.010)
+    d.advance(40)
+    assert finishing_for(d.env, d.mono) == pytest.approx(0.050)
+    d.ext_next("slow")
+    assert still_finishing(d.env) == ["the runtime"]
+    assert finishing_for(d.env, d.mono + 5.0) == pytest.approx(0.050)
     d.advance(5000)
     d.feed(InspectionEnded(d.env.generation))
     d.advance(20)
+    assert finishing_for(d.env, d.mono) == pytest.approx(0.070)
+    assert d.mono - answered == pytest.approx(5.070)
     d.runtime_next()
-    assert still_finishing(d.env) == ["extension slow"]
-    assert finishing_for(d.env, d.mono) == pytest.approx(0.030)
-    assert d.mono - answered == pytest.approx(5.030)
-    d.ext_next("slow")
     assert fit(d.env) is Fit.WARM and finishing_for(d.env, d.mono) is None
 
 

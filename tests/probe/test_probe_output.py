@@ -493,7 +493,7 @@ def test_invoke_writes_every_line_of_a_burst_to_a_stderr_file(code_dir: Path) ->
 GENERATOR = r'''import random
 
 def generate(seed):
-    """Lines of every kind: plain, bad UTF-8, CRLF, longer than 64 KiB (ASCII or multibyte), empty."""
+    """Lines of every kind: plain, bad UTF-8, CRLF, longer than 256 KiB (ASCII or multibyte), empty."""
     rng = random.Random(seed)
     parts = []
     for n in range(300):
@@ -506,9 +506,9 @@ def generate(seed):
             parts.append(b"line %d crlf\r" % n)
         elif kind == "long":
             parts.append(b"line %d long " % n + bytes([rng.choice(b"abcdef")]) * rng.choice(
-                [65535, 65536, 65537, 70000, 140000]))
+                [65535, 65537, 140000, 262143, 262144, 262145, 300000, 600000]))
         elif kind == "multibyte":
-            parts.append(b"line %d " % n + "é€😀".encode() * rng.choice([10, 7281, 7282, 20000]))
+            parts.append(b"line %d " % n + "é€😀".encode() * rng.choice([10, 7281, 20000, 29126, 29127, 29128, 40000]))
         else:
             parts.append(b"")
     return b"\n".join(parts) + b"\n"
@@ -529,7 +529,7 @@ def handler(event, context):
 '''
 
 
-def reference_lines(data: bytes, limit: int = 64 * 1024) -> list[str]:
+def reference_lines(data: bytes, limit: int = 256 * 1024) -> list[str]:  # CloudWatch's event size
     """What the log should hold: each line decoded on its own (bad bytes as U+FFFD), a line longer than `limit`
     bytes in pieces of at most `limit` bytes cut at character starts. `data` ends with a newline."""
     out = []
