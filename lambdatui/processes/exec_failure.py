@@ -94,6 +94,8 @@ def _elf_loader(path: str, head: bytes, wide: bool, order: str) -> Optional[str]
         word = order + ("Q" if wide else "I")
         phoff, = struct.unpack_from(word, head, 32 if wide else 28)
         phentsize, phnum = struct.unpack_from(order + "HH", head, 54 if wide else 42)
+        if phentsize < (56 if wide else 32) or phnum == 0:
+            return None  # no program header table (an object file, not linked): nothing names a loader
         with open(path, "rb") as fh:
             fh.seek(phoff)
             table = fh.read(phentsize * min(phnum, 256))
@@ -104,6 +106,6 @@ def _elf_loader(path: str, head: bytes, wide: bool, order: str) -> Optional[str]
                 size, = struct.unpack_from(word, table, at + (32 if wide else 16))
                 fh.seek(offset)
                 return fh.read(min(size, 4096)).split(b"\0", 1)[0].decode("utf-8", "replace") or None
-    except (OSError, struct.error):
+    except (OSError, struct.error, ValueError, OverflowError):  # offsets past any file: a malformed header
         return None
     return None
