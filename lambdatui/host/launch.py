@@ -102,6 +102,7 @@ def runtime_environment(
         # runtime forks this many workers (awslambdaric reads it too), and their logs are JSON only.
         env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env.setdefault("AWS_LAMBDA_LOG_LEVEL", "INFO")  # JSON's default level: unset, Python's root stays at WARNING
     return env
 
 
