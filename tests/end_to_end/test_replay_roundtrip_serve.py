@@ -95,6 +95,9 @@ def _record_mixed_session(code_dir: Path) -> tuple[Path, Path]:
             assert dry.status_code == 204
             refused = http.post(served.invoke_url(), content=b'{"kind":')
             assert refused.status_code == 400
+        # The Event invoke runs once the environment the 7 MB answer reset is up again: the session ends after it
+        # (a SIGINT before it would leave it queued, recorded as never run).
+        served.wait_for_lines(r"REPORT RequestId: " + re.escape(queued.headers["x-amzn-RequestId"]), 1)
         served.signal(signal.SIGINT)
         assert served.wait(timeout=30) == 0, served.output()
     return handler, recording
