@@ -313,6 +313,9 @@ def resolve_function(
     template_layers: tuple[Path, ...] = ()
     if fn is not None and template is not None:
         for note in (*fn.notes, *template_notes):
+            for key, value in logging_env.items():  # the LoggingConfig line says what the runtime gets: yours wins
+                if variables.get(key, value) != value:
+                    note = note.replace(f"{key}={value}", f"{key}={variables[key]} (yours)")
             report(note)
         for variable, what in fn.unresolved_env.items():
             if variable not in variables:

@@ -53,8 +53,6 @@ def test_a_printed_line_over_256_kb_goes_on_in_the_next_record(tmp_path: Path) -
     assert done.stdout == '"ok"\n'
 
 
-@pytest.mark.xfail(strict=True, reason="the LoggingConfig notice says the runtime gets AWS_LAMBDA_LOG_LEVEL=INFO "
-                   "while --env gave it DEBUG (and the runtime does get DEBUG)")
 def test_the_logging_config_notice_names_the_level_the_runtime_gets(tmp_path: Path) -> None:
     write_file(tmp_path / "fn" / "app.py", LOG_APP)
     template = write_file(tmp_path / "template.yaml", LOG_TEMPLATE)
