@@ -70,7 +70,8 @@ scenario file (TOML):
                                the fleet: environments alive after the step, the rest counted during it
     response (JSON: a table, or JSON text; the keys it names must match, recursively, others are
     ignored, arrays compare whole), response_exact = true (the whole object must be equal),
-    error_type, succeeded = true (it returned a response, whatever it holds), cold,
+    error_type, succeeded = true (it returned a response, whatever it holds),
+    failed_after (it returned a response, then failed: REPORT's error type, or "timeout"), cold,
     globals = { name = "repr" },
     tmp = ["/tmp/f"], tmp_absent = [...], shutdown_reason, phases = ["invoke.start", ...],
     telemetry = { extension = "name", types = ["platform.start", "function", "platform.report"] }

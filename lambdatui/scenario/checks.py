@@ -26,7 +26,7 @@ from lambdatui.scenario.match import (
     telemetry_difference,
     telemetry_prefix,
 )
-from lambdatui.scenario.model import FLEET_KEYS, Expect, ResponsePath, TelemetryExpect
+from lambdatui.scenario.model import FLEET_KEYS, Expect, ResponsePath, TelemetryExpect, failed_after
 from lambdatui.scenario.report import Mismatch, pretty_json, unified
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -117,6 +117,20 @@ def _check_succeeded(expect: Expect, facts: Observed, session: DebugSession) -> 
     return None
 
 
+def _check_failed_after(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
+    if facts.throttled:
+        return Mismatch("failed_after", str(expect.failed_after), THROTTLE_SHOWN)
+    if facts.result is None or facts.report is None:
+        return Mismatch("failed_after", str(expect.failed_after), "(no response and REPORT)")
+    if facts.result.function_error:
+        return Mismatch("failed_after", str(expect.failed_after),
+                        f"failed before its response, with {facts.result.error_type or '(no type)'}")
+    actual = failed_after(facts.result, facts.report)
+    if actual == expect.failed_after:
+        return None
+    return Mismatch("failed_after", str(expect.failed_after), actual or "(nothing failed after the response)")
+
+
 def _check_cold(expect: Expect, facts: Observed, session: DebugSession) -> Optional[Mismatch]:
     if facts.report is None:
         why = THROTTLE_SHOWN if facts.throttled else "(no REPORT for this invoke: it never ran)"
@@ -190,6 +204,7 @@ _CHECKS = {
     "response": _check_response,
     "error_type": _check_error_type,
     "succeeded": _check_succeeded,
+    "failed_after": _check_failed_after,
     "cold": _check_cold,
     "globals": _check_globals,
     "tmp": _check_tmp,

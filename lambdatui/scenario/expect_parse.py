@@ -30,10 +30,10 @@ from lambdatui.scenario.values import (
     unknown_hint,
 )
 
-EXPECT_KEYS = ("response", "response_exact", "error_type", "succeeded", "cold", "globals", "tmp", "tmp_absent",
+EXPECT_KEYS = ("response", "response_exact", "error_type", "succeeded", "failed_after", "cold", "globals", "tmp", "tmp_absent",
                "shutdown_reason", "phases", "telemetry", "each", *ACROSS_KEYS, *FLEET_KEYS)
 
-INVOKE_ONLY = ("response", "response_exact", "error_type", "succeeded", "cold", "globals", "telemetry")
+INVOKE_ONLY = ("response", "response_exact", "error_type", "succeeded", "failed_after", "cold", "globals", "telemetry")
 AFTER_LIFECYCLE = ("tmp", "tmp_absent", "shutdown_reason", "phases")  # a reset or shutdown may follow
 PER_INVOKE_WHY = ("expect.each holds what one invoke returned and what followed it in its environment; "
                   "the fleet's counts are the step's own: write them as expect.environments, expect.cold_starts..., "
@@ -80,6 +80,11 @@ def parse_expect(raw: Any, action: Action, number: int, *, at: str = "expect", p
         if "error_type" in raw:
             raise ValueError(f"{name}: {at}.succeeded and {at}.error_type cannot both hold: choose one")
         values["succeeded"] = True
+    if "failed_after" in raw:
+        if "error_type" in raw:
+            raise ValueError(f"{name}: {at}.failed_after is a failure after a response; {at}.error_type one instead of "
+                             "it: choose one")
+        values["failed_after"] = string_value(raw["failed_after"], f"{name}: {at}.failed_after")
     if "cold" in raw:
         if not isinstance(raw["cold"], bool):
             raise ValueError(f"{name}: {at}.cold must be true or false, got {type_name(raw['cold'])}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary
 from lambdatui.model.faults import Fault
 from lambdatui.model.fleet import DEFAULT_CONCURRENCY
@@ -151,6 +152,9 @@ class Expect:
     response_exact: bool = False  # compare the whole object, not only the keys `response` names
     error_type: Optional[str] = None
     succeeded: Optional[bool] = None  # the invoke returned a response, not an error (what is in it aside)
+    # Its caller had a response, then the invoke failed (REPORT's error type, or "timeout"): an extension's exit/error
+    # or its work past the timeout, after the answer.
+    failed_after: Optional[str] = None
     cold: Optional[bool] = None
     globals: Optional[Mapping[str, str]] = None
     tmp: Optional[tuple[str, ...]] = None
@@ -180,7 +184,7 @@ class Expect:
         names = []
         if self.has_response:
             names.append("response")
-        for name in ("error_type", "succeeded", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry",
+        for name in ("error_type", "succeeded", "failed_after", "cold", "globals", "tmp", "tmp_absent", "shutdown_reason", "phases", "telemetry",
                      "each", *ACROSS_KEYS, *FLEET_KEYS):
             if getattr(self, name) is not None:
                 names.append(name)
@@ -219,3 +223,11 @@ class Scenario:
 
     def where(self, step: Step) -> str:
         return f"{self.path}:{step.line}"
+
+
+def failed_after(result: Optional[f.InvocationResult], report: Optional[f.InvokeReported]) -> Optional[str]:
+    """How an invoke whose caller had a response then failed (REPORT's error type, else its status), or None:
+    `expect.failed_after`, as the recorder writes it and a replay compares it."""
+    if result is None or result.function_error or report is None or report.status == "success":
+        return None
+    return report.error_type or report.status

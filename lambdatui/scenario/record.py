@@ -56,6 +56,7 @@ from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.fleet import FleetOptions
+from lambdatui.scenario.model import failed_after
 from lambdatui.scenario.record_expectations import RecordedInvoke
 from lambdatui.scenario.record_faults import FaultPlacement
 from lambdatui.scenario.record_fleet import STARTING, FleetReading, is_snapshot
@@ -282,6 +283,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             if step is not None:
                 step.cold = fact.cold
                 step.clock.duration_ms = fact.duration_ms
+                step.failed_after = failed_after(step.result, fact)
 
     __call__ = fact  # so that `host.subscribe(recorder)` works
 

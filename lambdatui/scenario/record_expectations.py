@@ -37,6 +37,7 @@ class RecordedInvoke:
     event: bytes
     request_id: str
     result: Optional[f.InvocationResult] = None
+    failed_after: Optional[str] = None  # its caller had a response, then it failed (scenario/checks.failed_after)
     cold: Optional[bool] = None
     cut_off: str = ""  # what stopped it while the function ran it (the end of the session, a new environment...)
     throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
@@ -172,6 +173,8 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
                 _response_expect(response, step, notes, expect)
             if not step.asynchronous and not any(item.startswith("response = ") for item in expect):
                 expect.append("succeeded = true")  # what a replay can still compare of it
+            if step.failed_after and writable(step.failed_after):
+                expect.append(f"failed_after = {toml_string(step.failed_after)}")
     else:
         notes.append("# no result was recorded for this invoke")
     if step.cold is not None and cold:

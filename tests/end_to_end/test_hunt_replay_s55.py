@@ -238,8 +238,6 @@ def test_serve_record_of_json_logs_and_a_300_kb_line_replays_alike(tmp_path: Pat
 # ---------------------------------------------------------------------- a failure after the response
 
 
-@pytest.mark.xfail(strict=True, reason="a recorded invoke that succeeded and then failed after its response "
-                   "(Extension.ExitError) is written with its response only: a replay where nothing fails passes")
 def test_a_failure_after_the_response_is_part_of_the_recorded_outcome(tmp_path: Path) -> None:
     """The session's outcome is `success, then ERROR Extension.ExitError` (REPORT: Status: error); the recording must
     keep that, so that a replay where the invoke ends well (here: the same function with a healthy extension) does

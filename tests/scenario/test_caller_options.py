@@ -81,6 +81,9 @@ def test_a_streamed_caller_is_named_on_an_invoke_and_by_position_in_a_parallel_s
     ("invoke = {}\nstreams = [true]", "streams goes with parallel = [...]; an invoke takes streamed"),
     ("invoke = {}\nexpect = { succeeded = false }", "expect.succeeded takes true (the invoke returned a response)"),
     ('invoke = {}\nexpect = { succeeded = true, error_type = "E" }', "succeeded and expect.error_type cannot both"),
+    ('invoke = {}\nexpect = { failed_after = "Extension.ExitError", error_type = "E" }',
+     "failed_after is a failure after a response; expect.error_type one instead of it"),
+    ("invoke = {}\nexpect = { failed_after = true }", "failed_after"),
 ])
 def test_a_misplaced_or_malformed_caller_option_is_refused(text: str, fragment: str) -> None:
     with pytest.raises(ScenarioError) as caught:
