@@ -32,6 +32,7 @@ from lambdatui.scenario.model import (
     PauseAction,
     Scenario,
     ShutdownAction,
+    failed_after,
     Step,
 )
 
@@ -113,14 +114,14 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
     if not result.function_error:
         # The caller's success stands, but the invoke did not end well (an extension overran the timeout after the
         # response, or crashed): a plain "success" would hide the reset the next invoke pays for.
+        after = failed_after(result, report)
+        if after is None:
+            return "success"
         if status == "timeout":
             return ("success, then TIMEOUT: the caller had its response, but the invoke ran out of time before "
                     "every extension asked for its next event; the environment was reset")
-        if status in ("error", "failure"):
-            after = report.error_type if report is not None and report.error_type else status
-            return (f"success, then ERROR {after}: the caller had its response, but the invoke failed after it; "
-                    "the environment was reset")
-        return "success"
+        return (f"success, then ERROR {after}: the caller had its response, but the invoke failed after it; "
+                "the environment was reset")
     error_type = result.error_type or "(no type)"
     if result.api_status:
         # The Invoke API answered with an error of its own (SnapStart's failed restore, a snapshot that could not be
