@@ -63,10 +63,9 @@ class FunctionConfig:
     notes: tuple[str, ...] = field(default=(), compare=False)
     # A SAM template's folder, where SAM keeps the project's `events/`; None for a handler given directly.
     project_dir: Optional[Path] = field(default=None, compare=False)
-    # The template's other functions, by logical ID and FunctionName: an invoke naming one is not this function's.
-    siblings: tuple[str, ...] = ()
-    # Each of `siblings` -> its logical ID, which `--function` takes to serve that one.
-    sibling_ids: Mapping[str, str] = field(default_factory=dict)
+    # The template's other functions, by logical ID and FunctionName (an invoke naming one is not this function's) ->
+    # the logical ID, which `--function` takes to serve that one.
+    siblings: Mapping[str, str] = field(default_factory=dict)
     # Variables of `env` that Lambda sets itself from the template's LoggingConfig (AWS_LAMBDA_LOG_FORMAT...), which
     # no variable of the user's replaced: not the function's Environment.Variables, so not in their 4 KB.
     platform_set: tuple[str, ...] = ()
@@ -345,7 +344,6 @@ def resolve_function(
         layers=(*template_layers, *given_layers),
         notes=tuple(notes),
         project_dir=template[0].parent if template is not None else None,
-        siblings=fn.siblings if fn is not None else (),
-        sibling_ids=fn.sibling_ids if fn is not None else {},
+        siblings=fn.siblings if fn is not None else {},
         platform_set=platform_set,
     )

@@ -239,8 +239,8 @@ Resources:
     Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.12, FunctionName: !GetAtt Table.Arn}
   Table: {Type: AWS::DynamoDB::Table}
 """)
-    assert read_function(path, "Orders").siblings == ("Users", "users-dev", "Reports", "reports-fn", "Deployed")
-    assert read_function(path, "Orders", overrides={"Stage": "prod"}).siblings[:2] == ("Users", "users-prod")
+    assert tuple(read_function(path, "Orders").siblings) == ("Users", "users-dev", "Reports", "reports-fn", "Deployed")
+    assert tuple(read_function(path, "Orders", overrides={"Stage": "prod"}).siblings)[:2] == ("Users", "users-prod")
 
 
 def test_several_functions_and_none_chosen_lists_them(project: Path):

@@ -114,7 +114,7 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
         other = parts[named_at]
         raise InvokeRefused(404, "ResourceNotFoundException",
                             f"Function not found: {function_arn(other)} (lambdatui serves {served.name} of the "
-                            f"template here: serve --function {served.sibling_ids.get(other, other)} runs that one)")
+                            f"template here: serve --function {served.siblings[other]} runs that one)")
     if len(parts) > named_at + 2:  # one qualifier at most follows the name: Lambda's pattern for FunctionName
         raise InvokeRefused(400, "ValidationException",
                             f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "

@@ -2,8 +2,9 @@
 
 A debugger must not cause the timeouts it is used to study. Three things pause the clock: a hold (the user is
 looking; processes are frozen), an inspection (our bootstrap is writing the globals report inside the
-function's process, which Lambda would never do; not while an extension works, which is Lambda's time), and the sandbox settling before a spawn (lambdatui's own
-housekeeping: Lambda starts Init's clock with the runtime's process). While any pause lasts, the running
+function's process, which Lambda would never do; not while an extension works, which is Lambda's time), and the
+sandbox settling before a spawn (lambdatui's own housekeeping: Lambda starts Init's clock with the runtime's
+process). While any pause lasts, the running
 deadlines are stopped with what they had left, and the paused time is added to `held_total`, which every phase
 duration excludes.
 """

@@ -55,7 +55,6 @@ class TemplateFunction:
     # Variables the template declares that only CloudFormation can fill in: name -> what it was (`!GetAtt T.Arn`).
     unresolved_env: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # everything else left out, one line each
-    # The template's other functions, by logical ID and FunctionName: names a caller may mean another one by.
-    siblings: tuple[str, ...] = ()
-    # Each of `siblings` -> its logical ID: what `--function` takes to serve the function a caller named.
-    sibling_ids: Mapping[str, str] = field(default_factory=dict)
+    # The template's other functions, by logical ID and FunctionName (names a caller may mean another one by), in the
+    # template's order -> the logical ID, which `--function` takes to serve the function a caller named.
+    siblings: Mapping[str, str] = field(default_factory=dict)

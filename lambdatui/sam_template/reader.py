@@ -353,15 +353,15 @@ def read_function(path: Path, logical_id: Optional[str], origin: Optional[str] =
     its Parameters' values `overrides` over their Default."""
     template = SamTemplate(path, origin, overrides)
     chosen = template.choose(logical_id)
-    sibling_ids: dict[str, str] = {}  # in the template's order, each function's logical ID before its name
+    siblings: dict[str, str] = {}  # in the template's order, each function's logical ID before its name
     for other in template.function_ids:
         if other != chosen:
             try:  # a name an intrinsic builds (`!Sub users-${Stage}`) is the one a caller uses
                 name = template.resolver.resolve(template.properties(other).get("FunctionName"))
             except (Unresolved, Invalid):
                 name = None  # only CloudFormation knows it, or it refuses it: that function's to say when chosen
-            sibling_ids[other] = other
+            siblings[other] = other
             if isinstance(name, str) and name:
-                sibling_ids.setdefault(name, other)
-    return replace(template.function(chosen), siblings=tuple(sibling_ids), sibling_ids=sibling_ids)
+                siblings.setdefault(name, other)
+    return replace(template.function(chosen), siblings=siblings)
 
