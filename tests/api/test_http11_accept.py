@@ -185,3 +185,44 @@ async def test_every_connection_has_tcp_nodelay_one_that_waited_in_the_backlog_t
             await late.aclose()
     early.close()
     assert seen == [1, 1]
+
+
+class _Spawns(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.count += 1
+
+
+@pytest.mark.trio
+async def test_no_task_is_started_between_a_connections_accept_and_its_handler() -> None:
+    """A runtime's first /next is on every cold start's path: the task that accepts it goes straight to reading it.
+    Its successor, the next connection's acceptor, was started before the connection came (a task's start, and the
+    scheduler pass it brings, are not on the first request's way)."""
+    listener, port = _listener()
+    spawns = _Spawns()
+    seen: list[int] = []
+
+    async def handler(stream: PlainStream) -> None:
+        seen.append(spawns.count)
+        await stream.send_all(b"served")
+
+    with trio.fail_after(BOUND_S):
+        async with trio.open_nursery() as nursery:
+            acceptor = Acceptor(listener, handler, nursery)
+            nursery.start_soon(acceptor.run)
+            await trio.testing.wait_all_tasks_blocked()  # the acceptor waits on the listener, its successor its turn
+            trio.lowlevel.add_instrument(spawns)
+            try:
+                # A plain socket's connect (trio's would start tasks of its own): on loopback the kernel completes it
+                # from the listener's backlog, without the acceptor.
+                with socket.create_connection(("127.0.0.1", port), timeout=BOUND_S) as client:
+                    client.setblocking(False)
+                    await trio.lowlevel.wait_readable(client)
+                    assert client.recv(100) == b"served"
+            finally:
+                trio.lowlevel.remove_instrument(spawns)
+            assert await _exchange(port, b"") == b"served"  # the successor took over: the next one is served too
+            acceptor.stop()
+    assert seen[0] == 0, "a task was started between the connection's accept and its handler"
