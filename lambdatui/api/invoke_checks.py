@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any, Optional
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from lambdatui.api import headers as h
 from lambdatui.config import FunctionConfig
@@ -96,9 +97,26 @@ def checked_payload(payload: bytes, too_large: bool, invocation_type: str, opera
 
 
 MAX_CLIENT_CONTEXT_BYTES = 3583
-# The Invoke API's pattern for FunctionName, as Lambda names it when it refuses one.
-FUNCTION_NAME = (r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
-                 r"([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
+# The Invoke API's constraints on FunctionName (botocore's model, NamespacedFunctionName), as Lambda names them when it
+# refuses one; the name itself is a function's, 64 characters at most ("If you specify only the function name, it is
+# limited to 64 characters", the API reference): no function has a longer one.
+FUNCTION_NAME = (r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?"
+                 r"(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+_FUNCTION_NAME = re.compile(FUNCTION_NAME)
+_NAME_GROUP = 11  # ([a-zA-Z0-9-_\.]+): the function's own name
+MAX_FUNCTION_NAME_CHARS = 256
+MAX_NAME_CHARS = 64
+
+
+def path_name(segment: str) -> str:
+    """The FunctionName of a path read as it came (the plain and the streaming invoke's own routes): percent-decoded,
+    as the quart app's routes get it (a client encodes a '/' of the name as %2F, so that it stays one segment)."""
+    return unquote(segment) if "%" in segment else segment
+
+
+def _invalid_name(function_name: str, constraint: str) -> InvokeRefused:
+    return InvokeRefused(400, "ValidationException", f"1 validation error detected: Value '{function_name}' at "
+                                                     f"'functionName' failed to satisfy constraint: {constraint}")
 
 
 def checked_qualifier(function_name: str, query: str, served: FunctionConfig) -> str:
@@ -106,7 +124,8 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
     partial ARN or a full ARN), or the Qualifier parameter; "" for none. The runtime's invoked function ARN carries
     it, as Lambda's does. Any name is this function's (README), and its region and account are lambdatui's, but for
     one of the template's other functions (`served.siblings`): that caller means another function, which
-    `--function` serves by its logical ID."""
+    `--function` serves by its logical ID. A FunctionName outside Lambda's constraints is refused as Lambda refuses
+    it (ValidationException)."""
     parts = function_name.split(":")
     # ACCOUNT:function:NAME, REGION:ACCOUNT:function:NAME, arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME
     named_at = next((at + 1 for at in (1, 2, 5) if len(parts) > at + 1 and parts[at] == "function"), 0)
@@ -115,10 +134,13 @@ def checked_qualifier(function_name: str, query: str, served: FunctionConfig) ->
         raise InvokeRefused(404, "ResourceNotFoundException",
                             f"Function not found: {function_arn(other)} (lambdatui serves {served.name} of the "
                             f"template here: serve --function {served.siblings[other]} runs that one)")
-    if len(parts) > named_at + 2:  # one qualifier at most follows the name: Lambda's pattern for FunctionName
-        raise InvokeRefused(400, "ValidationException",
-                            f"1 validation error detected: Value '{function_name}' at 'functionName' failed to "
-                            f"satisfy constraint: Member must satisfy regular expression pattern: {FUNCTION_NAME}")
+    if len(function_name) > MAX_FUNCTION_NAME_CHARS:
+        raise _invalid_name(function_name, f"Member must have length less than or equal to {MAX_FUNCTION_NAME_CHARS}")
+    matched = _FUNCTION_NAME.fullmatch(function_name)
+    if matched is None:  # a character no name has, or more than one qualifier after the name
+        raise _invalid_name(function_name, f"Member must satisfy regular expression pattern: {FUNCTION_NAME}")
+    if len(matched.group(_NAME_GROUP)) > MAX_NAME_CHARS:
+        raise _invalid_name(function_name, f"Member must have length less than or equal to {MAX_NAME_CHARS}")
     in_name = parts[named_at + 1] if len(parts) > named_at + 1 else ""
     given = ""
     if query:  # nearly every invoke has none: nothing to parse

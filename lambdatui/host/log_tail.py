@@ -1,11 +1,12 @@
-"""The last 4 KB of each invoke's log, for the Invoke API's `X-Amz-Log-Type: Tail`."""
+"""The last 4 KB of each invoke's log, for the Invoke API's `X-Amz-Log-Type: Tail`: its log as CloudWatch holds it
+(the platform's lines, the function's and its extensions' output), never lambdatui's own notes about it."""
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from typing import Optional
 
-from lambdatui.model.facts import LogLine
+from lambdatui.model.facts import LAMBDATUI, LogLine
 
 TAIL_BYTES = 4096
 _MAX_REQUESTS = 64  # invokes whose caller never collects the tail must not accumulate
@@ -32,7 +33,7 @@ class LogTail:
         return bool(self._lines)
 
     def add(self, request_id: Optional[str], line: LogLine) -> None:
-        if request_id is None:
+        if request_id is None or line.source == LAMBDATUI:
             return
         lines = self._lines.get(request_id)
         if lines is None:
