@@ -95,6 +95,8 @@ def parse_head(block: bytes) -> Head:
     if request_line is None:
         raise _malformed("Malformed request line")
     method, target, major, minor = request_line.groups()
+    if target[:1] != "/":
+        target = _origin_form(target)
     if major != "1":
         raise BadRequest(505, "HTTPVersionNotSupported", f"HTTP/{major}.{minor} is not supported")
     headers: dict[str, str] = {}
@@ -124,6 +126,17 @@ def parse_head(block: bytes) -> Head:
                 _keeps_alive(headers, http10),
                 not http10 and headers.get("expect", "").lower() == "100-continue", target, http10,
                 tuple(repeated))
+
+
+def _origin_form(target: str) -> str:
+    """An absolute-form target (`http://host:port/path?query`), which a server must accept (RFC 9112 §3.2.2), as the
+    origin-form it stands for; any other is left for the routes to refuse."""
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return target
+    at = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    path = rest[at:]
+    return path if path.startswith("/") else "/" + path
 
 
 def _body_length(headers: dict[str, str]) -> Optional[int]:

@@ -44,16 +44,20 @@ class SandboxAccess:
         if not self.enforced:
             return True
         found = peers.client_socket(client, server)
-        if found is None or not found.inode:  # None: it is gone; 0: the kernel lists it, but no process holds it
-            # Its client end is closed already (a process that gave up or exited): nobody is left to refuse or to
-            # serve, and a line would blame an outsider for what was most likely the environment's own process.
-            return False
+        if found is None:
+            return False  # gone altogether (reset): nobody is left to refuse or to serve
         if found.cgroup is not None and found.cgroup == self._cgroup():
             # Made by a process inside the environment's cgroup, which no process leaves of its own accord and
             # only the environment's join: a runtime's first connection is let in without reading a descriptor
-            # (~0.1 ms of every cold start). Elsewhere (cgroup v1, a socket made before its maker joined) the
-            # holders are looked for.
+            # (~0.1 ms of every cold start). The kernel keeps a socket's cgroup after its last holder closed it:
+            # a request sent and closed before the host took the connection (a runtime's fire-and-forget
+            # /response, bash's /dev/tcp) is still read, as Lambda's server reads it. Elsewhere (cgroup v1, a
+            # socket made before its maker joined) the holders are looked for.
             return True
+        if not found.inode:  # the kernel lists it, but no process holds it: not traceable to anyone any more
+            # A line would blame an outsider for what was most likely the environment's own process, where no cgroup
+            # tells whose it was.
+            return False
         inode = found.inode
         own = list(self._own())
         # The likely holders first: a runtime that has just started (every cold start) is let in without a

@@ -23,6 +23,20 @@ def test_a_runtime_request_head() -> None:
     assert head.headers["x-twice"] == "one"  # the first, as quart's request.headers.get gave
 
 
+@pytest.mark.parametrize(("target", "path", "origin"), [
+    ("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", "/2018-06-01/runtime/invocation/next",
+     "/2018-06-01/runtime/invocation/next"),
+    ("HTTPS://h:1/a%20b?x=1", "/a b", "/a%20b?x=1"),
+    ("http://h?x=1", "/", "/?x=1"),
+    ("http://h", "/", "/"),
+])
+def test_an_absolute_form_target_is_served_as_its_origin_form(target: str, path: str, origin: str) -> None:
+    """RFC 9112 §3.2.2: a server must accept a target in absolute form (as Lambda's Go server routes it: by its
+    path); the query stays the target's."""
+    head = parse_head(f"GET {target} HTTP/1.1\r\nHost: h".encode())
+    assert (head.path, head.target) == (path, origin)
+
+
 def test_bare_line_feeds_and_http_1_0() -> None:
     head = parse_head(b"GET /next HTTP/1.0\nUser-Agent: x")
     assert (head.path, head.length, head.keep_alive) == ("/next", 0, False)
