@@ -84,6 +84,9 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self._new_id = new_id
         self.state = EnvState.COLD
         self.generation = 0
+        # The generations before this environment's own (a replaced one's, `N`): its processes are told from theirs
+        # by `generation`, which never goes back, and counted from 1 for the user (EnvironmentSnapshot.own_generation).
+        self.generation_base = 0
         self.fresh = True  # the next Init is an on-demand cold start, not a suppressed re-init
         self.runtime = RuntimeSlot()
         self.extensions: dict[str, ExtensionSlot] = {}
@@ -361,6 +364,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.renew_sandbox = False
         self.fresh = True
         self.invocations_done = 0  # a new environment (a number of its own): the old one's invokes are not its own
+        self.generation_base = self.generation  # nor its processes
         self._do(RenewSandbox())
         self._explain("New execution environment: the next invoke cold-starts with an empty /tmp.")
 

@@ -50,6 +50,7 @@ class SnapshotView:
         return EnvironmentSnapshot(
             state=self.state,
             generation=self.generation,
+            generation_base=self.generation_base,
             held_at=self.hold.boundary if self.hold is not None else None,
             breakpoints=self.breakpoints,
             frozen=self.frozen,

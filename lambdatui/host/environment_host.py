@@ -363,6 +363,10 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         elif isinstance(effect, fx.CancelTimer):
             self._deadlines.cancel(effect.name)
         elif isinstance(effect, fx.RenewSandbox):
+            # The facts so far are the replaced environment's (its shutdown's end): told under its number, which
+            # the listeners read as they hear them, before the new one takes its place.
+            self._write_answers()
+            self.tell_so_far()
             self._renew_sandbox()
         elif isinstance(effect, fx.CaptureStacks):
             self._capture_stacks(effect)

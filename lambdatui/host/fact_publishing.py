@@ -90,12 +90,16 @@ class FactPublishing:
         return True
 
     def tell_held(self) -> None:
-        held = self._held
         try:
-            while held:
-                self._tell_now(*held.popleft())
+            self.tell_so_far()
         finally:
             self._held = None
+
+    def tell_so_far(self) -> None:
+        """The batch's facts held so far, told now (its answers written first); the rest of it are held as before."""
+        held = self._held
+        while held:
+            self._tell_now(*held.popleft())
 
     def _publish_lines(self, read: f.LogLines) -> None:
         """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""

@@ -40,6 +40,7 @@ class EnvironmentSnapshot:
     invocations_done: int
     as_of: float
     user_frozen: frozenset[str] = frozenset()  # participants the user froze (a fault), by key
+    generation_base: int = 0  # the generations of the environment it replaced (`N`), if any: none of them its own
     armed: tuple[str, ...] = ()  # faults waiting for a boundary, the handler's next entry, or a registration
     # COLD after a reset (a failed Init or invoke, a crash while idle), not as a new environment: its processes are
     # gone, its /tmp is kept, and its next invoke re-runs Init inside the invoke.
@@ -48,3 +49,8 @@ class EnvironmentSnapshot:
     # concurrency, SnapStart's snapshot and Managed Instances), or None: it runs inside an invoke (after a reset),
     # bounded by that invoke's timeout, or there is no Init.
     init_timeout_ms: Optional[int] = None
+
+    def own_generation(self, generation: Optional[int] = None) -> int:
+        """`generation` (by default the environment's current one) counted among this environment's own, from 1: the
+        number the user is told ("process generation 2": its processes were replaced once, by a reset)."""
+        return (self.generation if generation is None else generation) - self.generation_base

@@ -413,7 +413,7 @@ async def _read_through(stream: ResponseStream) -> None:
 def _waiting_on(session: DebugSession) -> str:
     snapshot = session.snapshot()
     env = snapshot.environment
-    lines = [f"environment {env.state.value}, generation {env.generation}"]
+    lines = [f"environment {env.state.value}, generation {env.own_generation()}"]
     if env.current_request_id:
         lines.append(f"invoke in flight: {env.current_request_id}")
     if env.queued:

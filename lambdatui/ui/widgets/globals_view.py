@@ -58,8 +58,9 @@ def _entry_row(entry: GlobalEntry, name_width: int, type_width: int, width: int,
 def _header(report: GlobalsReported, snapshot: DebuggerSnapshot) -> Content:
     when = {"init": "after Function init", "restore": "after restore (SnapStart)"}.get(
         report.phase, f"after invoke {short_id(report.request_id)}")
-    parts: list[tuple[str, str] | str] = [(when, "bold"), (f"  process generation {report.generation}", "dim")]
     env = snapshot.environment
+    parts: list[tuple[str, str] | str] = [(when, "bold"),
+                                          (f"  process generation {env.own_generation(report.generation)}", "dim")]
     if env.generation != report.generation or env.state in (EnvState.COLD, EnvState.SHUT_DOWN):
         parts.append(("  · that process is gone: the next Init starts these over", "$warning"))
     return Content.assemble(*parts)
