@@ -220,6 +220,9 @@ class Timeline:
                 self._after_init = self._bars.pop()  # back once this Init is over (`_close_phase`)
             self._phases[INIT] = self._open(INIT, label, at)  # sub-phases start at INIT_EXTENSIONS
         elif fact.phase == INVOKE:
+            # The gap between invokes ends here: an invoke runs thawed. (With every process frozen by the user, a
+            # fault, the core has nothing to thaw and says nothing of it: the gap would run on through the invoke.)
+            self._end_frozen(at)
             bar = self._open(INVOKE, _short(fact.detail), at, key=fact.detail)
             self._invokes_opened += 1
             bar.number = self._invokes_opened

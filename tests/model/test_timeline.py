@@ -179,6 +179,17 @@ def test_a_thaw_while_still_held_leaves_the_hold_so_far_out_of_the_frozen_gap():
     assert t.bars()[0].duration_ms == pytest.approx(1000.0)
 
 
+def test_the_frozen_gap_ends_where_the_next_invoke_begins_with_nothing_to_thaw():
+    """Every process frozen by the user (a fault): the core thaws nothing at the invoke and says nothing of it; the
+    gap still ends where the invoke begins, not at the reset its timeout brings."""
+    t = Timeline()
+    t.apply(f.EnvironmentFrozen(("runtime",)), at=2.0)
+    t.apply(f.PhaseStarted("invoke", RID, at=5.0))
+    t.apply(f.StateChanged(EnvState.COLD, 1), at=6.0)
+    frozen, invoke = t.bars()
+    assert (frozen.kind, frozen.end, invoke.start) == ("frozen", 5.0, 5.0)
+
+
 def test_a_frozen_environment_whose_processes_died_ends_its_frozen_bar():
     t = Timeline()
     t.apply(f.EnvironmentFrozen(("runtime",)), at=2.0)

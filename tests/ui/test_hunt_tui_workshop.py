@@ -133,8 +133,6 @@ async def test_a_replaced_environment_starts_at_process_generation_1(tmp_path: P
 # ---------------------------------------------------------------------- f: the frozen gap and the invoke
 
 
-@pytest.mark.xfail(strict=True, reason="with the runtime frozen by the user (f), the frozen gap's bar before an invoke "
-                                       "stays open through the invoke: the gap and the invoke overlap on the timeline")
 async def test_the_frozen_gap_ends_where_the_next_invoke_begins(tmp_path: Path) -> None:
     """`c`, `f` (the runtime), `i` on counter with a 1 s timeout: the invoke times out (the handler never runs) and
     the environment resets. README: the timeline shows every phase as a bar, in order (each Invoke, frozen gaps, ...).
