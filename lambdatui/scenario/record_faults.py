@@ -4,7 +4,7 @@ A fault that acts at once (crash, freeze, thaw, timeout) given while an invoke r
 it had reached. A replay runs each step to its end before the next, so written where it was given (after the invoke's
 step) it would find no invoke to act on: it is written before the invoke instead, armed (`at`) for the boundary the
 invoke had reached (invoke.start, or invoke.response once the runtime had answered; an Init boundary when it came
-during the invoke's cold start). Armed at invoke.start alone, it would act before the event goes out, where the
+during the invoke's cold start, or during an Init run ahead of any invoke: the debugger's first). Armed at invoke.start alone, it would act before the event goes out, where the
 handler never runs: so one given once the event was out also keeps how far into the invoke it acted (`after_ms`, the
 invoke's own time that the core reports in `FaultInjected`), and the replay's handler meets it as far in. One given
 while held at invoke.start, before delivery, acted there, and is written so.
@@ -45,7 +45,7 @@ class FaultPlacement:
         number = self._target_number(command.env)
         running = self._invoke_at.get(number) or self._waiting_for_init(number)
         if running is None:
-            return False
+            return self._arm_for_first_init(number, command)
         request_id, boundary = running
         armed = OtherStep(c.InjectFault(dataclasses.replace(fault, at=boundary), env=command.env))
         overlap = self._overlap_of.get(request_id)
@@ -53,6 +53,16 @@ class FaultPlacement:
         self.steps.insert(at, armed)  # not yet placed (held at invoke.start): it is, after this
         if boundary is flt.AFTER_MS_BOUNDARY:
             self._untimed[number] = (armed, flt.describe(fault))
+        return True
+
+    def _arm_for_first_init(self, number: int, command: c.InjectFault) -> bool:
+        """A fault given during an Init no invoke waits for (the debugger's own first Init, run ahead): a replay starts
+        that Init with its first invoke, so the fault is written armed for the boundary the Init had reached (unarmed,
+        it would go to an environment not yet started, which refuses it, and the Init would not fail)."""
+        boundary = self._init_at.get(number)
+        if boundary is None:
+            return False
+        self.steps.append(OtherStep(c.InjectFault(dataclasses.replace(command.fault, at=boundary), env=command.env)))
         return True
 
     def _waiting_for_init(self, number: int) -> Optional[tuple[str, Boundary]]:

@@ -70,9 +70,6 @@ def replay(handler: Path, scenario: Path) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------------- --record: a crash during the first Init
 
 
-@pytest.mark.xfail(strict=True, reason="an extension crash given while the debugger's first Init is held is recorded "
-                                       "unarmed before the first invoke: the replay refuses it (no env started yet), "
-                                       "runs a clean Init and still PASSES")
 async def test_an_extension_crash_during_the_first_init_is_recorded_so_that_it_replays(tmp_path: Path) -> None:
     """The workshop's extension lesson: `lambdatui sample_functions/extension/handler.py --record S.toml`, `n` (held at
     init.runtime: audit has registered), `x`, audit, SIGKILL: Init fails with Extension.Crash and the environment
