@@ -1,4 +1,5 @@
-"""Runtime API calls over one keep-alive HTTP/1.1 connection to the host.
+"""Runtime API calls over one keep-alive HTTP/1.1 connection to the host (and lambdatui's private calls over a
+second one where the Runtime API is a proxy: RuntimeClient).
 
 awslambdaric talks through a C++ curl client with TCP_NODELAY and no read timeout;
 this is the same on a raw socket (http_wire.py: http.client was most of the runtime's
@@ -79,8 +80,20 @@ class Invocation(namedtuple("Invocation", "request_id deadline_ms function_arn t
 class RuntimeClient(object):
     """Runtime API calls (and, when enabled, lambdatui's private calls)."""
 
-    def __init__(self, address: str, private: bool = False, one_of_workers: bool = False) -> None:
+    def __init__(self, address: str, private: bool = False, one_of_workers: bool = False,
+                 sandbox_api: Optional[str] = None) -> None:
+        """`address`: AWS_LAMBDA_RUNTIME_API as the runtime sees it; `sandbox_api`: the host's own server (None: the
+        same). They differ where an exec wrapper points the runtime at a Runtime API proxy (an extension forwarding
+        each call to Lambda's). Then the private calls go to the host itself, never through the proxy (it would see,
+        log or refuse calls Lambda's runtime never makes), and no request is pipelined: a proxy may handle requests
+        read together at once and forward a /next before the /response ahead of it (Node's HTTP server runs a
+        bodiless GET's handler first), so that the host hands out the invoke in flight again. awslambdaric sends
+        each call once the previous one is answered; so does this client, through a proxy."""
         self._conn = Connection(address, CONNECT_TIMEOUT_S)
+        if sandbox_api is None or sandbox_api == address:
+            self._private_conn, self._pipelined = self._conn, True
+        else:
+            self._private_conn, self._pipelined = Connection(sandbox_api, CONNECT_TIMEOUT_S), False
         self.private = private
         self.one_of_workers = one_of_workers  # Managed Instances: a refused answer is not fatal (_check_result)
         self._next_sent = False  # a /next went out behind the last response: its answer is still to be read
@@ -90,31 +103,35 @@ class RuntimeClient(object):
 
     def close(self) -> None:
         self._conn.close()
+        self._private_conn.close()
         self._signals.close()
 
     def _round_trip(
         self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
-        wait: Optional[Callable[[socket.socket], None]] = None,
+        wait: Optional[Callable[[socket.socket], None]] = None, conn: Optional[Connection] = None,
     ) -> Response:
-        """One request/response; reconnect once if a reused connection had gone stale. `wait`: as read_response's."""
+        """One request/response on `conn` (the Runtime API's by default); reconnect once if a reused connection had
+        gone stale. `wait`: as read_response's."""
+        if conn is None:
+            conn = self._conn
         for attempt in (0, 1):
-            reused = self._conn.sock is not None
+            reused = conn.sock is not None
             try:
                 try:
-                    self._conn.send_request(method, path, body, headers or {})
+                    conn.send_request(method, path, body, headers or {})
                 except (BrokenPipeError, ConnectionResetError):
                     # The server may have answered early (e.g. 413 on a large body) and
                     # stopped reading: its answer can still be waiting in our socket.
                     # If it is not, read_response() raises and we land below.
                     pass
-                return self._conn.read_response(wait)
+                return conn.read_response(wait)
             except _STALE_CONNECTION_ERRORS:
-                self._conn.close()
+                conn.close()
                 if attempt or not reused:
                     raise
             except BaseException:
                 # Leave no half-used connection behind: the next call starts clean.
-                self._conn.close()
+                conn.close()
                 raise
         raise AssertionError("unreachable")
 
@@ -163,10 +180,11 @@ class RuntimeClient(object):
         """`then_next`: the caller's next call is next_invocation, and a small response takes its /next along
         (HTTP/1.1 pipelining, RFC 9112 §9.3.2): the host reads both at once, and the runtime does not wait
         for the 202 before asking (a warm invoke's round trip shorter by one of the host's scheduling rounds).
-        The host answers them in order, the response's first, as it would two calls one after the other."""
+        The host answers them in order, the response's first, as it would two calls one after the other. Never
+        through a Runtime API proxy (__init__)."""
         path = "%s/invocation/%s/response" % (RUNTIME_PREFIX, quote(request_id))
         headers = {"Content-Type": content_type}
-        if not (then_next and len(body) <= PIPELINE_MAX_BODY and self._conn.sock is not None):
+        if not (then_next and self._pipelined and len(body) <= PIPELINE_MAX_BODY and self._conn.sock is not None):
             self._post_invocation_result(path, body, headers)
             return
         try:
@@ -253,14 +271,14 @@ class RuntimeClient(object):
         200 and 404 (a host without the private routes) both mean "go on".
         """
         path = PRIVATE_PREFIX + "/function-init"
-        resp = self._round_trip("GET", path)
+        resp = self._round_trip("GET", path, conn=self._private_conn)
         if resp.status not in (200, 404):
             logs.warn("GET %s answered %d; continuing" % (path, resp.status))
 
     def start_inspection(self) -> None:
         """Tell the host a globals report is being written: its time must not count against any deadline."""
         path = PRIVATE_PREFIX + "/inspection"
-        resp = self._round_trip("POST", path, b"", {"Content-Type": "application/json"})
+        resp = self._round_trip("POST", path, b"", {"Content-Type": "application/json"}, conn=self._private_conn)
         if resp.status >= 300 and resp.status != 404:
             logs.warn("POST %s answered %d" % (path, resp.status))
 
@@ -269,14 +287,14 @@ class RuntimeClient(object):
         """Managed Instances: one of our workers ended (Lambda never hears of it; the debugger shows it)."""
         path = PRIVATE_PREFIX + "/worker-exited"
         body = json.dumps({"pid": pid, "code": code, "signal": signal_number, "requestId": request_id}).encode()
-        resp = self._round_trip("POST", path, body, {"Content-Type": "application/json"})
+        resp = self._round_trip("POST", path, body, {"Content-Type": "application/json"}, conn=self._private_conn)
         if resp.status >= 300 and resp.status != 404:
             logs.warn("POST %s answered %d" % (path, resp.status))
 
     def post_globals(self, body: bytes) -> None:
         """Send a globals/threads report; 404 (older host) is silently fine."""
         path = PRIVATE_PREFIX + "/globals"
-        resp = self._round_trip("POST", path, body, {"Content-Type": "application/json"})
+        resp = self._round_trip("POST", path, body, {"Content-Type": "application/json"}, conn=self._private_conn)
         if resp.status >= 300 and resp.status != 404:
             logs.warn("POST %s answered %d" % (path, resp.status))
 
@@ -289,27 +307,28 @@ class RuntimeClient(object):
         repaint after a result held each of them up to ~10 ms, and the invoke's REPORT waited for all three."""
         json_type = {"Content-Type": "application/json"}
         inspection, report = PRIVATE_PREFIX + "/inspection", PRIVATE_PREFIX + "/globals"
+        conn = self._private_conn  # the host's own: these two are pipelined even where the Runtime API is a proxy
         along = False
         try:
-            self._conn.send_request("POST", inspection, b"", json_type)
+            conn.send_request("POST", inspection, b"", json_type)
             body = build()
-            along = then_next and len(body) <= PIPELINE_MAX_BODY
+            along = then_next and self._pipelined and len(body) <= PIPELINE_MAX_BODY
             try:
                 if along:
-                    self._conn.send_with_next("POST", report, body, json_type, NEXT_PATH)
+                    conn.send_with_next("POST", report, body, json_type, NEXT_PATH)
                 else:
-                    self._conn.send_request("POST", report, body, json_type)
+                    conn.send_request("POST", report, body, json_type)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # answered early (413), no longer read: the answers still wait to be read (as in _round_trip)
-            answers = [(inspection, self._conn.read_response()), (report, self._conn.read_response())]
+            answers = [(inspection, conn.read_response()), (report, conn.read_response())]
         except _STALE_CONNECTION_ERRORS:
-            self._conn.close()  # closed by the host since its last answer: one at a time on a new connection
+            conn.close()  # closed by the host since its last answer: one at a time on a new connection
             self._report_one_by_one(build)
             return
         except BaseException:
-            self._conn.close()  # no half-used connection left behind: the next call starts clean
+            conn.close()  # no half-used connection left behind: the next call starts clean
             raise
-        self._next_sent = along and self._conn.sock is not None
+        self._next_sent = along and conn.sock is not None
         for path, resp in answers:
             if resp.status >= 300 and resp.status != 404:
                 logs.warn("POST %s answered %d" % (path, resp.status))

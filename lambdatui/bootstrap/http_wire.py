@@ -41,7 +41,7 @@ class Response(namedtuple("Response", "status headers body")):
 
     __slots__ = ()
     status: int
-    headers: Dict[str, str]  # lower-cased names; a repeated field's values joined by ", "
+    headers: Dict[str, str]  # lower-cased names; a repeated field's values joined by ", " (Content-Length: the last)
     body: bytes
 
 
@@ -247,7 +247,10 @@ def _parse_head(head: bytes) -> Tuple[str, int, Dict[str, str]]:
         if not colon or not name or name != name.strip():
             raise ProtocolError("malformed header line: %r" % line[:200])
         value = value.strip(" \t")
-        headers[name] = headers[name] + ", " + value if name in headers else value
+        if name in headers and name != "content-length":
+            headers[name] += ", " + value
+        else:
+            headers[name] = value  # a repeated Content-Length: the last field is the one read (_content_length)
     return parts[0], int(parts[1]), headers
 
 
@@ -257,8 +260,16 @@ def _tokens(value: str) -> List[str]:
 
 
 def _content_length(value: str) -> int:
-    # Repeated Content-Length fields were joined by ", ": acceptable only if they agree (RFC 9112 §6.3).
-    values = {v.strip() for v in value.split(",")}
+    """The last Content-Length field's value (_parse_head keeps only that one), as awslambdaric's libcurl reads it.
+
+    RFC 9112 §6.3 makes differing Content-Length fields an error, but Lambda's Python runtime takes the answer: its
+    bundled libcurl (7.83.1; lib/http.c, Curl_http_header) sets the body's size from each Content-Length
+    field in turn, so the last one counts. A Runtime API proxy writes such answers (AWS's Go proxy sample copies the
+    upstream's `content-length` and Go's server adds its own, the true one, after it), and works in Lambda.
+    One field listing differing values ("7, 35") is still refused: 7.83.1 would read its leading number, today's
+    curl refuses it, and no proxy is known to write one.
+    """
+    values = {v.strip() for v in value.split(",")}  # a list in one field: acceptable only if the values agree
     length = values.pop() if len(values) == 1 else ""
     if not (length.isascii() and length.isdigit()):
         raise ProtocolError("invalid Content-Length: %r" % value[:100])

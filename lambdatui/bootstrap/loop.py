@@ -33,8 +33,11 @@ SNAP_START = "snap-start"
 SNAPSHOT_FD_ENV = "LAMBDATUI_SNAPSHOT_FD"  # set only for a SnapStart snapshot template (snapstart.py)
 # The host's settings for this runtime. Read from `private_env`, never left in os.environ: the function's code (and
 # every program it starts) must see only the variables Lambda's runtime has.
+# LAMBDATUI_SANDBOX_API: the host's own address, which AWS_LAMBDA_RUNTIME_API names too unless an exec wrapper pointed
+# the runtime at a Runtime API proxy (RuntimeClient).
+SANDBOX_API_ENV = "LAMBDATUI_SANDBOX_API"
 PRIVATE_ENV_NAMES = ("LAMBDATUI_PRIVATE_API", "LAMBDATUI_REPORT_GLOBALS", "LAMBDATUI_STACK_FILE",
-                     "LAMBDATUI_EXIT_FILE", "LAMBDATUI_OPT")
+                     "LAMBDATUI_EXIT_FILE", "LAMBDATUI_OPT", SANDBOX_API_ENV)
 private_env: Dict[str, str] = {}
 
 # Kept open while installed: faulthandler writes to its fd from a signal handler.
@@ -260,7 +263,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     install_exit_hook(settings.get("LAMBDATUI_EXIT_FILE"))
     _prepend_task_root(env.get("LAMBDA_TASK_ROOT") or os.getcwd(), settings.get("LAMBDATUI_OPT"))
 
-    client = RuntimeClient(address, private=private)
+    sandbox_api = settings.get(SANDBOX_API_ENV)
+    client = RuntimeClient(address, private=private, sandbox_api=sandbox_api)
     if private:
         client.wait_function_init()  # once, for every worker: the debugger holds Function init as a whole
 
@@ -275,10 +279,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         def running(request_id: Optional[str]) -> None:
             slots.set(index, request_id)
 
-        serve(RuntimeClient(address, private=private, one_of_workers=True), handler_name, False, running)
+        serve(RuntimeClient(address, private=private, one_of_workers=True, sandbox_api=sandbox_api), handler_name,
+              False, running)
 
     def report(pid: int, code: Optional[int], signal_number: Optional[int], request_id: Optional[str]) -> None:
-        reporter = RuntimeClient(address, private=True)
+        reporter = RuntimeClient(address, private=True, sandbox_api=sandbox_api)
         try:
             reporter.report_worker_exit(pid, code, signal_number, request_id)
         finally:

@@ -47,7 +47,8 @@ from . import codec, logs
 from .client import RuntimeClient
 from .errors import error_from_exception
 from .copy_namespace import join_mount_namespace, own_tmp
-from .loop import PRIVATE_ENV_NAMES, install_exit_hook, install_stack_dump, private_env, runtime_flags
+from .loop import (PRIVATE_ENV_NAMES, SANDBOX_API_ENV, install_exit_hook, install_stack_dump, private_env,
+                   runtime_flags)
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing: ~5 ms of every runtime's start
 if TYPE_CHECKING:
@@ -276,6 +277,11 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         _redirect_stdio(fds[0], fds[1])
         if log_fd is not None:
             logs.replace_log_fd(log_fd)  # the environment's own, where the snapshot's was
+        copy_api = env.get("AWS_LAMBDA_RUNTIME_API")
+        if copy_api:
+            # The host names the copy's Runtime API as its own server (a copy is not started through an exec
+            # wrapper): the private calls go there too, unless the request names the host's address itself.
+            private_env[SANDBOX_API_ENV] = copy_api
         for name, value in env.items():
             # The host's settings go where loop.main put them, out of the function's sight.
             target: MutableMapping[str, str] = private_env if name in PRIVATE_ENV_NAMES else os.environ
@@ -300,7 +306,8 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
             while os.read(placed, 64):
                 pass
             os.close(placed)
-        return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(private_env)[0])
+        return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(private_env)[0],
+                             sandbox_api=private_env.get(SANDBOX_API_ENV))
     except BaseException as exc:  # this process must never fall back into the template's loop
         text = "%s: %s" % (type(exc).__name__, exc)
         if not restored:

@@ -86,6 +86,9 @@ def runtime_environment(
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{major}.{minor}" if major else "AWS_Lambda_python3"
         env["LAMBDA_RUNTIME_DIR"] = str(Path(config.runtime.argv[1]))
         env["LAMBDATUI_PRIVATE_API"] = "1"
+        # Its private calls come here directly, and it pipelines only where AWS_LAMBDA_RUNTIME_API still names this
+        # address: an exec wrapper may point that at a Runtime API proxy (bootstrap/client.py RuntimeClient).
+        env["LAMBDATUI_SANDBOX_API"] = runtime_api
         if report_globals:
             env["LAMBDATUI_REPORT_GLOBALS"] = "1"
         if stack_file is not None:

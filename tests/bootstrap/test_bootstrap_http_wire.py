@@ -117,6 +117,20 @@ def test_content_length_body_and_case_insensitive_repeated_fields():
     assert {index for index, *_ in server.requests} == {0}, "one kept-alive connection"
 
 
+def test_of_two_differing_content_length_fields_the_last_one_frames_the_body():
+    """AWS's Go Runtime API proxy sample answers with the upstream's stale `content-length` and Go's own, true,
+    `Content-Length` after it; awslambdaric's libcurl (7.83.1) reads the last one, and so does this client: the
+    event is read whole and the next answer on the connection is framed right."""
+    event = b'{"n": 1, "proxied": true}'
+    stale_then_true = NEXT_HEAD + b"content-length: 7\r\nContent-Length: %d\r\n\r\n" % len(event) + event
+    server, client = serve(answer(stale_then_true, ACCEPTED))
+    assert client.next_invocation().body == event
+    client.post_response("r1", b"{}", "application/json")  # its 202 read from where the event ended
+    client.close()
+    server.join()
+    assert [index for index, *_ in server.requests] == [0, 0]
+
+
 def test_chunked_body_with_extensions_and_trailers_keeps_the_connection():
     chunked = NEXT_HEAD + (
         b"Transfer-Encoding: chunked\r\n\r\n"

@@ -292,7 +292,9 @@ def handler(event, context):
 @needs_hooks_package
 def test_hooks_run_once_before_the_snapshot_and_in_every_copy_after_restore(api, apis, template_of, code_dir):
     write(code_dir, "handler.py", HOOKED)
-    private = {"LAMBDATUI_PRIVATE_API": "1", "LAMBDATUI_REPORT_GLOBALS": "1"}
+    # As the host starts its runtime: its own address beside AWS_LAMBDA_RUNTIME_API. A copy's is the address its
+    # restore names (the private calls below go to env_api, not to the snapshot's).
+    private = {"LAMBDATUI_PRIVATE_API": "1", "LAMBDATUI_REPORT_GLOBALS": "1", "LAMBDATUI_SANDBOX_API": api.address}
     template = template_of(**private)
     results = []
     for name in ("one", "two"):
