@@ -38,7 +38,8 @@ from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import MANAGED_NOTE, ON_DEMAND
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.exit_status import ExitStatus
-from lambdatui.processes.sandbox import HOST_LOOPBACK, Sandbox
+from lambdatui.processes.sandbox import Sandbox
+from lambdatui.processes.sandbox_hosts import HOST_LOOPBACK
 from lambdatui.processes.snapshot_template import SnapshotTemplate
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.processes.supervisor import ProcessHandle, Supervisor

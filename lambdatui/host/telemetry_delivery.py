@@ -27,7 +27,6 @@ import json
 import math
 import time
 from typing import Callable, Mapping, Optional, Sequence
-from urllib.parse import urlsplit
 
 import trio
 
@@ -39,7 +38,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.telemetry import LOGS_DROPPED, Subscription
 from lambdatui.model.telemetry_platform_records import FunctionInfo
 from lambdatui.model.telemetry_records import TelemetryRecords
-from lambdatui.processes.sandbox import HOST_LOOPBACK
+from lambdatui.processes.sandbox_hosts import HOST_LOOPBACK
 
 # The translator's answer to one fact: (extension name, [envelope, ...]) for each subscriber with something new.
 Translate = Callable[[f.Fact, Optional[float]], Sequence[tuple[str, Sequence[dict]]]]
@@ -83,7 +82,7 @@ class Subscriber:
         self.name = name
         self.subscription = subscription
         self.buffer = TelemetryBuffer(subscription.max_items, subscription.max_bytes, subscription.timeout_ms)
-        addresses = listener_addresses(subscription, delivery.loopback())
+        addresses = listener_addresses(delivery.loopback())
         self.link: Link = (HttpLink(subscription.port, subscription.path, subscription.method, addresses)
                             if subscription.protocol == "HTTP" else TcpLink(subscription.port, addresses))
         self._delivery = delivery
@@ -205,13 +204,11 @@ class Subscriber:
                                                       gone=not self._replaced))
 
 
-def listener_addresses(subscription: Subscription, loopback: str) -> tuple[str, ...]:
-    """Where to find a subscriber's listener: where its destination's name resolves in its environment, then the
-    host's 127.0.0.1 (a listener bound to `localhost` while it names the sandbox: one address in Lambda)."""
-    named = urlsplit(subscription.uri).hostname if subscription.uri else None
-    if named in ("localhost", HOST_LOOPBACK) or loopback == HOST_LOOPBACK:
-        return (HOST_LOOPBACK,)
-    return (loopback, HOST_LOOPBACK)
+def listener_addresses(loopback: str) -> tuple[str, ...]:
+    """Where to find a subscriber's listener, whichever of the sandbox's names its destination gives (one address in
+    Lambda): where `localhost` and the sandbox's names resolve in its environment, then the host's 127.0.0.1 (a
+    listener bound to that address by number)."""
+    return (HOST_LOOPBACK,) if loopback == HOST_LOOPBACK else (loopback, HOST_LOOPBACK)
 
 
 class TelemetryDelivery:

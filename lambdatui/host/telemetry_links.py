@@ -1,8 +1,8 @@
 """The host's end of a telemetry listener's connection: one batch at a time, by HTTP (POST or PUT of a JSON
 array, on a kept-alive connection) or TCP (NDJSON), to the sandbox's loopback (lambda-spec §3.2): the address its
-names resolve to in the environment (processes/sandbox.py `own_loopback`), or 127.0.0.1 where the listener is
-only there (in Lambda both are the sandbox's own; here 127.0.0.1 is the host's, which a listener may still have
-bound, naming `localhost`).
+names and `localhost` resolve to in the environment (processes/sandbox_hosts.py `own_loopback`), or 127.0.0.1 where the
+listener is only there (in Lambda both are the sandbox's own; here 127.0.0.1 is the host's, which a listener may
+still have bound, by number).
 
 Whatever the listener does (refuse, hang up, answer garbage) becomes `DeliveryFailed`, never an exception in the
 host's nursery: the delivery (host/telemetry_delivery.py) retries or reports the batch dropped.
@@ -16,7 +16,7 @@ import trio
 
 from lambdatui.host.telemetry_buffer import Batch
 from lambdatui.listen_address import is_own_listener
-from lambdatui.processes.sandbox import HOST_LOOPBACK
+from lambdatui.processes.sandbox_hosts import HOST_LOOPBACK
 
 MAX_RESPONSE_HEAD = 64 * 1024
 # A listener's answer body is read and thrown away up to this; past it the connection is closed instead (its status

@@ -27,41 +27,13 @@ from . import namespaces
 from .filesystem import FileSystemLayout, FunctionFiles, lies_under, merged_folder, system_folder_forms
 from .namespaces import TMP as _TMP
 from .namespaces import Strategy, namespace_plan, namespace_setup
+from .sandbox_hosts import HOST_LOOPBACK, own_loopback, write_hosts_file
 from .site_paths import virtualenv_site_paths
 from .tree_removal import remove_tree_reporting
 
 SandboxMode = Literal["mount-namespace", "tmpdir"]
 
 _INIT_SCRIPT = str(Path(__file__).with_name("sandbox_init.py"))  # the init's program, run inside the namespace
-
-
-# Telemetry listeners bind, and extensions send to, these names (lambda-spec §3.2): inside Lambda they are the
-# sandbox's own loopback.
-SANDBOX_HOSTNAMES = ("sandbox.localdomain", "sandbox")
-HOST_LOOPBACK = "127.0.0.1"
-
-
-def own_loopback() -> str:
-    """An address of loopback's for one environment's sandbox names. Each Lambda sandbox has a network of its own;
-    here the environments share the host's, but all of 127.0.0.0/8 is loopback: a listener bound to its sandbox's
-    name (the AWS samples' telemetry listener on sandbox.localdomain:4243) meets neither another environment's on the
-    same port nor a host process on 127.0.0.1, and gets only its own environment's records. Random, so that two
-    lambdatui runs do not meet either; never in 127.0.0.0/16, where the host's own services are."""
-    second, third, fourth = os.urandom(3)
-    return f"127.{second % 254 + 1}.{third}.{fourth % 254 + 1}"
-
-
-def write_hosts_file(path: Path, loopback: str) -> Path:
-    """The environment's /etc/hosts: the host's own entries, and the sandbox's names on `loopback`."""
-    try:
-        with open("/etc/hosts", encoding="utf-8", errors="replace") as fh:
-            base = fh.read()
-    except OSError:
-        base = "127.0.0.1 localhost\n"
-    if base and not base.endswith("\n"):
-        base += "\n"
-    path.write_text(f"{base}{loopback} {' '.join(SANDBOX_HOSTNAMES)}\n")
-    return path
 
 
 def _within_tmp(path: str | os.PathLike[str]) -> list[str]:
@@ -284,7 +256,7 @@ class Sandbox:
         if strategy is None:
             note = shared_tmp_note(f"no private mount namespace here ({reason})", tmp_dir)
             return cls.tmpdir_only(tmp_dir, f"{note}; nor can sandbox.localdomain resolve to this sandbox's loopback "
-                                            "(telemetry listeners use that name)")
+                                            "(telemetry listeners use that name), and localhost is the host's")
         made = cls(tmp_dir=tmp_dir, mode="mount-namespace", strategy=strategy, handle=DirHandle(tmp_dir),
                    hosts_file=hosts, loopback=loopback, writable=writable, writable_root=root, kept=kept)
         return replace(made, note=kept_note(kept, hidden, made._kept_how())) if kept else made

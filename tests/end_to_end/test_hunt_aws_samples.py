@@ -250,9 +250,6 @@ def handler(event, context):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox.localdomain is an address of the environment's own, not 127.0.0.1: "
-                                       "a function calling localhost:PORT does not reach its extension listening on "
-                                       "sandbox.localdomain:PORT (go-example-ipc-extension)")
 def test_a_function_reaches_its_extension_on_localhost_where_it_listens_on_sandbox_localdomain(code_dir: Path) -> None:
     """go-example-ipc-extension's README shows its function's `curl http://localhost:2772/` answered "Hello from http
     server" by the extension listening on `sandbox.localdomain:2772`: in Lambda the name is the sandbox's loopback,

@@ -1,4 +1,4 @@
-"""Each environment's sandbox names on a loopback address of its own (processes/sandbox.py `own_loopback`).
+"""Each environment's sandbox names on a loopback address of its own (processes/sandbox_hosts.py `own_loopback`).
 
 AWS's sample telemetry extensions all listen on sandbox.localdomain:4243. In Lambda each sandbox has its own
 network; here the environments share the host's, and with the names on 127.0.0.1 the second environment's listener
