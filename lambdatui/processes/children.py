@@ -21,9 +21,10 @@ from .watchdog_link import WatchdogLink
 if TYPE_CHECKING:
     import trio
 
-# After the leader exits and its group is killed, the pipes reach end of file
-# within milliseconds. Only a descendant that left the group (setsid) can keep
-# them open; past this grace its exit is reported anyway.
+# A child's exit is reported once what it wrote is read, not at its pipes' end of file: a descendant that left its
+# group (setsid, a daemon) holds them as long as it lives, and Lambda acts on the runtime's exit when it happens.
+# What such a daemon writes later is read on, after the exit, until end of file, and at most this long once its
+# environment ends (its processes are killed then; where nothing contains them, what they write later goes unread).
 OUTPUT_GRACE = 0.5
 # SIGKILL cannot be refused; a process stuck in uninterruptible sleep can still
 # take a while to go. Bounded so that shutting down never hangs.
@@ -93,6 +94,10 @@ class Child:
     pipes: tuple[OutputPipe, OutputPipe]  # stdout's (the runtime's log records among its lines), stderr's
     reaped: ExitStatus | None = None
     done: trio.Event = field(default_factory=_new_event)
+    """Set once its exit is reported and its pipes are closed."""
+    reading_on: trio.CancelScope | None = None
+    """Its pipes read after its exit was reported (what still holds them: a daemon), until end of file or this
+    scope's deadline (`_let_go_of_output`)."""
     status: linux.KernelFile | None = None  # its /proc/PID/status, kept open once read (its memory after each invoke)
 
 
@@ -122,6 +127,8 @@ class ChildExits:
     """Part of `Supervisor`: each child's end, awaited, reaped and reported."""
 
     _children: dict[int, Child]
+    _reading_on: set[Child]  # exited and reported, their pipes still read (`Child.reading_on`)
+    _closed: bool
     _watchdog: WatchdogLink
     _on_exit: OnExit
     memory: MemoryLimit | None
@@ -130,6 +137,7 @@ class ChildExits:
         import trio
 
         status: ExitStatus | None = None
+        reported = False
         try:
             async with trio.open_nursery() as pumps:
                 for pipe in child.pipes:
@@ -146,18 +154,47 @@ class ChildExits:
                     child.reaped = status
                 else:
                     status = self._reap(child, block=True)
-                with trio.move_on_after(OUTPUT_GRACE):
+                # It has exited, so all it wrote is in its pipes: its last lines come before its exit, which does
+                # not wait for the pipes' end of file (a daemon that left its group holds them while it lives).
+                for pipe in child.pipes:
+                    pipe.drain_exited()
+                child.reading_on = trio.CancelScope()
+                if self._closed:  # what holds the pipes is being killed: its last words, briefly
+                    child.reading_on.deadline = trio.current_time() + OUTPUT_GRACE
+                self._reading_on.add(child)
+                reported = True
+                self._report(child, status)  # may end its environment (`_let_go_of_output`)
+                with child.reading_on:
                     for pipe in child.pipes:
                         await pipe.eof.wait()
                 pumps.cancel_scope.cancel()
         finally:
-            if status is None:
-                # Cancelled (the host is going away) or failed: leave nothing behind.
-                signal_group(child.handle.pgid, signal.SIGKILL)
-                with trio.CancelScope(shield=True), trio.move_on_after(KILL_GRACE):
-                    await _wait_exited(child)
-                status = self._reap(child, block=False)
-            self._finish(child, status)
+            self._reading_on.discard(child)
+            try:
+                if status is None:
+                    # Cancelled (the host is going away) or failed: leave nothing behind.
+                    signal_group(child.handle.pgid, signal.SIGKILL)
+                    with trio.CancelScope(shield=True), trio.move_on_after(KILL_GRACE):
+                        await _wait_exited(child)
+                    status = self._reap(child, block=False)
+                if not reported:
+                    try:
+                        self._close_pipes(child)  # every line, the partial last one included, before the exit
+                    finally:
+                        self._report(child, status)
+            finally:
+                self._close_pipes(child)  # what a daemon wrote after the exit, the partial last line included
+                child.done.set()
+
+    def _let_go_of_output(self) -> None:
+        """The environment is over: what still held an ended child's pipes (a daemon) is killed with it, and its
+        last output read for OUTPUT_GRACE at most (a daemon nothing contains lives on, unread)."""
+        if not self._reading_on:
+            return
+        deadline = current_time() + OUTPUT_GRACE
+        for child in self._reading_on:
+            if child.reading_on is not None:
+                child.reading_on.deadline = min(child.reading_on.deadline, deadline)
 
     def _reap(self, child: Child, *, block: bool) -> ExitStatus:
         pid = child.handle.pid
@@ -186,12 +223,14 @@ class ChildExits:
         child.reaped = status
         return status
 
-    def _finish(self, child: Child, status: ExitStatus) -> None:
+    @staticmethod
+    def _close_pipes(child: Child) -> None:
+        for pipe in child.pipes:
+            pipe.close()  # delivers what is left, the partial last line included
+
+    def _report(self, child: Child, status: ExitStatus) -> None:
         handle = child.handle
         try:
-            for pipe in child.pipes:
-                pipe.close()  # every line, the partial last one included, before the exit
-        finally:
             if child.pidfd is not None:
                 _notify_closing(child.pidfd)
                 os.close(child.pidfd)
@@ -202,9 +241,9 @@ class ChildExits:
             self._children.pop(handle.pid, None)
             if status.signal == signal.SIGKILL and self.memory is not None:
                 handle.out_of_memory = self.memory.claim_oom(handle.pid)
+        finally:
             handle.exited = status
             handle.exited_at = current_time()
-            child.done.set()
         self._on_exit(handle, status)
 
     def _abandon(self, child: Child) -> None:

@@ -214,6 +214,7 @@ class FramedLineSplitter:
     def finish(self) -> list[str]:
         """At end of stream: the partial line, then a frame cut short as far as it came (its writer died)."""
         rest, self._frame = bytes(self._frame), bytearray()
+        self._skip = 0  # a record cut at the limit ends with its writer: what comes later (a daemon's) is new
         if len(rest) < _FRAME_HEADER:
             return self._lines.feed(rest) + self._lines.flush()
         return self._lines.flush() + ([_record(rest[_FRAME_HEADER:])] if rest[_FRAME_HEADER:] else [])
@@ -287,6 +288,17 @@ class OutputPipe:
         self._read_available()
         if partial and not self.eof.is_set():
             self._dispatch(self._splitter.flush())
+
+    def drain_exited(self) -> None:
+        """Read what the pipe holds now as all its child wrote: the child has exited, so its writes are in the pipe
+        (a write is copied into it before it returns). Its partial last line and a record it left cut short go too,
+        now. What a process still holding the pipe (a daemon that left the group) writes later is read on, as new
+        lines."""
+        if self._closed or self.eof.is_set():
+            return
+        self._read_available()
+        if not self.eof.is_set():
+            self._dispatch(self._splitter.finish())
 
     def _read_available(self) -> None:
         remaining = pipe_bytes_available(self.fd)

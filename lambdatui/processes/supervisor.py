@@ -63,6 +63,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         self._on_lines = on_lines
         self._on_exit = on_exit
         self._children: dict[int, Child] = {}
+        self._reading_on: set[Child] = set()
         self._strays_stopped: int | None = None  # how many strays the environment's last freeze stopped
         self._closed = False
         # A child's own set-up, made for the first the host forks itself (none, where the sandbox init forks them all).
@@ -160,8 +161,8 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
 
     def own_pids(self) -> list[int]:
         """The children spawned and not ended, and the sandbox init, if any. An ended one's pid may be anyone's by
-        now: its exit waits to be reported until its output has closed, and the sandbox init reaps its children
-        before the host hears of it, so its pidfd says (a stranger that took the pid in that window was let in)."""
+        now: its exit is reported once it is reaped, and the sandbox init reaps its children before the host hears
+        of it, so its pidfd says (a stranger that took the pid in that window was let in)."""
         pids = [child.handle.pid for child in self._children.values()
                 if child.reaped is None and not (child.pidfd is not None and linux.pidfd_exited(child.pidfd))]
         # Started ahead: it may call before it is attached.
@@ -300,6 +301,12 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         """SIGKILL the group; needs no thaw first (a stopped process dies too)."""
         self.send_signal(handle, signal.SIGKILL)
 
+    def end_everything_inside(self, prepare_next: bool = True) -> None:
+        """Fencing's, and then what held the pipes of the environment's ended children (its daemons, killed with
+        it) is read no longer than OUTPUT_GRACE."""
+        super().end_everything_inside(prepare_next)
+        self._let_go_of_output()
+
     def kill_groups(self) -> None:
         """SIGKILL every live group now, without waiting (aclose still reaps them, and clears the cgroup)."""
         for child in self._children.values():
@@ -373,8 +380,9 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
             init, self._init = self._init, None
             if init is not None:
                 init.kill()
+            self._let_go_of_output()  # and those that end from now on read theirs as briefly (`_closed`)
             with trio.move_on_after(KILL_GRACE + OUTPUT_GRACE):
-                for child in children:
+                for child in children + list(self._reading_on):
                     await child.done.wait()
             if init is not None:
                 await init.aclose()
