@@ -312,7 +312,7 @@ async def test_resizing_to_the_smallest_size_with_a_fleet_keeps_every_panel_on_s
 
 LISTING = """\
 def handler(event, context):
-    return {"items": [{"id": n, "name": f"item {n}"} for n in range(event.get("items", 1))]}
+    return {"tag": event.get("tag"), "items": [{"id": n, "name": f"item {n}"} for n in range(event.get("items", 1))]}
 """
 
 
@@ -320,12 +320,12 @@ async def shown_in(pilot: Pilot, count: int, items: int) -> float:
     """Seconds from `i` (the event asking for `items` items) until the response's first item is on the screen."""
     app = pilot.app
     assert isinstance(app, LambdaTuiApp)
-    app.set_event(json.dumps({"items": items}), "edited")
+    app.set_event(json.dumps({"items": items, "tag": f"invoke {count}"}), "edited")
     loop = asyncio.get_running_loop()
     started = loop.time()
     await pilot.press("i")
     done = await until(pilot, invoked(count), f"invoke {count}")
-    await until_true(pilot, lambda: '"id": 0' in screen_text(pilot), "the response in the Result panel")
+    await until_true(pilot, lambda: f'"tag": "invoke {count}"' in screen_text(pilot), "the response in the Result panel")
     assert done.last_result is not None and len(done.last_result.payload) >= 30 * items
     return loop.time() - started
 
@@ -340,7 +340,9 @@ async def test_a_100_kb_response_does_not_stall_the_debugger(code_dir: Path) -> 
     async with running_debugger(app, SIZE) as pilot:
         await opened(pilot)
         small = await shown_in(pilot, 1, 1)
-        big = await shown_in(pilot, 2, 3000)
+        # The better of two: a loaded machine (a CI run's three workers on two cores) once took 1.3 s over one (0.2 s
+        # alone); the stall this pins took ~2 s on every one.
+        big = min(await shown_in(pilot, 2, 3000), await shown_in(pilot, 3, 3000))
         assert big < max(1.0, 4 * small), f"the response took {big:.2f} s to show; a one-item one {small:.2f} s"
 
 
