@@ -9,7 +9,7 @@ import binascii
 import json
 import re
 from typing import Any, Optional
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from lambdatui.api import headers as h
 from lambdatui.config import FunctionConfig
@@ -106,12 +106,6 @@ _FUNCTION_NAME = re.compile(FUNCTION_NAME)
 _NAME_GROUP = 11  # ([a-zA-Z0-9-_\.]+): the function's own name
 MAX_FUNCTION_NAME_CHARS = 256
 MAX_NAME_CHARS = 64
-
-
-def path_name(segment: str) -> str:
-    """The FunctionName of a path read as it came (the plain and the streaming invoke's own routes): percent-decoded,
-    as the quart app's routes get it (a client encodes a '/' of the name as %2F, so that it stays one segment)."""
-    return unquote(segment) if "%" in segment else segment
 
 
 def _invalid_name(function_name: str, constraint: str) -> InvokeRefused:

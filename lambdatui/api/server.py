@@ -25,7 +25,7 @@ from lambdatui.api import http11
 from lambdatui.api.asgi_adapter import ASGIApp, asgi_route, lifespan
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
 from lambdatui.api.invoke_checks import (InvokeRefused, checked_payload, checked_qualifier, method_not_allowed,
-                                         path_name, payload_limit, result_parts, throttle_parts)
+                                         payload_limit, result_parts, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.api.stream_invoke import STREAM_PATH, stream_invoke
 from lambdatui.host.fleet_host import FleetHost, Throttled
@@ -93,8 +93,7 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             return None  # the caller hung up before the end of its payload: nothing runs, nobody to answer
         try:
             payload = checked_payload(body, too_large, REQUEST_RESPONSE)
-            target = exchange.head.target
-            qualifier = checked_qualifier(path_name(exchange.params[0]), target.partition("?")[2], host.config)
+            qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2], host.config)
         except InvokeRefused as refused:
             return Answer(*refused.parts())
         def answer_now(done: InvocationResult) -> None:

@@ -26,7 +26,7 @@ from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange
 from lambdatui.api.invoke_checks import (InvokeRefused, api_failure_parts, check_no_tenant, checked_client_context,
                                          checked_invocation_type, checked_log_type, checked_payload,
-                                         checked_qualifier, path_name, payload_limit, throttle_parts)
+                                         checked_qualifier, payload_limit, throttle_parts)
 from lambdatui.api.rendering import Answer
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.host.response_stream import ResponseStream
@@ -84,8 +84,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
         payload = checked_payload(body, too_large, invocation_type, "InvokeWithResponseStream")
         client_context = checked_client_context(headers.get(_CONTEXT))
         check_no_tenant(headers.get(_TENANT))
-        query = exchange.head.target.partition("?")[2]
-        qualifier = checked_qualifier(path_name(exchange.params[0]), query, host.config)
+        qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2], host.config)
     except InvokeRefused as refused:
         return Answer(*refused.parts())
     if invocation_type == DRY_RUN:
