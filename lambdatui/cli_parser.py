@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from lambdatui.cli_help import REPLAY_DESCRIPTION, REPLAY_EPILOG
 from lambdatui.fleet_options import SERVE_IDLE_SHUTDOWN_S, UNSET_FLEET_DEFAULTS, add_fleet_options
@@ -54,10 +54,18 @@ def _grace(text: str) -> float:
     return value
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A usage error in one line, exit 2 (README): argparse's own printed the whole usage first (10+ lines for
+    `--timeout abc`), where an out-of-range value already got one line. Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(mode: Optional[str] = None) -> argparse.ArgumentParser:
     """The command line's parser; with `mode` (the mode argv names), that mode's alone: the others' options are
     never read then, and building them is ~2 ms of every `invoke` (the usage and errors are the same)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="lambdatui",
         description="Step a function through the AWS Lambda execution-environment lifecycle.",
         epilog="Modes: 'lambdatui PATH' opens the debugger; 'lambdatui invoke|serve|replay ...' run headless.",
@@ -112,7 +120,7 @@ def _add_replay(sub: Any) -> None:
 
 
 def build_debugger_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="lambdatui",
         usage="lambdatui PATH [options]",
         description="Open the full-screen debugger on one execution environment, held at its first boundary "
