@@ -19,7 +19,7 @@ from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
 from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
-from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, without_whitespace, writable
+from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
 
 # Records whose number depends on timing, not on the function: an extension's own lines (many log each batch they
 # receive) and the notices of records dropped because a listener fell behind.
@@ -58,22 +58,17 @@ class RecordedInvoke:
 
 
 def event_text(event: bytes) -> str:
-    """The event as its caller sent it: a replay sends the function these bytes again. A pretty-printed event (on
-    several lines) is written as one line of it, which no JSON parser tells apart, and never longer than it was: a
-    replay checks Lambda's payload limit on what it sends. Anything else is kept as sent: re-serialised, `1e400`
-    would become `Infinity`, `0.1e1` `1.0`, a repeated key would lose a value, and a compact event would grow by a
-    space at every separator (over the limit, an event the session ran near it)."""
+    """The event as its caller sent it: a replay sends the function these bytes again, a pretty-printed event's line
+    breaks too (one line in the file, escaped: a runtime that reads the body as bytes gets what it got, and a replay
+    checks Lambda's payload limit on what it sends). Re-serialised, `1e400` would become `Infinity`, `0.1e1` `1.0`, a
+    repeated key would lose a value, and a compact event would grow by a space at every separator. Bytes that are not
+    UTF-8 (which TOML cannot hold) go as the JSON text they decode to."""
     try:
         sent = event.decode("utf-8")
     except UnicodeDecodeError:
         text = json_text(event)
         return toml_string(text if text is not None else event.decode("utf-8", "replace"))
-    if "\n" not in sent and "\r" not in sent:
-        return toml_string(sent)
-    text = json_text(event)
-    if text is None or without_whitespace(text) != without_whitespace(sent):
-        return toml_string(sent)
-    return toml_string(text if len(text) <= len(sent) else without_whitespace(text))
+    return toml_string(sent)
 
 
 OVERLAPPED = ("# sent while other invokes still ran, in other environments, that a replay has finished by then: it "

@@ -82,27 +82,6 @@ def json_line(value: Any) -> str:
     return text if writable(text) else _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def without_whitespace(json_text: str) -> str:
-    """JSON text without the whitespace between its tokens (what is inside strings kept): two texts that differ
-    only by that are the same to every parser."""
-    out: list[str] = []
-    in_string = escaped = False
-    for ch in json_text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in " \t\n\r":
-            continue
-        out.append(ch)
-    return "".join(out)
-
-
 def json_text(payload: bytes) -> Optional[str]:
     """The payload as one line of JSON text, or None when it is not JSON (or too deep for Python's parser)."""
     try:

@@ -268,9 +268,6 @@ def test_a_recorded_invoke_with_a_failing_call_replays_to_the_same_outcome(count
     assert "PASSED" in replay.stdout.rstrip().splitlines()[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="--record writes a pretty-printed --event FILE as one compacted line, so the "
-                                       "replay sends the runtime other bytes than the invoke did and fails its own "
-                                       "recording")
 def test_a_recorded_event_file_replays_the_bytes_the_runtime_was_sent(code_dir: Path, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("the custom runtime of this test uses curl")
