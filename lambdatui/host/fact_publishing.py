@@ -96,7 +96,8 @@ class FactPublishing:
             self._held = None
 
     def tell_so_far(self) -> None:
-        """The batch's facts held so far, told now (its answers written first); the rest of it are held as before."""
+        """The batch's facts held so far, told now (the caller writes the batch's answers first); the rest of the batch's
+        are held as before (EnvironmentHost: a RenewSandbox, whose facts so far are the replaced environment's)."""
         held = self._held
         while held:
             self._tell_now(*held.popleft())
