@@ -208,6 +208,8 @@ class ManagedInvokeRules(ManagedWorkers):
         else:
             self.overrunning.add(request_id)  # its worker is still busy with it
         self._finish_run(run, "timeout", None)
+        if orphaned:
+            self._emit(f.OverrunEnded(request_id))  # nothing of it runs on: a recording and a replay wait for nothing
         if self.ready:
             self._place_ready()  # an invoke waiting for its worker now waits a bounded time (the handler may never end)
         if orphaned:

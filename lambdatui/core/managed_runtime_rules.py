@@ -221,7 +221,10 @@ class ManagedRuntimeRules(ManagedInvokeRules):
                    f"stays up with {self.capacity()} of {self.config.max_concurrency} workers: Lambda's Python runtime "
                    "starts no new one.", f.LAMBDATUI, request_id)
         self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
-        self._worker_gone(request_id=request_id)  # with one worker fewer, an invoke may not wait for one not started
+        if request_id is not None:
+            self._worker_exited(request_id)  # an invoke that names its worker goes to another
+        else:
+            self._worker_gone()  # with one worker fewer, an invoke may not wait for one not started
 
     def _fail_phase(self, error_type: str, detail: str) -> None:
         """The runtime process or an extension exited outside shutdown: the environment ends (no reset here)."""

@@ -48,6 +48,7 @@ class ManagedWorkers:
         self.running_on: dict[str, int] = {}  # request id -> the worker it was given to, while that worker has it
         self.answered: set[int] = set()  # workers that answered their invoke and are to ask again at once
         self.unpinned: set[str] = set()  # invokes that waited for their worker as long as they may: any takes them
+        self.exited: set[int] = set()  # workers our runtime said exited (holding an invoke): never waited for again
 
     def _forget_workers(self) -> None:
         self.worker_numbers.clear()
@@ -57,6 +58,7 @@ class ManagedWorkers:
         self.running_on.clear()
         self.answered.clear()
         self.unpinned.clear()
+        self.exited.clear()
 
     def _worker_asks(self, token: Token, connection: int) -> int:
         """A /next from `connection`: the worker it is (numbered at its first), now waiting for work."""
@@ -72,14 +74,14 @@ class ManagedWorkers:
         """A vacant number whose worker is not running an invoke (one that has just answered first: it asks again at
         once); else a new number while the environment has room for more workers; else the lowest vacant one."""
         running = set(self.running_on.values())
-        idle = sorted(self.vacant - running, key=lambda worker: (worker not in self.answered, worker))
+        idle = sorted(self.vacant - running - self.exited, key=lambda worker: (worker not in self.answered, worker))
         if idle:
             worker = idle[0]
         elif self.numbered < self.capacity() or not self.vacant:
             self.numbered += 1
             return self.numbered
         else:
-            worker = min(self.vacant)
+            worker = min(self.vacant - self.exited, default=min(self.vacant))
         self.vacant.discard(worker)
         return worker
 
@@ -115,6 +117,14 @@ class ManagedWorkers:
             self.running_on.pop(request_id, None)
         self._place_ready()
 
+    def _worker_exited(self, request_id: str) -> None:
+        """Our runtime said the worker that ran invoke `request_id` exited: its number is not waited for again (Lambda's
+        Python runtime starts no new worker), and an invoke that waited for it goes to any worker now."""
+        worker = self.running_on.get(request_id, 0)
+        if worker:
+            self.exited.add(worker)
+        self._worker_gone(request_id=request_id)
+
     def _place_ready(self) -> None:
         """Invokes waiting for their worker, given to a parked one where theirs may no longer ask."""
         for request_id in list(self.ready):
@@ -128,7 +138,7 @@ class ManagedWorkers:
     def _waits_for_worker(self, run: InvokeRun) -> bool:
         """Whether `run` names a worker that may still ask for it (then it waits for that one)."""
         worker = run.invocation.worker
-        if not worker or run.invocation.request_id in self.unpinned:
+        if not worker or run.invocation.request_id in self.unpinned or worker in self.exited:
             return False
         return (worker in self.asking.values() or worker in self.running_on.values() or worker in self.answered
                 or worker in self.vacant or (worker > self.numbered and self.numbered < self.capacity()))

@@ -403,3 +403,19 @@ def test_a_new_connection_takes_the_vacant_number_of_a_worker_that_is_not_runnin
     _, c = d.invoke(worker=2)
     assert delivered_to(d, again) == c
     assert workers_of(d) == {a: 1, b: 2, c: 2}
+
+
+def test_a_worker_that_exited_holding_an_invoke_is_not_waited_for_and_its_timeout_ends_the_overrun() -> None:
+    """Our runtime tells a worker's exit: the invoke it held times out at its deadline with nothing running on (a
+    replay waited 16 s for its handler, and the next invoke naming that worker 3 s for it: a bug hunt)."""
+    d, one, two = two_asking()
+    _, a = d.invoke(worker=2)
+    assert delivered_to(d, two) == a
+    d.feed(ins.WorkerExited(d.env.generation, 4242, None, "exit status 3", a))  # worker 2 exits holding a
+    d.feed(ins.ConnectionClosed(2))
+    d.fire("invoke:" + a)
+    assert [fact.request_id for fact in d.facts(f.OverrunEnded)] == [a]  # nothing of a runs on
+    _, b = d.invoke(worker=2)
+    assert delivered_to(d, one) == b  # at once: worker 2 is gone
+    assert "worker:" + b not in d.started_timers()
+    assert workers_of(d) == {a: 2, b: 1}

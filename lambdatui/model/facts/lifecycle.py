@@ -181,7 +181,8 @@ class EventNotRun:
 @dataclass(frozen=True)
 class OverrunEnded:
     """Managed Instances: the handler of a timed-out invoke, which ran on after its caller had the timeout error, is
-    done (its late answer was refused, or its worker exited): nothing of that invoke runs any more."""
+    done (its late answer was refused, or its worker exited, before its deadline or after): nothing of that invoke runs
+    any more."""
 
     request_id: str
 
