@@ -13,6 +13,7 @@ from lambdatui.model import error_types as et
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB = 3, 128
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MIN_TMP_MB, MAX_TMP_MB = 512, 10240  # EphemeralStorage.Size, which CreateFunction and CloudFormation check
 MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec §2.6)
 MAX_QUALIFIER_CHARS = 128
 QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,%d}" % MAX_QUALIFIER_CHARS)  # a version or alias an invoke may name

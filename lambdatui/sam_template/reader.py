@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from lambdatui.config_error import ConfigError
-from lambdatui.lambda_limits import FUNCTION_NAME, MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, MIN_TIMEOUT_S
+from lambdatui.lambda_limits import (
+    FUNCTION_NAME,
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MAX_TMP_MB,
+    MIN_MEMORY_MB,
+    MIN_TIMEOUT_S,
+    MIN_TMP_MB,
+)
 from lambdatui.sam_template import logging_config
 from lambdatui.sam_template.functions import ChooseFunction, FunctionChoice, TemplateFunction
 from lambdatui.sam_template.intrinsics import (
@@ -188,6 +196,7 @@ class _FunctionReader(LayerReading):
             inline = "InlineCode" if "InlineCode" in self.props else "Code.ZipFile"
             raise self._fail(f"{inline}: put the code in a file and set {self.code_key} to its folder")
         name = self._function_name()
+        self._check_ephemeral_storage()
         for key, instead in NOT_APPLIED.items():
             if self._serving_set(key):
                 self._note(f"{key} is not applied from the template: {instead}")
@@ -249,17 +258,29 @@ class _FunctionReader(LayerReading):
 
     def _number(self, key: str, low: int, high: int, unit: str) -> Optional[int]:
         value = self.value(key)
-        if value is None:
-            return None
-        if isinstance(value, float):  # CloudFormation's Integer properties take no fraction (nor rounds one)
+        return None if value is None else self._whole(key, value, low, high, unit)
+
+    def _whole(self, key: str, value: Any, low: int, high: int, unit: str) -> int:
+        if isinstance(value, (float, bool)):  # CloudFormation's Integer properties take no fraction (nor rounds one)
             raise self._fail(f"{key} {value}: expected a whole number of {unit}")
         try:
             number = int(value)
         except (TypeError, ValueError):
             raise self._fail(f"{key} {value!r}: expected a whole number of {unit}") from None
-        if isinstance(value, bool) or not low <= number <= high:
+        if not low <= number <= high:
             raise self._fail(f"{key} {value}: Lambda allows {low} to {high} {unit}")
         return number
+
+    def _check_ephemeral_storage(self) -> None:
+        """Not applied (NOT_APPLIED: /tmp is not limited here), but a size Lambda refuses is refused, as
+        CloudFormation refuses it at deploy time."""
+        storage = self.value("EphemeralStorage")
+        if storage is None:
+            return
+        if not isinstance(storage, dict) or storage.get("Size") is None:
+            raise self._fail(f"EphemeralStorage: expected a mapping with Size ({MIN_TMP_MB} to {MAX_TMP_MB} MB), got "
+                             f"{describe(storage)}")
+        self._whole("EphemeralStorage Size", storage["Size"], MIN_TMP_MB, MAX_TMP_MB, "MB")
 
     def _local_path(self, key: str, value: Any, what: str) -> Optional[Path]:
         """A local folder named by CodeUri/ContentUri, relative to the template; None (named) when it is in S3."""
