@@ -24,6 +24,7 @@ from lambdatui.lambda_limits import (
     MIN_TIMEOUT_S,
     check_env_names,
     check_env_size,
+    function_name_for_folder,
 )
 from lambdatui.model.error_types import MAX_EXTENSIONS
 from lambdatui.runtime_choice import (
@@ -261,7 +262,10 @@ def resolve_function(
         code_dir = target if target.is_dir() else target.parent
         runtime, resolved_handler = runtime_for_path(path, target, code_dir, handler, python, bootstrap,
                                                      given_layers)
-        name = code_dir.name or "function"
+        name = function_name_for_folder(code_dir.name)
+        if code_dir.name and name != code_dir.name:
+            notes.append(f"The function is named {name}: its folder's name, {code_dir.name!r}, is not one Lambda allows "
+                         "(letters, digits, - and _, 64 at most)")
     if "." not in resolved_handler and runtime.ours:
         if handler is None and fn is not None and template is not None:
             raise ConfigError(f"{template[1]}: {fn.logical_id}: Handler {resolved_handler!r}: expected module.function")

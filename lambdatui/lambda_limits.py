@@ -18,6 +18,13 @@ MAX_LAYERS = 5  # Lambda attaches at most five layers to a function (lambda-spec
 MAX_QUALIFIER_CHARS = 128
 QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,%d}" % MAX_QUALIFIER_CHARS)  # a version or alias an invoke may name
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # a function's own name (CreateFunction's, CloudFormation's)
+
+
+def function_name_for_folder(folder: str) -> str:
+    """The name a function without a template takes from its code's folder, made one Lambda allows (`FUNCTION_NAME`):
+    other characters become "-", and it is cut at 64; a function that invokes itself by its context's name must
+    reach itself through the Invoke API, which refuses any other."""
+    return re.sub(r"[^a-zA-Z0-9_-]+", "-", folder).strip("-")[:64].rstrip("-") or "function"
 # The largest event Lambda's front end takes (lambda-spec §18): 6 MiB for a synchronous invoke, 1 MB for an Event one.
 # Over it the invoke is refused (413 RequestEntityTooLargeException) before any function runs.
 MAX_SYNC_EVENT_BYTES = et.MAX_SYNC_PAYLOAD_BYTES

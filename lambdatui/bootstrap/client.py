@@ -166,11 +166,11 @@ class RuntimeClient(object):
         return Invocation(
             request_id=request_id,
             deadline_ms=deadline_ms,
-            function_arn=h.get("lambda-runtime-invoked-function-arn"),
-            trace_id=h.get("lambda-runtime-trace-id"),
+            function_arn=_utf8(h.get("lambda-runtime-invoked-function-arn")),
+            trace_id=_utf8(h.get("lambda-runtime-trace-id")),
             client_context=_utf8(h.get("lambda-runtime-client-context")),
             cognito_identity=_utf8(h.get("lambda-runtime-cognito-identity")),
-            tenant_id=h.get("lambda-runtime-aws-tenant-id"),
+            tenant_id=_utf8(h.get("lambda-runtime-aws-tenant-id")),
             content_type=h.get("content-type") or "application/json",
             body=resp.body,
             injected_raise=h.get(RAISE_HEADER.lower()) if self.private else None,
@@ -354,10 +354,10 @@ def header_safe(value: str) -> str:
 
 
 def _utf8(value: Optional[str]) -> Optional[str]:
-    """A header whose value is JSON text (client context, Cognito identity): its bytes are UTF-8, as Lambda sends
-    them (awslambdaric decodes them so); the head was read as latin-1, one character a byte."""
-    if value is None:
-        return None
+    """A header the function sees (the context's, the trace id): its bytes are taken as UTF-8, as awslambdaric decodes
+    them (a caller's X-Amzn-Trace-Id is passed on as sent); the head was read as latin-1, one character a byte."""
+    if value is None or value.isascii():
+        return value
     try:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):

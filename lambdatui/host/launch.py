@@ -34,7 +34,7 @@ _NOT_FOR_EXTENSIONS = {
 
 # Passed through from the user's shell so that their tools and credentials still work locally.
 _PASS_THROUGH = ("PATH", "HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+                 "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
 
 def log_stream_name() -> str:
