@@ -47,8 +47,10 @@ scenario file (TOML):
                                as usual), workers = [N, ...] (each as worker = N; 0: any) by position
     event_file = "e.json"      the event from a file, relative to the scenario
                              with an invoke: client_context = '{"custom": {...}}' (X-Amz-Client-Context's
-                             JSON) and qualifier = "prod" (a version or alias the caller named); for a
-                             parallel step client_contexts = [...], qualifiers = [...] by position ("" none)
+                             JSON), qualifier = "prod" (a version or alias the caller named) and
+                             trace_header = "Root=...;Sampled=1" (its X-Amzn-Trace-Id: _X_AMZN_TRACE_ID); for a
+                             parallel step client_contexts = [...], qualifiers = [...], trace_headers = [...]
+                             by position ("" none)
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
                                exit_code, exception, message, at = "<boundary>" (arm for later);

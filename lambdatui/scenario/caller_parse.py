@@ -1,6 +1,6 @@
-"""A step's caller options (`client_context`, `qualifier`, `streamed`; a parallel step's `client_contexts`,
-`qualifiers`, `streams`): what an invoke's caller sent besides the event that reaches the function, and how it took
-the response, so that a replay invokes as it did."""
+"""A step's caller options (`client_context`, `qualifier`, `trace_header`, `streamed`; a parallel step's
+`client_contexts`, `qualifiers`, `trace_headers`, `streams`): what an invoke's caller sent besides the event that
+reaches the function, and how it took the response, so that a replay invokes as it did."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from typing import Any, Mapping, Sequence
 
 from lambdatui.lambda_limits import QUALIFIER
 from lambdatui.scenario.model import NO_CALLER, Caller
+from lambdatui.scenario.session_values import sendable_trace_header
 from lambdatui.scenario.values import json_text, to_json, type_name
 
-ONE = ("client_context", "qualifier", "streamed")
-EACH = ("client_contexts", "qualifiers", "streams")
+ONE = ("client_context", "qualifier", "streamed", "trace_header")
+EACH = ("client_contexts", "qualifiers", "streams", "trace_headers")
 KEYS = ONE + EACH
 
 
 def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
-    """An invoke step's `client_context = {...}` (or its JSON text), `qualifier = "prod"` and `streamed = true`; any
-    of these keys where it does not belong is refused."""
+    """An invoke step's `client_context = {...}` (or its JSON text), `qualifier = "prod"`, `streamed = true` and
+    `trace_header = "Root=...;Sampled=1"`; any of these keys where it does not belong is refused."""
     given = [key for key in KEYS if key in raw]
     if not given:
         return NO_CALLER
@@ -35,14 +36,15 @@ def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
         return NO_CALLER  # each event's: parse_callers
     return Caller(_client_context(raw["client_context"], f"{name}: client_context") if "client_context" in raw
                   else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"),
-                  _streamed(raw.get("streamed", False), f"{name}: streamed"))
+                  _streamed(raw.get("streamed", False), f"{name}: streamed"),
+                  _trace_header(raw.get("trace_header", ""), f"{name}: trace_header"))
 
 
 def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller, ...]:
-    """A parallel step's `client_contexts = [...]`, `qualifiers = [...]` and `streams = [...]`, one for each of its
-    `count` events ("" for none, false for a buffered invoke); () when none is given."""
+    """A parallel step's `client_contexts = [...]`, `qualifiers = [...]`, `streams = [...]` and `trace_headers = [...]`,
+    one for each of its `count` events ("" for none, false for a buffered invoke); () when none is given."""
     columns = []
-    defaults = {"client_contexts": None, "qualifiers": "", "streams": False}
+    defaults = {"client_contexts": None, "qualifiers": "", "streams": False, "trace_headers": ""}
     for key in EACH:
         values = raw.get(key)
         if values is None:
@@ -56,11 +58,13 @@ def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller
                             for i, value in enumerate(values)])
         elif key == "qualifiers":
             columns.append([_qualifier(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
+        elif key == "trace_headers":
+            columns.append([_trace_header(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
         else:
             columns.append([_streamed(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
     if all(key not in raw for key in EACH):
         return ()
-    return tuple(Caller(context, qualifier, streamed) for context, qualifier, streamed in zip(*columns))
+    return tuple(Caller(context, qualifier, streamed, trace) for context, qualifier, streamed, trace in zip(*columns))
 
 
 def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[bool], name: str, each: bool = False
@@ -88,6 +92,14 @@ def _streamed(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{what} = {value!r}: give true (the caller took the response as a stream: "
                          "InvokeWithResponseStream, a function URL) or false")
+    return value
+
+
+def _trace_header(value: Any, what: str) -> str:
+    """The caller's X-Amzn-Trace-Id, as the function gets it (`_X_AMZN_TRACE_ID`): sent again as a header."""
+    if not isinstance(value, str) or not sendable_trace_header(value):
+        raise ValueError(f"{what} = {value!r}: give the X-Amzn-Trace-Id its caller sent (\"Root=...;Sampled=1\": "
+                         "latin-1 text, no control character), or \"\" for none")
     return value
 
 

@@ -49,13 +49,15 @@ class FunctionSettings:
 @dataclass(frozen=True)
 class Caller:
     """What an invoke's caller sent besides the event and reached the function: `client_context` (the JSON text
-    of X-Amz-Client-Context, decoded: `context.client_context`) and `qualifier` (the version or alias it named:
-    `context.invoked_function_arn` ends with it)."""
+    of X-Amz-Client-Context, decoded: `context.client_context`), `qualifier` (the version or alias it named:
+    `context.invoked_function_arn` ends with it) and `trace_header` (its X-Amzn-Trace-Id: `_X_AMZN_TRACE_ID`)."""
 
     client_context: Optional[str] = None
     qualifier: str = ""
     streamed: bool = False
     """It took the response as a stream (InvokeWithResponseStream, a function URL): a stream's limits and errors."""
+    trace_header: str = ""
+    """The X-Amzn-Trace-Id it sent; "" for none: lambdatui makes one for the invoke (not sampled), as Lambda does."""
 
 
 NO_CALLER = Caller()
@@ -90,7 +92,7 @@ class ParallelAction:
 
     events: tuple[bytes, ...]
     asynchronous: tuple[bool, ...] = ()  # `invocation_types`, by position (empty: every one synchronous)
-    callers: tuple[Caller, ...] = ()  # `client_contexts` and `qualifiers`, by position (empty: NO_CALLER each)
+    callers: tuple[Caller, ...] = ()  # `client_contexts`, `qualifiers`..., by position (empty: NO_CALLER each)
     envs: tuple[int, ...] = ()  # `envs`, by position: each sent as an invoke step's `env = N` is (0, or empty: routed)
     workers: tuple[int, ...] = ()  # `workers`, by position: each given as an invoke step's `worker = N` is (0: any)
     retries: int = 0  # `retries = N`: as an invoke step's, for all of its Event invokes together

@@ -61,6 +61,7 @@ from lambdatui.scenario.record_expectations import RecordedInvoke
 from lambdatui.scenario.record_faults import FaultPlacement
 from lambdatui.scenario.record_fleet import STARTING, FleetReading, is_snapshot
 from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput
+from lambdatui.scenario.session_values import callers_trace_header, runtime_apis_now
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         self._routed_as: dict[str, int] = {}  # request id -> its place in the order the fleet routed the invokes
         self._started_for: dict[int, int] = {}  # env #N -> the place in that order of the invoke it was started for
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
+        self._listened: Optional[FleetHost] = None  # the fleet `listen` hears (`invoke`): its environments' addresses
+        self._runtime_apis: frozenset[str] = frozenset()  # every environment's so far (session_values.py)
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
         # env #N -> the invoke whose event is out there (or held at invoke.start) and the last of its boundaries
@@ -182,6 +185,7 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         """Record the facts of a fleet that runs one invoke at a time (`invoke`): unnumbered, as one environment's,
         with the fleet's options for the [function] table (SnapStart's restores are environments of their own)."""
         self._options = fleet.options
+        self._listened = fleet
         return fleet.subscribe(self)
 
     def _numbered(self, number: int, fact: f.Fact) -> None:
@@ -250,6 +254,10 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             if started is not None:
                 started.clock.started(time.time(), round(self.config.timeout_s * 1000), self._began)
                 started.worker = fact.worker
+                started.trace_header = callers_trace_header(fact.trace_id)  # the one its function gets
+                fleet = self._fleet or self._listened
+                if fleet is not None:
+                    started.runtime_apis = self._runtime_apis = runtime_apis_now(fleet, self._runtime_apis)
         elif isinstance(fact, f.InvocationCompleted):
             request_id = fact.result.request_id
             # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before

@@ -17,6 +17,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
+from lambdatui.scenario.session_values import RUNTIME_API_WHY, address_free
 from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
@@ -27,6 +28,9 @@ UNSTABLE_TYPES = ("extension", LOGS_DROPPED)
 # Besides the request id, what is new on every run that a function may return: its environment's log stream name
 # (`context.log_stream_name`, ".../[$LATEST]" and 32 hex digits) and the invoke's X-Ray trace id (`_X_AMZN_TRACE_ID`).
 RUN_IDS = re.compile(r"\[\$LATEST\][0-9a-f]{32}|Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
+# Why a part of a response is not compared: it quotes one of those ids, or it read the clock (clock_values.py).
+_IDS = "the request id (or the log stream's, the trace's)"
+_CLOCK = "the clock's reading while the invoke ran"
 
 
 @dataclass
@@ -46,6 +50,7 @@ class RecordedInvoke:
     asynchronous: bool = False  # an Event invoke (202 to its caller): a replay sends it as one
     client_context: Optional[str] = None  # what else its caller sent that the function sees: a replay sends it too
     qualifier: str = ""
+    trace_header: str = ""  # its caller's X-Amzn-Trace-Id ("": none, or lambdatui made it; session_values.py)
     streamed: bool = False  # its caller took the response as a stream: a replay takes it so, with a stream's limits
     # Managed Instances: "a later" or "an earlier" step's invoke ran beside it in its environment's workers (sharing
     # their /tmp and process), which a replay runs apart: what each read of the other's doings is not had again.
@@ -55,6 +60,8 @@ class RecordedInvoke:
     # Retries of earlier failed Event invokes that had ended when this one came: they ran in the environments this one
     # met (their globals, /tmp, a crash's reset), so a replay waits for as many before it sends this one.
     after_retries: int = 0
+    # The Runtime API addresses known when it started (its environment's, a SnapStart snapshot's): new on every run.
+    runtime_apis: frozenset[str] = frozenset()
 
 
 def event_text(event: bytes) -> str:
@@ -125,6 +132,7 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
                if step.retries else []),
              *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),
              *([f"qualifier = {toml_string(step.qualifier)}"] if step.qualifier else []),
+             *([f"trace_header = {toml_string(step.trace_header)}"] if step.trace_header else []),
              *(["streamed = true"] if step.streamed else []), *routed, *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
@@ -180,34 +188,45 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
 
 
 def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: list[str]) -> None:
-    """`response = ...` without what a replay cannot get again: the request id, the clock's readings. A response with
-    neither is written as it came."""
+    """`response = ...` without what a replay cannot get again: the request id, the Runtime API's address, the clock's
+    readings. A response with none of them is written as it came."""
     volatile: list[str] = []
+    addressed: list[str] = []
     try:
         stable: Any = json.loads(text)
         stable, volatile = stable_part(stable, step.request_id)
+        stable, addressed = address_free(stable, step.runtime_apis) if stable is not NOTHING else (NOTHING, [])
         stable, timed = clock_free(stable, step.clock) if stable is not NOTHING else (NOTHING, [])
     except RecursionError:  # nested nearly as deep as Python's parser allows
         stable, timed = NOTHING, []
         volatile = volatile or ["response"]
-    if volatile and timed and stable is NOTHING:
-        # Each note alone would say the whole response was that: name the parts of both.
-        carry = "carries" if len(volatile) == 1 else "carry"
-        notes.append(f"# response not compared: {', '.join(volatile)} {carry} the request id (or the log stream's, "
-                     f"the trace's), {', '.join(timed)} the clock's reading while the invoke ran, new on every run")
+    causes = [(paths, what) for paths, what in ((volatile, _IDS), (addressed, RUNTIME_API_WHY), (timed, _CLOCK))
+              if paths]
+    if stable is NOTHING and len(causes) > 1:
+        # Each note alone would say the whole response was that: name the parts of each.
+        parts = [f"{', '.join(paths)} {_carry(paths) + ' ' if i == 0 else ''}{what}"
+                 for i, (paths, what) in enumerate(causes)]
+        notes.append(f"# response not compared: {', '.join(parts)}, new on every run")
         return
     if volatile:
-        carry = "carries" if len(volatile) == 1 else "carry"
-        notes.append(f"# {', '.join(volatile)} {carry} the request id (or the log stream's, the trace's), new on every "
-                     "run: the other keys are compared" if stable is not NOTHING else
-                     "# response not compared: it carries the request id (or the log stream's, the trace's), new on "
-                     "every run")
+        notes.append(f"# {', '.join(volatile)} {_carry(volatile)} {_IDS}, new on every run: the other keys are "
+                     "compared" if stable is not NOTHING else
+                     f"# response not compared: it carries {_IDS}, new on every run")
+    if addressed:
+        notes.append(f"# {', '.join(addressed)} {_carry(addressed)} {RUNTIME_API_WHY}, new on every run: the other "
+                     "keys are compared" if stable is not NOTHING else
+                     f"# response not compared: it carries {RUNTIME_API_WHY}, new on every run")
     if timed:
         notes.append(f"# {', '.join(timed)}: the clock's reading while the invoke ran (time left, a timestamp), new on "
                      "every run: not compared" if stable is not NOTHING else
                      "# response not compared: it is the clock's reading while the invoke ran, new on every run")
     if stable is not NOTHING:
-        expect.append(f"response = {toml_string(text if not volatile and not timed else json_line(stable))}")
+        changed = volatile or addressed or timed
+        expect.append(f"response = {toml_string(text if not changed else json_line(stable))}")
+
+
+def _carry(paths: Sequence[str]) -> str:
+    return "carries" if len(paths) == 1 else "carry"
 
 
 def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int], telemetry: TelemetryLedger,
@@ -249,6 +268,8 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
         lines.append(f"client_contexts = [{contexts}]")
     if any(step.qualifier for step in invokes):
         lines.append(f"qualifiers = [{', '.join(toml_string(step.qualifier) for step in invokes)}]")
+    if any(step.trace_header for step in invokes):
+        lines.append(f"trace_headers = [{', '.join(toml_string(step.trace_header) for step in invokes)}]")
     if any(step.streamed for step in invokes):
         lines.append(f"streams = [{', '.join(toml_value(step.streamed) for step in invokes)}]")
     if pinned:

@@ -394,7 +394,7 @@ async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: t
                 await session.fleet.invoke(event, request_id=seen.request_id, on_placed=placed.set,
                                            preferred=preferred, asynchronous=asynchronous,
                                            client_context=caller.client_context, qualifier=caller.qualifier,
-                                           stream=stream, worker=worker)
+                                           trace_id=caller.trace_header or None, stream=stream, worker=worker)
             except Throttled:
                 seen.throttled = True  # before `placed` wakes the runner: the fleet raises right after placing it
             finally:

@@ -121,9 +121,6 @@ def handler(event, context):
     assert seen == {"access_key": "AKIAHUNTEXAMPLE"}, seen
 
 
-@pytest.mark.xfail(strict=True, reason="a recording keeps AWS_LAMBDA_RUNTIME_API's value (a new port every run; "
-                                       "Lambda's is always 127.0.0.1:9001) in the expected response: the recording "
-                                       "fails its own replay")
 def test_a_recording_of_a_function_that_returns_its_runtime_api_replays(code_dir: Path, tmp_path: Path) -> None:
     # README: `--record FILE` writes "a scenario that replays to the same outcome", leaving out what is new on every
     # run (the request id, the log stream's name, the trace header: each named in a comment). The Runtime API's address
@@ -139,9 +136,6 @@ def handler(event, context):
     assert replayed.returncode == 0, replayed.stdout[-1500:]
 
 
-@pytest.mark.xfail(strict=True, reason="the caller's X-Amzn-Trace-Id, which the function sees as _X_AMZN_TRACE_ID, "
-                                       "is not recorded: the replay's function gets a new unsampled header and the "
-                                       "recording fails its own replay")
 def test_the_callers_trace_header_is_recorded_with_its_invoke(code_dir: Path, tmp_path: Path) -> None:
     # README: "What else a caller sent that the function sees is part of the step too" (client_context, qualifier).
     # The trace header is one: serve hands the caller's X-Amzn-Trace-Id to the function (lambda-spec §1.3, §7.3), and
