@@ -35,14 +35,15 @@ def handler(event, context):
         cache.append(bytearray(event["mb"] << 20))
         time.sleep(0.1)  # as real work would: a watcher samples every 20 ms
     if event.get("tmp"):
-        with open("/tmp/" + event["tmp"], "w") as fh:
+        os.makedirs("/tmp/kept", exist_ok=True)
+        with open("/tmp/kept/" + event["tmp"], "w") as fh:
             fh.write("kept")
     try:
         open("/var/task/written.txt", "w").close()
         task = "written"
     except OSError as error:
         task = error.errno
-    return {"held_mb": sum(len(b) for b in cache) >> 20, "tmp": sorted(os.listdir("/tmp")), "task": task,
+    return {"held_mb": sum(len(b) for b in cache) >> 20, "tmp": sorted(os.listdir("/tmp/kept")) if os.path.isdir("/tmp/kept") else [], "task": task,
             "memory_limit_in_mb": context.memory_limit_in_mb, "env": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]}
 '''
 
