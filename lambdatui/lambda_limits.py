@@ -24,6 +24,8 @@ def function_name_for_folder(folder: str) -> str:
     """The name a function without a template takes from its code's folder, made one Lambda allows (`FUNCTION_NAME`):
     other characters become "-", and it is cut at 64; a function that invokes itself by its context's name must
     reach itself through the Invoke API, which refuses any other."""
+    if FUNCTION_NAME.fullmatch(folder):
+        return folder
     return re.sub(r"[^a-zA-Z0-9_-]+", "-", folder).strip("-")[:64].rstrip("-") or "function"
 # The largest event Lambda's front end takes (lambda-spec §18): 6 MiB for a synchronous invoke, 1 MB for an Event one.
 # Over it the invoke is refused (413 RequestEntityTooLargeException) before any function runs.

@@ -35,6 +35,7 @@ _NOT_FOR_EXTENSIONS = {
 # Passed through from the user's shell so that their tools and credentials still work locally.
 _PASS_THROUGH = ("PATH", "HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                  "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+_SHELL_PATHS = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
 
 def log_stream_name() -> str:
@@ -57,6 +58,9 @@ def runtime_environment(
     namespace); None: the code at its real path and no layers. `max_concurrency` > 0: Lambda Managed Instances."""
     paths = paths or SandboxPaths(str(config.code_dir), str(config.code_dir))
     env = {k: host_env[k] for k in _PASS_THROUGH if k in host_env}
+    for name in _SHELL_PATHS:  # the shell's folder is not the function's: a relative one would name another file
+        if env.get(name):
+            env[name] = os.path.abspath(env[name])
     env.update({
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
