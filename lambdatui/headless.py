@@ -70,7 +70,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body, stop_now)
             fleet = FleetOptions(snapstart=True) if snapstart else None
-            async with open_environment(config, listeners=[ConsoleReporter(err)], fleet=fleet, early=early,
+            async with open_environment(config, listeners=[ConsoleReporter(err, str(config.code_dir))], fleet=fleet, early=early,
                                         stop_now=stop_now) as running:
                 if recorder is not None:
                     recorder.listen(running.fleet)  # its facts, and the fleet's options (snapstart = true)
@@ -144,7 +144,7 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
             signals.start_soon(pump, err)
             await signals.start(cancel_on_signals, body, stop_now)
             async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
-                                        numbered_listeners=[FleetConsoleReporter(err)], url_host=host,
+                                        numbered_listeners=[FleetConsoleReporter(err, str(config.code_dir))], url_host=host,
                                         url_port=url_port, early=early, stop_now=stop_now) as running:
                 if recorder is not None:
                     recorder.attach(running.session)  # below every client: the Invoke API's and the URL's invokes

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from typing import Sequence, TextIO
+from typing import Optional, Sequence, TextIO
 
 from lambdatui.model import facts as f
 
@@ -127,20 +127,33 @@ class TelemetryTrouble:
 
 
 class ConsoleReporter:
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
+    """`code_dir`: where a timed-out handler was is said too (the stack lambdatui dumps at the timeout), relative to
+    it; `replay`'s timeline says it in its own way, and gives none."""
+
+    def __init__(self, stream: TextIO = sys.stderr, code_dir: Optional[str] = None) -> None:
         self.stream = stream
+        self.code_dir = code_dir
         # A stream that writes whole lines on its own (the headless modes' non-blocking stderr) batches a burst
         # into one write; any other is flushed line by line, so a line is out as soon as it happened.
         self._flush = not getattr(stream, "writes_on_its_own", False)
         self._telemetry = TelemetryTrouble()
 
     def __call__(self, fact: f.Fact) -> None:
-        texts = formatted_lines(fact) or self._telemetry.lines(0, fact)
+        texts = formatted_lines(fact) or self._telemetry.lines(0, fact) or self._stack_lines(fact)
         if not texts:
             return
         self.stream.write("\n".join(texts) + "\n")  # a read's lines: one write
         if self._flush:
             self.stream.flush()
+
+    def _stack_lines(self, fact: f.Fact) -> Sequence[str]:
+        if type(fact) is not f.StacksCaptured or self.code_dir is None:  # nearly every fact: nothing to say
+            return ()
+        from lambdatui.model.stacks import stack_summary  # as the host's own import of it: only when a dump came
+
+        heading, *frames = stack_summary(fact, self.code_dir)  # type: ignore[arg-type]
+        prefix = _prefix(f.LAMBDATUI)
+        return [prefix + printable(heading), *(prefix + "  " + printable(frame) for frame in frames)]
 
 
 class FleetConsoleReporter(ConsoleReporter):
@@ -149,7 +162,8 @@ class FleetConsoleReporter(ConsoleReporter):
     (number 0) have none."""
 
     def __call__(self, number: int, fact: f.Fact) -> None:  # type: ignore[override]
-        texts = formatted_lines(fact) or self._telemetry.lines(number, fact)  # a burst's read: its lines in one write
+        # A burst's read: its lines in one write.
+        texts = formatted_lines(fact) or self._telemetry.lines(number, fact) or self._stack_lines(fact)
         if not texts:
             return
         if number:

@@ -104,6 +104,26 @@ def user_frames(stacks: StacksCaptured, code_dir: str) -> tuple[str, list[StackF
     return "", []
 
 
+SHOWN_FRAMES = 6  # a terminal's summary of a dump: the innermost frames tell where the time went
+
+
+def stack_summary(stacks: StacksCaptured, code_dir: str) -> list[str]:
+    """Where a timed-out handler (or Init) was, for a terminal (`replay`, `invoke`, `serve`): a heading, then the
+    function's own frames innermost first, relative to `code_dir`; where none is its own, the dump's first lines."""
+    thread, frames = user_frames(stacks, code_dir)
+    if not frames:
+        return ["captured at the timeout, but no frame is in the function's code:",
+                *(text.strip() for text in stacks.text.splitlines()[:SHOWN_FRAMES])]
+    return [f"where the handler was at the timeout ({thread}, innermost first):",
+            *(f"{_relative(frame.file, code_dir)}:{frame.line} in {frame.function}" for frame in frames[:SHOWN_FRAMES])]
+
+
+def _relative(path: str, code_dir: str) -> str:
+    root = posixpath.normpath(code_dir).rstrip("/")
+    path = posixpath.normpath(path)
+    return path[len(root) + 1:] if root and path.startswith(root + "/") else path
+
+
 def is_own_code(file: str, code_dir: str) -> bool:
     """Whether a frame is the user's own code: under `code_dir`, not a library, a virtualenv or our bootstrap."""
     return _is_own_code(file, _normalized_dir(code_dir))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import posixpath
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence, TextIO
@@ -22,7 +21,7 @@ from lambdatui.model import facts as f
 from lambdatui.model import error_types as et
 from lambdatui.model import faults as flt
 from lambdatui.model.fleet import FleetCounters
-from lambdatui.model.stacks import user_frames
+from lambdatui.model.stacks import stack_summary
 from lambdatui.scenario.model import (
     Action,
     FaultAction,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 LABEL_WIDTH = 10
 GUTTER = 4  # "#12 ": an environment's number before the label, when several may run at once
 MAX_INLINE = 240  # characters of a response or event shown on one line
-MAX_STACK_FRAMES = 6
 MAX_GLOBALS = 12
 
 
@@ -148,12 +146,6 @@ def describe_outcome(result: Optional[f.InvocationResult], report: Optional[f.In
     if streamed:
         return f"ERROR {error_type}: the function's streamed response ended in an error"
     return f"ERROR {error_type}: the function returned an error (through the runtime's /error)"
-
-
-def _relative(path: str, code_dir: str) -> str:
-    root = posixpath.normpath(code_dir).rstrip("/")
-    path = posixpath.normpath(path)
-    return path[len(root) + 1:] if root and path.startswith(root + "/") else path
 
 
 class TimelinePrinter:
@@ -274,15 +266,10 @@ class TimelinePrinter:
             self.line("response", compact_json(result.payload))
 
     def _stacks(self, fact: f.StacksCaptured) -> None:
-        thread, frames = user_frames(fact, self.code_dir)
-        if not frames:
-            self.line("stack", "captured at the timeout, but no frame is in the function's code:")
-            for text in fact.text.splitlines()[:MAX_STACK_FRAMES]:
-                self.line("", text.strip())
-            return
-        self.line("stack", f"where the handler was at the timeout ({thread}, innermost first):")
-        for frame in frames[:MAX_STACK_FRAMES]:
-            self.line("", f"{_relative(frame.file, self.code_dir)}:{frame.line} in {frame.function}")
+        heading, *rest = stack_summary(fact, self.code_dir)
+        self.line("stack", heading)
+        for text in rest:
+            self.line("", text)
 
     def _globals(self, fact: f.GlobalsReported) -> None:
         state = [e for e in fact.entries if e.kind == "state"]
