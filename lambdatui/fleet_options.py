@@ -52,7 +52,8 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
                              f"{DEFAULT_CONCURRENCY}: more than a test suite fires at once, fewer than Lambda's 1,000 "
                              f"since each environment is real processes on this machine)")
     parser.add_argument("--provisioned", type=int, default=0, metavar="N",
-                        help="initialise N environments at start as provisioned concurrency; invokes go to them first")
+                        help="initialise N environments at start as provisioned concurrency; invokes go to them first; "
+                             "every environment runs version 1, as provisioned concurrency needs a published version")
     parser.add_argument("--max-concurrency", type=int, default=0, metavar="M",
                         help="Lambda Managed Instances: each environment runs up to M invokes at once "
                              "(AWS_LAMBDA_MAX_CONCURRENCY; Python runs M worker processes, each with its own Init); "
@@ -60,7 +61,8 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
     parser.add_argument("--snapstart", action="store_true",
                         help="SnapStart: Init runs once (as publishing a version does) and the initialised runtime is "
                              "held as the snapshot; every environment is restored from it (RESTORE_START, "
-                             "after-restore hooks, Restore Duration) instead of initialised")
+                             "after-restore hooks, Restore Duration) instead of initialised; they run version 1, the "
+                             "one publishing made")
     parser.add_argument("--maximum-retry-attempts", type=int, default=MAX_RETRY_ATTEMPTS, metavar="N",
                         help=f"an Event invoke that fails (an error, a timeout, a crash) runs again up to N more "
                              f"times, as EventInvokeConfig's MaximumRetryAttempts says: 0 to {MAX_RETRY_ATTEMPTS} "

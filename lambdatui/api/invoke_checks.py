@@ -205,9 +205,10 @@ def checked_client_context(encoded: Optional[str]) -> Optional[str]:
     return client_context
 
 
-def result_headers(result: InvocationResult, tail: Optional[str]) -> list[tuple[str, str]]:
+def result_headers(result: InvocationResult, tail: Optional[str], version: str) -> list[tuple[str, str]]:
+    """`version`: the one that ran (FleetOptions.function_version), whatever alias or version the caller named."""
     headers = [("Content-Type", result.content_type), (h.AMZN_REQUEST_ID, result.request_id),
-               (h.EXECUTED_VERSION, "$LATEST")]
+               (h.EXECUTED_VERSION, version)]
     if result.function_error:
         headers.append((h.FUNCTION_ERROR, "Unhandled"))
     if tail is not None:
@@ -241,7 +242,9 @@ def api_failure_parts(result: InvocationResult) -> Optional[tuple[int, list[tupl
     return InvokeRefused(result.api_status, result.error_type or "ServiceException", message).parts(result.request_id)
 
 
-def result_parts(result: InvocationResult, tail: Optional[str]) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A synchronous invoke's answer: the API's own error when no function answered, else 200 and the function's."""
+def result_parts(result: InvocationResult, tail: Optional[str],
+                 version: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A synchronous invoke's answer: the API's own error when no function answered, else 200 and the function's
+    (`version`: the one that ran)."""
     failed = api_failure_parts(result)
-    return failed if failed is not None else (200, result_headers(result, tail), result.payload)
+    return failed if failed is not None else (200, result_headers(result, tail, version), result.payload)

@@ -85,7 +85,7 @@ def invoke_blueprint(host: FleetHost) -> Blueprint:
         if invocation_type == EVENT and not result.api_status:
             return Response(b"", status=202, headers={"Content-Type": "application/json",
                                                        h.AMZN_REQUEST_ID: result.request_id})
-        status, headers, body = result_parts(result, tail)
+        status, headers, body = result_parts(result, tail, host.options.function_version)
         return Response(body, status=status, headers=dict(headers))
 
     return api
@@ -141,7 +141,7 @@ def invoke_async_blueprint(host: FleetHost) -> Blueprint:
         except (EventRefused, Throttled) as refused:
             return event_refused(refused)
         if result.api_status:
-            status, headers, body = result_parts(result, None)
+            status, headers, body = result_parts(result, None, host.options.function_version)
             return Response(body, status=status, headers=dict(headers))
         return Response(b'{"Status": 202}', status=202, headers={"Content-Type": "application/json",
                                                                   h.AMZN_REQUEST_ID: result.request_id})

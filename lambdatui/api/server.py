@@ -84,6 +84,7 @@ _STREAM_NOT_ALLOWED = Route(_stream_not_allowed)
 
 def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
     """The plain invoke and the streaming invoke by their own routes, everything else by the quart app."""
+    version = host.options.function_version  # X-Amz-Executed-Version: the fleet's, for the whole run
 
     async def plain_invoke(exchange: Exchange) -> Optional[Answer]:
         if not _INVOKE_OPTIONS.isdisjoint(exchange.headers):
@@ -96,15 +97,16 @@ def invoke_router(host: FleetHost, by_app: Route) -> Resolve:
             qualifier = checked_qualifier(exchange.params[0], exchange.head.target.partition("?")[2], host.config)
         except InvokeRefused as refused:
             return Answer(*refused.parts())
+
         def answer_now(done: InvocationResult) -> None:
-            exchange.answer_now(Answer(*result_parts(done, None)))
+            exchange.answer_now(Answer(*result_parts(done, None, version)))
 
         try:
             result, _ = await host.invoke(payload, trace_id=exchange.headers.get(_TRACE), qualifier=qualifier,
                                           on_result=answer_now)
         except Throttled as throttled:
             return Answer(*throttle_parts(throttled))
-        return exchange.early or Answer(*result_parts(result, None))  # no log tail is asked for on this route
+        return exchange.early or Answer(*result_parts(result, None, version))  # no log tail is asked for on this route
 
     # Which route answers depends on headers too, so its body is read by the route, once it has chosen.
     invoke = Route(plain_invoke, reads_body=True)

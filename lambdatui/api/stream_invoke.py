@@ -97,7 +97,7 @@ async def stream_invoke(host: FleetHost, exchange: Exchange) -> Optional[Answer]
         "wants_log_tail": log_type == "Tail", "stream": stream, "label": LABEL, "qualifier": qualifier,
     }
     answer_headers = [("Content-Type", es.EVENT_STREAM), (h.AMZN_REQUEST_ID, request_id),
-                      (h.EXECUTED_VERSION, "$LATEST")]
+                      (h.EXECUTED_VERSION, host.options.function_version)]
     async with trio.open_nursery() as nursery:  # its end waits for the invoke, whatever became of the caller
         nursery.start_soon(invoke.run, host, payload, kwargs)
         if await exchange.until_gone(lambda: stream.wait_begun(invoke.done)) is None:

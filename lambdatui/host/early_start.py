@@ -33,6 +33,7 @@ from typing import Callable, Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
+from lambdatui.model.fleet import LATEST_VERSION
 from lambdatui.processes import namespaces
 from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
 from lambdatui.processes.linux import SO_TIMESTAMPNS
@@ -182,9 +183,10 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
             sandbox = _settled(supervisor, sandbox, remake)
         paths = sandbox.paths
         assert paths is not None
-        stream = log_stream_name()
+        # Only an on-demand fleet starts early, and its function runs $LATEST (FleetOptions.function_version).
+        stream = log_stream_name(LATEST_VERSION)
         env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
-                                  exit_file=exit_file(member_dir, 1), paths=paths)
+                                  exit_file=exit_file(member_dir, 1), paths=paths, function_version=LATEST_VERSION)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env),
                            log_fd=True)
         early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor, remake=remake)

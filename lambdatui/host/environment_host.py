@@ -35,7 +35,7 @@ from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
 from lambdatui.ids import new_trace_id, new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
-from lambdatui.model.fleet import MANAGED_NOTE, ON_DEMAND
+from lambdatui.model.fleet import LATEST_VERSION, MANAGED_NOTE, ON_DEMAND
 from lambdatui.model.snapshot import EnvironmentSnapshot
 from lambdatui.processes.exit_status import ExitStatus
 from lambdatui.processes.sandbox import Sandbox
@@ -66,12 +66,13 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
                  init_type: str = ON_DEMAND, numbers: Optional[Callable[[], int]] = None, announce: bool = True,
                  max_concurrency: int = 0, restore_source: Optional[EnvironmentHost] = None,
-                 run_dir: Optional[Path] = None) -> None:
+                 run_dir: Optional[Path] = None, function_version: str = LATEST_VERSION) -> None:
         """`run_dir` is the run's folder, which holds `state_dir` (the fleet's) and stays writable for the processes
         (their stack dumps; a SnapStart copy's /tmp: any member's); `numbers` gives each new sandbox (the first, and
         one per new environment) its fleet-wide number, env #N;
         `init_type` is ON_DEMAND or PROVISIONED (initialised at allocation, lambda-spec §11.2); `max_concurrency` M
-        makes it a Lambda Managed Instances environment that runs up to M invokes at once (§11.3)."""
+        makes it a Lambda Managed Instances environment that runs up to M invokes at once (§11.3); `function_version`
+        is the version it runs, the fleet's (FleetOptions.function_version)."""
         # The layers' extensions join the function's own; zip layers are extracted into the run's folder, once.
         config, self.files, self._files_notes = function_files(config, state_dir, run_dir)
         self.config = config
@@ -81,7 +82,8 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         # environment's host) makes this one restored from its snapshot.
         self.restore_source = restore_source
         self.template: Optional[SnapshotTemplate] = None  # the snapshot environment's runtime, once it runs ours
-        self.env = environment_for(core_config(config, init_type, max_concurrency, restore_source is not None))
+        self.env = environment_for(core_config(config, init_type, max_concurrency, restore_source is not None,
+                                                 function_version))
         self.init_type = self.env.config.initialization_type  # AWS_LAMBDA_INITIALIZATION_TYPE
         self._rerun_said = False  # a restore that re-ran a runtime whose process cannot be copied said so
         self._tmp_restored: Optional[trio.Event] = None  # set once this sandbox's /tmp is the snapshot's copy
@@ -110,7 +112,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         self._listeners: tuple[FactListener, ...] = ()
         self._log_request_id: Optional[str] = None
         self._runtime_peak_mb: Optional[int] = None  # last VmHWM seen: a crashed runtime has no /proc left
-        self._stream = log_stream_name()
+        self._stream = log_stream_name(function_version)
         self.tail = LogTail()
         self._changed = trio.Event()  # set on a fact while someone waits in wait_changed()
         self._change_waiters = 0

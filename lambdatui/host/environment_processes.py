@@ -149,7 +149,7 @@ class EnvironmentProcesses:
         env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
                                   os.environ, report_globals=self.inspect and not managed,
                                   exit_file=self._exit_file(effect.generation), paths=paths, init_type=self.init_type,
-                                  max_concurrency=managed)
+                                  max_concurrency=managed, function_version=self.env.config.function_version)
         if self.env.config.snapstart:
             env = restored_env(env)
         wrapper = ""

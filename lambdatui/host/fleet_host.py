@@ -38,7 +38,8 @@ from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
-from lambdatui.model.fleet import ON_DEMAND, PROVISIONED, SNAP_START, THROTTLE_MESSAGE, THROTTLE_REASON, FleetOptions
+from lambdatui.model.fleet import (LATEST_VERSION, ON_DEMAND, PROVISIONED, SNAP_START, THROTTLE_MESSAGE, THROTTLE_REASON,
+                                   FleetOptions)
 from lambdatui.processes.tree_removal import remove_tree_reporting
 from lambdatui.run_folders import member_folder
 
@@ -89,6 +90,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         self.state_dir = state_dir
         self.inspect = inspect
         self.options = options or FleetOptions()
+        # Env #1 starts early only for an on-demand fleet (cli.py): its runtime was given $LATEST's version and stream.
+        assert early is None or self.options.function_version == LATEST_VERSION, self.options
         self._numbers = EnvironmentNumbers()
         self._folders = itertools.count(1)
         self._members: list[_Member] = []
@@ -160,7 +163,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
         host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
                                init_type=init_type, numbers=numbers or self._numbers.reserved(), announce=self.first is None,
-                               max_concurrency=managed, restore_source=source, run_dir=self.state_dir)
+                               max_concurrency=managed, restore_source=source, run_dir=self.state_dir,
+                               function_version=self.options.function_version)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         if source is not None:
             self.discarded = None

@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
 from lambdatui.core.common import REGION, RESTORE, SNAPSHOT, EnvironmentConfig
-from lambdatui.model.fleet import PROVISIONED, SNAP_START
+from lambdatui.model.fleet import LATEST_VERSION, PROVISIONED, SNAP_START
 from lambdatui.processes.exec_failure import describe_exec_failure
 from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions
 from lambdatui.processes.sandbox import lies_under_tmp
@@ -38,8 +38,9 @@ _PASS_THROUGH = ("PATH", "HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "
 _SHELL_PATHS = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
 
-def log_stream_name() -> str:
-    return time.strftime("%Y/%m/%d", time.gmtime()) + "/[$LATEST]" + os.urandom(16).hex()
+def log_stream_name(function_version: str) -> str:
+    """A new environment's stream: the date, the version it runs in brackets, 32 hex digits (lambda-spec §5)."""
+    return f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{function_version}]{os.urandom(16).hex()}"
 
 
 def runtime_environment(
@@ -53,6 +54,7 @@ def runtime_environment(
     paths: Optional[SandboxPaths] = None,
     init_type: str = "on-demand",
     max_concurrency: int = 0,
+    function_version: str = LATEST_VERSION,
 ) -> dict[str, str]:
     """`paths` say where the processes see the code and the layers (/var/task and /opt in the sandbox's
     namespace); None: the code at its real path and no layers. `max_concurrency` > 0: Lambda Managed Instances."""
@@ -68,7 +70,7 @@ def runtime_environment(
         "AWS_DEFAULT_REGION": REGION,
         "AWS_LAMBDA_FUNCTION_NAME": config.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": function_version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
@@ -132,11 +134,14 @@ def function_files(config: FunctionConfig, state_dir: Path,
     return dataclasses.replace(config, extensions=merged), files, notes
 
 
-def core_config(config: FunctionConfig, init_type: str, max_concurrency: int, restored: bool) -> EnvironmentConfig:
+def core_config(config: FunctionConfig, init_type: str, max_concurrency: int, restored: bool,
+                function_version: str = LATEST_VERSION) -> EnvironmentConfig:
     """What the core knows of the function and of this environment's kind: `init_type` SNAP_START makes it
-    SnapStart's snapshot environment, `restored` one restored from that snapshot (lambda-spec §4.8)."""
+    SnapStart's snapshot environment, `restored` one restored from that snapshot (lambda-spec §4.8);
+    `function_version` is the fleet's (FleetOptions.function_version)."""
     return EnvironmentConfig(
         function_name=config.name,
+        function_version=function_version,
         handler=config.handler,
         timeout_ms=config.timeout_s * 1000,
         memory_mb=config.memory_mb,

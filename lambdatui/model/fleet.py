@@ -12,6 +12,11 @@ PROVISIONED = "provisioned-concurrency"
 SNAP_START = "snap-start"  # the snapshot environment (lambda-spec §4.8); restored ones say so by `restored_from`
 MANAGED_INSTANCES = "lambda-managed-instances"  # --max-concurrency: one environment runs several invokes at once
 
+# The function version the environments run (AWS_LAMBDA_FUNCTION_VERSION, START's Version, the log stream's prefix,
+# X-Amz-Executed-Version): the unpublished code, or the version publishing it made, the first one being "1".
+LATEST_VERSION = "$LATEST"
+PUBLISHED_VERSION = "1"
+
 # X-Amz-Invocation-Type's values: the Invoke API takes them, a scenario's `invocation_type` names them.
 REQUEST_RESPONSE, EVENT, DRY_RUN = "RequestResponse", "Event", "DryRun"
 
@@ -75,6 +80,14 @@ class FleetOptions:
     retry_attempts: int = MAX_RETRY_ATTEMPTS
     max_event_age_s: float = MAX_EVENT_AGE_S
     retry_wait_s: float = RETRY_WAIT_S
+
+    @property
+    def function_version(self) -> str:
+        """The version every environment of the fleet runs. SnapStart and provisioned concurrency exist only on a
+        published version, or an alias that points at one, never on $LATEST (lambda-spec §4.8, §11.2): the fleet
+        stands for that version, its on-demand environments beyond the provisioned ones included (they serve the
+        same alias, as Lambda's spillover does)."""
+        return PUBLISHED_VERSION if self.snapstart or self.provisioned else LATEST_VERSION
 
 
 def describe_fleet(options: FleetOptions) -> str:

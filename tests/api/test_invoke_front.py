@@ -28,6 +28,7 @@ from lambdatui.api.asgi_adapter import asgi_route, lifespan
 from lambdatui.api.server import GRACEFUL_STOP_S, IDLE_LIMIT_S, serve_invoke_api
 from lambdatui.config import FunctionConfig
 from lambdatui.model.facts import InvocationResult
+from lambdatui.model.fleet import FleetOptions
 from lambdatui.runtime_choice import RuntimeCommand
 
 BOUND_S = 5
@@ -38,6 +39,7 @@ class FakeHost:
     """What the Invoke API calls on the host: `invoke`, recorded; each waits for `release` when `hold` is set."""
 
     config = FunctionConfig("function", Path("."), "handler.handler", RuntimeCommand(("python3",), True, "python:3"))
+    options = FleetOptions()  # the fleet's: the version that runs (X-Amz-Executed-Version), $LATEST
 
     def __init__(self) -> None:
         self.calls: list[tuple[bytes, dict]] = []

@@ -23,6 +23,7 @@ from lambdatui.config import FunctionConfig
 from lambdatui.host.fleet_host import Throttled
 from lambdatui.host.response_stream import ResponseStream
 from lambdatui.model.facts import InvocationResult
+from lambdatui.model.fleet import FleetOptions
 from lambdatui.runtime_choice import RuntimeCommand
 
 BOUND_S = 5
@@ -35,6 +36,7 @@ class ScriptedHost:
     `called`, `abandoned` (the route gave up the stream: its caller left) and `finished` tell the test when."""
 
     config = FunctionConfig("function", Path("."), "handler.handler", RuntimeCommand(("python3",), True, "python:3"))
+    options = FleetOptions()  # the fleet's: the version that runs (X-Amz-Executed-Version), $LATEST
 
     def __init__(self) -> None:
         self.calls: list[dict] = []

@@ -171,9 +171,6 @@ def test_the_name_a_folder_gives_the_function_is_one_lambda_allows(code_dir: Pat
     assert LAMBDA_FUNCTION_NAME.fullmatch(seen["function_name"]), seen["invoked_function_arn"]
 
 
-@pytest.mark.xfail(strict=True, reason="a SnapStart or provisioned environment tells the function it runs $LATEST "
-                                       "(function_version, AWS_LAMBDA_FUNCTION_VERSION, START's Version): Lambda runs "
-                                       "both only for a published version")
 @pytest.mark.parametrize("mode", ["snapstart", "provisioned"])
 def test_snapstart_and_provisioned_environments_run_a_published_version(code_dir: Path, mode: str) -> None:
     # AWS docs: SnapStart "works only with published function versions and aliases that point to versions"; provisioned

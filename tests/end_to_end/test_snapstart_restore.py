@@ -506,7 +506,9 @@ def handler(event, context):
             record.setdefault(kind, body)  # the first of each (platform.start/report: the first invoke's)
         start = record["platform.restoreStart"]
         assert start["functionName"] == served.output().split("serving ", 1)[1].split(" ", 1)[0]
-        assert start["functionVersion"] == "$LATEST" and start["runtimeVersion"].startswith("python:3")
+        # SnapStart runs a published version, never $LATEST (lambda-spec §4.8): the first, "1".
+        assert start["functionVersion"] == "1" and start["runtimeVersion"].startswith("python:3")
+        assert record["platform.start"]["version"] == "1", record["platform.start"]
         assert record["platform.restoreRuntimeDone"]["status"] == "success"
         report = record["platform.restoreReport"]
         assert report["status"] == "success" and report["metrics"]["durationMs"] > 0
