@@ -18,7 +18,7 @@ import json
 import re
 import time
 from typing import Any, NamedTuple, Optional, Sequence
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from lambdatui.api.headers import header_text
 
@@ -124,7 +124,8 @@ def url_event(request: UrlRequest) -> dict[str, Any]:
         "apiId": request.api_id,
         "domainName": headers.get("host", f"{request.api_id}.lambda-url.localhost"),
         "domainPrefix": request.api_id,
-        "http": {"method": request.method, "path": raw_path, "protocol": request.protocol,
+        # rawPath as sent; http.path decoded (a live function URL's event: `/space%20value` → `/space value`)
+        "http": {"method": request.method, "path": unquote(raw_path), "protocol": request.protocol,
                  "sourceIp": request.source_ip, "userAgent": headers.get("user-agent", "")},
         "requestId": request.request_id,
         "routeKey": "$default",
@@ -174,7 +175,12 @@ def buffered_answer(payload: bytes) -> HttpAnswer:
         return HttpAnswer(status, headers, _body(value))
     if isinstance(value, str):  # a JSON string is the body without its quotes (seen on AWS)
         return HttpAnswer(200, [("Content-Type", DEFAULT_CONTENT_TYPE)], value.encode("utf-8"))
-    return HttpAnswer(200, [("Content-Type", DEFAULT_CONTENT_TYPE)], payload)
+    # Any other JSON goes out as AWS writes it again, compact (`{"hello": "world"}` arrives as `{"hello":"world"}`).
+    try:
+        body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except RecursionError:  # nested deeper than the encoder goes: as the function wrote it
+        body = payload
+    return HttpAnswer(200, [("Content-Type", DEFAULT_CONTENT_TYPE)], body)
 
 
 def error_answer() -> HttpAnswer:
@@ -195,6 +201,8 @@ def too_large_answer(limit: int) -> HttpAnswer:
 
 def _head(value: dict[str, Any], status_required: bool = True) -> tuple[int, Headers]:
     status = value.get("statusCode", None if status_required else 200)
+    if isinstance(status, str) and status.isascii() and status.isdigit():
+        status = int(status)  # "418" is taken as 418, as AWS takes it
     if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
         # 1xx are interim answers, never the last: a client sent one waits for the final answer until it times out
         raise MalformedResponse(f"statusCode {status!r} is not the status of a final HTTP answer")

@@ -59,7 +59,8 @@ def test_no_query_string_no_parameters() -> None:
 
 def test_the_raw_path_keeps_its_percent_encoding() -> None:
     e = event("/pa2%2Fth/%C3%A9?q=1")
-    assert e["rawPath"] == e["requestContext"]["http"]["path"] == "/pa2%2Fth/%C3%A9"
+    assert e["rawPath"] == "/pa2%2Fth/%C3%A9"
+    assert e["requestContext"]["http"]["path"] == "/pa2/th/\u00e9"  # decoded, as a live function URL's event has it
     assert fue.label("POST", "/pa2%2Fth/%C3%A9?q=1") == "POST /pa2%2Fth/%C3%A9"
 
 
@@ -155,17 +156,17 @@ def test_framing_headers_of_the_function_are_dropped() -> None:
 
 
 @pytest.mark.parametrize("value, body", [
-    ({"hello": "world"}, b'{"hello": "world"}'),  # the runtime's JSON, as it sent it
+    ({"hello": "world"}, b'{"hello":"world"}'),  # written again compact, as AWS's front end does
     ("hello", b"hello"),  # a JSON string: the text without its quotes, as AWS answers
-    (3, b"3"), (3.1, b"3.1"), (True, b"true"), (None, b"null"), (["hello", 3, True], b'["hello", 3, true]'),
-    ({"body": "not a response without statusCode"}, b'{"body": "not a response without statusCode"}'),
+    (3, b"3"), (3.1, b"3.1"), (True, b"true"), (None, b"null"), (["hello", 3, True], b'["hello",3,true]'),
+    ({"body": "not a response without statusCode"}, b'{"body":"not a response without statusCode"}'),
 ])
 def test_any_other_json_is_a_200_with_it_as_the_body(value: Any, body: bytes) -> None:
     assert answer(value) == fue.HttpAnswer(200, [("Content-Type", "application/json")], body)
 
 
 @pytest.mark.parametrize("payload", [
-    b"not json", {"statusCode": "200"}, {"statusCode": 99}, {"statusCode": 600}, {"statusCode": True},
+    b"not json", {"statusCode": "2OO"}, {"statusCode": "-200"}, {"statusCode": 99}, {"statusCode": 600}, {"statusCode": True},
     {"statusCode": 100}, {"statusCode": 101},  # interim answers: a client would wait for the final one
     {"statusCode": 200, "headers": ["a"]}, {"statusCode": 200, "headers": {"Bad Name": "v"}},
     {"statusCode": 200, "headers": {"X\r\nInjected": "v"}}, {"statusCode": 200, "cookies": "a=1"},
@@ -232,3 +233,9 @@ def test_the_16_kb_limit_does_not_depend_on_how_the_stream_was_cut() -> None:
     fits = json.dumps({"statusCode": 200, "headers": {"x-big": "a" * 16000}}).encode()
     assert len(fits) <= fue.MAX_PRELUDE_BYTES
     assert fue.PreludeReader().feed(fits + fue.PRELUDE_END + b"body") is not None
+
+
+def test_a_status_code_given_as_digits_in_a_string_is_taken() -> None:
+    """AWS answers `{"statusCode": "418"}` with 418 (LocalStack's test recorded against AWS)."""
+    assert answer({"statusCode": "418", "body": "teapot"}) == fue.HttpAnswer(
+        418, [("Content-Type", "application/json")], b"teapot")
