@@ -168,4 +168,4 @@ async def serve_function_url(
     answer); reports the bound `host:port` once listening (port 0 picks a free one). A bind error is raised."""
     url = FunctionUrl(fleet)
     await http11.serve(url.resolve, bind_host, port, idle_limit=IDLE_LIMIT_S, stop=stop, grace=GRACEFUL_STOP_S,
-                       task_status=task_status)
+                       request_ids=True, task_status=task_status)

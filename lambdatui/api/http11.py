@@ -36,6 +36,7 @@ from lambdatui.api.http11_head import MAX_HEAD_BYTES, BadRequest, Head, has_body
 from lambdatui.api.http11_reader import RECEIVE_BYTES, PeerGone, Reader
 from lambdatui.api.http11_socket import PlainStream, listening_socket
 from lambdatui.api.rendering import Answer, error
+from lambdatui.ids import new_uuid
 from lambdatui.listen_address import listening, stopped_listening
 from lambdatui.processes.linux import SO_TIMESTAMPNS
 
@@ -62,6 +63,7 @@ class _Server:
         self.all_closed = trio.Event()
         self.address: Optional[Address] = None  # every connection's own address, unless the listener's is a wildcard
         self.taken = 0  # connections taken so far: each is numbered by it (`_Connection.number`)
+        self.request_ids = False  # a malformed request's answer carries x-amzn-RequestId (the public endpoints)
 
     async def stop(self, grace: float) -> None:
         """Idle connections close now; the others finish their request within `grace` (then are cut)."""
@@ -116,7 +118,10 @@ class _Connection(Reader):
                 else:
                     goes_on = await self._serve(head, route, params)
             except BadRequest as bad:
-                await self._write(bad.answer(), close=True)
+                answer = bad.answer()
+                if self.server.request_ids:  # Lambda's public endpoints name every answer, a refusal included
+                    answer = answer._replace(headers=[*answer.headers, ("x-amzn-RequestId", new_uuid())])
+                await self._write(answer, close=True)
                 await _linger(self.stream)
                 return
             if not goes_on:
@@ -367,6 +372,7 @@ async def serve(
     sock: Optional[socket.socket] = None,
     stamp: bool = False,
     connections: Optional[set[_Connection]] = None,
+    request_ids: bool = False,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled or `stop` is set; reports the bound `host:port` once listening (port 0 picks a free one).
@@ -375,7 +381,8 @@ async def serve(
     a refused one gets a 403 and is closed unread. A connection that waits `idle_limit` seconds for its next
     request is closed (None: never). `stop` is a graceful stop: no new connection is taken, idle ones close, and
     the requests in progress have `grace` seconds to write their answers (each then closes); then this returns.
-    Every connection has TCP_NODELAY (http11_socket.accepted).
+    Every connection has TCP_NODELAY (http11_socket.accepted). `request_ids`: the answer to a request the framing
+    cannot read carries an `x-amzn-RequestId` too, as every answer of Lambda's public endpoints does.
     """
     # `sock`: one already listening, bound ahead of the trio run (host/early_start.py); host and port are its own.
     listener = await _listen(host, port) if sock is None else listening_socket(sock)
@@ -388,6 +395,7 @@ async def serve(
         stamped = False  # not Linux: no stamps
     # `connections`: the caller's set, which the server keeps its open connections in (host/deadlines.py reads it).
     server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections)
+    server.request_ids = request_ids
     if bound_host not in ("0.0.0.0", "::"):
         server.address = (bound_host, bound_port)
     listening(bound_host, bound_port)

@@ -144,6 +144,6 @@ async def serve_invoke_api(
         app = _AppOnDemand(host, nursery)
         try:
             await http11.serve(invoke_router(host, app.route), bind_host, port, idle_limit=IDLE_LIMIT_S, stop=stop,
-                               grace=GRACEFUL_STOP_S, task_status=task_status)
+                               grace=GRACEFUL_STOP_S, request_ids=True, task_status=task_status)
         finally:
             app.stop()

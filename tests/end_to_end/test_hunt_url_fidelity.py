@@ -291,8 +291,6 @@ def test_a_connect_request_does_not_reach_the_function_without_a_path(url: Serve
         assert 400 <= status < 500, head
 
 
-@pytest.mark.xfail(strict=True, reason="the URL's answers to a malformed request (400, 505) carry no "
-                                       "x-amzn-RequestId, though the README says every response does")
 def test_an_answer_to_a_malformed_request_carries_a_request_id(url: Served) -> None:
     for data in (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n",
                  b"GET / HTTP/2.0\r\nHost: x\r\nConnection: close\r\n\r\n"):
