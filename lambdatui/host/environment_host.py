@@ -117,6 +117,8 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         self._changed = trio.Event()  # set on a fact while someone waits in wait_changed()
         self._change_waiters = 0
         self._signals_after_stacks: Optional[list[int]] = None  # held back until a timed-out runtime's stacks are dumped
+        self._stacks_generation: Optional[int] = None  # the Init generation whose runtime's stacks file is the live one
+        self._stacks_reading: set[int] = set()  # generations whose stacks file is being read (runtime_signals.py)
         self._last_globals: Optional[f.GlobalsReported] = None
         self._last_tmp: Optional[f.TmpChanged] = None
         self.streams = StreamRegistry()  # invokes whose caller takes a streamed response

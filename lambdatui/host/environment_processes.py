@@ -185,6 +185,7 @@ class EnvironmentProcesses:
             self._runtime_peak_mb = None
             self._sup.watch_memory(handle)
             self._snapshot_started(True)  # type: ignore[attr-defined]
+            self._stack_file_spawned(effect.generation)  # type: ignore[attr-defined]  # after the spawn: off its path
         self._landed(effect.participant, effect.generation, handle)  # type: ignore[attr-defined]
 
     def _spawn_when_settled(self, effect: fx.Spawn) -> None:

@@ -73,6 +73,14 @@ class RuntimeSignals:
     def _stack_file(self, generation: int) -> Path:
         return stack_file(self.state_dir, generation)
 
+    def _stack_file_spawned(self, generation: int) -> None:
+        """The runtime of Init `generation` has started with its stacks file: the one before it is over (nothing writes
+        it any more), and a file each reset left would pile up for the environment's whole life (a bug hunt). One still
+        being read goes when its reading ends."""
+        before, self._stacks_generation = self._stacks_generation, generation
+        if before is not None and before != generation and before not in self._stacks_reading:
+            self._stack_file(before).unlink(missing_ok=True)
+
     def _capture_stacks(self, effect: fx.CaptureStacks) -> None:
         handle = self._handle(fx.RUNTIME)
         if handle is None or not self.config.runtime.ours or self._signals_after_stacks is not None:
@@ -85,13 +93,19 @@ class RuntimeSignals:
         if effect.thaw_first:
             self._sup.thaw(handle)
         assert self._nursery is not None
-        self._nursery.start_soon(self._collect_stacks, handle, self._stack_file(self.env.generation), effect.request_id)
+        generation = self.env.generation
+        self._stacks_reading.add(generation)
+        self._nursery.start_soon(self._collect_stacks, handle, generation, effect.request_id)
 
-    async def _collect_stacks(self, handle: ProcessHandle, path: Path, request_id: str) -> None:
+    async def _collect_stacks(self, handle: ProcessHandle, generation: int, request_id: str) -> None:
+        path = self._stack_file(generation)
         try:
             text = await wait_for_stack_dump(path, lambda: handle.exited is not None,
                                              lambda: self._sup.is_stopped(handle))
         finally:
+            self._stacks_reading.discard(generation)
+            if generation != self._stacks_generation:  # a later runtime has started: this one's file is over
+                path.unlink(missing_ok=True)
             held, self._signals_after_stacks = self._signals_after_stacks or [], None
             for sig in held:
                 if handle.exited is None:

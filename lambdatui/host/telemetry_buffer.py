@@ -7,7 +7,8 @@ than `maxBytes` on its own, which goes alone rather than nowhere (Lambda itself 
 the delivery asks for a flush.
 
 A listener that falls behind does not make the buffer grow without end: beyond `BACKLOG_BATCHES` batches' worth
-waiting, log records (the function's and extensions') are dropped and counted until the delivery reports them (a
+waiting, log records (the function's and extensions') are dropped, and platform records beyond twice that, and
+counted until the delivery reports them (a
 `TelemetryDropped` fact, which the translator turns into the `platform.logsDropped` record the listener gets), so
 nothing goes silently.
 """
@@ -21,6 +22,11 @@ from typing import Optional
 # How many batches may wait while one is being delivered (or retried). Lambda documents no figure; the AWS
 # emulator keeps one accumulating beside the one in flight, which drops a whole batch at the first slow answer.
 BACKLOG_BATCHES = 4
+# Platform records may fill twice that backlog before they are dropped too: a handful an invoke, which a burst of the
+# function's lines must not take with it, but a listener that is gone (nothing on its port, or hung) never takes
+# them, and the host must not grow with every invoke for as long as the environment lives (a bug hunt: ~1.7 KB an
+# invoke, without end).
+PLATFORM_BACKLOG_FACTOR = 2
 
 # Retries of a batch whose listener is not up yet (or refused it): the first waits this long, each next one twice
 # as long, up to the cap, so a listener that starts late gets its records within the cap of starting.
@@ -81,12 +87,12 @@ class TelemetryBuffer:
     # -- in
 
     def add(self, record: bytes, type_: str, now: float, *, force: bool = False) -> bool:
-        """Buffer one record; False when it was dropped because the backlog is full (never when `force`d, nor a
-        platform record: a handful an invoke, and what an extension waits for, platform.report above all; a burst of
-        the function's lines that overflows the backlog must not take them with it)."""
+        """Buffer one record; False when it was dropped because the backlog is full (never when `force`d; a platform
+        record, what an extension waits for, platform.report above all, only past PLATFORM_BACKLOG_FACTOR times the
+        backlog: a burst of the function's lines that overflows the backlog must not take them with it)."""
         size = len(record)
-        if not force and not type_.startswith("platform.") and (
-                self.items >= self._backlog_items or self.bytes + size > self._backlog_bytes):
+        room = PLATFORM_BACKLOG_FACTOR if type_.startswith("platform.") else 1
+        if not force and (self.items >= self._backlog_items * room or self.bytes + size > self._backlog_bytes * room):
             self.dropped_records += 1
             self.dropped_bytes += size
             return False
