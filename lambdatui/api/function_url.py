@@ -56,6 +56,8 @@ class FunctionUrl:
         if too_large:
             return _answer(fue.too_large_answer(MAX_REQUEST_BYTES), request_id)
         head = exchange.head
+        if not fue.has_a_path(head.target):  # no event can be made of it: the function is not invoked
+            return _answer(fue.bad_target_answer(), request_id)
         trace_id = exchange.headers.get(_TRACE) or new_trace_id()
         (peer, _), (_, port) = exchange.addresses()
         fields = [*head.headers.items(), *head.repeated] if head.repeated else list(head.headers.items())

@@ -72,6 +72,16 @@ def url_id(function_name: str) -> str:
     return base64.b32encode(digest).decode("ascii").lower().replace("=", "")[:32]
 
 
+def has_a_path(target: str) -> bool:
+    """Whether a request target names a path (origin form `/p`, or absolute form `http://h/p`): every rawPath a
+    function URL sends starts with `/`; CONNECT's authority form (`host:443`) and OPTIONS' `*` name none."""
+    return target.startswith("/") or target[:8].lower().startswith(("http://", "https://"))
+
+
+def bad_target_answer() -> HttpAnswer:
+    return HttpAnswer(400, [("Content-Type", DEFAULT_CONTENT_TYPE)], b'{"message":"Bad Request"}')
+
+
 def split_target(target: str) -> tuple[str, str]:
     """(raw path, raw query string without its `?`) of a request target; an absolute-form one loses its origin."""
     if not target.startswith("/"):
