@@ -16,6 +16,9 @@ MANAGED_INSTANCES = "lambda-managed-instances"  # --max-concurrency: one environ
 # X-Amz-Executed-Version): the unpublished code, or the version publishing it made, the first one being "1".
 LATEST_VERSION = "$LATEST"
 PUBLISHED_VERSION = "1"
+# Managed Instances: an unqualified invoke runs this version, not $LATEST (AWS's "$LATEST.PUBLISHED version in Lambda
+# Managed Instances"; CloudFormation and the console make it with the function).
+MANAGED_VERSION = "$LATEST.PUBLISHED"
 
 # X-Amz-Invocation-Type's values: the Invoke API takes them, a scenario's `invocation_type` names them.
 REQUEST_RESPONSE, EVENT, DRY_RUN = "RequestResponse", "Event", "DryRun"
@@ -86,7 +89,9 @@ class FleetOptions:
         """The version every environment of the fleet runs. SnapStart and provisioned concurrency exist only on a
         published version, or an alias that points at one, never on $LATEST (lambda-spec §4.8, §11.2): the fleet
         stands for that version, its on-demand environments beyond the provisioned ones included (they serve the
-        same alias, as Lambda's spillover does)."""
+        same alias, as Lambda's spillover does). Managed Instances run `$LATEST.PUBLISHED` (MANAGED_VERSION)."""
+        if self.max_concurrency:
+            return MANAGED_VERSION
         return PUBLISHED_VERSION if self.snapstart or self.provisioned else LATEST_VERSION
 
 

@@ -220,3 +220,18 @@ def test_a_recording_of_a_provisioned_function_that_returns_its_log_stream_repla
     assert "provisioned = 1" in text, text
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, text + replayed.stdout[-2000:] + replayed.stderr[-2000:]
+
+
+def test_managed_instances_run_latest_published(code_dir: Path) -> None:
+    """An unqualified invoke of a Managed Instances function runs `$LATEST.PUBLISHED`, not the unpublished `$LATEST`
+    (AWS: "$LATEST.PUBLISHED version in Lambda Managed Instances")."""
+    handler = write_file(code_dir / "fn" / "handler.py", HANDLER)
+    with ServeProcess(handler, "--max-concurrency", "2", "--timeout", "30") as served:
+        answer = httpx.post(served.invoke_url("fn"), content=b'{"tag": "m"}', timeout=HTTP_TIMEOUT)
+        served.wait_for_line(r"\[platform\]\s+REPORT RequestId")
+        output = served.output()
+    assert answer.status_code == 200 and answer.headers["x-amz-executed-version"] == "$LATEST.PUBLISHED", answer.text
+    seen = answer.json()
+    assert (seen["version"], seen["env_version"]) == ("$LATEST.PUBLISHED", "$LATEST.PUBLISHED"), seen
+    assert seen["init_type"] == "lambda-managed-instances", seen
+    assert re.search(r"START RequestId: \S+ Version: \$LATEST\.PUBLISHED", output), output
