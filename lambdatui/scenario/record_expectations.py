@@ -26,9 +26,9 @@ from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, to
 # receive) and the notices of records dropped because a listener fell behind.
 UNSTABLE_TYPES = ("extension", LOGS_DROPPED)
 # Besides the request id, what is new on every run that a function may return: its environment's log stream name
-# (`context.log_stream_name`, ".../[$LATEST]" or, with SnapStart or provisioned concurrency, ".../[1]", and 32 hex
-# digits) and the invoke's X-Ray trace id (`_X_AMZN_TRACE_ID`).
-RUN_IDS = re.compile(r"\[(?:\$LATEST|[0-9]+)\][0-9a-f]{32}|Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
+# (`context.log_stream_name`, ".../[$LATEST]", with SnapStart or provisioned concurrency ".../[1]", on Managed Instances
+# ".../[$LATEST.PUBLISHED]", then 32 hex digits) and the invoke's X-Ray trace id (`_X_AMZN_TRACE_ID`).
+RUN_IDS = re.compile(r"\[(?:\$LATEST(?:\.PUBLISHED)?|[0-9]+)\][0-9a-f]{32}|Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
 # Why a part of a response is not compared: it quotes one of those ids, or it read the clock (clock_values.py).
 _IDS = "the request id (or the log stream's, the trace's)"
 _CLOCK = "the clock's reading while the invoke ran"

@@ -124,6 +124,16 @@ def test_the_log_stream_name_and_the_trace_id_are_left_out_as_the_request_id_is(
     assert parse_scenario(text, Path("r.toml")).steps[0].expect.response == {"count": 2}
 
 
+def test_a_managed_instances_log_stream_name_is_left_out_too() -> None:
+    """Managed Instances run `$LATEST.PUBLISHED`, which names their environments' log streams."""
+    recorder = Recorder(_config())
+    recorder(_queued("abc-123"))
+    recorder(_completed("abc-123", {"log": "2026/12/01/[$LATEST.PUBLISHED]" + "a6" * 16, "count": 2}))
+    text = recorder.to_toml()
+    assert "[$LATEST.PUBLISHED]" not in text, text
+    assert parse_scenario(text, Path("r.toml")).steps[0].expect.response == {"count": 2}
+
+
 def test_a_response_with_a_request_id_is_compared_by_its_stable_keys() -> None:
     # expect.response matches a subset, so the keys that quote the request id are simply left out.
     recorder = Recorder(_config())
