@@ -51,7 +51,8 @@ class _Server:
     waits for a next request (those are closed, the others may finish)."""
 
     def __init__(self, resolve: Resolve, idle_limit: Optional[float], stoppable: bool, stamped: bool = False,
-                 stamp_every: bool = False, connections: Optional[set[_Connection]] = None) -> None:
+                 stamp_every: bool = False, connections: Optional[set[_Connection]] = None,
+                 request_ids: bool = False) -> None:
         self.resolve = resolve
         # Its connections' requests carry when they arrived (Exchange.arrived): every one, or only the first.
         self.stamped, self.stamp_every = stamped, stamp_every
@@ -63,7 +64,7 @@ class _Server:
         self.all_closed = trio.Event()
         self.address: Optional[Address] = None  # every connection's own address, unless the listener's is a wildcard
         self.taken = 0  # connections taken so far: each is numbered by it (`_Connection.number`)
-        self.request_ids = False  # a malformed request's answer carries x-amzn-RequestId (the public endpoints)
+        self.request_ids = request_ids  # a malformed request's answer carries x-amzn-RequestId (the public endpoints)
 
     async def stop(self, grace: float) -> None:
         """Idle connections close now; the others finish their request within `grace` (then are cut)."""
@@ -394,8 +395,7 @@ async def serve(
     except OSError:
         stamped = False  # not Linux: no stamps
     # `connections`: the caller's set, which the server keeps its open connections in (host/deadlines.py reads it).
-    server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections)
-    server.request_ids = request_ids
+    server = _Server(resolve, idle_limit, stop is not None, stamped, stamp and stamped, connections, request_ids)
     if bound_host not in ("0.0.0.0", "::"):
         server.address = (bound_host, bound_port)
     listening(bound_host, bound_port)

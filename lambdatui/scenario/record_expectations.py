@@ -209,14 +209,10 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
                  for i, (paths, what) in enumerate(causes)]
         notes.append(f"# response not compared: {', '.join(parts)}, new on every run")
         return
-    if volatile:
-        notes.append(f"# {', '.join(volatile)} {_carry(volatile)} {_IDS}, new on every run: the other keys are "
-                     "compared" if stable is not NOTHING else
-                     f"# response not compared: it carries {_IDS}, new on every run")
-    if addressed:
-        notes.append(f"# {', '.join(addressed)} {_carry(addressed)} {RUNTIME_API_WHY}, new on every run: the other "
-                     "keys are compared" if stable is not NOTHING else
-                     f"# response not compared: it carries {RUNTIME_API_WHY}, new on every run")
+    for paths, what in ((volatile, _IDS), (addressed, RUNTIME_API_WHY)):
+        if paths:
+            notes.append(f"# {', '.join(paths)} {_carry(paths)} {what}, new on every run: the other keys are compared"
+                         if stable is not NOTHING else f"# response not compared: it carries {what}, new on every run")
     if timed:
         notes.append(f"# {', '.join(timed)}: the clock's reading while the invoke ran (time left, a timestamp), new on "
                      "every run: not compared" if stable is not NOTHING else
