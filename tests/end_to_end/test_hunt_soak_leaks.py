@@ -319,7 +319,8 @@ def test_failure_cycles_return_descriptors_children_cgroups_and_folders_to_their
                 thread.start()
             for thread in burst:
                 thread.join(60)
-            assert sorted(results) in ([200, 200], [200, 429]), results  # the hung-up invoke may still hold one
+            # The hung-up invoke and a failed Event invoke's retry may still hold both environments (CI: 429 twice).
+            assert len(results) == 2 and set(results) <= {200, 429}, results
             served.wait_for_lines(r"Event invoke \S+ failed \(ValueError\) and is discarded", cycle + 1)
         conn.close()
         wait_until(settled, SETTLE_WITHIN, lambda: "the environments were not all shut down: " + state())
