@@ -40,7 +40,8 @@ function ran it is a step, with no expectation on its result. A session with
 nothing else to replay is written as the shutdown it ended with, since a scenario runs at least one step.
 
 The steps written out are record_output.py; what an invoke step expects, record_expectations.py (only what is
-stable); the other steps' lines and the replay command, record_lines.py; the TOML text, toml_writer.py.
+stable); the other steps' lines and the replay command, record_lines.py; the TOML text, toml_writer.py; which
+invokes were in flight together, record_overlaps.py.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
-from lambdatui.core.invoke_rules import THROTTLED
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
@@ -59,8 +59,9 @@ from lambdatui.model.fleet import FleetOptions
 from lambdatui.scenario.model import failed_after
 from lambdatui.scenario.record_expectations import RecordedInvoke
 from lambdatui.scenario.record_faults import FaultPlacement
-from lambdatui.scenario.record_fleet import STARTING, FleetReading, is_snapshot
+from lambdatui.scenario.record_fleet import STARTING, is_snapshot
 from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput
+from lambdatui.scenario.record_overlaps import OverlapTracking
 from lambdatui.scenario.session_values import callers_trace_header, runtime_apis_now
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
     from lambdatui.host.fleet_host import FleetHost
 
 
-class Recorder(FaultPlacement, FleetReading, RecordOutput):
+class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
     """Commands and facts in, a replayable scenario out (`to_toml`)."""
 
     def __init__(self, config: FunctionConfig, *, handler_given: bool = False, function_path: Optional[str] = None,
@@ -311,109 +312,6 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
             else:
                 self._place(fact.detail)
 
-    def _queued(self, step: RecordedInvoke, number: int) -> None:
-        """An invoke queued in env #`number`: routed there just now, or, for a new environment, when the fleet decided
-        to start it (`_routed`); placed in its overlap in the order routed, before any throttled one (it was routed
-        before the limit was reached)."""
-        request_id = step.request_id
-        step.env = number or None  # 0: one environment, unnumbered (`invoke`)
-        self._invokes[request_id] = self._waiting[request_id] = step
-        overlap = self._overlap_of.get(request_id) if request_id in self._in_flight else None
-        if overlap is None:
-            overlap = self._routed(request_id, number)
-        self._in_flight[request_id] = number
-        # None: no fleet (`invoke`), one environment. Not those started for invokes routed after all of these (a step
-        # after this one): a replay counts before it runs that step.
-        alive = self._alive(routed_by=max(self._routed_as[member] for member in overlap.members))
-        overlap.several = overlap.several or self._several()
-        routed = self._routed_as[request_id]
-        at = next((i for i, s in enumerate(overlap.invokes)
-                   if s.throttled or self._routed_as.get(s.request_id, routed) > routed), len(overlap.invokes))
-        overlap.invokes.insert(at, step)
-        # Alive once the last of them has its environment: later invokes may start more before these complete,
-        # and a replay checks the count before it runs them (`alive` leaves out those it knows of).
-        overlap.environments = alive
-
-    def _routed(self, request_id: str, number: int, past_busy: bool = False) -> Overlap:
-        """The fleet routed an invoke to env #`number` (STARTING: a new one it starts for it, `past_busy` when others
-        were busy). It joins the invokes in flight in other environments when they are all of one overlap and all of it
-        still runs (a replay fires them together: it meets the same environments); else it begins one of its own. On
-        Managed Instances those in its own environment count too: they ran together there, sharing its /tmp."""
-        self._routed_as[request_id] = next(self._routing)
-        overlap = self._joinable(number)
-        if overlap is None:
-            others = any(self._beside(env, number) for env in self._in_flight.values())
-            overlap = Overlap(overlapped=others or past_busy or self._busy_elsewhere(number))
-            self._share_workers(request_id, number)
-        overlap.members.add(request_id)
-        overlap.pending.add(request_id)
-        self._overlap_of[request_id] = overlap
-        self._in_flight[request_id] = number
-        return overlap
-
-    def _share_workers(self, request_id: str, number: int) -> None:
-        """Managed Instances: an invoke that begins a step of its own in env #`number` while invokes of earlier steps
-        still run in its workers (a timed-out one's handler too, until it is done). Each may read what the other did to
-        the /tmp and the process they share, which a replay, running them in their steps, cannot give again: their
-        responses are not compared."""
-        if not self._managed() or number in (0, STARTING):
-            return
-        step = self._invokes.get(request_id)
-        if step is None:
-            return
-        for other, env in [*self._in_flight.items(), *self._overrunning.items()]:
-            earlier = self._invokes.get(other)
-            if env == number and other != request_id and earlier is not None:
-                earlier.shared_with = earlier.shared_with or "a later"
-                step.shared_with = step.shared_with or "an earlier"
-
-    def _joinable(self, number: int) -> Optional[Overlap]:
-        """The overlap an invoke for env #`number` joins now: the latest, when all of it, and nothing else, is in
-        flight beside it, and no step was written after it (joining would place this invoke before that step's,
-        which may have run in the same environment before it)."""
-        latest = self._latest()
-        others = {other for other, env in self._in_flight.items() if self._beside(env, number)}
-        if others and latest is not None and others == latest.pending == latest.members and self._last_step(latest):
-            return latest
-        return None
-
-    def _last_step(self, overlap: Overlap) -> bool:
-        """Nothing was written after `overlap`: not placed yet, or the last step."""
-        return not overlap.placed or (bool(self.steps) and self.steps[-1] is overlap)
-
-    def _latest(self) -> Optional[Overlap]:
-        """The overlap of the invoke in flight routed last."""
-        return self._overlap_of[next(reversed(self._in_flight))] if self._in_flight else None
-
-    def _beside(self, env: int, number: int) -> bool:
-        """Whether an invoke in flight in env #`env` runs beside one in env #`number` (STARTING: one being started,
-        which no other invoke shares): in another environment, or on Managed Instances in the same one."""
-        return env != number or env == STARTING or self._managed()
-
-    def _throttled(self, fact: f.InvocationThrottled) -> None:
-        """A 429 at the limit joins the invokes in flight that filled it when they are all of one overlap (a replay
-        fires them together and meets the same limit). Alone, a replay would run it where the session's function never
-        saw it: it is kept in an overlap of its own, which the output writes as a comment (record_output.py)."""
-        result = f.InvocationResult(fact.request_id, b"", function_error=True, error_type=THROTTLED)
-        step = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, result, throttled=True,
-                                                               client_context=fact.client_context,
-                                                               qualifier=fact.qualifier)
-        latest = self._latest()
-        if latest is not None and set(self._in_flight) == latest.pending == latest.members and self._last_step(latest):
-            latest.invokes.append(step)
-            self._overlap_of[fact.request_id] = latest
-            return
-        alone = Overlap(overlapped=True, placed=True)
-        alone.invokes.append(step)
-        self._overlap_of[fact.request_id] = alone
-        self.steps.append(alone)
-
-    def _completed(self, request_id: str) -> None:
-        self._in_flight.pop(request_id, None)  # one routed to a new environment too, that never started
-        overlap = self._overlap_of.get(request_id)
-        if overlap is not None and request_id in overlap.pending:
-            overlap.pending.discard(request_id)
-
     def _spun_down(self, fact: f.IdleSpunDown) -> None:
         """An environment idle for --idle-shutdown went: a replay, which runs each step as soon as the one before has
         settled, must let as much time pass here, or the next invoke finds it still warm. One pause covers several
@@ -429,13 +327,6 @@ class Recorder(FaultPlacement, FleetReading, RecordOutput):
         if not others and isinstance(last, PauseStep) and not last.others:
             return
         self.steps.append(PauseStep(fact.number, fact.idle_s, others))
-
-    def _place(self, request_id: str) -> None:
-        step = self._waiting.pop(request_id, None)
-        overlap = self._overlap_of.get(request_id)
-        if step is not None and overlap is not None and not overlap.placed:
-            overlap.placed = True
-            self.steps.append(overlap)
 
     def _by_id(self, request_id: str) -> Optional[RecordedInvoke]:
         return self._invokes.get(request_id)
