@@ -13,22 +13,34 @@ from pathlib import Path
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invoke payload limit
 EVENTS_FOLDER = "events"
 
+# API Gateway puts every header in both maps (`multiValueHeaders` with all its values), and always adds the
+# X-Forwarded-* ones: WSGI adapters (serverless-wsgi, apig-wsgi) build the request's URL and client from them.
+_REST_HEADERS = {
+    "Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com", "User-Agent": "curl/8.5.0",
+    "X-Amzn-Trace-Id": "Root=1-6553f100-0123456789abcdef01234567", "X-Forwarded-For": "203.0.113.7",
+    "X-Forwarded-Port": "443", "X-Forwarded-Proto": "https",
+}
+
 _API_GATEWAY_REST = {
     "resource": "/orders/{id}",
     "path": "/orders/42",
     "httpMethod": "GET",
-    "headers": {"accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-                "User-Agent": "curl/8.5.0", "X-Forwarded-For": "203.0.113.7"},
-    "multiValueHeaders": {"accept": ["application/json"]},
+    "headers": _REST_HEADERS,
+    "multiValueHeaders": {name: [value] for name, value in _REST_HEADERS.items()},
     "queryStringParameters": {"verbose": "true"},
     "multiValueQueryStringParameters": {"verbose": ["true"]},
     "pathParameters": {"id": "42"},
     "stageVariables": None,
     "requestContext": {
-        "accountId": "123456789012", "apiId": "abc123", "resourceId": "r3s0urc3", "stage": "prod",
-        "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", "requestTimeEpoch": 1700000000000,
-        "httpMethod": "GET", "path": "/prod/orders/42", "protocol": "HTTP/1.1",
-        "identity": {"sourceIp": "203.0.113.7", "userAgent": "curl/8.5.0"},
+        "accountId": "123456789012", "apiId": "abc123", "resourceId": "r3s0urc3", "resourcePath": "/orders/{id}",
+        "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+        "extendedRequestId": "JKJaXmPLvHcESHA=", "requestTime": "14/Nov/2023:22:13:20 +0000",
+        "requestTimeEpoch": 1700000000000, "httpMethod": "GET", "path": "/prod/orders/42", "protocol": "HTTP/1.1",
+        "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "domainPrefix": "abc123",
+        "identity": {"sourceIp": "203.0.113.7", "userAgent": "curl/8.5.0", "accountId": None, "caller": None,
+                     "user": None, "userArn": None, "accessKey": None, "cognitoIdentityId": None,
+                     "cognitoIdentityPoolId": None, "cognitoAuthenticationType": None,
+                     "cognitoAuthenticationProvider": None},
     },
     "body": None,
     "isBase64Encoded": False,
@@ -40,8 +52,10 @@ _API_GATEWAY_HTTP_V2 = {
     "rawPath": "/orders",
     "rawQueryString": "dryRun=false",
     "cookies": ["session=abc"],
-    "headers": {"content-type": "application/json", "host": "xyz789.execute-api.us-east-1.amazonaws.com",
-                "user-agent": "curl/8.5.0"},
+    "headers": {"content-type": "application/json", "content-length": "33",
+                "host": "xyz789.execute-api.us-east-1.amazonaws.com", "user-agent": "curl/8.5.0",
+                "x-amzn-trace-id": "Root=1-6553f100-0123456789abcdef01234567", "x-forwarded-for": "203.0.113.7",
+                "x-forwarded-port": "443", "x-forwarded-proto": "https"},
     "queryStringParameters": {"dryRun": "false"},
     "requestContext": {
         "accountId": "123456789012", "apiId": "xyz789", "domainName": "xyz789.execute-api.us-east-1.amazonaws.com",
