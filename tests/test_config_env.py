@@ -15,7 +15,7 @@ from lambdatui.runtime_choice import RuntimeCommand
 
 
 def test_the_reserved_list_is_lambdas_and_leaves_the_extendable_ones_alone():
-    assert len(RESERVED_ENV_VARS) == 19
+    assert len(RESERVED_ENV_VARS) == 21  # with the metadata endpoint's two (the developer guide's list)
     for extendable in ("LANG", "PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "NODE_PATH"):
         assert reserved_env_problem([extendable]) is None
 

@@ -7,7 +7,8 @@ body) and the fact itself. A long poll (every GET of the sandbox's API parks: /n
 when it parks as well, so that the debugger shows it waiting.
 
 Who made a request: the runtime (the Runtime API's paths and lambdatui's private family, which only our own
-bootstrap calls), or an extension, named by its Lambda-Extension-Identifier as its register answer gave it.
+bootstrap calls), or an extension, named by its Lambda-Extension-Identifier as its register answer gave it. The
+metadata endpoint's callers send no such header, and either may call it: its calls have a tab of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable, Iterable, Optional
 from lambdatui.api import headers as h
 from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.http11_head import BadRequest
+from lambdatui.api.metadata_routes import PATH as METADATA_PATH
 from lambdatui.api.rendering import Answer
 from lambdatui.model.api_traffic import RUNTIME
 from lambdatui.model.error_types import body_error_type
@@ -26,6 +28,7 @@ from lambdatui.model.facts import ApiExchanged
 from lambdatui.model.facts.sandbox_api import PREVIEW_BYTES
 
 UNKNOWN_EXTENSION = "extension (unregistered)"  # a caller whose identifier no register answer gave
+METADATA_CALLERS = "metadata (runtime or extension)"  # who called the metadata endpoint: no header says which
 # The request headers worth showing (lower case, as the framing keeps them): what Lambda reads from a caller.
 REQUEST_HEADERS = (
     "content-type", "content-length", "transfer-encoding",
@@ -60,8 +63,9 @@ class ApiCapture:
         self._names: dict[str, str] = {}  # extension identifier -> name, from the register answers
 
     def wrap(self, routes: Iterable[tuple[str, str, Route]]) -> list[tuple[str, str, Route]]:
-        """The table's routes, each recorded; its GETs are the long polls (the sandbox's API has no other GET)."""
-        return [(method, path, self.wrap_route(route, long_poll=method == "GET")) for method, path, route in routes]
+        """The table's routes, each recorded; its GETs are the long polls, but the metadata endpoint's (answered at once)."""
+        return [(method, path, self.wrap_route(route, long_poll=method == "GET" and path != METADATA_PATH))
+                for method, path, route in routes]
 
     def wrap_route(self, route: Route, *, long_poll: bool = False) -> Route:
         """One route recorded (also the 404 and 405 answers: a runtime calling a wrong path needs to see it)."""
@@ -91,7 +95,7 @@ class ApiCapture:
 
     def _participant(self, exchange: Exchange) -> str:
         if not exchange.path.startswith(_EXTENSION_PREFIXES):
-            return RUNTIME
+            return METADATA_CALLERS if exchange.path == METADATA_PATH else RUNTIME
         identifier = exchange.headers.get(_IDENTIFIER)
         if identifier is not None:
             return self._names.get(identifier, UNKNOWN_EXTENSION)

@@ -1,4 +1,5 @@
-"""The route table of the sandbox's API server: Runtime, Extensions and lambdatui's private APIs (issue 9).
+"""The route table of the sandbox's API server: Runtime, Extensions, Telemetry, the metadata endpoint and lambdatui's
+private APIs (issue 9).
 
 `sandbox_router(host)` resolves a method and a path to the route that answers them; `http11` does the framing.
 Paths are templates whose `<name>` segments match one non-empty path segment, as quart's routes did; a known
@@ -12,6 +13,7 @@ from typing import Iterable, Optional
 from lambdatui.api.api_capture import ApiCapture
 from lambdatui.api.extension_routes import extension_routes
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
+from lambdatui.api.metadata_routes import metadata_routes
 from lambdatui.api.private_routes import private_routes
 from lambdatui.api.rendering import Answer, error
 from lambdatui.api.runtime_routes import runtime_routes
@@ -81,7 +83,8 @@ def _parameters(shape: tuple[Optional[str], ...], parts: list[str]) -> Optional[
 
 def sandbox_router(host: EnvironmentHost) -> Resolve:
     """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
-    routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *private_routes(host)]
+    routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *metadata_routes(host),
+              *private_routes(host)]
     if not host.inspect:
         return router(routes)
     # The debugger shows every exchange, refusals of unknown paths too; headless modes pay nothing for it.

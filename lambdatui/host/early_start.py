@@ -33,6 +33,7 @@ from typing import Callable, Iterator, Optional
 
 from lambdatui.config import FunctionConfig
 from lambdatui.host.launch import function_files, log_stream_name, runtime_argv, runtime_environment
+from lambdatui.ids import new_token
 from lambdatui.model.fleet import LATEST_VERSION
 from lambdatui.processes import namespaces
 from lambdatui.processes.children import OnExit, OnLines, ProcessHandle
@@ -64,6 +65,7 @@ class EarlyStart:
     listener: socket.socket  # the sandbox API's, bound and listening
     runtime_api: str
     stream: str  # the log stream name
+    metadata_token: str  # AWS_LAMBDA_METADATA_TOKEN, the environment's (api/metadata_routes.py)
     sandbox: Sandbox
     supervisor: Supervisor
     runtime: Optional[ProcessHandle] = None  # None: it could not be started ahead (the host starts it, or says why)
@@ -185,11 +187,14 @@ def start_early(config: FunctionConfig) -> Optional[EarlyStart]:
         assert paths is not None
         # Only an on-demand fleet starts early, and its function runs $LATEST (FleetOptions.function_version).
         stream = log_stream_name(LATEST_VERSION)
+        metadata_token = new_token()
         env = runtime_environment(config, runtime_api, stream, stack_file(member_dir, 1), os.environ,
-                                  exit_file=exit_file(member_dir, 1), paths=paths, function_version=LATEST_VERSION)
+                                  exit_file=exit_file(member_dir, 1), paths=paths, function_version=LATEST_VERSION,
+                                  metadata_token=metadata_token)
         spec = ProcessSpec(RUNTIME, runtime_argv(config, env, paths), paths.task_root, sandbox.adjust_env(env),
                            log_fd=True)
-        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, sandbox, supervisor, remake=remake)
+        early = EarlyStart(state_dir, notes, listener, runtime_api, stream, metadata_token, sandbox, supervisor,
+                           remake=remake)
         started = early
         early.boot(spec)
         return early

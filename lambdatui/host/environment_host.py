@@ -32,7 +32,7 @@ from lambdatui.host.core_requests import CoreRequests, Slot
 from lambdatui.host.runtime_signals import RuntimeSignals
 from lambdatui.host.snapshot_restore import SnapshotRestore
 from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
-from lambdatui.ids import new_trace_id, new_uuid
+from lambdatui.ids import new_token, new_trace_id, new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.fleet import LATEST_VERSION, MANAGED_NOTE, ON_DEMAND
@@ -81,6 +81,9 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         # SnapStart (lambda-spec §4.8): SNAP_START makes this the snapshot environment; `restore_source` (that
         # environment's host) makes this one restored from its snapshot.
         self.restore_source = restore_source
+        # AWS_LAMBDA_METADATA_TOKEN: the environment's, for all its Inits; a restored copy's processes carry the
+        # snapshot's, in their environment as it was taken.
+        self.metadata_token = restore_source.metadata_token if restore_source is not None else new_token()
         self.template: Optional[SnapshotTemplate] = None  # the snapshot environment's runtime, once it runs ours
         self.env = environment_for(core_config(config, init_type, max_concurrency, restore_source is not None,
                                                  function_version))
@@ -136,7 +139,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 if early is not None:
-                    self._stream, self._early = early.stream, early
+                    self._stream, self._early, self.metadata_token = early.stream, early, early.metadata_token
                 self.subscribe(TelemetryDelivery(translator(self.env.config, self.function_env(), self._stream),
                                                  self._publish, self.start_soon, self._sandbox_loopback))
                 for text in self._files_notes if self.announce else ():

@@ -31,6 +31,7 @@ class EnvironmentProcesses:
     """Part of `EnvironmentHost` (host/environment_host.py): it runs on the host's state."""
 
     _settling: Optional[list[fx.Spawn]]
+    metadata_token: str
 
     # Who may reach the environment's sandbox APIs (host/sandbox_access.py).
 
@@ -149,7 +150,8 @@ class EnvironmentProcesses:
         env = runtime_environment(self.config, self.runtime_api, self._stream, self._stack_file(effect.generation),
                                   os.environ, report_globals=self.inspect and not managed,
                                   exit_file=self._exit_file(effect.generation), paths=paths, init_type=self.init_type,
-                                  max_concurrency=managed, function_version=self.env.config.function_version)
+                                  max_concurrency=managed, function_version=self.env.config.function_version,
+                                  metadata_token=self.metadata_token)
         if self.env.config.snapstart:
             env = restored_env(env)
         wrapper = ""

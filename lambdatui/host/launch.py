@@ -55,9 +55,12 @@ def runtime_environment(
     init_type: str = "on-demand",
     max_concurrency: int = 0,
     function_version: str = LATEST_VERSION,
+    metadata_token: str = "",
 ) -> dict[str, str]:
     """`paths` say where the processes see the code and the layers (/var/task and /opt in the sandbox's
-    namespace); None: the code at its real path and no layers. `max_concurrency` > 0: Lambda Managed Instances."""
+    namespace); None: the code at its real path and no layers. `max_concurrency` > 0: Lambda Managed Instances.
+    `metadata_token`: the environment's for the metadata endpoint (api/metadata_routes.py), served beside the
+    Runtime API as in Lambda; "" leaves both variables out."""
     paths = paths or SandboxPaths(str(config.code_dir), str(config.code_dir))
     env = {k: host_env[k] for k in _PASS_THROUGH if k in host_env}
     for name in _SHELL_PATHS:  # the shell's folder is not the function's: a relative one would name another file
@@ -79,6 +82,9 @@ def runtime_environment(
         "LAMBDA_TASK_ROOT": paths.task_root,
         "_HANDLER": config.handler,
     })
+    if metadata_token:
+        env["AWS_LAMBDA_METADATA_API"] = runtime_api
+        env["AWS_LAMBDA_METADATA_TOKEN"] = metadata_token
     if paths.opt is not None:  # Lambda's PATH ends with /opt/bin and LD_LIBRARY_PATH with /opt/lib (lambda-spec §5)
         env["PATH"] = _append(env.get("PATH"), os.path.join(paths.opt, "bin"))
         # ... and holds the code's own folders before it: /var/task:/var/task/lib:/opt/lib, so that a native library

@@ -24,9 +24,11 @@ from lambdatui.processes.output import close_read_end
 from lambdatui.processes.snapshot_template import ENV_NAME, RestoreFailed, SnapshotTemplate
 from lambdatui.processes.supervisor import ProcessSpec
 
-# What differs between the snapshot's runtime and a copy of it: the environment's own API, its debugging files
-# and, where /tmp is not a mount of its own, TMPDIR. Everything else the copy inherits, as a restored VM does.
-_PER_ENVIRONMENT = ("AWS_LAMBDA_RUNTIME_API", "LAMBDATUI_STACK_FILE", "LAMBDATUI_EXIT_FILE", "TMPDIR", "TEMP", "TMP")
+# What differs between the snapshot's runtime and a copy of it: the environment's own API (its metadata endpoint's
+# too: the same server), its debugging files and, where /tmp is not a mount of its own, TMPDIR. Everything else the
+# copy inherits, as a restored VM does: the metadata token too (in Lambda both addresses stay 169.254.100.1:9001).
+_PER_ENVIRONMENT = ("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_METADATA_API", "LAMBDATUI_STACK_FILE", "LAMBDATUI_EXIT_FILE",
+                    "TMPDIR", "TEMP", "TMP")
 
 
 class SnapshotRestore:

@@ -269,6 +269,7 @@ def test_both_runtimes_see_the_same_context_for_the_same_callers(code_dir: Path)
 
     new_each_time = {"aws_request_id", "log_stream_name", "remaining"}
     by_design = {"AWS_EXECUTION_ENV", "LAMBDA_RUNTIME_DIR", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API",
+                 "AWS_LAMBDA_METADATA_API", "AWS_LAMBDA_METADATA_TOKEN",  # each environment's own
                  "LC_CTYPE"}  # LC_CTYPE: the interpreter's own locale coercion, alike in both where it happens
 
     def comparable(seen: dict, traced: bool) -> dict:

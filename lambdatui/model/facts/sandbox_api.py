@@ -50,14 +50,16 @@ PREVIEW_BYTES = 200  # of each body kept in an `ApiExchanged`: its preview decod
 
 @dataclass(frozen=True)
 class ApiExchanged:
-    """One request a process in the environment made to the sandbox's API (Runtime, Extensions, Telemetry, Logs,
-    lambdatui's private family) and its answer, for the debugger's API traffic view (api/api_capture.py).
+    """One request a process in the environment made to the sandbox's API (Runtime, Extensions, Telemetry, Logs, the
+    metadata endpoint, lambdatui's private family) and its answer, for the debugger's API traffic view
+    (api/api_capture.py).
 
-    A long poll (every GET there: /next, the init gate) is published twice under one `seq`: once as it parks
-    (`answered` None, `status` 0) and once answered. Previews are the bodies' first bytes, never whole bodies."""
+    A long poll (every GET there but the metadata endpoint's: /next, the init gate) is published twice under one
+    `seq`: once as it parks (`answered` None, `status` 0) and once answered. Previews are the bodies' first bytes,
+    never whole bodies."""
 
     seq: int  # numbers the environment's exchanges in the order they began
-    participant: str  # "runtime", or the extension's name
+    participant: str  # "runtime", the extension's name, or the metadata endpoint's callers (api_capture.py)
     method: str
     path: str
     status: int  # 0: not answered (still parked, or the caller hung up: `answered` says which)
