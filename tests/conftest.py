@@ -109,7 +109,7 @@ _basetemp: Optional[Path] = None  # the session's folder for `tmp_path`, made by
 @pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path plugin reads --basetemp
 def pytest_configure(config: pytest.Config) -> None:
     """The session's `tmp_path` folders in one fresh folder, removed at its end (see the module docstring); xdist's
-    workers are given theirs inside it. In every worker, httpx's clients share one SSL context. Where Python may not write bytecode
+    workers are given theirs inside it, and hypothesis its storage. In every worker, httpx's clients share one SSL context. Where Python may not write bytecode
     (PYTHONDONTWRITEBYTECODE, as on CI machines), once, before any worker starts: this checkout's modules are
     compiled (many tests start lambdatui from the checkout, `python -m lambdatui` or in-process runtimes running its
     bootstrap, and each of those processes compiled every module it imports again: ~0.4 s of CPU per `invoke`;
@@ -118,6 +118,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         _basetemp = Path(tempfile.mkdtemp(prefix="pytest-lambdatui-"))
         config.option.basetemp = str(_basetemp)
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        # hypothesis keeps its examples and caches in ./.hypothesis, the checkout: in the session's folder instead,
+        # removed with it (the workers, started after this, inherit the variable).
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(Path(config.option.basetemp or tempfile.gettempdir())
+                                                         / "hypothesis")
     _one_tls_context_for_every_httpx_client()
     # Elsewhere Python and lambdatui write their own as they go: nothing to do before the run.
     if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
