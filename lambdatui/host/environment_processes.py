@@ -14,6 +14,7 @@ import trio
 
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
+from lambdatui.ids import new_token
 from lambdatui.host.launch import (exec_wrapper, extension_environment, launch_failure, runtime_argv,
                                    runtime_environment)
 from lambdatui.model import facts as f
@@ -94,6 +95,9 @@ class EnvironmentProcesses:
         """A new environment's sandbox (`made`: the one started ahead, host/early_start.py)."""
         self.sandbox_count = self._next_number()
         previous = self.sandbox
+        if previous is not None and self.restore_source is None:  # type: ignore[attr-defined]
+            # A new environment (N) is made with a token of its own; a restored copy's processes carry the snapshot's.
+            self.metadata_token = new_token()
         if made is not None:
             self.sandbox = made
         else:

@@ -20,6 +20,7 @@ import pytest
 import trio
 
 from e2e_support import ServeProcess, awslambdaric_bootstrap, run_cli, write_file
+from lambdatui import controller as c
 from lambdatui.api.api_capture import METADATA_CALLERS
 from lambdatui.config import resolve_function
 from lambdatui.runner import open_environment
@@ -207,3 +208,21 @@ async def test_the_debugger_shows_the_calls(code_dir: Path) -> None:
         ("POST", 405, False)], traffic
     assert '"AvailabilityZoneID":"use1-az1"' in exchanges[1].response_preview
     assert not any(e.path == PATH for t in traffic.values() for e in t if t is not exchanges)
+
+
+@pytest.mark.trio
+async def test_a_new_environment_has_a_token_and_a_zone_of_its_own(code_dir: Path) -> None:
+    """The debugger's `N`: the environment after it is another (env #2), made with a token of its own; the old
+    token opens nothing there."""
+    async with open_environment(resolve_function(str(_handler(code_dir)))) as running:
+        with trio.fail_after(BOUND_S):
+            first, _ = await running.host.invoke(b"{}")
+            running.session.submit(c.NewEnvironment())
+            await running.session.settled()
+            second, _ = await running.host.invoke(b"{}")
+            stale, _ = await running.host.invoke(json.dumps({"token": json.loads(first.payload)["token"]}).encode())
+    before, after = json.loads(first.payload), json.loads(second.payload)
+    assert json.loads(before["ok"][3]) == {"AvailabilityZoneID": "use1-az1"}
+    assert json.loads(after["ok"][3]) == {"AvailabilityZoneID": "use1-az2"}
+    assert after["token"] != before["token"] and after["token"] == after["token_at_init"]
+    assert json.loads(stale.payload)["other"][0] == 401
