@@ -5,8 +5,13 @@ to the runtime and the extensions, who authenticate with the environment's own t
 `GET /2026-01-15/metadata/execution-environment` with `Authorization: Bearer <token>` answers
 `{"AvailabilityZoneID": "use1-az1"}`, cacheable for 12 hours (Powertools' metadata utility reads it so). As AWS's
 own emulator answers (its `lmds` handler): any other method is 405, a header that is not `Bearer ` and the token
-401, each as plain text; the SnapStart snapshot's answer may be cached for one second only, since a restored copy
-may run in another zone.
+401, each as plain text.
+
+A SnapStart snapshot's answer may be cached for one second only in Lambda, since a restored copy may run in another
+zone: Lambda restores a copy minutes after its snapshot's Init at the soonest (publishing the version takes that), so
+the copy asks again. lambdatui restores one milliseconds after, with the same clock, and a client that honours
+max-age (Sentry's) would keep the snapshot's zone in the copy: here the snapshot's answer is not to be kept at all
+(max-age=0), which gives the copy what Lambda's does, its own zone.
 
 Here the zone is drawn from the environment's number (env #N, us-east-1's six zone IDs in turn): the same every run,
 so a replay meets the zones its recording did, and a fleet shows code that routes by zone more than one of them.
@@ -24,7 +29,7 @@ from lambdatui.model.fleet import SNAP_START
 PATH = "/2026-01-15/metadata/execution-environment"
 ZONE_IDS = tuple(f"use1-az{n}" for n in range(1, 7))  # us-east-1's, the only region lambdatui's functions run in
 MAX_AGE_S = 12 * 60 * 60
-SNAPSHOT_MAX_AGE_S = 1  # before a restore, which may move the environment to another zone
+SNAPSHOT_MAX_AGE_S = 0  # before a restore, which may move the environment to another zone (Lambda's 1: see above)
 _BEARER = "Bearer "
 # Go's http.Error, as AWS's emulator writes its refusals.
 _TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"))

@@ -62,7 +62,7 @@ from lambdatui.scenario.record_faults import FaultPlacement
 from lambdatui.scenario.record_fleet import STARTING, is_snapshot
 from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput
 from lambdatui.scenario.record_overlaps import OverlapTracking
-from lambdatui.scenario.session_values import callers_trace_header, runtime_apis_now
+from lambdatui.scenario.session_values import callers_trace_header, metadata_tokens_now, runtime_apis_now
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
         self._fleet: Optional[FleetHost] = None  # known once attached: its options and its environments
         self._listened: Optional[FleetHost] = None  # the fleet `listen` hears (`invoke`): its environments' addresses
         self._runtime_apis: frozenset[str] = frozenset()  # every environment's so far (session_values.py)
+        self._tokens: frozenset[str] = frozenset()  # every environment's metadata token so far, likewise
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
         # env #N -> the invoke whose event is out there (or held at invoke.start) and the last of its boundaries
@@ -259,6 +260,7 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
                 fleet = self._fleet or self._listened
                 if fleet is not None:
                     started.runtime_apis = self._runtime_apis = runtime_apis_now(fleet, self._runtime_apis)
+                    started.metadata_tokens = self._tokens = metadata_tokens_now(fleet, self._tokens)
         elif isinstance(fact, f.InvocationCompleted):
             request_id = fact.result.request_id
             # The end's shutdown answers what it stops with Sandbox.Failure; a result the function gave before

@@ -17,7 +17,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
-from lambdatui.scenario.session_values import RUNTIME_API_WHY, address_free
+from lambdatui.scenario.session_values import METADATA_TOKEN_WHY, RUNTIME_API_WHY, address_free
 from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
@@ -63,6 +63,7 @@ class RecordedInvoke:
     after_retries: int = 0
     # The Runtime API addresses known when it started (its environment's, a SnapStart snapshot's): new on every run.
     runtime_apis: frozenset[str] = frozenset()
+    metadata_tokens: frozenset[str] = frozenset()  # likewise, the environments' AWS_LAMBDA_METADATA_TOKEN
 
 
 def event_text(event: bytes) -> str:
@@ -189,27 +190,29 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
 
 
 def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: list[str]) -> None:
-    """`response = ...` without what a replay cannot get again: the request id, the Runtime API's address, the clock's
-    readings. A response with none of them is written as it came."""
+    """`response = ...` without what a replay cannot get again: the request id, the Runtime API's address, the metadata
+    token, the clock's readings. A response with none of them is written as it came."""
     volatile: list[str] = []
     addressed: list[str] = []
+    tokened: list[str] = []
     try:
         stable: Any = json.loads(text)
         stable, volatile = stable_part(stable, step.request_id)
         stable, addressed = address_free(stable, step.runtime_apis) if stable is not NOTHING else (NOTHING, [])
+        stable, tokened = address_free(stable, step.metadata_tokens) if stable is not NOTHING else (NOTHING, [])
         stable, timed = clock_free(stable, step.clock) if stable is not NOTHING else (NOTHING, [])
     except RecursionError:  # nested nearly as deep as Python's parser allows
         stable, timed = NOTHING, []
         volatile = volatile or ["response"]
-    causes = [(paths, what) for paths, what in ((volatile, _IDS), (addressed, RUNTIME_API_WHY), (timed, _CLOCK))
-              if paths]
+    quoted = ((volatile, _IDS), (addressed, RUNTIME_API_WHY), (tokened, METADATA_TOKEN_WHY))
+    causes = [(paths, what) for paths, what in (*quoted, (timed, _CLOCK)) if paths]
     if stable is NOTHING and len(causes) > 1:
         # Each note alone would say the whole response was that: name the parts of each.
         parts = [f"{', '.join(paths)} {_carry(paths) + ' ' if i == 0 else ''}{what}"
                  for i, (paths, what) in enumerate(causes)]
         notes.append(f"# response not compared: {', '.join(parts)}, new on every run")
         return
-    for paths, what in ((volatile, _IDS), (addressed, RUNTIME_API_WHY)):
+    for paths, what in quoted:
         if paths:
             notes.append(f"# {', '.join(paths)} {_carry(paths)} {what}, new on every run: the other keys are compared"
                          if stable is not NOTHING else f"# response not compared: it carries {what}, new on every run")
@@ -218,7 +221,7 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
                      "every run: not compared" if stable is not NOTHING else
                      "# response not compared: it is the clock's reading while the invoke ran, new on every run")
     if stable is not NOTHING:
-        changed = volatile or addressed or timed
+        changed = volatile or addressed or tokened or timed
         expect.append(f"response = {toml_string(text if not changed else json_line(stable))}")
 
 

@@ -1,5 +1,5 @@
-"""Two values of an invoke that the recorder takes from the session besides its event and result: the trace header
-its caller sent, and the Runtime API addresses its response may quote.
+"""Values of an invoke that the recorder takes from the session besides its event and result: the trace header its
+caller sent, and the Runtime API addresses and metadata tokens its response may quote.
 
 X-Amzn-Trace-Id: `serve` hands a caller's header to the function (`_X_AMZN_TRACE_ID`, Lambda-Runtime-Trace-Id), and
 the X-Ray SDK and Powertools' Tracer act on its Sampled flag. A recording keeps that header with its step, and a replay
@@ -8,7 +8,8 @@ one for it too, so that header is not kept.
 
 AWS_LAMBDA_RUNTIME_API: Lambda's is the same in every environment (127.0.0.1:9001). lambdatui's is each environment's
 own loopback port, new on every run. A response that quotes it (a handler that returns `os.environ`) is compared
-without it, as it is without the request id.
+without it, as it is without the request id. So is one that quotes AWS_LAMBDA_METADATA_TOKEN, which Lambda too makes
+anew for each environment.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 MADE_BY_LAMBDATUI = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0")
 # What a note says such a part carries (lambdatui's differs on every run, Lambda's never).
 RUNTIME_API_WHY = "the Runtime API's address (AWS_LAMBDA_RUNTIME_API, 127.0.0.1:9001 in Lambda)"
+METADATA_TOKEN_WHY = "the environment's metadata token (AWS_LAMBDA_METADATA_TOKEN)"
 
 
 def sendable_trace_header(value: str) -> bool:
@@ -45,8 +47,17 @@ def runtime_apis_now(fleet: FleetHost, known: frozenset[str]) -> frozenset[str]:
     """`known` and the Runtime API address of each of the fleet's environments now: the same object when none is new,
     so that the invokes recorded share it. A SnapStart restore's function may quote the snapshot's address, captured
     during Init, so none is forgotten."""
-    addresses = {host.runtime_api for host in fleet.hosts() if host.runtime_api}
-    return known if addresses <= known else known | addresses
+    return _with(known, {host.runtime_api for host in fleet.hosts() if host.runtime_api})
+
+
+def metadata_tokens_now(fleet: FleetHost, known: frozenset[str]) -> frozenset[str]:
+    """`known` and the metadata token of each of the fleet's environments now, as `runtime_apis_now` (a restore's
+    function quotes its snapshot's, which it carries)."""
+    return _with(known, {host.metadata_token for host in fleet.hosts()})
+
+
+def _with(known: frozenset[str], values: set[str]) -> frozenset[str]:
+    return known if values <= known else known | values
 
 
 def address_free(value: Any, addresses: Collection[str]) -> tuple[Any, list[str]]:

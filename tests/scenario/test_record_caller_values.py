@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,8 +44,14 @@ def recorder() -> Recorder:
     return Recorder(resolve_function(str(SAMPLES / "counter" / "handler.py")))
 
 
+def token_of(address: str) -> str:
+    """The stand-in environment's metadata token (a UUID's form, as ids.new_token makes them)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, address))
+
+
 class ApiFleet(Fleet):
-    """The stand-in fleet, with the Runtime API address of each environment alive (`FleetHost.hosts`)."""
+    """The stand-in fleet, with the Runtime API address and metadata token of each environment alive
+    (`FleetHost.hosts`)."""
 
     def __init__(self, *addresses: str) -> None:
         super().__init__(FleetOptions())
@@ -52,7 +59,8 @@ class ApiFleet(Fleet):
         self.subscribed = None
 
     def hosts(self):
-        return [SimpleNamespace(runtime_api=address) for address in self.addresses]
+        return [SimpleNamespace(runtime_api=address, metadata_token=token_of(address))
+                for address in self.addresses]
 
     def subscribe(self, listener):  # `invoke`'s fleet: its facts unnumbered
         self.subscribed = listener
@@ -146,6 +154,21 @@ def test_a_response_is_compared_without_the_runtime_apis_address() -> None:
     assert "4000\"" not in text and "4000/" not in text, text
     assert "# api, next carry the Runtime API's address (AWS_LAMBDA_RUNTIME_API, 127.0.0.1:9001 in Lambda), new on " \
            "every run: the other keys are compared" in text, text
+
+
+def test_a_response_is_compared_without_the_environments_metadata_token() -> None:
+    # AWS_LAMBDA_METADATA_TOKEN is each environment's, new on every run (Lambda's too): a handler returning
+    # os.environ replays with the rest of its response compared.
+    rec, fleet = recorder(), ApiFleet("127.0.0.1:4000")
+    rec.listen(fleet)  # type: ignore[arg-type]
+    for fact in one_invoke({"AWS_LAMBDA_METADATA_TOKEN": token_of("127.0.0.1:4000"), "n": 1}):
+        fleet.subscribed(fact)
+    text = rec.to_toml()
+    [step] = parse_scenario(text, Path("r.toml")).steps
+    assert step.expect.response == {"n": 1}, text
+    assert token_of("127.0.0.1:4000") not in text, text
+    assert "# AWS_LAMBDA_METADATA_TOKEN carries the environment's metadata token (AWS_LAMBDA_METADATA_TOKEN), new " \
+           "on every run: the other keys are compared" in text, text
 
 
 def test_an_address_of_an_environment_gone_is_still_left_out() -> None:
