@@ -76,7 +76,8 @@ class ApiTrafficScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"[b]API traffic[/b] · {escape(self._title)} · every request a process made to the Runtime, "
-                        "Extensions and Telemetry APIs, in order · ←/→ participant · enter opens one · esc closes")
+                        "Extensions and Telemetry APIs and the metadata endpoint, in order · ←/→ participant · enter "
+                        "opens one · esc closes")
             yield Static(Text("No exchange yet: the processes call the API once the environment starts.",
                               style="dim italic"), id="empty")
             yield TabbedContent(id="traffic-tabs")  # not #participants: the main screen's panel, capped at 14 rows
