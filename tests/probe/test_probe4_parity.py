@@ -103,8 +103,10 @@ def test_function_environment_same_with_and_without_early_start(code_dir: Path) 
         assert run.code == 0, run.stderr
         answer = json.loads(run.stdout)
         env = answer["env"]
-        # Per-run values: the log stream, the runtime API's port, the run folder's pid and random name.
-        for key in ("AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "_X_AMZN_TRACE_ID"):
+        # Per-run values: the log stream, the runtime API's port (the metadata endpoint's too) and the environment's
+        # metadata token, the run folder's pid and random name.
+        for key in ("AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "_X_AMZN_TRACE_ID", "AWS_LAMBDA_METADATA_API",
+                    "AWS_LAMBDA_METADATA_TOKEN"):
             assert key in env, key
             env[key] = "<per run>"
         # The host's settings for the runtime never reach the function (the bootstrap takes them out).
