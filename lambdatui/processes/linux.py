@@ -57,12 +57,14 @@ class Libc:
     prctl: Callable[..., int]
     unshare: Callable[[int], int]
     mount: Callable[[bytes | None, bytes, bytes | None, int, None], int]
+    syscall: Callable[..., int] | None  # for what the C library refuses (child_signals.py)
 
 
 def _load_libc() -> Libc | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         prctl, unshare, mount = libc.prctl, libc.unshare, libc.mount
+        syscall = getattr(libc, "syscall", None)
     except (OSError, AttributeError):
         return None  # not Linux/glibc-like: no parent-death signal, no namespaces
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
@@ -71,7 +73,7 @@ def _load_libc() -> Libc | None:
     unshare.restype = ctypes.c_int
     mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
     mount.restype = ctypes.c_int
-    return Libc(prctl=prctl, unshare=unshare, mount=mount)
+    return Libc(prctl=prctl, unshare=unshare, mount=mount, syscall=syscall)
 
 
 LIBC: Libc | None = _load_libc()

@@ -19,7 +19,10 @@ Run as a separate program (`python -I -S sandbox_init.py`), standard library onl
   started; it reaps its children and reports each exit status to the host (after killing the child's process
   group, while the zombie still reserves the group id).
 
-Each participant gets Lambda's limit on open files (argv's second number) before it execs.
+Each participant gets Lambda's limit on open files (argv's second number) before it execs, and every signal at its
+default action, none blocked, as Lambda's init starts them (child_signals.py): the keeper clears what it was
+started with that its forks keep (the mask, the signals Python cannot see), each participant what Python's table
+says is ignored or handled.
 
 Channels: the keeper's is a SOCK_SEQPACKET socket (its descriptor number in argv); each generation request carries
 the generation's own as SCM_RIGHTS: a SOCK_SEQPACKET socket for its requests and replies (spawn requests carry
@@ -42,12 +45,12 @@ import sys
 import time
 
 import namespace_steps  # beside this file (stdlib_program.py puts its folder on the path)
-from child_exits import on_child_exits
+import child_signals
+from child_signals import on_child_exits
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _PR_SET_PDEATHSIG = 1
 _JOINED = b"joined"  # the host's word: the keeper is in the environment's cgroup
-_DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 
 
 def _anchor(alive_r: int, ready_w: int, libc) -> None:
@@ -113,8 +116,9 @@ def _reap_all() -> None:
             return
 
 
-def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None):
-    """Between fork and exec: the steps subprocess.Popen took for the host before (its own group, std streams)."""
+def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None, to_default=()):
+    """Between fork and exec: the steps subprocess.Popen took for the host before (its own group, std streams), and
+    the default action for the signals `to_default` (ignored ones survive exec: the init's own, and those it got)."""
     where = "limit"
     try:
         if file_limit is not None:
@@ -122,8 +126,7 @@ def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None):
         where = "exec"
         for fd in kept:
             os.set_inheritable(fd, True)  # the telemetry log fd, the SnapStart template's channel (numbers in env)
-        for name in _DEFAULT_SIGNALS:  # ignored signals survive exec: the function must get the defaults
-            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+        child_signals.to_default(to_default)
         os.setpgid(0, 0)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -149,7 +152,7 @@ def _lower_file_limit(limit):
     resource.setrlimit(resource.RLIMIT_NOFILE, lowered)
 
 
-def _spawn(request, fds, file_limit=None):
+def _spawn(request, fds, file_limit=None, to_default=()):
     """Fork one participant; the reply is ("ok", pid) or ("failed", where, errno, text)."""
     argv, cwd, env, kept_names = marshal.loads(request)
     out_fd, err_fd = fds[0], fds[1]
@@ -163,7 +166,7 @@ def _spawn(request, fds, file_limit=None):
         os.close(failed_w)
         return ("failed", "fork", exc.errno or errno.EAGAIN, exc.strerror or str(exc))
     if pid == 0:
-        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept, file_limit)
+        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept, file_limit, to_default)
     os.close(failed_w)
     chunks = []
     while True:
@@ -252,6 +255,7 @@ def _generation(requests, plan, exits_fd, file_limit, keeper, libc):
     requests.send(marshal.dumps(("ready", anchor, os.getpid())))
     requests_fd = requests.fileno()
     waiting, wake_r, _ = _woken_by_children(requests_fd)  # its own: the keeper's, inherited, is the keeper's to read
+    to_default = child_signals.not_at_default()  # once: no handler changes from here on
     while True:
         if not _report_exits(anchor, exits_fd):
             return 1
@@ -260,7 +264,7 @@ def _generation(requests, plan, exits_fd, file_limit, keeper, libc):
             if not request:
                 return 0  # the host closed its end: the environment is over
             try:
-                reply = _spawn(request, fds, file_limit)
+                reply = _spawn(request, fds, file_limit, to_default)
             finally:
                 for fd in fds:
                     os.close(fd)
@@ -319,6 +323,10 @@ def main(argv):
         os.setpgid(0, 0)  # Popen made its group from 3.11 on
     # Made once, here: each generation and its pid 1 are forks of this process, on a crash's way to the next Init.
     libc = ctypes.CDLL(None, use_errno=True)
+    # What its forks keep of what it was started with, cleared once here (the rest: _child).
+    child_signals.unblock_all()
+    syscall = getattr(libc, "syscall", None)
+    child_signals.unseen_to_default(syscall, child_signals.ignored_unseen(syscall))()
     for name in ("mount", "unshare"):
         getattr(libc, name)  # looked up now: ctypes makes a function's object on its first use, in each fork again
     if libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:

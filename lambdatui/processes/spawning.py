@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from . import linux
+from . import child_signals, linux
 from .cgroup import EnvironmentCgroup, join_cgroup_in_child
 from .exec_failure import describe_exec_failure
 from .file_limit import FILE_LIMIT
@@ -55,6 +55,11 @@ def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
     """The steps between fork and exec of a child the host forks itself (where no sandbox init forks it); every
     callee is resolved here, in the parent."""
     procs_files = cgroup.procs_files if cgroup is not None else None
+    # Every signal at its default action and none blocked, as the sandbox init starts its children.
+    syscall = linux.LIBC.syscall if linux.LIBC is not None else None
+    unseen_to_default = child_signals.unseen_to_default(syscall, child_signals.ignored_unseen(syscall))
+    unblock_all, to_default, not_at_default = (child_signals.unblock_all, child_signals.to_default,
+                                               child_signals.not_at_default)
     setrlimit, nofile, lowered = resource.setrlimit, resource.RLIMIT_NOFILE, file_limit_lowered
     libc = linux.LIBC
     prctl = libc.prctl if libc is not None else None
@@ -68,6 +73,9 @@ def make_preexec(sandbox_setup: Callable[[], None] | None, parent_pid: int,
             if procs_files is not None:
                 join_cgroup_in_child(procs_files)  # first: whatever this child starts is born inside
             setpgid(0, 0)
+            unblock_all()
+            to_default(not_at_default())  # the host's table as forked: its handlers, and what it was left ignoring
+            unseen_to_default()
             if sandbox_setup is not None:
                 sandbox_setup()
             setrlimit(nofile, lowered(FILE_LIMIT))

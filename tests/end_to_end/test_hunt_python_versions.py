@@ -240,8 +240,6 @@ def test_an_event_the_functions_python_reads_is_not_refused_by_the_hosts_limit(c
     assert proc.returncode == 0 and proc.stdout.strip() == '"read"', (proc.stdout, proc.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="signals ignored by whatever started lambdatui (beyond the six its init ignores "
-                   "itself) stay ignored in the runtime: Lambda's runtime starts with none ignored but Python's own")
 def test_signals_ignored_by_lambdatuis_parent_are_not_ignored_by_the_function(code_dir: Path) -> None:
     """Seen in the 3.13 suite: pytest-xdist's workers on 3.13 ignore signal 32, and test_pid_namespace's participant
     inherited it. The same from a shell: `trap '' USR1 TERM; lambdatui invoke ...` hands the function SIGUSR1 and

@@ -354,7 +354,9 @@ def test_classes_from_cached_code_behave_exactly_as_freshly_compiled_ones(tmp_pa
 
     fresh = run("plain")
     first = run("cache", str(cache_path))
-    assert first.pop("compiled") > 10
+    # At least a text for each class with its own (Point's and Other's are one): up to Python 3.12 one a method
+    # (and the shapes dataclass_replay.py keeps), from 3.13 one for all of a class's methods (one `exec` a class).
+    assert first.pop("compiled") >= 10
     assert cache_path.is_file()
     cached = run("cache", str(cache_path))
     assert cached.pop("compiled") == 0  # every method of every class came from the file
