@@ -1,5 +1,6 @@
 """The event `-e` names (`invoke`, the debugger): JSON text, a file or a pipe, or `-` for standard input, checked
-as Lambda's front end checks an event before any function runs."""
+as Lambda's front end checks an event before any function runs, and no further: an event nested deeper than the
+function's Python reads is sent, and its runtime fails the invoke with Runtime.UnmarshalError, as on Lambda."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import stat
 import sys
 from typing import BinaryIO
 
-from lambdatui.config_error import TOO_DEEP, ConfigError
+from lambdatui.config_error import ConfigError
 from lambdatui.json_text import check_json
 from lambdatui.lambda_limits import MAX_SYNC_EVENT_BYTES, event_size_problem
 
@@ -40,7 +41,7 @@ def read_event(value: str) -> bytes:
     if not text.strip():
         return b"{}"
     try:
-        too_deep = check_json(text)
+        check_json(text)
     except ValueError as exc:
         if origin == "--event" and os.path.isdir(value):
             raise ConfigError(f"--event {value}: a directory, not a JSON file (nor is it JSON text)") from None
@@ -48,9 +49,6 @@ def read_event(value: str) -> bytes:
         if looks_like_path and origin == "--event":
             raise ConfigError(f"--event {value}: no such file (nor is it JSON text)") from None
         raise ConfigError(f"{origin}: not valid JSON: {exc}") from None
-    if too_deep:
-        # Valid JSON, but a Python runtime (ours, awslambdaric) would fail every invoke with Runtime.UnmarshalError.
-        raise ConfigError(f"{origin}: {TOO_DEEP}")
     return data
 
 

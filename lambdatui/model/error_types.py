@@ -3,8 +3,9 @@ and the errorType a runtime's own error document carries."""
 
 from __future__ import annotations
 
-import json
 from typing import Optional
+
+from lambdatui.json_text import top_level_string
 
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 RUNTIME_OUT_OF_MEMORY = "Runtime.OutOfMemory"  # newer RAPID's name for a runtime the OOM killer ended (§10.2)
@@ -82,9 +83,7 @@ UNREADABLE_JSON = (ValueError, RecursionError, AttributeError, TypeError)
 
 def body_error_type(body: bytes) -> Optional[str]:
     """The errorType of a runtime's error document (its /error or /init/error body), None without one. Here, in the
-    model, so that the core's rules and the facts that carry the body read it the same way."""
-    try:
-        value = json.loads(body).get("errorType")
-    except UNREADABLE_JSON:
-        return None
-    return value if isinstance(value, str) and value else None
+    model, so that the core's rules and the facts that carry the body read it the same way; read as deep as
+    Lambda's front end reads JSON (json_text.MAX_DEPTH) on every host, so a body nested past what the host's own
+    parser follows has the same type on every Python lambdatui runs on."""
+    return top_level_string(body, "errorType") or None

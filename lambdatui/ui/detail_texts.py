@@ -204,7 +204,7 @@ def result_detail(snapshot: DebuggerSnapshot) -> Optional[Detail]:
 def event_detail(event_text: str, source: str) -> Detail:
     try:
         text, lexer = json.dumps(json.loads(event_text), indent=2, ensure_ascii=False), "json"
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than this Python's parser follows
         text, lexer = event_text, "json"
     heading = f"{source or 'event'} · {len(event_text.encode()):,} bytes"
     return _with_bounds(Detail("the event the next invoke sends", (), (Section(heading, text, lexer),)))

@@ -5,10 +5,13 @@ The scenario parser read it with plain `json.loads`, which differs from Lambda's
 which `invoke` and `serve` use) three ways:
 - it takes `NaN` / `Infinity`, which `invoke` refuses (exit 2) and serve refuses (400): the same event ran under
   `replay` and not under `invoke` ("invoke, replay and the TUI reach the same outcome for the same input");
-- it refuses an integer of more than 4,300 digits, and a document nested deeper than ~1,000 levels, which Lambda's
-  front end (and `invoke` / `serve`) take, the Python runtime then failing the invoke with Runtime.UnmarshalError: a
-  recording of such a session (README: "writes what happened as a scenario that replays to the same outcome") is
-  refused by `replay` as a malformed scenario (exit 2).
+- it refuses an integer of more than 4,300 digits, and a document nested deeper than its json follows (~1,000 levels
+  to 3.11, ~1,500 on 3.12, ~10,000 on 3.13), which Lambda's front end (and `invoke` / `serve`) take, the Python
+  runtime then failing the invoke with Runtime.UnmarshalError: a recording of such a session (README: "writes what
+  happened as a scenario that replays to the same outcome") is refused by `replay` as a malformed scenario (exit 2).
+
+The deep events below are nested 10,000 levels: the deepest Lambda takes, past the json of every Python from 3.10 to
+3.13, so that the function's runtime fails them whichever Python runs the tests.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 import httpx
 
 from e2e_support import ServeProcess, run_cli, write_file
+
+from lambdatui.json_text import MAX_DEPTH
 
 HANDLER = '''def handler(event, context):
     return {"got": type(event).__name__}
@@ -62,10 +67,11 @@ def test_an_invoke_recorded_with_a_very_long_integer_replays(code_dir: Path, tmp
 
 def test_a_served_deeply_nested_event_recorded_replays(code_dir: Path, tmp_path: Path) -> None:
     """serve takes a body nested up to 10,000 levels (README), the Python runtime failing it with
-    Runtime.UnmarshalError past ~1,000; `serve --record` writes it, and the replay must reach that outcome too."""
+    Runtime.UnmarshalError past what its json follows; `serve --record` writes it, and the replay must reach that
+    outcome too."""
     handler = write_file(code_dir / "handler.py", HANDLER)
     recording = tmp_path / "served.toml"
-    body = "[" * 1500 + "]" * 1500
+    body = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     with ServeProcess(handler, "--record", str(recording)) as served:
         with httpx.Client(timeout=30) as client:
             answer = client.post(served.invoke_url(), content=body.encode())
@@ -78,3 +84,33 @@ def test_a_served_deeply_nested_event_recorded_replays(code_dir: Path, tmp_path:
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]  # was 2: "nested too deeply"
     assert json.dumps({"got": "dict"}) in replayed.stdout
+
+
+def test_an_invoke_of_a_deeply_nested_event_recorded_replays(code_dir: Path, tmp_path: Path) -> None:
+    """`invoke` takes what `serve` takes (it refused the event up front, exit 2, where the host's own json gave up):
+    the function's runtime fails it, the recording says so, and its replay reaches that outcome."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    event = write_file(tmp_path / "deep.json", "[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    recording = tmp_path / "invoked.toml"
+    invoked = run_cli("invoke", str(handler), "--event", str(event), "--record", str(recording))
+    assert invoked.returncode == 1 and "Runtime.UnmarshalError" in invoked.stdout, invoked.stdout + invoked.stderr
+    text = recording.read_text()
+    assert "Runtime.UnmarshalError" in text, text[-500:]
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]
+
+
+def test_a_response_nested_deeper_than_a_scenario_compares_is_recorded_uncompared_and_replays(
+        code_dir: Path, tmp_path: Path) -> None:
+    """A scenario holds an expected response nested at most 200 levels, on every host (a replay compares it level by
+    level, which Python's recursion limit cut short past ~320 levels on 3.11, ~490 on 3.13): the recorder writes a
+    deeper one as not compared, and the recording replays."""
+    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n    value = 1\n"
+                                                  "    for _ in range(250):\n        value = [value]\n    return value\n")
+    recording = tmp_path / "deep-response.toml"
+    invoked = run_cli("invoke", str(handler), "--record", str(recording))
+    assert invoked.returncode == 0, invoked.stdout[-500:] + invoked.stderr[-2000:]
+    text = recording.read_text()
+    assert "# response not compared: nested deeper than 200 levels" in text and "response = " not in text, text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]

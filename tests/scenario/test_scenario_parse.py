@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdatui.json_text import MAX_DEPTH
 from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import ALL_BOUNDARIES, Boundary
 from lambdatui.scenario.model import (
@@ -20,6 +21,7 @@ from lambdatui.scenario.model import (
     ShutdownAction,
 )
 from lambdatui.scenario.parse import ScenarioError, check_targets, load_scenario, parse_scenario, parse_signal
+from lambdatui.scenario.values import MAX_VALUE_DEPTH
 
 
 def parse(text: str, path: Path = Path("s.toml")):
@@ -340,9 +342,13 @@ def test_bad_event_file_json_names_the_file(tmp_path: Path) -> None:
     assert "event_file e.json is not valid JSON" in error.message
 
 
-DEEP = "[" * 3000 + "]" * 3000  # past Python's recursion limit: json and tomllib raise RecursionError
-# Past what Lambda's front end takes (json_text.MAX_DEPTH): an event nested less deep is taken, as `invoke` takes it.
-DEEPER_THAN_LAMBDA = "[" * 10_001 + "]" * 10_001
+DEEP = "[" * 3000 + "]" * 3000  # past tomllib's recursion on every Python, and past json's up to 3.12
+# The deepest Lambda's front end takes (json_text.MAX_DEPTH), past json's on every Python from 3.10 to 3.13: an event
+# as deep is taken, as `invoke` takes it; one nested deeper is not.
+DEEPEST_LAMBDA_TAKES = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+DEEPER_THAN_LAMBDA = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+# A value a scenario compares (an expected response), nested one level past what a scenario holds.
+DEEPER_THAN_COMPARED = "[" * (MAX_VALUE_DEPTH + 1) + "]" * (MAX_VALUE_DEPTH + 1)
 
 
 @pytest.mark.parametrize(
@@ -350,8 +356,10 @@ DEEPER_THAN_LAMBDA = "[" * 10_001 + "]" * 10_001
     [
         pytest.param(f"[[step]]\ninvoke = '{DEEPER_THAN_LAMBDA}'\n", 1,
                      "step 1: invoke is not valid JSON: nested deeper than 10,000 levels", id="invoke-json-text"),
-        pytest.param(f"[[step]]\ninvoke = {{}}\nexpect.response = '{DEEP}'\n", 1,
-                     "expect.response is nested too deeply", id="expect-response-json-text"),
+        pytest.param(f"[[step]]\ninvoke = {{}}\nexpect.response = '{DEEPER_THAN_COMPARED}'\n", 1,
+                     "expect.response is nested too deeply: more than 200 levels", id="expect-response-json-text"),
+        pytest.param(f"[[step]]\ninvoke = {{}}\nexpect.response = '{DEEPEST_LAMBDA_TAKES}'\n", 1,
+                     "expect.response is nested too deeply: more than 200 levels", id="expect-response-past-json"),
         pytest.param(f"[[step]]\ninvoke = {DEEP}\n", None, "arrays or tables nested too deeply", id="toml-array"),
         pytest.param("[[step]]\ninvoke = " + "{a = " * 3000 + "}" * 3000 + "\n", None,
                      "arrays or tables nested too deeply", id="toml-inline-table"),
@@ -371,9 +379,18 @@ def test_too_deep_event_file_names_the_file(tmp_path: Path) -> None:
 def test_an_event_nested_deeper_than_python_parses_is_taken_as_invoke_takes_it(tmp_path: Path) -> None:
     # Lambda's front end takes it; a Python runtime then fails the invoke (Runtime.UnmarshalError): a replay of it
     # must reach that outcome, as `invoke` and `serve` do.
-    (tmp_path / "e.json").write_text(DEEP)
-    scenario = parse_scenario(f"[[step]]\ninvoke = '{DEEP}'\n[[step]]\nevent_file = 'e.json'\n", tmp_path / "s.toml")
+    (tmp_path / "e.json").write_text(DEEPEST_LAMBDA_TAKES)
+    scenario = parse_scenario(f"[[step]]\ninvoke = '{DEEPEST_LAMBDA_TAKES}'\n[[step]]\nevent_file = 'e.json'\n",
+                              tmp_path / "s.toml")
     assert len(scenario.steps) == 2
+
+
+def test_an_expected_response_nested_as_deep_as_a_scenario_compares_is_taken() -> None:
+    """The same bound on every host (json.loads alone gave up ~1,000 levels deep to 3.11, ~10,000 on 3.13), with
+    brackets inside strings counting for nothing."""
+    deepest = "[" * MAX_VALUE_DEPTH + '"]]]"' + "]" * MAX_VALUE_DEPTH
+    expect = parse(f"[[step]]\ninvoke = {{}}\nexpect.response = '{deepest}'\n").steps[0].expect
+    assert expect.has_response and json.dumps(expect.response) == deepest
 
 
 def _json_of_size(size: int) -> str:

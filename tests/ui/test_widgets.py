@@ -624,6 +624,16 @@ def test_a_binary_response_shows_its_control_bytes() -> None:
     assert pretty_payload(b'{"a": "\\u0000"}') == ('{\n  "a": "\\u0000"\n}', "json")  # JSON escapes its own
 
 
+def test_a_response_nested_past_the_hosts_json_shows_as_sent() -> None:
+    """A 3.13 function reads and returns JSON nested 5,000 levels deep, which a 3.11 host's json cannot read, and no
+    host's re-indents (json.dumps with an indent recurses in Python): the Result panel shows it as it came, where it
+    raised RecursionError out of the widget."""
+    from lambdatui.ui.widgets._format import pretty_payload
+
+    deep = b"[" * 5000 + b"]" * 5000
+    assert pretty_payload(deep, 100) == ("[" * 100, "text")
+
+
 def test_a_wide_pane_shows_every_state_name_whole_and_a_narrow_one_keeps_its_columns() -> None:
     # Found by a black-box hunt: at 160 columns a runtime streaming its response showed "InvocationR…" while the
     # pane had room to spare.

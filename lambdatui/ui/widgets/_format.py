@@ -83,11 +83,12 @@ def clip(text: str, width: int) -> str:
 
 def pretty_payload(payload: bytes, limit: Optional[int] = None) -> tuple[str, str]:
     """(text, lexer): JSON re-indented for reading, anything else shown as text, `limit` characters at most. A
-    control byte (a binary response's) would draw as nothing: "\x00\x01raw" read "raw"; it shows as its mark."""
+    control byte (a binary response's) would draw as nothing: "\x00\x01raw" read "raw"; it shows as its mark. JSON
+    nested deeper than this Python reads or re-indents (a 3.13 function's response on a 3.11 host) shows as sent."""
     text = payload.decode("utf-8", errors="replace")
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[:limit], "json"
-    except ValueError:
+    except (ValueError, RecursionError):
         return visible_controls(text[:limit]), "text"
 
 

@@ -17,7 +17,6 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from lambdatui.config_error import TOO_DEEP
 from lambdatui.json_text import check_json
 from lambdatui.lambda_limits import event_size_problem
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
@@ -26,7 +25,7 @@ from lambdatui.ui.widgets._theme import syntax_theme
 
 class EventProblem(NamedTuple):
     """Why Lambda's front end would refuse the event: `syntax`, not JSON at all (`message` "line:col message");
-    else JSON it refuses all the same (NaN or Infinity, more than 6 MiB, nesting a Python runtime cannot read)."""
+    else JSON it refuses all the same (NaN or Infinity, more than 6 MiB, nested past 10,000 levels)."""
 
     message: str
     syntax: bool
@@ -39,12 +38,12 @@ def event_problem(text: str) -> Optional[EventProblem]:
     if problem is not None:
         return EventProblem(problem, syntax=False)
     try:
-        too_deep = check_json(text)
+        check_json(text)
     except json.JSONDecodeError as exc:
         return EventProblem(f"{exc.lineno}:{exc.colno} {exc.msg}", syntax=True)
-    except ValueError as exc:  # valid to Python's parser, not to Lambda's: NaN, Infinity
+    except ValueError as exc:  # valid to Python's parser, not to Lambda's: NaN, Infinity, nested past 10,000 levels
         return EventProblem(str(exc), syntax=False)
-    return EventProblem(TOO_DEEP, syntax=False) if too_deep else None
+    return None
 
 
 class EventPanel(Vertical):
