@@ -89,7 +89,7 @@ async def open_environment(
             fleet_host.note(text)
         runtime = config.runtime
         if runtime.interpreter:
-            why = (f"({runtime.interpreter_origin})" if runtime.interpreter_origin == "--python" else
+            why = (f"({runtime.interpreter_origin})" if runtime.interpreter_origin.startswith("--python") else
                    f"({runtime.interpreter_origin}; --python chooses another)")
             fleet_host.note(f"The function runs in {runtime.interpreter} {why}.")
             if starts_through_a_script(runtime.interpreter):

@@ -7,12 +7,12 @@ import os
 import re
 import shlex
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from lambdatui.config_error import ConfigError
+from lambdatui.interpreter_probe import Version, resolve
 
 if TYPE_CHECKING:
     from lambdatui.sam_template.reader import TemplateFunction
@@ -30,6 +30,7 @@ class RuntimeCommand:
     description: str  # for INIT_START's Runtime Version
     interpreter: str = ""  # our runtime's Python, which the header and a start-up line name
     interpreter_origin: str = ""  # why that one: "--python", "the .venv next to the handler", ...
+    python_version: Optional[Version] = None  # the interpreter's (major, minor), when known (interpreter_probe.py)
 
     @property
     def version(self) -> str:
@@ -109,6 +110,8 @@ class Interpreter:
 
     path: str
     origin: str  # why this one: "--python", "the active virtualenv", "the .venv next to the handler", ...
+    version: Optional[Version] = None
+    via: str = ""  # how `path` was found from the one chosen, when that was a shim or another script
 
 
 def _unusable(venv: Path) -> Optional[str]:
@@ -150,8 +153,15 @@ def _virtualenv_near(code_dir: Path) -> tuple[Optional[Interpreter], Optional[st
 
 def python_interpreter(explicit: Optional[str], code_dir: Optional[Path] = None) -> Interpreter:
     """The interpreter that runs the function: --python, else the active virtualenv's, else one next to the
-    handler (or one level up), else python3 on PATH. A virtualenv near the handler passed over because it cannot
-    run is named in the origin, with why."""
+    handler (or one level up), else python3 on PATH; with its version, and through a shim the Python that the shim
+    starts in the user's shell (interpreter_probe.resolve). A virtualenv near the handler passed over because it
+    cannot run is named in the origin, with why."""
+    chosen = _chosen_interpreter(explicit, code_dir)
+    resolved = resolve(chosen.path, code_dir)
+    return Interpreter(resolved.path, chosen.origin, resolved.version, resolved.via)
+
+
+def _chosen_interpreter(explicit: Optional[str], code_dir: Optional[Path]) -> Interpreter:
     if explicit:
         found = shutil.which(explicit)
         if not found:
@@ -260,27 +270,13 @@ def bootstrap_in_layers(layers: Sequence[Path]) -> Optional[tuple[str, ...]]:
     return None
 
 
-def interpreter_version(path: str) -> Optional[tuple[int, int]]:
-    """The (major, minor) of the Python at `path`, when it is known without running it: a virtualenv's pyvenv.cfg
-    says it, and this process's own interpreter knows its own; else None."""
-    if os.path.realpath(path) == os.path.realpath(sys.executable):
-        return sys.version_info[:2]
-    config = Path(path).parent.parent / "pyvenv.cfg"
-    try:
-        text = config.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    found = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", text, re.MULTILINE)
-    return (int(found.group(1)), int(found.group(2))) if found else None
-
-
 def runtime_mismatch(declared: Optional[str], runtime: RuntimeCommand) -> Optional[str]:
     """A template's `Runtime: python3.X` that the chosen interpreter is not: said, since a layer laid out for that
     version (python/lib/python3.X/site-packages) is then not on sys.path, and the code may use what it lacks."""
     wanted = re.fullmatch(r"python(\d+)\.(\d+)", declared or "")
     if wanted is None or not runtime.ours:
         return None
-    have = interpreter_version(runtime.interpreter)
+    have = runtime.python_version
     if have is None or have == (int(wanted.group(1)), int(wanted.group(2))):
         return None
     return (f"Runtime {declared}, but the function runs in Python {have[0]}.{have[1]} ({runtime.interpreter}, "
@@ -289,9 +285,11 @@ def runtime_mismatch(declared: Optional[str], runtime: RuntimeCommand) -> Option
 
 def _our_runtime(python: Optional[str], code_dir: Path) -> RuntimeCommand:
     interpreter = python_interpreter(python, code_dir)
+    origin = f"{interpreter.origin}; {interpreter.via}" if interpreter.via else interpreter.origin
     # Named at start-up by the host in every mode (the debugger's log included), and in the debugger's header.
     return RuntimeCommand((interpreter.path, str(BOOTSTRAP_DIR)), ours=True, description="python:3",
-                          interpreter=interpreter.path, interpreter_origin=interpreter.origin)
+                          interpreter=interpreter.path, interpreter_origin=origin,
+                          python_version=interpreter.version)
 
 
 def _custom_runtime(argv: tuple[str, ...], runtime_name: Optional[str] = None) -> RuntimeCommand:

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
+from lambdatui.interpreter_probe import Version, version_in_name
 from lambdatui.core.common import REGION, RESTORE, SNAPSHOT, EnvironmentConfig
 from lambdatui.model.fleet import LATEST_VERSION, PROVISIONED, SNAP_START
 from lambdatui.processes.exec_failure import describe_exec_failure
 from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions
 from lambdatui.processes.sandbox import lies_under_tmp
 from lambdatui.model.paths import SandboxPaths, host_path, sandbox_path
+from lambdatui.runtime_choice import RuntimeCommand
 
 # Extensions get the function's environment minus these (lambda-spec §5, "Rules for extensions").
 _NOT_FOR_EXTENSIONS = {
@@ -94,8 +96,8 @@ def runtime_environment(
             library_path = _append(library_path, entry)
         env["LD_LIBRARY_PATH"] = library_path
     if config.runtime.ours:
-        major, minor = _python_version_hint(config.runtime.argv[0])
-        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{major}.{minor}" if major else "AWS_Lambda_python3"
+        version = _python_version_hint(config.runtime)
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_python{version[0]}.{version[1]}" if version else "AWS_Lambda_python3"
         env["LAMBDA_RUNTIME_DIR"] = str(Path(config.runtime.argv[1]))
         env["LAMBDATUI_PRIVATE_API"] = "1"
         # Its private calls come here directly, and it pipelines only where AWS_LAMBDA_RUNTIME_API still names this
@@ -225,11 +227,7 @@ def extension_environment(runtime_env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _python_version_hint(interpreter: str) -> tuple[str, str]:
-    """Best effort from the interpreter's resolved name (python3.11), without starting it."""
-    name = os.path.basename(os.path.realpath(interpreter))
-    digits = name.removeprefix("python")
-    major, _, minor = digits.partition(".")
-    if major.isdigit() and minor.isdigit():
-        return major, minor
-    return "", ""
+def _python_version_hint(runtime: RuntimeCommand) -> Optional[Version]:
+    """The version learned when the interpreter was chosen (runtime_choice: from a virtualenv's pyvenv.cfg, its
+    name, or by asking a shim once), else its file's name (python3.11), without starting it."""
+    return runtime.python_version or version_in_name(runtime.argv[0])

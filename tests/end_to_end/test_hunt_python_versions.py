@@ -127,9 +127,6 @@ def test_a_python_too_old_for_the_runtime_is_named(code_dir: Path, version: str)
 # ------------------------------------------------------------------------------------------------ wrong, pinned
 
 
-@pytest.mark.xfail(strict=True, reason="python3 on PATH as a pyenv shim is resolved in the function's environment "
-                   "(PYENV_VERSION dropped, cwd /var/task), so the function runs pyenv's global Python, not the "
-                   "version the user's shell's python3 runs")
 def test_python3_on_path_runs_the_version_the_users_shell_runs(code_dir: Path) -> None:
     """README: the function runs in *your* interpreter, by default `python3` on PATH. Where that is pyenv's shim and
     the shell chose a version (`pyenv shell 3.X` sets PYENV_VERSION; `pyenv local` writes .python-version where the
@@ -154,9 +151,6 @@ def test_python3_on_path_runs_the_version_the_users_shell_runs(code_dir: Path) -
     assert results(proc)[0]["py"] == shell_runs, (results(proc), proc.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="AWS_EXECUTION_ENV is guessed from the interpreter file's name: through a shim "
-                   "(python3) it is AWS_Lambda_python3, no value Lambda sets, and on 3.12+ the result is then "
-                   "ASCII-escaped where Lambda's python3.12+ writes UTF-8")
 def test_a_shims_python_is_told_its_version(code_dir: Path) -> None:
     """`--python ~/.pyenv/shims/python3` (README names shims as a usual python3) running 3.12+: Lambda's python3.X
     runtime sets AWS_EXECUTION_ENV=AWS_Lambda_python3.X (lambda-spec §5), and awslambdaric, reading it, writes the
@@ -179,9 +173,6 @@ def test_a_shims_python_is_told_its_version(code_dir: Path) -> None:
     assert '"café"' in proc.stdout, proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="a template's Runtime: python3.X against --python's other version is named "
-                   "only when --python is a virtualenv (pyvenv.cfg): a plain interpreter (pyenv's, /usr/bin's) is "
-                   "passed over without the line README promises")
 def test_template_runtime_other_than_pythons_version_is_named(code_dir: Path) -> None:
     """README (SAM templates): "when a virtualenv's version (or `--python`'s) differs from the declared one, a line
     says so: a layer laid out for python3.X is not on another version's sys.path". With `--python` a plain
@@ -219,9 +210,6 @@ def json_depth_limit(python: str) -> int:
     return int(subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=30, check=True).stdout)
 
 
-@pytest.mark.xfail(strict=True, reason="`invoke -e` judges 'nested too deeply for Python's json parser' by the host's "
-                   "json (depth ~1,000 on 3.11), not the function's: an event Python 3.13's runtime (and awslambdaric "
-                   "on Lambda's python3.13) reads is refused with exit 2")
 def test_an_event_the_functions_python_reads_is_not_refused_by_the_hosts_limit(code_dir: Path) -> None:
     """lambda-spec §6.6 / README: an event nested past what a Python runtime's parser follows fails its invoke with
     Runtime.UnmarshalError, and `invoke` refuses it up front. Which Python: the one that runs the function. Python

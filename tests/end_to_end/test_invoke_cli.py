@@ -418,18 +418,30 @@ def test_what_init_printed_comes_before_the_first_invokes_start(code_dir: Path) 
         assert printed < started, result.stderr
 
 
-def test_an_interpreter_that_is_a_script_is_said_to_count_in_every_init(code_dir: Path) -> None:
-    """A pyenv or asdf shim is a script that looks for the interpreter at every start: the runtime's Init Duration
-    counts that search (~80 ms of pyenv's bash here, against ~47 ms of Init without it), which Lambda's never runs.
-    Said once at start; a real interpreter gets no such line."""
+def test_an_interpreter_that_is_a_script_is_asked_once_which_python_it_starts(code_dir: Path) -> None:
+    """A pyenv or asdf shim is a script that looks for the interpreter at every start: run as given, the runtime's
+    Init Duration would count that search (~80 ms of pyenv's bash here, against ~47 ms of Init without it), which
+    Lambda's never runs. lambdatui asks it once at start which Python it starts, and runs that one (the line says
+    both); a script that cannot answer runs as given, and the line says its search counts in every Init."""
     shim = code_dir / "shims" / "python3"
     write_file(shim, f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     shim.chmod(0o755)
-    said = f"{shim} is a script that looks for the interpreter before starting it"
+    mute = code_dir / "shims" / "python"
+    write_file(mute, f'#!/bin/sh\n[ "$1" = -S ] && exit 3\nexec "{sys.executable}" "$@"\n')  # fails the question
+    mute.chmod(0o755)
+    counts = "is a script that looks for the interpreter before starting it"
 
     through_shim = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", str(shim))
+    through_mute = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", str(mute))
     direct = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", sys.executable)
 
-    assert through_shim.returncode == 0 and json.loads(through_shim.stdout)["message"] == "hello", through_shim.stderr
-    assert f"[lambdatui]  {said}" in through_shim.stderr, through_shim.stderr
-    assert direct.returncode == 0 and "is a script that looks for the interpreter" not in direct.stderr, direct.stderr
+    for run in (through_shim, through_mute, direct):
+        assert run.returncode == 0 and json.loads(run.stdout)["message"] == "hello", run.stderr
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert (f"The function runs in {sys.executable} (--python; {shim} is a script, which starts this one, Python "
+            f"{version}, in your shell and folder)." in through_shim.stderr), through_shim.stderr
+    assert counts not in through_shim.stderr, through_shim.stderr
+    assert (f"The function runs in {mute} (--python; {mute} (a script) did not say which Python it starts: exit "
+            "status 3)." in through_mute.stderr), through_mute.stderr
+    assert f"[lambdatui]  {mute} {counts}" in through_mute.stderr, through_mute.stderr
+    assert counts not in direct.stderr and " is a script" not in direct.stderr, direct.stderr
