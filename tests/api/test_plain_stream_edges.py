@@ -479,7 +479,9 @@ async def test_a_caller_that_resets_right_after_asking_for_100_continue_costs_on
                 sock = _connect_send_and_finish(port, post_head(path, 1000, "Expect: 100-continue"), "open")
                 reset(sock)
             await settle(connections)
-            assert open_fds() == before
+            # None more than before (a leak adds some): fewer is another test's, garbage-collected meanwhile in this
+            # xdist worker (seen once: 22 after, 24 before).
+            assert open_fds() <= before
             assert await exchange_once(port) == (200, b"small:/small")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
@@ -517,7 +519,9 @@ async def test_many_connections_at_once_and_connections_that_say_nothing_all_end
                     nursery.start_soon(silent_client, ("close", "partial", "reset")[n % 3])
             assert len(answered) == 1000
             await settle(connections)
-            assert open_fds() == before
+            # None more than before (a leak adds some): fewer is another test's, garbage-collected meanwhile in this
+            # xdist worker (seen once: 22 after, 24 before).
+            assert open_fds() <= before
             assert await exchange_once(port) == (200, b"small:/small")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
