@@ -114,3 +114,21 @@ def test_a_response_nested_deeper_than_a_scenario_compares_is_recorded_uncompare
     assert "# response not compared: nested deeper than 200 levels" in text and "response = " not in text, text
     replayed = run_cli("replay", str(handler), str(recording))
     assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]
+
+
+def test_a_response_deeper_than_a_scenario_reads_fails_its_step_alike_on_every_host(code_dir: Path,
+                                                                                    tmp_path: Path) -> None:
+    """A subset expectation (`response = { a = 1 }`) against a response with a sibling nested deeper than a
+    scenario's values may be: the replay read the response with its host's json, so such a step passed or failed
+    by the host's Python (a 1,500-level sibling, which a 3.13 function returns, passed on a 3.13 host, whose json
+    follows ~10,000 levels, and failed on 3.11: "nested too deeply to read"). A scenario reads no response past its
+    own bound (200 levels, as its values), on every host: the step fails, saying why. 500 levels here: what a Python
+    3.11 function can still marshal."""
+    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n    deep = 1\n"
+                                                  "    for _ in range(500):\n        deep = [deep]\n"
+                                                  "    return {'a': 1, 'deep': deep}\n")
+    scenario = write_file(tmp_path / "deep-sibling.toml", "[[step]]\ninvoke = {}\nexpect.response = { a = 1 }\n")
+    replayed = run_cli("replay", str(handler), str(scenario))
+    said = replayed.stdout + replayed.stderr
+    assert replayed.returncode == 1, said[-2000:]
+    assert "a response nested more than 200 levels deep, which a scenario does not read" in said, said[-2000:]
