@@ -381,6 +381,10 @@ class ServeProcess(LambdatuiProcess):
     def invoke_url(self, function_name: str = "function") -> str:
         return f"{self.base_url}/2015-03-31/functions/{function_name}/invocations"
 
+    def function_url_address(self, timeout: float = 30.0) -> str:
+        """With `--url-port`: the function URL's host:port as lambdatui prints it (`[::1]:N` for IPv6)."""
+        return self.wait_for_line(r"\[lambdatui\] function URL: http://([^/\s]+)/", timeout).group(1)
+
     def __enter__(self) -> "ServeProcess":
         try:
             return self.start()

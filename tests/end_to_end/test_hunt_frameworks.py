@@ -132,8 +132,8 @@ def _serve(path: Path) -> ServeProcess:
 
 
 def _served(serve: ServeProcess) -> Served:
-    match = serve.wait_for_line(r"\[lambdatui\] function URL: http://([^/\s:]+):(\d+)/", timeout=BOUND_S)
-    return Served(serve, match.group(1), int(match.group(2)))
+    host, _, port = serve.function_url_address(BOUND_S).rpartition(":")
+    return Served(serve, host, int(port))
 
 
 @pytest.fixture(scope="module")

@@ -151,7 +151,7 @@ def session(module_code_dir: Path) -> Iterator[Session]:
     recording = module_code_dir / "urls.toml"
     answers: dict[str, Answer] = {}
     with ServeProcess(function, "--timeout", "10", "--url-port", "0", "--record", str(recording)) as served:
-        url = served.wait_for_line(r"\[lambdatui\] function URL: http://([^/\s]+)/").group(1)
+        url = served.function_url_address()
         ended = 0
 
         def settle() -> None:

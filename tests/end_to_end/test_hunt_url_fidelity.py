@@ -61,8 +61,8 @@ def _serve(path: Path) -> ServeProcess:
 
 
 def _url(serve: ServeProcess) -> tuple[str, int]:
-    match = serve.wait_for_line(r"\[lambdatui\] function URL: http://([^/\s:]+):(\d+)/", timeout=BOUND_S)
-    return match.group(1), int(match.group(2))
+    host, _, port = serve.function_url_address(BOUND_S).rpartition(":")
+    return host, int(port)
 
 
 @pytest.fixture(scope="module")

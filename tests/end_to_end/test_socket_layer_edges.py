@@ -317,7 +317,7 @@ def test_invokes_and_function_urls_on_ipv6_and_wildcard_listeners(code_dir: Path
         pytest.skip("no IPv6 loopback here")
     write_file(code_dir / "handler.py", HANDLER)
     with ServeProcess(code_dir / "handler.py", "--host", listen, "--url-port", "0") as serve:
-        url = serve.wait_for_line(r"\[lambdatui\] function URL: http://(\S+)/").group(1)
+        url = serve.function_url_address()
         invoke_port, url_port = port_of(serve.address), port_of(url)
         for target in targets:
             family = socket.AF_INET6 if ":" in target else socket.AF_INET

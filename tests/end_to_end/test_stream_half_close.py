@@ -78,7 +78,7 @@ def test_a_half_closed_caller_gets_the_stream_as_a_buffered_invoke_gets_its_answ
 
 def test_a_half_closed_client_gets_the_function_urls_stream() -> None:
     with ServeProcess(STREAM, "--timeout", "30", "--url-port", "0") as served:
-        url = served.wait_for_line(r"\[lambdatui\] function URL: http://([^/\s]+)/").group(1)
+        url = served.function_url_address()
         for query in ("chunks=3&pause_ms=0", "html=1&chunks=2&pause_ms=0"):
             request = b"GET /page?%s HTTP/1.1\r\nHost: test\r\n\r\n" % query.encode()
             status, headers, body = split_answer(half_closed_request(url, request))
