@@ -17,14 +17,17 @@ _VARIANT = "89ab"
 
 def new_uuid() -> str:
     """A random (version 4, RFC 9562 variant) UUID in its canonical text form."""
-    h = "%032x" % _bits(128)
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return _uuid_text("%032x" % _bits(128))
 
 
 def new_token() -> str:
     """A secret in a UUID's form (AWS_LAMBDA_METADATA_TOKEN's): from the kernel's randomness, not `new_uuid`'s
     generator, whose next values its past ones give away."""
-    h = os.urandom(16).hex()
+    return _uuid_text(os.urandom(16).hex())
+
+
+def _uuid_text(h: str) -> str:
+    """32 random hex digits as a version 4 UUID: its version and variant digits set."""
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 

@@ -23,8 +23,8 @@ import json
 
 from lambdatui.api.http11_exchange import Exchange, Route
 from lambdatui.api.rendering import JSON, Answer
+from lambdatui.core.common import SNAPSHOT
 from lambdatui.host.environment_host import EnvironmentHost
-from lambdatui.model.fleet import SNAP_START
 
 PATH = "/2026-01-15/metadata/execution-environment"
 ZONE_IDS = tuple(f"use1-az{n}" for n in range(1, 7))  # us-east-1's, the only region lambdatui's functions run in
@@ -52,7 +52,7 @@ def metadata_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         authorization = exchange.headers.get("authorization", "")
         if not authorization.startswith(_BEARER) or authorization[len(_BEARER):] != host.metadata_token:
             return _UNAUTHORIZED
-        snapshot = host.init_type == SNAP_START and host.restore_source is None
+        snapshot = host.env.config.snapstart == SNAPSHOT
         body = json.dumps({"AvailabilityZoneID": zone_id(host.sandbox_count)}, separators=(",", ":")).encode()
         cache = f"private, max-age={SNAPSHOT_MAX_AGE_S if snapshot else MAX_AGE_S}, immutable"
         return Answer(200, (("Content-Type", JSON), ("Cache-Control", cache)), body)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from lambdatui.config import FunctionConfig
-from lambdatui.interpreter_probe import Version, version_in_name
 from lambdatui.core.common import REGION, RESTORE, SNAPSHOT, EnvironmentConfig
+from lambdatui.interpreter_probe import Version, version_in_name
 from lambdatui.model.fleet import LATEST_VERSION, PROVISIONED, SNAP_START
 from lambdatui.processes.exec_failure import describe_exec_failure
 from lambdatui.processes.filesystem import FunctionFiles, extract_layers, extracted_folder, layer_extensions

@@ -70,9 +70,8 @@ _SIG_IGN = 1
 
 def not_at_default() -> "Tuple[int, ...]":
     """The signals Python's table has ignored or handled here (not those it cannot see: `ignored_unseen`)."""
-    default = _signal.SIG_DFL
-    return tuple(number for number in range(1, _signal.NSIG)
-                 if _signal.getsignal(number) is not None and _signal.getsignal(number) != default)
+    unset = (None, _signal.SIG_DFL)  # None: a signal Python cannot see
+    return tuple(number for number in range(1, _signal.NSIG) if _signal.getsignal(number) not in unset)
 
 
 def to_default(numbers: "Tuple[int, ...]") -> None:

@@ -71,12 +71,16 @@ _TOO_DEEP = f"a response nested more than {MAX_VALUE_DEPTH} levels deep, which a
 _TOO_DEEP_SHOWN = f"({_TOO_DEEP})"
 
 
+class _TooDeep(Exception):
+    """A response nested past MAX_VALUE_DEPTH levels."""
+
+
 def _read_response(text: str) -> Any:
-    """The response's JSON (ValueError: it is none). RecursionError past MAX_VALUE_DEPTH levels on every host, as
-    a scenario's own values are bounded: how deep the host's parser follows depends on its Python's version (about
-    1,000 levels to 3.11, 10,000 on 3.13), and a step must pass or fail alike wherever it is replayed."""
+    """The response's JSON (ValueError: it is none; _TooDeep past MAX_VALUE_DEPTH levels, on every host, as a
+    scenario's own values are bounded: how deep the host's parser follows depends on its Python's version, about
+    1,000 levels to 3.11 and 10,000 on 3.13, and a step must pass or fail alike wherever it is replayed)."""
     if nesting_depth(text) > MAX_VALUE_DEPTH:
-        raise RecursionError(_TOO_DEEP)
+        raise _TooDeep
     return json.loads(text)
 
 
@@ -93,7 +97,7 @@ def _check_response(expect: Expect, facts: Observed, session: DebugSession) -> O
     except ValueError:
         return Mismatch("response", expected_text, text,
                         unified(expected_text.splitlines(), ["(not JSON:)", *text.splitlines()]))
-    except RecursionError:
+    except _TooDeep:
         return Mismatch("response", expected_text, _TOO_DEEP_SHOWN)
     difference = response_difference(expect.response, actual, exact=expect.response_exact)
     if difference is None:
@@ -243,7 +247,7 @@ def _value_at(seen: Observed, path: ResponsePath) -> tuple[Any, str]:
         value = _read_response(result.payload.decode("utf-8", "replace"))
     except ValueError:
         return _MISSING, "a response that is not JSON"
-    except RecursionError:
+    except _TooDeep:
         return _MISSING, _TOO_DEEP
     for key in path:
         if not isinstance(value, dict) or key not in value:
