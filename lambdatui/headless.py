@@ -107,12 +107,11 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
     # Log lines never block the host, whoever reads stderr, nor do the answers on stdout (stdout_answers.py).
     with nonblocking_stderr() as err:
         _run_telling(main, err)
-        # A signal from here on is only noted (runner._late_signal): the second of the command's, counting the one
-        # that stopped the run, ends the wait for a slow reader.
-        signals_before = len(runner.LATE_SIGNALS) - (stop_now.first is not None)
-
+        # A signal from here on is only noted (runner._late_signal). The command's second signal ends the wait for a
+        # slow reader, whenever the first came: one that stopped the shutdown at once (stop_now.signal) is still the
+        # first, and the answer it found being written is written whole, as README says.
         def second_signal() -> bool:
-            return stop_now.signal is not None or len(runner.LATE_SIGNALS) - signals_before >= 2
+            return stop_now.received + len(runner.LATE_SIGNALS) >= 2
 
         answers.finish(give_up=second_signal)
         if answers.failure is not None:

@@ -186,6 +186,8 @@ class StopNow:
         # `serve`'s wait for the accepted Event invokes, while it lasts: a second signal ends only that wait, and
         # the shutdown that follows is still graceful (a third signal stops it at once).
         self.draining: Optional[trio.CancelScope] = None
+        self.received = 0
+        """The stop signals the run read, whatever each did (a run's first and its shutdown's count as one each)."""
         self.ending = False
         """The run's own work is done (`invoke`'s invokes, `replay`'s steps) and only its shutdown is left: the first
         signal stops that shutdown at once, as a second one does, since there is nothing left to stop gracefully."""
@@ -240,6 +242,8 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         task_status.started()
         async for number in signals:
+            if again is not None:
+                again.received += 1
             if again is None:
                 scope.cancel()
                 return

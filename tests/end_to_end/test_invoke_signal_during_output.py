@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO, lambdatui_argv, stop, write_file
+from e2e_support import REPO, descendants, lambdatui_argv, stop, wait_all_gone, write_file
 
 BOUND = 30.0
+READER_LATE_S = 1.0  # how long the reader leaves the answer unread once only its write is left
 ANSWER = 1_000_000
 FULL = b'"' + b"x" * ANSWER + b'"\n'
 HANDLER = f"def handler(event, context):\n    return 'x' * {ANSWER}\n"
@@ -67,3 +68,101 @@ def test_a_signal_during_the_answers_write_never_truncates_it(code_dir: Path, na
     assert len(out) in (0, len(FULL)), (len(out), proc.returncode, stderr[-2000:])
     if proc.returncode == 0:
         assert out == FULL
+
+
+# An external extension named NAME: registered for INVOKE and SHUTDOWN, it runs its own lines on each event.
+EXTENSION = '''#!/usr/bin/env python3
+import json, os, sys, time, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+request = urllib.request.Request(f"http://{api}/2020-01-01/extension/register",
+                                 data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+                                 headers={"Lambda-Extension-Name": "NAME"}, method="POST")
+with urllib.request.urlopen(request) as response:
+    ident = response.headers["Lambda-Extension-Identifier"]
+while True:
+    request = urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
+                                     headers={"Lambda-Extension-Identifier": ident})
+    with urllib.request.urlopen(request) as response:
+        event = json.loads(response.read())
+'''
+# Takes its INVOKE at once; at SHUTDOWN it says so, then keeps the shutdown busy past its 2 s budget.
+LINGERING_EXTENSION = EXTENSION.replace("NAME", "linger") + '''    if event["eventType"] == "SHUTDOWN":
+        print("[linger] got SHUTDOWN", flush=True)
+        time.sleep(60)
+'''
+# Works on its INVOKE for a minute after the runtime's answer: the invoke is still finishing when a signal comes.
+BUSY_EXTENSION = EXTENSION.replace("NAME", "busy") + '''    print("[busy] got", event["eventType"], flush=True)
+    time.sleep(60)
+'''
+
+
+@pytest.mark.skipif(WRITE_SYSCALL is None, reason="write(2)'s number on this machine is not known to the test")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_the_first_signal_during_the_shutdown_stops_it_and_still_leaves_the_answer_whole(
+        code_dir: Path, tmp_path: Path, name: str) -> None:
+    """README: a signal during the shutdown stops it at once and lambdatui then ends killed by it; the answer, given
+    before, is still written whole (only a second signal gives up on a slow reader). The first signal once the
+    shutdown had begun counted as a second: lambdatui gave up the answer's write and died of it as soon as the
+    shutdown was stopped, and a reader slower than that got the pipe's first 64 KiB."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    write_file(code_dir / "extensions" / "linger", LINGERING_EXTENSION, executable=True)
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([*lambdatui_argv(), "invoke", str(handler), "-e", "{}"], cwd=REPO,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        deadline = time.monotonic() + BOUND
+        # The shutdown has begun (the extension has its SHUTDOWN) while the answer's write waits for the reader.
+        while not ("got SHUTDOWN" in log.read_text(errors="replace") and _blocked_writing_stdout(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.01)
+        extension = {pid: start for pid, start in descendants(proc.pid).items() if "linger" in _cmdline(pid)}
+        assert extension, log.read_text(errors="replace")
+        proc.send_signal(getattr(signal, name))
+        assert wait_all_gone(extension, BOUND) == {}  # the shutdown stopped at once: the extension is killed
+        # What is left is the answer's write, which waits for this reader however long it takes.
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=READER_LATE_S)
+        out, _ = proc.communicate(timeout=BOUND)
+    finally:
+        stop(proc)
+    said = log.read_text(errors="replace")
+    assert "Traceback" not in said, said
+    assert out == FULL, (len(out), proc.returncode, said[-2000:])
+    assert proc.returncode == -getattr(signal, name), (proc.returncode, said[-2000:])
+
+
+@pytest.mark.skipif(WRITE_SYSCALL is None, reason="write(2)'s number on this machine is not known to the test")
+def test_a_second_signal_gives_up_on_a_reader_that_never_reads(code_dir: Path, tmp_path: Path) -> None:
+    """The wait for the reader is cut short by the command's second signal only: lambdatui then dies of it, its
+    pipe unread (README: a second signal stops at once)."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    write_file(code_dir / "extensions" / "busy", BUSY_EXTENSION, executable=True)
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([*lambdatui_argv(), "invoke", str(handler), "-e", "{}"], cwd=REPO,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        deadline = time.monotonic() + BOUND
+        while not ("got INVOKE" in log.read_text(errors="replace") and _blocked_writing_stdout(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        # Two signals sent at once may be one: the second goes once the first has been heard.
+        while "Stopped by SIGTERM" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=BOUND) == -signal.SIGTERM, log.read_text(errors="replace")  # its pipe never read
+    finally:
+        stop(proc)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
