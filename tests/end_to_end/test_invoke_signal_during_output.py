@@ -15,12 +15,16 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from e2e_support import REPO, descendants, lambdatui_argv, stop, wait_all_gone, write_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "probe"))
+from probe_support import EXTENSION_EVENTS_SOURCE  # noqa: E402
 
 BOUND = 30.0
 READER_LATE_S = 1.0  # how long the reader leaves the answer unread once only its write is left
@@ -70,30 +74,42 @@ def test_a_signal_during_the_answers_write_never_truncates_it(code_dir: Path, na
         assert out == FULL
 
 
-# An external extension named NAME: registered for INVOKE and SHUTDOWN, it runs its own lines on each event.
-EXTENSION = '''#!/usr/bin/env python3
-import json, os, sys, time, urllib.request
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-request = urllib.request.Request(f"http://{api}/2020-01-01/extension/register",
-                                 data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
-                                 headers={"Lambda-Extension-Name": "NAME"}, method="POST")
-with urllib.request.urlopen(request) as response:
-    ident = response.headers["Lambda-Extension-Identifier"]
-while True:
-    request = urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
-                                     headers={"Lambda-Extension-Identifier": ident})
-    with urllib.request.urlopen(request) as response:
-        event = json.loads(response.read())
-'''
 # Takes its INVOKE at once; at SHUTDOWN it says so, then keeps the shutdown busy past its 2 s budget.
-LINGERING_EXTENSION = EXTENSION.replace("NAME", "linger") + '''    if event["eventType"] == "SHUTDOWN":
-        print("[linger] got SHUTDOWN", flush=True)
-        time.sleep(60)
-'''
+LINGERING_EXTENSION = "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + """
+for event in events("linger"):
+    pass
+print("[linger] got SHUTDOWN", flush=True)
+time.sleep(60)
+"""
 # Works on its INVOKE for a minute after the runtime's answer: the invoke is still finishing when a signal comes.
-BUSY_EXTENSION = EXTENSION.replace("NAME", "busy") + '''    print("[busy] got", event["eventType"], flush=True)
+BUSY_EXTENSION = "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + """
+for event in events("busy"):
+    print("[busy] got", event["eventType"], flush=True)
     time.sleep(60)
-'''
+"""
+
+
+class _InvokeWithExtension:
+    """`lambdatui invoke` of HANDLER beside an external extension, its stdout a pipe this test reads when it chooses,
+    its stderr a file the test looks into."""
+
+    def __init__(self, code_dir: Path, log: Path, name: str, source: str) -> None:
+        handler = write_file(code_dir / "handler.py", HANDLER)
+        write_file(code_dir / "extensions" / name, source, executable=True)
+        self.log = log
+        with open(log, "wb") as stderr:
+            self.proc = subprocess.Popen([*lambdatui_argv(), "invoke", str(handler), "-e", "{}"], cwd=REPO,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        self.deadline = time.monotonic() + BOUND
+
+    def said(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_until(self, said: str, writing: bool = False) -> None:
+        """Until stderr holds `said` (and, with `writing`, the answer's write waits for this reader)."""
+        while not (said in self.said() and (not writing or _blocked_writing_stdout(self.proc.pid))):
+            assert self.proc.poll() is None and time.monotonic() < self.deadline, self.said()
+            time.sleep(0.01)
 
 
 @pytest.mark.skipif(WRITE_SYSCALL is None, reason="write(2)'s number on this machine is not known to the test")
@@ -104,20 +120,12 @@ def test_the_first_signal_during_the_shutdown_stops_it_and_still_leaves_the_answ
     before, is still written whole (only a second signal gives up on a slow reader). The first signal once the
     shutdown had begun counted as a second: lambdatui gave up the answer's write and died of it as soon as the
     shutdown was stopped, and a reader slower than that got the pipe's first 64 KiB."""
-    handler = write_file(code_dir / "handler.py", HANDLER)
-    write_file(code_dir / "extensions" / "linger", LINGERING_EXTENSION, executable=True)
-    log = tmp_path / "stderr.log"
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen([*lambdatui_argv(), "invoke", str(handler), "-e", "{}"], cwd=REPO,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+    run = _InvokeWithExtension(code_dir, tmp_path / "stderr.log", "linger", LINGERING_EXTENSION)
+    proc = run.proc
     try:
-        deadline = time.monotonic() + BOUND
-        # The shutdown has begun (the extension has its SHUTDOWN) while the answer's write waits for the reader.
-        while not ("got SHUTDOWN" in log.read_text(errors="replace") and _blocked_writing_stdout(proc.pid)):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.01)
+        run.wait_until("got SHUTDOWN", writing=True)  # the shutdown has begun; the answer waits for its reader
         extension = {pid: start for pid, start in descendants(proc.pid).items() if "linger" in _cmdline(pid)}
-        assert extension, log.read_text(errors="replace")
+        assert extension, run.said()
         proc.send_signal(getattr(signal, name))
         assert wait_all_gone(extension, BOUND) == {}  # the shutdown stopped at once: the extension is killed
         # What is left is the answer's write, which waits for this reader however long it takes.
@@ -126,7 +134,7 @@ def test_the_first_signal_during_the_shutdown_stops_it_and_still_leaves_the_answ
         out, _ = proc.communicate(timeout=BOUND)
     finally:
         stop(proc)
-    said = log.read_text(errors="replace")
+    said = run.said()
     assert "Traceback" not in said, said
     assert out == FULL, (len(out), proc.returncode, said[-2000:])
     assert proc.returncode == -getattr(signal, name), (proc.returncode, said[-2000:])
@@ -136,24 +144,14 @@ def test_the_first_signal_during_the_shutdown_stops_it_and_still_leaves_the_answ
 def test_a_second_signal_gives_up_on_a_reader_that_never_reads(code_dir: Path, tmp_path: Path) -> None:
     """The wait for the reader is cut short by the command's second signal only: lambdatui then dies of it, its
     pipe unread (README: a second signal stops at once)."""
-    handler = write_file(code_dir / "handler.py", HANDLER)
-    write_file(code_dir / "extensions" / "busy", BUSY_EXTENSION, executable=True)
-    log = tmp_path / "stderr.log"
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen([*lambdatui_argv(), "invoke", str(handler), "-e", "{}"], cwd=REPO,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+    run = _InvokeWithExtension(code_dir, tmp_path / "stderr.log", "busy", BUSY_EXTENSION)
+    proc = run.proc
     try:
-        deadline = time.monotonic() + BOUND
-        while not ("got INVOKE" in log.read_text(errors="replace") and _blocked_writing_stdout(proc.pid)):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.01)
+        run.wait_until("got INVOKE", writing=True)
         proc.send_signal(signal.SIGTERM)
-        # Two signals sent at once may be one: the second goes once the first has been heard.
-        while "Stopped by SIGTERM" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.01)
+        run.wait_until("Stopped by SIGTERM")  # two signals sent at once may be one: the second waits for the first
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=BOUND) == -signal.SIGTERM, log.read_text(errors="replace")  # its pipe never read
+        assert proc.wait(timeout=BOUND) == -signal.SIGTERM, run.said()  # its pipe never read
     finally:
         stop(proc)
         assert proc.stdout is not None
