@@ -5,8 +5,8 @@ The invoke was answered: its REPORT is out, and the answer's write(2) to stdout 
 53 the signal interrupted that write part-way (write(2) returns the bytes it moved), and the rest of the answer is never written:
 the reader gets the first 64-128 KiB of the JSON and then end of file, with exit status 0 in some runs (the
 others die of the signal, saying nothing). README ("`lambdatui invoke PATH`"): stopped by a signal mid-invoke, it
-says so and prints nothing on stdout for that invoke; an answer already given is printed whole ("the last invoke,
-answered above, was still finishing"). A truncated body, let alone with exit 0, is neither.
+says so and prints nothing on stdout for that invoke; an answer already given is printed whole ("the invoke
+answered above was still finishing"). A truncated body, let alone with exit 0, is neither.
 """
 
 from __future__ import annotations
