@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import signal
-import sys
 from typing import TYPE_CHECKING, Awaitable, Callable, Optional, TextIO
 
 import trio
@@ -15,7 +14,7 @@ from lambdatui.config_error import ConfigError
 from lambdatui.host.console import ConsoleReporter, FleetConsoleReporter, format_line, printable
 from lambdatui.ids import new_uuid
 from lambdatui.model.fleet import FleetOptions, describe_fleet
-from lambdatui.host.nonblocking_output import nonblocking_stderr, pump
+from lambdatui.host.nonblocking_output import nonblocking_stderr, nonblocking_stdout, pump
 from lambdatui.model import facts as f
 from lambdatui import runner
 from lambdatui.host.stdout_answers import StdoutAnswers
@@ -118,10 +117,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
         # A signal from here on is only noted (runner._late_signal). The command's second signal ends the wait for a
         # slow reader, whenever the first came: one that stopped the shutdown at once (stop_now.signal) is still the
         # first, and the answer it found being written is written whole, as README says.
-        def second_signal() -> bool:
-            return stop_now.received + len(runner.LATE_SIGNALS) >= 2
-
-        answers.finish(give_up=second_signal)
+        answers.finish(give_up=lambda: _second_signal(stop_now))
         if answers.failure is not None:
             failures += 1
             print(format_line(f.LogLine(f.LAMBDATUI, f"the answer could not be written: {answers.failure}")),
@@ -215,24 +211,35 @@ def _invoke_tally(outcome: ReplayResult) -> str:
 
 def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = False,
                fleet: Optional[FleetOptions] = None) -> int:
-    """Run the scenario on a fresh environment with the debugger's views on (globals, /tmp listings)."""
-    with nonblocking_stderr() as err:
-        return _replay(config, scenario, verbose, err, fleet)
+    """Run the scenario on a fresh environment with the debugger's views on (globals, /tmp listings).
+
+    The timeline goes to stdout as it comes, never blocking the environment's host (a reader slow to read must not
+    change a Duration or time an invoke out); at the end it waits for the reader, until the command's second
+    signal."""
+    stop_now = StopNow()
+    with nonblocking_stderr() as err, nonblocking_stdout(lambda: _second_signal(stop_now)) as out:
+        return _replay(config, scenario, verbose, err, out, stop_now, fleet)
 
 
-def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: TextIO,
+def _second_signal(stop_now: StopNow) -> bool:
+    """The command has had two stop signals, whenever each came (runner.LATE_SIGNALS: once its run had ended)."""
+    return stop_now.received + len(runner.LATE_SIGNALS) >= 2
+
+
+def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: TextIO, out: TextIO, stop_now: StopNow,
             fleet: Optional[FleetOptions] = None) -> int:
     from lambdatui.scenario.final_shutdown import print_final_shutdown
     from lambdatui.scenario.report import TimelinePrinter
     from lambdatui.scenario.run import ReplayResult, run_scenario
 
     outcome = ReplayResult()
-    printer = TimelinePrinter(sys.stdout, err, code_dir=str(config.code_dir), verbose=verbose)
+    printer = TimelinePrinter(out, err, code_dir=str(config.code_dir), verbose=verbose)
 
     async def main() -> None:
-        body, stop_now = trio.CancelScope(), StopNow()
+        body = trio.CancelScope()
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
+            signals.start_soon(pump, out)
             await signals.start(cancel_on_signals, body, stop_now)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
             async with open_environment(config, inspect=True, fleet=fleet, stop_now=stop_now) as running:

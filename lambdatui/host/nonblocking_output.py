@@ -20,7 +20,7 @@ import stat
 import sys
 import time
 from collections import deque
-from typing import Iterator, Optional, TextIO, Union
+from typing import Callable, Iterator, Optional, TextIO, Union
 
 import trio
 
@@ -31,6 +31,7 @@ _WRITE_AT_ONCE = 1 << 16
 # At exit the host has nothing left to do, but still must not hang on a reader that never reads.
 EXIT_IDLE_S = 2.0  # give up when the reader has taken nothing for this long
 EXIT_MAX_S = 10.0
+_GIVE_UP_POLL_S = 0.05
 
 
 def dropped_notice(count: int) -> str:
@@ -61,9 +62,10 @@ def _own_nonblocking_fd(fd: int) -> tuple[int, Optional[bool]]:
 
 
 class NonBlockingOutput:
-    """A text stream (`write`, `flush`) on a file descriptor that never blocks; run `pump` in the trio run."""
+    """A text stream (`write`, `flush`) on a file descriptor that never blocks; run `pump` in the trio run.
+    `limit`: what may wait for the reader, beyond which lines are dropped; None: nothing is ever dropped (a result)."""
 
-    def __init__(self, fd: int, limit: int = BUFFER_LIMIT_BYTES) -> None:
+    def __init__(self, fd: int, limit: Optional[int] = BUFFER_LIMIT_BYTES) -> None:
         self.limit = limit
         self.dropped = 0  # lines dropped since the last notice
         self.dropped_total = 0
@@ -125,11 +127,12 @@ class NonBlockingOutput:
         if self._fd is None:
             return
         data = text.encode("utf-8", "backslashreplace")
-        if self._size + len(data) > self.limit and not self._stalled:
+        limit = self.limit
+        if limit is not None and self._size + len(data) > limit and not self._stalled:
             # The reader has kept up: what waits is only this round's writes (a read of the function's output is
             # one write of up to ~200 KB). Hand them over first; a file or a reading terminal takes them all.
             self._push()
-        if self._size + len(data) > self.limit:
+        if limit is not None and self._size + len(data) > limit:
             lines = data.count(b"\n") or 1  # a write may hold a whole read's lines: the notice counts lines
             self.dropped += lines
             self.dropped_total += lines
@@ -207,8 +210,10 @@ class NonBlockingOutput:
 
     # ------------------------------------------------------------------ the end
 
-    def close(self, max_s: float = EXIT_MAX_S, idle_s: float = EXIT_IDLE_S) -> None:
-        """Write what waits (and the notice) while the reader keeps taking it, within bounds; never hangs."""
+    def close(self, max_s: float = EXIT_MAX_S, idle_s: float = EXIT_IDLE_S,
+              give_up: Optional[Callable[[], bool]] = None) -> None:
+        """Write what waits (and the notice) while the reader keeps taking it, within bounds (`give_up`, looked at
+        every `_GIVE_UP_POLL_S`: a reason to stop waiting that comes while it waits, a second signal)."""
         self.flush()
         self._note_dropped()
         now = time.monotonic()
@@ -223,9 +228,9 @@ class NonBlockingOutput:
             if self._size < before:
                 progress_at = now
             left = min(deadline, progress_at + idle_s) - now
-            if not self._chunks or left <= 0:
+            if not self._chunks or left <= 0 or (give_up is not None and give_up()):
                 break
-            poller.poll(left * 1000)
+            poller.poll(min(left, _GIVE_UP_POLL_S) * 1000 if give_up is not None else left * 1000)
         self._close_fd()
 
     def _close_fd(self) -> None:
@@ -265,6 +270,29 @@ def nonblocking_stderr() -> Iterator[Union[NonBlockingOutput, TextIO]]:
     finally:
         sys.stderr = saved
         out.close()
+
+
+@contextlib.contextmanager
+def nonblocking_stdout(give_up: Callable[[], bool]) -> Iterator[Union[NonBlockingOutput, TextIO]]:
+    """A stream on stdout for a result written as it comes (`replay`'s timeline): never blocking the host, whose
+    Durations and timeouts a reader slow to read must not change, and never dropping a line. At the block's end it
+    waits for the reader however long it takes, until `give_up` (the command's second signal). A stdout without a
+    descriptor (a test harness's) is used as it is; a closed one (`>&-`) takes nothing."""
+    if sys.stdout is None:
+        with open(os.devnull, "w") as nowhere:
+            yield nowhere
+        return
+    try:
+        fd = sys.stdout.fileno()
+        sys.stdout.flush()
+        out = NonBlockingOutput(fd, limit=None)
+    except (AttributeError, OSError, ValueError):
+        yield sys.stdout
+        return
+    try:
+        yield out
+    finally:
+        out.close(max_s=float("inf"), idle_s=float("inf"), give_up=give_up)
 
 
 async def pump(stream: Union[NonBlockingOutput, TextIO]) -> None:

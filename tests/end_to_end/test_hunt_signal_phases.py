@@ -13,11 +13,13 @@ extension's work), the function waits for a flag file the test writes.
 
 from __future__ import annotations
 
+import fcntl
 import os
-import platform
 import re
 import signal
+import struct
 import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -31,7 +33,8 @@ from e2e_support import REPO, descendants, lambdatui_argv, stop, wait_all_gone, 
 from lambdatui.run_folders import state_root
 
 BOUND = 30.0
-WRITE_SYSCALL = {"x86_64": 1, "aarch64": 64}.get(platform.machine())
+# Linux's pipe as Popen makes it: 64 KiB, in pages; one that holds more than its last page takes no more lines.
+PIPE_FULL_BYTES = 65536 - 4096
 
 # Init waits (at import) until the test writes FLAG: the phase "before the runtime's Init ends".
 WAITING_INIT = '''import os, time
@@ -366,21 +369,9 @@ def test_invoke_repeat_stopped_after_the_first_answer_does_not_say_nothing_was_p
     assert "answered above was still finishing" in stopped[0] and "the 1 invoke after it did not run" in stopped[0]
 
 
-def _blocked_writing_stdout(pid: int) -> bool:
-    """A thread of the process is in write(1, ...) (/proc/PID/task/TID/syscall: number, then its arguments)."""
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in threads:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
-                fields = fh.read().split()
-        except OSError:
-            continue
-        if len(fields) > 1 and fields[0] == str(WRITE_SYSCALL) and int(fields[1], 16) == 1:
-            return True
-    return False
+def _unread(pipe: object) -> int:
+    """How many bytes wait in the pipe for this reader (FIONREAD on its end)."""
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[attr-defined]
 
 
 def _signal_pending(pid: int, number: int) -> bool:
@@ -401,35 +392,46 @@ def _signal_pending(pid: int, number: int) -> bool:
     return False
 
 
-@pytest.mark.skipif(WRITE_SYSCALL is None, reason="write(2)'s number on this machine is not known to the test")
-@pytest.mark.xfail(strict=True, reason="replay blocked writing its timeline to a stdout pipe not read yet ignores "
-                                       "a second SIGTERM (README: a second signal stops at once): it and its "
-                                       "environment live on until the reader reads")
 def test_a_second_signal_stops_a_replay_whose_stdout_is_not_read(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n    return 'x' * 5000\n")
-    # More timeline than a pipe holds (64 KiB): the replay's write to stdout waits for its reader part-way.
-    scenario = write_file(code_dir / "many.toml", "".join(f"[[step]]\ninvoke = {{ n = {n} }}\n\n"
-                                                           for n in range(250)))
-    run = Run("replay", str(handler), str(scenario), read_stdout=False)
-    try:
-        deadline = time.monotonic() + BOUND
-        while not _blocked_writing_stdout(run.proc.pid):
-            assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr()
+    """The timeline waits for its reader (README: nothing is dropped), the host never does; the command's second
+    signal ends that wait, and lambdatui dies of it. It was: the timeline's write to a full pipe stopped the host,
+    which then heard no signal at all, and the replay and its environment lived on until the reader read."""
+    flag = code_dir / "never"
+    handler = write_file(code_dir / "handler.py", f"""import os, sys, time
+def handler(event, context):
+    if event.get("last"):
+        print("LAST-STEP-WAITS", file=sys.stderr, flush=True)
+        while not os.path.exists({str(flag)!r}):
             time.sleep(0.01)
+    return 'x' * 5000
+""")
+    # More timeline than a pipe holds (64 KiB), then a step that waits until the test is done with it.
+    scenario = write_file(code_dir / "many.toml", "".join(f"[[step]]\ninvoke = {{ n = {n} }}\n\n"
+                                                           for n in range(250)) + "[[step]]\ninvoke = { last = 1 }\n")
+    run = Run("replay", "--timeout", "60", str(handler), str(scenario), read_stdout=False)
+    try:
+        run.wait_for("LAST-STEP-WAITS")  # the run goes on, its timeline's write waiting for the reader
+        assert _unread(run.proc.stdout) > PIPE_FULL_BYTES
         run.note_what_it_made()
-        for _ in range(2):  # the second once the first has been taken (two pending at once would be one)
-            run.proc.send_signal(signal.SIGTERM)
-            while _signal_pending(run.proc.pid, signal.SIGTERM):
-                assert run.proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.01)
+        sandbox = {pid: start for pid, start in run.tree.items() if _session(pid) == _session(run.proc.pid)}
+        run.proc.send_signal(signal.SIGTERM)
+        assert wait_all_gone(sandbox, BOUND) == {}  # the first stopped the replay: its environment is gone
+        run.proc.send_signal(signal.SIGTERM)
         try:
-            code: Optional[int] = run.proc.wait(timeout=5)
+            code: Optional[int] = run.proc.wait(timeout=BOUND)
         except subprocess.TimeoutExpired:
             code = None
-        alive = {pid: start for pid, start in run.tree.items() if os.path.exists(f"/proc/{pid}")}
     finally:
         assert run.proc.stdout is not None
         run.proc.stdout.close()  # the reader goes: the replay's writes end (EPIPE) and it can end
         run.close()
-    assert code == -signal.SIGTERM, f"still running 5 s after two SIGTERMs ({len(alive)} processes of its own alive)"
+    assert code == -signal.SIGTERM, f"still running {BOUND} s after the second SIGTERM"
     run.assert_left_nothing()
+
+
+def _session(pid: int) -> int:
+    """Its session; lambdatui's watchdog has one of its own, and outlives the run to see lambdatui end."""
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
