@@ -94,6 +94,8 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                     # The last invoke ends as Lambda ends it, as --repeat's do, before the shutdown: an extension
                     # may work on after the answer (its Invoke phase, REPORT included). A signal cuts this short.
                     await running.session.settled()
+                if recorder is not None:
+                    recorder.session_ended()  # what the shutdown ends now is its doing (a signal's), not the function's
                 stop_now.ending = True  # a signal now meets the shutdown: it stops it at once
             signals.cancel_scope.cancel()
         if body.cancelled_caught:

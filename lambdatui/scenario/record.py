@@ -295,6 +295,10 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
                 step.cold = fact.cold
                 step.clock.duration_ms = fact.duration_ms
                 step.failed_after = failed_after(step.result, fact)
+                if self._ended and step.failed_after == et.SANDBOX_FAILURE:
+                    # The end's shutdown stopped what still worked on the answered invoke (an extension): the quit's
+                    # doing, which a replay, run to its end, does not repeat.
+                    step.failed_after, step.cut_after = None, "the session ended"
 
     __call__ = fact  # so that `host.subscribe(recorder)` works
 

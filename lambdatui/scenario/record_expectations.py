@@ -47,6 +47,7 @@ class RecordedInvoke:
     failed_after: Optional[str] = None  # its caller had a response, then it failed (scenario/checks.failed_after)
     cold: Optional[bool] = None
     cut_off: str = ""  # what stopped it while the function ran it (the end of the session, a new environment...)
+    cut_after: str = ""  # what stopped an extension still at work on it once it was answered (the end of the session)
     throttled: bool = False  # answered 429 at the concurrency limit: no environment ran it
     clock: InvokeClock = field(default_factory=InvokeClock)  # when it ran: to leave the clock's readings out
     env: Optional[int] = None  # the environment that took it (env #N of the fleet), once queued there
@@ -182,6 +183,9 @@ def invoke_expect(step: RecordedInvoke, telemetry: TelemetryLedger, *,
                 expect.append("succeeded = true")  # what a replay can still compare of it
             if step.failed_after and writable(step.failed_after):
                 expect.append(f"failed_after = {toml_string(step.failed_after)}")
+            elif step.cut_after:
+                notes.append(f"# {step.cut_after} while an extension still worked on this invoke after its response: "
+                             "how its Invoke phase ended is not compared")
     else:
         notes.append("# no result was recorded for this invoke")
     if step.cold is not None and cold:
