@@ -242,11 +242,10 @@ async def cancel_on_signals(scope: trio.CancelScope, again: Optional[StopNow] = 
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         task_status.started()
         async for number in signals:
-            if again is not None:
-                again.received += 1
             if again is None:
                 scope.cancel()
                 return
+            again.received += 1
             if not scope.cancel_called and not again.ending:
                 scope.cancel()
                 again.first = number
