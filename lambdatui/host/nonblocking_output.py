@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import socket
 import stat
 import sys
 import time
@@ -44,10 +45,12 @@ def _own_nonblocking_fd(fd: int) -> tuple[int, Optional[bool]]:
     Returns it and the blocking mode to restore at close (None: nothing to restore). O_NONBLOCK belongs to
     the open file description, which a `dup` shares with fd 2 itself, with our children and with whoever
     opened it (a shell's terminal would be left non-blocking): a pipe or a terminal is opened afresh through
-    /proc instead, which gives a description of our own. A regular file never waits for a reader.
+    /proc instead, which gives a description of our own. A regular file never waits for a reader. A socket (a
+    systemd unit's journal stream, often stdout's too), which /proc cannot open again, stays as it is: each send
+    says MSG_DONTWAIT instead (NonBlockingOutput._write).
     """
     mode = os.fstat(fd).st_mode
-    if stat.S_ISREG(mode):
+    if stat.S_ISREG(mode) or stat.S_ISSOCK(mode):
         return os.dup(fd), None
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
         try:
@@ -71,6 +74,9 @@ class NonBlockingOutput:
         self.dropped_total = 0
         self._fd: Optional[int]
         self._fd, self._restore = _own_nonblocking_fd(fd)
+        self._socket: Optional[socket.socket] = None
+        if stat.S_ISSOCK(os.fstat(self._fd).st_mode):
+            self._socket = socket.socket(fileno=self._fd)  # sends with MSG_DONTWAIT; closes the descriptor with it
         self._chunks: deque[bytes] = deque()
         self._size = 0
         self._partial = ""
@@ -177,7 +183,7 @@ class NonBlockingOutput:
                 size += len(parts[-1])
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             try:
-                written = os.write(self._fd, data)
+                written = self._write(data)
             except BlockingIOError:
                 written = 0
             except OSError:  # the reader has gone (EPIPE): nobody is left to tell
@@ -189,6 +195,12 @@ class NonBlockingOutput:
             if written < len(data):
                 self._chunks.appendleft(data[written:])
                 return
+
+    def _write(self, data: bytes) -> int:
+        if self._socket is not None:
+            return self._socket.send(data, socket.MSG_DONTWAIT)
+        assert self._fd is not None
+        return os.write(self._fd, data)
 
     async def pump(self) -> None:
         """Flush what waits as soon as the descriptor can take it; run it for as long as the host runs."""
@@ -236,6 +248,9 @@ class NonBlockingOutput:
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
         if fd is None:
+            return
+        if self._socket is not None:
+            self._socket.close()
             return
         if self._restore is not None:
             with contextlib.suppress(OSError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import sys
 import threading
 from typing import Callable, Optional
@@ -58,7 +59,12 @@ class StdoutAnswers:
             view = memoryview(data)
             try:
                 while view:
-                    view = view[os.write(self._fd, view):]
+                    try:
+                        view = view[os.write(self._fd, view):]
+                    except BlockingIOError:
+                        # A stdout its caller left non-blocking (a file it shares with a process that wanted it so):
+                        # this thread waits for room, as a blocking write does.
+                        select.select([], [self._fd], [])
             except BrokenPipeError:
                 self.reader_left = True
             except OSError as exc:

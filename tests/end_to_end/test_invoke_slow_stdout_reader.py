@@ -12,8 +12,12 @@ runs "warm after the first").
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import struct
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -51,3 +55,39 @@ def test_a_late_stdout_reader_does_not_change_the_invoke(code_dir: Path) -> None
         assert duration < 1000, report  # the function answered in milliseconds, within its 1 s timeout
     # --repeat 2: one environment, warm for the second invoke.
     assert sum(line.startswith("INIT_START ") for line in lines) == 1, stderr
+
+
+def test_a_stdout_its_caller_left_non_blocking_still_gets_the_whole_answer(code_dir: Path) -> None:
+    """A caller may hand over a stdout whose file is non-blocking (O_NONBLOCK belongs to the file, which it shares
+    with a process that wanted it so). A write to it that would wait fails with EAGAIN instead: the answer's writer
+    took that for a failure ("the answer could not be written: Resource temporarily unavailable", exit 1) and the
+    reader got the pipe's first 64 KiB. It waits for room as a blocking write does."""
+    handler = write_file(code_dir / "handler.py", HANDLER)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        proc = subprocess.Popen([*lambdatui_argv(), "invoke", str(handler), "-e", "{}"], cwd=REPO,
+                                stdin=subprocess.DEVNULL, stdout=write_end, stderr=subprocess.DEVNULL)
+        os.close(write_end)
+        write_end = -1
+        deadline = time.monotonic() + BOUND
+        while _unread(read_end) <= PIPE_FULL_BYTES:  # the answer's write waits for this reader
+            assert proc.poll() is None and time.monotonic() < deadline, proc.returncode
+            time.sleep(0.01)
+        with os.fdopen(read_end, "rb") as reader:
+            read_end = -1
+            out = reader.read()
+        assert proc.wait(timeout=BOUND) == 0
+    finally:
+        stop(proc)
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    assert out == b'"' + b"x" * ANSWER + b'"\n', len(out)
+
+
+PIPE_FULL_BYTES = 65536 - 4096  # a pipe (64 KiB, in pages) that holds more than its last page takes no more
+
+
+def _unread(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
