@@ -219,8 +219,15 @@ def run_replay(config: FunctionConfig, scenario: Scenario, *, verbose: bool = Fa
     change a Duration or time an invoke out); at the end it waits for the reader, until the command's second
     signal."""
     stop_now = StopNow()
-    with nonblocking_stderr() as err, nonblocking_stdout(lambda: _second_signal(stop_now)) as out:
-        return _replay(config, scenario, verbose, err, out, stop_now, fleet)
+    with nonblocking_stderr() as err:
+        with nonblocking_stdout(lambda: _second_signal(stop_now)) as out:
+            code = _replay(config, scenario, verbose, err, out, stop_now, fleet)
+        failure = getattr(out, "failure", None)
+        if failure is not None:  # the timeline is the replay's result: one lost says so, and nothing passes
+            print(format_line(f.LogLine(f.LAMBDATUI, f"the timeline could not be written: {failure}")),
+                  file=err, flush=True)
+            code = code or EXIT_FUNCTION_ERROR
+        return code
 
 
 def _second_signal(stop_now: StopNow) -> bool:

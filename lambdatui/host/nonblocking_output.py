@@ -72,6 +72,7 @@ class NonBlockingOutput:
         self.limit = limit
         self.dropped = 0  # lines dropped since the last notice
         self.dropped_total = 0
+        self.failure: Optional[str] = None  # why the file took no more, other than its reader's going
         self._fd: Optional[int]
         self._fd, self._restore = _own_nonblocking_fd(fd)
         self._socket: Optional[socket.socket] = None
@@ -186,7 +187,11 @@ class NonBlockingOutput:
                 written = self._write(data)
             except BlockingIOError:
                 written = 0
-            except OSError:  # the reader has gone (EPIPE): nobody is left to tell
+            except OSError as exc:
+                # The reader has gone (EPIPE): nobody is left to tell, as `cat` tells nobody. Anything else (a full
+                # disk, an I/O error) is kept for whoever wrote a result here to say (`failure`).
+                if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                    self.failure = exc.strerror or str(exc)
                 self._chunks.clear()
                 self._size = 0
                 self._close_fd()
