@@ -135,10 +135,13 @@ class NonBlockingOutput:
             return
         data = text.encode("utf-8", "backslashreplace")
         limit = self.limit
-        if limit is not None and self._size + len(data) > limit and not self._stalled:
-            # The reader has kept up: what waits is only this round's writes (a read of the function's output is
-            # one write of up to ~200 KB). Hand them over first; a file or a reading terminal takes them all.
-            self._push()
+        if limit is not None and self._size + len(data) > limit:
+            # What waits may only be this round's writes (a read of the function's output is one write of up to
+            # ~1 MB), and a reader that reads all along may have made room since the pump last wrote: it takes what
+            # it can now (a write that would wait is not made), and only what it cannot take is dropped.
+            self._write_some()
+            if not self._chunks:
+                self._stalled = False
         if limit is not None and self._size + len(data) > limit:
             lines = data.count(b"\n") or 1  # a write may hold a whole read's lines: the notice counts lines
             self.dropped += lines

@@ -205,7 +205,12 @@ class TimelinePrinter:
             self._env = 0
 
     def __call__(self, fact: f.Fact) -> None:
-        if lines := f.log_lines(fact):
+        if type(fact) is f.LogLines and not self.verbose and fact.source not in (None, f.PLATFORM, f.LAMBDATUI):
+            # A read's lines of the function's or an extension's, for stderr: one write, as `invoke` writes them
+            # (a line at a time, a 100,000-line burst cost the host several times as much).
+            self._console(self._env if self.tag_environments else 0, fact)
+            self._err_waiting = True
+        elif lines := f.log_lines(fact):
             for line in lines:
                 self._log_line(line)
         elif isinstance(fact, f.BoundaryReached):
