@@ -271,7 +271,7 @@ def test_serve_record_stopped_during_init_runs_the_queued_events_and_the_recordi
     assert replayed.returncode == 0, recording.read_text() + replayed.stdout[-3000:]
 
 
-# ---------------------------------------------------------------------- found wrong
+# ---------------------------------------------------------------------- found wrong, fixed since
 
 
 def test_invoke_record_stopped_during_init_replays(code_dir: Path, tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ line and exits 1; a reader that has gone ends the writing quietly; log lines nev
 timeline never holds the replay up and none of it is dropped; whatever user code writes reaches a terminal only
 escaped (lambdatui/host/console.py `printable`).
 
-Two strict xfails pin what the hunt found wrong:
+What the hunt found wrong, each fixed since and pinned here:
 * `invoke` whose stdout and stderr are one socket (`2>&1` onto a socket: a systemd unit's journal stream, a test
-  harness's socketpair) loses its answer: making stderr non-blocking makes the shared socket non-blocking, and the
-  answer's write fails with EAGAIN ("Resource temporarily unavailable"), exit 1, the answer cut short.
-* `replay > /dev/full` exits 0 and says nothing: the timeline, PASSED line included, is lost without a word, where
+  harness's socketpair) lost its answer: making stderr non-blocking made the shared socket non-blocking, and the
+  answer's write failed with EAGAIN ("Resource temporarily unavailable"), exit 1, the answer cut short.
+* `replay > /dev/full` exited 0 and said nothing: the timeline, PASSED line included, was lost without a word, where
   `invoke > /dev/full` says "the answer could not be written: No space left on device" and exits 1.
+* `replay` dropped the function's lines on a stderr read all along, saying it was not being read.
 
 Function code lives in `code_dir` (never under /tmp); scenarios and captured output in `tmp_path`.
 """
