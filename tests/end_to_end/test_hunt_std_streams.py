@@ -392,15 +392,21 @@ def test_control_codes_from_the_function_and_its_child_never_reach_the_terminal(
 
 
 def _stderr_read_as_it_comes(argv: list[str], saved: Path) -> tuple[int, str]:
-    """`lambdatui ... 2>&1 >/dev/null | cat > FILE`: a reader that reads stderr all the time, from the start (cat:
-    a reader in Python, on a machine whose cores the suite keeps busy, could fall a megabyte behind, past which
+    """`lambdatui ... 2>&1 >/dev/null | cat > FILE`: a reader that reads stderr all the time, from the start (cat: a
+    reader in Python, on a machine whose cores the suite keeps busy, could fall a megabyte behind, past which
     lambdatui drops lines by design)."""
+    read_end, write_end = os.pipe()
+    # A pipe of a megabyte (a shell's is 64 KiB): what a reader the suite's busy cores hold back a moment still has
+    # room to wait in, so that only a reader that does not read would lose lines.
+    fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     with open(saved, "wb") as into:
-        proc = subprocess.Popen([*lambdatui_argv(), *argv], cwd=REPO, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert proc.stderr is not None
-        cat = subprocess.Popen(["cat"], stdin=proc.stderr, stdout=into)
-        proc.stderr.close()
+        try:
+            proc = subprocess.Popen([*lambdatui_argv(), *argv], cwd=REPO, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=write_end)
+            cat = subprocess.Popen(["cat"], stdin=read_end, stdout=into)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
         try:
             proc.wait(timeout=BOUND)
             cat.wait(timeout=BOUND)
@@ -420,7 +426,9 @@ def test_a_stderr_read_all_along_gets_every_line_of_the_function(code_dir: Path,
     """README: lines are dropped (and counted) "when nobody reads stderr". Here a reader reads all along (`| cat`,
     `| grep`, a log shipper): `invoke` hands it all 120,000 lines; `replay` (without -v the function's output goes to
     stderr, "as invoke prints it") dropped tens of thousands of them, with dozens of "lambdatui: N log lines
-    dropped: stderr was not being read" lines, though stderr was being read the whole time."""
+    dropped: stderr was not being read" lines, though stderr was being read the whole time. (Its causes are pinned
+    where no machine's load decides: tests/host/test_nonblocking_output.py, tests/scenario/test_report_stream_order.py;
+    here the reader's pipe holds a megabyte, so that only a reader that stops reading would lose lines.)"""
     handler = write_file(code_dir / "handler.py", LOUD)
     if mode == "invoke":
         argv = ["invoke", str(handler), "-e", f'{{"n": 1, "lines": {2 * LOUD_LINES}}}']

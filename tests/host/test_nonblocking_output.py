@@ -123,3 +123,53 @@ def test_a_reader_that_went_away_is_no_error() -> None:
     out.write("nobody\n")
     out.close()
     os.close(w)
+
+
+def test_a_write_past_the_bound_first_gives_a_reader_that_made_room_what_it_takes() -> None:
+    """The pump last found the pipe full; the reader has emptied it since. A write that would pass the bound hands
+    over what waits first: a reader that reads all along loses nothing (it lost lines 'not being read')."""
+    r, w = small_pipe()
+    out = NonBlockingOutput(w, limit=20_000)
+    os.close(w)
+    try:
+        for _ in range(20):  # 20 KB: the pipe (4 KB) takes what it can, the rest waits, at the bound
+            out.write(LINE)
+            out.flush()
+        assert out.buffered > 10_000
+        taken = os.read(r, 1 << 20)  # the reader catches up; no pump has run since
+        out.write(LINE * 5)
+        assert out.dropped_total == 0
+        reader = threading.Thread(target=lambda: setattr(reader, "data", read_all(r)))
+        reader.start()
+        out.close()
+        reader.join(10)
+    finally:
+        os.close(r)
+    assert (taken + reader.data).decode() == LINE * 25  # type: ignore[attr-defined]
+
+
+def test_a_result_stream_drops_nothing_and_says_why_it_could_not_write() -> None:
+    """`limit=None` (replay's timeline): whatever waits is kept; a write error other than the reader's going is kept
+    as `failure` (a full disk), where the reader's going (EPIPE) is none."""
+    r, w = small_pipe()
+    out = NonBlockingOutput(w, limit=None)
+    os.close(w)
+    try:
+        for _ in range(100):  # 100 KB against a 4 KB pipe nobody reads yet
+            out.write(LINE)
+            out.flush()
+        assert out.dropped_total == 0 and out.buffered > 90_000
+        reader = threading.Thread(target=lambda: setattr(reader, "data", read_all(r)))
+        reader.start()
+        out.close(max_s=float("inf"), idle_s=float("inf"), give_up=lambda: False)
+        reader.join(10)
+    finally:
+        os.close(r)
+    assert reader.data.decode() == LINE * 100  # type: ignore[attr-defined]
+    assert out.failure is None
+    with open("/dev/full", "wb") as full:
+        out = NonBlockingOutput(full.fileno(), limit=None)
+        out.write(LINE)
+        out.flush()
+        assert out.failure == os.strerror(28)  # ENOSPC
+        out.close()

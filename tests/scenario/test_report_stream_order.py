@@ -38,3 +38,24 @@ async def test_the_functions_line_comes_before_the_response_it_printed_ahead_of(
     printed = next(i for i, line in enumerate(lines) if "printed before returning" in line)
     response = next(i for i, line in enumerate(lines) if line.split()[:1] == ["response"])
     assert printed < response, lines
+
+
+def test_a_reads_lines_of_the_function_reach_stderr_in_one_write(tmp_path: Path) -> None:
+    """A burst crosses the host a read at a time: replay's stderr takes a read's lines in one write, as `invoke`'s
+    does. A line at a time, a 100,000-line burst cost the host several times as much, and its stderr, read all along,
+    fell a megabyte behind and dropped lines 'not being read'."""
+
+    class Counted:
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Counted.writes += 1
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    with open(tmp_path / "stdout.txt", "w") as out:
+        printer = TimelinePrinter(out, Counted())  # type: ignore[arg-type]
+        printer(f.LogLines.read(f.FUNCTION, tuple(f"line {n}" for n in range(1000)), "req-1", "stdout"))
+    assert Counted.writes == 1
