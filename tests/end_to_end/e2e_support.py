@@ -281,20 +281,21 @@ def stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
 
 
 class LambdatuiProcess:
-    """`lambdatui ARGS...` as a subprocess; its stderr is read line by line on a thread."""
+    """`lambdatui ARGS...` as a subprocess; its stderr is read line by line on a thread, its stdout whole on another
+    (unless `read_stdout` is false: a reader that comes late, the test's); `preexec` runs in the child before exec."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, read_stdout: bool = True, preexec: Optional[Callable[[], None]] = None) -> None:
         self.argv = [*lambdatui_argv(), *args]
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=preexec,
         )
         self.lines: list[str] = []
         self.stdout = bytearray()
         self._cond = threading.Condition()
-        self._threads = [
-            threading.Thread(target=self._read_lines, daemon=True),
-            threading.Thread(target=self._read_stdout, daemon=True),
-        ]
+        self._threads = [threading.Thread(target=self._read_lines, daemon=True)]
+        if read_stdout:
+            self._threads.append(threading.Thread(target=self._read_stdout, daemon=True))
         for thread in self._threads:
             thread.start()
 

@@ -19,8 +19,8 @@ import re
 import signal
 import struct
 import subprocess
+import sys
 import termios
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,9 +28,12 @@ from typing import Callable, Optional
 import httpx
 import pytest
 
-from e2e_support import REPO, descendants, lambdatui_argv, stop, wait_all_gone, write_file
+from e2e_support import REPO, LambdatuiProcess, descendants, lambdatui_argv, wait_all_gone, write_file
 
-from lambdatui.run_folders import state_root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "probe"))
+from probe_support import LINGERING_EXTENSION, busy_extension  # noqa: E402
+
+from lambdatui.run_folders import state_root  # noqa: E402
 
 BOUND = 30.0
 # Linux's pipe as Popen makes it: 64 KiB, in pages; one that holds more than its last page takes no more lines.
@@ -53,107 +56,39 @@ QUICK = '''def handler(event, context):
     return {"ok": True, "n": event.get("n")}
 '''
 
-# An external extension, registered for INVOKE and SHUTDOWN, that works on each INVOKE (after the runtime's answer)
-# until FLAG exists: the phase "after the answer while an external extension still works".
-BUSY_UNTIL_FLAG = '''#!/usr/bin/env python3
-import json, os, time, urllib.request
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-request = urllib.request.Request(f"http://{{api}}/2020-01-01/extension/register",
-                                 data=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}).encode(),
-                                 headers={{"Lambda-Extension-Name": "busy"}}, method="POST")
-with urllib.request.urlopen(request) as response:
-    ident = response.headers["Lambda-Extension-Identifier"]
-while True:
-    request = urllib.request.Request(f"http://{{api}}/2020-01-01/extension/event/next",
-                                     headers={{"Lambda-Extension-Identifier": ident}})
-    with urllib.request.urlopen(request) as response:
-        event = json.loads(response.read())
-    if event["eventType"] == "SHUTDOWN":
-        break
-    print("[busy] got INVOKE", flush=True)
-    while not os.path.exists({flag!r}):
-        time.sleep(0.01)
-'''
+class Run(LambdatuiProcess):
+    """`lambdatui ARGS...` (e2e_support.LambdatuiProcess); the processes it started and its run folders are noted once
+    it is running, to be checked once it has ended."""
 
-# Takes its INVOKE at once; at SHUTDOWN it says so, then keeps the shutdown busy past its 2 s budget.
-LINGERING = '''#!/usr/bin/env python3
-import json, os, time, urllib.request
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-request = urllib.request.Request(f"http://{api}/2020-01-01/extension/register",
-                                 data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
-                                 headers={"Lambda-Extension-Name": "linger"}, method="POST")
-with urllib.request.urlopen(request) as response:
-    ident = response.headers["Lambda-Extension-Identifier"]
-while True:
-    request = urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
-                                     headers={"Lambda-Extension-Identifier": ident})
-    with urllib.request.urlopen(request) as response:
-        event = json.loads(response.read())
-    if event["eventType"] == "SHUTDOWN":
-        print("[linger] got SHUTDOWN", flush=True)
-        time.sleep(60)
-'''
-
-
-class Run:
-    """`lambdatui ARGS...` with stderr read line by line and stdout read whole (unless `read_stdout` is false); the
-    processes it started and its run folders are noted once it is running, to be checked once it has ended."""
-
-    def __init__(self, *args: str, read_stdout: bool = True,
-                 preexec: Optional[Callable[[], None]] = None) -> None:
-        self.proc = subprocess.Popen([*lambdatui_argv(), *args], cwd=REPO, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec)
-        self.lines: list[str] = []
-        self.stdout = bytearray()
-        self._cond = threading.Condition()
-        self._threads = [threading.Thread(target=self._read_err, daemon=True)]
-        if read_stdout:
-            self._threads.append(threading.Thread(target=self._read_out, daemon=True))
-        for thread in self._threads:
-            thread.start()
+    def __init__(self, *args: str, read_stdout: bool = True, preexec: Optional[Callable[[], None]] = None) -> None:
+        super().__init__(*args, read_stdout=read_stdout, preexec=preexec)
         self.tree: dict[int, int] = {}
         self.folders: list[Path] = []
 
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            with self._cond:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def _read_out(self) -> None:
-        assert self.proc.stdout is not None
-        for chunk in iter(lambda: self.proc.stdout.read(65536), b""):  # type: ignore[union-attr]
-            self.stdout += chunk
-
     def stderr(self) -> str:
-        with self._cond:
-            return "\n".join(self.lines)
+        return self.output()
 
-    def wait_for(self, pattern: str, count: int = 1) -> re.Match[str]:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + BOUND
-        with self._cond:
-            while True:
-                found = [m for m in map(regex.search, self.lines) if m]
-                if len(found) >= count:
-                    return found[count - 1]
-                assert time.monotonic() < deadline and self.proc.poll() is None, \
-                    f"no line matching {pattern!r}:\n" + "\n".join(self.lines)
-                self._cond.wait(0.2)
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        return self.wait_for_line(pattern, timeout=BOUND)
 
     def note_what_it_made(self) -> None:
         self.tree = descendants(self.proc.pid)
         self.folders = list(state_root().glob(f"run-{self.proc.pid}-*"))
         assert self.folders, "no run folder for this lambdatui"
 
+    def stopped_at(self, pattern: str, number: int) -> int:
+        """Once a line matches `pattern`, what it made is noted and it is sent `number`: its exit status (it is closed
+        whatever happens)."""
+        try:
+            self.wait_for(pattern)
+            self.note_what_it_made()
+            self.proc.send_signal(number)
+            return self.end()
+        finally:
+            self.close()
+
     def end(self, timeout: float = BOUND) -> int:
-        code = self.proc.wait(timeout=timeout)
-        for thread in self._threads:
-            thread.join(BOUND)
-        return code
+        return self.wait(timeout)
 
     def assert_left_nothing(self) -> None:
         assert wait_all_gone(self.tree, BOUND) == {}, "processes left behind"
@@ -161,12 +96,7 @@ class Run:
         assert "Traceback" not in self.stderr(), self.stderr()
 
     def close(self) -> None:
-        stop(self.proc)
-        for thread in self._threads:
-            thread.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        super().close()
         wait_all_gone(self.tree, BOUND)
 
 
@@ -188,13 +118,7 @@ def _replay(handler: Path, scenario: Path) -> subprocess.CompletedProcess[str]:
 def test_invoke_stopped_during_init_says_so_exits_1_and_leaves_nothing(code_dir: Path, name: str) -> None:
     handler = write_file(code_dir / "handler.py", WAITING_INIT.format(flag=str(code_dir / "never")))
     run = Run("invoke", str(handler), "-e", "{}")
-    try:
-        run.wait_for(r"\[function\]\s+INIT-BEGIN")
-        run.note_what_it_made()
-        run.proc.send_signal(getattr(signal, name))
-        assert run.end() == 1, run.stderr()
-    finally:
-        run.close()
+    assert run.stopped_at(r"\[function\]\s+INIT-BEGIN", getattr(signal, name)) == 1, run.stderr()
     assert f"Stopped by {name}: the invoke in flight was answered as the environment shut down" in run.stderr()
     assert bytes(run.stdout) == b""
     run.assert_left_nothing()
@@ -204,7 +128,7 @@ def test_replay_stopped_during_its_final_shutdown_dies_of_the_signal_and_leaves_
     """README: a signal during the shutdown (in `invoke` and `replay` too) stops it at once; lambdatui then ends
     killed by that signal, the folders removed, no traceback."""
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "linger", LINGERING, executable=True)
+    write_file(code_dir / "extensions" / "linger", LINGERING_EXTENSION, executable=True)
     scenario = write_file(code_dir / "one.toml", "[[step]]\ninvoke = { n = 1 }\nexpect = { response = { n = 1 } }\n")
     run = Run("replay", str(handler), str(scenario))
     try:
@@ -224,15 +148,9 @@ def test_an_ignored_sighup_during_invokes_shutdown_changes_nothing(code_dir: Pat
     """`nohup lambdatui invoke ...`: a SIGHUP during the shutdown does not cut it short (the lingering extension gets
     its whole budget, then is SIGKILLed), and the run succeeds."""
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "linger", LINGERING, executable=True)
+    write_file(code_dir / "extensions" / "linger", LINGERING_EXTENSION, executable=True)
     run = Run("invoke", str(handler), "-e", '{"n": 1}', preexec=_ignoring(signal.SIGHUP))
-    try:
-        run.wait_for(r"\[linger\] got SHUTDOWN")
-        run.note_what_it_made()
-        run.proc.send_signal(signal.SIGHUP)
-        assert run.end() == 0, run.stderr()
-    finally:
-        run.close()
+    assert run.stopped_at(r"\[linger\] got SHUTDOWN", signal.SIGHUP) == 0, run.stderr()
     assert bytes(run.stdout) == b'{"ok": true, "n": 1}\n'
     assert "had not exited when the shutdown's 2,000 ms were up" in run.stderr(), run.stderr()
     assert "Stopped by" not in run.stderr()
@@ -279,13 +197,7 @@ def test_invoke_record_stopped_during_init_replays(code_dir: Path, tmp_path: Pat
     handler = write_file(code_dir / "handler.py", WAITING_INIT.format(flag=str(flag)))
     recording = tmp_path / "stopped.toml"
     run = Run("invoke", str(handler), "-e", '{"n": 1}', "--record", str(recording))
-    try:
-        run.wait_for(r"\[function\]\s+INIT-BEGIN")
-        run.note_what_it_made()
-        run.proc.send_signal(signal.SIGINT)
-        assert run.end() == 1, run.stderr()
-    finally:
-        run.close()
+    assert run.stopped_at(r"\[function\]\s+INIT-BEGIN", signal.SIGINT) == 1, run.stderr()
     run.assert_left_nothing()
     assert recording.exists(), run.stderr()
     recorded = recording.read_text()
@@ -300,7 +212,7 @@ def test_a_recording_stopped_while_an_extension_works_on_the_answered_invoke_rep
         code_dir: Path, tmp_path: Path, mode: str) -> None:
     flag = code_dir / "extension-may-finish"
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "busy", BUSY_UNTIL_FLAG.format(flag=str(flag)), executable=True)
+    write_file(code_dir / "extensions" / "busy", busy_extension(str(flag)), executable=True)
     recording = tmp_path / "stopped.toml"
     if mode == "invoke":
         run = Run("invoke", str(handler), "-e", '{"n": 1}', "--record", str(recording))
@@ -328,16 +240,10 @@ def test_a_recording_stopped_while_an_extension_works_on_the_answered_invoke_rep
 
 def test_invoke_stopped_while_an_extension_works_on_the_last_answer_exits_1(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "busy", BUSY_UNTIL_FLAG.format(flag=str(code_dir / "never")),
+    write_file(code_dir / "extensions" / "busy", busy_extension(str(code_dir / "never")),
                executable=True)
     run = Run("invoke", str(handler), "-e", '{"n": 1}')
-    try:
-        run.wait_for(r"\[busy\] got INVOKE")
-        run.note_what_it_made()
-        run.proc.send_signal(signal.SIGINT)
-        code = run.end()
-    finally:
-        run.close()
+    code = run.stopped_at(r"\[busy\] got INVOKE", signal.SIGINT)
     run.assert_left_nothing()
     assert bytes(run.stdout) == b'{"ok": true, "n": 1}\n'  # the answer, given before, printed whole
     assert "Stopped by SIGINT" in run.stderr(), run.stderr()
@@ -348,16 +254,10 @@ def test_invoke_stopped_while_an_extension_works_on_the_last_answer_exits_1(code
 
 def test_invoke_repeat_stopped_after_the_first_answer_does_not_say_nothing_was_printed(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "busy", BUSY_UNTIL_FLAG.format(flag=str(code_dir / "never")),
+    write_file(code_dir / "extensions" / "busy", busy_extension(str(code_dir / "never")),
                executable=True)
     run = Run("invoke", str(handler), "-e", '{"n": 1}', "--repeat", "2")
-    try:
-        run.wait_for(r"\[busy\] got INVOKE")
-        run.note_what_it_made()
-        run.proc.send_signal(signal.SIGINT)
-        assert run.end() == 1, run.stderr()
-    finally:
-        run.close()
+    assert run.stopped_at(r"\[busy\] got INVOKE", signal.SIGINT) == 1, run.stderr()
     run.assert_left_nothing()
     said = run.stderr()
     assert bytes(run.stdout) == b'{"ok": true, "n": 1}\n'
@@ -370,24 +270,6 @@ def test_invoke_repeat_stopped_after_the_first_answer_does_not_say_nothing_was_p
 def _unread(pipe: object) -> int:
     """How many bytes wait in the pipe for this reader (FIONREAD on its end)."""
     return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[attr-defined]
-
-
-def _signal_pending(pid: int, number: int) -> bool:
-    """`number` is still pending for the process or one of its threads (not yet taken by a handler)."""
-    mask = 1 << (number - 1)
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in threads:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as fh:
-                for line in fh:
-                    if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & mask:
-                        return True
-        except OSError:
-            continue
-    return False
 
 
 def test_a_second_signal_stops_a_replay_whose_stdout_is_not_read(code_dir: Path) -> None:

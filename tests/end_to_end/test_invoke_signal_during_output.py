@@ -24,7 +24,7 @@ import pytest
 from e2e_support import REPO, descendants, lambdatui_argv, stop, wait_all_gone, write_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "probe"))
-from probe_support import EXTENSION_EVENTS_SOURCE  # noqa: E402
+from probe_support import EXTENSION_EVENTS_SOURCE, LINGERING_EXTENSION  # noqa: E402
 
 BOUND = 30.0
 READER_LATE_S = 1.0  # how long the reader leaves the answer unread once only its write is left
@@ -74,13 +74,6 @@ def test_a_signal_during_the_answers_write_never_truncates_it(code_dir: Path, na
         assert out == FULL
 
 
-# Takes its INVOKE at once; at SHUTDOWN it says so, then keeps the shutdown busy past its 2 s budget.
-LINGERING_EXTENSION = "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + """
-for event in events("linger"):
-    pass
-print("[linger] got SHUTDOWN", flush=True)
-time.sleep(60)
-"""
 # Works on its INVOKE for a minute after the runtime's answer: the invoke is still finishing when a signal comes.
 BUSY_EXTENSION = "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + """
 for event in events("busy"):

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+from typing import Callable
 
 import pytest
 import trio
@@ -29,6 +30,16 @@ def read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def read_while(fd: int, closing: Callable[[], None]) -> bytes:
+    """What the reader gets of `fd` while `closing()` writes what waits and closes the writing end."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(read_all(fd)))
+    reader.start()
+    closing()
+    reader.join(10)
+    return got[0]
+
+
 @pytest.mark.trio
 async def test_writes_never_block_on_a_stalled_reader_and_drops_are_counted() -> None:
     r, w = small_pipe()
@@ -45,13 +56,10 @@ async def test_writes_never_block_on_a_stalled_reader_and_drops_are_counted() ->
             assert out.buffered <= 20_000 + 200
             assert out.dropped_total > 900
             nursery.cancel_scope.cancel()
-        reader = threading.Thread(target=lambda: setattr(reader, "data", read_all(r)))
-        reader.start()
-        out.close()
-        reader.join(10)
+        data = read_while(r, out.close)
     finally:
         os.close(r)
-    text = reader.data.decode()  # type: ignore[attr-defined]
+    text = data.decode()
     kept = text.count(LINE)
     assert 0 < kept < 1000
     assert text.endswith(dropped_notice(1000 - kept) + "\n")
@@ -139,13 +147,10 @@ def test_a_write_past_the_bound_first_gives_a_reader_that_made_room_what_it_take
         taken = os.read(r, 1 << 20)  # the reader catches up; no pump has run since
         out.write(LINE * 5)
         assert out.dropped_total == 0
-        reader = threading.Thread(target=lambda: setattr(reader, "data", read_all(r)))
-        reader.start()
-        out.close()
-        reader.join(10)
+        rest = read_while(r, out.close)
     finally:
         os.close(r)
-    assert (taken + reader.data).decode() == LINE * 25  # type: ignore[attr-defined]
+    assert (taken + rest).decode() == LINE * 25
 
 
 def test_a_result_stream_drops_nothing_and_says_why_it_could_not_write() -> None:
@@ -159,13 +164,10 @@ def test_a_result_stream_drops_nothing_and_says_why_it_could_not_write() -> None
             out.write(LINE)
             out.flush()
         assert out.dropped_total == 0 and out.buffered > 90_000
-        reader = threading.Thread(target=lambda: setattr(reader, "data", read_all(r)))
-        reader.start()
-        out.close(max_s=float("inf"), idle_s=float("inf"), give_up=lambda: False)
-        reader.join(10)
+        data = read_while(r, lambda: out.close(max_s=float("inf"), idle_s=float("inf"), give_up=lambda: False))
     finally:
         os.close(r)
-    assert reader.data.decode() == LINE * 100  # type: ignore[attr-defined]
+    assert data.decode() == LINE * 100
     assert out.failure is None
     with open("/dev/full", "wb") as full:
         out = NonBlockingOutput(full.fileno(), limit=None)

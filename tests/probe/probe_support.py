@@ -276,6 +276,26 @@ def events(name):
 '''
 
 
+# An external extension that takes its INVOKE at once; at SHUTDOWN it says so ("[linger] got SHUTDOWN"), then keeps
+# the shutdown busy past its 2 s budget.
+LINGERING_EXTENSION = "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + """
+for event in events("linger"):
+    pass
+print("[linger] got SHUTDOWN", flush=True)
+time.sleep(60)
+"""
+
+
+def busy_extension(flag: str) -> str:
+    """An external extension that, after each INVOKE, says "[busy] got INVOKE" and works on until `flag` exists."""
+    return "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + f"""
+for event in events("busy"):
+    print("[busy] got INVOKE", flush=True)
+    while not os.path.exists({flag!r}):
+        time.sleep(0.01)
+"""
+
+
 def concurrent_invokes(server, events: list[dict], timeout: float = 30.0) -> list:
     """Each event invoked through `server` (an e2e_support.ServeProcess) on a thread of its own, all at once; their
     responses, in order, each checked to be a 200."""
