@@ -28,6 +28,7 @@ from lambdatui.ui.backend import BackendFactory
 from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.key_bindings import APP_BINDINGS
+from lambdatui.ui.terminal_restore import restore_if_there
 from lambdatui.ui.fault_commands import FaultCommands
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
@@ -361,6 +362,7 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         """
         self._quitting = True
         await self._stop_backend()
+        restore_if_there(getattr(self._driver, "attrs_before", None))  # a `kill -HUP` leaves the terminal there
         _leave_now()
 
     @work(exclusive=True, group="quit")
