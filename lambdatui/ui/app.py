@@ -123,6 +123,9 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
             self.register_theme(theme)
         self.theme = self._theme_name
         self.query_one(EventPanel).set_event(self.event_text, self.event_source)
+        # Back from Ctrl-Z (`fg`), Textual is in the alternate screen again, blank, and redraws only what changes
+        # next: the whole screen is drawn again, as Textual's own suspend() does once it resumes.
+        self.app_resume_signal.subscribe(self, lambda _app: self.refresh(layout=True))
         loop = asyncio.get_running_loop()
         # `kill` (SIGTERM) must still restore the terminal and stop every process; closing the terminal
         # (SIGHUP) must stop every process too, though there is no terminal left to restore. SIGINT comes only

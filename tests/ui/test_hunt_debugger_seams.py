@@ -297,8 +297,6 @@ def test_ctrl_z_gives_the_shell_its_terminal_and_fg_keeps_the_environment_frozen
     assert_nothing_left(shell)
 
 
-@pytest.mark.xfail(strict=True, reason="after Ctrl-Z and fg only the panels that change are redrawn: the header, "
-                                       "Globals' neighbours, Event, Result, log and footer stay blank")
 def test_fg_redraws_the_whole_screen(shell: Shell) -> None:
     stop_and_resume_idle(shell)
     shell.keys("fg", "Enter")
