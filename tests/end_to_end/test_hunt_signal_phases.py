@@ -232,7 +232,9 @@ def test_a_recording_stopped_while_an_extension_works_on_the_answered_invoke_rep
     run.assert_left_nothing()
     assert "Sandbox.Failure" in run.stderr(), run.stderr()  # the stop ended the invoke's extension work
     recorded = recording.read_text()
-    assert "failed_after" not in recorded and "how its Invoke phase ended is not compared" in recorded, recorded
+    # The stop came once the extension had its INVOKE: after the function's answer (what followed it is not compared)
+    # or, the signal quicker, while the function still ran it (its result is not compared); never as a failure.
+    assert "failed_after" not in recorded and "not compared" in recorded, recorded
     flag.write_text("")  # the replay's extension finishes its work at once
     replayed = _replay(handler, recording)
     assert replayed.returncode == 0, recording.read_text() + replayed.stdout[-3000:]
