@@ -161,6 +161,21 @@ def log(*fields):
 '''
 
 
+def sam_template(runtime: str, handler: str = "app.handler") -> str:
+    """A SAM template of one function in its own folder (CodeUri: .) that declares `Runtime: runtime`."""
+    return f"""\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: {handler}
+      Runtime: {runtime}
+"""
+
+
 def write_file(path: Path, text: str, *, executable: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

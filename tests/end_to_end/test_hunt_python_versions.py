@@ -22,7 +22,7 @@ from typing import Optional
 
 import pytest
 
-from e2e_support import CLI_TIMEOUT, REPO, lambdatui_argv, write_file
+from e2e_support import CLI_TIMEOUT, sam_template, REPO, lambdatui_argv, write_file
 
 PYENV_ROOT = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
 PYENV_SHIM = PYENV_ROOT / "shims" / "python3"
@@ -185,17 +185,7 @@ def test_template_runtime_other_than_pythons_version_is_named(code_dir: Path) ->
     minor = int(python.name.rpartition(".")[2])
     declared = 12 if minor != 12 else 13
     write_file(code_dir / "app.py", VERSION_HANDLER)
-    write_file(code_dir / "template.yaml", f"""\
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: .
-      Handler: app.handler
-      Runtime: python3.{declared}
-""")
+    write_file(code_dir / "template.yaml", sam_template(f"python3.{declared}"))
     proc = run_lambdatui("invoke", str(code_dir / "template.yaml"), "--python", str(python), "-e", "{}")
     assert proc.returncode == 0, proc.stderr
     assert results(proc)[0]["exec_env"] == f"AWS_Lambda_python3.{minor}"  # the host knows the version

@@ -18,7 +18,7 @@ from typing import Optional
 
 import pytest
 
-from e2e_support import CLI_TIMEOUT, lambdatui_argv, write_file
+from e2e_support import CLI_TIMEOUT, sam_template, lambdatui_argv, write_file
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 HANDLER = '''import os, platform, sys
@@ -67,17 +67,7 @@ def test_a_templates_runtime_other_than_the_shims_python_is_named(code_dir: Path
     version was unknown, so nothing was said."""
     declared = "3.12" if HOST != "3.12" else "3.13"
     write_file(code_dir / "app.py", HANDLER)
-    write_file(code_dir / "template.yaml", f"""\
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: .
-      Handler: app.handler
-      Runtime: python{declared}
-""")
+    write_file(code_dir / "template.yaml", sam_template(f"python{declared}"))
     shim = write_file(code_dir / "bin" / "python3", f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', executable=True)
 
     proc, result = invoke(str(code_dir / "template.yaml"), "--python", str(shim), env=shells_env(code_dir / "bin"),

@@ -30,64 +30,26 @@ from typing import Iterator
 import httpx
 import pytest
 from free_ports import free_port
-from proc_tree import alive, command_line, descendants, wait_all_gone
+from proc_tree import command_line, descendants, wait_all_gone
+from test_tmux import HEIGHT, LAMBDATUI, POLL_S, REPO, START_S, TMUX_ENV, WAIT_S, WIDTH, Pane
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO = Path(__file__).resolve().parents[2]
 COUNTER = REPO / "sample_functions" / "counter" / "handler.py"
-WIDTH, HEIGHT = 140, 45
-START_S = 20.0
-WAIT_S = 10.0
-POLL_S = 0.05
 PROMPT = "SEAMS$ "
 
-TMUX = shutil.which("tmux")
-LAMBDATUI = shutil.which("lambdatui")
 BASH = shutil.which("bash")
-if TMUX is None or BASH is None:
-    pytest.skip("tmux and bash are needed", allow_module_level=True)
-if LAMBDATUI is None:
-    pytest.skip("the lambdatui command is not installed", allow_module_level=True)
-
-TMUX_ENV = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES", "TMUX")}
+if BASH is None:
+    pytest.skip("bash is needed", allow_module_level=True)
 
 
-class Shell:
-    """bash in a 140x45 tmux pane, on a tmux server of the test's own."""
+class Shell(Pane):
+    """bash in a 140x45 tmux pane, on a tmux server of the test's own (test_tmux.Pane's tmux, screen, keys and waits)."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.socket_path = str(tmp_path / "tmux")
-        self.session = f"seams-{uuid.uuid4().hex[:8]}"
+        super().__init__(str(tmp_path / "tmux"), f"seams-{uuid.uuid4().hex[:8]}")
         self.state = tmp_path / "state"  # XDG_STATE_HOME: where lambdatui's run folders go
         self.lambdatui = -1
-        self.started: set[int] = set()
-
-    def tmux(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run([TMUX, "-S", self.socket_path, *args], capture_output=True, text=True, timeout=10,
-                              check=False, env=TMUX_ENV)
-        if check and done.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
-
-    def show(self, fmt: str) -> str:
-        return self.tmux("display-message", "-p", "-t", self.session, fmt).strip()
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.session)
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", self.session, *keys)
-
-    def wait_for(self, *texts: str, timeout: float = WAIT_S) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if all(text in screen for text in texts):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the screen never showed all of {texts!r} within {timeout} s:\n{screen}")
-            time.sleep(POLL_S)
 
     def start(self) -> None:
         self.tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", self.session, "-c", str(REPO),
@@ -168,14 +130,6 @@ class Shell:
     def run_folders_left(self) -> list[str]:
         return sorted(str(p.relative_to(self.state)) for p in self.state.rglob("*")) if self.state.exists() else []
 
-    def close(self) -> None:
-        leftovers = {p for p in self.started if alive(p)}
-        self.tmux("kill-server", check=False)
-        for pid in leftovers:  # only after a failure: never leave a test's processes behind
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -313,16 +267,22 @@ def test_fg_redraws_the_whole_screen(shell: Shell) -> None:
         shell.wait_ended()
 
 
-def test_a_stop_across_the_deadline_is_not_a_timeout_when_the_answer_came_in_time(shell: Shell,
-                                                                                    code_dir: Path) -> None:
-    """Stopped mid-invoke (the function's process runs on), past the deadline: the response the runtime sent in time
-    is a success once `fg` lets the host read it (the kernel's time of arrival stamps it)."""
+def _waiting_for_an_invoke(shell: Shell, code_dir: Path) -> tuple[int, Path]:
+    """GO_HANDLER in the debugger, a 1 s timeout, served on a port, its environment idle after `c`: the port, and the
+    file whose making lets the handler go on."""
     (code_dir / "handler.py").write_text(GO_HANDLER)
-    go = code_dir / "go"
     port = free_port()
     shell.open_debugger(code_dir / "handler.py", "--port", str(port), "--timeout", "1")
     shell.keys("c")
     shell.wait_for("idle: frozen, waiting for an invoke")
+    return port, code_dir / "go"
+
+
+def test_a_stop_across_the_deadline_is_not_a_timeout_when_the_answer_came_in_time(shell: Shell,
+                                                                                    code_dir: Path) -> None:
+    """Stopped mid-invoke (the function's process runs on), past the deadline: the response the runtime sent in time
+    is a success once `fg` lets the host read it (the kernel's time of arrival stamps it)."""
+    port, go = _waiting_for_an_invoke(shell, code_dir)
     result: dict = {}
     thread = invoke_in_thread(port, {"go": str(go), "sleep": 0.3}, result)
     shell.wait_for("RUNNING")
@@ -348,12 +308,7 @@ def test_a_stop_while_the_function_prints_does_not_time_the_invoke_out(shell: Sh
     """100,000 lines take the function ~30 ms. Stopped (Ctrl-Z) while it prints, the debugger reads none of them,
     so the function blocks on its full stdout pipe until `fg`: the stop is charged to it as function time, which a
     hold never is (README: the debugger's own waits are held like time you hold, watching never causes a timeout)."""
-    (code_dir / "handler.py").write_text(GO_HANDLER)
-    go = code_dir / "go"
-    port = free_port()
-    shell.open_debugger(code_dir / "handler.py", "--port", str(port), "--timeout", "1")
-    shell.keys("c")
-    shell.wait_for("idle: frozen, waiting for an invoke")
+    port, go = _waiting_for_an_invoke(shell, code_dir)
     shell.collect()
     result: dict = {}
     thread = invoke_in_thread(port, {"go": str(go), "lines": 100_000}, result)

@@ -98,6 +98,16 @@ class Pane:
     def pane_pid(self) -> int:
         return int(self.show("#{pane_pid}"))
 
+    def close(self) -> None:
+        """The tmux server ends, and every process seen under the pane with it."""
+        leftovers = {p for p in self.started if alive(p)}
+        self.tmux("kill-server", check=False)
+        for pid in leftovers:  # only after a failure: never leave a test's processes behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def lambdatui_pid(self) -> int:
         """The lambdatui process: the pane's own process, or (if a shell runs it) its child."""
         pid = self.pane_pid()
@@ -120,13 +130,7 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
     try:
         yield pane
     finally:
-        leftovers = {p for p in pane.started if alive(p)}
-        pane.tmux("kill-server", check=False)
-        for pid in leftovers:  # only after a failure: never leave a test's processes behind
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        pane.close()
 
 
 def open_debugger(pane: Pane, *options: str, path: str = HANDLER, status: Optional[Path] = None) -> None:
