@@ -58,13 +58,12 @@ def say_sandbox_notes(running: Running, err: TextIO) -> None:
 
 def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: Optional[Recorder] = None,
                snapstart: bool = False, early: Optional[EarlyStart] = None) -> int:
-    failures = printed = 0
-    answered = False  # the invoke begun last has its answer on stdout (an extension may still work on it)
+    failures = printed = begun = 0  # printed == begun: the invoke begun last has its answer on stdout
     answers = StdoutAnswers()
     body, stop_now = trio.CancelScope(), StopNow()
 
     async def main(err: TextIO) -> None:
-        nonlocal failures, printed, answered
+        nonlocal failures, printed, begun
         # Only the body is cancelled by a signal: the environment's own exit still shuts it down gracefully.
         async with trio.open_nursery() as signals:
             signals.start_soon(pump, err)
@@ -83,13 +82,12 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
                             # go to a new environment, as a caller's does in Lambda.
                             await running.session.settled()
                         # The recorder hears of the invoke from its InvocationQueued fact, as it does every invoke.
-                        answered = False
+                        begun += 1
                         result, _tail = await running.fleet.invoke(event, request_id=new_uuid())
                         if result.api_status:  # the Invoke API refused it (SnapStart's restore failed)
                             err.write(f"lambdatui: Invoke API error {result.api_status} {result.error_type}\n")
                         answers.put(result.payload)
                         printed += 1
-                        answered = True
                         failures += result.function_error
                     # The last invoke ends as Lambda ends it, as --repeat's do, before the shutdown: an extension
                     # may work on after the answer (its Invoke phase, REPORT included). A signal cuts this short.
@@ -103,12 +101,12 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             # REPORT, answered or not, and a script's `lambdatui invoke ... && next` must not go on.
             failures += 1
             name = signal.Signals(stop_now.first).name if stop_now.first is not None else "a signal"
-            if not answered:
+            if printed < begun:
                 said = ("the invoke in flight was answered as the environment shut down (Sandbox.Failure), and "
                         "nothing was printed for it")
             else:  # its answer is printed above; the shutdown ended what was still finishing it
                 said = "the invoke answered above was still finishing (an extension at work) as it shut down"
-            left = repeat - printed - (not answered)
+            left = repeat - begun
             if left:
                 said += f"; the {left} invoke{'s' * (left != 1)} after it did not run"
             print(format_line(f.LogLine(f.LAMBDATUI, f"Stopped by {name}: {said}")), file=err, flush=True)
