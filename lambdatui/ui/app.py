@@ -135,6 +135,14 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         try:
             loop.add_signal_handler(signal.SIGINT, lambda: self.call_later(self.action_quit))
             loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
+            # Ctrl-Z and `fg`: Textual suspends and resumes the terminal from its own signal handlers, which Python
+            # runs between any two bytecodes, a write to the screen's queue halfway included: the suspend's own
+            # writes then waited on that queue's lock for ever, and lambdatui never stopped (one Ctrl-Z in ~20 under
+            # load). The same steps, from the loop, between two of its callbacks.
+            driver = self._driver
+            if driver is not None and hasattr(driver, "_sigtstp_application"):
+                loop.add_signal_handler(signal.SIGTSTP, driver._sigtstp_application)
+                loop.add_signal_handler(signal.SIGCONT, driver._sigcont_application)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
             pass
         try:
