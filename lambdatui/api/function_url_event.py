@@ -111,8 +111,11 @@ def url_event(request: UrlRequest) -> dict[str, Any]:
     cookies: list[str] = []
     for name, value in request.fields:
         value = header_text(value)
-        if name == "cookie":  # format 2.0 moves cookies out of the headers into their own list
+        if name == "cookie":
+            # Format 2.0 lists them on their own, and a function URL keeps the header too (API Gateway drops it).
+            # Repeated Cookie fields are one header joined by "; " (RFC 9113's rule for an HTTP/2 request's).
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            headers[name] = f"{headers[name]}; {value}" if name in headers else value
         elif name not in _HOP_BY_HOP:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
     headers.setdefault("x-amzn-trace-id", request.trace_id)

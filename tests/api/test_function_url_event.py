@@ -69,7 +69,7 @@ def test_an_absolute_form_target_loses_its_origin() -> None:
     assert fue.split_target("http://example.com") == ("/", "")
 
 
-def test_headers_lower_case_repeated_ones_joined_cookies_apart() -> None:
+def test_headers_lower_case_repeated_ones_joined_cookies_listed_too() -> None:
     head = parse_head(b"GET /h HTTP/1.1\r\nHost: h\r\nX-Multi: one\r\nCookie: a=1; b=2\r\nx-multi: two\r\n"
                       b"Connection: keep-alive\r\nCookie: c=3\r\nUser-Agent: t\r\nX-Multi: three")
     fields = [*head.headers.items(), *head.repeated]
@@ -77,7 +77,9 @@ def test_headers_lower_case_repeated_ones_joined_cookies_apart() -> None:
                                      9, NOW))
     assert e["headers"]["x-multi"] == "one,two,three"
     assert e["cookies"] == ["a=1", "b=2", "c=3"]
-    assert "cookie" not in e["headers"] and "connection" not in e["headers"]  # cookies apart; hop-by-hop gone
+    # Cookies listed apart and kept in the header as a function URL does (repeated fields joined as HTTP/2 does);
+    # hop-by-hop fields gone.
+    assert e["headers"]["cookie"] == "a=1; b=2; c=3" and "connection" not in e["headers"]
     assert e["headers"]["user-agent"] == "t" and e["headers"]["host"] == "h"
     # What Lambda's front end adds.
     assert e["headers"]["x-amzn-trace-id"] == "Root=t"

@@ -266,8 +266,6 @@ def test_request_context_http_path_is_percent_decoded(url: Served) -> None:
     assert event["requestContext"]["http"]["path"] == "/capture/space value"
 
 
-@pytest.mark.xfail(strict=True, reason="the Cookie header is taken out of `headers`; a function URL keeps it there "
-                                       "besides `cookies`")
 def test_the_cookie_header_stays_in_headers_besides_cookies(url: Served) -> None:
     # The live capture: "cookies": ["session=abc123", "theme=dark"] and headers["cookie"] = "session=abc123; theme=dark"
     # (API Gateway's HTTP API, captured by the same probe, drops the header; a function URL does not).
