@@ -7,6 +7,7 @@ into a `FunctionConfig` here, where each bad input becomes one `ConfigError` lin
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -119,19 +120,38 @@ def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, .
         path = Path(given).expanduser()
         if not path.exists():
             raise ConfigError(f"{origin} {given}: no such file or directory")
-        if path.is_file() and not (path.suffix.lower() == ".zip" and _is_zip(path)):
-            damaged = " (this one is named .zip but is not a zip archive)" if path.suffix.lower() == ".zip" else ""
-            raise ConfigError(f"{origin} {given}: expected a layer folder or a .zip archive{damaged}")
+        if path.is_file():
+            problem = _zip_problem(path) if path.suffix.lower() == ".zip" else "expected a layer folder or a .zip archive"
+            if problem:
+                raise ConfigError(f"{origin} {given}: {problem}")
         layers.append(path.resolve())
     if len(layers) > MAX_LAYERS:
         raise ConfigError(f"{len(layers)} layers: Lambda attaches at most {MAX_LAYERS} to a function")
     return tuple(layers)
 
 
-def _is_zip(path: Path) -> bool:
+def _zip_problem(path: Path) -> Optional[str]:
+    """Why a layer's .zip cannot be extracted as Lambda publishes a layer, found from its listing (None: it can).
+    Lambda never runs a function whose layer could not be published, so neither does lambdatui: refused up front,
+    not left out of a function that then runs without it."""
     import zipfile  # only when a layer is a file: most starts have none, and zipfile costs ~2 ms to import
 
-    return zipfile.is_zipfile(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return "expected a layer folder or a .zip archive (this one is named .zip but is not a zip archive)"
+    links: set[tuple[str, ...]] = set()
+    for info in infos:
+        parts = tuple(p for p in info.filename.split("/") if p not in ("", ".", ".."))  # as zipfile reads the name
+        behind = next((parts[:depth] for depth in range(1, len(parts) + 1) if parts[:depth] in links), None)
+        if behind is not None:
+            # The extraction refuses to write through a link the archive made (processes/filesystem.py).
+            return (f"its entry {info.filename!r} lies behind its symbolic link {'/'.join(behind)!r}, so it cannot be "
+                    "extracted without writing outside the layer")
+        if stat.S_ISLNK(info.external_attr >> 16) and parts:
+            links.add(parts)
+    return None
 
 
 def _no_report(text: str) -> None:

@@ -126,13 +126,12 @@ def test_a_zip_writing_through_its_own_symlink_does_not_write_the_hosts_files(co
     assert "symbolic link" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a layer .zip that cannot be extracted is left out and the function runs "
-                   "without it (exit 0); Lambda never runs a function whose layer could not be published, and "
-                   "the not-a-zip case is refused with exit 2, so the two broken-zip cases disagree")
 def test_a_zip_that_cannot_be_extracted_is_refused_not_left_out(code_dir: Path) -> None:
     _, handler, archive = slipping_zip(code_dir)
     result = run_cli("invoke", str(handler), "--layer", str(archive))
     assert result.returncode == 2, result.stderr
+    assert "'python/evil/pwned.txt' lies behind its symbolic link 'python/evil'" in result.stderr, result.stderr
+    assert result.stdout == ""  # nothing ran
 
 
 def test_a_layer_folder_under_the_hosts_tmp_is_seen_at_opt(code_dir: Path) -> None:
