@@ -56,6 +56,14 @@ class Exchange:
         self.malformed: Optional[BadRequest] = None
         self.ends = False  # the connection closes after this answer (`end_after_answer`)
 
+    async def holding_reads(self, wait: Awaitable[T]) -> T:
+        """`wait`, during which what the peer sends is left unread on purpose (deadlines.calls_unheard)."""
+        self._connection.reads_held = True
+        try:
+            return await wait
+        finally:
+            self._connection.reads_held = False
+
     async def until_hangup(self, wait: Callable[[], Awaitable[T]]) -> Optional[T]:
         """`wait()`'s result, or None (its wait cancelled) if the peer hangs up first: for long polls."""
         return await self._connection.until_hangup(wait)

@@ -51,6 +51,9 @@ class Reader:
         # When the bytes of the last read reached the kernel (TCP stamps a read with its last segment's arrival), on
         # trio's clock: read as a request is complete (its head, or its body), when that request arrived.
         self.last_arrival: Optional[float] = None
+        # Its unread bytes are left there on purpose (a streamed body paced to Lambda's rate, or held back by a slow
+        # caller): not a call the host is late to hear (deadlines.calls_unheard).
+        self.reads_held = False
 
     def _read(self) -> bytes:
         if self._stamping is None:

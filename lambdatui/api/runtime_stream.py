@@ -87,11 +87,13 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
         size += len(piece)
         chunks += 1
         if stream is not None:
-            await stream.write(piece)
+            # A slow caller and Lambda's rate hold the stream back: the runtime's bytes wait unread meanwhile, which
+            # the debugger's deadlines must not take for a call it is late to hear.
+            await exchange.holding_reads(stream.write(piece))
             # Once its caller has gone, nobody receives the rest: pacing it would only hold the runtime (and the
             # environment) back. It is read as fast as it comes, and the function runs on to its end, unaware.
             if not stream.caller_gone:
-                await pacer.after(size)
+                await exchange.holding_reads(pacer.after(size))
         else:
             kept.append(piece)
         progress.advanced(size, chunks)

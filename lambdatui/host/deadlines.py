@@ -29,17 +29,19 @@ _PHASE_DEADLINES = (INVOKE_TIMER, INIT_TIMER, RESTORE_TIMER)
 
 class _Connection(Protocol):
     fd: int
+    reads_held: bool
 
 
 def calls_unheard(connections: Iterable[_Connection]) -> Callable[[str], bool]:
     """For `Deadlines(hold_off=...)`: whether a phase's deadline (`name`) comes due while one of the sandbox API's
-    connections holds bytes not yet read."""
+    connections holds bytes not yet read, but for those left unread on purpose (a paced stream's)."""
     def unheard(name: str) -> bool:
         if name not in _PHASE_DEADLINES:
             return False
         poller = select.poll()
         for connection in connections:
-            poller.register(connection.fd, select.POLLIN)
+            if not connection.reads_held:
+                poller.register(connection.fd, select.POLLIN)
         return bool(poller.poll(0))
 
     return unheard

@@ -109,9 +109,6 @@ expect = { error_type = "Sandbox.Timedout" }
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: the debugger's wait (at most 0.2 s) for a runtime's unread call at a deadline also waits on a paced "
-    "stream, so the timeout is reported up to 0.2 s late in replay and the debugger"))
 def test_a_paced_stream_that_times_out_is_not_billed_past_its_timeout_in_replay(code_dir: Path) -> None:
     """`serve` reports such an invoke as Lambda does (Duration ~1000 ms for a 1 s timeout); replay (and the debugger,
     `lambdatui PATH --port 0 --timeout 1` with boto3's invoke_with_response_stream) waited up to 0.2 s more for the

@@ -33,3 +33,27 @@ async def test_deadlines_fire_in_order_after_a_time_with_none() -> None:
             nursery.cancel_scope.cancel()
     assert [name for name, _ in fired] == ["sooner", "later"]
     assert fired[0][1] >= now + 0.03 and fired[1][1] >= now + 0.06
+
+
+class _Socket:
+    """A sandbox API connection as `calls_unheard` sees it: its descriptor, and whether its bytes wait on purpose."""
+
+    def __init__(self, fd: int, reads_held: bool) -> None:
+        self.fd, self.reads_held = fd, reads_held
+
+
+def test_a_call_waiting_unread_holds_a_phase_deadline_off_but_a_paced_streams_bytes_do_not() -> None:
+    import socket
+
+    from lambdatui.core.common import INVOKE_TIMER
+    from lambdatui.host.deadlines import calls_unheard
+
+    runtime, host = socket.socketpair()
+    with runtime, host:
+        connection = _Socket(host.fileno(), reads_held=False)
+        unheard = calls_unheard([connection])
+        assert not unheard(INVOKE_TIMER)  # nothing sent
+        runtime.sendall(b"POST /2018-06-01/runtime/invocation/r/response HTTP/1.1\r\n")
+        assert unheard(INVOKE_TIMER) and not unheard("not a phase")
+        connection.reads_held = True  # a streamed body the host paces: the runtime's bytes wait by design
+        assert not unheard(INVOKE_TIMER)
