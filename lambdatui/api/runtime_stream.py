@@ -24,8 +24,9 @@ from lambdatui.api.rendering import Answer, from_reply
 from lambdatui.core import inputs as ins
 from lambdatui.core.stream_rules import STREAM_ACCEPTED
 from lambdatui.host.environment_host import EnvironmentHost
-from lambdatui.host.response_stream import StreamProgress
+from lambdatui.host.response_stream import ResponseStream, StreamProgress
 from lambdatui.model import error_types as et
+from lambdatui.model import facts as f
 
 FULL_SPEED_BYTES = 6 * 1024 * 1024  # sent as fast as the runtime writes them (lambda-spec §1.8)
 PACED_BYTES_PER_S = 2 * 1024 * 1024  # after that, on average (RIE's ResponseBandwidthRate)
@@ -69,6 +70,7 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
     pacer = _Pacer(FULL_SPEED_BYTES, PACED_BYTES_PER_S)  # read now, not when the class was defined
     progress = StreamProgress(host.publish_own, request_id, PROGRESS_EVERY_S)
     malformed: Optional[BadRequest] = None
+    told_left = False
     while True:
         try:
             piece = await exchange.receive_piece()
@@ -94,11 +96,15 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
             # environment) back. It is read as fast as it comes, and the function runs on to its end, unaware.
             if not stream.caller_gone:
                 await exchange.holding_reads(pacer.after(size))
+            elif not told_left:
+                told_left = _tell_left(host, request_id, stream)
         else:
             kept.append(piece)
         progress.advanced(size, chunks)
     progress.ended(size, chunks)
     if stream is not None:
+        if not told_left:
+            _tell_left(host, request_id, stream)
         stream.end()
     trailers = exchange.trailers
     error_type = trailers.get(_ERROR_TYPE) or None
@@ -109,6 +115,14 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
     if malformed is not None:
         raise malformed
     return from_reply(ended)
+
+
+def _tell_left(host: EnvironmentHost, request_id: str, stream: ResponseStream) -> bool:
+    """Whether the caller has hung up mid-stream, told before the invoke ends (a recording hears it with the invoke)."""
+    if stream.left_after is None:
+        return False
+    host.publish_own(f.ResponseStreamCallerLeft(request_id, stream.left_after))
+    return True
 
 
 def _decoded(text: str) -> bytes:

@@ -30,6 +30,10 @@ class ResponseStream:
         self.size = 0
         self.chunks = 0
         self.caller_gone = False
+        self.taken = 0  # bytes the caller has taken so far
+        self.left_after: Optional[int] = None
+        """The caller hung up while the runtime still streamed, having taken this many bytes."""
+        self._ended = False
 
     # ------------------------------------------------------------------ the runtime's side (the sandbox server)
 
@@ -51,6 +55,7 @@ class ResponseStream:
 
     def end(self) -> None:
         """No more bytes (the whole body, or what arrived before the runtime or the limit cut it)."""
+        self._ended = True
         self._send.close()
 
     # ------------------------------------------------------------------ the caller's side (the front end)
@@ -66,12 +71,16 @@ class ResponseStream:
     async def next_piece(self) -> bytes:
         """The next piece as the runtime sent it; b"" at the end of the stream (a piece is never empty)."""
         try:
-            return await self._receive.receive()
+            piece = await self._receive.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return b""
+        self.taken += len(piece)
+        return piece
 
     def abandon(self) -> None:
         """The caller went away: the runtime's writes go nowhere from now on."""
+        if not self._ended and not self.caller_gone:
+            self.left_after = self.taken
         self.caller_gone = True
         self._receive.close()
 

@@ -96,6 +96,7 @@ class StreamView:
     ended: bool = False
     error_type: Optional[str] = None  # it ended in an error: declared in its trailers, or why lambdatui cut it
     label: str = ""  # the invoke's name besides its id (a function URL's "GET /path")
+    caller_left_after: Optional[int] = None  # its caller hung up mid-stream, having taken this many bytes
 
     @property
     def ms_per_chunk(self) -> Optional[float]:

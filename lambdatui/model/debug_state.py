@@ -65,7 +65,8 @@ class DebugState:
             self.last_result_label = self._labels.get(fact.result.request_id, "")
             self._answered(fact.result.request_id)
             self.last_init_failure = None
-        elif isinstance(fact, (f.ResponseStreamStarted, f.ResponseStreamed, f.ResponseStreamEnded)):
+        elif isinstance(fact, (f.ResponseStreamStarted, f.ResponseStreamed, f.ResponseStreamEnded,
+                               f.ResponseStreamCallerLeft)):
             self._streamed(fact)
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "invoke" and fact.label:
             self._labels[fact.detail] = fact.label
@@ -96,7 +97,8 @@ class DebugState:
         elif stream.ended or self._stream_answered:
             self.stream = None
 
-    def _streamed(self, fact: f.ResponseStreamStarted | f.ResponseStreamed | f.ResponseStreamEnded) -> None:
+    def _streamed(self, fact: f.ResponseStreamStarted | f.ResponseStreamed | f.ResponseStreamEnded
+                  | f.ResponseStreamCallerLeft) -> None:
         """A streamed response began, came further or ended: the result panel shows it as it arrives."""
         if isinstance(fact, f.ResponseStreamStarted):
             self.stream = ds.StreamView(fact.request_id, fact.content_type, fact.to_caller, fact.first_byte_ms,
@@ -109,6 +111,8 @@ class DebugState:
         if isinstance(fact, f.ResponseStreamed):
             self.stream = replace(stream, size=max(stream.size, fact.size), chunks=max(stream.chunks, fact.chunks),
                                   elapsed_ms=max(stream.elapsed_ms, fact.elapsed_ms))
+        elif isinstance(fact, f.ResponseStreamCallerLeft):
+            self.stream = replace(stream, caller_left_after=fact.taken)
         else:
             self.stream = replace(stream, size=fact.size, ended=True, error_type=fact.error_type)
 

@@ -5,7 +5,7 @@ reaches the function, and how it took the response, so that a replay invokes as 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from lambdatui.lambda_limits import QUALIFIER
 from lambdatui.scenario.model import NO_CALLER, Caller
@@ -34,17 +34,18 @@ def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
         raise ValueError(f"{name}: {wrong[0]} goes with parallel = [...]; an invoke takes {one}")
     if kind == "parallel":
         return NO_CALLER  # each event's: parse_callers
+    streamed, hung_up_after = _streamed(raw.get("streamed", False), f"{name}: streamed")
     return Caller(_client_context(raw["client_context"], f"{name}: client_context") if "client_context" in raw
-                  else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"),
-                  _streamed(raw.get("streamed", False), f"{name}: streamed"),
-                  _trace_header(raw.get("trace_header", ""), f"{name}: trace_header"))
+                  else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"), streamed,
+                  hung_up_after=hung_up_after,
+                  trace_header=_trace_header(raw.get("trace_header", ""), f"{name}: trace_header"))
 
 
 def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller, ...]:
     """A parallel step's `client_contexts = [...]`, `qualifiers = [...]`, `streams = [...]` and `trace_headers = [...]`,
     one for each of its `count` events ("" for none, false for a buffered invoke); () when none is given."""
     columns = []
-    defaults = {"client_contexts": None, "qualifiers": "", "streams": False, "trace_headers": ""}
+    defaults = {"client_contexts": None, "qualifiers": "", "streams": (False, None), "trace_headers": ""}
     for key in EACH:
         values = raw.get(key)
         if values is None:
@@ -64,7 +65,8 @@ def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller
             columns.append([_streamed(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
     if all(key not in raw for key in EACH):
         return ()
-    return tuple(Caller(context, qualifier, streamed, trace) for context, qualifier, streamed, trace in zip(*columns))
+    return tuple(Caller(context, qualifier, streamed, hung_up_after=hung_up_after, trace_header=trace)
+                 for context, qualifier, (streamed, hung_up_after), trace in zip(*columns))
 
 
 def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[bool], name: str, each: bool = False
@@ -88,11 +90,19 @@ def _client_context(value: Any, what: str) -> str:
     return value
 
 
-def _streamed(value: Any, what: str) -> bool:
+def _streamed(value: Any, what: str) -> tuple[bool, Optional[int]]:
+    """true, false, or `{ hung_up_after = N }`: streamed to a caller that hung up once it had taken N bytes."""
+    if isinstance(value, dict):
+        taken = value.get("hung_up_after")
+        if set(value) != {"hung_up_after"} or not isinstance(taken, int) or isinstance(taken, bool) or taken < 0:
+            raise ValueError(f"{what} = {value!r}: give {{ hung_up_after = N }}, the bytes its caller took before it "
+                             "hung up mid-stream (N >= 0)")
+        return True, taken
     if not isinstance(value, bool):
         raise ValueError(f"{what} = {value!r}: give true (the caller took the response as a stream: "
-                         "InvokeWithResponseStream, a function URL) or false")
-    return value
+                         "InvokeWithResponseStream, a function URL), {{ hung_up_after = N }} (it hung up mid-stream "
+                         "once it had taken N bytes) or false")
+    return value, None
 
 
 def _trace_header(value: Any, what: str) -> str:

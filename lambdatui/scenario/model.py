@@ -56,6 +56,8 @@ class Caller:
     qualifier: str = ""
     streamed: bool = False
     """It took the response as a stream (InvokeWithResponseStream, a function URL): a stream's limits and errors."""
+    hung_up_after: Optional[int] = None
+    """A streaming caller that hung up mid-stream, having taken this many bytes: the rest goes unpaced."""
     trace_header: str = ""
     """The X-Amzn-Trace-Id it sent; "" for none: lambdatui makes one for the invoke (not sampled), as Lambda does."""
 

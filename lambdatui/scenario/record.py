@@ -241,6 +241,10 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
                     self._not_run.append(refused)  # only the end of the session turned it away
                 else:
                     self.steps.append(refused)  # it ends here: a replay meets the same refusal
+        elif isinstance(fact, f.ResponseStreamCallerLeft):
+            left = self._by_id(fact.request_id)
+            if left is not None:
+                left.hung_up_after = fact.taken  # its replay's caller leaves after as many, and the rest goes unpaced
         elif isinstance(fact, f.BoundaryReached):
             self._reached(number, fact)
         elif isinstance(fact, (f.FaultInjected, f.FaultRefused)):

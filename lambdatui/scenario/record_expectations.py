@@ -56,6 +56,7 @@ class RecordedInvoke:
     qualifier: str = ""
     trace_header: str = ""  # its caller's X-Amzn-Trace-Id ("": none, or lambdatui made it; session_values.py)
     streamed: bool = False  # its caller took the response as a stream: a replay takes it so, with a stream's limits
+    hung_up_after: Optional[int] = None  # that caller hung up mid-stream, having taken this many bytes
     # Managed Instances: "a later" or "an earlier" step's invoke ran beside it in its environment's workers (sharing
     # their /tmp and process), which a replay runs apart: what each read of the other's doings is not had again.
     shared_with: str = ""
@@ -138,7 +139,7 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
              *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),
              *([f"qualifier = {toml_string(step.qualifier)}"] if step.qualifier else []),
              *([f"trace_header = {toml_string(step.trace_header)}"] if step.trace_header else []),
-             *(["streamed = true"] if step.streamed else []), *routed, *notes]
+             *([f"streamed = {streamed_value(step)}"] if step.streamed else []), *routed, *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
     return lines
@@ -281,7 +282,7 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(step.trace_header for step in invokes):
         lines.append(f"trace_headers = [{', '.join(toml_string(step.trace_header) for step in invokes)}]")
     if any(step.streamed for step in invokes):
-        lines.append(f"streams = [{', '.join(toml_value(step.streamed) for step in invokes)}]")
+        lines.append(f"streams = [{', '.join(streamed_value(step) for step in invokes)}]")
     if pinned:
         why = MANAGED_ROUTES if managed else SEVERAL
         lines += [f"# each routed as in the session{' (0: throttled)' if any(s.throttled for s in invokes) else ''}: "
@@ -351,3 +352,10 @@ def stable_types(types: Sequence[str]) -> list[str]:
         if kind not in UNSTABLE_TYPES and (not out or out[-1] != kind):
             out.append(kind)
     return out
+
+
+def streamed_value(step: RecordedInvoke) -> str:
+    """How its caller took the response: `true`, `false`, or `{ hung_up_after = N }` (it left mid-stream)."""
+    if step.streamed and step.hung_up_after is not None:
+        return f"{{ hung_up_after = {step.hung_up_after} }}"
+    return toml_value(step.streamed)

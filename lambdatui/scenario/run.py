@@ -387,7 +387,8 @@ async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: t
     try:
         async with trio.open_nursery() as nursery:
             if stream is not None:
-                nursery.start_soon(_read_through, stream)  # taken as it comes, as its caller did, and let go
+                # Taken as it comes, as its caller did, and let go (where that caller hung up: as it did).
+                nursery.start_soon(_read_through, stream, caller.hung_up_after)
             try:
                 # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts
                 # (an Event invoke's too: the step settles once the fleet's queue is empty and it has run).
@@ -404,10 +405,13 @@ async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: t
         placed.set()  # in case it failed before it was placed
 
 
-async def _read_through(stream: ResponseStream) -> None:
-    """A streamed response's pieces, read and dropped: how it ended is in the invoke's result."""
-    while await stream.next_piece():
-        pass
+async def _read_through(stream: ResponseStream, hung_up_after: Optional[int]) -> None:
+    """A streamed response's pieces, read and dropped (how it ended is in the invoke's result); a caller that hung
+    up mid-stream in the session hangs up once it has taken as many bytes."""
+    while hung_up_after is None or stream.taken < hung_up_after:
+        if not await stream.next_piece():
+            return
+    stream.abandon()
 
 
 def _waiting_on(session: DebugSession) -> str:

@@ -56,11 +56,33 @@ def test_a_streamed_caller_is_named_on_an_invoke_and_by_position_in_a_parallel_s
         [[step]]
         parallel = [{}, {}]
         streams = [false, true]
+        [[step]]
+        invoke = {}
+        streamed = { hung_up_after = 65536 }
+        [[step]]
+        parallel = [{}, {}]
+        streams = [{ hung_up_after = 0 }, true]
     """).steps
     assert [s.action for s in steps] == [
         InvokeAction(b"{}", caller=Caller(streamed=True)),
         ParallelAction((b"{}", b"{}"), callers=(Caller(), Caller(streamed=True))),
+        InvokeAction(b"{}", caller=Caller(streamed=True, hung_up_after=65536)),
+        ParallelAction((b"{}", b"{}"), callers=(Caller(streamed=True, hung_up_after=0), Caller(streamed=True))),
     ]
+
+
+def test_the_recorder_writes_a_caller_that_hung_up_mid_stream_and_reads_it_back() -> None:
+    recorder = Recorder(resolve_function(str(SAMPLES / "counter" / "handler.py")))
+    for request_id, left in (("a", 65536), ("b", None)):
+        recorder(f.InvocationQueued(request_id, 1, b"{}", streamed=True))
+        if left is not None:
+            recorder(f.ResponseStreamCallerLeft(request_id, left))
+        recorder(f.InvocationCompleted(f.InvocationResult(request_id, b"", streamed=9437184)))
+    text = recorder.to_toml()
+    assert "streamed = { hung_up_after = 65536 }" in text and "streamed = true" in text, text
+    first, second = parse_scenario(text, Path("r.toml")).steps
+    assert first.action.caller == Caller(streamed=True, hung_up_after=65536), text
+    assert second.action.caller == Caller(streamed=True), text
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -73,6 +95,10 @@ def test_a_streamed_caller_is_named_on_an_invoke_and_by_position_in_a_parallel_s
     ('invoke = {}\nclient_contexts = ["{}"]', "client_contexts goes with parallel"),
     ('pause = 1\nqualifier = "prod"', "qualifier goes with invoke, event_file or parallel, not with pause"),
     ("invoke = {}\nstreamed = 1", "streamed = 1: give true (the caller took the response as a stream"),
+    ("invoke = {}\nstreamed = { hung_up_after = -1 }", "give { hung_up_after = N }, the bytes its caller took"),
+    ('invoke = {}\nstreamed = { hung_up_after = "1" }', "give { hung_up_after = N }"),
+    ("invoke = {}\nstreamed = { after = 1 }", "give { hung_up_after = N }"),
+    ("parallel = [{}, {}]\nstreams = [true, { hung_up_after = true }]", "streams[1] = {'hung_up_after': True}"),
     ('invoke = {}\nstreamed = true\ninvocation_type = "Event"', "an Event invoke's caller takes no response"),
     ('parallel = [{}, {}]\nstreams = [true]', "give one for each of the 2 events (false for a buffered invoke)"),
     ('parallel = [{}, {}]\nstreams = [false, true]\ninvocation_types = ["RequestResponse", "Event"]',

@@ -125,6 +125,20 @@ async def test_a_stream_to_its_caller_ends_with_how_many_bytes_it_got() -> None:
     assert "16 bytes streamed to the caller" in text and "2 chunks · 16 B" in text
 
 
+async def test_a_caller_that_hung_up_mid_stream_is_said_while_it_runs_and_once_over() -> None:
+    left = [*began(), progress(NEW, 1, 0.4), f.ResponseStreamCallerLeft(NEW, 8)]
+    async with hosted(ResultView(), folded(left)) as pilot:
+        text = panel(pilot)
+        assert "caller hung up after 8 B: the rest read unpaced, dropped" in text
+        assert "to the caller as it arrives" not in text
+        view: ResultView = pilot.app.widget  # type: ignore[assignment]
+        view.show(folded([*left, *ended(NEW, f.InvocationResult(NEW, b"", "text/plain", streamed=16))]))
+        await pilot.pause()
+        text = panel(pilot)
+    assert "16 bytes streamed; the caller hung up after taking 8 B, the rest was dropped" in text
+    assert "streamed to the caller" not in text
+
+
 async def test_a_failure_mid_stream_is_marked_with_the_trailers_error() -> None:
     async with hosted(ResultView(), folded(failed_mid_way())) as pilot:
         text = panel(pilot)

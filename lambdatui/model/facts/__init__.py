@@ -19,7 +19,8 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              InvocationRefused, InvocationResult, InvocationThrottled,
                                              InvokeCutOff, NewEnvironmentAnswered, OverrunEnded,
                                              PreferredPassedOver, ParticipantChanged, PhaseEnded, PhaseStarted,
-                                             ResponseStreamed, ResponseStreamEnded, ResponseStreamStarted, StateChanged)
+                                             ResponseStreamCallerLeft, ResponseStreamed, ResponseStreamEnded,
+                                             ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, KeptLines, LogLine, LogLines, extension_source,
                                         log_lines, newest_lines, read_lines, unseen_lines)
 from lambdatui.model.facts.reports import (ExtensionEventDelivered, ExtensionOverhead, ExtensionReported,
@@ -56,6 +57,7 @@ Fact = Union[
     ResponseStreamStarted,
     ResponseStreamed,
     ResponseStreamEnded,
+    ResponseStreamCallerLeft,
     InvokeReported,
     MemoryMeasured,
     RuntimeDone,
@@ -87,8 +89,8 @@ __all__ = [
     "EventNotRun", "EventRetrying", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "InvokeCutOff", "NewEnvironmentAnswered", "OverrunEnded", "PreferredPassedOver",
-    "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamEnded", "ResponseStreamStarted",
-    "ResponseStreamed", "StateChanged",
+    "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamCallerLeft", "ResponseStreamEnded",
+    "ResponseStreamStarted", "ResponseStreamed", "StateChanged",
     # reports
     "ExtensionEventDelivered", "ExtensionOverhead", "ExtensionReported", "InvokeReported", "MemoryMeasured",
     "ProcessExitedFact", "RuntimeDone", "ShutdownSent", "Span",

@@ -278,6 +278,15 @@ class ResponseStreamed:
 
 
 @dataclass(frozen=True)
+class ResponseStreamCallerLeft:
+    """A streaming caller hung up while the runtime still streamed, having taken `taken` bytes: the rest is read
+    unpaced and dropped (the function runs on, unaware), so a replay's caller hangs up after as many."""
+
+    request_id: str
+    taken: int
+
+
+@dataclass(frozen=True)
 class ResponseStreamEnded:
     """A streamed /response is over: `size` bytes in all, and the error it ended in, if any."""
 

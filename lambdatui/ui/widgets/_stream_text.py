@@ -35,14 +35,21 @@ def stream_figures(stream: StreamView) -> tuple[str, str]:
 
 
 def stream_destination(stream: StreamView) -> str:
-    """Where its bytes go while it runs: on to the caller at once, or kept until the end for a buffered caller."""
+    """Where its bytes go while it runs: on to the caller at once, or kept until the end for a buffered caller; past a
+    caller that hung up mid-stream, nowhere."""
+    if stream.caller_left_after is not None:
+        return f"caller hung up after {size(stream.caller_left_after)}: the rest read unpaced, dropped"
     return "to the caller as it arrives" if stream.to_caller else "kept whole for a buffered caller"
 
 
-def streamed_to_caller(sent: int) -> str:
-    """What a streaming caller got, where a buffered caller's text would be: "27 bytes streamed to the caller"."""
+def streamed_to_caller(sent: int, left_after: Optional[int] = None) -> str:
+    """What a streaming caller got, where a buffered caller's text would be: "27 bytes streamed to the caller"; of a
+    caller that hung up mid-stream (`left_after` bytes taken), what it took and what went nowhere."""
     exact = plural(sent, "byte")
-    return f"{exact} streamed to the caller" if sent < 1024 else f"{exact} ({size(sent)}) streamed to the caller"
+    amount = exact if sent < 1024 else f"{exact} ({size(sent)})"
+    if left_after is not None:
+        return f"{amount} streamed; the caller hung up after taking {size(left_after)}, the rest was dropped"
+    return f"{amount} streamed to the caller"
 
 
 def error_message(payload: bytes) -> str:
