@@ -75,8 +75,9 @@ def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[boo
     for i, (caller, event) in enumerate(zip(callers, asynchronous)):
         if caller.streamed and event:
             what = f"streams[{i}]" if each else "streamed"
-            raise ValueError(f"{name}: {what} = true takes the response as a stream; an Event invoke's caller takes "
-                             "no response")
+            given = "true" if caller.hung_up_after is None else f"{{ hung_up_after = {caller.hung_up_after} }}"
+            raise ValueError(f"{name}: {what} = {given} takes the response as a stream; an Event invoke's caller "
+                             "takes no response")
 
 
 def _client_context(value: Any, what: str) -> str:
@@ -100,7 +101,7 @@ def _streamed(value: Any, what: str) -> tuple[bool, Optional[int]]:
         return True, taken
     if not isinstance(value, bool):
         raise ValueError(f"{what} = {value!r}: give true (the caller took the response as a stream: "
-                         "InvokeWithResponseStream, a function URL), {{ hung_up_after = N }} (it hung up mid-stream "
+                         "InvokeWithResponseStream, a function URL), { hung_up_after = N } (it hung up mid-stream "
                          "once it had taken N bytes) or false")
     return value, None
 
