@@ -70,7 +70,7 @@ def run_invoke(config: FunctionConfig, event: bytes, repeat: int, *, recorder: O
             await signals.start(cancel_on_signals, body, stop_now)
             fleet = FleetOptions(snapstart=True) if snapstart else None
             async with open_environment(config, listeners=[ConsoleReporter(err, str(config.code_dir))], fleet=fleet, early=early,
-                                        stop_now=stop_now) as running:
+                                        stop_now=stop_now, hold_when_stopped=True) as running:
                 if recorder is not None:
                     recorder.listen(running.fleet)  # its facts, and the fleet's options (snapstart = true)
                 running.host.start_environment()
@@ -148,7 +148,8 @@ def run_serve(config: FunctionConfig, host: str, port: int, shutdown_grace_s: fl
             await signals.start(cancel_on_signals, body, stop_now)
             async with open_environment(config, invoke_host=host, invoke_port=port, fleet=fleet,
                                         numbered_listeners=[FleetConsoleReporter(err, str(config.code_dir))], url_host=host,
-                                        url_port=url_port, early=early, stop_now=stop_now) as running:
+                                        url_port=url_port, early=early, stop_now=stop_now,
+                                        hold_when_stopped=True) as running:
                 if recorder is not None:
                     recorder.attach(running.session)  # below every client: the Invoke API's and the URL's invokes
                 url = f"http://{running.invoke_api}/2015-03-31/functions/{config.name}/invocations"
@@ -249,7 +250,8 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
             signals.start_soon(pump, out)
             await signals.start(cancel_on_signals, body, stop_now)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
-            async with open_environment(config, inspect=True, fleet=fleet, stop_now=stop_now) as running:
+            async with open_environment(config, inspect=True, fleet=fleet, stop_now=stop_now,
+                                        hold_when_stopped=True) as running:
                 say_sandbox_notes(running, err)
                 with body:
                     await run_scenario(scenario, running.session, printer, outcome=outcome)

@@ -58,6 +58,7 @@ async def open_environment(
     early: Optional[EarlyStart] = None,
     stop_now: Optional[StopNow] = None,
     start_held: bool = False,
+    hold_when_stopped: bool = False,
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
     `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
@@ -70,6 +71,8 @@ async def open_environment(
     started ahead of the trio run (host/early_start.py), which the fleet adopts. `stop_now` (a second signal) cuts
     the graceful shutdown short: every process is then killed at once, and the folders still go. `start_held`:
     env #1 holds at its first boundary (the debugger), whichever of the fleet's environments it is.
+    `hold_when_stopped`: a headless run's Ctrl-Z holds every environment while lambdatui is stopped (the debugger
+    does it from its own loop: ui/app.py).
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
@@ -101,6 +104,8 @@ async def open_environment(
         # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
         # private APIs), apart from the Invoke API's, as in Lambda.
         await nursery.start(fleet_host.run)
+        if hold_when_stopped and signal.getsignal(signal.SIGTSTP) is not signal.SIG_IGN:
+            nursery.start_soon(_hold_while_stopped, fleet_host)
         host = fleet_host.first
         assert host is not None
         runtime_api = host.runtime_api
@@ -155,6 +160,40 @@ async def open_environment(
                     fleet_host.kill_now()
             # The hosts' own exits SIGKILL what is left, reap it, and remove the cgroups and folders.
             nursery.cancel_scope.cancel()
+
+
+async def _hold_while_stopped(fleet: FleetHost) -> None:
+    """Ctrl-Z (SIGTSTP): every environment is held (frozen, its deadlines stopped) before lambdatui stops, and goes on
+    once continued. Stopped, lambdatui reads none of the function's output: a function that prints would block on
+    the full pipe and be charged the stop, and time out where it never would in Lambda."""
+    heard = {signal.SIGTSTP: 0, signal.SIGCONT: 0}
+    wake = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def count(signum: int, frame: object) -> None:
+        heard[signum] += 1
+        token.run_sync_soon(wake.set)  # safe from a signal handler
+
+    before = {number: signal.signal(number, count) for number in heard}
+    stops = continues = 0  # as last read
+    try:
+        while True:
+            await wake.wait()
+            wake = trio.Event()
+            # A SIGCONT read with the SIGTSTP undoes it, as it would have undone the kernel's own stop: Python runs
+            # the handlers of signals that came together by their numbers, not in the order they came, and a quick
+            # `kill -TSTP; kill -CONT` (or a shell's `fg`) must leave lambdatui running, never stopped for good.
+            asked = heard[signal.SIGTSTP] > stops and heard[signal.SIGCONT] == continues
+            stops, continues = heard[signal.SIGTSTP], heard[signal.SIGCONT]
+            if asked:
+                fleet.suspend(True)
+                if heard[signal.SIGCONT] == continues:  # none meanwhile (one in the next microseconds still races)
+                    os.kill(os.getpid(), signal.SIGSTOP)  # returns once continued
+                continues = heard[signal.SIGCONT]
+                fleet.suspend(False)
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 _FUNCTION_URL_FLUSH_S = 1.0  # the function URL's graceful stop (0.5 s), bounded

@@ -1,10 +1,10 @@
 """Lambda's deadlines, and the time that never counts against them: a user holding a boundary, the debugger inspecting.
 
-A debugger must not cause the timeouts it is used to study. Three things pause the clock: a hold (the user is
-looking; processes are frozen), an inspection (our bootstrap is writing the globals report inside the
-function's process, which Lambda would never do; not while an extension works, which is Lambda's time), and the
-sandbox settling before a spawn (lambdatui's own housekeeping: Lambda starts Init's clock with the runtime's
-process). While any pause lasts, the running
+A debugger must not cause the timeouts it is used to study. Four things pause the clock: a hold (the user is
+looking; processes are frozen), the debugger stopped by Ctrl-Z (frozen too), an inspection (our bootstrap is writing
+the globals report inside the function's process, which Lambda would never do; not while an extension works, which
+is Lambda's time), and the sandbox settling before a spawn (lambdatui's own housekeeping: Lambda starts Init's clock
+with the runtime's process). While any pause lasts, the running
 deadlines are stopped with what they had left, and the paused time is added to `held_total`, which every phase
 duration excludes.
 """
@@ -16,12 +16,15 @@ from typing import Optional
 from lambdatui.core.common import INIT_TIMER, INSPECTION_LIMIT_TIMER, INVOKE_TIMER, RESTORE_TIMER
 from lambdatui.core.effects import CancelTimer, StartTimer
 from lambdatui.core.extension_machine import ExtensionState
-from lambdatui.core.inputs import InspectionEnded, InspectionStarted, Instant, SandboxSettling, TimerFired
+from lambdatui.core.inputs import (DebuggerSuspended, InspectionEnded, InspectionStarted, Instant, SandboxSettling,
+                                   TimerFired)
+from lambdatui.model.boundaries import EnvState
 from lambdatui.core.runtime_machine import RuntimeState
 
 HOLD = "hold"
 INSPECTION = "inspection"
 SETTLING = "settling"
+SUSPENDED = "suspended"
 
 # Our bootstrap bounds every repr (50 ms each, 1 s for a whole report); only code that never yields the GIL
 # can take longer. Past this the inspection's time counts again, so that such code still times out as in Lambda.
@@ -129,6 +132,27 @@ class ClockRules:
             self._pause_clock(SETTLING)
         else:
             self._resume_clock(SETTLING)
+
+    # ------------------------------------------------------------------ the debugger stopped (Ctrl-Z)
+
+    def _on_DebuggerSuspended(self, event: DebuggerSuspended) -> None:
+        """Stopped, lambdatui reads none of the function's output, and a function that prints blocks on the full pipe:
+        the environment is held as at a boundary (frozen, its deadlines stopped) until the debugger is back, so that
+        the stop costs the function no time. One frozen already (idle, or held) stays as it was."""
+        if event.suspended:
+            if SUSPENDED not in self.pauses:
+                self._pause_clock(SUSPENDED)
+                if not self.frozen:
+                    self._freeze()
+                    self.suspend_froze = self.frozen
+            return
+        self._resume_clock(SUSPENDED)
+        if self.suspend_froze:
+            self.suspend_froze = False
+            idle = (not self.config.managed and self.current is None and self.state is EnvState.FROZEN
+                    and self.offered is None)
+            if self.hold is None and not idle:
+                self._thaw()
 
     # ------------------------------------------------------------------ the debugger's inspection
 

@@ -104,6 +104,7 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.offered: Optional[tuple[Optional[Token], Invocation]] = None
         self.timers: dict[str, float] = {}  # running deadlines: name -> when (monotonic)
         self.pauses: set[str] = set()  # what stops the deadlines now: a hold, an inspection, a settling sandbox
+        self.suspend_froze = False  # the debugger's stop froze the environment (ClockRules), which its return undoes
         self.paused_timers: dict[str, float] = {}  # stopped deadlines: name -> seconds left
         self.paused_since: Optional[float] = None
         self.breakpoints: frozenset[Boundary] = frozenset()
@@ -187,8 +188,10 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         if self.frozen:
             self.frozen = False
             alive = tuple(key for key in self._alive() if key not in self.user_frozen)
+            # Even with every participant frozen by the user: the environment's other processes (a function's
+            # daemon, lambdatui's init) go on, and those stay stopped.
+            self._do(Thaw(alive, whole=True))
             if alive:
-                self._do(Thaw(alive, whole=True))
                 self._emit(f.EnvironmentThawed(alive))
 
     def _participant_changed(self, key: str, state: object, parked: bool) -> None:

@@ -345,6 +345,14 @@ class ContinueRequested:
 
 
 @dataclass(frozen=True)
+class DebuggerSuspended:
+    """The debugger stops (Ctrl-Z: `suspended`) or is back (`fg`): lambdatui does nothing meanwhile, not even read the
+    function's output."""
+
+    suspended: bool
+
+
+@dataclass(frozen=True)
 class FaultRequested:
     """The user asks for a fault (model/faults.py): at once, or armed for its boundary."""
 
@@ -386,4 +394,5 @@ Input = Union[
     StepRequested,
     ContinueRequested,
     FaultRequested,
+    DebuggerSuspended,
 ]

@@ -133,6 +133,7 @@ class HostGuest:
         self._stop_now = StopNow()  # a second quit: the shutdown stops waiting, every process is killed at once
         self._token: Optional[trio.lowlevel.TrioToken] = None
         self._done: Optional[asyncio.Future[None]] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.controller: Optional[BridgedController] = None
         # Trio-side state, touched only in trio's context (the run's tasks and run_sync_soon callbacks):
         self._fleet: Optional[FleetHost] = None
@@ -150,6 +151,7 @@ class HostGuest:
         self.events_not_run: list[str] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._done = loop.create_future()
         trio.lowlevel.start_guest_run(
             self._main,
@@ -178,6 +180,24 @@ class HostGuest:
             self._token.run_sync_soon(self._body.cancel)
         except trio.RunFinishedError:
             pass
+
+    def suspend(self, suspended: bool, then: Callable[[], None]) -> None:
+        """Ctrl-Z (`suspended`) and `fg`: every environment is held (frozen, its deadlines stopped) before the debugger
+        stops, and goes on once it is back, so that the stop costs the function no time; `then` runs on the loop
+        once the host has done so (at once where there is no host)."""
+        def carry_out() -> None:
+            if self._fleet is not None:
+                self._fleet.suspend(suspended)
+            if self._loop is not None:
+                self._loop.call_soon(then)
+
+        if self._token is None:
+            then()
+            return
+        try:
+            self._token.run_sync_soon(carry_out)
+        except trio.RunFinishedError:
+            then()
 
     def focus(self, number: int) -> None:
         """Show environment `number` from now on: its snapshot arrives at once, with no log lines (the UI takes

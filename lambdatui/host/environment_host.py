@@ -122,6 +122,9 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         self._signals_after_stacks: Optional[list[int]] = None  # held back until a timed-out runtime's stacks are dumped
         self._stacks_generation: Optional[int] = None  # the Init generation whose runtime's stacks file is the live one
         self._stacks_reading: set[int] = set()  # generations whose stacks file is being read (runtime_signals.py)
+        # Participants stopped by a signal (a user's freeze, the runtime's own stop after its stack dump), which the
+        # cgroup's thaw does not resume (runtime_signals.py).
+        self._stopped_by_signal: set[str] = set()
         self._last_globals: Optional[f.GlobalsReported] = None
         self._last_tmp: Optional[f.TmpChanged] = None
         self.streams = StreamRegistry()  # invokes whose caller takes a streamed response
@@ -347,12 +350,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
         elif isinstance(effect, fx.Spawn):
             self._spawn(effect)
         elif isinstance(effect, (fx.Freeze, fx.Thaw)):
-            for key in effect.participants:
-                handle = self._handle(key)
-                if handle is not None:
-                    (self._sup.freeze if isinstance(effect, fx.Freeze) else self._sup.thaw)(handle)
-            if effect.whole:  # the environment's freeze stops what left the participants' groups too
-                (self._sup.freeze_strays if isinstance(effect, fx.Freeze) else self._sup.thaw_strays)()
+            self._freeze_or_thaw(effect)
         elif isinstance(effect, fx.EndSandbox):
             # The invoke that crashed is answered first (in Lambda its error comes at once): its caller's next
             # request is read after this batch anyway, and the old life's end (~0.4 ms) need not delay it.

@@ -130,6 +130,7 @@ class EnvironmentProcesses:
 
     def _spawn(self, effect: fx.Spawn, settled: bool = False) -> None:
         assert self.sandbox is not None
+        self._stopped_by_signal.discard(effect.participant)  # type: ignore[attr-defined]  # a new process: not stopped
         tmp_restored = self._tmp_restored  # type: ignore[has-type]
         if self.env.config.restored and (tmp_restored is None or not tmp_restored.is_set()):
             # Its /tmp first, then its processes, its extensions too (host/snapshot_restore.py).

@@ -34,6 +34,30 @@ class RuntimeSignals:
         if landing is not None and landing[0] == self.env.generation and landing[1] != signal.SIGKILL:
             self._landing[key] = (landing[0], sig)  # sent once it exists (`_landed`): a SIGKILL is the last word
 
+    def _freeze_or_thaw(self, effect: fx.Freeze | fx.Thaw) -> None:
+        freezing = isinstance(effect, fx.Freeze)
+        if effect.whole and self._sup.freeze_whole(freezing):
+            # Through the cgroup's freezer: no process inside is signalled, as in Lambda. Those a signal stopped (the
+            # user's freeze, thawed by the user meanwhile; the runtime's own stop after its stack dump) are the ones a
+            # thaw resumes by signal, as the core asks.
+            if not freezing:
+                for key in self._stopped_by_signal.intersection(effect.participants):
+                    self._stopped_by_signal.discard(key)
+                    self._signal_group(key, thaw=True)
+            return
+        for key in effect.participants:
+            if not effect.whole:
+                (self._stopped_by_signal.add if freezing else self._stopped_by_signal.discard)(key)
+            self._signal_group(key, thaw=not freezing)
+        if effect.whole:  # the environment's freeze stops what left the participants' groups too
+            self._stopped_by_signal.difference_update(() if freezing else effect.participants)
+            (self._sup.freeze_strays if freezing else self._sup.thaw_strays)()
+
+    def _signal_group(self, key: str, thaw: bool) -> None:
+        handle = self._handle(key)
+        if handle is not None:
+            (self._sup.thaw if thaw else self._sup.freeze)(handle)
+
     def _starting(self, key: str, generation: int) -> None:
         """Process `key` of `generation` is being started, by a task that lands it later (`_landed`); a start of an
         earlier generation that never landed is forgotten."""
@@ -113,6 +137,7 @@ class RuntimeSignals:
             if signal.SIGKILL not in held and handle.exited is None:
                 # It stopped itself after the dump (the signals held meanwhile, SIGTERM, went first): the core says
                 # whether it goes on.
+                self._stopped_by_signal.add(fx.RUNTIME)
                 self.feed(ins.StacksDumped())
         if text:
             # Imported here: its patterns are compiled as it loads, and most runs never dump a stack.

@@ -44,6 +44,8 @@ class EnvironmentCgroup:
         self._stat = KernelFile(str(path / "cgroup.stat")) if version == 2 else None
         self.memory: Optional[CgroupMemory] = None
         """The memory limit, where the kernel can enforce it: on this cgroup (v2), or on a v1 memory cgroup."""
+        self._freezer: Optional[int] = None  # cgroup.freeze, opened at the first freeze (v2 only)
+        self.frozen = False  # by `set_frozen`
         self.v2_id: Optional[int] = None
         """The id the kernel gives a v2 cgroup (its folder's inode), which sock_diag tells of a socket made inside."""
         if version == 2:
@@ -86,6 +88,28 @@ class EnvironmentCgroup:
                     or CgroupMemory.in_v1(name, memory_mb, announce)
             return cgroup
         return None
+
+    def has_freezer(self) -> bool:
+        """Whether `set_frozen` can freeze it (v2, on a kernel with the freezer: 5.2 and later)."""
+        return self.version == 2 and os.path.exists(self.path / "cgroup.freeze")
+
+    def set_frozen(self, frozen: bool) -> bool:
+        """Freeze (or thaw) everything inside through cgroup v2's freezer, as Lambda freezes an idle environment: no
+        process inside is signalled, so none can tell (a SIGSTOP sends its parent SIGCHLD, a SIGCONT resumes a child
+        the function stopped itself). False where it cannot (v1, a kernel before 5.2): the caller signals instead."""
+        if self.version != 2:
+            return False
+        if self._freezer is None:
+            try:
+                self._freezer = os.open(self.path / "cgroup.freeze", os.O_WRONLY | os.O_CLOEXEC)
+            except OSError:
+                return False
+        try:
+            os.write(self._freezer, b"1" if frozen else b"0")  # ~9 us to freeze, ~4 us to thaw
+        except OSError:
+            return False
+        self.frozen = frozen
+        return True
 
     def describe(self) -> str:
         kind = "cgroup v2" if self.version == 2 else "cgroup v1 (freezer)"
@@ -146,7 +170,10 @@ class EnvironmentCgroup:
             time.sleep(0.005)  # the kernel reaps asynchronously; the loop's bound is the deadline above
 
     def remove(self) -> None:
-        self.kill_all()
+        self.kill_all()  # a frozen process dies of SIGKILL all the same
+        if self._freezer is not None:
+            os.close(self._freezer)
+            self._freezer = None
         self._procs.close()
         if self._stat is not None:
             self._stat.close()

@@ -132,6 +132,7 @@ class ChildExits:
     _watchdog: WatchdogLink
     _on_exit: OnExit
     memory: MemoryLimit | None
+    _thaw_cgroup: Callable[[], None]  # Fencing's
 
     async def _supervise(self, child: Child) -> None:
         import trio
@@ -143,6 +144,7 @@ class ChildExits:
                 for pipe in child.pipes:
                     pumps.start_soon(pipe.pump)
                 await _wait_exited(child)
+                self._thaw_cgroup()  # its init reports the exit (fencing.py)
                 # The leader is a zombie, so its group id cannot have been reused:
                 # this reaches exactly what it left behind, which must not outlive it.
                 signal_group(child.handle.pgid, signal.SIGKILL)

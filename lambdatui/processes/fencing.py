@@ -72,6 +72,7 @@ class Fencing:
         """Start the sandbox init for the current sandbox (forked by the environment's keeper, which is started here
         the first time and boots while we go on); the containment it gives. `move_in_now` False: the keeper's move
         into the cgroup waits for the first `wait_ready` (a thread's, ahead)."""
+        self._thaw_cgroup()
         try:
             plan = self._sandbox.init_plan()
             if plan is None:
@@ -80,8 +81,14 @@ class Fencing:
         except InitUnavailable as exc:
             return f"no PID namespace: {exc}"
         self._init = init
-        self._start_soon(init.pump_exits, name=f"sandbox init (keeper {init.keeper.pid})")
+        self._start_soon(self._pump_exits, init, name=f"sandbox init (keeper {init.keeper.pid})")
         return "a PID namespace whose pid 1 takes every process inside with it"
+
+    async def _pump_exits(self, init: SandboxInit) -> None:
+        """The init's reports of its children's exits, until it ends. Ended (killed, its keeper lost), it leaves its
+        pid 1 to end the namespace: frozen with the environment, that one could not, and the runtime would live on."""
+        await init.pump_exits()
+        self._thaw_cgroup()
 
     def _keeper_for(self, move_in_now: bool) -> InitKeeper:
         """The environment's keeper: the one it has, or a new one where there is none yet (or it is gone)."""
@@ -125,7 +132,7 @@ class Fencing:
         why_not = f" ({'; '.join(missing)})" if missing else ""
         # Whether the processes get the read-only root: through the init's namespace, else their own (child_setup).
         root = self._sandbox.root_note(self._namespaced or self._sandbox.namespaced_children)
-        limits = self._memory_sentence() + _FILES_SENTENCE + " " + root
+        limits = self._memory_sentence() + self._freeze_sentence() + _FILES_SENTENCE + " " + root
         if not fences:
             return (f"Processes are fenced by process groups only{why_not}: one that leaves its group (setsid) can "
                     f"outlive the environment and keep running while it is frozen.{limits}")
@@ -135,6 +142,11 @@ class Fencing:
     async def _watch(self, watcher: RssWatcher) -> None:
         with self._watching:
             await watcher.run()
+
+    def _freeze_sentence(self) -> str:
+        if self.cgroup is not None and self.cgroup.has_freezer():
+            return " Freeze: by the cgroup's freezer, which no process inside can tell, as in Lambda."
+        return " Freeze: by SIGSTOP and SIGCONT, which a process's parent hears (SIGCHLD), unlike Lambda's freeze."
 
     def _memory_sentence(self) -> str:
         if self.memory is None:
@@ -209,6 +221,21 @@ class Fencing:
                     pass  # gone meanwhile
         return signalled
 
+    def freeze_whole(self, frozen: bool) -> bool:
+        """The environment's freeze (or thaw) through its cgroup's freezer, where it has one that can: everything inside
+        stops and no process is signalled, as in Lambda. Its init and keeper stop too: nothing inside needs them while
+        nothing runs, and whatever ends the environment or starts a process in it thaws it first. False: the caller
+        signals the participants' groups and the strays instead."""
+        return self.cgroup is not None and self.cgroup.set_frozen(frozen)
+
+    def _thaw_cgroup(self) -> None:
+        """Before the keeper is asked for an init, or a process starts inside: a frozen cgroup would stop it at once.
+        Also once a process inside has died while frozen (killed from outside, or its init lost): lambdatui's own
+        processes inside (the init that reports the exit, the pid 1 that ends the namespace) must act, and the
+        environment it was part of is over."""
+        if self.cgroup is not None and self.cgroup.frozen:
+            self.cgroup.set_frozen(False)
+
     def freeze_strays(self) -> None:
         """The environment's freeze: what left the participants' groups stops too."""
         self._strays_stopped = self.signal_strays(signal.SIGSTOP)
@@ -237,6 +264,7 @@ class Fencing:
             self.cgroup.kill_all(spare=frozenset({self._keeper.pid}) if self._keeper is not None else frozenset())
         elif init is not None:
             self._dying = init  # its end (~0.5 ms) is not waited for here, but by the next spawn (`_wait_dying`)
+        self._thaw_cgroup()  # what was inside is killed (a frozen process dies of SIGKILL too): the keeper goes on
         self._end_init()
         if prepare_next and self._namespaced and not self._closed:
             self._ask_next_init()

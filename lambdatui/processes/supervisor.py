@@ -176,6 +176,7 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         the fork: once it runs, the host's work would compete with its start (the cold start's own figure)."""
         if self._closed:
             raise RuntimeError("supervisor is closed")
+        self._thaw_cgroup()
         argv = list(spec.argv)
         if not argv:
             raise LaunchError("empty command line")

@@ -25,6 +25,7 @@ from lambdatui.entry import save_caches
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import BackendFactory
+from lambdatui.ui.terminal_stop import TerminalStop
 from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.key_bindings import APP_BINDINGS
@@ -62,7 +63,7 @@ HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after 
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
+class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, TerminalStop):
     """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
@@ -94,6 +95,9 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
         self.event_text = "{}"
         self.event_source = "default"
         self._quitting = False
+        self._continues = 0  # `fg`s so far (TerminalStop)
+        self._stop_asked_at: Optional[int] = None
+        self._terminal_given_back = False
 
     # ------------------------------------------------------------------ layout
 
@@ -139,10 +143,12 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel):
             # runs between any two bytecodes, a write to the screen's queue halfway included: the suspend's own
             # writes then waited on that queue's lock for ever, and lambdatui never stopped (one Ctrl-Z in ~20 under
             # load). The same steps, from the loop, between two of its callbacks.
+            # Stopped, lambdatui reads none of the function's output, so a function that prints blocks on the full
+            # pipe and would be charged the stop: the environments are held first, and go on once it is back.
             driver = self._driver
             if driver is not None and hasattr(driver, "_sigtstp_application"):
-                loop.add_signal_handler(signal.SIGTSTP, driver._sigtstp_application)
-                loop.add_signal_handler(signal.SIGCONT, driver._sigcont_application)
+                loop.add_signal_handler(signal.SIGTSTP, self._stop_requested)
+                loop.add_signal_handler(signal.SIGCONT, self._continued)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
             pass
         try:

@@ -26,6 +26,10 @@ class Backend(Protocol):
     def stop_now(self) -> None:
         """As `stop`, without the graceful shutdown (a second quit): every process is killed at once."""
 
+    def suspend(self, suspended: bool, then: Callable[[], None]) -> None:
+        """Ctrl-Z (`suspended`) or `fg`: every environment held (frozen, its deadlines stopped) while the debugger is
+        stopped; `then` runs on the loop once that is done."""
+
     def focus(self, number: int) -> None:
         """Show environment `number` in the updates from now on; its snapshot comes at once. The updates show
         one environment (`DebuggerSnapshot.environment_number`) and carry only its log lines (and the fleet's)."""

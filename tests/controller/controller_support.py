@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Optional, TypeVar
 
 import trio
+from process_states import frozen
 
 from lambdatui import controller as c
 from lambdatui.model.boundaries import Boundary
@@ -161,13 +162,14 @@ def proc_state(pid: int) -> Optional[str]:
     return stat[stat.rindex(b")") + 2:].split()[0].decode()
 
 
-async def wait_proc_state(pid: int, states: str, bound: float = 2.0) -> str:
-    """Until the kernel shows the process in one of `states` (signals land asynchronously); bounded."""
+async def wait_frozen(pid: int, bound: float = 2.0) -> bool:
+    """Until the process is frozen (stopped by a signal, or by its cgroup's freezer: both land asynchronously);
+    False if it is not within `bound`."""
     with trio.move_on_after(bound):
-        while (state := proc_state(pid)) not in tuple(states):
+        while not frozen(pid):
             await trio.sleep(0.002)
-        return state
-    return proc_state(pid) or "gone"
+        return True
+    return False
 
 
 @asynccontextmanager

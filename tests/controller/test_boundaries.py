@@ -19,7 +19,7 @@ from controller_support import (
     debugger,
     payload,
     proc_state,
-    wait_proc_state,
+    wait_frozen,
     write_custom_bootstrap,
     write_handler,
 )
@@ -67,7 +67,7 @@ async def test_step_holds_at_every_boundary_in_order_with_everything_frozen_and_
             audit_pid = dbg.pid(AUDIT)
             seen_pids.setdefault(AUDIT, audit_pid)
             assert audit_pid == seen_pids[AUDIT]  # one process for the whole environment
-            assert await wait_proc_state(audit_pid, "Tt") in "Tt"
+            assert await wait_frozen(audit_pid)
             if boundary is B.INIT_RUNTIME:
                 assert env.init_sub_phase == "runtime"
                 assert views[AUDIT].state == "Registered" and views[AUDIT].alive
@@ -77,7 +77,7 @@ async def test_step_holds_at_every_boundary_in_order_with_everything_frozen_and_
             runtime_pid = dbg.pid(RUNTIME)
             seen_pids.setdefault(RUNTIME, runtime_pid)
             assert runtime_pid == seen_pids[RUNTIME]
-            assert await wait_proc_state(runtime_pid, "Tt") in "Tt", f"runtime not stopped at {boundary.value}"
+            assert await wait_frozen(runtime_pid), f"runtime not stopped at {boundary.value}"
             if boundary in (B.INIT_DONE, B.INVOKE_START, B.INVOKE_DONE):
                 # Init and Invoke end only once the extension is parked on /event/next again.
                 assert views[AUDIT].state == "Ready"
@@ -110,7 +110,7 @@ async def test_step_holds_at_every_boundary_in_order_with_everything_frozen_and_
         await step_through(dbg, COLD_INVOKE, check)
         env = dbg.env
         assert env.state is EnvState.FROZEN and env.held_at is None and env.frozen
-        assert await wait_proc_state(dbg.pid(RUNTIME), "Tt") in "Tt"  # idle between invokes: frozen too
+        assert await wait_frozen(dbg.pid(RUNTIME))  # idle between invokes: frozen too
         assert dbg.facts.boundaries() == [(b.value, True) for b in COLD_INVOKE]
         assert dbg.snapshot().last_report.cold is True
 
@@ -142,7 +142,7 @@ async def test_a_reset_holds_at_shutdown_start_and_shutdown_done(code_dir):
         await dbg.settled()
         env = dbg.env
         assert env.held_at is B.SHUTDOWN_START
-        assert env.frozen and await wait_proc_state(runtime_pid, "Tt") in "Tt"
+        assert env.frozen and await wait_frozen(runtime_pid)
         assert dbg.facts.since(mark, f.BoundaryReached)[-1].detail == "spindown"
         dbg.submit(c.Step())
         await dbg.settled()
@@ -168,7 +168,7 @@ async def test_a_custom_runtime_has_no_function_init_boundary(code_dir):
             if boundary is B.INIT_DONE:
                 runtime = next(p for p in env.participants if p.key == RUNTIME)
                 assert runtime.parked and runtime.next_delivery == f"event {request_id}"
-                assert await wait_proc_state(dbg.pid(), "Tt") in "Tt"
+                assert await wait_frozen(dbg.pid())
 
         await step_through(dbg, expected, check)
         assert dbg.facts.boundaries() == [(b.value, True) for b in expected]
@@ -231,7 +231,7 @@ async def test_a_breakpoint_at_invoke_response_holds_there_only_until_cleared(co
             await dbg.settled()
             env = dbg.env
             assert env.held_at is B.INVOKE_RESPONSE and env.frozen
-            assert await wait_proc_state(dbg.pid(), "Tt") in "Tt"
+            assert await wait_frozen(dbg.pid())
             assert payload(dbg.facts.completed(request_id)) == {"n": n}  # the response went out already
             assert dbg.facts.report(request_id) is None  # but the invoke is not done
             dbg.submit(c.Continue())

@@ -20,7 +20,7 @@ from controller_support import (
     debugger,
     payload,
     proc_state,
-    wait_proc_state,
+    wait_frozen,
     write_handler,
 )
 
@@ -187,7 +187,7 @@ async def test_a_frozen_runtime_runs_the_next_invoke_into_its_timeout_then_reset
         request_id = dbg.start_invoke()
         await until_runtime_running(dbg, mark)
         # The environment thawed for the invoke, but the user's freeze keeps the runtime stopped.
-        assert await wait_proc_state(runtime_pid, "Tt") in "Tt"
+        assert await wait_frozen(runtime_pid)
         assert dbg.env.state is EnvState.RUNNING
         result = await dbg.facts.until(lambda: dbg.facts.completed(request_id))
         assert result.function_error and result.error_type == "Sandbox.Timedout"
@@ -213,7 +213,7 @@ async def test_thawing_a_frozen_runtime_lets_its_invoke_finish(code_dir):
         mark = dbg.facts.mark()
         request_id = dbg.start_invoke()
         await until_runtime_running(dbg, mark)
-        assert await wait_proc_state(runtime_pid, "Tt") in "Tt"
+        assert await wait_frozen(runtime_pid)
         assert dbg.facts.completed(request_id) is None
         dbg.submit(c.InjectFault(Thaw()))
         assert dbg.env.user_frozen == frozenset()
@@ -393,7 +393,7 @@ async def test_a_crash_signal_the_runtime_survives_gives_the_environment_back(co
         await dbg.settled()
         assert dbg.facts.since(mark, f.ProcessExitedFact) == []
         assert dbg.env.state is EnvState.FROZEN
-        assert await wait_proc_state(runtime_pid, "Tt") in "Tt", "idle again, so frozen again"
+        assert await wait_frozen(runtime_pid), "idle again, so frozen again"
         said = " ".join(line.text for line in dbg.facts.since(mark, f.LogLine) if line.source == f.LAMBDATUI)
         assert "still running" in said and "nothing crashed" in said, said
         again, report = await dbg.invoke()

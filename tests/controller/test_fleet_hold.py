@@ -26,7 +26,7 @@ from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.runner import open_environment
 
-from controller_support import Debugger, Facts, debugger, add_audit_extension, payload, wait_proc_state, write_handler
+from controller_support import Debugger, Facts, debugger, add_audit_extension, payload, wait_frozen, write_handler
 
 B = Boundary
 
@@ -94,7 +94,7 @@ async def test_env_1_held_at_a_boundary_while_env_2_serves_an_invoke_to_its_end(
         held_pids = pids_of(dbg, 1)
         assert set(held_pids) == {"runtime", "extension:audit"}
         for pid in held_pids.values():
-            assert await wait_proc_state(pid, "Tt") in "Tt"
+            assert await wait_frozen(pid)
 
         # No breakpoint from here on: env #2 runs the next invoke straight through; env #1 stays where it is.
         dbg.submit(c.SetBreakpoints(frozenset()))
@@ -118,7 +118,7 @@ async def test_env_1_held_at_a_boundary_while_env_2_serves_an_invoke_to_its_end(
         assert line(dbg, 2).state is EnvState.FROZEN
         assert dbg.facts.completed(held_id) is None and held_id not in numbered.env_of
         for pid in held_pids.values():  # still stopped: env #2's work did not release env #1
-            assert await wait_proc_state(pid, "Tt") in "Tt"
+            assert await wait_frozen(pid)
         assert pids_of(dbg, 2)["runtime"] != held_pids["runtime"]
         assert snap.fleet.environments == 2 and snap.fleet.concurrency == 1 and snap.fleet.cold_starts == 2
         assert snap.fleet.throttled == 0

@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from e2e_support import ServeProcess, run_cli, write_file
+from process_states import frozen
 from test_fleet_support import env_tmp_dirs, state_home
 from lambdatui.processes.cgroup import EnvironmentCgroup
-from lambdatui.processes.linux import STOPPED_STATES, proc_state
 
 __all__ = ["state_home"]  # the fixture, used by name
 WAIT_S = 10.0
@@ -184,7 +184,7 @@ def test_a_setsid_daemon_ends_with_a_reset_and_stops_while_frozen(code_dir: Path
             wait_until(lambda: (marks / "ticks").exists(), "the daemon's first tick")
             # The invoke is over; the freeze that follows its answer reaches the daemon a moment later (a stray is
             # stopped after the runtime asks for its next event): from then on it must not tick.
-            wait_until(lambda: proc_state(pid) in STOPPED_STATES, "the freeze to stop the daemon")
+            wait_until(lambda: frozen(pid), "the freeze to stop the daemon")
             before = ticks(marks)
             time.sleep(0.3)  # the measured quantity: time passing while frozen
             assert ticks(marks) == before, "the daemon ran while the environment was frozen"

@@ -6,9 +6,10 @@ threads it started) and what a reset keeps (only `/tmp`, and the environment its
 initialisation type) must be Lambda's, or a user reproducing a reuse bug is misled. One `serve` (boto3 with
 `LogType="Tail"`) is shared by the tests of a plain function; the others run `lambdatui invoke --repeat`.
 
-The strict xfail pins what is wrong today: the freeze between invokes is SIGSTOP/SIGCONT of the environment's process
-groups, which the function's own processes can see (a SIGCHLD for each stop and each continue of a child it keeps; a
-SIGCONT at each thaw; a child it stopped itself resumed), where Lambda's freeze sends no signal at all.
+The freeze between invokes sends the function no signal, as Lambda's does not: it is cgroup v2's freezer. Where there
+is none, it is SIGSTOP/SIGCONT of the environment's process groups, which the function's own processes can see (a
+SIGCHLD for each stop and each continue of a child it keeps; a SIGCONT at each thaw; a child it stopped itself
+resumed): that test says so as an xfail there.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from process_states import cgroup_freezer
 
 from e2e_support import ServeProcess, platform_lines, reports, run_cli, source_lines, with_audit_extension, write_file
 
@@ -274,13 +277,13 @@ expect = { response = { signals = [], helper_alive = true, paused_state = "T" },
 """
 
 
-@pytest.mark.xfail(strict=True, reason="the freeze is SIGSTOP/SIGCONT: the function's processes get SIGCHLD and "
-                                       "SIGCONT at each freeze and thaw and a child it stopped is resumed; a "
-                                       "SIGCHLD reaper then hangs every warm invoke")
 def test_a_warm_invoke_finds_no_signal_of_the_freeze(code_dir: Path) -> None:
     """Lambda's freeze signals no process (lambda-spec §4.7): a function that reaps its children from a SIGCHLD
     handler, keeps a helper process and has paused another works on every warm invoke, finding no signal and the
     paused child still stopped (`T`)."""
+    if not cgroup_freezer():
+        pytest.xfail("without a cgroup v2 freezer the freeze is SIGSTOP/SIGCONT: the function's processes get SIGCHLD "
+                     "and SIGCONT at each freeze and thaw, and a SIGCHLD reaper then hangs every warm invoke")
     handler = write_file(code_dir / "handler.py", REAPER_WITH_A_HELPER)
     scenario = write_file(code_dir / "warm.toml", THREE_WARM_STEPS)
     result = run_cli("replay", str(handler), str(scenario))

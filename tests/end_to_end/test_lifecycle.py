@@ -18,7 +18,8 @@ from lambdatui.model import facts as f
 from lambdatui.model.boundaries import EnvState
 from lambdatui.runner import open_environment
 
-from e2e_support import GRACEFUL, SAMPLES, LogCollector, count_matching, proc_stat, with_audit_extension, write_file
+from e2e_support import GRACEFUL, SAMPLES, LogCollector, count_matching, with_audit_extension, write_file
+from process_states import frozen
 
 BOUND = 30  # seconds: generous bound for anything that normally takes well under a second
 
@@ -111,11 +112,17 @@ def task_states(pid: int) -> set[str]:
     return states
 
 
-async def wait_proc_state(pid: int, state: str, bound: float = 5.0) -> None:
-    """Until /proc shows the state (signals are delivered asynchronously); polling /proc is the only way to see it."""
+async def wait_frozen(pid: int, bound: float = 5.0) -> None:
+    """Until the process is frozen (a signal's stop or the cgroup's freezer: asynchronous, /proc and the cgroup tell)."""
     with trio.fail_after(bound):
-        while (proc_stat(pid) or ("?",))[0] != state:
+        while not frozen(pid):
             await trio.sleep(0.005)
+
+
+def every_thread_frozen(pid: int) -> bool:
+    """A group stop reaches each thread in turn; the cgroup's freezer says it is done once every one is frozen."""
+    states = task_states(pid)
+    return states == {"T"} or ("T" not in states and frozen(pid))
 
 
 def audit_events(host: EnvironmentHost) -> list[dict]:
@@ -133,21 +140,21 @@ async def test_environment_is_frozen_between_invokes() -> None:
         with trio.fail_after(BOUND):
             await host.wait_for_state(EnvState.FROZEN)
         pid = runtime_pid(host)
-        await wait_proc_state(pid, "T")  # frozen as soon as Init is done, before the first invoke
+        await wait_frozen(pid)  # frozen as soon as Init is done, before the first invoke
 
         with trio.fail_after(BOUND):
             first, _ = await host.invoke(b"{}")
             await host.wait_for_state(EnvState.FROZEN)
         assert runtime_pid(host) == pid
-        await wait_proc_state(pid, "T")
+        await wait_frozen(pid)
         with trio.fail_after(5):  # a group stop reaches each thread in turn: every one, the ticker included
-            while task_states(pid) != {"T"}:
+            while not every_thread_frozen(pid):
                 await trio.sleep(0.005)
 
         # The measured quantity, not a synchronisation: half a second of idle wall-clock time.
         # Unfrozen, the ticker (one tick per 10 ms) would advance about 50 ticks.
         await trio.sleep(0.5)
-        assert proc_stat(pid)[0] == "T"
+        assert frozen(pid)
 
         with trio.fail_after(BOUND):
             second, _ = await host.invoke(b"{}")
@@ -167,8 +174,8 @@ async def test_extensions_are_frozen_too_and_share_the_runtimes_deadline(code_di
             await host.wait_for_state(EnvState.FROZEN)
         generation, extension = host._processes["extension:audit"]
         assert generation == host.env.generation and extension.exited is None
-        await wait_proc_state(extension.pid, "T")
-        await wait_proc_state(runtime_pid(host), "T")
+        await wait_frozen(extension.pid)
+        await wait_frozen(runtime_pid(host))
 
         (invoke,) = audit_events(host)
         body = json.loads(result.payload)

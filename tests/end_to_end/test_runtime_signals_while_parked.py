@@ -24,8 +24,9 @@ from lambdatui.model.fleet import FleetOptions
 from lambdatui.core import inputs as ins
 from lambdatui.runner import open_environment
 
-from e2e_support import (GRACEFUL, LogCollector, environment_with_log, invoke_json, proc_stat, with_audit_extension,
+from e2e_support import (GRACEFUL, LogCollector, environment_with_log, invoke_json, with_audit_extension,
                          write_file)
+from process_states import frozen
 
 BOUND = 30
 
@@ -124,10 +125,10 @@ def runtime_pid(host) -> int:
     return handle.pid
 
 
-async def wait_proc_state(pid: int, state: str, bound: float = 5.0) -> None:
+async def wait_frozen(pid: int, bound: float = 5.0) -> None:
     with trio.fail_after(bound):
-        while (proc_stat(pid) or ("?",))[0] != state:
-            await trio.sleep(0.005)  # /proc is the only place a stop shows
+        while not frozen(pid):
+            await trio.sleep(0.005)  # /proc and the cgroup are the only places a freeze shows
 
 
 @pytest.mark.trio
@@ -158,7 +159,7 @@ async def test_a_signal_sent_while_frozen_reaches_a_kept_asyncio_loop(code_dir: 
         with trio.fail_after(BOUND):
             await host.wait_for_state(EnvState.FROZEN)
         pid = runtime_pid(host)
-        await wait_proc_state(pid, "T")
+        await wait_frozen(pid)
         os.kill(pid, signal.SIGWINCH)  # delivered at the thaw, while the runtime waits on /next
         second = await invoke_json(host, {"wait": True})
         assert second["got"] == ["winch"], second
@@ -220,7 +221,7 @@ async def test_a_wakeup_fd_the_function_closed_does_not_break_the_next_invoke(co
         first = await invoke_json(host, {"leave_stale": True})
         with trio.fail_after(BOUND):
             await host.wait_for_state(EnvState.FROZEN)
-        await wait_proc_state(runtime_pid(host), "T")  # parked: the next event is answered to a waiting runtime
+        await wait_frozen(runtime_pid(host))  # parked: the next event is answered to a waiting runtime
         with trio.fail_after(BOUND):
             second, _ = await host.invoke(b"{}")
         assert not second.function_error, (second.payload, log.dump())

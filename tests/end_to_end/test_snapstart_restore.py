@@ -15,7 +15,6 @@ import json
 import sys
 import math
 import re
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +23,7 @@ import pytest
 from e2e_support import (
     ServeProcess, descendants, platform_lines, proc_cmdline, proc_stat, run_cli, write_file,
 )
+from process_states import wait_frozen
 from sandbox_support import expected_sandbox, without_host_folders
 from test_fleet_support import InFlight, env_tmp_dirs, invoke, matches, report_line, state_home, wait_for_count
 
@@ -149,14 +149,6 @@ def report_fields(report_tail: str) -> dict[str, str]:
     return fields
 
 
-def wait_proc_state(pid: int, state: str, bound: float = 5.0) -> None:
-    """Until /proc shows the state (signals are delivered asynchronously: polling /proc is the only way to see it)."""
-    deadline = time.monotonic() + bound
-    while (proc_stat(pid) or ("?",))[0] != state:
-        assert time.monotonic() < deadline, f"pid {pid} not in state {state} within {bound} s: {proc_stat(pid)}"
-        time.sleep(0.005)
-
-
 # ---------------------------------------------------------------------- lambdatui invoke --snapstart
 
 
@@ -241,7 +233,7 @@ def test_each_restored_environment_is_a_copy_of_the_snapshot_frozen_between_invo
         wait_for_count(served, REPORT, 2)
         for answer in answers:
             pid = runtime_pid(answer, served.proc.pid)
-            wait_proc_state(pid, "T")
+            wait_frozen(pid)
         # The snapshot and the two copies: three runtime processes, the copies children of the snapshot's.
         runtimes = bootstraps(served.proc.pid)
         assert len(runtimes) == 3, {pid: proc_cmdline(pid) for pid in runtimes}

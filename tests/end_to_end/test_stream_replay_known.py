@@ -1,13 +1,14 @@
-"""Known differences in streamed invokes (found by a bug hunt; strict xfails until fixed): a streaming caller that hung
-up mid-stream, recorded by `serve --record`, must replay to the session's outcome.
+"""Differences in streamed invokes a bug hunt found (strict xfails until fixed in session 60): a streaming caller that
+hung up mid-stream, recorded by `serve --record`, must replay to the session's outcome.
 
 README (Streamed responses): "once the caller has gone, the rest of the stream is read as fast as the runtime sends
 it, unpaced, and dropped: the function runs to its end and gets its usual `202`"; (replay) "`lambdatui invoke ...
 --record FILE` (and ... `serve --record FILE` ...) writes what happened as a scenario that replays to the same
 outcome". A runtime that streams 9 MiB with a 1 s timeout: in the session its caller hangs up after the first
-event, so the rest is unpaced and the invoke succeeds in a few ms. The recording writes `streamed = true` and
-`succeeded = true`, but nothing of the hang-up: the replay reads the whole stream as a caller that stayed would,
-paced at 2 MiB/s past 6 MB (1.5 s for the last 3 MiB), and the invoke times out (Sandbox.Timedout).
+event, so the rest is unpaced and the invoke succeeds in a few ms. The recording wrote `streamed = true` and
+`succeeded = true`, but nothing of the hang-up: the replay read the whole stream as a caller that stayed would,
+paced at 2 MiB/s past 6 MB (1.5 s for the last 3 MiB), and the invoke timed out (Sandbox.Timedout). Now it writes
+`streamed = { hung_up_after = N }` and the replay's caller hangs up after as many bytes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import signal
 import socket
 import sys
 from pathlib import Path
-
-import pytest
 
 from e2e_support import ServeProcess, run_cli, write_file
 

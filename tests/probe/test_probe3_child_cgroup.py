@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from probe_support import DAEMON_SOURCE, cgroup_folders, wait_paths_gone  # noqa: E402
 from e2e_support import (ServeProcess, descendants, proc_cmdline, proc_stat, run_cli, wait_all_gone,  # noqa: E402
                          write_file)
+from process_states import frozen  # noqa: E402
 
 BOUND = 30.0
 
@@ -73,15 +74,14 @@ def remove_cgroup_folders(folders: list[Path]) -> None:
         folder.rmdir()
 
 
-def stopped_within(pid: int, timeout: float) -> str:
-    """The process's state once it is stopped, or its state at the bound (signals land asynchronously)."""
+def frozen_within(pid: int, timeout: float) -> bool:
+    """Whether the process is frozen within the bound (a signal's stop or the cgroup's freezer: both asynchronous)."""
     deadline = time.monotonic() + timeout
-    while True:
-        stat = proc_stat(pid)
-        state = stat[0] if stat else "gone"
-        if state in "tT" or time.monotonic() > deadline:
-            return state
+    while not frozen(pid):
+        if time.monotonic() > deadline:
+            return False
         os.sched_yield()
+    return True
 
 
 def needs_cgroup_v2(stderr: str) -> None:
@@ -148,9 +148,9 @@ def test_a_daemon_in_a_child_cgroup_is_frozen_with_its_environment(code_dir: Pat
     server, env_cgroup, direct, inner = _serve_with_daemons(code_dir)
     try:
         # The environment is frozen between invokes: its stray in its own cgroup is stopped...
-        assert stopped_within(direct[0], 5) in "tT"
+        assert frozen_within(direct[0], 5)
         # ...and so must the one in the child cgroup, which is as much inside the environment.
-        assert stopped_within(inner[0], 2) in "tT", "a daemon in a child cgroup keeps running while frozen"
+        assert frozen_within(inner[0], 2), "a daemon in a child cgroup keeps running while frozen"
     finally:
         _end(server, env_cgroup, direct + inner)
 

@@ -132,6 +132,9 @@ class ReplayBackend:
     def stop_now(self) -> None:
         self.stopped = True
 
+    def suspend(self, suspended: bool, then: Callable[[], None]) -> None:
+        then()  # a recorded session has nothing running to hold
+
     def focus(self, number: int) -> None:
         self.focused.append(number)
         snapshot = self.others.get(number)
