@@ -29,6 +29,7 @@ from .memory_limit import CgroupMemory
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _KILL_ROUNDS_S = 2.0
+_EVENTS_REREAD_S = 0.001
 _READ_SIZE = 64 * 1024
 _DESCENDANTS = re.compile(rb"^nr_descendants (\d+)$", re.MULTILINE)
 
@@ -186,7 +187,10 @@ class EnvironmentCgroup:
 
     def _wait_empty(self) -> None:
         """Until the last process inside has exited (bounded). The kernel says so in cgroup.events, and wakes a
-        poll() for POLLPRI on every change of it: no sleep in steps, which cost the exit of `invoke` ~5 ms."""
+        poll() for POLLPRI on its changes, at most one every 10 ms (cgroup_file_notify): one change just before
+        (the freezer's `frozen`, a process joining) delays the wake-up of the one we wait for that long, though the
+        file says so at once. So the wait reads the file again every millisecond too: a sleep in 5 ms steps cost the
+        exit of `invoke` ~5 ms, a POLLPRI alone ~10 ms after a freeze."""
         deadline = time.monotonic() + _KILL_ROUNDS_S
         try:  # every cgroup v2 has it (cgroup.kill, which came later, has just been written)
             fd = os.open(self.path / "cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
@@ -196,7 +200,7 @@ class EnvironmentCgroup:
             watch = select.poll()
             watch.register(fd, select.POLLPRI)
             while b"populated 1" in os.pread(fd, 4096, 0) and (left := deadline - time.monotonic()) > 0:
-                watch.poll(left * 1000)
+                watch.poll(min(left, _EVENTS_REREAD_S) * 1000)
         except OSError:
             pass  # the cgroup was removed meanwhile (ENODEV): nothing is left in it
         finally:
