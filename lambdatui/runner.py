@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Optional, Sequence
@@ -187,13 +188,49 @@ async def _hold_while_stopped(fleet: FleetHost) -> None:
             stops, continues = heard[signal.SIGTSTP], heard[signal.SIGCONT]
             if asked:
                 fleet.suspend(True)
-                if heard[signal.SIGCONT] == continues:  # none meanwhile (one in the next microseconds still races)
-                    os.kill(os.getpid(), signal.SIGSTOP)  # returns once continued
+                _stop_unless_continued(heard, continues)  # returns once continued
                 continues = heard[signal.SIGCONT]
                 fleet.suspend(False)
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
+
+
+def _stop_unless_continued(heard: dict[int, int], continues: int) -> None:
+    """Stop this process, as SIGTSTP's default action does, unless a SIGCONT has come since `continues` were heard.
+    The stop is a SIGTSTP raised on this thread while it blocks it: a SIGCONT that comes before its delivery discards
+    it (the kernel's rule for a pending stop signal), and one that came before it was raised is in `heard` (the
+    raise runs the handlers due). A SIGSTOP sent after a check of `heard` lost a SIGCONT that came in between, and
+    lambdatui stopped for good (one `kill -TSTP; kill -CONT` in ~100 on a loaded machine). In a process group the
+    kernel drops SIGTSTP for (one with no parent in another group of its session) that SIGSTOP is still the stop."""
+    if _orphaned_group():
+        if heard[signal.SIGCONT] == continues:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTSTP})
+    handler = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+    try:
+        signal.pthread_kill(threading.get_ident(), signal.SIGTSTP)
+        if heard[signal.SIGCONT] != continues:
+            signal.signal(signal.SIGTSTP, signal.SIG_IGN)  # an ignored signal's pending instance is dropped
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTSTP})  # delivered here: stopped until continued
+        signal.signal(signal.SIGTSTP, handler)
+
+
+def _orphaned_group() -> bool:
+    """Whether this process's group is orphaned as far as its own ancestors tell (the first of them in another group
+    is in another session, or there is none): there the kernel drops a SIGTSTP whose action is to stop."""
+    group, session, pid = os.getpgrp(), os.getsid(0), os.getppid()
+    while pid > 1:
+        try:
+            if os.getpgid(pid) != group:
+                return os.getsid(pid) != session
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                pid = int(stat.read().rpartition(b")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return True
+    return True
 
 
 _FUNCTION_URL_FLUSH_S = 1.0  # the function URL's graceful stop (0.5 s), bounded
