@@ -75,6 +75,32 @@ def run_cli(*args: str, input: Optional[str] = None, timeout: float = CLI_TIMEOU
     )
 
 
+# The start of a custom runtime that speaks the Runtime API on a raw socket (streamed responses and their trailers,
+# byte by byte): its address, and one HTTP/1.1 answer read whole (status, lower-case headers, body). No braces: a
+# bootstrap built on it may still be a str.format template.
+RAW_RUNTIME_START = r'''import base64, json, os, socket
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+HOST, _, PORT = API.partition(":")
+P = "/2018-06-01/runtime"
+
+
+def read_response(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(65536)
+        if not more:
+            raise ConnectionError("closed")
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:]))
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(lines[0].split()[1]), headers, body[:length]
+'''
+
+
 _CGROUPS: list[bool] = []
 
 

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from e2e_support import ServeProcess, run_cli, write_file
+from e2e_support import RAW_RUNTIME_START, ServeProcess, run_cli, write_file
 
 BOUND_S = 30.0
 REPORT = r"\[platform\]\s+REPORT RequestId"
@@ -33,28 +33,7 @@ STREAM_PATH = b"/2021-11-15/functions/function/response-streaming-invocations"
 # A custom runtime that streams every answer (Lambda-Runtime-Function-Response-Mode: streaming, chunked). Its options
 # are the event's keys, or a function URL's query parameters: `kb` (how much, default 64), `chunk` (bytes a chunk,
 # default 65536), `fail` (an error declared in the trailers after the body).
-BOOTSTRAP = r'''#!PYTHON
-import base64, json, os, socket
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
-HOST, _, PORT = API.partition(":")
-P = "/2018-06-01/runtime"
-
-
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        more = sock.recv(65536)
-        if not more:
-            raise ConnectionError("closed")
-        data += more
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:]))
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        body += sock.recv(65536)
-    return int(lines[0].split()[1]), headers, body[:length]
-
+BOOTSTRAP = "#!PYTHON\n" + RAW_RUNTIME_START + r'''
 
 sock = socket.create_connection((HOST, int(PORT)))
 while True:

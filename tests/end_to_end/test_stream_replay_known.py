@@ -19,31 +19,10 @@ import socket
 import sys
 from pathlib import Path
 
-from e2e_support import ServeProcess, run_cli, write_file
+from e2e_support import RAW_RUNTIME_START, ServeProcess, run_cli, write_file
 
 # Streams `mb` MiB (default 9) in 64 KiB chunks as fast as it can, then prints how its /response was answered.
-BOOTSTRAP = """#!{python}
-import json, os, socket
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
-HOST, _, PORT = API.partition(":")
-P = "/2018-06-01/runtime"
-
-
-def read_response(sock):
-    data = b""
-    while b"\\r\\n\\r\\n" not in data:
-        more = sock.recv(65536)
-        if not more:
-            raise ConnectionError("closed")
-        data += more
-    head, _, body = data.partition(b"\\r\\n\\r\\n")
-    lines = head.decode("latin-1").split("\\r\\n")
-    headers = dict((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:]))
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        body += sock.recv(65536)
-    return int(lines[0].split()[1]), headers, body[:length]
-
+BOOTSTRAP = "#!{python}\n" + RAW_RUNTIME_START + """
 
 sock = socket.create_connection((HOST, int(PORT)))
 while True:
