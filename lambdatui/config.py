@@ -121,7 +121,8 @@ def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, .
         if not path.exists():
             raise ConfigError(f"{origin} {given}: no such file or directory")
         if path.is_file():
-            problem = _zip_problem(path) if path.suffix.lower() == ".zip" else "expected a layer folder or a .zip archive"
+            problem = (_zip_problem(path) if path.suffix.lower() == ".zip"
+                       else "expected a layer folder or a .zip archive")
             if problem:
                 raise ConfigError(f"{origin} {given}: {problem}")
         layers.append(path.resolve())

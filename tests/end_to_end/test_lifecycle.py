@@ -113,7 +113,7 @@ def task_states(pid: int) -> set[str]:
 
 
 async def wait_frozen(pid: int, bound: float = 5.0) -> None:
-    """Until the process is frozen (a signal's stop or the cgroup's freezer: asynchronous, /proc and the cgroup tell)."""
+    """Until the process is frozen (by a signal or the cgroup's freezer, asynchronously: /proc and the cgroup tell)."""
     with trio.fail_after(bound):
         while not frozen(pid):
             await trio.sleep(0.005)
