@@ -118,7 +118,11 @@ async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_i
 
 
 def _tell_left(host: EnvironmentHost, request_id: str, stream: ResponseStream) -> bool:
-    """Whether the caller has hung up mid-stream, told before the invoke ends (a recording hears it with the invoke)."""
+    """Whether the caller has hung up mid-stream, told before the invoke ends (a recording hears it with the invoke);
+    or held the runtime back until the invoke ended, told once it has."""
+    if stream.stalled_after is not None:
+        host.publish_own(f.ResponseStreamCallerStalled(request_id, stream.stalled_after))
+        return True
     if stream.left_after is None:
         return False
     host.publish_own(f.ResponseStreamCallerLeft(request_id, stream.left_after))

@@ -33,6 +33,9 @@ class ResponseStream:
         self.taken = 0  # bytes the caller has taken so far
         self.left_after: Optional[int] = None
         """The caller hung up while the runtime still streamed, having taken this many bytes."""
+        self.stalled_after: Optional[int] = None
+        """The invoke ended while the caller held the runtime back, having taken this many bytes."""
+        self.done = trio.Event()  # ended, or abandoned by its caller
         self._ended = False
 
     # ------------------------------------------------------------------ the runtime's side (the sandbox server)
@@ -49,14 +52,27 @@ class ResponseStream:
         if self.caller_gone:
             return
         try:
-            await self._send.send(piece)
+            self._send.send_nowait(piece)
+            return
+        except trio.WouldBlock:
+            pass  # the caller has not taken the pieces held for it: the runtime waits for it, as on a TCP connection
         except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.caller_gone = True
+            return
+        try:
+            await self._send.send(piece)
+        except trio.ClosedResourceError:
+            self.caller_gone = True
+            if self.left_after is None:
+                self.stalled_after = self.taken  # the invoke ended (`end`) while it waited for the caller
+        except trio.BrokenResourceError:
             self.caller_gone = True
 
     def end(self) -> None:
         """No more bytes (the whole body, or what arrived before the runtime or the limit cut it)."""
         self._ended = True
         self._send.close()
+        self.done.set()
 
     # ------------------------------------------------------------------ the caller's side (the front end)
 
@@ -82,6 +98,7 @@ class ResponseStream:
         if not self._ended and not self.caller_gone:
             self.left_after = self.taken
         self.caller_gone = True
+        self.done.set()
         self._receive.close()
 
 

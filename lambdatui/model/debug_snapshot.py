@@ -97,6 +97,7 @@ class StreamView:
     error_type: Optional[str] = None  # it ended in an error: declared in its trailers, or why lambdatui cut it
     label: str = ""  # the invoke's name besides its id (a function URL's "GET /path")
     caller_left_after: Optional[int] = None  # its caller hung up mid-stream, having taken this many bytes
+    caller_stalled_after: Optional[int] = None  # its caller read no more after this many: the invoke ended meanwhile
 
     @property
     def ms_per_chunk(self) -> Optional[float]:

@@ -66,7 +66,7 @@ class DebugState:
             self._answered(fact.result.request_id)
             self.last_init_failure = None
         elif isinstance(fact, (f.ResponseStreamStarted, f.ResponseStreamed, f.ResponseStreamEnded,
-                               f.ResponseStreamCallerLeft)):
+                               f.ResponseStreamCallerLeft, f.ResponseStreamCallerStalled)):
             self._streamed(fact)
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "invoke" and fact.label:
             self._labels[fact.detail] = fact.label
@@ -98,7 +98,7 @@ class DebugState:
             self.stream = None
 
     def _streamed(self, fact: f.ResponseStreamStarted | f.ResponseStreamed | f.ResponseStreamEnded
-                  | f.ResponseStreamCallerLeft) -> None:
+                  | f.ResponseStreamCallerLeft | f.ResponseStreamCallerStalled) -> None:
         """A streamed response began, came further or ended: the result panel shows it as it arrives."""
         if isinstance(fact, f.ResponseStreamStarted):
             self.stream = ds.StreamView(fact.request_id, fact.content_type, fact.to_caller, fact.first_byte_ms,
@@ -113,6 +113,8 @@ class DebugState:
                                   elapsed_ms=max(stream.elapsed_ms, fact.elapsed_ms))
         elif isinstance(fact, f.ResponseStreamCallerLeft):
             self.stream = replace(stream, caller_left_after=fact.taken)
+        elif isinstance(fact, f.ResponseStreamCallerStalled):
+            self.stream = replace(stream, caller_stalled_after=fact.taken)
         else:
             self.stream = replace(stream, size=fact.size, ended=True, error_type=fact.error_type)
 

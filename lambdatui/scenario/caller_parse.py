@@ -13,6 +13,7 @@ from lambdatui.scenario.session_values import sendable_trace_header
 from lambdatui.scenario.values import json_text, to_json, type_name
 
 ONE = ("client_context", "qualifier", "streamed", "trace_header")
+_STREAM_KEYS = ("hung_up_after", "stopped_reading_after")
 EACH = ("client_contexts", "qualifiers", "streams", "trace_headers")
 KEYS = ONE + EACH
 
@@ -34,10 +35,10 @@ def parse_caller(raw: Mapping[str, Any], kind: str, name: str) -> Caller:
         raise ValueError(f"{name}: {wrong[0]} goes with parallel = [...]; an invoke takes {one}")
     if kind == "parallel":
         return NO_CALLER  # each event's: parse_callers
-    streamed, hung_up_after = _streamed(raw.get("streamed", False), f"{name}: streamed")
+    streamed, hung_up_after, stopped_after = _streamed(raw.get("streamed", False), f"{name}: streamed")
     return Caller(_client_context(raw["client_context"], f"{name}: client_context") if "client_context" in raw
                   else None, _qualifier(raw.get("qualifier", ""), f"{name}: qualifier"), streamed,
-                  hung_up_after=hung_up_after,
+                  hung_up_after=hung_up_after, stopped_reading_after=stopped_after,
                   trace_header=_trace_header(raw.get("trace_header", ""), f"{name}: trace_header"))
 
 
@@ -45,7 +46,7 @@ def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller
     """A parallel step's `client_contexts = [...]`, `qualifiers = [...]`, `streams = [...]` and `trace_headers = [...]`,
     one for each of its `count` events ("" for none, false for a buffered invoke); () when none is given."""
     columns = []
-    defaults = {"client_contexts": None, "qualifiers": "", "streams": (False, None), "trace_headers": ""}
+    defaults = {"client_contexts": None, "qualifiers": "", "streams": (False, None, None), "trace_headers": ""}
     for key in EACH:
         values = raw.get(key)
         if values is None:
@@ -65,8 +66,9 @@ def parse_callers(raw: Mapping[str, Any], count: int, name: str) -> tuple[Caller
             columns.append([_streamed(value, f"{name}: {key}[{i}]") for i, value in enumerate(values)])
     if all(key not in raw for key in EACH):
         return ()
-    return tuple(Caller(context, qualifier, streamed, hung_up_after=hung_up_after, trace_header=trace)
-                 for context, qualifier, (streamed, hung_up_after), trace in zip(*columns))
+    return tuple(Caller(context, qualifier, streamed, hung_up_after=hung_up_after, stopped_reading_after=stopped_after,
+                        trace_header=trace)
+                 for context, qualifier, (streamed, hung_up_after, stopped_after), trace in zip(*columns))
 
 
 def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[bool], name: str, each: bool = False
@@ -75,7 +77,9 @@ def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[boo
     for i, (caller, event) in enumerate(zip(callers, asynchronous)):
         if caller.streamed and event:
             what = f"streams[{i}]" if each else "streamed"
-            given = "true" if caller.hung_up_after is None else f"{{ hung_up_after = {caller.hung_up_after} }}"
+            given = ("true" if caller.hung_up_after is None and caller.stopped_reading_after is None else
+                     f"{{ hung_up_after = {caller.hung_up_after} }}" if caller.hung_up_after is not None else
+                     f"{{ stopped_reading_after = {caller.stopped_reading_after} }}")
             raise ValueError(f"{name}: {what} = {given} takes the response as a stream; an Event invoke's caller "
                              "takes no response")
 
@@ -91,19 +95,21 @@ def _client_context(value: Any, what: str) -> str:
     return value
 
 
-def _streamed(value: Any, what: str) -> tuple[bool, Optional[int]]:
-    """true, false, or `{ hung_up_after = N }`: streamed to a caller that hung up once it had taken N bytes."""
+def _streamed(value: Any, what: str) -> tuple[bool, Optional[int], Optional[int]]:
+    """true, false, `{ hung_up_after = N }` (streamed to a caller that hung up once it had taken N bytes) or
+    `{ stopped_reading_after = N }` (one that took N bytes and read no more while the invoke ran)."""
     if isinstance(value, dict):
-        taken = value.get("hung_up_after")
-        if set(value) != {"hung_up_after"} or not isinstance(taken, int) or isinstance(taken, bool) or taken < 0:
+        (key, taken), = value.items() if len(value) == 1 else ((None, None),)
+        if key not in _STREAM_KEYS or not isinstance(taken, int) or isinstance(taken, bool) or taken < 0:
             raise ValueError(f"{what} = {value!r}: give {{ hung_up_after = N }}, the bytes its caller took before it "
-                             "hung up mid-stream (N >= 0)")
-        return True, taken
+                             "hung up mid-stream, or { stopped_reading_after = N }, the bytes it took before it read no "
+                             "more (N >= 0)")
+        return True, (taken if key == "hung_up_after" else None), (taken if key != "hung_up_after" else None)
     if not isinstance(value, bool):
         raise ValueError(f"{what} = {value!r}: give true (the caller took the response as a stream: "
                          "InvokeWithResponseStream, a function URL), { hung_up_after = N } (it hung up mid-stream "
                          "once it had taken N bytes) or false")
-    return value, None
+    return value, None, None
 
 
 def _trace_header(value: Any, what: str) -> str:

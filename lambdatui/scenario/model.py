@@ -58,6 +58,8 @@ class Caller:
     """It took the response as a stream (InvokeWithResponseStream, a function URL): a stream's limits and errors."""
     hung_up_after: Optional[int] = None
     """A streaming caller that hung up mid-stream, having taken this many bytes: the rest goes unpaced."""
+    stopped_reading_after: Optional[int] = None
+    """A streaming caller that took this many bytes and read no more while the invoke ran: it holds the runtime back."""
     trace_header: str = ""
     """The X-Amzn-Trace-Id it sent; "" for none: lambdatui makes one for the invoke (not sampled), as Lambda does."""
 

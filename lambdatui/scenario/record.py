@@ -245,6 +245,10 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
             left = self._by_id(fact.request_id)
             if left is not None:
                 left.hung_up_after = fact.taken  # its replay's caller leaves after as many, and the rest goes unpaced
+        elif isinstance(fact, f.ResponseStreamCallerStalled):
+            stalled = self._by_id(fact.request_id)
+            if stalled is not None:
+                stalled.stopped_reading_after = fact.taken  # its replay's caller stops reading after as many
         elif isinstance(fact, f.BoundaryReached):
             self._reached(number, fact)
         elif isinstance(fact, (f.FaultInjected, f.FaultRefused)):

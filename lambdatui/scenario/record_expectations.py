@@ -57,6 +57,7 @@ class RecordedInvoke:
     trace_header: str = ""  # its caller's X-Amzn-Trace-Id ("": none, or lambdatui made it; session_values.py)
     streamed: bool = False  # its caller took the response as a stream: a replay takes it so, with a stream's limits
     hung_up_after: Optional[int] = None  # that caller hung up mid-stream, having taken this many bytes
+    stopped_reading_after: Optional[int] = None  # or held the runtime back until the invoke ended, having taken so many
     # Managed Instances: "a later" or "an earlier" step's invoke ran beside it in its environment's workers (sharing
     # their /tmp and process), which a replay runs apart: what each read of the other's doings is not had again.
     shared_with: str = ""
@@ -355,7 +356,10 @@ def stable_types(types: Sequence[str]) -> list[str]:
 
 
 def streamed_value(step: RecordedInvoke) -> str:
-    """How its caller took the response: `true`, `false`, or `{ hung_up_after = N }` (it left mid-stream)."""
+    """How its caller took the response: `true`, `false`, `{ hung_up_after = N }` (it left mid-stream) or
+    `{ stopped_reading_after = N }` (it held the runtime back until the invoke ended)."""
     if step.streamed and step.hung_up_after is not None:
         return f"{{ hung_up_after = {step.hung_up_after} }}"
+    if step.streamed and step.stopped_reading_after is not None:
+        return f"{{ stopped_reading_after = {step.stopped_reading_after} }}"
     return toml_value(step.streamed)

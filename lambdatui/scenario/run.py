@@ -388,7 +388,7 @@ async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: t
         async with trio.open_nursery() as nursery:
             if stream is not None:
                 # Taken as it comes, as its caller did, and let go (where that caller hung up: as it did).
-                nursery.start_soon(_read_through, stream, caller.hung_up_after)
+                nursery.start_soon(_read_through, stream, caller)
             try:
                 # The result also arrives as InvocationCompleted, which StepFacts keeps with the rest of the facts
                 # (an Event invoke's too: the step settles once the fleet's queue is empty and it has run).
@@ -405,13 +405,17 @@ async def _invoke(session: DebugSession, event: bytes, seen: Observed, placed: t
         placed.set()  # in case it failed before it was placed
 
 
-async def _read_through(stream: ResponseStream, hung_up_after: Optional[int]) -> None:
+async def _read_through(stream: ResponseStream, caller: Caller) -> None:
     """A streamed response's pieces, read and dropped (how it ended is in the invoke's result); a caller that hung
-    up mid-stream in the session hangs up once it has taken as many bytes."""
-    while hung_up_after is None or stream.taken < hung_up_after:
+    up mid-stream in the session hangs up once it has taken as many bytes, one that stopped reading stops there."""
+    stop_at = caller.hung_up_after if caller.hung_up_after is not None else caller.stopped_reading_after
+    while stop_at is None or stream.taken < stop_at:
         if not await stream.next_piece():
             return
-    stream.abandon()
+    if caller.hung_up_after is not None:
+        stream.abandon()
+    else:
+        await stream.done.wait()  # reads no more: the runtime waits for it until the invoke ends
 
 
 def _waiting_on(session: DebugSession) -> str:

@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 
 import boto3
-import pytest
 from botocore.config import Config
 
 from e2e_support import RAW_RUNTIME_START, ServeProcess, run_cli, write_file
@@ -242,15 +241,13 @@ def test_invoke_record_of_a_streaming_function_is_a_buffered_caller(code_dir: Pa
 # ---------------------------------------------------------------------- bugs (strict xfails)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a caller that stops reading holds the runtime back until the invoke times out, which the recording does not "
-    "say (streamed = true): its replay reads at full speed and succeeds, failing the recorded Sandbox.Timedout"))
 def test_a_caller_that_stops_reading_replays_to_the_sessions_outcome(code_dir: Path) -> None:
     """A 5.75 MiB stream (under 6 MB: never paced) with a 1 s timeout, to a caller with a small receive buffer that
     reads nothing until the invoke has ended: lambdatui's stream holds the runtime back behind a slow caller
     (host/response_stream.py: "A caller that reads slowly slows the runtime down"), so the session times out. The
-    recording writes `streamed = true` and `error_type = 'Sandbox.Timedout'`; the replay's caller reads at once, the
-    invoke succeeds in a few ms, and the replay fails (exit 1)."""
+    recording wrote `streamed = true` and `error_type = 'Sandbox.Timedout'`; the replay's caller read at once, the
+    invoke succeeded in a few ms, and the replay failed (exit 1). Now it writes `streamed = { stopped_reading_after =
+    N }`, and the replay's caller reads no more after as many bytes."""
     bootstrap = streamer(code_dir)
     recording = code_dir / "served.toml"
     with ServeProcess(bootstrap, "--timeout", "1", "--record", str(recording)) as served:
@@ -260,7 +257,8 @@ def test_a_caller_that_stops_reading_replays_to_the_sessions_outcome(code_dir: P
             assert b"Sandbox.Timedout" in read_to_end(caller)  # which its caller was told in InvokeComplete
         stopped(served)
     text = recording.read_text()
-    assert "streamed = true" in text and "error_type = 'Sandbox.Timedout'" in text, text
+    assert re.search(r"streamed = \{ stopped_reading_after = \d+ \}", text), text  # it read no more: fixed in session 60
+    assert "error_type = 'Sandbox.Timedout'" in text, text
     replay = replayed(bootstrap, recording)
     assert replay.returncode == 0, text + replay.stdout + replay.stderr
 

@@ -62,27 +62,34 @@ def test_a_streamed_caller_is_named_on_an_invoke_and_by_position_in_a_parallel_s
         [[step]]
         parallel = [{}, {}]
         streams = [{ hung_up_after = 0 }, true]
+        [[step]]
+        invoke = {}
+        streamed = { stopped_reading_after = 4096 }
     """).steps
     assert [s.action for s in steps] == [
         InvokeAction(b"{}", caller=Caller(streamed=True)),
         ParallelAction((b"{}", b"{}"), callers=(Caller(), Caller(streamed=True))),
         InvokeAction(b"{}", caller=Caller(streamed=True, hung_up_after=65536)),
         ParallelAction((b"{}", b"{}"), callers=(Caller(streamed=True, hung_up_after=0), Caller(streamed=True))),
+        InvokeAction(b"{}", caller=Caller(streamed=True, stopped_reading_after=4096)),
     ]
 
 
-def test_the_recorder_writes_a_caller_that_hung_up_mid_stream_and_reads_it_back() -> None:
+def test_the_recorder_writes_a_caller_that_hung_up_or_stopped_reading_and_reads_it_back() -> None:
     recorder = Recorder(resolve_function(str(SAMPLES / "counter" / "handler.py")))
-    for request_id, left in (("a", 65536), ("b", None)):
+    for request_id, fact in (("a", f.ResponseStreamCallerLeft("a", 65536)), ("b", None),
+                             ("c", f.ResponseStreamCallerStalled("c", 4096))):
         recorder(f.InvocationQueued(request_id, 1, b"{}", streamed=True))
-        if left is not None:
-            recorder(f.ResponseStreamCallerLeft(request_id, left))
+        if fact is not None:
+            recorder(fact)
         recorder(f.InvocationCompleted(f.InvocationResult(request_id, b"", streamed=9437184)))
     text = recorder.to_toml()
     assert "streamed = { hung_up_after = 65536 }" in text and "streamed = true" in text, text
-    first, second = parse_scenario(text, Path("r.toml")).steps
+    assert "streamed = { stopped_reading_after = 4096 }" in text, text
+    first, second, third = parse_scenario(text, Path("r.toml")).steps
     assert first.action.caller == Caller(streamed=True, hung_up_after=65536), text
     assert second.action.caller == Caller(streamed=True), text
+    assert third.action.caller == Caller(streamed=True, stopped_reading_after=4096), text
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -98,6 +105,9 @@ def test_the_recorder_writes_a_caller_that_hung_up_mid_stream_and_reads_it_back(
     ("invoke = {}\nstreamed = { hung_up_after = -1 }", "give { hung_up_after = N }, the bytes its caller took"),
     ('invoke = {}\nstreamed = { hung_up_after = "1" }', "give { hung_up_after = N }"),
     ("invoke = {}\nstreamed = { after = 1 }", "give { hung_up_after = N }"),
+    ("invoke = {}\nstreamed = { hung_up_after = 1, stopped_reading_after = 1 }", "or { stopped_reading_after = N }"),
+    ('invoke = {}\nstreamed = { stopped_reading_after = 5 }\ninvocation_type = "Event"',
+     "streamed = { stopped_reading_after = 5 } takes the response as a stream"),
     ("parallel = [{}, {}]\nstreams = [true, { hung_up_after = true }]", "streams[1] = {'hung_up_after': True}"),
     ('invoke = {}\nstreamed = true\ninvocation_type = "Event"', "an Event invoke's caller takes no response"),
     ('parallel = [{}, {}]\nstreams = [true]', "give one for each of the 2 events (false for a buffered invoke)"),

@@ -139,6 +139,15 @@ async def test_a_caller_that_hung_up_mid_stream_is_said_while_it_runs_and_once_o
     assert "streamed to the caller" not in text
 
 
+async def test_a_stream_its_caller_held_back_says_so_beside_the_timeout() -> None:
+    timed_out = f.InvocationResult(NEW, b'{"errorMessage": "Task timed out after 1.00 seconds"}',
+                                   function_error=True, error_type="Sandbox.Timedout", streamed=16)
+    facts = [*began(), progress(NEW, 2, 0.8), f.ResponseStreamCallerStalled(NEW, 8), f.InvocationCompleted(timed_out)]
+    async with hosted(ResultView(), folded(facts)) as pilot:
+        text = panel(pilot)
+    assert "its caller read no more after 8 B, holding the runtime back" in text
+
+
 async def test_a_failure_mid_stream_is_marked_with_the_trailers_error() -> None:
     async with hosted(ResultView(), folded(failed_mid_way())) as pilot:
         text = panel(pilot)

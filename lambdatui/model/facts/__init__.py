@@ -19,7 +19,8 @@ from lambdatui.model.facts.lifecycle import (BoundaryReached, BreakpointsChanged
                                              InvocationRefused, InvocationResult, InvocationThrottled,
                                              InvokeCutOff, NewEnvironmentAnswered, OverrunEnded,
                                              PreferredPassedOver, ParticipantChanged, PhaseEnded, PhaseStarted,
-                                             ResponseStreamCallerLeft, ResponseStreamed, ResponseStreamEnded,
+                                             ResponseStreamCallerLeft, ResponseStreamCallerStalled, ResponseStreamed,
+                                             ResponseStreamEnded,
                                              ResponseStreamStarted, StateChanged)
 from lambdatui.model.facts.logs import (FUNCTION, LAMBDATUI, PLATFORM, KeptLines, LogLine, LogLines, extension_source,
                                         log_lines, newest_lines, read_lines, unseen_lines)
@@ -58,6 +59,7 @@ Fact = Union[
     ResponseStreamed,
     ResponseStreamEnded,
     ResponseStreamCallerLeft,
+    ResponseStreamCallerStalled,
     InvokeReported,
     MemoryMeasured,
     RuntimeDone,
@@ -89,7 +91,7 @@ __all__ = [
     "EventNotRun", "EventRetrying", "EventWaiting", "HoldReleased", "IdleSpunDown",
     "InvocationCompleted", "InvocationQueued", "InvocationRefused", "InvocationResult", "InvocationThrottled",
     "InvokeCutOff", "NewEnvironmentAnswered", "OverrunEnded", "PreferredPassedOver",
-    "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamCallerLeft", "ResponseStreamEnded",
+    "ParticipantChanged", "PhaseEnded", "PhaseStarted", "ResponseStreamCallerLeft", "ResponseStreamCallerStalled", "ResponseStreamEnded",
     "ResponseStreamStarted", "ResponseStreamed", "StateChanged",
     # reports
     "ExtensionEventDelivered", "ExtensionOverhead", "ExtensionReported", "InvokeReported", "MemoryMeasured",

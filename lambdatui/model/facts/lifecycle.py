@@ -287,6 +287,15 @@ class ResponseStreamCallerLeft:
 
 
 @dataclass(frozen=True)
+class ResponseStreamCallerStalled:
+    """The invoke ended while its streaming caller held the runtime back, having taken `taken` bytes and read no more
+    (a caller that reads slowly slows the runtime down): a replay's caller stops reading after as many."""
+
+    request_id: str
+    taken: int
+
+
+@dataclass(frozen=True)
 class ResponseStreamEnded:
     """A streamed /response is over: `size` bytes in all, and the error it ended in, if any."""
 

@@ -42,11 +42,13 @@ def stream_destination(stream: StreamView) -> str:
     return "to the caller as it arrives" if stream.to_caller else "kept whole for a buffered caller"
 
 
-def streamed_to_caller(sent: int, left_after: Optional[int] = None) -> str:
+def streamed_to_caller(sent: int, left_after: Optional[int] = None, stalled_after: Optional[int] = None) -> str:
     """What a streaming caller got, where a buffered caller's text would be: "27 bytes streamed to the caller"; of a
     caller that hung up mid-stream (`left_after` bytes taken), what it took and what went nowhere."""
     exact = plural(sent, "byte")
     amount = exact if sent < 1024 else f"{exact} ({size(sent)})"
+    if stalled_after is not None:
+        return f"{amount} streamed; the caller read no more after {size(stalled_after)}, holding the runtime back"
     if left_after is not None:
         return f"{amount} streamed; the caller hung up after taking {size(left_after)}, the rest was dropped"
     return f"{amount} streamed to the caller"
@@ -76,6 +78,8 @@ def stream_failure(stream: StreamView, result: Optional[InvocationResult]) -> Op
     declared = stream.error_type if stream.ended else None
     what = "failed mid-way" if stream.ended else "never ended"
     head = f"✗ stream {what} after {plural(stream.chunks, 'chunk')} ({size(stream.size)})"
+    if stream.caller_stalled_after is not None:  # a caller that reads slowly slows the runtime down
+        head += f": its caller read no more after {size(stream.caller_stalled_after)}, holding the runtime back"
     caller_type = result.error_type or "Unhandled"
     types = caller_type if declared in (None, caller_type) else f"{declared} · {caller_type}"
     message = error_message(result.payload)

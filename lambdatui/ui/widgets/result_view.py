@@ -206,8 +206,8 @@ class ResultView(VerticalScroll):
         self._show_stream(ended, result)
         self._show_report(report, result, memory)
         if result is not None and result.streamed >= 0 and not result.function_error:
-            left_after = ended.caller_left_after if ended is not None else None
-            self._show_payload(Content.styled(streamed_to_caller(result.streamed, left_after), "italic"), force)
+            left, stalled = (ended.caller_left_after, ended.caller_stalled_after) if ended else (None, None)
+            self._show_payload(Content.styled(streamed_to_caller(result.streamed, left, stalled), "italic"), force)
         elif result is not None:
             text, lexer = pretty_payload(result.payload, MAX_PAYLOAD_CHARS)
             self._show_payload((text, lexer), force)
