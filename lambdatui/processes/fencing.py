@@ -266,8 +266,7 @@ class Fencing:
             self._dying = init  # its end (~0.5 ms) is not waited for here, but by the next spawn (`_wait_dying`)
         if prepare_next:
             # What was inside is killed (a frozen process dies of SIGKILL too): the keeper goes on. After the last
-            # life it stays frozen until the cgroup's removal kills it: killed just after a thaw, it took ~10 ms
-            # more to die, on every `invoke`'s way out.
+            # life nobody asks it again: it stays frozen until the cgroup's removal kills it.
             self._thaw_cgroup()
         self._end_init()
         if prepare_next and self._namespaced and not self._closed:
