@@ -18,8 +18,8 @@ from lambdatui.core.effects import CancelTimer, StartTimer
 from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.inputs import (DebuggerSuspended, InspectionEnded, InspectionStarted, Instant, SandboxSettling,
                                    TimerFired)
-from lambdatui.model.boundaries import EnvState
 from lambdatui.core.runtime_machine import RuntimeState
+from lambdatui.model.boundaries import EnvState
 
 HOLD = "hold"
 INSPECTION = "inspection"
