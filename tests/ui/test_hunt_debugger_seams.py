@@ -85,7 +85,8 @@ class Shell(Pane):
         deadline = time.monotonic() + WAIT_S
         while proc_state(self.lambdatui) != "T":
             if time.monotonic() > deadline:
-                raise AssertionError(f"lambdatui never stopped; the screen:\n{self.screen()}")
+                raise AssertionError(f"lambdatui never stopped ({signal_state(self.lambdatui)}; its threads wait in "
+                                     f"{task_wchans(self.lambdatui)}); the screen:\n{self.screen()}")
             time.sleep(POLL_S)
         self.wait_for("Stopped")
 
@@ -143,6 +144,15 @@ def proc_state(pid: int) -> str:
             return handle.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "?"
+
+
+def signal_state(pid: int) -> str:
+    """The process's signal masks as /proc tells them (pending, blocked, caught): what a lost Ctrl-Z left."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "gone"
+    return ", ".join(line for line in lines if line.startswith(("State", "SigPnd", "ShdPnd", "SigBlk", "SigCgt")))
 
 
 def task_wchans(pid: int) -> list[str]:
