@@ -95,9 +95,6 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
         self.event_text = "{}"
         self.event_source = "default"
         self._quitting = False
-        self._continues = 0  # `fg`s so far (TerminalStop)
-        self._stop_asked_at: Optional[int] = None
-        self._terminal_given_back = False
 
     # ------------------------------------------------------------------ layout
 

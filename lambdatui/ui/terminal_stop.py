@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 class TerminalStop:
     """Part of `LambdaTuiApp`: it runs on the app's state."""
 
-    _continues: int  # SIGCONTs so far: asyncio runs its signal handlers in the order the signals came
-    _stop_asked_at: Optional[int]  # the SIGCONTs there were when Ctrl-Z came
-    _terminal_given_back: bool  # stopped by Ctrl-Z: `fg` takes the terminal back
+    # Immutable defaults, which the first assignment makes the app's own.
+    _continues = 0  # SIGCONTs so far: asyncio runs its signal handlers in the order the signals came
+    _stop_asked_at: Optional[int] = None  # the SIGCONTs there were when Ctrl-Z came
+    _terminal_given_back = False  # stopped by Ctrl-Z: `fg` takes the terminal back
     _driver: Any
     backend: Optional["Backend"]
 

@@ -22,7 +22,7 @@ import pytest
 import trio
 from botocore.eventstream import EventStreamBuffer
 
-from e2e_support import LogCollector, ServeProcess, run_cli, write_file
+from e2e_support import RAW_RUNTIME_START, LogCollector, ServeProcess, run_cli, write_file
 from lambdatui.config import resolve_function
 from lambdatui.core import fleet_rules
 from lambdatui.model import facts as f
@@ -37,29 +37,8 @@ SYNC_LIMIT = 6 * 1024 * 1024  # a synchronous invoke's event, a function URL's i
 # JSON prelude with `status`, 8 NUL bytes, then the body), `size` (the body says how many bytes the event had, as the
 # runtime read it from /next), `fail` (an error declared in the trailers after the body), `hold` (a file: once its
 # stream is answered, the runtime waits for it before its next /next, still at work on the invoke it answered).
-STREAMER = r'''#!PYTHON
-import base64, json, os, socket, time
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
-HOST, _, PORT = API.partition(":")
-PREFIX = "/2018-06-01/runtime"
+STREAMER = "#!PYTHON\n" + RAW_RUNTIME_START + r'''import time
 INTEGRATION = "application/vnd.awslambda.http-integration-response"
-
-
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        more = sock.recv(65536)
-        if not more:
-            raise ConnectionError("the Runtime API closed the connection")
-        data += more
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:]))
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        body += sock.recv(1 << 20)
-    return int(lines[0].split()[1]), headers, body[:length]
-
 
 def chunk(data):
     return b"%x\r\n%s\r\n" % (len(data), data)
@@ -67,7 +46,7 @@ def chunk(data):
 
 sock = socket.create_connection((HOST, int(PORT)))
 while True:
-    sock.sendall(("GET %s/invocation/next HTTP/1.1\r\nHost: %s\r\n\r\n" % (PREFIX, API)).encode())
+    sock.sendall(("GET %s/invocation/next HTTP/1.1\r\nHost: %s\r\n\r\n" % (P, API)).encode())
     _, headers, raw = read_response(sock)
     request_id = headers["lambda-runtime-aws-request-id"]
     event = json.loads(raw)
@@ -81,7 +60,7 @@ while True:
                   "Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n"
                   "Content-Type: %s\r\n"
                   "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n"
-                  % (PREFIX, request_id, API, content_type)).encode())
+                  % (P, request_id, API, content_type)).encode())
     if options.get("html"):
         prelude = {"statusCode": int(options.get("status", 200)), "headers": {"Content-Type": "text/html"},
                    "cookies": ["seen=1; Path=/"]}
