@@ -8,7 +8,7 @@ import json
 from typing import Any, Mapping, Optional, Sequence
 
 from lambdatui.lambda_limits import QUALIFIER
-from lambdatui.scenario.model import NO_CALLER, Caller
+from lambdatui.scenario.model import NO_CALLER, Caller, streamed_text
 from lambdatui.scenario.session_values import sendable_trace_header
 from lambdatui.scenario.values import json_text, to_json, type_name
 
@@ -77,9 +77,7 @@ def refuse_streamed_events(callers: Sequence[Caller], asynchronous: Sequence[boo
     for i, (caller, event) in enumerate(zip(callers, asynchronous)):
         if caller.streamed and event:
             what = f"streams[{i}]" if each else "streamed"
-            given = ("true" if caller.hung_up_after is None and caller.stopped_reading_after is None else
-                     f"{{ hung_up_after = {caller.hung_up_after} }}" if caller.hung_up_after is not None else
-                     f"{{ stopped_reading_after = {caller.stopped_reading_after} }}")
+            given = streamed_text(True, caller.hung_up_after, caller.stopped_reading_after)
             raise ValueError(f"{name}: {what} = {given} takes the response as a stream; an Event invoke's caller "
                              "takes no response")
 

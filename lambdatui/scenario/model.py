@@ -67,6 +67,17 @@ class Caller:
 NO_CALLER = Caller()
 
 
+def streamed_text(streamed: bool, hung_up_after: Optional[int] = None, stopped_reading_after: Optional[int] = None
+                  ) -> str:
+    """How a caller took the response, as a scenario says it: false, true, `{ hung_up_after = N }` (it hung up
+    mid-stream) or `{ stopped_reading_after = N }` (it held the runtime back until the invoke ended)."""
+    if streamed and hung_up_after is not None:
+        return f"{{ hung_up_after = {hung_up_after} }}"
+    if streamed and stopped_reading_after is not None:
+        return f"{{ stopped_reading_after = {stopped_reading_after} }}"
+    return "true" if streamed else "false"
+
+
 @dataclass(frozen=True)
 class InvokeAction:
     """A step's `invoke` (or `event_file`): one invoke with this event, synchronous unless

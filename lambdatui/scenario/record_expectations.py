@@ -18,6 +18,7 @@ from lambdatui.model import facts as f
 from lambdatui.model.fleet import EVENT, REQUEST_RESPONSE
 from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
+from lambdatui.scenario.model import streamed_text
 from lambdatui.scenario.session_values import METADATA_TOKEN_WHY, RUNTIME_API_WHY, address_free
 from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
@@ -140,7 +141,7 @@ def invoke_lines(step: RecordedInvoke, telemetry: TelemetryLedger, *, overlapped
              *([f"client_context = {toml_string(step.client_context)}"] if step.client_context is not None else []),
              *([f"qualifier = {toml_string(step.qualifier)}"] if step.qualifier else []),
              *([f"trace_header = {toml_string(step.trace_header)}"] if step.trace_header else []),
-             *([f"streamed = {streamed_value(step)}"] if step.streamed else []), *routed, *notes]
+             *([f"streamed = {_streamed(step)}"] if step.streamed else []), *routed, *notes]
     if expect:
         lines.append("expect = { " + ", ".join(expect) + " }")
     return lines
@@ -283,7 +284,7 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
     if any(step.trace_header for step in invokes):
         lines.append(f"trace_headers = [{', '.join(toml_string(step.trace_header) for step in invokes)}]")
     if any(step.streamed for step in invokes):
-        lines.append(f"streams = [{', '.join(streamed_value(step) for step in invokes)}]")
+        lines.append(f"streams = [{', '.join(_streamed(step) for step in invokes)}]")
     if pinned:
         why = MANAGED_ROUTES if managed else SEVERAL
         lines += [f"# each routed as in the session{' (0: throttled)' if any(s.throttled for s in invokes) else ''}: "
@@ -355,11 +356,5 @@ def stable_types(types: Sequence[str]) -> list[str]:
     return out
 
 
-def streamed_value(step: RecordedInvoke) -> str:
-    """How its caller took the response: `true`, `false`, `{ hung_up_after = N }` (it left mid-stream) or
-    `{ stopped_reading_after = N }` (it held the runtime back until the invoke ended)."""
-    if step.streamed and step.hung_up_after is not None:
-        return f"{{ hung_up_after = {step.hung_up_after} }}"
-    if step.streamed and step.stopped_reading_after is not None:
-        return f"{{ stopped_reading_after = {step.stopped_reading_after} }}"
-    return toml_value(step.streamed)
+def _streamed(step: RecordedInvoke) -> str:
+    return streamed_text(step.streamed, step.hung_up_after, step.stopped_reading_after)
