@@ -13,6 +13,11 @@ the copy asks again. lambdatui restores one milliseconds after, with the same cl
 max-age (Sentry's) would keep the snapshot's zone in the copy: here the snapshot's answer is not to be kept at all
 (max-age=0), which gives the copy what Lambda's does, its own zone.
 
+In Lambda the endpoint's address is the same in every environment, so a SnapStart copy that calls the address its
+Init read reaches its own environment's. Here each environment's server has a port of its own, and such a call
+arrives at the snapshot environment's: it is answered for the environment the caller belongs to now
+(host/caller_environment.py), with that environment's token, zone and Cache-Control.
+
 Here the zone is drawn from the environment's number (env #N, us-east-1's six zone IDs in turn): the same every run,
 so a replay meets the zones its recording did, and a fleet shows code that routes by zone more than one of them.
 """
@@ -20,8 +25,9 @@ so a replay meets the zones its recording did, and a fleet shows code that route
 from __future__ import annotations
 
 import json
+from typing import Callable, Optional
 
-from lambdatui.api.http11_exchange import Exchange, Route
+from lambdatui.api.http11_exchange import Address, Exchange, Route
 from lambdatui.api.rendering import JSON, Answer
 from lambdatui.core.common import SNAPSHOT
 from lambdatui.host.environment_host import EnvironmentHost
@@ -39,16 +45,22 @@ _NOT_ALLOWED = Answer(405, _TEXT, b"Method Not Allowed\n")
 # 405 would be the Runtime API's JSON).
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
+# The environment a call comes from, given (the caller's address, the server's): host/caller_environment.py.
+CallerEnvironment = Callable[[Address, Address], EnvironmentHost]
+
 
 def zone_id(environment: int) -> str:
     """The Availability Zone ID of env #`environment` (counted from 1)."""
     return ZONE_IDS[(max(environment, 1) - 1) % len(ZONE_IDS)]
 
 
-def metadata_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
+def metadata_routes(arrived_at: EnvironmentHost,
+                    caller: Optional[CallerEnvironment] = None) -> list[tuple[str, str, Route]]:
+    """The endpoint on `arrived_at`'s server; `caller` says whose call each one is (None: `arrived_at`'s)."""
     async def execution_environment(exchange: Exchange) -> Answer:
         if exchange.method != "GET":
             return _NOT_ALLOWED
+        host = caller(*exchange.addresses()) if caller is not None else arrived_at
         authorization = exchange.headers.get("authorization", "")
         if not authorization.startswith(_BEARER) or authorization[len(_BEARER):] != host.metadata_token:
             return _UNAUTHORIZED

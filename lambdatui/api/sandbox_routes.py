@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from lambdatui.api.api_capture import ApiCapture
 from lambdatui.api.extension_routes import extension_routes
 from lambdatui.api.http11_exchange import Exchange, Resolve, Route
-from lambdatui.api.metadata_routes import metadata_routes
+from lambdatui.api.metadata_routes import CallerEnvironment, metadata_routes
 from lambdatui.api.private_routes import private_routes
 from lambdatui.api.rendering import Answer, error
 from lambdatui.api.runtime_routes import runtime_routes
@@ -81,9 +81,10 @@ def _parameters(shape: tuple[Optional[str], ...], parts: list[str]) -> Optional[
     return tuple(found)
 
 
-def sandbox_router(host: EnvironmentHost) -> Resolve:
-    """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API."""
-    routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *metadata_routes(host),
+def sandbox_router(host: EnvironmentHost, caller: Optional[CallerEnvironment] = None) -> Resolve:
+    """What processes inside the environment reach at AWS_LAMBDA_RUNTIME_API. `caller`: which environment a call
+    comes from now (a SnapStart copy may call its snapshot's address), for the metadata endpoint's answer."""
+    routes = [*runtime_routes(host), *extension_routes(host), *telemetry_routes(host), *metadata_routes(host, caller),
               *private_routes(host)]
     if not host.inspect:
         return router(routes)

@@ -40,9 +40,14 @@ class EnvironmentProcesses:
         """The processes lambdatui started for the environment, not ended: its runtime, extensions and sandbox
         init (the namespace's pid 1). Restored from a SnapStart snapshot, the snapshot's too: its runtime forks
         this one's, which may call before it is adopted (copies of one snapshot share that parent)."""
-        own = self._supervisor.own_pids() if self._supervisor is not None else []
+        own = self.started_pids()
         source = self.restore_source  # type: ignore[attr-defined]
         return own + source.own_pids() if source is not None else own
+
+    def started_pids(self) -> list[int]:
+        """The processes lambdatui started for this environment itself, not ended (`own_pids` without the
+        snapshot's): where a call comes from now (host/caller_environment.py)."""
+        return self._supervisor.own_pids() if self._supervisor is not None else []
 
     def cgroup_v2_id(self) -> Optional[int]:
         """The id of the environment's cgroup, where it is a v2 one."""

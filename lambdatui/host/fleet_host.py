@@ -25,6 +25,7 @@ from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import JSON, error_body
 from lambdatui.core.invoke_rules import SERVICE_ERROR, STOPPING_REFUSAL, THROTTLED
+from lambdatui.host.caller_environment import CallerEnvironments
 from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener, HandedBack
 from lambdatui.host.environment_numbers import EnvironmentNumbers, ReservedNumbers
@@ -121,6 +122,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         # traceback and RESTORE_REPORT), as a failed Init stays in its environment; it takes no invoke and counts
         # nowhere. Replaced by the next environment restored.
         self.discarded: Optional[EnvironmentHost] = None
+        self._callers = CallerEnvironments(self.hosts)  # whose call each metadata request is, among these
 
     # ------------------------------------------------------------------ lifetime
 
@@ -212,7 +214,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
                 async with trio.open_nursery() as nursery:
                     access = SandboxAccess(host.note, host.contained_pids, host.own_pids, host.cgroup_v2_id)
                     early = member.early
-                    serve = partial(http11.serve, sandbox_router(host), LOOPBACK, 0, admit=access,
+                    router = sandbox_router(host, partial(self._callers.environment_of, host))
+                    serve = partial(http11.serve, router, LOOPBACK, 0, admit=access,
                                     stamp=host.inspect, connections=host.sandbox_connections)
                     if early is None:
                         member.runtime_api = await nursery.start(serve)
