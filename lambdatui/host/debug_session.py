@@ -13,6 +13,7 @@ from lambdatui.core import inputs as ins
 from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.host.fleet_host import FleetHost, Throttled
 from lambdatui.model import facts as f
+from lambdatui.model import faults as flt
 from lambdatui.model.boundaries import EnvState
 from lambdatui.model.tmp_file import PART_BYTES, TmpFileView
 
@@ -105,6 +106,10 @@ class DebugSession:
             host = self._target(command.env)
             if host is None and isinstance(command, c.NewEnvironment) and command.env is not None:
                 self.fleet.not_replaced(command.env)
+            elif (host is None and isinstance(command, c.InjectFault) and command.env is not None
+                  and self.fleet.arm_for_unstarted(command.env, command.fault)):
+                self.fleet.note(f"env #{command.env} is not started yet: {flt.describe(command.fault)} is armed for "
+                                f"it, from its start.")
             elif host is None:
                 self.fleet.note(f"No environment #{command.env}: the command was not carried out.")
             elif isinstance(command, c.Step):

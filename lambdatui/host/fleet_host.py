@@ -39,6 +39,7 @@ from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.faults import Fault
 from lambdatui.model.fleet import (LATEST_VERSION, ON_DEMAND, PROVISIONED, SNAP_START, THROTTLE_MESSAGE, THROTTLE_REASON,
                                    FleetOptions)
 from lambdatui.processes.tree_removal import remove_tree_reporting
@@ -100,6 +101,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         self._numbered: tuple[NumberedListener, ...] = ()
         self._nursery: Optional[trio.Nursery] = None
         self._breakpoints: frozenset[Boundary] = frozenset()
+        self._armed_for: dict[int, list[Fault]] = {}  # env #N not started yet -> faults armed for it (arm_for_unstarted)
         self._events: deque[QueuedEvent] = deque()
         self._event_bytes = 0
         self._attempts: dict[str, Attempts] = {}  # accepted Event invokes until their last attempt, by request id
@@ -163,8 +165,9 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         assert self._nursery is not None
         managed = self.options.max_concurrency
         source = self.first if self.options.snapstart and init_type != SNAP_START else None
+        numbers = numbers or self._numbers.reserved()
         host = EnvironmentHost(self.config, member_folder(self.state_dir, next(self._folders)), inspect=self.inspect,
-                               init_type=init_type, numbers=numbers or self._numbers.reserved(), announce=self.first is None,
+                               init_type=init_type, numbers=numbers, announce=self.first is None,
                                max_concurrency=managed, restore_source=source, run_dir=self.state_dir,
                                function_version=self.options.function_version)
         member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
@@ -188,6 +191,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         fed = self._breakpoints
         if fed:
             host.feed(ins.BreakpointsSet(fed))
+        for fault in self._armed_for.pop(numbers.first, ()):
+            host.feed(ins.FaultRequested(fault))
         if self._start_held and self.first is None:
             host.feed(ins.StepRequested())  # env #1: held at whatever boundary its start reaches first
         try:
@@ -385,6 +390,17 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         self._breakpoints = boundaries
         for m in self._members:
             m.host.feed(ins.BreakpointsSet(boundaries))
+
+    def arm_for_unstarted(self, number: int, fault: Fault) -> bool:
+        """A fault armed for a boundary (`at`) of env #`number`, which the fleet has not started yet: it is given to
+        that environment as it starts, before anything runs there. A recording writes a fault given during an invoke
+        before that invoke's step, which may be the burst that starts its environment. False: that number was given
+        already (its environment has left)."""
+        taken = number < self._numbers.next and number not in self._numbers.skipped
+        if taken or fault.at is None:
+            return False
+        self._armed_for.setdefault(number, []).append(fault)
+        return True
 
     def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
         assert self._nursery is not None, "the fleet is not running"

@@ -245,10 +245,10 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
         return True
 
     def action_step(self) -> None:
-        self.send(c.Step(env=self.focused_environment))
+        self.send(c.Step(env=self.target_environment))
 
     def action_continue(self) -> None:
-        self.send(c.Continue(env=self.focused_environment))
+        self.send(c.Continue(env=self.target_environment))
 
     def action_invoke(self) -> None:
         problem = event_problem(self.event_text)
@@ -258,12 +258,12 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
         self.send(c.Invoke(self.event_text.encode()))
 
     def action_new_environment(self) -> None:
-        number = self.focused_environment
+        number = self.target_environment
         if self.send(c.NewEnvironment(env=number)):
             self.environment_focus.renewing(number)  # the core answers (NewEnvironmentAnswered): said then
 
     def action_shutdown(self) -> None:
-        self.send(c.Shutdown(env=self.focused_environment))
+        self.send(c.Shutdown(env=self.target_environment))
 
     def action_cycle_log_filter(self) -> None:
         self.query_one(LogView).cycle_filter()

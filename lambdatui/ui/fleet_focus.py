@@ -32,10 +32,16 @@ class FleetFocus(App[int]):
         """The number of the environment the panels show: where commands for one environment go."""
         return self.environment_focus.number
 
+    @property
+    def target_environment(self) -> Optional[int]:
+        """Where commands for one environment go (step, continue, faults...): the one the user last asked to see,
+        which keys typed right behind the digit reach before its snapshot does."""
+        return self.environment_focus.target
+
     def show_environment(self, number: int) -> None:
         """Focus environment `number`: every panel shows it once its snapshot arrives (at once)."""
         alive = numbers(self.snapshot)
-        if number == self.focused_environment or self.backend is None:
+        if number == self.target_environment or self.backend is None:
             return
         if number not in alive:
             listed = ", ".join(f"#{n}" for n in alive) or "none alive"
@@ -47,7 +53,7 @@ class FleetFocus(App[int]):
     def _move_focus(self, step: int) -> None:
         number = self.environment_focus.neighbour(self.snapshot, step)
         if number is None:
-            self.notify(f"env #{self.focused_environment} is the only environment: an invoke that finds it busy "
+            self.notify(f"env #{self.target_environment} is the only environment: an invoke that finds it busy "
                         "starts another.")
             return
         self.show_environment(number)

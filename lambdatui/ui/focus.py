@@ -34,11 +34,19 @@ class EnvironmentFocus:
         """The environment the panels show (None until the first snapshot)."""
         self._alive: list[int] = []  # the fleet as the last snapshot listed it
         self._asked: set[int] = set()  # asked for and not shown yet
+        self._latest_asked: Optional[int] = None  # the last move asked for, until a snapshot answers it
         self._renewing: set[int] = set()  # replaced on the user's command (`N`): they come back with a new number
+
+    @property
+    def target(self) -> Optional[int]:
+        """Where a command for one environment goes: the environment the user last asked to see, shown or not yet.
+        Keys typed together ("2c") arrive before env #2's snapshot does: `c` is meant for env #2, not the one shown."""
+        return self._latest_asked if self._latest_asked is not None else self.number
 
     def ask(self, number: int) -> None:
         """The user wants environment `number` (the backend was told)."""
         self._asked.add(number)
+        self._latest_asked = number
 
     def renewing(self, number: Optional[int]) -> None:
         """The user replaced environment `number`: it will reappear under a new number, which the focus follows."""
@@ -53,6 +61,8 @@ class EnvironmentFocus:
         shown, before, now = self.number, self._alive, numbers(snapshot)
         number = snapshot.environment_number
         self.number, self._alive = number, now
+        if self._latest_asked == number or self._latest_asked not in now:
+            self._latest_asked = None  # shown, or gone before it could be: the shown one is the target again
         if shown is None:
             return Arrival(restart_log=True)
         if number == shown:
@@ -75,6 +85,6 @@ class EnvironmentFocus:
         alive = numbers(snapshot)
         if len(alive) < 2:
             return None
-        if self.number not in alive:
+        if self.target not in alive:
             return alive[0]
-        return alive[(alive.index(self.number) + step) % len(alive)]
+        return alive[(alive.index(self.target) + step) % len(alive)]

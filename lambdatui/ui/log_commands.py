@@ -62,7 +62,7 @@ class LogCommands(_Base):
     def apply_log_filter(self, choice: Optional[LogFilterChoice]) -> None:
         if choice is None:
             return
-        if choice.environment is not None and choice.environment != self.focused_environment:
+        if choice.environment is not None:
             self.show_environment(choice.environment)
         name = choice.source if choice.source in SOURCE_CHOICES else "all"
         self.log_view.apply_filter(LogFilter(SOURCE_CHOICES[name], choice.request_id), name)

@@ -159,6 +159,24 @@ def test_late_answers_to_quick_moves_are_no_departures() -> None:
         assert arrival.restart_log and arrival.notice is None and focus.number == shown
 
 
+def test_commands_go_to_the_environment_asked_for_before_its_snapshot_arrives() -> None:
+    """Keys typed together ("2c", ".c"): the second is meant for the environment the first asked for, which the panels
+    show only once its snapshot is back; a move asked for an environment that left goes nowhere."""
+    focus = EnvironmentFocus()
+    focus.arrived(fleet(1, 2, 3, shown=1))
+    focus.ask(2)
+    assert (focus.number, focus.target) == (1, 2)
+    assert focus.neighbour(fleet(1, 2, 3, shown=1), +1) == 3  # `.` twice, quickly: two steps
+    focus.ask(3)
+    focus.arrived(fleet(1, 2, 3, shown=2))  # the answer to the first move: the second is still on its way
+    assert (focus.number, focus.target) == (2, 3)
+    focus.arrived(fleet(1, 2, 3, shown=3))
+    assert (focus.number, focus.target) == (3, 3)
+    focus.ask(2)
+    focus.arrived(fleet(1, 3, shown=3))  # env #2 left before it could be shown: commands go to the one shown
+    assert focus.target == 3
+
+
 def test_neighbours_wrap_around_the_strip() -> None:
     focus = EnvironmentFocus()
     focus.arrived(fleet(1, 4, 7, shown=7))
