@@ -29,7 +29,8 @@ Pids in messages are as the template sees them; the host learns a copy's own pid
 Limits of a fork against a VM snapshot: only the forking thread survives, so threads started during Init (a
 background refresher, a pool's reaper) do not run in the restored copies; sockets and files opened during Init
 are shared by the template and every copy rather than copied (after-restore hooks should reopen them, as AWS
-asks anyway); the template reaps any child of its own, including processes Init started.
+asks anyway), except connections to the sandbox's own APIs, which each copy reconnects to its own environment's
+(kept_connections.py); the template reaps any child of its own, including processes Init started.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from types import ModuleType
 from . import codec, logs
 from .client import RuntimeClient
 from .errors import error_from_exception
+from .kept_connections import address, move_kept_connections
 from .copy_namespace import join_mount_namespace, own_tmp
 from .loop import (PRIVATE_ENV_NAMES, SANDBOX_API_ENV, install_exit_hook, install_stack_dump, private_env,
                    runtime_flags)
@@ -59,6 +61,7 @@ BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
 AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
 BEFORE_SNAPSHOT_EXIT = 64
 AFTER_RESTORE_EXIT = 65
+API_ADDRESS_NAMES = ("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_METADATA_API")  # one address in every Lambda environment
 CHANNEL_ENV = "LAMBDATUI_SNAPSHOT_FD"
 MAX_MESSAGE_BYTES = 1 << 20  # a restore request is an environment's variables: far below this
 MAX_FDS = 3  # stdout, stderr, mount namespace (and, after them, the log fd's and the "placed" pipe, where it has them)
@@ -277,6 +280,11 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
         _redirect_stdio(fds[0], fds[1])
         if log_fd is not None:
             logs.replace_log_fd(log_fd)  # the environment's own, where the snapshot's was
+        moves = {}  # the snapshot environment's API addresses -> the copy's own
+        for name in API_ADDRESS_NAMES:
+            snapshot_at, own_at = address(os.environ.get(name)), address(env.get(name))
+            if snapshot_at is not None and own_at is not None and snapshot_at != own_at:
+                moves[snapshot_at] = own_at
         copy_api = env.get("AWS_LAMBDA_RUNTIME_API")
         if copy_api:
             # The host names the copy's Runtime API as its own server (a copy is not started through an exec
@@ -306,6 +314,8 @@ def _become_restored(client: RuntimeClient, channel: socket.socket, env: Dict[st
             while os.read(placed, 64):
                 pass
             os.close(placed)
+        # Made once placed, so that each new connection is born in the copy's cgroup (its server's quick admission).
+        move_kept_connections(moves)
         return RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"], private=runtime_flags(private_env)[0],
                              sandbox_api=private_env.get(SANDBOX_API_ENV))
     except BaseException as exc:  # this process must never fall back into the template's loop

@@ -173,9 +173,6 @@ def handler(event, context):
     assert seen["via_init_address"] == own, seen
 
 
-@pytest.mark.xfail(strict=True, reason="sockets opened during Init are shared by the snapshot's runtime and its copies "
-                                       "(a fork, README's SnapStart limits): a connection kept alive from Init is the "
-                                       "snapshot environment's, where a restored VM's reaches its own endpoint")
 def test_a_connection_kept_from_init_reaches_the_copys_own_endpoint(code_dir: Path) -> None:
     """An HTTP client made at Init keeps its connection (urllib3's pool in Sentry's SDK does): in Lambda the restored
     VM holds that connection to its own endpoint (the snapshot's /restore/next, pending in it, is answered so), and
