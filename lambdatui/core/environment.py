@@ -261,8 +261,10 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         elif boundary is Boundary.RESTORE_HOOKS_DONE:
             self._check_init_done()
         elif boundary is Boundary.SNAPSHOT_TAKEN:
-            # Held as it is, not frozen: the snapshot's process must be free to copy itself for each restore.
+            # A snapshot is a memory image: nothing of it runs (its extensions neither) until its shutdown thaws it.
+            # The host lets its process run for the moment of each restore, to fork the copy (host/snapshot_restore.py).
             self._set_state(EnvState.SNAPSHOT)
+            self._freeze()
         elif boundary is Boundary.INIT_EXTENSIONS:
             self._launch_extensions()
         elif boundary is Boundary.INIT_RUNTIME:

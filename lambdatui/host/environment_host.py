@@ -356,6 +356,7 @@ class EnvironmentHost(FactPublishing, CoreRequests, EnvironmentProcesses, Snapsh
             # request is read after this batch anyway, and the old life's end (~0.4 ms) need not delay it.
             self._write_answers()
             self._sup.end_everything_inside(prepare_next=not effect.final)
+            self._sandbox_ended()
         elif isinstance(effect, fx.Terminate):
             self._signal(effect.participant, signal.SIGTERM)
         elif isinstance(effect, fx.Kill):

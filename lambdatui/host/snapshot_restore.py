@@ -54,13 +54,28 @@ class SnapshotRestore:
             self.template = None
 
     def _hold_snapshot(self, fact: f.Fact) -> None:
-        """Once the snapshot is taken, nothing runs in it (its process is stopped between restores); when the
-        environment leaves that state (its shutdown), the process runs again so that it can end."""
+        """Once the snapshot is taken, nothing runs in it: the core freezes the environment (its cgroup's freezer,
+        else SIGSTOP), and its process is stopped between restores, for which it runs (with the environment, which a
+        freezer can only thaw as a whole); when the environment leaves that state (its shutdown), the process runs
+        again so that it can end."""
         if type(fact) is not f.StateChanged or self.template is None:
             return
         runtime = self._handle(fx.RUNTIME)
-        holding = fact.state is EnvState.SNAPSHOT and runtime is not None  # type: ignore[attr-defined]
-        self.template.hold(runtime.pgid if holding else None)  # type: ignore[union-attr]
+        if fact.state is EnvState.SNAPSHOT and runtime is not None:  # type: ignore[attr-defined]
+            self.template.hold(runtime.pgid, self._sup)
+        else:
+            self.template.hold(None)
+
+    def _sandbox_ended(self) -> None:
+        """This environment's processes were killed (its reset, its shutdown): those that outlived their parents
+        (daemons of a restored runtime) are the snapshot's pid 1's to reap, which the snapshot, frozen, runs for."""
+        source = self.restore_source
+        template = source.template if source is not None else None
+        if source is not None and template is not None and not template.closed.is_set():
+            try:
+                source.start_soon(template.reap_orphans)  # the snapshot's task: it outlives this environment
+            except RuntimeError:
+                pass  # the snapshot's host is going away: its namespace ends, and everything in it, with it
 
     def _copy_template(self) -> Optional[SnapshotTemplate]:
         """The template to copy this restored environment's runtime from; None (said once) when there is none."""
@@ -110,27 +125,29 @@ class SnapshotRestore:
         # folder on /tmp); elsewhere TMPDIR points at the folder, as for every process there.
         tmp = str(sandbox.tmp_dir) if sandbox.mode == "mount-namespace" else None
         (out_r, out_w), (err_r, err_w) = self._sup.output_pipes()
-        try:
-            # Its log fd writes to its stdout, as the snapshot's did (processes/supervisor.py spawn).
-            pid, placed = await template.restore(changes, tmp, out_w, err_w, spec.log_fd)
-        except BaseException as exc:
-            close_read_end(out_r)
-            close_read_end(err_r)
-            self._landed(fx.RUNTIME, effect.generation, None)  # type: ignore[attr-defined]
-            if not isinstance(exc, RestoreFailed):
-                raise
-            self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation, f"the snapshot could not be restored: {exc}"))
-            return
-        snapshot = self.restore_source
-        held = snapshot.memory_usage() if snapshot is not None else None
-        if held is not None and held.bytes:
-            # What Init made is the copy's as much as the snapshot's (in Lambda, in the restored microVM's memory),
-            # but charged to the snapshot's cgroup: this limit leaves room for it.
-            self._sup.inherit_memory(held.bytes)
-        try:
-            handle = self._sup.adopt(spec, pid, out_r, err_r, template)  # into this environment's cgroup
-        finally:
-            os.close(placed)  # the copy goes on: what it forks from now on is this environment's
+        with template.running():  # until the copy has left the snapshot's cgroup, frozen again after
+            try:
+                # Its log fd writes to its stdout, as the snapshot's did (processes/supervisor.py spawn).
+                pid, placed = await template.restore(changes, tmp, out_w, err_w, spec.log_fd)
+            except BaseException as exc:
+                close_read_end(out_r)
+                close_read_end(err_r)
+                self._landed(fx.RUNTIME, effect.generation, None)  # type: ignore[attr-defined]
+                if not isinstance(exc, RestoreFailed):
+                    raise
+                self.feed(ins.LaunchFailed(fx.RUNTIME, effect.generation,
+                                           f"the snapshot could not be restored: {exc}"))
+                return
+            snapshot = self.restore_source
+            held = snapshot.memory_usage() if snapshot is not None else None
+            if held is not None and held.bytes:
+                # What Init made is the copy's as much as the snapshot's (in Lambda, in the restored microVM's
+                # memory), but charged to the snapshot's cgroup: this limit leaves room for it.
+                self._sup.inherit_memory(held.bytes)
+            try:
+                handle = self._sup.adopt(spec, pid, out_r, err_r, template)  # into this environment's cgroup
+            finally:
+                os.close(placed)  # the copy goes on: what it forks from now on is this environment's
         if template.note:
             self.note(f"env #{self.sandbox_count}: the restored runtime shares the snapshot's /tmp ({template.note})")
         self._landed(fx.RUNTIME, effect.generation, handle)  # type: ignore[attr-defined]

@@ -27,6 +27,10 @@ class Fencing:
     _adopted: bool  # a process this supervisor did not start was adopted (a SnapStart copy): it is not in the namespace
     _namespaced: bool  # its environments get a PID namespace each (its first init could start)
     _closed: bool
+    # The core's freeze through the freezer (`freeze_whole`), and whether SnapStart's snapshot runs through it for a
+    # moment (`wake_while_frozen`): the cgroup is frozen when the first holds and the second does not.
+    _frozen_whole = False
+    _woken = False
 
     def init_settling(self) -> bool:
         """Whether a spawn now would wait: for the namespace's init (a reset's next, forked by the keeper ~1.5 ms
@@ -226,13 +230,30 @@ class Fencing:
         stops and no process is signalled, as in Lambda. Its init and keeper stop too: nothing inside needs them while
         nothing runs, and whatever ends the environment or starts a process in it thaws it first. False: the caller
         signals the participants' groups and the strays instead."""
-        return self.cgroup is not None and self.cgroup.set_frozen(frozen)
+        done = self.cgroup is not None and self.cgroup.set_frozen(frozen and not self._woken)
+        self._frozen_whole = frozen and done
+        return done
+
+    def wake_while_frozen(self, awake: bool) -> None:
+        """SnapStart's snapshot, frozen as a whole, runs for a moment (awake) and is frozen again (not): its process
+        forks each restore's copy and reaps the copies (it is their parent), which a frozen cgroup would stop, with
+        the copies' exit reports. Everything inside runs meanwhile; no freezer can let one process of a frozen cgroup
+        run. Frozen again only if the environment still is (its shutdown thaws it for good)."""
+        self._woken = awake
+        if self._frozen_whole and self.cgroup is not None:
+            self.cgroup.set_frozen(not awake)
+
+    def orphans_unreaped(self) -> bool:
+        """Whether the PID namespace's pid 1 has an orphan to reap: SnapStart's snapshot's adopts what the restored
+        environments' processes leave (they live in its namespace), and reaps it only while it runs."""
+        return self._init is not None and self._init.unreaped()
 
     def _thaw_cgroup(self) -> None:
         """Before the keeper is asked for an init, or a process starts inside: a frozen cgroup would stop it at once.
         Also once a process inside has died while frozen (killed from outside, or its init lost): lambdatui's own
         processes inside (the init that reports the exit, the pid 1 that ends the namespace) must act, and the
-        environment it was part of is over."""
+        environment it was part of is over. It stays thawed until the next freeze."""
+        self._frozen_whole = False
         if self.cgroup is not None and self.cgroup.frozen:
             self.cgroup.set_frozen(False)
 

@@ -215,6 +215,18 @@ class SandboxInit:
         """The keeper, the init and the namespace's pid 1: lambdatui's own processes, never the function's."""
         return frozenset(p for p in (self.keeper.pid, self._pid, self._anchor) if p is not None)
 
+    def unreaped(self) -> bool:
+        """Whether the namespace's pid 1 has an ended child it has not reaped yet (an orphan it adopted)."""
+        anchor = self._anchor
+        if anchor is None:
+            return False
+        try:
+            with open(f"/proc/{anchor}/task/{anchor}/children", "rb") as file:
+                children = file.read().split()
+        except OSError:
+            return False
+        return any(linux.proc_state(int(child)) == "Z" for child in children)
+
     def pids(self) -> list[int]:
         """Every process inside the namespace (host pids), found by the namespace its pid 1 lives in."""
         if self._anchor is None:

@@ -25,7 +25,7 @@ import os
 import signal
 import socket
 import struct
-from typing import Any, Iterator, Mapping, NamedTuple, Optional
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Protocol
 
 import trio
 
@@ -33,6 +33,10 @@ from .exit_status import ExitStatus
 
 ENV_NAME = "LAMBDATUI_SNAPSHOT_FD"
 FORK_TIMEOUT_S = 10.0  # the restore's own limit: a copy that never reports is a failed restore
+# How long the snapshot runs, at most, for its pid 1 to reap what a restored environment's end left it, and how often
+# it is asked meanwhile (its pid 1 reaps within milliseconds of the thaw).
+ORPHANS_BOUND_S = 1.0
+_ORPHANS_EVERY_S = 0.002
 _UCRED = struct.Struct("3i")
 
 
@@ -47,6 +51,14 @@ class Restored(NamedTuple):
 
     pid: int
     placed: int
+
+
+class HeldEnvironment(Protocol):
+    """The snapshot's environment, frozen while it is held (processes/fencing.py)."""
+
+    def wake_while_frozen(self, awake: bool) -> None: ...
+
+    def orphans_unreaped(self) -> bool: ...
 
 
 class SnapshotTemplate:
@@ -64,6 +76,10 @@ class SnapshotTemplate:
         self._waiters: dict[int, trio.Event] = {}
         self.closed = trio.Event()
         self._pgid: Optional[int] = None  # set while the snapshot is held stopped between restores
+        # Its environment, while the snapshot is held: the template's SIGCONT alone would not let it run in a frozen
+        # cgroup (HeldEnvironment.wake_while_frozen).
+        self._held: Optional[HeldEnvironment] = None
+        self._woken: Optional[HeldEnvironment] = None  # the one woken, told when it sleeps again
         self._awake = 0  # restores and reaps under way: the template runs meanwhile
         self.note: Optional[str] = None  # what the latest restore could not give the copy (its own /tmp)
 
@@ -74,10 +90,14 @@ class SnapshotTemplate:
     def started(self) -> None:
         self._far_end.close()
 
-    def hold(self, pgid: Optional[int]) -> None:
+    def hold(self, pgid: Optional[int], environment: Optional[HeldEnvironment] = None) -> None:
         """Stop the template (SIGSTOP its group) between restores, as nothing runs in a snapshot: a thread Init
-        started must not go on changing the memory later restores copy. None: let it run (it is shutting down)."""
+        started must not go on changing the memory later restores copy. Its `environment` is frozen too (the core's
+        freeze: the rest of the snapshot, its extensions, runs no more than its runtime): it is woken whenever the
+        template runs, and frozen again after. None: let it run (it is shutting down; the environment's thaw is the
+        core's)."""
         held, self._pgid = self._pgid, pgid
+        self._held = environment if pgid is not None else None
         if self._awake == 0:  # let run: the group it was held by (None would signal nobody, and it stayed stopped)
             self._signal(signal.SIGSTOP if pgid is not None else signal.SIGCONT, pgid if pgid is not None else held)
 
@@ -90,10 +110,15 @@ class SnapshotTemplate:
                 pass  # gone: its end of the channel tells the rest
 
     @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
-        """The template runs for a restore or to reap a copy, and is held again when nothing else needs it."""
+    def running(self) -> Iterator[None]:
+        """The template runs for a restore or to reap a copy, and is held again when nothing else needs it. A restore
+        keeps it running until its copy has left the snapshot's cgroup (`Restored.placed`): frozen with it on its way
+        out, the copy would depend on the freezer's migration to go on."""
         self._awake += 1
         if self._awake == 1:
+            self._woken = self._held
+            if self._woken is not None:
+                self._woken.wake_while_frozen(True)
             self._signal(signal.SIGCONT)
         try:
             yield
@@ -101,6 +126,9 @@ class SnapshotTemplate:
             self._awake -= 1
             if self._awake == 0:
                 self._signal(signal.SIGSTOP)
+                woken, self._woken = self._woken, None
+                if woken is not None:
+                    woken.wake_while_frozen(False)  # frozen again, unless it was thawed meanwhile (its shutdown)
 
     async def pump(self) -> None:
         """Read the channel until the template ends; then every copy still awaited counts as killed."""
@@ -153,7 +181,7 @@ class SnapshotTemplate:
         `log_fd`: the copy's telemetry log fd writes to its stdout too, put where its snapshot's was.
         Raises RestoreFailed."""
         async with self._lock:
-            with self._running():
+            with self.running():
                 return await self._restore(env, tmp, stdout, stderr, log_fd)
 
     async def _restore(self, env: Mapping[str, Optional[str]], tmp: Optional[str], stdout: int,
@@ -199,9 +227,19 @@ class SnapshotTemplate:
         """A copy's exit as the template reaped it; SIGKILL when the template ended first."""
         if pid not in self.exits and not self.closed.is_set():
             event = self._waiters.setdefault(pid, trio.Event())
-            with self._running():  # it is the copy's parent: only it can reap the copy and say how it ended
+            with self.running():  # it is the copy's parent: only it can reap the copy and say how it ended
                 await event.wait()
         return self.exits.pop(pid, ExitStatus(code=None, signal=signal.SIGKILL))
+
+    async def reap_orphans(self) -> None:
+        """A restored environment has ended what it ran: what outlived its parent there (a daemon) lives in the
+        snapshot's PID namespace, whose pid 1 reaps it, and only while the snapshot runs: it runs until then."""
+        environment = self._held
+        if environment is None or not environment.orphans_unreaped():
+            return
+        with self.running(), trio.move_on_after(ORPHANS_BOUND_S):
+            while environment.orphans_unreaped():
+                await trio.sleep(_ORPHANS_EVERY_S)
 
     def close(self) -> None:
         """End the channel: the template exits when it reads the end of it."""

@@ -8,7 +8,7 @@ import pytest
 from driver import Driver, ext
 
 from lambdatui.core import inputs as ins
-from lambdatui.core.effects import RUNTIME, Freeze, StartTimer
+from lambdatui.core.effects import RUNTIME, Freeze, StartTimer, Thaw
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 
@@ -46,10 +46,24 @@ class TestSnapshotEnvironment:
         assert d.state is EnvState.SNAPSHOT
         assert ("snapshot.taken", False) in d.boundaries()
         assert "init.done" not in [b for b, _ in d.boundaries()]
-        # SnapStart always logs INIT_REPORT (lambda-spec §4.2); the snapshot's runtime is not frozen, it forks.
+        # SnapStart always logs INIT_REPORT (lambda-spec §4.2).
         assert any(line.startswith("INIT_REPORT Init Duration: 300.00 ms") for line in d.lines())
-        assert not d.effects(Freeze)
         assert d.env.settled()
+
+    def test_the_snapshot_is_frozen_whole_until_its_shutdown(self):
+        """A snapshot is a memory image: nothing of it runs, its extensions neither (the host lets its runtime's
+        process run for the moment of each restore, to fork the copy). Its shutdown thaws it, so that it can end."""
+        d = Driver(("ext",), snapstart="snapshot")
+        d.start()
+        d.register("ext")
+        d.ext_next("ext")
+        restore_next(d)
+        assert d.state is EnvState.SNAPSHOT
+        assert d.effects(Freeze) == [Freeze((RUNTIME, ext("ext")), whole=True)]
+        assert d.env.frozen
+        since = len(d.log)
+        d.feed(ins.ShutdownRequested())
+        assert d.effects(Thaw, since) == [Thaw((RUNTIME, ext("ext")), whole=True)]
 
     def test_a_runtime_without_restore_hooks_goes_straight_to_next_and_that_is_the_snapshot(self):
         d = Driver(snapstart="snapshot")

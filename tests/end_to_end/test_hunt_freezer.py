@@ -182,12 +182,11 @@ def test_kill_of_a_stopped_serve_as_a_shell_does_it_shuts_down_cleanly(code_dir:
 # ---------------------------------------------------------------------- bugs
 
 
-@pytest.mark.xfail(strict=True, reason="SnapStart's snapshot environment (env #1) is never frozen: its external "
-                                       "extensions keep running (and logging) for as long as serve does")
 def test_the_snapstart_snapshot_environment_runs_nothing(code_dir: Path) -> None:
-    """Lambda's snapshot is a memory image: nothing of it runs once it is taken. lambdatui holds env #1 as the snapshot
-    with its runtime SIGSTOPped ("held as it is, not frozen", so that it can fork the copies), but its cgroup is not
-    frozen, so an extension's background thread in env #1 goes on ticking while every restored environment is idle."""
+    """Lambda's snapshot is a memory image: nothing of it runs once it is taken. lambdatui held env #1 as the snapshot
+    with its runtime SIGSTOPped (so that it can fork the copies), but its cgroup was not frozen, so an extension's
+    background thread in env #1 went on ticking while every restored environment was idle. The core now freezes the
+    snapshot environment, and the host thaws it only for the moment of a restore or of a copy's reaping."""
     handler = write_file(code_dir / "handler.py", TICKING)
     write_file(code_dir / "extensions" / "ticker", TICKER_EXTENSION, executable=True)
     with ServeProcess(handler, "--snapstart") as served:
@@ -208,6 +207,50 @@ def test_the_snapstart_snapshot_environment_runs_nothing(code_dir: Path) -> None
                               if "extensions/ticker" in proc_cmdline(pid) and not frozen(pid)]
     assert after - before <= 1, f"env #1's extension printed {after - before} lines in 1 s of idleness"
     assert snapshot_extension == [], "an extension of the snapshot environment is neither frozen nor stopped"
+
+
+DAEMON_HANDLER = """\
+import os, sys
+
+def handler(event, context):
+    if event.get("daemon"):  # double fork and setsid: it outlives its parent, and the namespace's pid 1 adopts it
+        done, execed = os.pipe()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time\\nwhile True: time.sleep(1)",
+                                          "lambdatui-freezer-daemon"])
+            os._exit(0)
+        os.close(execed)
+        os.wait()
+        os.read(done, 1)  # end of file: the daemon has exec'd
+        os.close(done)
+    if event.get("exit"):
+        os._exit(event["exit"])
+    return {}
+"""
+
+
+def test_a_daemon_that_ends_with_its_restored_environment_is_reaped_while_the_snapshot_is_frozen(
+        code_dir: Path) -> None:
+    """A restored environment's processes live in the snapshot's PID namespace (a fork cannot leave it), so a daemon
+    that outlives its parent is the snapshot's pid 1's to reap. Frozen with the snapshot, that pid 1 would leave the
+    daemon its environment's reset killed a zombie until the next restore: the snapshot runs until it is reaped, and
+    is frozen again."""
+    handler = write_file(code_dir / "handler.py", DAEMON_HANDLER)
+    with ServeProcess(handler, "--snapstart") as served:
+        served.wait_for_line(r"#1 \[platform\]\s+INIT_REPORT", BOUND_S)
+        snapshot = _the(served, "lambdatui/bootstrap")
+        assert _invoke(served, {"daemon": True}).status_code == 200  # env #2, restored
+        daemon = _the(served, "lambdatui-freezer-daemon")
+        started = (proc_stat(daemon) or ("?", 0, 0))[2]
+        failed = _invoke(served, {"exit": 3})  # its runtime exits: env #2 resets, and the daemon is killed with it
+        assert failed.headers.get("x-amz-function-error") == "Unhandled", failed.text
+        _until(lambda: (proc_stat(daemon) or ("", 0, -1))[2] != started,
+               f"the daemon is not reaped: state {(proc_stat(daemon) or ('gone',))[0]}", 5)
+        wait_frozen(snapshot)
+        pids = descendants(served.proc.pid)
+    _nothing_left(served, pids)
 
 
 def test_a_sigcont_right_after_a_sigtstp_leaves_serve_running(code_dir: Path) -> None:

@@ -402,6 +402,10 @@ import uuid
 NAME = os.path.basename(__file__)
 
 
+INIT_SEEN = threading.Event()
+INIT_REPORTED = threading.Event()
+
+
 class Listener(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -409,6 +413,10 @@ class Listener(http.server.BaseHTTPRequestHandler):
         for event in json.loads(self.rfile.read(int(self.headers["Content-Length"]))):
             print("telemetry %s %s" % (event["type"], json.dumps(event["record"], sort_keys=True)), flush=True)
             open(os.path.join(tempfile.gettempdir(), "got-" + event["type"]), "w").close()  # for the handler
+            if event["type"] == "platform.initStart":
+                INIT_SEEN.set()
+            elif event["type"] == "platform.initReport":
+                INIT_REPORTED.set()
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -443,6 +451,8 @@ while True:
     _, raw = call("GET", "/2020-01-01/extension/event/next", {{"Lambda-Extension-Identifier": ext_id}})
     if json.loads(raw)["eventType"] == "SHUTDOWN":
         break
+if INIT_SEEN.is_set():  # the snapshot's: its Init's last records come when its shutdown thaws it
+    INIT_REPORTED.wait(1.5)  # within Lambda's 2 s of shutdown, as an extension takes its last telemetry
 """
 
 TELEMETRY = r"#(\d+) \[tele\]\s+telemetry (\S+) (.*)$"
@@ -473,7 +483,6 @@ def handler(event, context):
         # The first invoke's platform.report is sent once its environment runs again: during the next invoke.
         again = invoke(served, {"wait_for": "platform.report"})
         assert again.status_code == 200 and again.json()["got"], again.text
-        wait_for_count(served, r"^#1 \[tele\]\s+telemetry platform\.initReport ", 1)
         wait_for_count(served, r"^#2 \[tele\]\s+telemetry platform\.report ", 1)
         assert {int(m.group(1)) for m in wait_for_count(served, ANY_REPORT, 2)} == {2}, served.output()
 
@@ -486,12 +495,6 @@ def handler(event, context):
             "platform.restoreStart", "platform.restoreRuntimeDone", "platform.restoreReport"], restored
         assert restored.index("platform.restoreReport") < restored.index("platform.start"), restored
         assert not [k for k in restored if k.startswith("platform.init")], restored
-        # The snapshot environment's Init is a snap-start Init, with its usual events.
-        snapshot = [kind for kind, _ in events[1]]
-        assert [k for k in snapshot if k.startswith("platform.init")] == [
-            "platform.initStart", "platform.initRuntimeDone", "platform.initReport"], snapshot
-        assert not [k for k in snapshot if k.startswith("platform.restore") or k == "platform.start"], snapshot
-        assert {r["initializationType"] for k, r in events[1] if k.startswith("platform.init")} == {"snap-start"}
 
         record: dict[str, dict] = {}
         for kind, body in events[2]:
@@ -515,6 +518,17 @@ def handler(event, context):
                    for m in wait_for_count(served, r"#(\d+) \[tele\]\s+subscribed 200 marker=(\w+)", 2)}
         assert sorted(markers) == [1, 2], served.output()
         assert answer.json()["markers"] == sorted(f"extension-{markers[n]}" for n in (1, 2)), answer.json()
+
+    # The snapshot environment's Init is a snap-start Init, with its usual events. The snapshot is frozen once taken
+    # (nothing of it runs), so what its extension had not been sent by then comes when its shutdown thaws it, as any
+    # frozen environment's telemetry comes at its thaw.
+    wait_for_count(served, r"^#1 \[tele\]\s+telemetry platform\.initReport ", 1)
+    snapshot = [(m.group(2), json.loads(m.group(3))) for m in matches(served, TELEMETRY) if m.group(1) == "1"]
+    kinds = [kind for kind, _ in snapshot]
+    assert [k for k in kinds if k.startswith("platform.init")] == [
+        "platform.initStart", "platform.initRuntimeDone", "platform.initReport"], kinds
+    assert not [k for k in kinds if k.startswith("platform.restore") or k == "platform.start"], kinds
+    assert {r["initializationType"] for k, r in snapshot if k.startswith("platform.init")} == {"snap-start"}
 
 
 
