@@ -106,7 +106,8 @@ def _streamed(value: Any, what: str) -> tuple[bool, Optional[int], Optional[int]
     if not isinstance(value, bool):
         raise ValueError(f"{what} = {value!r}: give true (the caller took the response as a stream: "
                          "InvokeWithResponseStream, a function URL), { hung_up_after = N } (it hung up mid-stream "
-                         "once it had taken N bytes) or false")
+                         "once it had taken N bytes), { stopped_reading_after = N } (it took N bytes and read no "
+                         "more) or false")
     return value, None, None
 
 

@@ -146,6 +146,7 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
             if driver is not None and hasattr(driver, "_sigtstp_application"):
                 loop.add_signal_handler(signal.SIGTSTP, self._stop_requested)
                 loop.add_signal_handler(signal.SIGCONT, self._continued)
+                self._stops_handled = True
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread (tests)
             pass
         try:

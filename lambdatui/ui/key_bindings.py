@@ -40,6 +40,7 @@ PALETTE_TITLES = {
     "filter_log": "Filter the log by environment, source, request…",
     "save_log": "Save the visible log lines to a file…",
     "clipboard_copy": "Copy the result, a request id or a log line…",
+    "stop_lambdatui": "Stop lambdatui (Ctrl-Z: environments held until fg)",
 }
 
 
@@ -97,6 +98,10 @@ APP_BINDINGS = [
              show=False),
     _binding("question_mark", "help", "Help", "Every key and what it does"),
     _binding("q", "quit", "Quit", "Shut down and leave no process behind"),
+    # The terminal is in raw mode: Ctrl-Z is a key, not the terminal's SIGTSTP. Not a priority: the event editor's
+    # ctrl+z (undo) comes first.
+    _binding("ctrl+z", "stop_lambdatui", "Stop", "Stop lambdatui as a shell's Ctrl-Z does (environments held; fg "
+             "resumes)", show=False),
     # No ctrl+c here: Textual's own bindings apply. ctrl+c copies the selected text (Screen, Input, TextArea)
     # and, with nothing selected, says to press q; a priority binding here would quit instead of copying.
 ]

@@ -21,8 +21,19 @@ class TerminalStop:
     _continues = 0  # SIGCONTs so far: asyncio runs its signal handlers in the order the signals came
     _stop_asked_at: Optional[int] = None  # the SIGCONTs there were when Ctrl-Z came
     _terminal_given_back = False  # stopped by Ctrl-Z: `fg` takes the terminal back
+    _stops_handled = False  # SIGTSTP and SIGCONT are handled on the loop (app.py): Ctrl-Z can stop lambdatui
     _driver: Any
     backend: Optional["Backend"]
+
+    def action_stop_lambdatui(self) -> None:
+        """Ctrl-Z typed: in the raw mode the debugger runs its terminal in, a key, not the terminal's SIGTSTP (which
+        `kill -TSTP` still sends): the same stop, where lambdatui can be stopped and resumed (a terminal of its own
+        and its SIGTSTP handler in place)."""
+        if not self._stops_handled:
+            self.notify("Ctrl-Z: lambdatui cannot be stopped here (it has no terminal of its own).",  # type: ignore[attr-defined]
+                        severity="warning")
+            return
+        self._stop_requested()
 
     def _stop_requested(self) -> None:
         """Ctrl-Z: the environments are held (frozen, their deadlines stopped), then the terminal is given back and

@@ -271,6 +271,25 @@ class TestEventEditor:
             await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel",
                              timeout=2)
 
+    async def test_ctrl_z_in_the_editor_undoes_and_elsewhere_asks_to_stop(self) -> None:
+        """ctrl+z stops lambdatui (its terminal is raw: the key, not SIGTSTP), except in the editor, whose undo it is.
+        Without a terminal of its own (here) the stop is refused with a word, not made: nothing would resume it."""
+        async with running() as pilot:
+            app = pilot.app
+            await pilot.press("e")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            editor = app.screen.query_one("#editor", TextArea)
+            await pilot.press("x")
+            await until_true(pilot, lambda: editor.text == "x{}", "the typed character")
+            await pilot.press("ctrl+z")
+            await until_true(pilot, lambda: editor.text == "{}", "the undo")
+            assert not any("Ctrl-Z" in m for m in notifications(pilot))
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
+            await pilot.press("ctrl+z")
+            await until_true(pilot, lambda: any("cannot be stopped here" in m for m in notifications(pilot)),
+                             "the refusal")
+
     async def test_a_picked_template_keeps_its_name(self) -> None:
         async with running() as pilot:
             app = pilot.app
