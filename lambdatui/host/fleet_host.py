@@ -380,11 +380,6 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
         alive = [m.host for m in self._members]
         return alive if self.discarded is None or self.discarded in alive else [*alive, self.discarded]
 
-    def suspend(self, suspended: bool) -> None:
-        """lambdatui stops (Ctrl-Z) or is back: every environment is held meanwhile (core/clock_rules.py)."""
-        for host in self.hosts():
-            host.feed(ins.DebuggerSuspended(suspended))
-
     def set_breakpoints(self, boundaries: frozenset[Boundary]) -> None:
         """Breakpoints apply to every environment, those started later too."""
         self._breakpoints = boundaries

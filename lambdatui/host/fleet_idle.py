@@ -3,7 +3,7 @@ removed, as Lambda reclaims an environment it has not used for a while (`serve -
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import trio
 
@@ -17,6 +17,21 @@ if TYPE_CHECKING:
 
 class FleetIdle:
     """Part of `FleetHost` (host/fleet_host.py): it runs on the fleet's state."""
+
+    _suspended_at: Optional[float] = None  # lambdatui stopped (Ctrl-Z) since then
+
+    def suspend(self: FleetHost, suspended: bool) -> None:
+        """lambdatui stops (Ctrl-Z) or is back: every environment is held meanwhile (core/clock_rules.py), and, as for
+        the debugger's holds, none is any more idle for it (--idle-shutdown would spin them down at `fg`)."""
+        now = trio.current_time()
+        if suspended:
+            self._suspended_at = now if self._suspended_at is None else self._suspended_at
+        elif self._suspended_at is not None:
+            stopped, self._suspended_at = now - self._suspended_at, None
+            for member in self._members:
+                member.idle_since += stopped  # inf (being retired) stays so
+        for host in self.hosts():
+            host.feed(ins.DebuggerSuspended(suspended))
 
     async def _spin_down_idle(self: FleetHost, idle_s: float) -> None:
         """An environment that served nothing for `idle_s` is shut down (SHUTDOWN spindown) and removed."""

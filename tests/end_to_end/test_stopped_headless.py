@@ -59,3 +59,23 @@ def test_a_ctrl_z_of_serve_holds_the_invoke_in_flight_so_the_stop_is_not_charged
     assert response.json() == {"done": True}
     duration = float(re.search(r"\bDuration: ([\d.]+) ms", report).group(1))  # type: ignore[union-attr]
     assert duration < 1000, report  # the 1.5 s stopped is not the function's
+
+
+def test_the_time_serve_is_stopped_is_no_idle_time(code_dir: Path) -> None:
+    """--idle-shutdown counts Lambda's idle time, and a stopped lambdatui is held, as the debugger's holds are: an
+    environment idle for ~0 s when lambdatui stopped is not spun down at `fg` for the seconds it was stopped, but once
+    it has been idle for the limit after it."""
+    handler = write_file(code_dir / "handler.py", "def handler(event, context):\n    return 1\n")
+    with ServeProcess(handler, "--idle-shutdown", "2") as served:
+        assert httpx.post(served.invoke_url(), json={}, timeout=BOUND_S).status_code == 200
+        served.signal(signal.SIGTSTP)
+        deadline = time.monotonic() + BOUND_S
+        while (proc_stat(served.proc.pid) or ("?",))[0] != "T":
+            assert time.monotonic() < deadline, "lambdatui never stopped on SIGTSTP"
+            time.sleep(0.005)
+        time.sleep(3.0)  # the measured quantity: stopped for longer than the idle limit
+        served.signal(signal.SIGCONT)
+        continued = time.monotonic()
+        served.wait_for_line(r"has been idle for 2 s: it is shut down", timeout=BOUND_S)
+        idle_after_fg = time.monotonic() - continued
+    assert idle_after_fg > 1.0, f"spun down {idle_after_fg:.2f} s after fg: the 3 s stopped counted as idle"
