@@ -40,7 +40,9 @@ scenario file (TOML):
                                worker = N (Managed Instances) gives it to the environment's worker #N
                                (numbered as they first ask for work; each has its own globals)
                                streamed = true takes the response as a stream (InvokeWithResponseStream,
-                               a function URL: a stream's 200 MB limit and errors), not buffered
+                               a function URL: a stream's 200 MB limit and errors), not buffered;
+                               { hung_up_after = N } / { stopped_reading_after = N }: its caller hung up,
+                               or read no more, once it had taken N bytes
     parallel = [{...}, ...]    2 to 100 events fired together (tables or JSON text);
                                invocation_types = ["RequestResponse", "Event", ...], streams = [false,
                                true, ...], envs = [N, ...] (each as env = N sends an invoke; 0: routed

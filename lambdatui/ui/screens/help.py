@@ -90,6 +90,8 @@ KEYS: tuple[tuple[str, str, str], ...] = (
      "every command, searchable, theme switching, and a screenshot (saved in the working directory)"),
     ("`ctrl+c`", "copy",
      "copy the text selected with the mouse; it never quits (`q` does, and so does a SIGINT)"),
+    ("`ctrl+z`", "stop",
+     "stop lambdatui as a shell's Ctrl-Z does: its environments are held (frozen, deadlines stopped) until `fg`"),
     ("`?`", "help",
      "this screen"),
     ("`q`", "quit",
