@@ -9,13 +9,15 @@ session's start: a reading made at Init (`STARTED = time.time()` at module level
 in every warm invoke, and a replay's is another. A number in those windows is left out of `expect.response`, and so
 is text that quotes an ISO 8601 time in the timestamp window (`2026-12-02T12:50:47.933Z`, as a log line or
 `datetime.isoformat()` writes it), with a note saying so. Honest both ways: a genuine constant that happens to fall
-in a window is only not compared (and the note says which key), and clock readings in other shapes (a date in words,
-an elapsed time) are not recognised.
+in a window is only not compared (and the note says which key); so is an HTTP date (`Sun, 06 Dec 2026 18:00:00 GMT`,
+as a `Date` header in an API Gateway response gives it). Clock readings in other shapes (a date in other words, an
+elapsed time) are not recognised.
 """
 
 from __future__ import annotations
 
 import datetime
+import email.utils
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -28,6 +30,9 @@ WALL_SLACK_S = 1.0
 RUNTIME_DONE_SLACK_MS = 100.0
 # An ISO 8601 date and time, to the second at least ("T" or a space between), with its offset if it has one.
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
+# An HTTP date (RFC 9110's IMF-fixdate, as a `Date` or `Last-Modified` header gives it) or RFC 5322's (email.utils).
+HTTP_TIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                       r"\d{4} \d{2}:\d{2}:\d{2} (?:GMT|UTC|[+-]\d{4})")
 
 
 @dataclass
@@ -72,11 +77,19 @@ class InvokeClock:
         return False
 
     def quotes_a_time(self, text: str) -> bool:
-        """Whether `text` quotes an ISO 8601 time in the timestamp window (one without an offset: UTC or local)."""
+        """Whether `text` quotes an ISO 8601 time in the timestamp window (one without an offset: UTC or local), or an
+        HTTP date (whole seconds: the window is widened to the second)."""
         window = self._wall_window()
         if window is None:
             return False
         low, high = window
+        for match in HTTP_TIME.finditer(text):
+            try:
+                when = email.utils.parsedate_to_datetime(match.group())
+            except (TypeError, ValueError):
+                continue
+            if low - 1 <= when.timestamp() <= high:
+                return True
         for match in ISO_TIME.finditer(text):
             try:
                 when = datetime.datetime.fromisoformat(match.group().replace(",", ".").replace("Z", "+00:00"))

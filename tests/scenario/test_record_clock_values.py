@@ -101,6 +101,34 @@ def test_readings_made_at_init_or_as_text_replay_green(code_dir: Path, tmp_path:
     assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
 
 
+HTTP_DATES = '''import email.utils
+import time
+
+
+def handler(event, context):
+    time.sleep(event.get("wait", 0))  # so that the replay's second differs from the recording's
+    return {"statusCode": 200, "headers": {"Date": email.utils.formatdate(usegmt=True),
+                                           "Expires": "Thu, 01 Dec 1994 16:00:00 GMT"},
+            "body": "since " + email.utils.formatdate()}
+'''
+
+
+def test_http_dates_the_function_wrote_replay_green_and_an_old_one_is_compared(code_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    """An API Gateway response's `Date` header (RFC 9110's IMF-fixdate) is the clock read as text too; a date far
+    outside the session (`Expires` in 1994) is a constant, compared as any."""
+    handler = code_dir / "handler.py"
+    handler.write_text(HTTP_DATES)
+    recording = tmp_path / "dates.toml"
+    done = run_cli("invoke", str(handler), "-e", '{"wait": 1.1}', "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    text = recording.read_text()
+    [response] = [step.expect.response for step in parse_scenario(text, recording).steps]
+    assert response == {"statusCode": 200, "headers": {"Expires": "Thu, 01 Dec 1994 16:00:00 GMT"}}, text
+    replayed = run_cli("replay", str(handler), str(recording))
+    assert replayed.returncode == 0, text + replayed.stdout + replayed.stderr
+
+
 # An extension that keeps each invoke open for a while after the function answered (flushing telemetry, say).
 SLOW_EXTENSION = '''#!{python}
 import http.client
