@@ -63,6 +63,7 @@ from lambdatui.scenario.record_fleet import STARTING, is_snapshot
 from lambdatui.scenario.record_output import OtherStep, Overlap, PauseStep, RecordOutput
 from lambdatui.scenario.record_overlaps import OverlapTracking
 from lambdatui.scenario.session_values import callers_trace_header, metadata_tokens_now, runtime_apis_now
+from lambdatui.scenario.snapshot_values import SnapshotValues
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
         self._runtime_apis: frozenset[str] = frozenset()  # every environment's so far (session_values.py)
         self._tokens: frozenset[str] = frozenset()  # every environment's metadata token so far, likewise
         self._options: Optional[FleetOptions] = None  # the fleet's options, once attached or listening
+        # SnapStart: what the snapshot's Init made, which a replay's snapshot makes anew (snapshot_values.py)
+        self._snapshot: Optional[SnapshotValues] = None
         self._held_start: Optional[str] = None  # the invoke held at invoke.start, before its event went out
         # env #N -> the invoke whose event is out there (or held at invoke.start) and the last of its boundaries
         # reached: a fault given now acts on that invoke, at that point of its lifecycle.
@@ -127,6 +130,7 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
         """Record everything that reaches this controller from now on; returns the detach function."""
         self._fleet = session.fleet
         self._options = session.fleet.options
+        self._snapshot_kept()
         # Numbered: each environment has its own extensions, whose telemetry the ledger must keep apart.
         unsubscribe = session.fleet.subscribe_numbered(self._numbered)
         unwatch = session.watch_commands(self.command)
@@ -188,7 +192,12 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
         with the fleet's options for the [function] table (SnapStart's restores are environments of their own)."""
         self._options = fleet.options
         self._listened = fleet
+        self._snapshot_kept()
         return fleet.subscribe(self)
+
+    def _snapshot_kept(self) -> None:
+        if self._options is not None and self._options.snapstart and self._snapshot is None:
+            self._snapshot = SnapshotValues(self.config)
 
     def _numbered(self, number: int, fact: f.Fact) -> None:
         self.telemetry.numbered(number, fact)
@@ -226,6 +235,9 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
             self._completed(fact.request_id)  # it never reached an environment: nothing of it to replay
         elif isinstance(fact, f.IdleSpunDown):
             self._spun_down(fact)
+        elif isinstance(fact, f.GlobalsReported):
+            if self._snapshot is not None:
+                self._snapshot.heard(fact)
         elif isinstance(fact, f.EventNotRun):
             if self._by_id(fact.request_id) is None:  # it waited in the fleet's queue: no environment heard of it
                 dropped = self._invokes[fact.request_id] = RecordedInvoke(fact.event, fact.request_id, asynchronous=True)
@@ -265,6 +277,7 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
                 started.clock.started(time.time(), round(self.config.timeout_s * 1000), self._began)
                 started.worker = fact.worker
                 started.trace_header = callers_trace_header(fact.trace_id)  # the one its function gets
+                started.snapshot = self._snapshot
                 fleet = self._fleet or self._listened
                 if fleet is not None:
                     started.runtime_apis = self._runtime_apis = runtime_apis_now(fleet, self._runtime_apis)

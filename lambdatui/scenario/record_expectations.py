@@ -1,7 +1,9 @@
 """A recorded invoke as a scenario step: its event, and what a replay expects of it.
 
 Only what is stable goes into the expectations: a response is compared by the keys that do not quote its request
-id nor read the clock while it ran (`expect.response` matches a subset; clock_values.py), an error body (which quotes the request id and file paths) by its error
+id nor read the clock while it ran (`expect.response` matches a subset; clock_values.py), and with SnapStart
+not one that quotes what the snapshot's Init made (snapshot_values.py: its success is, and a burst's `expect.same`), an
+error body (which quotes the request id and file paths) by its error
 type only; the telemetry an extension received for an invoke by its record types, without those whose number
 depends on timing (`stable_types`); durations and ids never appear.
 """
@@ -20,6 +22,7 @@ from lambdatui.model.telemetry import LOGS_DROPPED
 from lambdatui.scenario.clock_values import InvokeClock, clock_free
 from lambdatui.scenario.model import streamed_text
 from lambdatui.scenario.session_values import METADATA_TOKEN_WHY, RUNTIME_API_WHY, address_free
+from lambdatui.scenario.snapshot_values import SnapshotValues, hidden_by_snapshot, snapshot_same
 from lambdatui.scenario.stable_parts import NOTHING, stable_parts
 from lambdatui.scenario.telemetry_ledger import TelemetryLedger
 from lambdatui.scenario.toml_writer import json_line, json_text, toml_string, toml_value, writable
@@ -70,6 +73,8 @@ class RecordedInvoke:
     # The Runtime API addresses known when it started (its environment's, a SnapStart snapshot's): new on every run.
     runtime_apis: frozenset[str] = frozenset()
     metadata_tokens: frozenset[str] = frozenset()  # likewise, the environments' AWS_LAMBDA_METADATA_TOKEN
+    # SnapStart: what the session knows of the values its snapshot's Init made (None: not SnapStart)
+    snapshot: Optional[SnapshotValues] = None
 
 
 def event_text(event: bytes) -> str:
@@ -210,10 +215,11 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
     tokened: list[str] = []
     try:
         stable: Any = json.loads(text)
-        stable, volatile = stable_part(stable, step.request_id)
-        stable, addressed = address_free(stable, step.runtime_apis) if stable is not NOTHING else (NOTHING, [])
-        stable, tokened = address_free(stable, step.metadata_tokens) if stable is not NOTHING else (NOTHING, [])
-        stable, timed = clock_free(stable, step.clock) if stable is not NOTHING else (NOTHING, [])
+        hidden = hidden_by_snapshot(stable, step.snapshot)  # SnapStart: it quotes what the snapshot's Init made
+        if hidden is not None:
+            notes.append(hidden)
+            return
+        stable, volatile, addressed, tokened, timed = _stable_response(stable, step)
     except RecursionError:  # nested nearly as deep as Python's parser allows
         stable, timed = NOTHING, []
         volatile = volatile or ["response"]
@@ -236,6 +242,16 @@ def _response_expect(text: str, step: RecordedInvoke, notes: list[str], expect: 
     if stable is not NOTHING:
         changed = volatile or addressed or tokened or timed
         expect.append(f"response = {toml_string(text if not changed else json_line(stable))}")
+
+
+def _stable_response(value: Any, step: RecordedInvoke) -> tuple[Any, list[str], list[str], list[str], list[str]]:
+    """`value` without what quotes the request id, the Runtime API's address, the metadata token, and what read the
+    clock; and the paths each left out, in that order."""
+    stable, volatile = stable_part(value, step.request_id)
+    stable, addressed = address_free(stable, step.runtime_apis) if stable is not NOTHING else (NOTHING, [])
+    stable, tokened = address_free(stable, step.metadata_tokens) if stable is not NOTHING else (NOTHING, [])
+    stable, timed = clock_free(stable, step.clock) if stable is not NOTHING else (NOTHING, [])
+    return stable, volatile, addressed, tokened, timed
 
 
 def _carry(paths: Sequence[str]) -> str:
@@ -304,6 +320,7 @@ def parallel_lines(invokes: Sequence[RecordedInvoke], environments: Optional[int
         tables.append("{ " + ", ".join(expect) + " }" if expect else "{}")
     if any(table != "{}" for table in tables):
         lines += ["expect.each = [", *(f"  {table}," for table in tables), "]"]
+    lines += snapshot_same(invokes, lambda value, step: _stable_response(value, step)[1:])
     if counted:
         if managed:
             lines.append(MANAGED_COUNTS)

@@ -383,7 +383,9 @@ async def test_the_debuggers_recording_of_concurrent_restores_replays(code_dir: 
     config = resolve_function(str(handler), timeout_s=3)
     recorder = Recorder(config, function_path=str(handler))
     with trio.fail_after(BOUND):
-        async with open_environment(config, fleet=FleetOptions(snapstart=True)) as running:
+        # With the debugger's views (inspect), as the debugger runs: the snapshot reports its globals after Init, which
+        # tell the recorder that Init made nothing a replay's snapshot makes anew (scenario/snapshot_values.py).
+        async with open_environment(config, fleet=FleetOptions(snapstart=True), inspect=True) as running:
             recorder.attach(running.session)  # as the debugger's --record does
 
             async def caller(n: int) -> None:
