@@ -62,13 +62,14 @@ class SnapshotView:
             invocations_done=self.invocations_done,
             as_of=now,
             user_frozen=frozenset(self.user_frozen),
-            armed=self._armed_descriptions(),
+            armed=self.armed_descriptions(),
             reset=self.state is EnvState.COLD and not self.fresh,
             init_timeout_ms=(self.config.init_timeout_ms if self.init is not None and self.init.phase == "init"
                              else None),
         )
 
-    def _armed_descriptions(self) -> tuple[str, ...]:
+    def armed_descriptions(self) -> tuple[str, ...]:
+        """Every fault armed and not fired yet, as the debugger says it."""
         armed = [flt.describe(fault) for fault in (*self.armed, *self.after_delivery, *self.delayed.values())]
         if self.raise_next is not None:
             armed.append(flt.describe(flt.RaiseInHandler(*self.raise_next)) + " on its next entry")

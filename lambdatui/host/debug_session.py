@@ -123,6 +123,13 @@ class DebugSession:
             else:  # pragma: no cover - the Command union is closed
                 raise TypeError(f"unknown command {command!r}")
 
+    def armed_faults(self) -> list[tuple[int, str]]:
+        """Every fault armed and not fired yet, with its environment's number: each environment's, and those armed for
+        an environment the fleet has not started (FleetHost.arm_for_unstarted)."""
+        armed = [(host.sandbox_count, fault) for host in self.fleet.hosts()
+                 for fault in host.env.armed_descriptions()]
+        return armed + [(number, flt.describe(fault)) for number, fault in self.fleet.armed_for_unstarted()]
+
     def subscribe(self, listener: c.FactListener) -> Callable[[], None]:
         return self.fleet.subscribe(listener)
 

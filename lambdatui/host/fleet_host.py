@@ -24,10 +24,10 @@ from lambdatui.config_error import ConfigError
 from lambdatui.core import effects as fx
 from lambdatui.core import inputs as ins
 from lambdatui.core.common import JSON, error_body
-from lambdatui.core.invoke_rules import SERVICE_ERROR, STOPPING_REFUSAL, THROTTLED
+from lambdatui.core.invoke_rules import SERVICE_ERROR, THROTTLED
 from lambdatui.host.caller_environment import CallerEnvironments
 from lambdatui.host.early_start import EarlyStart
-from lambdatui.host.environment_host import EnvironmentHost, EventRefused, FactListener, HandedBack
+from lambdatui.host.environment_host import EnvironmentHost, FactListener, HandedBack
 from lambdatui.host.environment_numbers import EnvironmentNumbers, ReservedNumbers
 from lambdatui.host.fleet_events import EnvironmentUnavailable, FleetEvents, QueuedEvent, os_error_in
 from lambdatui.host.fleet_facts import FleetFacts, NumberedListener
@@ -35,6 +35,7 @@ from lambdatui.host.fleet_idle import FleetIdle
 from lambdatui.host.fleet_retries import Attempts, FleetRetries
 from lambdatui.host.fleet_routing import FleetRouting
 from lambdatui.host.fleet_snapstart import FleetSnapStart, SnapshotUnavailable
+from lambdatui.host.fleet_stopping import FleetStopping
 from lambdatui.host.sandbox_access import SandboxAccess
 from lambdatui.ids import new_uuid
 from lambdatui.model import facts as f
@@ -77,7 +78,7 @@ class _Member:
         return self.host.sandbox_count
 
 
-class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetries, FleetIdle):
+class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetries, FleetIdle, FleetStopping):
     """Every environment of one function. Start it with `await nursery.start(fleet.run)`."""
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
@@ -205,6 +206,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
             # invokes' dispatcher): its invoke hears why, and every other environment goes on.
             raise EnvironmentUnavailable(f"no new environment could be started: {error.strerror or error}") from None
         self._members.append(member)
+        if self._ending and not member.snapshot:  # started for an invoke as the fleet began to stop (request_shutdown)
+            host.feed(ins.ShutdownRequested())
         if self._breakpoints != fed:  # changed while it started: `set_breakpoints` did not reach it yet
             host.feed(ins.BreakpointsSet(self._breakpoints))
         if member.provisioned or managed or member.snapshot:
@@ -239,49 +242,10 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
                 self._last_removed = host
                 self._publish_fleet()
 
-    async def shutdown(self) -> None:
-        """Spin every environment down as Lambda does, at once, and wait until each is done; SnapStart's snapshot
-        last, as its process is the parent of every restored runtime."""
-        self._ending = True
-        self._drop_queued_events()
-        self._drop_retries()
-        async with trio.open_nursery() as nursery:
-            for member in list(self._members):
-                if not member.snapshot:
-                    nursery.start_soon(member.host.shutdown)
-        for member in list(self._members):
-            if member.snapshot:
-                await member.host.shutdown()
-
-    def kill_now(self) -> None:
-        """Every environment's processes SIGKILLed now (the run's exit then reaps them and removes the rest)."""
-        for member in self._members:
-            member.host.kill_now()
-
     def settled(self) -> bool:
         """Every environment waits for the user or for an invoke, and no invoke waits for an environment."""
         return (not self._events and not self._starting and not self._awaiting_finish
                 and all(m.host.env.settled() for m in self._members))
-
-    def request_shutdown(self) -> None:
-        """Every environment spins down now (the controller's Shutdown); invokes are refused from then on."""
-        self._ending = True
-        self._drop_queued_events()
-        self._drop_retries()
-        for member in self._members:
-            if not member.snapshot:
-                member.host.feed(ins.ShutdownRequested())
-        if any(m.snapshot for m in self._members):
-            self.start_soon(self._shut_down_snapshot)
-
-    def remove(self, number: Optional[int]) -> None:
-        """Environment `number` spins down and leaves the fleet; the next invoke goes to another, or a new one."""
-        member = next((m for m in self._members if m.number == number and not self._unstarted(m)), None)
-        if member is None:  # one never started is no environment yet: an invoke that names it still starts it
-            self.note(f"No environment #{number}: nothing to shut down.")
-            return
-        member.host.note(f"env #{number} is shut down (SHUTDOWN spindown) and leaves the fleet")
-        self._retire(member, idle=False)
 
     # ------------------------------------------------------------------ invokes
 
@@ -330,6 +294,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
                 body = error_body(SERVICE_ERROR, f"lambdatui: {unavailable}.")
                 return f.InvocationResult(request_id, body, JSON, True, SERVICE_ERROR, api_status=500), None
             told()  # no checkpoint from here to the chosen environment's core taking the invoke (or its offer)
+            if placed is not None and (self._closed or self._ending):  # stopping began while it was placed
+                return await self._answer_stopping(payload, request_id, False, kwargs)
             if placed is None:
                 self.throttled += 1
                 limit = self.options.concurrency
@@ -346,20 +312,6 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
             except HandedBack:  # the environment it was offered to is busy past its grace, or turned otherwise
                 if self._closed or self._ending:  # (a shutdown began): answered as it would be arriving now
                     return await self._answer_stopping(payload, request_id, False, kwargs)
-
-    async def _answer_stopping(self, payload: bytes, request_id: str, asynchronous: bool,
-                               kwargs: dict[str, object]) -> tuple[f.InvocationResult, Optional[str]]:
-        """An invoke that arrives once lambdatui is stopping: refused while the Event invokes drain (500); once shut
-        down, the environment answers as Lambda's would (refused, Sandbox.Failure). Nothing starts for it."""
-        if (self._closed and not self._ending) or self.first is None:
-            self.note(f"{'Event invoke' if asynchronous else 'Invoke'} {request_id} refused: {STOPPING_REFUSAL.message}")
-            if asynchronous:
-                raise EventRefused(STOPPING_REFUSAL, request_id)
-            body = error_body(STOPPING_REFUSAL.error_type, STOPPING_REFUSAL.message)
-            return f.InvocationResult(request_id, body, JSON, True, STOPPING_REFUSAL.error_type,
-                                      api_status=STOPPING_REFUSAL.status), None
-        return await self.first.invoke(payload, request_id=request_id, asynchronous=asynchronous,
-                                       **kwargs)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ commands on one environment
 
@@ -396,6 +348,10 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
             return False
         self._armed_for.setdefault(number, []).append(fault)
         return True
+
+    def armed_for_unstarted(self) -> list[tuple[int, Fault]]:
+        """The faults still waiting for an environment the fleet has not started, by its number."""
+        return [(number, fault) for number, faults in sorted(self._armed_for.items()) for fault in faults]
 
     def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
         assert self._nursery is not None, "the fleet is not running"

@@ -38,7 +38,8 @@ class FleetSnapStart:
 
     async def _shut_down_snapshot(self: FleetHost) -> None:
         """The snapshot goes once every environment restored from it is down (its process is their parent)."""
-        while any(not m.snapshot and m.host.env.state is not EnvState.SHUT_DOWN for m in self._members):
+        while self._starting or any(not m.snapshot and m.host.env.state is not EnvState.SHUT_DOWN
+                                    for m in self._members):
             await self.wait_changed()
         for member in self._members:
             if member.snapshot:

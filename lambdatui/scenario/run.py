@@ -193,8 +193,9 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
     if deferred:
         await _deliver_the_rest(session, ledger, printer)
         _settle(scenario, deferred, ledger, printer, outcome, final=True)
-    for fault in session.snapshot().armed_faults:  # armed for a point no later step reached: it never acted
-        printer.line("fault", f"{fault}: armed, never fired (no step after it reached that point)")
+    for number, fault in session.armed_faults():  # armed for a point no later step reached: it never acted
+        printer.line("fault", f"{fault}: armed, never fired (no step after it reached that point"
+                              f"{'' if printer.tag_environments else f' in env #{number}'})", env=number)
     return outcome
 
 

@@ -240,8 +240,10 @@ class ThawDelivers:
             function = type("Function", (), {"timeout_s": 3})()
             environment = type("Environment", (), {"state": self.state})()
             environments = ()
-            armed_faults = ()
         return Snapshot()
+
+    def armed_faults(self) -> list[tuple[int, str]]:
+        return []  # no fault is ever armed here
 
     def submit(self, command: c.Command) -> None:
         self.commands.append(command)
