@@ -29,7 +29,8 @@ class FleetIdle:
         elif self._suspended_at is not None:
             stopped, self._suspended_at = now - self._suspended_at, None
             for member in self._members:
-                member.idle_since += stopped  # inf (being retired) stays so
+                if member.held_since is None:  # a held one's release counts the whole hold, the stop in it included
+                    member.idle_since += stopped  # inf (being retired) stays so
         for host in self.hosts():
             host.feed(ins.DebuggerSuspended(suspended))
 

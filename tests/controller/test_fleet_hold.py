@@ -268,3 +268,26 @@ async def test_breakpoints_cleared_while_an_environment_starts_reach_it(code_dir
         assert numbered.env_of[served_id] == 2
         dbg.submit(c.Continue(env=1))
         await dbg.settled()
+
+
+@pytest.mark.trio
+async def test_a_stop_during_a_hold_is_not_idle_time_once_only(code_dir: Path) -> None:
+    """Held at invoke.done, then lambdatui stopped (Ctrl-Z) and back: the hold's release counts the whole hold as not
+    idle, the stop in it included; counted again at `fg`, the environment would be idle for less than no time and
+    --idle-shutdown would spin it down that much later."""
+    async with fleet_debugger(code_dir, concurrency=2) as (dbg, numbered):
+        dbg.submit(c.SetBreakpoints(frozenset({B.INVOKE_DONE})))
+        request_id = dbg.start_invoke()
+        await dbg.settled()
+        assert line(dbg, 1).held_at is B.INVOKE_DONE
+        fleet = dbg.session.fleet
+        fleet.suspend(True)
+        await trio.sleep(1.0)  # the measured quantity: a stop of a second, inside the hold
+        fleet.suspend(False)
+        dbg.submit(c.SetBreakpoints(frozenset()))
+        dbg.submit(c.Continue(env=1))
+        await dbg.facts.until(lambda: dbg.facts.report(request_id))
+        await dbg.settled()
+        [member] = [m for m in fleet._members if m.number == 1]
+        idle_for = trio.current_time() - member.idle_since
+        assert -0.2 < idle_for < 1.0, f"idle for {idle_for:.2f} s right after the hold's release"
