@@ -67,11 +67,17 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         snap = super().snapshot(now)
         if self.runtime.state is not RuntimeState.READY:  # not serving yet (or any more): as any runtime
             return snap
-        in_flight = len(self.runs) + len(self.overrunning)
+        # Busy workers: those given an invoke (an invoke held at invoke.start has none yet) or running one on past its
+        # timeout.
+        in_flight = sum(1 for run in self.runs.values() if run.delivered) + len(self.overrunning)
         participants = tuple(
             dataclasses.replace(
                 view, parked=bool(self.parked), parked_since=min(self.parked.values(), default=None),
                 next_delivery=f"{len(self.parked)} /next parked; {in_flight} of {self.capacity()} workers busy")
             if view.key == RUNTIME else view
             for view in snap.participants)
-        return dataclasses.replace(snap, participants=participants, current_request_id=next(iter(self.runs), None))
+        # Held, the invoke the hold is about (the one invoke.start holds back, the one whose answer invoke.response
+        # holds); else the oldest in flight.
+        hold = self.hold
+        current = hold.detail if hold is not None and hold.detail else next(iter(self.runs), None)
+        return dataclasses.replace(snap, participants=participants, current_request_id=current)

@@ -242,7 +242,8 @@ class ManagedInvokeRules(ManagedWorkers):
         self._force_deadline(names[0])
 
     def _force_deadline(self, name: str) -> None:
-        self._abandon_hold()
+        # A hold in place is another invoke's (a running one is never held: invoke.start is before its event, and
+        # invoke.response after its answer), or Init's: it stays, and this invoke's invoke.done waits behind it.
         self.paused_timers.pop(name, None)
         self.timers[name] = self._now.mono
         self._on_TimerFired(TimerFired(name))

@@ -34,9 +34,10 @@ class DebugViews:
         finally:
             self.feed(ins.InspectionEnded(generation))
 
-    def _list_tmp(self, by: str) -> None:
+    def _list_tmp(self, by: str, writers: Optional[list[str]] = None) -> None:
+        """/tmp listed after phase `by`; what changed is `writers`' (any of them) where `by` alone cannot say."""
         from lambdatui.host.tmp_scanner import scan_tmp
-        from lambdatui.model.tmp_tree import diff_tmp
+        from lambdatui.model.tmp_tree import diff_tmp, writers_of
 
         if self.sandbox is None:
             return
@@ -45,7 +46,7 @@ class DebugViews:
         if handle is None or handle.fd is None:
             return
         entries, truncated = scan_tmp(handle.fd, hidden=self.sandbox.kept_names)
-        fact = diff_tmp(entries, self._last_tmp, by, truncated)
+        fact = diff_tmp(entries, self._last_tmp, by, truncated, writers_of(writers) if writers else None)
         self._last_tmp = fact
         if by == "before" or fact.removed or any(e.change != "same" for e in fact.entries):
             self._publish(fact)

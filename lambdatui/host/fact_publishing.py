@@ -161,7 +161,10 @@ class FactPublishing:
             self._log_request_id = None
             if self.inspect:
                 self._measure_memory("invoke", report.request_id)
-                self._list_tmp(report.request_id)
+                # Managed Instances: the invokes still running beside it share /tmp, and may have written what
+                # changed since the last listing as much as this one did (every invoke's end lists it).
+                beside = list(self.env.runs) if self.env.config.managed else []  # type: ignore[attr-defined]
+                self._list_tmp(report.request_id, [report.request_id, *beside] if beside else None)
         elif self.inspect and kind is f.PhaseEnded and fact.phase in ("init", "reset"):  # type: ignore[union-attr]
             if fact.phase == "init":  # type: ignore[union-attr]
                 self._measure_memory("init", None)

@@ -43,8 +43,12 @@ class TmpScanEntry:
 _exact_mtimes: dict[int, dict[str, int]] = {}
 
 
-def diff_tmp(scan: Sequence[TmpScanEntry], previous: Optional[TmpChanged], by: str, truncated: bool) -> TmpChanged:
+def diff_tmp(scan: Sequence[TmpScanEntry], previous: Optional[TmpChanged], by: str, truncated: bool,
+             writers: Optional[str] = None) -> TmpChanged:
     """The listing after phase `by`, attributed against `previous` (None: nothing was listed yet).
+
+    `writers`: who may have made the changes, where `by` alone cannot say (Managed Instances: the invokes that ran
+    beside it share /tmp): `writers_of` names them; by default, `by`.
 
     A path absent before is created and changed by `by`; a path whose kind, size or mtime moved
     was changed by `by` (a different kind is a new object at that path, so it is created by `by`
@@ -57,11 +61,19 @@ def diff_tmp(scan: Sequence[TmpScanEntry], previous: Optional[TmpChanged], by: s
     current = _by_path(scan)
     before = {e.path: e for e in previous.entries} if previous is not None else {}
     before_ns = _mtimes_of(previous)
-    entries = tuple(_attribute(s, before.get(path), before_ns, by) for path, s in sorted(current.items()))
+    entries = tuple(_attribute(s, before.get(path), before_ns, writers or by) for path, s in sorted(current.items()))
     removed = () if truncated else tuple(sorted(path for path in before if path not in current))
     listing = TmpChanged(entries, removed, by, truncated)
     _remember(listing, {path: s.mtime_ns for path, s in current.items()})
     return listing
+
+
+WRITERS_SEPARATOR = " or "
+
+
+def writers_of(request_ids: Sequence[str]) -> str:
+    """Several invokes, any of which may have written a path (as `created_by`/`changed_by`: "A or B")."""
+    return WRITERS_SEPARATOR.join(request_ids)
 
 
 def mtime_seconds(mtime_ns: int) -> float:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from lambdatui.model.tmp_tree import WRITERS_SEPARATOR
+
 SHORT_ID = 8  # characters of a request id, as the console and the timeline abbreviate them
 _CONTROL = {i: None for i in range(32) if i not in (9, 10, 13)}  # C0 controls that would break cell widths
 _CONTROL[127] = None
@@ -52,8 +54,11 @@ def short_id(request_id: Optional[str]) -> str:
 
 
 def phase_name(by: str) -> str:
-    """Who touched something: "init", "before" (there when lambdatui first looked) or a short request id."""
-    return by if by in ("init", "before", "") else short_id(by)
+    """Who touched something: "init", "before" (there when lambdatui first looked), a short request id, or several
+    ("a1b2c3d4 or e5f6a7b8": Managed Instances' invokes that ran side by side, any of which may have)."""
+    if by in ("init", "before", ""):
+        return by
+    return WRITERS_SEPARATOR.join(short_id(one) for one in by.split(WRITERS_SEPARATOR))
 
 
 def one_line(text: str) -> str:
