@@ -190,32 +190,12 @@ def test_sigterm_during_a_burst_of_restores_takes_the_snapshot_down_last(code_di
     no SHUTDOWN (a RemoteDisconnected traceback instead). README: the snapshot is shut down last; SIGTERM "shuts down
     as Lambda does: SHUTDOWN (spindown) to extensions within the budget". (The same skip happens without SnapStart, for
     environments still cold-starting.)"""
-    handler = _snap_function(code_dir)
-    answers: list[tuple[object, object]] = []
-    served = ServeProcess(handler, "--snapstart")
-    try:
-        served.start()
-        served.wait_for_line(r"^#1 \[platform\]\s+INIT_REPORT", BOUND_S)
-        callers = [threading.Thread(target=lambda: answers.append(_post(served.invoke_url(), {})))
-                   for _ in range(8)]
-        for caller in callers:
-            caller.start()
-        served.wait_for_line(r"^#\d+ \[platform\]\s+RESTORE_START", BOUND_S)
-        pids = descendants(served.proc.pid)
-        served.signal(signal.SIGTERM)
-        assert served.wait(BOUND_S) == 0, served.output()[-3000:]
-        for caller in callers:
-            caller.join(BOUND_S)
-        assert wait_all_gone(pids, 10) == {}
-    finally:
-        served.close()
-    lines = list(served.lines)
+    lines, answers = _sigterm_during_a_burst(code_dir, 8, {}, r"^#\d+ \[platform\]\s+RESTORE_START", "--snapstart",
+                                             ready=r"^#1 \[platform\]\s+INIT_REPORT")
     assert len(answers) == 8, answers
     reinitialised = [line for line in lines if "re-initialised, not restored" in line]
-    registered = _envs_with(lines, "watcher", "registered")
-    shut_down = _envs_with(lines, "watcher", "event SHUTDOWN")
     assert not reinitialised, reinitialised
-    assert registered <= shut_down, f"extensions registered in {sorted(registered)}, SHUTDOWN in {sorted(shut_down)}"
+    _every_extension_shut_down(lines)
 
 
 def test_sigterm_while_environments_cold_start_answers_every_caller_and_shuts_every_extension_down(
@@ -224,26 +204,51 @@ def test_sigterm_while_environments_cold_start_answers_every_caller_and_shuts_ev
     started were skipped by the shutdown: their invokes ran after the SIGTERM, three callers of four got no HTTP answer
     at all, and their extensions no SHUTDOWN. Now each joins the fleet, its invoke is answered as a stopping fleet
     answers, and it goes with the rest."""
+    lines, answers = _sigterm_during_a_burst(code_dir, 4, {"sleep": 0.3}, r"^#\d+ \[platform\]\s+INIT_START",
+                                             "--concurrency", "4")
+    assert len(answers) == 4 and all(status != "no answer" for status, _ in answers), answers
+    _every_extension_shut_down(lines)
+
+
+def _sigterm_during_a_burst(code_dir: Path, callers: int, event: dict, when: str, *options: str,
+                            ready: str = "") -> tuple[list[str], list[tuple[object, object]]]:
+    """`serve` with the watcher extension; `callers` invokes at once; SIGTERM at the first line matching `when`; every
+    process gone after. Its lines, and each caller's answer."""
     handler = _snap_function(code_dir)
     answers: list[tuple[object, object]] = []
-    served = ServeProcess(handler, "--concurrency", "4")
+    served = ServeProcess(handler, *options)
     try:
         served.start()
-        callers = [threading.Thread(target=lambda: answers.append(_post(served.invoke_url(), {"sleep": 0.3})))
-                   for _ in range(4)]
-        for caller in callers:
-            caller.start()
-        served.wait_for_line(r"^#\d+ \[platform\]\s+INIT_START", BOUND_S)
+        if ready:
+            served.wait_for_line(ready, BOUND_S)
+        threads = [threading.Thread(target=lambda: answers.append(_post(served.invoke_url(), event)))
+                   for _ in range(callers)]
+        for thread in threads:
+            thread.start()
+        served.wait_for_line(when, BOUND_S)
         pids = descendants(served.proc.pid)
         served.signal(signal.SIGTERM)
         assert served.wait(BOUND_S) == 0, served.output()[-3000:]
-        for caller in callers:
-            caller.join(BOUND_S)
+        for thread in threads:
+            thread.join(BOUND_S)
         assert wait_all_gone(pids, 10) == {}
     finally:
         served.close()
-    lines = list(served.lines)
-    assert len(answers) == 4 and all(status != "no answer" for status, _ in answers), answers
+    return list(served.lines), answers
+
+
+def _at_once(served: ServeProcess, callers: int, event: dict) -> list[tuple[object, object]]:
+    """`callers` invokes sent at once; each one's answer, once all are in."""
+    answers: list[tuple[object, object]] = []
+    threads = [threading.Thread(target=lambda: answers.append(_post(served.invoke_url(), event))) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(BOUND_S)
+    return answers
+
+
+def _every_extension_shut_down(lines: list[str]) -> None:
     registered = _envs_with(lines, "watcher", "registered")
     shut_down = _envs_with(lines, "watcher", "event SHUTDOWN")
     assert registered <= shut_down, f"extensions registered in {sorted(registered)}, SHUTDOWN in {sorted(shut_down)}"
@@ -258,15 +263,9 @@ def test_concurrent_restores_each_run_their_own_copy_and_every_extension_gets_sh
     own copy of the snapshot's runtime), every caller its own answer; then, all idle, the snapshot's runtime is frozen
     again and a SIGTERM gives every environment's extension its SHUTDOWN, the snapshot's last; nothing is left."""
     handler = _snap_function(code_dir)
-    answers: list[tuple[object, object]] = []
     with ServeProcess(handler, "--snapstart") as served:
         served.wait_for_line(r"^#1 \[platform\]\s+INIT_REPORT", BOUND_S)
-        callers = [threading.Thread(target=lambda: answers.append(_post(served.invoke_url(), {"sleep": 0.3})))
-                   for _ in range(4)]
-        for caller in callers:
-            caller.start()
-        for caller in callers:
-            caller.join(BOUND_S)
+        answers = _at_once(served, 4, {"sleep": 0.3})
         assert sorted(status for status, _ in answers) == [200] * 4, answers
         assert len({body["pid"] for _, body in answers}) == 4, answers  # type: ignore[index]
         served.wait_for_lines(r"^#\d+ \[platform\]\s+RESTORE_REPORT", 4, BOUND_S)
@@ -292,15 +291,9 @@ def test_sigkill_of_serve_with_a_frozen_snapshot_and_restored_environments_leave
     environments idle: every process it started ends (its watchdog's work, a frozen cgroup included) and no cgroup
     folder of the run is left."""
     handler = _snap_function(code_dir)
-    answers: list[tuple[object, object]] = []
     with ServeProcess(handler, "--snapstart") as served:
         served.wait_for_line(r"^#1 \[platform\]\s+INIT_REPORT", BOUND_S)
-        callers = [threading.Thread(target=lambda: answers.append(_post(served.invoke_url(), {"sleep": 0.3})))
-                   for _ in range(2)]
-        for caller in callers:
-            caller.start()
-        for caller in callers:
-            caller.join(BOUND_S)
+        answers = _at_once(served, 2, {"sleep": 0.3})
         assert [status for status, _ in answers] == [200, 200], answers
         runtimes = [pid for pid in descendants(served.proc.pid) if "lambdatui/bootstrap" in proc_cmdline(pid)]
         if cgroup_freezer():
