@@ -56,7 +56,9 @@ scenario file (TOML):
     fault = "crash" | "freeze" | "thaw" | "timeout" | "raise" | "init-error"
                                options: target = "runtime" | "<extension>", signal = "SIGKILL" | 9,
                                exit_code, exception, message, at = "<boundary>" (arm for later);
-                               with at = "invoke.start", after_ms = N acts N ms into the handler
+                               with at = "invoke.start", after_ms = N acts N ms into the handler;
+                               on Managed Instances in_flight = N acts at the invoke.start that has
+                               N invokes in flight at once in the environment
     new_environment = true     the next invoke cold-starts with an empty /tmp
     shutdown = true            SHUTDOWN(spindown) to extensions, every environment gone for good (later invokes
                                are refused: Sandbox.Failure); with env = N, that one only (the next invoke

@@ -204,10 +204,10 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
             self.init.sub_phase = "runtime" if boundary is Boundary.INIT_RUNTIME else "function"
         hold = self.stepping or boundary in self.breakpoints
         self._emit(f.BoundaryReached(boundary, held=hold, detail=detail, init_ms=self._init_elapsed_ms()))
-        due = [fault for fault in self.armed if fault.at is boundary]
+        due = [fault for fault in self.armed if fault.at is boundary and self._in_flight_reached(fault)]
         if due:
             # Faults armed for this boundary happen here, once it is reported and before anything goes on.
-            self.armed = [fault for fault in self.armed if fault.at is not boundary]
+            self.armed = [fault for fault in self.armed if fault not in due]
             due = self._wait_for_delivery(due)
             resets_before = self.resets_begun
             for fault in due:

@@ -46,14 +46,16 @@ SNAPSHOT_KEPT = ("This is SnapStart's snapshot: every restored environment (env 
 class FaultRules:
     """Part of `Environment`: it runs on the environment's state (see core/environment.py)."""
 
+    runs: dict[str, InvokeRun]  # Managed Instances' invokes in flight (ManagedEnvironment's alone: see in_flight)
 
     def _on_FaultRequested(self, event: FaultRequested) -> None:
         fault = event.fault
-        if flt.after_ms(fault) is not None:
-            wrong = self._after_ms_wrong(fault)
-            if wrong is not None:
-                self._refuse(fault, wrong)
-                return
+        wrong = self._after_ms_wrong(fault) if flt.after_ms(fault) is not None else None
+        if wrong is None and flt.in_flight(fault) is not None:
+            wrong = self._in_flight_wrong(fault)
+        if wrong is not None:
+            self._refuse(fault, wrong)
+            return
         if fault.at is not None:
             never = self._never_reached(fault.at)
             if never is not None:
@@ -80,6 +82,26 @@ class FaultRules:
             return ("after_ms counts into one invoke's time: on Managed Instances, which run several invokes at once, "
                     "there is no one invoke to count from.")
         return None
+
+    def _in_flight_wrong(self, fault: flt.Fault) -> Optional[str]:
+        """Why `fault`'s in_flight cannot be kept, or None (the scenario parser refuses the same in a file)."""
+        wanted = flt.in_flight(fault)
+        if fault.at is not flt.AFTER_MS_BOUNDARY:
+            return (f"in_flight counts the invokes whose event is going out: it goes with at "
+                    f"{flt.AFTER_MS_BOUNDARY.value} only.")
+        if not self.config.managed:
+            return ("in_flight counts the invokes one environment runs at once: only Managed Instances run more "
+                    "than one.")
+        if wanted is None or not 1 <= wanted <= self.config.max_concurrency:
+            return (f"in_flight = {wanted}: this environment runs 1 to {self.config.max_concurrency} invokes at "
+                    "once.")
+        return None
+
+    def _in_flight_reached(self, fault: flt.Fault) -> bool:
+        """Whether a fault armed for invoke.start may act at this one: with in_flight = N, once it makes N invokes
+        in flight at once (they are in `runs` from their invoke.start on; only Managed Instances take in_flight)."""
+        wanted = flt.in_flight(fault)
+        return wanted is None or len(self.runs) >= wanted
 
     def _never_reached(self, at: Boundary) -> Optional[str]:
         """Why this environment never reaches `at`, or None: SnapStart's boundaries are each one kind of

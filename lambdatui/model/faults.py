@@ -22,6 +22,9 @@ class Crash:
     # With at = invoke.start: act this long into the invoke instead, counted from its event's delivery in the invoke's
     # own time (holds excluded), as the handler runs. A recording writes it for a fault given mid-handler.
     after_ms: Optional[float] = None
+    # With at = invoke.start, on Managed Instances: act at the invoke.start that makes this many invokes in flight at
+    # once in the environment, not the first one. A recording writes it for one given while several ran in its workers.
+    in_flight: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Freeze:
     target: str = RUNTIME_TARGET
     at: Optional[Boundary] = None
     after_ms: Optional[float] = None  # as Crash's
+    in_flight: Optional[int] = None  # as Crash's
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Thaw:
     target: str = RUNTIME_TARGET
     at: Optional[Boundary] = None
     after_ms: Optional[float] = None  # as Crash's
+    in_flight: Optional[int] = None  # as Crash's
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class ForceTimeout:
 
     at: Optional[Boundary] = None
     after_ms: Optional[float] = None  # as Crash's
+    in_flight: Optional[int] = None  # as Crash's
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,11 @@ def after_ms(fault: Fault) -> Optional[float]:
     return fault.after_ms if isinstance(fault, ACTS_AT_ONCE) else None
 
 
+def in_flight(fault: Fault) -> Optional[int]:
+    """How many invokes `fault`, armed for invoke.start, waits to see in flight at once (Managed Instances), or None."""
+    return fault.in_flight if isinstance(fault, ACTS_AT_ONCE) else None
+
+
 def describe(fault: Fault) -> str:
     if isinstance(fault, Crash):
         how = f"exit code {fault.exit_code}" if fault.exit_code is not None else signal.Signals(
@@ -105,4 +116,7 @@ def describe(fault: Fault) -> str:
     delay = after_ms(fault)
     if delay is not None:
         text += f", {delay:g} ms after its event went out"
+    together = in_flight(fault)
+    if together is not None:
+        text += f", once {together} invoke{'s are' if together != 1 else ' is'} in flight"
     return text

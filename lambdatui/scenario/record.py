@@ -54,7 +54,7 @@ from lambdatui import controller as c
 from lambdatui.config import FunctionConfig
 from lambdatui.model import error_types as et
 from lambdatui.model import facts as f
-from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.boundaries import Boundary, EnvState, ShutdownReason
 from lambdatui.model.fleet import FleetOptions
 from lambdatui.scenario.model import failed_after
 from lambdatui.scenario.record_expectations import RecordedInvoke
@@ -271,6 +271,9 @@ class Recorder(FaultPlacement, OverlapTracking, RecordOutput):
             if self._held_start is not None and not self._ended:
                 self._place(self._held_start)
             self._held_start = None
+        elif isinstance(fact, f.PhaseStarted) and fact.phase == "shutdown":
+            if fact.detail == ShutdownReason.FAILURE.value and not self._ended:
+                self._failed_under(number)  # Managed Instances: the environment ends, nothing resets it
         elif isinstance(fact, f.PhaseStarted) and fact.phase == "invoke":
             started = self._by_id(fact.detail)
             if started is not None:

@@ -8,6 +8,10 @@ during the invoke's cold start, or during an Init run ahead of any invoke: the d
 handler never runs: so one given once the event was out also keeps how far into the invoke it acted (`after_ms`, the
 invoke's own time that the core reports in `FaultInjected`), and the replay's handler meets it as far in. One given
 while held at invoke.start, before delivery, acted there, and is written so.
+
+On Managed Instances (no `after_ms`: several invokes run at once, none to count from), a crash, freeze or thaw given
+while several invokes of one step ran in an environment's workers acted on all of them: it is armed for the
+invoke.start that has as many in flight (`in_flight`), so that the replay's step has them all in flight when it acts.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class FaultPlacement:
     # that fact will carry: the fact says how far into the invoke it acted (`_fault_heard`).
     _untimed: dict[int, tuple[OtherStep, str]]
     _target_number: Callable[[Optional[int]], int]  # Recorder's: the environment a command acts on
+    _managed: Callable[[], bool]  # RecordOutput's: Managed Instances, several invokes at once in an environment
+    _held_start: Optional[str]  # the invoke held at invoke.start, before its event went out
 
     def _arm_for_invoke(self, command: c.InjectFault) -> bool:
         """A fault that acts at once, given while an invoke ran: written before that invoke, armed for the boundary it
@@ -43,6 +49,8 @@ class FaultPlacement:
         if fault.at is not None or not isinstance(fault, flt.ACTS_AT_ONCE):
             return False  # the others act on the next handler entry or registration: their place is already right
         number = self._target_number(command.env)
+        if self._arm_for_workers(number, command):
+            return True
         running = self._invoke_at.get(number) or self._waiting_for_init(number)
         if running is None:
             return self._arm_for_first_init(number, command)
@@ -54,6 +62,34 @@ class FaultPlacement:
         if boundary is flt.AFTER_MS_BOUNDARY:
             self._untimed[number] = (armed, flt.describe(fault))
         return True
+
+    def _arm_for_workers(self, number: int, command: c.InjectFault) -> bool:
+        """Managed Instances: a crash, freeze or thaw acts on processes that every invoke in flight in env #N's workers
+        shares. Armed for invoke.start, a replay would meet it at the first of them, before the others are given to
+        the environment (after a crash they would run in another one, and succeed): with several in flight, it is
+        armed for the invoke.start that has as many in flight at once (`in_flight`), written before their step, so
+        that the replay has all of them in flight when it acts. (A forced timeout acts on one invoke, the oldest:
+        armed for the first invoke.start, it meets the same one.) True when it was placed so."""
+        if not self._managed() or isinstance(command.fault, flt.ForceTimeout):
+            return False
+        together = self._running_together(number)
+        if len(together) < 2:
+            return False
+        fault = dataclasses.replace(command.fault, at=flt.AFTER_MS_BOUNDARY, in_flight=len(together))
+        overlap = self._overlap_of.get(together[-1])
+        at = next((i for i, step in enumerate(self.steps) if step is overlap), len(self.steps))
+        self.steps.insert(at, OtherStep(c.InjectFault(fault, env=command.env)))
+        return True
+
+    def _running_together(self, number: int) -> list[str]:
+        """The invokes env #N runs now (their event went out, or is held at invoke.start) that share a step with the
+        newest of them: those a replay has in flight at once (an earlier step's have ended by then), oldest first."""
+        started = [request_id for request_id, env in self._in_flight.items()
+                   if env == number and (request_id not in self._waiting or request_id == self._held_start)]
+        if not started:
+            return []
+        overlap = self._overlap_of.get(started[-1])
+        return [request_id for request_id in started if self._overlap_of.get(request_id) is overlap]
 
     def _arm_for_first_init(self, number: int, command: c.InjectFault) -> bool:
         """A fault given during an Init no invoke waits for (the debugger's own first Init, run ahead): a replay starts

@@ -49,7 +49,8 @@ def fleet_lines(options: Optional[FleetOptions]) -> list[str]:
 
 
 def command_lines(command: c.Command) -> list[str]:
-    """A command's step: a fault (with its target, code or signal, `at`, `after_ms`), a new environment, a shutdown."""
+    """A command's step: a fault (with its target, code or signal, `at`, `after_ms`, `in_flight`), a new environment, a
+    shutdown."""
     on = [] if getattr(command, "env", None) is None else [f"env = {command.env}"]  # type: ignore[attr-defined]
     if isinstance(command, c.NewEnvironment):
         return ["new_environment = true", *on]
@@ -73,6 +74,9 @@ def command_lines(command: c.Command) -> list[str]:
     delay = flt.after_ms(fault)
     if delay is not None:
         lines.append(f"after_ms = {toml_value(delay)}")
+    together = flt.in_flight(fault)
+    if together is not None:
+        lines.append(f"in_flight = {together}")
     return lines
 
 

@@ -132,6 +132,25 @@ class OverlapTracking(FleetReading):
         if overlap is not None and request_id in overlap.pending:
             overlap.pending.discard(request_id)
 
+    def _failed_under(self, number: int) -> None:
+        """Managed Instances: env #N ends because it failed (its runtime or an extension exited: nothing resets it)
+        under invokes of the last step, which it failed. A replay's step meets that end too, and counts the
+        environments alive after it: one fewer than when its invokes were routed."""
+        if not self._managed():
+            return
+        overlap = next((self._overlap_of[request_id] for request_id in reversed(self._overlap_of)
+                        if self._ran_in(request_id, number)), None)
+        if overlap is None or overlap.environments is None or not (overlap.placed and self._last_step(overlap)):
+            return
+        failed = [step for step in overlap.invokes if step.env == number and step.result is not None
+                  and step.result.function_error]
+        if failed and overlap.environments > 0:
+            overlap.environments -= 1
+
+    def _ran_in(self, request_id: str, number: int) -> bool:
+        step = self._invokes.get(request_id)
+        return step is not None and step.env == number
+
     def _place(self, request_id: str) -> None:
         step = self._waiting.pop(request_id, None)
         overlap = self._overlap_of.get(request_id)

@@ -4,8 +4,8 @@ at once in one environment's workers (lambda-spec §11.3) while the user holds t
 
 The real debugger as `lambdatui PATH` composes it (`build_debugger(..., invoke_port=0, fleet=FleetOptions(...))`: the
 trio host as a guest on the test's loop, real processes, real HTTP), driven with Textual's pilot; callers are urllib
-POSTs on a thread pool of their own. Every wait is bounded and on the state it means. The strict xfails pin bugs
-found by this hunt (report: /work/scratch/s61/hunt_tui_managed.md); the others pin what held.
+POSTs on a thread pool of their own. Every wait is bounded and on the state it means. The tests pin the bugs this
+hunt found (report: /work/scratch/s61/hunt_tui_managed.md), fixed since, and what held.
 """
 
 from __future__ import annotations
@@ -276,15 +276,13 @@ async def test_the_tmp_panel_names_the_invoke_that_wrote_each_file(code_dir: Pat
 # ---------------------------------------------------------------------- faults with several invokes in flight
 
 
-@pytest.mark.xfail(strict=True, reason="a crash given while 3 invokes ran in one environment's workers is recorded "
-                                       "at invoke.start: the replay crashes the first alone, the 2 others succeed")
 async def test_a_crash_with_three_invokes_in_flight_is_recorded_so_that_it_replays(code_dir: Path, pool,
                                                                                    tmp_path: Path) -> None:
     """`--record`; three callers run at once in env #1's workers; `x`, runtime SIGKILL: the environment ends and all
-    three callers get Runtime.ExitError (the next invokes go to env #2). The recording writes `fault = 'crash'`,
-    `at = 'invoke.start'` before the `parallel` step: in the replay the crash meets the first invoke at its
-    invoke.start, before the two others are given to env #1; they go to a new env #2 and succeed, and
-    `expect.each[1].error_type = 'Runtime.ExitError'` fails (exit 1)."""
+    three callers get Runtime.ExitError (the next invokes go to env #2). The recording replays. (It wrote the crash
+    `at = 'invoke.start'` before the `parallel` step: the replay's crash met the first invoke at its invoke.start,
+    before the two others were given to env #1; they went to a new env #2 and succeeded. It is armed for the
+    invoke.start that has all three in flight now, `in_flight = 3`.)"""
     scenario = tmp_path / "session.toml"
     app = debugger(code_dir, record=scenario)
     async with running_debugger(app, SIZE) as pilot:
@@ -298,20 +296,19 @@ async def test_a_crash_with_three_invokes_in_flight_is_recorded_so_that_it_repla
         await until_true(pilot, lambda: app.return_code is not None, "q to quit")
     assert [x["body"].get("errorType") for x in answers] == ["Runtime.ExitError"] * 3, answers
     assert after["error"] is None, after
+    assert "in_flight = 3" in scenario.read_text()
     status, _, out = replay(code_dir / "handler.py", scenario)
     assert status == 0, out[-2500:]
 
 
-@pytest.mark.xfail(strict=True, reason="a freeze recorded with 3 invokes in flight replays with an overrun wait on "
-                                       "handlers that its own freeze stops until the next step: ~17 s lost")
 async def test_a_freeze_and_thaw_with_three_invokes_in_flight_replays_without_a_dead_wait(code_dir: Path, pool,
                                                                                           tmp_path: Path) -> None:
     """`--timeout 2 --record`; three callers (sleep 1 s) in env #1's workers; `f` (freeze the runtime): each times
     out (Sandbox.Timedout, the handlers frozen, nothing reset); `f` again (thaw): the handlers end, their late
     answers refused (410). The session takes ~3 s. The recording: `fault = 'freeze'` at invoke.start, the parallel
-    step, then `fault = 'thaw'`. The replay meets the timeouts, then waits for the timed-out handlers to end before
-    the next step ("at most 17 s") while the freeze it replayed still stops them: they can end only after the thaw,
-    which is that next step; it prints "still running after 17 s" and goes on."""
+    step, then `fault = 'thaw'`. The replay meets the timeouts and goes on to the thaw at once. (It waited for the
+    timed-out handlers to end before the next step, "at most 17 s", while the freeze it replayed still stopped them:
+    they could end only after the thaw, which was that next step.)"""
     scenario = tmp_path / "session.toml"
     app = debugger(code_dir, timeout_s=2, record=scenario)
     async with running_debugger(app, SIZE) as pilot:
