@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, send
 from _host import choose_breakpoints, running_debugger
 from proc_tree import descendants, wait_all_gone
 from test_app_keys import SIZE, continued, until, until_true
@@ -38,9 +35,10 @@ from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.screens.breakpoints import BreakpointsScreen
 from lambdatui.ui.screens.pick_target import PickTargetScreen
 
+__all__ = ["pool"]  # the fixture, used by name
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-CALLER_WAIT_S = 20.0
 
 ECHO = """\
 import os, subprocess, time
@@ -52,12 +50,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"caller": event.get("caller"), "n": STATE["n"], "request_id": context.aws_request_id}
 """
-
-
-@pytest.fixture
-def pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
-        yield executor
 
 
 def debugger(code_dir: Path, *, timeout_s: int = 5, **options: object) -> LambdaTuiApp:
@@ -77,21 +69,6 @@ async def opened(pilot: Pilot) -> str:
     return api if api.startswith("http") else "http://" + api
 
 
-def post(endpoint: str, body: dict) -> dict:
-    request = urllib.request.Request(endpoint + "/2015-03-31/functions/function/invocations",
-                                     data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=CALLER_WAIT_S) as answer:
-            return {"status": answer.status, "id": answer.headers["X-Amzn-RequestId"],
-                    "error": answer.headers.get("X-Amz-Function-Error"), "body": json.loads(answer.read())}
-    except urllib.error.HTTPError as refused:
-        return {"status": refused.code, "id": None, "error": None, "body": json.loads(refused.read())}
-
-
-def send(pool: concurrent.futures.Executor, endpoint: str, body: dict) -> asyncio.Future:
-    return asyncio.get_running_loop().run_in_executor(pool, post, endpoint, body)
-
-
 def held(snapshot: DebuggerSnapshot) -> list[int]:
     return [e.number for e in snapshot.environments if e.held_at is not None]
 
@@ -99,15 +76,6 @@ def held(snapshot: DebuggerSnapshot) -> list[int]:
 async def focus(pilot: Pilot, number: int) -> None:
     await pilot.press(str(number))
     await until(pilot, lambda s: s.environment_number == number, f"env #{number} shown")
-
-
-async def pick_first_target(pilot: Pilot, key: str) -> None:
-    """`key` (x or f), enter: the dialog's first row, the runtime (x: SIGKILL)."""
-    app = pilot.app
-    await pilot.press(key)
-    await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), f"the dialog of {key}")
-    await pilot.press("enter")
-    await until_true(pilot, lambda: not isinstance(app.screen, PickTargetScreen), "the dialog to close")
 
 
 async def no_breakpoints(pilot: Pilot) -> None:

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
+from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, post, send
 from _host import choose_breakpoints, running_debugger, screen_lines
 from proc_tree import descendants, wait_all_gone
 from test_app_keys import SIZE, until, until_true
@@ -35,14 +33,14 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.fleet import FleetOptions
 from lambdatui.tui import build_debugger
 from lambdatui.ui.app import LambdaTuiApp
-from lambdatui.ui.screens.pick_target import PickTargetScreen
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess  # noqa: E402
 
+__all__ = ["pool"]  # the fixture, used by name
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-CALLER_WAIT_S = 20.0
 WORKERS = 4
 
 HANDLER = """\
@@ -60,12 +58,6 @@ def handler(event, context):
     print(json.dumps({"msg": "end", "caller": event.get("caller")}))
     return {"caller": event.get("caller"), "n": STATE["n"], "request_id": context.aws_request_id}
 """
-
-
-@pytest.fixture
-def pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
-        yield executor
 
 
 def write_handler(code_dir: Path) -> Path:
@@ -102,35 +94,11 @@ async def opened(pilot: Pilot) -> str:
     return api if api.startswith("http") else "http://" + api
 
 
-def post(endpoint: str, body: dict) -> dict:
-    request = urllib.request.Request(endpoint + "/2015-03-31/functions/function/invocations",
-                                     data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=CALLER_WAIT_S) as answer:
-            return {"status": answer.status, "id": answer.headers["X-Amzn-RequestId"],
-                    "error": answer.headers.get("X-Amz-Function-Error"), "body": json.loads(answer.read())}
-    except urllib.error.HTTPError as refused:
-        return {"status": refused.code, "id": None, "error": None, "body": json.loads(refused.read())}
-
-
-def send(pool: concurrent.futures.Executor, endpoint: str, body: dict) -> asyncio.Future:
-    return asyncio.get_running_loop().run_in_executor(pool, post, endpoint, body)
-
-
 def header_and_explain(pilot: Pilot) -> tuple[str, str]:
     """The header's second row (the hold and the request it names) and the explain line (its two rows, joined)."""
     lines = screen_lines(pilot)
     explain = " ".join(line.lstrip("▌ ").strip() for line in lines if line.startswith("▌"))
     return lines[1], explain
-
-
-async def pick_first_target(pilot: Pilot, key: str) -> None:
-    """`key` (x or f), enter: the dialog's first row, the runtime (x: SIGKILL)."""
-    app = pilot.app
-    await pilot.press(key)
-    await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), f"the dialog of {key}")
-    await pilot.press("enter")
-    await until_true(pilot, lambda: not isinstance(app.screen, PickTargetScreen), "the dialog to close")
 
 
 def replay(handler: Path, scenario: Path, limit_s: float = 45.0) -> tuple[Optional[int], float, str]:
