@@ -17,6 +17,7 @@ from lambdatui.core.managed_runtime_rules import ManagedRuntimeRules
 from lambdatui.core.runtime_machine import RuntimeState
 from lambdatui.core.slots import InvokeRun
 from lambdatui.ids import new_uuid
+from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
 from lambdatui.model.snapshot import EnvironmentSnapshot
 
@@ -41,9 +42,12 @@ class ManagedEnvironment(ManagedRuntimeRules, Environment):
         self._init_workers()
 
     def _after_shutdown(self) -> None:
-        # The processes are gone: so are their parked requests and whatever their workers were running.
+        # The processes are gone: so are their parked requests and whatever their workers were running (a timed-out
+        # handler that ran on ends here: whoever waits for it, a replay's next step, waits no more).
         self.parked.clear()
         self.ready.clear()
+        for request_id in sorted(self.overrunning):
+            self._emit(f.OverrunEnded(request_id))
         self.overrunning.clear()
         self.orphaned.clear()
         self.timed_out.clear()

@@ -161,11 +161,22 @@ class FactPublishing:
             self._log_request_id = None
             if self.inspect:
                 self._measure_memory("invoke", report.request_id)
-                # Managed Instances: the invokes still running beside it share /tmp, and may have written what
-                # changed since the last listing as much as this one did (every invoke's end lists it).
-                beside = list(self.env.runs) if self.env.config.managed else []  # type: ignore[attr-defined]
-                self._list_tmp(report.request_id, [report.request_id, *beside] if beside else None)
+                self._list_tmp(report.request_id, self._writers_with(report.request_id))
+        elif self.inspect and kind is f.OverrunEnded:
+            # A timed-out handler that ran on is done (Managed Instances): what it wrote meanwhile is listed as its own.
+            overrun: str = fact.request_id  # type: ignore[attr-defined]
+            self._list_tmp(overrun, self._writers_with(overrun))
         elif self.inspect and kind is f.PhaseEnded and fact.phase in ("init", "reset"):  # type: ignore[union-attr]
             if fact.phase == "init":  # type: ignore[union-attr]
                 self._measure_memory("init", None)
             self._list_tmp(fact.phase)  # type: ignore[union-attr]
+
+    def _writers_with(self, request_id: str) -> Optional[list[str]]:
+        """Who may have written what changed in /tmp since the last listing, besides `request_id`'s handler: on Managed
+        Instances, every invoke still running beside it (timed-out ones that run on too), which share /tmp (every
+        invoke's end lists it, and every overrun's); None where `request_id` alone ran."""
+        env = self.env
+        if not env.config.managed:
+            return None
+        beside = [*env.runs, *sorted(env.overrunning - {request_id})]  # type: ignore[attr-defined]
+        return [request_id, *beside] if beside else None

@@ -265,6 +265,9 @@ def _invoke_start(s: DebuggerSnapshot) -> str:
 
 def _invoke_response(s: DebuggerSnapshot) -> str:
     result = s.last_result
+    held_for = s.environment.current_request_id
+    if result is not None and held_for is not None and result.request_id != held_for:
+        result = None  # another invoke's, ended since (Managed Instances: one timed out beside the held one)
     if result is not None and result.function_error:
         first = (f"The handler failed ({result.error_type or 'error'}) for {_request_phrase(s)}; the caller gets the "
                  "error, but the process lives on, so the next invoke is still warm.")
@@ -278,6 +281,10 @@ def _invoke_response(s: DebuggerSnapshot) -> str:
 
 
 def _invoke_done(s: DebuggerSnapshot) -> str:
+    if s.function.max_concurrency:
+        return (f"{_request_phrase(s).capitalize()} is done. A Managed Instances environment never freezes between "
+                "invokes: its other workers, and a timed-out handler that runs on, keep running. Globals and /tmp stay "
+                "as they are for the invokes that follow.")
     return (f"{_request_phrase(s).capitalize()} is done: every process is parked on /next, so the environment is "
             f"frozen: background threads{_threads(s)} stop until the next event thaws it. Globals and /tmp stay "
             "as they are for the next, warm invoke.")
