@@ -65,15 +65,18 @@ def _anchor(alive_r: int, ready_w: int, libc) -> None:
         os.write(ready_w, (exc.strerror or str(exc)).encode("utf-8", "replace"))
         os._exit(1)
     os.close(ready_w)
-    on_child_exits(lambda *_: None)  # interrupts the wait, so orphans are reaped at once
-    alive = _poller(alive_r)
+    # A child's exit wakes the wait through a pipe, so orphans are reaped at once: a handler alone would not, since
+    # Python retries a poll its handler interrupted (PEP 475) until the timeout.
+    waiting, wake_r, _ = _woken_by_children(alive_r)
     while True:
         _reap_all()
         try:
-            readable = alive.poll(1000)
+            readable = {fd for fd, _ in waiting.poll(1000)}
         except InterruptedError:
             continue
-        if readable and not os.read(alive_r, 1):
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+        if alive_r in readable and not os.read(alive_r, 1):
             os._exit(0)  # the init is gone: as pid 1 our exit takes the namespace down
 
 
