@@ -273,10 +273,9 @@ class SandboxInit:
             self._pidfds = [fd for fd in map(_open_pidfd, (reply[2], reply[1])) if fd is not None]
 
     def _zombies_left(self) -> bool:
-        """Whether this life's init, pid 1 or a participant is still a zombie: reaped by nobody yet (its parent alive,
-        or lambdatui, which adopts it when that parent goes)."""
-        pids = [self._pid, self._anchor, *map(_pid_of, self._children)]
-        return any(pid is not None and linux.proc_state(pid) == "Z" for pid in pids)
+        """Whether this life's init or pid 1 is still a zombie: reaped by nobody yet (its parent alive, or lambdatui,
+        which adopts it when that parent goes)."""
+        return any(pid is not None and linux.proc_state(pid) == "Z" for pid in (self._pid, self._anchor))
 
     @property
     def emptied(self) -> bool:
@@ -354,19 +353,6 @@ class SandboxInit:
                         self._reap_adopted()
             finally:
                 self._release()  # or the pidfds and the stderr pipe of every environment that ends stay open
-
-
-def _pid_of(pidfd: int) -> int | None:
-    """The pid a pidfd names, as the host sees it; None once that process is reaped (the kernel says -1)."""
-    try:
-        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as file:
-            for line in file:
-                if line.startswith(b"Pid:"):
-                    pid = int(line.split()[1])
-                    return pid if pid > 0 else None
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def _open_pidfd(pid: int) -> int | None:
