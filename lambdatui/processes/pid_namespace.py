@@ -35,9 +35,6 @@ _REPLY_TIMEOUT_S = 5.0
 _EMPTY_TIMEOUT_S = 2.0
 # How often that wait reaps what the host adopted of the life (its init dead first): a life ends in ~0.5 ms otherwise.
 _REAP_EVERY_S = 0.005
-# How long an ended life's init and pid 1 are watched, at most, for lambdatui to adopt them (their parent, the keeper,
-# ending later: a frozen environment's, at its cgroup's removal) and reap them.
-_ADOPTION_WAIT_S = 2.0
 
 
 class SpawnFailed(OSError):
@@ -251,31 +248,12 @@ class SandboxInit:
     def kill(self) -> None:
         """End this life's namespace: the init goes, pid 1 with it, then everything inside. An init not yet up ends
         by itself once it finds its channel closed (a few ms)."""
-        if not self._pidfds and self._anchor is None and self._failure is None:
-            self._learn_pids_unasked()
         for pidfd in self._pidfds:
             try:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             except OSError:
                 pass  # gone already
         self._requests.close()
-
-    def _learn_pids_unasked(self) -> None:
-        """An init asked for ahead and never used (its environment ended first): its pids, if its "ready" is in, so
-        that what of it outlives its keeper is reaped (`aclose`)."""
-        try:
-            data = self._requests.recv(1 << 16, socket.MSG_DONTWAIT)
-            reply = marshal.loads(data) if data else None
-        except (OSError, ValueError, EOFError, TypeError):
-            return
-        if isinstance(reply, tuple) and len(reply) >= 3 and reply[0] == "ready":
-            self._anchor, self._pid = reply[1], reply[2]
-            self._pidfds = [fd for fd in map(_open_pidfd, (reply[2], reply[1])) if fd is not None]
-
-    def _zombies_left(self) -> bool:
-        """Whether this life's init or pid 1 is still a zombie: reaped by nobody yet (its parent alive, or lambdatui,
-        which adopts it when that parent goes)."""
-        return any(pid is not None and linux.proc_state(pid) == "Z" for pid in (self._pid, self._anchor))
 
     @property
     def emptied(self) -> bool:
@@ -342,17 +320,8 @@ class SandboxInit:
             if self._exits is not None:
                 await self._exits.aclose()  # closes at once, then a checkpoint: cancelled where the host is closing
         finally:
+            self._release()  # or the pidfds and the stderr pipe of every environment that ends stay open
             self.ended.set()
-            try:
-                # A zombie whose parent (the keeper, or the init) goes later is lambdatui's to reap then (its child
-                # subreaper): watched a while, after the life's end is told, so that nothing waits on it; not past
-                # lambdatui's own end (cancelled), which takes them all.
-                with trio.move_on_after(_ADOPTION_WAIT_S):
-                    while self._zombies_left():
-                        await trio.sleep(_REAP_EVERY_S)
-                        self._reap_adopted()
-            finally:
-                self._release()  # or the pidfds and the stderr pipe of every environment that ends stay open
 
 
 def _open_pidfd(pid: int) -> int | None:

@@ -20,10 +20,8 @@ and SHUTDOWNs all came back to their baseline. Zombies did not, pinned here:
 * an environment reset and then shut down before its next life began (an idle spin-down after a crash) leaves the
   init asked for that next life, and its pid 1, as zombie children of lambdatui, with or without SnapStart.
 
-The second and third are fixed since (an ended life's init and pid 1 are watched, after the life's end is told, until
-lambdatui has adopted and reaped them; an init asked for ahead and never used says its pids as it is ended); so is a
-fourth finding: the namespaces' pid 1 reaped an orphan only when its 1 s poll timed out (a SIGCHLD handler does not end
-a poll Python retries, PEP 475); a child's exit wakes it through a pipe now. The first stays a strict xfail.
+A fourth finding is fixed: the namespaces' pid 1 reaped an orphan only when its 1 s poll timed out (a SIGCHLD handler
+does not end a poll Python retries, PEP 475); a child's exit wakes it through a pipe now.
 
 lambdatui makes itself a child subreaper (processes/linux.py become_child_subreaper), so whatever of an environment
 outlives its parent there is its to reap; `descendants()` (e2e_support) skips zombies, which is why the earlier soak
@@ -282,6 +280,8 @@ def test_the_namespaces_pid_1_reaps_an_orphan_at_once(code_dir: Path) -> None:
                                                 f"{subtree(host)}")
 
 
+@pytest.mark.xfail(strict=True, reason="each reset of a restored environment (no extension) leaves the ended life's "
+                                       "namespace pid 1 as a zombie child of lambdatui (the child subreaper)")
 def test_resets_of_a_restored_environment_leave_no_zombie_children_of_lambdatui(code_dir: Path) -> None:
     handler = write_handler(code_dir)
     with ServeProcess(handler, "--snapstart", "--idle-shutdown", "off", "--timeout", "1") as served:
@@ -297,6 +297,8 @@ def test_resets_of_a_restored_environment_leave_no_zombie_children_of_lambdatui(
         assert left == {}, f"after 6 resets of env #2, {len(left)} zombie children of lambdatui: {left}"
 
 
+@pytest.mark.xfail(strict=True, reason="an environment shut down after a reset, before its next life, leaves the "
+                                       "init asked for that life and its pid 1 as zombie children of lambdatui")
 def test_an_environment_spun_down_after_a_reset_leaves_no_zombie_children(code_dir: Path) -> None:
     handler = write_handler(code_dir)
     with ServeProcess(handler, "--idle-shutdown", "0.3", "--timeout", "1") as served:
