@@ -520,3 +520,25 @@ async def environment_with_log(handler: Path) -> AsyncIterator[tuple[Environment
         log = LogCollector()
         running.host.subscribe(log)
         yield running.host, log
+
+
+def watcher_extension(*events: str) -> str:
+    """An external extension named `watcher`, registered for `events`, that prints "registered" and then one line per
+    event it gets ("event SHUTDOWN spindown"); it exits at SHUTDOWN."""
+    return """#!/usr/bin/env python3
+import http.client, json, os, sys
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
+def call(method, path, headers, body=None):
+    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
+    answer = api.getresponse()
+    return answer, answer.read()
+answer, _ = call("POST", "/register", {"Lambda-Extension-Name": "watcher"}, json.dumps({"events": %r}))
+ident = answer.getheader("Lambda-Extension-Identifier")
+print("registered", flush=True)
+while True:
+    _, body = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
+    event = json.loads(body)
+    print("event", event["eventType"], event.get("shutdownReason", ""), flush=True)
+    if event["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+""" % (list(events),)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from process_states import cgroup_freezer, wait_frozen
 
-from e2e_support import (ServeProcess, descendants, proc_cmdline, run_cli, wait_all_gone, write_file)
+from e2e_support import (ServeProcess, descendants, proc_cmdline, run_cli, wait_all_gone, watcher_extension,
+                         write_file)
 from test_fleet_support import state_home
 
 __all__ = ["state_home"]  # the fixture, used by name
@@ -37,24 +38,7 @@ BOUND_S = 30.0
 HELLO = "sample_functions/hello/handler.py"
 
 # An external extension that says which events it gets (INVOKE and SHUTDOWN), one line each.
-WATCHER = """\
-#!/usr/bin/env python3
-import http.client, json, os, sys
-api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
-def call(method, path, headers, body=None):
-    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
-    answer = api.getresponse()
-    return answer, answer.read()
-answer, _ = call("POST", "/register", {"Lambda-Extension-Name": "watcher"}, json.dumps({"events": ["INVOKE", "SHUTDOWN"]}))
-ident = answer.getheader("Lambda-Extension-Identifier")
-print("registered", flush=True)
-while True:
-    _, body = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
-    event = json.loads(body)
-    print("event", event["eventType"], event.get("shutdownReason", ""), flush=True)
-    if event["eventType"] == "SHUTDOWN":
-        sys.exit(0)
-"""
+WATCHER = watcher_extension("INVOKE", "SHUTDOWN")
 
 PID_HANDLER = """\
 import os, time

@@ -9,9 +9,10 @@ import concurrent.futures
 import json
 import urllib.error
 import urllib.request
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
+from proc_tree import wait_all_gone
 from test_app_keys import until_true
 from textual.pilot import Pilot
 
@@ -49,3 +50,18 @@ async def pick_first_target(pilot: Pilot, key: str) -> None:
     await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), f"the dialog of {key}")
     await pilot.press("enter")
     await until_true(pilot, lambda: not isinstance(app.screen, PickTargetScreen), "the dialog to close")
+
+
+async def quit_answers_every_caller(pilot: Pilot, calls: Sequence[asyncio.Future], started: dict) -> None:
+    """`q` with the callers' invokes in flight: exit 0, each caller answered Sandbox.Failure naming its own request id,
+    and none of the processes `started` left."""
+    app = pilot.app
+    await pilot.press("q")
+    await until_true(pilot, lambda: app.return_code is not None, "q to quit", timeout=10)
+    assert app.return_code == 0
+    answers = await asyncio.wait_for(asyncio.gather(*calls), CALLER_WAIT_S)
+    for x in answers:
+        assert x["error"] == "Unhandled" and x["body"]["errorType"] == "Sandbox.Failure", answers
+        assert x["id"] in x["body"]["errorMessage"]
+    left = await asyncio.to_thread(wait_all_gone, started, 10.0)
+    assert not left, "still running after q: " + "; ".join(left)

@@ -40,7 +40,7 @@ from lambdatui.ui.app import LambdaTuiApp
 from lambdatui.ui.explain import explain
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
-from e2e_support import ServeProcess, descendants, wait_all_gone, write_file  # noqa: E402
+from e2e_support import ServeProcess, descendants, wait_all_gone, watcher_extension, write_file  # noqa: E402
 
 __all__ = ["pool"]  # the fixture, used by name
 
@@ -309,24 +309,7 @@ def test_in_flight_armed_for_an_environment_not_started_acts_in_it_alone(code_di
 
 
 # An external extension registered for SHUTDOWN only (Managed Instances take no INVOKE), one line per event.
-SHUTDOWN_WATCHER = """\
-#!/usr/bin/env python3
-import http.client, json, os, sys
-api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=None)
-def call(method, path, headers, body=None):
-    api.request(method, "/2020-01-01/extension" + path, body=body, headers=headers)
-    answer = api.getresponse()
-    return answer, answer.read()
-answer, _ = call("POST", "/register", {"Lambda-Extension-Name": "watcher"}, json.dumps({"events": ["SHUTDOWN"]}))
-ident = answer.getheader("Lambda-Extension-Identifier")
-print("registered", flush=True)
-while True:
-    _, body = call("GET", "/event/next", {"Lambda-Extension-Identifier": ident})
-    event = json.loads(body)
-    print("event", event["eventType"], event.get("shutdownReason", ""), flush=True)
-    if event["eventType"] == "SHUTDOWN":
-        sys.exit(0)
-"""
+SHUTDOWN_WATCHER = watcher_extension("SHUTDOWN")
 
 SLOW_INIT = """\
 import os, time

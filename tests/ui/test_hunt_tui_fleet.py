@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, send
+from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, quit_answers_every_caller, send
 from _host import choose_breakpoints, running_debugger
-from proc_tree import descendants, wait_all_gone
+from proc_tree import descendants
 from test_app_keys import SIZE, continued, until, until_true
 from textual import events
 from textual.pilot import Pilot
@@ -309,12 +309,4 @@ async def test_q_with_four_environments_running_answers_every_caller_and_leaves_
         await until(pilot, lambda s: "runtime" in s.environment.user_frozen, "env #2's runtime frozen")
         started = descendants(os.getpid())
         assert len(started) >= 8
-        await pilot.press("q")
-        await until_true(pilot, lambda: app.return_code is not None, "q to quit", timeout=10)
-        assert app.return_code == 0
-        answers = await asyncio.wait_for(asyncio.gather(*calls), CALLER_WAIT_S)
-    for x in answers:
-        assert x["error"] == "Unhandled" and x["body"]["errorType"] == "Sandbox.Failure", answers
-        assert x["id"] in x["body"]["errorMessage"]
-    left = await asyncio.to_thread(wait_all_gone, started, 10.0)
-    assert not left, "still running after q: " + "; ".join(left)
+        await quit_answers_every_caller(pilot, calls, started)

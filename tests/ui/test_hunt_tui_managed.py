@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, post, send
+from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, quit_answers_every_caller, post, send
 from _host import choose_breakpoints, running_debugger, screen_lines
-from proc_tree import descendants, wait_all_gone
+from proc_tree import descendants
 from test_app_keys import SIZE, until, until_true
 from textual.pilot import Pilot
 
@@ -330,15 +330,7 @@ async def test_q_with_three_invokes_in_flight_answers_every_caller_and_leaves_no
         calls = [send(pool, endpoint, {"caller": n, "sleep": 8}) for n in (1, 2, 3)]
         await until(pilot, lambda s: busy_workers(s) == 3, "three running in env #1's workers")
         started = descendants(os.getpid())
-        await pilot.press("q")
-        await until_true(pilot, lambda: app.return_code is not None, "q to quit", timeout=10)
-        assert app.return_code == 0
-        answers = await asyncio.wait_for(asyncio.gather(*calls), CALLER_WAIT_S)
-    for x in answers:
-        assert x["error"] == "Unhandled" and x["body"]["errorType"] == "Sandbox.Failure", answers
-        assert x["id"] in x["body"]["errorMessage"]
-    left = await asyncio.to_thread(wait_all_gone, started, 10.0)
-    assert not left, "still running after q: " + "; ".join(left)
+        await quit_answers_every_caller(pilot, calls, started)
 
 
 # ---------------------------------------------------------------------- the debugger against serve
