@@ -31,7 +31,7 @@ import pytest
 from e2e_support import REPO, LambdatuiProcess, descendants, lambdatui_argv, wait_all_gone, write_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "probe"))
-from probe_support import LINGERING_EXTENSION, busy_extension  # noqa: E402
+from probe_support import LINGERING_EXTENSION, answered_busy_extension, busy_extension  # noqa: E402
 
 from lambdatui.run_folders import state_root  # noqa: E402
 
@@ -242,10 +242,10 @@ def test_a_recording_stopped_while_an_extension_works_on_the_answered_invoke_rep
 
 def test_invoke_stopped_while_an_extension_works_on_the_last_answer_exits_1(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "busy", busy_extension(str(code_dir / "never")),
+    write_file(code_dir / "extensions" / "busy", answered_busy_extension(str(code_dir / "never")),
                executable=True)
     run = Run("invoke", str(handler), "-e", '{"n": 1}')
-    code = run.stopped_at(r"\[busy\] got INVOKE", signal.SIGINT)
+    code = run.stopped_at(r"\[busy\] saw the answer", signal.SIGINT)
     run.assert_left_nothing()
     assert bytes(run.stdout) == b'{"ok": true, "n": 1}\n'  # the answer, given before, printed whole
     assert "Stopped by SIGINT" in run.stderr(), run.stderr()
@@ -256,10 +256,10 @@ def test_invoke_stopped_while_an_extension_works_on_the_last_answer_exits_1(code
 
 def test_invoke_repeat_stopped_after_the_first_answer_does_not_say_nothing_was_printed(code_dir: Path) -> None:
     handler = write_file(code_dir / "handler.py", QUICK)
-    write_file(code_dir / "extensions" / "busy", busy_extension(str(code_dir / "never")),
+    write_file(code_dir / "extensions" / "busy", answered_busy_extension(str(code_dir / "never")),
                executable=True)
     run = Run("invoke", str(handler), "-e", '{"n": 1}', "--repeat", "2")
-    assert run.stopped_at(r"\[busy\] got INVOKE", signal.SIGINT) == 1, run.stderr()
+    assert run.stopped_at(r"\[busy\] saw the answer", signal.SIGINT) == 1, run.stderr()
     run.assert_left_nothing()
     said = run.stderr()
     assert bytes(run.stdout) == b'{"ok": true, "n": 1}\n'

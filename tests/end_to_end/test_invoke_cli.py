@@ -112,16 +112,18 @@ def test_timeout_is_sandbox_timedout() -> None:
 
 
 def test_a_handler_that_returns_just_past_its_deadline_timed_out_and_made_no_more_calls(code_dir: Path) -> None:
-    """The deadline is kept to the millisecond even for a long timeout (Linux would let a 10 s wait end 10 ms late),
-    and the runtime is stopped while its stack is taken: it neither responds nor asks for the next event, as in
-    Lambda, which kills it at the timeout (its refused calls used to end in the bootstrap's traceback)."""
+    """The deadline wins over an answer 50 ms past it even for a long timeout (Linux would let a 10 s wait end 10 ms
+    late: the millisecond is pinned by tests/host/test_deadlines.py, as a loaded CI host's scheduling alone can make
+    this whole command's timer ~15 ms late), and the runtime is stopped while its stack is taken: it neither responds
+    nor asks for the next event, as in Lambda, which kills it at the timeout (its refused calls used to end in the
+    bootstrap's traceback)."""
     write_file(code_dir / "handler.py", "import time\n\n\ndef handler(event, context):\n"
                                         "    time.sleep(10.05)\n    return 'too late'\n")  # 50 ms: a loaded host's margin
     result = run_cli("invoke", str(code_dir / "handler.py"), "-e", "{}", "--timeout", "10")
     assert json.loads(result.stdout)["errorType"] == "Sandbox.Timedout", result.stdout + result.stderr
     report = next(line for line in platform_lines(result.stderr) if line.startswith("REPORT "))
     assert "Status: timeout" in report
-    assert 10000 <= float(re.search(r"\tDuration: ([\d.]+) ms", report).group(1)) < 10007, report
+    assert 10000 <= float(re.search(r"\tDuration: ([\d.]+) ms", report).group(1)) < 10050, report
     assert "lambdatui-bootstrap" not in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 

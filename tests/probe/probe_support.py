@@ -258,13 +258,14 @@ def wait_paths_gone(paths: list[Path], timeout: float) -> list[Path]:
 # An external extension's plumbing, spliced into the probes' extension programs (needs json, os, urllib.request):
 # `events(name)` registers for INVOKE and SHUTDOWN as `name`, then yields each INVOKE event until SHUTDOWN.
 EXTENSION_EVENTS_SOURCE = r'''
-def events(name):
+def events(name, registered=lambda ident: None):
     api = os.environ["AWS_LAMBDA_RUNTIME_API"]
     request = urllib.request.Request(f"http://{api}/2020-01-01/extension/register",
                                      data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
                                      headers={"Lambda-Extension-Name": name}, method="POST")
     with urllib.request.urlopen(request) as response:
         ident = response.headers["Lambda-Extension-Identifier"]
+    registered(ident)
     while True:
         request = urllib.request.Request(f"http://{api}/2020-01-01/extension/event/next",
                                          headers={"Lambda-Extension-Identifier": ident})
@@ -291,6 +292,55 @@ def busy_extension(flag: str) -> str:
     return "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + f"""
 for event in events("busy"):
     print("[busy] got INVOKE", flush=True)
+    while not os.path.exists({flag!r}):
+        time.sleep(0.01)
+"""
+
+
+def answered_busy_extension(flag: str) -> str:
+    """As busy_extension, but it says "[busy] saw the answer" only once the Telemetry API has told it the runtime's
+    platform.runtimeDone for that INVOKE: a point after the function's answer, which the INVOKE itself is not (it
+    goes out with the event, while the function still runs)."""
+    return "#!/usr/bin/env python3\nimport json, os, time, urllib.request\n" + EXTENSION_EVENTS_SOURCE + f"""
+import http.server, threading
+
+done = set()
+changed = threading.Condition()
+
+
+class Listener(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        batch = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with changed:
+            done.update(event["record"]["requestId"] for event in batch if event["type"] == "platform.runtimeDone")
+            changed.notify_all()
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("sandbox.localdomain", 0), Listener)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def subscribe(ident):
+    body = {{"schemaVersion": "2022-12-13", "types": ["platform"], "buffering": {{"timeoutMs": 25}},
+             "destination": {{"protocol": "HTTP", "URI": "http://sandbox.localdomain:%d/" % server.server_port}}}}
+    request = urllib.request.Request(f"http://{{os.environ['AWS_LAMBDA_RUNTIME_API']}}/2022-07-01/telemetry",
+                                     data=json.dumps(body).encode(), method="PUT",
+                                     headers={{"Lambda-Extension-Identifier": ident}})
+    urllib.request.urlopen(request).read()
+
+
+for event in events("busy", subscribe):
+    with changed:
+        changed.wait_for(lambda: event["requestId"] in done)
+    print("[busy] saw the answer", flush=True)
     while not os.path.exists({flag!r}):
         time.sleep(0.01)
 """
