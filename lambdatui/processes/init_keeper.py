@@ -24,6 +24,10 @@ from .file_limit import FILE_LIMIT
 from .stdlib_program import stdlib_program
 
 _INIT_SCRIPT = Path(__file__).with_name("sandbox_init.py")
+# How long the keeper's end waits for what it forked to end and be reaped, and how often it looks (they end within
+# milliseconds of it; the bound is for a process the kernel holds up).
+_ADOPTED_END_S = 2.0
+_ADOPTED_POLL_S = 0.002
 _JOINED = b"joined"  # the host's word: the keeper is in the environment's cgroup (sandbox_init.main)
 # Python 3.11's Popen makes the process group itself, and still vforks; before, the keeper makes its own.
 _OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {}
@@ -179,26 +183,34 @@ class InitKeeper:
         self._socket.close()
 
     def abandon(self) -> None:
-        """End it without trio: killed, reaped, its channel closed."""
+        """End it without trio: killed, reaped, its channel closed (what it forked is reaped as far as it has ended:
+        the host is going away, and the rest goes with it)."""
         self.kill()
         try:
             self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            pass
+            return
+        linux.reap_adopted_group(self._proc.pid)
 
     async def aclose(self) -> None:
         import trio
 
         self.kill()
-        if self._proc.returncode is not None:
-            return  # reaped already (`abandon`, after a failed move): its pid may be another's by now
-        pidfd = linux.open_pidfd(self._proc.pid)
-        if pidfd is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await trio.lowlevel.wait_readable(pidfd)
-            trio.lowlevel.notify_closing(pidfd)
-            os.close(pidfd)
-        try:
-            self._proc.wait(timeout=2)  # SIGKILLed: it goes at once (reaped here: it is the host's own child)
-        except subprocess.TimeoutExpired:
-            pass
+        if self._proc.returncode is None:  # else reaped already (a poll, or `abandon` after a failed move)
+            pidfd = linux.open_pidfd(self._proc.pid)
+            if pidfd is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await trio.lowlevel.wait_readable(pidfd)
+                trio.lowlevel.notify_closing(pidfd)
+                os.close(pidfd)
+            try:
+                self._proc.wait(timeout=2)  # SIGKILLed: it goes at once (reaped here: it is the host's own child)
+            except subprocess.TimeoutExpired:
+                return
+        # What it forked and had not reaped yet is the host's now (the child subreaper): its inits die of its end, and
+        # each one's pid 1 of the init's, a moment later.
+        with trio.CancelScope(shield=True), trio.move_on_after(_ADOPTED_END_S):
+            while linux.reap_adopted_group(self._proc.pid):
+                await trio.sleep(_ADOPTED_POLL_S)
+        linux.reap_adopted_group(self._proc.pid)
+

@@ -165,6 +165,33 @@ def proc_state(pid: int) -> str | None:
     return rest[0].decode("ascii", "replace") if rest else None
 
 
+def reap_adopted_group(pgid: int) -> bool:
+    """Reap this process's ended children in process group `pgid`, its leader aside: an ended keeper's (init_keeper.py)
+    inits and their pid 1s, which die a moment after it (their parent-death signal, or the cgroup's kill at once) and
+    are this process's to reap as the child subreaper. Whether any of them still runs. /proc's stat files say who is
+    whose: a task's `children` list is not in every kernel."""
+    running = False
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == pgid:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        if len(fields) < 3 or int(fields[1]) != me or int(fields[2]) != pgid:
+            continue
+        if fields[0] != b"Z":
+            running = True
+            continue
+        try:
+            os.waitpid(int(entry.name), os.WNOHANG)
+        except ChildProcessError:
+            pass
+    return running
+
+
 class KernelFile:
     """A file the kernel writes anew for each read from its start (procfs, cgroupfs), read again and again: opened
     once, then each read is one pread. These reads run after every warm invoke: open and close were two thirds of

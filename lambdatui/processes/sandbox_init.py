@@ -50,6 +50,7 @@ from child_signals import on_child_exits
 
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _JOINED = b"joined"  # the host's word: the keeper is in the environment's cgroup
 
 
@@ -334,6 +335,9 @@ def main(argv):
         getattr(libc, name)  # looked up now: ctypes makes a function's object on its first use, in each fork again
     if libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0:
         return 1
+    # A life's pid 1 outlives its init by a moment (the host kills the init first, or it ends as the host closes its
+    # channel): adopted here, it is reaped with the keeper's other children, not left a zombie of the host's.
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if os.getppid() != host:
         return 1  # the host died before the signal was armed
     requests = _socket.socket(fileno=requests_fd)
