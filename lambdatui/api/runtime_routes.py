@@ -63,9 +63,9 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
             malformed, body, too_large, truncated = bad, b"", False, True
         # Answered as the core decides (a runtime that waits for its 202 before its next /next, as awslambdaric
         # does, asks a scheduler pass sooner); a malformed body is the framing's to answer.
-        arrived = exchange.arrived
+        arrived, connection = exchange.arrived, exchange.connection
         reply = await host.request(lambda token: ins.RuntimeResponse(
-            token, request_id, body, content_type, too_large, invalid_mode, truncated, arrived),
+            token, request_id, body, content_type, too_large, invalid_mode, truncated, arrived, connection),
             answer_result_now(exchange) if malformed is None else None)
         if malformed is not None:
             raise malformed
@@ -77,7 +77,7 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         error_type = exchange.headers.get(_ERROR_TYPE)
         return result_answer(exchange, await host.request(lambda token: ins.RuntimeInvocationError(
             token, request_id, exchange.body, content_type, error_type, exchange.truncated, exchange.too_large,
-            exchange.arrived)))
+            exchange.arrived, exchange.connection)))
 
     async def init_error(exchange: Exchange) -> Answer:
         content_type = exchange.headers.get("content-type") or JSON

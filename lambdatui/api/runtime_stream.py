@@ -56,8 +56,9 @@ class _Pacer:
 
 async def streamed_response(host: EnvironmentHost, exchange: Exchange, request_id: str, content_type: str) -> Answer:
     """Take the runtime's streamed body to its caller; the answer to the runtime once it has all arrived."""
-    arrived = exchange.arrived
-    reply = await host.request(lambda token: ins.RuntimeStreamStarted(token, request_id, content_type, arrived))
+    arrived, connection = exchange.arrived, exchange.connection
+    reply = await host.request(lambda token: ins.RuntimeStreamStarted(token, request_id, content_type, arrived,
+                                                                      connection))
     if reply.status != STREAM_ACCEPTED:
         return from_reply(reply)  # an unknown request id, or not the runtime's turn: the body is dropped
     stream = host.streams.get(request_id)

@@ -82,6 +82,7 @@ class RuntimeResponse:
     invalid_mode: Optional[str] = None  # a Lambda-Runtime-Function-Response-Mode other than "streaming"
     truncated: bool = False  # the runtime hung up before the end of the body it declared
     arrived: Optional[float] = None  # as RuntimeNext's
+    connection: int = 0  # as RuntimeNext's: on Managed Instances, which worker answers
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class RuntimeStreamStarted:
     request_id: str
     content_type: str
     arrived: Optional[float] = None  # as RuntimeNext's
+    connection: int = 0  # as RuntimeNext's
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class RuntimeInvocationError:
     truncated: bool = False  # the runtime hung up before the end of the body it declared
     too_large: bool = False  # past the payload limit, as a /response's: the body was dropped
     arrived: Optional[float] = None  # as RuntimeNext's
+    connection: int = 0  # as RuntimeNext's
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,7 @@ class ManagedInvokeRules(ManagedWorkers):
             self._worker_gone(request_id=request_id)
         else:
             self.overrunning.add(request_id)  # its worker is still busy with it
+            self._worker_overran(request_id)
         self._finish_run(run, "timeout", None)
         if orphaned:
             self._emit(f.OverrunEnded(request_id))  # nothing of it runs on: a recording and a replay wait for nothing

@@ -91,21 +91,23 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         self.parked[token] = self._now.mono
         self._participant_changed(RUNTIME, self.runtime.state, True)
 
-    def _run_posted(self, token: Token, request_id: str) -> Optional[InvokeRun]:
-        """The invoke a /response or /error names, or the answer RAPID gives when there is none to take it."""
+    def _run_posted(self, token: Token, request_id: str, connection: int = 0) -> Optional[InvokeRun]:
+        """The invoke a /response or /error (on `connection`) names, or the answer RAPID gives when there is none to
+        take it."""
         run = self.runs.get(request_id)
-        if run is not None and run.delivered and run.result is None:
+        late = self._overran_here(request_id, connection)  # a timed-out attempt's, while its retry runs elsewhere
+        if run is not None and run.delivered and run.result is None and not late:
             if run.stream_started_at is not None:  # its caller has the stream's first bytes (lambda-spec §1.8)
                 self._reply_error(token, 403, et.INVALID_STATE_TRANSITION,
                                   "The invoke's response is being streamed: it cannot be answered again")
                 return None
             return run
-        if request_id in self.timed_out:
-            del self.timed_out[request_id]
+        if request_id in self.timed_out or late:
+            self.timed_out.pop(request_id, None)
             if request_id in self.overrunning:
                 self.overrunning.discard(request_id)  # its worker is free again
                 self.returning += 1
-                self._worker_answered(request_id)
+                self._overrun_answered(request_id, retry_runs=late)
                 self._emit(f.OverrunEnded(request_id))
                 self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
             self._reply_error(token, 410, INVOKE_TIMEOUT, "Invoke timeout")
@@ -116,7 +118,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         return None
 
     def _on_RuntimeResponse(self, event: RuntimeResponse) -> None:
-        run = self._run_posted(event.token, event.request_id)
+        run = self._run_posted(event.token, event.request_id, event.connection)
         if run is None:
             return
         result, ack = self._response_result(event)
@@ -128,7 +130,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         self._run_answered(run, result, status, error_type)
 
     def _on_RuntimeInvocationError(self, event: RuntimeInvocationError) -> None:
-        run = self._run_posted(event.token, event.request_id)
+        run = self._run_posted(event.token, event.request_id, event.connection)
         if run is None:
             return
         if event.truncated:
@@ -146,7 +148,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
 
     def _on_RuntimeStreamStarted(self, event: RuntimeStreamStarted) -> None:
         """A streamed /response (lambda-spec §1.8) names its invoke as /response does; the others run on."""
-        run = self._run_posted(event.token, event.request_id)
+        run = self._run_posted(event.token, event.request_id, event.connection)
         if run is None:
             return
         self._stream_began(run, event)  # type: ignore[attr-defined]
@@ -210,6 +212,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         held = ""
         if request_id in self.overrunning:
             self.overrunning.discard(request_id)  # counted among the workers lost from now on
+            self.overrun_on.pop(request_id, None)
             held = f" running invoke {request_id}, which had timed out already"
             self._emit(f.OverrunEnded(request_id))
         elif request_id is not None and request_id in self.runs and self.runs[request_id].result is None:

@@ -237,9 +237,9 @@ class Driver:
         return tok, inv.request_id
 
     def respond(self, request_id: str, body: bytes = b'"ok"', content_type: str = "application/json",
-                too_large: bool = False) -> int:
+                too_large: bool = False, connection: int = 0) -> int:
         tok = self.token()
-        self.feed(ins.RuntimeResponse(tok, request_id, body, content_type, too_large))
+        self.feed(ins.RuntimeResponse(tok, request_id, body, content_type, too_large, connection=connection))
         return tok
 
     def stream_start(self, request_id: str, content_type: str = "text/plain") -> int:

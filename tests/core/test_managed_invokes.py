@@ -261,6 +261,30 @@ def workers_of(d: Driver) -> dict[str, int]:
     return {fact.detail: fact.worker for fact in d.facts(f.PhaseStarted) if fact.phase == "invoke"}
 
 
+def test_a_timed_out_attempts_late_answer_is_refused_while_its_retry_runs_on_another_worker() -> None:
+    """An Event invoke's retry keeps its request id; on Managed Instances the timed-out attempt runs on in its worker
+    while the retry runs in another. The first attempt's late /response (its worker's connection) was taken as the
+    retry's answer: it is refused with 410, and the retry's own answer is the one its caller gets."""
+    d = managed(2, timeout_ms=1000)
+    d.start()
+    first = d.runtime_next(connection=1)
+    _, rid = d.invoke(caller=False)
+    assert delivered_to(d, first) == rid
+    d.advance(1000)
+    d.fire(f"invoke:{rid}")
+    assert rid in d.env.overrunning
+    second = d.runtime_next(connection=2)
+    retry_tok, _ = d.invoke(rid, retry=1)
+    assert delivered_to(d, second) == rid  # the retry, on worker 2
+    late = d.respond(rid, b'"first"', connection=1)
+    assert d.reply(late).status == 410
+    assert rid not in d.env.overrunning and rid in d.env.runs  # worker 1 is free; the retry still runs
+    mark = d.mark()
+    d.respond(rid, b'"retry"', connection=2)
+    assert d.result_for(retry_tok).payload == b'"retry"'
+    assert [report.status for report in d.reports(mark)] == ["success"]
+
+
 def test_workers_are_numbered_in_the_order_their_connections_first_ask_and_each_invoke_names_its_own() -> None:
     d = managed(2)
     d.start()

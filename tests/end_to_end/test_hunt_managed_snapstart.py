@@ -7,8 +7,8 @@ an after-restore hook's output logged after RESTORE_REPORT; the snapshot's runti
 stopped, so it was SIGKILLed 300 ms later and blamed for it; a fault or new environment on env #1 (the snapshot, by
 default) that silently killed every restored environment's runtime (now refused); a replay that said a handled error
 ended a Managed Instances environment; a timeout armed at invoke.start refused on Managed Instances; `expect.globals`
-that could never hold on Managed Instances (now refused up front). One stays a strict xfail: a timed-out Event
-invoke's late answer taken for its retry's. The others pin what no other test covers: the runtime's own death under
+that could never hold on Managed Instances (now refused up front). A timed-out Event invoke's late answer
+taken for its retry's, long a strict xfail, is fixed too. The others pin what no other test covers: the runtime's own death under
 two workers' invokes, and a SnapStart hook that ends the process without raising.
 
 Every wait is on a line lambdatui prints or a caller's answer, with a bound; a handler that must wait for the test
@@ -320,12 +320,11 @@ def handler(event, context):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="on Managed Instances the late /response of a timed-out Event invoke's first "
-                   "attempt, still running, is taken as the answer of its retry (same request id) in another worker")
 def test_a_timed_out_attempts_late_answer_is_not_taken_for_its_retrys(code_dir: Path) -> None:
     """An Event invoke's retry keeps its request id (README); on Managed Instances the timed-out first attempt runs
     on in its worker while the retry runs in another. The first attempt's late answer is refused (410 InvokeTimeout,
-    as lambdatui says it will be); the retry is answered by its own worker, or times out at its own deadline."""
+    as lambdatui says it will be); the retry is answered by its own worker, or times out at its own deadline. (It
+    was taken as the retry's answer: the core tells the two apart by the worker's connection now.)"""
     handler = write_file(code_dir / "handler.py", ATTEMPTS)
     with ServeProcess(handler, "--max-concurrency", "2", "--timeout", "1", "--retry-wait", "0.1",
                       "--maximum-retry-attempts", "1") as served:
