@@ -43,7 +43,10 @@ async def hold_while_stopped(fleet: FleetHost) -> None:
             if asked:
                 fleet.suspend(True)
                 _stop_unless_continued(heard, continues)  # returns once continued
-                continues = heard[signal.SIGCONT]
+                # One SIGCONT undid that stop, or ended it. Not all those counted by now: a loop starved past a quick
+                # `kill -TSTP; kill -CONT` may have counted the next pair meanwhile, and its SIGCONT taken here would
+                # leave its SIGTSTP to stop lambdatui for good on the next pass.
+                continues += 1
                 fleet.suspend(False)
     finally:
         for number, handler in before.items():
