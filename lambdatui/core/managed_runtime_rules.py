@@ -103,13 +103,16 @@ class ManagedRuntimeRules(ManagedInvokeRules):
                 return None
             return run
         if request_id in self.timed_out or late:
-            self.timed_out.pop(request_id, None)
+            runs_on = False  # another timed-out attempt of it (an Event invoke's retry keeps the id)
             if request_id in self.overrunning:
-                self.overrunning.discard(request_id)  # its worker is free again
-                self.returning += 1
-                self._overrun_answered(request_id, retry_runs=late)
-                self._emit(f.OverrunEnded(request_id))
+                self.returning += 1  # its worker is free again
+                runs_on = self._overrun_answered(request_id, connection)
+                if not runs_on:
+                    self.overrunning.discard(request_id)
+                    self._emit(f.OverrunEnded(request_id))
                 self._participant_changed(RUNTIME, self.runtime.state, bool(self.parked))
+            if not runs_on:
+                self.timed_out.pop(request_id, None)
             self._reply_error(token, 410, INVOKE_TIMEOUT, "Invoke timeout")
             self._line(f"The late answer to invoke {request_id} was refused (410 InvokeTimeout): its caller had the "
                        "timeout error already.", f.LAMBDATUI, request_id)

@@ -49,9 +49,9 @@ class ManagedWorkers:
         self.answered: set[int] = set()  # workers that answered their invoke and are to ask again at once
         self.unpinned: set[str] = set()  # invokes that waited for their worker as long as they may: any takes them
         self.exited: set[int] = set()  # workers our runtime said exited (holding an invoke): never waited for again
-        # Timed-out invokes whose handler runs on -> its worker: an Event invoke's retry keeps the request id, and may
-        # run on another worker meanwhile (`running_on` then names that one).
-        self.overrun_on: dict[str, int] = {}
+        # Timed-out invokes whose handler runs on -> their workers, oldest first: an Event invoke's retries keep the
+        # request id, and each may run, and time out, on another worker meanwhile (`running_on` names the latest).
+        self.overrun_on: dict[str, list[int]] = {}
 
     def _forget_workers(self) -> None:
         self.worker_numbers.clear()
@@ -77,7 +77,7 @@ class ManagedWorkers:
     def _number_for_new_connection(self) -> int:
         """A vacant number whose worker is not running an invoke (one that has just answered first: it asks again at
         once); else a new number while the environment has room for more workers; else the lowest vacant one."""
-        running = {*self.running_on.values(), *self.overrun_on.values()}
+        running = {*self.running_on.values(), *self._overrunning_workers()}
         idle = sorted(self.vacant - running - self.exited, key=lambda worker: (worker not in self.answered, worker))
         if idle:
             worker = idle[0]
@@ -116,23 +116,35 @@ class ManagedWorkers:
         """Invoke `request_id` timed out and its handler runs on: its worker stays busy with it."""
         worker = self.running_on.get(request_id, 0)
         if worker:
-            self.overrun_on[request_id] = worker
+            self.overrun_on.setdefault(request_id, []).append(worker)
+
+    def _overrunning_workers(self) -> set[int]:
+        return {worker for workers in self.overrun_on.values() for worker in workers}
 
     def _overran_here(self, request_id: str, connection: int) -> bool:
-        """Whether a /response or /error for `request_id` on `connection` is its timed-out attempt's, late, while its
-        retry (the same request id) runs on another worker."""
+        """Whether a /response or /error for `request_id` on `connection` is a timed-out attempt's, late, while another
+        attempt (the same request id) runs on another worker."""
         worker = self.worker_numbers.get(connection, 0) if connection else 0
-        return bool(worker) and self.overrun_on.get(request_id) == worker != self.running_on.get(request_id)
+        return bool(worker) and worker in self.overrun_on.get(request_id, ()) and worker != self.running_on.get(
+            request_id)
 
-    def _overrun_answered(self, request_id: str, retry_runs: bool) -> None:
-        """The timed-out attempt of `request_id` has answered, late: its worker asks for work again."""
-        worker = self.overrun_on.pop(request_id, 0)
-        if not retry_runs:
-            self._worker_answered(request_id)
-        elif worker:
+    def _overrun_answered(self, request_id: str, connection: int) -> bool:
+        """A timed-out attempt of `request_id` has answered, late (on `connection`; where that names none of its
+        workers, the oldest's): its worker asks for work again. Whether another timed-out attempt of it runs on."""
+        workers = self.overrun_on.get(request_id, [])
+        worker = self.worker_numbers.get(connection, 0) if connection else 0
+        if worker not in workers:
+            worker = workers[0] if workers else 0
+        if worker:
+            workers.remove(worker)
+            if self.running_on.get(request_id) == worker:
+                del self.running_on[request_id]
             self.answered.add(worker)
             if self.ready:
-                self._place_ready()
+                self._place_ready()  # an invoke that waits for it now waits a bounded time for it to ask again
+        if not workers:
+            self.overrun_on.pop(request_id, None)
+        return bool(workers)
 
     def _worker_gone(self, token: Optional[Token] = None, request_id: Optional[str] = None) -> None:
         """A worker left: its /next hung up (`token`), or it exited (holding invoke `request_id`, if any). An invoke
@@ -167,7 +179,7 @@ class ManagedWorkers:
         if not worker or run.invocation.request_id in self.unpinned or worker in self.exited:
             return False
         return (worker in self.asking.values() or worker in self.running_on.values() or worker in self.answered
-                or worker in self.overrun_on.values()
+                or worker in self._overrunning_workers()
                 or worker in self.vacant or (worker > self.numbered and self.numbered < self.capacity()))
 
     def _asking_for(self, run: InvokeRun) -> Optional[Token]:
