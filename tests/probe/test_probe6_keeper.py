@@ -313,9 +313,10 @@ def test_timeouts_and_oom_kills_reset_under_the_same_keeper_and_leave_no_memory_
             still = {p: s for p, s in before.processes().items() if is_alive(p, s)}
             assert still == {}, still  # the old life (its runtime still sleeping, for a timeout) ended first
             after.append((kind, max_memory_used(server, body["rid"])))
-        # An old life's charge (a 128 MB runtime, a sleeping one) counted in the next life's peak would show here.
-        assert all(used <= max(used_first, used_after_crash) for _, used in after), (used_first, used_after_crash,
-                                                                                     after)
+        # An old life's charge (a 128 MB runtime, a sleeping one) counted in the next life's peak would show here; a
+        # fresh runtime's own peak varies by a megabyte or so from life to life.
+        assert all(used <= max(used_first, used_after_crash) + 2 for _, used in after), (used_first, used_after_crash,
+                                                                                         after)
         stop_serve(server, mark, cgroups_of(host))
 
 
