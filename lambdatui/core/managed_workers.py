@@ -66,7 +66,7 @@ class ManagedWorkers:
 
     def _worker_asks(self, token: Token, connection: int) -> int:
         """A /next from `connection`: the worker it is (numbered at its first), now waiting for work."""
-        worker = self.worker_numbers.get(connection, 0) if connection else 0
+        worker = self._worker_on(connection)
         if connection and not worker:
             worker = self._number_for_new_connection()
             self.worker_numbers[connection] = worker
@@ -105,8 +105,15 @@ class ManagedWorkers:
         self._cancel_timer(WORKER_TIMER_PREFIX + request_id)
         return worker
 
+    def _worker_on(self, connection: int) -> int:
+        """The worker that asks on `connection` (0: not known)."""
+        return self.worker_numbers.get(connection, 0) if connection else 0
+
     def _worker_answered(self, request_id: str) -> None:
-        worker = self.running_on.pop(request_id, 0)
+        self._worker_free(self.running_on.pop(request_id, 0))
+
+    def _worker_free(self, worker: int) -> None:
+        """`worker` has its reply and asks for work again at once."""
         if worker:
             self.answered.add(worker)
             if self.ready:
@@ -124,7 +131,7 @@ class ManagedWorkers:
     def _overran_here(self, request_id: str, connection: int) -> bool:
         """Whether a /response or /error for `request_id` on `connection` is a timed-out attempt's, late, while another
         attempt (the same request id) runs on another worker."""
-        worker = self.worker_numbers.get(connection, 0) if connection else 0
+        worker = self._worker_on(connection)
         return bool(worker) and worker in self.overrun_on.get(request_id, ()) and worker != self.running_on.get(
             request_id)
 
@@ -132,16 +139,14 @@ class ManagedWorkers:
         """A timed-out attempt of `request_id` has answered, late (on `connection`; where that names none of its
         workers, the oldest's): its worker asks for work again. Whether another timed-out attempt of it runs on."""
         workers = self.overrun_on.get(request_id, [])
-        worker = self.worker_numbers.get(connection, 0) if connection else 0
+        worker = self._worker_on(connection)
         if worker not in workers:
             worker = workers[0] if workers else 0
         if worker:
             workers.remove(worker)
             if self.running_on.get(request_id) == worker:
                 del self.running_on[request_id]
-            self.answered.add(worker)
-            if self.ready:
-                self._place_ready()  # an invoke that waits for it now waits a bounded time for it to ask again
+            self._worker_free(worker)
         if not workers:
             self.overrun_on.pop(request_id, None)
         return bool(workers)
