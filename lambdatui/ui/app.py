@@ -8,9 +8,7 @@ to that one.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import threading
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -21,7 +19,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
 from lambdatui import controller as c
-from lambdatui.entry import save_caches
 from lambdatui.model import facts as f
 from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.ui.backend import BackendFactory
@@ -29,7 +26,7 @@ from lambdatui.ui.terminal_stop import TerminalStop
 from lambdatui.ui.detail_commands import open_detail
 from lambdatui.ui.event_templates import TEMPLATES, load_events_folder, scan_events_folder
 from lambdatui.ui.key_bindings import APP_BINDINGS
-from lambdatui.ui.terminal_restore import restore_if_there
+from lambdatui.ui.terminal_hangup import TerminalHangup
 from lambdatui.ui.fault_commands import FaultCommands
 from lambdatui.ui.log_commands import LogCommands
 from lambdatui.ui.palette_commands import debugger_commands
@@ -59,11 +56,10 @@ from lambdatui.ui.widgets import (
     TmpView,
 )
 
-HANGUP_EXIT_S = 4.0  # past the 2 s shutdown budget; the graceful way out after a hangup must not take longer
 QUIT_TIMEOUT_S = 10  # the longest Lambda shutdown budget is 2 s; never leave the user stuck in a dead UI
 
 
-class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, TerminalStop):
+class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, TerminalStop, TerminalHangup):
     """`lambdatui PATH`: the function's execution environments, each stepped boundary by boundary."""
 
     TITLE = "lambdatui"
@@ -354,32 +350,6 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
         if self._on_exit_hook is not None:
             self._on_exit_hook()
 
-    def _terminal_gone(self, loop: asyncio.AbstractEventLoop) -> None:
-        """SIGHUP, as a plain signal handler: it runs even while the loop is blocked on a write to the dead tty.
-
-        The kernel sends SIGCONT with a hangup, and Textual answers SIGCONT by resuming on the terminal (new
-        input thread, new writes): on a dead one that blocks the loop, or keeps the process alive after the app
-        has ended. So SIGCONT goes back to its default first (Python runs SIGHUP's handler before SIGCONT's),
-        and should the graceful shutdown still not finish, lambdatui exits anyway: the watchdog then kills
-        every process group it still lists, so nothing is left behind.
-        """
-        signal.signal(signal.SIGCONT, signal.SIG_DFL)
-        timer = threading.Timer(HANGUP_EXIT_S, _leave_now)
-        timer.daemon = True
-        timer.start()
-        loop.call_soon_threadsafe(self.call_later, self.hang_up)
-
-    @work(exclusive=True, group="quit")
-    async def hang_up(self) -> None:
-        """The terminal is gone: shut the environment down, then leave without drawing anything.
-
-        Textual's own exit restores the terminal, and writing to a vanished tty blocks its writer thread forever.
-        """
-        self._quitting = True
-        await self._stop_backend()
-        restore_if_there(getattr(self._driver, "attrs_before", None))  # a `kill -HUP` leaves the terminal there
-        _leave_now()
-
     @work(exclusive=True, group="quit")
     async def action_quit(self) -> None:
         if self._quitting:
@@ -399,9 +369,3 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
         # ctrl+c with nothing selected: Textual names the first quit binding it finds, its own ctrl+q; ours is q.
         self.notify("Press [b]q[/b] to quit", title="Do you want to quit?")
 
-
-def _leave_now() -> None:
-    """Exit at once, the terminal gone (nothing may be written to it), keeping what the dataclass cache compiled and
-    where the modules were found."""
-    save_caches()
-    os._exit(0)

@@ -59,8 +59,8 @@ def debugger_run(prefix: Path, end: str = "q") -> None:
 @pytest.mark.parametrize("end", ["q", "term", "hangup"])
 def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path, end: str) -> None:
     """entry.main saves in its `finally`; `invoke` saves before its os._exit. The debugger has an os._exit of its
-    own: closing its terminal (ui/app.py hang_up) ends the process without the save, so a user who closes the
-    terminal window rather than pressing q recompiles ~1,000 texts (textual's among them) at every start."""
+    own: closing its terminal (ui/terminal_hangup.py hang_up) ends the process without the save, so a user who closes
+    the terminal window rather than pressing q recompiles ~1,000 texts (textual's among them) at every start."""
     prefix = tmp_path / "prefix"
     path = cache_file_for(prefix)
     debugger_run(prefix, end)

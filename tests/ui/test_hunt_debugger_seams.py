@@ -346,6 +346,34 @@ def test_kill_hup_with_the_terminal_still_open_restores_it(shell: Shell) -> None
     assert_terminal_restored(shell, screen)
 
 
+def test_kill_hup_while_the_terminal_is_slow_to_read_still_restores_it(shell: Shell) -> None:
+    """The terminal there but not reading for a while (its emulator stopped, as a starved one is), its buffer full and
+    the debugger's writes blocked: the hangup's exit still puts it back once it reads again. A non-blocking write of
+    the restore failed at once (EAGAIN) and left the shell in the alternate screen (seen on CI under load)."""
+    shell.open_debugger(COUNTER)
+    shell.keys("c")
+    shell.wait_for("idle: frozen, waiting for an invoke")
+    runtime = runtime_pid(shell)
+    server = int(shell.show("#{pid}"))
+    os.kill(server, signal.SIGSTOP)
+    try:
+        terminal = os.open(f"/proc/{shell.lambdatui}/fd/1", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            while True:
+                os.write(terminal, b"." * 4096)
+        except BlockingIOError:
+            pass  # full: the emulator takes nothing more until it runs
+        finally:
+            os.close(terminal)
+        os.kill(shell.lambdatui, signal.SIGHUP)
+        assert not wait_all_gone({runtime}, WAIT_S), "the environment was not shut down"
+    finally:
+        os.kill(server, signal.SIGCONT)  # once the shutdown is over: the exit's restore comes now
+    screen = shell.wait_ended()
+    assert shell.exit_status() == 0
+    assert_terminal_restored(shell, screen)
+
+
 def test_sigterm_with_the_event_editor_open_quits_and_records(shell: Shell, tmp_path: Path) -> None:
     record = tmp_path / "session.toml"
     shell.open_debugger(COUNTER, "--record", str(record))
@@ -421,3 +449,4 @@ def test_resizing_during_a_100000_line_burst(shell: Shell, code_dir: Path, tmp_p
     assert_nothing_left(shell)
     replayed = replay(code_dir / "handler.py", record, shell)
     assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]
+
