@@ -100,7 +100,9 @@ class Fencing:
         if keeper is not None and not keeper.gone:
             return keeper
         self._end_keeper()
-        keeper = InitKeeper(join=self.cgroup.join if self.cgroup is not None else None, move_in_now=move_in_now)
+        cgroup = self.cgroup
+        keeper = InitKeeper(join=cgroup.join if cgroup is not None else None, move_in_now=move_in_now,
+                            function_procs=cgroup.procs_file if cgroup is not None and cgroup.function else None)
         self._keeper = keeper
         self._watchdog.add(keeper.pid)
         return keeper
@@ -226,10 +228,11 @@ class Fencing:
         return signalled
 
     def freeze_whole(self, frozen: bool) -> bool:
-        """The environment's freeze (or thaw) through its cgroup's freezer, where it has one that can: everything inside
-        stops and no process is signalled, as in Lambda. Its init and keeper stop too: nothing inside needs them while
-        nothing runs, and whatever ends the environment or starts a process in it thaws it first. False: the caller
-        signals the participants' groups and the strays instead."""
+        """The environment's freeze (or thaw) through its cgroup's freezer, where it has one that can: the function's
+        processes stop and none is signalled, as in Lambda. Its init and keeper stop too where the cgroup has no
+        function cgroup inside (cgroup.py): nothing inside needs them while nothing runs, and whatever ends the
+        environment or starts a process in it thaws it first. False: the caller signals the participants' groups and
+        the strays instead."""
         done = self.cgroup is not None and self.cgroup.set_frozen(frozen and not self._woken)
         self._frozen_whole = frozen and done
         return done

@@ -49,29 +49,44 @@ class Generation:
 class InitKeeper:
     """One environment's keeper process, from its start to its end (the environment's cgroup's lifetime)."""
 
-    def __init__(self, join: Callable[[int], None] | None = None, move_in_now: bool = True) -> None:
+    def __init__(self, join: Callable[[int], None] | None = None, move_in_now: bool = True,
+                 function_procs: str | None = None) -> None:
         """Start the keeper now (its interpreter boots while the host goes on). `join(pid)` moves it into the
         environment's cgroup, here while it boots: the keeper forks nothing until told it has moved, so every
         process of the environment is born inside. `move_in_now` False: the first `moved` does it (on a thread of
-        its own, ~15 ms the first time), unless `move_in_on_thread` has begun it."""
+        its own, ~15 ms the first time), unless `move_in_on_thread` has begun it. `function_procs`: the cgroup.procs
+        of the cgroup each participant joins before it execs (the function's, inside the environment's)."""
         self._failure: str | None = None
         self._told = False  # that it is in its cgroup (`_move_in`)
         self._moving: threading.Event | None = None  # set when `move_in_on_thread`'s thread is done
         self._move_error: BaseException | None = None  # what that thread's move raised
         linux.become_child_subreaper()  # its inits' children are the host's to reap where an init dies first
         host_end, keeper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        passed = [keeper_end.fileno()]
+        try:
+            # Opened here, the host's: a participant writes "0" to it, which moves the writer, from any namespace.
+            procs_fd = os.open(function_procs, os.O_WRONLY | os.O_CLOEXEC) if function_procs is not None else -1
+        except OSError as exc:
+            host_end.close()
+            keeper_end.close()
+            raise InitUnavailable(f"cannot open the function's cgroup: {exc}") from exc
+        if procs_fd >= 0:
+            passed.append(procs_fd)
         try:
             # Its own process group, as every child's: the terminal's Ctrl-C is the host's to handle.
             self._proc = subprocess.Popen(
-                stdlib_program(_INIT_SCRIPT, str(keeper_end.fileno()), str(FILE_LIMIT), str(os.getpid())),
+                stdlib_program(_INIT_SCRIPT, str(keeper_end.fileno()), str(FILE_LIMIT), str(procs_fd),
+                               str(os.getpid())),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=(keeper_end.fileno(),), close_fds=True, cwd="/", **_OWN_GROUP,
+                pass_fds=passed, close_fds=True, cwd="/", **_OWN_GROUP,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             host_end.close()
             raise InitUnavailable(f"cannot start the sandbox init: {exc}") from exc
         finally:
             keeper_end.close()
+            if procs_fd >= 0:
+                os.close(procs_fd)
         self._socket = host_end
         self._join = join
         if move_in_now:

@@ -98,4 +98,7 @@ def test_a_paced_stream_that_times_out_is_not_billed_past_its_timeout_in_replay(
     report = next(line for line in replayed.stdout.splitlines() if "REPORT RequestId" in line)
     duration = float(re.search(r"\bDuration: ([\d.]+) ms", report).group(1))
     billed = int(re.search(r"Billed Duration: (\d+) ms", report).group(1))
-    assert duration < 1100 and billed <= 1100, report  # serve: 1000.3-1000.8 ms, Billed 1001-1022 ms
+    init = float(re.search(r"Init Duration: ([\d.]+) ms", report).group(1))
+    # serve: 1000.3-1000.8 ms, Billed 1001-1022 ms: a custom runtime's Init is billed with its first invoke (~20 ms
+    # here, ~100 under a loaded CI run), so Billed is bounded by the two, not by a fixed 1100.
+    assert duration < 1100 and billed <= duration + init + 2, report

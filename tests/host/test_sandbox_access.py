@@ -10,6 +10,7 @@ import resource
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import pytest
@@ -258,7 +259,8 @@ def test_a_socket_made_inside_the_environments_cgroup_is_let_in_without_a_look_a
     monkeypatch.setattr(SocketHolders, "find", lambda self, inode, groups: looked.append(inode) or real_find(
         self, inode, groups))
     refused: list[str] = []
-    for _, client, server in connected_from(cgroup_v2.join):
+    # Into the function's cgroup (its runtime's and extensions', inside the environment's), where the id is from.
+    for _, client, server in connected_from(lambda pid: Path(cgroup_v2.procs_file).write_text(str(pid))):
         assert peers.client_socket(client, server).cgroup == cgroup_v2.v2_id  # type: ignore[union-attr]
         # Nobody is listed as the environment's: the cgroup alone lets it in.
         assert SandboxAccess(refused.append, own=lambda: [], cgroup=lambda: cgroup_v2.v2_id)(client, server)

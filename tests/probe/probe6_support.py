@@ -1,7 +1,7 @@
 """Helpers for test_probe6_keeper.py: what an environment's keeper, its per-life inits, their pid 1s and the
 function's processes look like from the host, read from /proc and the cgroup folders only.
 
-A keeper is `python -I -S ... sandbox_init.py FD LIMIT HOSTPID` started by the host; each life's init is a fork of
+A keeper is `python -I -S ... sandbox_init.py FD LIMIT PROCS HOSTPID` started by the host; each life's init is a fork of
 it (same argv, its parent the keeper); the init's pid 1 (the "anchor") is a fork of the init (same argv, pid 1 in
 its namespace's NSpid). The function's processes are found by a marker variable the test passes with `--env`
 (the environment hands it to the runtime, and every process the runtime forks inherits it), wherever they are
@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "end_to_end"))
 from e2e_support import ServeProcess, proc_cmdline, proc_stat  # noqa: E402
 
 from probe_support import cgroups_of  # noqa: E402
+
+from lambdatui.processes.cgroup import FUNCTION_CGROUP
 
 
 def all_pids() -> list[int]:
@@ -175,11 +177,25 @@ def lives(host: int) -> dict[int, list[Life]]:
 
 
 def cgroup_members(host: int) -> dict[Path, set[int]]:
-    """Each `lambdatui-<host>-*` cgroup folder (v2, and v1 memory ones) and the pids in it now."""
+    """Each `lambdatui-<host>-*` cgroup folder (v2, and v1 memory ones) and the pids in it now, those of the cgroups
+    inside it included (the function's, in a v2 one)."""
     members = {}
     for folder in cgroups_of(host):
         try:
-            members[folder] = {int(p) for p in (folder / "cgroup.procs").read_text().split()}
+            inside = [folder, *(path for path in folder.rglob("*") if path.is_dir())]
+            members[folder] = {int(p) for cgroup in inside for p in (cgroup / "cgroup.procs").read_text().split()}
+        except OSError:
+            continue  # removed meanwhile
+    return members
+
+
+def function_cgroup_members(host: int) -> dict[Path, set[int]]:
+    """Each v2 `lambdatui-<host>-*` cgroup folder and the pids in its function cgroup (cgroup.FUNCTION_CGROUP)."""
+    members = {}
+    for folder in cgroups_of(host):
+        try:
+            if v2_folder(folder):
+                members[folder] = {int(p) for p in (folder / FUNCTION_CGROUP / "cgroup.procs").read_text().split()}
         except OSError:
             continue  # removed meanwhile
     return members

@@ -26,7 +26,7 @@ from e2e_support import ServeProcess, descendants, run_cli, wait_all_gone, writa
 
 from lambdatui.config import resolve_function  # noqa: E402
 from lambdatui.model.boundaries import EnvState  # noqa: E402
-from lambdatui.processes.cgroup import EnvironmentCgroup, join_cgroup_in_child  # noqa: E402
+from lambdatui.processes.cgroup import FUNCTION_CGROUP, EnvironmentCgroup, join_cgroup_in_child  # noqa: E402
 from lambdatui.runner import open_environment  # noqa: E402
 
 BOUND = 60
@@ -70,6 +70,14 @@ def in_namespace(inode: int) -> set[int]:
             except OSError:
                 pass
     return found
+
+
+def ns_pid_of(pid: int) -> int:
+    """The process's pid in its own (innermost) PID namespace: 1 for the namespace's init."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    raise AssertionError(f"no NSpid for {pid}")
 
 
 def cgroup_lines(pid: int) -> dict[str, str]:
@@ -196,6 +204,9 @@ import os, sys
 sys.stdout.write("spinning\\n"); sys.stdout.flush()
 while True:
     try:
+        for inside in sys.argv[2:]:  # the function's cgroup first, as a sweep removes the deepest first
+            if os.path.isdir(inside):
+                os.rmdir(inside)
         os.rmdir(sys.argv[1])
         break
     except OSError:
@@ -213,7 +224,8 @@ def test_kill_all_survives_the_cgroup_being_removed_as_it_empties(cgroup: Enviro
         for group in groups:
             assert group is not None
             child = start_inside(group, "print('ready', flush=True)\nimport time\ntime.sleep(300)")
-            spinner = subprocess.Popen([sys.executable, "-c", _RMDIR_SPINNER, str(group.path)],
+            inside = [str(group.function)] if group.function is not None else []
+            spinner = subprocess.Popen([sys.executable, "-c", _RMDIR_SPINNER, str(group.path), *inside],
                                        stdout=subprocess.PIPE)
             try:
                 assert spinner.stdout is not None and spinner.stdout.readline() == b"spinning\n"
@@ -292,10 +304,16 @@ def environment_processes(own: list[int]) -> tuple[int, set[int], set[int]]:
 
 
 def assert_all_inside(contained: list[int], namespace: set[int], init: set[int]) -> None:
+    """In the environment's cgroup: lambdatui's processes (the keeper, the init, pid 1) in it, the function's in the
+    function cgroup inside it (the freezer's), in a v2 one."""
     assert set(contained) == namespace | init, (sorted(contained), sorted(namespace), init)
     lines = {pid: cgroup_lines(pid) for pid in contained}
     unified = {line[""] for line in lines.values()}
-    assert len(unified) == 1, lines
+    assert len(unified) == 2, lines
+    environment = min(unified, key=len)
+    assert max(unified, key=len) == f"{environment}/{FUNCTION_CGROUP}", unified
+    own = {pid for pid, line in lines.items() if line[""] == environment}
+    assert own == init | {min(namespace, key=ns_pid_of)}, (own, init, lines)  # and pid 1
     memory = {line.get("memory") for line in lines.values()}
     assert len(memory) == 1, lines  # the v1 memory cgroup too, where it is one: the init joined both
 
@@ -385,14 +403,17 @@ def test_a_fleet_of_three_keeps_each_environment_in_its_own_cgroup_and_namespace
                     (path,) = set(paths.values())
                     assert f"/lambdatui-{server.proc.pid}-" in path, path
                     cgroups.add(path)
-                    procs = Path("/sys/fs/cgroup/unified" + path, "cgroup.procs")
-                    if not procs.exists():
-                        procs = Path("/sys/fs/cgroup" + path, "cgroup.procs")
-                    members = {int(p) for p in procs.read_text().split()}
+                    assert path.endswith(f"/{FUNCTION_CGROUP}"), path  # the function's, inside the environment's
+                    folder = Path("/sys/fs/cgroup/unified" + path)
+                    if not folder.exists():
+                        folder = Path("/sys/fs/cgroup" + path)
+                    inside = {int(p) for p in (folder / "cgroup.procs").read_text().split()}
+                    members = inside | {int(p) for p in (folder.parent / "cgroup.procs").read_text().split()}
                     namespace = in_namespace(report["ns"])
                     extra = members - namespace
                     assert len(extra) == 2, (members, namespace)  # the init's keeper and the init, in the host's
                     assert namespace <= members
+                    assert len(namespace - inside) == 1, (inside, namespace)  # pid 1, outside the freezer's
                     for init in extra:
                         assert os.readlink(f"/proc/{init}/exe") and ns_inode(init) != report["ns"]
                 assert len(cgroups) == 3

@@ -27,6 +27,7 @@ from probe_support import DAEMON_SOURCE, cgroup_folders, wait_paths_gone  # noqa
 from e2e_support import (ServeProcess, descendants, proc_cmdline, proc_stat, run_cli, wait_all_gone,  # noqa: E402
                          write_file)
 from process_states import frozen  # noqa: E402
+from lambdatui.processes.cgroup import FUNCTION_CGROUP  # noqa: E402
 
 BOUND = 30.0
 
@@ -98,7 +99,9 @@ def test_a_clean_invoke_leaves_no_cgroup_folder_even_when_the_function_made_a_ch
     assert made.returncode == 0, made.stderr
     body = json.loads(made.stdout)
     assert body["child"] is True
-    name = Path(body["own"]).name
+    own = Path(body["own"])
+    assert own.name == FUNCTION_CGROUP, body  # the function's cgroup, inside its environment's
+    name = own.parent.name
     assert re.fullmatch(r"lambdatui-\d+-[0-9a-f]+", name), body
     left = cgroup_folders(name)
     remove_cgroup_folders(left)  # leave the machine as it was
@@ -117,9 +120,9 @@ def _serve_with_daemons(code_dir: Path) -> tuple[ServeProcess, Path, list[int], 
         cgroups = host_cgroups(server.proc.pid)
         assert len(cgroups) == 1, cgroups
         (env_cgroup,) = cgroups
-        direct = [int(p) for p in (env_cgroup / "cgroup.procs").read_text().split()
+        direct = [int(p) for p in (env_cgroup / FUNCTION_CGROUP / "cgroup.procs").read_text().split()
                   if proc_cmdline(int(p)) == "sleep 300"]
-        inner = [int(p) for p in (env_cgroup / "mine" / "cgroup.procs").read_text().split()
+        inner = [int(p) for p in (env_cgroup / FUNCTION_CGROUP / "mine" / "cgroup.procs").read_text().split()
                  if proc_cmdline(int(p)) == "sleep 301"]
         assert len(direct) == 1 and len(inner) == 1, (direct, inner)
         return server, env_cgroup, direct, inner

@@ -46,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_support import (REPO, ServeProcess, is_alive, lambdatui_argv, proc_stat, wait_all_gone,  # noqa: E402
                          write_file)
 
-from probe6_support import (KeeperSampler, Life, cgroup_members, children, family, keepers, lives,  # noqa: E402
-                            marked, max_memory_used, ns_pids, pid_ns, report_duration, sleepers, v2_folder)
+from probe6_support import (KeeperSampler, Life, cgroup_members, children, family,  # noqa: E402
+                            function_cgroup_members, keepers, lives, marked, max_memory_used, ns_pids, pid_ns,
+                            report_duration, sleepers, v2_folder)
 from probe_support import (DAEMON_SOURCE, cgroups_of, concurrent_invokes, remove_stale_runs,  # noqa: E402
                            wait_paths_gone)
 
@@ -90,7 +91,7 @@ def handler(event, context):
     if mode == "oom":
         hog = b"\1" * (300 << 20)  # written, so charged: well over --memory 128
         return {"survived": len(hog)}
-    if mode == "kill-cgroup":  # the function ends its own cgroup, which its keeper shares
+    if mode == "kill-cgroup":  # the function ends its own cgroup (the function's: its keeper is outside it)
         with open(os.path.join(own_cgroup(), "cgroup.kill"), "w") as fh:
             fh.write("1")
         time.sleep(30)
@@ -206,6 +207,12 @@ def assert_cgroups_hold(host: int, current: list[Life]) -> None:
             continue
         expected = sorted((sorted(life.pids) for life in current))
         assert sorted(sorted(s) for s in sets) == expected, (kind, members, current)
+    # In a v2 one, the function's processes are in its function cgroup (the freezer's), lambdatui's outside it.
+    inside = set().union(*function_cgroup_members(host).values())
+    if inside:
+        for life in current:
+            assert {pid for pid, _ in life.participants} <= inside, (inside, life)
+            assert not {life.keeper[0], life.init[0], life.anchor[0]} & inside, (inside, life)
 
 
 def concurrent(server: ServeProcess, events: list[dict]) -> list[tuple[httpx.Response, dict]]:
@@ -373,15 +380,17 @@ def test_a_setsid_daemon_of_a_crashing_invoke_dies_with_its_namespace_and_the_ke
 @pytest.mark.parametrize("how", ["sigkill-while-idle", "sigkill-while-idle-invoke-at-once", "function-cgroup-kill"])
 def test_a_lost_keeper_takes_its_life_along_and_the_next_invoke_gets_a_new_one(code_dir: Path, how: str) -> None:
     """The keeper SIGKILLed by hand (found by argv) while the environment is idle, with the next invoke sent once
-    lambdatui has noticed, or at once; or killed by the function itself, which shares its cgroup (cgroup.kill). Its
-    init, pid 1 and runtime end with it. An invoke sent at once may race the kill (the old runtime answers it, or
-    dies holding it: Runtime.ExitError, signal: killed); then one succeeds, in a new life of a new keeper, in the
-    environment's same cgroup folders, which hold nothing of the old keeper's (what each invoke said is printed)."""
+    lambdatui has noticed, or at once: its init, pid 1 and runtime end with it. An invoke sent at once may race the
+    kill (the old runtime answers it, or dies holding it: Runtime.ExitError, signal: killed); then one succeeds, in a
+    new life of a new keeper, in the environment's same cgroup folders, which hold nothing of the old keeper's (what
+    each invoke said is printed). Or the function kills its own cgroup (cgroup.kill): that is the function's cgroup,
+    inside the environment's, so the runtime ends and the keeper, outside it, stays for the next life."""
     with first_life(code_dir) as first:
         server, client, mark, host, body, life, cgroups = (first.server, first.client, first.mark, first.host,
                                                             first.body, first.life, first.cgroups)
         keeper, token = life.keeper, body["token"]
-        doomed = {keeper[0]: keeper[1], **life.processes()}
+        keeper_lost = how.startswith("sigkill")
+        doomed = {**({keeper[0]: keeper[1]} if keeper_lost else {}), **life.processes()}
         if how.startswith("sigkill-while-idle"):
             os.kill(keeper[0], signal.SIGKILL)
             if how == "sigkill-while-idle":
@@ -415,7 +424,7 @@ def test_a_lost_keeper_takes_its_life_along_and_the_next_invoke_gets_a_new_one(c
         duration = report_duration(server, body["rid"])
         assert wait_all_gone(doomed, GONE_WITHIN) == {}
         life = the_life(host, None, body)
-        assert life.keeper != keeper and body["token"] != token
+        assert (life.keeper != keeper) == keeper_lost and body["token"] != token
         assert set(cgroups_of(host)) == set(cgroups)  # the same environment, its same cgroup folders
         print(f"\n{how}: next invokes: {'; then '.join(said)} (REPORT Duration {duration} ms)")
         # and the new keeper does the resets from now on
