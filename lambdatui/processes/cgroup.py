@@ -120,6 +120,28 @@ class EnvironmentCgroup:
     def _frozen_path(self) -> Path:
         return self.function or self.path
 
+    def check_joined(self, pid: int) -> None:
+        """A participant the sandbox init started: where it could not join the function's cgroup (a kernel that
+        judges the move by the mover's credentials, in a user namespace), it is in the environment's, and the whole
+        environment is frozen from now on, as before the function had a cgroup of its own: nothing of it may run on."""
+        if self.function is None:
+            return
+        try:
+            with open(f"/proc/{pid}/cgroup", "rb") as fh:
+                inside = any(line.startswith(b"0::") and line.rstrip().endswith(b"/" + FUNCTION_CGROUP.encode())
+                             for line in fh)
+        except OSError:
+            return  # gone already: nothing of it to freeze
+        if not inside:
+            if self._freezer is not None:
+                os.close(self._freezer)  # the function cgroup's; thawed (a spawn thaws first)
+                self._freezer = None
+            self.function = None
+            try:
+                self.v2_id = os.stat(self.path).st_ino  # where its sockets are made now
+            except OSError:
+                pass
+
     def set_frozen(self, frozen: bool) -> bool:
         """Freeze (or thaw) the function's processes through cgroup v2's freezer, as Lambda freezes an idle environment:
         no process inside is signalled, so none can tell (a SIGSTOP sends its parent SIGCHLD, a SIGCONT resumes a child

@@ -125,12 +125,14 @@ def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None, t
     """Between fork and exec: into the function's cgroup (`procs_fd`, its cgroup.procs, where there is one), the steps
     subprocess.Popen took for the host before (its own group, std streams), and the default action for the signals
     `to_default` (ignored ones survive exec: the init's own, and those it got)."""
-    where = "cgroup"
-    try:
-        if procs_fd >= 0:
+    if procs_fd >= 0:
+        try:
             os.write(procs_fd, b"0")  # first: whatever it starts is born there too
-            os.close(procs_fd)
-        where = "limit"
+        except OSError:
+            pass  # it stays in the environment's cgroup, which the host then freezes whole (check_joined)
+        os.close(procs_fd)
+    where = "limit"
+    try:
         if file_limit is not None:
             _lower_file_limit(file_limit)
         where = "exec"

@@ -208,6 +208,8 @@ class Supervisor(StartedAhead, ChildExits, Fencing):
         try:
             if self._init is not None:
                 pid, popen = spawn_in_namespace(self._init, argv, spec.cwd, env, out_w, err_w, passed), None
+                if self.cgroup is not None:
+                    self.cgroup.check_joined(pid)
             else:
                 try:
                     cwd, preexec = self._direct_setup(spec.cwd)

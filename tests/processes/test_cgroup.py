@@ -122,3 +122,66 @@ def test_the_watchdog_removes_cgroups_nested_deeper_than_the_recursion_limit(tmp
     _nest(top, 1_500)
     watchdog.kill_cgroup(str(top))
     assert not top.exists()
+
+
+def _sleeper_in(procs_files: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from lambdatui.processes.cgroup import join_cgroup_in_child
+
+    return subprocess.Popen(["sleep", "300"], preexec_fn=lambda: join_cgroup_in_child(procs_files))
+
+
+def _v2_with_function_cgroup() -> EnvironmentCgroup:
+    cgroup = EnvironmentCgroup.create()
+    if cgroup is None:
+        pytest.skip("no writable cgroup on this host")
+    if cgroup.function is None or not cgroup.has_freezer():
+        cgroup.remove()
+        pytest.skip("no cgroup v2 freezer here: no function cgroup")
+    return cgroup
+
+
+def test_the_freezer_freezes_the_function_and_not_lambdatuis_own_processes() -> None:
+    """The function's processes in the function cgroup stop; a process of lambdatui's, joined to the environment's
+    cgroup (the keeper), runs on: nothing of its wakes at each thaw (2 wake-ups an invoke each, before)."""
+    from process_states import frozen, wait_frozen
+
+    cgroup = _v2_with_function_cgroup()
+    function, own = _sleeper_in(cgroup.procs_files), _sleeper_in((cgroup.own_procs_file,))
+    try:
+        assert sorted(cgroup.pids()) == sorted([function.pid, own.pid])  # both the environment's
+        cgroup.check_joined(function.pid)
+        assert cgroup.function is not None
+        assert cgroup.set_frozen(True)
+        wait_frozen(function.pid)
+        assert not frozen(own.pid)
+        assert cgroup.set_frozen(False)
+    finally:
+        for child in (function, own):
+            child.kill()
+            child.wait()
+        cgroup.remove()
+    assert not cgroup.path.exists()
+
+
+def test_a_participant_that_could_not_join_the_function_cgroup_has_the_whole_environment_frozen() -> None:
+    """The sandbox init's participant writes "0" to the function cgroup's cgroup.procs; where a kernel refuses it,
+    it stays in the environment's cgroup, and the host freezes that one whole (as before the function had its own)."""
+    import os
+
+    from process_states import wait_frozen
+
+    cgroup = _v2_with_function_cgroup()
+    stayed = _sleeper_in((cgroup.own_procs_file,))  # as a participant whose move was refused
+    try:
+        cgroup.check_joined(stayed.pid)
+        assert cgroup.function is None and cgroup.v2_id == os.stat(cgroup.path).st_ino
+        assert cgroup.set_frozen(True)
+        wait_frozen(stayed.pid)
+        assert cgroup.set_frozen(False)
+    finally:
+        stayed.kill()
+        stayed.wait()
+        cgroup.remove()
+    assert not cgroup.path.exists()
