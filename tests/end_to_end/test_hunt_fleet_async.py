@@ -448,7 +448,9 @@ def test_a_full_event_queue_refuses_in_one_line_for_the_whole_flood(code_dir: Pa
     handler = write_file(code_dir / "handler.py", WAITS_FOR_A_FILE)
     release = tmp_path / "release"
     event = json.dumps({"release": str(release)})
-    with ServeProcess(handler, "--concurrency", "1", "--shutdown-grace", "0.2") as served:
+    # A timeout past the flood's length: a first invoke timed out at the default 3 s (a flood on a loaded machine takes
+    # longer) made room in the queue for one more.
+    with ServeProcess(handler, "--concurrency", "1", "--shutdown-grace", "0.2", "--timeout", "60") as served:
         with httpx.Client(timeout=30) as client:
             statuses = [client.post(served.invoke_url(), content=event, headers={"X-Amz-Invocation-Type": "Event"})
                         for _ in range(1004)]
