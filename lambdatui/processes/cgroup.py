@@ -127,8 +127,9 @@ class EnvironmentCgroup:
         if self.function is None:
             return
         try:
-            with open(f"/proc/{pid}/cgroup", "rb") as fh:
-                inside = any(line.startswith(b"0::") and line.rstrip().endswith(b"/" + FUNCTION_CGROUP.encode())
+            segment = b"/" + FUNCTION_CGROUP.encode()
+            with open(f"/proc/{pid}/cgroup", "rb") as fh:  # in it, or in a cgroup it made inside it already
+                inside = any(line.startswith(b"0::") and (line.rstrip().endswith(segment) or segment + b"/" in line)
                              for line in fh)
         except OSError:
             return  # gone already: nothing of it to freeze
