@@ -50,8 +50,9 @@ class EnvironmentCgroup:
         self.procs_file = str((function or path) / "cgroup.procs")  # where the function's processes go
         self.own_procs_file = str(path / "cgroup.procs")  # lambdatui's, outside the freeze
         self._procs = KernelFile(self.own_procs_file)  # the function cgroup (and any it made) are its children
-        # Whether a function made cgroups inside this one, also asked at every freeze: v2 counts them in
-        # cgroup.stat, one read of a file kept open (~2 us), where a stat() of the folder costs ~9 us there.
+        # Whether there are cgroups inside this one (the function's, any the function made), asked at every freeze
+        # by signal (no freezer: no function cgroup either): v2 counts them in cgroup.stat, one read of a file kept
+        # open (~2 us), where a stat() of the folder costs ~9 us there.
         self._stat = KernelFile(str(path / "cgroup.stat")) if version == 2 else None
         self.memory: Optional[CgroupMemory] = None
         """The memory limit, where the kernel can enforce it: on this cgroup (v2), or on a v1 memory cgroup."""
@@ -99,7 +100,8 @@ class EnvironmentCgroup:
                 path.mkdir()
             except OSError:
                 continue
-            function = path / FUNCTION_CGROUP if version == 2 else None
+            # Only where the freezer is: elsewhere the freeze is by signal, and a cgroup inside would serve nothing.
+            function = path / FUNCTION_CGROUP if version == 2 and (path / "cgroup.freeze").exists() else None
             if function is not None:
                 try:
                     function.mkdir()
@@ -115,6 +117,11 @@ class EnvironmentCgroup:
     def has_freezer(self) -> bool:
         """Whether `set_frozen` can freeze it (v2, on a kernel with the freezer: 5.2 and later)."""
         return self.version == 2 and os.path.exists(self._frozen_path / "cgroup.freeze")
+
+    @property
+    def function_procs(self) -> Optional[str]:
+        """The function cgroup's cgroup.procs, which each participant joins before it execs; None without one."""
+        return str(self.function / "cgroup.procs") if self.function is not None else None
 
     @property
     def _frozen_path(self) -> Path:

@@ -102,7 +102,7 @@ class Fencing:
         self._end_keeper()
         cgroup = self.cgroup
         keeper = InitKeeper(join=cgroup.join if cgroup is not None else None, move_in_now=move_in_now,
-                            function_procs=cgroup.procs_file if cgroup is not None and cgroup.function else None)
+                            function_procs=cgroup.function_procs if cgroup is not None else None)
         self._keeper = keeper
         self._watchdog.add(keeper.pid)
         return keeper

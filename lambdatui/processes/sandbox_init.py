@@ -53,6 +53,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _JOINED = b"joined"  # the host's word: the keeper is in the environment's cgroup
 _PROCS_FD = 255  # where the keeper keeps the function cgroup's cgroup.procs (main)
+_function_procs = -1  # _PROCS_FD once main has it: every participant forked from here on writes "0" to it
 
 
 def _anchor(alive_r: int, ready_w: int, libc) -> None:
@@ -121,16 +122,16 @@ def _reap_all() -> None:
             return
 
 
-def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None, to_default=(), procs_fd=-1):
-    """Between fork and exec: into the function's cgroup (`procs_fd`, its cgroup.procs, where there is one), the steps
+def _child(argv, cwd, env, out_fd, err_fd, failed_w, kept=(), file_limit=None, to_default=()):
+    """Between fork and exec: into the function's cgroup (`_function_procs`, where there is one), the steps
     subprocess.Popen took for the host before (its own group, std streams), and the default action for the signals
     `to_default` (ignored ones survive exec: the init's own, and those it got)."""
-    if procs_fd >= 0:
+    if _function_procs >= 0:
         try:
-            os.write(procs_fd, b"0")  # first: whatever it starts is born there too
+            os.write(_function_procs, b"0")  # first: whatever it starts is born there too
         except OSError:
             pass  # it stays in the environment's cgroup, which the host then freezes whole (check_joined)
-        os.close(procs_fd)
+        os.close(_function_procs)
     where = "limit"
     try:
         if file_limit is not None:
@@ -164,7 +165,7 @@ def _lower_file_limit(limit):
     resource.setrlimit(resource.RLIMIT_NOFILE, lowered)
 
 
-def _spawn(request, fds, file_limit=None, to_default=(), procs_fd=-1):
+def _spawn(request, fds, file_limit=None, to_default=()):
     """Fork one participant; the reply is ("ok", pid) or ("failed", where, errno, text)."""
     argv, cwd, env, kept_names = marshal.loads(request)
     out_fd, err_fd = fds[0], fds[1]
@@ -178,7 +179,7 @@ def _spawn(request, fds, file_limit=None, to_default=(), procs_fd=-1):
         os.close(failed_w)
         return ("failed", "fork", exc.errno or errno.EAGAIN, exc.strerror or str(exc))
     if pid == 0:
-        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept, file_limit, to_default, procs_fd)
+        _child(argv, cwd, env, out_fd, err_fd, failed_w, kept, file_limit, to_default)
     os.close(failed_w)
     chunks = []
     while True:
@@ -240,7 +241,7 @@ def _enter_namespaces(plan, libc, keeper):
     return None
 
 
-def _generation(requests, plan, exits_fd, file_limit, keeper, libc, procs_fd=-1):
+def _generation(requests, plan, exits_fd, file_limit, keeper, libc):
     """One life of the environment (a fork of the keeper): its namespaces, its pid 1, then its participants' spawns
     on `requests`, until the host closes its end or kills it. Returns the exit code."""
     refused = _enter_namespaces(plan, libc, keeper)
@@ -276,7 +277,7 @@ def _generation(requests, plan, exits_fd, file_limit, keeper, libc, procs_fd=-1)
             if not request:
                 return 0  # the host closed its end: the environment is over
             try:
-                reply = _spawn(request, fds, file_limit, to_default, procs_fd)
+                reply = _spawn(request, fds, file_limit, to_default)
             finally:
                 for fd in fds:
                     os.close(fd)
@@ -296,7 +297,7 @@ def _fork(channel_fd):
         return -1
 
 
-def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc, procs_fd=-1):
+def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc):
     """Fork a generation for `plan`; `fds` are its channel, its exits' pipe and its stderr (closed here)."""
     channel_fd, exits_fd, err_fd = fds
     for fd in fds:
@@ -318,7 +319,7 @@ def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc, procs_fd=
                 os.close(fd)
             os.dup2(err_fd, 2)
             os.close(err_fd)
-            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, keeper, libc, procs_fd)
+            code = _generation(_socket.socket(fileno=channel_fd), plan, exits_fd, file_limit, keeper, libc)
         except BaseException as exc:  # its stderr is the host's pipe: the reason, for the host's message
             os.write(2, ("%s: %s\n" % (type(exc).__name__, exc)).encode("utf-8", "replace"))
         os._exit(code)
@@ -327,6 +328,7 @@ def _fork_generation(keeper_socket, plan, fds, file_limit, wake, libc, procs_fd=
 
 
 def main(argv):
+    global _function_procs
     # The host's pid last: what looks for a host's keepers finds it there.
     requests_fd, file_limit, procs_fd, host = int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
     os.set_inheritable(requests_fd, False)  # the host passed it inheritable; the function must not get it
@@ -335,7 +337,7 @@ def main(argv):
         # numbers the function's descriptors get (with and without the host's early start, unlike each other).
         os.dup2(procs_fd, _PROCS_FD, inheritable=False)
         os.close(procs_fd)
-        procs_fd = _PROCS_FD
+        _function_procs = _PROCS_FD
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
         _signal.signal(getattr(_signal, name), _signal.SIG_IGN)
     if sys.version_info < (3, 11):
@@ -375,7 +377,7 @@ def main(argv):
                 os.close(fd)
         while joined and pending:
             plan, fds = pending.pop(0)
-            _fork_generation(requests, plan, fds, file_limit, (wake_r, wake_w), libc, procs_fd)
+            _fork_generation(requests, plan, fds, file_limit, (wake_r, wake_w), libc)
 
 
 def program(argv):

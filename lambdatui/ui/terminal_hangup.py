@@ -53,8 +53,10 @@ class TerminalHangup:
         """A `kill -HUP` leaves the terminal there: put it back if it still is, waiting a moment at most for one that
         is slow to read, then exit (also from the hangup's timer, should the graceful shutdown not finish)."""
         driver = self._driver
-        restore_if_there(getattr(driver, "attrs_before", None), getattr(driver, "_writer_thread", None))
-        _leave_now()
+        try:
+            restore_if_there(getattr(driver, "attrs_before", None), getattr(driver, "_writer_thread", None))
+        finally:
+            _leave_now()  # whatever the restore met: a hangup must end lambdatui
 
 
 def _leave_now() -> None:

@@ -53,7 +53,9 @@ def _stop_writing(writer: Any, deadline: float) -> None:
     """Textual's writer thread (textual.drivers._writer_thread) ends after the write it is in, its queued frames
     dropped; waits for that until the deadline. (A flush does not help a blocked writer: it is woken and fills the room
     again, with the rest of its frame.)"""
-    queue = writer._queue
+    queue = getattr(writer, "_queue", None)
+    if queue is None:
+        return  # another Textual's writer: not stopped, its last frame may follow the restore
     try:
         while True:
             queue.get_nowait()

@@ -301,7 +301,8 @@ def test_the_runtime_dying_fails_every_invoke_its_workers_ran_and_the_next_goes_
 
 # ---------------------------------------------------------------------- Managed Instances: an Event invoke's retry
 
-# Counts its attempts in the shared /tmp and holds each until `release-<attempt>` appears beside the handler.
+# Counts its attempts in the shared /tmp and holds each until `release-<attempt>` appears beside the handler; an
+# attempt released with `exit-<attempt>` beside it exits, with `fail-<attempt>` raises, instead of answering.
 ATTEMPTS = '''import os
 import time
 
@@ -316,6 +317,10 @@ def handler(event, context):
     while not os.path.exists(os.path.join(HERE, "release-%d" % attempt)):
         time.sleep(0.005)
     os.write(1, ("attempt %d answers\\n" % attempt).encode())
+    if os.path.exists(os.path.join(HERE, "exit-%d" % attempt)):
+        os._exit(3)
+    if os.path.exists(os.path.join(HERE, "fail-%d" % attempt)):
+        raise RuntimeError("attempt %d failed" % attempt)
     return {"attempt": attempt}
 '''
 

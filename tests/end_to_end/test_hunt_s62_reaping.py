@@ -29,6 +29,7 @@ import pytest
 
 from e2e_support import ServeProcess, descendants, wait_all_gone, write_file, awslambdaric_bootstrap
 from retry_support import send_event
+from test_hunt_managed_snapstart import ATTEMPTS
 from test_hunt_soak_snapstart import HANDLER, MANAGED_HANDLER, status_of, subtree, write_handler, zombies_under
 
 pytestmark = pytest.mark.timeout(90)
@@ -128,29 +129,6 @@ def test_managed_instances_leave_no_zombies(code_dir: Path, extra: tuple) -> Non
 
 
 # ---------------------------------------------------------------------- Managed Instances: late answers and retries
-
-# Counts its attempts in the shared /tmp and holds each until `release-<attempt>` appears beside the handler; an
-# attempt released with `fail-<attempt>` raises instead of answering.
-ATTEMPTS = '''import os
-import time
-
-HERE = os.path.dirname(os.path.realpath(__file__))
-
-
-def handler(event, context):
-    with open("/tmp/attempts", "a") as fh:
-        fh.write("x")
-    attempt = os.path.getsize("/tmp/attempts")
-    os.write(1, ("attempt %d began\\n" % attempt).encode())
-    while not os.path.exists(os.path.join(HERE, "release-%d" % attempt)):
-        time.sleep(0.005)
-    os.write(1, ("attempt %d answers\\n" % attempt).encode())
-    if os.path.exists(os.path.join(HERE, "exit-%d" % attempt)):
-        os._exit(3)
-    if os.path.exists(os.path.join(HERE, "fail-%d" % attempt)):
-        raise RuntimeError("attempt %d failed" % attempt)
-    return {"attempt": attempt}
-'''
 
 REPORT_OF = r"#1 \[platform\]\s+REPORT RequestId: {}\t(.*)$"
 
