@@ -188,7 +188,7 @@ async def test_a_crash_in_env_2_fails_its_own_caller_only(code_dir: Path, pool) 
     app = debugger(code_dir, fleet=FleetOptions(concurrency=5))
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
-        calls = [send(pool, endpoint, {"caller": n, "sleep": 1.5}) for n in (1, 2, 3)]
+        calls = [send(pool, endpoint, {"caller": n, "sleep": 2.5}) for n in (1, 2, 3)]
         busy = await until(pilot, lambda s: sum(1 for e in s.environments if e.request_id) == 3, "three running")
         victim = next(e.request_id for e in busy.environments if e.number == 2)
         await focus(pilot, 2)
@@ -252,7 +252,7 @@ async def test_a_crash_in_env_2_during_a_burst_is_recorded_so_that_it_replays(co
     app = debugger(code_dir, fleet=FleetOptions(concurrency=5), record=scenario)
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
-        calls = [send(pool, endpoint, {"caller": n, "sleep": 1.0}) for n in (1, 2)]
+        calls = [send(pool, endpoint, {"caller": n, "sleep": 2.5}) for n in (1, 2)]
         await until(pilot, lambda s: sum(1 for e in s.environments if e.request_id) == 2, "two running")
         await focus(pilot, 2)
         await pick_first_target(pilot, "x")
@@ -273,7 +273,7 @@ async def test_a_burst_with_a_shutdown_and_a_replacement_mid_invoke_replays(code
     app = debugger(code_dir, fleet=FleetOptions(concurrency=5), record=scenario)
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
-        calls = [send(pool, endpoint, {"caller": n, "sleep": 1.5}) for n in (1, 2, 3)]
+        calls = [send(pool, endpoint, {"caller": n, "sleep": 2.5}) for n in (1, 2, 3)]
         await until(pilot, lambda s: sum(1 for e in s.environments if e.request_id) == 3, "three running")
         await focus(pilot, 2)
         await pilot.press("s")
