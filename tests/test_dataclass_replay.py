@@ -17,6 +17,11 @@ import pytest
 from lambdatui import dataclass_replay
 from lambdatui.dataclass_cache import MethodCache
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "probe"))
+from warm_bytecode import seeded, warm_bytecode  # noqa: E402
+
+__all__ = ["warm_bytecode"]  # the fixture, used by name
+
 pytestmark = pytest.mark.skipif(not dataclass_replay.SUPPORTED, reason="Python 3.10-3.12's dataclasses only")
 
 DESCRIBE = r'''
@@ -88,11 +93,13 @@ if sys.argv[1] == "served":
 '''
 
 
-def test_every_lambdatui_dataclass_made_from_its_recording_is_the_class_dataclass_makes(tmp_path: Path) -> None:
+def test_every_lambdatui_dataclass_made_from_its_recording_is_the_class_dataclass_makes(
+        tmp_path: Path, warm_bytecode: Path) -> None:
     """Every module of lambdatui imported three times: with `@dataclass` alone, then with the replay twice (the
     first start records, the second makes its classes from the recordings): the same classes, attribute for
-    attribute (the same code, cells, defaults, annotations, qualified names, fields and their order)."""
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "prefix")}
+    attribute (the same code, cells, defaults, annotations, qualified names, fields and their order). The prefix
+    starts with the modules' bytecode and no recording (warm_bytecode.py)."""
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(seeded(tmp_path / "prefix", warm_bytecode))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def run(mode: str) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 Real interpreters throughout: the `lambdatui` command (`python -m lambdatui`, the console script's entry) and small
 scripts run as subprocesses, with the cache written under a PYTHONPYCACHEPREFIX inside pytest's tmp_path (so the
 checkout's own __pycache__ is never touched). PYTHONDONTWRITEBYTECODE is removed where the file must be written.
+A prefix starts with the bytecode of what the commands import and no cache file (warm_bytecode.py: what is probed is
+the method cache, not Python's compiling of .pyc files).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from pathlib import Path
 import pytest
 
 from lambdatui.dataclass_cache import _HEADER, MethodCache
+
+from warm_bytecode import seeded, warm_bytecode
+
+__all__ = ["warm_bytecode"]  # the fixture, used by name
 
 REPO = Path(__file__).resolve().parents[2]
 BOUND = 60  # seconds, for each subprocess
@@ -78,10 +84,10 @@ def test_a_cache_with_one_damaged_byte_is_compiled_past_in_process(tmp_path: Pat
     assert cache.stored == {}
 
 
-def test_the_command_still_starts_with_a_damaged_cache_file(tmp_path: Path) -> None:
+def test_the_command_still_starts_with_a_damaged_cache_file(tmp_path: Path, warm_bytecode: Path) -> None:
     """Every `lambdatui` start reads the file before anything else: a damaged one must cost the cache, not the
     command (a crash there also means the file is never rewritten, so every later start fails the same way)."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = _cache_file(prefix)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_HEADER + _one_byte_corruption())
@@ -90,10 +96,10 @@ def test_the_command_still_starts_with_a_damaged_cache_file(tmp_path: Path) -> N
     assert "usage" in done.stdout.lower()
 
 
-def test_a_file_with_the_right_header_but_another_layout_is_compiled_past(tmp_path: Path) -> None:
+def test_a_file_with_the_right_header_but_another_layout_is_compiled_past(tmp_path: Path, warm_bytecode: Path) -> None:
     """The header names the interpreter build, not the file's layout: a file whose values are not code objects
     (another lambdatui version's layout, or damage that still unmarshals) must not reach exec()."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     first = _lambdatui(prefix, "--help")
     assert first.returncode == 0, first.stderr
     path = _cache_file(prefix)
@@ -106,8 +112,8 @@ def test_a_file_with_the_right_header_but_another_layout_is_compiled_past(tmp_pa
 
 
 @pytest.mark.parametrize("cut", [len(_HEADER), len(_HEADER) + 1, 0.5, -1])
-def test_a_truncated_file_is_compiled_past_and_rewritten_whole(tmp_path: Path, cut: float) -> None:
-    prefix = tmp_path / "prefix"
+def test_a_truncated_file_is_compiled_past_and_rewritten_whole(tmp_path: Path, warm_bytecode: Path, cut: float) -> None:
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     first = _lambdatui(prefix, "--help")
     assert first.returncode == 0, first.stderr
     path = _cache_file(prefix)
@@ -121,9 +127,9 @@ def test_a_truncated_file_is_compiled_past_and_rewritten_whole(tmp_path: Path, c
     assert len(reloaded.stored) > 20  # the second start wrote the whole file again
 
 
-def test_a_file_of_the_same_version_but_another_build_is_ignored(tmp_path: Path) -> None:
+def test_a_file_of_the_same_version_but_another_build_is_ignored(tmp_path: Path, warm_bytecode: Path) -> None:
     """Same version number, another build line in sys.version: its code objects are not used."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = _cache_file(prefix)
     path.parent.mkdir(parents=True, exist_ok=True)
     other = f"lambdatui dataclass methods\n{sys.version.split()[0]} (main, Jan  1 1970, 00:00:00) [Other]\n"
@@ -151,8 +157,8 @@ _RACER = textwrap.dedent("""
 """)
 
 
-def test_concurrent_first_runs_leave_one_whole_file_and_no_temporaries(tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
+def test_concurrent_first_runs_leave_one_whole_file_and_no_temporaries(tmp_path: Path, warm_bytecode: Path) -> None:
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     racers = [subprocess.Popen([sys.executable, "-c", _RACER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=_env(prefix), cwd=REPO) for _ in range(6)]
     try:
@@ -180,10 +186,11 @@ def test_concurrent_first_runs_leave_one_whole_file_and_no_temporaries(tmp_path:
     assert json.loads(check.stdout) == 0
 
 
-def test_the_headless_invoke_writes_the_cache_once_and_rewrites_nothing_the_second_time(tmp_path: Path) -> None:
+def test_the_headless_invoke_writes_the_cache_once_and_rewrites_nothing_the_second_time(
+        tmp_path: Path, warm_bytecode: Path) -> None:
     """`invoke` ends through os._exit (cli._exit_now), which must still save; a second identical run compiles
     nothing, so the file is not replaced (same inode, same bytes)."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     handler = REPO / "sample_functions" / "hello" / "handler.py"
     first = _lambdatui(prefix, "invoke", str(handler), "-e", "{}")
     assert first.returncode == 0, first.stderr
@@ -341,14 +348,15 @@ _CLASSES = textwrap.dedent('''
 ''')
 
 
-def test_classes_from_cached_code_behave_exactly_as_freshly_compiled_ones(tmp_path: Path) -> None:
+def test_classes_from_cached_code_behave_exactly_as_freshly_compiled_ones(tmp_path: Path, warm_bytecode: Path) -> None:
     script = tmp_path / "classes.py"
     script.write_text(_CLASSES)
     cache_path = tmp_path / "cache" / "dataclass-methods.marshal"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
 
     def run(*args: str) -> dict:
         out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                             env=_env(tmp_path / "prefix"), cwd=tmp_path, timeout=BOUND)
+                             env=_env(prefix), cwd=tmp_path, timeout=BOUND)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 

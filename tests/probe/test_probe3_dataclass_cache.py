@@ -4,8 +4,10 @@ Real commands throughout: the debugger on a real pseudo-terminal (ended with `q`
 terminal), `invoke`, `replay`, `serve`, and other real interpreters of this machine (pyenv's 3.10, 3.12, 3.13 and
 the system's own 3.11) for what the cache module does alone. Every cache file lives under a PYTHONPYCACHEPREFIX in
 pytest's tmp_path, or in a copy of the package there; PYTHONDONTWRITEBYTECODE is removed where the file must be
-written. Round 2 (test_probe2_dataclass_cache.py) covered damaged files, concurrent first runs, a read-only folder
-and class equivalence; this round goes after the file's life across commands and interpreters.
+written; a prefix starts with the bytecode of what the commands import and no cache file (warm_bytecode.py: what
+is probed is the method cache, not Python's compiling of .pyc files). Round 2 (test_probe2_dataclass_cache.py)
+covered damaged files, concurrent first runs, a read-only folder and class equivalence; this round goes after the
+file's life across commands and interpreters.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from lambdatui.dataclass_cache import _HEADER, MAX_ENTRIES
 
 from probe_support import (BOUND, REPO, DebuggerOnPty, cache_env, cache_file_for, file_identity,
                             stored_texts)
+from warm_bytecode import seeded, warm_bytecode
+
+__all__ = ["warm_bytecode"]  # the fixture, used by name
 
 HELLO = REPO / "sample_functions" / "hello" / "handler.py"
 COUNTER = REPO / "sample_functions" / "counter" / "handler.py"
@@ -57,11 +62,12 @@ def debugger_run(prefix: Path, end: str = "q") -> None:
 
 
 @pytest.mark.parametrize("end", ["q", "term", "hangup"])
-def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path, end: str) -> None:
+def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path, warm_bytecode: Path,
+                                                                 end: str) -> None:
     """entry.main saves in its `finally`; `invoke` saves before its os._exit. The debugger has an os._exit of its
     own: closing its terminal (ui/terminal_hangup.py hang_up) ends the process without the save, so a user who closes
     the terminal window rather than pressing q recompiles ~1,000 texts (textual's among them) at every start."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = cache_file_for(prefix)
     debugger_run(prefix, end)
     assert path.is_file(), f"the debugger ended by {end!r} wrote no cache file"
@@ -74,10 +80,11 @@ def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path,
 # --------------------------------------------------------------------------- commands alternating
 
 
-def test_debugger_invoke_and_replay_alternating_keep_one_file_that_none_of_them_recompiles(tmp_path: Path) -> None:
+def test_debugger_invoke_and_replay_alternating_keep_one_file_that_none_of_them_recompiles(
+        tmp_path: Path, warm_bytecode: Path) -> None:
     """Each command defines a different set of classes (the debugger textual's, replay the scenario's): after each
     ran once, the file holds every set and a second round rewrites nothing."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = cache_file_for(prefix)
     debugger_run(prefix)
     after_debugger = set(stored_texts(path))
@@ -94,12 +101,13 @@ def test_debugger_invoke_and_replay_alternating_keep_one_file_that_none_of_them_
     assert file_identity(path) == settled, "a second replay or invoke recompiled (and rewrote) the file"
 
 
-def test_a_replay_run_while_the_debugger_is_open_keeps_its_texts_once_the_debugger_quits(tmp_path: Path) -> None:
+def test_a_replay_run_while_the_debugger_is_open_keeps_its_texts_once_the_debugger_quits(
+        tmp_path: Path, warm_bytecode: Path) -> None:
     """A debugger open in one terminal, `lambdatui replay` run in another (an everyday pairing): both compile on
     this first start and both save at exit. The debugger saves last, writing the file as it read it at its start
     plus what it compiled: replay's texts, saved meanwhile, must not be thrown away (the next replay would compile
     them all again)."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = cache_file_for(prefix)
     with DebuggerOnPty(str(HELLO), env=cache_env(prefix)) as tui:
         tui.ready()
@@ -128,8 +136,8 @@ def _stale_file(path: Path, count: int) -> set[str]:
     return set(stored)
 
 
-def test_past_max_entries_real_runs_drop_the_stale_texts_and_then_settle(tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
+def test_past_max_entries_real_runs_drop_the_stale_texts_and_then_settle(tmp_path: Path, warm_bytecode: Path) -> None:
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = cache_file_for(prefix)
     stale = _stale_file(path, MAX_ENTRIES)
     lambdatui(prefix, "invoke", str(HELLO), "-e", "{}")
@@ -145,9 +153,9 @@ def test_past_max_entries_real_runs_drop_the_stale_texts_and_then_settle(tmp_pat
     assert file_identity(path) == settled
 
 
-def test_serve_stopped_by_a_signal_saves_the_cache(tmp_path: Path) -> None:
+def test_serve_stopped_by_a_signal_saves_the_cache(tmp_path: Path, warm_bytecode: Path) -> None:
     """`serve` ends through entry.main's return on SIGTERM: its classes (quart's, hypercorn's) are kept."""
-    prefix = tmp_path / "prefix"
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = cache_file_for(prefix)
     proc = subprocess.Popen([sys.executable, "-m", "lambdatui", "serve", str(HELLO), "--port", "0"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -207,8 +215,8 @@ def test_a_pycache_that_is_a_file_or_a_symlink(tmp_path: Path, code_dir: Path, s
         assert pycache.is_symlink() or pycache.read_text() == "not a folder"
 
 
-def test_two_checkouts_sharing_one_prefix_keep_one_file_each(tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
+def test_two_checkouts_sharing_one_prefix_keep_one_file_each(tmp_path: Path, warm_bytecode: Path) -> None:
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
     one, two = _package_copy(tmp_path / "one"), _package_copy(tmp_path / "two")
     # The second checkout's dataclasses differ by one field: its texts must never be served to the first.
     facts = two / "lambdatui" / "ids.py"
@@ -221,6 +229,10 @@ def test_two_checkouts_sharing_one_prefix_keep_one_file_each(tmp_path: Path) -> 
         class _ProbeOnlyInTwo:
             probe_field_only_in_two: int = 3
         """))
+    # Their bytecode too, where importlib looks for a copy's: copied with their times, the sources are the
+    # checkout's, but for two's ids.py (compiled again: its size and time are not those the .pyc holds).
+    for copy in (one, two):
+        seeded(prefix / (copy / "lambdatui").relative_to("/"), warm_bytecode / (REPO / "lambdatui").relative_to("/"))
     paths = [cache_file_for(prefix, pythonpath=one), cache_file_for(prefix, pythonpath=two)]
     assert paths[0] != paths[1]
     for copy in (one, two):

@@ -1,6 +1,7 @@
 """Probe (round 5): the method cache serving attrs' generated methods (trio's and outcome's classes), with real
 `python -m lambdatui` runs under a fresh PYTHONPYCACHEPREFIX and different PYTHONHASHSEEDs: a hashable class's
 `__hash__` holds hash() of a string, stored with a stand-in number that each process replaces by its own.
+A prefix starts with the bytecode of what the commands import and no cache file (warm_bytecode.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from test_probe5_support import BOUND, Live, write  # noqa: E402
 from test_probe4_support import post  # noqa: E402
 from probe_support import REPO, cache_env, cache_file_for, file_identity, stored_texts  # noqa: E402
 from lambdatui.dataclass_cache import _HEADER  # noqa: E402
+from warm_bytecode import seeded, warm_bytecode  # noqa: E402
+
+__all__ = ["warm_bytecode"]  # the fixture, used by name
 
 HANDLER = "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {'ok': 1}\n"
 
@@ -81,8 +85,9 @@ def _serve_with_a_timeout(path: Path, prefix: Path, seed: str) -> None:
         assert live.wait() == 0, live.stderr[-2000:]
 
 
-def test_runs_under_other_hash_seeds_rewrite_nothing_and_hash_as_attrs_does(code_dir: Path) -> None:
-    prefix = code_dir / "pycache"
+def test_runs_under_other_hash_seeds_rewrite_nothing_and_hash_as_attrs_does(
+        code_dir: Path, warm_bytecode: Path) -> None:
+    prefix = seeded(code_dir / "pycache", warm_bytecode)
     path = write(code_dir / "fn" / "handler.py", HANDLER)
     cache = cache_file_for(prefix)
     _invoke(path, prefix, "1")
@@ -104,10 +109,11 @@ def test_runs_under_other_hash_seeds_rewrite_nothing_and_hash_as_attrs_does(code
     assert all(cached["eq"][:2]) and cached["eq"][-2:] == [False, False] and cached["sets"] == 2, cached
 
 
-def test_a_damaged_attrs_entry_under_a_valid_checksum_is_compiled_past(code_dir: Path) -> None:
+def test_a_damaged_attrs_entry_under_a_valid_checksum_is_compiled_past(
+        code_dir: Path, warm_bytecode: Path) -> None:
     """One attrs entry (outcome.Value's methods) whose code no longer unmarshals, in a file whose checksum was
     recomputed over it: the class is compiled anew, hashes as attrs' own, and the next save repairs the entry."""
-    prefix = code_dir / "pycache"
+    prefix = seeded(code_dir / "pycache", warm_bytecode)
     path = write(code_dir / "fn" / "handler.py", HANDLER)
     cache = cache_file_for(prefix)
     _invoke(path, prefix, "1")
