@@ -2,9 +2,14 @@
 and its options, `invoke-async`, the management commands a user may try, and the CLI's endpoint options.
 
 One template with two functions is served for the whole module (`--function First --timeout 1`): its sibling `Second`
-is the function a caller may name by mistake. Each CLI run gets dummy credentials and region through its environment,
+is the function a caller may name by mistake. The CLI gets dummy credentials and region through its environment,
 and HOME / AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE inside the module's tmp folder, so no real configuration is
 read or written. The module's `serve` is stopped by its fixture.
+
+The CLI's commands run one after another in one interpreter the module starts (CLI_WORKER), each as
+`python -m awscli ARGS` runs it (`awscli.clidriver.main()` with ARGS in sys.argv: a driver and a botocore session of
+its own), its stdout, stderr and exit status taken apart: importing awscli and botocore anew for every command was
+most of this module's CPU.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple, Optional
 
 import pytest
 
@@ -93,28 +99,145 @@ def served(module_code_dir: Path) -> Iterator[ServeProcess]:
         yield server
 
 
+# Runs CLI commands sent as JSON lines ({"args", "cwd"}) and answers each with a JSON line ({"rc", "stdout", "stderr"})
+# on the descriptor it was given. Between commands, what awscli sets process-wide (its loggers' handlers and levels,
+# `--debug`'s above all, and warning filters) is put back as it was, so each command starts as in a fresh `aws`,
+# and its connections are closed, as they were at its process's end.
+CLI_WORKER = r'''
+import gc, io, json, logging, os, sys, traceback, warnings
+
+import awscli.clidriver
+
+requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+answers = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8")
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)  # stdin=DEVNULL, as each `aws` run had
+os.close(null)
+sys.stdin = open(os.devnull, encoding="utf-8")
+
+
+def loggers():
+    return [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                    if isinstance(logger, logging.Logger)]
+
+
+saved_loggers = {id(logger): (list(logger.handlers), logger.level) for logger in loggers()}
+saved_filters = list(warnings.filters)
+
+for request in requests:
+    request = json.loads(request)
+    os.chdir(request["cwd"])
+    out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2))
+    sys.stdout, sys.stderr, sys.argv = out, err, ["aws", *request["args"]]
+    try:
+        rc = awscli.clidriver.main()  # `python -m awscli`: sys.exit(main())
+        rc = 0 if rc is None else rc
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=err)
+    except BaseException:
+        traceback.print_exc(file=err)
+        rc = 1
+    finally:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    for logger in loggers():
+        handlers, level = saved_loggers.get(id(logger), ([], logging.NOTSET))
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    warnings.filters[:] = saved_filters
+    warnings._filters_mutated()
+    gc.collect()  # the command's client and its connections to `serve` go, as at the end of its process
+    out.flush()
+    err.flush()
+    answers.write(json.dumps({"rc": rc, "stdout": out.buffer.getvalue().decode("utf-8"),
+                              "stderr": err.buffer.getvalue().decode("utf-8")}) + "\n")
+    answers.flush()
+'''
+
+
+class CliWorker:
+    """The interpreter running CLI_WORKER; started again after a command that ran past CLI_BOUND."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: Optional[subprocess.Popen[str]] = None
+        self.answers: Optional[int] = None
+
+    def _start(self) -> None:
+        read_end, write_end = os.pipe()
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", CLI_WORKER, str(write_end)], env=self.env,
+                                         stdin=subprocess.PIPE, stdout=log, stderr=log, text=True,
+                                         pass_fds=(write_end,))
+        os.close(write_end)
+        self.answers = read_end
+
+    def run(self, args: list[str], cwd: Path) -> tuple[int, str, str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self._start()
+        assert self.proc is not None and self.proc.stdin is not None and self.answers is not None
+        self.proc.stdin.write(json.dumps({"args": args, "cwd": str(cwd)}) + "\n")
+        self.proc.stdin.flush()
+        answer = b""
+        while not answer.endswith(b"\n"):
+            ready, _, _ = select.select([self.answers], [], [], CLI_BOUND)
+            chunk = os.read(self.answers, 1 << 20) if ready else b""
+            if not chunk:
+                self.stop()
+                raise AssertionError(f"no answer to `aws {' '.join(args)}` within {CLI_BOUND} s (or the CLI's "
+                                     f"interpreter ended):\n{self.log.read_text()[-3000:]}")
+            answer += chunk
+        done = json.loads(answer)
+        return done["rc"], done["stdout"], done["stderr"]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass  # gone already
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.proc = None
+        if self.answers is not None:
+            os.close(self.answers)
+            self.answers = None
+
+
 @pytest.fixture(scope="module")
 def cli_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("aws_cli_home")
 
 
-@pytest.fixture
-def aws(served: ServeProcess, cli_home: Path, tmp_path: Path):
-    """`aws ARGS...` (the venv's CLI) against the served endpoint unless ARGS name their own; cwd is tmp_path."""
+@pytest.fixture(scope="module")
+def cli_worker(cli_home: Path) -> Iterator[CliWorker]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(HOME=str(cli_home), AWS_CONFIG_FILE=str(cli_home / "config"),
                AWS_SHARED_CREDENTIALS_FILE=str(cli_home / "credentials"), AWS_ACCESS_KEY_ID="x",
                AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
+    worker = CliWorker(env, cli_home / "worker.log")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def aws(served: ServeProcess, cli_worker: CliWorker, tmp_path: Path) -> Callable[..., Cli]:
+    """`aws ARGS...` (the venv's CLI) against the served endpoint unless ARGS name their own; cwd is tmp_path."""
 
     def run(*args: str, endpoint: str | None = None) -> Cli:
         out = tmp_path / "out.json"
         out.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "awscli", *args, "--endpoint-url", endpoint or served.base_url]
+        argv = [*args, "--endpoint-url", endpoint or served.base_url]
         if args[1] == "invoke":
             argv.append(str(out))
-        done = subprocess.run(argv, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=CLI_BOUND)
-        return Cli(done.returncode, done.stdout, done.stderr, out)
+        rc, stdout, stderr = cli_worker.run(argv, tmp_path)
+        return Cli(rc, stdout, stderr, out)
 
     return run
 

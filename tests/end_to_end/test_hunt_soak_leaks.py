@@ -220,7 +220,7 @@ def count_lines(served: ServeProcess, text: str) -> int:
 
 def test_resets_do_not_pile_up_stack_dump_files_in_the_run_folder(code_dir: Path, state_home: Path) -> None:
     handler = write_file(code_dir / "handler.py", HANDLER)
-    crashes = 8
+    crashes = 4  # a file kept per life leaves 5 here against the 2 asserted: more crashes would add no power
     with ServeProcess(handler, "--idle-shutdown", "off") as served:
         conn = connect(served)
         assert post(conn, {"mode": "ok"})[0] == 200
@@ -246,20 +246,24 @@ def test_a_telemetry_subscriber_whose_listener_is_gone_does_not_grow_the_host_wi
                executable=True)
     with ServeProcess(handler, "--idle-shutdown", "off") as served:
         conn = connect(served)
-        for _ in range(300):  # warm: the host's own allocations made, the listener found missing
+        # Warm until the bounded backlog is full: the host's own allocations made, the listener found missing, and
+        # what a bounded buffer may hold (platform records up to twice four batches of 256 KB, ~1.7 KB an invoke) held.
+        # Measured here: the host's memory stops growing by 2,000 invokes, where an unbounded buffer grows on by
+        # ~1.7 KB an invoke (the bug this pins, at 2cda976^: 2.1 MB over the 1,250 measured below, twice the bound).
+        for _ in range(2250):
             assert post(conn, {})[0] == 200
         served.wait_for_line(r"\[deadlistener\]\s+SUBSCRIBED 200")
         served.wait_for_line(r"Telemetry for extension deadlistener was not taken by its listener")
         before = rss_mb(served.proc.pid)
-        invokes = 6000
+        invokes = 1250
         for _ in range(invokes):
             assert post(conn, {})[0] == 200
         grown = rss_mb(served.proc.pid) - before
         conn.close()
         # Lambda's buffer is bounded by the subscription's buffering (maxItems, maxBytes: here 1,000 records or
         # 256 KB a batch, four batches of backlog: about 1 MB); beyond it records are dropped and platform.logsDropped
-        # says so. A working listener keeps the host within ~1 MB over as many invokes.
-        assert grown < 5, f"the host's resident memory grew {grown:.1f} MB over {invokes} invokes"
+        # says so. Once that bound is reached the host stays within a few tens of KB over as many invokes.
+        assert grown < 1, f"the host's resident memory grew {grown:.2f} MB over {invokes} invokes past a full backlog"
 
 
 # ---------------------------------------------------------------------- found right
@@ -273,7 +277,9 @@ def test_failure_cycles_return_descriptors_children_cgroups_and_folders_to_their
     handler = write_file(code_dir / "handler.py", HANDLER)
     (code_dir / "extensions").mkdir()
     shutil.copy2(SAMPLES / "extension" / "extensions" / "audit", code_dir / "extensions" / "audit")
-    with ServeProcess(handler, "--concurrency", "2", "--idle-shutdown", "0.5", "--timeout", "1", "--memory", "128",
+    # --timeout 3: the out-of-memory invoke comes after the timeout's reset, so its 128 MB are allocated within the
+    # same budget as the runtime's suppressed Init; under CPU contention that took over 1 s (Sandbox.Timedout).
+    with ServeProcess(handler, "--concurrency", "2", "--idle-shutdown", "0.5", "--timeout", "3", "--memory", "128",
                       "--retry-wait", "0.2", "--maximum-retry-attempts", "1") as served:
         pid = served.proc.pid
 
@@ -338,13 +344,15 @@ def test_warm_invokes_leave_the_hosts_memory_and_descriptors_flat(code_dir: Path
         for _ in range(300):
             assert post(conn, {}, headers=tail)[0] == 200
         memory, descriptors = rss_mb(pid), fd_targets(pid)
-        invokes = 5000
+        # The bound is 1 KB an invoke, as 5 MB over 5,000 invokes was: past the warm-up the host grows ~0.1 MB over
+        # 5,000 (measured here), so 2,000 invokes keep the margin on both sides.
+        invokes = 2000
         for _ in range(invokes):
             assert post(conn, {}, headers=tail)[0] == 200
         grown = rss_mb(pid) - memory
         assert fd_targets(pid) == descriptors  # the caller's connection still open, as when they were counted
         conn.close()
-        assert grown < 5, f"the host's resident memory grew {grown:.1f} MB over {invokes} warm invokes"
+        assert grown < invokes / 1000, f"the host's resident memory grew {grown:.1f} MB over {invokes} warm invokes"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
