@@ -45,8 +45,10 @@ def test_invokes_sent_as_soon_as_every_environment_failed_are_served_by_them_not
         code_dir: Path, failure: str) -> None:
     handler = write_crashing(code_dir, audit=True)
     release = code_dir / "release"
-    event = {"exit": 1, "release": str(release)} if failure == "crash" else {"sleep": 5}
-    with ServeProcess(handler, "--concurrency", "2", "--timeout", "30" if failure == "crash" else "1") as served:
+    # The timeout also bounds the invokes sent after it, each running its reset environment's Init inside it (a
+    # suppressed Init): 1 s was too short for that on a loaded host (Sandbox.Timedout), 4 s is not.
+    event = {"exit": 1, "release": str(release)} if failure == "crash" else {"sleep": 30}
+    with ServeProcess(handler, "--concurrency", "2", "--timeout", "30" if failure == "crash" else "4") as served:
         failing = together(served, [{"tag": f"fail-{i}", **event} for i in range(2)])
         wait_for_count(served, READY, 2)
         release.touch()

@@ -227,20 +227,6 @@ def test_a_function_folder_this_user_may_not_enter_is_one_line(code_dir: Path, g
     assert result.stderr.strip().splitlines() == [f"lambdatui: cannot read {secret / missing}: Permission denied"]
 
 
-def test_python_given_relative_to_the_working_directory_runs_the_function() -> None:
-    """`--python .venv/bin/python` names the interpreter from where the command runs, not from the code's folder
-    (/var/task) the runtime starts in."""
-    relative = os.path.relpath(sys.executable, REPO)
-    assert not os.path.isabs(relative)
-
-    result = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "--python", relative)  # run in REPO
-
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["message"] == "hello"
-    # Normalised, as the command makes it absolute: the interpreter may lie outside the checkout (../../venv/...).
-    assert f"The function runs in {os.path.normpath(REPO / relative)} (--python" in result.stderr, result.stderr
-
-
 def test_bootstrap_command_given_relative_to_the_working_directory_runs(code_dir: Path) -> None:
     """`--bootstrap ./runtime.sh` names the program from where the command runs, not from the code's folder."""
     write_file(code_dir / "code" / "handler.py", "def handler(event, context):\n    return 1\n")
@@ -425,7 +411,9 @@ def test_an_interpreter_that_is_a_script_is_asked_once_which_python_it_starts(co
     """A pyenv or asdf shim is a script that looks for the interpreter at every start: run as given, the runtime's
     Init Duration would count that search (~80 ms of pyenv's bash here, against ~47 ms of Init without it), which
     Lambda's never runs. lambdatui asks it once at start which Python it starts, and runs that one (the line says
-    both); a script that cannot answer runs as given, and the line says its search counts in every Init."""
+    both); a script that cannot answer runs as given, and the line says its search counts in every Init. The
+    interpreter itself is named as `--python .venv/bin/python` names it: from where the command runs, not from the
+    code's folder (/var/task) the runtime starts in; it is no script, and the line says where the function runs."""
     shim = code_dir / "shims" / "python3"
     write_file(shim, f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     shim.chmod(0o755)
@@ -436,7 +424,9 @@ def test_an_interpreter_that_is_a_script_is_asked_once_which_python_it_starts(co
 
     through_shim = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", str(shim))
     through_mute = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", str(mute))
-    direct = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", sys.executable)
+    relative = os.path.relpath(sys.executable, REPO)
+    assert not os.path.isabs(relative)
+    direct = run_cli("invoke", str(SAMPLES / "hello" / "handler.py"), "-e", "{}", "--python", relative)  # run in REPO
 
     for run in (through_shim, through_mute, direct):
         assert run.returncode == 0 and json.loads(run.stdout)["message"] == "hello", run.stderr
@@ -448,3 +438,5 @@ def test_an_interpreter_that_is_a_script_is_asked_once_which_python_it_starts(co
             "status 3)." in through_mute.stderr), through_mute.stderr
     assert f"[lambdatui]  {mute} {counts}" in through_mute.stderr, through_mute.stderr
     assert counts not in direct.stderr and " is a script" not in direct.stderr, direct.stderr
+    # Normalised, as the command makes it absolute: the interpreter may lie outside the checkout (../../venv/...).
+    assert f"The function runs in {os.path.normpath(REPO / relative)} (--python" in direct.stderr, direct.stderr

@@ -169,7 +169,7 @@ def test_several_functions_and_no_choice_lists_them_and_exits_2(project: Path, m
     ]
 
 
-def test_replay_and_serve_run_the_templates_function(project: Path) -> None:
+def test_replay_runs_the_templates_function(project: Path) -> None:
     scenario = write_file(project.parent / "s.toml", textwrap.dedent("""
         [[step]]
         invoke = { n = 5 }
@@ -178,20 +178,19 @@ def test_replay_and_serve_run_the_templates_function(project: Path) -> None:
     done = run_cli("replay", str(project), str(scenario), "--function", "ReportsFunction")
     assert done.returncode == 0, done.stdout + done.stderr
 
-    with ServeProcess(project, "--function", "OrdersFunction") as served:
-        response = httpx.post(served.invoke_url(), content=b"{}", timeout=30)
-    assert response.status_code == 200, served.output()
-    assert response.json()["WHERE"] == "us-east-1-dev"
 
-
-
-def test_an_invoke_naming_another_function_of_the_template_is_not_found_not_run_as_this_one(project: Path) -> None:
-    # Any name is the served function's (README), but for the template's other functions: a caller naming one
-    # (boto3 code written for the deployed stack) ran OrdersFunction under ReportsFunction's name.
+def test_serve_runs_the_templates_function_and_an_invoke_naming_another_one_is_not_found(project: Path) -> None:
+    """One serve of the template's OrdersFunction: it runs as the template describes it, under any name but for the
+    template's other functions. A caller naming one (boto3 code written for the deployed stack) ran OrdersFunction
+    under ReportsFunction's name; now it is not found (README: any name is the served function's, but those)."""
     import boto3
     from botocore.config import Config
 
     with ServeProcess(project, "--function", "OrdersFunction") as served:
+        response = httpx.post(served.invoke_url(), content=b"{}", timeout=30)
+        assert response.status_code == 200, served.output()
+        assert response.json()["WHERE"] == "us-east-1-dev"
+
         client = boto3.client("lambda", endpoint_url=served.base_url, region_name="us-east-1",
                               aws_access_key_id="x", aws_secret_access_key="x",
                               config=Config(retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5))
@@ -206,6 +205,7 @@ def test_an_invoke_naming_another_function_of_the_template_is_not_found_not_run_
         for name in ("OrdersFunction", "any-name"):
             answer = client.invoke(FunctionName=name, Payload=b"{}")
             assert answer["StatusCode"] == 200 and "FunctionError" not in answer, served.output()
+
 
 def test_a_project_folder_with_a_template_and_no_handler_is_the_template(project: Path) -> None:
     done = run_cli("invoke", str(project.parent), "--function", "ReportsFunction")

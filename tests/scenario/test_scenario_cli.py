@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -29,52 +31,66 @@ def test_every_sample_has_the_scenarios_it_promises() -> None:
             "burst/throttle.toml"} <= names
 
 
-@pytest.mark.parametrize("scenario", SAMPLE_SCENARIOS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
-def test_sample_scenarios_pass(scenario: Path) -> None:
-    handler = scenario.parent.parent / "handler.py"
-    done = run_cli("replay", str(handler), str(scenario))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}")
+# What a sample's own scenario shows beyond passing, read from the run test_sample_scenarios_pass makes of it: one
+# replay of each sample serves both (a test of its own ran the same command again).
 
 
-def test_counter_reuse_counts_up_in_one_process() -> None:
-    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"), str(SAMPLES / "counter/scenarios/reuse.toml"))
+def _counter_reuse_counts_up_in_one_process(done: subprocess.CompletedProcess[str]) -> None:
     assert [r["invocations"] for r in responses(done.stdout)] == [1, 2, 3]
     assert done.stdout.count("INIT_START") == 1
 
 
-def test_counter_crash_resets_globals_but_keeps_tmp() -> None:
-    done = run_cli("replay", str(SAMPLES / "counter" / "handler.py"),
-                   str(SAMPLES / "counter/scenarios/crash_and_reset.toml"))
+def _counter_crash_resets_globals_but_keeps_tmp(done: subprocess.CompletedProcess[str]) -> None:
     got = [(r["invocations"], r["tmp_lines"]) for r in responses(done.stdout)]
     assert got == [(1, 1), (1, 2), (2, 3)]
     assert "  reset      reason: failure" in done.stdout
 
 
-def test_slow_timeout_shows_the_stack_in_wait_for_downstream() -> None:
-    done = run_cli("replay", str(SAMPLES / "slow" / "handler.py"), str(SAMPLES / "slow/scenarios/timeout.toml"))
-    assert done.returncode == 0, done.stdout + done.stderr
+def _slow_timeout_shows_the_stack_in_wait_for_downstream(done: subprocess.CompletedProcess[str]) -> None:
     assert re.search(r"^  stack      where the handler was at the timeout .*\n\s+handler\.py:\d+ in wait_for_downstream$",
                      done.stdout, re.MULTILINE), done.stdout
     assert "Status: timeout" in done.stdout and "  error      Sandbox.Timedout" in done.stdout
 
 
-def test_background_ticks_barely_move_across_the_pause() -> None:
-    done = run_cli("replay", str(SAMPLES / "background" / "handler.py"),
-                   str(SAMPLES / "background/scenarios/freeze.toml"))
-    assert done.returncode == 0, done.stdout + done.stderr
+def _background_ticks_barely_move_across_the_pause(done: subprocess.CompletedProcess[str]) -> None:
     first, second = (r["ticks"] for r in responses(done.stdout))
     assert second - first < 50, done.stdout  # ~100 a second if the ticker had run during the 1 s pause
     assert "  idle       1 s passed; the environment is FROZEN" in done.stdout
 
 
-def test_extension_init_error_is_retried_and_spindown_reaches_audit() -> None:
-    done = run_cli("replay", str(SAMPLES / "extension" / "handler.py"),
-                   str(SAMPLES / "extension/scenarios/init_retry.toml"))
-    assert done.returncode == 0, done.stdout + done.stderr
+def _extension_init_error_is_retried_and_spindown_reaches_audit(done: subprocess.CompletedProcess[str]) -> None:
     assert re.search(r"INIT_REPORT .*Status: error  Error Type: Extension\.InitError", done.stdout)
     assert "  SHUTDOWN   spindown -> extension audit" in done.stdout
     assert "[audit]" in done.stderr  # the extension's own output, tagged, on stderr
+
+
+SAMPLE_CHECKS: dict[str, Callable[[subprocess.CompletedProcess[str]], None]] = {
+    "counter/reuse": _counter_reuse_counts_up_in_one_process,
+    "counter/crash_and_reset": _counter_crash_resets_globals_but_keeps_tmp,
+    "slow/timeout": _slow_timeout_shows_the_stack_in_wait_for_downstream,
+    "background/freeze": _background_ticks_barely_move_across_the_pause,
+    "extension/init_retry": _extension_init_error_is_retried_and_spindown_reaches_audit,
+}
+
+
+def _sample_id(scenario: Path) -> str:
+    return f"{scenario.parent.parent.name}/{scenario.stem}"
+
+
+def test_every_sample_check_names_a_sample_scenario() -> None:
+    assert set(SAMPLE_CHECKS) <= {_sample_id(p) for p in SAMPLE_SCENARIOS}
+
+
+@pytest.mark.parametrize("scenario", SAMPLE_SCENARIOS, ids=_sample_id)
+def test_sample_scenarios_pass(scenario: Path) -> None:
+    """Each sample's scenario passes, and shows what SAMPLE_CHECKS says it does."""
+    handler = scenario.parent.parent / "handler.py"
+    done = run_cli("replay", str(handler), str(scenario))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}")
+    check = SAMPLE_CHECKS.get(_sample_id(scenario))
+    if check is not None:
+        check(done)
 
 
 # ---------------------------------------------------------------------- exit statuses
