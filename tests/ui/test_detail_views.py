@@ -114,7 +114,10 @@ async def open_file(pilot: Pilot, name: str, timeout: float = WAIT_S) -> TmpFile
 
 @anyio
 class TestDetailKeys:
-    async def test_enter_on_a_global_shows_its_whole_repr_and_says_the_runtime_cut_it(self) -> None:
+    async def test_globals_enter_shows_a_cut_repr_whole_down_then_d_the_next_and_a_click_moves_the_cursor(self) -> None:
+        """enter on `orders` shows its whole repr and says the runtime cut it; down then d opens the next global,
+        `invocations`, which is whole; back on `orders`, a click on the second global's row puts the cursor there.
+        (One session for what three tests checked apart: each step starts from the cursor it names.)"""
         app = app_for()
         async with app.run_test(size=LARGE) as pilot:
             await settled(pilot)
@@ -133,23 +136,18 @@ class TestDetailKeys:
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, DetailScreen), "escape to close it")
 
-    async def test_down_then_d_opens_the_next_global_which_is_whole(self) -> None:
-        app = app_for()
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
-            app.query_one(GlobalsView).focus()
+            assert globals_view.has_focus_within and globals_view.cursor.selected.name == "orders"
             await pilot.press("down", "d")
             await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
             text = detail_text(app)
             assert text.startswith("invocations: int") and "repr cut" not in text
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, DetailScreen), "escape to close it")
 
-    async def test_a_click_on_a_global_row_puts_the_cursor_there(self) -> None:
-        app = app_for()
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
-            view = app.query_one(GlobalsView)
-            view.focus()
-            await pilot.pause()
+            view = globals_view
+            await pilot.press("up")
+            await until_true(pilot, lambda: view.cursor.selected is not None and view.cursor.selected.name == "orders",
+                             "the cursor back on the first global")
             first = view.cursor._items[0][0]  # the row of the first global (after the header rows)
             region = view.cursor.body.region
             await pilot.click(offset=(region.x + 12, region.y + first + 1))  # the second global's row
@@ -174,7 +172,9 @@ class TestDetailKeys:
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, DetailScreen), "escape to close it")
 
-    async def test_d_on_the_event_shows_it_pretty_printed(self) -> None:
+    async def test_d_on_the_event_shows_it_pretty_printed_and_elsewhere_says_where_to_focus(self) -> None:
+        """d on the Event panel: the event, indented. With nothing focused, enter says nothing and d says where to
+        focus. (One session for what two tests checked apart.)"""
         app = app_for()
         async with app.run_test(size=LARGE) as pilot:
             await settled(pilot)
@@ -184,20 +184,18 @@ class TestDetailKeys:
             text = detail_text(app)
             assert '"note": "a long event whose first line the panel cuts at its edge"' in text
             assert '\n  "n": 3,' in text  # indented, one key a line
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, DetailScreen), "escape to close it")
 
-    async def test_d_elsewhere_says_where_to_focus_and_enter_elsewhere_says_nothing(self) -> None:
-        app = app_for()
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
             app.set_focus(None)
             await pilot.press("enter")
             await pilot.pause()
+            assert not isinstance(app.screen, DetailScreen)
             assert not any("opens a value whole" in str(n.message) for n in app._notifications)
             await pilot.press("d")
             await until_true(pilot, lambda: any("opens a value whole" in str(n.message) for n in app._notifications),
                              "the hint")
             assert not isinstance(app.screen, DetailScreen)
-
 
     async def test_the_palette_opens_the_focused_value_and_help_lists_the_keys(self) -> None:
         assert ("`d` `enter`", "whole value") in [(keys, command) for keys, command, _ in KEYS]
@@ -215,31 +213,9 @@ class TestDetailKeys:
 
 @anyio
 class TestTmpFileViewer:
-    async def test_a_text_file_opens_whole(self, tmp_path: Path) -> None:
-        tmp_files(tmp_path)
-        app = app_for(tmp_path)
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
-            viewer = await open_file(pilot, "notes.txt")
-            assert viewer.part is not None and viewer.part.data == NOTES.encode()
-            assert viewer.kind == "text"
-            await until_true(pilot, lambda: "second line" in screen_text(pilot) and f"the whole {len(NOTES)} bytes"
-                             in screen_text(pilot), "the file on screen")
-            await pilot.press("escape")
-            await until_true(pilot, lambda: not isinstance(app.screen, TmpFileScreen), "escape to close it")
-
-    async def test_json_is_highlighted_as_json(self, tmp_path: Path) -> None:
-        tmp_files(tmp_path)
-        app = app_for(tmp_path)
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
-            viewer = await open_file(pilot, "cache.json")
-            assert viewer.kind == "json"
-            rows = viewer.query_one("TextRows").rows  # type: ignore[attr-defined]
-            assert rows[0].plain == JSON_TEXT.rstrip("\n")
-            assert len({span.style for span in rows[0].spans}) > 1  # keys, numbers and punctuation differ
-
-    async def test_binary_shows_as_hex(self, tmp_path: Path) -> None:
+    async def test_binary_shows_as_hex_json_is_highlighted_and_a_text_file_opens_whole(self, tmp_path: Path) -> None:
+        """blob.bin as hex rows, cache.json highlighted as JSON, notes.txt whole: one after the other, in the listing's
+        order, each closed with escape. (One session for what three tests checked apart.)"""
         tmp_files(tmp_path)
         app = app_for(tmp_path)
         async with app.run_test(size=LARGE) as pilot:
@@ -248,6 +224,24 @@ class TestTmpFileViewer:
             assert viewer.kind == "hex"
             await until_true(pilot, lambda: "00000010  10 11 12 13 14 15 16 17  18 19 1a 1b 1c 1d 1e 1f"
                              in screen_text(pilot), "the hex rows")
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, TmpFileScreen), "escape to close it")
+
+            viewer = await open_file(pilot, "cache.json")
+            assert viewer.kind == "json"
+            rows = viewer.query_one("TextRows").rows  # type: ignore[attr-defined]
+            assert rows[0].plain == JSON_TEXT.rstrip("\n")
+            assert len({span.style for span in rows[0].spans}) > 1  # keys, numbers and punctuation differ
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, TmpFileScreen), "escape to close it")
+
+            viewer = await open_file(pilot, "notes.txt")
+            assert viewer.part is not None and viewer.part.data == NOTES.encode()
+            assert viewer.kind == "text"
+            await until_true(pilot, lambda: "second line" in screen_text(pilot) and f"the whole {len(NOTES)} bytes"
+                             in screen_text(pilot), "the file on screen")
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, TmpFileScreen), "escape to close it")
 
     async def test_a_2gb_sparse_file_shows_its_first_part_quickly_and_enter_the_next(self, tmp_path: Path) -> None:
         tmp_files(tmp_path)

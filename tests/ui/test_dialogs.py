@@ -100,27 +100,33 @@ class TestCrashDialog:
             await until_true(pilot, lambda: bool(picked), "the choice")
             assert [(c.target, c.exit_code, c.signal) for c in picked] == [("audit", 7, None)]
 
+DIALOGS: dict[str, Callable[[], ModalScreen]] = {
+    "breakpoints": lambda: BreakpointsScreen(frozenset()),
+    "raise": lambda: RaiseScreen(),
+    "crash": lambda: PickTargetScreen("Crash", [("runtime", "runtime")], with_signal=True),
+    "event": lambda: EventEditorScreen("{}", "default", [("template: Empty object", "{}")]),
+}
+
+
 class TestDialogTitles:
-    @pytest.mark.parametrize("make", [
-        lambda: BreakpointsScreen(frozenset()),
-        lambda: RaiseScreen(),
-        lambda: PickTargetScreen("Crash", [("runtime", "runtime")], with_signal=True),
-        lambda: EventEditorScreen("{}", "default", [("template: Empty object", "{}")]),
-    ], ids=["breakpoints", "raise", "crash", "event"])
-    async def test_the_whole_title_shows_at_100_columns(self, make: Callable[[], ModalScreen]) -> None:
-        """The first line of a dialog names its keys: cut off, "esc cancels" reads "esc ca"."""
+    async def test_the_whole_title_shows_at_100_columns(self) -> None:
+        """The first line of a dialog names its keys: cut off, "esc cancels" reads "esc ca". Each dialog in turn over
+        one debugger (an app start costs more than a dialog), taken off again before the next."""
         app = replayed()
         async with app.run_test(size=SMALL) as pilot:
             await ready(pilot)
-            app.push_screen(make())
-            await until_true(pilot, lambda: isinstance(app.screen, ModalScreen), "the dialog")
-            await pilot.pause()
-            title = app.screen.query(Label).first()
-            region = title.region.intersection(app.screen.query_one("#dialog").content_region)  # what is visible
-            lines = screen_lines(pilot)
-            shown = " ".join(lines[y][region.x:region.right] for y in range(region.y, region.bottom))
-            wanted = title.render().plain if hasattr(title.render(), "plain") else str(title.render())
-            assert " ".join(shown.split()) == " ".join(wanted.split()), (shown, wanted)
+            for name, make in DIALOGS.items():
+                app.push_screen(make())
+                await until_true(pilot, lambda: isinstance(app.screen, ModalScreen), f"the {name} dialog")
+                await pilot.pause()
+                title = app.screen.query(Label).first()
+                region = title.region.intersection(app.screen.query_one("#dialog").content_region)  # what is visible
+                lines = screen_lines(pilot)
+                shown = " ".join(lines[y][region.x:region.right] for y in range(region.y, region.bottom))
+                wanted = title.render().plain if hasattr(title.render(), "plain") else str(title.render())
+                assert " ".join(shown.split()) == " ".join(wanted.split()), (name, shown, wanted)
+                app.pop_screen()
+                await until_true(pilot, lambda: not isinstance(app.screen, ModalScreen), f"the {name} dialog gone")
 
 
 class TestDialogBackground:
@@ -159,21 +165,9 @@ class TestDialogBackground:
 
 
 class TestCtrlC:
-    async def test_ctrl_c_copies_the_selected_text_and_does_not_quit(self) -> None:
-        app = replayed()
-        async with app.run_test(size=LARGE) as pilot:
-            await ready(pilot)
-            explain = app.query_one(ExplainBar)
-            explain.text_select_all()
-            selected = app.screen.get_selected_text()
-            assert selected, "nothing was selected"
-            await pilot.press("ctrl+c")
-            await until_true(pilot, lambda: app.clipboard == selected, "the selection in the clipboard")
-            await pilot.pause()
-            assert app.return_code is None and not app._exit_renderables, "ctrl+c quit instead of copying"
-
-    async def test_ctrl_c_without_a_selection_says_how_to_quit(self) -> None:
-        """Textual's convention: ctrl+c is copy, so a stray one never ends a debugging session."""
+    async def test_ctrl_c_without_a_selection_says_how_to_quit_and_with_one_copies_it_and_does_not_quit(self) -> None:
+        """Textual's convention: ctrl+c is copy, so a stray one never ends a debugging session. Without a selection it
+        says how to quit; with one it copies it. (One session for what two tests checked apart.)"""
         app = replayed()
         async with app.run_test(size=LARGE, notifications=True) as pilot:
             await ready(pilot)
@@ -182,6 +176,16 @@ class TestCtrlC:
             # Our quit key, not Textual's own ctrl+q, which the hint named: the help and README say q.
             assert [m for m in notifications(pilot) if "to quit" in m] == ["Press [b]q[/b] to quit"]
             assert app.return_code is None
+
+            explain = app.query_one(ExplainBar)
+            explain.text_select_all()
+            selected = app.screen.get_selected_text()
+            assert selected, "nothing was selected"
+            await pilot.press("ctrl+c")
+            await until_true(pilot, lambda: app.clipboard == selected, "the selection in the clipboard")
+            await pilot.pause()
+            assert app.return_code is None and not app._exit_renderables, "ctrl+c quit instead of copying"
+            assert [m for m in notifications(pilot) if "to quit" in m] == ["Press [b]q[/b] to quit"]  # no second hint
 
 
 # ---------------------------------------------------------------------- screenshot

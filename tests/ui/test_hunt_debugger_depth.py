@@ -26,7 +26,8 @@ import httpx
 import pytest
 from _host import choose_breakpoints, running_debugger, screen_text, until_exited
 from proc_tree import descendants, wait_all_gone
-from test_app_keys import SIZE, continued, held_at, invoked, notifications, until, until_true
+from app_waits import until, until_true
+from test_app_keys import SIZE, continued, held_at, invoked, notifications
 from textual.geometry import Size
 from textual.pilot import Pilot
 from textual.widgets import TextArea

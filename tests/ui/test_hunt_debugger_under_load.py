@@ -17,7 +17,8 @@ import botocore.exceptions
 import httpx
 import pytest
 from _host import choose_breakpoints, running_debugger, until_exited
-from test_app_keys import SIZE, continued, held_at, until, until_true
+from app_waits import POLL_S, until, until_true
+from test_app_keys import SIZE, continued, held_at
 from textual.pilot import Pilot
 
 from lambdatui.config import resolve_function
@@ -110,7 +111,7 @@ async def test_an_invoke_arriving_while_env_1_is_held_is_served_by_a_new_environ
                 held = [e for e in snap.environments if e.held_at is not None]
                 if held:
                     await pilot.press(str(held[0].number))
-            await pilot.pause(0.05)
+            await asyncio.sleep(POLL_S)  # a poll: the keys above are what the app acts on
         a1, a2 = first.result(), second.result()
         assert a1["body"]["caller"] == 1 and a2["body"]["caller"] == 2, (a1, a2)
         assert a1["body"]["request_id"] == a1["header_id"] and a2["body"]["request_id"] == a2["header_id"]

@@ -22,7 +22,8 @@ import pytest
 from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, quit_answers_every_caller, send
 from _host import choose_breakpoints, running_debugger
 from proc_tree import descendants
-from test_app_keys import SIZE, continued, until, until_true
+from app_waits import until, until_true
+from test_app_keys import SIZE, continued
 from textual import events
 from textual.pilot import Pilot
 
@@ -230,7 +231,7 @@ async def test_twelve_callers_are_held_in_twelve_environments_and_each_gets_its_
                     await pilot.press("c")
                 else:
                     await pilot.press("full_stop")
-            await pilot.pause(0.02)
+            await asyncio.sleep(0.02)  # a poll: the keys above are what the app acts on
         answers = [x.result() for x in calls]
         assert sorted(x["body"]["caller"] for x in answers) == list(range(1, 13))
         assert all(x["status"] == 200 and x["body"]["request_id"] == x["id"] for x in answers), answers

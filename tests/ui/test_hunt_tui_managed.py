@@ -24,7 +24,8 @@ import pytest
 from fleet_callers import CALLER_WAIT_S, pick_first_target, pool, quit_answers_every_caller, post, send
 from _host import choose_breakpoints, running_debugger, screen_lines
 from proc_tree import descendants
-from test_app_keys import SIZE, until, until_true
+from app_waits import until, until_true
+from test_app_keys import SIZE
 from textual.pilot import Pilot
 
 from lambdatui.config import resolve_function

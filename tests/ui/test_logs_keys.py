@@ -186,7 +186,9 @@ async def choose_filter(pilot: Pilot, **values: object) -> None:
     await until_true(pilot, lambda: not isinstance(pilot.app.screen, LogFilterScreen), "the dialog closed")
 
 
-async def test_L_filters_by_source() -> None:
+async def test_L_filters_by_source_and_by_request_id() -> None:
+    """By source (function, then all again), then by request id (offered newest first): one session for what two
+    tests checked apart; the second starts from the unfiltered view the first ends with."""
     async with replayed().run_test(size=LARGE) as pilot:
         view = await ready(pilot)
         view.add_lines([LogLine(FUNCTION, "printed by the handler", request_id=LAST)])
@@ -196,10 +198,6 @@ async def test_L_filters_by_source() -> None:
         await choose_filter(pilot, source="all")
         assert len(view.visible_lines()) == view.line_count and not view.border_title
 
-
-async def test_L_filters_by_request_id() -> None:
-    async with replayed().run_test(size=LARGE) as pilot:
-        view = await ready(pilot)
         await pilot.press("L")
         await until_true(pilot, lambda: isinstance(pilot.app.screen, LogFilterScreen), "the filter dialog")
         offered = [value for _, value in pilot.app.screen.query_one("#request", Select)._options]
@@ -240,23 +238,21 @@ async def save_as(pilot: Pilot, name: str) -> None:
     await until_true(pilot, lambda: not isinstance(pilot.app.screen, NameDialog), "the dialog closed")
 
 
-async def test_S_saves_the_visible_lines(tmp_path: Path) -> None:
+async def test_S_says_why_it_cannot_write_and_saves_the_visible_lines(tmp_path: Path) -> None:
+    """S into a folder that does not exist: refused, saying why, nothing made; then S of a request's lines: saved.
+    (One session for what two tests checked apart.)"""
     async with replayed().run_test(size=LARGE) as pilot:
         view = await ready(pilot)
+        await save_as(pilot, str(tmp_path / "no-such-folder" / "saved.txt"))
+        await until_true(pilot, lambda: any("Could not save the log" in n for n in notices(pilot)), "the error")
+        assert any("No such file or directory" in n for n in notices(pilot))
+        assert not (tmp_path / "no-such-folder").exists()
+
         await choose_filter(pilot, request=LAST)
         target = tmp_path / "saved.txt"
         await save_as(pilot, str(target))
         await until_true(pilot, lambda: any(str(target) in n for n in notices(pilot)), "the saved notice")
         assert target.read_text().splitlines() == view.visible_lines() and len(view.visible_lines()) == 3
-
-
-async def test_S_says_why_it_cannot_write(tmp_path: Path) -> None:
-    async with replayed().run_test(size=LARGE) as pilot:
-        await ready(pilot)
-        await save_as(pilot, str(tmp_path / "no-such-folder" / "saved.txt"))
-        await until_true(pilot, lambda: any("Could not save the log" in n for n in notices(pilot)), "the error")
-        assert any("No such file or directory" in n for n in notices(pilot))
-        assert not (tmp_path / "no-such-folder").exists()
 
 
 # ---------------------------------------------------------------------- y
@@ -302,12 +298,23 @@ async def open_save_as(pilot: Pilot, name: str) -> None:
     await pilot.press("enter")
 
 
-async def test_save_as_writes_into_events_and_lists_it(code_dir: Path) -> None:
+async def test_save_as_refuses_a_bad_name_then_writes_into_events_and_lists_it(code_dir: Path) -> None:
+    """"../escape" refused (nothing written, no events/ made), escape back to the editor; then a name: written into
+    events/, listed first, asked before overwriting, applied under its name. (One session for what two tests checked
+    apart.)"""
     async with replayed(code_dir).run_test(size=LARGE) as pilot:
         await ready(pilot)
         await pilot.press("e")
         await until_true(pilot, lambda: isinstance(pilot.app.screen, EventEditorScreen), "the editor")
         editor = pilot.app.screen
+        await open_save_as(pilot, "../escape")
+        await until_true(pilot, lambda: "not a path" in str(pilot.app.screen.query_one("#problem").render()),
+                         "the refusal")
+        assert isinstance(pilot.app.screen, NameDialog) and not (code_dir / "events").exists()
+        assert not (code_dir / "escape.json").exists()
+        await pilot.press("escape")
+        await until_true(pilot, lambda: pilot.app.screen is editor, "back in the editor")
+
         editor.query_one("#editor", TextArea).load_text('{"order": 42}')
         await open_save_as(pilot, "big order")
         await until_true(pilot, lambda: pilot.app.screen is editor, "back in the editor")
@@ -331,15 +338,3 @@ async def test_save_as_writes_into_events_and_lists_it(code_dir: Path) -> None:
         # The editor applies the saved event under its new name.
         await pilot.press("ctrl+s")
         await until_true(pilot, lambda: pilot.app.event_source == "events/big order.json", "the event applied")
-
-
-async def test_save_as_refuses_a_bad_name(code_dir: Path) -> None:
-    async with replayed(code_dir).run_test(size=LARGE) as pilot:
-        await ready(pilot)
-        await pilot.press("e")
-        await until_true(pilot, lambda: isinstance(pilot.app.screen, EventEditorScreen), "the editor")
-        await open_save_as(pilot, "../escape")
-        await until_true(pilot, lambda: "not a path" in str(pilot.app.screen.query_one("#problem").render()),
-                         "the refusal")
-        assert isinstance(pilot.app.screen, NameDialog) and not (code_dir / "events").exists()
-        assert not (code_dir / "escape.json").exists()
