@@ -8,8 +8,7 @@ screen's text) are reached by the app on its own: it runs on this same event loo
 so a plain sleep between two checks lets it get there, and each check reads its state. Keys still go through
 `pilot.press`, which waits for the screen to take them.
 
-The same signatures and failure messages as `test_app_keys`'s `until`, `until_true` and `shows`, which other files
-import and which keep polling with `pilot.pause`.
+Every UI file waits with these (most through `test_app_keys`, which re-exports them).
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable, Optional
+from typing import AsyncIterator, Optional
 
 import pytest
-import app_waits as quiet
-from _host import choose_breakpoints, running_debugger, screen_text, until_exited
+from app_waits import WAIT_S, Condition, shows, until, until_true  # the waits every UI file uses
+from _host import choose_breakpoints, running_debugger, until_exited
 from proc_tree import command_line, descendants, wait_all_gone
 from textual.pilot import Pilot
 
@@ -45,10 +45,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_functions"
 SIZE = (140, 45)
-WAIT_S = 10.0  # the longest any single step may take (a cold start is well under a second here)
-POLL_S = 0.05
-
-Condition = Callable[[DebuggerSnapshot], bool]
 
 
 # ---------------------------------------------------------------------- the app, as `lambdatui PATH` builds it
@@ -58,52 +54,6 @@ def debugger(sample: str, *, timeout_s: int = 3, record: Optional[Path] = None) 
     """`lambdatui sample_functions/<sample>/handler.py`, composed exactly as `lambdatui PATH` composes it."""
     config = resolve_function(str(SAMPLES / sample / "handler.py"), timeout_s=timeout_s)
     return build_debugger(config, record=record)
-
-
-def describe(snapshot: Optional[DebuggerSnapshot]) -> str:
-    if snapshot is None:
-        return "no snapshot yet"
-    env = snapshot.environment
-    result = snapshot.last_result
-    return (f"state={env.state.value} held_at={env.held_at} frozen={env.frozen} generation={env.generation} "
-            f"env#{snapshot.environment_number} invocations={snapshot.invocations} "
-            f"user_frozen={sorted(env.user_frozen)} last_result={result and (result.request_id[:8], result.error_type)}")
-
-
-# `until`, `until_true` and `shows` are imported by other UI files and poll with `pilot.pause`; this file's tests wait
-# with `app_waits`' same waits, which poll without making the app work (see there).
-
-
-async def until(pilot: Pilot, condition: Condition, what: str, timeout: float = WAIT_S) -> DebuggerSnapshot:
-    """Let the app process messages until `condition(app.snapshot)` holds; fail after `timeout` seconds."""
-    app = pilot.app
-    assert isinstance(app, LambdaTuiApp)
-    deadline = time.monotonic() + timeout
-    while True:
-        snapshot = app.snapshot
-        if snapshot is not None and condition(snapshot):
-            return snapshot
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout} s for {what}; the app shows {describe(snapshot)}")
-        await pilot.pause(POLL_S)
-
-
-async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    """The same bounded wait, on anything else the app shows (a screen, a widget's state)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout} s for {what}; the app shows {describe(pilot.app.snapshot)}")
-        await pilot.pause(POLL_S)
-
-
-async def shows(pilot: Pilot, *texts: str, timeout: float = WAIT_S) -> None:
-    """Until the screen shows every one of `texts`: widgets repaint on their next refresh, after the state changed."""
-    try:
-        await until_true(pilot, lambda: all(text in screen_text(pilot) for text in texts),
-                         f"the screen to show {texts!r}", timeout)
-    except pytest.fail.Exception as failed:
-        pytest.fail(f"{failed}\nthe screen:\n{screen_text(pilot)}")
 
 
 def held_at(boundary: Boundary) -> Condition:
@@ -183,20 +133,20 @@ time.sleep(60)
 class TestStepAndContinue:
     async def test_n_steps_through_every_init_boundary(self) -> None:
         async with running() as pilot:
-            await quiet.shows(pilot, "HELD at init.extensions")
+            await shows(pilot, "HELD at init.extensions")
             for boundary in (Boundary.INIT_RUNTIME, Boundary.INIT_FUNCTION, Boundary.INIT_DONE):
                 await pilot.press("n")
-                await quiet.until(pilot, held_at(boundary), f"n to hold at {boundary.value}")
-                await quiet.shows(pilot, f"HELD at {boundary.value}")
+                await until(pilot, held_at(boundary), f"n to hold at {boundary.value}")
+                await shows(pilot, f"HELD at {boundary.value}")
             await pilot.press("n")
-            snapshot = await quiet.until(pilot, frozen_idle, "n past init.done to freeze the environment")
+            snapshot = await until(pilot, frozen_idle, "n past init.done to freeze the environment")
             assert snapshot.invocations == 0 and snapshot.globals is not None
 
     async def test_c_runs_init_to_frozen(self) -> None:
         async with running() as pilot:
             snapshot = await continued(pilot)
             assert snapshot.globals is not None and snapshot.globals.phase == "init"
-            await quiet.shows(pilot, "idle: frozen, waiting for an invoke")
+            await shows(pilot, "idle: frozen, waiting for an invoke")
 
 
 class TestInvoke:
@@ -204,13 +154,13 @@ class TestInvoke:
         async with running() as pilot:
             await continued(pilot)
             await pilot.press("i")
-            first = await quiet.until(pilot, invoked(1), "the first invoke's result")
+            first = await until(pilot, invoked(1), "the first invoke's result")
             assert payload(first) == {"invocations": 1, "tmp_lines": 1, "cold": True}
             await pilot.press("i")
-            second = await quiet.until(pilot, invoked(2), "the second (warm) invoke's result")
+            second = await until(pilot, invoked(2), "the second (warm) invoke's result")
             assert payload(second) == {"invocations": 2, "tmp_lines": 2, "cold": False}
             assert second.last_result is not None
-            await quiet.shows(pilot, f"response  request {second.last_result.request_id[:8]}", '"invocations": 2')
+            await shows(pilot, f"response  request {second.last_result.request_id[:8]}", '"invocations": 2')
 
 
 async def pick_template(pilot: Pilot, name: str) -> None:
@@ -223,7 +173,7 @@ async def pick_template(pilot: Pilot, name: str) -> None:
     samples.highlighted = index
     await pilot.press("enter")
     editor = app.screen.query_one("#editor", TextArea)
-    await quiet.until_true(pilot, lambda: editor.text == TEMPLATES[name], "the template in the editor")
+    await until_true(pilot, lambda: editor.text == TEMPLATES[name], "the template in the editor")
 
 
 class TestEventEditor:
@@ -238,40 +188,40 @@ class TestEventEditor:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
             await pilot.press("e")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
             editor = app.screen.query_one("#editor", TextArea)
             assert editor.has_focus and editor.text == "{}"
             await pilot.press("x")  # "x{}": not JSON
-            await quiet.until_true(pilot, lambda: editor.text == "x{}", "the typed character")
+            await until_true(pilot, lambda: editor.text == "x{}", "the typed character")
             validation = app.screen.query_one("#validation", Label)
             assert "not JSON" in str(validation.content) and validation.has_class("-invalid")
             await pilot.press("ctrl+s")
-            await quiet.until_true(pilot, lambda: any("must be JSON" in m for m in notifications(pilot)),
+            await until_true(pilot, lambda: any("must be JSON" in m for m in notifications(pilot)),
                                    "the refusal")
             assert isinstance(app.screen, EventEditorScreen), "ctrl+s closed the editor on invalid JSON"
             assert any("1:1 Expecting value" in m for m in notifications(pilot))
-            await quiet.shows(pilot, "not JSON — 1:1 Expecting value")
+            await shows(pilot, "not JSON — 1:1 Expecting value")
             assert app.event_text == "{}"
 
             await pick_template(pilot, "S3 put")
             assert str(validation.content) == "valid JSON" and not validation.has_class("-invalid")
             await pilot.press("ctrl+s")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
             assert app.event_text == TEMPLATES["S3 put"]
             panel = app.query_one(EventPanel)
             assert panel.event_text == TEMPLATES["S3 put"] and panel.error is None
-            await quiet.shows(pilot, '"eventSource": "aws:s3"')
+            await shows(pilot, '"eventSource": "aws:s3"')
             assert app.event_source == "template: S3 put"
-            await quiet.shows(pilot, "template: S3 put")
+            await shows(pilot, "template: S3 put")
 
             await pilot.press("e")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor again")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor again")
             editor = app.screen.query_one("#editor", TextArea)
             await pilot.press("x")
-            await quiet.until_true(pilot, lambda: editor.text.startswith("x"), "the edit")
+            await until_true(pilot, lambda: editor.text.startswith("x"), "the edit")
             app.screen.query_one("#samples", OptionList).focus()  # see the xfail below: not from the editor
             await pilot.press("escape")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel")
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel")
             assert app.event_text == TEMPLATES["S3 put"]  # the edit was dropped
 
     @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
@@ -282,24 +232,24 @@ class TestEventEditor:
         async with running() as pilot:
             app = pilot.app
             await pilot.press("e")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
             assert app.screen.query_one("#editor", TextArea).has_focus
             await pilot.press("escape")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel",
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel",
                                    timeout=2)
 
             await pilot.press("e")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
             editor = app.screen.query_one("#editor", TextArea)
             await pilot.press("x")
-            await quiet.until_true(pilot, lambda: editor.text == "x{}", "the typed character")
+            await until_true(pilot, lambda: editor.text == "x{}", "the typed character")
             await pilot.press("ctrl+z")
-            await quiet.until_true(pilot, lambda: editor.text == "{}", "the undo")
+            await until_true(pilot, lambda: editor.text == "{}", "the undo")
             assert not any("Ctrl-Z" in m for m in notifications(pilot))
             await pilot.press("escape")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
             await pilot.press("ctrl+z")
-            await quiet.until_true(pilot, lambda: any("cannot be stopped here" in m for m in notifications(pilot)),
+            await until_true(pilot, lambda: any("cannot be stopped here" in m for m in notifications(pilot)),
                                    "the refusal")
 
 
@@ -311,16 +261,16 @@ class TestBreakpoints:
         async with running() as pilot:
             await continued(pilot)
             await choose_breakpoints(pilot, Boundary.INVOKE_RESPONSE)
-            await quiet.until(pilot, lambda s: s.environment.breakpoints == {Boundary.INVOKE_RESPONSE},
+            await until(pilot, lambda s: s.environment.breakpoints == {Boundary.INVOKE_RESPONSE},
                               "the snapshot to show the breakpoint", timeout=2)
-            await quiet.shows(pilot, "breakpoints: invoke.response")
+            await shows(pilot, "breakpoints: invoke.response")
             await pilot.press("i")
-            held = await quiet.until(pilot, held_at(Boundary.INVOKE_RESPONSE), "the invoke to hold at invoke.response")
+            held = await until(pilot, held_at(Boundary.INVOKE_RESPONSE), "the invoke to hold at invoke.response")
             assert held.environment.breakpoints == {Boundary.INVOKE_RESPONSE}
             assert held.last_result is not None and payload(held)["invocations"] == 1
-            await quiet.shows(pilot, "HELD at invoke.response", "breakpoints: invoke.response")
+            await shows(pilot, "HELD at invoke.response", "breakpoints: invoke.response")
             await pilot.press("c")
-            await quiet.until(pilot, invoked(1), "c to finish the invoke")
+            await until(pilot, invoked(1), "c to finish the invoke")
 
 
 class TestCrash:
@@ -330,19 +280,19 @@ class TestCrash:
             assert isinstance(app, LambdaTuiApp)
             await continued(pilot)
             await pilot.press("i")
-            await quiet.until(pilot, invoked(1), "a warm environment")
+            await until(pilot, invoked(1), "a warm environment")
             await pilot.press("x")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the crash dialog")
+            await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the crash dialog")
             targets = app.screen.query_one("#targets", OptionList)
             assert targets.has_focus and targets.get_option_at_index(0).id == "runtime"
             targets.highlighted = 0
             await pilot.press("enter")
-            reset = await quiet.until(pilot, lambda s: s.environment.state is EnvState.COLD
+            reset = await until(pilot, lambda s: s.environment.state is EnvState.COLD
                                       and not any(p.alive for p in s.environment.participants),
                                       "the crash to reset the environment")
             assert reset.environment_number == 1  # a reset, not a new environment
             await pilot.press("i")
-            again = await quiet.until(pilot, invoked(2), "the invoke after the reset")
+            again = await until(pilot, invoked(2), "the invoke after the reset")
             assert payload(again)["invocations"] == 1  # a new process: the globals started over
             assert payload(again)["tmp_lines"] == 2  # /tmp survived the reset
             assert again.last_report is not None and again.last_report.cold
@@ -353,19 +303,19 @@ class TestCrash:
             assert isinstance(app, LambdaTuiApp)
             await continued(pilot)
             await pilot.press("x")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the crash dialog")
+            await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the crash dialog")
             code = app.screen.query_one("#exit-code", Input)
             code.focus()
             await pilot.press("3")
-            await quiet.until_true(pilot, lambda: code.value == "3", "the exit code typed")
+            await until_true(pilot, lambda: code.value == "3", "the exit code typed")
             targets = app.screen.query_one("#targets", OptionList)
             targets.focus()
             targets.highlighted = 0
             await pilot.press("enter")
-            await quiet.until(pilot, lambda s: s.environment.state is EnvState.COLD,
+            await until(pilot, lambda s: s.environment.state is EnvState.COLD,
                               "the exit to reset the environment")
             logs = app.query_one(LogView)
-            await quiet.until_true(pilot, lambda: any("exit status 3" in line for line in logs.visible_lines()),
+            await until_true(pilot, lambda: any("exit status 3" in line for line in logs.visible_lines()),
                                    "'exit status 3' in the log")
             assert any("crash runtime (exit code 3)" in m for m in notifications(pilot))
 
@@ -389,21 +339,21 @@ class TestDeadlines:
         async with running("slow", timeout_s=30) as pilot:
             await continued(pilot)
             await pilot.press("i")
-            await quiet.until(pilot, lambda s: s.environment.state is EnvState.RUNNING
+            await until(pilot, lambda s: s.environment.state is EnvState.RUNNING
                               and s.environment.current_request_id is not None
                               and any("slow: waiting" in line.text for line in s.logs), "the handler to say it waits")
             # Its line is printed just before the sleep: on a busy machine the runtime may not be in it yet, and
             # the stack dumped at the forced timeout would point at the call on its way there.
-            await quiet.until_true(pilot, runtime_asleep, "the runtime to be asleep in time.sleep")
+            await until_true(pilot, runtime_asleep, "the runtime to be asleep in time.sleep")
             started = time.monotonic()
             await pilot.press("t")
-            done = await quiet.until(pilot, invoked(1), "the forced timeout")
+            done = await until(pilot, invoked(1), "the forced timeout")
             assert time.monotonic() - started < 5
             assert done.last_result is not None and done.last_result.error_type == "Sandbox.Timedout"
             assert payload(done)["errorType"] == "Sandbox.Timedout"
             assert done.last_stacks is not None  # where it hung, dumped before the kill
             assert done.environment.state is EnvState.COLD  # a timeout resets the environment
-            await quiet.shows(pilot, "reset (timeout)", "❱ 14     time.sleep(seconds)")  # the hung line, in its source
+            await shows(pilot, "reset (timeout)", "❱ 14     time.sleep(seconds)")  # the hung line, in its source
 
     @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
     async def test_f_twice_freezes_then_thaws_and_the_invoke_succeeds_then_f_makes_the_next_invoke_time_out(
@@ -417,27 +367,27 @@ class TestDeadlines:
             # Idle between invokes, the environment is frozen: the runtime is stopped with it, not running.
             for marked, wanted in (("stopped with the environment: freeze it", True), ("frozen: thaw it", False)):
                 await pilot.press("f")
-                await quiet.until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the freeze dialog")
+                await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the freeze dialog")
                 targets = app.screen.query_one("#targets", OptionList)
                 assert marked in str(targets.get_option_at_index(0).prompt)
                 targets.highlighted = 0
                 await pilot.press("enter")
-                await quiet.until(pilot, lambda s: ("runtime" in s.environment.user_frozen) is wanted,
+                await until(pilot, lambda s: ("runtime" in s.environment.user_frozen) is wanted,
                                   "the runtime to be " + ("frozen" if wanted else "thawed"))
             await pilot.press("i")
-            done = await quiet.until(pilot, invoked(1), "the invoke after the thaw")
+            done = await until(pilot, invoked(1), "the invoke after the thaw")
             assert done.last_result is not None and not done.last_result.function_error
             assert payload(done)["invocations"] == 1
 
             await pilot.press("f")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the freeze dialog")
+            await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the freeze dialog")
             targets = app.screen.query_one("#targets", OptionList)
             assert "stopped with the environment: freeze it" in str(targets.get_option_at_index(0).prompt)
             targets.highlighted = 0
             await pilot.press("enter")
-            await quiet.until(pilot, lambda s: "runtime" in s.environment.user_frozen, "the runtime to be frozen")
+            await until(pilot, lambda s: "runtime" in s.environment.user_frozen, "the runtime to be frozen")
             await pilot.press("i")
-            done = await quiet.until(pilot, invoked(2), "the invoke to run into its 1 s timeout")
+            done = await until(pilot, invoked(2), "the invoke to run into its 1 s timeout")
             assert done.last_result is not None and done.last_result.error_type == "Sandbox.Timedout"
 
 
@@ -448,15 +398,15 @@ class TestFaultsInTheHandler:
             assert isinstance(app, LambdaTuiApp)
             await continued(pilot)
             await pilot.press("r")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, RaiseScreen), "the raise dialog")
+            await until_true(pilot, lambda: isinstance(app.screen, RaiseScreen), "the raise dialog")
             exception = app.screen.query_one("#exception", Input)
             assert exception.has_focus and exception.value == "RuntimeError"
             await pilot.press("home", "ctrl+k", *"KeyError")
-            await quiet.until_true(pilot, lambda: exception.value == "KeyError", "the exception name typed")
+            await until_true(pilot, lambda: exception.value == "KeyError", "the exception name typed")
             await pilot.press("enter")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, RaiseScreen), "the dialog to close")
+            await until_true(pilot, lambda: not isinstance(app.screen, RaiseScreen), "the dialog to close")
             await pilot.press("i")
-            done = await quiet.until(pilot, invoked(1), "the invoke that raises")
+            done = await until(pilot, invoked(1), "the invoke that raises")
             assert done.last_result is not None and done.last_result.function_error
             assert done.last_result.error_type == "KeyError"
             assert payload(done)["errorType"] == "KeyError"
@@ -467,18 +417,18 @@ class TestEnvironments:
         async with running() as pilot:
             await continued(pilot)
             await pilot.press("i")
-            await quiet.until(pilot, invoked(1), "the first invoke")
+            await until(pilot, invoked(1), "the first invoke")
             await pilot.press("N")
-            await quiet.until_true(pilot, lambda: any(m.startswith("Replaced: this environment ends")
+            await until_true(pilot, lambda: any(m.startswith("Replaced: this environment ends")
                                                 for m in notifications(pilot)), "the notice")
             await pilot.press("i")
-            fresh = await quiet.until(pilot, lambda s: s.environment_number == 2 and invoked(1)(s),
+            fresh = await until(pilot, lambda s: s.environment_number == 2 and invoked(1)(s),
                                       "the invoke in environment #2")
             assert fresh.invocations == 1  # its own first invoke: env #1's are not its own
             assert fresh.last_report is not None and fresh.last_report.cold
             assert fresh.last_report.init_duration_ms is not None  # an on-demand Init, inside this invoke
             assert payload(fresh) == {"invocations": 1, "tmp_lines": 1, "cold": True}  # and an empty /tmp
-            await quiet.shows(pilot, "env #2")
+            await shows(pilot, "env #2")
 
     @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
     async def test_s_shuts_the_environment_down_and_N_then_says_there_is_nothing_to_replace(self) -> None:
@@ -486,15 +436,15 @@ class TestEnvironments:
         async with running() as pilot:
             await continued(pilot)
             await pilot.press("s")
-            down = await quiet.until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "SHUT DOWN")
+            down = await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "SHUT DOWN")
             assert not any(p.alive for p in down.environment.participants)
-            await quiet.shows(pilot, "SHUT DOWN")
-            await quiet.until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN and not s.environments,
+            await shows(pilot, "SHUT DOWN")
+            await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN and not s.environments,
                               "SHUT DOWN, out of the fleet")
             await pilot.press("N")
             # The controller answers (the fleet, as env #1 has left it), not the UI.
             refusal = "env #1: Not replaced: it has been shut down and left the fleet"
-            await quiet.until_true(pilot, lambda: any(m.startswith(refusal) for m in notifications(pilot)),
+            await until_true(pilot, lambda: any(m.startswith(refusal) for m in notifications(pilot)),
                                    "the refusal")
             assert not any("Replaced:" in m or "was replaced" in m for m in notifications(pilot))
 
@@ -511,9 +461,9 @@ class TestEnvironments:
         async with running_app(app) as pilot:
             await continued(pilot)
             await pilot.press("s")
-            await quiet.until(pilot, lambda s: s.environment.state is EnvState.SHUTTING_DOWN, "the spindown")
+            await until(pilot, lambda s: s.environment.state is EnvState.SHUTTING_DOWN, "the spindown")
             await pilot.press("N")
-            await quiet.until_true(pilot, lambda: any(m.startswith("env #1: Not replaced: this environment is shutting "
+            await until_true(pilot, lambda: any(m.startswith("env #1: Not replaced: this environment is shutting "
                                                              "down") for m in notifications(pilot)), "the refusal")
             assert not any(m.startswith("Replaced") for m in notifications(pilot))
 
@@ -528,23 +478,23 @@ class TestScreens:
         async with running() as pilot:
             app = pilot.app
             await pilot.press("question_mark")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-            await quiet.shows(pilot, "lambdatui keys")
+            await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+            await shows(pilot, "lambdatui keys")
             first, text = app.screen, app.screen.query_one(HelpText)
             await pilot.press("escape")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
+            await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
             await pilot.press("question_mark")
-            await quiet.until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen again")
+            await until_true(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen again")
             assert app.screen is first and app.screen.query_one(HelpText) is text
-            await quiet.shows(pilot, "lambdatui keys")
+            await shows(pilot, "lambdatui keys")
             await pilot.press("escape")
-            await quiet.until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close again")
+            await until_true(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close again")
 
             logs = pilot.app.query_one(LogView)
             assert logs.preset == "all"
             for preset in ("platform", "function", "extensions", "all"):
                 await pilot.press("l")
-                await quiet.until_true(pilot, lambda: logs.preset == preset, f"the {preset} filter")
+                await until_true(pilot, lambda: logs.preset == preset, f"the {preset} filter")
 
 
 class TestQuit:
@@ -552,7 +502,7 @@ class TestQuit:
         async with running() as pilot:
             await continued(pilot)
             await pilot.press("i")
-            await quiet.until(pilot, invoked(1), "a warm environment with its runtime alive")
+            await until(pilot, invoked(1), "a warm environment with its runtime alive")
             started = descendants(os.getpid())
             assert started, "the app started no process"
             await quit_app(pilot)
@@ -571,15 +521,15 @@ class TestRecord:
         async with running(record=scenario) as pilot:
             await continued(pilot)
             await pilot.press("i")
-            await quiet.until(pilot, invoked(1), "the first invoke")
+            await until(pilot, invoked(1), "the first invoke")
             await pilot.press("i")
-            await quiet.until(pilot, invoked(2), "the second invoke")
+            await until(pilot, invoked(2), "the second invoke")
             await pilot.press("x")
-            await quiet.until_true(pilot, lambda: isinstance(pilot.app.screen, PickTargetScreen), "the crash dialog")
+            await until_true(pilot, lambda: isinstance(pilot.app.screen, PickTargetScreen), "the crash dialog")
             await pilot.press("enter")  # the runtime, SIGKILL
-            await quiet.until(pilot, lambda s: s.environment.state is EnvState.COLD, "the reset after the crash")
+            await until(pilot, lambda s: s.environment.state is EnvState.COLD, "the reset after the crash")
             await pilot.press("i")
-            await quiet.until(pilot, lambda s: invoked(3)(s) and s.environment.state is EnvState.FROZEN,
+            await until(pilot, lambda s: invoked(3)(s) and s.environment.state is EnvState.FROZEN,
                               "the cold invoke")
             await quit_app(pilot)
         text = scenario.read_text()
@@ -600,15 +550,15 @@ class TestCommandPalette:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
             await run_palette_command(pilot, "Use event template: S3 put")
-            await quiet.until_true(pilot, lambda: app.event_source == "template: S3 put",
+            await until_true(pilot, lambda: app.event_source == "template: S3 put",
                                    "the template to be the event")
             assert app.event_text == TEMPLATES["S3 put"]
             assert app.query_one(EventPanel).event_text == TEMPLATES["S3 put"]
 
             await run_palette_command(pilot, "Step")
-            await quiet.until(pilot, held_at(Boundary.INIT_RUNTIME), "Step to hold at init.runtime")
+            await until(pilot, held_at(Boundary.INIT_RUNTIME), "Step to hold at init.runtime")
 
             await continued(pilot)
             await run_palette_command(pilot, "Crash runtime")
-            await quiet.until(pilot, lambda s: s.environment.state is EnvState.COLD,
+            await until(pilot, lambda s: s.environment.state is EnvState.COLD,
                               "the crash to reset the environment")
