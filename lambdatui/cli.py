@@ -187,12 +187,6 @@ def _debugger(args: argparse.Namespace) -> int:
     from lambdatui.sam_template.reader import ChooseFunction
 
     try:
-        from lambdatui.ui.themes import ThemeError, palette_themes, resolve_theme_name
-
-        try:
-            theme = resolve_theme_name(args.theme, palette_themes())
-        except ThemeError as exc:
-            raise ConfigError(str(exc)) from None
         notes: list[str] = []  # said in the debugger's log: stderr is behind its screen
         try:
             config = function_config(args, report=notes.append)
@@ -201,7 +195,7 @@ def _debugger(args: argparse.Namespace) -> int:
                 raise  # no one to ask: the list and exit 2, as in the headless modes
             from lambdatui.ui.screens.function_picker import pick_function
 
-            args.function = pick_function(choice.origin, choice.choices, theme)
+            args.function = pick_function(choice.origin, choice.choices, _theme(args))
             if args.function is None:
                 raise ConfigError(f"no function chosen from {choice.origin}") from None
             notes.clear()
@@ -214,6 +208,9 @@ def _debugger(args: argparse.Namespace) -> int:
         check_url_port(LOOPBACK, args.url_port, args.port)
         fleet = fleet_options(args, config.env)
         state_root()  # no folder for the runs is one line here, not a traceback once the debugger runs
+        # Here, after the checks that need none of it: a theme is Textual's (~0.2 s of imports), and a refusal of
+        # another option need not wait for it.
+        theme = _theme(args)
         if not _on_a_terminal():
             raise ConfigError("the debugger needs a terminal to draw on and read keys from (its standard input, "
                               "output and error are not all one): without one, run 'lambdatui invoke PATH' or "
@@ -228,6 +225,16 @@ def _debugger(args: argparse.Namespace) -> int:
                    record=Path(args.record) if args.record else None, handler_given=args.handler is not None,
                    function_path=args.path, replay_options=replay_options(args),
                    event=event, fleet=fleet, notes=notes)
+
+
+def _theme(args: argparse.Namespace) -> str:
+    """The theme the debugger is to use, by the name given; raises ConfigError (an unknown name)."""
+    from lambdatui.ui.themes import ThemeError, palette_themes, resolve_theme_name
+
+    try:
+        return resolve_theme_name(args.theme, palette_themes())
+    except ThemeError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _on_a_terminal() -> bool:

@@ -64,7 +64,11 @@ class TestCommandLine:
         assert "Traceback" not in done.stderr
 
     def test_nord_gets_past_the_theme_check(self) -> None:
-        """The next check (a busy --port) fails instead, before the screen would take over."""
+        """The check after it (a terminal to draw on: the test gives none) fails instead, before the screen would
+        take over; an option checked before the theme (a busy --port) is refused as well with a known theme."""
+        done = lambdatui(HANDLER, "--theme", "nord")
+        assert done.returncode == 2, done.stderr
+        assert "theme" not in done.stderr and "needs a terminal" in done.stderr, done.stderr
         with socket.socket() as busy:
             busy.bind(("127.0.0.1", 0))
             busy.listen()
