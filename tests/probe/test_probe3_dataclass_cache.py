@@ -28,7 +28,7 @@ from lambdatui.dataclass_cache import _HEADER, MAX_ENTRIES
 
 from probe_support import (BOUND, REPO, DebuggerOnPty, cache_env, cache_file_for, file_identity,
                             stored_texts)
-from warm_bytecode import seeded, warm_bytecode
+from warm_bytecode import seeded, serve_then_stop, warm_bytecode
 
 __all__ = ["warm_bytecode"]  # the fixture, used by name
 
@@ -157,23 +157,7 @@ def test_serve_stopped_by_a_signal_saves_the_cache(tmp_path: Path, warm_bytecode
     """`serve` ends through entry.main's return on SIGTERM: its classes (quart's, hypercorn's) are kept."""
     prefix = seeded(tmp_path / "prefix", warm_bytecode)
     path = cache_file_for(prefix)
-    proc = subprocess.Popen([sys.executable, "-m", "lambdatui", "serve", str(HELLO), "--port", "0"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=cache_env(prefix), cwd=REPO, text=True)
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "serving" in line:
-                break
-        else:
-            raise AssertionError("serve never said it was serving")
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=BOUND)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(BOUND)
-    assert proc.returncode == 0
+    assert serve_then_stop(cache_env(prefix)) == 0
     assert path.is_file() and len(stored_texts(path)) > 100
 
 

@@ -63,21 +63,28 @@ def _build(prefix: Path) -> None:
     run("-m", "lambdatui", "invoke", str(HELLO), "-e", "{}")
     run("-m", "lambdatui", "replay", str(COUNTER), str(REUSE))
     run("-m", "lambdatui", "--help")
-    serve = subprocess.Popen([sys.executable, "-m", "lambdatui", "serve", str(HELLO), "--port", "0"], env=env,
-                             cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+    assert serve_then_stop(env) == 0
+
+
+def serve_then_stop(env: dict[str, str]) -> int:
+    """`lambdatui serve` of the hello sample until it says it is serving, then SIGTERM; its exit status."""
+    proc = subprocess.Popen([sys.executable, "-m", "lambdatui", "serve", str(HELLO), "--port", "0"], env=env,
+                            cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     try:
-        assert serve.stderr is not None
-        for line in serve.stderr:  # ends at serve's end: a serve that never serves fails the check below
+        assert proc.stderr is not None
+        for line in proc.stderr:
             if "serving" in line:
-                serve.send_signal(signal.SIGTERM)
                 break
-        serve.communicate(timeout=BOUND)
+        else:
+            raise AssertionError("serve never said it was serving")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=BOUND)
     finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(BOUND)
-    assert serve.returncode == 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(BOUND)
+    return proc.returncode
 
 
 def _warm_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
