@@ -16,8 +16,8 @@ import botocore.config
 import botocore.exceptions
 import httpx
 import pytest
-from _host import choose_breakpoints, running_debugger, until_exited
-from app_waits import POLL_S, until, until_true
+from _host import POLL_S, choose_breakpoints, running_debugger, until_exited
+from app_waits import until, until_true
 from test_app_keys import SIZE, continued, held_at
 from textual.pilot import Pilot
 
