@@ -38,6 +38,7 @@ from lambdatui.ui.screens.event_editor import EventEditorScreen
 from lambdatui.ui.widgets.event_panel import event_problem
 from lambdatui.ui.screens.extension_events import ExtensionEventsScreen
 from lambdatui.ui.screens.help import HelpScreen
+from lambdatui.ui.screens.main_screen import MainScreen
 from lambdatui.ui.themes import DEFAULT_THEME, PHASE_VARIABLE_DEFAULTS, load_themes
 from lambdatui.ui.travel import PhaseTravel
 from lambdatui.ui.widgets.past_bar import PastBar
@@ -111,6 +112,9 @@ class LambdaTuiApp(LogCommands, FaultCommands, SandboxViews, PhaseTravel, Termin
         yield ExplainBar(id="explain")
         yield TooSmallNotice(id="too-small")  # shown instead of the panels below MINIMUM_SIZE (they live on, hidden)
         yield Footer(compact=True, show_command_palette=False)  # every key fits in 100 columns
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(PHASE_VARIABLE_DEFAULTS)

@@ -13,10 +13,13 @@ import dataclasses
 import json
 
 import pytest
-from _host import screen_text
+from _host import screen_text, until_true
 from replay_backend import load_session, replay
 from test_snapshots import LARGE, SAMPLES, SMALL, settled  # noqa: F401 - its autouse fixtures are imported below
 from test_snapshots import no_cursor_blink, plain_terminal_environment, stopped_clock  # noqa: F401
+from textual import events
+from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
+from textual.geometry import Size
 from textual.pilot import Pilot
 
 from lambdatui.model import facts as f
@@ -116,6 +119,54 @@ def test_snapshot_uncut_values_at_140x45(snap_compare) -> None:
     panel's title and its Status line; the event's one line {"detail": {"bucket": …, "key": "2026/12/01/a.json"}}
     whole in the Event panel. Participants: one row under the column heads, every column."""
     assert snap_compare(app_for(uncut_session(), event=EVENT_LINE), terminal_size=LARGE, run_before=settled)
+
+
+# ---------------------------------------------------------------------- resizes
+
+
+def rows_drawn_whole(update: CompositorUpdate, width: int) -> set[int]:
+    """The rows an update writes from the first column to the last."""
+    if isinstance(update, LayoutUpdate):
+        region = update.region
+        return set(range(region.y, region.bottom)) if region.x == 0 and region.width >= width else set()
+    covered: dict[int, list[tuple[int, int]]] = {}
+    for y, x1, x2 in update.spans if isinstance(update, ChopsUpdate) else ():
+        covered.setdefault(y, []).append((x1, x2))
+    whole = set()
+    for y, spans in covered.items():
+        reach = 0
+        for x1, x2 in sorted(spans):
+            if x1 > reach:
+                break
+            reach = max(reach, x2)
+        if reach >= width:
+            whole.add(y)
+    return whole
+
+
+@pytest.mark.anyio
+async def test_resizes_that_end_at_the_size_laid_out_last_still_repaint_the_whole_screen() -> None:
+    """A window shrunk and grown back faster than the app reads it: Textual lays out the last size only, the one it
+    had, so its reflow moves nothing and redraws nothing, while the terminal cropped or scrolled its cells at the
+    smaller size (tmux, under a 100,000-line burst: header and footer gone, other sizes' frames left on screen). The
+    whole screen is drawn again."""
+    app = app_for(WARM)
+    async with app.run_test(size=LARGE) as pilot:
+        await settled(pilot)
+        width, height = LARGE
+        drawn: set[int] = set()
+        display = app._display
+
+        def spied(screen, update) -> None:
+            if isinstance(update, CompositorUpdate):
+                drawn.update(rows_drawn_whole(update, width))
+            display(screen, update)
+
+        app._display = spied  # type: ignore[method-assign]
+        app.post_message(events.Resize(Size(120, 36), Size(120, 36)))
+        app.post_message(events.Resize(Size(*LARGE), Size(*LARGE)))
+        await until_true(pilot, lambda: drawn >= set(range(height)), "the whole screen drawn again after the resizes",
+                         shown=lambda: f"rows drawn whole: {sorted(drawn)}")
 
 
 # ---------------------------------------------------------------------- below the minimum size
