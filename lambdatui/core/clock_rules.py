@@ -19,6 +19,7 @@ from lambdatui.core.extension_machine import ExtensionState
 from lambdatui.core.inputs import (DebuggerSuspended, InspectionEnded, InspectionStarted, Instant, SandboxSettling,
                                    TimerFired)
 from lambdatui.core.runtime_machine import RuntimeState
+from lambdatui.core.slots import ExtensionSlot
 from lambdatui.model.boundaries import EnvState
 
 HOLD = "hold"
@@ -57,13 +58,15 @@ class ClockRules:
     def _deadline_running(self, name: str) -> bool:
         return name in self.timers or name in self.paused_timers
 
-    def _heard_late(self, arrived: Optional[float]) -> bool:
-        """A runtime's call heard now, which reached the host's socket at `arrived`: the time the host took to hear
-        it (its thread busy; in the debugger, the UI's repaint) is not the function's. It is held, as a pause is:
-        phase durations leave it out, and the running deadlines move on by as much. True when the phase's deadline
-        had passed before the call arrived: it is carried out first, as it would have been had the host heard the
-        call in time, and the call then meets the timed-out phase. (Managed Instances run several invokes on one
-        clock: none is moved for one of them.)"""
+    def _heard_late(self, arrived: Optional[float], extension: Optional[ExtensionSlot] = None) -> bool:
+        """A call heard now (the runtime's, or `extension`'s), which reached the host's socket at `arrived`: the time
+        the host took to hear it (its thread busy; in the debugger, the UI's repaint) is not the function's when the
+        phase waited only on that call. It is then held, as a pause is: phase durations leave it out, and the running
+        deadlines move on by as much. While the rest of the phase still worked (the handler, another extension), it
+        is their time: the handler's clock counted it (its time left is read against the deadline it was given),
+        and so does the Duration. True when the phase's deadline had passed before the call arrived: it is carried
+        out first, as it would have been had the host heard the call in time, and the call then meets the timed-out
+        phase. (Managed Instances run several invokes on one clock: none is moved for one of them.)"""
         if arrived is None or self.pauses or self.config.managed:
             return False
         for name in (INVOKE_TIMER, INIT_TIMER, RESTORE_TIMER):
@@ -71,6 +74,8 @@ class ClockRules:
             if at is not None and at <= arrived:
                 self._on_TimerFired(TimerFired(name))  # type: ignore[attr-defined]  # ProcessRules'
                 return True
+        if self._others_at_work(extension):
+            return False
         late = self._now.mono - max(arrived, self.held_until)
         if late <= 0.0:
             return False
@@ -80,6 +85,13 @@ class ClockRules:
             if name != INSPECTION_LIMIT_TIMER:
                 self._start_timer(name, at - self._now.mono + late)
         return False
+
+    def _others_at_work(self, caller: Optional[ExtensionSlot]) -> bool:
+        """Whether a participant other than the caller (`None`: the runtime) still works on the current invoke."""
+        if caller is not None and self.runtime.state in (RuntimeState.RUNNING, RuntimeState.STREAMING):
+            return True
+        return any(slot is not caller and slot.alive and slot.state is ExtensionState.RUNNING
+                   for slot in self.extensions.values())
 
     def _elapsed_ms(self, since: Instant, held_before: float) -> float:
         held = self.held_total - held_before

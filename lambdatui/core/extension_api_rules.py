@@ -101,7 +101,7 @@ class ExtensionApiRules:
         if slot.state is ExtensionState.RUNNING and self.current is not None:
             # Its part of the invoke ended when it asked, not when the host heard it (a deadline first, if it had
             # passed by then: the slot then meets the timed-out invoke).
-            self._heard_late(event.arrived)
+            self._heard_late(event.arrived, slot)
         if slot.state is ExtensionState.READY and slot.parked is None:
             # Reconnected after dropping a parked /next: hand over whatever waited for it meanwhile.
             if slot.pending is not None:

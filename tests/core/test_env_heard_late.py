@@ -100,3 +100,36 @@ def test_an_extensions_next_heard_late_ends_the_invoke_when_it_arrived() -> None
     d.feed(ins.ExtensionNext(d.token(), d.ext_ids["ext-a"], arrived))
     [report] = d.reports()
     assert report.status == "success" and 29 <= report.duration_ms <= 31, report
+
+
+def test_an_extensions_next_heard_late_while_the_handler_runs_is_the_handlers_time() -> None:
+    """The host was busy, but the handler was not waiting on it: it ran, and read its time left against the deadline
+    it was given. Held, that wait left the Duration shorter than the time the handler saw go by (a replay's
+    `expect.response` then compared a time left it should have known as a clock reading)."""
+    d = Driver(["ext-a"], timeout_ms=1000)
+    d.cold_start({"ext-a": ("INVOKE",)})
+    caller, request_id = d.invoke()
+    d.advance(5)  # the extension is done 5 ms in ...
+    arrived = d.mono
+    d.advance(300)  # ... and heard 300 ms later, while the handler runs on
+    d.feed(ins.ExtensionNext(d.token(), d.ext_ids["ext-a"], arrived))
+    d.advance(5)
+    _respond(d, request_id, d.mono)
+    _next(d, d.mono)
+    [report] = d.reports()
+    assert report.status == "success" and 309 <= report.duration_ms <= 311, report
+
+
+def test_a_response_heard_late_while_an_extension_works_is_the_extensions_time() -> None:
+    d = Driver(["ext-a"], timeout_ms=1000)
+    d.cold_start({"ext-a": ("INVOKE",)})
+    caller, request_id = d.invoke()
+    d.advance(10)
+    arrived = d.mono
+    d.advance(300)  # the answer is heard 300 ms late; the extension works on all the while ...
+    _respond(d, request_id, arrived)
+    _next(d, arrived)
+    d.advance(10)
+    d.feed(ins.ExtensionNext(d.token(), d.ext_ids["ext-a"], d.mono))  # ... and is done 320 ms in
+    [report] = d.reports()
+    assert report.status == "success" and 319 <= report.duration_ms <= 321, report
