@@ -251,7 +251,7 @@ def _replay(config: FunctionConfig, scenario: Scenario, verbose: bool, err: Text
             await signals.start(cancel_on_signals, body, stop_now)
             # No start_environment(): the first invoke cold-starts, so a fault armed in step 1 meets the first Init.
             async with open_environment(config, inspect=True, fleet=fleet, stop_now=stop_now,
-                                        hold_when_stopped=True) as running:
+                                        hold_when_stopped=True, first_ahead=False) as running:
                 say_sandbox_notes(running, err)
                 with body:
                     await run_scenario(scenario, running.session, printer, outcome=outcome)

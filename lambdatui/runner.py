@@ -60,6 +60,7 @@ async def open_environment(
     stop_now: Optional[StopNow] = None,
     start_held: bool = False,
     hold_when_stopped: bool = False,
+    first_ahead: bool = True,
 ) -> AsyncIterator[Running]:
     """Serve the APIs and host the function's environments (env #1 at once, more as invokes need them, as
     `fleet` allows); on exit, shut them down as Lambda does and leave nothing behind.
@@ -73,13 +74,15 @@ async def open_environment(
     the graceful shutdown short: every process is then killed at once, and the folders still go. `start_held`:
     env #1 holds at its first boundary (the debugger), whichever of the fleet's environments it is.
     `hold_when_stopped`: a headless run's Ctrl-Z holds every environment while lambdatui is stopped
-    (host/stopped_hold.py; the debugger does it from its own loop: ui/terminal_stop.py).
+    (host/stopped_hold.py; the debugger does it from its own loop: ui/terminal_stop.py). `first_ahead`: the caller
+    starts env #1 ahead of traffic (`running.host.start_environment()`), and it is not idle until then (FleetHost).
     """
     async with trio.open_nursery() as nursery:
         stale: list[str] = []
         state_dir = early.state_dir if early is not None else new_state_dir(stale.append)
         stale += early.stale_notes if early is not None else []
-        fleet_host = FleetHost(config, state_dir, inspect=inspect, options=fleet, early=early, start_held=start_held)
+        fleet_host = FleetHost(config, state_dir, inspect=inspect, options=fleet, early=early, start_held=start_held,
+                               first_ahead=first_ahead)
         for listener in listeners:
             fleet_host.subscribe(listener)
         for numbered in numbered_listeners:

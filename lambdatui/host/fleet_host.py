@@ -72,6 +72,9 @@ class _Member:
     snapshot: bool = False  # SnapStart's snapshot environment: it takes no invoke, every restore copies it
     early: Optional[EarlyStart] = None  # env #1 started ahead of the trio run, until its host adopts it
     held_since: Optional[float] = None  # held at a boundary since then (the debugger's hold)
+    # Env #1 that whoever opened the fleet starts ahead of traffic, until its Init has run (or an invoke started it):
+    # not idle meanwhile, however long the start-up takes before it asks (quart's imports, a loaded machine).
+    starting_ahead: bool = False
 
     @property
     def number(self) -> int:
@@ -83,12 +86,16 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
 
     def __init__(self, config: FunctionConfig, state_dir: Path, *, inspect: bool = False,
                  options: Optional[FleetOptions] = None, early: Optional[EarlyStart] = None,
-                 start_held: bool = False) -> None:
+                 start_held: bool = False, first_ahead: bool = True) -> None:
         """`early`: env #1, started ahead of the trio run in `state_dir` (host/early_start.py), for env #1 to adopt.
         `start_held`: env #1 holds at its first boundary (the debugger's newcomer sees the cold start from there),
-        asked before its Init can begin: a provisioned env #1 or SnapStart's snapshot starts as the fleet starts."""
+        asked before its Init can begin: a provisioned env #1 or SnapStart's snapshot starts as the fleet starts.
+        `first_ahead`: an on-demand env #1 is started ahead of traffic by whoever opened the fleet (`serve`,
+        `invoke`, the debugger: `EnvironmentHost.start_environment`), and is not idle until its Init has run. A
+        replay's is not started (False): it stands for one that was, and is idle from the start."""
         self.config = config
         self._start_held = start_held
+        self._first_ahead = first_ahead
         self._early = early
         self.state_dir = state_dir
         self.inspect = inspect
@@ -171,7 +178,8 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
                                init_type=init_type, numbers=numbers, announce=self.first is None,
                                max_concurrency=managed, restore_source=source, run_dir=self.state_dir,
                                function_version=self.options.function_version)
-        member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
+        member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START,
+                         starting_ahead=self._first_ahead and self.first is None and init_type == ON_DEMAND)
         if source is not None:
             self.discarded = None
         member.early, self._early = self._early, None

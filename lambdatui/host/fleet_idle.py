@@ -38,15 +38,21 @@ class FleetIdle:
         """An environment that served nothing for `idle_s` is shut down (SHUTDOWN spindown) and removed."""
         while True:
             now = trio.current_time()
-            for number in rules.idle_expired(self._candidates(), now, idle_s):
+            candidates = self._idle_candidates()
+            for number in rules.idle_expired(candidates, now, idle_s):
                 member = next((m for m in self._members if m.number == number), None)
                 if member is not None and not self._ending:
                     member.host.note(f"env #{number} has been idle for {idle_s:g} s: it is shut down (SHUTDOWN "
                                      "spindown) and removed")
                     self._publish_own(f.IdleSpunDown(number, idle_s))
                     self._retire(member, idle=True)
-            expiry = rules.next_idle_expiry(self._candidates(), idle_s)
+            expiry = rules.next_idle_expiry(self._idle_candidates(), idle_s)
             await trio.sleep(max(0.05, idle_s if expiry is None else min(idle_s, expiry - now)))
+
+    def _idle_candidates(self: FleetHost) -> list[rules.Candidate]:
+        """The environments that may be idle: not env #1 while it is being started ahead of traffic."""
+        ahead = {m.number for m in self._members if m.starting_ahead}
+        return [c for c in self._candidates() if c.number not in ahead]
 
     def _retire(self: FleetHost, member: _Member, idle: bool) -> None:
         """Spin `member` down now (no invoke can be routed to it from here on), and remove it once it is down."""

@@ -101,7 +101,8 @@ async def replay(function: Path, scenario_text: str, scenario_dir: Path, *, marg
     printer = TimelinePrinter(out, err, code_dir=str(config.code_dir), verbose=verbose)
     facts: list[f.Fact] = []
     with trio.fail_after(BOUND):
-        async with open_environment(config, inspect=True, fleet=scenario_fleet(scenario.function)) as running:
+        async with open_environment(config, inspect=True, fleet=scenario_fleet(scenario.function),
+                                    first_ahead=False) as running:
             running.session.subscribe(facts.append)
             result = await run_scenario(scenario, running.session, printer, margin_s=margin_s)
     return Replayed(result, out.getvalue(), err.getvalue(), facts)
