@@ -32,6 +32,38 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def runs_lambdatui(pid: int) -> bool:
+    """Whether `pid` is the `lambdatui` command itself (its console script, or `-m lambdatui`): not one of the
+    processes it starts, whose command lines name files in the lambdatui package too (sandbox_init.py, bootstrap)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    head = argv[:3]
+    return any(arg == b"lambdatui" or arg.endswith(b"/bin/lambdatui") for arg in head) or b"-m" in head[1:2] and (
+        head[2:3] == [b"lambdatui"])
+
+
+def lambdatui_under(pid: int) -> int:
+    """The `lambdatui` command that `pid` is, or that `pid` (a shell) started: found by what it runs and whose child
+    it is, never by the order of pids (they wrap: a keeper's pid can come before lambdatui's)."""
+    if runs_lambdatui(pid):
+        return pid
+    children = sorted(child for child in descendants(pid) if _parent(child) == pid and runs_lambdatui(child))
+    if len(children) != 1:
+        raise AssertionError(f"{len(children)} lambdatui processes under pid {pid}: "
+                             + "; ".join(f"{c} {command_line(c)}" for c in children))
+    return children[0]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(_stat_fields(pid)[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def alive(pid: int) -> bool:
     """Running or stopped; a zombie (exited, not yet reaped) counts as gone."""
     try:

@@ -30,7 +30,7 @@ from typing import Iterator
 import httpx
 import pytest
 from free_ports import free_port
-from proc_tree import command_line, descendants, wait_all_gone
+from proc_tree import command_line, descendants, lambdatui_under, wait_all_gone
 from process_states import frozen, wait_frozen
 from test_tmux import HEIGHT, LAMBDATUI, POLL_S, REPO, START_S, TMUX_ENV, WAIT_S, WIDTH, Pane
 
@@ -63,14 +63,7 @@ class Shell(Pane):
         command = " ".join(shlex.quote(part) for part in (LAMBDATUI, str(path), *options))
         self.keys(f"XDG_STATE_HOME={shlex.quote(str(self.state))} {command}", "Enter")
         self.wait_for("HELD at init.extensions", timeout=START_S)
-        shell = int(self.show("#{pane_pid}"))
-        for pid in sorted(descendants(shell)):
-            line = command_line(pid)
-            if "lambdatui" in line and "watchdog" not in line and "bootstrap" not in line:
-                self.lambdatui = pid
-                break
-        else:
-            raise AssertionError(f"no lambdatui process under the shell {shell}")
+        self.lambdatui = lambdatui_under(int(self.show("#{pane_pid}")))
         self.collect()
         return self.lambdatui
 

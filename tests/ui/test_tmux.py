@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 
 import httpx
 import pytest
-from proc_tree import alive, command_line, descendants, wait_all_gone
+from proc_tree import alive, command_line, descendants, lambdatui_under, wait_all_gone
 from free_ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -110,12 +110,7 @@ class Pane:
 
     def lambdatui_pid(self) -> int:
         """The lambdatui process: the pane's own process, or (if a shell runs it) its child."""
-        pid = self.pane_pid()
-        for candidate in [pid, *sorted(descendants(pid))]:
-            line = command_line(candidate)
-            if "lambdatui" in line and "watchdog" not in line and "echo $?" not in line:  # not the status's shell
-                return candidate
-        raise AssertionError(f"no lambdatui process under pane pid {pid}")
+        return lambdatui_under(self.pane_pid())
 
     def collect(self) -> set[int]:
         pid = self.pane_pid()
