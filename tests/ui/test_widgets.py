@@ -429,6 +429,28 @@ class TestResultView:
             assert "time.sleep(seconds)" in text  # scrolled into view
             assert "Status timeout" in text and "Init " in text
 
+    async def test_the_hung_line_is_scrolled_to_even_when_the_scroll_comes_before_the_layout(
+            self, cold_snapshot: DebuggerSnapshot, timeout_snapshot: DebuggerSnapshot) -> None:
+        """The scroll waits for the refresh after the stack is shown; on a loaded machine it ran before the pane had
+        laid the stack and source out, was clamped to the pane's old height, and the hung line never came into view
+        (the CI's test_t_forces_the_timeout_of_a_running_invoke: the error's payload shown, no source line)."""
+        async with hosted(ResultView(), cold_snapshot, size=SMALL) as pilot:
+            view: ResultView = pilot.app.widget  # type: ignore[assignment]
+            later = view.call_after_refresh
+            early: list[object] = []
+
+            def first_one_now(callback, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+                if not early:  # as a starved refresh would have it: before the layout
+                    early.append(callback)
+                    callback(*args, **kwargs)
+                    return True
+                return later(callback, *args, **kwargs)
+
+            view.call_after_refresh = first_one_now  # type: ignore[method-assign]
+            view.show(timeout_snapshot)
+            await until_true(pilot, lambda: "time.sleep(seconds)" in screen_text(pilot), "the hung line in view")
+            assert early, "the scroll was never asked for"
+
     async def test_timeout_at_100_columns_still_reaches_the_source(self, timeout_snapshot: DebuggerSnapshot) -> None:
         async with hosted(ResultView(), timeout_snapshot, size=SMALL) as pilot:
             assert "time.sleep(seconds)" in screen_text(pilot)

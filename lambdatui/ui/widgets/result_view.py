@@ -37,6 +37,7 @@ from lambdatui.ui.widgets._stream_text import stream_destination, stream_failure
 from lambdatui.ui.widgets._theme import syntax_theme
 
 CONTEXT = 8  # source lines shown either side of the hung line
+SCROLL_TRIES = 20  # refreshes the scroll to the hung line waits at most for the pane's layout
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_PAYLOAD_CHARS = 200_000
 MEMORY_POINTS_SHOWN = 8  # the latest measurements: how memory built up to where it is
@@ -358,10 +359,16 @@ class ResultView(VerticalScroll):
         return Syntax(code, "python", theme=syntax_theme(self), line_numbers=True, highlight_lines={frame.line},
                       line_range=(first, frame.line + CONTEXT), background_color="default", word_wrap=False)
 
-    def _scroll_to_source(self) -> None:
+    def _scroll_to_source(self, tries: int = SCROLL_TRIES) -> None:
         """Centre the hung line (not just the source block, which may be taller than a small pane)."""
         source = self.query_one("#source", Static)
         if not source.display or self.hung_line is None:
+            return
+        region = source.virtual_region
+        if (not region.height or region.bottom > self.virtual_size.height) and tries > 0:
+            # The refresh came before this pane laid the stack and source out (a loaded machine): the scroll would be
+            # clamped to what the pane held before, and the hung line never come into view.
+            self.call_after_refresh(self._scroll_to_source, tries - 1)
             return
         row = self.hung_line - max(1, self.hung_line - CONTEXT)  # its row inside the shown line range
         top = source.virtual_region.y + row - self.scrollable_content_region.height // 2
