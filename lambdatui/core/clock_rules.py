@@ -75,6 +75,9 @@ class ClockRules:
                 self._on_TimerFired(TimerFired(name))  # type: ignore[attr-defined]  # ProcessRules'
                 return True
         if self._others_at_work(extension):
+            # Until it arrived its caller worked: a call of the others' that came earlier but is heard after this one
+            # is held from here on, not from its own arrival.
+            self.held_until = max(self.held_until, arrived)
             return False
         late = self._now.mono - max(arrived, self.held_until)
         if late <= 0.0:

@@ -111,7 +111,8 @@ class Environment(ClockRules, InitRules, RestoreRules, RuntimeApiRules, StreamRu
         self.stepping = False
         self.hold: Optional[Hold] = None
         self.held_total = 0.0
-        self.held_until = float("-inf")  # the end of the last time held (a pause, a late hearing): not held twice
+        self.held_until = float("-inf")  # held only after this: the end of the last hold (a pause, a late hearing), or
+        # the arrival of a call heard while the rest of the phase worked (clock_rules._heard_late)
         self.invocations_done = 0
         self.spindown_after_invoke = False
         self.draining = False  # ending after the queued Event invokes: no invoke is taken any more

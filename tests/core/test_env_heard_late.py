@@ -133,3 +133,24 @@ def test_a_response_heard_late_while_an_extension_works_is_the_extensions_time()
     d.feed(ins.ExtensionNext(d.token(), d.ext_ids["ext-a"], d.mono))  # ... and is done 320 ms in
     [report] = d.reports()
     assert report.status == "success" and 319 <= report.duration_ms <= 321, report
+
+
+def test_an_extensions_next_heard_after_a_later_response_is_held_only_from_that_response() -> None:
+    """The extension asked for its next event 2 ms in, while the handler ran; the host heard the handler's answer
+    (10 ms in) first, and the extension's call after it. Only the time after the answer was nobody's: held from the
+    call's own arrival, the Duration lost the handler's 8 ms (a replay then compared a time left of 990 it should have
+    known as a clock reading)."""
+    d = Driver(["ext-a"], timeout_ms=1000)
+    d.cold_start({"ext-a": ("INVOKE",)})
+    caller, request_id = d.invoke()
+    d.advance(2)
+    asked = d.mono
+    d.advance(8)
+    answered = d.mono
+    d.advance(300)  # the host hears the answer ...
+    _respond(d, request_id, answered)
+    _next(d, answered)
+    d.advance(5)  # ... then the extension's call, which came first
+    d.feed(ins.ExtensionNext(d.token(), d.ext_ids["ext-a"], asked))
+    [report] = d.reports()
+    assert report.status == "success" and 9 <= report.duration_ms <= 11, report
