@@ -190,13 +190,13 @@ LOUD_LINES = 60_000  # per invoke: ~7 MB of timeline each with -v
 def test_replay_timeline_into_a_pipe_read_late_loses_nothing_and_holds_nothing_up(code_dir: Path,
                                                                                    tmp_path: Path) -> None:
     """Commit 2b654bb: `replay -v | less`: a pipe nobody reads fills at once, the run goes on to its end (two invokes
-    each printing ~7 MB, a 1 s timeout neither reaches), the command then waits for the reader, and the reader gets
+    each printing ~7 MB, a 3 s timeout neither reaches; 1 s was reached on a loaded machine by the printing alone), the command then waits for the reader, and the reader gets
     every line and PASSED."""
     handler = write_file(code_dir / "handler.py", LOUD)
     scenario = write_file(tmp_path / "loud.toml", "".join(
         f"[[step]]\ninvoke = {{ n = {n}, lines = {LOUD_LINES} }}\nexpect = {{ response = {{ n = {n} }} }}\n\n"
         for n in (1, 2)))
-    proc = subprocess.Popen([*lambdatui_argv(), "replay", "-v", "--timeout", "1", str(handler), str(scenario)],
+    proc = subprocess.Popen([*lambdatui_argv(), "replay", "-v", "--timeout", "3", str(handler), str(scenario)],
                             cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=(tmp_path / "stderr.txt").open("wb"))
     try:

@@ -220,7 +220,9 @@ def test_an_extension_working_past_the_timeout_times_the_answered_invoke_out(cod
         invoke_event = next(e[1] for e in probes(serve, "event") if e[1]["eventType"] == "INVOKE")
         shutdown = next(e[1] for e in probes(serve, "event") if e[1]["eventType"] == "SHUTDOWN")
         assert shutdown["shutdownReason"] == "timeout", shutdown
-        assert abs(shutdown["deadlineMs"] - (invoke_event["deadlineMs"] + 2000)) <= 5, (invoke_event, shutdown)
+        # The budget runs from the reset's start, which is the deadline's moment when the host carries the timeout out
+        # in time (a loaded host: a few ms later; 6 ms was seen with eight workers on two cores).
+        assert abs(shutdown["deadlineMs"] - (invoke_event["deadlineMs"] + 2000)) <= 50, (invoke_event, shutdown)
         assert "FUNCTION GOT SIGTERM" in serve.output()
 
 

@@ -256,7 +256,9 @@ async def test_a_crash_with_three_invokes_in_flight_is_recorded_so_that_it_repla
     app = debugger(code_dir, record=scenario)
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
-        calls = [send(pool, endpoint, {"caller": n, "sleep": 1.5}) for n in (1, 2, 3)]
+        # 3 s of sleep (the timeout is 5 s): the target dialog and `x` must come while all three still run (1.5 s ran
+        # out first with eight workers on two cores).
+        calls = [send(pool, endpoint, {"caller": n, "sleep": 3.0}) for n in (1, 2, 3)]
         await until(pilot, lambda s: busy_workers(s) == 3, "three running in env #1's workers")
         await pick_first_target(pilot, "x")
         answers = await asyncio.wait_for(asyncio.gather(*calls), CALLER_WAIT_S)

@@ -48,6 +48,8 @@ async def opened(pilot: Pilot) -> ApiTrafficScreen:
                      "the API traffic view with its participants")
     screen = app.screen
     assert isinstance(screen, ApiTrafficScreen)
+    # The table takes the focus once mounted, a refresh after the rows are in (on a loaded machine, visibly later).
+    await until_true(pilot, lambda: screen._table(screen.active_participant).has_focus, "the active table focused")
     return screen
 
 
