@@ -12,6 +12,7 @@ from typing import Awaitable, Callable
 
 import pytest
 import trio
+from free_ports import free_port
 
 from lambdatui.host.telemetry_buffer import Batch
 from lambdatui.host.telemetry_links import DeliveryFailed, HttpLink, TcpLink
@@ -228,8 +229,10 @@ async def test_a_listener_found_on_the_sandbox_address_is_never_looked_for_on_th
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, counting(sandbox), 0, host=sandbox))
-            port = listeners[0].socket.getsockname()[1]
+            # Free on 127.0.0.1 too (free_ports.py): port 0 on the sandbox's address gave one that a listener of
+            # another test held on the host's loopback (six workers: "Address already in use").
+            port = free_port()
+            await nursery.start(partial(trio.serve_tcp, counting(sandbox), port, host=sandbox))
             await nursery.start(partial(trio.serve_tcp, counting("127.0.0.1"), port, host="127.0.0.1"))
             link = HttpLink(port, "/", "POST", (sandbox, "127.0.0.1"))
             await link.send(BATCH)

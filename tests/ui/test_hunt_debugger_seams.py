@@ -37,6 +37,7 @@ from test_tmux import HEIGHT, LAMBDATUI, POLL_S, REPO, START_S, TMUX_ENV, WAIT_S
 pytestmark = pytest.mark.timeout(60)
 
 COUNTER = REPO / "sample_functions" / "counter" / "handler.py"
+RESIZE_PACE_S = 0.05
 PROMPT = "SEAMS$ "
 
 BASH = shutil.which("bash")
@@ -419,6 +420,9 @@ def test_resizing_during_a_100000_line_burst(shell: Shell, code_dir: Path, tmp_p
         width, height = sizes[resizes % len(sizes)]
         shell.tmux("resize-window", "-t", shell.session, "-x", str(width), "-y", str(height))
         resizes += 1
+        # Paced as a window dragged by hand is (tens per second), not as fast as tmux takes commands: back to back,
+        # the resizes and their repaints took the CPU of a loaded machine from the burst, past the 30 s here.
+        time.sleep(RESIZE_PACE_S)
     shell.tmux("resize-window", "-t", shell.session, "-x", str(WIDTH), "-y", str(HEIGHT))
     assert resizes >= 10, f"only {resizes} resizes happened during the burst"
     # The log's count is drawn in its own repaint, once the layout has settled on the last size: on a loaded machine
