@@ -102,10 +102,11 @@ class FactPublishing:
         while held:
             self._tell_now(*held.popleft())
 
-    def _publish_lines(self, read: f.LogLines) -> None:
-        """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into)."""
+    def _publish_lines(self, read: f.LogLines, ended_life: bool = False) -> None:
+        """A child's lines from one read, as one fact (never the platform's, which `_publish` looks into); an ended
+        life's go in no invoke's log tail."""
         tail, default_id = self.tail, self._log_request_id
-        if tail.wanted:  # a burst's 100,000 lines skip the tail when no caller asked for one
+        if tail.wanted and not ended_life:  # a burst's 100,000 lines skip the tail when no caller asked for one
             for line in read.lines:
                 tail.add(line.request_id or default_id, line)
         self._tell(read)
