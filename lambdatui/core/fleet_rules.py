@@ -234,8 +234,12 @@ def unstarted(env: "Environment", number: int, next_number: int) -> bool:
     #1 ahead gives its first invoke to env #1: a scenario whose invoke starts a later one first (`env = 2`) never had
     it, and it is no environment (not alive, no concurrency, never spun down) until an invoke starts it; shut
     down, it still never was one."""
-    return (number < next_number - 1 and env.generation == 0 and env.init is None and env.current is None
-            and not env.queue and env.offered is None)
+    return number < next_number - 1 and never_began(env)
+
+
+def never_began(env: "Environment") -> bool:
+    """`env` never began an Init, nor has it an invoke (given, queued or offered)."""
+    return env.generation == 0 and env.init is None and env.current is None and not env.queue and env.offered is None
 
 
 def snapshot_gone(snapshot: Optional[EnvState], candidates: Callable[[], Sequence[Candidate]]) -> bool:

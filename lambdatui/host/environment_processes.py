@@ -240,12 +240,12 @@ class EnvironmentProcesses:
             source = f.FUNCTION
         else:
             source = f.extension_source(handle.key.split(":", 1)[1])
-        if self._generation_of(handle) < 0:
-            # An ended life's pipe, read after a newer process took its place (a daemon of a crashed runtime kept it
-            # open): its lines are no invoke's, least of all the one running now, nor in that invoke's log tail.
-            self._publish_lines(f.LogLines.read(source, tuple(lines), None, stream), ended_life=True)
-            return
-        self._publish_lines(f.LogLines.read(source, tuple(lines), self._log_request_id, stream))
+        # An ended life's pipe (a daemon of a crashed runtime kept it open), read once the next life has begun (its
+        # Init, maybe inside the next invoke): its lines are no invoke's, least of all the one running now, nor in
+        # that invoke's log tail.
+        ended = self._generation_of(handle) != self.env.generation
+        self._publish_lines(f.LogLines.read(source, tuple(lines), None if ended else self._log_request_id, stream),
+                            ended_life=ended)
 
     def _concurrent_line_request(self, line: str) -> Optional[str]:
         """Whose a function line is when invokes run side by side: its JSON record says (Managed Instances log

@@ -83,14 +83,12 @@ class FleetFacts:
             return  # the debugger's record of the API: it changes nothing anyone waits on
         if kind is f.InvocationCompleted:
             member.idle_since = trio.current_time()
-            member.starting_ahead = False
             if self._attempts:  # an Event invoke's attempt may be over: it may run again (host/fleet_retries.py)
                 self._attempt_ended(fact.result)  # type: ignore[attr-defined]
         elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now
             self._note_peak()
         elif kind is f.PhaseEnded and fact.phase == "init":  # type: ignore[attr-defined]
             member.idle_since = trio.current_time()  # initialised ahead of an invoke: idle from now, not creation
-            member.starting_ahead = False
         elif kind is f.BoundaryReached and fact.held:  # type: ignore[attr-defined]
             member.held_since = trio.current_time()
         elif kind is f.HoldReleased and member.held_since is not None:

@@ -72,9 +72,6 @@ class _Member:
     snapshot: bool = False  # SnapStart's snapshot environment: it takes no invoke, every restore copies it
     early: Optional[EarlyStart] = None  # env #1 started ahead of the trio run, until its host adopts it
     held_since: Optional[float] = None  # held at a boundary since then (the debugger's hold)
-    # Env #1 that whoever opened the fleet starts ahead of traffic, until its Init has run (or an invoke started it):
-    # not idle meanwhile, however long the start-up takes before it asks (quart's imports, a loaded machine).
-    starting_ahead: bool = False
 
     @property
     def number(self) -> int:
@@ -178,8 +175,7 @@ class FleetHost(FleetRouting, FleetFacts, FleetSnapStart, FleetEvents, FleetRetr
                                init_type=init_type, numbers=numbers, announce=self.first is None,
                                max_concurrency=managed, restore_source=source, run_dir=self.state_dir,
                                function_version=self.options.function_version)
-        member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START,
-                         starting_ahead=self._first_ahead and self.first is None and init_type == ON_DEMAND)
+        member = _Member(host, init_type == PROVISIONED, trio.current_time(), snapshot=init_type == SNAP_START)
         if source is not None:
             self.discarded = None
         member.early, self._early = self._early, None

@@ -38,8 +38,7 @@ class FleetIdle:
         """An environment that served nothing for `idle_s` is shut down (SHUTDOWN spindown) and removed."""
         while True:
             now = trio.current_time()
-            candidates = self._idle_candidates()
-            for number in rules.idle_expired(candidates, now, idle_s):
+            for number in rules.idle_expired(self._idle_candidates(), now, idle_s):
                 member = next((m for m in self._members if m.number == number), None)
                 if member is not None and not self._ending:
                     member.host.note(f"env #{number} has been idle for {idle_s:g} s: it is shut down (SHUTDOWN "
@@ -50,9 +49,13 @@ class FleetIdle:
             await trio.sleep(max(0.05, idle_s if expiry is None else min(idle_s, expiry - now)))
 
     def _idle_candidates(self: FleetHost) -> list[rules.Candidate]:
-        """The environments that may be idle: not env #1 while it is being started ahead of traffic."""
-        ahead = {m.number for m in self._members if m.starting_ahead}
-        return [c for c in self._candidates() if c.number not in ahead]
+        """The environments that may be idle: not env #1 before its Init has begun when whoever opened the fleet
+        starts it ahead of traffic (`first_ahead`), however long its start-up takes (quart's imports, a loaded
+        machine). Once begun, it is initialising, then idle from its Init's end (FleetFacts)."""
+        first = self.first
+        if not (self._first_ahead and first is not None and rules.never_began(first.env)):
+            return self._candidates()
+        return [c for c in self._candidates() if c.number != first.sandbox_count]
 
     def _retire(self: FleetHost, member: _Member, idle: bool) -> None:
         """Spin `member` down now (no invoke can be routed to it from here on), and remove it once it is down."""

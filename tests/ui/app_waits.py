@@ -32,12 +32,17 @@ def describe(snapshot: Optional[DebuggerSnapshot]) -> str:
 
 async def until(pilot: Pilot, condition: Condition, what: str, timeout: float = WAIT_S) -> DebuggerSnapshot:
     """The app's snapshot once `condition` holds of it; fail after `timeout` seconds."""
-    return await until_snapshot(pilot, condition, what, timeout, lambda: f"the app shows {describe(pilot.app.snapshot)}")
+    return await until_snapshot(pilot, condition, what, timeout, _app_state(pilot))
 
 
 async def until_true(pilot: Pilot, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
     """The same bounded wait, on anything else the app shows (a screen, a widget's state)."""
-    await _host.until_true(pilot, check, what, timeout, lambda: f"the app shows {describe(pilot.app.snapshot)}")
+    await _host.until_true(pilot, check, what, timeout, _app_state(pilot))
+
+
+def _app_state(pilot: Pilot) -> Callable[[], str]:
+    """What a failed wait says: the state of the app's latest snapshot."""
+    return lambda: f"the app shows {describe(pilot.app.snapshot)}"  # type: ignore[attr-defined]
 
 
 async def shows(pilot: Pilot, *texts: str, timeout: float = WAIT_S) -> None:

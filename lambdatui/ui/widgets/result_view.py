@@ -371,5 +371,5 @@ class ResultView(VerticalScroll):
             self.call_after_refresh(self._scroll_to_source, tries - 1)
             return
         row = self.hung_line - max(1, self.hung_line - CONTEXT)  # its row inside the shown line range
-        top = source.virtual_region.y + row - self.scrollable_content_region.height // 2
+        top = region.y + row - self.scrollable_content_region.height // 2
         self.scroll_to(y=max(0, min(top, self.max_scroll_y)), animate=False)
