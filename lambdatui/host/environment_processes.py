@@ -91,10 +91,12 @@ class EnvironmentProcesses:
                                        trio.current_time()))
 
     def _drain_output(self, partial: bool = False) -> None:
-        """`partial`: the runtime's unfinished last line goes too (an extension's may be finished later: it runs on)."""
-        for key, (_, handle) in self._processes.items():
+        """`partial`: each process's unfinished last line goes too, as a line of its own. Asked at a phase's end where
+        one invoke runs at a time: the runtime and every extension have asked for their next event, so nothing they
+        write now belongs to the phase that ends, and a half-written line would be glued to the next phase's first."""
+        for _, handle in self._processes.values():
             if handle.exited is None:
-                self._sup.drain(handle, partial and key == fx.RUNTIME)
+                self._sup.drain(handle, partial)
 
     def _renew_sandbox(self, made: Optional[Sandbox] = None) -> None:
         """A new environment's sandbox (`made`: the one started ahead, host/early_start.py)."""

@@ -147,8 +147,9 @@ class FactPublishing:
             kind is f.ParticipantChanged and fact.participant == fx.RUNTIME and fact.state == "InitError"  # type: ignore[union-attr]
         ):
             # What Init printed is in the pipe by now, maybe not read yet: its lines come before its end
-            # (platform.initRuntimeDone), not after the first invoke's platform.start.
-            self._drain_output()
+            # (platform.initRuntimeDone), not after the first invoke's platform.start; one it left without its newline
+            # too, as END does for an invoke's.
+            self._drain_output(partial=not self.env.config.managed)
             # While the runtime still lives: a failed Init's REPORT needs it, and the OOM kills counted so far are
             # settled (memory_limit.settle_ooms). After a good Init, the runtime's own high-water mark is left to
             # the first REPORT's read where its sandbox init tells each exit's peak (a runtime that dies in its first
