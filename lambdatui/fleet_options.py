@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Optional
 
 from lambdatui.config_error import ConfigError
-from lambdatui.model.fleet import (DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_S,
-                                   RETRY_WAIT_S, FleetOptions)
+from lambdatui.model.fleet import (DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_IDLE_SHUTDOWN_S, MAX_RETRY_ATTEMPTS,
+                                   MIN_EVENT_AGE_S, RETRY_WAIT_S, FleetOptions)
 
 # `serve` stands in for a deployed function: its idle environments go, as Lambda's do after some minutes
 # (the period is unspecified; 10 minutes is generous for a local run). The debugger keeps them: the user decides.
@@ -40,8 +40,9 @@ def _idle(text: str) -> Optional[float]:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give seconds, or 'off'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text}: give a positive number of seconds, or 'off'")
+    if not 0 < value <= MAX_IDLE_SHUTDOWN_S:  # NaN too: no idle time would ever reach it
+        raise argparse.ArgumentTypeError(f"{text}: give a positive number of seconds up to {MAX_IDLE_SHUTDOWN_S:g} "
+                                         "(a day), or 'off'")
     return value
 
 

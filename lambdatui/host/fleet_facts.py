@@ -82,13 +82,15 @@ class FleetFacts:
         if kind is f.ApiExchanged:
             return  # the debugger's record of the API: it changes nothing anyone waits on
         if kind is f.InvocationCompleted:
-            member.idle_since = trio.current_time()
             if self._attempts:  # an Event invoke's attempt may be over: it may run again (host/fleet_retries.py)
                 self._attempt_ended(fact.result)  # type: ignore[attr-defined]
         elif kind is f.InvocationQueued:  # an environment took an invoke: the busiest moment is now
             self._note_peak()
-        elif kind is f.PhaseEnded and fact.phase == "init":  # type: ignore[attr-defined]
-            member.idle_since = trio.current_time()  # initialised ahead of an invoke: idle from now, not creation
+        elif (kind is f.PhaseEnded and fact.phase != "shutdown") or kind is f.OverrunEnded:  # type: ignore[attr-defined]
+            # Idle from the end of its last phase: an Init ahead of an invoke (not its creation), an Invoke once its
+            # runtime and extensions have asked for their next event (an extension's work after the caller's answer
+            # is the Invoke's), a reset; on Managed Instances, a timed-out handler that ran on.
+            member.idle_since = trio.current_time()
         elif kind is f.BoundaryReached and fact.held:  # type: ignore[attr-defined]
             member.held_since = trio.current_time()
         elif kind is f.HoldReleased and member.held_since is not None:

@@ -35,6 +35,9 @@ THROTTLE_MESSAGE = "Rate Exceeded."
 # range of MaximumEventAgeInSeconds (its default is the most), and the wait before the first retry.
 MAX_RETRY_ATTEMPTS = 2
 MIN_EVENT_AGE_S, MAX_EVENT_AGE_S = 60, 21600
+# --idle-shutdown's longest, and a scenario's idle_shutdown's: only a number that cannot be meant, a day (so that a
+# recording's idle shutdown always replays).
+MAX_IDLE_SHUTDOWN_S = 86400.0
 RETRY_WAIT_S = 60.0
 
 

@@ -16,8 +16,9 @@ from lambdatui.lambda_limits import (
     env_name_problem,
     reserved_env_problem,
 )
-from lambdatui.model.fleet import DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, MIN_EVENT_AGE_S
-from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S, FunctionSettings
+from lambdatui.model.fleet import (DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_IDLE_SHUTDOWN_S, MAX_RETRY_ATTEMPTS,
+                                   MIN_EVENT_AGE_S)
+from lambdatui.scenario.model import FunctionSettings
 from lambdatui.scenario.values import is_int, type_name, unknown_hint
 
 FUNCTION_KEYS = ("timeout", "memory", "handler", "env", "concurrency", "provisioned", "idle_shutdown", "snapstart",

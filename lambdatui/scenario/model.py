@@ -18,8 +18,6 @@ from lambdatui.model.fleet import DEFAULT_CONCURRENCY
 MAX_PAUSE_S = 60.0
 # A parallel step starts up to this many environments of real processes at once: lambdatui's default limit.
 MAX_PARALLEL = DEFAULT_CONCURRENCY
-# Only a number that cannot be meant: a day. Any shorter period a recording's --idle-shutdown had must replay.
-MAX_IDLE_SHUTDOWN_S = 86400.0
 
 # The names a scenario uses for faults, mapped by `parse.py` to `lambdatui.model.faults`.
 FAULT_NAMES = ("crash", "freeze", "thaw", "timeout", "raise", "init-error")

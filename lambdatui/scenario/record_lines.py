@@ -9,7 +9,6 @@ from typing import Optional, Sequence
 from lambdatui import controller as c
 from lambdatui.model import faults as flt
 from lambdatui.model.fleet import DEFAULT_CONCURRENCY, MAX_EVENT_AGE_S, MAX_RETRY_ATTEMPTS, RETRY_WAIT_S, FleetOptions
-from lambdatui.scenario.model import MAX_IDLE_SHUTDOWN_S
 from lambdatui.scenario.toml_writer import is_control, toml_string, toml_value
 
 FAULT_NAME = {
@@ -35,10 +34,8 @@ def fleet_lines(options: Optional[FleetOptions]) -> list[str]:
         lines.append(f"provisioned = {options.provisioned}")
     if options.max_concurrency:
         lines.append(f"max_concurrency = {options.max_concurrency}")
-    if options.idle_shutdown_s is not None and options.idle_shutdown_s <= MAX_IDLE_SHUTDOWN_S:
+    if options.idle_shutdown_s is not None:  # at most a day (--idle-shutdown's bound), as a scenario's
         lines.append(f"idle_shutdown = {toml_value(options.idle_shutdown_s)}")
-    elif options.idle_shutdown_s is not None:  # a replay that long would never see it: no file needs it
-        lines.append(f"# --idle-shutdown {options.idle_shutdown_s:g} is longer than a scenario takes: left out")
     if options.retry_attempts != MAX_RETRY_ATTEMPTS:
         lines.append(f"retry_attempts = {options.retry_attempts}")
     if options.max_event_age_s != MAX_EVENT_AGE_S:
