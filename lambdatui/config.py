@@ -120,6 +120,9 @@ def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, .
         path = Path(given).expanduser()
         if not path.exists():
             raise ConfigError(f"{origin} {given}: no such file or directory")
+        if not (path.is_dir() or path.is_file()):  # a device, a fifo (opening one named .zip would wait for a writer)
+            raise ConfigError(f"{origin} {given}: expected a layer folder or a .zip archive (this is neither a folder "
+                              "nor a regular file)")
         if path.is_file():
             problem = (_zip_problem(path) if path.suffix.lower() == ".zip"
                        else "expected a layer folder or a .zip archive")

@@ -24,7 +24,7 @@ import shutil
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from lambdatui.model.paths import OPT, TASK_ROOT
@@ -147,9 +147,30 @@ def layer_extensions(layers: Sequence[Path]) -> dict[str, Path]:
         except OSError:
             continue  # no extensions/ in this layer
         for entry in entries:
-            if entry.is_file():
+            seen = _as_the_function_sees(layers, entry, PurePosixPath(OPT, "extensions", entry.name))
+            if seen is not None and seen.is_file():
                 found[entry.name] = entry
     return dict(sorted(found.items()))
+
+
+_MAX_LINK_HOPS = 40  # Linux's own bound on the links one path may follow
+
+
+def _as_the_function_sees(layers: Sequence[Path], path: Path, at: PurePosixPath) -> Optional[Path]:
+    """The file on this machine that `path`, a layer's entry the function sees at `at` under /opt, leads to there: a
+    symbolic link is followed through /opt as the function sees it (the layers merged, a later layer's entry first),
+    so a link to `/opt/...` (absolute, or into another layer) finds its file. None: a link that leads nowhere."""
+    for _ in range(_MAX_LINK_HOPS):
+        if not path.is_symlink():
+            return path
+        at = PurePosixPath(os.path.normpath(at.parent / os.readlink(path)))
+        if at.parts[:2] != ("/", OPT.strip("/")):
+            return Path(at)  # outside /opt: the same path here as in the sandbox's read-only root
+        inside = Path(*at.parts[2:])
+        path = next((layer / inside for layer in reversed(layers) if os.path.lexists(layer / inside)), None)
+        if path is None:
+            return None
+    return None
 
 
 def layer_extension_names(layers: Sequence[Path]) -> tuple[str, ...]:
