@@ -146,8 +146,9 @@ def _zip_problem(path: Path) -> Optional[str]:
     except (OSError, zipfile.BadZipFile, ValueError):
         return "expected a layer folder or a .zip archive (this one is named .zip but is not a zip archive)"
     links: set[tuple[str, ...]] = set()
-    for info in infos:
-        parts = tuple(p for p in info.filename.split("/") if p not in ("", ".", ".."))  # as zipfile reads the name
+    files: dict[tuple[str, ...], str] = {}
+    named = [(info, tuple(p for p in info.filename.split("/") if p not in ("", ".", ".."))) for info in infos]
+    for info, parts in named:  # as zipfile reads the name
         behind = next((parts[:depth] for depth in range(1, len(parts) + 1) if parts[:depth] in links), None)
         if behind is not None:
             # The extraction refuses to write through a link the archive made (processes/filesystem.py).
@@ -155,6 +156,13 @@ def _zip_problem(path: Path) -> Optional[str]:
                     "extracted without writing outside the layer")
         if stat.S_ISLNK(info.external_attr >> 16) and parts:
             links.add(parts)
+        elif parts and not info.is_dir():
+            files[parts] = info.filename
+    for info, parts in named:  # a file's name used as a folder's, in either order
+        under = next((parts[:depth] for depth in range(1, len(parts)) if parts[:depth] in files), None)
+        if under is not None:
+            return (f"its entry {info.filename!r} lies under its file {files[under]!r}, so it cannot be extracted "
+                    "(a name cannot be both a file and a folder)")
     return None
 
 

@@ -7,7 +7,8 @@ separators (`,` and `:`) with a native library loaded by name from /opt/lib. Eve
 
 Three found bugs, fixed in the same session: such a linked extension was never launched (its link was followed on
 this machine, not in /opt), and a layer path that is a device was left out (the function ran without it), one that
-is a fifo named .zip hung lambdatui: both are now refused before anything runs.
+is a fifo named .zip hung lambdatui: both are now refused before anything runs. So is a zip whose name is both a
+file and a folder (its extraction failed, and the layer was left out).
 """
 
 from __future__ import annotations
@@ -81,6 +82,23 @@ def test_a_layer_that_is_a_device_is_refused_before_anything_runs(code_dir: Path
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("order", [("python", "python/x.py"), ("python/x.py", "python")], ids=["file-first", "folder-first"])
+def test_a_zip_whose_name_is_both_a_file_and_a_folder_is_refused_before_anything_runs(code_dir: Path,
+                                                                                        order: tuple[str, str]) -> None:
+    """Its extraction could only fail: the layer would be left out and the function run without it."""
+    handler = write_file(code_dir / "fn" / "handler.py", PLAIN)
+    layer = code_dir / "layer.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        for name in order:
+            archive.writestr(name, "X = 1\n")
+    result = run_cli("invoke", str(handler), "--layer", str(layer), "-e", "{}", timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"lambdatui: --layer {layer}: its entry 'python/x.py' lies under its file 'python', so it cannot be extracted "
+        "(a name cannot be both a file and a folder)"], result.stderr
 
 
 def test_a_fifo_named_zip_is_refused_without_hanging(code_dir: Path) -> None:
