@@ -52,8 +52,10 @@ def handler(event, context):
     global served
     served += 1
     # For the extension, if any: how long to work on after this invoke (its INVOKE event names the request).
-    with open(os.path.join(tempfile.gettempdir(), "lag-" + context.aws_request_id), "w") as fh:
+    lag_file = os.path.join(tempfile.gettempdir(), "lag-" + context.aws_request_id)
+    with open(lag_file + ".part", "w") as fh:
         fh.write(str(event.get("ext_lag", 0)))
+    os.rename(lag_file + ".part", lag_file)  # whole: the extension reads it as soon as it exists
     hold = event.get("hold")
     if hold:
         while not os.path.exists(hold):
