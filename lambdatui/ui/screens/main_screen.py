@@ -10,12 +10,26 @@ back), nothing moves and the damage stays on screen, the header and footer gone,
 
 from __future__ import annotations
 
+from typing import Optional
+
 from textual import events
 from textual.screen import Screen
+from textual.timer import Timer
+
+# A storm of resizes (a window dragged, during a burst whose lines share the UI's thread) ends in one whole repaint,
+# this long after its last resize: not one per resize, each of which repaints every cell.
+REPAINT_AFTER_S = 0.1
 
 
 class MainScreen(Screen[None]):
+    _repaint: Optional[Timer] = None
+
     def on_resize(self, event: events.Resize) -> None:
-        # Runs before Screen's own handler lays out the new size: the repaint waits until that is done. With a
-        # dialog on top this screen gets the resize too, and its repaint is drawn through the dialog's.
-        self.call_after_refresh(self.refresh)
+        # With a dialog on top this screen gets the resize too, and its repaint is drawn through the dialog's.
+        if self._repaint is not None:
+            self._repaint.stop()
+        self._repaint = self.set_timer(REPAINT_AFTER_S, self._repaint_whole)
+
+    def _repaint_whole(self) -> None:
+        self._repaint = None
+        self.call_after_refresh(self.refresh)  # once the last size is laid out, if that is still under way
