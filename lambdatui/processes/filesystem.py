@@ -178,10 +178,10 @@ def layer_extension_names(layers: Sequence[Path]) -> tuple[str, ...]:
     listing without extracting it (for checks made before anything runs, such as a scenario's fault targets)."""
     import zipfile
 
-    names: set[str] = set()
+    # The folders together: a link in one may lead into another, as at /opt.
+    names: set[str] = set(layer_extensions([layer for layer in layers if layer.is_dir()]))
     for layer in layers:
         if layer.is_dir():
-            names.update(layer_extensions([layer]))
             continue
         try:
             with zipfile.ZipFile(layer) as zf:

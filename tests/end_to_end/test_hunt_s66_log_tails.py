@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from e2e_support import ServeProcess, run_cli, write_file
 
@@ -133,15 +134,6 @@ def handler(event, context):
 '''
 
 
-def test_init_s_lines_are_not_in_the_first_invoke_s_tail(code_dir: Path) -> None:
-    write_file(code_dir / "handler.py", INIT_LINES)
-    with ServeProcess(code_dir / "handler.py") as served:
-        _, first, _ = tailed(served, {"n": 1})
-        _, second, _ = tailed(served, {"n": 2})
-    assert own_lines(first) == ["handling 1"], first
-    assert own_lines(second) == ["handling 2"], second
-
-
 INIT_UNFINISHED = '''import sys
 sys.stdout.write("loading config...")
 sys.stdout.flush()
@@ -152,11 +144,14 @@ def handler(event, context):
 '''
 
 
-def test_an_init_line_without_its_newline_stays_out_of_the_first_invoke_s_tail(code_dir: Path) -> None:
-    write_file(code_dir / "handler.py", INIT_UNFINISHED)
+@pytest.mark.parametrize("init", [INIT_LINES, INIT_UNFINISHED], ids=["whole-lines", "without-its-newline"])
+def test_init_s_lines_are_not_in_the_first_invoke_s_tail(code_dir: Path, init: str) -> None:
+    write_file(code_dir / "handler.py", init)
     with ServeProcess(code_dir / "handler.py") as served:
         _, first, _ = tailed(served, {"n": 1})
+        _, second, _ = tailed(served, {"n": 2})
     assert own_lines(first) == ["handling 1"], first
+    assert own_lines(second) == ["handling 2"], second
 
 
 def test_invoke_shows_an_unfinished_init_line_before_the_first_start(code_dir: Path) -> None:
