@@ -20,6 +20,7 @@ from lambdatui.host.early_start import EarlyStart
 from lambdatui.host.console import printable
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.host.fleet_host import FleetHost, FleetOptions, NumberedListener
+from lambdatui.host.launch import credentials_note
 from lambdatui.host.stopped_hold import hold_while_stopped
 from lambdatui.run_folders import new_state_dir
 from lambdatui.stop_signals import STOP_SIGNALS
@@ -105,6 +106,9 @@ async def open_environment(
                                 "it (a pyenv or asdf shim): every start of the runtime runs it first, and each Init "
                                 "Duration counts it. --python with the interpreter it finds (`pyenv which python3`), "
                                 "or a virtualenv's, starts the runtime as Lambda does.")
+        credentials = credentials_note(config.env, os.environ)
+        if credentials is not None:
+            fleet_host.note(credentials)
         # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
         # private APIs), apart from the Invoke API's, as in Lambda.
         await nursery.start(fleet_host.run)

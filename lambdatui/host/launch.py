@@ -38,6 +38,34 @@ _NOT_FOR_EXTENSIONS = {
 _PASS_THROUGH = ("PATH", "HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                  "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 _SHELL_PATHS = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+_KEY_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_ROLE = "where Lambda's use the function's execution role"
+
+
+def credentials_note(function_env: Mapping[str, str], host_env: Mapping[str, str]) -> Optional[str]:
+    """Which AWS credentials the function's SDK calls find (lambda-spec §10.4: Lambda's find the execution role's,
+    so a local run passes the user's own through and says whose): the access key in the variables, which the SDKs
+    take first, else the profile AWS_PROFILE names, else the default profile of the files HOME leads to. Never a
+    secret: a key is told by its last four characters, as `aws configure list` tells it. None where there are none."""
+    env = {k: host_env[k] for k in _PASS_THROUGH if k in host_env}
+    env.update(function_env)
+    key = env.get("AWS_ACCESS_KEY_ID", "")
+    if key and env.get("AWS_SECRET_ACCESS_KEY"):
+        given = ", ".join(name for name in _KEY_NAMES if env.get(name))
+        return (f"AWS credentials: the function's SDK calls use this shell's access key ...{key[-4:]} ({given}), "
+                f"{_ROLE}.")
+    files = [env.get("AWS_CONFIG_FILE") or "~/.aws/config",
+             env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"]
+    profile = env.get("AWS_PROFILE")
+    if profile:
+        whose = "set for the function" if "AWS_PROFILE" in function_env else "this shell's"
+        return (f"AWS credentials: the function's SDK calls use the profile {profile!r} (AWS_PROFILE, {whose}) "
+                f"of {' and '.join(files)}, {_ROLE}.")
+    home = env.get("HOME", "")
+    found = [name for name in files if os.path.isfile(os.path.join(home, name[2:]) if name[:2] == "~/" else name)]
+    if home and found:
+        return f"AWS credentials: the function's SDK calls use the default profile of {' and '.join(found)}, {_ROLE}."
+    return None
 
 
 def log_stream_name(function_version: str) -> str:
