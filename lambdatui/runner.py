@@ -24,9 +24,25 @@ from lambdatui.host.launch import credentials_note
 from lambdatui.host.stopped_hold import hold_while_stopped
 from lambdatui.run_folders import new_state_dir
 from lambdatui.stop_signals import STOP_SIGNALS
+from lambdatui.unzipped_size import size_note
 from lambdatui.runtime_choice import starts_through_a_script
 
 LOOPBACK = "127.0.0.1"
+
+
+async def _tell_size(fleet_host: FleetHost, config: FunctionConfig, told: trio.Event) -> None:
+    """Whether the code and layers pass what Lambda takes unzipped, said once counted: on a thread, off the start's
+    critical path (a folder of many files takes a while to walk)."""
+    try:
+        note = await trio.to_thread.run_sync(size_note, config.code_dir, config.layers, config.runtime.interpreter,
+                                             abandon_on_cancel=True)
+        if note is not None:
+            fleet_host.note(note)
+    finally:
+        told.set()
+
+
+_SIZE_WAIT_S = 2.0  # how long a run that ends (a quick `invoke`) waits for the count, so that its line is not lost
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,8 @@ async def open_environment(
         # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
         # private APIs), apart from the Invoke API's, as in Lambda.
         await nursery.start(fleet_host.run)
+        size_told = trio.Event()
+        nursery.start_soon(_tell_size, fleet_host, config, size_told)
         if hold_when_stopped and signal.getsignal(signal.SIGTSTP) is not signal.SIG_IGN:
             nursery.start_soon(hold_while_stopped, fleet_host)
         host = fleet_host.first
@@ -153,6 +171,8 @@ async def open_environment(
                 session.end()  # what completes from here on completes because the session ends
 
                 async def graceful_stop() -> None:
+                    with trio.move_on_after(_SIZE_WAIT_S):
+                        await size_told.wait()
                     await fleet_host.shutdown()
                     # The shutdown answered every invoke still queued or in flight (the environment has shut down),
                     # but their callers only hear it once their handlers have written it: stop the Invoke API
