@@ -82,7 +82,8 @@ def add_fleet_options(parser: argparse.ArgumentParser, idle_default: Optional[fl
 
 def fleet_options(args: argparse.Namespace, function_env: Mapping[str, str]) -> FleetOptions:
     if args.concurrency < 1:
-        raise ConfigError(f"--concurrency {args.concurrency}: give at least 1 (lambdatui always runs one environment)")
+        raise ConfigError(f"--concurrency {args.concurrency}: give at least 1 (lambdatui always runs one environment; "
+                          "Lambda's reserved concurrency 0 throttles every invoke of the function)")
     if args.provisioned < 0:
         raise ConfigError(f"--provisioned {args.provisioned}: give 0 or more")
     if args.provisioned > args.concurrency:

@@ -243,6 +243,18 @@ def test_what_changes_how_the_function_is_served_is_said_not_applied(code_dir: P
         "URL (serve and the debugger)",
         "template.yaml: Fn: EventInvokeConfig is not applied from the template: give --maximum-retry-attempts N and "
         "--maximum-event-age SECONDS"]
+    # 0 is no --concurrency lambdatui takes: what Lambda does with it is said (lambda-spec §11.1).
+    assert [n.replace(f"{path}:", "template.yaml:") for n in notes if "is 0" in n] == [
+        "template.yaml: Fn: ReservedConcurrentExecutions is 0: Lambda throttles every invoke of this function (429 "
+        "TooManyRequestsException), where lambdatui runs it, in one environment at least"]
+
+
+@pytest.mark.parametrize("value", ["1", "!If [IsProd, 0, 5]"])
+def test_a_reserved_concurrency_other_than_0_is_not_said_to_throttle(code_dir: Path, value: str):
+    path = write_project(code_dir, "Conditions:\n  IsProd: !Equals [a, b]\n" + FUNCTION + textwrap.indent(
+        f"ReservedConcurrentExecutions: {value}\n", "      "))
+    notes = read_function(path, None).notes
+    assert [n for n in notes if "ReservedConcurrentExecutions" in n] and not [n for n in notes if "is 0" in n], notes
 
 
 

@@ -200,6 +200,9 @@ class _FunctionReader(LayerReading):
         for key, instead in NOT_APPLIED.items():
             if self._serving_set(key):
                 self._note(f"{key} is not applied from the template: {instead}")
+        if self._serving_set("ReservedConcurrentExecutions") and self._chosen_zero("ReservedConcurrentExecutions"):
+            self._note("ReservedConcurrentExecutions is 0: Lambda throttles every invoke of this function (429 "
+                       "TooManyRequestsException), where lambdatui runs it, in one environment at least")
         mismatch = architecture_note(self.value("Architectures"), platform.machine())
         if mismatch:
             self._note(mismatch)
@@ -224,6 +227,12 @@ class _FunctionReader(LayerReading):
             unresolved_env=unresolved,
             notes=tuple(self.notes),
         )
+
+    def _chosen_zero(self, key: str) -> bool:
+        try:
+            return str(self._chosen(self.props[key], key)) == "0"
+        except Unresolved:
+            return False
 
     def _serving_set(self, key: str) -> bool:
         """Whether the deployment the parameters' values describe sets `key`: `!If` may remove it (AWS::NoValue), and
