@@ -236,13 +236,15 @@ def test_what_changes_how_the_function_is_served_is_said_not_applied(code_dir: P
         "EventInvokeConfig: {MaximumRetryAttempts: 0}\n", "      "))
     notes = read_function(path, None).notes
     assert [n.replace(f"{path}:", "template.yaml:") for n in notes if "not applied" in n] == [
-        "template.yaml: Fn: ReservedConcurrentExecutions is not applied from the template: give --concurrency N",
-        "template.yaml: Fn: ProvisionedConcurrencyConfig is not applied from the template: give --provisioned N",
-        "template.yaml: Fn: SnapStart is not applied from the template: give --snapstart",
-        "template.yaml: Fn: FunctionUrlConfig is not applied from the template: give --url-port PORT for a function "
-        "URL (serve and the debugger)",
-        "template.yaml: Fn: EventInvokeConfig is not applied from the template: give --maximum-retry-attempts N and "
-        "--maximum-event-age SECONDS"]
+        "template.yaml: Fn: ReservedConcurrentExecutions is not applied from the template: lambdatui's --concurrency N "
+        "sets it",
+        "template.yaml: Fn: ProvisionedConcurrencyConfig is not applied from the template: lambdatui's --provisioned N "
+        "sets it",
+        "template.yaml: Fn: SnapStart is not applied from the template: lambdatui's --snapstart turns it on",
+        "template.yaml: Fn: FunctionUrlConfig is not applied from the template: lambdatui's --url-port PORT serves a "
+        "function URL (serve and the debugger)",
+        "template.yaml: Fn: EventInvokeConfig is not applied from the template: lambdatui's --maximum-retry-attempts N "
+        "and --maximum-event-age SECONDS set it"]
     # 0 is no --concurrency lambdatui takes: what Lambda does with it is said (lambda-spec §11.1).
     assert [n.replace(f"{path}:", "template.yaml:") for n in notes if "is 0" in n] == [
         "template.yaml: Fn: ReservedConcurrentExecutions is 0: Lambda throttles every invoke of this function (429 "

@@ -46,13 +46,15 @@ from lambdatui.sam_template.yaml_tags import parse_template_text
 
 # Properties that change how the function is served, which lambdatui takes from its options instead: said, not
 # silently dropped (a template that sets a concurrency of 0 would otherwise run with 100).
+# Said whether or not the option is given (the template is read before the options are): "give X" would tell a user
+# who gave it to give it.
 NOT_APPLIED = {
-    "ReservedConcurrentExecutions": "give --concurrency N",
-    "ProvisionedConcurrencyConfig": "give --provisioned N",
-    "SnapStart": "give --snapstart",
-    "FunctionUrlConfig": "give --url-port PORT for a function URL (serve and the debugger)",
+    "ReservedConcurrentExecutions": "lambdatui's --concurrency N sets it",
+    "ProvisionedConcurrencyConfig": "lambdatui's --provisioned N sets it",
+    "SnapStart": "lambdatui's --snapstart turns it on",
+    "FunctionUrlConfig": "lambdatui's --url-port PORT serves a function URL (serve and the debugger)",
     "EphemeralStorage": "lambdatui's /tmp is not limited in size (Lambda's holds 512 MB unless this sets more)",
-    "EventInvokeConfig": "give --maximum-retry-attempts N and --maximum-event-age SECONDS",
+    "EventInvokeConfig": "lambdatui's --maximum-retry-attempts N and --maximum-event-age SECONDS set it",
 }
 
 
