@@ -181,11 +181,16 @@ def test_a_fourth_invoke_while_three_run_goes_to_a_new_environment_or_is_throttl
         assert environments_with_lines(served) == {"1"}
     else:
         assert fourth.status_code == 200
-        request_id = fourth.headers["X-Amzn-RequestId"]
-        assert any(re.match(rf"#2 \[platform\]\s+START RequestId: {request_id}", line) for line in served.lines), \
+        # Which of the four went to env #2 is the one that found no worker of #1 waiting on /next: the fourth, unless a
+        # worker that printed its "initialised" had not yet asked (a loaded machine, one CI run in many). Either way
+        # #1 ran three at most and the others went to #2, none throttled.
+        started = {m.group(2): m.group(1) for line in served.lines
+                   if (m := re.match(r"#(\d+) \[platform\]\s+START RequestId: (\S+)", line))}
+        ids = [a.headers["X-Amzn-RequestId"] for a in (*answers, fourth)]
+        assert sorted(started.get(i, "none") for i in ids) in (["1", "1", "1", "2"], ["1", "1", "2", "2"]), \
             served.output()
-        assert {a.headers["X-Amzn-RequestId"] for a in answers} == {
-            m.group(1) for line in served.lines if (m := re.match(r"#1 \[platform\]\s+START RequestId: (\S+)", line))}
+        if all(started[i] == "1" for i in ids[:3]):
+            assert started[ids[3]] == "2", served.output()
 
 
 @pytest.mark.trio
