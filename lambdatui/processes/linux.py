@@ -169,14 +169,14 @@ def reap_adopted_group(pgid: int) -> bool:
     """Reap this process's ended children in process group `pgid`, its leader aside: an ended keeper's (init_keeper.py)
     inits and their pid 1s, which die a moment after it (their parent-death signal, or the cgroup's kill at once) and
     are this process's to reap as the child subreaper. Whether any of them still runs. /proc's stat files say who is
-    whose: a task's `children` list is not in every kernel."""
+    whose."""
     running = False
     me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == pgid:
+    for pid in _own_children():
+        if pid == pgid:
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
+            with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rpartition(b")")[2].split()
         except OSError:
             continue  # ended meanwhile, or not ours to read
@@ -186,10 +186,31 @@ def reap_adopted_group(pgid: int) -> bool:
             running = True
             continue
         try:
-            os.waitpid(int(entry.name), os.WNOHANG)
+            os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
     return running
+
+
+def _own_children() -> list[int]:
+    """This process's children, as its threads' `children` lists name them (an orphan adopted by a child subreaper
+    becomes one of its threads' child): a few reads where every process's stat file was read before, each host's end
+    read hundreds on a busy machine. Every process's pid where the kernel keeps no such list (CONFIG_PROC_CHILDREN),
+    for the caller to tell apart by its stat file."""
+    found: list[int] = []
+    try:
+        threads = os.listdir("/proc/self/task")
+        for thread in threads:
+            try:
+                with open(f"/proc/self/task/{thread}/children", "rb") as f:
+                    found.extend(int(pid) for pid in f.read().split())
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/self/task/{thread}"):
+                    continue  # the thread ended meanwhile
+                raise
+    except FileNotFoundError:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return found
 
 
 class KernelFile:
