@@ -7,7 +7,6 @@ into a `FunctionConfig` here, where each bad input becomes one `ConfigError` lin
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from lambdatui.config_error import ConfigError
 from lambdatui.env_files import load_env_file, parse_env_pairs
+from lambdatui.layer_checks import layer_problem
 from lambdatui.lambda_limits import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
@@ -114,56 +114,19 @@ def _python_modules_only(folder: Path) -> bool:
 
 
 def check_layers(paths: Sequence[str], origin: str = "--layer") -> tuple[Path, ...]:
-    """Each layer exists and is a folder or a .zip archive; no more than Lambda attaches."""
+    """Each layer exists and is a folder or a .zip archive Lambda could publish; no more than Lambda attaches."""
     layers: list[Path] = []
     for given in paths:
         path = Path(given).expanduser()
         if not path.exists():
             raise ConfigError(f"{origin} {given}: no such file or directory")
-        if not (path.is_dir() or path.is_file()):  # a device, a fifo (opening one named .zip would wait for a writer)
-            raise ConfigError(f"{origin} {given}: expected a layer folder or a .zip archive (this is neither a folder "
-                              "nor a regular file)")
-        if path.is_file():
-            problem = (_zip_problem(path) if path.suffix.lower() == ".zip"
-                       else "expected a layer folder or a .zip archive")
-            if problem:
-                raise ConfigError(f"{origin} {given}: {problem}")
+        problem = layer_problem(path)
+        if problem:
+            raise ConfigError(f"{origin} {given}: {problem}")
         layers.append(path.resolve())
     if len(layers) > MAX_LAYERS:
         raise ConfigError(f"{len(layers)} layers: Lambda attaches at most {MAX_LAYERS} to a function")
     return tuple(layers)
-
-
-def _zip_problem(path: Path) -> Optional[str]:
-    """Why a layer's .zip cannot be extracted as Lambda publishes a layer, found from its listing (None: it can).
-    Lambda never runs a function whose layer could not be published, so neither does lambdatui: refused up front,
-    not left out of a function that then runs without it."""
-    import zipfile  # only when a layer is a file: most starts have none, and zipfile costs ~2 ms to import
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError):
-        return "expected a layer folder or a .zip archive (this one is named .zip but is not a zip archive)"
-    links: set[tuple[str, ...]] = set()
-    files: dict[tuple[str, ...], str] = {}
-    named = [(info, tuple(p for p in info.filename.split("/") if p not in ("", ".", ".."))) for info in infos]
-    for info, parts in named:  # as zipfile reads the name
-        behind = next((parts[:depth] for depth in range(1, len(parts) + 1) if parts[:depth] in links), None)
-        if behind is not None:
-            # The extraction refuses to write through a link the archive made (processes/filesystem.py).
-            return (f"its entry {info.filename!r} lies behind its symbolic link {'/'.join(behind)!r}, so it cannot be "
-                    "extracted without writing outside the layer")
-        if stat.S_ISLNK(info.external_attr >> 16) and parts:
-            links.add(parts)
-        elif parts and not info.is_dir():
-            files[parts] = info.filename
-    for info, parts in named:  # a file's name used as a folder's, in either order
-        under = next((parts[:depth] for depth in range(1, len(parts)) if parts[:depth] in files), None)
-        if under is not None:
-            return (f"its entry {info.filename!r} lies under its file {files[under]!r}, so it cannot be extracted "
-                    "(a name cannot be both a file and a folder)")
-    return None
 
 
 def _no_report(text: str) -> None:

@@ -17,7 +17,8 @@ from lambdatui.config import FunctionConfig
 from lambdatui.config_error import ConfigError
 from lambdatui.host.debug_session import DebugSession
 from lambdatui.host.early_start import EarlyStart
-from lambdatui.host.console import printable
+from lambdatui.host.console import format_line, printable
+from lambdatui.model.facts import LAMBDATUI, LogLine
 from lambdatui.host.environment_host import EnvironmentHost, FactListener
 from lambdatui.host.fleet_host import FleetHost, FleetOptions, NumberedListener
 from lambdatui.host.launch import credentials_note
@@ -124,6 +125,8 @@ async def open_environment(
                                 "or a virtualenv's, starts the runtime as Lambda does.")
         credentials = credentials_note(config.env, os.environ)
         if credentials is not None:
+            if not listeners and not numbered_listeners:  # `replay`, whose timeline shows no lambdatui lines
+                print(format_line(LogLine(LAMBDATUI, credentials)), file=sys.stderr, flush=True)
             fleet_host.note(credentials)
         # Each environment's processes talk to a sandbox server of its own (Runtime, Extensions, Telemetry and
         # private APIs), apart from the Invoke API's, as in Lambda.

@@ -273,7 +273,7 @@ def test_several_functions_and_none_chosen_lists_them(project: Path):
      "Fn: a container image function"),
     ("Resources:\n  L: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: template.yaml}}\n"
      "  Fn: {Type: AWS::Serverless::Function, Properties: {Layers: [!Ref L]}}\n",
-     "Fn: layer L's ContentUri template.yaml: expected a folder or a .zip archive"),
+     "Fn: layer L's ContentUri template.yaml: expected a layer folder or a .zip archive"),
 ])
 def test_a_template_that_cannot_run_is_one_line(code_dir: Path, text: str, message: str):
     path = write(code_dir, "template.yaml", text)

@@ -4,11 +4,11 @@ only CloudFormation can resolve) is named and left out, for `--layer` to give a 
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from lambdatui.config_error import ConfigError
+from lambdatui.layer_checks import layer_problem
 from lambdatui.sam_template.intrinsics import OMITTED, Unresolved, as_mapping, describe, is_intrinsic
 from lambdatui.sam_template.resources import with_asset_path
 
@@ -72,9 +72,9 @@ class LayerReading:
                 self._note(f"layer {layer_id}'s {key} is {exc}, which only CloudFormation can resolve: left out")
                 return None
             path = self._local_path(f"layer {layer_id}'s {key}", content, "folder or .zip") if content else None
-            if path is not None and path.is_file() and not (path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)):
-                damaged = " (named .zip, not a zip archive)" if path.suffix.lower() == ".zip" else ""
-                raise self._fail(f"layer {layer_id}'s {key} {content}: expected a folder or a .zip archive{damaged}")
+            problem = layer_problem(path) if path is not None else None
+            if problem:  # checked as --layer checks it (a fifo named .zip would hang its extraction)
+                raise self._fail(f"layer {layer_id}'s {key} {content}: {problem}")
             if path is None:
                 self._note(f"layer {layer_id} is not in a local folder ({key} {describe(content)}): left out "
                            "(give a local copy with --layer)")

@@ -200,11 +200,14 @@ class _FunctionReader(LayerReading):
         name = self._function_name()
         self._check_ephemeral_storage()
         for key, instead in NOT_APPLIED.items():
-            if self._serving_set(key):
+            if not self._serving_set(key):
+                continue
+            if key == "ReservedConcurrentExecutions" and self._chosen_zero(key):  # no --concurrency lambdatui takes
+                self._note(f"{key} is 0, not applied from the template: Lambda throttles every invoke of this "
+                           "function (429 TooManyRequestsException), where lambdatui runs it, in one environment at "
+                           "least")
+            else:
                 self._note(f"{key} is not applied from the template: {instead}")
-        if self._serving_set("ReservedConcurrentExecutions") and self._chosen_zero("ReservedConcurrentExecutions"):
-            self._note("ReservedConcurrentExecutions is 0: Lambda throttles every invoke of this function (429 "
-                       "TooManyRequestsException), where lambdatui runs it, in one environment at least")
         mismatch = architecture_note(self.value("Architectures"), platform.machine())
         if mismatch:
             self._note(mismatch)
