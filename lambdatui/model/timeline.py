@@ -104,6 +104,7 @@ class _Bar:
     seq: int = 0
     worker: int = 0
     held_s: float = 0.0  # time the user held the lifecycle while this bar ran: not part of its duration
+    began_held: bool = False  # a frozen bar opened while the user held the lifecycle: the hold's freeze, at first
     init_ms: Optional[float] = None  # an Init step: how long its Init had run when the step began (None: not told)
     number: int = 0  # an invoke's, in the environment
 
@@ -323,6 +324,7 @@ class Timeline:
     def _on_frozen(self, fact: f.EnvironmentFrozen, at: float) -> None:
         if self._frozen is None:
             self._frozen = self._open(FROZEN, "frozen", at, detail=", ".join(fact.participants))
+            self._frozen.began_held = self._held is not None
 
     def _on_thawed(self, fact: f.EnvironmentThawed, at: float) -> None:
         self._end_frozen(at)
@@ -365,6 +367,13 @@ class Timeline:
             if self._held is not None:  # thawed while still held: the hold so far is not frozen time
                 bar.held_s += max(at - max(self._held.start, bar.start), 0.0)
             bar.close(at)
+            if bar.began_held and (bar.duration_ms or 0.0) < _HOLD_ONLY_MS and bar in self._bars:
+                # The hold's own freeze, thawed as it ended (a hold inside an invoke, or one that a thaw and a
+                # refreeze follow): no frozen gap of Lambda's, which would show as a 0 ms bar `[` stops on.
+                self._bars.remove(bar)
+
+
+_HOLD_ONLY_MS = 1.0  # a frozen bar opened in a hold with less frozen time than this of its own was the hold's
 
 
 _HANDLERS = {
