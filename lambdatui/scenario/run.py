@@ -129,13 +129,14 @@ async def _run_steps(scenario: Scenario, session: DebugSession, printer: Timelin
     for step in scenario.steps:
         printer.step_header(scenario, step)
         outcome.steps_begun += 1
+        if isinstance(step.action, (InvokeAction, ParallelAction)) and step.action.after_retries:
+            # They ran in the environments this step's invoke met in the session (globals, /tmp, a crash's reset),
+            # before the step: not among its facts, whose fleet counts are the step's own invokes'.
+            await await_retries(session, printer, timeout_s + margin_s, step.action.after_retries, before_step=True)
         facts = StepFacts()
         before = session.snapshot().fleet if printer.tag_environments else None
         unsubscribe = session.fleet.subscribe_numbered(facts)
         bound = step_bound(step, timeout_s, margin_s)
-        if isinstance(step.action, (InvokeAction, ParallelAction)) and step.action.after_retries:
-            # They ran in the environments this step's invoke met in the session (globals, /tmp, a crash's reset).
-            await await_retries(session, printer, timeout_s + margin_s, step.action.after_retries, before_step=True)
         if step.number == 1:
             bound += _provisioned_init(session, timeout_s)
         try:
