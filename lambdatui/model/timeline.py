@@ -24,11 +24,11 @@ Memory is bounded: only the last MAX_BARS bars are kept and `dropped` counts the
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Optional
 
 from lambdatui.model import facts as f
 from lambdatui.model.boundaries import Boundary, EnvState
+from lambdatui.model.timeline_bars import TimelineBar, OpenBar
 
 MAX_BARS = 500
 
@@ -60,92 +60,26 @@ _RESTORE_STEPS = {EXTENSION_INIT: "extension restore", RUNTIME_INIT: "runtime re
 SHORT_ID = 8  # characters of a request id shown on a bar, as the console abbreviates them
 
 
-@dataclass(frozen=True)
-class TimelineBar:
-    """One span on the timeline; `end` and `duration_ms` are None while it is still running."""
-
-    kind: str  # INIT, SUBPHASE, INVOKE, FROZEN, HELD, RESET, SHUTDOWN
-    label: str
-    start: float  # trio monotonic seconds
-    end: Optional[float]
-    duration_ms: Optional[float]
-    status: Optional[str]  # a phase's outcome ("success", "error", "timeout", "failure"); None otherwise
-    detail: str
-    error_type: Optional[str] = None  # how a failed phase failed: the platform's type, else the handler's
-    reason: Optional[str] = None  # why a reset or shutdown happened ("timeout", "failure", "spindown")
-    caller: str = ""  # an invoke's name besides its id: a function URL's "GET /path" (PhaseStarted.label)
-    # 1, 2, ... in the order bars opened, never reused: names a bar while older ones are dropped (not its content,
-    # so bars compare by what they show)
-    seq: int = field(default=0, compare=False)
-    worker: int = 0  # Managed Instances: the worker that ran the invoke (PhaseStarted.worker); 0: not told
-    # An error only because the handler's went to the caller (the runtime posted /error): the phase itself succeeded,
-    # so unlike a failed phase it reset nothing and the environment stayed warm.
-    handler_error: bool = False
-    # An invoke's number in the environment (1, 2, ...), kept as older bars are dropped: the screen names it so.
-    number: int = field(default=0, compare=False)
-
-
-@dataclass
-class _Bar:
-    """The mutable bar while it is open; frozen into a TimelineBar for readers."""
-
-    kind: str
-    label: str
-    start: float
-    end: Optional[float] = None
-    duration_ms: Optional[float] = None
-    status: Optional[str] = None
-    detail: str = ""
-    key: str = ""  # what matches the closing fact to it (a request id for invokes)
-    function_error: Optional[str] = None  # the handler's error type, when the runtime posted /error
-    error_type: Optional[str] = None  # the platform's error type (PhaseEnded, REPORT)
-    reason: Optional[str] = None
-    caller: str = ""
-    seq: int = 0
-    worker: int = 0
-    held_s: float = 0.0  # time the user held the lifecycle while this bar ran: not part of its duration
-    began_held: bool = False  # a frozen bar opened while the user held the lifecycle: the hold's freeze, at first
-    init_ms: Optional[float] = None  # an Init step: how long its Init had run when the step began (None: not told)
-    number: int = 0  # an invoke's, in the environment
-
-    def close(self, at: float, duration_ms: Optional[float] = None, status: Optional[str] = None) -> None:
-        self.end = max(at, self.start)
-        if duration_ms is None:
-            duration_ms = max(self.end - self.start - self.held_s, 0.0) * 1000
-        self.duration_ms = duration_ms
-        if status is not None:
-            self.status = status
-
-    def frozen(self) -> TimelineBar:
-        status = self.status
-        handler_error = self.function_error is not None and status in (None, "success")
-        if handler_error:
-            status = "error"  # REPORT may say success (as RIE's does), but the caller got an error
-        return TimelineBar(self.kind, self.label, self.start, self.end, self.duration_ms, status, self.detail,
-                           self.error_type or self.function_error, self.reason, self.caller, self.seq, self.worker,
-                           handler_error, self.number)
-
-
 class Timeline:
     """Fold facts into bars. Not thread-safe: feed it from the one place facts arrive."""
 
     def __init__(self, max_bars: int = MAX_BARS) -> None:
-        self._bars: deque[_Bar] = deque(maxlen=max_bars)
+        self._bars: deque[OpenBar] = deque(maxlen=max_bars)
         self.dropped = 0  # bars older than the last `max_bars`, no longer kept
         self._opened = 0  # bars ever opened: the next one's seq
         self._invokes_opened = 0  # invoke bars ever opened: the next one's number
         self._now = 0.0  # the latest time seen: where facts without a time of their own go
-        self._phases: dict[str, _Bar] = {}  # open init / invoke / reset / shutdown bar, by kind (the newest invoke)
-        self._invokes: dict[str, _Bar] = {}  # every open invoke bar, by request id (Managed Instances overlap them)
-        self._subphase: Optional[_Bar] = None
+        self._phases: dict[str, OpenBar] = {}  # open init / invoke / reset / shutdown bar, by kind (the newest invoke)
+        self._invokes: dict[str, OpenBar] = {}  # every open invoke bar, by request id (Managed Instances overlap them)
+        self._subphase: Optional[OpenBar] = None
         self._next_subphase: Optional[str] = None  # starts when the hold at its boundary is released
         self._next_subphase_ms: Optional[float] = None  # its Init's time at that boundary (a hold does not add to it)
-        self._frozen: Optional[_Bar] = None
-        self._held: Optional[_Bar] = None
-        self._last_invoke: Optional[_Bar] = None  # InvokeReported may trail or lead its PhaseEnded
+        self._frozen: Optional[OpenBar] = None
+        self._held: Optional[OpenBar] = None
+        self._last_invoke: Optional[OpenBar] = None  # InvokeReported may trail or lead its PhaseEnded
         # The invoke a suppressed Init runs inside: its clock started first, but it is drawn after that Init's bars,
         # as Lambda logs INIT_START before START (read as before, the invoke seemed to come before its own Init).
-        self._after_init: Optional[_Bar] = None
+        self._after_init: Optional[OpenBar] = None
         self._boundary: Optional[Boundary] = None
         self._cache: Optional[tuple[TimelineBar, ...]] = None
         self.changes = 0  # facts that changed the bars: a reader tells at a glance whether anything opened or ended
@@ -158,10 +92,10 @@ class Timeline:
             self._cache = tuple(bar.frozen() for bar in self._kept())
         return self._cache
 
-    def _kept(self) -> list[_Bar]:
+    def _kept(self) -> list[OpenBar]:
         return [*self._bars, self._after_init] if self._after_init is not None else list(self._bars)
 
-    def _invoke_bar(self, request_id: str) -> Optional[_Bar]:
+    def _invoke_bar(self, request_id: str) -> Optional[OpenBar]:
         if self._after_init is not None and self._after_init.key == request_id:
             return self._after_init
         return next((b for b in reversed(self._bars) if b.kind == INVOKE and b.key == request_id), None)
@@ -198,13 +132,13 @@ class Timeline:
             self._cache = None
             self.changes += 1
 
-    def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> _Bar:
+    def _open(self, kind: str, label: str, at: float, detail: str = "", key: str = "") -> OpenBar:
         self._opened += 1
-        bar = _Bar(kind, label, at, detail=detail, key=key, seq=self._opened)
+        bar = OpenBar(kind, label, at, detail=detail, key=key, seq=self._opened)
         self._keep(bar)
         return bar
 
-    def _keep(self, bar: _Bar) -> None:
+    def _keep(self, bar: OpenBar) -> None:
         if len(self._bars) == self._bars.maxlen:
             self.dropped += 1
         self._bars.append(bar)
@@ -249,7 +183,7 @@ class Timeline:
         self._close_phase(fact.phase, at, fact.duration_ms, fact.status)
         _name_error(bar, fact.error_type)
 
-    def _end_invoke(self, bar: _Bar, fact: f.PhaseEnded, at: float) -> None:
+    def _end_invoke(self, bar: OpenBar, fact: f.PhaseEnded, at: float) -> None:
         """One of the invokes still open ends; the newest still open is the environment's invoke from then on."""
         del self._invokes[bar.key]
         bar.close(at, fact.duration_ms, fact.status)
@@ -394,7 +328,7 @@ def _short(request_id: str) -> str:
     return request_id[:SHORT_ID] if request_id else "invoke"
 
 
-def _name_error(bar: _Bar, error_type: Optional[str]) -> None:
+def _name_error(bar: OpenBar, error_type: Optional[str]) -> None:
     """A phase that ended in an error names it, once, in its detail."""
     if error_type:
         bar.error_type = error_type
