@@ -45,9 +45,7 @@ from lambdatui.sam_template.resources import (
 from lambdatui.sam_template.yaml_tags import parse_template_text
 
 # Properties that change how the function is served, which lambdatui takes from its options instead: said, not
-# silently dropped (a template that sets a concurrency of 0 would otherwise run with 100).
-# Said whether or not the option is given (the template is read before the options are): "give X" would tell a user
-# who gave it to give it.
+# silently dropped, whether or not the option is given (the template is read first: "give X" told those who gave it).
 NOT_APPLIED = {
     "ReservedConcurrentExecutions": "lambdatui's --concurrency N sets it",
     "ProvisionedConcurrencyConfig": "lambdatui's --provisioned N sets it",
@@ -56,6 +54,8 @@ NOT_APPLIED = {
     "EphemeralStorage": "lambdatui's /tmp is not limited in size (Lambda's holds 512 MB unless this sets more)",
     "EventInvokeConfig": "lambdatui's --maximum-retry-attempts N and --maximum-event-age SECONDS set it",
 }
+ZERO_RESERVED = ("is 0, not applied from the template: Lambda throttles every invoke of this function (429 "
+                 "TooManyRequestsException), where lambdatui runs it, in one environment at least")
 
 
 class SamTemplate:
@@ -200,14 +200,9 @@ class _FunctionReader(LayerReading):
         name = self._function_name()
         self._check_ephemeral_storage()
         for key, instead in NOT_APPLIED.items():
-            if not self._serving_set(key):
-                continue
-            if key == "ReservedConcurrentExecutions" and self._chosen_zero(key):  # no --concurrency lambdatui takes
-                self._note(f"{key} is 0, not applied from the template: Lambda throttles every invoke of this "
-                           "function (429 TooManyRequestsException), where lambdatui runs it, in one environment at "
-                           "least")
-            else:
-                self._note(f"{key} is not applied from the template: {instead}")
+            if self._serving_set(key):
+                zero = key == "ReservedConcurrentExecutions" and self._chosen_zero(key)  # no --concurrency takes 0
+                self._note(f"{key} {ZERO_RESERVED}" if zero else f"{key} is not applied from the template: {instead}")
         mismatch = architecture_note(self.value("Architectures"), platform.machine())
         if mismatch:
             self._note(mismatch)
