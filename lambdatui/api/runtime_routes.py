@@ -15,13 +15,16 @@ from lambdatui.host.environment_host import EnvironmentHost
 from lambdatui.model import error_types as et
 
 PREFIX = "/2018-06-01/runtime"
-ERROR_BODY_LIMIT = 1024 * 1024  # /init/error, /restore/error: Managed-Instances RAPID caps /init/error's at 1 MiB
+MANAGED_ERROR_BODY_LIMIT = 1024 * 1024  # Managed-Instances RAPID caps /init/error's body at 1 MiB (lambda-spec §1.5)
 _RESPONSE_MODE = h.RESPONSE_MODE.lower()
 _ERROR_TYPE = h.FUNCTION_ERROR_TYPE.lower()
 
 
 def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
     managed = host.env.config.managed
+    # RAPID reads an /init/error's (and a restore's /restore/error's) body as an /error's, the first invoke's answer
+    # (lambda-spec §1.6): under the payload limit, or Managed Instances' own cap. Past it the type header tells.
+    init_error_limit = MANAGED_ERROR_BODY_LIMIT if managed else et.MAX_RESPONSE_BYTES
 
     def answer_now(exchange: Exchange) -> Callable[[object], None]:
         return lambda reply: exchange.answer_now(from_reply(reply))  # type: ignore[arg-type]
@@ -104,12 +107,12 @@ def runtime_routes(host: EnvironmentHost) -> list[tuple[str, str, Route]]:
         # A body cut short (a hang-up, chunks that cannot be parsed) on these four still reaches the core: on
         # /response and /error it decides the invoke (Runtime.TruncatedResponse); /init/error and /restore/error
         # are taken without it, as RAPID takes them when it cannot read their bodies (their header says the type).
-        ("POST", f"{PREFIX}/restore/error", Route(restore_error, ERROR_BODY_LIMIT, hears_truncation=True)),
+        ("POST", f"{PREFIX}/restore/error", Route(restore_error, init_error_limit, hears_truncation=True)),
         # A streamed /response is read as it arrives (runtime_stream.py); a plain one whole, by the route too.
         ("POST", f"{PREFIX}/invocation/<request_id>/response", Route(invocation_response, reads_body=True)),
         # RAPID reads an /error body whole and sends it to the caller as it sends a /response, under the same
         # payload limit (lambda-spec §1.4, §1.5): past it the core refuses it (413), never forwards it emptied.
         ("POST", f"{PREFIX}/invocation/<request_id>/error",
          Route(invocation_error, et.MAX_RESPONSE_BYTES, hears_truncation=True)),
-        ("POST", f"{PREFIX}/init/error", Route(init_error, ERROR_BODY_LIMIT, hears_truncation=True)),
+        ("POST", f"{PREFIX}/init/error", Route(init_error, init_error_limit, hears_truncation=True)),
     ]

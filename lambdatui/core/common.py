@@ -37,6 +37,7 @@ RUNTIME_SHUTDOWN_SHARE_MS = 300
 # The runtime hosts the internal extensions, so with one registered it gets 500 ms to stop (lambda-spec §4.6).
 RUNTIME_WITH_INTERNAL_SHUTDOWN_SHARE_MS = 500
 JSON = "application/json"
+_ERROR_CAUSE_TYPE = "application/vnd.aws.lambda.error.cause+json"  # the body holds X-Ray's cause too (§1.5)
 
 
 # Where lambdatui's functions live, as far as an ARN says: one Region and one made-up account.
@@ -118,11 +119,19 @@ def error_body(error_type: str, message: str) -> bytes:
     return json_bytes({"errorMessage": message, "errorType": error_type})
 
 
+def forwarded_error_content_type(body: bytes, content_type: str) -> str:
+    """The Content-Type the caller gets with a runtime's error (lambda-spec §1.5): the runtime's, forwarded, but JSON
+    where the error sent is one Lambda made (a body built from the header, or the rest of an X-Ray cause's)."""
+    if not body.strip() or not content_type or content_type.startswith(_ERROR_CAUSE_TYPE):
+        return JSON
+    return content_type
+
+
 def forwarded_error_body(body: bytes, content_type: str, header_type: Optional[str]) -> bytes:
     """The error the caller sees: the runtime's body as-is, minus X-Ray's errorCause (lambda-spec §1.5)."""
     if not body.strip():
         return error_body(header_type or et.RUNTIME_UNKNOWN, "")
-    if content_type.startswith("application/vnd.aws.lambda.error.cause+json"):
+    if content_type.startswith(_ERROR_CAUSE_TYPE):
         try:
             parsed = json.loads(body)
             parsed.pop("errorCause", None)

@@ -8,6 +8,7 @@ from lambdatui.core.common import (
     JSON,
     error_body,
     forwarded_error_body,
+    forwarded_error_content_type,
 )
 from lambdatui.core.effects import (
     RUNTIME,
@@ -155,7 +156,8 @@ class RuntimeApiRules:
         """What the caller of an invoke the runtime answered with /error gets: its body, minus X-Ray's cause."""
         body = forwarded_error_body(event.body, event.content_type, event.error_type)
         error_type = et.body_error_type(body) or sanitize_error_type(event.error_type)
-        return f.InvocationResult(event.request_id, body, JSON, True, error_type)
+        content_type = forwarded_error_content_type(event.body, event.content_type)
+        return f.InvocationResult(event.request_id, body, content_type, True, error_type)
 
     def _too_large_result(self, token: Token, request_id: str) -> f.InvocationResult:
         """Refuse a /response or /error body past the payload limit (lambda-spec §1.4): RAPID sends both to the
