@@ -26,8 +26,6 @@ import signal
 import threading
 from pathlib import Path
 
-import pytest
-
 from e2e_support import ServeProcess, run_cli, write_file
 
 BOUND_S = 30.0

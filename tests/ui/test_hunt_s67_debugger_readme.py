@@ -13,13 +13,10 @@ from pathlib import Path
 import pytest
 from _host import choose_breakpoints, running_debugger
 from app_waits import until, until_true
-from test_app_keys import SIZE, continued, held_at, invoked
-from textual.pilot import Pilot
+from test_app_keys import SIZE, held_at, invoked
+from test_hunt_debugger_depth import debugger, opened, write_handler
 
-from lambdatui.config import resolve_function
 from lambdatui.model.boundaries import Boundary
-from lambdatui.tui import build_debugger
-from lambdatui.ui.app import LambdaTuiApp
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -31,25 +28,6 @@ def handler(event, context):
     calls += 1
     return {"calls": calls}
 """
-
-
-def write_handler(code_dir: Path, source: str) -> Path:
-    handler = code_dir / "handler.py"
-    handler.write_text(source)
-    return handler
-
-
-def debugger(handler: Path, **options: object) -> LambdaTuiApp:
-    """`lambdatui HANDLER [options]`, composed as the command composes it."""
-    return build_debugger(resolve_function(str(handler), timeout_s=3), **options)  # type: ignore[arg-type]
-
-
-async def opened(pilot: Pilot) -> LambdaTuiApp:
-    await until(pilot, held_at(Boundary.INIT_EXTENSIONS), "the cold start held at init.extensions")
-    await continued(pilot)
-    app = pilot.app
-    assert isinstance(app, LambdaTuiApp)
-    return app
 
 
 # ---------------------------------------------------------------------- the timeline while stepping through an invoke
