@@ -230,10 +230,11 @@ def test_subscribe_answers_bounds_and_closing_over_real_http(code_dir: Path, sin
     assert late["errorMessage"], late
     events = events_of(notes, "probe")
     types = [event["type"] for event in events]
-    # Init's records reach the subscriber (the replay from Init's start). Not necessarily first: on a loaded CI run
-    # (a110d54's) the fourteen subscriptions' churn, with a backlog told by platform.logsDropped, delivered a
-    # telemetrySubscription record first; not understood yet (carried in s67's note).
-    assert "platform.initStart" in types and "platform.report" in types, types
+    # The replay of Init's records is not checked here: each valid subscription replaces the last, and a batch in
+    # flight when that happens counts as dropped (telemetry_delivery._subscribe). On a loaded CI run (fa6d60b) the
+    # first batch, with platform.initStart, was the one in flight. test_schema_versions_envelopes_and_record_fields
+    # checks the replay with one subscription each.
+    assert "platform.report" in types, types
     assert {note["method"] for note in notes_of(notes, "probe", "batch")} == {"POST"}
     assert {note["content_type"] for note in notes_of(notes, "probe", "batch")} == {"application/json"}
     subscribed = [event["record"] for event in events if event["type"] == "platform.telemetrySubscription"]
