@@ -73,13 +73,15 @@ while True:
 
 # ---------------------------------------------------------------------- a background thread that outlives its invoke
 
-TICKER = '''import threading, time
+# Each line is one write: print() writes its words and its newline apart, and the two threads' words then interleave
+# ("handled" + "tick 30 of ..." + " 3"), which is no line either thread printed (a README test run under load).
+TICKER = '''import sys, threading, time
 CURRENT = "init"
 
 def tick():
     i = 0
     while True:
-        print(f"tick {i} of {CURRENT}")
+        sys.stdout.write(f"tick {i} of {CURRENT}\\n")
         i += 1
         time.sleep(0.002)
 
@@ -92,7 +94,7 @@ def handler(event, context):
         THREAD = threading.Thread(target=tick, daemon=True)
         THREAD.start()
     time.sleep(0.02)
-    print("handled", event["n"])
+    sys.stdout.write(f"handled {event['n']}\\n")
     return event["n"]
 '''
 
