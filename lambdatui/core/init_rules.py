@@ -181,13 +181,15 @@ class InitRules:
         if init.phase == "invoke" and run is not None:
             request_id = run.invocation.request_id
             if status == "timeout":
-                payload = self._timeout_body(request_id)
+                payload, content_type = self._timeout_body(request_id), JSON
                 self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
                            request_id=request_id)
             else:
                 payload = self._init_failure_body(request_id, error_type, detail)
+                content_type = self._init_failure_content_type(error_type)
             if run.result is None:
-                run.result = f.InvocationResult(request_id, payload, JSON, True, error_type or et.SANDBOX_TIMEDOUT)
+                run.result = f.InvocationResult(request_id, payload, content_type, True,
+                                                error_type or et.SANDBOX_TIMEDOUT)
             self._runtime_done(run, status, error_type or (et.SANDBOX_TIMEDOUT if status == "timeout" else None),
                                detail)
             self._finish_invoke(status, error_type if status == "error" else None)
@@ -206,6 +208,13 @@ class InitRules:
         if error_type == self.runtime.init_error_type and self.runtime.init_error_body:
             return self.runtime.init_error_body
         return error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail))
+
+    def _init_failure_content_type(self, error_type: Optional[str]) -> str:
+        """The Content-Type that goes with `_init_failure_body`: the runtime's, forwarded with its own body."""
+        rt = self.runtime
+        if error_type == rt.init_error_type and rt.init_error_body and rt.init_error_content_type:
+            return rt.init_error_content_type
+        return JSON
 
     def _report_init_failure(self, error_type: Optional[str], detail: str, status: str) -> Optional[InitRun]:
         """The Init running ends in failure: INIT_REPORT, each extension's state, the facts. Returns that Init

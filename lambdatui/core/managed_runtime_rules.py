@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from lambdatui.core.common import NOT_FOUND, error_body
+from lambdatui.core.common import JSON, NOT_FOUND, error_body
 from lambdatui.core.effects import RUNTIME
 from lambdatui.core.inputs import (
     ExtensionRegister,
@@ -255,7 +255,7 @@ class ManagedRuntimeRules(ManagedInvokeRules):
                 return error_body(et.SANDBOX_TIMEDOUT, f"RequestId: {inv.request_id} Error: {detail}")
             return self._init_failure_body(inv.request_id, error_type, detail)
 
-        self._answer_queued(payload, answered)
+        self._answer_queued(payload, answered, JSON if timed_out else self._init_failure_content_type(error_type))
         self._explain("Lambda Managed Instances retry no failed Init: the environment ends, and the next invoke goes "
                       "to another one.")
         self._begin_shutdown(ShutdownReason.TIMEOUT if timed_out else ShutdownReason.FAILURE, final=True)

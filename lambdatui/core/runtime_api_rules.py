@@ -213,6 +213,7 @@ class RuntimeApiRules:
         # `MyInitProblem`, is Runtime.Unknown in INIT_REPORT, as RAPID's sanitiser makes it).
         rt.init_error_type = sanitize_error_type(event.error_type or et.body_error_type(body))
         rt.init_error_body = body
+        rt.init_error_content_type = forwarded_error_content_type(event.body, event.content_type)
         self._reply_ok(event.token)
         self._participant_changed(RUNTIME, rt.state, False)
         if call is RuntimeCall.INIT_ERROR and self.state is EnvState.INIT and self.init is not None \

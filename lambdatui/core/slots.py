@@ -29,6 +29,7 @@ class RuntimeSlot:
     gate: Optional[Token] = None  # our bootstrap waiting to import the handler module
     init_error_type: Optional[str] = None
     init_error_body: Optional[bytes] = None
+    init_error_content_type: Optional[str] = None  # forwarded with its body to the caller (lambda-spec §1.5, §1.6)
 
 
 @dataclass

@@ -88,3 +88,29 @@ def test_an_errors_content_type_is_forwarded_to_the_caller(code_dir: Path) -> No
         serve.wait_for_line(r"PROBE 202 ", 10)
     assert (status, headers["X-Amz-Function-Error"], body) == (200, "Unhandled", b"disk full, giving up")
     assert headers["Content-Type"] == "text/plain", dict(headers)
+
+
+# Reports a failed Init in plain text, said to be plain text, and exits at once (every Init, the retried one too).
+TEXT_INIT_ERROR = r'''#!{python}
+import http.client, os, sys
+conn = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+conn.request("POST", "/2018-06-01/runtime/init/error", b"no config, giving up",
+             {{"Content-Type": "text/plain", "Lambda-Runtime-Function-Error-Type": "Runtime.NoConfig"}})
+answer = conn.getresponse()
+print("PROBE", answer.status, answer.read().decode(), file=sys.stderr, flush=True)
+sys.exit(1)
+'''
+
+
+def test_an_init_errors_content_type_goes_with_its_body_to_the_first_invoke(code_dir: Path) -> None:
+    """lambda-spec §1.6: /init/error takes "the same headers and body as /error", whose Content-Type is "Forwarded to
+    the caller" (§1.5), and the posted error is the first invocation's answer: the plain-text body comes with its
+    own Content-Type, not application/json (the first invoke retries Init, which fails the same way)."""
+    bootstrap = write_file(code_dir / "bootstrap", TEXT_INIT_ERROR.format(python=sys.executable), executable=True)
+    with ServeProcess(bootstrap, "--timeout", "5") as serve:
+        serve.wait_for_line(r"PROBE 202 ", 10)
+        request = urllib.request.Request(serve.invoke_url("fn"), data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            status, headers, body = answer.status, answer.headers, answer.read()
+    assert (status, headers["X-Amz-Function-Error"], body) == (200, "Unhandled", b"no config, giving up")
+    assert headers["Content-Type"] == "text/plain", dict(headers)
