@@ -108,6 +108,14 @@ class TelemetryBuffer:
         other._waiting.clear()
         other.items = other.bytes = 0
 
+    def put_back(self, batch: Batch) -> None:
+        """A batch that left another subscription's buffer and was not delivered (it was replaced while the batch was
+        on its way): first in line, due at once, whatever the backlog (its records were taken in already)."""
+        self._waiting.extendleft((record, type_, float("-inf")) for record, type_ in
+                                 zip(reversed(batch.records), reversed(batch.types)))
+        self.items += len(batch.records)
+        self.bytes += batch.size
+
     def count_lost(self, records: int, size: int) -> None:
         """Records given up on after they left the buffer (a batch the listener kept refusing): dropped too."""
         self.dropped_records += records

@@ -48,6 +48,9 @@ StartSoon = Callable[..., None]
 # A listener that answers >= 400 is up but refuses the batch: it is tried this many times, then reported dropped
 # (a listener that is not up yet is retried for as long as its subscriber lives: the backlog bounds what waits).
 REFUSED_ATTEMPTS = 3
+# A subscription that replaces another waits this long for the batch the other is sending: delivered, it is not sent
+# again; refused or unanswered, it comes first in the new one's buffer (a hung listener costs the new one no more).
+HANDOVER_WAIT_S = 1.0
 # Drops are reported at most this often: a flood of records past a stuck listener is a few facts, not one each.
 DROP_REPORT_INTERVAL_S = 0.5
 _EXTENSION_PREFIX = "extension:"
@@ -91,8 +94,11 @@ class Subscriber:
         self._waiting_until = -math.inf  # while it delivers, records need not wake it
         self._dropped = trio.Event()
         self._in_flight: Optional[Batch] = None
+        self._sending = False
         self.ended = False
-        self._replaced = False
+        self._successor: Optional[Subscriber] = None  # the same extension's next subscription, which takes what is left
+        self._predecessor: Optional[Subscriber] = None  # the one it replaced, until its batch in flight is settled
+        self._settled = trio.Event()  # set when its task has ended: no batch of its own in flight any more
 
     # -- from the fact listener (synchronous, cheap)
 
@@ -113,12 +119,20 @@ class Subscriber:
         self.buffer.flush_asked = True
         self._poke()
 
-    def end(self, replaced: bool = False) -> None:
-        """`replaced`: its extension subscribed again (what it lost is told to the new subscription); else its
-        process or environment has ended, and what it lost is told to nobody."""
+    def end(self) -> None:
+        """Its process or environment has ended: what it could not deliver is reported lost, to nobody."""
         self.ended = True
-        self._replaced = replaced
         self._scope.cancel()
+
+    def replace_by(self, successor: Subscriber) -> None:
+        """Its extension subscribed again: what waits goes to `successor`, and so does the batch on its way, unless the
+        attempt under way delivers it (so no record is lost, nor sent twice, to a listener that answers)."""
+        successor.buffer.adopt(self.buffer)
+        successor._predecessor = self
+        self.ended = True
+        self._successor = successor
+        if not self._sending:
+            self._scope.cancel()
 
     def _poke(self) -> None:
         due = self.buffer.due_at()
@@ -130,16 +144,33 @@ class Subscriber:
     async def run(self) -> None:
         with self._scope:
             try:
+                await self._after_predecessor()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._report_drops)
-                    while True:
+                    while not self.ended:
                         batch = await self._next_batch()
                         self._in_flight = batch
-                        await self._deliver(batch)
-                        self._in_flight = None
+                        if await self._deliver(batch):
+                            self._in_flight = None
+                    self._scope.cancel()  # replaced during its last attempt
             finally:
                 self.link.close()
+                successor, in_flight = self._successor, self._in_flight
+                if successor is not None and in_flight is not None:
+                    successor.buffer.put_back(in_flight)
+                    successor._poke()
+                    self._in_flight = None
                 self._report_lost()
+                self._settled.set()
+
+    async def _after_predecessor(self) -> None:
+        """The replaced subscription's batch in flight is settled before this one sends: records keep their order."""
+        predecessor, self._predecessor = self._predecessor, None
+        if predecessor is not None:
+            with trio.move_on_after(HANDOVER_WAIT_S):
+                await predecessor._settled.wait()
+            predecessor._scope.cancel()
+            await predecessor._settled.wait()
 
     async def _next_batch(self) -> Batch:
         while True:
@@ -156,7 +187,8 @@ class Subscriber:
                 await self._wake.wait()
             self._waiting_until = -math.inf
 
-    async def _deliver(self, batch: Batch) -> None:
+    async def _deliver(self, batch: Batch) -> bool:
+        """Sends `batch` until delivered or given up on (True), or until its subscription is replaced (False)."""
         shown = batch.shown(self.subscription.max_bytes + len(batch.records) + 1)
         attempt = 0
         while True:
@@ -164,19 +196,24 @@ class Subscriber:
             error: Optional[str] = None
             refused = False
             sent_at = trio.current_time()  # the fact's time is when the batch went (its answer may take long)
+            self._sending = True
             try:
                 await self.link.send(batch)
             except DeliveryFailed as exc:
                 error, refused = exc.reason, exc.refused
+            finally:
+                self._sending = False
             self._delivery.publish(f.TelemetryDelivered(
                 self.name, self.subscription.api, len(batch.records), batch.size, batch.types, error, attempt, shown,
                 at=sent_at))
             if error is None:
-                return
+                return True
+            if self.ended:
+                return False
             if refused and attempt >= REFUSED_ATTEMPTS:
                 self.buffer.count_lost(len(batch.records), batch.size)
                 self._dropped.set()
-                return
+                return True
             await trio.sleep(retry_delay(attempt))
             await self._delivery.thawed()
 
@@ -201,7 +238,7 @@ class Subscriber:
             self._in_flight = None
         if records:
             self._delivery.publish(f.TelemetryDropped(self.name, records, size, at=trio.current_time(),
-                                                      gone=not self._replaced))
+                                                      gone=self._successor is None))
 
 
 def listener_addresses(loopback: str) -> tuple[str, ...]:
@@ -258,9 +295,8 @@ class TelemetryDelivery:
         old = self.subscribers.pop(fact.extension, None)
         if old is not None:
             # A later subscription replaces the earlier, and the translator replays nothing twice: what the earlier
-            # one had not sent yet goes to the new destination (a batch it was sending counts as dropped).
-            subscriber.buffer.adopt(old.buffer)
-            old.end(replaced=True)
+            # one had not delivered goes to the new destination.
+            old.replace_by(subscriber)
         self.subscribers[fact.extension] = subscriber
         self._start_soon(subscriber.run)
 

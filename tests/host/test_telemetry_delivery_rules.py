@@ -16,7 +16,7 @@ import trio.testing
 
 from lambdatui.core.common import EnvironmentConfig
 from lambdatui.host.telemetry_buffer import Batch
-from lambdatui.host.telemetry_delivery import TelemetryDelivery, translator
+from lambdatui.host.telemetry_delivery import HANDOVER_WAIT_S, TelemetryDelivery, translator
 from lambdatui.host.telemetry_links import DeliveryFailed
 from lambdatui.model import facts as f
 from lambdatui.model.telemetry import TELEMETRY, Subscription
@@ -224,6 +224,57 @@ async def test_a_later_subscription_takes_over_what_waited(autojump: trio.testin
         nursery.cancel_scope.cancel()
     assert first.sent == [] and [r.split('"record":')[1] for r in second.records()] == ['"a"}', '"b"}', '"c"}']
     assert not h.of(f.TelemetryDropped)
+
+
+class HeldLink(Link):
+    """A listener that holds each batch until `release` is set, then takes it (`fail`: refuses it); never, if not."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.arrived = trio.Event()
+        self.release = trio.Event()
+
+    async def send(self, batch: Batch) -> None:
+        self.attempts.append(trio.current_time())
+        self.arrived.set()
+        await self.release.wait()
+        if self.fail:
+            raise DeliveryFailed("no", refused=True)
+        self.sent.append(batch)
+
+
+def texts(link: Link) -> list[str]:
+    return [r.split('"record":')[1] for r in link.records()]
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("answer", ["delivered", "refused", "hung"])
+async def test_a_batch_on_its_way_when_its_subscription_is_replaced_is_delivered_once_and_never_dropped(
+        autojump: trio.testing.MockClock, answer: str) -> None:
+    """The batch the earlier subscription is sending reaches one listener once: the earlier one, if it takes it; else
+    the later one, first, before what followed (a hung listener keeps it HANDOVER_WAIT_S at most). It is never
+    counted dropped: platform records are never dropped for a re-subscription."""
+    async with trio.open_nursery() as nursery:
+        h = Harness(nursery)
+        first = h.subscribe(link=HeldLink(fail=answer == "refused"), timeout_ms=25)
+        h.say("a", "b")
+        await first.arrived.wait()
+        second = h.subscribe(timeout_ms=25, port=4244)
+        h.say("c")
+        if answer != "hung":
+            first.release.set()
+        with trio.move_on_after(10):  # virtual seconds: past every retry and report there would be
+            await h.wait_for(f.TelemetryDelivered, 1 if answer == "hung" else 2)  # a hung attempt is never answered
+            await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    if answer == "delivered":
+        assert (texts(first), texts(second)) == (['"a"}', '"b"}'], ['"c"}'])
+    else:
+        assert (texts(first), texts(second)) == ([], ['"a"}', '"b"}', '"c"}'])
+    assert not h.of(f.TelemetryDropped)
+    if answer == "hung":
+        assert second.attempts == [pytest.approx(first.attempts[0] + HANDOVER_WAIT_S)]
 
 
 @pytest.mark.trio
