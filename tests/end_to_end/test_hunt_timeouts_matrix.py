@@ -228,13 +228,15 @@ def test_an_extension_working_past_the_timeout_times_the_answered_invoke_out(cod
 
 def test_an_extension_working_after_the_answer_within_the_timeout_adds_to_duration_not_to_the_callers_wait(
         code_dir: Path) -> None:
+    # The extension works 2 s: long beside a cold invoke's own time even on a loaded machine (0.79 s was seen with six
+    # test workers on two cores), so the caller's wait tells whether those 2 s were added to it.
     handler = function(code_dir, extension=True)
-    with ServeProcess(handler, "--timeout", "2", "--env", 'EXT_EVENTS=["INVOKE","SHUTDOWN"]',
-                      "--env", "EXT_INVOKE_SLEEP=0.5") as serve:
+    with ServeProcess(handler, "--timeout", "4", "--env", 'EXT_EVENTS=["INVOKE","SHUTDOWN"]',
+                      "--env", "EXT_INVOKE_SLEEP=2") as serve:
         status, headers, body, waited = invoke(serve, {})
-        assert "x-amz-function-error" not in headers and waited < 0.4, (body, waited)
+        assert "x-amz-function-error" not in headers and waited < 1.5, (body, waited)
         report = report_for(serve, headers["x-amzn-requestid"])
-        assert "Status" not in report and 500 <= duration_ms(report) < 700, report
+        assert "Status" not in report and 2000 <= duration_ms(report) < 3000, report
 
 
 def test_serve_stopped_mid_invoke_shuts_down_within_the_budget_and_leaves_nothing(code_dir: Path) -> None:
