@@ -29,31 +29,57 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# One function for every case: each invoke takes the next case, counted in /tmp (kept across the reset that follows a
+# runtime's exit, as Lambda keeps it), so one `invoke --repeat` runs each case in a runtime process of its own.
+CASE_ORDER = sorted(CASES)
+EVERY_CASE = "import os\nimport sys\nimport tempfile\n\n" + "".join(
+    CASES[case][0].replace("def handler(", f"def case_{n}(") + "\n\n" for n, case in enumerate(CASE_ORDER)) + """
+def handler(event, context):
+    counter = os.path.join(tempfile.gettempdir(), "case-counter")
+    n = os.path.getsize(counter) if os.path.exists(counter) else 0
+    with open(counter, "a") as fh:
+        fh.write("x")
+    print("CASE", n, flush=True)
+    return globals()[f"case_{n}"](event, context)
+"""
+
+
 @pytest.mark.parametrize("runtime", ["ours", "awslambdaric"])
-def test_a_handler_that_ends_the_process_is_runtime_exit_error(code_dir: Path, case: str, runtime: str) -> None:
-    source, detail = CASES[case]
-    handler = write_file(code_dir / "handler.py", source)
+def test_a_handler_that_ends_the_process_is_runtime_exit_error(code_dir: Path, runtime: str) -> None:
+    """Each case of CASES in a runtime process of its own (the one before it ended), in one `invoke --repeat`."""
+    handler = write_file(code_dir / "handler.py", EVERY_CASE)
     path = handler if runtime == "ours" else awslambdaric_bootstrap(code_dir)
-    result = run_cli("invoke", str(path))
+    result = run_cli("invoke", str(path), "--repeat", str(len(CASE_ORDER)))
     assert result.returncode == 1, result.stderr
-    body = json.loads(result.stdout)
-    report = next(line for line in platform_lines(result.stderr) if line.startswith("REPORT "))
-    assert body["errorType"] == "Runtime.ExitError", body
-    assert re.fullmatch(r"RequestId: \S+ Error: " + re.escape(detail), body["errorMessage"]), body
-    assert report.split()[2] in body["errorMessage"]
-    assert "Status: error\tError Type: Runtime.ExitError" in report, report
+    assert re.findall(r"CASE (\d+)", result.stderr) == [str(n) for n in range(len(CASE_ORDER))], result.stderr
+    lines = platform_lines(result.stderr)
+    reports = [line for line in lines if line.startswith("REPORT ")]
+    assert len([line for line in lines if line.startswith("INIT_START")]) == len(CASE_ORDER), result.stderr
+    bodies = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(bodies) == len(reports) == len(CASE_ORDER), result.stdout + result.stderr
+    for case, body, report in zip(CASE_ORDER, bodies, reports):
+        detail = CASES[case][1]
+        assert body["errorType"] == "Runtime.ExitError", (case, body)
+        assert re.fullmatch(r"RequestId: \S+ Error: " + re.escape(detail), body["errorMessage"]), (case, body)
+        assert report.split()[2] in body["errorMessage"], (case, report, body)
+        assert "Status: error\tError Type: Runtime.ExitError" in report, (case, report)
 
 
 @pytest.mark.parametrize("runtime", ["ours", "awslambdaric"])
 def test_error_fields_for_unusual_exceptions(code_dir: Path, runtime: str) -> None:
-    """No message, several args, non-ASCII, a message with newlines: errorMessage is str(exc), errorType the class."""
+    """No message, several args, non-ASCII, a message with newlines: errorMessage is str(exc), errorType the class.
+    One `invoke --repeat 3`: the nth invoke raises the nth kind (the runtime lives on after each)."""
     handler = write_file(code_dir / "handler.py", '''class NoMessage(Exception):
     pass
 
 
+calls = 0
+
+
 def handler(event, context):
-    kind = event["kind"]
+    global calls
+    kind = ["none", "args", "text"][calls]
+    calls += 1
     if kind == "none":
         raise NoMessage()
     if kind == "args":
@@ -64,12 +90,13 @@ def handler(event, context):
     path = handler if runtime == "ours" else awslambdaric_bootstrap(code_dir)
     expected = {"none": ("NoMessage", ""), "args": ("ValueError", "('a', 2)"),
                 "text": ("KeyError", repr("line1\nline2 \u00e9\u2603"))}
-    for kind, (error_type, message) in expected.items():
-        result = run_cli("invoke", str(path), "-e", json.dumps({"kind": kind}))
-        assert result.returncode == 1, result.stderr
-        body = json.loads(result.stdout)
-        assert (body["errorType"], body["errorMessage"]) == (error_type, message), body
-        assert body["stackTrace"] and "handler.py" in body["stackTrace"][-1], body
+    result = run_cli("invoke", str(path), "--repeat", str(len(expected)))
+    assert result.returncode == 1, result.stderr
+    bodies = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(bodies) == len(expected), result.stdout
+    for (kind, (error_type, message)), body in zip(expected.items(), bodies):
+        assert (body["errorType"], body["errorMessage"]) == (error_type, message), (kind, body)
+        assert body["stackTrace"] and "handler.py" in body["stackTrace"][-1], (kind, body)
 
 
 CUSTOM_RUNTIME = '''#!{python}
@@ -84,10 +111,11 @@ def call(method, path, body=None, headers=None):
     return response.status, response.getheader("Lambda-Runtime-Aws-Request-Id"), response.read()
 
 
+MARK = os.path.join(os.environ.get("TMPDIR", "/tmp"), "no-body-sent")  # /tmp: kept if the environment is reset
 while True:
     _, request_id, event = call("GET", "/runtime/invocation/next")
-    mode = json.loads(event)["mode"]
-    if mode == "no-body":
+    if not os.path.exists(MARK):  # the first invoke: an /error with no body; the second: one with errorCause
+        open(MARK, "w").close()
         call("POST", f"/runtime/invocation/{{request_id}}/error", b"", {{"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"}})
     else:
         cause = {{"errorMessage": "m", "errorType": "T", "stackTrace": ["s"], "errorCause": {{"paths": []}}}}
@@ -100,12 +128,11 @@ def test_custom_runtime_error_bodies(code_dir: Path) -> None:
     """An /error with no body is answered with one built from the error-type header; errorCause is stripped
     (spec §1.5)."""
     bootstrap = write_file(code_dir / "bootstrap", CUSTOM_RUNTIME.format(python=sys.executable), executable=True)
-    result = run_cli("invoke", str(bootstrap), "-e", '{"mode": "no-body"}')
+    result = run_cli("invoke", str(bootstrap), "--repeat", "2")
     assert result.returncode == 1, result.stderr
-    assert json.loads(result.stdout) == {"errorMessage": "", "errorType": "Runtime.Custom"}
-    result = run_cli("invoke", str(bootstrap), "-e", '{"mode": "cause"}')
-    assert result.returncode == 1, result.stderr
-    assert json.loads(result.stdout) == {"errorMessage": "m", "errorType": "T", "stackTrace": ["s"]}
+    no_body, with_cause = [json.loads(line) for line in result.stdout.splitlines()]
+    assert no_body == {"errorMessage": "", "errorType": "Runtime.Custom"}
+    assert with_cause == {"errorMessage": "m", "errorType": "T", "stackTrace": ["s"]}
 
 
 def test_serve_marks_every_failure_unhandled_and_the_tail_tells_why(code_dir: Path) -> None:

@@ -85,6 +85,15 @@ def both_runtimes(code_dir: Path, source: str = DUMP) -> dict[str, Path]:
     return {"ours": ours, "awslambdaric": awslambdaric_bootstrap(code_dir / "ric" / "fn")}
 
 
+@pytest.fixture(scope="module")
+def dump_served(module_code_dir: Path):
+    """`serve` of DUMP under each runtime (both_runtimes), shared by the tests that only invoke it: each invoke's
+    context and variables are its own (its caller's headers, its request id), whatever ran before it."""
+    paths = both_runtimes(module_code_dir)
+    with ServeProcess(paths["ours"]) as ours, ServeProcess(paths["awslambdaric"]) as ric:
+        yield {"ours": ours, "awslambdaric": ric}
+
+
 def invoke_json(*args: str, env: dict[str, str] | None = None) -> tuple[list[dict], str]:
     """`lambdatui invoke ARGS`: every answer (one JSON line each) and stderr."""
     result = subprocess.run([*lambdatui_argv(), "invoke", *args], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
@@ -192,25 +201,24 @@ def test_snapstart_and_provisioned_environments_run_a_published_version(code_dir
     assert seen["env"]["AWS_LAMBDA_FUNCTION_VERSION"] == seen["function_version"]
 
 
-def test_a_non_ascii_trace_header_is_seen_alike_by_both_runtimes(code_dir: Path) -> None:
+def test_a_non_ascii_trace_header_is_seen_alike_by_both_runtimes(dump_served: dict[str, ServeProcess]) -> None:
     # The runtime choice must not change what the function sees. lambdatui's host passes the caller's header bytes on
     # unchecked; awslambdaric reads them as UTF-8 ("Root=1-é"), lambdatui's bootstrap as latin-1 ("Root=1-Ã©"): its
     # client decodes the client context and Cognito headers as UTF-8 (bootstrap/client.py _utf8), not the trace id.
     # Lambda would not hand a function a trace header X-Ray cannot parse; either fix (decode as UTF-8, or replace an
     # invalid header with a new one) passes this test.
     seen = {}
-    for runtime, path in both_runtimes(code_dir).items():
-        with ServeProcess(path) as served:
-            host, port = served.address.rsplit(":", 1)
-            with socket.create_connection((host, int(port)), timeout=30) as sock:
-                sock.sendall(b"POST /2015-03-31/functions/fn/invocations HTTP/1.1\r\nHost: lambda\r\n"
-                             b"Connection: close\r\nContent-Length: 2\r\nX-Amzn-Trace-Id: Root=1-\xc3\xa9\r\n\r\n{}")
-                data = b""
-                while chunk := sock.recv(65536):
-                    data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 200"), head
-            seen[runtime] = json.loads(body)["env"]["_X_AMZN_TRACE_ID"]
+    for runtime, served in dump_served.items():
+        host, port = served.address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(b"POST /2015-03-31/functions/fn/invocations HTTP/1.1\r\nHost: lambda\r\n"
+                         b"Connection: close\r\nContent-Length: 2\r\nX-Amzn-Trace-Id: Root=1-\xc3\xa9\r\n\r\n{}")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        seen[runtime] = json.loads(body)["env"]["_X_AMZN_TRACE_ID"]
     assert seen["awslambdaric"] == "Root=1-\u00e9"  # the bytes as the caller sent them, read as UTF-8
     assert "\u00c3" not in seen["ours"], seen
 
@@ -218,7 +226,7 @@ def test_a_non_ascii_trace_header_is_seen_alike_by_both_runtimes(code_dir: Path)
 # ---------------------------------------------------------------------- what is right, and no other test pins
 
 
-def test_both_runtimes_see_the_same_context_for_the_same_callers(code_dir: Path) -> None:
+def test_both_runtimes_see_the_same_context_for_the_same_callers(dump_served: dict[str, ServeProcess]) -> None:
     # lambda-spec §6.5 and §1.3: every field comes from the /next headers and the environment, so for the same
     # callers the two runtimes must agree on all of them but what is new on every invoke or every environment (request
     # id, log stream, Runtime API port, a generated trace header) and the remaining time's millisecond. Which differ by
@@ -227,23 +235,22 @@ def test_both_runtimes_see_the_same_context_for_the_same_callers(code_dir: Path)
     client_context = {"custom": {"cart": "42"}, "env": {"locale": "fr_FR"}, "client": {"app_title": "Shop"}}
     encoded = base64.b64encode(json.dumps(client_context).encode()).decode()
     per_runtime: dict[str, list[dict]] = {}
-    for runtime, path in both_runtimes(code_dir).items():
-        with ServeProcess(path) as served:
-            client = lambda_client(served)
-            seen = [
-                boto_invoke(client, FunctionName="fn"),
-                boto_invoke(client, FunctionName="fn", Qualifier="prod", ClientContext=encoded),
-                boto_invoke(client, FunctionName="fn:7"),
-                boto_invoke(client, FunctionName="arn:aws:lambda:us-east-1:012345678912:function:fn:$LATEST"),
-                httpx.post(served.invoke_url("fn"), content=b'{"traced": 1}', headers={"X-Amzn-Trace-Id": CALLER_TRACE},
-                           timeout=30).json(),
-            ]
-            # An Event invoke's client context is checked but not passed on (README, lambda-spec §7.1: sync only).
-            accepted = client.invoke(FunctionName="fn", InvocationType="Event", Payload=b'{"event": 1}',
-                                     ClientContext=encoded)
-            assert accepted["StatusCode"] == 202
-            line = served.wait_for_line(r'SEEN (\{.*"event": \{"event": 1\}\})').group(1)
-            seen.append(json.loads(line))
+    for runtime, served in dump_served.items():
+        client = lambda_client(served)
+        seen = [
+            boto_invoke(client, FunctionName="fn"),
+            boto_invoke(client, FunctionName="fn", Qualifier="prod", ClientContext=encoded),
+            boto_invoke(client, FunctionName="fn:7"),
+            boto_invoke(client, FunctionName="arn:aws:lambda:us-east-1:012345678912:function:fn:$LATEST"),
+            httpx.post(served.invoke_url("fn"), content=b'{"traced": 1}', headers={"X-Amzn-Trace-Id": CALLER_TRACE},
+                       timeout=30).json(),
+        ]
+        # An Event invoke's client context is checked but not passed on (README, lambda-spec §7.1: sync only).
+        accepted = client.invoke(FunctionName="fn", InvocationType="Event", Payload=b'{"event": 1}',
+                                 ClientContext=encoded)
+        assert accepted["StatusCode"] == 202
+        line = served.wait_for_line(r'SEEN (\{.*"event": \{"event": 1\}\})').group(1)
+        seen.append(json.loads(line))
         per_runtime[runtime] = seen
 
     arn = "arn:aws:lambda:us-east-1:012345678912:function:fn"

@@ -287,9 +287,10 @@ def handler(event, context):
             time.sleep(0.01)
     return 'x' * 5000
 """)
-    # More timeline than a pipe holds (64 KiB), then a step that waits until the test is done with it.
+    # More timeline than a pipe holds (64 KiB), then a step that waits until the test is done with it: a warm step's
+    # block is ~790 bytes (its response cut at ~250 characters), so 120 steps write ~95 KB, half again what fills it.
     scenario = write_file(code_dir / "many.toml", "".join(f"[[step]]\ninvoke = {{ n = {n} }}\n\n"
-                                                           for n in range(250)) + "[[step]]\ninvoke = { last = 1 }\n")
+                                                           for n in range(120)) + "[[step]]\ninvoke = { last = 1 }\n")
     run = Run("replay", "--timeout", "60", str(handler), str(scenario), read_stdout=False)
     try:
         run.wait_for("LAST-STEP-WAITS")  # the run goes on, its timeline's write waiting for the reader

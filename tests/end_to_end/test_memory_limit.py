@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from e2e_support import SAMPLES, max_memory_used, platform_lines, reports, run_cli, write_file
+from e2e_support import max_memory_used, platform_lines, reports, run_cli, write_file
 
 HANDLER = """
 import time
@@ -101,14 +101,8 @@ def test_a_bigger_memory_size_is_a_bigger_limit(code_dir: Path) -> None:
     assert "\tMemory Size: 256 MB\t" in report and 150 < max_memory_used(report) < 256
 
 
-def test_the_sample_scenario_replays_four_invokes_then_out_of_memory_then_a_cold_start() -> None:
-    sample = SAMPLES / "memory"
-    scenario = sample / "scenarios" / "out_of_memory.toml"
-    done = run_cli("replay", str(sample / "handler.py"), str(scenario))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1].startswith(f"PASSED {scenario}: 6 steps (5 invokes succeeded, 1 failed)")
-    report_lines = [line for line in done.stdout.splitlines() if "platform   REPORT" in line]
-    assert "Max Memory Used: 128 MB  Status: error  Error Type: Runtime.OutOfMemory" in report_lines[4]
+# The memory sample's scenario (four invokes, then out of memory, then a cold start) is checked where every sample
+# is replayed: test_scenario_cli.py::test_sample_scenarios_pass[memory/out_of_memory].
 
 
 EXITS_AT_IMPORT = """

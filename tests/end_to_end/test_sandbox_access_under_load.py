@@ -102,8 +102,8 @@ async def test_an_outsider_hammering_three_environments_is_refused_and_their_own
         port = listener.socket.getsockname()[1]
         results: dict[int, dict] = {}
 
-        async def invoke(n: int, **extra: object) -> None:
-            event = {"n": n, "children": 4, "each": 25, **extra}
+        async def invoke(n: int, children: int = 4, each: int = 25, **extra: object) -> None:
+            event = {"n": n, "children": children, "each": each, **extra}
             result, _ = await running.fleet.invoke(json.dumps(event).encode())
             assert not result.function_error, (result.payload, log.dump()[-6000:])
             results[n] = json.loads(result.payload)
@@ -142,14 +142,16 @@ async def test_an_outsider_hammering_three_environments_is_refused_and_their_own
             assert before == Counter({"403": 60}), before
             assert set(during["seen"]) <= {"403", "ConnectionResetError", "RemoteDisconnected"}, during
             assert during["seen"]["403"] > 0, during
-            # Afterwards the environments still admit their own processes, new ones too.
+            # Afterwards the environments still admit their own processes, new ones too: three more invokes at
+            # once (the limit), each one's runtime and two new children connecting. A sock_diag socket left out of
+            # step by the flood answers every later look wrongly, so a few connections per process show it; the
+            # load itself is the phase above.
             results.clear()
-            for batch in (range(3, 6), range(6, 9)):  # at most three at once: the limit
-                async with trio.open_nursery() as nursery:
-                    for n in batch:
-                        nursery.start_soon(invoke, n)
-            for n in range(3, 9):
-                assert statuses(results[n]) == Counter({"404": 5 * 25}), results[n]
+            async with trio.open_nursery() as nursery:
+                for n in range(3, 6):
+                    nursery.start_soon(partial_invoke(invoke, n, children=2, each=10))
+            for n in range(3, 6):
+                assert statuses(results[n]) == Counter({"404": 3 * 10}), results[n]
                 assert results[n]["api"] in apis
     assert any("Refused a connection to the Runtime API" in text for text in log.texts()), log.dump()
 

@@ -123,39 +123,47 @@ def handler(event, context):
 '''
 
 
-def test_a_failed_before_snapshot_hook_fails_the_snapshot_and_every_invoke_gets_409(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", FAILING_BEFORE_SNAPSHOT)
+@pytest.fixture(scope="module")
+def failed_snapshot(module_code_dir: Path):
+    """`serve --snapstart` of a function whose before-snapshot hook fails, shared by the two tests that only invoke
+    it (a refused invoke changes nothing: the snapshot stays failed, nothing is restored)."""
+    handler = write_file(module_code_dir / "handler.py", FAILING_BEFORE_SNAPSHOT)
     with snap_serve(handler) as served:
-        raw = invoke(served, {})
-        assert raw.status_code == 409, raw.text
-        assert raw.headers["x-amzn-ErrorType"] == "ResourceConflictException"
-        assert raw.json()["Type"] == "User" and "cannot be performed at this time" in raw.json()["message"], raw.text
-
-        with pytest.raises(ClientError) as caught:
-            lambda_client(served).invoke(FunctionName="function", Payload=b"{}")
-        assert caught.value.response["Error"]["Code"] == "ResourceConflictException"
-        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
-
-        # lambdatui's side: the snapshot's Init failed with the hook's error type, the hook's error was logged as
-        # the runtime logs it, and nothing was ever restored or run.
-        report = wait_for_count(served, r"^#1 \[platform\]\s+INIT_REPORT (.*)$", 1)[0].group(1)
-        assert re.fullmatch(r"Init Duration: [\d.]+ ms\tPhase: init\tStatus: error\t"
-                            r"Error Type: Runtime\.BeforeSnapshotError\s*", report), report
-        assert any(t.startswith("[ERROR] ValueError: no snapshot of this, please")
-                   for t in env_lines(served, 1, "function")), served.output()
-        assert not matches(served, RESTORE_START) and not matches(served, r"^#[2-9]"), served.output()
-        assert "the handler ran" not in served.output()
-        # The snapshot's runtime exited (64): no lambdatui runtime is left under serve.
-        wait_until(lambda: not bootstraps(served.proc.pid), 10, "the failed snapshot's runtime to exit")
+        yield served
 
 
-def test_an_event_invoke_after_the_snapshot_failed_is_refused_not_accepted_and_dropped(code_dir: Path) -> None:
-    handler = write_file(code_dir / "handler.py", FAILING_BEFORE_SNAPSHOT)
-    with snap_serve(handler) as served:
-        assert invoke(served, {}).status_code == 409  # the snapshot is known to have failed
-        queued = invoke(served, {}, invocation_type="Event")
-        assert queued.status_code == 409, (queued.status_code, queued.text, served.output())
-        assert queued.headers["x-amzn-ErrorType"] == "ResourceConflictException"
+def test_a_failed_before_snapshot_hook_fails_the_snapshot_and_every_invoke_gets_409(failed_snapshot) -> None:
+    served = failed_snapshot
+    raw = invoke(served, {})
+    assert raw.status_code == 409, raw.text
+    assert raw.headers["x-amzn-ErrorType"] == "ResourceConflictException"
+    assert raw.json()["Type"] == "User" and "cannot be performed at this time" in raw.json()["message"], raw.text
+
+    with pytest.raises(ClientError) as caught:
+        lambda_client(served).invoke(FunctionName="function", Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "ResourceConflictException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+
+    # lambdatui's side: the snapshot's Init failed with the hook's error type, the hook's error was logged as
+    # the runtime logs it, and nothing was ever restored or run.
+    report = wait_for_count(served, r"^#1 \[platform\]\s+INIT_REPORT (.*)$", 1)[0].group(1)
+    assert re.fullmatch(r"Init Duration: [\d.]+ ms\tPhase: init\tStatus: error\t"
+                        r"Error Type: Runtime\.BeforeSnapshotError\s*", report), report
+    assert any(t.startswith("[ERROR] ValueError: no snapshot of this, please")
+               for t in env_lines(served, 1, "function")), served.output()
+    assert not matches(served, RESTORE_START) and not matches(served, r"^#[2-9]"), served.output()
+    assert "the handler ran" not in served.output()
+    # The snapshot's runtime exited (64): no lambdatui runtime is left under serve.
+    wait_until(lambda: not bootstraps(served.proc.pid), 10, "the failed snapshot's runtime to exit")
+
+
+def test_an_event_invoke_after_the_snapshot_failed_is_refused_not_accepted_and_dropped(failed_snapshot) -> None:
+    served = failed_snapshot
+    assert invoke(served, {}).status_code == 409  # the snapshot is known to have failed
+    queued = invoke(served, {}, invocation_type="Event")
+    assert queued.status_code == 409, (queued.status_code, queued.text, served.output())
+    assert queued.headers["x-amzn-ErrorType"] == "ResourceConflictException"
+    assert not matches(served, RESTORE_START) and not matches(served, r"^#[2-9]"), served.output()  # nor run later
 
 
 

@@ -135,14 +135,30 @@ def slow_reader(port: int, host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
-@pytest.fixture
-def served(code_dir: Path):
-    """One environment at most (a second one's sockets would change the counts), warm: the runtime's own connection
+@pytest.fixture(scope="module")
+def shared_serve(module_code_dir: Path):
+    """One `serve` for the module's tests that need no listener of their own, and its open sockets once warm.
+
+    One environment at most (a second one's sockets would change the counts), warm: the runtime's own connection
     is open from now on."""
-    write_file(code_dir / "handler.py", HANDLER)
-    with ServeProcess(code_dir / "handler.py", "--concurrency", "1") as serve:
+    write_file(module_code_dir / "handler.py", HANDLER)
+    with ServeProcess(module_code_dir / "handler.py", "--concurrency", "1") as serve:
         small_invoke(serve)
-        yield serve
+        yield serve, open_sockets(serve.proc.pid)
+
+
+@pytest.fixture
+def served(shared_serve):
+    """The shared serve, as each test had one of its own before: running, and holding no socket but those it held
+    once warm (what an earlier test opened has closed); the same holds once this test is done."""
+    serve, baseline = shared_serve
+    assert serve.proc.poll() is None, serve.output()
+    assert settled_sockets(serve.proc.pid, baseline) <= baseline, \
+        ("an earlier test's connections are still open", socket_table(serve.proc.pid))
+    yield serve
+    assert serve.proc.poll() is None, serve.output()
+    assert settled_sockets(serve.proc.pid, baseline) <= baseline, \
+        ("this test's connections are still open", socket_table(serve.proc.pid))
 
 
 def socket_table(pid: int) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Callable
 
 import pytest
 
+from lambdatui.scenario.parse import parse_scenario
 from scenario_support import PROBE, REPO, SAMPLES, run_cli, write_probe, write_scenario
 
 SAMPLE_SCENARIOS = sorted(SAMPLES.glob("*/scenarios/*.toml"))
@@ -64,13 +65,27 @@ def _extension_init_error_is_retried_and_spindown_reaches_audit(done: subprocess
     assert "[audit]" in done.stderr  # the extension's own output, tagged, on stderr
 
 
+def _memory_four_invokes_then_out_of_memory_then_a_cold_start(done: subprocess.CompletedProcess[str]) -> None:
+    # Moved here from test_memory_limit.py (its own test ran this same command again).
+    assert done.stdout.splitlines()[-1].startswith(
+        f"PASSED {SAMPLES / 'memory' / 'scenarios' / 'out_of_memory.toml'}: 6 steps (5 invokes succeeded, 1 failed)")
+    report_lines = [line for line in done.stdout.splitlines() if "platform   REPORT" in line]
+    assert "Max Memory Used: 128 MB  Status: error  Error Type: Runtime.OutOfMemory" in report_lines[4]
+
+
 SAMPLE_CHECKS: dict[str, Callable[[subprocess.CompletedProcess[str]], None]] = {
     "counter/reuse": _counter_reuse_counts_up_in_one_process,
     "counter/crash_and_reset": _counter_crash_resets_globals_but_keeps_tmp,
     "slow/timeout": _slow_timeout_shows_the_stack_in_wait_for_downstream,
     "background/freeze": _background_ticks_barely_move_across_the_pause,
     "extension/init_retry": _extension_init_error_is_retried_and_spindown_reaches_audit,
+    "memory/out_of_memory": _memory_four_invokes_then_out_of_memory_then_a_cold_start,
 }
+
+# Samples whose scenario another test already replays with every check made here (passes, its PASSED line):
+# test_snapstart_scenario.py::test_the_sample_scenarios_pass_from_another_directory[shared...] runs snapstart/shared
+# (from another directory, with relative paths), and asserts its exit status 0, its comparisons and its PASSED line.
+REPLAYED_ELSEWHERE = {"snapstart/shared"}
 
 
 def _sample_id(scenario: Path) -> str:
@@ -78,10 +93,12 @@ def _sample_id(scenario: Path) -> str:
 
 
 def test_every_sample_check_names_a_sample_scenario() -> None:
-    assert set(SAMPLE_CHECKS) <= {_sample_id(p) for p in SAMPLE_SCENARIOS}
+    assert set(SAMPLE_CHECKS) | REPLAYED_ELSEWHERE <= {_sample_id(p) for p in SAMPLE_SCENARIOS}
+    assert not set(SAMPLE_CHECKS) & REPLAYED_ELSEWHERE
 
 
-@pytest.mark.parametrize("scenario", SAMPLE_SCENARIOS, ids=_sample_id)
+@pytest.mark.parametrize("scenario", [p for p in SAMPLE_SCENARIOS if _sample_id(p) not in REPLAYED_ELSEWHERE],
+                         ids=_sample_id)
 def test_sample_scenarios_pass(scenario: Path) -> None:
     """Each sample's scenario passes, and shows what SAMPLE_CHECKS says it does."""
     handler = scenario.parent.parent / "handler.py"
@@ -149,27 +166,32 @@ def handler(event, context):
 
 
 def alternate(event, context):
-    return {"alternate": True}
+    return {"alternate": True, **handler(event, context)}
 '''
 
 
 def test_command_line_options_override_the_function_table(code_dir: Path) -> None:
+    """The [function] table's timeout, env and handler apply unless the command line gives them; given, each wins
+    (env variable by variable). One scenario for the three: a run without options, then one with all three."""
     handler = write_probe(code_dir, ENV_PROBE)
     scenario = write_scenario(code_dir, """
         [function]
         timeout = 1
         env = { GREETING = "from scenario", OTHER = "kept" }
+        handler = "handler.alternate"
 
         [[step]]
         invoke = {}
-        expect.response = { greeting = "from scenario", other = "kept", remaining_s = 1 }
+        expect.response = { alternate = true, greeting = "from scenario", other = "kept", remaining_s = 1 }
     """)
     done = run_cli("replay", str(handler), str(scenario))
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr  # the table's handler, timeout and env
     assert "timeout 1 s" in done.stdout.splitlines()[0]
 
-    done = run_cli("replay", str(handler), str(scenario), "--timeout", "9", "--env", "GREETING=from cli")
-    assert done.returncode == 1
+    done = run_cli("replay", str(handler), str(scenario), "--timeout", "9", "--env", "GREETING=from cli",
+                   "--handler", "handler.handler")
+    assert done.returncode == 1 and "expect.response" in done.stdout, done.stdout + done.stderr
+    # handler.handler ran (no "alternate"), with the command line's timeout and GREETING, and the table's OTHER.
     assert responses(done.stdout) == [{"greeting": "from cli", "other": "kept", "remaining_s": 9}]
 
 
@@ -189,21 +211,6 @@ def test_replay_runs_the_fleet_the_function_table_asks_for_unless_given(code_dir
     done = run_cli("replay", "--concurrency", "2", str(handler), str(scenario))
     assert done.returncode == 1, done.stdout + done.stderr  # the command line's limit: nothing throttled
     assert "expect.each[1].error_type failed" in done.stdout.splitlines()[-1]
-
-
-def test_the_function_tables_handler_applies_unless_given(code_dir: Path) -> None:
-    handler = write_probe(code_dir, ENV_PROBE)
-    scenario = write_scenario(code_dir, """
-        [function]
-        handler = "handler.alternate"
-
-        [[step]]
-        invoke = {}
-        expect.response = { alternate = true }
-    """)
-    assert run_cli("replay", str(handler), str(scenario)).returncode == 0
-    done = run_cli("replay", str(handler), str(scenario), "--handler", "handler.handler")
-    assert done.returncode == 1 and "expect.response" in done.stdout
 
 
 def test_verbose_shows_the_functions_output_on_stdout(code_dir: Path) -> None:
@@ -340,6 +347,10 @@ def test_the_recording_names_the_function_path_in_a_replay_command_that_runs(cod
     assert done.returncode == 0, done.stderr
     text = (REPO / recording).read_text()
     assert "FUNCTION_PATH" not in text and "THIS_FILE" not in text
+    # Without --snapstart the recording says nothing of SnapStart (moved here from test_snapstart_scenario.py's
+    # test_invoke_without_snapstart_records_no_snapstart, which ran this same `invoke PROBE --record` again).
+    assert parse_scenario(text, REPO / recording).function.snapstart is None, text
+    assert "snapstart =" not in text, text
     command = next(line[1:].strip() for line in text.splitlines() if "lambdatui replay" in line)
     assert command == f"lambdatui replay '{handler}' {recording}"
     assert command in done.stderr  # the closing message shows the same command

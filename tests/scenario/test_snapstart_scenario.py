@@ -367,14 +367,9 @@ async def test_a_failed_restore_or_snapshot_is_an_invoke_api_error_in_the_outcom
         assert outcome == f"INVOKE API ERROR {status} {name}: the event never reached the handler", done.out
 
 
-def test_invoke_without_snapstart_records_no_snapstart(code_dir: Path) -> None:
-    handler = write_probe(code_dir, PROBE)
-    recording = code_dir / "plain.toml"
-    done = run_cli("invoke", str(handler), "--record", str(recording))
-    assert done.returncode == 0, done.stdout + done.stderr
-    text = recording.read_text()
-    assert parse_scenario(text, recording).function.snapstart is None, text
-    assert "snapstart =" not in text, text
+# That `invoke` without --snapstart records no snapstart is checked on the recording of
+# test_scenario_cli.py::test_the_recording_names_the_function_path_in_a_replay_command_that_runs (the same
+# `invoke PROBE --record`).
 
 
 @pytest.mark.trio
