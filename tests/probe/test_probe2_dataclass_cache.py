@@ -21,6 +21,7 @@ import pytest
 
 from lambdatui.dataclass_cache import _HEADER, MethodCache
 
+from probe_cache_path import checkout_cache_file
 from warm_bytecode import seeded, warm_bytecode
 
 __all__ = ["warm_bytecode"]  # the fixture, used by name
@@ -39,12 +40,9 @@ def _env(prefix: Path, *, write: bool = True) -> dict[str, str]:
 
 
 def _cache_file(prefix: Path) -> Path:
-    """Where the command keeps the file for this checkout under `prefix` (as default_path decides it)."""
-    out = subprocess.run([sys.executable, "-c", "from lambdatui.dataclass_cache import default_path; "
-                          "print(default_path())"], capture_output=True, text=True, env=_env(prefix),
-                         cwd=REPO, timeout=BOUND)
-    assert out.returncode == 0, out.stderr
-    path = Path(out.stdout.strip())
+    """Where the command keeps the file for this checkout under `prefix` (as default_path decides it: asked in this
+    process, probe_cache_path.py)."""
+    path = checkout_cache_file(prefix)
     assert str(path).startswith(str(prefix)), path
     return path
 

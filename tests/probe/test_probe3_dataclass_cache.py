@@ -26,8 +26,9 @@ import pytest
 
 from lambdatui.dataclass_cache import _HEADER, MAX_ENTRIES
 
-from probe_support import (BOUND, REPO, DebuggerOnPty, cache_env, cache_file_for, file_identity,
+from probe_support import (BOUND, REPO, DebuggerOnPty, cache_env, file_identity,
                             stored_texts)
+from probe_cache_path import checkout_cache_file
 from warm_bytecode import seeded, serve_then_stop, warm_bytecode
 
 __all__ = ["warm_bytecode"]  # the fixture, used by name
@@ -61,14 +62,9 @@ def debugger_run(prefix: Path, end: str = "q") -> None:
 # --------------------------------------------------------------------------- how the debugger ends
 
 
-@pytest.mark.parametrize("end", ["q", "term", "hangup"])
-def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path, warm_bytecode: Path,
-                                                                 end: str) -> None:
-    """entry.main saves in its `finally`; `invoke` saves before its os._exit. The debugger has an os._exit of its
-    own: closing its terminal (ui/terminal_hangup.py hang_up) ends the process without the save, so a user who closes
-    the terminal window rather than pressing q recompiles ~1,000 texts (textual's among them) at every start."""
-    prefix = seeded(tmp_path / "prefix", warm_bytecode)
-    path = cache_file_for(prefix)
+def assert_the_debugger_saves_what_it_compiled(prefix: Path, path: Path, end: str) -> None:
+    """Two runs of the debugger ended by `end`, from a prefix without a cache file: the first writes it whole, the
+    second then compiles nothing (and rewrites nothing)."""
     debugger_run(prefix, end)
     assert path.is_file(), f"the debugger ended by {end!r} wrote no cache file"
     assert len(stored_texts(path)) > 100  # lambdatui's classes, whichever Python (3.13 compiles a class in one text)
@@ -77,16 +73,30 @@ def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path,
     assert file_identity(path) == saved, f"the debugger ended by {end!r} kept only part of what it compiles"
 
 
+# Ended by `q`: checked by the first two runs of test_debugger_invoke_and_replay_alternating_... (the same start, a
+# fresh prefix, then the same two runs; there the other commands follow).
+@pytest.mark.parametrize("end", ["term", "hangup"])
+def test_the_debugger_saves_what_it_compiled_however_it_is_ended(tmp_path: Path, warm_bytecode: Path,
+                                                                 end: str) -> None:
+    """entry.main saves in its `finally`; `invoke` saves before its os._exit. The debugger has an os._exit of its
+    own: closing its terminal (ui/terminal_hangup.py hang_up) ends the process without the save, so a user who closes
+    the terminal window rather than pressing q recompiles ~1,000 texts (textual's among them) at every start."""
+    prefix = seeded(tmp_path / "prefix", warm_bytecode)
+    assert_the_debugger_saves_what_it_compiled(prefix, checkout_cache_file(prefix), end)
+
+
 # --------------------------------------------------------------------------- commands alternating
 
 
 def test_debugger_invoke_and_replay_alternating_keep_one_file_that_none_of_them_recompiles(
         tmp_path: Path, warm_bytecode: Path) -> None:
     """Each command defines a different set of classes (the debugger textual's, replay the scenario's): after each
-    ran once, the file holds every set and a second round rewrites nothing."""
+    ran once, the file holds every set and a second round rewrites nothing. It starts with the debugger ended by `q`
+    twice in a row (test_the_debugger_saves_what_it_compiled_however_it_is_ended's case of `q`: right after the
+    first, before any other command could add a text it missed)."""
     prefix = seeded(tmp_path / "prefix", warm_bytecode)
-    path = cache_file_for(prefix)
-    debugger_run(prefix)
+    path = checkout_cache_file(prefix)
+    assert_the_debugger_saves_what_it_compiled(prefix, path, "q")
     after_debugger = set(stored_texts(path))
     lambdatui(prefix, "replay", str(COUNTER), str(REUSE))
     after_replay = set(stored_texts(path))
@@ -108,7 +118,7 @@ def test_a_replay_run_while_the_debugger_is_open_keeps_its_texts_once_the_debugg
     plus what it compiled: replay's texts, saved meanwhile, must not be thrown away (the next replay would compile
     them all again)."""
     prefix = seeded(tmp_path / "prefix", warm_bytecode)
-    path = cache_file_for(prefix)
+    path = checkout_cache_file(prefix)
     with DebuggerOnPty(str(HELLO), env=cache_env(prefix)) as tui:
         tui.ready()
         lambdatui(prefix, "replay", str(COUNTER), str(REUSE))
@@ -138,7 +148,7 @@ def _stale_file(path: Path, count: int) -> set[str]:
 
 def test_past_max_entries_real_runs_drop_the_stale_texts_and_then_settle(tmp_path: Path, warm_bytecode: Path) -> None:
     prefix = seeded(tmp_path / "prefix", warm_bytecode)
-    path = cache_file_for(prefix)
+    path = checkout_cache_file(prefix)
     stale = _stale_file(path, MAX_ENTRIES)
     lambdatui(prefix, "invoke", str(HELLO), "-e", "{}")
     after_invoke = set(stored_texts(path))
@@ -156,7 +166,7 @@ def test_past_max_entries_real_runs_drop_the_stale_texts_and_then_settle(tmp_pat
 def test_serve_stopped_by_a_signal_saves_the_cache(tmp_path: Path, warm_bytecode: Path) -> None:
     """`serve` ends through entry.main's return on SIGTERM: its classes (quart's, hypercorn's) are kept."""
     prefix = seeded(tmp_path / "prefix", warm_bytecode)
-    path = cache_file_for(prefix)
+    path = checkout_cache_file(prefix)
     assert serve_then_stop(cache_env(prefix)) == 0
     assert path.is_file() and len(stored_texts(path)) > 100
 
@@ -185,8 +195,15 @@ def test_a_pycache_that_is_a_file_or_a_symlink(tmp_path: Path, code_dir: Path, s
         pycache.symlink_to(elsewhere)
     (code_dir / "handler.py").write_text("def handler(event, context):\n    return {'ok': event}\n")
     first = lambdatui(None, "invoke", str(code_dir / "handler.py"), "-e", '{"a": 1}', pythonpath=copy)
-    second = lambdatui(None, "invoke", str(code_dir / "handler.py"), "-e", '{"a": 1}', pythonpath=copy)
-    assert json.loads(first.stdout) == json.loads(second.stdout) == {"ok": {"a": 1}}
+    assert json.loads(first.stdout) == {"ok": {"a": 1}}
+    if shape == "symlink-to-dir":  # a second run, which reads the file the first wrote through the symlink
+        second = lambdatui(None, "invoke", str(code_dir / "handler.py"), "-e", '{"a": 1}', pythonpath=copy)
+        assert json.loads(second.stdout) == {"ok": {"a": 1}}
+    else:
+        # No cache file anywhere (checked below), the pycache as it was and no folder made where the dangling
+        # symlink points: a second run would meet the cache's side as the first did (no file to read, the same
+        # place to fail to write), only the subpackages' own bytecode new: it could only repeat the first.
+        assert not (tmp_path / "missing").exists() and not elsewhere.exists()
     strays = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("dataclass-methods*"))
     if shape == "symlink-to-dir":
         (written,) = [p for p in elsewhere.iterdir() if p.name.startswith("dataclass-methods")]
@@ -196,7 +213,10 @@ def test_a_pycache_that_is_a_file_or_a_symlink(tmp_path: Path, code_dir: Path, s
         assert any(p.suffix == ".pyc" for p in elsewhere.iterdir())  # importlib wrote there too
     else:
         assert strays == [], strays
-        assert pycache.is_symlink() or pycache.read_text() == "not a folder"
+        if shape == "file":
+            assert pycache.is_file() and pycache.read_text() == "not a folder"
+        else:
+            assert pycache.is_symlink() and pycache.readlink() == tmp_path / "missing"
 
 
 def test_two_checkouts_sharing_one_prefix_keep_one_file_each(tmp_path: Path, warm_bytecode: Path) -> None:
@@ -217,7 +237,7 @@ def test_two_checkouts_sharing_one_prefix_keep_one_file_each(tmp_path: Path, war
     # checkout's, but for two's ids.py (compiled again: its size and time are not those the .pyc holds).
     for copy in (one, two):
         seeded(prefix / (copy / "lambdatui").relative_to("/"), warm_bytecode / (REPO / "lambdatui").relative_to("/"))
-    paths = [cache_file_for(prefix, pythonpath=one), cache_file_for(prefix, pythonpath=two)]
+    paths = [checkout_cache_file(prefix, root=one), checkout_cache_file(prefix, root=two)]
     assert paths[0] != paths[1]
     for copy in (one, two):
         lambdatui(prefix, "invoke", str(HELLO), "-e", "{}", pythonpath=copy)

@@ -223,7 +223,9 @@ OWN_TIME_MARGIN_MS = 60
 
 
 def _init_against_own(path: Path, runs: int) -> dict[str, list[tuple[float, float]]]:
-    """Per mode, (Init Duration, the runtime's own time since its start) of `runs` cold invokes."""
+    """Per mode, (Init Duration, the runtime's own time since its start) of `runs` cold invokes. Each reading is
+    checked on its own, and the bug guarded against (~230 ms of lambdatui's start-up in the Init) shows in every
+    early-start run: two runs a mode, alternated, are for load that hits one run and not the next."""
     pairs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     for _ in range(runs):
         for mode in MODES:  # alternated, so that a burst of load hits both
@@ -253,7 +255,7 @@ def test_init_duration_is_the_runtimes_own_time_with_and_without_early_start(cod
     """A handler that sleeps 200 ms at import: its Init Duration is no more than its runtime's time up to then."""
     path = write(code_dir / "handler.py", SINCE_START + "_time.sleep(0.2)\nOWN = since_start_ms()\n\n"
                  "def handler(event, context):\n    return {'since_start_ms': OWN}\n")
-    _assert_init_is_the_runtimes_own_time(_init_against_own(path, 3), 200, waits_for_the_host=True)
+    _assert_init_is_the_runtimes_own_time(_init_against_own(path, 2), 200, waits_for_the_host=True)
 
 
 def test_init_duration_is_the_runtimes_own_time_custom_runtime(code_dir: Path) -> None:
@@ -261,7 +263,7 @@ def test_init_duration_is_the_runtimes_own_time_custom_runtime(code_dir: Path) -
     time, in both modes."""
     bootstrap = write(code_dir / "bootstrap", TIMED_BOOTSTRAP.format(python=sys.executable, sleep=0.2, notify=""),
                       0o755)
-    _assert_init_is_the_runtimes_own_time(_init_against_own(bootstrap, 3), 200)
+    _assert_init_is_the_runtimes_own_time(_init_against_own(bootstrap, 2), 200)
 
 
 def test_init_duration_of_an_interpreter_that_exits_at_once_same_in_both_modes(code_dir: Path) -> None:

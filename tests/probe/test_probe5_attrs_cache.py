@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_probe5_support import BOUND, Live, write  # noqa: E402
 from test_probe4_support import post  # noqa: E402
-from probe_support import REPO, cache_env, cache_file_for, file_identity, stored_texts  # noqa: E402
+from probe_support import REPO, cache_env, file_identity, stored_texts  # noqa: E402
+from probe_cache_path import checkout_cache_file  # noqa: E402
 from lambdatui.dataclass_cache import _HEADER  # noqa: E402
 from warm_bytecode import seeded, warm_bytecode  # noqa: E402
 
@@ -89,7 +90,7 @@ def test_runs_under_other_hash_seeds_rewrite_nothing_and_hash_as_attrs_does(
         code_dir: Path, warm_bytecode: Path) -> None:
     prefix = seeded(code_dir / "pycache", warm_bytecode)
     path = write(code_dir / "fn" / "handler.py", HANDLER)
-    cache = cache_file_for(prefix)
+    cache = checkout_cache_file(prefix)
     _invoke(path, prefix, "1")
     assert cache.is_file()
     assert any(key.startswith("attrs\0<attrs generated methods trio.") for key in stored_texts(cache))
@@ -115,7 +116,7 @@ def test_a_damaged_attrs_entry_under_a_valid_checksum_is_compiled_past(
     recomputed over it: the class is compiled anew, hashes as attrs' own, and the next save repairs the entry."""
     prefix = seeded(code_dir / "pycache", warm_bytecode)
     path = write(code_dir / "fn" / "handler.py", HANDLER)
-    cache = cache_file_for(prefix)
+    cache = checkout_cache_file(prefix)
     _invoke(path, prefix, "1")
     data = cache.read_bytes()
     header_end = len(_HEADER)

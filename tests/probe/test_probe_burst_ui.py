@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -52,9 +53,13 @@ def handler(event, context):
         deadline = time.monotonic() + 30
         while not os.path.exists(event["go"]) and time.monotonic() < deadline:
             time.sleep(0.002)
+    chunks = 0
     for chunk in range(event.get("chunks", 0)):
+        if "until" in event and os.path.exists(event["until"]):
+            break  # the test has seen what it probes: the rest of the burst would prove nothing more
         sys.stdout.write("".join(f"{event['tag']} chunk {chunk} line {i}\\n" for i in range(event["lines"])))
         sys.stdout.flush()
+        chunks += 1
         if event.get("pause"):
             time.sleep(event["pause"])
     if "printed" in event:
@@ -63,7 +68,7 @@ def handler(event, context):
         deadline = time.monotonic() + 30
         while not os.path.exists(event["stop"]) and time.monotonic() < deadline:
             time.sleep(0.002)
-    print(f"{event.get('tag')} done", flush=True)
+    print(f"{event.get('tag')} done" + (f" after {chunks} chunks" if "until" in event else ""), flush=True)
     return {"tag": event.get("tag")}
 '''
 
@@ -138,18 +143,19 @@ def printed_in(state: Path) -> Callable[[], bool]:
 
 async def gated_burst_beside_env_2(app: LambdaTuiApp, pilot: Pilot, code_dir: Path, state: Path, tag: str, *,
                                    chunks: int, lines: int, pause: float
-                                   ) -> tuple["asyncio.Future", tuple[Path, Path, Callable[[], bool]]]:
-    """env #1 running an invoke that prints its burst once the test touches `go` and ends once it touches `stop`
-    (`printed` says whether the burst is over); env #2 cold-started meanwhile by an invoke tagged `tag`, so warm.
-    The burst's invoke (a future of its answer), the go and stop files, and `printed`."""
-    go, halt, printed = code_dir / "go", code_dir / "stop", printed_in(state)
+                                   ) -> tuple["asyncio.Future", tuple[Path, Path, Path, Callable[[], bool]]]:
+    """env #1 running an invoke that prints its burst once the test touches `go` (up to `chunks` chunks, fewer once
+    the test touches `until`) and ends once it touches `stop` (`printed` says whether the burst is over); env #2
+    cold-started meanwhile by an invoke tagged `tag`, so warm. The burst's invoke (a future of its answer), the go,
+    stop and until files, and `printed`."""
+    go, halt, until_file, printed = code_dir / "go", code_dir / "stop", code_dir / "until", printed_in(state)
     burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "burst",
                                                     "printed": PRINTED, "chunks": chunks, "lines": lines,
-                                                    "pause": pause}))
+                                                    "pause": pause, "until": str(until_file)}))
     await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
     _, first = await http_invoke(app, {"tag": tag})  # env #1 is busy: env #2 cold-starts for it
     assert first.json() == {"tag": tag}
-    return burst, (go, halt, printed)
+    return burst, (go, halt, until_file, printed)
 
 
 def times_reached(app: LambdaTuiApp, boundary: Boundary) -> list[float]:
@@ -194,8 +200,8 @@ async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_foc
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         # env #1 takes an invoke that waits for `go`, prints 300,000 lines (over ~1 s), then waits for `stop`.
-        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, state_home, "quick1",
-                                                                    chunks=300, lines=1000, pause=0.003)
+        burst, (go, halt, until_file, printed) = await gated_burst_beside_env_2(
+            app, pilot, code_dir, state_home, "quick1", chunks=300, lines=1000, pause=0.003)
         await pilot.press("2")
         await until(app, pilot, lambda: app.snapshot.environment_number == 2, "the focus on env #2")
         await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.FROZEN, "env #2 to be idle")
@@ -209,6 +215,7 @@ async def test_a_burst_in_another_environment_neither_reaches_nor_delays_the_foc
                                 and app.snapshot.last_result.request_id == request_id, "its result in the UI")
             latencies.append(shown - answered)
         during = not printed()  # env #1 was still printing when the last of them showed
+        until_file.touch()  # (its burst may end here)
         halt.touch()
         _, burst_response = await burst
         assert burst_response.json() == {"tag": "burst"}
@@ -284,9 +291,10 @@ async def test_another_environments_hold_shows_in_the_strip_while_the_focused_on
     held at a breakpoint. The strip must say so at the quiet pace: a step of the lifecycle is never held back."""
     monkeypatch.setattr(bridge, "BURST_REFRESH_S", 5.0)
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
-        # env #1 (focused) will print 2,000 chunks of 500 lines, 2 ms apart: a burst of several seconds.
-        burst, (go, halt, printed) = await gated_burst_beside_env_2(app, pilot, code_dir, state_home, "warm2",
-                                                                    chunks=2000, lines=500, pause=0.002)
+        # env #1 (focused) will print up to 2,000 chunks of 500 lines, 2 ms apart: a burst of several seconds, cut
+        # short once env #2's hold has shown.
+        burst, (go, halt, until_file, printed) = await gated_burst_beside_env_2(
+            app, pilot, code_dir, state_home, "warm2", chunks=2000, lines=500, pause=0.002)
         app.send(c.SetBreakpoints(frozenset({Boundary.INVOKE_START})))  # env #1 has passed it already
         go.touch()
         await until(app, pilot, lambda: bridge.batch_size(recorder.updates[-1][2]) >= bridge.BURST_SIZE,
@@ -297,6 +305,7 @@ async def test_another_environments_hold_shows_in_the_strip_while_the_focused_on
                                                     for line in app.snapshot.environments),
                             "env #2 held, in the strip", timeout=20)
         during = not printed()
+        until_file.touch()  # (its burst may end here)
         app.send(c.SetBreakpoints(frozenset()))
         app.send(c.Continue(env=2))
         halt.touch()
@@ -312,13 +321,15 @@ async def test_another_environments_hold_shows_in_the_strip_while_the_focused_on
 async def test_moving_the_focus_away_and_back_during_a_burst_leaves_no_gap_in_the_log(code_dir: Path,
                                                                                       state_home: Path) -> None:
     """env #1 prints a burst; the user looks at env #2 and comes back, twice, meanwhile. The log view then shows
-    env #1's newest lines, each once and in order, ending with its last one."""
-    go, halt, printed = code_dir / "go", code_dir / "stop", printed_in(state_home)
+    env #1's newest lines, each once and in order, ending with its last one. The burst (up to 1,000 chunks) is cut
+    short once the focus is back the second time: its function says how many chunks it printed."""
+    go, halt, until_file, printed = code_dir / "go", code_dir / "stop", code_dir / "until", printed_in(state_home)
     chunks, lines = 1000, 100
     async with continued(code_dir, fleet=True) as (app, pilot, recorder):
         burst = asyncio.ensure_future(http_invoke(app, {"go": str(go), "stop": str(halt), "tag": "b",
                                                         "printed": PRINTED, "chunks": chunks,
-                                                        "lines": lines, "pause": 0.003}))
+                                                        "lines": lines, "pause": 0.003,
+                                                        "until": str(until_file)}))
         await until(app, pilot, lambda: app.snapshot.environment.state is EnvState.RUNNING, "env #1 to run")
         _, first = await http_invoke(app, {"tag": "other"})
         assert first.json() == {"tag": "other"}
@@ -332,15 +343,19 @@ async def test_moving_the_focus_away_and_back_during_a_burst_leaves_no_gap_in_th
             press(app, "1")
             await until(app, pilot, lambda: app.snapshot.environment_number == 1, "the focus back on env #1")
         during = not printed()
+        until_file.touch()  # (its burst may end here)
         halt.touch()
         _, response = await burst
         assert response.json() == {"tag": "b"}
         assert printed(), "the burst's end was never seen in env #1's /tmp"  # so `during` could have been False
-        await until(app, pilot, lambda: any(text.endswith("b done") for text in view.visible_lines()[-5:]),
+        done = re.compile(r"b done after (\d+) chunks$")
+        await until(app, pilot, lambda: any(done.search(text) for text in view.visible_lines()[-5:]),
                     "env #1's last line in the log")
+        [printed_chunks] = [int(m.group(1)) for text in view.visible_lines()[-5:] if (m := done.search(text))]
         shown = [text for text in view.visible_lines() if " chunk " in text]
     assert during, "the burst was over before the focus moved: nothing was probed"
-    expected = [f"b chunk {chunk} line {i}" for chunk in range(chunks) for i in range(lines)]
+    assert 0 < printed_chunks <= chunks, printed_chunks
+    expected = [f"b chunk {chunk} line {i}" for chunk in range(printed_chunks) for i in range(lines)]
     texts = [text[text.index("b chunk"):] for text in shown]
     assert texts, "no line of the burst in the log view"
     start = expected.index(texts[0])

@@ -106,27 +106,38 @@ def check_fits(app: LambdaTuiApp) -> None:
 SUPPORTED = (100, 30)  # the smallest terminal the debugger supports
 
 
-@pytest.mark.parametrize("size", [(160, 50), (140, 45), (120, 40), (100, 30), (80, 24), (60, 20), (40, 15)],
-                         ids=lambda size: f"{size[0]}x{size[1]}")
-async def test_the_help_fits_its_width_and_scrolls_to_its_end(code_dir: Path, size: tuple[int, int]) -> None:
-    """At every size, the help opened at that size: its lines fit its width and it scrolls to its last words. At every
-    size the debugger supports (100x30 and up), however the wrap falls, `code` and **bold** are styled, their marks
-    never shown (Markdown's widget never showed them). One debugger a size for both: both read the help as it opens."""
-    async with running(code_dir, size) as (app, pilot):
-        await open_help(pilot)
-        width = app.screen.query_one(HelpText).size.width
-        screen = await shown_at_the_end(pilot)
-        ends = last_words() in " ".join(screen.split())
-        assert ends, f"scrolled to its end, the help does not show its last words ({last_words()!r}):\n{screen}"
-        check_fits(app)
+async def check_opened_at(app: LambdaTuiApp, pilot: Pilot, size: tuple[int, int]) -> None:
+    """The help, just opened for the first time in a debugger started at `size`: its lines fit its width and it
+    scrolls to its last words; at a size the debugger supports (100x30 and up), however the wrap falls, `code` and
+    **bold** are styled, their marks never shown (Markdown's widget never showed them)."""
+    assert app.size == size
+    width = app.screen.query_one(HelpText).size.width
+    screen = await shown_at_the_end(pilot)
+    ends = last_words() in " ".join(screen.split())
+    assert ends, f"at {size}, scrolled to its end, the help does not show its last words ({last_words()!r}):\n{screen}"
+    check_fits(app)
     if size[0] >= SUPPORTED[0] and size[1] >= SUPPORTED[1]:
         marked = [line.plain for line in help_lines(width) if "`" in line.plain or "**" in line.plain]
         assert not marked, f"at {size} (the help {width} wide) Markdown marks show: {marked}"
 
 
+# The sizes the other tests here start their debugger at (160x50, 140x45, 100x30): each of them opens the help
+# first thing and checks it with `check_opened_at` (the same debugger, the same first opening) before going on.
+@pytest.mark.parametrize("size", [(120, 40), (80, 24), (60, 20), (40, 15)],
+                         ids=lambda size: f"{size[0]}x{size[1]}")
+async def test_the_help_fits_its_width_and_scrolls_to_its_end(code_dir: Path, size: tuple[int, int]) -> None:
+    """At every size, the help opened at that size: its lines fit its width and it scrolls to its last words; no
+    Markdown mark shows at the sizes the debugger supports. One debugger a size for both: both read the help as it
+    opens."""
+    async with running(code_dir, size) as (app, pilot):
+        await open_help(pilot)
+        await check_opened_at(app, pilot, size)
+
+
 async def test_resizing_while_the_help_is_open_rewraps_it(code_dir: Path) -> None:
     async with running(code_dir, (140, 45)) as (app, pilot):
         await open_help(pilot)
+        await check_opened_at(app, pilot, (140, 45))  # test_the_help_fits_its_width_and_scrolls_to_its_end's 140x45
         widths = []
         for size in [(100, 30), (120, 40), (100, 30), (160, 50)]:
             await pilot.resize_terminal(*size)
@@ -142,6 +153,7 @@ async def test_resizing_while_the_help_is_open_rewraps_it(code_dir: Path) -> Non
 async def test_the_kept_help_screen_opens_wrapped_to_the_size_after_a_resize(code_dir: Path) -> None:
     async with running(code_dir, (160, 50)) as (app, pilot):
         await open_help(pilot)
+        await check_opened_at(app, pilot, (160, 50))  # test_the_help_fits_its_width_and_scrolls_to_its_end's 160x50
         wide = app.screen.query_one(HelpText).size.width
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "the help to close")
@@ -160,8 +172,11 @@ async def test_each_closing_key_closes_the_help_and_only_that(code_dir: Path) ->
     the help opens again and the key closes it again. A key that did more (`q` quitting) fails its own check: the
     keys after it never run on an app that already went wrong."""
     async with running(code_dir, (100, 30)) as (app, pilot):
-        for key in ["escape", "q", "question_mark"]:
-            await open_help(pilot)
+        await open_help(pilot)
+        await check_opened_at(app, pilot, (100, 30))  # test_the_help_fits_its_width_and_scrolls_to_its_end's 100x30
+        for index, key in enumerate(["escape", "q", "question_mark"]):
+            if index:  # (the first time, open already)
+                await open_help(pilot)
             await pilot.press(key)
             await until(pilot, lambda: not isinstance(app.screen, HelpScreen), f"{key} to close the help")
             await pilot.pause()
