@@ -142,17 +142,18 @@ class TestStepAndContinue:
             snapshot = await until(pilot, frozen_idle, "n past init.done to freeze the environment")
             assert snapshot.invocations == 0 and snapshot.globals is not None
 
-    async def test_c_runs_init_to_frozen(self) -> None:
+
+class TestInvoke:
+    @pytest.mark.timeout(60)  # the work of three tests (file: 30 s each)
+    async def test_c_runs_init_to_frozen_i_invokes_and_shows_the_response_and_q_leaves_no_process(self) -> None:
+        """c from the opening hold: Init runs and the environment freezes; i, i: a cold then a warm invoke, the result
+        view shows the response; q: exit 0 and every process the app started is gone. (One session for what three
+        tests checked apart: each of them started with c, and the q test with an invoke.)"""
         async with running() as pilot:
             snapshot = await continued(pilot)
             assert snapshot.globals is not None and snapshot.globals.phase == "init"
             await shows(pilot, "idle: frozen, waiting for an invoke")
 
-
-class TestInvoke:
-    async def test_i_invokes_and_the_result_view_shows_the_response(self) -> None:
-        async with running() as pilot:
-            await continued(pilot)
             await pilot.press("i")
             first = await until(pilot, invoked(1), "the first invoke's result")
             assert payload(first) == {"invocations": 1, "tmp_lines": 1, "cold": True}
@@ -161,6 +162,14 @@ class TestInvoke:
             assert payload(second) == {"invocations": 2, "tmp_lines": 2, "cold": False}
             assert second.last_result is not None
             await shows(pilot, f"response  request {second.last_result.request_id[:8]}", '"invocations": 2')
+
+            # q, with a warm environment and its runtime alive
+            started = descendants(os.getpid())
+            assert started, "the app started no process"
+            await quit_app(pilot)
+            assert pilot.app.return_code == 0
+        left = wait_all_gone(started, WAIT_S)
+        assert not left, "still running after q: " + "; ".join(left)
 
 
 async def pick_template(pilot: Pilot, name: str) -> None:
@@ -180,13 +189,38 @@ class TestEventEditor:
     # Each session below checks what two or three tests checked in a session of their own: every check kept, one app
     # start (~0.6 CPU-s) instead of several.
 
-    @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
-    async def test_e_refuses_invalid_json_applies_a_template_keeping_its_name_and_escape_cancels(self) -> None:
-        """Invalid JSON refused at ctrl+s; a template picked and applied, under its name ("template: S3 put", on the
-        screen too); an edit dropped by escape."""
+    @pytest.mark.timeout(60)  # the work of four or five tests (file: 30 s each)
+    async def test_the_event_editor_escape_ctrl_z_invalid_json_a_template_and_escape_dropping_an_edit(self) -> None:
+        """escape with the editor focused closes it (within 2 s). ctrl+z stops lambdatui (its terminal is raw: the key,
+        not SIGTSTP), except in the editor, whose undo it is. Without a terminal of its own (here) the stop is refused
+        with a word, not made: nothing would resume it. Then: invalid JSON refused at ctrl+s; a template picked and
+        applied, under its name ("template: S3 put", on the screen too); an edit dropped by escape. (One session for
+        what two sessions checked apart: the first part leaves the event as it was, "{}".)"""
         async with running() as pilot:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
+            await pilot.press("e")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            assert app.screen.query_one("#editor", TextArea).has_focus
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel",
+                                   timeout=2)
+
+            await pilot.press("e")
+            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
+            editor = app.screen.query_one("#editor", TextArea)
+            await pilot.press("x")
+            await until_true(pilot, lambda: editor.text == "x{}", "the typed character")
+            await pilot.press("ctrl+z")
+            await until_true(pilot, lambda: editor.text == "{}", "the undo")
+            assert not any("Ctrl-Z" in m for m in notifications(pilot))
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
+            await pilot.press("ctrl+z")
+            await until_true(pilot, lambda: any("cannot be stopped here" in m for m in notifications(pilot)),
+                                   "the refusal")
+            assert app.event_text == "{}"  # nothing applied: the editor was left with escape
+
             await pilot.press("e")
             await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
             editor = app.screen.query_one("#editor", TextArea)
@@ -224,35 +258,6 @@ class TestEventEditor:
             await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel")
             assert app.event_text == TEMPLATES["S3 put"]  # the edit was dropped
 
-    @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
-    async def test_escape_from_the_editor_cancels_and_ctrl_z_there_undoes_and_elsewhere_asks_to_stop(self) -> None:
-        """escape with the editor focused closes it (within 2 s). ctrl+z stops lambdatui (its terminal is raw: the key,
-        not SIGTSTP), except in the editor, whose undo it is. Without a terminal of its own (here) the stop is refused
-        with a word, not made: nothing would resume it."""
-        async with running() as pilot:
-            app = pilot.app
-            await pilot.press("e")
-            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
-            assert app.screen.query_one("#editor", TextArea).has_focus
-            await pilot.press("escape")
-            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "escape to cancel",
-                                   timeout=2)
-
-            await pilot.press("e")
-            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
-            editor = app.screen.query_one("#editor", TextArea)
-            await pilot.press("x")
-            await until_true(pilot, lambda: editor.text == "x{}", "the typed character")
-            await pilot.press("ctrl+z")
-            await until_true(pilot, lambda: editor.text == "{}", "the undo")
-            assert not any("Ctrl-Z" in m for m in notifications(pilot))
-            await pilot.press("escape")
-            await until_true(pilot, lambda: not isinstance(app.screen, EventEditorScreen), "the editor to close")
-            await pilot.press("ctrl+z")
-            await until_true(pilot, lambda: any("cannot be stopped here" in m for m in notifications(pilot)),
-                                   "the refusal")
-
-
 class TestBreakpoints:
     @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
     async def test_b_selects_invoke_response_it_shows_at_once_and_the_next_invoke_holds_there(self) -> None:
@@ -274,7 +279,12 @@ class TestBreakpoints:
 
 
 class TestCrash:
-    async def test_x_kills_the_runtime_and_the_environment_resets(self) -> None:
+    @pytest.mark.timeout(60)  # the work of two tests (file: 30 s each)
+    async def test_x_kills_the_runtime_and_the_environment_resets_and_x_with_an_exit_code_says_exit_status_3(
+            self) -> None:
+        """x, the runtime, SIGKILL: a reset (not a new environment), the next invoke cold in a new process with /tmp
+        kept. Then, frozen again, x with exit code 3: the exit resets the environment and the log and the notice say
+        "exit status 3". (One session for what two tests checked apart: each began with a frozen environment.)"""
         async with running() as pilot:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
@@ -296,12 +306,8 @@ class TestCrash:
             assert payload(again)["invocations"] == 1  # a new process: the globals started over
             assert payload(again)["tmp_lines"] == 2  # /tmp survived the reset
             assert again.last_report is not None and again.last_report.cold
+            await until(pilot, frozen_idle, "the environment frozen again after the cold invoke")
 
-    async def test_x_with_an_exit_code_says_exit_status_3(self) -> None:
-        async with running() as pilot:
-            app = pilot.app
-            assert isinstance(app, LambdaTuiApp)
-            await continued(pilot)
             await pilot.press("x")
             await until_true(pilot, lambda: isinstance(app.screen, PickTargetScreen), "the crash dialog")
             code = app.screen.query_one("#exit-code", Input)
@@ -391,8 +397,11 @@ class TestDeadlines:
             assert done.last_result is not None and done.last_result.error_type == "Sandbox.Timedout"
 
 
-class TestFaultsInTheHandler:
-    async def test_r_makes_the_next_invoke_raise_the_named_exception(self) -> None:
+class TestEnvironments:
+    @pytest.mark.timeout(60)  # the work of two tests (file: 30 s each)
+    async def test_r_makes_the_next_invoke_raise_and_N_makes_the_next_invoke_cold_in_a_new_environment(self) -> None:
+        """r, KeyError: the next invoke raises it. Then N: the next invoke is cold, in env #2, with its own count and
+        an empty /tmp. (One session for what two tests checked apart: N's test began with an invoke of env #1.)"""
         async with running() as pilot:
             app = pilot.app
             assert isinstance(app, LambdaTuiApp)
@@ -411,13 +420,6 @@ class TestFaultsInTheHandler:
             assert done.last_result.error_type == "KeyError"
             assert payload(done)["errorType"] == "KeyError"
 
-
-class TestEnvironments:
-    async def test_N_makes_the_next_invoke_cold_in_a_new_environment(self) -> None:
-        async with running() as pilot:
-            await continued(pilot)
-            await pilot.press("i")
-            await until(pilot, invoked(1), "the first invoke")
             await pilot.press("N")
             await until_true(pilot, lambda: any(m.startswith("Replaced: this environment ends")
                                                 for m in notifications(pilot)), "the notice")
@@ -429,24 +431,6 @@ class TestEnvironments:
             assert fresh.last_report.init_duration_ms is not None  # an on-demand Init, inside this invoke
             assert payload(fresh) == {"invocations": 1, "tmp_lines": 1, "cold": True}  # and an empty /tmp
             await shows(pilot, "env #2")
-
-    @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
-    async def test_s_shuts_the_environment_down_and_N_then_says_there_is_nothing_to_replace(self) -> None:
-        """s: SHUT DOWN, no participant alive, on the screen; N then: refused, nothing replaced."""
-        async with running() as pilot:
-            await continued(pilot)
-            await pilot.press("s")
-            down = await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "SHUT DOWN")
-            assert not any(p.alive for p in down.environment.participants)
-            await shows(pilot, "SHUT DOWN")
-            await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN and not s.environments,
-                              "SHUT DOWN, out of the fleet")
-            await pilot.press("N")
-            # The controller answers (the fleet, as env #1 has left it), not the UI.
-            refusal = "env #1: Not replaced: it has been shut down and left the fleet"
-            await until_true(pilot, lambda: any(m.startswith(refusal) for m in notifications(pilot)),
-                                   "the refusal")
-            assert not any("Replaced:" in m or "was replaced" in m for m in notifications(pilot))
 
     async def test_N_while_the_environment_shuts_down_says_it_is_not_replaced(self, code_dir: Path) -> None:
         """`s` spins the environment down for good; its extension takes its SHUTDOWN time (it ignores the event,
@@ -469,10 +453,12 @@ class TestEnvironments:
 
 
 class TestScreens:
-    @pytest.mark.timeout(60)  # the work of two or three tests (file: 30 s each)
-    async def test_help_opens_closes_and_opens_again_as_it_was_and_l_cycles_the_log_filter(self) -> None:
+    @pytest.mark.timeout(60)  # the work of four or five tests (file: 30 s each)
+    async def test_help_opens_closes_and_opens_again_as_it_was_l_cycles_the_log_filter_and_s_shuts_down(
+            self) -> None:
         """? opens the help, escape closes it; a second ? shows the same screen, already laid out, not a new one.
-        Then, on the main screen, l cycles the log filter. (One session for what three tests checked apart.)"""
+        Then, on the main screen, l cycles the log filter. Then c, and s: SHUT DOWN, no participant alive, on the
+        screen; N then: refused, nothing replaced. (One session for what four tests checked apart.)"""
         from lambdatui.ui.screens.help import HelpText
 
         async with running() as pilot:
@@ -496,22 +482,24 @@ class TestScreens:
                 await pilot.press("l")
                 await until_true(pilot, lambda: logs.preset == preset, f"the {preset} filter")
 
-
-class TestQuit:
-    async def test_q_exits_and_every_process_the_app_started_is_gone(self) -> None:
-        async with running() as pilot:
             await continued(pilot)
-            await pilot.press("i")
-            await until(pilot, invoked(1), "a warm environment with its runtime alive")
-            started = descendants(os.getpid())
-            assert started, "the app started no process"
-            await quit_app(pilot)
-            assert pilot.app.return_code == 0
-        left = wait_all_gone(started, WAIT_S)
-        assert not left, "still running after q: " + "; ".join(left)
+            await pilot.press("s")
+            down = await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN, "SHUT DOWN")
+            assert not any(p.alive for p in down.environment.participants)
+            await shows(pilot, "SHUT DOWN")
+            await until(pilot, lambda s: s.environment.state is EnvState.SHUT_DOWN and not s.environments,
+                              "SHUT DOWN, out of the fleet")
+            await pilot.press("N")
+            # The controller answers (the fleet, as env #1 has left it), not the UI.
+            refusal = "env #1: Not replaced: it has been shut down and left the fleet"
+            await until_true(pilot, lambda: any(m.startswith(refusal) for m in notifications(pilot)),
+                                   "the refusal")
+            assert not any("Replaced:" in m or "was replaced" in m for m in notifications(pilot))
 
-    # ctrl+c does not quit: it is Textual's copy key (tests/ui/test_dialogs.py::TestCtrlC); a SIGINT from the
-    # shell quits as q does (tests/ui/test_tmux.py::test_sigint_from_the_shell_quits_cleanly).
+
+# q: TestInvoke::test_c_runs_init_to_frozen_i_invokes_and_shows_the_response_and_q_leaves_no_process.
+# ctrl+c does not quit: it is Textual's copy key (tests/ui/test_dialogs.py::TestCtrlC); a SIGINT from the
+# shell quits as q does (tests/ui/test_tmux.py::test_sigint_from_the_shell_quits_cleanly).
 
 
 class TestRecord:

@@ -191,7 +191,10 @@ async def test_a_storm_of_invokes_keeps_the_quiet_pace(code_dir: Path, monkeypat
         await until_true(pilot, lambda: invoked >= 20, "the storm to begin", WAIT_S)
         updates.clear()
         started = invoked
-        await until_true(pilot, lambda: invoked >= started + 200 and len(updates) >= 6, "200 more invokes", WAIT_S)
+        # 8 updates (7 gaps; ~0.8 s of storm): at a frame's pace for every step every gap is short, so any two in a
+        # row fail the check below, as does the median; 200 invokes and as many gaps again showed nothing more.
+        await until_true(pilot, lambda: invoked >= started + 50 and len(updates) >= 8, "50 more invokes, 8 updates",
+                         WAIT_S)
         storming = False
         await client
     gaps = [later - earlier for earlier, later in zip(updates, updates[1:])]

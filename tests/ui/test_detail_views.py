@@ -91,7 +91,8 @@ def detail_text(app: LambdaTuiApp) -> str:
 
 
 async def open_file(pilot: Pilot, name: str, timeout: float = WAIT_S) -> TmpFileScreen:
-    """Focus /tmp, move the cursor onto `name`, press enter; until its first part is shown."""
+    """Focus /tmp, move the cursor onto `name` (up or down from where it is), press enter; until its first part is
+    shown."""
     app = pilot.app
     assert isinstance(app, LambdaTuiApp)
     view = app.query_one(TmpView)
@@ -100,7 +101,9 @@ async def open_file(pilot: Pilot, name: str, timeout: float = WAIT_S) -> TmpFile
     for _ in range(10):
         if view.cursor.selected is not None and view.cursor.selected.path == f"/tmp/{name}":
             break
-        await pilot.press("down")
+        # The listing is in name order: up to a name before the cursor's, down otherwise.
+        above = view.cursor.selected is not None and f"/tmp/{name}" < view.cursor.selected.path
+        await pilot.press("up" if above else "down")
     assert view.cursor.selected is not None and view.cursor.selected.path == f"/tmp/{name}"
     await pilot.press("enter")
     await until_true(pilot, lambda: isinstance(app.screen, TmpFileScreen) and app.screen.part is not None,
@@ -172,9 +175,12 @@ class TestDetailKeys:
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, DetailScreen), "escape to close it")
 
-    async def test_d_on_the_event_shows_it_pretty_printed_and_elsewhere_says_where_to_focus(self) -> None:
+    async def test_d_on_the_event_shows_it_pretty_printed_elsewhere_says_where_to_focus_and_the_palette_opens_it(
+            self) -> None:
         """d on the Event panel: the event, indented. With nothing focused, enter says nothing and d says where to
-        focus. (One session for what two tests checked apart.)"""
+        focus. The palette's command opens the focused value (the result), and the help lists the keys. (One session
+        for what three tests checked apart.)"""
+        assert ("`d` `enter`", "whole value") in [(keys, command) for keys, command, _ in KEYS]
         app = app_for()
         async with app.run_test(size=LARGE) as pilot:
             await settled(pilot)
@@ -197,11 +203,6 @@ class TestDetailKeys:
                              "the hint")
             assert not isinstance(app.screen, DetailScreen)
 
-    async def test_the_palette_opens_the_focused_value_and_help_lists_the_keys(self) -> None:
-        assert ("`d` `enter`", "whole value") in [(keys, command) for keys, command, _ in KEYS]
-        app = app_for()
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
             app.query_one(ResultView).focus()
             await run_palette_command(pilot, PALETTE_TITLES["show_detail"])
             await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
@@ -213,11 +214,14 @@ class TestDetailKeys:
 
 @anyio
 class TestTmpFileViewer:
-    async def test_binary_shows_as_hex_json_is_highlighted_and_a_text_file_opens_whole(self, tmp_path: Path) -> None:
+    async def test_hex_json_text_a_2gb_sparse_file_a_link_out_of_tmp_and_a_vanished_file(self, tmp_path: Path) -> None:
         """blob.bin as hex rows, cache.json highlighted as JSON, notes.txt whole: one after the other, in the listing's
-        order, each closed with escape. (One session for what three tests checked apart.)"""
+        order, each closed with escape. Then the 2 GB sparse file: its first part quickly, enter the next (two reads
+        of it, nothing more); a link out of /tmp refused; a file gone since the listing says so. (One session for
+        what five tests checked apart; the last two were one.)"""
         tmp_files(tmp_path)
-        app = app_for(tmp_path)
+        made: list[ReplayBackend] = []
+        app = app_for(tmp_path, made)
         async with app.run_test(size=LARGE) as pilot:
             await settled(pilot)
             viewer = await open_file(pilot, "blob.bin")
@@ -243,12 +247,9 @@ class TestTmpFileViewer:
             await pilot.press("escape")
             await until_true(pilot, lambda: not isinstance(app.screen, TmpFileScreen), "escape to close it")
 
-    async def test_a_2gb_sparse_file_shows_its_first_part_quickly_and_enter_the_next(self, tmp_path: Path) -> None:
-        tmp_files(tmp_path)
-        made: list[ReplayBackend] = []
-        app = app_for(tmp_path, made)
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
+            controller = made[0].controller
+            assert controller is not None
+            reads_before = len(controller.tmp_reads)
             started = time.monotonic()
             viewer = await open_file(pilot, "big.dat", SLOW_WAIT_S)
             assert time.monotonic() - started < SLOW_WAIT_S  # reading 2 GB would take far longer (and 2 GB)
@@ -259,16 +260,11 @@ class TestTmpFileViewer:
             await pilot.press("enter")
             await until_true(pilot, lambda: viewer.part is not None and viewer.part.offset == PART_BYTES,
                              "the next part", SLOW_WAIT_S)
-            controller = made[0].controller
-            assert controller is not None
-            assert [(read[1], read[2]) for read in controller.tmp_reads] == [("/tmp/big.dat", 0),
-                                                                             ("/tmp/big.dat", PART_BYTES)]
+            assert [(read[1], read[2]) for read in controller.tmp_reads[reads_before:]] == [
+                ("/tmp/big.dat", 0), ("/tmp/big.dat", PART_BYTES)]
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, TmpFileScreen), "escape to close it")
 
-    async def test_a_link_out_of_tmp_is_refused_and_a_vanished_file_says_so(self, tmp_path: Path) -> None:
-        tmp_files(tmp_path)
-        app = app_for(tmp_path)
-        async with app.run_test(size=LARGE) as pilot:
-            await settled(pilot)
             viewer = await open_file(pilot, "escape")
             assert viewer.part is not None and viewer.part.problem is not None
             assert "symbolic link" in viewer.part.problem

@@ -60,8 +60,10 @@ def notifications(pilot: Pilot) -> list[str]:
 
 
 class TestBreakpointsDialog:
-    async def test_checked_and_unchecked_boundaries_differ_without_colour(self) -> None:
-        """The mark itself differs (not only its colour): on a monochrome terminal or a projector too."""
+    async def test_checked_and_unchecked_boundaries_differ_without_colour_and_the_crash_dialogs_exit_code_enter_picks(
+            self) -> None:
+        """The mark itself differs (not only its colour): on a monochrome terminal or a projector too. Then the crash
+        dialog (TestCrashDialog's, in the same session: one app start for two dialogs)."""
         app = replayed()
         async with app.run_test(size=LARGE) as pilot:
             await ready(pilot)
@@ -80,16 +82,11 @@ class TestBreakpointsDialog:
             listed = app.screen.query_one(SelectionList)
             await until_true(pilot, lambda: Boundary.INIT_EXTENSIONS in listed.selected, "the toggle")
             await until_true(pilot, lambda: mark(Boundary.INIT_EXTENSIONS) == checked, "the checked mark")
+            await pilot.press("escape")
+            await until_true(pilot, lambda: not isinstance(app.screen, BreakpointsScreen), "the dialog closed")
 
-
-
-class TestCrashDialog:
-    async def test_enter_in_the_exit_code_field_picks_the_highlighted_participant_with_that_code(self) -> None:
-        """The title says "enter picks"; in the exit code's field enter did nothing, and the user had to go back to
-        the list to pick."""
-        app = replayed()
-        async with app.run_test(size=LARGE) as pilot:
-            await ready(pilot)
+            # The crash dialog: enter in the exit code's field picks the highlighted participant with that code (the
+            # title says "enter picks"; in the field enter did nothing, and the user had to go back to the list).
             picked: list[object] = []
             app.push_screen(PickTargetScreen("Crash", [("runtime", "runtime"), ("audit", "audit")], with_signal=True),
                             picked.append)
@@ -100,6 +97,8 @@ class TestCrashDialog:
             await until_true(pilot, lambda: bool(picked), "the choice")
             assert [(c.target, c.exit_code, c.signal) for c in picked] == [("audit", 7, None)]
 
+
+
 DIALOGS: dict[str, Callable[[], ModalScreen]] = {
     "breakpoints": lambda: BreakpointsScreen(frozenset()),
     "raise": lambda: RaiseScreen(),
@@ -109,12 +108,27 @@ DIALOGS: dict[str, Callable[[], ModalScreen]] = {
 
 
 class TestDialogTitles:
-    async def test_the_whole_title_shows_at_100_columns(self) -> None:
-        """The first line of a dialog names its keys: cut off, "esc cancels" reads "esc ca". Each dialog in turn over
-        one debugger (an app start costs more than a dialog), taken off again before the next."""
+    async def test_every_key_shows_in_the_footer_and_the_whole_title_of_each_dialog_at_100_columns(self) -> None:
+        """At 100 columns every key shows in the footer. The first line of a dialog names its keys: cut off, "esc
+        cancels" reads "esc ca". Each dialog in turn over one debugger (an app start costs more than a dialog), taken
+        off again before the next. (The footer was a test of its own, TestFooter, at the same size.)"""
         app = replayed()
         async with app.run_test(size=SMALL) as pilot:
             await ready(pilot)
+            # The footer paints on its own refresh, after the snapshot: on a busy machine a frame later.
+            await until_true(pilot, lambda: "q Quit" in screen_lines(pilot)[-1], "the footer's keys")
+            footer_line = screen_lines(pilot)[-1]
+            assert app.query_one(Footer).region.y == SMALL[1] - 1
+            shown = [b for b in app.BINDINGS if getattr(b, "show", False)]
+            assert any(b.key == "l" for b in shown), "l (the log filter) is not in the footer"
+            for binding in shown:
+                if binding.group is not None:  # `,` and `.`: one label for both keys
+                    continue
+                key = "?" if binding.key == "question_mark" else binding.key
+                assert f"{key} {binding.description}" in footer_line, (binding.key, footer_line)
+            assert " ,. Env l Log " in footer_line, footer_line  # the environment keys, apart from their neighbours
+            assert footer_line.rstrip().endswith("q Quit"), footer_line
+
             for name, make in DIALOGS.items():
                 app.push_screen(make())
                 await until_true(pilot, lambda: isinstance(app.screen, ModalScreen), f"the {name} dialog")
@@ -218,33 +232,18 @@ class TestScreenshot:
 # ---------------------------------------------------------------------- footer
 
 
-class TestFooter:
-    async def test_every_key_shows_in_the_footer_at_100_columns(self) -> None:
-        app = replayed()
-        async with app.run_test(size=SMALL) as pilot:
-            await ready(pilot)
-            # The footer paints on its own refresh, after the snapshot: on a busy machine a frame later.
-            await until_true(pilot, lambda: "q Quit" in screen_lines(pilot)[-1], "the footer's keys")
-            footer_line = screen_lines(pilot)[-1]
-            assert app.query_one(Footer).region.y == SMALL[1] - 1
-            shown = [b for b in app.BINDINGS if getattr(b, "show", False)]
-            assert any(b.key == "l" for b in shown), "l (the log filter) is not in the footer"
-            for binding in shown:
-                if binding.group is not None:  # `,` and `.`: one label for both keys
-                    continue
-                key = "?" if binding.key == "question_mark" else binding.key
-                assert f"{key} {binding.description}" in footer_line, (binding.key, footer_line)
-            assert " ,. Env l Log " in footer_line, footer_line  # the environment keys, apart from their neighbours
-            assert footer_line.rstrip().endswith("q Quit"), footer_line
-
-
 # ---------------------------------------------------------------------- event editor
 
 
 class TestEventEditor:
-    async def test_events_next_to_the_handler_are_labelled_once(self, tmp_path: Path) -> None:
+    async def test_events_next_to_the_handler_are_labelled_once_a_skipped_one_is_named_and_tab_leaves_the_editor(
+            self, tmp_path: Path) -> None:
+        """events/order.json is offered once, as "events/order.json"; a file the picker cannot offer does not vanish
+        silently: the editor says which and why; tab and shift+tab move the focus out of the editor and back, typing
+        nothing. (One session for what three tests checked apart.)"""
         (tmp_path / "events").mkdir()
         (tmp_path / "events" / "order.json").write_text('{"order": 42}')
+        (tmp_path / "events" / "latin1.json").write_bytes(b'{"name": "\xe9"}')
         app = replayed(code_dir=tmp_path)
         async with app.run_test(size=LARGE) as pilot:
             await ready(pilot)
@@ -257,29 +256,10 @@ class TestEventEditor:
             assert prompts[0] == "events/order.json", prompts
             await pilot.pause()
             assert "events/events" not in screen_text(pilot)
-
-    async def test_a_skipped_events_file_is_named_with_the_reason(self, tmp_path: Path) -> None:
-        """A file the picker cannot offer does not vanish silently: the editor says which and why."""
-        (tmp_path / "events").mkdir()
-        (tmp_path / "events" / "order.json").write_text('{"order": 42}')
-        (tmp_path / "events" / "latin1.json").write_bytes(b'{"name": "\xe9"}')
-        app = replayed(code_dir=tmp_path)
-        async with app.run_test(size=LARGE) as pilot:
-            await ready(pilot)
-            await pilot.press("e")
-            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
-            await pilot.pause()
             text = " ".join(screen_text(pilot).split())
             assert "events/latin1.json: not UTF-8 text" in text, text
 
-    async def test_tab_and_shift_tab_move_focus_out_of_the_editor(self) -> None:
-        app = replayed()
-        async with app.run_test(size=LARGE) as pilot:
-            await ready(pilot)
-            await pilot.press("e")
-            await until_true(pilot, lambda: isinstance(app.screen, EventEditorScreen), "the event editor")
             editor = app.screen.query_one("#editor", TextArea)
-            samples = app.screen.query_one("#samples", OptionList)
             await until_true(pilot, lambda: editor.has_focus, "the editor to take focus")
             await pilot.press("tab")
             await until_true(pilot, lambda: samples.has_focus, "tab to move focus to the samples")

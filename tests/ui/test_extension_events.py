@@ -98,11 +98,19 @@ async def test_no_telemetry_column_until_an_extension_subscribes() -> None:
 # ---------------------------------------------------------------------- the event view
 
 
-async def test_v_shows_the_subscription_and_every_event_in_order() -> None:
+async def test_v_shows_the_subscription_and_every_event_in_order_its_last_delivery_ticks_and_enter_on_a_row(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """v: the subscription and every event in order; the last delivery's "ago" ticks while no snapshot comes (frozen
+    between invokes "last 30.5 ms ago" stayed on screen for as long as the dialog was open, while the participants
+    row, and the clock, said seconds); escape closes it. Then enter on the runtime's row of the participants opens
+    nothing, and on the extension's row opens its events. (One session for what four tests checked apart: each
+    started from the main screen.)"""
+    clock = [50.0]
+    monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: clock[0])
     async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("v")
-        await pilot.pause()
+        await until_true(pilot, lambda: isinstance(app.screen, ExtensionEventsScreen), "the events dialog")
         screen = app.screen
         assert isinstance(screen, ExtensionEventsScreen) and screen.extension_name == NAME
         text = screen_text(pilot)
@@ -117,27 +125,33 @@ async def test_v_shows_the_subscription_and_every_event_in_order() -> None:
         assert "invoke a1000000 +0.20 ms" in lines[2] and f"INVOKE {RID}" in lines[2]
         assert "4 records: platform.start, function ×2, platform.runtimeDone" in lines[3]
         assert "1 record: platform.report" in lines[4]
+
+        assert "last 790.0 ms ago" in text
+        clock[0] += 5.0  # five seconds on, with no snapshot
+        await until_true(pilot, lambda: "last 5.8 s ago" in screen_text(pilot), "the last delivery 5.8 s ago")
+
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ExtensionEventsScreen)
 
-
-async def test_the_last_delivery_ago_ticks_while_no_snapshot_comes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Frozen between invokes no snapshot comes: "last 30.5 ms ago" stayed on screen for as long as the dialog was open
-    (the participants row, and the clock, said seconds)."""
-    clock = [50.0]
-    monkeypatch.setattr(phase_timeline, "monotonic_clock", lambda: clock[0])
-    async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
-        app = await ready(pilot)
-        await pilot.press("v")
-        await until_true(pilot, lambda: isinstance(app.screen, ExtensionEventsScreen), "the events dialog")
-        assert "last 790.0 ms ago" in screen_text(pilot)
-        clock[0] += 5.0  # five seconds on, with no snapshot
-        await until_true(pilot, lambda: "last 5.8 s ago" in screen_text(pilot), "the last delivery 5.8 s ago")
+        table = app.query_one(ParticipantsTable)
+        table.focus()
+        table.move_cursor(row=0)  # the runtime's row
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExtensionEventsScreen), "enter on the runtime's row opened an events view"
+        table.move_cursor(row=1)  # the extension's row
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExtensionEventsScreen) and app.screen.extension_name == NAME
 
 
-async def test_a_batch_opens_into_its_records_and_each_record_into_its_json() -> None:
-    async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
+async def test_a_batch_opens_into_its_records_open_all_collapse_all_and_new_events_are_appended() -> None:
+    """A batch opens into its records and each record into its JSON; `o` opens all, `c` collapses all; then new
+    events arrive while the view is open: appended, and the event opened before stays open. (One session for what
+    three tests checked apart: each opened the view on the same snapshot.)"""
+    first = activity_snapshot()
+    async with app_over(first).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("v")
         await pilot.pause()
@@ -159,54 +173,15 @@ async def test_a_batch_opens_into_its_records_and_each_record_into_its_json() ->
         await pilot.pause()
         assert '"eventType": "INVOKE",' in tree_lines(screen)[4]
 
-
-async def test_open_all_and_collapse_all() -> None:
-    async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
-        app = await ready(pilot)
-        await pilot.press("v")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ExtensionEventsScreen)
         await pilot.press("o")
         await pilot.pause()
-        opened = tree_lines(screen)
-        assert len(opened) > 40 and any('"eventType": "INVOKE"' in line for line in opened)
+        opened_all = tree_lines(screen)
+        assert len(opened_all) > 40 and any('"eventType": "INVOKE"' in line for line in opened_all)
         await pilot.press("c")
         await pilot.pause()
         assert len(tree_lines(screen)) == 5
 
-
-async def test_enter_on_the_extensions_row_opens_its_events() -> None:
-    async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
-        app = await ready(pilot)
-        table = app.query_one(ParticipantsTable)
-        table.focus()
-        table.move_cursor(row=1)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, ExtensionEventsScreen) and app.screen.extension_name == NAME
-
-
-async def test_enter_on_the_runtimes_row_opens_nothing() -> None:
-    async with app_over(activity_snapshot()).run_test(size=SIZE) as pilot:
-        app = await ready(pilot)
-        table = app.query_one(ParticipantsTable)
-        table.focus()
-        table.move_cursor(row=0)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert not isinstance(app.screen, ExtensionEventsScreen)
-
-
-async def test_new_events_are_appended_while_it_is_open_and_opened_ones_stay_open() -> None:
-    first = activity_snapshot()
-    async with app_over(first).run_test(size=SIZE) as pilot:
-        app = await ready(pilot)
-        await pilot.press("v")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ExtensionEventsScreen)
-        screen.query_one(Tree).root.children[2].expand()
+        tree.root.children[2].expand()
         activities = ExtensionActivities()
         for fact, at in session_facts():
             activities.apply(fact, at)

@@ -5,7 +5,7 @@ threads keep several environments busy or held while the user moves the focus (`
 The real debugger as `lambdatui PATH` composes it (`build_debugger`: the trio host as a guest on the test's loop, real
 processes, real HTTP), driven with Textual's pilot; callers are urllib requests on a thread pool of their own (asyncio's
 default pool has too few threads for a dozen waiting callers). Every wait is bounded and on the state it means.
-The first three tests pinned bugs, fixed since (2c, a dialog for an environment that left, a fault recorded for an
+The first tests pinned bugs, fixed since (2c, a dialog for an environment that left, a fault recorded for an
 environment its burst starts); the others pin what held.
 """
 
@@ -91,10 +91,17 @@ async def two_held(pilot: Pilot, pool: concurrent.futures.Executor, endpoint: st
                                                                                           asyncio.Future]:
     """Breakpoint invoke.start; caller 1 held in one environment, then caller 2 held in a second one."""
     await choose_breakpoints(pilot, Boundary.INVOKE_START)
-    first = send(pool, endpoint, {"caller": 1})
-    one = await until(pilot, lambda s: len(held(s)) == 1, "caller 1 held")
-    second = send(pool, endpoint, {"caller": 2})
-    two = await until(pilot, lambda s: len(held(s)) == 2, "caller 2 held in a second environment")
+    return await held_pair(pilot, pool, endpoint, 1, 2)
+
+
+async def held_pair(pilot: Pilot, pool: concurrent.futures.Executor, endpoint: str, one_caller: int,
+                    other_caller: int) -> tuple[int, asyncio.Future, int, asyncio.Future]:
+    """With the breakpoint at invoke.start and nothing held: `one_caller` held in one environment, then `other_caller`
+    held in a second one."""
+    first = send(pool, endpoint, {"caller": one_caller})
+    one = await until(pilot, lambda s: len(held(s)) == 1, f"caller {one_caller} held")
+    second = send(pool, endpoint, {"caller": other_caller})
+    two = await until(pilot, lambda s: len(held(s)) == 2, f"caller {other_caller} held in a second environment")
     a = held(one)[0]
     b = next(n for n in held(two) if n != a)
     return a, first, b, second
@@ -119,11 +126,14 @@ def replay(handler: Path, scenario: Path) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------------- the focus and the keys that act on it
 
 
-async def test_2c_typed_together_continues_env_2_not_env_1(code_dir: Path, pool) -> None:
+async def test_2c_typed_together_continues_env_2_not_env_1_and_so_does_2_then_c_with_a_pause(code_dir: Path,
+                                                                                              pool) -> None:
     """Two environments held at invoke.start, env #1 shown. The user types `2` `c` (quickly, as in tmux's `send-keys
     2c`): README, `1`-`9` "show env #N" and `c` "continue the focused environment". The focus is only moved once the
     host's snapshot of env #2 comes back, so `c` still goes to env #1: its caller is answered and env #2's waits,
-    held, while the screen shows env #2 (the same in a real terminal: tmux send-keys 2c). `s`, `N`, `t`, `n` alike."""
+    held, while the screen shows env #2 (the same in a real terminal: tmux send-keys 2c). `s`, `N`, `t`, `n` alike.
+    Then, two more callers held in the same two environments, the same keys pressed one after the other (the
+    snapshot of env #2 has arrived): `c` releases env #2 alone. (One session for what two tests checked apart.)"""
     app = debugger(code_dir, fleet=FleetOptions(concurrency=5))
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
@@ -140,23 +150,19 @@ async def test_2c_typed_together_continues_env_2_not_env_1(code_dir: Path, pool)
         await pilot.press("c")
         await asyncio.wait_for(first, CALLER_WAIT_S)
 
-
-async def test_2_then_c_with_a_pause_continues_env_2_only(code_dir: Path, pool) -> None:
-    """The same keys pressed one after the other (the snapshot of env #2 has arrived): `c` releases env #2 alone."""
-    app = debugger(code_dir, fleet=FleetOptions(concurrency=5))
-    async with running_debugger(app, SIZE) as pilot:
-        endpoint = await opened(pilot)
-        a, first, b, second = await two_held(pilot, pool, endpoint)
+        # `2`, then `c`, with a pause: the breakpoint is still at invoke.start.
+        await until(pilot, lambda s: not held(s), "no hold left")
+        a, first, b, second = await held_pair(pilot, pool, endpoint, 3, 4)
         await focus(pilot, b)
         await pilot.press("c")
         answer = await asyncio.wait_for(second, CALLER_WAIT_S)
-        assert answer["body"]["caller"] == 2 and answer["body"]["request_id"] == answer["id"]
+        assert answer["body"]["caller"] == 4 and answer["body"]["request_id"] == answer["id"]
         snap = await until(pilot, lambda s: s.environment_number == b and s.environment.held_at is None, "env b free")
         assert held(snap) == [a] and not first.done()
         await focus(pilot, a)
         await pilot.press("c")
         answer = await asyncio.wait_for(first, CALLER_WAIT_S)
-        assert answer["body"]["caller"] == 1 and answer["body"]["request_id"] == answer["id"]
+        assert answer["body"]["caller"] == 3 and answer["body"]["request_id"] == answer["id"]
 
 
 async def test_a_crash_chosen_for_an_environment_that_left_is_not_given_to_another(code_dir: Path, pool) -> None:

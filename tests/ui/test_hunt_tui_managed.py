@@ -139,34 +139,26 @@ async def one_running_one_held_at_start(pilot: Pilot, pool, endpoint: str) -> tu
 # ---------------------------------------------------------------------- holds: which invoke the screen names
 
 
-async def test_a_hold_at_invoke_start_names_the_held_invoke_not_one_already_running(code_dir: Path, pool) -> None:
+async def test_a_hold_at_invoke_start_names_the_held_invoke_and_takes_no_worker(code_dir: Path, pool) -> None:
     """Caller 1 runs (delivered, START logged); caller 2 is held at invoke.start. README: the header shows "the boundary
-    it is held at"; the explain line says "Request <id> is ready but not yet delivered". Both name caller 1's request
-    (`current_request_id` is the first of the environment's in-flight invokes), which was delivered already."""
-    app = debugger(code_dir)
-    async with running_debugger(app, SIZE) as pilot:
-        endpoint = await opened(pilot)
-        first, second = await one_running_one_held_at_start(pilot, pool, endpoint)
-        await until_true(pilot, lambda: "HELD at invoke.start" in header_and_explain(pilot)[0], "the header")
-        header, explain = header_and_explain(pilot)
-        await pilot.press("c")
-        one, two = await asyncio.wait_for(asyncio.gather(first, second), CALLER_WAIT_S)
-    assert one["error"] is None and two["error"] is None, (one, two)
-    assert f"Request {one['id'][:8]} is ready but not yet delivered" not in explain, explain
-    assert f"request {two['id'][:8]}" in header, f"held: caller 2 ({two['id'][:8]}); header: {header.strip()}"
-
-
-async def test_an_invoke_held_before_delivery_takes_no_worker_in_the_runtime_line(code_dir: Path, pool) -> None:
-    """The same hold: one worker runs caller 1, three wait on /next, caller 2 has not been given to any. The
-    Participants row says "3 /next parked; 2 of 4 workers busy": five workers of four."""
+    it is held at"; the explain line says "Request <id> is ready but not yet delivered". Both named caller 1's request
+    (`current_request_id` is the first of the environment's in-flight invokes), which was delivered already. And at
+    the same hold one worker runs caller 1, three wait on /next, caller 2 has not been given to any: the Participants
+    row said "3 /next parked; 2 of 4 workers busy", five workers of four. (One session for what two tests checked
+    apart, at the same hold.)"""
     app = debugger(code_dir)
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
         first, second = await one_running_one_held_at_start(pilot, pool, endpoint)
         line = runtime_line(app.snapshot)
+        await until_true(pilot, lambda: "HELD at invoke.start" in header_and_explain(pilot)[0], "the header")
+        header, explain = header_and_explain(pilot)
         await pilot.press("c")
-        await asyncio.wait_for(asyncio.gather(first, second), CALLER_WAIT_S)
+        one, two = await asyncio.wait_for(asyncio.gather(first, second), CALLER_WAIT_S)
+    assert one["error"] is None and two["error"] is None, (one, two)
     assert line == "3 /next parked; 1 of 4 workers busy", line
+    assert f"Request {one['id'][:8]} is ready but not yet delivered" not in explain, explain
+    assert f"request {two['id'][:8]}" in header, f"held: caller 2 ({two['id'][:8]}); header: {header.strip()}"
 
 
 async def test_a_hold_at_invoke_response_names_the_invoke_that_responded(code_dir: Path, pool) -> None:

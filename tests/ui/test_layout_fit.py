@@ -173,7 +173,11 @@ async def test_resizes_that_end_at_the_size_laid_out_last_still_repaint_the_whol
 
 
 @pytest.mark.anyio
-async def test_below_100x30_a_notice_replaces_the_panels_and_resizing_back_restores_them() -> None:
+async def test_below_100x30_a_notice_replaces_the_panels_only_q_and_the_help_act_and_resizing_restores_them() -> None:
+    """Below 100x30 the notice replaces the panels; back at the smallest size they are as they were, with what came
+    meanwhile, and the focus kept. Then, at 90x25, `i` sends no invoke, `x` opens no dialog, ctrl+p no palette (`?`
+    opens the help, which fits any width: tests/probe/test_probe_help.py); back at full size they act again. (One
+    session for what two tests checked apart: neither sent a command before its notice.)"""
     app = app_for(WARM)
     async with app.run_test(size=LARGE) as pilot:
         await settled(pilot)
@@ -203,6 +207,25 @@ async def test_below_100x30_a_notice_replaces_the_panels_and_resizing_back_resto
         assert app.query_one(LogView).line_count > lines_before
         assert app.focused is app.query_one("#globals"), "the panel focused before keeps the focus"
 
+        controller = app.controller
+        await pilot.resize_terminal(90, 25)
+        await pilot.pause()
+        await pilot.press("i", "x", "N", "s", "ctrl+p")
+        await pilot.pause()
+        assert controller.commands == []  # type: ignore[union-attr]
+        assert len(app.screen_stack) == 1 and "Make the terminal at least" in screen_text(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.resize_terminal(*SMALL)
+        await pilot.pause()
+        await pilot.press("i")
+        await pilot.pause()
+        assert len(controller.commands) == 1  # type: ignore[union-attr]
+
 
 @pytest.mark.anyio
 async def test_the_log_still_follows_its_end_after_the_notice_was_shown() -> None:
@@ -224,33 +247,6 @@ async def test_the_log_still_follows_its_end_after_the_notice_was_shown() -> Non
         await pilot.pause()
         assert lines.scroll_y == lines.max_scroll_y, (lines.scroll_y, lines.max_scroll_y)
         assert "REPORT RequestId" in panel_lines(pilot, "logs")[-1]
-
-
-@pytest.mark.anyio
-async def test_behind_the_notice_only_q_and_the_help_act() -> None:
-    """At 90x25 the panels are hidden: `i` sends no invoke, `x` opens no dialog, ctrl+p no palette (`?` opens the
-    help, which fits any width: tests/probe/test_probe_help.py); back at full size they act again."""
-    app = app_for(WARM)
-    async with app.run_test(size=LARGE) as pilot:
-        await settled(pilot)
-        controller = app.controller
-        await pilot.resize_terminal(90, 25)
-        await pilot.pause()
-        await pilot.press("i", "x", "N", "s", "ctrl+p")
-        await pilot.pause()
-        assert controller.commands == []  # type: ignore[union-attr]
-        assert len(app.screen_stack) == 1 and "Make the terminal at least" in screen_text(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert type(app.screen).__name__ == "HelpScreen"
-        await pilot.press("escape")
-        await pilot.pause()
-
-        await pilot.resize_terminal(*SMALL)
-        await pilot.pause()
-        await pilot.press("i")
-        await pilot.pause()
-        assert len(controller.commands) == 1  # type: ignore[union-attr]
 
 
 def test_snapshot_the_small_terminal_notice(snap_compare) -> None:

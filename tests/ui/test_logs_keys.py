@@ -55,7 +55,8 @@ def count_label(pilot: Pilot) -> str:
 # ---------------------------------------------------------------------- / search
 
 
-async def test_search_highlights_counts_and_moves_between_matches() -> None:
+async def test_search_highlights_counts_and_moves_between_matches_and_new_lines_are_searched_as_they_come() -> None:
+    """(One session for what two tests checked apart: the second search starts from the closed first.)"""
     async with replayed().run_test(size=LARGE) as pilot:
         view = await ready(pilot)
         await pilot.press("slash")
@@ -88,10 +89,7 @@ async def test_search_highlights_counts_and_moves_between_matches() -> None:
         assert not view.searching and view.search.query == "" and pilot.app.screen is pilot.app.screen_stack[0]
         assert "no match" not in screen_text(pilot)
 
-
-async def test_new_lines_are_searched_as_they_come() -> None:
-    async with replayed().run_test(size=LARGE) as pilot:
-        view = await ready(pilot)
+        # New lines are searched as they come.
         await pilot.press("slash", *"needle")
         await until_true(pilot, lambda: count_label(pilot) == "no match", "no match yet")
         view.add_lines([LogLine(FUNCTION, f"hay {i}" + (" needle" if i % 2 else "")) for i in range(10)])
@@ -101,7 +99,8 @@ async def test_new_lines_are_searched_as_they_come() -> None:
 # ---------------------------------------------------------------------- w, p
 
 
-async def test_w_wraps_long_lines() -> None:
+async def test_w_wraps_long_lines_and_p_pauses_counts_new_lines_and_resumes_at_the_end() -> None:
+    """(One session for what two tests checked apart.)"""
     async with replayed().run_test(size=LARGE) as pilot:
         view = await ready(pilot)
         view.add_lines([LogLine(FUNCTION, "x" * 300 + " THE-TAIL")])
@@ -113,10 +112,7 @@ async def test_w_wraps_long_lines() -> None:
         await pilot.press("w")
         await until_true(pilot, lambda: "THE-TAIL" not in screen_text(pilot), "the line cut again")
 
-
-async def test_p_pauses_counts_new_lines_and_resumes_at_the_end() -> None:
-    async with replayed().run_test(size=LARGE) as pilot:
-        view = await ready(pilot)
+        # p pauses, counts new lines and resumes at the end.
         view.add_lines([LogLine(FUNCTION, f"before {i}") for i in range(40)])
         await pilot.pause()
         lines = pilot.app.query_one("#log-lines")
@@ -142,11 +138,20 @@ async def at_the_end_of_60_lines(pilot: Pilot) -> tuple[LogView, Any]:
     return view, lines
 
 
-async def test_a_view_scrolled_back_to_a_match_says_so_counts_new_lines_and_p_follows_again() -> None:
+async def test_batches_before_the_end_are_followed_and_a_view_scrolled_back_to_a_match_says_so_and_p_follows() -> None:
+    # Two reads' lines in one tick, while following: the second comes before the scroll to the end the first asked
+    # for is made. It must not count as "scrolled back", nor leave that on the bar once the view is at the end.
     # A search's match off the end stops following, as scrolling back does: the bar says so and counts what came
     # below, and p follows the end again (it had paused what was not following, and only a second p followed).
+    # (One session for what two tests checked apart: each started at the end of the same 60 lines.)
     async with replayed().run_test(size=LARGE) as pilot:
         view, lines = await at_the_end_of_60_lines(pilot)
+        view.add_lines([LogLine(FUNCTION, f"a {i}") for i in range(5)])
+        view.add_lines([LogLine(FUNCTION, f"b {i}") for i in range(7)])
+        await until_true(pilot, lambda: "b 6" in screen_text(pilot) and lines.scroll_y == lines.max_scroll_y,
+                         "followed to the end")
+        assert "scrolled back" not in screen_text(pilot) and view.pending == 0
+
         await pilot.press("slash", *"before", "space", "0", "5")
         await until_true(pilot, lambda: count_label(pilot) == "1/1", "the one match")
         await pilot.press("escape")
@@ -160,18 +165,6 @@ async def test_a_view_scrolled_back_to_a_match_says_so_counts_new_lines_and_p_fo
         assert not view.paused and "scrolled back" not in screen_text(pilot) and "paused" not in screen_text(pilot)
         view.add_lines([LogLine(FUNCTION, "later")])
         await until_true(pilot, lambda: "later" in screen_text(pilot), "followed")
-
-
-async def test_batches_that_come_before_the_view_reaches_the_end_are_followed_and_not_counted_as_below() -> None:
-    # Two reads' lines in one tick, while following: the second comes before the scroll to the end the first asked
-    # for is made. It must not count as "scrolled back", nor leave that on the bar once the view is at the end.
-    async with replayed().run_test(size=LARGE) as pilot:
-        view, lines = await at_the_end_of_60_lines(pilot)
-        view.add_lines([LogLine(FUNCTION, f"a {i}") for i in range(5)])
-        view.add_lines([LogLine(FUNCTION, f"b {i}") for i in range(7)])
-        await until_true(pilot, lambda: "b 6" in screen_text(pilot) and lines.scroll_y == lines.max_scroll_y,
-                         "followed to the end")
-        assert "scrolled back" not in screen_text(pilot) and view.pending == 0
 
 
 # ---------------------------------------------------------------------- L
@@ -238,23 +231,6 @@ async def save_as(pilot: Pilot, name: str) -> None:
     await until_true(pilot, lambda: not isinstance(pilot.app.screen, NameDialog), "the dialog closed")
 
 
-async def test_S_says_why_it_cannot_write_and_saves_the_visible_lines(tmp_path: Path) -> None:
-    """S into a folder that does not exist: refused, saying why, nothing made; then S of a request's lines: saved.
-    (One session for what two tests checked apart.)"""
-    async with replayed().run_test(size=LARGE) as pilot:
-        view = await ready(pilot)
-        await save_as(pilot, str(tmp_path / "no-such-folder" / "saved.txt"))
-        await until_true(pilot, lambda: any("Could not save the log" in n for n in notices(pilot)), "the error")
-        assert any("No such file or directory" in n for n in notices(pilot))
-        assert not (tmp_path / "no-such-folder").exists()
-
-        await choose_filter(pilot, request=LAST)
-        target = tmp_path / "saved.txt"
-        await save_as(pilot, str(target))
-        await until_true(pilot, lambda: any(str(target) in n for n in notices(pilot)), "the saved notice")
-        assert target.read_text().splitlines() == view.visible_lines() and len(view.visible_lines()) == 3
-
-
 # ---------------------------------------------------------------------- y
 
 
@@ -270,7 +246,11 @@ async def copy(pilot: Pilot, key: str) -> None:
     await until_true(pilot, lambda: not isinstance(pilot.app.screen, PickTargetScreen), "the picker closed")
 
 
-async def test_y_copies_the_result_the_request_id_and_a_log_line() -> None:
+async def test_y_copies_the_result_the_request_id_and_a_log_line_and_S_says_why_it_cannot_write_and_saves(
+        tmp_path: Path) -> None:
+    """y: the result, the request id, the newest line, a clicked line. Then S into a folder that does not exist:
+    refused, saying why, nothing made; then S of a request's lines: saved. (One session for what two tests checked
+    apart; the S test was itself two.)"""
     async with replayed().run_test(size=LARGE) as pilot:
         view = await ready(pilot)
         await copy(pilot, "result")
@@ -286,6 +266,17 @@ async def test_y_copies_the_result_the_request_id_and_a_log_line() -> None:
         await pilot.click("#log-lines", offset=(20, start - int(lines.scroll_y)))
         await copy(pilot, "line")
         assert pilot.app.clipboard == f"START RequestId: {LAST} Version: $LATEST"
+
+        await save_as(pilot, str(tmp_path / "no-such-folder" / "saved.txt"))
+        await until_true(pilot, lambda: any("Could not save the log" in n for n in notices(pilot)), "the error")
+        assert any("No such file or directory" in n for n in notices(pilot))
+        assert not (tmp_path / "no-such-folder").exists()
+
+        await choose_filter(pilot, request=LAST)
+        target = tmp_path / "saved.txt"
+        await save_as(pilot, str(target))
+        await until_true(pilot, lambda: any(str(target) in n for n in notices(pilot)), "the saved notice")
+        assert target.read_text().splitlines() == view.visible_lines() and len(view.visible_lines()) == 3
 
 
 # ---------------------------------------------------------------------- the event editor's Save as

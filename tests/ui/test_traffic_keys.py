@@ -61,7 +61,10 @@ def column(grid: DataTable[str], name: str) -> list[str]:
     return [str(cell) for cell in grid.get_column(name)]
 
 
-async def test_a_opens_every_exchange_per_participant_in_order() -> None:
+async def test_a_opens_every_exchange_per_participant_in_order_and_arrows_and_a_tab_click_switch_participants() -> None:
+    """`a`: every exchange, per participant, in order; the table takes the height the view has (it once shared its id
+    with the main screen's participants panel, whose rules capped it at 14 rows); the arrows switch participants and
+    a click on a tab does too. (One session for what three tests checked apart: each opened the view as it opens.)"""
     async with traffic_app().run_test(size=SIZE) as pilot:
         screen = await opened(pilot)
 
@@ -79,18 +82,9 @@ async def test_a_opens_every_exchange_per_participant_in_order() -> None:
         assert column(runtime, "body")[1] == '{"invocations": 1, "cold": true}'
         assert runtime.has_focus
 
-
-async def test_the_table_takes_the_height_the_view_has() -> None:
-    # It once shared its id with the main screen's participants panel, whose rules capped it at 14 rows.
-    async with traffic_app().run_test(size=SIZE) as pilot:
-        screen = await opened(pilot)
         dialog = screen.query_one("#dialog").region
-        assert table(screen, "runtime").region.height >= dialog.height - 6, (table(screen, "runtime").region, dialog)
+        assert runtime.region.height >= dialog.height - 6, (runtime.region, dialog)
 
-
-async def test_arrows_switch_participants_and_a_click_on_a_tab_does_too() -> None:
-    async with traffic_app().run_test(size=SIZE) as pilot:
-        screen = await opened(pilot)
         await pilot.press("right")
         await until_true(pilot, lambda: screen.active_participant == "audit", "the audit tab")
         audit = table(screen, "audit")
@@ -106,7 +100,10 @@ async def test_arrows_switch_participants_and_a_click_on_a_tab_does_too() -> Non
         await until_true(pilot, lambda: screen.active_participant == "runtime", "the runtime's tab clicked")
 
 
-async def test_enter_opens_the_whole_exchange_and_escape_closes_each_screen() -> None:
+async def test_enter_opens_the_whole_exchange_escape_closes_each_screen_and_a_click_on_a_row_opens_it_too() -> None:
+    """enter on the refused /response: its whole exchange; escape closes each screen. Then, the view opened again, a
+    click highlights a row and a click on the highlighted row opens it. (One session for what two tests checked
+    apart.)"""
     async with traffic_app().run_test(size=SIZE) as pilot:
         screen = await opened(pilot)
         await pilot.press("down", "down", "down", "enter")  # the refused /response
@@ -122,15 +119,12 @@ async def test_enter_opens_the_whole_exchange_and_escape_closes_each_screen() ->
         await pilot.press("escape")
         await until_true(pilot, lambda: not isinstance(app.screen, ApiTrafficScreen), "the traffic view closed")
 
-
-async def test_a_click_on_a_row_opens_it_too() -> None:
-    async with traffic_app().run_test(size=SIZE) as pilot:
         screen = await opened(pilot)
         grid = table(screen, "runtime")
         await pilot.click(grid, offset=(4, 2))  # below the header row and the first exchange: the second, highlighted
         await until_true(pilot, lambda: grid.cursor_row == 1, "the second row highlighted")
+        assert not isinstance(app.screen, ExchangeScreen), "a click on a row not highlighted opened it"
         await pilot.click(grid, offset=(4, 2))  # a click on the highlighted row opens it
-        app = pilot.app
         await until_true(pilot, lambda: isinstance(app.screen, ExchangeScreen), "the exchange's own view")
         assert isinstance(app.screen, ExchangeScreen)
         assert app.screen.exchange.path == f"/2018-06-01/runtime/invocation/{ts.REQUEST_ID}/response"

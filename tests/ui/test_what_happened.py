@@ -101,13 +101,25 @@ async def test_a_function_error_is_an_error_in_the_timeline_the_result_and_the_h
 # ---------------------------------------------------------------------- 2. labels in failure cases
 
 
-async def test_t_when_nothing_runs_shows_the_refusal_not_an_injected_fault() -> None:
+async def test_t_when_nothing_runs_is_refused_and_a_crash_after_the_request_finished_was_not_during_it() -> None:
+    """t with no invoke running: refused, not an injected fault. Then, after an invoke, a crash of the frozen
+    runtime: the explanation says idle, not during the request. (One session for what two tests checked apart: the
+    refusal leaves the environment as it was.)"""
     async with debugging(SAMPLES / "counter" / "handler.py") as pilot:
+        app = app_of(pilot)
         await continued(pilot)
         await pilot.press("t")
         await until_true(pilot, lambda: any("not injected" in n for n in notifications(pilot)), "the refusal")
         assert any("No deadline is running" in n for n in notifications(pilot))
         assert not any(n.startswith("fault:") for n in notifications(pilot))
+
+        await pilot.press("i")
+        await until(pilot, invoked(1), "the invoke")
+        await until(pilot, frozen_idle, "the environment to freeze")
+        app.send(c.InjectFault(flt.Crash("runtime")))
+        reset = await until(pilot, settled_cold, "the reset after the crash")
+        said = explain(reset)
+        assert "during request" not in said and "idle" in said, said
 
 
 async def init_failed(pilot):  # type: ignore[no-untyped-def]
@@ -185,19 +197,6 @@ async def test_an_init_timeout_shows_where_the_module_hung(code_dir: Path) -> No
         await shows(pilot, "Init timed out")  # the head stays in view while the source scrolls to the hung line
         assert str(app.query_one("#stack-title").render()) == "Stack where Init hung"
         assert "Init timeout" in explain(failed)
-
-
-async def test_a_crash_after_the_request_finished_did_not_happen_during_it() -> None:
-    async with debugging(SAMPLES / "counter" / "handler.py") as pilot:
-        app = app_of(pilot)
-        await continued(pilot)
-        await pilot.press("i")
-        await until(pilot, invoked(1), "the invoke")
-        await until(pilot, frozen_idle, "the environment to freeze")
-        app.send(c.InjectFault(flt.Crash("runtime")))
-        reset = await until(pilot, settled_cold, "the reset after the crash")
-        said = explain(reset)
-        assert "during request" not in said and "idle" in said, said
 
 
 async def test_held_at_shutdown_after_a_timeout_is_a_reset_and_the_header_is_not_running() -> None:
