@@ -109,9 +109,11 @@ def test_a_managed_environment_whose_every_worker_exited_leaves_and_the_next_inv
         assert not any(a.headers.get("x-amz-function-error") for a in answers), [a.text for a in answers]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_serve_with_environments_busy_ending_and_queued_leaves_nothing(
-        code_dir: Path, state_home: Path, sig: int) -> None:
+        code_dir: Path, state_home: Path) -> None:
+    """SIGTERM, which stands for SIGINT too: serve's receiver takes SIGINT, SIGTERM and SIGHUP the same way once its
+    "serving" line is out (runner.cancel_on_signals); SIGINT's own path is test_serve.py's
+    test_signal_spins_down_the_extension_and_exits_0[SIGINT]."""
     linger = code_dir / "linger-release"
     handler = write_crashing(code_dir, lingering=linger)
     release = code_dir / "release"
@@ -131,7 +133,7 @@ def test_stopping_serve_with_environments_busy_ending_and_queued_leaves_nothing(
         assert [a.status_code for a in accepted] == [202] * 3
         served.wait_for_line(r"ready tag=e0", timeout=30)  # one runs, two wait in the fleet's queue
         pids = tree(served.proc.pid)
-        served.signal(sig)
+        served.signal(signal.SIGTERM)
         assert served.wait(60) == 0, served.output()
         assert wait_all_gone(pids, 10) == {}
         assert list((state_home / "lambdatui").glob("run-*")) == []

@@ -259,10 +259,20 @@ def test_a_function_name_lambda_refuses_is_a_validation_error(aws, name: str) ->
     assert "(ValidationException)" in done.stderr and "at 'functionName' failed to satisfy constraint" in done.stderr
 
 
-def test_the_log_tail_of_an_oversize_response_holds_only_the_function_log(aws) -> None:
-    done = aws("lambda", "invoke", "--function-name", "First", "--log-type", "Tail",
-               "--payload", '{"mode": "big", "n": 7000000}')
-    printed = done.printed()
+@pytest.fixture(scope="module")
+def oversize(served: ServeProcess, cli_worker: CliWorker, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """One `aws lambda invoke --log-type Tail` of a 7 MB response, for the two tests below: its log tail and its
+    outfile (the tail is a header beside the body, which is the same with it or without)."""
+    cwd = tmp_path_factory.mktemp("oversize")
+    out = cwd / "out.json"
+    rc, stdout, stderr = cli_worker.run(["lambda", "invoke", "--function-name", "First", "--log-type", "Tail",
+                                         "--payload", '{"mode": "big", "n": 7000000}', "--endpoint-url",
+                                         served.base_url, str(out)], cwd)
+    return Cli(rc, stdout, stderr, out)
+
+
+def test_the_log_tail_of_an_oversize_response_holds_only_the_function_log(oversize: Cli) -> None:
+    printed = oversize.printed()
     assert printed["FunctionError"] == "Unhandled"
     tail = decoded_tail(printed)
     assert tail[-1].startswith("REPORT RequestId: "), tail
@@ -380,11 +390,10 @@ def test_function_errors_in_the_outfile(aws) -> None:
     assert error["errorMessage"].endswith(" Error: Task timed out after 1.00 seconds"), error
 
 
-def test_a_response_over_6_mb(aws) -> None:
-    done = aws("lambda", "invoke", "--function-name", "First", "--payload", '{"mode": "big", "n": 7000000}')
-    assert done.printed()["FunctionError"] == "Unhandled"
-    assert done.out_json() == {"errorMessage": "Response payload size exceeded maximum allowed payload size "
-                                               "(6291556 bytes).", "errorType": "Function.ResponseSizeTooLarge"}
+def test_a_response_over_6_mb(oversize: Cli) -> None:
+    assert oversize.printed()["FunctionError"] == "Unhandled"
+    assert oversize.out_json() == {"errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                                   "(6291556 bytes).", "errorType": "Function.ResponseSizeTooLarge"}
 
 
 def test_invoke_async(aws, tmp_path: Path) -> None:

@@ -184,17 +184,21 @@ def handler(event, context):
         sys.stdout.write(f"{event['n']}:{i:07d}" + line)
     return {"n": event["n"]}
 """
-LOUD_LINES = 60_000  # per invoke: ~7 MB of timeline each with -v
+LOUD_LINES = 60_000  # per invoke: ~7 MB of stderr each
+# Per invoke of the timeline read late: ~2.2 MB of timeline each with -v, 4.4 MB in all: the 64 KiB pipe is full at
+# once, and what waits for its reader is four times the 1 MB that would bound a buffer that drops
+# (nonblocking_output.BUFFER_LIMIT_BYTES, stderr's), so a timeline dropped or held up past it still shows.
+LATE_LINES = 20_000
 
 
 def test_replay_timeline_into_a_pipe_read_late_loses_nothing_and_holds_nothing_up(code_dir: Path,
                                                                                    tmp_path: Path) -> None:
     """Commit 2b654bb: `replay -v | less`: a pipe nobody reads fills at once, the run goes on to its end (two invokes
-    each printing ~7 MB, a 3 s timeout neither reaches; 1 s was reached on a loaded machine by the printing alone), the command then waits for the reader, and the reader gets
+    each printing ~2 MB, a 3 s timeout neither reaches; 1 s was reached on a loaded machine by the printing alone), the command then waits for the reader, and the reader gets
     every line and PASSED."""
     handler = write_file(code_dir / "handler.py", LOUD)
     scenario = write_file(tmp_path / "loud.toml", "".join(
-        f"[[step]]\ninvoke = {{ n = {n}, lines = {LOUD_LINES} }}\nexpect = {{ response = {{ n = {n} }} }}\n\n"
+        f"[[step]]\ninvoke = {{ n = {n}, lines = {LATE_LINES} }}\nexpect = {{ response = {{ n = {n} }} }}\n\n"
         for n in (1, 2)))
     proc = subprocess.Popen([*lambdatui_argv(), "replay", "-v", "--timeout", "3", str(handler), str(scenario)],
                             cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -231,7 +235,7 @@ def test_replay_timeline_into_a_pipe_read_late_loses_nothing_and_holds_nothing_u
     assert code == 0, text[-3000:] + stderr
     assert re.search(r"^PASSED .*2 steps", text, re.M), text[-3000:]
     for n in (1, 2):
-        assert len(re.findall(rf"^  function   {n}:\d{{7}}L{{100}}$", text, re.M)) == LOUD_LINES, n
+        assert len(re.findall(rf"^  function   {n}:\d{{7}}L{{100}}$", text, re.M)) == LATE_LINES, n
     reports = re.findall(r"^  platform   REPORT .*$", text, re.M)
     assert len(reports) == 2, reports
     for report in reports:

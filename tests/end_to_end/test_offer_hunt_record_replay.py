@@ -54,7 +54,12 @@ def caller(served: ServeProcess, name: str, count: int, out: list, barrier: thre
             out.append((answer.status_code, answer.headers.get("x-amzn-RequestId"), answer.text))
 
 
-@pytest.mark.parametrize("lags", ["0.01", "0.2", "0.01,0.2", "0,0.06,0.03"])
+# What the host sees of a lag is when the extension's next /event/next comes, against the runtime's and the next
+# invoke's: "0.2" has every invoke of both environments meet an extension still working (both busy at once); the
+# cycle "0,0.06,0.03" has an extension that asks again at once (racing the runtime's /next) and short lags that end
+# around the caller's next invoke. The hunt's "0.01" (a short lag, as 0.03 and 0.06 are) and "0.01,0.2" (a short lag
+# and the long one in turn, each covered here) showed nothing these two do not.
+@pytest.mark.parametrize("lags", ["0.2", "0,0.06,0.03"])
 @pytest.mark.parametrize("awslambdaric", [False, True], ids=["ours", "awslambdaric"])
 def test_sequential_callers_behind_a_lagging_extension_record_and_replay(
         code_dir: Path, tmp_path: Path, awslambdaric: bool, lags: str) -> None:
