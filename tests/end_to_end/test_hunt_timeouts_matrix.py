@@ -204,18 +204,19 @@ def test_a_crash_ends_the_invoke_when_the_runtime_exits_not_when_its_daemon_lets
 # ---------------------------------------------------------------------- with an external extension
 
 def test_an_extension_working_past_the_timeout_times_the_answered_invoke_out(code_dir: Path) -> None:
-    """The runtime answers at once; the extension works 2 s after its INVOKE with a 1 s timeout. The caller has its
+    """The runtime answers at once; the extension works 4 s after its INVOKE with a 3 s timeout. The caller has its
     answer at once (spec §4.4), the invoke then times out (REPORT Status: timeout, Duration at the timeout), the
     runtime gets SIGTERM (an extension is registered), and the extension's SHUTDOWN says `timeout` with a
-    deadlineMs 2 s after the invoke's deadline (spec §2.3, §4.6)."""
+    deadlineMs 2 s after the invoke's deadline (spec §2.3, §4.6). The 3 s keep "at once" apart from "at the timeout"
+    on a loaded machine, where a cold invoke alone took 0.64 s (six test workers on two cores)."""
     handler = function(code_dir, extension=True)
-    with ServeProcess(handler, "--timeout", "1", "--env", 'EXT_EVENTS=["INVOKE","SHUTDOWN"]',
-                      "--env", "EXT_INVOKE_SLEEP=2") as serve:
+    with ServeProcess(handler, "--timeout", "3", "--env", 'EXT_EVENTS=["INVOKE","SHUTDOWN"]',
+                      "--env", "EXT_INVOKE_SLEEP=4") as serve:
         status, headers, body, waited = invoke(serve, {})
         assert status == 200 and "x-amz-function-error" not in headers, body
-        assert waited < 0.5, waited
+        assert waited < 1.5, waited
         report = report_for(serve, headers["x-amzn-requestid"])
-        assert report.endswith("\tStatus: timeout\t") and 1000 <= duration_ms(report) < 1100, report
+        assert report.endswith("\tStatus: timeout\t") and 3000 <= duration_ms(report) < 3100, report
         serve.wait_for_line(r"\[probe\]\s+PROBE .*\"SHUTDOWN\"", timeout=10)
         invoke_event = next(e[1] for e in probes(serve, "event") if e[1]["eventType"] == "INVOKE")
         shutdown = next(e[1] for e in probes(serve, "event") if e[1]["eventType"] == "SHUTDOWN")
