@@ -39,6 +39,7 @@ from lambdatui.processes.sandbox import lies_under_tmp
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "sample_functions" / "hello"
+COUNTER = REPO / "sample_functions" / "counter"  # with a scenario to replay
 CHECKOUT_ROOT = Path(__file__).resolve().parent / "end_to_end" / "_generated"
 
 
@@ -157,7 +158,8 @@ def _warm_the_method_cache() -> None:
     """lambdatui keeps the dataclass methods, named tuples and patterns it compiles in a file beside its bytecode
     (dataclass_cache.py), and, as Python does with bytecode, writes none where PYTHONDONTWRITEBYTECODE is set (CI
     machines): there, every lambdatui a test started compiled them again, ~0.1 s of CPU each, a fifth of the suite's.
-    One `invoke` and one `serve`, as a user's machine would have run, write the file for the installed package (the
+    One `invoke`, one `serve` and one `replay` (the scenario package's dataclasses: ~140 more scripts, which every
+    test's replay compiled again), as a user's machine would have run, write the file for the installed package (the
     console script's) and for this checkout's (`python -m lambdatui` here, PYTHONPATH)."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     script = Path(sys.executable).with_name("lambdatui")
@@ -169,6 +171,9 @@ def _warm_the_method_cache() -> None:
     for argv, cwd in commands:  # all at once: the workers wait for this
         invokes.append(subprocess.Popen([*argv, "invoke", str(HELLO), "-e", "{}"], cwd=cwd, stderr=subprocess.DEVNULL,
                                         **quiet))
+        invokes.append(subprocess.Popen([*argv, "replay", str(COUNTER / "handler.py"),
+                                         str(COUNTER / "scenarios" / "reuse.toml")], cwd=cwd,
+                                        stderr=subprocess.DEVNULL, **quiet))
         serves.append(subprocess.Popen([*argv, "serve", str(HELLO), "--port", "0"], cwd=cwd, stderr=subprocess.PIPE,
                                        **quiet))
     deadline = time.monotonic() + 60
