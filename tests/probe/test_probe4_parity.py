@@ -19,16 +19,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_probe4_support import MODES, Run, run_both, run_one, write  # noqa: E402
 
 PYTHON_CASES = {
+    # After Init: a success thrice (here), and an error the handler raises (handler_raises, below).
     "normal": ("import os\nCOUNT = 0\n\ndef handler(event, context):\n"
                "    global COUNT\n    COUNT += 1\n    print('invoked', COUNT)\n"
                "    return {'event': event, 'count': COUNT, 'cwd': os.getcwd()}\n", ["--repeat", "3"]),
-    "syntax_error": ("def handler(event, context:\n    return 1\n", []),
-    "missing_function": ("def handler(event, context):\n    return 1\n", ["--handler", "handler.nothere"]),
+    # The runtime posts /init/error and waits (the host's one path for it, whatever the error type: a syntax error or
+    # a missing handler is posted the same way, bootstrap/loop.py, and classified by the runtime, the same code in
+    # both modes: tests/bootstrap/test_bootstrap_init.py).
     "raises_at_import": ("raise ValueError('boom at import')\n\ndef handler(event, context):\n    return 1\n", []),
+    # The runtime exits during Init without posting an error (Runtime.ExitError).
     "exit_at_import": ("import os, sys\nprint('about to exit', flush=True)\nos._exit(3)\n\n"
                        "def handler(event, context):\n    return 1\n", []),
+    # The kernel's OOM killer ends it during Init (Runtime.OutOfMemory, from the cgroup's events).
     "oom_at_import": ("HOG = b'\\x01' * (300 << 20)\n\ndef handler(event, context):\n    return len(HOG)\n",
                       ["--memory", "128"]),
+    # The runtime cannot be started: the AWS_LAMBDA_EXEC_WRAPPER it is started through is not there.
     "missing_exec_wrapper": ("def handler(event, context):\n    return 1\n",
                              ["--env", "AWS_LAMBDA_EXEC_WRAPPER=/var/task/no-such-wrapper"]),
     "handler_raises": ("def handler(event, context):\n    raise KeyError('nope')\n", ["--repeat", "2"]),

@@ -13,14 +13,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_probe4_support import MODES, run_one, start, finish, write  # noqa: E402
 
 FUNCTIONS = {
-    "stateful": ("import os\nCOUNT = 0\n\ndef handler(event, context):\n    global COUNT\n    COUNT += 1\n"
-                 "    with open('/tmp/r', 'a') as fh:\n        fh.write('x')\n"
-                 "    return {'count': COUNT, 'event': event}\n", ["--repeat", "3"]),
-    "crash_every_other": ("import os, tempfile\n\ndef handler(event, context):\n"
-                          "    path = os.path.join(tempfile.gettempdir(), 'alt')\n"
-                          "    with open(path, 'a') as fh:\n        fh.write('x')\n"
-                          "    if os.path.getsize(path) % 2 == 0:\n        os._exit(3)\n"
-                          "    return {'size': os.path.getsize(path)}\n", ["--repeat", "3"]),
+    # Warm state (a global and /tmp) over two invokes, a crash at the third, then a fourth in the reset runtime (its
+    # global from zero, /tmp kept). One recording for what a stateful case (three warm invokes) and a crash-every-
+    # other case recorded apart: both the warm state and the reset are in it, with every result compared.
+    "stateful_then_crash": ("import os, tempfile\nCOUNT = 0\n\ndef handler(event, context):\n    global COUNT\n"
+                            "    COUNT += 1\n    path = os.path.join(tempfile.gettempdir(), 'alt')\n"
+                            "    with open(path, 'a') as fh:\n        fh.write('x')\n"
+                            "    if os.path.getsize(path) % 3 == 0:\n        os._exit(3)\n"
+                            "    return {'count': COUNT, 'size': os.path.getsize(path), 'event': event}\n",
+                            ["--repeat", "4"]),
     "init_error": ("raise RuntimeError('no init')\n\ndef handler(event, context):\n    return 1\n", []),
     "missing_wrapper": ("def handler(event, context):\n    return 1\n",
                         ["--env", "AWS_LAMBDA_EXEC_WRAPPER=/var/task/nowhere"]),

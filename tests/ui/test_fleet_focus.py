@@ -59,7 +59,12 @@ def commands(made: list[ReplayBackend]) -> list[c.Command]:
 
 
 class TestKeysMoveTheFocus:
-    async def test_full_stop_comma_and_digits_switch_every_panel_and_the_log(self) -> None:
+    @pytest.mark.timeout(60)  # the work of three tests (file: 30 s each)
+    async def test_full_stop_comma_and_digits_switch_every_panel_and_the_log_comma_wraps_and_a_filter_follows(
+            self) -> None:
+        """`.`, digits and `,` move every panel and the log; `,` from the first wraps to the last; a request filter
+        goes with the log of another environment. (One session for what three tests checked apart: each began on
+        env #1 of the same replayed fleet.)"""
         made: list[ReplayBackend] = []
         async with fleet_app(made).run_test(size=LARGE) as pilot:
             await showing(pilot, 1, "env #1  FROZEN", '"invocations": 3', "▶#1 FROZEN · 3 inv")
@@ -84,12 +89,13 @@ class TestKeysMoveTheFocus:
             assert made[0].focused == [2, 3, 2, 1]
             assert not notices(pilot)  # moves the user asked for need no words
 
-    async def test_a_request_filter_goes_with_the_log_of_another_environment(self) -> None:
-        # env #2's request kept as the filter on env #3's log showed none of its lines ("0 of 26 lines"), and `L`
-        # still offered env #2's request there (found by a bug hunt in tmux). The sources chosen stay.
-        made: list[ReplayBackend] = []
-        async with fleet_app(made).run_test(size=LARGE) as pilot:
-            await showing(pilot, 1)
+            # `,` from the first wraps to the last.
+            await pilot.press("comma")
+            await showing(pilot, 3, "▶#3 HELD")
+
+            # A request filter goes with the log of another environment: env #2's request kept as the filter on env
+            # #3's log showed none of its lines ("0 of 26 lines"), and `L` still offered env #2's request there (found
+            # by a bug hunt in tmux). The sources chosen stay.
             await pilot.press("2")
             await showing(pilot, 2, "▶#2 RUNNING")
             view = pilot.app.query_one(LogView)
@@ -100,14 +106,9 @@ class TestKeysMoveTheFocus:
             await until_true(pilot, lambda: view.log_filter.request_id is None, "the request filter dropped")
             assert log_lines(pilot)[-1].endswith("env #3's own line")
 
-    async def test_comma_from_the_first_wraps_to_the_last(self) -> None:
-        made: list[ReplayBackend] = []
-        async with fleet_app(made).run_test(size=LARGE) as pilot:
-            await showing(pilot, 1)
-            await pilot.press("comma")
-            await showing(pilot, 3, "▶#3 HELD")
-
-    async def test_a_digit_for_no_environment_says_which_there_are(self) -> None:
+    @pytest.mark.timeout(60)  # the work of two tests (file: 30 s each)
+    async def test_a_digit_for_no_environment_says_which_there_are_and_the_palette_shows_env_3(self) -> None:
+        """(One session for what two tests checked apart: each began on env #1 of the same replayed fleet.)"""
         made: list[ReplayBackend] = []
         async with fleet_app(made).run_test(size=LARGE, notifications=True) as pilot:
             await showing(pilot, 1)
@@ -115,19 +116,16 @@ class TestKeysMoveTheFocus:
             await until_true(pilot, lambda: "No env #7 in the fleet (#1, #2, #3)." in notices(pilot), "the refusal")
             assert made[0].focused == [] and pilot.app.snapshot.environment_number == 1
 
+            # Show env #3 from the palette.
+            await run_palette_command(pilot, "Show env #3")
+            await showing(pilot, 3, "HELD at invoke.start")
+
     async def test_one_environment_has_nowhere_to_move(self) -> None:
         app = LambdaTuiApp(replay(load_session("warm")), code_dir=SAMPLES / "counter", theme=DEFAULT_THEME)
         async with app.run_test(size=LARGE, notifications=True) as pilot:
             await showing(pilot, 1, "fleet: 1 env (on-demand)")
             await pilot.press("full_stop")
             await until_true(pilot, lambda: any("only environment" in n for n in notices(pilot)), "the notice")
-
-    async def test_show_env_from_the_palette(self) -> None:
-        made: list[ReplayBackend] = []
-        async with fleet_app(made).run_test(size=LARGE) as pilot:
-            await showing(pilot, 1)
-            await run_palette_command(pilot, "Show env #3")
-            await showing(pilot, 3, "HELD at invoke.start")
 
 
 async def choose_the_first_boundary(pilot: Pilot) -> None:

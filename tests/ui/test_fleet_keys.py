@@ -41,7 +41,11 @@ async def focus(pilot: Pilot, key: str, number: int) -> DebuggerSnapshot:
 
 
 class TestHoldingOneNeverStallsTheOthers:
-    async def test_env_1_held_while_env_2_serves_the_next_invoke(self) -> None:
+    @pytest.mark.timeout(90)  # the work of two tests (file: 60 s each)
+    async def test_env_1_held_while_env_2_serves_the_next_invoke_and_s_removes_the_focused_one(self) -> None:
+        """Env #1 held at invoke.response while env #2 serves the next invoke; `.`, c, `,`, c. Then both held again and
+        s on the focused env #2: it leaves the fleet and the focus moves on to env #1, still held. (One session for
+        what two tests checked apart: each began with env #1 and env #2 held at invoke.response.)"""
         async with running("counter") as pilot:
             await continued(pilot)
             await choose_breakpoints(pilot, Boundary.INVOKE_RESPONSE)
@@ -91,9 +95,29 @@ class TestHoldingOneNeverStallsTheOthers:
             assert payload(finished) == {"invocations": 1, "tmp_lines": 1, "cold": True}
             assert finished.last_result is not None and finished.last_result.request_id == first_id
 
+            # s removes the focused environment and the focus moves on: two more invokes held, one in each warm
+            # environment (the breakpoints still set), then s on env #2.
+            await pilot.press("i")
+            await until(pilot, lambda s: held_at_response(1)(s) or held_at_response(2)(s), "a third invoke held")
+            await pilot.press("i")
+            await until(pilot, lambda s: held_at_response(1)(s) and held_at_response(2)(s),
+                        "env #1 and env #2 held again")
+            await focus(pilot, "2", 2)
+            await pilot.press("s")  # Shutdown(env=2): env #2 spins down and leaves the fleet
+            after = await until(pilot, lambda s: s.environment_number == 1 and line(s, 2) is None,
+                                "the focus to move to env #1 once env #2 left")
+            assert after.environment.held_at is Boundary.INVOKE_RESPONSE  # env #1 untouched by the shutdown
+            await until_true(pilot, lambda: "env #2 left the fleet: showing env #1" in notifications(pilot),
+                             "the notice")
+            await shows(pilot, "env #1  HELD", "fleet: 1 env")
+
 
 class TestTheCounts:
-    async def test_the_first_invoke_after_init_is_cold_and_a_new_environment_counts_from_zero(self) -> None:
+    async def test_the_first_invoke_after_init_is_cold_and_N_keeps_the_focus_on_the_new_environment_from_zero(
+            self) -> None:
+        """The first invoke after Init is cold, the next warm; N replaces env #1 by env #2, the focus stays on it (a
+        notice says so) and it counts from zero, its first invoke cold. (One session for what two tests checked
+        apart: the N test began with the same c.)"""
         async with running("counter") as pilot:
             await continued(pilot)
             await pilot.press("i")
@@ -110,42 +134,13 @@ class TestTheCounts:
             renewed = await until(pilot, lambda s: s.environment_number == 2 and s.environment.state is EnvState.COLD,
                                   "env #1 to come back as env #2")
             assert renewed.invocations == 0 and [x.invocations for x in renewed.environments] == [0]
+            assert [x.number for x in renewed.environments] == [2]
+            await until_true(pilot, lambda: any(n.startswith("env #1 was replaced by a new environment: env #2")
+                                                for n in notifications(pilot)), "the notice")
             await shows(pilot, "env #2  COLD", "· 0 invokes")
             await pilot.press("i")
             done = await until(pilot, lambda s: s.environment_number == 2 and invoked(1)(s), "env #2's first invoke")
             assert done.invocations == 1 and [x.invocations for x in done.environments] == [1]
+            assert payload(done)["cold"] is True
             assert done.fleet is not None and (done.fleet.cold_starts, done.fleet.warm_hits) == (2, 1)
             await shows(pilot, "env #2  FROZEN", "· 1 invoke", "cold 2 · warm 1")
-
-
-class TestTheFocusFollowsTheFleet:
-    async def test_s_removes_the_focused_environment_and_the_focus_moves_on(self) -> None:
-        async with running("counter") as pilot:
-            await continued(pilot)
-            await choose_breakpoints(pilot, Boundary.INVOKE_RESPONSE)
-            await pilot.press("i")
-            await until(pilot, held_at_response(1), "env #1 held")
-            await pilot.press("i")
-            await until(pilot, held_at_response(2), "env #2 started for the second invoke")
-            await focus(pilot, "2", 2)
-            await pilot.press("s")  # Shutdown(env=2): env #2 spins down and leaves the fleet
-            after = await until(pilot, lambda s: s.environment_number == 1 and line(s, 2) is None,
-                                "the focus to move to env #1 once env #2 left")
-            assert after.environment.held_at is Boundary.INVOKE_RESPONSE  # env #1 untouched by the shutdown
-            await until_true(pilot, lambda: "env #2 left the fleet: showing env #1" in notifications(pilot),
-                             "the notice")
-            await shows(pilot, "env #1  HELD", "fleet: 1 env")
-
-    async def test_N_keeps_the_focus_on_the_replaced_environment(self) -> None:
-        async with running("counter") as pilot:
-            await continued(pilot)
-            await pilot.press("N")
-            renewed = await until(pilot, lambda s: s.environment_number == 2 and s.environment.state is EnvState.COLD,
-                                  "env #1 to come back as env #2")
-            assert [x.number for x in renewed.environments] == [2]
-            await until_true(pilot, lambda: any(n.startswith("env #1 was replaced by a new environment: env #2")
-                                                for n in notifications(pilot)), "the notice")
-            await pilot.press("i")
-            done = await until(pilot, lambda s: s.last_result is not None and s.environment.state is EnvState.FROZEN,
-                               "the invoke in env #2")
-            assert done.environment_number == 2 and payload(done)["cold"] is True

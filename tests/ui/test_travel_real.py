@@ -26,7 +26,12 @@ def counter(snapshot: DebuggerSnapshot) -> str:
     return next(e.repr for e in snapshot.globals.entries if e.name == "invocations")
 
 
-async def test_back_to_invoke_1_reads_its_globals_while_live_goes_on() -> None:
+@pytest.mark.timeout(90)  # the work of four tests (file: 60 s each)
+async def test_back_to_invoke_1_reads_its_globals_its_result_its_tmp_and_y_while_live_goes_on() -> None:
+    """In invoke 1's past: its globals, result and /tmp; the whole result opened (d) is that phase's, not the live
+    one; a /tmp file opened there says it is read as it is now; y copies that phase's result and request id. Then a
+    fourth invoke while in the past, C against invoke 3, escape back to live. (One session for what four tests checked
+    apart: each began with three invokes and `[` back to invoke 1.)"""
     async with running("counter") as pilot:
         app = pilot.app
         assert isinstance(app, LambdaTuiApp)
@@ -53,6 +58,28 @@ async def test_back_to_invoke_1_reads_its_globals_while_live_goes_on() -> None:
         await shows(pilot, f"PAST · invoke 1 · {invokes[0].label[:8]}")
         assert app.query_one(PastBar).display
 
+        # y in the past copies that phase's result and request id.
+        choices = app.copy_choices()
+        assert '"invocations": 1' in choices["result"][1]
+        assert choices["request"][1] == shown.last_result.request_id
+
+        # The whole result opened in the past (d on the Result panel) is that phase's, not the live one.
+        app.query_one(ResultView).focus()
+        await pilot.press("d")
+        await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
+        assert '"invocations": 1' in detail_text(app) and '"invocations": 3' not in detail_text(app)
+        await pilot.press("escape")
+        await until_true(pilot, lambda: not isinstance(app.screen, DetailScreen), "escape to close the detail view")
+
+        # A /tmp file opened in the past: the host keeps no contents per phase, the file read is today's (three
+        # lines), and the viewer must say so.
+        viewer = await open_file(pilot, "counter.txt")
+        await until_true(pilot, lambda: "as it is now, not as of invoke 1" in screen_text(pilot), "the past note")
+        assert viewer.past is not None and viewer.past[0].startswith("invoke 1")
+        await pilot.press("escape")
+        await until_true(pilot, lambda: app.screen is not viewer, "escape to close the viewer")
+        assert app.selected_bar == invokes[0].seq  # still in invoke 1's past
+
         # A fourth invoke while in the past: live moves on, the selection stays.
         await pilot.press("i")
         await until(pilot, invoked(4), "invoke 4 while travelling")
@@ -76,51 +103,3 @@ async def test_back_to_invoke_1_reads_its_globals_while_live_goes_on() -> None:
         await pilot.press("escape")
         await until_true(pilot, lambda: app.selected_bar is None, "escape back to live")
         assert app.shown is not None and counter(app.shown) == "4"
-
-
-async def travelled_to_invoke_1_of_3(pilot) -> None:
-    """Three invokes of the counter sample, then `[` until invoke 1's bar is selected."""
-    app = pilot.app
-    assert isinstance(app, LambdaTuiApp)
-    await continued(pilot)
-    for n in (1, 2, 3):
-        await pilot.press("i")
-        await until(pilot, invoked(n), f"invoke {n}")
-    live = await until(pilot, lambda s: s.globals is not None and counter(s) == "3", "the third report")
-    first = next(b for b in live.timeline if b.kind == "invoke")
-    while app.selected_bar != first.seq:
-        before = app.selected_bar
-        await pilot.press("left_square_bracket")
-        await until_true(pilot, lambda: app.selected_bar != before, "[ to select an earlier bar")
-
-
-async def test_the_whole_result_opened_in_the_past_is_that_phases_not_the_live_one() -> None:
-    async with running("counter") as pilot:
-        app = pilot.app
-        await travelled_to_invoke_1_of_3(pilot)
-        assert app.shown is not None and app.shown.last_result is not None
-        assert b'"invocations": 1' in app.shown.last_result.payload  # what the Result panel shows
-        app.query_one(ResultView).focus()
-        await pilot.press("d")
-        await until_true(pilot, lambda: isinstance(app.screen, DetailScreen), "the detail view")
-        assert '"invocations": 1' in detail_text(app) and '"invocations": 3' not in detail_text(app)
-
-
-async def test_a_tmp_file_opened_in_the_past_says_it_is_read_as_it_is_now() -> None:
-    async with running("counter") as pilot:
-        app = pilot.app
-        await travelled_to_invoke_1_of_3(pilot)
-        viewer = await open_file(pilot, "counter.txt")
-        # The host keeps no contents per phase: the file read is today's, three lines, and the viewer must say so.
-        await until_true(pilot, lambda: "as it is now, not as of invoke 1" in screen_text(pilot), "the past note")
-        assert viewer.past is not None and viewer.past[0].startswith("invoke 1")
-
-
-async def test_y_in_the_past_copies_that_phases_result_and_request_id() -> None:
-    async with running("counter") as pilot:
-        app = pilot.app
-        await travelled_to_invoke_1_of_3(pilot)
-        assert app.shown is not None and app.shown.last_result is not None
-        choices = app.copy_choices()
-        assert '"invocations": 1' in choices["result"][1]
-        assert choices["request"][1] == app.shown.last_result.request_id
