@@ -105,6 +105,9 @@ def user_frames(stacks: StacksCaptured, code_dir: str) -> tuple[str, list[StackF
 
 
 SHOWN_FRAMES = 6  # a terminal's summary of a dump: the innermost frames tell where the time went
+# A line of faulthandler's names one frame (a path, a function): far below this. The function can write anything
+# where its dump goes (8 MB of NULs was a one-line "dump" that took `invoke` seconds to escape and print).
+SHOWN_LINE_CHARS = 1000
 
 
 def stack_summary(stacks: StacksCaptured, code_dir: str) -> list[str]:
@@ -113,9 +116,15 @@ def stack_summary(stacks: StacksCaptured, code_dir: str) -> list[str]:
     thread, frames = user_frames(stacks, code_dir)
     if not frames:
         return ["captured at the timeout, but no frame is in the function's code:",
-                *(text.strip() for text in stacks.text.splitlines()[:SHOWN_FRAMES])]
+                *(_clipped(text.strip()) for text in stacks.text.splitlines()[:SHOWN_FRAMES])]
     return [f"where the handler was at the timeout ({thread}, innermost first):",
             *(f"{_relative(frame.file, code_dir)}:{frame.line} in {frame.function}" for frame in frames[:SHOWN_FRAMES])]
+
+
+def _clipped(line: str) -> str:
+    if len(line) <= SHOWN_LINE_CHARS:
+        return line
+    return f"{line[:SHOWN_LINE_CHARS]}... ({len(line) - SHOWN_LINE_CHARS:,} more characters)"
 
 
 def _relative(path: str, code_dir: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lambdatui.model.facts import StackFrame, StacksCaptured, ThreadStack
-from lambdatui.model.stacks import hung_frame, is_current, parse_faulthandler
+from lambdatui.model.stacks import SHOWN_LINE_CHARS, hung_frame, is_current, parse_faulthandler, stack_summary
 
 APP = '''\
 import threading
@@ -234,3 +234,14 @@ def test_which_frame_is_where_it_hung(threads, code_dir, expected):
 @pytest.mark.parametrize("text", ["", "garbage\n", "  File \"/x.py\", line 1 in f\n", "Thread 0x1 (most recent"])
 def test_text_without_a_complete_header_yields_no_threads(text):
     assert parse_faulthandler(text, "r") == StacksCaptured("r", text, ())
+
+
+def test_a_dump_that_is_no_dump_is_summed_up_in_lines_of_bounded_length() -> None:
+    """The function can write anything where its dump goes: 8 MB of NULs, one "line", took `invoke` seconds of CPU to
+    escape and print whole. The summary shows each of its first lines up to SHOWN_LINE_CHARS and says how much more."""
+    stacks = parse_faulthandler("\0" * (8 << 20) + "\nsecond\n", "r1")
+    heading, first, second = stack_summary(stacks, "/var/task")
+    assert heading.startswith("captured at the timeout, but no frame")
+    assert first == "\0" * SHOWN_LINE_CHARS + f"... ({(8 << 20) - SHOWN_LINE_CHARS:,} more characters)"
+    assert second == "second"
+    assert len(stacks.text) == (8 << 20) + 8  # the dump itself is kept whole
