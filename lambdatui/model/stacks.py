@@ -121,6 +121,16 @@ def stack_summary(stacks: StacksCaptured, code_dir: str) -> list[str]:
             *(f"{_relative(frame.file, code_dir)}:{frame.line} in {frame.function}" for frame in frames[:SHOWN_FRAMES])]
 
 
+def unparsed_text(stacks: StacksCaptured, lines: int = 200) -> str:
+    """A dump with no thread in it, as the debugger shows it: its first `lines` lines, each clipped, then how many
+    more lines there were (the fact keeps it whole)."""
+    every = stacks.text.rstrip().splitlines()
+    shown = [_clipped(line) for line in every[:lines]]
+    if len(every) > lines:
+        shown.append(f"... ({len(every) - lines:,} more lines)")
+    return "\n".join(shown) or "(the dump was empty)"
+
+
 def _clipped(line: str) -> str:
     if len(line) <= SHOWN_LINE_CHARS:
         return line

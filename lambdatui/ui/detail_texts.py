@@ -19,6 +19,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot
 from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import INIT_STACKS, GlobalEntry, InitFailed, InvocationResult, StacksCaptured
 from lambdatui.model.shared_init_values import is_a_value
+from lambdatui.model.stacks import unparsed_text
 from lambdatui.ui.widgets._format import pretty_payload
 
 MAX_CHARS = 200_000  # a 6 MB response is readable in its first 200,000 characters; highlighting all of it is not
@@ -167,7 +168,7 @@ def _stack_section(stacks: StacksCaptured, heading: str) -> Section:
             lines.append(thread.thread)
             lines += [f'  File "{frame.file}", line {frame.line} in {frame.function}' for frame in thread.frames]
         return Section(heading, "\n".join(lines))
-    return Section(heading, stacks.text.rstrip() or "(the dump was empty)")
+    return Section(heading, unparsed_text(stacks))
 
 
 def result_detail(snapshot: DebuggerSnapshot) -> Optional[Detail]:

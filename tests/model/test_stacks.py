@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from lambdatui.model.facts import StackFrame, StacksCaptured, ThreadStack
-from lambdatui.model.stacks import SHOWN_LINE_CHARS, hung_frame, is_current, parse_faulthandler, stack_summary
+from lambdatui.model.stacks import (SHOWN_LINE_CHARS, hung_frame, is_current, parse_faulthandler, stack_summary,
+                                    unparsed_text)
 
 APP = '''\
 import threading
@@ -245,3 +246,10 @@ def test_a_dump_that_is_no_dump_is_summed_up_in_lines_of_bounded_length() -> Non
     assert first == "\0" * SHOWN_LINE_CHARS + f"... ({(8 << 20) - SHOWN_LINE_CHARS:,} more characters)"
     assert second == "second"
     assert len(stacks.text) == (8 << 20) + 8  # the dump itself is kept whole
+
+
+def test_the_debugger_shows_an_unparsed_dump_bounded_and_says_what_it_left_out() -> None:
+    stacks = parse_faulthandler("x" * 5000 + "\n" + "line\n" * 300, "r1")
+    shown = unparsed_text(stacks, lines=3).splitlines()
+    assert shown == ["x" * SHOWN_LINE_CHARS + "... (4,000 more characters)", "line", "line", "... (298 more lines)"]
+    assert unparsed_text(parse_faulthandler("", "r1")) == "(the dump was empty)"

@@ -31,7 +31,7 @@ from lambdatui.model.debug_snapshot import DebuggerSnapshot, StreamView
 from lambdatui.model.error_types import error_kind
 from lambdatui.model.facts import (INIT_STACKS, InitFailed, InvocationResult, InvokeReported, MemoryMeasured,
                                    StackFrame, StacksCaptured)
-from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code
+from lambdatui.model.stacks import handler_thread, hung_frame, is_own_code, unparsed_text
 from lambdatui.ui.widgets._format import clip, head_lines, pretty_payload, short_id
 from lambdatui.ui.widgets._stream_text import stream_destination, stream_failure, stream_figures, streamed_to_caller
 from lambdatui.ui.widgets._theme import syntax_theme
@@ -332,7 +332,7 @@ class ResultView(VerticalScroll):
     def _stack_content(stacks: StacksCaptured, code_dir: str, hung: Optional[StackFrame]) -> Content:
         rows: list[Content] = []
         if not stacks.threads:
-            return Content(stacks.text.rstrip() or "(the dump was empty)")
+            return Content(unparsed_text(stacks))
         runner = handler_thread(stacks)
         for thread in stacks.threads:
             mark = "  (the handler's thread)" if thread is runner else ""
