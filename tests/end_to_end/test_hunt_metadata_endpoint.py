@@ -135,65 +135,68 @@ def test_a_recorded_handler_that_returns_its_environment_replays(code_dir: Path)
         [line.strip() for line in said.splitlines() if "mismatch" in line or "FAILED" in line]
 
 
-def test_a_max_age_honouring_client_sees_the_restored_zone(code_dir: Path) -> None:
+# One `lambdatui invoke --snapstart` serves the three restore tests below (each reads its own part of what the
+# restored copy returned): a restore is one outcome, and the three clients, each with its own module-level state (a
+# cached answer, an address read at Init, a connection made at Init), do not touch one another's.
+RESTORED = SENTRY + CALL + r'''
+import http.client, time
+INIT_AT = time.time()
+AT_INIT = get_availability_zone()
+API_AT_INIT = os.environ["AWS_LAMBDA_METADATA_API"]
+KEPT = http.client.HTTPConnection(os.environ["AWS_LAMBDA_METADATA_API"], timeout=5)
+
+def kept_call():
+    KEPT.request("GET", "/2026-01-15/metadata/execution-environment",
+                 headers={"Authorization": "Bearer " + os.environ["AWS_LAMBDA_METADATA_TOKEN"]})
+    answer = KEPT.getresponse()
+    return [answer.status, answer.getheader("Cache-Control"), answer.read().decode()]
+
+KEPT_AT_INIT = kept_call()
+
+def handler(event, context):
+    since_init = time.time() - INIT_AT
+    return {"sentry": {"at_init": AT_INIT, "now": get_availability_zone(), "since_init": since_init},
+            "call": {"via_init_address": call(API_AT_INIT), "via_own_address": call()},
+            "kept": {"at_init": KEPT_AT_INIT, "now": kept_call()}}
+'''
+
+
+@pytest.fixture(scope="module")
+def restored(module_code_dir: Path) -> dict:
+    """What the restored copy (env #2 of `invoke --snapstart`) returned of RESTORED's three clients."""
+    handler = write_file(module_code_dir / "restored" / "handler.py", RESTORED)
+    return _invoke_json(str(handler), "-e", "{}", "--snapstart")
+
+
+def test_a_max_age_honouring_client_sees_the_restored_zone(restored: dict) -> None:
     """Sentry's client caches the answer for its max-age. Lambda's snapshot answer says one second so that 'restored
     environments refresh AvailabilityZoneID for their new AZ'; in Lambda a restore comes long after the version was
     published. `lambdatui invoke --snapstart` restores env #2 a few hundred ms after env #1's Init asked: with one
     second, the copy held env #1's zone while its own endpoint answered use1-az2 (fixed: max-age=0 there)."""
-    handler = write_file(code_dir / "handler.py", SENTRY + r'''
-import time
-INIT_AT = time.time()
-AT_INIT = get_availability_zone()
-
-def handler(event, context):
-    since_init = time.time() - INIT_AT
-    return {"at_init": AT_INIT, "now": get_availability_zone(), "since_init": since_init}
-''')
-    seen = _invoke_json(str(handler), "-e", "{}", "--snapstart")
+    seen = restored["sentry"]
     if seen["since_init"] >= 1.0:
         pytest.skip(f"the restore came {seen['since_init']:.2f} s after Init: the snapshot's answer had expired")
     assert seen["at_init"] == "use1-az1", seen  # env #1, the snapshot
     assert seen["now"] == "use1-az2", seen  # env #2, restored: what its own endpoint answers
 
 
-def test_a_restored_copy_reaches_its_own_endpoint_at_the_address_init_read(code_dir: Path) -> None:
+def test_a_restored_copy_reaches_its_own_endpoint_at_the_address_init_read(restored: dict) -> None:
     """A module-level constant made of AWS_LAMBDA_METADATA_API (169.254.100.1:9001 in every Lambda environment, so
     the same after a restore) is lambdatui's snapshot environment's own address in a copy: the copy's call was
     answered by the snapshot environment, as if the copy ran there (fixed: the endpoint answers for the environment
     the caller belongs to now, host/caller_environment.py)."""
-    handler = write_file(code_dir / "handler.py", CALL + r'''
-API_AT_INIT = os.environ["AWS_LAMBDA_METADATA_API"]
-
-def handler(event, context):
-    return {"via_init_address": call(API_AT_INIT), "via_own_address": call()}
-''')
-    seen = _invoke_json(str(handler), "-e", "{}", "--snapstart")
+    seen = restored["call"]
     own = seen["via_own_address"]
     assert own[:2] == [200, "private, max-age=43200, immutable"] and "use1-az2" in own[2], seen
     assert seen["via_init_address"] == own, seen
 
 
-def test_a_connection_kept_from_init_reaches_the_copys_own_endpoint(code_dir: Path) -> None:
+def test_a_connection_kept_from_init_reaches_the_copys_own_endpoint(restored: dict) -> None:
     """An HTTP client made at Init keeps its connection (urllib3's pool in Sentry's SDK does): in Lambda the restored
     VM holds that connection to its own endpoint (the snapshot's /restore/next, pending in it, is answered so), and
     a request on it is answered for the copy. Here the copy sends it on the snapshot runtime's socket, to the
     snapshot environment's server, and hears the snapshot's zone (use1-az1, max-age=0)."""
-    handler = write_file(code_dir / "handler.py", r'''
-import http.client, os
-KEPT = http.client.HTTPConnection(os.environ["AWS_LAMBDA_METADATA_API"], timeout=5)
-
-def call():
-    KEPT.request("GET", "/2026-01-15/metadata/execution-environment",
-                 headers={"Authorization": "Bearer " + os.environ["AWS_LAMBDA_METADATA_TOKEN"]})
-    answer = KEPT.getresponse()
-    return [answer.status, answer.getheader("Cache-Control"), answer.read().decode()]
-
-AT_INIT = call()
-
-def handler(event, context):
-    return {"at_init": AT_INIT, "now": call()}
-''')
-    seen = _invoke_json(str(handler), "-e", "{}", "--snapstart")
+    seen = restored["kept"]
     assert "use1-az1" in seen["at_init"][2], seen
     assert seen["now"] == [200, "private, max-age=43200, immutable", '{"AvailabilityZoneID":"use1-az2"}'], seen
 

@@ -89,27 +89,33 @@ def handler(event, context):
 # ---------------------------------------------------------------------- what holds, and could break
 
 
-@pytest.mark.parametrize("trace", [
-    b"Root=1-\xc3\xa9;Sampled=1",  # UTF-8 bytes: the function sees "é" (as under awslambdaric)
-    b"Root=\xff\xfe;Sampled=1",  # not UTF-8: the function sees the bytes as latin-1
-    b"Root=1-a'b\"c\\d\te;Sampled=1",  # a quote, a double quote, a backslash, a tab inside: TOML escapes
-], ids=["utf8", "latin1", "quotes-tab"])
-def test_a_callers_odd_trace_header_replays_as_the_function_saw_it(code_dir: Path, trace: bytes) -> None:
+ODD_TRACES = {
+    "utf8": b"Root=1-\xc3\xa9;Sampled=1",  # UTF-8 bytes: the function sees "é" (as under awslambdaric)
+    "latin1": b"Root=\xff\xfe;Sampled=1",  # not UTF-8: the function sees the bytes as latin-1
+    "quotes-tab": b"Root=1-a'b\"c\\d\te;Sampled=1",  # a quote, a double quote, a backslash, a tab inside: TOML escapes
+}
+
+
+def test_a_callers_odd_trace_header_replays_as_the_function_saw_it(code_dir: Path) -> None:
+    """Each odd header is one invoke of one recording (a step each, checked by its name), replayed as a whole."""
     handler = write_file(code_dir / "fn" / "handler.py", TRACE_HANDLER)
     scenario = code_dir / "traced.toml"
     with ServeProcess(handler, "--record", str(scenario)) as served:
-        seen = _raw_invoke(served, trace)["trace"]
+        seen = {name: _raw_invoke(served, trace)["trace"] for name, trace in ODD_TRACES.items()}
         served.signal(signal.SIGTERM)
         assert served.wait(30) == 0, served.output()
     text = scenario.read_text()
-    [step] = tomllib.loads(text)["step"]
-    assert step["trace_header"].encode("latin-1") == trace, text  # the header's bytes, one character each
-    # The recorded response compares what the function saw of the header; the Runtime API's address is left out
-    # (a note), an address-like text of the function's own is not.
-    response = json.loads(step["expect"]["response"])
-    assert "Runtime API's address" in text and "api" not in response, text
-    assert response["other"] == "127.0.0.1:9001" and response["db"] == "10.0.0.7:5432", text
-    assert response["trace"] == seen, text
+    steps = tomllib.loads(text)["step"]
+    assert len(steps) == len(ODD_TRACES), text
+    assert "Runtime API's address" in text, text
+    for (name, trace), step in zip(ODD_TRACES.items(), steps):
+        assert step["trace_header"].encode("latin-1") == trace, (name, text)  # the header's bytes, one character each
+        # The recorded response compares what the function saw of the header; the Runtime API's address is left out
+        # (a note), an address-like text of the function's own is not.
+        response = json.loads(step["expect"]["response"])
+        assert "api" not in response, (name, text)
+        assert response["other"] == "127.0.0.1:9001" and response["db"] == "10.0.0.7:5432", (name, text)
+        assert response["trace"] == seen[name], (name, text)
     replayed = run_cli("replay", str(handler), str(scenario))
     assert replayed.returncode == 0, text + replayed.stdout[-2000:]
 

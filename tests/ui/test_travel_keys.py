@@ -44,10 +44,17 @@ def marker(pilot: Pilot) -> str:
     return app_of(pilot).query_one(PastBar).text or ""
 
 
-async def test_brackets_step_through_the_past_and_escape_returns_to_live() -> None:
-    app = travelling_app()
+async def test_brackets_C_a_click_and_escape_in_one_session() -> None:
+    """One debugger (an app start costs more than the keys) for what four tests checked apart, each part starting
+    from live and ending where the next expects it: `[`/`]` step through the past and escape returns to live; `C`
+    compares two invokes and escape closes it; a click on a bar selects it and new updates keep the selection (a bar
+    not kept goes live, said in a notification); escape still closes a dialog while in the past."""
+    made: list[ReplayBackend] = []
+    app = travelling_app(made)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await started(pilot)
+
+        # ---- [ and ] step through the past; escape returns to live
         assert app.selected_bar is None and not app.query_one(PastBar).display
 
         await pilot.press("left_square_bracket")  # from live: the newest finished bar, invoke 3
@@ -77,45 +84,7 @@ async def test_brackets_step_through_the_past_and_escape_returns_to_live() -> No
         assert any("a3000000" in line for line in app.query_one(LogView).visible_lines())  # the live log is back
         assert "PAST" not in screen_text(pilot)
 
-
-async def test_escape_still_closes_a_dialog_while_in_the_past() -> None:
-    app = travelling_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        app.post_message(PhaseTimeline.BarClicked(INVOKE_1))
-        await until(pilot, lambda: app.selected_bar == INVOKE_1, "the click to select invoke 1")
-        await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
-        await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "escape to close help")
-        assert app.selected_bar == INVOKE_1  # still in the past: that escape was the dialog's
-
-
-async def test_a_click_on_a_bar_selects_it_and_new_updates_keep_the_selection() -> None:
-    made: list[ReplayBackend] = []
-    app = travelling_app(made)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        app.post_message(PhaseTimeline.BarClicked(INVOKE_1))
-        await until(pilot, lambda: app.selected_bar == INVOKE_1, "the click to select invoke 1")
-        assert invocations_shown(pilot) == "1"
-        assert app.query_one(GlobalsView) is not None
-        await until(pilot, lambda: "PAST · invoke 1 · a1000000" in screen_text(pilot), "the marker")
-        # A live update arrives (the backend hands the snapshot again): the past stays selected.
-        (backend,) = made
-        backend.focus(1)
-        await pilot.pause()
-        assert app.selected_bar == INVOKE_1 and invocations_shown(pilot) == "1"
-        # A bar whose state is not kept: the controller answers live; the app says so and goes live.
-        app.post_message(PhaseTimeline.BarClicked(NEWEST + 50))
-        await until(pilot, lambda: app.selected_bar is None, "a bar not kept to leave the past")
-        assert any("no longer kept" in n.message for n in app._notifications)
-
-
-async def test_C_compares_two_invokes_and_escape_closes_it() -> None:
-    app = travelling_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+        # ---- C compares two invokes and escape closes it
         await pilot.press("C")
         await until(pilot, lambda: isinstance(app.screen, CompareInvokesScreen), "C to open the comparison")
         screen = app.screen
@@ -137,3 +106,28 @@ async def test_C_compares_two_invokes_and_escape_closes_it() -> None:
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, CompareInvokesScreen), "escape to close it")
         assert app.selected_bar is None
+
+        # ---- a click on a bar selects it and new updates keep the selection
+        app.post_message(PhaseTimeline.BarClicked(INVOKE_1))
+        await until(pilot, lambda: app.selected_bar == INVOKE_1, "the click to select invoke 1")
+        assert invocations_shown(pilot) == "1"
+        assert app.query_one(GlobalsView) is not None
+        await until(pilot, lambda: "PAST · invoke 1 · a1000000" in screen_text(pilot), "the marker")
+        # A live update arrives (the backend hands the snapshot again): the past stays selected.
+        (backend,) = made
+        backend.focus(1)
+        await pilot.pause()
+        assert app.selected_bar == INVOKE_1 and invocations_shown(pilot) == "1"
+        # A bar whose state is not kept: the controller answers live; the app says so and goes live.
+        app.post_message(PhaseTimeline.BarClicked(NEWEST + 50))
+        await until(pilot, lambda: app.selected_bar is None, "a bar not kept to leave the past")
+        assert any("no longer kept" in n.message for n in app._notifications)
+
+        # ---- escape still closes a dialog while in the past
+        app.post_message(PhaseTimeline.BarClicked(INVOKE_1))
+        await until(pilot, lambda: app.selected_bar == INVOKE_1, "the click to select invoke 1 again")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "escape to close help")
+        assert app.selected_bar == INVOKE_1  # still in the past: that escape was the dialog's
