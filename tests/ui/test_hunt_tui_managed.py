@@ -266,17 +266,18 @@ async def test_a_crash_with_three_invokes_in_flight_is_recorded_so_that_it_repla
 
 async def test_a_freeze_and_thaw_with_three_invokes_in_flight_replays_without_a_dead_wait(code_dir: Path, pool,
                                                                                           tmp_path: Path) -> None:
-    """`--timeout 2 --record`; three callers (sleep 1 s) in env #1's workers; `f` (freeze the runtime): each times
+    """`--timeout 4 --record`; three callers (sleep 3 s) in env #1's workers; `f` (freeze the runtime): each times
     out (Sandbox.Timedout, the handlers frozen, nothing reset); `f` again (thaw): the handlers end, their late
-    answers refused (410). The session takes ~3 s. The recording: `fault = 'freeze'` at invoke.start, the parallel
+    answers refused (410). The session takes ~5 s. The recording: `fault = 'freeze'` at invoke.start, the parallel
     step, then `fault = 'thaw'`. The replay meets the timeouts and goes on to the thaw at once. (It waited for the
     timed-out handlers to end before the next step, "at most 17 s", while the freeze it replayed still stopped them:
-    they could end only after the thaw, which was that next step.)"""
+    they could end only after the thaw, which was that next step.) The handlers sleep 3 s so that the freeze, picked
+    from a dialog, comes before they end on a loaded machine too (with 1 s it came too late in a six-worker run)."""
     scenario = tmp_path / "session.toml"
-    app = debugger(code_dir, timeout_s=2, record=scenario)
+    app = debugger(code_dir, timeout_s=4, record=scenario)
     async with running_debugger(app, SIZE) as pilot:
         endpoint = await opened(pilot)
-        calls = [send(pool, endpoint, {"caller": n, "sleep": 1}) for n in (1, 2, 3)]
+        calls = [send(pool, endpoint, {"caller": n, "sleep": 3}) for n in (1, 2, 3)]
         await until(pilot, lambda s: busy_workers(s) == 3, "three running in env #1's workers")
         await pick_first_target(pilot, "f")
         await until(pilot, lambda s: "runtime" in s.environment.user_frozen, "the runtime frozen")
