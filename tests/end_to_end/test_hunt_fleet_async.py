@@ -39,7 +39,7 @@ LIMIT = 3  # the shared server's --concurrency
 THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 # Says everything a caller sent that the function sees (tag, qualifier in its ARN, client context), on its own
-# lines and in its answer; holds until `release` exists; `exit` crashes its runtime once it is ready.
+# lines and in its answer; holds until `release` exists; `exit` then crashes its runtime.
 HANDLER = '''import os
 import time
 import uuid
@@ -55,12 +55,12 @@ def handler(event, context):
     cc = context.client_context.custom if context.client_context is not None else None
     print(f"seen tag={tag} arn={context.invoked_function_arn} cc={cc} rid={context.aws_request_id}", flush=True)
     print(f"ready tag={tag} token={TOKEN} n={served}", flush=True)
-    if event.get("exit"):
-        os._exit(event["exit"])
     release = event.get("release")
     if release:
         while not os.path.exists(release):
             time.sleep(0.005)
+    if event.get("exit"):
+        os._exit(event["exit"])
     print(f"done tag={tag}", flush=True)
     return {"tag": tag, "token": TOKEN, "n": served, "arn": context.invoked_function_arn, "cc": cc,
             "rid": context.aws_request_id}
@@ -196,8 +196,9 @@ def test_a_crash_in_one_environment_leaves_the_invokes_beside_it_and_their_runti
     same ones, one invoke more each), while the crashed environment re-initialises for its next invoke."""
     served, code_dir = fleet
     release = code_dir / f"release-{uuid.uuid4().hex}"
+    crash_now = code_dir / f"crash-{uuid.uuid4().hex}"  # the crasher too is held until all three run at once
     start = len(served.lines)
-    events = [{"tag": "left", "release": str(release)}, {"tag": "crasher", "exit": 7},
+    events = [{"tag": "left", "release": str(release)}, {"tag": "crasher", "release": str(crash_now), "exit": 7},
               {"tag": "right", "release": str(release)}]
     clients = [boto(served) for _ in events]
     barrier = threading.Barrier(len(events))
@@ -212,8 +213,10 @@ def test_a_crash_in_one_environment_leaves_the_invokes_beside_it_and_their_runti
         for thread in threads:
             thread.start()
         served.wait_for_lines(r"ready tag=(left|crasher|right) ", 3, timeout=30, start=start)
+        crash_now.touch()
         wait_until(lambda: "crasher" in answers, 30, "the crashed invoke answered")
     finally:
+        crash_now.touch()
         release.touch()
         for thread in threads:
             thread.join(30)
