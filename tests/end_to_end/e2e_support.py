@@ -365,9 +365,13 @@ class LambdatuiProcess:
         """Until `count` lines from `start` on match `pattern`: every match so far."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
+        found: list[re.Match[str]] = []
+        scanned = start  # the lines only grow: each wake-up reads the new ones (a burst's test waits on thousands)
         with self._cond:
             while True:
-                found = [match for match in map(regex.search, self.lines[start:]) if match]
+                new = self.lines[scanned:]
+                scanned += len(new)
+                found += [match for match in map(regex.search, new) if match]
                 if len(found) >= count:
                     return found
                 left = deadline - time.monotonic()
