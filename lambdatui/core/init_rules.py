@@ -185,8 +185,7 @@ class InitRules:
                 self._line(lines.task_timed_out(self._now.wall_ms, request_id, self.config.timeout_ms / 1000),
                            request_id=request_id)
             else:
-                payload = self._init_failure_body(request_id, error_type, detail)
-                content_type = self._init_failure_content_type(error_type)
+                payload, content_type = self._init_failure_answer(request_id, error_type, detail)
             if run.result is None:
                 run.result = f.InvocationResult(request_id, payload, content_type, True,
                                                 error_type or et.SANDBOX_TIMEDOUT)
@@ -202,19 +201,13 @@ class InitRules:
             self._explain("The first invoke will retry Init, bounded by the function timeout (a suppressed init).")
         self._begin_shutdown(reason, final=False)
 
-    def _init_failure_body(self, request_id: str, error_type: Optional[str], detail: str) -> bytes:
-        """What the caller of an invoke that waited on a failed Init gets: the runtime's own init/error body when
-        that is what failed, else the platform's error."""
-        if error_type == self.runtime.init_error_type and self.runtime.init_error_body:
-            return self.runtime.init_error_body
-        return error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail))
-
-    def _init_failure_content_type(self, error_type: Optional[str]) -> str:
-        """The Content-Type that goes with `_init_failure_body`: the runtime's, forwarded with its own body."""
+    def _init_failure_answer(self, request_id: str, error_type: Optional[str], detail: str) -> tuple[bytes, str]:
+        """What the caller of an invoke that waited on a failed Init gets, and its Content-Type: the runtime's own
+        init/error body and type when that is what failed (forwarded, lambda-spec §1.6), else the platform's error."""
         rt = self.runtime
-        if error_type == rt.init_error_type and rt.init_error_body and rt.init_error_content_type:
-            return rt.init_error_content_type
-        return JSON
+        if error_type == rt.init_error_type and rt.init_error_body:
+            return rt.init_error_body, rt.init_error_content_type or JSON
+        return error_body(error_type or et.SANDBOX_FAILURE, lines.request_error(request_id, detail)), JSON
 
     def _report_init_failure(self, error_type: Optional[str], detail: str, status: str) -> Optional[InitRun]:
         """The Init running ends in failure: INIT_REPORT, each extension's state, the facts. Returns that Init

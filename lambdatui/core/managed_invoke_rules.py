@@ -272,12 +272,12 @@ class ManagedInvokeRules(ManagedWorkers):
             self._fail_runs(et.SANDBOX_FAILURE, "environment shut down", status="failure")
         super()._begin_shutdown(reason, final)  # type: ignore[misc]
 
-    def _answer_queued(self, payload_for: Callable[[Invocation], bytes], error_type: str, content_type: str) -> None:
+    def _answer_queued(self, answer_for: Callable[[Invocation], tuple[bytes, str]], error_type: str) -> None:
         """Invokes that waited for an Init that failed: they hear its error, and run nowhere (none is retried)."""
         while self.queue:
             token, inv = self.queue.popleft()
             if inv.asynchronous:
                 self._event_not_run(inv, "was not run: the environment it waited for failed to initialise")
-            result = f.InvocationResult(inv.request_id, payload_for(inv), content_type, True, error_type)
+            result = f.InvocationResult(inv.request_id, *answer_for(inv), True, error_type)
             self._complete(InvokeRun(inv, token, self._now, self.held_total, result=result))
 

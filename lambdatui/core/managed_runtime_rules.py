@@ -250,12 +250,12 @@ class ManagedRuntimeRules(ManagedInvokeRules):
         timed_out = status == "timeout"
         answered = et.SANDBOX_TIMEDOUT if timed_out else (error_type or et.SANDBOX_FAILURE)
 
-        def payload(inv: Invocation) -> bytes:
+        def answer(inv: Invocation) -> tuple[bytes, str]:
             if timed_out:
-                return error_body(et.SANDBOX_TIMEDOUT, f"RequestId: {inv.request_id} Error: {detail}")
-            return self._init_failure_body(inv.request_id, error_type, detail)
+                return error_body(et.SANDBOX_TIMEDOUT, f"RequestId: {inv.request_id} Error: {detail}"), JSON
+            return self._init_failure_answer(inv.request_id, error_type, detail)
 
-        self._answer_queued(payload, answered, JSON if timed_out else self._init_failure_content_type(error_type))
+        self._answer_queued(answer, answered)
         self._explain("Lambda Managed Instances retry no failed Init: the environment ends, and the next invoke goes "
                       "to another one.")
         self._begin_shutdown(ShutdownReason.TIMEOUT if timed_out else ShutdownReason.FAILURE, final=True)
